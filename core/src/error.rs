@@ -1,0 +1,287 @@
+//! The crate's error type.
+
+use std::fmt;
+
+use crate::action::Action;
+
+/// A boxed error from a sink or another source outside this crate.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in `deskhook`.
+///
+/// `emit` never returns it: delivery failures go to the log (target `deskhook`) and the
+/// counters of [`Dispatcher::stats`](crate::Dispatcher::stats). The variants are for the calls
+/// that are made once (setting the dispatcher, parsing input) and for sinks to report failures.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An action name is not one of the twelve. Fix the name; the error suggests the closest.
+    UnknownAction(ParseActionError),
+    /// [`set_dispatcher`](crate::set_dispatcher) was called when a global dispatcher was
+    /// already set. Set it once, at start-up; use [`with_dispatcher`](crate::with_dispatcher)
+    /// for a scoped one in tests.
+    DispatcherAlreadySet,
+    /// JSON that is not a valid event: `path` says where (`ticket.inspect_after_ok`),
+    /// `message` what was expected there.
+    InvalidEvent {
+        /// Where in the document the problem is, as a dotted path (`.` for the root).
+        path: String,
+        /// What was wrong, with the 1-based line and column of the JSON text.
+        message: String,
+    },
+    /// An event could not be serialized. It cannot happen with the model types of this crate;
+    /// a custom `extra` value that serde_json refuses is the only way to meet it.
+    Serialize(serde_json::Error),
+    /// No sink of the dispatcher has this name. The error lists the names there are.
+    UnknownSink {
+        /// The name asked for.
+        name: String,
+        /// The sinks the dispatcher has.
+        known: Vec<String>,
+    },
+    /// A sink failed to take or flush an event. `sink` names it when known.
+    Sink {
+        /// The sink's name in the dispatcher, empty when the sink reported the error itself.
+        sink: String,
+        /// What went wrong.
+        source: BoxError,
+    },
+    /// One or more sinks failed to flush within the deadline; each failure is listed.
+    Flush(Vec<Error>),
+}
+
+impl Error {
+    /// Wraps any error as the failure of a sink; the dispatcher fills in the sink's name.
+    pub fn sink(source: impl Into<BoxError>) -> Error {
+        Error::Sink {
+            sink: String::new(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn with_sink_name(self, name: &str) -> Error {
+        match self {
+            Error::Sink { sink, source } if sink.is_empty() => Error::Sink {
+                sink: name.to_owned(),
+                source,
+            },
+            other => other,
+        }
+    }
+
+    pub(crate) fn invalid_event(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
+        Error::InvalidEvent {
+            path: err.path().to_string(),
+            message: err.into_inner().to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownAction(e) => e.fmt(f),
+            Error::DispatcherAlreadySet => f.write_str(
+                "a global dispatcher is already set (set it once at start-up; use \
+                 with_dispatcher for a scoped one)",
+            ),
+            Error::InvalidEvent { path, message } if path == "." => {
+                write!(f, "invalid event: {message}")
+            }
+            Error::InvalidEvent { path, message } => {
+                write!(f, "invalid event at {path}: {message}")
+            }
+            Error::Serialize(e) => write!(f, "cannot serialize event: {e}"),
+            Error::UnknownSink { name, known } => {
+                write!(f, "no sink named '{name}' (the dispatcher has: ")?;
+                if known.is_empty() {
+                    f.write_str("none")?;
+                } else {
+                    f.write_str(&known.join(", "))?;
+                }
+                f.write_str(")")
+            }
+            Error::Sink { sink, source } if sink.is_empty() => write!(f, "sink failed: {source}"),
+            Error::Sink { sink, source } => write!(f, "sink '{sink}' failed: {source}"),
+            Error::Flush(errors) => {
+                write!(f, "flush failed for {} sink(s): ", errors.len())?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    e.fmt(f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::UnknownAction(e) => Some(e),
+            Error::Serialize(e) => Some(e),
+            Error::Sink { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl From<ParseActionError> for Error {
+    fn from(e: ParseActionError) -> Self {
+        Error::UnknownAction(e)
+    }
+}
+
+/// A string that is not one of the twelve action names.
+///
+/// Its `Display` names the input and suggests the closest action when there is one:
+/// `unknown action 'aprove' (did you mean 'approve'?)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseActionError {
+    input: String,
+    suggestion: Option<Action>,
+}
+
+/// Words people write for an action, mapped to the action's wire string; used only for
+/// suggestions, never accepted as names.
+const SYNONYMS: &[(&str, Action)] = &[
+    ("new", Action::Create),
+    ("created", Action::Create),
+    ("forward", Action::Refer),
+    ("forwarded", Action::Refer),
+    ("reassign", Action::Refer),
+    ("locked", Action::Lock),
+    ("take", Action::Lock),
+    ("unlocked", Action::Unlock),
+    ("release", Action::Unlock),
+    ("complete", Action::Ok),
+    ("completed", Action::Ok),
+    ("done", Action::Ok),
+    ("success", Action::Ok),
+    ("notcompleted", Action::Unok),
+    ("no_ok", Action::Unok),
+    ("nook", Action::Unok),
+    ("review", Action::Waitok),
+    ("waitsuccess", Action::Waitok),
+    ("reviewed", Action::Approve),
+    ("approved", Action::Approve),
+    ("deleted", Action::Delete),
+    ("remove", Action::Delete),
+    ("restored", Action::Restore),
+    ("undelete", Action::Restore),
+    ("commented", Action::Comment),
+    ("reply", Action::Comment),
+    ("edited", Action::Edit),
+    ("update", Action::Edit),
+    ("updated", Action::Edit),
+];
+
+impl ParseActionError {
+    pub(crate) fn new(input: &str) -> ParseActionError {
+        ParseActionError {
+            input: input.to_owned(),
+            suggestion: suggest(input),
+        }
+    }
+
+    /// The string that failed to parse.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The action that was probably meant, if one is close enough.
+    pub fn suggestion(&self) -> Option<Action> {
+        self.suggestion
+    }
+}
+
+fn suggest(input: &str) -> Option<Action> {
+    let wanted: String = input
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    if let Some((_, action)) = SYNONYMS.iter().find(|(word, _)| *word == wanted) {
+        return Some(*action);
+    }
+    Action::ALL
+        .into_iter()
+        .map(|a| (strsim::damerau_levenshtein(&wanted, a.as_str()), a))
+        .filter(|(distance, a)| *distance <= 2.max(a.as_str().len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, a)| a)
+}
+
+impl fmt::Display for ParseActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown action '{}' ", self.input)?;
+        match self.suggestion {
+            Some(action) => write!(f, "(did you mean '{action}'?)"),
+            None => {
+                f.write_str("(expected one of ")?;
+                for (i, action) in Action::ALL.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(action.as_str())?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseActionError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_action_gets_a_suggestion() {
+        let err = "aprove".parse::<Action>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown action 'aprove' (did you mean 'approve'?)");
+        assert_eq!(err.suggestion(), Some(Action::Approve));
+        assert_eq!(
+            "comentt".parse::<Action>().unwrap_err().suggestion(),
+            Some(Action::Comment)
+        );
+        assert_eq!(
+            "completed".parse::<Action>().unwrap_err().to_string(),
+            "unknown action 'completed' (did you mean 'ok'?)"
+        );
+        assert_eq!(
+            "Forwarded".parse::<Action>().unwrap_err().suggestion(),
+            Some(Action::Refer)
+        );
+    }
+
+    #[test]
+    fn a_far_off_action_lists_all_names() {
+        let err = "teleport".parse::<Action>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown action 'teleport' (expected one of create, refer, lock, unlock, ok, \
+             unok, waitok, approve, delete, restore, comment, edit)"
+        );
+        assert_eq!(err.input(), "teleport");
+        assert_eq!("".parse::<Action>().unwrap_err().suggestion(), None);
+    }
+
+    #[test]
+    fn sink_errors_carry_the_sink_name() {
+        let err = Error::sink("disk full").with_sink_name("file");
+        assert_eq!(err.to_string(), "sink 'file' failed: disk full");
+        let err = Error::UnknownSink {
+            name: "crm".into(),
+            known: vec!["file".into(), "http".into()],
+        };
+        assert_eq!(err.to_string(), "no sink named 'crm' (the dispatcher has: file, http)");
+    }
+}

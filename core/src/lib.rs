@@ -1,0 +1,106 @@
+//! Send helpdesk ticket events to the outside world as webhooks.
+//!
+//! A helpdesk calls [`emit`] when a ticket is created, forwarded, locked, unlocked, completed,
+//! not completed, sent for review, reviewed, deleted, restored, commented or edited. deskhook
+//! renders the documented Zenlix JSON once and hands it to every sink subscribed to that
+//! action: a JSON Lines log, an HTTP endpoint, or a sink of your own. Like the `log` crate,
+//! this crate is the facade; the sinks that move bytes live in `deskhook-transports`.
+//!
+//! # Usage in libraries
+//!
+//! A library that is part of a helpdesk depends on `deskhook` alone, with
+//! `default-features = false` so that the application decides which actions are compiled in,
+//! and calls [`emit`]:
+//!
+//! ```
+//! use deskhook::{Action, Ticket, User};
+//!
+//! fn take_into_work(ticket: &mut Ticket, executor: &User) {
+//!     ticket.status = deskhook::Status::Lock;
+//!     deskhook::emit(Action::Lock, ticket, executor);
+//! }
+//! # take_into_work(&mut Ticket::new("E3XK", "Printer jammed"), &User::default());
+//! ```
+//!
+//! Before the application sets a dispatcher, `emit` is one atomic load and does nothing.
+//!
+//! # Usage in the application
+//!
+//! The application builds a [`Dispatcher`] with its sinks, each with the actions it
+//! subscribes to, and sets it once at start-up:
+//!
+//! ```
+//! use deskhook::{Action, Dispatcher};
+//!
+//! let audit = deskhook::sink_fn(|event| {
+//!     println!("{} {} {}", event.id(), event.action(), event.event().ticket().code);
+//!     Ok(())
+//! });
+//! let dispatcher = Dispatcher::builder()
+//!     .sink("audit", audit)
+//!     .build();
+//! deskhook::set_dispatcher(dispatcher).expect("set once, at start-up");
+//!
+//! let ticket = deskhook::sample::ticket();
+//! let user = deskhook::sample::user();
+//! deskhook::emit(Action::Comment, &ticket, &user);
+//! deskhook::flush().expect("sinks flushed");
+//! ```
+//!
+//! Tests use [`with_dispatcher`] to send to a dispatcher of their own on one thread.
+//!
+//! # Implementing a sink
+//!
+//! Implement [`EventSink`] (called on the emitting thread) or [`AsyncEventSink`], or wrap a
+//! closure with [`sink_fn`]. A sink receives an [`Emitted`]: the typed event, the body bytes
+//! (serialized once for all sinks) and the event id. Errors and panics of a sink are logged
+//! and counted by the dispatcher and never reach the caller of `emit`.
+//!
+//! # Crate feature flags
+//!
+//! - `all-actions` (default): every `action-*` feature below.
+//! - `action-create`, `action-refer`, `action-lock`, `action-unlock`, `action-ok`,
+//!   `action-unok`, `action-waitok`, `action-approve`, `action-delete`, `action-restore`,
+//!   `action-comment`, `action-edit`: compile that action in. A call of [`emit`] with a
+//!   constant action that is compiled out compiles to nothing. The features are additive:
+//!   libraries set `default-features = false` and the application turns on what it sends.
+//!
+//! None of them pulls in a dependency.
+//!
+//! # Log levels
+//!
+//! Records go to the `log` crate under the target `deskhook` ([`LOG_TARGET`]):
+//!
+//! - `error`: an event could not be serialized and was dropped.
+//! - `warn`: a sink failed or panicked; an event was dropped (unknown or compiled-out action).
+//!
+//! `emit` itself logs nothing on success, so a busy helpdesk pays nothing for logging.
+
+pub mod action;
+mod dispatch;
+mod error;
+pub mod event;
+pub mod sample;
+mod sink;
+mod wire;
+
+pub use action::{Action, ActionSet};
+pub use dispatch::{
+    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, LOG_TARGET,
+    ScopedGuard, SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref,
+    enabled_actions, flush, flush_within, is_action_enabled, set_action_enabled,
+    set_dispatcher, set_enabled_actions, set_scoped, with_dispatcher,
+};
+pub use error::{BoxError, Error, ParseActionError};
+pub use event::{
+    ActionName, Comment, Contacts, Event, EventRef, LogAction, LogEntry, Priority, Profile,
+    Status, Ticket, User, now_local,
+};
+pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
+
+/// The attribute macro for implementing [`AsyncEventSink`], re-exported from `async-trait`.
+pub use async_trait::async_trait;
+
+/// The civil (zone-less) date-time type of every timestamp in the model, re-exported from
+/// `jiff`.
+pub use jiff::civil::DateTime;

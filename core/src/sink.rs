@@ -1,0 +1,319 @@
+//! Sinks: where emitted events go.
+//!
+//! A sink gets an [`Emitted`]: the typed event (borrowed from the caller of `emit`), its
+//! serialized body (shared, serialized once however many sinks there are) and its id. A sink
+//! that keeps the event past the call (a queue, a worker) keeps the body and the id, which are
+//! cheap to clone; the typed view borrows the caller's ticket and lives only for the call.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::action::Action;
+use crate::error::Error;
+use crate::event::EventRef;
+
+/// The id of one emitted event: a UUID v7, so ids sort by time. It is the `webhook-id` a
+/// receiver de-duplicates on, and stays the same across retries.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(uuid::Uuid);
+
+impl EventId {
+    /// A new id for an event emitted now.
+    pub fn new() -> EventId {
+        EventId(uuid::Uuid::now_v7())
+    }
+
+    /// The id as a UUID.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        EventId::new()
+    }
+}
+
+impl From<uuid::Uuid> for EventId {
+    fn from(uuid: uuid::Uuid) -> Self {
+        EventId(uuid)
+    }
+}
+
+impl std::str::FromStr for EventId {
+    type Err = uuid::Error;
+
+    /// Parses the hyphenated form that `Display` writes.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(EventId)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({self})")
+    }
+}
+
+/// One emitted event as a sink receives it.
+#[derive(Clone, Debug)]
+pub struct Emitted<'a> {
+    id: EventId,
+    timestamp: jiff::Timestamp,
+    event: EventRef<'a>,
+    body: Bytes,
+}
+
+impl<'a> Emitted<'a> {
+    /// Serializes `event` and gives it a new id: what the dispatcher does once per emit.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventRef::to_json`].
+    pub fn new(event: EventRef<'a>) -> Result<Emitted<'a>, Error> {
+        let body = Bytes::from(event.to_json()?);
+        Ok(Emitted {
+            id: EventId::new(),
+            timestamp: jiff::Timestamp::now(),
+            event,
+            body,
+        })
+    }
+
+    /// The event's id.
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// When the event was emitted (UTC).
+    pub fn timestamp(&self) -> jiff::Timestamp {
+        self.timestamp
+    }
+
+    /// The action.
+    pub fn action(&self) -> Action {
+        self.event.action()
+    }
+
+    /// The typed event.
+    pub fn event(&self) -> &EventRef<'a> {
+        &self.event
+    }
+
+    /// The key that orders delivery: events with the same key are delivered in emit order.
+    /// For Zenlix events it is the ticket code.
+    pub fn ordering_key(&self) -> &'a str {
+        &self.event.ticket().code
+    }
+
+    /// The serialized body, exactly as it is sent. Cloning it is a reference-count increment.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body's content type.
+    pub fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+}
+
+/// A blocking sink: it takes each event on the thread that called `emit`.
+///
+/// `send` runs on the helpdesk's own thread, so a sink that does I/O that can be slow should
+/// hand the event to a worker (keep `body()` and `id()`) and return. An error is logged and
+/// counted by the dispatcher; it never reaches the caller of `emit` and never stops other
+/// sinks. A panic in `send` is caught and treated the same way.
+///
+/// ```
+/// use deskhook::{Emitted, Error, EventSink};
+/// use std::sync::Mutex;
+///
+/// #[derive(Debug, Default)]
+/// struct Collect(Mutex<Vec<String>>);
+///
+/// impl EventSink for Collect {
+///     fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+///         let line = format!("{} {}", event.action(), event.event().ticket().code);
+///         self.0.lock().map_err(|_| Error::sink("poisoned"))?.push(line);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait EventSink: Send + Sync {
+    /// Takes one event.
+    ///
+    /// # Errors
+    ///
+    /// Any failure, usually wrapped with [`Error::sink`].
+    fn send(&self, event: &Emitted<'_>) -> Result<(), Error>;
+
+    /// Writes out what the sink buffers, waiting at most `timeout`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// What could not be written by the deadline.
+    fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let _ = timeout;
+        Ok(())
+    }
+}
+
+impl<T: EventSink + ?Sized> EventSink for &T {
+    fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        (**self).send(event)
+    }
+    fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        (**self).flush(timeout)
+    }
+}
+
+impl<T: EventSink + ?Sized> EventSink for Box<T> {
+    fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        (**self).send(event)
+    }
+    fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        (**self).flush(timeout)
+    }
+}
+
+impl<T: EventSink + ?Sized> EventSink for Arc<T> {
+    fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        (**self).send(event)
+    }
+    fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        (**self).flush(timeout)
+    }
+}
+
+/// An async sink, for sinks that live on an async runtime.
+///
+/// The dispatcher awaits it from [`emit_async`](crate::emit_async); from the blocking
+/// [`emit`](crate::emit) it polls the future to completion on the calling thread. Make `send`
+/// quick either way (hand the event to a task), so that `emit` never waits on the network.
+///
+/// ```
+/// use deskhook::{AsyncEventSink, Emitted, Error};
+///
+/// #[derive(Debug)]
+/// struct Print;
+///
+/// #[deskhook::async_trait]
+/// impl AsyncEventSink for Print {
+///     async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+///         println!("{} {}", event.id(), event.action());
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait AsyncEventSink: Send + Sync {
+    /// Takes one event.
+    ///
+    /// # Errors
+    ///
+    /// Any failure, usually wrapped with [`Error::sink`].
+    async fn send(&self, event: &Emitted<'_>) -> Result<(), Error>;
+
+    /// Writes out what the sink buffers, waiting at most `timeout`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// What could not be written by the deadline.
+    async fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let _ = timeout;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: AsyncEventSink + ?Sized> AsyncEventSink for &T {
+    async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        (**self).send(event).await
+    }
+    async fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        (**self).flush(timeout).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: AsyncEventSink + ?Sized> AsyncEventSink for Box<T> {
+    async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        (**self).send(event).await
+    }
+    async fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        (**self).flush(timeout).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: AsyncEventSink + ?Sized> AsyncEventSink for Arc<T> {
+    async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        (**self).send(event).await
+    }
+    async fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        (**self).flush(timeout).await
+    }
+}
+
+/// A sink that does nothing: what a dispatcher without sinks amounts to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NopSink;
+
+impl EventSink for NopSink {
+    fn send(&self, _event: &Emitted<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncEventSink for NopSink {
+    async fn send(&self, _event: &Emitted<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A blocking sink made of a closure; see [`sink_fn`].
+#[derive(Clone)]
+pub struct SinkFn<F>(F);
+
+impl<F> fmt::Debug for SinkFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SinkFn")
+    }
+}
+
+impl<F> EventSink for SinkFn<F>
+where
+    F: Fn(&Emitted<'_>) -> Result<(), Error> + Send + Sync,
+{
+    fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        (self.0)(event)
+    }
+}
+
+/// Makes a blocking sink of a closure.
+///
+/// ```
+/// let sink = deskhook::sink_fn(|event| {
+///     println!("{} {}", event.action(), event.event().ticket().code);
+///     Ok(())
+/// });
+/// let dispatcher = deskhook::Dispatcher::builder().sink("print", sink).build();
+/// # drop(dispatcher);
+/// ```
+pub fn sink_fn<F>(f: F) -> SinkFn<F>
+where
+    F: Fn(&Emitted<'_>) -> Result<(), Error> + Send + Sync,
+{
+    SinkFn(f)
+}
