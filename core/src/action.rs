@@ -415,7 +415,10 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", action.as_str()));
             assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), action);
         }
-        assert_eq!(Action::ALL.map(Action::index), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(
+            Action::ALL.map(Action::index),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        );
     }
 
     #[test]
@@ -443,12 +446,18 @@ mod tests {
     #[test]
     fn sets_parse_print_and_serialize() {
         let set: ActionSet = "create, ok ,edit".parse().unwrap();
-        assert_eq!(set, ActionSet::from([Action::Create, Action::Ok, Action::Edit]));
+        assert_eq!(
+            set,
+            ActionSet::from([Action::Create, Action::Ok, Action::Edit])
+        );
         assert_eq!(set.len(), 3);
         assert_eq!(set.to_string(), "create,ok,edit");
         assert_eq!("".parse::<ActionSet>().unwrap(), ActionSet::empty());
         assert_eq!(ActionSet::all().to_string(), "*");
-        assert_eq!(serde_json::to_string(&set).unwrap(), r#"["create","ok","edit"]"#);
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["create","ok","edit"]"#
+        );
         assert_eq!(serde_json::to_string(&ActionSet::all()).unwrap(), r#""*""#);
         let back: ActionSet = serde_json::from_str(r#"["create","ok","edit"]"#).unwrap();
         assert_eq!(back, set);

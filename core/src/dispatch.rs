@@ -40,7 +40,11 @@ impl Route {
         ActionSet::from_bits(self.subscription.load(Ordering::Relaxed)).contains(action)
     }
 
-    fn record(&self, emitted: &Emitted<'_>, result: Result<Result<(), Error>, Box<dyn Any + Send>>) {
+    fn record(
+        &self,
+        emitted: &Emitted<'_>,
+        result: Result<Result<(), Error>, Box<dyn Any + Send>>,
+    ) {
         let err = match result {
             Ok(Ok(())) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
@@ -199,7 +203,8 @@ impl Dispatcher {
     /// completion on this thread.
     pub async fn emit_async(&self, action: Action, ticket: &Ticket, initial_user: &User) {
         if self.wanted(action) {
-            self.dispatch_async(EventRef::new(action, ticket, initial_user)).await;
+            self.dispatch_async(EventRef::new(action, ticket, initial_user))
+                .await;
         }
     }
 
@@ -247,7 +252,9 @@ impl Dispatcher {
 
     fn dispatch(&self, event: EventRef<'_>) {
         let action = event.action();
-        let Some(emitted) = self.serialize(event) else { return };
+        let Some(emitted) = self.serialize(event) else {
+            return;
+        };
         for route in self.inner.routes.iter().filter(|r| r.wants(action)) {
             route.send_blocking(&emitted);
         }
@@ -255,7 +262,9 @@ impl Dispatcher {
 
     async fn dispatch_async(&self, event: EventRef<'_>) {
         let action = event.action();
-        let Some(emitted) = self.serialize(event) else { return };
+        let Some(emitted) = self.serialize(event) else {
+            return;
+        };
         for route in self.inner.routes.iter().filter(|r| r.wants(action)) {
             route.send_async(&emitted).await;
         }
@@ -298,7 +307,9 @@ impl Dispatcher {
     /// [`Error::UnknownSink`] when no sink has that name.
     pub fn set_subscription(&self, name: &str, actions: impl Into<ActionSet>) -> Result<(), Error> {
         let route = self.route(name)?;
-        route.subscription.store(actions.into().bits(), Ordering::Relaxed);
+        route
+            .subscription
+            .store(actions.into().bits(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -439,7 +450,9 @@ impl DispatcherBuilder {
 impl fmt::Debug for DispatcherBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.routes.iter().map(|r| r.name.as_str()).collect();
-        f.debug_struct("DispatcherBuilder").field("sinks", &names).finish()
+        f.debug_struct("DispatcherBuilder")
+            .field("sinks", &names)
+            .finish()
     }
 }
 
@@ -472,7 +485,8 @@ pub fn enabled_actions() -> ActionSet {
 /// Whether `action` is compiled in and switched on.
 #[inline]
 pub fn is_action_enabled(action: Action) -> bool {
-    action.is_compiled_in() && ActionSet::from_bits(ENABLED.load(Ordering::Relaxed)).contains(action)
+    action.is_compiled_in()
+        && ActionSet::from_bits(ENABLED.load(Ordering::Relaxed)).contains(action)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -246,7 +246,10 @@ mod tests {
     #[test]
     fn a_misspelt_action_gets_a_suggestion() {
         let err = "aprove".parse::<Action>().unwrap_err();
-        assert_eq!(err.to_string(), "unknown action 'aprove' (did you mean 'approve'?)");
+        assert_eq!(
+            err.to_string(),
+            "unknown action 'aprove' (did you mean 'approve'?)"
+        );
         assert_eq!(err.suggestion(), Some(Action::Approve));
         assert_eq!(
             "comentt".parse::<Action>().unwrap_err().suggestion(),
@@ -282,6 +285,9 @@ mod tests {
             name: "crm".into(),
             known: vec!["file".into(), "http".into()],
         };
-        assert_eq!(err.to_string(), "no sink named 'crm' (the dispatcher has: file, http)");
+        assert_eq!(
+            err.to_string(),
+            "no sink named 'crm' (the dispatcher has: file, http)"
+        );
     }
 }

@@ -310,7 +310,10 @@ impl Ticket {
 
     /// The tags, split at commas and trimmed, empty ones skipped.
     pub fn tag_list(&self) -> impl Iterator<Item = &str> {
-        self.tags.split(',').map(str::trim).filter(|t| !t.is_empty())
+        self.tags
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -454,7 +457,8 @@ impl Event {
     /// type.
     pub fn from_json(json: &[u8]) -> Result<Event, Error> {
         let mut de = serde_json::Deserializer::from_slice(json);
-        let event: Event = serde_path_to_error::deserialize(&mut de).map_err(Error::invalid_event)?;
+        let event: Event =
+            serde_path_to_error::deserialize(&mut de).map_err(Error::invalid_event)?;
         de.end().map_err(|e| Error::InvalidEvent {
             path: ".".to_owned(),
             message: e.to_string(),
@@ -611,7 +615,10 @@ mod tests {
         let by_ref = EventRef::new(Action::Edit, &ticket, &user).with_dt(event.dt);
         assert_eq!(event.to_json().unwrap(), by_ref.to_json().unwrap());
         assert_eq!(by_ref.to_event(), event);
-        assert_eq!(event.as_event_ref().unwrap().to_json().unwrap(), event.to_json().unwrap());
+        assert_eq!(
+            event.as_event_ref().unwrap().to_json().unwrap(),
+            event.to_json().unwrap()
+        );
     }
 
     #[test]
@@ -635,12 +642,22 @@ mod tests {
     fn missing_and_mistyped_keys_are_named() {
         let err = Event::from_json(br#"{"ticket": {"code": 5}}"#).unwrap_err();
         assert!(err.to_string().starts_with("invalid event at ticket.code: invalid type: integer `5`, expected a string at line 1 column 21"), "{err}");
-        let err = Event::from_json(br#"{"initial_user": {"email": "a", "profile": {"full_name": "A"}}}"#).unwrap_err();
-        assert!(err.to_string().starts_with("invalid event at initial_user.profile: missing field `lang`"), "{err}");
+        let err =
+            Event::from_json(br#"{"initial_user": {"email": "a", "profile": {"full_name": "A"}}}"#)
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid event at initial_user.profile: missing field `lang`"),
+            "{err}"
+        );
         let err = Event::from_json(br#"{"ticket": "#).unwrap_err();
         assert!(err.to_string().contains("EOF"), "{err}");
         let trailing = format!("{} x", crate::sample::REFERENCE_JSON);
         let err = Event::from_json(trailing.as_bytes()).unwrap_err();
-        assert!(err.to_string().starts_with("invalid event: trailing characters"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid event: trailing characters"),
+            "{err}"
+        );
     }
 }

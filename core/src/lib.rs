@@ -86,15 +86,15 @@ mod wire;
 
 pub use action::{Action, ActionSet};
 pub use dispatch::{
-    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, LOG_TARGET,
-    ScopedGuard, SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref,
-    enabled_actions, flush, flush_within, is_action_enabled, set_action_enabled,
-    set_dispatcher, set_enabled_actions, set_scoped, with_dispatcher,
+    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, LOG_TARGET, ScopedGuard,
+    SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref,
+    enabled_actions, flush, flush_within, is_action_enabled, set_action_enabled, set_dispatcher,
+    set_enabled_actions, set_scoped, with_dispatcher,
 };
 pub use error::{BoxError, Error, ParseActionError};
 pub use event::{
-    ActionName, Comment, Contacts, Event, EventRef, LogAction, LogEntry, Priority, Profile,
-    Status, Ticket, User, now_local,
+    ActionName, Comment, Contacts, Event, EventRef, LogAction, LogEntry, Priority, Profile, Status,
+    Ticket, User, now_local,
 };
 pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
 

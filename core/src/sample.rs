@@ -32,7 +32,6 @@ pub fn user() -> User {
 
 fn reference() -> Event {
     // The fixture is part of the crate and checked by its tests; parsing it cannot fail.
-    Event::from_json(REFERENCE_JSON.as_bytes()).unwrap_or_else(|e| {
-        unreachable!("the bundled reference event does not parse: {e}")
-    })
+    Event::from_json(REFERENCE_JSON.as_bytes())
+        .unwrap_or_else(|e| unreachable!("the bundled reference event does not parse: {e}"))
 }

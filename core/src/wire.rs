@@ -199,7 +199,9 @@ pub(crate) mod opt_time {
             let s = <Option<Cow<'de, str>>>::deserialize(deserializer)?;
             match s.as_deref() {
                 None | Some("") | Some("0000-00-00 00:00:00") => Ok(De(None)),
-                Some(s) => parse_time(s).map(|dt| De(Some(dt))).map_err(de::Error::custom),
+                Some(s) => parse_time(s)
+                    .map(|dt| De(Some(dt)))
+                    .map_err(de::Error::custom),
             }
         }
     }
@@ -372,13 +374,19 @@ mod tests {
         assert_eq!(format_time(dt).as_str(), "2019-06-07 09:01:04");
         let dt = jiff::civil::date(12, 1, 2).at(3, 4, 5, 0);
         assert_eq!(format_time(dt).as_str(), "0012-01-02 03:04:05");
-        assert_eq!(parse_time("2019-06-11 11:24:18").unwrap(), jiff::civil::date(2019, 6, 11).at(11, 24, 18, 0));
+        assert_eq!(
+            parse_time("2019-06-11 11:24:18").unwrap(),
+            jiff::civil::date(2019, 6, 11).at(11, 24, 18, 0)
+        );
     }
 
     #[test]
     fn bad_times_say_what_is_expected() {
         let err = parse_time("2019-06-11T11:24:18").unwrap_err();
-        assert!(err.starts_with("invalid time '2019-06-11T11:24:18': expected YYYY-MM-DD HH:MM:SS"), "{err}");
+        assert!(
+            err.starts_with("invalid time '2019-06-11T11:24:18': expected YYYY-MM-DD HH:MM:SS"),
+            "{err}"
+        );
         assert!(parse_time("2019-02-30 00:00:00").is_err());
     }
 
@@ -388,18 +396,33 @@ mod tests {
         assert!(t.0);
         let f: str_bool::De<bool> = serde_json::from_str("false").unwrap();
         assert!(!f.0);
-        assert_eq!(serde_json::to_string(&str_bool::Ser(&true)).unwrap(), "\"true\"");
-        assert_eq!(serde_json::to_string(&str_bool::Ser(&false)).unwrap(), "\"false\"");
-        let err = serde_json::from_str::<str_bool::De<bool>>("\"yes\"").err().unwrap();
-        assert!(err.to_string().contains("expected \"true\" or \"false\""), "{err}");
+        assert_eq!(
+            serde_json::to_string(&str_bool::Ser(&true)).unwrap(),
+            "\"true\""
+        );
+        assert_eq!(
+            serde_json::to_string(&str_bool::Ser(&false)).unwrap(),
+            "\"false\""
+        );
+        let err = serde_json::from_str::<str_bool::De<bool>>("\"yes\"")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("expected \"true\" or \"false\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn optional_times_accept_the_mysql_zero_date() {
-        let none: opt_time::De<Option<DateTime>> = serde_json::from_str("\"0000-00-00 00:00:00\"").unwrap();
+        let none: opt_time::De<Option<DateTime>> =
+            serde_json::from_str("\"0000-00-00 00:00:00\"").unwrap();
         assert_eq!(none.0, None);
         let null: opt_time::De<Option<DateTime>> = serde_json::from_str("null").unwrap();
         assert_eq!(null.0, None);
-        assert_eq!(serde_json::to_string(&opt_time::Ser(&None::<DateTime>)).unwrap(), "null");
+        assert_eq!(
+            serde_json::to_string(&opt_time::Ser(&None::<DateTime>)).unwrap(),
+            "null"
+        );
     }
 }

@@ -1,0 +1,184 @@
+//! `deskhook tail`: print a file log one line per event.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Print a deskhook file log one line per event: time, action, ticket code, subject.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The log file (JSON Lines, as written by the file sink).
+    file: PathBuf,
+    /// Keep reading as the log grows, across rotations, until interrupted.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Pass each line through unchanged instead of summarizing it.
+    #[arg(long)]
+    json: bool,
+    /// How often to look for new lines with --follow, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200, hide = true)]
+    poll_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    ts: jiff::Timestamp,
+    #[serde(borrow)]
+    action: &'a str,
+    event: LineEvent,
+}
+
+#[derive(Deserialize)]
+struct LineEvent {
+    ticket: LineTicket,
+}
+
+#[derive(Deserialize)]
+struct LineTicket {
+    code: String,
+    subject: String,
+}
+
+struct Tail {
+    path: PathBuf,
+    reader: BufReader<File>,
+    pos: u64,
+    line_no: u64,
+    bad_lines: u64,
+    json: bool,
+    tz: jiff::tz::TimeZone,
+}
+
+fn open(path: &Path) -> Result<File, String> {
+    File::open(path).map_err(|e| format!("cannot open log file '{}': {e}", path.display()))
+}
+
+impl Tail {
+    /// Prints every complete line there is; a partial last line is left for later when
+    /// `follow` is set.
+    fn drain(&mut self, out: &mut impl Write, follow: bool) -> Result<(), String> {
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| format!("cannot read '{}': {e}", self.path.display()))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if follow && buf.last() != Some(&b'\n') {
+                // A line still being written: read it again when it is whole.
+                self.reader
+                    .seek(SeekFrom::Start(self.pos))
+                    .map_err(|e| format!("cannot read '{}': {e}", self.path.display()))?;
+                return Ok(());
+            }
+            self.pos += n as u64;
+            self.line_no += 1;
+            self.print(&buf, out)
+                .map_err(crate::stdout_error)?;
+        }
+    }
+
+    fn print(&mut self, raw: &[u8], out: &mut impl Write) -> io::Result<()> {
+        let text = trim_newline(raw);
+        if text.is_empty() {
+            return Ok(());
+        }
+        if self.json {
+            out.write_all(text)?;
+            return out.write_all(b"\n");
+        }
+        match serde_json::from_slice::<Line<'_>>(text) {
+            Ok(line) => {
+                let time = line.ts.to_zoned(self.tz.clone()).strftime("%Y-%m-%d %H:%M:%S");
+                writeln!(
+                    out,
+                    "{time}  {:<8} {:<10} {}",
+                    line.action, line.event.ticket.code, line.event.ticket.subject
+                )
+            }
+            Err(e) => {
+                self.bad_lines += 1;
+                eprintln!(
+                    "deskhook: {}:{}: not a deskhook log line ({e}); skipped",
+                    self.path.display(),
+                    self.line_no
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the file at the path is no longer the one being read, or was truncated.
+    fn rotated(&self) -> bool {
+        let Ok(now) = std::fs::metadata(&self.path) else {
+            return false; // between the rename and the new file: look again later
+        };
+        let Ok(ours) = self.reader.get_ref().metadata() else {
+            return true;
+        };
+        now.len() < self.pos || !same_file(&now, &ours)
+    }
+
+    fn reopen(&mut self) -> Result<(), String> {
+        self.reader = BufReader::new(open(&self.path)?);
+        self.pos = 0;
+        self.line_no = 0;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.created().ok() == b.created().ok()
+}
+
+fn trim_newline(raw: &[u8]) -> &[u8] {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    raw.strip_suffix(b"\r").unwrap_or(raw)
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let mut tail = Tail {
+        reader: BufReader::new(open(&args.file)?),
+        path: args.file,
+        pos: 0,
+        line_no: 0,
+        bad_lines: 0,
+        json: args.json,
+        tz: jiff::tz::TimeZone::system(),
+    };
+    let mut out = io::stdout().lock();
+    tail.drain(&mut out, args.follow)?;
+    out.flush().map_err(crate::stdout_error)?;
+    if !args.follow {
+        return Ok(if tail.bad_lines == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let poll = Duration::from_millis(args.poll_ms.max(1));
+    loop {
+        std::thread::sleep(poll);
+        if tail.rotated() {
+            // Finish the old file first: lines written before the rename are still there.
+            tail.drain(&mut out, false)?;
+            tail.reopen()?;
+        }
+        tail.drain(&mut out, true)?;
+        out.flush().map_err(crate::stdout_error)?;
+    }
+}

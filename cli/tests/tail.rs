@@ -1,0 +1,113 @@
+//! `deskhook tail` summarizes a file log, passes it through with --json, and follows it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use deskhook::{Action, Dispatcher, sample};
+use deskhook_transports::file::FileSink;
+
+fn deskhook(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(args)
+        .output()
+        .expect("the deskhook binary runs")
+}
+
+fn write_log(path: &std::path::Path, actions: &[Action]) {
+    let dispatcher = Dispatcher::builder().sink("file", FileSink::new(path).unwrap()).build();
+    for action in actions {
+        dispatcher.emit(*action, &sample::ticket(), &sample::user());
+    }
+}
+
+#[test]
+fn each_event_is_one_summary_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Create, Action::Lock]);
+    let out = deskhook(&["tail", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].ends_with("  create   E3XK       Message with attachments"), "{}", lines[0]);
+    assert!(lines[1].contains("  lock     E3XK "), "{}", lines[1]);
+    // The time column: YYYY-MM-DD HH:MM:SS.
+    assert_eq!(lines[0].as_bytes()[4], b'-');
+    assert_eq!(lines[0].as_bytes()[13], b':');
+}
+
+#[test]
+fn json_passes_lines_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Ok]);
+    let out = deskhook(&["tail", "--json", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, std::fs::read(&path).unwrap());
+}
+
+#[test]
+fn a_broken_line_is_reported_with_its_number_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Ok]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"id\": 1}\n");
+    std::fs::write(&path, text).unwrap();
+    let out = deskhook(&["tail", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(&format!("{}:2: not a deskhook log line", path.display())), "{stderr}");
+
+    let out = deskhook(&["tail", dir.path().join("nope.jsonl").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("cannot open log file"));
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn follow_prints_new_lines_and_survives_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Create]);
+
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(["tail", "--follow", "--poll-ms", "10", path.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(10)).expect("tail printed a line");
+
+    assert!(next().contains(" create "));
+    write_log(&path, &[Action::Comment]);
+    assert!(next().contains(" comment "));
+
+    // Rotate by hand: the old file moves away and a new one starts.
+    std::fs::rename(&path, dir.path().join("events.jsonl.1")).unwrap();
+    write_log(&path, &[Action::Edit]);
+    assert!(next().contains(" edit "));
+}

@@ -1,0 +1,97 @@
+//! Actions compiled out through the `action-*` features never reach a sink.
+//!
+//! In the workspace build every action is on, and this checks that all twelve arrive. The
+//! README's test command also runs it on a build with only two actions:
+//!
+//! ```text
+//! cargo test -p deskhook --no-default-features --features action-create,action-comment --test compiled_out_actions
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use deskhook::{Action, ActionSet, Dispatcher, Emitted, Error, EventSink, sample};
+
+#[derive(Default)]
+struct Record(Mutex<Vec<Action>>);
+
+impl EventSink for Record {
+    fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
+        self.0.lock().unwrap().push(event.action());
+        Ok(())
+    }
+}
+
+/// What the features of this build turn on, read from cargo's own flags rather than from
+/// the crate under test.
+fn features_of_this_build() -> ActionSet {
+    let all = cfg!(feature = "all-actions");
+    let flags = [
+        cfg!(feature = "action-create"),
+        cfg!(feature = "action-refer"),
+        cfg!(feature = "action-lock"),
+        cfg!(feature = "action-unlock"),
+        cfg!(feature = "action-ok"),
+        cfg!(feature = "action-unok"),
+        cfg!(feature = "action-waitok"),
+        cfg!(feature = "action-approve"),
+        cfg!(feature = "action-delete"),
+        cfg!(feature = "action-restore"),
+        cfg!(feature = "action-comment"),
+        cfg!(feature = "action-edit"),
+    ];
+    Action::ALL
+        .into_iter()
+        .zip(flags)
+        .filter(|(_, on)| all || *on)
+        .map(|(action, _)| action)
+        .collect()
+}
+
+#[test]
+fn only_compiled_in_actions_reach_the_sinks() {
+    let record = Arc::new(Record::default());
+    let dispatcher = Dispatcher::builder().sink("record", record.clone()).build();
+    let ticket = sample::ticket();
+    let user = sample::user();
+    deskhook::with_dispatcher(&dispatcher, || {
+        for action in Action::ALL {
+            deskhook::emit(action, &ticket, &user);
+            deskhook::emit_event(&sample::event(action));
+        }
+    });
+    let expected: Vec<Action> = features_of_this_build()
+        .iter()
+        .flat_map(|a| [a, a])
+        .collect();
+    assert_eq!(*record.0.lock().unwrap(), expected);
+    assert_eq!(ActionSet::compiled_in(), features_of_this_build());
+    assert_eq!(deskhook::enabled_actions(), features_of_this_build());
+    let compiled_out = 12 - features_of_this_build().len() as u64;
+    assert_eq!(
+        dispatcher.stats().dropped,
+        compiled_out,
+        "emit_event counts what it drops"
+    );
+}
+
+#[cfg(not(any(feature = "all-actions", feature = "action-edit")))]
+#[test]
+fn an_action_compiled_out_is_a_constant_false() {
+    // Checked at compile time: `emit(Action::Edit, ..)` begins with this constant and folds away.
+    const EDIT_ON: bool = Action::Edit.is_compiled_in();
+    const _: () = assert!(!EDIT_ON);
+    assert!(!ActionSet::compiled_in().contains(Action::Edit));
+}
+
+#[cfg(all(
+    feature = "action-create",
+    feature = "action-comment",
+    not(feature = "all-actions")
+))]
+#[test]
+fn the_reduced_build_has_exactly_create_and_comment() {
+    assert_eq!(
+        ActionSet::compiled_in(),
+        ActionSet::from([Action::Create, Action::Comment])
+    );
+}

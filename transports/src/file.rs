@@ -1,0 +1,480 @@
+//! The JSON Lines file log: one line per event.
+//!
+//! Each line is `{"id":…,"ts":…,"action":…,"event":{…}}`, where `event` is the exact body a
+//! webhook carries, `id` the event id (the future `webhook-id`) and `ts` when it was emitted,
+//! RFC 3339 in UTC. Lines from many threads never interleave: each line is written whole
+//! under one lock. `deskhook tail` reads these files.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use deskhook::{Emitted, EventSink};
+
+use crate::error::Error;
+
+/// When the file log hands what it buffered to the operating system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushPolicy {
+    /// After every event: a `write` system call per event; nothing is lost if the process
+    /// dies. The default.
+    EveryEvent,
+    /// From a background thread every interval, and on [`EventSink::flush`] and drop. Events
+    /// of the last interval are lost if the process is killed.
+    Interval(Duration),
+    /// Only when the buffer (64 KiB) fills, on [`EventSink::flush`] and on drop.
+    Never,
+}
+
+/// Size-based rotation: when a line would take the file past `max_bytes`, `events.jsonl`
+/// becomes `events.jsonl.1`, `.1` becomes `.2`, and so on; the oldest beyond `keep` is
+/// deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// Largest size of the live file, in bytes. A single line larger than this still goes
+    /// into a file of its own.
+    pub max_bytes: u64,
+    /// How many rotated files to keep; 0 keeps none (the live file is started afresh).
+    pub keep: usize,
+}
+
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// A sink that appends every event to a JSON Lines file.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use deskhook_transports::file::{FileSink, FlushPolicy};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("events.jsonl");
+/// let log = FileSink::builder(&path)
+///     .flush(FlushPolicy::EveryEvent)
+///     .rotate(16 * 1024 * 1024, 5)
+///     .build()?;
+/// let dispatcher = deskhook::Dispatcher::builder().sink("file", log).build();
+/// dispatcher.emit(deskhook::Action::Create, &deskhook::sample::ticket(), &deskhook::sample::user());
+/// assert_eq!(std::fs::read_to_string(&path)?.lines().count(), 1);
+/// # Ok(()) }
+/// ```
+pub struct FileSink {
+    shared: Arc<Shared>,
+    flusher: Option<Flusher>,
+}
+
+struct Shared {
+    path: PathBuf,
+    policy: FlushPolicy,
+    rotation: Option<Rotation>,
+    state: Mutex<State>,
+}
+
+struct State {
+    writer: BufWriter<File>,
+    /// Bytes in the live file, buffered ones included.
+    size: u64,
+    /// Whether the buffer holds bytes not yet written out.
+    dirty: bool,
+}
+
+struct Flusher {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl FileSink {
+    /// A builder for a log at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> FileSinkBuilder {
+        FileSinkBuilder {
+            path: path.as_ref().to_path_buf(),
+            policy: FlushPolicy::EveryEvent,
+            rotation: None,
+            create_dirs: true,
+        }
+    }
+
+    /// A log at `path` with the defaults: flushed after every event, not rotated.
+    ///
+    /// # Errors
+    ///
+    /// As [`FileSinkBuilder::build`].
+    pub fn new(path: impl AsRef<Path>) -> Result<FileSink, Error> {
+        FileSink::builder(path).build()
+    }
+
+    /// The path of the live file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+}
+
+impl fmt::Debug for FileSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSink")
+            .field("path", &self.shared.path)
+            .field("policy", &self.shared.policy)
+            .field("rotation", &self.shared.rotation)
+            .finish()
+    }
+}
+
+/// Builds a [`FileSink`]; see [`FileSink::builder`].
+#[derive(Clone, Debug)]
+pub struct FileSinkBuilder {
+    path: PathBuf,
+    policy: FlushPolicy,
+    rotation: Option<Rotation>,
+    create_dirs: bool,
+}
+
+impl FileSinkBuilder {
+    /// When buffered lines are written out. Defaults to [`FlushPolicy::EveryEvent`].
+    #[must_use]
+    pub fn flush(mut self, policy: FlushPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Rotates the file when it would grow past `max_bytes`, keeping `keep` old files.
+    /// Defaults to no rotation.
+    #[must_use]
+    pub fn rotate(mut self, max_bytes: u64, keep: usize) -> Self {
+        self.rotation = Some(Rotation { max_bytes, keep });
+        self
+    }
+
+    /// Whether missing parent directories are created. Defaults to `true`.
+    #[must_use]
+    pub fn create_dirs(mut self, create: bool) -> Self {
+        self.create_dirs = create;
+        self
+    }
+
+    /// Opens (or creates) the file for appending, and starts the flush thread for
+    /// [`FlushPolicy::Interval`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when the file cannot be opened for appending (a missing or read-only
+    /// directory, a path that is a directory); [`Error::Config`] for a zero flush interval or
+    /// rotation size.
+    pub fn build(self) -> Result<FileSink, Error> {
+        if self.policy == FlushPolicy::Interval(Duration::ZERO) {
+            return Err(Error::Config(
+                "file log flush interval is 0: use FlushPolicy::EveryEvent to flush every event"
+                    .into(),
+            ));
+        }
+        if self.rotation.is_some_and(|r| r.max_bytes == 0) {
+            return Err(Error::Config(
+                "file log rotation size is 0 bytes: give a size such as 16 MiB".into(),
+            ));
+        }
+        if self.create_dirs
+            && let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            fs::create_dir_all(parent).map_err(|source| Error::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        let state = open(&self.path)?;
+        let shared = Arc::new(Shared {
+            path: self.path,
+            policy: self.policy,
+            rotation: self.rotation,
+            state: Mutex::new(state),
+        });
+        let flusher = match self.policy {
+            FlushPolicy::Interval(every) => Some(spawn_flusher(Arc::downgrade(&shared), every)?),
+            _ => None,
+        };
+        Ok(FileSink { shared, flusher })
+    }
+}
+
+fn open(path: &Path) -> Result<State, Error> {
+    let open_error = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(open_error)?;
+    let size = file.metadata().map_err(open_error)?.len();
+    Ok(State {
+        writer: BufWriter::with_capacity(BUFFER_BYTES, file),
+        size,
+        dirty: false,
+    })
+}
+
+fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("deskhook-file-flush".into())
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let Some(shared) = shared.upgrade() else { return };
+                if let Err(err) = shared.flush_now() {
+                    log::warn!(target: "deskhook", "{err}");
+                }
+            }
+        })
+        .map_err(|e| Error::Config(format!("cannot start the file log flush thread: {e}")))?;
+    Ok(Flusher { stop, thread })
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves at worst a partial buffer; keep logging.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_error(&self, source: io::Error) -> Error {
+        Error::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn append(&self, line: &[u8]) -> Result<(), Error> {
+        let mut state = self.lock();
+        if let Some(rotation) = self.rotation
+            && state.size > 0
+            && state.size + line.len() as u64 > rotation.max_bytes
+            && let Err(err) = self.rotate(&mut state, rotation)
+        {
+            // The event still goes into the current file; only the rotation failed.
+            log::warn!(target: "deskhook", "{err}; writing on to the current file");
+        }
+        state
+            .writer
+            .write_all(line)
+            .map_err(|e| self.write_error(e))?;
+        state.size += line.len() as u64;
+        state.dirty = true;
+        if self.policy == FlushPolicy::EveryEvent {
+            state.writer.flush().map_err(|e| self.write_error(e))?;
+            state.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn rotate(&self, state: &mut State, rotation: Rotation) -> Result<(), Error> {
+        let rotate_error = |source| Error::Rotate {
+            path: self.path.clone(),
+            source,
+        };
+        state.writer.flush().map_err(rotate_error)?;
+        let numbered = |n: usize| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        if rotation.keep == 0 {
+            fs::remove_file(&self.path).map_err(rotate_error)?;
+        } else {
+            match fs::remove_file(numbered(rotation.keep)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(rotate_error(e)),
+            }
+            for n in (1..rotation.keep).rev() {
+                match fs::rename(numbered(n), numbered(n + 1)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(rotate_error(e)),
+                }
+            }
+            fs::rename(&self.path, numbered(1)).map_err(rotate_error)?;
+        }
+        *state = open(&self.path)?;
+        Ok(())
+    }
+
+    fn flush_now(&self) -> Result<(), Error> {
+        let mut state = self.lock();
+        if state.dirty {
+            state.writer.flush().map_err(|e| self.write_error(e))?;
+            state.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one log line for `event` into `out`.
+fn render_line(event: &Emitted<'_>, out: &mut Vec<u8>) {
+    out.reserve(event.body().len() + 128);
+    out.extend_from_slice(b"{\"id\":\"");
+    // Ids, timestamps and action names are plain ASCII: no JSON escaping needed.
+    let _ = write!(out, "{}", event.id());
+    out.extend_from_slice(b"\",\"ts\":\"");
+    let _ = write!(out, "{:.3}", event.timestamp());
+    out.extend_from_slice(b"\",\"action\":\"");
+    out.extend_from_slice(event.action().as_str().as_bytes());
+    out.extend_from_slice(b"\",\"event\":");
+    out.extend_from_slice(event.body());
+    out.extend_from_slice(b"}\n");
+}
+
+impl EventSink for FileSink {
+    fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        let mut line = Vec::new();
+        render_line(event, &mut line);
+        self.shared.append(&line).map_err(deskhook::Error::sink)
+    }
+
+    fn flush(&self, _timeout: Duration) -> Result<(), deskhook::Error> {
+        self.shared.flush_now().map_err(deskhook::Error::sink)
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.take() {
+            drop(flusher.stop);
+            let _ = flusher.thread.join();
+        }
+        if let Err(err) = self.shared.flush_now() {
+            log::warn!(target: "deskhook", "{err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deskhook::{Action, Dispatcher, sample};
+
+    fn emit_n(sink: FileSink, n: usize) {
+        let dispatcher = Dispatcher::builder().sink("file", sink).build();
+        let ticket = sample::ticket();
+        let user = sample::user();
+        for _ in 0..n {
+            dispatcher.emit(Action::Comment, &ticket, &user);
+        }
+    }
+
+    #[test]
+    fn a_line_holds_id_ts_action_and_the_exact_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log").join("events.jsonl");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        let dispatcher = Dispatcher::builder()
+            .sink("file", FileSink::new(&path).unwrap())
+            .sink(
+                "bodies",
+                deskhook::sink_fn(move |e| {
+                    seen2.lock().unwrap().push((e.id().to_string(), e.body().to_vec()));
+                    Ok(())
+                }),
+            )
+            .build();
+        dispatcher.emit(Action::Create, &sample::ticket(), &sample::user());
+        let text = fs::read_to_string(&path).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        let (id, body) = seen.lock().unwrap()[0].clone();
+        assert_eq!(line["id"], id.as_str());
+        assert_eq!(line["action"], "create");
+        assert!(jiff::Timestamp::from_str(line["ts"].as_str().unwrap()).is_ok());
+        let event_text = serde_json::to_vec(&line["event"]).unwrap();
+        assert_eq!(event_text, body);
+        assert_eq!(
+            text.as_bytes().windows(body.len()).filter(|w| *w == body.as_slice()).count(),
+            1,
+            "the body is embedded verbatim"
+        );
+    }
+
+    use std::str::FromStr;
+
+    #[test]
+    fn rotation_keeps_the_configured_number_of_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let line_len = {
+            emit_n(FileSink::new(dir.path().join("probe.jsonl")).unwrap(), 1);
+            fs::metadata(dir.path().join("probe.jsonl")).unwrap().len()
+        };
+        // Two lines per file; nine lines make five files, of which the live one and two old
+        // ones are kept.
+        let sink = FileSink::builder(&path).rotate(line_len * 2, 2).build().unwrap();
+        emit_n(sink, 9);
+        let lines = |p: &Path| fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0);
+        assert_eq!(lines(&path), 1);
+        assert_eq!(lines(&dir.path().join("events.jsonl.1")), 2);
+        assert_eq!(lines(&dir.path().join("events.jsonl.2")), 2);
+        assert!(!dir.path().join("events.jsonl.3").exists());
+    }
+
+    #[test]
+    fn rotation_with_keep_zero_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let sink = FileSink::builder(&path).rotate(1, 0).build().unwrap();
+        emit_n(sink, 3);
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+        assert!(!dir.path().join("events.jsonl.1").exists());
+    }
+
+    #[test]
+    fn buffered_lines_are_written_on_flush_and_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let sink = Arc::new(FileSink::builder(&path).flush(FlushPolicy::Never).build().unwrap());
+        let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+        dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "", "still buffered");
+        dispatcher.flush(Duration::from_secs(1)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+        dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+        drop(dispatcher);
+        drop(sink);
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn the_interval_flusher_writes_without_being_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let sink = FileSink::builder(&path)
+            .flush(FlushPolicy::Interval(Duration::from_millis(5)))
+            .build()
+            .unwrap();
+        let dispatcher = Dispatcher::builder().sink("file", sink).build();
+        dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while fs::read_to_string(&path).unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the flusher never ran");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn an_unwritable_path_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = FileSink::new(dir.path()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with(&format!("cannot open log file '{}'", dir.path().display())), "{text}");
+        assert!(text.contains("choose a path in a writable directory"), "{text}");
+
+        let missing = dir.path().join("no").join("such").join("events.jsonl");
+        let err = FileSink::builder(&missing).create_dirs(false).build().unwrap_err();
+        assert!(err.to_string().contains("No such file or directory"), "{err}");
+
+        let err = FileSink::builder(dir.path().join("x")).rotate(0, 1).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: file log rotation size is 0 bytes: give a size such as 16 MiB"
+        );
+    }
+}
