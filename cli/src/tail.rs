@@ -80,8 +80,7 @@ impl Tail {
             }
             self.pos += n as u64;
             self.line_no += 1;
-            self.print(&buf, out)
-                .map_err(crate::stdout_error)?;
+            self.print(&buf, out).map_err(crate::stdout_error)?;
         }
     }
 
@@ -96,7 +95,10 @@ impl Tail {
         }
         match serde_json::from_slice::<Line<'_>>(text) {
             Ok(line) => {
-                let time = line.ts.to_zoned(self.tz.clone()).strftime("%Y-%m-%d %H:%M:%S");
+                let time = line
+                    .ts
+                    .to_zoned(self.tz.clone())
+                    .strftime("%Y-%m-%d %H:%M:%S");
                 writeln!(
                     out,
                     "{time}  {:<8} {:<10} {}",

@@ -23,7 +23,13 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn all_actions_print_twelve_bodies_equal_to_the_reference_but_for_action_and_description() {
     let path = reference_path();
-    let out = deskhook(&["render", "--action", "all", "--event", path.to_str().unwrap()]);
+    let out = deskhook(&[
+        "render",
+        "--action",
+        "all",
+        "--event",
+        path.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let reference: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let stdout = text(&out.stdout);
@@ -36,13 +42,22 @@ fn all_actions_print_twelve_bodies_equal_to_the_reference_but_for_action_and_des
         body["action"] = reference["action"].clone();
         body["description"] = reference["description"].clone();
         // Same keys in the same order, same values.
-        assert_eq!(serde_json::to_string(&body).unwrap(), serde_json::to_string(&reference).unwrap());
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            serde_json::to_string(&reference).unwrap()
+        );
     }
 }
 
 #[test]
 fn one_action_with_a_description_and_the_built_in_sample() {
-    let out = deskhook(&["render", "--action", "Approve", "--description", "Checked by QA"]);
+    let out = deskhook(&[
+        "render",
+        "--action",
+        "Approve",
+        "--description",
+        "Checked by QA",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["action"], "approve");
@@ -57,7 +72,10 @@ fn a_bad_action_names_the_input_and_suggests_the_closest() {
     let out = deskhook(&["render", "--action", "aprove"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("unknown action 'aprove' (did you mean 'approve'?)"), "{stderr}");
+    assert!(
+        stderr.contains("unknown action 'aprove' (did you mean 'approve'?)"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -65,19 +83,32 @@ fn a_bad_action_names_the_input_and_suggests_the_closest() {
 fn unreadable_and_invalid_files_name_the_file_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.json");
-    let out = deskhook(&["render", "--action", "ok", "--event", missing.to_str().unwrap()]);
+    let out = deskhook(&[
+        "render",
+        "--action",
+        "ok",
+        "--event",
+        missing.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("cannot read event file '{}'", missing.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read event file '{}'", missing.display())),
+        "{stderr}"
+    );
 
     let bad = dir.path().join("bad.json");
-    let mut value: Value = serde_json::from_slice(&std::fs::read(reference_path()).unwrap()).unwrap();
+    let mut value: Value =
+        serde_json::from_slice(&std::fs::read(reference_path()).unwrap()).unwrap();
     value["ticket"]["inspect_after_ok"] = Value::from(3);
     std::fs::write(&bad, value.to_string()).unwrap();
     let out = deskhook(&["render", "--action", "ok", "--event", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("invalid event at ticket.inspect_after_ok"), "{stderr}");
+    assert!(
+        stderr.contains("invalid event at ticket.inspect_after_ok"),
+        "{stderr}"
+    );
     assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
     assert!(out.stdout.is_empty());
 }

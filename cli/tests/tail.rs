@@ -16,7 +16,9 @@ fn deskhook(args: &[&str]) -> Output {
 }
 
 fn write_log(path: &std::path::Path, actions: &[Action]) {
-    let dispatcher = Dispatcher::builder().sink("file", FileSink::new(path).unwrap()).build();
+    let dispatcher = Dispatcher::builder()
+        .sink("file", FileSink::new(path).unwrap())
+        .build();
     for action in actions {
         dispatcher.emit(*action, &sample::ticket(), &sample::user());
     }
@@ -28,11 +30,19 @@ fn each_event_is_one_summary_line() {
     let path = dir.path().join("events.jsonl");
     write_log(&path, &[Action::Create, Action::Lock]);
     let out = deskhook(&["tail", path.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[0].ends_with("  create   E3XK       Message with attachments"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with("  create   E3XK       Message with attachments"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[1].contains("  lock     E3XK "), "{}", lines[1]);
     // The time column: YYYY-MM-DD HH:MM:SS.
     assert_eq!(lines[0].as_bytes()[4], b'-');
@@ -61,11 +71,18 @@ fn a_broken_line_is_reported_with_its_number_and_skipped() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains(&format!("{}:2: not a deskhook log line", path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:2: not a deskhook log line", path.display())),
+        "{stderr}"
+    );
 
     let out = deskhook(&["tail", dir.path().join("nope.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("cannot open log file"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("cannot open log file")
+    );
 }
 
 struct Killed(Child);
@@ -85,7 +102,13 @@ fn follow_prints_new_lines_and_survives_rotation() {
 
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_deskhook"))
-            .args(["tail", "--follow", "--poll-ms", "10", path.to_str().unwrap()])
+            .args([
+                "tail",
+                "--follow",
+                "--poll-ms",
+                "10",
+                path.to_str().unwrap(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -100,7 +123,10 @@ fn follow_prints_new_lines_and_survives_rotation() {
             }
         }
     });
-    let next = || rx.recv_timeout(Duration::from_secs(10)).expect("tail printed a line");
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("tail printed a line")
+    };
 
     assert!(next().contains(" create "));
     write_log(&path, &[Action::Comment]);

@@ -126,6 +126,8 @@ struct Inner {
     routes: Box<[Route]>,
     emitted: AtomicU64,
     dropped: AtomicU64,
+    /// Length of the last body serialized.
+    body_size_hint: AtomicUsize,
 }
 
 /// Fans each event out to its sinks, each with its own subscription.
@@ -240,8 +242,17 @@ impl Dispatcher {
 
     fn serialize<'a>(&self, event: EventRef<'a>) -> Option<Emitted<'a>> {
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
-        match Emitted::new(event) {
-            Ok(emitted) => Some(emitted),
+        // Start from the size of the last body (plus an eighth), so that serialization does
+        // not grow the buffer from 128 bytes by doubling, copying all the way.
+        let hint = self.inner.body_size_hint.load(Ordering::Relaxed);
+        match Emitted::with_capacity(event, hint + hint / 8) {
+            Ok(emitted) => {
+                let len = emitted.body().len();
+                if len != hint {
+                    self.inner.body_size_hint.store(len, Ordering::Relaxed);
+                }
+                Some(emitted)
+            }
             Err(err) => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
                 log::error!(target: LOG_TARGET, "event dropped: {err}");
@@ -442,6 +453,7 @@ impl DispatcherBuilder {
                 routes: self.routes.into_boxed_slice(),
                 emitted: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                body_size_hint: AtomicUsize::new(0),
             }),
         }
     }

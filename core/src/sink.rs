@@ -81,7 +81,18 @@ impl<'a> Emitted<'a> {
     ///
     /// As [`EventRef::to_json`].
     pub fn new(event: EventRef<'a>) -> Result<Emitted<'a>, Error> {
-        let body = Bytes::from(event.to_json()?);
+        Emitted::with_capacity(event, 0)
+    }
+
+    /// As `new`, serializing into a buffer of `capacity` bytes to start with, so that a
+    /// body of the expected size is written without growing the buffer.
+    pub(crate) fn with_capacity(
+        event: EventRef<'a>,
+        capacity: usize,
+    ) -> Result<Emitted<'a>, Error> {
+        let mut body = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut body, &event).map_err(Error::Serialize)?;
+        let body = Bytes::from(body);
         Ok(Emitted {
             id: EventId::new(),
             timestamp: jiff::Timestamp::now(),

@@ -57,9 +57,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Open { source, .. } | Error::Write { source, .. } | Error::Rotate { source, .. } => {
-                Some(source)
-            }
+            Error::Open { source, .. }
+            | Error::Write { source, .. }
+            | Error::Rotate { source, .. } => Some(source),
             Error::Config(_) => None,
         }
     }

@@ -222,7 +222,9 @@ fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error
         .name("deskhook-file-flush".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                let Some(shared) = shared.upgrade() else { return };
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
                 if let Err(err) = shared.flush_now() {
                     log::warn!(target: "deskhook", "{err}");
                 }
@@ -235,7 +237,9 @@ fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves at worst a partial buffer; keep logging.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write_error(&self, source: io::Error) -> Error {
@@ -374,7 +378,10 @@ mod tests {
             .sink(
                 "bodies",
                 deskhook::sink_fn(move |e| {
-                    seen2.lock().unwrap().push((e.id().to_string(), e.body().to_vec()));
+                    seen2
+                        .lock()
+                        .unwrap()
+                        .push((e.id().to_string(), e.body().to_vec()));
                     Ok(())
                 }),
             )
@@ -389,7 +396,10 @@ mod tests {
         let event_text = serde_json::to_vec(&line["event"]).unwrap();
         assert_eq!(event_text, body);
         assert_eq!(
-            text.as_bytes().windows(body.len()).filter(|w| *w == body.as_slice()).count(),
+            text.as_bytes()
+                .windows(body.len())
+                .filter(|w| *w == body.as_slice())
+                .count(),
             1,
             "the body is embedded verbatim"
         );
@@ -407,9 +417,16 @@ mod tests {
         };
         // Two lines per file; nine lines make five files, of which the live one and two old
         // ones are kept.
-        let sink = FileSink::builder(&path).rotate(line_len * 2, 2).build().unwrap();
+        let sink = FileSink::builder(&path)
+            .rotate(line_len * 2, 2)
+            .build()
+            .unwrap();
         emit_n(sink, 9);
-        let lines = |p: &Path| fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0);
+        let lines = |p: &Path| {
+            fs::read_to_string(p)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
         assert_eq!(lines(&path), 1);
         assert_eq!(lines(&dir.path().join("events.jsonl.1")), 2);
         assert_eq!(lines(&dir.path().join("events.jsonl.2")), 2);
@@ -430,7 +447,12 @@ mod tests {
     fn buffered_lines_are_written_on_flush_and_drop() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
-        let sink = Arc::new(FileSink::builder(&path).flush(FlushPolicy::Never).build().unwrap());
+        let sink = Arc::new(
+            FileSink::builder(&path)
+                .flush(FlushPolicy::Never)
+                .build()
+                .unwrap(),
+        );
         let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
         dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
         assert_eq!(fs::read_to_string(&path).unwrap(), "", "still buffered");
@@ -454,7 +476,10 @@ mod tests {
         dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while fs::read_to_string(&path).unwrap().is_empty() {
-            assert!(std::time::Instant::now() < deadline, "the flusher never ran");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the flusher never ran"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
     }
@@ -464,14 +489,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = FileSink::new(dir.path()).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with(&format!("cannot open log file '{}'", dir.path().display())), "{text}");
-        assert!(text.contains("choose a path in a writable directory"), "{text}");
+        assert!(
+            text.starts_with(&format!("cannot open log file '{}'", dir.path().display())),
+            "{text}"
+        );
+        assert!(
+            text.contains("choose a path in a writable directory"),
+            "{text}"
+        );
 
         let missing = dir.path().join("no").join("such").join("events.jsonl");
-        let err = FileSink::builder(&missing).create_dirs(false).build().unwrap_err();
-        assert!(err.to_string().contains("No such file or directory"), "{err}");
+        let err = FileSink::builder(&missing)
+            .create_dirs(false)
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("No such file or directory"),
+            "{err}"
+        );
 
-        let err = FileSink::builder(dir.path().join("x")).rotate(0, 1).build().unwrap_err();
+        let err = FileSink::builder(dir.path().join("x"))
+            .rotate(0, 1)
+            .build()
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid configuration: file log rotation size is 0 bytes: give a size such as 16 MiB"

@@ -30,3 +30,8 @@ mod error;
 pub mod file;
 
 pub use error::Error;
+
+/// The README's Rust snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
