@@ -387,18 +387,30 @@ impl Serialize for ActionSet {
 }
 
 impl<'de> Deserialize<'de> for ActionSet {
-    /// Accepts `"*"`, a comma-separated string, or a list of action names.
+    /// Accepts `"*"`, a comma-separated string, or a list of action names. An error names
+    /// the bad action (with a suggestion), so a configuration file can point at it.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Text(String),
-            List(Vec<Action>),
+        struct SetVisitor;
+        impl<'de> serde::de::Visitor<'de> for SetVisitor {
+            type Value = ActionSet;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"*\", a list of action names, or names separated by commas")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ActionSet, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ActionSet, A::Error> {
+                let mut set = ActionSet::empty();
+                while let Some(action) = seq.next_element::<Action>()? {
+                    set.insert(action);
+                }
+                Ok(set)
+            }
         }
-        match Repr::deserialize(deserializer)? {
-            Repr::Text(s) => s.parse().map_err(serde::de::Error::custom),
-            Repr::List(list) => Ok(list.into_iter().collect()),
-        }
+        deserializer.deserialize_any(SetVisitor)
     }
 }
 

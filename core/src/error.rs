@@ -1,6 +1,7 @@
 //! The crate's error type.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::action::Action;
 
@@ -48,6 +49,39 @@ pub enum Error {
     },
     /// One or more sinks failed to flush within the deadline; each failure is listed.
     Flush(Vec<Error>),
+    /// A webhook secret could not be parsed or made: it lacks the `whsec_` prefix, is not
+    /// standard base64, or is not 24 to 64 bytes long (or the system's random source failed
+    /// in [`Secret::generate`](crate::Secret::generate)). The message says which and how to
+    /// fix it, and never contains the secret itself. Generate a new secret with
+    /// [`Secret::generate`](crate::Secret::generate) or `openssl rand -base64 32`.
+    InvalidSecret(String),
+    /// A received webhook lacks one of the headers `webhook-id`, `webhook-timestamp` or
+    /// `webhook-signature` (named here). The sender does not sign with Standard Webhooks, or a
+    /// proxy dropped the header; reject the request.
+    MissingHeader(&'static str),
+    /// The `webhook-timestamp` header of a received webhook (given here, cut to 64
+    /// characters) is not an integer number of seconds since the Unix epoch. Reject the request.
+    InvalidTimestamp(String),
+    /// The `webhook-timestamp` of a received webhook is further from the receiver's clock than
+    /// the tolerance allows, in the past (perhaps a replay) or in the future. Reject the
+    /// request; if genuine webhooks fail this way, synchronise the clocks (NTP) or pass a wider
+    /// tolerance to [`verify`](crate::verify).
+    TimestampOutOfTolerance {
+        /// The `webhook-timestamp` received, in Unix seconds.
+        timestamp: i64,
+        /// The receiver's clock when verifying, in Unix seconds.
+        now: i64,
+        /// The largest difference accepted.
+        tolerance: Duration,
+    },
+    /// No `v1` entry of the `webhook-signature` header of a received webhook matches the body
+    /// under any of the secrets: the sender uses another secret, or the body, `webhook-id` or
+    /// `webhook-timestamp` changed on the way (verify the raw bytes, before any parsing).
+    /// Reject the request.
+    NoMatchingSignature {
+        /// How many secrets were tried (0 means none were configured).
+        secrets: usize,
+    },
 }
 
 impl Error {
@@ -57,6 +91,19 @@ impl Error {
             sink: String::new(),
             source: source.into(),
         }
+    }
+
+    /// Whether a received webhook failed verification: a header is missing, the timestamp is
+    /// malformed or out of tolerance, or no signature matches. Receivers answer these with
+    /// `401`/`400` rather than `500`.
+    pub fn is_signature_error(&self) -> bool {
+        matches!(
+            self,
+            Error::MissingHeader(_)
+                | Error::InvalidTimestamp(_)
+                | Error::TimestampOutOfTolerance { .. }
+                | Error::NoMatchingSignature { .. }
+        )
     }
 
     pub(crate) fn with_sink_name(self, name: &str) -> Error {
@@ -113,6 +160,34 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::InvalidSecret(message) => f.write_str(message),
+            Error::MissingHeader(name) => write!(f, "missing header '{name}'"),
+            Error::InvalidTimestamp(value) => write!(
+                f,
+                "invalid webhook-timestamp '{value}' (expected Unix seconds, like 1700000000)"
+            ),
+            Error::TimestampOutOfTolerance {
+                timestamp,
+                now,
+                tolerance,
+            } => {
+                let direction = if timestamp < now { "past" } else { "future" };
+                write!(
+                    f,
+                    "webhook-timestamp {timestamp} is {} s in the {direction}, beyond the {} s \
+                     tolerance (check the clocks, or widen the tolerance)",
+                    timestamp.abs_diff(*now),
+                    tolerance.as_secs()
+                )
+            }
+            Error::NoMatchingSignature { secrets: 0 } => f.write_str(
+                "no secret to check webhook-signature against (configure at least one secret)",
+            ),
+            Error::NoMatchingSignature { secrets } => write!(
+                f,
+                "no signature in webhook-signature matches any of the {secrets} secret(s) \
+                 (wrong secret, or the body was changed in transit)"
+            ),
         }
     }
 }

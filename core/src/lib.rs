@@ -80,7 +80,9 @@ pub mod action;
 mod dispatch;
 mod error;
 pub mod event;
+pub mod policy;
 pub mod sample;
+pub mod signature;
 mod sink;
 mod wire;
 
@@ -96,6 +98,7 @@ pub use event::{
     ActionName, Comment, Contacts, Event, EventRef, LogAction, LogEntry, Priority, Profile, Status,
     Ticket, User, now_local,
 };
+pub use signature::{Secret, sign, verify};
 pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
 
 /// The attribute macro for implementing [`AsyncEventSink`], re-exported from `async-trait`.

@@ -8,15 +8,16 @@ use std::path::PathBuf;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A log file could not be opened for appending. Check that its directory exists (or let
-    /// the sink create it) and is writable, and that the path is not a directory.
+    /// A file (the file log, the dead letters) could not be opened. Check that its directory
+    /// exists (or let the sink create it) and is writable, and that the path is not a
+    /// directory.
     Open {
         /// The file.
         path: PathBuf,
         /// Why.
         source: io::Error,
     },
-    /// Writing to a log file failed, usually a full disk. The event was not logged.
+    /// Writing to a file failed, usually a full disk. The event was not written.
     Write {
         /// The file.
         path: PathBuf,
@@ -32,6 +33,61 @@ pub enum Error {
     },
     /// A setting is out of range; the message says which and what to use instead.
     Config(String),
+    /// An endpoint URL cannot be used: a scheme other than `http`/`https` (or `http` while
+    /// `https_only` is set), credentials in the URL (move them to a header), or no host. Fix
+    /// the URL in the configuration.
+    InvalidUrl {
+        /// The URL cut down to scheme, host and port (user-info, path and query may carry
+        /// secrets and are left out; "/…" marks that something was).
+        url: String,
+        /// What is wrong and what to do instead.
+        reason: String,
+    },
+    /// The SSRF guard refused the endpoint's address: it is loopback, private, link-local,
+    /// a cloud metadata endpoint or similar. The refusal names the setting that would allow
+    /// it (`allow_private` or `allow_cidrs` on the endpoint), or says that nothing can.
+    #[cfg(feature = "http-blocking")]
+    Refused(crate::guard::Refusal),
+    /// An endpoint's settings cannot work (no name, 0 workers, a bad header, …); the message
+    /// says what to change.
+    InvalidEndpoint {
+        /// The endpoint's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A flush or shutdown ended with events still queued or in flight: the receiver is slow
+    /// or down, or retries are scheduled past the deadline. At shutdown they are written to
+    /// the dead letters.
+    Undelivered {
+        /// Events waiting.
+        queued: usize,
+        /// Events being attempted.
+        in_flight: usize,
+        /// How long was waited.
+        timeout: std::time::Duration,
+    },
+    /// A line of a dead-letter file is not a dead letter.
+    DeadLetter {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A configuration file is invalid; the position and the message say where and what to
+    /// write instead.
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -39,17 +95,44 @@ impl fmt::Display for Error {
         match self {
             Error::Open { path, source } => write!(
                 f,
-                "cannot open log file '{}' for appending: {source} (choose a path in a \
-                 writable directory; it must not be a directory itself)",
+                "cannot open '{}' for appending: {source} (choose a path in a writable \
+                 directory; it must not be a directory itself)",
                 path.display()
             ),
             Error::Write { path, source } => {
-                write!(f, "cannot write to log file '{}': {source}", path.display())
+                write!(f, "cannot write to '{}': {source}", path.display())
             }
             Error::Rotate { path, source } => {
                 write!(f, "cannot rotate log file '{}': {source}", path.display())
             }
             Error::Config(message) => write!(f, "invalid configuration: {message}"),
+            Error::InvalidUrl { url, reason } => {
+                write!(f, "invalid endpoint URL '{url}': {reason}")
+            }
+            #[cfg(feature = "http-blocking")]
+            Error::Refused(refusal) => write!(f, "{refusal}"),
+            Error::InvalidEndpoint { name, message } => {
+                write!(f, "endpoint '{name}': {message}")
+            }
+            Error::Undelivered {
+                queued,
+                in_flight,
+                timeout,
+            } => write!(
+                f,
+                "{queued} event(s) queued and {in_flight} in flight after waiting {timeout:?}"
+            ),
+            Error::DeadLetter {
+                path,
+                line,
+                message,
+            } => write!(f, "{}:{line}: not a dead letter: {message}", path.display()),
+            Error::ConfigFile {
+                path,
+                line,
+                column,
+                message,
+            } => write!(f, "{}:{line}:{column}: {message}", path.display()),
         }
     }
 }
@@ -60,7 +143,22 @@ impl std::error::Error for Error {
             Error::Open { source, .. }
             | Error::Write { source, .. }
             | Error::Rotate { source, .. } => Some(source),
-            Error::Config(_) => None,
+            Error::Config(_)
+            | Error::InvalidUrl { .. }
+            | Error::InvalidEndpoint { .. }
+            | Error::Undelivered { .. }
+            | Error::DeadLetter { .. }
+            | Error::ConfigFile { .. } => None,
+            // Transparent: the refusal is the whole message.
+            #[cfg(feature = "http-blocking")]
+            Error::Refused(_) => None,
         }
+    }
+}
+
+#[cfg(feature = "http-blocking")]
+impl From<crate::guard::Refusal> for Error {
+    fn from(refusal: crate::guard::Refusal) -> Self {
+        Error::Refused(refusal)
     }
 }

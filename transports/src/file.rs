@@ -490,7 +490,7 @@ mod tests {
         let err = FileSink::new(dir.path()).unwrap_err();
         let text = err.to_string();
         assert!(
-            text.starts_with(&format!("cannot open log file '{}'", dir.path().display())),
+            text.starts_with(&format!("cannot open '{}'", dir.path().display())),
             "{text}"
         );
         assert!(

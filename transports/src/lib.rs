@@ -18,6 +18,10 @@
 //! # Crate feature flags
 //!
 //! - `file` (default): [`file::FileSink`], the JSON Lines log. No extra dependency.
+//! - `http-blocking` (default): [`http_blocking::HttpSink`], reliable delivery to HTTP
+//!   endpoints from worker threads over ureq, with the [`delivery`] engine (queues, per-ticket
+//!   order, retries, breaker, dead letters), the [`guard`] against SSRF, and [`config`] for
+//!   `deskhook.toml`. Pulls in ureq (rustls), url, ipnet, httpdate and toml.
 //!
 //! # Log levels
 //!
@@ -25,9 +29,17 @@
 //! or a rotation of the file log fails (the event itself is still written or reported to
 //! the dispatcher, which counts it).
 
+#[cfg(feature = "http-blocking")]
+pub mod config;
+#[cfg(feature = "http-blocking")]
+pub mod delivery;
 mod error;
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(feature = "http-blocking")]
+pub mod guard;
+#[cfg(feature = "http-blocking")]
+pub mod http_blocking;
 
 pub use error::Error;
 

@@ -1,0 +1,396 @@
+//! Delivery policy: the retry schedule, how an attempt's outcome is classified, what a full
+//! queue does, and the circuit breaker's settings.
+//!
+//! These are plain values, shared by every transport so that blocking, async and relayed
+//! delivery behave alike.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Parses a duration such as `200ms`, `5s`, `5m`, `2h`, `1h 30m` or `0`.
+///
+/// # Errors
+///
+/// A message that names the input and shows the accepted forms.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let trimmed = s.trim();
+    if trimmed == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let parsed: jiff::SignedDuration = trimmed.parse().map_err(|_| {
+        format!("invalid duration '{s}' (write it like 200ms, 5s, 5m, 2h or 1h 30m)")
+    })?;
+    Duration::try_from(parsed)
+        .map_err(|_| format!("invalid duration '{s}': it must not be negative"))
+}
+
+/// Writes a duration the way [`parse_duration`] reads it: `0s`, `200ms`, `5s`, `5m`, `2h`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0s".into()
+    } else if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1_000 == 0 {
+        format!("{}s", ms / 1_000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Deserializes a [`Duration`] from a string such as `"5s"` (for configuration files).
+///
+/// # Errors
+///
+/// As [`parse_duration`].
+pub fn deserialize_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    let s = String::deserialize(deserializer)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// When each attempt is made: the delay before attempt 1, 2, 3, … Its length is the number
+/// of attempts; after the last one fails, the event goes to the dead letters.
+///
+/// Every delay but a zero one gets ±`jitter` (20% by default), so that many events that
+/// failed together do not retry together.
+///
+/// ```
+/// use std::time::Duration;
+/// use deskhook::policy::RetrySchedule;
+///
+/// let schedule: RetrySchedule = "0s,200ms,1s".parse().unwrap();
+/// assert_eq!(schedule.attempts(), 3);
+/// assert_eq!(schedule.delay_before(2), Some(Duration::from_millis(200)));
+/// assert_eq!(schedule.delay_before(4), None);
+/// assert_eq!(RetrySchedule::default().to_string(), "0s,5s,5m,30m,2h,5h,10h,10h");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetrySchedule {
+    delays: Vec<Duration>,
+    jitter: f64,
+}
+
+impl RetrySchedule {
+    /// The default: immediately, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h
+    /// (8 attempts over about 27 hours), with ±20% jitter.
+    pub fn standard() -> RetrySchedule {
+        let s = |secs| Duration::from_secs(secs);
+        RetrySchedule {
+            delays: vec![
+                s(0),
+                s(5),
+                s(300),
+                s(1800),
+                s(7200),
+                s(18000),
+                s(36000),
+                s(36000),
+            ],
+            jitter: 0.2,
+        }
+    }
+
+    /// A schedule of these delays before attempts 1, 2, …, with ±20% jitter.
+    ///
+    /// # Errors
+    ///
+    /// An empty list (there must be at least one attempt).
+    pub fn new(delays: impl IntoIterator<Item = Duration>) -> Result<RetrySchedule, String> {
+        let delays: Vec<Duration> = delays.into_iter().collect();
+        if delays.is_empty() {
+            return Err(
+                "a retry schedule needs at least one delay (write 0s for a single \
+                        immediate attempt)"
+                    .into(),
+            );
+        }
+        Ok(RetrySchedule {
+            delays,
+            jitter: 0.2,
+        })
+    }
+
+    /// This schedule with another jitter, a fraction between 0 and 1 (0 for none).
+    /// Defaults to 0.2.
+    #[must_use]
+    pub fn with_jitter(mut self, jitter: f64) -> RetrySchedule {
+        self.jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// How many attempts there are in all.
+    pub fn attempts(&self) -> u32 {
+        u32::try_from(self.delays.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The delays, without jitter.
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays
+    }
+
+    /// The jitter fraction.
+    pub fn jitter(&self) -> f64 {
+        self.jitter
+    }
+
+    /// The delay before attempt `attempt` (1-based), without jitter; `None` past the last.
+    pub fn delay_before(&self, attempt: u32) -> Option<Duration> {
+        let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+        self.delays.get(index).copied()
+    }
+
+    /// The delay before attempt `attempt` with jitter applied: `unit` is a random number in
+    /// `[0, 1)`, which maps to a factor between `1 - jitter` and `1 + jitter`.
+    pub fn jittered_delay_before(&self, attempt: u32, unit: f64) -> Option<Duration> {
+        let delay = self.delay_before(attempt)?;
+        let unit = if unit.is_finite() {
+            unit.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        let factor = 1.0 + self.jitter * (2.0 * unit - 1.0);
+        Some(delay.mul_f64(factor.max(0.0)))
+    }
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        RetrySchedule::standard()
+    }
+}
+
+impl fmt::Display for RetrySchedule {
+    /// The delays separated by commas, as [`FromStr`] reads them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.delays.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(&format_duration(*d))?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for RetrySchedule {
+    type Err = String;
+
+    /// Parses delays separated by commas: `0s,5s,5m`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let delays = s
+            .split(',')
+            .map(parse_duration)
+            .collect::<Result<Vec<_>, _>>()?;
+        RetrySchedule::new(delays)
+    }
+}
+
+impl<'de> Deserialize<'de> for RetrySchedule {
+    /// Accepts `"0s,5s,5m"` or `["0s", "5s", "5m"]`.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScheduleVisitor;
+        impl<'de> serde::de::Visitor<'de> for ScheduleVisitor {
+            type Value = RetrySchedule;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("delays such as \"0s,5s,5m\" or [\"0s\", \"5s\", \"5m\"]")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RetrySchedule, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RetrySchedule, A::Error> {
+                let mut delays = Vec::new();
+                while let Some(text) = seq.next_element::<String>()? {
+                    delays.push(parse_duration(&text).map_err(serde::de::Error::custom)?);
+                }
+                RetrySchedule::new(delays).map_err(serde::de::Error::custom)
+            }
+        }
+        deserializer.deserialize_any(ScheduleVisitor)
+    }
+}
+
+/// What to do after one attempt, from its HTTP status or transport error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Delivered,
+    /// 408, 425, 429, 5xx, a timeout or a connection error: try again per the schedule.
+    Retry,
+    /// 410 Gone: the receiver asks to stop; the endpoint is disabled.
+    Disable,
+    /// 3xx (redirects are never followed) and the other 4xx: give up at once; the event goes
+    /// to the dead letters.
+    Fail,
+}
+
+impl Verdict {
+    /// Classifies an HTTP status code.
+    pub fn of_status(status: u16) -> Verdict {
+        match status {
+            200..=299 => Verdict::Delivered,
+            410 => Verdict::Disable,
+            408 | 425 | 429 | 500..=599 => Verdict::Retry,
+            _ => Verdict::Fail,
+        }
+    }
+
+    /// Whether a `Retry-After` header is honoured with this status (429 and 503).
+    pub fn honours_retry_after(status: u16) -> bool {
+        matches!(status, 429 | 503)
+    }
+}
+
+/// What `emit` does when an endpoint's queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OverflowPolicy {
+    /// Wait up to `timeout` for room, then drop the new event. The caller of `emit` waits:
+    /// choose it only where back-pressure on the helpdesk is wanted.
+    Block {
+        /// How long `emit` may wait.
+        timeout: Duration,
+    },
+    /// Drop the new event. The default: `emit` never waits.
+    DropNewest,
+    /// Drop the oldest queued event to make room for the new one.
+    DropOldest,
+}
+
+impl Default for OverflowPolicy {
+    fn default() -> Self {
+        OverflowPolicy::DropNewest
+    }
+}
+
+impl fmt::Display for OverflowPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OverflowPolicy::Block { timeout } => write!(f, "block ({})", format_duration(*timeout)),
+            OverflowPolicy::DropNewest => f.write_str("drop-newest"),
+            OverflowPolicy::DropOldest => f.write_str("drop-oldest"),
+        }
+    }
+}
+
+/// Circuit breaker settings: after `failures` failed attempts in a row, an endpoint is paused
+/// for `cool_down`, then one probe decides whether it resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BreakerPolicy {
+    /// Consecutive failed attempts that open the breaker; 0 turns the breaker off.
+    pub failures: u32,
+    /// How long an open breaker pauses the endpoint before one probe is sent.
+    pub cool_down: Duration,
+}
+
+impl Default for BreakerPolicy {
+    /// 10 failures in a row, 30 s cool-down.
+    fn default() -> Self {
+        BreakerPolicy {
+            failures: 10,
+            cool_down: Duration::from_secs(30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration(" 0 ").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_duration("5 parsecs").unwrap_err(),
+            "invalid duration '5 parsecs' (write it like 200ms, 5s, 5m, 2h or 1h 30m)"
+        );
+        assert!(
+            parse_duration("-5s")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+    }
+
+    #[test]
+    fn the_standard_schedule() {
+        let s = RetrySchedule::standard();
+        assert_eq!(s.attempts(), 8);
+        assert_eq!(s.delay_before(1), Some(Duration::ZERO));
+        assert_eq!(s.delay_before(3), Some(Duration::from_secs(300)));
+        assert_eq!(s.delay_before(8), Some(Duration::from_secs(36000)));
+        assert_eq!(s.delay_before(9), None);
+        assert_eq!(s.delay_before(0), None);
+        let back: RetrySchedule = s.to_string().parse().unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn jitter_stays_within_its_band() {
+        let s = RetrySchedule::standard();
+        assert_eq!(
+            s.jittered_delay_before(2, 0.0),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            s.jittered_delay_before(2, 1.0),
+            Some(Duration::from_secs(6))
+        );
+        assert_eq!(
+            s.jittered_delay_before(2, 0.5),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(s.jittered_delay_before(1, 0.9), Some(Duration::ZERO));
+        let none = s.clone().with_jitter(0.0);
+        assert_eq!(
+            none.jittered_delay_before(2, 0.9),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn schedules_parse_from_text_and_lists() {
+        let s: RetrySchedule = serde_json::from_str(r#"["0s", "10ms"]"#).unwrap();
+        assert_eq!(s.delays(), [Duration::ZERO, Duration::from_millis(10)]);
+        let s: RetrySchedule = serde_json::from_str(r#""0s,10ms""#).unwrap();
+        assert_eq!(s.attempts(), 2);
+        assert!("".parse::<RetrySchedule>().is_err());
+        assert!(RetrySchedule::new([]).is_err());
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(Verdict::of_status(200), Verdict::Delivered);
+        assert_eq!(Verdict::of_status(204), Verdict::Delivered);
+        assert_eq!(Verdict::of_status(301), Verdict::Fail);
+        assert_eq!(Verdict::of_status(400), Verdict::Fail);
+        assert_eq!(Verdict::of_status(404), Verdict::Fail);
+        assert_eq!(Verdict::of_status(408), Verdict::Retry);
+        assert_eq!(Verdict::of_status(410), Verdict::Disable);
+        assert_eq!(Verdict::of_status(425), Verdict::Retry);
+        assert_eq!(Verdict::of_status(429), Verdict::Retry);
+        assert_eq!(Verdict::of_status(500), Verdict::Retry);
+        assert_eq!(Verdict::of_status(503), Verdict::Retry);
+        assert!(Verdict::honours_retry_after(429));
+        assert!(Verdict::honours_retry_after(503));
+        assert!(!Verdict::honours_retry_after(500));
+    }
+}

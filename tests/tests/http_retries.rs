@@ -1,0 +1,150 @@
+//! Failed attempts are retried per the schedule with the same webhook-id; Retry-After
+//! lengthens the wait up to its maximum; timeouts and refused connections retry and end in
+//! the dead letters.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deskhook::Action;
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_transports::delivery::{AttemptOutcome, read_dead_letters};
+use deskhook_transports::http_blocking::HttpSink;
+
+#[test]
+fn two_500s_then_success_keep_the_webhook_id() {
+    let receiver = Receiver::start(|_, n| Answer::status(if n < 2 { 500 } else { 204 }));
+    let (_dir, dead) = dead_letter_file();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let seen = outcomes.clone();
+    let (sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s,10ms,10ms"))
+            .dead_letter_path(&dead)
+            .observer(
+                move |r: &deskhook_transports::delivery::AttemptRecord<'_>| {
+                    seen.lock().unwrap().push((
+                        r.attempt,
+                        r.status,
+                        r.outcome,
+                        r.next_attempt.is_some(),
+                    ));
+                },
+            ),
+    );
+    dispatcher.emit(Action::Create, &ticket("R1"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+
+    let requests = receiver.wait_for(3);
+    assert_eq!(requests.len(), 3);
+    let id = requests[0].header("webhook-id").unwrap();
+    assert!(requests.iter().all(|r| r.header("webhook-id") == Some(id)));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("x-deskhook-sequence") == Some("1"))
+    );
+    assert!(requests.iter().all(|r| r.body == requests[0].body));
+    assert_eq!(
+        *outcomes.lock().unwrap(),
+        [
+            (1, Some(500), AttemptOutcome::Retrying, true),
+            (2, Some(500), AttemptOutcome::Retrying, true),
+            (3, Some(204), AttemptOutcome::Delivered, false),
+        ]
+    );
+    let stats = &sink.stats()[0];
+    assert_eq!(
+        (
+            stats.delivered,
+            stats.failed,
+            stats.retried,
+            stats.dead_lettered
+        ),
+        (1, 2, 2, 0)
+    );
+    assert!(stats.latency_p50.is_some());
+    assert_eq!(
+        std::fs::read_to_string(&dead).unwrap(),
+        "",
+        "nothing was dead-lettered"
+    );
+}
+
+#[test]
+fn retry_after_lengthens_the_wait_up_to_the_maximum() {
+    // Retry-After asks for an hour; the maximum cuts it to 150 ms. The schedule alone would
+    // retry at once.
+    let receiver = Receiver::start(|_, n| {
+        if n == 0 {
+            Answer::status(503).header("Retry-After", "3600")
+        } else {
+            Answer::status(204)
+        }
+    });
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s,0s"))
+            .retry_after_max(Duration::from_millis(150))
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Lock, &ticket("R2"), &deskhook::sample::user());
+    let requests = receiver.wait_for(2);
+    let gap = requests[1].at - requests[0].at;
+    assert!(gap >= Duration::from_millis(150), "retried after {gap:?}");
+    assert!(
+        gap < Duration::from_secs(60),
+        "Retry-After was not clamped: {gap:?}"
+    );
+    guard.flush(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_timeout_is_retried_then_dead_lettered() {
+    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(400)));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(endpoint("slow", &receiver, "0s,10ms").timeout(Duration::from_millis(100)))
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Ok, &ticket("R3"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 2);
+    assert_eq!(letters[0].reason, "gave up after 2 attempt(s)");
+    let error = letters[0].last_error.as_deref().unwrap();
+    assert!(error.starts_with("timed out"), "{error}");
+    assert_eq!(sink.stats()[0].dead_lettered, 1);
+}
+
+#[test]
+fn a_refused_connection_is_retried_then_dead_lettered() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_dir, dead) = dead_letter_file();
+    let closed = deskhook_transports::delivery::Endpoint::new(
+        "closed",
+        &format!("http://127.0.0.1:{port}/"),
+    )
+    .unwrap()
+    .allow_private(true)
+    .retry("0s,5ms,5ms".parse().unwrap());
+    let (sink, guard, dispatcher) =
+        start(HttpSink::builder().endpoint(closed).dead_letter_path(&dead));
+    dispatcher.emit(Action::Edit, &ticket("R4"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 3);
+    assert_eq!(letters[0].last_status, None);
+    assert!(letters[0].last_error.is_some());
+    assert_eq!(letters[0].ticket, "R4");
+    assert_eq!(letters[0].action, "edit");
+    assert_eq!(sink.stats()[0].failed, 3);
+}

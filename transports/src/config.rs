@@ -1,0 +1,489 @@
+//! `deskhook.toml`: endpoints, delivery settings and the file log in one file.
+//!
+//! ```toml
+//! [delivery]
+//! queue_capacity = 10000          # events waiting per endpoint
+//! overflow = "drop-newest"        # or "drop-oldest", or "block" (with block_timeout)
+//! block_timeout = "100ms"
+//! dead_letter_path = "/var/lib/helpdesk/dead-letters.jsonl"
+//! breaker_failures = 10           # failures in a row that pause an endpoint (0: off)
+//! breaker_cool_down = "30s"
+//! retry_after_max = "1h"
+//! shutdown_timeout = "5s"
+//! max_payload = 1048576           # bytes
+//!
+//! [file_log]
+//! path = "/var/log/helpdesk/events.jsonl"
+//! flush = "every-event"           # or "never", or an interval such as "1s"
+//! rotate_bytes = 16777216
+//! keep = 5
+//!
+//! [[endpoint]]
+//! name = "crm"
+//! url = "https://crm.example.com/hooks/helpdesk"
+//! secret_env = "CRM_WEBHOOK_SECRET"   # or: secrets = ["whsec_…"]
+//! actions = ["create", "ok", "approve"] # or "*"
+//! headers = { Authorization = "Bearer …" }
+//! timeout = "15s"
+//! connect_timeout = "5s"
+//! retry = "0s,5s,5m,30m,2h,5h,10h,10h"
+//! allow_private = false
+//! allow_cidrs = ["10.20.0.0/16"]
+//! hub_signature = false
+//! https_only = true
+//! workers = 4
+//! ```
+//!
+//! Unknown keys, bad URLs, unknown actions (with a "did you mean"), bad durations, short
+//! secrets and missing environment variables are refused with the file, line and column.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule, deserialize_duration};
+use deskhook::{ActionSet, Secret};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::delivery::{DeliveryConfig, Endpoint};
+use crate::error::Error;
+use crate::http_blocking::{HttpSink, HttpSinkBuilder};
+
+/// A parsed `deskhook.toml`.
+#[derive(Debug)]
+pub struct Config {
+    path: PathBuf,
+    text: String,
+    file: ConfigFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    delivery: DeliverySection,
+    #[serde(default)]
+    file_log: Option<FileLogSection>,
+    #[serde(default, rename = "endpoint")]
+    endpoints: Vec<EndpointSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliverySection {
+    queue_capacity: Option<usize>,
+    overflow: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    block_timeout: Option<Duration>,
+    dead_letter_path: Option<PathBuf>,
+    breaker_failures: Option<u32>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    breaker_cool_down: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    retry_after_max: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    shutdown_timeout: Option<Duration>,
+    max_payload: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLogSection {
+    path: PathBuf,
+    flush: Option<Spanned<String>>,
+    rotate_bytes: Option<u64>,
+    #[serde(default = "default_keep")]
+    keep: usize,
+}
+
+fn default_keep() -> usize {
+    5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointSection {
+    name: String,
+    url: Spanned<String>,
+    #[serde(default)]
+    secrets: Vec<Secret>,
+    secret_env: Option<Spanned<String>>,
+    #[serde(default = "ActionSet::all")]
+    actions: ActionSet,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    connect_timeout: Option<Duration>,
+    retry: Option<RetrySchedule>,
+    #[serde(default)]
+    allow_private: bool,
+    #[serde(default)]
+    allow_cidrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    hub_signature: bool,
+    #[serde(default)]
+    https_only: bool,
+    workers: Option<usize>,
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    deserialize_duration(d).map(Some)
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl Config {
+    /// Reads and parses a configuration file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when it cannot be read; [`Error::ConfigFile`] with the position of the
+    /// first problem.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` is only used in messages.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConfigFile`] with the position of the first problem.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, Error> {
+        let path = path.as_ref().to_path_buf();
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
+            Error::ConfigFile {
+                path: path.clone(),
+                line,
+                column,
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        let config = Config {
+            path,
+            text: text.to_owned(),
+            file,
+        };
+        config.delivery_config()?;
+        Ok(config)
+    }
+
+    fn error_at(&self, span: Range<usize>, message: impl Into<String>) -> Error {
+        let (line, column) = line_column(&self.text, span.start);
+        Error::ConfigFile {
+            path: self.path.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// The `[delivery]` settings over the defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConfigFile`] for an unknown overflow policy.
+    pub fn delivery_config(&self) -> Result<DeliveryConfig, Error> {
+        let d = &self.file.delivery;
+        let mut config = DeliveryConfig::default();
+        if let Some(capacity) = d.queue_capacity {
+            config.queue_capacity = capacity;
+        }
+        if let Some(overflow) = &d.overflow {
+            config.overflow = match overflow.get_ref().as_str() {
+                "drop-newest" => OverflowPolicy::DropNewest,
+                "drop-oldest" => OverflowPolicy::DropOldest,
+                "block" => OverflowPolicy::Block {
+                    timeout: d.block_timeout.unwrap_or(Duration::from_millis(100)),
+                },
+                other => {
+                    return Err(self.error_at(
+                        overflow.span(),
+                        format!(
+                            "unknown overflow policy '{other}' (write \"drop-newest\", \
+                             \"drop-oldest\" or \"block\")"
+                        ),
+                    ));
+                }
+            };
+        }
+        if let Some(path) = &d.dead_letter_path {
+            config.dead_letter_path = path.clone();
+        }
+        config.breaker = BreakerPolicy {
+            failures: d.breaker_failures.unwrap_or(config.breaker.failures),
+            cool_down: d.breaker_cool_down.unwrap_or(config.breaker.cool_down),
+        };
+        if let Some(max) = d.retry_after_max {
+            config.retry_after_max = max;
+        }
+        if let Some(timeout) = d.shutdown_timeout {
+            config.shutdown_timeout = timeout;
+        }
+        if let Some(max) = d.max_payload {
+            config.max_payload = max;
+        }
+        Ok(config)
+    }
+
+    /// The endpoints, with secrets from the environment resolved and every setting checked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConfigFile`] naming the position of the endpoint or key at fault: a bad URL,
+    /// a URL the SSRF guard refuses, a missing or invalid environment secret, a bad CIDR.
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, Error> {
+        self.file
+            .endpoints
+            .iter()
+            .map(|e| self.endpoint(e))
+            .collect()
+    }
+
+    fn endpoint(&self, section: &EndpointSection) -> Result<Endpoint, Error> {
+        let at_url = |e: Error| self.error_at(section.url.span(), e.to_string());
+        let mut endpoint = Endpoint::new(&section.name, section.url.get_ref())
+            .map_err(at_url)?
+            .secrets(section.secrets.iter().cloned())
+            .actions(section.actions)
+            .allow_private(section.allow_private)
+            .hub_signature(section.hub_signature)
+            .https_only(section.https_only);
+        if let Some(var) = &section.secret_env {
+            let value = std::env::var(var.get_ref()).map_err(|_| {
+                self.error_at(
+                    var.span(),
+                    format!(
+                        "environment variable {} is not set (export it with the endpoint's \
+                         whsec_ secret, or list the secret under `secrets`)",
+                        var.get_ref()
+                    ),
+                )
+            })?;
+            for part in value
+                .split([',', ' ', '\n'])
+                .filter(|p| !p.trim().is_empty())
+            {
+                let secret: Secret = part.parse().map_err(|e: deskhook::Error| {
+                    self.error_at(
+                        var.span(),
+                        format!("in environment variable {}: {e}", var.get_ref()),
+                    )
+                })?;
+                endpoint = endpoint.secret(secret);
+            }
+        }
+        for (name, value) in &section.headers {
+            endpoint = endpoint.header(name, value);
+        }
+        if let Some(timeout) = section.timeout {
+            endpoint = endpoint.timeout(timeout);
+        }
+        if let Some(timeout) = section.connect_timeout {
+            endpoint = endpoint.connect_timeout(timeout);
+        }
+        if let Some(retry) = &section.retry {
+            endpoint = endpoint.retry(retry.clone());
+        }
+        for cidr in &section.allow_cidrs {
+            let net = cidr.get_ref().parse::<ipnet::IpNet>().map_err(|_| {
+                self.error_at(
+                    cidr.span(),
+                    format!(
+                        "'{}' is not a network; write it like \"10.20.0.0/16\" or \"fd00::/8\"",
+                        cidr.get_ref()
+                    ),
+                )
+            })?;
+            endpoint = endpoint.allow_cidr(net);
+        }
+        if let Some(workers) = section.workers {
+            endpoint = endpoint.workers(workers);
+        }
+        endpoint.validate().map_err(at_url)?;
+        Ok(endpoint)
+    }
+
+    /// An [`HttpSinkBuilder`] with every endpoint and the delivery settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::endpoints`] and [`Config::delivery_config`].
+    pub fn http_sink_builder(&self) -> Result<HttpSinkBuilder, Error> {
+        let mut builder = HttpSink::builder().config(self.delivery_config()?);
+        for endpoint in self.endpoints()? {
+            builder = builder.endpoint(endpoint);
+        }
+        Ok(builder)
+    }
+
+    /// The `[file_log]` sink, if the file has one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConfigFile`] for a bad `flush`; what [`crate::file::FileSinkBuilder::build`]
+    /// returns when the file cannot be opened.
+    #[cfg(feature = "file")]
+    pub fn file_sink(&self) -> Result<Option<crate::file::FileSink>, Error> {
+        use crate::file::{FileSink, FlushPolicy};
+        let Some(section) = &self.file.file_log else {
+            return Ok(None);
+        };
+        let mut builder = FileSink::builder(&section.path);
+        if let Some(flush) = &section.flush {
+            let policy = match flush.get_ref().as_str() {
+                "every-event" => FlushPolicy::EveryEvent,
+                "never" => FlushPolicy::Never,
+                other => {
+                    FlushPolicy::Interval(deskhook::policy::parse_duration(other).map_err(|e| {
+                        self.error_at(
+                            flush.span(),
+                            format!("{e}; or write \"every-event\" or \"never\""),
+                        )
+                    })?)
+                }
+            };
+            builder = builder.flush(policy);
+        }
+        if let Some(bytes) = section.rotate_bytes {
+            builder = builder.rotate(bytes, section.keep);
+        }
+        builder.build().map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match Config::parse(text, "deskhook.toml").and_then(|c| c.endpoints().map(|_| c)) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_full_file_is_read() {
+        let text = r#"
+[delivery]
+queue_capacity = 5
+overflow = "block"
+block_timeout = "20ms"
+breaker_failures = 3
+breaker_cool_down = "1s"
+
+[[endpoint]]
+name = "crm"
+url = "http://127.0.0.1:9/hooks"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+actions = ["create", "ok"]
+headers = { Authorization = "Bearer x" }
+retry = ["0s", "10ms"]
+allow_private = true
+workers = 2
+"#;
+        let config = Config::parse(text, "deskhook.toml").unwrap();
+        let delivery = config.delivery_config().unwrap();
+        assert_eq!(delivery.queue_capacity, 5);
+        assert_eq!(
+            delivery.overflow,
+            OverflowPolicy::Block {
+                timeout: Duration::from_millis(20)
+            }
+        );
+        assert_eq!(delivery.breaker.failures, 3);
+        let endpoints = config.endpoints().unwrap();
+        assert_eq!(endpoints.len(), 1);
+        let e = &endpoints[0];
+        assert_eq!(e.name(), "crm");
+        assert_eq!(e.secrets.len(), 1);
+        assert_eq!(e.retry.attempts(), 2);
+        assert_eq!(e.workers, 2);
+        assert_eq!(
+            e.headers,
+            [("Authorization".to_owned(), "Bearer x".to_owned())]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_position_and_the_fix() {
+        assert_eq!(
+            err("[delivery]\nqueue_capacty = 5\n"),
+            "deskhook.toml:2:1: unknown field `queue_capacty`, expected one of `queue_capacity`, \
+             `overflow`, `block_timeout`, `dead_letter_path`, `breaker_failures`, \
+             `breaker_cool_down`, `retry_after_max`, `shutdown_timeout`, `max_payload`"
+        );
+        assert_eq!(
+            err(
+                "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nactions = [\"create\", \"aprove\"]\n"
+            ),
+            "deskhook.toml:4:11: unknown action 'aprove' (did you mean 'approve'?)"
+        );
+        assert_eq!(
+            err("[delivery]\nshutdown_timeout = \"5 parsecs\"\n"),
+            "deskhook.toml:2:20: invalid duration '5 parsecs' (write it like 200ms, 5s, 5m, 2h or 1h 30m)"
+        );
+        assert_eq!(
+            err("[delivery]\noverflow = \"spill\"\n"),
+            "deskhook.toml:2:12: unknown overflow policy 'spill' (write \"drop-newest\", \"drop-oldest\" or \"block\")"
+        );
+        let bad_url = err("[[endpoint]]\nname = \"a\"\nurl = \"not a url\"\n");
+        assert!(
+            bad_url.starts_with("deskhook.toml:3:7: invalid endpoint URL"),
+            "{bad_url}"
+        );
+        let private = err("[[endpoint]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\n");
+        assert!(
+            private.starts_with("deskhook.toml:3:7: refusing to connect to 127.0.0.1 (loopback)"),
+            "{private}"
+        );
+        let short = err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nsecrets = [\"whsec_c2hvcnQ=\"]\n",
+        );
+        assert!(
+            short.starts_with("deskhook.toml:4:12: secret is 5 bytes"),
+            "{short}"
+        );
+        let env = err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nsecret_env = \"DESKHOOK_TEST_UNSET_VARIABLE\"\n",
+        );
+        assert!(
+            env.starts_with(
+                "deskhook.toml:4:14: environment variable DESKHOOK_TEST_UNSET_VARIABLE is not set"
+            ),
+            "{env}"
+        );
+        let cidr = err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nallow_cidrs = [\"10.0.0.0/33\"]\n",
+        );
+        assert!(
+            cidr.starts_with("deskhook.toml:4:16: '10.0.0.0/33' is not a network"),
+            "{cidr}"
+        );
+        let syntax = err("[delivery\n");
+        assert!(syntax.starts_with("deskhook.toml:1:"), "{syntax}");
+    }
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é\nx", 3), (2, 1));
+    }
+}

@@ -1,0 +1,147 @@
+//! Dead letters: events that could not be delivered, kept in a JSON Lines file so that they
+//! can be inspected and replayed (`deskhook dead-letters list|replay`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::Error;
+
+/// The dead-letter file used when none is configured, relative to the working directory.
+pub const DEFAULT_DEAD_LETTER_PATH: &str = "deskhook-dead-letters.jsonl";
+
+/// One undelivered event, as a line of the dead-letter file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The event id (`webhook-id`); a replay sends it again, so receivers can de-duplicate.
+    pub id: String,
+    /// The endpoint's name in the configuration.
+    pub endpoint: String,
+    /// The endpoint's URL at the time.
+    pub url: String,
+    /// The action or event type.
+    pub action: String,
+    /// The ticket (ordering key).
+    pub ticket: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The HTTP status of the last attempt, if one came back.
+    pub last_status: Option<u16>,
+    /// The error of the last attempt, if it failed without a status.
+    pub last_error: Option<String>,
+    /// Why the event was given up: "gave up after 8 attempts", "400 Bad Request", ….
+    pub reason: String,
+    /// When it was given up (RFC 3339, UTC).
+    pub failed_at: String,
+    /// The exact body that was (to be) sent.
+    pub body: Box<RawValue>,
+}
+
+/// Appends dead letters to a file, opened on the first one.
+#[derive(Debug)]
+pub(crate) struct DeadLetterLog {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl DeadLetterLog {
+    pub(crate) fn new(path: PathBuf) -> DeadLetterLog {
+        DeadLetterLog {
+            path,
+            file: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks that the file can be opened for appending (at start-up, for an early error).
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        self.with_file(|_| Ok(()))
+    }
+
+    fn with_file(&self, f: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<(), Error> {
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Open {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|source| Error::Open {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            *guard = Some(file);
+        }
+        let file = guard
+            .as_mut()
+            .ok_or_else(|| Error::Config("dead-letter file not open".into()))?;
+        f(file).map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Appends one record and flushes it. When the file cannot be written, the whole record
+    /// goes to the log at error level instead, so that the event is not lost silently.
+    pub(crate) fn write(&self, letter: &DeadLetter) {
+        let mut line = match serde_json::to_vec(letter) {
+            Ok(line) => line,
+            Err(e) => {
+                log::error!(target: "deskhook", "dead letter {} could not be written: {e}", letter.id);
+                return;
+            }
+        };
+        line.push(b'\n');
+        if let Err(err) = self.with_file(|file| file.write_all(&line)) {
+            log::error!(
+                target: "deskhook",
+                "{err}; the dead letter follows: {}",
+                String::from_utf8_lossy(line.trim_ascii_end())
+            );
+        }
+    }
+}
+
+/// Reads every dead letter of a file.
+///
+/// # Errors
+///
+/// [`Error::Open`] when the file cannot be read; [`Error::DeadLetter`] naming the line that is
+/// not a dead letter.
+pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Error> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut letters = Vec::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let letter = serde_json::from_str(&line).map_err(|e| Error::DeadLetter {
+            path: path.to_path_buf(),
+            line: n + 1,
+            message: e.to_string(),
+        })?;
+        letters.push(letter);
+    }
+    Ok(letters)
+}

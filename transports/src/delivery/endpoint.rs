@@ -1,0 +1,242 @@
+//! One receiving endpoint: where to send, which actions, how to sign, retry and guard.
+
+use std::fmt;
+use std::time::Duration;
+
+use deskhook::policy::RetrySchedule;
+use deskhook::{ActionSet, Secret};
+
+use crate::error::Error;
+use crate::guard::{self, AddressPolicy};
+
+/// A receiving endpoint.
+///
+/// ```
+/// use std::time::Duration;
+/// use deskhook::Action;
+/// use deskhook_transports::delivery::Endpoint;
+///
+/// let crm = Endpoint::new("crm", "https://crm.example.com/hooks/helpdesk")?
+///     .secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse()?)
+///     .actions([Action::Create, Action::Ok])
+///     .header("Authorization", "Bearer token")
+///     .timeout(Duration::from_secs(10))
+///     .retry("0s,5s,5m".parse()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Endpoint {
+    pub(crate) name: String,
+    pub(crate) url: url::Url,
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) actions: ActionSet,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) retry: RetrySchedule,
+    pub(crate) address_policy: AddressPolicy,
+    pub(crate) hub_signature: bool,
+    pub(crate) https_only: bool,
+    pub(crate) workers: usize,
+}
+
+impl Endpoint {
+    /// An endpoint named `name` (used in logs, stats and dead letters) at `url`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when `url` does not parse.
+    pub fn new(name: impl Into<String>, url: &str) -> Result<Endpoint, Error> {
+        let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl {
+            url: redact_url(url),
+            reason: e.to_string(),
+        })?;
+        Ok(Endpoint {
+            name: name.into(),
+            url: parsed,
+            secrets: Vec::new(),
+            actions: ActionSet::all(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            retry: RetrySchedule::standard(),
+            address_policy: AddressPolicy::default(),
+            hub_signature: false,
+            https_only: false,
+            workers: 4,
+        })
+    }
+
+    /// The endpoint's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// Adds a signing secret. Every secret signs (one `v1,` entry each), so during a rotation
+    /// the old and the new secret both sign. Defaults to none: requests are not signed.
+    #[must_use]
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// Replaces the signing secrets.
+    #[must_use]
+    pub fn secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> Self {
+        self.secrets = secrets.into_iter().collect();
+        self
+    }
+
+    /// The actions this endpoint receives. Defaults to all.
+    #[must_use]
+    pub fn actions(mut self, actions: impl Into<ActionSet>) -> Self {
+        self.actions = actions.into();
+        self
+    }
+
+    /// Adds a header to every request. Defaults to none.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The limit for a whole attempt (connect, send, response). Defaults to 15 s.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The limit for connecting. Defaults to 5 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The retry schedule. Defaults to [`RetrySchedule::standard`] (0s, 5s, 5m, 30m, 2h, 5h,
+    /// 10h, 10h with ±20% jitter).
+    #[must_use]
+    pub fn retry(mut self, schedule: RetrySchedule) -> Self {
+        self.retry = schedule;
+        self
+    }
+
+    /// Allows private, loopback, link-local and other local addresses. Defaults to `false`:
+    /// only global addresses are reached. Cloud metadata addresses stay refused.
+    #[must_use]
+    pub fn allow_private(mut self, allow: bool) -> Self {
+        self.address_policy = self.address_policy.allow_private(allow);
+        self
+    }
+
+    /// Allows the addresses of one network, such as `10.20.0.0/16`. Defaults to none.
+    #[must_use]
+    pub fn allow_cidr(mut self, net: ipnet::IpNet) -> Self {
+        self.address_policy = self.address_policy.allow_cidr(net);
+        self
+    }
+
+    /// Also sends `X-Hub-Signature-256: sha256=<hex>` made with the first secret. Defaults to
+    /// `false`.
+    #[must_use]
+    pub fn hub_signature(mut self, on: bool) -> Self {
+        self.hub_signature = on;
+        self
+    }
+
+    /// Refuses `http://` URLs. Defaults to `false`.
+    #[must_use]
+    pub fn https_only(mut self, on: bool) -> Self {
+        self.https_only = on;
+        self
+    }
+
+    /// Worker threads (or concurrent requests) for this endpoint. Defaults to 4.
+    #[must_use]
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Checks everything that can be checked before sending.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let invalid = |message: String| Error::InvalidEndpoint {
+            name: self.name.clone(),
+            message,
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("the name is empty".into()));
+        }
+        guard::check_url(&self.url, &self.address_policy, self.https_only)?;
+        if self.workers == 0 {
+            return Err(invalid("workers is 0; give at least 1".into()));
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(invalid(
+                "a timeout of 0 would fail every attempt; give e.g. 15s".into(),
+            ));
+        }
+        if self.hub_signature && self.secrets.is_empty() {
+            return Err(invalid("hub_signature needs a secret to sign with".into()));
+        }
+        for (name, value) in &self.headers {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !token {
+                return Err(invalid(format!(
+                    "header name '{name}' is not a valid HTTP header name"
+                )));
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(invalid(format!(
+                    "the value of header '{name}' holds a line break"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    /// Secrets and header values are left out: they often hold credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Endpoint")
+            .field("name", &self.name)
+            .field("url", &redact_url(self.url.as_str()))
+            .field("secrets", &self.secrets.len())
+            .field("actions", &self.actions)
+            .field("headers", &header_names)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry.to_string())
+            .field("address_policy", &self.address_policy)
+            .field("hub_signature", &self.hub_signature)
+            .field("https_only", &self.https_only)
+            .field("workers", &self.workers)
+            .finish()
+    }
+}
+
+/// The URL with any user-info removed, for messages and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Unparsable: keep what follows the last '@', which drops any credentials.
+        Err(_) => url.rsplit('@').next().unwrap_or(url).to_owned(),
+    }
+}

@@ -1,0 +1,1067 @@
+//! The delivery engine shared by every HTTP transport: bounded queues, per-ticket order,
+//! retries with backoff, `Retry-After`, the circuit breaker, dead letters, stats, the
+//! observer, and flushing on shutdown.
+//!
+//! A transport gives the engine one thing: a way to POST a body with headers to endpoint
+//! `i` and report the status (or an error). Everything else is here, so the blocking and the
+//! async transports behave the same.
+//!
+//! # How an event moves
+//!
+//! `emit` serializes the event once; the sink puts one job per subscribed endpoint into that
+//! endpoint's queue and returns. Each endpoint has its own workers, so a slow endpoint never
+//! holds up another. Within an endpoint, the jobs of one ticket form a FIFO: a later event of
+//! a ticket waits while an earlier one is attempted or waits for a retry; other tickets go on
+//! in parallel. Each job carries `X-Deskhook-Sequence` (1, 2, … per endpoint and ticket) so
+//! receivers can check the order.
+//!
+//! # Outcomes
+//!
+//! | Result of an attempt | What happens |
+//! |---|---|
+//! | 2xx | delivered |
+//! | 408, 425, 429, 5xx, timeout, connection error | retried per the schedule; `Retry-After` (429, 503) can only lengthen the wait, up to `retry_after_max` |
+//! | 410 | the endpoint is disabled; its queued events and all later ones go to the dead letters |
+//! | 3xx (never followed), other 4xx, refused by the SSRF guard | dead letter at once |
+//! | last attempt of the schedule fails | dead letter |
+
+mod dead_letter;
+mod endpoint;
+pub(crate) mod queue;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule, Verdict};
+use deskhook::{Action, ActionSet, Emitted, EventId};
+use serde_json::value::RawValue;
+
+pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
+pub use endpoint::Endpoint;
+pub(crate) use endpoint::redact_url as endpoint_redact;
+
+use crate::error::Error;
+use dead_letter::DeadLetterLog;
+use queue::Schedule;
+
+/// The first bytes of a response that the observer sees.
+pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
+
+/// How much of a response body is read at most; the rest is left unread.
+pub const RESPONSE_READ_LIMIT: u64 = 64 * 1024;
+
+/// Settings shared by all endpoints of a sink.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    /// Most events waiting per endpoint (not counting those in flight). Defaults to 10 000.
+    pub queue_capacity: usize,
+    /// What a full queue does. Defaults to [`OverflowPolicy::DropNewest`].
+    pub overflow: OverflowPolicy,
+    /// Where dead letters go. Defaults to [`DEFAULT_DEAD_LETTER_PATH`] in the working
+    /// directory. The sink opens (and creates) it when it starts, so that a path that cannot
+    /// be written fails at start-up rather than when an event needs it.
+    pub dead_letter_path: std::path::PathBuf,
+    /// The circuit breaker. Defaults to 10 failures in a row, 30 s cool-down.
+    pub breaker: BreakerPolicy,
+    /// The longest `Retry-After` honoured; longer ones are cut to this. Defaults to 1 h.
+    pub retry_after_max: Duration,
+    /// How long the guard's drop waits for queues to drain. Defaults to 5 s.
+    pub shutdown_timeout: Duration,
+    /// Largest body accepted; a larger event goes to the dead letters with an error. Defaults
+    /// to 1 MiB.
+    pub max_payload: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            queue_capacity: 10_000,
+            overflow: OverflowPolicy::DropNewest,
+            dead_letter_path: DEFAULT_DEAD_LETTER_PATH.into(),
+            breaker: BreakerPolicy::default(),
+            retry_after_max: Duration::from_secs(3600),
+            shutdown_timeout: Duration::from_secs(5),
+            max_payload: 1024 * 1024,
+        }
+    }
+}
+
+/// What became of one attempt, for the [`Observer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// 2xx.
+    Delivered,
+    /// Failed; another attempt is scheduled at `next_attempt`.
+    Retrying,
+    /// Failed for good; the event is in the dead letters.
+    DeadLettered,
+    /// 410 Gone: the endpoint is now disabled and the event is in the dead letters.
+    EndpointDisabled,
+}
+
+/// One delivery attempt, as an [`Observer`] sees it: a row of a helpdesk's "webhook log".
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AttemptRecord<'a> {
+    /// The event id (`webhook-id`).
+    pub event_id: EventId,
+    /// The endpoint's name.
+    pub endpoint: &'a str,
+    /// The endpoint's URL.
+    pub url: &'a str,
+    /// The action.
+    pub action: Action,
+    /// The ticket (ordering key).
+    pub ticket: &'a str,
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// The HTTP status, when a response came back.
+    pub status: Option<u16>,
+    /// What went wrong without a response (timeout, refused connection, SSRF refusal).
+    pub error: Option<&'a str>,
+    /// How long the attempt took.
+    pub duration: Duration,
+    /// The first [`RESPONSE_SNIPPET_BYTES`] of the response body.
+    pub response: &'a [u8],
+    /// When the next attempt is due, for [`AttemptOutcome::Retrying`].
+    pub next_attempt: Option<SystemTime>,
+    /// What became of it.
+    pub outcome: AttemptOutcome,
+}
+
+/// Receives one record per delivery attempt, on the worker that made it. Keep it quick.
+pub trait Observer: Send + Sync {
+    /// Called after every attempt.
+    fn on_attempt(&self, record: &AttemptRecord<'_>);
+}
+
+impl<F> Observer for F
+where
+    F: Fn(&AttemptRecord<'_>) + Send + Sync,
+{
+    fn on_attempt(&self, record: &AttemptRecord<'_>) {
+        self(record)
+    }
+}
+
+/// The state of an endpoint's circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Delivering normally.
+    Closed,
+    /// Paused after too many failures in a row, until the cool-down ends.
+    Open,
+    /// One probe decides whether the endpoint resumes.
+    HalfOpen,
+}
+
+/// Counters and state of one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// The endpoint's name.
+    pub name: String,
+    /// Events waiting (ready or for a retry).
+    pub queued: usize,
+    /// Events being attempted now.
+    pub in_flight: usize,
+    /// Events delivered.
+    pub delivered: u64,
+    /// Attempts that failed (any outcome but 2xx).
+    pub failed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Events dropped because the queue was full.
+    pub dropped: u64,
+    /// Events put in the dead letters.
+    pub dead_lettered: u64,
+    /// Whether a 410 disabled the endpoint.
+    pub disabled: bool,
+    /// The circuit breaker.
+    pub breaker: BreakerState,
+    /// Median duration of the recent attempts that got a response.
+    pub latency_p50: Option<Duration>,
+    /// 99th percentile of the same.
+    pub latency_p99: Option<Duration>,
+}
+
+/// One event for one endpoint.
+#[derive(Clone, Debug)]
+pub(crate) struct Job {
+    pub(crate) id: EventId,
+    pub(crate) id_text: Arc<str>,
+    pub(crate) action: Action,
+    pub(crate) key: Arc<str>,
+    pub(crate) body: Bytes,
+    pub(crate) content_type: &'static str,
+    /// `X-Deskhook-Sequence`.
+    pub(crate) seq: u64,
+    /// Order of acceptance across all endpoints, for drop-oldest and dead-letter order.
+    pub(crate) order: u64,
+    pub(crate) attempts: u32,
+    pub(crate) last_status: Option<u16>,
+    pub(crate) last_error: Option<String>,
+}
+
+#[cfg(test)]
+impl Job {
+    pub(crate) fn for_test(key: &str, order: u64) -> Job {
+        let id = EventId::new();
+        Job {
+            id,
+            id_text: id.to_string().into(),
+            action: Action::Create,
+            key: key.into(),
+            body: Bytes::new(),
+            content_type: "application/json",
+            seq: 0,
+            order,
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+        }
+    }
+}
+
+/// What one endpoint needs from the engine's point of view.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) actions: ActionSet,
+    pub(crate) retry: RetrySchedule,
+    pub(crate) workers: usize,
+    /// `(name, value)` headers added to every request of this endpoint.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) signer: Option<deskhook::signature::Signer>,
+    pub(crate) hub_secret: Option<deskhook::Secret>,
+}
+
+/// A response as the engine needs it.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) snippet: Vec<u8>,
+}
+
+/// An attempt that got no response.
+#[derive(Debug)]
+pub(crate) struct AttemptError {
+    pub(crate) message: String,
+    /// Timeouts and connection errors are retried; a refusal by the SSRF guard is not.
+    pub(crate) retryable: bool,
+}
+
+/// What the engine asks of a transport.
+pub(crate) trait Transport: Send + Sync {
+    /// POSTs `body` with `headers` to endpoint `endpoint`.
+    fn post(
+        &self,
+        endpoint: usize,
+        headers: &[(&str, &str)],
+        body: &Bytes,
+    ) -> Result<Response, AttemptError>;
+}
+
+enum Breaker {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+enum Admit {
+    Go,
+    Hold(Instant),
+}
+
+impl Breaker {
+    fn admit(&mut self, now: Instant, policy: &BreakerPolicy) -> Admit {
+        match *self {
+            Breaker::Closed { .. } => Admit::Go,
+            Breaker::Open { until } if now < until => Admit::Hold(until),
+            Breaker::Open { .. } | Breaker::HalfOpen { probing: false } => {
+                *self = Breaker::HalfOpen { probing: true };
+                Admit::Go
+            }
+            Breaker::HalfOpen { probing: true } => {
+                let wait =
+                    (policy.cool_down / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                Admit::Hold(now + wait)
+            }
+        }
+    }
+
+    fn success(&mut self) {
+        *self = Breaker::Closed { failures: 0 };
+    }
+
+    fn failure(&mut self, now: Instant, policy: &BreakerPolicy) {
+        let open = Breaker::Open {
+            until: now + policy.cool_down,
+        };
+        *self = match *self {
+            _ if policy.failures == 0 => Breaker::Closed { failures: 0 },
+            Breaker::Closed { failures } if failures + 1 < policy.failures => Breaker::Closed {
+                failures: failures + 1,
+            },
+            _ => open,
+        };
+    }
+
+    fn state(&self) -> BreakerState {
+        match self {
+            Breaker::Closed { .. } => BreakerState::Closed,
+            Breaker::Open { .. } => BreakerState::Open,
+            Breaker::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+}
+
+const LATENCY_WINDOW: usize = 1024;
+
+struct State {
+    schedule: Schedule,
+    sequences: HashMap<Arc<str>, u64>,
+    breaker: Breaker,
+    disabled: bool,
+    stopping: bool,
+    /// Copies of the jobs being attempted, to report them if shutdown comes first.
+    in_flight: Vec<Job>,
+    /// Attempts whose outcome is decided but whose observer call and dead letter are still
+    /// being written; `flush` waits for them too.
+    settling: usize,
+    latencies: Vec<Duration>,
+    latency_next: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    dropped: AtomicU64,
+    dead_lettered: AtomicU64,
+}
+
+pub(crate) struct EndpointRt {
+    pub(crate) route: Route,
+    state: Mutex<State>,
+    /// Workers wait here for a job.
+    work: Condvar,
+    /// `emit` waits here for room under the block policy.
+    room: Condvar,
+    /// `flush` waits here for the queue to empty.
+    idle: Condvar,
+    counters: Counters,
+}
+
+/// The engine: endpoints, their queues and workers.
+pub(crate) struct Engine {
+    endpoints: Box<[EndpointRt]>,
+    transport: Box<dyn Transport>,
+    config: DeliveryConfig,
+    dead_letters: DeadLetterLog,
+    observer: Option<Arc<dyn Observer>>,
+    order: AtomicU64,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self
+            .endpoints
+            .iter()
+            .map(|e| e.route.name.as_str())
+            .collect();
+        f.debug_struct("Engine")
+            .field("endpoints", &names)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing in the engine panics while holding a lock; recover anyway rather than stop
+    // delivering.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A number in [0, 1) that is random across events and attempts: the random bits of the
+/// UUID v7 mixed with the attempt number (splitmix64). No RNG state, no lock.
+fn jitter_unit(id: EventId, attempt: u32) -> f64 {
+    let bits =
+        id.as_uuid().as_u64_pair().1 ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z = bits.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn now_rfc3339() -> String {
+    format!("{:.3}", jiff::Timestamp::now())
+}
+
+impl Engine {
+    pub(crate) fn new(
+        routes: Vec<Route>,
+        transport: Box<dyn Transport>,
+        config: DeliveryConfig,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Engine {
+        let endpoints = routes
+            .into_iter()
+            .map(|route| EndpointRt {
+                route,
+                state: Mutex::new(State {
+                    schedule: Schedule::default(),
+                    sequences: HashMap::new(),
+                    breaker: Breaker::Closed { failures: 0 },
+                    disabled: false,
+                    stopping: false,
+                    in_flight: Vec::new(),
+                    settling: 0,
+                    latencies: Vec::new(),
+                    latency_next: 0,
+                }),
+                work: Condvar::new(),
+                room: Condvar::new(),
+                idle: Condvar::new(),
+                counters: Counters::default(),
+            })
+            .collect();
+        Engine {
+            endpoints,
+            transport,
+            dead_letters: DeadLetterLog::new(config.dead_letter_path.clone()),
+            config,
+            observer,
+            order: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn endpoints(&self) -> &[EndpointRt] {
+        &self.endpoints
+    }
+
+    pub(crate) fn check_dead_letter_file(&self) -> Result<(), Error> {
+        self.dead_letters.check()
+    }
+
+    /// Queues `emitted` for every endpoint subscribed to its action.
+    pub(crate) fn enqueue(&self, emitted: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        let action = emitted.action();
+        let mut targets = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.route.actions.contains(action))
+            .peekable();
+        if targets.peek().is_none() {
+            return Ok(());
+        }
+        let id = emitted.id();
+        let template = Job {
+            id,
+            id_text: id.to_string().into(),
+            action,
+            key: emitted.ordering_key().into(),
+            body: emitted.body().clone(),
+            content_type: emitted.content_type(),
+            seq: 0,
+            order: 0,
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+        };
+        let mut problems = Vec::new();
+        for (index, _) in targets {
+            let mut job = template.clone();
+            job.order = self.order.fetch_add(1, Ordering::Relaxed);
+            if let Err(problem) = self.submit(index, job) {
+                problems.push(problem);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(deskhook::Error::sink(problems.join("; ")))
+        }
+    }
+
+    /// Queues a job for endpoint `index`; returns what went wrong for that endpoint (the job
+    /// is then dropped and counted, or dead-lettered).
+    pub(crate) fn submit(&self, index: usize, mut job: Job) -> Result<(), String> {
+        let rt = &self.endpoints[index];
+        let name = &rt.route.name;
+        if job.body.len() > self.config.max_payload {
+            let reason = format!(
+                "body of {} bytes exceeds the {}-byte limit (raise max_payload or send less)",
+                job.body.len(),
+                self.config.max_payload
+            );
+            self.dead_letter(rt, &job, &reason);
+            return Err(format!("endpoint '{name}': {reason}; event dead-lettered"));
+        }
+        let mut st = lock(&rt.state);
+        if st.disabled || st.stopping {
+            drop(st);
+            let reason = if self.is_disabled(rt) {
+                "endpoint disabled after 410 Gone"
+            } else {
+                "sink shut down"
+            };
+            self.dead_letter(rt, &job, reason);
+            return Err(format!("endpoint '{name}': {reason}; event dead-lettered"));
+        }
+        let seq = st.sequences.entry(job.key.clone()).or_insert(0);
+        *seq += 1;
+        job.seq = *seq;
+        let capacity = self.config.queue_capacity.max(1);
+        if st.schedule.queued() >= capacity {
+            let dropped = match self.config.overflow {
+                OverflowPolicy::DropNewest => Some(job),
+                OverflowPolicy::DropOldest => {
+                    let oldest = st.schedule.pop_oldest();
+                    st.schedule.push(job);
+                    rt.work.notify_one();
+                    oldest
+                }
+                OverflowPolicy::Block { timeout } => {
+                    let deadline = Instant::now() + timeout;
+                    while st.schedule.queued() >= capacity && !st.stopping {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        st = rt
+                            .room
+                            .wait_timeout(st, left)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    }
+                    if st.schedule.queued() >= capacity || st.stopping {
+                        Some(job)
+                    } else {
+                        st.schedule.push(job);
+                        rt.work.notify_one();
+                        None
+                    }
+                }
+                _ => Some(job),
+            };
+            drop(st);
+            return match dropped {
+                Some(dropped) => {
+                    rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    Err(format!(
+                        "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
+                         ({} on ticket {}) dropped",
+                        self.config.overflow, dropped.id_text, dropped.action, dropped.key
+                    ))
+                }
+                None => Ok(()),
+            };
+        }
+        st.schedule.push(job);
+        drop(st);
+        rt.work.notify_one();
+        Ok(())
+    }
+
+    fn is_disabled(&self, rt: &EndpointRt) -> bool {
+        lock(&rt.state).disabled
+    }
+
+    fn dead_letter(&self, rt: &EndpointRt, job: &Job, reason: &str) {
+        rt.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        // Bodies are JSON; anything else is kept as a JSON string rather than lost.
+        let body = std::str::from_utf8(&job.body)
+            .ok()
+            .and_then(|text| RawValue::from_string(text.to_owned()).ok())
+            .or_else(|| serde_json::value::to_raw_value(&String::from_utf8_lossy(&job.body)).ok())
+            .unwrap_or_default();
+        let letter = DeadLetter {
+            id: job.id_text.to_string(),
+            endpoint: rt.route.name.clone(),
+            url: rt.route.url.clone(),
+            action: job.action.to_string(),
+            ticket: job.key.to_string(),
+            attempts: job.attempts,
+            last_status: job.last_status,
+            last_error: job.last_error.clone(),
+            reason: reason.to_owned(),
+            failed_at: now_rfc3339(),
+            body,
+        };
+        log::warn!(
+            target: "deskhook",
+            "event {} ({} on ticket {}) for endpoint '{}' dead-lettered to {}: {reason}",
+            job.id_text,
+            job.action,
+            job.key,
+            rt.route.name,
+            self.dead_letters.path().display()
+        );
+        self.dead_letters.write(&letter);
+    }
+
+    /// The worker loop of endpoint `index`; returns when the engine stops.
+    pub(crate) fn run_worker(&self, index: usize) {
+        let rt = &self.endpoints[index];
+        while let Some(job) = self.next_job(rt) {
+            self.attempt(index, rt, job);
+        }
+    }
+
+    fn next_job(&self, rt: &EndpointRt) -> Option<Job> {
+        let mut st = lock(&rt.state);
+        loop {
+            if st.stopping {
+                return None;
+            }
+            let now = Instant::now();
+            if let Some(job) = st.schedule.take(now) {
+                match st.breaker.admit(now, &self.config.breaker) {
+                    Admit::Go => {
+                        st.in_flight.push(job.clone());
+                        if st.schedule.has_ready() {
+                            rt.work.notify_one();
+                        }
+                        return Some(job);
+                    }
+                    Admit::Hold(until) => {
+                        st.schedule.retry_at(job, until);
+                        continue;
+                    }
+                }
+            }
+            st = match st.schedule.next_due() {
+                Some(due) => {
+                    let wait = due.saturating_duration_since(now);
+                    rt.work
+                        .wait_timeout(st, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => rt.work.wait(st).unwrap_or_else(|p| p.into_inner()),
+            };
+        }
+    }
+
+    fn attempt(&self, index: usize, rt: &EndpointRt, mut job: Job) {
+        job.attempts += 1;
+        let timestamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let timestamp_text = timestamp.to_string();
+        let seq_text = job.seq.to_string();
+        let signature = rt.route.signer.as_ref().map(|signer| {
+            signer.sign(
+                &job.id_text,
+                i64::try_from(timestamp).unwrap_or(i64::MAX),
+                &job.body,
+            )
+        });
+        let hub = rt
+            .route
+            .hub_secret
+            .as_ref()
+            .map(|secret| deskhook::signature::hub_signature(secret, &job.body));
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(8 + rt.route.headers.len());
+        headers.push(("content-type", job.content_type));
+        headers.push(("x-deskhook-action", job.action.as_str()));
+        headers.push(("x-deskhook-sequence", &seq_text));
+        headers.push(("webhook-id", &job.id_text));
+        headers.push(("webhook-timestamp", &timestamp_text));
+        if let Some(signature) = &signature {
+            headers.push(("webhook-signature", signature));
+        }
+        if let Some(hub) = &hub {
+            headers.push(("x-hub-signature-256", hub));
+        }
+        headers.extend(
+            rt.route
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+
+        let started = Instant::now();
+        let result = self.transport.post(index, &headers, &job.body);
+        let duration = started.elapsed();
+        drop(headers);
+        self.settle(rt, job, result, duration);
+    }
+
+    fn settle(
+        &self,
+        rt: &EndpointRt,
+        mut job: Job,
+        result: Result<Response, AttemptError>,
+        duration: Duration,
+    ) {
+        let (verdict, retry_after, snippet) = match result {
+            Ok(response) => {
+                job.last_status = Some(response.status);
+                job.last_error = None;
+                let retry_after = if Verdict::honours_retry_after(response.status) {
+                    response.retry_after
+                } else {
+                    None
+                };
+                (
+                    Verdict::of_status(response.status),
+                    retry_after,
+                    response.snippet,
+                )
+            }
+            Err(err) => {
+                job.last_status = None;
+                job.last_error = Some(err.message);
+                let verdict = if err.retryable {
+                    Verdict::Retry
+                } else {
+                    Verdict::Fail
+                };
+                (verdict, None, Vec::new())
+            }
+        };
+        let now = Instant::now();
+        let mut dead: Vec<(Job, String)> = Vec::new();
+        let mut next_attempt = None;
+        let outcome;
+        let mut st = lock(&rt.state);
+        let already_reported = st.stopping;
+        st.in_flight.retain(|j| j.order != job.order);
+        if job.last_status.is_some() {
+            if st.latencies.len() < LATENCY_WINDOW {
+                st.latencies.push(duration);
+            } else {
+                let at = st.latency_next;
+                st.latencies[at] = duration;
+            }
+            st.latency_next = (st.latency_next + 1) % LATENCY_WINDOW;
+        }
+        let record_job = job.clone();
+        match verdict {
+            Verdict::Delivered => {
+                st.breaker.success();
+                rt.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                st.schedule.done(&job.key);
+                outcome = AttemptOutcome::Delivered;
+            }
+            Verdict::Retry => {
+                st.breaker.failure(now, &self.config.breaker);
+                rt.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let next = job.attempts + 1;
+                match rt
+                    .route
+                    .retry
+                    .jittered_delay_before(next, jitter_unit(job.id, next))
+                {
+                    Some(delay) if !st.stopping => {
+                        let floor = retry_after
+                            .map_or(Duration::ZERO, |r| r.min(self.config.retry_after_max));
+                        let delay = delay.max(floor);
+                        next_attempt = Some(SystemTime::now() + delay);
+                        st.schedule.retry_at(job, now + delay);
+                        rt.counters.retried.fetch_add(1, Ordering::Relaxed);
+                        outcome = AttemptOutcome::Retrying;
+                    }
+                    _ => {
+                        st.schedule.done(&job.key);
+                        let reason = if st.stopping {
+                            "shut down before the next attempt".to_owned()
+                        } else {
+                            format!("gave up after {} attempt(s)", job.attempts)
+                        };
+                        dead.push((job, reason));
+                        outcome = AttemptOutcome::DeadLettered;
+                    }
+                }
+            }
+            Verdict::Fail => {
+                rt.counters.failed.fetch_add(1, Ordering::Relaxed);
+                st.schedule.done(&job.key);
+                let reason = match job.last_status {
+                    Some(status) if (300..400).contains(&status) => {
+                        format!(
+                            "{status} redirect (redirects are not followed; configure the final URL)"
+                        )
+                    }
+                    Some(status) => format!("{status} from the receiver (not retried)"),
+                    None => job.last_error.clone().unwrap_or_default(),
+                };
+                dead.push((job, reason));
+                outcome = AttemptOutcome::DeadLettered;
+            }
+            _ => {
+                rt.counters.failed.fetch_add(1, Ordering::Relaxed);
+                st.disabled = true;
+                st.schedule.done(&job.key);
+                dead.push((
+                    job,
+                    "410 Gone: the endpoint asked to stop; it is disabled".to_owned(),
+                ));
+                for queued in st.schedule.drain() {
+                    dead.push((queued, "endpoint disabled after 410 Gone".to_owned()));
+                }
+                outcome = AttemptOutcome::EndpointDisabled;
+            }
+        }
+        st.settling += 1;
+        let ready = st.schedule.has_ready();
+        drop(st);
+        rt.room.notify_all();
+        if ready {
+            rt.work.notify_one();
+        }
+
+        if outcome == AttemptOutcome::EndpointDisabled {
+            log::error!(
+                target: "deskhook",
+                "endpoint '{}' ({}) answered 410 Gone and is disabled; {} event(s) moved to the \
+                 dead letters",
+                rt.route.name,
+                rt.route.url,
+                dead.len()
+            );
+        }
+        if let Some(observer) = &self.observer {
+            let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
+            observer.on_attempt(&AttemptRecord {
+                event_id: record_job.id,
+                endpoint: &rt.route.name,
+                url: &rt.route.url,
+                action: record_job.action,
+                ticket: &record_job.key,
+                attempt: record_job.attempts,
+                status: record_job.last_status,
+                error: record_job.last_error.as_deref(),
+                duration,
+                response: &snippet[..take],
+                next_attempt,
+                outcome,
+            });
+        }
+        for (job, reason) in dead {
+            if already_reported {
+                // Shutdown reported this job as in flight already.
+                continue;
+            }
+            self.dead_letter(rt, &job, &reason);
+        }
+        let mut st = lock(&rt.state);
+        st.settling -= 1;
+        let idle = st.schedule.is_idle() && st.settling == 0;
+        drop(st);
+        if idle {
+            rt.idle.notify_all();
+        }
+    }
+
+    /// Waits until every queue is empty and nothing is in flight, or `timeout` passes.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        for rt in self.endpoints.iter() {
+            let mut st = lock(&rt.state);
+            while !(st.schedule.is_idle() && st.settling == 0) && !st.stopping {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                st = rt
+                    .idle
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        let (queued, in_flight) = self.pending();
+        if queued + in_flight == 0 {
+            Ok(())
+        } else {
+            Err(Error::Undelivered {
+                queued,
+                in_flight,
+                timeout,
+            })
+        }
+    }
+
+    fn pending(&self) -> (usize, usize) {
+        self.endpoints.iter().fold((0, 0), |(q, f), rt| {
+            let st = lock(&rt.state);
+            (q + st.schedule.queued(), f + st.schedule.in_flight())
+        })
+    }
+
+    /// Flushes for `timeout`, then stops the workers. What is still queued goes to the dead
+    /// letters; what is in flight is dead-lettered too (it may also arrive: receivers
+    /// de-duplicate on `webhook-id`).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        let flushed = self.flush(timeout);
+        let mut left = 0;
+        for rt in self.endpoints.iter() {
+            let mut st = lock(&rt.state);
+            if st.stopping {
+                continue;
+            }
+            st.stopping = true;
+            let queued = st.schedule.drain();
+            let in_flight = st.in_flight.clone();
+            drop(st);
+            rt.work.notify_all();
+            rt.room.notify_all();
+            rt.idle.notify_all();
+            left += queued.len() + in_flight.len();
+            for job in &queued {
+                self.dead_letter(rt, job, "undelivered at shutdown");
+            }
+            for job in &in_flight {
+                self.dead_letter(
+                    rt,
+                    job,
+                    "in flight at shutdown (it may also have been delivered; receivers \
+                     de-duplicate on webhook-id)",
+                );
+            }
+        }
+        if left > 0 {
+            log::warn!(
+                target: "deskhook",
+                "shutdown after {}: {left} event(s) undelivered, written to {}",
+                deskhook::policy::format_duration(timeout),
+                self.dead_letters.path().display()
+            );
+        }
+        flushed
+    }
+
+    pub(crate) fn stats(&self) -> Vec<EndpointStats> {
+        self.endpoints
+            .iter()
+            .map(|rt| {
+                let st = lock(&rt.state);
+                let mut latencies = st.latencies.clone();
+                let (queued, in_flight, disabled, breaker) = (
+                    st.schedule.queued(),
+                    st.schedule.in_flight(),
+                    st.disabled,
+                    st.breaker.state(),
+                );
+                drop(st);
+                latencies.sort_unstable();
+                let pct = |p: usize| {
+                    (!latencies.is_empty()).then(|| latencies[(latencies.len() - 1) * p / 100])
+                };
+                let c = &rt.counters;
+                EndpointStats {
+                    name: rt.route.name.clone(),
+                    queued,
+                    in_flight,
+                    delivered: c.delivered.load(Ordering::Relaxed),
+                    failed: c.failed.load(Ordering::Relaxed),
+                    retried: c.retried.load(Ordering::Relaxed),
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                    dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+                    disabled,
+                    breaker,
+                    latency_p50: pct(50),
+                    latency_p99: pct(99),
+                }
+            })
+            .collect()
+    }
+
+    /// Queues a dead letter again for its endpoint, with its id and body, attempts from 0.
+    pub(crate) fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
+        let index = self
+            .endpoints
+            .iter()
+            .position(|e| e.route.name == letter.endpoint)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "dead letter {} names endpoint '{}', which the configuration does not have",
+                    letter.id, letter.endpoint
+                ))
+            })?;
+        let id: EventId = letter.id.parse().map_err(|e| {
+            Error::Config(format!(
+                "dead letter id '{}' is not a deskhook event id: {e}",
+                letter.id
+            ))
+        })?;
+        let action = Action::from_wire(&letter.action).ok_or_else(|| {
+            Error::Config(format!(
+                "dead letter {} has unknown action '{}'",
+                letter.id, letter.action
+            ))
+        })?;
+        let job = Job {
+            id,
+            id_text: letter.id.as_str().into(),
+            action,
+            key: letter.ticket.as_str().into(),
+            body: Bytes::copy_from_slice(letter.body.get().as_bytes()),
+            content_type: "application/json",
+            seq: 0,
+            order: self.order.fetch_add(1, Ordering::Relaxed),
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+        };
+        self.submit(index, job).map_err(Error::Config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_units_spread_over_the_unit_interval() {
+        let units: Vec<f64> = (0..1000).map(|_| jitter_unit(EventId::new(), 2)).collect();
+        assert!(units.iter().all(|u| (0.0..1.0).contains(u)));
+        let low = units.iter().filter(|u| **u < 0.5).count();
+        assert!((350..650).contains(&low), "{low} of 1000 below 0.5");
+        let id = EventId::new();
+        assert_ne!(jitter_unit(id, 2), jitter_unit(id, 3));
+    }
+
+    #[test]
+    fn the_breaker_opens_probes_and_closes() {
+        let policy = BreakerPolicy {
+            failures: 2,
+            cool_down: Duration::from_millis(100),
+        };
+        let t0 = Instant::now();
+        let mut b = Breaker::Closed { failures: 0 };
+        b.failure(t0, &policy);
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.failure(t0, &policy);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(matches!(b.admit(t0, &policy), Admit::Hold(_)));
+        let later = t0 + Duration::from_millis(100);
+        assert!(matches!(b.admit(later, &policy), Admit::Go));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(
+            matches!(b.admit(later, &policy), Admit::Hold(_)),
+            "one probe at a time"
+        );
+        b.failure(later, &policy);
+        assert_eq!(b.state(), BreakerState::Open);
+        let much_later = later + Duration::from_millis(100);
+        assert!(matches!(b.admit(much_later, &policy), Admit::Go));
+        b.success();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+}

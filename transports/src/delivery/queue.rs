@@ -1,0 +1,280 @@
+//! The per-endpoint schedule of jobs: one FIFO per ticket, so that a ticket's events go out
+//! in emit order while other tickets proceed in parallel.
+//!
+//! It holds no lock and does no I/O; the engine keeps it behind the endpoint's mutex and
+//! decides how workers wait.
+
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Job;
+
+#[derive(Debug, PartialEq, Eq)]
+enum TicketState {
+    /// Its head job is in `ready`.
+    Ready,
+    /// Its head job waits in `delayed` until the instant.
+    Delayed(Instant),
+    /// Its head job is being attempted; the rest wait for the outcome.
+    InFlight,
+}
+
+#[derive(Debug)]
+struct TicketQueue {
+    jobs: VecDeque<Job>,
+    state: TicketState,
+}
+
+/// Jobs of one endpoint, ordered per ticket key.
+#[derive(Debug, Default)]
+pub(crate) struct Schedule {
+    tickets: HashMap<Arc<str>, TicketQueue>,
+    ready: VecDeque<Arc<str>>,
+    delayed: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
+    /// Tie-breaker for `delayed`, so that equal instants keep insertion order.
+    delayed_seq: u64,
+    queued: usize,
+    in_flight: usize,
+}
+
+impl Schedule {
+    /// Jobs waiting (ready or delayed), not counting those in flight.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Jobs being attempted.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Whether nothing is queued or in flight.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queued == 0 && self.in_flight == 0
+    }
+
+    /// Appends a job behind the others of its ticket.
+    pub(crate) fn push(&mut self, job: Job) {
+        self.queued += 1;
+        match self.tickets.entry(job.key.clone()) {
+            Entry::Occupied(mut entry) => entry.get_mut().jobs.push_back(job),
+            Entry::Vacant(entry) => {
+                let key = job.key.clone();
+                let mut jobs = VecDeque::with_capacity(1);
+                jobs.push_back(job);
+                entry.insert(TicketQueue {
+                    jobs,
+                    state: TicketState::Ready,
+                });
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// Takes the next job that is due at `now`, marking its ticket in flight.
+    pub(crate) fn take(&mut self, now: Instant) -> Option<Job> {
+        while let Some(Reverse((at, _, _))) = self.delayed.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, _, key))) = self.delayed.pop() else {
+                break;
+            };
+            if let Some(queue) = self.tickets.get_mut(&key)
+                && queue.state == TicketState::Delayed(at)
+            {
+                queue.state = TicketState::Ready;
+                self.ready.push_back(key);
+            }
+        }
+        while let Some(key) = self.ready.pop_front() {
+            let Some(queue) = self.tickets.get_mut(&key) else {
+                continue;
+            };
+            if queue.state != TicketState::Ready {
+                continue;
+            }
+            let Some(job) = queue.jobs.pop_front() else {
+                self.tickets.remove(&key);
+                continue;
+            };
+            queue.state = TicketState::InFlight;
+            self.queued -= 1;
+            self.in_flight += 1;
+            return Some(job);
+        }
+        None
+    }
+
+    /// When the earliest delayed job falls due, if any is delayed.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.delayed.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Whether a job is ready now (no waiting needed).
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The in-flight job of its ticket is finished for good (delivered or given up): the
+    /// ticket's next job, if any, becomes ready.
+    pub(crate) fn done(&mut self, key: &Arc<str>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(queue) = self.tickets.get_mut(key) {
+            if queue.jobs.is_empty() {
+                self.tickets.remove(key);
+            } else {
+                queue.state = TicketState::Ready;
+                self.ready.push_back(key.clone());
+            }
+        }
+    }
+
+    /// The in-flight job goes back to the head of its ticket, due at `at`; the ticket's later
+    /// jobs keep waiting behind it.
+    pub(crate) fn retry_at(&mut self, job: Job, at: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.queued += 1;
+        let key = job.key.clone();
+        let queue = self
+            .tickets
+            .entry(key.clone())
+            .or_insert_with(|| TicketQueue {
+                jobs: VecDeque::new(),
+                state: TicketState::InFlight,
+            });
+        queue.jobs.push_front(job);
+        queue.state = TicketState::Delayed(at);
+        self.delayed_seq += 1;
+        self.delayed.push(Reverse((at, self.delayed_seq, key)));
+    }
+
+    /// Removes the oldest queued job (smallest `order`) to make room under the drop-oldest
+    /// policy. Jobs in flight are not in the queues and are never taken.
+    pub(crate) fn pop_oldest(&mut self) -> Option<Job> {
+        let key = self
+            .tickets
+            .iter()
+            .filter_map(|(key, q)| q.jobs.front().map(|job| (job.order, key.clone())))
+            .min_by_key(|(order, _)| *order)
+            .map(|(_, key)| key)?;
+        let queue = self.tickets.get_mut(&key)?;
+        // A delayed ticket's next job inherits the wait: the heap entry names the ticket.
+        let job = queue.jobs.pop_front()?;
+        if queue.jobs.is_empty() && queue.state != TicketState::InFlight {
+            self.tickets.remove(&key);
+        }
+        self.queued -= 1;
+        Some(job)
+    }
+
+    /// Removes every queued job (not those in flight), oldest first.
+    pub(crate) fn drain(&mut self) -> Vec<Job> {
+        let mut jobs: Vec<Job> = Vec::with_capacity(self.queued);
+        let mut keep = HashMap::new();
+        for (key, mut queue) in self.tickets.drain() {
+            jobs.extend(queue.jobs.drain(..));
+            if queue.state == TicketState::InFlight {
+                keep.insert(key, queue);
+            }
+        }
+        self.tickets = keep;
+        self.ready.clear();
+        self.delayed.clear();
+        self.queued = 0;
+        jobs.sort_by_key(|job| job.order);
+        jobs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn job(key: &str, order: u64) -> Job {
+        Job::for_test(key, order)
+    }
+
+    fn keys(jobs: &[Job]) -> Vec<(String, u64)> {
+        jobs.iter().map(|j| (j.key.to_string(), j.order)).collect()
+    }
+
+    #[test]
+    fn a_tickets_jobs_wait_for_the_one_in_flight() {
+        let now = Instant::now();
+        let mut s = Schedule::default();
+        s.push(job("A", 1));
+        s.push(job("A", 2));
+        s.push(job("B", 3));
+        let a1 = s.take(now).unwrap();
+        assert_eq!(a1.order, 1);
+        let b = s.take(now).unwrap();
+        assert_eq!(b.order, 3, "B goes while A1 is in flight; A2 waits");
+        assert!(s.take(now).is_none());
+        assert_eq!((s.queued(), s.in_flight()), (1, 2));
+        s.done(&a1.key);
+        assert_eq!(s.take(now).unwrap().order, 2);
+        s.done(&b.key);
+        s.done(&"A".into());
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn a_retry_holds_its_ticket_until_due() {
+        let now = Instant::now();
+        let later = now + Duration::from_millis(50);
+        let mut s = Schedule::default();
+        s.push(job("A", 1));
+        s.push(job("A", 2));
+        let a1 = s.take(now).unwrap();
+        s.retry_at(a1, later);
+        assert!(s.take(now).is_none(), "A2 must not overtake A1");
+        assert_eq!(s.next_due(), Some(later));
+        let again = s.take(later).unwrap();
+        assert_eq!(again.order, 1);
+        s.done(&again.key);
+        assert_eq!(s.take(later).unwrap().order, 2);
+    }
+
+    #[test]
+    fn drop_oldest_skips_in_flight_jobs() {
+        let now = Instant::now();
+        let mut s = Schedule::default();
+        s.push(job("A", 1));
+        s.push(job("B", 2));
+        s.push(job("A", 3));
+        let a1 = s.take(now).unwrap();
+        assert_eq!(a1.order, 1);
+        assert_eq!(s.pop_oldest().unwrap().order, 2);
+        assert_eq!(s.pop_oldest().unwrap().order, 3);
+        assert!(s.pop_oldest().is_none());
+        assert_eq!(s.queued(), 0);
+        s.done(&a1.key);
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn drain_returns_queued_jobs_oldest_first() {
+        let now = Instant::now();
+        let mut s = Schedule::default();
+        for (i, key) in ["A", "B", "A", "C"].iter().enumerate() {
+            s.push(job(key, i as u64));
+        }
+        let a0 = s.take(now).unwrap();
+        let b1 = s.take(now).unwrap();
+        s.retry_at(b1, now + Duration::from_secs(60));
+        let drained = s.drain();
+        assert_eq!(
+            keys(&drained),
+            [("B".into(), 1), ("A".into(), 2), ("C".into(), 3)]
+        );
+        assert_eq!((s.queued(), s.in_flight()), (0, 1));
+        s.done(&a0.key);
+        assert!(s.is_idle());
+        assert!(s.take(now + Duration::from_secs(120)).is_none());
+    }
+}

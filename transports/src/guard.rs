@@ -1,0 +1,945 @@
+//! The SSRF guard: which addresses an HTTP transport may connect to.
+//!
+//! Webhook URLs come from configuration that is often edited by people who should not be able
+//! to reach the machine's own network through it: a URL pointing at `127.0.0.1`, at the
+//! office LAN or at a cloud metadata service would turn the sender into a proxy into places
+//! the attacker cannot reach directly (server-side request forgery). The guard refuses such
+//! addresses unless the endpoint opts in with an [`AddressPolicy`].
+//!
+//! # What is checked
+//!
+//! - [`check_ip`] judges one address. Non-global kinds are refused: unspecified, loopback,
+//!   private (RFC 1918), link-local, shared address space (CGNAT), IETF protocol assignments,
+//!   documentation, benchmarking, reserved, broadcast, multicast, unique local, site-local,
+//!   discard-only, Teredo and ORCHID. IPv6 forms that carry an IPv4 address (IPv4-mapped,
+//!   IPv4-compatible, IPv4-translated, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4
+//!   `2002::/16`) are judged by the embedded IPv4 address as well, so `::ffff:127.0.0.1` and
+//!   `64:ff9b::7f00:1` are loopback.
+//! - [`check_url`] judges an endpoint URL before anything is sent: only `http` and `https`
+//!   (only `https` with `https_only`), no credentials in the URL, and an IP-literal host is
+//!   checked with [`check_ip`]. The `url` crate already turns the odd IPv4 spellings
+//!   (`http://2130706433/`, `http://0x7f.1/`, `http://127.1/`) into `127.0.0.1`.
+//! - [`GuardedResolver`] (the ureq part) checks every address a host name resolves to, at
+//!   connection time.
+//!
+//! # Why at resolution time: DNS rebinding
+//!
+//! Checking a host name once and connecting later is not enough: the name's owner can answer
+//! the check with a public address and the connection with `127.0.0.1`. The resolver
+//! therefore vets the very addresses the connection then uses, and refuses the whole name if
+//! any one of them is refused (a name that also points inward is not trusted for the rest).
+//! It runs again for each request and each redirect hop.
+//!
+//! # IP literals
+//!
+//! ureq 3 hands IP-literal hosts to the resolver like any name (its default resolver parses
+//! them without a lookup), so the resolver catches `http://127.0.0.1/` too. Transports still
+//! call [`check_url`] first: it fails before any work is queued, with a clearer error, and a
+//! resolver in another HTTP client may not be consulted for literals at all. Pass the
+//! checked [`url::Url`]'s serialization (`url.as_str()`) to the client so both see the same,
+//! normalized host.
+//!
+//! # Cloud metadata endpoints
+//!
+//! Addresses of cloud instance metadata and credential services (`169.254.169.254`,
+//! `169.254.170.2`, `169.254.170.23`, `100.100.100.200`, `fd00:ec2::254`, `fd00:ec2::23`)
+//! hand out the machine's cloud credentials to anyone who can send it a request. They are
+//! refused whatever the policy says: neither `allow_private` nor `allow_cidrs` lets them
+//! through, also not in an IPv4-mapped or NAT64 form.
+//!
+//! # Proxies
+//!
+//! A proxy resolves the target name itself, out of the guard's sight, so [`agent`] builds
+//! agents without one and ignores `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` (which ureq 3 would
+//! otherwise pick up in `Config::default()` and `Config::builder()`).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use url::{Host, Url};
+
+use crate::Error;
+
+// ---------------------------------------------------------------------------------------------
+// The pure part: the policy and the address and URL checks. No I/O, shared by every HTTP
+// transport.
+// ---------------------------------------------------------------------------------------------
+
+/// Which non-global addresses one endpoint may reach.
+///
+/// The default allows global addresses only. Cloud metadata addresses stay refused whatever
+/// is set here (see the [module docs](self#cloud-metadata-endpoints)).
+///
+/// ```
+/// use deskhook_transports::guard::AddressPolicy;
+///
+/// let policy = AddressPolicy::default()
+///     .allow_private(false)
+///     .allow_cidr("10.20.0.0/16".parse().unwrap());
+/// assert!(deskhook_transports::guard::check_ip("10.20.1.2".parse().unwrap(), &policy).is_ok());
+/// assert!(deskhook_transports::guard::check_ip("10.21.1.2".parse().unwrap(), &policy).is_err());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressPolicy {
+    /// Allow the addresses of real local networks: loopback, private (RFC 1918), link-local,
+    /// shared address space (CGNAT, `100.64.0.0/10`), unique local (`fc00::/7`), site-local
+    /// (`fec0::/10`) and the NAT64 local-use prefix (`64:ff9b:1::/48`). Documentation,
+    /// multicast, reserved and similar ranges stay refused; list them in `allow_cidrs` if
+    /// you really mean them.
+    pub allow_private: bool,
+    /// Networks allowed exactly as listed, whatever kind they are (except cloud metadata
+    /// addresses). For IPv6 forms that embed an IPv4 address, both the IPv6 address and the
+    /// embedded IPv4 address must pass, so list the IPv4 network for those.
+    pub allow_cidrs: Vec<IpNet>,
+}
+
+impl AddressPolicy {
+    /// Sets whether real local networks (loopback, RFC 1918, link-local, CGNAT, ULA, …) are
+    /// allowed; see the field [`allow_private`](AddressPolicy#structfield.allow_private).
+    ///
+    /// Defaults to `false`.
+    #[must_use]
+    pub fn allow_private(mut self, allow: bool) -> Self {
+        self.allow_private = allow;
+        self
+    }
+
+    /// Adds a network that is allowed whatever its kind (cloud metadata addresses excepted).
+    ///
+    /// Defaults to none.
+    #[must_use]
+    pub fn allow_cidr(mut self, net: IpNet) -> Self {
+        self.allow_cidrs.push(net);
+        self
+    }
+
+    /// Whether an address of this kind, at this address, passes the policy.
+    fn allows(&self, kind: Kind, addr: IpAddr) -> bool {
+        match kind.remedy {
+            Remedy::Never => false,
+            Remedy::AllowPrivate if self.allow_private => true,
+            Remedy::AllowPrivate | Remedy::AllowCidrs => {
+                self.allow_cidrs.iter().any(|net| net.contains(&addr))
+            }
+        }
+    }
+}
+
+/// Which endpoint setting would let a refused address through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// `allow_private = true`, or listing the address in `allow_cidrs`.
+    AllowPrivate,
+    /// Only listing the address in `allow_cidrs`.
+    AllowCidrs,
+    /// Nothing: the address is a cloud metadata endpoint.
+    Never,
+}
+
+/// Why an address was refused: the address, what kind it is and which setting would allow it.
+///
+/// Its `Display` reads like "refusing to connect to 127.0.0.1 (loopback): set allow_private =
+/// true or list it in allow_cidrs for this endpoint".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    addr: IpAddr,
+    embedded: Option<Embedded>,
+    kind: Kind,
+}
+
+impl Refusal {
+    /// The refused address, as it was given (for an IPv4-mapped or NAT64 address, the IPv6
+    /// form).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The IPv4 address embedded in [`addr`](Refusal::addr) when that is what was refused,
+    /// e.g. `127.0.0.1` for `::ffff:127.0.0.1`.
+    pub fn embedded(&self) -> Option<Ipv4Addr> {
+        self.embedded.map(|e| e.v4)
+    }
+
+    /// What kind of address it is, in a few words: "loopback", "private (RFC 1918)",
+    /// "cloud metadata", …
+    pub fn reason(&self) -> &'static str {
+        self.kind.reason
+    }
+
+    /// Which setting would allow the address, if any.
+    pub fn remedy(&self) -> Remedy {
+        self.kind.remedy
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refusing to connect to {} (", self.addr)?;
+        if let Some(embedded) = self.embedded {
+            write!(f, "{} {}: ", embedded.form, embedded.v4)?;
+        }
+        write!(f, "{})", self.kind.reason)?;
+        // What to list: the embedded IPv4 address is what the check refused.
+        let what = match self.embedded {
+            Some(embedded) => embedded.v4.to_string(),
+            None => "it".to_owned(),
+        };
+        match self.kind.remedy {
+            Remedy::AllowPrivate => write!(
+                f,
+                ": set allow_private = true or list {what} in allow_cidrs for this endpoint"
+            ),
+            Remedy::AllowCidrs => write!(f, ": list {what} in allow_cidrs for this endpoint"),
+            Remedy::Never => write!(f, ": never allowed"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// A refused kind of address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kind {
+    reason: &'static str,
+    remedy: Remedy,
+}
+
+impl Kind {
+    const fn new(reason: &'static str, remedy: Remedy) -> Self {
+        Kind { reason, remedy }
+    }
+}
+
+/// An IPv4 address found inside an IPv6 address, and the form that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Embedded {
+    form: &'static str,
+    v4: Ipv4Addr,
+}
+
+const METADATA: Kind = Kind::new("cloud metadata", Remedy::Never);
+
+/// Cloud instance metadata and credential services: AWS/GCP/Azure/Oracle/OpenStack, AWS ECS
+/// task credentials, AWS EKS Pod Identity, Alibaba Cloud.
+const METADATA_V4: [Ipv4Addr; 4] = [
+    Ipv4Addr::new(169, 254, 169, 254),
+    Ipv4Addr::new(169, 254, 170, 2),
+    Ipv4Addr::new(169, 254, 170, 23),
+    Ipv4Addr::new(100, 100, 100, 200),
+];
+
+/// AWS IMDS and EKS Pod Identity over IPv6.
+const METADATA_V6: [Ipv6Addr; 2] = [
+    Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
+    Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23),
+];
+
+/// Checks one address against the policy. Pure: no lookup, no I/O.
+///
+/// IPv6 forms that carry an IPv4 address are refused if either the IPv6 address or the
+/// embedded IPv4 address is refused. Cloud metadata addresses are refused whatever the policy.
+///
+/// # Errors
+///
+/// A [`Refusal`] naming the address, its kind and the setting that would allow it.
+///
+/// # Examples
+///
+/// ```
+/// use deskhook_transports::guard::{check_ip, AddressPolicy};
+///
+/// let strict = AddressPolicy::default();
+/// let err = check_ip("::ffff:127.0.0.1".parse().unwrap(), &strict).unwrap_err();
+/// assert_eq!(err.reason(), "loopback");
+/// assert!(check_ip("::ffff:127.0.0.1".parse().unwrap(), &strict.allow_private(true)).is_ok());
+/// ```
+pub fn check_ip(ip: IpAddr, policy: &AddressPolicy) -> Result<(), Refusal> {
+    let refuse = |kind, embedded| Refusal {
+        addr: ip,
+        embedded,
+        kind,
+    };
+    match ip {
+        IpAddr::V4(v4) => match classify_v4(v4) {
+            Some(kind) if !policy.allows(kind, ip) => Err(refuse(kind, None)),
+            _ => Ok(()),
+        },
+        IpAddr::V6(v6) => {
+            if let Some(kind) = classify_v6(v6)
+                && !policy.allows(kind, ip)
+            {
+                return Err(refuse(kind, None));
+            }
+            if let Some(embedded) = embedded_v4(v6)
+                && let Some(kind) = classify_v4(embedded.v4)
+                && !policy.allows(kind, IpAddr::V4(embedded.v4))
+            {
+                return Err(refuse(kind, Some(embedded)));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The refused kind of an IPv4 address, or `None` for a global address.
+fn classify_v4(ip: Ipv4Addr) -> Option<Kind> {
+    use Remedy::{AllowCidrs, AllowPrivate};
+
+    if METADATA_V4.contains(&ip) {
+        return Some(METADATA);
+    }
+    let kind = match ip.octets() {
+        [0, ..] => Kind::new("unspecified (this network)", AllowCidrs),
+        [127, ..] => Kind::new("loopback", AllowPrivate),
+        [10, ..] | [172, 16..=31, _, _] | [192, 168, _, _] => {
+            Kind::new("private (RFC 1918)", AllowPrivate)
+        }
+        [169, 254, _, _] => Kind::new("link-local", AllowPrivate),
+        [100, 64..=127, _, _] => Kind::new("shared address space (CGNAT)", AllowPrivate),
+        [192, 0, 0, _] => Kind::new("IETF protocol assignment", AllowCidrs),
+        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => {
+            Kind::new("documentation", AllowCidrs)
+        }
+        [198, 18 | 19, _, _] => Kind::new("benchmarking", AllowCidrs),
+        [224..=239, ..] => Kind::new("multicast", AllowCidrs),
+        [255, 255, 255, 255] => Kind::new("broadcast", AllowCidrs),
+        [240..=255, ..] => Kind::new("reserved", AllowCidrs),
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// The refused kind of an IPv6 address as such, or `None`. Forms that embed an IPv4 address
+/// are judged by [`embedded_v4`] on top of this.
+fn classify_v6(ip: Ipv6Addr) -> Option<Kind> {
+    use Remedy::{AllowCidrs, AllowPrivate};
+
+    if METADATA_V6.contains(&ip) {
+        return Some(METADATA);
+    }
+    if ip.is_unspecified() {
+        return Some(Kind::new("unspecified", AllowCidrs));
+    }
+    if ip.is_loopback() {
+        return Some(Kind::new("loopback", AllowPrivate));
+    }
+    let kind = match ip.segments() {
+        [0x64, 0xff9b, 1, ..] => Kind::new("NAT64 local-use", AllowPrivate),
+        [0x100, 0, 0, 0, ..] => Kind::new("discard-only", AllowCidrs),
+        [0x2001, 0, ..] => Kind::new("Teredo", AllowCidrs),
+        [0x2001, 2, 0, ..] => Kind::new("benchmarking", AllowCidrs),
+        [0x2001, b, ..] if b & 0xfff0 == 0x10 || b & 0xfff0 == 0x20 => {
+            Kind::new("ORCHID", AllowCidrs)
+        }
+        [0x2001, 0xdb8, ..] => Kind::new("documentation", AllowCidrs),
+        [0x3fff, b, ..] if b < 0x1000 => Kind::new("documentation", AllowCidrs),
+        [a, ..] if a & 0xfe00 == 0xfc00 => Kind::new("unique local (ULA)", AllowPrivate),
+        [a, ..] if a & 0xffc0 == 0xfe80 => Kind::new("link-local", AllowPrivate),
+        [a, ..] if a & 0xffc0 == 0xfec0 => Kind::new("site-local", AllowPrivate),
+        [a, ..] if a & 0xff00 == 0xff00 => Kind::new("multicast", AllowCidrs),
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// The IPv4 address an IPv6 address carries, for the forms that reach (or stand for) it.
+///
+/// For the NAT64 local-use prefix the `/96` layout (last 32 bits) is assumed, the common
+/// deployment; the address is refused by default anyway as a local-use prefix.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Embedded> {
+    let o = ip.octets();
+    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    let (form, v4) = match ip.segments() {
+        [0, 0, 0, 0, 0, 0xffff, _, _] => ("IPv4-mapped", last),
+        [0, 0, 0, 0, 0xffff, 0, _, _] => ("IPv4-translated", last),
+        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => {
+            ("IPv4-compatible", last)
+        }
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, ..] => ("NAT64", last),
+        [0x2002, ..] => ("6to4", Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        _ => return None,
+    };
+    Some(Embedded { form, v4 })
+}
+
+/// Checks an endpoint URL before anything is sent to it. Pure: no lookup, no I/O.
+///
+/// Only `http` and `https` are accepted (only `https` when `https_only`); credentials in the
+/// URL are refused (they belong in a header); an IP-literal host is checked with
+/// [`check_ip`]. A host name passes here: its addresses are checked when it is resolved, by
+/// [`GuardedResolver`].
+///
+/// # Errors
+///
+/// - [`Error::InvalidUrl`] for a wrong scheme, credentials in the URL or a missing host. The
+///   URL in it is cut down to scheme, host and port, so nothing secret is repeated.
+/// - [`Error::Refused`] for a refused IP-literal host.
+///
+/// # Examples
+///
+/// ```
+/// use deskhook_transports::guard::{check_url, AddressPolicy};
+///
+/// let policy = AddressPolicy::default();
+/// let url = url::Url::parse("http://0x7f.1/hook").unwrap(); // 127.0.0.1
+/// assert!(check_url(&url, &policy, false).is_err());
+/// let url = url::Url::parse("https://hooks.example.com/hook").unwrap();
+/// assert!(check_url(&url, &policy, true).is_ok());
+/// ```
+pub fn check_url(url: &Url, policy: &AddressPolicy, https_only: bool) -> Result<(), Error> {
+    let invalid = |reason: String| Error::InvalidUrl {
+        url: redacted(url),
+        reason,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if !https_only => {}
+        "http" => {
+            return Err(invalid(
+                "https_only is set for this endpoint; use an https URL".to_owned(),
+            ));
+        }
+        other => {
+            return Err(invalid(format!(
+                "scheme '{other}' is not supported; use http or https"
+            )));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "credentials in the URL are refused; move them to a header such as Authorization"
+                .to_owned(),
+        ));
+    }
+    match url.host() {
+        None => Err(invalid("the URL has no host".to_owned())),
+        Some(Host::Ipv4(v4)) => check_ip(IpAddr::V4(v4), policy).map_err(Error::Refused),
+        Some(Host::Ipv6(v6)) => check_ip(IpAddr::V6(v6), policy).map_err(Error::Refused),
+        Some(Host::Domain(_)) => Ok(()),
+    }
+}
+
+/// The URL as scheme, host and port only: user-info, path and query may carry secrets
+/// (webhook tokens often sit in the path). "/…" marks that something was left out.
+fn redacted(url: &Url) -> String {
+    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        out.push_str(&format!(":{port}"));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        out.push_str("/…");
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ureq part: a resolver that vets what it resolves, and an agent built around it.
+// ---------------------------------------------------------------------------------------------
+
+use std::io;
+
+use ureq::config::{Config, ConfigBuilder};
+use ureq::http::Uri;
+use ureq::typestate::AgentScope;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+/// A ureq [`Resolver`] that resolves like ureq's default resolver, then checks every resolved
+/// address with [`check_ip`].
+///
+/// The name is refused as a whole if any address is refused; otherwise ureq connects only to
+/// the addresses returned here, which are the vetted ones (the DNS rebinding defence). ureq
+/// calls it for IP-literal hosts too, and again for each request and redirect hop.
+///
+/// A refusal comes back from the request as [`ureq::Error::Io`] carrying the [`Refusal`]
+/// (Display "io: refusing to connect to …"); [`refusal_of`] digs it out.
+///
+/// If a proxy is configured on the agent (the [`agent`] function never does that), ureq asks
+/// this resolver for the proxy's own address, which is then checked like any other, and
+/// usually not for the target's, which the proxy resolves unseen.
+#[derive(Debug, Default)]
+pub struct GuardedResolver {
+    policy: AddressPolicy,
+    inner: DefaultResolver,
+}
+
+impl GuardedResolver {
+    /// A resolver that enforces `policy`.
+    pub fn new(policy: AddressPolicy) -> Self {
+        GuardedResolver {
+            policy,
+            inner: DefaultResolver::default(),
+        }
+    }
+
+    /// The policy it enforces.
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.policy
+    }
+}
+
+impl Resolver for GuardedResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        for addr in &addrs {
+            check_ip(addr.ip(), &self.policy).map_err(|refusal| {
+                ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, refusal))
+            })?;
+        }
+        Ok(addrs)
+    }
+}
+
+/// The [`Refusal`] inside a ureq error, if the guard is why the request failed.
+pub fn refusal_of(err: &ureq::Error) -> Option<&Refusal> {
+    match err {
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<Refusal>(),
+        _ => None,
+    }
+}
+
+/// Builds a ureq agent that resolves through a [`GuardedResolver`] enforcing `policy`.
+///
+/// The agent has no proxy: the builder's proxy is set to `None`. ureq 3 reads
+/// `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` (and their lowercase forms) into every default
+/// config, including [`Config::builder()`], and a proxy would resolve the target itself,
+/// unchecked. A request-level config that sets a proxy again bypasses the resolver check for
+/// that request; transports do not do that.
+///
+/// Costs what `ureq::Agent::new_with_config` costs: one connection pool, no I/O.
+///
+/// ```
+/// use std::time::Duration;
+/// use deskhook_transports::guard::{agent, AddressPolicy};
+///
+/// let agent = agent(
+///     AddressPolicy::default(),
+///     ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))),
+/// );
+/// assert!(agent.config().proxy().is_none());
+/// ```
+pub fn agent(policy: AddressPolicy, config: ConfigBuilder<AgentScope>) -> ureq::Agent {
+    ureq::Agent::with_parts(
+        config.proxy(None).build(),
+        DefaultConnector::new(),
+        GuardedResolver::new(policy),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread::{self, JoinHandle};
+    use std::time::{Duration, Instant};
+
+    use ureq::config::IpFamily;
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    /// What a policy says about an address: `None` for allowed, else the remedy.
+    fn verdict(addr: &str, policy: &AddressPolicy) -> Option<Remedy> {
+        check_ip(ip(addr), policy).err().map(|r| r.remedy())
+    }
+
+    use Remedy::{AllowCidrs as C, AllowPrivate as P, Never as N};
+
+    /// Address, reason under the default policy ("" = allowed), verdicts under the default
+    /// policy, `allow_private` and `allow_cidrs`.
+    type Row = (
+        &'static str,
+        &'static str,
+        Option<Remedy>,
+        Option<Remedy>,
+        Option<Remedy>,
+    );
+
+    #[test]
+    fn check_ip_table() {
+        let default = AddressPolicy::default();
+        let private = AddressPolicy::default().allow_private(true);
+        let cidrs = [
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "192.0.2.0/24",
+            "fd00::/8",
+            "2001::/32",
+        ]
+        .into_iter()
+        .chain(["::1/128", "64:ff9b::/96"])
+        .fold(AddressPolicy::default(), |p, n| p.allow_cidr(net(n)));
+
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            ("127.0.0.1", "loopback", Some(P), None, None),
+            ("127.255.255.254", "loopback", Some(P), None, None),
+            ("0.0.0.0", "unspecified (this network)", Some(C), Some(C), Some(C)),
+            ("10.1.2.3", "private (RFC 1918)", Some(P), None, Some(P)),
+            ("172.16.0.1", "private (RFC 1918)", Some(P), None, Some(P)),
+            ("172.31.255.255", "private (RFC 1918)", Some(P), None, Some(P)),
+            ("172.32.0.1", "", None, None, None),
+            ("192.168.1.1", "private (RFC 1918)", Some(P), None, Some(P)),
+            ("100.64.0.1", "shared address space (CGNAT)", Some(P), None, Some(P)),
+            ("100.128.0.1", "", None, None, None),
+            ("169.254.169.254", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("169.254.170.2", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("100.100.100.200", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("169.254.1.1", "link-local", Some(P), None, None),
+            ("192.0.0.8", "IETF protocol assignment", Some(C), Some(C), Some(C)),
+            ("198.18.0.1", "benchmarking", Some(C), Some(C), Some(C)),
+            ("198.19.255.255", "benchmarking", Some(C), Some(C), Some(C)),
+            ("192.0.2.1", "documentation", Some(C), Some(C), None),
+            ("198.51.100.7", "documentation", Some(C), Some(C), Some(C)),
+            ("203.0.113.9", "documentation", Some(C), Some(C), Some(C)),
+            ("224.0.0.1", "multicast", Some(C), Some(C), Some(C)),
+            ("255.255.255.255", "broadcast", Some(C), Some(C), Some(C)),
+            ("240.0.0.1", "reserved", Some(C), Some(C), Some(C)),
+            // Pure checks only: nothing ever connects to these.
+            ("8.8.8.8", "", None, None, None),
+            ("1.1.1.1", "", None, None, None),
+            ("::1", "loopback", Some(P), None, None),
+            ("::", "unspecified", Some(C), Some(C), Some(C)),
+            ("::ffff:127.0.0.1", "loopback", Some(P), None, None),
+            ("::ffff:10.0.0.1", "private (RFC 1918)", Some(P), None, Some(P)),
+            ("::ffff:169.254.169.254", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("::ffff:8.8.8.8", "", None, None, None),
+            ("::ffff:0:127.0.0.1", "loopback", Some(P), None, None),
+            ("::127.0.0.1", "loopback", Some(P), None, None),
+            ("::0.0.0.2", "unspecified (this network)", Some(C), Some(C), Some(C)),
+            ("64:ff9b::7f00:1", "loopback", Some(P), None, None),
+            ("64:ff9b::808:808", "", None, None, None),
+            ("64:ff9b::a9fe:a9fe", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("64:ff9b:1::808:808", "NAT64 local-use", Some(P), None, Some(P)),
+            ("64:ff9b:1::a00:1", "NAT64 local-use", Some(P), None, Some(P)),
+            ("2002:7f00:1::", "loopback", Some(P), None, None),
+            ("2002:c0a8:101::1", "private (RFC 1918)", Some(P), None, Some(P)),
+            ("2002:808:808::1", "", None, None, None),
+            ("fe80::1", "link-local", Some(P), None, Some(P)),
+            ("fc00::1", "unique local (ULA)", Some(P), None, Some(P)),
+            ("fd12:3456::1", "unique local (ULA)", Some(P), None, None),
+            ("fd00:ec2::254", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("fd00:ec2::23", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("fec0::1", "site-local", Some(P), None, Some(P)),
+            ("ff02::1", "multicast", Some(C), Some(C), Some(C)),
+            ("2001:db8::1", "documentation", Some(C), Some(C), Some(C)),
+            ("3fff::1", "documentation", Some(C), Some(C), Some(C)),
+            ("3fff:1000::1", "", None, None, None),
+            ("100::1", "discard-only", Some(C), Some(C), Some(C)),
+            ("2001:2::1", "benchmarking", Some(C), Some(C), Some(C)),
+            ("2001:10::1", "ORCHID", Some(C), Some(C), Some(C)),
+            ("2001:20::1", "ORCHID", Some(C), Some(C), Some(C)),
+            ("2606:4700:4700::1111", "", None, None, None),
+            ("2001::1", "Teredo", Some(C), Some(C), None),
+        ];
+        for &(addr, reason, d, p, c) in table {
+            let got_reason = check_ip(ip(addr), &default)
+                .err()
+                .map_or("", |r| r.reason());
+            assert_eq!(got_reason, reason, "reason for {addr}");
+            assert_eq!(
+                verdict(addr, &default),
+                d,
+                "{addr} under the default policy"
+            );
+            assert_eq!(verdict(addr, &private), p, "{addr} under allow_private");
+            assert_eq!(verdict(addr, &cidrs), c, "{addr} under allow_cidrs");
+        }
+    }
+
+    #[test]
+    fn allow_cidrs_allow_exactly_the_listed_nets() {
+        let policy = AddressPolicy::default().allow_cidr(net("10.1.0.0/16"));
+        assert_eq!(verdict("10.1.255.255", &policy), None);
+        assert_eq!(verdict("10.2.0.1", &policy), Some(P));
+        assert_eq!(verdict("::ffff:10.1.0.1", &policy), None);
+        // A net wider than the metadata address does not let it through.
+        let wide = AddressPolicy::default()
+            .allow_private(true)
+            .allow_cidr(net("0.0.0.0/0"))
+            .allow_cidr(net("::/0"));
+        for never in ["169.254.169.254", "100.100.100.200", "fd00:ec2::254"] {
+            assert_eq!(verdict(never, &wide), Some(N), "{never}");
+        }
+        assert_eq!(verdict("0.0.0.0", &wide), None);
+        // Listing the NAT64 prefix allows the IPv6 form, not what it embeds.
+        let nat64 = AddressPolicy::default().allow_cidr(net("64:ff9b:1::/48"));
+        assert_eq!(verdict("64:ff9b:1::808:808", &nat64), None);
+        assert_eq!(verdict("64:ff9b:1::7f00:1", &nat64), Some(P));
+    }
+
+    #[test]
+    fn refusal_display_names_address_and_setting() {
+        let strict = AddressPolicy::default();
+        let text = |addr| check_ip(ip(addr), &strict).unwrap_err().to_string();
+        assert_eq!(
+            text("127.0.0.1"),
+            "refusing to connect to 127.0.0.1 (loopback): set allow_private = true or list it \
+             in allow_cidrs for this endpoint"
+        );
+        assert_eq!(
+            text("169.254.169.254"),
+            "refusing to connect to 169.254.169.254 (cloud metadata): never allowed"
+        );
+        assert_eq!(
+            text("192.0.2.1"),
+            "refusing to connect to 192.0.2.1 (documentation): list it in allow_cidrs for this \
+             endpoint"
+        );
+        assert_eq!(
+            text("::ffff:127.0.0.1"),
+            "refusing to connect to ::ffff:127.0.0.1 (IPv4-mapped 127.0.0.1: loopback): set \
+             allow_private = true or list 127.0.0.1 in allow_cidrs for this endpoint"
+        );
+        let refusal = check_ip(ip("64:ff9b::7f00:1"), &strict).unwrap_err();
+        assert_eq!(refusal.addr(), ip("64:ff9b::7f00:1"));
+        assert_eq!(refusal.embedded(), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            Error::Refused(refusal.clone()).to_string(),
+            refusal.to_string()
+        );
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn check_url_sees_through_ipv4_spellings() {
+        let strict = AddressPolicy::default();
+        for odd in [
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://0177.0.0.1/",
+        ] {
+            let parsed = url(odd);
+            assert_eq!(
+                parsed.host(),
+                Some(Host::Ipv4(Ipv4Addr::LOCALHOST)),
+                "{odd}"
+            );
+            match check_url(&parsed, &strict, false) {
+                Err(Error::Refused(r)) => {
+                    assert_eq!(r.addr(), ip("127.0.0.1"), "{odd}");
+                    assert_eq!(r.reason(), "loopback", "{odd}");
+                }
+                other => panic!("{odd}: {other:?}"),
+            }
+            let private = strict.clone().allow_private(true);
+            assert!(check_url(&parsed, &private, false).is_ok(), "{odd}");
+        }
+        match check_url(&url("http://[::ffff:127.0.0.1]/"), &strict, false) {
+            Err(Error::Refused(r)) => assert_eq!(r.embedded(), Some(Ipv4Addr::LOCALHOST)),
+            other => panic!("{other:?}"),
+        }
+        match check_url(&url("https://169.254.169.254/latest/"), &strict, false) {
+            Err(Error::Refused(r)) => assert_eq!(r.remedy(), Remedy::Never),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_url_refuses_credentials_without_repeating_them() {
+        let strict = AddressPolicy::default();
+        for with_creds in [
+            "http://user:pass@example.com/",
+            "https://user@example.com/hook?token=abc",
+            "https://:pass@example.com/",
+        ] {
+            let err = check_url(&url(with_creds), &strict, false).unwrap_err();
+            assert!(matches!(err, Error::InvalidUrl { .. }), "{with_creds}");
+            let text = err.to_string();
+            assert!(text.contains("header"), "{text}");
+            assert!(text.contains("example.com"), "{text}");
+            for secret in ["pass", "user", "token", "abc"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+                assert!(!format!("{err:?}").contains(secret), "{secret} in {err:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn check_url_schemes_and_names() {
+        let strict = AddressPolicy::default();
+        let err = check_url(&url("ftp://x/"), &strict, false).unwrap_err();
+        assert!(matches!(err, Error::InvalidUrl { .. }));
+        assert!(err.to_string().contains("'ftp'"), "{err}");
+
+        // A name passes here; the resolver judges its addresses.
+        assert!(check_url(&url("http://localhost/"), &strict, false).is_ok());
+        assert!(check_url(&url("https://hooks.example.com/x"), &strict, true).is_ok());
+
+        let err = check_url(&url("http://hooks.example.com/x?k=v"), &strict, true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid endpoint URL 'http://hooks.example.com/…': https_only is set for this \
+             endpoint; use an https URL"
+        );
+        let err = check_url(&url("http://[::1]:8080/"), &strict, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("refusing to connect to ::1 (loopback)")
+        );
+        assert!(
+            check_url(
+                &url("http://[::1]:8080/"),
+                &strict.allow_private(true),
+                false
+            )
+            .is_ok()
+        );
+    }
+
+    /// A loopback receiver that counts connections and answers each with 204.
+    struct Receiver {
+        port: u16,
+        stop: Arc<AtomicBool>,
+        handle: JoinHandle<usize>,
+    }
+
+    impl Receiver {
+        fn start() -> Receiver {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let stop = Arc::new(AtomicBool::new(false));
+            let stop_flag = Arc::clone(&stop);
+            let handle = thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut count = 0;
+                while !stop_flag.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            count += 1;
+                            stream.set_nonblocking(false).unwrap();
+                            stream
+                                .set_read_timeout(Some(Duration::from_secs(5)))
+                                .unwrap();
+                            let mut request = Vec::new();
+                            let mut buf = [0; 1024];
+                            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                                match stream.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                                }
+                            }
+                            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(2));
+                        }
+                        Err(e) => panic!("accept: {e}"),
+                    }
+                }
+                // Whatever is still queued counts too.
+                while listener.accept().is_ok() {
+                    count += 1;
+                }
+                count
+            });
+            Receiver { port, stop, handle }
+        }
+
+        /// Stops the receiver and returns how many connections it accepted.
+        fn connections(self) -> usize {
+            self.stop.store(true, Ordering::SeqCst);
+            self.handle.join().unwrap()
+        }
+    }
+
+    fn config() -> ConfigBuilder<AgentScope> {
+        ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5)))
+    }
+
+    #[test]
+    fn resolver_refuses_loopback_names_without_connecting() {
+        let receiver = Receiver::start();
+        let agent = agent(AddressPolicy::default(), config());
+        assert!(agent.config().proxy().is_none());
+
+        let err = agent
+            .get(format!("http://localhost:{}/", receiver.port))
+            .call()
+            .unwrap_err();
+        let refusal = refusal_of(&err).expect("a refusal");
+        assert_eq!(refusal.reason(), "loopback");
+        let text = err.to_string();
+        assert!(text.contains("refusing to connect to "), "{text}");
+        assert!(
+            text.contains("(loopback): set allow_private = true or list it in allow_cidrs"),
+            "{text}"
+        );
+        assert_eq!(receiver.connections(), 0);
+    }
+
+    #[test]
+    fn resolver_checks_ip_literals_too() {
+        let receiver = Receiver::start();
+        let agent = agent(AddressPolicy::default(), config());
+        for literal in [
+            format!("http://127.0.0.1:{}/", receiver.port),
+            format!("http://[::1]:{}/", receiver.port),
+            format!("http://[::ffff:127.0.0.1]:{}/", receiver.port),
+        ] {
+            let err = agent.get(&literal).call().unwrap_err();
+            let refusal = refusal_of(&err).unwrap_or_else(|| panic!("{literal}: {err}"));
+            assert_eq!(refusal.reason(), "loopback", "{literal}");
+        }
+        assert_eq!(receiver.connections(), 0);
+    }
+
+    #[test]
+    fn resolver_lets_allowed_loopback_through() {
+        let receiver = Receiver::start();
+        let agent = agent(AddressPolicy::default().allow_private(true), config());
+        let response = agent
+            .get(format!("http://localhost:{}/", receiver.port))
+            .call()
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        drop(agent);
+        assert_eq!(receiver.connections(), 1);
+    }
+
+    #[test]
+    fn resolver_lets_listed_cidr_through() {
+        let receiver = Receiver::start();
+        // IPv4 only: if localhost also resolves to ::1, that address is not in the list and
+        // would get the whole name refused.
+        let agent = agent(
+            AddressPolicy::default().allow_cidr(net("127.0.0.0/8")),
+            config().ip_family(IpFamily::Ipv4Only),
+        );
+        let response = agent
+            .get(format!("http://localhost:{}/", receiver.port))
+            .call()
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        drop(agent);
+        assert_eq!(receiver.connections(), 1);
+    }
+
+    #[test]
+    fn refusal_of_ignores_other_errors() {
+        assert!(refusal_of(&ureq::Error::HostNotFound).is_none());
+        let other = ureq::Error::Io(io::Error::other("boom"));
+        assert!(refusal_of(&other).is_none());
+    }
+}
