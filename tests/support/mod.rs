@@ -21,6 +21,10 @@ pub struct Received {
     pub body: Vec<u8>,
     /// When it arrived.
     pub at: Instant,
+    /// Its number in the order of arrival, from 0.
+    pub index: usize,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
 impl Received {
@@ -128,12 +132,16 @@ impl Receiver {
                             .collect(),
                         body,
                         at: Instant::now(),
+                        index: n,
+                        status: 0,
                     };
                     let index = n;
                     n += 1;
                     let (shared, reply) = (shared.clone(), reply.clone());
                     let handler = std::thread::spawn(move || {
+                        let mut received = received;
                         let answer = reply(&received, index);
+                        received.status = answer.status;
                         std::thread::sleep(answer.delay);
                         {
                             let mut log = shared.log.lock().unwrap();
@@ -162,7 +170,8 @@ impl Receiver {
         }
     }
 
-    /// Every request answered so far, in the order they were answered.
+    /// Every request answered so far, in the order they were answered (see
+    /// [`Received::index`] for the order of arrival).
     pub fn requests(&self) -> Vec<Received> {
         self.shared.log.lock().unwrap().clone()
     }

@@ -1,0 +1,150 @@
+//! Dropping the guard delivers what is queued; a full queue follows its overflow policy and
+//! counts what it drops.
+
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use deskhook::Action;
+use deskhook::policy::OverflowPolicy;
+use deskhook_tests::{Answer, Receiver, WAIT, dead_letter_file, endpoint, start, ticket};
+use deskhook_transports::delivery::read_dead_letters;
+use deskhook_transports::http_blocking::HttpSink;
+
+#[test]
+fn dropping_the_guard_delivers_everything_queued() {
+    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(2)));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s").workers(2))
+            .dead_letter_path(&dead)
+            .shutdown_timeout(WAIT),
+    );
+    let user = deskhook::sample::user();
+    for i in 0..50 {
+        dispatcher.emit(Action::Edit, &ticket(&format!("F{}", i % 5)), &user);
+    }
+    drop(guard);
+    assert_eq!(receiver.count(), 50);
+    assert_eq!(sink.stats()[0].delivered, 50);
+    // After shutdown, events are not lost: they are dead-lettered.
+    dispatcher.emit(Action::Edit, &ticket("late"), &user);
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].reason, "sink shut down");
+}
+
+#[test]
+fn shutdown_dead_letters_what_it_could_not_deliver() {
+    let (release, released) = mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let receiver = Receiver::start(move |_, _| {
+        let _ = released.lock().unwrap().recv_timeout(WAIT);
+        Answer::status(204)
+    });
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s").workers(1))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for code in ["A", "B", "C"] {
+        dispatcher.emit(Action::Create, &ticket(code), &user);
+    }
+    // One attempt is stuck in flight, two are queued.
+    let err = guard.shutdown(Duration::from_millis(50)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("2 event(s) queued and 1 in flight"),
+        "{err}"
+    );
+    let letters = read_dead_letters(&dead).unwrap();
+    let reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| **r == "undelivered at shutdown")
+            .count(),
+        2
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("in flight at shutdown"))
+            .count(),
+        1
+    );
+    release.send(()).unwrap();
+}
+
+/// Holds every request until released; counts how many arrived.
+fn gated() -> (Receiver, mpsc::Sender<()>) {
+    let (release, released) = mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let receiver = Receiver::start(move |_, _| {
+        let _ = released.lock().unwrap().recv_timeout(WAIT);
+        Answer::status(204)
+    });
+    (receiver, release)
+}
+
+fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64, u64) {
+    let (receiver, release) = gated();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s").workers(1))
+            .queue_capacity(2)
+            .overflow(policy)
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    // The first event is taken by the only worker and held by the receiver.
+    dispatcher.emit(Action::Create, &ticket("E1"), &user);
+    let deadline = std::time::Instant::now() + WAIT;
+    while sink.stats()[0].in_flight == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first event never went out"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for code in ["E2", "E3", "E4", "E5"] {
+        dispatcher.emit(Action::Create, &ticket(code), &user);
+    }
+    for _ in 0..5 {
+        let _ = release.send(());
+    }
+    guard.flush(WAIT).unwrap();
+    let codes = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["ticket"]["code"].as_str().unwrap().to_owned())
+        .collect();
+    let stats = &sink.stats()[0];
+    (codes, stats.dropped, dispatcher.stats().sinks[0].failed)
+}
+
+#[test]
+fn drop_newest_keeps_the_first_events() {
+    let (codes, dropped, failed) = overflow_run(OverflowPolicy::DropNewest);
+    assert_eq!(codes, ["E1", "E2", "E3"]);
+    assert_eq!((dropped, failed), (2, 2));
+}
+
+#[test]
+fn drop_oldest_keeps_the_latest_events() {
+    let (codes, dropped, failed) = overflow_run(OverflowPolicy::DropOldest);
+    assert_eq!(codes, ["E1", "E4", "E5"]);
+    assert_eq!((dropped, failed), (2, 2));
+}
+
+#[test]
+fn block_waits_then_drops_and_counts() {
+    let (codes, dropped, failed) = overflow_run(OverflowPolicy::Block {
+        timeout: Duration::from_millis(20),
+    });
+    assert_eq!(codes, ["E1", "E2", "E3"]);
+    assert_eq!((dropped, failed), (2, 2));
+}

@@ -1,0 +1,85 @@
+//! What the receiving side checks: the Standard Webhooks signature over the exact body, the
+//! X-Hub-Signature-256, and the other headers.
+
+use std::time::Duration;
+
+use deskhook::{Action, Secret};
+use deskhook_tests::{Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_transports::http_blocking::{HttpSink, USER_AGENT};
+
+#[test]
+fn the_receiver_verifies_every_signature() {
+    let receiver = Receiver::ok();
+    let old = Secret::generate().unwrap();
+    let new = Secret::generate().unwrap();
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(
+                endpoint("crm", &receiver, "0s")
+                    .secrets([old.clone(), new.clone()])
+                    .hub_signature(true)
+                    .header("Authorization", "Bearer t0ken"),
+            )
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for action in Action::ALL {
+        dispatcher.emit(action, &ticket("S1"), &user);
+    }
+    guard.flush(Duration::from_secs(10)).unwrap();
+
+    let requests = receiver.wait_for(12);
+    for (request, action) in requests.iter().zip(Action::ALL) {
+        let headers: Vec<(String, String)> = request.headers.clone();
+        // Either secret verifies (rotation): one v1 entry per secret.
+        let by_old = deskhook::verify(
+            &headers,
+            &request.body,
+            &[old.clone()],
+            Duration::from_secs(300),
+        )
+        .unwrap();
+        deskhook::verify(
+            &headers,
+            &request.body,
+            &[new.clone()],
+            Duration::from_secs(300),
+        )
+        .unwrap();
+        assert_eq!(by_old.id, request.header("webhook-id").unwrap());
+        assert_eq!(
+            request
+                .header("webhook-signature")
+                .unwrap()
+                .split(' ')
+                .count(),
+            2
+        );
+        assert_eq!(
+            request.header("x-hub-signature-256").unwrap(),
+            deskhook::signature::hub_signature(&old, &request.body)
+        );
+        let other = Secret::generate().unwrap();
+        assert!(
+            deskhook::verify(&headers, &request.body, &[other], Duration::from_secs(300)).is_err()
+        );
+        let mut tampered = request.body.clone();
+        tampered[10] ^= 1;
+        assert!(
+            deskhook::verify(
+                &headers,
+                &tampered,
+                &[old.clone()],
+                Duration::from_secs(300)
+            )
+            .is_err()
+        );
+
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.header("user-agent"), Some(USER_AGENT));
+        assert_eq!(request.header("x-deskhook-action"), Some(action.as_str()));
+        assert_eq!(request.header("authorization"), Some("Bearer t0ken"));
+        assert_eq!(request.json()["action"], action.as_str());
+    }
+}

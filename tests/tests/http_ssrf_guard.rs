@@ -1,0 +1,105 @@
+//! The SSRF guard refuses loopback (and every other non-global address) unless the endpoint
+//! opts in; refused endpoints send nothing. Only loopback receivers are used, and they must
+//! see zero requests.
+
+use std::time::Duration;
+
+use deskhook::Action;
+use deskhook_tests::{Receiver, dead_letter_file, start, ticket};
+use deskhook_transports::Error;
+use deskhook_transports::delivery::{Endpoint, read_dead_letters};
+use deskhook_transports::http_blocking::HttpSink;
+
+#[test]
+fn an_ip_literal_endpoint_is_refused_when_the_sink_is_built() {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let err = HttpSink::builder()
+        .endpoint(Endpoint::new("local", &receiver.url).unwrap())
+        .dead_letter_path(&dead)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Refused(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("refusing to connect to 127.0.0.1 (loopback)"),
+        "{text}"
+    );
+    assert!(text.contains("allow_private"), "{text}");
+    assert_eq!(receiver.count(), 0);
+}
+
+#[test]
+fn a_name_that_resolves_to_loopback_is_refused_at_delivery() {
+    let receiver = Receiver::ok();
+    let url = receiver.url.replace("127.0.0.1", "localhost");
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(
+                Endpoint::new("named", &url)
+                    .unwrap()
+                    .retry("0s,5ms".parse().unwrap()),
+            )
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("X1"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(receiver.count(), 0, "the guard let a request through");
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 1, "a refusal is not retried");
+    assert!(
+        letters[0].reason.contains("refusing to connect to"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(sink.stats()[0].retried, 0);
+}
+
+#[test]
+fn allowing_private_addresses_or_a_cidr_lets_the_request_through() {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(
+                Endpoint::new("private", &receiver.url)
+                    .unwrap()
+                    .allow_private(true),
+            )
+            .endpoint(
+                Endpoint::new("cidr", &receiver.url)
+                    .unwrap()
+                    .allow_cidr("127.0.0.0/8".parse().unwrap()),
+            )
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Ok, &ticket("X2"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(receiver.count(), 2);
+}
+
+#[test]
+fn urls_with_credentials_or_other_schemes_are_refused() {
+    let err = HttpSink::builder()
+        .endpoint(Endpoint::new("creds", "https://user:hunter2@hooks.example.com/x").unwrap())
+        .build()
+        .unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    let err = HttpSink::builder()
+        .endpoint(Endpoint::new("ftp", "ftp://hooks.example.com/x").unwrap())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    let err = HttpSink::builder()
+        .endpoint(
+            Endpoint::new("plain", "http://hooks.example.com/x")
+                .unwrap()
+                .https_only(true),
+        )
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+}
