@@ -1,15 +1,17 @@
 //! cargo run --example quickstart
 //!
-//! A helpdesk with its own ticket type maps it to deskhook's, sets the global dispatcher with
-//! two sinks (a JSON Lines file log in a temporary directory and an in-process sink of its
-//! own), and emits all twelve actions as the ticket goes through its life. Then it prints
-//! what each sink received. Offline; exits by itself.
+//! A helpdesk with its own ticket type maps it to deskhook's and sets the global dispatcher
+//! with three sinks, configured from a `deskhook.toml` text: signed HTTP delivery to a
+//! receiver that this example starts on 127.0.0.1 (loopback is allowed explicitly: endpoints
+//! reach only global addresses by default), a JSON Lines file log, and an in-process sink of
+//! its own. It emits all twelve actions as the ticket goes through its life; the receiver
+//! verifies each signature. Then it prints what each side saw. Offline; exits by itself.
 
 use std::error::Error;
 use std::sync::{Arc, Mutex};
 
-use deskhook::{Action, Comment, DateTime, Dispatcher, Emitted, EventSink, Priority, Status};
-use deskhook_transports::file::FileSink;
+use deskhook::{Action, Comment, DateTime, Dispatcher, Emitted, EventSink, Priority, Secret, Status};
+use deskhook_transports::config::Config;
 
 // ---------------------------------------------------------------------------------------------
 // The helpdesk's own model, as it might come out of its database.
@@ -93,14 +95,94 @@ impl EventSink for Inbox {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The receiving side: what an integrator runs. It verifies each request and records it.
+
+struct Receiver {
+    url: String,
+    server: Arc<tiny_http::Server>,
+    thread: std::thread::JoinHandle<Vec<Row>>,
+}
+
+/// (action, ticket, sequence, verified)
+type Row = (String, String, String, Result<(), String>);
+
+fn start_receiver(secret: Secret) -> Result<Receiver, Box<dyn Error>> {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?);
+    let port = server.server_addr().to_ip().ok_or("no IP address")?.port();
+    let incoming = server.clone();
+    let thread = std::thread::spawn(move || {
+        let mut rows = Vec::new();
+        for mut request in incoming.incoming_requests() {
+            let mut body = Vec::new();
+            let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
+            let headers: Vec<(String, String)> = request
+                .headers()
+                .iter()
+                .map(|h| (h.field.as_str().to_string(), h.value.to_string()))
+                .collect();
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map_or(String::new(), |(_, v)| v.clone())
+            };
+            let verified = deskhook::verify(&headers, &body, std::slice::from_ref(&secret), deskhook::signature::DEFAULT_TOLERANCE)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let status = if verified.is_ok() { 204 } else { 401 };
+            let ticket = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["ticket"]["code"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            rows.push((header("x-deskhook-action"), ticket, header("x-deskhook-sequence"), verified));
+            let _ = request.respond(tiny_http::Response::empty(status));
+        }
+        rows
+    });
+    Ok(Receiver {
+        url: format!("http://127.0.0.1:{port}/hooks/helpdesk"),
+        server,
+        thread,
+    })
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
-    let log_path = dir.path().join("events.jsonl");
+    let secret = Secret::generate()?;
+    let receiver = start_receiver(secret.clone())?;
+
+    // What would be the application's deskhook.toml.
+    let toml = format!(
+        r#"
+[delivery]
+dead_letter_path = "{dead}"
+
+[file_log]
+path = "{log}"
+
+[[endpoint]]
+name = "receiver"
+url = "{url}"
+secrets = ["{secret}"]
+allow_private = true   # the receiver is on loopback; only global addresses are allowed by default
+retry = "0s,100ms,1s"
+"#,
+        dead = dir.path().join("dead-letters.jsonl").display(),
+        log = dir.path().join("events.jsonl").display(),
+        url = receiver.url,
+        secret = secret.to_whsec(),
+    );
+    let config = Config::parse(&toml, "deskhook.toml")?;
+    let (http, delivery) = config.http_sink_builder()?.build()?;
+    let log = config.file_sink()?.ok_or("the config has a file log")?;
+    let log_path = log.path().to_path_buf();
     let inbox = Arc::new(Inbox::default());
 
     deskhook::set_dispatcher(
         Dispatcher::builder()
-            .sink("file", FileSink::new(&log_path)?)
+            .sink("http", http.clone())
+            .sink("file", log)
             .sink("inbox", inbox.clone())
             .build(),
     )?;
@@ -159,8 +241,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         deskhook::emit(action, &to_deskhook(&ticket), &user(performed_by));
     }
     deskhook::flush()?;
+    delivery.shutdown(std::time::Duration::from_secs(5))?;
+    receiver.server.unblock();
+    let rows = receiver.thread.join().map_err(|_| "the receiver panicked")?;
 
-    println!("The in-process sink received:");
+    println!("The receiver at {} got:", receiver.url);
+    println!("  {:<8} {:<6} {:>3}  signature", "action", "ticket", "seq");
+    for (action, ticket, seq, verified) in &rows {
+        let verdict = match verified {
+            Ok(()) => "verified".to_owned(),
+            Err(e) => format!("BAD: {e}"),
+        };
+        println!("  {action:<8} {ticket:<6} {seq:>3}  {verdict}");
+    }
+
+    println!("\nThe in-process sink received:");
     println!(
         "  {:<8} {:<44} {:>6}",
         "action", "description / status", "bytes"
@@ -185,8 +280,16 @@ fn main() -> Result<(), Box<dyn Error>> {
             sink.name, sink.sent, sink.failed
         );
     }
+    let http_stats = &http.stats()[0];
+    println!(
+        "endpoint {}: delivered {}, failed attempts {}, dead letters {}",
+        http_stats.name, http_stats.delivered, http_stats.failed, http_stats.dead_lettered
+    );
     if stats.sinks.iter().any(|s| s.sent != 12 || s.failed != 0) {
         return Err("not every sink received all twelve events".into());
+    }
+    if rows.len() != 12 || rows.iter().any(|(_, _, _, v)| v.is_err()) {
+        return Err("the receiver did not verify all twelve events".into());
     }
     Ok(())
 }

@@ -12,7 +12,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// `emit` never returns it: delivery failures go to the log (target `deskhook`) and the
 /// counters of [`Dispatcher::stats`](crate::Dispatcher::stats). The variants are for the calls
-/// that are made once (setting the dispatcher, parsing input) and for sinks to report failures.
+/// that are made once (setting the dispatcher, parsing input and secrets), for sinks to
+/// report failures, and for receivers verifying a signature
+/// ([`is_signature_error`](Error::is_signature_error)).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
