@@ -10,7 +10,9 @@
 use std::error::Error;
 use std::sync::{Arc, Mutex};
 
-use deskhook::{Action, Comment, DateTime, Dispatcher, Emitted, EventSink, Priority, Secret, Status};
+use deskhook::{
+    Action, Comment, DateTime, Dispatcher, Emitted, EventSink, Priority, Secret, Status,
+};
 use deskhook_transports::config::Config;
 
 // ---------------------------------------------------------------------------------------------
@@ -127,15 +129,25 @@ fn start_receiver(secret: Secret) -> Result<Receiver, Box<dyn Error>> {
                     .find(|(k, _)| k.eq_ignore_ascii_case(name))
                     .map_or(String::new(), |(_, v)| v.clone())
             };
-            let verified = deskhook::verify(&headers, &body, std::slice::from_ref(&secret), deskhook::signature::DEFAULT_TOLERANCE)
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            let verified = deskhook::verify(
+                &headers,
+                &body,
+                std::slice::from_ref(&secret),
+                deskhook::signature::DEFAULT_TOLERANCE,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string());
             let status = if verified.is_ok() { 204 } else { 401 };
             let ticket = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v["ticket"]["code"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            rows.push((header("x-deskhook-action"), ticket, header("x-deskhook-sequence"), verified));
+            rows.push((
+                header("x-deskhook-action"),
+                ticket,
+                header("x-deskhook-sequence"),
+                verified,
+            ));
             let _ = request.respond(tiny_http::Response::empty(status));
         }
         rows
@@ -243,7 +255,10 @@ retry = "0s,100ms,1s"
     deskhook::flush()?;
     delivery.shutdown(std::time::Duration::from_secs(5))?;
     receiver.server.unblock();
-    let rows = receiver.thread.join().map_err(|_| "the receiver panicked")?;
+    let rows = receiver
+        .thread
+        .join()
+        .map_err(|_| "the receiver panicked")?;
 
     println!("The receiver at {} got:", receiver.url);
     println!("  {:<8} {:<6} {:>3}  signature", "action", "ticket", "seq");

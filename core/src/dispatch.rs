@@ -287,7 +287,11 @@ impl Dispatcher {
     ///
     /// [`Error::Flush`] listing each sink that failed.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
+        // A timeout too large to add (Duration::MAX for "no limit") waits a year at most.
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(366 * 24 * 3600));
         let errors: Vec<Error> = self
             .inner
             .routes

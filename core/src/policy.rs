@@ -32,11 +32,11 @@ pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         "0s".into()
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    } else if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")
@@ -134,7 +134,8 @@ impl RetrySchedule {
         u32::try_from(self.delays.len()).unwrap_or(u32::MAX)
     }
 
-    /// The delays, without jitter.
+    /// The delays, without jitter. The first is the delay before attempt 1; the transports
+    /// of this crate family require it to be zero (the first attempt is made at once).
     pub fn delays(&self) -> &[Duration] {
         &self.delays
     }
@@ -159,8 +160,8 @@ impl RetrySchedule {
         } else {
             0.5
         };
-        let factor = 1.0 + self.jitter * (2.0 * unit - 1.0);
-        Some(delay.mul_f64(factor.max(0.0)))
+        let factor = (1.0 + self.jitter * (2.0 * unit - 1.0)).max(0.0);
+        Some(Duration::try_from_secs_f64(delay.as_secs_f64() * factor).unwrap_or(Duration::MAX))
     }
 }
 
@@ -256,7 +257,7 @@ impl Verdict {
 }
 
 /// What `emit` does when an endpoint's queue is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OverflowPolicy {
     /// Wait up to `timeout` for room, then drop the new event. The caller of `emit` waits:
@@ -266,15 +267,10 @@ pub enum OverflowPolicy {
         timeout: Duration,
     },
     /// Drop the new event. The default: `emit` never waits.
+    #[default]
     DropNewest,
     /// Drop the oldest queued event to make room for the new one.
     DropOldest,
-}
-
-impl Default for OverflowPolicy {
-    fn default() -> Self {
-        OverflowPolicy::DropNewest
-    }
 }
 
 impl fmt::Display for OverflowPolicy {

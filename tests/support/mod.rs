@@ -114,8 +114,7 @@ impl Receiver {
         let accept = {
             let (server, shared, handlers) = (server.clone(), shared.clone(), handlers.clone());
             std::thread::spawn(move || {
-                let mut n = 0;
-                for mut request in server.incoming_requests() {
+                for (n, mut request) in server.incoming_requests().enumerate() {
                     let mut body = Vec::new();
                     let _ = request.as_reader().read_to_end(&mut body);
                     let received = Received {
@@ -136,7 +135,6 @@ impl Receiver {
                         status: 0,
                     };
                     let index = n;
-                    n += 1;
                     let (shared, reply) = (shared.clone(), reply.clone());
                     let handler = std::thread::spawn(move || {
                         let mut received = received;

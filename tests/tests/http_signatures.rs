@@ -36,14 +36,14 @@ fn the_receiver_verifies_every_signature() {
         let by_old = deskhook::verify(
             &headers,
             &request.body,
-            &[old.clone()],
+            std::slice::from_ref(&old),
             Duration::from_secs(300),
         )
         .unwrap();
         deskhook::verify(
             &headers,
             &request.body,
-            &[new.clone()],
+            std::slice::from_ref(&new),
             Duration::from_secs(300),
         )
         .unwrap();
@@ -70,7 +70,7 @@ fn the_receiver_verifies_every_signature() {
             deskhook::verify(
                 &headers,
                 &tampered,
-                &[old.clone()],
+                std::slice::from_ref(&old),
                 Duration::from_secs(300)
             )
             .is_err()

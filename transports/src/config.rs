@@ -67,7 +67,7 @@ struct ConfigFile {
     #[serde(default)]
     file_log: Option<FileLogSection>,
     #[serde(default, rename = "endpoint")]
-    endpoints: Vec<EndpointSection>,
+    endpoints: Vec<Spanned<EndpointSection>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,8 +75,7 @@ struct ConfigFile {
 struct DeliverySection {
     queue_capacity: Option<usize>,
     overflow: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    block_timeout: Option<Duration>,
+    block_timeout: Option<Spanned<String>>,
     dead_letter_path: Option<PathBuf>,
     breaker_failures: Option<u32>,
     #[serde(default, deserialize_with = "optional_duration")]
@@ -204,12 +203,27 @@ impl Config {
         if let Some(capacity) = d.queue_capacity {
             config.queue_capacity = capacity;
         }
+        let block_timeout = match &d.block_timeout {
+            None => None,
+            Some(text) => {
+                if d.overflow.as_ref().map(|o| o.get_ref().as_str()) != Some("block") {
+                    return Err(self.error_at(
+                        text.span(),
+                        "block_timeout applies only with overflow = \"block\"; set that too, \
+                         or remove block_timeout",
+                    ));
+                }
+                let timeout = deskhook::policy::parse_duration(text.get_ref())
+                    .map_err(|e| self.error_at(text.span(), e))?;
+                Some(timeout)
+            }
+        };
         if let Some(overflow) = &d.overflow {
             config.overflow = match overflow.get_ref().as_str() {
                 "drop-newest" => OverflowPolicy::DropNewest,
                 "drop-oldest" => OverflowPolicy::DropOldest,
                 "block" => OverflowPolicy::Block {
-                    timeout: d.block_timeout.unwrap_or(Duration::from_millis(100)),
+                    timeout: block_timeout.unwrap_or(Duration::from_millis(100)),
                 },
                 other => {
                     return Err(self.error_at(
@@ -251,11 +265,11 @@ impl Config {
         self.file
             .endpoints
             .iter()
-            .map(|e| self.endpoint(e))
+            .map(|e| self.endpoint(e.get_ref(), e.span()))
             .collect()
     }
 
-    fn endpoint(&self, section: &EndpointSection) -> Result<Endpoint, Error> {
+    fn endpoint(&self, section: &EndpointSection, span: Range<usize>) -> Result<Endpoint, Error> {
         let at_url = |e: Error| self.error_at(section.url.span(), e.to_string());
         let mut endpoint = Endpoint::new(&section.name, section.url.get_ref())
             .map_err(at_url)?
@@ -315,7 +329,11 @@ impl Config {
         if let Some(workers) = section.workers {
             endpoint = endpoint.workers(workers);
         }
-        endpoint.validate().map_err(at_url)?;
+        endpoint.validate().map_err(|e| match e {
+            // Problems of the URL point at the URL; the others at the endpoint's table.
+            Error::InvalidEndpoint { .. } => self.error_at(span.clone(), e.to_string()),
+            e => at_url(e),
+        })?;
         Ok(endpoint)
     }
 
@@ -475,6 +493,20 @@ workers = 2
         assert!(
             cidr.starts_with("deskhook.toml:4:16: '10.0.0.0/33' is not a network"),
             "{cidr}"
+        );
+        assert_eq!(
+            err("[delivery]\nblock_timeout = \"1s\"\n"),
+            "deskhook.toml:2:17: block_timeout applies only with overflow = \"block\"; set that \
+             too, or remove block_timeout"
+        );
+        assert_eq!(
+            err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nworkers = 0\n"),
+            "deskhook.toml:1:1: endpoint 'a': workers is 0; give at least 1"
+        );
+        assert_eq!(
+            err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nretry = \"5s,1m\"\n"),
+            "deskhook.toml:1:1: endpoint 'a': the retry schedule starts with 5s, but the first \
+             attempt is always made at once; start it with 0s (\"0s,5s,1m\")"
         );
         let syntax = err("[delivery\n");
         assert!(syntax.starts_with("deskhook.toml:1:"), "{syntax}");

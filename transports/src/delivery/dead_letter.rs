@@ -42,18 +42,21 @@ pub struct DeadLetter {
     pub body: Box<RawValue>,
 }
 
-/// Appends dead letters to a file, opened on the first one.
+/// Appends dead letters to a file. The file is opened for each letter (they are rare), so
+/// that a file moved away meanwhile (`deskhook dead-letters replay` does that) is created
+/// anew rather than written to after its deletion.
 #[derive(Debug)]
 pub(crate) struct DeadLetterLog {
     path: PathBuf,
-    file: Mutex<Option<File>>,
+    /// Serializes writers, so that lines never interleave.
+    lock: Mutex<()>,
 }
 
 impl DeadLetterLog {
     pub(crate) fn new(path: PathBuf) -> DeadLetterLog {
         DeadLetterLog {
             path,
-            file: Mutex::new(None),
+            lock: Mutex::new(()),
         }
     }
 
@@ -63,39 +66,33 @@ impl DeadLetterLog {
 
     /// Checks that the file can be opened for appending (at start-up, for an early error).
     pub(crate) fn check(&self) -> Result<(), Error> {
-        self.with_file(|_| Ok(()))
+        self.append(b"")
     }
 
-    fn with_file(&self, f: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<(), Error> {
-        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| Error::Open {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(|source| Error::Open {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            *guard = Some(file);
+    fn append(&self, bytes: &[u8]) -> Result<(), Error> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Open {
+                path: self.path.clone(),
+                source,
+            })?;
         }
-        let file = guard
-            .as_mut()
-            .ok_or_else(|| Error::Config("dead-letter file not open".into()))?;
-        f(file).map_err(|source| Error::Write {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|source| Error::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        file.write_all(bytes).map_err(|source| Error::Write {
             path: self.path.clone(),
             source,
         })
     }
 
-    /// Appends one record and flushes it. When the file cannot be written, the whole record
-    /// goes to the log at error level instead, so that the event is not lost silently.
+    /// Appends one record. When the file cannot be written, the whole record goes to the
+    /// log at error level instead, so that the event is not lost silently.
     pub(crate) fn write(&self, letter: &DeadLetter) {
         let mut line = match serde_json::to_vec(letter) {
             Ok(line) => line,
@@ -105,7 +102,7 @@ impl DeadLetterLog {
             }
         };
         line.push(b'\n');
-        if let Err(err) = self.with_file(|file| file.write_all(&line)) {
+        if let Err(err) = self.append(&line) {
             log::error!(
                 target: "deskhook",
                 "{err}; the dead letter follows: {}",

@@ -174,6 +174,17 @@ impl Endpoint {
         if self.name.trim().is_empty() {
             return Err(invalid("the name is empty".into()));
         }
+        if self.name.chars().any(char::is_control) {
+            return Err(invalid("the name holds a control character".into()));
+        }
+        if let Some(first) = self.retry.delay_before(1).filter(|d| !d.is_zero()) {
+            return Err(invalid(format!(
+                "the retry schedule starts with {}, but the first attempt is always made at \
+                 once; start it with 0s (\"0s,{}\")",
+                deskhook::policy::format_duration(first),
+                self.retry
+            )));
+        }
         guard::check_url(&self.url, &self.address_policy, self.https_only)?;
         if self.workers == 0 {
             return Err(invalid("workers is 0; give at least 1".into()));
@@ -227,16 +238,24 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// The URL with any user-info removed, for messages and logs.
+/// The URL cut to its origin, for messages, logs and dead letters: paths and queries often
+/// carry tokens (`https://hooks.example.com/services/T0/B0/secret`), user-info carries
+/// passwords. A cut path shows as `/…`.
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
+        Ok(parsed) => {
+            let origin = parsed.origin().ascii_serialization();
+            let rest = &parsed[url::Position::BeforePath..];
+            if rest.is_empty() || rest == "/" {
+                format!("{origin}/")
+            } else {
+                format!("{origin}/…")
+            }
         }
-        Ok(_) => url.to_owned(),
-        // Unparsable: keep what follows the last '@', which drops any credentials.
-        Err(_) => url.rsplit('@').next().unwrap_or(url).to_owned(),
+        // Unparsable: drop any user-info and everything from the query on.
+        Err(_) => {
+            let cut = url.split(['?', '#']).next().unwrap_or_default();
+            cut.rsplit('@').next().unwrap_or_default().to_owned()
+        }
     }
 }

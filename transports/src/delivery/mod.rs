@@ -31,6 +31,7 @@ pub(crate) mod queue;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -293,7 +294,7 @@ impl Breaker {
             Breaker::HalfOpen { probing: true } => {
                 let wait =
                     (policy.cool_down / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
-                Admit::Hold(now + wait)
+                Admit::Hold(later(now, wait))
             }
         }
     }
@@ -304,7 +305,7 @@ impl Breaker {
 
     fn failure(&mut self, now: Instant, policy: &BreakerPolicy) {
         let open = Breaker::Open {
-            until: now + policy.cool_down,
+            until: later(now, policy.cool_down),
         };
         *self = match *self {
             _ if policy.failures == 0 => Breaker::Closed { failures: 0 },
@@ -404,6 +405,15 @@ fn jitter_unit(id: EventId, attempt: u32) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The longest wait the engine schedules: a retry, a Retry-After or a breaker pause past it
+/// is cut to it, so that no instant arithmetic can overflow.
+const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// `now + d`, with `d` cut to [`MAX_DELAY`].
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(MAX_DELAY)).unwrap_or(now)
+}
+
 fn now_rfc3339() -> String {
     format!("{:.3}", jiff::Timestamp::now())
 }
@@ -496,7 +506,8 @@ impl Engine {
     }
 
     /// Queues a job for endpoint `index`; returns what went wrong for that endpoint (the job
-    /// is then dropped and counted, or dead-lettered).
+    /// is then dropped and counted, or dead-lettered). With drop-oldest the new job is queued
+    /// and the oldest one is dropped, counted and logged here.
     pub(crate) fn submit(&self, index: usize, mut job: Job) -> Result<(), String> {
         let rt = &self.endpoints[index];
         let name = &rt.route.name;
@@ -509,74 +520,70 @@ impl Engine {
             self.dead_letter(rt, &job, &reason);
             return Err(format!("endpoint '{name}': {reason}; event dead-lettered"));
         }
+        let capacity = self.config.queue_capacity.max(1);
         let mut st = lock(&rt.state);
+        if st.schedule.queued() >= capacity
+            && let OverflowPolicy::Block { timeout } = self.config.overflow
+        {
+            let deadline = later(Instant::now(), timeout);
+            while st.schedule.queued() >= capacity && !st.stopping && !st.disabled {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                st = rt
+                    .room
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
         if st.disabled || st.stopping {
-            drop(st);
-            let reason = if self.is_disabled(rt) {
+            let reason = if st.disabled {
                 "endpoint disabled after 410 Gone"
             } else {
                 "sink shut down"
             };
+            drop(st);
             self.dead_letter(rt, &job, reason);
             return Err(format!("endpoint '{name}': {reason}; event dead-lettered"));
         }
+        let mut dropped = None;
+        if st.schedule.queued() >= capacity {
+            match self.config.overflow {
+                OverflowPolicy::DropOldest => dropped = st.schedule.pop_oldest(),
+                _ => {
+                    drop(st);
+                    rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Err(format!(
+                        "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
+                         ({} on ticket {}) dropped",
+                        self.config.overflow, job.id_text, job.action, job.key
+                    ));
+                }
+            }
+        }
+        // The sequence is taken only when the job is queued, so numbers reach the queue in
+        // order; a gap tells the receiver that an event was dropped (drop-oldest).
         let seq = st.sequences.entry(job.key.clone()).or_insert(0);
         *seq += 1;
         job.seq = *seq;
-        let capacity = self.config.queue_capacity.max(1);
-        if st.schedule.queued() >= capacity {
-            let dropped = match self.config.overflow {
-                OverflowPolicy::DropNewest => Some(job),
-                OverflowPolicy::DropOldest => {
-                    let oldest = st.schedule.pop_oldest();
-                    st.schedule.push(job);
-                    rt.work.notify_one();
-                    oldest
-                }
-                OverflowPolicy::Block { timeout } => {
-                    let deadline = Instant::now() + timeout;
-                    while st.schedule.queued() >= capacity && !st.stopping {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        st = rt
-                            .room
-                            .wait_timeout(st, left)
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0;
-                    }
-                    if st.schedule.queued() >= capacity || st.stopping {
-                        Some(job)
-                    } else {
-                        st.schedule.push(job);
-                        rt.work.notify_one();
-                        None
-                    }
-                }
-                _ => Some(job),
-            };
-            drop(st);
-            return match dropped {
-                Some(dropped) => {
-                    rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    Err(format!(
-                        "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
-                         ({} on ticket {}) dropped",
-                        self.config.overflow, dropped.id_text, dropped.action, dropped.key
-                    ))
-                }
-                None => Ok(()),
-            };
-        }
         st.schedule.push(job);
         drop(st);
         rt.work.notify_one();
+        if let Some(old) = dropped {
+            rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                target: "deskhook",
+                "endpoint '{name}': queue full ({capacity} events, overflow drop-oldest); event {} \
+                 ({} on ticket {}, sequence {}) dropped",
+                old.id_text,
+                old.action,
+                old.key,
+                old.seq
+            );
+        }
         Ok(())
-    }
-
-    fn is_disabled(&self, rt: &EndpointRt) -> bool {
-        lock(&rt.state).disabled
     }
 
     fn dead_letter(&self, rt: &EndpointRt, job: &Job, reason: &str) {
@@ -627,11 +634,17 @@ impl Engine {
                 return None;
             }
             let now = Instant::now();
-            if let Some(job) = st.schedule.take(now) {
+            if let Some(mut job) = st.schedule.take(now) {
                 match st.breaker.admit(now, &self.config.breaker) {
                     Admit::Go => {
+                        job.attempts += 1;
                         st.in_flight.push(job.clone());
-                        if st.schedule.has_ready() {
+                        // Room for a blocked emit; another worker for what is ready, or to
+                        // take over the wait for the next retry.
+                        let more = st.schedule.has_ready() || st.schedule.next_due().is_some();
+                        drop(st);
+                        rt.room.notify_one();
+                        if more {
                             rt.work.notify_one();
                         }
                         return Some(job);
@@ -655,8 +668,7 @@ impl Engine {
         }
     }
 
-    fn attempt(&self, index: usize, rt: &EndpointRt, mut job: Job) {
-        job.attempts += 1;
+    fn attempt(&self, index: usize, rt: &EndpointRt, job: Job) {
         let timestamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -701,6 +713,9 @@ impl Engine {
         self.settle(rt, job, result, duration);
     }
 
+    /// Records the outcome of an attempt. A job that is finished for good keeps its ticket
+    /// in flight until its dead letter is written, so that the ticket's next event is neither
+    /// attempted nor dead-lettered before it.
     fn settle(
         &self,
         rt: &EndpointRt,
@@ -735,7 +750,10 @@ impl Engine {
             }
         };
         let now = Instant::now();
+        // Jobs to dead-letter, with the reason; `finished` is the attempted one when it is
+        // finished for good (its ticket stays in flight until the letter is written).
         let mut dead: Vec<(Job, String)> = Vec::new();
+        let mut finished: Option<Arc<str>> = None;
         let mut next_attempt = None;
         let outcome;
         let mut st = lock(&rt.state);
@@ -762,51 +780,59 @@ impl Engine {
                 st.breaker.failure(now, &self.config.breaker);
                 rt.counters.failed.fetch_add(1, Ordering::Relaxed);
                 let next = job.attempts + 1;
-                match rt
+                let delay = rt
                     .route
                     .retry
-                    .jittered_delay_before(next, jitter_unit(job.id, next))
-                {
-                    Some(delay) if !st.stopping => {
+                    .jittered_delay_before(next, jitter_unit(job.id, next));
+                match delay {
+                    Some(delay) if !st.stopping && !st.disabled => {
                         let floor = retry_after
                             .map_or(Duration::ZERO, |r| r.min(self.config.retry_after_max));
-                        let delay = delay.max(floor);
-                        next_attempt = Some(SystemTime::now() + delay);
-                        st.schedule.retry_at(job, now + delay);
+                        let delay = delay.max(floor).min(MAX_DELAY);
+                        next_attempt = SystemTime::now().checked_add(delay);
+                        st.schedule.retry_at(job, later(now, delay));
                         rt.counters.retried.fetch_add(1, Ordering::Relaxed);
                         outcome = AttemptOutcome::Retrying;
                     }
                     _ => {
-                        st.schedule.done(&job.key);
-                        let reason = if st.stopping {
+                        let reason = if st.disabled {
+                            "endpoint disabled after 410 Gone".to_owned()
+                        } else if st.stopping {
                             "shut down before the next attempt".to_owned()
                         } else {
                             format!("gave up after {} attempt(s)", job.attempts)
                         };
+                        finished = Some(job.key.clone());
                         dead.push((job, reason));
                         outcome = AttemptOutcome::DeadLettered;
                     }
                 }
             }
             Verdict::Fail => {
+                // A response means the endpoint is up (its answer was final); no response
+                // (a refusal) says nothing good about it. Either way a probe is resolved.
+                if job.last_status.is_some() {
+                    st.breaker.success();
+                } else {
+                    st.breaker.failure(now, &self.config.breaker);
+                }
                 rt.counters.failed.fetch_add(1, Ordering::Relaxed);
-                st.schedule.done(&job.key);
                 let reason = match job.last_status {
-                    Some(status) if (300..400).contains(&status) => {
-                        format!(
-                            "{status} redirect (redirects are not followed; configure the final URL)"
-                        )
-                    }
+                    Some(status) if (300..400).contains(&status) => format!(
+                        "{status} redirect (redirects are not followed; configure the final URL)"
+                    ),
                     Some(status) => format!("{status} from the receiver (not retried)"),
                     None => job.last_error.clone().unwrap_or_default(),
                 };
+                finished = Some(job.key.clone());
                 dead.push((job, reason));
                 outcome = AttemptOutcome::DeadLettered;
             }
             _ => {
+                st.breaker.success();
                 rt.counters.failed.fetch_add(1, Ordering::Relaxed);
                 st.disabled = true;
-                st.schedule.done(&job.key);
+                finished = Some(job.key.clone());
                 dead.push((
                     job,
                     "410 Gone: the endpoint asked to stop; it is disabled".to_owned(),
@@ -835,9 +861,16 @@ impl Engine {
                 dead.len()
             );
         }
+        for (job, reason) in &dead {
+            if already_reported && job.order == record_job.order {
+                // Shutdown wrote this job as in flight already.
+                continue;
+            }
+            self.dead_letter(rt, job, reason);
+        }
         if let Some(observer) = &self.observer {
             let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
-            observer.on_attempt(&AttemptRecord {
+            let record = AttemptRecord {
                 event_id: record_job.id,
                 endpoint: &rt.route.name,
                 url: &rt.route.url,
@@ -850,19 +883,22 @@ impl Engine {
                 response: &snippet[..take],
                 next_attempt,
                 outcome,
-            });
-        }
-        for (job, reason) in dead {
-            if already_reported {
-                // Shutdown reported this job as in flight already.
-                continue;
+            };
+            if catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err() {
+                log::error!(target: "deskhook", "the delivery observer panicked; delivery goes on");
             }
-            self.dead_letter(rt, &job, &reason);
         }
         let mut st = lock(&rt.state);
+        if let Some(key) = finished {
+            st.schedule.done(&key);
+        }
         st.settling -= 1;
         let idle = st.schedule.is_idle() && st.settling == 0;
+        let ready = st.schedule.has_ready();
         drop(st);
+        if ready {
+            rt.work.notify_one();
+        }
         if idle {
             rt.idle.notify_all();
         }
@@ -870,10 +906,14 @@ impl Engine {
 
     /// Waits until every queue is empty and nothing is in flight, or `timeout` passes.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = later(Instant::now(), timeout);
         for rt in self.endpoints.iter() {
             let mut st = lock(&rt.state);
-            while !(st.schedule.is_idle() && st.settling == 0) && !st.stopping {
+            loop {
+                let settled = st.schedule.is_idle() && st.settling == 0;
+                if settled || st.stopping {
+                    break;
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -897,16 +937,20 @@ impl Engine {
         }
     }
 
+    /// Jobs queued, and jobs in flight or still being settled.
     fn pending(&self) -> (usize, usize) {
         self.endpoints.iter().fold((0, 0), |(q, f), rt| {
             let st = lock(&rt.state);
-            (q + st.schedule.queued(), f + st.schedule.in_flight())
+            (
+                q + st.schedule.queued(),
+                f + st.schedule.in_flight().max(st.settling),
+            )
         })
     }
 
     /// Flushes for `timeout`, then stops the workers. What is still queued goes to the dead
     /// letters; what is in flight is dead-lettered too (it may also arrive: receivers
-    /// de-duplicate on `webhook-id`).
+    /// de-duplicate on `webhook-id`), all in the order they were accepted.
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
         let flushed = self.flush(timeout);
         let mut left = 0;
@@ -916,23 +960,27 @@ impl Engine {
                 continue;
             }
             st.stopping = true;
-            let queued = st.schedule.drain();
-            let in_flight = st.in_flight.clone();
+            let mut jobs: Vec<(Job, &str)> = st
+                .schedule
+                .drain()
+                .into_iter()
+                .map(|job| (job, "undelivered at shutdown"))
+                .collect();
+            jobs.extend(st.in_flight.iter().cloned().map(|job| {
+                (
+                    job,
+                    "in flight at shutdown (it may also have been delivered; receivers \
+                     de-duplicate on webhook-id)",
+                )
+            }));
             drop(st);
             rt.work.notify_all();
             rt.room.notify_all();
             rt.idle.notify_all();
-            left += queued.len() + in_flight.len();
-            for job in &queued {
-                self.dead_letter(rt, job, "undelivered at shutdown");
-            }
-            for job in &in_flight {
-                self.dead_letter(
-                    rt,
-                    job,
-                    "in flight at shutdown (it may also have been delivered; receivers \
-                     de-duplicate on webhook-id)",
-                );
+            jobs.sort_by_key(|(job, _)| job.order);
+            left += jobs.len();
+            for (job, reason) in &jobs {
+                self.dead_letter(rt, job, reason);
             }
         }
         if left > 0 {
