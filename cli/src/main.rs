@@ -1,4 +1,6 @@
-//! `deskhook`: render the exact body of an event, read a file log.
+//! `deskhook`: render the exact body of an event, send it through the real delivery engine,
+//! receive and verify webhooks locally, check a captured request, inspect and replay dead
+//! letters, read a file log.
 //!
 //! Each subcommand lives in a file of its own; they report failures as an error message on
 //! stderr and exit 1 (clap exits 2 for bad arguments).
@@ -6,9 +8,14 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use deskhook::Secret;
 
+mod dead_letters;
+mod listen;
 mod render;
+mod send;
 mod tail;
+mod verify;
 
 /// Send helpdesk ticket events as webhooks: tools for the people who wire them up.
 #[derive(Debug, Parser)]
@@ -21,6 +28,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Render(render::Args),
+    Send(send::Args),
+    Listen(listen::Args),
+    Verify(verify::Args),
+    DeadLetters(dead_letters::Args),
     Tail(tail::Args),
 }
 
@@ -37,10 +48,46 @@ fn stdout_error(e: std::io::Error) -> String {
     }
 }
 
+/// Parses the values of `--secret`. Done here rather than by clap so that an invalid secret
+/// is never echoed back in the error message.
+fn parse_secrets(values: &[String]) -> Result<Vec<Secret>, String> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            Secret::parse(value).map_err(|e| {
+                if values.len() == 1 {
+                    format!("--secret: {e}")
+                } else {
+                    format!("--secret (number {} of {}): {e}", i + 1, values.len())
+                }
+            })
+        })
+        .collect()
+}
+
+/// Parses a `--header` value written `Name: value`.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = s.split_once(':') else {
+        return Err(format!(
+            "'{s}' is not a header; write it as 'Name: value', e.g. 'webhook-id: msg_1'"
+        ));
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("'{s}' has no header name before the ':'"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Listen(args) => listen::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::DeadLetters(args) => dead_letters::run(args),
         Command::Tail(args) => tail::run(args),
     };
     match result {
@@ -50,5 +97,41 @@ fn main() -> ExitCode {
             eprintln!("deskhook: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_split_at_the_first_colon() {
+        assert_eq!(
+            parse_header("webhook-id: msg_1").unwrap(),
+            ("webhook-id".to_owned(), "msg_1".to_owned())
+        );
+        assert_eq!(
+            parse_header("Authorization:Bearer a:b ").unwrap(),
+            ("Authorization".to_owned(), "Bearer a:b".to_owned())
+        );
+        assert!(
+            parse_header("webhook-id msg_1")
+                .unwrap_err()
+                .contains("write it as 'Name: value'")
+        );
+        assert!(parse_header(": x").unwrap_err().contains("no header name"));
+    }
+
+    #[test]
+    fn secrets_are_named_by_position_and_never_quoted() {
+        let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();
+        assert_eq!(parse_secrets(std::slice::from_ref(&good)).unwrap().len(), 1);
+        let bad = "whsec_c2hvcnQgc2VjcmV0".to_owned();
+        let err = parse_secrets(&[good, bad]).unwrap_err();
+        assert!(
+            err.starts_with("--secret (number 2 of 2): secret is 12 bytes"),
+            "{err}"
+        );
+        assert!(!err.contains("c2hvcnQ"), "{err}");
     }
 }

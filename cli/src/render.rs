@@ -1,7 +1,7 @@
 //! `deskhook render`: print the exact body an event would have.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -42,21 +42,35 @@ impl FromStr for Actions {
     }
 }
 
-pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let base = match &args.event {
+/// The event to render or send: the full Zenlix event in `path`, or without it the Zenlix
+/// document's example.
+pub(crate) fn load_event(path: Option<&Path>) -> Result<Event, String> {
+    match path {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .map_err(|e| format!("cannot read event file '{}': {e}", path.display()))?;
-            Event::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))?
+            Event::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
         }
-        None => deskhook::sample::event(Action::Create),
-    };
+        None => Ok(deskhook::sample::event(Action::Create)),
+    }
+}
+
+/// `base` for `action`: its `action` replaced and its `description` set to `description`, or
+/// without it to the action's label in the initial user's language. Everything else (`dt`,
+/// unknown keys) is kept, so `render` prints the exact body that `send` sends.
+pub(crate) fn event_for(base: &Event, action: Action, description: Option<&str>) -> Event {
+    let mut event = base.clone().with_action(action);
+    if let Some(description) = description {
+        description.clone_into(&mut event.description);
+    }
+    event
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let base = load_event(args.event.as_deref())?;
     let mut out = std::io::stdout().lock();
     for action in args.action.0 {
-        let mut event = base.clone().with_action(action);
-        if let Some(description) = &args.description {
-            event.description.clone_from(description);
-        }
+        let event = event_for(&base, action, args.description.as_deref());
         let body = if args.pretty {
             serde_json::to_vec_pretty(&event).map_err(|e| e.to_string())?
         } else {

@@ -177,6 +177,10 @@ impl HttpSinkBuilder {
 
     /// Checks the endpoints, opens the dead-letter file, and starts the workers.
     ///
+    /// Keep the guard for as long as events should be delivered: bind it to a name
+    /// (`let (sink, _guard) = …`), not to `_`, which drops it at once and stops delivery
+    /// (events emitted afterwards go to the dead letters).
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidEndpoint`], [`Error::InvalidUrl`] or [`Error::Refused`] naming the

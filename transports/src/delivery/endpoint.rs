@@ -77,6 +77,21 @@ impl Endpoint {
         &self.url
     }
 
+    /// The actions it receives.
+    pub fn subscribed_actions(&self) -> ActionSet {
+        self.actions
+    }
+
+    /// Its retry schedule.
+    pub fn retry_schedule(&self) -> &RetrySchedule {
+        &self.retry
+    }
+
+    /// Its limit for a whole attempt.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Adds a signing secret. Every secret signs (one `v1,` entry each), so during a rotation
     /// the old and the new secret both sign. Defaults to none: requests are not signed.
     #[must_use]

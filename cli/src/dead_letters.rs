@@ -1,0 +1,360 @@
+//! `deskhook dead-letters`: list the events that could not be delivered, and replay them.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskhook::policy::{RetrySchedule, parse_duration};
+use deskhook::{Action, EventId};
+use deskhook_transports::delivery::{
+    AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters,
+};
+use deskhook_transports::http_blocking::HttpSink;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::send::{CLI_RETRY, CLI_TIMEOUT};
+
+/// List the events that could not be delivered, or deliver them again.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    List(ListArgs),
+    Replay(ReplayArgs),
+}
+
+/// Print one line per dead letter, then how many there are.
+///
+/// Each line: when it was given up (UTC), the endpoint, the action, the ticket, the attempts
+/// made, the last status or error, and the reason:
+///
+///   2026-11-21T23:40:13.581Z  crm  create   E3XK  1 attempt(s)  500  gave up after 1 attempt(s)
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// The dead-letter file. Defaults to the --config's [delivery] dead_letter_path, else
+    /// deskhook-dead-letters.jsonl in the working directory.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// A deskhook.toml, to find the dead-letter file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Deliver the dead letters again; keep in the file only those that fail again.
+///
+/// Each letter goes to the endpoint of the same name in --config (at its URL there now),
+/// with the same webhook-id and body, signed anew. The file is first renamed to PATH.replaying; letters that fail again are appended to a
+/// new PATH as the delivery engine gives them up, and PATH.replaying is deleted at the end.
+/// If the command is killed midway, PATH.replaying still holds every letter of the run:
+/// running replay again picks it up (with anything new in PATH) and sends them all again,
+/// those already delivered included; receivers drop the duplicates by webhook-id.
+///
+/// A progress bar shows on stderr when it is a terminal; each attempt prints a line as in
+/// `deskhook send`. Exits 0 if every letter was delivered.
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The dead-letter file. Defaults to the --config's [delivery] dead_letter_path, else
+    /// deskhook-dead-letters.jsonl in the working directory.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// The deskhook.toml whose [[endpoint]]s (matched by name) and [delivery] settings to
+    /// deliver with.
+    #[arg(long, value_name = "FILE", required = true)]
+    config: PathBuf,
+    /// Allow private, loopback and link-local addresses that the endpoints' host names
+    /// resolve to. (A literal private IP in the file needs allow_private = true there.)
+    #[arg(long)]
+    allow_private: bool,
+    /// The delay before each attempt, separated by commas. It replaces the endpoints' own
+    /// schedules, so that the command knows how long to wait.
+    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
+    retry: RetrySchedule,
+    /// The limit for one attempt, for every endpoint.
+    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    match args.command {
+        Command::List(args) => list(args),
+        Command::Replay(args) => replay(args),
+    }
+}
+
+/// The dead-letter file: `--file`, else the configuration's, else the default.
+fn dead_letter_path(file: Option<PathBuf>, config: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(file) = file {
+        return Ok(file);
+    }
+    match config {
+        Some(path) => {
+            let config = crate::send::load_config(path)?;
+            Ok(config
+                .delivery_config()
+                .map_err(|e| e.to_string())?
+                .dead_letter_path)
+        }
+        None => Ok(PathBuf::from(DEFAULT_DEAD_LETTER_PATH)),
+    }
+}
+
+/// Every letter of the file; none when it does not exist.
+fn read_letters(path: &Path) -> Result<Vec<DeadLetter>, String> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    read_dead_letters(path).map_err(|e| match e {
+        deskhook_transports::Error::Open { source, .. } => {
+            format!(
+                "cannot read dead-letter file '{}': {source}",
+                path.display()
+            )
+        }
+        other => other.to_string(),
+    })
+}
+
+/// The last status or the error of a letter.
+fn last_result(letter: &DeadLetter) -> String {
+    match (letter.last_status, &letter.last_error) {
+        (Some(status), _) => status.to_string(),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+fn list(args: ListArgs) -> Result<ExitCode, String> {
+    let path = dead_letter_path(args.file, args.config.as_deref())?;
+    let letters = read_letters(&path)?;
+    let width = letters.iter().map(|l| l.endpoint.len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    for letter in &letters {
+        writeln!(
+            out,
+            "{}  {:<width$}  {:<8} {}  {} attempt(s)  {}  {}",
+            letter.failed_at,
+            letter.endpoint,
+            letter.action,
+            letter.ticket,
+            letter.attempts,
+            last_result(letter),
+            letter.reason
+        )
+        .map_err(crate::stdout_error)?;
+    }
+    let missing = if path.exists() {
+        ""
+    } else {
+        " (the file does not exist)"
+    };
+    writeln!(
+        out,
+        "{} dead letter(s) in {}{missing}",
+        letters.len(),
+        path.display()
+    )
+    .and_then(|()| out.flush())
+    .map_err(crate::stdout_error)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `PATH.replaying`.
+fn replaying_path(path: &Path) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(".replaying");
+    PathBuf::from(name)
+}
+
+/// Writes letters as JSON Lines, appending.
+fn append_letters(path: &Path, letters: &[DeadLetter]) -> Result<(), String> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open '{}' for appending: {e}", path.display()))?;
+    let mut text = Vec::new();
+    for letter in letters {
+        serde_json::to_writer(&mut text, letter).map_err(|e| e.to_string())?;
+        text.push(b'\n');
+    }
+    file.write_all(&text)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write to '{}': {e}", path.display()))
+}
+
+/// Moves the letters of `path` (and of a `replaying` file left by an interrupted replay) into
+/// `replaying`, and returns them, one per (id, endpoint), the latest kept.
+fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
+    let earlier = read_letters(replaying)?;
+    if earlier.is_empty() {
+        if read_letters(path)?.is_empty() {
+            // Nothing to replay: leave the file as it is.
+            return Ok(Vec::new());
+        }
+        std::fs::rename(path, replaying).map_err(|e| {
+            format!(
+                "cannot move '{}' to '{}': {e}",
+                path.display(),
+                replaying.display()
+            )
+        })?;
+        return read_letters(replaying);
+    }
+    eprintln!(
+        "deskhook: resuming an interrupted replay: {} letter(s) in '{}'",
+        earlier.len(),
+        replaying.display()
+    );
+    let mut letters = earlier;
+    letters.extend(read_letters(path)?);
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut unique: Vec<DeadLetter> = Vec::with_capacity(letters.len());
+    for letter in letters {
+        let key = (letter.id.clone(), letter.endpoint.clone());
+        match index.get(&key) {
+            Some(&at) => unique[at] = letter,
+            None => {
+                index.insert(key, unique.len());
+                unique.push(letter);
+            }
+        }
+    }
+    // Write the merged list beside, then swap it in: `replaying` holds everything at every
+    // moment.
+    let mut merged = OsString::from(replaying.as_os_str());
+    merged.push(".tmp");
+    let merged = PathBuf::from(merged);
+    File::create(&merged).map_err(|e| format!("cannot create '{}': {e}", merged.display()))?;
+    append_letters(&merged, &unique)?;
+    std::fs::rename(&merged, replaying).map_err(|e| {
+        format!(
+            "cannot move '{}' to '{}': {e}",
+            merged.display(),
+            replaying.display()
+        )
+    })?;
+    if path.exists() {
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove '{}': {e}", path.display()))?;
+    }
+    Ok(unique)
+}
+
+/// Why a letter cannot be queued again, checked before queueing (`HttpSink::redeliver` gives
+/// the same error for these and for letters it has already dead-lettered again).
+fn unreplayable(letter: &DeadLetter, endpoints: &HashSet<String>) -> Option<String> {
+    if !endpoints.contains(&letter.endpoint) {
+        return Some(format!(
+            "the configuration has no endpoint named '{}'",
+            letter.endpoint
+        ));
+    }
+    if letter.id.parse::<EventId>().is_err() {
+        return Some(format!("'{}' is not a deskhook event id", letter.id));
+    }
+    if Action::from_wire(&letter.action).is_none() {
+        return Some(format!("unknown action '{}'", letter.action));
+    }
+    None
+}
+
+fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
+    let config = crate::send::load_config(&args.config)?;
+    let mut delivery = config.delivery_config().map_err(|e| e.to_string())?;
+    let path = args
+        .file
+        .unwrap_or_else(|| delivery.dead_letter_path.clone());
+    let endpoints = crate::send::config_endpoints(
+        &config,
+        &args.config,
+        &args.retry,
+        args.timeout,
+        args.allow_private,
+    )?;
+    let names: HashSet<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
+    let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
+
+    let replaying = replaying_path(&path);
+    let letters = set_aside(&path, &replaying)?;
+    if letters.is_empty() {
+        let _ = std::fs::remove_file(&replaying);
+        println!("no dead letters in {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (replayable, kept): (Vec<_>, Vec<_>) = letters
+        .into_iter()
+        .partition(|l| unreplayable(l, &names).is_none());
+    for letter in &kept {
+        if let Some(why) = unreplayable(letter, &names) {
+            eprintln!("deskhook: dead letter {} kept: {why}", letter.id);
+        }
+    }
+
+    // New failures are appended to `path` by the engine.
+    delivery.dead_letter_path.clone_from(&path);
+    // Every letter must fit in the queue: a full queue would drop it.
+    delivery.queue_capacity = delivery.queue_capacity.max(replayable.len());
+    let bar = Arc::new(
+        ProgressBar::new(replayable.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters  {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+    );
+    let observer = {
+        let bar = bar.clone();
+        move |record: &AttemptRecord<'_>| {
+            bar.suspend(|| crate::send::print_line(&crate::send::attempt_line(record, width)));
+            if record.outcome != AttemptOutcome::Retrying {
+                bar.inc(1);
+            }
+        }
+    };
+    let mut builder = HttpSink::builder().config(delivery).observer(observer);
+    for endpoint in endpoints {
+        builder = builder.endpoint(endpoint);
+    }
+    let (sink, guard) = builder.build().map_err(|e| e.to_string())?;
+    for letter in &replayable {
+        if let Err(e) = sink.redeliver(letter) {
+            // Checked above: what is left is written back to the dead letters by the engine.
+            bar.suspend(|| eprintln!("deskhook: dead letter {}: {e}", letter.id));
+        }
+    }
+    let wait = crate::send::deadline(&args.retry, args.timeout);
+    let finished = guard.shutdown(wait);
+    bar.finish_and_clear();
+
+    append_letters(&path, &kept)?;
+    std::fs::remove_file(&replaying)
+        .map_err(|e| format!("cannot remove '{}': {e}", replaying.display()))?;
+
+    let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
+    let total = replayable.len() + kept.len();
+    let left = total as u64 - delivered.min(total as u64);
+    let mut summary = format!("{delivered} of {total} dead letter(s) delivered");
+    if finished.is_err() {
+        summary.push_str(&format!(
+            "; stopped waiting after {:.1} s",
+            wait.as_secs_f64()
+        ));
+    }
+    if left > 0 {
+        summary.push_str(&format!("\n{left} left in {}", path.display()));
+    }
+    // The exit status tells whether the letters were delivered, even when stdout is closed.
+    crate::send::print_line(&summary);
+    Ok(if left == 0 && kept.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,456 @@
+//! `deskhook send`: deliver events through the real delivery engine and report each attempt.
+
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use clap::ArgGroup;
+use deskhook::policy::{BreakerPolicy, RetrySchedule, parse_duration};
+use deskhook::{Action, Dispatcher};
+use deskhook_transports::config::Config;
+use deskhook_transports::delivery::{
+    AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeliveryConfig, Endpoint,
+    EndpointStats,
+};
+use deskhook_transports::guard::Remedy;
+use deskhook_transports::http_blocking::HttpSink;
+
+/// The retry schedule of `send` and `dead-letters replay` when `--retry` is not given.
+pub(crate) const CLI_RETRY: &str = "0s,1s,5s";
+
+/// The per-attempt timeout when `--timeout` is not given (the library's default too).
+pub(crate) const CLI_TIMEOUT: &str = "15s";
+
+/// What is added to the deadline beyond the schedule and the timeouts.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// Deliver events for real, print one line per attempt, wait for the outcome.
+///
+/// The body is exactly what `deskhook render` prints for the same --action, --event and
+/// --description. It goes through the delivery engine and blocking transport a helpdesk uses
+/// (signing, SSRF guard, retries, dead letters), to the --url (as an endpoint named "cli") or
+/// to the [[endpoint]]s of --config. Each attempt prints a line:
+///
+///   create   cli  #1  204  3 ms
+///
+/// (action, endpoint, attempt, status or error, duration, and what happens next when it
+/// failed), then a summary. The command waits at most the sum of the retry delays (with
+/// jitter) plus one --timeout per attempt plus 2 s; what is not delivered by then is
+/// dead-lettered. Exits 0 only if every event reached every endpoint.
+///
+/// Dead letters go to the --config's [delivery] dead_letter_path, or else to a new file in
+/// the temporary directory ($TMPDIR), which is removed when nothing failed; its path is
+/// printed when something did.
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("actions").required(true).args(["action", "all_actions"])))]
+pub(crate) struct Args {
+    /// Where to POST the events (http or https). With --config, this one endpoint replaces
+    /// the file's [[endpoint]]s and only [delivery] is taken from the file.
+    #[arg(long, value_name = "URL", required_unless_present = "config")]
+    url: Option<String>,
+    /// A deskhook.toml. Its [delivery] settings apply (dead_letter_path, queue, breaker, …);
+    /// without --url its [[endpoint]]s are where the events go, each receiving the actions it
+    /// subscribes to.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The action to send: create, refer, lock, unlock, ok, unok, waitok, approve, delete,
+    /// restore, comment or edit. Repeat it or separate with commas for several, sent in the
+    /// order given.
+    #[arg(long, value_name = "ACTION", value_delimiter = ',')]
+    action: Vec<Action>,
+    /// Send all twelve actions, in the order above.
+    #[arg(long)]
+    all_actions: bool,
+    /// A full Zenlix event (JSON) whose action and description are replaced. Without it, the
+    /// Zenlix document's example (ticket E3XK).
+    #[arg(long, value_name = "FILE")]
+    event: Option<PathBuf>,
+    /// The description to use instead of the action's label in the initial user's language.
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
+    /// A signing secret, 'whsec_' and base64 (24 to 64 bytes). Repeat to sign with several,
+    /// as during a rotation. Without one, requests go unsigned. Only with --url: endpoints of
+    /// --config have their own.
+    #[arg(long, value_name = "SECRET", requires = "url")]
+    secret: Vec<String>,
+    /// Allow private, loopback and link-local addresses (127.0.0.1, localhost, 10.0.0.0/8,
+    /// 192.168.0.0/16, …), refused by default as a guard against SSRF. Cloud metadata
+    /// addresses stay refused. Applies to the endpoints of --config too.
+    #[arg(long)]
+    allow_private: bool,
+    /// The delay before each attempt, separated by commas: "0s,200ms,1s" makes three attempts,
+    /// the first at once. The default is short on purpose: the library's standard schedule
+    /// (0s,5s,5m,30m,2h,5h,10h,10h) spans 27 hours. Applies to every endpoint, those of
+    /// --config included (the command must know the schedule to know how long to wait).
+    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
+    retry: RetrySchedule,
+    /// The limit for one attempt: connecting, sending, and reading the response. Applies to
+    /// every endpoint, those of --config included.
+    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
+    timeout: Duration,
+    /// A header added to every request, written 'Name: value'. Repeat for several. Only with
+    /// --url.
+    #[arg(long, value_name = "'NAME: VALUE'", value_parser = crate::parse_header, requires = "url")]
+    header: Vec<(String, String)>,
+}
+
+/// Loads a configuration file; errors read `FILE:LINE:COL: message`.
+pub(crate) fn load_config(path: &Path) -> Result<Config, String> {
+    Config::load(path).map_err(|e| match e {
+        deskhook_transports::Error::Open { source, .. } => {
+            format!("cannot read config file '{}': {source}", path.display())
+        }
+        other => other.to_string(),
+    })
+}
+
+/// The endpoints of a configuration with the command line's schedule, timeout and (when
+/// given) `--allow-private` applied.
+pub(crate) fn config_endpoints(
+    config: &Config,
+    path: &Path,
+    retry: &RetrySchedule,
+    timeout: Duration,
+    allow_private: bool,
+) -> Result<Vec<Endpoint>, String> {
+    let endpoints = config.endpoints().map_err(|e| e.to_string())?;
+    if endpoints.is_empty() {
+        return Err(format!(
+            "'{}' has no [[endpoint]]; add one, or give --url",
+            path.display()
+        ));
+    }
+    Ok(endpoints
+        .into_iter()
+        .map(|e| {
+            let e = e.retry(retry.clone()).timeout(timeout);
+            // `allow_private(false)` would undo the file's `allow_private = true`.
+            if allow_private {
+                e.allow_private(true)
+            } else {
+                e
+            }
+        })
+        .collect())
+}
+
+/// How long to wait for one event: every retry delay at its longest jitter, one timeout per
+/// attempt, and a margin.
+pub(crate) fn deadline(retry: &RetrySchedule, timeout: Duration) -> Duration {
+    let delays: Duration = retry.delays().iter().sum();
+    delays
+        .mul_f64(1.0 + retry.jitter())
+        .saturating_add(timeout.saturating_mul(retry.attempts()))
+        .saturating_add(DEADLINE_MARGIN)
+}
+
+/// One attempt as a line: `create   cli  #1  204  3 ms`, and what happens next when it
+/// failed.
+pub(crate) fn attempt_line(record: &AttemptRecord<'_>, endpoint_width: usize) -> String {
+    let result = match (record.status, record.error) {
+        (Some(status), _) => status.to_string(),
+        (None, Some(error)) => error.to_owned(),
+        (None, None) => "no response".to_owned(),
+    };
+    let mut line = format!(
+        "{:<8} {:<endpoint_width$}  #{}  {result}  {} ms",
+        record.action,
+        record.endpoint,
+        record.attempt,
+        record.duration.as_millis()
+    );
+    match record.outcome {
+        AttemptOutcome::Delivered => {}
+        AttemptOutcome::Retrying => match record.next_attempt {
+            Some(at) => {
+                let wait = at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO);
+                line.push_str(&format!("  retrying in {:.1} s", wait.as_secs_f64()));
+            }
+            None => line.push_str("  retrying"),
+        },
+        AttemptOutcome::DeadLettered => line.push_str("  dead-lettered"),
+        AttemptOutcome::EndpointDisabled => {
+            line.push_str("  endpoint disabled (410 Gone), dead-lettered");
+        }
+        _ => {}
+    }
+    line
+}
+
+/// Writes a line to stdout from a delivery thread. A failed write cannot be reported from
+/// there; the summary written by the main thread reports it.
+pub(crate) fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// What the observer saw, for the summary.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Actions for which some attempt was made.
+    attempted: BTreeSet<Action>,
+    /// Whether some attempt was refused by the SSRF guard.
+    refused: bool,
+}
+
+/// Where dead letters go, and whether the file is ours to remove.
+#[derive(Debug)]
+struct DeadLetterFile {
+    path: PathBuf,
+    temporary: bool,
+}
+
+/// A new, empty file in the temporary directory for this run's dead letters.
+fn temporary_dead_letter_file() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir();
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    for n in 0..100u32 {
+        let path = dir.join(format!(
+            "deskhook-send-{}-{stamp}-{n}.jsonl",
+            std::process::id()
+        ));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(format!(
+                    "cannot create a dead-letter file in '{}': {e} (set TMPDIR to a writable \
+                     directory, or set [delivery] dead_letter_path in a --config)",
+                    dir.display()
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "cannot create a dead-letter file in '{}': too many files of the same name",
+        dir.display()
+    ))
+}
+
+/// The message for an endpoint that cannot be built, in command-line terms for `--url`.
+fn build_error(e: deskhook_transports::Error, url: Option<&str>) -> String {
+    let Some(url) = url else {
+        return e.to_string();
+    };
+    match &e {
+        deskhook_transports::Error::Refused(refusal) => {
+            let addr = match refusal.embedded() {
+                Some(v4) => format!("{} ({v4})", refusal.addr()),
+                None => refusal.addr().to_string(),
+            };
+            let remedy = match refusal.remedy() {
+                Remedy::AllowPrivate => {
+                    "pass --allow-private to send to private and loopback addresses"
+                }
+                Remedy::AllowCidrs => {
+                    "the command line cannot allow it: use a --config whose endpoint lists it \
+                     in allow_cidrs"
+                }
+                _ => "it can never be allowed",
+            };
+            format!(
+                "--url {url}: refusing to send to {addr}, a {} address; {remedy}",
+                refusal.reason()
+            )
+        }
+        deskhook_transports::Error::InvalidUrl { .. } => format!("--url: {e}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Sums the counters of every endpoint.
+fn totals(stats: &[EndpointStats]) -> (u64, u64, u64) {
+    stats.iter().fold((0, 0, 0), |(d, l, x), s| {
+        (d + s.delivered, l + s.dead_lettered, x + s.dropped)
+    })
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let secrets = crate::parse_secrets(&args.secret)?;
+    let actions = if args.all_actions {
+        Action::ALL.to_vec()
+    } else {
+        args.action.clone()
+    };
+    let base = crate::render::load_event(args.event.as_deref())?;
+    let events: Vec<_> = actions
+        .iter()
+        .map(|action| crate::render::event_for(&base, *action, args.description.as_deref()))
+        .collect();
+
+    let config = args.config.as_deref().map(load_config).transpose()?;
+    let mut delivery = match &config {
+        Some(config) => config.delivery_config().map_err(|e| e.to_string())?,
+        None => DeliveryConfig {
+            // A handful of events from a prompt: pausing the endpoint after failures would
+            // only make the command wait longer.
+            breaker: BreakerPolicy {
+                failures: 0,
+                ..BreakerPolicy::default()
+            },
+            ..DeliveryConfig::default()
+        },
+    };
+
+    let endpoints = match (&args.url, &config, &args.config) {
+        (Some(url), _, _) => {
+            let mut endpoint = Endpoint::new("cli", url)
+                .map_err(|e| build_error(e, Some(url)))?
+                .secrets(secrets)
+                .retry(args.retry.clone())
+                .timeout(args.timeout)
+                .allow_private(args.allow_private);
+            for (name, value) in &args.header {
+                endpoint = endpoint.header(name, value);
+            }
+            vec![endpoint]
+        }
+        (None, Some(config), Some(path)) => {
+            config_endpoints(config, path, &args.retry, args.timeout, args.allow_private)?
+        }
+        _ => return Err("give --url, or a --config with [[endpoint]]s".to_owned()),
+    };
+    let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
+
+    // Dead letters: the configured file, else a temporary one.
+    let configured = config.is_some()
+        && delivery.dead_letter_path.as_path() != Path::new(DEFAULT_DEAD_LETTER_PATH);
+    let dead_letters = if configured {
+        DeadLetterFile {
+            path: delivery.dead_letter_path.clone(),
+            temporary: false,
+        }
+    } else {
+        DeadLetterFile {
+            path: temporary_dead_letter_file()?,
+            temporary: true,
+        }
+    };
+    delivery.dead_letter_path = dead_letters.path.clone();
+    let remove_temporary = || {
+        if dead_letters.temporary {
+            let _ = std::fs::remove_file(&dead_letters.path);
+        }
+    };
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let observer = {
+        let seen = seen.clone();
+        move |record: &AttemptRecord<'_>| {
+            print_line(&attempt_line(record, width));
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.attempted.insert(record.action);
+            if record
+                .error
+                .is_some_and(|e| e.starts_with("refusing to connect"))
+            {
+                seen.refused = true;
+            }
+        }
+    };
+    let mut builder = HttpSink::builder().config(delivery).observer(observer);
+    for endpoint in endpoints {
+        builder = builder.endpoint(endpoint);
+    }
+    let (sink, guard) = match builder.build() {
+        Ok(built) => built,
+        Err(e) => {
+            remove_temporary();
+            return Err(build_error(e, args.url.as_deref()));
+        }
+    };
+
+    let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
+    for event in &events {
+        dispatcher.emit_event(event);
+    }
+    let wait = deadline(&args.retry, args.timeout);
+    let finished = guard.shutdown(wait);
+
+    let stats = sink.stats();
+    let (delivered, dead_lettered, dropped) = totals(&stats);
+    let total = delivered + dead_lettered + dropped;
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let not_attempted: Vec<&str> = actions
+        .iter()
+        .filter(|a| !seen.attempted.contains(a))
+        .map(|a| a.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let mut summary = format!(
+        "{delivered} of {total} delivered ({} event(s), {} endpoint(s))",
+        events.len(),
+        stats.len()
+    );
+    if dead_lettered > 0 {
+        summary.push_str(&format!(", {dead_lettered} dead-lettered"));
+    }
+    if dropped > 0 {
+        summary.push_str(&format!(", {dropped} dropped (queue full)"));
+    }
+    if finished.is_err() {
+        summary.push_str(&format!(
+            "; stopped waiting after {:.1} s",
+            wait.as_secs_f64()
+        ));
+    }
+    if !not_attempted.is_empty() {
+        summary.push_str(&format!(
+            "\nno attempt for: {} (no endpoint subscribes to it, or it was refused before \
+             sending)",
+            not_attempted.join(", ")
+        ));
+    }
+    if dead_lettered > 0 {
+        summary.push_str(&format!(
+            "\ndead letters: {} (see them with: deskhook dead-letters list --file {})",
+            dead_letters.path.display(),
+            dead_letters.path.display()
+        ));
+    } else {
+        remove_temporary();
+    }
+    // The exit status tells whether the events were delivered, even when stdout is closed.
+    print_line(&summary);
+    if seen.refused {
+        eprintln!(
+            "deskhook: the SSRF guard refused an address; pass --allow-private to send to \
+             private and loopback addresses"
+        );
+    }
+    let ok = total > 0 && delivered == total && not_attempted.is_empty() && finished.is_ok();
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_covers_the_longest_jitter_and_every_timeout() {
+        let retry: RetrySchedule = CLI_RETRY.parse().unwrap();
+        let timeout = parse_duration(CLI_TIMEOUT).unwrap();
+        // 6 s of delays at +20%, three attempts of 15 s, 2 s of margin.
+        assert_eq!(deadline(&retry, timeout), Duration::from_millis(54_200));
+        let once: RetrySchedule = "0s".parse().unwrap();
+        assert_eq!(
+            deadline(&once, Duration::from_secs(1)),
+            Duration::from_secs(3)
+        );
+    }
+}

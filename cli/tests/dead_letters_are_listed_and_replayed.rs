@@ -1,0 +1,211 @@
+//! Events that fail go to the dead-letter file; `deskhook dead-letters list` shows them and
+//! `replay` delivers them again with the same webhook-id, leaving only what failed again.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use deskhook_transports::delivery::read_dead_letters;
+use support::{Listen, SECRET, deskhook_in, text};
+
+/// A deskhook.toml with one endpoint named "crm" at `url`, dead letters in `dead`.
+fn write_config(path: &Path, url: &str, dead: &Path) {
+    std::fs::write(
+        path,
+        format!(
+            "[delivery]\ndead_letter_path = \"{}\"\n\n[[endpoint]]\nname = \"crm\"\nurl = \
+             \"{url}\"\nsecrets = [\"{SECRET}\"]\nallow_private = true\n",
+            dead.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// Sends `actions` to a receiver answering 500, with one attempt each: they all end up in
+/// the dead letters. Returns the config file and the dead-letter file.
+fn dead_letters(dir: &Path, actions: &str) -> (PathBuf, PathBuf) {
+    let failing = Listen::start(&["--secret", SECRET, "--status", "500"]);
+    let config = dir.join("deskhook.toml");
+    let dead = dir.join("dead.jsonl");
+    write_config(&config, &failing.url, &dead);
+    let out = deskhook_in(
+        dir,
+        &[
+            "send",
+            "--config",
+            config.to_str().unwrap(),
+            "--action",
+            actions,
+            "--retry",
+            "0s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("dead letters: {}", dead.display())),
+        "{stdout}"
+    );
+    let count = actions.split(',').count();
+    for line in failing.lines(count) {
+        assert!(line.starts_with("verified  "), "{line}");
+    }
+    (config, dead)
+}
+
+#[test]
+fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,comment");
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 2);
+
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--config", config.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (line, action) in lines.iter().zip(["create", "comment"]) {
+        let fields: Vec<&str> = line.split("  ").collect();
+        assert!(fields[0].ends_with('Z'), "failed_at in UTC: {line}");
+        assert_eq!(fields[1], "crm", "{line}");
+        assert_eq!(fields[2].trim(), action, "{line}");
+        assert!(
+            line.ends_with("  E3XK  1 attempt(s)  500  gave up after 1 attempt(s)"),
+            "{line}"
+        );
+    }
+    assert_eq!(lines[2], format!("2 dead letter(s) in {}", dead.display()));
+    // --file reads the same.
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--file", dead.to_str().unwrap()],
+    );
+    assert_eq!(text(&out.stdout), stdout);
+
+    // The receiver is back, at another address.
+    let listen = Listen::start(&["--secret", SECRET]);
+    write_config(&config, &listen.url, &dead);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.ends_with("2 of 2 dead letter(s) delivered\n"),
+        "{stdout}"
+    );
+    for (line, letter) in listen.lines(2).iter().zip(&letters) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[0], "verified", "{line}");
+        assert_eq!(fields[1], letter.action, "{line}");
+        assert_eq!(fields[2], "E3XK", "{line}");
+        assert_eq!(fields[4], letter.id, "the same webhook-id: {line}");
+    }
+    assert_eq!(std::fs::read(&dead).unwrap(), b"", "nothing failed again");
+    assert!(!tmp.path().join("dead.jsonl.replaying").exists());
+
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--config", config.to_str().unwrap()],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        format!("0 dead letter(s) in {}\n", dead.display())
+    );
+}
+
+#[test]
+fn letters_that_fail_again_stay_and_the_others_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "ok,edit");
+    let before = read_dead_letters(&dead).unwrap();
+
+    // Replaying to a receiver that still fails: both come back, with the same ids.
+    let failing = Listen::start(&["--secret", SECRET, "--status", "503"]);
+    write_config(&config, &failing.url, &dead);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            "--retry",
+            "0s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("0 of 2 dead letter(s) delivered\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("2 left in {}", dead.display())),
+        "{stdout}"
+    );
+    failing.lines(2);
+    let after = read_dead_letters(&dead).unwrap();
+    let ids = |letters: &[deskhook_transports::delivery::DeadLetter]| {
+        letters.iter().map(|l| l.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&after), ids(&before));
+    assert_eq!(after[0].last_status, Some(503));
+    assert!(!tmp.path().join("dead.jsonl.replaying").exists());
+}
+
+#[test]
+fn an_interrupted_replay_is_resumed_without_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,lock,edit");
+    let text_before = std::fs::read_to_string(&dead).unwrap();
+    let lines: Vec<&str> = text_before.lines().collect();
+    // As a replay killed midway leaves it: everything in PATH.replaying, and a new PATH
+    // holding what failed again so far (here the first letter once more).
+    let replaying = tmp.path().join("dead.jsonl.replaying");
+    std::fs::write(&replaying, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    std::fs::write(&dead, format!("{}\n{}\n", lines[2], lines[0])).unwrap();
+
+    let listen = Listen::start(&["--secret", SECRET]);
+    write_config(&config, &listen.url, &dead);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("resuming an interrupted replay: 2 letter(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).ends_with("3 of 3 dead letter(s) delivered\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let received = listen.lines(3);
+    let mut actions: Vec<&str> = received
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(actions, ["create", "edit", "lock"]);
+    assert!(listen.process.try_line().is_none());
+    assert_eq!(std::fs::read(&dead).unwrap(), b"");
+    assert!(!replaying.exists());
+}

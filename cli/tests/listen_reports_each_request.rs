@@ -1,0 +1,75 @@
+//! `deskhook listen` prints one line per request, whatever arrives, and answers as told.
+
+mod support;
+
+use deskhook::Secret;
+use support::{Listen, SECRET, post};
+
+#[test]
+fn without_a_secret_requests_are_unsigned_and_answered_the_status() {
+    let listen = Listen::start(&["--status", "202"]);
+    let status = post(
+        &listen.addr,
+        &[("X-Deskhook-Action", "ok"), ("X-Deskhook-Sequence", "7")],
+        br#"{"action":"create","ticket":{"code":"Q1"}}"#,
+    );
+    assert_eq!(status, 202);
+    // The header names the action when the body disagrees.
+    assert_eq!(listen.line(), "unsigned  ok       Q1  #7  -");
+
+    let status = post(&listen.addr, &[], b"hello");
+    assert_eq!(status, 202);
+    let line = listen.line();
+    assert!(
+        line.starts_with("unsigned  -        -  #-  -  (body is not JSON: "),
+        "{line}"
+    );
+    assert!(line.ends_with("; 5 bytes)"), "{line}");
+}
+
+#[test]
+fn with_a_secret_an_unsigned_request_gets_401() {
+    let listen = Listen::start(&["--secret", SECRET]);
+    let status = post(&listen.addr, &[], br#"{"action":"lock"}"#);
+    assert_eq!(status, 401);
+    assert_eq!(
+        listen.line(),
+        "bad signature (missing header 'webhook-id')  lock     -  #-  -"
+    );
+}
+
+#[test]
+fn json_prints_each_body_on_one_line() {
+    let listen = Listen::start(&["--json", "--secret", SECRET]);
+    let body = br#"{"action":"edit","ticket":{"code":"J1"}}"#;
+    let now = jiff::Timestamp::now().as_second().to_string();
+    let signature = deskhook::sign(
+        "msg_1",
+        now.parse().unwrap(),
+        body,
+        &[Secret::parse(SECRET).unwrap()],
+    );
+    let headers = [
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", now.as_str()),
+        ("webhook-signature", signature.as_str()),
+    ];
+    assert_eq!(post(&listen.addr, &headers, body), 204);
+    assert_eq!(listen.line(), String::from_utf8_lossy(body));
+
+    // A pretty-printed body comes out compact, still one line.
+    let pretty = b"{\n  \"action\": \"ok\"\n}\n";
+    let signature = deskhook::sign(
+        "msg_2",
+        now.parse().unwrap(),
+        pretty,
+        &[Secret::parse(SECRET).unwrap()],
+    );
+    let headers = [
+        ("webhook-id", "msg_2"),
+        ("webhook-timestamp", now.as_str()),
+        ("webhook-signature", signature.as_str()),
+    ];
+    assert_eq!(post(&listen.addr, &headers, pretty), 204);
+    assert_eq!(listen.line(), r#"{"action":"ok"}"#);
+}

@@ -1,0 +1,132 @@
+//! Bad flags and bad configuration files stop `deskhook send` before anything is sent, with
+//! a message that names the problem.
+
+mod support;
+
+use support::{SECRET, deskhook_in, text};
+
+#[test]
+fn an_unknown_action_is_a_usage_error_with_a_suggestion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &["send", "--action", "aprove", "--url", "http://127.0.0.1:9/"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("unknown action 'aprove' (did you mean 'approve'?)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_action_or_all_actions_is_required() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = deskhook_in(tmp.path(), &["send", "--url", "http://127.0.0.1:9/"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--all-actions",
+            "--action",
+            "ok",
+            "--url",
+            "http://127.0.0.1:9/",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_bad_url_and_a_short_secret_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &["send", "--action", "ok", "--url", "127.0.0.1:9/hooks"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--url: invalid endpoint URL '127.0.0.1:9/hooks'"),
+        "{stderr}"
+    );
+
+    let short = "whsec_c2hvcnQgc2VjcmV0";
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--action",
+            "ok",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--secret",
+            short,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--secret: secret is 12 bytes; it must be 24 to 64 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("c2hvcnQ"),
+        "the secret is not echoed: {stderr}"
+    );
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_with_its_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[delivery]\nqueue_capacty = 5\n\n[[endpoint]]\nname = \"crm\"\nurl = \
+             \"http://127.0.0.1:9/\"\nsecrets = [\"{SECRET}\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--action",
+            "create",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:2:1: unknown field `queue_capacty`",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let missing = tmp.path().join("missing.toml");
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--action",
+            "create",
+            "--config",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("cannot read config file '{}'", missing.display())),
+        "{}",
+        text(&out.stderr)
+    );
+}

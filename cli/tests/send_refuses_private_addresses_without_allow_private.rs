@@ -1,0 +1,76 @@
+//! Without `--allow-private`, `deskhook send` refuses loopback addresses before connecting,
+//! and says which flag allows them.
+
+mod support;
+
+use std::net::TcpListener;
+
+use support::{deskhook_in, text};
+
+/// A loopback listener that never answers; `accepted` tells whether anything connected.
+struct Silent(TcpListener);
+
+impl Silent {
+    fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        Silent(listener)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
+
+    fn accepted(&self) -> usize {
+        let mut n = 0;
+        while self.0.accept().is_ok() {
+            n += 1;
+        }
+        n
+    }
+}
+
+#[test]
+fn a_loopback_ip_is_refused_before_any_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let silent = Silent::start();
+    let url = format!("http://127.0.0.1:{}/", silent.port());
+    let out = deskhook_in(tmp.path(), &["send", "--action", "create", "--url", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--url {url}: refusing to send to 127.0.0.1, a loopback address; pass \
+             --allow-private to send to private and loopback addresses"
+        )),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert_eq!(silent.accepted(), 0);
+    // No dead-letter file is left behind.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_host_name_that_resolves_to_loopback_is_refused_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let silent = Silent::start();
+    let url = format!("http://localhost:{}/", silent.port());
+    let out = deskhook_in(
+        tmp.path(),
+        &["send", "--action", "create", "--retry", "0s", "--url", &url],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    // The guard refuses at resolution time: the attempt fails without a connection.
+    assert!(
+        stdout.contains("create   cli  #1  refusing to connect to "),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("pass --allow-private"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(silent.accepted(), 0);
+}

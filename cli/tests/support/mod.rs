@@ -1,0 +1,186 @@
+//! Shared pieces of the CLI tests: running `deskhook` to completion, running `deskhook
+//! listen` as a child whose stdout lines are read with a timeout, and a raw loopback HTTP
+//! client.
+//!
+//! Every child is killed and waited for when its handle is dropped. Everything talks to
+//! 127.0.0.1 only.
+
+// Each test file uses a part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a test waits for a line from a child before it fails.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// The secret of the Standard Webhooks specification's example.
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Another valid secret (32 bytes of 0x07).
+pub(crate) const OTHER_SECRET: &str = "whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+/// Runs `deskhook` with `args` to completion, with `TMPDIR` set to `tmp` so that anything
+/// it puts in the temporary directory lands in the test's own.
+pub(crate) fn deskhook_in(tmp: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(args)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the deskhook binary runs")
+}
+
+/// The text of an output stream.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `deskhook` process, killed and waited for on drop.
+pub(crate) struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    /// Starts `deskhook` with `args`, reading its stdout line by line and its stderr whole.
+    pub(crate) fn spawn(args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the deskhook binary starts");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next line of stdout; fails the test after [`WAIT`].
+    pub(crate) fn line(&self) -> String {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(line) => line,
+            Err(e) => panic!(
+                "no line from deskhook within {WAIT:?} ({e}); its stderr: {}",
+                self.stderr()
+            ),
+        }
+    }
+
+    /// The next `n` lines of stdout.
+    pub(crate) fn lines(&self, n: usize) -> Vec<String> {
+        (0..n).map(|_| self.line()).collect()
+    }
+
+    /// A line already printed, if there is one (no waiting).
+    pub(crate) fn try_line(&self) -> Option<String> {
+        self.lines.try_recv().ok()
+    }
+
+    /// What the process wrote to stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `deskhook listen --addr 127.0.0.1:0` with more arguments, started and ready.
+pub(crate) struct Listen {
+    /// `http://127.0.0.1:PORT/`, from its first line.
+    pub(crate) url: String,
+    /// `127.0.0.1:PORT`.
+    pub(crate) addr: String,
+    pub(crate) process: Running,
+}
+
+impl Listen {
+    pub(crate) fn start(args: &[&str]) -> Listen {
+        let mut all = vec!["listen", "--addr", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let process = Running::spawn(&all);
+        let first = process.line();
+        let url = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        assert!(!url.ends_with(":0/"), "the real port is printed: {url}");
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        Listen { url, addr, process }
+    }
+
+    /// The next line it prints.
+    pub(crate) fn line(&self) -> String {
+        self.process.line()
+    }
+
+    /// The next `n` lines it prints.
+    pub(crate) fn lines(&self, n: usize) -> Vec<String> {
+        self.process.lines(n)
+    }
+}
+
+/// POSTs `body` with `headers` to `addr` (`127.0.0.1:PORT`) and returns the status code.
+pub(crate) fn post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(addr).expect("connect to the loopback listener");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    status.parse().unwrap()
+}

@@ -1,0 +1,118 @@
+//! `deskhook verify` checks a captured request: the signature always, the timestamp window
+//! unless `--no-tolerance`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use deskhook::Secret;
+use support::{OTHER_SECRET, SECRET, deskhook_in, text};
+
+/// A timestamp long past (the specification's example).
+const OLD: i64 = 1_614_265_330;
+const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+const BODY: &[u8] = br#"{"action":"create","ticket":{"code":"E3XK"}}"#;
+
+/// The three headers of a request signed with `SECRET` at `timestamp`, as `--header` values.
+fn headers(timestamp: i64) -> Vec<String> {
+    let secret = Secret::parse(SECRET).unwrap();
+    let signature = deskhook::sign(ID, timestamp, BODY, &[secret]);
+    vec![
+        format!("webhook-id: {ID}"),
+        format!("Webhook-Timestamp: {timestamp}"),
+        format!("webhook-signature: {signature}"),
+    ]
+}
+
+fn verify(dir: &Path, secret: &str, headers: &[String], extra: &[&str]) -> std::process::Output {
+    let body = dir.join("body.json");
+    std::fs::write(&body, BODY).unwrap();
+    let mut args = vec!["verify", "--secret", secret];
+    for header in headers {
+        args.extend(["--header", header.as_str()]);
+    }
+    args.extend_from_slice(extra);
+    args.push(body.to_str().unwrap());
+    deskhook_in(dir, &args)
+}
+
+#[test]
+fn an_old_capture_passes_with_no_tolerance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = verify(tmp.path(), SECRET, &headers(OLD), &["--no-tolerance"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("verified (id {ID}, timestamp {OLD})\n")
+    );
+}
+
+#[test]
+fn a_recent_capture_passes_within_the_tolerance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let out = verify(tmp.path(), SECRET, &headers(now - 10), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_wrong_secret_fails_with_the_library_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = verify(tmp.path(), OTHER_SECRET, &headers(OLD), &["--no-tolerance"]);
+    assert_eq!(out.status.code(), Some(1));
+    let expected = deskhook::Error::NoMatchingSignature { secrets: 1 }.to_string();
+    assert_eq!(text(&out.stderr), format!("deskhook: {expected}\n"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_header_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut headers = headers(OLD);
+    headers.pop();
+    let out = verify(tmp.path(), SECRET, &headers, &["--no-tolerance"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "deskhook: missing header 'webhook-signature'\n"
+    );
+}
+
+#[test]
+fn an_old_timestamp_fails_the_tolerance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = verify(tmp.path(), SECRET, &headers(OLD), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        // The number of seconds depends on the clock.
+        stderr.contains(&format!("deskhook: webhook-timestamp {OLD} is ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            " s in the past, beyond the 300 s tolerance (check the clocks, or widen the tolerance)"
+        ),
+        "{stderr}"
+    );
+
+    // A wider tolerance accepts it.
+    let now = jiff::Timestamp::now().as_second();
+    let age = Duration::from_secs((now - OLD + 3600) as u64);
+    let wide = format!("{}s", age.as_secs());
+    let out = verify(tmp.path(), SECRET, &headers(OLD), &["--tolerance", &wide]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn tolerance_and_no_tolerance_exclude_each_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = verify(
+        tmp.path(),
+        SECRET,
+        &headers(OLD),
+        &["--no-tolerance", "--tolerance", "1m"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
