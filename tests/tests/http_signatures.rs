@@ -83,3 +83,70 @@ fn the_receiver_verifies_every_signature() {
         assert_eq!(request.json()["action"], action.as_str());
     }
 }
+
+#[test]
+fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send() {
+    use std::time::SystemTime;
+    let receiver = Receiver::ok();
+    let current = Secret::generate().unwrap();
+    let expired = Secret::generate().unwrap();
+    let still = Secret::generate().unwrap();
+    let (_dir, dead) = dead_letter_file();
+    let hour = Duration::from_secs(3600);
+    let (_sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(
+                endpoint("rotating", &receiver, "0s")
+                    .secret(current.clone())
+                    .secret_until(expired.clone(), SystemTime::now() - hour)
+                    .secret_until(still.clone(), SystemTime::now() + hour)
+                    .actions(Action::Create),
+            )
+            .endpoint(
+                endpoint("stale", &receiver, "0s")
+                    .secret_until(expired.clone(), SystemTime::now() - hour)
+                    .actions(Action::Delete),
+            )
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("K1"), &deskhook::sample::user());
+    dispatcher.emit(Action::Delete, &ticket("K2"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+
+    let requests = receiver.requests();
+    assert_eq!(
+        requests.len(),
+        1,
+        "the endpoint whose secrets all expired sends nothing"
+    );
+    let request = &requests[0];
+    assert_eq!(
+        request
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    let verify = |secret: &Secret| {
+        deskhook::verify(
+            &request.headers,
+            &request.body,
+            std::slice::from_ref(secret),
+            Duration::from_secs(300),
+        )
+    };
+    assert!(verify(&current).is_ok());
+    assert!(verify(&still).is_ok());
+    assert!(verify(&expired).is_err());
+    let letters = deskhook_transports::delivery::read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].endpoint, "stale");
+    assert!(
+        letters[0]
+            .reason
+            .starts_with("every signing secret of the endpoint has expired"),
+        "{}",
+        letters[0].reason
+    );
+}

@@ -21,7 +21,8 @@
 //! [[endpoint]]
 //! name = "crm"
 //! url = "https://crm.example.com/hooks/helpdesk"
-//! secret_env = "CRM_WEBHOOK_SECRET"   # or: secrets = ["whsec_…"]
+//! secret_env = "CRM_WEBHOOK_SECRET"   # or: secrets = ["whsec_…"]; during a rotation:
+//! # secrets = ["whsec_new…", { secret = "whsec_old…", expires = "2026-12-01T00:00:00Z" }]
 //! actions = ["create", "ok", "approve"] # or "*"
 //! headers = { Authorization = "Bearer …" }
 //! timeout = "15s"
@@ -107,7 +108,7 @@ struct EndpointSection {
     name: String,
     url: Spanned<String>,
     #[serde(default)]
-    secrets: Vec<Secret>,
+    secrets: Vec<SecretEntry>,
     secret_env: Option<Spanned<String>>,
     #[serde(default = "ActionSet::all")]
     actions: ActionSet,
@@ -127,6 +128,63 @@ struct EndpointSection {
     #[serde(default)]
     https_only: bool,
     workers: Option<usize>,
+}
+
+/// A secret in the file: `"whsec_…"`, or `{ secret = "whsec_…", expires = "2026-12-01T00:00:00Z" }`
+/// for the old secret of a rotation.
+#[derive(Debug)]
+struct SecretEntry {
+    secret: Secret,
+    expires: Option<std::time::SystemTime>,
+}
+
+impl<'de> Deserialize<'de> for SecretEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = SecretEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "\"whsec_…\" or { secret = \"whsec_…\", expires = \"2026-12-01T00:00:00Z\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretEntry, E> {
+                let secret = Secret::parse(v).map_err(E::custom)?;
+                Ok(SecretEntry {
+                    secret,
+                    expires: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SecretEntry, A::Error> {
+                use serde::de::Error as _;
+                let (mut secret, mut expires) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "secret" => secret = Some(map.next_value::<Secret>()?),
+                        "expires" => {
+                            let text: String = map.next_value()?;
+                            let at: jiff::Timestamp = text.parse().map_err(|e| {
+                                A::Error::custom(format!(
+                                    "expires '{text}' is not a time: {e} (write it like \
+                                     \"2026-12-01T00:00:00Z\")"
+                                ))
+                            })?;
+                            expires = Some(std::time::SystemTime::from(at));
+                        }
+                        other => {
+                            return Err(A::Error::unknown_field(other, &["secret", "expires"]));
+                        }
+                    }
+                }
+                let secret = secret.ok_or_else(|| A::Error::missing_field("secret"))?;
+                Ok(SecretEntry { secret, expires })
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
 }
 
 fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -273,11 +331,16 @@ impl Config {
         let at_url = |e: Error| self.error_at(section.url.span(), e.to_string());
         let mut endpoint = Endpoint::new(&section.name, section.url.get_ref())
             .map_err(at_url)?
-            .secrets(section.secrets.iter().cloned())
             .actions(section.actions)
             .allow_private(section.allow_private)
             .hub_signature(section.hub_signature)
             .https_only(section.https_only);
+        for entry in &section.secrets {
+            endpoint = match entry.expires {
+                Some(at) => endpoint.secret_until(entry.secret.clone(), at),
+                None => endpoint.secret(entry.secret.clone()),
+            };
+        }
         if let Some(var) = &section.secret_env {
             let value = std::env::var(var.get_ref()).map_err(|_| {
                 self.error_at(
@@ -409,7 +472,7 @@ breaker_cool_down = "1s"
 [[endpoint]]
 name = "crm"
 url = "http://127.0.0.1:9/hooks"
-secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", { secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", expires = "2026-12-01T00:00:00Z" }]
 actions = ["create", "ok"]
 headers = { Authorization = "Bearer x" }
 retry = ["0s", "10ms"]
@@ -430,7 +493,14 @@ workers = 2
         assert_eq!(endpoints.len(), 1);
         let e = &endpoints[0];
         assert_eq!(e.name(), "crm");
-        assert_eq!(e.secrets.len(), 1);
+        assert_eq!(e.secrets.len(), 2);
+        assert_eq!(e.secrets[0].1, None);
+        assert_eq!(
+            e.secrets[1].1,
+            Some(std::time::SystemTime::from(
+                "2026-12-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
+            ))
+        );
         assert_eq!(e.retry.attempts(), 2);
         assert_eq!(e.workers, 2);
         assert_eq!(

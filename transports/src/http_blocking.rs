@@ -211,9 +211,21 @@ impl HttpSinkBuilder {
                 retry: endpoint.retry.clone(),
                 workers: endpoint.workers,
                 headers: endpoint.headers.clone(),
-                signer: (!endpoint.secrets.is_empty())
-                    .then(|| deskhook::signature::Signer::new(endpoint.secrets.clone())),
-                hub_secret: endpoint.hub_signature.then(|| endpoint.secrets[0].clone()),
+                signers: endpoint
+                    .secrets
+                    .iter()
+                    .map(|(secret, expires)| {
+                        (
+                            deskhook::signature::Signer::new(vec![secret.clone()]),
+                            *expires,
+                        )
+                    })
+                    .collect(),
+                hub_secrets: if endpoint.hub_signature {
+                    endpoint.secrets.clone()
+                } else {
+                    Vec::new()
+                },
             });
         }
         let shutdown_timeout = self.config.shutdown_timeout;

@@ -1,7 +1,7 @@
 //! One receiving endpoint: where to send, which actions, how to sign, retry and guard.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deskhook::policy::RetrySchedule;
 use deskhook::{ActionSet, Secret};
@@ -28,7 +28,8 @@ use crate::guard::{self, AddressPolicy};
 pub struct Endpoint {
     pub(crate) name: String,
     pub(crate) url: url::Url,
-    pub(crate) secrets: Vec<Secret>,
+    /// Signing secrets, each with the time it stops signing (none: it never does).
+    pub(crate) secrets: Vec<(Secret, Option<SystemTime>)>,
     pub(crate) actions: ActionSet,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
@@ -96,14 +97,22 @@ impl Endpoint {
     /// the old and the new secret both sign. Defaults to none: requests are not signed.
     #[must_use]
     pub fn secret(mut self, secret: Secret) -> Self {
-        self.secrets.push(secret);
+        self.secrets.push((secret, None));
+        self
+    }
+
+    /// Adds a signing secret that signs until `expires`: the old secret of a rotation. Once
+    /// it has expired it no longer signs; the other secrets go on.
+    #[must_use]
+    pub fn secret_until(mut self, secret: Secret, expires: SystemTime) -> Self {
+        self.secrets.push((secret, Some(expires)));
         self
     }
 
     /// Replaces the signing secrets.
     #[must_use]
     pub fn secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> Self {
-        self.secrets = secrets.into_iter().collect();
+        self.secrets = secrets.into_iter().map(|s| (s, None)).collect();
         self
     }
 
@@ -158,8 +167,8 @@ impl Endpoint {
         self
     }
 
-    /// Also sends `X-Hub-Signature-256: sha256=<hex>` made with the first secret. Defaults to
-    /// `false`.
+    /// Also sends `X-Hub-Signature-256: sha256=<hex>` made with the first secret that has not
+    /// expired. Defaults to `false`.
     #[must_use]
     pub fn hub_signature(mut self, on: bool) -> Self {
         self.hub_signature = on;

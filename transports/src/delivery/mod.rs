@@ -133,6 +133,8 @@ pub struct AttemptRecord<'a> {
     pub next_attempt: Option<SystemTime>,
     /// What became of it.
     pub outcome: AttemptOutcome,
+    /// The endpoint's circuit breaker after this attempt.
+    pub breaker: BreakerState,
 }
 
 /// Receives one record per delivery attempt, on the worker that made it. Keep it quick.
@@ -240,8 +242,10 @@ pub(crate) struct Route {
     pub(crate) workers: usize,
     /// `(name, value)` headers added to every request of this endpoint.
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) signer: Option<deskhook::signature::Signer>,
-    pub(crate) hub_secret: Option<deskhook::Secret>,
+    /// One signer per secret, with the time it stops signing.
+    pub(crate) signers: Vec<(deskhook::signature::Signer, Option<SystemTime>)>,
+    /// Sign `X-Hub-Signature-256` with the first active secret.
+    pub(crate) hub_secrets: Vec<(deskhook::Secret, Option<SystemTime>)>,
 }
 
 /// A response as the engine needs it.
@@ -669,24 +673,42 @@ impl Engine {
     }
 
     fn attempt(&self, index: usize, rt: &EndpointRt, job: Job) {
-        let timestamp = SystemTime::now()
+        let now = SystemTime::now();
+        let timestamp = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
         let timestamp_text = timestamp.to_string();
         let seq_text = job.seq.to_string();
-        let signature = rt.route.signer.as_ref().map(|signer| {
-            signer.sign(
-                &job.id_text,
-                i64::try_from(timestamp).unwrap_or(i64::MAX),
-                &job.body,
-            )
-        });
+        let active = |expires: &Option<SystemTime>| expires.is_none_or(|e| now < e);
+        let mut signature = None;
+        if !rt.route.signers.is_empty() {
+            let ts = i64::try_from(timestamp).unwrap_or(i64::MAX);
+            let entries: Vec<String> = rt
+                .route
+                .signers
+                .iter()
+                .filter(|(_, expires)| active(expires))
+                .map(|(signer, _)| signer.sign(&job.id_text, ts, &job.body))
+                .collect();
+            if entries.is_empty() {
+                let error = AttemptError {
+                    message: "every signing secret of the endpoint has expired; add a current \
+                              secret (an unsigned request would be refused by the receiver)"
+                        .to_owned(),
+                    retryable: false,
+                };
+                self.settle(rt, job, Err(error), Duration::ZERO);
+                return;
+            }
+            signature = Some(entries.join(" "));
+        }
         let hub = rt
             .route
-            .hub_secret
-            .as_ref()
-            .map(|secret| deskhook::signature::hub_signature(secret, &job.body));
+            .hub_secrets
+            .iter()
+            .find(|(_, expires)| active(expires))
+            .map(|(secret, _)| deskhook::signature::hub_signature(secret, &job.body));
         let mut headers: Vec<(&str, &str)> = Vec::with_capacity(8 + rt.route.headers.len());
         headers.push(("content-type", job.content_type));
         headers.push(("x-deskhook-action", job.action.as_str()));
@@ -845,6 +867,7 @@ impl Engine {
         }
         st.settling += 1;
         let ready = st.schedule.has_ready();
+        let breaker = st.breaker.state();
         drop(st);
         rt.room.notify_all();
         if ready {
@@ -883,6 +906,7 @@ impl Engine {
                 response: &snippet[..take],
                 next_attempt,
                 outcome,
+                breaker,
             };
             if catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err() {
                 log::error!(target: "deskhook", "the delivery observer panicked; delivery goes on");

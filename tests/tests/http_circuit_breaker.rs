@@ -1,0 +1,58 @@
+//! After N failures in a row an endpoint pauses for the cool-down, then one probe decides;
+//! the state shows in the stats and in the observer's records.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deskhook::Action;
+use deskhook::policy::BreakerPolicy;
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_transports::delivery::{AttemptRecord, BreakerState};
+use deskhook_transports::http_blocking::HttpSink;
+
+#[test]
+fn the_breaker_pauses_then_probes_then_closes() {
+    let receiver = Receiver::start(|_, n| Answer::status(if n < 2 { 500 } else { 204 }));
+    let (_dir, dead) = dead_letter_file();
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let seen = states.clone();
+    let cool_down = Duration::from_millis(150);
+    let (sink, guard, dispatcher) = start(
+        HttpSink::builder()
+            .endpoint(endpoint("flaky", &receiver, "0s,1ms,1ms,1ms").workers(1))
+            .breaker(BreakerPolicy {
+                failures: 2,
+                cool_down,
+            })
+            .observer(move |r: &AttemptRecord<'_>| {
+                seen.lock().unwrap().push((r.status, r.breaker));
+            })
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("C1"), &deskhook::sample::user());
+    let first_two = receiver.wait_for(2);
+    dispatcher.emit(Action::Create, &ticket("C2"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+
+    let mut requests = receiver.requests();
+    requests.sort_by_key(|r| r.index);
+    assert_eq!(requests.len(), 4);
+    // The probe (third request) waits out the cool-down after the second failure.
+    let pause = requests[2].at - first_two.iter().map(|r| r.at).max().unwrap();
+    assert!(
+        pause >= cool_down - Duration::from_millis(5),
+        "probed after {pause:?}"
+    );
+    assert_eq!(
+        *states.lock().unwrap(),
+        [
+            (Some(500), BreakerState::Closed),
+            (Some(500), BreakerState::Open),
+            (Some(204), BreakerState::Closed),
+            (Some(204), BreakerState::Closed),
+        ]
+    );
+    let stats = &sink.stats()[0];
+    assert_eq!(stats.breaker, BreakerState::Closed);
+    assert_eq!(stats.delivered, 2);
+}
