@@ -216,8 +216,61 @@ pub fn dead_letter_file() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 use deskhook::Dispatcher;
-use deskhook_transports::delivery::Endpoint;
-use deskhook_transports::http_blocking::{DeliveryGuard, HttpSink, HttpSinkBuilder};
+use deskhook_transports::delivery::{
+    DeadLetter, DeliveryGuard, Endpoint, EndpointStats, SinkBuilder,
+};
+use deskhook_transports::http_async::AsyncHttpSink;
+use deskhook_transports::http_blocking::HttpSink;
+
+/// Which HTTP transport a test runs against: every behavioural test runs against both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `HttpSink`: ureq on worker threads.
+    Blocking,
+    /// `AsyncHttpSink`: reqwest on tokio tasks (a runtime of the sink's own here).
+    Async,
+}
+
+/// Either sink.
+#[derive(Clone, Debug)]
+pub enum Sink {
+    /// The blocking one.
+    Blocking(HttpSink),
+    /// The async one.
+    Async(AsyncHttpSink),
+}
+
+impl Sink {
+    /// The endpoints' stats.
+    pub fn stats(&self) -> Vec<EndpointStats> {
+        match self {
+            Sink::Blocking(s) => s.stats(),
+            Sink::Async(s) => s.stats(),
+        }
+    }
+
+    /// Queues a dead letter again.
+    pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), deskhook_transports::Error> {
+        match self {
+            Sink::Blocking(s) => s.redeliver(letter),
+            Sink::Async(s) => s.redeliver(letter),
+        }
+    }
+}
+
+/// Writes one `#[test]` per transport for each named `fn name(t: Transport)`, in modules
+/// `blocking` and `async_transport`.
+#[macro_export]
+macro_rules! for_both_transports {
+    ($($name:ident),* $(,)?) => {
+        mod blocking {
+            $( #[test] fn $name() { super::$name($crate::Transport::Blocking) } )*
+        }
+        mod async_transport {
+            $( #[test] fn $name() { super::$name($crate::Transport::Async) } )*
+        }
+    };
+}
 
 /// An endpoint named `name` for a loopback receiver: private addresses allowed, short
 /// timeouts, and a fast retry schedule (`retry`, such as `"0s,10ms,10ms"`).
@@ -230,10 +283,28 @@ pub fn endpoint(name: &str, receiver: &Receiver, retry: &str) -> Endpoint {
         .retry(retry.parse().expect("a retry schedule"))
 }
 
-/// Builds the sink and a dispatcher around it.
-pub fn start(builder: HttpSinkBuilder) -> (HttpSink, DeliveryGuard, Dispatcher) {
-    let (sink, guard) = builder.build().expect("the sink starts");
-    let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
+/// `build()` or `build_async()` by transport.
+pub trait BuildFor {
+    /// Builds the sink of transport `t`.
+    fn build_for(self, t: Transport) -> Result<(Sink, DeliveryGuard), deskhook_transports::Error>;
+}
+
+impl BuildFor for SinkBuilder {
+    fn build_for(self, t: Transport) -> Result<(Sink, DeliveryGuard), deskhook_transports::Error> {
+        match t {
+            Transport::Blocking => self.build().map(|(s, g)| (Sink::Blocking(s), g)),
+            Transport::Async => self.build_async().map(|(s, g)| (Sink::Async(s), g)),
+        }
+    }
+}
+
+/// Builds the sink of transport `t` and a dispatcher around it.
+pub fn start(t: Transport, builder: SinkBuilder) -> (Sink, DeliveryGuard, Dispatcher) {
+    let (sink, guard) = builder.build_for(t).expect("the sink starts");
+    let dispatcher = match &sink {
+        Sink::Blocking(s) => Dispatcher::builder().sink("http", s.clone()).build(),
+        Sink::Async(s) => Dispatcher::builder().sink("http", s.clone()).build(),
+    };
     (sink, guard, dispatcher)
 }
 

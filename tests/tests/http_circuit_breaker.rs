@@ -6,18 +6,20 @@ use std::time::Duration;
 
 use deskhook::Action;
 use deskhook::policy::BreakerPolicy;
-use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_tests::{
+    Answer, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
+};
 use deskhook_transports::delivery::{AttemptRecord, BreakerState};
 use deskhook_transports::http_blocking::HttpSink;
 
-#[test]
-fn the_breaker_pauses_then_probes_then_closes() {
+fn the_breaker_pauses_then_probes_then_closes(t: Transport) {
     let receiver = Receiver::start(|_, n| Answer::status(if n < 2 { 500 } else { 204 }));
     let (_dir, dead) = dead_letter_file();
     let states = Arc::new(Mutex::new(Vec::new()));
     let seen = states.clone();
     let cool_down = Duration::from_millis(150);
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("flaky", &receiver, "0s,1ms,1ms,1ms").workers(1))
             .breaker(BreakerPolicy {
@@ -56,3 +58,5 @@ fn the_breaker_pauses_then_probes_then_closes() {
     assert_eq!(stats.breaker, BreakerState::Closed);
     assert_eq!(stats.delivered, 2);
 }
+
+for_both_transports!(the_breaker_pauses_then_probes_then_closes);

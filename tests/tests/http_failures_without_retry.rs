@@ -4,15 +4,17 @@
 use std::time::Duration;
 
 use deskhook::Action;
-use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_tests::{
+    Answer, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
+};
 use deskhook_transports::delivery::read_dead_letters;
 use deskhook_transports::http_blocking::HttpSink;
 
-#[test]
-fn gone_disables_the_endpoint_and_dead_letters_the_rest() {
+fn gone_disables_the_endpoint_and_dead_letters_the_rest(t: Transport) {
     let receiver = Receiver::start(|_, _| Answer::status(410));
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("gone", &receiver, "0s,10ms").workers(1))
             .dead_letter_path(&dead),
@@ -45,11 +47,11 @@ fn gone_disables_the_endpoint_and_dead_letters_the_rest() {
     );
 }
 
-#[test]
-fn bad_request_dead_letters_after_one_attempt_with_the_exact_body() {
+fn bad_request_dead_letters_after_one_attempt_with_the_exact_body(t: Transport) {
     let receiver = Receiver::start(|_, _| Answer::status(400));
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("strict", &receiver, "0s,10ms,10ms"))
             .dead_letter_path(&dead),
@@ -70,14 +72,14 @@ fn bad_request_dead_letters_after_one_attempt_with_the_exact_body() {
     assert_eq!(sink.stats()[0].retried, 0);
 }
 
-#[test]
-fn a_redirect_is_not_followed() {
+fn a_redirect_is_not_followed(t: Transport) {
     let target = Receiver::ok();
     let location = target.url.clone();
     let redirecting =
         Receiver::start(move |_, _| Answer::status(302).header("Location", &location));
     let (_dir, dead) = dead_letter_file();
     let (_sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("moved", &redirecting, "0s,10ms"))
             .dead_letter_path(&dead),
@@ -96,3 +98,9 @@ fn a_redirect_is_not_followed() {
         letters[0].reason
     );
 }
+
+for_both_transports!(
+    gone_disables_the_endpoint_and_dead_letters_the_rest,
+    bad_request_dead_letters_after_one_attempt_with_the_exact_body,
+    a_redirect_is_not_followed
+);

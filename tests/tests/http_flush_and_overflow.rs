@@ -6,15 +6,18 @@ use std::time::Duration;
 
 use deskhook::Action;
 use deskhook::policy::OverflowPolicy;
-use deskhook_tests::{Answer, Receiver, WAIT, dead_letter_file, endpoint, start, ticket};
+use deskhook_tests::{
+    Answer, Receiver, Transport, WAIT, dead_letter_file, endpoint, for_both_transports, start,
+    ticket,
+};
 use deskhook_transports::delivery::read_dead_letters;
 use deskhook_transports::http_blocking::HttpSink;
 
-#[test]
-fn dropping_the_guard_delivers_everything_queued() {
+fn dropping_the_guard_delivers_everything_queued(t: Transport) {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(2)));
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s").workers(2))
             .dead_letter_path(&dead)
@@ -34,8 +37,7 @@ fn dropping_the_guard_delivers_everything_queued() {
     assert_eq!(letters[0].reason, "sink shut down");
 }
 
-#[test]
-fn shutdown_dead_letters_what_it_could_not_deliver() {
+fn shutdown_dead_letters_what_it_could_not_deliver(t: Transport) {
     let (release, released) = mpsc::channel::<()>();
     let released = Arc::new(Mutex::new(released));
     let receiver = Receiver::start(move |_, _| {
@@ -44,6 +46,7 @@ fn shutdown_dead_letters_what_it_could_not_deliver() {
     });
     let (_dir, dead) = dead_letter_file();
     let (_sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s").workers(1))
             .dead_letter_path(&dead),
@@ -71,7 +74,7 @@ fn shutdown_dead_letters_what_it_could_not_deliver() {
     assert_eq!(
         reasons
             .iter()
-            .filter(|r| r.starts_with("in flight at shutdown"))
+            .filter(|r| r.starts_with("undelivered at shutdown, while in flight"))
             .count(),
         1
     );
@@ -89,10 +92,11 @@ fn gated() -> (Receiver, mpsc::Sender<()>) {
     (receiver, release)
 }
 
-fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64, u64) {
+fn overflow_run(t: Transport, policy: OverflowPolicy) -> (Vec<String>, u64, u64) {
     let (receiver, release) = gated();
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s").workers(1))
             .queue_capacity(2)
@@ -126,26 +130,34 @@ fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64, u64) {
     (codes, stats.dropped, dispatcher.stats().sinks[0].failed)
 }
 
-#[test]
-fn drop_newest_keeps_the_first_events() {
-    let (codes, dropped, failed) = overflow_run(OverflowPolicy::DropNewest);
+fn drop_newest_keeps_the_first_events(t: Transport) {
+    let (codes, dropped, failed) = overflow_run(t, OverflowPolicy::DropNewest);
     assert_eq!(codes, ["E1", "E2", "E3"]);
     assert_eq!((dropped, failed), (2, 2));
 }
 
-#[test]
-fn drop_oldest_keeps_the_latest_events() {
-    let (codes, dropped, failed) = overflow_run(OverflowPolicy::DropOldest);
+fn drop_oldest_keeps_the_latest_events(t: Transport) {
+    let (codes, dropped, failed) = overflow_run(t, OverflowPolicy::DropOldest);
     assert_eq!(codes, ["E1", "E4", "E5"]);
     // The new events were all taken; the old ones dropped are counted by the endpoint.
     assert_eq!((dropped, failed), (2, 0));
 }
 
-#[test]
-fn block_waits_then_drops_and_counts() {
-    let (codes, dropped, failed) = overflow_run(OverflowPolicy::Block {
-        timeout: Duration::from_millis(20),
-    });
+fn block_waits_then_drops_and_counts(t: Transport) {
+    let (codes, dropped, failed) = overflow_run(
+        t,
+        OverflowPolicy::Block {
+            timeout: Duration::from_millis(20),
+        },
+    );
     assert_eq!(codes, ["E1", "E2", "E3"]);
     assert_eq!((dropped, failed), (2, 2));
 }
+
+for_both_transports!(
+    dropping_the_guard_delivers_everything_queued,
+    shutdown_dead_letters_what_it_could_not_deliver,
+    drop_newest_keeps_the_first_events,
+    drop_oldest_keeps_the_latest_events,
+    block_waits_then_drops_and_counts
+);

@@ -4,11 +4,13 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use deskhook::Action;
-use deskhook_tests::{Answer, Receiver, WAIT, dead_letter_file, endpoint, start, ticket};
+use deskhook_tests::{
+    Answer, Receiver, Transport, WAIT, dead_letter_file, endpoint, for_both_transports, start,
+    ticket,
+};
 use deskhook_transports::http_blocking::HttpSink;
 
-#[test]
-fn a_stuck_endpoint_delays_neither_the_other_nor_the_caller() {
+fn a_stuck_endpoint_delays_neither_the_other_nor_the_caller(t: Transport) {
     // The stuck receiver holds every request until the test lets it go.
     let (release, released) = mpsc::channel::<()>();
     let released = Arc::new(Mutex::new(released));
@@ -19,6 +21,7 @@ fn a_stuck_endpoint_delays_neither_the_other_nor_the_caller() {
     let fast = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("stuck", &stuck, "0s").workers(2))
             .endpoint(endpoint("fast", &fast, "0s").workers(2))
@@ -52,3 +55,5 @@ fn a_stuck_endpoint_delays_neither_the_other_nor_the_caller() {
     assert_eq!(stuck.count(), 20);
     let _ = Duration::ZERO;
 }
+
+for_both_transports!(a_stuck_endpoint_delays_neither_the_other_nor_the_caller);

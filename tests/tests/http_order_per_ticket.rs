@@ -6,11 +6,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use deskhook::Action;
-use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_tests::{
+    Answer, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
+};
 use deskhook_transports::http_blocking::HttpSink;
 
-#[test]
-fn tickets_keep_their_order_under_injected_failures() {
+fn tickets_keep_their_order_under_injected_failures(t: Transport) {
     // Every event with an even subject fails twice (503, then 500) before it is taken: it
     // must be retried before any later event of its ticket is sent.
     let attempts: Mutex<HashMap<String, u32>> = Mutex::default();
@@ -32,6 +33,7 @@ fn tickets_keep_their_order_under_injected_failures() {
     });
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s,1ms,1ms,1ms,1ms,1ms,1ms,1ms").workers(4))
             .dead_letter_path(&dead),
@@ -87,3 +89,5 @@ fn tickets_keep_their_order_under_injected_failures() {
     assert_eq!(stats.delivered as usize, tickets.len() * per_ticket);
     assert_eq!(stats.dead_lettered, 0);
 }
+
+for_both_transports!(tickets_keep_their_order_under_injected_failures);

@@ -6,17 +6,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deskhook::Action;
-use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_tests::{
+    Answer, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
+};
 use deskhook_transports::delivery::{AttemptOutcome, read_dead_letters};
 use deskhook_transports::http_blocking::HttpSink;
 
-#[test]
-fn two_500s_then_success_keep_the_webhook_id() {
+fn two_500s_then_success_keep_the_webhook_id(t: Transport) {
     let receiver = Receiver::start(|_, n| Answer::status(if n < 2 { 500 } else { 204 }));
     let (_dir, dead) = dead_letter_file();
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let seen = outcomes.clone();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s,10ms,10ms"))
             .dead_letter_path(&dead)
@@ -70,8 +72,7 @@ fn two_500s_then_success_keep_the_webhook_id() {
     );
 }
 
-#[test]
-fn retry_after_lengthens_the_wait_up_to_the_maximum() {
+fn retry_after_lengthens_the_wait_up_to_the_maximum(t: Transport) {
     // Retry-After asks for an hour; the maximum cuts it to 150 ms. The schedule alone would
     // retry at once.
     let receiver = Receiver::start(|_, n| {
@@ -83,6 +84,7 @@ fn retry_after_lengthens_the_wait_up_to_the_maximum() {
     });
     let (_dir, dead) = dead_letter_file();
     let (_sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s,0s"))
             .retry_after_max(Duration::from_millis(150))
@@ -99,11 +101,11 @@ fn retry_after_lengthens_the_wait_up_to_the_maximum() {
     guard.flush(Duration::from_secs(5)).unwrap();
 }
 
-#[test]
-fn a_timeout_is_retried_then_dead_lettered() {
+fn a_timeout_is_retried_then_dead_lettered(t: Transport) {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(400)));
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(endpoint("slow", &receiver, "0s,10ms").timeout(Duration::from_millis(100)))
             .dead_letter_path(&dead),
@@ -119,8 +121,7 @@ fn a_timeout_is_retried_then_dead_lettered() {
     assert_eq!(sink.stats()[0].dead_lettered, 1);
 }
 
-#[test]
-fn a_refused_connection_is_retried_then_dead_lettered() {
+fn a_refused_connection_is_retried_then_dead_lettered(t: Transport) {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -135,8 +136,10 @@ fn a_refused_connection_is_retried_then_dead_lettered() {
     .unwrap()
     .allow_private(true)
     .retry("0s,5ms,5ms".parse().unwrap());
-    let (sink, guard, dispatcher) =
-        start(HttpSink::builder().endpoint(closed).dead_letter_path(&dead));
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder().endpoint(closed).dead_letter_path(&dead),
+    );
     dispatcher.emit(Action::Edit, &ticket("R4"), &deskhook::sample::user());
     guard.flush(Duration::from_secs(10)).unwrap();
     let letters = read_dead_letters(&dead).unwrap();
@@ -148,3 +151,10 @@ fn a_refused_connection_is_retried_then_dead_lettered() {
     assert_eq!(letters[0].action, "edit");
     assert_eq!(sink.stats()[0].failed, 3);
 }
+
+for_both_transports!(
+    two_500s_then_success_keep_the_webhook_id,
+    retry_after_lengthens_the_wait_up_to_the_maximum,
+    a_timeout_is_retried_then_dead_lettered,
+    a_refused_connection_is_retried_then_dead_lettered
+);

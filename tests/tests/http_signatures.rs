@@ -4,16 +4,18 @@
 use std::time::Duration;
 
 use deskhook::{Action, Secret};
-use deskhook_tests::{Receiver, dead_letter_file, endpoint, start, ticket};
+use deskhook_tests::{
+    Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
+};
 use deskhook_transports::http_blocking::{HttpSink, USER_AGENT};
 
-#[test]
-fn the_receiver_verifies_every_signature() {
+fn the_receiver_verifies_every_signature(t: Transport) {
     let receiver = Receiver::ok();
     let old = Secret::generate().unwrap();
     let new = Secret::generate().unwrap();
     let (_dir, dead) = dead_letter_file();
     let (_sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(
                 endpoint("crm", &receiver, "0s")
@@ -84,8 +86,7 @@ fn the_receiver_verifies_every_signature() {
     }
 }
 
-#[test]
-fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send() {
+fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send(t: Transport) {
     use std::time::SystemTime;
     let receiver = Receiver::ok();
     let current = Secret::generate().unwrap();
@@ -94,6 +95,7 @@ fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send() {
     let (_dir, dead) = dead_letter_file();
     let hour = Duration::from_secs(3600);
     let (_sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(
                 endpoint("rotating", &receiver, "0s")
@@ -150,3 +152,8 @@ fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send() {
         letters[0].reason
     );
 }
+
+for_both_transports!(
+    the_receiver_verifies_every_signature,
+    an_expired_secret_stops_signing_and_all_expired_refuses_to_send
+);

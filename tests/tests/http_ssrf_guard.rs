@@ -5,19 +5,20 @@
 use std::time::Duration;
 
 use deskhook::Action;
-use deskhook_tests::{Receiver, dead_letter_file, start, ticket};
+use deskhook_tests::{
+    BuildFor, Receiver, Transport, dead_letter_file, for_both_transports, start, ticket,
+};
 use deskhook_transports::Error;
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
 use deskhook_transports::http_blocking::HttpSink;
 
-#[test]
-fn an_ip_literal_endpoint_is_refused_when_the_sink_is_built() {
+fn an_ip_literal_endpoint_is_refused_when_the_sink_is_built(t: Transport) {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
     let err = HttpSink::builder()
         .endpoint(Endpoint::new("local", &receiver.url).unwrap())
         .dead_letter_path(&dead)
-        .build()
+        .build_for(t)
         .unwrap_err();
     assert!(matches!(err, Error::Refused(_)), "{err:?}");
     let text = err.to_string();
@@ -29,12 +30,12 @@ fn an_ip_literal_endpoint_is_refused_when_the_sink_is_built() {
     assert_eq!(receiver.count(), 0);
 }
 
-#[test]
-fn a_name_that_resolves_to_loopback_is_refused_at_delivery() {
+fn a_name_that_resolves_to_loopback_is_refused_at_delivery(t: Transport) {
     let receiver = Receiver::ok();
     let url = receiver.url.replace("127.0.0.1", "localhost");
     let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(
                 Endpoint::new("named", &url)
@@ -57,11 +58,11 @@ fn a_name_that_resolves_to_loopback_is_refused_at_delivery() {
     assert_eq!(sink.stats()[0].retried, 0);
 }
 
-#[test]
-fn allowing_private_addresses_or_a_cidr_lets_the_request_through() {
+fn allowing_private_addresses_or_a_cidr_lets_the_request_through(t: Transport) {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
     let (_sink, guard, dispatcher) = start(
+        t,
         HttpSink::builder()
             .endpoint(
                 Endpoint::new("private", &receiver.url)
@@ -80,17 +81,16 @@ fn allowing_private_addresses_or_a_cidr_lets_the_request_through() {
     assert_eq!(receiver.count(), 2);
 }
 
-#[test]
-fn urls_with_credentials_or_other_schemes_are_refused() {
+fn urls_with_credentials_or_other_schemes_are_refused(t: Transport) {
     let err = HttpSink::builder()
         .endpoint(Endpoint::new("creds", "https://user:hunter2@hooks.example.com/x").unwrap())
-        .build()
+        .build_for(t)
         .unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
     let err = HttpSink::builder()
         .endpoint(Endpoint::new("ftp", "ftp://hooks.example.com/x").unwrap())
-        .build()
+        .build_for(t)
         .unwrap_err();
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
     let err = HttpSink::builder()
@@ -99,7 +99,14 @@ fn urls_with_credentials_or_other_schemes_are_refused() {
                 .unwrap()
                 .https_only(true),
         )
-        .build()
+        .build_for(t)
         .unwrap_err();
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
 }
+
+for_both_transports!(
+    an_ip_literal_endpoint_is_refused_when_the_sink_is_built,
+    a_name_that_resolves_to_loopback_is_refused_at_delivery,
+    allowing_private_addresses_or_a_cidr_lets_the_request_through,
+    urls_with_credentials_or_other_schemes_are_refused
+);

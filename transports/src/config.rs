@@ -48,9 +48,8 @@ use deskhook::{ActionSet, Secret};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::delivery::{DeliveryConfig, Endpoint};
+use crate::delivery::{DeliveryConfig, Endpoint, SinkBuilder};
 use crate::error::Error;
-use crate::http_blocking::{HttpSink, HttpSinkBuilder};
 
 /// A parsed `deskhook.toml`.
 #[derive(Debug)]
@@ -400,13 +399,14 @@ impl Config {
         Ok(endpoint)
     }
 
-    /// An [`HttpSinkBuilder`] with every endpoint and the delivery settings.
+    /// A [`SinkBuilder`] with every endpoint and the delivery settings; finish it with
+    /// `.build()` (blocking transport) or `.build_async()` (async transport).
     ///
     /// # Errors
     ///
     /// As [`Config::endpoints`] and [`Config::delivery_config`].
-    pub fn http_sink_builder(&self) -> Result<HttpSinkBuilder, Error> {
-        let mut builder = HttpSink::builder().config(self.delivery_config()?);
+    pub fn http_sink_builder(&self) -> Result<SinkBuilder, Error> {
+        let mut builder = SinkBuilder::new().config(self.delivery_config()?);
         for endpoint in self.endpoints()? {
             builder = builder.endpoint(endpoint);
         }
@@ -502,7 +502,7 @@ workers = 2
             ))
         );
         assert_eq!(e.retry.attempts(), 2);
-        assert_eq!(e.workers, 2);
+        assert_eq!(e.workers, Some(2));
         assert_eq!(
             e.headers,
             [("Authorization".to_owned(), "Bearer x".to_owned())]

@@ -46,7 +46,7 @@ pub enum Error {
     /// The SSRF guard refused the endpoint's address: it is loopback, private, link-local,
     /// a cloud metadata endpoint or similar. The refusal names the setting that would allow
     /// it (`allow_private` or `allow_cidrs` on the endpoint), or says that nothing can.
-    #[cfg(feature = "http-blocking")]
+    #[cfg(feature = "_http")]
     Refused(crate::guard::Refusal),
     /// An endpoint's settings cannot work (no name, 0 workers, a bad header, …); the message
     /// says what to change.
@@ -109,7 +109,7 @@ impl fmt::Display for Error {
             Error::InvalidUrl { url, reason } => {
                 write!(f, "invalid endpoint URL '{url}': {reason}")
             }
-            #[cfg(feature = "http-blocking")]
+            #[cfg(feature = "_http")]
             Error::Refused(refusal) => write!(f, "{refusal}"),
             Error::InvalidEndpoint { name, message } => {
                 write!(f, "endpoint '{name}': {message}")
@@ -150,13 +150,13 @@ impl std::error::Error for Error {
             | Error::DeadLetter { .. }
             | Error::ConfigFile { .. } => None,
             // Transparent: the refusal is the whole message.
-            #[cfg(feature = "http-blocking")]
+            #[cfg(feature = "_http")]
             Error::Refused(_) => None,
         }
     }
 }
 
-#[cfg(feature = "http-blocking")]
+#[cfg(feature = "_http")]
 impl From<crate::guard::Refusal> for Error {
     fn from(refusal: crate::guard::Refusal) -> Self {
         Error::Refused(refusal)

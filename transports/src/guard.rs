@@ -438,102 +438,110 @@ fn redacted(url: &Url) -> String {
 // The ureq part: a resolver that vets what it resolves, and an agent built around it.
 // ---------------------------------------------------------------------------------------------
 
-use std::io;
+#[cfg(feature = "http-blocking")]
+pub use ureq_part::{GuardedResolver, agent, refusal_of};
 
-use ureq::config::{Config, ConfigBuilder};
-use ureq::http::Uri;
-use ureq::typestate::AgentScope;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+#[cfg(feature = "http-blocking")]
+mod ureq_part {
+    use super::{AddressPolicy, Refusal, check_ip};
 
-/// A ureq [`Resolver`] that resolves like ureq's default resolver, then checks every resolved
-/// address with [`check_ip`].
-///
-/// The name is refused as a whole if any address is refused; otherwise ureq connects only to
-/// the addresses returned here, which are the vetted ones (the DNS rebinding defence). ureq
-/// calls it for IP-literal hosts too, and again for each request and redirect hop.
-///
-/// A refusal comes back from the request as [`ureq::Error::Io`] carrying the [`Refusal`]
-/// (Display "io: refusing to connect to …"); [`refusal_of`] digs it out.
-///
-/// If a proxy is configured on the agent (the [`agent`] function never does that), ureq asks
-/// this resolver for the proxy's own address, which is then checked like any other, and
-/// usually not for the target's, which the proxy resolves unseen.
-#[derive(Debug, Default)]
-pub struct GuardedResolver {
-    policy: AddressPolicy,
-    inner: DefaultResolver,
-}
+    use std::io;
 
-impl GuardedResolver {
-    /// A resolver that enforces `policy`.
-    pub fn new(policy: AddressPolicy) -> Self {
-        GuardedResolver {
-            policy,
-            inner: DefaultResolver::default(),
+    use ureq::config::{Config, ConfigBuilder};
+    use ureq::http::Uri;
+    use ureq::typestate::AgentScope;
+    use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+    use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+    /// A ureq [`Resolver`] that resolves like ureq's default resolver, then checks every resolved
+    /// address with [`check_ip`].
+    ///
+    /// The name is refused as a whole if any address is refused; otherwise ureq connects only to
+    /// the addresses returned here, which are the vetted ones (the DNS rebinding defence). ureq
+    /// calls it for IP-literal hosts too, and again for each request and redirect hop.
+    ///
+    /// A refusal comes back from the request as [`ureq::Error::Io`] carrying the [`Refusal`]
+    /// (Display "io: refusing to connect to …"); [`refusal_of`] digs it out.
+    ///
+    /// If a proxy is configured on the agent (the [`agent`] function never does that), ureq asks
+    /// this resolver for the proxy's own address, which is then checked like any other, and
+    /// usually not for the target's, which the proxy resolves unseen.
+    #[derive(Debug, Default)]
+    pub struct GuardedResolver {
+        policy: AddressPolicy,
+        inner: DefaultResolver,
+    }
+
+    impl GuardedResolver {
+        /// A resolver that enforces `policy`.
+        pub fn new(policy: AddressPolicy) -> Self {
+            GuardedResolver {
+                policy,
+                inner: DefaultResolver::default(),
+            }
+        }
+
+        /// The policy it enforces.
+        pub fn policy(&self) -> &AddressPolicy {
+            &self.policy
         }
     }
 
-    /// The policy it enforces.
-    pub fn policy(&self) -> &AddressPolicy {
-        &self.policy
-    }
-}
-
-impl Resolver for GuardedResolver {
-    fn resolve(
-        &self,
-        uri: &Uri,
-        config: &Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let addrs = self.inner.resolve(uri, config, timeout)?;
-        for addr in &addrs {
-            check_ip(addr.ip(), &self.policy).map_err(|refusal| {
-                ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, refusal))
-            })?;
+    impl Resolver for GuardedResolver {
+        fn resolve(
+            &self,
+            uri: &Uri,
+            config: &Config,
+            timeout: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            let addrs = self.inner.resolve(uri, config, timeout)?;
+            for addr in &addrs {
+                check_ip(addr.ip(), &self.policy).map_err(|refusal| {
+                    ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, refusal))
+                })?;
+            }
+            Ok(addrs)
         }
-        Ok(addrs)
+    }
+
+    /// The [`Refusal`] inside a ureq error, if the guard is why the request failed.
+    pub fn refusal_of(err: &ureq::Error) -> Option<&Refusal> {
+        match err {
+            ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<Refusal>(),
+            _ => None,
+        }
+    }
+
+    /// Builds a ureq agent that resolves through a [`GuardedResolver`] enforcing `policy`.
+    ///
+    /// The agent has no proxy: the builder's proxy is set to `None`. ureq 3 reads
+    /// `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` (and their lowercase forms) into every default
+    /// config, including [`Config::builder()`], and a proxy would resolve the target itself,
+    /// unchecked. A request-level config that sets a proxy again bypasses the resolver check for
+    /// that request; transports do not do that.
+    ///
+    /// Costs what `ureq::Agent::new_with_config` costs: one connection pool, no I/O.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use deskhook_transports::guard::{agent, AddressPolicy};
+    ///
+    /// let agent = agent(
+    ///     AddressPolicy::default(),
+    ///     ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))),
+    /// );
+    /// assert!(agent.config().proxy().is_none());
+    /// ```
+    pub fn agent(policy: AddressPolicy, config: ConfigBuilder<AgentScope>) -> ureq::Agent {
+        ureq::Agent::with_parts(
+            config.proxy(None).build(),
+            DefaultConnector::new(),
+            GuardedResolver::new(policy),
+        )
     }
 }
 
-/// The [`Refusal`] inside a ureq error, if the guard is why the request failed.
-pub fn refusal_of(err: &ureq::Error) -> Option<&Refusal> {
-    match err {
-        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<Refusal>(),
-        _ => None,
-    }
-}
-
-/// Builds a ureq agent that resolves through a [`GuardedResolver`] enforcing `policy`.
-///
-/// The agent has no proxy: the builder's proxy is set to `None`. ureq 3 reads
-/// `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` (and their lowercase forms) into every default
-/// config, including [`Config::builder()`], and a proxy would resolve the target itself,
-/// unchecked. A request-level config that sets a proxy again bypasses the resolver check for
-/// that request; transports do not do that.
-///
-/// Costs what `ureq::Agent::new_with_config` costs: one connection pool, no I/O.
-///
-/// ```
-/// use std::time::Duration;
-/// use deskhook_transports::guard::{agent, AddressPolicy};
-///
-/// let agent = agent(
-///     AddressPolicy::default(),
-///     ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))),
-/// );
-/// assert!(agent.config().proxy().is_none());
-/// ```
-pub fn agent(policy: AddressPolicy, config: ConfigBuilder<AgentScope>) -> ureq::Agent {
-    ureq::Agent::with_parts(
-        config.proxy(None).build(),
-        DefaultConnector::new(),
-        GuardedResolver::new(policy),
-    )
-}
-
-#[cfg(test)]
+#[cfg(all(test, feature = "http-blocking"))]
 mod tests {
     use std::io::{Read, Write};
     use std::net::TcpListener;
@@ -545,6 +553,9 @@ mod tests {
     use ureq::config::IpFamily;
 
     use super::*;
+    use std::io;
+    use ureq::config::ConfigBuilder;
+    use ureq::typestate::AgentScope;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

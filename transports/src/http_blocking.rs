@@ -16,21 +16,22 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 use deskhook::{Emitted, EventSink};
 
 use crate::delivery::{
-    AttemptError, DeadLetter, DeliveryConfig, Endpoint, EndpointStats, Engine, Observer,
-    RESPONSE_READ_LIMIT, Response, Route, Transport,
+    AttemptError, DeadLetter, DeliveryGuard, Endpoint, EndpointStats, Engine, RESPONSE_READ_LIMIT,
+    Response, SinkBuilder, Transport, parse_retry_after,
 };
 use crate::error::Error;
 use crate::guard;
 
-/// The `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("deskhook/", env!("CARGO_PKG_VERSION"));
+pub use crate::delivery::USER_AGENT;
+
+/// Worker threads per endpoint when the endpoint does not set `workers`.
+pub const DEFAULT_WORKERS: usize = 4;
 
 /// A sink that delivers events to HTTP endpoints from worker threads.
 ///
@@ -43,12 +44,8 @@ pub struct HttpSink {
 
 impl HttpSink {
     /// A builder.
-    pub fn builder() -> HttpSinkBuilder {
-        HttpSinkBuilder {
-            endpoints: Vec::new(),
-            config: DeliveryConfig::default(),
-            observer: None,
-        }
+    pub fn builder() -> SinkBuilder {
+        SinkBuilder::new()
     }
 
     /// Counters and state of every endpoint, in the order they were added.
@@ -86,96 +83,9 @@ impl EventSink for HttpSink {
     }
 }
 
-/// Builds an [`HttpSink`]; see [`HttpSink::builder`].
-pub struct HttpSinkBuilder {
-    endpoints: Vec<Endpoint>,
-    config: DeliveryConfig,
-    observer: Option<Arc<dyn Observer>>,
-}
-
-impl std::fmt::Debug for HttpSinkBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpSinkBuilder")
-            .field("endpoints", &self.endpoints)
-            .field("config", &self.config)
-            .field("observer", &self.observer.is_some())
-            .finish()
-    }
-}
-
-impl HttpSinkBuilder {
-    /// Adds an endpoint.
-    #[must_use]
-    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.endpoints.push(endpoint);
-        self
-    }
-
-    /// Replaces all delivery settings at once.
-    #[must_use]
-    pub fn config(mut self, config: DeliveryConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Most events waiting per endpoint. Defaults to 10 000.
-    #[must_use]
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.config.queue_capacity = capacity;
-        self
-    }
-
-    /// What a full queue does. Defaults to [`OverflowPolicy::DropNewest`].
-    #[must_use]
-    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
-        self.config.overflow = policy;
-        self
-    }
-
-    /// The dead-letter file. Defaults to `deskhook-dead-letters.jsonl` in the working
-    /// directory.
-    #[must_use]
-    pub fn dead_letter_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.config.dead_letter_path = path.into();
-        self
-    }
-
-    /// The circuit breaker. Defaults to 10 failures in a row, 30 s cool-down.
-    #[must_use]
-    pub fn breaker(mut self, breaker: BreakerPolicy) -> Self {
-        self.config.breaker = breaker;
-        self
-    }
-
-    /// The longest `Retry-After` honoured. Defaults to 1 h.
-    #[must_use]
-    pub fn retry_after_max(mut self, max: Duration) -> Self {
-        self.config.retry_after_max = max;
-        self
-    }
-
-    /// How long dropping the guard waits for delivery. Defaults to 5 s.
-    #[must_use]
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.shutdown_timeout = timeout;
-        self
-    }
-
-    /// Largest body sent. Defaults to 1 MiB.
-    #[must_use]
-    pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.config.max_payload = bytes;
-        self
-    }
-
-    /// Receives one record per attempt. Defaults to none.
-    #[must_use]
-    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
-        self
-    }
-
-    /// Checks the endpoints, opens the dead-letter file, and starts the workers.
+impl SinkBuilder {
+    /// Checks the endpoints, opens the dead-letter file, and starts the worker threads of
+    /// the blocking transport.
     ///
     /// Keep the guard for as long as events should be delivered: bind it to a name
     /// (`let (sink, _guard) = …`), not to `_`, which drops it at once and stops delivery
@@ -187,61 +97,21 @@ impl HttpSinkBuilder {
     /// endpoint and what to change; [`Error::Open`] when the dead-letter file cannot be
     /// opened; [`Error::Config`] for duplicate endpoint names or a thread that cannot start.
     pub fn build(self) -> Result<(HttpSink, DeliveryGuard), Error> {
-        let mut seen = std::collections::HashSet::new();
-        for endpoint in &self.endpoints {
-            endpoint.validate()?;
-            if !seen.insert(endpoint.name.as_str()) {
-                return Err(Error::Config(format!(
-                    "two endpoints are named '{}'; names must be unique (dead letters refer to them)",
-                    endpoint.name
-                )));
-            }
-        }
-        let mut agents = Vec::with_capacity(self.endpoints.len());
-        let mut routes = Vec::with_capacity(self.endpoints.len());
-        for endpoint in &self.endpoints {
-            agents.push(EndpointAgent {
+        let (engine, endpoints, shutdown_timeout) = self.engine(DEFAULT_WORKERS)?;
+        let agents = endpoints
+            .iter()
+            .map(|endpoint| EndpointAgent {
                 agent: agent_for(endpoint),
                 url: endpoint.url.to_string(),
-            });
-            routes.push(Route {
-                name: endpoint.name.clone(),
-                url: crate::delivery::endpoint_redact(endpoint.url.as_str()),
-                actions: endpoint.actions,
-                retry: endpoint.retry.clone(),
-                workers: endpoint.workers,
-                headers: endpoint.headers.clone(),
-                signers: endpoint
-                    .secrets
-                    .iter()
-                    .map(|(secret, expires)| {
-                        (
-                            deskhook::signature::Signer::new(vec![secret.clone()]),
-                            *expires,
-                        )
-                    })
-                    .collect(),
-                hub_secrets: if endpoint.hub_signature {
-                    endpoint.secrets.clone()
-                } else {
-                    Vec::new()
-                },
-            });
-        }
-        let shutdown_timeout = self.config.shutdown_timeout;
-        let engine = Arc::new(Engine::new(
-            routes,
-            Box::new(UreqTransport { agents }),
-            self.config,
-            self.observer,
-        ));
-        engine.check_dead_letter_file()?;
+            })
+            .collect();
+        let transport = Arc::new(UreqTransport { agents });
         for (index, endpoint) in engine.endpoints().iter().enumerate() {
             for n in 0..endpoint.route.workers {
-                let engine = engine.clone();
+                let (engine, transport) = (engine.clone(), transport.clone());
                 std::thread::Builder::new()
                     .name(format!("deskhook-http-{}-{n}", endpoint.route.name))
-                    .spawn(move || engine.run_worker(index))
+                    .spawn(move || engine.run_worker(index, transport.as_ref()))
                     .map_err(|e| Error::Config(format!("cannot start a delivery thread: {e}")))?;
             }
         }
@@ -249,55 +119,8 @@ impl HttpSinkBuilder {
             HttpSink {
                 engine: engine.clone(),
             },
-            DeliveryGuard {
-                engine,
-                timeout: shutdown_timeout,
-                done: false,
-            },
+            DeliveryGuard::new(engine, shutdown_timeout),
         ))
-    }
-}
-
-/// Flushes and stops delivery when dropped, waiting at most the shutdown timeout (5 s by
-/// default). What is still undelivered then is written to the dead letters and logged.
-#[must_use = "delivery stops when the guard is dropped; keep it for the life of the program"]
-#[derive(Debug)]
-pub struct DeliveryGuard {
-    engine: Arc<Engine>,
-    timeout: Duration,
-    done: bool,
-}
-
-impl DeliveryGuard {
-    /// Waits until everything queued is delivered or dead-lettered, at most `timeout`;
-    /// delivery goes on afterwards.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Undelivered`] with what is still queued and in flight.
-    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        self.engine.flush(timeout)
-    }
-
-    /// Flushes for at most `timeout`, then stops the workers; what is left goes to the dead
-    /// letters.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Undelivered`] when something was left.
-    pub fn shutdown(mut self, timeout: Duration) -> Result<(), Error> {
-        self.done = true;
-        self.engine.shutdown(timeout)
-    }
-}
-
-impl Drop for DeliveryGuard {
-    fn drop(&mut self) {
-        if !self.done
-            && let Err(err) = self.engine.shutdown(self.timeout)
-        {
-            log::warn!(target: "deskhook", "{err}");
-        }
     }
 }
 
@@ -317,22 +140,9 @@ fn agent_for(endpoint: &Endpoint) -> ureq::Agent {
         .timeout_connect(Some(endpoint.connect_timeout))
         .timeout_global(Some(endpoint.timeout))
         .user_agent(USER_AGENT)
-        .max_idle_connections_per_host(endpoint.workers.max(1));
+        .max_idle_connections_per_host(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(1));
     // The guard's agent ignores proxies from the environment.
     guard::agent(endpoint.address_policy.clone(), config)
-}
-
-/// Parses `Retry-After`: delay seconds or an HTTP date.
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
 }
 
 impl Transport for UreqTransport {
@@ -398,7 +208,7 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
             Some(Duration::ZERO)
         );
-        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90));
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
         let parsed = parse_retry_after(&soon).unwrap();
         assert!(
             parsed <= Duration::from_secs(90) && parsed >= Duration::from_secs(85),

@@ -22,6 +22,10 @@
 //!   endpoints from worker threads over ureq, with the [`delivery`] engine (queues, per-ticket
 //!   order, retries, breaker, dead letters), the [`guard`] against SSRF, and [`config`] for
 //!   `deskhook.toml`. Pulls in ureq (rustls), url, ipnet, httpdate and toml.
+//! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks over
+//!   reqwest (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond ring's), usable
+//!   inside an existing runtime or with a runtime of its own. Pulls in reqwest, tokio,
+//!   rustls and webpki-roots.
 //!
 //! # Log levels
 //!
@@ -29,15 +33,17 @@
 //! or a rotation of the file log fails (the event itself is still written or reported to
 //! the dispatcher, which counts it).
 
-#[cfg(feature = "http-blocking")]
+#[cfg(feature = "_http")]
 pub mod config;
-#[cfg(feature = "http-blocking")]
+#[cfg(feature = "_http")]
 pub mod delivery;
 mod error;
 #[cfg(feature = "file")]
 pub mod file;
-#[cfg(feature = "http-blocking")]
+#[cfg(feature = "_http")]
 pub mod guard;
+#[cfg(feature = "http-async")]
+pub mod http_async;
 #[cfg(feature = "http-blocking")]
 pub mod http_blocking;
 

@@ -38,7 +38,7 @@ pub struct Endpoint {
     pub(crate) address_policy: AddressPolicy,
     pub(crate) hub_signature: bool,
     pub(crate) https_only: bool,
-    pub(crate) workers: usize,
+    pub(crate) workers: Option<usize>,
 }
 
 impl Endpoint {
@@ -64,7 +64,7 @@ impl Endpoint {
             address_policy: AddressPolicy::default(),
             hub_signature: false,
             https_only: false,
-            workers: 4,
+            workers: None,
         })
     }
 
@@ -182,10 +182,11 @@ impl Endpoint {
         self
     }
 
-    /// Worker threads (or concurrent requests) for this endpoint. Defaults to 4.
+    /// Requests in flight at once for this endpoint: worker threads of the blocking
+    /// transport (default 4), tasks of the async one (default 16).
     #[must_use]
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+        self.workers = Some(workers);
         self
     }
 
@@ -210,7 +211,7 @@ impl Endpoint {
             )));
         }
         guard::check_url(&self.url, &self.address_policy, self.https_only)?;
-        if self.workers == 0 {
+        if self.workers == Some(0) {
             return Err(invalid("workers is 0; give at least 1".into()));
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {

@@ -25,6 +25,7 @@
 //! | 3xx (never followed), other 4xx, refused by the SSRF guard | dead letter at once |
 //! | last attempt of the schedule fails | dead letter |
 
+mod builder;
 mod dead_letter;
 mod endpoint;
 pub(crate) mod queue;
@@ -41,6 +42,7 @@ use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule, Verdict};
 use deskhook::{Action, ActionSet, Emitted, EventId};
 use serde_json::value::RawValue;
 
+pub use builder::{DeliveryGuard, SinkBuilder};
 pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
 pub use endpoint::Endpoint;
 pub(crate) use endpoint::redact_url as endpoint_redact;
@@ -48,6 +50,9 @@ pub(crate) use endpoint::redact_url as endpoint_redact;
 use crate::error::Error;
 use dead_letter::DeadLetterLog;
 use queue::Schedule;
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("deskhook/", env!("CARGO_PKG_VERSION"));
 
 /// The first bytes of a response that the observer sees.
 pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
@@ -264,7 +269,7 @@ pub(crate) struct AttemptError {
     pub(crate) retryable: bool,
 }
 
-/// What the engine asks of a transport.
+/// What the engine asks of a blocking transport.
 pub(crate) trait Transport: Send + Sync {
     /// POSTs `body` with `headers` to endpoint `endpoint`.
     fn post(
@@ -273,6 +278,59 @@ pub(crate) trait Transport: Send + Sync {
         headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<Response, AttemptError>;
+}
+
+/// What the engine asks of an async transport.
+#[cfg(feature = "http-async")]
+pub(crate) trait AsyncTransport: Send + Sync {
+    /// POSTs `body` with `headers` to endpoint `endpoint`.
+    fn post(
+        &self,
+        endpoint: usize,
+        headers: &[(&str, &str)],
+        body: &Bytes,
+    ) -> impl std::future::Future<Output = Result<Response, AttemptError>> + Send;
+}
+
+/// What a worker does next.
+enum Step {
+    Attempt(Job),
+    /// Nothing is due: wait for a wake-up, or until the instant when a retry falls due.
+    Wait(Option<Instant>),
+    Stop,
+}
+
+/// The headers of one attempt that change per attempt.
+struct Prepared {
+    timestamp: String,
+    seq: String,
+    signature: Option<String>,
+    hub: Option<String>,
+}
+
+impl Prepared {
+    /// Every header of the attempt, borrowed from the job, the route and `self`.
+    fn headers<'a>(&'a self, rt: &'a EndpointRt, job: &'a Job) -> Vec<(&'a str, &'a str)> {
+        let mut headers = Vec::with_capacity(8 + rt.route.headers.len());
+        headers.push(("content-type", job.content_type));
+        headers.push(("x-deskhook-action", job.action.as_str()));
+        headers.push(("x-deskhook-sequence", self.seq.as_str()));
+        headers.push(("webhook-id", &*job.id_text));
+        headers.push(("webhook-timestamp", self.timestamp.as_str()));
+        if let Some(signature) = &self.signature {
+            headers.push(("webhook-signature", signature.as_str()));
+        }
+        if let Some(hub) = &self.hub {
+            headers.push(("x-hub-signature-256", hub.as_str()));
+        }
+        headers.extend(
+            rt.route
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        headers
+    }
 }
 
 enum Breaker {
@@ -364,13 +422,44 @@ pub(crate) struct EndpointRt {
     room: Condvar,
     /// `flush` waits here for the queue to empty.
     idle: Condvar,
+    /// Async workers wait here for a job.
+    #[cfg(feature = "http-async")]
+    work_async: tokio::sync::Notify,
+    /// Async flushes wait here for the queue to empty.
+    #[cfg(feature = "http-async")]
+    idle_async: tokio::sync::Notify,
+    /// Async workers alive.
+    #[cfg(feature = "http-async")]
+    alive: std::sync::atomic::AtomicUsize,
     counters: Counters,
+}
+
+impl EndpointRt {
+    /// Wakes one worker, blocking or async.
+    fn wake_one(&self) {
+        self.work.notify_one();
+        #[cfg(feature = "http-async")]
+        self.work_async.notify_one();
+    }
+
+    /// Wakes every worker.
+    fn wake_all(&self) {
+        self.work.notify_all();
+        #[cfg(feature = "http-async")]
+        self.work_async.notify_waiters();
+    }
+
+    /// Wakes whoever waits for the queue to empty.
+    fn wake_idle(&self) {
+        self.idle.notify_all();
+        #[cfg(feature = "http-async")]
+        self.idle_async.notify_waiters();
+    }
 }
 
 /// The engine: endpoints, their queues and workers.
 pub(crate) struct Engine {
     endpoints: Box<[EndpointRt]>,
-    transport: Box<dyn Transport>,
     config: DeliveryConfig,
     dead_letters: DeadLetterLog,
     observer: Option<Arc<dyn Observer>>,
@@ -418,6 +507,19 @@ fn later(now: Instant, d: Duration) -> Instant {
     now.checked_add(d.min(MAX_DELAY)).unwrap_or(now)
 }
 
+/// Parses `Retry-After`: delay seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 fn now_rfc3339() -> String {
     format!("{:.3}", jiff::Timestamp::now())
 }
@@ -425,7 +527,6 @@ fn now_rfc3339() -> String {
 impl Engine {
     pub(crate) fn new(
         routes: Vec<Route>,
-        transport: Box<dyn Transport>,
         config: DeliveryConfig,
         observer: Option<Arc<dyn Observer>>,
     ) -> Engine {
@@ -447,12 +548,17 @@ impl Engine {
                 work: Condvar::new(),
                 room: Condvar::new(),
                 idle: Condvar::new(),
+                #[cfg(feature = "http-async")]
+                work_async: tokio::sync::Notify::new(),
+                #[cfg(feature = "http-async")]
+                idle_async: tokio::sync::Notify::new(),
+                #[cfg(feature = "http-async")]
+                alive: std::sync::atomic::AtomicUsize::new(0),
                 counters: Counters::default(),
             })
             .collect();
         Engine {
             endpoints,
-            transport,
             dead_letters: DeadLetterLog::new(config.dead_letter_path.clone()),
             config,
             observer,
@@ -574,7 +680,7 @@ impl Engine {
         job.seq = *seq;
         st.schedule.push(job);
         drop(st);
-        rt.work.notify_one();
+        rt.wake_one();
         if let Some(old) = dropped {
             rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
             log::warn!(
@@ -623,63 +729,116 @@ impl Engine {
         self.dead_letters.write(&letter);
     }
 
-    /// The worker loop of endpoint `index`; returns when the engine stops.
-    pub(crate) fn run_worker(&self, index: usize) {
+    /// The blocking worker loop of endpoint `index`; returns when the engine stops.
+    pub(crate) fn run_worker(&self, index: usize, transport: &dyn Transport) {
         let rt = &self.endpoints[index];
-        while let Some(job) = self.next_job(rt) {
-            self.attempt(index, rt, job);
+        loop {
+            let job = {
+                let mut st = lock(&rt.state);
+                loop {
+                    match self.step(rt, &mut st) {
+                        Step::Attempt(job) => break job,
+                        Step::Stop => return,
+                        Step::Wait(Some(due)) => {
+                            let wait = due.saturating_duration_since(Instant::now());
+                            st = rt
+                                .work
+                                .wait_timeout(st, wait)
+                                .unwrap_or_else(|p| p.into_inner())
+                                .0;
+                        }
+                        Step::Wait(None) => {
+                            st = rt.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                        }
+                    }
+                }
+            };
+            let result = match self.prepare(rt, &job) {
+                Ok(prepared) => {
+                    let headers = prepared.headers(rt, &job);
+                    let started = Instant::now();
+                    let result = transport.post(index, &headers, &job.body);
+                    (result, started.elapsed())
+                }
+                Err(err) => (Err(err), Duration::ZERO),
+            };
+            self.settle(rt, job, result.0, result.1);
         }
     }
 
-    fn next_job(&self, rt: &EndpointRt) -> Option<Job> {
-        let mut st = lock(&rt.state);
+    /// The async worker loop of endpoint `index`; returns when the engine stops.
+    #[cfg(feature = "http-async")]
+    pub(crate) async fn run_worker_async<T: AsyncTransport>(&self, index: usize, transport: &T) {
+        let rt = &self.endpoints[index];
+        loop {
+            let job = loop {
+                // Registered before the state is looked at, so no wake-up is missed.
+                let notified = rt.work_async.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let step = {
+                    let mut st = lock(&rt.state);
+                    self.step(rt, &mut st)
+                };
+                match step {
+                    Step::Attempt(job) => break job,
+                    Step::Stop => return,
+                    Step::Wait(None) => notified.await,
+                    Step::Wait(Some(due)) => {
+                        tokio::select! {
+                            () = notified => {}
+                            () = tokio::time::sleep_until(due.into()) => {}
+                        }
+                    }
+                }
+            };
+            let (result, duration) = match self.prepare(rt, &job) {
+                Ok(prepared) => {
+                    let headers = prepared.headers(rt, &job);
+                    let started = Instant::now();
+                    let result = transport.post(index, &headers, &job.body).await;
+                    (result, started.elapsed())
+                }
+                Err(err) => (Err(err), Duration::ZERO),
+            };
+            self.settle(rt, job, result, duration);
+        }
+    }
+
+    /// Under the endpoint's lock: the next job to attempt, or how long to wait.
+    fn step(&self, rt: &EndpointRt, st: &mut State) -> Step {
         loop {
             if st.stopping {
-                return None;
+                return Step::Stop;
             }
             let now = Instant::now();
-            if let Some(mut job) = st.schedule.take(now) {
-                match st.breaker.admit(now, &self.config.breaker) {
-                    Admit::Go => {
-                        job.attempts += 1;
-                        st.in_flight.push(job.clone());
-                        // Room for a blocked emit; another worker for what is ready, or to
-                        // take over the wait for the next retry.
-                        let more = st.schedule.has_ready() || st.schedule.next_due().is_some();
-                        drop(st);
-                        rt.room.notify_one();
-                        if more {
-                            rt.work.notify_one();
-                        }
-                        return Some(job);
-                    }
-                    Admit::Hold(until) => {
-                        st.schedule.retry_at(job, until);
-                        continue;
-                    }
-                }
-            }
-            st = match st.schedule.next_due() {
-                Some(due) => {
-                    let wait = due.saturating_duration_since(now);
-                    rt.work
-                        .wait_timeout(st, wait)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-                None => rt.work.wait(st).unwrap_or_else(|p| p.into_inner()),
+            let Some(mut job) = st.schedule.take(now) else {
+                return Step::Wait(st.schedule.next_due());
             };
+            match st.breaker.admit(now, &self.config.breaker) {
+                Admit::Go => {
+                    job.attempts += 1;
+                    st.in_flight.push(job.clone());
+                    // Room for a blocked emit; another worker for what is ready, or to
+                    // take over the wait for the next retry.
+                    rt.room.notify_one();
+                    if st.schedule.has_ready() || st.schedule.next_due().is_some() {
+                        rt.wake_one();
+                    }
+                    return Step::Attempt(job);
+                }
+                Admit::Hold(until) => st.schedule.retry_at(job, until),
+            }
         }
     }
 
-    fn attempt(&self, index: usize, rt: &EndpointRt, job: Job) {
+    /// The timestamp, sequence and signatures of an attempt.
+    fn prepare(&self, rt: &EndpointRt, job: &Job) -> Result<Prepared, AttemptError> {
         let now = SystemTime::now();
         let timestamp = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        let timestamp_text = timestamp.to_string();
-        let seq_text = job.seq.to_string();
         let active = |expires: &Option<SystemTime>| expires.is_none_or(|e| now < e);
         let mut signature = None;
         if !rt.route.signers.is_empty() {
@@ -692,14 +851,12 @@ impl Engine {
                 .map(|(signer, _)| signer.sign(&job.id_text, ts, &job.body))
                 .collect();
             if entries.is_empty() {
-                let error = AttemptError {
+                return Err(AttemptError {
                     message: "every signing secret of the endpoint has expired; add a current \
                               secret (an unsigned request would be refused by the receiver)"
                         .to_owned(),
                     retryable: false,
-                };
-                self.settle(rt, job, Err(error), Duration::ZERO);
-                return;
+                });
             }
             signature = Some(entries.join(" "));
         }
@@ -709,30 +866,12 @@ impl Engine {
             .iter()
             .find(|(_, expires)| active(expires))
             .map(|(secret, _)| deskhook::signature::hub_signature(secret, &job.body));
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(8 + rt.route.headers.len());
-        headers.push(("content-type", job.content_type));
-        headers.push(("x-deskhook-action", job.action.as_str()));
-        headers.push(("x-deskhook-sequence", &seq_text));
-        headers.push(("webhook-id", &job.id_text));
-        headers.push(("webhook-timestamp", &timestamp_text));
-        if let Some(signature) = &signature {
-            headers.push(("webhook-signature", signature));
-        }
-        if let Some(hub) = &hub {
-            headers.push(("x-hub-signature-256", hub));
-        }
-        headers.extend(
-            rt.route
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-
-        let started = Instant::now();
-        let result = self.transport.post(index, &headers, &job.body);
-        let duration = started.elapsed();
-        drop(headers);
-        self.settle(rt, job, result, duration);
+        Ok(Prepared {
+            timestamp: timestamp.to_string(),
+            seq: job.seq.to_string(),
+            signature,
+            hub,
+        })
     }
 
     /// Records the outcome of an attempt. A job that is finished for good keeps its ticket
@@ -871,7 +1010,7 @@ impl Engine {
         drop(st);
         rt.room.notify_all();
         if ready {
-            rt.work.notify_one();
+            rt.wake_one();
         }
 
         if outcome == AttemptOutcome::EndpointDisabled {
@@ -921,10 +1060,10 @@ impl Engine {
         let ready = st.schedule.has_ready();
         drop(st);
         if ready {
-            rt.work.notify_one();
+            rt.wake_one();
         }
         if idle {
-            rt.idle.notify_all();
+            rt.wake_idle();
         }
     }
 
@@ -949,6 +1088,37 @@ impl Engine {
                     .0;
             }
         }
+        self.pending_after(timeout)
+    }
+
+    /// [`Engine::flush`] for async code: waits without blocking the runtime.
+    #[cfg(feature = "http-async")]
+    pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = later(Instant::now(), timeout);
+        for rt in self.endpoints.iter() {
+            loop {
+                let notified = rt.idle_async.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                {
+                    let st = lock(&rt.state);
+                    if (st.schedule.is_idle() && st.settling == 0) || st.stopping {
+                        break;
+                    }
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+                tokio::select! {
+                    () = notified => {}
+                    () = tokio::time::sleep_until(deadline.into()) => {}
+                }
+            }
+        }
+        self.pending_after(timeout)
+    }
+
+    fn pending_after(&self, timeout: Duration) -> Result<(), Error> {
         let (queued, in_flight) = self.pending();
         if queued + in_flight == 0 {
             Ok(())
@@ -977,36 +1147,11 @@ impl Engine {
     /// de-duplicate on `webhook-id`), all in the order they were accepted.
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
         let flushed = self.flush(timeout);
-        let mut left = 0;
-        for rt in self.endpoints.iter() {
-            let mut st = lock(&rt.state);
-            if st.stopping {
-                continue;
-            }
-            st.stopping = true;
-            let mut jobs: Vec<(Job, &str)> = st
-                .schedule
-                .drain()
-                .into_iter()
-                .map(|job| (job, "undelivered at shutdown"))
-                .collect();
-            jobs.extend(st.in_flight.iter().cloned().map(|job| {
-                (
-                    job,
-                    "in flight at shutdown (it may also have been delivered; receivers \
-                     de-duplicate on webhook-id)",
-                )
-            }));
-            drop(st);
-            rt.work.notify_all();
-            rt.room.notify_all();
-            rt.idle.notify_all();
-            jobs.sort_by_key(|(job, _)| job.order);
-            left += jobs.len();
-            for (job, reason) in &jobs {
-                self.dead_letter(rt, job, reason);
-            }
-        }
+        let left: usize = self
+            .endpoints
+            .iter()
+            .map(|rt| self.stop_endpoint(rt, "undelivered at shutdown"))
+            .sum();
         if left > 0 {
             log::warn!(
                 target: "deskhook",
@@ -1016,6 +1161,67 @@ impl Engine {
             );
         }
         flushed
+    }
+
+    /// Stops one endpoint's workers and dead-letters its queued and in-flight jobs, in the
+    /// order they were accepted; returns how many. Does nothing if it was stopped already.
+    fn stop_endpoint(&self, rt: &EndpointRt, reason: &str) -> usize {
+        let mut st = lock(&rt.state);
+        if st.stopping {
+            return 0;
+        }
+        st.stopping = true;
+        let mut jobs: Vec<(Job, String)> = st
+            .schedule
+            .drain()
+            .into_iter()
+            .map(|job| (job, reason.to_owned()))
+            .collect();
+        jobs.extend(st.in_flight.iter().cloned().map(|job| {
+            (
+                job,
+                format!(
+                    "{reason}, while in flight (it may also have been delivered; receivers \
+                     de-duplicate on webhook-id)"
+                ),
+            )
+        }));
+        drop(st);
+        rt.wake_all();
+        rt.room.notify_all();
+        rt.wake_idle();
+        jobs.sort_by_key(|(job, _)| job.order);
+        for (job, reason) in &jobs {
+            self.dead_letter(rt, job, reason);
+        }
+        jobs.len()
+    }
+
+    /// An async worker of endpoint `index` started.
+    #[cfg(feature = "http-async")]
+    pub(crate) fn worker_started(&self, index: usize) {
+        self.endpoints[index].alive.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// An async worker of endpoint `index` ended: it returned, or its runtime shut down and
+    /// dropped it. When the last one goes while the engine runs, nothing would deliver what
+    /// is queued, so it goes to the dead letters rather than being lost silently.
+    #[cfg(feature = "http-async")]
+    pub(crate) fn worker_gone(&self, index: usize) {
+        let rt = &self.endpoints[index];
+        if rt.alive.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let left = self.stop_endpoint(rt, "the async runtime shut down before delivery");
+        if left > 0 {
+            log::error!(
+                target: "deskhook",
+                "the runtime of endpoint '{}' shut down with {left} event(s) undelivered; they \
+                 are in {}",
+                rt.route.name,
+                self.dead_letters.path().display()
+            );
+        }
     }
 
     pub(crate) fn stats(&self) -> Vec<EndpointStats> {

@@ -1,0 +1,130 @@
+//! The async transport on an application's own runtime: emit from many tasks at once,
+//! dropping the guard inside the runtime flushes, and a runtime that shuts down with events
+//! queued dead-letters them instead of losing them.
+
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use deskhook::{Action, Dispatcher};
+use deskhook_tests::{Answer, Receiver, WAIT, dead_letter_file, endpoint, ticket};
+use deskhook_transports::delivery::read_dead_letters;
+use deskhook_transports::http_async::AsyncHttpSink;
+
+#[test]
+fn emit_from_many_tasks_at_once() {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (sink, guard) = AsyncHttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .dead_letter_path(&dead)
+            .build_async()
+            .unwrap();
+        let dispatcher = Dispatcher::builder()
+            .async_sink("http", sink.clone())
+            .build();
+        let user = deskhook::sample::user();
+        let mut tasks = Vec::new();
+        for task in 0..8 {
+            let (dispatcher, user) = (dispatcher.clone(), user.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let t = ticket(&format!("A{task}-{}", i % 3));
+                    dispatcher.emit_async(Action::Comment, &t, &user).await;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        guard.shutdown_async(WAIT).await.unwrap();
+        assert_eq!(sink.stats()[0].delivered, 200);
+    });
+    assert_eq!(receiver.count(), 200);
+}
+
+#[test]
+fn dropping_the_guard_inside_a_runtime_flushes() {
+    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(1)));
+    let (_dir, dead) = dead_letter_file();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (sink, guard) = AsyncHttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .dead_letter_path(&dead)
+            .shutdown_timeout(WAIT)
+            .build_async()
+            .unwrap();
+        let dispatcher = Dispatcher::builder().sink("http", sink).build();
+        let user = deskhook::sample::user();
+        for i in 0..30 {
+            dispatcher.emit(Action::Edit, &ticket(&format!("D{}", i % 4)), &user);
+        }
+        drop(guard); // waits with block_in_place
+    });
+    assert_eq!(receiver.count(), 30);
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), "");
+}
+
+#[test]
+fn a_runtime_that_shuts_down_dead_letters_what_it_held() {
+    // The receiver holds every request, so events stay queued and in flight.
+    let (release, released) = mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let receiver = Receiver::start(move |_, _| {
+        let _ = released.lock().unwrap().recv_timeout(WAIT);
+        Answer::status(204)
+    });
+    let (_dir, dead) = dead_letter_file();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (sink, guard) = runtime.block_on(async {
+        AsyncHttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s").workers(1))
+            .dead_letter_path(&dead)
+            .build_async()
+            .unwrap()
+    });
+    let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
+    let user = deskhook::sample::user();
+    for code in ["R1", "R2", "R3"] {
+        dispatcher.emit(Action::Create, &ticket(code), &user);
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while sink.stats()[0].in_flight == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing went out");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The application's runtime goes away with the delivery tasks on it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 3, "every accepted event is accounted for");
+    assert!(letters.iter().all(|l| {
+        l.reason
+            .starts_with("the async runtime shut down before delivery")
+    }));
+    assert_eq!(
+        letters
+            .iter()
+            .map(|l| l.ticket.as_str())
+            .collect::<Vec<_>>(),
+        ["R1", "R2", "R3"]
+    );
+    // Later events are not lost either.
+    dispatcher.emit(Action::Create, &ticket("R4"), &user);
+    assert_eq!(read_dead_letters(&dead).unwrap().len(), 4);
+    release.send(()).unwrap();
+    drop(guard);
+}

@@ -1,0 +1,284 @@
+//! The builder and the shutdown guard shared by both HTTP transports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskhook::policy::{BreakerPolicy, OverflowPolicy};
+
+use super::{DeliveryConfig, Endpoint, Engine, Observer, Route};
+use crate::error::Error;
+
+/// Builds a sink of either HTTP transport: `HttpSink::builder()` (blocking, then `.build()`)
+/// or `AsyncHttpSink::builder()` (then `.build_async()`). The settings are the same.
+pub struct SinkBuilder {
+    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) config: DeliveryConfig,
+    pub(crate) observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for SinkBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkBuilder")
+            .field("endpoints", &self.endpoints)
+            .field("config", &self.config)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+impl SinkBuilder {
+    /// Adds an endpoint.
+    #[must_use]
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoints.push(endpoint);
+        self
+    }
+
+    /// Replaces all delivery settings at once.
+    #[must_use]
+    pub fn config(mut self, config: DeliveryConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Most events waiting per endpoint. Defaults to 10 000.
+    #[must_use]
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// What a full queue does. Defaults to [`OverflowPolicy::DropNewest`].
+    #[must_use]
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.config.overflow = policy;
+        self
+    }
+
+    /// The dead-letter file. Defaults to `deskhook-dead-letters.jsonl` in the working
+    /// directory.
+    #[must_use]
+    pub fn dead_letter_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.dead_letter_path = path.into();
+        self
+    }
+
+    /// The circuit breaker. Defaults to 10 failures in a row, 30 s cool-down.
+    #[must_use]
+    pub fn breaker(mut self, breaker: BreakerPolicy) -> Self {
+        self.config.breaker = breaker;
+        self
+    }
+
+    /// The longest `Retry-After` honoured. Defaults to 1 h.
+    #[must_use]
+    pub fn retry_after_max(mut self, max: Duration) -> Self {
+        self.config.retry_after_max = max;
+        self
+    }
+
+    /// How long dropping the guard waits for delivery. Defaults to 5 s.
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Largest body sent. Defaults to 1 MiB.
+    #[must_use]
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.config.max_payload = bytes;
+        self
+    }
+
+    /// Receives one record per attempt. Defaults to none.
+    #[must_use]
+    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// A builder with no endpoint and the default settings.
+    pub(crate) fn new() -> SinkBuilder {
+        SinkBuilder {
+            endpoints: Vec::new(),
+            config: DeliveryConfig::default(),
+            observer: None,
+        }
+    }
+
+    /// Checks the endpoints and makes the engine (its dead-letter file opened); the
+    /// transport then starts the workers.
+    pub(crate) fn engine(
+        self,
+        default_workers: usize,
+    ) -> Result<(Arc<Engine>, Vec<Endpoint>, Duration), Error> {
+        let mut seen = std::collections::HashSet::new();
+        for endpoint in &self.endpoints {
+            endpoint.validate()?;
+            if !seen.insert(endpoint.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "two endpoints are named '{}'; names must be unique (dead letters refer to them)",
+                    endpoint.name
+                )));
+            }
+        }
+        let mut routes = Vec::with_capacity(self.endpoints.len());
+        for endpoint in &self.endpoints {
+            routes.push(Route {
+                name: endpoint.name.clone(),
+                url: crate::delivery::endpoint_redact(endpoint.url.as_str()),
+                actions: endpoint.actions,
+                retry: endpoint.retry.clone(),
+                workers: endpoint.workers.unwrap_or(default_workers),
+                headers: endpoint.headers.clone(),
+                signers: endpoint
+                    .secrets
+                    .iter()
+                    .map(|(secret, expires)| {
+                        (
+                            deskhook::signature::Signer::new(vec![secret.clone()]),
+                            *expires,
+                        )
+                    })
+                    .collect(),
+                hub_secrets: if endpoint.hub_signature {
+                    endpoint.secrets.clone()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        let shutdown_timeout = self.config.shutdown_timeout;
+        let engine = Arc::new(Engine::new(routes, self.config, self.observer));
+        engine.check_dead_letter_file()?;
+        Ok((engine, self.endpoints, shutdown_timeout))
+    }
+}
+
+/// Flushes and stops delivery when dropped, waiting at most the shutdown timeout (5 s by
+/// default). What is still undelivered then is written to the dead letters and logged.
+///
+/// Dropped on a thread of a multi-threaded tokio runtime, it waits with
+/// `tokio::task::block_in_place`; on a current-thread runtime it cannot wait without
+/// stopping the very tasks that deliver, so it dead-letters what is left at once and says
+/// so: there, call [`shutdown_async`](DeliveryGuard::shutdown_async) instead.
+#[must_use = "delivery stops when the guard is dropped; keep it for the life of the program"]
+pub struct DeliveryGuard {
+    engine: Arc<Engine>,
+    timeout: Duration,
+    done: bool,
+    /// The runtime the async transport made for itself, when it was built outside one.
+    #[cfg(feature = "http-async")]
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for DeliveryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryGuard")
+            .field("engine", &self.engine)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliveryGuard {
+    pub(crate) fn new(engine: Arc<Engine>, timeout: Duration) -> DeliveryGuard {
+        DeliveryGuard {
+            engine,
+            timeout,
+            done: false,
+            #[cfg(feature = "http-async")]
+            runtime: None,
+        }
+    }
+
+    /// The guard owns this runtime and shuts it down last.
+    #[cfg(feature = "http-async")]
+    pub(crate) fn owning(mut self, runtime: tokio::runtime::Runtime) -> DeliveryGuard {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Waits until everything queued is delivered or dead-lettered, at most `timeout`;
+    /// delivery goes on afterwards. It blocks the calling thread; in async code use
+    /// [`flush_async`](DeliveryGuard::flush_async).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Undelivered`] with what is still queued and in flight.
+    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        self.engine.flush(timeout)
+    }
+
+    /// Flushes for at most `timeout`, then stops the workers; what is left goes to the dead
+    /// letters. It blocks the calling thread; in async code use
+    /// [`shutdown_async`](DeliveryGuard::shutdown_async).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Undelivered`] when something was left.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), Error> {
+        self.done = true;
+        self.engine.shutdown(timeout)
+    }
+
+    /// [`flush`](DeliveryGuard::flush) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](DeliveryGuard::flush).
+    #[cfg(feature = "http-async")]
+    pub async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
+        self.engine.flush_async(timeout).await
+    }
+
+    /// [`shutdown`](DeliveryGuard::shutdown) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`shutdown`](DeliveryGuard::shutdown).
+    #[cfg(feature = "http-async")]
+    pub async fn shutdown_async(mut self, timeout: Duration) -> Result<(), Error> {
+        self.done = true;
+        let flushed = self.engine.flush_async(timeout).await;
+        let stopped = self.engine.shutdown(Duration::ZERO);
+        flushed.and(stopped)
+    }
+}
+
+impl Drop for DeliveryGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            let result = shutdown_here(&self.engine, self.timeout);
+            if let Err(err) = result {
+                log::warn!(target: "deskhook", "{err}");
+            }
+        }
+        #[cfg(feature = "http-async")]
+        if let Some(runtime) = self.runtime.take() {
+            // Allowed anywhere, even inside another runtime.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Shuts the engine down from whatever thread the guard is dropped on.
+fn shutdown_here(engine: &Engine, timeout: Duration) -> Result<(), Error> {
+    #[cfg(feature = "http-async")]
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        return match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => {
+                log::warn!(
+                    target: "deskhook",
+                    "delivery guard dropped on a current-thread runtime: it cannot wait for \
+                     delivery there; what is undelivered goes to the dead letters (call \
+                     shutdown_async().await instead)"
+                );
+                engine.shutdown(Duration::ZERO)
+            }
+            _ => tokio::task::block_in_place(|| engine.shutdown(timeout)),
+        };
+    }
+    engine.shutdown(timeout)
+}
