@@ -65,6 +65,7 @@ struct ConfigFile {
     #[serde(default)]
     delivery: DeliverySection,
     #[serde(default)]
+    #[cfg_attr(not(feature = "file"), allow(dead_code))]
     file_log: Option<FileLogSection>,
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<Spanned<EndpointSection>>,
@@ -89,6 +90,7 @@ struct DeliverySection {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "file"), allow(dead_code))]
 struct FileLogSection {
     path: PathBuf,
     flush: Option<Spanned<String>>,

@@ -270,6 +270,7 @@ pub(crate) struct AttemptError {
 }
 
 /// What the engine asks of a blocking transport.
+#[cfg(feature = "http-blocking")]
 pub(crate) trait Transport: Send + Sync {
     /// POSTs `body` with `headers` to endpoint `endpoint`.
     fn post(
@@ -730,6 +731,7 @@ impl Engine {
     }
 
     /// The blocking worker loop of endpoint `index`; returns when the engine stops.
+    #[cfg(feature = "http-blocking")]
     pub(crate) fn run_worker(&self, index: usize, transport: &dyn Transport) {
         let rt = &self.endpoints[index];
         loop {
