@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use deskhook::Secret;
 
+mod bench;
 mod dead_letters;
 mod listen;
 mod render;
@@ -33,6 +34,7 @@ enum Command {
     Verify(verify::Args),
     DeadLetters(dead_letters::Args),
     Tail(tail::Args),
+    Bench(bench::Args),
 }
 
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::DeadLetters(args) => dead_letters::run(args),
         Command::Tail(args) => tail::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -494,11 +494,29 @@ mod ureq_part {
             config: &Config,
             timeout: NextTimeout,
         ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            let refused =
+                |refusal| ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, refusal));
+            // An IP literal needs no lookup. ureq's own resolver would still spawn a thread
+            // for it whenever a timeout is set, once per request: a third of the blocking
+            // transport's CPU on loopback.
+            if let Some(host) = uri.host()
+                && let Ok(ip) = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+            {
+                check_ip(ip, &self.policy).map_err(refused)?;
+                let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+                    Some("https") => 443,
+                    _ => 80,
+                });
+                let mut addrs = self.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                return Ok(addrs);
+            }
             let addrs = self.inner.resolve(uri, config, timeout)?;
             for addr in &addrs {
-                check_ip(addr.ip(), &self.policy).map_err(|refusal| {
-                    ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, refusal))
-                })?;
+                check_ip(addr.ip(), &self.policy).map_err(refused)?;
             }
             Ok(addrs)
         }

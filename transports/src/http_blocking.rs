@@ -140,7 +140,8 @@ fn agent_for(endpoint: &Endpoint) -> ureq::Agent {
         .timeout_connect(Some(endpoint.connect_timeout))
         .timeout_global(Some(endpoint.timeout))
         .user_agent(USER_AGENT)
-        .max_idle_connections_per_host(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(1));
+        .max_idle_connections_per_host(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(1))
+        .max_idle_connections(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(10));
     // The guard's agent ignores proxies from the environment.
     guard::agent(endpoint.address_policy.clone(), config)
 }

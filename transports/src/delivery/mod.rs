@@ -33,7 +33,7 @@ pub(crate) mod queue;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -398,9 +398,6 @@ struct State {
     stopping: bool,
     /// Copies of the jobs being attempted, to report them if shutdown comes first.
     in_flight: Vec<Job>,
-    /// Attempts whose outcome is decided but whose observer call and dead letter are still
-    /// being written; `flush` waits for them too.
-    settling: usize,
     latencies: Vec<Duration>,
     latency_next: usize,
 }
@@ -432,6 +429,10 @@ pub(crate) struct EndpointRt {
     /// Async workers alive.
     #[cfg(feature = "http-async")]
     alive: std::sync::atomic::AtomicUsize,
+    /// Attempts whose outcome is decided but whose observer call and dead letter are still
+    /// being written; `flush` waits for them too. Raised under the state lock; lowered
+    /// without it, but the last one takes the lock before waking a flush.
+    settling: AtomicUsize,
     counters: Counters,
 }
 
@@ -542,7 +543,6 @@ impl Engine {
                     disabled: false,
                     stopping: false,
                     in_flight: Vec::new(),
-                    settling: 0,
                     latencies: Vec::new(),
                     latency_next: 0,
                 }),
@@ -555,6 +555,7 @@ impl Engine {
                 idle_async: tokio::sync::Notify::new(),
                 #[cfg(feature = "http-async")]
                 alive: std::sync::atomic::AtomicUsize::new(0),
+                settling: AtomicUsize::new(0),
                 counters: Counters::default(),
             })
             .collect();
@@ -1006,7 +1007,7 @@ impl Engine {
                 outcome = AttemptOutcome::EndpointDisabled;
             }
         }
-        st.settling += 1;
+        rt.settling.fetch_add(1, Ordering::AcqRel);
         let ready = st.schedule.has_ready();
         let breaker = st.breaker.state();
         drop(st);
@@ -1053,19 +1054,26 @@ impl Engine {
                 log::error!(target: "deskhook", "the delivery observer panicked; delivery goes on");
             }
         }
-        let mut st = lock(&rt.state);
         if let Some(key) = finished {
+            let mut st = lock(&rt.state);
             st.schedule.done(&key);
-        }
-        st.settling -= 1;
-        let idle = st.schedule.is_idle() && st.settling == 0;
-        let ready = st.schedule.has_ready();
-        drop(st);
-        if ready {
-            rt.wake_one();
-        }
-        if idle {
-            rt.wake_idle();
+            let last = rt.settling.fetch_sub(1, Ordering::AcqRel) == 1;
+            let idle = last && st.schedule.is_idle();
+            let ready = st.schedule.has_ready();
+            drop(st);
+            if ready {
+                rt.wake_one();
+            }
+            if idle {
+                rt.wake_idle();
+            }
+        } else if rt.settling.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Taking the lock orders this with a flush that checked before the decrement and
+            // is about to wait: it is then waiting when woken.
+            let idle = lock(&rt.state).schedule.is_idle();
+            if idle {
+                rt.wake_idle();
+            }
         }
     }
 
@@ -1075,7 +1083,7 @@ impl Engine {
         for rt in self.endpoints.iter() {
             let mut st = lock(&rt.state);
             loop {
-                let settled = st.schedule.is_idle() && st.settling == 0;
+                let settled = st.schedule.is_idle() && rt.settling.load(Ordering::Acquire) == 0;
                 if settled || st.stopping {
                     break;
                 }
@@ -1104,7 +1112,8 @@ impl Engine {
                 notified.as_mut().enable();
                 {
                     let st = lock(&rt.state);
-                    if (st.schedule.is_idle() && st.settling == 0) || st.stopping {
+                    let settled = st.schedule.is_idle() && rt.settling.load(Ordering::Acquire) == 0;
+                    if settled || st.stopping {
                         break;
                     }
                 }
@@ -1139,7 +1148,10 @@ impl Engine {
             let st = lock(&rt.state);
             (
                 q + st.schedule.queued(),
-                f + st.schedule.in_flight().max(st.settling),
+                f + st
+                    .schedule
+                    .in_flight()
+                    .max(rt.settling.load(Ordering::Acquire)),
             )
         })
     }

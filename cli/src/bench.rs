@@ -1,0 +1,368 @@
+//! `deskhook bench`: emit many synthetic events through the real facade, engine and transport
+//! to one endpoint, and report throughput and the cost of `emit` as one JSON line.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use deskhook::policy::RetrySchedule;
+use deskhook::{Action, Dispatcher, EventRef, Ticket, User};
+use deskhook_transports::delivery::{DeliveryConfig, DeliveryGuard, Endpoint, EndpointStats};
+use deskhook_transports::http_async::AsyncHttpSink;
+use deskhook_transports::http_blocking::HttpSink;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The retry schedule of the benchmark: a lost request is tried again soon, and a receiver
+/// that keeps failing does not hold the run up for long.
+const BENCH_RETRY: &str = "0s,100ms,1s";
+
+/// How often the progress bar reads the counters.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Which HTTP transport delivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Transport {
+    /// `HttpSink`: worker threads over ureq.
+    Blocking,
+    /// `AsyncHttpSink`: tokio tasks over reqwest, on a runtime of the sink's own.
+    Async,
+}
+
+/// Measure delivery throughput and the cost of `emit` against a receiver you run.
+///
+/// Emits --events synthetic Zenlix events from one thread through the global facade
+/// (`deskhook::set_dispatcher`, then `deskhook::emit`) into the real delivery engine and the
+/// chosen transport, POSTing each to --url. Tickets are B0000001, B0000002, … (one event
+/// each, so they are delivered in parallel), actions cycle through the twelve, and each body
+/// is padded to about --body-size bytes. The queue holds every event (nothing is dropped),
+/// failures are retried at 0s,100ms,1s, and what still fails goes to a dead-letter file in
+/// the temporary directory ($TMPDIR), whose path is printed.
+///
+/// A progress bar on stderr counts deliveries. At the end one JSON line goes to stdout:
+///
+///   {"events":…,"delivered":…,"failed":…,"seconds":…,"events_per_sec":…,
+///    "emit_ns_p50":…,"emit_ns_p99":…,"rss_max_kb":…}
+///
+/// seconds runs from the first emit to the last delivery; failed is events − delivered;
+/// emit_ns_* are percentiles of the duration of each `emit` call (while delivery runs);
+/// rss_max_kb is the peak resident set (VmHWM), null where /proc is not available.
+/// Exits 0 only if every event was delivered.
+///
+/// Send only to a receiver of your own: the benchmark is a flood.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Where to POST the events (http or https), e.g. http://127.0.0.1:18080/.
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// How many events to emit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    events: u64,
+    /// Requests in flight at once (the endpoint's `workers`: threads of the blocking
+    /// transport, tasks of the async one).
+    #[arg(long, value_name = "C", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    concurrency: u64,
+    /// The transport that delivers.
+    #[arg(long, value_enum, default_value_t = Transport::Blocking)]
+    transport: Transport,
+    /// The approximate size of each body in bytes; the ticket's text is padded to reach it.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    body_size: usize,
+    /// Allow private, loopback and link-local addresses (127.0.0.1, localhost, …), refused
+    /// by default as a guard against SSRF.
+    #[arg(long)]
+    allow_private: bool,
+    /// A signing secret, 'whsec_' and base64 (24 to 64 bytes); repeat to sign with several.
+    /// Without one, requests go unsigned.
+    #[arg(long, value_name = "SECRET")]
+    secret: Vec<String>,
+}
+
+/// The built sink of either transport, for its counters.
+enum Sink {
+    Blocking(HttpSink),
+    Async(AsyncHttpSink),
+}
+
+impl Sink {
+    fn stats(&self) -> Vec<EndpointStats> {
+        match self {
+            Sink::Blocking(sink) => sink.stats(),
+            Sink::Async(sink) => sink.stats(),
+        }
+    }
+
+    /// Events delivered, and events finished for good (delivered, dead-lettered or dropped).
+    fn progress(&self) -> (u64, u64) {
+        self.stats().iter().fold((0, 0), |(d, f), s| {
+            (
+                d + s.delivered,
+                f + s.delivered + s.dead_lettered + s.dropped,
+            )
+        })
+    }
+}
+
+/// Percentile `p` (0–100) of sorted values.
+fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
+    (!sorted.is_empty()).then(|| sorted[(sorted.len() - 1) * p / 100])
+}
+
+/// The peak resident set size in KiB, from `VmHWM` in /proc/self/status.
+fn rss_max_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A new, empty file in the temporary directory for this run's dead letters.
+fn temporary_dead_letter_file() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir();
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let path = dir.join(format!(
+        "deskhook-bench-{}-{stamp}.jsonl",
+        std::process::id()
+    ));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| {
+            format!(
+                "cannot create a dead-letter file in '{}': {e} (set TMPDIR to a writable \
+                 directory)",
+                dir.display()
+            )
+        })?;
+    Ok(path)
+}
+
+/// The ticket and user every event is made of, with the ticket's text padded so that a body
+/// is about `body_size` bytes.
+fn synthetic(body_size: usize) -> Result<(Ticket, User), String> {
+    let user = User::new("bench@example.com", "Bench User");
+    let mut ticket = Ticket::new(code(1), "Benchmark ticket");
+    ticket.author = user.clone();
+    ticket.target_group = "Default group".to_owned();
+    // The bodies differ only in the action, its description and the code's digits, so one
+    // measurement (the mean over the twelve actions) sizes them all; the padding is ASCII,
+    // which JSON does not escape.
+    let mut total = 0;
+    for action in Action::ALL {
+        total += serde_json::to_vec(&EventRef::new(action, &ticket, &user))
+            .map_err(|e| format!("cannot serialize the synthetic event: {e}"))?
+            .len();
+    }
+    let base = total / Action::ALL.len();
+    ticket.text = "x".repeat(body_size.saturating_sub(base));
+    Ok((ticket, user))
+}
+
+/// The ticket code of event `n`: `B0000001`, …
+fn code(n: u64) -> String {
+    let mut code = String::with_capacity(8);
+    write_code(&mut code, n);
+    code
+}
+
+/// Replaces the contents of `buf` with the ticket code of event `n`, reusing its allocation.
+fn write_code(buf: &mut String, n: u64) {
+    buf.clear();
+    let _ = write!(buf, "B{n:07}");
+}
+
+/// How long to wait for delivery: a minute, plus a millisecond per event, plus the retry
+/// schedule.
+fn deadline(events: u64, retry: &RetrySchedule) -> Duration {
+    let delays: Duration = retry.delays().iter().sum();
+    Duration::from_secs(60)
+        .saturating_add(Duration::from_millis(events))
+        .saturating_add(delays.mul_f64(1.0 + retry.jitter()))
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let secrets = crate::parse_secrets(&args.secret)?;
+    let retry: RetrySchedule = BENCH_RETRY
+        .parse()
+        .map_err(|e| format!("bad retry schedule: {e}"))?;
+    let workers = usize::try_from(args.concurrency).map_err(|e| e.to_string())?;
+    let events = args.events;
+    let queue_capacity =
+        usize::try_from(events).map_err(|_| format!("--events {events} is too many"))?;
+    let (mut ticket, user) = synthetic(args.body_size)?;
+    let mut emit_ns: Vec<u64> = Vec::new();
+    emit_ns
+        .try_reserve_exact(queue_capacity)
+        .map_err(|e| format!("--events {events} is too many: {e}"))?;
+
+    let endpoint = Endpoint::new("bench", &args.url)
+        .map_err(|e| format!("--url: {e}"))?
+        .secrets(secrets)
+        .retry(retry.clone())
+        .allow_private(args.allow_private)
+        .workers(workers);
+    let dead_letter_path = temporary_dead_letter_file()?;
+    let remove_dead_letters = || {
+        let _ = std::fs::remove_file(&dead_letter_path);
+    };
+    let delivery = DeliveryConfig {
+        queue_capacity,
+        dead_letter_path: dead_letter_path.clone(),
+        ..DeliveryConfig::default()
+    };
+    let builder = HttpSink::builder().config(delivery).endpoint(endpoint);
+    // The async sink is built outside any runtime, so it starts a runtime of its own (two
+    // worker threads) that the guard shuts down. That is what an application without tokio
+    // gets, and it keeps `emit` on the main thread, a plain thread like a helpdesk's request
+    // handler: a runtime made here would only add a thread that blocks in `emit` and in the
+    // guard's flush, and `build_async` inside it would share its workers with that.
+    let built: Result<(Sink, DeliveryGuard), _> = match args.transport {
+        Transport::Blocking => builder
+            .build()
+            .map(|(sink, guard)| (Sink::Blocking(sink), guard)),
+        Transport::Async => builder
+            .build_async()
+            .map(|(sink, guard)| (Sink::Async(sink), guard)),
+    };
+    let (sink, guard) = match built {
+        Ok(built) => built,
+        Err(e) => {
+            remove_dead_letters();
+            return Err(match e {
+                deskhook_transports::Error::Refused(_) => format!(
+                    "--url {}: {e}; pass --allow-private to send to loopback and private \
+                     addresses",
+                    args.url
+                ),
+                other => other.to_string(),
+            });
+        }
+    };
+    let dispatcher = match &sink {
+        Sink::Blocking(sink) => Dispatcher::builder().sink("http", sink.clone()),
+        Sink::Async(sink) => Dispatcher::builder().sink("http", sink.clone()),
+    }
+    .build();
+    if let Err(e) = deskhook::set_dispatcher(dispatcher) {
+        remove_dead_letters();
+        return Err(e.to_string());
+    }
+
+    let bar = ProgressBar::new(events).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} delivered  {per_sec}  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let wait = deadline(events, &retry);
+    let done = AtomicBool::new(false);
+    let (finished, flushed) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                bar.set_position(sink.progress().0);
+                std::thread::sleep(PROGRESS_EVERY);
+            }
+        });
+        let started = Instant::now();
+        for n in 1..=events {
+            write_code(&mut ticket.code, n);
+            let action = Action::ALL[((n - 1) % Action::ALL.len() as u64) as usize];
+            let before = Instant::now();
+            deskhook::emit(action, &ticket, &user);
+            let took = before.elapsed();
+            emit_ns.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+        }
+        let flushed = guard.flush(wait);
+        let finished = started.elapsed();
+        done.store(true, Ordering::Release);
+        (finished, flushed)
+    });
+    let (delivered, settled) = sink.progress();
+    bar.set_position(delivered);
+    bar.finish_and_clear();
+    // Whatever is still queued or in flight goes to the dead letters.
+    let _ = guard.shutdown(Duration::from_secs(1));
+
+    emit_ns.sort_unstable();
+    let seconds = finished.as_secs_f64();
+    let per_sec = if seconds > 0.0 {
+        (delivered as f64 / seconds).round() as u64
+    } else {
+        0
+    };
+    let report = serde_json::json!({
+        "events": events,
+        "delivered": delivered,
+        "failed": events - delivered.min(events),
+        "seconds": (seconds * 1e6).round() / 1e6,
+        "events_per_sec": per_sec,
+        "emit_ns_p50": percentile(&emit_ns, 50),
+        "emit_ns_p99": percentile(&emit_ns, 99),
+        "rss_max_kb": rss_max_kb(),
+    });
+    crate::send::print_line(&report.to_string());
+
+    let all = delivered == events;
+    if all {
+        remove_dead_letters();
+    } else {
+        let why = match flushed {
+            Err(e) if settled < events => format!("; {e}"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "deskhook: {} of {events} event(s) not delivered{why}; dead letters: {}",
+            events - delivered.min(events),
+            dead_letter_path.display()
+        );
+    }
+    Ok(if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_padded_to_about_the_size_asked() {
+        let (mut ticket, user) = synthetic(1024).unwrap();
+        for (n, action) in Action::ALL.into_iter().enumerate() {
+            ticket.code = code(n as u64 + 1);
+            let len = serde_json::to_vec(&EventRef::new(action, &ticket, &user))
+                .unwrap()
+                .len();
+            assert!((1000..=1048).contains(&len), "{action}: {len} bytes");
+        }
+        // Smaller than the bare event: no padding at all.
+        let (ticket, _) = synthetic(10).unwrap();
+        assert!(ticket.text.is_empty());
+    }
+
+    #[test]
+    fn codes_are_b_and_seven_digits() {
+        assert_eq!(code(1), "B0000001");
+        assert_eq!(code(123_456), "B0123456");
+    }
+
+    #[test]
+    fn percentiles_index_the_sorted_values() {
+        let values: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 50), Some(50));
+        assert_eq!(percentile(&values, 99), Some(99));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}

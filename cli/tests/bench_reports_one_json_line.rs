@@ -1,0 +1,391 @@
+//! `deskhook bench` emits through the real facade, engine and transport to a loopback
+//! receiver and ends with exactly one JSON line: every event delivered with both transports
+//! (signed, and verified by the receiver), and a receiver that answers 400 makes the run
+//! fail with the events undelivered.
+//!
+//! The receiver is a small HTTP/1.1 server on 127.0.0.1 inside the test; every `deskhook` child is killed
+//! and waited for when its handle is dropped.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use deskhook::Secret;
+use deskhook::signature::DEFAULT_TOLERANCE;
+use serde_json::Value;
+
+/// How long a run may take before the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// The secret of the Standard Webhooks specification's example.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+const EVENTS: u64 = 200;
+const BODY_SIZE: usize = 1024;
+
+/// What the receiver saw in one request.
+#[derive(Debug)]
+struct Seen {
+    code: String,
+    body_len: usize,
+    /// `None` when the receiver has no secret; otherwise whether the signature checked out.
+    verified: Option<bool>,
+}
+
+/// A loopback HTTP/1.1 receiver with keep-alive, a thread per connection, that answers every
+/// request with one status. (Not tiny_http: its thread pool can leave a new connection
+/// unserved while others stay open, which stalls a sender with many connections.)
+struct Receiver {
+    url: String,
+    addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start(status: u16, secret: Option<&str>) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        assert!(addr.ip().is_loopback());
+        let secrets: Arc<[Secret]> = secret
+            .map(|s| vec![Secret::parse(s).unwrap()])
+            .unwrap_or_default()
+            .into();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = {
+            let (stopping, seen) = (stopping.clone(), seen.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stopping.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (seen, secrets) = (seen.clone(), secrets.clone());
+                    std::thread::spawn(move || {
+                        let _ = serve(stream, status, &secrets, &seen);
+                    });
+                }
+            })
+        };
+        Receiver {
+            url: format!("http://{addr}/"),
+            addr,
+            stopping,
+            seen,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Stops accepting and returns what was received. Called after the sender exited, so
+    /// every request it sent has been answered and recorded.
+    fn stop(mut self) -> Vec<Seen> {
+        self.stop_accepting();
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
+    fn stop_accepting(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            self.stopping.store(true, Ordering::Release);
+            // Wakes the acceptor up so that it sees the flag.
+            let _ = TcpStream::connect(self.addr);
+            let _ = acceptor.join();
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop_accepting();
+    }
+}
+
+/// Answers the requests of one connection until the sender closes it.
+fn serve(
+    stream: TcpStream,
+    status: u16,
+    secrets: &[Secret],
+    seen: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(RUN_LIMIT))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut headers: Vec<(String, String)> = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let Some((name, value)) = line.trim_end().split_once(':') else {
+                break;
+            };
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let mut body = Vec::new();
+        if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            loop {
+                line.clear();
+                reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+                let start = body.len();
+                body.resize(start + size + 2, 0);
+                reader.read_exact(&mut body[start..])?;
+                body.truncate(start + size);
+                if size == 0 {
+                    break;
+                }
+            }
+        } else {
+            let len: usize = header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            body.resize(len, 0);
+            reader.read_exact(&mut body)?;
+        }
+        let verified = (!secrets.is_empty())
+            .then(|| deskhook::verify(&headers, &body, secrets, DEFAULT_TOLERANCE).is_ok());
+        let code = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["ticket"]["code"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        seen.lock().unwrap().push(Seen {
+            code,
+            body_len: body.len(),
+            verified,
+        });
+        // A 204 has no body and must not say Content-Length; other statuses say 0.
+        let response = if status == 204 {
+            "HTTP/1.1 204 No Content\r\n\r\n".to_owned()
+        } else {
+            format!("HTTP/1.1 {status} Status\r\nContent-Length: 0\r\n\r\n")
+        };
+        writer.write_all(response.as_bytes())?;
+        writer.flush()?;
+    }
+}
+
+/// A `deskhook` child, killed and waited for on drop.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `deskhook` with `args` (TMPDIR = `tmp`), killing it after [`RUN_LIMIT`].
+fn deskhook(tmp: &Path, args: &[&str]) -> Run {
+    let child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(args)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the deskhook binary starts");
+    let mut child = ChildGuard(child);
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.0.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.0.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < RUN_LIMIT,
+            "deskhook {args:?} still running after {RUN_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The one JSON line of stdout, with exactly the documented keys.
+fn report(run: &Run) -> Value {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one line on stdout: {:?}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    let value: Value = serde_json::from_str(lines[0]).expect("the line is JSON");
+    let keys: Vec<&str> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "events",
+            "delivered",
+            "failed",
+            "seconds",
+            "events_per_sec",
+            "emit_ns_p50",
+            "emit_ns_p99",
+            "rss_max_kb"
+        ]
+    );
+    value
+}
+
+fn bench_args<'a>(url: &'a str, transport: &'a str, events: &'a str) -> Vec<&'a str> {
+    vec![
+        "bench",
+        "--url",
+        url,
+        "--events",
+        events,
+        "--concurrency",
+        "8",
+        "--transport",
+        transport,
+        "--body-size",
+        "1024",
+        "--allow-private",
+    ]
+}
+
+fn delivers_every_event(transport: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(204, Some(SECRET));
+    let events = EVENTS.to_string();
+    let mut args = bench_args(&receiver.url, transport, &events);
+    args.extend(["--secret", SECRET]);
+    let run = deskhook(tmp.path(), &args);
+    let value = report(&run);
+    assert!(
+        run.status.success(),
+        "{transport}: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(value["events"], EVENTS);
+    assert_eq!(value["delivered"], EVENTS);
+    assert_eq!(value["failed"], 0);
+    assert!(value["seconds"].as_f64().unwrap() > 0.0, "{value}");
+    assert!(value["events_per_sec"].as_f64().unwrap() > 0.0, "{value}");
+    let p50 = value["emit_ns_p50"].as_u64().unwrap();
+    let p99 = value["emit_ns_p99"].as_u64().unwrap();
+    assert!(p50 > 0 && p50 <= p99, "{value}");
+    if cfg!(target_os = "linux") {
+        assert!(value["rss_max_kb"].as_u64().unwrap() > 0, "{value}");
+    }
+
+    // The receiver got each ticket once, signed, with a body of about the size asked.
+    let seen = receiver.stop();
+    assert_eq!(seen.len() as u64, EVENTS);
+    let codes: BTreeSet<&str> = seen.iter().map(|s| s.code.as_str()).collect();
+    let expected: BTreeSet<String> = (1..=EVENTS).map(|n| format!("B{n:07}")).collect();
+    assert_eq!(
+        codes,
+        expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+    for s in &seen {
+        assert_eq!(s.verified, Some(true), "{s:?}");
+        assert!(
+            s.body_len.abs_diff(BODY_SIZE) <= 24,
+            "{} bytes for --body-size {BODY_SIZE}",
+            s.body_len
+        );
+    }
+    // Nothing failed, so the dead-letter file is removed.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn the_blocking_transport_delivers_every_event() {
+    delivers_every_event("blocking");
+}
+
+#[test]
+fn the_async_transport_delivers_every_event() {
+    delivers_every_event("async");
+}
+
+#[test]
+fn a_receiver_answering_400_makes_the_run_fail() {
+    for transport in ["blocking", "async"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let receiver = Receiver::start(400, None);
+        let events = EVENTS.to_string();
+        let run = deskhook(tmp.path(), &bench_args(&receiver.url, transport, &events));
+        let value = report(&run);
+        assert!(!run.status.success(), "{transport}: {}", run.stdout);
+        assert_eq!(value["events"], EVENTS);
+        let delivered = value["delivered"].as_u64().unwrap();
+        assert!(delivered < EVENTS, "{value}");
+        assert_eq!(value["failed"].as_u64().unwrap(), EVENTS - delivered);
+        assert!(
+            run.stderr.contains("not delivered") && run.stderr.contains("dead letters:"),
+            "{}",
+            run.stderr
+        );
+        // 400 is final: each event was tried once and dead-lettered.
+        assert_eq!(receiver.stop().len() as u64, EVENTS);
+        let files: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let letters = std::fs::read_to_string(&files[0]).unwrap();
+        assert_eq!(letters.lines().count() as u64, EVENTS - delivered);
+    }
+}
+
+#[test]
+fn a_loopback_url_needs_allow_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = deskhook(
+        tmp.path(),
+        &["bench", "--url", "http://127.0.0.1:9/", "--events", "1"],
+    );
+    assert!(!run.status.success());
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("--allow-private"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
