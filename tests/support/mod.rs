@@ -1,8 +1,10 @@
 //! Shared pieces of the cross-crate tests: a loopback HTTP receiver that records what it gets
-//! and answers as each test scripts it.
+//! and answers as each test scripts it, and the two transports behind one interface.
 //!
 //! Every receiver binds `127.0.0.1:0` and is stopped (its threads joined) when dropped.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -81,17 +83,96 @@ type Reply = dyn Fn(&Received, usize) -> Answer + Send + Sync;
 struct Shared {
     log: Mutex<Vec<Received>>,
     arrived: Condvar,
+    /// Arrival numbers, in the order requests are read.
+    next: std::sync::atomic::AtomicUsize,
+    stop: std::sync::atomic::AtomicBool,
+    /// Every connection, to shut them down when the receiver stops.
+    connections: Mutex<Vec<TcpStream>>,
 }
 
-/// A loopback HTTP receiver.
+/// A loopback HTTP/1.1 receiver on std's `TcpListener`: a thread per connection, keep-alive,
+/// `Content-Length` bodies. (tiny_http was tried first; it can leave a new connection
+/// unserved while others stay open, which the async transport's 16 connections trip over.)
 #[allow(missing_debug_implementations)]
 pub struct Receiver {
     /// `http://127.0.0.1:PORT/hook`.
     pub url: String,
-    server: Arc<tiny_http::Server>,
+    addr: std::net::SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
     handlers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// Reads one request; `None` at the end of the connection.
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((path, headers, body))
+}
+
+fn serve(stream: TcpStream, shared: Arc<Shared>, reply: Arc<Reply>) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    while let Some((path, headers, body)) = read_request(&mut reader) {
+        let index = shared
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut received = Received {
+            path,
+            headers,
+            body,
+            at: Instant::now(),
+            index,
+            status: 0,
+        };
+        let answer = reply(&received, index);
+        received.status = answer.status;
+        std::thread::sleep(answer.delay);
+        let close = received
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        {
+            let mut log = shared.log.lock().unwrap();
+            log.push(received);
+        }
+        shared.arrived.notify_all();
+        let mut response = format!("HTTP/1.1 {} X\r\ncontent-length: 0\r\n", answer.status);
+        for (name, value) in &answer.headers {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str("\r\n");
+        if writer.write_all(response.as_bytes()).is_err() || close {
+            return;
+        }
+    }
 }
 
 impl Receiver {
@@ -100,68 +181,41 @@ impl Receiver {
         Receiver::start(|_, _| Answer::status(204))
     }
 
-    /// A receiver that answers each request (and its 0-based number) as `reply` says. Each
-    /// request is handled on a thread of its own, so a slow answer does not hold up others.
+    /// A receiver that answers each request (and its 0-based number in the order of arrival)
+    /// as `reply` says. Each connection is served on a thread of its own.
     pub fn start(reply: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static) -> Receiver {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
-        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a local address");
         let shared = Arc::new(Shared {
             log: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            stop: std::sync::atomic::AtomicBool::new(false),
+            connections: Mutex::new(Vec::new()),
         });
         let handlers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let reply: Arc<Reply> = Arc::new(reply);
         let accept = {
-            let (server, shared, handlers) = (server.clone(), shared.clone(), handlers.clone());
+            let (shared, handlers) = (shared.clone(), handlers.clone());
             std::thread::spawn(move || {
-                for (n, mut request) in server.incoming_requests().enumerate() {
-                    let mut body = Vec::new();
-                    let _ = request.as_reader().read_to_end(&mut body);
-                    let received = Received {
-                        path: request.url().to_owned(),
-                        headers: request
-                            .headers()
-                            .iter()
-                            .map(|h| {
-                                (
-                                    h.field.as_str().as_str().to_ascii_lowercase(),
-                                    h.value.as_str().to_owned(),
-                                )
-                            })
-                            .collect(),
-                        body,
-                        at: Instant::now(),
-                        index: n,
-                        status: 0,
-                    };
-                    let index = n;
+                for stream in listener.incoming() {
+                    if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let _ = stream.set_nodelay(true);
+                    if let Ok(clone) = stream.try_clone() {
+                        shared.connections.lock().unwrap().push(clone);
+                    }
                     let (shared, reply) = (shared.clone(), reply.clone());
-                    let handler = std::thread::spawn(move || {
-                        let mut received = received;
-                        let answer = reply(&received, index);
-                        received.status = answer.status;
-                        std::thread::sleep(answer.delay);
-                        {
-                            let mut log = shared.log.lock().unwrap();
-                            log.push(received);
-                        }
-                        shared.arrived.notify_all();
-                        let mut response = tiny_http::Response::empty(answer.status);
-                        for (name, value) in &answer.headers {
-                            let header =
-                                tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-                                    .expect("a valid header");
-                            response = response.with_header(header);
-                        }
-                        let _ = request.respond(response);
-                    });
+                    let handler = std::thread::spawn(move || serve(stream, shared, reply));
                     handlers.lock().unwrap().push(handler);
                 }
             })
         };
         Receiver {
-            url: format!("http://127.0.0.1:{port}/hook"),
-            server,
+            url: format!("http://{addr}/hook"),
+            addr,
             shared,
             accept: Some(accept),
             handlers,
@@ -198,11 +252,20 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop with a connection of our own, then close every connection so
+        // that the threads reading them return.
+        let _ = TcpStream::connect(self.addr);
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }
-        for handler in self.handlers.lock().unwrap().drain(..) {
+        for connection in self.shared.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+        let handlers: Vec<JoinHandle<()>> = self.handlers.lock().unwrap().drain(..).collect();
+        for handler in handlers {
             let _ = handler.join();
         }
     }

@@ -43,6 +43,8 @@ fn emit_from_many_tasks_at_once() {
             task.await.unwrap();
         }
         guard.shutdown_async(WAIT).await.unwrap();
+        let letters = std::fs::read_to_string(&dead).unwrap();
+        assert_eq!(letters, "", "stats: {:?}", sink.stats());
         assert_eq!(sink.stats()[0].delivered, 200);
     });
     assert_eq!(receiver.count(), 200);

@@ -433,6 +433,20 @@ pub(crate) struct EndpointRt {
     /// being written; `flush` waits for them too. Raised under the state lock; lowered
     /// without it, but the last one takes the lock before waking a flush.
     settling: AtomicUsize,
+    /// Jobs from `emit` not yet moved into the schedule. `emit` appends here without taking
+    /// the state lock, which the workers hold often; a worker moves them over (and numbers
+    /// them) the next time it looks for work.
+    inbox: Mutex<Vec<Job>>,
+    /// `inbox.len()`, readable without the inbox lock.
+    inbox_len: AtomicUsize,
+    /// `schedule.queued()` as of the last change, readable without the state lock.
+    queued_mirror: AtomicUsize,
+    /// Set (under the state lock) when the endpoint is disabled or stopping: `emit` then
+    /// takes the slow path, which dead-letters.
+    closed: std::sync::atomic::AtomicBool,
+    /// Blocking workers about to wait or waiting on `work`; `emit` takes the state lock to
+    /// wake one only when there are some.
+    sleepers: AtomicUsize,
     counters: Counters,
 }
 
@@ -556,6 +570,11 @@ impl Engine {
                 #[cfg(feature = "http-async")]
                 alive: std::sync::atomic::AtomicUsize::new(0),
                 settling: AtomicUsize::new(0),
+                inbox: Mutex::new(Vec::new()),
+                inbox_len: AtomicUsize::new(0),
+                queued_mirror: AtomicUsize::new(0),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                sleepers: AtomicUsize::new(0),
                 counters: Counters::default(),
             })
             .collect();
@@ -620,9 +639,11 @@ impl Engine {
     /// Queues a job for endpoint `index`; returns what went wrong for that endpoint (the job
     /// is then dropped and counted, or dead-lettered). With drop-oldest the new job is queued
     /// and the oldest one is dropped, counted and logged here.
-    pub(crate) fn submit(&self, index: usize, mut job: Job) -> Result<(), String> {
+    ///
+    /// The common case (room in the queue, endpoint open) appends to the inbox and never takes
+    /// the state lock; a full queue, a closed endpoint and drop-oldest go the slow way.
+    pub(crate) fn submit(&self, index: usize, job: Job) -> Result<(), String> {
         let rt = &self.endpoints[index];
-        let name = &rt.route.name;
         if job.body.len() > self.config.max_payload {
             let reason = format!(
                 "body of {} bytes exceeds the {}-byte limit (raise max_payload or send less)",
@@ -630,10 +651,86 @@ impl Engine {
                 self.config.max_payload
             );
             self.dead_letter(rt, &job, &reason);
-            return Err(format!("endpoint '{name}': {reason}; event dead-lettered"));
+            return Err(format!(
+                "endpoint '{}': {reason}; event dead-lettered",
+                rt.route.name
+            ));
         }
         let capacity = self.config.queue_capacity.max(1);
+        let queued =
+            rt.inbox_len.load(Ordering::Acquire) + rt.queued_mirror.load(Ordering::Acquire);
+        if queued >= capacity || rt.closed.load(Ordering::Acquire) {
+            return self.submit_slow(rt, job);
+        }
+        {
+            let mut inbox = lock(&rt.inbox);
+            inbox.push(job);
+            rt.inbox_len.store(inbox.len(), Ordering::SeqCst);
+        }
+        if rt.closed.load(Ordering::SeqCst) {
+            // Closed meanwhile, perhaps after the inbox was emptied for the last time:
+            // nobody else would see this job.
+            self.reclaim_inbox(rt);
+            return Err(format!(
+                "endpoint '{}': closed while the event was queued; event dead-lettered",
+                rt.route.name
+            ));
+        }
+        if rt.sleepers.load(Ordering::SeqCst) > 0 {
+            // A blocking worker is waiting or about to: wake it under the lock so the wake-up
+            // cannot fall between its last look at the inbox and its wait.
+            let _st = lock(&rt.state);
+            rt.work.notify_one();
+        }
+        #[cfg(feature = "http-async")]
+        rt.work_async.notify_one();
+        Ok(())
+    }
+
+    /// Moves the inbox into the schedule, numbering each job per ticket
+    /// (`X-Deskhook-Sequence`) in the order they were emitted. Under the state lock.
+    fn drain_inbox(&self, rt: &EndpointRt, st: &mut State) {
+        if rt.inbox_len.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let jobs = {
+            let mut inbox = lock(&rt.inbox);
+            rt.inbox_len.store(0, Ordering::SeqCst);
+            std::mem::take(&mut *inbox)
+        };
+        for mut job in jobs {
+            let seq = st.sequences.entry(job.key.clone()).or_insert(0);
+            *seq += 1;
+            job.seq = *seq;
+            st.schedule.push(job);
+        }
+        rt.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
+    }
+
+    /// Dead-letters whatever is in the inbox of a closed endpoint.
+    fn reclaim_inbox(&self, rt: &EndpointRt) {
+        let jobs = {
+            let mut inbox = lock(&rt.inbox);
+            rt.inbox_len.store(0, Ordering::SeqCst);
+            std::mem::take(&mut *inbox)
+        };
+        let reason = if lock(&rt.state).disabled {
+            "endpoint disabled after 410 Gone"
+        } else {
+            "sink shut down"
+        };
+        for job in &jobs {
+            self.dead_letter(rt, job, reason);
+        }
+    }
+
+    /// `submit` when the queue is full or the endpoint is closed: under the state lock.
+    fn submit_slow(&self, rt: &EndpointRt, mut job: Job) -> Result<(), String> {
+        let name = &rt.route.name;
+        let capacity = self.config.queue_capacity.max(1);
         let mut st = lock(&rt.state);
+        self.drain_inbox(rt, &mut st);
         if st.schedule.queued() >= capacity
             && let OverflowPolicy::Block { timeout } = self.config.overflow
         {
@@ -648,6 +745,7 @@ impl Engine {
                     .wait_timeout(st, left)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
+                self.drain_inbox(rt, &mut st);
             }
         }
         if st.disabled || st.stopping {
@@ -681,8 +779,10 @@ impl Engine {
         *seq += 1;
         job.seq = *seq;
         st.schedule.push(job);
-        drop(st);
+        rt.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
         rt.wake_one();
+        drop(st);
         if let Some(old) = dropped {
             rt.counters.dropped.fetch_add(1, Ordering::Relaxed);
             log::warn!(
@@ -742,16 +842,24 @@ impl Engine {
                     match self.step(rt, &mut st) {
                         Step::Attempt(job) => break job,
                         Step::Stop => return,
-                        Step::Wait(Some(due)) => {
-                            let wait = due.saturating_duration_since(Instant::now());
-                            st = rt
-                                .work
-                                .wait_timeout(st, wait)
-                                .unwrap_or_else(|p| p.into_inner())
-                                .0;
-                        }
-                        Step::Wait(None) => {
-                            st = rt.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                        Step::Wait(due) => {
+                            // Announce the wait before the last look at the inbox: an emit
+                            // that lands after that look sees a sleeper and wakes it under
+                            // this lock (see `submit`).
+                            rt.sleepers.fetch_add(1, Ordering::SeqCst);
+                            if rt.inbox_len.load(Ordering::SeqCst) == 0 {
+                                st = match due {
+                                    Some(due) => {
+                                        let wait = due.saturating_duration_since(Instant::now());
+                                        rt.work
+                                            .wait_timeout(st, wait)
+                                            .unwrap_or_else(|p| p.into_inner())
+                                            .0
+                                    }
+                                    None => rt.work.wait(st).unwrap_or_else(|p| p.into_inner()),
+                                };
+                            }
+                            rt.sleepers.fetch_sub(1, Ordering::SeqCst);
                         }
                     }
                 }
@@ -810,6 +918,14 @@ impl Engine {
 
     /// Under the endpoint's lock: the next job to attempt, or how long to wait.
     fn step(&self, rt: &EndpointRt, st: &mut State) -> Step {
+        self.drain_inbox(rt, st);
+        let step = self.step_schedule(rt, st);
+        rt.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
+        step
+    }
+
+    fn step_schedule(&self, rt: &EndpointRt, st: &mut State) -> Step {
         loop {
             if st.stopping {
                 return Step::Stop;
@@ -996,6 +1112,8 @@ impl Engine {
                 st.breaker.success();
                 rt.counters.failed.fetch_add(1, Ordering::Relaxed);
                 st.disabled = true;
+                rt.closed.store(true, Ordering::SeqCst);
+                self.drain_inbox(rt, &mut st);
                 finished = Some(job.key.clone());
                 dead.push((
                     job,
@@ -1007,6 +1125,8 @@ impl Engine {
                 outcome = AttemptOutcome::EndpointDisabled;
             }
         }
+        rt.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
         rt.settling.fetch_add(1, Ordering::AcqRel);
         let ready = st.schedule.has_ready();
         let breaker = st.breaker.state();
@@ -1058,7 +1178,7 @@ impl Engine {
             let mut st = lock(&rt.state);
             st.schedule.done(&key);
             let last = rt.settling.fetch_sub(1, Ordering::AcqRel) == 1;
-            let idle = last && st.schedule.is_idle();
+            let idle = last && st.schedule.is_idle() && rt.inbox_len.load(Ordering::Acquire) == 0;
             let ready = st.schedule.has_ready();
             drop(st);
             if ready {
@@ -1070,7 +1190,8 @@ impl Engine {
         } else if rt.settling.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Taking the lock orders this with a flush that checked before the decrement and
             // is about to wait: it is then waiting when woken.
-            let idle = lock(&rt.state).schedule.is_idle();
+            let idle =
+                lock(&rt.state).schedule.is_idle() && rt.inbox_len.load(Ordering::Acquire) == 0;
             if idle {
                 rt.wake_idle();
             }
@@ -1083,7 +1204,9 @@ impl Engine {
         for rt in self.endpoints.iter() {
             let mut st = lock(&rt.state);
             loop {
-                let settled = st.schedule.is_idle() && rt.settling.load(Ordering::Acquire) == 0;
+                let settled = st.schedule.is_idle()
+                    && rt.settling.load(Ordering::Acquire) == 0
+                    && rt.inbox_len.load(Ordering::Acquire) == 0;
                 if settled || st.stopping {
                     break;
                 }
@@ -1112,7 +1235,9 @@ impl Engine {
                 notified.as_mut().enable();
                 {
                     let st = lock(&rt.state);
-                    let settled = st.schedule.is_idle() && rt.settling.load(Ordering::Acquire) == 0;
+                    let settled = st.schedule.is_idle()
+                        && rt.settling.load(Ordering::Acquire) == 0
+                        && rt.inbox_len.load(Ordering::Acquire) == 0;
                     if settled || st.stopping {
                         break;
                     }
@@ -1147,7 +1272,7 @@ impl Engine {
         self.endpoints.iter().fold((0, 0), |(q, f), rt| {
             let st = lock(&rt.state);
             (
-                q + st.schedule.queued(),
+                q + st.schedule.queued() + rt.inbox_len.load(Ordering::Acquire),
                 f + st
                     .schedule
                     .in_flight()
@@ -1185,6 +1310,9 @@ impl Engine {
             return 0;
         }
         st.stopping = true;
+        rt.closed.store(true, Ordering::SeqCst);
+        self.drain_inbox(rt, &mut st);
+        rt.queued_mirror.store(0, Ordering::Release);
         let mut jobs: Vec<(Job, String)> = st
             .schedule
             .drain()
@@ -1245,7 +1373,7 @@ impl Engine {
                 let st = lock(&rt.state);
                 let mut latencies = st.latencies.clone();
                 let (queued, in_flight, disabled, breaker) = (
-                    st.schedule.queued(),
+                    st.schedule.queued() + rt.inbox_len.load(Ordering::Acquire),
                     st.schedule.in_flight(),
                     st.disabled,
                     st.breaker.state(),
