@@ -103,10 +103,11 @@ pub struct Receiver {
     handlers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
+/// A request's path, headers and body.
+type Request = (String, Vec<(String, String)>, Vec<u8>);
+
 /// Reads one request; `None` at the end of the connection.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;

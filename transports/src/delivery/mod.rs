@@ -962,13 +962,17 @@ impl Engine {
         let mut signature = None;
         if !rt.route.signers.is_empty() {
             let ts = i64::try_from(timestamp).unwrap_or(i64::MAX);
-            let entries: Vec<String> = rt
-                .route
-                .signers
-                .iter()
-                .filter(|(_, expires)| active(expires))
-                .map(|(signer, _)| signer.sign(&job.id_text, ts, &job.body))
-                .collect();
+            // One string, no list: this runs on every attempt.
+            let mut entries = String::new();
+            for (signer, _) in rt.route.signers.iter().filter(|(_, e)| active(e)) {
+                let entry = signer.sign(&job.id_text, ts, &job.body);
+                if entries.is_empty() {
+                    entries = entry;
+                } else {
+                    entries.push(' ');
+                    entries.push_str(&entry);
+                }
+            }
             if entries.is_empty() {
                 return Err(AttemptError {
                     message: "every signing secret of the endpoint has expired; add a current \
@@ -977,7 +981,7 @@ impl Engine {
                     retryable: false,
                 });
             }
-            signature = Some(entries.join(" "));
+            signature = Some(entries);
         }
         let hub = rt
             .route
