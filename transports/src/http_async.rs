@@ -146,13 +146,15 @@ impl SinkBuilder {
             for _ in 0..endpoint.route.workers {
                 let (engine, transport) = (engine.clone(), transport.clone());
                 engine.worker_started(index);
+                // Made before the task and moved into it, so that it is dropped even when the
+                // runtime drops the task without ever running it: the engine then
+                // dead-letters what no worker is left to deliver.
+                let alive = WorkerAlive {
+                    engine: engine.clone(),
+                    index,
+                };
                 handle.spawn(async move {
-                    // Dropped when the task ends or its runtime drops it: the engine then
-                    // dead-letters what no worker is left to deliver.
-                    let _alive = WorkerAlive {
-                        engine: engine.clone(),
-                        index,
-                    };
+                    let _alive = alive;
                     engine.run_worker_async(index, transport.as_ref()).await;
                 });
             }

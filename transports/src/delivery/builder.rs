@@ -250,7 +250,11 @@ impl DeliveryGuard {
 impl Drop for DeliveryGuard {
     fn drop(&mut self) {
         if !self.done {
-            let result = shutdown_here(&self.engine, self.timeout);
+            #[cfg(feature = "http-async")]
+            let own_runtime = self.runtime.is_some();
+            #[cfg(not(feature = "http-async"))]
+            let own_runtime = false;
+            let result = shutdown_here(&self.engine, self.timeout, own_runtime);
             if let Err(err) = result {
                 log::warn!(target: "deskhook", "{err}");
             }
@@ -263,10 +267,11 @@ impl Drop for DeliveryGuard {
     }
 }
 
-/// Shuts the engine down from whatever thread the guard is dropped on.
-fn shutdown_here(engine: &Engine, timeout: Duration) -> Result<(), Error> {
+/// Shuts the engine down from whatever thread the guard is dropped on. With a runtime of
+/// its own, the delivery tasks run on other threads and a plain blocking wait is fine.
+fn shutdown_here(engine: &Engine, timeout: Duration, own_runtime: bool) -> Result<(), Error> {
     #[cfg(feature = "http-async")]
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+    if !own_runtime && let Ok(handle) = tokio::runtime::Handle::try_current() {
         return match handle.runtime_flavor() {
             tokio::runtime::RuntimeFlavor::CurrentThread => {
                 log::warn!(
@@ -280,5 +285,6 @@ fn shutdown_here(engine: &Engine, timeout: Duration) -> Result<(), Error> {
             _ => tokio::task::block_in_place(|| engine.shutdown(timeout)),
         };
     }
+    let _ = own_runtime;
     engine.shutdown(timeout)
 }

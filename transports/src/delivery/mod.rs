@@ -641,7 +641,8 @@ impl Engine {
     /// and the oldest one is dropped, counted and logged here.
     ///
     /// The common case (room in the queue, endpoint open) appends to the inbox and never takes
-    /// the state lock; a full queue, a closed endpoint and drop-oldest go the slow way.
+    /// the state lock; a full queue (whatever the overflow policy) or a closed endpoint goes
+    /// the slow way.
     pub(crate) fn submit(&self, index: usize, job: Job) -> Result<(), String> {
         let rt = &self.endpoints[index];
         if job.body.len() > self.config.max_payload {
@@ -689,12 +690,21 @@ impl Engine {
 
     /// Moves the inbox into the schedule, numbering each job per ticket
     /// (`X-Deskhook-Sequence`) in the order they were emitted. Under the state lock.
+    ///
+    /// Once the endpoint is stopping or disabled it does nothing: from then on only the
+    /// emitters empty the inbox (`reclaim_inbox`), into the dead letters.
     fn drain_inbox(&self, rt: &EndpointRt, st: &mut State) {
-        if rt.inbox_len.load(Ordering::Acquire) == 0 {
+        // SeqCst, paired with `submit`'s store of `inbox_len` and load of `closed`: a closer
+        // either sees the job here or the emitter sees `closed` and reclaims it.
+        if st.stopping || st.disabled || rt.inbox_len.load(Ordering::SeqCst) == 0 {
             return;
         }
         let jobs = {
             let mut inbox = lock(&rt.inbox);
+            // Count the jobs as queued before the inbox looks empty, so that emitters racing
+            // this drain cannot see room that is not there.
+            rt.queued_mirror
+                .store(st.schedule.queued() + inbox.len(), Ordering::Release);
             rt.inbox_len.store(0, Ordering::SeqCst);
             std::mem::take(&mut *inbox)
         };
@@ -723,6 +733,9 @@ impl Engine {
         for job in &jobs {
             self.dead_letter(rt, job, reason);
         }
+        // A flush may be waiting for this inbox to empty.
+        drop(lock(&rt.state));
+        rt.wake_idle();
     }
 
     /// `submit` when the queue is full or the endpoint is closed: under the state lock.
@@ -1115,9 +1128,9 @@ impl Engine {
             _ => {
                 st.breaker.success();
                 rt.counters.failed.fetch_add(1, Ordering::Relaxed);
-                st.disabled = true;
                 rt.closed.store(true, Ordering::SeqCst);
                 self.drain_inbox(rt, &mut st);
+                st.disabled = true;
                 finished = Some(job.key.clone());
                 dead.push((
                     job,
@@ -1313,9 +1326,9 @@ impl Engine {
         if st.stopping {
             return 0;
         }
-        st.stopping = true;
         rt.closed.store(true, Ordering::SeqCst);
         self.drain_inbox(rt, &mut st);
+        st.stopping = true;
         rt.queued_mirror.store(0, Ordering::Release);
         let mut jobs: Vec<(Job, String)> = st
             .schedule
