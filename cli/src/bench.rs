@@ -201,6 +201,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let events = args.events;
     let queue_capacity =
         usize::try_from(events).map_err(|_| format!("--events {events} is too many"))?;
+    let max_payload = deskhook_transports::delivery::DeliveryConfig::default().max_payload;
+    if args.body_size > max_payload {
+        return Err(format!(
+            "--body-size {} is over the {max_payload}-byte payload limit: every event would be \
+             dead-lettered; give at most {max_payload}",
+            args.body_size
+        ));
+    }
     let (mut ticket, user) = synthetic(args.body_size)?;
     let mut emit_ns: Vec<u64> = Vec::new();
     emit_ns

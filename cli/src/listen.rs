@@ -1,13 +1,15 @@
 //! `deskhook listen`: a local receiver that verifies and prints what arrives.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use deskhook::Secret;
 use deskhook::signature::{DEFAULT_TOLERANCE, Headers};
 use serde_json::Value;
 
-/// The most of a request body that is read; the rest is ignored.
+/// The largest request body accepted; a larger one is answered 413.
 const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// Receive webhooks on a local address and print one line per request.
@@ -44,18 +46,6 @@ pub(crate) struct Args {
     status: u16,
 }
 
-/// The headers of a tiny_http request, for `deskhook::signature::verify`.
-struct RequestHeaders<'a>(&'a [tiny_http::Header]);
-
-impl Headers for RequestHeaders<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
-    }
-}
-
 /// What the signature check said.
 enum Verdict {
     Unsigned,
@@ -64,7 +54,7 @@ enum Verdict {
 }
 
 impl Verdict {
-    fn of(headers: &RequestHeaders<'_>, body: &[u8], secrets: &[Secret]) -> Verdict {
+    fn of(headers: &RequestHeaders, body: &[u8], secrets: &[Secret]) -> Verdict {
         if secrets.is_empty() {
             return Verdict::Unsigned;
         }
@@ -76,7 +66,7 @@ impl Verdict {
 }
 
 /// The summary line of one request.
-fn summary(verdict: &Verdict, headers: &RequestHeaders<'_>, body: &[u8]) -> String {
+fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
     let parsed = serde_json::from_slice::<Value>(body);
     let json = parsed.as_ref().ok();
     let action = headers
@@ -113,67 +103,224 @@ fn one_line(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
     }
 }
 
-pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let secrets = crate::parse_secrets(&args.secret)?;
-    let server = tiny_http::Server::http(&args.addr).map_err(|e| {
-        format!(
-            "cannot listen on {}: {e} (choose another --addr, or port 0 for a free one)",
-            args.addr
-        )
-    })?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| format!("cannot listen on {}: not an IP address", args.addr))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on http://{addr}/")
-        .and_then(|()| out.flush())
-        .map_err(crate::stdout_error)?;
+/// Request headers: lower-case names and values (bytes that are not UTF-8 replaced).
+type RequestHeaders = Vec<(String, String)>;
 
-    for mut request in server.incoming_requests() {
-        let mut body = Vec::new();
-        let read = request.as_reader().take(MAX_BODY).read_to_end(&mut body);
-        let headers = RequestHeaders(request.headers());
-        let verdict = match read {
-            Err(e) => Verdict::Bad(format!("cannot read the body: {e}")),
-            Ok(_) => Verdict::of(&headers, &body, &secrets),
+/// One request as read off a connection.
+struct Request {
+    method: String,
+    path: String,
+    headers: RequestHeaders,
+    body: Vec<u8>,
+}
+
+/// What reading a request gave.
+enum ReadOutcome {
+    Request(Request),
+    /// The body is larger than [`MAX_BODY`]: answered 413, connection closed.
+    TooLarge(Request, u64),
+    /// Something this small server does not speak (chunked bodies): answered, then closed.
+    Unsupported(Request, &'static str),
+    Closed,
+}
+
+fn read_line(reader: &mut BufReader<TcpStream>) -> Option<String> {
+    let mut raw = Vec::new();
+    match reader.read_until(b'\n', &mut raw) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(String::from_utf8_lossy(&raw).trim_end().to_owned()),
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
+    let Some(line) = read_line(reader) else {
+        return ReadOutcome::Closed;
+    };
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let path = parts.next().unwrap_or("/").to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let Some(header) = read_line(reader) else {
+            return ReadOutcome::Closed;
         };
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let request = Request {
+        method,
+        path,
+        headers,
+        body: Vec::new(),
+    };
+    if request
+        .headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && !v.eq_ignore_ascii_case("identity"))
+    {
+        return ReadOutcome::Unsupported(
+            request,
+            "chunked bodies are not supported; send Content-Length",
+        );
+    }
+    let length: u64 = request
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    if length > MAX_BODY {
+        return ReadOutcome::TooLarge(request, length);
+    }
+    let mut request = request;
+    let mut body = Vec::with_capacity(length as usize);
+    if reader.by_ref().take(length).read_to_end(&mut body).is_err() || (body.len() as u64) < length
+    {
+        return ReadOutcome::Closed;
+    }
+    request.body = body;
+    ReadOutcome::Request(request)
+}
+
+fn respond(writer: &mut TcpStream, status: u16, body: &str, close: bool) -> bool {
+    let reason = match status {
+        200..=299 => "OK",
+        401 => "Unauthorized",
+        413 => "Payload Too Large",
+        501 => "Not Implemented",
+        _ => "Status",
+    };
+    let connection = if close { "close" } else { "keep-alive" };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nconnection: {connection}\r\n\r\n",
+        body.len()
+    );
+    writer
+        .write_all(head.as_bytes())
+        .and_then(|()| writer.write_all(body.as_bytes()))
+        .is_ok()
+}
+
+/// Prints a line (or the raw body), whole, or ends the process when stdout is gone.
+fn print(out: &Mutex<std::io::Stdout>, bytes: &[u8]) {
+    let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+    let written = out
+        .write_all(bytes)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        let message = crate::stdout_error(e);
+        if message == crate::STDOUT_CLOSED {
+            std::process::exit(0);
+        }
+        eprintln!("deskhook: {message}");
+        std::process::exit(1);
+    }
+}
+
+/// Serves one connection: requests one after another (HTTP/1.1 keep-alive).
+fn serve(
+    stream: TcpStream,
+    args: Arc<Args>,
+    secrets: Arc<Vec<Secret>>,
+    out: Arc<Mutex<std::io::Stdout>>,
+) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    loop {
+        let request = match read_request(&mut reader) {
+            ReadOutcome::Closed => return,
+            ReadOutcome::TooLarge(request, length) => {
+                eprintln!(
+                    "deskhook: {} {}: body of {length} bytes is over the {} MiB limit; answered 413",
+                    request.method,
+                    request.path,
+                    MAX_BODY / (1024 * 1024)
+                );
+                respond(&mut writer, 413, "body too large\n", true);
+                return;
+            }
+            ReadOutcome::Unsupported(request, why) => {
+                eprintln!(
+                    "deskhook: {} {}: {why}; answered 501",
+                    request.method, request.path
+                );
+                respond(&mut writer, 501, &format!("{why}\n"), true);
+                return;
+            }
+            ReadOutcome::Request(request) => request,
+        };
+        let verdict = Verdict::of(&request.headers, &request.body, &secrets);
         if args.json {
-            match one_line(&body) {
-                Ok(line) => out
-                    .write_all(&line)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .map_err(crate::stdout_error)?,
+            match one_line(&request.body) {
+                Ok(line) => print(&out, &line),
                 Err(e) => eprintln!(
                     "deskhook: {} {}: body is not JSON ({e}; {} bytes)",
-                    request.method(),
-                    request.url(),
-                    body.len()
+                    request.method,
+                    request.path,
+                    request.body.len()
                 ),
             }
             if let Verdict::Bad(reason) = &verdict {
                 eprintln!(
                     "deskhook: bad signature ({reason}) for webhook-id {}",
-                    headers.header("webhook-id").unwrap_or("-")
+                    request.headers.header("webhook-id").unwrap_or("-")
                 );
             }
         } else {
-            writeln!(out, "{}", summary(&verdict, &headers, &body)).map_err(crate::stdout_error)?;
+            print(
+                &out,
+                summary(&verdict, &request.headers, &request.body).as_bytes(),
+            );
         }
-        out.flush().map_err(crate::stdout_error)?;
-
-        let response = match verdict {
-            Verdict::Bad(reason) => {
-                tiny_http::Response::from_string(format!("bad signature: {reason}\n"))
-                    .with_status_code(401)
-                    .boxed()
-            }
-            Verdict::Verified | Verdict::Unsigned => {
-                tiny_http::Response::empty(args.status).boxed()
-            }
+        let close = request
+            .headers
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let answered = match &verdict {
+            Verdict::Bad(reason) => respond(
+                &mut writer,
+                401,
+                &format!("bad signature: {reason}\n"),
+                close,
+            ),
+            Verdict::Verified | Verdict::Unsigned => respond(&mut writer, args.status, "", close),
         };
-        // A sender that hung up has its answer from the timeout; keep listening.
-        let _ = request.respond(response);
+        // A sender that hung up has its answer from its timeout; the next one reconnects.
+        if !answered || close {
+            return;
+        }
+    }
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let secrets = Arc::new(crate::parse_secrets(&args.secret)?);
+    let listener = TcpListener::bind(&args.addr).map_err(|e| {
+        format!(
+            "cannot listen on {}: {e} (choose another --addr, or port 0 for a free one)",
+            args.addr
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    print(&out, format!("listening on http://{addr}/").as_bytes());
+    let args = Arc::new(args);
+    // A thread per connection: senders keep a few connections open (keep-alive) and send on
+    // all of them at once.
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let _ = stream.set_nodelay(true);
+        let (args, secrets, out) = (args.clone(), secrets.clone(), out.clone());
+        std::thread::spawn(move || serve(stream, args, secrets, out));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -49,7 +49,16 @@ pub(crate) fn load_event(path: Option<&Path>) -> Result<Event, String> {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .map_err(|e| format!("cannot read event file '{}': {e}", path.display()))?;
-            Event::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+            // Editors on Windows save a byte-order mark; JSON has no place for one.
+            let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            if json.trim_ascii().is_empty() {
+                return Err(format!(
+                    "event file '{}' is empty (it should hold a Zenlix event, like `deskhook \
+                     render --action create --pretty` prints)",
+                    path.display()
+                ));
+            }
+            Event::from_json(json).map_err(|e| format!("{}: {e}", path.display()))
         }
         None => Ok(deskhook::sample::event(Action::Create)),
     }

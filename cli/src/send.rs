@@ -141,9 +141,12 @@ pub(crate) fn config_endpoints(
 /// How long to wait for one event: every retry delay at its longest jitter, one timeout per
 /// attempt, and a margin.
 pub(crate) fn deadline(retry: &RetrySchedule, timeout: Duration) -> Duration {
-    let delays: Duration = retry.delays().iter().sum();
-    delays
-        .mul_f64(1.0 + retry.jitter())
+    let delays = retry
+        .delays()
+        .iter()
+        .fold(Duration::ZERO, |sum, d| sum.saturating_add(*d));
+    Duration::try_from_secs_f64(delays.as_secs_f64() * (1.0 + retry.jitter()))
+        .unwrap_or(Duration::MAX)
         .saturating_add(timeout.saturating_mul(retry.attempts()))
         .saturating_add(DEADLINE_MARGIN)
 }
@@ -300,6 +303,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             ..DeliveryConfig::default()
         },
     };
+    // Every event of this command waits in the queue at once: nothing may be dropped.
+    delivery.queue_capacity = delivery.queue_capacity.max(events.len());
 
     let endpoints = match (&args.url, &config, &args.config) {
         (Some(url), _, _) => {

@@ -28,7 +28,7 @@ pub(crate) struct Args {
 struct Line<'a> {
     ts: jiff::Timestamp,
     #[serde(borrow)]
-    action: &'a str,
+    action: std::borrow::Cow<'a, str>,
     event: LineEvent,
 }
 
@@ -99,10 +99,14 @@ impl Tail {
                     .ts
                     .to_zoned(self.tz.clone())
                     .strftime("%Y-%m-%d %H:%M:%S");
+                // Subjects come from outside (e-mail): escape control characters so that a
+                // subject cannot break the line or drive the terminal.
                 writeln!(
                     out,
                     "{time}  {:<8} {:<10} {}",
-                    line.action, line.event.ticket.code, line.event.ticket.subject
+                    printable(&line.action),
+                    printable(&line.event.ticket.code),
+                    printable(&line.event.ticket.subject)
                 )
             }
             Err(e) => {
@@ -145,6 +149,23 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.created().ok() == b.created().ok()
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`).
+fn printable(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text.to_owned()
+    }
 }
 
 fn trim_newline(raw: &[u8]) -> &[u8] {

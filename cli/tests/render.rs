@@ -112,3 +112,30 @@ fn unreadable_and_invalid_files_name_the_file_and_the_problem() {
     assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_byte_order_mark_is_accepted_and_an_empty_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bom = dir.path().join("bom.json");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(std::fs::read(reference_path()).unwrap());
+    std::fs::write(&bom, bytes).unwrap();
+    let out = deskhook(&["render", "--action", "ok", "--event", bom.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "\n").unwrap();
+    let out = deskhook(&[
+        "render",
+        "--action",
+        "ok",
+        "--event",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+}

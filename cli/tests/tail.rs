@@ -137,3 +137,20 @@ fn follow_prints_new_lines_and_survives_rotation() {
     write_log(&path, &[Action::Edit]);
     assert!(next().contains(" edit "));
 }
+
+#[test]
+fn control_characters_in_a_subject_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let dispatcher = Dispatcher::builder()
+        .sink("file", FileSink::new(&path).unwrap())
+        .build();
+    let mut ticket = sample::ticket();
+    ticket.subject = "two\nlines \u{1b}[31mred".into();
+    dispatcher.emit(Action::Create, &ticket, &sample::user());
+    drop(dispatcher);
+    let out = deskhook(&["tail", path.to_str().unwrap()]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("two\\nlines \\u{1b}[31mred"), "{stdout}");
+}

@@ -241,6 +241,20 @@ impl Config {
         Ok(config)
     }
 
+    /// Where `key = …` first stands in the text (for keys whose value carries no span).
+    fn key_span(&self, key: &str) -> Range<usize> {
+        let at = self
+            .text
+            .match_indices(key)
+            .map(|(i, _)| i)
+            .find(|&i| {
+                let line_start = self.text[..i].rfind('\n').map_or(0, |n| n + 1);
+                self.text[line_start..i].trim().is_empty()
+            })
+            .unwrap_or(0);
+        at..at + key.len()
+    }
+
     fn error_at(&self, span: Range<usize>, message: impl Into<String>) -> Error {
         let (line, column) = line_column(&self.text, span.start);
         Error::ConfigFile {
@@ -260,6 +274,13 @@ impl Config {
         let d = &self.file.delivery;
         let mut config = DeliveryConfig::default();
         if let Some(capacity) = d.queue_capacity {
+            if capacity == 0 {
+                return Err(self.error_at(
+                    self.key_span("queue_capacity"),
+                    "queue_capacity = 0 would drop every event; give the number of events that \
+                     may wait per endpoint, e.g. 10000",
+                ));
+            }
             config.queue_capacity = capacity;
         }
         let block_timeout = match &d.block_timeout {
@@ -309,6 +330,13 @@ impl Config {
             config.shutdown_timeout = timeout;
         }
         if let Some(max) = d.max_payload {
+            if max == 0 {
+                return Err(self.error_at(
+                    self.key_span("max_payload"),
+                    "max_payload = 0 would refuse every event; give a size in bytes, e.g. \
+                     1048576",
+                ));
+            }
             config.max_payload = max;
         }
         Ok(config)
@@ -579,6 +607,11 @@ workers = 2
             err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nretry = \"5s,1m\"\n"),
             "deskhook.toml:1:1: endpoint 'a': the retry schedule starts with 5s, but the first \
              attempt is always made at once; start it with 0s (\"0s,5s,1m\")"
+        );
+        assert_eq!(
+            err("[delivery]\nmax_payload = 0\n"),
+            "deskhook.toml:2:1: max_payload = 0 would refuse every event; give a size in bytes, \
+             e.g. 1048576"
         );
         let syntax = err("[delivery\n");
         assert!(syntax.starts_with("deskhook.toml:1:"), "{syntax}");

@@ -125,7 +125,8 @@ pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Erro
         source,
     })?;
     let mut letters = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
+    let mut lines = BufReader::new(file).lines().enumerate().peekable();
+    while let Some((n, line)) = lines.next() {
         let line = line.map_err(|source| Error::Open {
             path: path.to_path_buf(),
             source,
@@ -133,12 +134,53 @@ pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Erro
         if line.trim().is_empty() {
             continue;
         }
-        let letter = serde_json::from_str(&line).map_err(|e| Error::DeadLetter {
-            path: path.to_path_buf(),
-            line: n + 1,
-            message: e.to_string(),
-        })?;
-        letters.push(letter);
+        match serde_json::from_str(&line) {
+            Ok(letter) => letters.push(letter),
+            // A last line cut short by a crash while it was written: skip it, say so, and
+            // keep the letters before it usable.
+            Err(e) if lines.peek().is_none() && e.is_eof() => log::warn!(
+                target: "deskhook",
+                "{}:{}: the last line is cut short ({e}); skipped",
+                path.display(),
+                n + 1
+            ),
+            Err(e) => {
+                return Err(Error::DeadLetter {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                    message: e.to_string(),
+                });
+            }
+        }
     }
     Ok(letters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(id: &str) -> String {
+        format!(
+            r#"{{"id":"{id}","endpoint":"crm","url":"http://x/","action":"create","ticket":"T","attempts":1,"last_status":500,"last_error":null,"reason":"r","failed_at":"2026-01-01T00:00:00Z","body":{{"a":1}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_last_line_cut_short_is_skipped_and_others_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        let whole = letter("one");
+        std::fs::write(&path, format!("{whole}\n{}", &whole[..40])).unwrap();
+        let letters = read_dead_letters(&path).unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].body.get(), r#"{"a":1}"#);
+
+        std::fs::write(&path, format!("{}\n{whole}\n", &whole[..40])).unwrap();
+        let err = read_dead_letters(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}:1: not a dead letter", path.display())),
+            "{err}"
+        );
+    }
 }

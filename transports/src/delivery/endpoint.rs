@@ -232,6 +232,24 @@ impl Endpoint {
                     "header name '{name}' is not a valid HTTP header name"
                 )));
             }
+            let lower = name.to_ascii_lowercase();
+            let reserved = lower.starts_with("webhook-")
+                || lower.starts_with("x-deskhook-")
+                || matches!(
+                    lower.as_str(),
+                    "content-type"
+                        | "content-length"
+                        | "host"
+                        | "transfer-encoding"
+                        | "x-hub-signature-256"
+                        | "connection"
+                );
+            if reserved {
+                return Err(invalid(format!(
+                    "header '{name}' is set by deskhook itself and cannot be replaced (remove it \
+                     from the endpoint's headers)"
+                )));
+            }
             if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                 return Err(invalid(format!(
                     "the value of header '{name}' holds a line break"
@@ -282,5 +300,67 @@ pub(crate) fn redact_url(url: &str) -> String {
             let cut = url.split(['?', '#']).next().unwrap_or_default();
             cut.rsplit('@').next().unwrap_or_default().to_owned()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(endpoint: Endpoint) -> String {
+        endpoint
+            .allow_private(true)
+            .validate()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn headers_deskhook_sets_cannot_be_replaced() {
+        let base = || Endpoint::new("crm", "http://127.0.0.1:9/").unwrap();
+        for name in [
+            "webhook-id",
+            "Webhook-Signature",
+            "X-Deskhook-Sequence",
+            "Content-Type",
+            "host",
+        ] {
+            let text = invalid(base().header(name, "x"));
+            assert!(text.contains("is set by deskhook itself"), "{name}: {text}");
+        }
+        assert!(invalid(base().header("X-Token", "a\r\nb")).contains("line break"));
+        assert!(invalid(base().header("Bad Name", "x")).contains("not a valid HTTP header name"));
+        assert!(
+            base()
+                .header("Authorization", "Bearer x")
+                .allow_private(true)
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn names_schedules_and_workers_are_checked() {
+        let base = || Endpoint::new("crm", "http://127.0.0.1:9/").unwrap();
+        assert!(
+            invalid(Endpoint::new("a\u{0}b", "http://127.0.0.1:9/").unwrap())
+                .contains("control character")
+        );
+        assert!(invalid(base().workers(0)).contains("workers is 0"));
+        assert!(invalid(base().retry("5s,1m".parse().unwrap())).contains("start it with 0s"));
+        assert!(invalid(base().hub_signature(true)).contains("needs a secret"));
+    }
+
+    #[test]
+    fn urls_are_cut_to_their_origin_for_logs() {
+        assert_eq!(
+            redact_url("https://hooks.example.com/services/T0/B0/secret?x=1"),
+            "https://hooks.example.com/…"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:8080/"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(redact_url("not a url?token=1"), "not a url");
     }
 }
