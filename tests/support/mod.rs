@@ -53,6 +53,8 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// The response body.
+    pub body: String,
 }
 
 impl Answer {
@@ -62,12 +64,19 @@ impl Answer {
             status,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            body: String::new(),
         }
     }
 
     /// This answer with a header.
     pub fn header(mut self, name: &str, value: &str) -> Answer {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// This answer with a body.
+    pub fn body(mut self, body: impl Into<String>) -> Answer {
+        self.body = body.into();
         self
     }
 
@@ -165,11 +174,16 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, reply: Arc<Reply>) {
             log.push(received);
         }
         shared.arrived.notify_all();
-        let mut response = format!("HTTP/1.1 {} X\r\ncontent-length: 0\r\n", answer.status);
+        let mut response = format!(
+            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
+            answer.status,
+            answer.body.len()
+        );
         for (name, value) in &answer.headers {
             response.push_str(&format!("{name}: {value}\r\n"));
         }
         response.push_str("\r\n");
+        response.push_str(&answer.body);
         if writer.write_all(response.as_bytes()).is_err() || close {
             return;
         }

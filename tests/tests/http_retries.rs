@@ -13,7 +13,14 @@ use deskhook_transports::delivery::{AttemptOutcome, read_dead_letters};
 use deskhook_transports::http_blocking::HttpSink;
 
 fn two_500s_then_success_keep_the_webhook_id(t: Transport) {
-    let receiver = Receiver::start(|_, n| Answer::status(if n < 2 { 500 } else { 204 }));
+    // The failures explain themselves at length; the observer sees the first 1 KiB.
+    let receiver = Receiver::start(|_, n| {
+        if n < 2 {
+            Answer::status(500).body("x".repeat(5000))
+        } else {
+            Answer::status(204)
+        }
+    });
     let (_dir, dead) = dead_letter_file();
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let seen = outcomes.clone();
@@ -29,6 +36,7 @@ fn two_500s_then_success_keep_the_webhook_id(t: Transport) {
                         r.status,
                         r.outcome,
                         r.next_attempt.is_some(),
+                        r.response.len(),
                     ));
                 },
             ),
@@ -49,9 +57,9 @@ fn two_500s_then_success_keep_the_webhook_id(t: Transport) {
     assert_eq!(
         *outcomes.lock().unwrap(),
         [
-            (1, Some(500), AttemptOutcome::Retrying, true),
-            (2, Some(500), AttemptOutcome::Retrying, true),
-            (3, Some(204), AttemptOutcome::Delivered, false),
+            (1, Some(500), AttemptOutcome::Retrying, true, 1024),
+            (2, Some(500), AttemptOutcome::Retrying, true, 1024),
+            (3, Some(204), AttemptOutcome::Delivered, false, 0),
         ]
     );
     let stats = &sink.stats()[0];
