@@ -392,7 +392,10 @@ const LATENCY_WINDOW: usize = 1024;
 
 struct State {
     schedule: Schedule,
+    /// The last `X-Deskhook-Sequence` per ticket; see [`SEQUENCE_MEMORY`].
     sequences: HashMap<Arc<str>, u64>,
+    /// The size of `sequences` at which idle tickets are forgotten next.
+    sequence_limit: usize,
     breaker: Breaker,
     disabled: bool,
     stopping: bool,
@@ -536,6 +539,26 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
+/// How many tickets an endpoint remembers the last sequence number of. Past it, the numbers of
+/// tickets with nothing pending are forgotten (their next event starts again at 1, as after a
+/// restart), so that the memory of a long-running helpdesk does not grow with every ticket it
+/// ever had.
+pub(crate) const SEQUENCE_MEMORY: usize = 100_000;
+
+/// The next `X-Deskhook-Sequence` of `key`, forgetting idle tickets when too many are known.
+fn next_sequence(st: &mut State, key: &Arc<str>) -> u64 {
+    if st.sequences.len() >= st.sequence_limit && !st.sequences.contains_key(key) {
+        let schedule = &st.schedule;
+        st.sequences.retain(|ticket, _| schedule.has_ticket(ticket));
+        // If most tickets are pending, scan again only when the map has doubled: the cost
+        // stays linear in the number of tickets seen.
+        st.sequence_limit = SEQUENCE_MEMORY.max(st.sequences.len() * 2);
+    }
+    let seq = st.sequences.entry(key.clone()).or_insert(0);
+    *seq += 1;
+    *seq
+}
+
 fn now_rfc3339() -> String {
     format!("{:.3}", jiff::Timestamp::now())
 }
@@ -553,6 +576,7 @@ impl Engine {
                 state: Mutex::new(State {
                     schedule: Schedule::default(),
                     sequences: HashMap::new(),
+                    sequence_limit: SEQUENCE_MEMORY,
                     breaker: Breaker::Closed { failures: 0 },
                     disabled: false,
                     stopping: false,
@@ -709,9 +733,7 @@ impl Engine {
             std::mem::take(&mut *inbox)
         };
         for mut job in jobs {
-            let seq = st.sequences.entry(job.key.clone()).or_insert(0);
-            *seq += 1;
-            job.seq = *seq;
+            job.seq = next_sequence(st, &job.key);
             st.schedule.push(job);
         }
         rt.queued_mirror
@@ -788,9 +810,7 @@ impl Engine {
         }
         // The sequence is taken only when the job is queued, so numbers reach the queue in
         // order; a gap tells the receiver that an event was dropped (drop-oldest).
-        let seq = st.sequences.entry(job.key.clone()).or_insert(0);
-        *seq += 1;
-        job.seq = *seq;
+        job.seq = next_sequence(&mut st, &job.key);
         st.schedule.push(job);
         rt.queued_mirror
             .store(st.schedule.queued(), Ordering::Release);
@@ -1463,6 +1483,40 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_tickets_are_forgotten_past_the_sequence_memory() {
+        let mut st = State {
+            schedule: Schedule::default(),
+            sequences: HashMap::new(),
+            sequence_limit: SEQUENCE_MEMORY,
+            breaker: Breaker::Closed { failures: 0 },
+            disabled: false,
+            stopping: false,
+            in_flight: Vec::new(),
+            latencies: Vec::new(),
+            latency_next: 0,
+        };
+        let pending: Arc<str> = "pending".into();
+        st.schedule.push(Job::for_test("pending", 0));
+        assert_eq!(next_sequence(&mut st, &pending), 1);
+        for i in 1..SEQUENCE_MEMORY {
+            let key: Arc<str> = format!("T{i}").into();
+            assert_eq!(next_sequence(&mut st, &key), 1);
+        }
+        assert_eq!(st.sequences.len(), SEQUENCE_MEMORY);
+        // One more ticket: the idle ones are forgotten, the pending one keeps counting.
+        let new: Arc<str> = "new".into();
+        assert_eq!(next_sequence(&mut st, &new), 1);
+        assert_eq!(st.sequences.len(), 2);
+        assert_eq!(next_sequence(&mut st, &pending), 2);
+        let t1: Arc<str> = "T1".into();
+        assert_eq!(
+            next_sequence(&mut st, &t1),
+            1,
+            "a forgotten ticket starts again at 1"
+        );
+    }
 
     #[test]
     fn jitter_units_spread_over_the_unit_interval() {

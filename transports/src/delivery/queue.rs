@@ -56,6 +56,11 @@ impl Schedule {
         self.queued == 0 && self.in_flight == 0
     }
 
+    /// Whether the ticket has jobs queued or in flight.
+    pub(crate) fn has_ticket(&self, key: &str) -> bool {
+        self.tickets.contains_key(key)
+    }
+
     /// Appends a job behind the others of its ticket.
     pub(crate) fn push(&mut self, job: Job) {
         self.queued += 1;
