@@ -10,15 +10,20 @@ use deskhook_tests::{Answer, Receiver, WAIT, dead_letter_file, endpoint, ticket}
 use deskhook_transports::delivery::read_dead_letters;
 use deskhook_transports::http_async::AsyncHttpSink;
 
+/// A multi-threaded runtime of the application's, with `threads` workers.
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn emit_from_many_tasks_at_once() {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime(2);
     runtime.block_on(async {
         let (sink, guard) = AsyncHttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s"))
@@ -54,11 +59,7 @@ fn emit_from_many_tasks_at_once() {
 fn dropping_the_guard_inside_a_runtime_flushes() {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(1)));
     let (_dir, dead) = dead_letter_file();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime(2);
     runtime.block_on(async {
         let (sink, guard) = AsyncHttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s"))
@@ -87,11 +88,7 @@ fn a_runtime_that_shuts_down_dead_letters_what_it_held() {
         Answer::status(204)
     });
     let (_dir, dead) = dead_letter_file();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime(1);
     let (sink, guard) = runtime.block_on(async {
         AsyncHttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s").workers(1))

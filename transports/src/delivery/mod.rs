@@ -405,6 +405,22 @@ struct State {
     latency_next: usize,
 }
 
+impl State {
+    fn new() -> State {
+        State {
+            schedule: Schedule::default(),
+            sequences: HashMap::new(),
+            sequence_limit: SEQUENCE_MEMORY,
+            breaker: Breaker::Closed { failures: 0 },
+            disabled: false,
+            stopping: false,
+            in_flight: Vec::new(),
+            latencies: Vec::new(),
+            latency_next: 0,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     delivered: AtomicU64,
@@ -573,17 +589,7 @@ impl Engine {
             .into_iter()
             .map(|route| EndpointRt {
                 route,
-                state: Mutex::new(State {
-                    schedule: Schedule::default(),
-                    sequences: HashMap::new(),
-                    sequence_limit: SEQUENCE_MEMORY,
-                    breaker: Breaker::Closed { failures: 0 },
-                    disabled: false,
-                    stopping: false,
-                    in_flight: Vec::new(),
-                    latencies: Vec::new(),
-                    latency_next: 0,
-                }),
+                state: Mutex::new(State::new()),
                 work: Condvar::new(),
                 room: Condvar::new(),
                 idle: Condvar::new(),
@@ -1486,17 +1492,7 @@ mod tests {
 
     #[test]
     fn idle_tickets_are_forgotten_past_the_sequence_memory() {
-        let mut st = State {
-            schedule: Schedule::default(),
-            sequences: HashMap::new(),
-            sequence_limit: SEQUENCE_MEMORY,
-            breaker: Breaker::Closed { failures: 0 },
-            disabled: false,
-            stopping: false,
-            in_flight: Vec::new(),
-            latencies: Vec::new(),
-            latency_next: 0,
-        };
+        let mut st = State::new();
         let pending: Arc<str> = "pending".into();
         st.schedule.push(Job::for_test("pending", 0));
         assert_eq!(next_sequence(&mut st, &pending), 1);
