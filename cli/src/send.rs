@@ -60,7 +60,7 @@ pub(crate) struct Args {
     /// The action to send: create, refer, lock, unlock, ok, unok, waitok, approve, delete,
     /// restore, comment or edit. Repeat it or separate with commas for several, sent in the
     /// order given.
-    #[arg(long, value_name = "ACTION", value_delimiter = ',')]
+    #[arg(long, value_name = "ACTION", value_delimiter = ',', value_parser = parse_action)]
     action: Vec<Action>,
     /// Send all twelve actions, in the order above.
     #[arg(long)]
@@ -136,6 +136,14 @@ pub(crate) fn config_endpoints(
             }
         })
         .collect())
+}
+
+/// An action name; `all` points to --all-actions.
+fn parse_action(s: &str) -> Result<Action, String> {
+    if s.trim().eq_ignore_ascii_case("all") {
+        return Err("'all' is not an action here; use --all-actions to send all twelve".into());
+    }
+    s.parse::<Action>().map_err(|e| e.to_string())
 }
 
 /// How long to wait for one event: every retry delay at its longest jitter, one timeout per

@@ -371,19 +371,23 @@ impl Config {
             };
         }
         if let Some(var) = &section.secret_env {
-            let value = std::env::var(var.get_ref()).map_err(|_| {
+            let value = std::env::var(var.get_ref()).map_err(|e| {
+                let problem = match e {
+                    std::env::VarError::NotPresent => "is not set",
+                    std::env::VarError::NotUnicode(_) => "holds bytes that are not UTF-8",
+                };
                 self.error_at(
                     var.span(),
                     format!(
-                        "environment variable {} is not set (export it with the endpoint's \
+                        "environment variable {} {problem} (export it with the endpoint's \
                          whsec_ secret, or list the secret under `secrets`)",
                         var.get_ref()
                     ),
                 )
             })?;
             for part in value
-                .split([',', ' ', '\n'])
-                .filter(|p| !p.trim().is_empty())
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
             {
                 let secret: Secret = part.parse().map_err(|e: deskhook::Error| {
                     self.error_at(
