@@ -33,6 +33,7 @@
 //! hub_signature = false
 //! https_only = true
 //! workers = 4
+//! ca_file = "/etc/helpdesk/internal-ca.pem" # trust only this CA for this endpoint
 //! ```
 //!
 //! Unknown keys, bad URLs, unknown actions (with a "did you mean"), bad durations, short
@@ -129,6 +130,7 @@ struct EndpointSection {
     #[serde(default)]
     https_only: bool,
     workers: Option<usize>,
+    ca_file: Option<Spanned<PathBuf>>,
 }
 
 /// A secret in the file: `"whsec_…"`, or `{ secret = "whsec_…", expires = "2026-12-01T00:00:00Z" }`
@@ -425,6 +427,17 @@ impl Config {
         if let Some(workers) = section.workers {
             endpoint = endpoint.workers(workers);
         }
+        if let Some(file) = &section.ca_file {
+            let pem = std::fs::read(file.get_ref()).map_err(|e| {
+                self.error_at(
+                    file.span(),
+                    format!("cannot read ca_file '{}': {e}", file.get_ref().display()),
+                )
+            })?;
+            endpoint = endpoint
+                .ca_certificates_pem(&pem)
+                .map_err(|e| self.error_at(file.span(), e.to_string()))?;
+        }
         endpoint.validate().map_err(|e| match e {
             // Problems of the URL point at the URL; the others at the endpoint's table.
             Error::InvalidEndpoint { .. } => self.error_at(span.clone(), e.to_string()),
@@ -619,6 +632,26 @@ workers = 2
         );
         let syntax = err("[delivery\n");
         assert!(syntax.starts_with("deskhook.toml:1:"), "{syntax}");
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_read_or_parsed_is_named() {
+        let ca = err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nca_file = \"/nonexistent/ca.pem\"\n",
+        );
+        assert!(
+            ca.starts_with("deskhook.toml:4:11: cannot read ca_file '/nonexistent/ca.pem'"),
+            "{ca}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let text = format!(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nca_file = {:?}\n",
+            path.display().to_string()
+        );
+        let bad = err(&text);
+        assert!(bad.contains("no certificate in the CA PEM"), "{bad}");
     }
 
     #[test]

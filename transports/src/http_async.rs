@@ -211,12 +211,27 @@ impl reqwest::dns::Resolve for GuardedDns {
     }
 }
 
-/// TLS with rustls and the ring provider, the Mozilla roots of webpki-roots, and ALPN for
-/// HTTP/2 and HTTP/1.1; set per client, so nothing process-wide is installed.
-fn tls_config() -> Result<rustls::ClientConfig, Error> {
+/// TLS with rustls and the ring provider, the Mozilla roots of webpki-roots (or the endpoint's
+/// own CA), and ALPN for HTTP/2 and HTTP/1.1; set per client, so nothing process-wide is
+/// installed.
+fn tls_config(endpoint: &Endpoint) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    let roots = match &endpoint.ca_certificates {
+        Some(certs) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certs {
+                roots
+                    .add(cert.clone())
+                    .map_err(|e| Error::InvalidEndpoint {
+                        name: endpoint.name.clone(),
+                        message: format!("a CA certificate cannot be used: {e}"),
+                    })?;
+            }
+            roots
+        }
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -229,7 +244,7 @@ fn tls_config() -> Result<rustls::ClientConfig, Error> {
 
 fn client_for(endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config()?)
+        .tls_backend_preconfigured(tls_config(endpoint)?)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(endpoint.connect_timeout)

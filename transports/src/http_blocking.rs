@@ -134,7 +134,7 @@ struct UreqTransport {
 }
 
 fn agent_for(endpoint: &Endpoint) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(endpoint.connect_timeout))
@@ -142,6 +142,16 @@ fn agent_for(endpoint: &Endpoint) -> ureq::Agent {
         .user_agent(USER_AGENT)
         .max_idle_connections_per_host(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(1))
         .max_idle_connections(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(10));
+    if let Some(certs) = &endpoint.ca_certificates {
+        let roots = certs
+            .iter()
+            .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::from(roots))
+                .build(),
+        );
+    }
     // The guard's agent ignores proxies from the environment.
     guard::agent(endpoint.address_policy.clone(), config)
 }
