@@ -439,7 +439,7 @@ fn redacted(url: &Url) -> String {
 // ---------------------------------------------------------------------------------------------
 
 #[cfg(feature = "http-blocking")]
-pub use ureq_part::{GuardedResolver, agent, refusal_of};
+pub use ureq_part::{GuardedResolver, VETTED_ANSWER_REUSE, agent, refusal_of};
 
 #[cfg(feature = "http-blocking")]
 mod ureq_part {
@@ -470,7 +470,15 @@ mod ureq_part {
     pub struct GuardedResolver {
         policy: AddressPolicy,
         inner: DefaultResolver,
+        /// The last vetted answer: (authority, when, addresses).
+        cache: std::sync::Mutex<Option<(String, std::time::Instant, ResolvedSocketAddrs)>>,
     }
+
+    /// How long a vetted answer for a name is reused. ureq resolves before every request (even
+    /// on a kept-alive connection) and, with a timeout set, on a thread of its own; the system
+    /// resolver does not tell the record's TTL, so a short fixed time is used. Only addresses
+    /// that passed the check are kept, so reuse cannot let a rebinding through.
+    pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
     impl GuardedResolver {
         /// A resolver that enforces `policy`.
@@ -478,6 +486,7 @@ mod ureq_part {
             GuardedResolver {
                 policy,
                 inner: DefaultResolver::default(),
+                cache: std::sync::Mutex::new(None),
             }
         }
 
@@ -514,10 +523,25 @@ mod ureq_part {
                 addrs.push(std::net::SocketAddr::new(ip, port));
                 return Ok(addrs);
             }
+            let authority = uri.authority().map_or("", |a| a.as_str());
+            {
+                let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((key, at, addrs)) = &*cache
+                    && key == authority
+                    && at.elapsed() < VETTED_ANSWER_REUSE
+                {
+                    return Ok(addrs.clone());
+                }
+            }
             let addrs = self.inner.resolve(uri, config, timeout)?;
             for addr in &addrs {
                 check_ip(addr.ip(), &self.policy).map_err(refused)?;
             }
+            *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((
+                authority.to_owned(),
+                std::time::Instant::now(),
+                addrs.clone(),
+            ));
             Ok(addrs)
         }
     }
