@@ -56,6 +56,32 @@
 //! (serialized once for all sinks) and the event id. Errors and panics of a sink are logged
 //! and counted by the dispatcher and never reach the caller of `emit`.
 //!
+//! # Receiving webhooks
+//!
+//! The receiving side uses the same crate: [`verify`] checks the Standard Webhooks signature
+//! of a request (constant-time, with a tolerance for the timestamp) and [`Event::from_json`]
+//! parses the body into types, keeping the keys it does not know:
+//!
+//! ```
+//! use std::time::Duration;
+//! use deskhook::{Event, Secret};
+//!
+//! # let secret = Secret::generate().unwrap();
+//! # let body = deskhook::sample::event(deskhook::Action::Ok).to_json().unwrap();
+//! # let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+//! # let signature = deskhook::sign("msg_1", ts, &body, std::slice::from_ref(&secret));
+//! # let ts = ts.to_string();
+//! let headers = [
+//!     ("webhook-id", "msg_1"),
+//!     ("webhook-timestamp", ts.as_str()),
+//!     ("webhook-signature", signature.as_str()),
+//! ];
+//! deskhook::verify(&headers, &body, &[secret], Duration::from_secs(300))?;
+//! let event = Event::from_json(&body)?;
+//! assert_eq!(event.ticket.code, "E3XK");
+//! # Ok::<(), deskhook::Error>(())
+//! ```
+//!
 //! # Crate feature flags
 //!
 //! - `all-actions` (default): every `action-*` feature below.
@@ -73,6 +99,9 @@
 //!
 //! - `error`: an event could not be serialized and was dropped.
 //! - `warn`: a sink failed or panicked; an event was dropped (unknown or compiled-out action).
+//!
+//! The transports in `deskhook-transports` log under the same target (delivery failures, dead
+//! letters, disabled endpoints).
 //!
 //! `emit` itself logs nothing on success, so a busy helpdesk pays nothing for logging.
 
