@@ -88,6 +88,35 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The spool's database could not be opened, read or written: it is damaged, not a
+    /// deskhook spool, or its directory is not usable. The message names the file and says
+    /// what to do.
+    Spool {
+        /// The spool's database file (or directory).
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// Another process (or another `Spool` in this one) has the spool open. One spool
+    /// directory serves one process at a time: stop the other one, or give this one a
+    /// directory of its own.
+    SpoolLocked {
+        /// The spool directory.
+        path: PathBuf,
+        /// What the lock file says about its holder (its process id), if anything.
+        holder: String,
+    },
+    /// The spool reached its disk-usage limit; the event was not accepted. Deliver the
+    /// backlog (is an endpoint down? `deskhook spool stats`, `deskhook drain`) or raise the
+    /// limit (`SpoolBuilder::max_size`).
+    SpoolFull {
+        /// The spool directory.
+        path: PathBuf,
+        /// Bytes in use.
+        used: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -133,6 +162,21 @@ impl fmt::Display for Error {
                 column,
                 message,
             } => write!(f, "{}:{line}:{column}: {message}", path.display()),
+            Error::Spool { path, message } => write!(f, "spool '{}': {message}", path.display()),
+            Error::SpoolLocked { path, holder } => write!(
+                f,
+                "spool '{}' is in use by another process{holder}; stop it, or give this \
+                 process a spool directory of its own",
+                path.display()
+            ),
+            Error::SpoolFull { path, used, limit } => write!(
+                f,
+                "spool '{}' is full ({} MiB used, limit {} MiB); the event was not accepted: \
+                 deliver the backlog (see `deskhook spool stats`) or raise max_size",
+                path.display(),
+                used / (1024 * 1024),
+                limit / (1024 * 1024)
+            ),
         }
     }
 }
@@ -148,7 +192,10 @@ impl std::error::Error for Error {
             | Error::InvalidEndpoint { .. }
             | Error::Undelivered { .. }
             | Error::DeadLetter { .. }
-            | Error::ConfigFile { .. } => None,
+            | Error::ConfigFile { .. }
+            | Error::Spool { .. }
+            | Error::SpoolLocked { .. }
+            | Error::SpoolFull { .. } => None,
             // Transparent: the refusal is the whole message.
             #[cfg(feature = "_http")]
             Error::Refused(_) => None,

@@ -33,7 +33,7 @@ use deskhook::{AsyncEventSink, Emitted, EventSink};
 
 use crate::delivery::{
     AsyncTransport, AttemptError, DeadLetter, DeliveryGuard, Endpoint, EndpointStats, Engine,
-    RESPONSE_READ_LIMIT, Response, SinkBuilder, parse_retry_after,
+    RESPONSE_READ_LIMIT, Receipt, Response, SinkBuilder, parse_retry_after,
 };
 use crate::error::Error;
 use crate::guard::{self, AddressPolicy};
@@ -70,6 +70,14 @@ impl AsyncHttpSink {
         self.engine.flush_async(timeout).await
     }
 
+    /// Queues an event like `emit` but never waits for the disk: the [`Receipt`] says when
+    /// the event is durable. For a sink with a spool (see `SinkBuilder::spool`); without
+    /// one, the event is queued in memory and the receipt settles at once with an error
+    /// saying that nothing is durable.
+    pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
+        self.engine.enqueue_with_receipt(event)
+    }
+
     /// Queues a dead letter again: same id (`webhook-id`) and body, attempts from the start.
     ///
     /// # Errors
@@ -95,7 +103,7 @@ impl EventSink for AsyncHttpSink {
 #[async_trait::async_trait]
 impl AsyncEventSink for AsyncHttpSink {
     async fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
-        self.engine.enqueue(event)
+        self.engine.enqueue_async(event).await
     }
 
     async fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {

@@ -23,7 +23,7 @@ use deskhook::{Emitted, EventSink};
 
 use crate::delivery::{
     AttemptError, DeadLetter, DeliveryGuard, Endpoint, EndpointStats, Engine, RESPONSE_READ_LIMIT,
-    Response, SinkBuilder, Transport, parse_retry_after,
+    Receipt, Response, SinkBuilder, Transport, parse_retry_after,
 };
 use crate::error::Error;
 use crate::guard;
@@ -60,6 +60,14 @@ impl HttpSink {
     /// [`Error::Undelivered`] with what is still queued and in flight.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         self.engine.flush(timeout)
+    }
+
+    /// Queues an event like `emit` but never waits for the disk: the [`Receipt`] says when
+    /// the event is durable. For a sink with a spool (see `SinkBuilder::spool`); without
+    /// one, the event is queued in memory and the receipt settles at once with an error
+    /// saying that nothing is durable.
+    pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
+        self.engine.enqueue_with_receipt(event)
     }
 
     /// Queues a dead letter again: same id (`webhook-id`) and body, attempts from the start.

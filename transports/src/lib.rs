@@ -46,6 +46,8 @@ pub mod guard;
 pub mod http_async;
 #[cfg(feature = "http-blocking")]
 pub mod http_blocking;
+#[cfg(feature = "spool")]
+pub mod spool;
 
 pub use error::Error;
 

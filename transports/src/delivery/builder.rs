@@ -14,6 +14,8 @@ pub struct SinkBuilder {
     pub(crate) endpoints: Vec<Endpoint>,
     pub(crate) config: DeliveryConfig,
     pub(crate) observer: Option<Arc<dyn Observer>>,
+    #[cfg(feature = "spool")]
+    pub(crate) spool: Option<crate::spool::Spool>,
 }
 
 impl std::fmt::Debug for SinkBuilder {
@@ -22,7 +24,7 @@ impl std::fmt::Debug for SinkBuilder {
             .field("endpoints", &self.endpoints)
             .field("config", &self.config)
             .field("observer", &self.observer.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,12 +100,27 @@ impl SinkBuilder {
         self
     }
 
+    /// Puts the sink behind a durable spool: every accepted event is on disk before `emit`
+    /// returns (or, with [`Durability::Receipt`](crate::spool::Durability), before its
+    /// receipt settles), and what is undelivered at shutdown or at a crash is delivered after
+    /// the next start. With a spool the spool is the queue: `queue_capacity` and `overflow`
+    /// no longer apply (its `max_size` does), and dead letters go to the spool's table instead
+    /// of the dead-letter file. Defaults to none.
+    #[cfg(feature = "spool")]
+    #[must_use]
+    pub fn spool(mut self, spool: crate::spool::Spool) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
     /// A builder with no endpoint and the default settings.
     pub(crate) fn new() -> SinkBuilder {
         SinkBuilder {
             endpoints: Vec::new(),
             config: DeliveryConfig::default(),
             observer: None,
+            #[cfg(feature = "spool")]
+            spool: None,
         }
     }
 
@@ -150,7 +167,25 @@ impl SinkBuilder {
             });
         }
         let shutdown_timeout = self.config.shutdown_timeout;
-        let engine = Arc::new(Engine::new(routes, self.config, self.observer));
+        #[cfg(feature = "spool")]
+        if let Some(spool) = self.spool {
+            let names = routes.iter().map(|r| r.name.clone()).collect();
+            let store = spool.store(names)?;
+            let engine = Arc::new(Engine::new(
+                routes,
+                self.config,
+                self.observer,
+                Some(store.clone()),
+            ));
+            let weak = Arc::downgrade(&engine);
+            store.listen(Box::new(move |index, dropped| {
+                if let Some(engine) = weak.upgrade() {
+                    engine.on_commit(index, dropped);
+                }
+            }));
+            return Ok((engine, self.endpoints, shutdown_timeout));
+        }
+        let engine = Arc::new(Engine::new(routes, self.config, self.observer, None));
         engine.check_dead_letter_file()?;
         Ok((engine, self.endpoints, shutdown_timeout))
     }

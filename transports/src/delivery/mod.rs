@@ -29,6 +29,7 @@ mod builder;
 mod dead_letter;
 mod endpoint;
 pub(crate) mod queue;
+mod receipt;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,6 +47,8 @@ pub use builder::{DeliveryGuard, SinkBuilder};
 pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
 pub use endpoint::Endpoint;
 pub(crate) use endpoint::redact_url as endpoint_redact;
+pub use receipt::Receipt;
+pub(crate) use receipt::ReceiptState;
 
 use crate::error::Error;
 use dead_letter::DeadLetterLog;
@@ -215,6 +218,8 @@ pub(crate) struct Job {
     pub(crate) attempts: u32,
     pub(crate) last_status: Option<u16>,
     pub(crate) last_error: Option<String>,
+    /// Its row in the spool, when there is one.
+    pub(crate) row: Option<i64>,
 }
 
 #[cfg(test)]
@@ -233,9 +238,52 @@ impl Job {
             attempts: 0,
             last_status: None,
             last_error: None,
+            row: None,
         }
     }
 }
+
+/// A job read back from a [`Store`], with when its next attempt is due (`None`: now).
+pub(crate) type StoredJob = (Job, Option<SystemTime>);
+
+/// Durable storage of the engine's jobs: the spool. With a store, the store is the queue
+/// and memory holds a window of it: `enqueue` appends (and waits for the commit unless the
+/// store says otherwise), workers load the next rows of their endpoint when their window runs
+/// low, and every outcome is written back, so that attempts, backoff and per-ticket order
+/// survive a restart.
+pub(crate) trait Store: Send + Sync + fmt::Debug {
+    /// Appends jobs, `(endpoint index, job)`, in one group commit. The receipt settles when
+    /// they are durable; the store then calls the engine's commit listener.
+    fn append(&self, jobs: Vec<(usize, Job)>) -> Receipt;
+    /// Whether `emit` waits for the commit (else it returns at once).
+    fn waits_for_commit(&self) -> bool;
+    /// How many jobs per endpoint memory holds at most.
+    fn window(&self) -> usize;
+    /// The last row committed for endpoint `index`, and how many rows it has had in all
+    /// (those there at start included).
+    fn committed(&self, index: usize) -> (i64, u64);
+    /// Appends not committed yet.
+    fn uncommitted(&self) -> usize;
+    /// Up to `limit` rows of endpoint `index` after row `after`, oldest first.
+    fn load(&self, index: usize, after: i64, limit: usize) -> Result<Vec<StoredJob>, Error>;
+    /// A failed attempt; the next is due at `next_at`.
+    fn attempted(&self, job: &Job, next_at: SystemTime);
+    /// Delivered: the row goes.
+    fn delivered(&self, row: i64);
+    /// Given up: the row (if the job has one) moves to the dead letters.
+    fn dead(&self, row: Option<i64>, letter: DeadLetter);
+    /// Where the dead letters are, for messages.
+    fn dead_letter_place(&self) -> String;
+    /// Sets the engine's commit listener (once).
+    fn listen(&self, listener: CommitListener);
+    /// Writes what is queued and releases the store (at shutdown); later updates are lost
+    /// (their events are delivered again after the next start).
+    fn close(&self);
+}
+
+/// Told by a [`Store`] after each commit, per endpoint index: `0` when rows were committed,
+/// else how many jobs could not be written (dropped).
+pub(crate) type CommitListener = Box<dyn Fn(usize, u64) + Send + Sync>;
 
 /// What one endpoint needs from the engine's point of view.
 #[derive(Clone, Debug)]
@@ -403,6 +451,11 @@ struct State {
     in_flight: Vec<Job>,
     latencies: Vec<Duration>,
     latency_next: usize,
+    /// With a store: the last row moved into `schedule`, and how many rows were.
+    loaded_through: i64,
+    loaded: u64,
+    /// With a store: after a failed load, when to try again.
+    load_again: Option<Instant>,
 }
 
 impl State {
@@ -417,6 +470,9 @@ impl State {
             in_flight: Vec::new(),
             latencies: Vec::new(),
             latency_next: 0,
+            loaded_through: 0,
+            loaded: 0,
+            load_again: None,
         }
     }
 }
@@ -432,6 +488,8 @@ struct Counters {
 
 pub(crate) struct EndpointRt {
     pub(crate) route: Route,
+    /// Its place in the engine's endpoints.
+    index: usize,
     state: Mutex<State>,
     /// Workers wait here for a job.
     work: Condvar,
@@ -499,6 +557,8 @@ pub(crate) struct Engine {
     dead_letters: DeadLetterLog,
     observer: Option<Arc<dyn Observer>>,
     order: AtomicU64,
+    /// The spool, when there is one: then it is the queue (see [`Store`]).
+    store: Option<Arc<dyn Store>>,
 }
 
 impl fmt::Debug for Engine {
@@ -575,6 +635,15 @@ fn next_sequence(st: &mut State, key: &Arc<str>) -> u64 {
     *seq
 }
 
+/// What `emit` returns for the problems of its endpoints.
+fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(deskhook::Error::sink(problems.join("; ")))
+    }
+}
+
 fn now_rfc3339() -> String {
     format!("{:.3}", jiff::Timestamp::now())
 }
@@ -584,11 +653,14 @@ impl Engine {
         routes: Vec<Route>,
         config: DeliveryConfig,
         observer: Option<Arc<dyn Observer>>,
+        store: Option<Arc<dyn Store>>,
     ) -> Engine {
         let endpoints = routes
             .into_iter()
-            .map(|route| EndpointRt {
+            .enumerate()
+            .map(|(index, route)| EndpointRt {
                 route,
+                index,
                 state: Mutex::new(State::new()),
                 work: Condvar::new(),
                 room: Condvar::new(),
@@ -614,7 +686,24 @@ impl Engine {
             config,
             observer,
             order: AtomicU64::new(0),
+            store,
         }
+    }
+
+    /// The store's commit listener: rows of endpoint `index` were committed (wake a worker
+    /// to load them), or `dropped` of its jobs could not be written.
+    pub(crate) fn on_commit(&self, index: usize, dropped: u64) {
+        let Some(rt) = self.endpoints.get(index) else {
+            return;
+        };
+        if dropped > 0 {
+            rt.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
+            return;
+        }
+        // Under the lock, so that a blocking worker between its last look and its wait
+        // cannot miss it.
+        drop(lock(&rt.state));
+        rt.wake_one();
     }
 
     pub(crate) fn endpoints(&self) -> &[EndpointRt] {
@@ -625,8 +714,97 @@ impl Engine {
         self.dead_letters.check()
     }
 
-    /// Queues `emitted` for every endpoint subscribed to its action.
+    /// Queues `emitted` for every endpoint subscribed to its action. With a store that
+    /// waits for commits, it returns once the jobs are durable.
     pub(crate) fn enqueue(&self, emitted: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        if let Some(store) = &self.store {
+            let (receipt, mut problems) = self.spool(store.as_ref(), self.jobs_for(emitted));
+            if store.waits_for_commit()
+                && let Err(err) = receipt.wait(Duration::MAX)
+            {
+                problems.push(err.to_string());
+            }
+            return sink_result(problems);
+        }
+        let mut problems = Vec::new();
+        for (index, job) in self.jobs_for(emitted) {
+            if let Err(problem) = self.submit(index, job) {
+                problems.push(problem);
+            }
+        }
+        sink_result(problems)
+    }
+
+    /// [`enqueue`](Engine::enqueue) for async code: waits for the commit without blocking.
+    #[cfg(feature = "http-async")]
+    pub(crate) async fn enqueue_async(&self, emitted: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        let Some(store) = &self.store else {
+            return self.enqueue(emitted);
+        };
+        let (receipt, mut problems) = self.spool(store.as_ref(), self.jobs_for(emitted));
+        if store.waits_for_commit()
+            && let Err(err) = receipt.await
+        {
+            problems.push(err.to_string());
+        }
+        sink_result(problems)
+    }
+
+    /// Queues `emitted` like [`enqueue`](Engine::enqueue) but never waits: the receipt says
+    /// when the event is durable. Without a store, the receipt is settled at once with an
+    /// error saying so (the event is queued in memory all the same).
+    pub(crate) fn enqueue_with_receipt(&self, emitted: &Emitted<'_>) -> Receipt {
+        if let Some(store) = &self.store {
+            let (receipt, problems) = self.spool(store.as_ref(), self.jobs_for(emitted));
+            for problem in problems {
+                log::warn!(target: "deskhook", "{problem}");
+            }
+            return receipt;
+        }
+        let outcome = self
+            .enqueue(emitted)
+            .map_err(|e| Error::Config(e.to_string()));
+        Receipt::settled(
+            outcome.and(Err(Error::Config(
+                "this sink has no spool, so nothing is durable (the event is queued in memory); \
+             add one with SinkBuilder::spool to get durability receipts"
+                    .to_owned(),
+            ))),
+        )
+    }
+
+    /// Hands jobs to the store; a body over the limit goes to the dead letters instead.
+    fn spool(&self, store: &dyn Store, jobs: Vec<(usize, Job)>) -> (Receipt, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut fit = Vec::with_capacity(jobs.len());
+        for (index, job) in jobs {
+            match self.check_size(&self.endpoints[index], &job) {
+                Ok(()) => fit.push((index, job)),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        (store.append(fit), problems)
+    }
+
+    /// Dead-letters a job whose body is over `max_payload`, and says so.
+    fn check_size(&self, rt: &EndpointRt, job: &Job) -> Result<(), String> {
+        if job.body.len() <= self.config.max_payload {
+            return Ok(());
+        }
+        let reason = format!(
+            "body of {} bytes exceeds the {}-byte limit (raise max_payload or send less)",
+            job.body.len(),
+            self.config.max_payload
+        );
+        self.dead_letter(rt, job, &reason);
+        Err(format!(
+            "endpoint '{}': {reason}; event dead-lettered",
+            rt.route.name
+        ))
+    }
+
+    /// One job per endpoint subscribed to the event's action.
+    fn jobs_for(&self, emitted: &Emitted<'_>) -> Vec<(usize, Job)> {
         let action = emitted.action();
         let mut targets = self
             .endpoints
@@ -635,7 +813,7 @@ impl Engine {
             .filter(|(_, e)| e.route.actions.contains(action))
             .peekable();
         if targets.peek().is_none() {
-            return Ok(());
+            return Vec::new();
         }
         let id = emitted.id();
         let template = Job {
@@ -650,20 +828,15 @@ impl Engine {
             attempts: 0,
             last_status: None,
             last_error: None,
+            row: None,
         };
-        let mut problems = Vec::new();
-        for (index, _) in targets {
-            let mut job = template.clone();
-            job.order = self.order.fetch_add(1, Ordering::Relaxed);
-            if let Err(problem) = self.submit(index, job) {
-                problems.push(problem);
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(deskhook::Error::sink(problems.join("; ")))
-        }
+        targets
+            .map(|(index, _)| {
+                let mut job = template.clone();
+                job.order = self.order.fetch_add(1, Ordering::Relaxed);
+                (index, job)
+            })
+            .collect()
     }
 
     /// Queues a job for endpoint `index`; returns what went wrong for that endpoint (the job
@@ -675,18 +848,7 @@ impl Engine {
     /// the slow way.
     pub(crate) fn submit(&self, index: usize, job: Job) -> Result<(), String> {
         let rt = &self.endpoints[index];
-        if job.body.len() > self.config.max_payload {
-            let reason = format!(
-                "body of {} bytes exceeds the {}-byte limit (raise max_payload or send less)",
-                job.body.len(),
-                self.config.max_payload
-            );
-            self.dead_letter(rt, &job, &reason);
-            return Err(format!(
-                "endpoint '{}': {reason}; event dead-lettered",
-                rt.route.name
-            ));
-        }
+        self.check_size(rt, &job)?;
         let capacity = self.config.queue_capacity.max(1);
         let queued =
             rt.inbox_len.load(Ordering::Acquire) + rt.queued_mirror.load(Ordering::Acquire);
@@ -865,9 +1027,106 @@ impl Engine {
             job.action,
             job.key,
             rt.route.name,
-            self.dead_letters.path().display()
+            self.dead_letter_place()
         );
-        self.dead_letters.write(&letter);
+        match &self.store {
+            Some(store) => store.dead(job.row, letter),
+            None => self.dead_letters.write(&letter),
+        }
+    }
+
+    /// Where dead letters go, for messages.
+    fn dead_letter_place(&self) -> String {
+        match &self.store {
+            Some(store) => store.dead_letter_place(),
+            None => self.dead_letters.path().display().to_string(),
+        }
+    }
+
+    /// With a store: whether every committed row of the endpoint is in memory (or done).
+    fn all_loaded(&self, rt: &EndpointRt, st: &State) -> bool {
+        self.store.as_ref().is_none_or(|store| {
+            store.uncommitted() == 0 && store.committed(rt.index).0 <= st.loaded_through
+        })
+    }
+
+    /// Whether nothing is waiting, in memory or in the store, and nothing is in flight.
+    fn is_idle(&self, rt: &EndpointRt, st: &State) -> bool {
+        st.schedule.is_idle()
+            && rt.inbox_len.load(Ordering::Acquire) == 0
+            && self.all_loaded(rt, st)
+    }
+
+    /// Jobs waiting in the store, not loaded yet.
+    fn unloaded(&self, rt: &EndpointRt, st: &State) -> usize {
+        self.store.as_ref().map_or(0, |store| {
+            let total = store.committed(rt.index).1;
+            usize::try_from(total.saturating_sub(st.loaded)).unwrap_or(usize::MAX)
+        })
+    }
+
+    /// With a store: moves the endpoint's next committed rows into the schedule when it runs
+    /// low. Returns when to try again after a failed read.
+    fn load(&self, rt: &EndpointRt, st: &mut State) -> Option<Instant> {
+        let store = self.store.as_ref()?;
+        let now = Instant::now();
+        if st.stopping || st.load_again.is_some_and(|at| now < at) {
+            return st.load_again;
+        }
+        let window = store.window().max(1);
+        loop {
+            let queued = st.schedule.queued();
+            if queued > window / 2 || store.committed(rt.index).0 <= st.loaded_through {
+                return None;
+            }
+            if let Some(again) = self.load_some(rt, st, store.as_ref(), window - queued) {
+                return Some(again);
+            }
+            // A disabled endpoint's rows go straight to the dead letters: go on until none
+            // is left rather than wait for a wake-up that may not come.
+            if !st.disabled {
+                return None;
+            }
+        }
+    }
+
+    /// Loads up to `limit` rows; returns when to try again after a failed read.
+    fn load_some(
+        &self,
+        rt: &EndpointRt,
+        st: &mut State,
+        store: &dyn Store,
+        limit: usize,
+    ) -> Option<Instant> {
+        let now = Instant::now();
+        let jobs = match store.load(rt.index, st.loaded_through, limit) {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                log::error!(
+                    target: "deskhook",
+                    "endpoint '{}': {err}; trying again in 1 s",
+                    rt.route.name
+                );
+                st.load_again = Some(later(now, Duration::from_secs(1)));
+                return st.load_again;
+            }
+        };
+        st.load_again = None;
+        let wall = SystemTime::now();
+        for (mut job, due) in jobs {
+            st.loaded_through = st.loaded_through.max(job.row.unwrap_or_default());
+            st.loaded += 1;
+            if st.disabled {
+                self.dead_letter(rt, &job, "endpoint disabled after 410 Gone");
+                continue;
+            }
+            job.seq = next_sequence(st, &job.key);
+            match due.and_then(|due| due.duration_since(wall).ok()) {
+                Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
+                _ => st.schedule.push(job),
+            }
+        }
+        None
     }
 
     /// The blocking worker loop of endpoint `index`; returns when the engine stops.
@@ -958,7 +1217,11 @@ impl Engine {
     /// Under the endpoint's lock: the next job to attempt, or how long to wait.
     fn step(&self, rt: &EndpointRt, st: &mut State) -> Step {
         self.drain_inbox(rt, st);
-        let step = self.step_schedule(rt, st);
+        let load_again = self.load(rt, st);
+        let mut step = self.step_schedule(rt, st);
+        if let (Step::Wait(due), Some(again)) = (&mut step, load_again) {
+            *due = Some(due.map_or(again, |due| due.min(again)));
+        }
         rt.queued_mirror
             .store(st.schedule.queued(), Ordering::Release);
         step
@@ -1080,7 +1343,9 @@ impl Engine {
         let mut next_attempt = None;
         let outcome;
         let mut st = lock(&rt.state);
-        let already_reported = st.stopping;
+        // Shutdown dead-letters what is in flight, except with a store, which keeps it.
+        let already_reported = st.stopping && self.store.is_none();
+        let mut stored_retry = None;
         st.in_flight.retain(|j| j.order != job.order);
         if job.last_status.is_some() {
             if st.latencies.len() < LATENCY_WINDOW {
@@ -1108,11 +1373,15 @@ impl Engine {
                     .retry
                     .jittered_delay_before(next, jitter_unit(job.id, next));
                 match delay {
-                    Some(delay) if !st.stopping && !st.disabled => {
+                    // With a store, a retry due after shutdown stays in the store.
+                    Some(delay) if (!st.stopping || self.store.is_some()) && !st.disabled => {
                         let floor = retry_after
                             .map_or(Duration::ZERO, |r| r.min(self.config.retry_after_max));
                         let delay = delay.max(floor).min(MAX_DELAY);
                         next_attempt = SystemTime::now().checked_add(delay);
+                        if self.store.is_some() {
+                            stored_retry = Some((job.clone(), next_attempt));
+                        }
                         st.schedule.retry_at(job, later(now, delay));
                         rt.counters.retried.fetch_add(1, Ordering::Relaxed);
                         outcome = AttemptOutcome::Retrying;
@@ -1178,6 +1447,15 @@ impl Engine {
         if ready {
             rt.wake_one();
         }
+        if let Some(store) = &self.store {
+            match (&stored_retry, record_job.row) {
+                (Some((job, next)), _) => {
+                    store.attempted(job, next.unwrap_or_else(SystemTime::now));
+                }
+                (None, Some(row)) if outcome == AttemptOutcome::Delivered => store.delivered(row),
+                _ => {}
+            }
+        }
 
         if outcome == AttemptOutcome::EndpointDisabled {
             log::error!(
@@ -1221,7 +1499,7 @@ impl Engine {
             let mut st = lock(&rt.state);
             st.schedule.done(&key);
             let last = rt.settling.fetch_sub(1, Ordering::AcqRel) == 1;
-            let idle = last && st.schedule.is_idle() && rt.inbox_len.load(Ordering::Acquire) == 0;
+            let idle = last && self.is_idle(rt, &st);
             let ready = st.schedule.has_ready();
             drop(st);
             if ready {
@@ -1233,8 +1511,7 @@ impl Engine {
         } else if rt.settling.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Taking the lock orders this with a flush that checked before the decrement and
             // is about to wait: it is then waiting when woken.
-            let idle =
-                lock(&rt.state).schedule.is_idle() && rt.inbox_len.load(Ordering::Acquire) == 0;
+            let idle = self.is_idle(rt, &lock(&rt.state));
             if idle {
                 rt.wake_idle();
             }
@@ -1247,9 +1524,7 @@ impl Engine {
         for rt in self.endpoints.iter() {
             let mut st = lock(&rt.state);
             loop {
-                let settled = st.schedule.is_idle()
-                    && rt.settling.load(Ordering::Acquire) == 0
-                    && rt.inbox_len.load(Ordering::Acquire) == 0;
+                let settled = self.is_idle(rt, &st) && rt.settling.load(Ordering::Acquire) == 0;
                 if settled || st.stopping {
                     break;
                 }
@@ -1278,9 +1553,7 @@ impl Engine {
                 notified.as_mut().enable();
                 {
                     let st = lock(&rt.state);
-                    let settled = st.schedule.is_idle()
-                        && rt.settling.load(Ordering::Acquire) == 0
-                        && rt.inbox_len.load(Ordering::Acquire) == 0;
+                    let settled = self.is_idle(rt, &st) && rt.settling.load(Ordering::Acquire) == 0;
                     if settled || st.stopping {
                         break;
                     }
@@ -1315,7 +1588,9 @@ impl Engine {
         self.endpoints.iter().fold((0, 0), |(q, f), rt| {
             let st = lock(&rt.state);
             (
-                q + st.schedule.queued() + rt.inbox_len.load(Ordering::Acquire),
+                q + st.schedule.queued()
+                    + rt.inbox_len.load(Ordering::Acquire)
+                    + self.unloaded(rt, &st),
                 f + st
                     .schedule
                     .in_flight()
@@ -1334,19 +1609,31 @@ impl Engine {
             .iter()
             .map(|rt| self.stop_endpoint(rt, "undelivered at shutdown"))
             .sum();
+        if let Some(store) = &self.store {
+            store.close();
+        }
         if left > 0 {
             log::warn!(
                 target: "deskhook",
-                "shutdown after {}: {left} event(s) undelivered, written to {}",
+                "shutdown after {}: {left} event(s) undelivered, {}",
                 deskhook::policy::format_duration(timeout),
-                self.dead_letters.path().display()
+                self.left_place()
             );
         }
         flushed
     }
 
+    /// Where undelivered events go at shutdown, for messages.
+    fn left_place(&self) -> String {
+        match &self.store {
+            Some(_) => "kept in the spool for the next start".to_owned(),
+            None => format!("written to {}", self.dead_letters.path().display()),
+        }
+    }
+
     /// Stops one endpoint's workers and dead-letters its queued and in-flight jobs, in the
-    /// order they were accepted; returns how many. Does nothing if it was stopped already.
+    /// order they were accepted; returns how many. With a store they stay in the store
+    /// instead (and are counted all the same). Does nothing if it was stopped already.
     fn stop_endpoint(&self, rt: &EndpointRt, reason: &str) -> usize {
         let mut st = lock(&rt.state);
         if st.stopping {
@@ -1356,6 +1643,14 @@ impl Engine {
         self.drain_inbox(rt, &mut st);
         st.stopping = true;
         rt.queued_mirror.store(0, Ordering::Release);
+        if self.store.is_some() {
+            let left = st.schedule.drain().len() + st.in_flight.len() + self.unloaded(rt, &st);
+            drop(st);
+            rt.wake_all();
+            rt.room.notify_all();
+            rt.wake_idle();
+            return left;
+        }
         let mut jobs: Vec<(Job, String)> = st
             .schedule
             .drain()
@@ -1401,10 +1696,9 @@ impl Engine {
         if left > 0 {
             log::error!(
                 target: "deskhook",
-                "the runtime of endpoint '{}' shut down with {left} event(s) undelivered; they \
-                 are in {}",
+                "the runtime of endpoint '{}' shut down with {left} event(s) undelivered, {}",
                 rt.route.name,
-                self.dead_letters.path().display()
+                self.left_place()
             );
         }
     }
@@ -1416,7 +1710,9 @@ impl Engine {
                 let st = lock(&rt.state);
                 let mut latencies = st.latencies.clone();
                 let (queued, in_flight, disabled, breaker) = (
-                    st.schedule.queued() + rt.inbox_len.load(Ordering::Acquire),
+                    st.schedule.queued()
+                        + rt.inbox_len.load(Ordering::Acquire)
+                        + self.unloaded(rt, &st),
                     st.schedule.in_flight(),
                     st.disabled,
                     st.breaker.state(),
@@ -1481,8 +1777,12 @@ impl Engine {
             attempts: 0,
             last_status: None,
             last_error: None,
+            row: None,
         };
-        self.submit(index, job).map_err(Error::Config)
+        match &self.store {
+            Some(store) => store.append(vec![(index, job)]).wait(Duration::MAX),
+            None => self.submit(index, job).map_err(Error::Config),
+        }
     }
 }
 

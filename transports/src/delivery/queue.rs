@@ -79,6 +79,25 @@ impl Schedule {
         }
     }
 
+    /// Appends a job that is not due before `at` (a retry read back from the spool). Only a
+    /// ticket's first job can be waiting for a retry, so behind others it just queues.
+    pub(crate) fn push_at(&mut self, job: Job, at: Instant) {
+        if self.tickets.contains_key(&job.key) {
+            return self.push(job);
+        }
+        self.queued += 1;
+        let key = job.key.clone();
+        self.tickets.insert(
+            key.clone(),
+            TicketQueue {
+                jobs: VecDeque::from([job]),
+                state: TicketState::Delayed(at),
+            },
+        );
+        self.delayed_seq += 1;
+        self.delayed.push(Reverse((at, self.delayed_seq, key)));
+    }
+
     /// Takes the next job that is due at `now`, marking its ticket in flight.
     pub(crate) fn take(&mut self, now: Instant) -> Option<Job> {
         while let Some(Reverse((at, _, _))) = self.delayed.peek() {
@@ -242,6 +261,26 @@ mod tests {
         let again = s.take(later).unwrap();
         assert_eq!(again.order, 1);
         s.done(&again.key);
+        assert_eq!(s.take(later).unwrap().order, 2);
+    }
+
+    #[test]
+    fn a_job_pushed_for_later_waits_and_holds_its_ticket() {
+        let now = Instant::now();
+        let later = now + Duration::from_millis(50);
+        let mut s = Schedule::default();
+        s.push_at(job("A", 1), later);
+        s.push_at(job("A", 2), now);
+        s.push(job("B", 3));
+        assert_eq!(s.take(now).unwrap().order, 3);
+        assert!(
+            s.take(now).is_none(),
+            "A1 is not due, and A2 waits behind it"
+        );
+        assert_eq!(s.next_due(), Some(later));
+        let a1 = s.take(later).unwrap();
+        assert_eq!(a1.order, 1);
+        s.done(&a1.key);
         assert_eq!(s.take(later).unwrap().order, 2);
     }
 

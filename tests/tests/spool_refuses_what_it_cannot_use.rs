@@ -1,0 +1,136 @@
+//! The spool's clear errors: a second opener, a damaged or foreign file, a full disk budget;
+//! and dead letters kept in the spool's own table.
+
+use std::time::Duration;
+
+use deskhook::Action;
+use deskhook_tests::{Answer, Receiver, endpoint, ticket};
+use deskhook_transports::Error;
+use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::spool::{self, DATABASE_FILE, Durability, Spool};
+
+#[test]
+fn a_second_opener_is_told_who_holds_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Spool::open(dir.path()).unwrap();
+    let err = Spool::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::SpoolLocked { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("in use by another process")
+            && text.contains(&format!("(process {})", std::process::id())),
+        "{text}"
+    );
+    // Reading it meanwhile is fine.
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
+    drop(first);
+    Spool::open(dir.path()).expect("free again once the first is dropped");
+}
+
+#[test]
+fn a_damaged_or_foreign_file_is_named_in_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DATABASE_FILE);
+    std::fs::write(
+        &db,
+        b"this is not SQLite at all, just some text long enough to be a page",
+    )
+    .unwrap();
+    let err = Spool::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(
+        err.contains("not a database") && err.contains("move it aside"),
+        "{err}"
+    );
+    let err = spool::inspect(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&db.display().to_string()), "{err}");
+
+    // Another application's SQLite database.
+    std::fs::remove_file(&db).unwrap();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch("CREATE TABLE notes (text TEXT)")
+        .unwrap();
+    drop(other);
+    let err = Spool::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("not a deskhook spool"), "{err}");
+
+    // A directory where the database should be.
+    std::fs::remove_file(&db).unwrap();
+    std::fs::create_dir(&db).unwrap();
+    let err = Spool::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&db.display().to_string()), "{err}");
+}
+
+#[test]
+fn a_full_spool_refuses_new_events_with_a_clear_error() {
+    let receiver = Receiver::start(|_, _| Answer::status(503));
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::builder(dir.path())
+        .max_size(64 * 1024)
+        .durability(Durability::Receipt)
+        .open()
+        .unwrap();
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s,1h"))
+        .shutdown_timeout(Duration::from_millis(10))
+        .spool(spool)
+        .build()
+        .unwrap();
+    let user = deskhook::sample::user();
+    let mut refused = None;
+    for i in 0..200 {
+        let t = ticket(&format!("F{i}"));
+        let event = deskhook::EventRef::new(Action::Create, &t, &user);
+        let emitted = deskhook::Emitted::new(event).unwrap();
+        if let Err(err) = sink
+            .send_with_receipt(&emitted)
+            .wait(Duration::from_secs(10))
+        {
+            refused = Some((i, err));
+            break;
+        }
+    }
+    let (at, err) = refused.expect("the 64 KiB budget runs out");
+    assert!(at > 3, "some events fit first ({at})");
+    assert!(matches!(err, Error::SpoolFull { .. }), "{err:?}");
+    assert!(err.to_string().contains("raise max_size"), "{err}");
+    assert!(
+        sink.stats()[0].dropped >= 1,
+        "the refused event is counted as dropped"
+    );
+    drop(sink);
+    let _ = guard.shutdown(Duration::ZERO);
+}
+
+#[test]
+fn dead_letters_go_to_the_spools_table_and_can_be_requeued() {
+    let receiver = Receiver::start(|_, _| Answer::status(400));
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s"))
+        .spool(Spool::open(dir.path()).unwrap())
+        .build()
+        .unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("D1"), &user);
+    dispatcher.emit(Action::Lock, &ticket("D1"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    drop((dispatcher, sink));
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+
+    let letters = spool::read_dead_letters(dir.path()).unwrap();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].action, "create");
+    assert_eq!(letters[0].last_status, Some(400));
+    assert_eq!(letters[1].ticket, "D1");
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
+
+    let mut spool = Spool::open(dir.path()).unwrap();
+    assert_eq!(spool.requeue_dead_letters().unwrap(), 2);
+    let stats = spool.stats().unwrap();
+    assert_eq!((stats.pending, stats.dead_letters), (2, 0));
+}

@@ -1,0 +1,166 @@
+//! [`Receipt`]: the promise that an accepted event will be on disk.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+#[derive(Debug, Default)]
+struct Slot {
+    outcome: Option<Result<(), Error>>,
+    waker: Option<Waker>,
+}
+
+/// The shared state of one receipt: settled once by the spool's writer.
+#[derive(Debug, Default)]
+pub(crate) struct ReceiptState {
+    slot: Mutex<Slot>,
+    settled: Condvar,
+}
+
+impl ReceiptState {
+    /// Settles the receipt; later calls are ignored.
+    pub(crate) fn settle(&self, outcome: Result<(), Error>) {
+        let waker = {
+            let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.outcome.is_some() {
+                return;
+            }
+            slot.outcome = Some(outcome);
+            slot.waker.take()
+        };
+        self.settled.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Says when an event accepted by a spooled sink is durable: on disk (committed and synced)
+/// and so delivered after any crash or restart.
+///
+/// Returned by `send_with_receipt` on the HTTP sinks; wait for it with
+/// [`wait`](Receipt::wait), or `.await` it (it is a `Future`, usable on any runtime). Dropping
+/// it changes nothing: the event is spooled either way. Receipts settle in the order their
+/// events were accepted.
+#[derive(Clone, Debug)]
+#[must_use = "a receipt does nothing unless waited for; drop it if durability need not be known"]
+pub struct Receipt {
+    state: Arc<ReceiptState>,
+}
+
+impl Receipt {
+    pub(crate) fn new(state: Arc<ReceiptState>) -> Receipt {
+        Receipt { state }
+    }
+
+    /// A receipt that is settled already.
+    pub(crate) fn settled(outcome: Result<(), Error>) -> Receipt {
+        let state = Arc::new(ReceiptState::default());
+        state.settle(outcome);
+        Receipt { state }
+    }
+
+    /// Whether the event is durable now (`false` while pending or when it failed).
+    pub fn is_durable(&self) -> bool {
+        matches!(self.lock().outcome, Some(Ok(())))
+    }
+
+    /// Blocks until the event is durable, at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SpoolFull`] or [`Error::Spool`] when the event could not be written (it was
+    /// not accepted, and is counted and logged as dropped); [`Error::Undelivered`] when
+    /// `timeout` passed first (the event may still become durable).
+    pub fn wait(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut slot = self.lock();
+        loop {
+            if let Some(outcome) = &slot.outcome {
+                return clone_outcome(outcome);
+            }
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return Err(Error::Undelivered {
+                    queued: 1,
+                    in_flight: 0,
+                    timeout,
+                });
+            }
+            slot = self
+                .state
+                .settled
+                .wait_timeout(slot, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.state.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `Error` is not `Clone` (it holds `io::Error`s); the outcomes a receipt holds never do.
+fn clone_outcome(outcome: &Result<(), Error>) -> Result<(), Error> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(Error::SpoolFull { path, used, limit }) => Err(Error::SpoolFull {
+            path: path.clone(),
+            used: *used,
+            limit: *limit,
+        }),
+        Err(Error::Spool { path, message }) => Err(Error::Spool {
+            path: path.clone(),
+            message: message.clone(),
+        }),
+        Err(other) => Err(Error::Config(other.to_string())),
+    }
+}
+
+impl Future for Receipt {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut slot = self.lock();
+        match &slot.outcome {
+            Some(outcome) => Poll::Ready(clone_outcome(outcome)),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receipt_settles_once_and_wakes_waiters() {
+        let state = Arc::new(ReceiptState::default());
+        let receipt = Receipt::new(state.clone());
+        assert!(!receipt.is_durable());
+        assert!(matches!(
+            receipt.wait(Duration::from_millis(1)),
+            Err(Error::Undelivered { .. })
+        ));
+        let waiter = {
+            let receipt = receipt.clone();
+            std::thread::spawn(move || receipt.wait(Duration::from_secs(60)))
+        };
+        state.settle(Ok(()));
+        state.settle(Err(Error::Config("ignored".into())));
+        assert!(waiter.join().unwrap().is_ok());
+        assert!(receipt.is_durable());
+        assert!(pollster::block_on(receipt).is_ok());
+    }
+}

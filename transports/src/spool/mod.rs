@@ -1,0 +1,379 @@
+//! The durable spool: an SQLite outbox in front of the HTTP transports, so that an event
+//! `emit` accepted is delivered after any crash or restart (feature `spool`).
+//!
+//! ```no_run
+//! use deskhook_transports::delivery::Endpoint;
+//! use deskhook_transports::http_blocking::HttpSink;
+//! use deskhook_transports::spool::Spool;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let spool = Spool::open("/var/lib/helpdesk/deskhook")?;
+//! let (sink, _guard) = HttpSink::builder()
+//!     .endpoint(Endpoint::new("crm", "https://crm.example.com/hooks/helpdesk")?)
+//!     .spool(spool)
+//!     .build()?;
+//! deskhook::set_dispatcher(deskhook::Dispatcher::builder().sink("crm", sink).build())?;
+//! // From here, `emit` returns once the event is on disk.
+//! # Ok(()) }
+//! ```
+//!
+//! # What it keeps
+//!
+//! One row per event and endpoint: the event id, endpoint, action, ticket, body, attempts
+//! made, when the next attempt is due and the last outcome. A row goes when its event is
+//! delivered, or moves to the spool's dead-letter table when it is given up. The delivery
+//! engine holds only a window of each endpoint's rows in memory (1000 by default) and reads
+//! the next ones as it goes, so memory stays flat whatever the backlog.
+//!
+//! # Group commit
+//!
+//! One writer thread owns the database. Events that arrive while it syncs are written
+//! together in the next transaction, with one fsync; when the previous batch showed that
+//! emits come concurrently, it also waits up to `max_wait` (2 ms by default) for the batch to
+//! fill. [`Durability::Wait`] (the default) makes `emit` return when its event is committed;
+//! [`Durability::Receipt`] returns at once, and `send_with_receipt` gives a [`Receipt`] to
+//! wait on.
+//!
+//! # After a crash
+//!
+//! Opening the spool again finds the rows left: they are delivered in order per ticket,
+//! with their attempt counts and due times. An event that was in flight at the crash is
+//! sent again (receivers de-duplicate on `webhook-id`). `X-Deskhook-Sequence` numbers start
+//! again at 1 per ticket, as after any restart.
+//!
+//! One process at a time: a second `open` of the same directory fails with
+//! [`Error::SpoolLocked`] while the first holds it.
+
+mod store;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use crate::delivery::Receipt;
+use crate::delivery::{DeadLetter, Store};
+use crate::error::Error;
+pub(crate) use store::SpoolStore;
+
+/// The database file inside the spool directory.
+pub const DATABASE_FILE: &str = "spool.sqlite3";
+
+/// The lock file inside the spool directory; it holds the process id of its owner.
+pub const LOCK_FILE: &str = "spool.lock";
+
+/// How SQLite syncs a commit to disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Every commit is synced: an accepted event survives a power cut. The default.
+    #[default]
+    Full,
+    /// Commits are synced at WAL checkpoints only: an accepted event survives the process
+    /// being killed, but the last commits can be lost in a power cut or OS crash. Faster.
+    Normal,
+}
+
+/// When `emit` returns on a spooled sink.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Once the event is durable. The default.
+    #[default]
+    Wait,
+    /// At once; `send_with_receipt` says when the event is durable. A failed write is
+    /// counted as dropped and logged.
+    Receipt,
+}
+
+/// Settings of a spool; [`open`](SpoolBuilder::open) opens it.
+#[derive(Clone, Debug)]
+pub struct SpoolBuilder {
+    dir: PathBuf,
+    pub(crate) settings: Settings,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) synchronous: Synchronous,
+    pub(crate) durability: Durability,
+    pub(crate) max_wait: Duration,
+    pub(crate) max_batch: usize,
+    pub(crate) max_size: u64,
+    pub(crate) window: usize,
+    pub(crate) ignore_backoff: bool,
+}
+
+impl SpoolBuilder {
+    /// How commits are synced. Defaults to [`Synchronous::Full`].
+    #[must_use]
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.settings.synchronous = synchronous;
+        self
+    }
+
+    /// When `emit` returns. Defaults to [`Durability::Wait`].
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.settings.durability = durability;
+        self
+    }
+
+    /// The longest the writer waits for a batch to fill once concurrent emits were seen; it
+    /// bounds the latency group commit adds. Defaults to 2 ms.
+    #[must_use]
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.settings.max_wait = wait;
+        self
+    }
+
+    /// Most emits written in one transaction; 1 syncs every event on its own (for
+    /// comparison). Defaults to 1024.
+    #[must_use]
+    pub fn max_batch(mut self, emits: usize) -> Self {
+        self.settings.max_batch = emits.max(1);
+        self
+    }
+
+    /// The disk-usage limit: past it, new events are refused with [`Error::SpoolFull`]
+    /// (delivered and dead-lettered rows make room again). Defaults to 1 GiB.
+    #[must_use]
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.settings.max_size = bytes;
+        self
+    }
+
+    /// Most rows per endpoint held in memory. Defaults to 1000.
+    #[must_use]
+    pub fn memory_window(mut self, rows: usize) -> Self {
+        self.settings.window = rows.max(1);
+        self
+    }
+
+    /// Attempts rows that wait for a retry at once instead of when they are due (what
+    /// `deskhook drain` does). Defaults to false.
+    #[must_use]
+    pub fn ignore_backoff(mut self, ignore: bool) -> Self {
+        self.settings.ignore_backoff = ignore;
+        self
+    }
+
+    /// Opens (or creates) the spool and takes its lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SpoolLocked`] when another process has it open; [`Error::Spool`] when the
+    /// directory cannot be created or the database is damaged or not a spool.
+    pub fn open(self) -> Result<Spool, Error> {
+        Spool::open_with(self.dir, self.settings)
+    }
+}
+
+/// An open spool: hand it to `SinkBuilder::spool`. It also answers questions about its
+/// content ([`stats`](Spool::stats), [`dead_letters`](Spool::dead_letters)).
+#[derive(Debug)]
+pub struct Spool {
+    pub(crate) dir: PathBuf,
+    pub(crate) db: PathBuf,
+    pub(crate) lock: File,
+    pub(crate) conn: Connection,
+    pub(crate) settings: Settings,
+}
+
+/// What a spool holds, from [`Spool::stats`] or [`inspect`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolStats {
+    /// Rows waiting for delivery (one per event and endpoint).
+    pub pending: u64,
+    /// Of those, rows due now (not waiting for a retry).
+    pub due: u64,
+    /// When the oldest pending row was accepted.
+    pub oldest: Option<jiff::Timestamp>,
+    /// Rows in the dead-letter table.
+    pub dead_letters: u64,
+    /// Bytes on disk: the database with its WAL.
+    pub size_bytes: u64,
+    /// Pending rows per endpoint name, by name.
+    pub endpoints: Vec<(String, u64)>,
+}
+
+impl Spool {
+    /// A builder for a spool in `dir`, with the default settings.
+    pub fn builder(dir: impl Into<PathBuf>) -> SpoolBuilder {
+        SpoolBuilder {
+            dir: dir.into(),
+            settings: Settings {
+                synchronous: Synchronous::Full,
+                durability: Durability::Wait,
+                max_wait: Duration::from_millis(2),
+                max_batch: 1024,
+                max_size: 1 << 30,
+                window: 1000,
+                ignore_backoff: false,
+            },
+        }
+    }
+
+    /// Opens (or creates) the spool in `dir` with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpoolBuilder::open`].
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Spool, Error> {
+        Spool::builder(dir).open()
+    }
+
+    fn open_with(dir: PathBuf, settings: Settings) -> Result<Spool, Error> {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Spool {
+            path: dir.clone(),
+            message: format!("cannot create the spool directory: {e}"),
+        })?;
+        let lock = take_lock(&dir)?;
+        let db = dir.join(DATABASE_FILE);
+        let conn = Connection::open(&db).map_err(|e| damaged(&db, &e))?;
+        store::prepare(&conn, &settings).map_err(|e| damaged(&db, &e))?;
+        Ok(Spool {
+            dir,
+            db,
+            lock,
+            conn,
+            settings,
+        })
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the spool holds now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] when the database cannot be read.
+    pub fn stats(&self) -> Result<SpoolStats, Error> {
+        store::stats(&self.conn, &self.db)
+    }
+
+    /// Every dead letter in the spool, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] when the database cannot be read.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, Error> {
+        store::dead_letters(&self.conn).map_err(|e| damaged(&self.db, &e))
+    }
+
+    /// Moves every dead letter back to the pending rows (attempts from 0), to be delivered
+    /// by the next sink built on this spool; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] when the database cannot be written.
+    pub fn requeue_dead_letters(&mut self) -> Result<usize, Error> {
+        store::requeue_dead_letters(&mut self.conn).map_err(|e| damaged(&self.db, &e))
+    }
+
+    /// The spool as the engine's store, for endpoints `names` (in the engine's order).
+    pub(crate) fn store(self, names: Vec<String>) -> Result<Arc<dyn Store>, Error> {
+        Ok(Arc::new(SpoolStore::start(self, names)?))
+    }
+}
+
+/// What the spool in `dir` holds, read without taking its lock: it works while a helpdesk
+/// has the spool open (`deskhook spool stats`).
+///
+/// # Errors
+///
+/// [`Error::Spool`] when there is no spool there, or it cannot be read.
+pub fn inspect(dir: impl AsRef<Path>) -> Result<SpoolStats, Error> {
+    let db = read_only(dir.as_ref())?;
+    store::stats(&db.0, &db.1)
+}
+
+/// The dead letters of the spool in `dir`, read without taking its lock.
+///
+/// # Errors
+///
+/// As [`inspect`].
+pub fn read_dead_letters(dir: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Error> {
+    let (conn, path) = read_only(dir.as_ref())?;
+    store::dead_letters(&conn).map_err(|e| damaged(&path, &e))
+}
+
+fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
+    let db = dir.join(DATABASE_FILE);
+    if !db.is_file() {
+        return Err(Error::Spool {
+            path: db,
+            message: "no spool here (the file does not exist); check the directory".to_owned(),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| damaged(&db, &e))?;
+    store::check(&conn).map_err(|e| damaged(&db, &e))?;
+    Ok((conn, db))
+}
+
+/// The error for a database that cannot be used.
+pub(crate) fn damaged(path: &Path, err: &dyn std::fmt::Display) -> Error {
+    Error::Spool {
+        path: path.to_path_buf(),
+        message: format!(
+            "{err}; if the file is damaged or not a deskhook spool, move it aside (its \
+             undelivered events would stay in it) and start again with an empty directory"
+        ),
+    }
+}
+
+/// Takes the spool's lock file, writing this process's id into it.
+fn take_lock(dir: &Path) -> Result<File, Error> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::Spool {
+            path: path.clone(),
+            message: format!("cannot open the lock file: {e}"),
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(Error::SpoolLocked {
+                path: dir.to_path_buf(),
+                holder: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (process {pid})")
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(Error::Spool {
+                path,
+                message: format!("cannot lock the spool: {e}"),
+            });
+        }
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
+    if let Err(e) = written {
+        log::warn!(target: "deskhook", "cannot write the process id to {}: {e}", path.display());
+    }
+    Ok(file)
+}
