@@ -9,10 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use deskhook::policy::RetrySchedule;
-use deskhook::{Action, Dispatcher, EventRef, Ticket, User};
+use std::sync::mpsc;
+
+use deskhook::{Action, Dispatcher, Emitted, EventRef, Ticket, User};
+use deskhook_transports::delivery::Receipt;
 use deskhook_transports::delivery::{DeliveryConfig, DeliveryGuard, Endpoint, EndpointStats};
 use deskhook_transports::http_async::AsyncHttpSink;
 use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::spool::{Durability, Spool, Synchronous};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The retry schedule of the benchmark: a lost request is tried again soon, and a receiver
@@ -51,6 +55,13 @@ pub(crate) enum Transport {
 /// rss_max_kb is the peak resident set (VmHWM), null where /proc is not available.
 /// Exits 0 only if every event was delivered.
 ///
+/// With --spool DIR, each event goes through a durable spool in DIR first: the sink's
+/// `send_with_receipt` is called directly (not the facade) so that the run knows when each
+/// event is on disk, and each time that advances a line `durable N` goes to stdout, flushed
+/// at once: every event 1..N is durable. The report then also has durable_per_sec (events
+/// made durable per second, from the first emit to the last commit) and spool_max_batch.
+/// Compare --spool-max-batch 1 (one fsync per event) with the default (group commit).
+///
 /// Send only to a receiver of your own: the benchmark is a flood.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -79,6 +90,34 @@ pub(crate) struct Args {
     /// Without one, requests go unsigned.
     #[arg(long, value_name = "SECRET")]
     secret: Vec<String>,
+    /// The delay before each attempt, separated by commas.
+    #[arg(long, value_name = "LIST", default_value = BENCH_RETRY)]
+    retry: RetrySchedule,
+    /// How long to wait for delivery after the last emit. Defaults to a minute, plus a
+    /// millisecond per event, plus the retry schedule.
+    #[arg(long, value_name = "DUR", value_parser = deskhook::policy::parse_duration)]
+    wait: Option<Duration>,
+    /// Emit through a durable spool in this directory (created if needed; no other process
+    /// may have it open).
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Most emits per spool transaction; 1 syncs every event on its own.
+    #[arg(long, value_name = "N", default_value_t = 1024, requires = "spool",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    spool_max_batch: u64,
+    /// How the spool syncs a commit: full (survives power loss) or normal (survives the
+    /// process being killed).
+    #[arg(long, value_enum, default_value_t = SpoolSync::Full, requires = "spool")]
+    spool_sync: SpoolSync,
+}
+
+/// `--spool-sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SpoolSync {
+    /// `synchronous = FULL`.
+    Full,
+    /// `synchronous = NORMAL`.
+    Normal,
 }
 
 /// The built sink of either transport, for its counters.
@@ -88,6 +127,13 @@ enum Sink {
 }
 
 impl Sink {
+    fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
+        match self {
+            Sink::Blocking(sink) => sink.send_with_receipt(event),
+            Sink::Async(sink) => sink.send_with_receipt(event),
+        }
+    }
+
     fn stats(&self) -> Vec<EndpointStats> {
         match self {
             Sink::Blocking(sink) => sink.stats(),
@@ -194,9 +240,7 @@ fn deadline(events: u64, retry: &RetrySchedule) -> Duration {
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let secrets = crate::parse_secrets(&args.secret)?;
-    let retry: RetrySchedule = BENCH_RETRY
-        .parse()
-        .map_err(|e| format!("bad retry schedule: {e}"))?;
+    let retry = args.retry.clone();
     let workers = usize::try_from(args.concurrency).map_err(|e| e.to_string())?;
     let events = args.events;
     let queue_capacity =
@@ -230,7 +274,24 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         dead_letter_path: dead_letter_path.clone(),
         ..DeliveryConfig::default()
     };
-    let builder = HttpSink::builder().config(delivery).endpoint(endpoint);
+    let mut builder = HttpSink::builder().config(delivery).endpoint(endpoint);
+    if let Some(dir) = &args.spool {
+        let spool = Spool::builder(dir)
+            .durability(Durability::Receipt)
+            .max_batch(usize::try_from(args.spool_max_batch).unwrap_or(usize::MAX))
+            .synchronous(match args.spool_sync {
+                SpoolSync::Full => Synchronous::Full,
+                SpoolSync::Normal => Synchronous::Normal,
+            })
+            .open();
+        match spool {
+            Ok(spool) => builder = builder.spool(spool),
+            Err(e) => {
+                remove_dead_letters();
+                return Err(e.to_string());
+            }
+        }
+    }
     // The async sink is built outside any runtime, so it starts a runtime of its own (two
     // worker threads) that the guard shuts down. That is what an application without tokio
     // gets, and it keeps `emit` on the main thread, a plain thread like a helpdesk's request
@@ -272,9 +333,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} delivered  {per_sec}  {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let wait = deadline(events, &retry);
+    let wait = args.wait.unwrap_or_else(|| deadline(events, &retry));
     let done = AtomicBool::new(false);
-    let (finished, flushed) = std::thread::scope(|scope| {
+    let spooled = args.spool.is_some();
+    let (receipts, durability) = mpsc::channel::<(u64, Receipt)>();
+    let (finished, flushed, durable) = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
                 bar.set_position(sink.progress().0);
@@ -282,18 +345,30 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             }
         });
         let started = Instant::now();
+        let reporter = scope.spawn(move || report_durable(&durability, started));
         for n in 1..=events {
             write_code(&mut ticket.code, n);
             let action = Action::ALL[((n - 1) % Action::ALL.len() as u64) as usize];
             let before = Instant::now();
-            deskhook::emit(action, &ticket, &user);
+            if spooled {
+                match Emitted::new(EventRef::new(action, &ticket, &user)) {
+                    Ok(emitted) => {
+                        let _ = receipts.send((n, sink.send_with_receipt(&emitted)));
+                    }
+                    Err(e) => eprintln!("deskhook: event {n}: {e}"),
+                }
+            } else {
+                deskhook::emit(action, &ticket, &user);
+            }
             let took = before.elapsed();
             emit_ns.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         }
+        drop(receipts);
+        let durable = reporter.join().unwrap_or((0, None));
         let flushed = guard.flush(wait);
         let finished = started.elapsed();
         done.store(true, Ordering::Release);
-        (finished, flushed)
+        (finished, flushed, durable)
     });
     let (delivered, settled) = sink.progress();
     bar.set_position(delivered);
@@ -308,7 +383,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     } else {
         0
     };
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "events": events,
         "delivered": delivered,
         "failed": events - delivered.min(events),
@@ -318,6 +393,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "emit_ns_p99": percentile(&emit_ns, 99),
         "rss_max_kb": rss_max_kb(),
     });
+    if spooled {
+        let (count, at) = durable;
+        report["durable"] = count.into();
+        report["durable_per_sec"] = at
+            .filter(|at| !at.is_zero())
+            .map(|at| (count as f64 / at.as_secs_f64()).round() as u64)
+            .into();
+        report["spool_max_batch"] = args.spool_max_batch.into();
+    }
     crate::send::print_line(&report.to_string());
 
     let all = delivered == events;
@@ -339,6 +423,39 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints `durable N` each time the events 1..N are all durable, from receipts that arrive
+/// in emit order; returns the last N and when it became durable.
+fn report_durable(
+    receipts: &mpsc::Receiver<(u64, Receipt)>,
+    started: Instant,
+) -> (u64, Option<Duration>) {
+    let mut durable = (0, None);
+    let mut next = receipts.recv().ok();
+    while let Some((n, receipt)) = next.take() {
+        if let Err(e) = receipt.wait(Duration::MAX) {
+            eprintln!("deskhook: event {n} is not durable: {e}");
+            break;
+        }
+        durable = (n, Some(started.elapsed()));
+        // Take the ones already durable behind it, so that a line covers a whole commit.
+        loop {
+            match receipts.try_recv() {
+                Ok((m, r)) if r.is_durable() => durable = (m, Some(started.elapsed())),
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        crate::send::print_line(&format!("durable {}", durable.0));
+        if next.is_none() {
+            next = receipts.recv().ok();
+        }
+    }
+    durable
 }
 
 #[cfg(test)]

@@ -40,6 +40,10 @@ enum Command {
 ///   2026-11-21T23:40:13.581Z  crm  create   E3XK  1 attempt(s)  500  gave up after 1 attempt(s)
 #[derive(Debug, clap::Args)]
 struct ListArgs {
+    /// Read the dead letters of this spool directory instead of a file (it works while the
+    /// spool is in use).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "config"])]
+    spool: Option<PathBuf>,
     /// The dead-letter file. Defaults to the --config's [delivery] dead_letter_path, else
     /// deskhook-dead-letters.jsonl in the working directory.
     #[arg(long, value_name = "PATH")]
@@ -62,6 +66,11 @@ struct ListArgs {
 /// `deskhook send`. Exits 0 if every letter was delivered.
 #[derive(Debug, clap::Args)]
 struct ReplayArgs {
+    /// Replay the dead letters of this spool directory instead of a file: they go back to
+    /// the spool's pending events and are delivered as `deskhook drain` does; those that
+    /// fail again are dead letters of the spool again.
+    #[arg(long, value_name = "DIR", conflicts_with = "file")]
+    spool: Option<PathBuf>,
     /// The dead-letter file. Defaults to the --config's [delivery] dead_letter_path, else
     /// deskhook-dead-letters.jsonl in the working directory.
     #[arg(long, value_name = "PATH")]
@@ -133,8 +142,22 @@ fn last_result(letter: &DeadLetter) -> String {
 }
 
 fn list(args: ListArgs) -> Result<ExitCode, String> {
-    let path = dead_letter_path(args.file, args.config.as_deref())?;
-    let letters = read_letters(&path)?;
+    let (letters, place, missing) = match &args.spool {
+        Some(dir) => (
+            crate::spool::dead_letters(dir)?,
+            format!("spool {}", dir.display()),
+            "",
+        ),
+        None => {
+            let path = dead_letter_path(args.file, args.config.as_deref())?;
+            let missing = if path.exists() {
+                ""
+            } else {
+                " (the file does not exist)"
+            };
+            (read_letters(&path)?, path.display().to_string(), missing)
+        }
+    };
     let width = letters.iter().map(|l| l.endpoint.len()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
     for letter in &letters {
@@ -151,19 +174,9 @@ fn list(args: ListArgs) -> Result<ExitCode, String> {
         )
         .map_err(crate::stdout_error)?;
     }
-    let missing = if path.exists() {
-        ""
-    } else {
-        " (the file does not exist)"
-    };
-    writeln!(
-        out,
-        "{} dead letter(s) in {}{missing}",
-        letters.len(),
-        path.display()
-    )
-    .and_then(|()| out.flush())
-    .map_err(crate::stdout_error)?;
+    writeln!(out, "{} dead letter(s) in {place}{missing}", letters.len())
+        .and_then(|()| out.flush())
+        .map_err(crate::stdout_error)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -267,7 +280,40 @@ fn unreplayable(letter: &DeadLetter, endpoints: &HashSet<String>) -> Option<Stri
     None
 }
 
+/// `replay --spool`: the spool's dead letters go back to its pending events, then drain.
+fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
+    let config = crate::send::load_config(&args.config)?;
+    let endpoints = crate::send::config_endpoints(
+        &config,
+        &args.config,
+        &args.retry,
+        args.timeout,
+        args.allow_private,
+    )?;
+    let mut spool = deskhook_transports::spool::Spool::builder(dir)
+        .ignore_backoff(true)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let moved = spool.requeue_dead_letters().map_err(|e| e.to_string())?;
+    eprintln!(
+        "deskhook: {moved} dead letter(s) of spool {} queued again",
+        dir.display()
+    );
+    let before = spool.stats().map_err(|e| e.to_string())?;
+    crate::spool::run_drain(
+        spool,
+        endpoints,
+        config.delivery_config().map_err(|e| e.to_string())?,
+        &args.retry,
+        args.timeout,
+        &before,
+    )
+}
+
 fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
+    if let Some(dir) = &args.spool {
+        return replay_spool(dir, &args);
+    }
     let config = crate::send::load_config(&args.config)?;
     let mut delivery = config.delivery_config().map_err(|e| e.to_string())?;
     let path = args

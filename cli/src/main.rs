@@ -15,6 +15,7 @@ mod dead_letters;
 mod listen;
 mod render;
 mod send;
+mod spool;
 mod tail;
 mod verify;
 
@@ -35,6 +36,8 @@ enum Command {
     DeadLetters(dead_letters::Args),
     Tail(tail::Args),
     Bench(bench::Args),
+    Drain(spool::DrainArgs),
+    Spool(spool::Args),
 }
 
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
@@ -92,6 +95,8 @@ fn main() -> ExitCode {
         Command::DeadLetters(args) => dead_letters::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Drain(args) => spool::drain(args),
+        Command::Spool(args) => spool::run(args),
     };
     match result {
         Ok(code) => code,

@@ -110,6 +110,12 @@ impl Running {
         self.lines.try_recv().ok()
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What the process wrote to stderr so far.
     pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

@@ -236,12 +236,42 @@ struct Core {
     /// Per endpoint: the last row committed, and rows committed in all.
     committed: Vec<(AtomicI64, AtomicU64)>,
     uncommitted: AtomicUsize,
+    /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer.
+    room: (Mutex<()>, std::sync::Condvar),
     used: AtomicU64,
     listener: OnceLock<Listener>,
     /// For the engine's loads.
     reader: Mutex<Connection>,
     /// Held for as long as the spool is open.
     lock: Mutex<Option<File>>,
+}
+
+/// Most jobs handed to the writer and not committed yet: past it, appends wait, so that
+/// emitting faster than the disk takes cannot fill memory.
+const MAX_UNCOMMITTED: usize = 8192;
+
+impl Core {
+    /// Waits while the writer is [`MAX_UNCOMMITTED`] jobs behind.
+    fn wait_for_room(&self) {
+        if self.uncommitted.load(Ordering::Acquire) < MAX_UNCOMMITTED {
+            return;
+        }
+        let (lock, room) = &self.room;
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while self.uncommitted.load(Ordering::Acquire) >= MAX_UNCOMMITTED {
+            guard = room
+                .wait_timeout(guard, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// `n` jobs were committed or failed: room for waiting appends.
+    fn committed_jobs(&self, n: usize) {
+        self.uncommitted.fetch_sub(n, Ordering::AcqRel);
+        let _guard = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
+        self.room.1.notify_all();
+    }
 }
 
 /// The spool as the delivery engine's [`Store`].
@@ -328,6 +358,7 @@ impl SpoolStore {
             names,
             committed,
             uncommitted: AtomicUsize::new(0),
+            room: (Mutex::new(()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
             listener: OnceLock::new(),
             reader: Mutex::new(reader),
@@ -409,6 +440,7 @@ impl Store for SpoolStore {
         }
         let n = jobs.len();
         let endpoints: Vec<usize> = jobs.iter().map(|(index, _)| *index).collect();
+        self.core.wait_for_room();
         self.core.uncommitted.fetch_add(n, Ordering::AcqRel);
         let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let op = Op::Append {
@@ -673,7 +705,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                     n.fetch_add(1, Ordering::AcqRel);
                 }
             }
-            core.uncommitted.fetch_sub(total, Ordering::AcqRel);
+            core.committed_jobs(total);
             if let Some(listener) = core.listener.get() {
                 let mut touched: Vec<usize> = rows.iter().flatten().map(|(i, _)| *i).collect();
                 touched.sort_unstable();
@@ -707,7 +739,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
             if total > 0 {
                 log::error!(target: "deskhook", "{} event(s) dropped: {}", total, error());
             }
-            core.uncommitted.fetch_sub(total, Ordering::AcqRel);
+            core.committed_jobs(total);
             for index in 0..core.names.len() {
                 let dropped: u64 = appends.iter().map(|(jobs, _)| count(jobs, index)).sum();
                 if dropped > 0

@@ -1,0 +1,278 @@
+//! `deskhook drain` (deliver what a spool holds, then exit) and `deskhook spool stats`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use deskhook::policy::{RetrySchedule, parse_duration};
+use deskhook_transports::delivery::{DeliveryConfig, Endpoint};
+use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::spool::{self, Spool, SpoolStats};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::send::{CLI_RETRY, CLI_TIMEOUT};
+
+/// How often the progress bar and the stall check look at the counters.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Deliver everything a spool holds, then exit.
+///
+/// Opens the spool (it must not be open in another process), attempts every pending event
+/// at once — rows waiting for a retry do not wait — and delivers them in order per ticket
+/// with the engine's usual retries, breaker and signatures, showing a progress bar on
+/// stderr. It exits when the spool's rows for the chosen endpoints are gone, or when nothing
+/// has moved for as long as one event's whole retry schedule.
+///
+/// Exit status: 0 when everything was delivered; 1 when events went to the spool's dead
+/// letters (`deskhook dead-letters list --spool DIR`) or are left.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DrainArgs {
+    /// The spool directory.
+    #[arg(long, value_name = "DIR")]
+    spool: PathBuf,
+    /// A deskhook.toml: each spooled event goes to the endpoint of its name there.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "url",
+        required_unless_present = "url"
+    )]
+    config: Option<PathBuf>,
+    /// Send every spooled event, whatever its endpoint, to this URL instead.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// A signing secret for --url, 'whsec_' and base64; repeat to sign with several.
+    #[arg(long, value_name = "SECRET", requires = "url")]
+    secret: Vec<String>,
+    /// Allow private, loopback and link-local addresses (refused by default, a guard against
+    /// SSRF).
+    #[arg(long)]
+    allow_private: bool,
+    /// The delay before each attempt, separated by commas; replaces the endpoints' own.
+    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
+    retry: RetrySchedule,
+    /// The limit for one attempt.
+    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+/// Inspect a spool.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    Stats(StatsArgs),
+}
+
+/// What a spool holds: pending events (and how many are due now), the oldest, dead
+/// letters, size on disk, and pending events per endpoint.
+///
+/// It reads without taking the spool's lock, so it works while the helpdesk runs.
+#[derive(Debug, clap::Args)]
+struct StatsArgs {
+    /// The spool directory.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    match args.command {
+        Command::Stats(args) => stats(&args),
+    }
+}
+
+fn stats(args: &StatsArgs) -> Result<ExitCode, String> {
+    let stats = spool::inspect(&args.dir).map_err(|e| e.to_string())?;
+    let oldest = stats.oldest.map(|t| format!("{t:.0}"));
+    let text = if args.json {
+        serde_json::json!({
+            "pending": stats.pending,
+            "due": stats.due,
+            "oldest": oldest,
+            "dead_letters": stats.dead_letters,
+            "size_bytes": stats.size_bytes,
+            "endpoints": stats.endpoints.iter().map(|(name, n)| (name.clone(), serde_json::Value::from(*n)))
+                .collect::<serde_json::Map<_, _>>(),
+        })
+        .to_string()
+    } else {
+        let mut text = format!(
+            "pending       {}\ndue now       {}\noldest        {}\ndead letters  {}\nsize on disk  {:.1} MiB",
+            stats.pending,
+            stats.due,
+            oldest.as_deref().unwrap_or("-"),
+            stats.dead_letters,
+            stats.size_bytes as f64 / (1024.0 * 1024.0)
+        );
+        for (name, n) in &stats.endpoints {
+            text.push_str(&format!("\n  {name}  {n} pending"));
+        }
+        text
+    };
+    crate::send::print_line(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
+    let spool = Spool::builder(&args.spool)
+        .ignore_backoff(true)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let before = spool.stats().map_err(|e| e.to_string())?;
+    let (endpoints, delivery) = match (&args.config, &args.url) {
+        (Some(path), _) => {
+            let config = crate::send::load_config(path)?;
+            let endpoints = crate::send::config_endpoints(
+                &config,
+                path,
+                &args.retry,
+                args.timeout,
+                args.allow_private,
+            )?;
+            (
+                endpoints,
+                config.delivery_config().map_err(|e| e.to_string())?,
+            )
+        }
+        (None, Some(url)) => {
+            let secrets = crate::parse_secrets(&args.secret)?;
+            let endpoints = before
+                .endpoints
+                .iter()
+                .map(|(name, _)| {
+                    Ok(Endpoint::new(name, url)
+                        .map_err(|e| format!("--url: {e}"))?
+                        .secrets(secrets.clone())
+                        .retry(args.retry.clone())
+                        .timeout(args.timeout)
+                        .allow_private(args.allow_private))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            (endpoints, DeliveryConfig::default())
+        }
+        (None, None) => return Err("give --config FILE or --url URL".to_owned()),
+    };
+    run_drain(
+        spool,
+        endpoints,
+        delivery,
+        &args.retry,
+        args.timeout,
+        &before,
+    )
+}
+
+/// Delivers what `spool` holds for `endpoints` and reports; shared with `dead-letters
+/// replay --spool`.
+pub(crate) fn run_drain(
+    spool: Spool,
+    endpoints: Vec<Endpoint>,
+    delivery: DeliveryConfig,
+    retry: &RetrySchedule,
+    timeout: Duration,
+    before: &SpoolStats,
+) -> Result<ExitCode, String> {
+    let dir = spool.dir().to_path_buf();
+    let names: HashSet<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
+    let total: u64 = pending_for(before, &names);
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events  {per_sec}  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut builder = HttpSink::builder().config(delivery).spool(spool);
+    for endpoint in endpoints {
+        builder = builder.endpoint(endpoint);
+    }
+    let (sink, guard) = builder.build().map_err(|e| match e {
+        deskhook_transports::Error::Refused(_) => {
+            format!("{e}; pass --allow-private to send to loopback and private addresses")
+        }
+        other => other.to_string(),
+    })?;
+    // Give up when nothing has moved for one event's whole schedule.
+    let stall = crate::send::deadline(retry, timeout);
+    let finished = |sink: &HttpSink| -> u64 {
+        sink.stats()
+            .iter()
+            .map(|s| s.delivered + s.dead_lettered + s.dropped)
+            .sum()
+    };
+    let (mut last, mut moved_at) = (0, Instant::now());
+    let flushed = loop {
+        let flushed = guard.flush(PROGRESS_EVERY);
+        let done = finished(&sink);
+        bar.set_position(done);
+        if flushed.is_ok() {
+            break Ok(());
+        }
+        if done != last {
+            (last, moved_at) = (done, Instant::now());
+        } else if moved_at.elapsed() > stall {
+            break flushed;
+        }
+    };
+    bar.finish_and_clear();
+    let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
+    drop(sink);
+    let _ = guard.shutdown(Duration::from_secs(1));
+
+    let after = spool::inspect(&dir).map_err(|e| e.to_string())?;
+    let left = pending_for(&after, &names);
+    let dead = after.dead_letters.saturating_sub(before.dead_letters);
+    let mut summary = format!("{delivered} of {total} event(s) delivered");
+    if dead > 0 {
+        summary.push_str(&format!(
+            "; {dead} dead-lettered (deskhook dead-letters list --spool {})",
+            dir.display()
+        ));
+    }
+    if left > 0 {
+        summary.push_str(&format!("; {left} left in the spool"));
+        if let Err(e) = flushed {
+            summary.push_str(&format!(" ({e})"));
+        }
+    }
+    let others: Vec<String> = after
+        .endpoints
+        .iter()
+        .filter(|(name, _)| !names.contains(name))
+        .map(|(name, n)| format!("{n} for '{name}'"))
+        .collect();
+    if !others.is_empty() {
+        summary.push_str(&format!(
+            "; not drained (no such endpoint configured): {}",
+            others.join(", ")
+        ));
+    }
+    crate::send::print_line(&summary);
+    Ok(if dead == 0 && left == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Pending rows of the named endpoints.
+fn pending_for(stats: &SpoolStats, names: &HashSet<String>) -> u64 {
+    stats
+        .endpoints
+        .iter()
+        .filter(|(name, _)| names.contains(name))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The spool's dead letters for `deskhook dead-letters list --spool`.
+pub(crate) fn dead_letters(
+    dir: &Path,
+) -> Result<Vec<deskhook_transports::delivery::DeadLetter>, String> {
+    spool::read_dead_letters(dir).map_err(|e| e.to_string())
+}

@@ -1,0 +1,177 @@
+//! At-least-once across crashes: `deskhook bench --spool` is killed with SIGKILL at several
+//! points — before its first commit, between group commits, after the last one while it
+//! delivers — then `deskhook drain` delivers what the spool kept. Every event the killed
+//! process had reported durable reaches the receiver; an event arrives twice only if the
+//! killed process had already sent it (it was in flight, or its delivery was not yet
+//! recorded), which are among the last it sent; nothing arrives that was never emitted.
+//!
+//! The receiver is `deskhook listen` on 127.0.0.1; every child is killed and waited for.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use support::{Listen, Running, deskhook_in, text};
+
+const EVENTS: u64 = 4000;
+
+/// When to kill the emitting process.
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    /// As soon as it runs: perhaps before anything is durable.
+    Start,
+    /// Once `durable N` passed this many events: between group commits.
+    Durable(u64),
+    /// Once every event is durable, while delivery goes on.
+    AllDurable,
+}
+
+/// The ticket code of a `deskhook listen` line: `unsigned  create   B0000001  #1  -`.
+fn code_of(line: &str) -> u64 {
+    let code = line.split_whitespace().nth(2).unwrap_or_default();
+    code.strip_prefix('B')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a bench event: {line}"))
+}
+
+/// Every line the receiver prints until it has been quiet for `quiet`.
+fn drain_lines(listen: &Listen, quiet: Duration) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        match listen.process.try_line() {
+            Some(line) => {
+                lines.push(line);
+                last = Instant::now();
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    lines
+}
+
+fn crash_and_recover(kill_at: KillAt) {
+    let listen = Listen::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let spool_arg = spool.to_str().unwrap();
+    let events = EVENTS.to_string();
+    let mut bench = Running::spawn(&[
+        "bench",
+        "--url",
+        &listen.url,
+        "--allow-private",
+        "--events",
+        &events,
+        "--body-size",
+        "512",
+        "--concurrency",
+        "4",
+        "--spool",
+        spool_arg,
+    ]);
+    let target = match kill_at {
+        KillAt::Start => 0,
+        KillAt::Durable(at) => at,
+        KillAt::AllDurable => EVENTS,
+    };
+    let mut durable = 0;
+    while durable < target {
+        durable = parse_durable(&bench.line());
+    }
+    bench.kill();
+    // Lines printed before the kill, and by requests the kill cut short.
+    while let Some(line) = bench.try_line() {
+        if line.starts_with("durable ") {
+            durable = parse_durable(&line);
+        }
+    }
+    let first: Vec<u64> = drain_lines(&listen, Duration::from_millis(300))
+        .iter()
+        .map(|l| code_of(l))
+        .collect();
+
+    let out = deskhook_in(
+        dir.path(),
+        &[
+            "drain",
+            "--spool",
+            spool_arg,
+            "--url",
+            &listen.url,
+            "--allow-private",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{kill_at:?}: drain failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let second: Vec<u64> = drain_lines(&listen, Duration::from_millis(300))
+        .iter()
+        .map(|l| code_of(l))
+        .collect();
+
+    let mut seen: HashMap<u64, (u32, u32)> = HashMap::new();
+    for code in &first {
+        seen.entry(*code).or_default().0 += 1;
+    }
+    for code in &second {
+        seen.entry(*code).or_default().1 += 1;
+    }
+    for n in 1..=durable {
+        assert!(
+            seen.contains_key(&n),
+            "{kill_at:?}: event {n} was durable (durable {durable}) but never arrived"
+        );
+    }
+    for (code, (before, after)) in &seen {
+        assert!(
+            (1..=EVENTS).contains(code),
+            "{kill_at:?}: B{code} was never emitted"
+        );
+        assert!(
+            *before <= 1 && *after <= 1,
+            "{kill_at:?}: B{code} twice in one life"
+        );
+        // A duplicate is an event the killed process had sent already.
+        assert!(
+            *after == 0 || *before == 0 || *before == 1,
+            "{kill_at:?}: B{code} duplicated without having been in flight"
+        );
+    }
+    let stats = deskhook_in(dir.path(), &["spool", "stats", spool_arg, "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["pending"], 0, "{kill_at:?}: {stats}");
+    assert_eq!(stats["dead_letters"], 0, "{kill_at:?}: {stats}");
+    eprintln!(
+        "{kill_at:?}: durable {durable}, {} delivered before the kill, {} after, {} twice",
+        first.len(),
+        second.len(),
+        seen.values().filter(|(b, a)| *b + *a > 1).count()
+    );
+}
+
+fn parse_durable(line: &str) -> u64 {
+    line.strip_prefix("durable ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("expected 'durable N', got: {line}"))
+}
+
+#[test]
+fn killed_before_the_first_commit() {
+    crash_and_recover(KillAt::Start);
+}
+
+#[test]
+fn killed_between_group_commits() {
+    crash_and_recover(KillAt::Durable(1));
+    crash_and_recover(KillAt::Durable(EVENTS / 2));
+}
+
+#[test]
+fn killed_after_the_last_commit_while_delivering() {
+    crash_and_recover(KillAt::AllDurable);
+}
