@@ -566,6 +566,16 @@ impl Event {
     }
 }
 
+/// A seed that refuses any value with its message.
+struct Refuse(String);
+
+impl<'de> de::DeserializeSeed<'de> for Refuse {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, _deserializer: D) -> Result<(), D::Error> {
+        Err(de::Error::custom(self.0))
+    }
+}
+
 /// Slots of [`Event`]'s known keys in its [`KeyOrder`].
 const SLOT_SECRET: u8 = 0;
 const SLOT_PAYLOAD: u8 = 1;
@@ -642,11 +652,14 @@ impl<'de> Deserialize<'de> for Event {
                         key_order.push(SLOT_SECRET);
                     } else if let Some(index) = WRAPPERS.iter().position(|w| *w == key) {
                         if let Some(first) = &payload {
-                            return Err(de::Error::custom(format_args!(
+                            // Failing inside the value puts the second wrapper in the path.
+                            let message = format!(
                                 "two payloads, `{}` and `{key}` (expected one of `ticket`, \
                                  `trigger`, `comment`, `rating`)",
                                 first.wrapper()
-                            )));
+                            );
+                            map.next_value_seed(Refuse(message))?;
+                            continue;
                         }
                         payload = Some(match index {
                             0 => Payload::TicketCreated(map.next_value()?),
@@ -741,7 +754,7 @@ mod tests {
             Event::from_json(br#"{"secret":"s","ticket":{"id":1},"comment":{}}"#).unwrap_err();
         assert!(
             err.to_string()
-                .contains("two payloads, `ticket` and `comment`"),
+                .starts_with("invalid event at comment: two payloads, `ticket` and `comment`"),
             "{err}"
         );
         let err = Event::from_json(br#"{"ticket":{"id":1}}"#).unwrap_err();
