@@ -35,7 +35,8 @@ impl Format {
     /// The `Content-Type` of the format's bodies.
     pub fn content_type(self) -> &'static str {
         match self {
-            Format::Zenlix | Format::Usedesk => usedesk::CONTENT_TYPE,
+            Format::Zenlix => "application/json",
+            Format::Usedesk => usedesk::CONTENT_TYPE,
             Format::IqChannels => iqchannels::CONTENT_TYPE,
         }
     }
