@@ -84,6 +84,29 @@ pub enum Error {
         /// How many secrets were tried (0 means none were configured).
         secrets: usize,
     },
+    /// [`receive`](crate::receive()) could not tell the format of a body from its top-level
+    /// keys (listed here, at most 8, each cut to 64 characters): it is none of Zenlix
+    /// (`ticket`, `initial_user`, `action`), Usedesk (`secret` and a wrapper) or iQChannels
+    /// (`ChatEvent`). Reject the request, or name the format with
+    /// [`ReceiveOptions::format`](crate::ReceiveOptions::format).
+    UnknownFormat {
+        /// The body's top-level keys.
+        keys: Vec<String>,
+    },
+    /// The `secret` of a received Usedesk body is not the one given to
+    /// [`ReceiveOptions::usedesk_secret`](crate::ReceiveOptions::usedesk_secret): the
+    /// webhook comes from another API channel, or is forged. Reject the request.
+    UsedeskSecretMismatch,
+    /// A received body is in another format than the only one the receiver can
+    /// authenticate: a Usedesk secret is set and no signing secrets, so only Usedesk bodies
+    /// are accepted. Reject the request; if it is genuine, configure signing secrets for the
+    /// sender.
+    UnexpectedFormat {
+        /// The format the receiver accepts.
+        expected: crate::Format,
+        /// The format of the body.
+        found: crate::Format,
+    },
 }
 
 impl Error {
@@ -96,7 +119,8 @@ impl Error {
     }
 
     /// Whether a received webhook failed verification: a header is missing, the timestamp is
-    /// malformed or out of tolerance, or no signature matches. Receivers answer these with
+    /// malformed or out of tolerance, no signature matches, a Usedesk secret does not match,
+    /// or the body is in a format the receiver cannot authenticate. Receivers answer these with
     /// `401`/`400` rather than `500`.
     pub fn is_signature_error(&self) -> bool {
         matches!(
@@ -105,6 +129,8 @@ impl Error {
                 | Error::InvalidTimestamp(_)
                 | Error::TimestampOutOfTolerance { .. }
                 | Error::NoMatchingSignature { .. }
+                | Error::UsedeskSecretMismatch
+                | Error::UnexpectedFormat { .. }
         )
     }
 
@@ -189,6 +215,23 @@ impl fmt::Display for Error {
                 f,
                 "no signature in webhook-signature matches any of the {secrets} secret(s) \
                  (wrong secret, or the body was changed in transit)"
+            ),
+            Error::UnknownFormat { keys } if keys.is_empty() => f.write_str(
+                "unknown webhook format: the body is an empty object (set the format to parse it)",
+            ),
+            Error::UnknownFormat { keys } => write!(
+                f,
+                "unknown webhook format (top-level keys: {}; expected zenlix, usedesk or \
+                 iqchannels keys, or set the format)",
+                keys.join(", ")
+            ),
+            Error::UsedeskSecretMismatch => {
+                f.write_str("usedesk secret does not match the expected one")
+            }
+            Error::UnexpectedFormat { expected, found } => write!(
+                f,
+                "a {found} body cannot be authenticated here (only {expected} bodies are \
+                 accepted without signing secrets)"
             ),
         }
     }

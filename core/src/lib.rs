@@ -82,6 +82,37 @@
 //! # Ok::<(), deskhook::Error>(())
 //! ```
 //!
+//! ## Any format: `receive`
+//!
+//! Besides Zenlix, deskhook reads the webhooks of two other helpdesks, modelled in
+//! [`formats`]: [Usedesk](formats::usedesk) (ticket created, ticket changed, comment created,
+//! rating) and [iQChannels](formats::iqchannels) (a `ChatEvent` and its `Rels`). [`receive`]
+//! does the whole job for a request: it checks the signature when given secrets, tells the
+//! format from the body's keys (or is told it), parses, and checks a Usedesk channel secret
+//! when given one. Every model keeps the keys it does not know and their order, so a parsed
+//! body written back is the same JSON.
+//!
+//! ```
+//! use deskhook::{ReceiveOptions, Received, Secret};
+//!
+//! # let secret = Secret::generate().unwrap();
+//! # let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+//! let body = br#"{"ChatEvent":{"Id":608,"Type":"message_created","ChatId":21},"Rels":{}}"#;
+//! # let signature = deskhook::sign("msg_2", now, body, std::slice::from_ref(&secret));
+//! # let now = now.to_string();
+//! let headers = [
+//!     ("webhook-id", "msg_2"),
+//!     ("webhook-timestamp", now.as_str()),
+//!     ("webhook-signature", signature.as_str()),
+//! ];
+//! let options = ReceiveOptions::new().secret(secret);
+//! match deskhook::receive(&headers, body, &options)? {
+//!     Received::IqChannels(event) => assert_eq!(event.chat_id(), 21),
+//!     other => panic!("a {} body", other.format()),
+//! }
+//! # Ok::<(), deskhook::Error>(())
+//! ```
+//!
 //! # Crate feature flags
 //!
 //! - `all-actions` (default): every `action-*` feature below.
@@ -109,7 +140,9 @@ pub mod action;
 mod dispatch;
 mod error;
 pub mod event;
+pub mod formats;
 pub mod policy;
+mod receive;
 pub mod sample;
 pub mod signature;
 mod sink;
@@ -127,6 +160,7 @@ pub use event::{
     ActionName, Comment, Contacts, Event, EventRef, LogAction, LogEntry, Priority, Profile, Status,
     Ticket, User, now_local,
 };
+pub use receive::{Format, ReceiveOptions, Received, receive};
 pub use signature::{Secret, sign, verify};
 pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
 

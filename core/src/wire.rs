@@ -364,6 +364,196 @@ macro_rules! wire_enum {
 
 pub(crate) use wire_enum;
 
+/// `bool` fields written as the integers `0` / `1` (Usedesk's flags); JSON booleans and the
+/// strings `"0"` / `"1"` are accepted on input and written back as integers.
+pub(crate) mod int_bool {
+    use super::*;
+
+    pub(crate) struct Ser<'a, T>(pub(crate) &'a T);
+
+    impl Serialize for Ser<'_, bool> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_u8(u8::from(*self.0))
+        }
+    }
+
+    pub(crate) struct De<T>(pub(crate) T);
+
+    impl<'de> Deserialize<'de> for De<bool> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct FlagVisitor;
+            impl Visitor<'_> for FlagVisitor {
+                type Value = bool;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("0 or 1")
+                }
+                fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+                    Ok(v)
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+                    match v {
+                        0 => Ok(false),
+                        1 => Ok(true),
+                        _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+                    }
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+                    match v {
+                        0 => Ok(false),
+                        1 => Ok(true),
+                        _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                    }
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+                    match v {
+                        "0" => Ok(false),
+                        "1" => Ok(true),
+                        _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                    }
+                }
+            }
+            deserializer.deserialize_any(FlagVisitor).map(De)
+        }
+    }
+}
+
+/// Writes a model struct of a vendor format (Usedesk, iQChannels): like [`wire_struct!`],
+/// and it also remembers which keys came and in what order (`key_order`), so that a parsed
+/// value is written back exactly as it came — keys the sender left out stay out, and keys
+/// this version does not know go back where they were.
+///
+/// Each field names its wire key, its codec module, and whether it is `required` or may be
+/// missing (`default`: the field takes its type's default value). A value built in code
+/// (empty `key_order`) writes every field in the documented order, then `extra`. A parsed
+/// value writes the keys it came with in their order, then any field that was missing but
+/// now differs from its default, then `extra` keys added since.
+macro_rules! wire_object {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident, expecting $expecting:literal {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident : $ty:ty => $wire:literal, $codec:ident, $presence:ident;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                pub $field: $ty,
+            )*
+            /// Keys this version of deskhook does not know, in the order they came.
+            pub extra: serde_json::Map<String, serde_json::Value>,
+            /// Which keys came and in what order; empty for a value built in code. See
+            /// [`KeyOrder`]($crate::formats::KeyOrder).
+            pub key_order: $crate::formats::KeyOrder,
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                #[allow(non_camel_case_types, dead_code)]
+                #[derive(Clone, Copy)]
+                #[repr(u8)]
+                enum Slot { $( $field, )* }
+                const KNOWN: usize = [$($wire),*].len();
+                const _: () = assert!(KNOWN < 64, "too many fields for the written-set");
+                let order = self.key_order.slots();
+                let mut written: u64 = 0;
+                let mut extra = self.extra.iter();
+                let mut map = serializer.serialize_map(None)?;
+                for &slot in order {
+                    if slot == $crate::formats::KeyOrder::EXTRA {
+                        if let Some((key, value)) = extra.next() {
+                            map.serialize_entry(key, value)?;
+                        }
+                        continue;
+                    }
+                    if usize::from(slot) >= KNOWN || written & (1u64 << slot) != 0 {
+                        continue;
+                    }
+                    written |= 1u64 << slot;
+                    $(
+                        if slot == Slot::$field as u8 {
+                            map.serialize_entry($wire, &$crate::wire::$codec::Ser(&self.$field))?;
+                            continue;
+                        }
+                    )*
+                }
+                let fresh = order.is_empty();
+                $(
+                    if written & (1u64 << (Slot::$field as u8)) == 0
+                        && (fresh || self.$field != <$ty as Default>::default())
+                    {
+                        map.serialize_entry($wire, &$crate::wire::$codec::Ser(&self.$field))?;
+                    }
+                )*
+                for (key, value) in extra {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                #[allow(non_camel_case_types, dead_code)]
+                #[derive(Clone, Copy)]
+                #[repr(u8)]
+                enum Slot { $( $field, )* }
+                struct StructVisitor;
+                impl<'de> serde::de::Visitor<'de> for StructVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$name, A::Error> {
+                        $( let mut $field: Option<$ty> = None; )*
+                        let mut extra = serde_json::Map::new();
+                        let mut key_order = $crate::formats::KeyOrder::default();
+                        while let Some($crate::wire::Key(key)) = map.next_key()? {
+                            match &*key {
+                                $(
+                                    $wire => {
+                                        if $field.is_some() {
+                                            return Err(serde::de::Error::duplicate_field($wire));
+                                        }
+                                        $field = Some(
+                                            map.next_value::<$crate::wire::$codec::De<$ty>>()?.0,
+                                        );
+                                        key_order.push(Slot::$field as u8);
+                                    }
+                                )*
+                                _ => {
+                                    let value: serde_json::Value = map.next_value()?;
+                                    if extra.insert(key.clone().into_owned(), value).is_some() {
+                                        return Err(serde::de::Error::custom(
+                                            format_args!("duplicate field `{key}`"),
+                                        ));
+                                    }
+                                    key_order.push($crate::formats::KeyOrder::EXTRA);
+                                }
+                            }
+                        }
+                        Ok($name {
+                            $( $field: $crate::wire::wire_struct!(@take $field, $wire, $presence), )*
+                            extra,
+                            key_order,
+                        })
+                    }
+                }
+                deserializer.deserialize_map(StructVisitor)
+            }
+        }
+    };
+}
+
+pub(crate) use wire_object;
+
 #[cfg(test)]
 mod tests {
     use super::*;

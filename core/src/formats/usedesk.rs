@@ -1,0 +1,767 @@
+//! Usedesk webhooks: ticket created, ticket changed, comment created, rating.
+//!
+//! The API channel of Usedesk POSTs to its "Redirect url", with the "JSON request" option on,
+//! a body `{"secret": <channel token>, "<wrapper>": {…}}`. The wrapper names the event:
+//!
+//! | Wrapper | Event | [`Event::event_type`] | Model |
+//! |---|---|---|---|
+//! | `ticket` | a ticket was created | `ticket_created` | [`Ticket`] |
+//! | `trigger` | a ticket was changed | `ticket_changed` | [`TicketChange`] |
+//! | `comment` | a comment was created | `comment_created` | [`Comment`] |
+//! | `rating` | the client rated the answer | `rating` | [`Rating`] |
+//!
+//! `secret` is the token of the API channel; check it with [`Event::secret_matches`] (or give
+//! it to [`ReceiveOptions::usedesk_secret`](crate::ReceiveOptions::usedesk_secret)). It is a
+//! [`Token`], kept out of `Debug`.
+//!
+//! Ids come as numbers in some webhooks and as strings of digits in others; they are [`Id`]s,
+//! which accept both and are written back as they came. Times are `YYYY-MM-DD HH:MM:SS`
+//! without a zone (the account's local time), as [`DateTime`].
+//!
+//! The names of the rating wrapper (`rating`), of its score (`rating`) and of the comment's
+//! first-comment flag (`first`) are inferred: the vendor's document lost them.
+
+use std::fmt;
+
+use jiff::civil::DateTime;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::{Id, KeyOrder, Token};
+use crate::error::Error;
+use crate::wire::{wire_enum, wire_object};
+
+/// The `Content-Type` of Usedesk webhooks.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// Writes a numeric enum with an `Other(u64)` variant, and the field type that holds one
+/// together with the form it came in.
+macro_rules! coded {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:literal, $label:literal; )* }
+        $(#[$wmeta:meta])*
+        pub struct $wrapper:ident, default $default:ident;
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A number this version of deskhook does not know, kept as it came.
+            Other(u64),
+        }
+
+        impl $name {
+            /// The value for a number; unknown numbers become `Other`.
+            pub const fn from_code(code: u64) -> $name {
+                match code {
+                    $( $code => $name::$variant, )*
+                    other => $name::Other(other),
+                }
+            }
+
+            /// The number on the wire.
+            pub const fn code(self) -> u64 {
+                match self {
+                    $( $name::$variant => $code, )*
+                    $name::Other(code) => code,
+                }
+            }
+
+            /// A short English label (`on hold`), or `None` for an unknown number.
+            pub const fn label(self) -> Option<&'static str> {
+                match self {
+                    $( $name::$variant => Some($label), )*
+                    $name::Other(_) => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.label() {
+                    Some(label) => f.pad(label),
+                    None => write!(f, "{}", self.code()),
+                }
+            }
+        }
+
+        $(#[$wmeta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $wrapper(Id);
+
+        impl $wrapper {
+            /// The value written as a string of digits, the documented form.
+            pub const fn new(value: $name) -> $wrapper {
+                $wrapper(Id::string(value.code()))
+            }
+
+            /// The value.
+            pub const fn get(self) -> $name {
+                $name::from_code(self.0.get())
+            }
+
+            /// The number and the form it is written in.
+            pub const fn id(self) -> Id {
+                self.0
+            }
+        }
+
+        impl Default for $wrapper {
+            fn default() -> Self {
+                $wrapper::new($name::$default)
+            }
+        }
+
+        impl From<$name> for $wrapper {
+            fn from(value: $name) -> Self {
+                $wrapper::new(value)
+            }
+        }
+
+        impl From<Id> for $wrapper {
+            fn from(id: Id) -> Self {
+                $wrapper(id)
+            }
+        }
+
+        impl PartialEq<$name> for $wrapper {
+            fn eq(&self, other: &$name) -> bool {
+                self.get() == *other
+            }
+        }
+
+        impl fmt::Display for $wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.get(), f)
+            }
+        }
+
+        impl Serialize for $wrapper {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $wrapper {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Id::deserialize(deserializer).map($wrapper)
+            }
+        }
+    };
+}
+
+coded! {
+    /// A ticket status (`status_id`, `old_status`, `new_status`).
+    pub enum Status {
+        /// 1: open.
+        Open = 1, "open";
+        /// 2: completed (answered, waiting for the client).
+        Completed = 2, "completed";
+        /// 3: closed.
+        Closed = 3, "closed";
+        /// 4: deleted.
+        Deleted = 4, "deleted";
+        /// 5: on hold.
+        OnHold = 5, "on hold";
+        /// 6: pending.
+        Pending = 6, "pending";
+        /// 7: spam.
+        Spam = 7, "spam";
+        /// 8: new.
+        New = 8, "new";
+        /// 9: mailing.
+        Mailing = 9, "mailing";
+    }
+    /// A ticket status as sent: the [`Status`] and the form of its number. Built from a
+    /// `Status`, it is written as a string of digits (`"2"`), as the vendor's example has it;
+    /// parsed, it is written back as it came.
+    ///
+    /// ```
+    /// use deskhook::formats::usedesk::{Status, StatusId};
+    ///
+    /// let status: StatusId = serde_json::from_str("\"5\"").unwrap();
+    /// assert_eq!(status, Status::OnHold);
+    /// assert_eq!(status.to_string(), "on hold");
+    /// let other: StatusId = serde_json::from_str("10").unwrap();
+    /// assert_eq!(other.get(), Status::Other(10));
+    /// assert_eq!(serde_json::to_string(&other).unwrap(), "10");
+    /// assert_eq!(serde_json::to_string(&StatusId::new(Status::Spam)).unwrap(), "\"7\"");
+    /// ```
+    pub struct StatusId, default Open;
+}
+
+coded! {
+    /// The client's score of an answer (`rating.rating`).
+    pub enum Score {
+        /// 1: poor.
+        Poor = 1, "poor";
+        /// 2: normal.
+        Normal = 2, "normal";
+        /// 3: good.
+        Good = 3, "good";
+    }
+    /// A score as sent: the [`Score`] and the form of its number (an integer in the
+    /// reconstructed example; a string of digits is accepted and kept).
+    pub struct ScoreId, default Normal;
+}
+
+impl ScoreId {
+    /// The score written as a JSON number.
+    pub const fn number(value: Score) -> ScoreId {
+        ScoreId(Id::number(value.code()))
+    }
+}
+
+wire_enum! {
+    /// Who can see a comment (`comment.type`).
+    #[derive(Default)]
+    pub enum CommentType {
+        /// `public`: visible to the client.
+        #[default]
+        Public => "public",
+        /// `private`: an internal note.
+        Private => "private",
+    }
+}
+
+wire_enum! {
+    /// Which side wrote a comment (`comment.from`).
+    #[derive(Default)]
+    pub enum Sender {
+        /// `user`: an agent.
+        User => "user",
+        /// `client`: the client.
+        #[default]
+        Client => "client",
+    }
+}
+
+wire_object! {
+    /// A custom field of a ticket (`custom_fields[]`).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct CustomField, expecting "a custom field object {id, name, value}" {
+        /// Field id.
+        pub id: Id => "id", plain, default;
+        /// Field name.
+        pub name: String => "name", plain, default;
+        /// Value; `None` when `null`.
+        pub value: Option<String> => "value", plain, default;
+    }
+}
+
+wire_object! {
+    /// A dynamic block configured in the account (`custom_blocks[]`).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct CustomBlock, expecting "a custom block object {name, url, secret_key}" {
+        /// Block name.
+        pub name: String => "name", plain, default;
+        /// Block URL.
+        pub url: String => "url", plain, default;
+        /// The block's secret token.
+        pub secret_key: Token => "secret_key", plain, default;
+    }
+}
+
+wire_object! {
+    /// The client of a ticket (`client`).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Client, expecting "a client object {id, name, avatar, note, emails, phones, additional_ids}" {
+        /// Client id.
+        pub id: Id => "id", plain, default;
+        /// Name.
+        pub name: String => "name", plain, default;
+        /// Avatar URL.
+        pub avatar: Option<String> => "avatar", plain, default;
+        /// A note about the client.
+        pub note: Option<String> => "note", plain, default;
+        /// E-mail addresses. Their shape is not documented for webhooks (strings in the
+        /// example, objects `{id, email, …}` in the REST API), so they are kept as JSON.
+        pub emails: Vec<Value> => "emails", plain, default;
+        /// Phones, kept as JSON (shape not documented).
+        pub phones: Vec<Value> => "phones", plain, default;
+        /// Additional client ids, kept as JSON (shape not documented).
+        pub additional_ids: Vec<Value> => "additional_ids", plain, default;
+    }
+}
+
+wire_object! {
+    /// A created ticket (wrapper `ticket`).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Ticket, expecting "a ticket object {id, status_id, subject, …}" {
+        /// Ticket id: the ordering key.
+        pub id: Id => "id", plain, required;
+        /// Status.
+        pub status_id: StatusId => "status_id", plain, default;
+        /// Subject.
+        pub subject: String => "subject", plain, default;
+        /// The client's id.
+        pub client_id: Id => "client_id", plain, default;
+        /// The assigned agent's id, if any.
+        pub assignee_id: Option<Id> => "assignee_id", plain, default;
+        /// The assigned group's id (`0`: none).
+        pub group: Id => "group", plain, default;
+        /// When the ticket last changed.
+        pub last_updated_at: DateTime => "last_updated_at", time, default;
+        /// Channel id.
+        pub channel_id: Id => "channel_id", plain, default;
+        /// The address the client wrote from.
+        pub email: Option<String> => "email", plain, default;
+        /// When the ticket was created.
+        pub published_at: DateTime => "published_at", time, default;
+        /// The Usedesk account (company) the webhook comes from.
+        pub company_id: Id => "company_id", plain, default;
+        /// An additional (external) ticket id.
+        pub additional_id: Option<String> => "additional_id", plain, default;
+        /// The text of the client's first message; may hold HTML.
+        pub message: String => "message", plain, default;
+        /// Custom fields; sent only when the account has some.
+        pub custom_fields: Vec<CustomField> => "custom_fields", plain, default;
+        /// Dynamic blocks of the account.
+        pub custom_blocks: Vec<CustomBlock> => "custom_blocks", plain, default;
+    }
+}
+
+wire_object! {
+    /// One change applied to a ticket (`trigger.data[]`).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct FieldChange, expecting "a change object {target, value, old_value}" {
+        /// The field that changed, such as `status_id`.
+        pub target: String => "target", plain, default;
+        /// The new value (any JSON scalar, usually a string).
+        pub value: Value => "value", plain, default;
+        /// The previous value, or `null`.
+        pub old_value: Value => "old_value", plain, default;
+    }
+}
+
+wire_object! {
+    /// A changed ticket (wrapper `trigger`).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct TicketChange, expecting "a ticket change object {id, trigger_id, user_id, ticket_id, data, …}" {
+        /// Id of the change.
+        pub id: Id => "id", plain, default;
+        /// The rule (trigger) that made the change; `None` when a user did.
+        pub trigger_id: Option<Id> => "trigger_id", plain, default;
+        /// The user who made the change; `None` when a rule did.
+        pub user_id: Option<Id> => "user_id", plain, default;
+        /// Ticket id: the ordering key.
+        pub ticket_id: Id => "ticket_id", plain, required;
+        /// The changes.
+        pub data: Vec<FieldChange> => "data", plain, default;
+        /// When.
+        pub changed_at: DateTime => "changed_at", time, default;
+        /// The status before.
+        pub old_status: Option<StatusId> => "old_status", plain, default;
+        /// The status after.
+        pub new_status: Option<StatusId> => "new_status", plain, default;
+        /// The account id.
+        pub company_id: Id => "company_id", plain, default;
+        /// Custom fields.
+        pub custom_fields: Vec<CustomField> => "custom_fields", plain, default;
+        /// Dynamic blocks of the account.
+        pub custom_blocks: Vec<CustomBlock> => "custom_blocks", plain, default;
+        /// The ticket's client.
+        pub client: Client => "client", plain, default;
+    }
+}
+
+wire_object! {
+    /// A created comment (wrapper `comment`).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Comment, expecting "a comment object {id, message, type, from, …}" {
+        /// Comment id.
+        pub id: Id => "id", plain, default;
+        /// The text; may hold HTML.
+        pub message: String => "message", plain, default;
+        /// Public, or a private note.
+        pub kind: CommentType => "type", plain, default;
+        /// Written by an agent or by the client.
+        pub from: Sender => "from", plain, default;
+        /// The agent who wrote it; `None` for the client.
+        pub user_id: Option<Id> => "user_id", plain, default;
+        /// The client who wrote it; `None` for an agent.
+        pub client_id: Option<Id> => "client_id", plain, default;
+        /// Ticket id: the ordering key.
+        pub ticket_id: Id => "ticket_id", plain, required;
+        /// Whether this is the ticket's first comment (`1`/`0` on the wire; name inferred).
+        pub first: bool => "first", int_bool, default;
+        /// Delivered flag (`1`/`0`; the vendor says it is not implemented).
+        pub delivered: bool => "delivered", int_bool, default;
+        /// Read flag (`readed`, sic; `1`/`0`; not implemented).
+        pub readed: bool => "readed", int_bool, default;
+        /// When it was written.
+        pub published_at: DateTime => "published_at", time, default;
+        /// Custom fields.
+        pub custom_fields: Vec<CustomField> => "custom_fields", plain, default;
+        /// The ticket's client.
+        pub client: Client => "client", plain, default;
+    }
+}
+
+wire_object! {
+    /// A client's rating of an answer (wrapper `rating`; name inferred).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Rating, expecting "a rating object {id, client_id, ticket_id, rating, …}" {
+        /// Rating id.
+        pub id: Id => "id", plain, default;
+        /// The client's id.
+        pub client_id: Id => "client_id", plain, default;
+        /// Ticket id: the ordering key.
+        pub ticket_id: Id => "ticket_id", plain, required;
+        /// The score: 1 poor, 2 normal, 3 good (key name inferred).
+        pub rating: ScoreId => "rating", plain, required;
+        /// The account id.
+        pub company_id: Id => "company_id", plain, default;
+        /// The comment that carries the rating.
+        pub ticket_comment_id: Id => "ticket_comment_id", plain, default;
+        /// The client's comment to the rating.
+        pub comment: String => "comment", plain, default;
+        /// When it was given.
+        pub created_at: DateTime => "created_at", time, default;
+        /// When it last changed.
+        pub updated_at: DateTime => "updated_at", time, default;
+        /// The agent (ticket executor) being rated.
+        pub user_id: Option<Id> => "user_id", plain, default;
+    }
+}
+
+/// What a Usedesk webhook reports: the object under the body's wrapper key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    /// `ticket`: a ticket was created.
+    TicketCreated(Ticket),
+    /// `trigger`: a ticket was changed.
+    TicketChanged(TicketChange),
+    /// `comment`: a comment was created.
+    CommentCreated(Comment),
+    /// `rating`: the client rated an answer.
+    Rating(Rating),
+}
+
+/// The wrapper keys, in the order of [`Payload`]'s variants.
+const WRAPPERS: [&str; 4] = ["ticket", "trigger", "comment", "rating"];
+
+impl Payload {
+    /// The wrapper key of the body: `ticket`, `trigger`, `comment` or `rating`.
+    pub fn wrapper(&self) -> &'static str {
+        match self {
+            Payload::TicketCreated(_) => WRAPPERS[0],
+            Payload::TicketChanged(_) => WRAPPERS[1],
+            Payload::CommentCreated(_) => WRAPPERS[2],
+            Payload::Rating(_) => WRAPPERS[3],
+        }
+    }
+
+    /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Payload::TicketCreated(_) => "ticket_created",
+            Payload::TicketChanged(_) => "ticket_changed",
+            Payload::CommentCreated(_) => "comment_created",
+            Payload::Rating(_) => "rating",
+        }
+    }
+
+    /// The id of the ticket the event is about.
+    pub fn ticket_id(&self) -> Id {
+        match self {
+            Payload::TicketCreated(ticket) => ticket.id,
+            Payload::TicketChanged(change) => change.ticket_id,
+            Payload::CommentCreated(comment) => comment.ticket_id,
+            Payload::Rating(rating) => rating.ticket_id,
+        }
+    }
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload::TicketCreated(Ticket::default())
+    }
+}
+
+/// A whole Usedesk webhook body: `{"secret": …, "<wrapper>": {…}}`.
+///
+/// ```
+/// use deskhook::formats::usedesk::{Event, Payload, Sender};
+///
+/// let body = br#"{"secret":"0e8f","comment":{"id":5,"message":"Hi","from":"client","ticket_id":2261907}}"#;
+/// let event = Event::from_json(body)?;
+/// assert_eq!(event.event_type(), "comment_created");
+/// assert!(event.secret_matches("0e8f"));
+/// let Payload::CommentCreated(comment) = &event.payload else { unreachable!() };
+/// assert_eq!(comment.from, Sender::Client);
+/// assert_eq!(event.to_json()?, body);
+/// # Ok::<(), deskhook::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Event {
+    /// The token of the API channel that sent the webhook.
+    pub secret: Token,
+    /// The event.
+    pub payload: Payload,
+    /// Top-level keys this version of deskhook does not know, in the order they came.
+    pub extra: Map<String, Value>,
+    /// Which keys came and in what order; empty for a value built in code.
+    pub key_order: KeyOrder,
+}
+
+impl Event {
+    /// An event with this channel secret and payload.
+    pub fn new(secret: impl Into<String>, payload: Payload) -> Event {
+        Event {
+            secret: Token::new(secret),
+            payload,
+            extra: Map::new(),
+            key_order: KeyOrder::default(),
+        }
+    }
+
+    /// Parses a body.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEvent`] with the path of the offending key (`comment.ticket_id`) and
+    /// the line and column, for malformed JSON, a missing `secret` or payload, missing
+    /// required keys and values of the wrong type.
+    pub fn from_json(json: &[u8]) -> Result<Event, Error> {
+        super::from_json(json)
+    }
+
+    /// Serializes the body: compact JSON, keys as they came (documented order for a value
+    /// built in code).
+    ///
+    /// # Errors
+    ///
+    /// Only if an `extra` value cannot be serialized, which JSON values always can.
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(self).map_err(Error::Serialize)
+    }
+
+    /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`.
+    pub fn event_type(&self) -> &'static str {
+        self.payload.event_type()
+    }
+
+    /// The id of the ticket the event is about.
+    pub fn ticket_id(&self) -> Id {
+        self.payload.ticket_id()
+    }
+
+    /// The key that orders events: the ticket id, in decimal.
+    pub fn ordering_key(&self) -> String {
+        self.ticket_id().to_string()
+    }
+
+    /// The `Content-Type` of the body: [`CONTENT_TYPE`].
+    pub fn content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
+
+    /// Whether the body's `secret` is `expected`, the token of your API channel; compared in
+    /// time that depends only on the lengths.
+    pub fn secret_matches(&self, expected: &str) -> bool {
+        self.secret.matches(expected)
+    }
+}
+
+/// A seed that refuses any value with its message.
+struct Refuse(String);
+
+impl<'de> de::DeserializeSeed<'de> for Refuse {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, _deserializer: D) -> Result<(), D::Error> {
+        Err(de::Error::custom(self.0))
+    }
+}
+
+/// Slots of [`Event`]'s known keys in its [`KeyOrder`].
+const SLOT_SECRET: u8 = 0;
+const SLOT_PAYLOAD: u8 = 1;
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        let mut extra = self.extra.iter();
+        let (mut secret_done, mut payload_done) = (false, false);
+        let order = self.key_order.slots();
+        let write_payload = |map: &mut S::SerializeMap| -> Result<(), S::Error> {
+            let key = self.payload.wrapper();
+            match &self.payload {
+                Payload::TicketCreated(v) => map.serialize_entry(key, v),
+                Payload::TicketChanged(v) => map.serialize_entry(key, v),
+                Payload::CommentCreated(v) => map.serialize_entry(key, v),
+                Payload::Rating(v) => map.serialize_entry(key, v),
+            }
+        };
+        for &slot in order {
+            match slot {
+                SLOT_SECRET if !secret_done => {
+                    map.serialize_entry("secret", &self.secret)?;
+                    secret_done = true;
+                }
+                SLOT_PAYLOAD if !payload_done => {
+                    write_payload(&mut map)?;
+                    payload_done = true;
+                }
+                KeyOrder::EXTRA => {
+                    if let Some((key, value)) = extra.next() {
+                        map.serialize_entry(key, value)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !secret_done {
+            map.serialize_entry("secret", &self.secret)?;
+        }
+        if !payload_done {
+            write_payload(&mut map)?;
+        }
+        for (key, value) in extra {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventVisitor;
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = Event;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a Usedesk event object {secret, and one of ticket, trigger, comment, rating}",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+                let mut secret: Option<Token> = None;
+                let mut payload: Option<Payload> = None;
+                let mut extra = Map::new();
+                let mut key_order = KeyOrder::default();
+                while let Some(crate::wire::Key(key)) = map.next_key()? {
+                    let key = &*key;
+                    if key == "secret" {
+                        if secret.is_some() {
+                            return Err(de::Error::duplicate_field("secret"));
+                        }
+                        secret = Some(map.next_value()?);
+                        key_order.push(SLOT_SECRET);
+                    } else if let Some(index) = WRAPPERS.iter().position(|w| *w == key) {
+                        if let Some(first) = &payload {
+                            // Failing inside the value puts the second wrapper in the path.
+                            let message = format!(
+                                "two payloads, `{}` and `{key}` (expected one of `ticket`, \
+                                 `trigger`, `comment`, `rating`)",
+                                first.wrapper()
+                            );
+                            map.next_value_seed(Refuse(message))?;
+                            continue;
+                        }
+                        payload = Some(match index {
+                            0 => Payload::TicketCreated(map.next_value()?),
+                            1 => Payload::TicketChanged(map.next_value()?),
+                            2 => Payload::CommentCreated(map.next_value()?),
+                            _ => Payload::Rating(map.next_value()?),
+                        });
+                        key_order.push(SLOT_PAYLOAD);
+                    } else {
+                        let value: Value = map.next_value()?;
+                        if extra.insert(key.to_owned(), value).is_some() {
+                            return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                        }
+                        key_order.push(KeyOrder::EXTRA);
+                    }
+                }
+                let secret = secret.ok_or_else(|| de::Error::missing_field("secret"))?;
+                let payload = payload.ok_or_else(|| {
+                    de::Error::custom(
+                        "missing the payload: one of `ticket`, `trigger`, `comment`, `rating`",
+                    )
+                })?;
+                Ok(Event {
+                    secret,
+                    payload,
+                    extra,
+                    key_order,
+                })
+            }
+        }
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_scores_have_labels() {
+        assert_eq!(Status::from_code(5), Status::OnHold);
+        assert_eq!(Status::OnHold.to_string(), "on hold");
+        assert_eq!(Status::from_code(10).to_string(), "10");
+        assert_eq!(Status::Mailing.code(), 9);
+        assert_eq!(Score::from_code(1), Score::Poor);
+        assert_eq!(ScoreId::number(Score::Good).id(), Id::number(3));
+    }
+
+    #[test]
+    fn an_event_built_in_code_writes_every_field_in_documented_order() {
+        let event = Event::new(
+            "s",
+            Payload::Rating(Rating {
+                ticket_id: Id::number(9),
+                rating: ScoreId::number(Score::Good),
+                ..Rating::default()
+            }),
+        );
+        let json = String::from_utf8(event.to_json().unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"secret":"s","rating":{"id":0,"client_id":0,"ticket_id":9,"rating":3,"company_id":0,"ticket_comment_id":0,"comment":"","created_at":"0000-01-01 00:00:00","updated_at":"0000-01-01 00:00:00","user_id":null}}"#
+        );
+        assert_eq!(Event::from_json(json.as_bytes()).unwrap(), event);
+    }
+
+    #[test]
+    fn fields_set_after_parsing_are_written() {
+        let body = br#"{"rating":{"ticket_id":1,"rating":2,"x":1},"secret":"s"}"#;
+        let mut event = Event::from_json(body).unwrap();
+        assert_eq!(event.to_json().unwrap(), body);
+        let Payload::Rating(rating) = &mut event.payload else {
+            unreachable!()
+        };
+        rating.comment = "thanks".into();
+        rating.extra.insert("y".into(), Value::from(2));
+        assert_eq!(
+            String::from_utf8(event.to_json().unwrap()).unwrap(),
+            r#"{"rating":{"ticket_id":1,"rating":2,"x":1,"comment":"thanks","y":2},"secret":"s"}"#
+        );
+    }
+
+    #[test]
+    fn the_payload_is_required_and_unique() {
+        let err = Event::from_json(br#"{"secret":"s"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid event: missing the payload"),
+            "{err}"
+        );
+        let err =
+            Event::from_json(br#"{"secret":"s","ticket":{"id":1},"comment":{}}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid event at comment: two payloads, `ticket` and `comment`"),
+            "{err}"
+        );
+        let err = Event::from_json(br#"{"ticket":{"id":1}}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid event: missing field `secret`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,443 @@
+//! Receiving a webhook of any supported format: verify the signature, tell the format, parse.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::error::Error;
+use crate::event::Event;
+use crate::formats::{Token, iqchannels, usedesk};
+use crate::signature::{self, DEFAULT_TOLERANCE, Headers, Secret};
+
+/// A webhook body format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// Zenlix, the format deskhook sends: [`Event`].
+    Zenlix,
+    /// Usedesk: [`usedesk::Event`].
+    Usedesk,
+    /// iQChannels: [`iqchannels::Event`].
+    IqChannels,
+}
+
+impl Format {
+    /// The format's name: `zenlix`, `usedesk` or `iqchannels`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Zenlix => "zenlix",
+            Format::Usedesk => "usedesk",
+            Format::IqChannels => "iqchannels",
+        }
+    }
+
+    /// The `Content-Type` of the format's bodies.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Zenlix => "application/json",
+            Format::Usedesk => usedesk::CONTENT_TYPE,
+            Format::IqChannels => iqchannels::CONTENT_TYPE,
+        }
+    }
+
+    /// The format a body's top-level keys point to, or `None` when they point to none.
+    ///
+    /// It reads the keys as far as the JSON is well-formed, so that a truncated body still
+    /// gets the right format (and then a precise error from the parser). This costs one pass
+    /// over the body, without building anything but the list of keys.
+    ///
+    /// ```
+    /// use deskhook::Format;
+    ///
+    /// assert_eq!(Format::detect(br#"{"ChatEvent":{}}"#), Some(Format::IqChannels));
+    /// assert_eq!(Format::detect(br#"{"secret":"x","comment":{"#), Some(Format::Usedesk));
+    /// assert_eq!(Format::detect(br#"{"hello":1}"#), None);
+    /// ```
+    pub fn detect(body: &[u8]) -> Option<Format> {
+        classify(&scan_keys(body).0)
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A received webhook, parsed.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+// One is made per request and moved once or twice; boxing the events would add an allocation
+// and a deref to every match for no gain.
+#[allow(clippy::large_enum_variant)]
+pub enum Received {
+    /// A Zenlix event.
+    Zenlix(Event),
+    /// A Usedesk event.
+    Usedesk(usedesk::Event),
+    /// An iQChannels event.
+    IqChannels(iqchannels::Event),
+}
+
+impl Received {
+    /// The body's format.
+    pub fn format(&self) -> Format {
+        match self {
+            Received::Zenlix(_) => Format::Zenlix,
+            Received::Usedesk(_) => Format::Usedesk,
+            Received::IqChannels(_) => Format::IqChannels,
+        }
+    }
+
+    /// The event type: the Zenlix action (`create`, …), the Usedesk event
+    /// (`comment_created`, …) or the iQChannels type (`message_created`, …).
+    pub fn event_type(&self) -> &str {
+        match self {
+            Received::Zenlix(event) => event.action.as_str(),
+            Received::Usedesk(event) => event.event_type(),
+            Received::IqChannels(event) => event.event_type(),
+        }
+    }
+
+    /// The key that orders events: the Zenlix ticket code, the Usedesk ticket id, or the
+    /// iQChannels chat id.
+    pub fn ordering_key(&self) -> String {
+        match self {
+            Received::Zenlix(event) => event.ticket.code.clone(),
+            Received::Usedesk(event) => event.ordering_key(),
+            Received::IqChannels(event) => event.ordering_key(),
+        }
+    }
+
+    /// The `Content-Type` of the format.
+    pub fn content_type(&self) -> &'static str {
+        self.format().content_type()
+    }
+
+    /// Serializes the body again; for a parsed body, the same JSON (compact).
+    ///
+    /// # Errors
+    ///
+    /// Only if an `extra` value cannot be serialized, which JSON values always can.
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
+        match self {
+            Received::Zenlix(event) => event.to_json(),
+            Received::Usedesk(event) => event.to_json(),
+            Received::IqChannels(event) => event.to_json(),
+        }
+    }
+}
+
+/// What [`receive`] checks and how it parses.
+///
+/// ```
+/// use std::time::Duration;
+/// use deskhook::{Format, ReceiveOptions};
+///
+/// let options = ReceiveOptions::new()
+///     .format(Format::Usedesk)
+///     .usedesk_secret("0e8f678d8327eb3292a28c8165957b282a1b2f8b")
+///     .tolerance(Duration::from_secs(60));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ReceiveOptions {
+    secrets: Vec<Secret>,
+    tolerance: Option<Duration>,
+    format: Option<Format>,
+    usedesk_secret: Option<Token>,
+    now_unix: Option<i64>,
+}
+
+impl ReceiveOptions {
+    /// Options that check nothing and detect the format.
+    pub fn new() -> ReceiveOptions {
+        ReceiveOptions::default()
+    }
+
+    /// The secrets the Standard Webhooks signature must match one of; replaces any set
+    /// before. With none, the signature is not checked (and the headers are not needed).
+    /// Defaults to none.
+    #[must_use]
+    pub fn secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> ReceiveOptions {
+        self.secrets = secrets.into_iter().collect();
+        self
+    }
+
+    /// Adds a secret the signature may match. Defaults to none.
+    #[must_use]
+    pub fn secret(mut self, secret: Secret) -> ReceiveOptions {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// How far `webhook-timestamp` may be from the clock, either way. Defaults to
+    /// [`DEFAULT_TOLERANCE`] (5 minutes).
+    #[must_use]
+    pub fn tolerance(mut self, tolerance: Duration) -> ReceiveOptions {
+        self.tolerance = Some(tolerance);
+        self
+    }
+
+    /// Parses every body as this format instead of telling it from the keys. Defaults to
+    /// telling it ([`Format::detect`]).
+    #[must_use]
+    pub fn format(mut self, format: Format) -> ReceiveOptions {
+        self.format = Some(format);
+        self
+    }
+
+    /// The token of your Usedesk API channel: a Usedesk body's `secret` must equal it
+    /// (compared in constant time). Without signing secrets, this also makes `receive`
+    /// refuse bodies of the other formats, which it could not authenticate. Defaults to
+    /// none: the `secret` of Usedesk bodies is not checked.
+    #[must_use]
+    pub fn usedesk_secret(mut self, secret: impl Into<String>) -> ReceiveOptions {
+        self.usedesk_secret = Some(Token::new(secret));
+        self
+    }
+
+    /// Checks the timestamp against this clock, in Unix seconds, instead of the system
+    /// clock; for tests and for receivers with a clock of their own. Defaults to the system
+    /// clock.
+    #[must_use]
+    pub fn now_unix(mut self, now_unix: i64) -> ReceiveOptions {
+        self.now_unix = Some(now_unix);
+        self
+    }
+}
+
+/// Verifies and parses a received webhook of any supported format.
+///
+/// `headers` are the request's headers (any [`Headers`]: a list of pairs, a map, or your
+/// framework's type) and `body` the raw bytes, before any parsing. The steps:
+///
+/// 1. When `options` has signing secrets, the Standard Webhooks signature is checked first,
+///    on the raw bytes (see [`verify`](crate::verify)). Without them it is not checked.
+/// 2. The format is the one set with [`ReceiveOptions::format`], or else told from the
+///    body's top-level keys ([`Format::detect`]): `ticket`, `initial_user` and `action` are
+///    Zenlix; `ChatEvent` is iQChannels; `secret` or one of the wrappers `ticket`,
+///    `trigger`, `comment`, `rating` is Usedesk.
+/// 3. The body is parsed; an error names the key (`comment.ticket_id`) and the line and
+///    column.
+/// 4. When a Usedesk secret is set, a Usedesk body's `secret` must match it.
+///
+/// It never panics, whatever the input. Its cost is that of the signature (an HMAC per
+/// secret over the body), one pass over the body to read its top-level keys when the format
+/// is not set, and the parse.
+///
+/// # Errors
+///
+/// - The errors of [`verify`](crate::verify) when signing secrets are set and the signature
+///   does not check out.
+/// - [`Error::UnexpectedFormat`] when a Usedesk secret is set, no signing secrets are, and the
+///   body is not Usedesk.
+/// - [`Error::UnknownFormat`] when no format is set and the keys point to none.
+/// - [`Error::InvalidEvent`], naming the key and the line and column, when the body is not
+///   valid JSON or not a valid event of its format.
+/// - [`Error::UsedeskSecretMismatch`] when a Usedesk body's `secret` is not the one set.
+///
+/// [`Error::is_signature_error`] tells the errors of authentication from those of content.
+///
+/// # Examples
+///
+/// ```
+/// use deskhook::{Received, ReceiveOptions};
+///
+/// let body = br#"{"secret":"0e8f","comment":{"id":5,"message":"Hi","ticket_id":2261907}}"#;
+/// let headers = [("content-type", "application/json")];
+/// let options = ReceiveOptions::new().usedesk_secret("0e8f");
+///
+/// let received = deskhook::receive(&headers, body, &options)?;
+/// assert_eq!(received.event_type(), "comment_created");
+/// assert_eq!(received.ordering_key(), "2261907");
+/// let Received::Usedesk(event) = received else { panic!("not usedesk") };
+/// assert_eq!(event.ticket_id().get(), 2261907);
+///
+/// let forged = ReceiveOptions::new().usedesk_secret("another");
+/// let err = deskhook::receive(&headers, body, &forged).unwrap_err();
+/// assert!(err.is_signature_error());
+/// # Ok::<(), deskhook::Error>(())
+/// ```
+pub fn receive(
+    headers: &(impl Headers + ?Sized),
+    body: &[u8],
+    options: &ReceiveOptions,
+) -> Result<Received, Error> {
+    if !options.secrets.is_empty() {
+        let tolerance = options.tolerance.unwrap_or(DEFAULT_TOLERANCE);
+        match options.now_unix {
+            Some(now) => signature::verify_at(headers, body, &options.secrets, tolerance, now)?,
+            None => signature::verify(headers, body, &options.secrets, tolerance)?,
+        };
+    }
+
+    let format = match options.format {
+        Some(format) => format,
+        None => {
+            let (keys, scan_error) = scan_keys(body);
+            match classify(&keys) {
+                Some(format) => format,
+                None => {
+                    return Err(scan_error.unwrap_or_else(|| Error::UnknownFormat {
+                        keys: keys.iter().take(8).map(|k| shorten(k)).collect(),
+                    }));
+                }
+            }
+        }
+    };
+
+    if options.usedesk_secret.is_some() && options.secrets.is_empty() && format != Format::Usedesk {
+        return Err(Error::UnexpectedFormat {
+            expected: Format::Usedesk,
+            found: format,
+        });
+    }
+
+    let received = match format {
+        Format::Zenlix => Received::Zenlix(Event::from_json(body)?),
+        Format::Usedesk => Received::Usedesk(usedesk::Event::from_json(body)?),
+        Format::IqChannels => Received::IqChannels(iqchannels::Event::from_json(body)?),
+    };
+
+    if let (Received::Usedesk(event), Some(expected)) = (&received, &options.usedesk_secret)
+        && !event.secret.matches(expected.expose())
+    {
+        return Err(Error::UsedeskSecretMismatch);
+    }
+    Ok(received)
+}
+
+/// The format the top-level keys point to. Complete bodies are told by the rules of the
+/// module documentation; the last rules catch bodies cut short before their telling keys.
+fn classify(keys: &[String]) -> Option<Format> {
+    let has = |name: &str| keys.iter().any(|k| k == name);
+    if has("ticket") && has("initial_user") && has("action") {
+        return Some(Format::Zenlix);
+    }
+    if has("ChatEvent") {
+        return Some(Format::IqChannels);
+    }
+    if has("secret") || has("trigger") || has("comment") || has("rating") {
+        return Some(Format::Usedesk);
+    }
+    if has("initial_user") || has("action") {
+        return Some(Format::Zenlix);
+    }
+    if has("Rels") {
+        return Some(Format::IqChannels);
+    }
+    if has("ticket") {
+        return Some(Format::Usedesk);
+    }
+    None
+}
+
+/// The top-level keys of a JSON object, as far as it is well-formed, and the error that
+/// stopped the reading, if any (with the line and column).
+fn scan_keys(body: &[u8]) -> (Vec<String>, Option<Error>) {
+    struct KeysSeed<'a>(&'a mut Vec<String>);
+
+    impl<'de> DeserializeSeed<'de> for KeysSeed<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeysSeed<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(crate::wire::Key(key)) = map.next_key()? {
+                self.0.push(key.into_owned());
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+
+    let mut keys = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let result = KeysSeed(&mut keys)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    let error = result.err().map(|e| Error::InvalidEvent {
+        path: ".".to_owned(),
+        message: e.to_string(),
+    });
+    (keys, error)
+}
+
+/// A key for an error message: at most 64 characters.
+fn shorten(key: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match key.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => format!("{}…", &key[..end]),
+        None => key.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn formats_are_told_from_keys() {
+        let zenlix = ["ticket", "initial_user", "action", "description", "dt"];
+        assert_eq!(classify(&keys(&zenlix)), Some(Format::Zenlix));
+        assert_eq!(
+            classify(&keys(&["ChatEvent", "Rels"])),
+            Some(Format::IqChannels)
+        );
+        assert_eq!(classify(&keys(&["Rels"])), Some(Format::IqChannels));
+        assert_eq!(
+            classify(&keys(&["secret", "ticket"])),
+            Some(Format::Usedesk)
+        );
+        assert_eq!(classify(&keys(&["ticket"])), Some(Format::Usedesk));
+        assert_eq!(classify(&keys(&["rating"])), Some(Format::Usedesk));
+        assert_eq!(
+            classify(&keys(&["ticket", "initial_user"])),
+            Some(Format::Zenlix)
+        );
+        assert_eq!(classify(&keys(&["x"])), None);
+        assert_eq!(classify(&[]), None);
+    }
+
+    #[test]
+    fn keys_are_read_as_far_as_the_json_goes() {
+        let (found, error) = scan_keys(br#"{"secret": "x", "comment": {"id": "#);
+        assert_eq!(found, keys(&["secret", "comment"]));
+        assert!(error.unwrap().to_string().contains("line 1"));
+        let (found, error) = scan_keys(b"[1, 2]");
+        assert!(found.is_empty());
+        assert!(
+            error
+                .unwrap()
+                .to_string()
+                .starts_with("invalid event: invalid type: sequence, expected a JSON object")
+        );
+    }
+
+    #[test]
+    fn unknown_formats_list_short_keys() {
+        let long = "k".repeat(100);
+        let body = format!(r#"{{"{long}": 1, "b": 2}}"#);
+        let err = receive(&[("a", "b")], body.as_bytes(), &ReceiveOptions::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("unknown webhook format (top-level keys: kkkk"),
+            "{text}"
+        );
+        assert!(text.contains("…, b;"), "{text}");
+        let err = receive(&[("a", "b")], b"{}", &ReceiveOptions::new()).unwrap_err();
+        assert!(matches!(err, Error::UnknownFormat { ref keys } if keys.is_empty()));
+    }
+}

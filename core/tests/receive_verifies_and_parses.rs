@@ -1,0 +1,191 @@
+//! `receive` checks the Standard Webhooks signature and the Usedesk secret before it hands
+//! out an event, and parses the format it is told.
+
+use std::path::Path;
+use std::time::Duration;
+
+use deskhook::formats::usedesk;
+use deskhook::{Error, Format, ReceiveOptions, Received, Secret};
+
+const NOW: i64 = 1_700_000_000;
+const USEDESK_SECRET: &str = "0e8f678d8327eb3292a28c8165957b282a1b2f8b";
+
+fn fixture(format: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(format)
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+fn signed(body: &[u8], secret: &Secret, timestamp: i64) -> Vec<(String, String)> {
+    let signature = deskhook::sign("msg_1", timestamp, body, std::slice::from_ref(secret));
+    vec![
+        ("Webhook-Id".to_owned(), "msg_1".to_owned()),
+        ("Webhook-Timestamp".to_owned(), timestamp.to_string()),
+        ("Webhook-Signature".to_owned(), signature),
+    ]
+}
+
+#[test]
+fn a_signed_body_of_each_format_is_received() {
+    let secret = Secret::generate().unwrap();
+    let options = ReceiveOptions::new().secret(secret.clone()).now_unix(NOW);
+    for (dir, name, format, event_type, key) in [
+        ("zenlix", "event.json", Format::Zenlix, "action", "E3XK"),
+        (
+            "usedesk",
+            "rating.json",
+            Format::Usedesk,
+            "rating",
+            "2261907",
+        ),
+        (
+            "iqchannels",
+            "chat_closed.json",
+            Format::IqChannels,
+            "chat_closed",
+            "13",
+        ),
+    ] {
+        let body = fixture(dir, name);
+        let received = deskhook::receive(&signed(&body, &secret, NOW), &body, &options).unwrap();
+        assert_eq!(received.format(), format);
+        assert_eq!(received.event_type(), event_type);
+        assert_eq!(received.ordering_key(), key);
+        assert_eq!(received.content_type(), format.content_type());
+    }
+}
+
+#[test]
+fn a_bad_signature_is_refused_before_parsing() {
+    let secret = Secret::generate().unwrap();
+    let options = ReceiveOptions::new().secret(secret.clone()).now_unix(NOW);
+    let body = fixture("iqchannels", "typing.json");
+
+    let mut headers = signed(&body, &secret, NOW);
+    let mut changed = body.clone();
+    changed[20] = b'9';
+    let err = deskhook::receive(&headers, &changed, &options).unwrap_err();
+    assert!(
+        matches!(err, Error::NoMatchingSignature { secrets: 1 }),
+        "{err}"
+    );
+
+    // Even a body that is not JSON fails on the signature first.
+    let err = deskhook::receive(&headers, b"not json", &options).unwrap_err();
+    assert!(err.is_signature_error(), "{err}");
+
+    headers.retain(|(name, _)| name != "Webhook-Signature");
+    let err = deskhook::receive(&headers, &body, &options).unwrap_err();
+    assert!(
+        matches!(err, Error::MissingHeader("webhook-signature")),
+        "{err}"
+    );
+
+    let late = signed(&body, &secret, NOW - 301);
+    let err = deskhook::receive(&late, &body, &options).unwrap_err();
+    assert!(
+        matches!(err, Error::TimestampOutOfTolerance { .. }),
+        "{err}"
+    );
+    let wider = options.clone().tolerance(Duration::from_secs(600));
+    assert!(deskhook::receive(&late, &body, &wider).is_ok());
+}
+
+#[test]
+fn the_usedesk_secret_is_checked() {
+    let body = fixture("usedesk", "comment_created.json");
+    let headers: [(&str, &str); 0] = [];
+
+    let options = ReceiveOptions::new().usedesk_secret(USEDESK_SECRET);
+    let received = deskhook::receive(&headers, &body, &options).unwrap();
+    assert_eq!(received.event_type(), "comment_created");
+
+    let options = ReceiveOptions::new().usedesk_secret("0e8f678d8327eb3292a28c8165957b282a1b2f8c");
+    let err = deskhook::receive(&headers, &body, &options).unwrap_err();
+    assert!(matches!(err, Error::UsedeskSecretMismatch), "{err}");
+    assert!(err.is_signature_error());
+    assert_eq!(
+        err.to_string(),
+        "usedesk secret does not match the expected one"
+    );
+    assert!(!format!("{options:?}").contains("0e8f678d"));
+}
+
+#[test]
+fn with_only_a_usedesk_secret_other_formats_are_refused() {
+    let headers: [(&str, &str); 0] = [];
+    let options = ReceiveOptions::new().usedesk_secret(USEDESK_SECRET);
+    let body = fixture("iqchannels", "chat_created.json");
+    let err = deskhook::receive(&headers, &body, &options).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UnexpectedFormat {
+                expected: Format::Usedesk,
+                found: Format::IqChannels
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_signature_error());
+    assert_eq!(
+        err.to_string(),
+        "a iqchannels body cannot be authenticated here (only usedesk bodies are accepted \
+         without signing secrets)"
+    );
+
+    // With signing secrets, the signature authenticates every format.
+    let secret = Secret::generate().unwrap();
+    let options = options.secret(secret.clone()).now_unix(NOW);
+    let received = deskhook::receive(&signed(&body, &secret, NOW), &body, &options).unwrap();
+    assert_eq!(received.format(), Format::IqChannels);
+}
+
+#[test]
+fn a_forced_format_is_used_without_detection() {
+    let headers: [(&str, &str); 0] = [];
+    // A Usedesk ticket body read as Zenlix fails in Zenlix terms.
+    let body = fixture("usedesk", "ticket_created.json");
+    let options = ReceiveOptions::new().format(Format::Zenlix);
+    let err = deskhook::receive(&headers, &body, &options).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid event at ticket: missing field `code`"),
+        "{err}"
+    );
+
+    // A body without a telling key parses when the format is given.
+    let body = br#"{"ChatEvent":{"Id":1,"Type":"typing","ChatId":2}}"#;
+    let renamed = String::from_utf8_lossy(body).replace("ChatEvent", "chatevent");
+    let err = deskhook::receive(&headers, renamed.as_bytes(), &ReceiveOptions::new()).unwrap_err();
+    assert!(matches!(err, Error::UnknownFormat { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "unknown webhook format (top-level keys: chatevent; expected zenlix, usedesk or \
+         iqchannels keys, or set the format)"
+    );
+    let options = ReceiveOptions::new().format(Format::IqChannels);
+    let received = deskhook::receive(&headers, body, &options).unwrap();
+    let Received::IqChannels(event) = received else {
+        panic!("{received:?}")
+    };
+    assert_eq!(event.chat_id(), 2);
+}
+
+#[test]
+fn a_usedesk_body_without_a_secret_key_is_usedesk_but_invalid() {
+    let headers: [(&str, &str); 0] = [];
+    let body = br#"{"rating":{"ticket_id":1,"rating":3}}"#;
+    assert_eq!(Format::detect(body), Some(Format::Usedesk));
+    let err = deskhook::receive(&headers, body, &ReceiveOptions::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid event: missing field `secret`"),
+        "{err}"
+    );
+    let event =
+        usedesk::Event::from_json(br#"{"secret":"","rating":{"ticket_id":1,"rating":3}}"#).unwrap();
+    assert!(!event.secret_matches(USEDESK_SECRET));
+}
