@@ -239,6 +239,8 @@ struct Core {
     /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer.
     room: (Mutex<()>, std::sync::Condvar),
     used: AtomicU64,
+    /// Transactions written, for tests of group commit.
+    commits: AtomicU64,
     listener: OnceLock<Listener>,
     /// For the engine's loads.
     reader: Mutex<Connection>,
@@ -360,6 +362,7 @@ impl SpoolStore {
             uncommitted: AtomicUsize::new(0),
             room: (Mutex::new(()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
+            commits: AtomicU64::new(0),
             listener: OnceLock::new(),
             reader: Mutex::new(reader),
             lock: Mutex::new(Some(lock)),
@@ -693,6 +696,9 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
         jobs.iter().filter(|(i, _)| *i == index).count() as u64
     };
     let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
+    if result.is_ok() {
+        core.commits.fetch_add(1, Ordering::Relaxed);
+    }
     match result {
         Ok(()) if !full => {
             if let Ok(used) = used_bytes(conn) {
@@ -806,5 +812,97 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path, max_batch: usize) -> SpoolStore {
+        let spool = Spool::builder(dir).max_batch(max_batch).open().unwrap();
+        SpoolStore::start(spool, vec!["crm".to_owned()]).unwrap()
+    }
+
+    /// Eight threads append 50 events each, one at a time, waiting for each commit.
+    fn commits_for_concurrent_emits(store: &SpoolStore) -> u64 {
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let job = Job::for_test(&format!("T{t}"), i);
+                        store
+                            .append(vec![(0, job)])
+                            .wait(std::time::Duration::from_secs(30))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        store.core.commits.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn concurrent_emits_share_commits_and_rows_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), 1024);
+        let commits = commits_for_concurrent_emits(&store);
+        assert!(commits < 300, "{commits} transactions for 400 events");
+        assert_eq!(store.committed(0).1, 400);
+        let jobs = store.load(0, 0, 1000).unwrap();
+        assert_eq!(jobs.len(), 400);
+        // Per ticket, rows come back in the order each thread appended them.
+        for t in 0..8 {
+            let key = format!("T{t}");
+            let orders: Vec<u64> = jobs
+                .iter()
+                .filter(|(job, _)| *job.key == *key)
+                .map(|(job, _)| job.order)
+                .collect();
+            assert!(orders.windows(2).all(|w| w[0] < w[1]), "{key}: {orders:?}");
+            assert_eq!(orders.len(), 50);
+        }
+    }
+
+    #[test]
+    fn a_batch_of_one_commits_each_event_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), 1);
+        assert_eq!(commits_for_concurrent_emits(&store), 400);
+    }
+
+    #[test]
+    fn outcomes_are_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), 1024);
+        let receipt = store.append(vec![
+            (0, Job::for_test("A", 1)),
+            (0, Job::for_test("A", 2)),
+            (0, Job::for_test("B", 3)),
+        ]);
+        receipt.wait(std::time::Duration::from_secs(30)).unwrap();
+        let jobs = store.load(0, 0, 10).unwrap();
+        let (mut first, _) = jobs[0].clone();
+        first.attempts = 2;
+        first.last_status = Some(503);
+        let due = SystemTime::now() + std::time::Duration::from_secs(60);
+        store.attempted(&first, due);
+        store.delivered(jobs[1].0.row.unwrap());
+        store.close();
+        let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+        let rows: Vec<(u32, Option<u16>, i64)> = conn
+            .prepare("SELECT attempts, last_status, next_at FROM events ORDER BY row")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2, "the delivered row is gone");
+        assert_eq!((rows[0].0, rows[0].1), (2, Some(503)));
+        assert!(
+            (rows[0].2 - unix_ms(due)).abs() < 2,
+            "next attempt kept to the ms"
+        );
+        assert_eq!((rows[1].0, rows[1].2), (0, 0));
     }
 }
