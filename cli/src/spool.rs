@@ -28,9 +28,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// letters (`deskhook dead-letters list --spool DIR`) or are left.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DrainArgs {
-    /// The spool directory.
-    #[arg(long, value_name = "DIR")]
-    spool: PathBuf,
+    /// The spool directory. Defaults to the [spool] dir of --config.
+    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    spool: Option<PathBuf>,
     /// A deskhook.toml: each spooled event goes to the endpoint of its name there.
     #[arg(
         long,
@@ -122,16 +122,27 @@ fn stats(args: &StatsArgs) -> Result<ExitCode, String> {
 }
 
 pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
-    let spool = Spool::builder(&args.spool)
+    let config = match &args.config {
+        Some(path) => Some(crate::send::load_config(path)?),
+        None => None,
+    };
+    let builder = match (&args.spool, &config) {
+        (Some(dir), _) => Spool::builder(dir),
+        (None, Some(config)) => config
+            .spool()
+            .map_err(|e| e.to_string())?
+            .ok_or("--config has no [spool] section; give --spool DIR")?,
+        (None, None) => return Err("give --spool DIR".to_owned()),
+    };
+    let spool = builder
         .ignore_backoff(true)
         .open()
         .map_err(|e| e.to_string())?;
     let before = spool.stats().map_err(|e| e.to_string())?;
-    let (endpoints, delivery) = match (&args.config, &args.url) {
-        (Some(path), _) => {
-            let config = crate::send::load_config(path)?;
+    let (endpoints, delivery) = match (&config, &args.url, &args.config) {
+        (Some(config), _, Some(path)) => {
             let endpoints = crate::send::config_endpoints(
-                &config,
+                config,
                 path,
                 &args.retry,
                 args.timeout,
@@ -142,7 +153,7 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
                 config.delivery_config().map_err(|e| e.to_string())?,
             )
         }
-        (None, Some(url)) => {
+        (_, Some(url), _) => {
             let secrets = crate::parse_secrets(&args.secret)?;
             let endpoints = before
                 .endpoints
@@ -158,7 +169,7 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
                 .collect::<Result<Vec<_>, String>>()?;
             (endpoints, DeliveryConfig::default())
         }
-        (None, None) => return Err("give --config FILE or --url URL".to_owned()),
+        _ => return Err("give --config FILE or --url URL".to_owned()),
     };
     run_drain(
         spool,

@@ -12,6 +12,15 @@
 //! shutdown_timeout = "5s"
 //! max_payload = 1048576           # bytes
 //!
+//! [spool]                         # a durable outbox (feature `spool`); see deskhook_transports::spool
+//! dir = "/var/lib/helpdesk/deskhook-spool"
+//! synchronous = "full"            # or "normal"
+//! durability = "wait"             # or "receipt"
+//! max_wait = "2ms"
+//! max_batch = 1024
+//! max_size_mb = 1024
+//! memory_window = 1000
+//!
 //! [file_log]
 //! path = "/var/log/helpdesk/events.jsonl"
 //! flush = "every-event"           # or "never", or an interval such as "1s"
@@ -70,6 +79,22 @@ struct ConfigFile {
     file_log: Option<FileLogSection>,
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<Spanned<EndpointSection>>,
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    spool: Option<Spanned<SpoolSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+struct SpoolSection {
+    dir: PathBuf,
+    synchronous: Option<Spanned<String>>,
+    durability: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    max_wait: Option<Duration>,
+    max_batch: Option<usize>,
+    max_size_mb: Option<u64>,
+    memory_window: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -457,7 +482,89 @@ impl Config {
         for endpoint in self.endpoints()? {
             builder = builder.endpoint(endpoint);
         }
+        #[cfg(feature = "spool")]
+        if let Some(spool) = self.spool()? {
+            builder = builder.spool(spool.open()?);
+        }
+        #[cfg(not(feature = "spool"))]
+        if let Some(section) = &self.file.spool {
+            return Err(self.error_at(
+                section.span(),
+                "[spool] needs deskhook-transports' feature \"spool\"; enable it, or remove \
+                 the section",
+            ));
+        }
         Ok(builder)
+    }
+
+    /// The `[spool]` settings as a builder (not opened yet), if the file has the section.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConfigFile`] for an unknown `synchronous` or `durability`, or a zero size.
+    #[cfg(feature = "spool")]
+    pub fn spool(&self) -> Result<Option<crate::spool::SpoolBuilder>, Error> {
+        use crate::spool::{Durability, Spool, Synchronous};
+        let Some(section) = &self.file.spool else {
+            return Ok(None);
+        };
+        let section = section.get_ref();
+        let mut builder = Spool::builder(&section.dir);
+        if let Some(value) = &section.synchronous {
+            builder = builder.synchronous(match value.get_ref().as_str() {
+                "full" => Synchronous::Full,
+                "normal" => Synchronous::Normal,
+                other => {
+                    return Err(self.error_at(
+                        value.span(),
+                        format!("unknown synchronous '{other}' (write \"full\" or \"normal\")"),
+                    ));
+                }
+            });
+        }
+        if let Some(value) = &section.durability {
+            builder = builder.durability(match value.get_ref().as_str() {
+                "wait" => Durability::Wait,
+                "receipt" => Durability::Receipt,
+                other => {
+                    return Err(self.error_at(
+                        value.span(),
+                        format!("unknown durability '{other}' (write \"wait\" or \"receipt\")"),
+                    ));
+                }
+            });
+        }
+        if let Some(wait) = section.max_wait {
+            builder = builder.max_wait(wait);
+        }
+        for (key, value) in [
+            ("max_batch", section.max_batch),
+            ("memory_window", section.memory_window),
+        ] {
+            if value == Some(0) {
+                return Err(self.error_at(
+                    self.key_span(key),
+                    format!("{key} = 0 cannot work; give at least 1 (or leave it out)"),
+                ));
+            }
+        }
+        if let Some(batch) = section.max_batch {
+            builder = builder.max_batch(batch);
+        }
+        if let Some(window) = section.memory_window {
+            builder = builder.memory_window(window);
+        }
+        if let Some(mb) = section.max_size_mb {
+            if mb == 0 {
+                return Err(self.error_at(
+                    self.key_span("max_size_mb"),
+                    "max_size_mb = 0 would refuse every event; give the disk budget in MiB, e.g. \
+                     1024",
+                ));
+            }
+            builder = builder.max_size(mb.saturating_mul(1024 * 1024));
+        }
+        Ok(Some(builder))
     }
 
     /// The `[file_log]` sink, if the file has one.
@@ -504,6 +611,44 @@ mod tests {
             Ok(_) => panic!("accepted: {text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[cfg(feature = "spool")]
+    #[test]
+    fn the_spool_section_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[spool]\ndir = {:?}\nsynchronous = \"normal\"\ndurability = \"receipt\"\nmax_size_mb = 8\n",
+            dir.path().join("spool")
+        );
+        let config = Config::parse(&text, "deskhook.toml").unwrap();
+        let spool = config.spool().unwrap().expect("a [spool] section");
+        assert!(format!("{spool:?}").contains("Normal"));
+        let builder = config.http_sink_builder().unwrap();
+        assert!(format!("{builder:?}").contains("spool"));
+        drop(builder);
+
+        let bad = Config::parse(
+            "[spool]\ndir = \"x\"\nsynchronous = \"fast\"\n",
+            "deskhook.toml",
+        )
+        .unwrap()
+        .spool()
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            bad,
+            "deskhook.toml:3:15: unknown synchronous 'fast' (write \"full\" or \"normal\")"
+        );
+        let zero = Config::parse("[spool]\ndir = \"x\"\nmax_size_mb = 0\n", "deskhook.toml")
+            .unwrap()
+            .spool()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            zero.starts_with("deskhook.toml:3:1: max_size_mb = 0"),
+            "{zero}"
+        );
     }
 
     #[test]

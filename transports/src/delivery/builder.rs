@@ -20,11 +20,13 @@ pub struct SinkBuilder {
 
 impl std::fmt::Debug for SinkBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SinkBuilder")
-            .field("endpoints", &self.endpoints)
+        let mut f = f.debug_struct("SinkBuilder");
+        f.field("endpoints", &self.endpoints)
             .field("config", &self.config)
-            .field("observer", &self.observer.is_some())
-            .finish_non_exhaustive()
+            .field("observer", &self.observer.is_some());
+        #[cfg(feature = "spool")]
+        f.field("spool", &self.spool.as_ref().map(|s| s.dir().to_path_buf()));
+        f.finish()
     }
 }
 

@@ -1,0 +1,174 @@
+//! `deskhook drain`, `deskhook spool stats` and `deskhook dead-letters … --spool` on a spool
+//! that `deskhook bench --spool` filled while its endpoint was down. Receivers are `deskhook
+//! listen` on 127.0.0.1; "down" is a loopback port where nothing listens.
+
+mod support;
+
+use std::path::Path;
+
+use support::{Listen, deskhook_in, text};
+
+/// A loopback URL where nothing listens: bound, then released.
+fn closed_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// Fills `dir` with `n` undelivered events for endpoint `bench`.
+fn fill(tmp: &Path, dir: &str, n: &str) {
+    let out = deskhook_in(
+        tmp,
+        &[
+            "bench",
+            "--url",
+            &closed_url(),
+            "--allow-private",
+            "--events",
+            n,
+            "--spool",
+            dir,
+            "--retry",
+            "0s,1h",
+            "--wait",
+            "50ms",
+        ],
+    );
+    assert!(!out.status.success(), "nothing can be delivered");
+    assert!(
+        text(&out.stdout).contains(&format!("durable {n}")),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("spool");
+    let dir_arg = dir.to_str().unwrap();
+    fill(tmp.path(), dir_arg, "20");
+
+    let out = deskhook_in(tmp.path(), &["spool", "stats", dir_arg]);
+    let stats = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stats.starts_with("pending       20\n"), "{stats}");
+    assert!(
+        stats.contains("dead letters  0") && stats.contains("  bench  20 pending"),
+        "{stats}"
+    );
+
+    // A receiver that refuses everything: all twenty go to the spool's dead letters.
+    let refusing = Listen::start(&["--status", "400"]);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "drain",
+            "--spool",
+            dir_arg,
+            "--url",
+            &refusing.url,
+            "--allow-private",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.starts_with("0 of 20 event(s) delivered; 20 dead-lettered"),
+        "{summary}"
+    );
+
+    let out = deskhook_in(tmp.path(), &["dead-letters", "list", "--spool", dir_arg]);
+    let list = text(&out.stdout);
+    assert_eq!(list.lines().count(), 21, "{list}");
+    assert!(list.contains(" B0000001  2 attempt(s)  400  "), "attempts carry over: {list}");
+    assert!(
+        list.ends_with(&format!("20 dead letter(s) in spool {dir_arg}\n")),
+        "{list}"
+    );
+
+    // Replayed to a receiver that takes them, named in a configuration file.
+    let taking = Listen::start(&[]);
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[spool]\ndir = {dir_arg:?}\n\n[[endpoint]]\nname = \"bench\"\nurl = \"{}\"\nallow_private = true\n",
+            taking.url
+        ),
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--spool",
+            dir_arg,
+            "--config",
+            config_arg,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "20 of 20 event(s) delivered\n");
+    assert_eq!(taking.lines(20).len(), 20);
+
+    // More undelivered events, drained through the configuration's [spool].
+    fill(tmp.path(), dir_arg, "5");
+    let out = deskhook_in(tmp.path(), &["drain", "--config", config_arg]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "5 of 5 event(s) delivered\n");
+    let out = deskhook_in(tmp.path(), &["spool", "stats", dir_arg, "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (stats["pending"].as_u64(), stats["dead_letters"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn drain_explains_a_missing_spool_and_a_spool_in_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &["spool", "stats", tmp.path().join("none").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no spool here"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let dir = tmp.path().join("spool");
+    let _held = deskhook_transports::spool::Spool::open(&dir).unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "drain",
+            "--spool",
+            dir.to_str().unwrap(),
+            "--url",
+            "http://127.0.0.1:9/",
+            "--allow-private",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is in use by another process"),
+        "{}",
+        text(&out.stderr)
+    );
+}
