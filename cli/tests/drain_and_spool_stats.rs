@@ -82,7 +82,10 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
     let out = deskhook_in(tmp.path(), &["dead-letters", "list", "--spool", dir_arg]);
     let list = text(&out.stdout);
     assert_eq!(list.lines().count(), 21, "{list}");
-    assert!(list.contains(" B0000001  2 attempt(s)  400  "), "attempts carry over: {list}");
+    assert!(
+        list.contains(" B0000001  2 attempt(s)  400  "),
+        "attempts carry over: {list}"
+    );
     assert!(
         list.ends_with(&format!("20 dead letter(s) in spool {dir_arg}\n")),
         "{list}"

@@ -208,7 +208,7 @@ pub(super) fn requeue_dead_letters(conn: &mut Connection) -> rusqlite::Result<us
 enum Op {
     Append {
         jobs: Vec<(usize, Job)>,
-        receipt: Arc<ReceiptState>,
+        receipt: Pending,
     },
     Attempted {
         row: i64,
@@ -227,9 +227,33 @@ enum Op {
 
 use crate::delivery::CommitListener as Listener;
 
+/// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
+/// or the op never reached it), it settles with an error, so that no `emit` waits forever.
+struct Pending {
+    state: Arc<ReceiptState>,
+    dir: Arc<Path>,
+}
+
+impl Pending {
+    fn settle(&self, outcome: Result<(), Error>) {
+        self.state.settle(outcome);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.state.settle(Err(Error::Spool {
+            path: self.dir.to_path_buf(),
+            message: "the spool's writer stopped before the event was written; it was not \
+                      accepted"
+                .to_owned(),
+        }));
+    }
+}
+
 /// What the writer thread and the engine share.
 struct Core {
-    dir: PathBuf,
+    dir: Arc<Path>,
     db: PathBuf,
     settings: Settings,
     names: Vec<String>,
@@ -354,7 +378,7 @@ impl SpoolStore {
         .map_err(|e| damaged(&db, &e))?;
         let used = used_bytes(&conn).map_err(|e| damaged(&db, &e))?;
         let core = Arc::new(Core {
-            dir,
+            dir: dir.into(),
             db,
             settings,
             names,
@@ -374,7 +398,7 @@ impl SpoolStore {
                 .name("deskhook-spool".to_owned())
                 .spawn(move || write_loop(&shared, conn, &rx))
                 .map_err(|e| Error::Spool {
-                    path: core.dir.clone(),
+                    path: core.dir.to_path_buf(),
                     message: format!("cannot start the writer thread: {e}"),
                 })?
         };
@@ -448,12 +472,15 @@ impl Store for SpoolStore {
         let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let op = Op::Append {
             jobs,
-            receipt: receipt.clone(),
+            receipt: Pending {
+                state: receipt.clone(),
+                dir: self.core.dir.clone(),
+            },
         };
         if ops.as_ref().is_none_or(|tx| tx.send(op).is_err()) {
             self.core.uncommitted.fetch_sub(n, Ordering::AcqRel);
             let error = Error::Spool {
-                path: self.core.dir.clone(),
+                path: self.core.dir.to_path_buf(),
                 message: "the spool is closed (the sink was shut down); the event was not \
                           accepted"
                     .to_owned(),
@@ -728,7 +755,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
             let error = || match &outcome {
                 Err(e) => damaged(&core.db, e),
                 Ok(()) => Error::SpoolFull {
-                    path: core.dir.clone(),
+                    path: core.dir.to_path_buf(),
                     used,
                     limit: core.settings.max_size,
                 },
@@ -862,6 +889,21 @@ mod tests {
             assert!(orders.windows(2).all(|w| w[0] < w[1]), "{key}: {orders:?}");
             assert_eq!(orders.len(), 50);
         }
+    }
+
+    #[test]
+    fn a_receipt_the_writer_drops_unsettled_reports_an_error() {
+        let state = Arc::new(ReceiptState::default());
+        let receipt = Receipt::new(state.clone());
+        drop(Pending {
+            state,
+            dir: Path::new("/spool").into(),
+        });
+        let err = receipt
+            .wait(std::time::Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("writer stopped"), "{err}");
     }
 
     #[test]
