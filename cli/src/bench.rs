@@ -336,7 +336,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let wait = args.wait.unwrap_or_else(|| deadline(events, &retry));
     let done = AtomicBool::new(false);
     let spooled = args.spool.is_some();
-    let (receipts, durability) = mpsc::channel::<(u64, Receipt)>();
+    // `None`: event n could not be made; nothing from n on counts as durable.
+    let (receipts, durability) = mpsc::channel::<(u64, Option<Receipt>)>();
     let (finished, flushed, durable) = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
@@ -353,9 +354,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             if spooled {
                 match Emitted::new(EventRef::new(action, &ticket, &user)) {
                     Ok(emitted) => {
-                        let _ = receipts.send((n, sink.send_with_receipt(&emitted)));
+                        let _ = receipts.send((n, Some(sink.send_with_receipt(&emitted))));
                     }
-                    Err(e) => eprintln!("deskhook: event {n}: {e}"),
+                    Err(e) => {
+                        eprintln!("deskhook: event {n}: {e}");
+                        let _ = receipts.send((n, None));
+                    }
                 }
             } else {
                 deskhook::emit(action, &ticket, &user);
@@ -428,13 +432,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 /// Prints `durable N` each time the events 1..N are all durable, from receipts that arrive
 /// in emit order; returns the last N and when it became durable.
 fn report_durable(
-    receipts: &mpsc::Receiver<(u64, Receipt)>,
+    receipts: &mpsc::Receiver<(u64, Option<Receipt>)>,
     started: Instant,
 ) -> (u64, Option<Duration>) {
     let mut durable = (0, None);
     let mut next = receipts.recv().ok();
     while let Some((n, receipt)) = next.take() {
-        if let Err(e) = receipt.wait(Duration::MAX) {
+        let outcome = match receipt {
+            Some(receipt) => receipt.wait(Duration::MAX),
+            None => Err(deskhook_transports::Error::Config(
+                "it was not emitted".to_owned(),
+            )),
+        };
+        if let Err(e) = outcome {
             eprintln!("deskhook: event {n} is not durable: {e}");
             break;
         }
@@ -442,7 +452,7 @@ fn report_durable(
         // Take the ones already durable behind it, so that a line covers a whole commit.
         loop {
             match receipts.try_recv() {
-                Ok((m, r)) if r.is_durable() => durable = (m, Some(started.elapsed())),
+                Ok((m, Some(r))) if r.is_durable() => durable = (m, Some(started.elapsed())),
                 Ok(other) => {
                     next = Some(other);
                     break;

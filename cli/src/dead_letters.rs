@@ -294,7 +294,10 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
         .ignore_backoff(true)
         .open()
         .map_err(|e| e.to_string())?;
-    let moved = spool.requeue_dead_letters().map_err(|e| e.to_string())?;
+    let names: Vec<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
+    let moved = spool
+        .requeue_dead_letters(&names)
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "deskhook: {moved} dead letter(s) of spool {} queued again",
         dir.display()

@@ -3,7 +3,7 @@
 //! delivers — then `deskhook drain` delivers what the spool kept. Every event the killed
 //! process had reported durable reaches the receiver; an event arrives twice only if the
 //! killed process had already sent it (it was in flight, or its delivery was not yet
-//! recorded), which are among the last it sent; nothing arrives that was never emitted.
+//! recorded); nothing arrives that was never emitted.
 //!
 //! The receiver is `deskhook listen` on 127.0.0.1; every child is killed and waited for.
 
@@ -136,12 +136,17 @@ fn crash_and_recover(kill_at: KillAt) {
             *before <= 1 && *after <= 1,
             "{kill_at:?}: B{code} twice in one life"
         );
-        // A duplicate is an event the killed process had sent already.
-        assert!(
-            *after == 0 || *before == 0 || *before == 1,
-            "{kill_at:?}: B{code} duplicated without having been in flight"
-        );
     }
+    // Sent again after the restart: only events whose delivery the killed process had not
+    // yet recorded — those in flight and those whose outcome was still on its way to disk.
+    // How many that is depends on how far the spool's writer was behind (CPU contention);
+    // what must not happen is that most deliveries go unrecorded.
+    let twice = seen.values().filter(|(b, a)| b + a > 1).count();
+    assert!(
+        twice <= first.len() / 2 + 16,
+        "{kill_at:?}: {twice} of {} deliveries before the kill were repeated",
+        first.len()
+    );
     let stats = deskhook_in(dir.path(), &["spool", "stats", spool_arg, "--json"]);
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(stats["pending"], 0, "{kill_at:?}: {stats}");

@@ -1,9 +1,12 @@
 //! The spool's clear errors: a second opener, a damaged or foreign file, a full disk budget;
 //! and dead letters kept in the spool's own table.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deskhook::Action;
+use deskhook::policy::BreakerPolicy;
 use deskhook_tests::{Answer, Receiver, endpoint, ticket};
 use deskhook_transports::Error;
 use deskhook_transports::http_blocking::HttpSink;
@@ -63,8 +66,14 @@ fn a_damaged_or_foreign_file_is_named_in_a_clear_error() {
 }
 
 #[test]
-fn a_full_spool_refuses_new_events_with_a_clear_error() {
-    let receiver = Receiver::start(|_, _| Answer::status(503));
+fn a_full_spool_refuses_new_events_until_deliveries_make_room() {
+    let up = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let up = up.clone();
+        Receiver::start(move |_, _| {
+            Answer::status(if up.load(Ordering::SeqCst) { 204 } else { 503 })
+        })
+    };
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::builder(dir.path())
         .max_size(64 * 1024)
@@ -72,21 +81,30 @@ fn a_full_spool_refuses_new_events_with_a_clear_error() {
         .open()
         .unwrap();
     let (sink, guard) = HttpSink::builder()
-        .endpoint(endpoint("crm", &receiver, "0s,1h"))
+        .endpoint(endpoint(
+            "crm",
+            &receiver,
+            &format!("0s{}", ",10ms".repeat(50)),
+        ))
+        .breaker(BreakerPolicy {
+            failures: 0,
+            cool_down: Duration::ZERO,
+        })
         .shutdown_timeout(Duration::from_millis(10))
         .spool(spool)
         .build()
         .unwrap();
     let user = deskhook::sample::user();
+    let send = |i: usize| {
+        let t = ticket(&format!("F{i}"));
+        let emitted =
+            deskhook::Emitted::new(deskhook::EventRef::new(Action::Create, &t, &user)).unwrap();
+        sink.send_with_receipt(&emitted)
+            .wait(Duration::from_secs(10))
+    };
     let mut refused = None;
     for i in 0..200 {
-        let t = ticket(&format!("F{i}"));
-        let event = deskhook::EventRef::new(Action::Create, &t, &user);
-        let emitted = deskhook::Emitted::new(event).unwrap();
-        if let Err(err) = sink
-            .send_with_receipt(&emitted)
-            .wait(Duration::from_secs(10))
-        {
+        if let Err(err) = send(i) {
             refused = Some((i, err));
             break;
         }
@@ -99,8 +117,14 @@ fn a_full_spool_refuses_new_events_with_a_clear_error() {
         sink.stats()[0].dropped >= 1,
         "the refused event is counted as dropped"
     );
+
+    // The receiver is back: the backlog drains, and deleted rows make room again.
+    up.store(true, Ordering::SeqCst);
+    guard.flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(sink.stats()[0].delivered as usize, at);
+    send(1000).expect("room again once the backlog is delivered");
     drop(sink);
-    let _ = guard.shutdown(Duration::ZERO);
+    let _ = guard.shutdown(Duration::from_secs(5));
 }
 
 #[test]
@@ -130,7 +154,11 @@ fn dead_letters_go_to_the_spools_table_and_can_be_requeued() {
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
 
     let mut spool = Spool::open(dir.path()).unwrap();
-    assert_eq!(spool.requeue_dead_letters().unwrap(), 2);
+    assert_eq!(
+        spool.requeue_dead_letters(&["other".to_owned()]).unwrap(),
+        0
+    );
+    assert_eq!(spool.requeue_dead_letters(&["crm".to_owned()]).unwrap(), 2);
     let stats = spool.stats().unwrap();
     assert_eq!((stats.pending, stats.dead_letters), (2, 0));
 }

@@ -70,8 +70,9 @@ impl AsyncHttpSink {
         self.engine.flush_async(timeout).await
     }
 
-    /// Queues an event like `emit` but never waits for the disk: the [`Receipt`] says when
-    /// the event is durable. For a sink with a spool (see `SinkBuilder::spool`); without
+    /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
+    /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
+    /// so that memory stays bounded.) For a sink with a spool (see `SinkBuilder::spool`); without
     /// one, the event is queued in memory and the receipt settles at once with an error
     /// saying that nothing is durable.
     pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {

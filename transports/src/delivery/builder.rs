@@ -171,8 +171,11 @@ impl SinkBuilder {
         let shutdown_timeout = self.config.shutdown_timeout;
         #[cfg(feature = "spool")]
         if let Some(spool) = self.spool {
-            let names = routes.iter().map(|r| r.name.clone()).collect();
-            let store = spool.store(names)?;
+            let endpoints = routes
+                .iter()
+                .map(|r| (r.name.clone(), r.url.clone()))
+                .collect();
+            let store = spool.store(endpoints)?;
             let engine = Arc::new(Engine::new(
                 routes,
                 self.config,
@@ -180,9 +183,9 @@ impl SinkBuilder {
                 Some(store.clone()),
             ));
             let weak = Arc::downgrade(&engine);
-            store.listen(Box::new(move |index, dropped| {
+            store.listen(Box::new(move |touched, dropped| {
                 if let Some(engine) = weak.upgrade() {
-                    engine.on_commit(index, dropped);
+                    engine.on_commit(touched, dropped);
                 }
             }));
             return Ok((engine, self.endpoints, shutdown_timeout));
@@ -194,7 +197,8 @@ impl SinkBuilder {
 }
 
 /// Flushes and stops delivery when dropped, waiting at most the shutdown timeout (5 s by
-/// default). What is still undelivered then is written to the dead letters and logged.
+/// default). What is still undelivered then is written to the dead letters and logged — or,
+/// with a spool, stays in the spool for the next start.
 ///
 /// Dropped on a thread of a multi-threaded tokio runtime, it waits with
 /// `tokio::task::block_in_place`; on a current-thread runtime it cannot wait without
@@ -249,7 +253,7 @@ impl DeliveryGuard {
     }
 
     /// Flushes for at most `timeout`, then stops the workers; what is left goes to the dead
-    /// letters. It blocks the calling thread; in async code use
+    /// letters (with a spool: stays in the spool, which is closed). It blocks the calling thread; in async code use
     /// [`shutdown_async`](DeliveryGuard::shutdown_async).
     ///
     /// # Errors

@@ -246,6 +246,19 @@ impl Job {
 /// A job read back from a [`Store`], with when its next attempt is due (`None`: now).
 pub(crate) type StoredJob = (Job, Option<SystemTime>);
 
+/// What one [`Store::load`] read.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The jobs, oldest first.
+    pub(crate) jobs: Vec<StoredJob>,
+    /// The last row read (`after` when none was).
+    pub(crate) through: i64,
+    /// Rows read, the unreadable ones included.
+    pub(crate) rows: u64,
+    /// Rows that could not be read; the store moved them to the dead letters.
+    pub(crate) bad: u64,
+}
+
 /// Durable storage of the engine's jobs: the spool. With a store, the store is the queue
 /// and memory holds a window of it: `enqueue` appends (and waits for the commit unless the
 /// store says otherwise), workers load the next rows of their endpoint when their window runs
@@ -264,8 +277,11 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     fn committed(&self, index: usize) -> (i64, u64);
     /// Appends not committed yet.
     fn uncommitted(&self) -> usize;
-    /// Up to `limit` rows of endpoint `index` after row `after`, oldest first.
-    fn load(&self, index: usize, after: i64, limit: usize) -> Result<Vec<StoredJob>, Error>;
+    /// Up to `limit` rows of endpoint `index` after row `after`, oldest first. A row that
+    /// cannot be read goes to the dead letters (and is counted in [`Loaded::bad`]).
+    fn load(&self, index: usize, after: i64, limit: usize) -> Result<Loaded, Error>;
+    /// Moves endpoint `index`'s rows in `(after, through]` to the dead letters.
+    fn dead_range(&self, index: usize, after: i64, through: i64, reason: &str);
     /// A failed attempt; the next is due at `next_at`.
     fn attempted(&self, job: &Job, next_at: SystemTime);
     /// Delivered: the row goes.
@@ -281,9 +297,9 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     fn close(&self);
 }
 
-/// Told by a [`Store`] after each commit, per endpoint index: `0` when rows were committed,
-/// else how many jobs could not be written (dropped).
-pub(crate) type CommitListener = Box<dyn Fn(usize, u64) + Send + Sync>;
+/// Told by a [`Store`] after each batch: the endpoints (by index) that got new rows, and per
+/// endpoint how many jobs could not be written (dropped).
+pub(crate) type CommitListener = Box<dyn Fn(&[usize], &[(usize, u64)]) + Send + Sync>;
 
 /// What one endpoint needs from the engine's point of view.
 #[derive(Clone, Debug)]
@@ -690,20 +706,24 @@ impl Engine {
         }
     }
 
-    /// The store's commit listener: rows of endpoint `index` were committed (wake a worker
-    /// to load them), or `dropped` of its jobs could not be written.
-    pub(crate) fn on_commit(&self, index: usize, dropped: u64) {
-        let Some(rt) = self.endpoints.get(index) else {
-            return;
-        };
-        if dropped > 0 {
-            rt.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
-            return;
+    /// The store's commit listener: the endpoints in `touched` got rows (wake a worker of
+    /// each to load them); `dropped` jobs could not be written. Either way a flush may be
+    /// waiting for the batch.
+    pub(crate) fn on_commit(&self, touched: &[usize], dropped: &[(usize, u64)]) {
+        for (index, n) in dropped {
+            if let Some(rt) = self.endpoints.get(*index) {
+                rt.counters.dropped.fetch_add(*n, Ordering::Relaxed);
+            }
         }
-        // Under the lock, so that a blocking worker between its last look and its wait
-        // cannot miss it.
-        drop(lock(&rt.state));
-        rt.wake_one();
+        for rt in self.endpoints.iter() {
+            // Under the lock, so that a worker or a flush between its last look and its
+            // wait cannot miss the wake-up.
+            drop(lock(&rt.state));
+            if touched.contains(&rt.index) {
+                rt.wake_one();
+            }
+            rt.wake_idle();
+        }
     }
 
     pub(crate) fn endpoints(&self) -> &[EndpointRt] {
@@ -756,10 +776,11 @@ impl Engine {
     pub(crate) fn enqueue_with_receipt(&self, emitted: &Emitted<'_>) -> Receipt {
         if let Some(store) = &self.store {
             let (receipt, problems) = self.spool(store.as_ref(), self.jobs_for(emitted));
-            for problem in problems {
-                log::warn!(target: "deskhook", "{problem}");
+            if problems.is_empty() {
+                return receipt;
             }
-            return receipt;
+            // Too large for every endpoint (the limit is the sink's): nothing was spooled.
+            return Receipt::settled(Err(Error::Config(problems.join("; "))));
         }
         let outcome = self
             .enqueue(emitted)
@@ -1073,34 +1094,39 @@ impl Engine {
         if st.stopping || st.load_again.is_some_and(|at| now < at) {
             return st.load_again;
         }
-        let window = store.window().max(1);
-        loop {
-            let queued = st.schedule.queued();
-            if queued > window / 2 || store.committed(rt.index).0 <= st.loaded_through {
-                return None;
-            }
-            if let Some(again) = self.load_some(rt, st, store.as_ref(), window - queued) {
-                return Some(again);
-            }
-            // A disabled endpoint's rows go straight to the dead letters: go on until none
-            // is left rather than wait for a wake-up that may not come.
-            if !st.disabled {
-                return None;
-            }
+        let (through, total) = store.committed(rt.index);
+        if through <= st.loaded_through {
+            return None;
         }
-    }
-
-    /// Loads up to `limit` rows; returns when to try again after a failed read.
-    fn load_some(
-        &self,
-        rt: &EndpointRt,
-        st: &mut State,
-        store: &dyn Store,
-        limit: usize,
-    ) -> Option<Instant> {
-        let now = Instant::now();
-        let jobs = match store.load(rt.index, st.loaded_through, limit) {
-            Ok(jobs) => jobs,
+        if st.disabled {
+            // Everything left goes to the dead letters in one statement, without reading it.
+            let moved = total.saturating_sub(st.loaded);
+            store.dead_range(
+                rt.index,
+                st.loaded_through,
+                through,
+                "endpoint disabled after 410 Gone",
+            );
+            (st.loaded_through, st.loaded) = (through, total);
+            rt.counters
+                .dead_lettered
+                .fetch_add(moved, Ordering::Relaxed);
+            log::warn!(
+                target: "deskhook",
+                "endpoint '{}' is disabled (410 Gone): {moved} spooled event(s) moved to {}",
+                rt.route.name,
+                self.dead_letter_place()
+            );
+            rt.wake_idle();
+            return None;
+        }
+        let window = store.window().max(1);
+        let queued = st.schedule.queued();
+        if queued > window / 2 {
+            return None;
+        }
+        let loaded = match store.load(rt.index, st.loaded_through, window - queued) {
+            Ok(loaded) => loaded,
             Err(err) => {
                 log::error!(
                     target: "deskhook",
@@ -1112,19 +1138,21 @@ impl Engine {
             }
         };
         st.load_again = None;
+        st.loaded_through = st.loaded_through.max(loaded.through);
+        st.loaded += loaded.rows;
+        rt.counters
+            .dead_lettered
+            .fetch_add(loaded.bad, Ordering::Relaxed);
         let wall = SystemTime::now();
-        for (mut job, due) in jobs {
-            st.loaded_through = st.loaded_through.max(job.row.unwrap_or_default());
-            st.loaded += 1;
-            if st.disabled {
-                self.dead_letter(rt, &job, "endpoint disabled after 410 Gone");
-                continue;
-            }
+        for (mut job, due) in loaded.jobs {
             job.seq = next_sequence(st, &job.key);
             match due.and_then(|due| due.duration_since(wall).ok()) {
                 Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
                 _ => st.schedule.push(job),
             }
+        }
+        if loaded.bad > 0 {
+            rt.wake_idle();
         }
         None
     }
@@ -1361,6 +1389,11 @@ impl Engine {
             Verdict::Delivered => {
                 st.breaker.success();
                 rt.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                // Recorded before the ticket's next job can go, so that the store sees a
+                // ticket's outcomes in order.
+                if let (Some(store), Some(row)) = (&self.store, job.row) {
+                    store.delivered(row);
+                }
                 st.schedule.done(&job.key);
                 outcome = AttemptOutcome::Delivered;
             }
@@ -1447,14 +1480,8 @@ impl Engine {
         if ready {
             rt.wake_one();
         }
-        if let Some(store) = &self.store {
-            match (&stored_retry, record_job.row) {
-                (Some((job, next)), _) => {
-                    store.attempted(job, next.unwrap_or_else(SystemTime::now));
-                }
-                (None, Some(row)) if outcome == AttemptOutcome::Delivered => store.delivered(row),
-                _ => {}
-            }
+        if let (Some(store), Some((job, next))) = (&self.store, &stored_retry) {
+            store.attempted(job, next.unwrap_or_else(SystemTime::now));
         }
 
         if outcome == AttemptOutcome::EndpointDisabled {

@@ -44,8 +44,9 @@ impl ReceiptState {
 ///
 /// Returned by `send_with_receipt` on the HTTP sinks; wait for it with
 /// [`wait`](Receipt::wait), or `.await` it (it is a `Future`, usable on any runtime). Dropping
-/// it changes nothing: the event is spooled either way. Receipts settle in the order their
-/// events were accepted.
+/// it changes nothing: the event is spooled either way. The receipts of events that were
+/// written settle in the order the events were accepted; one that could not be written (too
+/// large, the spool full or closed) settles with its error at once.
 #[derive(Clone, Debug)]
 #[must_use = "a receipt does nothing unless waited for; drop it if durability need not be known"]
 pub struct Receipt {

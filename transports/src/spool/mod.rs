@@ -138,8 +138,9 @@ impl SpoolBuilder {
         self
     }
 
-    /// The disk-usage limit: past it, new events are refused with [`Error::SpoolFull`]
-    /// (delivered and dead-lettered rows make room again). Defaults to 1 GiB.
+    /// The disk-usage limit: past it, new events are refused with [`Error::SpoolFull`].
+    /// Delivered rows make room again; dead letters keep their bodies in the spool and count
+    /// towards the limit until they are replayed. Defaults to 1 GiB.
     #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.settings.max_size = bytes;
@@ -268,19 +269,20 @@ impl Spool {
         store::dead_letters(&self.conn).map_err(|e| damaged(&self.db, &e))
     }
 
-    /// Moves every dead letter back to the pending rows (attempts from 0), to be delivered
-    /// by the next sink built on this spool; returns how many.
+    /// Moves the dead letters of the named endpoints back to the pending rows (attempts from
+    /// 0, behind the rows already pending), to be delivered by the next sink built on this
+    /// spool; returns how many. Letters of other endpoints stay.
     ///
     /// # Errors
     ///
     /// [`Error::Spool`] when the database cannot be written.
-    pub fn requeue_dead_letters(&mut self) -> Result<usize, Error> {
-        store::requeue_dead_letters(&mut self.conn).map_err(|e| damaged(&self.db, &e))
+    pub fn requeue_dead_letters(&mut self, endpoints: &[String]) -> Result<usize, Error> {
+        store::requeue_dead_letters(&mut self.conn, endpoints).map_err(|e| damaged(&self.db, &e))
     }
 
     /// The spool as the engine's store, for endpoints `names` (in the engine's order).
-    pub(crate) fn store(self, names: Vec<String>) -> Result<Arc<dyn Store>, Error> {
-        Ok(Arc::new(SpoolStore::start(self, names)?))
+    pub(crate) fn store(self, endpoints: Vec<(String, String)>) -> Result<Arc<dyn Store>, Error> {
+        Ok(Arc::new(SpoolStore::start(self, endpoints)?))
     }
 }
 

@@ -15,7 +15,7 @@ use rusqlite::{Connection, params};
 use serde_json::value::RawValue;
 
 use super::{Durability, Settings, Spool, SpoolStats, Synchronous, damaged};
-use crate::delivery::{DeadLetter, Job, Receipt, ReceiptState, Store, StoredJob};
+use crate::delivery::{DeadLetter, Job, Loaded, Receipt, ReceiptState, Store, StoredJob};
 use crate::error::Error;
 
 /// `PRAGMA application_id` of a spool: "dskh".
@@ -76,9 +76,11 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
         |r| r.get(0),
     )?;
     if tables == 0 {
-        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        conn.execute_batch(SCHEMA)?;
+        // One transaction: a crash leaves either nothing or the whole schema.
+        conn.execute_batch(&format!(
+            "BEGIN; PRAGMA application_id = {APPLICATION_ID}; \
+             PRAGMA user_version = {SCHEMA_VERSION}; {SCHEMA} COMMIT;"
+        ))?;
     }
     check(conn)
 }
@@ -190,16 +192,22 @@ pub(crate) fn raw_body(body: &[u8]) -> Box<RawValue> {
         .unwrap_or_default()
 }
 
-pub(super) fn requeue_dead_letters(conn: &mut Connection) -> rusqlite::Result<usize> {
+pub(super) fn requeue_dead_letters(
+    conn: &mut Connection,
+    endpoints: &[String],
+) -> rusqlite::Result<usize> {
     let tx = conn.transaction()?;
     let now = unix_ms(SystemTime::now());
-    let moved = tx.execute(
-        "INSERT INTO events (id, endpoint, action, ticket, content_type, body, accepted_at) \
-         SELECT id, endpoint, action, ticket, content_type, body, ?1 FROM dead_letters \
-         ORDER BY row",
-        [now],
-    )?;
-    tx.execute("DELETE FROM dead_letters", [])?;
+    let mut moved = 0;
+    for endpoint in endpoints {
+        moved += tx.execute(
+            "INSERT INTO events (id, endpoint, action, ticket, content_type, body, accepted_at) \
+             SELECT id, endpoint, action, ticket, content_type, body, ?1 FROM dead_letters \
+             WHERE endpoint = ?2 ORDER BY row",
+            params![now, endpoint],
+        )?;
+        tx.execute("DELETE FROM dead_letters WHERE endpoint = ?1", [endpoint])?;
+    }
     tx.commit()?;
     Ok(moved)
 }
@@ -218,6 +226,13 @@ enum Op {
         last_error: Option<String>,
     },
     Delivered(i64),
+    /// Moves the endpoint's rows in `(after, through]` to the dead letters.
+    DeadRange {
+        endpoint: usize,
+        after: i64,
+        through: i64,
+        reason: String,
+    },
     Dead {
         row: Option<i64>,
         letter: DeadLetter,
@@ -257,6 +272,8 @@ struct Core {
     db: PathBuf,
     settings: Settings,
     names: Vec<String>,
+    /// The endpoints' URLs (cut to their origin), for dead letters written here.
+    urls: Vec<String>,
     /// Per endpoint: the last row committed, and rows committed in all.
     committed: Vec<(AtomicI64, AtomicU64)>,
     uncommitted: AtomicUsize,
@@ -317,7 +334,11 @@ impl std::fmt::Debug for SpoolStore {
 }
 
 impl SpoolStore {
-    pub(super) fn start(spool: Spool, names: Vec<String>) -> Result<SpoolStore, Error> {
+    pub(super) fn start(
+        spool: Spool,
+        endpoints: Vec<(String, String)>,
+    ) -> Result<SpoolStore, Error> {
+        let (names, urls): (Vec<String>, Vec<String>) = endpoints.into_iter().unzip();
         let Spool {
             dir,
             db,
@@ -382,6 +403,7 @@ impl SpoolStore {
             db,
             settings,
             names,
+            urls,
             committed,
             uncommitted: AtomicUsize::new(0),
             room: (Mutex::new(()), std::sync::Condvar::new()),
@@ -407,6 +429,37 @@ impl SpoolStore {
             ops: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// A row of `events` as a job, or why it cannot be one.
+    fn decode(&self, r: &rusqlite::Row<'_>) -> Result<StoredJob, String> {
+        let text = |i: usize| r.get::<_, String>(i).map_err(|e| e.to_string());
+        let row: i64 = r.get(0).map_err(|e| e.to_string())?;
+        let id_text = text(1)?;
+        let id: EventId = id_text
+            .parse()
+            .map_err(|e| format!("bad event id '{id_text}': {e}"))?;
+        let action_text = text(2)?;
+        let action = Action::from_wire(&action_text)
+            .ok_or_else(|| format!("unknown action '{action_text}'"))?;
+        let next_at: i64 = r.get(7).map_err(|e| e.to_string())?;
+        let due = (!self.core.settings.ignore_backoff && next_at > 0)
+            .then(|| UNIX_EPOCH + std::time::Duration::from_millis(next_at.unsigned_abs()));
+        let job = Job {
+            id,
+            id_text: id_text.into(),
+            action,
+            key: text(3)?.into(),
+            body: Bytes::from(r.get::<_, Vec<u8>>(5).map_err(|e| e.to_string())?),
+            content_type: static_content_type(&text(4)?),
+            seq: 0,
+            order: row.unsigned_abs(),
+            attempts: r.get(6).map_err(|e| format!("bad attempts: {e}"))?,
+            last_status: r.get(8).map_err(|e| format!("bad last_status: {e}"))?,
+            last_error: r.get(9).map_err(|e| e.to_string())?,
+            row: Some(row),
+        };
+        Ok((job, due))
     }
 
     /// Hands an update to the writer.
@@ -437,7 +490,11 @@ impl SpoolStore {
     fn shut(&self) {
         // Closing the channel lets the writer finish what is queued and end.
         drop(self.ops.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take()
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // The last reference can go on the writer itself (through the commit listener):
+        // it then ends by itself once the channel is closed.
+        if let Some(writer) = writer
+            && writer.thread().id() != std::thread::current().id()
             && writer.join().is_err()
         {
             log::error!(target: "deskhook", "the spool's writer thread panicked");
@@ -487,9 +544,8 @@ impl Store for SpoolStore {
             };
             log::error!(target: "deskhook", "{n} event(s) dropped: {error}");
             if let Some(listener) = self.core.listener.get() {
-                for index in endpoints {
-                    listener(index, 1);
-                }
+                let dropped: Vec<(usize, u64)> = endpoints.iter().map(|i| (*i, 1)).collect();
+                listener(&[], &dropped);
             }
             receipt.settle(Err(error));
         }
@@ -514,7 +570,7 @@ impl Store for SpoolStore {
         self.core.uncommitted.load(Ordering::Acquire)
     }
 
-    fn load(&self, index: usize, after: i64, limit: usize) -> Result<Vec<StoredJob>, Error> {
+    fn load(&self, index: usize, after: i64, limit: usize) -> Result<Loaded, Error> {
         let name = &self.core.names[index];
         let conn = self.core.reader.lock().unwrap_or_else(|p| p.into_inner());
         let db = &self.core.db;
@@ -526,64 +582,39 @@ impl Store for SpoolStore {
             )
             .map_err(|e| damaged(db, &e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![name, after, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Vec<u8>>(5)?,
-                    r.get::<_, u32>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, Option<u16>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                ))
-            })
+        let mut rows = stmt
+            .query(params![name, after, limit])
             .map_err(|e| damaged(db, &e))?;
-        let mut jobs = Vec::new();
-        for row in rows {
-            let (
-                row,
-                id_text,
-                action,
-                ticket,
-                content_type,
-                body,
-                attempts,
-                next_at,
-                status,
-                error,
-            ) = row.map_err(|e| damaged(db, &e))?;
-            let id: EventId = id_text.parse().map_err(|e| {
-                damaged(
-                    db,
-                    &format!("row {row} has a bad event id '{id_text}': {e}"),
-                )
-            })?;
-            let action = Action::from_wire(&action).ok_or_else(|| {
-                damaged(db, &format!("row {row} has an unknown action '{action}'"))
-            })?;
-            let due = (!self.core.settings.ignore_backoff && next_at > 0)
-                .then(|| UNIX_EPOCH + std::time::Duration::from_millis(next_at.unsigned_abs()));
-            let job = Job {
-                id,
-                id_text: id_text.into(),
-                action,
-                key: ticket.into(),
-                body: Bytes::from(body),
-                content_type: static_content_type(&content_type),
-                seq: 0,
-                order: row.unsigned_abs(),
-                attempts,
-                last_status: status,
-                last_error: error,
-                row: Some(row),
-            };
-            jobs.push((job, due));
+        let mut loaded = Loaded {
+            jobs: Vec::new(),
+            through: after,
+            rows: 0,
+            bad: 0,
+        };
+        while let Some(r) = rows.next().map_err(|e| damaged(db, &e))? {
+            let row: i64 = r.get(0).map_err(|e| damaged(db, &e))?;
+            loaded.through = row;
+            loaded.rows += 1;
+            match self.decode(r) {
+                Ok(job) => loaded.jobs.push(job),
+                Err(why) => {
+                    // One unreadable row must not stop the rows behind it.
+                    log::error!(
+                        target: "deskhook",
+                        "spool {}: row {row} cannot be read ({why}); it goes to the dead letters",
+                        self.core.db.display()
+                    );
+                    loaded.bad += 1;
+                    self.send(Op::DeadRange {
+                        endpoint: index,
+                        after: row - 1,
+                        through: row,
+                        reason: format!("unreadable spool row: {why}"),
+                    });
+                }
+            }
         }
-        Ok(jobs)
+        Ok(loaded)
     }
 
     fn attempted(&self, job: &Job, next_at: SystemTime) {
@@ -600,6 +631,15 @@ impl Store for SpoolStore {
 
     fn delivered(&self, row: i64) {
         self.send(Op::Delivered(row));
+    }
+
+    fn dead_range(&self, index: usize, after: i64, through: i64, reason: &str) {
+        self.send(Op::DeadRange {
+            endpoint: index,
+            after,
+            through,
+            reason: reason.to_owned(),
+        });
     }
 
     fn dead(&self, row: Option<i64>, letter: DeadLetter) {
@@ -714,39 +754,33 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                 }
             }
             for op in &updates {
-                apply(&tx, op)?;
+                apply(core, &tx, op)?;
             }
         }
         tx.commit()
     })();
-    let count = |jobs: &[(usize, Job)], index: usize| {
-        jobs.iter().filter(|(i, _)| *i == index).count() as u64
-    };
     let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
     if result.is_ok() {
         core.commits.fetch_add(1, Ordering::Relaxed);
+        // Deletes make room too: the limit is checked against what is in use now.
+        if let Ok(used) = used_bytes(conn) {
+            core.used.store(used, Ordering::Release);
+        }
     }
+    let mut touched: Vec<usize> = Vec::new();
+    let mut dropped: Vec<(usize, u64)> = Vec::new();
     match result {
         Ok(()) if !full => {
-            if let Ok(used) = used_bytes(conn) {
-                core.used.store(used, Ordering::Release);
-            }
             for done in &rows {
                 for (index, row) in done {
                     let (last, n) = &core.committed[*index];
                     last.fetch_max(*row, Ordering::AcqRel);
                     n.fetch_add(1, Ordering::AcqRel);
+                    touched.push(*index);
                 }
             }
             core.committed_jobs(total);
-            if let Some(listener) = core.listener.get() {
-                let mut touched: Vec<usize> = rows.iter().flatten().map(|(i, _)| *i).collect();
-                touched.sort_unstable();
-                touched.dedup();
-                for index in touched {
-                    listener(index, 0);
-                }
-            }
+            // Receipts first: an `emit` waiting for its commit need not wait for workers.
             for (_, receipt) in &appends {
                 receipt.settle(Ok(()));
             }
@@ -768,28 +802,51 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                     core.dir.display(),
                     updates.len()
                 );
+                for op in &updates {
+                    if let Op::Dead {
+                        row: None, letter, ..
+                    } = op
+                    {
+                        // Not in `events`: this record is all that is left of it.
+                        log::error!(
+                            target: "deskhook",
+                            "dead letter not written; it follows: {}",
+                            serde_json::to_string(letter).unwrap_or_default()
+                        );
+                    }
+                }
             }
             if total > 0 {
-                log::error!(target: "deskhook", "{} event(s) dropped: {}", total, error());
+                log::error!(target: "deskhook", "{total} event(s) dropped: {}", error());
             }
             core.committed_jobs(total);
-            for index in 0..core.names.len() {
-                let dropped: u64 = appends.iter().map(|(jobs, _)| count(jobs, index)).sum();
-                if dropped > 0
-                    && let Some(listener) = core.listener.get()
-                {
-                    listener(index, dropped);
+            for (jobs, _) in &appends {
+                for (index, _) in jobs {
+                    match dropped.iter_mut().find(|(i, _)| i == index) {
+                        Some((_, n)) => *n += 1,
+                        None => dropped.push((*index, 1)),
+                    }
                 }
+            }
+            // Counted before the receipts tell: stats agree with what `emit` returned.
+            if let Some(listener) = core.listener.get() {
+                listener(&[], &dropped);
             }
             for (_, receipt) in &appends {
                 receipt.settle(Err(error()));
             }
+            return;
         }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    if let Some(listener) = core.listener.get() {
+        listener(&touched, &dropped);
     }
 }
 
 /// One update inside the writer's transaction.
-fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
+fn apply(core: &Core, tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
     match op {
         Op::Append { .. } => Ok(()),
         Op::Attempted {
@@ -809,6 +866,32 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             .prepare_cached("DELETE FROM events WHERE row = ?1")?
             .execute([row])
             .map(drop),
+        Op::DeadRange {
+            endpoint,
+            after,
+            through,
+            reason,
+        } => {
+            let name = &core.names[*endpoint];
+            tx.prepare_cached(
+                "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
+                 attempts, last_status, last_error, reason, failed_at, body) \
+                 SELECT id, endpoint, ?4, action, ticket, content_type, attempts, last_status, \
+                 last_error, ?5, ?6, body FROM events \
+                 WHERE endpoint = ?1 AND row > ?2 AND row <= ?3 ORDER BY row",
+            )?
+            .execute(params![
+                name,
+                after,
+                through,
+                core.urls[*endpoint],
+                reason,
+                format!("{:.3}", jiff::Timestamp::now())
+            ])?;
+            tx.prepare_cached("DELETE FROM events WHERE endpoint = ?1 AND row > ?2 AND row <= ?3")?
+                .execute(params![name, after, through])
+                .map(drop)
+        }
         Op::Dead {
             row,
             letter,
@@ -848,7 +931,11 @@ mod tests {
 
     fn store(dir: &Path, max_batch: usize) -> SpoolStore {
         let spool = Spool::builder(dir).max_batch(max_batch).open().unwrap();
-        SpoolStore::start(spool, vec!["crm".to_owned()]).unwrap()
+        SpoolStore::start(
+            spool,
+            vec![("crm".to_owned(), "http://127.0.0.1/".to_owned())],
+        )
+        .unwrap()
     }
 
     /// Eight threads append 50 events each, one at a time, waiting for each commit.
@@ -876,7 +963,7 @@ mod tests {
         let commits = commits_for_concurrent_emits(&store);
         assert!(commits < 300, "{commits} transactions for 400 events");
         assert_eq!(store.committed(0).1, 400);
-        let jobs = store.load(0, 0, 1000).unwrap();
+        let jobs = store.load(0, 0, 1000).unwrap().jobs;
         assert_eq!(jobs.len(), 400);
         // Per ticket, rows come back in the order each thread appended them.
         for t in 0..8 {
@@ -907,6 +994,33 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_row_goes_to_the_dead_letters_and_the_rest_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), 1024);
+        let jobs = (1..=3).map(|i| (0, Job::for_test("A", i))).collect();
+        store
+            .append(jobs)
+            .wait(std::time::Duration::from_secs(30))
+            .unwrap();
+        let writer = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+        writer
+            .execute("UPDATE events SET action = 'teleport' WHERE row = 2", [])
+            .unwrap();
+        let loaded = store.load(0, 0, 10).unwrap();
+        assert_eq!((loaded.rows, loaded.bad, loaded.through), (3, 1, 3));
+        let rows: Vec<i64> = loaded.jobs.iter().map(|(j, _)| j.row.unwrap()).collect();
+        assert_eq!(rows, [1, 3]);
+        store.close();
+        let letters = dead_letters(&writer).unwrap();
+        assert_eq!(letters.len(), 1);
+        assert!(
+            letters[0].reason.contains("unknown action 'teleport'"),
+            "{letters:?}"
+        );
+        assert_eq!(letters[0].url, "http://127.0.0.1/");
+    }
+
+    #[test]
     fn a_batch_of_one_commits_each_event_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path(), 1);
@@ -923,7 +1037,7 @@ mod tests {
             (0, Job::for_test("B", 3)),
         ]);
         receipt.wait(std::time::Duration::from_secs(30)).unwrap();
-        let jobs = store.load(0, 0, 10).unwrap();
+        let jobs = store.load(0, 0, 10).unwrap().jobs;
         let (mut first, _) = jobs[0].clone();
         first.attempts = 2;
         first.last_status = Some(503);

@@ -1,0 +1,85 @@
+//! A flush over several spooled endpoints ends as soon as the last one is idle, and a 410
+//! moves an endpoint's whole backlog on disk to the dead letters at once.
+
+use std::time::{Duration, Instant};
+
+use deskhook::{Action, ActionSet};
+use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
+use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::spool::{self, Durability, Spool};
+
+fn a_flush_ends_when_the_last_endpoint_is_idle(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::builder(dir.path())
+        .durability(Durability::Receipt)
+        .open()
+        .unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("first", &receiver, "0s").actions(ActionSet::only(Action::Lock)))
+            .endpoint(endpoint("second", &receiver, "0s").actions(ActionSet::only(Action::Create)))
+            .spool(spool),
+    );
+    let user = deskhook::sample::user();
+    for i in 0..20 {
+        dispatcher.emit(Action::Create, &ticket(&format!("S{i}")), &user);
+    }
+    // Not a performance check: a flush that missed its wake-up would sleep the whole minute.
+    let started = Instant::now();
+    guard.flush(Duration::from_secs(60)).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "flush slept: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sink.stats()[1].delivered, 20);
+    assert_eq!(receiver.count(), 20);
+}
+
+fn a_gone_endpoint_dead_letters_its_backlog_on_disk(t: Transport) {
+    let receiver = Receiver::start(|_, _| Answer::status(410));
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::builder(dir.path()).memory_window(4).open().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("gone", &receiver, "0s"))
+            .spool(spool),
+    );
+    let user = deskhook::sample::user();
+    for i in 0..50 {
+        dispatcher.emit(Action::Create, &ticket(&format!("G{}", i % 5)), &user);
+    }
+    let started = Instant::now();
+    guard.flush(Duration::from_secs(60)).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "flush slept: {:?}",
+        started.elapsed()
+    );
+    let stats = &sink.stats()[0];
+    assert!(stats.disabled);
+    assert_eq!(stats.dead_lettered, 50);
+    assert!(
+        receiver.count() <= 4,
+        "one request disables it; {} came",
+        receiver.count()
+    );
+    drop((dispatcher, sink));
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let stats = spool::inspect(dir.path()).unwrap();
+    assert_eq!((stats.pending, stats.dead_letters), (0, 50), "{stats:?}");
+    let letters = spool::read_dead_letters(dir.path()).unwrap();
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.url.starts_with("http://127.0.0.1:"))
+    );
+}
+
+for_both_transports!(
+    a_flush_ends_when_the_last_endpoint_is_idle,
+    a_gone_endpoint_dead_letters_its_backlog_on_disk
+);
