@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use deskhook::{Action, EventId};
+use deskhook::{EventId, EventType};
 use rusqlite::{Connection, params};
 use serde_json::value::RawValue;
 
@@ -532,15 +532,20 @@ impl Store for SpoolStore {
                     &format!("row {row} has a bad event id '{id_text}': {e}"),
                 )
             })?;
-            let action = Action::from_wire(&action).ok_or_else(|| {
-                damaged(db, &format!("row {row} has an unknown action '{action}'"))
+            // Spools written before other formats hold plain action names, which read as
+            // Zenlix event types.
+            let event_type = EventType::from_wire(&action).ok_or_else(|| {
+                damaged(
+                    db,
+                    &format!("row {row} has an unknown event type '{action}'"),
+                )
             })?;
             let due = (!self.core.settings.ignore_backoff && next_at > 0)
                 .then(|| UNIX_EPOCH + std::time::Duration::from_millis(next_at.unsigned_abs()));
             let job = Job {
                 id,
                 id_text: id_text.into(),
-                action,
+                event_type,
                 key: ticket.into(),
                 body: Bytes::from(body),
                 content_type: static_content_type(&content_type),
@@ -672,7 +677,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                         insert.execute(params![
                             &*job.id_text,
                             core.names[*index],
-                            job.action.as_str(),
+                            job.event_type.as_str(),
                             &*job.key,
                             job.content_type,
                             &job.body[..],
