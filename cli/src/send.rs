@@ -211,7 +211,8 @@ pub(crate) fn print_line(line: &str) {
 #[derive(Debug)]
 enum Events {
     Zenlix(Vec<deskhook::Event>),
-    Vendor(crate::render::VendorEvent),
+    // Boxed: a vendor event is some 700 bytes, a list of Zenlix events 24.
+    Vendor(Box<crate::render::VendorEvent>),
 }
 
 impl Events {
@@ -342,7 +343,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                     .collect(),
             )
         }
-        (format, Some(path)) => Events::Vendor(crate::render::load_vendor_event(format, path)?),
+        (format, Some(path)) => {
+            Events::Vendor(Box::new(crate::render::load_vendor_event(format, path)?))
+        }
     };
     let event_types = events.event_types();
 
