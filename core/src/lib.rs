@@ -49,6 +49,15 @@
 //!
 //! Tests use [`with_dispatcher`] to send to a dispatcher of their own on one thread.
 //!
+//! # Emitting other formats
+//!
+//! [`emit_webhook`] (and [`Dispatcher::emit_webhook`]) sends an event of any format that
+//! implements [`WebhookEvent`]: the Zenlix [`EventRef`] and [`Event`], a
+//! [`formats::usedesk::Event`] or a [`formats::iqchannels::Event`]. Sinks and endpoints
+//! subscribe to [`EventType`]s: the Zenlix actions by their names (`create`), the others as
+//! `usedesk.comment_created`, `iqchannels.message_created` (sets of them are
+//! [`EventTypeSet`]s, which `[Action::Create]` and an [`ActionSet`] convert into).
+//!
 //! # Implementing a sink
 //!
 //! Implement [`EventSink`] (called on the emitting thread) or [`AsyncEventSink`], or wrap a
