@@ -109,7 +109,11 @@ struct Audit(Mutex<Vec<String>>);
 #[deskhook::async_trait]
 impl AsyncEventSink for Audit {
     async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
-        let user = &event.event().initial_user().email;
+        // Subscribed to two Zenlix actions only, so every event here is a Zenlix one.
+        let Some(zenlix) = event.event() else {
+            return Ok(());
+        };
+        let user = &zenlix.initial_user().email;
         let line = format!("{} by {user}", event.action());
         self.0
             .lock()

@@ -83,7 +83,10 @@ struct Inbox(Mutex<Vec<(String, String, usize)>>);
 
 impl EventSink for Inbox {
     fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
-        let typed = event.event();
+        // The quickstart emits Zenlix events only; other formats would have no description.
+        let Some(typed) = event.event() else {
+            return Ok(());
+        };
         let row = (
             event.action().to_string(),
             format!("{} / {}", typed.description(), typed.ticket().status),

@@ -5,8 +5,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use deskhook::Secret;
 use deskhook::signature::{DEFAULT_TOLERANCE, Headers};
+use deskhook::{Format, ReceiveOptions, Received, Secret};
 use serde_json::Value;
 
 /// The largest request body accepted; a larger one is answered 413.
@@ -20,9 +20,12 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 ///   verified  create   E3XK  #1  0199f0c5-…
 ///
 /// the verdict (`verified`, `bad signature (<reason>)`, or `unsigned` when no --secret is
-/// set), the action (the X-Deskhook-Action header, else the body's "action"), the ticket code
-/// (the body's ticket.code), the X-Deskhook-Sequence header after '#', and the webhook-id; a
-/// missing value prints as '-', and a body that is not JSON adds `(body is not JSON: …)`.
+/// set), the event type (the X-Deskhook-Action header, else from the body: the Zenlix
+/// "action", `usedesk.comment_created`, `iqchannels.message_created`, …), the ticket (the
+/// Zenlix ticket.code, the Usedesk ticket id, the iQChannels chat id), the
+/// X-Deskhook-Sequence header after '#', and the webhook-id; a missing value prints as '-',
+/// and a body that is not JSON adds `(body is not JSON: …)`. The format is told from the
+/// body's keys, as `deskhook::receive` does.
 /// Every request is answered --status (204), except that a bad signature is answered 401 when
 /// a secret is set. Runs until interrupted.
 #[derive(Debug, clap::Args)]
@@ -69,11 +72,23 @@ impl Verdict {
 fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
     let parsed = serde_json::from_slice::<Value>(body);
     let json = parsed.as_ref().ok();
+    // A whole event of a known format names its type and ticket; a partial Zenlix body still
+    // has its "action" and ticket code.
+    let received = deskhook::receive(headers, body, &ReceiveOptions::new()).ok();
     let action = headers
         .header("x-deskhook-action")
         .map(str::to_owned)
+        .or_else(|| {
+            received.as_ref().map(|r| match r.format() {
+                Format::Zenlix => r.event_type().to_owned(),
+                other => format!("{other}.{}", r.event_type()),
+            })
+        })
         .or_else(|| json.and_then(|v| v["action"].as_str()).map(str::to_owned));
-    let ticket = json.and_then(|v| v["ticket"]["code"].as_str());
+    let key = received.as_ref().map(Received::ordering_key);
+    let ticket = key
+        .as_deref()
+        .or_else(|| json.and_then(|v| v["ticket"]["code"].as_str()));
     let dash = |v: Option<&str>| v.unwrap_or("-").to_owned();
     let verdict = match verdict {
         Verdict::Unsigned => "unsigned".to_owned(),

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use deskhook::Secret;
 
 mod bench;
@@ -43,6 +43,14 @@ enum Command {
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
 /// not a failure, so `main` exits quietly.
 const STDOUT_CLOSED: &str = "stdout closed";
+
+/// Exits 2 with `message`, as clap does for bad arguments: for combinations of flags that
+/// clap cannot check itself (they depend on the value of `--format`).
+fn usage_error(message: impl std::fmt::Display) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
+}
 
 /// The message for a failed write to stdout.
 fn stdout_error(e: std::io::Error) -> String {

@@ -5,17 +5,27 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
-use deskhook::{Action, Event};
+use deskhook::formats::{iqchannels, usedesk};
+use deskhook::{Action, Dispatcher, Event, EventType, WebhookEvent};
 
 /// Print the exact wire body of an event, one line per body.
+///
+/// Zenlix (the default --format): the event of --event (or the document's example) for each
+/// --action. Usedesk and iQChannels: the body in --event, parsed as that format, as deskhook
+/// sends it (compact, keys in the order they came).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    /// The body's format. usedesk and iqchannels need --event and take no --action or
+    /// --description: the file holds the whole event.
+    #[arg(long, value_enum, default_value_t = FormatArg::Zenlix)]
+    format: FormatArg,
     /// The action (create, refer, lock, unlock, ok, unok, waitok, approve, delete, restore,
-    /// comment, edit), or `all` for one body per action.
+    /// comment, edit), or `all` for one body per action. Required for zenlix.
     #[arg(long, value_name = "ACTION")]
-    action: Actions,
-    /// A full Zenlix event (JSON) whose action and description are replaced. Without it, the
-    /// Zenlix document's example is used.
+    action: Option<Actions>,
+    /// A full Zenlix event (JSON) whose action and description are replaced (without it, the
+    /// Zenlix document's example is used); with --format usedesk or iqchannels, a webhook
+    /// body of that format.
     #[arg(long, value_name = "FILE")]
     event: Option<PathBuf>,
     /// The description to use instead of the action's label in the initial user's language.
@@ -42,26 +52,149 @@ impl FromStr for Actions {
     }
 }
 
+/// A `--format` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FormatArg {
+    /// Zenlix, the format deskhook sends by default.
+    Zenlix,
+    /// Usedesk.
+    Usedesk,
+    /// iQChannels.
+    Iqchannels,
+}
+
+impl FormatArg {
+    fn name(self) -> &'static str {
+        match self {
+            FormatArg::Zenlix => "zenlix",
+            FormatArg::Usedesk => "usedesk",
+            FormatArg::Iqchannels => "iqchannels",
+        }
+    }
+}
+
+/// A whole event of another format than Zenlix, read from a file.
+#[derive(Debug)]
+pub(crate) enum VendorEvent {
+    Usedesk(usedesk::Event),
+    IqChannels(iqchannels::Event),
+}
+
+impl VendorEvent {
+    /// Its type (checked when loading: it has one).
+    pub(crate) fn event_type(&self) -> Option<EventType> {
+        match self {
+            VendorEvent::Usedesk(event) => WebhookEvent::event_type(event),
+            VendorEvent::IqChannels(event) => WebhookEvent::event_type(event),
+        }
+    }
+
+    /// The body as deskhook sends it, or indented.
+    fn body(&self, pretty: bool) -> Result<Vec<u8>, String> {
+        match (self, pretty) {
+            (VendorEvent::Usedesk(event), false) => event.to_json().map_err(|e| e.to_string()),
+            (VendorEvent::IqChannels(event), false) => event.to_json().map_err(|e| e.to_string()),
+            (VendorEvent::Usedesk(event), true) => {
+                serde_json::to_vec_pretty(event).map_err(|e| e.to_string())
+            }
+            (VendorEvent::IqChannels(event), true) => {
+                serde_json::to_vec_pretty(event).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Emits it to `dispatcher`.
+    pub(crate) fn emit(&self, dispatcher: &Dispatcher) {
+        match self {
+            VendorEvent::Usedesk(event) => dispatcher.emit_webhook(event),
+            VendorEvent::IqChannels(event) => dispatcher.emit_webhook(event),
+        }
+    }
+}
+
+/// The checks `render` and `send` share: a Usedesk or iQChannels event comes whole from
+/// --event, so the Zenlix flags make no sense with it; a Zenlix event needs actions.
+/// Violations exit 2, like clap's own.
+pub(crate) fn check_format_flags(
+    format: FormatArg,
+    event: Option<&Path>,
+    has_actions: bool,
+    description: bool,
+    actions_flag: &str,
+) {
+    let name = format.name();
+    match format {
+        FormatArg::Zenlix if !has_actions => crate::usage_error(format!(
+            "the following required arguments were not provided:\n  {actions_flag}"
+        )),
+        FormatArg::Zenlix => {}
+        _ if event.is_none() => crate::usage_error(format!(
+            "--format {name} needs --event FILE, a {name} webhook body"
+        )),
+        _ if has_actions => crate::usage_error(format!(
+            "{actions_flag} is for zenlix events; a {name} event's type is in its --event file"
+        )),
+        _ if description => crate::usage_error(format!(
+            "--description is for zenlix events; a {name} event is sent as its --event file has it"
+        )),
+        _ => {}
+    }
+}
+
+/// Reads an event file: its bytes without a byte-order mark, refused when empty.
+fn read_event_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read event file '{}': {e}", path.display()))?;
+    // Editors on Windows save a byte-order mark; JSON has no place for one.
+    let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    if json.trim_ascii().is_empty() {
+        return Err(format!(
+            "event file '{}' is empty (it should hold {what})",
+            path.display()
+        ));
+    }
+    Ok(json.to_vec())
+}
+
 /// The event to render or send: the full Zenlix event in `path`, or without it the Zenlix
 /// document's example.
 pub(crate) fn load_event(path: Option<&Path>) -> Result<Event, String> {
     match path {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| format!("cannot read event file '{}': {e}", path.display()))?;
-            // Editors on Windows save a byte-order mark; JSON has no place for one.
-            let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-            if json.trim_ascii().is_empty() {
-                return Err(format!(
-                    "event file '{}' is empty (it should hold a Zenlix event, like `deskhook \
-                     render --action create --pretty` prints)",
-                    path.display()
-                ));
-            }
-            Event::from_json(json).map_err(|e| format!("{}: {e}", path.display()))
+            let json = read_event_file(
+                path,
+                "a Zenlix event, like `deskhook render --action create --pretty` prints",
+            )?;
+            Event::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))
         }
         None => Ok(deskhook::sample::event(Action::Create)),
     }
+}
+
+/// A Usedesk or iQChannels event from `path`, refused when its type is not one deskhook can
+/// send.
+pub(crate) fn load_vendor_event(format: FormatArg, path: &Path) -> Result<VendorEvent, String> {
+    let what = format!("a {} webhook body", format.name());
+    let json = read_event_file(path, &what)?;
+    let parsed = match format {
+        FormatArg::Usedesk => usedesk::Event::from_json(&json).map(VendorEvent::Usedesk),
+        FormatArg::Iqchannels | FormatArg::Zenlix => {
+            iqchannels::Event::from_json(&json).map(VendorEvent::IqChannels)
+        }
+    };
+    let event = parsed.map_err(|e| format!("{}: {e}", path.display()))?;
+    if let VendorEvent::IqChannels(iq) = &event
+        && event.event_type().is_none()
+    {
+        return Err(format!(
+            "{}: ChatEvent.Type '{}' is not an iQChannels event type deskhook can send \
+             (expected one of {})",
+            path.display(),
+            iq.chat_event.kind,
+            iqchannels::EventKind::ALL.map(|k| k.as_str()).join(", ")
+        ));
+    }
+    Ok(event)
 }
 
 /// `base` for `action`: its `action` replaced and its `description` set to `description`, or
@@ -76,9 +209,26 @@ pub(crate) fn event_for(base: &Event, action: Action, description: Option<&str>)
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    check_format_flags(
+        args.format,
+        args.event.as_deref(),
+        args.action.is_some(),
+        args.description.is_some(),
+        "--action <ACTION>",
+    );
+    if let (FormatArg::Usedesk | FormatArg::Iqchannels, Some(path)) = (args.format, &args.event) {
+        let event = load_vendor_event(args.format, path)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&event.body(args.pretty)?)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .map_err(crate::stdout_error)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let base = load_event(args.event.as_deref())?;
     let mut out = std::io::stdout().lock();
-    for action in args.action.0 {
+    let actions = args.action.map(|a| a.0).unwrap_or_default();
+    for action in actions {
         let event = event_for(&base, action, args.description.as_deref());
         let body = if args.pretty {
             serde_json::to_vec_pretty(&event).map_err(|e| e.to_string())?

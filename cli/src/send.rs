@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::ArgGroup;
 use deskhook::policy::{BreakerPolicy, RetrySchedule, parse_duration};
-use deskhook::{Action, Dispatcher};
+use deskhook::{Action, Dispatcher, EventType};
 use deskhook_transports::config::Config;
 use deskhook_transports::delivery::{
     AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeliveryConfig, Endpoint,
@@ -30,8 +30,9 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// Deliver events for real, print one line per attempt, wait for the outcome.
 ///
-/// The body is exactly what `deskhook render` prints for the same --action, --event and
-/// --description. It goes through the delivery engine and blocking transport a helpdesk uses
+/// The body is exactly what `deskhook render` prints for the same --format, --action, --event
+/// and --description. With --format usedesk or iqchannels, the --event file is sent once, as
+/// that format (its own Content-Type, X-Deskhook-Action: usedesk.comment_created, …). It goes through the delivery engine and blocking transport a helpdesk uses
 /// (signing, SSRF guard, retries, dead letters), to the --url (as an endpoint named "cli") or
 /// to the [[endpoint]]s of --config. Each attempt prints a line:
 ///
@@ -46,8 +47,12 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// the temporary directory ($TMPDIR), which is removed when nothing failed; its path is
 /// printed when something did.
 #[derive(Debug, clap::Args)]
-#[command(group(ArgGroup::new("actions").required(true).args(["action", "all_actions"])))]
+#[command(group(ArgGroup::new("actions").args(["action", "all_actions"])))]
 pub(crate) struct Args {
+    /// The body's format. usedesk and iqchannels need --event and take no --action,
+    /// --all-actions or --description: the file holds the whole event.
+    #[arg(long, value_enum, default_value_t = crate::render::FormatArg::Zenlix)]
+    format: crate::render::FormatArg,
     /// Where to POST the events (http or https). With --config, this one endpoint replaces
     /// the file's [[endpoint]]s and only [delivery] is taken from the file.
     #[arg(long, value_name = "URL", required_unless_present = "config")]
@@ -59,14 +64,15 @@ pub(crate) struct Args {
     config: Option<PathBuf>,
     /// The action to send: create, refer, lock, unlock, ok, unok, waitok, approve, delete,
     /// restore, comment or edit. Repeat it or separate with commas for several, sent in the
-    /// order given.
+    /// order given. This or --all-actions is required for zenlix.
     #[arg(long, value_name = "ACTION", value_delimiter = ',', value_parser = parse_action)]
     action: Vec<Action>,
     /// Send all twelve actions, in the order above.
     #[arg(long)]
     all_actions: bool,
-    /// A full Zenlix event (JSON) whose action and description are replaced. Without it, the
-    /// Zenlix document's example (ticket E3XK).
+    /// A full Zenlix event (JSON) whose action and description are replaced (without it, the
+    /// Zenlix document's example, ticket E3XK); with --format usedesk or iqchannels, a webhook
+    /// body of that format.
     #[arg(long, value_name = "FILE")]
     event: Option<PathBuf>,
     /// The description to use instead of the action's label in the initial user's language.
@@ -169,7 +175,7 @@ pub(crate) fn attempt_line(record: &AttemptRecord<'_>, endpoint_width: usize) ->
     };
     let mut line = format!(
         "{:<8} {:<endpoint_width$}  #{}  {result}  {} ms",
-        record.action,
+        record.event_type,
         record.endpoint,
         record.attempt,
         record.duration.as_millis()
@@ -201,11 +207,39 @@ pub(crate) fn print_line(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
+/// What `send` sends: Zenlix events, one per action, or one event of another format.
+#[derive(Debug)]
+enum Events {
+    Zenlix(Vec<deskhook::Event>),
+    // Boxed: a vendor event is some 700 bytes, a list of Zenlix events 24.
+    Vendor(Box<crate::render::VendorEvent>),
+}
+
+impl Events {
+    /// The type of each event, in order.
+    fn event_types(&self) -> Vec<EventType> {
+        match self {
+            Events::Zenlix(events) => events
+                .iter()
+                .filter_map(|e| e.action.action().map(EventType::Zenlix))
+                .collect(),
+            Events::Vendor(event) => event.event_type().into_iter().collect(),
+        }
+    }
+
+    fn emit(&self, dispatcher: &Dispatcher) {
+        match self {
+            Events::Zenlix(events) => events.iter().for_each(|e| dispatcher.emit_event(e)),
+            Events::Vendor(event) => event.emit(dispatcher),
+        }
+    }
+}
+
 /// What the observer saw, for the summary.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Actions for which some attempt was made.
-    attempted: BTreeSet<Action>,
+    /// Event types for which some attempt was made.
+    attempted: BTreeSet<EventType>,
     /// Whether some attempt was refused by the SSRF guard.
     refused: bool,
 }
@@ -286,17 +320,34 @@ fn totals(stats: &[EndpointStats]) -> (u64, u64, u64) {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    crate::render::check_format_flags(
+        args.format,
+        args.event.as_deref(),
+        args.all_actions || !args.action.is_empty(),
+        args.description.is_some(),
+        "<--action <ACTION>|--all-actions>",
+    );
     let secrets = crate::parse_secrets(&args.secret)?;
-    let actions = if args.all_actions {
-        Action::ALL.to_vec()
-    } else {
-        args.action.clone()
+    let events = match (args.format, &args.event) {
+        (crate::render::FormatArg::Zenlix, _) | (_, None) => {
+            let actions = if args.all_actions {
+                Action::ALL.to_vec()
+            } else {
+                args.action.clone()
+            };
+            let base = crate::render::load_event(args.event.as_deref())?;
+            Events::Zenlix(
+                actions
+                    .iter()
+                    .map(|a| crate::render::event_for(&base, *a, args.description.as_deref()))
+                    .collect(),
+            )
+        }
+        (format, Some(path)) => {
+            Events::Vendor(Box::new(crate::render::load_vendor_event(format, path)?))
+        }
     };
-    let base = crate::render::load_event(args.event.as_deref())?;
-    let events: Vec<_> = actions
-        .iter()
-        .map(|action| crate::render::event_for(&base, *action, args.description.as_deref()))
-        .collect();
+    let event_types = events.event_types();
 
     let config = args.config.as_deref().map(load_config).transpose()?;
     let mut delivery = match &config {
@@ -312,7 +363,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         },
     };
     // Every event of this command waits in the queue at once: nothing may be dropped.
-    delivery.queue_capacity = delivery.queue_capacity.max(events.len());
+    delivery.queue_capacity = delivery.queue_capacity.max(event_types.len());
 
     let endpoints = match (&args.url, &config, &args.config) {
         (Some(url), _, _) => {
@@ -361,7 +412,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         move |record: &AttemptRecord<'_>| {
             print_line(&attempt_line(record, width));
             let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-            seen.attempted.insert(record.action);
+            seen.attempted.insert(record.event_type);
             if record
                 .error
                 .is_some_and(|e| e.starts_with("refusing to connect"))
@@ -383,9 +434,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     };
 
     let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
-    for event in &events {
-        dispatcher.emit_event(event);
-    }
+    events.emit(&dispatcher);
     let wait = deadline(&args.retry, args.timeout);
     let finished = guard.shutdown(wait);
 
@@ -393,17 +442,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let (delivered, dead_lettered, dropped) = totals(&stats);
     let total = delivered + dead_lettered + dropped;
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-    let not_attempted: Vec<&str> = actions
+    let not_attempted: Vec<&str> = event_types
         .iter()
-        .filter(|a| !seen.attempted.contains(a))
-        .map(|a| a.as_str())
+        .filter(|t| !seen.attempted.contains(t))
+        .map(|t| t.as_str())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
 
     let mut summary = format!(
         "{delivered} of {total} delivered ({} event(s), {} endpoint(s))",
-        events.len(),
+        event_types.len(),
         stats.len()
     );
     if dead_lettered > 0 {

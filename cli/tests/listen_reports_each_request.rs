@@ -73,3 +73,22 @@ fn json_prints_each_body_on_one_line() {
     assert_eq!(post(&listen.addr, &headers, pretty), 204);
     assert_eq!(listen.line(), r#"{"action":"ok"}"#);
 }
+
+#[test]
+fn every_format_is_summarised_from_its_body() {
+    let listen = Listen::start(&[]);
+    let usedesk = br#"{"secret":"0e8f","rating":{"id":7,"ticket_id":"2261907","rating":3}}"#;
+    assert_eq!(post(&listen.addr, &[], usedesk), 204);
+    assert_eq!(listen.line(), "unsigned  usedesk.rating 2261907  #-  -");
+    let iq = br#"{"ChatEvent":{"Id":608,"Type":"delete-messages","ChatId":21},"Rels":{}}"#;
+    assert_eq!(post(&listen.addr, &[], iq), 204);
+    assert_eq!(
+        listen.line(),
+        "unsigned  iqchannels.delete-messages 21  #-  -"
+    );
+    let zenlix = deskhook::sample::event(deskhook::Action::Refer)
+        .to_json()
+        .unwrap();
+    assert_eq!(post(&listen.addr, &[], &zenlix), 204);
+    assert_eq!(listen.line(), "unsigned  refer    E3XK  #-  -");
+}

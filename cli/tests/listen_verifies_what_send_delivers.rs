@@ -116,3 +116,77 @@ fn a_wrong_secret_is_answered_401_and_dead_lettered_at_once() {
     assert_eq!(letters[0].reason, "401 from the receiver (not retried)");
     assert!(line.ends_with(&letters[0].id), "{line}");
 }
+
+#[test]
+fn send_format_delivers_vendor_events_that_listen_reads() {
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = Listen::start(&["--secret", SECRET]);
+    for (format, file, event_type, key) in [
+        (
+            "usedesk",
+            "usedesk/comment_created.json",
+            "usedesk.comment_created",
+            deskhook::formats::usedesk::Event::from_json(
+                &std::fs::read(fixtures.join("usedesk/comment_created.json")).unwrap(),
+            )
+            .unwrap()
+            .ordering_key(),
+        ),
+        (
+            "iqchannels",
+            "iqchannels/chat_closed.json",
+            "iqchannels.chat_closed",
+            deskhook::formats::iqchannels::Event::from_json(
+                &std::fs::read(fixtures.join("iqchannels/chat_closed.json")).unwrap(),
+            )
+            .unwrap()
+            .ordering_key(),
+        ),
+    ] {
+        let path = fixtures.join(file);
+        let out = deskhook_in(
+            tmp.path(),
+            &[
+                "send",
+                "--format",
+                format,
+                "--event",
+                path.to_str().unwrap(),
+                "--allow-private",
+                "--secret",
+                SECRET,
+                "--url",
+                &listen.url,
+            ],
+        );
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{stdout}");
+        assert!(lines[0].starts_with(event_type), "{stdout}");
+        assert!(lines[0].contains(" cli  #1  204  "), "{stdout}");
+        assert_eq!(lines[1], "1 of 1 delivered (1 event(s), 1 endpoint(s))");
+
+        let received = listen.lines(1);
+        let fields: Vec<&str> = received[0].split_whitespace().collect();
+        assert_eq!(fields[..4], ["verified", event_type, key.as_str(), "#1"]);
+    }
+
+    // The Zenlix flags make no sense with a whole vendor event: a usage error.
+    let path = fixtures.join("usedesk/rating.json");
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--format",
+            "usedesk",
+            "--event",
+            path.to_str().unwrap(),
+            "--all-actions",
+            "--url",
+            &listen.url,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -139,3 +139,116 @@ fn a_byte_order_mark_is_accepted_and_an_empty_file_is_named() {
         text(&out.stderr)
     );
 }
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/fixtures")
+        .join(path)
+}
+
+#[test]
+fn vendor_formats_print_the_body_they_would_send() {
+    for (format, file) in [
+        ("usedesk", "usedesk/comment_created.json"),
+        ("iqchannels", "iqchannels/message_created_client.json"),
+    ] {
+        let path = fixture(file);
+        let out = deskhook(&[
+            "render",
+            "--format",
+            format,
+            "--event",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{format}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        // Compact, and the same JSON as the file, keys in the order they came.
+        let written: Value = serde_json::from_str(stdout.trim_end()).unwrap();
+        let original: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&written).unwrap(),
+            serde_json::to_string(&original).unwrap(),
+            "{format}"
+        );
+        assert_eq!(stdout.trim_end(), serde_json::to_string(&original).unwrap());
+
+        let pretty = deskhook(&[
+            "render",
+            "--format",
+            format,
+            "--event",
+            path.to_str().unwrap(),
+            "--pretty",
+        ]);
+        assert!(pretty.status.success());
+        assert!(text(&pretty.stdout).lines().count() > 3);
+    }
+}
+
+#[test]
+fn vendor_formats_refuse_zenlix_flags_and_other_formats_bodies() {
+    let usedesk = fixture("usedesk/rating.json");
+    let usedesk = usedesk.to_str().unwrap();
+    // Usage errors exit 2.
+    for args in [
+        &["render", "--format", "usedesk"][..],
+        &[
+            "render", "--format", "usedesk", "--event", usedesk, "--action", "ok",
+        ],
+        &[
+            "render",
+            "--format",
+            "usedesk",
+            "--event",
+            usedesk,
+            "--description",
+            "x",
+        ],
+        &["render", "--format", "zendesk", "--event", usedesk],
+        &["render", "--format", "zenlix"],
+    ] {
+        let out = deskhook(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = deskhook(&["render", "--format", "usedesk"]);
+    assert!(
+        text(&out.stderr).contains("--format usedesk needs --event FILE"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A Usedesk body read as iQChannels names the problem and the file.
+    let out = deskhook(&["render", "--format", "iqchannels", "--event", usedesk]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("deskhook: "), "{stderr}");
+    assert!(stderr.contains("rating.json: invalid event"), "{stderr}");
+
+    // An iQChannels type deskhook cannot send is refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let odd = tmp.path().join("odd.json");
+    std::fs::write(
+        &odd,
+        br#"{"ChatEvent":{"Id":1,"Type":"message_exploded","ChatId":2},"Rels":{}}"#,
+    )
+    .unwrap();
+    let out = deskhook(&[
+        "render",
+        "--format",
+        "iqchannels",
+        "--event",
+        odd.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("ChatEvent.Type 'message_exploded' is not an iQChannels"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use crate::action::{Action, ActionSet};
 use crate::error::Error;
 use crate::event::{Event, EventRef, Ticket, User};
+use crate::event_type::{EventType, EventTypeSet};
 use crate::sink::{AsyncEventSink, Emitted, EventSink};
+use crate::webhook::{WebhookEvent, WebhookRef};
 
 /// The `log` target of every record deskhook writes.
 pub const LOG_TARGET: &str = "deskhook";
@@ -30,14 +32,19 @@ enum SinkKind {
 struct Route {
     name: String,
     sink: SinkKind,
-    subscription: AtomicU16,
+    /// An [`EventTypeSet`]'s bits.
+    subscription: AtomicU32,
     sent: AtomicU64,
     failed: AtomicU64,
 }
 
 impl Route {
-    fn wants(&self, action: Action) -> bool {
-        ActionSet::from_bits(self.subscription.load(Ordering::Relaxed)).contains(action)
+    fn wants(&self, event_type: EventType) -> bool {
+        self.subscription().contains(event_type)
+    }
+
+    fn subscription(&self) -> EventTypeSet {
+        EventTypeSet::from_bits(self.subscription.load(Ordering::Relaxed))
     }
 
     fn record(
@@ -61,7 +68,7 @@ impl Route {
             target: LOG_TARGET,
             "event {} ({} on ticket {}) not taken: {err}",
             emitted.id(),
-            emitted.action(),
+            emitted.event_type(),
             emitted.ordering_key(),
         );
     }
@@ -132,7 +139,11 @@ struct Inner {
 
 /// Fans each event out to its sinks, each with its own subscription.
 ///
-/// The event is serialized once, and only when at least one sink subscribes to its action.
+/// Events of every format go through it: Zenlix events with [`emit`](Dispatcher::emit) and
+/// its siblings, any format with [`emit_webhook`](Dispatcher::emit_webhook). A sink subscribes
+/// to event types ([`EventTypeSet`]); a set of Zenlix actions converts into one.
+///
+/// The event is serialized once, and only when at least one sink subscribes to its type.
 /// Sinks are called in the order they were added. A sink's error is logged (target
 /// `deskhook`, level warn) and counted in [`stats`](Dispatcher::stats); it never reaches the
 /// caller and never stops the other sinks.
@@ -172,8 +183,8 @@ impl Dispatcher {
         Dispatcher::builder().build()
     }
 
-    fn wanted(&self, action: Action) -> bool {
-        is_action_enabled(action) && self.inner.routes.iter().any(|r| r.wants(action))
+    fn wanted(&self, event_type: EventType) -> bool {
+        is_event_type_enabled(event_type) && self.inner.routes.iter().any(|r| r.wants(event_type))
     }
 
     /// Emits an event for `action` with the default description and `dt` now.
@@ -181,16 +192,75 @@ impl Dispatcher {
     /// Costs nothing more than a few atomic loads when no sink subscribes to `action` or the
     /// action is switched off; otherwise one serialization and one call per subscribed sink.
     pub fn emit(&self, action: Action, ticket: &Ticket, initial_user: &User) {
-        if self.wanted(action) {
-            self.dispatch(EventRef::new(action, ticket, initial_user));
+        let event_type = EventType::Zenlix(action);
+        if self.wanted(event_type) {
+            let event = EventRef::new(action, ticket, initial_user);
+            self.dispatch(WebhookRef::Zenlix(event), event_type);
         }
     }
 
     /// Emits a prepared event (own description or `dt`).
     pub fn emit_ref(&self, event: EventRef<'_>) {
-        if self.wanted(event.action()) {
-            self.dispatch(event);
+        let event_type = EventType::Zenlix(event.action());
+        if self.wanted(event_type) {
+            self.dispatch(WebhookRef::Zenlix(event), event_type);
         }
+    }
+
+    /// Emits an event of any format: a Zenlix [`EventRef`] or [`Event`], a
+    /// [`usedesk::Event`](crate::formats::usedesk::Event) or an
+    /// [`iqchannels::Event`](crate::formats::iqchannels::Event).
+    ///
+    /// It goes to the sinks subscribed to its [`EventType`], like any event: serialized
+    /// once, compact, with the format's content type. An event with no type deskhook can send
+    /// (a Zenlix action that is not one of the twelve, an iQChannels type this version does
+    /// not know) is dropped, counted and logged at warn. What it costs is what
+    /// [`emit`](Dispatcher::emit) costs, plus making the ordering key of the formats with
+    /// numeric ids (one small allocation).
+    ///
+    /// ```
+    /// use deskhook::{Dispatcher, NopSink};
+    /// use deskhook::formats::usedesk;
+    ///
+    /// let dispatcher = Dispatcher::builder()
+    ///     .sink_for("crm", NopSink, ["usedesk.comment_created".parse::<deskhook::EventType>()?])
+    ///     .build();
+    /// let body = br#"{"secret":"0e8f","comment":{"id":5,"message":"Hi","ticket_id":2261907}}"#;
+    /// dispatcher.emit_webhook(&usedesk::Event::from_json(body)?);
+    /// assert_eq!(dispatcher.stats().sinks[0].sent, 1);
+    /// # Ok::<(), deskhook::Error>(())
+    /// ```
+    pub fn emit_webhook<E: WebhookEvent + ?Sized>(&self, event: &E) {
+        if let Some((view, event_type)) = self.webhook_view(event) {
+            self.dispatch(view, event_type);
+        }
+    }
+
+    /// [`emit_webhook`](Dispatcher::emit_webhook), awaiting async sinks.
+    pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(&self, event: &E) {
+        if let Some((view, event_type)) = self.webhook_view(event) {
+            self.dispatch_async(view, event_type).await;
+        }
+    }
+
+    fn webhook_view<'a, E: WebhookEvent + ?Sized>(
+        &self,
+        event: &'a E,
+    ) -> Option<(WebhookRef<'a>, EventType)> {
+        let Some(event_type) = event.event_type() else {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                target: LOG_TARGET,
+                "{} event for {} dropped: its type is not one deskhook can send",
+                event.format(),
+                event.ordering_key(),
+            );
+            return None;
+        };
+        if !self.wanted(event_type) {
+            return None;
+        }
+        event.webhook_ref().map(|view| (view, event_type))
     }
 
     /// Emits an owned event. An event whose action is not one of the twelve is dropped,
@@ -204,16 +274,20 @@ impl Dispatcher {
     /// Emits an event for `action`, awaiting async sinks instead of polling them to
     /// completion on this thread.
     pub async fn emit_async(&self, action: Action, ticket: &Ticket, initial_user: &User) {
-        if self.wanted(action) {
-            self.dispatch_async(EventRef::new(action, ticket, initial_user))
+        let event_type = EventType::Zenlix(action);
+        if self.wanted(event_type) {
+            let event = EventRef::new(action, ticket, initial_user);
+            self.dispatch_async(WebhookRef::Zenlix(event), event_type)
                 .await;
         }
     }
 
     /// Emits a prepared event, awaiting async sinks.
     pub async fn emit_ref_async(&self, event: EventRef<'_>) {
-        if self.wanted(event.action()) {
-            self.dispatch_async(event).await;
+        let event_type = EventType::Zenlix(event.action());
+        if self.wanted(event_type) {
+            self.dispatch_async(WebhookRef::Zenlix(event), event_type)
+                .await;
         }
     }
 
@@ -240,12 +314,12 @@ impl Dispatcher {
         found
     }
 
-    fn serialize<'a>(&self, event: EventRef<'a>) -> Option<Emitted<'a>> {
+    fn serialize<'a>(&self, event: WebhookRef<'a>, event_type: EventType) -> Option<Emitted<'a>> {
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
         // Start from the size of the last body (plus an eighth), so that serialization does
         // not grow the buffer from 128 bytes by doubling, copying all the way.
         let hint = self.inner.body_size_hint.load(Ordering::Relaxed);
-        match Emitted::with_capacity(event, hint + hint / 8) {
+        match Emitted::with_capacity(event, event_type, hint + hint / 8) {
             Ok(emitted) => {
                 let len = emitted.body().len();
                 if len != hint {
@@ -261,22 +335,20 @@ impl Dispatcher {
         }
     }
 
-    fn dispatch(&self, event: EventRef<'_>) {
-        let action = event.action();
-        let Some(emitted) = self.serialize(event) else {
+    fn dispatch(&self, event: WebhookRef<'_>, event_type: EventType) {
+        let Some(emitted) = self.serialize(event, event_type) else {
             return;
         };
-        for route in self.inner.routes.iter().filter(|r| r.wants(action)) {
+        for route in self.inner.routes.iter().filter(|r| r.wants(event_type)) {
             route.send_blocking(&emitted);
         }
     }
 
-    async fn dispatch_async(&self, event: EventRef<'_>) {
-        let action = event.action();
-        let Some(emitted) = self.serialize(event) else {
+    async fn dispatch_async(&self, event: WebhookRef<'_>, event_type: EventType) {
+        let Some(emitted) = self.serialize(event, event_type) else {
             return;
         };
-        for route in self.inner.routes.iter().filter(|r| r.wants(action)) {
+        for route in self.inner.routes.iter().filter(|r| r.wants(event_type)) {
             route.send_async(&emitted).await;
         }
     }
@@ -308,23 +380,33 @@ impl Dispatcher {
         }
     }
 
-    /// The actions the sink `name` subscribes to.
+    /// The Zenlix actions the sink `name` subscribes to (see
+    /// [`event_subscription`](Dispatcher::event_subscription) for every format).
     pub fn subscription(&self, name: &str) -> Option<ActionSet> {
-        self.route(name)
-            .ok()
-            .map(|r| ActionSet::from_bits(r.subscription.load(Ordering::Relaxed)))
+        self.event_subscription(name).map(EventTypeSet::actions)
     }
 
-    /// Changes what the sink `name` subscribes to, at run time.
+    /// The event types, of every format, the sink `name` subscribes to.
+    pub fn event_subscription(&self, name: &str) -> Option<EventTypeSet> {
+        self.route(name).ok().map(Route::subscription)
+    }
+
+    /// Changes what the sink `name` subscribes to, at run time. A set of Zenlix actions
+    /// (`[Action::Create]`, an [`ActionSet`]) subscribes it to those actions and to nothing
+    /// of the other formats; name the other formats' types in an [`EventTypeSet`].
     ///
     /// # Errors
     ///
     /// [`Error::UnknownSink`] when no sink has that name.
-    pub fn set_subscription(&self, name: &str, actions: impl Into<ActionSet>) -> Result<(), Error> {
+    pub fn set_subscription(
+        &self,
+        name: &str,
+        event_types: impl Into<EventTypeSet>,
+    ) -> Result<(), Error> {
         let route = self.route(name)?;
         route
             .subscription
-            .store(actions.into().bits(), Ordering::Relaxed);
+            .store(event_types.into().bits(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -350,7 +432,8 @@ impl Dispatcher {
                 .iter()
                 .map(|r| SinkStats {
                     name: r.name.clone(),
-                    subscription: ActionSet::from_bits(r.subscription.load(Ordering::Relaxed)),
+                    subscription: r.subscription().actions(),
+                    event_types: r.subscription(),
                     sent: r.sent.load(Ordering::Relaxed),
                     failed: r.failed.load(Ordering::Relaxed),
                 })
@@ -379,7 +462,8 @@ pub struct DispatcherStats {
     /// Events serialized and handed to sinks.
     pub emitted: u64,
     /// Events dropped before reaching any sink: an action that is not one of the twelve or
-    /// not compiled in, or a body that could not be serialized. Each is logged.
+    /// not compiled in, an event type deskhook does not know, or a body that could not be
+    /// serialized. Each is logged.
     pub dropped: u64,
     /// One entry per sink, in the order they were added.
     pub sinks: Vec<SinkStats>,
@@ -391,8 +475,10 @@ pub struct DispatcherStats {
 pub struct SinkStats {
     /// The sink's name.
     pub name: String,
-    /// The actions it subscribes to now.
+    /// The Zenlix actions it subscribes to now.
     pub subscription: ActionSet,
+    /// The event types of every format it subscribes to now.
+    pub event_types: EventTypeSet,
     /// Events the sink took.
     pub sent: u64,
     /// Events the sink failed to take (an error or a panic); each is logged.
@@ -405,49 +491,56 @@ pub struct DispatcherBuilder {
 }
 
 impl DispatcherBuilder {
-    fn push(mut self, name: impl Into<String>, sink: SinkKind, actions: ActionSet) -> Self {
+    fn push(mut self, name: impl Into<String>, sink: SinkKind, types: EventTypeSet) -> Self {
         self.routes.push(Route {
             name: name.into(),
             sink,
-            subscription: AtomicU16::new(actions.bits()),
+            subscription: AtomicU32::new(types.bits()),
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         });
         self
     }
 
-    /// Adds a blocking sink that takes every action. `name` appears in logs and stats.
+    /// Adds a blocking sink that takes every event of every format. `name` appears in logs
+    /// and stats.
     #[must_use]
     pub fn sink(self, name: impl Into<String>, sink: impl EventSink + 'static) -> Self {
-        self.push(name, SinkKind::Blocking(Box::new(sink)), ActionSet::all())
+        self.push(
+            name,
+            SinkKind::Blocking(Box::new(sink)),
+            EventTypeSet::all(),
+        )
     }
 
-    /// Adds a blocking sink that takes only `actions`.
+    /// Adds a blocking sink that takes only `event_types`: Zenlix actions
+    /// (`[Action::Create, Action::Ok]`, an [`ActionSet`]) or event types of any format (an
+    /// [`EventTypeSet`], `[EventType; N]`).
     #[must_use]
     pub fn sink_for(
         self,
         name: impl Into<String>,
         sink: impl EventSink + 'static,
-        actions: impl Into<ActionSet>,
+        event_types: impl Into<EventTypeSet>,
     ) -> Self {
-        self.push(name, SinkKind::Blocking(Box::new(sink)), actions.into())
+        self.push(name, SinkKind::Blocking(Box::new(sink)), event_types.into())
     }
 
-    /// Adds an async sink that takes every action.
+    /// Adds an async sink that takes every event of every format.
     #[must_use]
     pub fn async_sink(self, name: impl Into<String>, sink: impl AsyncEventSink + 'static) -> Self {
-        self.push(name, SinkKind::Async(Box::new(sink)), ActionSet::all())
+        self.push(name, SinkKind::Async(Box::new(sink)), EventTypeSet::all())
     }
 
-    /// Adds an async sink that takes only `actions`.
+    /// Adds an async sink that takes only `event_types` (as [`sink_for`](Self::sink_for)).
     #[must_use]
     pub fn async_sink_for(
         self,
         name: impl Into<String>,
         sink: impl AsyncEventSink + 'static,
-        actions: impl Into<ActionSet>,
+        event_types: impl Into<EventTypeSet>,
     ) -> Self {
-        self.push(name, SinkKind::Async(Box::new(sink)), actions.into())
+        self.push(name, SinkKind::Async(Box::new(sink)), event_types.into())
     }
 
     /// The dispatcher.
@@ -475,34 +568,73 @@ impl fmt::Debug for DispatcherBuilder {
 // ---------------------------------------------------------------------------------------------
 // Run-time action switches.
 
-static ENABLED: AtomicU16 = AtomicU16::new(ActionSet::all().bits());
+/// The [`EventTypeSet`] bits of the event types switched on.
+static ENABLED: AtomicU32 = AtomicU32::new(EventTypeSet::all().bits());
 
 /// Switches `action` on or off for every dispatcher, at run time. All actions start on.
 ///
 /// An action that is off costs `emit` a compare and an atomic load.
 pub fn set_action_enabled(action: Action, enabled: bool) {
-    if enabled {
-        ENABLED.fetch_or(ActionSet::only(action).bits(), Ordering::Relaxed);
-    } else {
-        ENABLED.fetch_and(!ActionSet::only(action).bits(), Ordering::Relaxed);
-    }
+    set_event_type_enabled(EventType::Zenlix(action), enabled);
 }
 
-/// Sets which actions are on, at run time, for every dispatcher.
+/// Sets which Zenlix actions are on, at run time, for every dispatcher; the other formats'
+/// event types stay as they are.
 pub fn set_enabled_actions(actions: impl Into<ActionSet>) {
-    ENABLED.store(actions.into().bits(), Ordering::Relaxed);
+    let actions = actions.into();
+    // The closure always returns Some, so the update cannot fail.
+    let _ = ENABLED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+        Some(EventTypeSet::from_bits(bits).with_actions(actions).bits())
+    });
 }
 
 /// The actions that are on: compiled in and not switched off.
 pub fn enabled_actions() -> ActionSet {
-    ActionSet::from_bits(ENABLED.load(Ordering::Relaxed) & ActionSet::compiled_in().bits())
+    enabled_event_types().actions()
 }
 
 /// Whether `action` is compiled in and switched on.
 #[inline]
 pub fn is_action_enabled(action: Action) -> bool {
-    action.is_compiled_in()
-        && ActionSet::from_bits(ENABLED.load(Ordering::Relaxed)).contains(action)
+    is_event_type_enabled(EventType::Zenlix(action))
+}
+
+/// Switches an event type of any format on or off for every dispatcher, at run time. All
+/// event types start on.
+///
+/// ```
+/// use deskhook::EventType;
+///
+/// let typing: EventType = "iqchannels.typing".parse()?;
+/// deskhook::set_event_type_enabled(typing, false);
+/// assert!(!deskhook::is_event_type_enabled(typing));
+/// deskhook::set_event_type_enabled(typing, true);
+/// # Ok::<(), deskhook::Error>(())
+/// ```
+pub fn set_event_type_enabled(event_type: EventType, enabled: bool) {
+    let bit = EventTypeSet::only(event_type).bits();
+    if enabled {
+        ENABLED.fetch_or(bit, Ordering::Relaxed);
+    } else {
+        ENABLED.fetch_and(!bit, Ordering::Relaxed);
+    }
+}
+
+/// Sets which event types, of every format, are on, at run time, for every dispatcher.
+pub fn set_enabled_event_types(event_types: impl Into<EventTypeSet>) {
+    ENABLED.store(event_types.into().bits(), Ordering::Relaxed);
+}
+
+/// The event types that are on: compiled in and not switched off.
+pub fn enabled_event_types() -> EventTypeSet {
+    EventTypeSet::from_bits(ENABLED.load(Ordering::Relaxed) & EventTypeSet::compiled_in().bits())
+}
+
+/// Whether `event_type` is compiled in and switched on.
+#[inline]
+pub fn is_event_type_enabled(event_type: EventType) -> bool {
+    event_type.is_compiled_in()
+        && EventTypeSet::from_bits(ENABLED.load(Ordering::Relaxed)).contains(event_type)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -667,6 +799,35 @@ pub fn emit_ref(event: EventRef<'_>) {
     let state = STATE.load(Ordering::Acquire);
     if state != 0 {
         with_current(state, |d| d.emit_ref(event));
+    }
+}
+
+/// Emits an event of any format to the current dispatcher: a Zenlix [`EventRef`] or
+/// [`Event`], a [`usedesk::Event`](crate::formats::usedesk::Event) or an
+/// [`iqchannels::Event`](crate::formats::iqchannels::Event). The sibling of [`emit`] for
+/// every format, with the same promises: it never fails, never panics and never waits on the
+/// network; with no dispatcher set it is one atomic load. See
+/// [`Dispatcher::emit_webhook`].
+///
+/// ```
+/// use deskhook::formats::iqchannels;
+///
+/// let body = br#"{"ChatEvent":{"Id":608,"Type":"message_created","ChatId":21},"Rels":{}}"#;
+/// let event = iqchannels::Event::from_json(body)?;
+/// deskhook::emit_webhook(&event); // no dispatcher yet: does nothing
+/// # Ok::<(), deskhook::Error>(())
+/// ```
+pub fn emit_webhook<E: WebhookEvent + ?Sized>(event: &E) {
+    let state = STATE.load(Ordering::Acquire);
+    if state != 0 {
+        with_current(state, |d| d.emit_webhook(event));
+    }
+}
+
+/// [`emit_webhook`] for async code: async sinks are awaited.
+pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(event: &E) {
+    if let Some(d) = current(STATE.load(Ordering::Acquire)) {
+        d.emit_webhook_async(event).await;
     }
 }
 

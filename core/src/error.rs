@@ -20,6 +20,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum Error {
     /// An action name is not one of the twelve. Fix the name; the error suggests the closest.
     UnknownAction(ParseActionError),
+    /// An event type name is not one deskhook knows (a Zenlix action, `usedesk.…` or
+    /// `iqchannels.…`), or an event to emit has a type that has no such name (an iQChannels
+    /// `ChatEvent.Type` this version does not know). Fix the name; the error suggests the
+    /// closest.
+    UnknownEventType(crate::event_type::ParseEventTypeError),
     /// [`set_dispatcher`](crate::set_dispatcher) was called when a global dispatcher was
     /// already set. Set it once, at start-up; use [`with_dispatcher`](crate::with_dispatcher)
     /// for a scoped one in tests.
@@ -156,6 +161,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::UnknownAction(e) => e.fmt(f),
+            Error::UnknownEventType(e) => e.fmt(f),
             Error::DispatcherAlreadySet => f.write_str(
                 "a global dispatcher is already set (set it once at start-up; use \
                  with_dispatcher for a scoped one)",
@@ -241,10 +247,17 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::UnknownAction(e) => Some(e),
+            Error::UnknownEventType(e) => Some(e),
             Error::Serialize(e) => Some(e),
             Error::Sink { source, .. } => Some(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+impl From<crate::event_type::ParseEventTypeError> for Error {
+    fn from(e: crate::event_type::ParseEventTypeError) -> Self {
+        Error::UnknownEventType(e)
     }
 }
 
@@ -302,7 +315,7 @@ impl ParseActionError {
     pub(crate) fn new(input: &str) -> ParseActionError {
         ParseActionError {
             input: input.to_owned(),
-            suggestion: suggest(input),
+            suggestion: suggest_action(input),
         }
     }
 
@@ -317,7 +330,7 @@ impl ParseActionError {
     }
 }
 
-fn suggest(input: &str) -> Option<Action> {
+pub(crate) fn suggest_action(input: &str) -> Option<Action> {
     let wanted: String = input
         .trim()
         .chars()

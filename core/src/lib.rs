@@ -33,7 +33,7 @@
 //! use deskhook::{Action, Dispatcher};
 //!
 //! let audit = deskhook::sink_fn(|event| {
-//!     println!("{} {} {}", event.id(), event.action(), event.event().ticket().code);
+//!     println!("{} {} {}", event.id(), event.action(), event.ordering_key());
 //!     Ok(())
 //! });
 //! let dispatcher = Dispatcher::builder()
@@ -48,6 +48,15 @@
 //! ```
 //!
 //! Tests use [`with_dispatcher`] to send to a dispatcher of their own on one thread.
+//!
+//! # Emitting other formats
+//!
+//! [`emit_webhook`] (and [`Dispatcher::emit_webhook`]) sends an event of any format that
+//! implements [`WebhookEvent`]: the Zenlix [`EventRef`] and [`Event`], a
+//! [`formats::usedesk::Event`] or a [`formats::iqchannels::Event`]. Sinks and endpoints
+//! subscribe to [`EventType`]s: the Zenlix actions by their names (`create`), the others as
+//! `usedesk.comment_created`, `iqchannels.message_created` (sets of them are
+//! [`EventTypeSet`]s, which `[Action::Create]` and an [`ActionSet`] convert into).
 //!
 //! # Implementing a sink
 //!
@@ -140,29 +149,35 @@ pub mod action;
 mod dispatch;
 mod error;
 pub mod event;
+pub mod event_type;
 pub mod formats;
 pub mod policy;
 mod receive;
 pub mod sample;
 pub mod signature;
 mod sink;
+mod webhook;
 mod wire;
 
 pub use action::{Action, ActionSet};
 pub use dispatch::{
     DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, LOG_TARGET, ScopedGuard,
-    SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref,
-    enabled_actions, flush, flush_within, is_action_enabled, set_action_enabled, set_dispatcher,
-    set_enabled_actions, set_scoped, with_dispatcher,
+    SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref, emit_webhook,
+    emit_webhook_async, enabled_actions, enabled_event_types, flush, flush_within,
+    is_action_enabled, is_event_type_enabled, set_action_enabled, set_dispatcher,
+    set_enabled_actions, set_enabled_event_types, set_event_type_enabled, set_scoped,
+    with_dispatcher,
 };
 pub use error::{BoxError, Error, ParseActionError};
 pub use event::{
     ActionName, Comment, Contacts, Event, EventRef, LogAction, LogEntry, Priority, Profile, Status,
     Ticket, User, now_local,
 };
+pub use event_type::{EventType, EventTypeSet, ParseEventTypeError};
 pub use receive::{Format, ReceiveOptions, Received, receive};
 pub use signature::{Secret, sign, verify};
 pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
+pub use webhook::{WebhookEvent, WebhookRef};
 
 /// The attribute macro for implementing [`AsyncEventSink`], re-exported from `async-trait`.
 pub use async_trait::async_trait;

@@ -5,6 +5,7 @@
 //! that keeps the event past the call (a queue, a worker) keeps the body and the id, which are
 //! cheap to clone; the typed view borrows the caller's ticket and lives only for the call.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,9 @@ use bytes::Bytes;
 use crate::action::Action;
 use crate::error::Error;
 use crate::event::EventRef;
+use crate::event_type::{EventType, ParseEventTypeError};
+use crate::receive::Format;
+use crate::webhook::{WebhookEvent, WebhookRef};
 
 /// The id of one emitted event: a UUID v7, so ids sort by time. It is the `webhook-id` a
 /// receiver de-duplicates on, and stays the same across retries.
@@ -65,29 +69,57 @@ impl fmt::Debug for EventId {
     }
 }
 
-/// One emitted event as a sink receives it.
+/// One emitted event as a sink receives it, in any format.
+///
+/// [`event_type`](Emitted::event_type) says which format and type it is; sinks that care
+/// only about bytes use [`body`](Emitted::body), [`content_type`](Emitted::content_type),
+/// [`id`](Emitted::id) and [`ordering_key`](Emitted::ordering_key), which every format has.
+/// The typed event is [`webhook`](Emitted::webhook) (any format) or
+/// [`event`](Emitted::event) (a Zenlix event only).
 #[derive(Clone, Debug)]
 pub struct Emitted<'a> {
     id: EventId,
     timestamp: jiff::Timestamp,
-    event: EventRef<'a>,
+    event: WebhookRef<'a>,
+    event_type: EventType,
+    key: Cow<'a, str>,
     body: Bytes,
 }
 
 impl<'a> Emitted<'a> {
-    /// Serializes `event` and gives it a new id: what the dispatcher does once per emit.
+    /// Serializes a Zenlix `event` and gives it a new id: what the dispatcher does once per
+    /// emit.
     ///
     /// # Errors
     ///
     /// As [`EventRef::to_json`].
     pub fn new(event: EventRef<'a>) -> Result<Emitted<'a>, Error> {
-        Emitted::with_capacity(event, 0)
+        let event_type = EventType::Zenlix(event.action());
+        Emitted::with_capacity(WebhookRef::Zenlix(event), event_type, 0)
     }
 
-    /// As `new`, serializing into a buffer of `capacity` bytes to start with, so that a
-    /// body of the expected size is written without growing the buffer.
+    /// Serializes an event of any format and gives it a new id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEventType`] when the event has no type deskhook can send (see
+    /// [`WebhookEvent::event_type`]); [`Error::Serialize`] as for `new`.
+    pub fn from_webhook<E: WebhookEvent + ?Sized>(event: &'a E) -> Result<Emitted<'a>, Error> {
+        let (Some(event_type), Some(view)) = (event.event_type(), event.webhook_ref()) else {
+            return Err(Error::UnknownEventType(ParseEventTypeError::new(&format!(
+                "{}.{}",
+                event.format(),
+                unknown_type_name(event)
+            ))));
+        };
+        Emitted::with_capacity(view, event_type, 0)
+    }
+
+    /// As `from_webhook`, serializing into a buffer of `capacity` bytes to start with, so
+    /// that a body of the expected size is written without growing the buffer.
     pub(crate) fn with_capacity(
-        event: EventRef<'a>,
+        event: WebhookRef<'a>,
+        event_type: EventType,
         capacity: usize,
     ) -> Result<Emitted<'a>, Error> {
         let mut body = Vec::with_capacity(capacity);
@@ -96,7 +128,9 @@ impl<'a> Emitted<'a> {
         Ok(Emitted {
             id: EventId::new(),
             timestamp: jiff::Timestamp::now(),
+            key: event.ordering_key(),
             event,
+            event_type,
             body,
         })
     }
@@ -111,20 +145,39 @@ impl<'a> Emitted<'a> {
         self.timestamp
     }
 
-    /// The action.
-    pub fn action(&self) -> Action {
-        self.event.action()
+    /// The event's type: its format and name (`create`, `usedesk.comment_created`, …).
+    pub fn event_type(&self) -> EventType {
+        self.event_type
     }
 
-    /// The typed event.
-    pub fn event(&self) -> &EventRef<'a> {
+    /// The body's format.
+    pub fn format(&self) -> Format {
+        self.event_type.format()
+    }
+
+    /// The Zenlix action. For the other formats it is the action closest in meaning
+    /// ([`EventType::action`]: `usedesk.comment_created` is `comment`, …), so that code
+    /// written for actions keeps working; use [`event_type`](Emitted::event_type) to tell
+    /// the formats apart.
+    pub fn action(&self) -> Action {
+        self.event_type.action()
+    }
+
+    /// The typed Zenlix event, or `None` for the other formats (see
+    /// [`webhook`](Emitted::webhook)).
+    pub fn event(&self) -> Option<&EventRef<'a>> {
+        self.event.zenlix()
+    }
+
+    /// The typed event, of any format.
+    pub fn webhook(&self) -> &WebhookRef<'a> {
         &self.event
     }
 
     /// The key that orders delivery: events with the same key are delivered in emit order.
-    /// For Zenlix events it is the ticket code.
-    pub fn ordering_key(&self) -> &'a str {
-        &self.event.ticket().code
+    /// The Zenlix ticket code, the Usedesk ticket id, the iQChannels chat id.
+    pub fn ordering_key(&self) -> &str {
+        &self.key
     }
 
     /// The serialized body, exactly as it is sent. Cloning it is a reference-count increment.
@@ -132,9 +185,24 @@ impl<'a> Emitted<'a> {
         &self.body
     }
 
-    /// The body's content type.
+    /// The body's content type: `application/json`, or `application/json; charset=utf-8`
+    /// for iQChannels.
     pub fn content_type(&self) -> &'static str {
-        "application/json"
+        self.event_type.content_type()
+    }
+}
+
+/// The type an event without a known type has on the wire, for messages.
+fn unknown_type_name<E: WebhookEvent + ?Sized>(event: &E) -> String {
+    match event.format() {
+        Format::IqChannels => serde_json::to_value(event)
+            .ok()
+            .and_then(|v| v["ChatEvent"]["Type"].as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        _ => serde_json::to_value(event)
+            .ok()
+            .and_then(|v| v["action"].as_str().map(str::to_owned))
+            .unwrap_or_default(),
     }
 }
 
@@ -154,7 +222,7 @@ impl<'a> Emitted<'a> {
 ///
 /// impl EventSink for Collect {
 ///     fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
-///         let line = format!("{} {}", event.action(), event.event().ticket().code);
+///         let line = format!("{} {}", event.action(), event.ordering_key());
 ///         self.0.lock().map_err(|_| Error::sink("poisoned"))?.push(line);
 ///         Ok(())
 ///     }
@@ -316,7 +384,7 @@ where
 ///
 /// ```
 /// let sink = deskhook::sink_fn(|event| {
-///     println!("{} {}", event.action(), event.event().ticket().code);
+///     println!("{} {}", event.action(), event.ordering_key());
 ///     Ok(())
 /// });
 /// let dispatcher = deskhook::Dispatcher::builder().sink("print", sink).build();

@@ -32,7 +32,7 @@
 //! url = "https://crm.example.com/hooks/helpdesk"
 //! secret_env = "CRM_WEBHOOK_SECRET"   # or: secrets = ["whsec_…"]; during a rotation:
 //! # secrets = ["whsec_new…", { secret = "whsec_old…", expires = "2026-12-01T00:00:00Z" }]
-//! actions = ["create", "ok", "approve"] # or "*"
+//! actions = ["create", "ok", "approve"] # or "*"; other formats: "usedesk.comment_created", "iqchannels.*"
 //! headers = { Authorization = "Bearer …" }
 //! timeout = "15s"
 //! connect_timeout = "5s"
@@ -45,8 +45,9 @@
 //! ca_file = "/etc/helpdesk/internal-ca.pem" # trust only this CA for this endpoint
 //! ```
 //!
-//! Unknown keys, bad URLs, unknown actions (with a "did you mean"), bad durations, short
-//! secrets and missing environment variables are refused with the file, line and column.
+//! Unknown keys, bad URLs, unknown actions and event types (with a "did you mean"), bad
+//! durations, short secrets and missing environment variables are refused with the file, line
+//! and column.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -54,7 +55,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule, deserialize_duration};
-use deskhook::{ActionSet, Secret};
+use deskhook::{EventTypeSet, Secret};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -137,8 +138,8 @@ struct EndpointSection {
     #[serde(default)]
     secrets: Vec<SecretEntry>,
     secret_env: Option<Spanned<String>>,
-    #[serde(default = "ActionSet::all")]
-    actions: ActionSet,
+    #[serde(default = "EventTypeSet::all")]
+    actions: EventTypeSet,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "optional_duration")]
@@ -698,6 +699,63 @@ workers = 2
         assert_eq!(
             e.headers,
             [("Authorization".to_owned(), "Bearer x".to_owned())]
+        );
+    }
+
+    #[test]
+    fn endpoints_subscribe_to_event_types_of_every_format() {
+        let text = "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
+                    actions = [\"create\", \"usedesk.comment_created\", \"iqchannels.*\"]\n\
+                    [[endpoint]]\nname = \"b\"\nurl = \"https://y.example\"\n";
+        let endpoints = Config::parse(text, "deskhook.toml")
+            .unwrap()
+            .endpoints()
+            .unwrap();
+        let a = endpoints[0].subscribed_event_types();
+        assert_eq!(a.to_string(), "create,usedesk.comment_created,iqchannels.*");
+        assert_eq!(
+            endpoints[0].subscribed_actions(),
+            deskhook::ActionSet::only(deskhook::Action::Create)
+        );
+        assert!(endpoints[1].subscribed_event_types().is_all());
+        let one_string = "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
+                          actions = \"ok, iqchannels.message_created\"\n";
+        let endpoints = Config::parse(one_string, "deskhook.toml")
+            .unwrap()
+            .endpoints()
+            .unwrap();
+        assert_eq!(
+            endpoints[0].subscribed_event_types().to_string(),
+            "ok,iqchannels.message_created"
+        );
+    }
+
+    #[test]
+    fn misspelt_event_types_get_a_suggestion_and_a_position() {
+        let file = |actions: &str| {
+            err(&format!(
+                "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nactions = {actions}\n"
+            ))
+        };
+        assert_eq!(
+            file(r#"["create", "usedesk.coment_created"]"#),
+            "deskhook.toml:4:11: unknown event type 'usedesk.coment_created' (did you mean \
+             'usedesk.comment_created'?)"
+        );
+        assert_eq!(
+            file(r#"["iqchannels.delete_messages"]"#),
+            "deskhook.toml:4:11: unknown event type 'iqchannels.delete_messages' (did you mean \
+             'iqchannels.delete-messages'?)"
+        );
+        assert_eq!(
+            file(r#"["message_created"]"#),
+            "deskhook.toml:4:11: unknown action 'message_created' (did you mean \
+             'iqchannels.message_created'?)"
+        );
+        assert_eq!(
+            file(r#""create, usedesk.ratin""#),
+            "deskhook.toml:4:11: unknown event type 'usedesk.ratin' (did you mean \
+             'usedesk.rating'?)"
         );
     }
 

@@ -1,8 +1,9 @@
 //! The JSON Lines file log: one line per event.
 //!
 //! Each line is `{"id":…,"ts":…,"action":…,"event":{…}}`, where `event` is the exact body a
-//! webhook carries, `id` the event id (the future `webhook-id`) and `ts` when it was emitted,
-//! RFC 3339 in UTC. Lines from many threads never interleave: each line is written whole
+//! webhook carries (of any format), `action` its event type (`create`,
+//! `usedesk.comment_created`, …), `id` the event id (the future `webhook-id`) and `ts` when it
+//! was emitted, RFC 3339 in UTC. Lines from many threads never interleave: each line is written whole
 //! under one lock. `deskhook tail` reads these files.
 
 use std::fmt;
@@ -323,7 +324,7 @@ fn render_line(event: &Emitted<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\",\"ts\":\"");
     let _ = write!(out, "{:.3}", event.timestamp());
     out.extend_from_slice(b"\",\"action\":\"");
-    out.extend_from_slice(event.action().as_str().as_bytes());
+    out.extend_from_slice(event.event_type().as_str().as_bytes());
     out.extend_from_slice(b"\",\"event\":");
     out.extend_from_slice(event.body());
     out.extend_from_slice(b"}\n");

@@ -17,6 +17,8 @@
 //! `null` or does not describe (`IQChat`, `VK`, `License`, `Totals`, `Permissions`, …) are
 //! kept as JSON.
 
+use std::fmt;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
@@ -88,6 +90,88 @@ wire_enum! {
         DeleteMessages => "delete-messages",
         /// `chat_closed`: the chat's ticket was closed.
         ChatClosed => "chat_closed",
+    }
+}
+
+/// The nine iQChannels event types deskhook knows, without [`EventType::Other`]: what a
+/// subscription names (`iqchannels.message_created`, see [`crate::EventType`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// `chat_created`
+    ChatCreated,
+    /// `ticket_assigned`
+    TicketAssigned,
+    /// `typing`
+    Typing,
+    /// `message_created`
+    MessageCreated,
+    /// `message_received`
+    MessageReceived,
+    /// `message_read`
+    MessageRead,
+    /// `message_listened`
+    MessageListened,
+    /// `delete-messages` (with a hyphen)
+    DeleteMessages,
+    /// `chat_closed`
+    ChatClosed,
+}
+
+impl EventKind {
+    /// Every kind, in the order of [`EventType`]'s variants.
+    pub const ALL: [EventKind; 9] = [
+        EventKind::ChatCreated,
+        EventKind::TicketAssigned,
+        EventKind::Typing,
+        EventKind::MessageCreated,
+        EventKind::MessageReceived,
+        EventKind::MessageRead,
+        EventKind::MessageListened,
+        EventKind::DeleteMessages,
+        EventKind::ChatClosed,
+    ];
+
+    /// The wire string (`ChatEvent.Type`): `message_created`, `delete-messages`, …
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ChatCreated => "chat_created",
+            EventKind::TicketAssigned => "ticket_assigned",
+            EventKind::Typing => "typing",
+            EventKind::MessageCreated => "message_created",
+            EventKind::MessageReceived => "message_received",
+            EventKind::MessageRead => "message_read",
+            EventKind::MessageListened => "message_listened",
+            EventKind::DeleteMessages => "delete-messages",
+            EventKind::ChatClosed => "chat_closed",
+        }
+    }
+
+    /// The kind with this wire string, if any.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl From<EventKind> for EventType {
+    fn from(kind: EventKind) -> Self {
+        EventType::from_wire(kind.as_str())
+    }
+}
+
+impl EventType {
+    /// The kind, or `None` for [`EventType::Other`] (and for an `Other` holding a known
+    /// name, which parsing never makes).
+    pub fn kind(&self) -> Option<EventKind> {
+        match self {
+            EventType::Other(_) => None,
+            known => EventKind::from_name(known.as_str()),
+        }
     }
 }
 

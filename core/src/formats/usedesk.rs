@@ -427,6 +427,52 @@ wire_object! {
     }
 }
 
+/// The four Usedesk event types, without their data: what a subscription names
+/// (`usedesk.comment_created`, see [`EventType`](crate::EventType)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// `ticket_created` (wrapper `ticket`).
+    TicketCreated,
+    /// `ticket_changed` (wrapper `trigger`).
+    TicketChanged,
+    /// `comment_created` (wrapper `comment`).
+    CommentCreated,
+    /// `rating` (wrapper `rating`).
+    Rating,
+}
+
+impl EventKind {
+    /// Every Usedesk event type, in the order of [`Payload`]'s variants.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::TicketCreated,
+        EventKind::TicketChanged,
+        EventKind::CommentCreated,
+        EventKind::Rating,
+    ];
+
+    /// The event type's name: `ticket_created`, `ticket_changed`, `comment_created` or
+    /// `rating`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::TicketCreated => "ticket_created",
+            EventKind::TicketChanged => "ticket_changed",
+            EventKind::CommentCreated => "comment_created",
+            EventKind::Rating => "rating",
+        }
+    }
+
+    /// The kind named `name` (exactly as [`as_str`](Self::as_str) writes it), if any.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// What a Usedesk webhook reports: the object under the body's wrapper key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
@@ -456,11 +502,16 @@ impl Payload {
 
     /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`.
     pub fn event_type(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The event type as an [`EventKind`].
+    pub fn kind(&self) -> EventKind {
         match self {
-            Payload::TicketCreated(_) => "ticket_created",
-            Payload::TicketChanged(_) => "ticket_changed",
-            Payload::CommentCreated(_) => "comment_created",
-            Payload::Rating(_) => "rating",
+            Payload::TicketCreated(_) => EventKind::TicketCreated,
+            Payload::TicketChanged(_) => EventKind::TicketChanged,
+            Payload::CommentCreated(_) => EventKind::CommentCreated,
+            Payload::Rating(_) => EventKind::Rating,
         }
     }
 
@@ -542,6 +593,11 @@ impl Event {
     /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`.
     pub fn event_type(&self) -> &'static str {
         self.payload.event_type()
+    }
+
+    /// The event type as an [`EventKind`].
+    pub fn kind(&self) -> EventKind {
+        self.payload.kind()
     }
 
     /// The id of the ticket the event is about.

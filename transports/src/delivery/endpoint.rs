@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use deskhook::policy::RetrySchedule;
-use deskhook::{ActionSet, Secret};
+use deskhook::{ActionSet, EventTypeSet, Secret};
 
 use crate::error::Error;
 use crate::guard::{self, AddressPolicy};
@@ -30,7 +30,7 @@ pub struct Endpoint {
     pub(crate) url: url::Url,
     /// Signing secrets, each with the time it stops signing (none: it never does).
     pub(crate) secrets: Vec<(Secret, Option<SystemTime>)>,
-    pub(crate) actions: ActionSet,
+    pub(crate) actions: EventTypeSet,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -58,7 +58,7 @@ impl Endpoint {
             name: name.into(),
             url: parsed,
             secrets: Vec::new(),
-            actions: ActionSet::all(),
+            actions: EventTypeSet::all(),
             headers: Vec::new(),
             timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
@@ -81,8 +81,13 @@ impl Endpoint {
         &self.url
     }
 
-    /// The actions it receives.
+    /// The Zenlix actions it receives.
     pub fn subscribed_actions(&self) -> ActionSet {
+        self.actions.actions()
+    }
+
+    /// The event types, of every format, it receives.
+    pub fn subscribed_event_types(&self) -> EventTypeSet {
         self.actions
     }
 
@@ -119,9 +124,12 @@ impl Endpoint {
         self
     }
 
-    /// The actions this endpoint receives. Defaults to all.
+    /// The event types this endpoint receives: Zenlix actions (`[Action::Create]`, an
+    /// [`ActionSet`], which leave out the other formats) or event types of any format (an
+    /// [`EventTypeSet`], such as `"create,usedesk.comment_created,iqchannels.*".parse()?`).
+    /// Defaults to every event type of every format.
     #[must_use]
-    pub fn actions(mut self, actions: impl Into<ActionSet>) -> Self {
+    pub fn actions(mut self, actions: impl Into<EventTypeSet>) -> Self {
         self.actions = actions.into();
         self
     }

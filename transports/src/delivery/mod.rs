@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule, Verdict};
-use deskhook::{Action, ActionSet, Emitted, EventId};
+use deskhook::{Action, Emitted, EventId, EventType, EventTypeSet};
 use serde_json::value::RawValue;
 
 pub use builder::{DeliveryGuard, SinkBuilder};
@@ -123,8 +123,11 @@ pub struct AttemptRecord<'a> {
     pub endpoint: &'a str,
     /// The endpoint's URL.
     pub url: &'a str,
-    /// The action.
+    /// The Zenlix action; for the other formats, the closest one ([`EventType::action`]).
     pub action: Action,
+    /// The event type (`create`, `usedesk.comment_created`, …), as `X-Deskhook-Action`
+    /// carried it.
+    pub event_type: EventType,
     /// The ticket (ordering key).
     pub ticket: &'a str,
     /// The attempt number, from 1.
@@ -207,7 +210,7 @@ pub struct EndpointStats {
 pub(crate) struct Job {
     pub(crate) id: EventId,
     pub(crate) id_text: Arc<str>,
-    pub(crate) action: Action,
+    pub(crate) event_type: EventType,
     pub(crate) key: Arc<str>,
     pub(crate) body: Bytes,
     pub(crate) content_type: &'static str,
@@ -229,7 +232,7 @@ impl Job {
         Job {
             id,
             id_text: id.to_string().into(),
-            action: Action::Create,
+            event_type: EventType::Zenlix(Action::Create),
             key: key.into(),
             body: Bytes::new(),
             content_type: "application/json",
@@ -306,7 +309,7 @@ pub(crate) type CommitListener = Box<dyn Fn(&[usize], &[(usize, u64)]) + Send + 
 pub(crate) struct Route {
     pub(crate) name: String,
     pub(crate) url: String,
-    pub(crate) actions: ActionSet,
+    pub(crate) actions: EventTypeSet,
     pub(crate) retry: RetrySchedule,
     pub(crate) workers: usize,
     /// `(name, value)` headers added to every request of this endpoint.
@@ -378,7 +381,7 @@ impl Prepared {
     fn headers<'a>(&'a self, rt: &'a EndpointRt, job: &'a Job) -> Vec<(&'a str, &'a str)> {
         let mut headers = Vec::with_capacity(8 + rt.route.headers.len());
         headers.push(("content-type", job.content_type));
-        headers.push(("x-deskhook-action", job.action.as_str()));
+        headers.push(("x-deskhook-action", job.event_type.as_str()));
         headers.push(("x-deskhook-sequence", self.seq.as_str()));
         headers.push(("webhook-id", &*job.id_text));
         headers.push(("webhook-timestamp", self.timestamp.as_str()));
@@ -824,14 +827,14 @@ impl Engine {
         ))
     }
 
-    /// One job per endpoint subscribed to the event's action.
+    /// One job per endpoint subscribed to the event's type.
     fn jobs_for(&self, emitted: &Emitted<'_>) -> Vec<(usize, Job)> {
-        let action = emitted.action();
+        let event_type = emitted.event_type();
         let mut targets = self
             .endpoints
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.route.actions.contains(action))
+            .filter(|(_, e)| e.route.actions.contains(event_type))
             .peekable();
         if targets.peek().is_none() {
             return Vec::new();
@@ -840,7 +843,7 @@ impl Engine {
         let template = Job {
             id,
             id_text: id.to_string().into(),
-            action,
+            event_type,
             key: emitted.ordering_key().into(),
             body: emitted.body().clone(),
             content_type: emitted.content_type(),
@@ -992,7 +995,7 @@ impl Engine {
                     return Err(format!(
                         "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
                          ({} on ticket {}) dropped",
-                        self.config.overflow, job.id_text, job.action, job.key
+                        self.config.overflow, job.id_text, job.event_type, job.key
                     ));
                 }
             }
@@ -1012,7 +1015,7 @@ impl Engine {
                 "endpoint '{name}': queue full ({capacity} events, overflow drop-oldest); event {} \
                  ({} on ticket {}, sequence {}) dropped",
                 old.id_text,
-                old.action,
+                old.event_type,
                 old.key,
                 old.seq
             );
@@ -1032,7 +1035,7 @@ impl Engine {
             id: job.id_text.to_string(),
             endpoint: rt.route.name.clone(),
             url: rt.route.url.clone(),
-            action: job.action.to_string(),
+            action: job.event_type.to_string(),
             ticket: job.key.to_string(),
             attempts: job.attempts,
             last_status: job.last_status,
@@ -1045,7 +1048,7 @@ impl Engine {
             target: "deskhook",
             "event {} ({} on ticket {}) for endpoint '{}' dead-lettered to {}: {reason}",
             job.id_text,
-            job.action,
+            job.event_type,
             job.key,
             rt.route.name,
             self.dead_letter_place()
@@ -1507,7 +1510,8 @@ impl Engine {
                 event_id: record_job.id,
                 endpoint: &rt.route.name,
                 url: &rt.route.url,
-                action: record_job.action,
+                action: record_job.event_type.action(),
+                event_type: record_job.event_type,
                 ticket: &record_job.key,
                 attempt: record_job.attempts,
                 status: record_job.last_status,
@@ -1786,19 +1790,19 @@ impl Engine {
                 letter.id
             ))
         })?;
-        let action = Action::from_wire(&letter.action).ok_or_else(|| {
+        let event_type = EventType::from_wire(&letter.action).ok_or_else(|| {
             Error::Config(format!(
-                "dead letter {} has unknown action '{}'",
+                "dead letter {} has unknown event type '{}'",
                 letter.id, letter.action
             ))
         })?;
         let job = Job {
             id,
             id_text: letter.id.as_str().into(),
-            action,
+            event_type,
             key: letter.ticket.as_str().into(),
             body: Bytes::copy_from_slice(letter.body.get().as_bytes()),
-            content_type: "application/json",
+            content_type: event_type.content_type(),
             seq: 0,
             order: self.order.fetch_add(1, Ordering::Relaxed),
             attempts: 0,

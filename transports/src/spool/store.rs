@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use deskhook::{Action, EventId};
+use deskhook::{EventId, EventType};
 use rusqlite::{Connection, params};
 use serde_json::value::RawValue;
 
@@ -439,16 +439,18 @@ impl SpoolStore {
         let id: EventId = id_text
             .parse()
             .map_err(|e| format!("bad event id '{id_text}': {e}"))?;
-        let action_text = text(2)?;
-        let action = Action::from_wire(&action_text)
-            .ok_or_else(|| format!("unknown action '{action_text}'"))?;
+        // Spools written before other formats hold plain action names, which read as Zenlix
+        // event types.
+        let type_text = text(2)?;
+        let event_type = EventType::from_wire(&type_text)
+            .ok_or_else(|| format!("unknown event type '{type_text}'"))?;
         let next_at: i64 = r.get(7).map_err(|e| e.to_string())?;
         let due = (!self.core.settings.ignore_backoff && next_at > 0)
             .then(|| UNIX_EPOCH + std::time::Duration::from_millis(next_at.unsigned_abs()));
         let job = Job {
             id,
             id_text: id_text.into(),
-            action,
+            event_type,
             key: text(3)?.into(),
             body: Bytes::from(r.get::<_, Vec<u8>>(5).map_err(|e| e.to_string())?),
             content_type: static_content_type(&text(4)?),
@@ -742,7 +744,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                         insert.execute(params![
                             &*job.id_text,
                             core.names[*index],
-                            job.action.as_str(),
+                            job.event_type.as_str(),
                             &*job.key,
                             job.content_type,
                             &job.body[..],
