@@ -1016,7 +1016,7 @@ mod tests {
         let letters = dead_letters(&writer).unwrap();
         assert_eq!(letters.len(), 1);
         assert!(
-            letters[0].reason.contains("unknown action 'teleport'"),
+            letters[0].reason.contains("unknown event type 'teleport'"),
             "{letters:?}"
         );
         assert_eq!(letters[0].url, "http://127.0.0.1/");
