@@ -29,7 +29,8 @@ struct Line<'a> {
     ts: jiff::Timestamp,
     #[serde(borrow)]
     action: std::borrow::Cow<'a, str>,
-    event: LineEvent,
+    #[serde(borrow)]
+    event: &'a serde_json::value::RawValue,
 }
 
 #[derive(Deserialize)]
@@ -93,8 +94,11 @@ impl Tail {
             out.write_all(text)?;
             return out.write_all(b"\n");
         }
-        match serde_json::from_slice::<Line<'_>>(text) {
-            Ok(line) => {
+        match serde_json::from_slice::<Line<'_>>(text).and_then(|line| {
+            let (code, subject) = ticket_of(line.event)?;
+            Ok((line, code, subject))
+        }) {
+            Ok((line, code, subject)) => {
                 let time = line
                     .ts
                     .to_zoned(self.tz.clone())
@@ -105,8 +109,8 @@ impl Tail {
                     out,
                     "{time}  {:<8} {:<10} {}",
                     printable(&line.action),
-                    printable(&line.event.ticket.code),
-                    printable(&line.event.ticket.subject)
+                    printable(&code),
+                    printable(&subject)
                 )
             }
             Err(e) => {
@@ -149,6 +153,25 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.created().ok() == b.created().ok()
+}
+
+/// The ticket code and subject of a Zenlix event; for the other formats, the ticket (or
+/// chat) the event is about and `-`.
+fn ticket_of(event: &serde_json::value::RawValue) -> Result<(String, String), serde_json::Error> {
+    let zenlix = serde_json::from_str::<LineEvent>(event.get());
+    if let Ok(LineEvent { ticket }) = zenlix {
+        return Ok((ticket.code, ticket.subject));
+    }
+    let no_headers: Vec<(String, String)> = Vec::new();
+    match deskhook::receive(
+        &no_headers,
+        event.get().as_bytes(),
+        &deskhook::ReceiveOptions::new(),
+    ) {
+        Ok(received) => Ok((received.ordering_key().to_string(), "-".to_owned())),
+        // The Zenlix error says best what a line lacks.
+        Err(_) => zenlix.map(|e| (e.ticket.code, e.ticket.subject)),
+    }
 }
 
 /// `text` with control characters escaped (`\n`, `\u{1b}`).

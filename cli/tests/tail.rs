@@ -154,3 +154,49 @@ fn control_characters_in_a_subject_are_escaped() {
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains("two\\nlines \\u{1b}[31mred"), "{stdout}");
 }
+
+#[test]
+fn usedesk_and_iqchannels_events_show_their_type_and_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let dispatcher = Dispatcher::builder()
+        .sink("file", FileSink::new(&path).unwrap())
+        .build();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/fixtures");
+    let usedesk = std::fs::read(format!("{fixtures}/usedesk/comment_created.json")).unwrap();
+    let usedesk = deskhook::formats::usedesk::Event::from_json(&usedesk).unwrap();
+    let chat = std::fs::read(format!("{fixtures}/iqchannels/chat_closed.json")).unwrap();
+    let chat = deskhook::formats::iqchannels::Event::from_json(&chat).unwrap();
+    dispatcher.emit_webhook(&usedesk);
+    dispatcher.emit_webhook(&chat);
+    drop(dispatcher);
+    let out = deskhook(&["tail", path.to_str().unwrap()]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].contains("  usedesk.comment_created "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(&format!(" {} ", usedesk.ordering_key())),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("  iqchannels.chat_closed "),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(&format!(" {} ", chat.ordering_key())) && lines[1].ends_with(" -"),
+        "{}",
+        lines[1]
+    );
+}
