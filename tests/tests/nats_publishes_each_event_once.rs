@@ -17,12 +17,15 @@ const TICKETS: usize = 100;
 /// What the dispatcher handed out: id → (action, ticket, body), in emit order per ticket.
 type Emitted = Arc<Mutex<Vec<(String, Action, String, Vec<u8>)>>>;
 
+/// What the observer saw of each acknowledgement: event id → the ack as its response.
+type Acks = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 #[test]
 fn every_event_is_in_the_stream_once_with_its_subject_headers_and_body() {
     let server = NatsServer::start();
     let (_dir, dead) = dead_letter_file();
     let secret = Secret::generate().expect("a secret");
-    let responses: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let responses: Acks = Arc::default();
     let seen = responses.clone();
     let (sink, guard) = NatsSink::builder(server.url())
         .stream(StreamSettings::new())
