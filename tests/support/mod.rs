@@ -3,6 +3,8 @@
 //!
 //! Every receiver binds `127.0.0.1:0` and is stopped (its threads joined) when dropped.
 
+pub mod nats;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};

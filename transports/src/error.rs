@@ -106,6 +106,32 @@ pub enum Error {
         /// What the lock file says about its holder (its process id), if anything.
         holder: String,
     },
+    /// NATS could not be reached, or JetStream refused or did not answer a request, while the
+    /// sink started (or a relay connected). The message says what was asked and why it failed;
+    /// check the URL, that the server runs with JetStream on (`nats-server -js`) and the
+    /// credentials.
+    #[cfg(feature = "nats")]
+    Nats {
+        /// The server URL, without credentials.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The JetStream stream exists with a setting deskhook cannot work with (another
+    /// retention, subjects that do not cover deskhook's, another storage, sealed). Change the
+    /// stream (`nats stream edit`, or delete it and let the sink create it) or give deskhook a
+    /// stream of its own (`StreamSettings::name`).
+    #[cfg(feature = "nats")]
+    StreamConflict {
+        /// The stream's name.
+        stream: String,
+        /// The conflicting setting, as JetStream names it (`retention`, `subjects`, …).
+        setting: &'static str,
+        /// Its value in the existing stream.
+        found: String,
+        /// What deskhook needs.
+        expected: String,
+    },
     /// The spool reached its disk-usage limit; the event was not accepted. Deliver the
     /// backlog (is an endpoint down? `deskhook spool stats`, `deskhook drain`) or raise the
     /// limit (`SpoolBuilder::max_size`).
@@ -169,6 +195,20 @@ impl fmt::Display for Error {
                  process a spool directory of its own",
                 path.display()
             ),
+            #[cfg(feature = "nats")]
+            Error::Nats { url, message } => write!(f, "NATS at {url}: {message}"),
+            #[cfg(feature = "nats")]
+            Error::StreamConflict {
+                stream,
+                setting,
+                found,
+                expected,
+            } => write!(
+                f,
+                "JetStream stream '{stream}' exists with {setting} {found}, but deskhook needs \
+                 {expected}: change the stream's {setting}, delete the stream so that deskhook \
+                 creates it, or give deskhook another stream name"
+            ),
             Error::SpoolFull { path, used, limit } => write!(
                 f,
                 "spool '{}' is full ({} MiB used, limit {} MiB); the event was not accepted: \
@@ -196,6 +236,8 @@ impl std::error::Error for Error {
             | Error::Spool { .. }
             | Error::SpoolLocked { .. }
             | Error::SpoolFull { .. } => None,
+            #[cfg(feature = "nats")]
+            Error::Nats { .. } | Error::StreamConflict { .. } => None,
             // Transparent: the refusal is the whole message.
             #[cfg(feature = "_http")]
             Error::Refused(_) => None,

@@ -33,7 +33,7 @@ use deskhook::{AsyncEventSink, Emitted, EventSink};
 
 use crate::delivery::{
     AsyncTransport, AttemptError, DeadLetter, DeliveryGuard, Endpoint, EndpointStats, Engine,
-    RESPONSE_READ_LIMIT, Receipt, Response, SinkBuilder, parse_retry_after,
+    RESPONSE_READ_LIMIT, Receipt, Response, SinkBuilder, parse_retry_after, spawn,
 };
 use crate::error::Error;
 use crate::guard::{self, AddressPolicy};
@@ -139,52 +139,14 @@ impl SinkBuilder {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let transport = Arc::new(ReqwestTransport { clients });
-        let (handle, owned) = match tokio::runtime::Handle::try_current() {
-            Ok(handle) => (handle, None),
-            Err(_) => {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("deskhook-http-async")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| Error::Config(format!("cannot start a tokio runtime: {e}")))?;
-                (runtime.handle().clone(), Some(runtime))
-            }
-        };
-        for (index, endpoint) in engine.endpoints().iter().enumerate() {
-            for _ in 0..endpoint.route.workers {
-                let (engine, transport) = (engine.clone(), transport.clone());
-                engine.worker_started(index);
-                // Made before the task and moved into it, so that it is dropped even when the
-                // runtime drops the task without ever running it: the engine then
-                // dead-letters what no worker is left to deliver.
-                let alive = WorkerAlive {
-                    engine: engine.clone(),
-                    index,
-                };
-                handle.spawn(async move {
-                    let _alive = alive;
-                    engine.run_worker_async(index, transport.as_ref()).await;
-                });
-            }
-        }
+        let (handle, owned) = spawn::runtime_here("deskhook-http-async")?;
+        spawn::spawn_workers(&engine, &transport, &handle);
         let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);
         let guard = match owned {
             Some(runtime) => guard.owning(runtime),
             None => guard,
         };
         Ok((AsyncHttpSink { engine }, guard))
-    }
-}
-
-struct WorkerAlive {
-    engine: Arc<Engine>,
-    index: usize,
-}
-
-impl Drop for WorkerAlive {
-    fn drop(&mut self) {
-        self.engine.worker_gone(self.index);
     }
 }
 

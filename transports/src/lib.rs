@@ -26,6 +26,11 @@
 //!   reqwest (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond ring's), usable
 //!   inside an existing runtime or with a runtime of its own. Pulls in reqwest, tokio,
 //!   rustls and webpki-roots.
+//! - `spool`: [`spool::Spool`], a durable SQLite outbox inside the delivery engine. Pulls in
+//!   rusqlite with its bundled SQLite.
+//! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
+//!   (acknowledged, de-duplicated on the event id) for `deskhook relay` workers to deliver.
+//!   Pulls in async-nats (JetStream only, rustls with ring) and tokio.
 //!
 //! # Log levels
 //!
@@ -46,6 +51,8 @@ pub mod guard;
 pub mod http_async;
 #[cfg(feature = "http-blocking")]
 pub mod http_blocking;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "spool")]
 pub mod spool;
 

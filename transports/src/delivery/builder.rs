@@ -128,6 +128,7 @@ impl SinkBuilder {
 
     /// Checks the endpoints and makes the engine (its dead-letter file opened); the
     /// transport then starts the workers.
+    #[cfg(any(feature = "http-blocking", feature = "http-async"))]
     pub(crate) fn engine(
         self,
         default_workers: usize,
@@ -166,8 +167,19 @@ impl SinkBuilder {
                 } else {
                     Vec::new()
                 },
+                ticket_header: false,
             });
         }
+        let (engine, shutdown_timeout, endpoints) = self.start_engine(routes)?;
+        Ok((engine, endpoints, shutdown_timeout))
+    }
+
+    /// Makes the engine for routes made by the transport itself (with its spool, or its
+    /// dead-letter file opened); the endpoints given to the builder come back unused.
+    pub(crate) fn start_engine(
+        self,
+        routes: Vec<Route>,
+    ) -> Result<(Arc<Engine>, Duration, Vec<Endpoint>), Error> {
         let shutdown_timeout = self.config.shutdown_timeout;
         #[cfg(feature = "spool")]
         if let Some(spool) = self.spool {
@@ -188,11 +200,11 @@ impl SinkBuilder {
                     engine.on_commit(touched, dropped);
                 }
             }));
-            return Ok((engine, self.endpoints, shutdown_timeout));
+            return Ok((engine, shutdown_timeout, self.endpoints));
         }
         let engine = Arc::new(Engine::new(routes, self.config, self.observer, None));
         engine.check_dead_letter_file()?;
-        Ok((engine, self.endpoints, shutdown_timeout))
+        Ok((engine, shutdown_timeout, self.endpoints))
     }
 }
 
@@ -210,7 +222,7 @@ pub struct DeliveryGuard {
     timeout: Duration,
     done: bool,
     /// The runtime the async transport made for itself, when it was built outside one.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -229,13 +241,13 @@ impl DeliveryGuard {
             engine,
             timeout,
             done: false,
-            #[cfg(feature = "http-async")]
+            #[cfg(feature = "_async")]
             runtime: None,
         }
     }
 
     /// The guard owns this runtime and shuts it down last.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub(crate) fn owning(mut self, runtime: tokio::runtime::Runtime) -> DeliveryGuard {
         self.runtime = Some(runtime);
         self
@@ -269,7 +281,7 @@ impl DeliveryGuard {
     /// # Errors
     ///
     /// As [`flush`](DeliveryGuard::flush).
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
         self.engine.flush_async(timeout).await
     }
@@ -279,7 +291,7 @@ impl DeliveryGuard {
     /// # Errors
     ///
     /// As [`shutdown`](DeliveryGuard::shutdown).
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub async fn shutdown_async(mut self, timeout: Duration) -> Result<(), Error> {
         self.done = true;
         let flushed = self.engine.flush_async(timeout).await;
@@ -291,16 +303,16 @@ impl DeliveryGuard {
 impl Drop for DeliveryGuard {
     fn drop(&mut self) {
         if !self.done {
-            #[cfg(feature = "http-async")]
+            #[cfg(feature = "_async")]
             let own_runtime = self.runtime.is_some();
-            #[cfg(not(feature = "http-async"))]
+            #[cfg(not(feature = "_async"))]
             let own_runtime = false;
             let result = shutdown_here(&self.engine, self.timeout, own_runtime);
             if let Err(err) = result {
                 log::warn!(target: "deskhook", "{err}");
             }
         }
-        #[cfg(feature = "http-async")]
+        #[cfg(feature = "_async")]
         if let Some(runtime) = self.runtime.take() {
             // Allowed anywhere, even inside another runtime.
             runtime.shutdown_background();
@@ -311,7 +323,7 @@ impl Drop for DeliveryGuard {
 /// Shuts the engine down from whatever thread the guard is dropped on. With a runtime of
 /// its own, the delivery tasks run on other threads and a plain blocking wait is fine.
 fn shutdown_here(engine: &Engine, timeout: Duration, own_runtime: bool) -> Result<(), Error> {
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     if !own_runtime && let Ok(handle) = tokio::runtime::Handle::try_current() {
         return match handle.runtime_flavor() {
             tokio::runtime::RuntimeFlavor::CurrentThread => {

@@ -30,6 +30,8 @@ mod dead_letter;
 mod endpoint;
 pub(crate) mod queue;
 mod receipt;
+#[cfg(feature = "_async")]
+pub(crate) mod spawn;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,6 +48,7 @@ use serde_json::value::RawValue;
 pub use builder::{DeliveryGuard, SinkBuilder};
 pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
 pub use endpoint::Endpoint;
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) use endpoint::redact_url as endpoint_redact;
 pub use receipt::Receipt;
 pub(crate) use receipt::ReceiptState;
@@ -56,6 +59,10 @@ use queue::Schedule;
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("deskhook/", env!("CARGO_PKG_VERSION"));
+
+/// The header that carries the ticket (the ordering key) where the transport asks for it:
+/// NATS messages, so that a relay can keep each ticket's order without parsing the body.
+pub const TICKET_HEADER: &str = "x-deskhook-ticket";
 
 /// The first bytes of a response that the observer sees.
 pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
@@ -318,6 +325,9 @@ pub(crate) struct Route {
     pub(crate) signers: Vec<(deskhook::signature::Signer, Option<SystemTime>)>,
     /// Sign `X-Hub-Signature-256` with the first active secret.
     pub(crate) hub_secrets: Vec<(deskhook::Secret, Option<SystemTime>)>,
+    /// Add `x-deskhook-ticket` with the ordering key (for NATS, where a relay partitions
+    /// by ticket; HTTP receivers read the ticket from the body).
+    pub(crate) ticket_header: bool,
 }
 
 /// A response as the engine needs it.
@@ -349,9 +359,10 @@ pub(crate) trait Transport: Send + Sync {
 }
 
 /// What the engine asks of an async transport.
-#[cfg(feature = "http-async")]
+#[cfg(feature = "_async")]
 pub(crate) trait AsyncTransport: Send + Sync {
-    /// POSTs `body` with `headers` to endpoint `endpoint`.
+    /// Sends `body` with `headers` to endpoint `endpoint` (an HTTP POST, or a JetStream
+    /// publish whose acknowledgement counts as a 200).
     fn post(
         &self,
         endpoint: usize,
@@ -390,6 +401,9 @@ impl Prepared {
         }
         if let Some(hub) = &self.hub {
             headers.push(("x-hub-signature-256", hub.as_str()));
+        }
+        if rt.route.ticket_header {
+            headers.push((TICKET_HEADER, &*job.key));
         }
         headers.extend(
             rt.route
@@ -517,13 +531,13 @@ pub(crate) struct EndpointRt {
     /// `flush` waits here for the queue to empty.
     idle: Condvar,
     /// Async workers wait here for a job.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     work_async: tokio::sync::Notify,
     /// Async flushes wait here for the queue to empty.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     idle_async: tokio::sync::Notify,
     /// Async workers alive.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     alive: std::sync::atomic::AtomicUsize,
     /// Attempts whose outcome is decided but whose observer call and dead letter are still
     /// being written; `flush` waits for them too. Raised under the state lock; lowered
@@ -550,21 +564,21 @@ impl EndpointRt {
     /// Wakes one worker, blocking or async.
     fn wake_one(&self) {
         self.work.notify_one();
-        #[cfg(feature = "http-async")]
+        #[cfg(feature = "_async")]
         self.work_async.notify_one();
     }
 
     /// Wakes every worker.
     fn wake_all(&self) {
         self.work.notify_all();
-        #[cfg(feature = "http-async")]
+        #[cfg(feature = "_async")]
         self.work_async.notify_waiters();
     }
 
     /// Wakes whoever waits for the queue to empty.
     fn wake_idle(&self) {
         self.idle.notify_all();
-        #[cfg(feature = "http-async")]
+        #[cfg(feature = "_async")]
         self.idle_async.notify_waiters();
     }
 }
@@ -622,6 +636,7 @@ fn later(now: Instant, d: Duration) -> Instant {
 }
 
 /// Parses `Retry-After`: delay seconds or an HTTP date.
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
@@ -684,11 +699,11 @@ impl Engine {
                 work: Condvar::new(),
                 room: Condvar::new(),
                 idle: Condvar::new(),
-                #[cfg(feature = "http-async")]
+                #[cfg(feature = "_async")]
                 work_async: tokio::sync::Notify::new(),
-                #[cfg(feature = "http-async")]
+                #[cfg(feature = "_async")]
                 idle_async: tokio::sync::Notify::new(),
-                #[cfg(feature = "http-async")]
+                #[cfg(feature = "_async")]
                 alive: std::sync::atomic::AtomicUsize::new(0),
                 settling: AtomicUsize::new(0),
                 inbox: Mutex::new(Vec::new()),
@@ -759,7 +774,7 @@ impl Engine {
     }
 
     /// [`enqueue`](Engine::enqueue) for async code: waits for the commit without blocking.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub(crate) async fn enqueue_async(&self, emitted: &Emitted<'_>) -> Result<(), deskhook::Error> {
         let Some(store) = &self.store else {
             return self.enqueue(emitted);
@@ -899,7 +914,7 @@ impl Engine {
             let _st = lock(&rt.state);
             rt.work.notify_one();
         }
-        #[cfg(feature = "http-async")]
+        #[cfg(feature = "_async")]
         rt.work_async.notify_one();
         Ok(())
     }
@@ -1207,7 +1222,7 @@ impl Engine {
     }
 
     /// The async worker loop of endpoint `index`; returns when the engine stops.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub(crate) async fn run_worker_async<T: AsyncTransport>(&self, index: usize, transport: &T) {
         let rt = &self.endpoints[index];
         loop {
@@ -1574,7 +1589,7 @@ impl Engine {
     }
 
     /// [`Engine::flush`] for async code: waits without blocking the runtime.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = later(Instant::now(), timeout);
         for rt in self.endpoints.iter() {
@@ -1709,7 +1724,7 @@ impl Engine {
     }
 
     /// An async worker of endpoint `index` started.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub(crate) fn worker_started(&self, index: usize) {
         self.endpoints[index].alive.fetch_add(1, Ordering::AcqRel);
     }
@@ -1717,7 +1732,7 @@ impl Engine {
     /// An async worker of endpoint `index` ended: it returned, or its runtime shut down and
     /// dropped it. When the last one goes while the engine runs, nothing would deliver what
     /// is queued, so it goes to the dead letters rather than being lost silently.
-    #[cfg(feature = "http-async")]
+    #[cfg(feature = "_async")]
     pub(crate) fn worker_gone(&self, index: usize) {
         let rt = &self.endpoints[index];
         if rt.alive.fetch_sub(1, Ordering::AcqRel) != 1 {

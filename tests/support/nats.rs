@@ -1,0 +1,213 @@
+//! A `nats-server` with JetStream for the NATS tests: started on a free loopback port with a
+//! temporary store directory, stopped (killed and waited for) when dropped; and a reader that
+//! takes messages out of a stream with a pull consumer.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deskhook_transports::nats::async_nats;
+use deskhook_transports::nats::async_nats::jetstream;
+use futures_util::StreamExt;
+
+/// How long a server may take to accept connections.
+const START_WAIT: Duration = Duration::from_secs(20);
+
+/// A running `nats-server -js` on 127.0.0.1.
+#[derive(Debug)]
+pub struct NatsServer {
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts a server with JetStream on a free loopback port and a fresh store directory,
+    /// and waits until it accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// When `nats-server` is not installed (the message says how to install it) or does not
+    /// start.
+    pub fn start() -> NatsServer {
+        let store = tempfile::tempdir().expect("a temporary directory");
+        let port = free_port();
+        let mut server = NatsServer {
+            port,
+            store,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The JetStream store directory.
+    pub fn store_dir(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit; the store directory stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same store directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.store.path().join("nats-server.log")
+    }
+
+    fn spawn(&mut self) {
+        let store = self.store.path().join("jetstream");
+        let spawned = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("--store_dir")
+            .arg(&store)
+            .arg("-l")
+            .arg(self.log_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "nats-server is not installed, and the NATS tests need it: install it with \
+                 `apt-get install nats-server` (Debian/Ubuntu; .ci/run does this) or put a \
+                 nats-server binary (2.9 or later) on PATH"
+            ),
+            Err(e) => panic!("cannot start nats-server: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = Instant::now() + START_WAIT;
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                panic!(
+                    "nats-server exited with {status} on port {}:\n{log}",
+                    self.port
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not accept connections on port {} within {START_WAIT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("a local address").port()
+}
+
+/// One message read back from the stream.
+#[derive(Clone, Debug)]
+pub struct StoredMessage {
+    /// Its subject.
+    pub subject: String,
+    /// Its headers (name, value), as published.
+    pub headers: Vec<(String, String)>,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+impl StoredMessage {
+    /// A header's value, by exact name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A JetStream context on `url` for the test itself.
+pub async fn context(url: &str) -> jetstream::Context {
+    deskhook_transports::nats::connect(
+        url,
+        async_nats::ConnectOptions::new(),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the test connects to nats-server")
+}
+
+/// Takes every message out of `stream` with a pull consumer (acknowledging each, which
+/// removes it from a work-queue stream), waiting up to `idle` for the next one.
+pub async fn drain_stream(url: &str, stream: &str, idle: Duration) -> Vec<StoredMessage> {
+    let js = context(url).await;
+    let stream = js.get_stream(stream).await.expect("the stream exists");
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("deskhook-test".to_owned()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .expect("a pull consumer");
+    let mut messages = consumer.messages().await.expect("a message stream");
+    let mut out = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(idle, messages.next()).await {
+        let message = message.expect("a message");
+        let headers = message
+            .headers
+            .iter()
+            .flat_map(|map| map.iter())
+            .flat_map(|(name, values)| {
+                values
+                    .iter()
+                    .map(move |v| (name.to_string(), v.as_str().to_owned()))
+            })
+            .collect();
+        out.push(StoredMessage {
+            subject: message.subject.to_string(),
+            headers,
+            body: message.payload.to_vec(),
+        });
+        message.ack().await.expect("the ack reaches the server");
+    }
+    out
+}
+
+/// How many messages `stream` holds now.
+pub async fn stream_len(url: &str, stream: &str) -> u64 {
+    let js = context(url).await;
+    let mut stream = js.get_stream(stream).await.expect("the stream exists");
+    stream
+        .info()
+        .await
+        .expect("the stream's info")
+        .state
+        .messages
+}

@@ -1,0 +1,161 @@
+//! A stream that exists with settings deskhook cannot publish to fails the build with an
+//! error that names the setting; a matching one is used as it is.
+
+use std::time::Duration;
+
+use deskhook_tests::dead_letter_file;
+use deskhook_tests::nats::{NatsServer, context};
+use deskhook_transports::Error;
+use deskhook_transports::nats::async_nats::jetstream::stream;
+use deskhook_transports::nats::{NatsSink, StreamSettings};
+
+fn create(server: &NatsServer, config: stream::Config) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        context(&server.url())
+            .await
+            .create_stream(config)
+            .await
+            .expect("the test creates its stream");
+    });
+}
+
+fn build(server: &NatsServer, settings: StreamSettings) -> Result<(), Error> {
+    let (_dir, dead) = dead_letter_file();
+    NatsSink::builder(server.url())
+        .stream(settings)
+        .dead_letter_path(dead)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map(drop)
+}
+
+#[test]
+fn another_retention_is_refused_by_name() {
+    let server = NatsServer::start();
+    create(
+        &server,
+        stream::Config {
+            name: "DESKHOOK".into(),
+            subjects: vec!["deskhook.>".into()],
+            retention: stream::RetentionPolicy::Limits,
+            ..Default::default()
+        },
+    );
+    let err = build(&server, StreamSettings::new()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StreamConflict {
+                setting: "retention",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "JetStream stream 'DESKHOOK' exists with retention 'limits', but deskhook needs \
+         'workqueue': change the stream's retention, delete the stream so that deskhook creates \
+         it, or give deskhook another stream name"
+    );
+}
+
+#[test]
+fn subjects_that_do_not_cover_deskhook_s_are_refused_by_name() {
+    let server = NatsServer::start();
+    create(
+        &server,
+        stream::Config {
+            name: "EVENTS".into(),
+            subjects: vec!["deskhook.zenlix.create".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            ..Default::default()
+        },
+    );
+    let err = build(&server, StreamSettings::new().name("EVENTS")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StreamConflict {
+                setting: "subjects",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("subjects [\"deskhook.zenlix.create\"], but deskhook needs a subject covering 'deskhook.>'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn subjects_taken_by_another_stream_are_reported_with_the_server_s_reason() {
+    let server = NatsServer::start();
+    create(
+        &server,
+        stream::Config {
+            name: "OTHER".into(),
+            subjects: vec!["deskhook.>".into()],
+            ..Default::default()
+        },
+    );
+    let err = build(&server, StreamSettings::new()).unwrap_err();
+    assert!(matches!(err, Error::Nats { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("JetStream refused to create stream 'DESKHOOK' for subjects 'deskhook.>'")
+            && text.contains("overlap"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_matching_stream_is_used_and_a_wider_one_too() {
+    let server = NatsServer::start();
+    create(
+        &server,
+        stream::Config {
+            name: "ALL".into(),
+            subjects: vec!["acme.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            ..Default::default()
+        },
+    );
+    build(
+        &server,
+        StreamSettings::new()
+            .name("ALL")
+            .subject_prefix("acme.helpdesk"),
+    )
+    .expect("a stream whose subjects cover deskhook's is fine");
+}
+
+#[test]
+fn without_a_server_or_with_bad_settings_the_errors_say_what_to_do() {
+    // Nothing listens on this port: with require_server the build fails and says so.
+    let port = deskhook_tests::nats::free_port();
+    let (_dir, dead) = dead_letter_file();
+    let err = NatsSink::builder(format!("nats://127.0.0.1:{port}"))
+        .require_server(true)
+        .connect_timeout(Duration::from_millis(300))
+        .dead_letter_path(dead)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no answer within 300ms (is the server running and reachable?)"),
+        "{err}"
+    );
+    let err = NatsSink::builder("http://127.0.0.1:4222")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    let err = NatsSink::builder("nats://127.0.0.1:4222")
+        .stream(StreamSettings::new().subject_prefix("a.>"))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("subject prefix 'a.>'"), "{err}");
+}

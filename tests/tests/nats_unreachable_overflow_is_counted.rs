@@ -1,0 +1,79 @@
+//! NATS unreachable (nothing listens on the port): the sink starts anyway, events wait in the
+//! bounded queue, and once it is full drop-newest drops them — each one counted in the
+//! sink's and the dispatcher's stats and logged, never lost silently.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use deskhook::policy::OverflowPolicy;
+use deskhook::{Action, Dispatcher};
+use deskhook_tests::nats::free_port;
+use deskhook_tests::{dead_letter_file, ticket};
+use deskhook_transports::nats::NatsSink;
+
+/// Keeps deskhook's warnings for the test to read.
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target() == "deskhook" && metadata.level() <= log::Level::Warn
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOG: Capture = Capture(Mutex::new(Vec::new()));
+
+#[test]
+fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
+    log::set_logger(&LOG).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard) = NatsSink::builder(&url)
+        .connect_timeout(Duration::from_millis(200))
+        .timeout(Duration::from_secs(5))
+        .workers(1)
+        .queue_capacity(4)
+        .overflow(OverflowPolicy::DropNewest)
+        .dead_letter_path(&dead)
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .expect("the sink starts without its server");
+    assert!(
+        LOG.0.lock().unwrap().iter().any(|m| m.contains(&format!(
+            "NATS at {url} did not answer within 200ms; events wait in the queue"
+        ))),
+        "{:?}",
+        LOG.0.lock().unwrap()
+    );
+    let dispatcher = Dispatcher::builder().sink("nats", sink.clone()).build();
+    let user = deskhook::sample::user();
+    for i in 0..20 {
+        dispatcher.emit(Action::Create, &ticket(&format!("U{i}")), &user);
+    }
+    let stats = sink.stats();
+    // One publish waits for the connection, four wait in the queue, the rest are dropped.
+    assert_eq!(stats.queued + stats.in_flight, 5, "{stats:?}");
+    assert_eq!(stats.dropped, 15, "{stats:?}");
+    assert_eq!(stats.delivered, 0);
+    assert_eq!(dispatcher.stats().sinks[0].failed, 15);
+    let drops = LOG
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.contains("endpoint 'nats': queue full (4 events, overflow drop-newest)"))
+        .count();
+    assert_eq!(drops, 15, "each drop is logged");
+
+    // At shutdown what waited goes to the dead letters: nothing is lost silently.
+    assert!(guard.shutdown(Duration::from_millis(50)).is_err());
+    let letters = deskhook_transports::delivery::read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 5);
+    assert!(letters.iter().all(|l| l.endpoint == "nats"));
+}
