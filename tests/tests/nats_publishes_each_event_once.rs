@@ -99,7 +99,11 @@ fn every_event_is_in_the_stream_once_with_its_subject_headers_and_body() {
     for message in &stored {
         let id = message.header("webhook-id").expect("webhook-id");
         let (_, action, code, body) = by_id[id];
-        assert_eq!(message.subject, format!("deskhook.zenlix.{action}"));
+        let partition = deskhook_transports::nats::partition_of(code, 16);
+        assert_eq!(
+            message.subject,
+            format!("deskhook.zenlix.{action}.{partition}")
+        );
         assert_eq!(message.header("Nats-Msg-Id"), Some(id));
         assert_eq!(message.header("x-deskhook-action"), Some(action.as_str()));
         assert_eq!(message.header("content-type"), Some("application/json"));

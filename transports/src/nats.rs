@@ -135,6 +135,42 @@ pub struct StreamSettings {
     replicas: usize,
     max_bytes: Option<u64>,
     max_age: Option<Duration>,
+    partitions: u32,
+}
+
+/// Partitions of the stream when none are set: relays deliver at most this many events at
+/// once, one per partition.
+pub const DEFAULT_PARTITIONS: u32 = 16;
+
+/// The most partitions a stream can have.
+pub const MAX_PARTITIONS: u32 = 1024;
+
+/// The partition of a ticket among `partitions`: FNV-1a (64-bit) of its UTF-8 bytes, modulo
+/// `partitions`. Stable across versions and machines: publishers and relays must agree.
+pub fn partition_of(ticket: &str, partitions: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in ticket.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    u32::try_from(hash % u64::from(partitions.max(1))).unwrap_or(0)
+}
+
+/// The stream's description, which records its partition count for relays.
+fn description(partitions: u32) -> String {
+    format!("deskhook events, consumed by deskhook relay; partitions={partitions}")
+}
+
+/// The partition count a stream's description records, if it does.
+pub fn partitions_of(config: &stream::Config) -> Option<u32> {
+    config
+        .description
+        .as_deref()?
+        .rsplit_once("partitions=")?
+        .1
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl Default for StreamSettings {
@@ -155,7 +191,25 @@ impl StreamSettings {
             replicas: 1,
             max_bytes: None,
             max_age: None,
+            partitions: DEFAULT_PARTITIONS,
         }
+    }
+
+    /// How many partitions the events are spread over, by a hash of their ticket
+    /// ([`partition_of`]): each relay delivers one event per partition at a time, so a
+    /// ticket's events are delivered in order by any number of relays, and at most this many
+    /// events are in delivery at once. Recorded in the stream's description when deskhook
+    /// creates it; a stream with another count is a conflict. Defaults to
+    /// [`DEFAULT_PARTITIONS`] (16); at most [`MAX_PARTITIONS`].
+    #[must_use]
+    pub fn partitions(mut self, partitions: u32) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    /// The partition count.
+    pub fn partition_count(&self) -> u32 {
+        self.partitions
     }
 
     /// The stream's name. Defaults to [`DEFAULT_STREAM`].
@@ -227,7 +281,8 @@ impl StreamSettings {
         format!("{}.>", self.subject_prefix)
     }
 
-    /// The subject of an event: `<prefix>.<format>.<event type>`.
+    /// The subject of an event, without its partition: `<prefix>.<format>.<event type>`.
+    /// Messages go to [`partitioned_subject`](StreamSettings::partitioned_subject).
     ///
     /// # Errors
     ///
@@ -244,6 +299,30 @@ impl StreamSettings {
             }
         }
         Ok(format!("{}.{format}.{event_type}", self.subject_prefix))
+    }
+
+    /// The subject a message goes to: `<prefix>.<format>.<event type>.<partition>`, the
+    /// partition of its ticket ([`partition_of`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`subject`](StreamSettings::subject).
+    pub fn partitioned_subject(
+        &self,
+        format: &str,
+        event_type: &str,
+        ticket: &str,
+    ) -> Result<String, Error> {
+        let subject = self.subject(format, event_type)?;
+        Ok(format!(
+            "{subject}.{}",
+            partition_of(ticket, self.partitions)
+        ))
+    }
+
+    /// The filter of partition `partition`'s consumer: `<prefix>.*.*.<partition>`.
+    pub fn partition_filter(&self, partition: u32) -> String {
+        format!("{}.*.*.{partition}", self.subject_prefix)
     }
 
     /// Checks the name and the prefix.
@@ -277,6 +356,12 @@ impl StreamSettings {
                 "stream replicas is 0; give at least 1".to_owned(),
             ));
         }
+        if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
+            return Err(Error::Config(format!(
+                "{} partitions: give 1 to {MAX_PARTITIONS} (such as {DEFAULT_PARTITIONS})",
+                self.partitions
+            )));
+        }
         Ok(())
     }
 
@@ -293,7 +378,7 @@ impl StreamSettings {
                 .max_bytes
                 .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
             max_age: self.max_age.unwrap_or_default(),
-            description: Some("deskhook events, consumed by deskhook relay".to_owned()),
+            description: Some(description(self.partitions)),
             ..stream::Config::default()
         }
     }
@@ -319,7 +404,7 @@ impl StreamSettings {
                 "'workqueue'".to_owned(),
             ));
         }
-        let ours = format!("{}.*.*", self.subject_prefix);
+        let ours = format!("{}.*.*.*", self.subject_prefix);
         if !found.subjects.iter().any(|s| subject_covers(s, &ours)) {
             return Err(conflict(
                 "subjects",
@@ -336,6 +421,15 @@ impl StreamSettings {
                 "storage",
                 name(&found.storage).to_owned(),
                 name(&self.storage.jetstream()).to_owned(),
+            ));
+        }
+        if let Some(partitions) = partitions_of(found)
+            && partitions != self.partitions
+        {
+            return Err(conflict(
+                "partitions",
+                partitions.to_string(),
+                self.partitions.to_string(),
             ));
         }
         if found.sealed {
@@ -582,8 +676,9 @@ fn subject_for(settings: &StreamSettings, headers: &[(&str, &str)]) -> Result<St
     // Zenlix actions go by their short names (`create`); the other formats' event types
     // carry their format (`usedesk.comment_created`).
     let (format, event_type) = name.split_once('.').unwrap_or((ZENLIX_FORMAT, name));
+    let ticket = header(headers, TICKET_HEADER).unwrap_or_default();
     settings
-        .subject(format, event_type)
+        .partitioned_subject(format, event_type, ticket)
         .map_err(|e| e.to_string())
 }
 
@@ -1344,11 +1439,29 @@ mod tests {
     #[test]
     fn the_subject_comes_from_the_action_header() {
         let settings = StreamSettings::new();
-        let headers = [("webhook-id", "x"), ("x-deskhook-action", "create")];
+        let headers = [
+            ("webhook-id", "x"),
+            ("x-deskhook-action", "create"),
+            ("x-deskhook-ticket", "E3XK"),
+        ];
+        let partition = partition_of("E3XK", DEFAULT_PARTITIONS);
         assert_eq!(
             subject_for(&settings, &headers).unwrap(),
-            "deskhook.zenlix.create"
+            format!("deskhook.zenlix.create.{partition}")
         );
+        let vendor = [
+            ("webhook-id", "x"),
+            ("x-deskhook-action", "usedesk.comment_created"),
+            ("x-deskhook-ticket", "E3XK"),
+        ];
+        assert_eq!(
+            subject_for(&settings, &vendor).unwrap(),
+            format!("deskhook.usedesk.comment_created.{partition}")
+        );
+        // Stable: relays on other machines and versions must agree.
+        assert_eq!(partition_of("E3XK", 16), partition_of("E3XK", 16));
+        assert_eq!(partition_of("", 16), 0xcbf2_9ce4_8422_2325_u64 as u32 % 16);
+        assert_eq!(partition_of("anything", 1), 0);
         let err = settings.subject("zenlix", "a.b").unwrap_err().to_string();
         assert!(
             err.contains("'a.b' cannot be a NATS subject token"),

@@ -16,6 +16,8 @@ pub struct SinkBuilder {
     pub(crate) observer: Option<Arc<dyn Observer>>,
     #[cfg(feature = "spool")]
     pub(crate) spool: Option<crate::spool::Spool>,
+    /// What a relay needs of the engine; empty otherwise.
+    pub(crate) hooks: super::Hooks,
 }
 
 impl std::fmt::Debug for SinkBuilder {
@@ -123,6 +125,7 @@ impl SinkBuilder {
             observer: None,
             #[cfg(feature = "spool")]
             spool: None,
+            hooks: super::Hooks::default(),
         }
     }
 
@@ -193,6 +196,7 @@ impl SinkBuilder {
                 self.config,
                 self.observer,
                 Some(store.clone()),
+                self.hooks,
             ));
             let weak = Arc::downgrade(&engine);
             store.listen(Box::new(move |touched, dropped| {
@@ -202,7 +206,13 @@ impl SinkBuilder {
             }));
             return Ok((engine, shutdown_timeout, self.endpoints));
         }
-        let engine = Arc::new(Engine::new(routes, self.config, self.observer, None));
+        let engine = Arc::new(Engine::new(
+            routes,
+            self.config,
+            self.observer,
+            None,
+            self.hooks,
+        ));
         engine.check_dead_letter_file()?;
         Ok((engine, shutdown_timeout, self.endpoints))
     }

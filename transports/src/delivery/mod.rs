@@ -592,6 +592,30 @@ pub(crate) struct Engine {
     order: AtomicU64,
     /// The spool, when there is one: then it is the queue (see [`Store`]).
     store: Option<Arc<dyn Store>>,
+    /// What the owner of the engine asked for beyond the settings.
+    hooks: Hooks,
+}
+
+/// Called with every dead letter, after it is written.
+pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
+
+/// Behaviour a relay needs from the engine.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    /// At shutdown, drop what is undelivered instead of dead-lettering it: its owner (a
+    /// relay) hands it back to be delivered elsewhere.
+    pub(crate) drop_on_stop: bool,
+    /// Told of every dead letter.
+    pub(crate) dead_letter: Option<DeadLetterHook>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("drop_on_stop", &self.drop_on_stop)
+            .field("dead_letter", &self.dead_letter.is_some())
+            .finish()
+    }
 }
 
 impl fmt::Debug for Engine {
@@ -688,6 +712,7 @@ impl Engine {
         config: DeliveryConfig,
         observer: Option<Arc<dyn Observer>>,
         store: Option<Arc<dyn Store>>,
+        hooks: Hooks,
     ) -> Engine {
         let endpoints = routes
             .into_iter()
@@ -721,7 +746,14 @@ impl Engine {
             observer,
             order: AtomicU64::new(0),
             store,
+            hooks,
         }
+    }
+
+    /// Whether what is undelivered at shutdown stays where it is (in the store, or with the
+    /// relay that owns the engine) rather than going to the dead letters.
+    fn keeps_undelivered(&self) -> bool {
+        self.store.is_some() || self.hooks.drop_on_stop
     }
 
     /// The store's commit listener: the endpoints in `touched` got rows (wake a worker of
@@ -1068,6 +1100,9 @@ impl Engine {
             rt.route.name,
             self.dead_letter_place()
         );
+        if let Some(hook) = &self.hooks.dead_letter {
+            hook(&letter);
+        }
         match &self.store {
             Some(store) => store.dead(job.row, letter),
             None => self.dead_letters.write(&letter),
@@ -1390,7 +1425,7 @@ impl Engine {
         let outcome;
         let mut st = lock(&rt.state);
         // Shutdown dead-letters what is in flight, except with a store, which keeps it.
-        let already_reported = st.stopping && self.store.is_none();
+        let already_reported = st.stopping && !self.keeps_undelivered();
         let mut stored_retry = None;
         st.in_flight.retain(|j| j.order != job.order);
         if job.last_status.is_some() {
@@ -1425,7 +1460,7 @@ impl Engine {
                     .jittered_delay_before(next, jitter_unit(job.id, next));
                 match delay {
                     // With a store, a retry due after shutdown stays in the store.
-                    Some(delay) if (!st.stopping || self.store.is_some()) && !st.disabled => {
+                    Some(delay) if (!st.stopping || self.keeps_undelivered()) && !st.disabled => {
                         let floor = retry_after
                             .map_or(Duration::ZERO, |r| r.min(self.config.retry_after_max));
                         let delay = delay.max(floor).min(MAX_DELAY);
@@ -1673,6 +1708,7 @@ impl Engine {
     fn left_place(&self) -> String {
         match &self.store {
             Some(_) => "kept in the spool for the next start".to_owned(),
+            None if self.hooks.drop_on_stop => "handed back to be delivered elsewhere".to_owned(),
             None => format!("written to {}", self.dead_letters.path().display()),
         }
     }
@@ -1689,7 +1725,7 @@ impl Engine {
         self.drain_inbox(rt, &mut st);
         st.stopping = true;
         rt.queued_mirror.store(0, Ordering::Release);
-        if self.store.is_some() {
+        if self.keeps_undelivered() {
             let left = st.schedule.drain().len() + st.in_flight.len() + self.unloaded(rt, &st);
             drop(st);
             rt.wake_all();
