@@ -13,6 +13,7 @@ use deskhook::Secret;
 mod bench;
 mod dead_letters;
 mod listen;
+mod relay;
 mod render;
 mod send;
 mod spool;
@@ -38,6 +39,7 @@ enum Command {
     Bench(bench::Args),
     Drain(spool::DrainArgs),
     Spool(spool::Args),
+    Relay(relay::Args),
 }
 
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Drain(args) => spool::drain(args),
         Command::Spool(args) => spool::run(args),
+        Command::Relay(args) => relay::run(args),
     };
     match result {
         Ok(code) => code,

@@ -71,6 +71,21 @@ impl HttpSink {
         self.engine.enqueue_with_receipt(event)
     }
 
+    /// Writes a dead letter for an event this sink never queued (a relay gives up on it).
+    #[cfg(feature = "relay")]
+    pub(crate) fn write_dead_letter(&self, letter: DeadLetter) {
+        log::warn!(
+            target: "deskhook",
+            "event {} ({} on ticket {}) for endpoint '{}' dead-lettered: {}",
+            letter.id,
+            letter.action,
+            letter.ticket,
+            letter.endpoint,
+            letter.reason
+        );
+        self.engine.write_letter(None, letter);
+    }
+
     /// Queues a dead letter again: same id (`webhook-id`) and body, attempts from the start.
     ///
     /// # Errors

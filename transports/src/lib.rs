@@ -53,6 +53,8 @@ pub mod http_async;
 pub mod http_blocking;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "relay")]
+pub mod relay;
 #[cfg(feature = "spool")]
 pub mod spool;
 

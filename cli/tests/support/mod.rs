@@ -110,6 +110,16 @@ impl Running {
         self.lines.try_recv().ok()
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit.
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("the process can be waited for")
+    }
+
     /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();

@@ -42,6 +42,15 @@ pub struct DeadLetter {
     pub body: Box<RawValue>,
 }
 
+/// A body as JSON; anything else as a JSON string, rather than lost.
+pub(crate) fn raw_body(body: &[u8]) -> Box<RawValue> {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| RawValue::from_string(text.to_owned()).ok())
+        .or_else(|| serde_json::value::to_raw_value(&String::from_utf8_lossy(body)).ok())
+        .unwrap_or_default()
+}
+
 /// Appends dead letters to a file. The file is opened for each letter (they are rare), so
 /// that a file moved away meanwhile (`deskhook dead-letters replay` does that) is created
 /// anew rather than written to after its deletion.

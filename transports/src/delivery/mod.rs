@@ -43,9 +43,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule, Verdict};
 use deskhook::{Action, Emitted, EventId, EventType, EventTypeSet};
-use serde_json::value::RawValue;
 
 pub use builder::{DeliveryGuard, SinkBuilder};
+pub(crate) use dead_letter::raw_body;
 pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
 pub use endpoint::Endpoint;
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
@@ -1073,11 +1073,7 @@ impl Engine {
     fn dead_letter(&self, rt: &EndpointRt, job: &Job, reason: &str) {
         rt.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
         // Bodies are JSON; anything else is kept as a JSON string rather than lost.
-        let body = std::str::from_utf8(&job.body)
-            .ok()
-            .and_then(|text| RawValue::from_string(text.to_owned()).ok())
-            .or_else(|| serde_json::value::to_raw_value(&String::from_utf8_lossy(&job.body)).ok())
-            .unwrap_or_default();
+        let body = raw_body(&job.body);
         let letter = DeadLetter {
             id: job.id_text.to_string(),
             endpoint: rt.route.name.clone(),
@@ -1100,11 +1096,17 @@ impl Engine {
             rt.route.name,
             self.dead_letter_place()
         );
+        self.write_letter(job.row, letter);
+    }
+
+    /// Writes a dead letter (moving row `row` of the store, if it has one) and tells the
+    /// hook.
+    pub(crate) fn write_letter(&self, row: Option<i64>, letter: DeadLetter) {
         if let Some(hook) = &self.hooks.dead_letter {
             hook(&letter);
         }
         match &self.store {
-            Some(store) => store.dead(job.row, letter),
+            Some(store) => store.dead(row, letter),
             None => self.dead_letters.write(&letter),
         }
     }

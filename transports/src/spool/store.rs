@@ -12,7 +12,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use deskhook::{EventId, EventType};
 use rusqlite::{Connection, params};
-use serde_json::value::RawValue;
 
 use super::{Durability, Settings, Spool, SpoolStats, Synchronous, damaged};
 use crate::delivery::{DeadLetter, Job, Loaded, Receipt, ReceiptState, Store, StoredJob};
@@ -177,19 +176,10 @@ pub(super) fn dead_letters(conn: &Connection) -> rusqlite::Result<Vec<DeadLetter
             last_error: r.get(7)?,
             reason: r.get(8)?,
             failed_at: r.get(9)?,
-            body: raw_body(&body),
+            body: crate::delivery::raw_body(&body),
         })
     })?
     .collect()
-}
-
-/// A body as JSON; anything else as a JSON string, rather than lost.
-pub(crate) fn raw_body(body: &[u8]) -> Box<RawValue> {
-    std::str::from_utf8(body)
-        .ok()
-        .and_then(|text| RawValue::from_string(text.to_owned()).ok())
-        .or_else(|| serde_json::value::to_raw_value(&String::from_utf8_lossy(body)).ok())
-        .unwrap_or_default()
 }
 
 pub(super) fn requeue_dead_letters(

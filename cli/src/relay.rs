@@ -1,0 +1,130 @@
+//! `deskhook relay`: deliver the events of a NATS JetStream stream to the endpoints of a
+//! deskhook.toml, sharing the work with any number of other relays.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use deskhook::policy::parse_duration;
+use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::nats::StreamSettings;
+use deskhook_transports::relay::Relay;
+
+/// Deliver the events a NatsSink published, from the JetStream stream, to the endpoints of
+/// --config; stop on SIGTERM or SIGINT.
+///
+/// Events are spread over the stream's partitions by ticket; every relay pulls from one
+/// durable consumer per partition (named DURABLE-N), and the server hands out a partition's
+/// next event only when the one before is acknowledged, so each ticket's events arrive in
+/// order however many relays run. A relay acknowledges an event once every subscribed
+/// endpoint delivered it or dead-lettered it (the endpoints' retry schedules, breaker, SSRF
+/// guard and signing secrets apply), and tells the server it is still working on it
+/// meanwhile; a relay that dies hands its events to the others after --ack-wait.
+///
+/// Prints `relaying from stream S (N partitions) to M endpoint(s)` once it is ready, and a
+/// summary when it stops: it finishes the events it is delivering within --grace, then
+/// hands the rest back to the stream for the other relays.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The NATS servers, comma-separated: nats://host:4222, tls://host:4222 or host:port.
+    #[arg(long, value_name = "URL")]
+    nats: String,
+    /// The deskhook.toml whose [[endpoint]]s and [delivery] settings to deliver with.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The prefix of the durable consumers' names; relays with the same name share the work.
+    #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
+    durable: String,
+    /// The JetStream stream.
+    #[arg(long, value_name = "NAME", default_value = "DESKHOOK")]
+    stream: String,
+    /// The subject prefix the events were published under.
+    #[arg(long, value_name = "PREFIX", default_value = "deskhook")]
+    subject_prefix: String,
+    /// Allow private, loopback and link-local addresses for every endpoint.
+    #[arg(long)]
+    allow_private: bool,
+    /// How long the server waits without news from a relay before it gives its event to
+    /// another relay.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    ack_wait: Duration,
+    /// How long a stopping relay lets the events it is delivering finish.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    grace: Duration,
+    /// How many times an event may be handed out (relays dying on it) before it is given up.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_handoffs: u32,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let config = crate::send::load_config(&args.config)?;
+    let mut builder =
+        HttpSink::builder().config(config.delivery_config().map_err(|e| e.to_string())?);
+    let endpoints = config.endpoints().map_err(|e| e.to_string())?;
+    if endpoints.is_empty() {
+        return Err(format!(
+            "'{}' has no [[endpoint]]; a relay needs somewhere to deliver",
+            args.config.display()
+        ));
+    }
+    for endpoint in endpoints {
+        builder = builder.endpoint(if args.allow_private {
+            endpoint.allow_private(true)
+        } else {
+            endpoint
+        });
+    }
+    let relay = Relay::builder(&args.nats, builder)
+        .stream(
+            StreamSettings::new()
+                .name(&args.stream)
+                .subject_prefix(&args.subject_prefix),
+        )
+        .durable(&args.durable)
+        .ack_wait(args.ack_wait)
+        .grace(args.grace)
+        .max_handoffs(args.max_handoffs)
+        .on_ready(|ready| {
+            crate::send::print_line(&format!(
+                "relaying from stream {} ({} partitions) to {} endpoint(s)",
+                ready.stream,
+                ready.partitions,
+                ready.endpoints.len()
+            ));
+        });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let report = runtime
+        .block_on(relay.run(stop_signal()))
+        .map_err(|e| e.to_string())?;
+    crate::send::print_line(&format!(
+        "stopped: {} event(s) acknowledged, {} handed back, {} dead letter(s)",
+        report.acknowledged, report.handed_back, report.dead_lettered
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
