@@ -11,6 +11,18 @@ use deskhook_transports::nats::async_nats;
 use deskhook_transports::nats::async_nats::jetstream;
 use futures_util::StreamExt;
 
+/// `nats-server` on PATH, else where Debian puts it (/usr/sbin is not on every user's PATH).
+fn binary() -> &'static str {
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join("nats-server").is_file())
+    });
+    if !on_path && Path::new("/usr/sbin/nats-server").is_file() {
+        "/usr/sbin/nats-server"
+    } else {
+        "nats-server"
+    }
+}
+
 /// How long a server may take to accept connections.
 const START_WAIT: Duration = Duration::from_secs(20);
 
@@ -72,7 +84,7 @@ impl NatsServer {
 
     fn spawn(&mut self) {
         let store = self.store.path().join("jetstream");
-        let spawned = Command::new("nats-server")
+        let spawned = Command::new(binary())
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("--store_dir")
