@@ -33,6 +33,11 @@
 //! Dead letters go where the configuration says (the dead-letter file) and are also
 //! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.
 //!
+//! The order rests on the progress reaching the server within `ack_wait`: if it does not
+//! (a reconnect longer than that), the server hands the event to another relay while the
+//! first may still deliver it, and the first one's late acknowledgement can release the
+//! partition early.
+//!
 //! # Stopping
 //!
 //! When `stop` resolves, the relay takes no new messages, gives those in delivery up to
@@ -40,7 +45,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,9 +127,31 @@ struct Counts {
     dead_lettered: AtomicU64,
 }
 
-/// Messages in delivery, by event id: how many endpoints have no final outcome yet, and
-/// whom to tell when none is left.
-type Waiting = Arc<Mutex<HashMap<String, (usize, Option<tokio::sync::oneshot::Sender<()>>)>>>;
+/// Messages in delivery, by event id: the endpoints with no final outcome yet, and whom to
+/// tell when none is left.
+type Waiting = Arc<Mutex<HashMap<String, Pending>>>;
+
+/// One message in delivery.
+struct Pending {
+    endpoints: Vec<String>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Endpoint `endpoint` is finished with event `id` (delivered or dead-lettered); tells the
+/// waiting handler when it was the last one. Idempotent: the observer and the dead-letter
+/// hook may both report the same outcome.
+fn finished(waiting: &Waiting, id: &str, endpoint: &str) {
+    let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(pending) = waiting.get_mut(id) {
+        pending.endpoints.retain(|e| e != endpoint);
+        if pending.endpoints.is_empty() {
+            if let Some(done) = pending.done.take() {
+                let _ = done.send(());
+            }
+            waiting.remove(id);
+        }
+    }
+}
 
 /// Sees final outcomes for the relay, then passes every record on to the configured
 /// observer.
@@ -136,17 +163,7 @@ struct Tracker {
 impl Observer for Tracker {
     fn on_attempt(&self, record: &AttemptRecord<'_>) {
         if record.outcome != AttemptOutcome::Retrying {
-            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let id = record.event_id.to_string();
-            if let Some((left, done)) = waiting.get_mut(&id) {
-                *left = left.saturating_sub(1);
-                if *left == 0 {
-                    if let Some(done) = done.take() {
-                        let _ = done.send(());
-                    }
-                    waiting.remove(&id);
-                }
-            }
+            finished(&self.waiting, &record.event_id.to_string(), record.endpoint);
         }
         if let Some(inner) = &self.inner {
             inner.on_attempt(record);
@@ -233,13 +250,33 @@ impl Relay {
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; what building the
     /// sink returns (bad endpoints).
     pub async fn run(self, stop: impl Future<Output = ()> + Send) -> Result<RelayReport, Error> {
+        #[cfg(feature = "spool")]
+        if self.sink.spool.is_some() {
+            return Err(Error::Config(
+                "a relay delivers without a spool (the stream is its durable queue, and what it \
+                 does not finish goes back to the stream): remove the spool or [spool] section"
+                    .to_owned(),
+            ));
+        }
         let context = crate::nats::connect(&self.urls, self.connect.clone(), self.timeout).await?;
-        // The partition count is the stream's own.
+        // The partition count and the storage are the stream's own: the publisher chose them.
         let mut settings = self.stream.clone();
-        if let Ok(found) = context.get_stream(settings.stream_name()).await
-            && let Some(partitions) = partitions_of(&found.cached_info().config)
-        {
-            settings = settings.partitions(partitions);
+        if let Ok(found) = context.get_stream(settings.stream_name()).await {
+            let config = &found.cached_info().config;
+            settings = settings.storage(match config.storage {
+                stream::StorageType::Memory => crate::nats::Storage::Memory,
+                stream::StorageType::File => crate::nats::Storage::File,
+            });
+            match partitions_of(config) {
+                Some(partitions) => settings = settings.partitions(partitions),
+                None => log::warn!(
+                    target: "deskhook",
+                    "stream '{}' does not record its partition count (it was not made by \
+                     deskhook 0.1's NatsSink); assuming {}: relays and publishers must agree",
+                    settings.stream_name(),
+                    settings.partition_count()
+                ),
+            }
         }
         let info = settings.ensure(&context).await?;
         let partitions = settings.partition_count();
@@ -253,11 +290,23 @@ impl Relay {
         for partition in 0..partitions {
             consumers.push(self.consumer(&stream, &settings, partition).await?);
         }
+        // A consumer made earlier keeps its own ack wait: progress must come within the
+        // shorter of the two.
+        let ack_wait = consumers
+            .iter()
+            .map(|c| c.cached_info().config.ack_wait)
+            .filter(|wait| !wait.is_zero())
+            .fold(self.ack_wait, Duration::min);
 
         let waiting: Waiting = Arc::default();
         let counts = Arc::new(Counts::default());
         let (letters_tx, mut letters_rx) = tokio::sync::mpsc::unbounded_channel::<DeadLetter>();
         let mut sink = self.sink;
+        // At most one message per partition is in the engine, one job per endpoint: the
+        // queue never fills, and `redeliver` never waits or drops.
+        let jobs = partitions as usize * sink.endpoints.len().max(1);
+        sink.config.queue_capacity = sink.config.queue_capacity.max(2 * jobs);
+        sink.config.overflow = deskhook::policy::OverflowPolicy::DropNewest;
         let subscriptions: Vec<(String, deskhook::EventTypeSet)> = sink
             .endpoints
             .iter()
@@ -269,10 +318,14 @@ impl Relay {
         }));
         {
             let counts = counts.clone();
+            let waiting = waiting.clone();
             sink.hooks = Hooks {
                 drop_on_stop: true,
+                // Also final: some dead letters (a 410 emptying the queue, a body over the
+                // limit) come without an attempt of their own.
                 dead_letter: Some(Arc::new(move |letter: &DeadLetter| {
                     counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    finished(&waiting, &letter.id, &letter.endpoint);
                     let _ = letters_tx.send(letter.clone());
                 })),
             };
@@ -302,16 +355,14 @@ impl Relay {
             });
         }
 
-        let stopping = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::new(tokio::sync::Notify::new());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             http,
             subscriptions,
             waiting,
             counts: counts.clone(),
-            stopping: stopping.clone(),
-            stopped: stopped.clone(),
-            ack_wait: self.ack_wait,
+            stop: stop_rx,
+            ack_wait,
             grace: self.grace,
             max_handoffs: self.max_handoffs,
         });
@@ -321,8 +372,7 @@ impl Relay {
             loops.spawn(async move { shared.pull(consumer).await });
         }
         stop.await;
-        stopping.store(true, Ordering::SeqCst);
-        stopped.notify_waiters();
+        let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
         drop(shared);
         let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
@@ -367,17 +417,20 @@ impl Relay {
                 )
             })?;
         let info = found.cached_info();
-        if info.config.filter_subject != filter || info.config.max_ack_pending != 1 {
+        if info.config.filter_subject != filter
+            || info.config.max_ack_pending != 1
+            || info.config.ack_policy != consumer::AckPolicy::Explicit
+        {
             return Err(Error::StreamConflict {
                 stream: settings.stream_name().to_owned(),
                 setting: "consumer",
                 found: format!(
-                    "consumer '{name}' with filter '{}' and max_ack_pending {}",
-                    info.config.filter_subject, info.config.max_ack_pending
+                    "consumer '{name}' with filter '{}', max_ack_pending {} and ack policy {:?}",
+                    info.config.filter_subject, info.config.max_ack_pending, info.config.ack_policy
                 ),
                 expected: format!(
-                    "filter '{filter}' and max_ack_pending 1 (delete the consumer, or give \
-                     the relays another --durable name)"
+                    "filter '{filter}' and max_ack_pending 1 (delete the old consumers: on a \
+                     work-queue stream no two consumers may take the same subjects)"
                 ),
             });
         }
@@ -465,8 +518,8 @@ struct Shared {
     subscriptions: Vec<(String, deskhook::EventTypeSet)>,
     waiting: Waiting,
     counts: Arc<Counts>,
-    stopping: Arc<AtomicBool>,
-    stopped: Arc<tokio::sync::Notify>,
+    /// Becomes `true` when the relay stops.
+    stop: tokio::sync::watch::Receiver<bool>,
     ack_wait: Duration,
     grace: Duration,
     max_handoffs: i64,
@@ -479,9 +532,22 @@ enum Handled {
 }
 
 impl Shared {
+    /// Whether the relay is stopping.
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Resolves once the relay is stopping (at once if it is).
+    async fn stopped(&self) {
+        let mut stop = self.stop.clone();
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    }
+
     /// One partition: take a message, deliver it, acknowledge it; until stopped.
     async fn pull(&self, consumer: consumer::Consumer<consumer::pull::Config>) {
-        while !self.stopping.load(Ordering::SeqCst) {
+        use futures_util::StreamExt as _;
+        while !self.stopping() {
+            let started = std::time::Instant::now();
             let batch = consumer
                 .fetch()
                 .max_messages(1)
@@ -492,33 +558,50 @@ impl Shared {
                 Ok(batch) => batch,
                 Err(e) => {
                     log::warn!(target: "deskhook", "relay: cannot fetch: {e}; trying again");
-                    tokio::select! {
-                        () = tokio::time::sleep(FETCH_EXPIRY) => {}
-                        () = self.stopped.notified() => {}
-                    }
+                    self.pause(FETCH_EXPIRY).await;
                     continue;
                 }
             };
-            use futures_util::StreamExt as _;
+            let mut taken = 0;
             while let Some(message) = batch.next().await {
                 match message {
                     Ok(message) => {
-                        let outcome = self.handle(&message).await;
-                        let counter = match outcome {
+                        taken += 1;
+                        let counter = match self.handle(&message).await {
                             Handled::Acknowledged => &self.counts.acknowledged,
                             Handled::HandedBack => &self.counts.handed_back,
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => log::warn!(target: "deskhook", "relay: a fetch failed: {e}"),
+                    Err(e) => {
+                        log::warn!(target: "deskhook", "relay: a fetch failed: {e}");
+                        self.pause(FETCH_EXPIRY).await;
+                    }
                 }
             }
+            // A fetch the server ended early without a message: do not spin.
+            if taken == 0 && started.elapsed() < FETCH_EXPIRY / 10 {
+                self.pause(FETCH_EXPIRY / 10).await;
+            }
+        }
+    }
+
+    /// Sleeps for `wait`, or until the relay stops.
+    async fn pause(&self, wait: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = self.stopped() => {}
         }
     }
 
     /// Delivers one message to its endpoints, then acknowledges it (or hands it back when
     /// the relay stops first).
     async fn handle(&self, message: &jetstream::Message) -> Handled {
+        if self.stopping() {
+            // Taken by the last fetch after the stop: another relay delivers it.
+            self.settle(message, AckKind::Nak(None)).await;
+            return Handled::HandedBack;
+        }
         let header = |name: &str| {
             message
                 .headers
@@ -585,7 +668,13 @@ impl Shared {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
             let busy = waiting.contains_key(&id);
             if !busy {
-                waiting.insert(id.clone(), (targets.len(), Some(done_tx)));
+                waiting.insert(
+                    id.clone(),
+                    Pending {
+                        endpoints: targets.iter().map(|e| (*e).to_owned()).collect(),
+                        done: Some(done_tx),
+                    },
+                );
             }
             busy
         };
@@ -611,32 +700,49 @@ impl Shared {
                 body: body.clone(),
             };
             if let Err(e) = self.http.redeliver(&letter) {
-                // The engine would not queue it (its queue is full): try again later.
-                log::warn!(target: "deskhook", "relay: event {id} for '{endpoint}': {e}");
-                self.forget(&id);
-                self.settle(message, AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await;
-                return Handled::HandedBack;
+                // Refused: dead-lettered already (too large, endpoint disabled; the hook has
+                // counted it as finished), or dropped, which the queue sized for every
+                // partition should not allow: then it is dead-lettered here, so that the
+                // message still ends.
+                let dead_lettered = !self
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&id)
+                    .is_some_and(|p| p.endpoints.iter().any(|x| x == endpoint));
+                if !dead_lettered {
+                    let mut letter = letter;
+                    letter.reason = format!("the relay could not queue it: {e}");
+                    letter.failed_at = format!("{:.3}", jiff::Timestamp::now());
+                    self.http.write_dead_letter(letter);
+                }
             }
         }
 
+        // Progress keeps the message ours while the endpoints take their time, also during
+        // the grace period of a stop.
         let progress_every = (self.ack_wait / 3).max(Duration::from_millis(100));
+        let mut grace_ends: Option<tokio::time::Instant> = None;
         loop {
+            let tick = match grace_ends {
+                Some(ends) => {
+                    progress_every.min(ends.saturating_duration_since(tokio::time::Instant::now()))
+                }
+                None => progress_every,
+            };
             tokio::select! {
                 _ = &mut done => break,
-                () = tokio::time::sleep(progress_every) => {
+                () = tokio::time::sleep(tick) => {
+                    if grace_ends.is_some_and(|ends| tokio::time::Instant::now() >= ends) {
+                        self.forget(&id);
+                        self.settle(message, AckKind::Nak(None)).await;
+                        return Handled::HandedBack;
+                    }
                     self.settle(message, AckKind::Progress).await;
                 }
-                () = self.stopped.notified(), if !self.stopping.load(Ordering::SeqCst) => {}
-            }
-            if self.stopping.load(Ordering::SeqCst) {
-                let finished = tokio::time::timeout(self.grace, &mut done).await.is_ok();
-                if finished {
-                    break;
+                () = self.stopped(), if grace_ends.is_none() => {
+                    grace_ends = Some(tokio::time::Instant::now() + self.grace);
                 }
-                self.forget(&id);
-                self.settle(message, AckKind::Nak(None)).await;
-                return Handled::HandedBack;
             }
         }
         // Double ack: wait for the server to confirm, so that an acknowledgement lost on the

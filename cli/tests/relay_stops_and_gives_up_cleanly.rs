@@ -1,0 +1,147 @@
+//! A relay stopped (SIGTERM) while its endpoint keeps failing hands the events it holds back
+//! to the stream, and another relay delivers them in order; an endpoint that answers 410
+//! dead-letters every event without holding up any partition.
+//!
+//! `nats-server` runs on a free 127.0.0.1 port with a temporary store; receivers are
+//! `deskhook listen` on 127.0.0.1. Every child process is killed and waited for at the end.
+
+#[path = "../../tests/support/nats.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod nats;
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use deskhook::{Action, Dispatcher};
+use deskhook_transports::nats::NatsSink;
+use support::{Listen, Running};
+
+const EVENTS: usize = 60;
+const TICKETS: usize = 6;
+
+/// Publishes the events: ticket `T<n % 6>`, subject `n / 6`.
+fn publish(url: &str) {
+    let (sink, guard) = NatsSink::builder(url).require_server(true).build().unwrap();
+    let dispatcher = Dispatcher::builder().sink("nats", sink.clone()).build();
+    let user = deskhook::sample::user();
+    for n in 0..EVENTS {
+        let mut ticket = deskhook::sample::ticket();
+        ticket.code = format!("T{}", n % TICKETS);
+        ticket.subject = (n / TICKETS).to_string();
+        dispatcher.emit(Action::Edit, &ticket, &user);
+    }
+    guard.flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(sink.stats().delivered as usize, EVENTS);
+}
+
+/// A deskhook.toml with one endpoint `crm` at `url`.
+fn config(dir: &Path, name: &str, url: &str, retry: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \"{url}\"\nallow_private = true\nretry = \"{retry}\"\n",
+            dir.join(format!("{name}.dead.jsonl"))
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn relay(url: &str, config: &str) -> Running {
+    let relay = Running::spawn(&[
+        "relay",
+        "--nats",
+        url,
+        "--config",
+        config,
+        "--ack-wait",
+        "5s",
+        "--grace",
+        "300ms",
+    ]);
+    assert!(relay.line().starts_with("relaying from stream DESKHOOK"));
+    relay
+}
+
+/// Sends SIGTERM and returns the summary: (acknowledged, handed back, dead letters).
+fn stop(relay: &mut Running) -> (usize, usize, usize) {
+    let pid = relay.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let summary = relay.line();
+    assert!(relay.wait().success(), "{summary}");
+    let numbers: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{summary}");
+    (numbers[0], numbers[1], numbers[2])
+}
+
+#[test]
+fn a_stopped_relay_hands_its_events_to_the_next() {
+    let server = nats::NatsServer::start();
+    publish(&server.url());
+    let dir = tempfile::tempdir().unwrap();
+
+    // The first relay's endpoint fails every time and would retry in an hour.
+    let failing = Listen::start(&["--status", "503"]);
+    let mut first = relay(
+        &server.url(),
+        &config(dir.path(), "failing.toml", &failing.url, "0s,1h"),
+    );
+    // One head per ticket's partition is attempted and held.
+    let held = failing.lines(1).len();
+    std::thread::sleep(Duration::from_millis(300));
+    let (acknowledged, handed_back, dead) = stop(&mut first);
+    assert_eq!((acknowledged, dead), (0, 0));
+    assert!(handed_back >= held, "{handed_back} handed back");
+
+    // The next relay delivers everything, in order per ticket.
+    let taking = Listen::start(&["--json"]);
+    let mut second = relay(
+        &server.url(),
+        &config(dir.path(), "taking.toml", &taking.url, "0s"),
+    );
+    let lines = taking.lines(EVENTS);
+    let mut next = vec![0usize; TICKETS];
+    for line in &lines {
+        let body: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ticket: usize = body["ticket"]["code"].as_str().unwrap()[1..]
+            .parse()
+            .unwrap();
+        let n: usize = body["ticket"]["subject"].as_str().unwrap().parse().unwrap();
+        assert_eq!(n, next[ticket], "ticket T{ticket} out of order");
+        next[ticket] += 1;
+    }
+    assert_eq!(stop(&mut second), (EVENTS, 0, 0));
+}
+
+#[test]
+fn an_endpoint_that_is_gone_does_not_hold_up_the_partitions() {
+    let server = nats::NatsServer::start();
+    publish(&server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let gone = Listen::start(&["--status", "410"]);
+    let mut relay = relay(
+        &server.url(),
+        &config(dir.path(), "gone.toml", &gone.url, "0s"),
+    );
+    // Every event ends in the dead letters; the stream empties.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    while runtime.block_on(nats::stream_len(&server.url(), "DESKHOOK")) > 0 {
+        assert!(Instant::now() < deadline, "the stream did not empty");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(stop(&mut relay), (EVENTS, 0, EVENTS));
+    let letters = std::fs::read_to_string(dir.path().join("gone.toml.dead.jsonl")).unwrap();
+    assert_eq!(letters.lines().count(), EVENTS);
+}
