@@ -111,7 +111,7 @@ fn a_stopped_relay_hands_its_events_to_the_next() {
         &config(dir.path(), "taking.toml", &taking.url, "0s"),
     );
     let lines = taking.lines(EVENTS);
-    let mut next = vec![0usize; TICKETS];
+    let mut next = [0usize; TICKETS];
     for line in &lines {
         let body: serde_json::Value = serde_json::from_str(line).unwrap();
         let ticket: usize = body["ticket"]["code"].as_str().unwrap()[1..]
