@@ -25,6 +25,9 @@
 //! | 3xx (never followed), other 4xx, refused by the SSRF guard | dead letter at once |
 //! | last attempt of the schedule fails | dead letter |
 
+// Built alone (feature `spool` without a transport), the engine has no worker to use it.
+#![cfg_attr(not(any(feature = "http-blocking", feature = "_async")), allow(dead_code))]
+
 mod builder;
 mod dead_letter;
 mod endpoint;
@@ -51,6 +54,7 @@ pub use endpoint::Endpoint;
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) use endpoint::redact_url as endpoint_redact;
 pub use receipt::Receipt;
+#[cfg(feature = "spool")]
 pub(crate) use receipt::ReceiptState;
 
 use crate::error::Error;
@@ -301,6 +305,7 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// Where the dead letters are, for messages.
     fn dead_letter_place(&self) -> String;
     /// Sets the engine's commit listener (once).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     fn listen(&self, listener: CommitListener);
     /// Writes what is queued and releases the store (at shutdown); later updates are lost
     /// (their events are delivered again after the next start).
@@ -309,6 +314,7 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
 
 /// Told by a [`Store`] after each batch: the endpoints (by index) that got new rows, and per
 /// endpoint how many jobs could not be written (dropped).
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
 pub(crate) type CommitListener = Box<dyn Fn(&[usize], &[(usize, u64)]) + Send + Sync>;
 
 /// What one endpoint needs from the engine's point of view.
@@ -759,6 +765,7 @@ impl Engine {
     /// The store's commit listener: the endpoints in `touched` got rows (wake a worker of
     /// each to load them); `dropped` jobs could not be written. Either way a flush may be
     /// waiting for the batch.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn on_commit(&self, touched: &[usize], dropped: &[(usize, u64)]) {
         for (index, n) in dropped {
             if let Some(rt) = self.endpoints.get(*index) {

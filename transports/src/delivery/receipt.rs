@@ -54,6 +54,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn new(state: Arc<ReceiptState>) -> Receipt {
         Receipt { state }
     }
