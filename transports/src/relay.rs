@@ -637,6 +637,24 @@ impl Shared {
             return Handled::Acknowledged;
         }
         let body = crate::delivery::raw_body(&message.payload);
+        // The event for one endpoint, in the form the engine takes back (and dead-letters).
+        let letter_for = |endpoint: &str, reason: String| DeadLetter {
+            id: id.clone(),
+            endpoint: endpoint.to_owned(),
+            url: String::new(),
+            action: event_type.as_str().to_owned(),
+            ticket: ticket.clone(),
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+            failed_at: if reason.is_empty() {
+                String::new()
+            } else {
+                format!("{:.3}", jiff::Timestamp::now())
+            },
+            reason,
+            body: body.clone(),
+        };
         if handoffs > self.max_handoffs {
             log::error!(
                 target: "deskhook",
@@ -644,20 +662,10 @@ impl Shared {
                  delivering it); given up"
             );
             for endpoint in &targets {
-                let letter = DeadLetter {
-                    id: id.clone(),
-                    endpoint: (*endpoint).to_owned(),
-                    url: String::new(),
-                    action: event_type.as_str().to_owned(),
-                    ticket: ticket.clone(),
-                    attempts: 0,
-                    last_status: None,
-                    last_error: None,
-                    reason: format!("handed out {handoffs} times without being delivered"),
-                    failed_at: format!("{:.3}", jiff::Timestamp::now()),
-                    body: body.clone(),
-                };
-                self.http.write_dead_letter(letter);
+                self.http.write_dead_letter(letter_for(
+                    endpoint,
+                    format!("handed out {handoffs} times without being delivered"),
+                ));
             }
             self.settle(message, AckKind::Term).await;
             return Handled::Acknowledged;
@@ -686,19 +694,7 @@ impl Shared {
             return Handled::HandedBack;
         }
         for endpoint in &targets {
-            let letter = DeadLetter {
-                id: id.clone(),
-                endpoint: (*endpoint).to_owned(),
-                url: String::new(),
-                action: event_type.as_str().to_owned(),
-                ticket: ticket.clone(),
-                attempts: 0,
-                last_status: None,
-                last_error: None,
-                reason: String::new(),
-                failed_at: String::new(),
-                body: body.clone(),
-            };
+            let letter = letter_for(endpoint, String::new());
             if let Err(e) = self.http.redeliver(&letter) {
                 // Refused: dead-lettered already (too large, endpoint disabled; the hook has
                 // counted it as finished), or dropped, which the queue sized for every
@@ -711,10 +707,10 @@ impl Shared {
                     .get(&id)
                     .is_some_and(|p| p.endpoints.iter().any(|x| x == endpoint));
                 if !dead_lettered {
-                    let mut letter = letter;
-                    letter.reason = format!("the relay could not queue it: {e}");
-                    letter.failed_at = format!("{:.3}", jiff::Timestamp::now());
-                    self.http.write_dead_letter(letter);
+                    self.http.write_dead_letter(letter_for(
+                        endpoint,
+                        format!("the relay could not queue it: {e}"),
+                    ));
                 }
             }
         }

@@ -26,7 +26,10 @@
 //! | last attempt of the schedule fails | dead letter |
 
 // Built alone (feature `spool` without a transport), the engine has no worker to use it.
-#![cfg_attr(not(any(feature = "http-blocking", feature = "_async")), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "http-blocking", feature = "_async")),
+    allow(dead_code)
+)]
 
 mod builder;
 mod dead_letter;
