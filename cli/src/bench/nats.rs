@@ -51,7 +51,10 @@ impl BenchStream {
     /// killed, by a process with the same id), and creates the stream afresh, so that no old
     /// message counts.
     pub(super) fn create(urls: &str, settings: StreamSettings) -> Result<BenchStream, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // A worker thread of its own keeps the connection answering the server's pings while
+        // the run publishes, however long that takes.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
