@@ -1,5 +1,8 @@
 //! `deskhook bench`: emit many synthetic events through the real facade, engine and transport
-//! to one endpoint, and report throughput and the cost of `emit` as one JSON line.
+//! to one endpoint (or to a JetStream stream, and from there through `deskhook relay`
+//! processes to one endpoint), and report throughput and the cost of `emit` as one JSON line.
+
+mod nats;
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -16,6 +19,7 @@ use deskhook_transports::delivery::Receipt;
 use deskhook_transports::delivery::{DeliveryConfig, DeliveryGuard, Endpoint, EndpointStats};
 use deskhook_transports::http_async::AsyncHttpSink;
 use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::nats::{DEFAULT_CONCURRENCY, DEFAULT_PARTITIONS, NatsSink};
 use deskhook_transports::spool::{Durability, Spool, Synchronous};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -26,13 +30,19 @@ const BENCH_RETRY: &str = "0s,100ms,1s";
 /// How often the progress bar reads the counters.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-/// Which HTTP transport delivers.
+/// Requests in flight at once for the HTTP transports, when --concurrency is not given.
+const HTTP_CONCURRENCY: u64 = 16;
+
+/// Which transport delivers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Transport {
     /// `HttpSink`: worker threads over ureq.
     Blocking,
     /// `AsyncHttpSink`: tokio tasks over reqwest, on a runtime of the sink's own.
     Async,
+    /// `NatsSink`: publishes to a JetStream stream (--nats); with --relays, `deskhook relay`
+    /// processes deliver from it to --url.
+    Nats,
 }
 
 /// Measure delivery throughput and the cost of `emit` against a receiver you run.
@@ -62,23 +72,54 @@ pub(crate) enum Transport {
 /// made durable per second, from the first emit to the last commit) and spool_max_batch.
 /// Compare --spool-max-batch 1 (one fsync per event) with the default (group commit).
 ///
+/// With --transport nats, the events are published through a NatsSink to a JetStream stream
+/// of the run's own on the server at --nats: DESKHOOK_BENCH_<pid>, subjects
+/// deskhook-bench-<pid>.>, --partitions partitions. It is deleted first if it exists (a
+/// killed run of a process with the same id) and deleted at the end, so that no old message
+/// counts and nothing is left on the server. delivered counts the events JetStream
+/// acknowledged, and the report also has publish_per_sec: those per second, from the first
+/// emit until all are acknowledged (the same as events_per_sec). With --relays N, N
+/// `deskhook relay` processes are started first (this executable, with a deskhook.toml in
+/// the temporary directory whose one endpoint is --url, one worker per partition, the
+/// --retry schedule and the --secret secrets), and the run measures end to end: from the
+/// first emit until the stream is empty, every event delivered to --url and acknowledged.
+/// The report then has relayed (events the relays delivered to --url, from their summaries),
+/// end_to_end_seconds and delivered_per_sec (relayed per end-to-end second); the relays are
+/// then stopped with SIGTERM and waited for (and killed if the run fails). Without --relays
+/// those three are null.
+///
 /// Send only to a receiver of your own: the benchmark is a flood.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Where to POST the events (http or https), e.g. http://127.0.0.1:18080/.
+    /// Where to POST the events (http or https), e.g. http://127.0.0.1:18080/. Required with
+    /// the HTTP transports; with --transport nats, where the relays deliver (required with
+    /// --relays).
     #[arg(long, value_name = "URL")]
-    url: String,
+    url: Option<String>,
     /// How many events to emit.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
     /// Requests in flight at once (the endpoint's `workers`: threads of the blocking
-    /// transport, tasks of the async one).
-    #[arg(long, value_name = "C", default_value_t = 16,
-          value_parser = clap::value_parser!(u64).range(1..=4096))]
-    concurrency: u64,
+    /// transport, tasks of the async one, publishes awaiting their acknowledgement with
+    /// nats). Defaults to 16, and to 64 (the NatsSink's default) with nats.
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    concurrency: Option<u64>,
     /// The transport that delivers.
     #[arg(long, value_enum, default_value_t = Transport::Blocking)]
     transport: Transport,
+    /// The NATS server(s) to publish to with --transport nats, e.g. nats://127.0.0.1:4222.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// With --transport nats, how many `deskhook relay` processes deliver from the stream to
+    /// --url while the events are published; 0 measures publishing only.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    relays: u32,
+    /// With --transport nats, the partitions of the stream: the relays together deliver one
+    /// event per partition at a time. Defaults to 16.
+    #[arg(long, value_name = "P",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(deskhook_transports::nats::MAX_PARTITIONS)))]
+    partitions: Option<u32>,
     /// The approximate size of each body in bytes; the ticket's text is padded to reach it.
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     body_size: usize,
@@ -120,10 +161,11 @@ pub(crate) enum SpoolSync {
     Normal,
 }
 
-/// The built sink of either transport, for its counters.
+/// The built sink of any transport, for its counters.
 enum Sink {
     Blocking(HttpSink),
     Async(AsyncHttpSink),
+    Nats(NatsSink),
 }
 
 impl Sink {
@@ -131,6 +173,7 @@ impl Sink {
         match self {
             Sink::Blocking(sink) => sink.send_with_receipt(event),
             Sink::Async(sink) => sink.send_with_receipt(event),
+            Sink::Nats(sink) => sink.send_with_receipt(event),
         }
     }
 
@@ -138,6 +181,7 @@ impl Sink {
         match self {
             Sink::Blocking(sink) => sink.stats(),
             Sink::Async(sink) => sink.stats(),
+            Sink::Nats(sink) => vec![sink.stats()],
         }
     }
 
@@ -170,17 +214,23 @@ fn rss_max_kb() -> Option<u64> {
         .ok()
 }
 
-/// A new, empty file in the temporary directory for this run's dead letters.
-fn temporary_dead_letter_file() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir();
+/// A path in the temporary directory that names this run: `deskhook-bench-<pid>-<nanos>`
+/// followed by `suffix`.
+fn temporary_path(suffix: &str) -> PathBuf {
     let stamp = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    let path = dir.join(format!(
-        "deskhook-bench-{}-{stamp}.jsonl",
+    std::env::temp_dir().join(format!(
+        "deskhook-bench-{}-{stamp}{suffix}",
         std::process::id()
-    ));
+    ))
+}
+
+/// A new, empty file in the temporary directory for this run's dead letters.
+fn temporary_dead_letter_file() -> Result<PathBuf, String> {
+    let path = temporary_path(".jsonl");
+    let dir = std::env::temp_dir();
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -238,10 +288,68 @@ fn deadline(events: u64, retry: &RetrySchedule) -> Duration {
         .saturating_add(delays.mul_f64(1.0 + retry.jitter()))
 }
 
+/// Refuses flags that do not go with the transport: exits 2, as clap does, for what clap
+/// cannot check itself (it depends on the value of --transport and --relays).
+fn check_flags(args: &Args) {
+    match args.transport {
+        Transport::Nats => {
+            if args.nats.is_none() {
+                crate::usage_error(
+                    "--transport nats needs --nats URL, the NATS server to publish to (such as \
+                     nats://127.0.0.1:4222)",
+                );
+            }
+            if args.relays > 0 && args.url.is_none() {
+                crate::usage_error("--relays needs --url, the endpoint the relays deliver to");
+            }
+            if args.relays == 0 && args.url.is_some() {
+                crate::usage_error(
+                    "with --transport nats, --url is where relays deliver: give --relays N too, \
+                     or leave --url out to measure publishing only",
+                );
+            }
+        }
+        Transport::Blocking | Transport::Async => {
+            if args.url.is_none() {
+                crate::usage_error("--url is required with --transport blocking and async");
+            }
+            let nats_only = [
+                ("--nats", args.nats.is_some()),
+                ("--relays", args.relays > 0),
+                ("--partitions", args.partitions.is_some()),
+            ];
+            if let Some((flag, _)) = nats_only.iter().find(|(_, given)| *given) {
+                crate::usage_error(format!("{flag} is for --transport nats"));
+            }
+        }
+    }
+}
+
+/// Seconds rounded to the microsecond, for the report.
+fn rounded(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e6
+}
+
+/// Events per second, 0 for no time at all.
+fn rate(count: u64, d: Duration) -> u64 {
+    if d.is_zero() {
+        0
+    } else {
+        (count as f64 / d.as_secs_f64()).round() as u64
+    }
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    check_flags(&args);
     let secrets = crate::parse_secrets(&args.secret)?;
     let retry = args.retry.clone();
-    let workers = usize::try_from(args.concurrency).map_err(|e| e.to_string())?;
+    let is_nats = args.transport == Transport::Nats;
+    let concurrency = args.concurrency.unwrap_or(if is_nats {
+        DEFAULT_CONCURRENCY as u64
+    } else {
+        HTTP_CONCURRENCY
+    });
+    let workers = usize::try_from(concurrency).map_err(|e| e.to_string())?;
     let events = args.events;
     let queue_capacity =
         usize::try_from(events).map_err(|_| format!("--events {events} is too many"))?;
@@ -259,12 +367,56 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .try_reserve_exact(queue_capacity)
         .map_err(|e| format!("--events {events} is too many: {e}"))?;
 
-    let endpoint = Endpoint::new("bench", &args.url)
-        .map_err(|e| format!("--url: {e}"))?
-        .secrets(secrets)
-        .retry(retry.clone())
-        .allow_private(args.allow_private)
-        .workers(workers);
+    // The HTTP endpoint; with nats the relays' endpoint is in their deskhook.toml.
+    let endpoint = match (&args.url, is_nats) {
+        (Some(url), false) => Some(
+            Endpoint::new("bench", url)
+                .map_err(|e| format!("--url: {e}"))?
+                .secrets(secrets.clone())
+                .retry(retry.clone())
+                .allow_private(args.allow_private)
+                .workers(workers),
+        ),
+        _ => None,
+    };
+    // The stream before the relays, so that they are dropped (killed) before it is deleted.
+    let nats_url = args.nats.as_deref().filter(|_| is_nats);
+    let mut stream = match nats_url {
+        Some(urls) => Some(nats::BenchStream::create(
+            urls,
+            nats::settings(args.partitions.unwrap_or(DEFAULT_PARTITIONS)),
+        )?),
+        None => None,
+    };
+    let relays = match (nats_url, &stream, &args.url) {
+        (Some(urls), Some(stream), Some(url)) if args.relays > 0 => Some(nats::Relays::start(
+            args.relays,
+            urls,
+            stream.settings(),
+            &nats::Target {
+                url,
+                allow_private: args.allow_private,
+                secrets: &args.secret,
+                retry: &retry,
+            },
+        )?),
+        _ => None,
+    };
+    let spool = match &args.spool {
+        Some(dir) => Some(
+            Spool::builder(dir)
+                .durability(Durability::Receipt)
+                .max_batch(usize::try_from(args.spool_max_batch).unwrap_or(usize::MAX))
+                .synchronous(match args.spool_sync {
+                    SpoolSync::Full => Synchronous::Full,
+                    SpoolSync::Normal => Synchronous::Normal,
+                })
+                .open()
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+
     let dead_letter_path = temporary_dead_letter_file()?;
     let remove_dead_letters = || {
         let _ = std::fs::remove_file(&dead_letter_path);
@@ -274,36 +426,46 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         dead_letter_path: dead_letter_path.clone(),
         ..DeliveryConfig::default()
     };
-    let mut builder = HttpSink::builder().config(delivery).endpoint(endpoint);
-    if let Some(dir) = &args.spool {
-        let spool = Spool::builder(dir)
-            .durability(Durability::Receipt)
-            .max_batch(usize::try_from(args.spool_max_batch).unwrap_or(usize::MAX))
-            .synchronous(match args.spool_sync {
-                SpoolSync::Full => Synchronous::Full,
-                SpoolSync::Normal => Synchronous::Normal,
-            })
-            .open();
-        match spool {
-            Ok(spool) => builder = builder.spool(spool),
-            Err(e) => {
-                remove_dead_letters();
-                return Err(e.to_string());
+    // The async and NATS sinks are built outside any runtime, so each starts a runtime of its
+    // own (two worker threads) that the guard shuts down. That is what an application
+    // without tokio gets, and it keeps `emit` on the main thread, a plain thread like a
+    // helpdesk's request handler: a runtime made here would only add a thread that blocks
+    // in `emit` and in the guard's flush, and `build_async` inside it would share its
+    // workers with that.
+    let built: Result<(Sink, DeliveryGuard), _> = match (endpoint, nats_url, &stream) {
+        (Some(endpoint), _, _) => {
+            let mut builder = HttpSink::builder().config(delivery).endpoint(endpoint);
+            if let Some(spool) = spool {
+                builder = builder.spool(spool);
+            }
+            if args.transport == Transport::Async {
+                builder
+                    .build_async()
+                    .map(|(sink, guard)| (Sink::Async(sink), guard))
+            } else {
+                builder
+                    .build()
+                    .map(|(sink, guard)| (Sink::Blocking(sink), guard))
             }
         }
-    }
-    // The async sink is built outside any runtime, so it starts a runtime of its own (two
-    // worker threads) that the guard shuts down. That is what an application without tokio
-    // gets, and it keeps `emit` on the main thread, a plain thread like a helpdesk's request
-    // handler: a runtime made here would only add a thread that blocks in `emit` and in the
-    // guard's flush, and `build_async` inside it would share its workers with that.
-    let built: Result<(Sink, DeliveryGuard), _> = match args.transport {
-        Transport::Blocking => builder
-            .build()
-            .map(|(sink, guard)| (Sink::Blocking(sink), guard)),
-        Transport::Async => builder
-            .build_async()
-            .map(|(sink, guard)| (Sink::Async(sink), guard)),
+        (None, Some(urls), Some(stream)) => {
+            let mut builder = NatsSink::builder(urls)
+                .stream(stream.settings().clone())
+                .config(delivery)
+                .retry(retry.clone())
+                .workers(workers)
+                .require_server(true);
+            for secret in secrets {
+                builder = builder.secret(secret);
+            }
+            if let Some(spool) = spool {
+                builder = builder.spool(spool);
+            }
+            builder
+                .build()
+                .map(|(sink, guard)| (Sink::Nats(sink), guard))
+        }
+        _ => unreachable!("check_flags makes sure there is --url or --nats"),
     };
     let (sink, guard) = match built {
         Ok(built) => built,
@@ -313,7 +475,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 deskhook_transports::Error::Refused(_) => format!(
                     "--url {}: {e}; pass --allow-private to send to loopback and private \
                      addresses",
-                    args.url
+                    args.url.as_deref().unwrap_or_default()
                 ),
                 other => other.to_string(),
             });
@@ -322,6 +484,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let dispatcher = match &sink {
         Sink::Blocking(sink) => Dispatcher::builder().sink("http", sink.clone()),
         Sink::Async(sink) => Dispatcher::builder().sink("http", sink.clone()),
+        Sink::Nats(sink) => Dispatcher::builder().sink("nats", sink.clone()),
     }
     .build();
     if let Err(e) = deskhook::set_dispatcher(dispatcher) {
@@ -330,15 +493,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     }
 
     let bar = ProgressBar::new(events).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} delivered  {per_sec}  {elapsed}")
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}  {per_sec}  {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar.set_message(if is_nats { "published" } else { "delivered" });
     let wait = args.wait.unwrap_or_else(|| deadline(events, &retry));
     let done = AtomicBool::new(false);
     let spooled = args.spool.is_some();
     // `None`: event n could not be made; nothing from n on counts as durable.
     let (receipts, durability) = mpsc::channel::<(u64, Option<Receipt>)>();
-    let (finished, flushed, durable) = std::thread::scope(|scope| {
+    let (started, finished, flushed, durable) = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
                 bar.set_position(sink.progress().0);
@@ -372,26 +536,27 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let flushed = guard.flush(wait);
         let finished = started.elapsed();
         done.store(true, Ordering::Release);
-        (finished, flushed, durable)
+        (started, finished, flushed, durable)
     });
     let (delivered, settled) = sink.progress();
     bar.set_position(delivered);
-    bar.finish_and_clear();
     // Whatever is still queued or in flight goes to the dead letters.
     let _ = guard.shutdown(Duration::from_secs(1));
+    let end_to_end = match (relays, &mut stream) {
+        (Some(relays), Some(stream)) => {
+            Some(end_to_end(relays, stream, &bar, delivered, started, wait))
+        }
+        _ => None,
+    };
+    bar.finish_and_clear();
 
     emit_ns.sort_unstable();
-    let seconds = finished.as_secs_f64();
-    let per_sec = if seconds > 0.0 {
-        (delivered as f64 / seconds).round() as u64
-    } else {
-        0
-    };
+    let per_sec = rate(delivered, finished);
     let mut report = serde_json::json!({
         "events": events,
         "delivered": delivered,
         "failed": events - delivered.min(events),
-        "seconds": (seconds * 1e6).round() / 1e6,
+        "seconds": rounded(finished),
         "events_per_sec": per_sec,
         "emit_ns_p50": percentile(&emit_ns, 50),
         "emit_ns_p99": percentile(&emit_ns, 99),
@@ -402,9 +567,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         report["durable"] = count.into();
         report["durable_per_sec"] = at
             .filter(|at| !at.is_zero())
-            .map(|at| (count as f64 / at.as_secs_f64()).round() as u64)
+            .map(|at| rate(count, at))
             .into();
         report["spool_max_batch"] = args.spool_max_batch.into();
+    }
+    let relayed = match &end_to_end {
+        Some(Ok(e2e)) => Some(e2e),
+        _ => None,
+    };
+    if is_nats {
+        report["publish_per_sec"] = per_sec.into();
+        report["relays"] = args.relays.into();
+        report["relayed"] = relayed.map(|e2e| e2e.totals.delivered()).into();
+        report["end_to_end_seconds"] = relayed.and_then(|e2e| e2e.seconds).map(rounded).into();
+        report["delivered_per_sec"] = relayed
+            .and_then(|e2e| Some(rate(e2e.totals.delivered(), e2e.seconds?)))
+            .into();
     }
     crate::send::print_line(&report.to_string());
 
@@ -417,15 +595,102 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             _ => String::new(),
         };
         eprintln!(
-            "deskhook: {} of {events} event(s) not delivered{why}; dead letters: {}",
+            "deskhook: {} of {events} event(s) not {}{why}; dead letters: {}",
             events - delivered.min(events),
+            if is_nats {
+                "acknowledged by JetStream"
+            } else {
+                "delivered"
+            },
             dead_letter_path.display()
         );
     }
-    Ok(if all {
+    let relays_ok = match &end_to_end {
+        None => true,
+        Some(Err(e)) => {
+            eprintln!("deskhook: relays: {e}");
+            false
+        }
+        Some(Ok(e2e)) => e2e.complain(delivered, wait),
+    };
+    Ok(if all && relays_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// What the relays did with the published events.
+#[derive(Debug)]
+struct EndToEnd {
+    /// From the first emit until the stream was seen empty; `None` when it was not empty
+    /// within --wait after the publishing.
+    seconds: Option<Duration>,
+    /// Messages still in the stream when the waiting ended.
+    left: u64,
+    /// The relays' summaries, added up.
+    totals: nats::RelayTotals,
+    /// The relays' dead-letter file, when they wrote any.
+    dead_letters: Option<PathBuf>,
+}
+
+impl EndToEnd {
+    /// Says on stderr what went wrong, if anything; whether every published event was
+    /// delivered by the relays.
+    fn complain(&self, published: u64, wait: Duration) -> bool {
+        let mut ok = true;
+        if self.seconds.is_none() {
+            eprintln!(
+                "deskhook: {} event(s) still in the stream {} after the publishing",
+                self.left,
+                deskhook::policy::format_duration(wait)
+            );
+            ok = false;
+        }
+        if let Some(path) = &self.dead_letters {
+            eprintln!(
+                "deskhook: the relays dead-lettered {} event(s): {}",
+                self.totals.dead_lettered,
+                path.display()
+            );
+            ok = false;
+        }
+        if self.totals.delivered() < published {
+            eprintln!(
+                "deskhook: the relays delivered {} of {published} published event(s)",
+                self.totals.delivered()
+            );
+            ok = false;
+        }
+        ok
+    }
+}
+
+/// Waits until the stream is empty (at most `wait`), then stops the relays and reads their
+/// summaries.
+fn end_to_end(
+    relays: nats::Relays,
+    stream: &mut nats::BenchStream,
+    bar: &ProgressBar,
+    published: u64,
+    started: Instant,
+    wait: Duration,
+) -> Result<EndToEnd, String> {
+    bar.reset();
+    bar.set_length(published);
+    bar.set_message("relayed");
+    let drained = stream.wait_empty(Instant::now() + wait, |left| {
+        bar.set_position(published.saturating_sub(left));
+    });
+    // Whatever happened, the relays stop here (or are killed when `stop` fails).
+    let stopped = relays.stop();
+    let drained = drained?;
+    let (totals, dead_letters) = stopped?;
+    Ok(EndToEnd {
+        seconds: drained.ok().map(|at| at - started),
+        left: drained.err().unwrap_or(0),
+        totals,
+        dead_letters,
     })
 }
 

@@ -55,6 +55,7 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     // Publish: 5,000 events over 100 tickets; the subject counts per ticket.
     let (sink, guard) = NatsSink::builder(server.url())
         .require_server(true)
+        .dead_letter_path(dir.path().join("publisher-dead.jsonl"))
         .build()
         .unwrap();
     let dispatcher = Dispatcher::builder().sink("nats", sink.clone()).build();

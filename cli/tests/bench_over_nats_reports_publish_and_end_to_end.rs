@@ -1,0 +1,308 @@
+//! `deskhook bench --transport nats` publishes through a NatsSink to a stream of its own and
+//! ends with one JSON line: publishing alone, and end to end through two `deskhook relay`
+//! processes it starts itself, which deliver every event (signed) to `deskhook listen` and
+//! are all gone when the bench exits. The stream is deleted at the end either way, and
+//! flags that do not go together exit 2.
+//!
+//! `nats-server` (Debian package `nats-server`) runs on a free 127.0.0.1 port with a
+//! temporary store; the receiver is `deskhook listen` on 127.0.0.1. Every child is killed and
+//! waited for when its handle is dropped.
+
+#[path = "../../tests/support/nats.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod nats;
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use support::{Listen, SECRET};
+
+/// How long a run may take before the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+const EVENTS: u64 = 300;
+const RELAYS: u64 = 2;
+
+/// A child killed and waited for on drop.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `deskhook` with `args` (TMPDIR = `tmp`), killing it after [`RUN_LIMIT`].
+fn deskhook(tmp: &Path, args: &[&str]) -> Run {
+    let child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(args)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the deskhook binary starts");
+    let mut child = ChildGuard(child);
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.0.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.0.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < RUN_LIMIT,
+            "deskhook {args:?} still running after {RUN_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The one JSON line of stdout, with exactly the documented keys.
+fn report(run: &Run) -> Value {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one line on stdout: {:?}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    let value: Value = serde_json::from_str(lines[0]).expect("the line is JSON");
+    let keys: Vec<&str> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "events",
+            "delivered",
+            "failed",
+            "seconds",
+            "events_per_sec",
+            "emit_ns_p50",
+            "emit_ns_p99",
+            "rss_max_kb",
+            "publish_per_sec",
+            "relays",
+            "relayed",
+            "end_to_end_seconds",
+            "delivered_per_sec"
+        ]
+    );
+    value
+}
+
+/// Processes whose command line mentions `needle` (Linux: /proc), other than this one.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(needle).then_some(cmdline)
+        })
+        .collect()
+}
+
+/// The streams on the server.
+fn stream_names(url: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let js = nats::context(url).await;
+        js.stream_names()
+            .map(|name| name.expect("a stream name"))
+            .collect()
+            .await
+    })
+}
+
+#[test]
+fn two_relays_deliver_every_event_and_are_gone_at_the_end() {
+    let server = nats::NatsServer::start();
+    let listen = Listen::start(&["--secret", SECRET]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (events, relays) = (EVENTS.to_string(), RELAYS.to_string());
+    let url = server.url();
+    let run = deskhook(
+        tmp.path(),
+        &[
+            "bench",
+            "--transport",
+            "nats",
+            "--nats",
+            &url,
+            "--events",
+            &events,
+            "--relays",
+            &relays,
+            "--url",
+            &listen.url,
+            "--allow-private",
+            "--secret",
+            SECRET,
+            "--partitions",
+            "4",
+        ],
+    );
+    let value = report(&run);
+    assert!(
+        run.status.success(),
+        "{}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(value["events"], EVENTS);
+    assert_eq!(value["delivered"], EVENTS, "all acknowledged by JetStream");
+    assert_eq!(value["failed"], 0);
+    assert_eq!(value["relays"], RELAYS);
+    assert_eq!(value["relayed"], EVENTS, "all delivered by the relays");
+    let publish_per_sec = value["publish_per_sec"].as_u64().unwrap();
+    assert!(publish_per_sec > 0, "{value}");
+    assert_eq!(value["events_per_sec"], publish_per_sec);
+    let seconds = value["seconds"].as_f64().unwrap();
+    let end_to_end = value["end_to_end_seconds"].as_f64().unwrap();
+    assert!(
+        seconds > 0.0 && end_to_end >= seconds,
+        "delivery ends after publishing: {value}"
+    );
+    let delivered_per_sec = value["delivered_per_sec"].as_u64().unwrap();
+    assert!(delivered_per_sec > 0, "{value}");
+    assert!(
+        (delivered_per_sec as f64 - EVENTS as f64 / end_to_end).abs() <= 1.0,
+        "delivered_per_sec is relayed per end-to-end second: {value}"
+    );
+
+    // The receiver got each ticket once, signed with the secret.
+    let lines = listen.lines(EVENTS as usize);
+    let mut codes = BTreeSet::new();
+    for line in &lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[0], "verified", "{line}");
+        assert!(codes.insert(fields[2].to_owned()), "twice: {line}");
+    }
+    let expected: BTreeSet<String> = (1..=EVENTS).map(|n| format!("B{n:07}")).collect();
+    assert_eq!(codes, expected);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(listen.process.try_line(), None, "nothing more arrives");
+
+    // The relays (whose deskhook.toml was in TMPDIR) are gone, their files too, and so is the
+    // stream.
+    let tmp_path = tmp.path().to_str().unwrap();
+    assert_eq!(processes_mentioning(tmp_path), Vec::<String>::new());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    assert_eq!(stream_names(&url), Vec::<String>::new());
+}
+
+#[test]
+fn publishing_alone_leaves_the_relay_fields_null() {
+    let server = nats::NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let run = deskhook(
+        tmp.path(),
+        &[
+            "bench",
+            "--transport",
+            "nats",
+            "--nats",
+            &url,
+            "--events",
+            "200",
+        ],
+    );
+    let value = report(&run);
+    assert!(
+        run.status.success(),
+        "{}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(value["delivered"], 200);
+    assert!(value["publish_per_sec"].as_u64().unwrap() > 0, "{value}");
+    assert_eq!(value["relays"], 0);
+    for key in ["relayed", "end_to_end_seconds", "delivered_per_sec"] {
+        assert!(value[key].is_null(), "{key}: {value}");
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    assert_eq!(stream_names(&url), Vec::<String>::new());
+}
+
+#[test]
+fn flags_that_do_not_go_together_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--transport", "nats"], "--nats URL"),
+        (
+            &[
+                "--transport",
+                "nats",
+                "--nats",
+                "nats://127.0.0.1:9",
+                "--relays",
+                "1",
+            ],
+            "--relays needs --url",
+        ),
+        (
+            &[
+                "--transport",
+                "nats",
+                "--nats",
+                "nats://127.0.0.1:9",
+                "--url",
+                "http://127.0.0.1:9/",
+            ],
+            "give --relays N",
+        ),
+        (
+            &["--url", "http://127.0.0.1:9/", "--relays", "2"],
+            "--relays is for --transport nats",
+        ),
+        (&["--transport", "async"], "--url is required"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["bench", "--events", "1"];
+        args.extend_from_slice(flags);
+        let run = deskhook(tmp.path(), &args);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
