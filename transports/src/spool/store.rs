@@ -1,6 +1,7 @@
 //! The spool's SQLite side: the schema, the group-committing writer thread, and the reads
 //! the engine and the command line make.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -667,37 +668,45 @@ fn static_content_type(text: &str) -> &'static str {
 /// The writer thread: takes what is queued, writes it in one transaction, settles the
 /// receipts, and tells the engine; until the channel closes.
 fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) {
+    let max_batch = core.settings.max_batch;
+    // Appends not written yet, in the order they came.
+    let mut waiting: VecDeque<Op> = VecDeque::new();
     let mut last_batch = 1;
-    while let Ok(first) = ops.recv() {
-        let mut batch = vec![first];
-        let mut appends = usize::from(matches!(batch[0], Op::Append { .. }));
-        let max_batch = core.settings.max_batch;
-        // What arrived meanwhile.
-        while appends < max_batch {
-            match ops.try_recv() {
-                Ok(op) => {
-                    appends += usize::from(matches!(op, Op::Append { .. }));
-                    batch.push(op);
-                }
+    loop {
+        let mut updates = Vec::new();
+        let sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
+            Op::Append { .. } => waiting.push_back(op),
+            other => updates.push(other),
+        };
+        if waiting.is_empty() {
+            match ops.recv() {
+                Ok(op) => sort(op, &mut waiting, &mut updates),
                 Err(_) => break,
             }
         }
+        // Everything that arrived meanwhile. Outcomes go into this transaction, ahead of
+        // appends still waiting (the row an outcome is about is always committed already):
+        // a delivery is on record after one commit, however far emits are ahead.
+        while let Ok(op) = ops.try_recv() {
+            sort(op, &mut waiting, &mut updates);
+        }
         // Emits came concurrently last time: give the others a moment to arrive.
-        if last_batch > 1 && appends > 0 && appends < last_batch.min(max_batch) {
+        let target = last_batch.min(max_batch);
+        if last_batch > 1 && !waiting.is_empty() && waiting.len() < target {
             let deadline = Instant::now() + core.settings.max_wait;
-            while appends < last_batch.min(max_batch) {
+            while waiting.len() < target {
                 match ops.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(op) => {
-                        appends += usize::from(matches!(op, Op::Append { .. }));
-                        batch.push(op);
-                    }
+                    Ok(op) => sort(op, &mut waiting, &mut updates),
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
         }
-        if appends > 0 {
-            last_batch = appends;
+        let take = waiting.len().min(max_batch);
+        if take > 0 {
+            last_batch = take;
         }
+        let mut batch: Vec<Op> = waiting.drain(..take).collect();
+        batch.extend(updates);
         commit(core, &mut conn, batch);
     }
     // A clean close: fold the WAL into the database.
