@@ -481,7 +481,7 @@ macro_rules! wire_object {
                         }
                     )*
                 }
-                let fresh = order.is_empty();
+                let fresh = self.key_order.is_fresh();
                 $(
                     if written & (1u64 << (Slot::$field as u8)) == 0
                         && (fresh || self.$field != <$ty as Default>::default())
@@ -514,7 +514,7 @@ macro_rules! wire_object {
                     ) -> Result<$name, A::Error> {
                         $( let mut $field: Option<$ty> = None; )*
                         let mut extra = serde_json::Map::new();
-                        let mut key_order = $crate::formats::KeyOrder::default();
+                        let mut key_order = $crate::formats::KeyOrder::parsing();
                         while let Some($crate::wire::Key(key)) = map.next_key()? {
                             match &*key {
                                 $(

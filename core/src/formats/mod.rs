@@ -41,34 +41,54 @@ pub mod usedesk;
 /// are equal (`==` ignores it), and [`KeyOrder::default`] is the right value when building a
 /// value in code.
 #[derive(Clone, Default)]
-pub struct KeyOrder(Vec<u8>);
+pub struct KeyOrder {
+    slots: Vec<u8>,
+    /// Parsed, as opposed to built in code: a parsed `{}` writes back as `{}`.
+    parsed: bool,
+}
 
 impl KeyOrder {
     /// The slot of a key kept in `extra`; known keys are numbered from 0 in documented order.
     pub(crate) const EXTRA: u8 = u8::MAX;
 
+    /// The order of a value being parsed (keys are pushed as they come).
+    pub(crate) fn parsing() -> KeyOrder {
+        KeyOrder {
+            slots: Vec::new(),
+            parsed: true,
+        }
+    }
+
     pub(crate) fn slots(&self) -> &[u8] {
-        &self.0
+        &self.slots
     }
 
     pub(crate) fn push(&mut self, slot: u8) {
-        self.0.push(slot);
+        self.slots.push(slot);
     }
 
-    /// Whether no order is recorded (a value built in code, or one [`cleared`](Self::clear)).
+    /// Whether the value was built in code (or [`cleared`](Self::clear)), and so writes every
+    /// field in the documented order.
+    pub(crate) fn is_fresh(&self) -> bool {
+        !self.parsed
+    }
+
+    /// Whether no key is recorded (a value built in code, one [`cleared`](Self::clear), or
+    /// one parsed from `{}`).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.slots.is_empty()
     }
 
     /// How many keys the parsed object had.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.slots.len()
     }
 
     /// Forgets the order, so that the value is written in the documented order with every
     /// field, as if built in code.
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.slots.clear();
+        self.parsed = false;
     }
 }
 
@@ -83,7 +103,7 @@ impl Eq for KeyOrder {}
 
 impl fmt::Debug for KeyOrder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyOrder({} keys)", self.0.len())
+        write!(f, "KeyOrder({} keys)", self.slots.len())
     }
 }
 

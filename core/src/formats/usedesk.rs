@@ -697,7 +697,7 @@ impl<'de> Deserialize<'de> for Event {
                 let mut secret: Option<Token> = None;
                 let mut payload: Option<Payload> = None;
                 let mut extra = Map::new();
-                let mut key_order = KeyOrder::default();
+                let mut key_order = KeyOrder::parsing();
                 while let Some(crate::wire::Key(key)) = map.next_key()? {
                     let key = &*key;
                     if key == "secret" {
