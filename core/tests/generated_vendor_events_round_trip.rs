@@ -203,7 +203,14 @@ fn forget_iqchannels_order(event: &mut iqchannels::Event) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // A fixed seed keeps the suite deterministic (the same 256 cases on every run); change
+    // it locally to explore further. Failures found so far are replayed from
+    // generated_vendor_events_round_trip.proptest-regressions.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6465_736b_686f_6f6b),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn generated_usedesk_events_round_trip(body in bodies("usedesk", true)) {
