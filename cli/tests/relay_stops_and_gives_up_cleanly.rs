@@ -21,8 +21,12 @@ const EVENTS: usize = 60;
 const TICKETS: usize = 6;
 
 /// Publishes the events: ticket `T<n % 6>`, subject `n / 6`.
-fn publish(url: &str) {
-    let (sink, guard) = NatsSink::builder(url).require_server(true).build().unwrap();
+fn publish(url: &str, dir: &Path) {
+    let (sink, guard) = NatsSink::builder(url)
+        .require_server(true)
+        .dead_letter_path(dir.join("publisher.dead.jsonl"))
+        .build()
+        .unwrap();
     let dispatcher = Dispatcher::builder().sink("nats", sink.clone()).build();
     let user = deskhook::sample::user();
     for n in 0..EVENTS {
@@ -88,8 +92,8 @@ fn stop(relay: &mut Running) -> (usize, usize, usize) {
 #[test]
 fn a_stopped_relay_hands_its_events_to_the_next() {
     let server = nats::NatsServer::start();
-    publish(&server.url());
     let dir = tempfile::tempdir().unwrap();
+    publish(&server.url(), dir.path());
 
     // The first relay's endpoint fails every time and would retry in an hour.
     let failing = Listen::start(&["--status", "503"]);
@@ -127,8 +131,8 @@ fn a_stopped_relay_hands_its_events_to_the_next() {
 #[test]
 fn an_endpoint_that_is_gone_does_not_hold_up_the_partitions() {
     let server = nats::NatsServer::start();
-    publish(&server.url());
     let dir = tempfile::tempdir().unwrap();
+    publish(&server.url(), dir.path());
     let gone = Listen::start(&["--status", "410"]);
     let mut relay = relay(
         &server.url(),

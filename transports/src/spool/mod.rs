@@ -1,5 +1,5 @@
-//! The durable spool: an SQLite outbox in front of the HTTP transports, so that an event
-//! `emit` accepted is delivered after any crash or restart (feature `spool`).
+//! The durable spool: an SQLite outbox in front of the HTTP transports and the NATS sink, so
+//! that an event `emit` accepted is delivered after any crash or restart (feature `spool`).
 //!
 //! ```no_run
 //! use deskhook_transports::delivery::Endpoint;
