@@ -263,6 +263,26 @@ impl Job {
 /// A job read back from a [`Store`], with when its next attempt is due (`None`: now).
 pub(crate) type StoredJob = (Job, Option<SystemTime>);
 
+/// Rows of one endpoint: those after `after`, up to `through` if given, of one ticket if
+/// given.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowRange<'a> {
+    pub(crate) after: i64,
+    pub(crate) through: Option<i64>,
+    pub(crate) ticket: Option<&'a str>,
+}
+
+impl RowRange<'_> {
+    /// Every row after `after`.
+    pub(crate) fn after(after: i64) -> RowRange<'static> {
+        RowRange {
+            after,
+            through: None,
+            ticket: None,
+        }
+    }
+}
+
 /// What one [`Store::load`] read.
 #[derive(Debug)]
 pub(crate) struct Loaded {
@@ -294,11 +314,12 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     fn committed(&self, index: usize) -> (i64, u64);
     /// Appends not committed yet.
     fn uncommitted(&self) -> usize;
-    /// Up to `limit` rows of endpoint `index` after row `after`, oldest first. A row that
-    /// cannot be read goes to the dead letters (and is counted in [`Loaded::bad`]).
-    fn load(&self, index: usize, after: i64, limit: usize) -> Result<Loaded, Error>;
-    /// Moves endpoint `index`'s rows in `(after, through]` to the dead letters.
-    fn dead_range(&self, index: usize, after: i64, through: i64, reason: &str);
+    /// Up to `limit` rows of endpoint `index` after row `after`, oldest first; only those up
+    /// to row `through` and of ticket `ticket` when given. A row that cannot be read goes to
+    /// the dead letters (and is counted in [`Loaded::bad`]).
+    fn load(&self, index: usize, range: RowRange<'_>, limit: usize) -> Result<Loaded, Error>;
+    /// Moves endpoint `index`'s rows in the range to the dead letters.
+    fn dead_range(&self, index: usize, range: RowRange<'_>, reason: &str);
     /// A failed attempt; the next is due at `next_at`.
     fn attempted(&self, job: &Job, next_at: SystemTime);
     /// Delivered: the row goes.
@@ -496,6 +517,13 @@ struct State {
     /// With a store: the last row moved into `schedule`, and how many rows were.
     loaded_through: i64,
     loaded: u64,
+    /// With a store: tickets with more rows than a ticket may hold in memory, and the first
+    /// of their rows left on disk (rows up to `loaded_through` of those tickets are read back
+    /// from there when the ticket's queue runs low), so that one stuck ticket cannot fill the
+    /// window and hold up the others.
+    parked: HashMap<Arc<str>, i64>,
+    /// Rows of parked tickets left on disk.
+    parked_rows: u64,
     /// With a store: after a failed load, when to try again.
     load_again: Option<Instant>,
 }
@@ -514,6 +542,8 @@ impl State {
             latency_next: 0,
             loaded_through: 0,
             loaded: 0,
+            parked: HashMap::new(),
+            parked_rows: 0,
             load_again: None,
         }
     }
@@ -700,6 +730,21 @@ fn next_sequence(st: &mut State, key: &Arc<str>) -> u64 {
     let seq = st.sequences.entry(key.clone()).or_insert(0);
     *seq += 1;
     *seq
+}
+
+/// Puts a job read from the store into the schedule: numbered, and not before it is due.
+fn admit_loaded(
+    st: &mut State,
+    mut job: Job,
+    due: Option<SystemTime>,
+    now: Instant,
+    wall: SystemTime,
+) {
+    job.seq = next_sequence(st, &job.key);
+    match due.and_then(|due| due.duration_since(wall).ok()) {
+        Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
+        _ => st.schedule.push(job),
+    }
 }
 
 /// What `emit` returns for the problems of its endpoints.
@@ -1140,6 +1185,7 @@ impl Engine {
     fn is_idle(&self, rt: &EndpointRt, st: &State) -> bool {
         st.schedule.is_idle()
             && rt.inbox_len.load(Ordering::Acquire) == 0
+            && st.parked.is_empty()
             && self.all_loaded(rt, st)
     }
 
@@ -1147,7 +1193,7 @@ impl Engine {
     fn unloaded(&self, rt: &EndpointRt, st: &State) -> usize {
         self.store.as_ref().map_or(0, |store| {
             let total = store.committed(rt.index).1;
-            usize::try_from(total.saturating_sub(st.loaded)).unwrap_or(usize::MAX)
+            usize::try_from(total.saturating_sub(st.loaded) + st.parked_rows).unwrap_or(usize::MAX)
         })
     }
 
@@ -1160,47 +1206,28 @@ impl Engine {
             return st.load_again;
         }
         let (through, total) = store.committed(rt.index);
-        if through <= st.loaded_through {
-            return None;
-        }
         if st.disabled {
-            // Everything left goes to the dead letters in one statement, without reading it.
-            let moved = total.saturating_sub(st.loaded);
-            store.dead_range(
-                rt.index,
-                st.loaded_through,
-                through,
-                "endpoint disabled after 410 Gone",
-            );
-            (st.loaded_through, st.loaded) = (through, total);
-            rt.counters
-                .dead_lettered
-                .fetch_add(moved, Ordering::Relaxed);
-            log::warn!(
-                target: "deskhook",
-                "endpoint '{}' is disabled (410 Gone): {moved} spooled event(s) moved to {}",
-                rt.route.name,
-                self.dead_letter_place()
-            );
-            rt.wake_idle();
+            if through > st.loaded_through || !st.parked.is_empty() {
+                self.dead_letter_the_rest(rt, st, store.as_ref(), through, total);
+            }
             return None;
         }
         let window = store.window().max(1);
+        let per_ticket = (window / 8).max(4);
+        if let Some(again) = self.unpark(rt, st, store.as_ref(), per_ticket, now) {
+            return Some(again);
+        }
         let queued = st.schedule.queued();
-        if queued > window / 2 {
+        if through <= st.loaded_through || queued > window / 2 {
             return None;
         }
-        let loaded = match store.load(rt.index, st.loaded_through, window - queued) {
+        let loaded = match store.load(
+            rt.index,
+            RowRange::after(st.loaded_through),
+            window - queued,
+        ) {
             Ok(loaded) => loaded,
-            Err(err) => {
-                log::error!(
-                    target: "deskhook",
-                    "endpoint '{}': {err}; trying again in 1 s",
-                    rt.route.name
-                );
-                st.load_again = Some(later(now, Duration::from_secs(1)));
-                return st.load_again;
-            }
+            Err(err) => return self.load_failed(rt, st, &err, now),
         };
         st.load_again = None;
         st.loaded_through = st.loaded_through.max(loaded.through);
@@ -1209,17 +1236,130 @@ impl Engine {
             .dead_lettered
             .fetch_add(loaded.bad, Ordering::Relaxed);
         let wall = SystemTime::now();
-        for (mut job, due) in loaded.jobs {
-            job.seq = next_sequence(st, &job.key);
-            match due.and_then(|due| due.duration_since(wall).ok()) {
-                Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
-                _ => st.schedule.push(job),
+        for (job, due) in loaded.jobs {
+            // A ticket with its share in memory already keeps the rest on disk; so do the
+            // later rows of a ticket parked before.
+            if st.parked.contains_key(&job.key) {
+                st.parked_rows += 1;
+                continue;
             }
+            if st.schedule.ticket_len(&job.key) >= per_ticket {
+                st.parked
+                    .insert(job.key.clone(), job.row.unwrap_or(st.loaded_through));
+                st.parked_rows += 1;
+                continue;
+            }
+            admit_loaded(st, job, due, now, wall);
         }
         if loaded.bad > 0 {
             rt.wake_idle();
         }
         None
+    }
+
+    /// Reads back the rows of parked tickets whose queue ran low.
+    fn unpark(
+        &self,
+        rt: &EndpointRt,
+        st: &mut State,
+        store: &dyn Store,
+        per_ticket: usize,
+        now: Instant,
+    ) -> Option<Instant> {
+        if st.parked.is_empty() {
+            return None;
+        }
+        let low: Vec<(Arc<str>, i64)> = st
+            .parked
+            .iter()
+            .filter(|(ticket, _)| st.schedule.ticket_len(ticket) <= per_ticket / 2)
+            .map(|(ticket, from)| (ticket.clone(), *from))
+            .collect();
+        let wall = SystemTime::now();
+        for (ticket, from) in low {
+            let limit = per_ticket - st.schedule.ticket_len(&ticket);
+            let range = RowRange {
+                after: from - 1,
+                through: Some(st.loaded_through),
+                ticket: Some(&ticket),
+            };
+            let loaded = match store.load(rt.index, range, limit) {
+                Ok(loaded) => loaded,
+                Err(err) => return self.load_failed(rt, st, &err, now),
+            };
+            st.parked_rows = st.parked_rows.saturating_sub(loaded.rows);
+            rt.counters
+                .dead_lettered
+                .fetch_add(loaded.bad, Ordering::Relaxed);
+            if (loaded.rows as usize) < limit {
+                st.parked.remove(&ticket);
+            } else {
+                st.parked.insert(ticket, loaded.through + 1);
+            }
+            for (job, due) in loaded.jobs {
+                admit_loaded(st, job, due, now, wall);
+            }
+        }
+        None
+    }
+
+    /// A read of the store failed: say so, and try again in a second.
+    fn load_failed(
+        &self,
+        rt: &EndpointRt,
+        st: &mut State,
+        err: &Error,
+        now: Instant,
+    ) -> Option<Instant> {
+        log::error!(
+            target: "deskhook",
+            "endpoint '{}': {err}; trying again in 1 s",
+            rt.route.name
+        );
+        st.load_again = Some(later(now, Duration::from_secs(1)));
+        st.load_again
+    }
+
+    /// A disabled endpoint: everything left on disk goes to the dead letters, in one
+    /// statement per parked ticket and one for the rest, without reading it.
+    fn dead_letter_the_rest(
+        &self,
+        rt: &EndpointRt,
+        st: &mut State,
+        store: &dyn Store,
+        through: i64,
+        total: u64,
+    ) {
+        const REASON: &str = "endpoint disabled after 410 Gone";
+        let moved = total.saturating_sub(st.loaded) + st.parked_rows;
+        for (ticket, from) in std::mem::take(&mut st.parked) {
+            let range = RowRange {
+                after: from - 1,
+                through: Some(st.loaded_through),
+                ticket: Some(&ticket),
+            };
+            store.dead_range(rt.index, range, REASON);
+        }
+        st.parked_rows = 0;
+        if through > st.loaded_through {
+            let range = RowRange {
+                after: st.loaded_through,
+                through: Some(through),
+                ticket: None,
+            };
+            store.dead_range(rt.index, range, REASON);
+        }
+        (st.loaded_through, st.loaded) = (through.max(st.loaded_through), total);
+        rt.counters
+            .dead_lettered
+            .fetch_add(moved, Ordering::Relaxed);
+        log::warn!(
+            target: "deskhook",
+            "endpoint '{}' is disabled (410 Gone): {moved} spooled event(s) moved to {}",
+            rt.route.name,
+            self.dead_letter_place()
+        );
+        rt.wake_idle();
     }
 
     /// The blocking worker loop of endpoint `index`; returns when the engine stops.

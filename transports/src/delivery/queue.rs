@@ -56,6 +56,11 @@ impl Schedule {
         self.queued == 0 && self.in_flight == 0
     }
 
+    /// How many jobs of the ticket wait (not counting one in flight).
+    pub(crate) fn ticket_len(&self, key: &str) -> usize {
+        self.tickets.get(key).map_or(0, |queue| queue.jobs.len())
+    }
+
     /// Whether the ticket has jobs queued or in flight.
     pub(crate) fn has_ticket(&self, key: &str) -> bool {
         self.tickets.contains_key(key)

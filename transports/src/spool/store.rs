@@ -15,7 +15,7 @@ use deskhook::{EventId, EventType};
 use rusqlite::{Connection, params};
 
 use super::{Durability, Settings, Spool, SpoolStats, Synchronous, damaged};
-use crate::delivery::{DeadLetter, Job, Loaded, Receipt, ReceiptState, Store, StoredJob};
+use crate::delivery::{DeadLetter, Job, Loaded, Receipt, ReceiptState, RowRange, Store, StoredJob};
 use crate::error::Error;
 
 /// `PRAGMA application_id` of a spool: "dskh".
@@ -217,11 +217,13 @@ enum Op {
         last_error: Option<String>,
     },
     Delivered(i64),
-    /// Moves the endpoint's rows in `(after, through]` to the dead letters.
+    /// Moves the endpoint's rows in `(after, through]` (of one ticket, if given) to the dead
+    /// letters.
     DeadRange {
         endpoint: usize,
         after: i64,
         through: i64,
+        ticket: Option<String>,
         reason: String,
     },
     Dead {
@@ -563,7 +565,7 @@ impl Store for SpoolStore {
         self.core.uncommitted.load(Ordering::Acquire)
     }
 
-    fn load(&self, index: usize, after: i64, limit: usize) -> Result<Loaded, Error> {
+    fn load(&self, index: usize, range: RowRange<'_>, limit: usize) -> Result<Loaded, Error> {
         let name = &self.core.names[index];
         let conn = self.core.reader.lock().unwrap_or_else(|p| p.into_inner());
         let db = &self.core.db;
@@ -571,16 +573,23 @@ impl Store for SpoolStore {
             .prepare_cached(
                 "SELECT row, id, action, ticket, content_type, body, attempts, next_at, \
                  last_status, last_error FROM events WHERE endpoint = ?1 AND row > ?2 \
+                 AND (?4 IS NULL OR row <= ?4) AND (?5 IS NULL OR ticket = ?5) \
                  ORDER BY row LIMIT ?3",
             )
             .map_err(|e| damaged(db, &e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt
-            .query(params![name, after, limit])
+            .query(params![
+                name,
+                range.after,
+                limit,
+                range.through,
+                range.ticket
+            ])
             .map_err(|e| damaged(db, &e))?;
         let mut loaded = Loaded {
             jobs: Vec::new(),
-            through: after,
+            through: range.after,
             rows: 0,
             bad: 0,
         };
@@ -602,6 +611,7 @@ impl Store for SpoolStore {
                         endpoint: index,
                         after: row - 1,
                         through: row,
+                        ticket: None,
                         reason: format!("unreadable spool row: {why}"),
                     });
                 }
@@ -626,11 +636,12 @@ impl Store for SpoolStore {
         self.send(Op::Delivered(row));
     }
 
-    fn dead_range(&self, index: usize, after: i64, through: i64, reason: &str) {
+    fn dead_range(&self, index: usize, range: RowRange<'_>, reason: &str) {
         self.send(Op::DeadRange {
             endpoint: index,
-            after,
-            through,
+            after: range.after,
+            through: range.through.unwrap_or(i64::MAX),
+            ticket: range.ticket.map(str::to_owned),
             reason: reason.to_owned(),
         });
     }
@@ -871,6 +882,7 @@ fn apply(core: &Core, tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Resu
             endpoint,
             after,
             through,
+            ticket,
             reason,
         } => {
             let name = &core.names[*endpoint];
@@ -879,7 +891,8 @@ fn apply(core: &Core, tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Resu
                  attempts, last_status, last_error, reason, failed_at, body) \
                  SELECT id, endpoint, ?4, action, ticket, content_type, attempts, last_status, \
                  last_error, ?5, ?6, body FROM events \
-                 WHERE endpoint = ?1 AND row > ?2 AND row <= ?3 ORDER BY row",
+                 WHERE endpoint = ?1 AND row > ?2 AND row <= ?3 \
+                 AND (?7 IS NULL OR ticket = ?7) ORDER BY row",
             )?
             .execute(params![
                 name,
@@ -887,11 +900,15 @@ fn apply(core: &Core, tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Resu
                 through,
                 core.urls[*endpoint],
                 reason,
-                format!("{:.3}", jiff::Timestamp::now())
+                format!("{:.3}", jiff::Timestamp::now()),
+                ticket
             ])?;
-            tx.prepare_cached("DELETE FROM events WHERE endpoint = ?1 AND row > ?2 AND row <= ?3")?
-                .execute(params![name, after, through])
-                .map(drop)
+            tx.prepare_cached(
+                "DELETE FROM events WHERE endpoint = ?1 AND row > ?2 AND row <= ?3 \
+                 AND (?4 IS NULL OR ticket = ?4)",
+            )?
+            .execute(params![name, after, through, ticket])
+            .map(drop)
         }
         Op::Dead {
             row,
@@ -964,7 +981,7 @@ mod tests {
         let commits = commits_for_concurrent_emits(&store);
         assert!(commits < 300, "{commits} transactions for 400 events");
         assert_eq!(store.committed(0).1, 400);
-        let jobs = store.load(0, 0, 1000).unwrap().jobs;
+        let jobs = store.load(0, RowRange::after(0), 1000).unwrap().jobs;
         assert_eq!(jobs.len(), 400);
         // Per ticket, rows come back in the order each thread appended them.
         for t in 0..8 {
@@ -1007,7 +1024,7 @@ mod tests {
         writer
             .execute("UPDATE events SET action = 'teleport' WHERE row = 2", [])
             .unwrap();
-        let loaded = store.load(0, 0, 10).unwrap();
+        let loaded = store.load(0, RowRange::after(0), 10).unwrap();
         assert_eq!((loaded.rows, loaded.bad, loaded.through), (3, 1, 3));
         let rows: Vec<i64> = loaded.jobs.iter().map(|(j, _)| j.row.unwrap()).collect();
         assert_eq!(rows, [1, 3]);
@@ -1038,7 +1055,7 @@ mod tests {
             (0, Job::for_test("B", 3)),
         ]);
         receipt.wait(std::time::Duration::from_secs(30)).unwrap();
-        let jobs = store.load(0, 0, 10).unwrap().jobs;
+        let jobs = store.load(0, RowRange::after(0), 10).unwrap().jobs;
         let (mut first, _) = jobs[0].clone();
         first.attempts = 2;
         first.last_status = Some(503);
