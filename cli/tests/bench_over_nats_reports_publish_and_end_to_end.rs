@@ -14,14 +14,12 @@ mod nats;
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use support::{Listen, SECRET};
+use support::{Listen, Run, SECRET, deskhook_bounded, one_json_line};
 
 /// How long a run may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -29,80 +27,15 @@ const RUN_LIMIT: Duration = Duration::from_secs(120);
 const EVENTS: u64 = 300;
 const RELAYS: u64 = 2;
 
-/// A child killed and waited for on drop.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `deskhook` with `args` (TMPDIR = `tmp`), killing it after [`RUN_LIMIT`].
 fn deskhook(tmp: &Path, args: &[&str]) -> Run {
-    let child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
-        .args(args)
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the deskhook binary starts");
-    let mut child = ChildGuard(child);
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = read(Box::new(child.0.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.0.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < RUN_LIMIT,
-            "deskhook {args:?} still running after {RUN_LIMIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+    deskhook_bounded(tmp, args, RUN_LIMIT)
 }
 
 /// The one JSON line of stdout, with exactly the documented keys.
 fn report(run: &Run) -> Value {
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "exactly one line on stdout: {:?}\nstderr: {}",
-        run.stdout,
-        run.stderr
-    );
-    let value: Value = serde_json::from_str(lines[0]).expect("the line is JSON");
-    let keys: Vec<&str> = value
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
+    one_json_line(
+        run,
+        &[
             "events",
             "delivered",
             "failed",
@@ -115,10 +48,9 @@ fn report(run: &Run) -> Value {
             "relays",
             "relayed",
             "end_to_end_seconds",
-            "delivered_per_sec"
-        ]
-    );
-    value
+            "delivered_per_sec",
+        ],
+    )
 }
 
 /// Processes whose command line mentions `needle` (Linux: /proc), other than this one.

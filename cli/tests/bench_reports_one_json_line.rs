@@ -6,19 +6,21 @@
 //! The receiver is a small HTTP/1.1 server on 127.0.0.1 inside the test; every `deskhook` child is killed
 //! and waited for when its handle is dropped.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deskhook::Secret;
 use deskhook::signature::DEFAULT_TOLERANCE;
 use serde_json::Value;
+use support::{Run, deskhook_bounded, one_json_line};
 
 /// How long a run may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(90);
@@ -186,80 +188,15 @@ fn serve(
     }
 }
 
-/// A `deskhook` child, killed and waited for on drop.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `deskhook` with `args` (TMPDIR = `tmp`), killing it after [`RUN_LIMIT`].
 fn deskhook(tmp: &Path, args: &[&str]) -> Run {
-    let child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
-        .args(args)
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the deskhook binary starts");
-    let mut child = ChildGuard(child);
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = read(Box::new(child.0.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.0.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < RUN_LIMIT,
-            "deskhook {args:?} still running after {RUN_LIMIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+    deskhook_bounded(tmp, args, RUN_LIMIT)
 }
 
 /// The one JSON line of stdout, with exactly the documented keys.
 fn report(run: &Run) -> Value {
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "exactly one line on stdout: {:?}\nstderr: {}",
-        run.stdout,
-        run.stderr
-    );
-    let value: Value = serde_json::from_str(lines[0]).expect("the line is JSON");
-    let keys: Vec<&str> = value
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
+    one_json_line(
+        run,
+        &[
             "events",
             "delivered",
             "failed",
@@ -267,10 +204,9 @@ fn report(run: &Run) -> Value {
             "events_per_sec",
             "emit_ns_p50",
             "emit_ns_p99",
-            "rss_max_kb"
-        ]
-    );
-    value
+            "rss_max_kb",
+        ],
+    )
 }
 
 fn bench_args<'a>(url: &'a str, transport: &'a str, events: &'a str) -> Vec<&'a str> {

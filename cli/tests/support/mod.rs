@@ -36,6 +36,80 @@ pub(crate) fn deskhook_in(tmp: &Path, args: &[&str]) -> Output {
         .expect("the deskhook binary runs")
 }
 
+/// A `deskhook` run to completion: its exit status and output.
+pub(crate) struct Run {
+    pub(crate) status: std::process::ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs `deskhook` with `args` (TMPDIR = `tmp`), reading its output as it comes; fails the
+/// test (and kills the child) when it runs longer than `limit`.
+pub(crate) fn deskhook_bounded(tmp: &Path, args: &[&str], limit: Duration) -> Run {
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(args)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the deskhook binary starts");
+    let mut child = KillOnDrop(child);
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.0.stdout.take().expect("piped stdout")));
+    let stderr = read(Box::new(child.0.stderr.take().expect("piped stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("the child can be waited for") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "deskhook {args:?} still running after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stdout: stdout.join().expect("the stdout reader"),
+        stderr: stderr.join().expect("the stderr reader"),
+    }
+}
+
+/// The one JSON line of a run's stdout, checked to have exactly `keys`, in that order.
+pub(crate) fn one_json_line(run: &Run, keys: &[&str]) -> serde_json::Value {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one line on stdout: {:?}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    let value: serde_json::Value = serde_json::from_str(lines[0]).expect("the line is JSON");
+    let found: Vec<&str> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(found, keys);
+    value
+}
+
 /// The text of an output stream.
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
