@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deskhook::{AsyncEventSink, Emitted, EventSink};
+use deskhook::Emitted;
 
 use crate::delivery::{
     AsyncTransport, AttemptError, DeadLetter, DeliveryGuard, Endpoint, EndpointStats, Engine,
@@ -43,7 +43,7 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// A sink that delivers events to HTTP endpoints from tokio tasks.
 ///
-/// It implements both [`EventSink`] (for `emit`) and [`AsyncEventSink`] (for `emit_async`);
+/// It implements both [`EventSink`](deskhook::EventSink) (for `emit`) and [`AsyncEventSink`](deskhook::AsyncEventSink) (for `emit_async`);
 /// either way `send` only queues. Cloning is cheap and clones share the queues.
 #[derive(Clone, Debug)]
 pub struct AsyncHttpSink {
@@ -89,31 +89,7 @@ impl AsyncHttpSink {
     }
 }
 
-impl EventSink for AsyncHttpSink {
-    fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
-        self.engine.enqueue(event)
-    }
-
-    /// Blocks the calling thread; in async code flush through the guard or
-    /// [`AsyncHttpSink::flush`].
-    fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
-        self.engine.flush(timeout).map_err(deskhook::Error::sink)
-    }
-}
-
-#[async_trait::async_trait]
-impl AsyncEventSink for AsyncHttpSink {
-    async fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
-        self.engine.enqueue_async(event).await
-    }
-
-    async fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
-        self.engine
-            .flush_async(timeout)
-            .await
-            .map_err(deskhook::Error::sink)
-    }
-}
+crate::delivery::engine_sinks!(AsyncHttpSink);
 
 impl SinkBuilder {
     /// Checks the endpoints, opens the dead-letter file, builds one HTTP client per endpoint

@@ -59,7 +59,7 @@ use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, HeaderName, HeaderValue, ServerAddr};
 use bytes::Bytes;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule};
-use deskhook::{AsyncEventSink, Emitted, EventSink, EventTypeSet, Secret};
+use deskhook::{Emitted, EventTypeSet, Secret};
 
 use crate::delivery::{
     AsyncTransport, AttemptError, DeadLetter, DeliveryConfig, DeliveryGuard, EndpointStats, Engine,
@@ -926,7 +926,7 @@ impl AsyncTransport for JetStreamTransport {
 /// A sink that publishes events to a JetStream stream from tokio tasks, through the delivery
 /// engine (see the [module docs](self)).
 ///
-/// It implements both [`EventSink`] (for `emit`) and [`AsyncEventSink`] (for `emit_async`);
+/// It implements both [`EventSink`](deskhook::EventSink) (for `emit`) and [`AsyncEventSink`](deskhook::AsyncEventSink) (for `emit_async`);
 /// either way `send` only queues. Cloning is cheap and clones share the queue.
 #[derive(Clone, Debug)]
 pub struct NatsSink {
@@ -965,8 +965,9 @@ impl NatsSink {
         self.engine.flush_async(timeout).await
     }
 
-    /// Queues an event like `emit` but never waits for the disk: the [`Receipt`] says when
-    /// the event is durable in the spool (see [`NatsSinkBuilder::spool`]). Without a spool
+    /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
+    /// the event is durable in the spool (see [`NatsSinkBuilder::spool`]). (It waits only
+    /// while the spool's writer is 8192 events behind, so that memory stays bounded.) Without a spool
     /// the event is queued in memory and the receipt settles at once with an error saying
     /// that nothing is durable.
     pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
@@ -984,31 +985,7 @@ impl NatsSink {
     }
 }
 
-impl EventSink for NatsSink {
-    fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
-        self.engine.enqueue(event)
-    }
-
-    /// Blocks the calling thread; in async code flush through the guard or
-    /// [`NatsSink::flush`].
-    fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
-        self.engine.flush(timeout).map_err(deskhook::Error::sink)
-    }
-}
-
-#[async_trait::async_trait]
-impl AsyncEventSink for NatsSink {
-    async fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
-        self.engine.enqueue_async(event).await
-    }
-
-    async fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
-        self.engine
-            .flush_async(timeout)
-            .await
-            .map_err(deskhook::Error::sink)
-    }
-}
+crate::delivery::engine_sinks!(NatsSink);
 
 /// Builds a [`NatsSink`]: the stream, the connection, and the delivery settings shared with
 /// the HTTP transports (queue, overflow, retries, dead letters, spool, observer).

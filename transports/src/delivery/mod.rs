@@ -266,6 +266,7 @@ pub(crate) type StoredJob = (Job, Option<SystemTime>);
 /// Rows of one endpoint: those after `after`, up to `through` if given, of one ticket if
 /// given.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
 pub(crate) struct RowRange<'a> {
     pub(crate) after: i64,
     pub(crate) through: Option<i64>,
@@ -746,6 +747,41 @@ fn admit_loaded(
         _ => st.schedule.push(job),
     }
 }
+
+/// `EventSink` and `AsyncEventSink` for a sink that is an engine with a transport (a
+/// `engine: Arc<Engine>` field): `send` queues, `flush` waits for the queues. The blocking
+/// `flush` blocks the calling thread; in async code flush through the guard or the sink's
+/// own `flush`.
+#[cfg(feature = "_async")]
+macro_rules! engine_sinks {
+    ($sink:ty) => {
+        impl deskhook::EventSink for $sink {
+            fn send(&self, event: &deskhook::Emitted<'_>) -> Result<(), deskhook::Error> {
+                self.engine.enqueue(event)
+            }
+
+            fn flush(&self, timeout: std::time::Duration) -> Result<(), deskhook::Error> {
+                self.engine.flush(timeout).map_err(deskhook::Error::sink)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl deskhook::AsyncEventSink for $sink {
+            async fn send(&self, event: &deskhook::Emitted<'_>) -> Result<(), deskhook::Error> {
+                self.engine.enqueue_async(event).await
+            }
+
+            async fn flush(&self, timeout: std::time::Duration) -> Result<(), deskhook::Error> {
+                self.engine
+                    .flush_async(timeout)
+                    .await
+                    .map_err(deskhook::Error::sink)
+            }
+        }
+    };
+}
+#[cfg(feature = "_async")]
+pub(crate) use engine_sinks;
 
 /// What `emit` returns for the problems of its endpoints.
 fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
