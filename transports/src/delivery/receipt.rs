@@ -22,12 +22,12 @@ pub(crate) struct ReceiptState {
 }
 
 impl ReceiptState {
-    /// Settles the receipt; later calls are ignored.
-    pub(crate) fn settle(&self, outcome: Result<(), Error>) {
+    /// Settles the receipt; later calls are ignored. Returns whether this call settled it.
+    pub(crate) fn settle(&self, outcome: Result<(), Error>) -> bool {
         let waker = {
             let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
             if slot.outcome.is_some() {
-                return;
+                return false;
             }
             slot.outcome = Some(outcome);
             slot.waker.take()
@@ -36,6 +36,7 @@ impl ReceiptState {
         if let Some(waker) = waker {
             waker.wake();
         }
+        true
     }
 }
 
@@ -62,7 +63,7 @@ impl Receipt {
     /// A receipt that is settled already.
     pub(crate) fn settled(outcome: Result<(), Error>) -> Receipt {
         let state = Arc::new(ReceiptState::default());
-        state.settle(outcome);
+        let _ = state.settle(outcome);
         Receipt { state }
     }
 
@@ -159,8 +160,8 @@ mod tests {
             let receipt = receipt.clone();
             std::thread::spawn(move || receipt.wait(Duration::from_secs(60)))
         };
-        state.settle(Ok(()));
-        state.settle(Err(Error::Config("ignored".into())));
+        assert!(state.settle(Ok(())));
+        assert!(!state.settle(Err(Error::Config("ignored".into()))));
         assert!(waiter.join().unwrap().is_ok());
         assert!(receipt.is_durable());
         assert!(pollster::block_on(receipt).is_ok());

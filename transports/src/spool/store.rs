@@ -244,18 +244,23 @@ struct Pending {
 
 impl Pending {
     fn settle(&self, outcome: Result<(), Error>) {
-        self.state.settle(outcome);
+        let _ = self.state.settle(outcome);
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.state.settle(Err(Error::Spool {
+        let error = Error::Spool {
             path: self.dir.to_path_buf(),
             message: "the spool's writer stopped before the event was written; it was not \
                       accepted"
                 .to_owned(),
-        }));
+        };
+        let message = error.to_string();
+        if self.state.settle(Err(error)) {
+            // Nobody else may hear of it (an emit with a receipt it dropped).
+            log::error!(target: "deskhook", "event(s) dropped: {message}");
+        }
     }
 }
 
