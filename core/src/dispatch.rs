@@ -1,6 +1,7 @@
 //! The dispatcher, which fans events out to sinks, and the global facade around it.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::event::{Event, EventRef, Ticket, User};
 use crate::event_type::{EventType, EventTypeSet};
 use crate::sink::{AsyncEventSink, Emitted, EventSink};
+use crate::tenant::check_tenant;
 use crate::webhook::{WebhookEvent, WebhookRef};
 
 /// The `log` target of every record deskhook writes.
@@ -192,10 +194,40 @@ impl Dispatcher {
     /// Costs nothing more than a few atomic loads when no sink subscribes to `action` or the
     /// action is switched off; otherwise one serialization and one call per subscribed sink.
     pub fn emit(&self, action: Action, ticket: &Ticket, initial_user: &User) {
+        self.emit_tenanted(action, ticket, initial_user, None);
+    }
+
+    /// [`emit`](Dispatcher::emit) for `tenant`, or for no tenant when `None`.
+    #[inline]
+    fn emit_tenanted(
+        &self,
+        action: Action,
+        ticket: &Ticket,
+        initial_user: &User,
+        tenant: Option<&str>,
+    ) {
         let event_type = EventType::Zenlix(action);
         if self.wanted(event_type) {
             let event = EventRef::new(action, ticket, initial_user);
-            self.dispatch(WebhookRef::Zenlix(event), event_type);
+            self.dispatch(WebhookRef::Zenlix(event), event_type, tenant);
+        }
+    }
+
+    /// Emits the events of `tenant` (see [`ForTenant`]): the sinks receive them with
+    /// [`Emitted::tenant`] set.
+    ///
+    /// ```
+    /// use deskhook::{Action, Dispatcher, NopSink, sample};
+    ///
+    /// let dispatcher = Dispatcher::builder().sink("all", NopSink).build();
+    /// let (ticket, user) = (sample::ticket(), sample::user());
+    /// dispatcher.for_tenant("acme").emit(Action::Create, &ticket, &user);
+    /// assert_eq!(dispatcher.stats().sinks[0].sent, 1);
+    /// ```
+    pub fn for_tenant<'a>(&'a self, tenant: &'a str) -> ForTenant<'a> {
+        ForTenant {
+            tenant,
+            dispatcher: Some(self),
         }
     }
 
@@ -203,7 +235,7 @@ impl Dispatcher {
     pub fn emit_ref(&self, event: EventRef<'_>) {
         let event_type = EventType::Zenlix(event.action());
         if self.wanted(event_type) {
-            self.dispatch(WebhookRef::Zenlix(event), event_type);
+            self.dispatch(WebhookRef::Zenlix(event), event_type, None);
         }
     }
 
@@ -231,15 +263,27 @@ impl Dispatcher {
     /// # Ok::<(), deskhook::Error>(())
     /// ```
     pub fn emit_webhook<E: WebhookEvent + ?Sized>(&self, event: &E) {
+        self.emit_webhook_tenanted(event, None);
+    }
+
+    fn emit_webhook_tenanted<E: WebhookEvent + ?Sized>(&self, event: &E, tenant: Option<&str>) {
         if let Some((view, event_type)) = self.webhook_view(event) {
-            self.dispatch(view, event_type);
+            self.dispatch(view, event_type, tenant);
         }
     }
 
     /// [`emit_webhook`](Dispatcher::emit_webhook), awaiting async sinks.
     pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(&self, event: &E) {
+        self.emit_webhook_async_tenanted(event, None).await;
+    }
+
+    async fn emit_webhook_async_tenanted<E: WebhookEvent + ?Sized>(
+        &self,
+        event: &E,
+        tenant: Option<&str>,
+    ) {
         if let Some((view, event_type)) = self.webhook_view(event) {
-            self.dispatch_async(view, event_type).await;
+            self.dispatch_async(view, event_type, tenant).await;
         }
     }
 
@@ -274,10 +318,21 @@ impl Dispatcher {
     /// Emits an event for `action`, awaiting async sinks instead of polling them to
     /// completion on this thread.
     pub async fn emit_async(&self, action: Action, ticket: &Ticket, initial_user: &User) {
+        self.emit_async_tenanted(action, ticket, initial_user, None)
+            .await;
+    }
+
+    async fn emit_async_tenanted(
+        &self,
+        action: Action,
+        ticket: &Ticket,
+        initial_user: &User,
+        tenant: Option<&str>,
+    ) {
         let event_type = EventType::Zenlix(action);
         if self.wanted(event_type) {
             let event = EventRef::new(action, ticket, initial_user);
-            self.dispatch_async(WebhookRef::Zenlix(event), event_type)
+            self.dispatch_async(WebhookRef::Zenlix(event), event_type, tenant)
                 .await;
         }
     }
@@ -286,7 +341,7 @@ impl Dispatcher {
     pub async fn emit_ref_async(&self, event: EventRef<'_>) {
         let event_type = EventType::Zenlix(event.action());
         if self.wanted(event_type) {
-            self.dispatch_async(WebhookRef::Zenlix(event), event_type)
+            self.dispatch_async(WebhookRef::Zenlix(event), event_type, None)
                 .await;
         }
     }
@@ -314,12 +369,31 @@ impl Dispatcher {
         found
     }
 
-    fn serialize<'a>(&self, event: WebhookRef<'a>, event_type: EventType) -> Option<Emitted<'a>> {
+    /// Serializes the event for the sinks, or drops it (counted and logged) when `tenant` is
+    /// invalid or the event cannot be serialized. The tenant is checked here, once per emit,
+    /// after the checks that make an unwanted emit cheap.
+    fn serialize<'a>(
+        &self,
+        event: WebhookRef<'a>,
+        event_type: EventType,
+        tenant: Option<&'a str>,
+    ) -> Option<Emitted<'a>> {
+        if let Some(tenant) = tenant
+            && let Err(err) = check_tenant(tenant)
+        {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                target: LOG_TARGET,
+                "{event_type} event for {} dropped: {err}",
+                event.ordering_key(),
+            );
+            return None;
+        }
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
         // Start from the size of the last body (plus an eighth), so that serialization does
         // not grow the buffer from 128 bytes by doubling, copying all the way.
         let hint = self.inner.body_size_hint.load(Ordering::Relaxed);
-        match Emitted::with_capacity(event, event_type, hint + hint / 8) {
+        match Emitted::with_capacity(event, event_type, hint + hint / 8, tenant) {
             Ok(emitted) => {
                 let len = emitted.body().len();
                 if len != hint {
@@ -335,8 +409,8 @@ impl Dispatcher {
         }
     }
 
-    fn dispatch(&self, event: WebhookRef<'_>, event_type: EventType) {
-        let Some(emitted) = self.serialize(event, event_type) else {
+    fn dispatch<'a>(&self, event: WebhookRef<'a>, event_type: EventType, tenant: Option<&'a str>) {
+        let Some(emitted) = self.serialize(event, event_type, tenant) else {
             return;
         };
         for route in self.inner.routes.iter().filter(|r| r.wants(event_type)) {
@@ -344,8 +418,13 @@ impl Dispatcher {
         }
     }
 
-    async fn dispatch_async(&self, event: WebhookRef<'_>, event_type: EventType) {
-        let Some(emitted) = self.serialize(event, event_type) else {
+    async fn dispatch_async<'a>(
+        &self,
+        event: WebhookRef<'a>,
+        event_type: EventType,
+        tenant: Option<&'a str>,
+    ) {
+        let Some(emitted) = self.serialize(event, event_type, tenant) else {
             return;
         };
         for route in self.inner.routes.iter().filter(|r| r.wants(event_type)) {
@@ -462,8 +541,9 @@ pub struct DispatcherStats {
     /// Events serialized and handed to sinks.
     pub emitted: u64,
     /// Events dropped before reaching any sink: an action that is not one of the twelve or
-    /// not compiled in, an event type deskhook does not know, or a body that could not be
-    /// serialized. Each is logged.
+    /// not compiled in, an event type deskhook does not know, an invalid tenant (see
+    /// [`check_tenant`](crate::check_tenant)), or a body that could not be serialized. Each
+    /// is logged.
     pub dropped: u64,
     /// One entry per sink, in the order they were added.
     pub sinks: Vec<SinkStats>,
@@ -765,13 +845,21 @@ pub fn emit(action: Action, ticket: &Ticket, initial_user: &User) {
     }
     let state = STATE.load(Ordering::Acquire);
     if state != 0 {
-        emit_to_current(state, action, ticket, initial_user);
+        emit_to_current(state, action, ticket, initial_user, None);
     }
 }
 
 #[inline(never)]
-fn emit_to_current(state: usize, action: Action, ticket: &Ticket, initial_user: &User) {
-    with_current(state, |d| d.emit(action, ticket, initial_user));
+fn emit_to_current(
+    state: usize,
+    action: Action,
+    ticket: &Ticket,
+    initial_user: &User,
+    tenant: Option<&str>,
+) {
+    with_current(state, |d| {
+        d.emit_tenanted(action, ticket, initial_user, tenant);
+    });
 }
 
 /// Emits a whole event with its own `description`, `dt` and extra keys. An event whose action
@@ -867,5 +955,127 @@ pub fn flush_within(timeout: Duration) -> Result<(), Error> {
     match dispatcher() {
         Some(d) => d.flush(timeout),
         None => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants.
+
+/// Emits the events of one tenant, from [`for_tenant`] or [`Dispatcher::for_tenant`].
+///
+/// Its methods are those of the facade ([`emit`], [`emit_webhook`], [`emit_async`],
+/// [`emit_webhook_async`]) and cost the same: an action compiled out does nothing, no
+/// dispatcher is one atomic load, no subscribed sink means no serialization. The only
+/// difference is that the sinks receive the event with [`Emitted::tenant`] set, so that
+/// endpoints of that tenant, and endpoints without a tenant, receive it.
+///
+/// The tenant is checked with [`check_tenant`](crate::check_tenant) when an event is about
+/// to be sent. An invalid one never panics and never reaches the caller: the event is
+/// dropped, counted in [`DispatcherStats::dropped`] and logged at warn with the reason and
+/// the ticket.
+///
+/// It is a pair of references, cheap to make for each emit, and `Copy`.
+///
+/// ```
+/// use deskhook::{Action, Dispatcher, sample};
+///
+/// let dispatcher = Dispatcher::builder()
+///     .sink("check", deskhook::sink_fn(|event| {
+///         assert_eq!(event.tenant(), Some("acme"));
+///         Ok(())
+///     }))
+///     .build();
+/// let (ticket, user) = (sample::ticket(), sample::user());
+/// deskhook::with_dispatcher(&dispatcher, || {
+///     deskhook::for_tenant("acme").emit(Action::Create, &ticket, &user);
+/// });
+/// // A failed assert in the sink would count as a failure of the sink, not as sent.
+/// assert_eq!(dispatcher.stats().sinks[0].sent, 1);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ForTenant<'a> {
+    tenant: &'a str,
+    /// `None`: the current dispatcher at emit time (scoped, else global), as [`emit`] finds it.
+    dispatcher: Option<&'a Dispatcher>,
+}
+
+/// Emits the events of `tenant` to the current dispatcher (see [`ForTenant`]):
+/// `deskhook::for_tenant("acme").emit(action, &ticket, &user)`. Making it costs nothing; the
+/// tenant is checked when an event is sent.
+///
+/// ```
+/// use deskhook::{Action, sample};
+///
+/// let (ticket, user) = (sample::ticket(), sample::user());
+/// deskhook::for_tenant("acme").emit(Action::Create, &ticket, &user); // no dispatcher: nothing
+/// ```
+pub fn for_tenant(tenant: &str) -> ForTenant<'_> {
+    ForTenant {
+        tenant,
+        dispatcher: None,
+    }
+}
+
+impl<'a> ForTenant<'a> {
+    /// [`emit`] (or [`Dispatcher::emit`]) for this tenant.
+    #[inline(always)]
+    pub fn emit(self, action: Action, ticket: &Ticket, initial_user: &User) {
+        if !action.is_compiled_in() {
+            return;
+        }
+        let tenant = Some(self.tenant);
+        match self.dispatcher {
+            Some(d) => d.emit_tenanted(action, ticket, initial_user, tenant),
+            None => {
+                let state = STATE.load(Ordering::Acquire);
+                if state != 0 {
+                    emit_to_current(state, action, ticket, initial_user, tenant);
+                }
+            }
+        }
+    }
+
+    /// [`emit_webhook`] (or [`Dispatcher::emit_webhook`]) for this tenant: an event of any
+    /// format.
+    pub fn emit_webhook<E: WebhookEvent + ?Sized>(self, event: &E) {
+        let tenant = Some(self.tenant);
+        match self.dispatcher {
+            Some(d) => d.emit_webhook_tenanted(event, tenant),
+            None => {
+                let state = STATE.load(Ordering::Acquire);
+                if state != 0 {
+                    with_current(state, |d| d.emit_webhook_tenanted(event, tenant));
+                }
+            }
+        }
+    }
+
+    /// [`emit_async`] (or [`Dispatcher::emit_async`]) for this tenant: async sinks are
+    /// awaited.
+    pub async fn emit_async(self, action: Action, ticket: &Ticket, initial_user: &User) {
+        if !action.is_compiled_in() {
+            return;
+        }
+        if let Some(d) = self.resolve() {
+            d.emit_async_tenanted(action, ticket, initial_user, Some(self.tenant))
+                .await;
+        }
+    }
+
+    /// [`emit_webhook_async`] (or [`Dispatcher::emit_webhook_async`]) for this tenant.
+    pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(self, event: &E) {
+        if let Some(d) = self.resolve() {
+            d.emit_webhook_async_tenanted(event, Some(self.tenant))
+                .await;
+        }
+    }
+
+    /// The dispatcher to send to, for the async forms, which cannot hold the scoped
+    /// dispatcher's borrow across an await.
+    fn resolve(self) -> Option<Cow<'a, Dispatcher>> {
+        match self.dispatcher {
+            Some(d) => Some(Cow::Borrowed(d)),
+            None => current(STATE.load(Ordering::Acquire)).map(Cow::Owned),
+        }
     }
 }

@@ -112,6 +112,17 @@ pub enum Error {
         /// The format of the body.
         found: crate::Format,
     },
+    /// A tenant given to [`for_tenant`](crate::for_tenant),
+    /// [`Dispatcher::for_tenant`](crate::Dispatcher::for_tenant) or
+    /// [`Emitted::with_tenant`](crate::Emitted::with_tenant) is empty, longer than
+    /// [`MAX_TENANT_LEN`](crate::MAX_TENANT_LEN) (128) bytes or holds a control character.
+    /// The message says which, quoting at most 64 characters of the tenant. Name tenants
+    /// with a short printable id (the company's slug or number), and check names coming from
+    /// outside with [`check_tenant`](crate::check_tenant) when they are configured. An event
+    /// emitted for such a tenant is dropped, counted in
+    /// [`DispatcherStats::dropped`](crate::DispatcherStats::dropped) and logged at warn;
+    /// `emit` never returns this error.
+    InvalidTenant(String),
 }
 
 impl Error {
@@ -194,7 +205,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::InvalidSecret(message) => f.write_str(message),
+            Error::InvalidSecret(message) | Error::InvalidTenant(message) => f.write_str(message),
             Error::MissingHeader(name) => write!(f, "missing header '{name}'"),
             Error::InvalidTimestamp(value) => write!(
                 f,
@@ -252,6 +263,16 @@ impl std::error::Error for Error {
             Error::Sink { source, .. } => Some(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+/// A value quoted in an error message: at most 64 characters, then `…`, so that a long or
+/// hostile value cannot fill the logs.
+pub(crate) fn shorten(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match value.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
     }
 }
 
@@ -422,5 +443,71 @@ mod tests {
             err.to_string(),
             "no sink named 'crm' (the dispatcher has: file, http)"
         );
+    }
+
+    #[test]
+    fn invalid_tenants_are_named_and_cut_short() {
+        use crate::check_tenant;
+
+        let cases = [
+            (
+                String::new(),
+                "invalid tenant '': it is empty (give a non-empty name of at most 128 bytes)"
+                    .to_owned(),
+            ),
+            (
+                "a".repeat(300),
+                format!(
+                    "invalid tenant '{}…' (300 bytes): longer than 128 bytes",
+                    "a".repeat(64)
+                ),
+            ),
+            (
+                "a".repeat(129),
+                format!(
+                    "invalid tenant '{}…' (129 bytes): longer than 128 bytes",
+                    "a".repeat(64)
+                ),
+            ),
+            (
+                "a\u{7}b".to_owned(),
+                "invalid tenant 'a\\u{7}b': it holds a control character".to_owned(),
+            ),
+            (
+                "acme\n".to_owned(),
+                "invalid tenant 'acme\\n': it holds a control character".to_owned(),
+            ),
+            (
+                // 40 two-byte characters: 80 bytes, and a DEL (a control character) at the end.
+                format!("{}\u{7f}", "é".repeat(40)),
+                format!(
+                    "invalid tenant '{}\\u{{7f}}': it holds a control character",
+                    "é".repeat(40)
+                ),
+            ),
+        ];
+        for (tenant, text) in cases {
+            let err = check_tenant(&tenant).unwrap_err();
+            assert!(matches!(err, Error::InvalidTenant(_)), "{err:?}");
+            assert_eq!(err.to_string(), text);
+            assert!(!err.is_signature_error());
+        }
+    }
+
+    #[test]
+    fn a_quoted_tenant_is_at_most_64_characters() {
+        // 64 two-byte characters and a NUL: 129 bytes, so the length is what is reported,
+        // and the quote stops after 64 characters (128 bytes), before the NUL.
+        let long = format!("{}\u{0}", "я".repeat(64));
+        let text = crate::check_tenant(&long).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            format!(
+                "invalid tenant '{}…' (129 bytes): longer than 128 bytes",
+                "я".repeat(64)
+            )
+        );
+        assert!(crate::check_tenant(&"a".repeat(128)).is_ok());
+        assert!(crate::check_tenant("Acme Corp. — Kraków").is_ok());
     }
 }

@@ -58,11 +58,31 @@
 //! `usedesk.comment_created`, `iqchannels.message_created` (sets of them are
 //! [`EventTypeSet`]s, which `[Action::Create]` and an [`ActionSet`] convert into).
 //!
+//! # Tenants
+//!
+//! A helpdesk that serves several companies emits each event for the company it belongs to,
+//! its tenant: a non-empty name of at most [`MAX_TENANT_LEN`] (128) bytes with no control
+//! character ([`check_tenant`]). [`for_tenant`] (or [`Dispatcher::for_tenant`]) emits for
+//! one, with the same methods and costs as the untenanted forms:
+//!
+//! ```
+//! use deskhook::{Action, sample};
+//!
+//! let (ticket, user) = (sample::ticket(), sample::user());
+//! deskhook::for_tenant("acme").emit(Action::Comment, &ticket, &user);
+//! ```
+//!
+//! Sinks read the tenant from [`Emitted::tenant`] (`None` for an event emitted without one).
+//! In `deskhook-transports`, an endpoint with a tenant receives only that tenant's events,
+//! an endpoint without one receives every event, and an event without a tenant goes only to
+//! the endpoints without one. An event for an invalid tenant is dropped, counted and logged
+//! at warn; `emit` still never fails or panics.
+//!
 //! # Implementing a sink
 //!
 //! Implement [`EventSink`] (called on the emitting thread) or [`AsyncEventSink`], or wrap a
 //! closure with [`sink_fn`]. A sink receives an [`Emitted`]: the typed event, the body bytes
-//! (serialized once for all sinks) and the event id. Errors and panics of a sink are logged
+//! (serialized once for all sinks), the event id and the tenant, if any. Errors and panics of a sink are logged
 //! and counted by the dispatcher and never reach the caller of `emit`.
 //!
 //! # Receiving webhooks
@@ -138,7 +158,8 @@
 //! Records go to the `log` crate under the target `deskhook` ([`LOG_TARGET`]):
 //!
 //! - `error`: an event could not be serialized and was dropped.
-//! - `warn`: a sink failed or panicked; an event was dropped (unknown or compiled-out action).
+//! - `warn`: a sink failed or panicked; an event was dropped (unknown or compiled-out action,
+//!   invalid tenant).
 //!
 //! The transports in `deskhook-transports` log under the same target (delivery failures, dead
 //! letters, disabled endpoints).
@@ -156,15 +177,16 @@ mod receive;
 pub mod sample;
 pub mod signature;
 mod sink;
+mod tenant;
 mod webhook;
 mod wire;
 
 pub use action::{Action, ActionSet};
 pub use dispatch::{
-    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, LOG_TARGET, ScopedGuard,
-    SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref, emit_webhook,
-    emit_webhook_async, enabled_actions, enabled_event_types, flush, flush_within,
-    is_action_enabled, is_event_type_enabled, set_action_enabled, set_dispatcher,
+    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, ForTenant, LOG_TARGET,
+    ScopedGuard, SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref,
+    emit_webhook, emit_webhook_async, enabled_actions, enabled_event_types, flush, flush_within,
+    for_tenant, is_action_enabled, is_event_type_enabled, set_action_enabled, set_dispatcher,
     set_enabled_actions, set_enabled_event_types, set_event_type_enabled, set_scoped,
     with_dispatcher,
 };
@@ -177,6 +199,7 @@ pub use event_type::{EventType, EventTypeSet, ParseEventTypeError};
 pub use receive::{Format, ReceiveOptions, Received, receive};
 pub use signature::{Secret, sign, verify};
 pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
+pub use tenant::{MAX_TENANT_LEN, check_tenant};
 pub use webhook::{WebhookEvent, WebhookRef};
 
 /// The attribute macro for implementing [`AsyncEventSink`], re-exported from `async-trait`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::error::Error;
+use crate::error::{Error, shorten};
 use crate::event::Event;
 use crate::formats::{Token, iqchannels, usedesk};
 use crate::signature::{self, DEFAULT_TOLERANCE, Headers, Secret};
@@ -369,15 +369,6 @@ fn scan_keys(body: &[u8]) -> (Vec<String>, Option<Error>) {
         message: e.to_string(),
     });
     (keys, error)
-}
-
-/// A key for an error message: at most 64 characters.
-fn shorten(key: &str) -> String {
-    const MAX_CHARS: usize = 64;
-    match key.char_indices().nth(MAX_CHARS) {
-        Some((end, _)) => format!("{}…", &key[..end]),
-        None => key.to_owned(),
-    }
 }
 
 #[cfg(test)]

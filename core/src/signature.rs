@@ -64,6 +64,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::Error;
+use crate::error::shorten;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -614,16 +615,6 @@ fn unix_now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
-}
-
-/// A header value for an error message: at most 64 characters, so that a hostile sender
-/// cannot fill the logs.
-fn shorten(value: &str) -> String {
-    const MAX_CHARS: usize = 64;
-    match value.char_indices().nth(MAX_CHARS) {
-        Some((end, _)) => format!("{}…", &value[..end]),
-        None => value.to_owned(),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::event::EventRef;
 use crate::event_type::{EventType, ParseEventTypeError};
 use crate::receive::Format;
+use crate::tenant::check_tenant;
 use crate::webhook::{WebhookEvent, WebhookRef};
 
 /// The id of one emitted event: a UUID v7, so ids sort by time. It is the `webhook-id` a
@@ -75,7 +76,8 @@ impl fmt::Debug for EventId {
 /// only about bytes use [`body`](Emitted::body), [`content_type`](Emitted::content_type),
 /// [`id`](Emitted::id) and [`ordering_key`](Emitted::ordering_key), which every format has.
 /// The typed event is [`webhook`](Emitted::webhook) (any format) or
-/// [`event`](Emitted::event) (a Zenlix event only).
+/// [`event`](Emitted::event) (a Zenlix event only). [`tenant`](Emitted::tenant) says which
+/// company the event belongs to, when it was emitted for one.
 #[derive(Clone, Debug)]
 pub struct Emitted<'a> {
     id: EventId,
@@ -84,6 +86,8 @@ pub struct Emitted<'a> {
     event_type: EventType,
     key: Cow<'a, str>,
     body: Bytes,
+    /// Always passes [`check_tenant`].
+    tenant: Option<Cow<'a, str>>,
 }
 
 impl<'a> Emitted<'a> {
@@ -95,7 +99,7 @@ impl<'a> Emitted<'a> {
     /// As [`EventRef::to_json`].
     pub fn new(event: EventRef<'a>) -> Result<Emitted<'a>, Error> {
         let event_type = EventType::Zenlix(event.action());
-        Emitted::with_capacity(WebhookRef::Zenlix(event), event_type, 0)
+        Emitted::with_capacity(WebhookRef::Zenlix(event), event_type, 0, None)
     }
 
     /// Serializes an event of any format and gives it a new id.
@@ -112,15 +116,43 @@ impl<'a> Emitted<'a> {
                 unknown_type_name(event)
             ))));
         };
-        Emitted::with_capacity(view, event_type, 0)
+        Emitted::with_capacity(view, event_type, 0, None)
+    }
+
+    /// The same event for `tenant`: endpoints of that tenant receive it (see
+    /// [`tenant`](Emitted::tenant)). The body and the id stay the same.
+    ///
+    /// ```
+    /// use deskhook::{Action, Emitted, EventRef, sample};
+    ///
+    /// let (ticket, user) = (sample::ticket(), sample::user());
+    /// let event = Emitted::new(EventRef::new(Action::Create, &ticket, &user))?;
+    /// assert_eq!(event.with_tenant("acme")?.tenant(), Some("acme"));
+    /// # Ok::<(), deskhook::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTenant`] when `tenant` is empty, longer than
+    /// [`MAX_TENANT_LEN`](crate::MAX_TENANT_LEN) bytes or holds a control character (see
+    /// [`check_tenant`]).
+    pub fn with_tenant(self, tenant: impl Into<Cow<'a, str>>) -> Result<Emitted<'a>, Error> {
+        let tenant = tenant.into();
+        check_tenant(&tenant)?;
+        Ok(Emitted {
+            tenant: Some(tenant),
+            ..self
+        })
     }
 
     /// As `from_webhook`, serializing into a buffer of `capacity` bytes to start with, so
-    /// that a body of the expected size is written without growing the buffer.
+    /// that a body of the expected size is written without growing the buffer. `tenant`
+    /// must have passed [`check_tenant`] already.
     pub(crate) fn with_capacity(
         event: WebhookRef<'a>,
         event_type: EventType,
         capacity: usize,
+        tenant: Option<&'a str>,
     ) -> Result<Emitted<'a>, Error> {
         let mut body = Vec::with_capacity(capacity);
         serde_json::to_writer(&mut body, &event).map_err(Error::Serialize)?;
@@ -132,6 +164,7 @@ impl<'a> Emitted<'a> {
             event,
             event_type,
             body,
+            tenant: tenant.map(Cow::Borrowed),
         })
     }
 
@@ -172,6 +205,13 @@ impl<'a> Emitted<'a> {
     /// The typed event, of any format.
     pub fn webhook(&self) -> &WebhookRef<'a> {
         &self.event
+    }
+
+    /// The tenant the event belongs to, set by
+    /// [`for_tenant(..).emit(..)`](crate::for_tenant): endpoints of that tenant receive it,
+    /// endpoints without a tenant receive every event. `None` for events emitted without one.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// The key that orders delivery: events with the same key are delivered in emit order.

@@ -1,4 +1,5 @@
-//! Actions compiled out through the `action-*` features never reach a sink.
+//! Actions compiled out through the `action-*` features never reach a sink, emitted for a
+//! tenant or not.
 //!
 //! In the workspace build every action is on, and this checks that all twelve arrive. The
 //! README's test command also runs it on a build with only two actions:
@@ -57,11 +58,12 @@ fn only_compiled_in_actions_reach_the_sinks() {
         for action in Action::ALL {
             deskhook::emit(action, &ticket, &user);
             deskhook::emit_event(&sample::event(action));
+            deskhook::for_tenant("acme").emit(action, &ticket, &user);
         }
     });
     let expected: Vec<Action> = features_of_this_build()
         .iter()
-        .flat_map(|a| [a, a])
+        .flat_map(|a| [a, a, a])
         .collect();
     assert_eq!(*record.0.lock().unwrap(), expected);
     assert_eq!(ActionSet::compiled_in(), features_of_this_build());
