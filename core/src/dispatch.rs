@@ -1,7 +1,6 @@
 //! The dispatcher, which fans events out to sinks, and the global facade around it.
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -17,7 +16,8 @@ use crate::error::Error;
 use crate::event::{Event, EventRef, Ticket, User};
 use crate::event_type::{EventType, EventTypeSet};
 use crate::sink::{AsyncEventSink, Emitted, EventSink};
-use crate::tenant::check_tenant;
+use crate::switch::is_event_type_enabled;
+use crate::tenant::{ForTenant, check_tenant};
 use crate::webhook::{WebhookEvent, WebhookRef};
 
 /// The `log` target of every record deskhook writes.
@@ -199,7 +199,7 @@ impl Dispatcher {
 
     /// [`emit`](Dispatcher::emit) for `tenant`, or for no tenant when `None`.
     #[inline]
-    fn emit_tenanted(
+    pub(crate) fn emit_tenanted(
         &self,
         action: Action,
         ticket: &Ticket,
@@ -266,7 +266,11 @@ impl Dispatcher {
         self.emit_webhook_tenanted(event, None);
     }
 
-    fn emit_webhook_tenanted<E: WebhookEvent + ?Sized>(&self, event: &E, tenant: Option<&str>) {
+    pub(crate) fn emit_webhook_tenanted<E: WebhookEvent + ?Sized>(
+        &self,
+        event: &E,
+        tenant: Option<&str>,
+    ) {
         if let Some((view, event_type)) = self.webhook_view(event) {
             self.dispatch(view, event_type, tenant);
         }
@@ -277,7 +281,7 @@ impl Dispatcher {
         self.emit_webhook_async_tenanted(event, None).await;
     }
 
-    async fn emit_webhook_async_tenanted<E: WebhookEvent + ?Sized>(
+    pub(crate) async fn emit_webhook_async_tenanted<E: WebhookEvent + ?Sized>(
         &self,
         event: &E,
         tenant: Option<&str>,
@@ -322,7 +326,7 @@ impl Dispatcher {
             .await;
     }
 
-    async fn emit_async_tenanted(
+    pub(crate) async fn emit_async_tenanted(
         &self,
         action: Action,
         ticket: &Ticket,
@@ -646,85 +650,13 @@ impl fmt::Debug for DispatcherBuilder {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Run-time action switches.
-
-/// The [`EventTypeSet`] bits of the event types switched on.
-static ENABLED: AtomicU32 = AtomicU32::new(EventTypeSet::all().bits());
-
-/// Switches `action` on or off for every dispatcher, at run time. All actions start on.
-///
-/// An action that is off costs `emit` a compare and an atomic load.
-pub fn set_action_enabled(action: Action, enabled: bool) {
-    set_event_type_enabled(EventType::Zenlix(action), enabled);
-}
-
-/// Sets which Zenlix actions are on, at run time, for every dispatcher; the other formats'
-/// event types stay as they are.
-pub fn set_enabled_actions(actions: impl Into<ActionSet>) {
-    let actions = actions.into();
-    // The closure always returns Some, so the update cannot fail.
-    let _ = ENABLED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-        Some(EventTypeSet::from_bits(bits).with_actions(actions).bits())
-    });
-}
-
-/// The actions that are on: compiled in and not switched off.
-pub fn enabled_actions() -> ActionSet {
-    enabled_event_types().actions()
-}
-
-/// Whether `action` is compiled in and switched on.
-#[inline]
-pub fn is_action_enabled(action: Action) -> bool {
-    is_event_type_enabled(EventType::Zenlix(action))
-}
-
-/// Switches an event type of any format on or off for every dispatcher, at run time. All
-/// event types start on.
-///
-/// ```
-/// use deskhook::EventType;
-///
-/// let typing: EventType = "iqchannels.typing".parse()?;
-/// deskhook::set_event_type_enabled(typing, false);
-/// assert!(!deskhook::is_event_type_enabled(typing));
-/// deskhook::set_event_type_enabled(typing, true);
-/// # Ok::<(), deskhook::Error>(())
-/// ```
-pub fn set_event_type_enabled(event_type: EventType, enabled: bool) {
-    let bit = EventTypeSet::only(event_type).bits();
-    if enabled {
-        ENABLED.fetch_or(bit, Ordering::Relaxed);
-    } else {
-        ENABLED.fetch_and(!bit, Ordering::Relaxed);
-    }
-}
-
-/// Sets which event types, of every format, are on, at run time, for every dispatcher.
-pub fn set_enabled_event_types(event_types: impl Into<EventTypeSet>) {
-    ENABLED.store(event_types.into().bits(), Ordering::Relaxed);
-}
-
-/// The event types that are on: compiled in and not switched off.
-pub fn enabled_event_types() -> EventTypeSet {
-    EventTypeSet::from_bits(ENABLED.load(Ordering::Relaxed) & EventTypeSet::compiled_in().bits())
-}
-
-/// Whether `event_type` is compiled in and switched on.
-#[inline]
-pub fn is_event_type_enabled(event_type: EventType) -> bool {
-    event_type.is_compiled_in()
-        && EventTypeSet::from_bits(ENABLED.load(Ordering::Relaxed)).contains(event_type)
-}
-
-// ---------------------------------------------------------------------------------------------
 // The global facade.
 
 static GLOBAL: OnceLock<Dispatcher> = OnceLock::new();
 
 /// Bit 0: the global dispatcher is set. The rest: twice the number of scoped dispatchers in
 /// force on any thread. Zero means `emit` has nothing to do.
-static STATE: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static STATE: AtomicUsize = AtomicUsize::new(0);
 const GLOBAL_SET: usize = 1;
 const ONE_SCOPED: usize = 2;
 
@@ -752,7 +684,7 @@ pub fn dispatcher() -> Option<Dispatcher> {
     current(STATE.load(Ordering::Acquire))
 }
 
-fn current(state: usize) -> Option<Dispatcher> {
+pub(crate) fn current(state: usize) -> Option<Dispatcher> {
     if state >= ONE_SCOPED
         && let Some(scoped) = SCOPED.with(|s| s.borrow().clone())
     {
@@ -761,7 +693,7 @@ fn current(state: usize) -> Option<Dispatcher> {
     GLOBAL.get().cloned()
 }
 
-fn with_current<R>(state: usize, f: impl FnOnce(&Dispatcher) -> R) -> Option<R> {
+pub(crate) fn with_current<R>(state: usize, f: impl FnOnce(&Dispatcher) -> R) -> Option<R> {
     if state >= ONE_SCOPED
         && let Some(scoped) = SCOPED.with(|s| s.borrow().clone())
     {
@@ -850,7 +782,7 @@ pub fn emit(action: Action, ticket: &Ticket, initial_user: &User) {
 }
 
 #[inline(never)]
-fn emit_to_current(
+pub(crate) fn emit_to_current(
     state: usize,
     action: Action,
     ticket: &Ticket,
@@ -955,127 +887,5 @@ pub fn flush_within(timeout: Duration) -> Result<(), Error> {
     match dispatcher() {
         Some(d) => d.flush(timeout),
         None => Ok(()),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tenants.
-
-/// Emits the events of one tenant, from [`for_tenant`] or [`Dispatcher::for_tenant`].
-///
-/// Its methods are those of the facade ([`emit`], [`emit_webhook`], [`emit_async`],
-/// [`emit_webhook_async`]) and cost the same: an action compiled out does nothing, no
-/// dispatcher is one atomic load, no subscribed sink means no serialization. The only
-/// difference is that the sinks receive the event with [`Emitted::tenant`] set, so that
-/// endpoints of that tenant, and endpoints without a tenant, receive it.
-///
-/// The tenant is checked with [`check_tenant`](crate::check_tenant) when an event is about
-/// to be sent. An invalid one never panics and never reaches the caller: the event is
-/// dropped, counted in [`DispatcherStats::dropped`] and logged at warn with the reason and
-/// the ticket.
-///
-/// It is a pair of references, cheap to make for each emit, and `Copy`.
-///
-/// ```
-/// use deskhook::{Action, Dispatcher, sample};
-///
-/// let dispatcher = Dispatcher::builder()
-///     .sink("check", deskhook::sink_fn(|event| {
-///         assert_eq!(event.tenant(), Some("acme"));
-///         Ok(())
-///     }))
-///     .build();
-/// let (ticket, user) = (sample::ticket(), sample::user());
-/// deskhook::with_dispatcher(&dispatcher, || {
-///     deskhook::for_tenant("acme").emit(Action::Create, &ticket, &user);
-/// });
-/// // A failed assert in the sink would count as a failure of the sink, not as sent.
-/// assert_eq!(dispatcher.stats().sinks[0].sent, 1);
-/// ```
-#[derive(Clone, Copy, Debug)]
-pub struct ForTenant<'a> {
-    tenant: &'a str,
-    /// `None`: the current dispatcher at emit time (scoped, else global), as [`emit`] finds it.
-    dispatcher: Option<&'a Dispatcher>,
-}
-
-/// Emits the events of `tenant` to the current dispatcher (see [`ForTenant`]):
-/// `deskhook::for_tenant("acme").emit(action, &ticket, &user)`. Making it costs nothing; the
-/// tenant is checked when an event is sent.
-///
-/// ```
-/// use deskhook::{Action, sample};
-///
-/// let (ticket, user) = (sample::ticket(), sample::user());
-/// deskhook::for_tenant("acme").emit(Action::Create, &ticket, &user); // no dispatcher: nothing
-/// ```
-pub fn for_tenant(tenant: &str) -> ForTenant<'_> {
-    ForTenant {
-        tenant,
-        dispatcher: None,
-    }
-}
-
-impl<'a> ForTenant<'a> {
-    /// [`emit`] (or [`Dispatcher::emit`]) for this tenant.
-    #[inline(always)]
-    pub fn emit(self, action: Action, ticket: &Ticket, initial_user: &User) {
-        if !action.is_compiled_in() {
-            return;
-        }
-        let tenant = Some(self.tenant);
-        match self.dispatcher {
-            Some(d) => d.emit_tenanted(action, ticket, initial_user, tenant),
-            None => {
-                let state = STATE.load(Ordering::Acquire);
-                if state != 0 {
-                    emit_to_current(state, action, ticket, initial_user, tenant);
-                }
-            }
-        }
-    }
-
-    /// [`emit_webhook`] (or [`Dispatcher::emit_webhook`]) for this tenant: an event of any
-    /// format.
-    pub fn emit_webhook<E: WebhookEvent + ?Sized>(self, event: &E) {
-        let tenant = Some(self.tenant);
-        match self.dispatcher {
-            Some(d) => d.emit_webhook_tenanted(event, tenant),
-            None => {
-                let state = STATE.load(Ordering::Acquire);
-                if state != 0 {
-                    with_current(state, |d| d.emit_webhook_tenanted(event, tenant));
-                }
-            }
-        }
-    }
-
-    /// [`emit_async`] (or [`Dispatcher::emit_async`]) for this tenant: async sinks are
-    /// awaited.
-    pub async fn emit_async(self, action: Action, ticket: &Ticket, initial_user: &User) {
-        if !action.is_compiled_in() {
-            return;
-        }
-        if let Some(d) = self.resolve() {
-            d.emit_async_tenanted(action, ticket, initial_user, Some(self.tenant))
-                .await;
-        }
-    }
-
-    /// [`emit_webhook_async`] (or [`Dispatcher::emit_webhook_async`]) for this tenant.
-    pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(self, event: &E) {
-        if let Some(d) = self.resolve() {
-            d.emit_webhook_async_tenanted(event, Some(self.tenant))
-                .await;
-        }
-    }
-
-    /// The dispatcher to send to, for the async forms, which cannot hold the scoped
-    /// dispatcher's borrow across an await.
-    fn resolve(self) -> Option<Cow<'a, Dispatcher>> {
-        match self.dispatcher {
-            Some(d) => Some(Cow::Borrowed(d)),
-            None => current(STATE.load(Ordering::Acquire)).map(Cow::Owned),
-        }
     }
 }

@@ -177,18 +177,16 @@ mod receive;
 pub mod sample;
 pub mod signature;
 mod sink;
+mod switch;
 mod tenant;
 mod webhook;
 mod wire;
 
 pub use action::{Action, ActionSet};
 pub use dispatch::{
-    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, ForTenant, LOG_TARGET,
-    ScopedGuard, SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref,
-    emit_webhook, emit_webhook_async, enabled_actions, enabled_event_types, flush, flush_within,
-    for_tenant, is_action_enabled, is_event_type_enabled, set_action_enabled, set_dispatcher,
-    set_enabled_actions, set_enabled_event_types, set_event_type_enabled, set_scoped,
-    with_dispatcher,
+    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, LOG_TARGET, ScopedGuard,
+    SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref, emit_webhook,
+    emit_webhook_async, flush, flush_within, set_dispatcher, set_scoped, with_dispatcher,
 };
 pub use error::{BoxError, Error, ParseActionError};
 pub use event::{
@@ -199,7 +197,11 @@ pub use event_type::{EventType, EventTypeSet, ParseEventTypeError};
 pub use receive::{Format, ReceiveOptions, Received, receive};
 pub use signature::{Secret, sign, verify};
 pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
-pub use tenant::{MAX_TENANT_LEN, check_tenant};
+pub use switch::{
+    enabled_actions, enabled_event_types, is_action_enabled, is_event_type_enabled,
+    set_action_enabled, set_enabled_actions, set_enabled_event_types, set_event_type_enabled,
+};
+pub use tenant::{ForTenant, MAX_TENANT_LEN, check_tenant, for_tenant};
 pub use webhook::{WebhookEvent, WebhookRef};
 
 /// The attribute macro for implementing [`AsyncEventSink`], re-exported from `async-trait`.

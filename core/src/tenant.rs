@@ -1,10 +1,18 @@
 //! Tenants: the company an event belongs to, in a helpdesk that serves several.
 //!
-//! This module only says what a valid tenant is. It does not route anything: the dispatcher
-//! hands the tenant to the sinks in [`Emitted::tenant`](crate::Emitted::tenant), and the
-//! transports decide which endpoints receive it.
+//! This module says what a valid tenant is and holds [`ForTenant`], which emits for one. It does
+//! not route anything: the dispatcher hands the tenant to the sinks in
+//! [`Emitted::tenant`](crate::Emitted::tenant), and the transports decide which endpoints
+//! receive it.
 
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+
+use crate::action::Action;
+use crate::dispatch::{Dispatcher, STATE, current, emit_to_current, with_current};
 use crate::error::{Error, shorten};
+use crate::event::{Ticket, User};
+use crate::webhook::WebhookEvent;
 
 /// The longest tenant accepted, in bytes of UTF-8.
 pub const MAX_TENANT_LEN: usize = 128;
@@ -48,4 +56,127 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// Emits the events of one tenant, from [`for_tenant`] or [`Dispatcher::for_tenant`].
+///
+/// Its methods are those of the facade ([`emit`](crate::emit),
+/// [`emit_webhook`](crate::emit_webhook), [`emit_async`](crate::emit_async),
+/// [`emit_webhook_async`](crate::emit_webhook_async)) and cost the same: an action compiled
+/// out does nothing, no dispatcher is one atomic load, no subscribed sink means no
+/// serialization. The only difference is that the sinks receive the event with
+/// [`Emitted::tenant`](crate::Emitted::tenant) set, so that endpoints of that tenant, and
+/// endpoints without a tenant, receive it.
+///
+/// The tenant is checked with [`check_tenant`](crate::check_tenant) when an event is about
+/// to be sent. An invalid one never panics and never reaches the caller: the event is
+/// dropped, counted in [`DispatcherStats::dropped`](crate::DispatcherStats::dropped) and
+/// logged at warn with the reason and the ticket.
+///
+/// It is a pair of references, cheap to make for each emit, and `Copy`.
+///
+/// ```
+/// use deskhook::{Action, Dispatcher, sample};
+///
+/// let dispatcher = Dispatcher::builder()
+///     .sink("check", deskhook::sink_fn(|event| {
+///         assert_eq!(event.tenant(), Some("acme"));
+///         Ok(())
+///     }))
+///     .build();
+/// let (ticket, user) = (sample::ticket(), sample::user());
+/// deskhook::with_dispatcher(&dispatcher, || {
+///     deskhook::for_tenant("acme").emit(Action::Create, &ticket, &user);
+/// });
+/// // A failed assert in the sink would count as a failure of the sink, not as sent.
+/// assert_eq!(dispatcher.stats().sinks[0].sent, 1);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ForTenant<'a> {
+    pub(crate) tenant: &'a str,
+    /// `None`: the current dispatcher at emit time (scoped, else global), as
+    /// [`emit`](crate::emit) finds it.
+    pub(crate) dispatcher: Option<&'a Dispatcher>,
+}
+
+/// Emits the events of `tenant` to the current dispatcher (see [`ForTenant`]):
+/// `deskhook::for_tenant("acme").emit(action, &ticket, &user)`. Making it costs nothing; the
+/// tenant is checked when an event is sent.
+///
+/// ```
+/// use deskhook::{Action, sample};
+///
+/// let (ticket, user) = (sample::ticket(), sample::user());
+/// deskhook::for_tenant("acme").emit(Action::Create, &ticket, &user); // no dispatcher: nothing
+/// ```
+pub fn for_tenant(tenant: &str) -> ForTenant<'_> {
+    ForTenant {
+        tenant,
+        dispatcher: None,
+    }
+}
+
+impl<'a> ForTenant<'a> {
+    /// [`emit`](crate::emit) (or [`Dispatcher::emit`]) for this tenant.
+    #[inline(always)]
+    pub fn emit(self, action: Action, ticket: &Ticket, initial_user: &User) {
+        if !action.is_compiled_in() {
+            return;
+        }
+        let tenant = Some(self.tenant);
+        match self.dispatcher {
+            Some(d) => d.emit_tenanted(action, ticket, initial_user, tenant),
+            None => {
+                let state = STATE.load(Ordering::Acquire);
+                if state != 0 {
+                    emit_to_current(state, action, ticket, initial_user, tenant);
+                }
+            }
+        }
+    }
+
+    /// [`emit_webhook`](crate::emit_webhook) (or [`Dispatcher::emit_webhook`]) for this
+    /// tenant: an event of any format.
+    pub fn emit_webhook<E: WebhookEvent + ?Sized>(self, event: &E) {
+        let tenant = Some(self.tenant);
+        match self.dispatcher {
+            Some(d) => d.emit_webhook_tenanted(event, tenant),
+            None => {
+                let state = STATE.load(Ordering::Acquire);
+                if state != 0 {
+                    with_current(state, |d| d.emit_webhook_tenanted(event, tenant));
+                }
+            }
+        }
+    }
+
+    /// [`emit_async`](crate::emit_async) (or [`Dispatcher::emit_async`]) for this tenant:
+    /// async sinks are awaited.
+    pub async fn emit_async(self, action: Action, ticket: &Ticket, initial_user: &User) {
+        if !action.is_compiled_in() {
+            return;
+        }
+        if let Some(d) = self.resolve() {
+            d.emit_async_tenanted(action, ticket, initial_user, Some(self.tenant))
+                .await;
+        }
+    }
+
+    /// [`emit_webhook_async`](crate::emit_webhook_async) (or
+    /// [`Dispatcher::emit_webhook_async`]) for this tenant.
+    pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(self, event: &E) {
+        if let Some(d) = self.resolve() {
+            d.emit_webhook_async_tenanted(event, Some(self.tenant))
+                .await;
+        }
+    }
+
+    /// The dispatcher to send to, for the async forms, which cannot hold the scoped
+    /// dispatcher's borrow across an await.
+    fn resolve(self) -> Option<Cow<'a, Dispatcher>> {
+        match self.dispatcher {
+            Some(d) => Some(Cow::Borrowed(d)),
+            None => current(STATE.load(Ordering::Acquire)).map(Cow::Owned),
+        }
+    }
 }
