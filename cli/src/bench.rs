@@ -2,6 +2,7 @@
 //! to one endpoint (or to a JetStream stream, and from there through `deskhook relay`
 //! processes to one endpoint), and report throughput and the cost of `emit` as one JSON line.
 
+mod fleet;
 mod nats;
 
 use std::fmt::Write as _;
@@ -15,9 +16,9 @@ use deskhook::policy::RetrySchedule;
 use std::sync::mpsc;
 
 use deskhook::{Action, Dispatcher, Emitted, EventRef, Ticket, User};
-use deskhook_transports::delivery::Receipt;
-use deskhook_transports::delivery::{DeliveryConfig, DeliveryGuard, Endpoint, EndpointStats};
-use deskhook_transports::http_async::AsyncHttpSink;
+use deskhook_transports::delivery::{
+    AttemptRecord, DeliveryConfig, DeliveryGuard, DeliverySink, Endpoint, Receipt,
+};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::nats::{DEFAULT_CONCURRENCY, DEFAULT_PARTITIONS, NatsSink};
 use deskhook_transports::spool::{Durability, Spool, Synchronous};
@@ -50,20 +51,27 @@ pub(crate) enum Transport {
 /// Emits --events synthetic Zenlix events from one thread through the global facade
 /// (`deskhook::set_dispatcher`, then `deskhook::emit`) into the real delivery engine and the
 /// chosen transport, POSTing each to --url. Tickets are B0000001, B0000002, … (one event
-/// each, so they are delivered in parallel), actions cycle through the twelve, and each body
+/// each by default, so they are delivered in parallel; see --tickets), actions cycle
+/// through the twelve, and each body
 /// is padded to about --body-size bytes. The queue holds every event (nothing is dropped),
 /// failures are retried at 0s,100ms,1s, and what still fails goes to a dead-letter file in
 /// the temporary directory ($TMPDIR), whose path is printed.
 ///
 /// A progress bar on stderr counts deliveries. At the end one JSON line goes to stdout:
 ///
-///   {"events":…,"delivered":…,"failed":…,"seconds":…,"events_per_sec":…,
-///    "emit_ns_p50":…,"emit_ns_p99":…,"rss_max_kb":…}
+///   {"events":…,"endpoints":…,"tenants":…,"deliveries":…,"delivered":…,"failed":…,
+///    "seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"rss_max_kb":…,
+///    "rss_endpoints_kb":…,"threads_max":…,"order_violations":…}
 ///
-/// seconds runs from the first emit to the last delivery; failed is events − delivered;
-/// emit_ns_* are percentiles of the duration of each `emit` call (while delivery runs);
-/// rss_max_kb is the peak resident set (VmHWM), null where /proc is not available.
-/// Exits 0 only if every event was delivered.
+/// deliveries is what the events should make (events × the endpoints of their tenant);
+/// delivered counts those made; failed is deliveries − delivered; seconds runs from the
+/// first emit to the last delivery; events_per_sec is delivered per second; emit_ns_* are
+/// percentiles of the duration of each `emit` call (while delivery runs); rss_max_kb is the
+/// peak resident set (VmHWM); rss_endpoints_kb is the resident set the endpoints added when
+/// they were registered (before any event); threads_max the most threads the process had;
+/// order_violations the deliveries that came before an earlier event of their endpoint and
+/// ticket (always 0). The /proc readings are null where /proc is not available. Exits 0
+/// only if every delivery was made, in order.
 ///
 /// With --spool DIR, each event goes through a durable spool in DIR first: the sink's
 /// `send_with_receipt` is called directly (not the facade) so that the run knows when each
@@ -120,6 +128,25 @@ pub(crate) struct Args {
     #[arg(long, value_name = "P",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(deskhook_transports::nats::MAX_PARTITIONS)))]
     partitions: Option<u32>,
+    /// Deliver to N endpoints on the one receiver: endpoint i is named e<i> and posts to
+    /// --url with e<i> appended to its path (http://127.0.0.1:8080/ gives /e0, /e1, …).
+    /// Events are spread over them in turn, through tenants: endpoint i belongs to tenant
+    /// t<i mod T> and event n to tenant t<n mod T>, where T is --tenants (by default N: each
+    /// event goes to one endpoint). --concurrency is then the whole sink's requests in flight
+    /// (and each endpoint's limit). Without --endpoints, one endpoint named bench posts to
+    /// --url itself.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    endpoints: Option<u64>,
+    /// With --endpoints, the tenants the endpoints and events are spread over; each event
+    /// then goes to the N/T endpoints of its tenant.
+    #[arg(long, value_name = "T", requires = "endpoints",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    tenants: Option<u64>,
+    /// How many tickets the events cycle through (event n is on ticket n mod K); each
+    /// endpoint gets a ticket's events in order, which the run checks. Defaults to one ticket
+    /// per event.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    tickets: Option<u64>,
     /// The approximate size of each body in bytes; the ticket's text is padded to reach it.
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     body_size: usize,
@@ -161,39 +188,10 @@ pub(crate) enum SpoolSync {
     Normal,
 }
 
-/// The built sink of any transport, for its counters.
-enum Sink {
-    Blocking(HttpSink),
-    Async(AsyncHttpSink),
-    Nats(NatsSink),
-}
-
-impl Sink {
-    fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
-        match self {
-            Sink::Blocking(sink) => sink.send_with_receipt(event),
-            Sink::Async(sink) => sink.send_with_receipt(event),
-            Sink::Nats(sink) => sink.send_with_receipt(event),
-        }
-    }
-
-    fn stats(&self) -> Vec<EndpointStats> {
-        match self {
-            Sink::Blocking(sink) => sink.stats(),
-            Sink::Async(sink) => sink.stats(),
-            Sink::Nats(sink) => vec![sink.stats()],
-        }
-    }
-
-    /// Events delivered, and events finished for good (delivered, dead-lettered or dropped).
-    fn progress(&self) -> (u64, u64) {
-        self.stats().iter().fold((0, 0), |(d, f), s| {
-            (
-                d + s.delivered,
-                f + s.delivered + s.dead_lettered + s.dropped,
-            )
-        })
-    }
+/// Events delivered, and events finished for good (delivered, dead-lettered or dropped).
+fn progress(sink: &DeliverySink) -> (u64, u64) {
+    let t = sink.totals();
+    (t.delivered, t.delivered + t.dead_lettered + t.dropped)
 }
 
 /// Percentile `p` (0–100) of sorted values.
@@ -203,15 +201,7 @@ fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
 
 /// The peak resident set size in KiB, from `VmHWM` in /proc/self/status.
 fn rss_max_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    fleet::proc_status("VmHWM:")
 }
 
 /// A path in the temporary directory that names this run: `deskhook-bench-<pid>-<nanos>`
@@ -353,7 +343,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let events = args.events;
     let queue_capacity =
         usize::try_from(events).map_err(|_| format!("--events {events} is too many"))?;
-    let max_payload = deskhook_transports::delivery::DeliveryConfig::default().max_payload;
+    let max_payload = DeliveryConfig::default().max_payload;
     if args.body_size > max_payload {
         return Err(format!(
             "--body-size {} is over the {max_payload}-byte payload limit: every event would be \
@@ -361,23 +351,36 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             args.body_size
         ));
     }
+    let fleet = match args.endpoints {
+        Some(n) => fleet::Fleet::new(
+            usize::try_from(n).map_err(|e| e.to_string())?,
+            args.tenants.and_then(|t| usize::try_from(t).ok()),
+        ),
+        None => fleet::Fleet::single(),
+    };
+    let deliveries = if is_nats {
+        events
+    } else {
+        fleet.deliveries(events)
+    };
+    let tickets = args.tickets.unwrap_or(events);
     let (mut ticket, user) = synthetic(args.body_size)?;
     let mut emit_ns: Vec<u64> = Vec::new();
     emit_ns
         .try_reserve_exact(queue_capacity)
         .map_err(|e| format!("--events {events} is too many: {e}"))?;
 
-    // The HTTP endpoint; with nats the relays' endpoint is in their deskhook.toml.
-    let endpoint = match (&args.url, is_nats) {
-        (Some(url), false) => Some(
-            Endpoint::new("bench", url)
+    // The HTTP endpoints; with nats the relays' endpoint is in their deskhook.toml.
+    let endpoints = match (&args.url, is_nats) {
+        (Some(url), false) => fleet.build(url, |name, url| {
+            Ok(Endpoint::new(name, url)
                 .map_err(|e| format!("--url: {e}"))?
                 .secrets(secrets.clone())
                 .retry(retry.clone())
                 .allow_private(args.allow_private)
-                .workers(workers),
-        ),
-        _ => None,
+                .max_in_flight(workers))
+        })?,
+        _ => Vec::new(),
     };
     // The stream before the relays, so that they are dropped (killed) before it is deleted.
     let nats_url = args.nats.as_deref().filter(|_| is_nats);
@@ -424,36 +427,25 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let delivery = DeliveryConfig {
         queue_capacity,
         dead_letter_path: dead_letter_path.clone(),
+        max_in_flight: workers,
+        max_threads: workers,
         ..DeliveryConfig::default()
     };
+    let order = std::sync::Arc::new(fleet::OrderCheck::default());
+    let rss_before = fleet::proc_status("VmRSS:");
     // The async and NATS sinks are built outside any runtime, so each starts a runtime of its
     // own (two worker threads) that the guard shuts down. That is what an application
     // without tokio gets, and it keeps `emit` on the main thread, a plain thread like a
     // helpdesk's request handler: a runtime made here would only add a thread that blocks
     // in `emit` and in the guard's flush, and `build_async` inside it would share its
     // workers with that.
-    let built: Result<(Sink, DeliveryGuard), _> = match (endpoint, nats_url, &stream) {
-        (Some(endpoint), _, _) => {
-            let mut builder = HttpSink::builder().config(delivery).endpoint(endpoint);
-            if let Some(spool) = spool {
-                builder = builder.spool(spool);
-            }
-            if args.transport == Transport::Async {
-                builder
-                    .build_async()
-                    .map(|(sink, guard)| (Sink::Async(sink), guard))
-            } else {
-                builder
-                    .build()
-                    .map(|(sink, guard)| (Sink::Blocking(sink), guard))
-            }
-        }
-        (None, Some(urls), Some(stream)) => {
+    let built: Result<(DeliverySink, DeliveryGuard), _> = match (nats_url, &stream) {
+        (Some(urls), Some(stream)) => {
             let mut builder = NatsSink::builder(urls)
                 .stream(stream.settings().clone())
                 .config(delivery)
                 .retry(retry.clone())
-                .workers(workers)
+                .max_in_flight(workers)
                 .require_server(true);
             for secret in secrets {
                 builder = builder.secret(secret);
@@ -463,9 +455,25 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             }
             builder
                 .build()
-                .map(|(sink, guard)| (Sink::Nats(sink), guard))
+                .map(|(sink, guard)| (sink.delivery().clone(), guard))
         }
-        _ => unreachable!("check_flags makes sure there is --url or --nats"),
+        _ => {
+            let seen = order.clone();
+            let mut builder = HttpSink::builder()
+                .config(delivery)
+                .observer(move |record: &AttemptRecord<'_>| seen.see(record));
+            for endpoint in endpoints {
+                builder = builder.endpoint(endpoint);
+            }
+            if let Some(spool) = spool {
+                builder = builder.spool(spool);
+            }
+            if args.transport == Transport::Async {
+                builder.build_async()
+            } else {
+                builder.build()
+            }
+        }
     };
     let (sink, guard) = match built {
         Ok(built) => built,
@@ -481,38 +489,42 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             });
         }
     };
-    let dispatcher = match &sink {
-        Sink::Blocking(sink) => Dispatcher::builder().sink("http", sink.clone()),
-        Sink::Async(sink) => Dispatcher::builder().sink("http", sink.clone()),
-        Sink::Nats(sink) => Dispatcher::builder().sink("nats", sink.clone()),
-    }
-    .build();
+    let rss_endpoints = match (rss_before, fleet::proc_status("VmRSS:")) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
+    let dispatcher = Dispatcher::builder().sink("deliver", sink.clone()).build();
     if let Err(e) = deskhook::set_dispatcher(dispatcher) {
         remove_dead_letters();
         return Err(e.to_string());
     }
 
-    let bar = ProgressBar::new(events).with_style(
+    let bar = ProgressBar::new(deliveries).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}  {per_sec}  {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(if is_nats { "published" } else { "delivered" });
-    let wait = args.wait.unwrap_or_else(|| deadline(events, &retry));
+    let wait = args.wait.unwrap_or_else(|| deadline(deliveries, &retry));
     let done = AtomicBool::new(false);
+    let threads_max =
+        std::sync::atomic::AtomicU64::new(fleet::proc_status("Threads:").unwrap_or(0));
     let spooled = args.spool.is_some();
     // `None`: event n could not be made; nothing from n on counts as durable.
     let (receipts, durability) = mpsc::channel::<(u64, Option<Receipt>)>();
     let (started, finished, flushed, durable) = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
-                bar.set_position(sink.progress().0);
+                bar.set_position(progress(&sink).0);
+                if let Some(threads) = fleet::proc_status("Threads:") {
+                    threads_max.fetch_max(threads, Ordering::Relaxed);
+                }
                 std::thread::sleep(PROGRESS_EVERY);
             }
         });
         let started = Instant::now();
         let reporter = scope.spawn(move || report_durable(&durability, started));
         for n in 1..=events {
-            write_code(&mut ticket.code, n);
+            write_code(&mut ticket.code, (n - 1) % tickets + 1);
             let action = Action::ALL[((n - 1) % Action::ALL.len() as u64) as usize];
             let before = Instant::now();
             if spooled {
@@ -526,7 +538,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                     }
                 }
             } else {
-                deskhook::emit(action, &ticket, &user);
+                match fleet.tenant_of(n) {
+                    Some(tenant) => deskhook::for_tenant(tenant).emit(action, &ticket, &user),
+                    None => deskhook::emit(action, &ticket, &user),
+                }
             }
             let took = before.elapsed();
             emit_ns.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
@@ -538,7 +553,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         done.store(true, Ordering::Release);
         (started, finished, flushed, durable)
     });
-    let (delivered, settled) = sink.progress();
+    let (delivered, settled) = progress(&sink);
     bar.set_position(delivered);
     // Whatever is still queued or in flight goes to the dead letters.
     let _ = guard.shutdown(Duration::from_secs(1));
@@ -554,13 +569,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let per_sec = rate(delivered, finished);
     let mut report = serde_json::json!({
         "events": events,
+        "endpoints": fleet.endpoints,
+        "tenants": fleet.tenant_count(),
+        "deliveries": deliveries,
         "delivered": delivered,
-        "failed": events - delivered.min(events),
+        "failed": deliveries - delivered.min(deliveries),
         "seconds": rounded(finished),
         "events_per_sec": per_sec,
         "emit_ns_p50": percentile(&emit_ns, 50),
         "emit_ns_p99": percentile(&emit_ns, 99),
         "rss_max_kb": rss_max_kb(),
+        "rss_endpoints_kb": rss_endpoints,
+        "threads_max": threads_max.load(Ordering::Relaxed),
+        "order_violations": order.violations(),
     });
     if spooled {
         let (count, at) = durable;
@@ -586,23 +607,34 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     }
     crate::send::print_line(&report.to_string());
 
-    let all = delivered == events;
+    let all = delivered == deliveries;
     if all {
         remove_dead_letters();
     } else {
         let why = match flushed {
-            Err(e) if settled < events => format!("; {e}"),
+            Err(e) if settled < deliveries => format!("; {e}"),
             _ => String::new(),
         };
+        let unit = if fleet.endpoints > 1 {
+            "deliveries (event × endpoint)"
+        } else {
+            "event(s)"
+        };
         eprintln!(
-            "deskhook: {} of {events} event(s) not {}{why}; dead letters: {}",
-            events - delivered.min(events),
+            "deskhook: {} of {deliveries} {unit} not {}{why}; dead letters: {}",
+            deliveries - delivered.min(deliveries),
             if is_nats {
                 "acknowledged by JetStream"
             } else {
                 "delivered"
             },
             dead_letter_path.display()
+        );
+    }
+    if order.violations() > 0 {
+        eprintln!(
+            "deskhook: {} delivery(ies) came before an earlier event of their ticket",
+            order.violations()
         );
     }
     let relays_ok = match &end_to_end {
@@ -613,7 +645,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         }
         Some(Ok(e2e)) => e2e.complain(delivered, wait),
     };
-    Ok(if all && relays_ok {
+    Ok(if all && relays_ok && order.violations() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

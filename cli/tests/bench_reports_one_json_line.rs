@@ -34,6 +34,8 @@ const BODY_SIZE: usize = 1024;
 /// What the receiver saw in one request.
 #[derive(Debug)]
 struct Seen {
+    /// The request's path.
+    path: String,
     code: String,
     body_len: usize,
     /// `None` when the receiver has no secret; otherwise whether the signature checked out.
@@ -128,6 +130,7 @@ fn serve(
         if line.trim().is_empty() {
             continue;
         }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
         let mut headers: Vec<(String, String)> = Vec::new();
         loop {
             line.clear();
@@ -173,6 +176,7 @@ fn serve(
             .and_then(|v| v["ticket"]["code"].as_str().map(str::to_owned))
             .unwrap_or_default();
         seen.lock().unwrap().push(Seen {
+            path,
             code,
             body_len: body.len(),
             verified,
@@ -198,6 +202,9 @@ fn report(run: &Run) -> Value {
         run,
         &[
             "events",
+            "endpoints",
+            "tenants",
+            "deliveries",
             "delivered",
             "failed",
             "seconds",
@@ -205,6 +212,9 @@ fn report(run: &Run) -> Value {
             "emit_ns_p50",
             "emit_ns_p99",
             "rss_max_kb",
+            "rss_endpoints_kb",
+            "threads_max",
+            "order_violations",
         ],
     )
 }
@@ -310,6 +320,54 @@ fn a_receiver_answering_400_makes_the_run_fail() {
         assert_eq!(files.len(), 1, "{files:?}");
         let letters = std::fs::read_to_string(&files[0]).unwrap();
         assert_eq!(letters.lines().count() as u64, EVENTS - delivered);
+    }
+}
+
+#[test]
+fn many_endpoints_over_tenants_each_get_their_tenants_events_in_order() {
+    for transport in ["blocking", "async"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let receiver = Receiver::start(204, None);
+        // 20 endpoints over 5 tenants: each event goes to the 4 endpoints of its tenant; 10
+        // tickets, so every endpoint gets several events of a ticket, in order.
+        let mut args = bench_args(&receiver.url, transport, "100");
+        args.extend(["--endpoints", "20", "--tenants", "5", "--tickets", "10"]);
+        let run = deskhook(tmp.path(), &args);
+        let value = report(&run);
+        assert!(
+            run.status.success(),
+            "{transport}: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert_eq!(value["endpoints"], 20);
+        assert_eq!(value["tenants"], 5);
+        assert_eq!(value["deliveries"], 400);
+        assert_eq!(value["delivered"], 400);
+        assert_eq!(value["order_violations"], 0);
+        if cfg!(target_os = "linux") {
+            // The pool holds at most --concurrency (8) request threads; a runtime, the
+            // progress bar and the main thread come on top, whatever the endpoints.
+            let threads = value["threads_max"].as_u64().unwrap();
+            assert!((1..=20).contains(&threads), "{value}");
+        }
+        let seen = receiver.stop();
+        assert_eq!(seen.len(), 400);
+        // Endpoint e<i> belongs to tenant t<i mod 5>, event n (from 1) to t<(n-1) mod 5>:
+        // e.g. /e0, /e5, /e10 and /e15 get events 1, 6, 11, …
+        let mut paths: std::collections::BTreeMap<&str, usize> = Default::default();
+        for s in &seen {
+            *paths.entry(s.path.as_str()).or_default() += 1;
+        }
+        assert_eq!(paths.len(), 20, "{paths:?}");
+        assert!(paths.values().all(|n| *n == 20), "{paths:?}");
+        let e0: BTreeSet<&str> = seen
+            .iter()
+            .filter(|s| s.path == "/e0")
+            .map(|s| s.code.as_str())
+            .collect();
+        // Events 1, 6, 11, … are on tickets 1, 6, 1, 6, …: B0000001 and B0000006 only.
+        assert_eq!(e0, BTreeSet::from(["B0000001", "B0000006"]), "{transport}");
     }
 }
 

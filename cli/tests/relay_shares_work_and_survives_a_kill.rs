@@ -67,7 +67,11 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
         dispatcher.emit(Action::Comment, &ticket, &user);
     }
     guard.flush(Duration::from_secs(60)).unwrap();
-    assert_eq!(sink.stats().delivered as usize, EVENTS, "all published");
+    assert_eq!(
+        sink.delivery().totals().delivered as usize,
+        EVENTS,
+        "all published"
+    );
 
     let config_arg = config.to_str().unwrap();
     let relay = || {

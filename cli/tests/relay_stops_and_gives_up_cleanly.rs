@@ -36,7 +36,7 @@ fn publish(url: &str, dir: &Path) {
         dispatcher.emit(Action::Edit, &ticket, &user);
     }
     guard.flush(Duration::from_secs(30)).unwrap();
-    assert_eq!(sink.stats().delivered as usize, EVENTS);
+    assert_eq!(sink.delivery().totals().delivered as usize, EVENTS);
 }
 
 /// A deskhook.toml with one endpoint `crm` at `url`.

@@ -296,11 +296,7 @@ pub fn dead_letter_file() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 use deskhook::Dispatcher;
-use deskhook_transports::delivery::{
-    DeadLetter, DeliveryGuard, Endpoint, EndpointStats, SinkBuilder,
-};
-use deskhook_transports::http_async::AsyncHttpSink;
-use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::delivery::{DeliveryGuard, DeliverySink, Endpoint, SinkBuilder};
 
 /// Which HTTP transport a test runs against: every behavioural test runs against both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,33 +305,6 @@ pub enum Transport {
     Blocking,
     /// `AsyncHttpSink`: reqwest on tokio tasks (a runtime of the sink's own here).
     Async,
-}
-
-/// Either sink.
-#[derive(Clone, Debug)]
-pub enum Sink {
-    /// The blocking one.
-    Blocking(HttpSink),
-    /// The async one.
-    Async(AsyncHttpSink),
-}
-
-impl Sink {
-    /// The endpoints' stats.
-    pub fn stats(&self) -> Vec<EndpointStats> {
-        match self {
-            Sink::Blocking(s) => s.stats(),
-            Sink::Async(s) => s.stats(),
-        }
-    }
-
-    /// Queues a dead letter again.
-    pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), deskhook_transports::Error> {
-        match self {
-            Sink::Blocking(s) => s.redeliver(letter),
-            Sink::Async(s) => s.redeliver(letter),
-        }
-    }
 }
 
 /// Writes one `#[test]` per transport for each named `fn name(t: Transport)`, in modules
@@ -366,25 +335,28 @@ pub fn endpoint(name: &str, receiver: &Receiver, retry: &str) -> Endpoint {
 /// `build()` or `build_async()` by transport.
 pub trait BuildFor {
     /// Builds the sink of transport `t`.
-    fn build_for(self, t: Transport) -> Result<(Sink, DeliveryGuard), deskhook_transports::Error>;
+    fn build_for(
+        self,
+        t: Transport,
+    ) -> Result<(DeliverySink, DeliveryGuard), deskhook_transports::Error>;
 }
 
 impl BuildFor for SinkBuilder {
-    fn build_for(self, t: Transport) -> Result<(Sink, DeliveryGuard), deskhook_transports::Error> {
+    fn build_for(
+        self,
+        t: Transport,
+    ) -> Result<(DeliverySink, DeliveryGuard), deskhook_transports::Error> {
         match t {
-            Transport::Blocking => self.build().map(|(s, g)| (Sink::Blocking(s), g)),
-            Transport::Async => self.build_async().map(|(s, g)| (Sink::Async(s), g)),
+            Transport::Blocking => self.build(),
+            Transport::Async => self.build_async(),
         }
     }
 }
 
 /// Builds the sink of transport `t` and a dispatcher around it.
-pub fn start(t: Transport, builder: SinkBuilder) -> (Sink, DeliveryGuard, Dispatcher) {
+pub fn start(t: Transport, builder: SinkBuilder) -> (DeliverySink, DeliveryGuard, Dispatcher) {
     let (sink, guard) = builder.build_for(t).expect("the sink starts");
-    let dispatcher = match &sink {
-        Sink::Blocking(s) => Dispatcher::builder().sink("http", s.clone()).build(),
-        Sink::Async(s) => Dispatcher::builder().sink("http", s.clone()).build(),
-    };
+    let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
     (sink, guard, dispatcher)
 }
 

@@ -91,7 +91,7 @@ fn a_runtime_that_shuts_down_dead_letters_what_it_held() {
     let runtime = runtime(1);
     let (sink, guard) = runtime.block_on(async {
         AsyncHttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s").workers(1))
+            .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(1))
             .dead_letter_path(&dead)
             .build_async()
             .unwrap()

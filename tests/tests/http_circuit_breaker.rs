@@ -21,7 +21,7 @@ fn the_breaker_pauses_then_probes_then_closes(t: Transport) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("flaky", &receiver, "0s,1ms,1ms,1ms").workers(1))
+            .endpoint(endpoint("flaky", &receiver, "0s,1ms,1ms,1ms").max_in_flight(1))
             .breaker(BreakerPolicy {
                 failures: 2,
                 cool_down,

@@ -16,7 +16,7 @@ fn gone_disables_the_endpoint_and_dead_letters_the_rest(t: Transport) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("gone", &receiver, "0s,10ms").workers(1))
+            .endpoint(endpoint("gone", &receiver, "0s,10ms").max_in_flight(1))
             .dead_letter_path(&dead),
     );
     let user = deskhook::sample::user();
@@ -29,7 +29,10 @@ fn gone_disables_the_endpoint_and_dead_letters_the_rest(t: Transport) {
 
     assert_eq!(receiver.count(), 1, "nothing is sent after 410");
     let stats = &sink.stats()[0];
-    assert!(stats.disabled);
+    assert_eq!(
+        stats.state,
+        deskhook_transports::delivery::EndpointState::Disabled
+    );
     assert_eq!(stats.dead_lettered, 3);
     let letters = read_dead_letters(&dead).unwrap();
     assert_eq!(letters.len(), 3);

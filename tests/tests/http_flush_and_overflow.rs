@@ -19,7 +19,7 @@ fn dropping_the_guard_delivers_everything_queued(t: Transport) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s").workers(2))
+            .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(2))
             .dead_letter_path(&dead)
             .shutdown_timeout(WAIT),
     );
@@ -48,7 +48,7 @@ fn shutdown_dead_letters_what_it_could_not_deliver(t: Transport) {
     let (_sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s").workers(1))
+            .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(1))
             .dead_letter_path(&dead),
     );
     let user = deskhook::sample::user();
@@ -98,7 +98,7 @@ fn overflow_run(t: Transport, policy: OverflowPolicy) -> (Vec<String>, u64, u64)
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s").workers(1))
+            .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(1))
             .queue_capacity(2)
             .overflow(policy)
             .dead_letter_path(&dead),

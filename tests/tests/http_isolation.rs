@@ -22,8 +22,8 @@ fn a_stuck_endpoint_delays_neither_the_other_nor_the_caller(t: Transport) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("stuck", &stuck, "0s").workers(2))
-            .endpoint(endpoint("fast", &fast, "0s").workers(2))
+            .endpoint(endpoint("stuck", &stuck, "0s").max_in_flight(2))
+            .endpoint(endpoint("fast", &fast, "0s").max_in_flight(2))
             .dead_letter_path(&dead),
     );
     let user = deskhook::sample::user();
@@ -44,8 +44,8 @@ fn a_stuck_endpoint_delays_neither_the_other_nor_the_caller(t: Transport) {
     // The fast endpoint gets all 20 while the stuck one has answered nothing.
     assert_eq!(fast.wait_for(20).len(), 20);
     assert_eq!(stuck.count(), 0);
-    let stats = sink.stats();
-    assert_eq!(stats[0].in_flight + stats[0].queued, 20);
+    let stuck_stats = sink.endpoints().get("stuck").unwrap().stats;
+    assert_eq!(stuck_stats.in_flight + stuck_stats.queued, 20);
 
     for _ in 0..20 {
         release.send(()).unwrap();

@@ -35,7 +35,7 @@ fn tickets_keep_their_order_under_injected_failures(t: Transport) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s,1ms,1ms,1ms,1ms,1ms,1ms,1ms").workers(4))
+            .endpoint(endpoint("crm", &receiver, "0s,1ms,1ms,1ms,1ms,1ms,1ms,1ms").max_in_flight(4))
             .dead_letter_path(&dead),
     );
     let user = deskhook::sample::user();

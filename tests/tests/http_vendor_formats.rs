@@ -9,9 +9,10 @@ use std::time::Duration;
 use deskhook::formats::{iqchannels, usedesk};
 use deskhook::{Action, Dispatcher, EventType, EventTypeSet, ReceiveOptions, Received, Secret};
 use deskhook_tests::{
-    Answer, BuildFor, Receiver, Sink, Transport, dead_letter_file, endpoint, for_both_transports,
-    start, ticket,
+    Answer, BuildFor, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start,
+    ticket,
 };
+use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::delivery::read_dead_letters;
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::Spool;
@@ -237,11 +238,8 @@ fn a_spooled_event_keeps_its_type_across_a_restart(t: Transport) {
     guard.flush(Duration::from_secs(10)).unwrap();
 }
 
-fn dispatcher_for(sink: &Sink) -> Dispatcher {
-    match sink {
-        Sink::Blocking(s) => Dispatcher::builder().sink("http", s.clone()).build(),
-        Sink::Async(s) => Dispatcher::builder().sink("http", s.clone()).build(),
-    }
+fn dispatcher_for(sink: &DeliverySink) -> Dispatcher {
+    Dispatcher::builder().sink("http", sink.clone()).build()
 }
 
 for_both_transports!(

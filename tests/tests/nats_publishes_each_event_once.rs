@@ -76,7 +76,7 @@ fn every_event_is_in_the_stream_once_with_its_subject_headers_and_body() {
         "{EVENTS} events acknowledged in {elapsed:?} ({:.0} events/s)",
         EVENTS as f64 / elapsed.as_secs_f64()
     );
-    let stats = sink.stats();
+    let stats = sink.delivery().stats().remove(0);
     eprintln!(
         "ack latency p50 {:?}, p99 {:?}",
         stats.latency_p50, stats.latency_p99
@@ -164,7 +164,7 @@ fn every_event_is_in_the_stream_once_with_its_subject_headers_and_body() {
         "body": serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
     }))
     .expect("a dead letter");
-    sink.redeliver(&letter).unwrap();
+    sink.delivery().redeliver(&letter).unwrap();
     guard.flush(WAIT).unwrap();
     let acks = responses.lock().unwrap().clone();
     let (again, ack) = acks.last().unwrap();
@@ -172,6 +172,6 @@ fn every_event_is_in_the_stream_once_with_its_subject_headers_and_body() {
     let ack: serde_json::Value = serde_json::from_slice(ack).unwrap();
     assert_eq!(ack["duplicate"], true, "{ack}");
     assert_eq!(runtime.block_on(stream_len(&server.url(), "DESKHOOK")), 0);
-    assert_eq!(sink.stats().delivered, EVENTS as u64 + 1);
+    assert_eq!(sink.delivery().totals().delivered, EVENTS as u64 + 1);
     drop(guard);
 }

@@ -68,7 +68,7 @@ fn acknowledged_events_survive_a_restart_and_queued_ones_follow() {
         server.stop();
         let acked_before: Vec<String> = acked.lock().unwrap().clone();
         std::thread::sleep(Duration::from_millis(400));
-        let queued = sink.stats().queued;
+        let queued = sink.delivery().totals().queued;
         server.restart();
         emitter.join().unwrap();
         (acked_before, queued)
@@ -82,7 +82,7 @@ fn acknowledged_events_survive_a_restart_and_queued_ones_follow() {
     guard
         .flush(WAIT)
         .expect("everything is acknowledged after the restart");
-    let stats = sink.stats();
+    let stats = sink.delivery().totals();
     assert_eq!(stats.delivered, 500, "{stats:?}");
     assert_eq!((stats.dropped, stats.dead_lettered), (0, 0), "{stats:?}");
     assert!(stats.failed > 0, "publishes failed while it was down");

@@ -37,7 +37,7 @@ fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
     let (sink, guard) = NatsSink::builder(&url)
         .connect_timeout(Duration::from_millis(200))
         .timeout(Duration::from_secs(5))
-        .workers(1)
+        .max_in_flight(1)
         .queue_capacity(4)
         .overflow(OverflowPolicy::DropNewest)
         .dead_letter_path(&dead)
@@ -56,7 +56,7 @@ fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
     for i in 0..20 {
         dispatcher.emit(Action::Create, &ticket(&format!("U{i}")), &user);
     }
-    let stats = sink.stats();
+    let stats = sink.delivery().totals();
     // One publish waits for the connection, four wait in the queue, the rest are dropped.
     assert_eq!(stats.queued + stats.in_flight, 5, "{stats:?}");
     assert_eq!(stats.dropped, 15, "{stats:?}");

@@ -60,7 +60,7 @@ fn events_wait_in_the_spool_while_nats_is_down() {
     server.restart();
     let (nats, guard) = sink(&server.url(), dir.path());
     guard.flush(Duration::from_secs(60)).unwrap();
-    assert_eq!(nats.stats().delivered as usize, EVENTS);
+    assert_eq!(nats.delivery().totals().delivered as usize, EVENTS);
     drop(nats);
     guard.shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);

@@ -37,7 +37,9 @@ fn a_stuck_ticket_holds_up_no_other(t: Transport) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, &format!("0s{}", ",20ms".repeat(500))).workers(2))
+            .endpoint(
+                endpoint("crm", &receiver, &format!("0s{}", ",20ms".repeat(500))).max_in_flight(2),
+            )
             .breaker(BreakerPolicy {
                 failures: 0,
                 cool_down: Duration::ZERO,

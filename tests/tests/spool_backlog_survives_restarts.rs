@@ -29,7 +29,7 @@ fn builder(
                 receiver,
                 "0s,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms,5ms",
             )
-            .workers(3),
+            .max_in_flight(3),
         )
         .breaker(BreakerPolicy {
             failures: 3,

@@ -60,7 +60,10 @@ fn a_gone_endpoint_dead_letters_its_backlog_on_disk(t: Transport) {
         started.elapsed()
     );
     let stats = &sink.stats()[0];
-    assert!(stats.disabled);
+    assert_eq!(
+        stats.state,
+        deskhook_transports::delivery::EndpointState::Disabled
+    );
     assert_eq!(stats.dead_lettered, 50);
     assert!(
         receiver.count() <= 4,

@@ -11,6 +11,10 @@
 //! retry_after_max = "1h"
 //! shutdown_timeout = "5s"
 //! max_payload = 1048576           # bytes
+//! max_in_flight = 1024            # requests in flight over all endpoints
+//! max_threads = 256               # worker threads of the blocking transport, at most
+//! thread_idle_timeout = "10s"     # an idle worker thread ends after this (one stays)
+//! max_queued_bytes = 268435456    # memory for queued events over all endpoints
 //!
 //! [spool]                         # a durable outbox (feature `spool`); see deskhook_transports::spool
 //! dir = "/var/lib/helpdesk/deskhook-spool"
@@ -41,7 +45,10 @@
 //! allow_cidrs = ["10.20.0.0/16"]
 //! hub_signature = false
 //! https_only = true
-//! workers = 4
+//! max_in_flight = 4               # requests in flight to this endpoint at most
+//! tenant = "acme"                 # receives only the events emitted for tenant "acme"
+//! rate_limit = "50/s"             # or "300/m", "5/10s"; waits hold no worker
+//! rate_burst = 100                # defaults to the rate's count
 //! ca_file = "/etc/helpdesk/internal-ca.pem" # trust only this CA for this endpoint
 //! ```
 //!
@@ -113,6 +120,11 @@ struct DeliverySection {
     #[serde(default, deserialize_with = "optional_duration")]
     shutdown_timeout: Option<Duration>,
     max_payload: Option<usize>,
+    max_in_flight: Option<usize>,
+    max_threads: Option<usize>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    thread_idle_timeout: Option<Duration>,
+    max_queued_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,7 +167,11 @@ struct EndpointSection {
     hub_signature: bool,
     #[serde(default)]
     https_only: bool,
-    workers: Option<usize>,
+    #[serde(alias = "workers")]
+    max_in_flight: Option<usize>,
+    tenant: Option<Spanned<String>>,
+    rate_limit: Option<Spanned<String>>,
+    rate_burst: Option<Spanned<u32>>,
     ca_file: Option<Spanned<PathBuf>>,
 }
 
@@ -367,6 +383,22 @@ impl Config {
             }
             config.max_payload = max;
         }
+        for (key, value) in [
+            ("max_in_flight", d.max_in_flight),
+            ("max_threads", d.max_threads),
+            ("max_queued_bytes", d.max_queued_bytes),
+        ] {
+            if value == Some(0) {
+                return Err(self.error_at(
+                    self.key_span(key),
+                    format!("{key} = 0 cannot work; give at least 1 (or leave it out)"),
+                ));
+            }
+        }
+        config.max_in_flight = d.max_in_flight.unwrap_or(config.max_in_flight);
+        config.max_threads = d.max_threads.unwrap_or(config.max_threads);
+        config.max_queued_bytes = d.max_queued_bytes.unwrap_or(config.max_queued_bytes);
+        config.thread_idle_timeout = d.thread_idle_timeout.unwrap_or(config.thread_idle_timeout);
         Ok(config)
     }
 
@@ -450,8 +482,31 @@ impl Config {
             })?;
             endpoint = endpoint.allow_cidr(net);
         }
-        if let Some(workers) = section.workers {
-            endpoint = endpoint.workers(workers);
+        if let Some(requests) = section.max_in_flight {
+            endpoint = endpoint.max_in_flight(requests);
+        }
+        if let Some(tenant) = &section.tenant {
+            deskhook::check_tenant(tenant.get_ref())
+                .map_err(|e| self.error_at(tenant.span(), e.to_string()))?;
+            endpoint = endpoint.tenant(tenant.get_ref());
+        }
+        if let Some(text) = &section.rate_limit {
+            let mut limit: crate::delivery::RateLimit = text
+                .get_ref()
+                .parse()
+                .map_err(|e: Error| self.error_at(text.span(), e.to_string()))?;
+            if let Some(burst) = &section.rate_burst {
+                limit = limit
+                    .with_burst(*burst.get_ref())
+                    .map_err(|e| self.error_at(burst.span(), e.to_string()))?;
+            }
+            endpoint = endpoint.rate_limit_with(limit);
+        } else if let Some(burst) = &section.rate_burst {
+            return Err(self.error_at(
+                burst.span(),
+                "rate_burst applies only with rate_limit; set that too (such as \"50/s\"), or \
+                 remove rate_burst",
+            ));
         }
         if let Some(file) = &section.ca_file {
             let pem = std::fs::read(file.get_ref()).map_err(|e| {
@@ -464,6 +519,7 @@ impl Config {
                 .ca_certificates_pem(&pem)
                 .map_err(|e| self.error_at(file.span(), e.to_string()))?;
         }
+        endpoint.check_http().map_err(at_url)?;
         endpoint.validate().map_err(|e| match e {
             // Problems of the URL point at the URL; the others at the endpoint's table.
             Error::InvalidEndpoint { .. } => self.error_at(span.clone(), e.to_string()),
@@ -695,7 +751,7 @@ workers = 2
             ))
         );
         assert_eq!(e.retry.attempts(), 2);
-        assert_eq!(e.workers, Some(2));
+        assert_eq!(e.max_in_flight, Some(2));
         assert_eq!(
             e.headers,
             [("Authorization".to_owned(), "Bearer x".to_owned())]
@@ -765,7 +821,8 @@ workers = 2
             err("[delivery]\nqueue_capacty = 5\n"),
             "deskhook.toml:2:1: unknown field `queue_capacty`, expected one of `queue_capacity`, \
              `overflow`, `block_timeout`, `dead_letter_path`, `breaker_failures`, \
-             `breaker_cool_down`, `retry_after_max`, `shutdown_timeout`, `max_payload`"
+             `breaker_cool_down`, `retry_after_max`, `shutdown_timeout`, `max_payload`, \
+             `max_in_flight`, `max_threads`, `thread_idle_timeout`, `max_queued_bytes`"
         );
         assert_eq!(
             err(
@@ -821,7 +878,7 @@ workers = 2
         );
         assert_eq!(
             err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nworkers = 0\n"),
-            "deskhook.toml:1:1: endpoint 'a': workers is 0; give at least 1"
+            "deskhook.toml:1:1: endpoint 'a': max_in_flight is 0; give at least 1"
         );
         assert_eq!(
             err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nretry = \"5s,1m\"\n"),

@@ -143,6 +143,14 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// No endpoint of the sink has this name (a registry call, a dead letter to replay).
+    /// Check the name; the error suggests the closest one registered.
+    UnknownEndpoint {
+        /// The name asked for.
+        name: String,
+        /// The registered name closest to it, if one is close.
+        suggestion: Option<String>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -217,6 +225,13 @@ impl fmt::Display for Error {
                 used / (1024 * 1024),
                 limit / (1024 * 1024)
             ),
+            Error::UnknownEndpoint { name, suggestion } => {
+                write!(f, "no endpoint is named '{name}'")?;
+                match suggestion {
+                    Some(close) => write!(f, " (did you mean '{close}'?)"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -235,7 +250,8 @@ impl std::error::Error for Error {
             | Error::ConfigFile { .. }
             | Error::Spool { .. }
             | Error::SpoolLocked { .. }
-            | Error::SpoolFull { .. } => None,
+            | Error::SpoolFull { .. }
+            | Error::UnknownEndpoint { .. } => None,
             #[cfg(feature = "nats")]
             Error::Nats { .. } | Error::StreamConflict { .. } => None,
             // Transparent: the refusal is the whole message.

@@ -80,7 +80,7 @@ use crate::Error;
 /// assert!(deskhook_transports::guard::check_ip("10.20.1.2".parse().unwrap(), &policy).is_ok());
 /// assert!(deskhook_transports::guard::check_ip("10.21.1.2".parse().unwrap(), &policy).is_err());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct AddressPolicy {
     /// Allow the addresses of real local networks: loopback, private (RFC 1918), link-local,
     /// shared address space (CGNAT, `100.64.0.0/10`), unique local (`fc00::/7`), site-local

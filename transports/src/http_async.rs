@@ -1,9 +1,11 @@
 //! Async HTTP delivery over reqwest on tokio: [`AsyncHttpSink`].
 //!
-//! The same engine as the blocking transport (queues, per-ticket order, retries,
-//! `Retry-After`, 410, breaker, dead letters, observer, stats, the guard); the workers are
-//! tokio tasks, `workers` of them per endpoint (default 16 here), each with one request in
-//! flight, over a pooled client that speaks HTTP/1.1 and HTTP/2 (by ALPN on `https`).
+//! The same engine as the blocking transport (registry, queues, per-ticket order, retries,
+//! `Retry-After`, 410, breaker, rate limits, dead letters, observer, stats, the guard); the
+//! workers are tokio tasks, one per request in flight (up to 16 per endpoint by default and
+//! the sink's `max_in_flight` in all), over clients shared by the endpoints with the same
+//! connection settings, pooling connections per origin, speaking HTTP/1.1 and HTTP/2 (by
+//! ALPN on `https`).
 //!
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
 //! small runtime of its own (two worker threads) that the guard shuts down. `emit` never
@@ -24,77 +26,33 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use deskhook::Emitted;
 
 use crate::delivery::{
-    AsyncTransport, AttemptError, DeadLetter, DeliveryGuard, Endpoint, EndpointStats, Engine,
-    RESPONSE_READ_LIMIT, Receipt, Response, SinkBuilder, parse_retry_after, spawn,
+    AsyncTransport, AttemptError, Connector, DeliveryGuard, DeliverySink, Endpoint,
+    RESPONSE_READ_LIMIT, Response, SinkBuilder, Target, lock, parse_retry_after, spawn,
 };
 use crate::error::Error;
 use crate::guard::{self, AddressPolicy};
 
-/// Concurrent requests per endpoint when the endpoint does not set `workers`.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Requests in flight per endpoint when the endpoint does not set `max_in_flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 
-/// A sink that delivers events to HTTP endpoints from tokio tasks.
-///
-/// It implements both [`EventSink`](deskhook::EventSink) (for `emit`) and [`AsyncEventSink`](deskhook::AsyncEventSink) (for `emit_async`);
-/// either way `send` only queues. Cloning is cheap and clones share the queues.
-#[derive(Clone, Debug)]
-pub struct AsyncHttpSink {
-    engine: Arc<Engine>,
-}
-
-impl AsyncHttpSink {
-    /// A builder; finish it with [`SinkBuilder::build_async`].
-    pub fn builder() -> SinkBuilder {
-        SinkBuilder::new()
-    }
-
-    /// Counters and state of every endpoint, in the order they were added.
-    pub fn stats(&self) -> Vec<EndpointStats> {
-        self.engine.stats()
-    }
-
-    /// Waits until everything queued is delivered or dead-lettered, at most `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Undelivered`] with what is still queued and in flight.
-    pub async fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        self.engine.flush_async(timeout).await
-    }
-
-    /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
-    /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
-    /// so that memory stays bounded.) For a sink with a spool (see `SinkBuilder::spool`); without
-    /// one, the event is queued in memory and the receipt settles at once with an error
-    /// saying that nothing is durable.
-    pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
-        self.engine.enqueue_with_receipt(event)
-    }
-
-    /// Queues a dead letter again: same id (`webhook-id`) and body, attempts from the start.
-    ///
-    /// # Errors
-    ///
-    /// As [`HttpSink::redeliver`](crate::http_blocking::HttpSink::redeliver).
-    pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
-        self.engine.redeliver(letter)
-    }
-}
-
-crate::delivery::engine_sinks!(AsyncHttpSink);
+/// The sink of the async transport: a [`DeliverySink`] whose workers are tokio tasks making
+/// requests with reqwest. `AsyncHttpSink::builder()` starts one; `.build_async()` runs it.
+pub type AsyncHttpSink = DeliverySink;
 
 impl SinkBuilder {
-    /// Checks the endpoints, opens the dead-letter file, builds one HTTP client per endpoint
-    /// and starts the delivery tasks: on the current tokio runtime when called inside one,
-    /// otherwise on a runtime of the sink's own that the guard shuts down.
+    /// Checks the settings and the endpoints, opens the dead-letter file (or the spool) and
+    /// starts the async transport: one task per request in flight (up to the sink's
+    /// `max_in_flight`), over HTTP clients shared by every endpoint with the same connection
+    /// settings; on the current tokio runtime when called inside one, otherwise on a runtime
+    /// of the sink's own (two threads) that the guard shuts down.
     ///
     /// Keep the guard for as long as events should be delivered; in async code end with
     /// `guard.shutdown_async(timeout).await`.
@@ -104,40 +62,115 @@ impl SinkBuilder {
     /// As [`SinkBuilder::build`]; [`Error::Config`] when the HTTP client or the runtime
     /// cannot be made.
     pub fn build_async(self) -> Result<(AsyncHttpSink, DeliveryGuard), Error> {
-        let (engine, endpoints, shutdown_timeout) = self.engine(DEFAULT_CONCURRENCY)?;
-        let clients = endpoints
-            .iter()
-            .map(|endpoint| {
-                Ok(EndpointClient {
-                    client: client_for(endpoint)?,
-                    url: endpoint.url.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let transport = Arc::new(ReqwestTransport { clients });
+        let connector = ReqwestConnector {
+            idle_per_host: self.config.max_in_flight,
+            clients: Mutex::new(HashMap::new()),
+            public_tls: OnceLock::new(),
+        };
+        let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
         let (handle, owned) = spawn::runtime_here("deskhook-http-async")?;
-        spawn::spawn_workers(&engine, &transport, &handle);
+        spawn::start(&engine, Arc::new(ReqwestTransport), &handle);
         let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);
         let guard = match owned {
             Some(runtime) => guard.owning(runtime),
             None => guard,
         };
-        Ok((AsyncHttpSink { engine }, guard))
+        Ok((DeliverySink::new(engine), guard))
     }
 }
 
-struct EndpointClient {
+/// What endpoints share a client by: its TLS roots, SSRF policy and timeouts. Endpoints on
+/// the same origin with the same key share its connections.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ClientKey {
+    roots: Option<Vec<Vec<u8>>>,
+    policy: AddressPolicy,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+/// Makes the async transport's targets: one reqwest client (a connection pool per origin)
+/// per [`ClientKey`], and one TLS configuration for every client with the public roots.
+struct ReqwestConnector {
+    idle_per_host: usize,
+    clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
+    public_tls: OnceLock<rustls::ClientConfig>,
+}
+
+/// An endpoint as the async transport sends to it.
+struct ReqwestTarget {
     client: reqwest::Client,
     url: url::Url,
 }
 
-struct ReqwestTransport {
-    clients: Vec<EndpointClient>,
+impl Connector for ReqwestConnector {
+    fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
+        endpoint.check_http()?;
+        let key = ClientKey {
+            roots: endpoint
+                .ca_certificates
+                .as_ref()
+                .map(|certs| certs.iter().map(|der| der.to_vec()).collect()),
+            policy: endpoint.address_policy.clone(),
+            timeout: endpoint.timeout,
+            connect_timeout: endpoint.connect_timeout,
+        };
+        let known = lock(&self.clients).get(&key).cloned();
+        let client = match known {
+            Some(client) => client,
+            None => {
+                let client = self.client_for(&key, endpoint)?;
+                lock(&self.clients).entry(key).or_insert(client).clone()
+            }
+        };
+        Ok(Arc::new(ReqwestTarget {
+            client,
+            url: endpoint.url.clone(),
+        }))
+    }
+
+    fn default_max_in_flight(&self) -> usize {
+        DEFAULT_MAX_IN_FLIGHT
+    }
 }
+
+impl ReqwestConnector {
+    fn client_for(&self, key: &ClientKey, endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
+        let tls = match &endpoint.ca_certificates {
+            Some(certs) => tls_config(Some(certs), &endpoint.name)?,
+            None => match self.public_tls.get() {
+                Some(tls) => tls.clone(),
+                None => {
+                    let tls = tls_config(None, &endpoint.name)?;
+                    let _ = self.public_tls.set(tls.clone());
+                    tls
+                }
+            },
+        };
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(key.connect_timeout)
+            .timeout(key.timeout)
+            .user_agent(crate::delivery::USER_AGENT)
+            .pool_max_idle_per_host(self.idle_per_host.max(1))
+            .dns_resolver(GuardedDns {
+                policy: key.policy.clone(),
+            })
+            .build()
+            .map_err(|e| Error::InvalidEndpoint {
+                name: endpoint.name.clone(),
+                message: format!("cannot make its HTTP client: {e}"),
+            })
+    }
+}
+
+struct ReqwestTransport;
 
 /// A reqwest resolver that vets every address a name resolves to with the SSRF guard; the
 /// connection then goes only to those addresses. IP-literal hosts skip resolvers, so they
-/// are checked when the sink is built (an endpoint's URL does not change).
+/// are checked when the endpoint is registered or changed (`Endpoint::check_http`).
 struct GuardedDns {
     policy: AddressPolicy,
 }
@@ -158,19 +191,22 @@ impl reqwest::dns::Resolve for GuardedDns {
     }
 }
 
-/// TLS with rustls and the ring provider, the Mozilla roots of webpki-roots (or the endpoint's
-/// own CA), and ALPN for HTTP/2 and HTTP/1.1; set per client, so nothing process-wide is
-/// installed.
-fn tls_config(endpoint: &Endpoint) -> Result<rustls::ClientConfig, Error> {
+/// TLS with rustls and the ring provider, the Mozilla roots of webpki-roots (or an
+/// endpoint's own CA), and ALPN for HTTP/2 and HTTP/1.1; set per client, so nothing
+/// process-wide is installed.
+fn tls_config(
+    certs: Option<&Vec<rustls_pki_types::CertificateDer<'static>>>,
+    name: &str,
+) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = match &endpoint.ca_certificates {
+    let roots = match certs {
         Some(certs) => {
             let mut roots = rustls::RootCertStore::empty();
             for cert in certs {
                 roots
                     .add(cert.clone())
                     .map_err(|e| Error::InvalidEndpoint {
-                        name: endpoint.name.clone(),
+                        name: name.to_owned(),
                         message: format!("a CA certificate cannot be used: {e}"),
                     })?;
             }
@@ -189,33 +225,19 @@ fn tls_config(endpoint: &Endpoint) -> Result<rustls::ClientConfig, Error> {
     Ok(config)
 }
 
-fn client_for(endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config(endpoint)?)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .connect_timeout(endpoint.connect_timeout)
-        .timeout(endpoint.timeout)
-        .user_agent(crate::delivery::USER_AGENT)
-        .pool_max_idle_per_host(endpoint.workers.unwrap_or(DEFAULT_CONCURRENCY).max(1))
-        .dns_resolver(GuardedDns {
-            policy: endpoint.address_policy.clone(),
-        })
-        .build()
-        .map_err(|e| Error::InvalidEndpoint {
-            name: endpoint.name.clone(),
-            message: format!("cannot make its HTTP client: {e}"),
-        })
-}
-
 impl AsyncTransport for ReqwestTransport {
     async fn post(
         &self,
-        endpoint: usize,
+        target: &(dyn std::any::Any + Send + Sync),
         headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<Response, AttemptError> {
-        let target = &self.clients[endpoint];
+        let Some(target) = target.downcast_ref::<ReqwestTarget>() else {
+            return Err(AttemptError {
+                message: "the endpoint was not made for the async transport".to_owned(),
+                retryable: false,
+            });
+        };
         let mut request = target.client.post(target.url.clone());
         for (name, value) in headers {
             request = request.header(*name, *value);

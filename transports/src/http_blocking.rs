@@ -14,102 +14,36 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use deskhook::{Emitted, EventSink};
 
+use crate::delivery::engine::Next;
+use crate::delivery::pool::Woke;
 use crate::delivery::{
-    AttemptError, DeadLetter, DeliveryGuard, Endpoint, EndpointStats, Engine, RESPONSE_READ_LIMIT,
-    Receipt, Response, SinkBuilder, Transport, parse_retry_after,
+    AttemptError, Connector, DeliveryGuard, DeliverySink, Endpoint, Engine, RESPONSE_READ_LIMIT,
+    Response, SinkBuilder, Target, Transport, lock, parse_retry_after,
 };
 use crate::error::Error;
-use crate::guard;
+use crate::guard::{self, AddressPolicy};
 
 pub use crate::delivery::USER_AGENT;
 
-/// Worker threads per endpoint when the endpoint does not set `workers`.
-pub const DEFAULT_WORKERS: usize = 4;
+/// Requests in flight per endpoint when the endpoint does not set `max_in_flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 
-/// A sink that delivers events to HTTP endpoints from worker threads.
-///
-/// `send` (called by `emit`) only queues: one job per subscribed endpoint. Cloning is cheap and
-/// clones share the queues.
-#[derive(Clone, Debug)]
-pub struct HttpSink {
-    engine: Arc<Engine>,
-}
-
-impl HttpSink {
-    /// A builder.
-    pub fn builder() -> SinkBuilder {
-        SinkBuilder::new()
-    }
-
-    /// Counters and state of every endpoint, in the order they were added.
-    pub fn stats(&self) -> Vec<EndpointStats> {
-        self.engine.stats()
-    }
-
-    /// Waits until everything queued is delivered or dead-lettered, at most `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Undelivered`] with what is still queued and in flight.
-    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        self.engine.flush(timeout)
-    }
-
-    /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
-    /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
-    /// so that memory stays bounded.) For a sink with a spool (see `SinkBuilder::spool`); without
-    /// one, the event is queued in memory and the receipt settles at once with an error
-    /// saying that nothing is durable.
-    pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
-        self.engine.enqueue_with_receipt(event)
-    }
-
-    /// Writes a dead letter for an event this sink never queued (a relay gives up on it).
-    #[cfg(feature = "relay")]
-    pub(crate) fn write_dead_letter(&self, letter: DeadLetter) {
-        log::warn!(
-            target: "deskhook",
-            "event {} ({} on ticket {}) for endpoint '{}' dead-lettered: {}",
-            letter.id,
-            letter.action,
-            letter.ticket,
-            letter.endpoint,
-            letter.reason
-        );
-        self.engine.write_letter(None, letter);
-    }
-
-    /// Queues a dead letter again: same id (`webhook-id`) and body, attempts from the start.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] when the dead letter names an endpoint this sink does not have, or
-    /// its queue refuses it.
-    pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
-        self.engine.redeliver(letter)
-    }
-}
-
-impl EventSink for HttpSink {
-    fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
-        self.engine.enqueue(event)
-    }
-
-    fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
-        self.engine.flush(timeout).map_err(deskhook::Error::sink)
-    }
-}
+/// The sink of the blocking transport: a [`DeliverySink`] whose workers are threads making
+/// requests with ureq. `HttpSink::builder()` starts one; `.build()` runs it.
+pub type HttpSink = DeliverySink;
 
 impl SinkBuilder {
-    /// Checks the endpoints, opens the dead-letter file, and starts the worker threads of
-    /// the blocking transport.
+    /// Checks the settings and the endpoints, opens the dead-letter file (or the spool), and
+    /// starts the blocking transport's worker pool: one thread at first, more with demand up
+    /// to `max_threads` (idle ones end after `thread_idle_timeout`), shared by every
+    /// endpoint.
     ///
     /// Keep the guard for as long as events should be delivered: bind it to a name
     /// (`let (sink, _guard) = …`), not to `_`, which drops it at once and stops delivery
@@ -119,57 +53,129 @@ impl SinkBuilder {
     ///
     /// [`Error::InvalidEndpoint`], [`Error::InvalidUrl`] or [`Error::Refused`] naming the
     /// endpoint and what to change; [`Error::Open`] when the dead-letter file cannot be
-    /// opened; [`Error::Config`] for duplicate endpoint names or a thread that cannot start.
+    /// opened; [`Error::Config`] for duplicate endpoint names, a setting of 0, or a thread
+    /// that cannot start.
     pub fn build(self) -> Result<(HttpSink, DeliveryGuard), Error> {
-        let (engine, endpoints, shutdown_timeout) = self.engine(DEFAULT_WORKERS)?;
-        let agents = endpoints
-            .iter()
-            .map(|endpoint| EndpointAgent {
-                agent: agent_for(endpoint),
-                url: endpoint.url.to_string(),
-            })
-            .collect();
-        let transport = Arc::new(UreqTransport { agents });
-        for (index, endpoint) in engine.endpoints().iter().enumerate() {
-            for n in 0..endpoint.route.workers {
-                let (engine, transport) = (engine.clone(), transport.clone());
-                std::thread::Builder::new()
-                    .name(format!("deskhook-http-{}-{n}", endpoint.route.name))
-                    .spawn(move || engine.run_worker(index, transport.as_ref()))
-                    .map_err(|e| Error::Config(format!("cannot start a delivery thread: {e}")))?;
-            }
-        }
+        let config = &self.config;
+        let slots = config.max_in_flight.min(config.max_threads);
+        let connector = UreqConnector {
+            idle_per_host: slots,
+            agents: Mutex::new(HashMap::new()),
+        };
+        let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
+        engine.pool().set_limit(slots);
+        let weak = Arc::downgrade(&engine);
+        let spawn = move || {
+            let weak: Weak<Engine> = weak.clone();
+            std::thread::Builder::new()
+                .name("deskhook-http".to_owned())
+                .spawn(move || {
+                    if let Some(engine) = weak.upgrade() {
+                        run_thread(&engine);
+                    }
+                })
+                .map(drop)
+        };
+        engine
+            .pool()
+            .start_threads(Box::new(spawn))
+            .map_err(|e| Error::Config(format!("cannot start a delivery thread: {e}")))?;
         Ok((
-            HttpSink {
-                engine: engine.clone(),
-            },
+            DeliverySink::new(engine.clone()),
             DeliveryGuard::new(engine, shutdown_timeout),
         ))
     }
 }
 
-struct EndpointAgent {
+/// One worker thread: attempts until the pool stops, or ends when idle too long.
+fn run_thread(engine: &Arc<Engine>) {
+    loop {
+        match engine.next_attempt() {
+            Next::Attempt(attempt) => {
+                engine.pool().busy();
+                attempt.run(|attempt, headers| {
+                    UreqTransport.post(
+                        attempt.route.target.as_ref(),
+                        headers,
+                        &attempt.job().event.body,
+                    )
+                });
+            }
+            Next::Wait(until) => match engine.pool().wait(until) {
+                Woke::Work => {}
+                Woke::Exit | Woke::Stop => return,
+            },
+            Next::Stop => {
+                engine.pool().exited();
+                return;
+            }
+        }
+    }
+}
+
+/// What endpoints share an agent by: its TLS roots, SSRF policy and timeouts. Endpoints on
+/// the same host with the same key share its connections.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct AgentKey {
+    roots: Option<Vec<Vec<u8>>>,
+    policy: AddressPolicy,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+/// Makes the blocking transport's targets: one ureq agent (a connection pool per origin)
+/// per [`AgentKey`], shared by every endpoint with that key.
+struct UreqConnector {
+    idle_per_host: usize,
+    agents: Mutex<HashMap<AgentKey, ureq::Agent>>,
+}
+
+/// An endpoint as the blocking transport sends to it.
+struct UreqTarget {
     agent: ureq::Agent,
     url: String,
 }
 
-struct UreqTransport {
-    agents: Vec<EndpointAgent>,
+impl Connector for UreqConnector {
+    fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
+        endpoint.check_http()?;
+        let key = AgentKey {
+            roots: endpoint
+                .ca_certificates
+                .as_ref()
+                .map(|certs| certs.iter().map(|der| der.to_vec()).collect()),
+            policy: endpoint.address_policy.clone(),
+            timeout: endpoint.timeout,
+            connect_timeout: endpoint.connect_timeout,
+        };
+        let agent = lock(&self.agents)
+            .entry(key)
+            .or_insert_with_key(|key| agent_for(key, self.idle_per_host))
+            .clone();
+        Ok(Arc::new(UreqTarget {
+            agent,
+            url: endpoint.url.to_string(),
+        }))
+    }
+
+    fn default_max_in_flight(&self) -> usize {
+        DEFAULT_MAX_IN_FLIGHT
+    }
 }
 
-fn agent_for(endpoint: &Endpoint) -> ureq::Agent {
+fn agent_for(key: &AgentKey, idle_per_host: usize) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .timeout_connect(Some(endpoint.connect_timeout))
-        .timeout_global(Some(endpoint.timeout))
+        .timeout_connect(Some(key.connect_timeout))
+        .timeout_global(Some(key.timeout))
         .user_agent(USER_AGENT)
-        .max_idle_connections_per_host(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(1))
-        .max_idle_connections(endpoint.workers.unwrap_or(DEFAULT_WORKERS).max(10));
-    if let Some(certs) = &endpoint.ca_certificates {
+        .max_idle_connections_per_host(idle_per_host.max(1))
+        .max_idle_connections(idle_per_host.max(10) * 4);
+    if let Some(certs) = &key.roots {
         let roots = certs
             .iter()
-            .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
+            .map(|der| ureq::tls::Certificate::from_der(der).to_owned());
         config = config.tls_config(
             ureq::tls::TlsConfig::builder()
                 .root_certs(ureq::tls::RootCerts::from(roots))
@@ -177,17 +183,24 @@ fn agent_for(endpoint: &Endpoint) -> ureq::Agent {
         );
     }
     // The guard's agent ignores proxies from the environment.
-    guard::agent(endpoint.address_policy.clone(), config)
+    guard::agent(key.policy.clone(), config)
 }
+
+struct UreqTransport;
 
 impl Transport for UreqTransport {
     fn post(
         &self,
-        endpoint: usize,
+        target: &(dyn std::any::Any + Send + Sync),
         headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<Response, AttemptError> {
-        let target = &self.agents[endpoint];
+        let Some(target) = target.downcast_ref::<UreqTarget>() else {
+            return Err(AttemptError {
+                message: "the endpoint was not made for the blocking transport".to_owned(),
+                retryable: false,
+            });
+        };
         let mut request = target.agent.post(&target.url);
         for (name, value) in headers {
             request = request.header(*name, *value);

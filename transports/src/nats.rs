@@ -30,7 +30,9 @@
 //!   `content-type`, `x-deskhook-action`, `x-deskhook-sequence`, `webhook-id`,
 //!   `webhook-timestamp`, `webhook-signature` (with secrets), plus `x-deskhook-ticket`, the
 //!   ticket code (the ordering key; see [`decode_ticket`]) so that a relay can keep each
-//!   ticket's order without parsing the body.
+//!   ticket's order without parsing the body, and `x-deskhook-tenant`, the event's tenant
+//!   when it has one (encoded the same way), so that a relay routes it to that tenant's
+//!   endpoints.
 //!
 //! # Outcomes
 //!
@@ -62,8 +64,8 @@ use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule};
 use deskhook::{Emitted, EventTypeSet, Secret};
 
 use crate::delivery::{
-    AsyncTransport, AttemptError, DeadLetter, DeliveryConfig, DeliveryGuard, EndpointStats, Engine,
-    Observer, Receipt, Response, Route, SinkBuilder, TICKET_HEADER, spawn,
+    AsyncTransport, AttemptError, Connector, DeliveryConfig, DeliveryGuard, DeliverySink, Endpoint,
+    Observer, Response, SinkBuilder, TENANT_HEADER, TICKET_HEADER, Target, spawn,
 };
 use crate::error::Error;
 
@@ -733,7 +735,9 @@ fn header_map(headers: &[(&str, &str)]) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         let key = HeaderName::from_str(name).map_err(|e| format!("header name '{name}': {e}"))?;
-        let value = if name.eq_ignore_ascii_case(TICKET_HEADER) {
+        let value = if name.eq_ignore_ascii_case(TICKET_HEADER)
+            || name.eq_ignore_ascii_case(TENANT_HEADER)
+        {
             HeaderValue::from_str(&encode_ticket(value))
         } else {
             HeaderValue::from_str(value)
@@ -745,6 +749,21 @@ fn header_map(headers: &[(&str, &str)]) -> Result<HeaderMap, String> {
     let id = HeaderValue::from_str(id).map_err(|e| format!("event id: {e}"))?;
     map.insert(MSG_ID_HEADER, id);
     Ok(map)
+}
+
+/// The first server of a list, as the URL of the sink's endpoint (for logs and dead
+/// letters).
+fn first_url(shown: &str) -> Result<url::Url, Error> {
+    let first = shown.split(',').next().unwrap_or_default().trim();
+    let with_scheme = if first.contains("://") {
+        first.to_owned()
+    } else {
+        format!("nats://{first}")
+    };
+    url::Url::parse(&with_scheme).map_err(|e| Error::InvalidUrl {
+        url: first.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Publishes to JetStream for the engine.
@@ -877,7 +896,7 @@ fn is_limit(code: jetstream::ErrorCode) -> bool {
 impl AsyncTransport for JetStreamTransport {
     async fn post(
         &self,
-        _endpoint: usize,
+        _target: &(dyn std::any::Any + Send + Sync),
         headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<Response, AttemptError> {
@@ -924,13 +943,16 @@ impl AsyncTransport for JetStreamTransport {
 }
 
 /// A sink that publishes events to a JetStream stream from tokio tasks, through the delivery
-/// engine (see the [module docs](self)).
+/// engine (see the [module docs](self)): a [`DeliverySink`] with one endpoint, the stream,
+/// plus the stream's settings.
 ///
-/// It implements both [`EventSink`](deskhook::EventSink) (for `emit`) and [`AsyncEventSink`](deskhook::AsyncEventSink) (for `emit_async`);
-/// either way `send` only queues. Cloning is cheap and clones share the queue.
+/// It implements both [`EventSink`](deskhook::EventSink) (for `emit`) and
+/// [`AsyncEventSink`](deskhook::AsyncEventSink) (for `emit_async`); either way `send` only
+/// queues. Its stats, flush and redelivery are those of [`delivery`](NatsSink::delivery).
+/// Cloning is cheap and clones share the queue.
 #[derive(Clone, Debug)]
 pub struct NatsSink {
-    engine: Arc<Engine>,
+    delivery: DeliverySink,
     settings: Arc<StreamSettings>,
 }
 
@@ -941,51 +963,75 @@ impl NatsSink {
         NatsSinkBuilder::new(urls.into())
     }
 
-    /// Counters and state of the sink's one endpoint (named `nats` unless
-    /// [`NatsSinkBuilder::name`] says otherwise): `delivered` counts acknowledged events.
-    pub fn stats(&self) -> EndpointStats {
-        self.engine
-            .stats()
-            .into_iter()
-            .next()
-            .expect("a NATS sink has one endpoint")
+    /// The delivery engine: the stats of its one endpoint (named `nats` unless
+    /// [`NatsSinkBuilder::name`] says otherwise; `delivered` counts acknowledged events),
+    /// flush, pause and resume, redelivery.
+    pub fn delivery(&self) -> &DeliverySink {
+        &self.delivery
     }
 
     /// The stream it publishes to.
     pub fn stream(&self) -> &StreamSettings {
         &self.settings
     }
+}
 
-    /// Waits until everything queued is acknowledged or dead-lettered, at most `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Undelivered`] with what is still queued and in flight.
-    pub async fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        self.engine.flush_async(timeout).await
-    }
-
-    /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
-    /// the event is durable in the spool (see [`NatsSinkBuilder::spool`]). (It waits only
-    /// while the spool's writer is 8192 events behind, so that memory stays bounded.) Without a spool
-    /// the event is queued in memory and the receipt settles at once with an error saying
-    /// that nothing is durable.
-    pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
-        self.engine.enqueue_with_receipt(event)
-    }
-
-    /// Queues a dead letter again: same id (`Nats-Msg-Id`) and body, attempts from the start.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] when the letter names another endpoint, or its id or action cannot
-    /// be read.
-    pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
-        self.engine.redeliver(letter)
+impl From<NatsSink> for DeliverySink {
+    fn from(sink: NatsSink) -> DeliverySink {
+        sink.delivery
     }
 }
 
-crate::delivery::engine_sinks!(NatsSink);
+impl deskhook::EventSink for NatsSink {
+    fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        deskhook::EventSink::send(&self.delivery, event)
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
+        deskhook::EventSink::flush(&self.delivery, timeout)
+    }
+}
+
+#[deskhook::async_trait]
+impl deskhook::AsyncEventSink for NatsSink {
+    async fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        deskhook::AsyncEventSink::send(&self.delivery, event).await
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
+        deskhook::AsyncEventSink::flush(&self.delivery, timeout).await
+    }
+}
+
+/// The NATS sink's one endpoint: the stream. Other endpoints cannot be added to it (HTTP
+/// endpoints are the relays'); its own settings can be changed, and it can be paused.
+struct NatsConnector {
+    url: url::Url,
+}
+
+impl Connector for NatsConnector {
+    fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
+        if endpoint.url != self.url {
+            return Err(Error::InvalidEndpoint {
+                name: endpoint.name.clone(),
+                message: format!(
+                    "a NATS sink publishes to its stream only ({}); HTTP endpoints belong in \
+                     the relays' configuration",
+                    crate::delivery::endpoint::redact_url(self.url.as_str())
+                ),
+            });
+        }
+        Ok(Arc::new(()))
+    }
+
+    fn default_max_in_flight(&self) -> usize {
+        DEFAULT_CONCURRENCY
+    }
+
+    fn event_headers(&self) -> bool {
+        true
+    }
+}
 
 /// Builds a [`NatsSink`]: the stream, the connection, and the delivery settings shared with
 /// the HTTP transports (queue, overflow, retries, dead letters, spool, observer).
@@ -997,7 +1043,7 @@ pub struct NatsSinkBuilder {
     name: String,
     actions: EventTypeSet,
     retry: RetrySchedule,
-    workers: usize,
+    max_in_flight: usize,
     timeout: Duration,
     connect_timeout: Duration,
     secrets: Vec<(Secret, Option<SystemTime>)>,
@@ -1014,7 +1060,7 @@ impl std::fmt::Debug for NatsSinkBuilder {
             .field("name", &self.name)
             .field("actions", &self.actions)
             .field("retry", &self.retry.to_string())
-            .field("workers", &self.workers)
+            .field("max_in_flight", &self.max_in_flight)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("secrets", &self.secrets.len())
@@ -1033,7 +1079,7 @@ impl NatsSinkBuilder {
             name: DEFAULT_ENDPOINT_NAME.to_owned(),
             actions: EventTypeSet::all(),
             retry: RetrySchedule::standard(),
-            workers: DEFAULT_CONCURRENCY,
+            max_in_flight: DEFAULT_CONCURRENCY,
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             secrets: Vec::new(),
@@ -1085,8 +1131,8 @@ impl NatsSinkBuilder {
     /// Publishes awaiting their acknowledgement at once (one per task; events of one ticket
     /// go one at a time, in order). Defaults to [`DEFAULT_CONCURRENCY`].
     #[must_use]
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+    pub fn max_in_flight(mut self, publishes: usize) -> Self {
+        self.max_in_flight = publishes;
         self
     }
 
@@ -1260,8 +1306,8 @@ impl NatsSinkBuilder {
                 "the name is empty or holds a control character".into(),
             ));
         }
-        if self.workers == 0 {
-            return Err(invalid("workers is 0; give at least 1".into()));
+        if self.max_in_flight == 0 {
+            return Err(invalid("max_in_flight is 0; give at least 1".into()));
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(invalid(
@@ -1343,27 +1389,23 @@ impl NatsSinkBuilder {
                 false
             }
         };
-        let route = Route {
-            name: self.name.clone(),
-            url: shown.clone(),
-            actions: self.actions,
-            retry: self.retry.clone(),
-            workers: self.workers,
-            headers: Vec::new(),
-            signers: self
-                .secrets
-                .iter()
-                .map(|(secret, expires)| {
-                    (
-                        deskhook::signature::Signer::new(vec![secret.clone()]),
-                        *expires,
-                    )
-                })
-                .collect(),
-            hub_secrets: Vec::new(),
-            ticket_header: true,
-        };
-        let (engine, shutdown_timeout, _) = self.delivery.start_engine(vec![route])?;
+        let url = first_url(&shown)?;
+        let mut endpoint = Endpoint::new(self.name.clone(), url.as_str())?
+            .actions(self.actions)
+            .retry(self.retry.clone())
+            .max_in_flight(self.max_in_flight)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout);
+        for (secret, expires) in &self.secrets {
+            endpoint = match expires {
+                Some(at) => endpoint.secret_until(secret.clone(), *at),
+                None => endpoint.secret(secret.clone()),
+            };
+        }
+        let mut delivery = self.delivery.endpoint(endpoint);
+        // Publishes in flight are limited by the endpoint alone.
+        delivery.config.max_in_flight = delivery.config.max_in_flight.max(self.max_in_flight);
+        let (engine, shutdown_timeout) = delivery.start_engine(Box::new(NatsConnector { url }))?;
         let settings = Arc::new(self.stream);
         let transport = Arc::new(JetStreamTransport {
             context,
@@ -1374,9 +1416,15 @@ impl NatsSinkBuilder {
             ready: AtomicBool::new(ready),
             checking: tokio::sync::Mutex::new(()),
         });
-        spawn::spawn_workers(&engine, &transport, handle);
+        spawn::start(&engine, transport, handle);
         let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);
-        Ok((NatsSink { engine, settings }, guard))
+        Ok((
+            NatsSink {
+                delivery: DeliverySink::new(engine),
+                settings,
+            },
+            guard,
+        ))
     }
 }
 

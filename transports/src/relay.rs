@@ -13,8 +13,9 @@
 //! were published, by any number of relays, and up to one event per partition is in delivery
 //! at a time across all of them.
 //!
-//! A relay delivers a message to every endpoint of its configuration subscribed to its event
-//! type, through the delivery engine: signatures, the SSRF guard, the retry schedule, the
+//! A relay delivers a message to every endpoint of its registry subscribed to its event
+//! type and, when the message carries a tenant, belonging to that tenant or to none (see
+//! [the engine's tenants](crate::delivery#tenants)), through the delivery engine: signatures, the SSRF guard, the retry schedule, the
 //! breaker, the observer and dead letters work as in-process. While it does, it tells the
 //! server the message is in progress (every third of `ack_wait`), so that a slow endpoint's
 //! work is not taken away from a live relay; it acknowledges once every endpoint has its
@@ -52,12 +53,11 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer, stream};
 use deskhook::EventType;
 
-use crate::delivery::TICKET_HEADER;
 use crate::delivery::{
-    AttemptOutcome, AttemptRecord, DeadLetter, DeliveryGuard, Hooks, Observer, SinkBuilder,
+    AttemptOutcome, AttemptRecord, DeadLetter, DeliveryGuard, DeliverySink, Hooks, Observer,
+    SinkBuilder, TENANT_HEADER, TICKET_HEADER,
 };
 use crate::error::Error;
-use crate::http_blocking::HttpSink;
 use crate::nats::{StreamSettings, decode_ticket, partitions_of};
 
 /// How long a relay waits for a message before it looks at `stop` again.
@@ -307,11 +307,7 @@ impl Relay {
         let jobs = partitions as usize * sink.endpoints.len().max(1);
         sink.config.queue_capacity = sink.config.queue_capacity.max(2 * jobs);
         sink.config.overflow = deskhook::policy::OverflowPolicy::DropNewest;
-        let subscriptions: Vec<(String, deskhook::EventTypeSet)> = sink
-            .endpoints
-            .iter()
-            .map(|e| (e.name().to_owned(), e.subscribed_event_types()))
-            .collect();
+        let names: Vec<String> = sink.endpoints.iter().map(|e| e.name().to_owned()).collect();
         sink.observer = Some(Arc::new(Tracker {
             waiting: waiting.clone(),
             inner: sink.observer.take(),
@@ -345,20 +341,19 @@ impl Relay {
             "relay '{}': delivering from stream '{}' ({partitions} partitions) to {} endpoint(s)",
             self.durable,
             settings.stream_name(),
-            subscriptions.len()
+            names.len()
         );
         if let Some(ready) = self.ready {
             ready(&RelayReady {
                 stream: settings.stream_name().to_owned(),
                 partitions,
-                endpoints: subscriptions.iter().map(|(name, _)| name.clone()).collect(),
+                endpoints: names,
             });
         }
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             http,
-            subscriptions,
             waiting,
             counts: counts.clone(),
             stop: stop_rx,
@@ -514,8 +509,7 @@ async fn publish_dead_letter(
 
 /// What the partition loops share.
 struct Shared {
-    http: HttpSink,
-    subscriptions: Vec<(String, deskhook::EventTypeSet)>,
+    http: DeliverySink,
     waiting: Waiting,
     counts: Arc<Counts>,
     /// Becomes `true` when the relay stops.
@@ -626,12 +620,15 @@ impl Shared {
         let ticket = header(TICKET_HEADER)
             .map(|t| decode_ticket(&t))
             .unwrap_or_default();
-        let targets: Vec<&str> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, types)| types.contains(event_type))
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let tenant = header(TENANT_HEADER).map(|t| decode_ticket(&t));
+        // The endpoints registered now that take this event: those of its tenant and those
+        // without a tenant.
+        let lanes = self
+            .http
+            .engine()
+            .registry()
+            .route(tenant.as_deref(), event_type);
+        let targets: Vec<&str> = lanes.iter().map(|lane| &*lane.name).collect();
         if targets.is_empty() {
             self.settle(message, AckKind::Ack).await;
             return Handled::Acknowledged;
@@ -642,6 +639,7 @@ impl Shared {
             id: id.clone(),
             endpoint: endpoint.to_owned(),
             url: String::new(),
+            tenant: tenant.clone(),
             action: event_type.as_str().to_owned(),
             ticket: ticket.clone(),
             attempts: 0,

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 
-use super::{DeliveryConfig, Endpoint, Engine, Observer, Route};
+use super::{Connector, DeliveryConfig, Endpoint, Engine, Observer};
 use crate::error::Error;
 
-/// Builds a sink of either HTTP transport: `HttpSink::builder()` (blocking, then `.build()`)
-/// or `AsyncHttpSink::builder()` (then `.build_async()`). The settings are the same.
+/// Builds a sink of either HTTP transport: `HttpSink::builder()`, then `.build()` (blocking
+/// transport) or `.build_async()` (async transport). The settings are the same.
 pub struct SinkBuilder {
     pub(crate) endpoints: Vec<Endpoint>,
     pub(crate) config: DeliveryConfig,
@@ -33,7 +33,8 @@ impl std::fmt::Debug for SinkBuilder {
 }
 
 impl SinkBuilder {
-    /// Adds an endpoint.
+    /// Adds an endpoint: the registry's first contents (more can be added, changed and
+    /// removed while the sink runs, through [`DeliverySink::endpoints`]).
     #[must_use]
     pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
         self.endpoints.push(endpoint);
@@ -97,6 +98,29 @@ impl SinkBuilder {
         self
     }
 
+    /// Requests in flight at once over the whole sink (see [`DeliveryConfig::max_in_flight`]).
+    /// Defaults to 1024.
+    #[must_use]
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.config.max_in_flight = requests;
+        self
+    }
+
+    /// The most worker threads of the blocking transport. Defaults to 256.
+    #[must_use]
+    pub fn max_threads(mut self, threads: usize) -> Self {
+        self.config.max_threads = threads;
+        self
+    }
+
+    /// Memory for events queued in memory over the whole sink (see
+    /// [`DeliveryConfig::max_queued_bytes`]). Defaults to 256 MiB.
+    #[must_use]
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_queued_bytes = bytes;
+        self
+    }
+
     /// Receives one record per attempt. Defaults to none.
     #[must_use]
     pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
@@ -107,9 +131,9 @@ impl SinkBuilder {
     /// Puts the sink behind a durable spool: every accepted event is on disk before `emit`
     /// returns (or, with [`Durability::Receipt`](crate::spool::Durability), before its
     /// receipt settles), and what is undelivered at shutdown or at a crash is delivered after
-    /// the next start. With a spool the spool is the queue: `queue_capacity` and `overflow`
-    /// no longer apply (its `max_size` does), and dead letters go to the spool's table instead
-    /// of the dead-letter file. Defaults to none.
+    /// the next start, once its endpoint is registered. With a spool the spool is the queue:
+    /// `queue_capacity` and `overflow` no longer apply (its `max_size` does), and dead letters
+    /// go to the spool's table instead of the dead-letter file. Defaults to none.
     #[cfg(feature = "spool")]
     #[must_use]
     pub fn spool(mut self, spool: crate::spool::Spool) -> Self {
@@ -129,16 +153,17 @@ impl SinkBuilder {
         }
     }
 
-    /// Checks the endpoints and makes the engine (its dead-letter file opened); the
-    /// transport then starts the workers.
-    #[cfg(any(feature = "http-blocking", feature = "http-async"))]
-    pub(crate) fn engine(
-        self,
-        default_workers: usize,
-    ) -> Result<(Arc<Engine>, Vec<Endpoint>, Duration), Error> {
+    /// Checks the settings, makes the engine with the transport's `connector` (its
+    /// dead-letter file opened, or its spool started) and registers the endpoints; the
+    /// transport then starts the workers. Returns the engine and the shutdown timeout.
+    #[cfg_attr(not(feature = "spool"), allow(unused_mut))]
+    pub(crate) fn start_engine(
+        mut self,
+        connector: Box<dyn Connector>,
+    ) -> Result<(Arc<Engine>, Duration), Error> {
+        self.config.validate()?;
         let mut seen = std::collections::HashSet::new();
         for endpoint in &self.endpoints {
-            endpoint.validate()?;
             if !seen.insert(endpoint.name.as_str()) {
                 return Err(Error::Config(format!(
                     "two endpoints are named '{}'; names must be unique (dead letters refer to them)",
@@ -146,75 +171,39 @@ impl SinkBuilder {
                 )));
             }
         }
-        let mut routes = Vec::with_capacity(self.endpoints.len());
-        for endpoint in &self.endpoints {
-            routes.push(Route {
-                name: endpoint.name.clone(),
-                url: crate::delivery::endpoint_redact(endpoint.url.as_str()),
-                actions: endpoint.actions,
-                retry: endpoint.retry.clone(),
-                workers: endpoint.workers.unwrap_or(default_workers),
-                headers: endpoint.headers.clone(),
-                signers: endpoint
-                    .secrets
-                    .iter()
-                    .map(|(secret, expires)| {
-                        (
-                            deskhook::signature::Signer::new(vec![secret.clone()]),
-                            *expires,
-                        )
-                    })
-                    .collect(),
-                hub_secrets: if endpoint.hub_signature {
-                    endpoint.secrets.clone()
-                } else {
-                    Vec::new()
-                },
-                ticket_header: false,
-            });
-        }
-        let (engine, shutdown_timeout, endpoints) = self.start_engine(routes)?;
-        Ok((engine, endpoints, shutdown_timeout))
-    }
-
-    /// Makes the engine for routes made by the transport itself (with its spool, or its
-    /// dead-letter file opened); the endpoints given to the builder come back unused.
-    pub(crate) fn start_engine(
-        self,
-        routes: Vec<Route>,
-    ) -> Result<(Arc<Engine>, Duration, Vec<Endpoint>), Error> {
         let shutdown_timeout = self.config.shutdown_timeout;
         #[cfg(feature = "spool")]
-        if let Some(spool) = self.spool {
-            let endpoints = routes
-                .iter()
-                .map(|r| (r.name.clone(), r.url.clone()))
-                .collect();
-            let store = spool.store(endpoints)?;
-            let engine = Arc::new(Engine::new(
-                routes,
-                self.config,
-                self.observer,
-                Some(store.clone()),
-                self.hooks,
-            ));
-            let weak = Arc::downgrade(&engine);
-            store.listen(Box::new(move |touched, dropped| {
-                if let Some(engine) = weak.upgrade() {
-                    engine.on_commit(touched, dropped);
-                }
-            }));
-            return Ok((engine, shutdown_timeout, self.endpoints));
-        }
+        let spooled = match self.spool.take() {
+            Some(spool) => Some(spool.backlog()?),
+            None => None,
+        };
+        #[cfg(not(feature = "spool"))]
+        let spooled = None;
+        let backlog: Box<dyn super::backlog::Backlog> = match spooled {
+            Some(backlog) => backlog,
+            None => {
+                let letters =
+                    super::dead_letter::DeadLetterLog::new(self.config.dead_letter_path.clone());
+                letters.check()?;
+                Box::new(super::backlog::MemoryBacklog {
+                    letters,
+                    drop_on_stop: self.hooks.drop_on_stop,
+                })
+            }
+        };
         let engine = Arc::new(Engine::new(
-            routes,
             self.config,
             self.observer,
-            None,
+            backlog,
             self.hooks,
+            connector,
         ));
-        engine.check_dead_letter_file()?;
-        Ok((engine, shutdown_timeout, self.endpoints))
+        engine.backlog().bind(Arc::downgrade(&engine));
+        for endpoint in self.endpoints {
+            let route = engine.route_for(endpoint)?;
+            engine.install(route)?;
+        }
+        Ok((engine, shutdown_timeout))
     }
 }
 

@@ -22,8 +22,11 @@ pub struct DeadLetter {
     pub id: String,
     /// The endpoint's name in the configuration.
     pub endpoint: String,
-    /// The endpoint's URL at the time.
+    /// The endpoint's URL at the time, cut to its origin.
     pub url: String,
+    /// The event's tenant, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// The action or event type.
     pub action: String,
     /// The ticket (ordering key).

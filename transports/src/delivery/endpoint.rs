@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use deskhook::policy::RetrySchedule;
 use deskhook::{ActionSet, EventTypeSet, Secret};
 
+use super::RateLimit;
 use crate::error::Error;
 use crate::guard::{self, AddressPolicy};
 
@@ -38,7 +39,9 @@ pub struct Endpoint {
     pub(crate) address_policy: AddressPolicy,
     pub(crate) hub_signature: bool,
     pub(crate) https_only: bool,
-    pub(crate) workers: Option<usize>,
+    pub(crate) max_in_flight: Option<usize>,
+    pub(crate) tenant: Option<String>,
+    pub(crate) rate_limit: Option<RateLimit>,
     /// The only roots trusted for this endpoint's TLS, when set (a private CA).
     pub(crate) ca_certificates: Option<Vec<rustls_pki_types::CertificateDer<'static>>>,
 }
@@ -66,7 +69,9 @@ impl Endpoint {
             address_policy: AddressPolicy::default(),
             hub_signature: false,
             https_only: false,
-            workers: None,
+            max_in_flight: None,
+            tenant: None,
+            rate_limit: None,
             ca_certificates: None,
         })
     }
@@ -193,12 +198,51 @@ impl Endpoint {
         self
     }
 
-    /// Requests in flight at once for this endpoint: worker threads of the blocking
-    /// transport (default 4), tasks of the async one (default 16).
+    /// Requests in flight at once for this endpoint, at most. Defaults to 4 with the
+    /// blocking transport, 16 with the async one and 64 for a NATS sink. Workers are shared
+    /// by all endpoints (see [the engine's docs](super#workers)): this is a limit, not a
+    /// number of threads.
     #[must_use]
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = Some(workers);
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = Some(requests);
         self
+    }
+
+    /// The tenant this endpoint belongs to: it receives only the events emitted for that
+    /// tenant (`deskhook::for_tenant("acme").emit(..)`). Defaults to none: the endpoint
+    /// receives every event, whatever its tenant (the helpdesk's own integrations).
+    #[must_use]
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Sends at most `count` requests per `per`, in bursts of up to `count`; events wait
+    /// their turn in the queue (holding no worker) and the waits show in the endpoint's
+    /// stats (`rate_limited`). For another burst, use [`rate_limit_with`](Endpoint::rate_limit_with).
+    /// Defaults to no limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] when `count` or `per` is zero.
+    pub fn rate_limit(self, count: u32, per: Duration) -> Result<Self, Error> {
+        let limit = RateLimit::new(count, per).map_err(|e| Error::InvalidEndpoint {
+            name: self.name.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(self.rate_limit_with(limit))
+    }
+
+    /// Sets a [`RateLimit`] (parsed from `"50/s"`, with a burst of its own if set).
+    #[must_use]
+    pub fn rate_limit_with(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Its tenant, if it has one.
+    pub fn tenant_name(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// Trusts only the certificate authorities in `pem` (one or more PEM certificates) for
@@ -227,7 +271,39 @@ impl Endpoint {
         Ok(self)
     }
 
-    /// Checks everything that can be checked before sending.
+    /// Checks the URL of an HTTP endpoint: scheme, credentials, and an IP-literal host
+    /// against the SSRF guard.
+    pub(crate) fn check_http(&self) -> Result<(), Error> {
+        guard::check_url(&self.url, &self.address_policy, self.https_only)
+    }
+
+    /// Whether `other` has the same settings (an upsert of it changes nothing).
+    pub(crate) fn same_settings(&self, other: &Endpoint) -> bool {
+        let secrets = |e: &Endpoint| -> Vec<(String, Option<SystemTime>)> {
+            e.secrets
+                .iter()
+                .map(|(secret, expires)| (secret.to_whsec(), *expires))
+                .collect()
+        };
+        self.name == other.name
+            && self.url == other.url
+            && self.actions == other.actions
+            && self.headers == other.headers
+            && self.timeout == other.timeout
+            && self.connect_timeout == other.connect_timeout
+            && self.retry == other.retry
+            && self.address_policy == other.address_policy
+            && self.hub_signature == other.hub_signature
+            && self.https_only == other.https_only
+            && self.max_in_flight == other.max_in_flight
+            && self.tenant == other.tenant
+            && self.rate_limit == other.rate_limit
+            && self.ca_certificates == other.ca_certificates
+            && secrets(self) == secrets(other)
+    }
+
+    /// Checks everything that can be checked before sending, but the transport's own
+    /// checks (the URL of an HTTP endpoint: [`check_http`](Endpoint::check_http)).
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let invalid = |message: String| Error::InvalidEndpoint {
             name: self.name.clone(),
@@ -247,9 +323,11 @@ impl Endpoint {
                 self.retry
             )));
         }
-        guard::check_url(&self.url, &self.address_policy, self.https_only)?;
-        if self.workers == Some(0) {
-            return Err(invalid("workers is 0; give at least 1".into()));
+        if self.max_in_flight == Some(0) {
+            return Err(invalid("max_in_flight is 0; give at least 1".into()));
+        }
+        if let Some(tenant) = &self.tenant {
+            deskhook::check_tenant(tenant).map_err(|e| invalid(e.to_string()))?;
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(invalid(
@@ -313,7 +391,9 @@ impl fmt::Debug for Endpoint {
             .field("address_policy", &self.address_policy)
             .field("hub_signature", &self.hub_signature)
             .field("https_only", &self.https_only)
-            .field("workers", &self.workers)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("tenant", &self.tenant)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -377,13 +457,15 @@ mod tests {
     }
 
     #[test]
-    fn names_schedules_and_workers_are_checked() {
+    fn names_schedules_limits_and_tenants_are_checked() {
         let base = || Endpoint::new("crm", "http://127.0.0.1:9/").unwrap();
         assert!(
             invalid(Endpoint::new("a\u{0}b", "http://127.0.0.1:9/").unwrap())
                 .contains("control character")
         );
-        assert!(invalid(base().workers(0)).contains("workers is 0"));
+        assert!(invalid(base().max_in_flight(0)).contains("max_in_flight is 0"));
+        assert!(invalid(base().tenant("")).contains("invalid tenant ''"));
+        assert!(invalid(base().tenant("x".repeat(129))).contains("longer than 128 bytes"));
         assert!(invalid(base().retry("5s,1m".parse().unwrap())).contains("start it with 0s"));
         assert!(invalid(base().hub_signature(true)).contains("needs a secret"));
     }

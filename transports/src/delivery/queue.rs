@@ -52,11 +52,13 @@ impl Schedule {
     }
 
     /// Whether nothing is queued or in flight.
+    #[cfg(test)]
     pub(crate) fn is_idle(&self) -> bool {
         self.queued == 0 && self.in_flight == 0
     }
 
     /// How many jobs of the ticket wait (not counting one in flight).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn ticket_len(&self, key: &str) -> usize {
         self.tickets.get(key).map_or(0, |queue| queue.jobs.len())
     }
@@ -69,10 +71,10 @@ impl Schedule {
     /// Appends a job behind the others of its ticket.
     pub(crate) fn push(&mut self, job: Job) {
         self.queued += 1;
-        match self.tickets.entry(job.key.clone()) {
+        match self.tickets.entry(job.key().clone()) {
             Entry::Occupied(mut entry) => entry.get_mut().jobs.push_back(job),
             Entry::Vacant(entry) => {
-                let key = job.key.clone();
+                let key = job.key().clone();
                 let mut jobs = VecDeque::with_capacity(1);
                 jobs.push_back(job);
                 entry.insert(TicketQueue {
@@ -86,12 +88,13 @@ impl Schedule {
 
     /// Appends a job that is not due before `at` (a retry read back from the spool). Only a
     /// ticket's first job can be waiting for a retry, so behind others it just queues.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn push_at(&mut self, job: Job, at: Instant) {
-        if self.tickets.contains_key(&job.key) {
+        if self.tickets.contains_key(job.key()) {
             return self.push(job);
         }
         self.queued += 1;
-        let key = job.key.clone();
+        let key = job.key().clone();
         self.tickets.insert(
             key.clone(),
             TicketQueue {
@@ -103,8 +106,8 @@ impl Schedule {
         self.delayed.push(Reverse((at, self.delayed_seq, key)));
     }
 
-    /// Takes the next job that is due at `now`, marking its ticket in flight.
-    pub(crate) fn take(&mut self, now: Instant) -> Option<Job> {
+    /// Makes the jobs due at `now` ready; whether one is.
+    pub(crate) fn promote(&mut self, now: Instant) -> bool {
         while let Some(Reverse((at, _, _))) = self.delayed.peek() {
             if *at > now {
                 break;
@@ -119,6 +122,12 @@ impl Schedule {
                 self.ready.push_back(key);
             }
         }
+        !self.ready.is_empty()
+    }
+
+    /// Takes the next job that is due at `now`, marking its ticket in flight.
+    pub(crate) fn take(&mut self, now: Instant) -> Option<Job> {
+        self.promote(now);
         while let Some(key) = self.ready.pop_front() {
             let Some(queue) = self.tickets.get_mut(&key) else {
                 continue;
@@ -167,7 +176,7 @@ impl Schedule {
     pub(crate) fn retry_at(&mut self, job: Job, at: Instant) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.queued += 1;
-        let key = job.key.clone();
+        let key = job.key().clone();
         let queue = self
             .tickets
             .entry(key.clone())
@@ -229,7 +238,9 @@ mod tests {
     }
 
     fn keys(jobs: &[Job]) -> Vec<(String, u64)> {
-        jobs.iter().map(|j| (j.key.to_string(), j.order)).collect()
+        jobs.iter()
+            .map(|j| (j.key().to_string(), j.order))
+            .collect()
     }
 
     #[test]
@@ -245,9 +256,9 @@ mod tests {
         assert_eq!(b.order, 3, "B goes while A1 is in flight; A2 waits");
         assert!(s.take(now).is_none());
         assert_eq!((s.queued(), s.in_flight()), (1, 2));
-        s.done(&a1.key);
+        s.done(a1.key());
         assert_eq!(s.take(now).unwrap().order, 2);
-        s.done(&b.key);
+        s.done(b.key());
         s.done(&"A".into());
         assert!(s.is_idle());
     }
@@ -265,7 +276,7 @@ mod tests {
         assert_eq!(s.next_due(), Some(later));
         let again = s.take(later).unwrap();
         assert_eq!(again.order, 1);
-        s.done(&again.key);
+        s.done(again.key());
         assert_eq!(s.take(later).unwrap().order, 2);
     }
 
@@ -285,7 +296,7 @@ mod tests {
         assert_eq!(s.next_due(), Some(later));
         let a1 = s.take(later).unwrap();
         assert_eq!(a1.order, 1);
-        s.done(&a1.key);
+        s.done(a1.key());
         assert_eq!(s.take(later).unwrap().order, 2);
     }
 
@@ -302,7 +313,7 @@ mod tests {
         assert_eq!(s.pop_oldest().unwrap().order, 3);
         assert!(s.pop_oldest().is_none());
         assert_eq!(s.queued(), 0);
-        s.done(&a1.key);
+        s.done(a1.key());
         assert!(s.is_idle());
     }
 
@@ -322,7 +333,7 @@ mod tests {
             [("B".into(), 1), ("A".into(), 2), ("C".into(), 3)]
         );
         assert_eq!((s.queued(), s.in_flight()), (0, 1));
-        s.done(&a0.key);
+        s.done(a0.key());
         assert!(s.is_idle());
         assert!(s.take(now + Duration::from_secs(120)).is_none());
     }

@@ -1,9 +1,13 @@
-//! Starting an engine's async workers on a tokio runtime: shared by the async transports
-//! (`http-async`, `nats`).
+//! Running an engine's async workers on a tokio runtime: shared by the async transports
+//! (`http-async`, `nats`). One dispatcher task per sink starts a task per attempt; a task
+//! that finishes takes the next attempt itself while there is one, so the tasks alive are
+//! the requests in flight.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use super::{AsyncTransport, Engine};
+use super::engine::{Attempt, Next};
+use super::{AsyncTransport, AttemptError, Engine};
 use crate::error::Error;
 
 /// The current runtime when there is one; otherwise a small runtime of the sink's own (two
@@ -31,40 +35,88 @@ pub(crate) fn own_runtime(thread_name: &str) -> Result<tokio::runtime::Runtime, 
         .map_err(|e| Error::Config(format!("cannot start a tokio runtime: {e}")))
 }
 
-/// Spawns `route.workers` tasks per endpoint on `handle`, each running
-/// [`Engine::run_worker_async`] with `transport`.
-pub(crate) fn spawn_workers<T: AsyncTransport + 'static>(
+/// Starts the dispatcher of `engine` on `handle`, sending with `transport`.
+pub(crate) fn start<T: AsyncTransport + 'static>(
     engine: &Arc<Engine>,
-    transport: &Arc<T>,
+    transport: Arc<T>,
     handle: &tokio::runtime::Handle,
 ) {
-    for (index, endpoint) in engine.endpoints().iter().enumerate() {
-        for _ in 0..endpoint.route.workers {
-            let (engine, transport) = (engine.clone(), transport.clone());
-            engine.worker_started(index);
-            // Made before the task and moved into it, so that it is dropped even when the
-            // runtime drops the task without ever running it: the engine then dead-letters
-            // what no worker is left to deliver.
-            let alive = WorkerAlive {
-                engine: engine.clone(),
-                index,
-            };
-            handle.spawn(async move {
-                let _alive = alive;
-                engine.run_worker_async(index, transport.as_ref()).await;
-            });
+    // Made before the task and moved into it, so that it is dropped even when the runtime
+    // drops the task without ever running it: the engine then lets go of what no worker is
+    // left to deliver.
+    let gone = RuntimeGone(engine.clone());
+    let engine = engine.clone();
+    handle.spawn(async move {
+        let _gone = gone;
+        dispatch(engine, transport).await;
+    });
+}
+
+/// Tells the engine when the dispatcher ends, however it ends.
+struct RuntimeGone(Arc<Engine>);
+
+impl Drop for RuntimeGone {
+    fn drop(&mut self) {
+        self.0.runtime_gone();
+    }
+}
+
+/// Starts a task for every attempt due, and waits for more.
+async fn dispatch<T: AsyncTransport + 'static>(engine: Arc<Engine>, transport: Arc<T>) {
+    loop {
+        // Registered before looking, so that no wake-up is missed.
+        let notified = engine.pool().notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let until = loop {
+            match engine.next_attempt() {
+                Next::Attempt(attempt) => {
+                    tokio::spawn(run(engine.clone(), transport.clone(), attempt));
+                }
+                Next::Wait(until) => break until,
+                Next::Stop => return,
+            }
+        };
+        match until {
+            Some(at) => {
+                tokio::select! {
+                    () = notified => {}
+                    () = tokio::time::sleep_until(at.into()) => {}
+                }
+            }
+            None => notified.await,
         }
     }
 }
 
-/// Tells the engine when an async worker ends, however it ends.
-struct WorkerAlive {
-    engine: Arc<Engine>,
-    index: usize,
-}
-
-impl Drop for WorkerAlive {
-    fn drop(&mut self) {
-        self.engine.worker_gone(self.index);
+/// Makes `attempt`, then the next ones while there are some.
+async fn run<T: AsyncTransport>(engine: Arc<Engine>, transport: Arc<T>, mut attempt: Attempt) {
+    loop {
+        let (result, took) = match attempt.route.prepare(attempt.job(), SystemTime::now()) {
+            Ok(prepared) => {
+                let headers = prepared.headers(&attempt.route, attempt.job());
+                let started = Instant::now();
+                let result = transport
+                    .post(
+                        attempt.route.target.as_ref(),
+                        &headers,
+                        &attempt.job().event.body,
+                    )
+                    .await;
+                (result, started.elapsed())
+            }
+            Err(message) => (
+                Err(AttemptError {
+                    message,
+                    retryable: false,
+                }),
+                Duration::ZERO,
+            ),
+        };
+        attempt.finish(result, took);
+        match engine.next_attempt() {
+            Next::Attempt(next) => attempt = next,
+            Next::Wait(_) | Next::Stop => return,
+        }
     }
 }

@@ -42,23 +42,32 @@
 //! sent again (receivers de-duplicate on `webhook-id`). `X-Deskhook-Sequence` numbers start
 //! again at 1 per ticket, as after any restart.
 //!
+//! # Endpoints change
+//!
+//! Rows belong to an endpoint by name. After a restart, the rows of an endpoint that is not
+//! registered yet wait (`deskhook spool stats` counts them as waiting for their endpoint)
+//! and go out once an endpoint of that name is upserted; removing an endpoint moves its rows
+//! to the dead letters. Pausing one keeps its rows on disk. The spool keeps a table of the
+//! endpoints registered in the sink that has it open (names, tenants, URLs cut to their
+//! origin; never secrets), for `spool stats`.
+//!
 //! One process at a time: a second `open` of the same directory fails with
 //! [`Error::SpoolLocked`] while the first holds it.
 
-mod store;
+mod backlog;
+mod schema;
+mod writer;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::delivery::DeadLetter;
 pub use crate::delivery::Receipt;
-use crate::delivery::{DeadLetter, Store};
 use crate::error::Error;
-pub(crate) use store::SpoolStore;
 
 /// The database file inside the spool directory.
 pub const DATABASE_FILE: &str = "spool.sqlite3";
@@ -199,6 +208,11 @@ pub struct SpoolStats {
     pub dead_letters: u64,
     /// Bytes on disk: the database with its WAL.
     pub size_bytes: u64,
+    /// Of the pending rows, those whose endpoint is not registered (in the sink that has the
+    /// spool open, or had it last): they wait until an endpoint of that name is registered.
+    pub waiting_for_endpoint: u64,
+    /// Endpoints registered in that sink.
+    pub registered: u64,
     /// Pending rows per endpoint name, by name.
     pub endpoints: Vec<(String, u64)>,
 }
@@ -237,7 +251,7 @@ impl Spool {
         let lock = take_lock(&dir)?;
         let db = dir.join(DATABASE_FILE);
         let conn = Connection::open(&db).map_err(|e| damaged(&db, &e))?;
-        store::prepare(&conn, &settings).map_err(|e| damaged(&db, &e))?;
+        schema::prepare(&conn, &settings).map_err(|e| damaged(&db, &e))?;
         Ok(Spool {
             dir,
             db,
@@ -258,7 +272,7 @@ impl Spool {
     ///
     /// [`Error::Spool`] when the database cannot be read.
     pub fn stats(&self) -> Result<SpoolStats, Error> {
-        store::stats(&self.conn, &self.db)
+        schema::stats(&self.conn, &self.db)
     }
 
     /// Every dead letter in the spool, oldest first.
@@ -267,7 +281,7 @@ impl Spool {
     ///
     /// [`Error::Spool`] when the database cannot be read.
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, Error> {
-        store::dead_letters(&self.conn).map_err(|e| damaged(&self.db, &e))
+        schema::dead_letters(&self.conn).map_err(|e| damaged(&self.db, &e))
     }
 
     /// Moves the dead letters of the named endpoints back to the pending rows (attempts from
@@ -278,12 +292,13 @@ impl Spool {
     ///
     /// [`Error::Spool`] when the database cannot be written.
     pub fn requeue_dead_letters(&mut self, endpoints: &[String]) -> Result<usize, Error> {
-        store::requeue_dead_letters(&mut self.conn, endpoints).map_err(|e| damaged(&self.db, &e))
+        schema::requeue_dead_letters(&mut self.conn, endpoints).map_err(|e| damaged(&self.db, &e))
     }
 
-    /// The spool as the engine's store, for endpoints `names` (in the engine's order).
-    pub(crate) fn store(self, endpoints: Vec<(String, String)>) -> Result<Arc<dyn Store>, Error> {
-        Ok(Arc::new(SpoolStore::start(self, endpoints)?))
+    /// The spool as the engine's backlog.
+    pub(crate) fn backlog(self) -> Result<Box<dyn crate::delivery::backlog::Backlog>, Error> {
+        let store = writer::SpoolStore::start(self)?;
+        Ok(Box::new(backlog::SpoolBacklog::new(store)))
     }
 }
 
@@ -295,7 +310,7 @@ impl Spool {
 /// [`Error::Spool`] when there is no spool there, or it cannot be read.
 pub fn inspect(dir: impl AsRef<Path>) -> Result<SpoolStats, Error> {
     let db = read_only(dir.as_ref())?;
-    store::stats(&db.0, &db.1)
+    schema::stats(&db.0, &db.1)
 }
 
 /// The dead letters of the spool in `dir`, read without taking its lock.
@@ -305,7 +320,7 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<SpoolStats, Error> {
 /// As [`inspect`].
 pub fn read_dead_letters(dir: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Error> {
     let (conn, path) = read_only(dir.as_ref())?;
-    store::dead_letters(&conn).map_err(|e| damaged(&path, &e))
+    schema::dead_letters(&conn).map_err(|e| damaged(&path, &e))
 }
 
 fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
@@ -321,7 +336,7 @@ fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| damaged(&db, &e))?;
-    store::check(&conn).map_err(|e| damaged(&db, &e))?;
+    schema::check(&conn).map_err(|e| damaged(&db, &e))?;
     Ok((conn, db))
 }
 

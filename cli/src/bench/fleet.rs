@@ -1,0 +1,183 @@
+//! `deskhook bench --endpoints N [--tenants T]`: many endpoints on one receiver, events
+//! spread over them (through tenants), and the checks and readings that go with it: order
+//! per endpoint and ticket, threads and memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, Endpoint};
+
+/// How the run's events map onto its endpoints.
+#[derive(Debug)]
+pub(super) struct Fleet {
+    /// Endpoints (N), each named `e<i>`, posting to the URL with `e<i>` appended to its path.
+    pub(super) endpoints: usize,
+    /// Tenants (T): endpoint `i` belongs to tenant `t<i mod T>`, event `n` to tenant
+    /// `t<n mod T>`. `None`: one endpoint without a tenant, as a plain run.
+    tenants: Option<Vec<String>>,
+}
+
+impl Fleet {
+    /// The plain run: one endpoint named `bench` at the URL as given.
+    pub(super) fn single() -> Fleet {
+        Fleet {
+            endpoints: 1,
+            tenants: None,
+        }
+    }
+
+    /// `endpoints` endpoints over `tenants` tenants (by default one tenant per endpoint, so
+    /// each event goes to one endpoint, in turn).
+    pub(super) fn new(endpoints: usize, tenants: Option<usize>) -> Fleet {
+        let count = tenants.unwrap_or(endpoints).clamp(1, endpoints.max(1));
+        Fleet {
+            endpoints,
+            tenants: Some((0..count).map(|t| format!("t{t}")).collect()),
+        }
+    }
+
+    /// The endpoints, made by `make(name, url)` for each.
+    pub(super) fn build(
+        &self,
+        url: &str,
+        make: impl Fn(&str, &str) -> Result<Endpoint, String>,
+    ) -> Result<Vec<Endpoint>, String> {
+        let Some(tenants) = &self.tenants else {
+            return Ok(vec![make("bench", url)?]);
+        };
+        let parsed = url::Url::parse(url).map_err(|e| format!("--url: {e}"))?;
+        (0..self.endpoints)
+            .map(|i| {
+                let mut target = parsed.clone();
+                let path = target.path().to_owned();
+                let sep = if path.ends_with('/') { "" } else { "/" };
+                target.set_path(&format!("{path}{sep}e{i}"));
+                let endpoint = make(&format!("e{i}"), target.as_str())?;
+                Ok(endpoint.tenant(&tenants[i % tenants.len()]))
+            })
+            .collect()
+    }
+
+    /// The tenant of event `n` (from 1), if the run has tenants.
+    pub(super) fn tenant_of(&self, n: u64) -> Option<&str> {
+        let tenants = self.tenants.as_ref()?;
+        let index = usize::try_from((n - 1) % tenants.len() as u64).unwrap_or(0);
+        Some(&tenants[index])
+    }
+
+    /// Tenants in the run (0 for the plain run).
+    pub(super) fn tenant_count(&self) -> usize {
+        self.tenants.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Deliveries `events` events make: each goes to every endpoint of its tenant.
+    pub(super) fn deliveries(&self, events: u64) -> u64 {
+        let Some(tenants) = &self.tenants else {
+            return events;
+        };
+        let t = tenants.len() as u64;
+        let n = self.endpoints as u64;
+        // Tenant k has n/t endpoints, one more for k < n mod t; events go round the tenants.
+        let per_tenant = |k: u64| n / t + u64::from(k < n % t);
+        let rounds = events / t;
+        let whole: u64 = (0..t).map(per_tenant).sum::<u64>() * rounds;
+        let rest: u64 = (0..events % t).map(per_tenant).sum();
+        whole + rest
+    }
+}
+
+/// Checks, from the observer, that each endpoint gets each ticket's events in the order they
+/// were emitted: the `X-Deskhook-Sequence` of its deliveries only goes up.
+#[derive(Debug, Default)]
+pub(super) struct OrderCheck {
+    last: Mutex<HashMap<(String, String), u64>>,
+    violations: AtomicU64,
+}
+
+impl OrderCheck {
+    /// Looks at one attempt.
+    pub(super) fn see(&self, record: &AttemptRecord<'_>) {
+        if record.outcome != AttemptOutcome::Delivered {
+            return;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = last
+            .entry((record.endpoint.to_owned(), record.ticket.to_owned()))
+            .or_insert(0);
+        if record.sequence <= *seen {
+            self.violations.fetch_add(1, Ordering::Relaxed);
+        }
+        *seen = record.sequence;
+    }
+
+    /// Deliveries that came before an earlier event of their ticket.
+    pub(super) fn violations(&self) -> u64 {
+        self.violations.load(Ordering::Relaxed)
+    }
+}
+
+/// A number field of /proc/self/status (`VmHWM:`, `VmRSS:`, `Threads:`), `None` where there
+/// is no /proc.
+pub(super) fn proc_status(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(name: &str, url: &str) -> Result<Endpoint, String> {
+        Endpoint::new(name, url).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn endpoints_get_their_number_in_the_path_and_a_tenant() {
+        let fleet = Fleet::new(5, Some(2));
+        let endpoints = fleet.build("http://127.0.0.1:8080/", ok).unwrap();
+        let shown: Vec<(String, String, Option<String>)> = endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.name().to_owned(),
+                    e.url().path().to_owned(),
+                    e.tenant_name().map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(shown[0], ("e0".into(), "/e0".into(), Some("t0".into())));
+        assert_eq!(shown[3], ("e3".into(), "/e3".into(), Some("t1".into())));
+        let under = Fleet::new(1, None)
+            .build("http://127.0.0.1:8080/hook", ok)
+            .unwrap();
+        assert_eq!(under[0].url().path(), "/hook/e0");
+        let single = Fleet::single()
+            .build("http://127.0.0.1:8080/x", ok)
+            .unwrap();
+        assert_eq!((single[0].name(), single[0].url().path()), ("bench", "/x"));
+        assert_eq!(single[0].tenant_name(), None);
+    }
+
+    #[test]
+    fn deliveries_count_each_tenants_endpoints() {
+        // 5 endpoints over 2 tenants: t0 has 3 (e0, e2, e4), t1 has 2.
+        let fleet = Fleet::new(5, Some(2));
+        assert_eq!(fleet.tenant_of(1), Some("t0"));
+        assert_eq!(fleet.tenant_of(2), Some("t1"));
+        assert_eq!(fleet.deliveries(1), 3);
+        assert_eq!(fleet.deliveries(2), 5);
+        assert_eq!(fleet.deliveries(5), 3 + 2 + 3 + 2 + 3);
+        // One tenant per endpoint: one delivery per event.
+        assert_eq!(Fleet::new(1000, None).deliveries(12_345), 12_345);
+        assert_eq!(Fleet::single().deliveries(7), 7);
+        assert_eq!(Fleet::single().tenant_of(1), None);
+    }
+}

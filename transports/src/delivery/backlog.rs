@@ -1,0 +1,462 @@
+//! Where accepted jobs wait: the seam between the engine and its store.
+//!
+//! [`Backlog`] is everything the engine asks of the place jobs wait in: take an emit's jobs,
+//! move the next ones of an endpoint into its schedule, record outcomes, let an endpoint's
+//! queue go (removed, disabled by a 410, shut down). [`MemoryBacklog`] keeps them in memory
+//! (bounded per endpoint by `queue_capacity` and per sink by `max_queued_bytes`); the spool
+//! (`crate::spool`) keeps them in SQLite and memory holds a window of each endpoint's rows.
+//! The engine never asks which one it has.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use deskhook::policy::OverflowPolicy;
+
+use super::budget::JOB_OVERHEAD;
+use super::dead_letter::DeadLetterLog;
+use super::decide::later;
+use super::lane::{Closing, InFlight, LaneState};
+use super::{DeadLetter, Engine, EventData, Job, Lane, Receipt, lock};
+use crate::error::Error;
+
+/// What became of an emit's jobs.
+#[derive(Debug, Default)]
+pub(crate) struct Accepted {
+    /// Settles when the jobs are durable; `None` when the backlog is not durable.
+    pub(crate) receipt: Option<Receipt>,
+    /// Whether `emit` waits for the receipt.
+    pub(crate) wait: bool,
+    /// What went wrong, per endpoint (the job was dropped and counted, or dead-lettered).
+    pub(crate) problems: Vec<String>,
+}
+
+/// Why an endpoint's queue is let go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// Removed from the registry: to the dead letters.
+    Removed,
+    /// Disabled by a 410: to the dead letters.
+    Disabled,
+    /// The sink stops (`reason` says why): to the dead letters, or kept where it is when the
+    /// backlog keeps undelivered events; jobs in flight are reported too.
+    Stopping(&'static str),
+}
+
+impl Release {
+    /// The dead letters' reason.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Release::Removed => "endpoint removed",
+            Release::Disabled => "endpoint disabled after 410 Gone",
+            Release::Stopping(reason) => reason,
+        }
+    }
+}
+
+/// With a spool: a lane's rows on disk, as the writer commits them. `floor`: rows up to it
+/// belong to an earlier lane of the same name (removed) and are never loaded.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+pub(crate) struct RowCounts {
+    /// The last row committed.
+    pub(crate) last: AtomicI64,
+    /// Rows committed in all (those there at start included).
+    pub(crate) count: AtomicU64,
+    /// Jobs handed to the writer and not committed yet.
+    pub(crate) pending: AtomicU64,
+    pub(crate) floor: i64,
+}
+
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+impl RowCounts {
+    /// Counts starting with what is on disk: rows up to `last`, `count` of them above `floor`.
+    pub(crate) fn new(floor: i64, last: i64, count: u64) -> RowCounts {
+        RowCounts {
+            last: AtomicI64::new(last.max(floor)),
+            count: AtomicU64::new(count),
+            pending: AtomicU64::new(0),
+            floor,
+        }
+    }
+
+    /// The last row committed, and rows committed in all.
+    pub(crate) fn committed(&self) -> (i64, u64) {
+        (
+            self.last.load(Ordering::Acquire),
+            self.count.load(Ordering::Acquire),
+        )
+    }
+}
+
+/// With a spool: which of a lane's rows are in memory. Under the lane's lock.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+pub(crate) struct Window {
+    /// The last row moved into the schedule (or left parked).
+    pub(crate) loaded_through: i64,
+    /// Tickets with more rows than a ticket may hold in memory, and the first of their rows
+    /// left on disk: one stuck ticket cannot fill the window and hold up the others.
+    pub(crate) parked: HashMap<Arc<str>, i64>,
+    /// Rows of parked tickets left on disk.
+    pub(crate) parked_rows: u64,
+    /// After a failed read (or a spent memory budget), when to try again.
+    pub(crate) load_again: Option<Instant>,
+    /// A release under way in the writer: it says how many rows it moved.
+    pub(crate) releasing: Option<std::sync::mpsc::Receiver<usize>>,
+}
+
+/// Where accepted jobs wait; see the [module docs](self).
+pub(crate) trait Backlog: Send + Sync + fmt::Debug {
+    /// Takes `event` for `lanes` (already checked against `max_payload`).
+    fn accept(&self, engine: &Engine, event: EventData, lanes: Vec<Arc<Lane>>) -> Accepted;
+    /// Takes one job for `lane` again (a redelivery): the receipt of a durable backlog, or
+    /// what went wrong.
+    fn requeue(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        job: Job,
+    ) -> Result<Option<Receipt>, String>;
+    /// Moves what `lane` has accepted into its schedule. Returns when to look again (after a
+    /// failed read, or when the memory budget had no room), if it must.
+    fn refill(&self, engine: &Engine, lane: &Arc<Lane>, st: &mut LaneState) -> Option<Instant>;
+    /// A lane of this name is being registered: the counts of its rows already waiting.
+    fn attach(&self, name: &str) -> Result<RowCounts, Error>;
+    /// The registry changed: `name` is registered (with its tenant and URL), or not.
+    fn registered(&self, name: &str, entry: Option<(&str, &str)>);
+    /// Job outcomes.
+    fn delivered(&self, job: &Job);
+    /// A failed attempt; the next one is due at `next_at`.
+    fn retrying(&self, job: &Job, next_at: SystemTime);
+    /// Writes a dead letter, moving the job's row if it has one.
+    fn dead(&self, row: Option<i64>, letter: DeadLetter);
+    /// Lets go of what `lane` has queued (under its lock; jobs in flight finish on their
+    /// own): to the dead letters, or kept where it is at a stop that keeps undelivered events.
+    /// Returns the jobs let go now; those let go later are counted by
+    /// [`await_release`](Backlog::await_release).
+    fn release(&self, engine: &Engine, lane: &Arc<Lane>, st: &mut LaneState, why: Release)
+    -> usize;
+    /// Waits (without the lane's lock) until a release finished; returns the jobs it let go.
+    fn await_release(&self, _lane: &Lane) -> usize {
+        0
+    }
+    /// Whether undelivered events stay where they are at shutdown.
+    fn keeps_undelivered(&self) -> bool;
+    /// Where dead letters go, for messages.
+    fn dead_letter_place(&self) -> String;
+    /// Where undelivered events go at shutdown, for messages.
+    fn stop_place(&self) -> String;
+    /// Writes what is queued and lets the store go (at shutdown).
+    fn close(&self);
+    /// Tells the backlog its engine (the spool's writer wakes endpoints after a commit).
+    fn bind(&self, _engine: std::sync::Weak<Engine>) {}
+}
+
+/// Jobs in memory; dead letters in a JSON Lines file.
+#[derive(Debug)]
+pub(crate) struct MemoryBacklog {
+    pub(crate) letters: DeadLetterLog,
+    /// At shutdown, drop what is undelivered instead of dead-lettering it (a relay hands it
+    /// back to the stream).
+    pub(crate) drop_on_stop: bool,
+}
+
+impl MemoryBacklog {
+    /// Queues a job for `lane`. The common case (room in the queue, lane open) appends to
+    /// the inbox and never takes the state lock; a full queue or a closed lane goes the slow
+    /// way.
+    fn submit(&self, engine: &Engine, lane: &Arc<Lane>, job: Job) -> Result<(), String> {
+        let capacity = engine.config().queue_capacity.max(1);
+        let queued =
+            lane.inbox_len.load(Ordering::Acquire) + lane.queued_mirror.load(Ordering::Acquire);
+        if queued >= capacity || lane.closed.load(Ordering::Acquire) {
+            return self.submit_slow(engine, lane, job);
+        }
+        engine.accepted(lane, 1);
+        {
+            let mut inbox = lock(&lane.inbox);
+            inbox.push(job);
+            lane.inbox_len.store(inbox.len(), Ordering::SeqCst);
+        }
+        if lane.closed.load(Ordering::SeqCst) {
+            // Closed meanwhile, perhaps after the inbox was emptied for the last time:
+            // nobody else would see this job.
+            self.reclaim_inbox(engine, lane);
+            return Err(format!(
+                "endpoint '{}': closed while the event was queued; event dead-lettered",
+                lane.name
+            ));
+        }
+        engine.pool().push(lane);
+        Ok(())
+    }
+
+    /// Dead-letters whatever is in the inbox of a closed lane.
+    fn reclaim_inbox(&self, engine: &Engine, lane: &Lane) {
+        let jobs = {
+            let mut inbox = lock(&lane.inbox);
+            lane.inbox_len.store(0, Ordering::SeqCst);
+            std::mem::take(&mut *inbox)
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        let why = closed_reason(&lock(&lane.state));
+        for job in &jobs {
+            engine.dead_letter(lane, job, why.reason());
+        }
+        engine.finished(lane, jobs.len());
+    }
+
+    /// `submit` when the queue is full or the lane closed: under the state lock.
+    fn submit_slow(&self, engine: &Engine, lane: &Arc<Lane>, mut job: Job) -> Result<(), String> {
+        let name = &lane.name;
+        let config = engine.config();
+        let capacity = config.queue_capacity.max(1);
+        let mut st = lock(&lane.state);
+        drain_inbox(lane, &mut st);
+        if st.schedule.queued() >= capacity
+            && let OverflowPolicy::Block { timeout } = config.overflow
+        {
+            let deadline = later(Instant::now(), timeout);
+            while st.schedule.queued() >= capacity && !lane.closed.load(Ordering::Acquire) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                st = lane
+                    .room
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                drain_inbox(lane, &mut st);
+            }
+        }
+        if lane.closed.load(Ordering::Acquire) {
+            let why = closed_reason(&st);
+            drop(st);
+            engine.dead_letter(lane, &job, why.reason());
+            return Err(format!(
+                "endpoint '{name}': {}; event dead-lettered",
+                why.reason()
+            ));
+        }
+        let mut dropped = None;
+        if st.schedule.queued() >= capacity {
+            match config.overflow {
+                OverflowPolicy::DropOldest => dropped = st.schedule.pop_oldest(),
+                _ => {
+                    drop(st);
+                    lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Err(format!(
+                        "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
+                         ({} on ticket {}) dropped",
+                        config.overflow, job.event.id_text, job.event.event_type, job.event.key
+                    ));
+                }
+            }
+        }
+        // The sequence is taken only when the job is queued, so numbers reach the queue in
+        // order; a gap tells the receiver that an event was dropped (drop-oldest).
+        engine.accepted(lane, 1);
+        job.seq = st.next_sequence(job.key());
+        st.schedule.push(job);
+        lane.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
+        drop(st);
+        engine.pool().push(lane);
+        if let Some(old) = dropped {
+            lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{name}': queue full ({capacity} events, overflow drop-oldest); event {} \
+                 ({} on ticket {}, sequence {}) dropped",
+                old.event.id_text,
+                old.event.event_type,
+                old.event.key,
+                old.seq
+            );
+            engine.finished(lane, 1);
+        }
+        Ok(())
+    }
+}
+
+/// A dead letter to write when a lane lets go of its queue.
+enum Letter<'a> {
+    Queued(&'a Job),
+    InFlight(&'a InFlight),
+}
+
+/// Why a closed lane refuses jobs.
+fn closed_reason(st: &LaneState) -> Release {
+    match st.closing {
+        Some(Closing::Removed) => Release::Removed,
+        Some(Closing::Stopping) => Release::Stopping("sink shut down"),
+        None => Release::Disabled,
+    }
+}
+
+/// Moves the inbox into the schedule, numbering each job per ticket
+/// (`X-Deskhook-Sequence`) in the order they were emitted. Under the state lock. Once the
+/// lane is closed it does nothing: from then on only the emitters empty the inbox, into the
+/// dead letters.
+pub(crate) fn drain_inbox(lane: &Lane, st: &mut LaneState) {
+    // SeqCst, paired with `submit`'s store of `inbox_len` and load of `closed`: a closer
+    // either sees the job here or the emitter sees `closed` and reclaims it.
+    if lane.closed.load(Ordering::SeqCst) || lane.inbox_len.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let jobs = {
+        let mut inbox = lock(&lane.inbox);
+        // Count the jobs as queued before the inbox looks empty, so that emitters racing
+        // this drain cannot see room that is not there.
+        lane.queued_mirror
+            .store(st.schedule.queued() + inbox.len(), Ordering::Release);
+        lane.inbox_len.store(0, Ordering::SeqCst);
+        std::mem::take(&mut *inbox)
+    };
+    for mut job in jobs {
+        job.seq = st.next_sequence(job.key());
+        st.schedule.push(job);
+    }
+    lane.queued_mirror
+        .store(st.schedule.queued(), Ordering::Release);
+}
+
+impl Backlog for MemoryBacklog {
+    fn accept(&self, engine: &Engine, mut event: EventData, lanes: Vec<Arc<Lane>>) -> Accepted {
+        let mut accepted = Accepted::default();
+        let Some(charge) = engine.charge(event.body.len()) else {
+            for lane in &lanes {
+                lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            accepted
+                .problems
+                .push(engine.budget_spent(&event, lanes.len()));
+            return accepted;
+        };
+        event.charge = Some(charge);
+        let event = Arc::new(event);
+        for lane in lanes {
+            let mut job = Job::new(event.clone(), engine.next_order());
+            match engine.charge(JOB_OVERHEAD) {
+                Some(charge) => job.charge = Some(charge),
+                None => {
+                    lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    accepted.problems.push(format!(
+                        "endpoint '{}': {}",
+                        lane.name,
+                        engine.budget_spent(&event, 1)
+                    ));
+                    continue;
+                }
+            }
+            if let Err(problem) = self.submit(engine, &lane, job) {
+                accepted.problems.push(problem);
+            }
+        }
+        accepted
+    }
+
+    fn requeue(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        mut job: Job,
+    ) -> Result<Option<Receipt>, String> {
+        job.charge = engine.charge(JOB_OVERHEAD + job.event.body.len());
+        if job.charge.is_none() {
+            lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(engine.budget_spent(&job.event, 1));
+        }
+        self.submit(engine, lane, job)?;
+        Ok(None)
+    }
+
+    fn refill(&self, _engine: &Engine, lane: &Arc<Lane>, st: &mut LaneState) -> Option<Instant> {
+        drain_inbox(lane, st);
+        None
+    }
+
+    fn attach(&self, _name: &str) -> Result<RowCounts, Error> {
+        Ok(RowCounts::default())
+    }
+
+    fn registered(&self, _name: &str, _entry: Option<(&str, &str)>) {}
+
+    fn delivered(&self, _job: &Job) {}
+
+    fn retrying(&self, _job: &Job, _next_at: SystemTime) {}
+
+    fn dead(&self, _row: Option<i64>, letter: DeadLetter) {
+        self.letters.write(&letter);
+    }
+
+    fn release(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        why: Release,
+    ) -> usize {
+        // Whatever raced into the inbox before the lane closed goes too.
+        let mut jobs: Vec<Job> = std::mem::take(&mut *lock(&lane.inbox));
+        lane.inbox_len.store(0, Ordering::SeqCst);
+        jobs.extend(st.schedule.drain());
+        lane.queued_mirror.store(0, Ordering::Release);
+        jobs.sort_by_key(|job| job.order);
+        let stopping = matches!(why, Release::Stopping(_));
+        if stopping && self.drop_on_stop {
+            // Handed back: the relay's stream delivers them elsewhere.
+            engine.finished(lane, jobs.len());
+            return jobs.len() + st.in_flight.len();
+        }
+        // In the order they were accepted, with those in flight at a stop: reported now,
+        // their late outcome is not written again.
+        let mut letters: Vec<(u64, Letter<'_>)> = jobs
+            .iter()
+            .map(|job| (job.order, Letter::Queued(job)))
+            .collect();
+        if stopping {
+            letters.extend(st.in_flight.iter().map(|f| (f.order, Letter::InFlight(f))));
+        }
+        letters.sort_by_key(|(order, _)| *order);
+        let while_in_flight = format!(
+            "{}, while in flight (it may also have been delivered; receivers de-duplicate on \
+             webhook-id)",
+            why.reason()
+        );
+        for (_, letter) in &letters {
+            match letter {
+                Letter::Queued(job) => engine.dead_letter(lane, job, why.reason()),
+                Letter::InFlight(f) => {
+                    engine.dead_letter_event(lane, &f.event, f.attempts, f.row, &while_in_flight);
+                }
+            }
+        }
+        engine.finished(lane, jobs.len());
+        letters.len()
+    }
+
+    fn keeps_undelivered(&self) -> bool {
+        self.drop_on_stop
+    }
+
+    fn dead_letter_place(&self) -> String {
+        self.letters.path().display().to_string()
+    }
+
+    fn stop_place(&self) -> String {
+        if self.drop_on_stop {
+            "handed back to be delivered elsewhere".to_owned()
+        } else {
+            format!("written to {}", self.letters.path().display())
+        }
+    }
+
+    fn close(&self) {}
+}

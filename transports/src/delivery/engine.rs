@@ -1,0 +1,1018 @@
+//! The engine: where an emit's jobs go, how a worker takes an attempt and settles its
+//! outcome, and how the sink flushes and stops. The pieces it joins live in their own
+//! modules: the registry (`registry`), each endpoint's queue and state (`lane`), the
+//! scheduler and workers (`pool`), the outcome of an attempt (`decide`), and where jobs wait
+//! (`backlog`).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use deskhook::{EventId, EventType};
+
+use super::backlog::{Backlog, Release};
+use super::budget::{Budget, Charge};
+use super::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
+use super::lane::{Closing, InFlight, LaneState};
+use super::pool::{Pool, Popped};
+use super::registry::{Registry, Removed};
+use super::{
+    AttemptError, AttemptRecord, Connector, DeadLetter, DeliveryConfig, Endpoint, EndpointStats,
+    EventData, Hooks, Job, Lane, Observer, RESPONSE_SNIPPET_BYTES, Receipt, Response, Route, lock,
+    now_rfc3339, raw_body,
+};
+use crate::error::Error;
+
+/// The engine of one sink.
+pub(crate) struct Engine {
+    registry: Registry,
+    pool: Pool,
+    backlog: Box<dyn Backlog>,
+    budget: Arc<Budget>,
+    config: DeliveryConfig,
+    observer: Option<Arc<dyn Observer>>,
+    hooks: Hooks,
+    connector: Box<dyn Connector>,
+    order: AtomicU64,
+    /// Jobs accepted for registered endpoints and not finished, over the whole sink.
+    outstanding: AtomicUsize,
+    /// Flushes wait here for `outstanding` to reach zero.
+    idle: (Mutex<()>, Condvar),
+    flush_waiters: AtomicUsize,
+    #[cfg(feature = "_async")]
+    idle_async: tokio::sync::Notify,
+    stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("endpoints", &self.registry.len())
+            .field("config", &self.config)
+            .field("backlog", &self.backlog)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a worker does next.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Make this attempt.
+    Attempt(Attempt),
+    /// Nothing is due: wait for a wake-up, or until the instant.
+    Wait(Option<Instant>),
+    /// The sink stops.
+    Stop,
+}
+
+/// One attempt of one job, taken by a worker. Settled with [`Attempt::finish`]; one dropped
+/// unsettled (its task was dropped by a runtime that shut down) settles as a failure, so
+/// that its job is never lost silently.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    engine: Arc<Engine>,
+    pub(crate) lane: Arc<Lane>,
+    pub(crate) route: Arc<Route>,
+    job: Option<Job>,
+}
+
+impl Attempt {
+    /// The job.
+    pub(crate) fn job(&self) -> &Job {
+        self.job
+            .as_ref()
+            .expect("an attempt holds its job until it is settled")
+    }
+
+    /// Records the outcome.
+    pub(crate) fn finish(mut self, result: Result<Response, AttemptError>, duration: Duration) {
+        if let Some(job) = self.job.take() {
+            self.engine
+                .settle(&self.lane, &self.route, job, result, duration);
+        }
+    }
+
+    /// Makes the attempt's headers and sends them with `send`, then records the outcome.
+    #[cfg(feature = "http-blocking")]
+    pub(crate) fn run(
+        self,
+        send: impl FnOnce(&Attempt, &[(&str, &str)]) -> Result<Response, AttemptError>,
+    ) {
+        let (result, took) = match self.route.prepare(self.job(), SystemTime::now()) {
+            Ok(prepared) => {
+                let headers = prepared.headers(&self.route, self.job());
+                let started = Instant::now();
+                let result = send(&self, &headers);
+                (result, started.elapsed())
+            }
+            Err(message) => (
+                Err(AttemptError {
+                    message,
+                    retryable: false,
+                }),
+                Duration::ZERO,
+            ),
+        };
+        self.finish(result, took);
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            // Dropped by a panic in the transport: a failed attempt like any other. Dropped
+            // otherwise: its task was dropped by a runtime shutting down, and with it every
+            // delivery task: the sink stops first, so that this job is reported with the rest.
+            let panicked = std::thread::panicking();
+            #[cfg(feature = "_async")]
+            if !panicked {
+                self.engine.runtime_gone();
+            }
+            let abandoned = AttemptError {
+                message: if panicked {
+                    "the transport panicked during the attempt".to_owned()
+                } else {
+                    "the attempt was dropped before it ended (its runtime shut down)".to_owned()
+                },
+                retryable: true,
+            };
+            self.engine
+                .settle(&self.lane, &self.route, job, Err(abandoned), Duration::ZERO);
+        }
+    }
+}
+
+/// An event and the endpoints it goes to.
+type Targets = (EventData, Vec<Arc<Lane>>);
+
+/// What `emit` returns for the problems of its endpoints.
+fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(deskhook::Error::sink(problems.join("; ")))
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(
+        config: DeliveryConfig,
+        observer: Option<Arc<dyn Observer>>,
+        backlog: Box<dyn Backlog>,
+        hooks: Hooks,
+        connector: Box<dyn Connector>,
+    ) -> Engine {
+        Engine {
+            registry: Registry::default(),
+            pool: Pool::new(
+                config.max_in_flight,
+                config.max_threads,
+                config.thread_idle_timeout,
+            ),
+            backlog,
+            budget: Budget::new(config.max_queued_bytes),
+            observer,
+            hooks,
+            connector,
+            order: AtomicU64::new(0),
+            outstanding: AtomicUsize::new(0),
+            idle: (Mutex::new(()), Condvar::new()),
+            flush_waiters: AtomicUsize::new(0),
+            #[cfg(feature = "_async")]
+            idle_async: tokio::sync::Notify::new(),
+            stopping: AtomicBool::new(false),
+            config,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub(crate) fn backlog(&self) -> &dyn Backlog {
+        self.backlog.as_ref()
+    }
+
+    /// The next acceptance number.
+    pub(crate) fn next_order(&self) -> u64 {
+        self.order.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Checks `endpoint` and makes its route, as at build.
+    pub(crate) fn route_for(&self, endpoint: Endpoint) -> Result<Route, Error> {
+        endpoint.validate()?;
+        Route::new(endpoint, self.connector.as_ref())
+    }
+
+    /// A lane was just registered: rows already waiting for it (in the spool) go out now.
+    pub(crate) fn adopt(&self, lane: &Arc<Lane>) {
+        let (_, waiting) = lane.rows.committed();
+        if waiting > 0 {
+            self.accepted(lane, usize::try_from(waiting).unwrap_or(usize::MAX));
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}': {waiting} event(s) waiting in the spool go out now",
+                lane.name
+            );
+            self.pool.push(lane);
+        }
+    }
+
+    // --- accounting ---------------------------------------------------------------------
+
+    /// `n` jobs were accepted for `lane`.
+    pub(crate) fn accepted(&self, lane: &Lane, n: usize) {
+        lane.outstanding.fetch_add(n, Ordering::AcqRel);
+        self.outstanding.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// `n` jobs of `lane` are finished: delivered, dead-lettered, dropped or handed back.
+    pub(crate) fn finished(&self, lane: &Lane, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let _ = lane
+            .outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+        let before = self
+            .outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            })
+            .unwrap_or(0);
+        if before <= n {
+            self.wake_flushes();
+        }
+    }
+
+    fn wake_flushes(&self) {
+        if self.flush_waiters.load(Ordering::Acquire) > 0 {
+            // Under the lock, so that a flush between its check and its wait is not missed.
+            let _guard = lock(&self.idle.0);
+            self.idle.1.notify_all();
+        }
+        #[cfg(feature = "_async")]
+        self.idle_async.notify_waiters();
+    }
+
+    /// Charges `bytes` to the memory budget, waiting for room under the block policy.
+    pub(crate) fn charge(&self, bytes: usize) -> Option<Charge> {
+        match self.config.overflow {
+            deskhook::policy::OverflowPolicy::Block { timeout } => {
+                self.budget.charge_within(bytes, timeout)
+            }
+            _ => self.budget.try_charge(bytes),
+        }
+    }
+
+    /// Charges `bytes` to the memory budget if they fit now, never waiting (the spool loads
+    /// its rows only then).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn try_charge(&self, bytes: usize) -> Option<Charge> {
+        self.budget.try_charge(bytes)
+    }
+
+    /// The message (also logged) for an event dropped for `endpoints` endpoints because the
+    /// memory budget is spent.
+    pub(crate) fn budget_spent(&self, event: &EventData, endpoints: usize) -> String {
+        let message = format!(
+            "the sink's memory for queued events is spent ({} of {} bytes, max_queued_bytes); \
+             event {} ({} on ticket {}) dropped for {endpoints} endpoint(s) (endpoints are \
+             down or slow: see their stats; raise max_queued_bytes or add a spool)",
+            self.budget.used(),
+            self.budget.max(),
+            event.id_text,
+            event.event_type,
+            event.key,
+        );
+        log::warn!(target: deskhook::LOG_TARGET, "{message}");
+        message
+    }
+
+    // --- emit ---------------------------------------------------------------------------
+
+    /// The endpoints `emitted` goes to, and its data; dead-letters it for all of them when
+    /// its body is over `max_payload`.
+    fn targets(&self, emitted: &deskhook::Emitted<'_>) -> Result<Option<Targets>, Vec<String>> {
+        let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
+        if lanes.is_empty() {
+            return Ok(None);
+        }
+        let event = EventData::of(emitted);
+        if event.body.len() <= self.config.max_payload {
+            return Ok(Some((event, lanes)));
+        }
+        let reason = format!(
+            "body of {} bytes exceeds the {}-byte limit (raise max_payload or send less)",
+            event.body.len(),
+            self.config.max_payload
+        );
+        Err(lanes
+            .iter()
+            .map(|lane| {
+                self.dead_letter_event(lane, &event, 0, None, &reason);
+                format!("endpoint '{}': {reason}; event dead-lettered", lane.name)
+            })
+            .collect())
+    }
+
+    /// Queues `emitted` for every endpoint it goes to. With a backlog that waits for commits,
+    /// it returns once the jobs are durable.
+    pub(crate) fn enqueue(&self, emitted: &deskhook::Emitted<'_>) -> Result<(), deskhook::Error> {
+        let (event, lanes) = match self.targets(emitted) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(()),
+            Err(problems) => return sink_result(problems),
+        };
+        let mut accepted = self.backlog.accept(self, event, lanes);
+        if let (true, Some(receipt)) = (accepted.wait, &accepted.receipt)
+            && let Err(err) = receipt.wait(Duration::MAX)
+        {
+            accepted.problems.push(err.to_string());
+        }
+        sink_result(accepted.problems)
+    }
+
+    /// [`enqueue`](Engine::enqueue) for async code: waits for the commit without blocking.
+    pub(crate) async fn enqueue_async(
+        &self,
+        emitted: &deskhook::Emitted<'_>,
+    ) -> Result<(), deskhook::Error> {
+        let (event, lanes) = match self.targets(emitted) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(()),
+            Err(problems) => return sink_result(problems),
+        };
+        let mut accepted = self.backlog.accept(self, event, lanes);
+        if let (true, Some(receipt)) = (accepted.wait, accepted.receipt)
+            && let Err(err) = receipt.await
+        {
+            accepted.problems.push(err.to_string());
+        }
+        sink_result(accepted.problems)
+    }
+
+    /// Queues `emitted` like [`enqueue`](Engine::enqueue) but never waits: the receipt says
+    /// when the event is durable. Without a durable backlog, the receipt is settled at once
+    /// with an error saying so (the event is queued in memory all the same).
+    pub(crate) fn enqueue_with_receipt(&self, emitted: &deskhook::Emitted<'_>) -> Receipt {
+        let (event, lanes) = match self.targets(emitted) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Receipt::settled(Ok(())),
+            Err(problems) => return Receipt::settled(Err(Error::Config(problems.join("; ")))),
+        };
+        let accepted = self.backlog.accept(self, event, lanes);
+        match accepted.receipt {
+            Some(receipt) if accepted.problems.is_empty() => receipt,
+            Some(_) => Receipt::settled(Err(Error::Config(accepted.problems.join("; ")))),
+            None => Receipt::settled(Err(Error::Config(if accepted.problems.is_empty() {
+                "this sink has no spool, so nothing is durable (the event is queued in \
+                 memory); add one with SinkBuilder::spool to get durability receipts"
+                    .to_owned()
+            } else {
+                accepted.problems.join("; ")
+            }))),
+        }
+    }
+
+    /// Queues a dead letter again for its endpoint, with its id and body, attempts from 0.
+    pub(crate) fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
+        let lane = self.registry.get(&letter.endpoint).ok_or_else(|| {
+            Error::Config(format!(
+                "dead letter {} names endpoint '{}', which the sink does not have",
+                letter.id, letter.endpoint
+            ))
+        })?;
+        let id: EventId = letter.id.parse().map_err(|e| {
+            Error::Config(format!(
+                "dead letter id '{}' is not a deskhook event id: {e}",
+                letter.id
+            ))
+        })?;
+        let event_type = EventType::from_wire(&letter.action).ok_or_else(|| {
+            Error::Config(format!(
+                "dead letter {} has unknown event type '{}'",
+                letter.id, letter.action
+            ))
+        })?;
+        let event = EventData {
+            id,
+            id_text: letter.id.as_str().into(),
+            event_type,
+            key: letter.ticket.as_str().into(),
+            body: Bytes::copy_from_slice(letter.body.get().as_bytes()),
+            content_type: event_type.content_type(),
+            tenant: letter.tenant.as_deref().map(Into::into),
+            charge: None,
+        };
+        let job = Job::new(Arc::new(event), self.next_order());
+        match self.backlog.requeue(self, &lane, job) {
+            Ok(Some(receipt)) => receipt.wait(Duration::MAX),
+            Ok(None) => Ok(()),
+            Err(problem) => Err(Error::Config(problem)),
+        }
+    }
+
+    // --- dead letters -------------------------------------------------------------------
+
+    /// Dead-letters `job` of `lane` for `reason`.
+    pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) {
+        let letter = self.letter(lane, &job.event, job.attempts, reason);
+        let letter = DeadLetter {
+            last_status: job.last_status,
+            last_error: job.last_error.clone(),
+            ..letter
+        };
+        self.log_letter(&letter);
+        self.write_letter(job.row, letter);
+    }
+
+    /// Dead-letters an event that has no job (too large, or reported in flight at a stop).
+    pub(crate) fn dead_letter_event(
+        &self,
+        lane: &Lane,
+        event: &EventData,
+        attempts: u32,
+        row: Option<i64>,
+        reason: &str,
+    ) {
+        let letter = self.letter(lane, event, attempts, reason);
+        self.log_letter(&letter);
+        self.write_letter(row, letter);
+    }
+
+    fn letter(&self, lane: &Lane, event: &EventData, attempts: u32, reason: &str) -> DeadLetter {
+        lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        DeadLetter {
+            id: event.id_text.to_string(),
+            endpoint: lane.name.to_string(),
+            url: lane.route().url.clone(),
+            tenant: event.tenant.as_deref().map(str::to_owned),
+            action: event.event_type.to_string(),
+            ticket: event.key.to_string(),
+            attempts,
+            last_status: None,
+            last_error: None,
+            reason: reason.to_owned(),
+            failed_at: now_rfc3339(),
+            // Bodies are JSON; anything else is kept as a JSON string rather than lost.
+            body: raw_body(&event.body),
+        }
+    }
+
+    fn log_letter(&self, letter: &DeadLetter) {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "event {} ({} on ticket {}) for endpoint '{}' dead-lettered to {}: {}",
+            letter.id,
+            letter.action,
+            letter.ticket,
+            letter.endpoint,
+            self.backlog.dead_letter_place(),
+            letter.reason
+        );
+    }
+
+    /// Writes a dead letter (moving row `row` of the store, if it has one) and tells the
+    /// hook.
+    pub(crate) fn write_letter(&self, row: Option<i64>, letter: DeadLetter) {
+        if let Some(hook) = &self.hooks.dead_letter {
+            hook(&letter);
+        }
+        self.backlog.dead(row, letter);
+    }
+
+    // --- workers ------------------------------------------------------------------------
+
+    /// The next attempt to make, or how long to wait for one.
+    pub(crate) fn next_attempt(self: &Arc<Self>) -> Next {
+        loop {
+            match self.pool.pop() {
+                Popped::Stop => return Next::Stop,
+                Popped::Wait(at) => return Next::Wait(at),
+                Popped::Lane(lane) => {
+                    if let Some(attempt) = self.take(&lane) {
+                        return Next::Attempt(attempt);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes `lane`'s next attempt if it may make one now. Otherwise arranges to look at it
+    /// again: a timer for a retry, a cool-down or a token; the run queue when a slot frees;
+    /// nothing when it is held (paused, disabled, closing) or at its own limit (the end of
+    /// one of its attempts, or a resume, brings it back).
+    fn take(self: &Arc<Self>, lane: &Arc<Lane>) -> Option<Attempt> {
+        let route = lane.route();
+        let mut st = lock(&lane.state);
+        if st.held() {
+            return None;
+        }
+        let load_again = self.backlog.refill(self, lane, &mut st);
+        let now = Instant::now();
+        let looked = self.look(lane, &route, &mut st, now);
+        // The next look: a retry, cool-down or token it waits for, a job of another ticket
+        // delayed behind the one going now, or a read of the spool to try again.
+        let later_at = [
+            match &looked {
+                Look::Later(at) => Some(*at),
+                _ => None,
+            },
+            st.schedule.next_due(),
+            load_again,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timer = later_at.filter(|at| st.arm(*at, now));
+        let attempt = match looked {
+            Look::Go(mut job) => {
+                job.attempts += 1;
+                st.in_flight.push(InFlight {
+                    order: job.order,
+                    event: job.event.clone(),
+                    attempts: job.attempts,
+                    row: job.row,
+                });
+                Some(job)
+            }
+            _ => None,
+        };
+        lane.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
+        let more = attempt.is_some()
+            && st.schedule.has_ready()
+            && st.schedule.in_flight() < route.max_in_flight;
+        drop(st);
+        // Room for an emit blocked on a full queue.
+        lane.room.notify_one();
+        if let Some(at) = timer {
+            self.pool.timer(lane, at);
+        }
+        if more {
+            self.pool.push(lane);
+        }
+        attempt.map(|job| Attempt {
+            engine: self.clone(),
+            lane: lane.clone(),
+            route,
+            job: Some(job),
+        })
+    }
+
+    /// Whether `lane` can go now, under its lock.
+    fn look(&self, lane: &Arc<Lane>, route: &Route, st: &mut LaneState, now: Instant) -> Look {
+        if !st.schedule.promote(now) {
+            return st.schedule.next_due().map_or(Look::Idle, Look::Later);
+        }
+        if st.schedule.in_flight() >= route.max_in_flight {
+            return Look::Full;
+        }
+        if let Err(at) = st.breaker.check(now, &self.config.breaker) {
+            return Look::Later(at);
+        }
+        if let (Some(bucket), Some(limit)) = (&st.bucket, &route.endpoint.rate_limit)
+            && let Err(at) = bucket.check(limit, now)
+        {
+            if !st.waiting_for_token {
+                st.waiting_for_token = true;
+                lane.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
+            return Look::Later(at);
+        }
+        if !self.pool.try_acquire(st.schedule.in_flight()) {
+            self.pool.starve(lane, st.schedule.in_flight());
+            return Look::Full;
+        }
+        let Some(job) = st.schedule.take(now) else {
+            self.pool.release();
+            return Look::Idle;
+        };
+        st.breaker.admit();
+        if let (Some(bucket), Some(limit)) = (&mut st.bucket, &route.endpoint.rate_limit) {
+            bucket.take(limit, now);
+        }
+        st.waiting_for_token = false;
+        Look::Go(job)
+    }
+
+    /// Records the outcome of an attempt. A job that is finished for good keeps its ticket
+    /// in flight until its dead letter is written, so that the ticket's next event is neither
+    /// attempted nor dead-lettered before it.
+    fn settle(
+        &self,
+        lane: &Arc<Lane>,
+        route: &Route,
+        mut job: Job,
+        result: Result<Response, AttemptError>,
+        duration: Duration,
+    ) {
+        let (reply, snippet) = match &result {
+            Ok(response) => {
+                job.last_status = Some(response.status);
+                job.last_error = None;
+                (
+                    Reply::Status {
+                        status: response.status,
+                        retry_after: response.retry_after,
+                    },
+                    &response.snippet[..],
+                )
+            }
+            Err(err) => {
+                job.last_status = None;
+                job.last_error = Some(err.message.clone());
+                (
+                    Reply::Error {
+                        message: &err.message,
+                        retryable: err.retryable,
+                    },
+                    &[][..],
+                )
+            }
+        };
+        let now = Instant::now();
+        let jitter = jitter_unit(job.event.id, job.attempts.saturating_add(1));
+        let mut st = lock(&lane.state);
+        let standing = st.standing(self.backlog.keeps_undelivered());
+        let (decision, moved) = decide(
+            reply,
+            job.attempts,
+            jitter,
+            standing,
+            &route.endpoint.retry,
+            self.config.retry_after_max,
+        );
+        // A stop that dead-letters wrote the jobs in flight already.
+        let reported = standing == super::decide::Standing::Stopping { keep: false };
+        let order = job.order;
+        if job.last_status.is_some() {
+            st.latencies.record(duration);
+        }
+        st.breaker.record(moved, now, &self.config.breaker);
+        let counters = &lane.counters;
+        if decision != Decision::Delivered {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let (event, attempts, seq) = (job.event.clone(), job.attempts, job.seq);
+        let (status, error) = (job.last_status, job.last_error.clone());
+        let mut next_attempt = None;
+        let mut timer = None;
+        let mut dead = None;
+        let mut released = 0;
+        match &decision {
+            Decision::Delivered => {
+                counters.delivered.fetch_add(1, Ordering::Relaxed);
+                // Recorded before the ticket's next job can go, so that the store sees a
+                // ticket's outcomes in order.
+                self.backlog.delivered(&job);
+                st.schedule.done(job.key());
+            }
+            Decision::Retry { delay } => {
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+                let at = SystemTime::now().checked_add(*delay);
+                next_attempt = at;
+                self.backlog
+                    .retrying(&job, at.unwrap_or_else(SystemTime::now));
+                let due = later(now, *delay);
+                timer = Some(due).filter(|due| st.arm(*due, now));
+                st.schedule.retry_at(job, due);
+            }
+            Decision::Dead { reason, disable } => {
+                if *disable {
+                    // While this job is still in flight: it is dead-lettered on its own below.
+                    lane.closed.store(true, Ordering::SeqCst);
+                    st.disabled = true;
+                    released = self.backlog.release(self, lane, &mut st, Release::Disabled);
+                }
+                dead = Some((job, reason.clone()));
+            }
+        }
+        st.in_flight.retain(|j| j.order != order);
+        lane.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
+        let ready = st.schedule.has_ready();
+        let breaker = st.breaker.state();
+        drop(st);
+        lane.room.notify_all();
+        self.pool.release();
+        if let Some(at) = timer {
+            self.pool.timer(lane, at);
+        }
+        if ready {
+            self.pool.push(lane);
+        }
+        released += self.backlog.await_release(lane);
+        if matches!(decision, Decision::Dead { disable: true, .. }) {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}' ({}) answered 410 Gone and is disabled; {} event(s) moved to the \
+                 dead letters (resume it to deliver again)",
+                lane.name,
+                route.url,
+                released + 1
+            );
+        }
+        if let Some((job, reason)) = &dead
+            && !reported
+        {
+            self.dead_letter(lane, job, reason);
+        }
+        if let Some(observer) = &self.observer {
+            let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
+            let record = AttemptRecord {
+                event_id: event.id,
+                endpoint: &lane.name,
+                url: &route.url,
+                tenant: event.tenant.as_deref(),
+                action: event.event_type.action(),
+                event_type: event.event_type,
+                ticket: &event.key,
+                sequence: seq,
+                attempt: attempts,
+                status,
+                error: error.as_deref(),
+                duration,
+                response: &snippet[..take],
+                next_attempt,
+                outcome: outcome_of(&decision),
+                breaker,
+            };
+            if catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err() {
+                log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
+            }
+        }
+        if let Some((job, _)) = dead {
+            let mut st = lock(&lane.state);
+            st.schedule.done(job.key());
+            let ready = st.schedule.has_ready();
+            drop(st);
+            if ready {
+                self.pool.push(lane);
+            }
+        }
+        if !matches!(decision, Decision::Retry { .. }) {
+            self.finished(lane, 1);
+        }
+    }
+
+    // --- registry changes ---------------------------------------------------------------
+
+    /// Closes `lane` (removed, or the sink stops) and lets its queue go.
+    pub(crate) fn close_lane(&self, lane: &Arc<Lane>, closing: Closing, why: Release) -> Removed {
+        let mut st = lock(&lane.state);
+        if st.closing.is_some() {
+            return Removed {
+                dead_lettered: 0,
+                in_flight: 0,
+            };
+        }
+        lane.closed.store(true, Ordering::SeqCst);
+        st.closing = Some(closing);
+        let in_flight = st.in_flight.len();
+        let mut released = self.backlog.release(self, lane, &mut st, why);
+        drop(st);
+        lane.room.notify_all();
+        released += self.backlog.await_release(lane);
+        if closing == Closing::Removed {
+            self.backlog.registered(&lane.name, None);
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}' removed: {released} queued event(s) moved to {}, {in_flight} \
+                 attempt(s) in flight finish",
+                lane.name,
+                self.backlog.dead_letter_place()
+            );
+        }
+        Removed {
+            dead_lettered: released,
+            in_flight,
+        }
+    }
+
+    /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.
+    pub(crate) fn resume(&self, lane: &Arc<Lane>) {
+        // A 410's release must be over before the lane takes rows again.
+        self.backlog.await_release(lane);
+        let mut st = lock(&lane.state);
+        if st.closing.is_some() {
+            return;
+        }
+        st.paused = false;
+        if st.disabled {
+            st.disabled = false;
+            lane.closed.store(false, Ordering::SeqCst);
+        }
+        st.breaker = super::decide::Breaker::default();
+        drop(st);
+        log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name);
+        self.pool.push(lane);
+    }
+
+    // --- flush and stop -----------------------------------------------------------------
+
+    /// Waits until nothing is queued or in flight, or `timeout` passes.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = later(Instant::now(), timeout);
+        self.flush_waiters.fetch_add(1, Ordering::AcqRel);
+        let mut guard = lock(&self.idle.0);
+        while self.outstanding.load(Ordering::Acquire) > 0 && !self.stopping.load(Ordering::Acquire)
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            guard = self
+                .idle
+                .1
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(guard);
+        self.flush_waiters.fetch_sub(1, Ordering::AcqRel);
+        self.pending_after(timeout)
+    }
+
+    /// [`Engine::flush`] for async code: waits without blocking the runtime.
+    #[cfg(feature = "_async")]
+    pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = later(Instant::now(), timeout);
+        loop {
+            let notified = self.idle_async.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.outstanding.load(Ordering::Acquire) == 0
+                || self.stopping.load(Ordering::Acquire)
+                || Instant::now() >= deadline
+            {
+                break;
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+        self.pending_after(timeout)
+    }
+
+    fn pending_after(&self, timeout: Duration) -> Result<(), Error> {
+        let (queued, in_flight) = self.pending();
+        if queued + in_flight == 0 {
+            Ok(())
+        } else {
+            Err(Error::Undelivered {
+                queued,
+                in_flight,
+                timeout,
+            })
+        }
+    }
+
+    /// Jobs queued, and jobs in flight.
+    pub(crate) fn pending(&self) -> (usize, usize) {
+        let outstanding = self.outstanding.load(Ordering::Acquire);
+        let in_flight = self.pool.in_flight().min(outstanding);
+        (outstanding - in_flight, in_flight)
+    }
+
+    /// Flushes for `timeout`, then stops the workers. What is still queued goes to the dead
+    /// letters (or stays in the spool, or is handed back to a relay's stream); what is in
+    /// flight is reported too (it may also arrive: receivers de-duplicate on `webhook-id`).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        let flushed = self.flush(timeout);
+        let left = self.stop_all("undelivered at shutdown");
+        self.backlog.close();
+        if left > 0 {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "shutdown after {}: {left} event(s) undelivered, {}",
+                deskhook::policy::format_duration(timeout),
+                self.backlog.stop_place()
+            );
+        }
+        flushed
+    }
+
+    /// Stops every lane and the workers; returns the jobs let go.
+    fn stop_all(&self, reason: &'static str) -> usize {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return 0;
+        }
+        self.pool.stop();
+        let left = self
+            .registry
+            .all()
+            .iter()
+            .map(|lane| {
+                let closed = self.close_lane(lane, Closing::Stopping, Release::Stopping(reason));
+                closed.dead_lettered
+            })
+            .sum();
+        self.wake_flushes();
+        left
+    }
+
+    /// The async workers' runtime shut down: nothing would deliver what is queued, so it
+    /// goes where a shutdown sends it rather than being lost silently.
+    #[cfg(feature = "_async")]
+    pub(crate) fn runtime_gone(&self) {
+        let left = self.stop_all("the async runtime shut down before delivery");
+        if left > 0 {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "the delivery runtime shut down with {left} event(s) undelivered, {}",
+                self.backlog.stop_place()
+            );
+        }
+    }
+
+    /// Counters and state of every endpoint, by name.
+    pub(crate) fn stats(&self) -> Vec<EndpointStats> {
+        self.registry
+            .all()
+            .iter()
+            .map(|lane| lane.stats(None))
+            .collect()
+    }
+
+    /// The counters of every endpoint added up, without any endpoint's lock.
+    pub(crate) fn totals(&self) -> super::DeliveryTotals {
+        let (queued, in_flight) = self.pending();
+        let mut totals = super::DeliveryTotals {
+            queued,
+            in_flight,
+            ..Default::default()
+        };
+        for lane in self.registry.all() {
+            let c = &lane.counters;
+            totals.endpoints += 1;
+            totals.delivered += c.delivered.load(Ordering::Relaxed);
+            totals.failed += c.failed.load(Ordering::Relaxed);
+            totals.retried += c.retried.load(Ordering::Relaxed);
+            totals.dropped += c.dropped.load(Ordering::Relaxed);
+            totals.dead_lettered += c.dead_lettered.load(Ordering::Relaxed);
+            totals.rate_limited += c.rate_limited.load(Ordering::Relaxed);
+        }
+        totals
+    }
+
+    /// Worker threads alive now and at most (blocking transport).
+    pub(crate) fn threads(&self) -> (usize, usize) {
+        self.pool.threads()
+    }
+
+    /// The spool's commit listener: `touched` lanes got rows (a worker looks at them);
+    /// `dropped` jobs could not be written.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn on_commit(
+        &self,
+        touched: &[Arc<Lane>],
+        dropped: &[(Arc<Lane>, usize)],
+        dead: &[(Arc<Lane>, usize)],
+    ) {
+        for (lane, n) in dropped {
+            lane.counters
+                .dropped
+                .fetch_add(*n as u64, Ordering::Relaxed);
+            self.finished(lane, *n);
+        }
+        // Rows moved to the dead letters by the writer (an endpoint removed or disabled, an
+        // unreadable row), and events for such an endpoint written there at once.
+        for (lane, n) in dead {
+            lane.counters
+                .dead_lettered
+                .fetch_add(*n as u64, Ordering::Relaxed);
+            self.finished(lane, *n);
+        }
+        for lane in touched {
+            self.pool.push(lane);
+        }
+    }
+}
+
+/// What a look at a lane found.
+#[derive(Debug)]
+enum Look {
+    /// Nothing queued.
+    Idle,
+    /// Nothing to do before the instant (a retry, a cool-down, a token).
+    Later(Instant),
+    /// At its limit, or the sink's: the end of an attempt brings it back.
+    Full,
+    /// This job goes now.
+    Go(Job),
+}

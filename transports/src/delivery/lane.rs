@@ -1,0 +1,521 @@
+//! One endpoint inside the engine: its settings (swapped whole by an upsert), its queue of
+//! jobs (a FIFO per ticket), its breaker, rate-limit bucket, sequence numbers, counters and
+//! latencies.
+//!
+//! A lane holds no thread and no task: the pool's workers come to it when it has work due.
+//! An idle lane is memory only (a few hundred bytes plus its settings).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use deskhook::signature::Signer;
+
+use super::backlog::{Release, RowCounts, Window};
+use super::decide::{Breaker, Standing};
+use super::queue::Schedule;
+use super::rate::TokenBucket;
+use super::{
+    BreakerState, Connector, Endpoint, EndpointState, EndpointStats, EventData, Job, TENANT_HEADER,
+    TICKET_HEADER, Target, lock,
+};
+
+/// An endpoint's settings as the engine uses them, made once per upsert. An attempt holds
+/// the `Arc<Route>` it started with, so a change applies from the next attempt.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// The settings as given.
+    pub(crate) endpoint: Endpoint,
+    /// The URL cut to its origin, for logs, stats and dead letters.
+    pub(crate) url: String,
+    pub(crate) max_in_flight: usize,
+    /// One signer per secret, with the time it stops signing.
+    pub(crate) signers: Vec<(Signer, Option<SystemTime>)>,
+    /// Whether requests carry the ticket and tenant headers (NATS).
+    pub(crate) event_headers: bool,
+    /// The transport's client and URL.
+    pub(crate) target: Target,
+}
+
+impl Route {
+    /// The route of a checked `endpoint`, with the transport's target.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        connector: &dyn Connector,
+    ) -> Result<Route, crate::Error> {
+        let target = connector.target(&endpoint)?;
+        let signers = endpoint
+            .secrets
+            .iter()
+            .map(|(secret, expires)| (Signer::new(vec![secret.clone()]), *expires))
+            .collect();
+        Ok(Route {
+            url: super::endpoint::redact_url(endpoint.url.as_str()),
+            max_in_flight: endpoint
+                .max_in_flight
+                .unwrap_or_else(|| connector.default_max_in_flight())
+                .max(1),
+            signers,
+            event_headers: connector.event_headers(),
+            target,
+            endpoint,
+        })
+    }
+
+    /// The headers of one attempt of `job`, at `now`. `Err` when every signing secret has
+    /// expired (an unsigned request would be refused by the receiver).
+    pub(crate) fn prepare(&self, job: &Job, now: SystemTime) -> Result<Prepared, String> {
+        let timestamp = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let active = |expires: &Option<SystemTime>| expires.is_none_or(|e| now < e);
+        let event = &job.event;
+        let mut signature = None;
+        if !self.signers.is_empty() {
+            let ts = i64::try_from(timestamp).unwrap_or(i64::MAX);
+            // One string, no list: this runs on every attempt.
+            let mut entries = String::new();
+            for (signer, _) in self.signers.iter().filter(|(_, e)| active(e)) {
+                let entry = signer.sign(&event.id_text, ts, &event.body);
+                if entries.is_empty() {
+                    entries = entry;
+                } else {
+                    entries.push(' ');
+                    entries.push_str(&entry);
+                }
+            }
+            if entries.is_empty() {
+                return Err(
+                    "every signing secret of the endpoint has expired; add a current \
+                            secret (an unsigned request would be refused by the receiver)"
+                        .to_owned(),
+                );
+            }
+            signature = Some(entries);
+        }
+        let hub = self
+            .endpoint
+            .hub_signature
+            .then(|| {
+                self.endpoint
+                    .secrets
+                    .iter()
+                    .find(|(_, expires)| active(expires))
+                    .map(|(secret, _)| deskhook::signature::hub_signature(secret, &event.body))
+            })
+            .flatten();
+        Ok(Prepared {
+            timestamp: timestamp.to_string(),
+            seq: job.seq.to_string(),
+            signature,
+            hub,
+        })
+    }
+}
+
+/// The headers of one attempt that change per attempt.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    timestamp: String,
+    seq: String,
+    signature: Option<String>,
+    hub: Option<String>,
+}
+
+impl Prepared {
+    /// Every header of the attempt, borrowed from the job, the route and `self`.
+    pub(crate) fn headers<'a>(&'a self, route: &'a Route, job: &'a Job) -> Vec<(&'a str, &'a str)> {
+        let event = &job.event;
+        let mut headers = Vec::with_capacity(9 + route.endpoint.headers.len());
+        headers.push(("content-type", event.content_type));
+        headers.push(("x-deskhook-action", event.event_type.as_str()));
+        headers.push(("x-deskhook-sequence", self.seq.as_str()));
+        headers.push(("webhook-id", &*event.id_text));
+        headers.push(("webhook-timestamp", self.timestamp.as_str()));
+        if let Some(signature) = &self.signature {
+            headers.push(("webhook-signature", signature.as_str()));
+        }
+        if let Some(hub) = &self.hub {
+            headers.push(("x-hub-signature-256", hub.as_str()));
+        }
+        if route.event_headers {
+            headers.push((TICKET_HEADER, &*event.key));
+            if let Some(tenant) = &event.tenant {
+                headers.push((TENANT_HEADER, tenant));
+            }
+        }
+        headers.extend(
+            route
+                .endpoint
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        headers
+    }
+}
+
+/// Why a lane is closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Closing {
+    /// Removed from the registry.
+    Removed,
+    /// The sink is shutting down.
+    Stopping,
+}
+
+/// A job being attempted, as shutdown and removal report it.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) order: u64,
+    pub(crate) event: Arc<EventData>,
+    pub(crate) attempts: u32,
+    pub(crate) row: Option<i64>,
+}
+
+/// The recent latencies of attempts that got a response: a ring, allocated at the first.
+#[derive(Debug, Default)]
+pub(crate) struct Latencies {
+    ring: Vec<Duration>,
+    next: usize,
+}
+
+const LATENCY_WINDOW: usize = 1024;
+
+impl Latencies {
+    pub(crate) fn record(&mut self, duration: Duration) {
+        if self.ring.len() < LATENCY_WINDOW {
+            self.ring.push(duration);
+        } else {
+            self.ring[self.next] = duration;
+        }
+        self.next = (self.next + 1) % LATENCY_WINDOW;
+    }
+
+    /// The median and 99th percentile.
+    pub(crate) fn percentiles(&self) -> (Option<Duration>, Option<Duration>) {
+        if self.ring.is_empty() {
+            return (None, None);
+        }
+        let mut values = self.ring.clone();
+        let last = values.len() - 1;
+        let mut at = |p: usize| {
+            let (_, value, _) = values.select_nth_unstable(last * p / 100);
+            *value
+        };
+        (Some(at(50)), Some(at(99)))
+    }
+}
+
+/// How many tickets an endpoint remembers the last sequence number of. Past it, the numbers
+/// of tickets with nothing pending are forgotten (their next event starts again at 1, as
+/// after a restart), so that the memory of a long-running helpdesk does not grow with every
+/// ticket it ever had.
+pub(crate) const SEQUENCE_MEMORY: usize = 100_000;
+
+/// What a lane's lock guards.
+#[derive(Debug)]
+pub(crate) struct LaneState {
+    pub(crate) schedule: Schedule,
+    /// The last `X-Deskhook-Sequence` per ticket; see [`SEQUENCE_MEMORY`].
+    sequences: HashMap<Arc<str>, u64>,
+    /// The size of `sequences` at which idle tickets are forgotten next.
+    sequence_limit: usize,
+    pub(crate) breaker: Breaker,
+    pub(crate) paused: bool,
+    /// Disabled by a 410 until resumed.
+    pub(crate) disabled: bool,
+    pub(crate) closing: Option<Closing>,
+    /// The jobs being attempted, to report them if the sink stops first.
+    pub(crate) in_flight: Vec<InFlight>,
+    pub(crate) latencies: Latencies,
+    /// The rate-limit tokens, when the endpoint has a limit.
+    pub(crate) bucket: Option<TokenBucket>,
+    /// Whether the lane's last look found it waiting for a token (counted once per wait).
+    pub(crate) waiting_for_token: bool,
+    /// The earliest instant the pool's timers will look at this lane again, if any.
+    pub(crate) timer_at: Option<Instant>,
+    /// With a spool: which rows are in memory.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) window: Window,
+}
+
+impl LaneState {
+    fn new() -> LaneState {
+        LaneState {
+            schedule: Schedule::default(),
+            sequences: HashMap::new(),
+            sequence_limit: SEQUENCE_MEMORY,
+            breaker: Breaker::default(),
+            paused: false,
+            disabled: false,
+            closing: None,
+            in_flight: Vec::new(),
+            latencies: Latencies::default(),
+            bucket: None,
+            waiting_for_token: false,
+            timer_at: None,
+            window: Window::default(),
+        }
+    }
+
+    /// The next `X-Deskhook-Sequence` of `key`, forgetting idle tickets when too many are
+    /// known.
+    pub(crate) fn next_sequence(&mut self, key: &Arc<str>) -> u64 {
+        if self.sequences.len() >= self.sequence_limit && !self.sequences.contains_key(key) {
+            let schedule = &self.schedule;
+            self.sequences
+                .retain(|ticket, _| schedule.has_ticket(ticket));
+            // If most tickets are pending, scan again only when the map has doubled: the cost
+            // stays linear in the number of tickets seen.
+            self.sequence_limit = SEQUENCE_MEMORY.max(self.sequences.len() * 2);
+        }
+        let seq = self.sequences.entry(key.clone()).or_insert(0);
+        *seq += 1;
+        *seq
+    }
+
+    /// Whether the pool needs a new timer to look at the lane at `at`: not when one is set
+    /// already for no later than that (and not past). Records `at` when it does.
+    pub(crate) fn arm(&mut self, at: Instant, now: Instant) -> bool {
+        if self.timer_at.is_some_and(|t| now < t && t <= at) {
+            return false;
+        }
+        self.timer_at = Some(at);
+        true
+    }
+
+    /// Where the lane stands, for deciding an attempt's outcome.
+    pub(crate) fn standing(&self, keeps_undelivered: bool) -> Standing {
+        match self.closing {
+            Some(Closing::Removed) => Standing::Removed,
+            Some(Closing::Stopping) => Standing::Stopping {
+                keep: keeps_undelivered,
+            },
+            None if self.disabled => Standing::Disabled,
+            None => Standing::Open,
+        }
+    }
+
+    /// Whether the endpoint takes no new attempts (paused, disabled, closing).
+    pub(crate) fn held(&self) -> bool {
+        self.paused || self.disabled || self.closing.is_some()
+    }
+
+    /// The public state.
+    pub(crate) fn public_state(&self) -> EndpointState {
+        if self.paused {
+            EndpointState::Paused
+        } else if self.disabled {
+            EndpointState::Disabled
+        } else if self.breaker.state() != BreakerState::Closed {
+            EndpointState::BreakerOpen
+        } else {
+            EndpointState::Active
+        }
+    }
+}
+
+/// Counters of one endpoint, readable without its lock.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+}
+
+/// One registered endpoint.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    pub(crate) name: Arc<str>,
+    /// Its settings now.
+    route: Mutex<Arc<Route>>,
+    /// Its event types, as [`deskhook::EventTypeSet`] bits, for routing without a lock.
+    subscription: AtomicU32,
+    pub(crate) state: Mutex<LaneState>,
+    /// Jobs from `emit` not yet moved into the schedule (memory backlog). `emit` appends here
+    /// without taking the state lock, which workers take often; the next look at the lane
+    /// moves them over (and numbers them).
+    pub(crate) inbox: Mutex<Vec<Job>>,
+    /// `inbox.len()`, readable without the inbox lock.
+    pub(crate) inbox_len: AtomicUsize,
+    /// `schedule.queued()` as of the last change, readable without the state lock.
+    pub(crate) queued_mirror: AtomicUsize,
+    /// Set (under the state lock) when the lane is disabled or closing: `emit` then takes the
+    /// slow path, which dead-letters.
+    pub(crate) closed: AtomicBool,
+    /// Whether the lane is in the pool's run queue (so it is put there once).
+    pub(crate) notified: AtomicBool,
+    /// `emit` waits here for room under the block policy (with the state lock).
+    pub(crate) room: Condvar,
+    /// Its place in the registry's tenant index (kept by the registry under its lock).
+    pub(crate) index_pos: AtomicUsize,
+    /// Events accepted for this lane and not finished (delivered, dead-lettered, dropped,
+    /// handed back), in memory or in the spool.
+    pub(crate) outstanding: AtomicUsize,
+    /// With a spool: its rows on disk.
+    pub(crate) rows: RowCounts,
+    pub(crate) counters: Counters,
+}
+
+impl Lane {
+    /// A new lane for `route`.
+    pub(crate) fn new(route: Route, rows: RowCounts) -> Lane {
+        let now = Instant::now();
+        let mut state = LaneState::new();
+        state.bucket = route
+            .endpoint
+            .rate_limit
+            .map(|limit| TokenBucket::full(&limit, now));
+        Lane {
+            name: route.endpoint.name.as_str().into(),
+            subscription: AtomicU32::new(route.endpoint.actions.bits()),
+            route: Mutex::new(Arc::new(route)),
+            state: Mutex::new(state),
+            inbox: Mutex::new(Vec::new()),
+            inbox_len: AtomicUsize::new(0),
+            queued_mirror: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            notified: AtomicBool::new(false),
+            room: Condvar::new(),
+            index_pos: AtomicUsize::new(0),
+            outstanding: AtomicUsize::new(0),
+            rows,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Its settings now.
+    pub(crate) fn route(&self) -> Arc<Route> {
+        lock(&self.route).clone()
+    }
+
+    /// Replaces its settings; attempts in flight keep the old ones. A new rate limit starts
+    /// with a full bucket; the same one keeps its tokens.
+    pub(crate) fn set_route(&self, route: Arc<Route>) {
+        let limit = route.endpoint.rate_limit;
+        self.subscription
+            .store(route.endpoint.actions.bits(), Ordering::Release);
+        let old = std::mem::replace(&mut *lock(&self.route), route);
+        if old.endpoint.rate_limit != limit {
+            lock(&self.state).bucket = limit.map(|limit| TokenBucket::full(&limit, Instant::now()));
+        }
+    }
+
+    /// Why it takes no more jobs and lets go of what it had, if it was removed or disabled
+    /// by a 410 (a lane stopping with the sink keeps them).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn release_reason(&self) -> Option<&'static str> {
+        let st = lock(&self.state);
+        match st.closing {
+            Some(Closing::Removed) => Some(Release::Removed.reason()),
+            None if st.disabled => Some(Release::Disabled.reason()),
+            _ => None,
+        }
+    }
+
+    /// Whether it receives events of `event_type`.
+    pub(crate) fn subscribed(&self, event_type: deskhook::EventType) -> bool {
+        deskhook::EventTypeSet::from_bits(self.subscription.load(Ordering::Acquire))
+            .contains(event_type)
+    }
+
+    /// Its counters and state.
+    pub(crate) fn stats(&self, in_flight_total: Option<usize>) -> EndpointStats {
+        let route = self.route();
+        let st = lock(&self.state);
+        let in_flight = in_flight_total.unwrap_or_else(|| st.schedule.in_flight());
+        let (state, breaker) = (st.public_state(), st.breaker.state());
+        let (latency_p50, latency_p99) = st.latencies.percentiles();
+        drop(st);
+        let outstanding = self.outstanding.load(Ordering::Acquire);
+        let c = &self.counters;
+        EndpointStats {
+            name: self.name.to_string(),
+            tenant: route.endpoint.tenant.clone(),
+            state,
+            queued: outstanding.saturating_sub(in_flight),
+            in_flight,
+            delivered: c.delivered.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            breaker,
+            latency_p50,
+            latency_p99,
+        }
+    }
+}
+
+/// A lane for unit tests, whose endpoint is `name` at a loopback URL.
+#[cfg(test)]
+pub(crate) fn lane_for_test(name: &str) -> Arc<Lane> {
+    struct Nowhere;
+    impl Connector for Nowhere {
+        fn target(&self, _endpoint: &Endpoint) -> Result<Target, crate::Error> {
+            Ok(Arc::new(()))
+        }
+        fn default_max_in_flight(&self) -> usize {
+            1
+        }
+    }
+    let endpoint = Endpoint::new(name, "http://127.0.0.1:9/").expect("a URL");
+    let route = Route::new(endpoint, &Nowhere).expect("a route");
+    Arc::new(Lane::new(route, RowCounts::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_tickets_are_forgotten_past_the_sequence_memory() {
+        let mut st = LaneState::new();
+        let pending: Arc<str> = "pending".into();
+        st.schedule.push(Job::for_test("pending", 0));
+        assert_eq!(st.next_sequence(&pending), 1);
+        for i in 1..SEQUENCE_MEMORY {
+            let key: Arc<str> = format!("T{i}").into();
+            assert_eq!(st.next_sequence(&key), 1);
+        }
+        assert_eq!(st.sequences.len(), SEQUENCE_MEMORY);
+        // One more ticket: the idle ones are forgotten, the pending one keeps counting.
+        let new: Arc<str> = "new".into();
+        assert_eq!(st.next_sequence(&new), 1);
+        assert_eq!(st.sequences.len(), 2);
+        assert_eq!(st.next_sequence(&pending), 2);
+        let t1: Arc<str> = "T1".into();
+        assert_eq!(
+            st.next_sequence(&t1),
+            1,
+            "a forgotten ticket starts again at 1"
+        );
+    }
+
+    #[test]
+    fn latency_percentiles_come_from_the_recent_ring() {
+        let mut latencies = Latencies::default();
+        assert_eq!(latencies.percentiles(), (None, None));
+        for ms in 1..=100 {
+            latencies.record(Duration::from_millis(ms));
+        }
+        assert_eq!(
+            latencies.percentiles(),
+            (
+                Some(Duration::from_millis(50)),
+                Some(Duration::from_millis(99))
+            )
+        );
+        for _ in 0..LATENCY_WINDOW {
+            latencies.record(Duration::from_millis(7));
+        }
+        assert_eq!(latencies.percentiles().1, Some(Duration::from_millis(7)));
+    }
+}

@@ -1,0 +1,434 @@
+//! The scheduler and the worker pool: which endpoint is served next, and by whom.
+//!
+//! Endpoints with work due wait in a run queue, each at most once; a worker takes the first,
+//! makes one attempt of it, and puts it back at the end if it has more, so endpoints are
+//! served in turn. Endpoints waiting for a retry, a breaker's cool-down or a rate-limit token
+//! sit in a timer heap until then. The number of requests in flight is counted here for the
+//! whole sink, with a quarter of the slots kept for endpoints that have nothing in flight
+//! (see [`Pool::try_acquire`]).
+//!
+//! Blocking workers are threads: the pool starts one and grows by one whenever a worker
+//! takes an attempt and none is left idle, up to `max_threads`; a thread idle for
+//! `thread_idle_timeout` ends, but one always stays. Async workers are tasks: one
+//! dispatcher per sink starts a task per attempt, and a task that finishes takes the next
+//! attempt itself while there is one.
+
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::{Lane, lock};
+
+/// A lane to look at again at an instant.
+#[derive(Debug)]
+struct Timer {
+    at: Instant,
+    seq: u64,
+    lane: Weak<Lane>,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// What the run lock guards.
+#[derive(Debug, Default)]
+struct Run {
+    ready: VecDeque<Arc<Lane>>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    timer_seq: u64,
+    /// Lanes refused a slot because the sink was at its limit: back to `ready` when one frees.
+    starved: Vec<Arc<Lane>>,
+    stopping: bool,
+    /// Blocking workers waiting for work, and alive.
+    idle: usize,
+    alive: usize,
+}
+
+impl Run {
+    /// Moves the lanes whose timers are due into the ready queue.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse(timer)) = self.timers.peek() {
+            if timer.at > now {
+                break;
+            }
+            let Some(Reverse(timer)) = self.timers.pop() else {
+                break;
+            };
+            if let Some(lane) = timer.lane.upgrade()
+                && !lane.notified.swap(true, Ordering::AcqRel)
+            {
+                self.ready.push_back(lane);
+            }
+        }
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse(timer)| timer.at)
+    }
+}
+
+/// What [`Pool::pop`] found.
+#[derive(Debug)]
+pub(crate) enum Popped {
+    /// A lane to look at.
+    Lane(Arc<Lane>),
+    /// Nothing now; look again at the instant (or when woken).
+    Wait(Option<Instant>),
+    /// The sink stops.
+    Stop,
+}
+
+/// What a blocking worker's wait ended with.
+#[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Woke {
+    /// Look for work.
+    Work,
+    /// Idle long enough while another thread is idle: end this one.
+    Exit,
+    /// The sink stops.
+    Stop,
+}
+
+/// Starts one more blocking worker thread.
+pub(crate) type Spawner = Box<dyn Fn() -> std::io::Result<()> + Send + Sync>;
+
+/// The run queue, the timers and the workers of one sink.
+#[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
+pub(crate) struct Pool {
+    run: Mutex<Run>,
+    /// Blocking workers wait here.
+    work: Condvar,
+    /// The async dispatcher waits here.
+    #[cfg(feature = "_async")]
+    pub(crate) notify: tokio::sync::Notify,
+    in_flight: AtomicUsize,
+    /// Requests in flight at most (set when the transport starts).
+    limit: AtomicUsize,
+    max_threads: usize,
+    idle_timeout: Duration,
+    spawn: OnceLock<Spawner>,
+    /// Most worker threads alive at once.
+    threads_peak: AtomicUsize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("in_flight", &self.in_flight)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A pool of at most `limit` requests in flight and `max_threads` blocking workers.
+    pub(crate) fn new(limit: usize, max_threads: usize, idle_timeout: Duration) -> Pool {
+        Pool {
+            run: Mutex::new(Run::default()),
+            work: Condvar::new(),
+            #[cfg(feature = "_async")]
+            notify: tokio::sync::Notify::new(),
+            in_flight: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit.max(1)),
+            max_threads: max_threads.max(1),
+            idle_timeout,
+            spawn: OnceLock::new(),
+            threads_peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Wakes whoever takes work: an idle thread, or the async dispatcher.
+    fn wake(&self, idle_threads: bool) {
+        if idle_threads {
+            self.work.notify_one();
+        }
+        #[cfg(feature = "_async")]
+        self.notify.notify_one();
+    }
+
+    /// Puts `lane` in the run queue unless it is there already. Costs an atomic swap when it
+    /// is, a lock and perhaps a wake-up when it is not.
+    pub(crate) fn push(&self, lane: &Arc<Lane>) {
+        if lane.notified.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let idle = {
+            let mut run = lock(&self.run);
+            run.ready.push_back(lane.clone());
+            run.idle > 0
+        };
+        self.wake(idle);
+    }
+
+    /// Looks at `lane` again at `at`.
+    pub(crate) fn timer(&self, lane: &Arc<Lane>, at: Instant) {
+        let idle = {
+            let mut run = lock(&self.run);
+            let earliest = run.next_timer().is_none_or(|next| at < next);
+            run.timer_seq += 1;
+            let seq = run.timer_seq;
+            run.timers.push(Reverse(Timer {
+                at,
+                seq,
+                lane: Arc::downgrade(lane),
+            }));
+            // Someone waiting for a later instant must wait less.
+            earliest.then_some(run.idle > 0)
+        };
+        if let Some(idle) = idle {
+            self.wake(idle);
+        }
+    }
+
+    /// `lane`, with `lane_in_flight` requests in flight, had work but no slot: it goes back
+    /// to the run queue when one frees.
+    pub(crate) fn starve(&self, lane: &Arc<Lane>, lane_in_flight: usize) {
+        lock(&self.run).starved.push(lane.clone());
+        // A slot may have freed between the refusal and now (only then: a lane sent back
+        // while it would be refused again would keep a worker spinning).
+        if self.in_flight.load(Ordering::Acquire) < self.cap(lane_in_flight) {
+            self.unstarve();
+        }
+    }
+
+    /// The slots a lane with `lane_in_flight` requests in flight may fill.
+    fn cap(&self, lane_in_flight: usize) -> usize {
+        let limit = self.limit.load(Ordering::Acquire);
+        let cap = if lane_in_flight == 0 {
+            limit
+        } else {
+            limit - limit / 4
+        };
+        cap.max(1)
+    }
+
+    fn unstarve(&self) {
+        let idle = {
+            let mut run = lock(&self.run);
+            if run.starved.is_empty() {
+                return;
+            }
+            let starved = std::mem::take(&mut run.starved);
+            for lane in starved {
+                if !lane.notified.swap(true, Ordering::AcqRel) {
+                    run.ready.push_back(lane);
+                }
+            }
+            run.idle > 0
+        };
+        self.wake(idle);
+    }
+
+    /// The next lane to look at, without waiting.
+    pub(crate) fn pop(&self) -> Popped {
+        let mut run = lock(&self.run);
+        if run.stopping {
+            return Popped::Stop;
+        }
+        run.fire_timers(Instant::now());
+        match run.ready.pop_front() {
+            Some(lane) => {
+                lane.notified.store(false, Ordering::Release);
+                Popped::Lane(lane)
+            }
+            None => Popped::Wait(run.next_timer()),
+        }
+    }
+
+    /// Takes a slot for a request of a lane that has `lane_in_flight` requests in flight: a
+    /// lane with none may take any slot; one with some only while three quarters of the
+    /// slots or fewer are taken, so that endpoints whose requests hang cannot take every
+    /// slot from the others.
+    pub(crate) fn try_acquire(&self, lane_in_flight: usize) -> bool {
+        let cap = self.cap(lane_in_flight);
+        let mut now = self.in_flight.load(Ordering::Relaxed);
+        loop {
+            if now >= cap {
+                return false;
+            }
+            match self.in_flight.compare_exchange_weak(
+                now,
+                now + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => now = seen,
+            }
+        }
+    }
+
+    /// A request ended: its slot frees.
+    pub(crate) fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.unstarve();
+    }
+
+    /// Requests in flight now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Sets the limit of requests in flight (when the transport starts).
+    #[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
+    pub(crate) fn set_limit(&self, limit: usize) {
+        self.limit.store(limit.max(1), Ordering::Release);
+    }
+
+    /// Stops every worker: they see [`Popped::Stop`] at their next look.
+    pub(crate) fn stop(&self) {
+        {
+            let mut run = lock(&self.run);
+            run.stopping = true;
+            run.ready.clear();
+            run.timers.clear();
+            run.starved.clear();
+        }
+        self.work.notify_all();
+        #[cfg(feature = "_async")]
+        self.notify.notify_waiters();
+    }
+
+    // --- blocking workers ---------------------------------------------------------------
+
+    /// Sets how new worker threads are started, and starts the first.
+    #[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
+    pub(crate) fn start_threads(&self, spawn: Spawner) -> std::io::Result<()> {
+        let spawn = self.spawn.get_or_init(|| spawn);
+        {
+            let mut run = lock(&self.run);
+            run.alive += 1;
+            self.threads_peak.fetch_max(run.alive, Ordering::Relaxed);
+        }
+        spawn().inspect_err(|_| lock(&self.run).alive -= 1)
+    }
+
+    /// A worker thread waits for work, until `until` at most.
+    #[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
+    pub(crate) fn wait(&self, until: Option<Instant>) -> Woke {
+        let mut run = lock(&self.run);
+        let started = Instant::now();
+        loop {
+            if run.stopping {
+                run.alive -= 1;
+                return Woke::Stop;
+            }
+            let now = Instant::now();
+            if !run.ready.is_empty()
+                || run.next_timer().is_some_and(|at| at <= now)
+                || until.is_some_and(|at| at <= now)
+            {
+                return Woke::Work;
+            }
+            let idle_left = self
+                .idle_timeout
+                .saturating_sub(now.saturating_duration_since(started));
+            if idle_left.is_zero() && run.idle > 0 {
+                // Another thread is idle: this one ends.
+                run.alive -= 1;
+                return Woke::Exit;
+            }
+            let mut wait = if idle_left.is_zero() {
+                self.idle_timeout.max(Duration::from_millis(1))
+            } else {
+                idle_left
+            };
+            for at in [until, run.next_timer()].into_iter().flatten() {
+                wait = wait.min(at.saturating_duration_since(now));
+            }
+            run.idle += 1;
+            run = self
+                .work
+                .wait_timeout(run, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            run.idle -= 1;
+        }
+    }
+
+    /// A worker thread ends because the pool stops.
+    #[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
+    pub(crate) fn exited(&self) {
+        let mut run = lock(&self.run);
+        run.alive = run.alive.saturating_sub(1);
+    }
+
+    /// A worker thread took an attempt: if none is left idle, one more is started, so that
+    /// new work always finds a thread (up to `max_threads`).
+    #[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
+    pub(crate) fn busy(&self) {
+        let grow = {
+            let mut run = lock(&self.run);
+            let grow = run.idle == 0 && run.alive < self.max_threads && !run.stopping;
+            if grow {
+                run.alive += 1;
+                self.threads_peak.fetch_max(run.alive, Ordering::Relaxed);
+            }
+            grow
+        };
+        if grow
+            && let Some(spawn) = self.spawn.get()
+            && let Err(e) = spawn()
+        {
+            lock(&self.run).alive -= 1;
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "cannot start another delivery thread ({e}); the running ones go on"
+            );
+        }
+    }
+
+    /// Worker threads alive now, and the most alive at once.
+    pub(crate) fn threads(&self) -> (usize, usize) {
+        (
+            lock(&self.run).alive,
+            self.threads_peak.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lane_with_requests_in_flight_leaves_a_quarter_of_the_slots() {
+        let pool = Pool::new(8, 8, Duration::from_secs(1));
+        // Lanes with something in flight stop at 6 of 8.
+        for _ in 0..6 {
+            assert!(pool.try_acquire(1));
+        }
+        assert!(!pool.try_acquire(1));
+        // A lane with nothing in flight takes the rest.
+        assert!(pool.try_acquire(0));
+        assert!(pool.try_acquire(0));
+        assert!(!pool.try_acquire(0));
+        pool.release();
+        assert!(pool.try_acquire(0));
+        assert_eq!(pool.in_flight(), 8);
+        // A limit of 1 is one slot for anyone.
+        let one = Pool::new(1, 1, Duration::from_secs(1));
+        assert!(one.try_acquire(0));
+        assert!(!one.try_acquire(0));
+    }
+}

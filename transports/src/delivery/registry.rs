@@ -1,0 +1,487 @@
+//! The registry of endpoints: names, the tenant index that routes each event, and the
+//! [`Endpoints`] handle that changes them while events flow.
+//!
+//! `emit` reads the index under a read lock held for the few microseconds it takes to pick
+//! the event's endpoints (those of its tenant and those without a tenant); changes take the
+//! write lock for a map insertion or removal, after everything slow (checking the endpoint,
+//! making its client, reading its spooled rows) is done.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use deskhook::policy::RetrySchedule;
+use deskhook::{EventType, EventTypeSet};
+
+use super::backlog::Release;
+use super::lane::Closing;
+use super::{Endpoint, EndpointState, EndpointStats, Engine, Lane, RateLimit, Route, lock};
+use crate::error::Error;
+
+/// Endpoints by name, and by tenant for routing.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    by_name: BTreeMap<Arc<str>, Arc<Lane>>,
+    /// Endpoints without a tenant: they receive every event.
+    untenanted: Vec<Arc<Lane>>,
+    by_tenant: HashMap<Arc<str>, Vec<Arc<Lane>>>,
+}
+
+impl Index {
+    /// The list a lane with `tenant` lives in.
+    fn list_mut(&mut self, tenant: Option<&str>) -> &mut Vec<Arc<Lane>> {
+        match tenant {
+            None => &mut self.untenanted,
+            Some(tenant) => self.by_tenant.entry(tenant.into()).or_default(),
+        }
+    }
+
+    fn insert_routing(&mut self, lane: &Arc<Lane>, tenant: Option<&str>) {
+        let list = self.list_mut(tenant);
+        lane.index_pos.store(list.len(), Ordering::Release);
+        list.push(lane.clone());
+    }
+
+    fn remove_routing(&mut self, lane: &Arc<Lane>, tenant: Option<&str>) {
+        let list = self.list_mut(tenant);
+        let pos = lane.index_pos.load(Ordering::Acquire);
+        if list.get(pos).is_some_and(|l| Arc::ptr_eq(l, lane)) {
+            list.swap_remove(pos);
+            if let Some(moved) = list.get(pos) {
+                moved.index_pos.store(pos, Ordering::Release);
+            }
+        }
+        if let Some(tenant) = tenant
+            && self.by_tenant.get(tenant).is_some_and(Vec::is_empty)
+        {
+            self.by_tenant.remove(tenant);
+        }
+    }
+}
+
+/// The engine's registry.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    index: RwLock<Index>,
+}
+
+impl Registry {
+    fn read(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The endpoints an event of `event_type` for `tenant` goes to.
+    pub(crate) fn route(&self, tenant: Option<&str>, event_type: EventType) -> Vec<Arc<Lane>> {
+        let index = self.read();
+        let of_tenant = tenant
+            .and_then(|t| index.by_tenant.get(t))
+            .map_or(&[][..], Vec::as_slice);
+        index
+            .untenanted
+            .iter()
+            .chain(of_tenant)
+            .filter(|lane| lane.subscribed(event_type))
+            .cloned()
+            .collect()
+    }
+
+    /// The endpoint named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Lane>> {
+        self.read().by_name.get(name).cloned()
+    }
+
+    /// Every endpoint, by name.
+    pub(crate) fn all(&self) -> Vec<Arc<Lane>> {
+        self.read().by_name.values().cloned().collect()
+    }
+
+    /// How many endpoints there are.
+    pub(crate) fn len(&self) -> usize {
+        self.read().by_name.len()
+    }
+
+    /// The error for a name that is not registered, with the closest one.
+    fn unknown(&self, name: &str) -> Error {
+        let index = self.read();
+        let suggestion = index
+            .by_name
+            .keys()
+            .map(|known| (strsim::jaro_winkler(name, known), known))
+            .filter(|(score, _)| *score > 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, known)| known.to_string());
+        Error::UnknownEndpoint {
+            name: name.to_owned(),
+            suggestion,
+        }
+    }
+
+    /// The lane named `name`, or the error naming it.
+    fn lane(&self, name: &str) -> Result<Arc<Lane>, Error> {
+        self.get(name).ok_or_else(|| self.unknown(name))
+    }
+}
+
+/// What [`Endpoints::upsert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Upserted {
+    /// A new endpoint: it receives the events emitted from now on.
+    Added,
+    /// An endpoint of that name changed: the new settings apply from its next attempt.
+    Updated,
+    /// An endpoint of that name had the same settings already.
+    Unchanged,
+}
+
+/// What [`Endpoints::remove`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Removed {
+    /// Events it had queued or waiting for a retry, now in the dead letters.
+    pub dead_lettered: usize,
+    /// Attempts in flight, which finish (a failure goes to the dead letters).
+    pub in_flight: usize,
+}
+
+/// What [`Endpoints::replace_all`] did, by endpoint name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplaceReport {
+    /// Endpoints that were not registered.
+    pub added: Vec<String>,
+    /// Endpoints whose settings changed.
+    pub updated: Vec<String>,
+    /// Endpoints that were registered and are not in the new set.
+    pub removed: Vec<String>,
+    /// Endpoints that were registered with the same settings.
+    pub unchanged: usize,
+}
+
+/// An endpoint's settings (without its secrets) and its state and counters, from
+/// [`Endpoints::get`] and [`Endpoints::list`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EndpointInfo {
+    /// Its name.
+    pub name: String,
+    /// Its tenant, if it has one.
+    pub tenant: Option<String>,
+    /// Its URL cut to its origin (paths and queries often carry tokens).
+    pub url: String,
+    /// The event types it receives.
+    pub event_types: EventTypeSet,
+    /// The last 4 characters of each signing secret, to tell them apart.
+    pub secret_hints: Vec<String>,
+    /// The names of its custom headers (their values are left out: they often hold
+    /// credentials).
+    pub headers: Vec<String>,
+    /// Its retry schedule.
+    pub retry: RetrySchedule,
+    /// Its limit for a whole attempt.
+    pub timeout: Duration,
+    /// Its limit for connecting.
+    pub connect_timeout: Duration,
+    /// Its requests in flight at most.
+    pub max_in_flight: usize,
+    /// Its rate limit, if it has one.
+    pub rate_limit: Option<RateLimit>,
+    /// Whether it is paused, disabled by a 410, held by its breaker, or active.
+    pub state: EndpointState,
+    /// Its counters.
+    pub stats: EndpointStats,
+}
+
+impl EndpointInfo {
+    fn of(lane: &Lane) -> EndpointInfo {
+        let route = lane.route();
+        let stats = lane.stats(None);
+        let e = &route.endpoint;
+        EndpointInfo {
+            name: e.name.clone(),
+            tenant: e.tenant.clone(),
+            url: route.url.clone(),
+            event_types: e.actions,
+            secret_hints: e
+                .secrets
+                .iter()
+                .map(|(secret, _)| {
+                    let text = secret.to_whsec();
+                    let tail: String = text.chars().rev().take(4).collect();
+                    tail.chars().rev().collect()
+                })
+                .collect(),
+            headers: e.headers.iter().map(|(k, _)| k.clone()).collect(),
+            retry: e.retry.clone(),
+            timeout: e.timeout,
+            connect_timeout: e.connect_timeout,
+            max_in_flight: route.max_in_flight,
+            rate_limit: e.rate_limit,
+            state: stats.state,
+            stats,
+        }
+    }
+}
+
+/// The endpoints of a running sink, to change while events flow. Cheap to clone, `Send` and
+/// `Sync`; every call is safe from any thread and keeps `emit` waiting for microseconds at
+/// most.
+///
+/// What each change does:
+///
+/// - [`upsert`](Endpoints::upsert) of a new name: the endpoint receives the events emitted
+///   after the call returns.
+/// - [`upsert`](Endpoints::upsert) of a known name with other settings (URL, secrets,
+///   headers, event types, retry schedule, timeouts, rate limit, tenant, …): they apply from
+///   the endpoint's next attempt, also to the events it has queued, which keep their
+///   `webhook-id` and their order per ticket. An attempt in flight finishes with the old
+///   settings.
+/// - [`pause`](Endpoints::pause): events keep being queued (up to `queue_capacity`, or on
+///   disk with a spool) and nothing is sent until [`resume`](Endpoints::resume), which also
+///   re-enables an endpoint disabled by a 410 and closes its breaker.
+/// - [`remove`](Endpoints::remove): what the endpoint has queued or waiting for a retry goes
+///   to the dead letters with the reason `endpoint removed` (counted and logged); an attempt
+///   in flight finishes. A later upsert of the same name starts clean.
+/// - A name that is not registered gets [`Error::UnknownEndpoint`], with the closest name;
+///   an endpoint that cannot work is refused as a sink's builder refuses it, naming it, and
+///   nothing changes.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// use deskhook_transports::delivery::{Endpoint, Upserted};
+/// use deskhook_transports::http_blocking::HttpSink;
+///
+/// let (sink, _guard) = HttpSink::builder()
+///     .dead_letter_path(dir.path().join("dead-letters.jsonl"))
+///     .build()?; // no endpoints yet
+/// let endpoints = sink.endpoints();
+/// let crm = Endpoint::new("acme-crm", "https://crm.example.com/hooks")?.tenant("acme");
+/// assert_eq!(endpoints.upsert(crm)?, Upserted::Added);
+/// endpoints.pause("acme-crm")?;
+/// assert_eq!(endpoints.get("acme-crm")?.state.to_string(), "paused");
+/// let typo = endpoints.pause("acme-cmr").unwrap_err();
+/// assert_eq!(typo.to_string(), "no endpoint is named 'acme-cmr' (did you mean 'acme-crm'?)");
+/// let report = endpoints.replace_all([])?;
+/// assert_eq!(report.removed, ["acme-crm"]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Endpoints {
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Endpoints {
+    pub(crate) fn new(engine: Arc<Engine>) -> Endpoints {
+        Endpoints { engine }
+    }
+
+    /// Adds `endpoint`, or replaces the settings of the endpoint of that name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`], [`Error::InvalidUrl`] or [`Error::Refused`] naming the
+    /// endpoint and what to change, as at build; nothing changes then.
+    pub fn upsert(&self, endpoint: Endpoint) -> Result<Upserted, Error> {
+        let route = self.engine.route_for(endpoint)?;
+        Ok(self.engine.install(route)?.0)
+    }
+
+    /// Removes the endpoint `name`: what it has queued goes to the dead letters with the
+    /// reason `endpoint removed`; attempts in flight finish.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name.
+    pub fn remove(&self, name: &str) -> Result<Removed, Error> {
+        let lane = {
+            let mut index = self.engine.registry().write();
+            let lane = index.by_name.remove(name);
+            if let Some(lane) = &lane {
+                let tenant = lane.route().endpoint.tenant.clone();
+                index.remove_routing(lane, tenant.as_deref());
+            }
+            lane
+        };
+        let lane = lane.ok_or_else(|| self.engine.registry().unknown(name))?;
+        Ok(self
+            .engine
+            .close_lane(&lane, Closing::Removed, Release::Removed))
+    }
+
+    /// Stops sending to `name`; its events keep being queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name.
+    pub fn pause(&self, name: &str) -> Result<(), Error> {
+        let lane = self.engine.registry().lane(name)?;
+        lock(&lane.state).paused = true;
+        log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' paused");
+        Ok(())
+    }
+
+    /// Sends to `name` again after a [`pause`](Endpoints::pause), a 410 or an open breaker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name.
+    pub fn resume(&self, name: &str) -> Result<(), Error> {
+        let lane = self.engine.registry().lane(name)?;
+        self.engine.resume(&lane);
+        Ok(())
+    }
+
+    /// The settings (without secrets), state and counters of `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name.
+    pub fn get(&self, name: &str) -> Result<EndpointInfo, Error> {
+        Ok(EndpointInfo::of(&*self.engine.registry().lane(name)?))
+    }
+
+    /// Every endpoint, by name. It reads each one's counters: with 100,000 endpoints it takes
+    /// a few tens of milliseconds, and `emit` goes on meanwhile.
+    pub fn list(&self) -> Vec<EndpointInfo> {
+        self.engine
+            .registry()
+            .all()
+            .iter()
+            .map(|lane| EndpointInfo::of(lane))
+            .collect()
+    }
+
+    /// The names of every endpoint, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.engine
+            .registry()
+            .read()
+            .by_name
+            .keys()
+            .map(|name| name.to_string())
+            .collect()
+    }
+
+    /// How many endpoints there are.
+    pub fn len(&self) -> usize {
+        self.engine.registry().len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes the registry equal `endpoints`: adds the new ones, updates the changed ones,
+    /// removes the ones not given (as [`remove`](Endpoints::remove) does), and says what it
+    /// did. For an application that keeps its endpoints in its own database: call it at start
+    /// and whenever they change.
+    ///
+    /// Every endpoint is checked first: if one cannot work (or two share a name), nothing
+    /// changes.
+    ///
+    /// # Errors
+    ///
+    /// What [`upsert`](Endpoints::upsert) returns for the first endpoint that cannot work;
+    /// [`Error::InvalidEndpoint`] for a name given twice.
+    pub fn replace_all(
+        &self,
+        endpoints: impl IntoIterator<Item = Endpoint>,
+    ) -> Result<ReplaceReport, Error> {
+        let mut names = HashSet::new();
+        let mut routes = Vec::new();
+        for endpoint in endpoints {
+            if !names.insert(endpoint.name.clone()) {
+                return Err(Error::InvalidEndpoint {
+                    name: endpoint.name,
+                    message: "the name is given twice; names must be unique".to_owned(),
+                });
+            }
+            routes.push(self.engine.route_for(endpoint)?);
+        }
+        let mut report = ReplaceReport::default();
+        for route in routes {
+            let name = route.endpoint.name.clone();
+            match self.engine.install(route)?.0 {
+                Upserted::Added => report.added.push(name),
+                Upserted::Updated => report.updated.push(name),
+                Upserted::Unchanged => report.unchanged += 1,
+            }
+        }
+        for name in self.names() {
+            if !names.contains(&name) && self.remove(&name).is_ok() {
+                report.removed.push(name);
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Engine {
+    /// Puts a checked route into the registry: a new lane, or new settings for the lane of
+    /// that name. Returns what it did and the lane.
+    pub(crate) fn install(&self, route: Route) -> Result<(Upserted, Arc<Lane>), Error> {
+        let name = route.endpoint.name.clone();
+        if let Some(lane) = self.registry().get(&name) {
+            return Ok((self.update(&lane, Arc::new(route)), lane));
+        }
+        // Slow work (the spool's count of rows waiting) before the write lock.
+        let rows = self.backlog().attach(&name)?;
+        let tenant = route.endpoint.tenant.clone();
+        let url = route.url.clone();
+        let lane = Arc::new(Lane::new(route, rows));
+        {
+            let mut index = self.registry().write();
+            if let Some(existing) = index.by_name.get(name.as_str()).cloned() {
+                // Added by another thread meanwhile: this one becomes an update of it.
+                drop(index);
+                return Ok((self.update(&existing, lane.route()), existing));
+            }
+            index.by_name.insert(lane.name.clone(), lane.clone());
+            index.insert_routing(&lane, tenant.as_deref());
+        }
+        self.adopt(&lane);
+        self.backlog()
+            .registered(&name, Some((tenant.as_deref().unwrap_or(""), &url)));
+        log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' added ({url})");
+        Ok((Upserted::Added, lane))
+    }
+
+    /// New settings for an existing lane.
+    fn update(&self, lane: &Arc<Lane>, route: Arc<Route>) -> Upserted {
+        let old = lane.route();
+        if old.endpoint.same_settings(&route.endpoint) {
+            return Upserted::Unchanged;
+        }
+        let (before, after) = (old.endpoint.tenant.clone(), route.endpoint.tenant.clone());
+        let url = route.url.clone();
+        {
+            let mut index = self.registry().write();
+            lane.set_route(route);
+            if before != after {
+                index.remove_routing(lane, before.as_deref());
+                index.insert_routing(lane, after.as_deref());
+            }
+        }
+        self.backlog()
+            .registered(&lane.name, Some((after.as_deref().unwrap_or(""), &url)));
+        log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
+        // A higher limit or another rate may let it go now.
+        self.pool().push(lane);
+        Upserted::Updated
+    }
+}

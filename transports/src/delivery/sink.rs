@@ -1,0 +1,160 @@
+//! [`DeliverySink`]: the one sink type over the engine, whatever the transport and runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskhook::Emitted;
+
+use super::{DeadLetter, DeliveryTotals, EndpointStats, Endpoints, Engine, Receipt, SinkBuilder};
+use crate::error::Error;
+
+/// A running delivery engine: what `HttpSink::builder().build()`, `.build_async()` and the
+/// NATS sink's builder give. `send` (called by `emit`) only queues, one job per endpoint the
+/// event goes to; workers deliver. Cloning is cheap and clones share everything.
+///
+/// It implements [`EventSink`](deskhook::EventSink) (for `emit`) and
+/// [`AsyncEventSink`](deskhook::AsyncEventSink) (for `emit_async`), whichever transport
+/// delivers; with a spool that waits for commits, the async form awaits the commit without
+/// blocking.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// use std::time::Duration;
+/// use deskhook_transports::delivery::Endpoint;
+/// use deskhook_transports::http_blocking::HttpSink;
+///
+/// let (sink, guard) = HttpSink::builder()
+///     .dead_letter_path(dir.path().join("dead-letters.jsonl"))
+///     .build()?;
+/// sink.endpoints().upsert(Endpoint::new("crm", "https://crm.example.com/hooks")?)?;
+/// assert_eq!(sink.stats()[0].name, "crm");
+/// guard.shutdown(Duration::from_secs(1))?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct DeliverySink {
+    engine: Arc<Engine>,
+}
+
+impl DeliverySink {
+    /// A builder of an HTTP sink; finish it with [`SinkBuilder::build`] (blocking transport,
+    /// worker threads over ureq) or [`SinkBuilder::build_async`] (tokio tasks).
+    pub fn builder() -> SinkBuilder {
+        SinkBuilder::new()
+    }
+
+    pub(crate) fn new(engine: Arc<Engine>) -> DeliverySink {
+        DeliverySink { engine }
+    }
+
+    #[cfg(feature = "relay")]
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The endpoints, to add, change, pause and remove while events flow.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints::new(self.engine.clone())
+    }
+
+    /// Counters and state of every endpoint, by name. It reads each endpoint's state and
+    /// latencies; for the sums alone, [`totals`](DeliverySink::totals) is much cheaper.
+    pub fn stats(&self) -> Vec<EndpointStats> {
+        self.engine.stats()
+    }
+
+    /// The counters of all endpoints added up, read without taking any endpoint's lock (a
+    /// few atomic loads per endpoint).
+    pub fn totals(&self) -> DeliveryTotals {
+        self.engine.totals()
+    }
+
+    /// Waits until everything queued is delivered or dead-lettered, at most `timeout`. It
+    /// blocks the calling thread; in async code use [`flush_async`](DeliverySink::flush_async).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Undelivered`] with what is still queued and in flight.
+    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        self.engine.flush(timeout)
+    }
+
+    /// [`flush`](DeliverySink::flush) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](DeliverySink::flush).
+    #[cfg(feature = "_async")]
+    pub async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
+        self.engine.flush_async(timeout).await
+    }
+
+    /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
+    /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
+    /// so that memory stays bounded.) For a sink with a spool (see `SinkBuilder::spool`);
+    /// without one, the event is queued in memory and the receipt settles at once with an
+    /// error saying that nothing is durable.
+    pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
+        self.engine.enqueue_with_receipt(event)
+    }
+
+    /// Queues a dead letter again for its endpoint: same id (`webhook-id`) and body,
+    /// attempts from the start.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the dead letter names an endpoint this sink does not have, its
+    /// id or event type cannot be read, or its queue refuses it.
+    pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
+        self.engine.redeliver(letter)
+    }
+
+    /// Worker threads of the blocking transport alive now, and the most alive at once (0
+    /// and 0 for the async transports, whose workers are tasks).
+    pub fn threads(&self) -> (usize, usize) {
+        self.engine.threads()
+    }
+
+    /// Writes a dead letter for an event this sink never queued (a relay gives up on it).
+    #[cfg(feature = "relay")]
+    pub(crate) fn write_dead_letter(&self, letter: DeadLetter) {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "event {} ({} on ticket {}) for endpoint '{}' dead-lettered: {}",
+            letter.id,
+            letter.action,
+            letter.ticket,
+            letter.endpoint,
+            letter.reason
+        );
+        self.engine.write_letter(None, letter);
+    }
+}
+
+impl deskhook::EventSink for DeliverySink {
+    fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        self.engine.enqueue(event)
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
+        self.engine.flush(timeout).map_err(deskhook::Error::sink)
+    }
+}
+
+#[deskhook::async_trait]
+impl deskhook::AsyncEventSink for DeliverySink {
+    async fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        self.engine.enqueue_async(event).await
+    }
+
+    /// Waits without blocking the runtime with an async transport; with the blocking
+    /// transport alone (no feature `http-async` or `nats`), it blocks the calling thread.
+    async fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
+        #[cfg(feature = "_async")]
+        let flushed = self.engine.flush_async(timeout).await;
+        #[cfg(not(feature = "_async"))]
+        let flushed = self.engine.flush(timeout);
+        flushed.map_err(deskhook::Error::sink)
+    }
+}

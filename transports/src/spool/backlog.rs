@@ -1,0 +1,294 @@
+//! The spool as the engine's backlog: the rows on disk are the queue, and each endpoint
+//! holds a window of its rows in memory.
+//!
+//! A lane loads its next rows when its window runs low (at most `memory_window` rows, and at
+//! most an eighth of them per ticket: the rest of a ticket that keeps failing is parked on
+//! disk and read back as its queue runs low, so one stuck ticket cannot fill the window and
+//! hold up the others). Rows are loaded only while the sink's memory budget has room; the
+//! others wait on disk.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::writer::{RowRange, SpoolStore};
+use crate::delivery::backlog::{Accepted, Backlog, Release, RowCounts};
+use crate::delivery::decide::later;
+use crate::delivery::lane::LaneState;
+use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Receipt, lock};
+use crate::error::Error;
+
+/// How long a lane waits before reading again when the memory budget had no room.
+const BUDGET_WAIT: Duration = Duration::from_millis(50);
+
+/// The spool as the engine's [`Backlog`].
+#[derive(Debug)]
+pub(crate) struct SpoolBacklog {
+    store: SpoolStore,
+    /// Per name, the last row of the removed lane of that name: a lane registered again
+    /// under it never loads rows up to there.
+    floors: Mutex<HashMap<Arc<str>, i64>>,
+}
+
+impl SpoolBacklog {
+    pub(super) fn new(store: SpoolStore) -> SpoolBacklog {
+        SpoolBacklog {
+            store,
+            floors: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads back the rows of parked tickets whose queue ran low.
+    fn unpark(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        per_ticket: usize,
+        now: Instant,
+    ) -> Option<Instant> {
+        if st.window.parked.is_empty() {
+            return None;
+        }
+        let low: Vec<(Arc<str>, i64)> = st
+            .window
+            .parked
+            .iter()
+            .filter(|(ticket, _)| st.schedule.ticket_len(ticket) <= per_ticket / 2)
+            .map(|(ticket, from)| (ticket.clone(), *from))
+            .collect();
+        let wall = SystemTime::now();
+        for (ticket, from) in low {
+            let limit = per_ticket - st.schedule.ticket_len(&ticket);
+            let range = RowRange {
+                after: from - 1,
+                through: Some(st.window.loaded_through),
+                ticket: Some(&ticket),
+            };
+            let loaded = match self.store.load(lane, range, limit) {
+                Ok(loaded) => loaded,
+                Err(err) => return load_failed(lane, st, &err, now),
+            };
+            let mut next = None;
+            let mut admitted = 0;
+            for (job, due) in loaded.jobs {
+                let row = job.row.unwrap_or(from);
+                if !admit(engine, st, job, due, now, wall) {
+                    next = Some(row);
+                    break;
+                }
+                admitted += 1;
+            }
+            st.window.parked_rows = st.window.parked_rows.saturating_sub(admitted + loaded.bad);
+            match next {
+                // The budget ran out: the rest waits on disk.
+                Some(row) => {
+                    st.window.parked.insert(ticket, row);
+                    st.window.load_again = Some(later(now, BUDGET_WAIT));
+                    return st.window.load_again;
+                }
+                None if (loaded.rows as usize) < limit => {
+                    st.window.parked.remove(&ticket);
+                }
+                None => {
+                    st.window.parked.insert(ticket, loaded.through + 1);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Puts a job read from the spool into the schedule (numbered, and not before it is due),
+/// charged to the memory budget; `false` when the budget has no room for it.
+fn admit(
+    engine: &Engine,
+    st: &mut LaneState,
+    mut job: Job,
+    due: Option<SystemTime>,
+    now: Instant,
+    wall: SystemTime,
+) -> bool {
+    let Some(charge) = engine.try_charge(crate::delivery::job_cost(&job)) else {
+        return false;
+    };
+    job.charge = Some(charge);
+    job.seq = st.next_sequence(job.key());
+    match due.and_then(|due| due.duration_since(wall).ok()) {
+        Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
+        _ => st.schedule.push(job),
+    }
+    true
+}
+
+/// A read of the spool failed: say so, and try again in a second.
+fn load_failed(lane: &Lane, st: &mut LaneState, err: &Error, now: Instant) -> Option<Instant> {
+    log::error!(
+        target: deskhook::LOG_TARGET,
+        "endpoint '{}': {err}; trying again in 1 s",
+        lane.name
+    );
+    st.window.load_again = Some(later(now, Duration::from_secs(1)));
+    st.window.load_again
+}
+
+impl Backlog for SpoolBacklog {
+    fn accept(&self, engine: &Engine, event: EventData, lanes: Vec<Arc<Lane>>) -> Accepted {
+        let event = Arc::new(event);
+        let jobs = lanes
+            .into_iter()
+            .map(|lane| {
+                engine.accepted(&lane, 1);
+                lane.rows.pending.fetch_add(1, Ordering::AcqRel);
+                let job = Job::new(event.clone(), engine.next_order());
+                (lane, job)
+            })
+            .collect();
+        Accepted {
+            receipt: Some(self.store.append(jobs)),
+            wait: self.store.waits_for_commit(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn requeue(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        job: Job,
+    ) -> Result<Option<Receipt>, String> {
+        engine.accepted(lane, 1);
+        lane.rows.pending.fetch_add(1, Ordering::AcqRel);
+        Ok(Some(self.store.append(vec![(lane.clone(), job)])))
+    }
+
+    fn refill(&self, engine: &Engine, lane: &Arc<Lane>, st: &mut LaneState) -> Option<Instant> {
+        let now = Instant::now();
+        if st.window.load_again.is_some_and(|at| now < at) {
+            return st.window.load_again;
+        }
+        st.window.load_again = None;
+        st.window.loaded_through = st.window.loaded_through.max(lane.rows.floor);
+        let window = self.store.settings().window.max(1);
+        let per_ticket = (window / 8).max(4);
+        if let Some(again) = self.unpark(engine, lane, st, per_ticket, now) {
+            return Some(again);
+        }
+        let (through, _) = lane.rows.committed();
+        let queued = st.schedule.queued();
+        if through <= st.window.loaded_through || queued > window / 2 {
+            return None;
+        }
+        let range = RowRange {
+            after: st.window.loaded_through,
+            through: None,
+            ticket: None,
+        };
+        let loaded = match self.store.load(lane, range, window - queued) {
+            Ok(loaded) => loaded,
+            Err(err) => return load_failed(lane, st, &err, now),
+        };
+        let wall = SystemTime::now();
+        let mut read_through = loaded.through;
+        for (job, due) in loaded.jobs {
+            let row = job.row.unwrap_or(read_through);
+            // A ticket with its share in memory already keeps the rest on disk; so do the
+            // later rows of a ticket parked before.
+            if st.window.parked.contains_key(job.key()) {
+                st.window.parked_rows += 1;
+                continue;
+            }
+            if st.schedule.ticket_len(job.key()) >= per_ticket {
+                st.window.parked.insert(job.key().clone(), row);
+                st.window.parked_rows += 1;
+                continue;
+            }
+            if !admit(engine, st, job, due, now, wall) {
+                // The budget ran out: this row and the rest wait on disk.
+                read_through = row - 1;
+                st.window.load_again = Some(later(now, BUDGET_WAIT));
+                break;
+            }
+        }
+        st.window.loaded_through = st.window.loaded_through.max(read_through);
+        st.window.load_again
+    }
+
+    fn attach(&self, name: &str) -> Result<RowCounts, Error> {
+        let floor = lock(&self.floors).get(name).copied().unwrap_or(0);
+        let (last, count) = self.store.counts(name, floor)?;
+        Ok(RowCounts::new(floor, last, count))
+    }
+
+    fn registered(&self, name: &str, entry: Option<(&str, &str)>) {
+        self.store.register(name, entry);
+    }
+
+    fn delivered(&self, job: &Job) {
+        if let Some(row) = job.row {
+            self.store.delivered(row);
+        }
+    }
+
+    fn retrying(&self, job: &Job, next_at: SystemTime) {
+        self.store.attempted(job, next_at);
+    }
+
+    fn dead(&self, row: Option<i64>, letter: DeadLetter) {
+        self.store.dead(row, letter);
+    }
+
+    fn release(
+        &self,
+        _engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        why: Release,
+    ) -> usize {
+        let left = lane
+            .outstanding
+            .load(Ordering::Acquire)
+            .saturating_sub(st.in_flight.len());
+        if let Release::Stopping(_) = why {
+            // Everything stays in the spool for the next start.
+            return left;
+        }
+        // The copies in memory go; their rows move with the rest, counted by the writer.
+        drop(st.schedule.drain());
+        let except = st.in_flight.iter().filter_map(|job| job.row).collect();
+        st.window.releasing = Some(self.store.dead_all(lane, except, why.reason()));
+        0
+    }
+
+    fn await_release(&self, lane: &Lane) -> usize {
+        let Some(moved) = lock(&lane.state).window.releasing.take() else {
+            return 0;
+        };
+        let moved = moved.recv().unwrap_or(0);
+        if lane.release_reason() == Some(Release::Removed.reason()) {
+            lock(&self.floors).insert(lane.name.clone(), lane.rows.committed().0);
+        }
+        moved
+    }
+
+    fn keeps_undelivered(&self) -> bool {
+        true
+    }
+
+    fn dead_letter_place(&self) -> String {
+        format!("the dead letters of spool {}", self.store.dir().display())
+    }
+
+    fn stop_place(&self) -> String {
+        "kept in the spool for the next start".to_owned()
+    }
+
+    fn close(&self) {
+        self.store.shut();
+    }
+
+    fn bind(&self, engine: Weak<Engine>) {
+        self.store.bind(engine);
+    }
+}
