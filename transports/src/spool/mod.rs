@@ -55,6 +55,7 @@
 //! [`Error::SpoolLocked`] while the first holds it.
 
 mod backlog;
+mod commit;
 mod schema;
 mod writer;
 

@@ -1,15 +1,14 @@
-//! The spool's writer: one thread owns the database, writes what the engine hands it in
-//! group commits, and tells the engine what it committed. Reads (the engine's loads) go
-//! through a connection of their own.
+//! The spool's store as the engine's backlog calls it: appends, outcomes and reads. One
+//! thread owns the database and writes what it is handed in group commits (`commit`);
+//! reads (the engine's loads) go through a connection of their own.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use deskhook::{EventId, EventType};
@@ -17,9 +16,7 @@ use rusqlite::{Connection, params};
 
 use super::schema::{unix_ms, used_bytes};
 use super::{Durability, Settings, Spool, damaged};
-use crate::delivery::{
-    DeadLetter, Engine, EventData, Job, Lane, Receipt, ReceiptState, lock, now_rfc3339,
-};
+use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Receipt, ReceiptState, lock};
 use crate::error::Error;
 
 /// A job read back, with when its next attempt is due (`None`: now).
@@ -48,7 +45,7 @@ pub(crate) struct Loaded {
 }
 
 /// What the writer thread is asked to do.
-enum Op {
+pub(super) enum Op {
     Append {
         jobs: Vec<(Arc<Lane>, Job)>,
         receipt: Pending,
@@ -83,13 +80,13 @@ enum Op {
 
 /// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
 /// or the op never reached it), it settles with an error, so that no `emit` waits forever.
-struct Pending {
+pub(super) struct Pending {
     state: Arc<ReceiptState>,
     dir: Arc<Path>,
 }
 
 impl Pending {
-    fn settle(&self, outcome: Result<(), Error>) {
+    pub(super) fn settle(&self, outcome: Result<(), Error>) {
         let _ = self.state.settle(outcome);
     }
 }
@@ -111,21 +108,21 @@ impl Drop for Pending {
 }
 
 /// What the writer thread and the engine share.
-struct Core {
-    dir: Arc<Path>,
-    db: PathBuf,
-    settings: Settings,
-    uncommitted: AtomicUsize,
+pub(super) struct Core {
+    pub(super) dir: Arc<Path>,
+    pub(super) db: PathBuf,
+    pub(super) settings: Settings,
+    pub(super) uncommitted: AtomicUsize,
     /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer.
-    room: (Mutex<()>, std::sync::Condvar),
-    used: AtomicU64,
+    pub(super) room: (Mutex<()>, std::sync::Condvar),
+    pub(super) used: AtomicU64,
     /// Transactions written, for tests of group commit.
-    commits: AtomicU64,
-    engine: OnceLock<Weak<Engine>>,
+    pub(super) commits: AtomicU64,
+    pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
-    reader: Mutex<Connection>,
+    pub(super) reader: Mutex<Connection>,
     /// Held for as long as the spool is open.
-    lock: Mutex<Option<File>>,
+    pub(super) lock: Mutex<Option<File>>,
 }
 
 /// Most jobs handed to the writer and not committed yet: past it, appends wait, so that
@@ -149,13 +146,13 @@ impl Core {
     }
 
     /// `n` jobs were committed or failed: room for waiting appends.
-    fn committed_jobs(&self, n: usize) {
+    pub(super) fn committed_jobs(&self, n: usize) {
         self.uncommitted.fetch_sub(n, Ordering::AcqRel);
         let _guard = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
         self.room.1.notify_all();
     }
 
-    fn engine(&self) -> Option<Arc<Engine>> {
+    pub(super) fn engine(&self) -> Option<Arc<Engine>> {
         self.engine.get().and_then(Weak::upgrade)
     }
 }
@@ -226,7 +223,7 @@ impl SpoolStore {
             let shared = core.clone();
             std::thread::Builder::new()
                 .name("deskhook-spool".to_owned())
-                .spawn(move || write_loop(&shared, conn, &rx))
+                .spawn(move || super::commit::write_loop(&shared, conn, &rx))
                 .map_err(|e| Error::Spool {
                     path: core.dir.to_path_buf(),
                     message: format!("cannot start the writer thread: {e}"),
@@ -292,7 +289,7 @@ impl SpoolStore {
                     .to_owned(),
             };
             log::error!(target: deskhook::LOG_TARGET, "{n} event(s) dropped: {error}");
-            report_dropped(&self.core, &jobs);
+            super::commit::report_dropped(&self.core, &jobs);
             held.settle(Err(error));
         }
         Receipt::new(receipt)
@@ -519,377 +516,6 @@ fn static_content_type(text: &str) -> &'static str {
         .into_iter()
         .find(|known| *known == text)
         .unwrap_or(KNOWN[0])
-}
-
-/// Tells the engine that `jobs` could not be written (dropped).
-fn report_dropped(core: &Core, jobs: &[(Arc<Lane>, Job)]) {
-    for (lane, _) in jobs {
-        lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
-    }
-    if let Some(engine) = core.engine() {
-        let dropped: Vec<(Arc<Lane>, usize)> = jobs.iter().map(|(l, _)| (l.clone(), 1)).collect();
-        engine.on_commit(&[], &dropped, &[]);
-    }
-}
-
-/// The writer thread: takes what is queued, writes it in one transaction, settles the
-/// receipts, and tells the engine; until the channel closes.
-fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) {
-    let max_batch = core.settings.max_batch;
-    // Appends not written yet, in the order they came.
-    let mut waiting: VecDeque<Op> = VecDeque::new();
-    let mut last_batch = 1;
-    loop {
-        let mut updates = Vec::new();
-        let sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
-            Op::Append { .. } => waiting.push_back(op),
-            other => updates.push(other),
-        };
-        if waiting.is_empty() {
-            match ops.recv() {
-                Ok(op) => sort(op, &mut waiting, &mut updates),
-                Err(_) => break,
-            }
-        }
-        // Everything that arrived meanwhile. Outcomes go into this transaction, ahead of
-        // appends still waiting (the row an outcome is about is always committed already):
-        // a delivery is on record after one commit, however far emits are ahead.
-        while let Ok(op) = ops.try_recv() {
-            sort(op, &mut waiting, &mut updates);
-        }
-        // Emits came concurrently last time: give the others a moment to arrive.
-        let target = last_batch.min(max_batch);
-        if last_batch > 1 && !waiting.is_empty() && waiting.len() < target {
-            let deadline = Instant::now() + core.settings.max_wait;
-            while waiting.len() < target {
-                match ops.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(op) => sort(op, &mut waiting, &mut updates),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                }
-            }
-        }
-        let take = waiting.len().min(max_batch);
-        if take > 0 {
-            last_batch = take;
-        }
-        let mut batch: Vec<Op> = waiting.drain(..take).collect();
-        batch.extend(updates);
-        commit(core, &mut conn, batch);
-    }
-    // A clean close: fold the WAL into the database.
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
-    }
-}
-
-/// Why a lane takes no more rows: removed, or disabled by a 410. Its later appends go
-/// straight to the dead letters.
-fn gone(lane: &Lane) -> Option<&'static str> {
-    if !lane.closed.load(Ordering::Acquire) {
-        return None;
-    }
-    lane.release_reason()
-}
-
-/// The appends of one batch: each emit's jobs, with its receipt.
-type Appends = Vec<(Vec<(Arc<Lane>, Job)>, Pending)>;
-
-/// What one commit did, per lane.
-#[derive(Default)]
-struct Committed {
-    /// Lanes that got rows.
-    touched: Vec<Arc<Lane>>,
-    /// Rows moved or written straight to the dead letters, per lane.
-    dead: Vec<(Arc<Lane>, usize)>,
-    /// Counts to hand to waiting `dead_all` callers.
-    done: Vec<(mpsc::SyncSender<usize>, usize)>,
-}
-
-/// Writes one batch in one transaction.
-fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
-    let mut appends = Vec::new();
-    let mut updates = Vec::new();
-    for op in batch {
-        match op {
-            Op::Append { jobs, receipt } => appends.push((jobs, receipt)),
-            other => updates.push(other),
-        }
-    }
-    let used = core.used.load(Ordering::Acquire);
-    let full = used >= core.settings.max_size;
-    let now = unix_ms(SystemTime::now());
-    let mut rows: Vec<(Arc<Lane>, i64)> = Vec::new();
-    let mut done = Committed::default();
-    let result = (|| -> rusqlite::Result<()> {
-        let tx = conn.transaction()?;
-        if !full {
-            for (jobs, _) in &appends {
-                for (lane, job) in jobs {
-                    if let Some(reason) = gone(lane) {
-                        let letter = letter_of(lane, job, reason);
-                        insert_letter(&tx, &letter, job.event.content_type)?;
-                        done.dead.push((lane.clone(), 1));
-                        continue;
-                    }
-                    let event = &job.event;
-                    tx.prepare_cached(
-                        "INSERT INTO events (id, endpoint, action, ticket, content_type, body, \
-                         accepted_at, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    )?
-                    .execute(params![
-                        &*event.id_text,
-                        &*lane.name,
-                        event.event_type.as_str(),
-                        &*event.key,
-                        event.content_type,
-                        &event.body[..],
-                        now,
-                        event.tenant.as_deref()
-                    ])?;
-                    rows.push((lane.clone(), tx.last_insert_rowid()));
-                }
-            }
-        }
-        for op in &updates {
-            apply(&tx, op, &mut done)?;
-        }
-        tx.commit()
-    })();
-    let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
-    if result.is_ok() {
-        core.commits.fetch_add(1, Ordering::Relaxed);
-        // Deletes make room too: the limit is checked against what is in use now.
-        if let Ok(used) = used_bytes(conn) {
-            core.used.store(used, Ordering::Release);
-        }
-    }
-    match result {
-        Ok(()) if !full => {
-            for (lane, row) in &rows {
-                lane.rows.last.fetch_max(*row, Ordering::AcqRel);
-                lane.rows.count.fetch_add(1, Ordering::AcqRel);
-                if !done.touched.iter().any(|l| Arc::ptr_eq(l, lane)) {
-                    done.touched.push(lane.clone());
-                }
-            }
-            for (jobs, _) in &appends {
-                for (lane, _) in jobs {
-                    lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-            core.committed_jobs(total);
-            // Receipts first: an `emit` waiting for its commit need not wait for workers.
-            for (_, receipt) in &appends {
-                receipt.settle(Ok(()));
-            }
-            if let Some(engine) = core.engine() {
-                engine.on_commit(&done.touched, &[], &done.dead);
-            }
-            for (sender, moved) in done.done {
-                let _ = sender.send(moved);
-            }
-        }
-        outcome => failed(core, outcome, used, appends, &updates),
-    }
-}
-
-/// A batch that could not be written: its appends are dropped (counted, logged, their
-/// receipts settled with the error), its updates lost (logged; those events may be
-/// delivered again).
-fn failed(core: &Core, outcome: rusqlite::Result<()>, used: u64, appends: Appends, updates: &[Op]) {
-    let error = || match &outcome {
-        Err(e) => damaged(&core.db, e),
-        Ok(()) => Error::SpoolFull {
-            path: core.dir.to_path_buf(),
-            used,
-            limit: core.settings.max_size,
-        },
-    };
-    if let Err(e) = &outcome {
-        log::error!(
-            target: deskhook::LOG_TARGET,
-            "spool {}: a write failed ({} update(s) lost; those events may be delivered \
-             again): {e}",
-            core.dir.display(),
-            updates.len()
-        );
-        for op in updates {
-            if let Op::Dead { row: None, letter } = op {
-                // Not in `events`: this record is all that is left of it.
-                log::error!(
-                    target: deskhook::LOG_TARGET,
-                    "dead letter not written; it follows: {}",
-                    serde_json::to_string(letter).unwrap_or_default()
-                );
-            }
-        }
-    }
-    let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
-    if total > 0 {
-        log::error!(target: deskhook::LOG_TARGET, "{total} event(s) dropped: {}", error());
-    }
-    core.committed_jobs(total);
-    // Counted before the receipts tell: stats agree with what `emit` returned.
-    for (jobs, _) in &appends {
-        report_dropped(core, jobs);
-    }
-    for (_, receipt) in &appends {
-        receipt.settle(Err(error()));
-    }
-    for op in updates {
-        if let Op::DeadRange {
-            done: Some(sender), ..
-        } = op
-        {
-            let _ = sender.send(0);
-        }
-    }
-}
-
-/// The dead letter of a job whose lane is gone.
-fn letter_of(lane: &Lane, job: &Job, reason: &str) -> DeadLetter {
-    let event = &job.event;
-    DeadLetter {
-        id: event.id_text.to_string(),
-        endpoint: lane.name.to_string(),
-        url: lane.route().url.clone(),
-        tenant: event.tenant.as_deref().map(str::to_owned),
-        action: event.event_type.to_string(),
-        ticket: event.key.to_string(),
-        attempts: job.attempts,
-        last_status: job.last_status,
-        last_error: job.last_error.clone(),
-        reason: reason.to_owned(),
-        failed_at: now_rfc3339(),
-        body: crate::delivery::raw_body(&event.body),
-    }
-}
-
-fn insert_letter(
-    tx: &rusqlite::Transaction<'_>,
-    letter: &DeadLetter,
-    content_type: &str,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, attempts, \
-         last_status, last_error, reason, failed_at, body, tenant) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        letter.id,
-        letter.endpoint,
-        letter.url,
-        letter.action,
-        letter.ticket,
-        content_type,
-        letter.attempts,
-        letter.last_status,
-        letter.last_error,
-        letter.reason,
-        letter.failed_at,
-        letter.body.get().as_bytes(),
-        letter.tenant
-    ])
-    .map(drop)
-}
-
-/// One update inside the writer's transaction.
-fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusqlite::Result<()> {
-    match op {
-        Op::Append { .. } => Ok(()),
-        Op::Attempted {
-            row,
-            attempts,
-            next_at,
-            last_status,
-            last_error,
-        } => tx
-            .prepare_cached(
-                "UPDATE events SET attempts = ?2, next_at = ?3, last_status = ?4, \
-                 last_error = ?5 WHERE row = ?1",
-            )?
-            .execute(params![row, attempts, next_at, last_status, last_error])
-            .map(drop),
-        Op::Delivered(row) => tx
-            .prepare_cached("DELETE FROM events WHERE row = ?1")?
-            .execute([row])
-            .map(drop),
-        Op::DeadRange {
-            lane,
-            range,
-            except,
-            reason,
-            done: sender,
-        } => {
-            let name: &str = &lane.name;
-            let (after, through, ticket) = match range {
-                Some((after, through, ticket)) => (*after, *through, ticket.as_deref()),
-                None => (lane.rows.floor, i64::MAX, None),
-            };
-            // The rows in flight stay: their attempts settle them.
-            let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".to_owned());
-            let url = lane.route().url.clone();
-            let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \
-                          AND (?4 IS NULL OR ticket = ?4) \
-                          AND row NOT IN (SELECT value FROM json_each(?5))";
-            tx.prepare_cached(&format!(
-                "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
-                 attempts, last_status, last_error, reason, failed_at, body, tenant) \
-                 SELECT id, endpoint, ?6, action, ticket, content_type, attempts, last_status, \
-                 last_error, ?7, ?8, body, tenant FROM events WHERE {filter} ORDER BY row"
-            ))?
-            .execute(params![
-                name,
-                after,
-                through,
-                ticket,
-                except,
-                url,
-                reason,
-                now_rfc3339()
-            ])?;
-            let moved = tx
-                .prepare_cached(&format!("DELETE FROM events WHERE {filter}"))?
-                .execute(params![name, after, through, ticket, except])?;
-            if range.is_none() {
-                // Everything on disk was let go: nothing is left to load, whatever the
-                // window said.
-                let mut st = lock(&lane.state);
-                let (last, _) = lane.rows.committed();
-                st.window.loaded_through = st.window.loaded_through.max(last);
-                st.window.parked.clear();
-                st.window.parked_rows = 0;
-            }
-            if moved > 0 {
-                done.dead.push((lane.clone(), moved));
-            }
-            if let Some(sender) = sender {
-                done.done.push((sender.clone(), moved));
-            }
-            Ok(())
-        }
-        Op::Dead { row, letter } => {
-            insert_letter(tx, letter, "application/json")?;
-            if let Some(row) = row {
-                tx.prepare_cached("DELETE FROM events WHERE row = ?1")?
-                    .execute([row])?;
-            }
-            Ok(())
-        }
-        Op::Register { name, entry } => match entry {
-            Some((tenant, url)) => tx
-                .prepare_cached(
-                    "INSERT INTO endpoints (name, tenant, url) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (name) DO UPDATE SET tenant = ?2, url = ?3",
-                )?
-                .execute(params![name, Some(tenant).filter(|t| !t.is_empty()), url])
-                .map(drop),
-            None => tx
-                .prepare_cached("DELETE FROM endpoints WHERE name = ?1")?
-                .execute([name])
-                .map(drop),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,220 @@
+//! The way in: where an emit's event goes (its endpoints, the backlog), redelivery of a
+//! dead letter, and the dead letters themselves.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use deskhook::{EventId, EventType};
+
+use super::Engine;
+use crate::delivery::{DeadLetter, EventData, Job, Lane, Receipt, now_rfc3339, raw_body};
+use crate::error::Error;
+
+/// An event and the endpoints it goes to.
+type Targets = (EventData, Vec<Arc<Lane>>);
+
+/// What `emit` returns for the problems of its endpoints.
+fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(deskhook::Error::sink(problems.join("; ")))
+    }
+}
+
+impl Engine {
+    // --- emit ---------------------------------------------------------------------------
+
+    /// The endpoints `emitted` goes to, and its data; dead-letters it for all of them when
+    /// its body is over `max_payload`.
+    fn targets(&self, emitted: &deskhook::Emitted<'_>) -> Result<Option<Targets>, Vec<String>> {
+        let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
+        if lanes.is_empty() {
+            return Ok(None);
+        }
+        let event = EventData::of(emitted);
+        if event.body.len() <= self.config.max_payload {
+            return Ok(Some((event, lanes)));
+        }
+        let reason = format!(
+            "body of {} bytes exceeds the {}-byte limit (raise max_payload or send less)",
+            event.body.len(),
+            self.config.max_payload
+        );
+        Err(lanes
+            .iter()
+            .map(|lane| {
+                self.dead_letter_event(lane, &event, 0, None, &reason);
+                format!("endpoint '{}': {reason}; event dead-lettered", lane.name)
+            })
+            .collect())
+    }
+
+    /// Queues `emitted` for every endpoint it goes to. With a backlog that waits for commits,
+    /// it returns once the jobs are durable.
+    pub(crate) fn enqueue(&self, emitted: &deskhook::Emitted<'_>) -> Result<(), deskhook::Error> {
+        let (event, lanes) = match self.targets(emitted) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(()),
+            Err(problems) => return sink_result(problems),
+        };
+        let mut accepted = self.backlog.accept(self, event, lanes);
+        if let (true, Some(receipt)) = (accepted.wait, &accepted.receipt)
+            && let Err(err) = receipt.wait(Duration::MAX)
+        {
+            accepted.problems.push(err.to_string());
+        }
+        sink_result(accepted.problems)
+    }
+
+    /// [`enqueue`](Engine::enqueue) for async code: waits for the commit without blocking.
+    pub(crate) async fn enqueue_async(
+        &self,
+        emitted: &deskhook::Emitted<'_>,
+    ) -> Result<(), deskhook::Error> {
+        let (event, lanes) = match self.targets(emitted) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(()),
+            Err(problems) => return sink_result(problems),
+        };
+        let mut accepted = self.backlog.accept(self, event, lanes);
+        if let (true, Some(receipt)) = (accepted.wait, accepted.receipt)
+            && let Err(err) = receipt.await
+        {
+            accepted.problems.push(err.to_string());
+        }
+        sink_result(accepted.problems)
+    }
+
+    /// Queues `emitted` like [`enqueue`](Engine::enqueue) but never waits: the receipt says
+    /// when the event is durable. Without a durable backlog, the receipt is settled at once
+    /// with an error saying so (the event is queued in memory all the same).
+    pub(crate) fn enqueue_with_receipt(&self, emitted: &deskhook::Emitted<'_>) -> Receipt {
+        let (event, lanes) = match self.targets(emitted) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Receipt::settled(Ok(())),
+            Err(problems) => return Receipt::settled(Err(Error::Config(problems.join("; ")))),
+        };
+        let accepted = self.backlog.accept(self, event, lanes);
+        match accepted.receipt {
+            Some(receipt) if accepted.problems.is_empty() => receipt,
+            Some(_) => Receipt::settled(Err(Error::Config(accepted.problems.join("; ")))),
+            None => Receipt::settled(Err(Error::Config(if accepted.problems.is_empty() {
+                "this sink has no spool, so nothing is durable (the event is queued in \
+                 memory); add one with SinkBuilder::spool to get durability receipts"
+                    .to_owned()
+            } else {
+                accepted.problems.join("; ")
+            }))),
+        }
+    }
+
+    /// Queues a dead letter again for its endpoint, with its id and body, attempts from 0.
+    pub(crate) fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
+        let lane = self.registry.get(&letter.endpoint).ok_or_else(|| {
+            Error::Config(format!(
+                "dead letter {} names endpoint '{}', which the sink does not have",
+                letter.id, letter.endpoint
+            ))
+        })?;
+        let id: EventId = letter.id.parse().map_err(|e| {
+            Error::Config(format!(
+                "dead letter id '{}' is not a deskhook event id: {e}",
+                letter.id
+            ))
+        })?;
+        let event_type = EventType::from_wire(&letter.action).ok_or_else(|| {
+            Error::Config(format!(
+                "dead letter {} has unknown event type '{}'",
+                letter.id, letter.action
+            ))
+        })?;
+        let event = EventData {
+            id,
+            id_text: letter.id.as_str().into(),
+            event_type,
+            key: letter.ticket.as_str().into(),
+            body: Bytes::copy_from_slice(letter.body.get().as_bytes()),
+            content_type: event_type.content_type(),
+            tenant: letter.tenant.as_deref().map(Into::into),
+            charge: None,
+        };
+        let job = Job::new(Arc::new(event), self.next_order());
+        match self.backlog.requeue(self, &lane, job) {
+            Ok(Some(receipt)) => receipt.wait(Duration::MAX),
+            Ok(None) => Ok(()),
+            Err(problem) => Err(Error::Config(problem)),
+        }
+    }
+
+    // --- dead letters -------------------------------------------------------------------
+
+    /// Dead-letters `job` of `lane` for `reason`.
+    pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) {
+        let letter = self.letter(lane, &job.event, job.attempts, reason);
+        let letter = DeadLetter {
+            last_status: job.last_status,
+            last_error: job.last_error.clone(),
+            ..letter
+        };
+        self.log_letter(&letter);
+        self.write_letter(job.row, letter);
+    }
+
+    /// Dead-letters an event that has no job (too large, or reported in flight at a stop).
+    pub(crate) fn dead_letter_event(
+        &self,
+        lane: &Lane,
+        event: &EventData,
+        attempts: u32,
+        row: Option<i64>,
+        reason: &str,
+    ) {
+        let letter = self.letter(lane, event, attempts, reason);
+        self.log_letter(&letter);
+        self.write_letter(row, letter);
+    }
+
+    fn letter(&self, lane: &Lane, event: &EventData, attempts: u32, reason: &str) -> DeadLetter {
+        lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        DeadLetter {
+            id: event.id_text.to_string(),
+            endpoint: lane.name.to_string(),
+            url: lane.route().url.clone(),
+            tenant: event.tenant.as_deref().map(str::to_owned),
+            action: event.event_type.to_string(),
+            ticket: event.key.to_string(),
+            attempts,
+            last_status: None,
+            last_error: None,
+            reason: reason.to_owned(),
+            failed_at: now_rfc3339(),
+            // Bodies are JSON; anything else is kept as a JSON string rather than lost.
+            body: raw_body(&event.body),
+        }
+    }
+
+    fn log_letter(&self, letter: &DeadLetter) {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "event {} ({} on ticket {}) for endpoint '{}' dead-lettered to {}: {}",
+            letter.id,
+            letter.action,
+            letter.ticket,
+            letter.endpoint,
+            self.backlog.dead_letter_place(),
+            letter.reason
+        );
+    }
+
+    /// Writes a dead letter (moving row `row` of the store, if it has one) and tells the
+    /// hook.
+    pub(crate) fn write_letter(&self, row: Option<i64>, letter: DeadLetter) {
+        if let Some(hook) = &self.hooks.dead_letter {
+            hook(&letter);
+        }
+        self.backlog.dead(row, letter);
+    }
+}

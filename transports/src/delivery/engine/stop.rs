@@ -1,0 +1,250 @@
+//! The way out: closing an endpoint (removed, or the sink stops), resuming one, flushing,
+//! shutting down, and the counters.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use crate::delivery::backlog::Release;
+use crate::delivery::decide::later;
+use crate::delivery::lane::Closing;
+use crate::delivery::registry::Removed;
+use crate::delivery::{DeliveryTotals, EndpointStats, Lane, lock};
+use crate::error::Error;
+
+impl Engine {
+    // --- registry changes ---------------------------------------------------------------
+
+    /// Closes `lane` (removed, or the sink stops) and lets its queue go.
+    pub(crate) fn close_lane(&self, lane: &Arc<Lane>, closing: Closing, why: Release) -> Removed {
+        let mut st = lock(&lane.state);
+        if st.closing.is_some() {
+            return Removed {
+                dead_lettered: 0,
+                in_flight: 0,
+            };
+        }
+        lane.closed.store(true, Ordering::SeqCst);
+        st.closing = Some(closing);
+        let in_flight = st.in_flight.len();
+        let mut released = self.backlog.release(self, lane, &mut st, why);
+        drop(st);
+        lane.room.notify_all();
+        released += self.backlog.await_release(lane);
+        if closing == Closing::Removed {
+            self.backlog.registered(&lane.name, None);
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}' removed: {released} queued event(s) moved to {}, {in_flight} \
+                 attempt(s) in flight finish",
+                lane.name,
+                self.backlog.dead_letter_place()
+            );
+        }
+        Removed {
+            dead_lettered: released,
+            in_flight,
+        }
+    }
+
+    /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.
+    pub(crate) fn resume(&self, lane: &Arc<Lane>) {
+        // A 410's release must be over before the lane takes rows again.
+        self.backlog.await_release(lane);
+        let mut st = lock(&lane.state);
+        if st.closing.is_some() {
+            return;
+        }
+        st.paused = false;
+        if st.disabled {
+            st.disabled = false;
+            lane.closed.store(false, Ordering::SeqCst);
+        }
+        st.breaker = crate::delivery::decide::Breaker::default();
+        drop(st);
+        log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name);
+        self.pool.push(lane);
+    }
+
+    // --- flush and stop -----------------------------------------------------------------
+
+    /// Waits until nothing is queued or in flight, or `timeout` passes.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = later(Instant::now(), timeout);
+        self.flush_waiters.fetch_add(1, Ordering::AcqRel);
+        let mut guard = lock(&self.idle.0);
+        while self.outstanding.load(Ordering::Acquire) > 0 && !self.stopping.load(Ordering::Acquire)
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            guard = self
+                .idle
+                .1
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(guard);
+        self.flush_waiters.fetch_sub(1, Ordering::AcqRel);
+        self.pending_after(timeout)
+    }
+
+    /// [`Engine::flush`] for async code: waits without blocking the runtime.
+    #[cfg(feature = "_async")]
+    pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = later(Instant::now(), timeout);
+        loop {
+            let notified = self.idle_async.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.outstanding.load(Ordering::Acquire) == 0
+                || self.stopping.load(Ordering::Acquire)
+                || Instant::now() >= deadline
+            {
+                break;
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+        self.pending_after(timeout)
+    }
+
+    fn pending_after(&self, timeout: Duration) -> Result<(), Error> {
+        let (queued, in_flight) = self.pending();
+        if queued + in_flight == 0 {
+            Ok(())
+        } else {
+            Err(Error::Undelivered {
+                queued,
+                in_flight,
+                timeout,
+            })
+        }
+    }
+
+    /// Jobs queued, and jobs in flight.
+    pub(crate) fn pending(&self) -> (usize, usize) {
+        let outstanding = self.outstanding.load(Ordering::Acquire);
+        let in_flight = self.pool.in_flight().min(outstanding);
+        (outstanding - in_flight, in_flight)
+    }
+
+    /// Flushes for `timeout`, then stops the workers. What is still queued goes to the dead
+    /// letters (or stays in the spool, or is handed back to a relay's stream); what is in
+    /// flight is reported too (it may also arrive: receivers de-duplicate on `webhook-id`).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        let flushed = self.flush(timeout);
+        let left = self.stop_all("undelivered at shutdown");
+        self.backlog.close();
+        if left > 0 {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "shutdown after {}: {left} event(s) undelivered, {}",
+                deskhook::policy::format_duration(timeout),
+                self.backlog.stop_place()
+            );
+        }
+        flushed
+    }
+
+    /// Stops every lane and the workers; returns the jobs let go.
+    fn stop_all(&self, reason: &'static str) -> usize {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return 0;
+        }
+        self.pool.stop();
+        let left = self
+            .registry
+            .all()
+            .iter()
+            .map(|lane| {
+                let closed = self.close_lane(lane, Closing::Stopping, Release::Stopping(reason));
+                closed.dead_lettered
+            })
+            .sum();
+        self.wake_flushes();
+        left
+    }
+
+    /// The async workers' runtime shut down: nothing would deliver what is queued, so it
+    /// goes where a shutdown sends it rather than being lost silently.
+    #[cfg(feature = "_async")]
+    pub(crate) fn runtime_gone(&self) {
+        let left = self.stop_all("the async runtime shut down before delivery");
+        if left > 0 {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "the delivery runtime shut down with {left} event(s) undelivered, {}",
+                self.backlog.stop_place()
+            );
+        }
+    }
+
+    /// Counters and state of every endpoint, by name.
+    pub(crate) fn stats(&self) -> Vec<EndpointStats> {
+        self.registry
+            .all()
+            .iter()
+            .map(|lane| lane.stats(None))
+            .collect()
+    }
+
+    /// The counters of every endpoint added up, without any endpoint's lock.
+    pub(crate) fn totals(&self) -> DeliveryTotals {
+        let (queued, in_flight) = self.pending();
+        let mut totals = DeliveryTotals {
+            queued,
+            in_flight,
+            ..Default::default()
+        };
+        for lane in self.registry.all() {
+            let c = &lane.counters;
+            totals.endpoints += 1;
+            totals.delivered += c.delivered.load(Ordering::Relaxed);
+            totals.failed += c.failed.load(Ordering::Relaxed);
+            totals.retried += c.retried.load(Ordering::Relaxed);
+            totals.dropped += c.dropped.load(Ordering::Relaxed);
+            totals.dead_lettered += c.dead_lettered.load(Ordering::Relaxed);
+            totals.rate_limited += c.rate_limited.load(Ordering::Relaxed);
+        }
+        totals
+    }
+
+    /// Worker threads alive now and at most (blocking transport).
+    pub(crate) fn threads(&self) -> (usize, usize) {
+        self.pool.threads()
+    }
+
+    /// The spool's commit listener: `touched` lanes got rows (a worker looks at them);
+    /// `dropped` jobs could not be written.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn on_commit(
+        &self,
+        touched: &[Arc<Lane>],
+        dropped: &[(Arc<Lane>, usize)],
+        dead: &[(Arc<Lane>, usize)],
+    ) {
+        for (lane, n) in dropped {
+            lane.counters
+                .dropped
+                .fetch_add(*n as u64, Ordering::Relaxed);
+            self.finished(lane, *n);
+        }
+        // Rows moved to the dead letters by the writer (an endpoint removed or disabled, an
+        // unreadable row), and events for such an endpoint written there at once.
+        for (lane, n) in dead {
+            lane.counters
+                .dead_lettered
+                .fetch_add(*n as u64, Ordering::Relaxed);
+            self.finished(lane, *n);
+        }
+        for lane in touched {
+            self.pool.push(lane);
+        }
+    }
+}

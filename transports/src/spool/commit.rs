@@ -1,0 +1,387 @@
+//! The writer thread's side of the spool: batches of ops written in one transaction each
+//! (group commit), and what the engine is told afterwards.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Instant, SystemTime};
+
+use rusqlite::{Connection, params};
+
+use super::damaged;
+use super::schema::{unix_ms, used_bytes};
+use super::writer::{Core, Op, Pending};
+use crate::delivery::{DeadLetter, Job, Lane, lock, now_rfc3339};
+use crate::error::Error;
+
+/// Tells the engine that `jobs` could not be written (dropped).
+pub(super) fn report_dropped(core: &Core, jobs: &[(Arc<Lane>, Job)]) {
+    for (lane, _) in jobs {
+        lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+    if let Some(engine) = core.engine() {
+        let dropped: Vec<(Arc<Lane>, usize)> = jobs.iter().map(|(l, _)| (l.clone(), 1)).collect();
+        engine.on_commit(&[], &dropped, &[]);
+    }
+}
+
+/// The writer thread: takes what is queued, writes it in one transaction, settles the
+/// receipts, and tells the engine; until the channel closes.
+pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) {
+    let max_batch = core.settings.max_batch;
+    // Appends not written yet, in the order they came.
+    let mut waiting: VecDeque<Op> = VecDeque::new();
+    let mut last_batch = 1;
+    loop {
+        let mut updates = Vec::new();
+        let sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
+            Op::Append { .. } => waiting.push_back(op),
+            other => updates.push(other),
+        };
+        if waiting.is_empty() {
+            match ops.recv() {
+                Ok(op) => sort(op, &mut waiting, &mut updates),
+                Err(_) => break,
+            }
+        }
+        // Everything that arrived meanwhile. Outcomes go into this transaction, ahead of
+        // appends still waiting (the row an outcome is about is always committed already):
+        // a delivery is on record after one commit, however far emits are ahead.
+        while let Ok(op) = ops.try_recv() {
+            sort(op, &mut waiting, &mut updates);
+        }
+        // Emits came concurrently last time: give the others a moment to arrive.
+        let target = last_batch.min(max_batch);
+        if last_batch > 1 && !waiting.is_empty() && waiting.len() < target {
+            let deadline = Instant::now() + core.settings.max_wait;
+            while waiting.len() < target {
+                match ops.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(op) => sort(op, &mut waiting, &mut updates),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        let take = waiting.len().min(max_batch);
+        if take > 0 {
+            last_batch = take;
+        }
+        let mut batch: Vec<Op> = waiting.drain(..take).collect();
+        batch.extend(updates);
+        commit(core, &mut conn, batch);
+    }
+    // A clean close: fold the WAL into the database.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
+    }
+}
+
+/// Why a lane takes no more rows: removed, or disabled by a 410. Its later appends go
+/// straight to the dead letters.
+fn gone(lane: &Lane) -> Option<&'static str> {
+    if !lane.closed.load(Ordering::Acquire) {
+        return None;
+    }
+    lane.release_reason()
+}
+
+/// The appends of one batch: each emit's jobs, with its receipt.
+type Appends = Vec<(Vec<(Arc<Lane>, Job)>, Pending)>;
+
+/// What one commit did, per lane.
+#[derive(Default)]
+struct Committed {
+    /// Lanes that got rows.
+    touched: Vec<Arc<Lane>>,
+    /// Rows moved or written straight to the dead letters, per lane.
+    dead: Vec<(Arc<Lane>, usize)>,
+    /// Counts to hand to waiting `dead_all` callers.
+    done: Vec<(mpsc::SyncSender<usize>, usize)>,
+}
+
+/// Writes one batch in one transaction.
+fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
+    let mut appends = Vec::new();
+    let mut updates = Vec::new();
+    for op in batch {
+        match op {
+            Op::Append { jobs, receipt } => appends.push((jobs, receipt)),
+            other => updates.push(other),
+        }
+    }
+    let used = core.used.load(Ordering::Acquire);
+    let full = used >= core.settings.max_size;
+    let now = unix_ms(SystemTime::now());
+    let mut rows: Vec<(Arc<Lane>, i64)> = Vec::new();
+    let mut done = Committed::default();
+    let result = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction()?;
+        if !full {
+            for (jobs, _) in &appends {
+                for (lane, job) in jobs {
+                    if let Some(reason) = gone(lane) {
+                        let letter = letter_of(lane, job, reason);
+                        insert_letter(&tx, &letter, job.event.content_type)?;
+                        done.dead.push((lane.clone(), 1));
+                        continue;
+                    }
+                    let event = &job.event;
+                    tx.prepare_cached(
+                        "INSERT INTO events (id, endpoint, action, ticket, content_type, body, \
+                         accepted_at, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![
+                        &*event.id_text,
+                        &*lane.name,
+                        event.event_type.as_str(),
+                        &*event.key,
+                        event.content_type,
+                        &event.body[..],
+                        now,
+                        event.tenant.as_deref()
+                    ])?;
+                    rows.push((lane.clone(), tx.last_insert_rowid()));
+                }
+            }
+        }
+        for op in &updates {
+            apply(&tx, op, &mut done)?;
+        }
+        tx.commit()
+    })();
+    let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
+    if result.is_ok() {
+        core.commits.fetch_add(1, Ordering::Relaxed);
+        // Deletes make room too: the limit is checked against what is in use now.
+        if let Ok(used) = used_bytes(conn) {
+            core.used.store(used, Ordering::Release);
+        }
+    }
+    match result {
+        Ok(()) if !full => {
+            for (lane, row) in &rows {
+                lane.rows.last.fetch_max(*row, Ordering::AcqRel);
+                lane.rows.count.fetch_add(1, Ordering::AcqRel);
+                if !done.touched.iter().any(|l| Arc::ptr_eq(l, lane)) {
+                    done.touched.push(lane.clone());
+                }
+            }
+            for (jobs, _) in &appends {
+                for (lane, _) in jobs {
+                    lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            core.committed_jobs(total);
+            // Receipts first: an `emit` waiting for its commit need not wait for workers.
+            for (_, receipt) in &appends {
+                receipt.settle(Ok(()));
+            }
+            if let Some(engine) = core.engine() {
+                engine.on_commit(&done.touched, &[], &done.dead);
+            }
+            for (sender, moved) in done.done {
+                let _ = sender.send(moved);
+            }
+        }
+        outcome => failed(core, outcome, used, appends, &updates),
+    }
+}
+
+/// A batch that could not be written: its appends are dropped (counted, logged, their
+/// receipts settled with the error), its updates lost (logged; those events may be
+/// delivered again).
+fn failed(core: &Core, outcome: rusqlite::Result<()>, used: u64, appends: Appends, updates: &[Op]) {
+    let error = || match &outcome {
+        Err(e) => damaged(&core.db, e),
+        Ok(()) => Error::SpoolFull {
+            path: core.dir.to_path_buf(),
+            used,
+            limit: core.settings.max_size,
+        },
+    };
+    if let Err(e) = &outcome {
+        log::error!(
+            target: deskhook::LOG_TARGET,
+            "spool {}: a write failed ({} update(s) lost; those events may be delivered \
+             again): {e}",
+            core.dir.display(),
+            updates.len()
+        );
+        for op in updates {
+            if let Op::Dead { row: None, letter } = op {
+                // Not in `events`: this record is all that is left of it.
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "dead letter not written; it follows: {}",
+                    serde_json::to_string(letter).unwrap_or_default()
+                );
+            }
+        }
+    }
+    let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
+    if total > 0 {
+        log::error!(target: deskhook::LOG_TARGET, "{total} event(s) dropped: {}", error());
+    }
+    core.committed_jobs(total);
+    // Counted before the receipts tell: stats agree with what `emit` returned.
+    for (jobs, _) in &appends {
+        report_dropped(core, jobs);
+    }
+    for (_, receipt) in &appends {
+        receipt.settle(Err(error()));
+    }
+    for op in updates {
+        if let Op::DeadRange {
+            done: Some(sender), ..
+        } = op
+        {
+            let _ = sender.send(0);
+        }
+    }
+}
+
+/// The dead letter of a job whose lane is gone.
+fn letter_of(lane: &Lane, job: &Job, reason: &str) -> DeadLetter {
+    let event = &job.event;
+    DeadLetter {
+        id: event.id_text.to_string(),
+        endpoint: lane.name.to_string(),
+        url: lane.route().url.clone(),
+        tenant: event.tenant.as_deref().map(str::to_owned),
+        action: event.event_type.to_string(),
+        ticket: event.key.to_string(),
+        attempts: job.attempts,
+        last_status: job.last_status,
+        last_error: job.last_error.clone(),
+        reason: reason.to_owned(),
+        failed_at: now_rfc3339(),
+        body: crate::delivery::raw_body(&event.body),
+    }
+}
+
+fn insert_letter(
+    tx: &rusqlite::Transaction<'_>,
+    letter: &DeadLetter,
+    content_type: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, attempts, \
+         last_status, last_error, reason, failed_at, body, tenant) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        letter.id,
+        letter.endpoint,
+        letter.url,
+        letter.action,
+        letter.ticket,
+        content_type,
+        letter.attempts,
+        letter.last_status,
+        letter.last_error,
+        letter.reason,
+        letter.failed_at,
+        letter.body.get().as_bytes(),
+        letter.tenant
+    ])
+    .map(drop)
+}
+
+/// One update inside the writer's transaction.
+fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusqlite::Result<()> {
+    match op {
+        Op::Append { .. } => Ok(()),
+        Op::Attempted {
+            row,
+            attempts,
+            next_at,
+            last_status,
+            last_error,
+        } => tx
+            .prepare_cached(
+                "UPDATE events SET attempts = ?2, next_at = ?3, last_status = ?4, \
+                 last_error = ?5 WHERE row = ?1",
+            )?
+            .execute(params![row, attempts, next_at, last_status, last_error])
+            .map(drop),
+        Op::Delivered(row) => tx
+            .prepare_cached("DELETE FROM events WHERE row = ?1")?
+            .execute([row])
+            .map(drop),
+        Op::DeadRange {
+            lane,
+            range,
+            except,
+            reason,
+            done: sender,
+        } => {
+            let name: &str = &lane.name;
+            let (after, through, ticket) = match range {
+                Some((after, through, ticket)) => (*after, *through, ticket.as_deref()),
+                None => (lane.rows.floor, i64::MAX, None),
+            };
+            // The rows in flight stay: their attempts settle them.
+            let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".to_owned());
+            let url = lane.route().url.clone();
+            let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \
+                          AND (?4 IS NULL OR ticket = ?4) \
+                          AND row NOT IN (SELECT value FROM json_each(?5))";
+            tx.prepare_cached(&format!(
+                "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
+                 attempts, last_status, last_error, reason, failed_at, body, tenant) \
+                 SELECT id, endpoint, ?6, action, ticket, content_type, attempts, last_status, \
+                 last_error, ?7, ?8, body, tenant FROM events WHERE {filter} ORDER BY row"
+            ))?
+            .execute(params![
+                name,
+                after,
+                through,
+                ticket,
+                except,
+                url,
+                reason,
+                now_rfc3339()
+            ])?;
+            let moved = tx
+                .prepare_cached(&format!("DELETE FROM events WHERE {filter}"))?
+                .execute(params![name, after, through, ticket, except])?;
+            if range.is_none() {
+                // Everything on disk was let go: nothing is left to load, whatever the
+                // window said.
+                let mut st = lock(&lane.state);
+                let (last, _) = lane.rows.committed();
+                st.window.loaded_through = st.window.loaded_through.max(last);
+                st.window.parked.clear();
+                st.window.parked_rows = 0;
+            }
+            if moved > 0 {
+                done.dead.push((lane.clone(), moved));
+            }
+            if let Some(sender) = sender {
+                done.done.push((sender.clone(), moved));
+            }
+            Ok(())
+        }
+        Op::Dead { row, letter } => {
+            insert_letter(tx, letter, "application/json")?;
+            if let Some(row) = row {
+                tx.prepare_cached("DELETE FROM events WHERE row = ?1")?
+                    .execute([row])?;
+            }
+            Ok(())
+        }
+        Op::Register { name, entry } => match entry {
+            Some((tenant, url)) => tx
+                .prepare_cached(
+                    "INSERT INTO endpoints (name, tenant, url) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET tenant = ?2, url = ?3",
+                )?
+                .execute(params![name, Some(tenant).filter(|t| !t.is_empty()), url])
+                .map(drop),
+            None => tx
+                .prepare_cached("DELETE FROM endpoints WHERE name = ?1")?
+                .execute([name])
+                .map(drop),
+        },
+    }
+}
