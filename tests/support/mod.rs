@@ -288,6 +288,88 @@ impl Drop for Receiver {
     }
 }
 
+/// A loopback listener that accepts connections and never answers: a dead endpoint whose
+/// requests hang. Dropping it closes every connection, so the requests end at once.
+#[allow(missing_debug_implementations)]
+pub struct Hanging {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+    arrived: Arc<(Mutex<usize>, Condvar)>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Hanging {
+    /// Starts listening on 127.0.0.1:0.
+    pub fn start() -> Hanging {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a local address");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let arrived: Arc<(Mutex<usize>, Condvar)> = Arc::default();
+        let accept = {
+            let (stop, connections, arrived) = (stop.clone(), connections.clone(), arrived.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Ok(stream) = stream {
+                        connections.lock().unwrap().push(stream);
+                        *arrived.0.lock().unwrap() += 1;
+                        arrived.1.notify_all();
+                    }
+                }
+            })
+        };
+        Hanging {
+            base: format!("http://{addr}"),
+            addr,
+            stop,
+            connections,
+            arrived,
+            accept: Some(accept),
+        }
+    }
+
+    /// Waits until `n` connections were accepted (at most [`WAIT`]).
+    pub fn wait_for_connections(&self, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        let mut count = self.arrived.0.lock().unwrap();
+        while *count < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{} of {n} connections in {WAIT:?}", *count);
+            count = self.arrived.1.wait_timeout(count, left).unwrap().0;
+        }
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The threads of this process now, from /proc/self/status (`None` without /proc).
+pub fn threads_now() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// A dead-letter path in a fresh temporary directory (kept alive by the returned guard).
 pub fn dead_letter_file() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -1,0 +1,552 @@
+//! The registry of a running sink: endpoints added, changed, paused, resumed and removed
+//! while events flow, tenants routing events, rate limits, bad input for every call.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use deskhook::{Action, Secret};
+use deskhook_tests::{
+    Answer, Received, Receiver, Transport, WAIT, dead_letter_file, for_both_transports, start,
+    ticket,
+};
+use deskhook_transports::delivery::{
+    DeliverySink, Endpoint, EndpointState, Removed, Upserted, read_dead_letters,
+};
+use deskhook_transports::http_blocking::HttpSink;
+
+/// An endpoint named `name` on `receiver`, at path `/<name>`.
+fn at(name: &str, receiver: &Receiver) -> Endpoint {
+    let url = format!("{}/{name}", receiver.url.trim_end_matches("/hook"));
+    Endpoint::new(name, &url)
+        .unwrap()
+        .allow_private(true)
+        .retry("0s,10ms,10ms".parse().unwrap())
+        .timeout(Duration::from_secs(5))
+}
+
+/// The ticket codes each path got, in the order of arrival.
+fn by_path(requests: &[Received]) -> BTreeMap<String, Vec<String>> {
+    let mut sorted: Vec<&Received> = requests.iter().collect();
+    sorted.sort_by_key(|r| r.index);
+    let mut paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for request in sorted {
+        let code = request.json()["ticket"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        paths.entry(request.path.clone()).or_default().push(code);
+    }
+    paths
+}
+
+/// Waits until `sink` has `n` attempts in flight.
+fn wait_in_flight(sink: &DeliverySink, n: usize) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while sink.totals().in_flight < n {
+        assert!(std::time::Instant::now() < deadline, "not {n} in flight");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A receiver that holds every request until the test releases it (one release each), then
+/// answers with `status(n)` for the n-th request.
+fn holding(status: impl Fn(usize) -> u16 + Send + Sync + 'static) -> (Receiver, mpsc::Sender<()>) {
+    let (release, released) = mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let receiver = Receiver::start(move |_, n| {
+        let _ = released.lock().unwrap().recv_timeout(WAIT);
+        Answer::status(status(n))
+    });
+    (receiver, release)
+}
+
+fn a_new_endpoint_gets_the_events_emitted_after_it_is_added(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(t, HttpSink::builder().dead_letter_path(&dead));
+    let user = deskhook::sample::user();
+    assert!(sink.endpoints().is_empty());
+    dispatcher.emit(Action::Create, &ticket("BEFORE"), &user);
+    let endpoints = sink.endpoints();
+    assert_eq!(
+        endpoints.upsert(at("crm", &receiver)).unwrap(),
+        Upserted::Added
+    );
+    dispatcher.emit(Action::Create, &ticket("AFTER"), &user);
+    guard.flush(WAIT).unwrap();
+    assert_eq!(by_path(&receiver.wait_for(1))["/crm"], ["AFTER"]);
+    assert_eq!(receiver.count(), 1);
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(
+        endpoints.upsert(at("crm", &receiver)).unwrap(),
+        Upserted::Unchanged
+    );
+    let info = endpoints.get("crm").unwrap();
+    assert_eq!(info.stats.delivered, 1);
+    assert_eq!(info.state, EndpointState::Active);
+    assert!(info.url.starts_with("http://127.0.0.1:") && info.url.ends_with("/…"));
+}
+
+fn a_change_applies_to_queued_events_from_their_next_attempt(t: Transport) {
+    let (old_receiver, release) = holding(|_| 204);
+    let new_receiver = Receiver::ok();
+    let (old_secret, new_secret) = (Secret::generate().unwrap(), Secret::generate().unwrap());
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                at("crm", &old_receiver)
+                    .secret(old_secret.clone())
+                    .max_in_flight(1),
+            )
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for _ in 0..3 {
+        dispatcher.emit(Action::Comment, &ticket("T1"), &user);
+    }
+    wait_in_flight(&sink, 1);
+    let changed = at("crm", &new_receiver)
+        .secret(new_secret.clone())
+        .max_in_flight(1);
+    assert_eq!(sink.endpoints().upsert(changed).unwrap(), Upserted::Updated);
+    release.send(()).unwrap();
+    guard.flush(WAIT).unwrap();
+
+    // The attempt in flight finished with the old URL and secret; the queued events went to
+    // the new URL, signed with the new secret, in order, with their own ids.
+    let old = old_receiver.wait_for(1);
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].header("x-deskhook-sequence"), Some("1"));
+    let verify = |r: &Received, secret: &Secret| {
+        deskhook::verify(&r.headers, &r.body, std::slice::from_ref(secret), WAIT).is_ok()
+    };
+    assert!(verify(&old[0], &old_secret));
+    let mut new = new_receiver.wait_for(2);
+    new.sort_by_key(|r| r.index);
+    let sequences: Vec<&str> = new
+        .iter()
+        .map(|r| r.header("x-deskhook-sequence").unwrap())
+        .collect();
+    assert_eq!(sequences, ["2", "3"]);
+    for request in &new {
+        assert!(verify(request, &new_secret) && !verify(request, &old_secret));
+        assert_eq!(request.path, "/crm");
+    }
+    let ids: std::collections::BTreeSet<&str> = old
+        .iter()
+        .chain(&new)
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(sink.endpoints().get("crm").unwrap().stats.delivered, 3);
+}
+
+fn pause_keeps_queueing_and_resume_sends_in_order(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &receiver))
+            .dead_letter_path(&dead),
+    );
+    let endpoints = sink.endpoints();
+    endpoints.pause("crm").unwrap();
+    let user = deskhook::sample::user();
+    for i in 0..6 {
+        dispatcher.emit(Action::ALL[i], &ticket(["P1", "P2"][i % 2]), &user);
+    }
+    let waited = guard
+        .flush(Duration::from_millis(50))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        waited.starts_with("6 event(s) queued and 0 in flight"),
+        "{waited}"
+    );
+    let info = endpoints.get("crm").unwrap();
+    assert_eq!((info.state, info.stats.queued), (EndpointState::Paused, 6));
+    assert_eq!(receiver.count(), 0);
+    endpoints.resume("crm").unwrap();
+    guard.flush(WAIT).unwrap();
+    let paths = by_path(&receiver.wait_for(6));
+    let mut codes = paths["/crm"].clone();
+    codes.sort();
+    assert_eq!(codes, ["P1", "P1", "P1", "P2", "P2", "P2"]);
+    // Each ticket's events arrived in the order they were emitted.
+    let mut requests = receiver.requests();
+    requests.sort_by_key(|r| r.index);
+    for code in ["P1", "P2"] {
+        let sequences: Vec<&str> = requests
+            .iter()
+            .filter(|r| r.json()["ticket"]["code"] == code)
+            .map(|r| r.header("x-deskhook-sequence").unwrap())
+            .collect();
+        assert_eq!(sequences, ["1", "2", "3"], "{code}");
+    }
+    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Active);
+}
+
+fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
+    let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 410 } else { 204 }));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &receiver))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("G1"), &user);
+    guard.flush(WAIT).unwrap();
+    dispatcher.emit(Action::Create, &ticket("G2"), &user);
+    let endpoints = sink.endpoints();
+    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Disabled);
+    endpoints.resume("crm").unwrap();
+    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Active);
+    dispatcher.emit(Action::Create, &ticket("G3"), &user);
+    guard.flush(WAIT).unwrap();
+    let letters = read_dead_letters(&dead).unwrap();
+    let reasons: Vec<(&str, &str)> = letters
+        .iter()
+        .map(|l| (l.ticket.as_str(), l.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("G1", "410 Gone: the endpoint asked to stop; it is disabled"),
+            ("G2", "endpoint disabled after 410 Gone")
+        ]
+    );
+    assert_eq!(by_path(&receiver.wait_for(2))["/crm"], ["G1", "G3"]);
+}
+
+fn remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish(t: Transport) {
+    // The first request is held, then answered 503 (a failure that would be retried).
+    let (receiver, release) = holding(|n| if n == 0 { 503 } else { 204 });
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &receiver).max_in_flight(1))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for _ in 0..4 {
+        dispatcher.emit(Action::Edit, &ticket("R1"), &user);
+    }
+    wait_in_flight(&sink, 1);
+    let endpoints = sink.endpoints();
+    let removed = endpoints.remove("crm").unwrap();
+    assert_eq!((removed.dead_lettered, removed.in_flight), (3, 1));
+    assert!(endpoints.get("crm").is_err());
+    // Not routed anywhere now.
+    dispatcher.emit(Action::Edit, &ticket("R1"), &user);
+    release.send(()).unwrap();
+    guard.flush(WAIT).unwrap();
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 4, "{letters:?}");
+    assert!(letters.iter().all(|l| l.reason == "endpoint removed"));
+    assert_eq!(receiver.wait_for(1).len(), 1);
+
+    // Added again under the same name: it starts clean.
+    assert_eq!(
+        endpoints.upsert(at("crm", &receiver)).unwrap(),
+        Upserted::Added
+    );
+    dispatcher.emit(Action::Edit, &ticket("R1"), &user);
+    for _ in 0..3 {
+        let _ = release.send(());
+    }
+    guard.flush(WAIT).unwrap();
+    let again = receiver.wait_for(2);
+    let last = again.iter().max_by_key(|r| r.index).unwrap();
+    assert_eq!(last.header("x-deskhook-sequence"), Some("1"));
+    let info = endpoints.get("crm").unwrap();
+    assert_eq!((info.stats.delivered, info.stats.dead_lettered), (1, 0));
+}
+
+fn unknown_names_and_bad_endpoints_change_nothing(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, _dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("acme-crm", &receiver).tenant("acme"))
+            .dead_letter_path(&dead),
+    );
+    let endpoints = sink.endpoints();
+    let typo = "no endpoint is named 'acme-cmr' (did you mean 'acme-crm'?)";
+    assert_eq!(endpoints.pause("acme-cmr").unwrap_err().to_string(), typo);
+    assert_eq!(endpoints.resume("acme-cmr").unwrap_err().to_string(), typo);
+    assert_eq!(endpoints.remove("acme-cmr").unwrap_err().to_string(), typo);
+    assert_eq!(endpoints.get("acme-cmr").unwrap_err().to_string(), typo);
+    assert_eq!(
+        endpoints.get("zzz").unwrap_err().to_string(),
+        "no endpoint is named 'zzz'"
+    );
+    let before = endpoints.get("acme-crm").unwrap();
+    let base = || Endpoint::new("acme-crm", "https://crm.example.com/hooks").unwrap();
+    let refusals = [
+        // The SSRF guard: an IP literal on loopback without allow_private.
+        (
+            Endpoint::new("acme-crm", "http://127.0.0.1:9/").unwrap(),
+            "refusing to connect to 127.0.0.1 (loopback)",
+        ),
+        (
+            Endpoint::new("acme-crm", "ftp://crm.example.com/").unwrap(),
+            "invalid endpoint URL",
+        ),
+        (
+            Endpoint::new("acme-crm", "http://crm.example.com/")
+                .unwrap()
+                .https_only(true),
+            "invalid endpoint URL",
+        ),
+        (base().tenant(""), "endpoint 'acme-crm': invalid tenant ''"),
+        (
+            base().max_in_flight(0),
+            "endpoint 'acme-crm': max_in_flight is 0",
+        ),
+        (
+            base().hub_signature(true),
+            "endpoint 'acme-crm': hub_signature needs a secret",
+        ),
+        (
+            base().header("webhook-id", "x"),
+            "endpoint 'acme-crm': header 'webhook-id' is set by deskhook",
+        ),
+        (
+            base().retry("5s".parse().unwrap()),
+            "endpoint 'acme-crm': the retry schedule starts with 5s",
+        ),
+    ];
+    for (endpoint, expected) in refusals {
+        let err = endpoints.upsert(endpoint).unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{err}");
+    }
+    let rate = Endpoint::new("acme-crm", "https://crm.example.com/")
+        .unwrap()
+        .rate_limit(0, Duration::from_secs(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        rate.starts_with("endpoint 'acme-crm': invalid configuration: a rate limit of 0"),
+        "{rate}"
+    );
+    let after = endpoints.get("acme-crm").unwrap();
+    assert_eq!((after.url, after.tenant), (before.url, before.tenant));
+    assert_eq!(endpoints.len(), 1);
+    guard.flush(WAIT).unwrap();
+}
+
+fn replace_all_makes_the_registry_equal_the_set(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, _dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("a", &receiver))
+            .endpoint(at("b", &receiver))
+            .endpoint(at("c", &receiver))
+            .dead_letter_path(&dead),
+    );
+    let endpoints = sink.endpoints();
+    let changed_b = at("b", &receiver).tenant("acme");
+    let report = endpoints
+        .replace_all([at("a", &receiver), changed_b, at("d", &receiver)])
+        .unwrap();
+    assert_eq!(
+        (
+            report.added,
+            report.updated,
+            report.removed,
+            report.unchanged
+        ),
+        (
+            vec!["d".to_owned()],
+            vec!["b".to_owned()],
+            vec!["c".to_owned()],
+            1
+        )
+    );
+    assert_eq!(endpoints.names(), ["a", "b", "d"]);
+    assert_eq!(endpoints.get("b").unwrap().tenant.as_deref(), Some("acme"));
+    // A set that cannot work changes nothing.
+    let twice = endpoints
+        .replace_all([at("a", &receiver), at("a", &receiver)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        twice,
+        "endpoint 'a': the name is given twice; names must be unique"
+    );
+    let bad = endpoints
+        .replace_all([at("a", &receiver), at("e", &receiver).max_in_flight(0)])
+        .unwrap_err()
+        .to_string();
+    assert!(bad.starts_with("endpoint 'e': max_in_flight is 0"), "{bad}");
+    assert_eq!(endpoints.names(), ["a", "b", "d"]);
+    assert_eq!(endpoints.list().len(), 3);
+    guard.flush(WAIT).unwrap();
+}
+
+fn tenants_route_events_to_their_endpoints(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("acme", &receiver).tenant("acme"))
+            .endpoint(at("globex", &receiver).tenant("globex"))
+            .endpoint(at("audit", &receiver))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher
+        .for_tenant("acme")
+        .emit(Action::Create, &ticket("A1"), &user);
+    deskhook::with_dispatcher(&dispatcher, || {
+        deskhook::for_tenant("globex").emit(Action::Create, &ticket("G1"), &user);
+        deskhook::emit(Action::Create, &ticket("U1"), &user);
+        deskhook::for_tenant("initech").emit(Action::Create, &ticket("I1"), &user);
+    });
+    guard.flush(WAIT).unwrap();
+    let paths = by_path(&receiver.wait_for(6));
+    assert_eq!(paths["/acme"], ["A1"]);
+    assert_eq!(paths["/globex"], ["G1"]);
+    let mut audit = paths["/audit"].clone();
+    audit.sort();
+    assert_eq!(audit, ["A1", "G1", "I1", "U1"]);
+
+    // Moving an endpoint to another tenant moves its events.
+    let moved = at("acme", &receiver).tenant("globex");
+    assert_eq!(sink.endpoints().upsert(moved).unwrap(), Upserted::Updated);
+    dispatcher
+        .for_tenant("acme")
+        .emit(Action::Edit, &ticket("A2"), &user);
+    dispatcher
+        .for_tenant("globex")
+        .emit(Action::Edit, &ticket("G2"), &user);
+    guard.flush(WAIT).unwrap();
+    let paths = by_path(&receiver.wait_for(10));
+    assert_eq!(paths["/acme"], ["A1", "G2"]);
+    assert_eq!(paths["/globex"], ["G1", "G2"]);
+    assert_eq!(paths["/audit"].len(), 6);
+    let info = sink.endpoints().get("acme").unwrap();
+    assert_eq!(info.stats.tenant.as_deref(), Some("globex"));
+}
+
+fn rate_limited_events_wait_without_holding_a_worker(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                at("slow", &receiver)
+                    .rate_limit(3, Duration::from_secs(3600))
+                    .unwrap(),
+            )
+            .endpoint(at("fast", &receiver))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for i in 0..6 {
+        dispatcher.emit(Action::Create, &ticket(&format!("S{i}")), &user);
+    }
+    // Both endpoints get every event: the fast one all 6, the slow one its burst of 3.
+    let paths = by_path(&receiver.wait_for(9));
+    assert_eq!(paths["/fast"].len(), 6);
+    // The first three taken got the burst's tokens (tickets go in parallel: any order).
+    let mut slow = paths["/slow"].clone();
+    slow.sort();
+    assert_eq!(slow, ["S0", "S1", "S2"]);
+    let waited = guard
+        .flush(Duration::from_millis(50))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        waited.starts_with("3 event(s) queued and 0 in flight"),
+        "{waited}"
+    );
+    let stats = sink.endpoints().get("slow").unwrap().stats;
+    assert_eq!((stats.delivered, stats.queued, stats.in_flight), (3, 3, 0));
+    assert!(stats.rate_limited >= 1, "{stats:?}");
+    // A higher rate applies at once.
+    let faster = at("slow", &receiver)
+        .rate_limit(1000, Duration::from_secs(1))
+        .unwrap();
+    sink.endpoints().upsert(faster).unwrap();
+    guard.flush(WAIT).unwrap();
+    assert_eq!(by_path(&receiver.wait_for(12))["/slow"].len(), 6);
+}
+
+fn every_call_is_safe_while_events_flow(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("base", &receiver))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    let tenants = ["t0", "t1", "t2", "t3"];
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..400 {
+                let code = format!("C{}", i % 20);
+                match tenants.get(i % 5) {
+                    Some(tenant) => {
+                        dispatcher
+                            .for_tenant(tenant)
+                            .emit(Action::Comment, &ticket(&code), &user)
+                    }
+                    None => dispatcher.emit(Action::Comment, &ticket(&code), &user),
+                }
+            }
+        });
+        let endpoints = sink.endpoints();
+        for round in 0..20 {
+            let name = format!("x{}", round % 8);
+            let tenant = tenants[round % tenants.len()];
+            endpoints
+                .upsert(at(&name, &receiver).tenant(tenant))
+                .unwrap();
+            if round % 3 == 0 {
+                endpoints.pause(&name).unwrap();
+                endpoints.resume(&name).unwrap();
+            }
+            if round % 4 == 0 {
+                let _: Removed = endpoints.remove(&name).unwrap();
+            }
+            let _ = endpoints.list();
+        }
+    });
+    // Whatever was queued for an endpoint was delivered or dead-lettered: nothing is left
+    // outstanding, nothing was lost without a trace.
+    guard.flush(WAIT).unwrap();
+    let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
+    assert!(
+        delivered >= 400 / 5,
+        "the untenanted base endpoint got every event"
+    );
+    assert_eq!(sink.endpoints().get("base").unwrap().stats.delivered, 400);
+}
+
+for_both_transports!(
+    a_new_endpoint_gets_the_events_emitted_after_it_is_added,
+    a_change_applies_to_queued_events_from_their_next_attempt,
+    pause_keeps_queueing_and_resume_sends_in_order,
+    resume_re_enables_an_endpoint_a_410_disabled,
+    remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish,
+    unknown_names_and_bad_endpoints_change_nothing,
+    replace_all_makes_the_registry_equal_the_set,
+    tenants_route_events_to_their_endpoints,
+    rate_limited_events_wait_without_holding_a_worker,
+    every_call_is_safe_while_events_flow,
+);
