@@ -351,6 +351,9 @@ pub(crate) struct Lane {
     pub(crate) closed: AtomicBool,
     /// Whether the lane is in the pool's run queue (so it is put there once).
     pub(crate) notified: AtomicBool,
+    /// [`LaneState::held`] as of the last change, readable without the lock: a held lane is
+    /// not put in the run queue (events for a paused endpoint wake no worker).
+    pub(crate) held: AtomicBool,
     /// `emit` waits here for room under the block policy (with the state lock).
     pub(crate) room: Condvar,
     /// Its place in the registry's tenant index (kept by the registry under its lock).
@@ -382,12 +385,18 @@ impl Lane {
             queued_mirror: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             notified: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             room: Condvar::new(),
             index_pos: AtomicUsize::new(0),
             outstanding: AtomicUsize::new(0),
             rows,
             counters: Counters::default(),
         }
+    }
+
+    /// Mirrors `st.held()` for the run queue; call after changing what it depends on.
+    pub(crate) fn update_held(&self, st: &LaneState) {
+        self.held.store(st.held(), Ordering::Release);
     }
 
     /// Its settings now.

@@ -166,10 +166,11 @@ impl Pool {
         self.notify.notify_one();
     }
 
-    /// Puts `lane` in the run queue unless it is there already. Costs an atomic swap when it
-    /// is, a lock and perhaps a wake-up when it is not.
+    /// Puts `lane` in the run queue unless it is there already or held (paused, disabled,
+    /// closing: its resume puts it back). Costs an atomic load and swap when it is, a lock
+    /// and perhaps a wake-up when it is not.
     pub(crate) fn push(&self, lane: &Arc<Lane>) {
-        if lane.notified.swap(true, Ordering::AcqRel) {
+        if lane.held.load(Ordering::Acquire) || lane.notified.swap(true, Ordering::AcqRel) {
             return;
         }
         let idle = {

@@ -329,7 +329,10 @@ impl Endpoints {
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn pause(&self, name: &str) -> Result<(), Error> {
         let lane = self.engine.registry().lane(name)?;
-        lock(&lane.state).paused = true;
+        let mut st = lock(&lane.state);
+        st.paused = true;
+        lane.update_held(&st);
+        drop(st);
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' paused");
         Ok(())
     }

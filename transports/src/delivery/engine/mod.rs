@@ -490,6 +490,7 @@ impl Engine {
                     // While this job is still in flight: it is dead-lettered on its own below.
                     lane.closed.store(true, Ordering::SeqCst);
                     st.disabled = true;
+                    lane.update_held(&st);
                     released = self.backlog.release(self, lane, &mut st, Release::Disabled);
                 }
                 dead = Some((job, reason.clone()));

@@ -27,6 +27,7 @@ impl Engine {
         }
         lane.closed.store(true, Ordering::SeqCst);
         st.closing = Some(closing);
+        lane.update_held(&st);
         let in_flight = st.in_flight.len();
         let mut released = self.backlog.release(self, lane, &mut st, why);
         drop(st);
@@ -62,6 +63,7 @@ impl Engine {
             lane.closed.store(false, Ordering::SeqCst);
         }
         st.breaker = crate::delivery::decide::Breaker::default();
+        lane.update_held(&st);
         drop(st);
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name);
         self.pool.push(lane);
