@@ -70,7 +70,8 @@ enum Command {
 }
 
 /// What a spool holds: pending events (and how many are due now), the oldest, dead
-/// letters, size on disk, and pending events per endpoint.
+/// letters, size on disk, and pending events per endpoint, marking those whose endpoint is
+/// not registered in the sink that has (or last had) the spool open: they wait for it.
 ///
 /// It reads without taking the spool's lock, so it works while the helpdesk runs.
 #[derive(Debug, clap::Args)]
@@ -99,6 +100,8 @@ fn stats(args: &StatsArgs) -> Result<ExitCode, String> {
             "oldest": oldest,
             "dead_letters": stats.dead_letters,
             "size_bytes": stats.size_bytes,
+            "waiting_for_endpoint": stats.waiting_for_endpoint,
+            "unregistered": stats.unregistered,
             "endpoints": stats.endpoints.iter().map(|(name, n)| (name.clone(), serde_json::Value::from(*n)))
                 .collect::<serde_json::Map<_, _>>(),
         })
@@ -112,8 +115,20 @@ fn stats(args: &StatsArgs) -> Result<ExitCode, String> {
             stats.dead_letters,
             stats.size_bytes as f64 / (1024.0 * 1024.0)
         );
+        if stats.waiting_for_endpoint > 0 {
+            text.push_str(&format!(
+                "\nwaiting       {} for endpoints not registered (they go out once one of \
+                 that name is)",
+                stats.waiting_for_endpoint
+            ));
+        }
         for (name, n) in &stats.endpoints {
-            text.push_str(&format!("\n  {name}  {n} pending"));
+            let mark = if stats.unregistered.contains(name) {
+                " (not registered)"
+            } else {
+                ""
+            };
+            text.push_str(&format!("\n  {name}  {n} pending{mark}"));
         }
         text
     };

@@ -190,3 +190,41 @@ fn send_format_delivers_vendor_events_that_listen_reads() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+#[test]
+fn send_delivers_to_each_of_5000_configured_endpoints() {
+    const ENDPOINTS: usize = 5000;
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = Listen::start(&[]);
+    let mut config = String::new();
+    for i in 0..ENDPOINTS {
+        config.push_str(&format!(
+            "[[endpoint]]\nname = \"e{i}\"\nurl = \"{}e{i}\"\nallow_private = true\n",
+            listen.url
+        ));
+    }
+    let path = tmp.path().join("deskhook.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--config",
+            path.to_str().unwrap(),
+            "--action",
+            "create",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        stdout.lines().last(),
+        Some("5000 of 5000 delivered (1 event(s), 5000 endpoint(s))")
+    );
+    let received = listen.lines(ENDPOINTS);
+    assert!(
+        received
+            .iter()
+            .all(|line| line.starts_with("unsigned  create"))
+    );
+}

@@ -51,6 +51,17 @@ fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
         "{:?}",
         LOG.0.lock().unwrap()
     );
+    // Its one endpoint is the stream: HTTP endpoints are the relays', not its own.
+    let endpoints = sink.delivery().endpoints();
+    assert_eq!(endpoints.names(), ["nats"]);
+    let http =
+        deskhook_transports::delivery::Endpoint::new("crm", "https://crm.example.com/").unwrap();
+    let refused = endpoints.upsert(http).unwrap_err().to_string();
+    assert!(
+        refused.starts_with("endpoint 'crm': a NATS sink publishes to its stream only"),
+        "{refused}"
+    );
+    assert_eq!(endpoints.len(), 1);
     let dispatcher = Dispatcher::builder().sink("nats", sink.clone()).build();
     let user = deskhook::sample::user();
     for i in 0..20 {

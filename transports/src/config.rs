@@ -895,6 +895,55 @@ workers = 2
     }
 
     #[test]
+    fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
+        let text = "[delivery]\nmax_in_flight = 64\nmax_threads = 8\nthread_idle_timeout = \"1s\"\n\
+                    max_queued_bytes = 1000000\n[[endpoint]]\nname = \"a\"\n\
+                    url = \"https://x.example\"\ntenant = \"acme\"\nrate_limit = \"50/s\"\n\
+                    rate_burst = 100\nmax_in_flight = 3\n";
+        let config = Config::parse(text, "deskhook.toml").unwrap();
+        let delivery = config.delivery_config().unwrap();
+        assert_eq!(
+            (
+                delivery.max_in_flight,
+                delivery.max_threads,
+                delivery.max_queued_bytes
+            ),
+            (64, 8, 1_000_000)
+        );
+        assert_eq!(delivery.thread_idle_timeout, Duration::from_secs(1));
+        let endpoint = &config.endpoints().unwrap()[0];
+        assert_eq!(endpoint.tenant_name(), Some("acme"));
+        assert_eq!(endpoint.max_in_flight, Some(3));
+        let limit = endpoint.rate_limit.unwrap();
+        assert_eq!((limit.to_string(), limit.burst()), ("50/s".to_owned(), 100));
+
+        let file = |lines: &str| {
+            err(&format!(
+                "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n{lines}\n"
+            ))
+        };
+        assert_eq!(
+            file("tenant = \"\""),
+            "deskhook.toml:4:10: invalid tenant '': it is empty (give a non-empty name of at \
+             most 128 bytes)"
+        );
+        assert_eq!(
+            file("rate_limit = \"fast\""),
+            "deskhook.toml:4:14: invalid configuration: invalid rate limit 'fast': no '/' \
+             (write it like \"50/s\", \"300/m\" or \"5/10s\")"
+        );
+        assert_eq!(
+            file("rate_burst = 5"),
+            "deskhook.toml:4:14: rate_burst applies only with rate_limit; set that too (such \
+             as \"50/s\"), or remove rate_burst"
+        );
+        assert_eq!(
+            err("[delivery]\nmax_threads = 0\n"),
+            "deskhook.toml:2:1: max_threads = 0 cannot work; give at least 1 (or leave it out)"
+        );
+    }
+
+    #[test]
     fn a_ca_file_that_cannot_be_read_or_parsed_is_named() {
         let ca = err(
             "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nca_file = \"/nonexistent/ca.pem\"\n",

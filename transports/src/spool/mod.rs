@@ -214,6 +214,8 @@ pub struct SpoolStats {
     pub waiting_for_endpoint: u64,
     /// Endpoints registered in that sink.
     pub registered: u64,
+    /// The names, among [`endpoints`](SpoolStats::endpoints), of those not registered.
+    pub unregistered: Vec<String>,
     /// Pending rows per endpoint name, by name.
     pub endpoints: Vec<(String, u64)>,
 }

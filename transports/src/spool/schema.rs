@@ -177,6 +177,11 @@ pub(super) fn stats(conn: &Connection, db: &Path) -> Result<SpoolStats, Error> {
             size_bytes: size_on_disk(db),
             waiting_for_endpoint: waiting,
             registered: registered.unsigned_abs(),
+            unregistered: rows
+                .iter()
+                .filter(|(_, _, registered)| !registered)
+                .map(|(name, _, _)| name.clone())
+                .collect(),
             endpoints: rows.into_iter().map(|(name, n, _)| (name, n)).collect(),
         })
     };
