@@ -190,6 +190,28 @@ fn pause_keeps_queueing_and_resume_sends_in_order(t: Transport) {
     assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Active);
 }
 
+fn a_410_dead_letters_the_tickets_events_in_order(t: Transport) {
+    // The first request is held until the other events are queued behind it, then gone.
+    let (receiver, release) = holding(|_| 410);
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &receiver))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for action in [Action::Create, Action::Lock, Action::Ok] {
+        dispatcher.emit(action, &ticket("O1"), &user);
+    }
+    wait_in_flight(&sink, 1);
+    release.send(()).unwrap();
+    guard.flush(WAIT).unwrap();
+    let letters = read_dead_letters(&dead).unwrap();
+    let actions: Vec<&str> = letters.iter().map(|l| l.action.as_str()).collect();
+    assert_eq!(actions, ["create", "lock", "ok"], "in the ticket's order");
+}
+
 fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
     let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 410 } else { 204 }));
     let (_dir, dead) = dead_letter_file();
@@ -543,6 +565,7 @@ for_both_transports!(
     a_change_applies_to_queued_events_from_their_next_attempt,
     pause_keeps_queueing_and_resume_sends_in_order,
     resume_re_enables_an_endpoint_a_410_disabled,
+    a_410_dead_letters_the_tickets_events_in_order,
     remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish,
     unknown_names_and_bad_endpoints_change_nothing,
     replace_all_makes_the_registry_equal_the_set,

@@ -123,6 +123,22 @@ fn a_full_spool_refuses_new_events_until_deliveries_make_room() {
     guard.flush(Duration::from_secs(30)).unwrap();
     assert_eq!(sink.stats()[0].delivered as usize, at);
     send(1000).expect("room again once the backlog is delivered");
+    guard.flush(Duration::from_secs(30)).unwrap();
+
+    // Full again, with the receiver down: removing the endpoint frees the spool, and
+    // nothing is left outstanding (a flush ends at once).
+    up.store(false, Ordering::SeqCst);
+    let mut filled = 0;
+    while send(2000 + filled).is_ok() {
+        filled += 1;
+    }
+    let removed = sink.endpoints().remove("crm").unwrap();
+    assert_eq!(
+        removed.dead_lettered + removed.in_flight,
+        filled,
+        "{removed:?}"
+    );
+    guard.flush(Duration::from_secs(30)).unwrap();
     drop(sink);
     let _ = guard.shutdown(Duration::from_secs(5));
 }

@@ -171,7 +171,9 @@ fn a_backlog_of_100_000_does_not_hold_up_another_endpoints_first_event(t: Transp
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
     let delivered_busy = Arc::new(AtomicUsize::new(0));
-    let counted = delivered_busy.clone();
+    // The busy endpoint's count when the other's first event was delivered.
+    let busy_at_other = Arc::new(AtomicUsize::new(usize::MAX));
+    let (counted, seen_at) = (delivered_busy.clone(), busy_at_other.clone());
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
@@ -183,7 +185,9 @@ fn a_backlog_of_100_000_does_not_hold_up_another_endpoints_first_event(t: Transp
             .dead_letter_path(&dead)
             .observer(move |record: &AttemptRecord<'_>| {
                 if record.endpoint == "busy" {
-                    counted.fetch_add(1, Ordering::Relaxed);
+                    counted.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    seen_at.store(counted.load(Ordering::SeqCst), Ordering::SeqCst);
                 }
             }),
     );
@@ -200,13 +204,13 @@ fn a_backlog_of_100_000_does_not_hold_up_another_endpoints_first_event(t: Transp
     }
     assert_eq!(endpoints.get("busy").unwrap().stats.queued, BACKLOG);
     endpoints.resume("busy").unwrap();
-    let before = delivered_busy.load(Ordering::Relaxed);
+    let before = delivered_busy.load(Ordering::SeqCst);
     let (other, user) = small("FIRST");
     dispatcher
         .for_tenant("other")
         .emit(Action::Create, &other, &user);
     let deadline = std::time::Instant::now() + WAIT;
-    while endpoints.get("other").unwrap().stats.delivered == 0 {
+    while busy_at_other.load(Ordering::SeqCst) == usize::MAX {
         assert!(
             std::time::Instant::now() < deadline,
             "the other endpoint waits"
@@ -215,7 +219,7 @@ fn a_backlog_of_100_000_does_not_hold_up_another_endpoints_first_event(t: Transp
     }
     // Served in turn: at most a turn of the busy endpoint (its attempts in flight and one
     // more per worker) went before the other's first event.
-    let between = delivered_busy.load(Ordering::Relaxed) - before;
+    let between = busy_at_other.load(Ordering::SeqCst) - before;
     assert!(between <= 16, "{between} busy attempts went first");
     let _ = guard.shutdown(Duration::from_millis(10));
     drop(sink);

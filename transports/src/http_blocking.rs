@@ -89,6 +89,14 @@ impl SinkBuilder {
 
 /// One worker thread: attempts until the pool stops, or ends when idle too long.
 fn run_thread(engine: &Arc<Engine>) {
+    /// Tells the pool the thread ended, however it ends (a panic of the transport too).
+    struct Exit<'a>(&'a Engine);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            self.0.pool().exited();
+        }
+    }
+    let _exit = Exit(engine);
     loop {
         match engine.next_attempt() {
             Next::Attempt(attempt) => {
@@ -105,10 +113,7 @@ fn run_thread(engine: &Arc<Engine>) {
                 Woke::Work => {}
                 Woke::Exit | Woke::Stop => return,
             },
-            Next::Stop => {
-                engine.pool().exited();
-                return;
-            }
+            Next::Stop => return,
         }
     }
 }

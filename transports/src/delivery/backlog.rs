@@ -56,6 +56,49 @@ impl Release {
     }
 }
 
+/// What a [`Backlog::release`] let go, to finish with [`Backlog::complete`].
+#[derive(Debug, Default)]
+pub(crate) struct Released {
+    /// Dead letters to write, in the order their events were accepted.
+    letters: Vec<Letter>,
+    /// Jobs let go that are finished once the letters are written.
+    finished: usize,
+    /// Jobs let go in all, for messages.
+    count: usize,
+}
+
+/// A dead letter to write when a lane lets go of its queue: a queued job, or a job in flight
+/// at a stop (which may also arrive).
+#[derive(Debug)]
+enum Letter {
+    Queued(Job, &'static str),
+    InFlight(InFlight, String),
+}
+
+impl Released {
+    /// Jobs let go in all.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// `count` jobs let go and kept where they are (nothing to write).
+    pub(crate) fn kept(count: usize) -> Released {
+        Released {
+            count,
+            ..Released::default()
+        }
+    }
+}
+
+impl Letter {
+    fn order(&self) -> u64 {
+        match self {
+            Letter::Queued(job, _) => job.order,
+            Letter::InFlight(job, _) => job.order,
+        }
+    }
+}
+
 /// With a spool: a lane's rows on disk, as the writer commits them. `floor`: rows up to it
 /// belong to an earlier lane of the same name (removed) and are never loaded.
 #[derive(Debug, Default)]
@@ -135,14 +178,17 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn dead(&self, row: Option<i64>, letter: DeadLetter);
     /// Lets go of what `lane` has queued (under its lock; jobs in flight finish on their
     /// own): to the dead letters, or kept where it is at a stop that keeps undelivered events.
-    /// Returns the jobs let go now; those let go later are counted by
-    /// [`await_release`](Backlog::await_release).
-    fn release(&self, engine: &Engine, lane: &Arc<Lane>, st: &mut LaneState, why: Release)
-    -> usize;
-    /// Waits (without the lane's lock) until a release finished; returns the jobs it let go.
-    fn await_release(&self, _lane: &Lane) -> usize {
-        0
-    }
+    /// What it let go is finished by [`complete`](Backlog::complete), without the lock.
+    fn release(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        why: Release,
+    ) -> Released;
+    /// Finishes a release without the lane's lock (the memory backlog writes its dead
+    /// letters; the spool waits for its writer); returns the jobs it let go.
+    fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize;
     /// Whether undelivered events stay where they are at shutdown.
     fn keeps_undelivered(&self) -> bool;
     /// Where dead letters go, for messages.
@@ -285,12 +331,6 @@ impl MemoryBacklog {
     }
 }
 
-/// A dead letter to write when a lane lets go of its queue.
-enum Letter<'a> {
-    Queued(&'a Job),
-    InFlight(&'a InFlight),
-}
-
 /// Why a closed lane refuses jobs.
 fn closed_reason(st: &LaneState) -> Release {
     match st.closing {
@@ -398,48 +438,62 @@ impl Backlog for MemoryBacklog {
 
     fn release(
         &self,
-        engine: &Engine,
+        _engine: &Engine,
         lane: &Arc<Lane>,
         st: &mut LaneState,
         why: Release,
-    ) -> usize {
+    ) -> Released {
         // Whatever raced into the inbox before the lane closed goes too.
         let mut jobs: Vec<Job> = std::mem::take(&mut *lock(&lane.inbox));
         lane.inbox_len.store(0, Ordering::SeqCst);
         jobs.extend(st.schedule.drain());
         lane.queued_mirror.store(0, Ordering::Release);
-        jobs.sort_by_key(|job| job.order);
         let stopping = matches!(why, Release::Stopping(_));
         if stopping && self.drop_on_stop {
             // Handed back: the relay's stream delivers them elsewhere.
-            engine.finished(lane, jobs.len());
-            return jobs.len() + st.in_flight.len();
+            return Released {
+                letters: Vec::new(),
+                finished: jobs.len(),
+                count: jobs.len() + st.in_flight.len(),
+            };
         }
-        // In the order they were accepted, with those in flight at a stop: reported now,
-        // their late outcome is not written again.
-        let mut letters: Vec<(u64, Letter<'_>)> = jobs
-            .iter()
-            .map(|job| (job.order, Letter::Queued(job)))
+        let finished = jobs.len();
+        let mut letters: Vec<Letter> = jobs
+            .into_iter()
+            .map(|job| Letter::Queued(job, why.reason()))
             .collect();
         if stopping {
-            letters.extend(st.in_flight.iter().map(|f| (f.order, Letter::InFlight(f))));
+            // Reported now; their late outcome is not written again.
+            let while_in_flight = format!(
+                "{}, while in flight (it may also have been delivered; receivers de-duplicate \
+                 on webhook-id)",
+                why.reason()
+            );
+            letters.extend(
+                st.in_flight
+                    .iter()
+                    .map(|f| Letter::InFlight(f.clone(), while_in_flight.clone())),
+            );
         }
-        letters.sort_by_key(|(order, _)| *order);
-        let while_in_flight = format!(
-            "{}, while in flight (it may also have been delivered; receivers de-duplicate on \
-             webhook-id)",
-            why.reason()
-        );
-        for (_, letter) in &letters {
+        letters.sort_by_key(Letter::order);
+        Released {
+            count: letters.len(),
+            letters,
+            finished,
+        }
+    }
+
+    fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize {
+        for letter in &released.letters {
             match letter {
-                Letter::Queued(job) => engine.dead_letter(lane, job, why.reason()),
-                Letter::InFlight(f) => {
-                    engine.dead_letter_event(lane, &f.event, f.attempts, f.row, &while_in_flight);
+                Letter::Queued(job, reason) => engine.dead_letter(lane, job, reason),
+                Letter::InFlight(f, reason) => {
+                    engine.dead_letter_event(lane, &f.event, f.attempts, f.row, reason);
                 }
             }
         }
-        engine.finished(lane, jobs.len());
-        letters.len()
+        engine.finished(lane, released.finished);
+        released.count
     }
 
     fn keeps_undelivered(&self) -> bool {

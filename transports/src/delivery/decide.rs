@@ -229,6 +229,12 @@ impl Breaker {
         };
     }
 
+    /// Whether the endpoint's last attempts failed (some failures in a row, or the breaker
+    /// open or probing).
+    pub(crate) fn failing(&self) -> bool {
+        !matches!(self, Breaker::Closed { failures: 0 })
+    }
+
     /// The public state.
     pub(crate) fn state(&self) -> BreakerState {
         match self {

@@ -167,7 +167,7 @@ pub(crate) enum Closing {
 }
 
 /// A job being attempted, as shutdown and removal report it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct InFlight {
     pub(crate) order: u64,
     pub(crate) event: Arc<EventData>,
@@ -368,7 +368,7 @@ pub(crate) struct Lane {
 
 impl Lane {
     /// A new lane for `route`.
-    pub(crate) fn new(route: Route, rows: RowCounts) -> Lane {
+    pub(crate) fn new(route: Arc<Route>, rows: RowCounts) -> Lane {
         let now = Instant::now();
         let mut state = LaneState::new();
         state.bucket = route
@@ -378,7 +378,7 @@ impl Lane {
         Lane {
             name: route.endpoint.name.as_str().into(),
             subscription: AtomicU32::new(route.endpoint.actions.bits()),
-            route: Mutex::new(Arc::new(route)),
+            route: Mutex::new(route),
             state: Mutex::new(state),
             inbox: Mutex::new(Vec::new()),
             inbox_len: AtomicUsize::new(0),
@@ -477,7 +477,7 @@ pub(crate) fn lane_for_test(name: &str) -> Arc<Lane> {
     }
     let endpoint = Endpoint::new(name, "http://127.0.0.1:9/").expect("a URL");
     let route = Route::new(endpoint, &Nowhere).expect("a route");
-    Arc::new(Lane::new(route, RowCounts::default()))
+    Arc::new(Lane::new(Arc::new(route), RowCounts::default()))
 }
 
 #[cfg(test)]

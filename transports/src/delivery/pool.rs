@@ -157,8 +157,14 @@ impl Pool {
         }
     }
 
-    /// Wakes whoever takes work: an idle thread, or the async dispatcher.
+    /// Wakes whoever takes work: an idle thread, or the async dispatcher. Not while every
+    /// slot is taken: a woken worker could only find no slot; the worker that frees one looks
+    /// at the run queue itself before it waits (so `emit`, whose event then waits for a
+    /// slot anyway, pays no wake-up).
     fn wake(&self, idle_threads: bool) {
+        if self.in_flight.load(Ordering::Acquire) >= self.limit.load(Ordering::Acquire) {
+            return;
+        }
         if idle_threads {
             self.work.notify_one();
         }
@@ -324,14 +330,14 @@ impl Pool {
         spawn().inspect_err(|_| lock(&self.run).alive -= 1)
     }
 
-    /// A worker thread waits for work, until `until` at most.
+    /// A worker thread waits for work, until `until` at most. A thread told to end calls
+    /// [`exited`](Pool::exited) as it goes.
     #[cfg_attr(not(feature = "http-blocking"), allow(dead_code))]
     pub(crate) fn wait(&self, until: Option<Instant>) -> Woke {
         let mut run = lock(&self.run);
         let started = Instant::now();
         loop {
             if run.stopping {
-                run.alive -= 1;
                 return Woke::Stop;
             }
             let now = Instant::now();
@@ -346,7 +352,6 @@ impl Pool {
                 .saturating_sub(now.saturating_duration_since(started));
             if idle_left.is_zero() && run.idle > 0 {
                 // Another thread is idle: this one ends.
-                run.alive -= 1;
                 return Woke::Exit;
             }
             let mut wait = if idle_left.is_zero() {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use deskhook::policy::RetrySchedule;
@@ -64,6 +64,9 @@ impl Index {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     index: RwLock<Index>,
+    /// Names whose removal is under way (their queue being let go), and a wake-up for
+    /// upserts of them waiting for it to finish.
+    removing: (Mutex<HashSet<Arc<str>>>, Condvar),
 }
 
 impl Registry {
@@ -73,6 +76,34 @@ impl Registry {
 
     fn write(&self) -> RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the removal of `name` as under way, or over.
+    fn removing(&self, name: &str, under_way: bool) {
+        let mut removing = lock(&self.removing.0);
+        if under_way {
+            removing.insert(name.into());
+        } else {
+            removing.remove(name);
+            self.removing.1.notify_all();
+        }
+    }
+
+    /// Whether a removal of `name` is under way.
+    fn is_removing(&self, name: &str) -> bool {
+        lock(&self.removing.0).contains(name)
+    }
+
+    /// Waits until no removal of `name` is under way.
+    fn wait_removed(&self, name: &str) {
+        let mut removing = lock(&self.removing.0);
+        while removing.contains(name) {
+            removing = self
+                .removing
+                .1
+                .wait(removing)
+                .unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// The endpoints an event of `event_type` for `tenant` goes to.
@@ -307,19 +338,23 @@ impl Endpoints {
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn remove(&self, name: &str) -> Result<Removed, Error> {
+        let registry = self.engine.registry();
         let lane = {
-            let mut index = self.engine.registry().write();
+            let mut index = registry.write();
             let lane = index.by_name.remove(name);
             if let Some(lane) = &lane {
                 let tenant = lane.route().endpoint.tenant.clone();
                 index.remove_routing(lane, tenant.as_deref());
+                registry.removing(name, true);
             }
             lane
         };
-        let lane = lane.ok_or_else(|| self.engine.registry().unknown(name))?;
-        Ok(self
+        let lane = lane.ok_or_else(|| registry.unknown(name))?;
+        let removed = self
             .engine
-            .close_lane(&lane, Closing::Removed, Release::Removed))
+            .close_lane(&lane, Closing::Removed, Release::Removed);
+        registry.removing(name, false);
+        Ok(removed)
     }
 
     /// Stops sending to `name`; its events keep being queued.
@@ -439,41 +474,74 @@ impl Engine {
     /// that name. Returns what it did and the lane.
     pub(crate) fn install(&self, route: Route) -> Result<(Upserted, Arc<Lane>), Error> {
         let name = route.endpoint.name.clone();
-        if let Some(lane) = self.registry().get(&name) {
-            return Ok((self.update(&lane, Arc::new(route)), lane));
-        }
-        // Slow work (the spool's count of rows waiting) before the write lock.
-        let rows = self.backlog().attach(&name)?;
-        let tenant = route.endpoint.tenant.clone();
-        let url = route.url.clone();
-        let lane = Arc::new(Lane::new(route, rows));
-        {
-            let mut index = self.registry().write();
-            if let Some(existing) = index.by_name.get(name.as_str()).cloned() {
-                // Added by another thread meanwhile: this one becomes an update of it.
-                drop(index);
-                return Ok((self.update(&existing, lane.route()), existing));
+        let mut route = Arc::new(route);
+        loop {
+            if self.stopping() {
+                return Err(Error::Config(format!(
+                    "endpoint '{name}' cannot be added: the sink is shut down"
+                )));
             }
-            index.by_name.insert(lane.name.clone(), lane.clone());
-            index.insert_routing(&lane, tenant.as_deref());
+            // A removal of this name under way finishes first, so that the new endpoint
+            // never takes what the old one let go of.
+            self.registry().wait_removed(&name);
+            if let Some(lane) = self.registry().get(&name) {
+                match self.update(&lane, route) {
+                    Ok(done) => return Ok((done, lane)),
+                    // Removed meanwhile: add it anew.
+                    Err(back) => {
+                        route = back;
+                        continue;
+                    }
+                }
+            }
+            // Slow work (the spool's count of rows waiting) before the write lock.
+            let rows = self.backlog().attach(&name)?;
+            let waiting = rows.committed().1;
+            let lane = Arc::new(Lane::new(Arc::clone(&route), rows));
+            let tenant = route.endpoint.tenant.clone();
+            {
+                let mut index = self.registry().write();
+                if index.by_name.contains_key(name.as_str()) || self.registry().is_removing(&name) {
+                    // Added (or being removed) by another thread meanwhile: look again.
+                    continue;
+                }
+                index.by_name.insert(lane.name.clone(), lane.clone());
+                index.insert_routing(&lane, tenant.as_deref());
+            }
+            if self.stopping() {
+                // Stopped while this one was added: it stops too (its events are not lost).
+                self.close_lane(
+                    &lane,
+                    Closing::Stopping,
+                    Release::Stopping("sink shut down"),
+                );
+            }
+            self.adopt(&lane, waiting);
+            self.backlog()
+                .registered(&name, Some((tenant.as_deref().unwrap_or(""), &route.url)));
+            log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' added ({})", route.url);
+            return Ok((Upserted::Added, lane));
         }
-        self.adopt(&lane);
-        self.backlog()
-            .registered(&name, Some((tenant.as_deref().unwrap_or(""), &url)));
-        log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' added ({url})");
-        Ok((Upserted::Added, lane))
     }
 
-    /// New settings for an existing lane.
-    fn update(&self, lane: &Arc<Lane>, route: Arc<Route>) -> Upserted {
-        let old = lane.route();
-        if old.endpoint.same_settings(&route.endpoint) {
-            return Upserted::Unchanged;
-        }
-        let (before, after) = (old.endpoint.tenant.clone(), route.endpoint.tenant.clone());
+    /// New settings for an existing lane; the route comes back when the lane was removed
+    /// meanwhile.
+    fn update(&self, lane: &Arc<Lane>, route: Arc<Route>) -> Result<Upserted, Arc<Route>> {
+        let after = route.endpoint.tenant.clone();
         let url = route.url.clone();
         {
+            // Under the write lock, so that two updates (or an update and a removal) of the
+            // same endpoint cannot both change its place in the tenant index.
             let mut index = self.registry().write();
+            let current = index.by_name.get(&*lane.name);
+            if !current.is_some_and(|l| Arc::ptr_eq(l, lane)) {
+                return Err(route);
+            }
+            let old = lane.route();
+            if old.endpoint.same_settings(&route.endpoint) {
+                return Ok(Upserted::Unchanged);
+            }
+            let before = old.endpoint.tenant.clone();
             lane.set_route(route);
             if before != after {
                 index.remove_routing(lane, before.as_deref());
@@ -485,6 +553,6 @@ impl Engine {
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
         // A higher limit or another rate may let it go now.
         self.pool().push(lane);
-        Upserted::Updated
+        Ok(Upserted::Updated)
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::writer::{RowRange, SpoolStore};
-use crate::delivery::backlog::{Accepted, Backlog, Release, RowCounts};
+use crate::delivery::backlog::{Accepted, Backlog, Release, Released, RowCounts};
 use crate::delivery::decide::later;
 use crate::delivery::lane::LaneState;
 use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Receipt, lock};
@@ -245,25 +245,22 @@ impl Backlog for SpoolBacklog {
         lane: &Arc<Lane>,
         st: &mut LaneState,
         why: Release,
-    ) -> usize {
-        let left = lane
-            .outstanding
-            .load(Ordering::Acquire)
-            .saturating_sub(st.in_flight.len());
+    ) -> Released {
         if let Release::Stopping(_) = why {
             // Everything stays in the spool for the next start.
-            return left;
+            let left = lane.outstanding.load(Ordering::Acquire);
+            return Released::kept(left.saturating_sub(st.in_flight.len()));
         }
         // The copies in memory go; their rows move with the rest, counted by the writer.
         drop(st.schedule.drain());
         let except = st.in_flight.iter().filter_map(|job| job.row).collect();
         st.window.releasing = Some(self.store.dead_all(lane, except, why.reason()));
-        0
+        Released::default()
     }
 
-    fn await_release(&self, lane: &Lane) -> usize {
+    fn complete(&self, _engine: &Engine, lane: &Lane, released: Released) -> usize {
         let Some(moved) = lock(&lane.state).window.releasing.take() else {
-            return 0;
+            return released.count();
         };
         let moved = moved.recv().unwrap_or(0);
         if lane.release_reason() == Some(Release::Removed.reason()) {

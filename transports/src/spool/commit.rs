@@ -97,6 +97,8 @@ struct Committed {
     dead: Vec<(Arc<Lane>, usize)>,
     /// Counts to hand to waiting `dead_all` callers.
     done: Vec<(mpsc::SyncSender<usize>, usize)>,
+    /// Lanes all of whose rows were let go (their windows are reset once committed).
+    released: Vec<Arc<Lane>>,
 }
 
 /// Writes one batch in one transaction.
@@ -157,67 +159,88 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
             core.used.store(used, Ordering::Release);
         }
     }
-    match result {
-        Ok(()) if !full => {
-            for (lane, row) in &rows {
-                lane.rows.last.fetch_max(*row, Ordering::AcqRel);
-                lane.rows.count.fetch_add(1, Ordering::AcqRel);
-                if !done.touched.iter().any(|l| Arc::ptr_eq(l, lane)) {
-                    done.touched.push(lane.clone());
-                }
-            }
-            for (jobs, _) in &appends {
-                for (lane, _) in jobs {
-                    lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-            core.committed_jobs(total);
-            // Receipts first: an `emit` waiting for its commit need not wait for workers.
-            for (_, receipt) in &appends {
-                receipt.settle(Ok(()));
-            }
-            if let Some(engine) = core.engine() {
-                engine.on_commit(&done.touched, &[], &done.dead);
-            }
-            for (sender, moved) in done.done {
-                let _ = sender.send(moved);
+    if let Err(e) = result {
+        lost(core, &e, &updates);
+        drop_appends(core, || damaged(&core.db, &e), appends);
+        for op in &updates {
+            if let Op::DeadRange {
+                done: Some(sender), ..
+            } = op
+            {
+                let _ = sender.send(0);
             }
         }
-        outcome => failed(core, outcome, used, appends, &updates),
+        return;
     }
-}
-
-/// A batch that could not be written: its appends are dropped (counted, logged, their
-/// receipts settled with the error), its updates lost (logged; those events may be
-/// delivered again).
-fn failed(core: &Core, outcome: rusqlite::Result<()>, used: u64, appends: Appends, updates: &[Op]) {
-    let error = || match &outcome {
-        Err(e) => damaged(&core.db, e),
-        Ok(()) => Error::SpoolFull {
+    if full {
+        let error = || Error::SpoolFull {
             path: core.dir.to_path_buf(),
             used,
             limit: core.settings.max_size,
-        },
-    };
-    if let Err(e) = &outcome {
-        log::error!(
-            target: deskhook::LOG_TARGET,
-            "spool {}: a write failed ({} update(s) lost; those events may be delivered \
-             again): {e}",
-            core.dir.display(),
-            updates.len()
-        );
-        for op in updates {
-            if let Op::Dead { row: None, letter } = op {
-                // Not in `events`: this record is all that is left of it.
-                log::error!(
-                    target: deskhook::LOG_TARGET,
-                    "dead letter not written; it follows: {}",
-                    serde_json::to_string(letter).unwrap_or_default()
-                );
+        };
+        drop_appends(core, error, appends);
+    } else {
+        for (lane, row) in &rows {
+            lane.rows.last.fetch_max(*row, Ordering::AcqRel);
+            lane.rows.count.fetch_add(1, Ordering::AcqRel);
+            if !done.touched.iter().any(|l| Arc::ptr_eq(l, lane)) {
+                done.touched.push(lane.clone());
             }
         }
+        for (jobs, _) in &appends {
+            for (lane, _) in jobs {
+                lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        core.committed_jobs(total);
+        // Receipts first: an `emit` waiting for its commit need not wait for workers.
+        for (_, receipt) in &appends {
+            receipt.settle(Ok(()));
+        }
     }
+    // Everything on disk of a released lane was let go: nothing is left to load, whatever
+    // its window said.
+    for lane in &done.released {
+        let mut st = lock(&lane.state);
+        let (last, _) = lane.rows.committed();
+        st.window.loaded_through = st.window.loaded_through.max(last);
+        st.window.parked.clear();
+        st.window.parked_rows = 0;
+    }
+    // The updates were written, whether the appends were or not (a full spool takes
+    // updates: they make room).
+    if let Some(engine) = core.engine() {
+        engine.on_commit(&done.touched, &[], &done.dead);
+    }
+    for (sender, moved) in done.done {
+        let _ = sender.send(moved);
+    }
+}
+
+/// A batch whose transaction failed: its updates are lost (logged; those events may be
+/// delivered again).
+fn lost(core: &Core, e: &rusqlite::Error, updates: &[Op]) {
+    log::error!(
+        target: deskhook::LOG_TARGET,
+        "spool {}: a write failed ({} update(s) lost; those events may be delivered again): {e}",
+        core.dir.display(),
+        updates.len()
+    );
+    for op in updates {
+        if let Op::Dead { row: None, letter } = op {
+            // Not in `events`: this record is all that is left of it.
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "dead letter not written; it follows: {}",
+                serde_json::to_string(letter).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Appends that were not written: dropped (counted and logged), their receipts settled with
+/// the error.
+fn drop_appends(core: &Core, error: impl Fn() -> Error, appends: Appends) {
     let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
     if total > 0 {
         log::error!(target: deskhook::LOG_TARGET, "{total} event(s) dropped: {}", error());
@@ -229,14 +252,6 @@ fn failed(core: &Core, outcome: rusqlite::Result<()>, used: u64, appends: Append
     }
     for (_, receipt) in &appends {
         receipt.settle(Err(error()));
-    }
-    for op in updates {
-        if let Op::DeadRange {
-            done: Some(sender), ..
-        } = op
-        {
-            let _ = sender.send(0);
-        }
     }
 }
 
@@ -346,13 +361,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
                 .prepare_cached(&format!("DELETE FROM events WHERE {filter}"))?
                 .execute(params![name, after, through, ticket, except])?;
             if range.is_none() {
-                // Everything on disk was let go: nothing is left to load, whatever the
-                // window said.
-                let mut st = lock(&lane.state);
-                let (last, _) = lane.rows.committed();
-                st.window.loaded_through = st.window.loaded_through.max(last);
-                st.window.parked.clear();
-                st.window.parked_rows = 0;
+                done.released.push(lane.clone());
             }
             if moved > 0 {
                 done.dead.push((lane.clone(), moved));

@@ -190,6 +190,11 @@ impl Engine {
         self.backlog.as_ref()
     }
 
+    /// Whether the sink is shutting down (or stopped).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     /// The next acceptance number.
     pub(crate) fn next_order(&self) -> u64 {
         self.order.fetch_add(1, Ordering::Relaxed)
@@ -202,8 +207,9 @@ impl Engine {
     }
 
     /// A lane was just registered: rows already waiting for it (in the spool) go out now.
-    pub(crate) fn adopt(&self, lane: &Arc<Lane>) {
-        let (_, waiting) = lane.rows.committed();
+    /// `waiting` is the count read when the lane was attached: rows committed since were
+    /// counted when they were accepted.
+    pub(crate) fn adopt(&self, lane: &Arc<Lane>, waiting: u64) {
         if waiting > 0 {
             self.accepted(lane, usize::try_from(waiting).unwrap_or(usize::MAX));
             log::info!(
@@ -239,6 +245,7 @@ impl Engine {
                 Some(v.saturating_sub(n))
             })
             .unwrap_or(0);
+        debug_assert!(before >= n, "{n} jobs finished of {before} outstanding");
         if before <= n {
             self.wake_flushes();
         }
@@ -387,8 +394,11 @@ impl Engine {
             }
             return Look::Later(at);
         }
-        if !self.pool.try_acquire(st.schedule.in_flight()) {
-            self.pool.starve(lane, st.schedule.in_flight());
+        // An endpoint that is failing counts as one with a request in flight: it may not
+        // take the last quarter of the slots, kept for the healthy ones.
+        let load = st.schedule.in_flight() + usize::from(st.breaker.failing());
+        if !self.pool.try_acquire(load) {
+            self.pool.starve(lane, load);
             return Look::Full;
         }
         let Some(job) = st.schedule.take(now) else {
@@ -466,7 +476,7 @@ impl Engine {
         let mut next_attempt = None;
         let mut timer = None;
         let mut dead = None;
-        let mut released = 0;
+        let mut released = None;
         match &decision {
             Decision::Delivered => {
                 counters.delivered.fetch_add(1, Ordering::Relaxed);
@@ -487,13 +497,17 @@ impl Engine {
             }
             Decision::Dead { reason, disable } => {
                 if *disable {
-                    // While this job is still in flight: it is dead-lettered on its own below.
+                    // This job's letter first, then its ticket's later events, and while it is
+                    // still in flight (the release leaves it to this attempt).
+                    if !reported {
+                        self.dead_letter(lane, &job, reason);
+                    }
                     lane.closed.store(true, Ordering::SeqCst);
                     st.disabled = true;
                     lane.update_held(&st);
-                    released = self.backlog.release(self, lane, &mut st, Release::Disabled);
+                    released = Some(self.backlog.release(self, lane, &mut st, Release::Disabled));
                 }
-                dead = Some((job, reason.clone()));
+                dead = Some((job, reason.clone(), *disable));
             }
         }
         st.in_flight.retain(|j| j.order != order);
@@ -510,18 +524,18 @@ impl Engine {
         if ready {
             self.pool.push(lane);
         }
-        released += self.backlog.await_release(lane);
-        if matches!(decision, Decision::Dead { disable: true, .. }) {
+        if let Some(released) = released {
+            let moved = self.backlog.complete(self, lane, released);
             log::error!(
                 target: deskhook::LOG_TARGET,
                 "endpoint '{}' ({}) answered 410 Gone and is disabled; {} event(s) moved to the \
                  dead letters (resume it to deliver again)",
                 lane.name,
                 route.url,
-                released + 1
+                moved + 1
             );
         }
-        if let Some((job, reason)) = &dead
+        if let Some((job, reason, false)) = &dead
             && !reported
         {
             self.dead_letter(lane, job, reason);
@@ -550,7 +564,7 @@ impl Engine {
                 log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
             }
         }
-        if let Some((job, _)) = dead {
+        if let Some((job, _, _)) = dead {
             let mut st = lock(&lane.state);
             st.schedule.done(job.key());
             let ready = st.schedule.has_ready();

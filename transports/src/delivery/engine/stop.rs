@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use crate::delivery::backlog::Release;
+use crate::delivery::backlog::{Release, Released};
 use crate::delivery::decide::later;
 use crate::delivery::lane::Closing;
 use crate::delivery::registry::Removed;
@@ -29,10 +29,10 @@ impl Engine {
         st.closing = Some(closing);
         lane.update_held(&st);
         let in_flight = st.in_flight.len();
-        let mut released = self.backlog.release(self, lane, &mut st, why);
+        let released = self.backlog.release(self, lane, &mut st, why);
         drop(st);
         lane.room.notify_all();
-        released += self.backlog.await_release(lane);
+        let released = self.backlog.complete(self, lane, released);
         if closing == Closing::Removed {
             self.backlog.registered(&lane.name, None);
             log::info!(
@@ -52,7 +52,7 @@ impl Engine {
     /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.
     pub(crate) fn resume(&self, lane: &Arc<Lane>) {
         // A 410's release must be over before the lane takes rows again.
-        self.backlog.await_release(lane);
+        self.backlog.complete(self, lane, Released::default());
         let mut st = lock(&lane.state);
         if st.closing.is_some() {
             return;
