@@ -77,11 +77,22 @@ fn a_stuck_ticket_holds_up_no_other(t: Transport) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(delivered, others, "the other tickets were held up");
+    assert_eq!(
+        sink.stats()[0].dead_lettered,
+        0,
+        "the others went while the stuck ticket was still being retried, not after it was \
+         given up"
+    );
 
     // STUCK recovers: its forty follow, in order.
     stuck.store(false, Ordering::SeqCst);
     guard.flush(Duration::from_secs(30)).unwrap();
-    assert_eq!(sink.stats()[0].delivered as usize, STUCK + others);
+    assert_eq!(
+        sink.stats()[0].delivered as usize,
+        STUCK + others,
+        "{:?}",
+        sink.stats()
+    );
     let mut requests = receiver.requests();
     requests.sort_by_key(|r| r.index);
     let mut next: HashMap<String, usize> = HashMap::new();

@@ -89,9 +89,13 @@ impl Fleet {
 
 /// Checks, from the observer, that each endpoint gets each ticket's events in the order they
 /// were emitted: the `X-Deskhook-Sequence` of its deliveries only goes up.
+///
+/// It keys its memory by a 64-bit hash of (endpoint, ticket), so that the check allocates
+/// nothing per delivery and costs the measured run little; two pairs sharing a hash among
+/// the run's few hundred thousand is a chance of about one in 10^9.
 #[derive(Debug, Default)]
 pub(super) struct OrderCheck {
-    last: Mutex<HashMap<(String, String), u64>>,
+    last: Mutex<HashMap<u64, u64>>,
     violations: AtomicU64,
 }
 
@@ -101,10 +105,13 @@ impl OrderCheck {
         if record.outcome != AttemptOutcome::Delivered {
             return;
         }
+        let key = {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&(record.endpoint, record.ticket), &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        };
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let seen = last
-            .entry((record.endpoint.to_owned(), record.ticket.to_owned()))
-            .or_insert(0);
+        let seen = last.entry(key).or_insert(0);
         if record.sequence <= *seen {
             self.violations.fetch_add(1, Ordering::Relaxed);
         }

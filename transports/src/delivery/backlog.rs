@@ -273,11 +273,13 @@ impl MemoryBacklog {
                 if left.is_zero() {
                     break;
                 }
+                lane.room_waiters.fetch_add(1, Ordering::AcqRel);
                 st = lane
                     .room
                     .wait_timeout(st, left)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
+                lane.room_waiters.fetch_sub(1, Ordering::AcqRel);
                 drain_inbox(lane, &mut st);
             }
         }
@@ -370,7 +372,10 @@ pub(crate) fn drain_inbox(lane: &Lane, st: &mut LaneState) {
 impl Backlog for MemoryBacklog {
     fn accept(&self, engine: &Engine, mut event: EventData, lanes: Vec<Arc<Lane>>) -> Accepted {
         let mut accepted = Accepted::default();
-        let Some(charge) = engine.charge(event.body.len()) else {
+        // One charge for the event: its body once, and each job's bookkeeping; released when
+        // its last job goes.
+        let bytes = event.body.len() + lanes.len() * JOB_OVERHEAD;
+        let Some(charge) = engine.charge(bytes) else {
             for lane in &lanes {
                 lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -382,19 +387,7 @@ impl Backlog for MemoryBacklog {
         event.charge = Some(charge);
         let event = Arc::new(event);
         for lane in lanes {
-            let mut job = Job::new(event.clone(), engine.next_order());
-            match engine.charge(JOB_OVERHEAD) {
-                Some(charge) => job.charge = Some(charge),
-                None => {
-                    lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    accepted.problems.push(format!(
-                        "endpoint '{}': {}",
-                        lane.name,
-                        engine.budget_spent(&event, 1)
-                    ));
-                    continue;
-                }
-            }
+            let job = Job::new(event.clone(), engine.next_order());
             if let Err(problem) = self.submit(engine, &lane, job) {
                 accepted.problems.push(problem);
             }

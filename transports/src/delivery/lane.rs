@@ -356,6 +356,9 @@ pub(crate) struct Lane {
     pub(crate) held: AtomicBool,
     /// `emit` waits here for room under the block policy (with the state lock).
     pub(crate) room: Condvar,
+    /// Emits waiting on `room` (counted under the state lock), so that making room costs a
+    /// wake-up only when someone waits.
+    pub(crate) room_waiters: AtomicUsize,
     /// Its place in the registry's tenant index (kept by the registry under its lock).
     pub(crate) index_pos: AtomicUsize,
     /// Events accepted for this lane and not finished (delivered, dead-lettered, dropped,
@@ -387,6 +390,7 @@ impl Lane {
             notified: AtomicBool::new(false),
             held: AtomicBool::new(false),
             room: Condvar::new(),
+            room_waiters: AtomicUsize::new(0),
             index_pos: AtomicUsize::new(0),
             outstanding: AtomicUsize::new(0),
             rows,
@@ -397,6 +401,14 @@ impl Lane {
     /// Mirrors `st.held()` for the run queue; call after changing what it depends on.
     pub(crate) fn update_held(&self, st: &LaneState) {
         self.held.store(st.held(), Ordering::Release);
+    }
+
+    /// Wakes emits waiting for room in its queue, if there are any (call without the state
+    /// lock, after the change that made room).
+    pub(crate) fn notify_room(&self) {
+        if self.room_waiters.load(Ordering::Acquire) > 0 {
+            self.room.notify_all();
+        }
     }
 
     /// Its settings now.

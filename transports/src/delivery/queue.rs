@@ -38,9 +38,17 @@ pub(crate) struct Schedule {
     delayed_seq: u64,
     queued: usize,
     in_flight: usize,
+    /// Jobs of tickets whose first job waits for a retry (it and those behind it).
+    held_back: usize,
 }
 
 impl Schedule {
+    /// Jobs held back behind a retry: of tickets whose first job waits for its next attempt.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn held_back(&self) -> usize {
+        self.held_back
+    }
+
     /// Jobs waiting (ready or delayed), not counting those in flight.
     pub(crate) fn queued(&self) -> usize {
         self.queued
@@ -72,7 +80,13 @@ impl Schedule {
     pub(crate) fn push(&mut self, job: Job) {
         self.queued += 1;
         match self.tickets.entry(job.key().clone()) {
-            Entry::Occupied(mut entry) => entry.get_mut().jobs.push_back(job),
+            Entry::Occupied(mut entry) => {
+                let queue = entry.get_mut();
+                if matches!(queue.state, TicketState::Delayed(_)) {
+                    self.held_back += 1;
+                }
+                queue.jobs.push_back(job);
+            }
             Entry::Vacant(entry) => {
                 let key = job.key().clone();
                 let mut jobs = VecDeque::with_capacity(1);
@@ -94,6 +108,7 @@ impl Schedule {
             return self.push(job);
         }
         self.queued += 1;
+        self.held_back += 1;
         let key = job.key().clone();
         self.tickets.insert(
             key.clone(),
@@ -119,6 +134,7 @@ impl Schedule {
                 && queue.state == TicketState::Delayed(at)
             {
                 queue.state = TicketState::Ready;
+                self.held_back -= queue.jobs.len();
                 self.ready.push_back(key);
             }
         }
@@ -186,6 +202,7 @@ impl Schedule {
             });
         queue.jobs.push_front(job);
         queue.state = TicketState::Delayed(at);
+        self.held_back += queue.jobs.len();
         self.delayed_seq += 1;
         self.delayed.push(Reverse((at, self.delayed_seq, key)));
     }
@@ -202,6 +219,9 @@ impl Schedule {
         let queue = self.tickets.get_mut(&key)?;
         // A delayed ticket's next job inherits the wait: the heap entry names the ticket.
         let job = queue.jobs.pop_front()?;
+        if matches!(queue.state, TicketState::Delayed(_)) {
+            self.held_back -= 1;
+        }
         if queue.jobs.is_empty() && queue.state != TicketState::InFlight {
             self.tickets.remove(&key);
         }
@@ -223,6 +243,7 @@ impl Schedule {
         self.ready.clear();
         self.delayed.clear();
         self.queued = 0;
+        self.held_back = 0;
         jobs.sort_by_key(|job| job.order);
         jobs
     }
@@ -298,6 +319,32 @@ mod tests {
         assert_eq!(a1.order, 1);
         s.done(a1.key());
         assert_eq!(s.take(later).unwrap().order, 2);
+    }
+
+    #[test]
+    fn jobs_behind_a_retry_are_counted_as_held_back() {
+        let now = Instant::now();
+        let later = now + Duration::from_millis(50);
+        let mut s = Schedule::default();
+        s.push(job("A", 1));
+        s.push(job("B", 2));
+        let a1 = s.take(now).unwrap();
+        s.push(job("A", 3));
+        assert_eq!(s.held_back(), 0);
+        s.retry_at(a1, later);
+        assert_eq!(s.held_back(), 2, "A1 and A3 wait for A1's retry");
+        s.push(job("A", 4));
+        s.push_at(job("C", 5), later);
+        assert_eq!(s.held_back(), 4);
+        assert_eq!(s.pop_oldest().unwrap().order, 1, "the oldest, A1, goes");
+        assert_eq!(s.held_back(), 3);
+        let _b = s.take(now).unwrap();
+        assert_eq!(s.held_back(), 3, "taking B changes nothing held back");
+        assert!(s.take(later).is_some());
+        assert_eq!(s.held_back(), 0, "due: A and C are ready again");
+        s.push_at(job("D", 6), later);
+        assert_eq!(s.drain().len(), 3);
+        assert_eq!(s.held_back(), 0);
     }
 
     #[test]

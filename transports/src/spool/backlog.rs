@@ -1,10 +1,11 @@
 //! The spool as the engine's backlog: the rows on disk are the queue, and each endpoint
 //! holds a window of its rows in memory.
 //!
-//! A lane loads its next rows when its window runs low (at most `memory_window` rows, and at
-//! most an eighth of them per ticket: the rest of a ticket that keeps failing is parked on
-//! disk and read back as its queue runs low, so one stuck ticket cannot fill the window and
-//! hold up the others). Rows are loaded only while the sink's memory budget has room; the
+//! A lane loads its next rows when its window runs low (at most `memory_window` rows that
+//! can go, and at most an eighth of the window per ticket: the rest of a ticket that keeps
+//! failing is parked on disk and read back as its queue runs low; and the jobs held back
+//! behind a retry do not count against the window, up to twice the window in all, so stuck
+//! tickets cannot fill the window and hold up the others). Rows are loaded only while the sink's memory budget has room; the
 //! others wait on disk.
 
 use std::collections::HashMap;
@@ -175,9 +176,16 @@ impl Backlog for SpoolBacklog {
         if let Some(again) = self.unpark(engine, lane, st, per_ticket, now) {
             return Some(again);
         }
+        // The window counts the jobs that can go; those held back behind a retry (a stuck
+        // ticket's, at most an eighth of the window each) do not keep the others on disk, up
+        // to twice the window in all.
         let (through, _) = lane.rows.committed();
         let queued = st.schedule.queued();
-        if through <= st.window.loaded_through || queued > window / 2 {
+        let active = queued.saturating_sub(st.schedule.held_back());
+        let room = window
+            .saturating_sub(active)
+            .min((2 * window).saturating_sub(queued));
+        if through <= st.window.loaded_through || active > window / 2 || room == 0 {
             return None;
         }
         let range = RowRange {
@@ -185,7 +193,7 @@ impl Backlog for SpoolBacklog {
             through: None,
             ticket: None,
         };
-        let loaded = match self.store.load(lane, range, window - queued) {
+        let loaded = match self.store.load(lane, range, room) {
             Ok(loaded) => loaded,
             Err(err) => return load_failed(lane, st, &err, now),
         };

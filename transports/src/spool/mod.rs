@@ -23,8 +23,9 @@
 //! made, when the next attempt is due and the last outcome. A row goes when its event is
 //! delivered, or moves to the spool's dead-letter table when it is given up. The delivery
 //! engine holds only a window of each endpoint's rows in memory (1000 by default, at most an
-//! eighth of it per ticket) and reads the next ones as it goes, so memory stays flat whatever
-//! the backlog, and a ticket that keeps failing cannot hold up the others.
+//! eighth of it per ticket; rows held back behind a retry do not count, up to twice the
+//! window) and reads the next ones as it goes, so memory stays flat whatever the backlog, and
+//! tickets that keep failing cannot hold up the others.
 //!
 //! # Group commit
 //!

@@ -234,17 +234,8 @@ impl Engine {
         if n == 0 {
             return;
         }
-        let _ = lane
-            .outstanding
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                Some(v.saturating_sub(n))
-            });
-        let before = self
-            .outstanding
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                Some(v.saturating_sub(n))
-            })
-            .unwrap_or(0);
+        lane.outstanding.fetch_sub(n, Ordering::AcqRel);
+        let before = self.outstanding.fetch_sub(n, Ordering::AcqRel);
         debug_assert!(before >= n, "{n} jobs finished of {before} outstanding");
         if before <= n {
             self.wake_flushes();
@@ -359,7 +350,7 @@ impl Engine {
             && st.schedule.in_flight() < route.max_in_flight;
         drop(st);
         // Room for an emit blocked on a full queue.
-        lane.room.notify_one();
+        lane.notify_room();
         if let Some(at) = timer {
             self.pool.timer(lane, at);
         }
@@ -516,7 +507,7 @@ impl Engine {
         let ready = st.schedule.has_ready();
         let breaker = st.breaker.state();
         drop(st);
-        lane.room.notify_all();
+        lane.notify_room();
         self.pool.release();
         if let Some(at) = timer {
             self.pool.timer(lane, at);

@@ -31,7 +31,7 @@ impl Engine {
         let in_flight = st.in_flight.len();
         let released = self.backlog.release(self, lane, &mut st, why);
         drop(st);
-        lane.room.notify_all();
+        lane.notify_room();
         let released = self.backlog.complete(self, lane, released);
         if closing == Closing::Removed {
             self.backlog.registered(&lane.name, None);
