@@ -330,22 +330,14 @@ pub(crate) struct Counters {
 }
 
 /// One registered endpoint.
+///
+/// `repr(C)` with the fields `emit` reads first, so that routing an event to a lane that has
+/// not been touched for a while costs a cache line or two, not one per field.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Lane {
-    pub(crate) name: Arc<str>,
-    /// Its settings now.
-    route: Mutex<Arc<Route>>,
     /// Its event types, as [`deskhook::EventTypeSet`] bits, for routing without a lock.
     subscription: AtomicU32,
-    pub(crate) state: Mutex<LaneState>,
-    /// Jobs from `emit` not yet moved into the schedule (memory backlog). `emit` appends here
-    /// without taking the state lock, which workers take often; the next look at the lane
-    /// moves them over (and numbers them).
-    pub(crate) inbox: Mutex<Vec<Job>>,
-    /// `inbox.len()`, readable without the inbox lock.
-    pub(crate) inbox_len: AtomicUsize,
-    /// `schedule.queued()` as of the last change, readable without the state lock.
-    pub(crate) queued_mirror: AtomicUsize,
     /// Set (under the state lock) when the lane is disabled or closing: `emit` then takes the
     /// slow path, which dead-letters.
     pub(crate) closed: AtomicBool,
@@ -354,6 +346,21 @@ pub(crate) struct Lane {
     /// [`LaneState::held`] as of the last change, readable without the lock: a held lane is
     /// not put in the run queue (events for a paused endpoint wake no worker).
     pub(crate) held: AtomicBool,
+    /// `inbox.len()`, readable without the inbox lock.
+    pub(crate) inbox_len: AtomicUsize,
+    /// `schedule.queued()` as of the last change, readable without the state lock.
+    pub(crate) queued_mirror: AtomicUsize,
+    /// Events accepted for this lane and not finished (delivered, dead-lettered, dropped,
+    /// handed back), in memory or in the spool.
+    pub(crate) outstanding: AtomicUsize,
+    /// Jobs from `emit` not yet moved into the schedule (memory backlog). `emit` appends here
+    /// without taking the state lock, which workers take often; the next look at the lane
+    /// moves them over (and numbers them).
+    pub(crate) inbox: Mutex<Vec<Job>>,
+    pub(crate) name: Arc<str>,
+    /// Its settings now.
+    route: Mutex<Arc<Route>>,
+    pub(crate) state: Mutex<LaneState>,
     /// `emit` waits here for room under the block policy (with the state lock).
     pub(crate) room: Condvar,
     /// Emits waiting on `room` (counted under the state lock), so that making room costs a
@@ -361,9 +368,6 @@ pub(crate) struct Lane {
     pub(crate) room_waiters: AtomicUsize,
     /// Its place in the registry's tenant index (kept by the registry under its lock).
     pub(crate) index_pos: AtomicUsize,
-    /// Events accepted for this lane and not finished (delivered, dead-lettered, dropped,
-    /// handed back), in memory or in the spool.
-    pub(crate) outstanding: AtomicUsize,
     /// With a spool: its rows on disk.
     pub(crate) rows: RowCounts,
     pub(crate) counters: Counters,

@@ -126,6 +126,13 @@ impl Registry {
         self.read().by_name.get(name).cloned()
     }
 
+    /// Calls `f` with every endpoint, by name, under the read lock (no copy of the list).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Lane)) {
+        for lane in self.read().by_name.values() {
+            f(lane);
+        }
+    }
+
     /// Every endpoint, by name.
     pub(crate) fn all(&self) -> Vec<Arc<Lane>> {
         self.read().by_name.values().cloned().collect()

@@ -204,7 +204,7 @@ impl Engine {
             in_flight,
             ..Default::default()
         };
-        for lane in self.registry.all() {
+        self.registry.for_each(|lane| {
             let c = &lane.counters;
             totals.endpoints += 1;
             totals.delivered += c.delivered.load(Ordering::Relaxed);
@@ -213,7 +213,7 @@ impl Engine {
             totals.dropped += c.dropped.load(Ordering::Relaxed);
             totals.dead_lettered += c.dead_lettered.load(Ordering::Relaxed);
             totals.rate_limited += c.rate_limited.load(Ordering::Relaxed);
-        }
+        });
         totals
     }
 
