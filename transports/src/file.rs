@@ -227,7 +227,7 @@ fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error
                     return;
                 };
                 if let Err(err) = shared.flush_now() {
-                    log::warn!(target: "deskhook", "{err}");
+                    log::warn!(target: deskhook::LOG_TARGET, "{err}");
                 }
             }
         })
@@ -258,7 +258,7 @@ impl Shared {
             && let Err(err) = self.rotate(&mut state, rotation)
         {
             // The event still goes into the current file; only the rotation failed.
-            log::warn!(target: "deskhook", "{err}; writing on to the current file");
+            log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the current file");
         }
         state
             .writer
@@ -349,7 +349,7 @@ impl Drop for FileSink {
             let _ = flusher.thread.join();
         }
         if let Err(err) = self.shared.flush_now() {
-            log::warn!(target: "deskhook", "{err}");
+            log::warn!(target: deskhook::LOG_TARGET, "{err}");
         }
     }
 }

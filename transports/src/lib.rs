@@ -19,9 +19,11 @@
 //!
 //! - `file` (default): [`file::FileSink`], the JSON Lines log. No extra dependency.
 //! - `http-blocking` (default): [`http_blocking::HttpSink`], reliable delivery to HTTP
-//!   endpoints from worker threads over ureq, with the [`delivery`] engine (queues, per-ticket
-//!   order, retries, breaker, dead letters), the [`guard`] against SSRF, and [`config`] for
-//!   `deskhook.toml`. Pulls in ureq (rustls), url, ipnet, httpdate and toml.
+//!   endpoints from a pool of worker threads over ureq, with the [`delivery`] engine (a
+//!   registry of endpoints changed at run time, tenants, queues, per-ticket order, retries,
+//!   breaker, rate limits, dead letters; every engine-backed sink is a
+//!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, and [`config`] for
+//!   `deskhook.toml`. Pulls in ureq (rustls), url, ipnet, httpdate, toml and strsim.
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks over
 //!   reqwest (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond ring's), usable
 //!   inside an existing runtime or with a runtime of its own. Pulls in reqwest, tokio,
@@ -31,12 +33,20 @@
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
 //!   (acknowledged, de-duplicated on the event id) for `deskhook relay` workers to deliver.
 //!   Pulls in async-nats (JetStream only, rustls with ring) and tokio.
+//! - `relay`: [`relay::Relay`] (what `deskhook relay` runs), delivering a JetStream stream's
+//!   events to HTTP endpoints with the blocking transport. Pulls in what `nats` and
+//!   `http-blocking` do, and futures-util.
 //!
 //! # Log levels
 //!
-//! Records go to the `log` crate under the target `deskhook`: `warn` when a background flush
-//! or a rotation of the file log fails (the event itself is still written or reported to
-//! the dispatcher, which counts it).
+//! Records go to the `log` crate under the target `deskhook`:
+//!
+//! - `error`: an endpoint answered 410 and is disabled; an event could not be written to the
+//!   spool; the delivery runtime shut down with events undelivered.
+//! - `warn`: an event was dead-lettered or dropped (a full queue or memory budget), a shutdown
+//!   left events undelivered, a background flush or a rotation of the file log failed.
+//! - `info`: an endpoint was added, updated, paused, resumed or removed; spooled events from
+//!   before a restart go out.
 
 #[cfg(feature = "_http")]
 pub mod config;

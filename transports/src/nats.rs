@@ -443,7 +443,7 @@ impl StreamSettings {
         }
         if found.duplicate_window.is_zero() {
             log::warn!(
-                target: "deskhook",
+                target: deskhook::LOG_TARGET,
                 "JetStream stream '{}' has no duplicate window: an event published again after \
                  a timeout may be stored twice",
                 self.name
@@ -488,7 +488,7 @@ impl StreamSettings {
             match context.create_stream(self.stream_config()).await {
                 Ok(mut created) => {
                     log::info!(
-                        target: "deskhook",
+                        target: deskhook::LOG_TARGET,
                         "created JetStream stream '{}' for subjects '{}'",
                         self.name,
                         self.subjects()
@@ -814,7 +814,7 @@ impl JetStreamTransport {
                 Ok(())
             }
             Ok(Err(Trouble::Fatal(error))) => {
-                log::error!(target: "deskhook", "{error}");
+                log::error!(target: deskhook::LOG_TARGET, "{error}");
                 Err(AttemptError {
                     message: error.to_string(),
                     retryable: false,
@@ -1372,7 +1372,7 @@ impl NatsSinkBuilder {
             }
             Ok(Err(Trouble::Transient(why))) => {
                 log::warn!(
-                    target: "deskhook",
+                    target: deskhook::LOG_TARGET,
                     "NATS at {shown}: {why}; events wait in the queue and the stream is \
                      checked before the first publish"
                 );
@@ -1380,7 +1380,7 @@ impl NatsSinkBuilder {
             }
             Err(_) => {
                 log::warn!(
-                    target: "deskhook",
+                    target: deskhook::LOG_TARGET,
                     "NATS at {shown} did not answer within {}; events wait in the queue \
                      and stream '{}' is checked before the first publish",
                     deskhook::policy::format_duration(self.connect_timeout),

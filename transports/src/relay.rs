@@ -270,7 +270,7 @@ impl Relay {
             match partitions_of(config) {
                 Some(partitions) => settings = settings.partitions(partitions),
                 None => log::warn!(
-                    target: "deskhook",
+                    target: deskhook::LOG_TARGET,
                     "stream '{}' does not record its partition count (it was not made by \
                      deskhook 0.1's NatsSink); assuming {}: relays and publishers must agree",
                     settings.stream_name(),
@@ -337,7 +337,7 @@ impl Relay {
             })
         };
         log::info!(
-            target: "deskhook",
+            target: deskhook::LOG_TARGET,
             "relay '{}': delivering from stream '{}' ({partitions} partitions) to {} endpoint(s)",
             self.durable,
             settings.stream_name(),
@@ -372,7 +372,7 @@ impl Relay {
         drop(shared);
         let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
         if shut.is_err() {
-            log::error!(target: "deskhook", "the relay's delivery engine did not stop cleanly");
+            log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
         }
         let _ = publisher.await;
         Ok(RelayReport {
@@ -436,7 +436,7 @@ impl Relay {
 /// Stops the engine: what is left was handed back already.
 fn finish(guard: DeliveryGuard) {
     if let Err(e) = guard.shutdown(Duration::ZERO) {
-        log::debug!(target: "deskhook", "relay engine at stop: {e}");
+        log::debug!(target: deskhook::LOG_TARGET, "relay engine at stop: {e}");
     }
 }
 
@@ -499,7 +499,7 @@ async fn publish_dead_letter(
     };
     if let Err(e) = acked {
         log::warn!(
-            target: "deskhook",
+            target: deskhook::LOG_TARGET,
             "dead letter {} not published to stream '{stream}' ({e}); it is in the relay's \
              dead-letter file",
             letter.id
@@ -551,7 +551,7 @@ impl Shared {
             let mut batch = match batch {
                 Ok(batch) => batch,
                 Err(e) => {
-                    log::warn!(target: "deskhook", "relay: cannot fetch: {e}; trying again");
+                    log::warn!(target: deskhook::LOG_TARGET, "relay: cannot fetch: {e}; trying again");
                     self.pause(FETCH_EXPIRY).await;
                     continue;
                 }
@@ -568,7 +568,7 @@ impl Shared {
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
-                        log::warn!(target: "deskhook", "relay: a fetch failed: {e}");
+                        log::warn!(target: deskhook::LOG_TARGET, "relay: a fetch failed: {e}");
                         self.pause(FETCH_EXPIRY).await;
                     }
                 }
@@ -609,7 +609,7 @@ impl Shared {
         let event_type = name.as_deref().and_then(EventType::from_wire);
         let (Some(id), Some(event_type)) = (id, event_type) else {
             log::error!(
-                target: "deskhook",
+                target: deskhook::LOG_TARGET,
                 "relay: message on '{}' is not a deskhook event (webhook-id or \
                  x-deskhook-action missing or unknown); terminated",
                 message.subject
@@ -655,7 +655,7 @@ impl Shared {
         };
         if handoffs > self.max_handoffs {
             log::error!(
-                target: "deskhook",
+                target: deskhook::LOG_TARGET,
                 "relay: event {id} was handed out {handoffs} times (relays stopped while \
                  delivering it); given up"
             );
@@ -743,7 +743,7 @@ impl Shared {
         // way does not let the partition stall until ack_wait.
         if let Err(e) = message.double_ack().await {
             log::warn!(
-                target: "deskhook",
+                target: deskhook::LOG_TARGET,
                 "relay: acknowledging event {id} failed ({e}); it may be delivered again"
             );
         }
@@ -759,7 +759,7 @@ impl Shared {
 
     async fn settle(&self, message: &jetstream::Message, kind: AckKind) {
         if let Err(e) = message.ack_with(kind).await {
-            log::warn!(target: "deskhook", "relay: cannot answer the server: {e}");
+            log::warn!(target: deskhook::LOG_TARGET, "relay: cannot answer the server: {e}");
         }
     }
 }

@@ -308,7 +308,7 @@ impl Drop for DeliveryGuard {
             let own_runtime = false;
             let result = shutdown_here(&self.engine, self.timeout, own_runtime);
             if let Err(err) = result {
-                log::warn!(target: "deskhook", "{err}");
+                log::warn!(target: deskhook::LOG_TARGET, "{err}");
             }
         }
         #[cfg(feature = "_async")]
@@ -327,7 +327,7 @@ fn shutdown_here(engine: &Engine, timeout: Duration, own_runtime: bool) -> Resul
         return match handle.runtime_flavor() {
             tokio::runtime::RuntimeFlavor::CurrentThread => {
                 log::warn!(
-                    target: "deskhook",
+                    target: deskhook::LOG_TARGET,
                     "delivery guard dropped on a current-thread runtime: it cannot wait for \
                      delivery there; what is undelivered goes to the dead letters (call \
                      shutdown_async().await instead)"

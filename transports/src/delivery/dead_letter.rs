@@ -109,14 +109,14 @@ impl DeadLetterLog {
         let mut line = match serde_json::to_vec(letter) {
             Ok(line) => line,
             Err(e) => {
-                log::error!(target: "deskhook", "dead letter {} could not be written: {e}", letter.id);
+                log::error!(target: deskhook::LOG_TARGET, "dead letter {} could not be written: {e}", letter.id);
                 return;
             }
         };
         line.push(b'\n');
         if let Err(err) = self.append(&line) {
             log::error!(
-                target: "deskhook",
+                target: deskhook::LOG_TARGET,
                 "{err}; the dead letter follows: {}",
                 String::from_utf8_lossy(line.trim_ascii_end())
             );
@@ -151,7 +151,7 @@ pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Erro
             // A last line cut short by a crash while it was written: skip it, say so, and
             // keep the letters before it usable.
             Err(e) if lines.peek().is_none() && e.is_eof() => log::warn!(
-                target: "deskhook",
+                target: deskhook::LOG_TARGET,
                 "{}:{}: the last line is cut short ({e}); skipped",
                 path.display(),
                 n + 1

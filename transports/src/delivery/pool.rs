@@ -56,7 +56,7 @@ struct Run {
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     /// Lanes refused a slot because the sink was at its limit: back to `ready` when one frees.
-    starved: Vec<Arc<Lane>>,
+    starved: VecDeque<Arc<Lane>>,
     stopping: bool,
     /// Blocking workers waiting for work, and alive.
     idle: usize,
@@ -176,15 +176,25 @@ impl Pool {
     /// closing: its resume puts it back). Costs an atomic load and swap when it is, a lock
     /// and perhaps a wake-up when it is not.
     pub(crate) fn push(&self, lane: &Arc<Lane>) {
-        if lane.held.load(Ordering::Acquire) || lane.notified.swap(true, Ordering::AcqRel) {
-            return;
+        if let Some(idle) = self.enqueue(lane) {
+            self.wake(idle);
         }
-        let idle = {
-            let mut run = lock(&self.run);
-            run.ready.push_back(lane.clone());
-            run.idle > 0
-        };
-        self.wake(idle);
+    }
+
+    /// [`push`](Pool::push) by a worker that looks at the run queue next (after settling an
+    /// attempt): nobody else is woken for it.
+    pub(crate) fn requeue(&self, lane: &Arc<Lane>) {
+        self.enqueue(lane);
+    }
+
+    /// Puts `lane` in the run queue if it is not there and not held; whether a thread idles.
+    fn enqueue(&self, lane: &Arc<Lane>) -> Option<bool> {
+        if lane.held.load(Ordering::Acquire) || lane.notified.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let mut run = lock(&self.run);
+        run.ready.push_back(lane.clone());
+        Some(run.idle > 0)
     }
 
     /// Looks at `lane` again at `at`.
@@ -210,11 +220,11 @@ impl Pool {
     /// `lane`, with `lane_in_flight` requests in flight, had work but no slot: it goes back
     /// to the run queue when one frees.
     pub(crate) fn starve(&self, lane: &Arc<Lane>, lane_in_flight: usize) {
-        lock(&self.run).starved.push(lane.clone());
+        lock(&self.run).starved.push_back(lane.clone());
         // A slot may have freed between the refusal and now (only then: a lane sent back
         // while it would be refused again would keep a worker spinning).
         if self.in_flight.load(Ordering::Acquire) < self.cap(lane_in_flight) {
-            self.unstarve();
+            self.unstarve(true);
         }
     }
 
@@ -229,21 +239,29 @@ impl Pool {
         cap.max(1)
     }
 
-    fn unstarve(&self) {
+    /// A slot freed: the lane that waited longest for one goes back to the run queue (one
+    /// per slot: sending them all back would have every freed slot look at every waiting
+    /// lane). `wake` when no worker looks at the run queue next.
+    fn unstarve(&self, wake: bool) {
         let idle = {
             let mut run = lock(&self.run);
-            if run.starved.is_empty() {
+            let Some(lane) = run.starved.pop_front() else {
                 return;
-            }
-            let starved = std::mem::take(&mut run.starved);
-            for lane in starved {
-                if !lane.notified.swap(true, Ordering::AcqRel) {
-                    run.ready.push_back(lane);
-                }
+            };
+            if !lane.notified.swap(true, Ordering::AcqRel) {
+                run.ready.push_back(lane);
             }
             run.idle > 0
         };
-        self.wake(idle);
+        if wake {
+            self.wake(idle);
+        }
+    }
+
+    /// Whether every slot is taken: then no lane can go, and none is looked at (the worker
+    /// that frees a slot looks at the run queue itself).
+    pub(crate) fn saturated(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) >= self.limit.load(Ordering::Acquire)
     }
 
     /// The next lane to look at, without waiting.
@@ -285,10 +303,11 @@ impl Pool {
         }
     }
 
-    /// A request ended: its slot frees.
+    /// A request ended: its slot frees. Called by the worker that ended it, which looks at
+    /// the run queue next: a lane that waited for a slot goes there, waking nobody.
     pub(crate) fn release(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.unstarve();
+        self.unstarve(false);
     }
 
     /// Requests in flight now.

@@ -116,7 +116,13 @@ async fn run<T: AsyncTransport>(engine: Arc<Engine>, transport: Arc<T>, mut atte
         attempt.finish(result, took);
         match engine.next_attempt() {
             Next::Attempt(next) => attempt = next,
-            Next::Wait(_) | Next::Stop => return,
+            Next::Wait(_) => {
+                // The dispatcher may be asleep without the next retry's time (it went to
+                // sleep while every slot was taken): it looks again.
+                engine.pool().notify.notify_one();
+                return;
+            }
+            Next::Stop => return,
         }
     }
 }

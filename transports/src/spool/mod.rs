@@ -395,7 +395,7 @@ fn take_lock(dir: &Path) -> Result<File, Error> {
         .and_then(|()| file.rewind())
         .and_then(|()| writeln!(file, "{}", std::process::id()));
     if let Err(e) = written {
-        log::warn!(target: "deskhook", "cannot write the process id to {}: {e}", path.display());
+        log::warn!(target: deskhook::LOG_TARGET, "cannot write the process id to {}: {e}", path.display());
     }
     Ok(file)
 }

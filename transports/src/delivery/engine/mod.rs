@@ -290,6 +290,10 @@ impl Engine {
 
     /// The next attempt to make, or how long to wait for one.
     pub(crate) fn next_attempt(self: &Arc<Self>) -> Next {
+        if self.pool.saturated() {
+            // No lane could go; the worker that frees a slot comes back here.
+            return Next::Wait(None);
+        }
         loop {
             match self.pool.pop() {
                 Popped::Stop => return Next::Stop,
@@ -508,12 +512,14 @@ impl Engine {
         let breaker = st.breaker.state();
         drop(st);
         lane.notify_room();
+        // The worker settling this attempt looks at the run queue next: it takes the freed
+        // slot, so nobody else is woken for it.
         self.pool.release();
         if let Some(at) = timer {
             self.pool.timer(lane, at);
         }
         if ready {
-            self.pool.push(lane);
+            self.pool.requeue(lane);
         }
         if let Some(released) = released {
             let moved = self.backlog.complete(self, lane, released);
@@ -561,7 +567,7 @@ impl Engine {
             let ready = st.schedule.has_ready();
             drop(st);
             if ready {
-                self.pool.push(lane);
+                self.pool.requeue(lane);
             }
         }
         if !matches!(decision, Decision::Retry { .. }) {
