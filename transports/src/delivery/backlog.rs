@@ -19,7 +19,7 @@ use super::budget::JOB_OVERHEAD;
 use super::dead_letter::DeadLetterLog;
 use super::decide::later;
 use super::lane::{Closing, InFlight, LaneState};
-use super::{DeadLetter, Engine, EventData, Job, Lane, Receipt, lock};
+use super::{DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
 use crate::error::Error;
 
 /// What became of an emit's jobs.
@@ -156,7 +156,7 @@ pub(crate) struct Window {
 /// Where accepted jobs wait; see the [module docs](self).
 pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// Takes `event` for `lanes` (already checked against `max_payload`).
-    fn accept(&self, engine: &Engine, event: EventData, lanes: Vec<Arc<Lane>>) -> Accepted;
+    fn accept(&self, engine: &Engine, event: EventData, lanes: Lanes) -> Accepted;
     /// Takes one job for `lane` again (a redelivery): the receipt of a durable backlog, or
     /// what went wrong.
     fn requeue(
@@ -372,7 +372,7 @@ pub(crate) fn drain_inbox(lane: &Lane, st: &mut LaneState) {
 }
 
 impl Backlog for MemoryBacklog {
-    fn accept(&self, engine: &Engine, mut event: EventData, lanes: Vec<Arc<Lane>>) -> Accepted {
+    fn accept(&self, engine: &Engine, mut event: EventData, lanes: Lanes) -> Accepted {
         let mut accepted = Accepted::default();
         // One charge for the event: its body once, and each job's bookkeeping; released when
         // its last job goes.

@@ -99,6 +99,7 @@ pub use rate::RateLimit;
 pub use receipt::Receipt;
 #[cfg(feature = "spool")]
 pub(crate) use receipt::ReceiptState;
+pub(crate) use registry::Lanes;
 pub use registry::{EndpointInfo, Endpoints, Removed, ReplaceReport, Upserted};
 pub use sink::DeliverySink;
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use deskhook::policy::RetrySchedule;
 use deskhook::{EventType, EventTypeSet};
+use smallvec::SmallVec;
 
 use super::backlog::Release;
 use super::lane::Closing;
@@ -24,38 +25,56 @@ use crate::error::Error;
 pub(crate) struct Index {
     by_name: BTreeMap<Arc<str>, Arc<Lane>>,
     /// Endpoints without a tenant: they receive every event.
-    untenanted: Vec<Arc<Lane>>,
-    by_tenant: HashMap<Arc<str>, Vec<Arc<Lane>>>,
+    untenanted: LaneList,
+    /// The endpoints of each tenant, inline when there are at most two (the common case):
+    /// routing an event then reads no list apart from the map's entry.
+    by_tenant: HashMap<Arc<str>, LaneList>,
 }
+
+/// The endpoints without a tenant, or of one tenant.
+type LaneList = SmallVec<[Arc<Lane>; 2]>;
+
+/// The endpoints an event goes to: inline up to four, so that routing allocates nothing in
+/// the common case.
+pub(crate) type Lanes = SmallVec<[Arc<Lane>; 4]>;
 
 impl Index {
     /// The list a lane with `tenant` lives in.
-    fn list_mut(&mut self, tenant: Option<&str>) -> &mut Vec<Arc<Lane>> {
-        match tenant {
-            None => &mut self.untenanted,
-            Some(tenant) => self.by_tenant.entry(tenant.into()).or_default(),
-        }
-    }
-
     fn insert_routing(&mut self, lane: &Arc<Lane>, tenant: Option<&str>) {
-        let list = self.list_mut(tenant);
-        lane.index_pos.store(list.len(), Ordering::Release);
-        list.push(lane.clone());
+        match tenant {
+            None => push_indexed(&mut self.untenanted, lane),
+            Some(tenant) => push_indexed(self.by_tenant.entry(tenant.into()).or_default(), lane),
+        }
     }
 
     fn remove_routing(&mut self, lane: &Arc<Lane>, tenant: Option<&str>) {
-        let list = self.list_mut(tenant);
-        let pos = lane.index_pos.load(Ordering::Acquire);
-        if list.get(pos).is_some_and(|l| Arc::ptr_eq(l, lane)) {
-            list.swap_remove(pos);
-            if let Some(moved) = list.get(pos) {
-                moved.index_pos.store(pos, Ordering::Release);
+        match tenant {
+            None => remove_indexed(&mut self.untenanted, lane),
+            Some(tenant) => {
+                if let Some(list) = self.by_tenant.get_mut(tenant) {
+                    remove_indexed(list, lane);
+                    if list.is_empty() {
+                        self.by_tenant.remove(tenant);
+                    }
+                }
             }
         }
-        if let Some(tenant) = tenant
-            && self.by_tenant.get(tenant).is_some_and(Vec::is_empty)
-        {
-            self.by_tenant.remove(tenant);
+    }
+}
+
+/// Appends `lane` to `list`, noting its place in it.
+fn push_indexed(list: &mut LaneList, lane: &Arc<Lane>) {
+    lane.index_pos.store(list.len(), Ordering::Release);
+    list.push(lane.clone());
+}
+
+/// Takes `lane` out of `list` by its noted place (the last one fills the gap).
+fn remove_indexed(list: &mut LaneList, lane: &Arc<Lane>) {
+    let pos = lane.index_pos.load(Ordering::Acquire);
+    if list.get(pos).is_some_and(|l| Arc::ptr_eq(l, lane)) {
+        list.swap_remove(pos);
+        if let Some(moved) = list.get(pos) {
+            moved.index_pos.store(pos, Ordering::Release);
         }
     }
 }
@@ -107,11 +126,11 @@ impl Registry {
     }
 
     /// The endpoints an event of `event_type` for `tenant` goes to.
-    pub(crate) fn route(&self, tenant: Option<&str>, event_type: EventType) -> Vec<Arc<Lane>> {
+    pub(crate) fn route(&self, tenant: Option<&str>, event_type: EventType) -> Lanes {
         let index = self.read();
         let of_tenant = tenant
             .and_then(|t| index.by_tenant.get(t))
-            .map_or(&[][..], Vec::as_slice);
+            .map_or(&[][..], |lanes| lanes.as_slice());
         index
             .untenanted
             .iter()

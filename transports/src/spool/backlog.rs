@@ -17,7 +17,7 @@ use super::writer::{RowRange, SpoolStore};
 use crate::delivery::backlog::{Accepted, Backlog, Release, Released, RowCounts};
 use crate::delivery::decide::later;
 use crate::delivery::lane::LaneState;
-use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Receipt, lock};
+use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
 use crate::error::Error;
 
 /// How long a lane waits before reading again when the memory budget had no room.
@@ -135,7 +135,7 @@ fn load_failed(lane: &Lane, st: &mut LaneState, err: &Error, now: Instant) -> Op
 }
 
 impl Backlog for SpoolBacklog {
-    fn accept(&self, engine: &Engine, event: EventData, lanes: Vec<Arc<Lane>>) -> Accepted {
+    fn accept(&self, engine: &Engine, event: EventData, lanes: Lanes) -> Accepted {
         let event = Arc::new(event);
         let jobs = lanes
             .into_iter()

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use deskhook::{EventId, EventType};
 
 use super::Engine;
-use crate::delivery::{DeadLetter, EventData, Job, Lane, Receipt, now_rfc3339, raw_body};
+use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt, now_rfc3339, raw_body};
 use crate::error::Error;
 
 /// An event and the endpoints it goes to.
-type Targets = (EventData, Vec<Arc<Lane>>);
+type Targets = (EventData, Lanes);
 
 /// What `emit` returns for the problems of its endpoints.
 fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
