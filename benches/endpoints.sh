@@ -24,7 +24,7 @@
 #      target/bench/endpoints/.
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 EVENTS=100000
-# CONCURRENCY=16 TICKETS=997 BODY_SIZE=1024 REPEAT=3 DOWN_EVENTS=200000.
+# CONCURRENCY=16 TICKETS=997 BODY_SIZE=1024 REPEAT=3 DOWN_EVENTS=400000.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,7 +35,7 @@ CONCURRENCY="${CONCURRENCY:-16}"
 TICKETS="${TICKETS:-997}"
 BODY_SIZE="${BODY_SIZE:-1024}"
 REPEAT="${REPEAT:-3}"
-DOWN_EVENTS="${DOWN_EVENTS:-200000}"
+DOWN_EVENTS="${DOWN_EVENTS:-400000}"
 URL="http://127.0.0.1:$PORT/"
 out="$root/target/bench/endpoints"
 mkdir -p "$out"

@@ -43,9 +43,10 @@
 //! - per endpoint, [`Endpoint::max_in_flight`] requests at once and an optional
 //!   [`Endpoint::rate_limit`] (waiting for a token holds no worker);
 //! - per sink, [`DeliveryConfig::max_in_flight`] requests at once, of which an endpoint that
-//!   already has a request in flight may take only three quarters: the last quarter is kept
-//!   for endpoints with nothing in flight, so that slow and dead endpoints cannot take every
-//!   worker from the healthy ones;
+//!   already has a request in flight may not take the reserve: one slot per other endpoint,
+//!   at most a quarter of the slots, kept for endpoints with nothing in flight, so that slow
+//!   and dead endpoints cannot take every worker from the healthy ones (a sink with a
+//!   single endpoint keeps nothing back);
 //! - per sink, [`DeliveryConfig::max_queued_bytes`] of events queued in memory, on top of
 //!   each endpoint's [`DeliveryConfig::queue_capacity`].
 //!
@@ -144,8 +145,9 @@ pub struct DeliveryConfig {
     /// to 1 MiB.
     pub max_payload: usize,
     /// Requests in flight at once over the whole sink, whatever the number of endpoints.
-    /// An endpoint that already has one in flight may use only three quarters of them (see
-    /// the [module docs](self#workers)). Defaults to 1024; the blocking transport also stops
+    /// An endpoint that already has one in flight may not take the last ones, kept for the
+    /// others (one per other endpoint, at most a quarter; see the
+    /// [module docs](self#workers)). Defaults to 1024; the blocking transport also stops
     /// at [`max_threads`](DeliveryConfig::max_threads).
     pub max_in_flight: usize,
     /// The most worker threads of the blocking transport: the pool grows with demand up to

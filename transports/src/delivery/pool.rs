@@ -4,8 +4,8 @@
 //! makes one attempt of it, and puts it back at the end if it has more, so endpoints are
 //! served in turn. Endpoints waiting for a retry, a breaker's cool-down or a rate-limit token
 //! sit in a timer heap until then. The number of requests in flight is counted here for the
-//! whole sink, with a quarter of the slots kept for endpoints that have nothing in flight
-//! (see [`Pool::try_acquire`]).
+//! whole sink, with a reserve (one slot per other endpoint, at most a quarter of them) kept
+//! for endpoints that have nothing in flight (see [`Pool::try_acquire`]).
 //!
 //! Blocking workers are threads: the pool starts one and grows by one whenever a worker
 //! takes an attempt and none is left idle, up to `max_threads`; a thread idle for
@@ -124,6 +124,9 @@ pub(crate) struct Pool {
     in_flight: AtomicUsize,
     /// Requests in flight at most (set when the transport starts).
     limit: AtomicUsize,
+    /// Endpoints registered (kept by the registry), which sizes the slots kept back for
+    /// endpoints with nothing in flight.
+    endpoints: AtomicUsize,
     max_threads: usize,
     idle_timeout: Duration,
     spawn: OnceLock<Spawner>,
@@ -150,6 +153,7 @@ impl Pool {
             notify: tokio::sync::Notify::new(),
             in_flight: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit.max(1)),
+            endpoints: AtomicUsize::new(0),
             max_threads: max_threads.max(1),
             idle_timeout,
             spawn: OnceLock::new(),
@@ -228,15 +232,21 @@ impl Pool {
         }
     }
 
-    /// The slots a lane with `lane_in_flight` requests in flight may fill.
+    /// The slots a lane with `lane_in_flight` requests in flight may fill: all of them for
+    /// a lane with none; otherwise all but the reserve, one slot per other endpoint and at
+    /// most a quarter of them (a sink with one endpoint keeps nothing back).
     fn cap(&self, lane_in_flight: usize) -> usize {
         let limit = self.limit.load(Ordering::Acquire);
-        let cap = if lane_in_flight == 0 {
-            limit
-        } else {
-            limit - limit / 4
-        };
-        cap.max(1)
+        if lane_in_flight == 0 {
+            return limit.max(1);
+        }
+        let others = self.endpoints.load(Ordering::Acquire).saturating_sub(1);
+        (limit - others.min(limit / 4)).max(1)
+    }
+
+    /// The registry holds `count` endpoints now.
+    pub(crate) fn set_endpoints(&self, count: usize) {
+        self.endpoints.store(count, Ordering::Release);
     }
 
     /// A slot freed: the lane that waited longest for one goes back to the run queue (one
@@ -281,9 +291,9 @@ impl Pool {
     }
 
     /// Takes a slot for a request of a lane that has `lane_in_flight` requests in flight: a
-    /// lane with none may take any slot; one with some only while three quarters of the
-    /// slots or fewer are taken, so that endpoints whose requests hang cannot take every
-    /// slot from the others.
+    /// lane with none may take any slot; one with some only while a reserve stays free (one
+    /// slot per other endpoint, at most a quarter of the slots), so that endpoints whose
+    /// requests hang cannot take every slot from the others.
     pub(crate) fn try_acquire(&self, lane_in_flight: usize) -> bool {
         let cap = self.cap(lane_in_flight);
         let mut now = self.in_flight.load(Ordering::Relaxed);
@@ -439,6 +449,7 @@ mod tests {
     #[test]
     fn a_lane_with_requests_in_flight_leaves_a_quarter_of_the_slots() {
         let pool = Pool::new(8, 8, Duration::from_secs(1));
+        pool.set_endpoints(100);
         // Lanes with something in flight stop at 6 of 8.
         for _ in 0..6 {
             assert!(pool.try_acquire(1));
@@ -451,6 +462,20 @@ mod tests {
         pool.release();
         assert!(pool.try_acquire(0));
         assert_eq!(pool.in_flight(), 8);
+        // With 2 endpoints, one slot is kept back for the other; with 1, none.
+        let pool = Pool::new(8, 8, Duration::from_secs(1));
+        pool.set_endpoints(2);
+        for _ in 0..7 {
+            assert!(pool.try_acquire(1));
+        }
+        assert!(!pool.try_acquire(1));
+        assert!(pool.try_acquire(0));
+        let alone = Pool::new(8, 8, Duration::from_secs(1));
+        alone.set_endpoints(1);
+        for _ in 0..8 {
+            assert!(alone.try_acquire(1));
+        }
+        assert!(!alone.try_acquire(1));
         // A limit of 1 is one slot for anyone.
         let one = Pool::new(1, 1, Duration::from_secs(1));
         assert!(one.try_acquire(0));

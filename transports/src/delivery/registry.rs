@@ -368,6 +368,7 @@ impl Endpoints {
         let lane = {
             let mut index = registry.write();
             let lane = index.by_name.remove(name);
+            self.engine.pool().set_endpoints(index.by_name.len());
             if let Some(lane) = &lane {
                 let tenant = lane.route().endpoint.tenant.clone();
                 index.remove_routing(lane, tenant.as_deref());
@@ -533,6 +534,7 @@ impl Engine {
                 }
                 index.by_name.insert(lane.name.clone(), lane.clone());
                 index.insert_routing(&lane, tenant.as_deref());
+                self.pool().set_endpoints(index.by_name.len());
             }
             if self.stopping() {
                 // Stopped while this one was added: it stops too (its events are not lost).

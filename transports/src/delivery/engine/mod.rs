@@ -390,7 +390,7 @@ impl Engine {
             return Look::Later(at);
         }
         // An endpoint that is failing counts as one with a request in flight: it may not
-        // take the last quarter of the slots, kept for the healthy ones.
+        // take the slots kept back for the healthy ones.
         let load = st.schedule.in_flight() + usize::from(st.breaker.failing());
         if !self.pool.try_acquire(load) {
             self.pool.starve(lane, load);
