@@ -29,12 +29,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::delivery::{
-    AsyncTransport, AttemptError, Connector, DeliveryGuard, DeliverySink, Endpoint,
+    AsyncTransport, AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint,
     RESPONSE_READ_LIMIT, Response, SinkBuilder, Target, lock, parse_retry_after, spawn,
 };
 use crate::error::Error;
@@ -79,16 +78,6 @@ impl SinkBuilder {
     }
 }
 
-/// What endpoints share a client by: its TLS roots, SSRF policy and timeouts. Endpoints on
-/// the same origin with the same key share its connections.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ClientKey {
-    roots: Option<Vec<Vec<u8>>>,
-    policy: AddressPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
-}
-
 /// Makes the async transport's targets: one reqwest client (a connection pool per origin)
 /// per [`ClientKey`], and one TLS configuration for every client with the public roots.
 struct ReqwestConnector {
@@ -106,15 +95,7 @@ struct ReqwestTarget {
 impl Connector for ReqwestConnector {
     fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
         endpoint.check_http()?;
-        let key = ClientKey {
-            roots: endpoint
-                .ca_certificates
-                .as_ref()
-                .map(|certs| certs.iter().map(|der| der.to_vec()).collect()),
-            policy: endpoint.address_policy.clone(),
-            timeout: endpoint.timeout,
-            connect_timeout: endpoint.connect_timeout,
-        };
+        let key = ClientKey::of(endpoint);
         let known = lock(&self.clients).get(&key).cloned();
         let client = match known {
             Some(client) => client,

@@ -17,18 +17,17 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::delivery::engine::Next;
 use crate::delivery::pool::Woke;
 use crate::delivery::{
-    AttemptError, Connector, DeliveryGuard, DeliverySink, Endpoint, Engine, RESPONSE_READ_LIMIT,
-    Response, SinkBuilder, Target, Transport, lock, parse_retry_after,
+    AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint, Engine,
+    RESPONSE_READ_LIMIT, Response, SinkBuilder, Target, Transport, lock, parse_retry_after,
 };
 use crate::error::Error;
-use crate::guard::{self, AddressPolicy};
+use crate::guard;
 
 pub use crate::delivery::USER_AGENT;
 
@@ -118,21 +117,11 @@ fn run_thread(engine: &Arc<Engine>) {
     }
 }
 
-/// What endpoints share an agent by: its TLS roots, SSRF policy and timeouts. Endpoints on
-/// the same host with the same key share its connections.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct AgentKey {
-    roots: Option<Vec<Vec<u8>>>,
-    policy: AddressPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
-}
-
 /// Makes the blocking transport's targets: one ureq agent (a connection pool per origin)
-/// per [`AgentKey`], shared by every endpoint with that key.
+/// per [`ClientKey`], shared by every endpoint with that key.
 struct UreqConnector {
     idle_per_host: usize,
-    agents: Mutex<HashMap<AgentKey, ureq::Agent>>,
+    agents: Mutex<HashMap<ClientKey, ureq::Agent>>,
 }
 
 /// An endpoint as the blocking transport sends to it.
@@ -144,15 +133,7 @@ struct UreqTarget {
 impl Connector for UreqConnector {
     fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
         endpoint.check_http()?;
-        let key = AgentKey {
-            roots: endpoint
-                .ca_certificates
-                .as_ref()
-                .map(|certs| certs.iter().map(|der| der.to_vec()).collect()),
-            policy: endpoint.address_policy.clone(),
-            timeout: endpoint.timeout,
-            connect_timeout: endpoint.connect_timeout,
-        };
+        let key = ClientKey::of(endpoint);
         let agent = lock(&self.agents)
             .entry(key)
             .or_insert_with_key(|key| agent_for(key, self.idle_per_host))
@@ -168,7 +149,7 @@ impl Connector for UreqConnector {
     }
 }
 
-fn agent_for(key: &AgentKey, idle_per_host: usize) -> ureq::Agent {
+fn agent_for(key: &ClientKey, idle_per_host: usize) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -251,6 +232,8 @@ fn classify(err: ureq::Error) -> AttemptError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::{EventData, Job, Lane, now_rfc3339};
 use crate::error::Error;
 
 /// The dead-letter file used when none is configured, relative to the working directory.
@@ -43,6 +44,35 @@ pub struct DeadLetter {
     pub failed_at: String,
     /// The exact body that was (to be) sent.
     pub body: Box<RawValue>,
+}
+
+impl DeadLetter {
+    /// The dead letter of `event` for `lane`, after `attempts` attempts.
+    pub(crate) fn of(lane: &Lane, event: &EventData, attempts: u32, reason: &str) -> DeadLetter {
+        DeadLetter {
+            id: event.id_text.to_string(),
+            endpoint: lane.name.to_string(),
+            url: lane.route().url.clone(),
+            tenant: event.tenant.as_deref().map(str::to_owned),
+            action: event.event_type.to_string(),
+            ticket: event.key.to_string(),
+            attempts,
+            last_status: None,
+            last_error: None,
+            reason: reason.to_owned(),
+            failed_at: now_rfc3339(),
+            body: raw_body(&event.body),
+        }
+    }
+
+    /// The dead letter of `job` of `lane`, with what its last attempt got.
+    pub(crate) fn of_job(lane: &Lane, job: &Job, reason: &str) -> DeadLetter {
+        DeadLetter {
+            last_status: job.last_status,
+            last_error: job.last_error.clone(),
+            ..DeadLetter::of(lane, &job.event, job.attempts, reason)
+        }
+    }
 }
 
 /// A body as JSON; anything else as a JSON string, rather than lost.

@@ -398,6 +398,34 @@ impl fmt::Debug for Endpoint {
     }
 }
 
+/// What endpoints share an HTTP client (agent) by: its TLS roots, SSRF policy and timeouts.
+/// Endpoints on the same origin with the same key share its connections.
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClientKey {
+    /// `ca_certificates` (DER), or `None` for the public roots.
+    pub(crate) roots: Option<Vec<Vec<u8>>>,
+    pub(crate) policy: AddressPolicy,
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) connect_timeout: std::time::Duration,
+}
+
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
+impl ClientKey {
+    /// The key of `endpoint`'s client.
+    pub(crate) fn of(endpoint: &Endpoint) -> ClientKey {
+        ClientKey {
+            roots: endpoint
+                .ca_certificates
+                .as_ref()
+                .map(|certs| certs.iter().map(|der| der.to_vec()).collect()),
+            policy: endpoint.address_policy.clone(),
+            timeout: endpoint.timeout,
+            connect_timeout: endpoint.connect_timeout,
+        }
+    }
+}
+
 /// The URL cut to its origin, for messages, logs and dead letters: paths and queries often
 /// carry tokens (`https://hooks.example.com/services/T0/B0/secret`), user-info carries
 /// passwords. A cut path shows as `/…`.

@@ -91,8 +91,11 @@ use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 use deskhook::{Action, EventId, EventType};
 
 pub use builder::{DeliveryGuard, SinkBuilder};
+#[cfg(any(feature = "spool", feature = "relay"))]
 pub(crate) use dead_letter::raw_body;
 pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
+pub(crate) use endpoint::ClientKey;
 pub use endpoint::Endpoint;
 pub(crate) use engine::Engine;
 pub(crate) use lane::{Lane, Route};

@@ -122,7 +122,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
             for (jobs, _) in &appends {
                 for (lane, job) in jobs {
                     if let Some(reason) = gone(lane) {
-                        let letter = letter_of(lane, job, reason);
+                        let letter = DeadLetter::of_job(lane, job, reason);
                         insert_letter(&tx, &letter, job.event.content_type)?;
                         done.dead.push((lane.clone(), 1));
                         continue;
@@ -252,25 +252,6 @@ fn drop_appends(core: &Core, error: impl Fn() -> Error, appends: Appends) {
     }
     for (_, receipt) in &appends {
         receipt.settle(Err(error()));
-    }
-}
-
-/// The dead letter of a job whose lane is gone.
-fn letter_of(lane: &Lane, job: &Job, reason: &str) -> DeadLetter {
-    let event = &job.event;
-    DeadLetter {
-        id: event.id_text.to_string(),
-        endpoint: lane.name.to_string(),
-        url: lane.route().url.clone(),
-        tenant: event.tenant.as_deref().map(str::to_owned),
-        action: event.event_type.to_string(),
-        ticket: event.key.to_string(),
-        attempts: job.attempts,
-        last_status: job.last_status,
-        last_error: job.last_error.clone(),
-        reason: reason.to_owned(),
-        failed_at: now_rfc3339(),
-        body: crate::delivery::raw_body(&event.body),
     }
 }
 

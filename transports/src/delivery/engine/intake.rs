@@ -9,7 +9,7 @@ use bytes::Bytes;
 use deskhook::{EventId, EventType};
 
 use super::Engine;
-use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt, now_rfc3339, raw_body};
+use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt};
 use crate::error::Error;
 
 /// An event and the endpoints it goes to.
@@ -153,12 +153,8 @@ impl Engine {
 
     /// Dead-letters `job` of `lane` for `reason`.
     pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) {
-        let letter = self.letter(lane, &job.event, job.attempts, reason);
-        let letter = DeadLetter {
-            last_status: job.last_status,
-            last_error: job.last_error.clone(),
-            ..letter
-        };
+        lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        let letter = DeadLetter::of_job(lane, job, reason);
         self.log_letter(&letter);
         self.write_letter(job.row, letter);
     }
@@ -172,28 +168,10 @@ impl Engine {
         row: Option<i64>,
         reason: &str,
     ) {
-        let letter = self.letter(lane, event, attempts, reason);
+        lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
         self.write_letter(row, letter);
-    }
-
-    fn letter(&self, lane: &Lane, event: &EventData, attempts: u32, reason: &str) -> DeadLetter {
-        lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        DeadLetter {
-            id: event.id_text.to_string(),
-            endpoint: lane.name.to_string(),
-            url: lane.route().url.clone(),
-            tenant: event.tenant.as_deref().map(str::to_owned),
-            action: event.event_type.to_string(),
-            ticket: event.key.to_string(),
-            attempts,
-            last_status: None,
-            last_error: None,
-            reason: reason.to_owned(),
-            failed_at: now_rfc3339(),
-            // Bodies are JSON; anything else is kept as a JSON string rather than lost.
-            body: raw_body(&event.body),
-        }
     }
 
     fn log_letter(&self, letter: &DeadLetter) {
