@@ -56,17 +56,15 @@
 //! durations, short secrets and missing environment variables are refused with the file, line
 //! and column.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule, deserialize_duration};
-use deskhook::{EventTypeSet, Secret};
+use deskhook::policy::{BreakerPolicy, OverflowPolicy, deserialize_duration};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::delivery::{DeliveryConfig, Endpoint, SinkBuilder};
+use crate::delivery::{DeliveryConfig, Endpoint, EndpointSpec, SinkBuilder};
 use crate::error::Error;
 
 /// A parsed `deskhook.toml`.
@@ -86,7 +84,7 @@ struct ConfigFile {
     #[cfg_attr(not(feature = "file"), allow(dead_code))]
     file_log: Option<FileLogSection>,
     #[serde(default, rename = "endpoint")]
-    endpoints: Vec<Spanned<EndpointSection>>,
+    endpoints: Vec<Spanned<EndpointSpec>>,
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     spool: Option<Spanned<SpoolSection>>,
 }
@@ -140,96 +138,6 @@ struct FileLogSection {
 
 fn default_keep() -> usize {
     5
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EndpointSection {
-    name: String,
-    url: Spanned<String>,
-    #[serde(default)]
-    secrets: Vec<SecretEntry>,
-    secret_env: Option<Spanned<String>>,
-    #[serde(default = "EventTypeSet::all")]
-    actions: EventTypeSet,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    connect_timeout: Option<Duration>,
-    retry: Option<RetrySchedule>,
-    #[serde(default)]
-    allow_private: bool,
-    #[serde(default)]
-    allow_cidrs: Vec<Spanned<String>>,
-    #[serde(default)]
-    hub_signature: bool,
-    #[serde(default)]
-    https_only: bool,
-    #[serde(alias = "workers")]
-    max_in_flight: Option<usize>,
-    tenant: Option<Spanned<String>>,
-    rate_limit: Option<Spanned<String>>,
-    rate_burst: Option<Spanned<u32>>,
-    ca_file: Option<Spanned<PathBuf>>,
-}
-
-/// A secret in the file: `"whsec_…"`, or `{ secret = "whsec_…", expires = "2026-12-01T00:00:00Z" }`
-/// for the old secret of a rotation.
-#[derive(Debug)]
-struct SecretEntry {
-    secret: Secret,
-    expires: Option<std::time::SystemTime>,
-}
-
-impl<'de> Deserialize<'de> for SecretEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntryVisitor;
-        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
-            type Value = SecretEntry;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(
-                    "\"whsec_…\" or { secret = \"whsec_…\", expires = \"2026-12-01T00:00:00Z\" }",
-                )
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretEntry, E> {
-                let secret = Secret::parse(v).map_err(E::custom)?;
-                Ok(SecretEntry {
-                    secret,
-                    expires: None,
-                })
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<SecretEntry, A::Error> {
-                use serde::de::Error as _;
-                let (mut secret, mut expires) = (None, None);
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "secret" => secret = Some(map.next_value::<Secret>()?),
-                        "expires" => {
-                            let text: String = map.next_value()?;
-                            let at: jiff::Timestamp = text.parse().map_err(|e| {
-                                A::Error::custom(format!(
-                                    "expires '{text}' is not a time: {e} (write it like \
-                                     \"2026-12-01T00:00:00Z\")"
-                                ))
-                            })?;
-                            expires = Some(std::time::SystemTime::from(at));
-                        }
-                        other => {
-                            return Err(A::Error::unknown_field(other, &["secret", "expires"]));
-                        }
-                    }
-                }
-                let secret = secret.ok_or_else(|| A::Error::missing_field("secret"))?;
-                Ok(SecretEntry { secret, expires })
-            }
-        }
-        deserializer.deserialize_any(EntryVisitor)
-    }
 }
 
 fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -416,116 +324,48 @@ impl Config {
             .collect()
     }
 
-    fn endpoint(&self, section: &EndpointSection, span: Range<usize>) -> Result<Endpoint, Error> {
-        let at_url = |e: Error| self.error_at(section.url.span(), e.to_string());
-        let mut endpoint = Endpoint::new(&section.name, section.url.get_ref())
-            .map_err(at_url)?
-            .actions(section.actions)
-            .allow_private(section.allow_private)
-            .hub_signature(section.hub_signature)
-            .https_only(section.https_only);
-        for entry in &section.secrets {
-            endpoint = match entry.expires {
-                Some(at) => endpoint.secret_until(entry.secret.clone(), at),
-                None => endpoint.secret(entry.secret.clone()),
-            };
-        }
-        if let Some(var) = &section.secret_env {
-            let value = std::env::var(var.get_ref()).map_err(|e| {
-                let problem = match e {
-                    std::env::VarError::NotPresent => "is not set",
-                    std::env::VarError::NotUnicode(_) => "holds bytes that are not UTF-8",
-                };
-                self.error_at(
-                    var.span(),
-                    format!(
-                        "environment variable {} {problem} (export it with the endpoint's \
-                         whsec_ secret, or list the secret under `secrets`)",
-                        var.get_ref()
-                    ),
-                )
-            })?;
-            for part in value
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|p| !p.is_empty())
+    fn endpoint(&self, spec: &EndpointSpec, span: Range<usize>) -> Result<Endpoint, Error> {
+        spec.to_endpoint().map_err(|e| {
+            // A problem of one setting points at its key; the others at the table.
+            let at = e
+                .field()
+                .and_then(|field| {
+                    self.key_in(span.clone(), field).or_else(|| {
+                        // `workers` is the old name of `max_in_flight`.
+                        (field == "max_in_flight")
+                            .then(|| self.key_in(span.clone(), "workers"))
+                            .flatten()
+                    })
+                })
+                .unwrap_or(span.clone());
+            self.error_at(at, e.to_string())
+        })
+    }
+
+    /// Where the value of `key = …` stands inside `table` (an `[[endpoint]]`'s span), if it
+    /// does.
+    fn key_in(&self, table: Range<usize>, key: &str) -> Option<Range<usize>> {
+        // The span of an array-of-tables entry is its header; its keys run to the next header.
+        let body_end = self.text[table.end..]
+            .match_indices("\n[")
+            .next()
+            .map_or(self.text.len(), |(i, _)| table.end + i + 1);
+        let table = table.start..body_end;
+        let text = self.text.get(table.clone())?;
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix(key)
+                && let Some(value) = rest.trim_start().strip_prefix('=')
             {
-                let secret: Secret = part.parse().map_err(|e: deskhook::Error| {
-                    self.error_at(
-                        var.span(),
-                        format!("in environment variable {}: {e}", var.get_ref()),
-                    )
-                })?;
-                endpoint = endpoint.secret(secret);
+                // Point at the value, where the problem is.
+                let value = value.trim_start();
+                let at = table.start + offset + (line.len() - value.len());
+                return Some(at..at + value.trim_end().len());
             }
+            offset += line.len();
         }
-        for (name, value) in &section.headers {
-            endpoint = endpoint.header(name, value);
-        }
-        if let Some(timeout) = section.timeout {
-            endpoint = endpoint.timeout(timeout);
-        }
-        if let Some(timeout) = section.connect_timeout {
-            endpoint = endpoint.connect_timeout(timeout);
-        }
-        if let Some(retry) = &section.retry {
-            endpoint = endpoint.retry(retry.clone());
-        }
-        for cidr in &section.allow_cidrs {
-            let net = cidr.get_ref().parse::<ipnet::IpNet>().map_err(|_| {
-                self.error_at(
-                    cidr.span(),
-                    format!(
-                        "'{}' is not a network; write it like \"10.20.0.0/16\" or \"fd00::/8\"",
-                        cidr.get_ref()
-                    ),
-                )
-            })?;
-            endpoint = endpoint.allow_cidr(net);
-        }
-        if let Some(requests) = section.max_in_flight {
-            endpoint = endpoint.max_in_flight(requests);
-        }
-        if let Some(tenant) = &section.tenant {
-            deskhook::check_tenant(tenant.get_ref())
-                .map_err(|e| self.error_at(tenant.span(), e.to_string()))?;
-            endpoint = endpoint.tenant(tenant.get_ref());
-        }
-        if let Some(text) = &section.rate_limit {
-            let mut limit: crate::delivery::RateLimit = text
-                .get_ref()
-                .parse()
-                .map_err(|e: Error| self.error_at(text.span(), e.to_string()))?;
-            if let Some(burst) = &section.rate_burst {
-                limit = limit
-                    .with_burst(*burst.get_ref())
-                    .map_err(|e| self.error_at(burst.span(), e.to_string()))?;
-            }
-            endpoint = endpoint.rate_limit_with(limit);
-        } else if let Some(burst) = &section.rate_burst {
-            return Err(self.error_at(
-                burst.span(),
-                "rate_burst applies only with rate_limit; set that too (such as \"50/s\"), or \
-                 remove rate_burst",
-            ));
-        }
-        if let Some(file) = &section.ca_file {
-            let pem = std::fs::read(file.get_ref()).map_err(|e| {
-                self.error_at(
-                    file.span(),
-                    format!("cannot read ca_file '{}': {e}", file.get_ref().display()),
-                )
-            })?;
-            endpoint = endpoint
-                .ca_certificates_pem(&pem)
-                .map_err(|e| self.error_at(file.span(), e.to_string()))?;
-        }
-        endpoint.check_http().map_err(at_url)?;
-        endpoint.validate().map_err(|e| match e {
-            // Problems of the URL point at the URL; the others at the endpoint's table.
-            Error::InvalidEndpoint { .. } => self.error_at(span.clone(), e.to_string()),
-            e => at_url(e),
-        })?;
-        Ok(endpoint)
+        None
     }
 
     /// A [`SinkBuilder`] with every endpoint and the delivery settings; finish it with
@@ -860,7 +700,7 @@ workers = 2
         );
         assert!(
             env.starts_with(
-                "deskhook.toml:4:14: environment variable DESKHOOK_TEST_UNSET_VARIABLE is not set"
+                "deskhook.toml:4:14: endpoint 'a': environment variable DESKHOOK_TEST_UNSET_VARIABLE is not set"
             ),
             "{env}"
         );
@@ -868,7 +708,7 @@ workers = 2
             "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nallow_cidrs = [\"10.0.0.0/33\"]\n",
         );
         assert!(
-            cidr.starts_with("deskhook.toml:4:16: '10.0.0.0/33' is not a network"),
+            cidr.starts_with("deskhook.toml:4:15: endpoint 'a': '10.0.0.0/33' is not a network"),
             "{cidr}"
         );
         assert_eq!(
@@ -878,11 +718,11 @@ workers = 2
         );
         assert_eq!(
             err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nworkers = 0\n"),
-            "deskhook.toml:1:1: endpoint 'a': max_in_flight is 0; give at least 1"
+            "deskhook.toml:4:11: endpoint 'a': max_in_flight is 0; give at least 1"
         );
         assert_eq!(
             err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nretry = \"5s,1m\"\n"),
-            "deskhook.toml:1:1: endpoint 'a': the retry schedule starts with 5s, but the first \
+            "deskhook.toml:4:9: endpoint 'a': the retry schedule starts with 5s, but the first \
              attempt is always made at once; start it with 0s (\"0s,5s,1m\")"
         );
         assert_eq!(
@@ -924,7 +764,7 @@ workers = 2
         };
         assert_eq!(
             file("tenant = \"\""),
-            "deskhook.toml:4:10: invalid tenant '': it is empty (give a non-empty name of at \
+            "deskhook.toml:4:10: endpoint 'a': invalid tenant '': it is empty (give a non-empty name of at \
              most 128 bytes)"
         );
         assert_eq!(
@@ -934,7 +774,7 @@ workers = 2
         );
         assert_eq!(
             file("rate_burst = 5"),
-            "deskhook.toml:4:14: rate_burst applies only with rate_limit; set that too (such \
+            "deskhook.toml:4:14: endpoint 'a': rate_burst applies only with rate_limit; set that too (such \
              as \"50/s\"), or remove rate_burst"
         );
         assert_eq!(
@@ -949,7 +789,9 @@ workers = 2
             "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nca_file = \"/nonexistent/ca.pem\"\n",
         );
         assert!(
-            ca.starts_with("deskhook.toml:4:11: cannot read ca_file '/nonexistent/ca.pem'"),
+            ca.starts_with(
+                "deskhook.toml:4:11: endpoint 'a': cannot read ca_file '/nonexistent/ca.pem'"
+            ),
             "{ca}"
         );
         let dir = tempfile::tempdir().unwrap();

@@ -44,6 +44,9 @@ pub struct Endpoint {
     pub(crate) rate_limit: Option<RateLimit>,
     /// The only roots trusted for this endpoint's TLS, when set (a private CA).
     pub(crate) ca_certificates: Option<Vec<rustls_pki_types::CertificateDer<'static>>>,
+    /// The settings it was made from, when it was made from an [`EndpointSpec`]
+    /// (`deskhook.toml`, the admin API): what a spool stores to register it again.
+    pub(crate) spec: Option<std::sync::Arc<super::EndpointSpec>>,
 }
 
 impl Endpoint {
@@ -73,6 +76,7 @@ impl Endpoint {
             tenant: None,
             rate_limit: None,
             ca_certificates: None,
+            spec: None,
         })
     }
 
@@ -305,37 +309,63 @@ impl Endpoint {
     /// Checks everything that can be checked before sending, but the transport's own
     /// checks (the URL of an HTTP endpoint: [`check_http`](Endpoint::check_http)).
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        let invalid = |message: String| Error::InvalidEndpoint {
-            name: self.name.clone(),
-            message,
+        self.check().map_err(|(_, e)| e)
+    }
+
+    /// [`validate`](Endpoint::validate), naming the setting at fault (as `deskhook.toml`
+    /// and the admin API call it).
+    pub(crate) fn check(&self) -> Result<(), (&'static str, Error)> {
+        let invalid = |field: &'static str, message: String| {
+            (
+                field,
+                Error::InvalidEndpoint {
+                    name: self.name.clone(),
+                    message,
+                },
+            )
         };
         if self.name.trim().is_empty() {
-            return Err(invalid("the name is empty".into()));
+            return Err(invalid("name", "the name is empty".into()));
         }
         if self.name.chars().any(char::is_control) {
-            return Err(invalid("the name holds a control character".into()));
+            return Err(invalid("name", "the name holds a control character".into()));
         }
         if let Some(first) = self.retry.delay_before(1).filter(|d| !d.is_zero()) {
-            return Err(invalid(format!(
-                "the retry schedule starts with {}, but the first attempt is always made at \
-                 once; start it with 0s (\"0s,{}\")",
-                deskhook::policy::format_duration(first),
-                self.retry
-            )));
-        }
-        if self.max_in_flight == Some(0) {
-            return Err(invalid("max_in_flight is 0; give at least 1".into()));
-        }
-        if let Some(tenant) = &self.tenant {
-            deskhook::check_tenant(tenant).map_err(|e| invalid(e.to_string()))?;
-        }
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(invalid(
-                "a timeout of 0 would fail every attempt; give e.g. 15s".into(),
+                "retry",
+                format!(
+                    "the retry schedule starts with {}, but the first attempt is always made \
+                     at once; start it with 0s (\"0s,{}\")",
+                    deskhook::policy::format_duration(first),
+                    self.retry
+                ),
             ));
         }
+        if self.max_in_flight == Some(0) {
+            return Err(invalid(
+                "max_in_flight",
+                "max_in_flight is 0; give at least 1".into(),
+            ));
+        }
+        if let Some(tenant) = &self.tenant {
+            deskhook::check_tenant(tenant).map_err(|e| invalid("tenant", e.to_string()))?;
+        }
+        for (field, timeout) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(invalid(
+                    field,
+                    "a timeout of 0 would fail every attempt; give e.g. 15s".into(),
+                ));
+            }
+        }
         if self.hub_signature && self.secrets.is_empty() {
-            return Err(invalid("hub_signature needs a secret to sign with".into()));
+            return Err(invalid(
+                "hub_signature",
+                "hub_signature needs a secret to sign with".into(),
+            ));
         }
         for (name, value) in &self.headers {
             let token = !name.is_empty()
@@ -343,9 +373,10 @@ impl Endpoint {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !token {
-                return Err(invalid(format!(
-                    "header name '{name}' is not a valid HTTP header name"
-                )));
+                return Err(invalid(
+                    "headers",
+                    format!("header name '{name}' is not a valid HTTP header name"),
+                ));
             }
             let lower = name.to_ascii_lowercase();
             let reserved = lower.starts_with("webhook-")
@@ -360,15 +391,19 @@ impl Endpoint {
                         | "connection"
                 );
             if reserved {
-                return Err(invalid(format!(
-                    "header '{name}' is set by deskhook itself and cannot be replaced (remove it \
-                     from the endpoint's headers)"
-                )));
+                return Err(invalid(
+                    "headers",
+                    format!(
+                        "header '{name}' is set by deskhook itself and cannot be replaced \
+                         (remove it from the endpoint's headers)"
+                    ),
+                ));
             }
             if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                return Err(invalid(format!(
-                    "the value of header '{name}' holds a line break"
-                )));
+                return Err(invalid(
+                    "headers",
+                    format!("the value of header '{name}' holds a line break"),
+                ));
             }
         }
         Ok(())

@@ -82,6 +82,7 @@ mod registry;
 mod sink;
 #[cfg(feature = "_async")]
 pub(crate) mod spawn;
+mod spec;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -106,6 +107,7 @@ pub(crate) use receipt::ReceiptState;
 pub(crate) use registry::Lanes;
 pub use registry::{EndpointInfo, Endpoints, Removed, ReplaceReport, Upserted};
 pub use sink::DeliverySink;
+pub use spec::{EndpointSpec, RedactedSpec, SecretSpec, SpecError};
 
 use budget::Charge;
 

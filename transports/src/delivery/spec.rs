@@ -1,0 +1,551 @@
+//! An endpoint as data: the fields of a `deskhook.toml` `[[endpoint]]` table, which are also
+//! the JSON of an endpoint in the admin API and what a spool stores of the endpoints it
+//! registered. One reading of them ([`EndpointSpec::to_endpoint`]) serves all three, so
+//! that a setting means the same and is refused with the same words wherever it is written.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use deskhook::policy::{RetrySchedule, deserialize_duration, format_duration};
+use deskhook::{EventTypeSet, Secret};
+use serde::{Deserialize, Serialize};
+
+use super::{Endpoint, RateLimit};
+use crate::error::Error;
+
+/// An endpoint's settings as written in `deskhook.toml` or sent to the admin API.
+///
+/// ```
+/// use deskhook_transports::delivery::EndpointSpec;
+///
+/// let spec: EndpointSpec = serde_json::from_str(
+///     r#"{"name": "crm", "url": "https://crm.example.com/hooks", "tenant": "acme",
+///         "actions": ["create", "ok"], "retry": "0s,5s,5m", "rate_limit": "50/s"}"#,
+/// )?;
+/// let endpoint = spec.to_endpoint()?;
+/// assert_eq!(endpoint.tenant_name(), Some("acme"));
+///
+/// let bad: EndpointSpec = serde_json::from_str(r#"{"name": "crm", "url": "not a url"}"#)?;
+/// assert_eq!(bad.to_endpoint().unwrap_err().field(), Some("url"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EndpointSpec {
+    /// Its name, unique in the sink.
+    pub name: String,
+    /// Where it is sent: an `http` or `https` URL.
+    pub url: String,
+    /// Signing secrets (`whsec_…`), newest first; during a rotation the old one with an
+    /// `expires` time. Absent in an update through the admin API: the secrets stay as they
+    /// are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<SecretSpec>>,
+    /// An environment variable holding the secret(s), comma-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// The event types it receives (`["create", "ok"]`, `"*"`, `"usedesk.*"`); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<EventTypeSet>,
+    /// Headers added to every request (values often hold credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The limit for a whole attempt (`"15s"`).
+    #[serde(
+        default,
+        with = "optional_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// The limit for connecting (`"5s"`).
+    #[serde(
+        default,
+        with = "optional_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub connect_timeout: Option<Duration>,
+    /// The retry schedule (`"0s,5s,5m,30m,2h,5h,10h,10h"`).
+    #[serde(
+        default,
+        with = "optional_retry",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry: Option<RetrySchedule>,
+    /// Whether private, loopback and link-local addresses are allowed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_private: bool,
+    /// Networks allowed although private (`["10.20.0.0/16"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_cidrs: Vec<String>,
+    /// Whether to add `X-Hub-Signature-256`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hub_signature: bool,
+    /// Whether only `https` URLs are accepted.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub https_only: bool,
+    /// Requests in flight to it at most (`workers` is read as the same).
+    #[serde(default, alias = "workers", skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    /// Its tenant: it then receives only that tenant's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// A rate limit (`"50/s"`, `"300/m"`, `"5/10s"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    /// The rate limit's burst (defaults to its count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_burst: Option<u32>,
+    /// A PEM file of the only CAs trusted for its TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A signing secret: `"whsec_…"`, or `{ "secret": "whsec_…", "expires": "2026-12-01T00:00:00Z" }`
+/// for the old secret of a rotation.
+#[derive(Clone)]
+pub struct SecretSpec {
+    /// The secret.
+    pub secret: Secret,
+    /// When it stops signing, if ever.
+    pub expires: Option<SystemTime>,
+}
+
+impl fmt::Debug for SecretSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretSpec")
+            .field("secret", &self.secret)
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+impl PartialEq for SecretSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.secret.to_whsec() == other.secret.to_whsec() && self.expires == other.expires
+    }
+}
+
+impl From<Secret> for SecretSpec {
+    fn from(secret: Secret) -> SecretSpec {
+        SecretSpec {
+            secret,
+            expires: None,
+        }
+    }
+}
+
+impl Serialize for SecretSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.expires {
+            None => serializer.serialize_str(&self.secret.to_whsec()),
+            Some(at) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("secret", &self.secret.to_whsec())?;
+                let at = jiff::Timestamp::try_from(at).map_err(serde::ser::Error::custom)?;
+                map.serialize_entry("expires", &at.to_string())?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = SecretSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "\"whsec_…\" or { secret = \"whsec_…\", expires = \"2026-12-01T00:00:00Z\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretSpec, E> {
+                Ok(Secret::parse(v).map_err(E::custom)?.into())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SecretSpec, A::Error> {
+                use serde::de::Error as _;
+                let (mut secret, mut expires) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "secret" => secret = Some(map.next_value::<Secret>()?),
+                        "expires" => {
+                            let text: String = map.next_value()?;
+                            let at: jiff::Timestamp = text.parse().map_err(|e| {
+                                A::Error::custom(format!(
+                                    "expires '{text}' is not a time: {e} (write it like \
+                                     \"2026-12-01T00:00:00Z\")"
+                                ))
+                            })?;
+                            expires = Some(SystemTime::from(at));
+                        }
+                        other => {
+                            return Err(A::Error::unknown_field(other, &["secret", "expires"]));
+                        }
+                    }
+                }
+                let secret = secret.ok_or_else(|| A::Error::missing_field("secret"))?;
+                Ok(SecretSpec { secret, expires })
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+mod optional_duration {
+    use super::*;
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        deserialize_duration(d).map(Some)
+    }
+}
+
+mod optional_retry {
+    use super::*;
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        r: &Option<RetrySchedule>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match r {
+            Some(r) => s.collect_str(r),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<RetrySchedule>, D::Error> {
+        RetrySchedule::deserialize(d).map(Some)
+    }
+}
+
+/// A setting of an [`EndpointSpec`] that cannot work: which one, and why.
+#[derive(Debug)]
+pub struct SpecError {
+    field: Option<&'static str>,
+    error: Error,
+}
+
+impl SpecError {
+    fn at(field: &'static str, error: Error) -> SpecError {
+        SpecError {
+            field: Some(field),
+            error,
+        }
+    }
+
+    /// The field at fault (`"url"`, `"retry"`, …), when it is one field.
+    pub fn field(&self) -> Option<&'static str> {
+        self.field
+    }
+
+    /// The error itself.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The error itself, owned.
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for SpecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl EndpointSpec {
+    /// A spec of `name` at `url` with everything else at its default.
+    pub fn new(name: impl Into<String>, url: impl Into<String>) -> EndpointSpec {
+        EndpointSpec {
+            name: name.into(),
+            url: url.into(),
+            ..EndpointSpec::default()
+        }
+    }
+
+    /// The endpoint these settings make, every setting checked as `deskhook.toml`'s are:
+    /// secrets from `secret_env` read from the environment, `ca_file` read from disk, the URL
+    /// through the SSRF guard.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError`] naming the field at fault and saying how to fix it.
+    pub fn to_endpoint(&self) -> Result<Endpoint, SpecError> {
+        let invalid = |field: &'static str, message: String| {
+            SpecError::at(
+                field,
+                Error::InvalidEndpoint {
+                    name: self.name.clone(),
+                    message,
+                },
+            )
+        };
+        let mut endpoint = Endpoint::new(&self.name, &self.url)
+            .map_err(|e| SpecError::at("url", e))?
+            .actions(self.actions.unwrap_or_else(EventTypeSet::all))
+            .allow_private(self.allow_private)
+            .hub_signature(self.hub_signature)
+            .https_only(self.https_only);
+        for entry in self.secrets.iter().flatten() {
+            endpoint = match entry.expires {
+                Some(at) => endpoint.secret_until(entry.secret.clone(), at),
+                None => endpoint.secret(entry.secret.clone()),
+            };
+        }
+        if let Some(var) = &self.secret_env {
+            let value = std::env::var(var).map_err(|e| {
+                let problem = match e {
+                    std::env::VarError::NotPresent => "is not set",
+                    std::env::VarError::NotUnicode(_) => "holds bytes that are not UTF-8",
+                };
+                invalid(
+                    "secret_env",
+                    format!(
+                        "environment variable {var} {problem} (export it with the endpoint's \
+                         whsec_ secret, or list the secret under `secrets`)"
+                    ),
+                )
+            })?;
+            for part in value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+            {
+                let secret: Secret = part.parse().map_err(|e: deskhook::Error| {
+                    invalid("secret_env", format!("in environment variable {var}: {e}"))
+                })?;
+                endpoint = endpoint.secret(secret);
+            }
+        }
+        for (name, value) in self.headers.iter().flatten() {
+            endpoint = endpoint.header(name, value);
+        }
+        if let Some(timeout) = self.timeout {
+            endpoint = endpoint.timeout(timeout);
+        }
+        if let Some(timeout) = self.connect_timeout {
+            endpoint = endpoint.connect_timeout(timeout);
+        }
+        if let Some(retry) = &self.retry {
+            endpoint = endpoint.retry(retry.clone());
+        }
+        for cidr in &self.allow_cidrs {
+            let net = cidr.parse::<ipnet::IpNet>().map_err(|_| {
+                invalid(
+                    "allow_cidrs",
+                    format!(
+                        "'{cidr}' is not a network; write it like \"10.20.0.0/16\" or \
+                         \"fd00::/8\""
+                    ),
+                )
+            })?;
+            endpoint = endpoint.allow_cidr(net);
+        }
+        if let Some(requests) = self.max_in_flight {
+            endpoint = endpoint.max_in_flight(requests);
+        }
+        if let Some(tenant) = &self.tenant {
+            deskhook::check_tenant(tenant).map_err(|e| invalid("tenant", e.to_string()))?;
+            endpoint = endpoint.tenant(tenant);
+        }
+        match (&self.rate_limit, self.rate_burst) {
+            (Some(text), burst) => {
+                let mut limit: RateLimit =
+                    text.parse().map_err(|e| SpecError::at("rate_limit", e))?;
+                if let Some(burst) = burst {
+                    limit = limit
+                        .with_burst(burst)
+                        .map_err(|e| SpecError::at("rate_burst", e))?;
+                }
+                endpoint = endpoint.rate_limit_with(limit);
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "rate_burst",
+                    "rate_burst applies only with rate_limit; set that too (such as \"50/s\"), \
+                     or remove rate_burst"
+                        .into(),
+                ));
+            }
+            (None, None) => {}
+        }
+        if let Some(file) = &self.ca_file {
+            let pem = std::fs::read(file).map_err(|e| {
+                invalid(
+                    "ca_file",
+                    format!("cannot read ca_file '{}': {e}", file.display()),
+                )
+            })?;
+            endpoint = endpoint
+                .ca_certificates_pem(&pem)
+                .map_err(|e| SpecError::at("ca_file", e))?;
+        }
+        endpoint.check_http().map_err(|e| SpecError::at("url", e))?;
+        endpoint
+            .check()
+            .map_err(|(field, e)| SpecError::at(field, e))?;
+        endpoint.spec = Some(std::sync::Arc::new(self.clone()));
+        Ok(endpoint)
+    }
+
+    /// The spec with its secrets shown only by their last 4 characters and header values
+    /// left out, for pages and API responses.
+    pub fn redacted(&self) -> RedactedSpec {
+        RedactedSpec {
+            spec: EndpointSpec {
+                secrets: None,
+                headers: self
+                    .headers
+                    .as_ref()
+                    .map(|h| h.keys().map(|k| (k.clone(), "…".to_owned())).collect()),
+                ..self.clone()
+            },
+            secret_hints: self
+                .secrets
+                .iter()
+                .flatten()
+                .map(|s| secret_hint(&s.secret))
+                .collect(),
+        }
+    }
+}
+
+/// An [`EndpointSpec`] without its secrets and header values (see
+/// [`EndpointSpec::redacted`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RedactedSpec {
+    /// The settings, secrets left out and header values replaced by `…`.
+    #[serde(flatten)]
+    pub spec: EndpointSpec,
+    /// The last 4 characters of each secret, to tell them apart.
+    pub secret_hints: Vec<String>,
+}
+
+/// The last 4 characters of a secret's `whsec_` form.
+pub(crate) fn secret_hint(secret: &Secret) -> String {
+    let text = secret.to_whsec();
+    let start = text.len().saturating_sub(4);
+    format!("…{}", &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> EndpointSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn each_bad_setting_names_its_field() {
+        let cases = [
+            (r#"{"name":"a","url":"not a url"}"#, "url"),
+            (r#"{"name":"a","url":"http://127.0.0.1/"}"#, "url"),
+            (r#"{"name":"","url":"https://x.example"}"#, "name"),
+            (
+                r#"{"name":"a","url":"https://x.example","retry":"5s,1m"}"#,
+                "retry",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","max_in_flight":0}"#,
+                "max_in_flight",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","tenant":""}"#,
+                "tenant",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","rate_limit":"fast"}"#,
+                "rate_limit",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","rate_burst":5}"#,
+                "rate_burst",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","allow_cidrs":["ten"]}"#,
+                "allow_cidrs",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","headers":{"Host":"x"}}"#,
+                "headers",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","hub_signature":true}"#,
+                "hub_signature",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","secret_env":"DESKHOOK_NO_SUCH_VAR"}"#,
+                "secret_env",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","ca_file":"/no/such/ca.pem"}"#,
+                "ca_file",
+            ),
+            (
+                r#"{"name":"a","url":"http://x.example","https_only":true}"#,
+                "url",
+            ),
+        ];
+        for (json, field) in cases {
+            let err = spec(json).to_endpoint().unwrap_err();
+            assert_eq!(err.field(), Some(field), "{json}: {err}");
+            assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_spec_goes_to_json_and_back_and_redacts_its_secrets() {
+        let text = r#"{"name":"crm","url":"https://crm.example.com/h","secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","expires":"2026-12-01T00:00:00Z"}],"actions":["create","ok"],"headers":{"Authorization":"Bearer t"},"timeout":"10s","retry":"0s,5s","tenant":"acme","rate_limit":"50/s","rate_burst":10,"workers":3}"#;
+        let parsed = spec(text);
+        assert_eq!(parsed.max_in_flight, Some(3));
+        let again: EndpointSpec =
+            serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+        assert_eq!(again, parsed);
+        let endpoint = parsed.to_endpoint().unwrap();
+        assert_eq!(endpoint.tenant_name(), Some("acme"));
+        let shown = serde_json::to_string(&parsed.redacted()).unwrap();
+        assert!(!shown.contains("whsec_"), "{shown}");
+        assert!(!shown.contains("Bearer"), "{shown}");
+        assert!(
+            shown.contains("\"secret_hints\":[\"…LaSw\",\"…LaSw\"]"),
+            "{shown}"
+        );
+        let unknown = serde_json::from_str::<EndpointSpec>(r#"{"name":"a","url":"x","urll":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("unknown field `urll`"), "{unknown}");
+    }
+}
