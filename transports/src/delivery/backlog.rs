@@ -18,6 +18,7 @@ use deskhook::policy::OverflowPolicy;
 use super::budget::JOB_OVERHEAD;
 use super::dead_letter::DeadLetterLog;
 use super::decide::later;
+use super::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use super::lane::{Closing, InFlight, LaneState};
 use super::{DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
 use crate::error::Error;
@@ -193,6 +194,16 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize;
     /// Whether undelivered events stay where they are at shutdown.
     fn keeps_undelivered(&self) -> bool;
+    /// Whether it keeps the attempt log too (the spool, in its database).
+    fn keeps_attempts(&self) -> bool {
+        false
+    }
+    /// Keeps one attempt of the attempt log (see [`keeps_attempts`](Backlog::keeps_attempts)).
+    fn record_attempt(&self, _entry: &AttemptEntry) {}
+    /// Looks attempts up where it keeps them; `None` when it keeps none.
+    fn query_attempts(&self, _query: &AttemptQuery) -> Option<Result<AttemptPage, Error>> {
+        None
+    }
     /// Where dead letters go, for messages.
     fn dead_letter_place(&self) -> String;
     /// Where undelivered events go at shutdown, for messages.

@@ -231,6 +231,10 @@ pub(crate) struct LaneState {
     /// The jobs being attempted, to report them if the sink stops first.
     pub(crate) in_flight: Vec<InFlight>,
     pub(crate) latencies: Latencies,
+    /// Deliveries and failures per minute over the last hour.
+    pub(crate) minutes: super::history::Minutes,
+    /// When the last attempt ended, and the status it got (if a response came back).
+    pub(crate) last_attempt: Option<(SystemTime, Option<u16>)>,
     /// The rate-limit tokens, when the endpoint has a limit.
     pub(crate) bucket: Option<TokenBucket>,
     /// Whether the lane's last look found it waiting for a token (counted once per wait).
@@ -254,6 +258,8 @@ impl LaneState {
             closing: None,
             in_flight: Vec::new(),
             latencies: Latencies::default(),
+            minutes: super::history::Minutes::default(),
+            last_attempt: None,
             bucket: None,
             waiting_for_token: false,
             timer_at: None,

@@ -73,6 +73,7 @@ mod dead_letter;
 pub(crate) mod decide;
 pub(crate) mod endpoint;
 pub(crate) mod engine;
+pub(crate) mod history;
 pub(crate) mod lane;
 pub(crate) mod pool;
 pub(crate) mod queue;
@@ -99,6 +100,7 @@ pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
 pub(crate) use endpoint::ClientKey;
 pub use endpoint::Endpoint;
 pub(crate) use engine::Engine;
+pub use history::{AttemptEntry, AttemptPage, AttemptQuery, MAX_PAGE, MinuteCount, StatusFilter};
 pub(crate) use lane::{Lane, Route};
 pub use rate::RateLimit;
 pub use receipt::Receipt;
@@ -166,6 +168,14 @@ pub struct DeliveryConfig {
     /// new events (with a spool, rows simply stay on disk until there is room). Defaults to
     /// 256 MiB.
     pub max_queued_bytes: usize,
+    /// Attempts kept in memory for the operator's view ([`DeliverySink::attempts`]); 0 keeps
+    /// none. Defaults to 10 000.
+    pub attempt_log: usize,
+    /// With a spool, how long attempts are kept in its database. Defaults to 7 days.
+    pub attempt_retention: Duration,
+    /// With a spool, the most attempts kept in its database (the oldest go first). Defaults
+    /// to 1 000 000.
+    pub attempt_max_rows: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -182,6 +192,9 @@ impl Default for DeliveryConfig {
             max_threads: 256,
             thread_idle_timeout: Duration::from_secs(10),
             max_queued_bytes: 256 * 1024 * 1024,
+            attempt_log: 10_000,
+            attempt_retention: Duration::from_secs(7 * 24 * 3600),
+            attempt_max_rows: 1_000_000,
         }
     }
 }

@@ -9,15 +9,19 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deskhook::policy::RetrySchedule;
 use deskhook::{EventType, EventTypeSet};
 use smallvec::SmallVec;
 
 use super::backlog::Release;
+use super::history::MinuteCount;
 use super::lane::Closing;
-use super::{Endpoint, EndpointState, EndpointStats, Engine, Lane, RateLimit, Route, lock};
+use super::spec::secret_hint;
+use super::{
+    Endpoint, EndpointState, EndpointStats, Engine, Lane, RateLimit, RedactedSpec, Route, lock,
+};
 use crate::error::Error;
 
 /// Endpoints by name, and by tenant for routing.
@@ -250,6 +254,11 @@ pub struct EndpointInfo {
     pub rate_limit: Option<RateLimit>,
     /// Whether it is paused, disabled by a 410, held by its breaker, or active.
     pub state: EndpointState,
+    /// When its last attempt ended, and the HTTP status it got (`None` without a response).
+    pub last_attempt: Option<(SystemTime, Option<u16>)>,
+    /// The settings it was made from, secrets and header values left out, when it was made
+    /// from an [`EndpointSpec`](super::EndpointSpec) (`deskhook.toml`, the admin API).
+    pub spec: Option<RedactedSpec>,
     /// Its counters.
     pub stats: EndpointStats,
 }
@@ -258,6 +267,7 @@ impl EndpointInfo {
     fn of(lane: &Lane) -> EndpointInfo {
         let route = lane.route();
         let stats = lane.stats(None);
+        let last_attempt = lock(&lane.state).last_attempt;
         let e = &route.endpoint;
         EndpointInfo {
             name: e.name.clone(),
@@ -267,11 +277,7 @@ impl EndpointInfo {
             secret_hints: e
                 .secrets
                 .iter()
-                .map(|(secret, _)| {
-                    let text = secret.to_whsec();
-                    let tail: String = text.chars().rev().take(4).collect();
-                    tail.chars().rev().collect()
-                })
+                .map(|(secret, _)| secret_hint(secret))
                 .collect(),
             headers: e.headers.iter().map(|(k, _)| k.clone()).collect(),
             retry: e.retry.clone(),
@@ -280,6 +286,8 @@ impl EndpointInfo {
             max_in_flight: route.max_in_flight,
             rate_limit: e.rate_limit,
             state: stats.state,
+            last_attempt,
+            spec: e.spec.as_ref().map(|spec| spec.redacted()),
             stats,
         }
     }
@@ -417,6 +425,18 @@ impl Endpoints {
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn get(&self, name: &str) -> Result<EndpointInfo, Error> {
         Ok(EndpointInfo::of(&*self.engine.registry().lane(name)?))
+    }
+
+    /// Its deliveries and failures per minute over the last hour, oldest first (60 minutes,
+    /// zeros where nothing happened).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name.
+    pub fn activity(&self, name: &str) -> Result<Vec<MinuteCount>, Error> {
+        let lane = self.engine.registry().lane(name)?;
+        let st = lock(&lane.state);
+        Ok(st.minutes.last_hour(SystemTime::now()))
     }
 
     /// Every endpoint, by name. It reads each one's counters: with 100,000 endpoints it takes

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use deskhook::Emitted;
 
-use super::{DeadLetter, DeliveryTotals, EndpointStats, Endpoints, Engine, Receipt, SinkBuilder};
+use super::{
+    AttemptPage, AttemptQuery, DeadLetter, DeliveryTotals, EndpointStats, Endpoints, Engine,
+    Receipt, SinkBuilder,
+};
 use crate::error::Error;
 
 /// A running delivery engine: what `HttpSink::builder().build()`, `.build_async()` and the
@@ -68,6 +71,33 @@ impl DeliverySink {
     /// few atomic loads per endpoint).
     pub fn totals(&self) -> DeliveryTotals {
         self.engine.totals()
+    }
+
+    /// The attempts `query` asks for, newest first: from the spool's database when the sink
+    /// has a spool (they outlive restarts there), else from the last
+    /// [`attempt_log`](super::DeliveryConfig::attempt_log) attempts kept in memory.
+    ///
+    /// ```
+    /// # use deskhook_transports::delivery::{AttemptQuery, StatusFilter};
+    /// # use deskhook_transports::http_blocking::HttpSink;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (sink, _guard) = HttpSink::builder().dead_letter_path(dir.path().join("d")).build()?;
+    /// let failures = sink.attempts(&AttemptQuery {
+    ///     endpoint: Some("crm".into()),
+    ///     status: Some(StatusFilter::Failed),
+    ///     ..AttemptQuery::new()
+    /// })?;
+    /// for attempt in &failures.items {
+    ///     println!("{} attempt {}: {:?} {:?}", attempt.event_id, attempt.attempt, attempt.status, attempt.error);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] when the spool's database cannot be read.
+    pub fn attempts(&self, query: &AttemptQuery) -> Result<AttemptPage, Error> {
+        self.engine.attempts(query)
     }
 
     /// Waits until everything queued is delivered or dead-lettered, at most `timeout`. It

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::backlog::{Backlog, Release};
 use super::budget::{Budget, Charge};
 use super::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
+use super::history::{AttemptEntry, AttemptLog, AttemptPage, AttemptQuery};
 use super::lane::{InFlight, LaneState};
 use super::pool::{Pool, Popped};
 use super::registry::Registry;
@@ -32,6 +33,8 @@ pub(crate) struct Engine {
     budget: Arc<Budget>,
     config: DeliveryConfig,
     observer: Option<Arc<dyn Observer>>,
+    /// The last attempts, for the operator's view.
+    attempts: AttemptLog,
     hooks: Hooks,
     connector: Box<dyn Connector>,
     order: AtomicU64,
@@ -161,6 +164,7 @@ impl Engine {
             backlog,
             budget: Budget::new(config.max_queued_bytes),
             observer,
+            attempts: AttemptLog::new(config.attempt_log),
             hooks,
             connector,
             order: AtomicU64::new(0),
@@ -461,6 +465,9 @@ impl Engine {
         if job.last_status.is_some() {
             st.latencies.record(duration);
         }
+        let ended = SystemTime::now();
+        st.minutes.record(ended, decision == Decision::Delivered);
+        st.last_attempt = Some((ended, job.last_status));
         st.breaker.record(moved, now, &self.config.breaker);
         let counters = &lane.counters;
         if decision != Decision::Delivered {
@@ -537,29 +544,30 @@ impl Engine {
         {
             self.dead_letter(lane, job, reason);
         }
-        if let Some(observer) = &self.observer {
-            let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
-            let record = AttemptRecord {
-                event_id: event.id,
-                endpoint: &lane.name,
-                url: &route.url,
-                tenant: event.tenant.as_deref(),
-                action: event.event_type.action(),
-                event_type: event.event_type,
-                ticket: &event.key,
-                sequence: seq,
-                attempt: attempts,
-                status,
-                error: error.as_deref(),
-                duration,
-                response: &snippet[..take],
-                next_attempt,
-                outcome: outcome_of(&decision),
-                breaker,
-            };
-            if catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err() {
-                log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
-            }
+        let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
+        let record = AttemptRecord {
+            event_id: event.id,
+            endpoint: &lane.name,
+            url: &route.url,
+            tenant: event.tenant.as_deref(),
+            action: event.event_type.action(),
+            event_type: event.event_type,
+            ticket: &event.key,
+            sequence: seq,
+            attempt: attempts,
+            status,
+            error: error.as_deref(),
+            duration,
+            response: &snippet[..take],
+            next_attempt,
+            outcome: outcome_of(&decision),
+            breaker,
+        };
+        self.log_attempt(lane, &event, &record, ended);
+        if let Some(observer) = &self.observer
+            && catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err()
+        {
+            log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
         }
         if let Some((job, _, _)) = dead {
             let mut st = lock(&lane.state);
@@ -572,6 +580,51 @@ impl Engine {
         }
         if !matches!(decision, Decision::Retry { .. }) {
             self.finished(lane, 1);
+        }
+    }
+}
+
+impl Engine {
+    /// Keeps `record` in the attempt log (and, with a spool, in its database).
+    fn log_attempt(
+        &self,
+        lane: &Lane,
+        event: &EventData,
+        record: &AttemptRecord<'_>,
+        at: SystemTime,
+    ) {
+        let persists = self.backlog.keeps_attempts();
+        if !self.attempts.enabled() && !persists {
+            return;
+        }
+        let entry = AttemptEntry {
+            seq: 0,
+            at,
+            event_id: event.id_text.to_string(),
+            endpoint: lane.name.clone(),
+            tenant: event.tenant.as_deref().map(Arc::from),
+            event_type: event.event_type,
+            ticket: event.key.clone(),
+            attempt: record.attempt,
+            outcome: record.outcome,
+            status: record.status,
+            error: record.error.map(str::to_owned),
+            duration: record.duration,
+            response: record.response.into(),
+            next_attempt: record.next_attempt,
+        };
+        if persists {
+            self.backlog.record_attempt(&entry);
+        }
+        self.attempts.record(entry);
+    }
+
+    /// The attempts `query` asks for: from the spool's database when it keeps them, else
+    /// from the ring in memory.
+    pub(crate) fn attempts(&self, query: &AttemptQuery) -> Result<AttemptPage, Error> {
+        match self.backlog.query_attempts(query) {
+            Some(found) => found,
+            None => Ok(self.attempts.query(query)),
         }
     }
 }
