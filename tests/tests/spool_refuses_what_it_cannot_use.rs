@@ -76,7 +76,7 @@ fn a_full_spool_refuses_new_events_until_deliveries_make_room() {
     };
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::builder(dir.path())
-        .max_size(64 * 1024)
+        .max_size(128 * 1024)
         .durability(Durability::Receipt)
         .open()
         .unwrap();
@@ -109,7 +109,7 @@ fn a_full_spool_refuses_new_events_until_deliveries_make_room() {
             break;
         }
     }
-    let (at, err) = refused.expect("the 64 KiB budget runs out");
+    let (at, err) = refused.expect("the 128 KiB budget runs out");
     assert!(at > 3, "some events fit first ({at})");
     assert!(matches!(err, Error::SpoolFull { .. }), "{err:?}");
     assert!(err.to_string().contains("raise max_size"), "{err}");

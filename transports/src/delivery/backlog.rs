@@ -20,7 +20,7 @@ use super::dead_letter::DeadLetterLog;
 use super::decide::later;
 use super::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use super::lane::{Closing, InFlight, LaneState};
-use super::{DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
+use super::{DeadLetter, EndpointSpec, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
 use crate::error::Error;
 
 /// What became of an emit's jobs.
@@ -53,6 +53,28 @@ impl Release {
             Release::Removed => "endpoint removed",
             Release::Disabled => "endpoint disabled after 410 Gone",
             Release::Stopping(reason) => reason,
+        }
+    }
+}
+
+/// An endpoint as the registry's table keeps it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Registration<'a> {
+    /// Its tenant ("" for none).
+    pub(crate) tenant: &'a str,
+    /// Its URL cut to its origin.
+    pub(crate) url: &'a str,
+    /// The settings it was made from, if it was made from settings.
+    pub(crate) spec: Option<&'a EndpointSpec>,
+}
+
+impl<'a> Registration<'a> {
+    /// The registration of an endpoint with `route`.
+    pub(crate) fn of(route: &'a super::Route) -> Registration<'a> {
+        Registration {
+            tenant: route.endpoint.tenant.as_deref().unwrap_or(""),
+            url: &route.url,
+            spec: route.endpoint.spec.as_deref(),
         }
     }
 }
@@ -172,7 +194,7 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// A lane of this name is being registered: the counts of its rows already waiting.
     fn attach(&self, name: &str) -> Result<RowCounts, Error>;
     /// The registry changed: `name` is registered (with its tenant and URL), or not.
-    fn registered(&self, name: &str, entry: Option<(&str, &str)>);
+    fn registered(&self, name: &str, entry: Option<Registration<'_>>);
     /// Job outcomes.
     fn delivered(&self, job: &Job);
     /// A failed attempt; the next one is due at `next_at`.
@@ -432,7 +454,7 @@ impl Backlog for MemoryBacklog {
         Ok(RowCounts::default())
     }
 
-    fn registered(&self, _name: &str, _entry: Option<(&str, &str)>) {}
+    fn registered(&self, _name: &str, _entry: Option<Registration<'_>>) {}
 
     fn delivered(&self, _job: &Job) {}
 

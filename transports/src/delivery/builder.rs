@@ -16,6 +16,9 @@ pub struct SinkBuilder {
     pub(crate) observer: Option<Arc<dyn Observer>>,
     #[cfg(feature = "spool")]
     pub(crate) spool: Option<crate::spool::Spool>,
+    /// Whether the endpoints the spool kept from the last run are registered again.
+    #[cfg(feature = "spool")]
+    pub(crate) restore_endpoints: bool,
     /// What a relay needs of the engine; empty otherwise.
     pub(crate) hooks: super::Hooks,
 }
@@ -141,6 +144,21 @@ impl SinkBuilder {
         self
     }
 
+    /// With a spool: registers again, at start, the endpoints that were registered when the
+    /// spool was last used and were made from an [`EndpointSpec`](super::EndpointSpec)
+    /// (`deskhook.toml`, the admin API, [`Endpoints::upsert_spec`](super::Endpoints::upsert_spec)),
+    /// so that endpoints added while the helpdesk ran survive a restart. Endpoints given to
+    /// the builder win over kept ones of the same name. One whose settings no longer work
+    /// (an environment variable gone, a CA file moved) is logged and left out. Defaults to
+    /// off: the registry then starts with the builder's endpoints only. Either way the spool
+    /// then keeps the endpoints of this run: a run without restoring forgets the others.
+    #[cfg(feature = "spool")]
+    #[must_use]
+    pub fn restore_endpoints(mut self, restore: bool) -> Self {
+        self.restore_endpoints = restore;
+        self
+    }
+
     /// A builder with no endpoint and the default settings.
     pub(crate) fn new() -> SinkBuilder {
         SinkBuilder {
@@ -149,8 +167,37 @@ impl SinkBuilder {
             observer: None,
             #[cfg(feature = "spool")]
             spool: None,
+            #[cfg(feature = "spool")]
+            restore_endpoints: false,
             hooks: super::Hooks::default(),
         }
+    }
+
+    /// Puts the `stored` endpoints before the builder's, but those the builder has too.
+    #[cfg(feature = "spool")]
+    fn restore(&mut self, stored: Vec<super::EndpointSpec>) {
+        let given: std::collections::HashSet<String> =
+            self.endpoints.iter().map(|e| e.name.clone()).collect();
+        let mut restored = Vec::new();
+        for spec in stored.into_iter().filter(|s| !given.contains(&s.name)) {
+            match spec.to_endpoint() {
+                Ok(endpoint) => restored.push(endpoint),
+                Err(e) => log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{}' kept in the spool is not registered again: {e}",
+                    spec.name
+                ),
+            }
+        }
+        if !restored.is_empty() {
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "{} endpoint(s) kept in the spool registered again",
+                restored.len()
+            );
+        }
+        restored.append(&mut self.endpoints);
+        self.endpoints = restored;
     }
 
     /// Checks the settings, makes the engine with the transport's `connector` (its
@@ -174,7 +221,13 @@ impl SinkBuilder {
         let shutdown_timeout = self.config.shutdown_timeout;
         #[cfg(feature = "spool")]
         let spooled = match self.spool.take() {
-            Some(spool) => Some(spool.backlog()?),
+            Some(spool) => {
+                let (backlog, stored) = spool.backlog(&self.config)?;
+                if self.restore_endpoints {
+                    self.restore(stored);
+                }
+                Some(backlog)
+            }
             None => None,
         };
         #[cfg(not(feature = "spool"))]

@@ -303,6 +303,7 @@ impl Endpoint {
             && self.tenant == other.tenant
             && self.rate_limit == other.rate_limit
             && self.ca_certificates == other.ca_certificates
+            && self.spec == other.spec
             && secrets(self) == secrets(other)
     }
 

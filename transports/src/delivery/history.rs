@@ -112,9 +112,8 @@ impl std::str::FromStr for StatusFilter {
 }
 
 /// What to look up in the attempt log. Every field set narrows it; results come newest
-/// first.
+/// first. Build it with `..AttemptQuery::new()` for the fields left open.
 #[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct AttemptQuery {
     /// Only this endpoint's attempts.
     pub endpoint: Option<String>,

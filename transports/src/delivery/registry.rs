@@ -15,7 +15,7 @@ use deskhook::policy::RetrySchedule;
 use deskhook::{EventType, EventTypeSet};
 use smallvec::SmallVec;
 
-use super::backlog::Release;
+use super::backlog::{Registration, Release};
 use super::history::MinuteCount;
 use super::lane::Closing;
 use super::spec::secret_hint;
@@ -365,6 +365,19 @@ impl Endpoints {
         Ok(self.engine.install(route)?.0)
     }
 
+    /// [`upsert`](Endpoints::upsert) of an endpoint given as settings (the JSON of the admin
+    /// API, a `deskhook.toml` table), which a spool keeps so that
+    /// [`restore_endpoints`](super::SinkBuilder::restore_endpoints) registers it again after
+    /// a restart.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError`](super::SpecError) naming the field at fault; nothing changes then.
+    pub fn upsert_spec(&self, spec: &super::EndpointSpec) -> Result<Upserted, super::SpecError> {
+        let endpoint = spec.to_endpoint()?;
+        self.upsert(endpoint).map_err(super::SpecError::whole)
+    }
+
     /// Removes the endpoint `name`: what it has queued goes to the dead letters with the
     /// reason `endpoint removed`; attempts in flight finish.
     ///
@@ -566,7 +579,7 @@ impl Engine {
             }
             self.adopt(&lane, waiting);
             self.backlog()
-                .registered(&name, Some((tenant.as_deref().unwrap_or(""), &route.url)));
+                .registered(&name, Some(Registration::of(&route)));
             log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' added ({})", route.url);
             return Ok((Upserted::Added, lane));
         }
@@ -590,14 +603,14 @@ impl Engine {
                 return Ok(Upserted::Unchanged);
             }
             let before = old.endpoint.tenant.clone();
-            lane.set_route(route);
+            lane.set_route(route.clone());
             if before != after {
                 index.remove_routing(lane, before.as_deref());
                 index.insert_routing(lane, after.as_deref());
             }
         }
         self.backlog()
-            .registered(&lane.name, Some((after.as_deref().unwrap_or(""), &url)));
+            .registered(&lane.name, Some(Registration::of(&route)));
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
         // A higher limit or another rate may let it go now.
         self.pool().push(lane);

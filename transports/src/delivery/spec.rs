@@ -257,6 +257,11 @@ impl SpecError {
         }
     }
 
+    /// An error of the endpoint as a whole (no one field at fault).
+    pub(crate) fn whole(error: Error) -> SpecError {
+        SpecError { field: None, error }
+    }
+
     /// The field at fault (`"url"`, `"retry"`, …), when it is one field.
     pub fn field(&self) -> Option<&'static str> {
         self.field

@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::writer::{RowRange, SpoolStore};
-use crate::delivery::backlog::{Accepted, Backlog, Release, Released, RowCounts};
+use crate::delivery::backlog::{Accepted, Backlog, Registration, Release, Released, RowCounts};
 use crate::delivery::decide::later;
 use crate::delivery::lane::LaneState;
+use crate::delivery::{AttemptEntry, AttemptPage, AttemptQuery};
 use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
 use crate::error::Error;
 
@@ -229,8 +230,20 @@ impl Backlog for SpoolBacklog {
         Ok(RowCounts::new(floor, last, count))
     }
 
-    fn registered(&self, name: &str, entry: Option<(&str, &str)>) {
+    fn registered(&self, name: &str, entry: Option<Registration<'_>>) {
         self.store.register(name, entry);
+    }
+
+    fn keeps_attempts(&self) -> bool {
+        true
+    }
+
+    fn record_attempt(&self, entry: &AttemptEntry) {
+        self.store.record_attempt(entry);
+    }
+
+    fn query_attempts(&self, query: &AttemptQuery) -> Option<Result<AttemptPage, Error>> {
+        Some(self.store.query_attempts(query))
     }
 
     fn delivered(&self, job: &Job) {

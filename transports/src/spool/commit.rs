@@ -113,6 +113,10 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     }
     let used = core.used.load(Ordering::Acquire);
     let full = used >= core.settings.max_size;
+    if full {
+        // The attempt log gives way to events: a full spool keeps no attempts.
+        updates.retain(|op| !matches!(op, Op::Attempt(_)));
+    }
     let now = unix_ms(SystemTime::now());
     let mut rows: Vec<(Arc<Lane>, i64)> = Vec::new();
     let mut done = Committed::default();
@@ -154,6 +158,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
     if result.is_ok() {
         core.commits.fetch_add(1, Ordering::Relaxed);
+        prune_attempts(core, conn, now);
         // Deletes make room too: the limit is checked against what is in use now.
         if let Ok(used) = used_bytes(conn) {
             core.used.store(used, Ordering::Release);
@@ -214,6 +219,35 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     }
     for (sender, moved) in done.done {
         let _ = sender.send(moved);
+    }
+}
+
+/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go.
+fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
+    let last = core.pruned_at.load(Ordering::Acquire);
+    if now.saturating_sub(last) < 60_000 {
+        return;
+    }
+    core.pruned_at.store(now, Ordering::Release);
+    let retention = i64::try_from(core.settings.attempt_retention.as_millis()).unwrap_or(i64::MAX);
+    let cap = i64::try_from(core.settings.attempt_max_rows).unwrap_or(i64::MAX);
+    let result = conn
+        .execute(
+            "DELETE FROM attempts WHERE at < ?1",
+            [now.saturating_sub(retention)],
+        )
+        .and_then(|_| {
+            conn.execute(
+                "DELETE FROM attempts WHERE seq <= (SELECT max(seq) FROM attempts) - ?1",
+                [cap],
+            )
+        });
+    if let Err(e) = result {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "spool {}: old attempts could not be pruned: {e}",
+            core.dir.display()
+        );
     }
 }
 
@@ -361,17 +395,23 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
             Ok(())
         }
         Op::Register { name, entry } => match entry {
-            Some((tenant, url)) => tx
+            Some((tenant, url, spec)) => tx
                 .prepare_cached(
-                    "INSERT INTO endpoints (name, tenant, url) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (name) DO UPDATE SET tenant = ?2, url = ?3",
+                    "INSERT INTO endpoints (name, tenant, url, spec) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (name) DO UPDATE SET tenant = ?2, url = ?3, spec = ?4",
                 )?
-                .execute(params![name, Some(tenant).filter(|t| !t.is_empty()), url])
+                .execute(params![
+                    name,
+                    Some(tenant).filter(|t| !t.is_empty()),
+                    url,
+                    spec
+                ])
                 .map(drop),
             None => tx
                 .prepare_cached("DELETE FROM endpoints WHERE name = ?1")?
                 .execute([name])
                 .map(drop),
         },
+        Op::Attempt(entry) => super::schema::insert_attempt(tx, entry),
     }
 }

@@ -117,6 +117,10 @@ pub(crate) struct Settings {
     pub(crate) max_size: u64,
     pub(crate) window: usize,
     pub(crate) ignore_backoff: bool,
+    /// How long the attempt log's rows are kept (set by the sink from its config).
+    pub(crate) attempt_retention: Duration,
+    /// The most attempt log rows kept.
+    pub(crate) attempt_max_rows: u64,
 }
 
 impl SpoolBuilder {
@@ -234,6 +238,8 @@ impl Spool {
                 max_size: 1 << 30,
                 window: 1000,
                 ignore_backoff: false,
+                attempt_retention: crate::delivery::DeliveryConfig::default().attempt_retention,
+                attempt_max_rows: crate::delivery::DeliveryConfig::default().attempt_max_rows,
             },
         }
     }
@@ -299,10 +305,22 @@ impl Spool {
         schema::requeue_dead_letters(&mut self.conn, endpoints).map_err(|e| damaged(&self.db, &e))
     }
 
-    /// The spool as the engine's backlog.
-    pub(crate) fn backlog(self) -> Result<Box<dyn crate::delivery::backlog::Backlog>, Error> {
-        let store = writer::SpoolStore::start(self)?;
-        Ok(Box::new(backlog::SpoolBacklog::new(store)))
+    /// The spool as the engine's backlog, keeping attempts as `config` says, and the
+    /// settings of the endpoints registered when it was last used.
+    pub(crate) fn backlog(
+        mut self,
+        config: &crate::delivery::DeliveryConfig,
+    ) -> Result<
+        (
+            Box<dyn crate::delivery::backlog::Backlog>,
+            Vec<crate::delivery::EndpointSpec>,
+        ),
+        Error,
+    > {
+        self.settings.attempt_retention = config.attempt_retention;
+        self.settings.attempt_max_rows = config.attempt_max_rows;
+        let (store, stored) = writer::SpoolStore::start(self)?;
+        Ok((Box::new(backlog::SpoolBacklog::new(store)), stored))
     }
 }
 

@@ -7,15 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, params};
 
 use super::{Settings, SpoolStats, Synchronous, damaged};
-use crate::delivery::DeadLetter;
+use crate::delivery::{
+    AttemptEntry, AttemptOutcome, AttemptPage, AttemptQuery, DeadLetter, EndpointSpec, StatusFilter,
+};
 use crate::error::Error;
 
 /// `PRAGMA application_id` of a spool: "dskh".
 const APPLICATION_ID: i64 = 0x6473_6b68;
 
 /// The schema's version, in `PRAGMA user_version`. Version 1 had no tenants and no
-/// registry; it is migrated when opened for writing, and read as it is otherwise.
-const SCHEMA_VERSION: i64 = 2;
+/// registry, version 2 no attempt log and no endpoint settings; older versions are migrated
+/// when opened for writing, and read as they are otherwise.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -53,8 +56,29 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TABLE IF NOT EXISTS endpoints (
     name TEXT PRIMARY KEY,
     tenant TEXT,
-    url TEXT NOT NULL
+    url TEXT NOT NULL,
+    spec TEXT
 );
+CREATE TABLE IF NOT EXISTS attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    tenant TEXT,
+    event_type TEXT NOT NULL,
+    ticket TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    error TEXT,
+    duration_us INTEGER NOT NULL,
+    response BLOB NOT NULL,
+    next_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_by_endpoint ON attempts (endpoint, seq);
+CREATE INDEX IF NOT EXISTS attempts_by_event ON attempts (event_id);
+CREATE INDEX IF NOT EXISTS attempts_by_ticket ON attempts (ticket);
+CREATE INDEX IF NOT EXISTS attempts_by_at ON attempts (at);
 ";
 
 /// From version 1: tenants on events and dead letters, and the registry's table.
@@ -62,6 +86,11 @@ const MIGRATE_FROM_1: &str = "
 ALTER TABLE events ADD COLUMN tenant TEXT;
 ALTER TABLE dead_letters ADD COLUMN tenant TEXT;
 CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, tenant TEXT, url TEXT NOT NULL);
+";
+
+/// From version 2: the endpoints' settings, and the attempt log (created by `SCHEMA`).
+const MIGRATE_FROM_2: &str = "
+ALTER TABLE endpoints ADD COLUMN spec TEXT;
 ";
 
 /// Sets the pragmas, creates the schema in a new database, migrates an old one, and checks
@@ -89,10 +118,18 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
             "BEGIN; PRAGMA application_id = {APPLICATION_ID}; \
              PRAGMA user_version = {SCHEMA_VERSION}; {SCHEMA} COMMIT;"
         ))?;
-    } else if version(conn)? == 1 && application_id(conn)? == APPLICATION_ID {
-        conn.execute_batch(&format!(
-            "BEGIN; {MIGRATE_FROM_1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))?;
+    } else if application_id(conn)? == APPLICATION_ID {
+        let steps = match version(conn)? {
+            1 => format!("{MIGRATE_FROM_1} {MIGRATE_FROM_2}"),
+            2 => MIGRATE_FROM_2.to_owned(),
+            _ => String::new(),
+        };
+        if !steps.is_empty() {
+            // `SCHEMA` then creates what is new (its statements are IF NOT EXISTS).
+            conn.execute_batch(&format!(
+                "BEGIN; {steps} {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
+        }
     }
     check(conn)
 }
@@ -256,4 +293,170 @@ pub(super) fn requeue_dead_letters(
     }
     tx.commit()?;
     Ok(moved)
+}
+
+/// The settings of the endpoints the registry's table lists, those that have some; a row
+/// whose settings do not read is logged and left out.
+pub(super) fn stored_endpoints(conn: &Connection) -> rusqlite::Result<Vec<EndpointSpec>> {
+    if version(conn)? < 3 {
+        return Ok(Vec::new());
+    }
+    let mut stmt =
+        conn.prepare("SELECT name, spec FROM endpoints WHERE spec IS NOT NULL ORDER BY name")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, json)| match serde_json::from_str(&json) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{name}': its stored settings do not read ({e}); it is not \
+                     registered again"
+                );
+                None
+            }
+        })
+        .collect())
+}
+
+fn outcome_text(outcome: AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Retrying => "retrying",
+        AttemptOutcome::DeadLettered => "dead_lettered",
+        AttemptOutcome::EndpointDisabled => "endpoint_disabled",
+    }
+}
+
+fn outcome_of(text: &str) -> AttemptOutcome {
+    match text {
+        "delivered" => AttemptOutcome::Delivered,
+        "retrying" => AttemptOutcome::Retrying,
+        "endpoint_disabled" => AttemptOutcome::EndpointDisabled,
+        _ => AttemptOutcome::DeadLettered,
+    }
+}
+
+/// Writes one attempt of the attempt log.
+pub(super) fn insert_attempt(
+    tx: &rusqlite::Transaction<'_>,
+    e: &AttemptEntry,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO attempts (at, event_id, endpoint, tenant, event_type, ticket, attempt, \
+         outcome, status, error, duration_us, response, next_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        unix_ms(e.at),
+        e.event_id,
+        &*e.endpoint,
+        e.tenant.as_deref(),
+        e.event_type.as_str(),
+        &*e.ticket,
+        e.attempt,
+        outcome_text(e.outcome),
+        e.status,
+        e.error,
+        i64::try_from(e.duration.as_micros()).unwrap_or(i64::MAX),
+        &e.response[..],
+        e.next_attempt.map(unix_ms)
+    ])
+    .map(drop)
+}
+
+fn time_of(ms: i64) -> SystemTime {
+    UNIX_EPOCH + std::time::Duration::from_millis(ms.unsigned_abs())
+}
+
+/// The attempts `query` asks for, newest first.
+pub(super) fn attempts(conn: &Connection, query: &AttemptQuery) -> rusqlite::Result<AttemptPage> {
+    if version(conn)? < 3 {
+        return Ok(AttemptPage::default());
+    }
+    let mut sql = String::from(
+        "SELECT seq, at, event_id, endpoint, tenant, event_type, ticket, attempt, outcome, \
+         status, error, duration_us, response, next_at FROM attempts WHERE 1 = 1",
+    );
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut filter = |sql_part: &str, value: rusqlite::types::Value| {
+        args.push(value);
+        sql.push_str(&format!(" AND {sql_part} ?{}", args.len()));
+    };
+    use rusqlite::types::Value;
+    if let Some(endpoint) = &query.endpoint {
+        filter("endpoint =", Value::Text(endpoint.clone()));
+    }
+    if let Some(tenant) = &query.tenant {
+        filter("tenant =", Value::Text(tenant.clone()));
+    }
+    if let Some(id) = &query.event_id {
+        filter("event_id =", Value::Text(id.clone()));
+    }
+    if let Some(ticket) = &query.ticket {
+        filter("ticket =", Value::Text(ticket.clone()));
+    }
+    if let Some(since) = query.since {
+        filter("at >=", Value::Integer(unix_ms(since)));
+    }
+    if let Some(until) = query.until {
+        filter("at <", Value::Integer(unix_ms(until)));
+    }
+    if let Some(before) = query.before {
+        filter(
+            "seq <",
+            Value::Integer(i64::try_from(before).unwrap_or(i64::MAX)),
+        );
+    }
+    match query.status {
+        Some(StatusFilter::Code(code)) => filter("status =", Value::Integer(code.into())),
+        Some(StatusFilter::Class(class)) => {
+            filter("status / 100 =", Value::Integer(class.into()));
+        }
+        Some(StatusFilter::NoResponse) => sql.push_str(" AND status IS NULL"),
+        Some(StatusFilter::Failed) => sql.push_str(" AND outcome != 'delivered'"),
+        None => {}
+    }
+    let size = query.page_size();
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", size + 1));
+    let mut stmt = conn.prepare(&sql)?;
+    let mut items = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            let event_type: String = r.get(5)?;
+            Ok(AttemptEntry {
+                seq: r.get::<_, i64>(0)?.unsigned_abs(),
+                at: time_of(r.get(1)?),
+                event_id: r.get(2)?,
+                endpoint: r.get::<_, String>(3)?.into(),
+                tenant: r.get::<_, Option<String>>(4)?.map(Into::into),
+                event_type: event_type
+                    .parse()
+                    .map_err(|e: deskhook::ParseEventTypeError| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            5,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?,
+                ticket: r.get::<_, String>(6)?.into(),
+                attempt: r.get(7)?,
+                outcome: outcome_of(&r.get::<_, String>(8)?),
+                status: r.get(9)?,
+                error: r.get(10)?,
+                duration: std::time::Duration::from_micros(r.get::<_, i64>(11)?.unsigned_abs()),
+                response: r.get::<_, Vec<u8>>(12)?.into_boxed_slice(),
+                next_attempt: r.get::<_, Option<i64>>(13)?.map(time_of),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = if items.len() > size {
+        items.truncate(size);
+        items.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(AttemptPage { items, next })
 }

@@ -16,7 +16,11 @@ use rusqlite::{Connection, params};
 
 use super::schema::{unix_ms, used_bytes};
 use super::{Durability, Settings, Spool, damaged};
-use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Receipt, ReceiptState, lock};
+use crate::delivery::backlog::Registration;
+use crate::delivery::{
+    AttemptEntry, AttemptPage, AttemptQuery, DeadLetter, EndpointSpec, Engine, EventData, Job,
+    Lane, Receipt, ReceiptState, lock,
+};
 use crate::error::Error;
 
 /// A job read back, with when its next attempt is due (`None`: now).
@@ -71,11 +75,13 @@ pub(super) enum Op {
         row: Option<i64>,
         letter: DeadLetter,
     },
-    /// The registry's table: `name` is registered (tenant, URL), or not.
+    /// The registry's table: `name` is registered (tenant, URL, settings as JSON), or not.
     Register {
         name: String,
-        entry: Option<(String, String)>,
+        entry: Option<(String, String, Option<String>)>,
     },
+    /// One attempt for the attempt log.
+    Attempt(Box<AttemptEntry>),
 }
 
 /// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
@@ -118,6 +124,8 @@ pub(super) struct Core {
     pub(super) used: AtomicU64,
     /// Transactions written, for tests of group commit.
     pub(super) commits: AtomicU64,
+    /// When old attempts were last pruned (Unix milliseconds).
+    pub(super) pruned_at: std::sync::atomic::AtomicI64,
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
     pub(super) reader: Mutex<Connection>,
@@ -174,8 +182,8 @@ impl std::fmt::Debug for SpoolStore {
 
 impl SpoolStore {
     /// Starts the writer. The registry's table is emptied: it lists the endpoints of this
-    /// run.
-    pub(super) fn start(spool: Spool) -> Result<SpoolStore, Error> {
+    /// run. Returns the settings of the endpoints it listed (those made from settings).
+    pub(super) fn start(spool: Spool) -> Result<(SpoolStore, Vec<EndpointSpec>), Error> {
         let Spool {
             dir,
             db,
@@ -198,6 +206,9 @@ impl SpoolStore {
                 dir.display()
             );
         }
+        // The endpoints registered last time, with their settings when they had some (the
+        // table then lists those of this run, as they are registered).
+        let stored = super::schema::stored_endpoints(&conn).map_err(|e| damaged(&db, &e))?;
         conn.execute("DELETE FROM endpoints", [])
             .map_err(|e| damaged(&db, &e))?;
         let reader = Connection::open_with_flags(
@@ -214,6 +225,7 @@ impl SpoolStore {
             room: (Mutex::new(()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
             commits: AtomicU64::new(0),
+            pruned_at: std::sync::atomic::AtomicI64::new(0),
             engine: OnceLock::new(),
             reader: Mutex::new(reader),
             lock: Mutex::new(Some(lock)),
@@ -229,11 +241,14 @@ impl SpoolStore {
                     message: format!("cannot start the writer thread: {e}"),
                 })?
         };
-        Ok(SpoolStore {
-            core,
-            ops: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
-        })
+        Ok((
+            SpoolStore {
+                core,
+                ops: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+            },
+            stored,
+        ))
     }
 
     pub(super) fn bind(&self, engine: Weak<Engine>) {
@@ -472,12 +487,36 @@ impl SpoolStore {
         self.send(Op::Dead { row, letter });
     }
 
-    /// The registry's table: `name` registered with (tenant, URL), or not.
-    pub(super) fn register(&self, name: &str, entry: Option<(&str, &str)>) {
+    /// The registry's table: `name` registered (its tenant, URL and settings), or not.
+    pub(super) fn register(&self, name: &str, entry: Option<Registration<'_>>) {
         self.send(Op::Register {
             name: name.to_owned(),
-            entry: entry.map(|(tenant, url)| (tenant.to_owned(), url.to_owned())),
+            entry: entry.map(|r| {
+                let spec = r.spec.and_then(|spec| match serde_json::to_string(spec) {
+                    Ok(json) => Some(json),
+                    Err(e) => {
+                        log::error!(
+                            target: deskhook::LOG_TARGET,
+                            "endpoint '{name}': its settings cannot be stored in the spool \
+                             ({e}); it will not be registered again at the next start"
+                        );
+                        None
+                    }
+                });
+                (r.tenant.to_owned(), r.url.to_owned(), spec)
+            }),
         });
+    }
+
+    /// Keeps an attempt in the attempt log's table.
+    pub(super) fn record_attempt(&self, entry: &AttemptEntry) {
+        self.send(Op::Attempt(Box::new(entry.clone())));
+    }
+
+    /// The attempts `query` asks for, from the attempt log's table.
+    pub(super) fn query_attempts(&self, query: &AttemptQuery) -> Result<AttemptPage, Error> {
+        let conn = lock(&self.core.reader);
+        super::schema::attempts(&conn, query).map_err(|e| damaged(&self.core.db, &e))
     }
 
     /// Lets the writer finish what is queued, then releases the lock.
@@ -525,7 +564,7 @@ mod tests {
 
     fn store(dir: &Path, max_batch: usize) -> SpoolStore {
         let spool = Spool::builder(dir).max_batch(max_batch).open().unwrap();
-        SpoolStore::start(spool).unwrap()
+        SpoolStore::start(spool).unwrap().0
     }
 
     const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
