@@ -20,6 +20,7 @@ use super::dead_letter::DeadLetterLog;
 use super::decide::later;
 use super::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use super::lane::{Closing, InFlight, LaneState};
+use super::letters::{DeadLetterPage, DeadLetterQuery, StoredLetter};
 use super::{DeadLetter, EndpointSpec, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
 use crate::error::Error;
 
@@ -228,6 +229,12 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     }
     /// Where dead letters go, for messages.
     fn dead_letter_place(&self) -> String;
+    /// The dead letters `query` asks for, newest first.
+    fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error>;
+    /// The dead letters named by `keys`, oldest first.
+    fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error>;
+    /// Deletes the dead letters named by `keys`; how many went.
+    fn delete_letters(&self, keys: &[String]) -> Result<usize, Error>;
     /// Where undelivered events go at shutdown, for messages.
     fn stop_place(&self) -> String;
     /// Writes what is queued and lets the store go (at shutdown).
@@ -530,6 +537,23 @@ impl Backlog for MemoryBacklog {
 
     fn dead_letter_place(&self) -> String {
         self.letters.path().display().to_string()
+    }
+
+    fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
+        Ok(super::letters::page(
+            self.letters.stored()?.into_iter(),
+            query,
+        ))
+    }
+
+    fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
+        let mut found = self.letters.stored()?;
+        found.retain(|s| keys.contains(&s.key));
+        Ok(found)
+    }
+
+    fn delete_letters(&self, keys: &[String]) -> Result<usize, Error> {
+        self.letters.delete(keys)
     }
 
     fn stop_place(&self) -> String {

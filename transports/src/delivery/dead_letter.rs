@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::letters::StoredLetter;
 use super::{EventData, Job, Lane, now_rfc3339};
 use crate::error::Error;
 
@@ -152,6 +153,96 @@ impl DeadLetterLog {
             );
         }
     }
+}
+
+impl DeadLetterLog {
+    /// Every letter of the file, oldest first, each with its line number and a key made of
+    /// its content (stable while the line is there). A missing file has none.
+    pub(crate) fn stored(&self) -> Result<Vec<StoredLetter>, Error> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.read_stored()
+    }
+
+    fn read_stored(&self) -> Result<Vec<StoredLetter>, Error> {
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(Error::Open {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let mut letters = Vec::new();
+        for (n, line) in text.split(|b| *b == b'\n').enumerate() {
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            let letter: DeadLetter =
+                serde_json::from_slice(line).map_err(|e| Error::DeadLetter {
+                    path: self.path.clone(),
+                    line: n + 1,
+                    message: e.to_string(),
+                })?;
+            letters.push(StoredLetter {
+                key: line_key(line),
+                position: n as u64 + 1,
+                letter,
+            });
+        }
+        Ok(letters)
+    }
+
+    /// Rewrites the file without the letters named by `keys` (a new file renamed over the
+    /// old one, so that a crash leaves one or the other); returns how many went.
+    pub(crate) fn delete(&self, keys: &[String]) -> Result<usize, Error> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => {
+                return Err(Error::Open {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let mut kept = Vec::with_capacity(text.len());
+        let mut gone = 0;
+        for line in text.split_inclusive(|b| *b == b'\n') {
+            let content = line.strip_suffix(b"\n").unwrap_or(line);
+            if !content.trim_ascii().is_empty() && keys.contains(&line_key(content)) {
+                gone += 1;
+            } else {
+                kept.extend_from_slice(line);
+            }
+        }
+        if gone == 0 {
+            return Ok(0);
+        }
+        let mut temp = self.path.clone().into_os_string();
+        temp.push(".rewrite");
+        let temp = PathBuf::from(temp);
+        let write = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
+        std::fs::write(&temp, &kept).map_err(write)?;
+        std::fs::rename(&temp, &self.path).map_err(write)?;
+        Ok(gone)
+    }
+}
+
+/// The key of a dead letter file's line: a hash of its bytes.
+fn line_key(line: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    line.hash(&mut hasher);
+    format!("f{:016x}", hasher.finish())
 }
 
 /// Reads every dead letter of a file.

@@ -75,6 +75,7 @@ pub(crate) mod endpoint;
 pub(crate) mod engine;
 pub(crate) mod history;
 pub(crate) mod lane;
+mod letters;
 pub(crate) mod pool;
 pub(crate) mod queue;
 mod rate;
@@ -102,6 +103,7 @@ pub use endpoint::Endpoint;
 pub(crate) use engine::Engine;
 pub use history::{AttemptEntry, AttemptPage, AttemptQuery, MAX_PAGE, MinuteCount, StatusFilter};
 pub(crate) use lane::{Lane, Route};
+pub use letters::{DeadLetterPage, DeadLetterQuery, DeadLetters, Replayed, StoredLetter};
 pub use rate::RateLimit;
 pub use receipt::Receipt;
 #[cfg(feature = "spool")]

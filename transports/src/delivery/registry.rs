@@ -378,6 +378,102 @@ impl Endpoints {
         self.upsert(endpoint).map_err(super::SpecError::whole)
     }
 
+    /// Sends `name` a test event, to it only: the sample ticket (code `DESKHOOK-TEST`) for
+    /// the first Zenlix action it receives, for its tenant, signed and retried like any
+    /// other. Returns the event's id, to find its attempts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when it
+    /// receives no Zenlix action (test events are Zenlix events) or its queue refuses it.
+    pub fn send_test(&self, name: &str) -> Result<deskhook::EventId, Error> {
+        let lane = self.engine.registry().lane(name)?;
+        let route = lane.route();
+        let action = route
+            .endpoint
+            .actions
+            .iter()
+            .find_map(|t| match t {
+                deskhook::EventType::Zenlix(action) => Some(action),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "endpoint '{name}' receives no Zenlix action, and test events are Zenlix \
+                     events; subscribe it to one (such as \"create\") to test it"
+                ))
+            })?;
+        let mut ticket = deskhook::sample::ticket();
+        ticket.code = "DESKHOOK-TEST".to_owned();
+        ticket.subject = "deskhook test event".to_owned();
+        let user = deskhook::sample::user();
+        let mut emitted =
+            deskhook::Emitted::new(deskhook::EventRef::new(action, &ticket, &user))
+                .map_err(|e| Error::Config(format!("the test event cannot be made: {e}")))?;
+        if let Some(tenant) = &route.endpoint.tenant {
+            emitted = emitted
+                .with_tenant(tenant.as_str())
+                .map_err(|e| Error::Config(e.to_string()))?;
+        }
+        let id = emitted.id();
+        self.engine
+            .enqueue_for(&lane, super::EventData::of(&emitted))?;
+        Ok(id)
+    }
+
+    /// Gives `name` a new signing secret. Deliveries are signed with it at once, and with
+    /// the old ones too until `overlap` has passed (each request carries both signatures),
+    /// so that the receiver can switch without losing a request; then the old ones stop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name.
+    pub fn rotate_secret(
+        &self,
+        name: &str,
+        secret: deskhook::Secret,
+        overlap: Duration,
+    ) -> Result<(), Error> {
+        let lane = self.engine.registry().lane(name)?;
+        let mut endpoint = lane.route().endpoint.clone();
+        let until = SystemTime::now() + overlap;
+        let mut secrets = vec![(secret, None)];
+        secrets.extend(
+            endpoint
+                .secrets
+                .iter()
+                .filter(|(_, expires)| expires.is_none_or(|at| at > SystemTime::now()))
+                .map(|(old, expires)| {
+                    (old.clone(), Some(expires.map_or(until, |at| at.min(until))))
+                }),
+        );
+        endpoint.secrets = secrets;
+        if let Some(spec) = &endpoint.spec {
+            // The settings kept by a spool say the same: the secrets listed, none from the
+            // environment any more (the environment's is among the old ones).
+            let mut spec = (**spec).clone();
+            spec.secret_env = None;
+            spec.secrets = Some(
+                endpoint
+                    .secrets
+                    .iter()
+                    .map(|(secret, expires)| super::SecretSpec {
+                        secret: secret.clone(),
+                        expires: *expires,
+                    })
+                    .collect(),
+            );
+            endpoint.spec = Some(Arc::new(spec));
+        }
+        self.upsert(endpoint)?;
+        log::info!(
+            target: deskhook::LOG_TARGET,
+            "endpoint '{name}': new signing secret; the old one(s) sign too for {}",
+            deskhook::policy::format_duration(overlap)
+        );
+        Ok(())
+    }
+
     /// Removes the endpoint `name`: what it has queued goes to the dead letters with the
     /// reason `endpoint removed`; attempts in flight finish.
     ///

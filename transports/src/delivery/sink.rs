@@ -6,8 +6,8 @@ use std::time::Duration;
 use deskhook::Emitted;
 
 use super::{
-    AttemptPage, AttemptQuery, DeadLetter, DeliveryTotals, EndpointStats, Endpoints, Engine,
-    Receipt, SinkBuilder,
+    AttemptPage, AttemptQuery, DeadLetter, DeadLetters, DeliveryTotals, EndpointStats, Endpoints,
+    Engine, Receipt, SinkBuilder,
 };
 use crate::error::Error;
 
@@ -98,6 +98,14 @@ impl DeliverySink {
     /// [`Error::Spool`] when the spool's database cannot be read.
     pub fn attempts(&self, query: &AttemptQuery) -> Result<AttemptPage, Error> {
         self.engine.attempts(query)
+    }
+
+    /// Its dead letters, where it writes them (the dead-letter file, or the spool's table):
+    /// list, replay, delete.
+    pub fn dead_letters(&self) -> DeadLetters {
+        DeadLetters {
+            engine: self.engine.clone(),
+        }
     }
 
     /// Waits until everything queued is delivered or dead-lettered, at most `timeout`. It

@@ -17,7 +17,9 @@ use super::writer::{RowRange, SpoolStore};
 use crate::delivery::backlog::{Accepted, Backlog, Registration, Release, Released, RowCounts};
 use crate::delivery::decide::later;
 use crate::delivery::lane::LaneState;
-use crate::delivery::{AttemptEntry, AttemptPage, AttemptQuery};
+use crate::delivery::{
+    AttemptEntry, AttemptPage, AttemptQuery, DeadLetterPage, DeadLetterQuery, StoredLetter,
+};
 use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
 use crate::error::Error;
 
@@ -236,6 +238,18 @@ impl Backlog for SpoolBacklog {
 
     fn keeps_attempts(&self) -> bool {
         true
+    }
+
+    fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
+        self.store.letters(query)
+    }
+
+    fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
+        self.store.letters_by_key(keys)
+    }
+
+    fn delete_letters(&self, keys: &[String]) -> Result<usize, Error> {
+        self.store.delete_letters(keys)
     }
 
     fn record_attempt(&self, entry: &AttemptEntry) {

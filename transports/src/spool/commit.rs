@@ -97,6 +97,8 @@ struct Committed {
     dead: Vec<(Arc<Lane>, usize)>,
     /// Counts to hand to waiting `dead_all` callers.
     done: Vec<(mpsc::SyncSender<usize>, usize)>,
+    /// Counts of deleted dead letters to hand to their callers.
+    deleted: Vec<(mpsc::SyncSender<usize>, usize)>,
     /// Lanes all of whose rows were let go (their windows are reset once committed).
     released: Vec<Arc<Lane>>,
 }
@@ -168,11 +170,14 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
         lost(core, &e, &updates);
         drop_appends(core, || damaged(&core.db, &e), appends);
         for op in &updates {
-            if let Op::DeadRange {
-                done: Some(sender), ..
-            } = op
-            {
-                let _ = sender.send(0);
+            match op {
+                Op::DeadRange {
+                    done: Some(sender), ..
+                }
+                | Op::DeleteLetters { done: sender, .. } => {
+                    let _ = sender.send(0);
+                }
+                _ => {}
             }
         }
         return;
@@ -217,7 +222,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     if let Some(engine) = core.engine() {
         engine.on_commit(&done.touched, &[], &done.dead);
     }
-    for (sender, moved) in done.done {
+    for (sender, moved) in done.done.into_iter().chain(done.deleted) {
         let _ = sender.send(moved);
     }
 }
@@ -413,5 +418,15 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
                 .map(drop),
         },
         Op::Attempt(entry) => super::schema::insert_attempt(tx, entry),
+        Op::DeleteLetters { rows, done: sender } => {
+            let mut gone = 0;
+            for row in rows {
+                gone += tx
+                    .prepare_cached("DELETE FROM dead_letters WHERE row = ?1")?
+                    .execute([row])?;
+            }
+            done.deleted.push((sender.clone(), gone));
+            Ok(())
+        }
     }
 }

@@ -8,7 +8,8 @@ use rusqlite::{Connection, params};
 
 use super::{Settings, SpoolStats, Synchronous, damaged};
 use crate::delivery::{
-    AttemptEntry, AttemptOutcome, AttemptPage, AttemptQuery, DeadLetter, EndpointSpec, StatusFilter,
+    AttemptEntry, AttemptOutcome, AttemptPage, AttemptQuery, DeadLetter, DeadLetterPage,
+    DeadLetterQuery, EndpointSpec, StatusFilter, StoredLetter,
 };
 use crate::error::Error;
 
@@ -246,33 +247,120 @@ pub(super) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
 }
 
 pub(super) fn dead_letters(conn: &Connection) -> rusqlite::Result<Vec<DeadLetter>> {
+    Ok(stored_letters(conn, "1 = 1", &[], None)?
+        .into_iter()
+        .map(|s| s.letter)
+        .collect())
+}
+
+/// Dead letters whose rows match `filter` (SQL over `dead_letters`, with `args` as ?1…),
+/// oldest first, at most `limit`; newest first when a limit is given.
+fn stored_letters(
+    conn: &Connection,
+    filter: &str,
+    args: &[rusqlite::types::Value],
+    limit: Option<usize>,
+) -> rusqlite::Result<Vec<StoredLetter>> {
     let tenant = if version(conn)? >= 2 {
         "tenant"
     } else {
         "NULL"
     };
+    let order = match limit {
+        Some(n) => format!("ORDER BY row DESC LIMIT {n}"),
+        None => "ORDER BY row".to_owned(),
+    };
     let mut stmt = conn.prepare(&format!(
         "SELECT id, endpoint, url, action, ticket, attempts, last_status, last_error, reason, \
-         failed_at, body, {tenant} FROM dead_letters ORDER BY row"
+         failed_at, body, {tenant}, row FROM dead_letters WHERE {filter} {order}"
     ))?;
-    stmt.query_map([], |r| {
+    stmt.query_map(rusqlite::params_from_iter(args), |r| {
         let body: Vec<u8> = r.get(10)?;
-        Ok(DeadLetter {
-            id: r.get(0)?,
-            endpoint: r.get(1)?,
-            url: r.get(2)?,
-            tenant: r.get(11)?,
-            action: r.get(3)?,
-            ticket: r.get(4)?,
-            attempts: r.get(5)?,
-            last_status: r.get(6)?,
-            last_error: r.get(7)?,
-            reason: r.get(8)?,
-            failed_at: r.get(9)?,
-            body: crate::delivery::raw_body(&body),
+        let row: i64 = r.get(12)?;
+        Ok(StoredLetter {
+            key: format!("r{row}"),
+            position: row.unsigned_abs(),
+            letter: DeadLetter {
+                id: r.get(0)?,
+                endpoint: r.get(1)?,
+                url: r.get(2)?,
+                tenant: r.get(11)?,
+                action: r.get(3)?,
+                ticket: r.get(4)?,
+                attempts: r.get(5)?,
+                last_status: r.get(6)?,
+                last_error: r.get(7)?,
+                reason: r.get(8)?,
+                failed_at: r.get(9)?,
+                body: crate::delivery::raw_body(&body),
+            },
         })
     })?
     .collect()
+}
+
+/// The dead letters `query` asks for, newest first.
+pub(super) fn letters(
+    conn: &Connection,
+    query: &DeadLetterQuery,
+) -> rusqlite::Result<DeadLetterPage> {
+    use rusqlite::types::Value;
+    let mut filter = String::from("1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    let mut add = |column: &str, value: Value| {
+        args.push(value);
+        filter.push_str(&format!(" AND {column} ?{}", args.len()));
+    };
+    if let Some(endpoint) = &query.endpoint {
+        add("endpoint =", Value::Text(endpoint.clone()));
+    }
+    if let Some(tenant) = &query.tenant {
+        add("tenant =", Value::Text(tenant.clone()));
+    }
+    if let Some(event_type) = &query.event_type {
+        add("action =", Value::Text(event_type.clone()));
+    }
+    if let Some(id) = &query.event_id {
+        add("id =", Value::Text(id.clone()));
+    }
+    if let Some(before) = query.before {
+        add(
+            "row <",
+            Value::Integer(i64::try_from(before).unwrap_or(i64::MAX)),
+        );
+    }
+    let size = query.page_size();
+    let mut items = stored_letters(conn, &filter, &args, Some(size + 1))?;
+    let next = if items.len() > size {
+        items.truncate(size);
+        items.last().map(|s| s.position)
+    } else {
+        None
+    };
+    Ok(DeadLetterPage { items, next })
+}
+
+/// The rows named by dead letter keys (`r<row>`); other keys name none.
+pub(super) fn letter_rows(keys: &[String]) -> Vec<i64> {
+    keys.iter()
+        .filter_map(|k| k.strip_prefix('r')?.parse().ok())
+        .collect()
+}
+
+/// The dead letters of `rows`, oldest first.
+pub(super) fn letters_of_rows(
+    conn: &Connection,
+    rows: &[i64],
+) -> rusqlite::Result<Vec<StoredLetter>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = rows
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    stored_letters(conn, &format!("row IN ({list})"), &[], None)
 }
 
 pub(super) fn requeue_dead_letters(

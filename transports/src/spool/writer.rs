@@ -18,8 +18,8 @@ use super::schema::{unix_ms, used_bytes};
 use super::{Durability, Settings, Spool, damaged};
 use crate::delivery::backlog::Registration;
 use crate::delivery::{
-    AttemptEntry, AttemptPage, AttemptQuery, DeadLetter, EndpointSpec, Engine, EventData, Job,
-    Lane, Receipt, ReceiptState, lock,
+    AttemptEntry, AttemptPage, AttemptQuery, DeadLetter, DeadLetterPage, DeadLetterQuery,
+    EndpointSpec, Engine, EventData, Job, Lane, Receipt, ReceiptState, StoredLetter, lock,
 };
 use crate::error::Error;
 
@@ -82,6 +82,11 @@ pub(super) enum Op {
     },
     /// One attempt for the attempt log.
     Attempt(Box<AttemptEntry>),
+    /// Deletes dead letters by row, then tells `done` how many went.
+    DeleteLetters {
+        rows: Vec<i64>,
+        done: mpsc::SyncSender<usize>,
+    },
 }
 
 /// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
@@ -511,6 +516,33 @@ impl SpoolStore {
     /// Keeps an attempt in the attempt log's table.
     pub(super) fn record_attempt(&self, entry: &AttemptEntry) {
         self.send(Op::Attempt(Box::new(entry.clone())));
+    }
+
+    /// The dead letters `query` asks for.
+    pub(super) fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
+        let conn = lock(&self.core.reader);
+        super::schema::letters(&conn, query).map_err(|e| damaged(&self.core.db, &e))
+    }
+
+    /// The dead letters named by `keys`.
+    pub(super) fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
+        let conn = lock(&self.core.reader);
+        super::schema::letters_of_rows(&conn, &super::schema::letter_rows(keys))
+            .map_err(|e| damaged(&self.core.db, &e))
+    }
+
+    /// Deletes the dead letters named by `keys` (through the writer); how many went.
+    pub(super) fn delete_letters(&self, keys: &[String]) -> Result<usize, Error> {
+        let rows = super::schema::letter_rows(keys);
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (done, deleted) = mpsc::sync_channel(1);
+        self.send(Op::DeleteLetters { rows, done });
+        deleted.recv().map_err(|_| Error::Spool {
+            path: self.core.dir.to_path_buf(),
+            message: "the spool's writer stopped before the dead letters were deleted".into(),
+        })
     }
 
     /// The attempts `query` asks for, from the attempt log's table.

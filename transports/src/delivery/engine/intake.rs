@@ -141,8 +141,13 @@ impl Engine {
             tenant: letter.tenant.as_deref().map(Into::into),
             charge: None,
         };
+        self.enqueue_for(&lane, event)
+    }
+
+    /// Queues `event` for `lane` only (a replayed dead letter, a test event).
+    pub(crate) fn enqueue_for(&self, lane: &Arc<Lane>, event: EventData) -> Result<(), Error> {
         let job = Job::new(Arc::new(event), self.next_order());
-        match self.backlog.requeue(self, &lane, job) {
+        match self.backlog.requeue(self, lane, job) {
             Ok(Some(receipt)) => receipt.wait(Duration::MAX),
             Ok(None) => Ok(()),
             Err(problem) => Err(Error::Config(problem)),

@@ -1,0 +1,321 @@
+//! What an operator does to a running sink: list, replay and delete dead letters (in the
+//! dead-letter file and in a spool), send an endpoint a test event, rotate its secret.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use deskhook::{Action, Secret};
+use deskhook_tests::{Answer, Receiver, Transport, for_both_transports, start, ticket};
+use deskhook_transports::delivery::{
+    AttemptQuery, DeadLetterQuery, DeliverySink, EndpointSpec, SinkBuilder,
+};
+use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::spool::Spool;
+
+/// A receiver that answers 503 until `up` is set, then 204.
+fn flaky() -> (Receiver, Arc<AtomicBool>) {
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::start(move |_, _| {
+        Answer::status(if flag.load(Ordering::SeqCst) {
+            204
+        } else {
+            503
+        })
+    });
+    (receiver, up)
+}
+
+fn spec(name: &str, receiver: &Receiver) -> EndpointSpec {
+    let mut spec = EndpointSpec::new(name, receiver.url.clone());
+    spec.allow_private = true;
+    spec.retry = Some("0s".parse().unwrap());
+    spec
+}
+
+fn keys(sink: &DeliverySink, query: DeadLetterQuery) -> Vec<(String, String)> {
+    sink.dead_letters()
+        .list(&query)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|s| (s.letter.ticket, s.key))
+        .collect()
+}
+
+/// The dead letters once there are `n` of them (a spool commits them a moment after the
+/// flush sees their events finished).
+fn wait_for_letters(sink: &DeliverySink, n: usize) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + deskhook_tests::WAIT;
+    loop {
+        let found = keys(sink, DeadLetterQuery::new());
+        if found.len() >= n || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn dead_letters_are_listed_replayed_and_deleted(t: Transport, spooled: bool) {
+    let (receiver, up) = flaky();
+    let dir = tempfile::tempdir().unwrap();
+    let builder: SinkBuilder = if spooled {
+        HttpSink::builder().spool(Spool::open(dir.path().join("spool")).unwrap())
+    } else {
+        HttpSink::builder().dead_letter_path(dir.path().join("dead.jsonl"))
+    };
+    let (sink, guard, dispatcher) = start(t, builder);
+    sink.endpoints()
+        .upsert_spec(&spec("crm", &receiver))
+        .unwrap();
+    let mut chat = spec("chat", &receiver);
+    chat.tenant = Some("acme".into());
+    sink.endpoints().upsert_spec(&chat).unwrap();
+    let user = deskhook::sample::user();
+    for code in ["T-1", "T-2", "T-3"] {
+        dispatcher.emit(Action::Comment, &ticket(code), &user);
+    }
+    dispatcher
+        .for_tenant("acme")
+        .emit(Action::Create, &ticket("T-4"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    // One attempt each (retry "0s"), all 503: 3 for crm, 1 each for crm and chat of T-4.
+    // (A spool writes its letters in its next commit: wait for them.)
+    let all = wait_for_letters(&sink, 5);
+    let mut tickets: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
+    tickets.sort_unstable();
+    assert_eq!(tickets, ["T-1", "T-2", "T-3", "T-4", "T-4"]);
+    let of_chat = keys(
+        &sink,
+        DeadLetterQuery {
+            endpoint: Some("chat".into()),
+            ..DeadLetterQuery::new()
+        },
+    );
+    assert_eq!(of_chat.len(), 1);
+    let of_acme = keys(
+        &sink,
+        DeadLetterQuery {
+            tenant: Some("acme".into()),
+            ..DeadLetterQuery::new()
+        },
+    );
+    assert_eq!(of_acme.len(), 2);
+    let creates = keys(
+        &sink,
+        DeadLetterQuery {
+            event_type: Some("create".into()),
+            ..DeadLetterQuery::new()
+        },
+    );
+    assert_eq!(creates.len(), 2);
+    // Paging: 2, 2, 1.
+    let first = sink
+        .dead_letters()
+        .list(&DeadLetterQuery {
+            limit: 2,
+            ..DeadLetterQuery::new()
+        })
+        .unwrap();
+    let second = sink
+        .dead_letters()
+        .list(&DeadLetterQuery {
+            limit: 2,
+            before: first.next,
+            ..DeadLetterQuery::new()
+        })
+        .unwrap();
+    let third = sink
+        .dead_letters()
+        .list(&DeadLetterQuery {
+            limit: 2,
+            before: second.next,
+            ..DeadLetterQuery::new()
+        })
+        .unwrap();
+    assert_eq!(
+        (first.items.len(), second.items.len(), third.items.len()),
+        (2, 2, 1)
+    );
+    assert_eq!(third.next, None);
+
+    // The receiver is back: replay chat's letter, and one that names nothing.
+    up.store(true, Ordering::SeqCst);
+    let before = receiver.count();
+    let report = sink
+        .dead_letters()
+        .replay(&[of_chat[0].1.clone(), "r999999".into()])
+        .unwrap();
+    assert_eq!(report.replayed, 1);
+    assert_eq!(report.failed.len(), 1);
+    assert!(report.failed[0].1.contains("no dead letter"), "{report:?}");
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(receiver.count(), before + 1);
+    let again = receiver.requests().pop().unwrap();
+    assert_eq!(again.json()["ticket"]["code"], "T-4");
+    assert_eq!(keys(&sink, DeadLetterQuery::new()).len(), 4);
+
+    // Every letter of crm (oldest first, so that a ticket's events keep their order).
+    let report = sink.dead_letters().replay_endpoint("crm").unwrap();
+    assert_eq!((report.replayed, report.failed.len()), (4, 0));
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let mut replayed: Vec<String> = receiver
+        .requests()
+        .iter()
+        .rev()
+        .take(4)
+        .rev()
+        .map(|r| {
+            r.json()["ticket"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    replayed.sort_unstable();
+    assert_eq!(replayed, ["T-1", "T-2", "T-3", "T-4"]);
+    assert!(keys(&sink, DeadLetterQuery::new()).is_empty());
+
+    // A letter whose endpoint is gone stays; delete removes it.
+    up.store(false, Ordering::SeqCst);
+    dispatcher.emit(Action::Comment, &ticket("T-5"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    sink.endpoints().remove("crm").unwrap();
+    let left = wait_for_letters(&sink, 1);
+    assert_eq!(left.len(), 1);
+    let report = sink.dead_letters().replay(&[left[0].1.clone()]).unwrap();
+    assert_eq!(report.replayed, 0);
+    assert!(report.failed[0].1.contains("crm"), "{report:?}");
+    assert_eq!(sink.dead_letters().delete(&[left[0].1.clone()]).unwrap(), 1);
+    assert!(keys(&sink, DeadLetterQuery::new()).is_empty());
+    assert_eq!(sink.dead_letters().delete(&[left[0].1.clone()]).unwrap(), 0);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+fn dead_letters_in_the_file(t: Transport) {
+    dead_letters_are_listed_replayed_and_deleted(t, false);
+}
+
+fn dead_letters_in_the_spool(t: Transport) {
+    dead_letters_are_listed_replayed_and_deleted(t, true);
+}
+
+fn a_test_event_goes_to_one_endpoint_for_its_tenant(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, _dispatcher) = start(
+        t,
+        HttpSink::builder().dead_letter_path(dir.path().join("dead.jsonl")),
+    );
+    let mut crm = spec("crm", &receiver);
+    crm.tenant = Some("acme".into());
+    crm.actions = Some(serde_json::from_str(r#"["ok", "comment"]"#).unwrap());
+    sink.endpoints().upsert_spec(&crm).unwrap();
+    sink.endpoints()
+        .upsert_spec(&spec("other", &receiver))
+        .unwrap();
+    let id = sink.endpoints().send_test("crm").unwrap();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "to crm only");
+    assert_eq!(got[0].header("webhook-id"), Some(id.to_string().as_str()));
+    assert_eq!(got[0].json()["action"], "ok", "its first Zenlix action");
+    assert_eq!(got[0].json()["ticket"]["code"], "DESKHOOK-TEST");
+    let log = sink
+        .attempts(&AttemptQuery {
+            event_id: Some(id.to_string()),
+            ..AttemptQuery::new()
+        })
+        .unwrap();
+    assert_eq!(log.items.len(), 1);
+    assert_eq!(
+        log.items[0].tenant.as_deref(),
+        Some("acme"),
+        "for its tenant"
+    );
+
+    let mut usedesk_only = spec("usedesk-only", &receiver);
+    usedesk_only.actions = Some(serde_json::from_str("[\"usedesk.*\"]").unwrap());
+    sink.endpoints().upsert_spec(&usedesk_only).unwrap();
+    let err = sink
+        .endpoints()
+        .send_test("usedesk-only")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("subscribe it to one"), "{err}");
+    let err = sink
+        .endpoints()
+        .send_test("usedesk-onyl")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did you mean 'usedesk-only'"), "{err}");
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder().dead_letter_path(dir.path().join("dead.jsonl")),
+    );
+    let old: Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
+    let new = Secret::generate().unwrap();
+    let mut crm = spec("crm", &receiver);
+    crm.secrets = Some(vec![old.clone().into()]);
+    sink.endpoints().upsert_spec(&crm).unwrap();
+    sink.endpoints()
+        .rotate_secret("crm", new.clone(), Duration::from_secs(3600))
+        .unwrap();
+    dispatcher.emit(Action::Create, &ticket("T-1"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let request = receiver.requests().pop().unwrap();
+    let signatures = request.header("webhook-signature").unwrap().to_owned();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    for secret in [&old, &new] {
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        deskhook::verify(
+            &headers[..],
+            &request.body,
+            &[secret.clone()],
+            Duration::from_secs(300),
+        )
+        .unwrap_or_else(|e| panic!("verifies with either secret: {e}"));
+    }
+    let info = sink.endpoints().get("crm").unwrap();
+    assert_eq!(info.secret_hints.len(), 2);
+    let spec = info.spec.unwrap();
+    assert_eq!(
+        spec.secret_hints, info.secret_hints,
+        "the kept settings say the same"
+    );
+    // An overlap of zero: the old one stops at once.
+    sink.endpoints()
+        .rotate_secret("crm", Secret::generate().unwrap(), Duration::ZERO)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    dispatcher.emit(Action::Create, &ticket("T-2"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let request = receiver.requests().pop().unwrap();
+    assert_eq!(
+        request
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .count(),
+        1
+    );
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+for_both_transports!(
+    dead_letters_in_the_file,
+    dead_letters_in_the_spool,
+    a_test_event_goes_to_one_endpoint_for_its_tenant,
+    a_rotated_secret_signs_with_the_old_one_for_the_overlap,
+);

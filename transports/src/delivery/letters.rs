@@ -1,0 +1,221 @@
+//! The dead letters of a running sink, for an operator: list and filter them, replay them
+//! (queued again with the same `webhook-id`), delete them. They live where the sink writes
+//! them: its dead-letter file, or its spool's table.
+
+use std::sync::Arc;
+
+use super::{DeadLetter, Engine};
+use crate::error::Error;
+
+/// Which dead letters to list. Every field set narrows it; they come newest first. Build it
+/// with `..DeadLetterQuery::new()` for the fields left open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeadLetterQuery {
+    /// Only this endpoint's.
+    pub endpoint: Option<String>,
+    /// Only this tenant's.
+    pub tenant: Option<String>,
+    /// Only this event type's (`create`, `usedesk.comment_created`, …).
+    pub event_type: Option<String>,
+    /// Only this event's (`webhook-id`).
+    pub event_id: Option<String>,
+    /// Only letters older than this cursor (the `next` of the previous page).
+    pub before: Option<u64>,
+    /// At most this many (1 to 1,000; 50 when 0).
+    pub limit: usize,
+}
+
+impl DeadLetterQuery {
+    /// Every dead letter, newest first, 50 at a time.
+    pub fn new() -> DeadLetterQuery {
+        DeadLetterQuery::default()
+    }
+
+    /// The page size asked for, within 1 to 1,000.
+    pub fn page_size(&self) -> usize {
+        match self.limit {
+            0 => 50,
+            n => n.min(super::MAX_PAGE),
+        }
+    }
+
+    /// Whether `letter` is one it asks for (the cursor aside).
+    pub fn keeps(&self, letter: &DeadLetter) -> bool {
+        self.endpoint
+            .as_deref()
+            .is_none_or(|e| letter.endpoint == e)
+            && self
+                .tenant
+                .as_deref()
+                .is_none_or(|t| letter.tenant.as_deref() == Some(t))
+            && self
+                .event_type
+                .as_deref()
+                .is_none_or(|t| letter.action == t)
+            && self.event_id.as_deref().is_none_or(|id| letter.id == id)
+    }
+}
+
+/// A dead letter where the sink keeps it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoredLetter {
+    /// What names it for [`DeadLetters::replay`] and [`DeadLetters::delete`]: stable while
+    /// it is kept.
+    pub key: String,
+    /// Its place: later letters have larger numbers (the cursor of paging).
+    pub position: u64,
+    /// The letter.
+    pub letter: DeadLetter,
+}
+
+/// A page of dead letters, newest first, and the cursor of the next one.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct DeadLetterPage {
+    /// The letters.
+    pub items: Vec<StoredLetter>,
+    /// Pass it as [`DeadLetterQuery::before`] for the next page; `None` on the last.
+    pub next: Option<u64>,
+}
+
+/// What [`DeadLetters::replay`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Replayed {
+    /// Letters queued again (and taken out of the dead letters).
+    pub replayed: usize,
+    /// Letters that could not be, with why (they stay): an endpoint that is gone, a key
+    /// that names no letter.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The dead letters of a running sink (from [`DeliverySink::dead_letters`]). Cheap to clone.
+///
+/// [`DeliverySink::dead_letters`]: super::DeliverySink::dead_letters
+#[derive(Clone)]
+pub struct DeadLetters {
+    pub(crate) engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("place", &self.engine.backlog().dead_letter_place())
+            .finish()
+    }
+}
+
+impl DeadLetters {
+    /// The letters `query` asks for, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] or [`Error::DeadLetter`] when the file cannot be read,
+    /// [`Error::Spool`] when the spool cannot.
+    pub fn list(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
+        self.engine.backlog().letters(query)
+    }
+
+    /// The letters named by `keys`, in the order they were written; keys that name none are
+    /// left out.
+    ///
+    /// # Errors
+    ///
+    /// As [`list`](DeadLetters::list).
+    pub fn get(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
+        self.engine.backlog().letters_by_key(keys)
+    }
+
+    /// Deletes the letters named by `keys`; returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Write`] when the file cannot be rewritten, [`Error::Spool`] when the spool
+    /// cannot be written.
+    pub fn delete(&self, keys: &[String]) -> Result<usize, Error> {
+        self.engine.backlog().delete_letters(keys)
+    }
+
+    /// Queues the letters named by `keys` again for their endpoints (same `webhook-id` and
+    /// body, attempts from the start) and takes them out of the dead letters. A letter whose
+    /// endpoint is gone stays, and is listed in [`Replayed::failed`].
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](DeadLetters::get) and [`delete`](DeadLetters::delete).
+    pub fn replay(&self, keys: &[String]) -> Result<Replayed, Error> {
+        let found = self.get(keys)?;
+        let mut report = Replayed::default();
+        for key in keys {
+            if !found.iter().any(|s| &s.key == key) {
+                report
+                    .failed
+                    .push((key.clone(), "no dead letter has this key".to_owned()));
+            }
+        }
+        let mut done = Vec::new();
+        for stored in found {
+            match self.engine.redeliver(&stored.letter) {
+                Ok(()) => done.push(stored.key),
+                Err(e) => report.failed.push((stored.key, e.to_string())),
+            }
+        }
+        report.replayed = self.delete(&done)?;
+        Ok(report)
+    }
+
+    /// [`replay`](DeadLetters::replay) of every letter of `endpoint`.
+    ///
+    /// # Errors
+    ///
+    /// As [`replay`](DeadLetters::replay).
+    pub fn replay_endpoint(&self, endpoint: &str) -> Result<Replayed, Error> {
+        let mut keys = Vec::new();
+        let mut query = DeadLetterQuery {
+            endpoint: Some(endpoint.to_owned()),
+            limit: super::MAX_PAGE,
+            ..DeadLetterQuery::new()
+        };
+        loop {
+            let page = self.list(&query)?;
+            keys.extend(page.items.into_iter().map(|s| s.key));
+            match page.next {
+                Some(next) => query.before = Some(next),
+                None => break,
+            }
+        }
+        // Oldest first, so that a ticket's events are queued in their order.
+        keys.reverse();
+        self.replay(&keys)
+    }
+}
+
+/// Pages `letters` (oldest first, each with its position and key) for `query`.
+pub(crate) fn page(
+    letters: impl DoubleEndedIterator<Item = StoredLetter>,
+    query: &DeadLetterQuery,
+) -> DeadLetterPage {
+    let size = query.page_size();
+    let mut items = Vec::new();
+    let mut more = false;
+    for stored in letters.rev() {
+        if query.before.is_some_and(|before| stored.position >= before) {
+            continue;
+        }
+        if !query.keeps(&stored.letter) {
+            continue;
+        }
+        if items.len() == size {
+            more = true;
+            break;
+        }
+        items.push(stored);
+    }
+    let next = if more {
+        items.last().map(|s| s.position)
+    } else {
+        None
+    };
+    DeadLetterPage { items, next }
+}
