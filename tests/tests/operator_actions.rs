@@ -282,7 +282,7 @@ fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
         deskhook::verify(
             &headers[..],
             &request.body,
-            &[secret.clone()],
+            std::slice::from_ref(secret),
             Duration::from_secs(300),
         )
         .unwrap_or_else(|e| panic!("verifies with either secret: {e}"));
