@@ -36,6 +36,11 @@
 //! - `relay`: [`relay::Relay`] (what `deskhook relay` runs), delivering a JetStream stream's
 //!   events to HTTP endpoints with the blocking transport. Pulls in what `nats` and
 //!   `http-blocking` do, and futures-util.
+//! - `metrics`: counters, gauges and histograms through the `metrics` facade (events,
+//!   drops, attempts by outcome, latency, queue and spool depth, endpoints by state; see
+//!   [`delivery::telemetry`]). The helpdesk installs the exporter. Pulls in metrics.
+//! - `tracing`: a `deskhook.attempt` span around every delivery attempt, with the endpoint,
+//!   webhook id, event type, ticket, attempt number and status. Pulls in tracing.
 //!
 //! # Log levels
 //!

@@ -60,6 +60,7 @@ impl Release {
 
 /// An endpoint as the registry's table keeps it.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
 pub(crate) struct Registration<'a> {
     /// Its tenant ("" for none).
     pub(crate) tenant: &'a str,
@@ -217,6 +218,11 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize;
     /// Whether undelivered events stay where they are at shutdown.
     fn keeps_undelivered(&self) -> bool;
+    /// Rows it keeps on disk, when it keeps them there (the spool).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn stored_rows(&self) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
     /// Whether it keeps the attempt log too (the spool, in its database).
     fn keeps_attempts(&self) -> bool {
         false
@@ -340,7 +346,7 @@ impl MemoryBacklog {
                 OverflowPolicy::DropOldest => dropped = st.schedule.pop_oldest(),
                 _ => {
                     drop(st);
-                    lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    engine.count_dropped(lane, Some(job.event.event_type), 1);
                     return Err(format!(
                         "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
                          ({} on ticket {}) dropped",
@@ -359,7 +365,7 @@ impl MemoryBacklog {
         drop(st);
         engine.pool().push(lane);
         if let Some(old) = dropped {
-            lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            engine.count_dropped(lane, Some(old.event.event_type), 1);
             log::warn!(
                 target: deskhook::LOG_TARGET,
                 "endpoint '{name}': queue full ({capacity} events, overflow drop-oldest); event {} \
@@ -419,7 +425,7 @@ impl Backlog for MemoryBacklog {
         let bytes = event.body.len() + lanes.len() * JOB_OVERHEAD;
         let Some(charge) = engine.charge(bytes) else {
             for lane in &lanes {
-                lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                engine.count_dropped(lane, Some(event.event_type), 1);
             }
             accepted
                 .problems
@@ -445,7 +451,7 @@ impl Backlog for MemoryBacklog {
     ) -> Result<Option<Receipt>, String> {
         job.charge = engine.charge(JOB_OVERHEAD + job.event.body.len());
         if job.charge.is_none() {
-            lane.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            engine.count_dropped(lane, Some(job.event.event_type), 1);
             return Err(engine.budget_spent(&job.event, 1));
         }
         self.submit(engine, lane, job)?;

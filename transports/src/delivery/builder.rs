@@ -209,6 +209,7 @@ impl SinkBuilder {
         connector: Box<dyn Connector>,
     ) -> Result<(Arc<Engine>, Duration), Error> {
         self.config.validate()?;
+        super::telemetry::describe();
         let mut seen = std::collections::HashSet::new();
         for endpoint in &self.endpoints {
             if !seen.insert(endpoint.name.as_str()) {

@@ -85,6 +85,7 @@ mod sink;
 #[cfg(feature = "_async")]
 pub(crate) mod spawn;
 mod spec;
+pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -178,6 +179,9 @@ pub struct DeliveryConfig {
     /// With a spool, the most attempts kept in its database (the oldest go first). Defaults
     /// to 1 000 000.
     pub attempt_max_rows: u64,
+    /// Whether metrics (feature `metrics`) carry an `endpoint` label: a series per endpoint,
+    /// so off by default (mind the cardinality with thousands of endpoints).
+    pub metrics_per_endpoint: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -197,6 +201,7 @@ impl Default for DeliveryConfig {
             attempt_log: 10_000,
             attempt_retention: Duration::from_secs(7 * 24 * 3600),
             attempt_max_rows: 1_000_000,
+            metrics_per_endpoint: false,
         }
     }
 }

@@ -100,6 +100,24 @@ impl DeliverySink {
         self.engine.attempts(query)
     }
 
+    /// Sets the gauges of the metrics (feature `metrics`; see the
+    /// [`telemetry`](super::telemetry) module): queue depth, attempts in flight, spool depth,
+    /// endpoints by state. An exporter calls it before it renders. Without the feature it
+    /// does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] when the spool's depth cannot be read.
+    pub fn record_gauges(&self) -> Result<(), Error> {
+        #[cfg(feature = "metrics")]
+        {
+            let totals = self.engine.totals();
+            let rows = self.engine.backlog().stored_rows()?;
+            super::telemetry::gauges(totals.queued, totals.in_flight, rows, self.engine.states());
+        }
+        Ok(())
+    }
+
     /// Its dead letters, where it writes them (the dead-letter file, or the spool's table):
     /// list, replay, delete.
     pub fn dead_letters(&self) -> DeadLetters {

@@ -96,13 +96,21 @@ async fn run<T: AsyncTransport>(engine: Arc<Engine>, transport: Arc<T>, mut atte
             Ok(prepared) => {
                 let headers = prepared.headers(&attempt.route, attempt.job());
                 let started = Instant::now();
-                let result = transport
-                    .post(
-                        attempt.route.target.as_ref(),
-                        &headers,
-                        &attempt.job().event.body,
-                    )
-                    .await;
+                let post = transport.post(
+                    attempt.route.target.as_ref(),
+                    &headers,
+                    &attempt.job().event.body,
+                );
+                #[cfg(feature = "tracing")]
+                let result = {
+                    use tracing::Instrument as _;
+                    let span = super::telemetry::attempt_span(&attempt.route, attempt.job());
+                    let result = post.instrument(span.clone()).await;
+                    super::telemetry::attempt_ended(&span, &result);
+                    result
+                };
+                #[cfg(not(feature = "tracing"))]
+                let result = post.await;
                 (result, started.elapsed())
             }
             Err(message) => (

@@ -240,6 +240,10 @@ impl Backlog for SpoolBacklog {
         true
     }
 
+    fn stored_rows(&self) -> Result<Option<u64>, Error> {
+        self.store.rows().map(Some)
+    }
+
     fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
         self.store.letters(query)
     }

@@ -518,6 +518,14 @@ impl SpoolStore {
         self.send(Op::Attempt(Box::new(entry.clone())));
     }
 
+    /// Rows waiting in the spool, over all endpoints.
+    pub(super) fn rows(&self) -> Result<u64, Error> {
+        let conn = lock(&self.core.reader);
+        conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .map(i64::unsigned_abs)
+            .map_err(|e| damaged(&self.core.db, &e))
+    }
+
     /// The dead letters `query` asks for.
     pub(super) fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
         let conn = lock(&self.core.reader);

@@ -35,6 +35,8 @@ impl Engine {
             return Ok(None);
         }
         let event = EventData::of(emitted);
+        #[cfg(feature = "metrics")]
+        crate::delivery::telemetry::accepted(event.event_type);
         if event.body.len() <= self.config.max_payload {
             return Ok(Some((event, lanes)));
         }

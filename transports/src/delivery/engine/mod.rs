@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use deskhook::EventType;
+
 use super::backlog::{Backlog, Release};
 use super::budget::{Budget, Charge};
 use super::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
@@ -105,8 +107,17 @@ impl Attempt {
         let (result, took) = match self.route.prepare(self.job(), SystemTime::now()) {
             Ok(prepared) => {
                 let headers = prepared.headers(&self.route, self.job());
+                #[cfg(feature = "tracing")]
+                let span = super::telemetry::attempt_span(&self.route, self.job());
+                #[cfg(feature = "tracing")]
+                let entered = span.enter();
                 let started = Instant::now();
                 let result = send(&self, &headers);
+                #[cfg(feature = "tracing")]
+                {
+                    super::telemetry::attempt_ended(&span, &result);
+                    drop(entered);
+                }
                 (result, started.elapsed())
             }
             Err(message) => (
@@ -226,6 +237,16 @@ impl Engine {
     }
 
     // --- accounting ---------------------------------------------------------------------
+
+    /// `n` jobs of `lane` were dropped (a full queue, the memory budget, a full spool):
+    /// counted for the endpoint and in the metrics.
+    pub(crate) fn count_dropped(&self, lane: &Lane, event_type: Option<EventType>, n: u64) {
+        lane.counters.dropped.fetch_add(n, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        super::telemetry::dropped(&lane.name, event_type, n, self.config.metrics_per_endpoint);
+        #[cfg(not(feature = "metrics"))]
+        let _ = event_type;
+    }
 
     /// `n` jobs were accepted for `lane`.
     pub(crate) fn accepted(&self, lane: &Lane, n: usize) {
@@ -564,6 +585,14 @@ impl Engine {
             breaker,
         };
         self.log_attempt(lane, &event, &record, ended);
+        #[cfg(feature = "metrics")]
+        super::telemetry::attempt(
+            &lane.name,
+            record.outcome,
+            record.status,
+            record.duration,
+            self.config.metrics_per_endpoint,
+        );
         if let Some(observer) = &self.observer
             && catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err()
         {

@@ -10,7 +10,7 @@ use crate::delivery::backlog::{Release, Released};
 use crate::delivery::decide::later;
 use crate::delivery::lane::Closing;
 use crate::delivery::registry::Removed;
-use crate::delivery::{DeliveryTotals, EndpointStats, Lane, lock};
+use crate::delivery::{DeliveryTotals, EndpointState, EndpointStats, Lane, lock};
 use crate::error::Error;
 
 impl Engine {
@@ -217,6 +217,27 @@ impl Engine {
         totals
     }
 
+    /// Endpoints by state: active, paused, disabled, breaker open.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn states(&self) -> [(&'static str, usize); 4] {
+        let mut counts = [
+            ("active", 0),
+            ("paused", 0),
+            ("disabled", 0),
+            ("breaker_open", 0),
+        ];
+        self.registry.for_each(|lane| {
+            let slot = match lock(&lane.state).public_state() {
+                EndpointState::Active => 0,
+                EndpointState::Paused => 1,
+                EndpointState::Disabled => 2,
+                EndpointState::BreakerOpen => 3,
+            };
+            counts[slot].1 += 1;
+        });
+        counts
+    }
+
     /// Worker threads alive now and at most (blocking transport).
     pub(crate) fn threads(&self) -> (usize, usize) {
         self.pool.threads()
@@ -232,9 +253,7 @@ impl Engine {
         dead: &[(Arc<Lane>, usize)],
     ) {
         for (lane, n) in dropped {
-            lane.counters
-                .dropped
-                .fetch_add(*n as u64, Ordering::Relaxed);
+            self.count_dropped(lane, None, *n as u64);
             self.finished(lane, *n);
         }
         // Rows moved to the dead letters by the writer (an endpoint removed or disabled, an

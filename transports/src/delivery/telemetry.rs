@@ -1,0 +1,157 @@
+//! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`) and a
+//! `tracing` span per attempt (feature `tracing`). Without the features these are empty
+//! functions the compiler removes.
+//!
+//! Metrics (the helpdesk installs whatever exporter it likes):
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `deskhook_events_total` | counter | `event_type` |
+//! | `deskhook_events_dropped_total` | counter | `event_type` (`unknown` when the spool drops it) |
+//! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`) |
+//! | `deskhook_attempt_duration_seconds` | histogram | |
+//! | `deskhook_queue_depth` | gauge | events waiting, over all endpoints |
+//! | `deskhook_in_flight` | gauge | attempts under way |
+//! | `deskhook_spool_depth` | gauge | rows in the spool (with a spool) |
+//! | `deskhook_endpoints` | gauge | `state` (`active`, `paused`, `disabled`, `breaker_open`) |
+//!
+//! With [`DeliveryConfig::metrics_per_endpoint`](super::DeliveryConfig::metrics_per_endpoint)
+//! the counters and the histogram also carry an `endpoint` label (one series per endpoint:
+//! mind the cardinality with thousands). Gauges are set by
+//! [`DeliverySink::record_gauges`](super::DeliverySink::record_gauges), which an exporter
+//! calls before it renders (`deskhook serve` does at each scrape).
+
+#[cfg(feature = "metrics")]
+use deskhook::EventType;
+
+#[cfg(feature = "metrics")]
+use super::AttemptOutcome;
+
+/// Describes the metrics to the installed recorder (once per sink).
+pub(crate) fn describe() {
+    #[cfg(feature = "metrics")]
+    {
+        use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+        describe_counter!("deskhook_events_total", "Events queued for delivery");
+        describe_counter!(
+            "deskhook_events_dropped_total",
+            "Events dropped (a full queue, the memory budget, a full spool)"
+        );
+        describe_counter!("deskhook_attempts_total", "Delivery attempts by outcome");
+        describe_histogram!(
+            "deskhook_attempt_duration_seconds",
+            Unit::Seconds,
+            "How long delivery attempts took"
+        );
+        describe_gauge!("deskhook_queue_depth", "Events waiting, over all endpoints");
+        describe_gauge!("deskhook_in_flight", "Delivery attempts under way");
+        describe_gauge!("deskhook_spool_depth", "Rows in the spool");
+        describe_gauge!("deskhook_endpoints", "Endpoints by state");
+    }
+}
+
+/// An event was queued for one endpoint or more.
+#[cfg(feature = "metrics")]
+pub(crate) fn accepted(event_type: EventType) {
+    metrics::counter!("deskhook_events_total", "event_type" => event_type.as_str()).increment(1);
+}
+
+/// `n` jobs of `endpoint` were dropped.
+#[cfg(feature = "metrics")]
+pub(crate) fn dropped(endpoint: &str, event_type: Option<EventType>, n: u64, per_endpoint: bool) {
+    let event_type = event_type.map_or("unknown", EventType::as_str);
+    if per_endpoint {
+        metrics::counter!("deskhook_events_dropped_total", "event_type" => event_type,
+            "endpoint" => endpoint.to_owned())
+        .increment(n);
+    } else {
+        metrics::counter!("deskhook_events_dropped_total", "event_type" => event_type).increment(n);
+    }
+}
+
+/// An attempt of `endpoint` ended.
+#[cfg(feature = "metrics")]
+pub(crate) fn attempt(
+    endpoint: &str,
+    outcome: AttemptOutcome,
+    status: Option<u16>,
+    duration: std::time::Duration,
+    per_endpoint: bool,
+) {
+    let outcome = match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Retrying => "retrying",
+        AttemptOutcome::DeadLettered => "dead_lettered",
+        AttemptOutcome::EndpointDisabled => "endpoint_disabled",
+    };
+    let status = match status.map(|s| s / 100) {
+        Some(1) => "1xx",
+        Some(2) => "2xx",
+        Some(3) => "3xx",
+        Some(4) => "4xx",
+        Some(5) => "5xx",
+        Some(_) => "other",
+        None => "none",
+    };
+    if per_endpoint {
+        let endpoint = endpoint.to_owned();
+        metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status,
+            "endpoint" => endpoint.clone())
+        .increment(1);
+        metrics::histogram!("deskhook_attempt_duration_seconds", "endpoint" => endpoint)
+            .record(duration.as_secs_f64());
+    } else {
+        metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status)
+            .increment(1);
+        metrics::histogram!("deskhook_attempt_duration_seconds").record(duration.as_secs_f64());
+    }
+}
+
+/// The gauges, as of now.
+#[cfg(feature = "metrics")]
+pub(crate) fn gauges(
+    queued: usize,
+    in_flight: usize,
+    spool_rows: Option<u64>,
+    states: [(&'static str, usize); 4],
+) {
+    metrics::gauge!("deskhook_queue_depth").set(queued as f64);
+    metrics::gauge!("deskhook_in_flight").set(in_flight as f64);
+    if let Some(rows) = spool_rows {
+        metrics::gauge!("deskhook_spool_depth").set(rows as f64);
+    }
+    for (state, count) in states {
+        metrics::gauge!("deskhook_endpoints", "state" => state).set(count as f64);
+    }
+}
+
+/// The span of one attempt (feature `tracing`): `deskhook.attempt` at INFO level, with
+/// `endpoint`, `webhook_id`, `event_type`, `ticket`, `attempt` (1 for the first), and
+/// `status` or `error` recorded when it ends. It is entered around the request, so what the
+/// HTTP stack logs lands inside it.
+#[cfg(feature = "tracing")]
+pub(crate) fn attempt_span(route: &super::Route, job: &super::Job) -> tracing::Span {
+    tracing::info_span!(
+        target: deskhook::LOG_TARGET,
+        "deskhook.attempt",
+        endpoint = %route.endpoint.name,
+        webhook_id = %job.event.id_text,
+        event_type = job.event.event_type.as_str(),
+        ticket = %job.event.key,
+        attempt = job.attempts + 1,
+        status = tracing::field::Empty,
+        error = tracing::field::Empty,
+    )
+}
+
+/// Records how the attempt of `span` ended.
+#[cfg(feature = "tracing")]
+pub(crate) fn attempt_ended(
+    span: &tracing::Span,
+    result: &Result<super::Response, super::AttemptError>,
+) {
+    match result {
+        Ok(response) => span.record("status", response.status),
+        Err(error) => span.record("error", error.message.as_str()),
+    };
+}
