@@ -11,7 +11,8 @@ use deskhook_tests::{
     ticket,
 };
 use deskhook_transports::delivery::{
-    DeliverySink, Endpoint, EndpointState, Removed, Upserted, read_dead_letters,
+    DeliverySink, Endpoint, EndpointPage, EndpointQuery, EndpointState, Removed, Upserted,
+    read_dead_letters,
 };
 use deskhook_transports::http_blocking::HttpSink;
 
@@ -560,7 +561,60 @@ fn every_call_is_safe_while_events_flow(t: Transport) {
     assert_eq!(sink.endpoints().get("base").unwrap().stats.delivered, 400);
 }
 
+fn pages_search_filter_and_follow_the_cursor(t: Transport) {
+    let receiver = Receiver::ok();
+    let (sink, _guard, _dispatcher) = start(t, HttpSink::builder());
+    let endpoints = sink.endpoints();
+    for i in 0..25 {
+        let tenant = if i % 2 == 0 { "acme" } else { "Globex" };
+        endpoints
+            .upsert(at(&format!("ep-{i:02}"), &receiver).tenant(tenant))
+            .unwrap();
+    }
+    endpoints.pause("ep-03").unwrap();
+    let names = |page: &EndpointPage| -> Vec<String> {
+        page.items.iter().map(|e| e.name.clone()).collect()
+    };
+    // Pages of 10 by name: 10, 10, 5, and the cursor ends.
+    let mut query = EndpointQuery {
+        limit: 10,
+        ..EndpointQuery::new()
+    };
+    let mut seen = Vec::new();
+    let mut remaining = Vec::new();
+    loop {
+        let page = endpoints.page(&query);
+        remaining.push(page.remaining);
+        seen.extend(names(&page));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(remaining, [25, 15, 5]);
+    assert_eq!(seen, endpoints.names());
+    // Search ignores case and looks at the tenant too; filters combine.
+    let globex = endpoints.page(&EndpointQuery {
+        search: Some("GLOBEX".into()),
+        ..EndpointQuery::new()
+    });
+    assert_eq!(globex.remaining, 12);
+    let one = endpoints.page(&EndpointQuery {
+        search: Some("ep-1".into()),
+        tenant: Some("acme".into()),
+        ..EndpointQuery::new()
+    });
+    assert_eq!(names(&one), ["ep-10", "ep-12", "ep-14", "ep-16", "ep-18"]);
+    let paused = endpoints.page(&EndpointQuery {
+        state: Some(EndpointState::Paused),
+        ..EndpointQuery::new()
+    });
+    assert_eq!(names(&paused), ["ep-03"]);
+    assert_eq!(paused.next, None);
+}
+
 for_both_transports!(
+    pages_search_filter_and_follow_the_cursor,
     a_new_endpoint_gets_the_events_emitted_after_it_is_added,
     a_change_applies_to_queued_events_from_their_next_attempt,
     pause_keeps_queueing_and_resume_sends_in_order,

@@ -110,7 +110,9 @@ pub use receipt::Receipt;
 #[cfg(feature = "spool")]
 pub(crate) use receipt::ReceiptState;
 pub(crate) use registry::Lanes;
-pub use registry::{EndpointInfo, Endpoints, Removed, ReplaceReport, Upserted};
+pub use registry::{
+    EndpointInfo, EndpointPage, EndpointQuery, Endpoints, Removed, ReplaceReport, Upserted,
+};
 pub use sink::DeliverySink;
 pub use spec::{EndpointSpec, RedactedSpec, SecretSpec, SpecError};
 
