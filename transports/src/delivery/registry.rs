@@ -434,6 +434,42 @@ impl Endpoints {
         self.upsert(endpoint).map_err(super::SpecError::whole)
     }
 
+    /// Changes the endpoint `spec.name` to `spec`, as the admin API's update does: where
+    /// `spec` gives no secrets (`secrets`, `secret_env`) or no `headers`, the endpoint keeps
+    /// the ones it has, since pages and API responses never show them.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError`](super::SpecError) naming the field at fault, or wrapping
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name; nothing changes then.
+    pub fn update_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
+        let lane = self
+            .engine
+            .registry()
+            .lane(&spec.name)
+            .map_err(super::SpecError::whole)?;
+        let current = lane.route().endpoint.clone();
+        let mut spec = spec.clone();
+        if spec.secrets.is_none() && spec.secret_env.is_none() {
+            spec.secrets = Some(
+                current
+                    .secrets
+                    .iter()
+                    .map(|(secret, expires)| super::SecretSpec {
+                        secret: secret.clone(),
+                        expires: *expires,
+                    })
+                    .collect(),
+            );
+        }
+        if spec.headers.is_none() && !current.headers.is_empty() {
+            spec.headers = Some(current.headers.iter().cloned().collect());
+        }
+        let endpoint = spec.to_endpoint()?;
+        self.upsert(endpoint).map_err(super::SpecError::whole)?;
+        Ok(())
+    }
+
     /// Sends `name` a test event, to it only: the sample ticket (code `DESKHOOK-TEST`) for
     /// the first Zenlix action it receives, for its tenant, signed and retried like any
     /// other. Returns the event's id, to find its attempts.

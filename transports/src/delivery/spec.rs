@@ -32,6 +32,7 @@ use crate::error::Error;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EndpointSpec {
@@ -43,12 +44,14 @@ pub struct EndpointSpec {
     /// `expires` time. Absent in an update through the admin API: the secrets stay as they
     /// are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>, example = json!(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])))]
     pub secrets: Option<Vec<SecretSpec>>,
     /// An environment variable holding the secret(s), comma-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
     /// The event types it receives (`["create", "ok"]`, `"*"`, `"usedesk.*"`); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, example = json!(["create", "comment"])))]
     pub actions: Option<EventTypeSet>,
     /// Headers added to every request (values often hold credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +62,7 @@ pub struct EndpointSpec {
         with = "optional_duration",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "15s"))]
     pub timeout: Option<Duration>,
     /// The limit for connecting (`"5s"`).
     #[serde(
@@ -66,6 +70,7 @@ pub struct EndpointSpec {
         with = "optional_duration",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "5s"))]
     pub connect_timeout: Option<Duration>,
     /// The retry schedule (`"0s,5s,5m,30m,2h,5h,10h,10h"`).
     #[serde(
@@ -73,6 +78,7 @@ pub struct EndpointSpec {
         with = "optional_retry",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "0s,5s,5m,30m,2h,5h,10h,10h"))]
     pub retry: Option<RetrySchedule>,
     /// Whether private, loopback and link-local addresses are allowed.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -100,6 +106,7 @@ pub struct EndpointSpec {
     pub rate_burst: Option<u32>,
     /// A PEM file of the only CAs trusted for its TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ca_file: Option<PathBuf>,
 }
 
@@ -449,6 +456,7 @@ impl EndpointSpec {
 /// An [`EndpointSpec`] without its secrets and header values (see
 /// [`EndpointSpec::redacted`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct RedactedSpec {
     /// The settings, secrets left out and header values replaced by `…`.

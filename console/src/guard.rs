@@ -1,0 +1,411 @@
+//! What stands in front of the handlers: the token (when the console asks for one), the
+//! refusal of cross-site requests that change state, and the forms' CSRF token.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{FromRequestParts, OriginalUri, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::Problem;
+use crate::pages::{self, Form};
+
+/// The cookie of the forms' CSRF token.
+const CSRF_COOKIE: &str = "deskhook_csrf";
+/// The cookie of a session opened at `/login`.
+const SESSION_COOKIE: &str = "deskhook_session";
+/// Sessions kept at most (the oldest are forgotten first).
+const MAX_SESSIONS: usize = 10_000;
+
+/// The path the console is mounted at (`""` at the root, `/admin/webhooks` nested there), so
+/// that its links and redirects work wherever the helpdesk nests it.
+#[derive(Clone, Debug)]
+pub(crate) struct Base(pub(crate) String);
+
+impl Base {
+    /// Where the console is mounted, from a request to it as the console's router sees it.
+    fn of(uri: &axum::http::Uri, extensions: &axum::http::Extensions) -> Base {
+        let inner = uri.path();
+        let outer = extensions
+            .get::<OriginalUri>()
+            .map_or(inner, |original| original.0.path());
+        let base = if inner == "/" {
+            outer.trim_end_matches('/')
+        } else {
+            outer.strip_suffix(inner).unwrap_or("")
+        };
+        Base(base.to_owned())
+    }
+
+    /// The console's `path` (which starts with `/`) as a link.
+    pub(crate) fn at(&self, path: &str) -> String {
+        // Nested, the console's root is the mount path itself (`/admin/hooks`, not
+        // `/admin/hooks/`, which the helpdesk's router may not route).
+        match path.strip_prefix('/') {
+            Some(rest) if !self.0.is_empty() && (rest.is_empty() || rest.starts_with('?')) => {
+                format!("{}{rest}", self.0)
+            }
+            _ => format!("{}{path}", self.0),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Base, Self::Rejection> {
+        // Set by the console's outermost layer (inside a nested router the path is shorter).
+        Ok(parts
+            .extensions
+            .get::<Base>()
+            .cloned()
+            .unwrap_or_else(|| Base::of(&parts.uri, &parts.extensions)))
+    }
+}
+
+/// The CSRF token of this request's forms (from its cookie, or new).
+#[derive(Clone, Debug)]
+pub(crate) struct CsrfToken(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<CsrfToken, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CsrfToken>()
+            .cloned()
+            .unwrap_or_else(|| CsrfToken(String::new())))
+    }
+}
+
+/// Sessions opened at `/login`, newest last.
+#[derive(Debug, Default)]
+struct Sessions(Mutex<VecDeque<String>>);
+
+impl Sessions {
+    fn open(&self) -> String {
+        let id = random_token();
+        let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.pop_front();
+        }
+        sessions.push_back(id.clone());
+        id
+    }
+
+    fn knows(&self, id: &str) -> bool {
+        let sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.iter().any(|known| same(known, id))
+    }
+
+    fn close(&self, id: &str) {
+        let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|known| !same(known, id));
+    }
+}
+
+/// What the token check needs.
+#[derive(Debug)]
+struct Auth {
+    token: String,
+    sessions: Sessions,
+}
+
+/// `inner` behind the guards: the token (if any), `/login` and `/logout`, the cross-site
+/// check and the CSRF cookie.
+pub(crate) fn wrap(inner: Router, token: Option<String>) -> Router {
+    let router = inner.layer(middleware::from_fn(same_site_only));
+    match token {
+        None => router.layer(middleware::from_fn(csrf_cookie)),
+        Some(token) => {
+            let auth = Arc::new(Auth {
+                token,
+                sessions: Sessions::default(),
+            });
+            let login = Router::new()
+                .route("/login", get(login_page).post(log_in))
+                .route("/logout", post(log_out))
+                .with_state(auth.clone())
+                .layer(middleware::from_fn(same_site_only));
+            router
+                .layer(middleware::from_fn_with_state(auth, require_token))
+                .merge(login)
+                .layer(middleware::from_fn(csrf_cookie))
+        }
+    }
+}
+
+/// Refuses what a browser says comes from another site when it would change state, and API
+/// calls that change state without a JSON body or an `Authorization` header (a cross-site
+/// form can send neither).
+async fn same_site_only(request: Request, next: Next) -> Response {
+    if matches!(request.method(), &Method::GET | &Method::HEAD) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let cross_site = header_text(headers, "sec-fetch-site") == Some("cross-site")
+        || header_text(headers, header::ORIGIN.as_str()).is_some_and(|origin| {
+            let host = header_text(headers, header::HOST.as_str()).unwrap_or("");
+            origin == "null" || origin_host(origin) != Some(host)
+        });
+    if cross_site {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "this request comes from another site; the console changes nothing for other sites",
+        )
+        .into_response();
+    }
+    let api = request.uri().path().starts_with("/api/");
+    if api
+        && !headers.contains_key(header::AUTHORIZATION)
+        && !header_text(headers, header::CONTENT_TYPE.as_str())
+            .is_some_and(|t| t.starts_with("application/json"))
+    {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send Content-Type: application/json (with a JSON body, or {} when there is \
+             none) or an Authorization header with requests that change something",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The host (and port) of an `Origin` header.
+fn origin_host(origin: &str) -> Option<&str> {
+    origin.split_once("://").map(|(_, host)| host)
+}
+
+/// Makes sure the browser has a CSRF cookie, and gives the handlers its token.
+async fn csrf_cookie(mut request: Request, next: Next) -> Response {
+    let known = cookie(request.headers(), CSRF_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let (token, fresh) = match known {
+        Some(token) => (token, false),
+        None => (random_token(), true),
+    };
+    let base = Base::of(request.uri(), request.extensions());
+    let path = if base.0.is_empty() {
+        "/".to_owned()
+    } else {
+        base.0.clone()
+    };
+    request.extensions_mut().insert(CsrfToken(token.clone()));
+    request.extensions_mut().insert(base);
+    let mut response = next.run(request).await;
+    if fresh
+        && let Ok(value) = HeaderValue::from_str(&format!(
+            "{CSRF_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict"
+        ))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Whether a form's CSRF field matches the cookie.
+pub(crate) fn form_is_ours(headers: &HeaderMap, form: &Form) -> bool {
+    match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
+        (Some(cookie), Some(field)) => !cookie.is_empty() && same(cookie, field),
+        _ => false,
+    }
+}
+
+/// Lets a request through with the token or a session; otherwise sends people to `/login`
+/// and scripts a 401.
+async fn require_token(
+    axum::extract::State(auth): axum::extract::State<Arc<Auth>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/assets/") {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let bearer = header_text(headers, header::AUTHORIZATION.as_str())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|t| same(t.trim(), &auth.token));
+    let session = cookie(headers, SESSION_COOKIE).is_some_and(|id| auth.sessions.knows(id));
+    if bearer || session {
+        return next.run(request).await;
+    }
+    if path.starts_with("/api/") || request.method() != Method::GET {
+        let mut response = Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "this needs the console's token: send Authorization: Bearer <token>, or log in at \
+             /login",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"deskhook\""),
+        );
+        return response;
+    }
+    let base = request
+        .extensions()
+        .get::<Base>()
+        .cloned()
+        .unwrap_or_else(|| Base::of(request.uri(), request.extensions()));
+    let here = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().to_string(), |o| o.0.to_string());
+    let next_page: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
+    Redirect::to(&base.at(&format!("/login?next={next_page}"))).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+async fn login_page(
+    base: Base,
+    csrf: CsrfToken,
+    axum::extract::Query(query): axum::extract::Query<LoginQuery>,
+) -> Response {
+    pages::login(&base, &csrf, query.next.as_deref(), None).into_response()
+}
+
+async fn log_in(
+    axum::extract::State(auth): axum::extract::State<Arc<Auth>>,
+    base: Base,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    form: Form,
+) -> Response {
+    let next_page = form.get("next").filter(|n| local_path(n)).unwrap_or("");
+    if !form_is_ours(&headers, &form) {
+        return pages::login(
+            &base,
+            &csrf,
+            Some(next_page),
+            Some("The form expired; try again."),
+        )
+        .into_response();
+    }
+    if !form
+        .get("token")
+        .is_some_and(|t| same(t.trim(), &auth.token))
+    {
+        let mut response = pages::login(
+            &base,
+            &csrf,
+            Some(next_page),
+            Some("That is not the token. It is in the environment variable deskhook serve was given (--token-env)."),
+        )
+        .into_response();
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
+    }
+    let session = auth.sessions.open();
+    let path = if base.0.is_empty() { "/" } else { &base.0 };
+    let to = if next_page.is_empty() {
+        base.at("/")
+    } else {
+        next_page.to_owned()
+    };
+    let mut response = Redirect::to(&to).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={session}; Path={path}; HttpOnly; SameSite=Strict"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn log_out(
+    axum::extract::State(auth): axum::extract::State<Arc<Auth>>,
+    base: Base,
+    headers: HeaderMap,
+    form: Form,
+) -> Response {
+    if form_is_ours(&headers, &form)
+        && let Some(id) = cookie(&headers, SESSION_COOKIE)
+    {
+        auth.sessions.close(id);
+    }
+    let path = if base.0.is_empty() { "/" } else { &base.0 };
+    let mut response = Redirect::to(&base.at("/login")).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Whether `path` is a path of this site (not `//host`, not a scheme), safe to redirect to.
+fn local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+}
+
+/// The value of the cookie `name`.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Compares two secrets in a time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// 32 random bytes in hex.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The operating system's generator; if it fails there is no safe token to give.
+    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_only() {
+        assert!(local_path("/endpoints/crm"));
+        assert!(!local_path("//evil.example/x"));
+        assert!(!local_path("https://evil.example/"));
+        assert!(!local_path("/\\evil.example"));
+    }
+
+    #[test]
+    fn cookies_and_comparisons() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; deskhook_csrf=xyz"),
+        );
+        assert_eq!(cookie(&headers, CSRF_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "b"), None);
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "abcd"));
+        assert_eq!(origin_host("http://127.0.0.1:8089"), Some("127.0.0.1:8089"));
+    }
+}

@@ -1,0 +1,146 @@
+//! The operator's console of deskhook: web pages and a JSON admin API over a running
+//! [`DeliverySink`], as an axum [`Router`] a helpdesk nests in its own admin area.
+//!
+//! When a customer says "your webhook never arrived", the admin opens the console, finds the
+//! endpoint, reads its attempts (what the receiver answered), fixes its settings and replays
+//! the dead letter, without reading a log file.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use deskhook_transports::http_async::AsyncHttpSink;
+//!
+//! let (sink, _guard) = AsyncHttpSink::builder().build_async()?;
+//! let app = axum::Router::new()
+//!     // Behind the helpdesk's own authentication, like the rest of its admin area.
+//!     .nest("/admin/webhooks", deskhook_console::router(sink));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8089").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Pages
+//!
+//! - `/`: the endpoints, a paginated table searchable by name, tenant and origin (a page
+//!   reads only its own endpoints' counters, so 10,000 endpoints cost little more than 50).
+//! - `/endpoints/{name}`: settings (secrets shown by their last 4 characters, header values
+//!   never), a chart of deliveries and failures per minute for the last hour, the recent
+//!   attempts with the receiver's answers, and the actions: pause, resume, send a test
+//!   event, edit, rotate the secret, delete.
+//! - `/dead-letters`: filtered by endpoint, tenant and event type; replay one, the selected,
+//!   or all of an endpoint's; delete.
+//! - `/events?id=…` or `?ticket=…`: everything that happened to one event or ticket.
+//!
+//! Pages are rendered on the server (maud, which escapes every value), need no build step
+//! and load nothing from outside (one stylesheet and one small script, served by the
+//! router). They are sent with a `Content-Security-Policy` that allows no inline script, so
+//! that a value escaping its escaping still could not run.
+//!
+//! # The admin API
+//!
+//! `/api/v1`, with the same powers as the pages: see [`api`] and the OpenAPI document at
+//! `/api/v1/openapi.json`. An endpoint is the JSON of the fields of `[[endpoint]]` in
+//! `deskhook.toml` ([`EndpointSpec`](deskhook_transports::delivery::EndpointSpec)), read
+//! and checked the same way. Errors are RFC 9457 problem documents that name the field at
+//! fault.
+//!
+//! # Security
+//!
+//! - Authentication is the helpdesk's: nest the router behind it. For a console of its own
+//!   (what `deskhook serve` does), [`Console::require_token`] asks every request for a token
+//!   (a bearer header for scripts, or a cookie set by a login form for people).
+//! - Every state-changing request is a POST, PUT or DELETE. Forms carry a token that must
+//!   match a `SameSite=Strict` cookie (double submit), and requests a browser marks as
+//!   cross-site are refused. API calls that change state must send `Content-Type:
+//!   application/json` or an `Authorization` header, which a cross-site form cannot.
+//! - Secrets never appear in a page or an API response; response snippets and every name
+//!   that came from a tenant or a receiver are shown as text.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use deskhook_transports::delivery::DeliverySink;
+
+pub mod api;
+mod chart;
+mod guard;
+mod pages;
+mod problem;
+
+pub use problem::Problem;
+
+/// How long the old secret keeps signing after a rotation unless
+/// [`Console::rotation_overlap`] says otherwise.
+pub const DEFAULT_ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The console's router over `sink`, with the defaults of [`Console::new`].
+pub fn router(sink: DeliverySink) -> Router {
+    Console::new(sink).router()
+}
+
+/// A console to build: the sink it shows, and its options.
+#[derive(Debug)]
+pub struct Console {
+    sink: DeliverySink,
+    token: Option<String>,
+    rotation_overlap: Duration,
+}
+
+impl Console {
+    /// A console over `sink`: no token asked (nest it behind the helpdesk's
+    /// authentication), a rotated secret's old one signing for 24 hours.
+    pub fn new(sink: DeliverySink) -> Console {
+        Console {
+            sink,
+            token: None,
+            rotation_overlap: DEFAULT_ROTATION_OVERLAP,
+        }
+    }
+
+    /// Asks every request for `token`: as `Authorization: Bearer <token>` (scripts, the
+    /// API), or as the `HttpOnly`, `SameSite=Strict` cookie that the `/login` page sets
+    /// when a person types it. Without it, pages redirect to `/login` and the API answers
+    /// 401.
+    pub fn require_token(mut self, token: impl Into<String>) -> Console {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// How long an endpoint's old secret keeps signing after a rotation from the console.
+    pub fn rotation_overlap(mut self, overlap: Duration) -> Console {
+        self.rotation_overlap = overlap;
+        self
+    }
+
+    /// The router: pages at `/`, the API at `/api/v1`.
+    pub fn router(self) -> Router {
+        let shared = Arc::new(Shared {
+            sink: self.sink,
+            rotation_overlap: self.rotation_overlap,
+        });
+        let inner = Router::new()
+            .merge(pages::routes())
+            .nest("/api/v1", api::routes())
+            .with_state(shared);
+        guard::wrap(inner, self.token)
+    }
+}
+
+/// What every handler reads.
+#[derive(Debug)]
+struct Shared {
+    sink: DeliverySink,
+    rotation_overlap: Duration,
+}
+
+/// The state of the console's handlers.
+type State = Arc<Shared>;
+
+/// Runs `work` (which may wait on the spool's disk) off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Problem::internal(format!("the console's task failed: {e}")))?
+}

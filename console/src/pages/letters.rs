@@ -1,0 +1,338 @@
+//! The dead letters page and its actions, and the page of one event or ticket.
+
+use axum::extract::{Path, Query, State as Shared};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use deskhook_transports::delivery::{AttemptQuery, DeadLetterQuery, StoredLetter};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::endpoints::attempts_table;
+use super::{Form, count, csrf_field, enc, error_page, foreign_form, layout, status_class};
+use crate::guard::{Base, CsrfToken};
+use crate::{Problem, State, blocking};
+
+/// What the dead letters page is asked for.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LettersQuery {
+    endpoint: Option<String>,
+    tenant: Option<String>,
+    event_type: Option<String>,
+    before: Option<u64>,
+    done: Option<String>,
+    n: Option<usize>,
+    failed: Option<usize>,
+}
+
+fn nonempty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+pub(crate) async fn list(
+    Shared(state): Shared<State>,
+    base: Base,
+    csrf: CsrfToken,
+    Query(query): Query<LettersQuery>,
+) -> Response {
+    let letters_query = DeadLetterQuery {
+        endpoint: nonempty(&query.endpoint),
+        tenant: nonempty(&query.tenant),
+        event_type: nonempty(&query.event_type),
+        before: query.before,
+        limit: 50,
+        ..DeadLetterQuery::new()
+    };
+    let sink = state.sink.clone();
+    let asked = letters_query.clone();
+    let page = match blocking(move || Ok(sink.dead_letters().list(&asked)?)).await {
+        Ok(page) => page,
+        Err(problem) => return error_page(&base, &problem).into_response(),
+    };
+    let flash = match query.done.as_deref() {
+        Some("replayed") => Some(format!(
+            "{} replayed{}.",
+            query.n.unwrap_or(0),
+            match query.failed.unwrap_or(0) {
+                0 => String::new(),
+                n => format!(
+                    "; {n} could not be (their endpoint is gone, or they were already replayed)"
+                ),
+            }
+        )),
+        Some("deleted") => Some(format!("{} deleted.", query.n.unwrap_or(0))),
+        _ => None,
+    };
+    let filters = |before: Option<u64>| {
+        let mut link = String::from("/dead-letters?");
+        for (key, value) in [
+            ("endpoint", &letters_query.endpoint),
+            ("tenant", &letters_query.tenant),
+            ("event_type", &letters_query.event_type),
+        ] {
+            if let Some(value) = value {
+                link.push_str(&format!("{key}={}&", enc(value)));
+            }
+        }
+        if let Some(before) = before {
+            link.push_str(&format!("before={before}"));
+        }
+        base.at(link.trim_end_matches(['&', '?']))
+    };
+    let action = base.at("/dead-letters");
+    layout(
+        &base,
+        "Dead letters",
+        flash.as_deref(),
+        html! {
+            h1 { "Dead letters" }
+            form.filters method="get" action=(action) {
+                input type="text" name="endpoint" value=(letters_query.endpoint.as_deref().unwrap_or(""))
+                    placeholder="endpoint" aria-label="Endpoint";
+                input type="text" name="tenant" value=(letters_query.tenant.as_deref().unwrap_or(""))
+                    placeholder="tenant" aria-label="Tenant";
+                input type="text" name="event_type" value=(letters_query.event_type.as_deref().unwrap_or(""))
+                    placeholder="event type (create, usedesk.comment_created…)" aria-label="Event type";
+                button type="submit" { "Filter" }
+            }
+            @if page.items.is_empty() {
+                p.empty { "No dead letters here." }
+            } @else {
+                form #letters method="post" action=(format!("{action}/replay")) {
+                    (csrf_field(&csrf))
+                    @if let Some(endpoint) = &letters_query.endpoint {
+                        input type="hidden" name="endpoint" value=(endpoint);
+                    }
+                    div.actions {
+                        button type="submit" name="which" value="selected" { "Replay selected" }
+                        @if letters_query.endpoint.is_some() {
+                            button type="submit" name="which" value="endpoint"
+                                data-confirm="Replay every dead letter of this endpoint?" { "Replay all of this endpoint" }
+                        }
+                        button type="submit" formaction=(format!("{action}/delete")) name="which" value="selected"
+                            data-confirm="Delete the selected dead letters for good?" { "Delete selected" }
+                    }
+                    table.letters {
+                        thead { tr {
+                            th { input type="checkbox" data-select-all="key" aria-label="Select all"; }
+                            th { "Failed at" } th { "Endpoint" } th { "Tenant" } th { "Event" }
+                            th { "Ticket" } th.num { "Attempts" } th { "Last" } th { "Reason" } th {}
+                        } }
+                        tbody {
+                            @for stored in &page.items { (letter_row(&base, stored)) }
+                        }
+                    }
+                }
+            }
+            nav.pager {
+                @if letters_query.before.is_some() { a href=(filters(None)) { "« Newest" } }
+                @if let Some(next) = page.next { a href=(filters(Some(next))) { "Older »" } }
+            }
+        },
+    )
+    .into_response()
+}
+
+fn letter_row(base: &Base, stored: &StoredLetter) -> Markup {
+    let l = &stored.letter;
+    html! {
+        tr {
+            td { input type="checkbox" name="key" value=(stored.key) aria-label="Select"; }
+            td { (l.failed_at) }
+            td { a href=(base.at(&format!("/endpoints/{}", enc(&l.endpoint)))) { (l.endpoint) } }
+            td { (l.tenant.as_deref().unwrap_or("—")) }
+            td { a href=(base.at(&format!("/events?q={}", enc(&l.id)))) title=(l.id) { (l.action) } }
+            td { a href=(base.at(&format!("/events?q={}", enc(&l.ticket)))) { (l.ticket) } }
+            td.num { (l.attempts) }
+            td { span.(status_class(l.last_status)) {
+                @match (l.last_status, &l.last_error) {
+                    (Some(status), _) => (status),
+                    (None, Some(error)) => (error),
+                    (None, None) => "—",
+                }
+            } }
+            td { (l.reason) }
+            td { button type="submit" name="key_one" value=(stored.key) { "Replay" } }
+        }
+    }
+}
+
+/// Replay (the selected, one, or all of an endpoint's) or delete.
+pub(crate) async fn act(
+    Shared(state): Shared<State>,
+    base: Base,
+    headers: HeaderMap,
+    Path(action): Path<String>,
+    form: Form,
+) -> Response {
+    if let Some(refused) = foreign_form(&base, &headers, &form) {
+        return refused;
+    }
+    let keys = match form.text("key_one") {
+        Some(one) => vec![one.to_owned()],
+        None => form.all("key"),
+    };
+    let endpoint = form.text("endpoint").map(str::to_owned);
+    let whole_endpoint = form.get("which") == Some("endpoint") && form.get("key_one").is_none();
+    let sink = state.sink.clone();
+    let back_to = endpoint.clone();
+    let done = blocking(move || {
+        let letters = sink.dead_letters();
+        match action.as_str() {
+            "replay" if whole_endpoint => {
+                let endpoint = endpoint.ok_or_else(|| {
+                    Problem::field(
+                        "endpoint",
+                        "replaying all of an endpoint's letters needs the endpoint",
+                    )
+                })?;
+                let replayed = letters.replay_endpoint(&endpoint)?;
+                Ok(format!(
+                    "done=replayed&n={}&failed={}",
+                    replayed.replayed,
+                    replayed.failed.len()
+                ))
+            }
+            "replay" | "delete" if keys.is_empty() => Err(Problem::field(
+                "key",
+                "select the dead letters first (the check boxes on the left)",
+            )),
+            "replay" => {
+                let replayed = letters.replay(&keys)?;
+                Ok(format!(
+                    "done=replayed&n={}&failed={}",
+                    replayed.replayed,
+                    replayed.failed.len()
+                ))
+            }
+            "delete" => Ok(format!("done=deleted&n={}", letters.delete(&keys)?)),
+            other => Err(Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                format!("there is no action '{other}'; replay or delete"),
+            )),
+        }
+    })
+    .await;
+    match done {
+        Ok(done) => {
+            let filter = back_to
+                .map(|e| format!("endpoint={}&", enc(&e)))
+                .unwrap_or_default();
+            Redirect::to(&base.at(&format!("/dead-letters?{filter}{done}"))).into_response()
+        }
+        Err(problem) => error_page(&base, &problem).into_response(),
+    }
+}
+
+/// What the event page is asked for: a `webhook-id` or a ticket.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct EventQuery {
+    q: Option<String>,
+}
+
+pub(crate) async fn event(
+    Shared(state): Shared<State>,
+    base: Base,
+    csrf: CsrfToken,
+    Query(query): Query<EventQuery>,
+) -> Response {
+    let Some(q) = nonempty(&query.q) else {
+        return layout(
+            &base,
+            "Find an event",
+            None,
+            html! {
+                h1 { "Find an event" }
+                p { "Type a webhook-id (the header every delivery carries) or a ticket in the box at the top." }
+            },
+        )
+        .into_response();
+    };
+    let sink = state.sink.clone();
+    let asked = q.clone();
+    let found = blocking(move || {
+        let by_id = sink.attempts(&AttemptQuery {
+            event_id: Some(asked.clone()),
+            limit: 500,
+            ..AttemptQuery::new()
+        })?;
+        let (what, attempts) = if by_id.items.is_empty() {
+            let by_ticket = sink.attempts(&AttemptQuery {
+                ticket: Some(asked.clone()),
+                limit: 500,
+                ..AttemptQuery::new()
+            })?;
+            ("ticket", by_ticket.items)
+        } else {
+            ("event", by_id.items)
+        };
+        let mut ids: Vec<String> = attempts.iter().map(|a| a.event_id.clone()).collect();
+        if what == "event" || ids.is_empty() {
+            ids.push(asked);
+        }
+        ids.sort();
+        ids.dedup();
+        let mut letters = Vec::new();
+        for id in ids.iter().take(50) {
+            letters.extend(
+                sink.dead_letters()
+                    .list(&DeadLetterQuery {
+                        event_id: Some(id.clone()),
+                        limit: 100,
+                        ..DeadLetterQuery::new()
+                    })?
+                    .items,
+            );
+        }
+        Ok((what, attempts, letters))
+    })
+    .await;
+    let (what, attempts, letters) = match found {
+        Ok(found) => found,
+        Err(problem) => return error_page(&base, &problem).into_response(),
+    };
+    let mut endpoints: Vec<&str> = attempts.iter().map(|a| &*a.endpoint).collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    layout(
+        &base,
+        &q,
+        None,
+        html! {
+            h1 { @if what == "event" { "Event " } @else { "Ticket " } code { (q) } }
+            @if attempts.is_empty() && letters.is_empty() {
+                p.empty { "Nothing recorded for it: no attempt in the attempt log, no dead letter. The log keeps the last attempts (and, with a spool, 7 days of them)." }
+            } @else {
+                p.summary {
+                    (count(attempts.len() as u64)) " attempts to "
+                    (count(endpoints.len() as u64)) " endpoints; "
+                    (count(letters.len() as u64)) " dead letters"
+                }
+                (attempts_table(&base, &attempts, true))
+                @if !letters.is_empty() {
+                    h2 { "Dead letters" }
+                    form method="post" action=(base.at("/dead-letters/replay")) {
+                        (csrf_field(&csrf))
+                        table.letters {
+                            thead { tr { th { "Endpoint" } th { "Event" } th { "Reason" } th {} } }
+                            tbody {
+                                @for stored in &letters {
+                                    tr {
+                                        td { (stored.letter.endpoint) }
+                                        td { (stored.letter.action) " " code { (stored.letter.id) } }
+                                        td { (stored.letter.reason) }
+                                        td { button type="submit" name="key_one" value=(stored.key) { "Replay" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}

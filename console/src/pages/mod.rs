@@ -1,0 +1,318 @@
+//! The pages: rendered on the server with maud (every value escaped), one stylesheet and
+//! one small script served from here, forms that post back with a CSRF token.
+
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::guard::{Base, CsrfToken};
+use crate::{Problem, State};
+
+mod endpoints;
+mod letters;
+
+/// The pages' routes.
+pub(crate) fn routes() -> Router<State> {
+    Router::new()
+        .route("/", get(endpoints::list))
+        .route("/endpoints/new", get(endpoints::new_form))
+        .route("/endpoints", post(endpoints::create))
+        .route("/endpoints/{name}", get(endpoints::show))
+        .route(
+            "/endpoints/{name}/edit",
+            get(endpoints::edit_form).post(endpoints::update),
+        )
+        .route("/endpoints/{name}/{action}", post(endpoints::act))
+        .route("/dead-letters", get(letters::list))
+        .route("/dead-letters/{action}", post(letters::act))
+        .route("/events", get(letters::event))
+        .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
+}
+
+/// What every page sends: no inline script may run, no framing, no sniffing.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A page as a response, with its security headers.
+pub(crate) struct Page {
+    status: StatusCode,
+    markup: Markup,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.markup.into_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// The frame of every page: title, navigation, the flash message, the body.
+pub(crate) fn layout(base: &Base, title: &str, flash: Option<&str>, body: Markup) -> Page {
+    Page {
+        status: StatusCode::OK,
+        markup: html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · deskhook" }
+                    link rel="stylesheet" href=(base.at("/assets/console.css"));
+                    script src=(base.at("/assets/console.js")) defer {}
+                }
+                body {
+                    header.top {
+                        a.brand href=(base.at("/")) { "deskhook" }
+                        nav {
+                            a href=(base.at("/")) { "Endpoints" }
+                            a href=(base.at("/dead-letters")) { "Dead letters" }
+                            form.lookup method="get" action=(base.at("/events")) {
+                                input type="search" name="q" placeholder="webhook-id or ticket"
+                                    aria-label="Find an event by webhook-id or ticket";
+                            }
+                        }
+                    }
+                    main {
+                        @if let Some(flash) = flash {
+                            p.flash role="status" { (flash) }
+                        }
+                        (body)
+                    }
+                }
+            }
+        },
+    }
+}
+
+/// An error as a page.
+pub(crate) fn error_page(base: &Base, problem: &Problem) -> Page {
+    let mut page = layout(
+        base,
+        &problem.title,
+        None,
+        html! {
+            h1 { (problem.title) }
+            p.error { (problem.detail) }
+            p { a href=(base.at("/")) { "Back to the endpoints" } }
+        },
+    );
+    page.status = problem.status_code();
+    page
+}
+
+/// The login page of a console that asks for a token.
+pub(crate) fn login(
+    base: &Base,
+    csrf: &CsrfToken,
+    next: Option<&str>,
+    error: Option<&str>,
+) -> Page {
+    Page {
+        status: StatusCode::OK,
+        markup: html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    title { "Log in · deskhook" }
+                    link rel="stylesheet" href=(base.at("/assets/console.css"));
+                }
+                body.login {
+                    main {
+                        h1 { "deskhook" }
+                        form method="post" action=(base.at("/login")) {
+                            input type="hidden" name="csrf" value=(csrf.0);
+                            input type="hidden" name="next" value=(next.unwrap_or(""));
+                            label for="token" { "Token" }
+                            input #token type="password" name="token" autocomplete="current-password" required autofocus;
+                            @if let Some(error) = error {
+                                p.error role="alert" { (error) }
+                            }
+                            button type="submit" { "Log in" }
+                        }
+                    }
+                }
+            }
+        },
+    }
+}
+
+/// A form's fields, as sent (a field may come more than once: check boxes).
+#[derive(Debug, Default)]
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The first value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, trimmed, if not empty.
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `name`.
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// Longest form body read.
+const MAX_FORM: usize = 256 * 1024;
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Form, Response> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if bytes.len() > MAX_FORM {
+            return Err(
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large")
+                    .into_response(),
+            );
+        }
+        Ok(Form(
+            form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ))
+    }
+}
+
+/// A form's hidden CSRF field.
+pub(crate) fn csrf_field(csrf: &CsrfToken) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf.0); }
+}
+
+/// The refusal of a form that does not carry this browser's CSRF token (`None`: it does).
+pub(crate) fn foreign_form(base: &Base, headers: &HeaderMap, form: &Form) -> Option<Response> {
+    if crate::guard::form_is_ours(headers, form) {
+        None
+    } else {
+        Some(
+            error_page(
+                base,
+                &Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "the form's token does not match this browser's; reload the page and try again",
+                ),
+            )
+            .into_response(),
+        )
+    }
+}
+
+/// A time as `2026-11-29 14:03:07` (UTC).
+pub(crate) fn time(at: SystemTime) -> String {
+    jiff::Timestamp::try_from(at)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// A duration as `12 ms` or `1.2 s`.
+pub(crate) fn millis(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 10_000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// A number with thin groups: `12 345`.
+pub(crate) fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A path segment or query value, percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`).
+pub(crate) fn enc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The CSS class of an HTTP status (or none).
+pub(crate) fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "ok",
+        Some(400..=499) => "warn",
+        Some(_) => "bad",
+        None => "bad",
+    }
+}
+
+async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/console.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
