@@ -19,7 +19,7 @@
 //!
 //! Requests that change something send `Content-Type: application/json` (or an
 //! `Authorization` header): see the crate's security notes. Errors are
-//! [`Problem`](crate::Problem) documents naming the field at fault:
+//! [`Problem`] documents naming the field at fault:
 //!
 //! ```text
 //! POST /api/v1/endpoints  {"name": "crm", "url": "ftp://crm.example.com"}
