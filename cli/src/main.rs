@@ -16,6 +16,7 @@ mod listen;
 mod relay;
 mod render;
 mod send;
+mod serve;
 mod spool;
 mod tail;
 mod verify;
@@ -50,6 +51,7 @@ enum Command {
     Drain(spool::DrainArgs),
     Spool(spool::Args),
     Relay(relay::Args),
+    Serve(serve::Args),
 }
 
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
         Command::Drain(args) => spool::drain(args),
         Command::Spool(args) => spool::run(args),
         Command::Relay(args) => relay::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

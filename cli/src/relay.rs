@@ -111,7 +111,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed now.
 #[cfg(unix)]
-fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen = |kind: SignalKind, name: &str| {
         signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
@@ -128,7 +128,7 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
 
 /// A future that resolves on Ctrl-C.
 #[cfg(not(unix))]
-fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -233,6 +233,49 @@ impl WebhookEvent for iqchannels::Event {
     }
 }
 
+impl sealed::Sealed for crate::Received {
+    fn webhook_ref(&self) -> Option<WebhookRef<'_>> {
+        match self {
+            crate::Received::Zenlix(event) => event.webhook_ref(),
+            crate::Received::Usedesk(event) => event.webhook_ref(),
+            crate::Received::IqChannels(event) => event.webhook_ref(),
+        }
+    }
+}
+
+/// A received event serializes as its format's JSON.
+impl Serialize for crate::Received {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            crate::Received::Zenlix(event) => event.serialize(serializer),
+            crate::Received::Usedesk(event) => event.serialize(serializer),
+            crate::Received::IqChannels(event) => event.serialize(serializer),
+        }
+    }
+}
+
+/// A received event of any format can be emitted again (what `deskhook serve` does with
+/// the events a helpdesk posts to it).
+impl WebhookEvent for crate::Received {
+    fn format(&self) -> Format {
+        crate::Received::format(self)
+    }
+    fn event_type(&self) -> Option<EventType> {
+        match self {
+            crate::Received::Zenlix(event) => WebhookEvent::event_type(event),
+            crate::Received::Usedesk(event) => WebhookEvent::event_type(event),
+            crate::Received::IqChannels(event) => WebhookEvent::event_type(event),
+        }
+    }
+    fn ordering_key(&self) -> Cow<'_, str> {
+        match self {
+            crate::Received::Zenlix(event) => WebhookEvent::ordering_key(event),
+            crate::Received::Usedesk(event) => WebhookEvent::ordering_key(event),
+            crate::Received::IqChannels(event) => WebhookEvent::ordering_key(event),
+        }
+    }
+}
+
 impl<T: sealed::Sealed + ?Sized> sealed::Sealed for &T {
     fn webhook_ref(&self) -> Option<WebhookRef<'_>> {
         (**self).webhook_ref()

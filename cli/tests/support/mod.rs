@@ -125,8 +125,14 @@ pub(crate) struct Running {
 impl Running {
     /// Starts `deskhook` with `args`, reading its stdout line by line and its stderr whole.
     pub(crate) fn spawn(args: &[&str]) -> Running {
+        Running::spawn_with(args, &[])
+    }
+
+    /// As [`Running::spawn`], with environment variables set.
+    pub(crate) fn spawn_with(args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -254,10 +260,22 @@ impl Listen {
 
 /// POSTs `body` with `headers` to `addr` (`127.0.0.1:PORT`) and returns the status code.
 pub(crate) fn post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
+    request(addr, "POST", "/", headers, body).0
+}
+
+/// Sends one HTTP/1.1 request to `addr` (`127.0.0.1:PORT`) and returns the status code and
+/// the body (whole: the connection closes after it).
+pub(crate) fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the loopback listener");
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let mut request = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -266,11 +284,16 @@ pub(crate) fn post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     stream.write_all(body).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
     let status = response
         .split_whitespace()
         .nth(1)
         .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-    status.parse().unwrap()
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status.parse().unwrap(), body)
 }

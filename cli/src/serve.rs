@@ -1,0 +1,517 @@
+//! `deskhook serve`: the delivery engine as a daemon, for helpdesks not written in Rust. It
+//! accepts events over HTTP, delivers them to the endpoints of a deskhook.toml (and those
+//! added through its console or API), and serves the console, the admin API, Prometheus
+//! metrics and a health check.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use deskhook::{Emitted, EventId, Format, ReceiveOptions};
+use deskhook_console::{Console, Problem};
+use deskhook_transports::delivery::DeliverySink;
+use deskhook_transports::http_async::AsyncHttpSink;
+use deskhook_transports::spool::Spool;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
+/// the console; stop on SIGTERM or SIGINT.
+///
+/// POST /v1/events takes an event's JSON as its body (Zenlix, Usedesk or iQChannels, told
+/// from its keys or named by a Deskhook-Format header), with Authorization: Bearer TOKEN,
+/// an optional Deskhook-Tenant header (the company it belongs to) and an optional
+/// Idempotency-Key (a retried request with the same key is accepted once). It answers 202
+/// with the event's id once the event is accepted: with a spool, once it is on disk.
+///
+/// The console is at /, the admin API at /api/v1 (its OpenAPI document at
+/// /api/v1/openapi.json), Prometheus text at /metrics, and /healthz answers 200 while the
+/// daemon runs. Everything but /healthz needs the token: as a bearer header, or (for the
+/// pages) typed once in the login form.
+///
+/// With a spool, accepted events survive a crash (kill -9 included), and so do endpoints
+/// added through the console or the API: at start the spool's endpoints are registered
+/// again, then those of --config (which win by name).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The deskhook.toml whose [[endpoint]]s and [delivery] settings to start with (it may
+    /// have no endpoint: add them in the console or the API).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The spool's directory: accepted events and the endpoint registry on disk. Instead of
+    /// a [spool] section in --config.
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Where to listen. Loopback by default: give 0.0.0.0:8089 (behind a TLS proxy) for
+    /// other machines.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
+    listen: SocketAddr,
+    /// The environment variable holding the token (at least 16 characters).
+    #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
+    token_env: String,
+    /// How long a stopping daemon lets deliveries under way finish (with a spool, what is
+    /// left stays on disk for the next start).
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
+    grace: Duration,
+}
+
+/// Shortest token accepted.
+const MIN_TOKEN: usize = 16;
+
+/// Idempotency keys remembered at most (the oldest are forgotten first).
+const IDEMPOTENCY_KEYS: usize = 100_000;
+
+/// Longest Idempotency-Key.
+const MAX_KEY: usize = 255;
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let token = std::env::var(&args.token_env).unwrap_or_default();
+    if token.trim().len() < MIN_TOKEN {
+        return Err(format!(
+            "serve needs a token of at least {MIN_TOKEN} characters in the environment \
+             variable {} (it {}); make one with `head -c 32 /dev/urandom | base64`, export it, \
+             and send it as Authorization: Bearer <token>",
+            args.token_env,
+            if token.is_empty() {
+                "is not set"
+            } else {
+                "is too short"
+            }
+        ));
+    }
+    let config = crate::send::load_config(&args.config)?;
+    let delivery = config.delivery_config().map_err(|e| e.to_string())?;
+    let max_body = delivery.max_payload;
+    let mut builder = AsyncHttpSink::builder().config(delivery);
+    for endpoint in config.endpoints().map_err(|e| e.to_string())? {
+        builder = builder.endpoint(endpoint);
+    }
+    let configured_spool = config.spool().map_err(|e| e.to_string())?;
+    let spool = match (&args.spool, configured_spool) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "give the spool once: --spool, or the [spool] section of '{}'",
+                args.config.display()
+            ));
+        }
+        (Some(dir), None) => Some(Spool::open(dir).map_err(|e| e.to_string())?),
+        (None, Some(spool)) => Some(spool.open().map_err(|e| e.to_string())?),
+        (None, None) => None,
+    };
+    let durable = spool.is_some();
+    if let Some(spool) = spool {
+        builder = builder.spool(spool).restore_endpoints(true);
+    }
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let stop = crate::relay::stop_signal()?;
+        let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;
+        let daemon = Arc::new(Daemon {
+            sink: sink.clone(),
+            token: token.trim().to_owned(),
+            durable,
+            max_body,
+            metrics,
+            keys: Mutex::default(),
+        });
+        let app = app(daemon, Console::new(sink.clone()).require_token(token.trim()));
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        crate::send::print_line(&format!("listening on http://{addr}/"));
+        crate::send::print_line(&format!(
+            "{}; {} endpoint(s){}; console at /, API at /api/v1, events at POST /v1/events, \
+             metrics at /metrics",
+            if addr.ip().is_loopback() {
+                "loopback only: other machines cannot reach it (--listen 0.0.0.0:8089 to open it, behind a TLS proxy)".to_owned()
+            } else {
+                format!("open to the network on {addr}: put a TLS proxy in front, tokens travel in the clear here")
+            },
+            sink.endpoints().len(),
+            if durable { ", events and endpoints kept in the spool" } else { ", no spool: events in memory only" },
+        ));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(|e| format!("the server failed: {e}"))?;
+        let flushed = sink.flush_async(args.grace).await;
+        let totals = sink.totals();
+        crate::send::print_line(&format!(
+            "stopped: {} delivered, {} dead letter(s), {} left {}",
+            totals.delivered,
+            totals.dead_lettered,
+            totals.queued + totals.in_flight,
+            if durable { "in the spool" } else { "undelivered" }
+        ));
+        drop(guard);
+        match flushed {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(_) if durable => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+}
+
+/// What the daemon's own handlers share.
+struct Daemon {
+    sink: DeliverySink,
+    token: String,
+    durable: bool,
+    max_body: usize,
+    metrics: PrometheusHandle,
+    keys: Mutex<Keys>,
+}
+
+/// The daemon's router: events, metrics and health next to the console.
+fn app(daemon: Arc<Daemon>, console: Console) -> Router {
+    let own = Router::new()
+        .route("/v1/events", post(accept_event))
+        .route("/metrics", get(render_metrics))
+        .layer(middleware::from_fn_with_state(daemon.clone(), bearer_only))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(daemon);
+    own.merge(console.router())
+}
+
+/// Lets a request through with `Authorization: Bearer <token>` only: no cookie, so that no
+/// other site can make a logged-in browser post events.
+async fn bearer_only(State(daemon): State<Arc<Daemon>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if given.is_some_and(|t| same(t, &daemon.token)) {
+        return next.run(request).await;
+    }
+    let mut response = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        if given.is_some() {
+            "the bearer token is not the daemon's; it is in the environment variable serve was \
+             given (--token-env, DESKHOOK_TOKEN by default)"
+        } else {
+            "send the daemon's token as Authorization: Bearer <token>"
+        },
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"deskhook\""),
+    );
+    response
+}
+
+/// Compares two secrets in a time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn render_metrics(State(daemon): State<Arc<Daemon>>) -> Response {
+    if let Err(e) = daemon.sink.record_gauges() {
+        return Problem::internal(format!("cannot read the spool's depth: {e}")).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        daemon.metrics.render(),
+    )
+        .into_response()
+}
+
+/// What became of an Idempotency-Key.
+enum Seen {
+    /// Being accepted by another request now.
+    Pending { body: u64 },
+    /// Accepted as this event.
+    Accepted { body: u64, id: EventId },
+}
+
+/// Idempotency keys, by tenant and key, with the order to forget them in.
+#[derive(Default)]
+struct Keys {
+    seen: HashMap<(String, String), Seen>,
+    order: VecDeque<(String, String)>,
+}
+
+/// What an Idempotency-Key says about a request.
+enum Claim {
+    /// A new key: accept the event, then [`Keys::accepted`] (or [`Keys::forget`]).
+    New,
+    /// Accepted already as this event: answer the same.
+    Again(EventId),
+    /// Refused with this problem.
+    Refused(Problem),
+}
+
+impl Keys {
+    fn claim(&mut self, key: &(String, String), body: u64) -> Claim {
+        match self.seen.get(key) {
+            Some(Seen::Accepted { body: b, id }) if *b == body => Claim::Again(*id),
+            Some(Seen::Pending { body: b }) if *b == body => Claim::Refused(Problem::new(
+                StatusCode::CONFLICT,
+                "a request with this Idempotency-Key is being accepted now; retry in a moment",
+            )),
+            Some(_) => Claim::Refused(Problem {
+                field: Some("Idempotency-Key".into()),
+                ..Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "this Idempotency-Key came with another body; use a new key for another event",
+                )
+            }),
+            None => {
+                if self.order.len() >= IDEMPOTENCY_KEYS
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.seen.remove(&old);
+                }
+                self.order.push_back(key.clone());
+                self.seen.insert(key.clone(), Seen::Pending { body });
+                Claim::New
+            }
+        }
+    }
+
+    fn accepted(&mut self, key: &(String, String), body: u64, id: EventId) {
+        self.seen.insert(key.clone(), Seen::Accepted { body, id });
+    }
+
+    fn forget(&mut self, key: &(String, String)) {
+        self.seen.remove(key);
+        self.order.retain(|k| k != key);
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Problem> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map(str::trim)
+                .map_err(|_| Problem::field(name, format!("{name} is not text")))
+        })
+        .transpose()
+}
+
+/// The format a `Deskhook-Format` header names.
+fn format_named(name: &str) -> Result<Format, Problem> {
+    match name.to_ascii_lowercase().as_str() {
+        "zenlix" => Ok(Format::Zenlix),
+        "usedesk" => Ok(Format::Usedesk),
+        "iqchannels" => Ok(Format::IqChannels),
+        _ => Err(Problem::field(
+            "Deskhook-Format",
+            format!("Deskhook-Format '{name}' is not zenlix, usedesk or iqchannels"),
+        )),
+    }
+}
+
+/// `POST /v1/events`.
+async fn accept_event(State(daemon): State<Arc<Daemon>>, request: Request) -> Response {
+    match accept(&daemon, request).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    // The body is read as JSON whatever the Content-Type says (curl -d sends
+    // x-www-form-urlencoded), except a multipart form (curl -F), which cannot be an event.
+    if let Some(kind) = header_text(headers, header::CONTENT_TYPE.as_str())?
+        && kind.starts_with("multipart/")
+    {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type '{kind}' is a form; send the event's JSON as the body \
+                 (curl --data-binary @event.json -H 'Content-Type: application/json')"
+            ),
+        ));
+    }
+    let body = read_body(body, daemon.max_body).await?;
+    let mut options = ReceiveOptions::new();
+    if let Some(name) = header_text(headers, "deskhook-format")? {
+        options = options.format(format_named(name)?);
+    }
+    let tenant = header_text(headers, "deskhook-tenant")?.filter(|t| !t.is_empty());
+    let key = header_text(headers, "idempotency-key")?
+        .map(|key| {
+            if key.is_empty() || key.len() > MAX_KEY {
+                Err(Problem::field(
+                    "Idempotency-Key",
+                    format!("Idempotency-Key must be 1 to {MAX_KEY} characters"),
+                ))
+            } else {
+                Ok((tenant.unwrap_or("").to_owned(), key.to_owned()))
+            }
+        })
+        .transpose()?;
+    let received = deskhook::receive(&[("", ""); 0], &body, &options).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body is not an event deskhook knows (Zenlix, Usedesk or iQChannels JSON): {e}"
+            ),
+        )
+    })?;
+    let emitted = Emitted::from_webhook(&received).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the event cannot be sent: {e}"),
+        )
+    })?;
+    let emitted = match tenant {
+        Some(tenant) => emitted
+            .with_tenant(tenant)
+            .map_err(|e| Problem::field("Deskhook-Tenant", format!("Deskhook-Tenant: {e}")))?,
+        None => emitted,
+    };
+    let digest = {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut hasher);
+        hasher.finish()
+    };
+    if let Some(key) = &key {
+        let claim = daemon
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .claim(key, digest);
+        match claim {
+            Claim::New => {}
+            Claim::Again(id) => return Ok(accepted_reply(&emitted, id, daemon.durable, true)),
+            Claim::Refused(problem) => return Err(problem),
+        }
+    }
+    let outcome = if daemon.durable {
+        daemon.sink.send_with_receipt(&emitted).await
+    } else {
+        deskhook::EventSink::send(&daemon.sink, &emitted)
+            .map_err(|e| deskhook_transports::Error::Config(e.to_string()))
+    };
+    let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
+    match outcome {
+        Ok(()) => {
+            if let Some(key) = &key {
+                keys.accepted(key, digest, emitted.id());
+            }
+            Ok(accepted_reply(
+                &emitted,
+                emitted.id(),
+                daemon.durable,
+                false,
+            ))
+        }
+        Err(error) => {
+            if let Some(key) = &key {
+                keys.forget(key);
+            }
+            let mut response = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the event was not accepted: {error}; retry later"),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            Ok(response)
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of `body`; more is a 413.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut too_large = false;
+        while let Some(error) = cause {
+            too_large |= error.is::<http_body_util::LengthLimitError>();
+            cause = error.source();
+        }
+        if too_large {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than {limit} bytes; raise max_payload in [delivery] of the \
+                     config if events this large are expected"
+                ),
+            )
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read: {e}"),
+            )
+        }
+    })
+}
+
+/// `202 Accepted` with the event's id.
+fn accepted_reply(emitted: &Emitted<'_>, id: EventId, durable: bool, again: bool) -> Response {
+    let body = serde_json::json!({
+        "id": id.to_string(),
+        "event_type": emitted.event_type().as_str(),
+        "ticket": emitted.ordering_key(),
+        "tenant": emitted.tenant(),
+        "durable": durable,
+        "replayed_key": again,
+    });
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_accept_once_and_refuse_another_body() {
+        let mut keys = Keys::default();
+        let key = ("acme".to_owned(), "k1".to_owned());
+        assert!(matches!(keys.claim(&key, 1), Claim::New));
+        assert!(matches!(keys.claim(&key, 1), Claim::Refused(p) if p.status == 409));
+        let id = EventId::new();
+        keys.accepted(&key, 1, id);
+        assert!(matches!(keys.claim(&key, 1), Claim::Again(again) if again == id));
+        assert!(matches!(keys.claim(&key, 2), Claim::Refused(p) if p.status == 422));
+        keys.forget(&key);
+        assert!(matches!(keys.claim(&key, 2), Claim::New));
+        // The same key of another tenant is another key.
+        assert!(matches!(
+            keys.claim(&("globex".into(), "k1".into()), 1),
+            Claim::New
+        ));
+    }
+
+    #[test]
+    fn formats_by_name() {
+        assert_eq!(format_named("Usedesk").unwrap(), Format::Usedesk);
+        assert_eq!(
+            format_named("x").unwrap_err().field.as_deref(),
+            Some("Deskhook-Format")
+        );
+    }
+}
