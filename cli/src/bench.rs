@@ -177,6 +177,10 @@ pub(crate) struct Args {
     /// process being killed).
     #[arg(long, value_enum, default_value_t = SpoolSync::Full, requires = "spool")]
     spool_sync: SpoolSync,
+    /// Attempts the attempt log keeps for the console (0 turns it off, in the spool too):
+    /// to measure what recording every attempt costs.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    attempt_log: usize,
 }
 
 /// `--spool-sync`.
@@ -429,6 +433,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         dead_letter_path: dead_letter_path.clone(),
         max_in_flight: workers,
         max_threads: workers,
+        attempt_log: args.attempt_log,
         ..DeliveryConfig::default()
     };
     let order = std::sync::Arc::new(fleet::OrderCheck::default());
@@ -582,6 +587,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "rss_endpoints_kb": rss_endpoints,
         "threads_max": threads_max.load(Ordering::Relaxed),
         "order_violations": order.violations(),
+        "attempt_log": args.attempt_log,
     });
     if spooled {
         let (count, at) = durable;

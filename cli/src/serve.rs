@@ -157,9 +157,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let flushed = sink.flush_async(args.grace).await;
         let totals = sink.totals();
         crate::send::print_line(&format!(
-            "stopped: {} delivered, {} dead letter(s), {} left {}",
+            "stopped: {} delivered, {} dead letter(s), {} dropped, {} left {}",
             totals.delivered,
             totals.dead_lettered,
+            totals.dropped,
             totals.queued + totals.in_flight,
             if durable { "in the spool" } else { "undelivered" }
         ));

@@ -677,7 +677,7 @@ impl AttemptView {
         AttemptView {
             seq: a.seq,
             at: rfc3339(a.at),
-            event_id: a.event_id,
+            event_id: a.event_id.to_string(),
             endpoint: a.endpoint.to_string(),
             tenant: a.tenant.map(|t| t.to_string()),
             event_type: a.event_type.as_str().to_owned(),

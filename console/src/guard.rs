@@ -89,14 +89,14 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
 struct Sessions(Mutex<VecDeque<String>>);
 
 impl Sessions {
-    fn open(&self) -> String {
-        let id = random_token();
+    fn open(&self) -> Result<String, Problem> {
+        let id = random_token()?;
         let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if sessions.len() >= MAX_SESSIONS {
             sessions.pop_front();
         }
         sessions.push_back(id.clone());
-        id
+        Ok(id)
     }
 
     fn knows(&self, id: &str) -> bool {
@@ -189,7 +189,10 @@ async fn csrf_cookie(mut request: Request, next: Next) -> Response {
         .map(str::to_owned);
     let (token, fresh) = match known {
         Some(token) => (token, false),
-        None => (random_token(), true),
+        None => match random_token() {
+            Ok(token) => (token, true),
+            Err(problem) => return problem.into_response(),
+        },
     };
     let base = Base::of(request.uri(), request.extensions());
     let path = if base.0.is_empty() {
@@ -307,7 +310,10 @@ async fn log_in(
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     }
-    let session = auth.sessions.open();
+    let session = match auth.sessions.open() {
+        Ok(session) => session,
+        Err(problem) => return problem.into_response(),
+    };
     let path = if base.0.is_empty() { "/" } else { &base.0 };
     let to = if next_page.is_empty() {
         base.at("/")
@@ -374,12 +380,16 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// 32 random bytes in hex.
-fn random_token() -> String {
+/// 32 random bytes in hex, from the operating system's generator (if it fails there is no
+/// safe token to give: a 500).
+fn random_token() -> Result<String, Problem> {
     let mut bytes = [0u8; 32];
-    // The operating system's generator; if it fails there is no safe token to give.
-    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Problem::internal(format!(
+            "the operating system's random generator failed: {e}"
+        ))
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

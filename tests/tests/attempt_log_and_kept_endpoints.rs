@@ -83,7 +83,7 @@ fn every_attempt_is_in_the_log_newest_first(t: Transport) {
     let of_t1 = all(
         &sink,
         AttemptQuery {
-            event_id: Some(log[3].event_id.clone()),
+            event_id: Some(log[3].event_id.to_string()),
             ..AttemptQuery::new()
         },
     );

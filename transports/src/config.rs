@@ -15,6 +15,10 @@
 //! max_threads = 256               # worker threads of the blocking transport, at most
 //! thread_idle_timeout = "10s"     # an idle worker thread ends after this (one stays)
 //! max_queued_bytes = 268435456    # memory for queued events over all endpoints
+//! attempt_log = 10000             # attempts kept for the console (0: none, nor in a spool)
+//! attempt_retention = "7d"        # with a spool, how long its database keeps attempts
+//! attempt_max_rows = 1000000      # with a spool, the most attempts its database keeps
+//! metrics_per_endpoint = false    # an `endpoint` label on the metrics (feature `metrics`)
 //!
 //! [spool]                         # a durable outbox (feature `spool`); see deskhook_transports::spool
 //! dir = "/var/lib/helpdesk/deskhook-spool"
@@ -123,6 +127,11 @@ struct DeliverySection {
     #[serde(default, deserialize_with = "optional_duration")]
     thread_idle_timeout: Option<Duration>,
     max_queued_bytes: Option<usize>,
+    attempt_log: Option<usize>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    attempt_retention: Option<Duration>,
+    attempt_max_rows: Option<u64>,
+    metrics_per_endpoint: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,6 +316,19 @@ impl Config {
         config.max_threads = d.max_threads.unwrap_or(config.max_threads);
         config.max_queued_bytes = d.max_queued_bytes.unwrap_or(config.max_queued_bytes);
         config.thread_idle_timeout = d.thread_idle_timeout.unwrap_or(config.thread_idle_timeout);
+        if d.attempt_max_rows == Some(0) {
+            return Err(self.error_at(
+                self.key_span("attempt_max_rows"),
+                "attempt_max_rows = 0 would keep no attempt in the spool; to keep none at all \
+                 write attempt_log = 0",
+            ));
+        }
+        config.attempt_log = d.attempt_log.unwrap_or(config.attempt_log);
+        config.attempt_retention = d.attempt_retention.unwrap_or(config.attempt_retention);
+        config.attempt_max_rows = d.attempt_max_rows.unwrap_or(config.attempt_max_rows);
+        config.metrics_per_endpoint = d
+            .metrics_per_endpoint
+            .unwrap_or(config.metrics_per_endpoint);
         Ok(config)
     }
 
@@ -662,7 +684,8 @@ workers = 2
             "deskhook.toml:2:1: unknown field `queue_capacty`, expected one of `queue_capacity`, \
              `overflow`, `block_timeout`, `dead_letter_path`, `breaker_failures`, \
              `breaker_cool_down`, `retry_after_max`, `shutdown_timeout`, `max_payload`, \
-             `max_in_flight`, `max_threads`, `thread_idle_timeout`, `max_queued_bytes`"
+             `max_in_flight`, `max_threads`, `thread_idle_timeout`, `max_queued_bytes`, \
+             `attempt_log`, `attempt_retention`, `attempt_max_rows`, `metrics_per_endpoint`"
         );
         assert_eq!(
             err(
@@ -737,7 +760,8 @@ workers = 2
     #[test]
     fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
         let text = "[delivery]\nmax_in_flight = 64\nmax_threads = 8\nthread_idle_timeout = \"1s\"\n\
-                    max_queued_bytes = 1000000\n[[endpoint]]\nname = \"a\"\n\
+                    max_queued_bytes = 1000000\nattempt_log = 0\nattempt_retention = \"1h\"\n\
+                    metrics_per_endpoint = true\n[[endpoint]]\nname = \"a\"\n\
                     url = \"https://x.example\"\ntenant = \"acme\"\nrate_limit = \"50/s\"\n\
                     rate_burst = 100\nmax_in_flight = 3\n";
         let config = Config::parse(text, "deskhook.toml").unwrap();
@@ -751,6 +775,9 @@ workers = 2
             (64, 8, 1_000_000)
         );
         assert_eq!(delivery.thread_idle_timeout, Duration::from_secs(1));
+        assert_eq!(delivery.attempt_log, 0);
+        assert_eq!(delivery.attempt_retention, Duration::from_secs(3600));
+        assert!(delivery.metrics_per_endpoint);
         let endpoint = &config.endpoints().unwrap()[0];
         assert_eq!(endpoint.tenant_name(), Some("acme"));
         assert_eq!(endpoint.max_in_flight, Some(3));

@@ -655,11 +655,13 @@ pub(crate) async fn update(
         return refused;
     }
     let sink = state.sink.clone();
-    let saved = match form_json(&form, true).and_then(parse_spec) {
-        Ok(mut spec) => {
-            spec.name = name.clone();
-            blocking(move || Ok(sink.endpoints().update_spec(&spec)?)).await
-        }
+    // The endpoint is the path's (the form's hidden name is only what the browser shows).
+    let spec = form_json(&form, true).and_then(|mut json| {
+        json["name"] = serde_json::Value::from(name.as_str());
+        parse_spec(json)
+    });
+    let saved = match spec {
+        Ok(spec) => blocking(move || Ok(sink.endpoints().update_spec(&spec)?)).await,
         Err(problem) => Err(problem),
     };
     match saved {

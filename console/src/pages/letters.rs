@@ -269,7 +269,7 @@ pub(crate) async fn event(
         } else {
             ("event", by_id.items)
         };
-        let mut ids: Vec<String> = attempts.iter().map(|a| a.event_id.clone()).collect();
+        let mut ids: Vec<String> = attempts.iter().map(|a| a.event_id.to_string()).collect();
         if what == "event" || ids.is_empty() {
             ids.push(asked);
         }

@@ -27,7 +27,7 @@ pub struct AttemptEntry {
     /// When it ended.
     pub at: SystemTime,
     /// The event id (`webhook-id`).
-    pub event_id: String,
+    pub event_id: Arc<str>,
     /// The endpoint's name.
     pub endpoint: Arc<str>,
     /// The event's tenant, if it has one.
@@ -164,7 +164,7 @@ impl AttemptQuery {
             && self
                 .event_id
                 .as_deref()
-                .is_none_or(|id| entry.event_id == id)
+                .is_none_or(|id| *entry.event_id == *id)
             && self.ticket.as_deref().is_none_or(|t| *entry.ticket == *t)
             && self.status.is_none_or(|s| s.keeps(entry))
             && self.since.is_none_or(|at| entry.at >= at)
@@ -217,13 +217,20 @@ impl AttemptLog {
         if self.capacity == 0 {
             return;
         }
-        let mut ring = lock(&self.ring);
-        entry.seq = ring.next_seq;
-        ring.next_seq += 1;
-        if ring.entries.len() == self.capacity {
-            ring.entries.pop_front();
-        }
-        ring.entries.push_back(entry);
+        let oldest = {
+            let mut ring = lock(&self.ring);
+            entry.seq = ring.next_seq;
+            ring.next_seq += 1;
+            let oldest = if ring.entries.len() == self.capacity {
+                ring.entries.pop_front()
+            } else {
+                None
+            };
+            ring.entries.push_back(entry);
+            oldest
+        };
+        // Freed after the lock: the other workers need not wait for it.
+        drop(oldest);
     }
 
     /// The attempts `query` asks for, newest first.

@@ -173,8 +173,8 @@ pub struct DeliveryConfig {
     /// new events (with a spool, rows simply stay on disk until there is room). Defaults to
     /// 256 MiB.
     pub max_queued_bytes: usize,
-    /// Attempts kept in memory for the operator's view ([`DeliverySink::attempts`]); 0 keeps
-    /// none. Defaults to 10 000.
+    /// Attempts kept in memory for the operator's view ([`DeliverySink::attempts`]); 0 turns
+    /// the attempt log off (a spool then records none either). Defaults to 10 000.
     pub attempt_log: usize,
     /// With a spool, how long attempts are kept in its database. Defaults to 7 days.
     pub attempt_retention: Duration,
@@ -372,7 +372,7 @@ pub struct EndpointStats {
 #[derive(Debug)]
 pub(crate) struct EventData {
     pub(crate) id: EventId,
-    pub(crate) id_text: Box<str>,
+    pub(crate) id_text: Arc<str>,
     pub(crate) event_type: EventType,
     /// The ticket: the ordering key.
     pub(crate) key: Arc<str>,

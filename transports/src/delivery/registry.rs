@@ -339,11 +339,13 @@ pub struct EndpointPage {
 /// Whether `haystack` contains `needle` (already lower case), ignoring ASCII and Unicode case.
 fn contains_folded(haystack: &str, needle: &str) -> bool {
     if haystack.is_ascii() && needle.is_ascii() {
-        haystack
-            .as_bytes()
-            .windows(needle.len().max(1))
-            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-            || needle.is_empty()
+        let Some(&first) = needle.as_bytes().first() else {
+            return true;
+        };
+        // Compare a window only where its first byte matches: most do not.
+        haystack.as_bytes().windows(needle.len()).any(|w| {
+            w[0].to_ascii_lowercase() == first && w.eq_ignore_ascii_case(needle.as_bytes())
+        })
     } else {
         haystack.to_lowercase().contains(needle)
     }

@@ -517,7 +517,7 @@ pub(super) fn attempts(conn: &Connection, query: &AttemptQuery) -> rusqlite::Res
             Ok(AttemptEntry {
                 seq: r.get::<_, i64>(0)?.unsigned_abs(),
                 at: time_of(r.get(1)?),
-                event_id: r.get(2)?,
+                event_id: r.get::<_, String>(2)?.into(),
                 endpoint: r.get::<_, String>(3)?.into(),
                 tenant: r.get::<_, Option<String>>(4)?.map(Into::into),
                 event_type: event_type

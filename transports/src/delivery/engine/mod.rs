@@ -622,14 +622,15 @@ impl Engine {
         record: &AttemptRecord<'_>,
         at: SystemTime,
     ) {
-        let persists = self.backlog.keeps_attempts();
-        if !self.attempts.enabled() && !persists {
+        // attempt_log = 0 turns the log off, the spool's table too.
+        if !self.attempts.enabled() {
             return;
         }
+        let persists = self.backlog.keeps_attempts();
         let entry = AttemptEntry {
             seq: 0,
             at,
-            event_id: event.id_text.to_string(),
+            event_id: event.id_text.clone(),
             endpoint: lane.name.clone(),
             tenant: event.tenant.as_deref().map(Arc::from),
             event_type: event.event_type,

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A helpdesk not written in Rust (Zenlix is PHP) sending its events to `deskhook serve` with
+# curl: what its `exec("curl …")` or PHP's curl_* calls do, in shell. Offline: the daemon,
+# the receiver and the requests all stay on 127.0.0.1, and everything started is stopped.
+#
+#   examples/serve_from_curl.sh
+#
+# It builds deskhook, starts `deskhook listen` (a receiver that verifies signatures) and
+# `deskhook serve` with a spool and a token, adds an endpoint for company "acme" through the
+# admin API, posts two events (one retried with the same Idempotency-Key), shows what the
+# receiver got and what the attempt log says, and stops.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/deskhook-serve-example.XXXXXX")"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$root" && cargo build -q -p deskhook-cli)
+deskhook="$root/target/debug/deskhook"
+secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+# The receiver: a CRM's webhook endpoint, on a free loopback port.
+"$deskhook" listen --addr 127.0.0.1:0 --secret "$secret" > "$work/listen.out" &
+pids+=($!)
+until grep -q '^listening on ' "$work/listen.out" 2>/dev/null; do sleep 0.05; done
+receiver="$(sed -n 's/^listening on //p' "$work/listen.out")"
+
+# The daemon: no endpoint in its config; they come through the API. The token is what the
+# helpdesk sends as a bearer (and what an admin types on the console's login page).
+export DESKHOOK_TOKEN="$(head -c 24 /dev/urandom | base64)"
+printf '[delivery]\nshutdown_timeout = "2s"\n' > "$work/deskhook.toml"
+"$deskhook" serve --config "$work/deskhook.toml" --spool "$work/spool" \
+    --listen 127.0.0.1:0 > "$work/serve.out" &
+pids+=($!)
+until grep -q '^listening on ' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+daemon="$(sed -n 's/^listening on //p' "$work/serve.out" | sed 's:/$::')"
+echo "deskhook serve: $daemon (console at $daemon/ , log in with the token)"
+
+auth=(-H "Authorization: Bearer $DESKHOOK_TOKEN")
+
+echo "== an admin of company acme adds its CRM's endpoint (POST /api/v1/endpoints)"
+curl -sS "${auth[@]}" -H 'Content-Type: application/json' "$daemon/api/v1/endpoints" \
+    --data-binary "{\"name\": \"acme-crm\", \"url\": \"$receiver\", \"tenant\": \"acme\",
+                    \"secrets\": [\"$secret\"], \"actions\": [\"create\", \"comment\"],
+                    \"allow_private\": true}" | head -c 160
+echo " …"
+
+echo "== the helpdesk posts a ticket event, as PHP's curl would (POST /v1/events)"
+"$deskhook" render --action create > "$work/create.json"
+for attempt in 1 2; do
+    # The second post is the helpdesk retrying after a timeout: same Idempotency-Key,
+    # accepted once.
+    curl -sS "${auth[@]}" -H 'Content-Type: application/json' \
+        -H 'Deskhook-Tenant: acme' -H 'Idempotency-Key: ticket-E3XK-create' \
+        --data-binary @"$work/create.json" "$daemon/v1/events"
+    echo
+done
+
+echo "== a body that is no event is refused with a problem document naming what is wrong"
+curl -sS "${auth[@]}" --data-binary '{"subject": "hello"}' "$daemon/v1/events"
+echo
+
+echo "== the receiver verified and got it once"
+until [ "$(grep -c '^verified' "$work/listen.out")" -ge 1 ]; do sleep 0.05; done
+grep '^verified' "$work/listen.out"
+
+echo "== the attempt log, as the console shows it (GET /api/v1/attempts?endpoint=acme-crm)"
+curl -sS "${auth[@]}" "$daemon/api/v1/attempts?endpoint=acme-crm" | head -c 300
+echo " …"
