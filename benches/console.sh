@@ -18,13 +18,15 @@
 #      is full answers 503 (counted by wrk as non-2xx), so delivery speed bounds it;
 #   5. the attempt log's cost: `deskhook bench` (both transports, $EVENTS events) with
 #      `--attempt-log 10000` (the default) and `--attempt-log 0` (off), REPEAT rounds
-#      interleaved;
+#      interleaved, the order of on and off swapped every round (the second of two runs in
+#      a row tends to be faster);
 #   6. prints a table: medians, and the ratios (serve / nginx; attempt log on / off).
 #
 # The console's page times are a criterion benchmark: cargo bench -p deskhook-console.
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 SERVE_PORT=18089
-# CONCURRENCY=16 DURATION=10s EVENTS=100000 BODY_SIZE=1024 REPEAT=3.
+# CONCURRENCY=16 DURATION=10s EVENTS=100000 BODY_SIZE=1024 REPEAT=3, and PARTS="serve
+# attempt-log" (either alone to run one part).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,6 +38,7 @@ DURATION="${DURATION:-10s}"
 EVENTS="${EVENTS:-100000}"
 BODY_SIZE="${BODY_SIZE:-1024}"
 REPEAT="${REPEAT:-3}"
+PARTS="${PARTS:-serve attempt-log}"
 URL="http://127.0.0.1:$PORT/"
 out="$root/target/bench/console"
 mkdir -p "$out"
@@ -112,7 +115,8 @@ serve_run() { # serve_run NAME CONFIG [--spool DIR]
     serve_pid=""
     tail -n1 "$out/$name.serve.log" >&2
 }
-for round in $(seq 1 "$REPEAT"); do
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+part serve && for round in $(seq 1 "$REPEAT"); do
     say "serve ingest, round $round of $REPEAT"
     wrk_run nginx "$URL"
     serve_run serve-ingest ingest
@@ -123,9 +127,11 @@ done
 
 # 5. The attempt log's cost.
 field() { { grep -o "\"$1\":[^,}]*" "$2" || true; } | head -n1 | cut -d: -f2; }
-for round in $(seq 1 "$REPEAT"); do
+part attempt-log && for round in $(seq 1 "$REPEAT"); do
     for transport in async blocking; do
-        for log in 10000 0; do
+        order="10000 0"
+        ((round % 2 == 0)) && order="0 10000"
+        for log in $order; do
             say "deskhook bench --transport $transport --attempt-log $log (round $round)"
             "$deskhook" bench --url "$URL" --events "$EVENTS" --concurrency "$CONCURRENCY" \
                 --body-size "$BODY_SIZE" --allow-private --transport "$transport" \
@@ -140,6 +146,7 @@ done
 # 6. The table.
 median() { sort -n "$out/$1.rps" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+if part serve; then
 nginx="$(median nginx)"
 ingest="$(median serve-ingest)"
 serve="$(median serve)"
@@ -151,6 +158,8 @@ printf '| nginx answering 204 | %s | 1.00 |\n' "$nginx"
 printf '| deskhook serve, accepting (no endpoint subscribed) | %s | %s |\n' "$ingest" "$(ratio "$ingest" "$nginx")"
 printf '| deskhook serve, accepting and delivering to nginx | %s | %s |\n' "$serve" "$(ratio "$serve" "$nginx")"
 printf '| deskhook serve, the same with a spool (synchronous = full) | %s | %s |\n' "$spool" "$(ratio "$spool" "$nginx")"
+fi
+part attempt-log || exit 0
 printf '\nattempt log (deskhook bench, %s events of %s bytes, -c%s, %s rounds)\n' \
     "$EVENTS" "$BODY_SIZE" "$CONCURRENCY" "$REPEAT"
 printf '| transport | log on (events/s) | log off (events/s) | on / off | target |\n|---|---:|---:|---:|---|\n'

@@ -392,11 +392,12 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             .map_err(|e| Problem::field("Deskhook-Tenant", format!("Deskhook-Tenant: {e}")))?,
         None => emitted,
     };
-    let digest = {
+    // The body's hash, to tell a retried request from another event under the same key.
+    let digest = key.as_ref().map_or(0, |_| {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         body.hash(&mut hasher);
         hasher.finish()
-    };
+    });
     if let Some(key) = &key {
         let claim = daemon
             .keys

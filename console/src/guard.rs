@@ -23,9 +23,10 @@ const SESSION_COOKIE: &str = "deskhook_session";
 const MAX_SESSIONS: usize = 10_000;
 
 /// The path the console is mounted at (`""` at the root, `/admin/webhooks` nested there), so
-/// that its links and redirects work wherever the helpdesk nests it.
+/// that its links and redirects work wherever the helpdesk nests it; and, for a person who
+/// logged in at `/login`, the CSRF token of the page's "Log out" form.
 #[derive(Clone, Debug)]
-pub(crate) struct Base(pub(crate) String);
+pub(crate) struct Base(pub(crate) String, pub(crate) Option<String>);
 
 impl Base {
     /// Where the console is mounted, from a request to it as the console's router sees it.
@@ -39,7 +40,7 @@ impl Base {
         } else {
             outer.strip_suffix(inner).unwrap_or("")
         };
-        Base(base.to_owned())
+        Base(base.to_owned(), None)
     }
 
     /// The console's `path` (which starts with `/`) as a link.
@@ -225,10 +226,10 @@ pub(crate) fn form_is_ours(headers: &HeaderMap, form: &Form) -> bool {
 /// and scripts a 401.
 async fn require_token(
     axum::extract::State(auth): axum::extract::State<Arc<Auth>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
+    let path = request.uri().path().to_owned();
     if path.starts_with("/assets/") {
         return next.run(request).await;
     }
@@ -237,6 +238,13 @@ async fn require_token(
         .and_then(|h| h.strip_prefix("Bearer "))
         .is_some_and(|t| same(t.trim(), &auth.token));
     let session = cookie(headers, SESSION_COOKIE).is_some_and(|id| auth.sessions.knows(id));
+    if session {
+        // Pages then offer to log out.
+        let csrf = request.extensions().get::<CsrfToken>().map(|t| t.0.clone());
+        if let Some(base) = request.extensions_mut().get_mut::<Base>() {
+            base.1 = csrf;
+        }
+    }
     if bearer || session {
         return next.run(request).await;
     }

@@ -456,6 +456,11 @@ impl Event {
     /// the line and column, for malformed JSON, missing required keys and values of the wrong
     /// type.
     pub fn from_json(json: &[u8]) -> Result<Event, Error> {
+        // A valid body is read without tracking paths (about a third faster); only a body
+        // that fails is read again with them, for the message.
+        if let Ok(event) = serde_json::from_slice(json) {
+            return Ok(event);
+        }
         let mut de = serde_json::Deserializer::from_slice(json);
         let event: Event =
             serde_path_to_error::deserialize(&mut de).map_err(Error::invalid_event)?;

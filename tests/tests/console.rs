@@ -708,15 +708,42 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
         "the cookie is a session, not the token"
     );
     let cookie = session.split(';').next().unwrap().to_owned();
+    let both = format!("{cookie}; deskhook_csrf={csrf}");
     let page = send(
         &c.app,
         Request::get("/dead-letters")
-            .header(header::COOKIE, cookie)
+            .header(header::COOKIE, &both)
             .body(Body::empty())
             .unwrap(),
     )
     .await;
     assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("action=\"/logout\""),
+        "a person who logged in can log out"
+    );
+
+    // Logging out closes the session: the same cookie no longer opens a page.
+    let out = send(
+        &c.app,
+        Request::post("/logout")
+            .header(header::COOKIE, &both)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={csrf}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.headers[header::LOCATION], "/login");
+    let after = send(
+        &c.app,
+        Request::get("/dead-letters")
+            .header(header::COOKIE, &both)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
 }
 
 /// A form post with this browser's CSRF cookie and field.

@@ -94,6 +94,12 @@ pub(crate) fn layout(base: &Base, title: &str, flash: Option<&str>, body: Markup
                                 input type="search" name="q" placeholder="webhook-id or ticket"
                                     aria-label="Find an event by webhook-id or ticket";
                             }
+                            @if let Some(csrf) = &base.1 {
+                                form.logout method="post" action=(base.at("/logout")) {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" { "Log out" }
+                                }
+                            }
                         }
                     }
                     main {

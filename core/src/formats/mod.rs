@@ -343,6 +343,11 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Parses a whole body into `T`, with the path and position of the first problem.
 pub(crate) fn from_json<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, crate::Error> {
+    // A valid body is read without tracking paths; only one that fails is read again with
+    // them, for the message.
+    if let Ok(value) = serde_json::from_slice(json) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(json);
     let value: T =
         serde_path_to_error::deserialize(&mut de).map_err(crate::Error::invalid_event)?;
