@@ -61,7 +61,7 @@ pub(crate) enum Transport {
 ///
 ///   {"events":…,"endpoints":…,"tenants":…,"deliveries":…,"delivered":…,"failed":…,
 ///    "seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"rss_max_kb":…,
-///    "rss_endpoints_kb":…,"threads_max":…,"order_violations":…}
+///    "rss_endpoints_kb":…,"threads_max":…,"order_violations":…,"attempt_log":…}
 ///
 /// deliveries is what the events should make (events × the endpoints of their tenant);
 /// delivered counts those made; failed is deliveries − delivered; seconds runs from the
@@ -70,7 +70,7 @@ pub(crate) enum Transport {
 /// peak resident set (VmHWM); rss_endpoints_kb is the resident set the endpoints added when
 /// they were registered (before any event); threads_max the most threads the process had;
 /// order_violations the deliveries that came before an earlier event of their endpoint and
-/// ticket (always 0). The /proc readings are null where /proc is not available. Exits 0
+/// ticket (always 0); attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not available. Exits 0
 /// only if every delivery was made, in order.
 ///
 /// With --spool DIR, each event goes through a durable spool in DIR first: the sink's

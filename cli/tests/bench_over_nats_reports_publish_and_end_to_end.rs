@@ -50,6 +50,7 @@ fn report(run: &Run) -> Value {
             "rss_endpoints_kb",
             "threads_max",
             "order_violations",
+            "attempt_log",
             "publish_per_sec",
             "relays",
             "relayed",

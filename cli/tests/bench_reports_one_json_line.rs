@@ -215,6 +215,7 @@ fn report(run: &Run) -> Value {
             "rss_endpoints_kb",
             "threads_max",
             "order_violations",
+            "attempt_log",
         ],
     )
 }
