@@ -197,13 +197,8 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
 /// Lets a request through with `Authorization: Bearer <token>` only: no cookie, so that no
 /// other site can make a logged-in browser post events.
 async fn bearer_only(State(daemon): State<Arc<Daemon>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if given.is_some_and(|t| same(t, &daemon.token)) {
+    let given = deskhook_console::check_bearer(request.headers(), &daemon.token);
+    if given == Some(true) {
         return next.run(request).await;
     }
     let mut response = Problem::new(
@@ -221,15 +216,6 @@ async fn bearer_only(State(daemon): State<Arc<Daemon>>, request: Request, next: 
         HeaderValue::from_static("Bearer realm=\"deskhook\""),
     );
     response
-}
-
-/// Compares two secrets in a time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 async fn render_metrics(State(daemon): State<Arc<Daemon>>) -> Response {

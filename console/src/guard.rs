@@ -234,9 +234,7 @@ async fn require_token(
         return next.run(request).await;
     }
     let headers = request.headers();
-    let bearer = header_text(headers, header::AUTHORIZATION.as_str())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .is_some_and(|t| same(t.trim(), &auth.token));
+    let bearer = check_bearer(headers, &auth.token) == Some(true);
     let session = cookie(headers, SESSION_COOKIE).is_some_and(|id| auth.sessions.knows(id));
     if session {
         // Pages then offer to log out.
@@ -377,6 +375,15 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`: `None` without a bearer token,
+/// `Some(false)` with another one. The comparison takes a time that does not depend on where
+/// the two differ. What `deskhook serve` checks before `/v1/events` and `/metrics`.
+pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
+    header_text(headers, header::AUTHORIZATION.as_str())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|given| same(given.trim(), token))
 }
 
 /// Compares two secrets in a time that does not depend on where they differ.

@@ -67,6 +67,7 @@ mod guard;
 mod pages;
 mod problem;
 
+pub use guard::check_bearer;
 pub use problem::Problem;
 
 /// How long the old secret keeps signing after a rotation unless

@@ -70,6 +70,19 @@ impl IntoResponse for Page {
     }
 }
 
+/// A page's `<head>`: its title, the stylesheet and the script.
+fn head(base: &Base, title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · deskhook" }
+            link rel="stylesheet" href=(base.at("/assets/console.css"));
+            script src=(base.at("/assets/console.js")) defer {}
+        }
+    }
+}
+
 /// The frame of every page: title, navigation, the flash message, the body.
 pub(crate) fn layout(base: &Base, title: &str, flash: Option<&str>, body: Markup) -> Page {
     Page {
@@ -77,13 +90,7 @@ pub(crate) fn layout(base: &Base, title: &str, flash: Option<&str>, body: Markup
         markup: html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · deskhook" }
-                    link rel="stylesheet" href=(base.at("/assets/console.css"));
-                    script src=(base.at("/assets/console.js")) defer {}
-                }
+                (head(base, title))
                 body {
                     header.top {
                         a.brand href=(base.at("/")) { "deskhook" }
@@ -142,11 +149,7 @@ pub(crate) fn login(
         markup: html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    title { "Log in · deskhook" }
-                    link rel="stylesheet" href=(base.at("/assets/console.css"));
-                }
+                (head(base, "Log in"))
                 body.login {
                     main {
                         h1 { "deskhook" }

@@ -336,6 +336,17 @@ pub struct EndpointPage {
     pub next: Option<String>,
 }
 
+/// An endpoint's secrets as settings (for the spec a spool keeps).
+fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super::SecretSpec> {
+    secrets
+        .iter()
+        .map(|(secret, expires)| super::SecretSpec {
+            secret: secret.clone(),
+            expires: *expires,
+        })
+        .collect()
+}
+
 /// Whether `haystack` contains `needle` (already lower case), ignoring ASCII and Unicode case.
 fn contains_folded(haystack: &str, needle: &str) -> bool {
     if haystack.is_ascii() && needle.is_ascii() {
@@ -453,16 +464,7 @@ impl Endpoints {
         let current = lane.route().endpoint.clone();
         let mut spec = spec.clone();
         if spec.secrets.is_none() && spec.secret_env.is_none() {
-            spec.secrets = Some(
-                current
-                    .secrets
-                    .iter()
-                    .map(|(secret, expires)| super::SecretSpec {
-                        secret: secret.clone(),
-                        expires: *expires,
-                    })
-                    .collect(),
-            );
+            spec.secrets = Some(secret_specs(&current.secrets));
         }
         if spec.headers.is_none() && !current.headers.is_empty() {
             spec.headers = Some(current.headers.iter().cloned().collect());
@@ -547,16 +549,7 @@ impl Endpoints {
             // environment any more (the environment's is among the old ones).
             let mut spec = (**spec).clone();
             spec.secret_env = None;
-            spec.secrets = Some(
-                endpoint
-                    .secrets
-                    .iter()
-                    .map(|(secret, expires)| super::SecretSpec {
-                        secret: secret.clone(),
-                        expires: *expires,
-                    })
-                    .collect(),
-            );
+            spec.secrets = Some(secret_specs(&endpoint.secrets));
             endpoint.spec = Some(Arc::new(spec));
         }
         self.upsert(endpoint)?;
