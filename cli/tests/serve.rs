@@ -139,12 +139,14 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
 fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
     let target = Switchable::start(503);
     let dir = tempfile::tempdir().unwrap();
-    let retry = vec!["100ms"; 40].join(",");
+    // Retries every 200 ms for 30 s: the events outlive the kill and the restart however
+    // slow the machine is; no breaker, which would hold them back for its cool-down.
+    let retry = vec!["200ms"; 150].join(",");
     let config = write_config(
         dir.path(),
         &format!(
-            "[delivery]\nmax_payload = 65536\n\n[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\n\
-             allow_private = true\nretry = \"0s,{retry}\"\n",
+            "[delivery]\nmax_payload = 65536\nbreaker_failures = 0\n\n[[endpoint]]\n\
+             name = \"crm\"\nurl = \"{}\"\nallow_private = true\nretry = \"0s,{retry}\"\n",
             target.receiver.url
         ),
     );
