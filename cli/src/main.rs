@@ -12,6 +12,7 @@ use deskhook::Secret;
 
 mod bench;
 mod dead_letters;
+mod endpoints;
 mod listen;
 mod relay;
 mod render;
@@ -52,6 +53,7 @@ enum Command {
     Spool(spool::Args),
     Relay(relay::Args),
     Serve(serve::Args),
+    Endpoints(endpoints::Args),
 }
 
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
         Command::Spool(args) => spool::run(args),
         Command::Relay(args) => relay::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Endpoints(args) => endpoints::run(args),
     };
     match result {
         Ok(code) => code,

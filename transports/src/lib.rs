@@ -33,6 +33,9 @@
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
 //!   (acknowledged, de-duplicated on the event id) for `deskhook relay` workers to deliver.
 //!   Pulls in async-nats (JetStream only, rustls with ring) and tokio.
+//!   The same feature brings [`endpoint_store`]: the endpoint registry in a JetStream KV
+//!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
+//!   Pulls in chacha20poly1305, base64 and getrandom too.
 //! - `relay`: [`relay::Relay`] (what `deskhook relay` runs), delivering a JetStream stream's
 //!   events to HTTP endpoints with the blocking transport. Pulls in what `nats` and
 //!   `http-blocking` do, and futures-util.
@@ -57,6 +60,8 @@
 pub mod config;
 #[cfg(feature = "_http")]
 pub mod delivery;
+#[cfg(feature = "nats")]
+pub mod endpoint_store;
 mod error;
 #[cfg(feature = "file")]
 pub mod file;

@@ -1,0 +1,272 @@
+//! `deskhook endpoints --nats URL …`: the endpoint registry every relay shares, in a
+//! JetStream KV bucket.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use deskhook_transports::delivery::EndpointSpec;
+use deskhook_transports::endpoint_store::{
+    DEFAULT_BUCKET, EndpointStore, SECRETS_KEY_ENV, SecretsKey, StoredEndpoint,
+};
+
+/// List and change the endpoints every relay delivers to: a registry in a JetStream KV
+/// bucket, which relays started with --nats-endpoints watch.
+///
+/// Fields are those of an [[endpoint]] table of deskhook.toml, written FIELD=VALUE with a
+/// TOML value (strings may go unquoted): `deskhook endpoints --nats nats://127.0.0.1:4222 add
+/// name=crm url=https://crm.example.com/hooks tenant=acme 'actions=["create","comment"]'
+/// retry=0s,5s,5m secret_env=CRM_SECRET`. Secrets and header values are sealed with the key in
+/// $DESKHOOK_SECRETS_KEY (`deskhook endpoints new-key` makes one; every relay needs it).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The NATS servers, comma-separated (not needed for new-key).
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// The KV bucket.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BUCKET)]
+    bucket: String,
+    /// Copies of the bucket when it is created (3 on a 3-node cluster).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    replicas: usize,
+    /// The environment variable holding the secrets key.
+    #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV)]
+    key_env: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// One line per endpoint: name, tenant, state, URL, secrets, revision.
+    List,
+    /// One endpoint's settings as JSON, secrets by their last 4 characters.
+    Get {
+        /// The endpoint's name.
+        name: String,
+    },
+    /// Add an endpoint: FIELD=VALUE…, at least name and url.
+    Add {
+        /// FIELD=VALUE, the fields of an [[endpoint]] table.
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Change fields of an endpoint; the others stay.
+    Update {
+        /// The endpoint's name.
+        name: String,
+        /// FIELD=VALUE, the fields to change.
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Pause an endpoint: relays queue its events and send nothing.
+    Pause {
+        /// The endpoint's name.
+        name: String,
+    },
+    /// Resume a paused endpoint.
+    Resume {
+        /// The endpoint's name.
+        name: String,
+    },
+    /// Remove an endpoint.
+    Remove {
+        /// The endpoint's name.
+        name: String,
+    },
+    /// Print a new secrets key (base64 of 32 random bytes).
+    NewKey,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    if let Command::NewKey = args.command {
+        let key = SecretsKey::generate().map_err(|e| e.to_string())?;
+        crate::send::print_line(&key.to_base64());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let urls = args
+        .nats
+        .clone()
+        .ok_or("--nats URL is required: the servers whose KV bucket holds the endpoints")?;
+    let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let context = deskhook_transports::nats::connect(
+            &urls,
+            async_nats::ConnectOptions::new(),
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let store = EndpointStore::open(&context, &args.bucket, args.replicas, key)
+            .await
+            .map_err(|e| e.to_string())?;
+        command(&store, args.command).await
+    })
+}
+
+async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, String> {
+    let err = |e: deskhook_transports::Error| e.to_string();
+    match command {
+        Command::NewKey => return Err("new-key takes no --nats".into()),
+        Command::List => {
+            for stored in store.list().await.map_err(err)? {
+                crate::send::print_line(&line(&stored));
+            }
+        }
+        Command::Get { name } => {
+            let stored = found(store.get(&name).await.map_err(err)?, &name)?;
+            let mut json = serde_json::to_value(stored.spec.redacted())
+                .map_err(|e| format!("endpoint '{name}': {e}"))?;
+            json["paused"] = stored.paused.into();
+            json["revision"] = stored.revision.into();
+            crate::send::print_line(&json.to_string());
+        }
+        Command::Add { fields } => {
+            let spec = spec_of(toml::Table::new(), &fields)?;
+            if store.get(&spec.name).await.map_err(err)?.is_some() {
+                return Err(format!(
+                    "endpoint '{}' exists already; change it with `update`",
+                    spec.name
+                ));
+            }
+            let revision = store.put(&spec, false).await.map_err(err)?;
+            crate::send::print_line(&format!("added {} (revision {revision})", spec.name));
+        }
+        Command::Update { name, fields } => {
+            let stored = found(store.get(&name).await.map_err(err)?, &name)?;
+            let current = toml::Table::try_from(&stored.spec)
+                .map_err(|e| format!("endpoint '{name}': {e}"))?;
+            let spec = spec_of(current, &fields)?;
+            if spec.name != name {
+                return Err(format!(
+                    "name: an endpoint cannot be renamed ('{name}' to '{}'); add the new one and \
+                     remove the old",
+                    spec.name
+                ));
+            }
+            let revision = store.put(&spec, stored.paused).await.map_err(err)?;
+            crate::send::print_line(&format!("updated {name} (revision {revision})"));
+        }
+        Command::Pause { name } => set_paused(store, &name, true).await?,
+        Command::Resume { name } => set_paused(store, &name, false).await?,
+        Command::Remove { name } => {
+            if !store.remove(&name).await.map_err(err)? {
+                return Err(format!("no endpoint is named '{name}' in the bucket"));
+            }
+            crate::send::print_line(&format!("removed {name}"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pauses or resumes `name`.
+async fn set_paused(store: &EndpointStore, name: &str, paused: bool) -> Result<(), String> {
+    let stored = found(store.get(name).await.map_err(|e| e.to_string())?, name)?;
+    let revision = store
+        .put(&stored.spec, paused)
+        .await
+        .map_err(|e| e.to_string())?;
+    let done = if paused { "paused" } else { "resumed" };
+    crate::send::print_line(&format!("{done} {name} (revision {revision})"));
+    Ok(())
+}
+
+fn found(stored: Option<StoredEndpoint>, name: &str) -> Result<StoredEndpoint, String> {
+    stored.ok_or_else(|| format!("no endpoint is named '{name}' in the bucket"))
+}
+
+/// A line of `list`.
+fn line(stored: &StoredEndpoint) -> String {
+    let spec = &stored.spec;
+    let secrets = match (&spec.secrets, &spec.secret_env) {
+        (Some(secrets), _) if !secrets.is_empty() => format!("{} sealed secret(s)", secrets.len()),
+        (_, Some(env)) => format!("secret from ${env}"),
+        _ => "unsigned".to_owned(),
+    };
+    format!(
+        "{}  {}  {}  {}  {}  rev {}",
+        spec.name,
+        spec.tenant.as_deref().unwrap_or("-"),
+        if stored.paused { "paused" } else { "active" },
+        spec.redacted().spec.url,
+        secrets,
+        stored.revision
+    )
+}
+
+/// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, read as an
+/// endpoint with the words deskhook.toml uses.
+fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, String> {
+    let mut given = Vec::new();
+    for field in fields {
+        let (key, text) = field.split_once('=').ok_or_else(|| {
+            format!("'{field}' is not FIELD=VALUE (such as url=https://crm.example.com/hooks)")
+        })?;
+        let key = key.trim();
+        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(text.to_owned()));
+        given.push((key.to_owned(), value.clone()));
+        current.insert(key.to_owned(), value);
+    }
+    let read = |table: toml::Table| -> Result<EndpointSpec, String> {
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_owned())
+    };
+    read(current).map_err(|message| {
+        // Name the field at fault: the first given one that fails on its own.
+        given
+            .iter()
+            .find_map(|(key, value)| {
+                let mut alone = toml::Table::new();
+                alone.insert("name".into(), "x".into());
+                alone.insert("url".into(), "https://x.example".into());
+                alone.insert(key.clone(), value.clone());
+                read(alone).err().map(|e| {
+                    if e.contains(key.as_str()) {
+                        e
+                    } else {
+                        format!("{key}: {e}")
+                    }
+                })
+            })
+            .unwrap_or(message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_toml_values_or_strings() {
+        let spec = spec_of(
+            toml::Table::new(),
+            &[
+                "name=crm".into(),
+                "url=https://crm.example.com/hooks?a=b".into(),
+                r#"actions=["create", "ok"]"#.into(),
+                "allow_private=true".into(),
+                "max_in_flight=4".into(),
+                "retry=0s,5s".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(spec.url, "https://crm.example.com/hooks?a=b");
+        assert!(spec.allow_private);
+        assert_eq!(spec.max_in_flight, Some(4));
+        assert_eq!(spec.retry.unwrap().to_string(), "0s,5s");
+        let err = spec_of(toml::Table::new(), &["name=x".into(), "colour=red".into()]).unwrap_err();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        assert!(
+            spec_of(toml::Table::new(), &["nope".into()])
+                .unwrap_err()
+                .contains("FIELD=VALUE")
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! `deskhook endpoints --nats …` against a real nats-server on 127.0.0.1: add, update, pause,
+//! list, get, remove, with secrets sealed by the key in the environment and the same errors
+//! as deskhook.toml.
+
+mod support;
+
+use std::process::Command;
+
+use deskhook_tests::nats::NatsServer;
+use support::text;
+
+/// Runs `deskhook endpoints --nats URL ARGS…` with the secrets key `key` (if any); returns
+/// (success, stdout, stderr).
+fn endpoints(url: &str, key: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_deskhook"));
+    command.args(["endpoints", "--nats", url]).args(args);
+    command.env_remove("DESKHOOK_SECRETS_KEY");
+    if let Some(key) = key {
+        command.env("DESKHOOK_SECRETS_KEY", key);
+    }
+    let output = command.output().expect("deskhook runs");
+    (
+        output.status.success(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
+#[test]
+fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let key = {
+        let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(["endpoints", "new-key"])
+            .output()
+            .unwrap();
+        text(&output.stdout).trim().to_owned()
+    };
+    let key = Some(key.as_str());
+    let secret = "secrets=[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]";
+
+    // Secrets need the key; with it the endpoint is added.
+    let (ok, _, err) = endpoints(
+        &url,
+        None,
+        &["add", "name=crm", "url=https://crm.example.com/h", secret],
+    );
+    assert!(!ok && err.contains("DESKHOOK_SECRETS_KEY"), "{err}");
+    let (ok, out, err) = endpoints(
+        &url,
+        key,
+        &[
+            "add",
+            "name=crm",
+            "url=https://crm.example.com/h",
+            "tenant=acme",
+            secret,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.starts_with("added crm (revision "), "{out}");
+    // The same errors as deskhook.toml, naming the field.
+    let (ok, _, err) = endpoints(
+        &url,
+        key,
+        &["add", "name=erp", "url=https://erp.example.com", "retry=5x"],
+    );
+    assert!(!ok && err.contains("retry"), "{err}");
+    let (ok, _, err) = endpoints(
+        &url,
+        key,
+        &[
+            "add",
+            "name=erp",
+            "url=https://erp.example.com",
+            "colour=red",
+        ],
+    );
+    assert!(!ok && err.contains("unknown field `colour`"), "{err}");
+    let (ok, _, err) = endpoints(
+        &url,
+        key,
+        &["add", "name=crm", "url=https://crm.example.com/h"],
+    );
+    assert!(!ok && err.contains("exists already"), "{err}");
+
+    // Update keeps what it is not given; pause shows in the list.
+    let (ok, _, err) = endpoints(&url, key, &["update", "crm", "retry=0s,5s"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = endpoints(&url, key, &["pause", "crm"]);
+    assert!(ok, "{err}");
+    let (_, list, _) = endpoints(&url, key, &["list"]);
+    assert!(
+        list.starts_with("crm  acme  paused  https://crm.example.com/h  1 sealed secret(s)  rev "),
+        "{list}"
+    );
+    let (ok, get, err) = endpoints(&url, key, &["get", "crm"]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(get.trim()).unwrap();
+    assert_eq!(json["retry"], "0s,5s");
+    assert_eq!(json["tenant"], "acme");
+    assert_eq!(json["paused"], true);
+    assert_eq!(json["secret_hints"], serde_json::json!(["LaSw"]));
+    assert!(!get.contains("MfKQ9r8G"), "{get}");
+    // Without the key the sealed endpoint cannot be read: said, naming it.
+    let (ok, _, err) = endpoints(&url, None, &["get", "crm"]);
+    assert!(!ok && err.contains("endpoint 'crm'"), "{err}");
+
+    let (ok, out, _) = endpoints(&url, key, &["remove", "crm"]);
+    assert!(ok && out.trim() == "removed crm", "{out}");
+    let (ok, _, err) = endpoints(&url, key, &["remove", "crm"]);
+    assert!(!ok && err.contains("no endpoint is named 'crm'"), "{err}");
+    let (_, list, _) = endpoints(&url, key, &["list"]);
+    assert_eq!(list, "");
+}

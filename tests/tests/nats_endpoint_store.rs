@@ -1,0 +1,101 @@
+//! The endpoint registry in a JetStream KV bucket (`deskhook endpoints --nats …`), against
+//! a real nats-server on 127.0.0.1: stored, listed, changed, paused, removed and watched with
+//! revisions; secrets sealed in the bucket and opened only with the key; a record of a newer
+//! layout and a missing key refused naming the endpoint.
+
+use std::time::Duration;
+
+use deskhook_tests::nats::NatsServer;
+use deskhook_transports::delivery::EndpointSpec;
+use deskhook_transports::endpoint_store::{Change, EndpointStore, SecretsKey};
+use deskhook_transports::nats::async_nats;
+use futures_util::StreamExt as _;
+
+fn spec(name: &str) -> EndpointSpec {
+    let mut spec = EndpointSpec::new(name, "https://crm.example.com/hooks");
+    spec.secrets = Some(vec![
+        deskhook::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap()
+            .into(),
+    ]);
+    spec.tenant = Some("acme".into());
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
+    let server = NatsServer::start();
+    let context = deskhook_transports::nats::connect(
+        &server.url(),
+        async_nats::ConnectOptions::new(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let key = SecretsKey::generate().unwrap();
+    let store = EndpointStore::open(&context, "deskhook_endpoints", 1, Some(key.clone()))
+        .await
+        .unwrap();
+    let mut changes = Box::pin(store.watch().await.unwrap());
+
+    // Stored and read back whole; the bucket itself holds no secret in plain text.
+    let first = store.put(&spec("crm"), false).await.unwrap();
+    let got = store.get("crm").await.unwrap().unwrap();
+    assert_eq!(got.spec, spec("crm"));
+    assert_eq!(got.revision, first);
+    let raw = context.get_key_value("deskhook_endpoints").await.unwrap();
+    let mut keys = raw.keys().await.unwrap();
+    let stored_key = keys.next().await.unwrap().unwrap();
+    let bytes = raw.get(&stored_key).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains("MfKQ9r8G") && text.contains("sealed"),
+        "{text}"
+    );
+
+    // A bad setting is refused with the field named, and nothing is stored.
+    let mut bad = spec("erp");
+    bad.url = "ftp://erp.example.com".into();
+    let err = store.put(&bad, false).await.unwrap_err().to_string();
+    assert!(err.starts_with("invalid configuration: url:"), "{err}");
+    assert!(store.get("erp").await.unwrap().is_none());
+
+    // Paused, then removed: a watcher sees each change in order, with its revision.
+    let paused = store.put(&spec("crm"), true).await.unwrap();
+    assert!(store.remove("crm").await.unwrap());
+    assert!(!store.remove("crm").await.unwrap());
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let change = tokio::time::timeout(deskhook_tests::WAIT, changes.next())
+            .await
+            .expect("the watcher sees the change")
+            .unwrap()
+            .unwrap();
+        seen.push(change);
+    }
+    assert!(matches!(&seen[0], Change::Put(s) if !s.paused && s.revision == first));
+    assert!(matches!(&seen[1], Change::Put(s) if s.paused && s.revision == paused));
+    assert!(
+        matches!(&seen[2], Change::Removed { name, revision } if name == "crm" && *revision > paused)
+    );
+    assert!(store.list().await.unwrap().is_empty());
+
+    // Without the key (or with another), a sealed endpoint is refused naming it.
+    store.put(&spec("crm"), false).await.unwrap();
+    for other in [None, Some(SecretsKey::generate().unwrap())] {
+        let blind = EndpointStore::open(&context, "deskhook_endpoints", 1, other)
+            .await
+            .unwrap();
+        let err = blind.get("crm").await.unwrap_err().to_string();
+        assert!(err.contains("endpoint 'crm'"), "{err}");
+    }
+    // A record of a layout this deskhook does not know is refused, saying what to do.
+    raw.put(&stored_key, r#"{"layout": 9, "spec": {}}"#.into())
+        .await
+        .unwrap();
+    let err = store.list().await.unwrap_err().to_string();
+    assert!(
+        err.contains("layout 9") && err.contains("upgrade deskhook"),
+        "{err}"
+    );
+}

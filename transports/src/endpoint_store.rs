@@ -1,0 +1,607 @@
+//! The endpoint registry in a JetStream KV bucket (`deskhook_endpoints` by default), shared
+//! by every relay and changed with `deskhook endpoints --nats …` (feature `nats`).
+//!
+//! Each endpoint is one key (its name, base64url-encoded: KV keys allow fewer characters
+//! than endpoint names) whose value is a JSON record: the layout version, whether the
+//! endpoint is paused, its settings (the fields of a `[[endpoint]]` table of `deskhook.toml`,
+//! [`EndpointSpec`]) without secrets and header values, and those sealed.
+//!
+//! # Secrets
+//!
+//! Signing secrets and header values (which often hold credentials) are never stored in
+//! plain text: they are sealed with XChaCha20-Poly1305 under a 32-byte key every relay is
+//! given ([`SecretsKey`], from the environment variable `DESKHOOK_SECRETS_KEY` by default),
+//! bound to the endpoint's name so that a sealed value cannot be moved to another endpoint.
+//! An endpoint can instead name an environment variable that holds its secret
+//! (`secret_env`): only the name is stored. Storing an endpoint with secrets without a key
+//! is refused; reading one without the key fails naming the endpoint.
+//!
+//! # Layout
+//!
+//! Records carry `"layout": 1`. A record of a newer layout is refused with a message saying
+//! which deskhook understands it, rather than read wrongly.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_nats::jetstream::{self, kv};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::{EndpointSpec, SecretSpec};
+use crate::error::Error;
+
+/// The bucket's name unless told otherwise.
+pub const DEFAULT_BUCKET: &str = "deskhook_endpoints";
+
+/// The environment variable relays and `deskhook endpoints` read the secrets key from.
+pub const SECRETS_KEY_ENV: &str = "DESKHOOK_SECRETS_KEY";
+
+/// The record layout this deskhook writes and reads.
+pub const LAYOUT: u32 = 1;
+
+/// The key that seals endpoints' secrets and header values: 32 bytes, written as base64.
+#[derive(Clone)]
+pub struct SecretsKey([u8; 32]);
+
+impl fmt::Debug for SecretsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretsKey(…)")
+    }
+}
+
+impl SecretsKey {
+    /// A key from its base64 text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the text is not base64 of 32 bytes (the text is not repeated).
+    pub fn parse(text: &str) -> Result<SecretsKey, Error> {
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| {
+            Error::Config(
+                "the secrets key is not base64; make one with `deskhook endpoints new-key`".into(),
+            )
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            Error::Config(format!(
+                "the secrets key is {} bytes; it must be 32 (make one with `deskhook endpoints \
+                 new-key`)",
+                b.len()
+            ))
+        })?;
+        Ok(SecretsKey(key))
+    }
+
+    /// The key in the environment variable `name`, if it is set.
+    ///
+    /// # Errors
+    ///
+    /// As [`SecretsKey::parse`], naming the variable.
+    pub fn from_env(name: &str) -> Result<Option<SecretsKey>, Error> {
+        match std::env::var(name) {
+            Ok(text) if !text.trim().is_empty() => SecretsKey::parse(&text)
+                .map(Some)
+                .map_err(|e| Error::Config(format!("{name}: {e}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// A new random key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the operating system's random generator fails.
+    pub fn generate() -> Result<SecretsKey, Error> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| Error::Config(format!("the random generator failed: {e}")))?;
+        Ok(SecretsKey(key))
+    }
+
+    /// The key as base64, to give to every relay.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    fn seal(&self, endpoint: &str, plain: &[u8]) -> Result<String, Error> {
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| Error::Config(format!("the random generator failed: {e}")))?;
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let sealed = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: endpoint.as_bytes(),
+                },
+            )
+            .map_err(|_| Error::Config(format!("endpoint '{endpoint}': sealing failed")))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(STANDARD.encode(out))
+    }
+
+    fn open(&self, endpoint: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+        let wrong = || {
+            Error::Config(format!(
+                "endpoint '{endpoint}': its secrets cannot be opened with this secrets key; \
+                 give every relay the key they were sealed with"
+            ))
+        };
+        let bytes = STANDARD.decode(sealed).map_err(|_| wrong())?;
+        if bytes.len() < 24 {
+            return Err(wrong());
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        XChaCha20Poly1305::new((&self.0).into())
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: endpoint.as_bytes(),
+                },
+            )
+            .map_err(|_| wrong())
+    }
+}
+
+/// An endpoint as the bucket keeps it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct StoredEndpoint {
+    /// Its settings, secrets and header values opened.
+    pub spec: EndpointSpec,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// The bucket's revision of this record.
+    pub revision: u64,
+}
+
+/// A change to the bucket, as a watcher sees it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Change {
+    /// An endpoint was added or changed.
+    Put(Box<StoredEndpoint>),
+    /// An endpoint was removed.
+    Removed {
+        /// Its name.
+        name: String,
+        /// The bucket's revision of the removal.
+        revision: u64,
+    },
+}
+
+impl Change {
+    /// The bucket's revision of the change.
+    pub fn revision(&self) -> u64 {
+        match self {
+            Change::Put(stored) => stored.revision,
+            Change::Removed { revision, .. } => *revision,
+        }
+    }
+}
+
+/// The record in the bucket.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    layout: u32,
+    #[serde(default)]
+    paused: bool,
+    spec: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+}
+
+/// What is sealed: the secrets and the header values.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Sealed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secrets: Option<Vec<SecretSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<String, String>>,
+}
+
+/// The bucket's key of an endpoint's name.
+fn key_of(name: &str) -> String {
+    URL_SAFE_NO_PAD.encode(name.as_bytes())
+}
+
+/// The endpoint name of a bucket's key.
+fn name_of(key: &str) -> Option<String> {
+    URL_SAFE_NO_PAD
+        .decode(key)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// The record of `spec`, its secrets sealed with `key`.
+fn record_of(
+    spec: &EndpointSpec,
+    paused: bool,
+    key: Option<&SecretsKey>,
+) -> Result<Vec<u8>, Error> {
+    let sealed = Sealed {
+        secrets: spec.secrets.clone().filter(|s| !s.is_empty()),
+        headers: spec.headers.clone().filter(|h| !h.is_empty()),
+    };
+    let sealed = if sealed.secrets.is_none() && sealed.headers.is_none() {
+        None
+    } else {
+        let key = key.ok_or_else(|| {
+            Error::Config(format!(
+                "endpoint '{}' has secrets or headers, which the bucket keeps sealed: set \
+                 {SECRETS_KEY_ENV} (32 bytes, base64; `deskhook endpoints new-key` makes one, \
+                 and every relay needs it), or give the secret as secret_env (the name of an \
+                 environment variable every relay has)",
+                spec.name
+            ))
+        })?;
+        let plain = serde_json::to_vec(&sealed)
+            .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?;
+        Some(key.seal(&spec.name, &plain)?)
+    };
+    let mut open = spec.clone();
+    open.secrets = None;
+    open.headers = None;
+    let record = Record {
+        layout: LAYOUT,
+        paused,
+        spec: serde_json::to_value(&open)
+            .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?,
+        sealed,
+    };
+    serde_json::to_vec(&record).map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))
+}
+
+/// Reads a record of the endpoint `name`.
+fn read_record(
+    name: &str,
+    value: &[u8],
+    revision: u64,
+    key: Option<&SecretsKey>,
+) -> Result<StoredEndpoint, Error> {
+    let bad = |what: String| Error::Config(format!("endpoint '{name}' in the bucket: {what}"));
+    let layout: serde_json::Value =
+        serde_json::from_slice(value).map_err(|e| bad(format!("not a deskhook record: {e}")))?;
+    match layout.get("layout").and_then(serde_json::Value::as_u64) {
+        Some(n) if n == u64::from(LAYOUT) => {}
+        Some(n) => {
+            return Err(bad(format!(
+                "record layout {n}, and this deskhook reads layout {LAYOUT}; upgrade deskhook \
+                 (relays and tools) to the version that wrote it"
+            )));
+        }
+        None => return Err(bad("no layout: not a deskhook record".into())),
+    }
+    let record: Record =
+        serde_json::from_value(layout).map_err(|e| bad(format!("not a deskhook record: {e}")))?;
+    let mut spec: EndpointSpec =
+        serde_json::from_value(record.spec).map_err(|e| bad(e.to_string()))?;
+    if let Some(sealed) = &record.sealed {
+        let key = key.ok_or_else(|| {
+            Error::Config(format!(
+                "endpoint '{name}' has sealed secrets and no secrets key was given: set \
+                 {SECRETS_KEY_ENV} to the key they were sealed with"
+            ))
+        })?;
+        let opened: Sealed = serde_json::from_slice(&key.open(name, sealed)?)
+            .map_err(|e| bad(format!("sealed part: {e}")))?;
+        spec.secrets = opened.secrets;
+        spec.headers = opened.headers;
+    }
+    Ok(StoredEndpoint {
+        spec,
+        paused: record.paused,
+        revision,
+    })
+}
+
+fn nats_error(bucket: &str, what: &str, e: impl fmt::Display) -> Error {
+    Error::Config(format!("KV bucket '{bucket}': cannot {what}: {e}"))
+}
+
+/// The endpoints in a KV bucket.
+#[derive(Clone)]
+pub struct EndpointStore {
+    kv: kv::Store,
+    bucket: String,
+    key: Option<SecretsKey>,
+}
+
+impl fmt::Debug for EndpointStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointStore")
+            .field("bucket", &self.bucket)
+            .field("key", &self.key.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl EndpointStore {
+    /// Opens the bucket `bucket`, creating it (with `replicas` copies and a history of 5
+    /// revisions per endpoint) when it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket can be neither found nor created.
+    pub async fn open(
+        context: &jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+        key: Option<SecretsKey>,
+    ) -> Result<EndpointStore, Error> {
+        let kv = match context.get_key_value(bucket).await {
+            Ok(kv) => kv,
+            Err(_) => {
+                // The bucket's stream, as `create_key_value` makes it: made here because that
+                // call first reads the account's limits in a shape nats-server 2.9 does not
+                // answer in.
+                context
+                    .get_or_create_stream(jetstream::stream::Config {
+                        name: format!("KV_{bucket}"),
+                        description: Some(
+                            "deskhook endpoints (deskhook endpoints --nats …)".into(),
+                        ),
+                        subjects: vec![format!("$KV.{bucket}.>")],
+                        max_messages_per_subject: 5,
+                        max_bytes: -1,
+                        max_message_size: -1,
+                        allow_rollup: true,
+                        deny_delete: true,
+                        allow_direct: true,
+                        num_replicas: replicas.max(1),
+                        discard: jetstream::stream::DiscardPolicy::New,
+                        ..jetstream::stream::Config::default()
+                    })
+                    .await
+                    .map_err(|e| nats_error(bucket, "create it", e))?;
+                context
+                    .get_key_value(bucket)
+                    .await
+                    .map_err(|e| nats_error(bucket, "open it", e))?
+            }
+        };
+        Ok(EndpointStore {
+            kv,
+            bucket: bucket.to_owned(),
+            key,
+        })
+    }
+
+    /// Every endpoint, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket cannot be read, or a record cannot (a newer layout,
+    /// sealed secrets without the key), naming the endpoint.
+    pub async fn list(&self) -> Result<Vec<StoredEndpoint>, Error> {
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| nats_error(&self.bucket, "list it", e))?;
+        let mut names = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| nats_error(&self.bucket, "list it", e))?;
+            if let Some(name) = name_of(&key) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(stored) = self.get(&name).await? {
+                found.push(stored);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The endpoint `name`, if the bucket has it.
+    ///
+    /// # Errors
+    ///
+    /// As [`EndpointStore::list`].
+    pub async fn get(&self, name: &str) -> Result<Option<StoredEndpoint>, Error> {
+        let entry = self
+            .kv
+            .entry(key_of(name))
+            .await
+            .map_err(|e| nats_error(&self.bucket, "read it", e))?;
+        match entry {
+            Some(entry) if entry.operation == kv::Operation::Put => Ok(Some(read_record(
+                name,
+                &entry.value,
+                entry.revision,
+                self.key.as_ref(),
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Stores `spec` (paused or not) after checking it as `deskhook.toml` would (its
+    /// `secret_env` is not looked up here: the relays read it); returns the revision.
+    ///
+    /// # Errors
+    ///
+    /// The [`SpecError`](crate::delivery::SpecError)'s message naming the field for an
+    /// endpoint that cannot work; [`Error::Config`] for secrets without a key, or when the
+    /// bucket cannot be written.
+    pub async fn put(&self, spec: &EndpointSpec, paused: bool) -> Result<u64, Error> {
+        let mut check = spec.clone();
+        check.secret_env = None;
+        check.to_endpoint().map_err(|e| match e.field() {
+            Some(field) => Error::Config(format!("{field}: {}", e.error())),
+            None => e.into_error(),
+        })?;
+        let value = record_of(spec, paused, self.key.as_ref())?;
+        self.kv
+            .put(key_of(&spec.name), value.into())
+            .await
+            .map_err(|e| nats_error(&self.bucket, "write it", e))
+    }
+
+    /// Removes the endpoint `name`; whether it was there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket cannot be written.
+    pub async fn remove(&self, name: &str) -> Result<bool, Error> {
+        if self.get(name).await?.is_none() {
+            return Ok(false);
+        }
+        self.kv
+            .delete(key_of(name))
+            .await
+            .map_err(|e| nats_error(&self.bucket, "write it", e))?;
+        Ok(true)
+    }
+
+    /// The bucket's changes from now on, with the current endpoints first (a watcher starts
+    /// from the whole registry). The watch starts before the endpoints are listed, so that
+    /// nothing is missed; a change made in between may come twice (as current, then as a
+    /// change), which applying it again makes harmless. Records that cannot be read come as
+    /// errors naming the endpoint; the stream goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the watch cannot start.
+    pub async fn watch(
+        &self,
+    ) -> Result<impl futures_util::Stream<Item = Result<Change, Error>> + Send + use<>, Error> {
+        let watch = self
+            .kv
+            .watch_all()
+            .await
+            .map_err(|e| nats_error(&self.bucket, "watch it", e))?;
+        let initial = self.list().await?;
+        let bucket = self.bucket.clone();
+        let key = self.key.clone();
+        let first =
+            futures_util::stream::iter(initial.into_iter().map(|s| Ok(Change::Put(Box::new(s)))));
+        let rest = watch.map(move |entry| {
+            let entry = entry.map_err(|e| nats_error(&bucket, "watch it", e))?;
+            let name = name_of(&entry.key).ok_or_else(|| {
+                Error::Config(format!(
+                    "KV bucket '{bucket}': key '{}' is not an endpoint",
+                    entry.key
+                ))
+            })?;
+            match entry.operation {
+                kv::Operation::Put => Ok(Change::Put(Box::new(read_record(
+                    &name,
+                    &entry.value,
+                    entry.revision,
+                    key.as_ref(),
+                )?))),
+                kv::Operation::Delete | kv::Operation::Purge => Ok(Change::Removed {
+                    name,
+                    revision: entry.revision,
+                }),
+            }
+        });
+        Ok(first.chain(rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> EndpointSpec {
+        let mut spec = EndpointSpec::new("crm", "https://crm.example.com/hooks");
+        spec.secrets = Some(vec![
+            deskhook::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap()
+                .into(),
+        ]);
+        spec.headers = Some(BTreeMap::from([(
+            "Authorization".into(),
+            "Bearer t0k".into(),
+        )]));
+        spec.tenant = Some("acme".into());
+        spec
+    }
+
+    #[test]
+    fn secrets_and_header_values_are_sealed_and_opened_with_the_key() {
+        let key = SecretsKey::generate().unwrap();
+        let record = record_of(&spec(), true, Some(&key)).unwrap();
+        let text = String::from_utf8(record.clone()).unwrap();
+        assert!(
+            !text.contains("MfKQ9r8G") && !text.contains("t0k"),
+            "{text}"
+        );
+        assert!(text.contains("\"tenant\":\"acme\""), "{text}");
+        let back = read_record("crm", &record, 7, Some(&key)).unwrap();
+        assert_eq!(back.spec, spec());
+        assert!(back.paused);
+        assert_eq!(back.revision, 7);
+        // Another key, no key, another endpoint's name: refused, naming the endpoint.
+        let other = SecretsKey::generate().unwrap();
+        for err in [
+            read_record("crm", &record, 7, Some(&other)).unwrap_err(),
+            read_record("crm", &record, 7, None).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("endpoint 'crm'"), "{err}");
+        }
+        assert!(read_record("erp", &record, 7, Some(&key)).is_err());
+    }
+
+    #[test]
+    fn secrets_without_a_key_are_refused_and_plain_endpoints_need_none() {
+        let err = record_of(&spec(), false, None).unwrap_err().to_string();
+        assert!(
+            err.contains(SECRETS_KEY_ENV) && err.contains("secret_env"),
+            "{err}"
+        );
+        let mut plain = spec();
+        plain.secrets = None;
+        plain.headers = None;
+        plain.secret_env = Some("CRM_SECRET".into());
+        let record = record_of(&plain, false, None).unwrap();
+        assert_eq!(read_record("crm", &record, 1, None).unwrap().spec, plain);
+    }
+
+    #[test]
+    fn a_newer_layout_is_refused_with_what_to_do() {
+        let err = read_record("crm", br#"{"layout": 2, "spec": {}}"#, 1, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("layout 2") && err.contains("upgrade deskhook"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keys_carry_any_name() {
+        for name in ["crm", "<img src=x>", "acme/crm.v2", "ü"] {
+            let key = key_of(name);
+            assert!(
+                key.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
+            assert_eq!(name_of(&key).as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn keys_parse_from_base64_of_32_bytes() {
+        let key = SecretsKey::generate().unwrap();
+        assert_eq!(SecretsKey::parse(&key.to_base64()).unwrap().0, key.0);
+        assert!(
+            SecretsKey::parse("c2hvcnQ=")
+                .unwrap_err()
+                .to_string()
+                .contains("32")
+        );
+        assert!(format!("{key:?}").contains('…'));
+    }
+}
