@@ -65,9 +65,11 @@ fn a_gone_endpoint_dead_letters_its_backlog_on_disk(t: Transport) {
         deskhook_transports::delivery::EndpointState::Disabled
     );
     assert_eq!(stats.dead_lettered, 50);
+    // The first 410 disables it; until it came back, at most one request per ticket (5
+    // tickets) was in flight.
     assert!(
-        receiver.count() <= 4,
-        "one request disables it; {} came",
+        receiver.count() <= 5,
+        "one request disables it, with at most 5 in flight; {} came",
         receiver.count()
     );
     drop((dispatcher, sink));
