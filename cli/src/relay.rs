@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use deskhook::policy::parse_duration;
+use deskhook_transports::endpoint_store::{SECRETS_KEY_ENV, SecretsKey};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::nats::StreamSettings;
 use deskhook_transports::relay::Relay;
@@ -54,6 +55,11 @@ pub(crate) struct Args {
     /// How many times an event may be handed out (relays dying on it) before it is given up.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_handoffs: u32,
+    /// Also deliver to the endpoints of this KV bucket (`deskhook endpoints --nats`), applying
+    /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
+    /// open with the key in $DESKHOOK_SECRETS_KEY.
+    #[arg(long, value_name = "BUCKET")]
+    endpoints_bucket: Option<String>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
@@ -61,7 +67,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let mut builder =
         HttpSink::builder().config(config.delivery_config().map_err(|e| e.to_string())?);
     let endpoints = config.endpoints().map_err(|e| e.to_string())?;
-    if endpoints.is_empty() {
+    if endpoints.is_empty() && args.endpoints_bucket.is_none() {
         return Err(format!(
             "'{}' has no [[endpoint]]; a relay needs somewhere to deliver",
             args.config.display()
@@ -83,15 +89,26 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .durable(&args.durable)
         .ack_wait(args.ack_wait)
         .grace(args.grace)
-        .max_handoffs(args.max_handoffs)
-        .on_ready(|ready| {
-            crate::send::print_line(&format!(
-                "relaying from stream {} ({} partitions) to {} endpoint(s)",
-                ready.stream,
-                ready.partitions,
-                ready.endpoints.len()
-            ));
-        });
+        .max_handoffs(args.max_handoffs);
+    let relay = match &args.endpoints_bucket {
+        None => relay,
+        Some(bucket) => {
+            let key = SecretsKey::from_env(SECRETS_KEY_ENV).map_err(|e| e.to_string())?;
+            relay
+                .endpoints_bucket(bucket, key)
+                .on_endpoints(|revision| {
+                    crate::send::print_line(&format!("endpoints at revision {revision}"));
+                })
+        }
+    };
+    let relay = relay.on_ready(|ready| {
+        crate::send::print_line(&format!(
+            "relaying from stream {} ({} partitions) to {} endpoint(s)",
+            ready.stream,
+            ready.partitions,
+            ready.endpoints.len()
+        ));
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

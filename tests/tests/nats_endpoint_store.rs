@@ -36,7 +36,9 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
     let store = EndpointStore::open(&context, "deskhook_endpoints", 1, Some(key.clone()))
         .await
         .unwrap();
-    let mut changes = Box::pin(store.watch().await.unwrap());
+    let (current, changes) = store.watch().await.unwrap();
+    assert!(current.is_empty());
+    let mut changes = Box::pin(changes);
 
     // Stored and read back whole; the bucket itself holds no secret in plain text.
     let first = store.put(&spec("crm"), false).await.unwrap();

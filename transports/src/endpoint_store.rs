@@ -463,18 +463,24 @@ impl EndpointStore {
         Ok(true)
     }
 
-    /// The bucket's changes from now on, with the current endpoints first (a watcher starts
-    /// from the whole registry). The watch starts before the endpoints are listed, so that
-    /// nothing is missed; a change made in between may come twice (as current, then as a
-    /// change), which applying it again makes harmless. Records that cannot be read come as
-    /// errors naming the endpoint; the stream goes on.
+    /// The endpoints now, and the bucket's changes from then on (a watcher starts from the
+    /// whole registry). The watch starts before the endpoints are listed, so that nothing is
+    /// missed; a change made in between may come twice (in the list, then as a change),
+    /// which applying it again makes harmless. Records that cannot be read come as errors
+    /// naming the endpoint; the stream goes on.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the watch cannot start.
     pub async fn watch(
         &self,
-    ) -> Result<impl futures_util::Stream<Item = Result<Change, Error>> + Send + use<>, Error> {
+    ) -> Result<
+        (
+            Vec<StoredEndpoint>,
+            impl futures_util::Stream<Item = Result<Change, Error>> + Send + use<>,
+        ),
+        Error,
+    > {
         let watch = self
             .kv
             .watch_all()
@@ -483,9 +489,7 @@ impl EndpointStore {
         let initial = self.list().await?;
         let bucket = self.bucket.clone();
         let key = self.key.clone();
-        let first =
-            futures_util::stream::iter(initial.into_iter().map(|s| Ok(Change::Put(Box::new(s)))));
-        let rest = watch.map(move |entry| {
+        let changes = watch.map(move |entry| {
             let entry = entry.map_err(|e| nats_error(&bucket, "watch it", e))?;
             let name = name_of(&entry.key).ok_or_else(|| {
                 Error::Config(format!(
@@ -506,7 +510,7 @@ impl EndpointStore {
                 }),
             }
         });
-        Ok(first.chain(rest))
+        Ok((initial, changes))
     }
 }
 

@@ -39,6 +39,13 @@
 //! first may still deliver it, and the first one's late acknowledgement can release the
 //! partition early.
 //!
+//! # Endpoints from a KV bucket
+//!
+//! With [`Relay::endpoints_bucket`] the relay also delivers to the endpoints of a JetStream
+//! KV bucket ([`endpoint_store`](crate::endpoint_store), what `deskhook endpoints --nats`
+//! changes): registered before delivery starts, then every change applied as it comes, with
+//! [`Relay::on_endpoints`] told the revision each time.
+//!
 //! # Stopping
 //!
 //! When `stop` resolves, the relay takes no new messages, gives those in delivery up to
@@ -57,6 +64,7 @@ use crate::delivery::{
     AttemptOutcome, AttemptRecord, DeadLetter, DeliveryGuard, DeliverySink, Hooks, Observer,
     SinkBuilder, TENANT_HEADER, TICKET_HEADER,
 };
+use crate::endpoint_store::{Change, EndpointStore, SecretsKey};
 use crate::error::Error;
 use crate::nats::{StreamSettings, decode_ticket, partitions_of};
 
@@ -75,6 +83,10 @@ pub struct Relay {
     grace: Duration,
     timeout: Duration,
     ready: Option<ReadyCallback>,
+    /// The KV bucket of endpoints to follow, and the key that opens their secrets.
+    bucket: Option<(String, Option<SecretsKey>)>,
+    /// Called with each bucket revision applied.
+    applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
 /// What [`Relay::on_ready`] keeps.
@@ -90,6 +102,8 @@ pub struct RelayReady {
     pub partitions: u32,
     /// The endpoints delivered to.
     pub endpoints: Vec<String>,
+    /// The revision of the endpoints bucket applied, when the relay follows one.
+    pub endpoints_revision: Option<u64>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -117,6 +131,8 @@ pub struct RelayReport {
     pub dead_lettered: u64,
     /// The stream's partitions.
     pub partitions: u32,
+    /// The last revision of the endpoints bucket applied, when the relay follows one.
+    pub endpoints_revision: Option<u64>,
 }
 
 /// Counters shared by the partition loops.
@@ -186,7 +202,31 @@ impl Relay {
             grace: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
             ready: None,
+            bucket: None,
+            applied: None,
         }
+    }
+
+    /// Also delivers to the endpoints of the KV bucket `bucket` (see
+    /// [`endpoint_store`](crate::endpoint_store)), opening their secrets with `key`: they are
+    /// registered before delivery starts, and every change to the bucket (`deskhook endpoints
+    /// --nats …`) is applied as it comes: an endpoint added, changed (from its next attempt),
+    /// paused, resumed or removed, as [`Endpoints`](crate::delivery::Endpoints) does it. An
+    /// endpoint the relay cannot use (sealed secrets without the key, a newer record layout,
+    /// a setting that does not work here) is logged with its name and left out.
+    #[must_use]
+    pub fn endpoints_bucket(mut self, bucket: impl Into<String>, key: Option<SecretsKey>) -> Self {
+        self.bucket = Some((bucket.into(), key));
+        self
+    }
+
+    /// Called with the bucket's revision each time the relay has applied a change to the
+    /// endpoints (and once with the revision it started from), so that a tool can wait for
+    /// a change to reach the relays. Defaults to nothing.
+    #[must_use]
+    pub fn on_endpoints(mut self, applied: impl Fn(u64) + Send + Sync + 'static) -> Self {
+        self.applied = Some(Arc::new(applied));
+        self
     }
 
     /// Called once the consumers exist and delivery starts. Defaults to nothing.
@@ -327,6 +367,33 @@ impl Relay {
             };
         }
         let (http, guard) = sink.build()?;
+        let revision = Arc::new(AtomicU64::new(0));
+        let follower = match &self.bucket {
+            None => None,
+            Some((bucket, key)) => {
+                let replicas = settings.stream_config().num_replicas;
+                let store = EndpointStore::open(&context, bucket, replicas, key.clone()).await?;
+                let (current, changes) = store.watch().await?;
+                for stored in current {
+                    revision.fetch_max(stored.revision, Ordering::Relaxed);
+                    apply(&http, &Change::Put(Box::new(stored)));
+                }
+                if let Some(applied) = &self.applied {
+                    applied(revision.load(Ordering::Relaxed));
+                }
+                Some(tokio::spawn(follow(
+                    http.clone(),
+                    changes,
+                    revision.clone(),
+                    self.applied.clone(),
+                )))
+            }
+        };
+        let names = if self.bucket.is_some() {
+            http.endpoints().names()
+        } else {
+            names
+        };
         let publisher = {
             let context = context.clone();
             let prefix = settings.prefix().to_owned();
@@ -348,6 +415,7 @@ impl Relay {
                 stream: settings.stream_name().to_owned(),
                 partitions,
                 endpoints: names,
+                endpoints_revision: follower.as_ref().map(|_| revision.load(Ordering::Relaxed)),
             });
         }
 
@@ -367,6 +435,9 @@ impl Relay {
             loops.spawn(async move { shared.pull(consumer).await });
         }
         stop.await;
+        if let Some(follower) = &follower {
+            follower.abort();
+        }
         let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
         drop(shared);
@@ -380,6 +451,7 @@ impl Relay {
             handed_back: counts.handed_back.load(Ordering::Relaxed),
             dead_lettered: counts.dead_lettered.load(Ordering::Relaxed),
             partitions,
+            endpoints_revision: follower.map(|_| revision.load(Ordering::Relaxed)),
         })
     }
 
@@ -761,5 +833,63 @@ impl Shared {
         if let Err(e) = message.ack_with(kind).await {
             log::warn!(target: deskhook::LOG_TARGET, "relay: cannot answer the server: {e}");
         }
+    }
+}
+
+/// Applies the bucket's `changes` to the relay's registry as they come.
+async fn follow(
+    http: DeliverySink,
+    changes: impl futures_util::Stream<Item = Result<Change, Error>> + Send,
+    revision: Arc<AtomicU64>,
+    applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+) {
+    use futures_util::StreamExt as _;
+    let mut changes = std::pin::pin!(changes);
+    while let Some(change) = changes.next().await {
+        match change {
+            Ok(change) => {
+                apply(&http, &change);
+                let at = change.revision();
+                revision.fetch_max(at, Ordering::Relaxed);
+                log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {at}");
+                if let Some(applied) = &applied {
+                    applied(at);
+                }
+            }
+            Err(e) => log::warn!(target: deskhook::LOG_TARGET, "endpoints bucket: {e}; left out"),
+        }
+    }
+}
+
+/// Applies one change of the endpoints bucket; what cannot be applied is logged.
+fn apply(http: &DeliverySink, change: &Change) {
+    let endpoints = http.endpoints();
+    let result = match change {
+        Change::Put(stored) => {
+            let name = &stored.spec.name;
+            endpoints
+                .upsert_spec(&stored.spec)
+                .map_err(crate::delivery::SpecError::into_error)
+                .and_then(|_| {
+                    let paused =
+                        endpoints.get(name)?.state == crate::delivery::EndpointState::Paused;
+                    match (stored.paused, paused) {
+                        (true, false) => endpoints.pause(name),
+                        (false, true) => endpoints.resume(name),
+                        _ => Ok(()),
+                    }
+                })
+        }
+        Change::Removed { name, .. } => match endpoints.remove(name) {
+            Ok(_) | Err(Error::UnknownEndpoint { .. }) => Ok(()),
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = result {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "endpoints bucket, revision {}: {e}; left out",
+            change.revision()
+        );
     }
 }

@@ -1,0 +1,163 @@
+//! A relay started with --endpoints-bucket delivers to the endpoints `deskhook endpoints
+//! --nats …` puts in the KV bucket, and applies each change while events flow: an endpoint
+//! added (with a sealed secret), its URL changed, removed. The relay says which revision it
+//! has applied, so the test waits for that instead of sleeping.
+//!
+//! nats-server runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1. Every child
+//! process is killed and waited for.
+
+#[path = "../../tests/support/nats.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod nats;
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use deskhook::{Action, Dispatcher};
+use deskhook_tests::Receiver;
+use deskhook_transports::nats::NatsSink;
+use support::{Running, text};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Publishes `n` events on ticket `code`.
+fn publish(url: &str, dir: &Path, code: &str, n: usize) {
+    let (sink, guard) = NatsSink::builder(url)
+        .require_server(true)
+        .dead_letter_path(dir.join("publisher.dead.jsonl"))
+        .build()
+        .unwrap();
+    let dispatcher = Dispatcher::builder().sink("nats", sink).build();
+    let mut ticket = deskhook::sample::ticket();
+    ticket.code = code.to_owned();
+    for _ in 0..n {
+        dispatcher.emit(Action::Comment, &ticket, &deskhook::sample::user());
+    }
+    guard.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// `deskhook endpoints --nats URL ARGS…` with the secrets key; fails the test if it fails.
+fn endpoints(url: &str, key: &str, args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(["endpoints", "--nats", url])
+        .args(args)
+        .env("DESKHOOK_SECRETS_KEY", key)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+#[test]
+fn a_relay_applies_the_buckets_changes_while_events_flow() {
+    let server = nats::NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let config = dir.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[delivery]\ndead_letter_path = {:?}\n",
+            dir.path().join("dead.jsonl")
+        ),
+    )
+    .unwrap();
+    let key = {
+        let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(["endpoints", "new-key"])
+            .output()
+            .unwrap();
+        text(&output.stdout).trim().to_owned()
+    };
+    // The stream exists before the relay starts (the publisher makes it).
+    publish(&url, dir.path(), "T-0", 0);
+    let mut relay = Running::spawn_with(
+        &[
+            "relay",
+            "--nats",
+            &url,
+            "--config",
+            config.to_str().unwrap(),
+            "--endpoints-bucket",
+            "deskhook_endpoints",
+            "--grace",
+            "300ms",
+        ],
+        &[("DESKHOOK_SECRETS_KEY", &key)],
+    );
+    assert_eq!(relay.line(), "endpoints at revision 0");
+    let ready = relay.line();
+    assert!(
+        ready.starts_with("relaying from stream DESKHOOK"),
+        "{ready}"
+    );
+    assert!(ready.ends_with("to 0 endpoint(s)"), "{ready}");
+
+    // Added: the relay applies revision 1, then delivers, signed with the sealed secret.
+    let secrets = format!("secrets=[\"{SECRET}\"]");
+    let first_url = format!("url={}/v1", receiver.url);
+    endpoints(
+        &url,
+        &key,
+        &[
+            "add",
+            "name=crm",
+            &first_url,
+            "allow_private=true",
+            "retry=0s",
+            &secrets,
+        ],
+    );
+    assert_eq!(relay.line(), "endpoints at revision 1");
+    publish(&url, dir.path(), "T-1", 5);
+    let got = receiver.wait_for(5);
+    assert!(
+        got.iter()
+            .all(|r| r.path == "/hook/v1" && r.header("webhook-signature").is_some()),
+        "{got:?}"
+    );
+
+    // Its URL changed: the next events go to the new one.
+    let second_url = format!("url={}/v2", receiver.url);
+    endpoints(&url, &key, &["update", "crm", &second_url]);
+    assert_eq!(relay.line(), "endpoints at revision 2");
+    publish(&url, dir.path(), "T-1", 3);
+    let got = receiver.wait_for(8);
+    assert!(got[5..].iter().all(|r| r.path == "/hook/v2"), "{got:?}");
+
+    // Removed: events are acknowledged with nowhere to go.
+    endpoints(&url, &key, &["remove", "crm"]);
+    assert_eq!(relay.line(), "endpoints at revision 3");
+    publish(&url, dir.path(), "T-2", 2);
+    // The stream is a work queue: once it is empty, the relay has acknowledged them all.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while runtime.block_on(nats::stream_len(&url, "DESKHOOK")) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay did not take every event"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let pid = relay.pid().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let summary = relay.line();
+    assert!(relay.wait().success(), "{summary}");
+    assert!(
+        summary.starts_with("stopped: 10 event(s) acknowledged"),
+        "{summary}"
+    );
+    assert_eq!(receiver.count(), 8);
+}
