@@ -22,6 +22,9 @@ use deskhook_transports::relay::Relay;
 /// guard and signing secrets apply), and tells the server it is still working on it
 /// meanwhile; a relay that dies hands its events to the others after --ack-wait.
 ///
+/// SIGHUP re-reads --config and applies the difference to its endpoints (printing `reloaded
+/// FILE: N endpoint(s)`; a file that no longer reads changes nothing).
+///
 /// Prints `relaying from stream S (N partitions) to M endpoint(s)` once it is ready, and a
 /// summary when it stops: it finishes the events it is delivering within --grace, then
 /// hands the rest back to the stream for the other relays.
@@ -101,6 +104,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 })
         }
     };
+    // SIGHUP re-reads --config and applies its endpoints (a file that no longer reads is
+    // reported and changes nothing).
+    #[cfg(unix)]
+    let relay = {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let path = args.config.clone();
+        let allow_private = args.allow_private;
+        reload_on_hangup(path, allow_private, tx);
+        relay.reloads(rx)
+    };
     let relay = relay.on_ready(|ready| {
         crate::send::print_line(&format!(
             "relaying from stream {} ({} partitions) to {} endpoint(s)",
@@ -149,4 +162,61 @@ pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, Str
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// On each SIGHUP (from a thread of its own, so that the runtime is free), re-reads `path`
+/// and sends its endpoints to the relay; prints `reloaded FILE: N endpoint(s)`.
+#[cfg(unix)]
+fn reload_on_hangup(
+    path: std::path::PathBuf,
+    allow_private: bool,
+    tx: tokio::sync::mpsc::UnboundedSender<deskhook_transports::relay::Reload>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("deskhook: SIGHUP will not reload the config: {e}");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                eprintln!("deskhook: cannot listen for SIGHUP; the config will not be reloaded");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                let read = crate::send::load_config(&path)
+                    .and_then(|config| config.endpoints().map_err(|e| e.to_string()));
+                match read {
+                    Ok(endpoints) => {
+                        let endpoints: Vec<_> = endpoints
+                            .into_iter()
+                            .map(|e| {
+                                if allow_private {
+                                    e.allow_private(true)
+                                } else {
+                                    e
+                                }
+                            })
+                            .collect();
+                        let n = endpoints.len();
+                        let (applied, done) = tokio::sync::oneshot::channel();
+                        if tx.send((endpoints, applied)).is_err() || done.await.is_err() {
+                            return;
+                        }
+                        crate::send::print_line(&format!(
+                            "reloaded {}: {n} endpoint(s)",
+                            path.display()
+                        ));
+                    }
+                    Err(e) => eprintln!("deskhook: SIGHUP: {e}; the endpoints stay as they were"),
+                }
+            }
+        });
+    });
 }

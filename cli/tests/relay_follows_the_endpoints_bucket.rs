@@ -1,7 +1,8 @@
 //! A relay started with --endpoints-bucket delivers to the endpoints `deskhook endpoints
 //! --nats …` puts in the KV bucket, and applies each change while events flow: an endpoint
 //! added (with a sealed secret), its URL changed, removed. The relay says which revision it
-//! has applied, so the test waits for that instead of sleeping.
+//! has applied, so the test waits for that instead of sleeping. A relay re-reads --config
+//! on SIGHUP and applies the difference.
 //!
 //! nats-server runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1. Every child
 //! process is killed and waited for.
@@ -160,4 +161,100 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
         "{summary}"
     );
     assert_eq!(receiver.count(), 8);
+}
+
+/// A deskhook.toml with the endpoints `(name, path)` on `receiver`.
+fn write_config(path: &Path, dir: &Path, receiver: &Receiver, endpoints: &[(&str, &str)]) {
+    let mut text = format!(
+        "[delivery]\ndead_letter_path = {:?}\n",
+        dir.join("dead.jsonl")
+    );
+    for (name, at) in endpoints {
+        text.push_str(&format!(
+            "\n[[endpoint]]\nname = \"{name}\"\nurl = \"{}{at}\"\nallow_private = true\n",
+            receiver.url
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn signal(relay: &Running, name: &str) {
+    let pid = relay.pid().to_string();
+    assert!(
+        Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn a_relay_re_reads_its_config_on_sighup() {
+    let server = nats::NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let config = dir.path().join("deskhook.toml");
+    write_config(&config, dir.path(), &receiver, &[("crm", "/v1")]);
+    publish(&url, dir.path(), "T-0", 0);
+    let mut relay = Running::spawn(&[
+        "relay",
+        "--nats",
+        &url,
+        "--config",
+        config.to_str().unwrap(),
+        "--grace",
+        "300ms",
+    ]);
+    assert!(relay.line().starts_with("relaying from stream DESKHOOK"));
+    publish(&url, dir.path(), "T-1", 2);
+    receiver.wait_for(2);
+
+    // crm moves, audit comes: both apply once the relay says so.
+    write_config(
+        &config,
+        dir.path(),
+        &receiver,
+        &[("crm", "/v2"), ("audit", "/audit")],
+    );
+    signal(&relay, "-HUP");
+    let reloaded = relay.line();
+    assert!(reloaded.ends_with(": 2 endpoint(s)"), "{reloaded}");
+    publish(&url, dir.path(), "T-1", 2);
+    let got = receiver.wait_for(6);
+    let mut paths: Vec<&str> = got[2..].iter().map(|r| r.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        ["/hook/audit", "/hook/audit", "/hook/v2", "/hook/v2"]
+    );
+
+    // crm leaves the file: it is removed; a file that no longer reads changes nothing.
+    write_config(&config, dir.path(), &receiver, &[("audit", "/audit")]);
+    signal(&relay, "-HUP");
+    assert!(relay.line().ends_with(": 1 endpoint(s)"));
+    std::fs::write(&config, "[[endpoint]]\nname = \"broken\"\n").unwrap();
+    signal(&relay, "-HUP");
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !relay.stderr().contains("the endpoints stay as they were") {
+        assert!(std::time::Instant::now() < deadline, "{}", relay.stderr());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    publish(&url, dir.path(), "T-2", 1);
+    let got = receiver.wait_for(7);
+    assert_eq!(got[6].path, "/hook/audit");
+    signal(&relay, "-TERM");
+    let summary = relay.line();
+    assert!(relay.wait().success(), "{summary}");
+    assert!(
+        relay.stderr().contains("the endpoints stay as they were"),
+        "{}",
+        relay.stderr()
+    );
+    assert!(
+        summary.starts_with("stopped: 5 event(s) acknowledged"),
+        "{summary}"
+    );
+    assert_eq!(receiver.count(), 7);
 }

@@ -44,7 +44,9 @@
 //! With [`Relay::endpoints_bucket`] the relay also delivers to the endpoints of a JetStream
 //! KV bucket ([`endpoint_store`](crate::endpoint_store), what `deskhook endpoints --nats`
 //! changes): registered before delivery starts, then every change applied as it comes, with
-//! [`Relay::on_endpoints`] told the revision each time.
+//! [`Relay::on_endpoints`] told the revision each time. [`Relay::reloads`] replaces the
+//! configured endpoints with new sets as they come (`deskhook relay` sends one when SIGHUP
+//! makes it re-read `--config`).
 //!
 //! # Stopping
 //!
@@ -87,6 +89,8 @@ pub struct Relay {
     bucket: Option<(String, Option<SecretsKey>)>,
     /// Called with each bucket revision applied.
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// New sets of the configuration's endpoints (a re-read `--config`).
+    reloads: Option<tokio::sync::mpsc::UnboundedReceiver<Reload>>,
 }
 
 /// What [`Relay::on_ready`] keeps.
@@ -204,7 +208,18 @@ impl Relay {
             ready: None,
             bucket: None,
             applied: None,
+            reloads: None,
         }
+    }
+
+    /// Replaces the builder's endpoints with each set `reloads` yields (what `deskhook
+    /// relay` does with a configuration re-read on SIGHUP): new and changed ones are
+    /// upserted, those of the previous set that are gone are removed; endpoints from the
+    /// bucket are left alone. Each set's sender is told once it is applied.
+    #[must_use]
+    pub fn reloads(mut self, reloads: tokio::sync::mpsc::UnboundedReceiver<Reload>) -> Self {
+        self.reloads = Some(reloads);
+        self
     }
 
     /// Also delivers to the endpoints of the KV bucket `bucket` (see
@@ -289,7 +304,10 @@ impl Relay {
     /// [`Error::Nats`] when the servers cannot be reached or a consumer cannot be made;
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; what building the
     /// sink returns (bad endpoints).
-    pub async fn run(self, stop: impl Future<Output = ()> + Send) -> Result<RelayReport, Error> {
+    pub async fn run(
+        mut self,
+        stop: impl Future<Output = ()> + Send,
+    ) -> Result<RelayReport, Error> {
         #[cfg(feature = "spool")]
         if self.sink.spool.is_some() {
             return Err(Error::Config(
@@ -389,6 +407,10 @@ impl Relay {
                 )))
             }
         };
+        let reloader = self
+            .reloads
+            .take()
+            .map(|reloads| tokio::spawn(reload(http.clone(), names.clone(), reloads)));
         let names = if self.bucket.is_some() {
             http.endpoints().names()
         } else {
@@ -437,6 +459,9 @@ impl Relay {
         stop.await;
         if let Some(follower) = &follower {
             follower.abort();
+        }
+        if let Some(reloader) = &reloader {
+            reloader.abort();
         }
         let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
@@ -893,3 +918,36 @@ fn apply(http: &DeliverySink, change: &Change) {
         );
     }
 }
+
+/// Applies each new set of the configuration's endpoints: upserts them, removes those of the
+/// previous set that are gone.
+async fn reload(
+    http: DeliverySink,
+    mut current: Vec<String>,
+    mut reloads: tokio::sync::mpsc::UnboundedReceiver<Reload>,
+) {
+    while let Some((set, applied)) = reloads.recv().await {
+        let endpoints = http.endpoints();
+        let names: Vec<String> = set.iter().map(|e| e.name().to_owned()).collect();
+        for endpoint in set {
+            let name = endpoint.name().to_owned();
+            if let Err(e) = endpoints.upsert(endpoint) {
+                log::warn!(target: deskhook::LOG_TARGET, "reload: endpoint '{name}': {e}; left as it was");
+            }
+        }
+        for gone in current.iter().filter(|name| !names.contains(name)) {
+            if let Err(e) = endpoints.remove(gone) {
+                log::warn!(target: deskhook::LOG_TARGET, "reload: endpoint '{gone}': {e}");
+            }
+        }
+        current = names;
+        let _ = applied.send(());
+    }
+}
+
+/// A new set of a relay's configured endpoints, and whom to tell once it is applied (see
+/// [`Relay::reloads`]).
+pub type Reload = (
+    Vec<crate::delivery::Endpoint>,
+    tokio::sync::oneshot::Sender<()>,
+);
