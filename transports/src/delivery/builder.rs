@@ -37,7 +37,7 @@ impl std::fmt::Debug for SinkBuilder {
 
 impl SinkBuilder {
     /// Adds an endpoint: the registry's first contents (more can be added, changed and
-    /// removed while the sink runs, through [`DeliverySink::endpoints`]).
+    /// removed while the sink runs, through [`DeliverySink::endpoints`](super::DeliverySink::endpoints)).
     #[must_use]
     pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
         self.endpoints.push(endpoint);
