@@ -128,6 +128,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "P",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(deskhook_transports::nats::MAX_PARTITIONS)))]
     partitions: Option<u32>,
+    /// With --transport nats, how many copies of the stream a cluster keeps (3 on a 3-node
+    /// cluster). Defaults to 1.
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..=5))]
+    replicas: Option<u64>,
     /// Deliver to N endpoints on the one receiver: endpoint i is named e<i> and posts to
     /// --url with e<i> appended to its path (http://127.0.0.1:8080/ gives /e0, /e1, …).
     /// Events are spread over them in turn, through tenants: endpoint i belongs to tenant
@@ -311,6 +315,7 @@ fn check_flags(args: &Args) {
                 ("--nats", args.nats.is_some()),
                 ("--relays", args.relays > 0),
                 ("--partitions", args.partitions.is_some()),
+                ("--replicas", args.replicas.is_some()),
             ];
             if let Some((flag, _)) = nats_only.iter().find(|(_, given)| *given) {
                 crate::usage_error(format!("{flag} is for --transport nats"));
@@ -391,7 +396,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let mut stream = match nats_url {
         Some(urls) => Some(nats::BenchStream::create(
             urls,
-            nats::settings(args.partitions.unwrap_or(DEFAULT_PARTITIONS)),
+            nats::settings(args.partitions.unwrap_or(DEFAULT_PARTITIONS))
+                .replicas(usize::try_from(args.replicas.unwrap_or(1)).unwrap_or(1)),
         )?),
         None => None,
     };

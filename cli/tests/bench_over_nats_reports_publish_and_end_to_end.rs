@@ -203,6 +203,37 @@ fn publishing_alone_leaves_the_relay_fields_null() {
 }
 
 #[test]
+fn a_three_node_cluster_takes_a_stream_replicated_three_times() {
+    let cluster = nats::NatsCluster::start(3);
+    let tmp = tempfile::tempdir().unwrap();
+    let urls = cluster.urls();
+    let run = deskhook(
+        tmp.path(),
+        &[
+            "bench",
+            "--transport",
+            "nats",
+            "--nats",
+            &urls,
+            "--replicas",
+            "3",
+            "--events",
+            "200",
+        ],
+    );
+    let value = report(&run);
+    assert!(
+        run.status.success(),
+        "{}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(value["delivered"], 200);
+    assert!(value["publish_per_sec"].as_u64().unwrap() > 0, "{value}");
+    assert_eq!(stream_names(&cluster.nodes[1].url()), Vec::<String>::new());
+}
+
+#[test]
 fn flags_that_do_not_go_together_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 5] = [

@@ -32,6 +32,8 @@ pub struct NatsServer {
     port: u16,
     store: tempfile::TempDir,
     child: Option<Child>,
+    /// More arguments (a cluster node's name, cluster port and routes).
+    extra: Vec<String>,
 }
 
 impl NatsServer {
@@ -43,12 +45,17 @@ impl NatsServer {
     /// When `nats-server` is not installed (the message says how to install it) or does not
     /// start.
     pub fn start() -> NatsServer {
+        NatsServer::start_with(free_port(), Vec::new())
+    }
+
+    /// As [`NatsServer::start`] on `port`, with more arguments.
+    fn start_with(port: u16, extra: Vec<String>) -> NatsServer {
         let store = tempfile::tempdir().expect("a temporary directory");
-        let port = free_port();
         let mut server = NatsServer {
             port,
             store,
             child: None,
+            extra,
         };
         server.spawn();
         server
@@ -91,6 +98,7 @@ impl NatsServer {
             .arg(&store)
             .arg("-l")
             .arg(self.log_path())
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -134,6 +142,123 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A JetStream cluster of nats-server processes on 127.0.0.1 (each with its own client and
+/// cluster port, routes to the others), stopped when dropped.
+#[derive(Debug)]
+pub struct NatsCluster {
+    /// The nodes, in order.
+    pub nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `n` nodes and waits until the cluster can make a stream replicated `n` times
+    /// (its JetStream meta leader is elected).
+    pub fn start(n: usize) -> NatsCluster {
+        let clients: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let routes: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let nodes = (0..n)
+            .map(|i| {
+                let others: Vec<String> = (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| format!("nats://127.0.0.1:{}", routes[j]))
+                    .collect();
+                NatsServer::start_with(
+                    clients[i],
+                    vec![
+                        "-n".into(),
+                        format!("node{i}"),
+                        "--cluster_name".into(),
+                        "deskhook".into(),
+                        "--cluster".into(),
+                        format!("nats://127.0.0.1:{}", routes[i]),
+                        "--routes".into(),
+                        others.join(","),
+                    ],
+                )
+            })
+            .collect();
+        let cluster = NatsCluster { nodes };
+        cluster.wait_ready(n);
+        cluster
+    }
+
+    /// Every node's URL, comma-separated (what `--nats` takes).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn wait_ready(&self, replicas: usize) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let urls = self.urls();
+        let deadline = Instant::now() + START_WAIT;
+        runtime.block_on(async {
+            loop {
+                let made = async {
+                    let js = deskhook_transports::nats::connect(
+                        &urls,
+                        async_nats::ConnectOptions::new(),
+                        Duration::from_secs(2),
+                    )
+                    .await
+                    .ok()?;
+                    js.create_stream(jetstream::stream::Config {
+                        name: "CLUSTER_READY".into(),
+                        subjects: vec!["cluster-ready.>".into()],
+                        num_replicas: replicas,
+                        storage: jetstream::stream::StorageType::Memory,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?;
+                    js.delete_stream("CLUSTER_READY").await.ok()
+                }
+                .await;
+                if made.is_some() {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the nats-server cluster did not elect a JetStream leader within {START_WAIT:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+}
+
+/// Waits (at most 20 s) until the stream `name`, seen from `url`, has a leader and all its
+/// replicas current: after a node dies the others elect one, and a consumer made before
+/// that times out.
+pub async fn wait_for_stream_leader(url: &str, name: &str) {
+    let deadline = Instant::now() + START_WAIT;
+    loop {
+        let settled = async {
+            let js = context(url).await;
+            let mut stream = js.get_stream(name).await.ok()?;
+            let info = stream.info().await.ok()?;
+            let cluster = info.cluster.as_ref()?;
+            cluster.leader.as_ref()?;
+            Some(())
+        }
+        .await;
+        if settled.is_some() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream {name} has no leader after {START_WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
