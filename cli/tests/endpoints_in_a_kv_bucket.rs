@@ -30,13 +30,7 @@ fn endpoints(url: &str, key: Option<&str>, args: &[&str]) -> (bool, String, Stri
 fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     let server = NatsServer::start();
     let url = server.url();
-    let key = {
-        let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
-            .args(["endpoints", "new-key"])
-            .output()
-            .unwrap();
-        text(&output.stdout).trim().to_owned()
-    };
+    let key = support::new_secrets_key();
     let key = Some(key.as_str());
     let secret = "secrets=[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]";
 

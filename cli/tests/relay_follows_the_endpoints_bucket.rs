@@ -65,13 +65,7 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
         ),
     )
     .unwrap();
-    let key = {
-        let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
-            .args(["endpoints", "new-key"])
-            .output()
-            .unwrap();
-        text(&output.stdout).trim().to_owned()
-    };
+    let key = support::new_secrets_key();
     // The stream exists before the relay starts (the publisher makes it).
     publish(&url, dir.path(), "T-0", 0);
     let mut relay = Running::spawn_with(

@@ -297,3 +297,13 @@ pub(crate) fn request(
         .unwrap_or_default();
     (status.parse().unwrap(), body)
 }
+
+/// A new secrets key from `deskhook endpoints new-key`.
+pub(crate) fn new_secrets_key() -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(["endpoints", "new-key"])
+        .output()
+        .expect("deskhook runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout).trim().to_owned()
+}
