@@ -109,8 +109,22 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
+/// For the long-running commands (relay, serve): deskhook's log records on stderr, `info`
+/// and up unless RUST_LOG says otherwise, so that what happens while they run (an endpoint
+/// left out, a dead letter, a dropped event) is seen.
+fn log_to_stderr() {
+    env_logger::Builder::new()
+        .filter_module(deskhook::LOG_TARGET, log::LevelFilter::Info)
+        .parse_env("RUST_LOG")
+        .target(env_logger::Target::Stderr)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Relay(_) | Command::Serve(_)) {
+        log_to_stderr();
+    }
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Send(args) => send::run(args),

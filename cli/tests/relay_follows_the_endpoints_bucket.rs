@@ -252,3 +252,65 @@ fn a_relay_re_reads_its_config_on_sighup() {
     );
     assert_eq!(receiver.count(), 7);
 }
+
+#[test]
+fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
+    let server = nats::NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let config = dir.path().join("deskhook.toml");
+    write_config(&config, dir.path(), &receiver, &[]);
+    let key = support::new_secrets_key();
+    let secrets = format!("secrets=[\"{SECRET}\"]");
+    let sealed_url = format!("url={}/sealed", receiver.url);
+    let plain_url = format!("url={}/plain", receiver.url);
+    endpoints(
+        &url,
+        &key,
+        &[
+            "add",
+            "name=crm",
+            &sealed_url,
+            "allow_private=true",
+            &secrets,
+        ],
+    );
+    endpoints(
+        &url,
+        &key,
+        &["add", "name=audit", &plain_url, "allow_private=true"],
+    );
+    publish(&url, dir.path(), "T-0", 0);
+    let mut relay = Running::spawn(&[
+        "relay",
+        "--nats",
+        &url,
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoints-bucket",
+        "deskhook_endpoints",
+        "--grace",
+        "300ms",
+    ]);
+    assert_eq!(relay.line(), "endpoints at revision 2");
+    let ready = relay.line();
+    assert!(ready.ends_with("to 1 endpoint(s)"), "{ready}");
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !relay
+        .stderr()
+        .contains("endpoint 'crm' has sealed secrets and no secrets key")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stderr: {}",
+            relay.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    publish(&url, dir.path(), "T-1", 2);
+    let got = receiver.wait_for(2);
+    assert!(got.iter().all(|r| r.path == "/hook/plain"), "{got:?}");
+    signal(&relay, "-TERM");
+    assert!(relay.wait().success());
+}

@@ -381,6 +381,15 @@ impl EndpointStore {
     /// [`Error::Config`] when the bucket cannot be read, or a record cannot (a newer layout,
     /// sealed secrets without the key), naming the endpoint.
     pub async fn list(&self) -> Result<Vec<StoredEndpoint>, Error> {
+        let (found, unreadable) = self.readable().await?;
+        match unreadable.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(found),
+        }
+    }
+
+    /// The endpoints that can be read, by name, and the errors of those that cannot.
+    async fn readable(&self) -> Result<(Vec<StoredEndpoint>, Vec<Error>), Error> {
         let mut keys = self
             .kv
             .keys()
@@ -395,12 +404,15 @@ impl EndpointStore {
         }
         names.sort();
         let mut found = Vec::with_capacity(names.len());
+        let mut unreadable = Vec::new();
         for name in names {
-            if let Some(stored) = self.get(&name).await? {
-                found.push(stored);
+            match self.get(&name).await {
+                Ok(Some(stored)) => found.push(stored),
+                Ok(None) => {}
+                Err(error) => unreadable.push(error),
             }
         }
-        Ok(found)
+        Ok((found, unreadable))
     }
 
     /// The endpoint `name`, if the bucket has it.
@@ -486,7 +498,8 @@ impl EndpointStore {
             .watch_all()
             .await
             .map_err(|e| nats_error(&self.bucket, "watch it", e))?;
-        let initial = self.list().await?;
+        // The endpoints now; one that cannot be read comes first in the stream, as an error.
+        let (initial, unreadable) = self.readable().await?;
         let bucket = self.bucket.clone();
         let key = self.key.clone();
         let changes = watch.map(move |entry| {
@@ -510,7 +523,10 @@ impl EndpointStore {
                 }),
             }
         });
-        Ok((initial, changes))
+        Ok((
+            initial,
+            futures_util::stream::iter(unreadable.into_iter().map(Err)).chain(changes),
+        ))
     }
 }
 
