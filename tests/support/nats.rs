@@ -301,18 +301,29 @@ pub async fn context(url: &str) -> jetstream::Context {
 }
 
 /// Takes every message out of `stream` with a pull consumer (acknowledging each, which
-/// removes it from a work-queue stream), waiting up to `idle` for the next one.
+/// removes it from a work-queue stream), waiting up to `idle` for the next one. Making the
+/// consumer is tried again for up to 20 s: on a cluster that just lost a node it can time
+/// out while the stream's replicas settle.
 pub async fn drain_stream(url: &str, stream: &str, idle: Duration) -> Vec<StoredMessage> {
     let js = context(url).await;
     let stream = js.get_stream(stream).await.expect("the stream exists");
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
-            durable_name: Some("deskhook-test".to_owned()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await
-        .expect("a pull consumer");
+    let deadline = Instant::now() + START_WAIT;
+    let consumer = loop {
+        let made = stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                durable_name: Some("deskhook-test".to_owned()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await;
+        match made {
+            Ok(consumer) => break consumer,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("a pull consumer: {e:?}"),
+        }
+    };
     let mut messages = consumer.messages().await.expect("a message stream");
     let mut out = Vec::new();
     while let Ok(Some(message)) = tokio::time::timeout(idle, messages.next()).await {
