@@ -216,10 +216,12 @@ fn a_backlog_of_100_000_does_not_hold_up_another_endpoints_first_event(t: Transp
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    // Served in turn: at most a turn of the busy endpoint (its attempts in flight and one
-    // more per worker) went before the other's first event. Counted in the order the
-    // requests reached the receiver (the busy endpoint sent nothing before `resume`): when
-    // attempts end depends on the machine's load, the order they start in does not.
+    // Not held up by the backlog: the pool picks the other endpoint within a turn of the
+    // busy one (its attempts in flight and one more per worker, 16 here), but its request
+    // reaches the receiver only once the OS runs the worker that picked it, and on a loaded
+    // 2-core machine the other workers' requests get through meanwhile (CI saw 31 and 65).
+    // Counted in the order requests reach the receiver (the busy endpoint sent nothing before
+    // `resume`); 256 is far from the 100,000 a FIFO over the backlog would make wait.
     let requests = receiver.requests();
     let other_at = requests
         .iter()
@@ -229,7 +231,7 @@ fn a_backlog_of_100_000_does_not_hold_up_another_endpoints_first_event(t: Transp
         .iter()
         .filter(|r| r.path.ends_with("/busy"))
         .count();
-    assert!(between <= 16, "{between} busy requests arrived first");
+    assert!(between <= 256, "{between} busy requests arrived first");
     let _ = guard.shutdown(Duration::from_millis(10));
     drop(sink);
 }
