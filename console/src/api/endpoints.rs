@@ -1,0 +1,394 @@
+//! `/api/v1/endpoints`: the registry's endpoints, listed, created, changed, paused, resumed,
+//! tested, given a new secret, removed.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as Shared};
+use axum::http::StatusCode;
+use axum::response::Response;
+use deskhook_transports::delivery::{
+    BreakerState, EndpointInfo, EndpointQuery, EndpointSpec, RedactedSpec,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    Params, body_json, created, ms, parse_secret, parse_spec, parse_state, read, rfc3339,
+    state_name,
+};
+use crate::guard::Base;
+use crate::{Problem, State, blocking};
+
+/// An endpoint as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    /// Its name.
+    pub name: String,
+    /// Its tenant, if it has one.
+    pub tenant: Option<String>,
+    /// Its URL cut to its origin.
+    pub origin: String,
+    /// `active`, `paused`, `disabled` (by a 410) or `breaker_open`.
+    pub state: &'static str,
+    /// The event types it receives.
+    pub event_types: String,
+    /// The last 4 characters of each signing secret.
+    pub secret_hints: Vec<String>,
+    /// The names of its custom headers (never their values).
+    pub headers: Vec<String>,
+    /// Its retry schedule.
+    pub retry: String,
+    /// Its limit for a whole attempt.
+    pub timeout: String,
+    /// Its limit for connecting.
+    pub connect_timeout: String,
+    /// Requests in flight at most.
+    pub max_in_flight: usize,
+    /// Its rate limit, if any.
+    pub rate_limit: Option<String>,
+    /// When its last attempt ended, and its status (`null` without a response).
+    pub last_attempt: Option<LastAttempt>,
+    /// The settings it was made from (secrets and header values left out), when it was made
+    /// from settings (deskhook.toml, this API).
+    pub settings: Option<RedactedSpec>,
+    /// Its counters.
+    pub stats: StatsView,
+}
+
+/// An endpoint's last attempt.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LastAttempt {
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// Its HTTP status, `null` without a response.
+    pub status: Option<u16>,
+}
+
+/// An endpoint's counters.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatsView {
+    /// Events waiting.
+    pub queued: usize,
+    /// Attempts under way.
+    pub in_flight: usize,
+    /// Events delivered.
+    pub delivered: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Events dropped (a full queue or memory budget).
+    pub dropped: u64,
+    /// Events put in the dead letters.
+    pub dead_lettered: u64,
+    /// Times an event waited for a rate-limit token.
+    pub rate_limited: u64,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: &'static str,
+    /// Median latency of the recent attempts, in milliseconds.
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile, in milliseconds.
+    pub latency_p99_ms: Option<f64>,
+}
+
+impl EndpointView {
+    fn of(info: EndpointInfo) -> EndpointView {
+        let s = info.stats;
+        EndpointView {
+            state: state_name(info.state),
+            event_types: info.event_types.to_string(),
+            secret_hints: info.secret_hints,
+            headers: info.headers,
+            retry: info.retry.to_string(),
+            timeout: deskhook::policy::format_duration(info.timeout),
+            connect_timeout: deskhook::policy::format_duration(info.connect_timeout),
+            max_in_flight: info.max_in_flight,
+            rate_limit: info.rate_limit.map(|r| r.to_string()),
+            last_attempt: info.last_attempt.map(|(at, status)| LastAttempt {
+                at: rfc3339(at),
+                status,
+            }),
+            settings: info.spec,
+            stats: StatsView {
+                queued: s.queued,
+                in_flight: s.in_flight,
+                delivered: s.delivered,
+                failed: s.failed,
+                retried: s.retried,
+                dropped: s.dropped,
+                dead_lettered: s.dead_lettered,
+                rate_limited: s.rate_limited,
+                breaker: match s.breaker {
+                    BreakerState::Closed => "closed",
+                    BreakerState::Open => "open",
+                    _ => "half_open",
+                },
+                latency_p50_ms: s.latency_p50.map(ms),
+                latency_p99_ms: s.latency_p99.map(ms),
+            },
+            name: info.name,
+            tenant: info.tenant,
+            origin: info.url,
+        }
+    }
+}
+
+/// A page of endpoints.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EndpointList {
+    /// The endpoints, by name.
+    pub items: Vec<EndpointView>,
+    /// How many match from this page on.
+    pub remaining: usize,
+    /// The `after` of the next page; `null` on the last.
+    pub next: Option<String>,
+}
+
+#[utoipa::path(get, path = "/endpoints", tag = "endpoints",
+    params(
+        ("search" = Option<String>, Query, description = "Text in the name, tenant or origin (any case)"),
+        ("tenant" = Option<String>, Query, description = "Only this tenant's"),
+        ("state" = Option<String>, Query, description = "active, paused, disabled or breaker_open"),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000 (default 50)"),
+    ),
+    responses((status = 200, body = EndpointList), (status = 400, body = Problem)))]
+pub(super) async fn list_endpoints(
+    Shared(state): Shared<State>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<EndpointList>, Problem> {
+    let p = Params::of(query);
+    let query = EndpointQuery {
+        search: p.text("search"),
+        tenant: p.text("tenant"),
+        state: p.text("state").map(|s| parse_state(&s)).transpose()?,
+        after: p.text("after"),
+        limit: p.limit()?,
+    };
+    let page = state.sink.endpoints().page(&query);
+    Ok(Json(EndpointList {
+        remaining: page.remaining,
+        next: page.next,
+        items: page.items.into_iter().map(EndpointView::of).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/endpoints", tag = "endpoints", request_body = EndpointSpec,
+    responses((status = 201, body = EndpointView), (status = 400, body = Problem),
+        (status = 409, body = Problem)))]
+pub(super) async fn create_endpoint(
+    Shared(state): Shared<State>,
+    base: Base,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let spec = parse_spec(body_json(&body)?)?;
+    let sink = state.sink.clone();
+    let view = blocking(move || {
+        let endpoints = sink.endpoints();
+        if endpoints.get(&spec.name).is_ok() {
+            return Err(Problem {
+                field: Some("name".into()),
+                ..Problem::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "an endpoint is already named '{}'; change it with PUT, or pick another name",
+                        spec.name
+                    ),
+                )
+            });
+        }
+        endpoints.upsert_spec(&spec)?;
+        Ok(EndpointView::of(endpoints.get(&spec.name)?))
+    })
+    .await?;
+    Ok(created(&base, view))
+}
+
+#[utoipa::path(get, path = "/endpoints/{name}", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+pub(super) async fn get_endpoint(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+) -> Result<Json<EndpointView>, Problem> {
+    Ok(Json(EndpointView::of(state.sink.endpoints().get(&name)?)))
+}
+
+#[utoipa::path(put, path = "/endpoints/{name}", tag = "endpoints", request_body = EndpointSpec,
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = EndpointView), (status = 400, body = Problem),
+        (status = 404, body = Problem)))]
+pub(super) async fn update_endpoint(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<EndpointView>, Problem> {
+    let mut value = body_json(&body)?;
+    if let Value::Object(map) = &mut value {
+        match map.get("name") {
+            None => {
+                map.insert("name".into(), Value::from(name.clone()));
+            }
+            Some(given) if given.as_str() != Some(name.as_str()) => {
+                return Err(Problem::field(
+                    "name",
+                    format!(
+                        "the body names {given} but the path '{name}'; an endpoint cannot be \
+                         renamed: create the new one and delete the old"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let spec = parse_spec(value)?;
+    let sink = state.sink.clone();
+    blocking(move || {
+        sink.endpoints().update_spec(&spec)?;
+        Ok(Json(EndpointView::of(sink.endpoints().get(&spec.name)?)))
+    })
+    .await
+}
+
+/// What removing an endpoint did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RemovedView {
+    /// Events it had queued, now in the dead letters.
+    pub dead_lettered: usize,
+    /// Attempts in flight, which finish.
+    pub in_flight: usize,
+}
+
+#[utoipa::path(delete, path = "/endpoints/{name}", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = RemovedView), (status = 404, body = Problem)))]
+pub(super) async fn delete_endpoint(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+) -> Result<Json<RemovedView>, Problem> {
+    let sink = state.sink.clone();
+    blocking(move || {
+        let removed = sink.endpoints().remove(&name)?;
+        Ok(Json(RemovedView {
+            dead_lettered: removed.dead_lettered,
+            in_flight: removed.in_flight,
+        }))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/endpoints/{name}/pause", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+pub(super) async fn pause_endpoint(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+) -> Result<Json<EndpointView>, Problem> {
+    let endpoints = state.sink.endpoints();
+    endpoints.pause(&name)?;
+    Ok(Json(EndpointView::of(endpoints.get(&name)?)))
+}
+
+#[utoipa::path(post, path = "/endpoints/{name}/resume", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+pub(super) async fn resume_endpoint(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+) -> Result<Json<EndpointView>, Problem> {
+    let endpoints = state.sink.endpoints();
+    endpoints.resume(&name)?;
+    Ok(Json(EndpointView::of(endpoints.get(&name)?)))
+}
+
+/// The test event sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestSent {
+    /// Its `webhook-id`, to find its attempts.
+    pub event_id: String,
+}
+
+#[utoipa::path(post, path = "/endpoints/{name}/test", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 202, body = TestSent), (status = 400, body = Problem),
+        (status = 404, body = Problem)))]
+pub(super) async fn test_endpoint(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<TestSent>), Problem> {
+    let id = state.sink.endpoints().send_test(&name)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TestSent {
+            event_id: id.to_string(),
+        }),
+    ))
+}
+
+/// A new signing secret for an endpoint.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// The new secret (`whsec_…`).
+    pub secret: Option<String>,
+    /// How long the old secret keeps signing too (`"24h"`; the console's default when absent).
+    pub overlap: Option<String>,
+}
+
+#[utoipa::path(post, path = "/endpoints/{name}/rotate-secret", tag = "endpoints",
+    request_body = Rotation,
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = EndpointView), (status = 400, body = Problem),
+        (status = 404, body = Problem)))]
+pub(super) async fn rotate_secret(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<EndpointView>, Problem> {
+    let rotation: Rotation = read(body_json(&body)?)?;
+    let secret = parse_secret(rotation.secret.as_deref())?;
+    let overlap = match rotation.overlap.as_deref() {
+        None => state.rotation_overlap,
+        Some(text) => deskhook::policy::parse_duration(text)
+            .map_err(|e| Problem::field("overlap", format!("overlap: {e}")))?,
+    };
+    let sink = state.sink.clone();
+    blocking(move || {
+        sink.endpoints().rotate_secret(&name, secret, overlap)?;
+        Ok(Json(EndpointView::of(sink.endpoints().get(&name)?)))
+    })
+    .await
+}
+
+/// One minute of an endpoint's activity.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MinuteView {
+    /// The minute's start (RFC 3339).
+    pub minute: String,
+    /// Attempts that delivered.
+    pub delivered: u32,
+    /// Attempts that failed.
+    pub failed: u32,
+}
+
+#[utoipa::path(get, path = "/endpoints/{name}/activity", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = Vec<MinuteView>), (status = 404, body = Problem)))]
+pub(super) async fn endpoint_activity(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<MinuteView>>, Problem> {
+    Ok(Json(
+        state
+            .sink
+            .endpoints()
+            .activity(&name)?
+            .into_iter()
+            .map(|m| MinuteView {
+                minute: rfc3339(m.minute),
+                delivered: m.delivered,
+                failed: m.failed,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,343 @@
+//! `/api/v1/attempts`, `/api/v1/dead-letters` and `/api/v1/stats`: what happened to events.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State as Shared};
+use deskhook_transports::delivery::{
+    AttemptEntry, AttemptOutcome, AttemptQuery, DeadLetterQuery, EndpointQuery, StatusFilter,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Params, body_json, ms, parse_state, read, rfc3339};
+use crate::{Problem, State, blocking};
+
+/// One attempt of the attempt log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    /// Its place in the log (cursor).
+    pub seq: u64,
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// The event's `webhook-id`.
+    pub event_id: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// The event's tenant.
+    pub tenant: Option<String>,
+    /// The event type.
+    pub event_type: String,
+    /// The ticket.
+    pub ticket: String,
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// `delivered`, `retrying`, `dead_lettered` or `endpoint_disabled`.
+    pub outcome: &'static str,
+    /// The HTTP status, `null` without a response.
+    pub status: Option<u16>,
+    /// What went wrong without a response.
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: f64,
+    /// The start of the response body, as text (invalid UTF-8 replaced).
+    pub response: String,
+    /// When the next attempt is due (RFC 3339), if one is.
+    pub next_attempt: Option<String>,
+}
+
+impl AttemptView {
+    fn of(a: AttemptEntry) -> AttemptView {
+        AttemptView {
+            seq: a.seq,
+            at: rfc3339(a.at),
+            event_id: a.event_id.to_string(),
+            endpoint: a.endpoint.to_string(),
+            tenant: a.tenant.map(|t| t.to_string()),
+            event_type: a.event_type.as_str().to_owned(),
+            ticket: a.ticket.to_string(),
+            attempt: a.attempt,
+            outcome: match a.outcome {
+                AttemptOutcome::Delivered => "delivered",
+                AttemptOutcome::Retrying => "retrying",
+                AttemptOutcome::DeadLettered => "dead_lettered",
+                _ => "endpoint_disabled",
+            },
+            status: a.status,
+            error: a.error,
+            duration_ms: ms(a.duration),
+            response: String::from_utf8_lossy(&a.response).into_owned(),
+            next_attempt: a.next_attempt.map(rfc3339),
+        }
+    }
+}
+
+/// A page of attempts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttemptList {
+    /// The attempts, newest first.
+    pub items: Vec<AttemptView>,
+    /// The `before` of the next page; `null` on the last.
+    pub next: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/attempts", tag = "attempts",
+    params(
+        ("endpoint" = Option<String>, Query, description = "Only this endpoint's"),
+        ("tenant" = Option<String>, Query, description = "Only this tenant's"),
+        ("event_id" = Option<String>, Query, description = "Only this event's (webhook-id)"),
+        ("ticket" = Option<String>, Query, description = "Only this ticket's"),
+        ("status" = Option<String>, Query, description = "503, 5xx, none (no response) or failed"),
+        ("since" = Option<String>, Query, description = "At or after this time (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Before this time (RFC 3339)"),
+        ("before" = Option<u64>, Query, description = "The `next` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000 (default 50)"),
+    ),
+    responses((status = 200, body = AttemptList), (status = 400, body = Problem)))]
+pub(super) async fn list_attempts(
+    Shared(state): Shared<State>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AttemptList>, Problem> {
+    let p = Params::of(query);
+    let query = AttemptQuery {
+        endpoint: p.text("endpoint"),
+        tenant: p.text("tenant"),
+        event_id: p.text("event_id"),
+        ticket: p.text("ticket"),
+        status: p
+            .text("status")
+            .map(|s| {
+                s.parse::<StatusFilter>()
+                    .map_err(|e| Problem::field("status", e))
+            })
+            .transpose()?,
+        since: p.time("since")?,
+        until: p.time("until")?,
+        before: p.number("before")?,
+        limit: p.limit()?,
+    };
+    let sink = state.sink.clone();
+    blocking(move || {
+        let page = sink.attempts(&query)?;
+        Ok(Json(AttemptList {
+            next: page.next,
+            items: page.items.into_iter().map(AttemptView::of).collect(),
+        }))
+    })
+    .await
+}
+
+/// A dead letter and the key that names it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LetterView {
+    /// What names it for replay and delete.
+    pub key: String,
+    /// Its place (cursor).
+    pub position: u64,
+    /// The letter: the event, where it was going, why it failed.
+    #[schema(value_type = Object)]
+    pub letter: Value,
+}
+
+/// A page of dead letters.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LetterList {
+    /// The letters, newest first.
+    pub items: Vec<LetterView>,
+    /// The `before` of the next page; `null` on the last.
+    pub next: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/dead-letters", tag = "dead letters",
+    params(
+        ("endpoint" = Option<String>, Query, description = "Only this endpoint's"),
+        ("tenant" = Option<String>, Query, description = "Only this tenant's"),
+        ("event_type" = Option<String>, Query, description = "Only this event type's"),
+        ("event_id" = Option<String>, Query, description = "Only this event's"),
+        ("before" = Option<u64>, Query, description = "The `next` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000 (default 50)"),
+    ),
+    responses((status = 200, body = LetterList), (status = 400, body = Problem)))]
+pub(super) async fn list_dead_letters(
+    Shared(state): Shared<State>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<LetterList>, Problem> {
+    let p = Params::of(query);
+    let query = DeadLetterQuery {
+        endpoint: p.text("endpoint"),
+        tenant: p.text("tenant"),
+        event_type: p.text("event_type"),
+        event_id: p.text("event_id"),
+        before: p.number("before")?,
+        limit: p.limit()?,
+    };
+    let sink = state.sink.clone();
+    blocking(move || {
+        let page = sink.dead_letters().list(&query)?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|stored| {
+                Ok(LetterView {
+                    key: stored.key,
+                    position: stored.position,
+                    letter: serde_json::to_value(&stored.letter)
+                        .map_err(|e| Problem::internal(format!("a dead letter: {e}")))?,
+                })
+            })
+            .collect::<Result<_, Problem>>()?;
+        Ok(Json(LetterList {
+            items,
+            next: page.next,
+        }))
+    })
+    .await
+}
+
+/// Which dead letters to replay or delete.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LetterSelection {
+    /// The letters' keys.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Every letter of this endpoint (replay only).
+    pub endpoint: Option<String>,
+}
+
+/// What a replay did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayedView {
+    /// Letters queued again.
+    pub replayed: usize,
+    /// Letters that could not be, and why (they stay).
+    pub failed: Vec<ReplayFailure>,
+}
+
+/// A letter that could not be replayed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayFailure {
+    /// Its key.
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/dead-letters/replay", tag = "dead letters",
+    request_body = LetterSelection,
+    responses((status = 200, body = ReplayedView), (status = 400, body = Problem),
+        (status = 404, body = Problem)))]
+pub(super) async fn replay_dead_letters(
+    Shared(state): Shared<State>,
+    body: Bytes,
+) -> Result<Json<ReplayedView>, Problem> {
+    let selection: LetterSelection = read(body_json(&body)?)?;
+    let sink = state.sink.clone();
+    blocking(move || {
+        let letters = sink.dead_letters();
+        let replayed = match (&selection.endpoint, selection.keys.is_empty()) {
+            (Some(endpoint), true) => letters.replay_endpoint(endpoint)?,
+            (None, false) => letters.replay(&selection.keys)?,
+            _ => {
+                return Err(Problem::field(
+                    "keys",
+                    "give either keys (the letters to replay) or endpoint (all of its letters)",
+                ));
+            }
+        };
+        Ok(Json(ReplayedView {
+            replayed: replayed.replayed,
+            failed: replayed
+                .failed
+                .into_iter()
+                .map(|(key, reason)| ReplayFailure { key, reason })
+                .collect(),
+        }))
+    })
+    .await
+}
+
+/// How many letters were deleted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeletedView {
+    /// Letters deleted (keys that named none are not counted).
+    pub deleted: usize,
+}
+
+#[utoipa::path(post, path = "/dead-letters/delete", tag = "dead letters",
+    request_body = LetterSelection,
+    responses((status = 200, body = DeletedView), (status = 400, body = Problem)))]
+pub(super) async fn delete_dead_letters(
+    Shared(state): Shared<State>,
+    body: Bytes,
+) -> Result<Json<DeletedView>, Problem> {
+    let selection: LetterSelection = read(body_json(&body)?)?;
+    if selection.keys.is_empty() || selection.endpoint.is_some() {
+        return Err(Problem::field(
+            "keys",
+            "give the keys of the letters to delete (and no endpoint)",
+        ));
+    }
+    let sink = state.sink.clone();
+    blocking(move || {
+        Ok(Json(DeletedView {
+            deleted: sink.dead_letters().delete(&selection.keys)?,
+        }))
+    })
+    .await
+}
+
+/// Totals over every endpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatsTotals {
+    /// Endpoints registered.
+    pub endpoints: usize,
+    /// Events waiting.
+    pub queued: usize,
+    /// Attempts under way.
+    pub in_flight: usize,
+    /// Events delivered.
+    pub delivered: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Events dropped.
+    pub dropped: u64,
+    /// Events put in the dead letters.
+    pub dead_lettered: u64,
+    /// Times an event waited for a rate-limit token.
+    pub rate_limited: u64,
+    /// Endpoints by state.
+    pub states: std::collections::BTreeMap<String, usize>,
+}
+
+#[utoipa::path(get, path = "/stats", tag = "stats",
+    responses((status = 200, body = StatsTotals)))]
+pub(super) async fn stats(Shared(state): Shared<State>) -> Json<StatsTotals> {
+    let t = state.sink.totals();
+    let mut states = std::collections::BTreeMap::new();
+    for s in ["active", "paused", "disabled", "breaker_open"] {
+        let n = state
+            .sink
+            .endpoints()
+            .page(&EndpointQuery {
+                state: parse_state(s).ok(),
+                limit: 1,
+                ..EndpointQuery::new()
+            })
+            .remaining;
+        states.insert(s.to_owned(), n);
+    }
+    Json(StatsTotals {
+        endpoints: t.endpoints,
+        queued: t.queued,
+        in_flight: t.in_flight,
+        delivered: t.delivered,
+        failed: t.failed,
+        retried: t.retried,
+        dropped: t.dropped,
+        dead_lettered: t.dead_lettered,
+        rate_limited: t.rate_limited,
+        states,
+    })
+}

@@ -1,0 +1,287 @@
+//! The admin API under `/api/v1`: the console's powers as JSON, described by the OpenAPI
+//! document at `/api/v1/openapi.json` (generated from these handlers and types).
+//!
+//! | | |
+//! |---|---|
+//! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
+//! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
+//! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
+//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones |
+//! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
+//! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
+//! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
+//! | `GET /endpoints/{name}/activity` | deliveries and failures per minute, last hour |
+//! | `GET /attempts?endpoint=&tenant=&event_id=&ticket=&status=&since=&until=&before=&limit=` | the attempt log, newest first |
+//! | `GET /dead-letters?endpoint=&tenant=&event_type=&event_id=&before=&limit=` | dead letters, newest first |
+//! | `POST /dead-letters/replay` | `{"keys": […]}` or `{"endpoint": "crm"}` (all of its letters) |
+//! | `POST /dead-letters/delete` | `{"keys": […]}` |
+//! | `GET /stats` | totals over every endpoint |
+//!
+//! Requests that change something send `Content-Type: application/json` (or an
+//! `Authorization` header): see the crate's security notes. Errors are
+//! [`Problem`] documents naming the field at fault:
+//!
+//! ```text
+//! POST /api/v1/endpoints  {"name": "crm", "url": "ftp://crm.example.com"}
+//! 400 {"type":"about:blank","title":"Bad Request","status":400,
+//!      "detail":"endpoint 'crm': …","field":"url"}
+//! ```
+
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use deskhook::Secret;
+use deskhook_transports::delivery::{EndpointSpec, EndpointState, RedactedSpec};
+use serde_json::Value;
+use utoipa::OpenApi;
+
+use crate::guard::Base;
+use crate::{Problem, State};
+
+mod endpoints;
+mod log;
+
+use endpoints::*;
+pub use endpoints::{
+    EndpointList, EndpointView, LastAttempt, MinuteView, RemovedView, Rotation, StatsView, TestSent,
+};
+use log::*;
+pub use log::{
+    AttemptList, AttemptView, DeletedView, LetterList, LetterSelection, LetterView, ReplayFailure,
+    ReplayedView, StatsTotals,
+};
+
+/// The API's routes (nested at `/api/v1`).
+pub(crate) fn routes() -> Router<State> {
+    Router::new()
+        .route("/endpoints", get(list_endpoints).post(create_endpoint))
+        .route(
+            "/endpoints/{name}",
+            get(get_endpoint)
+                .put(update_endpoint)
+                .delete(delete_endpoint),
+        )
+        .route("/endpoints/{name}/pause", post(pause_endpoint))
+        .route("/endpoints/{name}/resume", post(resume_endpoint))
+        .route("/endpoints/{name}/test", post(test_endpoint))
+        .route("/endpoints/{name}/rotate-secret", post(rotate_secret))
+        .route("/endpoints/{name}/activity", get(endpoint_activity))
+        .route("/attempts", get(list_attempts))
+        .route("/dead-letters", get(list_dead_letters))
+        .route("/dead-letters/replay", post(replay_dead_letters))
+        .route("/dead-letters/delete", post(delete_dead_letters))
+        .route("/stats", get(stats))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+}
+
+/// The OpenAPI document of the admin API.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "deskhook admin API",
+        description = "Endpoints, attempts and dead letters of a running deskhook sink."
+    ),
+    paths(
+        list_endpoints,
+        create_endpoint,
+        get_endpoint,
+        update_endpoint,
+        delete_endpoint,
+        pause_endpoint,
+        resume_endpoint,
+        test_endpoint,
+        rotate_secret,
+        endpoint_activity,
+        list_attempts,
+        list_dead_letters,
+        replay_dead_letters,
+        delete_dead_letters,
+        stats
+    ),
+    components(schemas(Problem, EndpointSpec, RedactedSpec))
+)]
+pub struct ApiDoc;
+
+/// The name of a state in the API (`breaker_open`, …).
+pub(crate) fn state_name(state: EndpointState) -> &'static str {
+    match state {
+        EndpointState::Active => "active",
+        EndpointState::Paused => "paused",
+        EndpointState::Disabled => "disabled",
+        _ => "breaker_open",
+    }
+}
+
+/// A state from its API name.
+pub(crate) fn parse_state(text: &str) -> Result<EndpointState, Problem> {
+    Ok(match text {
+        "active" => EndpointState::Active,
+        "paused" => EndpointState::Paused,
+        "disabled" => EndpointState::Disabled,
+        "breaker_open" => EndpointState::BreakerOpen,
+        other => {
+            return Err(Problem::field(
+                "state",
+                format!("state '{other}' is not one of active, paused, disabled, breaker_open"),
+            ));
+        }
+    })
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    jiff::Timestamp::try_from(at)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// A query string's fields, read one by one so that a bad one is named.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn of(query: Option<String>) -> Params {
+        Params(
+            form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+        )
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, Problem> {
+        self.text(name)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Problem::field(name, format!("{name} '{v}' is not a whole number"))
+                })
+            })
+            .transpose()
+    }
+
+    fn time(&self, name: &str) -> Result<Option<SystemTime>, Problem> {
+        self.text(name)
+            .map(|v| {
+                v.parse::<jiff::Timestamp>().map(SystemTime::from).map_err(|e| {
+                    Problem::field(
+                        name,
+                        format!("{name} '{v}' is not a time ({e}); write it like 2026-11-29T14:00:00Z"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn limit(&self) -> Result<usize, Problem> {
+        match self.number::<usize>("limit")? {
+            Some(n @ 1..=1000) => Ok(n),
+            None => Ok(0),
+            Some(n) => Err(Problem::field(
+                "limit",
+                format!("limit {n} is out of range; ask for 1 to 1000"),
+            )),
+        }
+    }
+}
+
+/// The JSON of a request body.
+fn body_json(body: &Bytes) -> Result<Value, Problem> {
+    if body.is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}; send a JSON object"),
+        )
+    })
+}
+
+/// Reads an endpoint's JSON (the fields of a `[[endpoint]]` table), naming the field at
+/// fault when it cannot.
+pub(crate) fn parse_spec(value: Value) -> Result<EndpointSpec, Problem> {
+    read(value)
+}
+
+/// Reads `value` as a `T`, naming the field at fault when it cannot.
+fn read<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        // Unknown and missing fields are errors of the object: name the field itself.
+        let named = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|prefix| inner.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned);
+        let field = named.unwrap_or_else(|| {
+            path.split(['.', '['])
+                .next()
+                .filter(|p| !p.is_empty() && *p != "?")
+                .unwrap_or("")
+                .to_owned()
+        });
+        if field.is_empty() {
+            Problem::new(StatusCode::BAD_REQUEST, inner)
+        } else {
+            Problem::field(field.clone(), format!("{field}: {inner}"))
+        }
+    })
+}
+
+/// A `whsec_…` secret the admin gave.
+pub(crate) fn parse_secret(text: Option<&str>) -> Result<Secret, Problem> {
+    let text = text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Problem::field(
+                "secret",
+                "give the new secret (whsec_…, from `deskhook secret new` or the page's Generate \
+             button); the console never makes one it would then have to show",
+            )
+        })?;
+    Secret::parse(text).map_err(|e| Problem::field("secret", format!("secret: {e}")))
+}
+
+/// `201 Created` with the endpoint and its `Location`.
+fn created(base: &Base, view: EndpointView) -> Response {
+    let location = base.at(&format!(
+        "/api/v1/endpoints/{}",
+        crate::pages::enc(&view.name)
+    ));
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response()
+}
+
+async fn openapi(base: Base) -> Response {
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![utoipa::openapi::Server::new(base.at("/api/v1"))]);
+    Json(doc).into_response()
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no such API path; the document at /api/v1/openapi.json lists them",
+    )
+}
