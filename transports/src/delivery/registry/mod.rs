@@ -24,6 +24,10 @@ use super::{
 };
 use crate::error::Error;
 
+mod page;
+
+pub use page::{EndpointPage, EndpointQuery};
+
 /// Endpoints by name, and by tenant for routing.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
@@ -293,49 +297,6 @@ impl EndpointInfo {
     }
 }
 
-/// Which endpoints an [`Endpoints::page`] lists. Build it with `..EndpointQuery::new()` for
-/// the fields left open.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EndpointQuery {
-    /// Only endpoints whose name, tenant or URL's origin contains this text (ignoring case).
-    pub search: Option<String>,
-    /// Only this tenant's endpoints.
-    pub tenant: Option<String>,
-    /// Only endpoints in this state.
-    pub state: Option<EndpointState>,
-    /// Only endpoints named after this one (the `next` of the previous page).
-    pub after: Option<String>,
-    /// At most this many (1 to 1,000; 50 when 0).
-    pub limit: usize,
-}
-
-impl EndpointQuery {
-    /// Every endpoint, 50 at a time.
-    pub fn new() -> EndpointQuery {
-        EndpointQuery::default()
-    }
-
-    /// The page size asked for, within 1 to 1,000.
-    pub fn page_size(&self) -> usize {
-        match self.limit {
-            0 => 50,
-            n => n.min(super::MAX_PAGE),
-        }
-    }
-}
-
-/// A page of endpoints by name, and where the next one starts.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct EndpointPage {
-    /// The endpoints of the page.
-    pub items: Vec<EndpointInfo>,
-    /// How many endpoints match from this page on (this page's included).
-    pub remaining: usize,
-    /// Pass it as [`EndpointQuery::after`] for the next page; `None` on the last.
-    pub next: Option<String>,
-}
-
 /// An endpoint's secrets as settings (for the spec a spool keeps).
 fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super::SecretSpec> {
     secrets
@@ -345,21 +306,6 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
             expires: *expires,
         })
         .collect()
-}
-
-/// Whether `haystack` contains `needle` (already lower case), ignoring ASCII and Unicode case.
-fn contains_folded(haystack: &str, needle: &str) -> bool {
-    if haystack.is_ascii() && needle.is_ascii() {
-        let Some(&first) = needle.as_bytes().first() else {
-            return true;
-        };
-        // Compare a window only where its first byte matches: most do not.
-        haystack.as_bytes().windows(needle.len()).any(|w| {
-            w[0].to_ascii_lowercase() == first && w.eq_ignore_ascii_case(needle.as_bytes())
-        })
-    } else {
-        haystack.to_lowercase().contains(needle)
-    }
 }
 
 /// The endpoints of a running sink, to change while events flow. Cheap to clone, `Send` and
@@ -644,62 +590,6 @@ impl Endpoints {
             .iter()
             .map(|lane| EndpointInfo::of(lane))
             .collect()
-    }
-
-    /// A page of endpoints, by name, that match `query` (a search, a tenant, a state), and
-    /// how many match in all. Only the page's endpoints have their counters read, so a page
-    /// of 50 out of 100,000 endpoints costs a walk of the names, not 100,000 percentiles.
-    pub fn page(&self, query: &EndpointQuery) -> EndpointPage {
-        use std::ops::Bound;
-        let limit = query.page_size();
-        let needle = query
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
-        let keeps = |lane: &Lane| {
-            let route = lane.route();
-            let tenant = route.endpoint.tenant.as_deref();
-            query.tenant.as_deref().is_none_or(|t| tenant == Some(t))
-                && needle.as_deref().is_none_or(|needle| {
-                    contains_folded(&route.endpoint.name, needle)
-                        || contains_folded(&route.url, needle)
-                        || tenant.is_some_and(|t| contains_folded(t, needle))
-                })
-                && query
-                    .state
-                    .is_none_or(|state| lock(&lane.state).public_state() == state)
-        };
-        let (lanes, total, next) = {
-            let index = self.engine.registry().read();
-            let mut total = 0;
-            let mut lanes = Vec::with_capacity(limit);
-            let mut next = None;
-            let start = match query.after.as_deref() {
-                Some(after) => Bound::Excluded(after),
-                None => Bound::Unbounded,
-            };
-            for (_, lane) in index.by_name.range::<str, _>((start, Bound::Unbounded)) {
-                if !keeps(lane) {
-                    continue;
-                }
-                total += 1;
-                if lanes.len() < limit {
-                    lanes.push(lane.clone());
-                } else if next.is_none() {
-                    next = lanes
-                        .last()
-                        .map(|l: &Arc<Lane>| l.route().endpoint.name.clone());
-                }
-            }
-            (lanes, total, next)
-        };
-        EndpointPage {
-            items: lanes.iter().map(|lane| EndpointInfo::of(lane)).collect(),
-            remaining: total,
-            next,
-        }
     }
 
     /// The names of every endpoint, in order.
