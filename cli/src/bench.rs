@@ -123,8 +123,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     relays: u32,
-    /// With --transport nats, the partitions of the stream: the relays together deliver one
-    /// event per partition at a time. Defaults to 16.
+    /// With --transport nats, requests in flight at once in each relay (its endpoint's
+    /// workers), as --concurrency is for the HTTP transports.
+    #[arg(long, value_name = "W", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    relay_workers: u32,
+    /// With --transport nats, the partitions of the stream, shared among the relays (each
+    /// owned by one relay at a time). Defaults to 16.
     #[arg(long, value_name = "P",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(deskhook_transports::nats::MAX_PARTITIONS)))]
     partitions: Option<u32>,
@@ -411,6 +416,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 allow_private: args.allow_private,
                 secrets: &args.secret,
                 retry: &retry,
+                workers: args.relay_workers,
             },
         )?),
         _ => None,

@@ -12,22 +12,26 @@ use deskhook_transports::nats::StreamSettings;
 use deskhook_transports::relay::Relay;
 
 /// Deliver the events a NatsSink published, from the JetStream stream, to the endpoints of
-/// --config; stop on SIGTERM or SIGINT.
+/// --config (and of --endpoints-bucket); stop on SIGTERM or SIGINT.
 ///
-/// Events are spread over the stream's partitions by ticket; every relay pulls from one
-/// durable consumer per partition (named DURABLE-N), and the server hands out a partition's
-/// next event only when the one before is acknowledged, so each ticket's events arrive in
-/// order however many relays run. A relay acknowledges an event once every subscribed
-/// endpoint delivered it or dead-lettered it (the endpoints' retry schedules, breaker, SSRF
-/// guard and signing secrets apply), and tells the server it is still working on it
-/// meanwhile; a relay that dies hands its events to the others after --ack-wait.
+/// Events are spread over the stream's partitions by ticket. Relays with the same --durable
+/// share the partitions through leases in the KV bucket DURABLE-leases: each owns a fair
+/// share, pulls from it continuously (up to --max-pending events outstanding per partition)
+/// and keeps each ticket's events in order per endpoint. A relay acknowledges an event once
+/// every subscribed endpoint delivered it or dead-lettered it (the endpoints' retry
+/// schedules, breaker, SSRF guard and signing secrets apply). A new relay takes partitions
+/// from the others; a relay that stops gives its partitions back at once; the partitions
+/// of a relay that dies are taken over when its --lease ends, from the first event it had
+/// not acknowledged (those it delivered without acknowledging arrive again, with the same
+/// webhook-id).
 ///
 /// SIGHUP re-reads --config and applies the difference to its endpoints (printing `reloaded
 /// FILE: N endpoint(s)`; a file that no longer reads changes nothing).
 ///
-/// Prints `relaying from stream S (N partitions) to M endpoint(s)` once it is ready, and a
-/// summary when it stops: it finishes the events it is delivering within --grace, then
-/// hands the rest back to the stream for the other relays.
+/// Prints `relaying from stream S (N partitions) to M endpoint(s)` once it is ready,
+/// `partitions: 0,3,7` each time the partitions it owns change, and a summary when it stops:
+/// it finishes the events it is delivering within --grace, then leaves the rest to the
+/// partitions' next owners.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The NATS servers, comma-separated: nats://host:4222, tls://host:4222 or host:port.
@@ -36,7 +40,8 @@ pub(crate) struct Args {
     /// The deskhook.toml whose [[endpoint]]s and [delivery] settings to deliver with.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
-    /// The prefix of the durable consumers' names; relays with the same name share the work.
+    /// The name relays that share the work have in common (the prefix of their consumers and
+    /// of their leases bucket).
     #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
     durable: String,
     /// The JetStream stream.
@@ -48,16 +53,24 @@ pub(crate) struct Args {
     /// Allow private, loopback and link-local addresses for every endpoint.
     #[arg(long)]
     allow_private: bool,
-    /// How long the server waits without news from a relay before it gives its event to
-    /// another relay.
+    /// How long the server waits without news of an event before it hands it out again (the
+    /// relay sends news every third of this while it delivers).
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     ack_wait: Duration,
     /// How long a stopping relay lets the events it is delivering finish.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
-    /// How many times an event may be handed out (relays dying on it) before it is given up.
+    /// How many times a partition's consumer may hand an event out (acknowledgements lost)
+    /// before it is given up.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_handoffs: u32,
+    /// How long a partition stays with a relay that stopped renewing its lease (one that
+    /// died) before another takes it over. Applies when the leases bucket is made.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    lease: Duration,
+    /// Events each partition may have outstanding (taken and not yet acknowledged).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_pending: usize,
     /// Also deliver to the endpoints of this KV bucket (`deskhook endpoints --nats`), applying
     /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
     /// open with the key in $DESKHOOK_SECRETS_KEY.
@@ -92,7 +105,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .durable(&args.durable)
         .ack_wait(args.ack_wait)
         .grace(args.grace)
-        .max_handoffs(args.max_handoffs);
+        .max_handoffs(args.max_handoffs)
+        .lease(args.lease)
+        .max_pending(args.max_pending)
+        .on_partitions(|owned| {
+            let owned: Vec<String> = owned.iter().map(u32::to_string).collect();
+            crate::send::print_line(&format!("partitions: {}", owned.join(",")));
+        });
     let relay = match &args.endpoints_bucket {
         None => relay,
         Some(bucket) => {
@@ -133,8 +152,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         relay.run(stop).await.map_err(|e| e.to_string())
     })?;
     crate::send::print_line(&format!(
-        "stopped: {} event(s) acknowledged, {} handed back, {} dead letter(s)",
-        report.acknowledged, report.handed_back, report.dead_lettered
+        "stopped: {} event(s) acknowledged, {} handed back, {} dead letter(s), {} duplicate(s) \
+         acknowledged again",
+        report.acknowledged, report.handed_back, report.dead_lettered, report.duplicates
     ));
     Ok(ExitCode::SUCCESS)
 }

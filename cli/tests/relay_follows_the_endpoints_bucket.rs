@@ -82,8 +82,8 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
         ],
         &[("DESKHOOK_SECRETS_KEY", &key)],
     );
-    assert_eq!(relay.line(), "endpoints at revision 0");
-    let ready = relay.line();
+    assert_eq!(relay.said(), "endpoints at revision 0");
+    let ready = relay.said();
     assert!(
         ready.starts_with("relaying from stream DESKHOOK"),
         "{ready}"
@@ -105,7 +105,7 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
             &secrets,
         ],
     );
-    assert_eq!(relay.line(), "endpoints at revision 1");
+    assert_eq!(relay.said(), "endpoints at revision 1");
     publish(&url, dir.path(), "T-1", 5);
     let got = receiver.wait_for(5);
     assert!(
@@ -117,14 +117,14 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
     // Its URL changed: the next events go to the new one.
     let second_url = format!("url={}/v2", receiver.url);
     endpoints(&url, &key, &["update", "crm", &second_url]);
-    assert_eq!(relay.line(), "endpoints at revision 2");
+    assert_eq!(relay.said(), "endpoints at revision 2");
     publish(&url, dir.path(), "T-1", 3);
     let got = receiver.wait_for(8);
     assert!(got[5..].iter().all(|r| r.path == "/hook/v2"), "{got:?}");
 
     // Removed: events are acknowledged with nowhere to go.
     endpoints(&url, &key, &["remove", "crm"]);
-    assert_eq!(relay.line(), "endpoints at revision 3");
+    assert_eq!(relay.said(), "endpoints at revision 3");
     publish(&url, dir.path(), "T-2", 2);
     // The stream is a work queue: once it is empty, the relay has acknowledged them all.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -148,7 +148,7 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
             .unwrap()
             .success()
     );
-    let summary = relay.line();
+    let summary = relay.said();
     assert!(relay.wait().success(), "{summary}");
     assert!(
         summary.starts_with("stopped: 10 event(s) acknowledged"),
@@ -201,7 +201,7 @@ fn a_relay_re_reads_its_config_on_sighup() {
         "--grace",
         "300ms",
     ]);
-    assert!(relay.line().starts_with("relaying from stream DESKHOOK"));
+    assert!(relay.said().starts_with("relaying from stream DESKHOOK"));
     publish(&url, dir.path(), "T-1", 2);
     receiver.wait_for(2);
 
@@ -213,7 +213,7 @@ fn a_relay_re_reads_its_config_on_sighup() {
         &[("crm", "/v2"), ("audit", "/audit")],
     );
     signal(&relay, "-HUP");
-    let reloaded = relay.line();
+    let reloaded = relay.said();
     assert!(reloaded.ends_with(": 2 endpoint(s)"), "{reloaded}");
     publish(&url, dir.path(), "T-1", 2);
     let got = receiver.wait_for(6);
@@ -227,7 +227,7 @@ fn a_relay_re_reads_its_config_on_sighup() {
     // crm leaves the file: it is removed; a file that no longer reads changes nothing.
     write_config(&config, dir.path(), &receiver, &[("audit", "/audit")]);
     signal(&relay, "-HUP");
-    assert!(relay.line().ends_with(": 1 endpoint(s)"));
+    assert!(relay.said().ends_with(": 1 endpoint(s)"));
     std::fs::write(&config, "[[endpoint]]\nname = \"broken\"\n").unwrap();
     signal(&relay, "-HUP");
     let deadline = std::time::Instant::now() + support::WAIT;
@@ -239,7 +239,7 @@ fn a_relay_re_reads_its_config_on_sighup() {
     let got = receiver.wait_for(7);
     assert_eq!(got[6].path, "/hook/audit");
     signal(&relay, "-TERM");
-    let summary = relay.line();
+    let summary = relay.said();
     assert!(relay.wait().success(), "{summary}");
     assert!(
         relay.stderr().contains("the endpoints stay as they were"),
@@ -293,8 +293,8 @@ fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
         "--grace",
         "300ms",
     ]);
-    assert_eq!(relay.line(), "endpoints at revision 2");
-    let ready = relay.line();
+    assert_eq!(relay.said(), "endpoints at revision 2");
+    let ready = relay.said();
     assert!(ready.ends_with("to 1 endpoint(s)"), "{ready}");
     let deadline = std::time::Instant::now() + support::WAIT;
     while !relay

@@ -83,10 +83,12 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
             config_arg,
             "--ack-wait",
             "2s",
+            "--lease",
+            "2s",
             "--grace",
             "5s",
         ]);
-        let ready = relay.line();
+        let ready = relay.said();
         assert_eq!(
             ready,
             format!("relaying from stream DESKHOOK ({PARTITIONS} partitions) to 1 endpoint(s)")
@@ -162,7 +164,7 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
             .status()
             .unwrap();
         assert!(status.success());
-        let summary = relay.line();
+        let summary = relay.said();
         let acknowledged: usize = summary
             .strip_prefix("stopped: ")
             .and_then(|rest| rest.split_whitespace().next())
@@ -172,7 +174,7 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
             acknowledged > 0,
             "both survivors took part of the work: {summary}"
         );
-        assert!(summary.ends_with(", 0 dead letter(s)"), "{summary}");
+        assert!(summary.contains(", 0 dead letter(s)"), "{summary}");
         assert!(relay.wait().success(), "exit status");
     }
     let dead = dir.path().join("dead.jsonl");

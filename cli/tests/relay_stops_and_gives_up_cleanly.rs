@@ -65,11 +65,12 @@ fn relay(url: &str, config: &str) -> Running {
         "--grace",
         "300ms",
     ]);
-    assert!(relay.line().starts_with("relaying from stream DESKHOOK"));
+    assert!(relay.said().starts_with("relaying from stream DESKHOOK"));
     relay
 }
 
-/// Sends SIGTERM and returns the summary: (acknowledged, handed back, dead letters).
+/// Sends SIGTERM and returns the summary: (acknowledged, handed back, dead letters); none
+/// was acknowledged twice.
 fn stop(relay: &mut Running) -> (usize, usize, usize) {
     let pid = relay.pid().to_string();
     assert!(
@@ -79,13 +80,14 @@ fn stop(relay: &mut Running) -> (usize, usize, usize) {
             .unwrap()
             .success()
     );
-    let summary = relay.line();
+    let summary = relay.said();
     assert!(relay.wait().success(), "{summary}");
     let numbers: Vec<usize> = summary
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
         .collect();
-    assert_eq!(numbers.len(), 3, "{summary}");
+    assert_eq!(numbers.len(), 4, "{summary}");
+    assert_eq!(numbers[3], 0, "no duplicates: {summary}");
     (numbers[0], numbers[1], numbers[2])
 }
 

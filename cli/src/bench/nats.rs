@@ -128,10 +128,17 @@ impl Drop for BenchStream {
     }
 }
 
-/// Deletes the stream and the relays' dead-letter stream, if they exist.
+/// The relays' name: their own for each run, so that each run has its own leases bucket.
+fn durable(settings: &StreamSettings) -> String {
+    settings.prefix().to_owned()
+}
+
+/// Deletes the stream, the relays' dead-letter stream and their leases bucket, if they
+/// exist.
 async fn delete_streams(context: &jetstream::Context, settings: &StreamSettings) {
     let name = settings.stream_name();
-    for stream in [name.to_owned(), format!("{name}_DEAD")] {
+    let leases = format!("KV_{}-leases", durable(settings));
+    for stream in [name.to_owned(), format!("{name}_DEAD"), leases] {
         // Missing is the usual case at the start; anything else only leaves a stream behind.
         let _ = tokio::time::timeout(REQUEST_TIMEOUT, context.delete_stream(&stream)).await;
     }
@@ -177,6 +184,8 @@ pub(super) struct Target<'a> {
     pub(super) allow_private: bool,
     pub(super) secrets: &'a [String],
     pub(super) retry: &'a RetrySchedule,
+    /// Requests in flight at once in each relay (the endpoint's `workers`).
+    pub(super) workers: u32,
 }
 
 /// A TOML basic string: JSON's escapes (`\"`, `\\`, `\n`, `\u0001`, …) are all TOML's too,
@@ -185,17 +194,18 @@ fn toml_string(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-/// The relays' deskhook.toml: `target` as the one endpoint, with one worker per partition
-/// (a relay never has more events in delivery), and the dead letters in `dead_letters`.
-fn relay_config(target: &Target<'_>, workers: u32, dead_letters: &Path) -> String {
+/// The relays' deskhook.toml: `target` as the one endpoint, with its workers, and the dead
+/// letters in `dead_letters`.
+fn relay_config(target: &Target<'_>, dead_letters: &Path) -> String {
     let secrets: Vec<String> = target.secrets.iter().map(|s| toml_string(s)).collect();
     format!(
         "[delivery]\ndead_letter_path = {}\n\n[[endpoint]]\nname = \"bench\"\nurl = {}\n\
-         allow_private = {}\nretry = {}\nworkers = {workers}\nsecrets = [{}]\n",
+         allow_private = {}\nretry = {}\nworkers = {}\nsecrets = [{}]\n",
         toml_string(&dead_letters.to_string_lossy()),
         toml_string(target.url),
         target.allow_private,
         toml_string(&target.retry.to_string()),
+        target.workers,
         secrets.join(", ")
     )
 }
@@ -307,11 +317,7 @@ impl Relays {
             dir,
         };
         let config = relays.dir.join("deskhook.toml");
-        let text = relay_config(
-            target,
-            settings.partition_count(),
-            &relays.dead_letter_path(),
-        );
+        let text = relay_config(target, &relays.dead_letter_path());
         write_private(&config, &text)
             .map_err(|e| format!("cannot write '{}': {e}", config.display()))?;
         for _ in 0..count {
@@ -323,7 +329,7 @@ impl Relays {
                     .arg(&config)
                     .args(["--stream", settings.stream_name()])
                     .args(["--subject-prefix", settings.prefix()])
-                    .args(["--durable", "deskhook-bench"])
+                    .args(["--durable", &durable(settings)])
                     .args(["--grace", &format!("{}s", RELAY_GRACE.as_secs())]),
             )?;
             relays.processes.push(process);
@@ -366,8 +372,14 @@ impl Relays {
         let mut trouble = Vec::new();
         let count = self.processes.len();
         for (n, mut process) in std::mem::take(&mut self.processes).into_iter().enumerate() {
-            // `line` gives up when the relay exits without a summary.
-            let summary = process.line(RELAY_GRACE + READY_WAIT);
+            // `line` gives up when the relay exits without a summary; the lines saying which
+            // partitions it owns come first.
+            let summary = loop {
+                match process.line(RELAY_GRACE + READY_WAIT) {
+                    Ok(line) if line.starts_with("partitions:") => {}
+                    other => break other,
+                }
+            };
             let status = match &summary {
                 Ok(_) => process.child.wait().map_err(|e| e.to_string()),
                 Err(_) => {
@@ -467,8 +479,8 @@ mod tests {
                 allow_private: true,
                 secrets: &secrets,
                 retry: &retry,
+                workers: 16,
             },
-            16,
             Path::new("/tmp/x\\y/dead.jsonl"),
         );
         assert_eq!(

@@ -180,6 +180,31 @@ impl Running {
         }
     }
 
+    /// The next line of stdout that is not a relay's `partitions: …` (those come whenever
+    /// the relays share the partitions anew).
+    pub(crate) fn said(&self) -> String {
+        loop {
+            let line = self.line();
+            if !line.starts_with("partitions:") {
+                return line;
+            }
+        }
+    }
+
+    /// Reads stdout until a `partitions: …` line says the relay owns exactly `count`.
+    pub(crate) fn owns(&self, count: usize) {
+        loop {
+            let line = self.line();
+            if let Some(owned) = line.strip_prefix("partitions:") {
+                let owned = owned.trim();
+                let n = if owned.is_empty() { 0 } else { owned.split(',').count() };
+                if n == count {
+                    return;
+                }
+            }
+        }
+    }
+
     /// The next `n` lines of stdout.
     pub(crate) fn lines(&self, n: usize) -> Vec<String> {
         (0..n).map(|_| self.line()).collect()

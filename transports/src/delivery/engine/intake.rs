@@ -146,6 +146,21 @@ impl Engine {
         self.enqueue_for(&lane, event)
     }
 
+    /// Queues an event a relay took from its stream for `lane`, charged to the memory budget
+    /// as an emit's event is: the body is shared, not copied.
+    #[cfg(feature = "relay")]
+    pub(crate) fn enqueue_relayed(&self, lane: Arc<Lane>, event: EventData) -> Result<(), String> {
+        let problems = self
+            .backlog
+            .accept(self, event, std::iter::once(lane).collect())
+            .problems;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
     /// Queues `event` for `lane` only (a replayed dead letter, a test event).
     pub(crate) fn enqueue_for(&self, lane: &Arc<Lane>, event: EventData) -> Result<(), Error> {
         let job = Job::new(Arc::new(event), self.next_order());

@@ -1,0 +1,290 @@
+//! Who owns which partition: leases in a JetStream KV bucket (`<durable>-leases`) whose
+//! entries expire after the bucket's `max_age` (the lease) unless renewed.
+//!
+//! Keys: `m.<relay>` for each live relay (its membership), `p.<partition>` for each owned
+//! partition, valued with the owner's id. A relay takes a free partition with a create (it
+//! fails when the key exists), renews what it holds with an update at the revision it last
+//! wrote (it fails when another relay took the key meanwhile), and gives a partition back by
+//! deleting its key at that revision. Expiry needs no tombstone, so relays look at the
+//! bucket every third of the lease as well as when it changes.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt as _;
+
+use crate::error::Error;
+
+/// A relay's view of the leases bucket.
+pub(super) struct Leases {
+    kv: kv::Store,
+    bucket: String,
+    /// This relay's id.
+    pub(super) me: String,
+    /// How long an entry lives without renewal (the bucket's `max_age`).
+    pub(super) lease: Duration,
+}
+
+/// What renewing a lease found.
+pub(super) enum Renewed {
+    /// Renewed, at this revision.
+    At(u64),
+    /// Another relay holds it now (ours expired).
+    Lost,
+    /// The servers did not answer; try again.
+    Unknown(String),
+}
+
+/// What a relay should do to hold its share: partitions to take (in order of preference)
+/// and how many to give back.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Plan {
+    pub(super) take: Vec<u32>,
+    pub(super) give: usize,
+}
+
+/// A relay's share of `partitions` among `members` relays: a partition more than the even
+/// share, so that every partition has room somewhere.
+pub(super) fn share(partitions: u32, members: usize) -> usize {
+    (partitions as usize).div_ceil(members.max(1))
+}
+
+/// The plan of relay `me` holding `held`, with `leased` partitions owned by anyone and
+/// `members` relays alive: take free partitions up to its share, preferring those its id
+/// ranks first (so that relays starting together mostly want different ones), or give back
+/// what is over it.
+pub(super) fn plan(
+    partitions: u32,
+    members: usize,
+    held: usize,
+    leased: &HashSet<u32>,
+    me: &str,
+) -> Plan {
+    let share = share(partitions, members);
+    if held > share {
+        return Plan {
+            take: Vec::new(),
+            give: held - share,
+        };
+    }
+    let mut free: Vec<u32> = (0..partitions).filter(|p| !leased.contains(p)).collect();
+    free.sort_by_key(|p| rank(me, *p));
+    free.truncate(share - held);
+    Plan {
+        take: free,
+        give: 0,
+    }
+}
+
+/// A stable pseudo-random rank of partition `p` for relay `me` (rendezvous hashing, FNV-1a).
+pub(super) fn rank(me: &str, p: u32) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in me.bytes().chain(p.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+fn partition_key(p: u32) -> String {
+    format!("p.{p}")
+}
+
+impl Leases {
+    /// Opens the bucket `bucket` (made with `lease` as its entries' lifetime and `replicas`
+    /// copies when it does not exist; an existing bucket keeps its own lifetime) for relay
+    /// `me`.
+    pub(super) async fn open(
+        context: &jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+        lease: Duration,
+        me: String,
+    ) -> Result<Leases, Error> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Config(format!(
+                "the relays' leases bucket '{bucket}': cannot {what}: {e}"
+            ))
+        };
+        let kv = match context.get_key_value(bucket).await {
+            Ok(kv) => kv,
+            Err(_) => {
+                // Made as `create_key_value` would (see EndpointStore::open for why not with
+                // it), with the lease as the entries' lifetime.
+                context
+                    .get_or_create_stream(jetstream::stream::Config {
+                        name: format!("KV_{bucket}"),
+                        description: Some("deskhook relays: who owns which partition".into()),
+                        subjects: vec![format!("$KV.{bucket}.>")],
+                        max_messages_per_subject: 1,
+                        max_age: lease,
+                        duplicate_window: lease.min(Duration::from_secs(120)),
+                        max_bytes: -1,
+                        max_message_size: -1,
+                        allow_rollup: true,
+                        deny_delete: true,
+                        allow_direct: true,
+                        num_replicas: replicas.max(1),
+                        discard: jetstream::stream::DiscardPolicy::New,
+                        ..jetstream::stream::Config::default()
+                    })
+                    .await
+                    .map_err(|e| fail("create it", &e))?;
+                context
+                    .get_key_value(bucket)
+                    .await
+                    .map_err(|e| fail("open it", &e))?
+            }
+        };
+        let mut stream = context
+            .get_stream(format!("KV_{bucket}"))
+            .await
+            .map_err(|e| fail("read it", &e))?;
+        let found = stream.info().await.map_err(|e| fail("read it", &e))?;
+        let lease = found.config.max_age;
+        if lease.is_zero() {
+            return Err(Error::Config(format!(
+                "the relays' leases bucket '{bucket}' keeps its entries forever (no max_age), so \
+                 a dead relay's partitions would never be freed: delete it (nats kv del \
+                 {bucket}) and let the relays make it again"
+            )));
+        }
+        Ok(Leases {
+            kv,
+            bucket: bucket.to_owned(),
+            me,
+            lease,
+        })
+    }
+
+    fn failed(&self, what: &str, e: &dyn std::fmt::Display) -> String {
+        format!("leases bucket '{}': cannot {what}: {e}", self.bucket)
+    }
+
+    /// Says this relay is alive (renewed with the leases).
+    pub(super) async fn join(&self) -> Result<(), String> {
+        self.kv
+            .put(format!("m.{}", self.me), self.me.clone().into())
+            .await
+            .map(drop)
+            .map_err(|e| self.failed("say this relay is alive", &e))
+    }
+
+    /// The live relays and the partitions owned by anyone.
+    pub(super) async fn look(&self) -> Result<(HashSet<String>, HashSet<u32>), String> {
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| self.failed("list it", &e))?;
+        let mut members = HashSet::new();
+        let mut leased = HashSet::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| self.failed("list it", &e))?;
+            if let Some(member) = key.strip_prefix("m.") {
+                members.insert(member.to_owned());
+            } else if let Some(p) = key.strip_prefix("p.").and_then(|p| p.parse().ok()) {
+                leased.insert(p);
+            }
+        }
+        Ok((members, leased))
+    }
+
+    /// Takes partition `p` if it is free; its lease's revision.
+    pub(super) async fn take(&self, p: u32) -> Option<u64> {
+        self.kv
+            .create(partition_key(p), self.me.clone().into())
+            .await
+            .ok()
+    }
+
+    /// Renews the lease of partition `p`, held at `revision`.
+    pub(super) async fn renew(&self, p: u32, revision: u64) -> Renewed {
+        match self
+            .kv
+            .update(partition_key(p), self.me.clone().into(), revision)
+            .await
+        {
+            Ok(revision) => Renewed::At(revision),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Renewed::Lost,
+            Err(e) => Renewed::Unknown(self.failed("renew a lease", &e)),
+        }
+    }
+
+    /// Gives partition `p`, held at `revision`, back at once.
+    pub(super) async fn give_back(&self, p: u32, revision: u64) {
+        if let Err(e) = self
+            .kv
+            .delete_expect_revision(partition_key(p), Some(revision))
+            .await
+        {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {p} not given back at once ({}); it is free when its lease \
+                 ends",
+                self.failed("delete a lease", &e)
+            );
+        }
+    }
+
+    /// Says this relay is gone.
+    pub(super) async fn leave(&self) {
+        let _ = self.kv.delete(format!("m.{}", self.me)).await;
+    }
+
+    /// Changes to the bucket as they come (a relay joins or leaves, a lease is given back).
+    pub(super) async fn changes(&self) -> Option<kv::Watch> {
+        self.kv.watch_all().await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_share_leaves_room_for_every_partition() {
+        assert_eq!(share(16, 1), 16);
+        assert_eq!(share(16, 3), 6);
+        assert_eq!(share(16, 0), 16);
+        assert_eq!(share(1, 4), 1);
+    }
+
+    #[test]
+    fn a_relay_takes_free_partitions_up_to_its_share() {
+        let leased: HashSet<u32> = (0..10).collect();
+        let plan = plan(16, 2, 0, &leased, "a");
+        assert_eq!(plan.give, 0);
+        assert_eq!(plan.take.len(), 6, "only six are free");
+        assert!(plan.take.iter().all(|p| *p >= 10));
+
+        let plan = super::plan(16, 2, 3, &HashSet::from([0, 1, 2]), "a");
+        assert_eq!(plan.take.len(), 5, "a share of 8 minus the 3 held");
+    }
+
+    #[test]
+    fn a_relay_over_its_share_gives_back() {
+        let leased: HashSet<u32> = (0..16).collect();
+        assert_eq!(
+            plan(16, 3, 16, &leased, "a"),
+            Plan {
+                take: Vec::new(),
+                give: 10
+            }
+        );
+    }
+
+    #[test]
+    fn relays_prefer_different_partitions() {
+        let free = HashSet::new();
+        let a = plan(16, 2, 0, &free, "relay-a").take;
+        let b = plan(16, 2, 0, &free, "relay-b").take;
+        let common = a.iter().filter(|p| b.contains(p)).count();
+        assert!(common < 8, "two relays want the same 8 partitions: {a:?} {b:?}");
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 8, "no partition twice");
+    }
+}

@@ -1,0 +1,243 @@
+//! A relay's share of the partitions: taken, renewed and given back through the leases (see
+//! [`leases`](super::leases)), with one task per partition owned.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::leases::{Leases, Renewed, plan, rank};
+use super::partition::{Order, Shared};
+
+/// Told the partitions a relay owns each time they change.
+pub(super) type OnPartitions = Arc<dyn Fn(&[u32]) + Send + Sync>;
+
+/// A partition this relay owns.
+struct Held {
+    revision: u64,
+    order: watch::Sender<Order>,
+    renewed: Instant,
+}
+
+/// The partitions of one relay.
+pub(super) struct Owner {
+    shared: Arc<Shared>,
+    leases: Leases,
+    partitions: u32,
+    held: HashMap<u32, Held>,
+    tasks: JoinSet<u32>,
+    /// The relays seen alive at the last look, to tell a new one from a renewal.
+    members: HashSet<String>,
+    told: Option<OnPartitions>,
+}
+
+impl Owner {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        leases: Leases,
+        partitions: u32,
+        told: Option<OnPartitions>,
+    ) -> Owner {
+        Owner {
+            shared,
+            leases,
+            partitions,
+            held: HashMap::new(),
+            tasks: JoinSet::new(),
+            members: HashSet::new(),
+            told,
+        }
+    }
+
+    /// Takes, renews and gives back partitions until `stop` turns true; then ends every
+    /// partition's pull and returns the leases still held (partition, revision) with the
+    /// bucket, for the relay to give back once its engine has stopped.
+    pub(super) async fn run(
+        mut self,
+        mut stop: watch::Receiver<bool>,
+    ) -> (Leases, Vec<(u32, u64)>) {
+        let every = self.leases.lease / 3;
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = self.leases.changes().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.leases.join().await {
+                        log::warn!(target: deskhook::LOG_TARGET, "relay: {e}");
+                    }
+                    self.renew(every).await;
+                }
+                change = next_change(&mut changes) => {
+                    if !self.matters(change.as_ref()) {
+                        continue;
+                    }
+                }
+                Some(ended) = self.tasks.join_next() => {
+                    if let Ok(p) = ended {
+                        self.ended(p).await;
+                    }
+                }
+                () = stopping(&mut stop) => break,
+            }
+            self.rebalance().await;
+        }
+        for held in self.held.values() {
+            let _ = held.order.send(Order::End);
+        }
+        while self.tasks.join_next().await.is_some() {}
+        let held = self.held.iter().map(|(p, h)| (*p, h.revision)).collect();
+        (self.leases, held)
+    }
+
+    /// Whether a change of the bucket may change the plan: a lease given back, a relay gone
+    /// or new (renewals do not).
+    fn matters(&self, change: Option<&kv::Entry>) -> bool {
+        change.is_none_or(|entry| match entry.operation {
+            kv::Operation::Put => entry
+                .key
+                .strip_prefix("m.")
+                .is_some_and(|member| !self.members.contains(member)),
+            kv::Operation::Delete | kv::Operation::Purge => true,
+        })
+    }
+
+    /// Renews every lease held; a lease lost, or not renewed before it ends, stops its
+    /// partition at once.
+    async fn renew(&mut self, every: Duration) {
+        let mut lost = Vec::new();
+        for (p, held) in &mut self.held {
+            if *held.order.borrow() == Order::End {
+                continue;
+            }
+            match self.leases.renew(*p, held.revision).await {
+                Renewed::At(revision) => {
+                    held.revision = revision;
+                    held.renewed = Instant::now();
+                }
+                Renewed::Lost => lost.push((*p, "another relay took it after it ended".to_owned())),
+                Renewed::Unknown(e) if held.renewed.elapsed() + every / 2 >= self.leases.lease => {
+                    lost.push((*p, format!("it could not be renewed before it ended ({e})")));
+                }
+                Renewed::Unknown(e) => {
+                    log::warn!(target: deskhook::LOG_TARGET, "relay: partition {p}: {e}; trying again");
+                }
+            }
+        }
+        for (p, why) in lost {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "relay: lease of partition {p} lost: {why}; stopped pulling it (the events it \
+                 had in delivery may be delivered again by its next owner)"
+            );
+            if let Some(held) = self.held.remove(&p) {
+                let _ = held.order.send(Order::End);
+            }
+            self.shared.book.abandon(Some(p));
+            self.tell();
+        }
+    }
+
+    /// A partition's task ended: a partition handed back is given back.
+    async fn ended(&mut self, p: u32) {
+        let Some(held) = self.held.remove(&p) else {
+            return;
+        };
+        if *held.order.borrow() == Order::HandBack {
+            self.leases.give_back(p, held.revision).await;
+            log::info!(target: deskhook::LOG_TARGET, "relay: gave partition {p} back");
+        }
+        self.tell();
+    }
+
+    /// Takes free partitions up to this relay's share, or hands back what is over it.
+    async fn rebalance(&mut self) {
+        let (members, leased) = match self.leases.look().await {
+            Ok(found) => found,
+            Err(e) => {
+                log::warn!(target: deskhook::LOG_TARGET, "relay: {e}");
+                return;
+            }
+        };
+        self.members = members;
+        let keeping: Vec<u32> = self
+            .held
+            .iter()
+            .filter(|(_, h)| *h.order.borrow() == Order::Keep)
+            .map(|(p, _)| *p)
+            .collect();
+        let plan = plan(
+            self.partitions,
+            self.members.len(),
+            keeping.len(),
+            &leased,
+            &self.leases.me,
+        );
+        let mut changed = false;
+        for p in plan.take {
+            let Some(revision) = self.leases.take(p).await else {
+                continue;
+            };
+            let (order, orders) = watch::channel(Order::Keep);
+            let shared = self.shared.clone();
+            self.tasks.spawn(async move {
+                shared.own(p, revision, orders).await;
+                p
+            });
+            self.held.insert(
+                p,
+                Held {
+                    revision,
+                    order,
+                    renewed: Instant::now(),
+                },
+            );
+            log::info!(target: deskhook::LOG_TARGET, "relay: took partition {p}");
+            changed = true;
+        }
+        let mut giving = keeping;
+        giving.sort_by_key(|p| std::cmp::Reverse(rank(&self.leases.me, *p)));
+        for p in giving.into_iter().take(plan.give) {
+            if let Some(held) = self.held.get(&p) {
+                let _ = held.order.send(Order::HandBack);
+                log::info!(target: deskhook::LOG_TARGET, "relay: handing partition {p} back");
+            }
+        }
+        if changed {
+            self.tell();
+        }
+    }
+
+    /// Tells [`Relay::on_partitions`](super::Relay::on_partitions) what is owned now.
+    fn tell(&self) {
+        if let Some(told) = &self.told {
+            let mut owned: Vec<u32> = self.held.keys().copied().collect();
+            owned.sort_unstable();
+            told(&owned);
+        }
+    }
+}
+
+/// Resolves once the relay stops.
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// The next change of the bucket; never, when it cannot be watched.
+async fn next_change(changes: &mut Option<kv::Watch>) -> Option<kv::Entry> {
+    match changes {
+        Some(watch) => match watch.next().await {
+            Some(Ok(entry)) => Some(entry),
+            Some(Err(_)) | None => {
+                *changes = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,339 @@
+//! One partition a relay owns: its consumer, the continuous pull, and each message handed to
+//! the engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use deskhook::{EventId, EventType};
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+
+use super::book::{Book, Seen};
+use crate::delivery::{
+    DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, TENANT_HEADER, TICKET_HEADER, raw_body,
+};
+use crate::nats::{StreamSettings, decode_ticket};
+
+/// What the owner of a partition is told to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Order {
+    /// Pull and deliver.
+    Keep,
+    /// Take nothing more; once what is in delivery is acknowledged, give the partition back.
+    HandBack,
+    /// Take nothing more and end at once (the relay stops, or the lease is lost).
+    End,
+}
+
+/// How the pull loop ended.
+enum Pulled {
+    /// Told to stop.
+    Ordered,
+    /// Start again with a new consumer (messages lost on the way, or the pull broke).
+    Again,
+}
+
+/// What every partition of a relay shares.
+pub(super) struct Shared {
+    pub(super) http: DeliverySink,
+    pub(super) book: Arc<Book>,
+    pub(super) stream: jetstream::stream::Stream,
+    pub(super) client: async_nats::Client,
+    pub(super) settings: StreamSettings,
+    pub(super) durable: String,
+    pub(super) ack_wait: Duration,
+    /// Messages a partition may have outstanding (its consumer's `max_ack_pending`).
+    pub(super) max_pending: usize,
+    pub(super) max_handoffs: i64,
+}
+
+/// How long to wait before trying again after a failure of the servers.
+const PAUSE: Duration = Duration::from_millis(500);
+
+impl Shared {
+    /// The name of this relay's consumer for `partition`, owned under lease `revision`: a new
+    /// owner uses a new name, so that a relay that lost its lease cannot pull from it.
+    pub(super) fn consumer_name(&self, partition: u32, revision: u64) -> String {
+        format!("{}-{partition}-{revision}", self.durable)
+    }
+
+    /// Owns `partition` under lease `revision` until told otherwise: makes its consumer
+    /// (in place of any other of the partition), pulls continuously, hands each message to
+    /// the engine. At [`Order::HandBack`] it waits until what it took is acknowledged, then
+    /// deletes its consumer.
+    pub(super) async fn own(&self, partition: u32, revision: u64, mut order: watch::Receiver<Order>) {
+        let name = self.consumer_name(partition, revision);
+        loop {
+            if *order.borrow() != Order::Keep {
+                break;
+            }
+            let consumer = match self.consumer(partition, &name).await {
+                Ok(consumer) => consumer,
+                Err(e) => {
+                    log::warn!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}; trying again");
+                    let _ = tokio::time::timeout(PAUSE, order.changed()).await;
+                    continue;
+                }
+            };
+            match self.pull(partition, &consumer, &mut order).await {
+                Pulled::Ordered => break,
+                Pulled::Again => {
+                    let _ = self.stream.delete_consumer(&name).await;
+                }
+            }
+        }
+        if *order.borrow() == Order::HandBack {
+            let book = self.book.clone();
+            tokio::select! {
+                () = book.until(|b| b.outstanding(partition) > 0) => {
+                    // The acknowledgements are on their way: let the server have them before
+                    // the consumer goes, or the next owner would deliver them again.
+                    let _ = self.client.flush().await;
+                    let _ = self.stream.consumer_info(&name).await;
+                    let _ = self.stream.delete_consumer(&name).await;
+                }
+                () = until(&mut order, |o| *o == Order::End) => {}
+            }
+        }
+    }
+
+    /// This relay's consumer of `partition`, in place of any other consumer of it.
+    async fn consumer(
+        &self,
+        partition: u32,
+        name: &str,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
+        let filter = self.settings.partition_filter(partition);
+        let mut others = self.stream.consumers();
+        let mut stale = Vec::new();
+        while let Some(info) = others.next().await {
+            let info = info.map_err(|e| format!("cannot list the consumers: {e}"))?;
+            if info.config.filter_subject == filter && info.name != name {
+                stale.push(info.name);
+            }
+        }
+        for other in stale {
+            // A consumer of a relay that gave the partition up or lost it: what it had not
+            // acknowledged is still in the stream, and ours starts with it.
+            self.stream
+                .delete_consumer(&other)
+                .await
+                .map_err(|e| format!("cannot delete the old consumer '{other}': {e}"))?;
+        }
+        let config = consumer::pull::Config {
+            durable_name: Some(name.to_owned()),
+            description: Some(format!("deskhook relay, partition {partition}")),
+            filter_subject: filter.clone(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            max_ack_pending: i64::try_from(self.max_pending).unwrap_or(i64::MAX),
+            max_deliver: -1,
+            ..Default::default()
+        };
+        self.stream
+            .get_or_create_consumer(name, config)
+            .await
+            .map_err(|e| format!("cannot make consumer '{name}' for '{filter}': {e}"))
+    }
+
+    /// Pulls from `consumer` until told to stop, or until the pull must start again.
+    async fn pull(
+        &self,
+        partition: u32,
+        consumer: &consumer::Consumer<consumer::pull::Config>,
+        order: &mut watch::Receiver<Order>,
+    ) -> Pulled {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.max_pending.clamp(1, 500))
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        let mut messages = match messages {
+            Ok(messages) => messages,
+            Err(e) => {
+                log::warn!(target: deskhook::LOG_TARGET, "relay: partition {partition}: cannot pull: {e}");
+                tokio::time::sleep(PAUSE).await;
+                return Pulled::Again;
+            }
+        };
+        // The consumer numbers its deliveries: a number skipped is a message lost on the
+        // way (a reconnect), which the server hands out again only after ack_wait, after
+        // those behind it. Pulling again from the first unacknowledged keeps the order.
+        let mut next_delivery = 1;
+        loop {
+            let message = tokio::select! {
+                biased;
+                () = until(order, |o| *o != Order::Keep) => return Pulled::Ordered,
+                message = messages.next() => message,
+            };
+            let message = match message {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => {
+                    log::warn!(target: deskhook::LOG_TARGET, "relay: partition {partition}: pulling: {e}; pulling again");
+                    tokio::time::sleep(PAUSE).await;
+                    return Pulled::Again;
+                }
+                None => return Pulled::Again,
+            };
+            let delivery = message.info().map_or(next_delivery, |i| i.consumer_sequence);
+            if delivery > next_delivery {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {partition}: {} message(s) lost on the way; pulling again \
+                     from the first unacknowledged",
+                    delivery - next_delivery
+                );
+                return Pulled::Again;
+            }
+            next_delivery = next_delivery.max(delivery + 1);
+            if !self.take(partition, message, order).await {
+                return Pulled::Ordered;
+            }
+        }
+    }
+
+    /// Hands one message to the engine, for every endpoint that takes it; `false` when told
+    /// to stop while waiting for room (the message stays in the stream).
+    async fn take(
+        &self,
+        partition: u32,
+        message: jetstream::Message,
+        order: &mut watch::Receiver<Order>,
+    ) -> bool {
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        let id = header("webhook-id");
+        let event_type = header("x-deskhook-action")
+            .as_deref()
+            .and_then(EventType::from_wire);
+        let parsed: Option<EventId> = id.as_deref().and_then(|id| id.parse().ok());
+        let (Some(id), Some(parsed), Some(event_type)) = (id, parsed, event_type) else {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "relay: message on '{}' is not a deskhook event (webhook-id or \
+                 x-deskhook-action missing or unknown); terminated",
+                message.subject
+            );
+            settle(&message, AckKind::Term).await;
+            return true;
+        };
+        match self.book.seen(&id, &message) {
+            Some(Seen::Joined) => return true,
+            Some(Seen::Acknowledged) => {
+                self.book
+                    .counts
+                    .duplicates
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                settle(&message, AckKind::Ack).await;
+                return true;
+            }
+            None => {}
+        }
+        let ticket: Arc<str> = header(TICKET_HEADER)
+            .map(|t| decode_ticket(&t))
+            .unwrap_or_default()
+            .into();
+        let tenant = header(TENANT_HEADER).map(|t| decode_ticket(&t));
+        let lanes = self.http.engine().registry().route(tenant.as_deref(), event_type);
+        let count = |counter: &std::sync::atomic::AtomicU64| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        if lanes.is_empty() {
+            settle(&message, AckKind::Ack).await;
+            count(&self.book.counts.acknowledged);
+            return true;
+        }
+        let id: Arc<str> = id.into();
+        let body = message.payload.clone();
+        // The event for one endpoint as a dead letter.
+        let letter = |endpoint: &str, reason: String| DeadLetter {
+            id: id.to_string(),
+            endpoint: endpoint.to_owned(),
+            url: String::new(),
+            tenant: tenant.clone(),
+            action: event_type.as_str().to_owned(),
+            ticket: ticket.to_string(),
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+            failed_at: format!("{:.3}", jiff::Timestamp::now()),
+            reason,
+            body: raw_body(&body),
+        };
+        let handoffs = message.info().map_or(1, |info| info.delivered);
+        if handoffs > self.max_handoffs {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "relay: event {id} was handed out {handoffs} times without being acknowledged; \
+                 given up"
+            );
+            for lane in &lanes {
+                self.http.write_dead_letter(letter(
+                    &lane.name,
+                    format!("handed out {handoffs} times without being delivered"),
+                ));
+            }
+            settle(&message, AckKind::Term).await;
+            count(&self.book.counts.acknowledged);
+            return true;
+        }
+
+        let bytes = lanes.len() * (message.payload.len() + JOB_OVERHEAD);
+        let kib = tokio::select! {
+            biased;
+            kib = self.book.reserve(bytes) => kib,
+            () = until(order, |o| *o != Order::Keep) => return false,
+        };
+        self.book.open(
+            id.clone(),
+            lanes.iter().map(|lane| lane.name.to_string().into()).collect(),
+            message,
+            partition,
+            kib,
+        );
+        for lane in lanes {
+            let name = lane.name.clone();
+            let event = EventData {
+                id: parsed,
+                id_text: id.clone(),
+                event_type,
+                key: ticket.clone(),
+                body: body.clone(),
+                content_type: event_type.content_type(),
+                tenant: tenant.as_deref().map(Into::into),
+                charge: None,
+            };
+            if let Err(problem) = self.http.engine().enqueue_relayed(lane, event)
+                && self.book.waits_for(&id, &name)
+            {
+                // Dropped rather than dead-lettered (the queue is sized so that it is not):
+                // dead-lettered here, so that the message still ends.
+                self.http.write_dead_letter(letter(
+                    &name,
+                    format!("the relay could not queue it: {problem}"),
+                ));
+            }
+        }
+        true
+    }
+}
+
+/// Resolves once the order satisfies `holds` (or its sender is gone).
+async fn until(order: &mut watch::Receiver<Order>, holds: impl FnMut(&Order) -> bool) {
+    let _ = order.wait_for(holds).await;
+}
+
+/// Answers the server about `message`; a failure is logged (the server hands it out again).
+pub(super) async fn settle(message: &jetstream::Message, kind: AckKind) {
+    if let Err(e) = message.ack_with(kind).await {
+        log::warn!(target: deskhook::LOG_TARGET, "relay: cannot answer the server: {e}");
+    }
+}
