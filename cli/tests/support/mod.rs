@@ -332,3 +332,81 @@ pub(crate) fn new_secrets_key() -> String {
     assert!(output.status.success(), "{}", text(&output.stderr));
     text(&output.stdout).trim().to_owned()
 }
+
+/// What `deskhook listen --json` received from relays: each body names its event as
+/// (ticket code, its number within the ticket: the ticket's subject).
+pub(crate) struct Arrivals {
+    /// Every body, in arrival order.
+    pub(crate) lines: Vec<String>,
+    distinct: std::collections::HashSet<(String, usize)>,
+}
+
+impl Arrivals {
+    pub(crate) fn new() -> Arrivals {
+        Arrivals {
+            lines: Vec::new(),
+            distinct: std::collections::HashSet::new(),
+        }
+    }
+
+    fn parse(line: &str) -> (String, usize) {
+        let body: serde_json::Value = serde_json::from_str(line).expect("a JSON body");
+        let code = body["ticket"]["code"].as_str().expect("a code").to_owned();
+        let n = body["ticket"]["subject"]
+            .as_str()
+            .expect("a subject")
+            .parse()
+            .expect("a number");
+        (code, n)
+    }
+
+    /// Distinct events received.
+    pub(crate) fn distinct(&self) -> usize {
+        self.distinct.len()
+    }
+
+    /// Reads from `listen` until `events` distinct events arrived (fails after `limit`).
+    pub(crate) fn until(&mut self, listen: &Listen, events: usize, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.distinct.len() < events {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {events} events arrived within {limit:?}",
+                self.distinct.len()
+            );
+            if let Ok(line) = listen.process.lines.recv_timeout(Duration::from_millis(100)) {
+                self.distinct.insert(Arrivals::parse(&line));
+                self.lines.push(line);
+            }
+        }
+    }
+
+    /// Takes what else has arrived by now.
+    pub(crate) fn rest(&mut self, listen: &Listen) {
+        while let Some(line) = listen.process.try_line() {
+            self.distinct.insert(Arrivals::parse(&line));
+            self.lines.push(line);
+        }
+    }
+
+    /// Checks that every one of `tickets` tickets received `per_ticket` events and that each
+    /// ticket's events first arrived in the order they were published (0, 1, 2, …); returns
+    /// how many arrivals repeated an event already received.
+    pub(crate) fn check_order(&self, tickets: usize, per_ticket: usize) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let mut next: std::collections::HashMap<String, usize> = Default::default();
+        for line in &self.lines {
+            let event = Arrivals::parse(line);
+            if !seen.insert(event.clone()) {
+                continue;
+            }
+            let (ticket, n) = event;
+            let expected = next.entry(ticket.clone()).or_default();
+            assert_eq!(n, *expected, "ticket {ticket}: {n} arrived before {expected}");
+            *expected += 1;
+        }
+        assert_eq!(next.len(), tickets, "every ticket");
+        assert!(next.values().all(|n| *n == per_ticket), "every event");
+        self.lines.len() - seen.len()
+    }
+}

@@ -38,6 +38,8 @@ pub(super) struct Book {
     outstanding: Vec<AtomicUsize>,
     /// Told each time a partition's count falls.
     fell: Notify,
+    /// The last message acknowledged, by partition (see [`Book::confirm`]).
+    last: Mutex<HashMap<u32, Message>>,
     pub(super) counts: Counts,
 }
 
@@ -109,6 +111,7 @@ impl Book {
             acks,
             outstanding: (0..partitions).map(|_| AtomicUsize::new(0)).collect(),
             fell: Notify::new(),
+            last: Mutex::default(),
             counts: Counts::default(),
         };
         (Arc::new(book), done)
@@ -251,6 +254,20 @@ impl Book {
         gone.len()
     }
 
+    /// Waits until the server has processed the acknowledgements of `partition` sent so
+    /// far (up to `wait`), before its consumer goes: the last one is sent again, waiting
+    /// for the answer, and the server answers a consumer's acknowledgements in order.
+    pub(super) async fn confirm(&self, partition: u32, wait: Duration) {
+        let last = lock(&self.last).remove(&partition);
+        if let Some(message) = last {
+            match tokio::time::timeout(wait, message.double_ack()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}"),
+                Err(_) => log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: no answer to an acknowledgement"),
+            }
+        }
+    }
+
     /// The messages in delivery for longer than `age`, to tell the server they are still
     /// being worked on.
     pub(super) fn overdue(&self, age: Duration) -> Vec<Message> {
@@ -265,7 +282,7 @@ impl Book {
 
 /// Acknowledges each event of `done` as it comes, until the book is dropped.
 pub(super) async fn acknowledge(book: Arc<Book>, mut done: mpsc::UnboundedReceiver<Done>) {
-    while let Some(event) = done.recv().await {
+    while let Some(mut event) = done.recv().await {
         for message in &event.messages {
             if let Err(e) = message.ack().await {
                 log::warn!(
@@ -277,6 +294,9 @@ pub(super) async fn acknowledge(book: Arc<Book>, mut done: mpsc::UnboundedReceiv
             }
         }
         book.counts.acknowledged.fetch_add(1, Ordering::Relaxed);
+        if let Some(message) = event.messages.pop() {
+            lock(&book.last).insert(event.partition, message);
+        }
         book.fall(event.partition);
     }
 }

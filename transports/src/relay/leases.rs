@@ -212,18 +212,24 @@ impl Leases {
         }
     }
 
-    /// Gives partition `p`, held at `revision`, back at once.
-    pub(super) async fn give_back(&self, p: u32, revision: u64) {
-        if let Err(e) = self
-            .kv
-            .delete_expect_revision(partition_key(p), Some(revision))
-            .await
-        {
+    /// Gives partition `p` back at once, if this relay holds it.
+    pub(super) async fn give_back(&self, p: u32) {
+        let key = partition_key(p);
+        let given = match self.kv.entry(&key).await {
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put && entry.value == self.me => {
+                self.kv
+                    .delete_expect_revision(&key, Some(entry.revision))
+                    .await
+                    .map_err(|e| self.failed("delete a lease", &e))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed("read a lease", &e)),
+        };
+        if let Err(e) = given {
             log::warn!(
                 target: deskhook::LOG_TARGET,
-                "relay: partition {p} not given back at once ({}); it is free when its lease \
-                 ends",
-                self.failed("delete a lease", &e)
+                "relay: partition {p} not given back at once ({e}); it is free when its lease \
+                 ends"
             );
         }
     }

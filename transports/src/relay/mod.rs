@@ -446,7 +446,6 @@ impl Relay {
             http,
             book: book.clone(),
             stream,
-            client: context.client(),
             settings,
             durable: self.durable,
             ack_wait: self.ack_wait,
@@ -474,13 +473,20 @@ impl Relay {
             log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
         }
         book.abandon(None);
-        // The acknowledgements sent, then the partitions given back for the other relays.
-        let _ = context.client().flush().await;
-        for (p, revision) in held {
-            let _ = shared.stream.delete_consumer(&shared.consumer_name(p, revision)).await;
-            leases.give_back(p, revision).await;
-        }
-        leases.leave().await;
+        // The acknowledgements confirmed, then the partitions given back for the other
+        // relays, all at once and each within a bound (a slow cluster leaves the rest to
+        // the leases' end).
+        let wait = self.timeout;
+        let give_back = held.into_iter().map(|(p, revision)| {
+            let (book, shared, leases) = (&book, &shared, &leases);
+            tokio::time::timeout(wait, async move {
+                book.confirm(p, wait).await;
+                let _ = shared.stream.delete_consumer(&shared.consumer_name(p, revision)).await;
+                leases.give_back(p).await;
+            })
+        });
+        futures_util::future::join_all(give_back).await;
+        let _ = tokio::time::timeout(wait, leases.leave()).await;
         drop(shared);
         acker.abort();
         let _ = publisher.await;

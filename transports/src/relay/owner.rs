@@ -2,8 +2,7 @@
 //! [`leases`](super::leases)), with one task per partition owned.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_nats::jetstream::kv;
 use futures_util::StreamExt as _;
@@ -24,12 +23,19 @@ struct Held {
     renewed: Instant,
 }
 
+/// The partitions this relay owns, shared by the owner and the renewer.
+type HeldMap = Arc<Mutex<HashMap<u32, Held>>>;
+
+fn lock(held: &HeldMap) -> MutexGuard<'_, HashMap<u32, Held>> {
+    held.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The partitions of one relay.
 pub(super) struct Owner {
     shared: Arc<Shared>,
-    leases: Leases,
+    leases: Arc<Leases>,
     partitions: u32,
-    held: HashMap<u32, Held>,
+    held: HeldMap,
     tasks: JoinSet<u32>,
     /// The relays seen alive at the last look, to tell a new one from a renewal.
     members: HashSet<String>,
@@ -45,9 +51,9 @@ impl Owner {
     ) -> Owner {
         Owner {
             shared,
-            leases,
+            leases: Arc::new(leases),
             partitions,
-            held: HashMap::new(),
+            held: HeldMap::default(),
             tasks: JoinSet::new(),
             members: HashSet::new(),
             told,
@@ -57,22 +63,21 @@ impl Owner {
     /// Takes, renews and gives back partitions until `stop` turns true; then ends every
     /// partition's pull and returns the leases still held (partition, revision) with the
     /// bucket, for the relay to give back once its engine has stopped.
-    pub(super) async fn run(
-        mut self,
-        mut stop: watch::Receiver<bool>,
-    ) -> (Leases, Vec<(u32, u64)>) {
+    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) -> (Arc<Leases>, Vec<(u32, u64)>) {
         let every = self.leases.lease / 3;
+        // Renewals on their own, so that a slow look at the bucket never delays them.
+        let renewer = tokio::spawn(renew(
+            self.leases.clone(),
+            self.held.clone(),
+            self.shared.clone(),
+            self.told.clone(),
+        ));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = self.leases.changes().await;
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = self.leases.join().await {
-                        log::warn!(target: deskhook::LOG_TARGET, "relay: {e}");
-                    }
-                    self.renew(every).await;
-                }
+                _ = tick.tick() => {}
                 change = next_change(&mut changes) => {
                     if !self.matters(change.as_ref()) {
                         continue;
@@ -85,13 +90,16 @@ impl Owner {
                 }
                 () = stopping(&mut stop) => break,
             }
-            self.rebalance().await;
+            if tokio::time::timeout(every, self.rebalance()).await.is_err() {
+                log::warn!(target: deskhook::LOG_TARGET, "relay: the leases bucket is slow to answer; trying again");
+            }
         }
-        for held in self.held.values() {
+        renewer.abort();
+        for held in lock(&self.held).values() {
             let _ = held.order.send(Order::End);
         }
         while self.tasks.join_next().await.is_some() {}
-        let held = self.held.iter().map(|(p, h)| (*p, h.revision)).collect();
+        let held = lock(&self.held).iter().map(|(p, h)| (*p, h.revision)).collect();
         (self.leases, held)
     }
 
@@ -107,52 +115,16 @@ impl Owner {
         })
     }
 
-    /// Renews every lease held; a lease lost, or not renewed before it ends, stops its
-    /// partition at once.
-    async fn renew(&mut self, every: Duration) {
-        let mut lost = Vec::new();
-        for (p, held) in &mut self.held {
-            if *held.order.borrow() == Order::End {
-                continue;
-            }
-            match self.leases.renew(*p, held.revision).await {
-                Renewed::At(revision) => {
-                    held.revision = revision;
-                    held.renewed = Instant::now();
-                }
-                Renewed::Lost => lost.push((*p, "another relay took it after it ended".to_owned())),
-                Renewed::Unknown(e) if held.renewed.elapsed() + every / 2 >= self.leases.lease => {
-                    lost.push((*p, format!("it could not be renewed before it ended ({e})")));
-                }
-                Renewed::Unknown(e) => {
-                    log::warn!(target: deskhook::LOG_TARGET, "relay: partition {p}: {e}; trying again");
-                }
-            }
-        }
-        for (p, why) in lost {
-            log::error!(
-                target: deskhook::LOG_TARGET,
-                "relay: lease of partition {p} lost: {why}; stopped pulling it (the events it \
-                 had in delivery may be delivered again by its next owner)"
-            );
-            if let Some(held) = self.held.remove(&p) {
-                let _ = held.order.send(Order::End);
-            }
-            self.shared.book.abandon(Some(p));
-            self.tell();
-        }
-    }
-
     /// A partition's task ended: a partition handed back is given back.
     async fn ended(&mut self, p: u32) {
-        let Some(held) = self.held.remove(&p) else {
+        let Some(held) = lock(&self.held).remove(&p) else {
             return;
         };
         if *held.order.borrow() == Order::HandBack {
-            self.leases.give_back(p, held.revision).await;
+            self.leases.give_back(p).await;
             log::info!(target: deskhook::LOG_TARGET, "relay: gave partition {p} back");
         }
-        self.tell();
+        tell(self.told.as_ref(), &self.held);
     }
 
     /// Takes free partitions up to this relay's share, or hands back what is over it.
@@ -165,8 +137,7 @@ impl Owner {
             }
         };
         self.members = members;
-        let keeping: Vec<u32> = self
-            .held
+        let keeping: Vec<u32> = lock(&self.held)
             .iter()
             .filter(|(_, h)| *h.order.borrow() == Order::Keep)
             .map(|(p, _)| *p)
@@ -189,7 +160,7 @@ impl Owner {
                 shared.own(p, revision, orders).await;
                 p
             });
-            self.held.insert(
+            lock(&self.held).insert(
                 p,
                 Held {
                     revision,
@@ -203,23 +174,91 @@ impl Owner {
         let mut giving = keeping;
         giving.sort_by_key(|p| std::cmp::Reverse(rank(&self.leases.me, *p)));
         for p in giving.into_iter().take(plan.give) {
-            if let Some(held) = self.held.get(&p) {
+            if let Some(held) = lock(&self.held).get(&p) {
                 let _ = held.order.send(Order::HandBack);
                 log::info!(target: deskhook::LOG_TARGET, "relay: handing partition {p} back");
             }
         }
         if changed {
-            self.tell();
+            tell(self.told.as_ref(), &self.held);
         }
     }
+}
 
-    /// Tells [`Relay::on_partitions`](super::Relay::on_partitions) what is owned now.
-    fn tell(&self) {
-        if let Some(told) = &self.told {
-            let mut owned: Vec<u32> = self.held.keys().copied().collect();
-            owned.sort_unstable();
-            told(&owned);
+/// Every third of the lease: says this relay is alive and renews every lease it holds, all
+/// at once; a lease lost, or not renewed before it ends, stops its partition at once.
+async fn renew(leases: Arc<Leases>, held: HeldMap, shared: Arc<Shared>, told: Option<OnPartitions>) {
+    let every = leases.lease / 3;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let alive = tokio::time::timeout(every, leases.join());
+        let owned: Vec<(u32, u64)> = lock(&held)
+            .iter()
+            .filter(|(_, h)| *h.order.borrow() != Order::End)
+            .map(|(p, h)| (*p, h.revision))
+            .collect();
+        let renewals = owned.iter().map(|(p, revision)| {
+            let leases = &leases;
+            async move {
+                let renewed = tokio::time::timeout(every, leases.renew(*p, *revision)).await;
+                (*p, renewed.unwrap_or_else(|_| Renewed::Unknown("no answer in time".into())))
+            }
+        });
+        let (alive, renewed) = tokio::join!(alive, futures_util::future::join_all(renewals));
+        match alive {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!(target: deskhook::LOG_TARGET, "relay: {e}"),
+            Err(_) => log::warn!(target: deskhook::LOG_TARGET, "relay: the leases bucket is slow to answer"),
         }
+        let mut lost = Vec::new();
+        {
+            let mut held = lock(&held);
+            for (p, renewed) in renewed {
+                let Some(entry) = held.get_mut(&p) else {
+                    continue;
+                };
+                match renewed {
+                    Renewed::At(revision) => {
+                        entry.revision = revision;
+                        entry.renewed = Instant::now();
+                    }
+                    Renewed::Lost => lost.push((p, "it ended and another relay took it".to_owned())),
+                    Renewed::Unknown(e) if entry.renewed.elapsed() + every >= leases.lease => {
+                        lost.push((p, format!("it could not be renewed before it ended ({e})")));
+                    }
+                    Renewed::Unknown(e) => {
+                        log::warn!(target: deskhook::LOG_TARGET, "relay: partition {p}: {e}; trying again");
+                    }
+                }
+            }
+            for (p, _) in &lost {
+                if let Some(entry) = held.remove(p) {
+                    let _ = entry.order.send(Order::End);
+                }
+            }
+        }
+        for (p, why) in &lost {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "relay: lease of partition {p} lost: {why}; stopped pulling it (the events it \
+                 had in delivery may be delivered again by its next owner)"
+            );
+            shared.book.abandon(Some(*p));
+        }
+        if !lost.is_empty() {
+            tell(told.as_ref(), &held);
+        }
+    }
+}
+
+/// Tells [`Relay::on_partitions`](super::Relay::on_partitions) what is owned now.
+fn tell(told: Option<&OnPartitions>, held: &HeldMap) {
+    if let Some(told) = told {
+        let mut owned: Vec<u32> = lock(held).keys().copied().collect();
+        owned.sort_unstable();
+        told(&owned);
     }
 }
 

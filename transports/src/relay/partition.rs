@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::stream::ConsumerErrorKind as consumer_error;
 use async_nats::jetstream::{self, AckKind, consumer};
 use deskhook::{EventId, EventType};
 use futures_util::StreamExt as _;
@@ -39,7 +40,6 @@ pub(super) struct Shared {
     pub(super) http: DeliverySink,
     pub(super) book: Arc<Book>,
     pub(super) stream: jetstream::stream::Stream,
-    pub(super) client: async_nats::Client,
     pub(super) settings: StreamSettings,
     pub(super) durable: String,
     pub(super) ack_wait: Duration,
@@ -68,7 +68,11 @@ impl Shared {
             if *order.borrow() != Order::Keep {
                 break;
             }
-            let consumer = match self.consumer(partition, &name).await {
+            let made = tokio::select! {
+                made = self.consumer(partition, &name) => made,
+                () = until(&mut order, |o| *o != Order::Keep) => break,
+            };
+            let consumer = match made {
                 Ok(consumer) => consumer,
                 Err(e) => {
                     log::warn!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}; trying again");
@@ -87,10 +91,9 @@ impl Shared {
             let book = self.book.clone();
             tokio::select! {
                 () = book.until(|b| b.outstanding(partition) > 0) => {
-                    // The acknowledgements are on their way: let the server have them before
-                    // the consumer goes, or the next owner would deliver them again.
-                    let _ = self.client.flush().await;
-                    let _ = self.stream.consumer_info(&name).await;
+                    // The acknowledgements are on their way: the server has them before the
+                    // consumer goes, or the next owner would deliver them again.
+                    self.book.confirm(partition, self.ack_wait).await;
                     let _ = self.stream.delete_consumer(&name).await;
                 }
                 () = until(&mut order, |o| *o == Order::End) => {}
@@ -116,10 +119,13 @@ impl Shared {
         for other in stale {
             // A consumer of a relay that gave the partition up or lost it: what it had not
             // acknowledged is still in the stream, and ours starts with it.
-            self.stream
-                .delete_consumer(&other)
-                .await
-                .map_err(|e| format!("cannot delete the old consumer '{other}': {e}"))?;
+            match self.stream.delete_consumer(&other).await {
+                Ok(_) => {}
+                // Gone meanwhile: a cluster's list can lag behind.
+                Err(e) if matches!(e.kind(), consumer_error::JetStream(ref js)
+                    if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) => {}
+                Err(e) => return Err(format!("cannot delete the old consumer '{other}': {e}")),
+            }
         }
         let config = consumer::pull::Config {
             durable_name: Some(name.to_owned()),
