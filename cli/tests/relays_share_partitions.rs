@@ -33,7 +33,11 @@ struct Publisher {
 impl Publisher {
     fn new(urls: &str, replicas: usize, dir: &Path) -> Publisher {
         let (sink, guard) = NatsSink::builder(urls)
-            .stream(StreamSettings::new().storage(Storage::File).replicas(replicas))
+            .stream(
+                StreamSettings::new()
+                    .storage(Storage::File)
+                    .replicas(replicas),
+            )
             .require_server(true)
             .dead_letter_path(dir.join("publisher.dead.jsonl"))
             .build()
@@ -78,11 +82,23 @@ fn config(dir: &Path, url: &str) -> String {
 /// A relay on `urls`, once ready.
 fn relay(urls: &str, config: &str, lease: &str) -> Running {
     let relay = Running::spawn(&[
-        "relay", "--nats", urls, "--config", config, "--lease", lease, "--ack-wait", "5s",
-        "--grace", "2s",
+        "relay",
+        "--nats",
+        urls,
+        "--config",
+        config,
+        "--lease",
+        lease,
+        "--ack-wait",
+        "5s",
+        "--grace",
+        "2s",
     ]);
     let ready = relay.said();
-    assert!(ready.starts_with("relaying from stream DESKHOOK (16 partitions)"), "{ready}");
+    assert!(
+        ready.starts_with("relaying from stream DESKHOOK (16 partitions)"),
+        "{ready}"
+    );
     relay
 }
 
@@ -151,7 +167,15 @@ fn relays_on_a_cluster_survive_a_node_killed() {
     let mut arrivals = Arrivals::new();
     arrivals.until(&listen, EVENTS / 4, Duration::from_secs(60));
     cluster.nodes[0].stop();
-    arrivals.until(&listen, EVENTS, Duration::from_secs(120));
+    let all = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        arrivals.until(&listen, EVENTS, Duration::from_secs(120));
+    }));
+    if let Err(panic) = all {
+        for relay in &relays {
+            eprintln!("---- relay\n{}", relay.stderr());
+        }
+        std::panic::resume_unwind(panic);
+    }
     std::thread::sleep(Duration::from_millis(500));
     arrivals.rest(&listen);
 

@@ -355,7 +355,40 @@ impl Relays {
                 }
             }
         }
+        relays.wait_for_shares(settings.partition_count())?;
         Ok(relays)
+    }
+
+    /// Waits until the relays own every partition between them, none more than its share
+    /// (they take and hand back partitions for a moment after they start), so that the run
+    /// measures delivery rather than the sharing out.
+    fn wait_for_shares(&self, partitions: u32) -> Result<(), String> {
+        let count = self.processes.len();
+        let share = (partitions as usize).div_ceil(count.max(1));
+        let mut owned = vec![0usize; count];
+        let deadline = Instant::now() + READY_WAIT;
+        loop {
+            for (n, process) in self.processes.iter().enumerate() {
+                while let Ok(line) = process.lines.try_recv() {
+                    if let Some(list) = line.strip_prefix("partitions:") {
+                        owned[n] = list.split(',').filter(|p| !p.trim().is_empty()).count();
+                    }
+                }
+            }
+            if owned.iter().sum::<usize>() == partitions as usize
+                && owned.iter().all(|n| *n <= share)
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the relays did not share the {partitions} partitions within {} (they own \
+                     {owned:?})",
+                    secs(READY_WAIT)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn dead_letter_path(&self) -> PathBuf {

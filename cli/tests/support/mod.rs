@@ -197,7 +197,11 @@ impl Running {
             let line = self.line();
             if let Some(owned) = line.strip_prefix("partitions:") {
                 let owned = owned.trim();
-                let n = if owned.is_empty() { 0 } else { owned.split(',').count() };
+                let n = if owned.is_empty() {
+                    0
+                } else {
+                    owned.split(',').count()
+                };
                 if n == count {
                     return;
                 }
@@ -374,7 +378,11 @@ impl Arrivals {
                 "only {} of {events} events arrived within {limit:?}",
                 self.distinct.len()
             );
-            if let Ok(line) = listen.process.lines.recv_timeout(Duration::from_millis(100)) {
+            if let Ok(line) = listen
+                .process
+                .lines
+                .recv_timeout(Duration::from_millis(100))
+            {
                 self.distinct.insert(Arrivals::parse(&line));
                 self.lines.push(line);
             }
@@ -402,7 +410,10 @@ impl Arrivals {
             }
             let (ticket, n) = event;
             let expected = next.entry(ticket.clone()).or_default();
-            assert_eq!(n, *expected, "ticket {ticket}: {n} arrived before {expected}");
+            assert_eq!(
+                n, *expected,
+                "ticket {ticket}: {n} arrived before {expected}"
+            );
             *expected += 1;
         }
         assert_eq!(next.len(), tickets, "every ticket");

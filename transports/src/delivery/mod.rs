@@ -94,9 +94,9 @@ use bytes::Bytes;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 use deskhook::{Action, EventId, EventType};
 
-pub use builder::{DeliveryGuard, SinkBuilder};
 #[cfg(feature = "relay")]
 pub(crate) use budget::JOB_OVERHEAD;
+pub use builder::{DeliveryGuard, SinkBuilder};
 #[cfg(any(feature = "spool", feature = "relay"))]
 pub(crate) use dead_letter::raw_body;
 pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};

@@ -262,8 +262,12 @@ impl Book {
         if let Some(message) = last {
             match tokio::time::timeout(wait, message.double_ack()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}"),
-                Err(_) => log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: no answer to an acknowledgement"),
+                Ok(Err(e)) => {
+                    log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}")
+                }
+                Err(_) => {
+                    log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: no answer to an acknowledgement")
+                }
             }
         }
     }

@@ -287,7 +287,10 @@ mod tests {
         let a = plan(16, 2, 0, &free, "relay-a").take;
         let b = plan(16, 2, 0, &free, "relay-b").take;
         let common = a.iter().filter(|p| b.contains(p)).count();
-        assert!(common < 8, "two relays want the same 8 partitions: {a:?} {b:?}");
+        assert!(
+            common < 8,
+            "two relays want the same 8 partitions: {a:?} {b:?}"
+        );
         let mut sorted = a.clone();
         sorted.sort_unstable();
         sorted.dedup();

@@ -451,9 +451,11 @@ impl Relay {
             ack_wait: self.ack_wait,
             max_pending: self.max_pending,
             max_handoffs: self.max_handoffs,
+            memory_consumers: replicas <= 1,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let owner = tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
+        let owner =
+            tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
         stop.await;
         for task in [&follower, &reloader].into_iter().flatten() {
             task.abort();
@@ -462,7 +464,9 @@ impl Relay {
         let (leases, held) = match owner.await {
             Ok(ended) => ended,
             Err(e) => {
-                return Err(Error::Config(format!("the relay's partition owner failed: {e}")));
+                return Err(Error::Config(format!(
+                    "the relay's partition owner failed: {e}"
+                )));
             }
         };
         // Nothing more is taken: what is in delivery has `grace` to finish.
@@ -481,7 +485,10 @@ impl Relay {
             let (book, shared, leases) = (&book, &shared, &leases);
             tokio::time::timeout(wait, async move {
                 book.confirm(p, wait).await;
-                let _ = shared.stream.delete_consumer(&shared.consumer_name(p, revision)).await;
+                let _ = shared
+                    .stream
+                    .delete_consumer(&shared.consumer_name(p, revision))
+                    .await;
                 leases.give_back(p).await;
             })
         });
@@ -610,4 +617,3 @@ async fn publish_dead_letter(
         );
     }
 }
-

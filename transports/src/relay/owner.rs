@@ -63,7 +63,10 @@ impl Owner {
     /// Takes, renews and gives back partitions until `stop` turns true; then ends every
     /// partition's pull and returns the leases still held (partition, revision) with the
     /// bucket, for the relay to give back once its engine has stopped.
-    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) -> (Arc<Leases>, Vec<(u32, u64)>) {
+    pub(super) async fn run(
+        mut self,
+        mut stop: watch::Receiver<bool>,
+    ) -> (Arc<Leases>, Vec<(u32, u64)>) {
         let every = self.leases.lease / 3;
         // Renewals on their own, so that a slow look at the bucket never delays them.
         let renewer = tokio::spawn(renew(
@@ -99,7 +102,10 @@ impl Owner {
             let _ = held.order.send(Order::End);
         }
         while self.tasks.join_next().await.is_some() {}
-        let held = lock(&self.held).iter().map(|(p, h)| (*p, h.revision)).collect();
+        let held = lock(&self.held)
+            .iter()
+            .map(|(p, h)| (*p, h.revision))
+            .collect();
         (self.leases, held)
     }
 
@@ -187,7 +193,12 @@ impl Owner {
 
 /// Every third of the lease: says this relay is alive and renews every lease it holds, all
 /// at once; a lease lost, or not renewed before it ends, stops its partition at once.
-async fn renew(leases: Arc<Leases>, held: HeldMap, shared: Arc<Shared>, told: Option<OnPartitions>) {
+async fn renew(
+    leases: Arc<Leases>,
+    held: HeldMap,
+    shared: Arc<Shared>,
+    told: Option<OnPartitions>,
+) {
     let every = leases.lease / 3;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -203,14 +214,19 @@ async fn renew(leases: Arc<Leases>, held: HeldMap, shared: Arc<Shared>, told: Op
             let leases = &leases;
             async move {
                 let renewed = tokio::time::timeout(every, leases.renew(*p, *revision)).await;
-                (*p, renewed.unwrap_or_else(|_| Renewed::Unknown("no answer in time".into())))
+                (
+                    *p,
+                    renewed.unwrap_or_else(|_| Renewed::Unknown("no answer in time".into())),
+                )
             }
         });
         let (alive, renewed) = tokio::join!(alive, futures_util::future::join_all(renewals));
         match alive {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::warn!(target: deskhook::LOG_TARGET, "relay: {e}"),
-            Err(_) => log::warn!(target: deskhook::LOG_TARGET, "relay: the leases bucket is slow to answer"),
+            Err(_) => {
+                log::warn!(target: deskhook::LOG_TARGET, "relay: the leases bucket is slow to answer")
+            }
         }
         let mut lost = Vec::new();
         {
@@ -224,7 +240,9 @@ async fn renew(leases: Arc<Leases>, held: HeldMap, shared: Arc<Shared>, told: Op
                         entry.revision = revision;
                         entry.renewed = Instant::now();
                     }
-                    Renewed::Lost => lost.push((p, "it ended and another relay took it".to_owned())),
+                    Renewed::Lost => {
+                        lost.push((p, "it ended and another relay took it".to_owned()))
+                    }
                     Renewed::Unknown(e) if entry.renewed.elapsed() + every >= leases.lease => {
                         lost.push((p, format!("it could not be renewed before it ended ({e})")));
                     }

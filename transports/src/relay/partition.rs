@@ -2,6 +2,7 @@
 //! the engine.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::stream::ConsumerErrorKind as consumer_error;
@@ -46,6 +47,8 @@ pub(super) struct Shared {
     /// Messages a partition may have outstanding (its consumer's `max_ack_pending`).
     pub(super) max_pending: usize,
     pub(super) max_handoffs: i64,
+    /// Whether consumers keep their state in memory (a stream of one replica).
+    pub(super) memory_consumers: bool,
 }
 
 /// How long to wait before trying again after a failure of the servers.
@@ -62,7 +65,12 @@ impl Shared {
     /// (in place of any other of the partition), pulls continuously, hands each message to
     /// the engine. At [`Order::HandBack`] it waits until what it took is acknowledged, then
     /// deletes its consumer.
-    pub(super) async fn own(&self, partition: u32, revision: u64, mut order: watch::Receiver<Order>) {
+    pub(super) async fn own(
+        &self,
+        partition: u32,
+        revision: u64,
+        mut order: watch::Receiver<Order>,
+    ) {
         let name = self.consumer_name(partition, revision);
         loop {
             if *order.borrow() != Order::Keep {
@@ -122,7 +130,8 @@ impl Shared {
             match self.stream.delete_consumer(&other).await {
                 Ok(_) => {}
                 // Gone meanwhile: a cluster's list can lag behind.
-                Err(e) if matches!(e.kind(), consumer_error::JetStream(ref js)
+                Err(e)
+                    if matches!(e.kind(), consumer_error::JetStream(ref js)
                     if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) => {}
                 Err(e) => return Err(format!("cannot delete the old consumer '{other}': {e}")),
             }
@@ -135,6 +144,11 @@ impl Shared {
             ack_wait: self.ack_wait,
             max_ack_pending: i64::try_from(self.max_pending).unwrap_or(i64::MAX),
             max_deliver: -1,
+            // The stream is the durable record (an acknowledged event leaves it): on one
+            // server the consumer keeps its state in memory (a restart loses it, and the
+            // consumer made again starts at the first unacknowledged event). In a cluster
+            // it has the stream's replicas, so that it lives on when a node dies.
+            memory_storage: self.memory_consumers,
             ..Default::default()
         };
         self.stream
@@ -184,7 +198,9 @@ impl Shared {
                 }
                 None => return Pulled::Again,
             };
-            let delivery = message.info().map_or(next_delivery, |i| i.consumer_sequence);
+            let delivery = message
+                .info()
+                .map_or(next_delivery, |i| i.consumer_sequence);
             if delivery > next_delivery {
                 log::warn!(
                     target: deskhook::LOG_TARGET,
@@ -231,13 +247,13 @@ impl Shared {
             settle(&message, AckKind::Term).await;
             return true;
         };
+        let count = |counter: &AtomicU64| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        };
         match self.book.seen(&id, &message) {
             Some(Seen::Joined) => return true,
             Some(Seen::Acknowledged) => {
-                self.book
-                    .counts
-                    .duplicates
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                count(&self.book.counts.duplicates);
                 settle(&message, AckKind::Ack).await;
                 return true;
             }
@@ -248,10 +264,11 @@ impl Shared {
             .unwrap_or_default()
             .into();
         let tenant = header(TENANT_HEADER).map(|t| decode_ticket(&t));
-        let lanes = self.http.engine().registry().route(tenant.as_deref(), event_type);
-        let count = |counter: &std::sync::atomic::AtomicU64| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        };
+        let lanes = self
+            .http
+            .engine()
+            .registry()
+            .route(tenant.as_deref(), event_type);
         if lanes.is_empty() {
             settle(&message, AckKind::Ack).await;
             count(&self.book.counts.acknowledged);
@@ -300,7 +317,10 @@ impl Shared {
         };
         self.book.open(
             id.clone(),
-            lanes.iter().map(|lane| lane.name.to_string().into()).collect(),
+            lanes
+                .iter()
+                .map(|lane| lane.name.to_string().into())
+                .collect(),
             message,
             partition,
             kib,
