@@ -33,9 +33,10 @@ bin=target/release/deskhook
 mkdir -p target/bench
 
 store=$(mktemp -d "${TMPDIR:-/tmp}/deskhook-nats-bench.XXXXXX")
-servers=()
+servers=()     # the servers whose CPU the runs read
+all_servers=() # every server started, for the cleanup
 cleanup() {
-    for pid in "${servers[@]}"; do
+    for pid in "${all_servers[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -48,8 +49,13 @@ trap cleanup EXIT
 start_server() {
     local port=$1
     shift
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "nats.sh: port $port is taken (another nats-server?); set NATS_PORT" >&2
+        exit 1
+    fi
     "$NATS_SERVER" -js -a 127.0.0.1 -p "$port" --store_dir "$store/$port" -l "$store/$port.log" "$@" &
     servers+=($!)
+    all_servers+=($!)
     for _ in $(seq 1 100); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
         sleep 0.1
@@ -143,8 +149,8 @@ row "NATS, 3 relays, 16 partitions" "$three" "$publish"
 row "NATS, 3 relays, $WIDE_PARTITIONS partitions" "$wide" "$publish"
 
 if [[ "$CLUSTER" == 1 ]]; then
-    # Three more servers, routes between them; the single server above keeps running (idle).
-    single=("${servers[@]}")
+    # Three more servers, routes between them; the single server above keeps running (idle)
+    # and is no longer counted.
     servers=()
     routes="nats://127.0.0.1:16222,nats://127.0.0.1:16223,nats://127.0.0.1:16224"
     for i in 1 2 3; do
@@ -171,7 +177,6 @@ if [[ "$CLUSTER" == 1 ]]; then
     row "cluster, publish only" "$cpublish"
     row "cluster, 1 relay, 16 partitions" "$cone" "$cpublish"
     row "cluster, 3 relays, 16 partitions" "$cthree" "$cpublish"
-    servers+=("${single[@]}")
 fi
 echo
 echo "(every run's JSON line in target/bench/nats.jsonl)"

@@ -1,5 +1,6 @@
 //! Relays share the stream's partitions through leases: a relay added mid-run takes its
-//! share from the one running, and on a 3-node nats-server cluster (stream, consumers and
+//! share from the one running; events go to their tenant's endpoints and to those without a
+//! tenant; and on a 3-node nats-server cluster (stream, consumers and
 //! buckets replicated 3 times) a node killed with SIGKILL mid-run loses nothing and breaks
 //! no ticket's order. Each ticket's events first arrive in the order they were published;
 //! repeats (same webhook-id) are counted and bounded.
@@ -194,4 +195,64 @@ fn relays_on_a_cluster_survive_a_node_killed() {
         std::fs::read(dir.path().join("dead.jsonl")).map_or(true, |d| d.is_empty()),
         "no dead letters"
     );
+}
+
+#[test]
+fn a_relay_delivers_each_event_to_its_tenants_endpoints_and_those_of_none() {
+    let server = nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (acme, everyone) = (
+        deskhook_tests::Receiver::ok(),
+        deskhook_tests::Receiver::ok(),
+    );
+    let config = dir.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[endpoint]]\nname = \"acme-crm\"\ntenant = \"acme\"\nurl = \"{}\"\nallow_private = true\n\n\
+             [[endpoint]]\nname = \"audit\"\nurl = \"{}\"\nallow_private = true\n",
+            acme.url,
+            everyone.url
+        ),
+    )
+    .unwrap();
+    let publisher = Publisher::new(&server.url(), 1, dir.path());
+    let user = deskhook::sample::user();
+    let mut ticket = deskhook::sample::ticket();
+    for (n, tenant) in ["acme", "globex", "acme", "globex", "acme"]
+        .iter()
+        .enumerate()
+    {
+        ticket.subject = format!("{tenant} {n}");
+        publisher
+            .dispatcher
+            .for_tenant(tenant)
+            .emit(Action::Comment, &ticket, &user);
+    }
+    ticket.subject = "no tenant".into();
+    publisher.dispatcher.emit(Action::Comment, &ticket, &user);
+    publisher.guard.flush(Duration::from_secs(30)).unwrap();
+
+    let mut relay = relay(&server.url(), config.to_str().unwrap(), "2s");
+    let subjects = |received: Vec<deskhook_tests::Received>| -> Vec<String> {
+        received
+            .iter()
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                body["ticket"]["subject"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        everyone.wait_for(6).len(),
+        6,
+        "the endpoint of no tenant takes every event"
+    );
+    assert_eq!(
+        subjects(acme.wait_for(3)),
+        ["acme 0", "acme 2", "acme 4"],
+        "the tenant's endpoint takes its tenant's events, in order"
+    );
+    assert_eq!(stop(&mut relay), 6);
+    assert_eq!(acme.count(), 3, "nothing of another tenant or of none");
 }
