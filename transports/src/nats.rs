@@ -198,9 +198,8 @@ impl StreamSettings {
     }
 
     /// How many partitions the events are spread over, by a hash of their ticket
-    /// ([`partition_of`]): each relay delivers one event per partition at a time, so a
-    /// ticket's events are delivered in order by any number of relays, and at most this many
-    /// events are in delivery at once. Recorded in the stream's description when deskhook
+    /// ([`partition_of`]): each partition is owned by one relay at a time, which keeps its
+    /// tickets in order, so this is also the most relays that can share the work. Recorded in the stream's description when deskhook
     /// creates it; a stream with another count is a conflict. Defaults to
     /// [`DEFAULT_PARTITIONS`] (16); at most [`MAX_PARTITIONS`].
     #[must_use]

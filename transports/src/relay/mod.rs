@@ -343,14 +343,21 @@ impl Relay {
             .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))?;
         let dead_stream = dead_letter_stream(&context, &settings, &self.urls).await?;
         let me = relay_id();
-        let leases = leases::Leases::open(
-            &context,
-            &format!("{}-leases", self.durable),
-            replicas,
-            self.lease,
-            me.clone(),
-        )
-        .await?;
+        // A cluster busy electing leaders (several relays starting at once) may not answer
+        // the first time: tried for a while before giving up.
+        let bucket = format!("{}-leases", self.durable);
+        let mut tries = 0;
+        let leases = loop {
+            match leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()).await {
+                Ok(leases) => break leases,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    log::warn!(target: deskhook::LOG_TARGET, "relay: {e}; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
 
         let mut sink = self.sink;
         // Every partition's outstanding messages may wait at one endpoint: its queue has room

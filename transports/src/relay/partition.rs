@@ -182,7 +182,8 @@ impl Shared {
         // The consumer numbers its deliveries: a number skipped is a message lost on the
         // way (a reconnect), which the server hands out again only after ack_wait, after
         // those behind it. Pulling again from the first unacknowledged keeps the order.
-        let mut next_delivery = 1;
+        // (A consumer found rather than made has delivered some already.)
+        let mut next_delivery = consumer.cached_info().delivered.consumer_sequence + 1;
         loop {
             let message = tokio::select! {
                 biased;
