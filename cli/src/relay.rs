@@ -65,11 +65,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_handoffs: u32,
     /// How long a partition stays with a relay that stopped renewing its lease (one that
-    /// died) before another takes it over. Applies when the leases bucket is made.
+    /// died) before another takes it over; at least 1s. Applies when the leases bucket is
+    /// made.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     lease: Duration,
-    /// Events each partition may have outstanding (taken and not yet acknowledged).
-    #[arg(long, value_name = "N", default_value_t = 512)]
+    /// Events each partition may have outstanding (taken and not yet acknowledged), 1 to
+    /// 100000.
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     max_pending: usize,
     /// Also deliver to the endpoints of this KV bucket (`deskhook endpoints --nats`), applying
     /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
@@ -79,6 +82,13 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    if args.lease < Duration::from_secs(1) {
+        crate::usage_error(format!(
+            "--lease {:?} is too short: a relay renews its leases every third of it, so give \
+             at least 1s (10s is the default)",
+            args.lease
+        ));
+    }
     let config = crate::send::load_config(&args.config)?;
     let mut builder =
         HttpSink::builder().config(config.delivery_config().map_err(|e| e.to_string())?);

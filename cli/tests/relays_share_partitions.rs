@@ -256,3 +256,30 @@ fn a_relay_delivers_each_event_to_its_tenants_endpoints_and_those_of_none() {
     assert_eq!(stop(&mut relay), 6);
     assert_eq!(acme.count(), 3, "nothing of another tenant or of none");
 }
+
+#[test]
+fn sharing_flags_out_of_range_are_refused_with_what_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        "[[endpoint]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let base = ["relay", "--nats", "127.0.0.1:9", "--config", config];
+    let lease = support::deskhook_in(dir.path(), &[&base[..], &["--lease", "200ms"]].concat());
+    assert_eq!(lease.status.code(), Some(2));
+    assert!(
+        support::text(&lease.stderr).contains("at least 1s"),
+        "{}",
+        support::text(&lease.stderr)
+    );
+    let pending = support::deskhook_in(dir.path(), &[&base[..], &["--max-pending", "0"]].concat());
+    assert_eq!(pending.status.code(), Some(2));
+    assert!(
+        support::text(&pending.stderr).contains("--max-pending"),
+        "{}",
+        support::text(&pending.stderr)
+    );
+}

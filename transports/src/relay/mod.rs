@@ -19,7 +19,8 @@
 //! continuously, with up to [`Relay::max_pending`] messages outstanding. On the stream (a
 //! work queue) an acknowledged message is gone, so a new consumer starts with the first
 //! unacknowledged message of the partition, in stream order: the next owner resumes where
-//! the last one stopped.
+//! the last one stopped. (So the stream is the durable record: on a single server the
+//! consumers keep their state in memory; in a cluster they have the stream's replicas.)
 //!
 //! # Order and duplicates
 //!
