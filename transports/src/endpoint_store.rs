@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use base64::Engine as _;
@@ -306,6 +307,54 @@ fn nats_error(bucket: &str, what: &str, e: impl fmt::Display) -> Error {
     Error::Config(format!("KV bucket '{bucket}': cannot {what}: {e}"))
 }
 
+/// Opens the KV bucket `bucket`, made when it does not exist with `history` values per key,
+/// entries living `max_age` (zero: for ever) and `replicas` copies. The bucket's stream is
+/// made here, as `create_key_value` makes it, because that call first reads the account's
+/// limits in a shape nats-server 2.9 does not answer in. An error says what could not be
+/// done ("create it", "open it") and why.
+pub(crate) async fn open_bucket(
+    context: &jetstream::Context,
+    bucket: &str,
+    description: &str,
+    history: i64,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, (&'static str, String)> {
+    if let Ok(kv) = context.get_key_value(bucket).await {
+        return Ok(kv);
+    }
+    let duplicate_window = if max_age.is_zero() {
+        Duration::from_secs(120)
+    } else {
+        max_age.min(Duration::from_secs(120))
+    };
+    let made = context
+        .get_or_create_stream(jetstream::stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some(description.to_owned()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: history,
+            max_age,
+            duplicate_window,
+            max_bytes: -1,
+            max_message_size: -1,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            num_replicas: replicas.max(1),
+            discard: jetstream::stream::DiscardPolicy::New,
+            ..jetstream::stream::Config::default()
+        })
+        .await;
+    if let Err(e) = made {
+        return Err(("create it", e.to_string()));
+    }
+    context
+        .get_key_value(bucket)
+        .await
+        .map_err(|e| ("open it", e.to_string()))
+}
+
 /// The endpoints in a KV bucket.
 #[derive(Clone)]
 pub struct EndpointStore {
@@ -336,37 +385,16 @@ impl EndpointStore {
         replicas: usize,
         key: Option<SecretsKey>,
     ) -> Result<EndpointStore, Error> {
-        let kv = match context.get_key_value(bucket).await {
-            Ok(kv) => kv,
-            Err(_) => {
-                // The bucket's stream, as `create_key_value` makes it: made here because that
-                // call first reads the account's limits in a shape nats-server 2.9 does not
-                // answer in.
-                context
-                    .get_or_create_stream(jetstream::stream::Config {
-                        name: format!("KV_{bucket}"),
-                        description: Some(
-                            "deskhook endpoints (deskhook endpoints --nats …)".into(),
-                        ),
-                        subjects: vec![format!("$KV.{bucket}.>")],
-                        max_messages_per_subject: 5,
-                        max_bytes: -1,
-                        max_message_size: -1,
-                        allow_rollup: true,
-                        deny_delete: true,
-                        allow_direct: true,
-                        num_replicas: replicas.max(1),
-                        discard: jetstream::stream::DiscardPolicy::New,
-                        ..jetstream::stream::Config::default()
-                    })
-                    .await
-                    .map_err(|e| nats_error(bucket, "create it", e))?;
-                context
-                    .get_key_value(bucket)
-                    .await
-                    .map_err(|e| nats_error(bucket, "open it", e))?
-            }
-        };
+        let kv = open_bucket(
+            context,
+            bucket,
+            "deskhook endpoints (deskhook endpoints --nats …)",
+            5,
+            Duration::ZERO,
+            replicas,
+        )
+        .await
+        .map_err(|(what, e)| nats_error(bucket, what, e))?;
         Ok(EndpointStore {
             kv,
             bucket: bucket.to_owned(),

@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt as _;
 
+use crate::endpoint_store::open_bucket;
 use crate::error::Error;
 
 /// A relay's view of the leases bucket.
@@ -107,36 +108,16 @@ impl Leases {
                 "the relays' leases bucket '{bucket}': cannot {what}: {e}"
             ))
         };
-        let kv = match context.get_key_value(bucket).await {
-            Ok(kv) => kv,
-            Err(_) => {
-                // Made as `create_key_value` would (see EndpointStore::open for why not with
-                // it), with the lease as the entries' lifetime.
-                context
-                    .get_or_create_stream(jetstream::stream::Config {
-                        name: format!("KV_{bucket}"),
-                        description: Some("deskhook relays: who owns which partition".into()),
-                        subjects: vec![format!("$KV.{bucket}.>")],
-                        max_messages_per_subject: 1,
-                        max_age: lease,
-                        duplicate_window: lease.min(Duration::from_secs(120)),
-                        max_bytes: -1,
-                        max_message_size: -1,
-                        allow_rollup: true,
-                        deny_delete: true,
-                        allow_direct: true,
-                        num_replicas: replicas.max(1),
-                        discard: jetstream::stream::DiscardPolicy::New,
-                        ..jetstream::stream::Config::default()
-                    })
-                    .await
-                    .map_err(|e| fail("create it", &e))?;
-                context
-                    .get_key_value(bucket)
-                    .await
-                    .map_err(|e| fail("open it", &e))?
-            }
-        };
+        let kv = open_bucket(
+            context,
+            bucket,
+            "deskhook relays: who owns which partition",
+            1,
+            lease,
+            replicas,
+        )
+        .await
+        .map_err(|(what, e)| fail(what, &e))?;
         let mut stream = context
             .get_stream(format!("KV_{bucket}"))
             .await
