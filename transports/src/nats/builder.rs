@@ -1,0 +1,399 @@
+//! [`NatsSinkBuilder`]: the stream, the connection, and the delivery settings a
+//! [`NatsSink`] shares with the HTTP transports.
+
+use super::*;
+
+/// Builds a [`NatsSink`]: the stream, the connection, and the delivery settings shared with
+/// the HTTP transports (queue, overflow, retries, dead letters, spool, observer).
+pub struct NatsSinkBuilder {
+    urls: String,
+    options: async_nats::ConnectOptions,
+    stream: StreamSettings,
+    delivery: SinkBuilder,
+    name: String,
+    actions: EventTypeSet,
+    retry: RetrySchedule,
+    max_in_flight: usize,
+    timeout: Duration,
+    connect_timeout: Duration,
+    secrets: Vec<(Secret, Option<SystemTime>)>,
+    require_server: bool,
+}
+
+impl std::fmt::Debug for NatsSinkBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = parse_urls(&self.urls).map_or_else(|_| "(invalid)".to_owned(), |(_, s)| s);
+        f.debug_struct("NatsSinkBuilder")
+            .field("urls", &shown)
+            .field("stream", &self.stream)
+            .field("delivery", &self.delivery)
+            .field("name", &self.name)
+            .field("actions", &self.actions)
+            .field("retry", &self.retry.to_string())
+            .field("max_in_flight", &self.max_in_flight)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("secrets", &self.secrets.len())
+            .field("require_server", &self.require_server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsSinkBuilder {
+    pub(super) fn new(urls: String) -> NatsSinkBuilder {
+        NatsSinkBuilder {
+            urls,
+            options: async_nats::ConnectOptions::new().name("deskhook"),
+            stream: StreamSettings::new(),
+            delivery: SinkBuilder::new(),
+            name: DEFAULT_ENDPOINT_NAME.to_owned(),
+            actions: EventTypeSet::all(),
+            retry: RetrySchedule::standard(),
+            max_in_flight: DEFAULT_CONCURRENCY,
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            secrets: Vec::new(),
+            require_server: false,
+        }
+    }
+
+    /// The stream to publish to. Defaults to [`StreamSettings::new`].
+    #[must_use]
+    pub fn stream(mut self, settings: StreamSettings) -> Self {
+        self.stream = settings;
+        self
+    }
+
+    /// Connection options of async-nats: credentials (`user_and_password`, `token`,
+    /// `credentials_file`, `nkey`), TLS, client name, reconnect behaviour. The sink adds
+    /// `retry_on_initial_connect` and the [`connect_timeout`](NatsSinkBuilder::connect_timeout).
+    /// Defaults to async-nats' defaults with the client name `deskhook`.
+    #[must_use]
+    pub fn connect_options(mut self, options: async_nats::ConnectOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The name of the sink's endpoint in stats, logs, dead letters and observer records.
+    /// Defaults to [`DEFAULT_ENDPOINT_NAME`].
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The event types published (Zenlix actions, or names such as
+    /// `usedesk.comment_created`). Defaults to all.
+    #[must_use]
+    pub fn actions(mut self, actions: impl Into<EventTypeSet>) -> Self {
+        self.actions = actions.into();
+        self
+    }
+
+    /// The retry schedule of a publish that failed (not connected, no acknowledgement).
+    /// Defaults to [`RetrySchedule::standard`].
+    #[must_use]
+    pub fn retry(mut self, schedule: RetrySchedule) -> Self {
+        self.retry = schedule;
+        self
+    }
+
+    /// Publishes awaiting their acknowledgement at once (one per task; events of one ticket
+    /// go one at a time, in order). Defaults to [`DEFAULT_CONCURRENCY`].
+    #[must_use]
+    pub fn max_in_flight(mut self, publishes: usize) -> Self {
+        self.max_in_flight = publishes;
+        self
+    }
+
+    /// How long one publish waits for the connection and then for its acknowledgement
+    /// before it counts as failed (and is retried). Defaults to 5 s.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long the build waits for the server to create or check the stream; also the
+    /// connection timeout of the client. Defaults to 5 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Fails the build when the server does not answer within the connect timeout. Defaults
+    /// to `false`: the sink starts, events wait in the queue (or the spool) and the stream is
+    /// checked before the first publish.
+    #[must_use]
+    pub fn require_server(mut self, on: bool) -> Self {
+        self.require_server = on;
+        self
+    }
+
+    /// Adds a signing secret: messages then carry `webhook-signature` as HTTP requests do
+    /// (a relay may pass it on or sign again). Defaults to none.
+    #[must_use]
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secrets.push((secret, None));
+        self
+    }
+
+    /// Adds a signing secret that signs until `expires` (the old secret of a rotation).
+    #[must_use]
+    pub fn secret_until(mut self, secret: Secret, expires: SystemTime) -> Self {
+        self.secrets.push((secret, Some(expires)));
+        self
+    }
+
+    /// Replaces all delivery settings at once.
+    #[must_use]
+    pub fn config(mut self, config: DeliveryConfig) -> Self {
+        self.delivery = self.delivery.config(config);
+        self
+    }
+
+    /// Most events waiting (while NATS is unreachable, say). Defaults to 10 000.
+    #[must_use]
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.delivery = self.delivery.queue_capacity(capacity);
+        self
+    }
+
+    /// What a full queue does. Defaults to [`OverflowPolicy::DropNewest`].
+    #[must_use]
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.delivery = self.delivery.overflow(policy);
+        self
+    }
+
+    /// The dead-letter file. Defaults to `deskhook-dead-letters.jsonl` in the working
+    /// directory.
+    #[must_use]
+    pub fn dead_letter_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.delivery = self.delivery.dead_letter_path(path);
+        self
+    }
+
+    /// The circuit breaker. Defaults to 10 failures in a row, 30 s cool-down.
+    #[must_use]
+    pub fn breaker(mut self, breaker: BreakerPolicy) -> Self {
+        self.delivery = self.delivery.breaker(breaker);
+        self
+    }
+
+    /// How long dropping the guard waits for acknowledgements. Defaults to 5 s.
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.delivery = self.delivery.shutdown_timeout(timeout);
+        self
+    }
+
+    /// Largest body published. Defaults to 1 MiB (NATS servers take 1 MB by default).
+    #[must_use]
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.delivery = self.delivery.max_payload(bytes);
+        self
+    }
+
+    /// Receives one record per publish attempt; a delivered one has status 200 and the
+    /// acknowledgement (`{"stream":…,"seq":…,"duplicate":…}`) as its response. Defaults to
+    /// none.
+    #[must_use]
+    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.delivery = self.delivery.observer(observer);
+        self
+    }
+
+    /// Puts the sink behind a durable spool, as for HTTP (see `SinkBuilder::spool`): events
+    /// are on disk before `emit` returns and wait there while NATS is unreachable. Defaults
+    /// to none.
+    #[cfg(feature = "spool")]
+    #[must_use]
+    pub fn spool(mut self, spool: crate::spool::Spool) -> Self {
+        self.delivery = self.delivery.spool(spool);
+        self
+    }
+
+    /// Checks the settings, connects, creates or checks the stream and starts the publishing
+    /// tasks on a tokio runtime of the sink's own (two threads), which the guard shuts down.
+    /// Callable anywhere, also inside a runtime; in async code
+    /// [`build_async`](NatsSinkBuilder::build_async) puts the tasks on the caller's runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`], [`Error::Config`] or [`Error::InvalidEndpoint`] for bad
+    /// settings; [`Error::StreamConflict`] when the stream exists with settings deskhook
+    /// cannot use; [`Error::Nats`] when JetStream refuses to create the stream or is not
+    /// enabled, or (with [`require_server`](NatsSinkBuilder::require_server)) when no server
+    /// answers; [`Error::Open`] for a dead-letter file that cannot be opened.
+    pub fn build(self) -> Result<(NatsSink, DeliveryGuard), Error> {
+        let runtime = spawn::own_runtime("deskhook-nats")?;
+        let handle = runtime.handle().clone();
+        let started = if tokio::runtime::Handle::try_current().is_ok() {
+            // `block_on` is not allowed on a runtime's thread: wait on a thread of our own.
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| handle.block_on(self.start(&handle)))
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(Error::Config(
+                            "the NATS sink's start-up thread panicked".to_owned(),
+                        ))
+                    })
+            })
+        } else {
+            handle.block_on(self.start(&handle))
+        };
+        let (sink, guard) = started?;
+        Ok((sink, guard.owning(runtime)))
+    }
+
+    /// [`build`](NatsSinkBuilder::build) inside a tokio runtime: the connection and the
+    /// publishing tasks live on the current runtime. End with
+    /// `guard.shutdown_async(timeout).await`.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](NatsSinkBuilder::build); [`Error::Config`] when called outside a runtime.
+    pub async fn build_async(self) -> Result<(NatsSink, DeliveryGuard), Error> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::Config(
+                "NatsSinkBuilder::build_async needs a tokio runtime; outside one, use build()"
+                    .to_owned(),
+            )
+        })?;
+        self.start(&handle).await
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let invalid = |message: String| Error::InvalidEndpoint {
+            name: self.name.clone(),
+            message,
+        };
+        if self.name.trim().is_empty() || self.name.chars().any(char::is_control) {
+            return Err(invalid(
+                "the name is empty or holds a control character".into(),
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(invalid("max_in_flight is 0; give at least 1".into()));
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(invalid(
+                "a timeout of 0 would fail every publish; give e.g. 5s".into(),
+            ));
+        }
+        if let Some(first) = self.retry.delay_before(1).filter(|d| !d.is_zero()) {
+            return Err(invalid(format!(
+                "the retry schedule starts with {}, but the first attempt is always made at \
+                 once; start it with 0s (\"0s,{}\")",
+                deskhook::policy::format_duration(first),
+                self.retry
+            )));
+        }
+        self.stream.validate()
+    }
+
+    async fn start(
+        self,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<(NatsSink, DeliveryGuard), Error> {
+        self.validate()?;
+        let (addrs, shown) = parse_urls(&self.urls)?;
+        let client = self
+            .options
+            .clone()
+            .retry_on_initial_connect()
+            .connection_timeout(self.connect_timeout)
+            .connect(addrs)
+            .await
+            .map_err(|e| Error::Nats {
+                url: shown.clone(),
+                message: format!("cannot connect: {e}"),
+            })?;
+        let context = jetstream::context::ContextBuilder::new()
+            .timeout(self.timeout)
+            .build(client.clone());
+        let ensure = self.stream.ensure_inner(&context, &shown);
+        let ready = match tokio::time::timeout(self.connect_timeout, ensure).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(Trouble::Fatal(error))) => return Err(error),
+            Ok(Err(Trouble::Unavailable)) => {
+                return Err(Error::Nats {
+                    url: shown,
+                    message: UNAVAILABLE.to_owned(),
+                });
+            }
+            Ok(Err(Trouble::Transient(message))) if self.require_server => {
+                return Err(Error::Nats {
+                    url: shown,
+                    message,
+                });
+            }
+            Err(_) if self.require_server => {
+                return Err(Error::Nats {
+                    url: shown,
+                    message: format!(
+                        "no answer within {} (is the server running and reachable?)",
+                        deskhook::policy::format_duration(self.connect_timeout)
+                    ),
+                });
+            }
+            Ok(Err(Trouble::Transient(why))) => {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "NATS at {shown}: {why}; events wait in the queue and the stream is \
+                     checked before the first publish"
+                );
+                false
+            }
+            Err(_) => {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "NATS at {shown} did not answer within {}; events wait in the queue \
+                     and stream '{}' is checked before the first publish",
+                    deskhook::policy::format_duration(self.connect_timeout),
+                    self.stream.stream_name()
+                );
+                false
+            }
+        };
+        let url = first_url(&shown)?;
+        let mut endpoint = Endpoint::new(self.name.clone(), url.as_str())?
+            .actions(self.actions)
+            .retry(self.retry.clone())
+            .max_in_flight(self.max_in_flight)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout);
+        for (secret, expires) in &self.secrets {
+            endpoint = match expires {
+                Some(at) => endpoint.secret_until(secret.clone(), *at),
+                None => endpoint.secret(secret.clone()),
+            };
+        }
+        let mut delivery = self.delivery.endpoint(endpoint);
+        // Publishes in flight are limited by the endpoint alone.
+        delivery.config.max_in_flight = delivery.config.max_in_flight.max(self.max_in_flight);
+        let (engine, shutdown_timeout) = delivery.start_engine(Box::new(NatsConnector { url }))?;
+        let settings = Arc::new(self.stream);
+        let transport = Arc::new(JetStreamTransport {
+            context,
+            client,
+            settings: StreamSettings::clone(&settings),
+            url: shown,
+            timeout: self.timeout,
+            ready: AtomicBool::new(ready),
+            checking: tokio::sync::Mutex::new(()),
+        });
+        spawn::start(&engine, transport, handle);
+        let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);
+        Ok((
+            NatsSink {
+                delivery: DeliverySink::new(engine),
+                settings,
+            },
+            guard,
+        ))
+    }
+}

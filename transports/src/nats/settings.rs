@@ -1,0 +1,532 @@
+//! The JetStream stream deskhook publishes to: its settings ([`StreamSettings`]), the
+//! partitions of its subjects, and making or checking it ([`StreamSettings::ensure`]).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+use super::{DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, server_url};
+use crate::error::Error;
+
+/// Where JetStream keeps the stream's messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Storage {
+    /// On disk: messages survive a server restart. The default.
+    #[default]
+    File,
+    /// In memory: faster, lost when the server stops.
+    Memory,
+}
+
+impl Storage {
+    fn jetstream(self) -> stream::StorageType {
+        match self {
+            Storage::File => stream::StorageType::File,
+            Storage::Memory => stream::StorageType::Memory,
+        }
+    }
+}
+
+/// The JetStream stream deskhook publishes to, and what it must look like: shared by the
+/// sink (which creates or checks it) and by relays (which consume from it).
+///
+/// ```
+/// use std::time::Duration;
+/// use deskhook_transports::nats::{Storage, StreamSettings};
+///
+/// let settings = StreamSettings::new()
+///     .name("HELPDESK_EVENTS")
+///     .subject_prefix("acme.helpdesk")
+///     .storage(Storage::File)
+///     .duplicate_window(Duration::from_secs(300));
+/// assert_eq!(settings.subjects(), "acme.helpdesk.>");
+/// assert_eq!(settings.subject("zenlix", "create")?, "acme.helpdesk.zenlix.create");
+/// # Ok::<(), deskhook_transports::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSettings {
+    name: String,
+    subject_prefix: String,
+    storage: Storage,
+    duplicate_window: Duration,
+    replicas: usize,
+    max_bytes: Option<u64>,
+    max_age: Option<Duration>,
+    partitions: u32,
+}
+
+/// Partitions of the stream when none are set: relays deliver at most this many events at
+/// once, one per partition.
+pub const DEFAULT_PARTITIONS: u32 = 16;
+
+/// The most partitions a stream can have.
+pub const MAX_PARTITIONS: u32 = 1024;
+
+/// The partition of a ticket among `partitions`: FNV-1a (64-bit) of its UTF-8 bytes, modulo
+/// `partitions`. Stable across versions and machines: publishers and relays must agree.
+pub fn partition_of(ticket: &str, partitions: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in ticket.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    u32::try_from(hash % u64::from(partitions.max(1))).unwrap_or(0)
+}
+
+/// The stream's description, which records its partition count for relays.
+fn description(partitions: u32) -> String {
+    format!("deskhook events, consumed by deskhook relay; partitions={partitions}")
+}
+
+/// The partition count a stream's description records, if it does.
+pub fn partitions_of(config: &stream::Config) -> Option<u32> {
+    config
+        .description
+        .as_deref()?
+        .rsplit_once("partitions=")?
+        .1
+        .trim()
+        .parse()
+        .ok()
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings::new()
+    }
+}
+
+impl StreamSettings {
+    /// The defaults: stream `DESKHOOK`, subjects `deskhook.>`, file storage, a two-minute
+    /// duplicate window, one replica, no size or age limit.
+    pub fn new() -> StreamSettings {
+        StreamSettings {
+            name: DEFAULT_STREAM.to_owned(),
+            subject_prefix: DEFAULT_SUBJECT_PREFIX.to_owned(),
+            storage: Storage::File,
+            duplicate_window: Duration::from_secs(120),
+            replicas: 1,
+            max_bytes: None,
+            max_age: None,
+            partitions: DEFAULT_PARTITIONS,
+        }
+    }
+
+    /// How many partitions the events are spread over, by a hash of their ticket
+    /// ([`partition_of`]): each partition is owned by one relay at a time, which keeps its
+    /// tickets in order, so this is also the most relays that can share the work. Recorded in the stream's description when deskhook
+    /// creates it; a stream with another count is a conflict. Defaults to
+    /// [`DEFAULT_PARTITIONS`] (16); at most [`MAX_PARTITIONS`].
+    #[must_use]
+    pub fn partitions(mut self, partitions: u32) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    /// The partition count.
+    pub fn partition_count(&self) -> u32 {
+        self.partitions
+    }
+
+    /// The stream's name. Defaults to [`DEFAULT_STREAM`].
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The first tokens of every subject (`acme.helpdesk` gives
+    /// `acme.helpdesk.zenlix.create`). Defaults to [`DEFAULT_SUBJECT_PREFIX`].
+    #[must_use]
+    pub fn subject_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.subject_prefix = prefix.into();
+        self
+    }
+
+    /// Where the stream keeps messages when deskhook creates it. Defaults to
+    /// [`Storage::File`].
+    #[must_use]
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// How long JetStream remembers a `Nats-Msg-Id` to drop a second publish of the same
+    /// event, when deskhook creates the stream. Defaults to 2 minutes.
+    #[must_use]
+    pub fn duplicate_window(mut self, window: Duration) -> Self {
+        self.duplicate_window = window;
+        self
+    }
+
+    /// Replicas of the stream in a cluster, when deskhook creates it. Defaults to 1.
+    #[must_use]
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// The most bytes the stream holds, when deskhook creates it; a publish past it is
+    /// refused (and retried: relays make room). Defaults to no limit.
+    #[must_use]
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// How long an undelivered message stays in the stream, when deskhook creates it.
+    /// Defaults to no limit.
+    #[must_use]
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// The stream's name.
+    pub fn stream_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The subject prefix.
+    pub fn prefix(&self) -> &str {
+        &self.subject_prefix
+    }
+
+    /// The subjects the stream takes: `<prefix>.>`.
+    pub fn subjects(&self) -> String {
+        format!("{}.>", self.subject_prefix)
+    }
+
+    /// The subject of an event, without its partition: `<prefix>.<format>.<event type>`.
+    /// Messages go to [`partitioned_subject`](StreamSettings::partitioned_subject).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `format` or `event_type` is not a valid subject token (empty,
+    /// or holds `.`, `*`, `>`, white space or a control character).
+    pub fn subject(&self, format: &str, event_type: &str) -> Result<String, Error> {
+        for (what, token) in [("format", format), ("event type", event_type)] {
+            if !is_token(token) {
+                return Err(Error::Config(format!(
+                    "the {what} '{}' cannot be a NATS subject token (it must be non-empty, \
+                     without '.', '*', '>', white space or control characters)",
+                    token.escape_debug()
+                )));
+            }
+        }
+        Ok(format!("{}.{format}.{event_type}", self.subject_prefix))
+    }
+
+    /// The subject a message goes to: `<prefix>.<format>.<event type>.<partition>`, the
+    /// partition of its ticket ([`partition_of`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`subject`](StreamSettings::subject).
+    pub fn partitioned_subject(
+        &self,
+        format: &str,
+        event_type: &str,
+        ticket: &str,
+    ) -> Result<String, Error> {
+        let subject = self.subject(format, event_type)?;
+        Ok(format!(
+            "{subject}.{}",
+            partition_of(ticket, self.partitions)
+        ))
+    }
+
+    /// The filter of partition `partition`'s consumer: `<prefix>.*.*.<partition>`.
+    pub fn partition_filter(&self, partition: u32) -> String {
+        format!("{}.*.*.{partition}", self.subject_prefix)
+    }
+
+    /// Checks the name and the prefix.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the setting and what is wrong with it.
+    pub fn validate(&self) -> Result<(), Error> {
+        let name_ok = !self.name.is_empty()
+            && !self
+                .name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || ".*>/\\".contains(c));
+        if !name_ok {
+            return Err(Error::Config(format!(
+                "stream name '{}' is not valid: give a non-empty name without '.', '*', '>', \
+                 '/', '\\', white space or control characters (such as {DEFAULT_STREAM})",
+                self.name.escape_debug()
+            )));
+        }
+        if self.subject_prefix.is_empty() || !self.subject_prefix.split('.').all(is_token) {
+            return Err(Error::Config(format!(
+                "subject prefix '{}' is not valid: give dot-separated tokens without '*', '>', \
+                 white space or control characters (such as {DEFAULT_SUBJECT_PREFIX} or \
+                 acme.helpdesk)",
+                self.subject_prefix.escape_debug()
+            )));
+        }
+        if self.replicas == 0 {
+            return Err(Error::Config(
+                "stream replicas is 0; give at least 1".to_owned(),
+            ));
+        }
+        if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
+            return Err(Error::Config(format!(
+                "{} partitions: give 1 to {MAX_PARTITIONS} (such as {DEFAULT_PARTITIONS})",
+                self.partitions
+            )));
+        }
+        Ok(())
+    }
+
+    /// The configuration deskhook creates the stream with.
+    pub fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.name.clone(),
+            subjects: vec![self.subjects()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: self.storage.jetstream(),
+            duplicate_window: self.duplicate_window,
+            num_replicas: self.replicas,
+            max_bytes: self
+                .max_bytes
+                .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            max_age: self.max_age.unwrap_or_default(),
+            description: Some(description(self.partitions)),
+            ..stream::Config::default()
+        }
+    }
+
+    /// Checks an existing stream's configuration against these settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StreamConflict`] naming the first setting deskhook cannot work with:
+    /// `retention` (must be work-queue), `subjects` (must cover `<prefix>.>`), `storage`,
+    /// `sealed`.
+    pub fn check(&self, found: &stream::Config) -> Result<(), Error> {
+        let conflict = |setting, found: String, expected: String| Error::StreamConflict {
+            stream: self.name.clone(),
+            setting,
+            found,
+            expected,
+        };
+        if found.retention != stream::RetentionPolicy::WorkQueue {
+            return Err(conflict(
+                "retention",
+                format!("'{}'", retention_name(found.retention)),
+                "'workqueue'".to_owned(),
+            ));
+        }
+        let ours = format!("{}.*.*.*", self.subject_prefix);
+        if !found.subjects.iter().any(|s| subject_covers(s, &ours)) {
+            return Err(conflict(
+                "subjects",
+                format!("{:?}", found.subjects),
+                format!("a subject covering '{}'", self.subjects()),
+            ));
+        }
+        if found.storage != self.storage.jetstream() {
+            let name = |s: &stream::StorageType| match s {
+                stream::StorageType::File => "'file'",
+                stream::StorageType::Memory => "'memory'",
+            };
+            return Err(conflict(
+                "storage",
+                name(&found.storage).to_owned(),
+                name(&self.storage.jetstream()).to_owned(),
+            ));
+        }
+        if let Some(partitions) = partitions_of(found)
+            && partitions != self.partitions
+        {
+            return Err(conflict(
+                "partitions",
+                partitions.to_string(),
+                self.partitions.to_string(),
+            ));
+        }
+        if found.sealed {
+            return Err(conflict(
+                "sealed",
+                "true".to_owned(),
+                "a stream that takes messages (sealed false)".to_owned(),
+            ));
+        }
+        if found.duplicate_window.is_zero() {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "JetStream stream '{}' has no duplicate window: an event published again after \
+                 a timeout may be stored twice",
+                self.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Creates the stream if it is missing, or checks it if it exists; returns its info.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StreamConflict`] as [`check`](StreamSettings::check); [`Error::Nats`] when
+    /// JetStream is not enabled, does not answer, or refuses to create the stream (for
+    /// example because another stream already takes these subjects).
+    pub async fn ensure(&self, context: &jetstream::Context) -> Result<stream::Info, Error> {
+        let url = server_url(context);
+        self.ensure_inner(context, &url)
+            .await
+            .map_err(|e| e.into_error(&url))
+    }
+
+    pub(super) async fn ensure_inner(
+        &self,
+        context: &jetstream::Context,
+        url: &str,
+    ) -> Result<stream::Info, Trouble> {
+        self.validate().map_err(Trouble::Fatal)?;
+        for _ in 0..2 {
+            match context.get_stream(&self.name).await {
+                Ok(found) => {
+                    let info = found.cached_info().clone();
+                    self.check(&info.config).map_err(Trouble::Fatal)?;
+                    return Ok(info);
+                }
+                Err(err) => match err.kind() {
+                    jetstream::context::GetStreamErrorKind::JetStream(api)
+                        if api.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND => {}
+                    _ => return Err(request_trouble("cannot look up the stream", &err, url)),
+                },
+            }
+            match context.create_stream(self.stream_config()).await {
+                Ok(mut created) => {
+                    log::info!(
+                        target: deskhook::LOG_TARGET,
+                        "created JetStream stream '{}' for subjects '{}'",
+                        self.name,
+                        self.subjects()
+                    );
+                    let info = created
+                        .info()
+                        .await
+                        .map_err(|e| Trouble::Transient(format!("cannot read the stream: {e}")))?;
+                    return Ok(info.clone());
+                }
+                Err(err) => match err.kind() {
+                    // Created meanwhile by another process: look at it again.
+                    jetstream::context::CreateStreamErrorKind::JetStream(api)
+                        if api.error_code() == jetstream::ErrorCode::STREAM_NAME_EXIST => {}
+                    jetstream::context::CreateStreamErrorKind::JetStream(api) => {
+                        return Err(Trouble::Fatal(Error::Nats {
+                            url: url.to_owned(),
+                            message: format!(
+                                "JetStream refused to create stream '{}' for subjects '{}': {api}",
+                                self.name,
+                                self.subjects(),
+                            ),
+                        }));
+                    }
+                    jetstream::context::CreateStreamErrorKind::JetStreamUnavailable => {
+                        return Err(Trouble::Unavailable);
+                    }
+                    _ => {
+                        return Err(Trouble::Transient(format!(
+                            "cannot create the stream: {err}"
+                        )));
+                    }
+                },
+            }
+        }
+        Err(Trouble::Transient(format!(
+            "stream '{}' was created and deleted again while deskhook looked at it",
+            self.name
+        )))
+    }
+}
+
+/// Why the stream could not be made ready.
+pub(super) enum Trouble {
+    /// A setting or an answer that waiting will not change.
+    Fatal(Error),
+    /// Nobody answers JetStream requests: JetStream is off, or starting.
+    Unavailable,
+    /// Anything that may pass (timeouts, lost connections).
+    Transient(String),
+}
+
+impl Trouble {
+    pub(super) fn into_error(self, url: &str) -> Error {
+        match self {
+            Trouble::Fatal(error) => error,
+            Trouble::Unavailable => Error::Nats {
+                url: url.to_owned(),
+                message: UNAVAILABLE.to_owned(),
+            },
+            Trouble::Transient(message) => Error::Nats {
+                url: url.to_owned(),
+                message,
+            },
+        }
+    }
+}
+
+pub(super) const UNAVAILABLE: &str = "JetStream does not answer (no responders): start the server with \
+                           JetStream on (nats-server -js), or wait until it has started";
+
+fn request_trouble(what: &str, err: &jetstream::context::GetStreamError, url: &str) -> Trouble {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(request) = e.downcast_ref::<async_nats::RequestError>() {
+            return match request.kind() {
+                async_nats::RequestErrorKind::NoResponders => Trouble::Unavailable,
+                async_nats::RequestErrorKind::TimedOut => {
+                    Trouble::Transient(format!("{what}: JetStream did not answer in time"))
+                }
+                _ => Trouble::Transient(format!("{what}: {request}")),
+            };
+        }
+        source = e.source();
+    }
+    match err.kind() {
+        jetstream::context::GetStreamErrorKind::JetStream(api) => Trouble::Fatal(Error::Nats {
+            url: url.to_owned(),
+            message: format!("{what}: {api}"),
+        }),
+        _ => Trouble::Transient(format!("{what}: {err}")),
+    }
+}
+
+/// Whether `token` can be one token of a subject.
+fn is_token(token: &str) -> bool {
+    !token.is_empty()
+        && !token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || ".*>".contains(c))
+}
+
+/// Whether every subject that `pattern` matches is matched by `filter` (both may use `*`
+/// and a final `>`).
+pub(super) fn subject_covers(filter: &str, pattern: &str) -> bool {
+    let mut filter = filter.split('.');
+    let mut pattern = pattern.split('.');
+    loop {
+        match (filter.next(), pattern.next()) {
+            (None, None) => return true,
+            (Some(">"), Some(_)) => return true,
+            (Some(_), Some(">")) | (None, Some(_)) | (Some(_), None) => return false,
+            (Some("*"), Some(_)) => {}
+            (Some(f), Some(p)) if f == p && p != "*" => {}
+            _ => return false,
+        }
+    }
+}
+
+fn retention_name(policy: stream::RetentionPolicy) -> &'static str {
+    match policy {
+        stream::RetentionPolicy::Limits => "limits",
+        stream::RetentionPolicy::Interest => "interest",
+        stream::RetentionPolicy::WorkQueue => "workqueue",
+    }
+}
