@@ -350,6 +350,26 @@ pub async fn drain_stream(url: &str, stream: &str, idle: Duration) -> Vec<Stored
         });
         message.ack().await.expect("the ack reaches the server");
     }
+    // What the server delivered to this pass but it did not read waits out the consumer's
+    // ack wait (30 s) before it is delivered again: the consumer goes, and on the
+    // work-queue stream the next pass's consumer starts at the first unacknowledged message.
+    drop(messages);
+    let deadline = Instant::now() + START_WAIT;
+    loop {
+        match stream.delete_consumer("deskhook-test").await {
+            Ok(_) => break,
+            Err(e)
+                if matches!(e.kind(), jetstream::stream::ConsumerErrorKind::JetStream(ref js)
+                if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
+            {
+                break;
+            }
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("deleting the drain's consumer: {e:?}"),
+        }
+    }
     out
 }
 
