@@ -39,7 +39,7 @@ const HTTP_CONCURRENCY: u64 = 16;
 pub(crate) enum Transport {
     /// `HttpSink`: worker threads over ureq.
     Blocking,
-    /// `AsyncHttpSink`: tokio tasks over reqwest, on a runtime of the sink's own.
+    /// `AsyncHttpSink`: tokio tasks over hyper, on a runtime of the sink's own.
     Async,
     /// `NatsSink`: publishes to a JetStream stream (--nats); with --relays, `deskhook relay`
     /// processes deliver from it to --url.

@@ -385,7 +385,7 @@ use deskhook_transports::delivery::{DeliveryGuard, DeliverySink, Endpoint, SinkB
 pub enum Transport {
     /// `HttpSink`: ureq on worker threads.
     Blocking,
-    /// `AsyncHttpSink`: reqwest on tokio tasks (a runtime of the sink's own here).
+    /// `AsyncHttpSink`: hyper on tokio tasks (a runtime of the sink's own here).
     Async,
 }
 

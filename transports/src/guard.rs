@@ -434,16 +434,23 @@ fn redacted(url: &Url) -> String {
     out
 }
 
+/// How long a vetted answer for a name is reused. ureq resolves before every request (even on
+/// a kept-alive connection) and, with a timeout set, on a thread of its own; the async
+/// transport resolves for each new connection. The system resolver does not tell the record's
+/// TTL, so a short fixed time is used. Only addresses that passed the check are kept, so reuse
+/// cannot let a rebinding through.
+pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
 // ---------------------------------------------------------------------------------------------
 // The ureq part: a resolver that vets what it resolves, and an agent built around it.
 // ---------------------------------------------------------------------------------------------
 
 #[cfg(feature = "http-blocking")]
-pub use ureq_part::{GuardedResolver, VETTED_ANSWER_REUSE, agent, refusal_of};
+pub use ureq_part::{GuardedResolver, agent, refusal_of};
 
 #[cfg(feature = "http-blocking")]
 mod ureq_part {
-    use super::{AddressPolicy, Refusal, check_ip};
+    use super::{AddressPolicy, Refusal, VETTED_ANSWER_REUSE, check_ip};
 
     use std::io;
 
@@ -473,12 +480,6 @@ mod ureq_part {
         /// The last vetted answer: (authority, when, addresses).
         cache: std::sync::Mutex<Option<(String, std::time::Instant, ResolvedSocketAddrs)>>,
     }
-
-    /// How long a vetted answer for a name is reused. ureq resolves before every request (even
-    /// on a kept-alive connection) and, with a timeout set, on a thread of its own; the system
-    /// resolver does not tell the record's TTL, so a short fixed time is used. Only addresses
-    /// that passed the check are kept, so reuse cannot let a rebinding through.
-    pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
     impl GuardedResolver {
         /// A resolver that enforces `policy`.

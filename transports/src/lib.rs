@@ -25,9 +25,9 @@
 //!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, and [`config`] for
 //!   `deskhook.toml`. Pulls in ureq (rustls), url, ipnet, httpdate, toml and strsim.
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks over
-//!   reqwest (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond ring's), usable
-//!   inside an existing runtime or with a runtime of its own. Pulls in reqwest, tokio,
-//!   rustls and webpki-roots.
+//!   hyper's `client::conn` (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond
+//!   ring's), usable inside an existing runtime or with a runtime of its own. Pulls in
+//!   hyper, hyper-util, http, http-body-util, tokio, tokio-rustls, rustls and webpki-roots.
 //! - `spool`: [`spool::Spool`], a durable SQLite outbox inside the delivery engine. Pulls in
 //!   rusqlite with its bundled SQLite.
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream

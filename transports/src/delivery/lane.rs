@@ -34,6 +34,8 @@ pub(crate) struct Route {
     pub(crate) signers: Vec<(Signer, Option<SystemTime>)>,
     /// Whether requests carry the ticket and tenant headers (NATS).
     pub(crate) event_headers: bool,
+    /// Whether the target holds the endpoint's own headers (attempts leave them out).
+    pub(crate) endpoint_headers_in_target: bool,
     /// The transport's client and URL.
     pub(crate) target: Target,
 }
@@ -58,6 +60,7 @@ impl Route {
                 .max(1),
             signers,
             event_headers: connector.event_headers(),
+            endpoint_headers_in_target: connector.endpoint_headers_in_target(),
             target,
             endpoint,
         })
@@ -146,13 +149,15 @@ impl Prepared {
                 headers.push((TENANT_HEADER, tenant));
             }
         }
-        headers.extend(
-            route
-                .endpoint
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        if !route.endpoint_headers_in_target {
+            headers.extend(
+                route
+                    .endpoint
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+        }
         headers
     }
 }

@@ -518,6 +518,11 @@ pub(crate) trait Connector: Send + Sync {
     fn event_headers(&self) -> bool {
         false
     }
+    /// Whether the target already holds the endpoint's own headers (prepared once when it
+    /// was made), so that attempts leave them out.
+    fn endpoint_headers_in_target(&self) -> bool {
+        false
+    }
 }
 
 /// What the engine asks of a blocking transport.

@@ -1,0 +1,416 @@
+//! Async HTTP delivery over hyper on tokio: [`AsyncHttpSink`].
+//!
+//! The same engine as the blocking transport (registry, queues, per-ticket order, retries,
+//! `Retry-After`, 410, breaker, rate limits, dead letters, observer, stats, the guard); the
+//! workers are tokio tasks, one per request in flight (up to 16 per endpoint by default and
+//! the sink's `max_in_flight` in all).
+//!
+//! Requests go out over hyper's `client::conn`, without a client stack around it: each
+//! endpoint's request head (its URL's path, `Host`, `User-Agent` and its own headers) is made
+//! once when the endpoint is registered or changed, and an attempt adds only what changes
+//! (id, timestamp, signature, sequence); the body is the event's `Bytes`, shared. Connections
+//! are pooled per origin and connection settings, shared by the endpoints on that origin:
+//! HTTP/1.1 kept alive, or one HTTP/2 connection when the server chooses `h2` by ALPN on
+//! `https`. TLS is rustls (ring) with the Mozilla roots or the endpoint's own CA, one
+//! configuration (and session-resumption cache) per set of roots. Connections go only to
+//! addresses the SSRF guard vetted; no proxy from the environment is used and redirects are
+//! not followed. A kept connection the server closed meanwhile is noticed before the request
+//! is written, and the request goes on a new connection at once.
+//!
+//! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
+//! small runtime of its own (two worker threads) that the guard shuts down. `emit` never
+//! awaits the network: the sink only queues.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use deskhook::Dispatcher;
+//! use deskhook_transports::delivery::Endpoint;
+//! use deskhook_transports::http_async::AsyncHttpSink;
+//!
+//! let (http, guard) = AsyncHttpSink::builder()
+//!     .endpoint(Endpoint::new("crm", "https://crm.example.com/hooks")?)
+//!     .build_async()?;
+//! deskhook::set_dispatcher(Dispatcher::builder().async_sink("http", http).build())?;
+//! // … handlers emit; at shutdown:
+//! guard.shutdown_async(std::time::Duration::from_secs(5)).await?;
+//! # Ok(()) }
+//! ```
+
+mod origin;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http_body_util::BodyExt as _;
+
+use crate::delivery::{
+    AsyncTransport, AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint,
+    RESPONSE_READ_LIMIT, Response, SinkBuilder, Target, lock, parse_retry_after, spawn,
+};
+use crate::error::Error;
+use origin::{Body, Conn, Origin};
+
+/// Requests in flight per endpoint when the endpoint does not set `max_in_flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+
+/// The sink of the async transport: a [`DeliverySink`] whose workers are tokio tasks making
+/// requests with hyper. `AsyncHttpSink::builder()` starts one; `.build_async()` runs it.
+pub type AsyncHttpSink = DeliverySink;
+
+impl SinkBuilder {
+    /// Checks the settings and the endpoints, opens the dead-letter file (or the spool) and
+    /// starts the async transport: one task per request in flight (up to the sink's
+    /// `max_in_flight`), over connections pooled per origin; on the current tokio runtime
+    /// when called inside one, otherwise on a runtime of the sink's own (two threads) that
+    /// the guard shuts down.
+    ///
+    /// Keep the guard for as long as events should be delivered; in async code end with
+    /// `guard.shutdown_async(timeout).await`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SinkBuilder::build`]; [`Error::Config`] when TLS or the runtime cannot be set up.
+    pub fn build_async(self) -> Result<(AsyncHttpSink, DeliveryGuard), Error> {
+        let connector = HyperConnector {
+            idle_per_host: self.config.max_in_flight,
+            origins: Mutex::new(Origins::default()),
+            tls: Mutex::new(HashMap::new()),
+        };
+        let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
+        let (handle, owned) = spawn::runtime_here("deskhook-http-async")?;
+        spawn::start(&engine, Arc::new(HyperTransport), &handle);
+        let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);
+        let guard = match owned {
+            Some(runtime) => guard.owning(runtime),
+            None => guard,
+        };
+        Ok((DeliverySink::new(engine), guard))
+    }
+}
+
+/// Makes the async transport's targets: the endpoint's request head, and the pool of its
+/// origin (shared with every endpoint on the same origin with the same connection settings).
+struct HyperConnector {
+    idle_per_host: usize,
+    origins: Mutex<Origins>,
+    /// One TLS configuration per set of roots (`None`: the public ones), so that endpoints
+    /// share one copy of the root store and one session-resumption cache.
+    tls: Mutex<HashMap<Option<Vec<Vec<u8>>>, Arc<rustls::ClientConfig>>>,
+}
+
+/// The origins in use, by what makes connections interchangeable.
+#[derive(Default)]
+struct Origins {
+    by_key: HashMap<(ClientKey, String), Weak<Origin>>,
+    /// The size at which the map is next swept of origins no endpoint uses any more.
+    sweep_at: usize,
+}
+
+/// An endpoint as the async transport sends to it: its origin's pool and its request head.
+struct HyperTarget {
+    origin: Arc<Origin>,
+    timeout: Duration,
+    /// The request target of HTTP/1.1: path and query.
+    path: http::Uri,
+    /// The request target of HTTP/2: the URL without its fragment.
+    absolute: http::Uri,
+    host: HeaderValue,
+    /// `User-Agent`, then the endpoint's own headers, parsed once.
+    fixed: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Connector for HyperConnector {
+    fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
+        endpoint.check_http()?;
+        let invalid = |message: String| Error::InvalidEndpoint {
+            name: endpoint.name.clone(),
+            message,
+        };
+        let key = ClientKey::of(endpoint);
+        let url = &endpoint.url;
+        let origin = self.origin(&key, endpoint).map_err(&invalid)?;
+        let uri = |text: &str| {
+            http::Uri::try_from(text).map_err(|e| invalid(format!("its URL cannot be sent: {e}")))
+        };
+        let mut fixed = Vec::with_capacity(1 + endpoint.headers.len());
+        fixed.push((
+            header::USER_AGENT,
+            HeaderValue::from_static(crate::delivery::USER_AGENT),
+        ));
+        for (name, value) in &endpoint.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(format!("'{name}' is not a valid header name")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| invalid(format!("the value of header '{name}' is not valid")))?;
+            fixed.push((name, value));
+        }
+        Ok(Arc::new(HyperTarget {
+            origin,
+            timeout: key.timeout,
+            path: uri(&url[url::Position::BeforePath..url::Position::AfterQuery])?,
+            absolute: uri(&url[..url::Position::AfterQuery])?,
+            host: HeaderValue::from_str(&url[url::Position::BeforeHost..url::Position::AfterPort])
+                .map_err(|_| invalid("its host cannot be sent".to_owned()))?,
+            fixed,
+        }))
+    }
+
+    fn default_max_in_flight(&self) -> usize {
+        DEFAULT_MAX_IN_FLIGHT
+    }
+
+    fn endpoint_headers_in_target(&self) -> bool {
+        true
+    }
+}
+
+impl HyperConnector {
+    /// The pool of `endpoint`'s origin, made if no endpoint uses it yet.
+    fn origin(&self, key: &ClientKey, endpoint: &Endpoint) -> Result<Arc<Origin>, String> {
+        let url = &endpoint.url;
+        let name = url[..url::Position::BeforePath].to_owned();
+        let map_key = (key.clone(), name);
+        let mut origins = lock(&self.origins);
+        if let Some(origin) = origins.by_key.get(&map_key).and_then(Weak::upgrade) {
+            return Ok(origin);
+        }
+        let tls = match url.scheme() {
+            "https" => Some(self.tls(key)?),
+            _ => None,
+        };
+        let origin = Arc::new(Origin::new(
+            url,
+            tls,
+            key.policy.clone(),
+            key.connect_timeout,
+            self.idle_per_host,
+        )?);
+        origins.by_key.insert(map_key, Arc::downgrade(&origin));
+        if origins.by_key.len() >= origins.sweep_at {
+            origins.by_key.retain(|_, origin| origin.strong_count() > 0);
+            origins.sweep_at = (origins.by_key.len() * 2).max(64);
+        }
+        Ok(origin)
+    }
+
+    fn tls(&self, key: &ClientKey) -> Result<Arc<rustls::ClientConfig>, String> {
+        let mut configs = lock(&self.tls);
+        if let Some(config) = configs.get(&key.roots) {
+            return Ok(config.clone());
+        }
+        let config = Arc::new(tls_config(key.roots.as_deref())?);
+        configs.insert(key.roots.clone(), config.clone());
+        Ok(config)
+    }
+}
+
+/// TLS with rustls and the ring provider, the Mozilla roots of webpki-roots (or an
+/// endpoint's own CA), ALPN for HTTP/2 and HTTP/1.1, and rustls' in-memory session cache
+/// (resumption by tickets and session ids); set per configuration, so nothing process-wide
+/// is installed.
+fn tls_config(certs: Option<&[Vec<u8>]>) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match certs {
+        Some(certs) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certs {
+                roots
+                    .add(rustls_pki_types::CertificateDer::from(cert.clone()))
+                    .map_err(|e| format!("a CA certificate cannot be used: {e}"))?;
+            }
+            roots
+        }
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+struct HyperTransport;
+
+impl AsyncTransport for HyperTransport {
+    async fn post(
+        &self,
+        target: &(dyn std::any::Any + Send + Sync),
+        headers: &[(&str, &str)],
+        body: &Bytes,
+    ) -> Result<Response, AttemptError> {
+        let Some(target) = target.downcast_ref::<HyperTarget>() else {
+            return Err(AttemptError {
+                message: "the endpoint was not made for the async transport".to_owned(),
+                retryable: false,
+            });
+        };
+        match tokio::time::timeout(target.timeout, exchange(target, headers, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(AttemptError {
+                message: format!("timed out ({:?})", target.timeout),
+                retryable: true,
+            }),
+        }
+    }
+}
+
+/// One request and its response, on a kept connection or a new one.
+async fn exchange(
+    target: &HyperTarget,
+    headers: &[(&str, &str)],
+    body: &Bytes,
+) -> Result<Response, AttemptError> {
+    let origin = &target.origin;
+    let (mut conn, mut reused) = match origin.checkout() {
+        Some(conn) => (conn, true),
+        None => (origin.connect().await?, false),
+    };
+    let response = loop {
+        let request = request(target, &conn, headers, body)?;
+        let sent = match &mut conn {
+            Conn::H1(send) => {
+                if let Err(e) = send.ready().await {
+                    // Closed while it was kept: nothing was written on it.
+                    if reused {
+                        conn = origin.connect().await?;
+                        reused = false;
+                        continue;
+                    }
+                    return Err(failed(&e));
+                }
+                send.try_send_request(request).await
+            }
+            Conn::H2(send) => send.try_send_request(request).await,
+        };
+        match sent {
+            Ok(response) => break response,
+            // A kept connection the server closed before the request was written: the
+            // request goes on a new one (it was not sent, so this makes no duplicate).
+            Err(mut e) => {
+                if reused && e.take_message().is_some() {
+                    conn = origin.connect().await?;
+                    reused = false;
+                    continue;
+                }
+                return Err(failed(&e.into_error()));
+            }
+        }
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let (snippet, complete) = read_limited(response.into_body()).await;
+    if complete && let Conn::H1(send) = conn {
+        origin.checkin(send);
+    }
+    Ok(Response {
+        status,
+        retry_after,
+        snippet,
+    })
+}
+
+/// The request of one attempt: the target's head, then the attempt's own headers.
+fn request(
+    target: &HyperTarget,
+    conn: &Conn,
+    headers: &[(&str, &str)],
+    body: &Bytes,
+) -> Result<http::Request<Body>, AttemptError> {
+    let mut request = http::Request::new(Body::new(body.clone()));
+    *request.method_mut() = http::Method::POST;
+    let h1 = matches!(conn, Conn::H1(_));
+    if h1 {
+        *request.uri_mut() = target.path.clone();
+    } else {
+        *request.uri_mut() = target.absolute.clone();
+        *request.version_mut() = http::Version::HTTP_2;
+    }
+    let map = request.headers_mut();
+    map.reserve(target.fixed.len() + headers.len() + 1);
+    if h1 {
+        map.insert(header::HOST, target.host.clone());
+    }
+    for (name, value) in &target.fixed {
+        map.append(name.clone(), value.clone());
+    }
+    for (name, value) in headers {
+        let value = HeaderValue::from_str(value).map_err(|_| AttemptError {
+            message: format!("the value of header '{name}' cannot be sent"),
+            retryable: false,
+        })?;
+        map.append(attempt_header(name)?, value);
+    }
+    Ok(request)
+}
+
+/// The name of a header the engine adds to an attempt, without parsing the ones it always
+/// adds.
+fn attempt_header(name: &str) -> Result<HeaderName, AttemptError> {
+    Ok(match name {
+        "content-type" => header::CONTENT_TYPE,
+        "webhook-id" => HeaderName::from_static("webhook-id"),
+        "webhook-timestamp" => HeaderName::from_static("webhook-timestamp"),
+        "webhook-signature" => HeaderName::from_static("webhook-signature"),
+        "x-deskhook-action" => HeaderName::from_static("x-deskhook-action"),
+        "x-deskhook-sequence" => HeaderName::from_static("x-deskhook-sequence"),
+        "x-hub-signature-256" => HeaderName::from_static("x-hub-signature-256"),
+        other => HeaderName::from_bytes(other.as_bytes()).map_err(|_| AttemptError {
+            message: format!("'{other}' is not a valid header name"),
+            retryable: false,
+        })?,
+    })
+}
+
+/// Reads a response body up to [`RESPONSE_READ_LIMIT`]; whether it was read to its end
+/// (only then can its connection carry another request). A body that fails midway does not
+/// change what the status says.
+async fn read_limited(mut body: hyper::body::Incoming) -> (Vec<u8>, bool) {
+    let limit = usize::try_from(RESPONSE_READ_LIMIT).unwrap_or(usize::MAX);
+    let mut snippet = Vec::new();
+    loop {
+        match body.frame().await {
+            None => return (snippet, true),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = limit - snippet.len();
+                    if data.len() > room {
+                        snippet.extend_from_slice(&data[..room]);
+                        return (snippet, false);
+                    }
+                    snippet.extend_from_slice(&data);
+                }
+            }
+            Some(Err(_)) => return (snippet, false),
+        }
+    }
+}
+
+/// An attempt that got no response: what hyper said, with its causes.
+fn failed(err: &hyper::Error) -> AttemptError {
+    let mut message = if err.is_closed() || err.is_incomplete_message() || err.is_canceled() {
+        format!("connection failed: {err}")
+    } else {
+        err.to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        message.push_str(": ");
+        message.push_str(&e.to_string());
+        source = e.source();
+    }
+    AttemptError {
+        message,
+        retryable: true,
+    }
+}
