@@ -18,7 +18,7 @@
 //! is written, and the request goes on a new connection at once.
 //!
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
-//! small runtime of its own (two worker threads) that the guard shuts down. `emit` never
+//! runtime of its own (one worker thread) that the guard shuts down. `emit` never
 //! awaits the network: the sink only queues.
 //!
 //! ```no_run
@@ -64,7 +64,7 @@ impl SinkBuilder {
     /// Checks the settings and the endpoints, opens the dead-letter file (or the spool) and
     /// starts the async transport: one task per request in flight (up to the sink's
     /// `max_in_flight`), over connections pooled per origin; on the current tokio runtime
-    /// when called inside one, otherwise on a runtime of the sink's own (two threads) that
+    /// when called inside one, otherwise on a runtime of the sink's own (one thread) that
     /// the guard shuts down.
     ///
     /// Keep the guard for as long as events should be delivered; in async code end with

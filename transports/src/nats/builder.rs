@@ -228,7 +228,7 @@ impl NatsSinkBuilder {
     /// enabled, or (with [`require_server`](NatsSinkBuilder::require_server)) when no server
     /// answers; [`Error::Open`] for a dead-letter file that cannot be opened.
     pub fn build(self) -> Result<(NatsSink, DeliveryGuard), Error> {
-        let runtime = spawn::own_runtime("deskhook-nats")?;
+        let runtime = spawn::own_runtime("deskhook-nats", 2)?;
         let handle = runtime.handle().clone();
         let started = if tokio::runtime::Handle::try_current().is_ok() {
             // `block_on` is not allowed on a runtime's thread: wait on a thread of our own.

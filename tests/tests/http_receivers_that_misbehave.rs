@@ -1,0 +1,263 @@
+//! Receivers that treat connections roughly still get every event, once per delivery, on
+//! both transports: one that closes each connection after its answer (saying so, or silently
+//! so that the next request meets a kept connection already closed), one that answers before
+//! it has read the body, and one whose answer is larger than the read limit.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deskhook::Action;
+use deskhook_tests::{Transport, WAIT, dead_letter_file, for_both_transports, start, ticket};
+use deskhook_transports::delivery::{
+    AttemptOutcome, AttemptRecord, Endpoint, RESPONSE_READ_LIMIT, RESPONSE_SNIPPET_BYTES,
+};
+use deskhook_transports::http_blocking::HttpSink;
+
+const EVENTS: usize = 24;
+
+/// How the receiver treats each connection.
+#[derive(Clone, Copy, Debug)]
+enum Manner {
+    /// Answers 204 with `Connection: close`, then closes.
+    SaysClose,
+    /// Answers 204 as if it kept the connection, then closes it.
+    ClosesSilently,
+    /// Answers 204 once the head is read, then reads the body, and keeps the connection.
+    AnswersEarly,
+    /// Answers 200 with a body four times the read limit, and keeps the connection.
+    AnswersHuge,
+}
+
+/// A raw HTTP/1.1 receiver on 127.0.0.1, a thread per connection.
+struct RawReceiver {
+    url: String,
+    /// Requests by `webhook-id`.
+    seen: Arc<Mutex<HashMap<String, usize>>>,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+    accepter: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RawReceiver {
+    fn start(manner: Manner) -> RawReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepter = {
+            let (seen, connections, stop) = (seen.clone(), connections.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    let seen = seen.clone();
+                    std::thread::spawn(move || serve(stream, manner, &seen));
+                }
+            })
+        };
+        RawReceiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            seen,
+            connections,
+            stop,
+            port,
+            accepter: Some(accepter),
+        }
+    }
+}
+
+impl Drop for RawReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the stop.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accepter) = self.accepter.take() {
+            let _ = accepter.join();
+        }
+    }
+}
+
+/// Serves one connection until the client closes it (or the manner closes it).
+fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>) {
+    let _ = stream.set_read_timeout(Some(WAIT));
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut id = None;
+        let mut line = String::new();
+        // The request line, then the headers.
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "webhook-id" => id = Some(value.trim().to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        let answer: Vec<u8> = match manner {
+            Manner::SaysClose => b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec(),
+            Manner::ClosesSilently | Manner::AnswersEarly => {
+                b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()
+            }
+            Manner::AnswersHuge => {
+                let size = 4 * RESPONSE_READ_LIMIT as usize;
+                let mut answer =
+                    format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n").into_bytes();
+                answer.resize(answer.len() + size, b'x');
+                answer
+            }
+        };
+        if matches!(manner, Manner::AnswersEarly) {
+            if writer.write_all(&answer).is_err() {
+                return;
+            }
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+        } else if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if let Some(id) = id {
+            *seen.lock().unwrap().entry(id).or_default() += 1;
+        }
+        if !matches!(manner, Manner::AnswersEarly) && writer.write_all(&answer).is_err() {
+            return;
+        }
+        if matches!(manner, Manner::SaysClose | Manner::ClosesSilently) {
+            let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+fn every_event_arrives(t: Transport, manner: Manner) {
+    let receiver = RawReceiver::start(manner);
+    let (_dir, dead) = dead_letter_file();
+    let delivered: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let snippets = Arc::new(AtomicUsize::new(0));
+    let (record, longest) = (delivered.clone(), snippets.clone());
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                Endpoint::new("rough", &receiver.url)
+                    .unwrap()
+                    .allow_private(true)
+                    .timeout(Duration::from_secs(5))
+                    .retry("0s,10ms,10ms,50ms,100ms".parse().unwrap()),
+            )
+            .dead_letter_path(&dead)
+            .observer(move |r: &AttemptRecord<'_>| {
+                if r.outcome == AttemptOutcome::Delivered {
+                    *record
+                        .lock()
+                        .unwrap()
+                        .entry(r.event_id.to_string())
+                        .or_default() += 1;
+                    longest.fetch_max(r.response.len(), Ordering::SeqCst);
+                }
+            }),
+    );
+    let user = deskhook::sample::user();
+    // Two rounds with a flush between, so that the second meets connections the first kept.
+    for round in 0..2 {
+        for i in 0..EVENTS / 2 {
+            dispatcher.emit(
+                Action::Comment,
+                &ticket(&format!("R{round}-{}", i % 4)),
+                &user,
+            );
+        }
+        guard.flush(WAIT).expect("every event delivered");
+    }
+    let totals = sink.totals();
+    assert_eq!(totals.delivered as usize, EVENTS, "{manner:?}: {totals:?}");
+    assert_eq!(totals.dead_lettered, 0, "{manner:?}: {totals:?}");
+    // Each event delivered once; the receiver saw each one, and at most once more than that
+    // (a request whose answer was lost on a closed connection is sent again: at least once).
+    let delivered = delivered.lock().unwrap();
+    assert_eq!(delivered.len(), EVENTS, "{manner:?}");
+    assert!(
+        delivered.values().all(|&n| n == 1),
+        "{manner:?}: {delivered:?}"
+    );
+    let seen = receiver.seen.lock().unwrap();
+    assert_eq!(seen.len(), EVENTS, "{manner:?}");
+    for (id, n) in seen.iter() {
+        assert!(
+            delivered.contains_key(id),
+            "{manner:?}: {id} was never delivered"
+        );
+        assert!(*n <= 2, "{manner:?}: {id} arrived {n} times");
+    }
+    // What the observer is shown of a response is bounded, whatever its size.
+    assert!(
+        snippets.load(Ordering::SeqCst) <= RESPONSE_SNIPPET_BYTES,
+        "{manner:?}"
+    );
+    let connections = receiver.connections.load(Ordering::SeqCst);
+    match manner {
+        // A connection per request at least, since each is closed after one answer.
+        Manner::SaysClose | Manner::ClosesSilently => {
+            assert!(
+                connections >= EVENTS,
+                "{manner:?}: {connections} connections"
+            );
+        }
+        // A response body left unread ends its connection.
+        Manner::AnswersHuge => {}
+        // Kept: far fewer connections than requests.
+        Manner::AnswersEarly => {
+            assert!(
+                connections < EVENTS,
+                "{manner:?}: {connections} connections"
+            );
+        }
+    }
+}
+
+fn a_receiver_that_says_close_after_each_answer(t: Transport) {
+    every_event_arrives(t, Manner::SaysClose);
+}
+
+fn a_kept_connection_closed_by_the_receiver_is_not_a_failure(t: Transport) {
+    every_event_arrives(t, Manner::ClosesSilently);
+}
+
+fn a_receiver_that_answers_before_reading_the_body(t: Transport) {
+    every_event_arrives(t, Manner::AnswersEarly);
+}
+
+fn an_answer_larger_than_the_read_limit(t: Transport) {
+    every_event_arrives(t, Manner::AnswersHuge);
+}
+
+for_both_transports!(
+    a_receiver_that_says_close_after_each_answer,
+    a_kept_connection_closed_by_the_receiver_is_not_a_failure,
+    a_receiver_that_answers_before_reading_the_body,
+    an_answer_larger_than_the_read_limit,
+);
