@@ -61,7 +61,8 @@ pub(crate) enum Transport {
 ///
 ///   {"events":…,"endpoints":…,"tenants":…,"deliveries":…,"delivered":…,"failed":…,
 ///    "seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"rss_max_kb":…,
-///    "rss_endpoints_kb":…,"threads_max":…,"order_violations":…,"attempt_log":…}
+///    "rss_endpoints_kb":…,"threads_max":…,"cpu_seconds":…,"cpu_us_per_delivery":…,
+///    "order_violations":…,"attempt_log":…}
 ///
 /// deliveries is what the events should make (events × the endpoints of their tenant);
 /// delivered counts those made; failed is deliveries − delivered; seconds runs from the
@@ -69,6 +70,8 @@ pub(crate) enum Transport {
 /// percentiles of the duration of each `emit` call (while delivery runs); rss_max_kb is the
 /// peak resident set (VmHWM); rss_endpoints_kb is the resident set the endpoints added when
 /// they were registered (before any event); threads_max the most threads the process had;
+/// cpu_seconds the CPU time (user + system, every thread) the process used from the first
+/// emit to the last delivery, and cpu_us_per_delivery that per delivery made, in µs;
 /// order_violations the deliveries that came before an earlier event of their endpoint and
 /// ticket (always 0); attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not available. Exits 0
 /// only if every delivery was made, in order.
@@ -163,6 +166,11 @@ pub(crate) struct Args {
     /// by default as a guard against SSRF.
     #[arg(long)]
     allow_private: bool,
+    /// With an https --url, trust only the certificate authorities in this PEM file (a
+    /// receiver with a certificate of your own making, such as benches/throughput.sh's
+    /// nginx). HTTP transports only.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
     /// A signing secret, 'whsec_' and base64 (24 to 64 bytes); repeat to sign with several.
     /// Without one, requests go unsigned.
     #[arg(long, value_name = "SECRET")]
@@ -215,6 +223,19 @@ fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
 /// The peak resident set size in KiB, from `VmHWM` in /proc/self/status.
 fn rss_max_kb() -> Option<u64> {
     fleet::proc_status("VmHWM:")
+}
+
+/// The CPU time the process has used, user and system, every thread: fields 14 and 15 of
+/// /proc/self/stat, in clock ticks of 1/100 s (USER_HZ, 100 on Linux whatever the kernel's
+/// own tick). `None` where there is no /proc.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The name (field 2) is in parentheses and may hold spaces: count after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
 }
 
 /// A path in the temporary directory that names this run: `deskhook-bench-<pid>-<nanos>`
@@ -305,6 +326,12 @@ fn check_flags(args: &Args) {
             if args.relays > 0 && args.url.is_none() {
                 crate::usage_error("--relays needs --url, the endpoint the relays deliver to");
             }
+            if args.ca_file.is_some() {
+                crate::usage_error(
+                    "--ca-file is for --transport blocking and async (relays read their \
+                     endpoint's CA from its ca_file in deskhook.toml)",
+                );
+            }
             if args.relays == 0 && args.url.is_some() {
                 crate::usage_error(
                     "with --transport nats, --url is where relays deliver: give --relays N too, \
@@ -384,15 +411,29 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .try_reserve_exact(queue_capacity)
         .map_err(|e| format!("--events {events} is too many: {e}"))?;
 
+    let ca_pem = match &args.ca_file {
+        Some(path) => Some((
+            path.display(),
+            std::fs::read(path)
+                .map_err(|e| format!("--ca-file {}: cannot read it: {e}", path.display()))?,
+        )),
+        None => None,
+    };
     // The HTTP endpoints; with nats the relays' endpoint is in their deskhook.toml.
     let endpoints = match (&args.url, is_nats) {
         (Some(url), false) => fleet.build(url, |name, url| {
-            Ok(Endpoint::new(name, url)
+            let endpoint = Endpoint::new(name, url)
                 .map_err(|e| format!("--url: {e}"))?
                 .secrets(secrets.clone())
                 .retry(retry.clone())
                 .allow_private(args.allow_private)
-                .max_in_flight(workers))
+                .max_in_flight(workers);
+            match &ca_pem {
+                Some((path, pem)) => endpoint
+                    .ca_certificates_pem(pem)
+                    .map_err(|e| format!("--ca-file {path}: {e}")),
+                None => Ok(endpoint),
+            }
         })?,
         _ => Vec::new(),
     };
@@ -528,7 +569,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let spooled = args.spool.is_some();
     // `None`: event n could not be made; nothing from n on counts as durable.
     let (receipts, durability) = mpsc::channel::<(u64, Option<Receipt>)>();
-    let (started, finished, flushed, durable) = std::thread::scope(|scope| {
+    let (started, finished, flushed, durable, cpu) = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
                 bar.set_position(progress(&sink).0);
@@ -538,6 +579,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 std::thread::sleep(PROGRESS_EVERY);
             }
         });
+        let cpu_before = cpu_time();
         let started = Instant::now();
         let reporter = scope.spawn(move || report_durable(&durability, started));
         for n in 1..=events {
@@ -567,8 +609,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let durable = reporter.join().unwrap_or((0, None));
         let flushed = guard.flush(wait);
         let finished = started.elapsed();
+        let cpu = cpu_before
+            .zip(cpu_time())
+            .map(|(before, after)| after - before);
         done.store(true, Ordering::Release);
-        (started, finished, flushed, durable)
+        (started, finished, flushed, durable, cpu)
     });
     let (delivered, settled) = progress(&sink);
     bar.set_position(delivered);
@@ -598,6 +643,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "rss_max_kb": rss_max_kb(),
         "rss_endpoints_kb": rss_endpoints,
         "threads_max": threads_max.load(Ordering::Relaxed),
+        "cpu_seconds": cpu.map(rounded),
+        "cpu_us_per_delivery": cpu
+            .filter(|_| delivered > 0)
+            .map(|cpu| (cpu.as_secs_f64() * 1e6 / delivered as f64 * 10.0).round() / 10.0),
         "order_violations": order.violations(),
         "attempt_log": args.attempt_log,
     });

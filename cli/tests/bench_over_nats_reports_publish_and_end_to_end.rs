@@ -49,6 +49,8 @@ fn report(run: &Run) -> Value {
             "rss_max_kb",
             "rss_endpoints_kb",
             "threads_max",
+            "cpu_seconds",
+            "cpu_us_per_delivery",
             "order_violations",
             "attempt_log",
             "publish_per_sec",

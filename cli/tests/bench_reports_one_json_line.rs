@@ -214,6 +214,8 @@ fn report(run: &Run) -> Value {
             "rss_max_kb",
             "rss_endpoints_kb",
             "threads_max",
+            "cpu_seconds",
+            "cpu_us_per_delivery",
             "order_violations",
             "attempt_log",
         ],
@@ -261,6 +263,13 @@ fn delivers_every_event(transport: &str) {
     assert!(p50 > 0 && p50 <= p99, "{value}");
     if cfg!(target_os = "linux") {
         assert!(value["rss_max_kb"].as_u64().unwrap() > 0, "{value}");
+        // The CPU the run used, and that per delivery, agree with each other.
+        let cpu = value["cpu_seconds"].as_f64().unwrap();
+        let per = value["cpu_us_per_delivery"].as_f64().unwrap();
+        assert!(
+            (per * EVENTS as f64 / 1e6 - cpu).abs() < 0.001 + cpu * 0.01,
+            "{value}"
+        );
     }
 
     // The receiver got each ticket once, signed, with a body of about the size asked.
@@ -383,4 +392,41 @@ fn a_loopback_url_needs_allow_private() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert!(run.stderr.contains("--allow-private"), "{}", run.stderr);
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_https_receiver_with_a_ca_of_its_own_gets_every_event() {
+    for transport in ["blocking", "async"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = deskhook_tests::tls::tls_receiver(&[b"http/1.1"], false);
+        let ca = tmp.path().join("ca.pem");
+        std::fs::write(&ca, &server.ca_pem).unwrap();
+        let url = format!("https://127.0.0.1:{}/", server.port);
+        let mut args = bench_args(&url, transport, "50");
+        args.extend(["--ca-file", ca.to_str().unwrap()]);
+        let run = deskhook(tmp.path(), &args);
+        let value = report(&run);
+        assert!(
+            run.status.success(),
+            "{transport}: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert_eq!(value["delivered"], 50, "{transport}");
+        assert_eq!(server.seen.lock().unwrap().len(), 50, "{transport}");
+        std::fs::remove_file(&ca).unwrap();
+    }
+    // A CA file that is not PEM is named, with what was wrong.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let mut args = bench_args("https://127.0.0.1:9/", "async", "1");
+    args.extend(["--ca-file", bad.to_str().unwrap()]);
+    let run = deskhook(tmp.path(), &args);
+    assert!(!run.status.success());
+    assert!(
+        run.stderr.contains("--ca-file") && run.stderr.contains("no certificate in the CA PEM"),
+        "{}",
+        run.stderr
+    );
 }

@@ -4,6 +4,7 @@
 //! Every receiver binds `127.0.0.1:0` and is stopped (its threads joined) when dropped.
 
 pub mod nats;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,201 @@
+//! A TLS receiver on 127.0.0.1 whose certificate comes from a private CA made at run time
+//! (rcgen): it speaks HTTP/2 or HTTP/1.1 as ALPN decides, answers 204, records each request,
+//! and how each TLS handshake went (full or resumed).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// One request as the TLS server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// `h2` or `http/1.1`.
+    pub protocol: String,
+    /// Its headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// A TLS receiver on 127.0.0.1, answering 204, on a runtime of its own (stopped when
+/// dropped).
+#[derive(Debug)]
+pub struct TlsReceiver {
+    /// Its port.
+    pub port: u16,
+    /// The PEM of the CA that signed its certificate (for `localhost` and `127.0.0.1`).
+    pub ca_pem: String,
+    /// Every request, in the order they were read.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Whether each TLS handshake resumed an earlier session, in the order they ended.
+    pub resumed: Arc<Mutex<Vec<bool>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for TlsReceiver {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Starts a receiver offering `alpn`; with `close`, it answers each HTTP/1.1 request with
+/// `Connection: close` and closes the connection (a new TLS connection per request).
+pub fn tls_receiver(alpn: &[&[u8]], close: bool) -> TlsReceiver {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "deskhook test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let resumed: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let (record, handshakes) = (seen.clone(), resumed.clone());
+    runtime.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, record, handshakes) =
+                (acceptor.clone(), record.clone(), handshakes.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let kind = tls.get_ref().1.handshake_kind();
+                handshakes
+                    .lock()
+                    .unwrap()
+                    .push(kind == Some(rustls::HandshakeKind::Resumed));
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                if h2 {
+                    serve_h2(tls, record).await;
+                } else {
+                    serve_http1(tls, record, close).await;
+                }
+            });
+        }
+    });
+    TlsReceiver {
+        port,
+        ca_pem: ca_cert.pem(),
+        seen,
+        resumed,
+        runtime: Some(runtime),
+    }
+}
+
+async fn serve_h2(
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    record: Arc<Mutex<Vec<Seen>>>,
+) {
+    let Ok(mut connection) = h2::server::handshake(tls).await else {
+        return;
+    };
+    // The connection is driven by accept(); each request is answered on a task of its own so
+    // that its body keeps flowing meanwhile.
+    while let Some(Ok((request, mut respond))) = connection.accept().await {
+        let record = record.clone();
+        tokio::spawn(async move {
+            let headers = request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            let mut body = request.into_body();
+            let mut bytes = Vec::new();
+            while let Some(Ok(chunk)) = body.data().await {
+                let _ = body.flow_control().release_capacity(chunk.len());
+                bytes.extend_from_slice(&chunk);
+            }
+            record.lock().unwrap().push(Seen {
+                protocol: "h2".into(),
+                headers,
+                body: bytes,
+            });
+            let response = http::Response::builder().status(204).body(()).unwrap();
+            let _ = respond.send_response(response, true);
+        });
+    }
+}
+
+async fn serve_http1(
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    record: Arc<Mutex<Vec<Seen>>>,
+    close: bool,
+) {
+    let mut stream = BufReader::new(tls);
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = Vec::new();
+        loop {
+            let mut header = String::new();
+            if stream.read_line(&mut header).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        record.lock().unwrap().push(Seen {
+            protocol: "http/1.1".into(),
+            headers,
+            body,
+        });
+        let response: &[u8] = if close {
+            b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
+        } else {
+            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+        };
+        if stream.get_mut().write_all(response).await.is_err() || close {
+            let _ = stream.get_mut().shutdown().await;
+            return;
+        }
+    }
+}
