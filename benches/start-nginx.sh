@@ -8,6 +8,9 @@
 #                                   $TMPDIR/deskhook-nginx-PORT.prefix)
 #
 # Environment: NGINX_WORKERS (default 1), NGINX_PREFIX (default a new directory in $TMPDIR).
+# With TLS_PORT, TLS_CERT and TLS_KEY (PEM files, such as benches/make-cert.sh makes), the
+# same receiver also listens on 127.0.0.1:TLS_PORT over TLS (1.2 and 1.3, HTTP/1.1, a
+# session cache and tickets for resumption).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +41,22 @@ prefix="${NGINX_PREFIX:-$(mktemp -d "${TMPDIR:-/tmp}/deskhook-nginx.XXXXXX")}"
 mkdir -p "$prefix"
 sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" -e "s|@WORKERS@|$workers|g" \
     "$here/nginx.conf" > "$prefix/nginx.conf"
+if [[ -n "${TLS_PORT:-}" ]]; then
+    cat > "$prefix/extra-tls.conf" <<EOF
+server {
+    listen 127.0.0.1:$TLS_PORT ssl backlog=4096;
+    server_name localhost;
+    ssl_certificate $TLS_CERT;
+    ssl_certificate_key $TLS_KEY;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:deskhook:10m;
+    ssl_session_tickets on;
+    location / {
+        return 204;
+    }
+}
+EOF
+fi
 
 # -p sets the prefix, -e the early error log (before the config's own is read): no /etc, no
 # /var/log.

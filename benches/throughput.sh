@@ -1,53 +1,65 @@
 #!/usr/bin/env bash
-# Delivery throughput of deskhook against nginx on loopback, next to wrk (the ceiling: what
-# the same machine can push through nginx over keep-alive) and a sender that opens a new
-# TCP connection per event (the floor: a naive webhook sender).
+# Delivery throughput and CPU of deskhook against nginx on loopback, next to wrk (the
+# ceiling: what the same machine pushes through nginx over keep-alive), over plain HTTP and
+# over TLS, and next to senders that open a new connection per event (the floor: a naive
+# webhook sender; over TLS, what a curl-per-event sender such as the Zenlix original does).
 #
 #   benches/throughput.sh
 #
 # What it does, in order:
-#   1. installs nginx and wrk with apt-get if they are missing (root only; `apt-get update`
-#      once first);
-#   2. builds `deskhook` (cargo build --release -p deskhook-cli) and the baseline
+#   1. installs nginx, wrk and openssl with apt-get if they are missing (root only);
+#   2. builds `deskhook` (cargo build --release -p deskhook-cli) and the plain-HTTP baseline
 #      (rustc -O benches/baseline_new_connection.rs, standard library only);
-#   3. starts nginx on 127.0.0.1:$PORT (benches/start-nginx.sh: one worker, 204 for
-#      everything, keep-alive, no access log) and stops it on exit, whatever happens;
-#   4. runs wrk -t2 -c$CONCURRENCY -d$DURATION -s benches/post.lua (POST, $BODY_SIZE bytes);
-#   5. runs deskhook bench --transport async and --transport blocking, each without and with
-#      --secret, --events $EVENTS --concurrency $CONCURRENCY --body-size $BODY_SIZE
-#      --allow-private;
-#   6. runs the baseline with $BASELINE_EVENTS events and $CONCURRENCY threads;
-#   7. prints a table of requests/s, emit p50/p99 and peak RSS, and the ratios against the
-#      targets. The raw JSON lines are kept in target/bench/.
+#   3. makes a private CA and an ECDSA P-256 certificate for 127.0.0.1 (benches/make-cert.sh,
+#      openssl), and starts nginx on 127.0.0.1:$PORT (HTTP) and 127.0.0.1:$TLS_PORT (TLS)
+#      (benches/start-nginx.sh: one worker, 204 for everything, keep-alive, no access log);
+#      stops it on exit, whatever happens;
+#   4. for each body size in $BODY_SIZES, over plain HTTP: wrk -t2 -c$CONCURRENCY
+#      -d$DURATION (POST, keep-alive), then deskhook bench --transport async and blocking,
+#      unsigned and signed (--secret), and each with --paused (the endpoint paused: emit
+#      alone, the reference for emit's percentiles during the flood), and the baseline;
+#   5. over TLS with $TLS_BODY_SIZE-byte bodies: wrk keep-alive, wrk -H 'Connection: close'
+#      (a new TLS connection per request), and deskhook bench async and blocking with
+#      --ca-file;
+#   6. prints, per run, requests/s, CPU per request (user + system of the sender's process,
+#      every thread, divided by its requests: wrk's from the shell's `times`, deskhook's
+#      from its report), emit p50/p99 and peak RSS, and the ratios against the targets.
 #
 # Each deskhook configuration and the baseline run REPEAT times (rounds interleaved); the
-# table shows the run with the median requests/s (and that run's emit percentiles and RSS).
+# tables show the run with the median requests/s (and that run's other figures). The raw
+# output is kept in target/bench/.
 #
-# Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 EVENTS=100000
-# CONCURRENCY=16 BODY_SIZE=1024 DURATION=10s BASELINE_EVENTS=$EVENTS REPEAT=3.
+# Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 TLS_PORT=18443
+# EVENTS=100000 CONCURRENCY=16 BODY_SIZES="1024 10240" TLS_BODY_SIZE=10240 TLS_EVENTS=50000
+# DURATION=10s BASELINE_EVENTS=20000 REPEAT=3.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 PORT="${PORT:-18080}"
+TLS_PORT="${TLS_PORT:-18443}"
 EVENTS="${EVENTS:-100000}"
 CONCURRENCY="${CONCURRENCY:-16}"
-BODY_SIZE="${BODY_SIZE:-1024}"
+BODY_SIZES="${BODY_SIZES:-1024 10240}"
+TLS_BODY_SIZE="${TLS_BODY_SIZE:-10240}"
+TLS_EVENTS="${TLS_EVENTS:-50000}"
 DURATION="${DURATION:-10s}"
-BASELINE_EVENTS="${BASELINE_EVENTS:-$EVENTS}"
+BASELINE_EVENTS="${BASELINE_EVENTS:-20000}"
 REPEAT="${REPEAT:-3}"
 # The Standard Webhooks specification's example secret; any whsec_ secret does.
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 URL="http://127.0.0.1:$PORT/"
+TLS_URL="https://127.0.0.1:$TLS_PORT/"
 out="$root/target/bench"
 mkdir -p "$out"
 
 say() { printf '== %s\n' "$*" >&2; }
 
-# 1. nginx and wrk.
+# 1. nginx, wrk and openssl.
 missing=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
     if [[ "$(id -u)" -ne 0 ]]; then
         echo "throughput.sh: missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
@@ -66,29 +78,48 @@ deskhook="$root/target/release/deskhook"
 baseline="$root/target/release/baseline_new_connection"
 rustc -O --edition 2021 "$here/baseline_new_connection.rs" -o "$baseline"
 
-# 3. nginx, stopped on exit.
+# 3. The certificate, and nginx, stopped on exit.
+rm -rf "$out"/*.json "$out"/*.txt "$out/tls"
+"$here/make-cert.sh" "$out/tls" >/dev/null
 trap '"$here/stop-nginx.sh" "$PORT" >/dev/null 2>&1 || true' EXIT
-"$here/start-nginx.sh" "$PORT" >&2
+TLS_PORT="$TLS_PORT" TLS_CERT="$out/tls/cert.pem" TLS_KEY="$out/tls/key.pem" \
+    "$here/start-nginx.sh" "$PORT" >&2
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 
-# 4. wrk.
-say "wrk -t2 -c$CONCURRENCY -d$DURATION, $BODY_SIZE-byte POSTs"
-BODY_SIZE="$BODY_SIZE" wrk -t2 -c"$CONCURRENCY" -d"$DURATION" -s "$here/post.lua" "$URL" \
-    | tee "$out/wrk.txt" >&2
-wrk_rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out/wrk.txt")"
-
-# 5. deskhook.
 field() { # field NAME FILE: a number (or null) from a one-line JSON report
     { grep -o "\"$1\":[^,}]*" "$2" || true; } | head -n1 | cut -d: -f2
+}
+children_cpu() { # seconds of CPU (user + system) of the shell's finished children so far
+    # `times` must run in this shell, not in a $(…) subshell, whose children are its own:
+    # its second line is the children's user and system time, as 0m1.234s 0m5.678s.
+    times > "$out/times.txt"
+    awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%.3f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' \
+        "$out/times.txt" > "$out/cpu.txt"
+}
+run_wrk() { # run_wrk NAME SIZE URL [WRK ARGS...]: requests/s and CPU µs/request into NAME.json
+    local name="$1" size="$2" url="$3" before after requests rps
+    shift 3
+    say "wrk $name: -t2 -c$CONCURRENCY -d$DURATION $*, $size-byte POSTs"
+    children_cpu
+    before="$(cat "$out/cpu.txt")"
+    BODY_SIZE="$size" wrk -t2 -c"$CONCURRENCY" -d"$DURATION" -s "$here/post.lua" "$@" "$url" \
+        > "$out/$name.txt"
+    children_cpu
+    after="$(cat "$out/cpu.txt")"
+    cat "$out/$name.txt" >&2
+    requests="$(awk '/requests in/ { print $1 }' "$out/$name.txt")"
+    rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out/$name.txt")"
+    awk -v b="$before" -v a="$after" -v n="$requests" -v r="$rps" 'BEGIN {
+        printf "{\"events_per_sec\":%s,\"cpu_us_per_delivery\":%.1f}\n", r, (a - b) * 1e6 / n }' \
+        > "$out/$name.json"
 }
 run_bench() { # run_bench NAME ROUND ARGS...: one JSON line into $out/NAME.ROUND.json
     local name="$1" round="$2"
     shift 2
     say "deskhook bench $name (run $round of $REPEAT)"
-    "$deskhook" bench --url "$URL" --events "$EVENTS" --concurrency "$CONCURRENCY" \
-        --body-size "$BODY_SIZE" --allow-private "$@" > "$out/$name.$round.json" \
-        || say "deskhook bench $name did not deliver everything"
+    "$deskhook" bench --concurrency "$CONCURRENCY" --allow-private "$@" \
+        > "$out/$name.$round.json" || say "deskhook bench $name did not deliver everything"
     cat "$out/$name.$round.json" >&2
 }
 median() { # median NAME: copies the run with the median events_per_sec to $out/NAME.json
@@ -98,68 +129,108 @@ median() { # median NAME: copies the run with the median events_per_sec to $out/
     done | sort -n | awk -v n="$REPEAT" 'NR == int((n + 1) / 2) { print $2 }')"
     cp "$best" "$out/$name.json"
 }
-rm -f "$out"/*.json
-# Rounds interleave the four configurations, so that a slow spell of the machine does not
-# fall on one of them only.
-for round in $(seq 1 "$REPEAT"); do
-    run_bench async "$round" --transport async
-    run_bench async-signed "$round" --transport async --secret "$SECRET"
-    run_bench blocking "$round" --transport blocking
-    run_bench blocking-signed "$round" --transport blocking --secret "$SECRET"
-done
-for name in async async-signed blocking blocking-signed; do
-    median "$name"
+
+# 4. Plain HTTP, each body size.
+for size in $BODY_SIZES; do
+    run_wrk "wrk-$size" "$size" "$URL"
+    common=(--url "$URL" --events "$EVENTS" --body-size "$size")
+    # Rounds interleave the configurations, so that a slow spell of the machine does not
+    # fall on one of them only.
+    for round in $(seq 1 "$REPEAT"); do
+        run_bench "async-$size" "$round" "${common[@]}" --transport async
+        run_bench "async-signed-$size" "$round" "${common[@]}" --transport async --secret "$SECRET"
+        run_bench "async-paused-$size" "$round" "${common[@]}" --transport async --paused
+        run_bench "blocking-$size" "$round" "${common[@]}" --transport blocking
+        run_bench "blocking-signed-$size" "$round" "${common[@]}" --transport blocking --secret "$SECRET"
+        run_bench "blocking-paused-$size" "$round" "${common[@]}" --transport blocking --paused
+    done
+    for name in async async-signed async-paused blocking blocking-signed blocking-paused; do
+        median "$name-$size"
+    done
+    say "baseline: a new connection per event, $BASELINE_EVENTS events, $CONCURRENCY threads"
+    for round in $(seq 1 "$REPEAT"); do
+        "$baseline" --url "$URL" --events "$BASELINE_EVENTS" --concurrency "$CONCURRENCY" \
+            --body-size "$size" > "$out/baseline-$size.$round.json" || say "the baseline had failures"
+        cat "$out/baseline-$size.$round.json" >&2
+    done
+    median "baseline-$size"
 done
 
-# 6. The baseline.
-say "baseline: a new connection per event, $BASELINE_EVENTS events, $CONCURRENCY threads"
+# 5. TLS.
+run_wrk "wrk-tls" "$TLS_BODY_SIZE" "$TLS_URL"
+run_wrk "wrk-tls-close" "$TLS_BODY_SIZE" "$TLS_URL" -H "Connection: close"
+tls=(--url "$TLS_URL" --ca-file "$out/tls/ca.pem" --events "$TLS_EVENTS" --body-size "$TLS_BODY_SIZE")
 for round in $(seq 1 "$REPEAT"); do
-    "$baseline" --url "$URL" --events "$BASELINE_EVENTS" --concurrency "$CONCURRENCY" \
-        --body-size "$BODY_SIZE" > "$out/baseline.$round.json" || say "the baseline had failures"
-    cat "$out/baseline.$round.json" >&2
+    run_bench "async-tls" "$round" "${tls[@]}" --transport async
+    run_bench "blocking-tls" "$round" "${tls[@]}" --transport blocking
 done
-median baseline
+median async-tls
+median blocking-tls
 
-# 7. The table.
+# 6. The tables.
 rps() { field events_per_sec "$out/$1.json"; }
-us() { # emit percentile in µs
+num() { # num NAME FIELD SCALE: a field divided by SCALE with one decimal, or -
     local v
     v="$(field "$2" "$out/$1.json")"
-    awk -v v="$v" 'BEGIN { if (v == "" || v == "null") print "-"; else printf "%.1f", v / 1000 }'
+    awk -v v="$v" -v s="$3" 'BEGIN { if (v == "" || v == "null") print "-"; else printf "%.1f", v / s }'
 }
-mb() {
-    local v
-    v="$(field rss_max_kb "$out/$1.json")"
-    awk -v v="$v" 'BEGIN { if (v == "" || v == "null") print "-"; else printf "%.0f", v / 1024 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-" && b != "-") printf "%.2f", a / b; else print "-" }'; }
 verdict() { # verdict VALUE OP TARGET
     awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
-        ok = (op == ">=") ? (v >= t) : (v < t); print (ok ? "met" : "MISSED") }'
+        if (v == "-") { print "-"; exit }
+        ok = (op == ">=") ? (v >= t) : (v <= t); print (ok ? "met" : "MISSED") }'
 }
+line() { # line LABEL NAME
+    printf '%-40s %11s %9s %10s %10s %8s\n' "$1" "$(rps "$2")" "$(num "$2" cpu_us_per_delivery 1)" \
+        "$(num "$2" emit_ns_p50 1000)" "$(num "$2" emit_ns_p99 1000)" "$(num "$2" rss_max_kb 1024)"
+}
+header() {
+    printf '%-40s %11s %9s %10s %10s %8s\n' "sender" "requests/s" "CPU µs/r" "emit p50" "emit p99" "RSS MB"
+}
+row() { printf '%-44s %9s %9s %8s\n' "$1" "$2" "$3 $4" "$(verdict "$2" "$3" "$4")"; }
+cpu() { field cpu_us_per_delivery "$out/$1.json"; }
 
 echo
-echo "deskhook throughput: $EVENTS events, $BODY_SIZE-byte bodies, $CONCURRENCY in flight, nginx on $URL"
-echo "($(nproc) cores, load average before: $load_before; median of $REPEAT runs each)"
-echo
-printf '%-36s %12s %10s %10s %9s\n' "sender" "requests/s" "emit p50" "emit p99" "RSS max"
-printf '%-36s %12s %10s %10s %9s\n' "wrk -t2 -c$CONCURRENCY (keep-alive)" "$wrk_rps" "" "" ""
-for name in async async-signed blocking blocking-signed; do
-    printf '%-36s %12s %8s µs %7s µs %6s MB\n' "deskhook $name" "$(rps "$name")" \
-        "$(us "$name" emit_ns_p50)" "$(us "$name" emit_ns_p99)" "$(mb "$name")"
+echo "deskhook throughput: $CONCURRENCY in flight, nginx (one worker) on 127.0.0.1"
+echo "($(nproc) cores, load average before: $load_before; deskhook: median of $REPEAT runs each)"
+for size in $BODY_SIZES; do
+    echo
+    echo "plain HTTP, $size-byte bodies, $EVENTS events (emit µs; --paused: emit with no delivery)"
+    header
+    line "wrk -t2 -c$CONCURRENCY (keep-alive)" "wrk-$size"
+    for name in async async-signed async-paused blocking blocking-signed blocking-paused; do
+        line "deskhook $name" "$name-$size"
+    done
+    line "baseline (new connection per event)" "baseline-$size"
 done
-printf '%-36s %12s\n' "baseline (new connection per event)" "$(rps baseline)"
 echo
-printf '%-36s %10s %10s %8s\n' "ratio" "measured" "target" ""
-row() { printf '%-36s %10s %10s %8s\n' "$1" "$2" "$3 $4" "$(verdict "$2" "$3" "$4")"; }
-row "async / wrk" "$(ratio "$(rps async)" "$wrk_rps")" ">=" 0.8
-row "blocking / wrk" "$(ratio "$(rps blocking)" "$wrk_rps")" ">=" 0.6
-row "async / baseline" "$(ratio "$(rps async)" "$(rps baseline)")" ">=" 10
-row "blocking / baseline" "$(ratio "$(rps blocking)" "$(rps baseline)")" ">=" 10
-row "async signed / unsigned" "$(ratio "$(rps async-signed)" "$(rps async)")" ">=" 0.9
-row "blocking signed / unsigned" "$(ratio "$(rps blocking-signed)" "$(rps blocking)")" ">=" 0.9
-for name in async async-signed blocking blocking-signed; do
-    row "emit p99 (µs), $name" "$(us "$name" emit_ns_p99)" "<" 20
+echo "TLS (ECDSA P-256, HTTP/1.1), $TLS_BODY_SIZE-byte bodies, $TLS_EVENTS events"
+header
+line "wrk -t2 -c$CONCURRENCY (keep-alive)" "wrk-tls"
+line "wrk -t2 -c$CONCURRENCY, Connection: close" "wrk-tls-close"
+line "deskhook async" "async-tls"
+line "deskhook blocking" "blocking-tls"
+echo
+printf '%-44s %9s %9s %8s\n' "ratio" "measured" "target" ""
+for size in $BODY_SIZES; do
+    w="wrk-$size"
+    row "async / wrk, $size B" "$(ratio "$(rps "async-$size")" "$(rps "$w")")" ">=" 0.7
+    row "blocking / wrk, $size B" "$(ratio "$(rps "blocking-$size")" "$(rps "$w")")" ">=" 0.5
+    row "CPU per request async / wrk, $size B" "$(ratio "$(cpu "async-$size")" "$(cpu "$w")")" "<=" 1.5
+    row "CPU per request blocking / wrk, $size B" "$(ratio "$(cpu "blocking-$size")" "$(cpu "$w")")" "<=" 1.5
+    row "async signed / unsigned, $size B" "$(ratio "$(rps "async-signed-$size")" "$(rps "async-$size")")" ">=" 0.9
+    row "blocking signed / unsigned, $size B" "$(ratio "$(rps "blocking-signed-$size")" "$(rps "blocking-$size")")" ">=" 0.9
+    for t in async async-signed blocking blocking-signed; do
+        row "emit p99 (µs), $t, $size B" "$(num "$t-$size" emit_ns_p99 1000)" "<=" 20
+    done
+    row "emit p99 async / paused, $size B" \
+        "$(ratio "$(num "async-$size" emit_ns_p99 1)" "$(num "async-paused-$size" emit_ns_p99 1)")" "<=" 1.1
+    row "emit p99 blocking / paused, $size B" \
+        "$(ratio "$(num "blocking-$size" emit_ns_p99 1)" "$(num "blocking-paused-$size" emit_ns_p99 1)")" "<=" 1.1
 done
+row "TLS async / wrk keep-alive" "$(ratio "$(rps async-tls)" "$(rps wrk-tls)")" ">=" 0.6
+row "TLS blocking / wrk keep-alive" "$(ratio "$(rps blocking-tls)" "$(rps wrk-tls)")" ">=" 0.6
+row "TLS async / new connection per request" "$(ratio "$(rps async-tls)" "$(rps wrk-tls-close)")" ">=" 9
+row "TLS blocking / new connection per request" "$(ratio "$(rps blocking-tls)" "$(rps wrk-tls-close)")" ">=" 9
 echo
 echo "raw results: $out"

@@ -52,9 +52,8 @@ pub(crate) enum Transport {
 /// (`deskhook::set_dispatcher`, then `deskhook::emit`) into the real delivery engine and the
 /// chosen transport, POSTing each to --url. Tickets are B0000001, B0000002, … (one event
 /// each by default, so they are delivered in parallel; see --tickets), actions cycle
-/// through the twelve, and each body
-/// is padded to about --body-size bytes. The queue holds every event (nothing is dropped),
-/// failures are retried at 0s,100ms,1s, and what still fails goes to a dead-letter file in
+/// through the twelve, and each body is padded to about --body-size bytes. The queue and its
+/// memory budget hold every event (nothing is dropped), failures are retried at 0s,100ms,1s, and what still fails goes to a dead-letter file in
 /// the temporary directory ($TMPDIR), whose path is printed.
 ///
 /// A progress bar on stderr counts deliveries. At the end one JSON line goes to stdout:
@@ -159,6 +158,12 @@ pub(crate) struct Args {
     /// per event.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     tickets: Option<u64>,
+    /// Register the endpoints paused: every event is queued and nothing is sent, so the run
+    /// measures `emit` alone (the reference for its percentiles while delivery runs).
+    /// deliveries is then 0; what is queued goes to /dev/null at the end. HTTP transports
+    /// only.
+    #[arg(long)]
+    paused: bool,
     /// The approximate size of each body in bytes; the ticket's text is padded to reach it.
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     body_size: usize,
@@ -326,6 +331,9 @@ fn check_flags(args: &Args) {
             if args.relays > 0 && args.url.is_none() {
                 crate::usage_error("--relays needs --url, the endpoint the relays deliver to");
             }
+            if args.paused {
+                crate::usage_error("--paused is for --transport blocking and async");
+            }
             if args.ca_file.is_some() {
                 crate::usage_error(
                     "--ca-file is for --transport blocking and async (relays read their \
@@ -399,11 +407,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ),
         None => fleet::Fleet::single(),
     };
-    let deliveries = if is_nats {
+    let asked = if is_nats {
         events
     } else {
         fleet.deliveries(events)
     };
+    let deliveries = if args.paused { 0 } else { asked };
     let tickets = args.tickets.unwrap_or(events);
     let (mut ticket, user) = synthetic(args.body_size)?;
     let mut emit_ns: Vec<u64> = Vec::new();
@@ -477,12 +486,29 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         None => None,
     };
 
-    let dead_letter_path = temporary_dead_letter_file()?;
-    let remove_dead_letters = || {
-        let _ = std::fs::remove_file(&dead_letter_path);
+    let dead_letter_path = if args.paused {
+        PathBuf::from("/dev/null")
+    } else {
+        temporary_dead_letter_file()?
     };
+    let remove_dead_letters = || {
+        if !args.paused {
+            let _ = std::fs::remove_file(&dead_letter_path);
+        }
+    };
+    // Every event fits in the queue and its memory budget (bodies of about --body-size plus
+    // the ticket's other fields, and each delivery's bookkeeping): the run measures delivery,
+    // not what a full queue drops.
+    let max_queued_bytes = queue_capacity
+        .saturating_mul(args.body_size.saturating_add(4096))
+        .saturating_add(
+            usize::try_from(asked)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(512),
+        );
     let delivery = DeliveryConfig {
         queue_capacity,
+        max_queued_bytes,
         dead_letter_path: dead_letter_path.clone(),
         max_in_flight: workers,
         max_threads: workers,
@@ -551,6 +577,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         (Some(before), Some(after)) => Some(after.saturating_sub(before)),
         _ => None,
     };
+    if args.paused {
+        for info in sink.endpoints().list() {
+            sink.endpoints()
+                .pause(&info.name)
+                .map_err(|e| format!("--paused: {e}"))?;
+        }
+    }
     let dispatcher = Dispatcher::builder().sink("deliver", sink.clone()).build();
     if let Err(e) = deskhook::set_dispatcher(dispatcher) {
         remove_dead_letters();
@@ -607,7 +640,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         }
         drop(receipts);
         let durable = reporter.join().unwrap_or((0, None));
-        let flushed = guard.flush(wait);
+        let flushed = if args.paused {
+            Ok(())
+        } else {
+            guard.flush(wait)
+        };
         let finished = started.elapsed();
         let cpu = cpu_before
             .zip(cpu_time())
@@ -681,6 +718,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let why = match flushed {
             Err(e) if settled < deliveries => format!("; {e}"),
             _ => String::new(),
+        };
+        let dropped = sink.totals().dropped;
+        let why = if dropped > 0 {
+            format!("{why}; {dropped} dropped (the queue or its memory budget was full)")
+        } else {
+            why
         };
         let unit = if fleet.endpoints > 1 {
             "deliveries (event × endpoint)"

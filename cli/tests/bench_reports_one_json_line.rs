@@ -430,3 +430,29 @@ fn an_https_receiver_with_a_ca_of_its_own_gets_every_event() {
         run.stderr
     );
 }
+
+#[test]
+fn paused_endpoints_measure_emit_alone() {
+    for transport in ["blocking", "async"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let receiver = Receiver::start(204, None);
+        let mut args = bench_args(&receiver.url, transport, "100");
+        args.push("--paused");
+        let run = deskhook(tmp.path(), &args);
+        let value = report(&run);
+        assert!(
+            run.status.success(),
+            "{transport}: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert_eq!(
+            (value["deliveries"].as_u64(), value["delivered"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert!(value["emit_ns_p99"].as_u64().unwrap() > 0, "{value}");
+        // Nothing was sent, and nothing was left in the temporary directory.
+        assert_eq!(receiver.stop().len(), 0, "{transport}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+}
