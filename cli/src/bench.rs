@@ -59,21 +59,24 @@ pub(crate) enum Transport {
 /// A progress bar on stderr counts deliveries. At the end one JSON line goes to stdout:
 ///
 ///   {"events":…,"endpoints":…,"tenants":…,"deliveries":…,"delivered":…,"failed":…,
-///    "seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"rss_max_kb":…,
-///    "rss_endpoints_kb":…,"threads_max":…,"cpu_seconds":…,"cpu_us_per_delivery":…,
-///    "order_violations":…,"attempt_log":…}
+///    "seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"emit_waits":…,
+///    "emit_preempted":…,"rss_max_kb":…,"rss_endpoints_kb":…,"threads_max":…,
+///    "cpu_seconds":…,"cpu_us_per_delivery":…,"order_violations":…,"attempt_log":…}
 ///
 /// deliveries is what the events should make (events × the endpoints of their tenant);
 /// delivered counts those made; failed is deliveries − delivered; seconds runs from the
 /// first emit to the last delivery; events_per_sec is delivered per second; emit_ns_* are
-/// percentiles of the duration of each `emit` call (while delivery runs); rss_max_kb is the
-/// peak resident set (VmHWM); rss_endpoints_kb is the resident set the endpoints added when
-/// they were registered (before any event); threads_max the most threads the process had;
-/// cpu_seconds the CPU time (user + system, every thread) the process used from the first
-/// emit to the last delivery, and cpu_us_per_delivery that per delivery made, in µs;
-/// order_violations the deliveries that came before an earlier event of their endpoint and
-/// ticket (always 0); attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not available. Exits 0
-/// only if every delivery was made, in order.
+/// percentiles of the duration of each `emit` call (while delivery runs); emit_waits and
+/// emit_preempted count the context switches of the emitting thread during the emits:
+/// voluntary ones (it waited: a lock, a full queue) and involuntary ones (the scheduler gave
+/// its core to another thread); rss_max_kb is the peak resident set (VmHWM);
+/// rss_endpoints_kb is the resident set the endpoints added when they were registered
+/// (before any event); threads_max the most threads the process had; cpu_seconds the CPU
+/// time (user + system, every thread) the process used from the first emit to the last
+/// delivery, and cpu_us_per_delivery that per delivery made, in µs; order_violations the
+/// deliveries that came before an earlier event of their endpoint and ticket (always 0);
+/// attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not
+/// available. Exits 0 only if every delivery was made, in order.
 ///
 /// With --spool DIR, each event goes through a durable spool in DIR first: the sink's
 /// `send_with_receipt` is called directly (not the facade) so that the run knows when each
@@ -228,6 +231,26 @@ fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
 /// The peak resident set size in KiB, from `VmHWM` in /proc/self/status.
 fn rss_max_kb() -> Option<u64> {
     fleet::proc_status("VmHWM:")
+}
+
+/// The context switches of the calling thread so far: (voluntary, involuntary), from
+/// /proc/thread-self/status. A voluntary one is a wait (a lock, a channel, I/O); an
+/// involuntary one is the scheduler giving the core to another thread. `None` where there is
+/// no /proc.
+fn thread_switches() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+    let count = |field: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((
+        count("voluntary_ctxt_switches:")?,
+        count("nonvoluntary_ctxt_switches:")?,
+    ))
 }
 
 /// The CPU time the process has used, user and system, every thread: fields 14 and 15 of
@@ -602,7 +625,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let spooled = args.spool.is_some();
     // `None`: event n could not be made; nothing from n on counts as durable.
     let (receipts, durability) = mpsc::channel::<(u64, Option<Receipt>)>();
-    let (started, finished, flushed, durable, cpu) = std::thread::scope(|scope| {
+    let (started, finished, flushed, durable, cpu, switches) = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
                 bar.set_position(progress(&sink).0);
@@ -613,6 +636,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             }
         });
         let cpu_before = cpu_time();
+        let switches_before = thread_switches();
         let started = Instant::now();
         let reporter = scope.spawn(move || report_durable(&durability, started));
         for n in 1..=events {
@@ -638,6 +662,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             let took = before.elapsed();
             emit_ns.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         }
+        let switches = switches_before
+            .zip(thread_switches())
+            .map(|((v0, i0), (v1, i1))| (v1 - v0, i1 - i0));
         drop(receipts);
         let durable = reporter.join().unwrap_or((0, None));
         let flushed = if args.paused {
@@ -650,7 +677,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             .zip(cpu_time())
             .map(|(before, after)| after - before);
         done.store(true, Ordering::Release);
-        (started, finished, flushed, durable, cpu)
+        (started, finished, flushed, durable, cpu, switches)
     });
     let (delivered, settled) = progress(&sink);
     bar.set_position(delivered);
@@ -677,6 +704,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "events_per_sec": per_sec,
         "emit_ns_p50": percentile(&emit_ns, 50),
         "emit_ns_p99": percentile(&emit_ns, 99),
+        "emit_waits": switches.map(|(voluntary, _)| voluntary),
+        "emit_preempted": switches.map(|(_, involuntary)| involuntary),
         "rss_max_kb": rss_max_kb(),
         "rss_endpoints_kb": rss_endpoints,
         "threads_max": threads_max.load(Ordering::Relaxed),

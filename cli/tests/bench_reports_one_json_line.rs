@@ -211,6 +211,8 @@ fn report(run: &Run) -> Value {
             "events_per_sec",
             "emit_ns_p50",
             "emit_ns_p99",
+            "emit_waits",
+            "emit_preempted",
             "rss_max_kb",
             "rss_endpoints_kb",
             "threads_max",
