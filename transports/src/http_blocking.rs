@@ -69,7 +69,7 @@ impl SinkBuilder {
             std::thread::Builder::new()
                 .name("deskhook-http".to_owned())
                 .spawn(move || {
-                    lower_priority();
+                    crate::delivery::lower_thread_priority();
                     if let Some(engine) = weak.upgrade() {
                         run_thread(&engine);
                     }
@@ -84,24 +84,6 @@ impl SinkBuilder {
             DeliverySink::new(engine.clone()),
             DeliveryGuard::new(engine, shutdown_timeout),
         ))
-    }
-}
-
-/// How much nicer than the application's threads a delivery thread is (Linux: nice +5, a
-/// third of the CPU weight of a thread at nice 0).
-#[cfg(target_os = "linux")]
-const WORKER_NICE: i32 = 5;
-
-/// Makes the calling delivery thread yield to the application's threads: without it, the
-/// threads woken by each response preempted the thread calling `emit` (7% of emits on two
-/// cores, which made emit's p99 five times its p99 with no delivery running). Raising its
-/// own nice value needs no privilege; where it fails, nothing changes.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let me = rustix::thread::gettid();
-        let now = rustix::process::getpriority_process(Some(me)).unwrap_or(0);
-        let _ = rustix::process::setpriority_process(Some(me), now.saturating_add(WORKER_NICE));
     }
 }
 
