@@ -98,8 +98,11 @@ struct HyperConnector {
     origins: Mutex<Origins>,
     /// One TLS configuration per set of roots (`None`: the public ones), so that endpoints
     /// share one copy of the root store and one session-resumption cache.
-    tls: Mutex<HashMap<Option<Vec<Vec<u8>>>, Arc<rustls::ClientConfig>>>,
+    tls: Mutex<HashMap<Roots, Arc<rustls::ClientConfig>>>,
 }
+
+/// A set of CA roots (DER certificates), or `None` for the public ones.
+type Roots = Option<Vec<Vec<u8>>>;
 
 /// The origins in use, by what makes connections interchangeable.
 #[derive(Default)]
