@@ -4,6 +4,7 @@
 
 mod fleet;
 mod nats;
+mod proc;
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -232,44 +233,6 @@ fn progress(sink: &DeliverySink) -> (u64, u64) {
 /// Percentile `p` (0–100) of sorted values.
 fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
     (!sorted.is_empty()).then(|| sorted[(sorted.len() - 1) * p / 100])
-}
-
-/// The peak resident set size in KiB, from `VmHWM` in /proc/self/status.
-fn rss_max_kb() -> Option<u64> {
-    fleet::proc_status("VmHWM:")
-}
-
-/// The context switches of the calling thread so far: (voluntary, involuntary), from
-/// /proc/thread-self/status. A voluntary one is a wait (a lock, a channel, I/O); an
-/// involuntary one is the scheduler giving the core to another thread. `None` where there is
-/// no /proc.
-fn thread_switches() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
-    let count = |field: &str| -> Option<u64> {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field))?
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some((
-        count("voluntary_ctxt_switches:")?,
-        count("nonvoluntary_ctxt_switches:")?,
-    ))
-}
-
-/// The CPU time the process has used, user and system, every thread: fields 14 and 15 of
-/// /proc/self/stat, in clock ticks of 1/100 s (USER_HZ, 100 on Linux whatever the kernel's
-/// own tick). `None` where there is no /proc.
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The name (field 2) is in parentheses and may hold spaces: count after its end.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((user + system) * 10))
 }
 
 /// A path in the temporary directory that names this run: `deskhook-bench-<pid>-<nanos>`
@@ -539,7 +502,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ..DeliveryConfig::default()
     };
     let order = std::sync::Arc::new(fleet::OrderCheck::default());
-    let rss_before = fleet::proc_status("VmRSS:");
+    let rss_before = proc::proc_status("VmRSS:");
     // The async and NATS sinks are built outside any runtime, so each starts a runtime of its
     // own (two worker threads) that the guard shuts down. That is what an application
     // without tokio gets, and it keeps `emit` on the main thread, a plain thread like a
@@ -596,7 +559,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             });
         }
     };
-    let rss_endpoints = match (rss_before, fleet::proc_status("VmRSS:")) {
+    let rss_endpoints = match (rss_before, proc::proc_status("VmRSS:")) {
         (Some(before), Some(after)) => Some(after.saturating_sub(before)),
         _ => None,
     };
@@ -620,8 +583,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     bar.set_message(if is_nats { "published" } else { "delivered" });
     let wait = args.wait.unwrap_or_else(|| deadline(deliveries, &retry));
     let done = AtomicBool::new(false);
-    let threads_max =
-        std::sync::atomic::AtomicU64::new(fleet::proc_status("Threads:").unwrap_or(0));
+    let threads_max = std::sync::atomic::AtomicU64::new(proc::proc_status("Threads:").unwrap_or(0));
     let spooled = args.spool.is_some();
     // `None`: event n could not be made; nothing from n on counts as durable.
     let (receipts, durability) = mpsc::channel::<(u64, Option<Receipt>)>();
@@ -629,14 +591,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         scope.spawn(|| {
             while !done.load(Ordering::Acquire) {
                 bar.set_position(progress(&sink).0);
-                if let Some(threads) = fleet::proc_status("Threads:") {
+                if let Some(threads) = proc::proc_status("Threads:") {
                     threads_max.fetch_max(threads, Ordering::Relaxed);
                 }
                 std::thread::sleep(PROGRESS_EVERY);
             }
         });
-        let cpu_before = cpu_time();
-        let switches_before = thread_switches();
+        let cpu_before = proc::cpu_time();
+        let switches_before = proc::thread_switches();
         let started = Instant::now();
         let reporter = scope.spawn(move || report_durable(&durability, started));
         for n in 1..=events {
@@ -663,7 +625,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             emit_ns.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         }
         let switches = switches_before
-            .zip(thread_switches())
+            .zip(proc::thread_switches())
             .map(|((v0, i0), (v1, i1))| (v1 - v0, i1 - i0));
         drop(receipts);
         let durable = reporter.join().unwrap_or((0, None));
@@ -674,7 +636,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         };
         let finished = started.elapsed();
         let cpu = cpu_before
-            .zip(cpu_time())
+            .zip(proc::cpu_time())
             .map(|(before, after)| after - before);
         done.store(true, Ordering::Release);
         (started, finished, flushed, durable, cpu, switches)
@@ -706,7 +668,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "emit_ns_p99": percentile(&emit_ns, 99),
         "emit_waits": switches.map(|(voluntary, _)| voluntary),
         "emit_preempted": switches.map(|(_, involuntary)| involuntary),
-        "rss_max_kb": rss_max_kb(),
+        "rss_max_kb": proc::rss_max_kb(),
         "rss_endpoints_kb": rss_endpoints,
         "threads_max": threads_max.load(Ordering::Relaxed),
         "cpu_seconds": cpu.map(rounded),

@@ -154,20 +154,6 @@ impl OrderCheck {
     }
 }
 
-/// A number field of /proc/self/status (`VmHWM:`, `VmRSS:`, `Threads:`), `None` where there
-/// is no /proc.
-pub(super) fn proc_status(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
