@@ -138,12 +138,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         let (name, value) = header.split_once(':')?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
+    let mut body = vec![0; content_length(&headers)];
     reader.read_exact(&mut body).ok()?;
     Some((path, headers, body))
 }
@@ -369,6 +364,15 @@ pub fn threads_now() -> Option<usize> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The `content-length` among `headers` (names in lower case), 0 when there is none.
+pub fn content_length(headers: &[(String, String)]) -> usize {
+    headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A dead-letter path in a fresh temporary directory (kept alive by the returned guard).

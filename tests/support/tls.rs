@@ -174,12 +174,7 @@ async fn serve_http1(
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
             }
         }
-        let length: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
+        let mut body = vec![0; crate::content_length(&headers)];
         if stream.read_exact(&mut body).await.is_err() {
             return;
         }
