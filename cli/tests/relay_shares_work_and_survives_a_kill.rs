@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use deskhook::{Action, Dispatcher};
 use deskhook_transports::nats::NatsSink;
-use support::{Listen, Running};
+use support::{Listen, Running, WAIT};
 
 const EVENTS: usize = 5000;
 const TICKETS: usize = 100;
@@ -102,6 +102,16 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     };
     let mut victim = relay();
     let mut others = [relay(), relay()];
+    // The next delivery; when none comes, the relays' logs say why.
+    let next = |others: &[Running]| -> String {
+        listen.process.line_within(WAIT).unwrap_or_else(|| {
+            let logs: Vec<String> = others.iter().map(Running::stderr).collect();
+            panic!(
+                "no delivery for {WAIT:?}; the relays left said:\n{}",
+                logs.join("\n---\n")
+            )
+        })
+    };
 
     // Kill one relay once a good part is delivered.
     let mut lines = Vec::new();
@@ -120,7 +130,7 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
             "only {} of {EVENTS} arrived",
             ids.len()
         );
-        let line = listen.line();
+        let line = next(&others);
         ids.insert(parse(&line));
         lines.push(line);
     }

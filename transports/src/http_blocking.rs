@@ -69,7 +69,6 @@ impl SinkBuilder {
             std::thread::Builder::new()
                 .name("deskhook-http".to_owned())
                 .spawn(move || {
-                    crate::delivery::lower_thread_priority();
                     if let Some(engine) = weak.upgrade() {
                         run_thread(&engine);
                     }

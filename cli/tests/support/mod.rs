@@ -214,6 +214,12 @@ impl Running {
         (0..n).map(|_| self.line()).collect()
     }
 
+    /// The next line of stdout, or `None` after `wait` (for a test that says more than
+    /// [`line`](Running::line) when none comes).
+    pub(crate) fn line_within(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
     /// A line already printed, if there is one (no waiting).
     pub(crate) fn try_line(&self) -> Option<String> {
         self.lines.try_recv().ok()

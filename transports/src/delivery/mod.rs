@@ -591,26 +591,6 @@ pub(crate) fn now_rfc3339() -> String {
     format!("{:.3}", jiff::Timestamp::now())
 }
 
-/// How much nicer than the application's threads a delivery thread is (Linux: nice +5, a
-/// third of the CPU weight of a thread at nice 0).
-#[cfg(target_os = "linux")]
-const DELIVERY_NICE: i32 = 5;
-
-/// Makes the calling thread, one of the sink's own delivery threads (the blocking
-/// transport's workers, the threads of a runtime the sink made), yield to the application's
-/// threads. Without it, delivery threads woken by responses preempted the thread calling
-/// `emit`: on two cores, 7% of 100,000 emits with the blocking transport, and emit's p99 was
-/// five times its p99 with no delivery running. Raising its own nice value needs no
-/// privilege; where that fails, nothing changes.
-pub(crate) fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let me = rustix::thread::gettid();
-        let now = rustix::process::getpriority_process(Some(me)).unwrap_or(0);
-        let _ = rustix::process::setpriority_process(Some(me), now.saturating_add(DELIVERY_NICE));
-    }
-}
-
 /// Locks a mutex; nothing in the engine panics while holding one, but a poisoned lock is
 /// recovered rather than stopping delivery.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

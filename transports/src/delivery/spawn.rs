@@ -29,8 +29,7 @@ pub(crate) fn runtime_here(
     }
 }
 
-/// A runtime with `threads` worker threads named `thread_name`, at a lower priority than the
-/// application's threads ([`lower_thread_priority`](super::lower_thread_priority)).
+/// A runtime with `threads` worker threads named `thread_name`.
 pub(crate) fn own_runtime(
     thread_name: &str,
     threads: usize,
@@ -38,7 +37,6 @@ pub(crate) fn own_runtime(
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name(thread_name)
-        .on_thread_start(super::lower_thread_priority)
         .enable_all()
         .build()
         .map_err(|e| Error::Config(format!("cannot start a tokio runtime: {e}")))
