@@ -224,6 +224,16 @@ fn report(run: &Run) -> Value {
     )
 }
 
+/// Fails the test with what the run printed unless it exited 0.
+fn succeeded(run: &Run, transport: &str) {
+    assert!(
+        run.status.success(),
+        "{transport}: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+}
+
 fn bench_args<'a>(url: &'a str, transport: &'a str, events: &'a str) -> Vec<&'a str> {
     vec![
         "bench",
@@ -249,12 +259,7 @@ fn delivers_every_event(transport: &str) {
     args.extend(["--secret", SECRET]);
     let run = deskhook(tmp.path(), &args);
     let value = report(&run);
-    assert!(
-        run.status.success(),
-        "{transport}: {}\nstderr: {}",
-        run.stdout,
-        run.stderr
-    );
+    succeeded(&run, transport);
     assert_eq!(value["events"], EVENTS);
     assert_eq!(value["delivered"], EVENTS);
     assert_eq!(value["failed"], 0);
@@ -346,12 +351,7 @@ fn many_endpoints_over_tenants_each_get_their_tenants_events_in_order() {
         args.extend(["--endpoints", "20", "--tenants", "5", "--tickets", "10"]);
         let run = deskhook(tmp.path(), &args);
         let value = report(&run);
-        assert!(
-            run.status.success(),
-            "{transport}: {}\n{}",
-            run.stdout,
-            run.stderr
-        );
+        succeeded(&run, transport);
         assert_eq!(value["endpoints"], 20);
         assert_eq!(value["tenants"], 5);
         assert_eq!(value["deliveries"], 400);
@@ -408,12 +408,7 @@ fn an_https_receiver_with_a_ca_of_its_own_gets_every_event() {
         args.extend(["--ca-file", ca.to_str().unwrap()]);
         let run = deskhook(tmp.path(), &args);
         let value = report(&run);
-        assert!(
-            run.status.success(),
-            "{transport}: {}\n{}",
-            run.stdout,
-            run.stderr
-        );
+        succeeded(&run, transport);
         assert_eq!(value["delivered"], 50, "{transport}");
         assert_eq!(server.seen.lock().unwrap().len(), 50, "{transport}");
         std::fs::remove_file(&ca).unwrap();
@@ -442,12 +437,7 @@ fn paused_endpoints_measure_emit_alone() {
         args.push("--paused");
         let run = deskhook(tmp.path(), &args);
         let value = report(&run);
-        assert!(
-            run.status.success(),
-            "{transport}: {}\n{}",
-            run.stdout,
-            run.stderr
-        );
+        succeeded(&run, transport);
         assert_eq!(
             (value["deliveries"].as_u64(), value["delivered"].as_u64()),
             (Some(0), Some(0))
