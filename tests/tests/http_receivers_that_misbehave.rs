@@ -130,18 +130,30 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
                 answer
             }
         };
+        // Recorded before the answer goes out: once the sender has its answer, the test may
+        // look at what the receiver saw.
+        let record = |id: Option<String>| {
+            if let Some(id) = id {
+                *seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(id)
+                    .or_default() += 1;
+            }
+        };
         if matches!(manner, Manner::AnswersEarly) {
+            record(id);
             if writer.write_all(&answer).is_err() {
                 return;
             }
             if reader.read_exact(&mut body).is_err() {
                 return;
             }
-        } else if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        if let Some(id) = id {
-            *seen.lock().unwrap().entry(id).or_default() += 1;
+        } else {
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            record(id);
         }
         if !matches!(manner, Manner::AnswersEarly) && writer.write_all(&answer).is_err() {
             return;
