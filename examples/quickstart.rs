@@ -186,7 +186,7 @@ retry = "0s,100ms,1s"
         dead = dir.path().join("dead-letters.jsonl").display(),
         log = dir.path().join("events.jsonl").display(),
         url = receiver.url,
-        secret = secret.to_whsec(),
+        secret = secret.reveal(),
     );
     let config = Config::parse(&toml, "deskhook.toml")?;
     let (http, delivery) = config.http_sink_builder()?.build()?;

@@ -48,7 +48,8 @@ fn json_prints_each_body_on_one_line() {
         now.parse().unwrap(),
         body,
         &[Secret::parse(SECRET).unwrap()],
-    );
+    )
+    .unwrap();
     let headers = [
         ("webhook-id", "msg_1"),
         ("webhook-timestamp", now.as_str()),
@@ -64,7 +65,8 @@ fn json_prints_each_body_on_one_line() {
         now.parse().unwrap(),
         pretty,
         &[Secret::parse(SECRET).unwrap()],
-    );
+    )
+    .unwrap();
     let headers = [
         ("webhook-id", "msg_2"),
         ("webhook-timestamp", now.as_str()),

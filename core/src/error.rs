@@ -56,11 +56,12 @@ pub enum Error {
     },
     /// One or more sinks failed to flush within the deadline; each failure is listed.
     Flush(Vec<Error>),
-    /// A webhook secret could not be parsed or made: it lacks the `whsec_` prefix, is not
-    /// standard base64, or is not 24 to 64 bytes long (or the system's random source failed
-    /// in [`Secret::generate`](crate::Secret::generate)). The message says which and how to
-    /// fix it, and never contains the secret itself. Generate a new secret with
-    /// [`Secret::generate`](crate::Secret::generate) or `openssl rand -base64 32`.
+    /// A webhook key could not be parsed, made or used: it has none of the prefixes `whsec_`,
+    /// `whsk_`, `whpk_`, is not standard base64, has the wrong length for its kind, is not a
+    /// valid ed25519 key (pair), or is a `whpk_` public key given to sign with (or the
+    /// system's random source failed in [`Secret::generate`](crate::Secret::generate)). The
+    /// message says which and how to fix it, and never contains the secret itself. Generate a
+    /// new key with `deskhook secret new` or [`Secret::generate`](crate::Secret::generate).
     InvalidSecret(String),
     /// A received webhook lacks one of the headers `webhook-id`, `webhook-timestamp` or
     /// `webhook-signature` (named here). The sender does not sign with Standard Webhooks, or a

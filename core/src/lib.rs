@@ -98,7 +98,7 @@
 //! # let secret = Secret::generate().unwrap();
 //! # let body = deskhook::sample::event(deskhook::Action::Ok).to_json().unwrap();
 //! # let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-//! # let signature = deskhook::sign("msg_1", ts, &body, std::slice::from_ref(&secret));
+//! # let signature = deskhook::sign("msg_1", ts, &body, std::slice::from_ref(&secret)).unwrap();
 //! # let ts = ts.to_string();
 //! let headers = [
 //!     ("webhook-id", "msg_1"),
@@ -127,7 +127,7 @@
 //! # let secret = Secret::generate().unwrap();
 //! # let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
 //! let body = br#"{"ChatEvent":{"Id":608,"Type":"message_created","ChatId":21},"Rels":{}}"#;
-//! # let signature = deskhook::sign("msg_2", now, body, std::slice::from_ref(&secret));
+//! # let signature = deskhook::sign("msg_2", now, body, std::slice::from_ref(&secret)).unwrap();
 //! # let now = now.to_string();
 //! let headers = [
 //!     ("webhook-id", "msg_2"),

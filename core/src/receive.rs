@@ -155,16 +155,17 @@ impl ReceiveOptions {
         ReceiveOptions::default()
     }
 
-    /// The secrets the Standard Webhooks signature must match one of; replaces any set
-    /// before. With none, the signature is not checked (and the headers are not needed).
-    /// Defaults to none.
+    /// The keys the Standard Webhooks signature must match one of (`whsec_` secrets, or the
+    /// sender's `whpk_` public key for ed25519 signatures); replaces any set before. With none,
+    /// the signature is not checked (and the headers are not needed). Defaults to none.
     #[must_use]
     pub fn secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> ReceiveOptions {
         self.secrets = secrets.into_iter().collect();
         self
     }
 
-    /// Adds a secret the signature may match. Defaults to none.
+    /// Adds a key the signature may match: a `whsec_` secret or a `whpk_` public key.
+    /// Defaults to none.
     #[must_use]
     pub fn secret(mut self, secret: Secret) -> ReceiveOptions {
         self.secrets.push(secret);
@@ -222,8 +223,9 @@ impl ReceiveOptions {
 ///    column.
 /// 4. When a Usedesk secret is set, a Usedesk body's `secret` must match it.
 ///
-/// It never panics, whatever the input. Its cost is that of the signature (an HMAC per
-/// secret over the body), one pass over the body to read its top-level keys when the format
+/// It never panics, whatever the input. Its cost is that of the signature (an HMAC of the
+/// body per `whsec_` secret, or an ed25519 verification per `v1a` entry and key; see
+/// [`verify`](crate::verify)), one pass over the body to read its top-level keys when the format
 /// is not set, and the parse.
 ///
 /// # Errors

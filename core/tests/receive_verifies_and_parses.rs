@@ -19,7 +19,7 @@ fn fixture(format: &str, name: &str) -> Vec<u8> {
 }
 
 fn signed(body: &[u8], secret: &Secret, timestamp: i64) -> Vec<(String, String)> {
-    let signature = deskhook::sign("msg_1", timestamp, body, std::slice::from_ref(secret));
+    let signature = deskhook::sign("msg_1", timestamp, body, std::slice::from_ref(secret)).unwrap();
     vec![
         ("Webhook-Id".to_owned(), "msg_1".to_owned()),
         ("Webhook-Timestamp".to_owned(), timestamp.to_string()),

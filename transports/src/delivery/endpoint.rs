@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use deskhook::policy::RetrySchedule;
+use deskhook::signature::SecretKind;
 use deskhook::{ActionSet, EventTypeSet, Secret};
 
 use super::RateLimit;
@@ -110,8 +111,11 @@ impl Endpoint {
         self.timeout
     }
 
-    /// Adds a signing secret. Every secret signs (one `v1,` entry each), so during a rotation
-    /// the old and the new secret both sign. Defaults to none: requests are not signed.
+    /// Adds a signing secret: a `whsec_` HMAC secret (a `v1,` entry) or a `whsk_` ed25519
+    /// key (a `v1a,` entry, which receivers verify with its `whpk_` public key alone). Every
+    /// secret signs, so during a rotation — or a move from HMAC to ed25519 — the old and the
+    /// new both sign. A `whpk_` public key cannot sign: the endpoint is refused. Defaults to
+    /// none: requests are not signed.
     #[must_use]
     pub fn secret(mut self, secret: Secret) -> Self {
         self.secrets.push((secret, None));
@@ -286,7 +290,7 @@ impl Endpoint {
         let secrets = |e: &Endpoint| -> Vec<(String, Option<SystemTime>)> {
             e.secrets
                 .iter()
-                .map(|(secret, expires)| (secret.to_whsec(), *expires))
+                .map(|(secret, expires)| (secret.reveal(), *expires))
                 .collect()
         };
         self.name == other.name
@@ -362,10 +366,32 @@ impl Endpoint {
                 ));
             }
         }
-        if self.hub_signature && self.secrets.is_empty() {
+        if self.hub_signature
+            && !self
+                .secrets
+                .iter()
+                .any(|(secret, _)| secret.kind() == SecretKind::Hmac)
+        {
             return Err(invalid(
                 "hub_signature",
-                "hub_signature needs a secret to sign with".into(),
+                "hub_signature needs a whsec_ secret to sign with (it is an HMAC; ed25519 \
+                 keys cannot make it)"
+                    .into(),
+            ));
+        }
+        if let Some(position) = self
+            .secrets
+            .iter()
+            .position(|(secret, _)| !secret.can_sign())
+        {
+            return Err(invalid(
+                "secrets",
+                format!(
+                    "secret {} is a public key (whpk_): it verifies signatures but cannot make \
+                     them; give the endpoint the whsk_ key it was made from, and its receivers \
+                     the whpk_ key",
+                    position + 1
+                ),
             ));
         }
         for (name, value) in &self.headers {

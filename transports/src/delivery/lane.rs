@@ -50,8 +50,16 @@ impl Route {
         let signers = endpoint
             .secrets
             .iter()
-            .map(|(secret, expires)| (Signer::new(vec![secret.clone()]), *expires))
-            .collect();
+            .map(|(secret, expires)| {
+                let signer = Signer::new(vec![secret.clone()]).map_err(|e| {
+                    crate::Error::InvalidEndpoint {
+                        name: endpoint.name.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                Ok((signer, *expires))
+            })
+            .collect::<Result<_, crate::Error>>()?;
         Ok(Route {
             url: super::endpoint::redact_url(endpoint.url.as_str()),
             max_in_flight: endpoint
@@ -105,8 +113,12 @@ impl Route {
                 self.endpoint
                     .secrets
                     .iter()
-                    .find(|(_, expires)| active(expires))
-                    .map(|(secret, _)| deskhook::signature::hub_signature(secret, &event.body))
+                    .find(|(secret, expires)| {
+                        active(expires) && secret.kind() == deskhook::signature::SecretKind::Hmac
+                    })
+                    .and_then(|(secret, _)| {
+                        deskhook::signature::hub_signature(secret, &event.body).ok()
+                    })
             })
             .flatten();
         Ok(Prepared {

@@ -135,7 +135,7 @@ impl fmt::Debug for SecretSpec {
 
 impl PartialEq for SecretSpec {
     fn eq(&self, other: &Self) -> bool {
-        self.secret.to_whsec() == other.secret.to_whsec() && self.expires == other.expires
+        self.secret.reveal() == other.secret.reveal() && self.expires == other.expires
     }
 }
 
@@ -152,10 +152,10 @@ impl Serialize for SecretSpec {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         match self.expires {
-            None => serializer.serialize_str(&self.secret.to_whsec()),
+            None => serializer.serialize_str(&self.secret.reveal()),
             Some(at) => {
                 let mut map = serializer.serialize_map(Some(2))?;
-                map.serialize_entry("secret", &self.secret.to_whsec())?;
+                map.serialize_entry("secret", &self.secret.reveal())?;
                 let at = jiff::Timestamp::try_from(at).map_err(serde::ser::Error::custom)?;
                 map.serialize_entry("expires", &at.to_string())?;
                 map.end()
@@ -468,7 +468,7 @@ pub struct RedactedSpec {
 
 /// The last 4 characters of a secret's `whsec_` form, to tell secrets apart.
 pub(crate) fn secret_hint(secret: &Secret) -> String {
-    let text = secret.to_whsec();
+    let text = secret.reveal();
     text[text.len().saturating_sub(4)..].to_owned()
 }
 

@@ -1,0 +1,441 @@
+//! The keys of Standard Webhooks: HMAC secrets (`whsec_`), ed25519 signing keys (`whsk_`) and
+//! ed25519 public keys (`whpk_`), parsed, generated and written back.
+//!
+//! Nothing here signs or verifies; the parent module does, with the keys held here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SigningKey, VerifyingKey};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::Error;
+
+pub(super) type HmacSha256 = Hmac<Sha256>;
+
+const HMAC_PREFIX: &str = "whsec_";
+const SIGNING_PREFIX: &str = "whsk_";
+const PUBLIC_PREFIX: &str = "whpk_";
+const MIN_SECRET_LEN: usize = 24;
+const MAX_SECRET_LEN: usize = 64;
+const GENERATED_SECRET_LEN: usize = 32;
+/// A seed followed by its public key, as Go's crypto/ed25519, libsodium and Svix write it.
+const KEYPAIR_LEN: usize = SECRET_KEY_LENGTH + PUBLIC_KEY_LENGTH;
+const HOW_TO_GENERATE: &str = "generate one with `deskhook secret new` or \
+                               `deskhook::Secret::generate()`, or write 'whsec_' before the \
+                               output of `openssl rand -base64 32`";
+const HOW_TO_GENERATE_ED25519: &str = "generate one with `deskhook secret new --ed25519` or \
+                                       `deskhook::Secret::generate_ed25519()`";
+
+/// A key for Standard Webhooks signatures: an HMAC secret shared by the sender and the
+/// receivers, an ed25519 signing key kept by the sender, or the ed25519 public key that
+/// receivers check its signatures with.
+///
+/// The written form says which, by its prefix:
+///
+/// - `whsec_` and the standard base64 of 24 to 64 random bytes, as in
+///   `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw`: an HMAC-SHA256 secret; it signs and verifies
+///   `v1` entries.
+/// - `whsk_` and the standard base64 of an ed25519 signing key: 64 bytes (the 32-byte seed
+///   followed by the public key, as Go's `crypto/ed25519`, libsodium and Svix write it) or the
+///   32-byte seed alone. It signs `v1a` entries, and verifies them as its public key does.
+/// - `whpk_` and the standard base64 of a 32-byte ed25519 public key: it verifies `v1a`
+///   entries and cannot sign. It is not secret, and may be published.
+///
+/// Parse one with [`Secret::parse`] (or `str::parse`, or serde from a configuration file), make
+/// a new one with [`Secret::generate`] or [`Secret::generate_ed25519`], and give a receiver of
+/// ed25519 signatures the [`Secret::public_key`] of the sender's key.
+///
+/// Secrets are kept out of logs: `Debug` prints `Secret(whsec_…)` or `Secret(whsk_…)` (and a
+/// public key in full), there is no `Display` and no `Serialize`, and parse errors never quote
+/// the key. [`Secret::reveal`] is the one way to get it back out.
+///
+/// # Examples
+///
+/// ```
+/// use deskhook::signature::{Secret, SecretKind};
+///
+/// # fn main() -> Result<(), deskhook::Error> {
+/// let sender = Secret::generate_ed25519()?;
+/// let receiver = sender.public_key().expect("an ed25519 key has a public key");
+/// assert_eq!(receiver.kind(), SecretKind::Ed25519Public);
+/// assert!(sender.can_sign() && !receiver.can_sign());
+/// assert!(receiver.reveal().starts_with("whpk_"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Secret {
+    key: Key,
+}
+
+/// What a [`Secret`] holds, ready to use: the raw HMAC key, or the ed25519 keys with their
+/// curve points already computed.
+#[derive(Clone)]
+pub(super) enum Key {
+    Hmac(Box<[u8]>),
+    /// Boxed: a signing key with its public point is about 250 bytes.
+    Ed25519(Box<SigningKey>),
+    Ed25519Public(VerifyingKey),
+}
+
+/// The kind of a [`Secret`], told by the prefix of its written form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretKind {
+    /// An HMAC-SHA256 secret, written `whsec_…`: it signs and verifies `v1` entries, and the
+    /// sender and every receiver hold the same one.
+    Hmac,
+    /// An ed25519 signing key, written `whsk_…`: it signs `v1a` entries and verifies them. The
+    /// sender keeps it; receivers get its [`Secret::public_key`].
+    Ed25519,
+    /// An ed25519 public key, written `whpk_…`: it verifies `v1a` entries and cannot sign. It
+    /// is not secret.
+    Ed25519Public,
+}
+
+impl Secret {
+    /// Parses the written form of a key: `whsec_`, `whsk_` or `whpk_` followed by standard
+    /// base64 (with `=` padding); whitespace around it is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSecret`] when the prefix is none of the three, the rest is not standard
+    /// base64, the key has the wrong length for its kind (24 to 64 bytes for `whsec_`, 64 or 32
+    /// for `whsk_`, 32 for `whpk_`), the public half of a 64-byte `whsk_` key is not the public
+    /// key of its seed, or a `whpk_` key is not a usable ed25519 public key. The message says
+    /// which, and never contains the key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deskhook::signature::{Secret, SecretKind};
+    ///
+    /// let hmac = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    /// assert_eq!(hmac.kind(), SecretKind::Hmac);
+    ///
+    /// let err = Secret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err();
+    /// assert!(err.to_string().contains("write 'whsec_' before it"));
+    /// ```
+    pub fn parse(s: &str) -> Result<Secret, Error> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(Error::InvalidSecret(format!(
+                "secret is empty; it must be 'whsec_', 'whsk_' or 'whpk_' followed by base64 \
+                 ({HOW_TO_GENERATE})"
+            )));
+        }
+        let (prefix, encoded) = [HMAC_PREFIX, SIGNING_PREFIX, PUBLIC_PREFIX]
+            .into_iter()
+            .find_map(|prefix| Some((prefix, s.strip_prefix(prefix)?)))
+            .ok_or_else(|| unknown_prefix(s))?;
+        let key = STANDARD.decode(encoded).map_err(|e| {
+            Error::InvalidSecret(format!(
+                "secret '{prefix}…' is not valid base64: {}",
+                describe_base64_error(&e, prefix)
+            ))
+        })?;
+        match prefix {
+            HMAC_PREFIX => Secret::from_bytes(&key),
+            SIGNING_PREFIX => signing_key(&key),
+            _ => public_key(&key),
+        }
+    }
+
+    /// Makes an HMAC secret (`whsec_`) from raw key bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSecret`] when `key` is shorter than 24 or longer than 64 bytes.
+    pub fn from_bytes(key: &[u8]) -> Result<Secret, Error> {
+        if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&key.len()) {
+            return Err(Error::InvalidSecret(format!(
+                "secret is {} bytes; it must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} bytes \
+                 ({HOW_TO_GENERATE})",
+                key.len()
+            )));
+        }
+        Ok(Secret {
+            key: Key::Hmac(key.into()),
+        })
+    }
+
+    /// Makes a new HMAC secret (`whsec_`) of 32 bytes from the operating system's random
+    /// source.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSecret`] when the random source fails (it does not on any supported
+    /// system once booted).
+    pub fn generate() -> Result<Secret, Error> {
+        let key: [u8; GENERATED_SECRET_LEN] = random()?;
+        Ok(Secret {
+            key: Key::Hmac(key.into()),
+        })
+    }
+
+    /// Makes a new ed25519 signing key (`whsk_`) from a 32-byte seed drawn from the operating
+    /// system's random source. Give receivers its [`Secret::public_key`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSecret`] when the random source fails (it does not on any supported
+    /// system once booted).
+    pub fn generate_ed25519() -> Result<Secret, Error> {
+        let seed: [u8; SECRET_KEY_LENGTH] = random()?;
+        Ok(Secret {
+            key: Key::Ed25519(Box::new(SigningKey::from_bytes(&seed))),
+        })
+    }
+
+    /// The kind of this key: HMAC secret, ed25519 signing key, or ed25519 public key.
+    pub fn kind(&self) -> SecretKind {
+        match self.key {
+            Key::Hmac(_) => SecretKind::Hmac,
+            Key::Ed25519(_) => SecretKind::Ed25519,
+            Key::Ed25519Public(_) => SecretKind::Ed25519Public,
+        }
+    }
+
+    /// Whether this key can make signatures: true for `whsec_` and `whsk_` keys, false for a
+    /// `whpk_` public key.
+    pub fn can_sign(&self) -> bool {
+        !matches!(self.key, Key::Ed25519Public(_))
+    }
+
+    /// The public key (`whpk_`) that checks this key's signatures: that of an ed25519 signing
+    /// key, the key itself for a public key, and `None` for an HMAC secret, which has none.
+    pub fn public_key(&self) -> Option<Secret> {
+        match &self.key {
+            Key::Hmac(_) => None,
+            Key::Ed25519(signing) => Some(Secret {
+                key: Key::Ed25519Public(signing.verifying_key()),
+            }),
+            Key::Ed25519Public(_) => Some(self.clone()),
+        }
+    }
+
+    /// The key in its written form, `whsec_…`, `whsk_…` or `whpk_…`, to hand to a receiver or
+    /// store in a configuration file; a signing key is always written in its 64-byte form
+    /// (seed and public key). Handle the result with the same care as the key (a `whpk_`
+    /// public key excepted).
+    pub fn reveal(&self) -> String {
+        match &self.key {
+            Key::Hmac(key) => written(HMAC_PREFIX, key),
+            Key::Ed25519(signing) => written(SIGNING_PREFIX, &signing.to_keypair_bytes()),
+            Key::Ed25519Public(public) => written(PUBLIC_PREFIX, public.as_bytes()),
+        }
+    }
+
+    /// The key as it is used.
+    pub(super) fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The key as it is used, taken out.
+    pub(super) fn into_key(self) -> Key {
+        self.key
+    }
+
+    /// An HMAC-SHA256 state keyed with this secret, or `None` when it is an ed25519 key.
+    pub(super) fn mac(&self) -> Option<HmacSha256> {
+        match &self.key {
+            // HMAC takes keys of any length; the length was checked when the secret was made.
+            Key::Hmac(key) => {
+                Some(HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length"))
+            }
+            Key::Ed25519(_) | Key::Ed25519Public(_) => None,
+        }
+    }
+
+    /// The public key that checks `v1a` entries, or `None` for an HMAC secret.
+    pub(super) fn verifying_key(&self) -> Option<&VerifyingKey> {
+        match &self.key {
+            Key::Hmac(_) => None,
+            Key::Ed25519(signing) => Some(<SigningKey as AsRef<VerifyingKey>>::as_ref(signing)),
+            Key::Ed25519Public(public) => Some(public),
+        }
+    }
+}
+
+/// The prefix and the standard base64 of `key`.
+fn written(prefix: &str, key: &[u8]) -> String {
+    let mut out = String::with_capacity(prefix.len() + key.len().div_ceil(3) * 4);
+    out.push_str(prefix);
+    STANDARD.encode_string(key, &mut out);
+    out
+}
+
+/// `N` bytes from the operating system's random source.
+fn random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::InvalidSecret(format!(
+            "cannot generate a secret: the system random source failed: {e}"
+        ))
+    })?;
+    Ok(bytes)
+}
+
+/// The error for a key written with none of the three prefixes.
+fn unknown_prefix(s: &str) -> Error {
+    let looks_like_base64 = STANDARD
+        .decode(s)
+        .is_ok_and(|key| (MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&key.len()));
+    Error::InvalidSecret(if looks_like_base64 {
+        "secret must start with 'whsec_' (it looks like the base64 part alone: write 'whsec_' \
+         before it)"
+            .to_owned()
+    } else {
+        format!(
+            "secret must start with 'whsec_' (HMAC), 'whsk_' (ed25519 signing key) or 'whpk_' \
+             (ed25519 public key) ({HOW_TO_GENERATE})"
+        )
+    })
+}
+
+/// A `whsk_` key from its decoded bytes: the seed and its public key, or the seed alone.
+fn signing_key(bytes: &[u8]) -> Result<Secret, Error> {
+    let (seed, public) = match bytes.len() {
+        KEYPAIR_LEN => bytes.split_at(SECRET_KEY_LENGTH),
+        SECRET_KEY_LENGTH => (bytes, &[][..]),
+        len => {
+            return Err(Error::InvalidSecret(format!(
+                "secret 'whsk_…' is {len} bytes; an ed25519 signing key is {KEYPAIR_LEN} bytes \
+                 (seed and public key) or {SECRET_KEY_LENGTH} (seed alone) \
+                 ({HOW_TO_GENERATE_ED25519})"
+            )));
+        }
+    };
+    let seed: &[u8; SECRET_KEY_LENGTH] = seed.try_into().expect("split at the seed's length");
+    let signing = SigningKey::from_bytes(seed);
+    // Compared as bytes: a public half that is no curve point, or not in canonical form, is
+    // refused the same way.
+    if !public.is_empty() && public != signing.verifying_key().as_bytes() {
+        return Err(Error::InvalidSecret(format!(
+            "secret 'whsk_…' is not a key pair: its last {PUBLIC_KEY_LENGTH} bytes are not the \
+             public key of its first {SECRET_KEY_LENGTH} (the seed); check that both halves come \
+             from the same key, or write the seed alone"
+        )));
+    }
+    Ok(Secret {
+        key: Key::Ed25519(Box::new(signing)),
+    })
+}
+
+/// A `whpk_` key from its decoded bytes.
+fn public_key(bytes: &[u8]) -> Result<Secret, Error> {
+    let Ok(bytes) = <&[u8; PUBLIC_KEY_LENGTH]>::try_from(bytes) else {
+        let hint = if bytes.len() == KEYPAIR_LEN {
+            " (is it a whsk_ signing key? its public key is the last 32 bytes)"
+        } else {
+            ""
+        };
+        return Err(Error::InvalidSecret(format!(
+            "public key 'whpk_…' is {} bytes; an ed25519 public key is {PUBLIC_KEY_LENGTH} \
+             bytes{hint}",
+            bytes.len()
+        )));
+    };
+    let public = VerifyingKey::from_bytes(bytes).map_err(|_| {
+        Error::InvalidSecret(
+            "public key 'whpk_…' is not an ed25519 public key (not a point on the curve); copy \
+             it again from the sender"
+                .to_owned(),
+        )
+    })?;
+    if public.is_weak() {
+        return Err(Error::InvalidSecret(
+            "public key 'whpk_…' is a weak ed25519 key (of small order) that no signature can \
+             be checked against; ask the sender for its real public key"
+                .to_owned(),
+        ));
+    }
+    Ok(Secret {
+        key: Key::Ed25519Public(public),
+    })
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Key::Hmac(_) => f.write_str("Secret(whsec_…)"),
+            Key::Ed25519(_) => f.write_str("Secret(whsk_…)"),
+            // Not secret; printed whole so that logs tell keys apart.
+            Key::Ed25519Public(_) => write!(f, "Secret({})", self.reveal()),
+        }
+    }
+}
+
+impl FromStr for Secret {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Secret, Error> {
+        Secret::parse(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        struct SecretVisitor;
+
+        impl serde::de::Visitor<'_> for SecretVisitor {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a webhook key ('whsec_', 'whsk_' or 'whpk_' followed by base64)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Secret, E> {
+                Secret::parse(s).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(SecretVisitor)
+    }
+}
+
+/// Says what is wrong with the base64 part of a key written after `prefix`, without quoting
+/// any of it: characters are shown only when they cannot be part of a standard base64 key.
+fn describe_base64_error(e: &base64::DecodeError, prefix: &str) -> String {
+    use base64::DecodeError;
+    let at = |offset: usize| offset + prefix.len();
+    match *e {
+        DecodeError::InvalidByte(offset, b'-' | b'_') => format!(
+            "the character at offset {} is URL-safe base64 ('-' or '_'); use standard \
+             base64 ('+' and '/')",
+            at(offset)
+        ),
+        DecodeError::InvalidByte(offset, byte)
+            if byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/' =>
+        {
+            format!(
+                "unexpected character at offset {} (after the '=' padding?)",
+                at(offset)
+            )
+        }
+        DecodeError::InvalidByte(offset, byte) if byte.is_ascii_graphic() || byte == b' ' => {
+            format!(
+                "invalid character '{}' at offset {}",
+                char::from(byte),
+                at(offset)
+            )
+        }
+        DecodeError::InvalidByte(offset, byte) => {
+            format!("invalid byte 0x{byte:02x} at offset {}", at(offset))
+        }
+        DecodeError::InvalidLength(_) => {
+            "its length is impossible for base64 (cut short, or extra characters?)".to_owned()
+        }
+        DecodeError::InvalidLastSymbol(offset, _) => format!(
+            "the character at offset {} cannot end base64 (cut short?)",
+            at(offset)
+        ),
+        DecodeError::InvalidPadding => "the '=' padding at the end is missing or wrong".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
