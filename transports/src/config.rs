@@ -54,7 +54,19 @@
 //! rate_limit = "50/s"             # or "300/m", "5/10s"; waits hold no worker
 //! rate_burst = 100                # defaults to the rate's count
 //! ca_file = "/etc/helpdesk/internal-ca.pem" # trust only this CA for this endpoint
+//!
+//! [[endpoint]]
+//! name = "support-chat"
+//! url = "https://api.telegram.org/bot<token>/sendMessage"
+//! template = "telegram"           # a preset: slack, teams, mattermost, discord, telegram;
+//! # or a template's text: template = '{"text": "{{ label }}: {{ subject }}"}';
+//! # or template_file = "/etc/helpdesk/crm.json.j2"
+//! template_vars = { chat_id = "-1001234567890", lang = "ru" }
+//! # template_content_type = "text/plain"   # application/json by default
+//! secrets = ["whsk_…"]            # ed25519: receivers verify with the whpk_ key alone
 //! ```
+//!
+//! Templates are described in [`template`](crate::template).
 //!
 //! Unknown keys, bad URLs, unknown actions and event types (with a "did you mean"), bad
 //! durations, short secrets and missing environment variables are refused with the file, line

@@ -33,6 +33,10 @@ pub enum Error {
     },
     /// A setting is out of range; the message says which and what to use instead.
     Config(String),
+    /// A payload template cannot be used (it does not compile, names an unknown preset,
+    /// lacks a variable its preset needs), or an event cannot be rendered with it. The
+    /// message names the template, the line and column, and what to change.
+    Template(String),
     /// An endpoint URL cannot be used: a scheme other than `http`/`https` (or `http` while
     /// `https_only` is set), credentials in the URL (move them to a header), or no host. Fix
     /// the URL in the configuration.
@@ -169,6 +173,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot rotate log file '{}': {source}", path.display())
             }
             Error::Config(message) => write!(f, "invalid configuration: {message}"),
+            Error::Template(message) => f.write_str(message),
             Error::InvalidUrl { url, reason } => {
                 write!(f, "invalid endpoint URL '{url}': {reason}")
             }
@@ -243,6 +248,7 @@ impl std::error::Error for Error {
             | Error::Write { source, .. }
             | Error::Rotate { source, .. } => Some(source),
             Error::Config(_)
+            | Error::Template(_)
             | Error::InvalidUrl { .. }
             | Error::InvalidEndpoint { .. }
             | Error::Undelivered { .. }

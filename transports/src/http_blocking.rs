@@ -101,11 +101,7 @@ fn run_thread(engine: &Arc<Engine>) {
             Next::Attempt(attempt) => {
                 engine.pool().busy();
                 attempt.run(|attempt, headers| {
-                    UreqTransport.post(
-                        attempt.route.target.as_ref(),
-                        headers,
-                        &attempt.job().event.body,
-                    )
+                    UreqTransport.post(attempt.route.target.as_ref(), headers, attempt.job().body())
                 });
             }
             Next::Wait(until) => match engine.pool().wait(until) {

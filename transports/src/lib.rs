@@ -78,6 +78,8 @@ pub mod nats;
 pub mod relay;
 #[cfg(feature = "spool")]
 pub mod spool;
+#[cfg(feature = "_http")]
+pub mod template;
 
 pub use error::Error;
 

@@ -10,6 +10,7 @@ use deskhook::{ActionSet, EventTypeSet, Secret};
 use super::RateLimit;
 use crate::error::Error;
 use crate::guard::{self, AddressPolicy};
+use crate::template::Template;
 
 /// A receiving endpoint.
 ///
@@ -45,6 +46,8 @@ pub struct Endpoint {
     pub(crate) rate_limit: Option<RateLimit>,
     /// The only roots trusted for this endpoint's TLS, when set (a private CA).
     pub(crate) ca_certificates: Option<Vec<rustls_pki_types::CertificateDer<'static>>>,
+    /// The payload template its bodies are rendered with, if any.
+    pub(crate) template: Option<Template>,
     /// The settings it was made from, when it was made from an [`EndpointSpec`]
     /// (`deskhook.toml`, the admin API): what a spool stores to register it again.
     pub(crate) spec: Option<std::sync::Arc<super::EndpointSpec>>,
@@ -77,6 +80,7 @@ impl Endpoint {
             tenant: None,
             rate_limit: None,
             ca_certificates: None,
+            template: None,
             spec: None,
         })
     }
@@ -199,6 +203,20 @@ impl Endpoint {
         self
     }
 
+    /// Renders each event's body with `template` (a chat preset, or a template of your own;
+    /// see [`template`](crate::template)) instead of sending the format's JSON. The
+    /// signature covers the rendered body. Defaults to none.
+    #[must_use]
+    pub fn template(mut self, template: Template) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// Its payload template, if it has one.
+    pub fn payload_template(&self) -> Option<&Template> {
+        self.template.as_ref()
+    }
+
     /// Refuses `http://` URLs. Defaults to `false`.
     #[must_use]
     pub fn https_only(mut self, on: bool) -> Self {
@@ -307,6 +325,10 @@ impl Endpoint {
             && self.tenant == other.tenant
             && self.rate_limit == other.rate_limit
             && self.ca_certificates == other.ca_certificates
+            && match (&self.template, &other.template) {
+                (Some(a), Some(b)) => a.same(b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
             && self.spec == other.spec
             && secrets(self) == secrets(other)
     }
@@ -394,6 +416,11 @@ impl Endpoint {
                 ),
             ));
         }
+        if let Some(template) = &self.template {
+            template
+                .check()
+                .map_err(|message| invalid("template", message))?;
+        }
         for (name, value) in &self.headers {
             let token = !name.is_empty()
                 && name
@@ -455,6 +482,7 @@ impl fmt::Debug for Endpoint {
             .field("https_only", &self.https_only)
             .field("max_in_flight", &self.max_in_flight)
             .field("tenant", &self.tenant)
+            .field("template", &self.template)
             .field("rate_limit", &self.rate_limit)
             .finish()
     }

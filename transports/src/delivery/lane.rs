@@ -74,9 +74,14 @@ impl Route {
         })
     }
 
-    /// The headers of one attempt of `job`, at `now`. `Err` when every signing secret has
-    /// expired (an unsigned request would be refused by the receiver).
-    pub(crate) fn prepare(&self, job: &Job, now: SystemTime) -> Result<Prepared, String> {
+    /// The headers of one attempt of `job`, at `now`, after rendering its body with the
+    /// endpoint's template if it has one and the job has no body from this template yet.
+    /// `Err` when the body cannot be rendered, or every signing secret has expired (an
+    /// unsigned request would be refused by the receiver).
+    pub(crate) fn prepare(&self, job: &mut Job, now: SystemTime) -> Result<Prepared, String> {
+        self.render(job)?;
+        let job = &*job;
+        let body = job.body();
         let timestamp = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -89,7 +94,7 @@ impl Route {
             // One string, no list: this runs on every attempt.
             let mut entries = String::new();
             for (signer, _) in self.signers.iter().filter(|(_, e)| active(e)) {
-                let entry = signer.sign(&event.id_text, ts, &event.body);
+                let entry = signer.sign(&event.id_text, ts, body);
                 if entries.is_empty() {
                     entries = entry;
                 } else {
@@ -116,9 +121,7 @@ impl Route {
                     .find(|(secret, expires)| {
                         active(expires) && secret.kind() == deskhook::signature::SecretKind::Hmac
                     })
-                    .and_then(|(secret, _)| {
-                        deskhook::signature::hub_signature(secret, &event.body).ok()
-                    })
+                    .and_then(|(secret, _)| deskhook::signature::hub_signature(secret, body).ok())
             })
             .flatten();
         Ok(Prepared {
@@ -127,6 +130,36 @@ impl Route {
             signature,
             hub,
         })
+    }
+}
+
+impl Route {
+    /// Renders `job`'s body with the endpoint's template, once per job and template: a
+    /// retry reuses the body, a job whose endpoint changed its template is rendered again.
+    fn render(&self, job: &mut Job) -> Result<(), String> {
+        let Some(template) = &self.endpoint.template else {
+            job.rendered = None;
+            return Ok(());
+        };
+        if job
+            .rendered
+            .as_ref()
+            .is_some_and(|r| r.template.ptr_eq(template))
+        {
+            return Ok(());
+        }
+        let event = &job.event;
+        let parsed = event
+            .parsed
+            .get_or_init(|| crate::template::Parsed::new(event.event_type, &event.body))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let body = template.render_parsed(parsed, &event.id_text, event.tenant.as_deref())?;
+        job.rendered = Some(super::Rendered {
+            template: template.clone(),
+            body: body.into(),
+        });
+        Ok(())
     }
 }
 
@@ -144,7 +177,7 @@ impl Prepared {
     pub(crate) fn headers<'a>(&'a self, route: &'a Route, job: &'a Job) -> Vec<(&'a str, &'a str)> {
         let event = &job.event;
         let mut headers = Vec::with_capacity(9 + route.endpoint.headers.len());
-        headers.push(("content-type", event.content_type));
+        headers.push(("content-type", job.content_type()));
         headers.push(("x-deskhook-action", event.event_type.as_str()));
         headers.push(("x-deskhook-sequence", self.seq.as_str()));
         headers.push(("webhook-id", &*event.id_text));

@@ -383,6 +383,8 @@ pub(crate) struct EventData {
     pub(crate) tenant: Option<Box<str>>,
     /// The body's share of the memory budget, released with the last job.
     pub(crate) charge: Option<Charge>,
+    /// The body parsed for payload templates, once for all the endpoints that have one.
+    pub(crate) parsed: std::sync::OnceLock<Result<crate::template::Parsed, String>>,
 }
 
 impl EventData {
@@ -398,6 +400,7 @@ impl EventData {
             content_type: emitted.content_type(),
             tenant: emitted.tenant().map(Into::into),
             charge: None,
+            parsed: std::sync::OnceLock::new(),
         }
     }
 }
@@ -442,6 +445,16 @@ pub(crate) struct Job {
     pub(crate) row: Option<i64>,
     /// Its share of the memory budget.
     pub(crate) charge: Option<Charge>,
+    /// Its body rendered with its endpoint's payload template, kept for the retries.
+    pub(crate) rendered: Option<Rendered>,
+}
+
+/// A body rendered with a payload template.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    /// The template it was rendered with: another one renders again.
+    pub(crate) template: crate::template::Template,
+    pub(crate) body: Bytes,
 }
 
 impl Job {
@@ -456,7 +469,24 @@ impl Job {
             last_error: None,
             row: None,
             charge: None,
+            rendered: None,
         }
+    }
+
+    /// The body an attempt sends: rendered with the endpoint's template, or the event's.
+    pub(crate) fn body(&self) -> &Bytes {
+        self.rendered
+            .as_ref()
+            .map_or(&self.event.body, |rendered| &rendered.body)
+    }
+
+    /// The `Content-Type` of [`body`](Job::body).
+    pub(crate) fn content_type(&self) -> &str {
+        self.rendered
+            .as_ref()
+            .map_or(self.event.content_type, |rendered| {
+                rendered.template.body_content_type()
+            })
     }
 
     /// The ticket.
@@ -476,6 +506,7 @@ impl Job {
             content_type: "application/json",
             tenant: None,
             charge: None,
+            parsed: std::sync::OnceLock::new(),
         };
         Job::new(Arc::new(event), order)
     }

@@ -99,14 +99,14 @@ async fn dispatch<T: AsyncTransport + 'static>(engine: Arc<Engine>, transport: A
 /// Makes `attempt`, then the next ones while there are some.
 async fn run<T: AsyncTransport>(engine: Arc<Engine>, transport: Arc<T>, mut attempt: Attempt) {
     loop {
-        let (result, took) = match attempt.route.prepare(attempt.job(), SystemTime::now()) {
+        let (result, took) = match attempt.prepare(SystemTime::now()) {
             Ok(prepared) => {
                 let headers = prepared.headers(&attempt.route, attempt.job());
                 let started = Instant::now();
                 let post = transport.post(
                     attempt.route.target.as_ref(),
                     &headers,
-                    &attempt.job().event.body,
+                    attempt.job().body(),
                 );
                 #[cfg(feature = "tracing")]
                 let result = {

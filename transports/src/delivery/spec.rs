@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Endpoint, RateLimit};
 use crate::error::Error;
+use crate::template::Template;
 
 /// An endpoint's settings as written in `deskhook.toml` or sent to the admin API.
 ///
@@ -40,7 +41,7 @@ pub struct EndpointSpec {
     pub name: String,
     /// Where it is sent: an `http` or `https` URL.
     pub url: String,
-    /// Signing secrets (`whsec_…`), newest first; during a rotation the old one with an
+    /// Signing secrets (`whsec_…` HMAC, `whsk_…` ed25519), newest first; during a rotation the old one with an
     /// `expires` time. Absent in an update through the admin API: the secrets stay as they
     /// are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +109,20 @@ pub struct EndpointSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ca_file: Option<PathBuf>,
+    /// A payload template: a preset's name (`"slack"`, `"teams"`, `"mattermost"`,
+    /// `"discord"`, `"telegram"`) or a template's text (with `{{` or `{%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// A file holding the payload template, read when the endpoint is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub template_file: Option<PathBuf>,
+    /// The template's variables (`{ chat_id = "-1001234567890" }` for Telegram, `lang`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_vars: Option<BTreeMap<String, String>>,
+    /// The rendered body's `Content-Type` (`"application/json"` by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_content_type: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -423,12 +438,71 @@ impl EndpointSpec {
                 .ca_certificates_pem(&pem)
                 .map_err(|e| SpecError::at("ca_file", e))?;
         }
+        if let Some(template) = self.template()? {
+            endpoint = endpoint.template(template);
+        }
         endpoint.check_http().map_err(|e| SpecError::at("url", e))?;
         endpoint
             .check()
             .map_err(|(field, e)| SpecError::at(field, e))?;
         endpoint.spec = Some(std::sync::Arc::new(self.clone()));
         Ok(endpoint)
+    }
+
+    /// The payload template these settings make, if they name one.
+    fn template(&self) -> Result<Option<Template>, SpecError> {
+        let invalid = |field: &'static str, e: Error| {
+            SpecError::at(
+                field,
+                Error::InvalidEndpoint {
+                    name: self.name.clone(),
+                    message: e.to_string(),
+                },
+            )
+        };
+        let template = match (&self.template, &self.template_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "template_file",
+                    Error::Template("give either template or template_file, not both".to_owned()),
+                ));
+            }
+            (Some(text), None) => {
+                Template::named_or_inline(text).map_err(|e| invalid("template", e))?
+            }
+            (None, Some(path)) => Template::file(path).map_err(|e| invalid("template_file", e))?,
+            (None, None) => {
+                return match (&self.template_vars, &self.template_content_type) {
+                    (None, None) => Ok(None),
+                    (Some(_), _) => Err(invalid(
+                        "template_vars",
+                        Error::Template(
+                            "template_vars apply only with a template; set template (such as \
+                             \"telegram\") or template_file, or remove template_vars"
+                                .to_owned(),
+                        ),
+                    )),
+                    (None, Some(_)) => Err(invalid(
+                        "template_content_type",
+                        Error::Template(
+                            "template_content_type applies only with a template; set \
+                             template or template_file, or remove it"
+                                .to_owned(),
+                        ),
+                    )),
+                };
+            }
+        };
+        let mut template = match &self.template_content_type {
+            Some(content_type) => template
+                .content_type(content_type)
+                .map_err(|e| invalid("template_content_type", e))?,
+            None => template,
+        };
+        for (name, value) in self.template_vars.iter().flatten() {
+            template = template.var(name, value);
+        }
+        Ok(Some(template))
     }
 
     /// The spec with its secrets shown only by their last 4 characters and header values

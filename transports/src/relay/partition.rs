@@ -337,6 +337,7 @@ impl Shared {
                 content_type: event_type.content_type(),
                 tenant: tenant.as_deref().map(Into::into),
                 charge: None,
+                parsed: std::sync::OnceLock::new(),
             };
             if let Err(problem) = self.http.engine().enqueue_relayed(lane, event)
                 && self.book.waits_for(&id, &name)

@@ -419,6 +419,7 @@ impl SpoolStore {
                 .map_err(|e| e.to_string())?
                 .map(Into::into),
             charge: None,
+            parsed: std::sync::OnceLock::new(),
         };
         let mut job = Job::new(Arc::new(event), row.unsigned_abs());
         job.attempts = r.get(6).map_err(|e| format!("bad attempts: {e}"))?;

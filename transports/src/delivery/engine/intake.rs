@@ -142,6 +142,7 @@ impl Engine {
             content_type: event_type.content_type(),
             tenant: letter.tenant.as_deref().map(Into::into),
             charge: None,
+            parsed: std::sync::OnceLock::new(),
         };
         self.enqueue_for(&lane, event)
     }

@@ -90,6 +90,16 @@ impl Attempt {
             .expect("an attempt holds its job until it is settled")
     }
 
+    /// The headers of this attempt (rendering the job's body first, when its endpoint has a
+    /// payload template); see [`Route::prepare`].
+    pub(crate) fn prepare(&mut self, now: SystemTime) -> Result<super::lane::Prepared, String> {
+        let job = self
+            .job
+            .as_mut()
+            .expect("an attempt holds its job until it is settled");
+        self.route.prepare(job, now)
+    }
+
     /// Records the outcome.
     pub(crate) fn finish(mut self, result: Result<Response, AttemptError>, duration: Duration) {
         if let Some(job) = self.job.take() {
@@ -101,10 +111,10 @@ impl Attempt {
     /// Makes the attempt's headers and sends them with `send`, then records the outcome.
     #[cfg(feature = "http-blocking")]
     pub(crate) fn run(
-        self,
+        mut self,
         send: impl FnOnce(&Attempt, &[(&str, &str)]) -> Result<Response, AttemptError>,
     ) {
-        let (result, took) = match self.route.prepare(self.job(), SystemTime::now()) {
+        let (result, took) = match self.prepare(SystemTime::now()) {
             Ok(prepared) => {
                 let headers = prepared.headers(&self.route, self.job());
                 #[cfg(feature = "tracing")]

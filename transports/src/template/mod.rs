@@ -1,0 +1,589 @@
+//! Payload templates: an endpoint's body in another shape than its format's JSON — a chat
+//! message for Slack, Microsoft Teams, Mattermost, Discord or Telegram, or a CRM's own JSON.
+//!
+//! A [`Template`] is a [preset](Template::preset) (`slack`, `teams`, `mattermost`, `discord`,
+//! `telegram`) or a [Jinja](https://docs.rs/minijinja) template of your own
+//! ([`Template::inline`], [`Template::file`]). An endpoint with a template
+//! ([`Endpoint::template`](crate::delivery::Endpoint::template); `template`,
+//! `template_file` and `template_vars` in `deskhook.toml` and the admin API) gets the
+//! rendered text as its body; without one, the event's JSON as before.
+//!
+//! # What a template sees
+//!
+//! | Name | Value |
+//! |---|---|
+//! | `event` | the event's JSON as sent without a template, typed (`event.ticket.subject`, `event.comment.ticket_id`, `event.ChatEvent.ChatId`) |
+//! | `raw` | the same JSON as text |
+//! | `event_type` | `create`, `usedesk.comment_created`, `iqchannels.message_created`, … |
+//! | `format` | `zenlix`, `usedesk` or `iqchannels` |
+//! | `id` | the event id (`webhook-id`) |
+//! | `tenant` | the event's tenant, or none |
+//! | `lang` | `ru` or `en`: the initial user's language (Zenlix), else `template_vars.lang`, else `en` |
+//! | `label` | what happened, in `lang`: "Заявка создана", "Ticket commented", "New chat message" |
+//! | `subject` | the ticket's subject (Usedesk, Zenlix) or "Chat 21"; may be empty |
+//! | `text` | the ticket's text, the new comment or message, or the rating; may be empty |
+//! | `author` | who did it, when the event says; may be empty |
+//! | `ticket` | the ticket code or id, or the chat id (what orders delivery) |
+//! | `vars` | the endpoint's `template_vars` (`vars.chat_id`) |
+//!
+//! # Safe by construction
+//!
+//! - When the content type is JSON (the default), every value printed with `{{ … }}` is
+//!   escaped as the inside of a JSON string: quotes, backslashes and control characters
+//!   cannot end the string, so a ticket subject such as `"}, "admin": true` stays text. Write
+//!   values inside quotes (`"text": "{{ subject }}"`); print a whole JSON value with
+//!   `{{ event.ticket|tojson }}`. The rendered body must parse as JSON, or the event goes to
+//!   the dead letters; it is sent compact (the template's layout is for its readers). `{% autoescape %}` and the `safe` and `escape` filters are refused.
+//! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
+//!   `truncate(n)` (at most `n` characters, the last one `…`) and `entities` (`&`, `<`, `>`
+//!   as HTML entities, for Slack).
+//! - Undefined variables are errors (`event.ticket.subjet` fails instead of printing
+//!   nothing); test with `is defined` or give a `|default(…)`.
+//! - No file or network access: a template cannot include or import another.
+//! - Limits: the template's source at most [`MAX_SOURCE`] bytes; a render at most
+//!   [`FUEL`] fuel (an instruction costs one fuel, and every 64 bytes of data made cost one —
+//!   so a render does at most about a million steps and makes at most about 64 MB); the body
+//!   at most [`Template::max_output`] bytes (256 KiB by default).
+//!
+//! # Errors
+//!
+//! A template that does not compile is refused when it is made — at `upsert`, at config
+//! load, by the admin API — with its line and column. An event that fails to render (an
+//! undefined variable, the fuel or the output limit, invalid JSON) goes to the dead letters
+//! with the reason, line and expression, and is counted and logged like any dead letter.
+//!
+//! # Cost
+//!
+//! A template is compiled once, when it is made. An event is parsed once for all the
+//! templated endpoints it goes to and rendered once per endpoint, at its first attempt;
+//! retries send the same bytes, and the signature covers them. A change of the endpoint's
+//! template applies from the next attempt, as every change does.
+//!
+//! ```
+//! use deskhook::EventType;
+//! use deskhook_transports::template::Template;
+//!
+//! let template = Template::inline(r#"{"text": "{{ label }}: {{ subject }}"}"#)?;
+//! let body = br#"{"ticket":{"code":"E3XK","subject":"Printer \"HP\" on fire"},
+//!     "initial_user":{"profile":{"lang":"en"}},"action":"create"}"#;
+//! let rendered = template.render(EventType::from_wire("create").unwrap(), "id-1", None, body)?;
+//! assert_eq!(rendered, r#"{"text":"Ticket created: Printer \"HP\" on fire"}"#);
+//! # Ok::<(), deskhook_transports::Error>(())
+//! ```
+
+mod context;
+mod preset;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use deskhook::EventType;
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+pub(crate) use context::Parsed;
+pub use context::label;
+pub use preset::PRESETS;
+
+use crate::error::Error;
+
+/// The longest template source accepted, in bytes.
+pub const MAX_SOURCE: usize = 64 * 1024;
+
+/// The fuel of one render: an instruction costs one, and every 64 bytes of data the
+/// template makes (output, strings, lists) cost one.
+pub const FUEL: u64 = 1_000_000;
+
+/// The default of [`Template::max_output`].
+pub const DEFAULT_MAX_OUTPUT: usize = 256 * 1024;
+
+/// The name the compiled template has inside its environment.
+const NAME: &str = "template";
+
+/// The escaping of JSON templates, for the formatter.
+const JSON_ESCAPE: &str = "json-string";
+
+/// An endpoint's payload template, compiled: cheap to clone, shared by the attempts that use
+/// it. See the [module docs](self).
+#[derive(Clone)]
+pub struct Template {
+    compiled: Arc<Compiled>,
+    vars: BTreeMap<String, String>,
+    max_output: usize,
+}
+
+/// Where a template came from, for messages and for storing it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TemplateSource {
+    /// A preset, by name.
+    Preset(&'static str),
+    /// Text given inline.
+    Inline,
+    /// A file, read when the template was made.
+    File(std::path::PathBuf),
+}
+
+impl fmt::Display for TemplateSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateSource::Preset(name) => write!(f, "preset '{name}'"),
+            TemplateSource::Inline => f.write_str("inline template"),
+            TemplateSource::File(path) => write!(f, "template file '{}'", path.display()),
+        }
+    }
+}
+
+struct Compiled {
+    source: TemplateSource,
+    text: String,
+    content_type: String,
+    json: bool,
+    /// Variables the template needs in `template_vars` (the presets'), with what they are.
+    required: &'static [(&'static str, &'static str)],
+    env: Environment<'static>,
+}
+
+impl Template {
+    /// A preset by name: `slack`, `teams`, `mattermost`, `discord` or `telegram` (see
+    /// [`PRESETS`]). The Telegram preset needs `chat_id` in its variables
+    /// ([`var`](Template::var)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Template`] for an unknown name, with the closest preset.
+    pub fn preset(name: &str) -> Result<Template, Error> {
+        let preset = preset::find(name)?;
+        Template::compile(
+            TemplateSource::Preset(preset.name),
+            preset.source.to_owned(),
+            "application/json",
+            preset.required,
+        )
+    }
+
+    /// A preset when `text` is a preset's name, else a template of your own: what
+    /// `template = "…"` means in `deskhook.toml` and the admin API. Text with `{{` or `{%`
+    /// is always a template.
+    ///
+    /// # Errors
+    ///
+    /// As [`preset`](Template::preset) or [`inline`](Template::inline).
+    pub fn named_or_inline(text: &str) -> Result<Template, Error> {
+        if text.contains("{{") || text.contains("{%") {
+            Template::inline(text)
+        } else {
+            Template::preset(text)
+        }
+    }
+
+    /// A template of your own, sent as `application/json` (see
+    /// [`content_type`](Template::content_type)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Template`] when it does not compile, with its line and column, or when it is
+    /// over [`MAX_SOURCE`] bytes or uses `{% autoescape %}`.
+    pub fn inline(source: &str) -> Result<Template, Error> {
+        Template::compile(
+            TemplateSource::Inline,
+            source.to_owned(),
+            "application/json",
+            &[],
+        )
+    }
+
+    /// A template read from a file now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Template`] when the file cannot be read, or as [`inline`](Template::inline).
+    pub fn file(path: impl AsRef<Path>) -> Result<Template, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Template(format!(
+                "cannot read template file '{}': {e}",
+                path.display()
+            ))
+        })?;
+        Template::compile(
+            TemplateSource::File(path.to_owned()),
+            text,
+            "application/json",
+            &[],
+        )
+    }
+
+    /// The same template with another `Content-Type`. Values are escaped for JSON, and the
+    /// output checked to be JSON, exactly when it is JSON (`application/json`, or any
+    /// `…+json`); a `text/plain` template prints values as they are. Defaults to
+    /// `application/json`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Template`] when `content_type` is empty or not a valid header value.
+    pub fn content_type(self, content_type: &str) -> Result<Template, Error> {
+        let content_type = content_type.trim();
+        if content_type.is_empty()
+            || !content_type
+                .bytes()
+                .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            return Err(Error::Template(format!(
+                "content type '{content_type}' is not a valid header value; write it like \
+                 \"text/plain; charset=utf-8\""
+            )));
+        }
+        Template::compile(
+            self.compiled.source.clone(),
+            self.compiled.text.clone(),
+            content_type,
+            self.compiled.required,
+        )
+        .map(|t| Template {
+            vars: self.vars,
+            max_output: self.max_output,
+            ..t
+        })
+    }
+
+    /// Sets a variable the template reads as `vars.<name>` (the Telegram preset's `chat_id`;
+    /// `lang` for the language of events that do not carry their user's). Defaults to none.
+    #[must_use]
+    pub fn var(mut self, name: impl Into<String>, value: impl Into<String>) -> Template {
+        self.vars.insert(name.into(), value.into());
+        self
+    }
+
+    /// The most bytes a rendered body may have; a larger one sends the event to the dead
+    /// letters. Defaults to 256 KiB.
+    #[must_use]
+    pub fn max_output(mut self, bytes: usize) -> Template {
+        self.max_output = bytes;
+        self
+    }
+
+    /// Where it came from.
+    pub fn source(&self) -> &TemplateSource {
+        &self.compiled.source
+    }
+
+    /// Its text.
+    pub fn text(&self) -> &str {
+        &self.compiled.text
+    }
+
+    /// The `Content-Type` of what it renders.
+    pub fn body_content_type(&self) -> &str {
+        &self.compiled.content_type
+    }
+
+    /// Its variables.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    /// Checks that the variables the template needs are set (a preset's `chat_id`); an
+    /// endpoint with the template is refused without them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Template`] naming the variable and what it is.
+    pub fn check_vars(&self) -> Result<(), Error> {
+        self.check().map_err(Error::Template)
+    }
+
+    /// [`check_vars`](Template::check_vars)'s message.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for (name, what) in self.compiled.required {
+            if self.vars.get(*name).is_none_or(|v| v.trim().is_empty()) {
+                return Err(format!(
+                    "the {} needs template_vars.{name} ({what})",
+                    self.compiled.source
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `other` is the same template with the same settings.
+    pub(crate) fn same(&self, other: &Template) -> bool {
+        self.compiled.source == other.compiled.source
+            && self.compiled.text == other.compiled.text
+            && self.compiled.content_type == other.compiled.content_type
+            && self.vars == other.vars
+            && self.max_output == other.max_output
+    }
+
+    /// Whether `other` is this very template (not a copy made by another upsert).
+    pub(crate) fn ptr_eq(&self, other: &Template) -> bool {
+        Arc::ptr_eq(&self.compiled, &other.compiled)
+            && self.vars == other.vars
+            && self.max_output == other.max_output
+    }
+
+    /// Renders the body an endpoint with this template would get for one event: its type,
+    /// its id, its tenant and its JSON as sent without a template.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Template`] when the body is not JSON, a variable is undefined, a limit is
+    /// reached, or a JSON template renders something that is not JSON. The message gives the
+    /// line and the expression.
+    pub fn render(
+        &self,
+        event_type: EventType,
+        id: &str,
+        tenant: Option<&str>,
+        body: &[u8],
+    ) -> Result<String, Error> {
+        let parsed = Parsed::new(event_type, body).map_err(Error::Template)?;
+        let out = self
+            .render_parsed(&parsed, id, tenant)
+            .map_err(Error::Template)?;
+        // The writer takes only what it was given as text.
+        String::from_utf8(out).map_err(|e| Error::Template(e.to_string()))
+    }
+
+    /// Renders from an event parsed once for all its endpoints.
+    pub(crate) fn render_parsed(
+        &self,
+        parsed: &Parsed,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Vec<u8>, String> {
+        let compiled = &self.compiled;
+        let context = parsed.context(&self.vars, id, tenant);
+        let template = compiled
+            .env
+            .get_template(NAME)
+            .map_err(|e| describe(&e, &compiled.text))?;
+        let mut out = Capped {
+            buf: Vec::with_capacity(512),
+            limit: self.max_output,
+            over: false,
+        };
+        if let Err(e) = template.render_captured_to(context, &mut out) {
+            if out.over {
+                return Err(format!(
+                    "the {} rendered more than {} bytes (raise its max_output, or print less)",
+                    compiled.source, self.max_output
+                ));
+            }
+            return Err(format!(
+                "{}: {}",
+                compiled.source,
+                describe(&e, &compiled.text)
+            ));
+        }
+        if !compiled.json {
+            return Ok(out.buf);
+        }
+        // Checked, and sent compact: the template's layout is for its readers.
+        let json: serde_json::Value = serde_json::from_slice(&out.buf).map_err(|e| {
+            format!(
+                "the {} rendered a body that is not JSON ({e} of the output); print values \
+                 inside quotes, or whole values with |tojson",
+                compiled.source
+            )
+        })?;
+        serde_json::to_vec(&json).map_err(|e| e.to_string())
+    }
+
+    fn compile(
+        source: TemplateSource,
+        text: String,
+        content_type: &str,
+        required: &'static [(&'static str, &'static str)],
+    ) -> Result<Template, Error> {
+        let fail = |message: String| Error::Template(format!("{source}: {message}"));
+        if text.len() > MAX_SOURCE {
+            return Err(fail(format!(
+                "it is {} bytes; a template may have at most {MAX_SOURCE}",
+                text.len()
+            )));
+        }
+        if let Some(at) = autoescape_tag(&text) {
+            let (line, column) = line_column(&text, at);
+            return Err(fail(format!(
+                "line {line}, column {column}: {{% autoescape %}} is not allowed: values are \
+                 always escaped for the body's content type"
+            )));
+        }
+        let json = is_json(content_type);
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Debug mode copies the source into every error; `describe` reads the range instead.
+        env.set_debug(false);
+        env.set_fuel(Some(FUEL));
+        for unsafe_filter in ["safe", "escape", "e"] {
+            env.remove_filter(unsafe_filter);
+        }
+        env.set_auto_escape_callback(move |_| {
+            if json {
+                AutoEscape::Custom(JSON_ESCAPE.into())
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_formatter(format_value);
+        env.add_filter("truncate", truncate);
+        env.add_filter("entities", entities);
+        env.add_template_owned(NAME, text.clone())
+            .map_err(|e| fail(describe(&e, &text)))?;
+        Ok(Template {
+            compiled: Arc::new(Compiled {
+                source,
+                text,
+                content_type: content_type.to_owned(),
+                json,
+                required,
+                env,
+            }),
+            vars: BTreeMap::new(),
+            max_output: DEFAULT_MAX_OUTPUT,
+        })
+    }
+}
+
+impl fmt::Debug for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Template")
+            .field("source", &self.compiled.source)
+            .field("content_type", &self.compiled.content_type)
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Whether a content type is JSON: `application/json` or `…+json`, any parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// Prints a value: as the inside of a JSON string in a JSON template, as text otherwise.
+/// `none` prints nothing, booleans `true`/`false`, lists and maps as JSON; what the template
+/// made safe itself (`tojson`, captured output) as it is.
+fn format_value(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    use minijinja::value::ValueKind;
+    if value.is_safe() {
+        // Made by the template itself: `tojson`'s JSON, or output it captured (whose values
+        // were escaped when they were printed).
+        return out
+            .write_str(value.as_str().unwrap_or_default())
+            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"));
+    }
+    let text = match value.kind() {
+        ValueKind::None | ValueKind::Undefined => return Ok(()),
+        ValueKind::Bool => (if value.is_true() { "true" } else { "false" }).to_owned(),
+        ValueKind::Seq | ValueKind::Map => serde_json::to_string(value).map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+        })?,
+        _ => match value.as_str() {
+            Some(s) => s.to_owned(),
+            None => value.to_string(),
+        },
+    };
+    let json = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == JSON_ESCAPE);
+    let written = if json {
+        // A JSON string literal without its quotes.
+        let quoted = serde_json::to_string(&text).unwrap_or_default();
+        out.write_str(&quoted[1..quoted.len() - 1])
+    } else {
+        out.write_str(&text)
+    };
+    written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
+}
+
+/// `truncate(n)`: the first `n` characters, the last one `…` when some were cut.
+fn truncate(value: &str, n: usize) -> String {
+    if value.chars().count() <= n {
+        return value.to_owned();
+    }
+    let mut out: String = value.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `entities`: `&`, `<` and `>` as HTML entities, as Slack's mrkdwn wants them.
+fn entities(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The byte offset of a `{% autoescape … %}` tag, if the source has one.
+fn autoescape_tag(text: &str) -> Option<usize> {
+    text.match_indices("{%").find_map(|(at, _)| {
+        let rest = text[at + 2..].trim_start_matches(['-', '+', '~']);
+        rest.trim_start().starts_with("autoescape").then_some(at)
+    })
+}
+
+/// The line and column (from 1, in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A minijinja error as one line: where (line, column), what, and the expression at fault.
+fn describe(e: &minijinja::Error, text: &str) -> String {
+    let what = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    match (e.range(), e.line()) {
+        (Some(range), _) if range.end <= text.len() && text.is_char_boundary(range.start) => {
+            let (line, column) = line_column(text, range.start);
+            let expression = text.get(range.clone()).unwrap_or("").trim();
+            if expression.is_empty() || expression.len() > 80 {
+                format!("line {line}, column {column}: {what}")
+            } else {
+                format!("line {line}, column {column}: {what} (in `{expression}`)")
+            }
+        }
+        (_, Some(line)) => format!("line {line}: {what}"),
+        _ => what,
+    }
+}
+
+/// Collects the output up to a limit.
+struct Capped {
+    buf: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + bytes.len() > self.limit {
+            self.over = true;
+            return Err(io::Error::other("the output limit is reached"));
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+use deskhook::EventType;
+
+use super::*;
+
+const ZENLIX: &[u8] = br#"{"ticket":{"code":"E3XK","subject":"Printer","text":"It smokes",
+    "comments":[{"text":"first"},{"text":"last one"}]},
+    "initial_user":{"email":"a@example.com","profile":{"full_name":"Anna","lang":"ru"}},
+    "action":"create","description":"x","dt":"2019-06-11 11:24:18"}"#;
+
+fn create() -> EventType {
+    EventType::from_wire("create").unwrap()
+}
+
+fn render(template: &str, body: &[u8]) -> Result<String, Error> {
+    Template::inline(template)?.render(create(), "evt-1", None, body)
+}
+
+fn message(result: Result<String, Error>) -> String {
+    result.unwrap_err().to_string()
+}
+
+#[test]
+fn values_are_escaped_inside_json_strings() {
+    let body = br#"{"ticket":{"code":"1","subject":"\"}, \"admin\": true, \"x\": \"\\\n"},
+        "initial_user":{"profile":{"lang":"en"}}}"#;
+    let out = render(r#"{"text": "{{ subject }}"}"#, body).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed.as_object().unwrap().len(), 1, "{out}");
+    assert_eq!(parsed["text"], "\"}, \"admin\": true, \"x\": \"\\\n");
+}
+
+#[test]
+fn tojson_prints_a_whole_value() {
+    let out = render(r#"{"t": {{ event.ticket.comments|tojson }}}"#, ZENLIX).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed["t"][1]["text"], "last one");
+}
+
+#[test]
+fn the_summary_reads_each_format() {
+    let out = render(
+        "{{ label }}|{{ subject }}|{{ text }}|{{ author }}|{{ ticket }}|{{ lang }}|{{ format }}",
+        ZENLIX,
+    );
+    // Not JSON: refused as a body of the default content type.
+    assert!(message(out).contains("not JSON"));
+    let text = Template::inline(
+        "{{ label }}|{{ subject }}|{{ text }}|{{ author }}|{{ ticket }}|{{ lang }}|{{ format }}",
+    )
+    .unwrap()
+    .content_type("text/plain")
+    .unwrap();
+    let comment = EventType::from_wire("comment").unwrap();
+    assert_eq!(
+        text.render(comment, "e", None, ZENLIX).unwrap(),
+        "Заявка прокомментирована|Printer|last one|Anna|E3XK|ru|zenlix"
+    );
+    let rating = EventType::from_wire("usedesk.rating").unwrap();
+    let body = br#"{"rating":{"ticket_id":2261907,"rating":3,"comment":"ok"}}"#;
+    assert_eq!(
+        text.clone()
+            .var("lang", "ru")
+            .render(rating, "e", None, body)
+            .unwrap(),
+        "Заявка оценена||★ 3: ok||2261907|ru|usedesk"
+    );
+    assert_eq!(
+        text.render(rating, "e", None, body).unwrap(),
+        "Ticket rated||★ 3: ok||2261907|en|usedesk"
+    );
+}
+
+#[test]
+fn an_undefined_variable_names_its_line_and_expression() {
+    let err = message(render("{\n\"a\": \"{{ event.ticket.subjet }}\"}", ZENLIX));
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("event.ticket.subjet"), "{err}");
+    assert!(err.contains("undefined"), "{err}");
+}
+
+#[test]
+fn a_template_that_does_not_compile_says_where() {
+    let err = Template::inline("{\"a\": \"{{ subject }\"}")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("inline template: line 1, column"), "{err}");
+    let err = Template::inline("ok\n{% if x %}").unwrap_err().to_string();
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn escaping_cannot_be_switched_off() {
+    for source in [
+        "{% autoescape false %}{{ subject }}{% endautoescape %}",
+        "x\n  {%- autoescape false %}{{ subject }}{% endautoescape %}",
+    ] {
+        let err = Template::inline(source).unwrap_err().to_string();
+        assert!(err.contains("autoescape"), "{err}");
+    }
+    for filter in ["safe", "escape", "e"] {
+        let source = format!(r#"{{"a": "{{{{ subject|{filter} }}}}"}}"#);
+        let err = message(render(&source, ZENLIX));
+        assert!(err.contains("unknown filter"), "{err}");
+    }
+}
+
+#[test]
+fn a_template_cannot_loop_forever_or_grow_without_end() {
+    let err = message(render(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        ZENLIX,
+    ));
+    assert!(err.contains("fuel"), "{err}");
+    // Doubling a string: the fuel pays for the bytes made, not only the steps.
+    let err = message(render(
+        "{% set ns = namespace(s=raw) %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}\
+         {% endfor %}{{ ns.s|length }}",
+        ZENLIX,
+    ));
+    assert!(err.contains("fuel"), "{err}");
+    let err = message(render(r#"{{ "x" * 100000000 }}"#, ZENLIX));
+    assert!(err.contains("fuel"), "{err}");
+}
+
+#[test]
+fn the_output_has_a_limit() {
+    let template = Template::inline("{% for c in event.ticket.comments %}{{ raw }}{% endfor %}")
+        .unwrap()
+        .content_type("text/plain")
+        .unwrap()
+        .max_output(300);
+    let err = template
+        .render(create(), "e", None, ZENLIX)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 300 bytes"), "{err}");
+}
+
+#[test]
+fn a_json_template_must_render_json() {
+    let err = message(render(r#"{"a": {{ subject }}}"#, ZENLIX));
+    assert!(err.contains("not JSON"), "{err}");
+    assert!(err.contains("|tojson"), "{err}");
+}
+
+#[test]
+fn presets_are_found_by_name_with_a_suggestion() {
+    assert_eq!(
+        Template::preset("Slack").unwrap().source(),
+        &TemplateSource::Preset("slack")
+    );
+    let err = Template::preset("slak").unwrap_err().to_string();
+    assert!(err.contains("did you mean 'slack'?"), "{err}");
+    let telegram = Template::preset("telegram").unwrap();
+    assert!(
+        telegram
+            .check()
+            .unwrap_err()
+            .contains("template_vars.chat_id")
+    );
+    assert!(telegram.var("chat_id", "-100123").check().is_ok());
+}
+
+#[test]
+fn a_plain_text_template_prints_values_as_they_are() {
+    let template = Template::inline("{{ subject }} \"{{ event.ticket.code }}\"")
+        .unwrap()
+        .content_type("text/plain; charset=utf-8")
+        .unwrap();
+    assert_eq!(
+        template.render(create(), "e", None, ZENLIX).unwrap(),
+        "Printer \"E3XK\""
+    );
+    assert!(Template::inline("x").unwrap().content_type("").is_err());
+}
+
+#[test]
+fn the_source_has_a_limit() {
+    let big = "x".repeat(MAX_SOURCE + 1);
+    assert!(
+        Template::inline(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("at most")
+    );
+}
+
+#[test]
+fn filters_of_our_own() {
+    assert_eq!(truncate("abcdef", 4), "abc…");
+    assert_eq!(truncate("abc", 4), "abc");
+    assert_eq!(truncate("жжжжж", 3), "жж…");
+    assert_eq!(entities("<a> & b"), "&lt;a&gt; &amp; b");
+    assert_eq!(line_column("ab\ncd", 4), (2, 2));
+}
