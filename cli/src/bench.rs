@@ -141,6 +141,7 @@ fn rate(count: u64, d: Duration) -> u64 {
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     check_flags(&args);
     let secrets = crate::parse_secrets(&args.secret)?;
+    let template = args.template.template()?;
     let retry = args.retry.clone();
     let is_nats = args.transport == Transport::Nats;
     let concurrency = args.concurrency.unwrap_or(if is_nats {
@@ -197,6 +198,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .retry(retry.clone())
                 .allow_private(args.allow_private)
                 .max_in_flight(workers);
+            let endpoint = match &template {
+                Some(template) => endpoint.template(template.clone()),
+                None => endpoint,
+            };
             match &ca_pem {
                 Some((path, pem)) => endpoint
                     .ca_certificates_pem(pem)

@@ -33,8 +33,9 @@ pub(crate) struct Args {
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     addr: String,
-    /// A secret to verify signatures with, 'whsec_' and base64; repeat to accept any of
-    /// several. Requests whose webhook-signature matches none (or that lack it, or whose
+    /// A key to verify signatures with: a 'whsec_' secret, or the 'whpk_' public key of a
+    /// sender that signs with ed25519 (`deskhook secret new --ed25519`); repeat to accept any
+    /// of several. Requests whose webhook-signature matches none (or that lack it, or whose
     /// webhook-timestamp is more than 5 minutes off) get 401. Without one, nothing is checked.
     #[arg(long, value_name = "SECRET")]
     secret: Vec<String>,

@@ -16,6 +16,7 @@ mod endpoints;
 mod listen;
 mod relay;
 mod render;
+mod secret;
 mod send;
 mod serve;
 mod spool;
@@ -54,6 +55,7 @@ enum Command {
     Relay(relay::Args),
     Serve(serve::Args),
     Endpoints(endpoints::Args),
+    Secret(secret::Args),
 }
 
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Render(args) => render::run(args),
+        Command::Secret(args) => secret::run(args),
         Command::Send(args) => send::run(args),
         Command::Listen(args) => listen::run(args),
         Command::Verify(args) => verify::run(args),

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use deskhook::formats::{iqchannels, usedesk};
-use deskhook::{Action, Dispatcher, Event, EventType, WebhookEvent};
+use deskhook::{Action, Dispatcher, Event, EventId, EventType, WebhookEvent};
+use deskhook_transports::template::Template;
 
 /// Print the exact wire body of an event, one line per body.
 ///
@@ -34,6 +35,82 @@ pub(crate) struct Args {
     /// Indent the JSON for reading (the wire body is compact).
     #[arg(long)]
     pretty: bool,
+    #[command(flatten)]
+    template: TemplateArgs,
+}
+
+/// The payload template flags `render` and `send` share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TemplateArgs {
+    /// Render the body with a payload template: a preset (slack, teams, mattermost, discord,
+    /// telegram) or a template's text, as `template = "…"` in deskhook.toml.
+    #[arg(long, value_name = "PRESET|TEXT", conflicts_with = "template_file")]
+    template: Option<String>,
+    /// Render the body with the payload template in FILE.
+    #[arg(long, value_name = "FILE")]
+    template_file: Option<PathBuf>,
+    /// A template variable, NAME=VALUE (the telegram preset's chat_id; lang). Repeat for
+    /// several.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_var)]
+    template_var: Vec<(String, String)>,
+    /// The rendered body's Content-Type (application/json by default; JSON escaping and the
+    /// JSON check apply only to JSON).
+    #[arg(long, value_name = "TYPE")]
+    template_content_type: Option<String>,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "'{text}' is not NAME=VALUE (such as chat_id=-1001234567890)"
+        )),
+    }
+}
+
+impl TemplateArgs {
+    /// Whether any template flag was given.
+    pub(crate) fn given(&self) -> bool {
+        self.template.is_some()
+            || self.template_file.is_some()
+            || !self.template_var.is_empty()
+            || self.template_content_type.is_some()
+    }
+
+    /// The template these flags make, if they name one; its missing variables refused.
+    pub(crate) fn template(&self) -> Result<Option<Template>, String> {
+        let template = match (&self.template, &self.template_file) {
+            (Some(text), _) => Template::named_or_inline(text),
+            (None, Some(path)) => Template::file(path),
+            (None, None)
+                if self.template_var.is_empty() && self.template_content_type.is_none() =>
+            {
+                return Ok(None);
+            }
+            (None, None) => {
+                return Err(
+                    "--template-var and --template-content-type need --template or \
+                     --template-file"
+                        .to_owned(),
+                );
+            }
+        };
+        let mut template = template.map_err(|e| format!("--template: {e}"))?;
+        if let Some(content_type) = &self.template_content_type {
+            template = template
+                .content_type(content_type)
+                .map_err(|e| format!("--template-content-type: {e}"))?;
+        }
+        for (name, value) in &self.template_var {
+            template = template.var(name, value);
+        }
+        template
+            .check_vars()
+            .map_err(|e| format!("{e} (give it with --template-var)"))?;
+        Ok(Some(template))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +274,23 @@ pub(crate) fn load_vendor_event(format: FormatArg, path: &Path) -> Result<Vendor
     Ok(event)
 }
 
+/// `body` rendered with `template` (for a new event id), indented when `pretty` and JSON.
+fn templated(
+    template: &Template,
+    event_type: EventType,
+    body: &[u8],
+    pretty: bool,
+) -> Result<Vec<u8>, String> {
+    let rendered = template
+        .render(event_type, &EventId::new().to_string(), None, body)
+        .map_err(|e| e.to_string())?;
+    match serde_json::from_str::<serde_json::Value>(&rendered) {
+        Ok(json) if pretty => serde_json::to_vec_pretty(&json).map_err(|e| e.to_string()),
+        // As it goes on the wire: compact JSON, or the text as the template wrote it.
+        _ => Ok(rendered.into_bytes()),
+    }
+}
+
 /// `base` for `action`: its `action` replaced and its `description` set to `description`, or
 /// without it to the action's label in the initial user's language. Everything else (`dt`,
 /// unknown keys) is kept, so `render` prints the exact body that `send` sends.
@@ -216,10 +310,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         args.description.is_some(),
         "--action <ACTION>",
     );
+    let template = args.template.template()?;
     if let (FormatArg::Usedesk | FormatArg::Iqchannels, Some(path)) = (args.format, &args.event) {
         let event = load_vendor_event(args.format, path)?;
+        let body = match (&template, event.event_type()) {
+            (Some(template), Some(event_type)) => {
+                templated(template, event_type, &event.body(false)?, args.pretty)?
+            }
+            _ => event.body(args.pretty)?,
+        };
         let mut out = std::io::stdout().lock();
-        out.write_all(&event.body(args.pretty)?)
+        out.write_all(&body)
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush())
             .map_err(crate::stdout_error)?;
@@ -230,7 +331,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let actions = args.action.map(|a| a.0).unwrap_or_default();
     for action in actions {
         let event = event_for(&base, action, args.description.as_deref());
-        let body = if args.pretty {
+        let body = if let Some(template) = &template {
+            let json = event.to_json().map_err(|e| e.to_string())?;
+            templated(template, EventType::Zenlix(action), &json, args.pretty)?
+        } else if args.pretty {
             serde_json::to_vec_pretty(&event).map_err(|e| e.to_string())?
         } else {
             event.to_json().map_err(|e| e.to_string())?

@@ -78,8 +78,8 @@ pub(crate) struct Args {
     /// The description to use instead of the action's label in the initial user's language.
     #[arg(long, value_name = "TEXT")]
     description: Option<String>,
-    /// A signing secret, 'whsec_' and base64 (24 to 64 bytes). Repeat to sign with several,
-    /// as during a rotation. Without one, requests go unsigned. Only with --url: endpoints of
+    /// A signing secret: 'whsec_' and base64 (HMAC), or a 'whsk_' ed25519 key (`deskhook
+    /// secret new --ed25519`). Repeat to sign with several, as during a rotation. Without one, requests go unsigned. Only with --url: endpoints of
     /// --config have their own.
     #[arg(long, value_name = "SECRET", requires = "url")]
     secret: Vec<String>,
@@ -102,6 +102,9 @@ pub(crate) struct Args {
     /// --url.
     #[arg(long, value_name = "'NAME: VALUE'", value_parser = crate::parse_header, requires = "url")]
     header: Vec<(String, String)>,
+    /// The payload template (only with --url: endpoints of --config have their own).
+    #[command(flatten)]
+    template: crate::render::TemplateArgs,
 }
 
 /// Loads a configuration file; errors read `FILE:LINE:COL: message`.
@@ -328,6 +331,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "<--action <ACTION>|--all-actions>",
     );
     let secrets = crate::parse_secrets(&args.secret)?;
+    let template = args.template.template()?;
+    if template.is_some() && args.url.is_none() {
+        crate::usage_error("--template needs --url: endpoints of --config have their own");
+    }
     let events = match (args.format, &args.event) {
         (crate::render::FormatArg::Zenlix, _) | (_, None) => {
             let actions = if args.all_actions {
@@ -375,6 +382,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .allow_private(args.allow_private);
             for (name, value) in &args.header {
                 endpoint = endpoint.header(name, value);
+            }
+            if let Some(template) = template {
+                endpoint = endpoint.template(template);
             }
             vec![endpoint]
         }

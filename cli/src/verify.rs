@@ -20,7 +20,8 @@ use deskhook::signature::{HEADER_TIMESTAMP, Headers, verify_at};
 /// secret.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A secret to check against, 'whsec_' and base64; repeat to accept any of several.
+    /// A key to check against: a 'whsec_' secret or a 'whpk_' ed25519 public key; repeat to
+    /// accept any of several.
     #[arg(long, value_name = "SECRET", required = true)]
     secret: Vec<String>,
     /// A header of the request, written 'Name: value'; repeat for each. webhook-id,

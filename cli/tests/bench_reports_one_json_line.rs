@@ -448,3 +448,47 @@ fn paused_endpoints_measure_emit_alone() {
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 }
+
+#[test]
+fn a_template_renders_every_delivered_body_and_is_refused_over_nats() {
+    for transport in ["blocking", "async"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let receiver = Receiver::start(204, Some(SECRET));
+        let events = EVENTS.to_string();
+        let mut args = bench_args(&receiver.url, transport, &events);
+        args.extend([
+            "--secret",
+            SECRET,
+            "--template",
+            r#"{"ticket": {"code": "{{ ticket }}"}, "said": "{{ label }}"}"#,
+        ]);
+        let run = deskhook(tmp.path(), &args);
+        succeeded(&run, transport);
+        assert_eq!(report(&run)["delivered"], EVENTS);
+        let seen = receiver.stop();
+        assert_eq!(seen.len() as u64, EVENTS);
+        for s in &seen {
+            assert_eq!(s.verified, Some(true), "{s:?}");
+            // The rendered body, not the 1 KiB event.
+            assert!(s.body_len < 100, "{s:?}");
+            assert!(s.code.starts_with('B'), "{s:?}");
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let run = deskhook(
+        tmp.path(),
+        &[
+            "bench",
+            "--transport",
+            "nats",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--events",
+            "1",
+            "--template",
+            "slack",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--template is for"), "{}", run.stderr);
+}

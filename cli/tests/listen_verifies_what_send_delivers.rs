@@ -228,3 +228,62 @@ fn send_delivers_to_each_of_5000_configured_endpoints() {
             .all(|line| line.starts_with("unsigned  create"))
     );
 }
+
+#[test]
+fn an_ed25519_key_pair_signs_a_templated_body_that_the_public_key_alone_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = deskhook_in(tmp.path(), &["secret", "new", "--ed25519"]);
+    assert!(keys.status.success(), "{}", text(&keys.stderr));
+    let keys = text(&keys.stdout);
+    let [signing, public] = keys.lines().collect::<Vec<_>>()[..] else {
+        panic!("two lines expected: {keys}");
+    };
+    assert!(
+        signing.starts_with("whsk_") && public.starts_with("whpk_"),
+        "{keys}"
+    );
+    // The receiver holds the public key alone; a whsec_ secret does not verify v1a.
+    let listen = Listen::start(&["--json", "--secret", public]);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--action",
+            "comment",
+            "--allow-private",
+            "--secret",
+            signing,
+            "--template",
+            "telegram",
+            "--template-var",
+            "chat_id=-100123",
+            "--url",
+            &listen.url,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body: serde_json::Value = serde_json::from_str(&listen.line()).unwrap();
+    assert_eq!(body["chat_id"], "-100123");
+    let message = body["text"].as_str().unwrap();
+    assert!(
+        message.starts_with("Заявка прокомментирована\n"),
+        "{message}"
+    );
+
+    // A public key cannot sign, and says what to give instead.
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--action",
+            "comment",
+            "--allow-private",
+            "--secret",
+            public,
+            "--url",
+            &listen.url,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("whsk_"), "{}", text(&out.stderr));
+}

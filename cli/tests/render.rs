@@ -252,3 +252,63 @@ fn vendor_formats_refuse_zenlix_flags_and_other_formats_bodies() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_template_renders_each_body_on_one_line_and_its_errors_say_where() {
+    let out = deskhook(&["render", "--action", "all", "--template", "slack"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 12);
+    for (line, action) in lines.iter().zip(deskhook::Action::ALL) {
+        let body: Value = serde_json::from_str(line).unwrap();
+        let fallback = body["text"].as_str().unwrap();
+        assert!(fallback.starts_with(action.label_ru()), "{fallback}");
+        assert_eq!(body["blocks"][0]["type"], "section");
+    }
+
+    let out = deskhook(&[
+        "render",
+        "--action",
+        "create",
+        "--template",
+        "{\"a\": \"{{ ticket }}\", \"b\": \"{{ event.ticket.nope }}\"}",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 1") && stderr.contains("event.ticket.nope"),
+        "{stderr}"
+    );
+
+    let out = deskhook(&["render", "--action", "create", "--template", "slak"]);
+    assert!(text(&out.stderr).contains("did you mean 'slack'?"));
+    let out = deskhook(&["render", "--action", "create", "--template", "telegram"]);
+    assert!(
+        text(&out.stderr).contains("--template-var"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_vendor_event_renders_with_a_template_too() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/fixtures/usedesk/comment_created.json");
+    let out = deskhook(&[
+        "render",
+        "--format",
+        "usedesk",
+        "--event",
+        path.to_str().unwrap(),
+        "--template",
+        "discord",
+        "--template-var",
+        "lang=ru",
+        "--pretty",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["content"], "Новый комментарий");
+    assert_eq!(body["embeds"][0]["description"], "New message text");
+}

@@ -186,6 +186,9 @@ pub(crate) struct Args {
     /// to measure what recording every attempt costs.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(super) attempt_log: usize,
+    /// Render every body with a payload template (blocking and async): the cost of templates.
+    #[command(flatten)]
+    pub(super) template: crate::render::TemplateArgs,
 }
 
 /// `--spool-sync`.
@@ -218,6 +221,12 @@ pub(super) fn check_flags(args: &Args) {
                 crate::usage_error(
                     "--ca-file is for --transport blocking and async (relays read their \
                      endpoint's CA from its ca_file in deskhook.toml)",
+                );
+            }
+            if args.template.given() {
+                crate::usage_error(
+                    "--template is for --transport blocking and async (relays read their \
+                     endpoint's template from deskhook.toml)",
                 );
             }
             if args.relays == 0 && args.url.is_some() {
