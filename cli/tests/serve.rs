@@ -417,6 +417,7 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
         std::thread::sleep(Duration::from_millis(10));
     }
 
+    let chat_url = format!("{}/chat", target.receiver.url);
     let driver = Chromedriver::start();
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
@@ -497,6 +498,39 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
             .await?;
         arrive(&client, "/endpoints/crm", Some("done=paused")).await?;
         assert_eq!(text_of(&client, "h1 .badge").await?, "paused");
+
+        // A team chat: a new endpoint that posts to Slack, picked from the presets.
+        client.goto(&format!("{base}/endpoints/new")).await?;
+        for (name, value) in [
+            ("name", "team-chat"),
+            ("url", chat_url.as_str()),
+            ("retry", "0s"),
+        ] {
+            client
+                .find(Locator::Css(&format!("input[name={name}]")))
+                .await?
+                .send_keys(value)
+                .await?;
+        }
+        client
+            .find(Locator::Css("input[name=allow_private]"))
+            .await?
+            .click()
+            .await?;
+        client
+            .find(Locator::Css(
+                "select[name=template_preset] option[value=slack]",
+            ))
+            .await?
+            .click()
+            .await?;
+        screenshot(&client, "console-endpoint-preset").await;
+        client
+            .find(Locator::Css("form.endpoint button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        arrive(&client, "/endpoints/team-chat", Some("done=created")).await?;
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
@@ -505,4 +539,20 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
     result.expect("the console works in the browser");
     let (_, crm) = serve.call("GET", "/api/v1/endpoints/crm", &[], "");
     assert_eq!(crm["state"], "paused");
+    // The next event reaches the chat as a Slack message.
+    let (status, _) = serve.post_event(&zenlix_event("HD-1043"), &[]);
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + WAIT;
+    let message = loop {
+        let requests = target.receiver.requests();
+        if let Some(request) = requests.iter().find(|r| r.path.ends_with("/chat")) {
+            break request.json();
+        }
+        if Instant::now() > deadline {
+            let (_, chat) = serve.call("GET", "/api/v1/endpoints/team-chat", &[], "");
+            panic!("nothing reached the chat: {requests:?} {chat}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(message["blocks"][0]["type"], "section", "{message}");
 }

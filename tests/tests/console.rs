@@ -925,3 +925,68 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
     assert_eq!(deleted.headers[header::LOCATION], "/?done=deleted");
     assert!(c.sink.endpoints().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let token = "form-token";
+    let fields = |vars: &'static str| {
+        vec![
+            ("name", "chat"),
+            ("url", receiver.url.as_str()),
+            ("retry", "0s"),
+            ("allow_private", "on"),
+            ("template_preset", "telegram"),
+            ("template_vars", vars),
+        ]
+    };
+    // The Telegram preset without its chat: refused, the field named, nothing created.
+    let refused = send(&c.app, form("/endpoints", token, &fields(""))).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("template_vars.chat_id"),
+        "{}",
+        refused.body
+    );
+    assert!(c.sink.endpoints().is_empty());
+
+    let created = send(
+        &c.app,
+        form("/endpoints", token, &fields("chat_id=-100123, lang=ru")),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let edit = send(
+        &c.app,
+        Request::get("/endpoints/chat/edit")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        edit.body.contains("value=\"telegram\" selected"),
+        "{}",
+        edit.body
+    );
+    assert!(edit.body.contains("chat_id=-100123, lang=ru"));
+
+    // The channel gets a message it can show.
+    c.sink.endpoints().send_test("chat").unwrap();
+    let message = receiver.wait_for(1)[0].json();
+    assert_eq!(message["chat_id"], "-100123");
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Заявка создана"),
+        "{message}"
+    );
+
+    // A template of one's own needs its text.
+    let mut own = fields("");
+    own[4] = ("template_preset", "custom");
+    let refused = send(&c.app, form("/endpoints/chat/edit", token, &own)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("needs its text"), "{}", refused.body);
+}

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use deskhook_transports::delivery::{
     AttemptEntry, AttemptQuery, EndpointInfo, EndpointQuery, EndpointState,
 };
+use deskhook_transports::template::PRESETS;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -390,6 +391,12 @@ struct FormValues {
     allow_private: bool,
     hub_signature: bool,
     https_only: bool,
+    /// A preset's name, `custom`, or empty for the format's JSON.
+    template_preset: String,
+    /// The text of a custom template.
+    template: String,
+    /// `name=value` pairs, comma-separated.
+    template_vars: String,
 }
 
 impl FormValues {
@@ -428,6 +435,25 @@ impl FormValues {
             allow_private: spec.is_some_and(|s| s.allow_private),
             hub_signature: spec.is_some_and(|s| s.hub_signature),
             https_only: spec.is_some_and(|s| s.https_only),
+            template_preset: match spec.and_then(|s| s.template.as_deref()) {
+                Some(text) if is_preset(text) => text.to_ascii_lowercase(),
+                Some(_) => CUSTOM.to_owned(),
+                None => String::new(),
+            },
+            template: spec
+                .and_then(|s| s.template.as_deref())
+                .filter(|text| !is_preset(text))
+                .unwrap_or_default()
+                .to_owned(),
+            template_vars: spec
+                .and_then(|s| s.template_vars.as_ref())
+                .map(|vars| {
+                    vars.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -448,8 +474,21 @@ impl FormValues {
             allow_private: form.get("allow_private").is_some(),
             hub_signature: form.get("hub_signature").is_some(),
             https_only: form.get("https_only").is_some(),
+            template_preset: text("template_preset"),
+            template: form.get("template").unwrap_or("").to_owned(),
+            template_vars: text("template_vars"),
         }
     }
+}
+
+/// The template choice that shows the text area.
+const CUSTOM: &str = "custom";
+
+/// Whether `text` names a preset.
+fn is_preset(text: &str) -> bool {
+    PRESETS
+        .iter()
+        .any(|p| p.name.eq_ignore_ascii_case(text.trim()))
 }
 
 /// The endpoint form (new when `editing` is `None`), with the problem of the last try.
@@ -506,7 +545,7 @@ fn form_page(
                 (field("Allowed private networks", "allow_cidrs", &v.allow_cidrs, "Such as 10.20.0.0/16"))
                 div.field.invalid[wrong == Some("secrets")] {
                     label for="secret" { @if editing.is_some() { "New secret (empty: keep the current ones)" } @else { "Secret" } }
-                    input #secret type="text" name="secret" placeholder="whsec_…" autocomplete="off" spellcheck="false";
+                    input #secret type="text" name="secret" placeholder="whsec_… or an ed25519 whsk_…" autocomplete="off" spellcheck="false";
                     button type="button" data-generate-secret="secret" { "Generate" }
                 }
                 div.field.invalid[wrong == Some("headers")] {
@@ -517,6 +556,20 @@ fn form_page(
                 @if editing.is_some() {
                     label.check { input type="checkbox" name="clear_headers"; " Remove the custom headers" }
                 }
+                div.field.invalid[wrong == Some("template")] {
+                    label for="template_preset" { "Payload" }
+                    select #template_preset name="template_preset" {
+                        option value="" selected[v.template_preset.is_empty()] { "The event's JSON (no template)" }
+                        @for preset in PRESETS {
+                            option value=(preset.name) selected[v.template_preset == preset.name] { (preset.about) }
+                        }
+                        option value=(CUSTOM) selected[v.template_preset == CUSTOM] { "A template of my own (below)" }
+                    }
+                    textarea #template name="template" rows="4" spellcheck="false"
+                        placeholder="{\"text\": \"{{ label }}: {{ subject }}\"}" { (v.template) }
+                    small { "Jinja; values are escaped for JSON. See deskhook_transports::template for what a template sees." }
+                }
+                (field("Template variables", "template_vars", &v.template_vars, "Comma-separated name=value: chat_id=-1001234567890 for Telegram, lang=ru"))
                 label.check { input type="checkbox" name="allow_private" checked[v.allow_private]; " Allow private and loopback addresses" }
                 label.check { input type="checkbox" name="hub_signature" checked[v.hub_signature]; " Add X-Hub-Signature-256" }
                 label.check { input type="checkbox" name="https_only" checked[v.https_only]; " HTTPS only" }
@@ -582,6 +635,34 @@ fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value, Problem> {
     }
     if let Some(secret) = form.text("secret") {
         put("secrets", Value::from(vec![Value::from(secret)]));
+    }
+    match (form.text("template_preset"), form.text("template")) {
+        (Some(CUSTOM), Some(text)) => put("template", Value::from(text)),
+        (Some(CUSTOM), None) => {
+            return Err(Problem::field(
+                "template",
+                "a template of your own needs its text; write it, or pick a preset".to_owned(),
+            ));
+        }
+        (Some(preset), _) => put("template", Value::from(preset)),
+        (None, _) => {}
+    }
+    if let Some(text) = form.text("template_vars") {
+        let mut vars = Map::new();
+        for pair in text
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (name, value) = pair.split_once('=').ok_or_else(|| {
+                Problem::field(
+                    "template_vars",
+                    format!("template variable '{pair}' has no '='; write name=value"),
+                )
+            })?;
+            vars.insert(name.trim().to_owned(), Value::from(value.trim()));
+        }
+        put("template_vars", Value::Object(vars));
     }
     if let Some(text) = form.text("headers") {
         let mut headers = Map::new();
