@@ -138,6 +138,11 @@ fn rate(count: u64, d: Duration) -> u64 {
     }
 }
 
+/// CPU time per delivery in µs, to a tenth.
+fn per_delivery(cpu: Duration, delivered: u64) -> f64 {
+    (cpu.as_secs_f64() * 1e6 / delivered as f64 * 10.0).round() / 10.0
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     check_flags(&args);
     let secrets = crate::parse_secrets(&args.secret)?;
@@ -408,9 +413,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             guard.flush(wait)
         };
         let finished = started.elapsed();
-        let cpu = cpu_before
-            .zip(proc::cpu_time())
-            .map(|(before, after)| after - before);
+        // (user + system, user) over the run.
+        let cpu = cpu_before.zip(proc::cpu_time()).map(|(before, after)| {
+            let user = after.0.saturating_sub(before.0);
+            (user + after.1.saturating_sub(before.1), user)
+        });
         done.store(true, Ordering::Release);
         (started, finished, flushed, durable, cpu, switches)
     });
@@ -444,10 +451,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "rss_max_kb": proc::rss_max_kb(),
         "rss_endpoints_kb": rss_endpoints,
         "threads_max": threads_max.load(Ordering::Relaxed),
-        "cpu_seconds": cpu.map(rounded),
+        "cpu_seconds": cpu.map(|(all, _)| rounded(all)),
         "cpu_us_per_delivery": cpu
             .filter(|_| delivered > 0)
-            .map(|cpu| (cpu.as_secs_f64() * 1e6 / delivered as f64 * 10.0).round() / 10.0),
+            .map(|(all, _)| per_delivery(all, delivered)),
+        "cpu_user_us_per_delivery": cpu
+            .filter(|_| delivered > 0)
+            .map(|(_, user)| per_delivery(user, delivered)),
         "order_violations": order.violations(),
         "attempt_log": args.attempt_log,
     });

@@ -823,6 +823,28 @@ workers = 2
     }
 
     #[test]
+    fn a_template_error_points_at_its_key_and_into_the_template() {
+        let bad = err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
+             template = '{\"text\": \"{{ subject }\"}'\n");
+        assert!(
+            bad.starts_with("deskhook.toml:4:12: endpoint 'a': inline template: line 1, column"),
+            "{bad}"
+        );
+        let missing = err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\ntemplate = \"telegram\"\n",
+        );
+        assert!(missing.contains("template_vars.chat_id"), "{missing}");
+        let good = Config::parse(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\ntemplate = \"telegram\"\n\
+             template_vars = { chat_id = \"-100\" }\n",
+            Path::new("deskhook.toml"),
+        )
+        .unwrap();
+        let endpoint = &good.endpoints().unwrap()[0];
+        assert!(endpoint.payload_template().is_some());
+    }
+
+    #[test]
     fn a_ca_file_that_cannot_be_read_or_parsed_is_named() {
         let ca = err(
             "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nca_file = \"/nonexistent/ca.pem\"\n",

@@ -22,9 +22,10 @@
 //!   endpoints from a pool of worker threads over ureq, with the [`delivery`] engine (a
 //!   registry of endpoints changed at run time, tenants, queues, per-ticket order, retries,
 //!   breaker, rate limits, dead letters; every engine-backed sink is a
-//!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, and [`config`] for
-//!   `deskhook.toml`. Pulls in ureq (rustls), url, ipnet, httpdate, toml, strsim and
-//!   smallvec.
+//!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, [`template`] (payload
+//!   templates: chat presets for Slack, Teams, Mattermost, Discord and Telegram, and
+//!   templates of one's own), and [`config`] for `deskhook.toml`. Pulls in ureq (rustls),
+//!   url, ipnet, httpdate, toml, strsim, smallvec and minijinja.
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks over
 //!   hyper's `client::conn` (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond
 //!   ring's), usable inside an existing runtime or with a runtime of its own. Pulls in

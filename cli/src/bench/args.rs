@@ -35,7 +35,8 @@ pub(crate) enum Transport {
 ///   {"events":…,"endpoints":…,"tenants":…,"deliveries":…,"delivered":…,"failed":…,
 ///    "seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"emit_waits":…,
 ///    "emit_preempted":…,"rss_max_kb":…,"rss_endpoints_kb":…,"threads_max":…,
-///    "cpu_seconds":…,"cpu_us_per_delivery":…,"order_violations":…,"attempt_log":…}
+///    "cpu_seconds":…,"cpu_us_per_delivery":…,"cpu_user_us_per_delivery":…,
+///    "order_violations":…,"attempt_log":…}
 ///
 /// deliveries is what the events should make (events × the endpoints of their tenant);
 /// delivered counts those made; failed is deliveries − delivered; seconds runs from the
@@ -47,7 +48,8 @@ pub(crate) enum Transport {
 /// rss_endpoints_kb is the resident set the endpoints added when they were registered
 /// (before any event); threads_max the most threads the process had; cpu_seconds the CPU
 /// time (user + system, every thread) the process used from the first emit to the last
-/// delivery, and cpu_us_per_delivery that per delivery made, in µs; order_violations the
+/// delivery, and cpu_us_per_delivery that per delivery made, in µs (cpu_user_us_per_delivery
+/// the user part alone: deskhook's own work, without the kernel's sockets); order_violations the
 /// deliveries that came before an earlier event of their endpoint and ticket (always 0);
 /// attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not
 /// available. Exits 0 only if every delivery was made, in order.

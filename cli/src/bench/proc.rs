@@ -43,15 +43,18 @@ pub(super) fn thread_switches() -> Option<(u64, u64)> {
     ))
 }
 
-/// The CPU time the process has used, user and system, every thread: fields 14 and 15 of
+/// The CPU time the process has used, every thread, as (user, system): fields 14 and 15 of
 /// /proc/self/stat, in clock ticks of 1/100 s (USER_HZ, 100 on Linux whatever the kernel's
 /// own tick). `None` where there is no /proc.
-pub(super) fn cpu_time() -> Option<Duration> {
+pub(super) fn cpu_time() -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The name (field 2) is in parentheses and may hold spaces: count after its end.
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace().skip(11);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((user + system) * 10))
+    Some((
+        Duration::from_millis(user * 10),
+        Duration::from_millis(system * 10),
+    ))
 }

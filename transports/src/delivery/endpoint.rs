@@ -585,7 +585,18 @@ mod tests {
         assert!(invalid(base().tenant("")).contains("invalid tenant ''"));
         assert!(invalid(base().tenant("x".repeat(129))).contains("longer than 128 bytes"));
         assert!(invalid(base().retry("5s,1m".parse().unwrap())).contains("start it with 0s"));
-        assert!(invalid(base().hub_signature(true)).contains("needs a secret"));
+        assert!(invalid(base().hub_signature(true)).contains("needs a whsec_ secret"));
+        let ed25519 = Secret::generate_ed25519().unwrap();
+        assert!(
+            invalid(base().secret(ed25519.clone()).hub_signature(true))
+                .contains("needs a whsec_ secret")
+        );
+        let public = ed25519.public_key().unwrap();
+        assert!(invalid(base().secret(public)).contains("secret 1 is a public key (whpk_)"));
+        assert!(
+            invalid(base().template(Template::preset("telegram").unwrap()))
+                .contains("template_vars.chat_id")
+        );
     }
 
     #[test]

@@ -151,10 +151,16 @@ impl Route {
         let event = &job.event;
         let parsed = event
             .parsed
-            .get_or_init(|| crate::template::Parsed::new(event.event_type, &event.body))
+            .get_or_init(|| {
+                crate::template::Parsed::new(event.event_type, &event.body).map(Arc::new)
+            })
             .as_ref()
             .map_err(Clone::clone)?;
-        let body = template.render_parsed(parsed, &event.id_text, event.tenant.as_deref())?;
+        let body = template.render_parsed(
+            parsed,
+            &event.id_text,
+            event.tenant.as_deref().map(Into::into),
+        )?;
         job.rendered = Some(super::Rendered {
             template: template.clone(),
             body: body.into(),
@@ -416,6 +422,8 @@ pub(crate) struct Lane {
     pub(crate) name: Arc<str>,
     /// Its settings now.
     route: Mutex<Arc<Route>>,
+    /// Whether its route has a payload template, for `emit` to read without the lock.
+    templated: AtomicBool,
     pub(crate) state: Mutex<LaneState>,
     /// `emit` waits here for room under the block policy (with the state lock).
     pub(crate) room: Condvar,
@@ -441,6 +449,7 @@ impl Lane {
         Lane {
             name: route.endpoint.name.as_str().into(),
             subscription: AtomicU32::new(route.endpoint.actions.bits()),
+            templated: AtomicBool::new(route.endpoint.template.is_some()),
             route: Mutex::new(route),
             state: Mutex::new(state),
             inbox: Mutex::new(Vec::new()),
@@ -471,6 +480,11 @@ impl Lane {
         }
     }
 
+    /// Whether its route has a payload template (a lock-free read for `emit`).
+    pub(crate) fn templated(&self) -> bool {
+        self.templated.load(Ordering::Acquire)
+    }
+
     /// Its settings now.
     pub(crate) fn route(&self) -> Arc<Route> {
         lock(&self.route).clone()
@@ -482,6 +496,8 @@ impl Lane {
         let limit = route.endpoint.rate_limit;
         self.subscription
             .store(route.endpoint.actions.bits(), Ordering::Release);
+        self.templated
+            .store(route.endpoint.template.is_some(), Ordering::Release);
         let old = std::mem::replace(&mut *lock(&self.route), route);
         if old.endpoint.rate_limit != limit {
             lock(&self.state).bucket = limit.map(|limit| TokenBucket::full(&limit, Instant::now()));

@@ -384,7 +384,7 @@ pub(crate) struct EventData {
     /// The body's share of the memory budget, released with the last job.
     pub(crate) charge: Option<Charge>,
     /// The body parsed for payload templates, once for all the endpoints that have one.
-    pub(crate) parsed: std::sync::OnceLock<Result<crate::template::Parsed, String>>,
+    pub(crate) parsed: std::sync::OnceLock<Result<Arc<crate::template::Parsed>, String>>,
 }
 
 impl EventData {

@@ -604,6 +604,38 @@ mod tests {
                 r#"{"name":"a","url":"http://x.example","https_only":true}"#,
                 "url",
             ),
+            (
+                r#"{"name":"a","url":"https://x.example","template":"slak"}"#,
+                "template",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template":"{{ x"}"#,
+                "template",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template":"telegram"}"#,
+                "template",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template_vars":{"chat_id":"1"}}"#,
+                "template_vars",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template_content_type":"text/plain"}"#,
+                "template_content_type",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template":"slack","template_file":"t.j2"}"#,
+                "template_file",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template_file":"/no/such/t.j2"}"#,
+                "template_file",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","secrets":["whpk_9huTx0ehoQItaSCBrSttb6cf2qXBbUhz4kXrv+6yIBk="]}"#,
+                "secrets",
+            ),
         ];
         for (json, field) in cases {
             let err = spec(json).to_endpoint().unwrap_err();

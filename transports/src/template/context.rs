@@ -1,77 +1,179 @@
 //! What a template sees of an event: its JSON, typed, and a summary that reads the same for
 //! every format (`label`, `subject`, `text`, `author`, `ticket`), so that one chat preset
 //! serves Zenlix, Usedesk and iQChannels events.
+//!
+//! Cost: the summary is read from the body by a typed pass that skips what it does not need
+//! (no tree is built); `event` is built only when a template reads it, once per event for
+//! all its endpoints.
 
-use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use deskhook::EventType;
 use deskhook::formats::{iqchannels, usedesk};
-use minijinja::value::Value;
-use serde_json::Value as Json;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
+
+use super::summary::{self, Summary};
 
 /// An event parsed once for every templated endpoint it goes to.
 #[derive(Debug)]
 pub(crate) struct Parsed {
     event_type: EventType,
+    body: Bytes,
     event: Value,
-    raw: Value,
-    /// The initial user's language, when the event carries it (Zenlix).
-    lang: Option<String>,
-    subject: String,
-    text: String,
-    author: String,
-    ticket: String,
+    /// `raw`, made when a template that reads it is first rendered.
+    raw: OnceLock<Value>,
+    summary: Summary,
 }
 
 impl Parsed {
-    /// Parses an event's JSON body.
-    pub(crate) fn new(event_type: EventType, body: &[u8]) -> Result<Parsed, String> {
-        let json: Json = serde_json::from_slice(body)
+    /// Reads an event's JSON body.
+    pub(crate) fn new(event_type: EventType, body: &Bytes) -> Result<Parsed, String> {
+        let summary = summary::read(event_type, body)
             .map_err(|e| format!("the event's body is not JSON ({e}); cannot render it"))?;
-        let raw = String::from_utf8_lossy(body).into_owned();
-        let summary = match event_type {
-            EventType::Usedesk(kind) => usedesk_summary(kind, &json),
-            EventType::IqChannels(kind) => iqchannels_summary(kind, &json),
-            _ => zenlix_summary(event_type, &json),
-        };
         Ok(Parsed {
             event_type,
-            event: Value::from(minijinja::value::Serde(&json)),
-            raw: Value::from(raw),
-            lang: summary.lang,
-            subject: summary.subject,
-            text: summary.text,
-            author: summary.author,
-            ticket: summary.ticket,
+            body: body.clone(),
+            event: Value::from_object(LazyEvent {
+                body: body.clone(),
+                tree: OnceLock::new(),
+            }),
+            raw: OnceLock::new(),
+            summary,
         })
     }
 
-    /// The context of one render, with the endpoint's variables.
-    pub(crate) fn context(
-        &self,
-        vars: &BTreeMap<String, String>,
-        id: &str,
-        tenant: Option<&str>,
-    ) -> Value {
-        let lang = self
+    /// The event of an emit when its endpoints have templates: a Zenlix event's summary is
+    /// taken from the typed event (no parse); other formats are read from the body.
+    pub(crate) fn of_emitted(emitted: &deskhook::Emitted<'_>) -> Result<Parsed, String> {
+        let body = emitted.body();
+        let event_type = emitted.event_type();
+        match emitted.webhook() {
+            deskhook::WebhookRef::Zenlix(event) => Ok(Parsed {
+                event_type,
+                body: body.clone(),
+                event: Value::from_object(LazyEvent {
+                    body: body.clone(),
+                    tree: OnceLock::new(),
+                }),
+                raw: OnceLock::new(),
+                summary: summary::of_zenlix(event),
+            }),
+            _ => Parsed::new(event_type, body),
+        }
+    }
+
+    /// `raw`: the body as text (JSON is UTF-8; anything else is replaced, not refused).
+    fn raw(&self) -> Value {
+        self.raw
+            .get_or_init(|| Value::from(String::from_utf8_lossy(&self.body).into_owned()))
+            .clone()
+    }
+}
+
+/// The context of one render: the names of the [module docs](super), looked up by name as
+/// the template reads them (no map is built).
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) parsed: Arc<Parsed>,
+    pub(crate) vars: Value,
+    pub(crate) lang_fallback: Option<String>,
+    pub(crate) id: Arc<str>,
+    pub(crate) tenant: Option<Arc<str>>,
+}
+
+/// The names a template sees, for iteration and error messages.
+const NAMES: &[&str] = &[
+    "event",
+    "raw",
+    "event_type",
+    "format",
+    "id",
+    "tenant",
+    "lang",
+    "label",
+    "subject",
+    "text",
+    "author",
+    "ticket",
+    "vars",
+];
+
+impl Context {
+    fn lang(&self) -> &'static str {
+        self.parsed
+            .summary
             .lang
             .as_deref()
-            .or(vars.get("lang").map(String::as_str))
-            .map_or("en", primary_language);
-        minijinja::context! {
-            event => self.event.clone(),
-            raw => self.raw.clone(),
-            event_type => self.event_type.as_str(),
-            format => self.event_type.format().as_str(),
-            id => id,
-            tenant => tenant,
-            lang => lang,
-            label => label(self.event_type, lang),
-            subject => self.subject.as_str(),
-            text => self.text.as_str(),
-            author => self.author.as_str(),
-            ticket => self.ticket.as_str(),
-            vars => Value::from(minijinja::value::Serde(vars)),
+            .or(self.lang_fallback.as_deref())
+            .map_or("en", primary_language)
+    }
+}
+
+impl Object for Context {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        let parsed = &self.parsed;
+        let summary = &parsed.summary;
+        Some(match key {
+            "event" => parsed.event.clone(),
+            "raw" => parsed.raw(),
+            "event_type" => Value::from(parsed.event_type.as_str()),
+            "format" => Value::from(parsed.event_type.format().as_str()),
+            "id" => Value::from(self.id.clone()),
+            "tenant" => self.tenant.clone().map_or(Value::from(()), Value::from),
+            "lang" => Value::from(self.lang()),
+            "label" => Value::from(label(parsed.event_type, self.lang())),
+            "subject" => Value::from(summary.subject.as_str()),
+            "text" => Value::from(summary.text.as_str()),
+            "author" => Value::from(summary.author.as_str()),
+            "ticket" => Value::from(summary.ticket.as_str()),
+            "vars" => self.vars.clone(),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(NAMES)
+    }
+}
+
+/// `event`: the body's JSON as a map, parsed when a template first reads it.
+#[derive(Debug)]
+struct LazyEvent {
+    body: Bytes,
+    tree: OnceLock<Value>,
+}
+
+impl LazyEvent {
+    fn tree(&self) -> &Value {
+        self.tree.get_or_init(|| {
+            // The body parsed as JSON when the summary was read.
+            serde_json::from_slice(&self.body).unwrap_or_default()
+        })
+    }
+}
+
+impl Object for LazyEvent {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.tree().get_item(key).ok().filter(|v| !v.is_undefined())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.tree().try_iter() {
+            Ok(keys) => Enumerator::Values(keys.collect()),
+            Err(_) => Enumerator::Empty,
         }
     }
 }
@@ -125,165 +227,4 @@ pub fn label(event_type: EventType, lang: &str) -> &'static str {
         },
     };
     if ru { ru_label } else { en_label }
-}
-
-struct Summary {
-    lang: Option<String>,
-    subject: String,
-    text: String,
-    author: String,
-    ticket: String,
-}
-
-/// The text at `path` (a string, or a number written out), or empty.
-fn text_at(json: &Json, path: &[&str]) -> String {
-    let mut at = json;
-    for key in path {
-        match at.get(key) {
-            Some(next) => at = next,
-            None => return String::new(),
-        }
-    }
-    match at {
-        Json::String(s) => s.clone(),
-        Json::Number(n) => n.to_string(),
-        Json::Bool(b) => b.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// The first of the texts at `paths` that is not empty.
-fn first_text(json: &Json, paths: &[&[&str]]) -> String {
-    paths
-        .iter()
-        .map(|path| text_at(json, path))
-        .find(|t| !t.trim().is_empty())
-        .unwrap_or_default()
-}
-
-fn zenlix_summary(event_type: EventType, json: &Json) -> Summary {
-    let comment = || {
-        json.pointer("/ticket/comments")
-            .and_then(Json::as_array)
-            .and_then(|comments| comments.last())
-            .map(|last| text_at(last, &["text"]))
-            .unwrap_or_default()
-    };
-    let text = match event_type.zenlix_action() {
-        Some(deskhook::Action::Comment) => comment(),
-        _ => text_at(json, &["ticket", "text"]),
-    };
-    let lang = text_at(json, &["initial_user", "profile", "lang"]);
-    Summary {
-        lang: (!lang.is_empty()).then_some(lang),
-        subject: first_text(json, &[&["ticket", "subject"], &["ticket", "subj"]]),
-        text,
-        author: first_text(
-            json,
-            &[
-                &["initial_user", "profile", "full_name"],
-                &["initial_user", "email"],
-            ],
-        ),
-        ticket: text_at(json, &["ticket", "code"]),
-    }
-}
-
-fn usedesk_summary(kind: usedesk::EventKind, json: &Json) -> Summary {
-    use usedesk::EventKind as Ud;
-    let ticket = first_text(
-        json,
-        &[
-            &["ticket", "id"],
-            &["comment", "ticket_id"],
-            &["trigger", "ticket_id"],
-            &["rating", "ticket_id"],
-        ],
-    );
-    let text = match kind {
-        Ud::TicketCreated => text_at(json, &["ticket", "message"]),
-        Ud::CommentCreated => text_at(json, &["comment", "message"]),
-        Ud::Rating => {
-            let rating = text_at(json, &["rating", "rating"]);
-            let comment = text_at(json, &["rating", "comment"]);
-            if comment.is_empty() {
-                format!("★ {rating}")
-            } else {
-                format!("★ {rating}: {comment}")
-            }
-        }
-        Ud::TicketChanged => changes(json),
-    };
-    Summary {
-        lang: None,
-        subject: first_text(json, &[&["ticket", "subject"]]),
-        text,
-        author: first_text(
-            json,
-            &[
-                &["comment", "client", "name"],
-                &["trigger", "client", "name"],
-                &["ticket", "email"],
-            ],
-        ),
-        ticket,
-    }
-}
-
-/// A Usedesk trigger's changes, as `status_id: 1 → 2`.
-fn changes(json: &Json) -> String {
-    json.pointer("/trigger/data")
-        .and_then(Json::as_array)
-        .map(|changes| {
-            changes
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}: {} → {}",
-                        text_at(c, &["target"]),
-                        text_at(c, &["old_value"]),
-                        text_at(c, &["value"])
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
-fn iqchannels_summary(kind: iqchannels::EventKind, json: &Json) -> Summary {
-    let chat = text_at(json, &["ChatEvent", "ChatId"]);
-    let message_id = json.pointer("/ChatEvent/MessageId").cloned();
-    let message = json
-        .pointer("/Rels/ChatMessages")
-        .and_then(Json::as_array)
-        .and_then(|messages| {
-            messages.iter().find(|m| {
-                message_id
-                    .as_ref()
-                    .is_some_and(|id| m.get("Id") == Some(id))
-            })
-        });
-    let text = match (kind, message) {
-        (iqchannels::EventKind::MessageCreated, Some(m)) => {
-            let text = text_at(m, &["Text"]);
-            if text.trim().is_empty() {
-                first_text(m, &[&["File", "Name"], &["Payload"]])
-            } else {
-                text
-            }
-        }
-        _ => String::new(),
-    };
-    Summary {
-        lang: None,
-        subject: if chat.is_empty() {
-            String::new()
-        } else {
-            format!("#{chat}")
-        },
-        text,
-        author: text_at(json, &["ChatEvent", "Actor"]),
-        ticket: chat,
-    }
 }

@@ -54,10 +54,14 @@
 //!
 //! # Cost
 //!
-//! A template is compiled once, when it is made. An event is parsed once for all the
-//! templated endpoints it goes to and rendered once per endpoint, at its first attempt;
-//! retries send the same bytes, and the signature covers them. A change of the endpoint's
-//! template applies from the next attempt, as every change does.
+//! A template is compiled once, when it is made. An event's summary is read once for all
+//! the templated endpoints it goes to, by a typed pass over its body that builds no tree;
+//! `event` is built only if a template reads it (once per event too). The body is rendered
+//! once per endpoint, at its first attempt; retries send the same bytes, and the signature
+//! covers them. A change of the endpoint's template applies from the next attempt, as every
+//! change does. `cargo bench -p deskhook-transports --bench template` measures a render next
+//! to the event's serialization, and `benches/templates.sh` templated delivery next to
+//! untemplated.
 //!
 //! ```
 //! use deskhook::EventType;
@@ -73,10 +77,10 @@
 
 mod context;
 mod preset;
+mod summary;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -84,6 +88,7 @@ use deskhook::EventType;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
+use context::Context;
 pub(crate) use context::Parsed;
 pub use context::label;
 pub use preset::PRESETS;
@@ -112,6 +117,8 @@ const JSON_ESCAPE: &str = "json-string";
 pub struct Template {
     compiled: Arc<Compiled>,
     vars: BTreeMap<String, String>,
+    /// `vars` as the template sees them, made when they change.
+    vars_value: Value,
     max_output: usize,
 }
 
@@ -245,6 +252,7 @@ impl Template {
         )
         .map(|t| Template {
             vars: self.vars,
+            vars_value: self.vars_value,
             max_output: self.max_output,
             ..t
         })
@@ -255,6 +263,7 @@ impl Template {
     #[must_use]
     pub fn var(mut self, name: impl Into<String>, value: impl Into<String>) -> Template {
         self.vars.insert(name.into(), value.into());
+        self.vars_value = compiled_vars(&self.vars);
         self
     }
 
@@ -340,9 +349,10 @@ impl Template {
         tenant: Option<&str>,
         body: &[u8],
     ) -> Result<String, Error> {
-        let parsed = Parsed::new(event_type, body).map_err(Error::Template)?;
+        let parsed = Parsed::new(event_type, &bytes::Bytes::copy_from_slice(body))
+            .map_err(Error::Template)?;
         let out = self
-            .render_parsed(&parsed, id, tenant)
+            .render_parsed(&Arc::new(parsed), &id.into(), tenant.map(Into::into))
             .map_err(Error::Template)?;
         // The writer takes only what it was given as text.
         String::from_utf8(out).map_err(|e| Error::Template(e.to_string()))
@@ -351,46 +361,49 @@ impl Template {
     /// Renders from an event parsed once for all its endpoints.
     pub(crate) fn render_parsed(
         &self,
-        parsed: &Parsed,
-        id: &str,
-        tenant: Option<&str>,
+        parsed: &Arc<Parsed>,
+        id: &Arc<str>,
+        tenant: Option<Arc<str>>,
     ) -> Result<Vec<u8>, String> {
         let compiled = &self.compiled;
-        let context = parsed.context(&self.vars, id, tenant);
+        let context = Value::from_object(Context {
+            parsed: parsed.clone(),
+            vars: self.vars_value.clone(),
+            lang_fallback: self.vars.get("lang").cloned(),
+            id: id.clone(),
+            tenant,
+        });
         let template = compiled
             .env
             .get_template(NAME)
             .map_err(|e| describe(&e, &compiled.text))?;
-        let mut out = Capped {
-            buf: Vec::with_capacity(512),
-            limit: self.max_output,
-            over: false,
-        };
-        if let Err(e) = template.render_captured_to(context, &mut out) {
-            if out.over {
-                return Err(format!(
-                    "the {} rendered more than {} bytes (raise its max_output, or print less)",
-                    compiled.source, self.max_output
-                ));
-            }
+        // The fuel bounds what a render can write (64 bytes a fuel): the limit is checked
+        // on the whole output.
+        let out = template
+            .render(context)
+            .map_err(|e| format!("{}: {}", compiled.source, describe(&e, &compiled.text)))?
+            .into_bytes();
+        if out.len() > self.max_output {
             return Err(format!(
-                "{}: {}",
+                "the {} rendered {} bytes, more than its max_output of {} (raise it, or print \
+                 less)",
                 compiled.source,
-                describe(&e, &compiled.text)
+                out.len(),
+                self.max_output
             ));
         }
         if !compiled.json {
-            return Ok(out.buf);
+            return Ok(out);
         }
         // Checked, and sent compact: the template's layout is for its readers.
-        let json: serde_json::Value = serde_json::from_slice(&out.buf).map_err(|e| {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&out).map_err(|e| {
             format!(
                 "the {} rendered a body that is not JSON ({e} of the output); print values \
                  inside quotes, or whole values with |tojson",
                 compiled.source
             )
         })?;
-        serde_json::to_vec(&json).map_err(|e| e.to_string())
+        Ok(compact(out))
     }
 
     fn compile(
@@ -430,8 +443,8 @@ impl Template {
             }
         });
         env.set_formatter(format_value);
-        env.add_filter("truncate", truncate);
-        env.add_filter("entities", entities);
+        env.add_filter("truncate", |value: Value, n: usize| truncate(value, n));
+        env.add_filter("entities", |value: Value| entities(value));
         env.add_template_owned(NAME, text.clone())
             .map_err(|e| fail(describe(&e, &text)))?;
         Ok(Template {
@@ -444,6 +457,7 @@ impl Template {
                 env,
             }),
             vars: BTreeMap::new(),
+            vars_value: compiled_vars(&BTreeMap::new()),
             max_output: DEFAULT_MAX_OUTPUT,
         })
     }
@@ -457,6 +471,28 @@ impl fmt::Debug for Template {
             .field("vars", &self.vars.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// Valid JSON without the whitespace between its tokens (what is inside strings is kept).
+fn compact(mut json: Vec<u8>) -> Vec<u8> {
+    let (mut in_string, mut escaped) = (false, false);
+    json.retain(|&b| {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            true
+        } else if b == b'"' {
+            in_string = true;
+            true
+        } else {
+            !matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+        }
+    });
+    json
 }
 
 /// Whether a content type is JSON: `application/json` or `…+json`, any parameters.
@@ -486,44 +522,87 @@ fn format_value(
             .write_str(value.as_str().unwrap_or_default())
             .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"));
     }
-    let text = match value.kind() {
+    let text: std::borrow::Cow<'_, str> = match value.kind() {
         ValueKind::None | ValueKind::Undefined => return Ok(()),
-        ValueKind::Bool => (if value.is_true() { "true" } else { "false" }).to_owned(),
-        ValueKind::Seq | ValueKind::Map => serde_json::to_string(value).map_err(|e| {
-            minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
-        })?,
+        ValueKind::Bool => (if value.is_true() { "true" } else { "false" }).into(),
+        ValueKind::Seq | ValueKind::Map => serde_json::to_string(value)
+            .map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+            })?
+            .into(),
         _ => match value.as_str() {
-            Some(s) => s.to_owned(),
-            None => value.to_string(),
+            Some(s) => s.into(),
+            None => value.to_string().into(),
         },
     };
     let json = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == JSON_ESCAPE);
     let written = if json {
-        // A JSON string literal without its quotes.
-        let quoted = serde_json::to_string(&text).unwrap_or_default();
-        out.write_str(&quoted[1..quoted.len() - 1])
+        write_json_string_content(out, &text)
     } else {
         out.write_str(&text)
     };
     written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
 }
 
-/// `truncate(n)`: the first `n` characters, the last one `…` when some were cut.
-fn truncate(value: &str, n: usize) -> String {
-    if value.chars().count() <= n {
-        return value.to_owned();
+/// `truncate(n)`: the first `n` characters, the last one `…` when some were cut. A value
+/// short enough is passed on as it is (no copy).
+fn truncate(value: Value, n: usize) -> Value {
+    let Some(text) = value.as_str() else {
+        return value;
+    };
+    // A character is at least a byte: a text of at most `n` bytes has at most `n` characters.
+    if text.len() <= n || text.chars().count() <= n {
+        return value;
     }
-    let mut out: String = value.chars().take(n.saturating_sub(1)).collect();
+    let mut out: String = text.chars().take(n.saturating_sub(1)).collect();
     out.push('…');
-    out
+    Value::from(out)
 }
 
-/// `entities`: `&`, `<` and `>` as HTML entities, as Slack's mrkdwn wants them.
-fn entities(value: &str) -> String {
-    value
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// `entities`: `&`, `<` and `>` as HTML entities, as Slack's mrkdwn wants them. A value
+/// without them is passed on as it is.
+fn entities(value: Value) -> Value {
+    let Some(text) = value.as_str() else {
+        return value;
+    };
+    if !text.contains(['&', '<', '>']) {
+        return value;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    Value::from(out)
+}
+
+/// Writes `text` as the inside of a JSON string literal: `"`, `\` and control characters
+/// escaped, the rest copied in runs.
+fn write_json_string_content(out: &mut minijinja::Output<'_>, text: &str) -> std::fmt::Result {
+    let mut run = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.write_str(&text[run..i])?;
+        if escaped.is_empty() {
+            write!(out, "\\u{b:04x}")?;
+        } else {
+            out.write_str(escaped)?;
+        }
+        run = i + 1;
+    }
+    out.write_str(&text[run..])
 }
 
 /// The byte offset of a `{% autoescape … %}` tag, if the source has one.
@@ -563,26 +642,9 @@ fn describe(e: &minijinja::Error, text: &str) -> String {
     }
 }
 
-/// Collects the output up to a limit.
-struct Capped {
-    buf: Vec<u8>,
-    limit: usize,
-    over: bool,
-}
-
-impl io::Write for Capped {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        if self.buf.len() + bytes.len() > self.limit {
-            self.over = true;
-            return Err(io::Error::other("the output limit is reached"));
-        }
-        self.buf.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// The variables as the template's `vars`.
+fn compiled_vars(vars: &BTreeMap<String, String>) -> Value {
+    Value::from(minijinja::value::Serde(vars))
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ fn the_output_has_a_limit() {
         .render(create(), "e", None, ZENLIX)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("more than 300 bytes"), "{err}");
+    assert!(err.contains("more than its max_output of 300"), "{err}");
 }
 
 #[test]
@@ -186,10 +186,37 @@ fn the_source_has_a_limit() {
 }
 
 #[test]
+fn control_characters_are_escaped_in_json_strings() {
+    let template = Template::inline(r#"{"a": "{{ event.t }}"}"#).unwrap();
+    let body = "{\"t\": \"q\\\" b\\\\ \\u0001 \\t\\r\\n end ж\"}";
+    let out = template
+        .render(create(), "e", None, body.as_bytes())
+        .unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed["a"], "q\" b\\ \u{1} \t\r\n end ж");
+}
+
+#[test]
+fn json_is_compacted_outside_strings_only() {
+    let out = compact(
+        br#" { "a b" : [ 1 , "x \" y\n" ] ,
+        "c":	true } "#
+            .to_vec(),
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"a b":[1,"x \" y\n"],"c":true}"#
+    );
+}
+
+#[test]
 fn filters_of_our_own() {
-    assert_eq!(truncate("abcdef", 4), "abc…");
-    assert_eq!(truncate("abc", 4), "abc");
-    assert_eq!(truncate("жжжжж", 3), "жж…");
-    assert_eq!(entities("<a> & b"), "&lt;a&gt; &amp; b");
+    let text = |v: Value| v.as_str().unwrap().to_owned();
+    assert_eq!(text(truncate("abcdef".into(), 4)), "abc…");
+    assert_eq!(text(truncate("abc".into(), 4)), "abc");
+    assert_eq!(text(truncate("жжж".into(), 3)), "жжж");
+    assert_eq!(text(truncate("жжжжж".into(), 3)), "жж…");
+    assert_eq!(text(entities("<a> & b".into())), "&lt;a&gt; &amp; b");
+    assert_eq!(text(entities("plain".into())), "plain");
     assert_eq!(line_column("ab\ncd", 4), (2, 2));
 }

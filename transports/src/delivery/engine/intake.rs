@@ -35,6 +35,12 @@ impl Engine {
             return Ok(None);
         }
         let event = EventData::of(emitted);
+        if lanes.iter().any(|lane| lane.templated()) {
+            // Read while the typed event is at hand: a Zenlix event needs no parse.
+            let _ = event
+                .parsed
+                .set(crate::template::Parsed::of_emitted(emitted).map(std::sync::Arc::new));
+        }
         #[cfg(feature = "metrics")]
         crate::delivery::telemetry::accepted(event.event_type);
         if event.body.len() <= self.config.max_payload {

@@ -1,0 +1,49 @@
+//! What a payload template costs per event and endpoint, next to what emit already pays to
+//! serialize the event (the reference): `cargo bench -p deskhook-transports --bench template`.
+//!
+//! - `serialize`: the event to its JSON body, as emit does once per event (the reference);
+//! - `render/<preset>`: the same body rendered with a preset or the CRM-shaped template of
+//!   benches/templates.sh — parsing the body, rendering, checking and compacting the JSON.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use deskhook::{Action, EventType};
+use deskhook_transports::template::Template;
+
+const CRM: &str = r#"{"external_id": "{{ ticket }}", "title": "{{ subject }}", "what": "{{ label }}", "by": "{{ author }}", "comments": {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}, "event": {{ event|tojson }}}"#;
+
+fn bench(c: &mut Criterion) {
+    let mut ticket = deskhook::sample::ticket();
+    // About 1 KiB, as benches/templates.sh sends.
+    ticket.comments.truncate(2);
+    ticket.logs.truncate(2);
+    ticket.watched.truncate(1);
+    let event = deskhook::Event::new(Action::Comment, ticket, deskhook::sample::user());
+    let body = event.to_json().unwrap();
+    let event_type = EventType::Zenlix(Action::Comment);
+    let mut group = c.benchmark_group("template");
+    group.bench_function("serialize", |b| {
+        b.iter(|| black_box(event.to_json().unwrap()))
+    });
+    let templates = [
+        ("slack", Template::preset("slack").unwrap()),
+        (
+            "telegram",
+            Template::preset("telegram")
+                .unwrap()
+                .var("chat_id", "-100123"),
+        ),
+        ("crm", Template::inline(CRM).unwrap()),
+    ];
+    for (name, template) in templates {
+        group.bench_function(format!("render/{name}"), |b| {
+            b.iter(|| black_box(template.render(event_type, "id", None, &body).unwrap()))
+        });
+    }
+    group.finish();
+    eprintln!("body: {} bytes", body.len());
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
