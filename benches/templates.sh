@@ -15,8 +15,9 @@
 #   4. for each transport in $TRANSPORTS, REPEAT rounds, each round running every
 #      configuration once (rounds interleave, so that a slow spell of the machine does not
 #      fall on one configuration only): plain, slack, crm, hmac, ed25519, slack+ed25519;
-#   5. prints per configuration the median requests/s, CPU µs per delivery, and the ratio
-#      to the plain run of its transport, with the target's verdict for the templated runs.
+#   5. prints per configuration the median requests/s, CPU µs per delivery (all, and user:
+#      deskhook's own work without the kernel's sockets), and the ratio to the plain run of
+#      its transport, with the target's verdict for the templated runs.
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 EVENTS=100000
 # CONCURRENCY=16 BODY_SIZE=1024 TRANSPORTS="async blocking" REPEAT=3
@@ -103,17 +104,18 @@ echo "nginx (one worker) on 127.0.0.1 ($(nproc) cores, load average before: $loa
 echo "median of $REPEAT runs each; ratio: to the plain run of the same transport)"
 for transport in $TRANSPORTS; do
     echo
-    printf '%-24s %11s %9s %7s %8s\n' "$transport" "requests/s" "CPU µs/r" "ratio" "target"
+    printf '%-24s %11s %9s %10s %7s %8s\n' "$transport" "requests/s" "CPU µs/r" "user µs/r" "ratio" "target"
     plain="$(field events_per_sec "$out/$transport-plain.json")"
     for config in "${configs[@]}"; do
         f="$out/$transport-$config.json"
         rps="$(field events_per_sec "$f")"
         cpu="$(field cpu_us_per_delivery "$f")"
+        user="$(field cpu_user_us_per_delivery "$f")"
         ratio="$(awk -v a="$rps" -v b="$plain" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
         target="-"
         case "$config" in
             slack|crm) target="$(awk -v r="$ratio" 'BEGIN { print (r >= 0.8 ? "met" : "MISSED") }')" ;;
         esac
-        printf '%-24s %11s %9s %7s %8s\n' "$config" "$rps" "$cpu" "$ratio" "$target"
+        printf '%-24s %11s %9s %10s %7s %8s\n' "$config" "$rps" "$cpu" "$user" "$ratio" "$target"
     done
 done

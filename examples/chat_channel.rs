@@ -7,7 +7,6 @@
 //! prints the message it would show. Offline; exits by itself.
 
 use std::error::Error;
-use std::io::Read;
 use std::sync::mpsc;
 use std::time::Duration;
 

@@ -79,8 +79,22 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     );
     assert!(!ok && err.contains("exists already"), "{err}");
 
+    // A payload preset, refused without the variable it needs, as in deskhook.toml.
+    let (ok, _, err) = endpoints(&url, key, &["update", "crm", "template=telegram"]);
+    assert!(!ok && err.contains("template_vars.chat_id"), "{err}");
+
     // Update keeps what it is not given; pause shows in the list.
-    let (ok, _, err) = endpoints(&url, key, &["update", "crm", "retry=0s,5s"]);
+    let (ok, _, err) = endpoints(
+        &url,
+        key,
+        &[
+            "update",
+            "crm",
+            "retry=0s,5s",
+            "template=telegram",
+            "template_vars={chat_id=\"-100123\"}",
+        ],
+    );
     assert!(ok, "{err}");
     let (ok, _, err) = endpoints(&url, key, &["pause", "crm"]);
     assert!(ok, "{err}");
@@ -93,6 +107,8 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     assert!(ok, "{err}");
     let json: serde_json::Value = serde_json::from_str(get.trim()).unwrap();
     assert_eq!(json["retry"], "0s,5s");
+    assert_eq!(json["template"], "telegram");
+    assert_eq!(json["template_vars"]["chat_id"], "-100123");
     assert_eq!(json["tenant"], "acme");
     assert_eq!(json["paused"], true);
     assert_eq!(json["secret_hints"], serde_json::json!(["LaSw"]));

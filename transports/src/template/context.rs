@@ -31,7 +31,24 @@ impl Parsed {
     pub(crate) fn new(event_type: EventType, body: &Bytes) -> Result<Parsed, String> {
         let summary = summary::read(event_type, body)
             .map_err(|e| format!("the event's body is not JSON ({e}); cannot render it"))?;
-        Ok(Parsed {
+        Ok(Parsed::with(event_type, body, summary))
+    }
+
+    /// The event of an emit when its endpoints have templates: a Zenlix event's summary is
+    /// taken from the typed event (no parse); other formats are read from the body.
+    pub(crate) fn of_emitted(emitted: &deskhook::Emitted<'_>) -> Result<Parsed, String> {
+        match emitted.webhook() {
+            deskhook::WebhookRef::Zenlix(event) => Ok(Parsed::with(
+                emitted.event_type(),
+                emitted.body(),
+                summary::of_zenlix(event),
+            )),
+            _ => Parsed::new(emitted.event_type(), emitted.body()),
+        }
+    }
+
+    fn with(event_type: EventType, body: &Bytes, summary: Summary) -> Parsed {
+        Parsed {
             event_type,
             body: body.clone(),
             event: Value::from_object(LazyEvent {
@@ -40,26 +57,6 @@ impl Parsed {
             }),
             raw: OnceLock::new(),
             summary,
-        })
-    }
-
-    /// The event of an emit when its endpoints have templates: a Zenlix event's summary is
-    /// taken from the typed event (no parse); other formats are read from the body.
-    pub(crate) fn of_emitted(emitted: &deskhook::Emitted<'_>) -> Result<Parsed, String> {
-        let body = emitted.body();
-        let event_type = emitted.event_type();
-        match emitted.webhook() {
-            deskhook::WebhookRef::Zenlix(event) => Ok(Parsed {
-                event_type,
-                body: body.clone(),
-                event: Value::from_object(LazyEvent {
-                    body: body.clone(),
-                    tree: OnceLock::new(),
-                }),
-                raw: OnceLock::new(),
-                summary: summary::of_zenlix(event),
-            }),
-            _ => Parsed::new(event_type, body),
         }
     }
 
