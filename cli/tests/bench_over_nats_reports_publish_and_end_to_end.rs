@@ -53,6 +53,7 @@ fn report(run: &Run) -> Value {
             "threads_max",
             "cpu_seconds",
             "cpu_us_per_delivery",
+            "cpu_user_us_per_delivery",
             "order_violations",
             "attempt_log",
             "publish_per_sec",

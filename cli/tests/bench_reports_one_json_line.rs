@@ -218,6 +218,7 @@ fn report(run: &Run) -> Value {
             "threads_max",
             "cpu_seconds",
             "cpu_us_per_delivery",
+            "cpu_user_us_per_delivery",
             "order_violations",
             "attempt_log",
         ],
@@ -277,6 +278,9 @@ fn delivers_every_event(transport: &str) {
             (per * EVENTS as f64 / 1e6 - cpu).abs() < 0.001 + cpu * 0.01,
             "{value}"
         );
+        // The user part is part of the whole.
+        let user = value["cpu_user_us_per_delivery"].as_f64().unwrap();
+        assert!((0.0..=per).contains(&user), "{value}");
     }
 
     // The receiver got each ticket once, signed, with a body of about the size asked.

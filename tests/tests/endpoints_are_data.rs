@@ -336,7 +336,7 @@ fn unknown_names_and_bad_endpoints_change_nothing(t: Transport) {
         ),
         (
             base().hub_signature(true),
-            "endpoint 'acme-crm': hub_signature needs a secret",
+            "endpoint 'acme-crm': hub_signature needs a whsec_ secret",
         ),
         (
             base().header("webhook-id", "x"),
