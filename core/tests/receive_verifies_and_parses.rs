@@ -189,3 +189,20 @@ fn a_usedesk_body_without_a_secret_key_is_usedesk_but_invalid() {
         usedesk::Event::from_json(br#"{"secret":"","rating":{"ticket_id":1,"rating":3}}"#).unwrap();
     assert!(!event.secret_matches(USEDESK_SECRET));
 }
+
+#[test]
+fn a_receiver_with_only_the_public_key_receives_what_an_ed25519_key_signed() {
+    let signing = Secret::generate_ed25519().unwrap();
+    let public = signing.public_key().unwrap();
+    let body = fixture("zenlix", "event.json");
+    let headers = signed(&body, &signing, NOW);
+    assert!(headers[2].1.starts_with("v1a,"), "{headers:?}");
+    let options = ReceiveOptions::new().secret(public).now_unix(NOW);
+    let received = deskhook::receive(&headers, &body, &options).unwrap();
+    assert_eq!(received.ordering_key(), "E3XK");
+    // Another key pair's public key refuses it.
+    let other = Secret::generate_ed25519().unwrap().public_key().unwrap();
+    let options = ReceiveOptions::new().secret(other).now_unix(NOW);
+    let err = deskhook::receive(&headers, &body, &options).unwrap_err();
+    assert!(err.is_signature_error(), "{err}");
+}
