@@ -14,14 +14,18 @@
 #      everything, keep-alive), stopped on exit whatever happens;
 #   4. for each transport in $TRANSPORTS, REPEAT rounds, each round running every
 #      configuration once (rounds interleave, so that a slow spell of the machine does not
-#      fall on one configuration only): plain, slack, crm, hmac, ed25519, slack+ed25519;
+#      fall on one configuration only): plain, slack, crm, hmac, ed25519, slack+ed25519,
+#      and plain and slack to 100 endpoints of one tenant (EVENTS/50 events, each delivered
+#      to all 100: endpoints with the same preset share one render per event);
 #   5. prints per configuration the median requests/s, CPU µs per delivery (all, and user:
 #      deskhook's own work without the kernel's sockets), and the ratio to the plain run of
-#      its transport, with the target's verdict for the templated runs.
+#      its transport (plain-x100 for the x100 runs), with the target's verdict for the
+#      templated runs.
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 EVENTS=100000
 # CONCURRENCY=16 BODY_SIZE=1024 TRANSPORTS="async blocking" REPEAT=3
-# CONFIGS="plain slack crm hmac ed25519 slack-ed25519" (plain first: the ratios are to it).
+# CONFIGS="plain slack crm hmac ed25519 slack-ed25519 plain-x100 slack-x100" (plain first,
+# and plain-x100 before slack-x100: the ratios are to them).
 # Raw output in target/bench/templates/.
 set -euo pipefail
 
@@ -65,7 +69,7 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 field() { # field NAME FILE: a number (or null) from a one-line JSON report
     { grep -o "\"$1\":[^,}]*" "$2" || true; } | head -n1 | cut -d: -f2
 }
-read -r -a configs <<< "${CONFIGS:-plain slack crm hmac ed25519 slack-ed25519}"
+read -r -a configs <<< "${CONFIGS:-plain slack crm hmac ed25519 slack-ed25519 plain-x100 slack-x100}"
 args_of() { # args_of CONFIG: the bench flags of a configuration
     case "$1" in
         plain) ;;
@@ -74,6 +78,15 @@ args_of() { # args_of CONFIG: the bench flags of a configuration
         hmac) printf '%s\n' --secret "$HMAC" ;;
         ed25519) printf '%s\n' --secret "$ED25519" ;;
         slack-ed25519) printf '%s\n' --template slack --secret "$ED25519" ;;
+        # 100 endpoints of one tenant, as many tenants' chat hooks: each event goes to all.
+        plain-x100) printf '%s\n' --endpoints 100 --tenants 1 ;;
+        slack-x100) printf '%s\n' --endpoints 100 --tenants 1 --template slack ;;
+    esac
+}
+events_of() { # events_of CONFIG: x100 configurations make 100 deliveries an event
+    case "$1" in
+        *-x100) echo $((EVENTS / 50)) ;;
+        *) echo "$EVENTS" ;;
     esac
 }
 for transport in $TRANSPORTS; do
@@ -82,7 +95,7 @@ for transport in $TRANSPORTS; do
             mapfile -t extra < <(args_of "$config")
             name="$transport-$config"
             say "deskhook bench $name (run $round of $REPEAT)"
-            "$deskhook" bench --url "$URL" --events "$EVENTS" --body-size "$BODY_SIZE" \
+            "$deskhook" bench --url "$URL" --events "$(events_of "$config")" --body-size "$BODY_SIZE" \
                 --concurrency "$CONCURRENCY" --transport "$transport" --allow-private \
                 --max-queued-bytes 4294967296 "${extra[@]}" > "$out/$name.$round.json" \
                 || say "deskhook bench $name did not deliver everything"
@@ -111,10 +124,12 @@ for transport in $TRANSPORTS; do
         rps="$(field events_per_sec "$f")"
         cpu="$(field cpu_us_per_delivery "$f")"
         user="$(field cpu_user_us_per_delivery "$f")"
-        ratio="$(awk -v a="$rps" -v b="$plain" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+        base="$plain"
+        [[ "$config" == *-x100 ]] && base="$(field events_per_sec "$out/$transport-plain-x100.json")"
+        ratio="$(awk -v a="$rps" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
         target="-"
         case "$config" in
-            slack|crm) target="$(awk -v r="$ratio" 'BEGIN { print (r >= 0.8 ? "met" : "MISSED") }')" ;;
+            slack|crm|slack-x100) target="$(awk -v r="$ratio" 'BEGIN { print (r >= 0.8 ? "met" : "MISSED") }')" ;;
         esac
         printf '%-24s %11s %9s %10s %7s %8s\n' "$config" "$rps" "$cpu" "$user" "$ratio" "$target"
     done

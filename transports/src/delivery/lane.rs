@@ -156,14 +156,14 @@ impl Route {
             })
             .as_ref()
             .map_err(Clone::clone)?;
-        let body = template.render_parsed(
+        let body = template.render_shared(
             parsed,
             &event.id_text,
             event.tenant.as_deref().map(Into::into),
         )?;
         job.rendered = Some(super::Rendered {
             template: template.clone(),
-            body: body.into(),
+            body,
         });
         Ok(())
     }

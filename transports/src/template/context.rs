@@ -6,13 +6,14 @@
 //! (no tree is built); `event` is built only when a template reads it, once per event for
 //! all its endpoints.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use deskhook::EventType;
 use deskhook::formats::{iqchannels, usedesk};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 
+use super::Template;
 use super::summary::{self, Summary};
 
 /// An event parsed once for every templated endpoint it goes to.
@@ -24,7 +25,14 @@ pub(crate) struct Parsed {
     /// `raw`, made when a template that reads it is first rendered.
     raw: OnceLock<Value>,
     summary: Summary,
+    /// The last bodies rendered for its endpoints, by template and variables: endpoints with
+    /// the same ones share a render.
+    rendered: Mutex<Vec<(Template, Bytes)>>,
 }
+
+/// How many renders an event keeps for sharing: endpoints with the same template usually
+/// follow one another; a few different ones between them still find theirs.
+const SHARED_RENDERS: usize = 8;
 
 impl Parsed {
     /// Reads an event's JSON body.
@@ -57,7 +65,27 @@ impl Parsed {
             }),
             raw: OnceLock::new(),
             summary,
+            rendered: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The body this event rendered with `template` (the same compiled template and
+    /// variables) for another endpoint, if it kept it.
+    pub(crate) fn rendered(&self, template: &Template) -> Option<Bytes> {
+        let rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        rendered
+            .iter()
+            .find(|(t, _)| t.ptr_eq(template))
+            .map(|(_, body)| body.clone())
+    }
+
+    /// Keeps a body rendered with `template` for the event's other endpoints.
+    pub(crate) fn keep_rendered(&self, template: &Template, body: Bytes) {
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        if rendered.len() == SHARED_RENDERS {
+            rendered.remove(0);
+        }
+        rendered.push((template.clone(), body));
     }
 
     /// `raw`: the body as text (JSON is UTF-8; anything else is replaced, not refused).

@@ -79,10 +79,10 @@ mod context;
 mod preset;
 mod summary;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use deskhook::EventType;
 use minijinja::value::Value;
@@ -163,13 +163,25 @@ impl Template {
     ///
     /// [`Error::Template`] for an unknown name, with the closest preset.
     pub fn preset(name: &str) -> Result<Template, Error> {
+        // Compiled once per process: the endpoints with a preset share it, and so (with the
+        // same variables) one render per event.
+        static COMPILED: OnceLock<Mutex<HashMap<&'static str, Template>>> = OnceLock::new();
         let preset = preset::find(name)?;
-        Template::compile(
+        let mut compiled = COMPILED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(template) = compiled.get(preset.name) {
+            return Ok(template.clone());
+        }
+        let template = Template::compile(
             TemplateSource::Preset(preset.name),
             preset.source.to_owned(),
             "application/json",
             preset.required,
-        )
+        )?;
+        compiled.insert(preset.name, template.clone());
+        Ok(template)
     }
 
     /// A preset when `text` is a preset's name, else a template of your own: what
@@ -356,6 +368,23 @@ impl Template {
             .map_err(Error::Template)?;
         // The writer takes only what it was given as text.
         String::from_utf8(out).map_err(|e| Error::Template(e.to_string()))
+    }
+
+    /// The body for an event parsed once for all its endpoints: rendered, or taken from an
+    /// endpoint of the same event with this very template and variables (the presets are
+    /// compiled once, so many tenants' Slack endpoints cost one render per event).
+    pub(crate) fn render_shared(
+        &self,
+        parsed: &Arc<Parsed>,
+        id: &Arc<str>,
+        tenant: Option<Arc<str>>,
+    ) -> Result<bytes::Bytes, String> {
+        if let Some(body) = parsed.rendered(self) {
+            return Ok(body);
+        }
+        let body = bytes::Bytes::from(self.render_parsed(parsed, id, tenant)?);
+        parsed.keep_rendered(self, body.clone());
+        Ok(body)
     }
 
     /// Renders from an event parsed once for all its endpoints.

@@ -220,3 +220,24 @@ fn filters_of_our_own() {
     assert_eq!(text(entities("plain".into())), "plain");
     assert_eq!(line_column("ab\ncd", 4), (2, 2));
 }
+
+#[test]
+fn endpoints_with_the_same_preset_and_variables_share_one_render_per_event() {
+    let parsed =
+        std::sync::Arc::new(Parsed::new(create(), &bytes::Bytes::from_static(ZENLIX)).unwrap());
+    let id: std::sync::Arc<str> = "evt-1".into();
+    let a = Template::preset("slack").unwrap();
+    let b = Template::preset("slack").unwrap();
+    assert!(a.ptr_eq(&b), "a preset is compiled once");
+    let first = a.render_shared(&parsed, &id, None).unwrap();
+    let second = b.render_shared(&parsed, &id, None).unwrap();
+    assert_eq!(first.as_ptr(), second.as_ptr(), "one render, shared");
+    // Other variables, or a template compiled apart: a render of their own.
+    let other_vars = Template::preset("slack").unwrap().var("lang", "en");
+    let third = other_vars.render_shared(&parsed, &id, None).unwrap();
+    assert_ne!(first.as_ptr(), third.as_ptr());
+    let inline = Template::inline(Template::preset("slack").unwrap().text()).unwrap();
+    let fourth = inline.render_shared(&parsed, &id, None).unwrap();
+    assert_ne!(first.as_ptr(), fourth.as_ptr());
+    assert_eq!(first, fourth, "the same text renders the same body");
+}
