@@ -1,0 +1,336 @@
+use super::*;
+
+fn err(text: &str) -> String {
+    match Config::parse(text, "deskhook.toml").and_then(|c| c.endpoints().map(|_| c)) {
+        Ok(_) => panic!("accepted: {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[cfg(feature = "spool")]
+#[test]
+fn the_spool_section_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[spool]\ndir = {:?}\nsynchronous = \"normal\"\ndurability = \"receipt\"\nmax_size_mb = 8\n",
+        dir.path().join("spool")
+    );
+    let config = Config::parse(&text, "deskhook.toml").unwrap();
+    let spool = config.spool().unwrap().expect("a [spool] section");
+    assert!(format!("{spool:?}").contains("Normal"));
+    let builder = config.http_sink_builder().unwrap();
+    assert!(format!("{builder:?}").contains("spool"));
+    drop(builder);
+
+    let bad = Config::parse(
+        "[spool]\ndir = \"x\"\nsynchronous = \"fast\"\n",
+        "deskhook.toml",
+    )
+    .unwrap()
+    .spool()
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        bad,
+        "deskhook.toml:3:15: unknown synchronous 'fast' (write \"full\" or \"normal\")"
+    );
+    let zero = Config::parse("[spool]\ndir = \"x\"\nmax_size_mb = 0\n", "deskhook.toml")
+        .unwrap()
+        .spool()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        zero.starts_with("deskhook.toml:3:1: max_size_mb = 0"),
+        "{zero}"
+    );
+}
+
+#[test]
+fn a_full_file_is_read() {
+    let text = r#"
+[delivery]
+queue_capacity = 5
+overflow = "block"
+block_timeout = "20ms"
+breaker_failures = 3
+breaker_cool_down = "1s"
+
+[[endpoint]]
+name = "crm"
+url = "http://127.0.0.1:9/hooks"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", { secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", expires = "2026-12-01T00:00:00Z" }]
+actions = ["create", "ok"]
+headers = { Authorization = "Bearer x" }
+retry = ["0s", "10ms"]
+allow_private = true
+workers = 2
+"#;
+    let config = Config::parse(text, "deskhook.toml").unwrap();
+    let delivery = config.delivery_config().unwrap();
+    assert_eq!(delivery.queue_capacity, 5);
+    assert_eq!(
+        delivery.overflow,
+        OverflowPolicy::Block {
+            timeout: Duration::from_millis(20)
+        }
+    );
+    assert_eq!(delivery.breaker.failures, 3);
+    let endpoints = config.endpoints().unwrap();
+    assert_eq!(endpoints.len(), 1);
+    let e = &endpoints[0];
+    assert_eq!(e.name(), "crm");
+    assert_eq!(e.secrets.len(), 2);
+    assert_eq!(e.secrets[0].1, None);
+    assert_eq!(
+        e.secrets[1].1,
+        Some(std::time::SystemTime::from(
+            "2026-12-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
+        ))
+    );
+    assert_eq!(e.retry.attempts(), 2);
+    assert_eq!(e.max_in_flight, Some(2));
+    assert_eq!(
+        e.headers,
+        [("Authorization".to_owned(), "Bearer x".to_owned())]
+    );
+}
+
+#[test]
+fn endpoints_subscribe_to_event_types_of_every_format() {
+    let text = "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
+                actions = [\"create\", \"usedesk.comment_created\", \"iqchannels.*\"]\n\
+                [[endpoint]]\nname = \"b\"\nurl = \"https://y.example\"\n";
+    let endpoints = Config::parse(text, "deskhook.toml")
+        .unwrap()
+        .endpoints()
+        .unwrap();
+    let a = endpoints[0].subscribed_event_types();
+    assert_eq!(a.to_string(), "create,usedesk.comment_created,iqchannels.*");
+    assert_eq!(
+        endpoints[0].subscribed_actions(),
+        deskhook::ActionSet::only(deskhook::Action::Create)
+    );
+    assert!(endpoints[1].subscribed_event_types().is_all());
+    let one_string = "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
+                      actions = \"ok, iqchannels.message_created\"\n";
+    let endpoints = Config::parse(one_string, "deskhook.toml")
+        .unwrap()
+        .endpoints()
+        .unwrap();
+    assert_eq!(
+        endpoints[0].subscribed_event_types().to_string(),
+        "ok,iqchannels.message_created"
+    );
+}
+
+#[test]
+fn misspelt_event_types_get_a_suggestion_and_a_position() {
+    let file = |actions: &str| {
+        err(&format!(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nactions = {actions}\n"
+        ))
+    };
+    assert_eq!(
+        file(r#"["create", "usedesk.coment_created"]"#),
+        "deskhook.toml:4:11: unknown event type 'usedesk.coment_created' (did you mean \
+         'usedesk.comment_created'?)"
+    );
+    assert_eq!(
+        file(r#"["iqchannels.delete_messages"]"#),
+        "deskhook.toml:4:11: unknown event type 'iqchannels.delete_messages' (did you mean \
+         'iqchannels.delete-messages'?)"
+    );
+    assert_eq!(
+        file(r#"["message_created"]"#),
+        "deskhook.toml:4:11: unknown action 'message_created' (did you mean \
+         'iqchannels.message_created'?)"
+    );
+    assert_eq!(
+        file(r#""create, usedesk.ratin""#),
+        "deskhook.toml:4:11: unknown event type 'usedesk.ratin' (did you mean \
+         'usedesk.rating'?)"
+    );
+}
+
+#[test]
+fn errors_name_the_position_and_the_fix() {
+    assert_eq!(
+        err("[delivery]\nqueue_capacty = 5\n"),
+        "deskhook.toml:2:1: unknown field `queue_capacty`, expected one of `queue_capacity`, \
+         `overflow`, `block_timeout`, `dead_letter_path`, `breaker_failures`, \
+         `breaker_cool_down`, `retry_after_max`, `shutdown_timeout`, `max_payload`, \
+         `max_in_flight`, `max_threads`, `thread_idle_timeout`, `max_queued_bytes`, \
+         `attempt_log`, `attempt_retention`, `attempt_max_rows`, `metrics_per_endpoint`"
+    );
+    assert_eq!(
+        err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nactions = [\"create\", \"aprove\"]\n"
+        ),
+        "deskhook.toml:4:11: unknown action 'aprove' (did you mean 'approve'?)"
+    );
+    assert_eq!(
+        err("[delivery]\nshutdown_timeout = \"5 parsecs\"\n"),
+        "deskhook.toml:2:20: invalid duration '5 parsecs' (write it like 200ms, 5s, 5m, 2h or 1h 30m)"
+    );
+    assert_eq!(
+        err("[delivery]\noverflow = \"spill\"\n"),
+        "deskhook.toml:2:12: unknown overflow policy 'spill' (write \"drop-newest\", \"drop-oldest\" or \"block\")"
+    );
+    let bad_url = err("[[endpoint]]\nname = \"a\"\nurl = \"not a url\"\n");
+    assert!(
+        bad_url.starts_with("deskhook.toml:3:7: invalid endpoint URL"),
+        "{bad_url}"
+    );
+    let private = err("[[endpoint]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\n");
+    assert!(
+        private.starts_with("deskhook.toml:3:7: refusing to connect to 127.0.0.1 (loopback)"),
+        "{private}"
+    );
+    let short = err(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nsecrets = [\"whsec_c2hvcnQ=\"]\n",
+    );
+    assert!(
+        short.starts_with("deskhook.toml:4:12: secret is 5 bytes"),
+        "{short}"
+    );
+    let env = err(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nsecret_env = \"DESKHOOK_TEST_UNSET_VARIABLE\"\n",
+    );
+    assert!(
+        env.starts_with(
+            "deskhook.toml:4:14: endpoint 'a': environment variable DESKHOOK_TEST_UNSET_VARIABLE is not set"
+        ),
+        "{env}"
+    );
+    let cidr = err(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nallow_cidrs = [\"10.0.0.0/33\"]\n",
+    );
+    assert!(
+        cidr.starts_with("deskhook.toml:4:15: endpoint 'a': '10.0.0.0/33' is not a network"),
+        "{cidr}"
+    );
+    assert_eq!(
+        err("[delivery]\nblock_timeout = \"1s\"\n"),
+        "deskhook.toml:2:17: block_timeout applies only with overflow = \"block\"; set that \
+         too, or remove block_timeout"
+    );
+    assert_eq!(
+        err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nworkers = 0\n"),
+        "deskhook.toml:4:11: endpoint 'a': max_in_flight is 0; give at least 1"
+    );
+    assert_eq!(
+        err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nretry = \"5s,1m\"\n"),
+        "deskhook.toml:4:9: endpoint 'a': the retry schedule starts with 5s, but the first \
+         attempt is always made at once; start it with 0s (\"0s,5s,1m\")"
+    );
+    assert_eq!(
+        err("[delivery]\nmax_payload = 0\n"),
+        "deskhook.toml:2:1: max_payload = 0 would refuse every event; give a size in bytes, \
+         e.g. 1048576"
+    );
+    let syntax = err("[delivery\n");
+    assert!(syntax.starts_with("deskhook.toml:1:"), "{syntax}");
+}
+
+#[test]
+fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
+    let text = "[delivery]\nmax_in_flight = 64\nmax_threads = 8\nthread_idle_timeout = \"1s\"\n\
+                max_queued_bytes = 1000000\nattempt_log = 0\nattempt_retention = \"1h\"\n\
+                metrics_per_endpoint = true\n[[endpoint]]\nname = \"a\"\n\
+                url = \"https://x.example\"\ntenant = \"acme\"\nrate_limit = \"50/s\"\n\
+                rate_burst = 100\nmax_in_flight = 3\n";
+    let config = Config::parse(text, "deskhook.toml").unwrap();
+    let delivery = config.delivery_config().unwrap();
+    assert_eq!(
+        (
+            delivery.max_in_flight,
+            delivery.max_threads,
+            delivery.max_queued_bytes
+        ),
+        (64, 8, 1_000_000)
+    );
+    assert_eq!(delivery.thread_idle_timeout, Duration::from_secs(1));
+    assert_eq!(delivery.attempt_log, 0);
+    assert_eq!(delivery.attempt_retention, Duration::from_secs(3600));
+    assert!(delivery.metrics_per_endpoint);
+    let endpoint = &config.endpoints().unwrap()[0];
+    assert_eq!(endpoint.tenant_name(), Some("acme"));
+    assert_eq!(endpoint.max_in_flight, Some(3));
+    let limit = endpoint.rate_limit.unwrap();
+    assert_eq!((limit.to_string(), limit.burst()), ("50/s".to_owned(), 100));
+
+    let file = |lines: &str| {
+        err(&format!(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n{lines}\n"
+        ))
+    };
+    assert_eq!(
+        file("tenant = \"\""),
+        "deskhook.toml:4:10: endpoint 'a': invalid tenant '': it is empty (give a non-empty name of at \
+         most 128 bytes)"
+    );
+    assert_eq!(
+        file("rate_limit = \"fast\""),
+        "deskhook.toml:4:14: invalid configuration: invalid rate limit 'fast': no '/' \
+         (write it like \"50/s\", \"300/m\" or \"5/10s\")"
+    );
+    assert_eq!(
+        file("rate_burst = 5"),
+        "deskhook.toml:4:14: endpoint 'a': rate_burst applies only with rate_limit; set that too (such \
+         as \"50/s\"), or remove rate_burst"
+    );
+    assert_eq!(
+        err("[delivery]\nmax_threads = 0\n"),
+        "deskhook.toml:2:1: max_threads = 0 cannot work; give at least 1 (or leave it out)"
+    );
+}
+
+#[test]
+fn a_template_error_points_at_its_key_and_into_the_template() {
+    let bad = err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
+         template = '{\"text\": \"{{ subject }\"}'\n");
+    assert!(
+        bad.starts_with("deskhook.toml:4:12: endpoint 'a': inline template: line 1, column"),
+        "{bad}"
+    );
+    let missing =
+        err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\ntemplate = \"telegram\"\n");
+    assert!(missing.contains("template_vars.chat_id"), "{missing}");
+    let good = Config::parse(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\ntemplate = \"telegram\"\n\
+         template_vars = { chat_id = \"-100\" }\n",
+        Path::new("deskhook.toml"),
+    )
+    .unwrap();
+    let endpoint = &good.endpoints().unwrap()[0];
+    assert!(endpoint.payload_template().is_some());
+}
+
+#[test]
+fn a_ca_file_that_cannot_be_read_or_parsed_is_named() {
+    let ca = err(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nca_file = \"/nonexistent/ca.pem\"\n",
+    );
+    assert!(
+        ca.starts_with(
+            "deskhook.toml:4:11: endpoint 'a': cannot read ca_file '/nonexistent/ca.pem'"
+        ),
+        "{ca}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, "not a certificate").unwrap();
+    let text = format!(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nca_file = {:?}\n",
+        path.display().to_string()
+    );
+    let bad = err(&text);
+    assert!(bad.contains("no certificate in the CA PEM"), "{bad}");
+}
+
+#[test]
+fn positions_count_lines_and_characters() {
+    assert_eq!(line_column("ab\ncd", 0), (1, 1));
+    assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    assert_eq!(line_column("é\nx", 3), (2, 1));
+}
