@@ -1,0 +1,360 @@
+//! The admin API: endpoints created, changed, listed in pages and removed; dead letters
+//! listed, replayed and deleted.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let app = &c.app;
+
+    let created = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("crm", &receiver)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.headers[header::LOCATION], "/api/v1/endpoints/crm");
+    let view = created.json();
+    assert_eq!(view["state"], "active");
+    assert_eq!(view["secret_hints"], json!(["LaSw"]));
+    assert_eq!(view["headers"], json!(["Authorization"]));
+    // Neither the secret nor a header value appears in any response.
+    for path in ["/api/v1/endpoints/crm", "/api/v1/endpoints"] {
+        let body = api(app, Method::GET, path, None).await.body;
+        assert!(
+            !body.contains("MfKQ9r8G") && !body.contains("tenant-credential"),
+            "{body}"
+        );
+    }
+
+    let again = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("crm", &receiver)),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.json()["field"], "name");
+
+    // Each bad field is named, with the same words as deskhook.toml; nothing is created.
+    for (body, field) in [
+        (json!({"name": "x", "url": "ftp://example.com/"}), "url"),
+        (
+            json!({"name": "x", "url": "http://127.0.0.1/", "retry": "5x"}),
+            "retry",
+        ),
+        (
+            json!({"name": "x", "url": "http://127.0.0.1/", "colour": "red"}),
+            "colour",
+        ),
+        (json!({"name": "x"}), "url"),
+        (
+            json!({"name": "x", "url": "http://127.0.0.1/", "actions": ["creat"]}),
+            "actions",
+        ),
+        (
+            json!({"name": "x", "url": "http://127.0.0.1/", "secrets": ["nope"]}),
+            "secrets",
+        ),
+    ] {
+        let refused = api(app, Method::POST, "/api/v1/endpoints", Some(body.clone())).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            refused.body
+        );
+        assert_eq!(
+            refused.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let problem = refused.json();
+        assert_eq!(problem["field"], field, "{body}: {problem}");
+        assert_eq!(problem["status"], 400);
+        assert!(!problem["detail"].as_str().unwrap().is_empty());
+    }
+    let not_json = send(
+        app,
+        Request::post("/api/v1/endpoints")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{nope"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(c.sink.endpoints().len(), 1);
+
+    // An update without secrets or headers keeps them; a rename is refused.
+    let updated = api(
+        app,
+        Method::PUT,
+        "/api/v1/endpoints/crm",
+        Some(json!({"url": receiver.url, "allow_private": true, "retry": "0s,1ms", "tenant": "acme"})),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.json()["secret_hints"], json!(["LaSw"]));
+    assert_eq!(updated.json()["headers"], json!(["Authorization"]));
+    assert_eq!(updated.json()["retry"], "0s,1ms");
+    let renamed = api(
+        app,
+        Method::PUT,
+        "/api/v1/endpoints/crm",
+        Some(json!({"name": "crm2", "url": receiver.url})),
+    )
+    .await;
+    assert_eq!(renamed.json()["field"], "name");
+    let unknown = api(
+        app,
+        Method::PUT,
+        "/api/v1/endpoints/cr",
+        Some(json!({"url": receiver.url})),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean 'crm'"),
+        "{}",
+        unknown.body
+    );
+
+    // A test event reaches the receiver signed with the kept secret and header.
+    let sent = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints/crm/test",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    let event_id = sent.json()["event_id"].as_str().unwrap().to_owned();
+    let got = receiver.wait_for(1);
+    assert_eq!(got[0].header("webhook-id"), Some(event_id.as_str()));
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer tenant-credential")
+    );
+    assert!(got[0].header("webhook-signature").is_some());
+    c.sink.flush(WAIT).unwrap();
+    let attempts = api(
+        app,
+        Method::GET,
+        &format!("/api/v1/attempts?event_id={event_id}"),
+        None,
+    )
+    .await;
+    let items = attempts.json()["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+    assert_eq!(items[0]["status"], 204);
+    assert_eq!(items[0]["ticket"], "DESKHOOK-TEST");
+    let bad_status = api(app, Method::GET, "/api/v1/attempts?status=6xx", None).await;
+    assert_eq!(bad_status.json()["field"], "status");
+    let bad_time = api(app, Method::GET, "/api/v1/attempts?since=yesterday", None).await;
+    assert_eq!(bad_time.json()["field"], "since");
+
+    // Pause, resume, rotate, delete.
+    let paused = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints/crm/pause",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(paused.json()["state"], "paused");
+    let resumed = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints/crm/resume",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(resumed.json()["state"], "active");
+    let no_secret = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints/crm/rotate-secret",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(no_secret.json()["field"], "secret");
+    let rotated = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints/crm/rotate-secret",
+        Some(json!({"secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "overlap": "1h"})),
+    )
+    .await;
+    assert_eq!(
+        rotated.json()["secret_hints"],
+        json!(["b7oD", "LaSw"]),
+        "{}",
+        rotated.body
+    );
+    let removed = api(
+        app,
+        Method::DELETE,
+        "/api/v1/endpoints/crm",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert_eq!(
+        api(app, Method::GET, "/api/v1/endpoints/crm", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let doc = api(app, Method::GET, "/api/v1/openapi.json", None)
+        .await
+        .json();
+    assert_eq!(doc["servers"][0]["url"], "/api/v1");
+    for path in [
+        "/endpoints",
+        "/endpoints/{name}",
+        "/attempts",
+        "/dead-letters/replay",
+        "/stats",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["EndpointSpec"]["properties"]["retry"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_list_in_pages_with_a_cursor() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    for i in 0..7 {
+        let mut body = endpoint_json(&format!("ep-{i}"), &receiver);
+        body["tenant"] = json!(if i < 3 { "acme" } else { "globex" });
+        let created = api(&c.app, Method::POST, "/api/v1/endpoints", Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED);
+    }
+    let mut names = Vec::new();
+    let mut path = "/api/v1/endpoints?limit=3".to_owned();
+    loop {
+        let page = api(&c.app, Method::GET, &path, None).await.json();
+        names.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["name"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/endpoints?limit=3&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        names,
+        ["ep-0", "ep-1", "ep-2", "ep-3", "ep-4", "ep-5", "ep-6"]
+    );
+    let acme = api(&c.app, Method::GET, "/api/v1/endpoints?tenant=acme", None)
+        .await
+        .json();
+    assert_eq!(acme["remaining"], 3);
+    let limit = api(&c.app, Method::GET, "/api/v1/endpoints?limit=5000", None).await;
+    assert_eq!(limit.json()["field"], "limit");
+    let state = api(&c.app, Method::GET, "/api/v1/endpoints?state=sleepy", None).await;
+    assert_eq!(state.json()["field"], "state");
+    let stats = api(&c.app, Method::GET, "/api/v1/stats", None).await.json();
+    assert_eq!(stats["endpoints"], 7);
+    assert_eq!(stats["states"]["active"], 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
+    let receiver =
+        Receiver::start(|_, n| deskhook_tests::Answer::status(if n < 3 { 503 } else { 204 }));
+    let c = console(deskhook_console::router);
+    let created = api(
+        &c.app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(json!({
+            "name": "crm", "url": receiver.url, "allow_private": true, "retry": "0s"
+        })),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", c.sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    for code in ["T-1", "T-2", "T-3"] {
+        dispatcher.emit(Action::Comment, &ticket(code), &user);
+    }
+    c.sink.flush(WAIT).unwrap();
+    let letters = api(
+        &c.app,
+        Method::GET,
+        "/api/v1/dead-letters?endpoint=crm",
+        None,
+    )
+    .await
+    .json();
+    let keys: Vec<String> = letters["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 3, "{letters}");
+    assert_eq!(letters["items"][0]["letter"]["endpoint"], "crm");
+
+    let none = api(
+        &c.app,
+        Method::POST,
+        "/api/v1/dead-letters/replay",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(none.json()["field"], "keys");
+    let replayed = api(
+        &c.app,
+        Method::POST,
+        "/api/v1/dead-letters/replay",
+        Some(json!({"keys": [keys[0]]})),
+    )
+    .await
+    .json();
+    assert_eq!(replayed["replayed"], 1, "{replayed}");
+    c.sink.flush(WAIT).unwrap();
+    assert_eq!(receiver.wait_for(4).len(), 4);
+    let deleted = api(
+        &c.app,
+        Method::POST,
+        "/api/v1/dead-letters/delete",
+        Some(json!({"keys": [keys[1]]})),
+    )
+    .await
+    .json();
+    assert_eq!(deleted["deleted"], 1);
+    let rest = api(
+        &c.app,
+        Method::POST,
+        "/api/v1/dead-letters/replay",
+        Some(json!({"endpoint": "crm"})),
+    )
+    .await
+    .json();
+    assert_eq!(rest["replayed"], 1, "{rest}");
+    c.sink.flush(WAIT).unwrap();
+    let left = api(&c.app, Method::GET, "/api/v1/dead-letters", None)
+        .await
+        .json();
+    assert_eq!(left["items"].as_array().unwrap().len(), 0, "{left}");
+}

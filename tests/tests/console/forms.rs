@@ -1,0 +1,225 @@
+//! The endpoint forms: create, edit, rotate, refuse with the field named, pick a payload.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let page = send(
+        &c.app,
+        Request::get("/endpoints/new").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let token = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+
+    // A bad retry schedule: the form comes back with the message, the field marked, what
+    // was typed kept, and nothing created.
+    let refused = send(
+        &c.app,
+        form(
+            "/endpoints",
+            &token,
+            &[
+                ("name", "crm"),
+                ("url", &receiver.url),
+                ("retry", "5x"),
+                ("allow_private", "on"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("class=\"field invalid\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"5x\""));
+    assert!(c.sink.endpoints().is_empty());
+
+    let created = send(
+        &c.app,
+        form(
+            "/endpoints",
+            &token,
+            &[
+                ("name", "crm"),
+                ("url", &receiver.url),
+                ("tenant", "acme"),
+                ("actions", "create, comment"),
+                ("retry", "0s"),
+                ("allow_private", "on"),
+                ("secret", SECRET),
+                ("headers", "Authorization: Bearer tenant-credential"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    assert_eq!(
+        created.headers[header::LOCATION],
+        "/endpoints/crm?done=created"
+    );
+    let info = c.sink.endpoints().get("crm").unwrap();
+    assert_eq!(info.tenant.as_deref(), Some("acme"));
+    assert_eq!(info.secret_hints, ["LaSw"]);
+    assert_eq!(info.headers, ["Authorization"]);
+
+    // The edit form shows the settings, never the secret or the header's value; saving it
+    // without them keeps them.
+    let edit = send(
+        &c.app,
+        Request::get("/endpoints/crm/edit")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        edit.body.contains("value=\"create,comment\""),
+        "{}",
+        edit.body
+    );
+    assert!(!edit.body.contains("MfKQ9r8G") && !edit.body.contains("tenant-credential"));
+    let saved = send(
+        &c.app,
+        form(
+            "/endpoints/crm/edit",
+            &token,
+            &[
+                ("url", &receiver.url),
+                ("tenant", "acme"),
+                ("actions", "create"),
+                ("retry", "0s,1ms"),
+                ("allow_private", "on"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let info = c.sink.endpoints().get("crm").unwrap();
+    assert_eq!(info.secret_hints, ["LaSw"]);
+    assert_eq!(info.headers, ["Authorization"]);
+    assert_eq!(info.retry.to_string(), "0s,1ms");
+    assert_eq!(info.event_types.to_string(), "create");
+
+    // Rotation takes the admin's secret; a test event goes out signed with both.
+    let bad = send(
+        &c.app,
+        form(
+            "/endpoints/crm/rotate",
+            &token,
+            &[("secret", "not-a-secret")],
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        !bad.body.contains("not-a-secret"),
+        "a refused secret is not shown back"
+    );
+    let rotated = send(
+        &c.app,
+        form(
+            "/endpoints/crm/rotate",
+            &token,
+            &[("secret", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        rotated.headers[header::LOCATION],
+        "/endpoints/crm?done=rotated"
+    );
+    let tested = send(&c.app, form("/endpoints/crm/test", &token, &[])).await;
+    assert_eq!(
+        tested.headers[header::LOCATION],
+        "/endpoints/crm?done=tested"
+    );
+    let got = receiver.wait_for(1);
+    assert_eq!(
+        got[0]
+            .header("webhook-signature")
+            .unwrap()
+            .matches("v1,")
+            .count(),
+        2
+    );
+    let deleted = send(&c.app, form("/endpoints/crm/delete", &token, &[])).await;
+    assert_eq!(deleted.headers[header::LOCATION], "/?done=deleted");
+    assert!(c.sink.endpoints().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let token = "form-token";
+    let fields = |vars: &'static str| {
+        vec![
+            ("name", "chat"),
+            ("url", receiver.url.as_str()),
+            ("retry", "0s"),
+            ("allow_private", "on"),
+            ("template_preset", "telegram"),
+            ("template_vars", vars),
+        ]
+    };
+    // The Telegram preset without its chat: refused, the field named, nothing created.
+    let refused = send(&c.app, form("/endpoints", token, &fields(""))).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("template_vars.chat_id"),
+        "{}",
+        refused.body
+    );
+    assert!(c.sink.endpoints().is_empty());
+
+    let created = send(
+        &c.app,
+        form("/endpoints", token, &fields("chat_id=-100123, lang=ru")),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let edit = send(
+        &c.app,
+        Request::get("/endpoints/chat/edit")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        edit.body.contains("value=\"telegram\" selected"),
+        "{}",
+        edit.body
+    );
+    assert!(edit.body.contains("chat_id=-100123, lang=ru"));
+
+    // The channel gets a message it can show.
+    c.sink.endpoints().send_test("chat").unwrap();
+    let message = receiver.wait_for(1)[0].json();
+    assert_eq!(message["chat_id"], "-100123");
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Заявка создана"),
+        "{message}"
+    );
+
+    // A template of one's own needs its text.
+    let mut own = fields("");
+    own[4] = ("template_preset", "custom");
+    let refused = send(&c.app, form("/endpoints/chat/edit", token, &own)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("needs its text"), "{}", refused.body);
+}

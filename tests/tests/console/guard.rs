@@ -1,0 +1,303 @@
+//! What an attacker's page or a tenant's hostile name must not do: cross-site requests,
+//! escaping, nesting under a prefix, and the token.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_requests_and_forms_without_the_token_change_nothing() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    c.sink
+        .endpoints()
+        .upsert_spec(&serde_json::from_value(endpoint_json("crm", &receiver)).unwrap())
+        .unwrap();
+
+    // An API call as a cross-site form would send it: no JSON, no Authorization.
+    let form_like = send(
+        &c.app,
+        Request::post("/api/v1/endpoints/crm/pause")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(form_like.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // What a browser marks as cross-site, or from another origin.
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "http://evil.example"),
+    ] {
+        let refused = send(
+            &c.app,
+            Request::post("/api/v1/endpoints/crm/pause")
+                .header(header::HOST, "127.0.0.1:8089")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(name, value)
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{name}");
+    }
+    // A page form without the CSRF token matching the cookie.
+    let page = send(&c.app, Request::get("/").body(Body::empty()).unwrap()).await;
+    let cookie = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let forged = send(
+        &c.app,
+        Request::post("/endpoints/crm/pause")
+            .header(header::COOKIE, format!("deskhook_csrf={token}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("csrf=0000"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.sink.endpoints().get("crm").unwrap().state.to_string(),
+        "active"
+    );
+    // With it, the form pauses the endpoint and sends the browser back to its page.
+    let paused = send(
+        &c.app,
+        Request::post("/endpoints/crm/pause")
+            .header(header::COOKIE, format!("deskhook_csrf={token}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={token}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(paused.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        paused.headers[header::LOCATION],
+        "/endpoints/crm?done=paused"
+    );
+    assert_eq!(
+        c.sink.endpoints().get("crm").unwrap().state.to_string(),
+        "paused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_escape_what_tenants_and_receivers_wrote_and_work_nested() {
+    let receiver = Receiver::start(|_, _| {
+        deskhook_tests::Answer::status(500).body("<script>alert('receiver')</script>")
+    });
+    let c = console(|sink| Router::new().nest("/admin/hooks", Console::new(sink).router()));
+    let hostile = "<img src=x onerror=alert(1)>";
+    let mut spec = endpoint_json(hostile, &receiver);
+    spec["retry"] = json!("0s");
+    c.sink
+        .endpoints()
+        .upsert_spec(&serde_json::from_value(spec).unwrap())
+        .unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", c.sink.clone())
+        .build();
+    let mut subject = ticket("T-<b>1</b>");
+    subject.subject = "\"}<script>x</script>".into();
+    dispatcher
+        .for_tenant("acme")
+        .emit(Action::Create, &subject, &deskhook::sample::user());
+    c.sink.flush(WAIT).unwrap();
+
+    let list = send(
+        &c.app,
+        Request::get("/admin/hooks").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert!(!list.body.contains("<img src=x"), "{}", list.body);
+    assert!(list.body.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(
+        list.body.contains(
+            "href=\"/admin/hooks/endpoints/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E\""
+        ),
+        "{}",
+        list.body
+    );
+
+    let page = send(
+        &c.app,
+        Request::get("/admin/hooks/endpoints/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("<script>"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("&lt;script&gt;alert('receiver')&lt;/script&gt;"),
+        "the receiver's answer is shown as text"
+    );
+    assert!(page.body.contains("T-&lt;b&gt;1&lt;/b&gt;"));
+    assert!(!page.body.contains("MfKQ9r8G") && !page.body.contains("tenant-credential"));
+    assert!(page.body.contains("…LaSw"));
+    assert!(page.body.contains("<svg"), "the chart");
+    assert!(page.body.contains(
+        "action=\"/admin/hooks/endpoints/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/pause\""
+    ));
+
+    let letters = send(
+        &c.app,
+        Request::get("/admin/hooks/dead-letters")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(letters.body.contains("T-&lt;b&gt;1&lt;/b&gt;") && !letters.body.contains("<b>1"));
+    let event = send(
+        &c.app,
+        Request::get("/admin/hooks/events?q=T-%3Cb%3E1%3C%2Fb%3E")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        event
+            .body
+            .contains("1 attempts to 1 endpoints; 1 dead letters"),
+        "{}",
+        event.body
+    );
+    let css = send(
+        &c.app,
+        Request::get("/admin/hooks/assets/console.css")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
+    let c = console(|sink| Console::new(sink).require_token("s3cret-token").router());
+    let anonymous = api(&c.app, Method::GET, "/api/v1/stats", None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous.headers[header::WWW_AUTHENTICATE],
+        "Bearer realm=\"deskhook\""
+    );
+    let wrong = send(
+        &c.app,
+        Request::get("/api/v1/stats")
+            .header(header::AUTHORIZATION, "Bearer nope")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let bearer = send(
+        &c.app,
+        Request::get("/api/v1/stats")
+            .header(header::AUTHORIZATION, "Bearer s3cret-token")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(bearer.status, StatusCode::OK);
+    let page = send(
+        &c.app,
+        Request::get("/dead-letters").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers[header::LOCATION],
+        "/login?next=%2Fdead-letters"
+    );
+
+    let login = send(&c.app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let csrf = login.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let post = |token: &str| {
+        Request::post("/login")
+            .header(header::COOKIE, format!("deskhook_csrf={csrf}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "csrf={csrf}&next=%2Fdead-letters&token={token}"
+            )))
+            .unwrap()
+    };
+    let refused = send(&c.app, post("guess")).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let ok = send(&c.app, post("s3cret-token")).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers[header::LOCATION], "/dead-letters");
+    let session = ok.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("s3cret-token"),
+        "the cookie is a session, not the token"
+    );
+    let cookie = session.split(';').next().unwrap().to_owned();
+    let both = format!("{cookie}; deskhook_csrf={csrf}");
+    let page = send(
+        &c.app,
+        Request::get("/dead-letters")
+            .header(header::COOKIE, &both)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("action=\"/logout\""),
+        "a person who logged in can log out"
+    );
+
+    // Logging out closes the session: the same cookie no longer opens a page.
+    let out = send(
+        &c.app,
+        Request::post("/logout")
+            .header(header::COOKIE, &both)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={csrf}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.headers[header::LOCATION], "/login");
+    let after = send(
+        &c.app,
+        Request::get("/dead-letters")
+            .header(header::COOKIE, &both)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+}
