@@ -447,26 +447,30 @@ impl<K: AsRef<str>, V: AsRef<str>> Headers for Vec<(K, V)> {
 
 impl<S: BuildHasher> Headers for HashMap<String, String, S> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.get(name)
-            .or_else(|| {
-                self.iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                    .map(|(_, value)| value)
-            })
-            .map(String::as_str)
+        map_header(self.get(name), self.iter(), name)
     }
 }
 
 impl Headers for BTreeMap<String, String> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.get(name)
-            .or_else(|| {
-                self.iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                    .map(|(_, value)| value)
-            })
-            .map(String::as_str)
+        map_header(self.get(name), self.iter(), name)
     }
+}
+
+/// A map's header: the entry under `name` as written, else the first whose key matches it
+/// regardless of ASCII case.
+fn map_header<'a>(
+    exact: Option<&'a String>,
+    mut entries: impl Iterator<Item = (&'a String, &'a String)>,
+    name: &str,
+) -> Option<&'a str> {
+    exact
+        .or_else(|| {
+            entries
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value)
+        })
+        .map(String::as_str)
 }
 
 /// What [`verify`] vouches for: the request was signed with one of the secrets, within the
