@@ -91,7 +91,9 @@ impl Shared {
             match self.pull(partition, &consumer, &mut order).await {
                 Pulled::Ordered => break,
                 Pulled::Again => {
-                    let _ = self.stream.delete_consumer(&name).await;
+                    if !self.delete_until_gone(partition, &name, &mut order).await {
+                        break;
+                    }
                 }
             }
         }
@@ -105,6 +107,41 @@ impl Shared {
                     let _ = self.stream.delete_consumer(&name).await;
                 }
                 () = until(&mut order, |o| *o == Order::End) => {}
+            }
+        }
+    }
+
+    /// Deletes this relay's consumer `name` of `partition`, trying again until it is gone;
+    /// `false` when told to stop first. It must go before the pull starts again: found again
+    /// under its name, it would keep what was lost on the way pending until `ack_wait` while
+    /// the messages behind it flow, and a ticket's later events would overtake its earlier
+    /// ones (seen when a cluster node was killed and the servers were slow to answer).
+    async fn delete_until_gone(
+        &self,
+        partition: u32,
+        name: &str,
+        order: &mut watch::Receiver<Order>,
+    ) -> bool {
+        loop {
+            match self.stream.delete_consumer(name).await {
+                Ok(_) => return true,
+                Err(e)
+                    if matches!(e.kind(), consumer_error::JetStream(ref js)
+                    if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
+                {
+                    return true;
+                }
+                Err(e) => {
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "relay: partition {partition}: cannot delete consumer '{name}' to pull \
+                         again: {e}; trying again"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(PAUSE) => {}
+                        () = until(order, |o| *o != Order::Keep) => return false,
+                    }
+                }
             }
         }
     }
