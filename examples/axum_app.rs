@@ -14,7 +14,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::post;
-use deskhook::{Action, Dispatcher, Secret, Status, Ticket, User};
+use deskhook::event::Status;
+use deskhook::{Action, Dispatcher, Secret, Ticket, User};
 use deskhook_transports::delivery::Endpoint;
 use deskhook_transports::http_async::AsyncHttpSink;
 use tower::ServiceExt;
@@ -35,7 +36,7 @@ async fn act(
 ) -> Result<String, (StatusCode, String)> {
     let action: Action = action
         .parse()
-        .map_err(|e: deskhook::ParseActionError| (StatusCode::BAD_REQUEST, e.to_string()))?;
+        .map_err(|e: deskhook::event::ParseActionError| (StatusCode::BAD_REQUEST, e.to_string()))?;
     let mut tickets = desk.tickets.lock().map_err(|_| {
         (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -53,7 +54,7 @@ async fn act(
         Action::Ok => ticket.status = Status::Success,
         Action::Comment => ticket
             .comments
-            .push(deskhook::Comment::new(desk.agent.clone(), "On it.")),
+            .push(deskhook::event::Comment::new(desk.agent.clone(), "On it.")),
         _ => {}
     }
     // Queues only: the request is answered without waiting for any webhook.
@@ -75,7 +76,7 @@ async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) ->
         .iter()
         .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
         .collect();
-    let verdict = match deskhook::verify(
+    let verdict = match deskhook::signature::verify(
         &pairs,
         &body,
         std::slice::from_ref(&inbox.secret),

@@ -158,7 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let timestamp = i64::try_from(now)?;
-    let signature = deskhook::sign("msg_forged", timestamp, &body, &[forged_secret])?;
+    let signature = deskhook::signature::sign("msg_forged", timestamp, &body, &[forged_secret])?;
     let forged = Request::post("/hooks")
         .header("webhook-id", "msg_forged")
         .header("webhook-timestamp", timestamp.to_string())

@@ -32,7 +32,7 @@ fn chat_services(public_key: Secret, seen: mpsc::Sender<Seen>) -> Result<String,
                 .iter()
                 .map(|h| (h.field.to_string(), h.value.to_string()))
                 .collect();
-            let verified = deskhook::verify(
+            let verified = deskhook::signature::verify(
                 &headers,
                 &body,
                 std::slice::from_ref(&public_key),

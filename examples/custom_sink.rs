@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use deskhook::{Action, AsyncEventSink, Dispatcher, Emitted, Error, EventId, EventSink, sample};
+use deskhook::sink::{AsyncEventSink, Emitted, EventId, EventSink};
+use deskhook::{Action, Dispatcher, Error, sample};
 
 /// What the worker needs: the body (a reference-counted `Bytes`, so no copy) and ids.
 enum Job {
@@ -106,7 +107,7 @@ impl EventSink for QueueSink {
 #[derive(Default)]
 struct Audit(Mutex<Vec<String>>);
 
-#[deskhook::async_trait]
+#[deskhook::sink::async_trait]
 impl AsyncEventSink for Audit {
     async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
         // Subscribed to two Zenlix actions only, so every event here is a Zenlix one.

@@ -10,9 +10,9 @@
 use std::error::Error;
 use std::sync::{Arc, Mutex};
 
-use deskhook::{
-    Action, Comment, DateTime, Dispatcher, Emitted, EventSink, Priority, Secret, Status,
-};
+use deskhook::event::{Comment, DateTime, Priority, Status};
+use deskhook::sink::{Emitted, EventSink};
+use deskhook::{Action, Dispatcher, Secret};
 use deskhook_transports::config::Config;
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ fn start_receiver(secret: Secret) -> Result<Receiver, Box<dyn Error>> {
                     .find(|(k, _)| k.eq_ignore_ascii_case(name))
                     .map_or(String::new(), |(_, v)| v.clone())
             };
-            let verified = deskhook::verify(
+            let verified = deskhook::signature::verify(
                 &headers,
                 &body,
                 std::slice::from_ref(&secret),
@@ -291,7 +291,9 @@ retry = "0s,100ms,1s"
     let first = log.lines().next().ok_or("the file log is empty")?;
     println!("  {}…", first.chars().take(150).collect::<String>());
 
-    let stats = deskhook::dispatcher().ok_or("no dispatcher")?.stats();
+    let stats = deskhook::dispatch::dispatcher()
+        .ok_or("no dispatcher")?
+        .stats();
     for sink in &stats.sinks {
         println!(
             "sink {:<6} sent {:>2}, failed {}",

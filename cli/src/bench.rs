@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use deskhook::policy::RetrySchedule;
 use std::sync::mpsc;
 
-use deskhook::{Action, Dispatcher, Emitted, EventRef, Ticket, User};
+use deskhook::sink::Emitted;
+use deskhook::{Action, Dispatcher, EventRef, Ticket, User};
 use deskhook_transports::delivery::{
     AttemptRecord, DeliveryConfig, DeliveryGuard, DeliverySink, Endpoint, Receipt,
 };
@@ -270,15 +271,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
         None => DeliveryConfig::default().max_queued_bytes,
     };
-    let delivery = DeliveryConfig {
-        queue_capacity,
-        max_queued_bytes,
-        dead_letter_path: dead_letter_path.clone(),
-        max_in_flight: workers,
-        max_threads: workers,
-        attempt_log: args.attempt_log,
-        ..DeliveryConfig::default()
-    };
+    let mut delivery = DeliveryConfig::default();
+    delivery.queue_capacity = queue_capacity;
+    delivery.max_queued_bytes = max_queued_bytes;
+    delivery.dead_letter_path = dead_letter_path.clone();
+    delivery.max_in_flight = workers;
+    delivery.max_threads = workers;
+    delivery.attempt_log = args.attempt_log;
     let order = std::sync::Arc::new(fleet::OrderCheck::default());
     let rss_before = proc::proc_status("VmRSS:");
     // The async and NATS sinks are built outside any runtime, so each starts a runtime of its

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deskhook::Action;
 use deskhook::policy::{RetrySchedule, parse_duration};
-use deskhook::{Action, EventId};
+use deskhook::sink::EventId;
 use deskhook_transports::delivery::{
     AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters,
 };
@@ -79,8 +80,8 @@ struct ReplayArgs {
     /// deliver with.
     #[arg(long, value_name = "FILE", required = true)]
     config: PathBuf,
-    /// Allow private, loopback and link-local addresses that the endpoints' host names
-    /// resolve to. (A literal private IP in the file needs allow_private = true there.)
+    /// Allow private, loopback and link-local addresses for the endpoints of --config, written
+    /// as IPs or resolved from host names (refused by default, a guard against SSRF).
     #[arg(long)]
     allow_private: bool,
     /// The delay before each attempt, separated by commas. It replaces the endpoints' own

@@ -5,8 +5,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+use deskhook::formats::Format;
 use deskhook::signature::{DEFAULT_TOLERANCE, Headers};
-use deskhook::{Format, ReceiveOptions, Received, Secret};
+use deskhook::{ReceiveOptions, Received, Secret};
 use serde_json::Value;
 
 /// The largest request body accepted; a larger one is answered 413.
@@ -62,7 +63,7 @@ impl Verdict {
         if secrets.is_empty() {
             return Verdict::Unsigned;
         }
-        match deskhook::verify(headers, body, secrets, DEFAULT_TOLERANCE) {
+        match deskhook::signature::verify(headers, body, secrets, DEFAULT_TOLERANCE) {
             Ok(_) => Verdict::Verified,
             Err(e) => Verdict::Bad(e.to_string()),
         }

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use deskhook::event::WebhookEvent;
 use deskhook::formats::{iqchannels, usedesk};
-use deskhook::{Action, Dispatcher, Event, EventId, EventType, WebhookEvent};
+use deskhook::sink::EventId;
+use deskhook::{Action, Dispatcher, Event, EventType};
 use deskhook_transports::template::Template;
 
 /// Print the exact wire body of an event, one line per body.

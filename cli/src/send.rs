@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use clap::ArgGroup;
-use deskhook::policy::{BreakerPolicy, RetrySchedule, parse_duration};
-use deskhook::{Action, Dispatcher, EventType};
+use deskhook::policy::{RetrySchedule, parse_duration};
+use deskhook::{Action, Dispatcher, EventType, EventTypeSet};
 use deskhook_transports::config::Config;
 use deskhook_transports::delivery::{
     AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeliveryConfig, Endpoint,
@@ -126,25 +126,22 @@ pub(crate) fn config_endpoints(
     timeout: Duration,
     allow_private: bool,
 ) -> Result<Vec<Endpoint>, String> {
-    let endpoints = config.endpoints().map_err(|e| e.to_string())?;
+    // Applied to the file's settings before they are checked, so that `--allow-private`
+    // allows a literal private address too; `false` leaves the file's own setting.
+    let endpoints = config
+        .endpoints_with(|spec| {
+            spec.allow_private |= allow_private;
+            spec.retry = Some(retry.clone());
+            spec.timeout = Some(timeout);
+        })
+        .map_err(|e| e.to_string())?;
     if endpoints.is_empty() {
         return Err(format!(
             "'{}' has no [[endpoint]]; add one, or give --url",
             path.display()
         ));
     }
-    Ok(endpoints
-        .into_iter()
-        .map(|e| {
-            let e = e.retry(retry.clone()).timeout(timeout);
-            // `allow_private(false)` would undo the file's `allow_private = true`.
-            if allow_private {
-                e.allow_private(true)
-            } else {
-                e
-            }
-        })
-        .collect())
+    Ok(endpoints)
 }
 
 /// An action name; `all` points to --all-actions.
@@ -232,7 +229,7 @@ impl Events {
 
     fn emit(&self, dispatcher: &Dispatcher) {
         match self {
-            Events::Zenlix(events) => events.iter().for_each(|e| dispatcher.emit_event(e)),
+            Events::Zenlix(events) => events.iter().for_each(|e| dispatcher.emit_webhook(e)),
             Events::Vendor(event) => event.emit(dispatcher),
         }
     }
@@ -359,15 +356,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let config = args.config.as_deref().map(load_config).transpose()?;
     let mut delivery = match &config {
         Some(config) => config.delivery_config().map_err(|e| e.to_string())?,
-        None => DeliveryConfig {
+        None => {
+            let mut delivery = DeliveryConfig::default();
             // A handful of events from a prompt: pausing the endpoint after failures would
             // only make the command wait longer.
-            breaker: BreakerPolicy {
-                failures: 0,
-                ..BreakerPolicy::default()
-            },
-            ..DeliveryConfig::default()
-        },
+            delivery.breaker.failures = 0;
+            delivery
+        }
     };
     // Every event of this command waits in the queue at once: nothing may be dropped.
     delivery.queue_capacity = delivery.queue_capacity.max(event_types.len());
@@ -431,6 +426,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             }
         }
     };
+    // What the endpoints subscribe to: an event type none of them takes is not a failure.
+    let subscribed = endpoints.iter().fold(EventTypeSet::empty(), |set, e| {
+        set.union(e.subscribed_event_types())
+    });
     let mut builder = HttpSink::builder().config(delivery).observer(observer);
     for endpoint in endpoints {
         builder = builder.endpoint(endpoint);
@@ -452,13 +451,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let (delivered, dead_lettered, dropped) = totals(&stats);
     let total = delivered + dead_lettered + dropped;
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-    let not_attempted: Vec<&str> = event_types
-        .iter()
-        .filter(|t| !seen.attempted.contains(t))
-        .map(|t| t.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let names = |wanted: bool| -> Vec<&str> {
+        event_types
+            .iter()
+            .filter(|t| !seen.attempted.contains(t) && subscribed.contains(**t) == wanted)
+            .map(|t| t.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let (not_attempted, unsubscribed) = (names(true), names(false));
 
     let mut summary = format!(
         "{delivered} of {total} delivered ({} event(s), {} endpoint(s))",
@@ -477,10 +479,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             wait.as_secs_f64()
         ));
     }
+    if !unsubscribed.is_empty() {
+        summary.push_str(&format!(
+            "\nnot sent: {} (no endpoint subscribes to it)",
+            unsubscribed.join(", ")
+        ));
+    }
     if !not_attempted.is_empty() {
         summary.push_str(&format!(
-            "\nno attempt for: {} (no endpoint subscribes to it, or it was refused before \
-             sending)",
+            "\nno attempt for: {} (refused before sending)",
             not_attempted.join(", ")
         ));
     }

@@ -18,7 +18,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use deskhook::{Emitted, EventId, Format, ReceiveOptions};
+use deskhook::ReceiveOptions;
+use deskhook::formats::Format;
+use deskhook::sink::{Emitted, EventId};
 use deskhook_console::{Console, Problem};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::http_async::AsyncHttpSink;
@@ -399,7 +401,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let outcome = if daemon.durable {
         daemon.sink.send_with_receipt(&emitted).await
     } else {
-        deskhook::EventSink::send(&daemon.sink, &emitted)
+        deskhook::sink::EventSink::send(&daemon.sink, &emitted)
             .map_err(|e| deskhook_transports::Error::Config(e.to_string()))
     };
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());

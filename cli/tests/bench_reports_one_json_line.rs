@@ -169,8 +169,9 @@ fn serve(
             body.resize(len, 0);
             reader.read_exact(&mut body)?;
         }
-        let verified = (!secrets.is_empty())
-            .then(|| deskhook::verify(&headers, &body, secrets, DEFAULT_TOLERANCE).is_ok());
+        let verified = (!secrets.is_empty()).then(|| {
+            deskhook::signature::verify(&headers, &body, secrets, DEFAULT_TOLERANCE).is_ok()
+        });
         let code = serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| v["ticket"]["code"].as_str().map(str::to_owned))

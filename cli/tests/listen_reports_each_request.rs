@@ -43,7 +43,7 @@ fn json_prints_each_body_on_one_line() {
     let listen = Listen::start(&["--json", "--secret", SECRET]);
     let body = br#"{"action":"edit","ticket":{"code":"J1"}}"#;
     let now = jiff::Timestamp::now().as_second().to_string();
-    let signature = deskhook::sign(
+    let signature = deskhook::signature::sign(
         "msg_1",
         now.parse().unwrap(),
         body,
@@ -60,7 +60,7 @@ fn json_prints_each_body_on_one_line() {
 
     // A pretty-printed body comes out compact, still one line.
     let pretty = b"{\n  \"action\": \"ok\"\n}\n";
-    let signature = deskhook::sign(
+    let signature = deskhook::signature::sign(
         "msg_2",
         now.parse().unwrap(),
         pretty,

@@ -1,11 +1,12 @@
 //! Without `--allow-private`, `deskhook send` refuses loopback addresses before connecting,
-//! and says which flag allows them.
+//! and says which flag allows them; with it, the flag applies to the endpoints of `--config`
+//! too.
 
 mod support;
 
 use std::net::TcpListener;
 
-use support::{deskhook_in, text};
+use support::{Listen, deskhook_in, text};
 
 /// A loopback listener that never answers; `accepted` tells whether anything connected.
 struct Silent(TcpListener);
@@ -73,4 +74,61 @@ fn a_host_name_that_resolves_to_loopback_is_refused_too() {
         text(&out.stderr)
     );
     assert_eq!(silent.accepted(), 0);
+}
+
+#[test]
+fn allow_private_reaches_a_literal_loopback_ip_in_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = Listen::start(&[]);
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nactions = [\"create\", \"ok\"]\n",
+            listen.url
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+
+    let refused = deskhook_in(
+        tmp.path(),
+        &["send", "--config", config, "--action", "create"],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("refusing to connect to 127.0.0.1 (loopback)"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    // All twelve actions to an endpoint that takes two: the ten others are not failures.
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--config",
+            config,
+            "--allow-private",
+            "--all-actions",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("2 of 2 delivered (12 event(s), 1 endpoint(s))"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "not sent: approve, comment, delete, edit, lock, refer, restore, unlock, unok, \
+             waitok (no endpoint subscribes to it)"
+        ),
+        "{stdout}"
+    );
+    let received = listen.lines(2);
+    assert!(
+        received.iter().all(|line| line.contains("E3XK")),
+        "{received:?}"
+    );
 }

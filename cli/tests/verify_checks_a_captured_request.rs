@@ -17,7 +17,7 @@ const BODY: &[u8] = br#"{"action":"create","ticket":{"code":"E3XK"}}"#;
 /// The three headers of a request signed with `SECRET` at `timestamp`, as `--header` values.
 fn headers(timestamp: i64) -> Vec<String> {
     let secret = Secret::parse(SECRET).unwrap();
-    let signature = deskhook::sign(ID, timestamp, BODY, &[secret]).unwrap();
+    let signature = deskhook::signature::sign(ID, timestamp, BODY, &[secret]).unwrap();
     vec![
         format!("webhook-id: {ID}"),
         format!("Webhook-Timestamp: {timestamp}"),

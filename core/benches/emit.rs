@@ -12,7 +12,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use deskhook::{Action, ActionSet, Dispatcher, NopSink, sample};
+use deskhook::sink::NopSink;
+use deskhook::{Action, Dispatcher, EventTypeSet, sample};
 
 fn emit(c: &mut Criterion) {
     let event = sample::event(Action::Comment);
@@ -20,7 +21,11 @@ fn emit(c: &mut Criterion) {
     let user = sample::user();
     deskhook::set_dispatcher(
         Dispatcher::builder()
-            .sink_for("nop", NopSink, ActionSet::all().without(Action::Delete))
+            .sink_for(
+                "nop",
+                NopSink,
+                EventTypeSet::all().without(Action::Delete.into()),
+            )
             .build(),
     )
     .expect("the bench sets the dispatcher once");
@@ -47,7 +52,7 @@ fn emit(c: &mut Criterion) {
             )
         })
     });
-    deskhook::set_action_enabled(Action::Edit, false);
+    deskhook::set_enabled(Action::Edit, false);
     group.bench_function("emit_off", |b| {
         b.iter(|| {
             deskhook::emit(

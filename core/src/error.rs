@@ -73,7 +73,7 @@ pub enum Error {
     /// The `webhook-timestamp` of a received webhook is further from the receiver's clock than
     /// the tolerance allows, in the past (perhaps a replay) or in the future. Reject the
     /// request; if genuine webhooks fail this way, synchronise the clocks (NTP) or pass a wider
-    /// tolerance to [`verify`](crate::verify).
+    /// tolerance to [`verify`](crate::signature::verify).
     TimestampOutOfTolerance {
         /// The `webhook-timestamp` received, in Unix seconds.
         timestamp: i64,
@@ -109,19 +109,19 @@ pub enum Error {
     /// sender.
     UnexpectedFormat {
         /// The format the receiver accepts.
-        expected: crate::Format,
+        expected: crate::formats::Format,
         /// The format of the body.
-        found: crate::Format,
+        found: crate::formats::Format,
     },
     /// A tenant given to [`for_tenant`](crate::for_tenant),
     /// [`Dispatcher::for_tenant`](crate::Dispatcher::for_tenant) or
-    /// [`Emitted::with_tenant`](crate::Emitted::with_tenant) is empty, longer than
-    /// [`MAX_TENANT_LEN`](crate::MAX_TENANT_LEN) (128) bytes or holds a control character.
+    /// [`Emitted::with_tenant`](crate::sink::Emitted::with_tenant) is empty, longer than
+    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) (128) bytes or holds a control character.
     /// The message says which, quoting at most 64 characters of the tenant. Name tenants
     /// with a short printable id (the company's slug or number), and check names coming from
-    /// outside with [`check_tenant`](crate::check_tenant) when they are configured. An event
+    /// outside with [`check_tenant`](crate::dispatch::check_tenant) when they are configured. An event
     /// emitted for such a tenant is dropped, counted in
-    /// [`DispatcherStats::dropped`](crate::DispatcherStats::dropped) and logged at warn;
+    /// [`DispatcherStats::dropped`](crate::dispatch::DispatcherStats::dropped) and logged at warn;
     /// `emit` never returns this error.
     InvalidTenant(String),
 }
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn invalid_tenants_are_named_and_cut_short() {
-        use crate::check_tenant;
+        use crate::dispatch::check_tenant;
 
         let cases = [
             (
@@ -500,7 +500,9 @@ mod tests {
         // 64 two-byte characters and a NUL: 129 bytes, so the length is what is reported,
         // and the quote stops after 64 characters (128 bytes), before the NUL.
         let long = format!("{}\u{0}", "я".repeat(64));
-        let text = crate::check_tenant(&long).unwrap_err().to_string();
+        let text = crate::dispatch::check_tenant(&long)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             text,
             format!(
@@ -508,7 +510,7 @@ mod tests {
                 "я".repeat(64)
             )
         );
-        assert!(crate::check_tenant(&"a".repeat(128)).is_ok());
-        assert!(crate::check_tenant("Acme Corp. — Kraków").is_ok());
+        assert!(crate::dispatch::check_tenant(&"a".repeat(128)).is_ok());
+        assert!(crate::dispatch::check_tenant("Acme Corp. — Kraków").is_ok());
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! let set: EventTypeSet = "create, iqchannels.*".parse().unwrap();
 //! assert!(set.contains(EventType::Zenlix(Action::Create)));
-//! assert!(set.contains("iqchannels.typing".parse().unwrap()));
+//! assert!(set.contains("iqchannels.typing".parse::<EventType>().unwrap()));
 //! assert!(!set.contains(t));
 //! assert_eq!(set.to_string(), "create,iqchannels.*");
 //! ```
@@ -27,7 +27,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::action::{Action, ActionSet};
+use crate::action::Action;
 use crate::error::ParseActionError;
 use crate::formats::{iqchannels, usedesk};
 use crate::receive::Format;
@@ -155,7 +155,7 @@ impl EventType {
     }
 
     /// The Zenlix action closest in meaning, for code that knows only actions (such as
-    /// [`Emitted::action`](crate::Emitted::action)). For Zenlix events it is the action
+    /// [`Emitted::action`](crate::sink::Emitted::action)). For Zenlix events it is the action
     /// itself; for the others:
     ///
     /// | Event type | Action |
@@ -363,19 +363,21 @@ impl std::error::Error for ParseEventTypeError {}
 /// A set of [`EventType`]s: what a sink or an endpoint subscribes to, or which event types
 /// are switched on.
 ///
-/// It is a 25-bit mask, `Copy`, and checks membership with one `and`. Bits 0 to 11 are the
-/// Zenlix actions, as in [`ActionSet`], which converts into it (`[Action::Create]`,
-/// `ActionSet::all()` — every *Zenlix* action — and a single `Action` all do).
+/// It is the one set type of deskhook. It is a 25-bit mask, `Copy`, and checks membership with one
+/// `and`. Bits 0 to 11 are the Zenlix actions; an [`Action`], an [`EventType`] and arrays of
+/// either convert into it, and the methods that take one event type take an `Action` too.
 ///
 /// ```
-/// use deskhook::{Action, EventType, EventTypeSet, Format};
+/// use deskhook::{Action, EventType, EventTypeSet};
+/// use deskhook::formats::Format;
 /// use deskhook::formats::usedesk::EventKind;
 ///
 /// let set = EventTypeSet::from([Action::Create, Action::Ok])
 ///     .with(EventType::Usedesk(EventKind::Rating));
 /// assert_eq!(set.to_string(), "create,ok,usedesk.rating");
-/// assert_eq!(set.actions().len(), 2);
-/// assert!(EventTypeSet::format(Format::Usedesk).contains(EventKind::Rating.into()));
+/// assert_eq!(set.actions().count(), 2);
+/// assert!(set.contains(Action::Ok));
+/// assert!(EventTypeSet::format(Format::Usedesk).contains(EventKind::Rating));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct EventTypeSet(u32);
@@ -406,10 +408,7 @@ impl EventTypeSet {
     /// The event types compiled in: the actions of the `action-*` cargo features, and every
     /// type of the other formats.
     pub const fn compiled_in() -> EventTypeSet {
-        EventTypeSet(
-            (Self::MASK & !EventTypeSet::format(Format::Zenlix).0)
-                | ActionSet::compiled_in().bits() as u32,
-        )
+        EventTypeSet((Self::MASK & !EventTypeSet::format(Format::Zenlix).0) | compiled_in_actions())
     }
 
     /// A set holding one event type.
@@ -417,8 +416,13 @@ impl EventTypeSet {
         EventTypeSet(1 << event_type.index())
     }
 
-    /// Whether `event_type` is in the set.
-    pub const fn contains(self, event_type: EventType) -> bool {
+    /// Whether `event_type` (an [`EventType`] or an [`Action`]) is in the set.
+    pub fn contains(self, event_type: impl Into<EventType>) -> bool {
+        self.has(event_type.into())
+    }
+
+    /// [`contains`](Self::contains) for `const` contexts.
+    pub const fn has(self, event_type: EventType) -> bool {
         self.0 & (1 << event_type.index()) != 0
     }
 
@@ -440,14 +444,20 @@ impl EventTypeSet {
         EventTypeSet(self.0 | other.0)
     }
 
-    /// Adds `event_type` to the set.
-    pub fn insert(&mut self, event_type: EventType) {
-        *self = self.with(event_type);
+    /// Adds `event_type` (an [`EventType`] or an [`Action`]) to the set.
+    pub fn insert(&mut self, event_type: impl Into<EventType>) {
+        *self = self.with(event_type.into());
     }
 
-    /// Removes `event_type` from the set.
-    pub fn remove(&mut self, event_type: EventType) {
-        *self = self.without(event_type);
+    /// Removes `event_type` (an [`EventType`] or an [`Action`]) from the set.
+    pub fn remove(&mut self, event_type: impl Into<EventType>) {
+        *self = self.without(event_type.into());
+    }
+
+    /// The event types of `self` that are not in `other`.
+    #[must_use]
+    pub const fn difference(self, other: EventTypeSet) -> EventTypeSet {
+        EventTypeSet(self.0 & !other.0)
     }
 
     /// Whether the set holds no event type.
@@ -465,22 +475,16 @@ impl EventTypeSet {
         self.0.count_ones() as usize
     }
 
-    /// The Zenlix actions in the set.
-    pub const fn actions(self) -> ActionSet {
-        ActionSet::from_bits((self.0 & EventTypeSet::format(Format::Zenlix).0) as u16)
-    }
-
-    /// This set with its Zenlix actions replaced by `actions`; the other formats' types stay.
-    #[must_use]
-    pub const fn with_actions(self, actions: ActionSet) -> EventTypeSet {
-        EventTypeSet((self.0 & !EventTypeSet::format(Format::Zenlix).0) | actions.bits() as u32)
+    /// The Zenlix actions in the set, in the order of [`Action::ALL`].
+    pub fn actions(self) -> impl Iterator<Item = Action> {
+        Action::ALL
+            .into_iter()
+            .filter(move |a| self.has(EventType::Zenlix(*a)))
     }
 
     /// The event types in the set, in the order of [`EventType::ALL`].
     pub fn iter(self) -> impl Iterator<Item = EventType> {
-        EventType::ALL
-            .into_iter()
-            .filter(move |t| self.contains(*t))
+        EventType::ALL.into_iter().filter(move |t| self.has(*t))
     }
 
     /// The raw bit mask, bit `i` for `EventType::ALL[i]`.
@@ -492,6 +496,19 @@ impl EventTypeSet {
     pub const fn from_bits(bits: u32) -> EventTypeSet {
         EventTypeSet(bits & Self::MASK)
     }
+}
+
+/// The bits of the Zenlix actions compiled in through the `action-*` cargo features.
+const fn compiled_in_actions() -> u32 {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < Action::ALL.len() {
+        if Action::ALL[i].is_compiled_in() {
+            bits |= 1 << i;
+        }
+        i += 1;
+    }
+    bits
 }
 
 impl FromIterator<EventType> for EventTypeSet {
@@ -516,13 +533,6 @@ impl From<EventType> for EventTypeSet {
 impl From<Action> for EventTypeSet {
     fn from(action: Action) -> Self {
         EventTypeSet::only(EventType::Zenlix(action))
-    }
-}
-
-impl From<ActionSet> for EventTypeSet {
-    /// The same actions, and no event type of another format.
-    fn from(actions: ActionSet) -> Self {
-        EventTypeSet(actions.bits() as u32)
     }
 }
 
@@ -727,7 +737,7 @@ mod tests {
         let set: EventTypeSet = "create, usedesk.rating ,iqchannels.*".parse().unwrap();
         assert_eq!(set.len(), 1 + 1 + 9);
         assert_eq!(set.to_string(), "create,usedesk.rating,iqchannels.*");
-        assert_eq!(set.actions(), ActionSet::only(Action::Create));
+        assert_eq!(set.actions().collect::<Vec<_>>(), [Action::Create]);
         assert_eq!(
             serde_json::to_string(&set).unwrap(),
             r#"["create","usedesk.rating","iqchannels.*"]"#
@@ -738,9 +748,9 @@ mod tests {
         assert_eq!("*".parse::<EventTypeSet>().unwrap(), EventTypeSet::all());
         assert_eq!("".parse::<EventTypeSet>().unwrap(), EventTypeSet::empty());
         assert_eq!(EventTypeSet::all().to_string(), "*");
-        assert_eq!(EventTypeSet::from(ActionSet::all()).to_string(), "zenlix.*");
+        assert_eq!(EventTypeSet::from(Action::ALL).to_string(), "zenlix.*");
         assert_eq!(
-            EventTypeSet::from(ActionSet::all()),
+            EventTypeSet::from(Action::ALL),
             EventTypeSet::format(Format::Zenlix)
         );
         let err = serde_json::from_str::<EventTypeSet>(r#"["usedesk.ratng"]"#).unwrap_err();
@@ -754,10 +764,17 @@ mod tests {
         assert!(all.is_all());
         assert_eq!(
             EventTypeSet::all()
-                .with_actions(ActionSet::empty())
-                .actions(),
-            ActionSet::empty()
+                .difference(EventTypeSet::format(Format::Zenlix))
+                .actions()
+                .count(),
+            0
         );
+        let mut set = EventTypeSet::empty();
+        set.insert(Action::Lock);
+        assert!(set.contains(Action::Lock) && set.contains(EventType::Zenlix(Action::Lock)));
+        set.remove(Action::Lock);
+        assert!(set.is_empty());
+        assert_eq!(EventTypeSet::all().without(Action::Edit.into()).len(), 24);
         assert_eq!(
             format!("{:?}", EventTypeSet::only(EventType::Zenlix(Action::Ok))),
             r#"{"ok"}"#

@@ -6,6 +6,25 @@
 //! action: a JSON Lines log, an HTTP endpoint, or a sink of your own. Like the `log` crate,
 //! this crate is the facade; the sinks that move bytes live in `deskhook-transports`.
 //!
+//! # The API at a glance
+//!
+//! | To | Use |
+//! | --- | --- |
+//! | emit a Zenlix event | [`emit`], [`emit_async`] |
+//! | emit a whole [`Event`], an [`EventRef`], a Usedesk or iQChannels event | [`emit_webhook`], [`emit_webhook_async`] |
+//! | emit for one tenant (company) | [`for_tenant`]`("acme").emit(…)` |
+//! | send somewhere | a [`Dispatcher`] of [`sink`]s, set with [`set_dispatcher`] (tests: [`with_dispatcher`]) |
+//! | wait for the sinks | [`flush`] |
+//! | switch event types on and off at run time | [`set_enabled`], [`replace_enabled`], [`is_enabled`], [`enabled`] |
+//! | name what to subscribe to | [`Action`], [`EventType`], [`EventTypeSet`] |
+//! | receive, verify and parse a webhook | [`receive`] with [`ReceiveOptions`]; lower level: [`signature`] |
+//! | keys | [`Secret`] (HMAC `whsec_`, ed25519 `whsk_`/`whpk_`) |
+//!
+//! The rest lives in modules: [`dispatch`] (builder, counters, tenants), [`event`] (the
+//! model's other types), [`formats`] (Usedesk, iQChannels), [`sink`] (writing a sink),
+//! [`signature`] (Standard Webhooks signing and verifying), [`policy`] (retry schedules),
+//! [`sample`] (a sample ticket for tests and demos).
+//!
 //! # Usage in libraries
 //!
 //! A library that is part of a helpdesk depends on `deskhook` alone, with
@@ -14,9 +33,10 @@
 //!
 //! ```
 //! use deskhook::{Action, Ticket, User};
+//! use deskhook::event::Status;
 //!
 //! fn take_into_work(ticket: &mut Ticket, executor: &User) {
-//!     ticket.status = deskhook::Status::Lock;
+//!     ticket.status = Status::Lock;
 //!     deskhook::emit(Action::Lock, ticket, executor);
 //! }
 //! # take_into_work(&mut Ticket::new("E3XK", "Printer jammed"), &User::default());
@@ -26,13 +46,13 @@
 //!
 //! # Usage in the application
 //!
-//! The application builds a [`Dispatcher`] with its sinks, each with the actions it
+//! The application builds a [`Dispatcher`] with its sinks, each with the event types it
 //! subscribes to, and sets it once at start-up:
 //!
 //! ```
 //! use deskhook::{Action, Dispatcher};
 //!
-//! let audit = deskhook::sink_fn(|event| {
+//! let audit = deskhook::sink::sink_fn(|event| {
 //!     println!("{} {} {}", event.id(), event.action(), event.ordering_key());
 //!     Ok(())
 //! });
@@ -49,21 +69,31 @@
 //!
 //! Tests use [`with_dispatcher`] to send to a dispatcher of their own on one thread.
 //!
-//! # Emitting other formats
+//! # Emitting a whole event, or another format
 //!
 //! [`emit_webhook`] (and [`Dispatcher::emit_webhook`]) sends an event of any format that
-//! implements [`WebhookEvent`]: the Zenlix [`EventRef`] and [`Event`], a
-//! [`formats::usedesk::Event`] or a [`formats::iqchannels::Event`]. Sinks and endpoints
-//! subscribe to [`EventType`]s: the Zenlix actions by their names (`create`), the others as
-//! `usedesk.comment_created`, `iqchannels.message_created` (sets of them are
-//! [`EventTypeSet`]s, which `[Action::Create]` and an [`ActionSet`] convert into).
+//! implements [`WebhookEvent`](event::WebhookEvent): the Zenlix [`Event`] (with its own
+//! `description`, `dt` and extra keys) and [`EventRef`], a [`formats::usedesk::Event`] or a
+//! [`formats::iqchannels::Event`]. Sinks and endpoints subscribe to [`EventType`]s: the
+//! Zenlix actions by their names (`create`), the others as `usedesk.comment_created`,
+//! `iqchannels.message_created`. [`EventTypeSet`] is the one set type: an [`Action`], an
+//! `EventType` and arrays of either convert into it.
+//!
+//! ```
+//! use deskhook::{Action, Event, Ticket, User};
+//!
+//! let mut event = Event::new(Action::Comment, Ticket::new("E3XK", "Printer jammed"), User::default());
+//! event.description = "Anna replied".into();
+//! deskhook::emit_webhook(&event); // no dispatcher yet: does nothing
+//! ```
 //!
 //! # Tenants
 //!
 //! A helpdesk that serves several companies emits each event for the company it belongs to,
-//! its tenant: a non-empty name of at most [`MAX_TENANT_LEN`] (128) bytes with no control
-//! character ([`check_tenant`]). [`for_tenant`] (or [`Dispatcher::for_tenant`]) emits for
-//! one, with the same methods and costs as the untenanted forms:
+//! its tenant: a non-empty name of at most [`MAX_TENANT_LEN`](dispatch::MAX_TENANT_LEN)
+//! (128) bytes with no control character ([`check_tenant`](dispatch::check_tenant)).
+//! [`for_tenant`] (or [`Dispatcher::for_tenant`]) emits for one, with the same methods and
+//! costs as the untenanted forms:
 //!
 //! ```
 //! use deskhook::{Action, sample};
@@ -72,54 +102,31 @@
 //! deskhook::for_tenant("acme").emit(Action::Comment, &ticket, &user);
 //! ```
 //!
-//! Sinks read the tenant from [`Emitted::tenant`] (`None` for an event emitted without one).
-//! In `deskhook-transports`, an endpoint with a tenant receives only that tenant's events,
-//! an endpoint without one receives every event, and an event without a tenant goes only to
-//! the endpoints without one. An event for an invalid tenant is dropped, counted and logged
-//! at warn; `emit` still never fails or panics.
+//! Sinks read the tenant from [`Emitted::tenant`](sink::Emitted::tenant) (`None` for an
+//! event emitted without one). In `deskhook-transports`, an endpoint with a tenant receives
+//! only that tenant's events, an endpoint without one receives every event, and an event
+//! without a tenant goes only to the endpoints without one. An event for an invalid tenant is
+//! dropped, counted and logged at warn; `emit` still never fails or panics.
 //!
 //! # Implementing a sink
 //!
-//! Implement [`EventSink`] (called on the emitting thread) or [`AsyncEventSink`], or wrap a
-//! closure with [`sink_fn`]. A sink receives an [`Emitted`]: the typed event, the body bytes
-//! (serialized once for all sinks), the event id and the tenant, if any. Errors and panics of a sink are logged
-//! and counted by the dispatcher and never reach the caller of `emit`.
+//! Implement [`EventSink`](sink::EventSink) (called on the emitting thread) or
+//! [`AsyncEventSink`](sink::AsyncEventSink), or wrap a closure with
+//! [`sink_fn`](sink::sink_fn). A sink receives an [`Emitted`](sink::Emitted): the typed
+//! event, the body bytes (serialized once for all sinks), the event id and the tenant, if
+//! any. Errors and panics of a sink are logged and counted by the dispatcher and never reach
+//! the caller of `emit`.
 //!
 //! # Receiving webhooks
 //!
-//! The receiving side uses the same crate: [`verify`] checks the Standard Webhooks signature
-//! of a request (constant-time, with a tolerance for the timestamp) and [`Event::from_json`]
-//! parses the body into types, keeping the keys it does not know:
-//!
-//! ```
-//! use std::time::Duration;
-//! use deskhook::{Event, Secret};
-//!
-//! # let secret = Secret::generate().unwrap();
-//! # let body = deskhook::sample::event(deskhook::Action::Ok).to_json().unwrap();
-//! # let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-//! # let signature = deskhook::sign("msg_1", ts, &body, std::slice::from_ref(&secret)).unwrap();
-//! # let ts = ts.to_string();
-//! let headers = [
-//!     ("webhook-id", "msg_1"),
-//!     ("webhook-timestamp", ts.as_str()),
-//!     ("webhook-signature", signature.as_str()),
-//! ];
-//! deskhook::verify(&headers, &body, &[secret], Duration::from_secs(300))?;
-//! let event = Event::from_json(&body)?;
-//! assert_eq!(event.ticket.code, "E3XK");
-//! # Ok::<(), deskhook::Error>(())
-//! ```
-//!
-//! ## Any format: `receive`
-//!
-//! Besides Zenlix, deskhook reads the webhooks of two other helpdesks, modelled in
-//! [`formats`]: [Usedesk](formats::usedesk) (ticket created, ticket changed, comment created,
-//! rating) and [iQChannels](formats::iqchannels) (a `ChatEvent` and its `Rels`). [`receive`]
-//! does the whole job for a request: it checks the signature when given secrets, tells the
-//! format from the body's keys (or is told it), parses, and checks a Usedesk channel secret
-//! when given one. Every model keeps the keys it does not know and their order, so a parsed
-//! body written back is the same JSON.
+//! The receiving side uses the same crate. Besides Zenlix, deskhook reads the webhooks of two
+//! other helpdesks, modelled in [`formats`]: [Usedesk](formats::usedesk) (ticket created,
+//! ticket changed, comment created, rating) and [iQChannels](formats::iqchannels) (a
+//! `ChatEvent` and its `Rels`). [`receive`] does the whole job for a request: it checks the
+//! Standard Webhooks signature when given keys (constant-time, with a tolerance for the
+//! timestamp), tells the format from the body's keys (or is told it), parses, and checks a
+//! Usedesk channel secret when given one. Every model keeps the keys it does not know and
+//! their order, so a parsed body written back is the same JSON.
 //!
 //! ```
 //! use deskhook::{ReceiveOptions, Received, Secret};
@@ -127,7 +134,7 @@
 //! # let secret = Secret::generate().unwrap();
 //! # let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
 //! let body = br#"{"ChatEvent":{"Id":608,"Type":"message_created","ChatId":21},"Rels":{}}"#;
-//! # let signature = deskhook::sign("msg_2", now, body, std::slice::from_ref(&secret)).unwrap();
+//! # let signature = deskhook::signature::sign("msg_2", now, body, std::slice::from_ref(&secret)).unwrap();
 //! # let now = now.to_string();
 //! let headers = [
 //!     ("webhook-id", "msg_2"),
@@ -141,6 +148,9 @@
 //! }
 //! # Ok::<(), deskhook::Error>(())
 //! ```
+//!
+//! [`signature::verify`] checks a signature alone, and [`Event::from_json`] parses a Zenlix
+//! body alone.
 //!
 //! # Crate feature flags
 //!
@@ -165,48 +175,86 @@
 //! letters, disabled endpoints).
 //!
 //! `emit` itself logs nothing on success, so a busy helpdesk pays nothing for logging.
+//!
+//! # Changes
+//!
+//! ## 0.1 (unreleased): one way to emit, a small root
+//!
+//! Every item is exported once, and the root holds what most callers need.
+//!
+//! - `emit_event(&e)` and `emit_ref(r)` are [`emit_webhook`]`(&e)` and `emit_webhook(&r)`;
+//!   `emit_event_async` is [`emit_webhook_async`]; `Dispatcher::emit_event`, `emit_ref` and
+//!   `emit_ref_async` likewise.
+//! - `ActionSet` is gone: [`EventTypeSet`] is the one set type, and its methods take an
+//!   [`Action`] wherever they take an [`EventType`]. [`EventTypeSet::actions`] iterates the
+//!   actions in a set. `Dispatcher::event_subscription` is now
+//!   [`Dispatcher::subscription`], and [`SinkStats::subscription`](dispatch::SinkStats) is
+//!   an `EventTypeSet` (`event_types` is gone).
+//! - The eight switch functions are four: [`set_enabled`]`(types, on)`,
+//!   [`replace_enabled`]`(types)`, [`is_enabled`]`(t)`, [`enabled`]`()`.
+//! - Moved from the root: `DispatcherBuilder`, `DispatcherStats`, `SinkStats`,
+//!   `ScopedGuard`, `set_scoped`, `dispatcher`, `flush_within`, `DEFAULT_FLUSH_TIMEOUT`,
+//!   `ForTenant`, `check_tenant`, `MAX_TENANT_LEN` to [`dispatch`]; `Comment`, `Contacts`,
+//!   `Profile`, `Status`, `Priority`, `LogEntry`, `LogAction`, `ActionName`, `now_local`,
+//!   `DateTime`, `WebhookEvent`, `WebhookRef` and the parse errors to [`event`];
+//!   `EventSink`, `AsyncEventSink`, `Emitted`, `EventId`, `NopSink`, `SinkFn`, `sink_fn`,
+//!   `BoxError` and `async_trait` to [`sink`]; `sign` and `verify` to [`signature`];
+//!   `Format` to [`formats`]. `signature::Secret` is [`Secret`].
 
-pub mod action;
-mod dispatch;
+mod action;
+mod dispatcher;
 mod error;
-pub mod event;
-pub mod event_type;
+mod event_type;
 pub mod formats;
+mod model;
 pub mod policy;
 mod receive;
 pub mod sample;
 pub mod signature;
-mod sink;
+pub mod sink;
 mod switch;
 mod tenant;
 mod webhook;
 mod wire;
 
-pub use action::{Action, ActionSet};
-pub use dispatch::{
-    DEFAULT_FLUSH_TIMEOUT, Dispatcher, DispatcherBuilder, DispatcherStats, LOG_TARGET, ScopedGuard,
-    SinkStats, dispatcher, emit, emit_async, emit_event, emit_event_async, emit_ref, emit_webhook,
-    emit_webhook_async, flush, flush_within, set_dispatcher, set_scoped, with_dispatcher,
+pub use action::Action;
+pub use dispatcher::{
+    Dispatcher, LOG_TARGET, emit, emit_async, emit_webhook, emit_webhook_async, flush,
+    set_dispatcher, with_dispatcher,
 };
-pub use error::{BoxError, Error, ParseActionError};
-pub use event::{
-    ActionName, Comment, Contacts, Event, EventRef, LogAction, LogEntry, Priority, Profile, Status,
-    Ticket, User, now_local,
-};
-pub use event_type::{EventType, EventTypeSet, ParseEventTypeError};
-pub use receive::{Format, ReceiveOptions, Received, receive};
-pub use signature::{Secret, sign, verify};
-pub use sink::{AsyncEventSink, Emitted, EventId, EventSink, NopSink, SinkFn, sink_fn};
-pub use switch::{
-    enabled_actions, enabled_event_types, is_action_enabled, is_event_type_enabled,
-    set_action_enabled, set_enabled_actions, set_enabled_event_types, set_event_type_enabled,
-};
-pub use tenant::{ForTenant, MAX_TENANT_LEN, check_tenant, for_tenant};
-pub use webhook::{WebhookEvent, WebhookRef};
+pub use error::Error;
+pub use event_type::{EventType, EventTypeSet};
+pub use model::{Event, EventRef, Ticket, User};
+pub use receive::{ReceiveOptions, Received, receive};
+pub use signature::secret::Secret;
+pub use switch::{enabled, is_enabled, replace_enabled, set_enabled};
+pub use tenant::for_tenant;
 
-/// The attribute macro for implementing [`AsyncEventSink`], re-exported from `async-trait`.
-pub use async_trait::async_trait;
+pub mod dispatch {
+    //! The [`Dispatcher`](crate::Dispatcher)'s builder and counters, the tenant handle, and
+    //! the less used parts of the global facade: the scoped guard, the current dispatcher and
+    //! a flush with a timeout.
 
-/// The civil (zone-less) date-time type of every timestamp in the model, re-exported from
-/// `jiff`.
-pub use jiff::civil::DateTime;
+    pub use crate::dispatcher::{
+        DEFAULT_FLUSH_TIMEOUT, DispatcherBuilder, DispatcherStats, ScopedGuard, SinkStats,
+        dispatcher, flush_within, set_scoped,
+    };
+    pub use crate::tenant::{ForTenant, MAX_TENANT_LEN, check_tenant};
+}
+
+pub mod event {
+    //! The Zenlix event model beyond [`Ticket`](crate::Ticket), [`User`](crate::User),
+    //! [`Event`](crate::Event) and [`EventRef`](crate::EventRef), and the trait every
+    //! format's event implements for [`emit_webhook`](crate::emit_webhook).
+
+    pub use crate::error::ParseActionError;
+    pub use crate::event_type::ParseEventTypeError;
+    pub use crate::model::{
+        ActionName, Comment, Contacts, LogAction, LogEntry, Priority, Profile, Status, now_local,
+    };
+    pub use crate::webhook::{WebhookEvent, WebhookRef};
+
+    /// The civil (zone-less) date-time type of every timestamp in the model, re-exported
+    /// from `jiff`.
+    pub use jiff::civil::DateTime;
+}

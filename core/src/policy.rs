@@ -257,6 +257,9 @@ impl Verdict {
 }
 
 /// What `emit` does when an endpoint's queue is full.
+///
+/// In `deskhook.toml` (`overflow = …` in `[delivery]`): `"drop-newest"`, `"drop-oldest"`,
+/// `"block"` (waits [`DEFAULT_BLOCK_TIMEOUT`], 100 ms) or `{ block = "250ms" }`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OverflowPolicy {
@@ -273,6 +276,60 @@ pub enum OverflowPolicy {
     DropOldest,
 }
 
+/// How long `"block"` written without a timeout lets `emit` wait.
+pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_millis(100);
+
+impl<'de> Deserialize<'de> for OverflowPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const EXPECTED: &str =
+            "\"drop-newest\", \"drop-oldest\", \"block\" or { block = \"250ms\" }";
+        struct PolicyVisitor;
+        impl<'de> serde::de::Visitor<'de> for PolicyVisitor {
+            type Value = OverflowPolicy;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OverflowPolicy, E> {
+                match v {
+                    "drop-newest" => Ok(OverflowPolicy::DropNewest),
+                    "drop-oldest" => Ok(OverflowPolicy::DropOldest),
+                    "block" => Ok(OverflowPolicy::Block {
+                        timeout: DEFAULT_BLOCK_TIMEOUT,
+                    }),
+                    other => Err(E::custom(format!(
+                        "unknown overflow policy '{other}' (write {EXPECTED})"
+                    ))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OverflowPolicy, A::Error> {
+                use serde::de::Error as _;
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom(format!(
+                        "an empty table (write {EXPECTED})"
+                    )));
+                };
+                if key != "block" {
+                    return Err(A::Error::custom(format!(
+                        "unknown key '{key}' in the overflow policy (write {EXPECTED})"
+                    )));
+                }
+                let timeout: String = map.next_value()?;
+                let timeout = parse_duration(&timeout).map_err(A::Error::custom)?;
+                if let Some(key) = map.next_key::<String>()? {
+                    return Err(A::Error::custom(format!(
+                        "unexpected key '{key}': the overflow policy takes only block"
+                    )));
+                }
+                Ok(OverflowPolicy::Block { timeout })
+            }
+        }
+        deserializer.deserialize_any(PolicyVisitor)
+    }
+}
+
 impl fmt::Display for OverflowPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -285,11 +342,16 @@ impl fmt::Display for OverflowPolicy {
 
 /// Circuit breaker settings: after `failures` failed attempts in a row, an endpoint is paused
 /// for `cool_down`, then one probe decides whether it resumes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// In `deskhook.toml`: `breaker = { failures = 10, cool_down = "30s" }` in `[delivery]`; a
+/// key left out keeps its default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakerPolicy {
     /// Consecutive failed attempts that open the breaker; 0 turns the breaker off.
     pub failures: u32,
     /// How long an open breaker pauses the endpoint before one probe is sent.
+    #[serde(deserialize_with = "deserialize_duration")]
     pub cool_down: Duration,
 }
 

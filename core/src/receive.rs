@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::error::{Error, shorten};
-use crate::event::Event;
 use crate::formats::{Token, iqchannels, usedesk};
-use crate::signature::{self, DEFAULT_TOLERANCE, Headers, Secret};
+use crate::model::Event;
+use crate::signature::secret::Secret;
+use crate::signature::{self, DEFAULT_TOLERANCE, Headers};
 
 /// A webhook body format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,7 +49,7 @@ impl Format {
     /// over the body, without building anything but the list of keys.
     ///
     /// ```
-    /// use deskhook::Format;
+    /// use deskhook::formats::Format;
     ///
     /// assert_eq!(Format::detect(br#"{"ChatEvent":{}}"#), Some(Format::IqChannels));
     /// assert_eq!(Format::detect(br#"{"secret":"x","comment":{"#), Some(Format::Usedesk));
@@ -133,7 +134,8 @@ impl Received {
 ///
 /// ```
 /// use std::time::Duration;
-/// use deskhook::{Format, ReceiveOptions};
+/// use deskhook::formats::Format;
+/// use deskhook::ReceiveOptions;
 ///
 /// let options = ReceiveOptions::new()
 ///     .format(Format::Usedesk)
@@ -214,7 +216,7 @@ impl ReceiveOptions {
 /// framework's type) and `body` the raw bytes, before any parsing. The steps:
 ///
 /// 1. When `options` has signing secrets, the Standard Webhooks signature is checked first,
-///    on the raw bytes (see [`verify`](crate::verify)). Without them it is not checked.
+///    on the raw bytes (see [`verify`](crate::signature::verify)). Without them it is not checked.
 /// 2. The format is the one set with [`ReceiveOptions::format`], or else told from the
 ///    body's top-level keys ([`Format::detect`]): `ticket`, `initial_user` and `action` are
 ///    Zenlix; `ChatEvent` is iQChannels; `secret` or one of the wrappers `ticket`,
@@ -225,12 +227,12 @@ impl ReceiveOptions {
 ///
 /// It never panics, whatever the input. Its cost is that of the signature (an HMAC of the
 /// body per `whsec_` secret, or an ed25519 verification per `v1a` entry and key; see
-/// [`verify`](crate::verify)), one pass over the body to read its top-level keys when the format
+/// [`verify`](crate::signature::verify)), one pass over the body to read its top-level keys when the format
 /// is not set, and the parse.
 ///
 /// # Errors
 ///
-/// - The errors of [`verify`](crate::verify) when signing secrets are set and the signature
+/// - The errors of [`verify`](crate::signature::verify) when signing secrets are set and the signature
 ///   does not check out.
 /// - [`Error::UnexpectedFormat`] when a Usedesk secret is set, no signing secrets are, and the
 ///   body is not Usedesk.

@@ -2,7 +2,7 @@
 //! `deskhook render` without a file.
 
 use crate::action::Action;
-use crate::event::{Event, Ticket, User};
+use crate::model::{Event, Ticket, User};
 
 /// The example body of the Zenlix document, byte for byte (pretty-printed, its `action` and
 /// `description` are the document's placeholders `"action"` and `"message"`).

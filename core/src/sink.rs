@@ -14,11 +14,16 @@ use bytes::Bytes;
 
 use crate::action::Action;
 use crate::error::Error;
-use crate::event::EventRef;
 use crate::event_type::{EventType, ParseEventTypeError};
+use crate::model::EventRef;
 use crate::receive::Format;
 use crate::tenant::check_tenant;
 use crate::webhook::{WebhookEvent, WebhookRef};
+
+/// The attribute macro for implementing [`AsyncEventSink`], re-exported from `async-trait`.
+pub use async_trait::async_trait;
+
+pub use crate::error::BoxError;
 
 /// The id of one emitted event: a UUID v7, so ids sort by time. It is the `webhook-id` a
 /// receiver de-duplicates on, and stays the same across retries.
@@ -123,7 +128,8 @@ impl<'a> Emitted<'a> {
     /// [`tenant`](Emitted::tenant)). The body and the id stay the same.
     ///
     /// ```
-    /// use deskhook::{Action, Emitted, EventRef, sample};
+    /// use deskhook::{Action, EventRef, sample};
+    /// use deskhook::sink::Emitted;
     ///
     /// let (ticket, user) = (sample::ticket(), sample::user());
     /// let event = Emitted::new(EventRef::new(Action::Create, &ticket, &user))?;
@@ -134,7 +140,7 @@ impl<'a> Emitted<'a> {
     /// # Errors
     ///
     /// [`Error::InvalidTenant`] when `tenant` is empty, longer than
-    /// [`MAX_TENANT_LEN`](crate::MAX_TENANT_LEN) bytes or holds a control character (see
+    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) bytes or holds a control character (see
     /// [`check_tenant`]).
     pub fn with_tenant(self, tenant: impl Into<Cow<'a, str>>) -> Result<Emitted<'a>, Error> {
         let tenant = tenant.into();
@@ -254,7 +260,8 @@ fn unknown_type_name<E: WebhookEvent + ?Sized>(event: &E) -> String {
 /// sinks. A panic in `send` is caught and treated the same way.
 ///
 /// ```
-/// use deskhook::{Emitted, Error, EventSink};
+/// use deskhook::sink::{Emitted, EventSink};
+/// use deskhook::Error;
 /// use std::sync::Mutex;
 ///
 /// #[derive(Debug, Default)]
@@ -321,12 +328,13 @@ impl<T: EventSink + ?Sized> EventSink for Arc<T> {
 /// quick either way (hand the event to a task), so that `emit` never waits on the network.
 ///
 /// ```
-/// use deskhook::{AsyncEventSink, Emitted, Error};
+/// use deskhook::sink::{AsyncEventSink, Emitted};
+/// use deskhook::Error;
 ///
 /// #[derive(Debug)]
 /// struct Print;
 ///
-/// #[deskhook::async_trait]
+/// #[deskhook::sink::async_trait]
 /// impl AsyncEventSink for Print {
 ///     async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
 ///         println!("{} {}", event.id(), event.action());
@@ -423,7 +431,7 @@ where
 /// Makes a blocking sink of a closure.
 ///
 /// ```
-/// let sink = deskhook::sink_fn(|event| {
+/// let sink = deskhook::sink::sink_fn(|event| {
 ///     println!("{} {}", event.action(), event.ordering_key());
 ///     Ok(())
 /// });

@@ -1,5 +1,5 @@
-//! Run-time action switches: turn actions, or event types of any format, on and off for every
-//! dispatcher at once.
+//! Run-time switches: turn event types (Zenlix actions, or the other formats' types) on and
+//! off for every dispatcher at once.
 //!
 //! One atomic word holds the switches; reading it is what a switched-off emit costs. This
 //! module does not subscribe sinks: a sink's own subscription is set on the
@@ -7,74 +7,60 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::action::{Action, ActionSet};
 use crate::event_type::{EventType, EventTypeSet};
 
 /// The [`EventTypeSet`] bits of the event types switched on.
 static ENABLED: AtomicU32 = AtomicU32::new(EventTypeSet::all().bits());
 
-/// Switches `action` on or off for every dispatcher, at run time. All actions start on.
-///
-/// An action that is off costs `emit` a compare and an atomic load.
-pub fn set_action_enabled(action: Action, enabled: bool) {
-    set_event_type_enabled(EventType::Zenlix(action), enabled);
-}
-
-/// Sets which Zenlix actions are on, at run time, for every dispatcher; the other formats'
-/// event types stay as they are.
-pub fn set_enabled_actions(actions: impl Into<ActionSet>) {
-    let actions = actions.into();
-    // The closure always returns Some, so the update cannot fail.
-    let _ = ENABLED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-        Some(EventTypeSet::from_bits(bits).with_actions(actions).bits())
-    });
-}
-
-/// The actions that are on: compiled in and not switched off.
-pub fn enabled_actions() -> ActionSet {
-    enabled_event_types().actions()
-}
-
-/// Whether `action` is compiled in and switched on.
-#[inline]
-pub fn is_action_enabled(action: Action) -> bool {
-    is_event_type_enabled(EventType::Zenlix(action))
-}
-
-/// Switches an event type of any format on or off for every dispatcher, at run time. All
-/// event types start on.
+/// Switches `event_types` on or off for every dispatcher, at run time: one [`Action`], one
+/// [`EventType`], an array of them or an [`EventTypeSet`]. The others stay as they are. All
+/// event types start on; one that is off costs `emit` a compare and an atomic load.
 ///
 /// ```
-/// use deskhook::EventType;
+/// use deskhook::{Action, EventType};
 ///
+/// deskhook::set_enabled(Action::Edit, false);
+/// assert!(!deskhook::is_enabled(Action::Edit));
 /// let typing: EventType = "iqchannels.typing".parse()?;
-/// deskhook::set_event_type_enabled(typing, false);
-/// assert!(!deskhook::is_event_type_enabled(typing));
-/// deskhook::set_event_type_enabled(typing, true);
+/// deskhook::set_enabled([Action::Edit.into(), typing], true);
+/// assert!(deskhook::is_enabled(typing));
 /// # Ok::<(), deskhook::Error>(())
 /// ```
-pub fn set_event_type_enabled(event_type: EventType, enabled: bool) {
-    let bit = EventTypeSet::only(event_type).bits();
-    if enabled {
-        ENABLED.fetch_or(bit, Ordering::Relaxed);
+///
+/// [`Action`]: crate::Action
+pub fn set_enabled(event_types: impl Into<EventTypeSet>, on: bool) {
+    let bits = event_types.into().bits();
+    if on {
+        ENABLED.fetch_or(bits, Ordering::Relaxed);
     } else {
-        ENABLED.fetch_and(!bit, Ordering::Relaxed);
+        ENABLED.fetch_and(!bits, Ordering::Relaxed);
     }
 }
 
-/// Sets which event types, of every format, are on, at run time, for every dispatcher.
-pub fn set_enabled_event_types(event_types: impl Into<EventTypeSet>) {
-    ENABLED.store(event_types.into().bits(), Ordering::Relaxed);
+/// Makes `event_types` exactly the ones switched on, in one atomic store, and returns the
+/// set that was on before.
+///
+/// ```
+/// use deskhook::{Action, EventTypeSet};
+///
+/// let before = deskhook::replace_enabled([Action::Create, Action::Comment]);
+/// assert!(!deskhook::is_enabled(Action::Edit));
+/// deskhook::replace_enabled(before);
+/// ```
+pub fn replace_enabled(event_types: impl Into<EventTypeSet>) -> EventTypeSet {
+    EventTypeSet::from_bits(ENABLED.swap(event_types.into().bits(), Ordering::Relaxed))
 }
 
 /// The event types that are on: compiled in and not switched off.
-pub fn enabled_event_types() -> EventTypeSet {
+pub fn enabled() -> EventTypeSet {
     EventTypeSet::from_bits(ENABLED.load(Ordering::Relaxed) & EventTypeSet::compiled_in().bits())
 }
 
-/// Whether `event_type` is compiled in and switched on.
+/// Whether `event_type` (an [`EventType`] or an [`Action`](crate::Action)) is compiled in
+/// and switched on.
 #[inline]
-pub fn is_event_type_enabled(event_type: EventType) -> bool {
+pub fn is_enabled(event_type: impl Into<EventType>) -> bool {
+    let event_type = event_type.into();
     event_type.is_compiled_in()
-        && EventTypeSet::from_bits(ENABLED.load(Ordering::Relaxed)).contains(event_type)
+        && EventTypeSet::from_bits(ENABLED.load(Ordering::Relaxed)).has(event_type)
 }

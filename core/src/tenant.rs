@@ -2,16 +2,16 @@
 //!
 //! This module says what a valid tenant is and holds [`ForTenant`], which emits for one. It does
 //! not route anything: the dispatcher hands the tenant to the sinks in
-//! [`Emitted::tenant`](crate::Emitted::tenant), and the transports decide which endpoints
+//! [`Emitted::tenant`](crate::sink::Emitted::tenant), and the transports decide which endpoints
 //! receive it.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use crate::action::Action;
-use crate::dispatch::{Dispatcher, STATE, current, emit_to_current, with_current};
+use crate::dispatcher::{Dispatcher, STATE, current, emit_to_current, with_current};
 use crate::error::{Error, shorten};
-use crate::event::{Ticket, User};
+use crate::model::{Ticket, User};
 use crate::webhook::WebhookEvent;
 
 /// The longest tenant accepted, in bytes of UTF-8.
@@ -24,9 +24,9 @@ pub const MAX_TENANT_LEN: usize = 128;
 /// It costs one pass over the string and allocates only for the error.
 ///
 /// ```
-/// assert!(deskhook::check_tenant("acme").is_ok());
+/// assert!(deskhook::dispatch::check_tenant("acme").is_ok());
 /// assert_eq!(
-///     deskhook::check_tenant("").unwrap_err().to_string(),
+///     deskhook::dispatch::check_tenant("").unwrap_err().to_string(),
 ///     "invalid tenant '': it is empty (give a non-empty name of at most 128 bytes)",
 /// );
 /// ```
@@ -65,12 +65,12 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
 /// [`emit_webhook_async`](crate::emit_webhook_async)) and cost the same: an action compiled
 /// out does nothing, no dispatcher is one atomic load, no subscribed sink means no
 /// serialization. The only difference is that the sinks receive the event with
-/// [`Emitted::tenant`](crate::Emitted::tenant) set, so that endpoints of that tenant, and
+/// [`Emitted::tenant`](crate::sink::Emitted::tenant) set, so that endpoints of that tenant, and
 /// endpoints without a tenant, receive it.
 ///
-/// The tenant is checked with [`check_tenant`](crate::check_tenant) when an event is about
+/// The tenant is checked with [`check_tenant`](crate::dispatch::check_tenant) when an event is about
 /// to be sent. An invalid one never panics and never reaches the caller: the event is
-/// dropped, counted in [`DispatcherStats::dropped`](crate::DispatcherStats::dropped) and
+/// dropped, counted in [`DispatcherStats::dropped`](crate::dispatch::DispatcherStats::dropped) and
 /// logged at warn with the reason and the ticket.
 ///
 /// It is a pair of references, cheap to make for each emit, and `Copy`.
@@ -79,7 +79,7 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
 /// use deskhook::{Action, Dispatcher, sample};
 ///
 /// let dispatcher = Dispatcher::builder()
-///     .sink("check", deskhook::sink_fn(|event| {
+///     .sink("check", deskhook::sink::sink_fn(|event| {
 ///         assert_eq!(event.tenant(), Some("acme"));
 ///         Ok(())
 ///     }))

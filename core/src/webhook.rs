@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use serde::{Serialize, Serializer};
 
-use crate::event::{Event, EventRef};
 use crate::event_type::EventType;
 use crate::formats::{iqchannels, usedesk};
+use crate::model::{Event, EventRef};
 use crate::receive::Format;
 
 /// A webhook event of any format that deskhook sends: it has a type, a key that orders
@@ -21,7 +21,7 @@ use crate::receive::Format;
 /// read back ([`EventType`]).
 ///
 /// ```
-/// use deskhook::WebhookEvent;
+/// use deskhook::event::WebhookEvent;
 /// use deskhook::formats::iqchannels;
 ///
 /// let body = br#"{"ChatEvent":{"Id":608,"Type":"message_created","ChatId":21},"Rels":{}}"#;
@@ -61,7 +61,7 @@ pub(crate) mod sealed {
 }
 
 /// A borrowed event of any format: what a sink finds in
-/// [`Emitted::webhook`](crate::Emitted::webhook).
+/// [`Emitted::webhook`](crate::sink::Emitted::webhook).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum WebhookRef<'a> {

@@ -2,7 +2,8 @@
 //! `action` and `description`.
 
 use deskhook::sample::{self, REFERENCE_JSON};
-use deskhook::{Action, Dispatcher, Emitted, EventRef, User};
+use deskhook::sink::Emitted;
+use deskhook::{Action, Dispatcher, EventRef, User};
 use serde_json::Value;
 use std::sync::Mutex;
 
@@ -44,7 +45,7 @@ fn the_description_follows_the_initial_users_language() {
 fn a_dispatched_body_is_serialized_once_and_shared() {
     #[derive(Default)]
     struct Bodies(Mutex<Vec<(usize, Vec<u8>)>>);
-    impl deskhook::EventSink for Bodies {
+    impl deskhook::sink::EventSink for Bodies {
         fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
             let body = event.body();
             self.0

@@ -4,7 +4,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use deskhook::{Error, Format, ReceiveOptions, Received};
+use deskhook::formats::Format;
+use deskhook::{Error, ReceiveOptions, Received};
 
 const NO_HEADERS: [(&str, &str); 0] = [];
 

@@ -10,7 +10,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use deskhook::{Action, ActionSet, Dispatcher, Emitted, Error, EventSink, sample};
+use deskhook::sink::{Emitted, EventSink};
+use deskhook::{Action, Dispatcher, Error, EventTypeSet, sample};
 
 #[derive(Default)]
 struct Record(Mutex<Vec<Action>>);
@@ -24,7 +25,7 @@ impl EventSink for Record {
 
 /// What the features of this build turn on, read from cargo's own flags rather than from
 /// the crate under test.
-fn features_of_this_build() -> ActionSet {
+fn features_of_this_build() -> EventTypeSet {
     let all = cfg!(feature = "all-actions");
     let flags = [
         cfg!(feature = "action-create"),
@@ -57,22 +58,26 @@ fn only_compiled_in_actions_reach_the_sinks() {
     deskhook::with_dispatcher(&dispatcher, || {
         for action in Action::ALL {
             deskhook::emit(action, &ticket, &user);
-            deskhook::emit_event(&sample::event(action));
+            deskhook::emit_webhook(&sample::event(action));
             deskhook::for_tenant("acme").emit(action, &ticket, &user);
         }
     });
     let expected: Vec<Action> = features_of_this_build()
-        .iter()
+        .actions()
         .flat_map(|a| [a, a, a])
         .collect();
     assert_eq!(*record.0.lock().unwrap(), expected);
-    assert_eq!(ActionSet::compiled_in(), features_of_this_build());
-    assert_eq!(deskhook::enabled_actions(), features_of_this_build());
+    let zenlix = |set: EventTypeSet| set.actions().collect::<EventTypeSet>();
+    assert_eq!(
+        zenlix(EventTypeSet::compiled_in()),
+        features_of_this_build()
+    );
+    assert_eq!(zenlix(deskhook::enabled()), features_of_this_build());
     let compiled_out = 12 - features_of_this_build().len() as u64;
     assert_eq!(
         dispatcher.stats().dropped,
         compiled_out,
-        "emit_event counts what it drops"
+        "emit_webhook counts the whole events it drops"
     );
 }
 
@@ -82,7 +87,7 @@ fn an_action_compiled_out_is_a_constant_false() {
     // Checked at compile time: `emit(Action::Edit, ..)` begins with this constant and folds away.
     const EDIT_ON: bool = Action::Edit.is_compiled_in();
     const _: () = assert!(!EDIT_ON);
-    assert!(!ActionSet::compiled_in().contains(Action::Edit));
+    assert!(!EventTypeSet::compiled_in().contains(Action::Edit));
 }
 
 #[cfg(all(
@@ -93,7 +98,7 @@ fn an_action_compiled_out_is_a_constant_false() {
 #[test]
 fn the_reduced_build_has_exactly_create_and_comment() {
     assert_eq!(
-        ActionSet::compiled_in(),
-        ActionSet::from([Action::Create, Action::Comment])
+        EventTypeSet::compiled_in().actions().collect::<Vec<_>>(),
+        [Action::Create, Action::Comment]
     );
 }

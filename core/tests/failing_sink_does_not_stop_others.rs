@@ -4,9 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deskhook::{
-    Action, ActionSet, AsyncEventSink, Dispatcher, Emitted, Error, EventSink, sample, sink_fn,
-};
+use deskhook::sink::{AsyncEventSink, Emitted, EventSink, sink_fn};
+use deskhook::{Action, Dispatcher, Error, EventTypeSet, sample};
 
 #[derive(Default)]
 struct Record(Mutex<Vec<String>>);
@@ -29,7 +28,7 @@ impl EventSink for Record {
 
 struct AsyncRecord(Arc<Record>);
 
-#[deskhook::async_trait]
+#[deskhook::sink::async_trait]
 impl AsyncEventSink for AsyncRecord {
     async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
         self.0.send(event)
@@ -81,7 +80,7 @@ fn subscriptions_choose_the_sinks_and_change_at_run_time() {
     dispatcher.set_subscription("some", Action::Edit).unwrap();
     assert_eq!(
         dispatcher.subscription("some"),
-        Some(ActionSet::only(Action::Edit))
+        Some(EventTypeSet::from(Action::Edit))
     );
     dispatcher.emit(Action::Create, &ticket, &user);
     dispatcher.emit(Action::Edit, &ticket, &user);
@@ -93,7 +92,7 @@ fn subscriptions_choose_the_sinks_and_change_at_run_time() {
     assert_eq!(some.lines(), ["create E3XK", "edit E3XK"]);
 
     let err = dispatcher
-        .set_subscription("crm", ActionSet::all())
+        .set_subscription("crm", EventTypeSet::all())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -105,7 +104,7 @@ fn subscriptions_choose_the_sinks_and_change_at_run_time() {
 fn a_dispatcher_with_no_subscriber_serializes_nothing() {
     let some = Arc::new(Record::default());
     let dispatcher = Dispatcher::builder()
-        .sink_for("some", some.clone(), ActionSet::only(Action::Ok))
+        .sink_for("some", some.clone(), EventTypeSet::from(Action::Ok))
         .build();
     dispatcher.emit(Action::Lock, &sample::ticket(), &sample::user());
     assert_eq!(dispatcher.stats().emitted, 0);
@@ -119,8 +118,8 @@ fn async_sinks_are_awaited_or_driven_from_blocking_emit() {
         .async_sink("async", AsyncRecord(record.clone()))
         .async_sink_for(
             "async-nop",
-            deskhook::NopSink,
-            ActionSet::only(Action::Unlock),
+            deskhook::sink::NopSink,
+            EventTypeSet::from(Action::Unlock),
         )
         .build();
     let ticket = sample::ticket();
@@ -129,7 +128,7 @@ fn async_sinks_are_awaited_or_driven_from_blocking_emit() {
     dispatcher.emit(Action::Lock, &ticket, &user);
     pollster::block_on(dispatcher.emit_async(Action::Unlock, &ticket, &user));
     let event = sample::event(Action::Restore);
-    pollster::block_on(dispatcher.emit_event_async(&event));
+    pollster::block_on(dispatcher.emit_webhook_async(&event));
 
     assert_eq!(record.lines(), ["lock E3XK", "unlock E3XK", "restore E3XK"]);
     assert_eq!(dispatcher.stats().sinks[1].sent, 1);
@@ -141,7 +140,7 @@ fn an_event_with_an_unknown_action_is_dropped_and_counted() {
     let record = Arc::new(Record::default());
     let dispatcher = Dispatcher::builder().sink("record", record.clone()).build();
     let reference = deskhook::Event::from_json(sample::REFERENCE_JSON.as_bytes()).unwrap();
-    dispatcher.emit_event(&reference); // action "action": a placeholder, not an action
+    dispatcher.emit_webhook(&reference); // action "action": a placeholder, not an action
     assert!(record.lines().is_empty());
     assert_eq!(dispatcher.stats().dropped, 1);
 }
@@ -161,7 +160,7 @@ fn flush_failures_are_reported_per_sink() {
     }
     let dispatcher = Dispatcher::builder()
         .sink("stuck", Stuck)
-        .sink("fine", deskhook::NopSink)
+        .sink("fine", deskhook::sink::NopSink)
         .build();
     let err = dispatcher.flush(Duration::ZERO).unwrap_err();
     assert_eq!(

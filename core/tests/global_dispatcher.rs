@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use deskhook::{Action, ActionSet, Dispatcher, Emitted, Error, EventSink, sample};
+use deskhook::sink::{Emitted, EventSink};
+use deskhook::{Action, Dispatcher, Error, EventTypeSet, sample};
 
 #[derive(Default)]
 struct Record(Mutex<Vec<Action>>);
@@ -28,7 +29,7 @@ fn the_global_facade_from_start_to_finish() {
     let user = sample::user();
 
     // Before a dispatcher is set, emit and flush do nothing.
-    assert!(deskhook::dispatcher().is_none());
+    assert!(deskhook::dispatch::dispatcher().is_none());
     deskhook::emit(Action::Create, &ticket, &user);
     deskhook::flush().unwrap();
 
@@ -43,9 +44,9 @@ fn the_global_facade_from_start_to_finish() {
     );
 
     deskhook::emit(Action::Create, &ticket, &user);
-    deskhook::emit_event(&sample::event(Action::Edit));
-    deskhook::emit_ref(
-        deskhook::EventRef::new(Action::Ok, &ticket, &user).with_description("done"),
+    deskhook::emit_webhook(&sample::event(Action::Edit));
+    deskhook::emit_webhook(
+        &deskhook::EventRef::new(Action::Ok, &ticket, &user).with_description("done"),
     );
     assert_eq!(global.take(), [Action::Create, Action::Edit, Action::Ok]);
 
@@ -69,25 +70,23 @@ fn the_global_facade_from_start_to_finish() {
     assert_eq!(global.take(), [Action::Delete]);
 
     // Run-time switches.
-    deskhook::set_action_enabled(Action::Comment, false);
-    assert!(!deskhook::is_action_enabled(Action::Comment));
+    deskhook::set_enabled(Action::Comment, false);
+    assert!(!deskhook::is_enabled(Action::Comment));
     deskhook::emit(Action::Comment, &ticket, &user);
     deskhook::emit(Action::Restore, &ticket, &user);
     assert_eq!(global.take(), [Action::Restore]);
-    deskhook::set_action_enabled(Action::Comment, true);
+    deskhook::set_enabled(Action::Comment, true);
     deskhook::emit(Action::Comment, &ticket, &user);
     assert_eq!(global.take(), [Action::Comment]);
 
-    deskhook::set_enabled_actions(ActionSet::only(Action::Approve));
-    assert_eq!(
-        deskhook::enabled_actions(),
-        ActionSet::only(Action::Approve)
-    );
+    let before = deskhook::replace_enabled(Action::Approve);
+    assert_eq!(before, EventTypeSet::all());
+    assert_eq!(deskhook::enabled(), EventTypeSet::from(Action::Approve));
     for action in Action::ALL {
         deskhook::emit(action, &ticket, &user);
     }
     assert_eq!(global.take(), [Action::Approve]);
-    deskhook::set_enabled_actions(ActionSet::all());
+    deskhook::replace_enabled(before);
 
     // From many threads at once.
     std::thread::scope(|s| {
@@ -100,5 +99,8 @@ fn the_global_facade_from_start_to_finish() {
         }
     });
     assert_eq!(global.take().len(), 400);
-    assert_eq!(deskhook::dispatcher().unwrap().stats().sinks[0].failed, 0);
+    assert_eq!(
+        deskhook::dispatch::dispatcher().unwrap().stats().sinks[0].failed,
+        0
+    );
 }

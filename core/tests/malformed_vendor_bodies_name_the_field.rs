@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use deskhook::formats::Format;
 use deskhook::formats::{iqchannels, usedesk};
-use deskhook::{Error, Format, ReceiveOptions};
+use deskhook::{Error, ReceiveOptions};
 use serde_json::Value;
 
 fn fixture(format: &str, name: &str) -> String {

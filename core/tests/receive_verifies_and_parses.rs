@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use deskhook::formats::Format;
 use deskhook::formats::usedesk;
-use deskhook::{Error, Format, ReceiveOptions, Received, Secret};
+use deskhook::{Error, ReceiveOptions, Received, Secret};
 
 const NOW: i64 = 1_700_000_000;
 const USEDESK_SECRET: &str = "0e8f678d8327eb3292a28c8165957b282a1b2f8b";
@@ -19,7 +20,8 @@ fn fixture(format: &str, name: &str) -> Vec<u8> {
 }
 
 fn signed(body: &[u8], secret: &Secret, timestamp: i64) -> Vec<(String, String)> {
-    let signature = deskhook::sign("msg_1", timestamp, body, std::slice::from_ref(secret)).unwrap();
+    let signature =
+        deskhook::signature::sign("msg_1", timestamp, body, std::slice::from_ref(secret)).unwrap();
     vec![
         ("Webhook-Id".to_owned(), "msg_1".to_owned()),
         ("Webhook-Timestamp".to_owned(), timestamp.to_string()),

@@ -1,7 +1,8 @@
 //! The Zenlix document's example parses and is written back identically, key order included.
 
+use deskhook::event::{ActionName, Priority, Status};
 use deskhook::sample::REFERENCE_JSON;
-use deskhook::{Action, ActionName, Event, Priority, Status};
+use deskhook::{Action, Event};
 use serde_json::Value;
 
 fn compact(json: &str) -> String {
@@ -37,7 +38,7 @@ fn the_reference_event_parses_into_types() {
     assert_eq!(ticket.watched[1].contacts.email, "info@example.com");
     assert_eq!(ticket.comments.len(), 22);
     assert_eq!(ticket.logs.len(), 24);
-    assert_eq!(ticket.logs[3].action, deskhook::LogAction::Lock);
+    assert_eq!(ticket.logs[3].action, deskhook::event::LogAction::Lock);
     assert_eq!(ticket.target_group, "Default group");
     assert_eq!(event.initial_user.profile.lang, "ru");
     // The document's placeholders are not actions; they are kept as they came.

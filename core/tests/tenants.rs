@@ -3,10 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use deskhook::dispatch::MAX_TENANT_LEN;
 use deskhook::formats::usedesk;
-use deskhook::{
-    Action, AsyncEventSink, Dispatcher, Emitted, Error, EventRef, EventSink, MAX_TENANT_LEN, sample,
-};
+use deskhook::sink::{AsyncEventSink, Emitted, EventSink};
+use deskhook::{Action, Dispatcher, Error, EventRef, sample};
 
 /// Records the tenant and the event type of each event it takes.
 #[derive(Default)]
@@ -31,7 +31,7 @@ impl EventSink for Record {
 /// The same record, as an async sink, so that the async forms await a sink.
 struct AsyncRecord(Arc<Record>);
 
-#[deskhook::async_trait]
+#[deskhook::sink::async_trait]
 impl AsyncEventSink for AsyncRecord {
     async fn send(&self, event: &Emitted<'_>) -> Result<(), Error> {
         self.0.send(event)

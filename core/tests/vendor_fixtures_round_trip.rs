@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use deskhook::formats::Format;
 use deskhook::formats::iqchannels::{self, Actor, ChannelType, ClientType, EventType, Millis};
 use deskhook::formats::usedesk::{self, CommentType, Payload, Score, Sender, Status};
 use deskhook::formats::{Id, IdForm};
-use deskhook::{Format, ReceiveOptions, Received};
+use deskhook::{ReceiveOptions, Received};
 use serde_json::Value;
 
 fn fixtures(format: &str) -> Vec<(PathBuf, String)> {

@@ -132,12 +132,9 @@ fn every_attempt_is_in_the_log_newest_first(t: Transport) {
 fn the_log_can_be_off(t: Transport) {
     let receiver = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();
-    let mut builder = HttpSink::builder().dead_letter_path(dir.path().join("dead.jsonl"));
-    builder = builder.config(deskhook_transports::delivery::DeliveryConfig {
-        attempt_log: 0,
-        dead_letter_path: dir.path().join("dead.jsonl"),
-        ..Default::default()
-    });
+    let builder = HttpSink::builder()
+        .dead_letter_path(dir.path().join("dead.jsonl"))
+        .attempt_log(0);
     let (sink, guard, dispatcher) = start(t, builder);
     sink.endpoints()
         .upsert_spec(&spec("crm", &receiver))

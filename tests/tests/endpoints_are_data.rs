@@ -122,7 +122,7 @@ fn a_change_applies_to_queued_events_from_their_next_attempt(t: Transport) {
     assert_eq!(old.len(), 1);
     assert_eq!(old[0].header("x-deskhook-sequence"), Some("1"));
     let verify = |r: &Received, secret: &Secret| {
-        deskhook::verify(&r.headers, &r.body, std::slice::from_ref(secret), WAIT).is_ok()
+        deskhook::signature::verify(&r.headers, &r.body, std::slice::from_ref(secret), WAIT).is_ok()
     };
     assert!(verify(&old[0], &old_secret));
     let mut new = new_receiver.wait_for(2);

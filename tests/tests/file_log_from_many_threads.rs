@@ -58,7 +58,7 @@ fn lines_from_eight_threads_are_intact() {
     }
     assert_eq!(ids.len(), THREADS * PER_THREAD);
     assert!(next_per_ticket.values().all(|n| *n == PER_THREAD));
-    let stats = deskhook::dispatcher().unwrap().stats();
+    let stats = deskhook::dispatch::dispatcher().unwrap().stats();
     assert_eq!(stats.sinks[0].sent, (THREADS * PER_THREAD) as u64);
     assert_eq!(stats.sinks[0].failed, 0);
 }

@@ -35,14 +35,14 @@ fn the_receiver_verifies_every_signature(t: Transport) {
     for (request, action) in requests.iter().zip(Action::ALL) {
         let headers: Vec<(String, String)> = request.headers.clone();
         // Either secret verifies (rotation): one v1 entry per secret.
-        let by_old = deskhook::verify(
+        let by_old = deskhook::signature::verify(
             &headers,
             &request.body,
             std::slice::from_ref(&old),
             Duration::from_secs(300),
         )
         .unwrap();
-        deskhook::verify(
+        deskhook::signature::verify(
             &headers,
             &request.body,
             std::slice::from_ref(&new),
@@ -64,12 +64,18 @@ fn the_receiver_verifies_every_signature(t: Transport) {
         );
         let other = Secret::generate().unwrap();
         assert!(
-            deskhook::verify(&headers, &request.body, &[other], Duration::from_secs(300)).is_err()
+            deskhook::signature::verify(
+                &headers,
+                &request.body,
+                &[other],
+                Duration::from_secs(300)
+            )
+            .is_err()
         );
         let mut tampered = request.body.clone();
         tampered[10] ^= 1;
         assert!(
-            deskhook::verify(
+            deskhook::signature::verify(
                 &headers,
                 &tampered,
                 std::slice::from_ref(&old),
@@ -131,7 +137,7 @@ fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send(t: Transport)
         2
     );
     let verify = |secret: &Secret| {
-        deskhook::verify(
+        deskhook::signature::verify(
             &request.headers,
             &request.body,
             std::slice::from_ref(secret),

@@ -255,7 +255,7 @@ fn sink_subscriptions_filter_by_event_type() {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let collect = |tag: &'static str| {
         let seen = seen.clone();
-        deskhook::sink_fn(move |event| {
+        deskhook::sink::sink_fn(move |event| {
             seen.lock().unwrap().push(format!(
                 "{tag} {} {}",
                 event.event_type(),
@@ -264,7 +264,7 @@ fn sink_subscriptions_filter_by_event_type() {
             Ok(())
         })
     };
-    let usedesk_only = EventTypeSet::format(deskhook::Format::Usedesk);
+    let usedesk_only = EventTypeSet::format(deskhook::formats::Format::Usedesk);
     let dispatcher = Dispatcher::builder()
         .sink_for("usedesk", collect("u"), usedesk_only)
         .sink_for("zenlix", collect("z"), [Action::Comment])
@@ -282,12 +282,12 @@ fn sink_subscriptions_filter_by_event_type() {
 
     let typing = "iqchannels.typing".parse::<EventType>().unwrap();
     assert_eq!(
-        dispatcher.event_subscription("typing"),
+        dispatcher.subscription("typing"),
         Some(EventTypeSet::only(typing))
     );
     assert_eq!(
         dispatcher.subscription("zenlix"),
-        Some(deskhook::ActionSet::only(Action::Comment))
+        Some(EventTypeSet::from(Action::Comment))
     );
     dispatcher
         .set_subscription("typing", EventTypeSet::empty())
@@ -309,6 +309,6 @@ fn sink_subscriptions_filter_by_event_type() {
     );
     let stats = dispatcher.stats();
     assert_eq!(stats.dropped, 1, "the unknown iQChannels type");
-    assert_eq!(stats.sinks[0].event_types, usedesk_only);
-    assert!(stats.sinks[0].subscription.is_empty());
+    assert_eq!(stats.sinks[0].subscription, usedesk_only);
+    assert_eq!(stats.sinks[0].subscription.actions().count(), 0);
 }

@@ -44,7 +44,7 @@ fn check_requests(server: &TlsReceiver, secret: &Secret, protocol: &str) {
     assert_eq!(seen.len(), 3);
     for request in &seen {
         assert_eq!(request.protocol, protocol);
-        deskhook::verify(
+        deskhook::signature::verify(
             &request.headers,
             &request.body,
             std::slice::from_ref(secret),

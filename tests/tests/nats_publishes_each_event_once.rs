@@ -49,7 +49,7 @@ fn every_event_is_in_the_stream_once_with_its_subject_headers_and_body() {
         .sink("nats", sink.clone())
         .sink(
             "record",
-            deskhook::sink_fn(move |event| {
+            deskhook::sink::sink_fn(move |event| {
                 record.lock().unwrap().push((
                     event.id().to_string(),
                     event.action(),
@@ -115,7 +115,7 @@ fn every_event_is_in_the_stream_once_with_its_subject_headers_and_body() {
             Some(code.as_str())
         );
         assert_eq!(&message.body, body);
-        deskhook::verify(
+        deskhook::signature::verify(
             &message.headers[..],
             &message.body,
             std::slice::from_ref(&secret),

@@ -42,7 +42,7 @@ fn acknowledged_events_survive_a_restart_and_queued_ones_follow() {
         .sink("nats", sink.clone())
         .sink(
             "ids",
-            deskhook::sink_fn(move |e| {
+            deskhook::sink::sink_fn(move |e| {
                 ids.lock().unwrap().push(e.id().to_string());
                 Ok(())
             }),

@@ -279,7 +279,7 @@ fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        deskhook::verify(
+        deskhook::signature::verify(
             &headers[..],
             &request.body,
             std::slice::from_ref(secret),

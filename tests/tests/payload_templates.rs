@@ -306,7 +306,7 @@ fn a_templated_endpoint_gets_the_rendered_body_signed_and_the_same_on_a_retry(t:
         );
         // Each key alone verifies the rendered body; the public key is all a receiver needs.
         for key in [&hmac, &ed25519, &public] {
-            deskhook::verify(
+            deskhook::signature::verify(
                 &request.headers,
                 &request.body,
                 std::slice::from_ref(key),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use deskhook::{Action, ActionSet};
+use deskhook::Action;
 use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{self, Durability, Spool};
@@ -18,8 +18,8 @@ fn a_flush_ends_when_the_last_endpoint_is_idle(t: Transport) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("first", &receiver, "0s").actions(ActionSet::only(Action::Lock)))
-            .endpoint(endpoint("second", &receiver, "0s").actions(ActionSet::only(Action::Create)))
+            .endpoint(endpoint("first", &receiver, "0s").actions(Action::Lock))
+            .endpoint(endpoint("second", &receiver, "0s").actions(Action::Create))
             .spool(spool),
     );
     let user = deskhook::sample::user();

@@ -98,7 +98,8 @@ fn a_full_spool_refuses_new_events_until_deliveries_make_room() {
     let send = |i: usize| {
         let t = ticket(&format!("F{i}"));
         let emitted =
-            deskhook::Emitted::new(deskhook::EventRef::new(Action::Create, &t, &user)).unwrap();
+            deskhook::sink::Emitted::new(deskhook::EventRef::new(Action::Create, &t, &user))
+                .unwrap();
         sink.send_with_receipt(&emitted)
             .wait(Duration::from_secs(10))
     };

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use deskhook::Action;
 use deskhook_tests::{Answer, Receiver, Transport, endpoint, start, ticket};
-use deskhook_transports::delivery::DeliveryConfig;
 use deskhook_transports::http_blocking::HttpSink;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing::field::{Field, Visit};
@@ -79,14 +78,10 @@ fn deliver_three_events_twice_each(t: Transport) {
             204
         })
     });
-    let config = DeliveryConfig {
-        metrics_per_endpoint: true,
-        ..DeliveryConfig::default()
-    };
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .config(config)
+            .metrics_per_endpoint(true)
             .endpoint(endpoint("crm", &receiver, "0s,1ms")),
     );
     let user = deskhook::sample::user();

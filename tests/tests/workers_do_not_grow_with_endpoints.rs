@@ -259,8 +259,9 @@ fn queued_bodies_are_bounded_per_sink(t: Transport) {
     for i in 0..emits {
         ticket.code = format!("M{i}");
         let event =
-            deskhook::Emitted::new(deskhook::EventRef::new(Action::Edit, &ticket, &user)).unwrap();
-        if deskhook::EventSink::send(&sink, &event).is_err() {
+            deskhook::sink::Emitted::new(deskhook::EventRef::new(Action::Edit, &ticket, &user))
+                .unwrap();
+        if deskhook::sink::EventSink::send(&sink, &event).is_err() {
             refused += 1;
         }
     }
@@ -304,12 +305,8 @@ fn idle_worker_threads_end_and_one_stays() {
     let (sink, guard) = HttpSink::builder()
         .endpoint(endpoint_at(&base(&receiver), "crm").max_in_flight(8))
         .max_threads(8)
-        .config(deskhook_transports::delivery::DeliveryConfig {
-            max_threads: 8,
-            thread_idle_timeout: Duration::from_millis(20),
-            dead_letter_path: dead.clone(),
-            ..Default::default()
-        })
+        .thread_idle_timeout(Duration::from_millis(20))
+        .dead_letter_path(dead.clone())
         .build()
         .unwrap();
     let dispatcher = deskhook::Dispatcher::builder()

@@ -3,11 +3,9 @@
 //! ```toml
 //! [delivery]
 //! queue_capacity = 10000          # events waiting per endpoint
-//! overflow = "drop-newest"        # or "drop-oldest", or "block" (with block_timeout)
-//! block_timeout = "100ms"
+//! overflow = "drop-newest"        # or "drop-oldest", "block" (100ms), { block = "250ms" }
 //! dead_letter_path = "/var/lib/helpdesk/dead-letters.jsonl"
-//! breaker_failures = 10           # failures in a row that pause an endpoint (0: off)
-//! breaker_cool_down = "30s"
+//! breaker = { failures = 10, cool_down = "30s" } # failures in a row pause an endpoint (0: off)
 //! retry_after_max = "1h"
 //! shutdown_timeout = "5s"
 //! max_payload = 1048576           # bytes
@@ -68,15 +66,20 @@
 //!
 //! Templates are described in [`template`](crate::template).
 //!
-//! Unknown keys, bad URLs, unknown actions and event types (with a "did you mean"), bad
-//! durations, short secrets and missing environment variables are refused with the file, line
-//! and column.
+//! Each table is the settings struct of what it configures, and that struct's documentation
+//! is the reference of its keys and defaults: `[delivery]` is
+//! [`DeliveryConfig`](crate::delivery::DeliveryConfig), `[spool]` is `spool::SpoolConfig`,
+//! `[file_log]` is `file::FileLogConfig`, and each `[[endpoint]]` is
+//! [`EndpointSpec`](crate::delivery::EndpointSpec).
+//!
+//! Unknown keys (with a "did you mean", and the new form of a key of an earlier version),
+//! bad URLs, unknown actions and event types, bad durations, short secrets, settings that
+//! cannot work (a zero queue) and missing environment variables are refused with the file,
+//! line and column.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use deskhook::policy::{BreakerPolicy, OverflowPolicy, deserialize_duration};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -91,78 +94,65 @@ pub struct Config {
     file: ConfigFile,
 }
 
+/// The file's tables: each is the settings struct of what it configures, so that a key is
+/// defined once, in that struct.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
-    delivery: DeliverySection,
-    #[serde(default)]
-    #[cfg_attr(not(feature = "file"), allow(dead_code))]
-    file_log: Option<FileLogSection>,
+    delivery: DeliveryConfig,
+    #[cfg(feature = "file")]
+    file_log: Option<Spanned<crate::file::FileLogConfig>>,
+    #[cfg(not(feature = "file"))]
+    file_log: Option<Spanned<toml::Value>>,
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<Spanned<EndpointSpec>>,
-    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
-    spool: Option<Spanned<SpoolSection>>,
+    #[cfg(feature = "spool")]
+    spool: Option<Spanned<crate::spool::SpoolConfig>>,
+    #[cfg(not(feature = "spool"))]
+    spool: Option<Spanned<toml::Value>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(not(feature = "spool"), allow(dead_code))]
-struct SpoolSection {
-    dir: PathBuf,
-    synchronous: Option<Spanned<String>>,
-    durability: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    max_wait: Option<Duration>,
-    max_batch: Option<usize>,
-    max_size_mb: Option<u64>,
-    memory_window: Option<usize>,
-}
+/// Keys of earlier versions, and what to write instead.
+const RENAMED_KEYS: &[(&str, &str)] = &[
+    (
+        "block_timeout",
+        "block_timeout is now part of overflow: write overflow = { block = \"100ms\" }",
+    ),
+    (
+        "breaker_failures",
+        "breaker_failures is now breaker = { failures = 10, cool_down = \"30s\" }",
+    ),
+    (
+        "breaker_cool_down",
+        "breaker_cool_down is now breaker = { failures = 10, cool_down = \"30s\" }",
+    ),
+];
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeliverySection {
-    queue_capacity: Option<usize>,
-    overflow: Option<Spanned<String>>,
-    block_timeout: Option<Spanned<String>>,
-    dead_letter_path: Option<PathBuf>,
-    breaker_failures: Option<u32>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    breaker_cool_down: Option<Duration>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    retry_after_max: Option<Duration>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    shutdown_timeout: Option<Duration>,
-    max_payload: Option<usize>,
-    max_in_flight: Option<usize>,
-    max_threads: Option<usize>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    thread_idle_timeout: Option<Duration>,
-    max_queued_bytes: Option<usize>,
-    attempt_log: Option<usize>,
-    #[serde(default, deserialize_with = "optional_duration")]
-    attempt_retention: Option<Duration>,
-    attempt_max_rows: Option<u64>,
-    metrics_per_endpoint: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(not(feature = "file"), allow(dead_code))]
-struct FileLogSection {
-    path: PathBuf,
-    flush: Option<Spanned<String>>,
-    rotate_bytes: Option<u64>,
-    #[serde(default = "default_keep")]
-    keep: usize,
-}
-
-fn default_keep() -> usize {
-    5
-}
-
-fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    deserialize_duration(d).map(Some)
+/// A parse error's message, with a hint for a renamed key and a "did you mean" for a
+/// misspelt one.
+fn explain(message: &str) -> String {
+    let message = message.trim_end();
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((key, expected)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    if let Some((_, hint)) = RENAMED_KEYS.iter().find(|(old, _)| *old == key) {
+        return (*hint).to_owned();
+    }
+    let closest = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (strsim::levenshtein(key, known), known))
+        .filter(|(distance, _)| *distance <= 2)
+        .min();
+    match closest {
+        Some((_, known)) => format!("{message} (did you mean `{known}`?)"),
+        None => message.to_owned(),
+    }
 }
 
 /// 1-based line and column of a byte offset.
@@ -202,7 +192,7 @@ impl Config {
                 path: path.clone(),
                 line,
                 column,
-                message: e.message().trim_end().to_owned(),
+                message: explain(e.message()),
             }
         })?;
         let config = Config {
@@ -242,105 +232,12 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::ConfigFile`] for an unknown overflow policy.
+    /// [`Error::ConfigFile`] for a setting that cannot work (a zero queue, …), at its key.
     pub fn delivery_config(&self) -> Result<DeliveryConfig, Error> {
-        let d = &self.file.delivery;
-        let mut config = DeliveryConfig::default();
-        if let Some(capacity) = d.queue_capacity {
-            if capacity == 0 {
-                return Err(self.error_at(
-                    self.key_span("queue_capacity"),
-                    "queue_capacity = 0 would drop every event; give the number of events that \
-                     may wait per endpoint, e.g. 10000",
-                ));
-            }
-            config.queue_capacity = capacity;
-        }
-        let block_timeout = match &d.block_timeout {
-            None => None,
-            Some(text) => {
-                if d.overflow.as_ref().map(|o| o.get_ref().as_str()) != Some("block") {
-                    return Err(self.error_at(
-                        text.span(),
-                        "block_timeout applies only with overflow = \"block\"; set that too, \
-                         or remove block_timeout",
-                    ));
-                }
-                let timeout = deskhook::policy::parse_duration(text.get_ref())
-                    .map_err(|e| self.error_at(text.span(), e))?;
-                Some(timeout)
-            }
-        };
-        if let Some(overflow) = &d.overflow {
-            config.overflow = match overflow.get_ref().as_str() {
-                "drop-newest" => OverflowPolicy::DropNewest,
-                "drop-oldest" => OverflowPolicy::DropOldest,
-                "block" => OverflowPolicy::Block {
-                    timeout: block_timeout.unwrap_or(Duration::from_millis(100)),
-                },
-                other => {
-                    return Err(self.error_at(
-                        overflow.span(),
-                        format!(
-                            "unknown overflow policy '{other}' (write \"drop-newest\", \
-                             \"drop-oldest\" or \"block\")"
-                        ),
-                    ));
-                }
-            };
-        }
-        if let Some(path) = &d.dead_letter_path {
-            config.dead_letter_path = path.clone();
-        }
-        config.breaker = BreakerPolicy {
-            failures: d.breaker_failures.unwrap_or(config.breaker.failures),
-            cool_down: d.breaker_cool_down.unwrap_or(config.breaker.cool_down),
-        };
-        if let Some(max) = d.retry_after_max {
-            config.retry_after_max = max;
-        }
-        if let Some(timeout) = d.shutdown_timeout {
-            config.shutdown_timeout = timeout;
-        }
-        if let Some(max) = d.max_payload {
-            if max == 0 {
-                return Err(self.error_at(
-                    self.key_span("max_payload"),
-                    "max_payload = 0 would refuse every event; give a size in bytes, e.g. \
-                     1048576",
-                ));
-            }
-            config.max_payload = max;
-        }
-        for (key, value) in [
-            ("max_in_flight", d.max_in_flight),
-            ("max_threads", d.max_threads),
-            ("max_queued_bytes", d.max_queued_bytes),
-        ] {
-            if value == Some(0) {
-                return Err(self.error_at(
-                    self.key_span(key),
-                    format!("{key} = 0 cannot work; give at least 1 (or leave it out)"),
-                ));
-            }
-        }
-        config.max_in_flight = d.max_in_flight.unwrap_or(config.max_in_flight);
-        config.max_threads = d.max_threads.unwrap_or(config.max_threads);
-        config.max_queued_bytes = d.max_queued_bytes.unwrap_or(config.max_queued_bytes);
-        config.thread_idle_timeout = d.thread_idle_timeout.unwrap_or(config.thread_idle_timeout);
-        if d.attempt_max_rows == Some(0) {
-            return Err(self.error_at(
-                self.key_span("attempt_max_rows"),
-                "attempt_max_rows = 0 would keep no attempt in the spool; to keep none at all \
-                 write attempt_log = 0",
-            ));
-        }
-        config.attempt_log = d.attempt_log.unwrap_or(config.attempt_log);
-        config.attempt_retention = d.attempt_retention.unwrap_or(config.attempt_retention);
-        config.attempt_max_rows = d.attempt_max_rows.unwrap_or(config.attempt_max_rows);
-        config.metrics_per_endpoint = d
-            .metrics_per_endpoint
-            .unwrap_or(config.metrics_per_endpoint);
+        let config = self.file.delivery.clone();
+        config
+            .check()
+            .map_err(|(key, message)| self.error_at(self.key_span(key), message))?;
         Ok(config)
     }
 
@@ -351,10 +248,29 @@ impl Config {
     /// [`Error::ConfigFile`] naming the position of the endpoint or key at fault: a bad URL,
     /// a URL the SSRF guard refuses, a missing or invalid environment secret, a bad CIDR.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>, Error> {
+        self.endpoints_with(|_| {})
+    }
+
+    /// The endpoints as [`endpoints`](Config::endpoints) gives them, each first changed by
+    /// `adjust`: how a command line's overrides (say `--allow-private`) apply to a file's
+    /// endpoints before they are checked, so that a literal private address the override
+    /// allows is not refused.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::endpoints`].
+    pub fn endpoints_with(
+        &self,
+        mut adjust: impl FnMut(&mut EndpointSpec),
+    ) -> Result<Vec<Endpoint>, Error> {
         self.file
             .endpoints
             .iter()
-            .map(|e| self.endpoint(e.get_ref(), e.span()))
+            .map(|e| {
+                let mut spec = e.get_ref().clone();
+                adjust(&mut spec);
+                self.endpoint(&spec, e.span())
+            })
             .collect()
     }
 
@@ -432,104 +348,33 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::ConfigFile`] for an unknown `synchronous` or `durability`, or a zero size.
+    /// [`Error::ConfigFile`] for a setting that cannot work (no `dir`, a zero size), at its
+    /// key.
     #[cfg(feature = "spool")]
     pub fn spool(&self) -> Result<Option<crate::spool::SpoolBuilder>, Error> {
-        use crate::spool::{Durability, Spool, Synchronous};
         let Some(section) = &self.file.spool else {
             return Ok(None);
         };
-        let section = section.get_ref();
-        let mut builder = Spool::builder(&section.dir);
-        if let Some(value) = &section.synchronous {
-            builder = builder.synchronous(match value.get_ref().as_str() {
-                "full" => Synchronous::Full,
-                "normal" => Synchronous::Normal,
-                other => {
-                    return Err(self.error_at(
-                        value.span(),
-                        format!("unknown synchronous '{other}' (write \"full\" or \"normal\")"),
-                    ));
-                }
-            });
-        }
-        if let Some(value) = &section.durability {
-            builder = builder.durability(match value.get_ref().as_str() {
-                "wait" => Durability::Wait,
-                "receipt" => Durability::Receipt,
-                other => {
-                    return Err(self.error_at(
-                        value.span(),
-                        format!("unknown durability '{other}' (write \"wait\" or \"receipt\")"),
-                    ));
-                }
-            });
-        }
-        if let Some(wait) = section.max_wait {
-            builder = builder.max_wait(wait);
-        }
-        for (key, value) in [
-            ("max_batch", section.max_batch),
-            ("memory_window", section.memory_window),
-        ] {
-            if value == Some(0) {
-                return Err(self.error_at(
-                    self.key_span(key),
-                    format!("{key} = 0 cannot work; give at least 1 (or leave it out)"),
-                ));
-            }
-        }
-        if let Some(batch) = section.max_batch {
-            builder = builder.max_batch(batch);
-        }
-        if let Some(window) = section.memory_window {
-            builder = builder.memory_window(window);
-        }
-        if let Some(mb) = section.max_size_mb {
-            if mb == 0 {
-                return Err(self.error_at(
-                    self.key_span("max_size_mb"),
-                    "max_size_mb = 0 would refuse every event; give the disk budget in MiB, e.g. \
-                     1024",
-                ));
-            }
-            builder = builder.max_size(mb.saturating_mul(1024 * 1024));
-        }
-        Ok(Some(builder))
+        let config = section.get_ref().clone();
+        config.check().map_err(|(key, message)| {
+            let at = self.key_in(section.span(), key).unwrap_or(section.span());
+            self.error_at(at, message)
+        })?;
+        Ok(Some(config.builder()))
     }
 
     /// The `[file_log]` sink, if the file has one.
     ///
     /// # Errors
     ///
-    /// [`Error::ConfigFile`] for a bad `flush`; what [`crate::file::FileSinkBuilder::build`]
-    /// returns when the file cannot be opened.
+    /// What [`crate::file::FileSinkBuilder::build`] returns: a missing `path`, a zero
+    /// interval or rotation size, a file that cannot be opened.
     #[cfg(feature = "file")]
     pub fn file_sink(&self) -> Result<Option<crate::file::FileSink>, Error> {
-        use crate::file::{FileSink, FlushPolicy};
         let Some(section) = &self.file.file_log else {
             return Ok(None);
         };
-        let mut builder = FileSink::builder(&section.path);
-        if let Some(flush) = &section.flush {
-            let policy = match flush.get_ref().as_str() {
-                "every-event" => FlushPolicy::EveryEvent,
-                "never" => FlushPolicy::Never,
-                other => {
-                    FlushPolicy::Interval(deskhook::policy::parse_duration(other).map_err(|e| {
-                        self.error_at(
-                            flush.span(),
-                            format!("{e}; or write \"every-event\" or \"never\""),
-                        )
-                    })?)
-                }
-            };
-            builder = builder.flush(policy);
-        }
-        if let Some(bytes) = section.rotate_bytes {
-            builder = builder.rotate(bytes, section.keep);
-        }
-        builder.build().map(Some)
+        section.get_ref().clone().builder().build().map(Some)
     }
 }
 

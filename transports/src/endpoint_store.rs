@@ -20,6 +20,15 @@
 //!
 //! Records carry `"layout": 1`. A record of a newer layout is refused with a message saying
 //! which deskhook understands it, rather than read wrongly.
+//!
+//! # Who reads it
+//!
+//! [`EndpointStore`] is the registry for code, with a watch that yields every change and its
+//! revision; `deskhook endpoints --nats URL` is the same from the shell; a relay given the
+//! bucket (`relay::Relay::endpoints_bucket`, feature `relay`) delivers to its endpoints and
+//! applies each change as it comes. An endpoint a relay cannot use (sealed secrets without
+//! the key, a newer layout, a setting that does not work there) is logged with its name and
+//! left out; the others are delivered to.
 
 use std::collections::BTreeMap;
 use std::fmt;

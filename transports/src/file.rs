@@ -5,6 +5,10 @@
 //! `usedesk.comment_created`, …), `id` the event id (the future `webhook-id`) and `ts` when it
 //! was emitted, RFC 3339 in UTC. Lines from many threads never interleave: each line is written whole
 //! under one lock. `deskhook tail` reads these files.
+//!
+//! Buffered lines ([`FlushPolicy::Interval`], [`FlushPolicy::Never`]) are written on
+//! `deskhook::flush()` and when the sink is dropped. The global dispatcher is never dropped:
+//! with those policies, call `deskhook::flush()` before the program exits.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -15,22 +19,82 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use deskhook::{Emitted, EventSink};
+use deskhook::sink::{Emitted, EventSink};
 
 use crate::error::Error;
 
 /// When the file log hands what it buffered to the operating system.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// In `deskhook.toml` (`flush = …` in `[file_log]`): `"every-event"`, `"never"`, or an
+/// interval such as `"1s"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FlushPolicy {
     /// After every event: a `write` system call per event; nothing is lost if the process
     /// dies. The default.
+    #[default]
     EveryEvent,
     /// From a background thread every interval, and on [`EventSink::flush`] and drop. Events
     /// of the last interval are lost if the process is killed.
     Interval(Duration),
     /// Only when the buffer (64 KiB) fills, on [`EventSink::flush`] and on drop.
     Never,
+}
+
+impl<'de> serde::Deserialize<'de> for FlushPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "every-event" => Ok(FlushPolicy::EveryEvent),
+            "never" => Ok(FlushPolicy::Never),
+            other => deskhook::policy::parse_duration(other)
+                .map(FlushPolicy::Interval)
+                .map_err(|e| {
+                    serde::de::Error::custom(format!("{e}; or write \"every-event\" or \"never\""))
+                }),
+        }
+    }
+}
+
+/// The settings of a file log.
+///
+/// This struct is also the `[file_log]` table of `deskhook.toml`: each field is a key of the
+/// same name, `path` is required there, and a key left out keeps the default given here. In
+/// code, [`FileSink::builder`] starts from the defaults and its setters change these fields.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FileLogConfig {
+    /// The live file; rotated files get `.1`, `.2`, … appended.
+    pub path: PathBuf,
+    /// When buffered lines are written out. Defaults to [`FlushPolicy::EveryEvent`].
+    pub flush: FlushPolicy,
+    /// Rotate the file when it would grow past this many bytes. Defaults to none: no
+    /// rotation.
+    pub rotate_bytes: Option<u64>,
+    /// With rotation, how many rotated files to keep. Defaults to 5.
+    pub keep: usize,
+}
+
+impl Default for FileLogConfig {
+    fn default() -> Self {
+        FileLogConfig {
+            path: PathBuf::new(),
+            flush: FlushPolicy::EveryEvent,
+            rotate_bytes: None,
+            keep: 5,
+        }
+    }
+}
+
+impl FileLogConfig {
+    /// A builder with these settings, to open the log with.
+    pub fn builder(self) -> FileSinkBuilder {
+        FileSinkBuilder {
+            config: self,
+            create_dirs: true,
+        }
+    }
 }
 
 /// Size-based rotation: when a line would take the file past `max_bytes`, `events.jsonl`
@@ -91,12 +155,11 @@ struct Flusher {
 impl FileSink {
     /// A builder for a log at `path`.
     pub fn builder(path: impl AsRef<Path>) -> FileSinkBuilder {
-        FileSinkBuilder {
+        FileLogConfig {
             path: path.as_ref().to_path_buf(),
-            policy: FlushPolicy::EveryEvent,
-            rotation: None,
-            create_dirs: true,
+            ..FileLogConfig::default()
         }
+        .builder()
     }
 
     /// A log at `path` with the defaults: flushed after every event, not rotated.
@@ -127,25 +190,24 @@ impl fmt::Debug for FileSink {
 /// Builds a [`FileSink`]; see [`FileSink::builder`].
 #[derive(Clone, Debug)]
 pub struct FileSinkBuilder {
-    path: PathBuf,
-    policy: FlushPolicy,
-    rotation: Option<Rotation>,
+    config: FileLogConfig,
     create_dirs: bool,
 }
 
 impl FileSinkBuilder {
-    /// When buffered lines are written out. Defaults to [`FlushPolicy::EveryEvent`].
+    /// Sets [`FileLogConfig::flush`].
     #[must_use]
     pub fn flush(mut self, policy: FlushPolicy) -> Self {
-        self.policy = policy;
+        self.config.flush = policy;
         self
     }
 
-    /// Rotates the file when it would grow past `max_bytes`, keeping `keep` old files.
-    /// Defaults to no rotation.
+    /// Rotates the file when it would grow past `max_bytes`, keeping `keep` old files: sets
+    /// [`FileLogConfig::rotate_bytes`] and [`FileLogConfig::keep`].
     #[must_use]
     pub fn rotate(mut self, max_bytes: u64, keep: usize) -> Self {
-        self.rotation = Some(Rotation { max_bytes, keep });
+        self.config.rotate_bytes = Some(max_bytes);
+        self.config.keep = keep;
         self
     }
 
@@ -165,33 +227,46 @@ impl FileSinkBuilder {
     /// directory, a path that is a directory); [`Error::Config`] for a zero flush interval or
     /// rotation size.
     pub fn build(self) -> Result<FileSink, Error> {
-        if self.policy == FlushPolicy::Interval(Duration::ZERO) {
+        let FileLogConfig {
+            path,
+            flush: policy,
+            rotate_bytes,
+            keep,
+        } = self.config;
+        if path.as_os_str().is_empty() {
+            return Err(Error::Config(
+                "the file log needs its path: write path = \"/var/log/helpdesk/events.jsonl\""
+                    .into(),
+            ));
+        }
+        let rotation = rotate_bytes.map(|max_bytes| Rotation { max_bytes, keep });
+        if policy == FlushPolicy::Interval(Duration::ZERO) {
             return Err(Error::Config(
                 "file log flush interval is 0: use FlushPolicy::EveryEvent to flush every event"
                     .into(),
             ));
         }
-        if self.rotation.is_some_and(|r| r.max_bytes == 0) {
+        if rotation.is_some_and(|r| r.max_bytes == 0) {
             return Err(Error::Config(
                 "file log rotation size is 0 bytes: give a size such as 16 MiB".into(),
             ));
         }
         if self.create_dirs
-            && let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         {
             fs::create_dir_all(parent).map_err(|source| Error::Open {
-                path: self.path.clone(),
+                path: path.clone(),
                 source,
             })?;
         }
-        let state = open(&self.path)?;
+        let state = open(&path)?;
         let shared = Arc::new(Shared {
-            path: self.path,
-            policy: self.policy,
-            rotation: self.rotation,
+            path,
+            policy,
+            rotation,
             state: Mutex::new(state),
         });
-        let flusher = match self.policy {
+        let flusher = match policy {
             FlushPolicy::Interval(every) => Some(spawn_flusher(Arc::downgrade(&shared), every)?),
             _ => None,
         };
@@ -378,7 +453,7 @@ mod tests {
             .sink("file", FileSink::new(&path).unwrap())
             .sink(
                 "bodies",
-                deskhook::sink_fn(move |e| {
+                deskhook::sink::sink_fn(move |e| {
                     seen2
                         .lock()
                         .unwrap()

@@ -34,18 +34,20 @@
 //!   rusqlite with its bundled SQLite.
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
 //!   (acknowledged, de-duplicated on the event id) for `deskhook relay` workers to deliver.
-//!   Pulls in async-nats (JetStream only, rustls with ring) and tokio.
+//!   Pulls in async-nats (JetStream and KV, rustls with ring), tokio and futures-util.
 //!   The same feature brings [`endpoint_store`]: the endpoint registry in a JetStream KV
 //!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
 //!   Pulls in chacha20poly1305, base64 and getrandom too.
 //! - `relay`: [`relay::Relay`] (what `deskhook relay` runs), delivering a JetStream stream's
 //!   events to HTTP endpoints with the blocking transport. Pulls in what `nats` and
-//!   `http-blocking` do, and futures-util.
+//!   `http-blocking` do.
 //! - `metrics`: counters, gauges and histograms through the `metrics` facade (events,
 //!   drops, attempts by outcome, latency, queue and spool depth, endpoints by state; see
 //!   [`delivery::telemetry`]). The helpdesk installs the exporter. Pulls in metrics.
 //! - `tracing`: a `deskhook.attempt` span around every delivery attempt, with the endpoint,
 //!   webhook id, event type, ticket, attempt number and status. Pulls in tracing.
+//! - `openapi`: OpenAPI schemas of the admin API's types ([`delivery::EndpointSpec`]), for
+//!   `deskhook-console`. Pulls in utoipa, and what the delivery engine needs.
 //!
 //! # Log levels
 //!
@@ -57,6 +59,8 @@
 //!   left events undelivered, a background flush or a rotation of the file log failed.
 //! - `info`: an endpoint was added, updated, paused, resumed or removed; spooled events from
 //!   before a restart go out.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "_http")]
 pub mod config;
@@ -84,15 +88,18 @@ pub mod template;
 
 pub use error::Error;
 
-/// The README's Rust snippets, compiled and run as doctests.
-// The README's snippets use every transport: they are compiled when all are built (as in
-// `cargo test --workspace`, where the CLI and the tests enable them).
-#[cfg(all(
-    doctest,
-    feature = "file",
-    feature = "http-async",
-    feature = "spool",
-    feature = "relay"
-))]
+/// The workspace README's Rust snippets, compiled and run as doctests.
+#[cfg(all(doctest, feature = "http-blocking"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// This crate's README (its crates.io page), compiled and run as doctests.
+#[cfg(all(doctest, feature = "http-blocking"))]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;
+
+/// The README of `deskhook` (core/README.md), compiled and run here: core's lib.rs does
+/// not include it.
+#[cfg(doctest)]
+#[doc = include_str!("../../core/README.md")]
+struct CoreReadmeDoctests;

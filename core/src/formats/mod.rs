@@ -1,9 +1,34 @@
-//! Webhook formats of other helpdesks, for receivers: [Usedesk](usedesk) and
-//! [iQChannels](iqchannels).
+//! Webhook formats of other helpdesks: [Usedesk](usedesk) and [iQChannels](iqchannels).
 //!
-//! The Zenlix format, which deskhook sends, is the crate's [`Event`](crate::Event); these
-//! modules model what other helpdesks send, so that one receiver can take all three (see
-//! [`receive`](crate::receive())).
+//! The Zenlix format, deskhook's default, is the crate's [`Event`](crate::Event); these
+//! modules model what other helpdesks send. deskhook sends and receives all three:
+//!
+//! | Format | Model | Event types | Ordering key | `Content-Type` |
+//! |---|---|---|---|---|
+//! | Zenlix | [`Event`](crate::Event), [`EventRef`](crate::EventRef) | the twelve actions: `create`, …, `edit` | ticket code | `application/json` |
+//! | Usedesk | [`usedesk::Event`] | `usedesk.ticket_created`, `usedesk.ticket_changed`, `usedesk.comment_created`, `usedesk.rating` | ticket id | `application/json` |
+//! | iQChannels | [`iqchannels::Event`] | `iqchannels.chat_created`, `.ticket_assigned`, `.typing`, `.message_created`, `.message_received`, `.message_read`, `.message_listened`, `.delete-messages`, `.chat_closed` | chat id | `application/json; charset=utf-8` |
+//!
+//! # Sending
+//!
+//! [`emit_webhook`](crate::emit_webhook()) takes an event of any format and sends it
+//! through the same dispatcher, subscriptions, switches, per-key ordering, signing, spool
+//! and transports as [`emit`](crate::emit()). The body is the event serialized compactly (a
+//! parsed event is written back as it came); `X-Deskhook-Action` carries the event type's
+//! name, and the file log, the spool and the dead letters store that name.
+//!
+//! Sinks and endpoints subscribe to event types of every format by name (see
+//! [`EventType`](crate::EventType)); a typo gets a suggestion: `unknown event type
+//! 'usedesk.coment_created' (did you mean 'usedesk.comment_created'?)`. An iQChannels
+//! `ChatEvent.Type` this version does not know ([`iqchannels::EventType::Other`]) has no
+//! name to subscribe to: `emit_webhook` drops it, counts it in the dispatcher's `dropped`
+//! and logs it at warn, as it does a Zenlix event whose action is not one of the twelve.
+//!
+//! # Receiving
+//!
+//! [`receive`](crate::receive()) checks the signature, tells the format from the body's
+//! top-level keys (or is told it: [`Format`]), parses it, and checks a Usedesk channel
+//! secret when given one, so that one receiver takes all three.
 //!
 //! Every model type serializes and deserializes. A parsed body written back gives the same
 //! JSON, byte for byte in compact form: keys the model does not know are kept in each type's
@@ -31,6 +56,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub mod iqchannels;
 pub mod usedesk;
+
+pub use crate::receive::Format;
 
 /// Which keys of a JSON object came, and in what order, so that a parsed value is written
 /// back as it came.

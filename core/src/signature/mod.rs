@@ -38,7 +38,8 @@
 //! # Sending and receiving
 //!
 //! ```
-//! use deskhook::signature::{DEFAULT_TOLERANCE, Secret, verify_at};
+//! use deskhook::Secret;
+//! use deskhook::signature::{DEFAULT_TOLERANCE, verify_at};
 //!
 //! # fn main() -> Result<(), deskhook::Error> {
 //! let secret: Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse()?;
@@ -46,7 +47,7 @@
 //!
 //! // The sender.
 //! let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
-//! let signature = deskhook::sign(id, 1614265330, body, &[secret.clone()])?;
+//! let signature = deskhook::signature::sign(id, 1614265330, body, &[secret.clone()])?;
 //! assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 //!
 //! // The receiver, with the request's headers and raw body.
@@ -64,14 +65,15 @@
 //! With ed25519, the receiver holds only the public key, which cannot sign:
 //!
 //! ```
-//! use deskhook::signature::{DEFAULT_TOLERANCE, Secret, verify_at};
+//! use deskhook::Secret;
+//! use deskhook::signature::{DEFAULT_TOLERANCE, verify_at};
 //!
 //! # fn main() -> Result<(), deskhook::Error> {
 //! // The sender keeps the signing key and publishes its public key.
 //! let signing_key = Secret::generate_ed25519()?;
 //! let published: String = signing_key.public_key().unwrap().reveal(); // "whpk_…"
 //! let body = br#"{"action":"create"}"#;
-//! let signature = deskhook::sign("msg_1", 1700000000, body, &[signing_key])?;
+//! let signature = deskhook::signature::sign("msg_1", 1700000000, body, &[signing_key])?;
 //! assert!(signature.starts_with("v1a,"));
 //!
 //! // The receiver.
@@ -85,7 +87,7 @@
 //! assert_eq!(verified.id, "msg_1");
 //!
 //! // A public key does not sign.
-//! assert!(deskhook::sign("msg_2", 1700000000, body, &[public_key]).is_err());
+//! assert!(deskhook::signature::sign("msg_2", 1700000000, body, &[public_key]).is_err());
 //! # Ok(()) }
 //! ```
 //!
@@ -107,12 +109,12 @@ use hmac::Mac;
 use crate::Error;
 use crate::error::shorten;
 
-mod secret;
+pub(crate) mod secret;
 #[cfg(test)]
 mod tests;
 
-use secret::{HmacSha256, Key};
-pub use secret::{Secret, SecretKind};
+pub use secret::SecretKind;
+use secret::{HmacSha256, Key, Secret};
 
 /// The name of the header with the message id.
 pub const HEADER_ID: &str = "webhook-id";
@@ -155,7 +157,7 @@ const ED25519_ENTRY_LEN: usize = ED25519_VERSION.len() + 1 + ENCODED_SIGNATURE_L
 /// ```
 /// # fn main() -> Result<(), deskhook::Error> {
 /// let secret = deskhook::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
-/// let header = deskhook::sign(
+/// let header = deskhook::signature::sign(
 ///     "msg_p5jXN8AQM9LWM0D4loKWxJek",
 ///     1614265330,
 ///     br#"{"test": 2432232314}"#,
@@ -512,7 +514,8 @@ pub struct Verified {
 /// use std::collections::HashMap;
 /// use std::time::{SystemTime, UNIX_EPOCH};
 ///
-/// use deskhook::signature::{DEFAULT_TOLERANCE, Secret};
+/// use deskhook::Secret;
+/// use deskhook::signature::DEFAULT_TOLERANCE;
 ///
 /// # fn main() -> Result<(), deskhook::Error> {
 /// let secret = Secret::generate()?;
@@ -522,13 +525,13 @@ pub struct Verified {
 /// let headers = HashMap::from([
 ///     ("webhook-id".to_owned(), "msg_1".to_owned()),
 ///     ("webhook-timestamp".to_owned(), now.to_string()),
-///     ("webhook-signature".to_owned(), deskhook::sign("msg_1", now, body, &[secret.clone()])?),
+///     ("webhook-signature".to_owned(), deskhook::signature::sign("msg_1", now, body, &[secret.clone()])?),
 /// ]);
-/// let verified = deskhook::verify(&headers, body, &[secret], DEFAULT_TOLERANCE)?;
+/// let verified = deskhook::signature::verify(&headers, body, &[secret], DEFAULT_TOLERANCE)?;
 /// assert_eq!(verified.id, "msg_1");
 ///
 /// let other = Secret::generate()?;
-/// let err = deskhook::verify(&headers, body, &[other], DEFAULT_TOLERANCE).unwrap_err();
+/// let err = deskhook::signature::verify(&headers, body, &[other], DEFAULT_TOLERANCE).unwrap_err();
 /// assert!(err.is_signature_error());
 /// # Ok(()) }
 /// ```

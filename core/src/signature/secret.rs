@@ -56,7 +56,8 @@ const HOW_TO_GENERATE_ED25519: &str = "generate one with `deskhook secret new --
 /// # Examples
 ///
 /// ```
-/// use deskhook::signature::{Secret, SecretKind};
+/// use deskhook::Secret;
+/// use deskhook::signature::SecretKind;
 ///
 /// # fn main() -> Result<(), deskhook::Error> {
 /// let sender = Secret::generate_ed25519()?;
@@ -111,7 +112,8 @@ impl Secret {
     /// # Examples
     ///
     /// ```
-    /// use deskhook::signature::{Secret, SecretKind};
+    /// use deskhook::Secret;
+    /// use deskhook::signature::SecretKind;
     ///
     /// let hmac = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     /// assert_eq!(hmac.kind(), SecretKind::Hmac);

@@ -1,3 +1,7 @@
+use std::time::Duration;
+
+use deskhook::policy::{BreakerPolicy, OverflowPolicy};
+
 use super::*;
 
 fn err(text: &str) -> String {
@@ -26,13 +30,11 @@ fn the_spool_section_is_read_and_checked() {
         "[spool]\ndir = \"x\"\nsynchronous = \"fast\"\n",
         "deskhook.toml",
     )
-    .unwrap()
-    .spool()
     .unwrap_err()
     .to_string();
     assert_eq!(
         bad,
-        "deskhook.toml:3:15: unknown synchronous 'fast' (write \"full\" or \"normal\")"
+        "deskhook.toml:3:15: unknown variant `fast`, expected `full` or `normal`"
     );
     let zero = Config::parse("[spool]\ndir = \"x\"\nmax_size_mb = 0\n", "deskhook.toml")
         .unwrap()
@@ -40,9 +42,43 @@ fn the_spool_section_is_read_and_checked() {
         .unwrap_err()
         .to_string();
     assert!(
-        zero.starts_with("deskhook.toml:3:1: max_size_mb = 0"),
+        zero.starts_with("deskhook.toml:3:15: max_size_mb = 0"),
         "{zero}"
     );
+    let no_dir = Config::parse("[spool]\nmax_batch = 8\n", "deskhook.toml")
+        .unwrap()
+        .spool()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        no_dir.starts_with("deskhook.toml:1:1: the spool needs its directory"),
+        "{no_dir}"
+    );
+}
+
+#[cfg(feature = "file")]
+#[test]
+fn the_file_log_section_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let text = format!("[file_log]\npath = {path:?}\nflush = \"1s\"\nrotate_bytes = 1024\n");
+    let log = Config::parse(&text, "deskhook.toml")
+        .unwrap()
+        .file_sink()
+        .unwrap()
+        .expect("a [file_log] section");
+    assert_eq!(log.path(), path);
+    assert_eq!(
+        err("[file_log]\npath = \"x\"\nflush = \"sometimes\"\n"),
+        "deskhook.toml:3:9: invalid duration 'sometimes' (write it like 200ms, 5s, 5m, 2h or \
+         1h 30m); or write \"every-event\" or \"never\""
+    );
+    let no_path = Config::parse("[file_log]\nkeep = 2\n", "deskhook.toml")
+        .unwrap()
+        .file_sink()
+        .unwrap_err()
+        .to_string();
+    assert!(no_path.contains("the file log needs its path"), "{no_path}");
 }
 
 #[test]
@@ -50,10 +86,8 @@ fn a_full_file_is_read() {
     let text = r#"
 [delivery]
 queue_capacity = 5
-overflow = "block"
-block_timeout = "20ms"
-breaker_failures = 3
-breaker_cool_down = "1s"
+overflow = { block = "20ms" }
+breaker = { failures = 3, cool_down = "1s" }
 
 [[endpoint]]
 name = "crm"
@@ -74,7 +108,28 @@ workers = 2
             timeout: Duration::from_millis(20)
         }
     );
-    assert_eq!(delivery.breaker.failures, 3);
+    assert_eq!(
+        delivery.breaker,
+        BreakerPolicy {
+            failures: 3,
+            cool_down: Duration::from_secs(1)
+        }
+    );
+    let block = Config::parse(
+        "[delivery]\noverflow = \"block\"\nbreaker = { failures = 0 }\n",
+        "d",
+    )
+    .unwrap()
+    .delivery_config()
+    .unwrap();
+    assert_eq!(
+        block.overflow,
+        OverflowPolicy::Block {
+            timeout: deskhook::policy::DEFAULT_BLOCK_TIMEOUT
+        }
+    );
+    assert_eq!(block.breaker.failures, 0);
+    assert_eq!(block.breaker.cool_down, BreakerPolicy::default().cool_down);
     let endpoints = config.endpoints().unwrap();
     assert_eq!(endpoints.len(), 1);
     let e = &endpoints[0];
@@ -106,10 +161,7 @@ fn endpoints_subscribe_to_event_types_of_every_format() {
         .unwrap();
     let a = endpoints[0].subscribed_event_types();
     assert_eq!(a.to_string(), "create,usedesk.comment_created,iqchannels.*");
-    assert_eq!(
-        endpoints[0].subscribed_actions(),
-        deskhook::ActionSet::only(deskhook::Action::Create)
-    );
+    assert_eq!(a.actions().collect::<Vec<_>>(), [deskhook::Action::Create]);
     assert!(endpoints[1].subscribed_event_types().is_all());
     let one_string = "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
                       actions = \"ok, iqchannels.message_created\"\n";
@@ -157,10 +209,10 @@ fn errors_name_the_position_and_the_fix() {
     assert_eq!(
         err("[delivery]\nqueue_capacty = 5\n"),
         "deskhook.toml:2:1: unknown field `queue_capacty`, expected one of `queue_capacity`, \
-         `overflow`, `block_timeout`, `dead_letter_path`, `breaker_failures`, \
-         `breaker_cool_down`, `retry_after_max`, `shutdown_timeout`, `max_payload`, \
-         `max_in_flight`, `max_threads`, `thread_idle_timeout`, `max_queued_bytes`, \
-         `attempt_log`, `attempt_retention`, `attempt_max_rows`, `metrics_per_endpoint`"
+         `overflow`, `dead_letter_path`, `breaker`, `retry_after_max`, `shutdown_timeout`, \
+         `max_payload`, `max_in_flight`, `max_threads`, `thread_idle_timeout`, \
+         `max_queued_bytes`, `attempt_log`, `attempt_retention`, `attempt_max_rows`, \
+         `metrics_per_endpoint` (did you mean `queue_capacity`?)"
     );
     assert_eq!(
         err(
@@ -174,7 +226,8 @@ fn errors_name_the_position_and_the_fix() {
     );
     assert_eq!(
         err("[delivery]\noverflow = \"spill\"\n"),
-        "deskhook.toml:2:12: unknown overflow policy 'spill' (write \"drop-newest\", \"drop-oldest\" or \"block\")"
+        "deskhook.toml:2:12: unknown overflow policy 'spill' (write \"drop-newest\", \
+         \"drop-oldest\", \"block\" or { block = \"250ms\" })"
     );
     let bad_url = err("[[endpoint]]\nname = \"a\"\nurl = \"not a url\"\n");
     assert!(
@@ -211,8 +264,13 @@ fn errors_name_the_position_and_the_fix() {
     );
     assert_eq!(
         err("[delivery]\nblock_timeout = \"1s\"\n"),
-        "deskhook.toml:2:17: block_timeout applies only with overflow = \"block\"; set that \
-         too, or remove block_timeout"
+        "deskhook.toml:2:1: block_timeout is now part of overflow: write overflow = { block = \
+         \"100ms\" }"
+    );
+    assert_eq!(
+        err("[delivery]\nbreaker = { failures = 3, cooldown = \"1s\" }\n"),
+        "deskhook.toml:2:27: unknown field `cooldown`, expected `failures` or `cool_down` (did \
+         you mean `cool_down`?)"
     );
     assert_eq!(
         err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nworkers = 0\n"),

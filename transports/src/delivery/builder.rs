@@ -35,7 +35,29 @@ impl std::fmt::Debug for SinkBuilder {
     }
 }
 
+/// Setters for fields of [`DeliveryConfig`], on a builder whose `config_mut()` is the
+/// `DeliveryConfig` it builds: one list of settings, documented once on the struct, for
+/// [`SinkBuilder`] and the NATS sink's builder.
+macro_rules! delivery_setters {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        #[doc = concat!(
+            "Sets [`DeliveryConfig::", stringify!($field), "`](crate::delivery::DeliveryConfig::",
+            stringify!($field), "), where it and its default are described."
+        )]
+        #[must_use]
+        pub fn $field(mut self, value: $ty) -> Self {
+            self.config_mut().$field = value;
+            self
+        }
+    )*};
+}
+pub(crate) use delivery_setters;
+
 impl SinkBuilder {
+    fn config_mut(&mut self) -> &mut DeliveryConfig {
+        &mut self.config
+    }
+
     /// Adds an endpoint: the registry's first contents (more can be added, changed and
     /// removed while the sink runs, through [`DeliverySink::endpoints`](super::DeliverySink::endpoints)).
     #[must_use]
@@ -51,77 +73,28 @@ impl SinkBuilder {
         self
     }
 
-    /// Most events waiting per endpoint. Defaults to 10 000.
-    #[must_use]
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.config.queue_capacity = capacity;
-        self
-    }
-
-    /// What a full queue does. Defaults to [`OverflowPolicy::DropNewest`].
-    #[must_use]
-    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
-        self.config.overflow = policy;
-        self
-    }
-
-    /// The dead-letter file. Defaults to `deskhook-dead-letters.jsonl` in the working
-    /// directory.
+    /// Sets [`DeliveryConfig::dead_letter_path`].
     #[must_use]
     pub fn dead_letter_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.config.dead_letter_path = path.into();
         self
     }
 
-    /// The circuit breaker. Defaults to 10 failures in a row, 30 s cool-down.
-    #[must_use]
-    pub fn breaker(mut self, breaker: BreakerPolicy) -> Self {
-        self.config.breaker = breaker;
-        self
-    }
-
-    /// The longest `Retry-After` honoured. Defaults to 1 h.
-    #[must_use]
-    pub fn retry_after_max(mut self, max: Duration) -> Self {
-        self.config.retry_after_max = max;
-        self
-    }
-
-    /// How long dropping the guard waits for delivery. Defaults to 5 s.
-    #[must_use]
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.shutdown_timeout = timeout;
-        self
-    }
-
-    /// Largest body sent. Defaults to 1 MiB.
-    #[must_use]
-    pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.config.max_payload = bytes;
-        self
-    }
-
-    /// Requests in flight at once over the whole sink (see [`DeliveryConfig::max_in_flight`]).
-    /// Defaults to 1024.
-    #[must_use]
-    pub fn max_in_flight(mut self, requests: usize) -> Self {
-        self.config.max_in_flight = requests;
-        self
-    }
-
-    /// The most worker threads of the blocking transport. Defaults to 256.
-    #[must_use]
-    pub fn max_threads(mut self, threads: usize) -> Self {
-        self.config.max_threads = threads;
-        self
-    }
-
-    /// Memory for events queued in memory over the whole sink (see
-    /// [`DeliveryConfig::max_queued_bytes`]). Defaults to 256 MiB.
-    #[must_use]
-    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
-        self.config.max_queued_bytes = bytes;
-        self
+    delivery_setters! {
+        queue_capacity: usize,
+        overflow: OverflowPolicy,
+        breaker: BreakerPolicy,
+        retry_after_max: Duration,
+        shutdown_timeout: Duration,
+        max_payload: usize,
+        max_in_flight: usize,
+        max_threads: usize,
+        thread_idle_timeout: Duration,
+        max_queued_bytes: usize,
+        attempt_log: usize,
+        attempt_retention: Duration,
+        attempt_max_rows: u64,
+        metrics_per_endpoint: bool,
     }
 
     /// Receives one record per attempt. Defaults to none.

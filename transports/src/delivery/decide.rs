@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use deskhook::EventId;
 use deskhook::policy::{BreakerPolicy, RetrySchedule, Verdict};
+use deskhook::sink::EventId;
 
 use super::{AttemptOutcome, BreakerState};
 

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use deskhook::policy::RetrySchedule;
 use deskhook::signature::SecretKind;
-use deskhook::{ActionSet, EventTypeSet, Secret};
+use deskhook::{EventTypeSet, Secret};
 
 use super::RateLimit;
 use crate::error::Error;
@@ -95,11 +95,6 @@ impl Endpoint {
         &self.url
     }
 
-    /// The Zenlix actions it receives.
-    pub fn subscribed_actions(&self) -> ActionSet {
-        self.actions.actions()
-    }
-
     /// The event types, of every format, it receives.
     pub fn subscribed_event_types(&self) -> EventTypeSet {
         self.actions
@@ -141,9 +136,9 @@ impl Endpoint {
         self
     }
 
-    /// The event types this endpoint receives: Zenlix actions (`[Action::Create]`, an
-    /// [`ActionSet`], which leave out the other formats) or event types of any format (an
-    /// [`EventTypeSet`], such as `"create,usedesk.comment_created,iqchannels.*".parse()?`).
+    /// The event types this endpoint receives: Zenlix actions (`[Action::Create]`, which
+    /// leave out the other formats) or event types of any format (an [`EventTypeSet`], such
+    /// as `"create,usedesk.comment_created,iqchannels.*".parse()?`).
     /// Defaults to every event type of every format.
     #[must_use]
     pub fn actions(mut self, actions: impl Into<EventTypeSet>) -> Self {
@@ -375,7 +370,8 @@ impl Endpoint {
             ));
         }
         if let Some(tenant) = &self.tenant {
-            deskhook::check_tenant(tenant).map_err(|e| invalid("tenant", e.to_string()))?;
+            deskhook::dispatch::check_tenant(tenant)
+                .map_err(|e| invalid("tenant", e.to_string()))?;
         }
         for (field, timeout) in [
             ("timeout", self.timeout),

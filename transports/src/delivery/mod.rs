@@ -50,6 +50,10 @@
 //! - per sink, [`DeliveryConfig::max_queued_bytes`] of events queued in memory, on top of
 //!   each endpoint's [`DeliveryConfig::queue_capacity`].
 //!
+//! An idle endpoint costs memory only (about 1 KiB; the figures are in `benches/README.md`),
+//! never a worker. Connections are pooled per origin, shared by the endpoints with the same
+//! TLS roots, SSRF policy and timeouts.
+//!
 //! # Outcomes
 //!
 //! | Result of an attempt | What happens |
@@ -59,6 +63,65 @@
 //! | 410 | the endpoint is disabled; its queued events and all later ones go to the dead letters, until [`Endpoints::resume`] |
 //! | 3xx (never followed), other 4xx, refused by the SSRF guard | dead letter at once |
 //! | last attempt of the schedule fails | dead letter |
+//!
+//! # What a request carries
+//!
+//! A `POST` of the exact body (the event's JSON, or what its [template](crate::template)
+//! renders) with these headers:
+//!
+//! | Header | Value |
+//! |---|---|
+//! | `Content-Type` | `application/json`; `application/json; charset=utf-8` for iQChannels; a template's own |
+//! | `User-Agent` | [`USER_AGENT`]: `deskhook/<version>` |
+//! | `X-Deskhook-Action` | the event type: `create`, `usedesk.comment_created`, … |
+//! | `X-Deskhook-Sequence` | 1, 2, 3, … per endpoint and ticket, so that a receiver can check the order; it starts again at 1 after a restart, and for a ticket with nothing pending once the endpoint has seen more than 100,000 tickets |
+//! | `webhook-id` | the event id (a UUID v7), the same on every retry: receivers de-duplicate on it |
+//! | `webhook-timestamp` | Unix seconds of this attempt |
+//! | `webhook-signature` | with secrets: a `v1,…` entry (HMAC-SHA256) per `whsec_` secret and a `v1a,…` entry (ed25519) per `whsk_` key, space-separated, as [`deskhook::signature`] describes |
+//! | `X-Hub-Signature-256` | with [`Endpoint::hub_signature`]: `sha256=` and the hex HMAC-SHA256 of the body under the first secret that has not expired |
+//! | the endpoint's own | [`Endpoint::header`]; none may replace a header above (refused when the endpoint is registered) |
+//!
+//! `webhook-id` and `webhook-timestamp` are sent without a secret too, so that unsigned
+//! receivers can de-duplicate. Every secret of an endpoint signs, which is how one is
+//! rotated: add the new secret and keep the old one with an expiry
+//! ([`Endpoint::secret_until`]), after which it stops signing. An endpoint whose secrets have
+//! all expired sends nothing: its events go to the dead letters with a message saying so.
+//! A `whpk_` public key cannot sign: an endpoint given one is refused. Secrets never appear
+//! in `Debug` output or logs.
+//!
+//! # Retries, order and failure
+//!
+//! - **Schedule.** Each endpoint has its [`RetrySchedule`](deskhook::policy::RetrySchedule)
+//!   ([`Endpoint::retry`]); after its last attempt the event goes to the dead letters. A
+//!   `Retry-After` (seconds or an HTTP date) on a 429 or 503 can only lengthen the wait, up
+//!   to [`DeliveryConfig::retry_after_max`].
+//! - **Order.** Per endpoint and ticket, in emit order (see [How an event moves](self#how-an-event-moves));
+//!   a slow endpoint holds only its own share of the workers, and `emit` never waits on it.
+//! - **Circuit breaker.** After [`BreakerPolicy`]'s
+//!   retryable failures in a row an endpoint pauses for its cool-down; then one probe decides
+//!   whether it resumes. Its state is in [`EndpointStats`].
+//! - **Full queue.** When an endpoint's queue or the sink's memory budget is full, the
+//!   [`OverflowPolicy`] decides: drop the newest event,
+//!   drop the oldest, or block the caller of `emit` for at most its timeout, then drop. Every
+//!   drop is counted in the endpoint's stats and in the dispatcher's `failed`, and logged at
+//!   warn. With a spool (feature `spool`) the queue is on disk and neither limit applies.
+//! - **Dead letters.** A JSON Lines file ([`DeliveryConfig::dead_letter_path`]), opened at
+//!   start so that a bad path fails early; each line a [`DeadLetter`] with the exact body.
+//!   `deskhook dead-letters list|replay` reads them and delivers them again with their
+//!   original `webhook-id`. A sink with a spool keeps them in the spool instead.
+//! - **Payload limit.** A body over [`DeliveryConfig::max_payload`] goes to the dead letters
+//!   with an error saying so.
+//! - **Shutdown.** The [`DeliveryGuard`] that `build()` returns flushes when dropped, for at
+//!   most [`DeliveryConfig::shutdown_timeout`]; `flush` and `shutdown` do it explicitly. What
+//!   is undelivered at the deadline goes to the dead letters (an attempt still in flight is
+//!   written too and may also arrive: receivers de-duplicate on `webhook-id`) and is logged;
+//!   so do events emitted after shutdown. With a spool it stays there for the next start.
+//! - **Observability.** [`DeliverySink::stats`] gives each endpoint's [`EndpointStats`]
+//!   (state, queued, in flight, delivered, failed attempts, retries, drops, dead letters,
+//!   rate-limited waits, breaker, latency p50 and p99), [`DeliverySink::totals`] their sum,
+//!   cheaply. An [`Observer`] ([`SinkBuilder::observer`]) gets an [`AttemptRecord`] per
+//!   attempt, what a helpdesk's "webhook log" page shows; [`DeliverySink::attempts`] keeps
+//!   the last ones for the console.
 
 // Built alone (feature `spool` without a transport), the engine has no worker to use it.
 #![cfg_attr(
@@ -68,7 +131,7 @@
 
 pub(crate) mod backlog;
 mod budget;
-mod builder;
+pub(crate) mod builder;
 mod dead_letter;
 pub(crate) mod decide;
 pub(crate) mod endpoint;
@@ -91,8 +154,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use deskhook::policy::{BreakerPolicy, OverflowPolicy};
-use deskhook::{Action, EventId, EventType};
+use deskhook::policy::{BreakerPolicy, OverflowPolicy, deserialize_duration};
+use deskhook::sink::EventId;
+use deskhook::{Action, EventType};
+use serde::Deserialize;
 
 #[cfg(feature = "relay")]
 pub(crate) use budget::JOB_OVERHEAD;
@@ -138,7 +203,15 @@ pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
 pub const RESPONSE_READ_LIMIT: u64 = 64 * 1024;
 
 /// Settings shared by all endpoints of a sink.
-#[derive(Clone, Debug)]
+///
+/// This struct is also the `[delivery]` table of `deskhook.toml`: each field is a key of the
+/// same name, durations are written `"30s"`, and a key left out keeps the default given
+/// here (see [`config`](crate::config)). In code, change the fields of
+/// `DeliveryConfig::default()` and give it to [`SinkBuilder::config`], or use the builder's
+/// setter of the same name.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DeliveryConfig {
     /// Most events waiting per endpoint (not counting those in flight). Defaults to 10 000.
     pub queue_capacity: usize,
@@ -152,8 +225,10 @@ pub struct DeliveryConfig {
     /// The circuit breaker. Defaults to 10 failures in a row, 30 s cool-down.
     pub breaker: BreakerPolicy,
     /// The longest `Retry-After` honoured; longer ones are cut to this. Defaults to 1 h.
+    #[serde(deserialize_with = "deserialize_duration")]
     pub retry_after_max: Duration,
     /// How long the guard's drop waits for queues to drain. Defaults to 5 s.
+    #[serde(deserialize_with = "deserialize_duration")]
     pub shutdown_timeout: Duration,
     /// Largest body accepted; a larger event goes to the dead letters with an error. Defaults
     /// to 1 MiB.
@@ -169,6 +244,7 @@ pub struct DeliveryConfig {
     pub max_threads: usize,
     /// How long a worker thread of the blocking transport stays without work before it
     /// ends (one always stays). Defaults to 10 s.
+    #[serde(deserialize_with = "deserialize_duration")]
     pub thread_idle_timeout: Duration,
     /// Memory for events queued in memory over the whole sink: their bodies (once per event)
     /// and 256 bytes per event and endpoint. When it is spent the overflow policy applies to
@@ -179,6 +255,7 @@ pub struct DeliveryConfig {
     /// the attempt log off (a spool then records none either). Defaults to 10 000.
     pub attempt_log: usize,
     /// With a spool, how long attempts are kept in its database. Defaults to 7 days.
+    #[serde(deserialize_with = "deserialize_duration")]
     pub attempt_retention: Duration,
     /// With a spool, the most attempts kept in its database (the oldest go first). Defaults
     /// to 1 000 000.
@@ -213,17 +290,45 @@ impl Default for DeliveryConfig {
 impl DeliveryConfig {
     /// Checks the settings that cannot work.
     pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        self.check()
+            .map_err(|(_, message)| crate::Error::Config(message))
+    }
+
+    /// The first setting that cannot work: its name and what to write instead.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.queue_capacity == 0 {
+            return Err((
+                "queue_capacity",
+                "queue_capacity = 0 would drop every event; give the number of events that may \
+                 wait per endpoint, e.g. 10000"
+                    .into(),
+            ));
+        }
+        if self.max_payload == 0 {
+            return Err((
+                "max_payload",
+                "max_payload = 0 would refuse every event; give a size in bytes, e.g. 1048576"
+                    .into(),
+            ));
+        }
+        if self.attempt_max_rows == 0 {
+            return Err((
+                "attempt_max_rows",
+                "attempt_max_rows = 0 would keep no attempt in the spool; to keep none at all \
+                 write attempt_log = 0"
+                    .into(),
+            ));
+        }
         let zero = [
-            ("queue_capacity", self.queue_capacity),
-            ("max_payload", self.max_payload),
             ("max_in_flight", self.max_in_flight),
             ("max_threads", self.max_threads),
             ("max_queued_bytes", self.max_queued_bytes),
         ];
-        if let Some((name, _)) = zero.iter().find(|(_, value)| *value == 0) {
-            return Err(crate::Error::Config(format!(
-                "{name} = 0 cannot work; give at least 1 (or leave it at its default)"
-            )));
+        if let Some((name, _)) = zero.into_iter().find(|(_, value)| *value == 0) {
+            return Err((
+                name,
+                format!("{name} = 0 cannot work; give at least 1 (or leave it out)"),
+            ));
         }
         Ok(())
     }
@@ -389,7 +494,7 @@ pub(crate) struct EventData {
 
 impl EventData {
     /// The event of an emit (not charged to any budget yet).
-    pub(crate) fn of(emitted: &deskhook::Emitted<'_>) -> EventData {
+    pub(crate) fn of(emitted: &deskhook::sink::Emitted<'_>) -> EventData {
         let id = emitted.id();
         EventData {
             id,

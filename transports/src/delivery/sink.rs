@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deskhook::Emitted;
+use deskhook::sink::Emitted;
 
 use super::{
     AttemptPage, AttemptQuery, DeadLetter, DeadLetters, DeliveryTotals, EndpointStats, Endpoints,
@@ -15,8 +15,8 @@ use crate::error::Error;
 /// NATS sink's builder give. `send` (called by `emit`) only queues, one job per endpoint the
 /// event goes to; workers deliver. Cloning is cheap and clones share everything.
 ///
-/// It implements [`EventSink`](deskhook::EventSink) (for `emit`) and
-/// [`AsyncEventSink`](deskhook::AsyncEventSink) (for `emit_async`), whichever transport
+/// It implements [`EventSink`](deskhook::sink::EventSink) (for `emit`) and
+/// [`AsyncEventSink`](deskhook::sink::AsyncEventSink) (for `emit_async`), whichever transport
 /// delivers; with a spool that waits for commits, the async form awaits the commit without
 /// blocking.
 ///
@@ -188,7 +188,7 @@ impl DeliverySink {
     }
 }
 
-impl deskhook::EventSink for DeliverySink {
+impl deskhook::sink::EventSink for DeliverySink {
     fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
         self.engine.enqueue(event)
     }
@@ -198,8 +198,8 @@ impl deskhook::EventSink for DeliverySink {
     }
 }
 
-#[deskhook::async_trait]
-impl deskhook::AsyncEventSink for DeliverySink {
+#[deskhook::sink::async_trait]
+impl deskhook::sink::AsyncEventSink for DeliverySink {
     async fn send(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
         self.engine.enqueue_async(event).await
     }

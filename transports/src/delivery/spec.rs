@@ -403,7 +403,8 @@ impl EndpointSpec {
             endpoint = endpoint.max_in_flight(requests);
         }
         if let Some(tenant) = &self.tenant {
-            deskhook::check_tenant(tenant).map_err(|e| invalid("tenant", e.to_string()))?;
+            deskhook::dispatch::check_tenant(tenant)
+                .map_err(|e| invalid("tenant", e.to_string()))?;
             endpoint = endpoint.tenant(tenant);
         }
         match (&self.rate_limit, self.rate_burst) {

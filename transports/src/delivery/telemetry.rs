@@ -20,6 +20,11 @@
 //! mind the cardinality with thousands). Gauges are set by
 //! [`DeliverySink::record_gauges`](super::DeliverySink::record_gauges), which an exporter
 //! calls before it renders (`deskhook serve` does at each scrape).
+//!
+//! Traces: with the `tracing` feature every attempt runs in a `deskhook.attempt` span at
+//! INFO level (target `deskhook`) with `endpoint`, `webhook_id`, `event_type`, `ticket` and
+//! `attempt` (1 for the first), and `status` or `error` recorded when it ends. It is entered
+//! around the request, so what the HTTP stack logs lands inside it.
 
 #[cfg(feature = "metrics")]
 use deskhook::EventType;

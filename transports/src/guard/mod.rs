@@ -39,6 +39,22 @@
 //! checked [`url::Url`]'s serialization (`url.as_str()`) to the client so both see the same,
 //! normalized host.
 //!
+//! The async transport vets the addresses of each new connection the same way before it
+//! connects. Both reuse a vetted answer for [`VETTED_ANSWER_REUSE`] (only addresses that
+//! passed are kept, so reuse lets no rebinding through).
+//!
+//! # Opting in
+//!
+//! An endpoint reaches only global addresses unless its [`AddressPolicy`] says otherwise:
+//! `allow_private = true` lets in loopback, private, link-local, CGNAT and unique local
+//! addresses (see [`AddressPolicy::allow_private`](AddressPolicy#structfield.allow_private)),
+//! and `allow_cidrs = ["10.20.0.0/16"]` the networks listed. A refusal names the address and
+//! the setting that would let it through:
+//!
+//! ```text
+//! refusing to connect to 127.0.0.1 (loopback): set allow_private = true or list it in allow_cidrs for this endpoint
+//! ```
+//!
 //! # Cloud metadata endpoints
 //!
 //! Addresses of cloud instance metadata and credential services (`169.254.169.254`,

@@ -153,47 +153,25 @@ impl NatsSinkBuilder {
         self
     }
 
-    /// Most events waiting (while NATS is unreachable, say). Defaults to 10 000.
-    #[must_use]
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.delivery = self.delivery.queue_capacity(capacity);
-        self
-    }
-
-    /// What a full queue does. Defaults to [`OverflowPolicy::DropNewest`].
-    #[must_use]
-    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
-        self.delivery = self.delivery.overflow(policy);
-        self
-    }
-
-    /// The dead-letter file. Defaults to `deskhook-dead-letters.jsonl` in the working
-    /// directory.
+    /// Sets [`DeliveryConfig::dead_letter_path`].
     #[must_use]
     pub fn dead_letter_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.delivery = self.delivery.dead_letter_path(path);
+        self.config_mut().dead_letter_path = path.into();
         self
     }
 
-    /// The circuit breaker. Defaults to 10 failures in a row, 30 s cool-down.
-    #[must_use]
-    pub fn breaker(mut self, breaker: BreakerPolicy) -> Self {
-        self.delivery = self.delivery.breaker(breaker);
-        self
+    // The delivery settings that apply to publishing (the queue while NATS is unreachable,
+    // the breaker, the largest body: NATS servers take 1 MB by default).
+    crate::delivery::builder::delivery_setters! {
+        queue_capacity: usize,
+        overflow: OverflowPolicy,
+        breaker: BreakerPolicy,
+        shutdown_timeout: Duration,
+        max_payload: usize,
     }
 
-    /// How long dropping the guard waits for acknowledgements. Defaults to 5 s.
-    #[must_use]
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.delivery = self.delivery.shutdown_timeout(timeout);
-        self
-    }
-
-    /// Largest body published. Defaults to 1 MiB (NATS servers take 1 MB by default).
-    #[must_use]
-    pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.delivery = self.delivery.max_payload(bytes);
-        self
+    fn config_mut(&mut self) -> &mut DeliveryConfig {
+        &mut self.delivery.config
     }
 
     /// Receives one record per publish attempt; a delivered one has status 200 and the

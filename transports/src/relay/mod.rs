@@ -1,7 +1,10 @@
 //! The relay: delivers the events a [`NatsSink`](crate::nats::NatsSink) published, from the
 //! JetStream stream, with the same engine and endpoint configuration as in-process delivery
-//! (feature `relay`). `deskhook relay` runs one; any number of them on any machines share
-//! the work.
+//! (feature `relay`): signatures, the SSRF guard, each endpoint's retry schedule, the
+//! breaker, the observer and dead letters. An event with a tenant goes to that tenant's
+//! endpoints and to those without one. `deskhook relay` runs one; any number of them on any
+//! machines share the work, and a relay given every server of a cluster moves to another
+//! when one dies.
 //!
 //! # How work is shared
 //!
@@ -57,6 +60,10 @@
 //!
 //! Dead letters go where the configuration says (the dead-letter file) and are also
 //! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.
+//!
+//! `X-Deskhook-Sequence` is numbered by each relay process; the order itself is kept by the
+//! partitions and the engine, not by the numbers. A relay has no spool (the stream is its
+//! durable queue): a `[spool]` in its configuration is refused.
 //!
 //! # Endpoints from a KV bucket
 //!

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::ConsumerErrorKind as consumer_error;
 use async_nats::jetstream::{self, AckKind, consumer};
-use deskhook::{EventId, EventType};
+use deskhook::EventType;
+use deskhook::sink::EventId;
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 

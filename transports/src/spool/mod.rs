@@ -19,13 +19,18 @@
 //!
 //! # What it keeps
 //!
-//! One row per event and endpoint: the event id, endpoint, action, ticket, body, attempts
-//! made, when the next attempt is due and the last outcome. A row goes when its event is
-//! delivered, or moves to the spool's dead-letter table when it is given up. The delivery
+//! One SQLite database in the directory ([`DATABASE_FILE`], in WAL mode, synced on every
+//! commit unless [`Synchronous::Normal`]), with one row per event and endpoint: the event
+//! id, endpoint, action, ticket, body, attempts made, when the next attempt is due and the
+//! last outcome. A row goes when its event is delivered, or moves to the spool's dead-letter
+//! table when it is given up (a sink with a spool writes no dead-letter file). The delivery
 //! engine holds only a window of each endpoint's rows in memory (1000 by default, at most an
 //! eighth of it per ticket; rows held back behind a retry do not count, up to twice the
 //! window) and reads the next ones as it goes, so memory stays flat whatever the backlog, and
-//! tickets that keep failing cannot hold up the others.
+//! tickets that keep failing cannot hold up the others. An endpoint's `queue_capacity` and
+//! the overflow policy do not apply: the spool is the queue, bounded on disk by its size
+//! limit, past which a new event is refused with [`Error::SpoolFull`] (counted as dropped
+//! and logged; the dispatcher counts the failure, and a receipt reports it).
 //!
 //! # Group commit
 //!
@@ -34,14 +39,16 @@
 //! emits come concurrently, it also waits up to `max_wait` (2 ms by default) for the batch to
 //! fill. [`Durability::Wait`] (the default) makes `emit` return when its event is committed;
 //! [`Durability::Receipt`] returns at once, and `send_with_receipt` gives a [`Receipt`] to
-//! wait on.
+//! wait on. Emits wait when the writer falls 8192 events behind.
 //!
 //! # After a crash
 //!
 //! Opening the spool again finds the rows left: they are delivered in order per ticket,
 //! with their attempt counts and due times. An event that was in flight at the crash is
 //! sent again (receivers de-duplicate on `webhook-id`). `X-Deskhook-Sequence` numbers start
-//! again at 1 per ticket, as after any restart.
+//! again at 1 per ticket, as after any restart. Shutting down (the guard) leaves what is
+//! undelivered in the spool rather than in the dead letters. A spool of an earlier format is
+//! migrated when opened.
 //!
 //! # Endpoints change
 //!
@@ -52,8 +59,17 @@
 //! endpoints registered in the sink that has it open (names, tenants, URLs cut to their
 //! origin; never secrets), for `spool stats`.
 //!
+//! # Opening, configuring, inspecting
+//!
 //! One process at a time: a second `open` of the same directory fails with
-//! [`Error::SpoolLocked`] while the first holds it.
+//! [`Error::SpoolLocked`], naming the process id in the holder's [`LOCK_FILE`]; a file that
+//! is damaged or not a spool fails with [`Error::Spool`], naming it. [`inspect`] (what
+//! `deskhook spool stats` prints) and [`read_dead_letters`] read without the lock, while the
+//! helpdesk runs.
+//!
+//! `deskhook.toml` can carry a [`SpoolConfig`] in a `[spool]` table (see
+//! [`config`](crate::config)), and `Config::http_sink_builder` then opens it.
+//! `examples/durable_spool.rs` shows a backlog surviving a restart.
 
 mod backlog;
 mod commit;
@@ -77,8 +93,9 @@ pub const DATABASE_FILE: &str = "spool.sqlite3";
 /// The lock file inside the spool directory; it holds the process id of its owner.
 pub const LOCK_FILE: &str = "spool.lock";
 
-/// How SQLite syncs a commit to disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How SQLite syncs a commit to disk; `"full"` or `"normal"` in `deskhook.toml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Synchronous {
     /// Every commit is synced: an accepted event survives a power cut. The default.
@@ -89,8 +106,9 @@ pub enum Synchronous {
     Normal,
 }
 
-/// When `emit` returns on a spooled sink.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// When `emit` returns on a spooled sink; `"wait"` or `"receipt"` in `deskhook.toml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Durability {
     /// Once the event is durable. The default.
@@ -101,11 +119,104 @@ pub enum Durability {
     Receipt,
 }
 
-/// Settings of a spool; [`open`](SpoolBuilder::open) opens it.
+/// The settings of a spool.
+///
+/// This struct is also the `[spool]` table of `deskhook.toml`: each field is a key of the
+/// same name (durations written `"2ms"`), `dir` is required there, and a key left out keeps
+/// the default given here. In code, [`Spool::builder`] starts from the defaults and its
+/// setters change these fields.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SpoolConfig {
+    /// The spool's directory; created if missing.
+    pub dir: PathBuf,
+    /// How commits are synced. Defaults to [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+    /// When `emit` returns. Defaults to [`Durability::Wait`].
+    pub durability: Durability,
+    /// The longest the writer waits for a batch to fill once concurrent emits were seen; it
+    /// bounds the latency group commit adds. Defaults to 2 ms.
+    #[serde(deserialize_with = "deskhook::policy::deserialize_duration")]
+    pub max_wait: Duration,
+    /// Most emits written in one transaction; 1 syncs every event on its own (for
+    /// comparison). Defaults to 1024.
+    pub max_batch: usize,
+    /// The disk-usage limit in bytes: past it, new events are refused with
+    /// [`Error::SpoolFull`]. Delivered rows make room again; dead letters keep their bodies
+    /// in the spool and count towards the limit until they are replayed. Defaults to 1 GiB.
+    /// In `deskhook.toml` the key is `max_size_mb`, in MiB.
+    #[serde(rename = "max_size_mb", deserialize_with = "mebibytes")]
+    pub max_size: u64,
+    /// Most rows per endpoint held in memory. Defaults to 1000.
+    pub memory_window: usize,
+}
+
+/// A size given in MiB, as bytes.
+fn mebibytes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    use serde::Deserialize as _;
+    Ok(u64::deserialize(deserializer)?.saturating_mul(1024 * 1024))
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: PathBuf::new(),
+            synchronous: Synchronous::Full,
+            durability: Durability::Wait,
+            max_wait: Duration::from_millis(2),
+            max_batch: 1024,
+            max_size: 1 << 30,
+            memory_window: 1000,
+        }
+    }
+}
+
+impl SpoolConfig {
+    /// The first setting that cannot work: its name and what to write instead.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.dir.as_os_str().is_empty() {
+            return Err((
+                "dir",
+                "the spool needs its directory: write dir = \"/var/lib/helpdesk/deskhook-spool\""
+                    .into(),
+            ));
+        }
+        if self.max_size == 0 {
+            return Err((
+                "max_size_mb",
+                "max_size_mb = 0 would refuse every event; give the disk budget in MiB, e.g. 1024"
+                    .into(),
+            ));
+        }
+        for (name, value) in [
+            ("max_batch", self.max_batch),
+            ("memory_window", self.memory_window),
+        ] {
+            if value == 0 {
+                return Err((
+                    name,
+                    format!("{name} = 0 cannot work; give at least 1 (or leave it out)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A builder with these settings, to open the spool with.
+    pub fn builder(self) -> SpoolBuilder {
+        SpoolBuilder {
+            config: self,
+            ignore_backoff: false,
+        }
+    }
+}
+
+/// Opens a spool with a [`SpoolConfig`]; from [`Spool::builder`] or [`SpoolConfig::builder`].
 #[derive(Clone, Debug)]
 pub struct SpoolBuilder {
-    dir: PathBuf,
-    pub(crate) settings: Settings,
+    config: SpoolConfig,
+    ignore_backoff: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -124,49 +235,45 @@ pub(crate) struct Settings {
 }
 
 impl SpoolBuilder {
-    /// How commits are synced. Defaults to [`Synchronous::Full`].
+    /// Sets [`SpoolConfig::synchronous`].
     #[must_use]
     pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
-        self.settings.synchronous = synchronous;
+        self.config.synchronous = synchronous;
         self
     }
 
-    /// When `emit` returns. Defaults to [`Durability::Wait`].
+    /// Sets [`SpoolConfig::durability`].
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
-        self.settings.durability = durability;
+        self.config.durability = durability;
         self
     }
 
-    /// The longest the writer waits for a batch to fill once concurrent emits were seen; it
-    /// bounds the latency group commit adds. Defaults to 2 ms.
+    /// Sets [`SpoolConfig::max_wait`].
     #[must_use]
     pub fn max_wait(mut self, wait: Duration) -> Self {
-        self.settings.max_wait = wait;
+        self.config.max_wait = wait;
         self
     }
 
-    /// Most emits written in one transaction; 1 syncs every event on its own (for
-    /// comparison). Defaults to 1024.
+    /// Sets [`SpoolConfig::max_batch`] (at least 1).
     #[must_use]
     pub fn max_batch(mut self, emits: usize) -> Self {
-        self.settings.max_batch = emits.max(1);
+        self.config.max_batch = emits.max(1);
         self
     }
 
-    /// The disk-usage limit: past it, new events are refused with [`Error::SpoolFull`].
-    /// Delivered rows make room again; dead letters keep their bodies in the spool and count
-    /// towards the limit until they are replayed. Defaults to 1 GiB.
+    /// Sets [`SpoolConfig::max_size`], in bytes.
     #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
-        self.settings.max_size = bytes;
+        self.config.max_size = bytes;
         self
     }
 
-    /// Most rows per endpoint held in memory. Defaults to 1000.
+    /// Sets [`SpoolConfig::memory_window`] (at least 1).
     #[must_use]
     pub fn memory_window(mut self, rows: usize) -> Self {
-        self.settings.window = rows.max(1);
+        self.config.memory_window = rows.max(1);
         self
     }
 
@@ -174,7 +281,7 @@ impl SpoolBuilder {
     /// `deskhook drain` does). Defaults to false.
     #[must_use]
     pub fn ignore_backoff(mut self, ignore: bool) -> Self {
-        self.settings.ignore_backoff = ignore;
+        self.ignore_backoff = ignore;
         self
     }
 
@@ -185,7 +292,23 @@ impl SpoolBuilder {
     /// [`Error::SpoolLocked`] when another process has it open; [`Error::Spool`] when the
     /// directory cannot be created or the database is damaged or not a spool.
     pub fn open(self) -> Result<Spool, Error> {
-        Spool::open_with(self.dir, self.settings)
+        self.config
+            .check()
+            .map_err(|(_, message)| Error::Config(message))?;
+        let defaults = crate::delivery::DeliveryConfig::default();
+        let c = self.config;
+        let settings = Settings {
+            synchronous: c.synchronous,
+            durability: c.durability,
+            max_wait: c.max_wait,
+            max_batch: c.max_batch,
+            max_size: c.max_size,
+            window: c.memory_window,
+            ignore_backoff: self.ignore_backoff,
+            attempt_retention: defaults.attempt_retention,
+            attempt_max_rows: defaults.attempt_max_rows,
+        };
+        Spool::open_with(c.dir, settings)
     }
 }
 
@@ -228,20 +351,11 @@ pub struct SpoolStats {
 impl Spool {
     /// A builder for a spool in `dir`, with the default settings.
     pub fn builder(dir: impl Into<PathBuf>) -> SpoolBuilder {
-        SpoolBuilder {
+        SpoolConfig {
             dir: dir.into(),
-            settings: Settings {
-                synchronous: Synchronous::Full,
-                durability: Durability::Wait,
-                max_wait: Duration::from_millis(2),
-                max_batch: 1024,
-                max_size: 1 << 30,
-                window: 1000,
-                ignore_backoff: false,
-                attempt_retention: crate::delivery::DeliveryConfig::default().attempt_retention,
-                attempt_max_rows: crate::delivery::DeliveryConfig::default().attempt_max_rows,
-            },
+            ..SpoolConfig::default()
         }
+        .builder()
     }
 
     /// Opens (or creates) the spool in `dir` with the default settings.

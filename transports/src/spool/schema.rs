@@ -520,15 +520,15 @@ pub(super) fn attempts(conn: &Connection, query: &AttemptQuery) -> rusqlite::Res
                 event_id: r.get::<_, String>(2)?.into(),
                 endpoint: r.get::<_, String>(3)?.into(),
                 tenant: r.get::<_, Option<String>>(4)?.map(Into::into),
-                event_type: event_type
-                    .parse()
-                    .map_err(|e: deskhook::ParseEventTypeError| {
+                event_type: event_type.parse().map_err(
+                    |e: deskhook::event::ParseEventTypeError| {
                         rusqlite::Error::FromSqlConversionFailure(
                             5,
                             rusqlite::types::Type::Text,
                             Box::new(e),
                         )
-                    })?,
+                    },
+                )?,
                 ticket: r.get::<_, String>(6)?.into(),
                 attempt: r.get(7)?,
                 outcome: outcome_of(&r.get::<_, String>(8)?),

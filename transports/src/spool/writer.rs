@@ -11,7 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use deskhook::{EventId, EventType};
+use deskhook::EventType;
+use deskhook::sink::EventId;
 use rusqlite::{Connection, params};
 
 use super::schema::{unix_ms, used_bytes};

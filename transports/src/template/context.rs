@@ -44,9 +44,9 @@ impl Parsed {
 
     /// The event of an emit when its endpoints have templates: a Zenlix event's summary is
     /// taken from the typed event (no parse); other formats are read from the body.
-    pub(crate) fn of_emitted(emitted: &deskhook::Emitted<'_>) -> Result<Parsed, String> {
+    pub(crate) fn of_emitted(emitted: &deskhook::sink::Emitted<'_>) -> Result<Parsed, String> {
         match emitted.webhook() {
-            deskhook::WebhookRef::Zenlix(event) => Ok(Parsed::with(
+            deskhook::event::WebhookRef::Zenlix(event) => Ok(Parsed::with(
                 emitted.event_type(),
                 emitted.body(),
                 summary::of_zenlix(event),

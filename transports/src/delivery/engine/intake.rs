@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deskhook::{EventId, EventType};
+use deskhook::EventType;
+use deskhook::sink::EventId;
 
 use super::Engine;
 use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt};
@@ -29,7 +30,10 @@ impl Engine {
 
     /// The endpoints `emitted` goes to, and its data; dead-letters it for all of them when
     /// its body is over `max_payload`.
-    fn targets(&self, emitted: &deskhook::Emitted<'_>) -> Result<Option<Targets>, Vec<String>> {
+    fn targets(
+        &self,
+        emitted: &deskhook::sink::Emitted<'_>,
+    ) -> Result<Option<Targets>, Vec<String>> {
         let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
         if lanes.is_empty() {
             return Ok(None);
@@ -62,7 +66,10 @@ impl Engine {
 
     /// Queues `emitted` for every endpoint it goes to. With a backlog that waits for commits,
     /// it returns once the jobs are durable.
-    pub(crate) fn enqueue(&self, emitted: &deskhook::Emitted<'_>) -> Result<(), deskhook::Error> {
+    pub(crate) fn enqueue(
+        &self,
+        emitted: &deskhook::sink::Emitted<'_>,
+    ) -> Result<(), deskhook::Error> {
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
@@ -80,7 +87,7 @@ impl Engine {
     /// [`enqueue`](Engine::enqueue) for async code: waits for the commit without blocking.
     pub(crate) async fn enqueue_async(
         &self,
-        emitted: &deskhook::Emitted<'_>,
+        emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<(), deskhook::Error> {
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
@@ -99,7 +106,7 @@ impl Engine {
     /// Queues `emitted` like [`enqueue`](Engine::enqueue) but never waits: the receipt says
     /// when the event is durable. Without a durable backlog, the receipt is settled at once
     /// with an error saying so (the event is queued in memory all the same).
-    pub(crate) fn enqueue_with_receipt(&self, emitted: &deskhook::Emitted<'_>) -> Receipt {
+    pub(crate) fn enqueue_with_receipt(&self, emitted: &deskhook::sink::Emitted<'_>) -> Receipt {
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Receipt::settled(Ok(())),

@@ -428,7 +428,7 @@ impl Endpoints {
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when it
     /// receives no Zenlix action (test events are Zenlix events) or its queue refuses it.
-    pub fn send_test(&self, name: &str) -> Result<deskhook::EventId, Error> {
+    pub fn send_test(&self, name: &str) -> Result<deskhook::sink::EventId, Error> {
         let lane = self.engine.registry().lane(name)?;
         let route = lane.route();
         let action = route
@@ -450,7 +450,7 @@ impl Endpoints {
         ticket.subject = "deskhook test event".to_owned();
         let user = deskhook::sample::user();
         let mut emitted =
-            deskhook::Emitted::new(deskhook::EventRef::new(action, &ticket, &user))
+            deskhook::sink::Emitted::new(deskhook::EventRef::new(action, &ticket, &user))
                 .map_err(|e| Error::Config(format!("the test event cannot be made: {e}")))?;
         if let Some(tenant) = &route.endpoint.tenant {
             emitted = emitted

@@ -11,12 +11,12 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::action::{Action, ActionSet};
+use crate::action::Action;
 use crate::error::Error;
-use crate::event::{Event, EventRef, Ticket, User};
 use crate::event_type::{EventType, EventTypeSet};
+use crate::model::{EventRef, Ticket, User};
 use crate::sink::{AsyncEventSink, Emitted, EventSink};
-use crate::switch::is_event_type_enabled;
+use crate::switch::is_enabled;
 use crate::tenant::{ForTenant, check_tenant};
 use crate::webhook::{WebhookEvent, WebhookRef};
 
@@ -154,7 +154,8 @@ struct Inner {
 /// sinks, subscriptions and counters.
 ///
 /// ```
-/// use deskhook::{Action, ActionSet, Dispatcher, NopSink, Ticket, User};
+/// use deskhook::{Action, Dispatcher, Ticket, User};
+/// use deskhook::sink::NopSink;
 ///
 /// let dispatcher = Dispatcher::builder()
 ///     .sink("audit", NopSink)
@@ -180,13 +181,13 @@ impl Dispatcher {
         DispatcherBuilder { routes: Vec::new() }
     }
 
-    /// A dispatcher with no sinks: events go nowhere, as with [`NopSink`](crate::NopSink).
+    /// A dispatcher with no sinks: events go nowhere, as with [`NopSink`](crate::sink::NopSink).
     pub fn none() -> Dispatcher {
         Dispatcher::builder().build()
     }
 
     fn wanted(&self, event_type: EventType) -> bool {
-        is_event_type_enabled(event_type) && self.inner.routes.iter().any(|r| r.wants(event_type))
+        is_enabled(event_type) && self.inner.routes.iter().any(|r| r.wants(event_type))
     }
 
     /// Emits an event for `action` with the default description and `dt` now.
@@ -217,7 +218,8 @@ impl Dispatcher {
     /// [`Emitted::tenant`] set.
     ///
     /// ```
-    /// use deskhook::{Action, Dispatcher, NopSink, sample};
+    /// use deskhook::{Action, Dispatcher, sample};
+    /// use deskhook::sink::NopSink;
     ///
     /// let dispatcher = Dispatcher::builder().sink("all", NopSink).build();
     /// let (ticket, user) = (sample::ticket(), sample::user());
@@ -231,15 +233,7 @@ impl Dispatcher {
         }
     }
 
-    /// Emits a prepared event (own description or `dt`).
-    pub fn emit_ref(&self, event: EventRef<'_>) {
-        let event_type = EventType::Zenlix(event.action());
-        if self.wanted(event_type) {
-            self.dispatch(WebhookRef::Zenlix(event), event_type, None);
-        }
-    }
-
-    /// Emits an event of any format: a Zenlix [`EventRef`] or [`Event`], a
+    /// Emits an event of any format: a Zenlix [`EventRef`] or [`Event`](crate::Event), a
     /// [`usedesk::Event`](crate::formats::usedesk::Event) or an
     /// [`iqchannels::Event`](crate::formats::iqchannels::Event).
     ///
@@ -251,7 +245,8 @@ impl Dispatcher {
     /// numeric ids (one small allocation).
     ///
     /// ```
-    /// use deskhook::{Dispatcher, NopSink};
+    /// use deskhook::Dispatcher;
+    /// use deskhook::sink::NopSink;
     /// use deskhook::formats::usedesk;
     ///
     /// let dispatcher = Dispatcher::builder()
@@ -311,14 +306,6 @@ impl Dispatcher {
         event.webhook_ref().map(|view| (view, event_type))
     }
 
-    /// Emits an owned event. An event whose action is not one of the twelve is dropped,
-    /// counted, and logged at warn.
-    pub fn emit_event(&self, event: &Event) {
-        if let Some(event) = self.event_ref(event) {
-            self.emit_ref(event);
-        }
-    }
-
     /// Emits an event for `action`, awaiting async sinks instead of polling them to
     /// completion on this thread.
     pub async fn emit_async(&self, action: Action, ticket: &Ticket, initial_user: &User) {
@@ -339,38 +326,6 @@ impl Dispatcher {
             self.dispatch_async(WebhookRef::Zenlix(event), event_type, tenant)
                 .await;
         }
-    }
-
-    /// Emits a prepared event, awaiting async sinks.
-    pub async fn emit_ref_async(&self, event: EventRef<'_>) {
-        let event_type = EventType::Zenlix(event.action());
-        if self.wanted(event_type) {
-            self.dispatch_async(WebhookRef::Zenlix(event), event_type, None)
-                .await;
-        }
-    }
-
-    /// Emits an owned event, awaiting async sinks.
-    pub async fn emit_event_async(&self, event: &Event) {
-        if let Some(event) = self.event_ref(event) {
-            self.emit_ref_async(event).await;
-        }
-    }
-
-    fn event_ref<'a>(&self, event: &'a Event) -> Option<EventRef<'a>> {
-        let found = event.as_event_ref().filter(|e| e.action().is_compiled_in());
-        if found.is_none() {
-            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            log::warn!(
-                target: LOG_TARGET,
-                "event for ticket {} dropped: action '{}' is not one of the actions compiled in \
-                 ({})",
-                event.ticket.code,
-                event.action,
-                ActionSet::compiled_in(),
-            );
-        }
-        found
     }
 
     /// Serializes the event for the sinks, or drops it (counted and logged) when `tenant` is
@@ -463,20 +418,14 @@ impl Dispatcher {
         }
     }
 
-    /// The Zenlix actions the sink `name` subscribes to (see
-    /// [`event_subscription`](Dispatcher::event_subscription) for every format).
-    pub fn subscription(&self, name: &str) -> Option<ActionSet> {
-        self.event_subscription(name).map(EventTypeSet::actions)
-    }
-
     /// The event types, of every format, the sink `name` subscribes to.
-    pub fn event_subscription(&self, name: &str) -> Option<EventTypeSet> {
+    pub fn subscription(&self, name: &str) -> Option<EventTypeSet> {
         self.route(name).ok().map(Route::subscription)
     }
 
-    /// Changes what the sink `name` subscribes to, at run time. A set of Zenlix actions
-    /// (`[Action::Create]`, an [`ActionSet`]) subscribes it to those actions and to nothing
-    /// of the other formats; name the other formats' types in an [`EventTypeSet`].
+    /// Changes what the sink `name` subscribes to, at run time. An action or an array of
+    /// actions (`[Action::Create]`) subscribes it to those actions and to nothing of the other
+    /// formats; name the other formats' types in an [`EventTypeSet`].
     ///
     /// # Errors
     ///
@@ -515,8 +464,7 @@ impl Dispatcher {
                 .iter()
                 .map(|r| SinkStats {
                     name: r.name.clone(),
-                    subscription: r.subscription().actions(),
-                    event_types: r.subscription(),
+                    subscription: r.subscription(),
                     sent: r.sent.load(Ordering::Relaxed),
                     failed: r.failed.load(Ordering::Relaxed),
                 })
@@ -546,7 +494,7 @@ pub struct DispatcherStats {
     pub emitted: u64,
     /// Events dropped before reaching any sink: an action that is not one of the twelve or
     /// not compiled in, an event type deskhook does not know, an invalid tenant (see
-    /// [`check_tenant`](crate::check_tenant)), or a body that could not be serialized. Each
+    /// [`check_tenant`](crate::dispatch::check_tenant)), or a body that could not be serialized. Each
     /// is logged.
     pub dropped: u64,
     /// One entry per sink, in the order they were added.
@@ -559,10 +507,8 @@ pub struct DispatcherStats {
 pub struct SinkStats {
     /// The sink's name.
     pub name: String,
-    /// The Zenlix actions it subscribes to now.
-    pub subscription: ActionSet,
-    /// The event types of every format it subscribes to now.
-    pub event_types: EventTypeSet,
+    /// The event types, of every format, it subscribes to now.
+    pub subscription: EventTypeSet,
     /// Events the sink took.
     pub sent: u64,
     /// Events the sink failed to take (an error or a panic); each is logged.
@@ -598,8 +544,8 @@ impl DispatcherBuilder {
     }
 
     /// Adds a blocking sink that takes only `event_types`: Zenlix actions
-    /// (`[Action::Create, Action::Ok]`, an [`ActionSet`]) or event types of any format (an
-    /// [`EventTypeSet`], `[EventType; N]`).
+    /// (`[Action::Create, Action::Ok]`) or event types of any format (an [`EventTypeSet`],
+    /// `[EventType; N]`).
     #[must_use]
     pub fn sink_for(
         self,
@@ -706,7 +652,8 @@ pub(crate) fn with_current<R>(state: usize, f: impl FnOnce(&Dispatcher) -> R) ->
 /// emitted inside go to `dispatcher`, whether a global one is set or not.
 ///
 /// ```
-/// use deskhook::{Action, Dispatcher, NopSink, Ticket, User};
+/// use deskhook::{Action, Dispatcher, Ticket, User};
+/// use deskhook::sink::NopSink;
 ///
 /// let dispatcher = Dispatcher::builder().sink("test", NopSink).build();
 /// deskhook::with_dispatcher(&dispatcher, || {
@@ -794,36 +741,8 @@ pub(crate) fn emit_to_current(
     });
 }
 
-/// Emits a whole event with its own `description`, `dt` and extra keys. An event whose action
-/// is not one of the twelve (or is compiled out) is dropped, counted and logged at warn.
-///
-/// ```
-/// use deskhook::{Action, Event, Ticket, User};
-///
-/// let mut event = Event::new(Action::Comment, Ticket::new("E3XK", "Printer jammed"), User::default());
-/// event.description = "Anna replied".into();
-/// deskhook::emit_event(&event);
-/// ```
-pub fn emit_event(event: &Event) {
-    let state = STATE.load(Ordering::Acquire);
-    if state != 0 {
-        with_current(state, |d| d.emit_event(event));
-    }
-}
-
-/// Emits a prepared [`EventRef`] (own description or `dt`, no clone of the ticket).
-pub fn emit_ref(event: EventRef<'_>) {
-    if !event.action().is_compiled_in() {
-        return;
-    }
-    let state = STATE.load(Ordering::Acquire);
-    if state != 0 {
-        with_current(state, |d| d.emit_ref(event));
-    }
-}
-
 /// Emits an event of any format to the current dispatcher: a Zenlix [`EventRef`] or
-/// [`Event`], a [`usedesk::Event`](crate::formats::usedesk::Event) or an
+/// [`Event`](crate::Event), a [`usedesk::Event`](crate::formats::usedesk::Event) or an
 /// [`iqchannels::Event`](crate::formats::iqchannels::Event). The sibling of [`emit`] for
 /// every format, with the same promises: it never fails, never panics and never waits on the
 /// network; with no dispatcher set it is one atomic load. See
@@ -858,13 +777,6 @@ pub async fn emit_async(action: Action, ticket: &Ticket, initial_user: &User) {
     }
     if let Some(d) = current(STATE.load(Ordering::Acquire)) {
         d.emit_async(action, ticket, initial_user).await;
-    }
-}
-
-/// [`emit_event`] for async code.
-pub async fn emit_event_async(event: &Event) {
-    if let Some(d) = current(STATE.load(Ordering::Acquire)) {
-        d.emit_event_async(event).await;
     }
 }
 
