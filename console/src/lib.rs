@@ -54,6 +54,18 @@
 //!   application/json` or an `Authorization` header, which a cross-site form cannot.
 //! - Secrets never appear in a page or an API response; response snippets and every name
 //!   that came from a tenant or a receiver are shown as text.
+//!
+//! # Where the data comes from
+//!
+//! The attempts shown are the sink's attempt log: the last
+//! [`attempt_log`](deskhook_transports::delivery::DeliveryConfig::attempt_log) attempts in
+//! memory and, with a spool, those of the last
+//! [`attempt_retention`](deskhook_transports::delivery::DeliveryConfig::attempt_retention)
+//! in its database, so that the console survives a restart.
+//! [`DeliverySink::attempts`], [`Endpoints::page`](deskhook_transports::delivery::Endpoints::page)
+//! and [`DeliverySink::dead_letters`] are the same data for code.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,3 +157,8 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| Problem::internal(format!("the console's task failed: {e}")))?
 }
+
+/// The README (the crate's crates.io page), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
