@@ -145,7 +145,7 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
     let config = write_config(
         dir.path(),
         &format!(
-            "[delivery]\nmax_payload = 65536\nbreaker_failures = 0\n\n[[endpoint]]\n\
+            "[delivery]\nmax_payload = 65536\nbreaker = {{ failures = 0 }}\n\n[[endpoint]]\n\
              name = \"crm\"\nurl = \"{}\"\nallow_private = true\nretry = \"0s,{retry}\"\n",
             target.receiver.url
         ),
