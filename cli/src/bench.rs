@@ -146,7 +146,7 @@ fn per_delivery(cpu: Duration, delivered: u64) -> f64 {
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     check_flags(&args);
-    let secrets = crate::parse_secrets(&args.secret)?;
+    let secrets = crate::parse_secrets(&args.target.secret)?;
     let template = args.template.template()?;
     let retry = args.retry.clone();
     let is_nats = args.transport == Transport::Nats;
@@ -196,13 +196,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         None => None,
     };
     // The HTTP endpoints; with nats the relays' endpoint is in their deskhook.toml.
-    let endpoints = match (&args.url, is_nats) {
+    let endpoints = match (&args.target.url, is_nats) {
         (Some(url), false) => fleet.build(url, |name, url| {
             let endpoint = Endpoint::new(name, url)
                 .map_err(|e| format!("--url: {e}"))?
                 .secrets(secrets.clone())
                 .retry(retry.clone())
-                .allow_private(args.allow_private)
+                .allow_private(args.guard.allow_private)
                 .max_in_flight(workers);
             let endpoint = match &template {
                 Some(template) => endpoint.template(template.clone()),
@@ -227,15 +227,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         )?),
         None => None,
     };
-    let relays = match (nats_url, &stream, &args.url) {
+    let relays = match (nats_url, &stream, &args.target.url) {
         (Some(urls), Some(stream), Some(url)) if args.relays > 0 => Some(nats::Relays::start(
             args.relays,
             urls,
             stream.settings(),
             &nats::Target {
                 url,
-                allow_private: args.allow_private,
-                secrets: &args.secret,
+                allow_private: args.guard.allow_private,
+                secrets: &args.target.secret,
                 retry: &retry,
                 workers: args.relay_workers,
             },
@@ -330,7 +330,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 deskhook_transports::Error::Refused(_) => format!(
                     "--url {}: {e}; pass --allow-private to send to loopback and private \
                      addresses",
-                    args.url.as_deref().unwrap_or_default()
+                    args.target.url.as_deref().unwrap_or_default()
                 ),
                 other => other.to_string(),
             });

@@ -7,18 +7,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use deskhook::Action;
-use deskhook::policy::{RetrySchedule, parse_duration};
 use deskhook::sink::EventId;
 use deskhook_transports::delivery::{
     AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters,
 };
 use deskhook_transports::http_blocking::HttpSink;
 use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::send::{CLI_RETRY, CLI_TIMEOUT};
 
 /// List the events that could not be delivered, or deliver them again.
 #[derive(Debug, clap::Args)]
@@ -80,17 +76,10 @@ struct ReplayArgs {
     /// deliver with.
     #[arg(long, value_name = "FILE", required = true)]
     config: PathBuf,
-    /// Allow private, loopback and link-local addresses for the endpoints of --config, written
-    /// as IPs or resolved from host names (refused by default, a guard against SSRF).
-    #[arg(long)]
-    allow_private: bool,
-    /// The delay before each attempt, separated by commas. It replaces the endpoints' own
-    /// schedules, so that the command knows how long to wait.
-    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
-    retry: RetrySchedule,
-    /// The limit for one attempt, for every endpoint.
-    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
-    timeout: Duration,
+    #[command(flatten)]
+    guard: crate::flags::Guard,
+    #[command(flatten)]
+    attempts: crate::flags::Attempts,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
@@ -287,9 +276,9 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
     let endpoints = crate::send::config_endpoints(
         &config,
         &args.config,
-        &args.retry,
-        args.timeout,
-        args.allow_private,
+        &args.attempts.retry,
+        args.attempts.timeout,
+        args.guard.allow_private,
     )?;
     let mut spool = deskhook_transports::spool::Spool::builder(dir)
         .ignore_backoff(true)
@@ -308,8 +297,8 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
         spool,
         endpoints,
         config.delivery_config().map_err(|e| e.to_string())?,
-        &args.retry,
-        args.timeout,
+        &args.attempts.retry,
+        args.attempts.timeout,
         &before,
     )
 }
@@ -326,9 +315,9 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let endpoints = crate::send::config_endpoints(
         &config,
         &args.config,
-        &args.retry,
-        args.timeout,
-        args.allow_private,
+        &args.attempts.retry,
+        args.attempts.timeout,
+        args.guard.allow_private,
     )?;
     let names: HashSet<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
     let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
@@ -379,7 +368,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             bar.suspend(|| eprintln!("deskhook: dead letter {}: {e}", letter.id));
         }
     }
-    let wait = crate::send::deadline(&args.retry, args.timeout);
+    let wait = crate::send::deadline(&args.attempts.retry, args.attempts.timeout);
     let finished = guard.shutdown(wait);
     bar.finish_and_clear();
 

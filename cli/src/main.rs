@@ -13,6 +13,7 @@ use deskhook::Secret;
 mod bench;
 mod dead_letters;
 mod endpoints;
+mod flags;
 mod listen;
 mod relay;
 mod render;

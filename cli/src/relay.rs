@@ -50,9 +50,8 @@ pub(crate) struct Args {
     /// The subject prefix the events were published under.
     #[arg(long, value_name = "PREFIX", default_value = "deskhook")]
     subject_prefix: String,
-    /// Allow private, loopback and link-local addresses for every endpoint.
-    #[arg(long)]
-    allow_private: bool,
+    #[command(flatten)]
+    guard: crate::flags::Guard,
     /// How long the server waits without news of an event before it hands it out again (the
     /// relay sends news every third of this while it delivers).
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
@@ -100,7 +99,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ));
     }
     for endpoint in endpoints {
-        builder = builder.endpoint(if args.allow_private {
+        builder = builder.endpoint(if args.guard.allow_private {
             endpoint.allow_private(true)
         } else {
             endpoint
@@ -139,7 +138,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let relay = {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let path = args.config.clone();
-        let allow_private = args.allow_private;
+        let allow_private = args.guard.allow_private;
         reload_on_hangup(path, allow_private, tx);
         relay.reloads(rx)
     };

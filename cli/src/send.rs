@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use clap::ArgGroup;
-use deskhook::policy::{RetrySchedule, parse_duration};
+use deskhook::policy::RetrySchedule;
 use deskhook::{Action, Dispatcher, EventType, EventTypeSet};
 use deskhook_transports::config::Config;
 use deskhook_transports::delivery::{
@@ -18,12 +18,6 @@ use deskhook_transports::delivery::{
 };
 use deskhook_transports::guard::Remedy;
 use deskhook_transports::http_blocking::HttpSink;
-
-/// The retry schedule of `send` and `dead-letters replay` when `--retry` is not given.
-pub(crate) const CLI_RETRY: &str = "0s,1s,5s";
-
-/// The per-attempt timeout when `--timeout` is not given (the library's default too).
-pub(crate) const CLI_TIMEOUT: &str = "15s";
 
 /// What is added to the deadline beyond the schedule and the timeouts.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -48,15 +42,18 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// printed when something did.
 #[derive(Debug, clap::Args)]
 #[command(group(ArgGroup::new("actions").args(["action", "all_actions"])))]
+#[command(group(ArgGroup::new("to").args(["url", "config"]).required(true).multiple(true)))]
+#[command(mut_arg("url", |a| a.help(
+    "Where to POST the events (http or https). With --config, this one endpoint replaces the \
+     file's [[endpoint]]s and only [delivery] is taken from the file"
+)))]
 pub(crate) struct Args {
     /// The body's format. usedesk and iqchannels need --event and take no --action,
     /// --all-actions or --description: the file holds the whole event.
     #[arg(long, value_enum, default_value_t = crate::render::FormatArg::Zenlix)]
     format: crate::render::FormatArg,
-    /// Where to POST the events (http or https). With --config, this one endpoint replaces
-    /// the file's [[endpoint]]s and only [delivery] is taken from the file.
-    #[arg(long, value_name = "URL", required_unless_present = "config")]
-    url: Option<String>,
+    #[command(flatten)]
+    target: crate::flags::Target,
     /// A deskhook.toml. Its [delivery] settings apply (dead_letter_path, queue, breaker, …);
     /// without --url its [[endpoint]]s are where the events go, each receiving the actions it
     /// subscribes to.
@@ -78,26 +75,10 @@ pub(crate) struct Args {
     /// The description to use instead of the action's label in the initial user's language.
     #[arg(long, value_name = "TEXT")]
     description: Option<String>,
-    /// A signing secret: 'whsec_' and base64 (HMAC), or a 'whsk_' ed25519 key (`deskhook
-    /// secret new --ed25519`). Repeat to sign with several, as during a rotation. Without one, requests go unsigned. Only with --url: endpoints of
-    /// --config have their own.
-    #[arg(long, value_name = "SECRET", requires = "url")]
-    secret: Vec<String>,
-    /// Allow private, loopback and link-local addresses (127.0.0.1, localhost, 10.0.0.0/8,
-    /// 192.168.0.0/16, …), refused by default as a guard against SSRF. Cloud metadata
-    /// addresses stay refused. Applies to the endpoints of --config too.
-    #[arg(long)]
-    allow_private: bool,
-    /// The delay before each attempt, separated by commas: "0s,200ms,1s" makes three attempts,
-    /// the first at once. The default is short on purpose: the library's standard schedule
-    /// (0s,5s,5m,30m,2h,5h,10h,10h) spans 27 hours. Applies to every endpoint, those of
-    /// --config included (the command must know the schedule to know how long to wait).
-    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
-    retry: RetrySchedule,
-    /// The limit for one attempt: connecting, sending, and reading the response. Applies to
-    /// every endpoint, those of --config included.
-    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
-    timeout: Duration,
+    #[command(flatten)]
+    guard: crate::flags::Guard,
+    #[command(flatten)]
+    attempts: crate::flags::Attempts,
     /// A header added to every request, written 'Name: value'. Repeat for several. Only with
     /// --url.
     #[arg(long, value_name = "'NAME: VALUE'", value_parser = crate::parse_header, requires = "url")]
@@ -327,9 +308,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         args.description.is_some(),
         "<--action <ACTION>|--all-actions>",
     );
-    let secrets = crate::parse_secrets(&args.secret)?;
+    let secrets = crate::parse_secrets(&args.target.secret)?;
     let template = args.template.template()?;
-    if template.is_some() && args.url.is_none() {
+    if template.is_some() && args.target.url.is_none() {
         crate::usage_error("--template needs --url: endpoints of --config have their own");
     }
     let events = match (args.format, &args.event) {
@@ -367,14 +348,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     // Every event of this command waits in the queue at once: nothing may be dropped.
     delivery.queue_capacity = delivery.queue_capacity.max(event_types.len());
 
-    let endpoints = match (&args.url, &config, &args.config) {
+    let endpoints = match (&args.target.url, &config, &args.config) {
         (Some(url), _, _) => {
             let mut endpoint = Endpoint::new("cli", url)
                 .map_err(|e| build_error(e, Some(url)))?
                 .secrets(secrets)
-                .retry(args.retry.clone())
-                .timeout(args.timeout)
-                .allow_private(args.allow_private);
+                .retry(args.attempts.retry.clone())
+                .timeout(args.attempts.timeout)
+                .allow_private(args.guard.allow_private);
             for (name, value) in &args.header {
                 endpoint = endpoint.header(name, value);
             }
@@ -383,9 +364,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             }
             vec![endpoint]
         }
-        (None, Some(config), Some(path)) => {
-            config_endpoints(config, path, &args.retry, args.timeout, args.allow_private)?
-        }
+        (None, Some(config), Some(path)) => config_endpoints(
+            config,
+            path,
+            &args.attempts.retry,
+            args.attempts.timeout,
+            args.guard.allow_private,
+        )?,
         _ => return Err("give --url, or a --config with [[endpoint]]s".to_owned()),
     };
     let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
@@ -438,13 +423,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         Ok(built) => built,
         Err(e) => {
             remove_temporary();
-            return Err(build_error(e, args.url.as_deref()));
+            return Err(build_error(e, args.target.url.as_deref()));
         }
     };
 
     let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
     events.emit(&dispatcher);
-    let wait = deadline(&args.retry, args.timeout);
+    let wait = deadline(&args.attempts.retry, args.attempts.timeout);
     let finished = guard.shutdown(wait);
 
     let stats = sink.stats();
@@ -518,12 +503,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 
 #[cfg(test)]
 mod tests {
+    use deskhook::policy::parse_duration;
+
     use super::*;
 
     #[test]
     fn the_deadline_covers_the_longest_jitter_and_every_timeout() {
-        let retry: RetrySchedule = CLI_RETRY.parse().unwrap();
-        let timeout = parse_duration(CLI_TIMEOUT).unwrap();
+        let retry: RetrySchedule = crate::flags::CLI_RETRY.parse().unwrap();
+        let timeout = parse_duration(crate::flags::CLI_TIMEOUT).unwrap();
         // 6 s of delays at +20%, three attempts of 15 s, 2 s of margin.
         assert_eq!(deadline(&retry, timeout), Duration::from_millis(54_200));
         let once: RetrySchedule = "0s".parse().unwrap();

@@ -5,13 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use deskhook::policy::{RetrySchedule, parse_duration};
+use deskhook::policy::RetrySchedule;
 use deskhook_transports::delivery::{DeliveryConfig, Endpoint};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{self, Spool, SpoolStats};
 use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::send::{CLI_RETRY, CLI_TIMEOUT};
 
 /// How often the progress bar and the stall check look at the counters.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -27,6 +25,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// Exit status: 0 when everything was delivered; 1 when events went to the spool's dead
 /// letters (`deskhook dead-letters list --spool DIR`) or are left.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("url", |a| a.help(
+    "Send every spooled event, whatever its endpoint, to this URL instead"
+)))]
 pub(crate) struct DrainArgs {
     /// The spool directory. Defaults to the [spool] dir of --config.
     #[arg(long, value_name = "DIR", required_unless_present = "config")]
@@ -39,22 +40,12 @@ pub(crate) struct DrainArgs {
         required_unless_present = "url"
     )]
     config: Option<PathBuf>,
-    /// Send every spooled event, whatever its endpoint, to this URL instead.
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// A signing secret for --url, 'whsec_' and base64; repeat to sign with several.
-    #[arg(long, value_name = "SECRET", requires = "url")]
-    secret: Vec<String>,
-    /// Allow private, loopback and link-local addresses (refused by default, a guard against
-    /// SSRF).
-    #[arg(long)]
-    allow_private: bool,
-    /// The delay before each attempt, separated by commas; replaces the endpoints' own.
-    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
-    retry: RetrySchedule,
-    /// The limit for one attempt.
-    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
-    timeout: Duration,
+    #[command(flatten)]
+    target: crate::flags::Target,
+    #[command(flatten)]
+    guard: crate::flags::Guard,
+    #[command(flatten)]
+    attempts: crate::flags::Attempts,
 }
 
 /// Inspect a spool.
@@ -154,14 +145,14 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
         .open()
         .map_err(|e| e.to_string())?;
     let before = spool.stats().map_err(|e| e.to_string())?;
-    let (endpoints, delivery) = match (&config, &args.url, &args.config) {
+    let (endpoints, delivery) = match (&config, &args.target.url, &args.config) {
         (Some(config), _, Some(path)) => {
             let endpoints = crate::send::config_endpoints(
                 config,
                 path,
-                &args.retry,
-                args.timeout,
-                args.allow_private,
+                &args.attempts.retry,
+                args.attempts.timeout,
+                args.guard.allow_private,
             )?;
             (
                 endpoints,
@@ -169,7 +160,7 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
             )
         }
         (_, Some(url), _) => {
-            let secrets = crate::parse_secrets(&args.secret)?;
+            let secrets = crate::parse_secrets(&args.target.secret)?;
             let endpoints = before
                 .endpoints
                 .iter()
@@ -177,9 +168,9 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
                     Ok(Endpoint::new(name, url)
                         .map_err(|e| format!("--url: {e}"))?
                         .secrets(secrets.clone())
-                        .retry(args.retry.clone())
-                        .timeout(args.timeout)
-                        .allow_private(args.allow_private))
+                        .retry(args.attempts.retry.clone())
+                        .timeout(args.attempts.timeout)
+                        .allow_private(args.guard.allow_private))
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             (endpoints, DeliveryConfig::default())
@@ -190,8 +181,8 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
         spool,
         endpoints,
         delivery,
-        &args.retry,
-        args.timeout,
+        &args.attempts.retry,
+        args.attempts.timeout,
         &before,
     )
 }

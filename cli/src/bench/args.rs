@@ -79,12 +79,13 @@ pub(crate) enum Transport {
 ///
 /// Send only to a receiver of your own: the benchmark is a flood.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("url", |a| a.help(
+    "Where to POST the events (http or https), e.g. http://127.0.0.1:18080/. Required with the \
+     HTTP transports; with --transport nats, where the relays deliver (required with --relays)"
+)))]
 pub(crate) struct Args {
-    /// Where to POST the events (http or https), e.g. http://127.0.0.1:18080/. Required with
-    /// the HTTP transports; with --transport nats, where the relays deliver (required with
-    /// --relays).
-    #[arg(long, value_name = "URL")]
-    pub(super) url: Option<String>,
+    #[command(flatten)]
+    pub(super) target: crate::flags::Target,
     /// How many events to emit.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) events: u64,
@@ -152,19 +153,13 @@ pub(crate) struct Args {
     /// The approximate size of each body in bytes; the ticket's text is padded to reach it.
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     pub(super) body_size: usize,
-    /// Allow private, loopback and link-local addresses (127.0.0.1, localhost, …), refused
-    /// by default as a guard against SSRF.
-    #[arg(long)]
-    pub(super) allow_private: bool,
+    #[command(flatten)]
+    pub(super) guard: crate::flags::Guard,
     /// With an https --url, trust only the certificate authorities in this PEM file (a
     /// receiver with a certificate of your own making, such as benches/throughput.sh's
     /// nginx). HTTP transports only.
     #[arg(long, value_name = "PEM")]
     pub(super) ca_file: Option<PathBuf>,
-    /// A signing secret, 'whsec_' and base64 (24 to 64 bytes); repeat to sign with several.
-    /// Without one, requests go unsigned.
-    #[arg(long, value_name = "SECRET")]
-    pub(super) secret: Vec<String>,
     /// The delay before each attempt, separated by commas.
     #[arg(long, value_name = "LIST", default_value = BENCH_RETRY)]
     pub(super) retry: RetrySchedule,
@@ -213,7 +208,7 @@ pub(super) fn check_flags(args: &Args) {
                      nats://127.0.0.1:4222)",
                 );
             }
-            if args.relays > 0 && args.url.is_none() {
+            if args.relays > 0 && args.target.url.is_none() {
                 crate::usage_error("--relays needs --url, the endpoint the relays deliver to");
             }
             if args.paused {
@@ -231,7 +226,7 @@ pub(super) fn check_flags(args: &Args) {
                      endpoint's template from deskhook.toml)",
                 );
             }
-            if args.relays == 0 && args.url.is_some() {
+            if args.relays == 0 && args.target.url.is_some() {
                 crate::usage_error(
                     "with --transport nats, --url is where relays deliver: give --relays N too, \
                      or leave --url out to measure publishing only",
@@ -239,7 +234,7 @@ pub(super) fn check_flags(args: &Args) {
             }
         }
         Transport::Blocking | Transport::Async => {
-            if args.url.is_none() {
+            if args.target.url.is_none() {
                 crate::usage_error("--url is required with --transport blocking and async");
             }
             let nats_only = [

@@ -1,0 +1,52 @@
+//! Flags that several subcommands share, declared once and flattened into each. A command
+//! whose help for one of them says more (or less) changes that help with `mut_arg`.
+
+use std::time::Duration;
+
+use deskhook::policy::{RetrySchedule, parse_duration};
+
+/// The retry schedule of the commands that deliver and wait when `--retry` is not given.
+pub(crate) const CLI_RETRY: &str = "0s,1s,5s";
+
+/// The per-attempt timeout when `--timeout` is not given (the library's default too).
+pub(crate) const CLI_TIMEOUT: &str = "15s";
+
+/// One endpoint given on the command line: `--url` and its `--secret`s.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Target {
+    /// Where to POST the events (http or https).
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// A signing secret: 'whsec_' and base64 (HMAC), or a 'whsk_' ed25519 key (`deskhook
+    /// secret new --ed25519`). Repeat to sign with several, as during a rotation. Without
+    /// one, requests go unsigned. Only with --url: endpoints of --config have their own.
+    #[arg(long, value_name = "SECRET", requires = "url")]
+    pub(crate) secret: Vec<String>,
+}
+
+/// The SSRF guard's switch.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Guard {
+    /// Allow private, loopback and link-local addresses (127.0.0.1, localhost, 10.0.0.0/8,
+    /// 192.168.0.0/16, …), refused by default as a guard against SSRF, whether written as
+    /// IPs or resolved from host names. Cloud metadata addresses stay refused. Applies to
+    /// the endpoints of --config too.
+    #[arg(long)]
+    pub(crate) allow_private: bool,
+}
+
+/// How the commands that deliver and wait make their attempts.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Attempts {
+    /// The delay before each attempt, separated by commas: "0s,200ms,1s" makes three
+    /// attempts, the first at once. It replaces the endpoints' own schedules (those of
+    /// --config included), so that the command knows how long to wait. The default is short
+    /// on purpose: the library's standard schedule (0s,5s,5m,30m,2h,5h,10h,10h) spans 27
+    /// hours.
+    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
+    pub(crate) retry: RetrySchedule,
+    /// The limit for one attempt: connecting, sending, and reading the response. Applies to
+    /// every endpoint, those of --config included.
+    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+}
