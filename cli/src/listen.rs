@@ -18,13 +18,14 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// The first line is `listening on http://ADDR/` (with the real port when --addr ends in :0).
 /// Then, per request:
 ///
-///   verified  create   E3XK  #1  0199f0c5-…
+///   verified  create   E3XK  seq 1  0199f0c5-…
 ///
 /// the verdict (`verified`, `bad signature (<reason>)`, or `unsigned` when no --secret is
 /// set), the event type (the X-Deskhook-Action header, else from the body: the Zenlix
 /// "action", `usedesk.comment_created`, `iqchannels.message_created`, …), the ticket (the
 /// Zenlix ticket.code, the Usedesk ticket id, the iQChannels chat id), the
-/// X-Deskhook-Sequence header after '#', and the webhook-id; a missing value prints as '-',
+/// X-Deskhook-Sequence header after 'seq' (the event's number on its ticket), and the
+/// webhook-id; a missing value prints as '-',
 /// and a body that is not JSON adds `(body is not JSON: …)`. The format is told from the
 /// body's keys, as `deskhook::receive` does.
 /// Every request is answered --status (204), except that a bad signature is answered 401 when
@@ -98,7 +99,7 @@ fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
         Verdict::Bad(reason) => format!("bad signature ({reason})"),
     };
     let mut line = format!(
-        "{verdict}  {:<8} {}  #{}  {}",
+        "{verdict}  {:<8} {}  seq {}  {}",
         dash(action.as_deref()),
         dash(ticket),
         dash(headers.header("x-deskhook-sequence")),

@@ -30,7 +30,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// (signing, SSRF guard, retries, dead letters), to the --url (as an endpoint named "cli") or
 /// to the [[endpoint]]s of --config. Each attempt prints a line:
 ///
-///   create   cli  #1  204  3 ms
+///   create   cli  attempt 1  204  3 ms
 ///
 /// (action, endpoint, attempt, status or error, duration, and what happens next when it
 /// failed), then a summary. The command waits at most the sum of the retry delays (with
@@ -146,16 +146,18 @@ pub(crate) fn deadline(retry: &RetrySchedule, timeout: Duration) -> Duration {
         .saturating_add(DEADLINE_MARGIN)
 }
 
-/// One attempt as a line: `create   cli  #1  204  3 ms`, and what happens next when it
+/// One attempt as a line: `create   cli  attempt 1  204  3 ms`, and what happens next when it
 /// failed.
 pub(crate) fn attempt_line(record: &AttemptRecord<'_>, endpoint_width: usize) -> String {
     let result = match (record.status, record.error) {
+        // What a receiver that verifies signatures answers to a bad one.
+        (Some(401), _) => "401 (wrong secret, or the body changed on the way?)".to_owned(),
         (Some(status), _) => status.to_string(),
         (None, Some(error)) => error.to_owned(),
         (None, None) => "no response".to_owned(),
     };
     let mut line = format!(
-        "{:<8} {:<endpoint_width$}  #{}  {result}  {} ms",
+        "{:<8} {:<endpoint_width$}  attempt {}  {result}  {} ms",
         record.event_type,
         record.endpoint,
         record.attempt,

@@ -15,13 +15,13 @@ fn without_a_secret_requests_are_unsigned_and_answered_the_status() {
     );
     assert_eq!(status, 202);
     // The header names the action when the body disagrees.
-    assert_eq!(listen.line(), "unsigned  ok       Q1  #7  -");
+    assert_eq!(listen.line(), "unsigned  ok       Q1  seq 7  -");
 
     let status = post(&listen.addr, &[], b"hello");
     assert_eq!(status, 202);
     let line = listen.line();
     assert!(
-        line.starts_with("unsigned  -        -  #-  -  (body is not JSON: "),
+        line.starts_with("unsigned  -        -  seq -  -  (body is not JSON: "),
         "{line}"
     );
     assert!(line.ends_with("; 5 bytes)"), "{line}");
@@ -34,7 +34,7 @@ fn with_a_secret_an_unsigned_request_gets_401() {
     assert_eq!(status, 401);
     assert_eq!(
         listen.line(),
-        "bad signature (missing header 'webhook-id')  lock     -  #-  -"
+        "bad signature (missing header 'webhook-id')  lock     -  seq -  -"
     );
 }
 
@@ -81,16 +81,16 @@ fn every_format_is_summarised_from_its_body() {
     let listen = Listen::start(&[]);
     let usedesk = br#"{"secret":"0e8f","rating":{"id":7,"ticket_id":"2261907","rating":3}}"#;
     assert_eq!(post(&listen.addr, &[], usedesk), 204);
-    assert_eq!(listen.line(), "unsigned  usedesk.rating 2261907  #-  -");
+    assert_eq!(listen.line(), "unsigned  usedesk.rating 2261907  seq -  -");
     let iq = br#"{"ChatEvent":{"Id":608,"Type":"delete-messages","ChatId":21},"Rels":{}}"#;
     assert_eq!(post(&listen.addr, &[], iq), 204);
     assert_eq!(
         listen.line(),
-        "unsigned  iqchannels.delete-messages 21  #-  -"
+        "unsigned  iqchannels.delete-messages 21  seq -  -"
     );
     let zenlix = deskhook::sample::event(deskhook::Action::Refer)
         .to_json()
         .unwrap();
     assert_eq!(post(&listen.addr, &[], &zenlix), 204);
-    assert_eq!(listen.line(), "unsigned  refer    E3XK  #-  -");
+    assert_eq!(listen.line(), "unsigned  refer    E3XK  seq -  -");
 }

@@ -36,7 +36,7 @@ fn all_actions_arrive_verified_in_order() {
     let mut attempted: Vec<&str> = lines[..12]
         .iter()
         .map(|line| {
-            assert!(line.contains(" cli  #1  204  "), "{line}");
+            assert!(line.contains(" cli  attempt 1  204  "), "{line}");
             assert!(line.ends_with(" ms"), "{line}");
             line.split_whitespace().next().unwrap()
         })
@@ -55,8 +55,8 @@ fn all_actions_arrive_verified_in_order() {
         assert_eq!(fields[0], "verified", "{line}");
         assert_eq!(fields[1], action.as_str(), "{line}");
         assert_eq!(fields[2], "E3XK", "{line}");
-        assert_eq!(fields[3], format!("#{}", n + 1), "{line}");
-        assert_eq!(fields[4].len(), 36, "a UUID webhook-id: {line}");
+        assert_eq!(fields[3..5], ["seq", &(n + 1).to_string()], "{line}");
+        assert_eq!(fields[5].len(), 36, "a UUID webhook-id: {line}");
     }
     // Nothing failed, so no dead-letter file is left behind.
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
@@ -89,12 +89,14 @@ fn a_wrong_secret_is_answered_401_and_dead_lettered_at_once() {
         ),
         "{line}"
     );
-    assert!(line.contains("  lock     E3XK  #1  "), "{line}");
+    assert!(line.contains("  lock     E3XK  seq 1  "), "{line}");
 
     // 401 is a 4xx: one attempt, then the dead letters.
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
-        lines[0].starts_with("lock     cli  #1  401  ") && lines[0].ends_with("  dead-lettered"),
+        lines[0].starts_with(
+            "lock     cli  attempt 1  401 (wrong secret, or the body changed on the way?)  "
+        ) && lines[0].ends_with("  dead-lettered"),
         "{stdout}"
     );
     assert_eq!(
@@ -165,12 +167,12 @@ fn send_format_delivers_vendor_events_that_listen_reads() {
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), 2, "{stdout}");
         assert!(lines[0].starts_with(event_type), "{stdout}");
-        assert!(lines[0].contains(" cli  #1  204  "), "{stdout}");
+        assert!(lines[0].contains(" cli  attempt 1  204  "), "{stdout}");
         assert_eq!(lines[1], "1 of 1 delivered (1 event(s), 1 endpoint(s))");
 
         let received = listen.lines(1);
         let fields: Vec<&str> = received[0].split_whitespace().collect();
-        assert_eq!(fields[..4], ["verified", event_type, key.as_str(), "#1"]);
+        assert_eq!(fields[..5], ["verified", event_type, key.as_str(), "seq", "1"]);
     }
 
     // The Zenlix flags make no sense with a whole vendor event: a usage error.

@@ -65,7 +65,7 @@ fn a_host_name_that_resolves_to_loopback_is_refused_too() {
     let stdout = text(&out.stdout);
     // The guard refuses at resolution time: the attempt fails without a connection.
     assert!(
-        stdout.contains("create   cli  #1  refusing to connect to "),
+        stdout.contains("create   cli  attempt 1  refusing to connect to "),
         "{stdout}"
     );
     assert!(

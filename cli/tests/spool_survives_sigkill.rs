@@ -27,7 +27,7 @@ enum KillAt {
     AllDurable,
 }
 
-/// The ticket code of a `deskhook listen` line: `unsigned  create   B0000001  #1  -`.
+/// The ticket code of a `deskhook listen` line: `unsigned  create   B0000001  seq 1  -`.
 fn code_of(line: &str) -> u64 {
     let code = line.split_whitespace().nth(2).unwrap_or_default();
     code.strip_prefix('B')

@@ -7,7 +7,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+
+/// Standard base64 that reads keys with or without their `=` padding.
+const PADDING_OPTIONAL: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 use ed25519_dalek::{PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -133,7 +140,9 @@ impl Secret {
             .into_iter()
             .find_map(|prefix| Some((prefix, s.strip_prefix(prefix)?)))
             .ok_or_else(|| unknown_prefix(s))?;
-        let key = STANDARD.decode(encoded).map_err(|e| {
+        // Padding is optional: a key cut from a tool that leaves out the '=' is the same key,
+        // and a short one then gets the message about its length.
+        let key = PADDING_OPTIONAL.decode(encoded).map_err(|e| {
             Error::InvalidSecret(format!(
                 "secret '{prefix}…' is not valid base64: {}",
                 describe_base64_error(&e, prefix)

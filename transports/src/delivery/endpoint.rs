@@ -62,7 +62,14 @@ impl Endpoint {
     pub fn new(name: impl Into<String>, url: &str) -> Result<Endpoint, Error> {
         let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl {
             url: redact_url(url),
-            reason: e.to_string(),
+            reason: match e {
+                // "127.0.0.1:8080", "/hooks": what is missing is the scheme.
+                url::ParseError::RelativeUrlWithoutBase => format!(
+                    "it has no scheme; write http:// or https:// before it (http://{})",
+                    redact_url(url.trim_start_matches('/'))
+                ),
+                other => other.to_string(),
+            },
         })?;
         Ok(Endpoint {
             name: name.into(),
@@ -544,6 +551,30 @@ mod tests {
             .validate()
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn a_url_without_its_scheme_is_told_to_add_it() {
+        let err = Endpoint::new("crm", "127.0.0.1:8080").unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "it has no scheme; write http:// or https:// before it (http://127.0.0.1:8080)"
+            ),
+            "{err}"
+        );
+        // "localhost:8080" parses, as the scheme "localhost": the guard says what to write.
+        let url = Endpoint::new("crm", "localhost:8080").unwrap().url;
+        let policy = crate::guard::AddressPolicy::default();
+        let err = crate::guard::check_url(&url, &policy, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "scheme 'localhost' is not supported; use http or https (write \
+                 http://localhost:8080?)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -418,8 +418,14 @@ pub fn check_url(url: &Url, policy: &AddressPolicy, https_only: bool) -> Result<
             ));
         }
         other => {
+            // "localhost:8080" parses as the scheme "localhost" and the path "8080".
+            let hint = if url.cannot_be_a_base() && !url.path().contains('/') {
+                format!(" (write http://{other}:{}?)", url.path())
+            } else {
+                String::new()
+            };
             return Err(invalid(format!(
-                "scheme '{other}' is not supported; use http or https"
+                "scheme '{other}' is not supported; use http or https{hint}"
             )));
         }
     }

@@ -35,6 +35,9 @@ fn secrets_parse_with_the_length_and_format_rules() {
             Secret::from_bytes(&vec![7u8; len]).unwrap().reveal(),
             written
         );
+        // The same key without its '=' padding is the same key, written back padded.
+        let unpadded = written.trim_end_matches('=');
+        assert_eq!(secret(unpadded).reveal(), written, "{unpadded}");
     }
     for len in [0, 16, 23, 65, 100] {
         let err = Secret::from_bytes(&vec![7u8; len]).unwrap_err();
@@ -86,8 +89,15 @@ fn every_parse_error_says_what_is_wrong_and_how_to_fix_it() {
         ),
         (
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS".to_owned(),
-            "secret 'whsec_…' is not valid base64: the '=' padding at the end is missing or \
-             wrong",
+            "secret 'whsec_…' is not valid base64: the character at offset 36 cannot end \
+             base64 (cut short?)",
+        ),
+        (
+            // Unpadded base64 is read: what is wrong is the length, not the padding.
+            "whsec_c2hvcnQ".to_owned(),
+            "secret is 5 bytes; it must be 24 to 64 bytes (generate one with `deskhook secret \
+             new` or `deskhook::Secret::generate()`, or write 'whsec_' before the output of \
+             `openssl rand -base64 32`)",
         ),
         (
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa==".to_owned(),
