@@ -273,7 +273,10 @@ retry = "0s,100ms,1s"
         println!("  {action:<8} {ticket:<6} {seq:>3}  {verdict}");
     }
 
-    println!("\nThe in-process sink received:");
+    println!(
+        "\nThe in-process sink received (descriptions in the performer's language: Boris, who \
+         created the ticket, reads Russian; Anna English):"
+    );
     println!(
         "  {:<8} {:<44} {:>6}",
         "action", "description / status", "bytes"
@@ -284,8 +287,8 @@ retry = "0s,100ms,1s"
 
     let log = std::fs::read_to_string(&log_path)?;
     println!(
-        "\nThe file log {} has {} lines; the first:",
-        log_path.display(),
+        "\nThe file log (in a temporary directory, removed when the example ends) has {} \
+         lines; the first:",
         log.lines().count()
     );
     let first = log.lines().next().ok_or("the file log is empty")?;
