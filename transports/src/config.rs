@@ -103,7 +103,9 @@ struct ConfigFile {
     delivery: DeliveryConfig,
     #[cfg(feature = "file")]
     file_log: Option<Spanned<crate::file::FileLogConfig>>,
+    // Accepted without the feature, as the file may serve builds with it.
     #[cfg(not(feature = "file"))]
+    #[allow(dead_code)]
     file_log: Option<Spanned<toml::Value>>,
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<Spanned<EndpointSpec>>,
