@@ -67,10 +67,9 @@
 //! Templates are described in [`template`](crate::template).
 //!
 //! Each table is the settings struct of what it configures, and that struct's documentation
-//! is the reference of its keys and defaults: `[delivery]` is
-//! [`DeliveryConfig`](crate::delivery::DeliveryConfig), `[spool]` is `spool::SpoolConfig`,
-//! `[file_log]` is `file::FileLogConfig`, and each `[[endpoint]]` is
-//! [`EndpointSpec`](crate::delivery::EndpointSpec).
+//! is the reference of its keys and defaults: `[delivery]` is [`DeliveryConfig`], `[spool]`
+//! is `spool::SpoolConfig`, `[file_log]` is `file::FileLogConfig`, and each `[[endpoint]]`
+//! is [`EndpointSpec`].
 //!
 //! Unknown keys (with a "did you mean", and the new form of a key of an earlier version),
 //! bad URLs, unknown actions and event types, bad durations, short secrets, settings that
