@@ -62,9 +62,32 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The engine's modules are behind the internal feature `_http`; their docs.rs badge names the
+// public features that bring it instead.
+
 #[cfg(feature = "_http")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "http-blocking",
+        feature = "http-async",
+        feature = "spool",
+        feature = "nats",
+        feature = "openapi"
+    )))
+)]
 pub mod config;
 #[cfg(feature = "_http")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "http-blocking",
+        feature = "http-async",
+        feature = "spool",
+        feature = "nats",
+        feature = "openapi"
+    )))
+)]
 pub mod delivery;
 #[cfg(feature = "nats")]
 pub mod endpoint_store;
@@ -72,6 +95,16 @@ mod error;
 #[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "_http")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "http-blocking",
+        feature = "http-async",
+        feature = "spool",
+        feature = "nats",
+        feature = "openapi"
+    )))
+)]
 pub mod guard;
 #[cfg(feature = "http-async")]
 pub mod http_async;
@@ -84,6 +117,16 @@ pub mod relay;
 #[cfg(feature = "spool")]
 pub mod spool;
 #[cfg(feature = "_http")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "http-blocking",
+        feature = "http-async",
+        feature = "spool",
+        feature = "nats",
+        feature = "openapi"
+    )))
+)]
 pub mod template;
 
 pub use error::Error;
