@@ -7,47 +7,6 @@
 //! ```json
 //! {"ticket":{…},"initial_user":{…},"action":"create","description":"Ticket created","dt":"2019-06-11 11:24:18"}
 //! ```
-//!
-//! # The wire format
-//!
-//! Every event has exactly the shape of the Zenlix document's example
-//! (`core/fixtures/zenlix/event.json` in the repository):
-//!
-//! - Keys in the documented order; compact JSON on the wire.
-//! - `inspect_after_ok` and `individual_ok` are the strings `"true"` and `"false"` (Zenlix
-//!   keeps them in a MySQL enum); JSON booleans are accepted on input.
-//! - Times are `YYYY-MM-DD HH:MM:SS`, the helpdesk's local time with no zone ([`DateTime`]).
-//!   `deadline_time` is `null` when absent; on input MySQL's zero date and `""` mean absent.
-//! - `description` defaults to the action's label in the initial user's `profile.lang`
-//!   (Russian for `ru`, English otherwise); `dt` defaults to now.
-//! - Keys the model does not know are kept in `extra`, in their order, and written back after
-//!   the known ones; `sla` and `fields`, whose elements the document does not show, are JSON
-//!   values. Unknown `prio`, `status` and log-action strings are kept as `Other(..)`, an
-//!   unknown top-level `action` as [`ActionName::Other`].
-//! - [`Event::from_json`] errors name the key and the position: `invalid event at
-//!   ticket.logs[3].dt: invalid time 'yesterday': expected YYYY-MM-DD HH:MM:SS … at line 1
-//!   column 5210`.
-//!
-//! # Actions
-//!
-//! | Wire string | English label | Russian label |
-//! |---|---|---|
-//! | `create` | Ticket created | Заявка создана |
-//! | `refer` | Ticket forwarded | Заявка переадресована |
-//! | `lock` | Ticket locked | Заявка заблокирована |
-//! | `unlock` | Ticket unlocked | Заявка разблокирована |
-//! | `ok` | Ticket completed | Заявка выполнена |
-//! | `unok` | Ticket not completed | Заявка не выполнена |
-//! | `waitok` | Ticket awaiting review | Заявка ожидает проверки |
-//! | `approve` | Ticket reviewed | Заявка проверена |
-//! | `delete` | Ticket deleted | Заявка удалена |
-//! | `restore` | Ticket restored | Заявка восстановлена |
-//! | `comment` | Ticket commented | Заявка прокомментирована |
-//! | `edit` | Ticket edited | Заявка отредактирована |
-//!
-//! Parsing an [`Action`] accepts any ASCII case and `aprrove` (Zenlix's spelling in its
-//! notification settings) for `approve`; a bad name gets a suggestion: `unknown action
-//! 'aprove' (did you mean 'approve'?)`, `unknown action 'completed' (did you mean 'ok'?)`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -447,7 +406,7 @@ impl<'de> Deserialize<'de> for ActionName {
 
 wire_struct! {
     /// A whole webhook body, owned: what a receiver parses, or what a helpdesk builds when it
-    /// sets `description` or `dt` itself (see [`emit_event`](crate::emit_webhook)).
+    /// sets `description` or `dt` itself (see [`emit_webhook`](crate::emit_webhook())).
     ///
     /// ```
     /// use deskhook::{Action, Event, Ticket, User};
@@ -460,6 +419,47 @@ wire_struct! {
     /// let back = Event::from_json(&body).unwrap();
     /// assert_eq!(back, event);
     /// ```
+    ///
+    /// # The wire format
+    ///
+    /// Every event has exactly the shape of the Zenlix document's example
+    /// (`core/fixtures/zenlix/event.json` in the repository):
+    ///
+    /// - Keys in the documented order; compact JSON on the wire.
+    /// - `inspect_after_ok` and `individual_ok` are the strings `"true"` and `"false"` (Zenlix
+    ///   keeps them in a MySQL enum); JSON booleans are accepted on input.
+    /// - Times are `YYYY-MM-DD HH:MM:SS`, the helpdesk's local time with no zone ([`DateTime`]).
+    ///   `deadline_time` is `null` when absent; on input MySQL's zero date and `""` mean absent.
+    /// - `description` defaults to the action's label in the initial user's `profile.lang`
+    ///   (Russian for `ru`, English otherwise); `dt` defaults to now.
+    /// - Keys the model does not know are kept in `extra`, in their order, and written back after
+    ///   the known ones; `sla` and `fields`, whose elements the document does not show, are JSON
+    ///   values. Unknown `prio`, `status` and log-action strings are kept as `Other(..)`, an
+    ///   unknown top-level `action` as [`ActionName::Other`].
+    /// - [`Event::from_json`] errors name the key and the position: `invalid event at
+    ///   ticket.logs[3].dt: invalid time 'yesterday': expected YYYY-MM-DD HH:MM:SS … at line 1
+    ///   column 5210`.
+    ///
+    /// # Actions
+    ///
+    /// | Wire string | English label | Russian label |
+    /// |---|---|---|
+    /// | `create` | Ticket created | Заявка создана |
+    /// | `refer` | Ticket forwarded | Заявка переадресована |
+    /// | `lock` | Ticket locked | Заявка заблокирована |
+    /// | `unlock` | Ticket unlocked | Заявка разблокирована |
+    /// | `ok` | Ticket completed | Заявка выполнена |
+    /// | `unok` | Ticket not completed | Заявка не выполнена |
+    /// | `waitok` | Ticket awaiting review | Заявка ожидает проверки |
+    /// | `approve` | Ticket reviewed | Заявка проверена |
+    /// | `delete` | Ticket deleted | Заявка удалена |
+    /// | `restore` | Ticket restored | Заявка восстановлена |
+    /// | `comment` | Ticket commented | Заявка прокомментирована |
+    /// | `edit` | Ticket edited | Заявка отредактирована |
+    ///
+    /// Parsing an [`Action`] accepts any ASCII case and `aprrove` (Zenlix's spelling in its
+    /// notification settings) for `approve`; a bad name gets a suggestion: `unknown action
+    /// 'aprove' (did you mean 'approve'?)`, `unknown action 'completed' (did you mean 'ok'?)`.
     #[derive(Clone, Debug, PartialEq)]
     pub struct Event, expecting "a Zenlix event object {ticket, initial_user, action, description, dt}" {
         /// The ticket after the action.
