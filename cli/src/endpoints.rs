@@ -10,7 +10,7 @@ use deskhook_transports::endpoint_store::{
 };
 
 /// List and change the endpoints every relay delivers to: a registry in a JetStream KV
-/// bucket, which relays started with --nats-endpoints watch.
+/// bucket, which relays started with --endpoints-bucket watch.
 ///
 /// Fields are those of an [[endpoint]] table of deskhook.toml, written FIELD=VALUE with a
 /// TOML value (strings may go unquoted): `deskhook endpoints --nats nats://127.0.0.1:4222 add
@@ -18,6 +18,16 @@ use deskhook_transports::endpoint_store::{
 /// retry=0s,5s,5m secret_env=CRM_SECRET`. Secrets and header values are sealed with the key in
 /// $DESKHOOK_SECRETS_KEY (`deskhook endpoints new-key` makes one; every relay needs it).
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+A first session:
+  export DESKHOOK_SECRETS_KEY=\"$(deskhook endpoints new-key)\"   # every relay needs it
+  deskhook endpoints --nats nats://127.0.0.1:4222 add name=crm \\
+      url=https://crm.example.com/hooks tenant=acme 'actions=[\"create\",\"comment\"]' \\
+      'secrets=[\"whsec_...\"]'
+  deskhook endpoints --nats nats://127.0.0.1:4222 update crm retry=0s,5s,5m
+  deskhook endpoints --nats nats://127.0.0.1:4222 pause crm    # resume, remove, get, list
+
+secret_env=NAME stores only the name of an environment variable instead of a sealed secret.")]
 pub(crate) struct Args {
     /// The NATS servers, comma-separated (not needed for new-key).
     #[arg(long, value_name = "URL")]

@@ -29,14 +29,15 @@ mod verify;
 /// while the others fill), which fragments glibc's arenas: with 10,000 endpoints the async
 /// transport measured 0.74–0.85× its one-endpoint throughput with glibc's malloc and at
 /// least 1× with jemalloc, which also keeps the spool's resident memory as low as glibc's
-/// (README, Performance). Build with `--no-default-features` for the system's malloc.
+/// (benches/README.md, "Many endpoints"). Build with `--no-default-features` for the
+/// system's malloc.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Send helpdesk ticket events as webhooks: tools for the people who wire them up.
 #[derive(Debug, Parser)]
-#[command(name = "deskhook", version, about, long_about = None)]
+#[command(name = "deskhook", version, about, long_about = None, after_long_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,6 +59,23 @@ enum Command {
     Endpoints(endpoints::Args),
     Secret(secret::Args),
 }
+
+/// The end of `deskhook --help`: how to get the binary and a first session.
+const AFTER_HELP: &str = "\
+Install:  cargo install --locked --path cli   (from a checkout; without --locked every
+          dependency is resolved again)
+or run:   cargo run -q -p deskhook-cli -- <command> ...
+
+A first try, in two terminals: a local receiver, then all twelve actions delivered to it,
+signed (make a secret of your own with `deskhook secret new`):
+
+  deskhook listen --addr 127.0.0.1:8080 --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+  deskhook send --all-actions --allow-private --url http://127.0.0.1:8080/ \\
+      --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+
+listen then prints a line per request: verified  create   E3XK  seq 1  01a2008f-...
+
+relay and serve log to stderr at info and up; RUST_LOG changes the level (RUST_LOG=debug).";
 
 /// What a subcommand reports when stdout was closed under it (`deskhook tail f | head`):
 /// not a failure, so `main` exits quietly.

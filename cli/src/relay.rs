@@ -33,6 +33,7 @@ use deskhook_transports::relay::Relay;
 /// it finishes the events it is delivering within --grace, then leaves the rest to the
 /// partitions' next owners.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = RELAY_HELP)]
 pub(crate) struct Args {
     /// The NATS servers, comma-separated: nats://host:4222, tls://host:4222 or host:port.
     #[arg(long, value_name = "URL")]
@@ -167,6 +168,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     ));
     Ok(ExitCode::SUCCESS)
 }
+
+/// The end of `deskhook relay --help`: a cluster, and what it prints.
+const RELAY_HELP: &str = "\
+With a cluster, give every server; the relay moves to another when one dies:
+  deskhook relay --nats nats://nats-a:4222,nats://nats-b:4222,nats://nats-c:4222 \\
+      --config /etc/helpdesk/deskhook.toml
+
+It prints:
+  relaying from stream DESKHOOK (16 partitions) to 2 endpoint(s)
+  partitions: 0,3,5,6,9,12,13,15
+  stopped: 18342 event(s) acknowledged, 3 handed back, 0 dead letter(s), 0 duplicate(s)
+  acknowledged again
+
+Dead letters also go to the stream <stream>_DEAD (subject <prefix>-dead.<endpoint>).
+--max-pending bounds the events delivered twice when a relay dies; the rules are in the
+rustdoc of deskhook_transports::relay.";
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed now.
 #[cfg(unix)]

@@ -17,6 +17,13 @@ use deskhook_transports::template::Template;
 /// --action. Usedesk and iQChannels: the body in --event, parsed as that format, as deskhook
 /// sends it (compact, keys in the order they came).
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+A first command: deskhook render --action all --event core/fixtures/zenlix/event.json
+
+Exit status: 0 when every body was printed; 2 for a bad flag, such as an unknown action
+(with a suggestion: unknown action 'aprove' (did you mean 'approve'?)) or --action with
+--format usedesk; 1 when the --event file cannot be read or parsed (naming the file, the
+key and the position).")]
 pub(crate) struct Args {
     /// The body's format. usedesk and iqchannels need --event and take no --action or
     /// --description: the file holds the whole event.

@@ -45,6 +45,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 /// added through the console or the API: at start the spool's endpoints are registered
 /// again, then those of --config (which win by name).
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = SERVE_HELP)]
 pub(crate) struct Args {
     /// The deskhook.toml whose [[endpoint]]s and [delivery] settings to start with (it may
     /// have no endpoint: add them in the console or the API).
@@ -66,6 +67,32 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
 }
+
+/// The end of `deskhook serve --help`: the answers, and a session with curl.
+const SERVE_HELP: &str = "\
+Answers (each error an RFC 9457 problem document; nothing is half-applied):
+  202  {\"id\":\"01a2...\",\"event_type\":\"create\",\"ticket\":\"E3XK\",\"tenant\":\"acme\",
+       \"durable\":true,...} once accepted (with a spool, once on disk)
+  400  an unknown body, or a bad header or field (named)
+  401  a missing or wrong token
+  404  an unknown endpoint in the API
+  413  a body over max_payload
+  422  another body under an Idempotency-Key already used
+  503  the queue or the spool is full (with Retry-After)
+
+Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
+forgets them). The login form's session is an HttpOnly, SameSite=Strict cookie.
+
+A session (examples/serve_from_curl.sh runs a whole one offline):
+  export DESKHOOK_TOKEN=\"$(head -c 24 /dev/urandom | base64)\"
+  deskhook serve --config deskhook.toml --spool /var/lib/helpdesk/deskhook-spool
+  curl -H \"Authorization: Bearer $DESKHOOK_TOKEN\" -H 'Deskhook-Tenant: acme' \\
+       -H 'Idempotency-Key: ticket-E3XK-create' --data-binary @event.json \\
+       http://127.0.0.1:8089/v1/events
+
+At start it prints `listening on http://ADDR/` and a line saying who can reach it (loopback
+only unless --listen says otherwise; put a TLS proxy in front), how many endpoints it has
+and where the console, the API, events and metrics are.";
 
 /// Shortest token accepted.
 const MIN_TOKEN: usize = 16;

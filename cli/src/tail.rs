@@ -9,6 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Print a deskhook file log one line per event: time, action, ticket code, subject.
+///
+/// Control characters in codes and subjects are escaped. Without --json, a line that is not
+/// a log line is reported on stderr with its number and skipped; the command then exits 1
+/// at the end (without --follow).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The log file (JSON Lines, as written by the file sink).
