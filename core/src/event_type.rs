@@ -1,26 +1,5 @@
-//! Event types of every format deskhook sends, and sets of them: what sinks and endpoints
-//! subscribe to.
-//!
-//! A Zenlix event type is its action and keeps its short name (`create`, `comment`, …); the
-//! other formats' types are named with the format in front: `usedesk.comment_created`,
-//! `iqchannels.message_created`. These names are what `X-Deskhook-Action` carries, what the
-//! file log, the spool and the dead letters store, and what `actions = [...]` in
-//! `deskhook.toml` lists. `usedesk.*`, `iqchannels.*` and `zenlix.*` name a whole format, `*`
-//! everything.
-//!
-//! ```
-//! use deskhook::{Action, EventType, EventTypeSet};
-//!
-//! let t: EventType = "usedesk.comment_created".parse().unwrap();
-//! assert_eq!(t.as_str(), "usedesk.comment_created");
-//! assert_eq!("create".parse::<EventType>().unwrap(), EventType::Zenlix(Action::Create));
-//!
-//! let set: EventTypeSet = "create, iqchannels.*".parse().unwrap();
-//! assert!(set.contains(EventType::Zenlix(Action::Create)));
-//! assert!(set.contains("iqchannels.typing".parse::<EventType>().unwrap()));
-//! assert!(!set.contains(t));
-//! assert_eq!(set.to_string(), "create,iqchannels.*");
-//! ```
+// Event types of every format deskhook sends, and sets of them. The module is private: the
+// naming rules are documented on `EventType`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,6 +17,27 @@ use crate::receive::Format;
 /// `usedesk.comment_created`, `iqchannels.delete-messages`) and parsing reads the name back,
 /// in any ASCII case, with a suggestion when it is misspelt. `zenlix.create` is read as
 /// `create`.
+///
+/// A Zenlix event type is its action and keeps its short name (`create`, `comment`, …); the
+/// other formats' types are named with the format in front: `usedesk.comment_created`,
+/// `iqchannels.message_created`. These names are what `X-Deskhook-Action` carries, what the
+/// file log, the spool and the dead letters store, and what `actions = [...]` in
+/// `deskhook.toml` lists. `usedesk.*`, `iqchannels.*` and `zenlix.*` name a whole format, `*`
+/// everything.
+///
+/// ```
+/// use deskhook::{Action, EventType, EventTypeSet};
+///
+/// let t: EventType = "usedesk.comment_created".parse().unwrap();
+/// assert_eq!(t.as_str(), "usedesk.comment_created");
+/// assert_eq!("create".parse::<EventType>().unwrap(), EventType::Zenlix(Action::Create));
+///
+/// let set: EventTypeSet = "create, iqchannels.*".parse().unwrap();
+/// assert!(set.contains(EventType::Zenlix(Action::Create)));
+/// assert!(set.contains("iqchannels.typing".parse::<EventType>().unwrap()));
+/// assert!(!set.contains(t));
+/// assert_eq!(set.to_string(), "create,iqchannels.*");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EventType {

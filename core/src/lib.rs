@@ -201,6 +201,8 @@
 //!   `BoxError` and `async_trait` to [`sink`]; `sign` and `verify` to [`signature`];
 //!   `Format` to [`formats`]. `signature::Secret` is [`Secret`].
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod action;
 mod dispatcher;
 mod error;
