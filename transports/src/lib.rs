@@ -59,6 +59,23 @@
 //!   left events undelivered, a background flush or a rotation of the file log failed.
 //! - `info`: an endpoint was added, updated, paused, resumed or removed; spooled events from
 //!   before a restart go out.
+//!
+//! # Changes
+//!
+//! ## 0.1 (unreleased): one source per setting
+//!
+//! - `deskhook.toml`'s tables are the settings structs themselves: `[delivery]` is
+//!   `delivery::DeliveryConfig`, `[spool]` is `spool::SpoolConfig`, `[file_log]` is
+//!   `file::FileLogConfig`. The three are `#[non_exhaustive]`: build them from `default()`
+//!   and set fields, or use the builders' setters (one per field of `DeliveryConfig`).
+//! - In `[delivery]`, `overflow = "block"` with `block_timeout` is now
+//!   `overflow = { block = "250ms" }` (`"block"` alone waits 100 ms), and `breaker_failures`
+//!   and `breaker_cool_down` are `breaker = { failures = 10, cool_down = "30s" }`. The old
+//!   keys are refused with the new form in the message.
+//! - `Endpoint::subscribed_actions` is gone (`subscribed_event_types().actions()` iterates
+//!   the actions); `SpoolBuilder::max_size` is in bytes as before, `max_size_mb` in the file.
+//! - `config::Config::endpoints_with` applies overrides to the file's endpoints before they
+//!   are checked (what `--allow-private` does on the command line).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
