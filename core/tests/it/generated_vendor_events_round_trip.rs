@@ -205,10 +205,14 @@ fn forget_iqchannels_order(event: &mut iqchannels::Event) {
 proptest! {
     // A fixed seed keeps the suite deterministic (the same 256 cases on every run); change
     // it locally to explore further. Failures found so far are replayed from
-    // generated_vendor_events_round_trip.proptest-regressions.
+    // generated_vendor_events_round_trip.proptest-regressions, next to this file (proptest's
+    // default would be tests/proptest-regressions/, beside the binary's main.rs).
     #![proptest_config(ProptestConfig {
         cases: 256,
         rng_seed: proptest::test_runner::RngSeed::Fixed(0x6465_736b_686f_6f6b),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 

@@ -266,6 +266,8 @@ static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
 #[test]
 fn a_dropped_event_is_logged_with_the_reason_and_the_ticket() {
+    // The logger is the process's: it also takes the other tests' records, so the check
+    // below looks only at those naming this test's ticket.
     log::set_logger(&CAPTURE).expect("the only logger of this test binary");
     log::set_max_level(log::LevelFilter::Warn);
     let (dispatcher, _, _) = dispatcher();
