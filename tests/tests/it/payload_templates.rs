@@ -18,7 +18,7 @@ use serde_json::Value;
 fn events() -> Vec<(EventType, Vec<u8>, &'static str)> {
     let mut events = Vec::new();
     let zenlix: Value =
-        serde_json::from_str(include_str!("../../core/fixtures/zenlix/event.json")).unwrap();
+        serde_json::from_str(include_str!("../../../core/fixtures/zenlix/event.json")).unwrap();
     for lang in ["ru", "en"] {
         let mut event = zenlix.clone();
         event["initial_user"]["profile"]["lang"] = lang.into();
@@ -36,59 +36,59 @@ fn events() -> Vec<(EventType, Vec<u8>, &'static str)> {
     let vendor = [
         (
             "usedesk.ticket_created",
-            include_str!("../../core/fixtures/usedesk/ticket_created.json"),
+            include_str!("../../../core/fixtures/usedesk/ticket_created.json"),
         ),
         (
             "usedesk.ticket_changed",
-            include_str!("../../core/fixtures/usedesk/ticket_changed.json"),
+            include_str!("../../../core/fixtures/usedesk/ticket_changed.json"),
         ),
         (
             "usedesk.comment_created",
-            include_str!("../../core/fixtures/usedesk/comment_created.json"),
+            include_str!("../../../core/fixtures/usedesk/comment_created.json"),
         ),
         (
             "usedesk.rating",
-            include_str!("../../core/fixtures/usedesk/rating.json"),
+            include_str!("../../../core/fixtures/usedesk/rating.json"),
         ),
         (
             "iqchannels.chat_created",
-            include_str!("../../core/fixtures/iqchannels/chat_created.json"),
+            include_str!("../../../core/fixtures/iqchannels/chat_created.json"),
         ),
         (
             "iqchannels.ticket_assigned",
-            include_str!("../../core/fixtures/iqchannels/ticket_assigned.json"),
+            include_str!("../../../core/fixtures/iqchannels/ticket_assigned.json"),
         ),
         (
             "iqchannels.typing",
-            include_str!("../../core/fixtures/iqchannels/typing.json"),
+            include_str!("../../../core/fixtures/iqchannels/typing.json"),
         ),
         (
             "iqchannels.message_created",
-            include_str!("../../core/fixtures/iqchannels/message_created_client.json"),
+            include_str!("../../../core/fixtures/iqchannels/message_created_client.json"),
         ),
         (
             "iqchannels.message_created",
-            include_str!("../../core/fixtures/iqchannels/message_created_operator_file.json"),
+            include_str!("../../../core/fixtures/iqchannels/message_created_operator_file.json"),
         ),
         (
             "iqchannels.message_received",
-            include_str!("../../core/fixtures/iqchannels/message_received.json"),
+            include_str!("../../../core/fixtures/iqchannels/message_received.json"),
         ),
         (
             "iqchannels.message_read",
-            include_str!("../../core/fixtures/iqchannels/message_read.json"),
+            include_str!("../../../core/fixtures/iqchannels/message_read.json"),
         ),
         (
             "iqchannels.message_listened",
-            include_str!("../../core/fixtures/iqchannels/message_listened.json"),
+            include_str!("../../../core/fixtures/iqchannels/message_listened.json"),
         ),
         (
             "iqchannels.delete-messages",
-            include_str!("../../core/fixtures/iqchannels/delete_messages.json"),
+            include_str!("../../../core/fixtures/iqchannels/delete_messages.json"),
         ),
         (
             "iqchannels.chat_closed",
-            include_str!("../../core/fixtures/iqchannels/chat_closed.json"),
+            include_str!("../../../core/fixtures/iqchannels/chat_closed.json"),
         ),
     ];
     for lang in ["ru", "en"] {
