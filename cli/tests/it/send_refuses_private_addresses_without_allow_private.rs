@@ -2,11 +2,9 @@
 //! and says which flag allows them; with it, the flag applies to the endpoints of `--config`
 //! too.
 
-mod support;
-
 use std::net::TcpListener;
 
-use support::{Listen, deskhook_in, text};
+use crate::support::{Listen, deskhook_in, text};
 
 /// A loopback listener that never answers; `accepted` tells whether anything connected.
 struct Silent(TcpListener);

@@ -5,17 +5,14 @@
 //! `nats-server` runs on a free 127.0.0.1 port with a temporary store; receivers are
 //! `deskhook listen` on 127.0.0.1. Every child process is killed and waited for at the end.
 
-#[path = "../../tests/support/nats.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
-mod nats;
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deskhook::{Action, Dispatcher};
+use deskhook_tests::nats;
 use deskhook_transports::nats::NatsSink;
-use support::{Listen, Running};
+
+use crate::support::{Listen, Running};
 
 const EVENTS: usize = 60;
 const TICKETS: usize = 6;

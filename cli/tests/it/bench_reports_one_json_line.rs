@@ -6,8 +6,6 @@
 //! The receiver is a small HTTP/1.1 server on 127.0.0.1 inside the test; every `deskhook` child is killed
 //! and waited for when its handle is dropped.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,7 +18,8 @@ use std::time::Duration;
 use deskhook::Secret;
 use deskhook::signature::DEFAULT_TOLERANCE;
 use serde_json::Value;
-use support::{Run, deskhook_bounded, one_json_line};
+
+use crate::support::{Run, deskhook_bounded, one_json_line};
 
 /// How long a run may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(90);

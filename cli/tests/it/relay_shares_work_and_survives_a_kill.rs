@@ -8,17 +8,14 @@
 //! temporary store; the receiver is `deskhook listen` on 127.0.0.1. Every child process is
 //! killed and waited for at the end.
 
-#[path = "../../tests/support/nats.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
-mod nats;
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use deskhook::{Action, Dispatcher};
+use deskhook_tests::nats;
 use deskhook_transports::nats::NatsSink;
-use support::{Listen, Running, WAIT};
+
+use crate::support::{Listen, Running, WAIT};
 
 const EVENTS: usize = 5000;
 const TICKETS: usize = 100;

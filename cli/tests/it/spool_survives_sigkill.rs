@@ -7,12 +7,10 @@
 //!
 //! The receiver is `deskhook listen` on 127.0.0.1; every child is killed and waited for.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use support::{Listen, Running, deskhook_in, text};
+use crate::support::{Listen, Running, deskhook_in, text};
 
 const EVENTS: u64 = 4000;
 

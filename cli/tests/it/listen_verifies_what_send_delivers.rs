@@ -1,11 +1,10 @@
 //! `deskhook send` delivers through the real engine to `deskhook listen`, which verifies the
 //! signatures: every action arrives verified and in order, and a wrong secret is refused.
 
-mod support;
-
 use deskhook::Action;
 use deskhook_transports::delivery::read_dead_letters;
-use support::{Listen, OTHER_SECRET, SECRET, deskhook_in, text};
+
+use crate::support::{Listen, OTHER_SECRET, SECRET, deskhook_in, text};
 
 #[test]
 fn all_actions_arrive_verified_in_order() {
@@ -172,7 +171,10 @@ fn send_format_delivers_vendor_events_that_listen_reads() {
 
         let received = listen.lines(1);
         let fields: Vec<&str> = received[0].split_whitespace().collect();
-        assert_eq!(fields[..5], ["verified", event_type, key.as_str(), "seq", "1"]);
+        assert_eq!(
+            fields[..5],
+            ["verified", event_type, key.as_str(), "seq", "1"]
+        );
     }
 
     // The Zenlix flags make no sense with a whole vendor event: a usage error.

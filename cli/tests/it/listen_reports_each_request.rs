@@ -1,9 +1,8 @@
 //! `deskhook listen` prints one line per request, whatever arrives, and answers as told.
 
-mod support;
-
 use deskhook::Secret;
-use support::{Listen, SECRET, post};
+
+use crate::support::{Listen, SECRET, post};
 
 #[test]
 fn without_a_secret_requests_are_unsigned_and_answered_the_status() {

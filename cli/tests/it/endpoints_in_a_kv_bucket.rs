@@ -2,12 +2,11 @@
 //! list, get, remove, with secrets sealed by the key in the environment and the same errors
 //! as deskhook.toml.
 
-mod support;
-
 use std::process::Command;
 
 use deskhook_tests::nats::NatsServer;
-use support::text;
+
+use crate::support::{self, text};
 
 /// Runs `deskhook endpoints --nats URL ARGS…` with the secrets key `key` (if any); returns
 /// (success, stdout, stderr).

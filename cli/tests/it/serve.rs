@@ -7,8 +7,6 @@
 //! Everything listens on 127.0.0.1; every process (serve, chromedriver, Chromium) is stopped
 //! by the test.
 
-mod support;
-
 use std::collections::HashSet;
 use std::net::TcpStream;
 use std::path::Path;
@@ -19,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use deskhook_tests::{Answer, Receiver};
 use serde_json::{Value, json};
-use support::{Running, WAIT, request};
+
+use crate::support::{Running, WAIT, request};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 

@@ -1,12 +1,11 @@
 //! Events that fail go to the dead-letter file; `deskhook dead-letters list` shows them and
 //! `replay` delivers them again with the same webhook-id, leaving only what failed again.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use deskhook_transports::delivery::read_dead_letters;
-use support::{Listen, SECRET, deskhook_in, text};
+
+use crate::support::{Listen, SECRET, deskhook_in, text};
 
 /// A deskhook.toml with one endpoint named "crm" at `url`, dead letters in `dead`.
 fn write_config(path: &Path, url: &str, dead: &Path) {

@@ -8,17 +8,14 @@
 //! nats-server runs on free 127.0.0.1 ports with temporary stores; the receiver is
 //! `deskhook listen` on 127.0.0.1. Every child process is killed and waited for at the end.
 
-#[path = "../../tests/support/nats.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
-mod nats;
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
 use deskhook::{Action, Dispatcher};
+use deskhook_tests::nats;
 use deskhook_transports::nats::{NatsSink, Storage, StreamSettings};
-use support::{Arrivals, Listen, Running};
+
+use crate::support::{self, Arrivals, Listen, Running};
 
 const TICKETS: usize = 50;
 const PER_TICKET: usize = 40;

@@ -1,13 +1,12 @@
 //! `deskhook verify` checks a captured request: the signature always, the timestamp window
 //! unless `--no-tolerance`.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
 use deskhook::Secret;
-use support::{OTHER_SECRET, SECRET, deskhook_in, text};
+
+use crate::support::{OTHER_SECRET, SECRET, deskhook_in, text};
 
 /// A timestamp long past (the specification's example).
 const OLD: i64 = 1_614_265_330;

@@ -8,18 +8,15 @@
 //! temporary store; the receiver is `deskhook listen` on 127.0.0.1. Every child is killed and
 //! waited for when its handle is dropped.
 
-#[path = "../../tests/support/nats.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
-mod nats;
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use deskhook_tests::nats;
 use futures_util::StreamExt;
 use serde_json::Value;
-use support::{Listen, Run, SECRET, deskhook_bounded, one_json_line};
+
+use crate::support::{Listen, Run, SECRET, deskhook_bounded, one_json_line};
 
 /// How long a run may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(120);

@@ -1,9 +1,7 @@
 //! Bad flags and bad configuration files stop `deskhook send` before anything is sent, with
 //! a message that names the problem.
 
-mod support;
-
-use support::{SECRET, deskhook_in, text};
+use crate::support::{SECRET, deskhook_in, text};
 
 #[test]
 fn an_unknown_action_is_a_usage_error_with_a_suggestion() {

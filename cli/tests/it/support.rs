@@ -5,9 +5,6 @@
 //! Every child is killed and waited for when its handle is dropped. Everything talks to
 //! 127.0.0.1 only.
 
-// Each test file uses a part of this module.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -368,11 +365,6 @@ impl Arrivals {
             .parse()
             .expect("a number");
         (code, n)
-    }
-
-    /// Distinct events received.
-    pub(crate) fn distinct(&self) -> usize {
-        self.distinct.len()
     }
 
     /// Reads from `listen` until `events` distinct events arrived (fails after `limit`).

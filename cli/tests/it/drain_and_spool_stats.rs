@@ -2,11 +2,9 @@
 //! that `deskhook bench --spool` filled while its endpoint was down. Receivers are `deskhook
 //! listen` on 127.0.0.1; "down" is a loopback port where nothing listens.
 
-mod support;
-
 use std::path::Path;
 
-use support::{Listen, deskhook_in, text};
+use crate::support::{Listen, deskhook_in, text};
 
 /// A loopback URL where nothing listens: bound, then released.
 fn closed_url() -> String {

@@ -7,19 +7,15 @@
 //! nats-server runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1. Every child
 //! process is killed and waited for.
 
-#[path = "../../tests/support/nats.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
-mod nats;
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use deskhook::{Action, Dispatcher};
-use deskhook_tests::Receiver;
+use deskhook_tests::{Receiver, nats};
 use deskhook_transports::nats::NatsSink;
-use support::{Running, text};
+
+use crate::support::{self, Running, text};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

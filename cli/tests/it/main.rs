@@ -1,0 +1,24 @@
+//! The tests of the `deskhook` command, in one binary (one link step): one module per
+//! behaviour, each running the built binary as a child process. `support` has the helpers
+//! they share; the loopback receivers and nats-server come from `deskhook-tests`.
+
+mod support;
+
+mod bench_over_nats_reports_publish_and_end_to_end;
+mod bench_reports_one_json_line;
+mod dead_letters_are_listed_and_replayed;
+mod drain_and_spool_stats;
+mod endpoints_in_a_kv_bucket;
+mod listen_reports_each_request;
+mod listen_verifies_what_send_delivers;
+mod relay_follows_the_endpoints_bucket;
+mod relay_shares_work_and_survives_a_kill;
+mod relay_stops_and_gives_up_cleanly;
+mod relays_share_partitions;
+mod render;
+mod send_explains_bad_flags_and_config_files;
+mod send_refuses_private_addresses_without_allow_private;
+mod serve;
+mod spool_survives_sigkill;
+mod tail;
+mod verify_checks_a_captured_request;
