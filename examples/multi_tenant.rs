@@ -14,27 +14,45 @@ use std::error::Error;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::routing::post;
 use deskhook::{Action, Dispatcher, Ticket, User};
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
 use deskhook_transports::http_blocking::HttpSink;
 
-/// A receiver on 127.0.0.1 that answers 204 and counts the requests per path.
-fn receiver(seen: Arc<Mutex<BTreeMap<String, usize>>>) -> Result<String, Box<dyn Error>> {
-    let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let base = format!("http://{}", server.server_addr());
-    std::thread::spawn(move || {
-        for mut request in server.incoming_requests() {
-            let mut body = Vec::new();
-            let _ = request.as_reader().read_to_end(&mut body);
-            *seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(request.url().to_owned())
-                .or_default() += 1;
-            let _ = request.respond(tiny_http::Response::empty(204));
-        }
-    });
-    Ok(base)
+/// Requests received, per path.
+type Seen = Arc<Mutex<BTreeMap<String, usize>>>;
+
+/// A receiver on 127.0.0.1 that reads each request, answers 204 and counts the requests per
+/// path. It runs until the returned runtime is dropped.
+///
+/// The sink opens a connection per request in flight (up to five here) and keeps them open,
+/// so the receiver must serve any number of connections at once. axum does (a task per connection); tiny_http
+/// 0.12 does not reliably: when several connections arrive together, its pool can leave one
+/// unread while the others stay open, and that request hangs until the sink's attempt timeout.
+fn receiver(seen: Seen) -> Result<(String, tokio::runtime::Runtime), Box<dyn Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = Router::new().fallback(post(count)).with_state(seen);
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Ok((base, runtime))
+}
+
+/// Every `POST`: the body is read in full (the `Bytes` extractor), then counted and answered.
+async fn count(State(seen): State<Seen>, uri: Uri, _body: Bytes) -> StatusCode {
+    *seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(uri.path().to_owned())
+        .or_default() += 1;
+    StatusCode::NO_CONTENT
 }
 
 /// A company's webhook, as its settings page would save it.
@@ -46,8 +64,9 @@ fn hook(name: &str, tenant: &str, url: &str) -> Result<Endpoint, Box<dyn Error>>
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let seen = Arc::new(Mutex::new(BTreeMap::new()));
-    let base = receiver(seen.clone())?;
+    let seen = Seen::default();
+    // Dropped last, after the sink has shut down.
+    let (base, _receiver) = receiver(seen.clone())?;
     let dir = tempfile::tempdir()?;
     let dead_letters = dir.path().join("dead-letters.jsonl");
 
