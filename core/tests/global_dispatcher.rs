@@ -24,7 +24,7 @@ impl Record {
 
 // One test, because the steps share the process-wide dispatcher and switches.
 #[test]
-fn the_global_facade_from_start_to_finish() {
+fn the_global_facade_works_from_start_to_finish() {
     let ticket = sample::ticket();
     let user = sample::user();
 

@@ -50,7 +50,7 @@ fn all_actions_print_twelve_bodies_equal_to_the_reference_but_for_action_and_des
 }
 
 #[test]
-fn one_action_with_a_description_and_the_built_in_sample() {
+fn an_action_and_a_description_render_the_built_in_sample_on_one_line() {
     let out = deskhook(&[
         "render",
         "--action",

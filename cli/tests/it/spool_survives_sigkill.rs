@@ -164,17 +164,17 @@ fn parse_durable(line: &str) -> u64 {
 }
 
 #[test]
-fn killed_before_the_first_commit() {
+fn a_kill_before_the_first_commit_loses_nothing_durable() {
     crash_and_recover(KillAt::Start);
 }
 
 #[test]
-fn killed_between_group_commits() {
+fn kills_between_group_commits_lose_nothing_durable() {
     crash_and_recover(KillAt::Durable(1));
     crash_and_recover(KillAt::Durable(EVENTS / 2));
 }
 
 #[test]
-fn killed_after_the_last_commit_while_delivering() {
+fn a_kill_after_the_last_commit_while_delivering_loses_nothing_durable() {
     crash_and_recover(KillAt::AllDurable);
 }

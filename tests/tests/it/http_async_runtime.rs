@@ -20,7 +20,7 @@ fn runtime(threads: usize) -> tokio::runtime::Runtime {
 }
 
 #[test]
-fn emit_from_many_tasks_at_once() {
+fn events_emitted_from_many_tasks_at_once_are_all_delivered() {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
     let runtime = runtime(2);

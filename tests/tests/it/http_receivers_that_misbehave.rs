@@ -251,7 +251,7 @@ fn every_event_arrives(t: Transport, manner: Manner) {
     }
 }
 
-fn a_receiver_that_says_close_after_each_answer(t: Transport) {
+fn a_receiver_that_says_close_after_each_answer_gets_every_event(t: Transport) {
     every_event_arrives(t, Manner::SaysClose);
 }
 
@@ -259,17 +259,17 @@ fn a_kept_connection_closed_by_the_receiver_is_not_a_failure(t: Transport) {
     every_event_arrives(t, Manner::ClosesSilently);
 }
 
-fn a_receiver_that_answers_before_reading_the_body(t: Transport) {
+fn a_receiver_that_answers_before_reading_the_body_gets_every_event(t: Transport) {
     every_event_arrives(t, Manner::AnswersEarly);
 }
 
-fn an_answer_larger_than_the_read_limit(t: Transport) {
+fn a_receiver_answering_more_than_the_read_limit_gets_every_event(t: Transport) {
     every_event_arrives(t, Manner::AnswersHuge);
 }
 
 for_both_transports!(
-    a_receiver_that_says_close_after_each_answer,
+    a_receiver_that_says_close_after_each_answer_gets_every_event,
     a_kept_connection_closed_by_the_receiver_is_not_a_failure,
-    a_receiver_that_answers_before_reading_the_body,
-    an_answer_larger_than_the_read_limit,
+    a_receiver_that_answers_before_reading_the_body_gets_every_event,
+    a_receiver_answering_more_than_the_read_limit_gets_every_event,
 );

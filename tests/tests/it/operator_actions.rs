@@ -193,11 +193,11 @@ fn dead_letters_are_listed_replayed_and_deleted(t: Transport, spooled: bool) {
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
-fn dead_letters_in_the_file(t: Transport) {
+fn dead_letters_in_the_file_are_listed_replayed_and_deleted(t: Transport) {
     dead_letters_are_listed_replayed_and_deleted(t, false);
 }
 
-fn dead_letters_in_the_spool(t: Transport) {
+fn dead_letters_in_the_spool_are_listed_replayed_and_deleted(t: Transport) {
     dead_letters_are_listed_replayed_and_deleted(t, true);
 }
 
@@ -314,8 +314,8 @@ fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
 }
 
 for_both_transports!(
-    dead_letters_in_the_file,
-    dead_letters_in_the_spool,
+    dead_letters_in_the_file_are_listed_replayed_and_deleted,
+    dead_letters_in_the_spool_are_listed_replayed_and_deleted,
     a_test_event_goes_to_one_endpoint_for_its_tenant,
     a_rotated_secret_signs_with_the_old_one_for_the_overlap,
 );
