@@ -108,7 +108,8 @@ fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
         assert_eq!(fields[0], "verified", "{line}");
         assert_eq!(fields[1], letter.action, "{line}");
         assert_eq!(fields[2], "E3XK", "{line}");
-        assert_eq!(fields[4], letter.id, "the same webhook-id: {line}");
+        assert_eq!(fields[3], "seq", "{line}");
+        assert_eq!(fields[5], letter.id, "the same webhook-id: {line}");
     }
     assert_eq!(std::fs::read(&dead).unwrap(), b"", "nothing failed again");
     assert!(!tmp.path().join("dead.jsonl.replaying").exists());
