@@ -300,6 +300,18 @@ impl Dispatcher {
             );
             return None;
         };
+        // A whole event is data that came from somewhere: one whose action this build left
+        // out is dropped visibly (a constant action compiled out in `emit` costs nothing).
+        if !event_type.is_compiled_in() {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                target: LOG_TARGET,
+                "{event_type} event for {} dropped: its action is not compiled in (turn on \
+                 deskhook's feature action-{event_type})",
+                event.ordering_key(),
+            );
+            return None;
+        }
         if !self.wanted(event_type) {
             return None;
         }

@@ -2,7 +2,7 @@
 //! tenant or not.
 //!
 //! In the workspace build every action is on, and this checks that all twelve arrive. The
-//! README's test command also runs it on a build with only two actions:
+//! CI (`.ci/run`) also runs it on a build with only two actions:
 //!
 //! ```text
 //! cargo test -p deskhook --no-default-features --features action-create,action-comment --test compiled_out_actions

@@ -16,7 +16,7 @@ struct Capture(Mutex<Vec<String>>);
 
 impl log::Log for Capture {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target() == "deskhook" && metadata.level() <= log::Level::Warn
+        metadata.target() == deskhook::LOG_TARGET && metadata.level() <= log::Level::Warn
     }
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
