@@ -1,8 +1,8 @@
 //! Actions compiled out through the `action-*` features never reach a sink, emitted for a
 //! tenant or not.
 //!
-//! In the workspace build every action is on, and this checks that all twelve arrive. The
-//! CI (`.ci/run`) also runs it on a build with only two actions:
+//! In the workspace build every action is on, and this checks that all twelve arrive.
+//! `.ci/run` also runs it on a build with only two actions:
 //!
 //! ```text
 //! cargo test -p deskhook --no-default-features --features action-create,action-comment --test compiled_out_actions
