@@ -555,7 +555,9 @@ mod tests {
 
     #[test]
     fn a_url_without_its_scheme_is_told_to_add_it() {
-        let err = Endpoint::new("crm", "127.0.0.1:8080").unwrap_err().to_string();
+        let err = Endpoint::new("crm", "127.0.0.1:8080")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.ends_with(
                 "it has no scheme; write http:// or https:// before it (http://127.0.0.1:8080)"
