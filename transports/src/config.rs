@@ -98,8 +98,7 @@ pub struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
-    #[serde(default)]
-    delivery: DeliveryConfig,
+    delivery: Option<Spanned<DeliveryConfig>>,
     #[cfg(feature = "file")]
     file_log: Option<Spanned<crate::file::FileLogConfig>>,
     // Accepted without the feature, as the file may serve builds with it.
@@ -235,10 +234,17 @@ impl Config {
     ///
     /// [`Error::ConfigFile`] for a setting that cannot work (a zero queue, …), at its key.
     pub fn delivery_config(&self) -> Result<DeliveryConfig, Error> {
-        let config = self.file.delivery.clone();
-        config
-            .check()
-            .map_err(|(key, message)| self.error_at(self.key_span(key), message))?;
+        let Some(section) = &self.file.delivery else {
+            return Ok(DeliveryConfig::default());
+        };
+        let config = section.get_ref().clone();
+        config.check().map_err(|(key, message)| {
+            // The key inside [delivery]: an [[endpoint]] may have a key of the same name.
+            let at = self
+                .key_in(section.span(), key)
+                .unwrap_or_else(|| self.key_span(key));
+            self.error_at(at, message)
+        })?;
         Ok(config)
     }
 

@@ -283,7 +283,7 @@ fn errors_name_the_position_and_the_fix() {
     );
     assert_eq!(
         err("[delivery]\nmax_payload = 0\n"),
-        "deskhook.toml:2:1: max_payload = 0 would refuse every event; give a size in bytes, \
+        "deskhook.toml:2:15: max_payload = 0 would refuse every event; give a size in bytes, \
          e.g. 1048576"
     );
     let syntax = err("[delivery\n");
@@ -337,9 +337,17 @@ fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
         "deskhook.toml:4:14: endpoint 'a': rate_burst applies only with rate_limit; set that too (such \
          as \"50/s\"), or remove rate_burst"
     );
+    // The error points into [delivery], not at an endpoint's key of the same name.
+    assert_eq!(
+        err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nmax_in_flight = 4\n\
+             [delivery]\nmax_in_flight = 0\n"
+        ),
+        "deskhook.toml:6:17: max_in_flight = 0 cannot work; give at least 1 (or leave it out)"
+    );
     assert_eq!(
         err("[delivery]\nmax_threads = 0\n"),
-        "deskhook.toml:2:1: max_threads = 0 cannot work; give at least 1 (or leave it out)"
+        "deskhook.toml:2:15: max_threads = 0 cannot work; give at least 1 (or leave it out)"
     );
 }
 
