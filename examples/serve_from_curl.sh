@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
+# examples/serve_from_curl.sh
+#
 # A helpdesk not written in Rust (Zenlix is PHP) sending its events to `deskhook serve` with
 # curl: what its `exec("curl …")` or PHP's curl_* calls do, in shell. Offline: the daemon,
 # the receiver and the requests all stay on 127.0.0.1, and everything started is stopped.
-#
-#   examples/serve_from_curl.sh
 #
 # It builds deskhook, starts `deskhook listen` (a receiver that verifies signatures) and
 # `deskhook serve` with a spool and a token, adds an endpoint for company "acme" through the
