@@ -208,6 +208,7 @@ mod dispatcher;
 mod error;
 mod event_type;
 pub mod formats;
+mod global;
 mod model;
 pub mod policy;
 mod receive;
@@ -220,12 +221,12 @@ mod webhook;
 mod wire;
 
 pub use action::Action;
-pub use dispatcher::{
-    Dispatcher, LOG_TARGET, emit, emit_async, emit_webhook, emit_webhook_async, flush,
-    set_dispatcher, with_dispatcher,
-};
+pub use dispatcher::{Dispatcher, LOG_TARGET};
 pub use error::Error;
 pub use event_type::{EventType, EventTypeSet};
+pub use global::{
+    emit, emit_async, emit_webhook, emit_webhook_async, flush, set_dispatcher, with_dispatcher,
+};
 pub use model::{Event, EventRef, Ticket, User};
 pub use receive::{ReceiveOptions, Received, receive};
 pub use signature::secret::Secret;
@@ -237,9 +238,9 @@ pub mod dispatch {
     //! the less used parts of the global facade: the scoped guard, the current dispatcher and
     //! a flush with a timeout.
 
-    pub use crate::dispatcher::{
-        DEFAULT_FLUSH_TIMEOUT, DispatcherBuilder, DispatcherStats, ScopedGuard, SinkStats,
-        dispatcher, flush_within, set_scoped,
+    pub use crate::dispatcher::{DispatcherBuilder, DispatcherStats, SinkStats};
+    pub use crate::global::{
+        DEFAULT_FLUSH_TIMEOUT, ScopedGuard, dispatcher, flush_within, set_scoped,
     };
     pub use crate::tenant::{ForTenant, MAX_TENANT_LEN, check_tenant};
 }

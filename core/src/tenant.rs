@@ -9,8 +9,9 @@ use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use crate::action::Action;
-use crate::dispatcher::{Dispatcher, STATE, current, emit_to_current, with_current};
+use crate::dispatcher::Dispatcher;
 use crate::error::{Error, shorten};
+use crate::global::{STATE, current, emit_to_current, with_current};
 use crate::model::{Ticket, User};
 use crate::webhook::WebhookEvent;
 

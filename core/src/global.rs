@@ -1,0 +1,221 @@
+//! The global facade, like `log`'s: the dispatcher `emit` sends to (set once, or scoped to a
+//! thread for tests), and the free functions that emit to it and flush it.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::action::Action;
+use crate::dispatcher::Dispatcher;
+use crate::error::Error;
+use crate::model::{Ticket, User};
+use crate::webhook::WebhookEvent;
+
+/// How long [`flush`] waits for the sinks.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+static GLOBAL: OnceLock<Dispatcher> = OnceLock::new();
+
+/// Bit 0: the global dispatcher is set. The rest: twice the number of scoped dispatchers in
+/// force on any thread. Zero means `emit` has nothing to do.
+pub(crate) static STATE: AtomicUsize = AtomicUsize::new(0);
+const GLOBAL_SET: usize = 1;
+const ONE_SCOPED: usize = 2;
+
+thread_local! {
+    static SCOPED: RefCell<Option<Dispatcher>> = const { RefCell::new(None) };
+}
+
+/// Sets the global dispatcher that [`emit`] sends to. Call it once, at start-up, like
+/// `log::set_logger`.
+///
+/// # Errors
+///
+/// [`Error::DispatcherAlreadySet`] if it was set before; the first one stays.
+pub fn set_dispatcher(dispatcher: Dispatcher) -> Result<(), Error> {
+    GLOBAL
+        .set(dispatcher)
+        .map_err(|_| Error::DispatcherAlreadySet)?;
+    STATE.fetch_or(GLOBAL_SET, Ordering::Release);
+    Ok(())
+}
+
+/// The dispatcher [`emit`] sends to on this thread: the scoped one if any, else the global
+/// one, else `None`.
+pub fn dispatcher() -> Option<Dispatcher> {
+    current(STATE.load(Ordering::Acquire))
+}
+
+pub(crate) fn current(state: usize) -> Option<Dispatcher> {
+    if state >= ONE_SCOPED
+        && let Some(scoped) = SCOPED.with(|s| s.borrow().clone())
+    {
+        return Some(scoped);
+    }
+    GLOBAL.get().cloned()
+}
+
+pub(crate) fn with_current<R>(state: usize, f: impl FnOnce(&Dispatcher) -> R) -> Option<R> {
+    if state >= ONE_SCOPED
+        && let Some(scoped) = SCOPED.with(|s| s.borrow().clone())
+    {
+        return Some(f(&scoped));
+    }
+    GLOBAL.get().map(f)
+}
+
+/// Runs `f` with `dispatcher` in place of the global one on this thread, for tests: events
+/// emitted inside go to `dispatcher`, whether a global one is set or not.
+///
+/// ```
+/// use deskhook::{Action, Dispatcher, Ticket, User};
+/// use deskhook::sink::NopSink;
+///
+/// let dispatcher = Dispatcher::builder().sink("test", NopSink).build();
+/// deskhook::with_dispatcher(&dispatcher, || {
+///     deskhook::emit(Action::Create, &Ticket::new("T1", "Hello"), &User::default());
+/// });
+/// assert_eq!(dispatcher.stats().sinks[0].sent, 1);
+/// ```
+pub fn with_dispatcher<R>(dispatcher: &Dispatcher, f: impl FnOnce() -> R) -> R {
+    let _guard = set_scoped(dispatcher);
+    f()
+}
+
+/// Puts `dispatcher` in place of the global one on this thread until the guard is dropped;
+/// the guard form of [`with_dispatcher`].
+pub fn set_scoped(dispatcher: &Dispatcher) -> ScopedGuard {
+    let previous = SCOPED.with(|s| s.borrow_mut().replace(dispatcher.clone()));
+    STATE.fetch_add(ONE_SCOPED, Ordering::AcqRel);
+    ScopedGuard {
+        previous,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Restores the previous dispatcher of this thread when dropped; from [`set_scoped`].
+#[must_use = "the scoped dispatcher is removed when the guard is dropped"]
+pub struct ScopedGuard {
+    previous: Option<Dispatcher>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ScopedGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        SCOPED.with(|s| *s.borrow_mut() = previous);
+        STATE.fetch_sub(ONE_SCOPED, Ordering::AcqRel);
+    }
+}
+
+impl fmt::Debug for ScopedGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedGuard").finish_non_exhaustive()
+    }
+}
+
+/// Emits an event for `action` on `ticket`, performed by `initial_user`, to the current
+/// dispatcher; `description` is the action's label in the user's language and `dt` is now.
+///
+/// It never fails, never panics and never waits on the network: sinks that deliver over the
+/// network queue the event and return. What it costs:
+///
+/// - an action compiled out (see the `action-*` features) on a constant `action`: nothing, the
+///   call compiles away;
+/// - no dispatcher set: one atomic load;
+/// - an action switched off, or no sink subscribed to it: a few atomic loads;
+/// - otherwise one serialization of the event and one call per subscribed sink.
+///
+/// ```
+/// use deskhook::{Action, Ticket, User};
+///
+/// let ticket = Ticket::new("E3XK", "Printer jammed");
+/// let user = User::new("anna@example.com", "Anna Petrova");
+/// deskhook::emit(Action::Create, &ticket, &user); // no dispatcher yet: does nothing
+/// ```
+#[inline(always)]
+pub fn emit(action: Action, ticket: &Ticket, initial_user: &User) {
+    if !action.is_compiled_in() {
+        return;
+    }
+    let state = STATE.load(Ordering::Acquire);
+    if state != 0 {
+        emit_to_current(state, action, ticket, initial_user, None);
+    }
+}
+
+#[inline(never)]
+pub(crate) fn emit_to_current(
+    state: usize,
+    action: Action,
+    ticket: &Ticket,
+    initial_user: &User,
+    tenant: Option<&str>,
+) {
+    with_current(state, |d| {
+        d.emit_tenanted(action, ticket, initial_user, tenant);
+    });
+}
+
+/// Emits an event of any format to the current dispatcher: a Zenlix [`EventRef`](crate::EventRef) or
+/// [`Event`](crate::Event), a [`usedesk::Event`](crate::formats::usedesk::Event) or an
+/// [`iqchannels::Event`](crate::formats::iqchannels::Event). The sibling of [`emit`] for
+/// every format, with the same promises: it never fails, never panics and never waits on the
+/// network; with no dispatcher set it is one atomic load. See
+/// [`Dispatcher::emit_webhook`].
+///
+/// ```
+/// use deskhook::formats::iqchannels;
+///
+/// let body = br#"{"ChatEvent":{"Id":608,"Type":"message_created","ChatId":21},"Rels":{}}"#;
+/// let event = iqchannels::Event::from_json(body)?;
+/// deskhook::emit_webhook(&event); // no dispatcher yet: does nothing
+/// # Ok::<(), deskhook::Error>(())
+/// ```
+pub fn emit_webhook<E: WebhookEvent + ?Sized>(event: &E) {
+    let state = STATE.load(Ordering::Acquire);
+    if state != 0 {
+        with_current(state, |d| d.emit_webhook(event));
+    }
+}
+
+/// [`emit_webhook`] for async code: async sinks are awaited.
+pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(event: &E) {
+    if let Some(d) = current(STATE.load(Ordering::Acquire)) {
+        d.emit_webhook_async(event).await;
+    }
+}
+
+/// [`emit`] for async code: async sinks are awaited rather than polled on this thread.
+pub async fn emit_async(action: Action, ticket: &Ticket, initial_user: &User) {
+    if !action.is_compiled_in() {
+        return;
+    }
+    if let Some(d) = current(STATE.load(Ordering::Acquire)) {
+        d.emit_async(action, ticket, initial_user).await;
+    }
+}
+
+/// Flushes the current dispatcher's sinks, waiting at most [`DEFAULT_FLUSH_TIMEOUT`] (5 s).
+/// Does nothing when no dispatcher is set.
+///
+/// # Errors
+///
+/// As [`Dispatcher::flush`].
+pub fn flush() -> Result<(), Error> {
+    flush_within(DEFAULT_FLUSH_TIMEOUT)
+}
+
+/// Flushes the current dispatcher's sinks, waiting at most `timeout`.
+///
+/// # Errors
+///
+/// As [`Dispatcher::flush`].
+pub fn flush_within(timeout: Duration) -> Result<(), Error> {
+    match dispatcher() {
+        Some(d) => d.flush(timeout),
+        None => Ok(()),
+    }
+}
