@@ -92,7 +92,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let config = crate::send::load_config(&args.config)?;
     let mut builder =
         HttpSink::builder().config(config.delivery_config().map_err(|e| e.to_string())?);
-    let endpoints = config.endpoints().map_err(|e| e.to_string())?;
+    let endpoints = endpoints_of(&config, args.guard.allow_private)?;
     if endpoints.is_empty() && args.endpoints_bucket.is_none() {
         return Err(format!(
             "'{}' has no [[endpoint]]; a relay needs somewhere to deliver",
@@ -100,11 +100,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ));
     }
     for endpoint in endpoints {
-        builder = builder.endpoint(if args.guard.allow_private {
-            endpoint.allow_private(true)
-        } else {
-            endpoint
-        });
+        builder = builder.endpoint(endpoint);
     }
     let relay = Relay::builder(&args.nats, builder)
         .stream(
@@ -185,6 +181,17 @@ Dead letters also go to the stream <stream>_DEAD (subject <prefix>-dead.<endpoin
 --max-pending bounds the events delivered twice when a relay dies; the rules are in the
 rustdoc of deskhook_transports::relay.";
 
+/// The endpoints of `config`, with `--allow-private` applied before they are checked (so
+/// that it allows a literal private IP too; without the flag the file's own setting holds).
+fn endpoints_of(
+    config: &deskhook_transports::config::Config,
+    allow_private: bool,
+) -> Result<Vec<deskhook_transports::delivery::Endpoint>, String> {
+    config
+        .endpoints_with(|spec| spec.allow_private |= allow_private)
+        .map_err(|e| e.to_string())
+}
+
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed now.
 #[cfg(unix)]
 pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
@@ -237,19 +244,9 @@ fn reload_on_hangup(
             };
             while hangups.recv().await.is_some() {
                 let read = crate::send::load_config(&path)
-                    .and_then(|config| config.endpoints().map_err(|e| e.to_string()));
+                    .and_then(|config| endpoints_of(&config, allow_private));
                 match read {
                     Ok(endpoints) => {
-                        let endpoints: Vec<_> = endpoints
-                            .into_iter()
-                            .map(|e| {
-                                if allow_private {
-                                    e.allow_private(true)
-                                } else {
-                                    e
-                                }
-                            })
-                            .collect();
                         let n = endpoints.len();
                         let (applied, done) = tokio::sync::oneshot::channel();
                         if tx.send((endpoints, applied)).is_err() || done.await.is_err() {

@@ -12,7 +12,7 @@ use deskhook::{Action, Dispatcher};
 use deskhook_tests::nats;
 use deskhook_transports::nats::NatsSink;
 
-use crate::support::{Listen, Running};
+use crate::support::{Listen, Running, deskhook_in, text};
 
 const EVENTS: usize = 60;
 const TICKETS: usize = 6;
@@ -147,4 +147,48 @@ fn an_endpoint_that_is_gone_does_not_hold_up_the_partitions() {
     assert_eq!(stop(&mut relay), (EVENTS, 0, EVENTS));
     let letters = std::fs::read_to_string(dir.path().join("gone.toml.dead.jsonl")).unwrap();
     assert_eq!(letters.lines().count(), EVENTS);
+}
+
+#[test]
+fn allow_private_reaches_a_literal_loopback_ip_in_the_relays_config() {
+    let server = nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    publish(&server.url(), dir.path());
+    let receiver = Listen::start(&[]);
+    // The file does not allow private addresses itself.
+    let path = dir.path().join("loopback.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nretry = \"0s\"\n",
+            receiver.url
+        ),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+
+    let refused = deskhook_in(
+        dir.path(),
+        &["relay", "--nats", &server.url(), "--config", path],
+    );
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refusing to connect to 127.0.0.1 (loopback)"),
+        "{stderr}"
+    );
+
+    let mut relay = Running::spawn(&[
+        "relay",
+        "--nats",
+        &server.url(),
+        "--config",
+        path,
+        "--allow-private",
+        "--grace",
+        "300ms",
+    ]);
+    assert!(relay.said().starts_with("relaying from stream DESKHOOK"));
+    assert_eq!(receiver.lines(EVENTS).len(), EVENTS);
+    assert_eq!(stop(&mut relay), (EVENTS, 0, 0));
 }
