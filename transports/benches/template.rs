@@ -3,7 +3,9 @@
 //!
 //! - `serialize`: the event to its JSON body, as emit does once per event (the reference);
 //! - `render/<preset>`: the same body rendered with a preset or the CRM-shaped template of
-//!   benches/templates.sh — parsing the body, rendering, checking and compacting the JSON.
+//!   benches/templates.sh, from the body (`Template::render`: parsing it first);
+//! - `emitted/<preset>`: the same from the emitted event, as the delivery engine renders
+//!   (`Template::render_emitted`: a Zenlix event's fields are read from the typed event).
 
 use std::hint::black_box;
 
@@ -36,9 +38,13 @@ fn bench(c: &mut Criterion) {
         ),
         ("crm", Template::inline(CRM).unwrap()),
     ];
+    let emitted = deskhook::sink::Emitted::new(event.as_event_ref().unwrap()).unwrap();
     for (name, template) in templates {
         group.bench_function(format!("render/{name}"), |b| {
             b.iter(|| black_box(template.render(event_type, "id", None, &body).unwrap()))
+        });
+        group.bench_function(format!("emitted/{name}"), |b| {
+            b.iter(|| black_box(template.render_emitted(&emitted).unwrap()))
         });
     }
     group.finish();

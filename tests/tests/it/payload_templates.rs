@@ -235,6 +235,15 @@ fn each_preset_fits_its_platform_for_every_event_in_both_languages() {
                 .unwrap_or_else(|e| panic!("{name} {event_type}: {e}"));
             let json: Value = serde_json::from_str(&rendered)
                 .unwrap_or_else(|e| panic!("{name} {event_type}: {e}: {rendered}"));
+            // A preset runs as Rust: it writes what its template renders, checked and
+            // compacted.
+            let written = Template::inline(template.text())
+                .unwrap()
+                .var("chat_id", "-1001234567890")
+                .var("lang", *lang)
+                .render(*event_type, "msg_1", None, body)
+                .unwrap();
+            assert_eq!(rendered, written, "{name} {event_type}");
             let shown = check(&json);
             // The message says what happened, in the user's language.
             let label = label(*event_type, lang);

@@ -19,15 +19,17 @@ use super::summary::{self, Summary};
 /// An event parsed once for every templated endpoint it goes to.
 #[derive(Debug)]
 pub(crate) struct Parsed {
-    event_type: EventType,
+    pub(crate) event_type: EventType,
     body: Bytes,
-    event: Value,
-    /// `raw`, made when a template that reads it is first rendered.
+    /// `event` and `raw`, made when a template that reads them is first rendered.
+    event: OnceLock<Value>,
     raw: OnceLock<Value>,
-    summary: Summary,
+    pub(crate) summary: Summary,
     /// The last bodies rendered for its endpoints, by template and variables: endpoints with
     /// the same ones share a render.
     rendered: Mutex<Vec<(Template, Bytes)>>,
+    /// Whether more than one templated endpoint may render it: else nothing is kept.
+    shared: bool,
 }
 
 /// How many renders an event keeps for sharing: endpoints with the same template usually
@@ -37,41 +39,47 @@ const SHARED_RENDERS: usize = 8;
 impl Parsed {
     /// Reads an event's JSON body.
     pub(crate) fn new(event_type: EventType, body: &Bytes) -> Result<Parsed, String> {
-        let summary = summary::read(event_type, body)
-            .map_err(|e| format!("the event's body is not JSON ({e}); cannot render it"))?;
-        Ok(Parsed::with(event_type, body, summary))
+        let summary = summary::read(event_type, body).map_err(not_json)?;
+        Ok(Parsed::with(event_type, body, summary, true))
     }
 
-    /// The event of an emit when its endpoints have templates: a Zenlix event's summary is
-    /// taken from the typed event (no parse); other formats are read from the body.
-    pub(crate) fn of_emitted(emitted: &deskhook::sink::Emitted<'_>) -> Result<Parsed, String> {
-        match emitted.webhook() {
-            deskhook::event::WebhookRef::Zenlix(event) => Ok(Parsed::with(
-                emitted.event_type(),
-                emitted.body(),
-                summary::of_zenlix(event),
-            )),
-            _ => Parsed::new(emitted.event_type(), emitted.body()),
-        }
+    /// The event of an emit when its endpoints have templates (`shared`: more than one): a
+    /// Zenlix event's summary is taken from the typed event (no parse); other formats are
+    /// read from the body.
+    pub(crate) fn of_emitted(
+        emitted: &deskhook::sink::Emitted<'_>,
+        shared: bool,
+    ) -> Result<Parsed, String> {
+        let summary = match emitted.webhook() {
+            deskhook::event::WebhookRef::Zenlix(event) => summary::of_zenlix(event),
+            _ => summary::read(emitted.event_type(), emitted.body()).map_err(not_json)?,
+        };
+        Ok(Parsed::with(
+            emitted.event_type(),
+            emitted.body(),
+            summary,
+            shared,
+        ))
     }
 
-    fn with(event_type: EventType, body: &Bytes, summary: Summary) -> Parsed {
+    fn with(event_type: EventType, body: &Bytes, summary: Summary, shared: bool) -> Parsed {
         Parsed {
             event_type,
             body: body.clone(),
-            event: Value::from_object(LazyEvent {
-                body: body.clone(),
-                tree: OnceLock::new(),
-            }),
+            event: OnceLock::new(),
             raw: OnceLock::new(),
             summary,
             rendered: Mutex::new(Vec::new()),
+            shared,
         }
     }
 
     /// The body this event rendered with `template` (the same compiled template and
     /// variables) for another endpoint, if it kept it.
     pub(crate) fn rendered(&self, template: &Template) -> Option<Bytes> {
+        if !self.shared {
+            return None;
+        }
         let rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         rendered
             .iter()
@@ -81,11 +89,26 @@ impl Parsed {
 
     /// Keeps a body rendered with `template` for the event's other endpoints.
     pub(crate) fn keep_rendered(&self, template: &Template, body: Bytes) {
+        if !self.shared {
+            return;
+        }
         let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         if rendered.len() == SHARED_RENDERS {
             rendered.remove(0);
         }
         rendered.push((template.clone(), body));
+    }
+
+    /// `event`: the body's JSON, parsed when first read.
+    fn event(&self) -> Value {
+        self.event
+            .get_or_init(|| {
+                Value::from_object(LazyEvent {
+                    body: self.body.clone(),
+                    tree: OnceLock::new(),
+                })
+            })
+            .clone()
     }
 
     /// `raw`: the body as text (JSON is UTF-8; anything else is replaced, not refused).
@@ -96,13 +119,18 @@ impl Parsed {
     }
 }
 
+/// The error of a body that cannot be read.
+fn not_json(e: serde_json::Error) -> String {
+    format!("the event's body is not JSON ({e}); cannot render it")
+}
+
 /// The context of one render: the names of the [module docs](super), looked up by name as
 /// the template reads them (no map is built).
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) parsed: Arc<Parsed>,
     pub(crate) vars: Value,
-    pub(crate) lang_fallback: Option<String>,
+    pub(crate) lang_fallback: Option<Arc<str>>,
     pub(crate) id: Arc<str>,
     pub(crate) tenant: Option<Arc<str>>,
 }
@@ -126,13 +154,17 @@ const NAMES: &[&str] = &[
 
 impl Context {
     fn lang(&self) -> &'static str {
-        self.parsed
-            .summary
-            .lang
-            .as_deref()
-            .or(self.lang_fallback.as_deref())
-            .map_or("en", primary_language)
+        lang(&self.parsed.summary, self.lang_fallback.as_deref())
     }
+}
+
+/// `lang`: `ru` or `en`, from the event's user, else `fallback` (`vars.lang`), else `en`.
+pub(crate) fn lang(summary: &Summary, fallback: Option<&str>) -> &'static str {
+    summary
+        .lang
+        .as_deref()
+        .or(fallback)
+        .map_or("en", primary_language)
 }
 
 impl Object for Context {
@@ -148,7 +180,7 @@ impl Object for Context {
         let parsed = &self.parsed;
         let summary = &parsed.summary;
         Some(match key {
-            "event" => parsed.event.clone(),
+            "event" => parsed.event(),
             "raw" => parsed.raw(),
             "event_type" => Value::from(parsed.event_type.as_str()),
             "format" => Value::from(parsed.event_type.format().as_str()),

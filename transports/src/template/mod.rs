@@ -33,7 +33,10 @@
 //!   cannot end the string, so a ticket subject such as `"}, "admin": true` stays text. Write
 //!   values inside quotes (`"text": "{{ subject }}"`); print a whole JSON value with
 //!   `{{ event.ticket|tojson }}`. The rendered body must parse as JSON, or the event goes to
-//!   the dead letters; it is sent compact (the template's layout is for its readers). `{% autoescape %}` and the `safe` and `escape` filters are refused.
+//!   the dead letters; it is sent compact (the template's layout is for its readers). The
+//!   presets print every value inside a string, so their output is JSON by construction:
+//!   they are compiled without their layout and their renders are sent without a second
+//!   parse. `{% autoescape %}` and the `safe` and `escape` filters are refused.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
 //!   `truncate(n)` (at most `n` characters, the last one `…`) and `entities` (`&`, `<`, `>`
 //!   as HTML entities, for Slack).
@@ -55,8 +58,11 @@
 //! # Cost
 //!
 //! A template is compiled once, when it is made. An event's summary is read once for all
-//! the templated endpoints it goes to, by a typed pass over its body that builds no tree;
-//! `event` is built only if a template reads it (once per event too). The body is rendered
+//! the templated endpoints it goes to, by a typed pass over its body that builds no tree
+//! (from the typed event itself for a Zenlix emit); `event` is built only if a template
+//! reads it (once per event too). The presets run as Rust that writes exactly what their
+//! templates render (the tests compare the two for every event): a preset's render costs
+//! about a quarter of the event's serialization, a template's a few times it. The body is rendered
 //! once per endpoint, at its first attempt; retries send the same bytes, and the signature
 //! covers them. A change of the endpoint's template applies from the next attempt, as every
 //! change does. `cargo bench -p deskhook-transports --bench template` measures a render next
@@ -116,9 +122,7 @@ const JSON_ESCAPE: &str = "json-string";
 #[derive(Clone)]
 pub struct Template {
     compiled: Arc<Compiled>,
-    vars: BTreeMap<String, String>,
-    /// `vars` as the template sees them, made when they change.
-    vars_value: Value,
+    vars: Arc<Vars>,
     max_output: usize,
 }
 
@@ -149,6 +153,10 @@ struct Compiled {
     text: String,
     content_type: String,
     json: bool,
+    /// A JSON preset's renderer in Rust, which writes what its text renders, compacted (the
+    /// tests hold the two to the same bytes for every event): JSON by construction, so its
+    /// output is neither parsed again nor compacted.
+    native: Option<preset::Native>,
     /// Variables the template needs in `template_vars` (the presets'), with what they are.
     required: &'static [(&'static str, &'static str)],
     env: Environment<'static>,
@@ -264,7 +272,6 @@ impl Template {
         )
         .map(|t| Template {
             vars: self.vars,
-            vars_value: self.vars_value,
             max_output: self.max_output,
             ..t
         })
@@ -274,8 +281,9 @@ impl Template {
     /// `lang` for the language of events that do not carry their user's). Defaults to none.
     #[must_use]
     pub fn var(mut self, name: impl Into<String>, value: impl Into<String>) -> Template {
-        self.vars.insert(name.into(), value.into());
-        self.vars_value = compiled_vars(&self.vars);
+        let mut vars = self.vars.map.clone();
+        vars.insert(name.into(), value.into());
+        self.vars = Arc::new(Vars::new(vars));
         self
     }
 
@@ -304,7 +312,7 @@ impl Template {
 
     /// Its variables.
     pub fn vars(&self) -> &BTreeMap<String, String> {
-        &self.vars
+        &self.vars.map
     }
 
     /// Checks that the variables the template needs are set (a preset's `chat_id`); an
@@ -320,7 +328,7 @@ impl Template {
     /// [`check_vars`](Template::check_vars)'s message.
     pub(crate) fn check(&self) -> Result<(), String> {
         for (name, what) in self.compiled.required {
-            if self.vars.get(*name).is_none_or(|v| v.trim().is_empty()) {
+            if self.vars.map.get(*name).is_none_or(|v| v.trim().is_empty()) {
                 return Err(format!(
                     "the {} needs template_vars.{name} ({what})",
                     self.compiled.source
@@ -335,14 +343,14 @@ impl Template {
         self.compiled.source == other.compiled.source
             && self.compiled.text == other.compiled.text
             && self.compiled.content_type == other.compiled.content_type
-            && self.vars == other.vars
+            && self.vars.map == other.vars.map
             && self.max_output == other.max_output
     }
 
     /// Whether `other` is this very template (not a copy made by another upsert).
     pub(crate) fn ptr_eq(&self, other: &Template) -> bool {
         Arc::ptr_eq(&self.compiled, &other.compiled)
-            && self.vars == other.vars
+            && (Arc::ptr_eq(&self.vars, &other.vars) || self.vars.map == other.vars.map)
             && self.max_output == other.max_output
     }
 
@@ -363,6 +371,24 @@ impl Template {
     ) -> Result<String, Error> {
         let parsed = Parsed::new(event_type, &bytes::Bytes::copy_from_slice(body))
             .map_err(Error::Template)?;
+        self.render_text(parsed, id, tenant)
+    }
+
+    /// Renders the body an endpoint with this template gets for an event as a
+    /// [`Sink`](deskhook::sink::Sink) receives it: its type, id, tenant and body, and for a
+    /// Zenlix event its typed fields, read without parsing the body again (what the delivery
+    /// engine does).
+    ///
+    /// # Errors
+    ///
+    /// As [`render`](Template::render).
+    pub fn render_emitted(&self, emitted: &deskhook::sink::Emitted<'_>) -> Result<String, Error> {
+        let parsed = Parsed::of_emitted(emitted, false).map_err(Error::Template)?;
+        self.render_text(parsed, &emitted.id().to_string(), emitted.tenant())
+    }
+
+    /// `parsed` rendered, as text.
+    fn render_text(&self, parsed: Parsed, id: &str, tenant: Option<&str>) -> Result<String, Error> {
         let out = self
             .render_parsed(&Arc::new(parsed), &id.into(), tenant.map(Into::into))
             .map_err(Error::Template)?;
@@ -395,10 +421,28 @@ impl Template {
         tenant: Option<Arc<str>>,
     ) -> Result<Vec<u8>, String> {
         let compiled = &self.compiled;
+        if let Some(native) = compiled.native {
+            self.check()?;
+            let summary = &parsed.summary;
+            let lang = context::lang(summary, self.vars.lang.as_deref());
+            let fields = preset::Fields {
+                event_type: parsed.event_type.as_str(),
+                lang,
+                label: label(parsed.event_type, lang),
+                subject: &summary.subject,
+                text: &summary.text,
+                author: &summary.author,
+                ticket: &summary.ticket,
+                vars: &self.vars.map,
+            };
+            let mut out = String::with_capacity(512);
+            native(&fields, &mut out);
+            return self.limited(out.into_bytes());
+        }
         let context = Value::from_object(Context {
             parsed: parsed.clone(),
-            vars: self.vars_value.clone(),
-            lang_fallback: self.vars.get("lang").cloned(),
+            vars: self.vars.value.clone(),
+            lang_fallback: self.vars.lang.clone(),
             id: id.clone(),
             tenant,
         });
@@ -410,17 +454,12 @@ impl Template {
         // on the whole output.
         let out = template
             .render(context)
-            .map_err(|e| format!("{}: {}", compiled.source, describe(&e, &compiled.text)))?
+            .map_err(|e| {
+                let at = describe(&e, &compiled.text);
+                format!("{}: {at}", compiled.source)
+            })?
             .into_bytes();
-        if out.len() > self.max_output {
-            return Err(format!(
-                "the {} rendered {} bytes, more than its max_output of {} (raise it, or print \
-                 less)",
-                compiled.source,
-                out.len(),
-                self.max_output
-            ));
-        }
+        let out = self.limited(out)?;
         if !compiled.json {
             return Ok(out);
         }
@@ -433,6 +472,20 @@ impl Template {
             )
         })?;
         Ok(compact(out))
+    }
+
+    /// `out`, or the error of an output over `max_output`.
+    fn limited(&self, out: Vec<u8>) -> Result<Vec<u8>, String> {
+        if out.len() > self.max_output {
+            return Err(format!(
+                "the {} rendered {} bytes, more than its max_output of {} (raise it, or print \
+                 less)",
+                self.compiled.source,
+                out.len(),
+                self.max_output
+            ));
+        }
+        Ok(out)
     }
 
     fn compile(
@@ -474,6 +527,10 @@ impl Template {
         env.set_formatter(format_value);
         env.add_filter("truncate", |value: Value, n: usize| truncate(value, n));
         env.add_filter("entities", |value: Value| entities(value));
+        let native = match &source {
+            TemplateSource::Preset(name) if json => preset::native(name),
+            _ => None,
+        };
         env.add_template_owned(NAME, text.clone())
             .map_err(|e| fail(describe(&e, &text)))?;
         Ok(Template {
@@ -482,11 +539,11 @@ impl Template {
                 text,
                 content_type: content_type.to_owned(),
                 json,
+                native,
                 required,
                 env,
             }),
-            vars: BTreeMap::new(),
-            vars_value: compiled_vars(&BTreeMap::new()),
+            vars: Arc::new(Vars::new(BTreeMap::new())),
             max_output: DEFAULT_MAX_OUTPUT,
         })
     }
@@ -497,7 +554,7 @@ impl fmt::Debug for Template {
         f.debug_struct("Template")
             .field("source", &self.compiled.source)
             .field("content_type", &self.compiled.content_type)
-            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .field("vars", &self.vars.map.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -576,26 +633,36 @@ fn format_value(
 /// `truncate(n)`: the first `n` characters, the last one `…` when some were cut. A value
 /// short enough is passed on as it is (no copy).
 fn truncate(value: Value, n: usize) -> Value {
-    let Some(text) = value.as_str() else {
-        return value;
-    };
+    match value.as_str().map(|text| truncated(text, n)) {
+        Some(std::borrow::Cow::Owned(cut)) => Value::from(cut),
+        _ => value,
+    }
+}
+
+/// [`truncate`] on text.
+fn truncated(text: &str, n: usize) -> std::borrow::Cow<'_, str> {
     // A character is at least a byte: a text of at most `n` bytes has at most `n` characters.
     if text.len() <= n || text.chars().count() <= n {
-        return value;
+        return text.into();
     }
     let mut out: String = text.chars().take(n.saturating_sub(1)).collect();
     out.push('…');
-    Value::from(out)
+    out.into()
 }
 
 /// `entities`: `&`, `<` and `>` as HTML entities, as Slack's mrkdwn wants them. A value
 /// without them is passed on as it is.
 fn entities(value: Value) -> Value {
-    let Some(text) = value.as_str() else {
-        return value;
-    };
-    if !text.contains(['&', '<', '>']) {
-        return value;
+    match value.as_str().map(with_entities) {
+        Some(std::borrow::Cow::Owned(text)) => Value::from(text),
+        _ => value,
+    }
+}
+
+/// [`entities`] on text.
+fn with_entities(text: &str) -> std::borrow::Cow<'_, str> {
+    if !any_byte(text, |b| matches!(b, b'&' | b'<' | b'>')) {
+        return text.into();
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
@@ -606,12 +673,23 @@ fn entities(value: Value) -> Value {
             c => out.push(c),
         }
     }
-    Value::from(out)
+    out.into()
+}
+
+/// Whether `hit` is true of any byte of `text`: a pass without branches in its chunks, which
+/// the compiler vectorizes (the long texts of tickets are mostly clean).
+fn any_byte(text: &str, hit: impl Fn(u8) -> bool) -> bool {
+    text.as_bytes()
+        .chunks(32)
+        .any(|chunk| chunk.iter().fold(false, |found, &b| found | hit(b)))
 }
 
 /// Writes `text` as the inside of a JSON string literal: `"`, `\` and control characters
 /// escaped, the rest copied in runs.
-fn write_json_string_content(out: &mut minijinja::Output<'_>, text: &str) -> std::fmt::Result {
+fn write_json_string_content(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    if !any_byte(text, |b| b < 0x20 || b == b'"' || b == b'\\') {
+        return out.write_str(text);
+    }
     let mut run = 0;
     for (i, b) in text.bytes().enumerate() {
         let escaped = match b {
@@ -671,9 +749,23 @@ fn describe(e: &minijinja::Error, text: &str) -> String {
     }
 }
 
-/// The variables as the template's `vars`.
-fn compiled_vars(vars: &BTreeMap<String, String>) -> Value {
-    Value::from(minijinja::value::Serde(vars))
+/// A template's variables, shared by its clones.
+struct Vars {
+    map: BTreeMap<String, String>,
+    /// `map` as the template sees it (`vars`).
+    value: Value,
+    /// `vars.lang`, the language of events that do not carry their user's.
+    lang: Option<Arc<str>>,
+}
+
+impl Vars {
+    fn new(map: BTreeMap<String, String>) -> Vars {
+        Vars {
+            value: Value::from(minijinja::value::Serde(&map)),
+            lang: map.get("lang").map(|lang| lang.as_str().into()),
+            map,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -39,11 +39,11 @@ impl Engine {
             return Ok(None);
         }
         let event = EventData::of(emitted);
-        if lanes.iter().any(|lane| lane.templated()) {
+        let templated = lanes.iter().filter(|lane| lane.templated()).count();
+        if templated > 0 {
             // Read while the typed event is at hand: a Zenlix event needs no parse.
-            let _ = event
-                .parsed
-                .set(crate::template::Parsed::of_emitted(emitted).map(std::sync::Arc::new));
+            let parsed = crate::template::Parsed::of_emitted(emitted, templated > 1);
+            let _ = event.parsed.set(parsed.map(std::sync::Arc::new));
         }
         #[cfg(feature = "metrics")]
         crate::delivery::telemetry::accepted(event.event_type);
