@@ -138,7 +138,7 @@ three=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$
 wide=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$http" \
     --allow-private --partitions "$WIDE_PARTITIONS")
 
-echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs; relays deliver with 16 workers each"
+echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs; relays deliver with 16 requests in flight each (the async transport)"
 echo
 header
 row "HTTP direct (blocking, 16 in flight)" "$direct"
