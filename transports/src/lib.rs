@@ -25,7 +25,7 @@
 //!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, [`template`] (payload
 //!   templates: chat presets for Slack, Teams, Mattermost, Discord and Telegram, and
 //!   templates of one's own), and [`config`] for `deskhook.toml`. Pulls in ureq (rustls),
-//!   url, ipnet, httpdate, toml, strsim, smallvec and minijinja.
+//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr and minijinja.
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks over
 //!   hyper's `client::conn` (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond
 //!   ring's), usable inside an existing runtime or with a runtime of its own. Pulls in

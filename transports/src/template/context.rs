@@ -99,15 +99,10 @@ impl Parsed {
         rendered.push((template.clone(), body));
     }
 
-    /// `event`: the body's JSON, parsed when first read.
+    /// `event`: the body's JSON, read as the template reaches into it.
     fn event(&self) -> Value {
         self.event
-            .get_or_init(|| {
-                Value::from_object(LazyEvent {
-                    body: self.body.clone(),
-                    tree: OnceLock::new(),
-                })
-            })
+            .get_or_init(|| super::lazy::LazyJson::root(&self.body))
             .clone()
     }
 
@@ -199,39 +194,6 @@ impl Object for Context {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Str(NAMES)
-    }
-}
-
-/// `event`: the body's JSON as a map, parsed when a template first reads it.
-#[derive(Debug)]
-struct LazyEvent {
-    body: Bytes,
-    tree: OnceLock<Value>,
-}
-
-impl LazyEvent {
-    fn tree(&self) -> &Value {
-        self.tree.get_or_init(|| {
-            // The body parsed as JSON when the summary was read.
-            serde_json::from_slice(&self.body).unwrap_or_default()
-        })
-    }
-}
-
-impl Object for LazyEvent {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Map
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.tree().get_item(key).ok().filter(|v| !v.is_undefined())
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        match self.tree().try_iter() {
-            Ok(keys) => Enumerator::Values(keys.collect()),
-            Err(_) => Enumerator::Empty,
-        }
     }
 }
 

@@ -32,11 +32,12 @@
 //!   escaped as the inside of a JSON string: quotes, backslashes and control characters
 //!   cannot end the string, so a ticket subject such as `"}, "admin": true` stays text. Write
 //!   values inside quotes (`"text": "{{ subject }}"`); print a whole JSON value with
-//!   `{{ event.ticket|tojson }}`. The rendered body must parse as JSON, or the event goes to
-//!   the dead letters; it is sent compact (the template's layout is for its readers). The
-//!   presets print every value inside a string, so their output is JSON by construction:
-//!   they are compiled without their layout and their renders are sent without a second
-//!   parse. `{% autoescape %}` and the `safe` and `escape` filters are refused.
+//!   `{{ event.ticket|tojson }}` (a part of `event` prints as the body has it: compact,
+//!   as serialized, `<`, `>` and `&` not escaped). The rendered body must parse as JSON, or
+//!   the event goes to the dead letters; it is sent compact (the template's layout is for
+//!   its readers). The presets print every value inside a string, so their output is JSON
+//!   by construction: they run as Rust (see Cost) and their renders are sent without a
+//!   second parse. `{% autoescape %}` and the `safe` and `escape` filters are refused.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
 //!   `truncate(n)` (at most `n` characters, the last one `…`) and `entities` (`&`, `<`, `>`
 //!   as HTML entities, for Slack).
@@ -59,11 +60,13 @@
 //!
 //! A template is compiled once, when it is made. An event's summary is read once for all
 //! the templated endpoints it goes to, by a typed pass over its body that builds no tree
-//! (from the typed event itself for a Zenlix emit); `event` is built only if a template
-//! reads it (once per event too). The presets run as Rust that writes exactly what their
-//! templates render (the tests compare the two for every event): a preset's render costs
-//! about a quarter of the event's serialization, a template's a few times it. The body is rendered
-//! once per endpoint, at its first attempt; retries send the same bytes, and the signature
+//! (from the typed event itself for a Zenlix emit); `event` is read only as far as a
+//! template reaches into it (each object or array on the way is scanned once per event for
+//! where its members are; no tree is built), and `event|tojson` copies the body. The
+//! presets run as Rust that writes exactly what their templates render (the tests compare
+//! the two for every event): a preset's render costs about a quarter of the event's
+//! serialization, a template's a few times it. The body is rendered once per endpoint, at
+//! its first attempt; retries send the same bytes, and the signature
 //! covers them. A change of the endpoint's template applies from the next attempt, as every
 //! change does. `cargo bench -p deskhook-transports --bench template` measures a render next
 //! to the event's serialization, and `benches/templates.sh` templated delivery next to
@@ -82,6 +85,7 @@
 //! ```
 
 mod context;
+mod lazy;
 mod preset;
 mod summary;
 
@@ -525,6 +529,7 @@ impl Template {
             }
         });
         env.set_formatter(format_value);
+        env.add_filter("tojson", tojson);
         env.add_filter("truncate", |value: Value, n: usize| truncate(value, n));
         env.add_filter("entities", |value: Value| entities(value));
         let native = match &source {
@@ -560,25 +565,40 @@ impl fmt::Debug for Template {
 }
 
 /// Valid JSON without the whitespace between its tokens (what is inside strings is kept).
-fn compact(mut json: Vec<u8>) -> Vec<u8> {
-    let (mut in_string, mut escaped) = (false, false);
-    json.retain(|&b| {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+/// Strings are crossed with `memchr`: a body is mostly strings.
+fn compact(json: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let mut at = 0;
+    while at < json.len() {
+        match json[at] {
+            b'"' => {
+                // To the closing quote: the next quote not escaped.
+                let mut end = at + 1;
+                loop {
+                    let rest = json.get(end..).unwrap_or_default();
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(found) if rest[found] == b'\\' => end += found + 2,
+                        Some(found) => {
+                            end += found + 1;
+                            break;
+                        }
+                        None => {
+                            end = json.len();
+                            break;
+                        }
+                    }
+                }
+                out.extend_from_slice(&json[at..end]);
+                at = end;
             }
-            true
-        } else if b == b'"' {
-            in_string = true;
-            true
-        } else {
-            !matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
+            b => {
+                out.push(b);
+                at += 1;
+            }
         }
-    });
-    json
+    }
+    out
 }
 
 /// Whether a content type is JSON: `application/json` or `…+json`, any parameters.
@@ -611,11 +631,14 @@ fn format_value(
     let text: std::borrow::Cow<'_, str> = match value.kind() {
         ValueKind::None | ValueKind::Undefined => return Ok(()),
         ValueKind::Bool => (if value.is_true() { "true" } else { "false" }).into(),
-        ValueKind::Seq | ValueKind::Map => serde_json::to_string(value)
-            .map_err(|e| {
-                minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
-            })?
-            .into(),
+        ValueKind::Seq | ValueKind::Map => match value.downcast_object_ref::<lazy::LazyJson>() {
+            Some(json) => json.text().into(),
+            None => serde_json::to_string(value)
+                .map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+                })?
+                .into(),
+        },
         _ => match value.as_str() {
             Some(s) => s.into(),
             None => value.to_string().into(),
@@ -628,6 +651,22 @@ fn format_value(
         out.write_str(&text)
     };
     written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
+}
+
+/// `tojson`, minijinja's, except that a part of `event` is printed as the body has it (its
+/// JSON as serialized, compact) instead of being serialized again.
+fn tojson(
+    value: Value,
+    indent: Option<Value>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<Value, minijinja::Error> {
+    if indent.is_none()
+        && kwargs.args().next().is_none()
+        && let Some(json) = value.downcast_object_ref::<lazy::LazyJson>()
+    {
+        return Ok(Value::from_safe_string(json.text().to_owned()));
+    }
+    minijinja::filters::tojson(&value, indent, kwargs)
 }
 
 /// `truncate(n)`: the first `n` characters, the last one `…` when some were cut. A value

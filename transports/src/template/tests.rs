@@ -207,6 +207,12 @@ fn json_is_compacted_outside_strings_only() {
         String::from_utf8(out).unwrap(),
         r#"{"a b":[1,"x \" y\n"],"c":true}"#
     );
+    // Escapes at the end of a string, and text that is not JSON: no panic.
+    let out = compact(br#"[ "\\" , "\"" , "a\\\"b" ]"#.to_vec());
+    assert_eq!(String::from_utf8(out).unwrap(), r#"["\\","\"","a\\\"b"]"#);
+    for broken in [&b"\"abc"[..], b"\"ab\\", b"\"\\", b"  ["] {
+        compact(broken.to_vec());
+    }
 }
 
 #[test]
@@ -284,4 +290,64 @@ fn each_preset_in_rust_writes_what_its_template_renders() {
             assert_eq!(fast, checked, "{} for {event_type}", preset.name);
         }
     }
+}
+
+#[test]
+fn event_is_read_as_the_template_reaches_into_it() {
+    let body = br#"{"ticket":{"code":"E3XK","n":7,"ok":true,"none":null,"ratio":0.5,
+        "comments":[{"text":"first","tags":["a","b"]},{"text":"last \"one\""}],
+        "esc\"aped":"k"},"list":[[1,2],[]]}"#;
+    let text = |template: &str| {
+        Template::inline(template)
+            .unwrap()
+            .content_type("text/plain")
+            .unwrap()
+            .render(create(), "e", None, body)
+            .unwrap()
+    };
+    assert_eq!(
+        text(
+            "{{ event.ticket.code }}|{{ event.ticket.n + 1 }}|{{ event.ticket.ok }}|{{ event.ticket.none is none }}|{{ event.ticket.ratio * 2 }}"
+        ),
+        "E3XK|8|true|true|1.0"
+    );
+    assert_eq!(
+        text(
+            "{{ event.ticket.comments|length }}|{{ event.ticket.comments[1].text }}|{{ event.ticket.comments|map(attribute='text')|join(',') }}|{{ event.ticket.comments[0].tags|last }}"
+        ),
+        "2|last \"one\"|first,last \"one\"|b"
+    );
+    assert_eq!(
+        text(
+            "{% for k in event.ticket %}{{ k }} {% endfor %}|{{ event.ticket['esc\"aped'] }}|{{ event.list[0]|sum }}|{{ event.list[1]|length }}"
+        ),
+        "code n ok none ratio comments esc\"aped |k|3|0"
+    );
+    assert_eq!(
+        text("{{ event.ticket.missing is defined }}|{{ event.ticket.comments[5] is defined }}"),
+        "false|false"
+    );
+    // A part of the event is printed as the body has it, and the same through tojson.
+    assert_eq!(
+        text("{{ event.ticket.comments[0] }}|{{ event.list|tojson }}"),
+        r#"{"text":"first","tags":["a","b"]}|[[1,2],[]]"#
+    );
+    // Strict: an undefined member is an error.
+    let err = Template::inline(r#"{"a": "{{ event.ticket.nope.deeper }}"}"#)
+        .unwrap()
+        .render(create(), "e", None, body)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("undefined"), "{err}");
+    // In a JSON template, the whole event goes through tojson as it is, and a part printed
+    // inside a string is escaped.
+    let out = render(
+        r#"{"event": {{ event|tojson }}, "t": "{{ event.ticket.comments[1] }}"}"#,
+        body,
+    )
+    .unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let original: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(parsed["event"], original);
+    assert_eq!(parsed["t"], r#"{"text":"last \"one\""}"#);
 }
