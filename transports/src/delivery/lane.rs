@@ -551,8 +551,8 @@ impl Lane {
     }
 }
 
-/// A lane for unit tests, whose endpoint is `name` at a loopback URL.
-#[cfg(test)]
+/// A lane for unit tests, whose endpoint is `name` at a loopback URL (the spool's).
+#[cfg(all(test, feature = "spool"))]
 pub(crate) fn lane_for_test(name: &str) -> Arc<Lane> {
     struct Nowhere;
     impl Connector for Nowhere {
