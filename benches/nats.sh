@@ -92,11 +92,12 @@ run() {
     for _ in $(seq 1 "$REPEAT"); do
         local line before after
         before=$(server_ticks)
-        line=$("$bin" bench --events "$EVENTS" --body-size "$BODY_SIZE" "$@" 2>/dev/null |
+        line=$("$bin" bench --events "$EVENTS" --body-size "$BODY_SIZE" "$@" 2>"$store/bench.err" |
             grep '^{' || true)
         after=$(server_ticks)
         if [[ -z "$line" ]]; then
-            echo "nats.sh: deskhook bench $* failed" >&2
+            echo "nats.sh: deskhook bench $* failed:" >&2
+            tail -n 20 "$store/bench.err" >&2
             exit 1
         fi
         line="${line%\}},\"server_us_per_event\":$(awk "BEGIN{printf \"%.1f\", ($after - $before) * $tick_us / $EVENTS}")}"

@@ -174,9 +174,12 @@ fn slack(f: &Fields<'_>, out: &mut String) {
 /// `presets/teams.json.j2`.
 fn teams(f: &Fields<'_>, out: &mut String) {
     let ru = f.lang == "ru";
-    out.push_str(
-        r#"{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"content":{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json","type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":""#,
-    );
+    out.push_str(concat!(
+        r#"{"type":"message","attachments":[{"#,
+        r#""contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"#,
+        r#""content":{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json","#,
+        r#""type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":""#,
+    ));
     esc(out, f.label);
     out.push_str(r#"","weight":"Bolder","size":"Medium","wrap":true}"#);
     if !f.subject.is_empty() {
