@@ -379,7 +379,7 @@ impl Template {
     }
 
     /// Renders the body an endpoint with this template gets for an event as a
-    /// [`Sink`](deskhook::sink::Sink) receives it: its type, id, tenant and body, and for a
+    /// [`EventSink`](deskhook::sink::EventSink) receives it: its type, id, tenant and body, and for a
     /// Zenlix event its typed fields, read without parsing the body again (what the delivery
     /// engine does).
     ///
