@@ -378,10 +378,10 @@ impl Template {
         self.render_text(parsed, id, tenant)
     }
 
-    /// Renders the body an endpoint with this template gets for an event as a
-    /// [`EventSink`](deskhook::sink::EventSink) receives it: its type, id, tenant and body, and for a
-    /// Zenlix event its typed fields, read without parsing the body again (what the delivery
-    /// engine does).
+    /// Renders the body an endpoint with this template gets for an event as an
+    /// [`EventSink`](deskhook::sink::EventSink) receives it: its type, id, tenant and body,
+    /// and for a Zenlix event its typed fields, read without parsing the body again (what
+    /// the delivery engine does).
     ///
     /// # Errors
     ///
