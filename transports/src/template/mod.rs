@@ -86,6 +86,7 @@
 
 mod context;
 mod lazy;
+mod output;
 mod preset;
 mod summary;
 
@@ -101,6 +102,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use context::Context;
 pub(crate) use context::Parsed;
 pub use context::label;
+use output::{compact, entities, format_value, tojson, truncate};
 pub use preset::PRESETS;
 
 use crate::error::Error;
@@ -564,43 +566,6 @@ impl fmt::Debug for Template {
     }
 }
 
-/// Valid JSON without the whitespace between its tokens (what is inside strings is kept).
-/// Strings are crossed with `memchr`: a body is mostly strings.
-fn compact(json: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len());
-    let mut at = 0;
-    while at < json.len() {
-        match json[at] {
-            b'"' => {
-                // To the closing quote: the next quote not escaped.
-                let mut end = at + 1;
-                loop {
-                    let rest = json.get(end..).unwrap_or_default();
-                    match memchr::memchr2(b'"', b'\\', rest) {
-                        Some(found) if rest[found] == b'\\' => end += found + 2,
-                        Some(found) => {
-                            end += found + 1;
-                            break;
-                        }
-                        None => {
-                            end = json.len();
-                            break;
-                        }
-                    }
-                }
-                out.extend_from_slice(&json[at..end]);
-                at = end;
-            }
-            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
-            b => {
-                out.push(b);
-                at += 1;
-            }
-        }
-    }
-    out
-}
-
 /// Whether a content type is JSON: `application/json` or `…+json`, any parameters.
 fn is_json(content_type: &str) -> bool {
     let essence = content_type
@@ -610,145 +575,6 @@ fn is_json(content_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
-}
-
-/// Prints a value: as the inside of a JSON string in a JSON template, as text otherwise.
-/// `none` prints nothing, booleans `true`/`false`, lists and maps as JSON; what the template
-/// made safe itself (`tojson`, captured output) as it is.
-fn format_value(
-    out: &mut minijinja::Output<'_>,
-    state: &mut minijinja::State<'_, '_>,
-    value: &Value,
-) -> Result<(), minijinja::Error> {
-    use minijinja::value::ValueKind;
-    if value.is_safe() {
-        // Made by the template itself: `tojson`'s JSON, or output it captured (whose values
-        // were escaped when they were printed).
-        return out
-            .write_str(value.as_str().unwrap_or_default())
-            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"));
-    }
-    let text: std::borrow::Cow<'_, str> = match value.kind() {
-        ValueKind::None | ValueKind::Undefined => return Ok(()),
-        ValueKind::Bool => (if value.is_true() { "true" } else { "false" }).into(),
-        ValueKind::Seq | ValueKind::Map => match value.downcast_object_ref::<lazy::LazyJson>() {
-            Some(json) => json.text().into(),
-            None => serde_json::to_string(value)
-                .map_err(|e| {
-                    minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
-                })?
-                .into(),
-        },
-        _ => match value.as_str() {
-            Some(s) => s.into(),
-            None => value.to_string().into(),
-        },
-    };
-    let json = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == JSON_ESCAPE);
-    let written = if json {
-        write_json_string_content(out, &text)
-    } else {
-        out.write_str(&text)
-    };
-    written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
-}
-
-/// `tojson`, minijinja's, except that a part of `event` is printed as the body has it (its
-/// JSON as serialized, compact) instead of being serialized again.
-fn tojson(
-    value: Value,
-    indent: Option<Value>,
-    kwargs: minijinja::value::Kwargs,
-) -> Result<Value, minijinja::Error> {
-    if indent.is_none()
-        && kwargs.args().next().is_none()
-        && let Some(json) = value.downcast_object_ref::<lazy::LazyJson>()
-    {
-        return Ok(Value::from_safe_string(json.text().to_owned()));
-    }
-    minijinja::filters::tojson(&value, indent, kwargs)
-}
-
-/// `truncate(n)`: the first `n` characters, the last one `…` when some were cut. A value
-/// short enough is passed on as it is (no copy).
-fn truncate(value: Value, n: usize) -> Value {
-    match value.as_str().map(|text| truncated(text, n)) {
-        Some(std::borrow::Cow::Owned(cut)) => Value::from(cut),
-        _ => value,
-    }
-}
-
-/// [`truncate`] on text.
-fn truncated(text: &str, n: usize) -> std::borrow::Cow<'_, str> {
-    // A character is at least a byte: a text of at most `n` bytes has at most `n` characters.
-    if text.len() <= n || text.chars().count() <= n {
-        return text.into();
-    }
-    let mut out: String = text.chars().take(n.saturating_sub(1)).collect();
-    out.push('…');
-    out.into()
-}
-
-/// `entities`: `&`, `<` and `>` as HTML entities, as Slack's mrkdwn wants them. A value
-/// without them is passed on as it is.
-fn entities(value: Value) -> Value {
-    match value.as_str().map(with_entities) {
-        Some(std::borrow::Cow::Owned(text)) => Value::from(text),
-        _ => value,
-    }
-}
-
-/// [`entities`] on text.
-fn with_entities(text: &str) -> std::borrow::Cow<'_, str> {
-    if !any_byte(text, |b| matches!(b, b'&' | b'<' | b'>')) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out.into()
-}
-
-/// Whether `hit` is true of any byte of `text`: a pass without branches in its chunks, which
-/// the compiler vectorizes (the long texts of tickets are mostly clean).
-fn any_byte(text: &str, hit: impl Fn(u8) -> bool) -> bool {
-    text.as_bytes()
-        .chunks(32)
-        .any(|chunk| chunk.iter().fold(false, |found, &b| found | hit(b)))
-}
-
-/// Writes `text` as the inside of a JSON string literal: `"`, `\` and control characters
-/// escaped, the rest copied in runs.
-fn write_json_string_content(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
-    if !any_byte(text, |b| b < 0x20 || b == b'"' || b == b'\\') {
-        return out.write_str(text);
-    }
-    let mut run = 0;
-    for (i, b) in text.bytes().enumerate() {
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        out.write_str(&text[run..i])?;
-        if escaped.is_empty() {
-            write!(out, "\\u{b:04x}")?;
-        } else {
-            out.write_str(escaped)?;
-        }
-        run = i + 1;
-    }
-    out.write_str(&text[run..])
 }
 
 /// The byte offset of a `{% autoescape … %}` tag, if the source has one.

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::{truncated as truncate, with_entities as entities};
+use super::output::{truncated as truncate, with_entities as entities};
 use crate::error::Error;
 
 /// A preset: its name, what it posts to, and its template.
@@ -124,7 +124,7 @@ pub(crate) fn native(name: &str) -> Option<Native> {
 /// `value` as the inside of a JSON string, as the templates print every value.
 fn esc(out: &mut String, value: &str) {
     // Writing to a String cannot fail.
-    let _ = super::write_json_string_content(out, value);
+    let _ = super::output::write_json_string_content(out, value);
 }
 
 /// A value printed without a filter.
