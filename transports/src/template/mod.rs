@@ -66,9 +66,8 @@
 //! presets run as Rust that writes exactly what their templates render (the tests compare
 //! the two for every event): a preset's render costs about a quarter of the event's
 //! serialization, a template's a few times it. The body is rendered once per endpoint, at
-//! its first attempt; retries send the same bytes, and the signature
-//! covers them. A change of the endpoint's template applies from the next attempt, as every
-//! change does. `cargo bench -p deskhook-transports --bench template` measures a render next
+//! its first attempt; retries send the same bytes, and the signature covers them. A change
+//! of the endpoint's template applies from the next attempt, as every change does. `cargo bench -p deskhook-transports --bench template` measures a render next
 //! to the event's serialization, and `benches/templates.sh` templated delivery next to
 //! untemplated.
 //!
