@@ -1,9 +1,7 @@
 //! The relay: delivers the events a [`NatsSink`](crate::nats::NatsSink) published, from the
 //! JetStream stream, with the same engine and endpoint configuration as in-process delivery
 //! (feature `relay`): signatures, the SSRF guard, each endpoint's retry schedule, the
-//! breaker, the observer and dead letters. It delivers with the async transport
-//! ([`http_async`](crate::http_async)), as tasks on the runtime it runs in, next to its
-//! pulls from the stream. An event with a tenant goes to that tenant's
+//! breaker, the observer and dead letters. An event with a tenant goes to that tenant's
 //! endpoints and to those without one. `deskhook relay` runs one; any number of them on any
 //! machines share the work, and a relay given every server of a cluster moves to another
 //! when one dies.
@@ -396,7 +394,7 @@ impl Relay {
                 })),
             };
         }
-        let (http, guard) = sink.build_async()?;
+        let (http, guard) = sink.build()?;
         let revision = Arc::new(AtomicU64::new(0));
         let follower = match &self.bucket {
             None => None,
