@@ -76,6 +76,10 @@
 //!   the actions); `SpoolBuilder::max_size` is in bytes as before, `max_size_mb` in the file.
 //! - `config::Config::endpoints_with` applies overrides to the file's endpoints before they
 //!   are checked (what `--allow-private` does on the command line).
+//! - Payload templates: `event|tojson` (and any part of `event`) prints the event's JSON as
+//!   the body has it, compact, where minijinja's `tojson` escaped `<`, `>`, `&` and `'` as
+//!   `\u003c` and the like: the same JSON value. `Template::render_emitted` renders from an
+//!   `Emitted`, as the delivery engine does.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
