@@ -489,16 +489,19 @@ impl Backlog for MemoryBacklog {
         lane.inbox_len.store(0, Ordering::SeqCst);
         jobs.extend(st.schedule.drain());
         lane.queued_mirror.store(0, Ordering::Release);
+        // A withdrawn event is another relay's to deliver now: no dead letter.
+        let queued = jobs.len();
+        jobs.retain(|job| !job.event.is_withdrawn());
         let stopping = matches!(why, Release::Stopping(_));
         if stopping && self.drop_on_stop {
             // Handed back: the relay's stream delivers them elsewhere.
             return Released {
                 letters: Vec::new(),
-                finished: jobs.len(),
+                finished: queued,
                 count: jobs.len() + st.in_flight.len(),
             };
         }
-        let finished = jobs.len();
+        let finished = queued;
         let mut letters: Vec<Letter> = jobs
             .into_iter()
             .map(|job| Letter::Queued(job, why.reason()))

@@ -490,6 +490,10 @@ pub(crate) struct EventData {
     pub(crate) charge: Option<Charge>,
     /// The body parsed for payload templates, once for all the endpoints that have one.
     pub(crate) parsed: std::sync::OnceLock<Result<Arc<crate::template::Parsed>, String>>,
+    /// Set when the event must no longer be attempted: a relay lost the partition it came
+    /// from, and the partition's next owner delivers it. Its jobs still queued are let go
+    /// unattempted (an attempt in flight finishes).
+    pub(crate) withdrawn: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl EventData {
@@ -506,7 +510,15 @@ impl EventData {
             tenant: emitted.tenant().map(Into::into),
             charge: None,
             parsed: std::sync::OnceLock::new(),
+            withdrawn: None,
         }
+    }
+
+    /// Whether the event was withdrawn (see [`EventData::withdrawn`]).
+    pub(crate) fn is_withdrawn(&self) -> bool {
+        self.withdrawn
+            .as_ref()
+            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Acquire))
     }
 }
 
@@ -601,6 +613,16 @@ impl Job {
 
     #[cfg(test)]
     pub(crate) fn for_test(key: &str, order: u64) -> Job {
+        Job::withdrawable_for_test(key, order, None)
+    }
+
+    /// A job whose event `withdrawn` may withdraw.
+    #[cfg(test)]
+    pub(crate) fn withdrawable_for_test(
+        key: &str,
+        order: u64,
+        withdrawn: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Job {
         let id = EventId::new();
         let event = EventData {
             id,
@@ -612,6 +634,7 @@ impl Job {
             tenant: None,
             charge: None,
             parsed: std::sync::OnceLock::new(),
+            withdrawn,
         };
         Job::new(Arc::new(event), order)
     }

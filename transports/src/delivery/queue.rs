@@ -40,6 +40,8 @@ pub(crate) struct Schedule {
     in_flight: usize,
     /// Jobs of tickets whose first job waits for a retry (it and those behind it).
     held_back: usize,
+    /// Withdrawn jobs [`Schedule::take`] let go since [`Schedule::take_withdrawn`].
+    withdrawn: usize,
 }
 
 impl Schedule {
@@ -141,7 +143,8 @@ impl Schedule {
         !self.ready.is_empty()
     }
 
-    /// Takes the next job that is due at `now`, marking its ticket in flight.
+    /// Takes the next job that is due at `now`, marking its ticket in flight. Withdrawn
+    /// jobs on the way are let go (see [`Schedule::take_withdrawn`]).
     pub(crate) fn take(&mut self, now: Instant) -> Option<Job> {
         self.promote(now);
         while let Some(key) = self.ready.pop_front() {
@@ -151,7 +154,16 @@ impl Schedule {
             if queue.state != TicketState::Ready {
                 continue;
             }
-            let Some(job) = queue.jobs.pop_front() else {
+            let job = loop {
+                match queue.jobs.pop_front() {
+                    Some(job) if job.event.is_withdrawn() => {
+                        self.queued -= 1;
+                        self.withdrawn += 1;
+                    }
+                    next => break next,
+                }
+            };
+            let Some(job) = job else {
                 self.tickets.remove(&key);
                 continue;
             };
@@ -161,6 +173,12 @@ impl Schedule {
             return Some(job);
         }
         None
+    }
+
+    /// How many withdrawn jobs [`Schedule::take`] let go since the last call: they are
+    /// finished for the engine's counts.
+    pub(crate) fn take_withdrawn(&mut self) -> usize {
+        std::mem::take(&mut self.withdrawn)
     }
 
     /// When the earliest delayed job falls due, if any is delayed.
@@ -281,6 +299,42 @@ mod tests {
         assert_eq!(s.take(now).unwrap().order, 2);
         s.done(b.key());
         s.done(&"A".into());
+        assert!(s.is_idle());
+    }
+
+    /// A job whose event `flag` withdraws.
+    fn withdrawable(key: &str, order: u64, flag: &Arc<std::sync::atomic::AtomicBool>) -> Job {
+        Job::withdrawable_for_test(key, order, Some(flag.clone()))
+    }
+
+    #[test]
+    fn withdrawn_jobs_are_let_go_unattempted_and_counted() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let now = Instant::now();
+        let lost = Arc::new(AtomicBool::new(false));
+        let mut s = Schedule::default();
+        s.push(withdrawable("A", 1, &lost));
+        s.push(withdrawable("A", 2, &lost));
+        s.push(withdrawable("A", 3, &lost));
+        s.push(job("A", 4));
+        s.push(withdrawable("B", 5, &lost));
+        let a1 = s.take(now).unwrap();
+        assert_eq!(
+            a1.order, 1,
+            "taken before the withdrawal: in flight, it finishes"
+        );
+        lost.store(true, Ordering::Release);
+        assert!(
+            s.take(now).is_none(),
+            "B's only job is withdrawn; A waits for A1"
+        );
+        assert_eq!(s.take_withdrawn(), 1);
+        s.done(a1.key());
+        let a4 = s.take(now).unwrap();
+        assert_eq!(a4.order, 4, "A2 and A3 are let go, A4 (not withdrawn) goes");
+        assert_eq!((s.take_withdrawn(), s.take_withdrawn()), (2, 0));
+        assert_eq!((s.queued(), s.in_flight()), (0, 1));
+        s.done(a4.key());
         assert!(s.is_idle());
     }
 

@@ -50,6 +50,8 @@ struct Pending {
     /// The messages that carried it: one, or more when the server handed it out again.
     messages: Vec<Message>,
     partition: u32,
+    /// The lease revision of the tenure that took it (see [`super::partition::Tenure`]).
+    tenure: u64,
     since: Instant,
     kib: u32,
 }
@@ -142,13 +144,14 @@ impl Book {
         kib
     }
 
-    /// Event `id` from `message` of `partition` goes to `endpoints`, with `kib` reserved.
+    /// Event `id` from `message`, taken in the tenure (partition, lease revision), goes to
+    /// `endpoints`, with `kib` reserved.
     pub(super) fn open(
         &self,
         id: Arc<str>,
         endpoints: Vec<Box<str>>,
         message: Message,
-        partition: u32,
+        (partition, tenure): (u32, u64),
         kib: u32,
     ) {
         self.outstanding[partition as usize].fetch_add(1, Ordering::AcqRel);
@@ -158,6 +161,7 @@ impl Book {
                 remaining: endpoints,
                 messages: vec![message],
                 partition,
+                tenure,
                 since: Instant::now(),
                 kib,
             },
@@ -231,15 +235,15 @@ impl Book {
         self.fell.notify_waiters();
     }
 
-    /// Forgets what `partition` has in delivery (the relay no longer owns it, or stops):
-    /// its messages are not acknowledged, so the partition's next owner delivers them
-    /// again. Returns how many there were.
-    pub(super) fn abandon(&self, partition: Option<u32>) -> usize {
+    /// Forgets what one tenure (partition, lease revision) has in delivery, or all when
+    /// `None` (the relay stops): its messages are not acknowledged, so the partition's next
+    /// owner delivers them again. Returns how many there were.
+    pub(super) fn abandon(&self, tenure: Option<(u32, u64)>) -> usize {
         let gone: Vec<Pending> = {
             let mut waiting = lock(&self.waiting);
             let ids: Vec<Arc<str>> = waiting
                 .iter()
-                .filter(|(_, p)| partition.is_none_or(|n| p.partition == n))
+                .filter(|(_, p)| tenure.is_none_or(|t| (p.partition, p.tenure) == t))
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter().filter_map(|id| waiting.remove(id)).collect()

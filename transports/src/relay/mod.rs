@@ -48,12 +48,14 @@
 //! - A message lost on the way to the relay (a reconnect) shows as a gap in the consumer's
 //!   delivery numbers: the relay pulls again from the first unacknowledged message rather
 //!   than deliver what came after it first.
-//! - A relay cut off from every server for longer than the lease loses its partitions:
-//!   it stops pulling them when it cannot renew them in time, but what it already has in
-//!   delivery may still be delivered while the next owner delivers the same events again
-//!   from the stream, so that a ticket's events can then arrive interleaved. Pick the lease
-//!   longer than the outages you expect (the default is 10 s) and shorter than the wait
-//!   you accept after a relay dies.
+//! - A relay that cannot renew a lease in time (cut off from the servers, or too starved
+//!   of CPU to answer for longer than the lease) loses that partition: it stops pulling
+//!   it, and withdraws from its engine what it took from it and has not attempted yet, so
+//!   that none of it goes out after the next owner delivered the same ticket's later
+//!   events. Attempts already in flight finish: their events may arrive twice, and one of
+//!   them may arrive after the next owner's first deliveries of its ticket (at most one per
+//!   ticket and endpoint). Pick the lease longer than the outages and stalls you expect
+//!   (the default is 10 s) and shorter than the wait you accept after a relay dies.
 //!
 //! A message the server handed out more than `max_handoffs` times to one consumer (lost
 //! acknowledgements) is given up: dead-lettered and terminated.

@@ -72,7 +72,6 @@ impl Owner {
         let renewer = tokio::spawn(renew(
             self.leases.clone(),
             self.held.clone(),
-            self.shared.clone(),
             self.told.clone(),
         ));
         let mut tick = tokio::time::interval(every);
@@ -193,12 +192,7 @@ impl Owner {
 
 /// Every third of the lease: says this relay is alive and renews every lease it holds, all
 /// at once; a lease lost, or not renewed before it ends, stops its partition at once.
-async fn renew(
-    leases: Arc<Leases>,
-    held: HeldMap,
-    shared: Arc<Shared>,
-    told: Option<OnPartitions>,
-) {
+async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
     let every = leases.lease / 3;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -253,17 +247,17 @@ async fn renew(
             }
             for (p, _) in &lost {
                 if let Some(entry) = held.remove(p) {
-                    let _ = entry.order.send(Order::End);
+                    let _ = entry.order.send(Order::Lost);
                 }
             }
         }
         for (p, why) in &lost {
             log::error!(
                 target: deskhook::LOG_TARGET,
-                "relay: lease of partition {p} lost: {why}; stopped pulling it (the events it \
-                 had in delivery may be delivered again by its next owner)"
+                "relay: lease of partition {p} lost: {why}; stopped pulling it and withdrew what \
+                 it had queued (its next owner delivers those; an attempt in flight finishes, \
+                 and may arrive twice)"
             );
-            shared.book.abandon(Some(*p));
         }
         if !lost.is_empty() {
             tell(told.as_ref(), &held);

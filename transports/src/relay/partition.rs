@@ -2,7 +2,7 @@
 //! the engine.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::stream::ConsumerErrorKind as consumer_error;
@@ -25,8 +25,23 @@ pub(super) enum Order {
     Keep,
     /// Take nothing more; once what is in delivery is acknowledged, give the partition back.
     HandBack,
-    /// Take nothing more and end at once (the relay stops, or the lease is lost).
+    /// Take nothing more and end at once: the relay stops, and what is in delivery has the
+    /// relay's grace to finish.
     End,
+    /// The lease is lost: take nothing more, and let go of what is in delivery. What is still
+    /// queued is withdrawn from the engine unattempted, so that it cannot reach an endpoint
+    /// after the next owner delivered the ticket's later events; an attempt in flight
+    /// finishes.
+    Lost,
+}
+
+/// One relay's tenure of a partition: under one lease, from taking it to giving it up.
+pub(super) struct Tenure {
+    partition: u32,
+    /// The lease's revision when taken: it names the tenure's consumer.
+    revision: u64,
+    /// Set when the lease is lost: the events taken in this tenure are withdrawn.
+    withdrawn: Arc<AtomicBool>,
 }
 
 /// How the pull loop ended.
@@ -72,6 +87,11 @@ impl Shared {
         revision: u64,
         mut order: watch::Receiver<Order>,
     ) {
+        let tenure = Tenure {
+            partition,
+            revision,
+            withdrawn: Arc::default(),
+        };
         let name = self.consumer_name(partition, revision);
         loop {
             if *order.borrow() != Order::Keep {
@@ -89,7 +109,7 @@ impl Shared {
                     continue;
                 }
             };
-            match self.pull(partition, &consumer, &mut order).await {
+            match self.pull(&tenure, &consumer, &mut order).await {
                 Pulled::Ordered => break,
                 Pulled::Again => {
                     if !self.delete_until_gone(partition, &name, &mut order).await {
@@ -107,8 +127,12 @@ impl Shared {
                     self.book.confirm(partition, self.ack_wait).await;
                     let _ = self.stream.delete_consumer(&name).await;
                 }
-                () = until(&mut order, |o| *o == Order::End) => {}
+                () = until(&mut order, |o| matches!(o, Order::End | Order::Lost)) => {}
             }
+        }
+        if *order.borrow() == Order::Lost {
+            tenure.withdrawn.store(true, Ordering::Release);
+            self.book.abandon(Some((partition, revision)));
         }
     }
 
@@ -198,10 +222,11 @@ impl Shared {
     /// Pulls from `consumer` until told to stop, or until the pull must start again.
     async fn pull(
         &self,
-        partition: u32,
+        tenure: &Tenure,
         consumer: &consumer::Consumer<consumer::pull::Config>,
         order: &mut watch::Receiver<Order>,
     ) -> Pulled {
+        let partition = tenure.partition;
         let messages = consumer
             .stream()
             .max_messages_per_batch(self.max_pending.clamp(1, 500))
@@ -250,7 +275,7 @@ impl Shared {
                 return Pulled::Again;
             }
             next_delivery = next_delivery.max(delivery + 1);
-            if !self.take(partition, message, order).await {
+            if !self.take(tenure, message, order).await {
                 return Pulled::Ordered;
             }
         }
@@ -260,7 +285,7 @@ impl Shared {
     /// to stop while waiting for room (the message stays in the stream).
     async fn take(
         &self,
-        partition: u32,
+        tenure: &Tenure,
         message: jetstream::Message,
         order: &mut watch::Receiver<Order>,
     ) -> bool {
@@ -361,7 +386,7 @@ impl Shared {
                 .map(|lane| lane.name.to_string().into())
                 .collect(),
             message,
-            partition,
+            (tenure.partition, tenure.revision),
             kib,
         );
         for lane in lanes {
@@ -376,6 +401,7 @@ impl Shared {
                 tenant: tenant.as_deref().map(Into::into),
                 charge: None,
                 parsed: std::sync::OnceLock::new(),
+                withdrawn: Some(tenure.withdrawn.clone()),
             };
             if let Err(problem) = self.http.engine().enqueue_relayed(lane, event)
                 && self.book.waits_for(&id, &name)

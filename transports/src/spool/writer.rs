@@ -421,6 +421,7 @@ impl SpoolStore {
                 .map(Into::into),
             charge: None,
             parsed: std::sync::OnceLock::new(),
+            withdrawn: None,
         };
         let mut job = Job::new(Arc::new(event), row.unsigned_abs());
         job.attempts = r.get(6).map_err(|e| format!("bad attempts: {e}"))?;

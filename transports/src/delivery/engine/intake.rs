@@ -156,6 +156,7 @@ impl Engine {
             tenant: letter.tenant.as_deref().map(Into::into),
             charge: None,
             parsed: std::sync::OnceLock::new(),
+            withdrawn: None,
         };
         self.enqueue_for(&lane, event)
     }

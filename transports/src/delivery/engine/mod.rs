@@ -325,6 +325,11 @@ impl Engine {
 
     /// The next attempt to make, or how long to wait for one.
     pub(crate) fn next_attempt(self: &Arc<Self>) -> Next {
+        if self.stopping() {
+            // Before the slots: the async dispatcher, woken by the stop while every slot is
+            // taken, must end rather than wait for a slot no attempt will tell it of.
+            return Next::Stop;
+        }
         if self.pool.saturated() {
             // No lane could go; the worker that frees a slot comes back here.
             return Next::Wait(None);
@@ -384,10 +389,12 @@ impl Engine {
         };
         lane.queued_mirror
             .store(st.schedule.queued(), Ordering::Release);
+        let withdrawn = st.schedule.take_withdrawn();
         let more = attempt.is_some()
             && st.schedule.has_ready()
             && st.schedule.in_flight() < route.max_in_flight;
         drop(st);
+        self.finished(lane, withdrawn);
         // Room for an emit blocked on a full queue.
         lane.notify_room();
         if let Some(at) = timer {
