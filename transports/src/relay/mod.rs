@@ -396,7 +396,7 @@ impl Relay {
                 })),
             };
         }
-        let (http, guard) = sink.build()?;
+        let (http, guard) = sink.build_async()?;
         let revision = Arc::new(AtomicU64::new(0));
         let follower = match &self.bucket {
             None => None,
