@@ -347,27 +347,19 @@ impl Relay {
         let info = settings.ensure(&context).await?;
         let partitions = settings.partition_count();
         let replicas = info.config.num_replicas;
-        let stream = context
-            .get_stream(&info.config.name)
-            .await
-            .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))?;
-        let dead_stream = dead_letter_stream(&context, &settings, &self.urls).await?;
+        let stream = patiently(|| async {
+            context
+                .get_stream(&info.config.name)
+                .await
+                .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))
+        })
+        .await?;
+        let dead_stream = patiently(|| dead_letter_stream(&context, &settings, &self.urls)).await?;
         let me = relay_id();
-        // A cluster busy electing leaders (several relays starting at once) may not answer
-        // the first time: tried for a while before giving up.
         let bucket = format!("{}-leases", self.durable);
-        let mut tries = 0;
-        let leases = loop {
-            match leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()).await {
-                Ok(leases) => break leases,
-                Err(e) if tries < 5 => {
-                    tries += 1;
-                    log::warn!(target: deskhook::LOG_TARGET, "relay: {e}; trying again");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let leases =
+            patiently(|| leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()))
+                .await?;
 
         let mut sink = self.sink;
         // Every partition's outstanding messages may wait at one endpoint: its queue has room
@@ -546,6 +538,28 @@ impl Relay {
             }
         }
         settings
+    }
+}
+
+/// Runs `attempt` until it succeeds, six times at most, a second apart: a cluster busy
+/// electing leaders (several relays starting at once, or a node just restarted) may not
+/// answer a JetStream request the first time. The last error is returned.
+async fn patiently<T, F, Fut>(mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(e) if tries < 5 => {
+                tries += 1;
+                log::warn!(target: deskhook::LOG_TARGET, "relay: {e}; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
