@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # NATS JetStream: events published per second through a NatsSink, and delivered per second
 # end to end (emit → JetStream → `deskhook relay` → HTTP receiver) with 1 and 3 relays, as a
-# ratio of direct HTTP delivery to the same receiver in the same run (with the blocking
-# transport, which the relays deliver with; the async one is shown too); nats-server's CPU per
+# ratio of direct HTTP delivery to the same receiver in the same run (with the async
+# transport, which the relays deliver with; the blocking one is shown too); nats-server's CPU per
 # event (from /proc before and after each run; for relay rows, less the publish-only run's
 # share: what relaying adds); then the same on a 3-node cluster with replicas 3. Starts its
 # own nats-servers (JetStream, stores in a new temporary directory) and nginx
@@ -130,9 +130,9 @@ header() {
 
 : > target/bench/nats.jsonl
 "$NATS_SERVER" --version
-direct=$(run events_per_sec --transport blocking --url "$http" --allow-private)
+direct=$(run events_per_sec --transport async --url "$http" --allow-private)
 direct_rate=$(field events_per_sec <<<"$direct")
-direct_async=$(run events_per_sec --transport async --url "$http" --allow-private)
+direct_blocking=$(run events_per_sec --transport blocking --url "$http" --allow-private)
 publish=$(run publish_per_sec --transport nats --nats "$url")
 narrow=$(run delivered_per_sec --transport nats --nats "$url" --relays 1 --url "$http" \
     --allow-private --partitions 1)
@@ -141,11 +141,11 @@ three=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$
 wide=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$http" \
     --allow-private --partitions "$WIDE_PARTITIONS")
 
-echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs; relays deliver with 16 workers each"
+echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs; relays deliver with the async transport, 16 requests in flight each"
 echo
 header
-row "HTTP direct (blocking, 16 in flight: the reference)" "$direct"
-row "HTTP direct (async, 16 in flight)" "$direct_async"
+row "HTTP direct (async, 16 in flight: the reference)" "$direct"
+row "HTTP direct (blocking, 16 in flight)" "$direct_blocking"
 row "NATS, publish only (64 in flight)" "$publish"
 row "NATS, 1 relay, 1 partition" "$narrow" "$publish"
 row "NATS, 1 relay, 16 partitions" "$one" "$publish"
