@@ -80,6 +80,11 @@
 //!   the body has it, compact, where minijinja's `tojson` escaped `<`, `>`, `&` and `'` as
 //!   `\u003c` and the like: the same JSON value. `Template::render_emitted` renders from an
 //!   `Emitted`, as the delivery engine does.
+//! - Relays deliver with the async transport (hyper, as tasks on the relay's runtime)
+//!   instead of the blocking one, and the `relay` feature brings `http-async` instead of
+//!   `http-blocking`: enable `http-blocking` yourself if you use `HttpSink` beside a relay.
+//!   A relay that loses a partition's lease now withdraws the events of that partition it
+//!   has not attempted yet (see the `relay` module, "Order and duplicates").
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
