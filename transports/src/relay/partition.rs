@@ -132,7 +132,11 @@ impl Shared {
         }
         if *order.borrow() == Order::Lost {
             tenure.withdrawn.store(true, Ordering::Release);
-            self.book.abandon(Some((partition, revision)));
+            let let_go = self.book.abandon(Some((partition, revision)));
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {partition}: {let_go} event(s) in delivery left                  unacknowledged for its next owner (counted as handed back); those not                  attempted yet are withdrawn"
+            );
         }
     }
 
