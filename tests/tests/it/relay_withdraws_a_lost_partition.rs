@@ -141,11 +141,10 @@ fn a_relay_that_loses_a_lease_withdraws_what_it_had_queued() {
     // The partition was lost, then owned again.
     let owned = owned.lock().unwrap().clone();
     let lost = owned
-        .iter()
-        .position(|now| !now.contains(&partition))
-        .filter(|&at| at > 0 && owned[at - 1].contains(&partition));
+        .windows(2)
+        .position(|pair| pair[0].contains(&partition) && !pair[1].contains(&partition));
     assert!(
-        lost.is_some_and(|at| owned[at..].iter().any(|now| now.contains(&partition))),
+        lost.is_some_and(|at| owned[at + 1..].iter().any(|now| now.contains(&partition))),
         "partition {partition} owned, lost, owned again: {owned:?}"
     );
     assert!(
