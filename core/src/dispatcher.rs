@@ -7,7 +7,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -132,8 +132,6 @@ struct Inner {
     routes: Box<[Route]>,
     emitted: AtomicU64,
     dropped: AtomicU64,
-    /// Length of the last body serialized.
-    body_size_hint: AtomicUsize,
 }
 
 /// Fans each event out to its sinks, each with its own subscription.
@@ -358,17 +356,8 @@ impl Dispatcher {
             return None;
         }
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
-        // Start from the size of the last body (plus an eighth), so that serialization does
-        // not grow the buffer from 128 bytes by doubling, copying all the way.
-        let hint = self.inner.body_size_hint.load(Ordering::Relaxed);
-        match Emitted::with_capacity(event, event_type, hint + hint / 8, tenant) {
-            Ok(emitted) => {
-                let len = emitted.body().len();
-                if len != hint {
-                    self.inner.body_size_hint.store(len, Ordering::Relaxed);
-                }
-                Some(emitted)
-            }
+        match Emitted::serialized(event, event_type, tenant) {
+            Ok(emitted) => Some(emitted),
             Err(err) => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
                 log::error!(target: LOG_TARGET, "event dropped: {err}");
@@ -589,7 +578,6 @@ impl DispatcherBuilder {
                 routes: self.routes.into_boxed_slice(),
                 emitted: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
-                body_size_hint: AtomicUsize::new(0),
             }),
         }
     }

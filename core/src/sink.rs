@@ -95,6 +95,47 @@ pub struct Emitted<'a> {
     tenant: Option<Cow<'a, str>>,
 }
 
+/// Scratch buffers larger than this are given back after use, not kept for the next body.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// The JSON body of `event`, in an allocation of its exact size.
+///
+/// It is written into a buffer the thread keeps, then copied once: sonic-rs reserves room
+/// for the worst case of escaping (six bytes per byte of a string) before each string, and
+/// a buffer of the body's own size would grow, and stay, several times too large.
+fn body_of(event: &WebhookRef<'_>) -> Result<Bytes, Error> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let body = write_json(&mut buf, event).map(|()| Bytes::copy_from_slice(&buf));
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            body
+        }
+        // Only if serializing an event emitted another on this thread.
+        Err(_) => {
+            let mut buf = Vec::new();
+            write_json(&mut buf, event)?;
+            Ok(Bytes::from(buf))
+        }
+    })
+}
+
+/// Writes `event` as JSON: with sonic-rs, which writes the bytes serde_json would, several
+/// times faster on long text; should it refuse a value, serde_json writes it or says why
+/// it cannot.
+fn write_json(buf: &mut Vec<u8>, event: &WebhookRef<'_>) -> Result<(), Error> {
+    if sonic_rs::to_writer(&mut *buf, event).is_err() {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, event).map_err(Error::Serialize)?;
+    }
+    Ok(())
+}
+
 impl<'a> Emitted<'a> {
     /// Serializes a Zenlix `event` and gives it a new id: what the dispatcher does once per
     /// emit.
@@ -104,7 +145,7 @@ impl<'a> Emitted<'a> {
     /// As [`EventRef::to_json`].
     pub fn new(event: EventRef<'a>) -> Result<Emitted<'a>, Error> {
         let event_type = EventType::Zenlix(event.action());
-        Emitted::with_capacity(WebhookRef::Zenlix(event), event_type, 0, None)
+        Emitted::serialized(WebhookRef::Zenlix(event), event_type, None)
     }
 
     /// Serializes an event of any format and gives it a new id.
@@ -121,7 +162,7 @@ impl<'a> Emitted<'a> {
                 unknown_type_name(event)
             ))));
         };
-        Emitted::with_capacity(view, event_type, 0, None)
+        Emitted::serialized(view, event_type, None)
     }
 
     /// The same event for `tenant`: endpoints of that tenant receive it (see
@@ -151,18 +192,14 @@ impl<'a> Emitted<'a> {
         })
     }
 
-    /// As `from_webhook`, serializing into a buffer of `capacity` bytes to start with, so
-    /// that a body of the expected size is written without growing the buffer. `tenant`
-    /// must have passed [`check_tenant`] already.
-    pub(crate) fn with_capacity(
+    /// As `from_webhook`, with the event's type known. `tenant` must have passed
+    /// [`check_tenant`] already.
+    pub(crate) fn serialized(
         event: WebhookRef<'a>,
         event_type: EventType,
-        capacity: usize,
         tenant: Option<&'a str>,
     ) -> Result<Emitted<'a>, Error> {
-        let mut body = Vec::with_capacity(capacity);
-        serde_json::to_writer(&mut body, &event).map_err(Error::Serialize)?;
-        let body = Bytes::from(body);
+        let body = body_of(&event)?;
         Ok(Emitted {
             id: EventId::new(),
             timestamp: jiff::Timestamp::now(),

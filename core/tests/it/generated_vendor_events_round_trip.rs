@@ -12,6 +12,8 @@
 use std::path::Path;
 
 use deskhook::formats::{iqchannels, usedesk};
+use deskhook::event::WebhookEvent;
+use deskhook::sink::Emitted;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -222,6 +224,11 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{e}\n{body}")))?;
         let written = event.to_json().unwrap();
         prop_assert_eq!(String::from_utf8(written.clone()).unwrap(), body);
+        // What emit sends (sonic-rs) is what serde_json writes.
+        match Emitted::from_webhook(&event) {
+            Ok(emitted) => prop_assert_eq!(emitted.body().as_ref(), written.as_slice()),
+            Err(e) => prop_assert!(WebhookEvent::event_type(&event).is_none(), "{}", e),
+        }
         let again = usedesk::Event::from_json(&written).unwrap();
         prop_assert_eq!(&again, &event);
         prop_assert_eq!(again.to_json().unwrap(), written);
@@ -240,6 +247,11 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{e}\n{body}")))?;
         let written = event.to_json().unwrap();
         prop_assert_eq!(String::from_utf8(written.clone()).unwrap(), body);
+        // What emit sends (sonic-rs) is what serde_json writes.
+        match Emitted::from_webhook(&event) {
+            Ok(emitted) => prop_assert_eq!(emitted.body().as_ref(), written.as_slice()),
+            Err(e) => prop_assert!(WebhookEvent::event_type(&event).is_none(), "{}", e),
+        }
         let again = iqchannels::Event::from_json(&written).unwrap();
         prop_assert_eq!(&again, &event);
         prop_assert_eq!(again.to_json().unwrap(), written);

@@ -4,6 +4,7 @@
 
 mod action_bodies;
 mod broken_inputs_never_panic;
+mod emitted_bodies_are_serde_json_bytes;
 mod failing_sink_does_not_stop_others;
 mod generated_vendor_events_round_trip;
 mod malformed_vendor_bodies_name_the_field;
