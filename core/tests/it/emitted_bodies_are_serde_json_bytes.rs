@@ -2,9 +2,9 @@
 //! sonic-rs for speed, and receivers, signatures and the reference fixtures rest on
 //! serde_json's bytes.
 
+use deskhook::event::Comment;
 use deskhook::sample;
 use deskhook::sink::Emitted;
-use deskhook::event::Comment;
 use deskhook::{Action, EventRef};
 use proptest::prelude::*;
 

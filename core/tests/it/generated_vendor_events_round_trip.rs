@@ -11,8 +11,8 @@
 
 use std::path::Path;
 
-use deskhook::formats::{iqchannels, usedesk};
 use deskhook::event::WebhookEvent;
+use deskhook::formats::{iqchannels, usedesk};
 use deskhook::sink::Emitted;
 use proptest::prelude::*;
 use serde_json::{Map, Value};

@@ -7,6 +7,7 @@ use deskhook::formats::Format;
 use deskhook::formats::iqchannels::{self, Actor, ChannelType, ClientType, EventType, Millis};
 use deskhook::formats::usedesk::{self, CommentType, Payload, Score, Sender, Status};
 use deskhook::formats::{Id, IdForm};
+use deskhook::sink::Emitted;
 use deskhook::{ReceiveOptions, Received};
 use serde_json::Value;
 
@@ -56,6 +57,14 @@ fn every_usedesk_fixture_round_trips_byte_for_byte() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let body = String::from_utf8(event.to_json().unwrap()).unwrap();
         assert_eq!(body, compact(&text), "{}", path.display());
+        // What emit sends (sonic-rs) is what serde_json writes.
+        let emitted = Emitted::from_webhook(&event).unwrap();
+        assert_eq!(
+            emitted.body().as_ref(),
+            body.as_bytes(),
+            "{}",
+            path.display()
+        );
         let written = serde_json::to_string_pretty(&event).unwrap();
         assert_eq!(written, pretty(&text), "{}", path.display());
         assert_eq!(written, text.trim_end(), "{}", path.display());
@@ -73,6 +82,14 @@ fn every_iqchannels_fixture_round_trips_byte_for_byte() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let body = String::from_utf8(event.to_json().unwrap()).unwrap();
         assert_eq!(body, compact(&text), "{}", path.display());
+        // What emit sends (sonic-rs) is what serde_json writes.
+        let emitted = Emitted::from_webhook(&event).unwrap();
+        assert_eq!(
+            emitted.body().as_ref(),
+            body.as_bytes(),
+            "{}",
+            path.display()
+        );
         let written = serde_json::to_string_pretty(&event).unwrap();
         assert_eq!(written, pretty(&text), "{}", path.display());
         assert_eq!(written, text.trim_end(), "{}", path.display());
