@@ -85,6 +85,11 @@
 //!   `http-blocking`: enable `http-blocking` yourself if you use `HttpSink` beside a relay.
 //!   A relay that loses a partition's lease now withdraws the events of that partition it
 //!   has not attempted yet (see the `relay` module, "Order and duplicates").
+//! - `max_queued_bytes` now also counts the bodies rendered with payload templates that
+//!   wait for a retry or are kept for an event's other endpoints; a render that does not
+//!   fit is made again at the next attempt. A sink whose templated endpoints are down
+//!   reaches its budget sooner than before, and drops new events (counted and logged)
+//!   where it used to grow without bound.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

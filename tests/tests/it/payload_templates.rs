@@ -375,6 +375,80 @@ fn a_changed_template_renders_again_and_a_failed_render_is_a_dead_letter(t: Tran
     assert_eq!(sink.endpoints().get("chat").unwrap().stats.dead_lettered, 1);
 }
 
+/// A template that renders about 60 KiB (600 times 100 characters).
+fn sixty_kib() -> Template {
+    let hundred = "0123456789".repeat(10);
+    Template::inline(&format!(
+        r#"{{"pad": "{{% for i in range(600) %}}{hundred}{{% endfor %}}"}}"#
+    ))
+    .unwrap()
+}
+
+/// Waits until `holds` (bounded: the attempts are immediate on loopback).
+fn until(what: &str, holds: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !holds() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited too long for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn a_render_waiting_for_its_retry_is_charged_to_the_memory_budget(t: Transport) {
+    // A receiver that is down; the retry is an hour away, so the render waits with its job.
+    let receiver = Receiver::start(|_, _| Answer::status(500));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, _guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("chat", &receiver, "0s,1h").template(sixty_kib()))
+            .max_queued_bytes(100 * 1024)
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("T1"), &user);
+    let stats = || sink.endpoints().get("chat").unwrap().stats;
+    until("the first attempt to fail", || stats().retried == 1);
+    assert_eq!(receiver.wait_for(1)[0].body.len(), 60_010);
+    // 50 KiB more fit with the first event's body and bookkeeping (about 1 KiB), not with
+    // its 60 KiB render too.
+    let mut large = ticket("T2");
+    large.text = "x".repeat(50 * 1024);
+    dispatcher.emit(Action::Create, &large, &user);
+    assert_eq!(
+        stats().dropped,
+        1,
+        "the render counts against max_queued_bytes"
+    );
+}
+
+fn a_render_the_budget_cannot_hold_is_made_again_for_the_retry(t: Transport) {
+    // 40 KiB of budget: the event fits, its 60 KiB render cannot wait in it.
+    let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 500 } else { 204 }));
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("chat", &receiver, "0s,10ms").template(sixty_kib()))
+            .max_queued_bytes(40 * 1024)
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("T1"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let requests = receiver.wait_for(2);
+    assert_eq!(requests[0].body.len(), 60_010);
+    assert_eq!(
+        requests[0].body, requests[1].body,
+        "rendered again, the same bytes"
+    );
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id")
+    );
+}
+
 #[test]
 fn an_endpoint_is_refused_with_a_public_key_or_a_preset_without_its_variables() {
     let receiver = Receiver::ok();
@@ -400,5 +474,7 @@ fn an_endpoint_is_refused_with_a_public_key_or_a_preset_without_its_variables() 
 
 for_both_transports!(
     a_templated_endpoint_gets_the_rendered_body_signed_and_the_same_on_a_retry,
-    a_changed_template_renders_again_and_a_failed_render_is_a_dead_letter
+    a_changed_template_renders_again_and_a_failed_render_is_a_dead_letter,
+    a_render_waiting_for_its_retry_is_charged_to_the_memory_budget,
+    a_render_the_budget_cannot_hold_is_made_again_for_the_retry
 );

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use deskhook::signature::Signer;
 
 use super::backlog::{Release, RowCounts, Window};
+use super::budget::Budget;
 use super::decide::{Breaker, Standing};
 use super::queue::Schedule;
 use super::rate::TokenBucket;
@@ -78,8 +79,13 @@ impl Route {
     /// endpoint's template if it has one and the job has no body from this template yet.
     /// `Err` when the body cannot be rendered, or every signing secret has expired (an
     /// unsigned request would be refused by the receiver).
-    pub(crate) fn prepare(&self, job: &mut Job, now: SystemTime) -> Result<Prepared, String> {
-        self.render(job)?;
+    pub(crate) fn prepare(
+        &self,
+        job: &mut Job,
+        now: SystemTime,
+        budget: &Arc<Budget>,
+    ) -> Result<Prepared, String> {
+        self.render(job, budget)?;
         let job = &*job;
         let body = job.body();
         let timestamp = now
@@ -136,7 +142,10 @@ impl Route {
 impl Route {
     /// Renders `job`'s body with the endpoint's template, once per job and template: a
     /// retry reuses the body, a job whose endpoint changed its template is rendered again.
-    fn render(&self, job: &mut Job) -> Result<(), String> {
+    /// The render is charged to `budget` only if it waits for a retry (see
+    /// [`Engine::keep_render`](super::Engine)); renders kept for other endpoints are charged
+    /// when kept.
+    fn render(&self, job: &mut Job, budget: &Arc<Budget>) -> Result<(), String> {
         let Some(template) = &self.endpoint.template else {
             job.rendered = None;
             return Ok(());
@@ -160,10 +169,12 @@ impl Route {
             parsed,
             &event.id_text,
             event.tenant.as_deref().map(Into::into),
+            budget,
         )?;
         job.rendered = Some(super::Rendered {
             template: template.clone(),
             body,
+            charge: None,
         });
         Ok(())
     }

@@ -130,7 +130,7 @@
 )]
 
 pub(crate) mod backlog;
-mod budget;
+pub(crate) mod budget;
 pub(crate) mod builder;
 mod dead_letter;
 pub(crate) mod decide;
@@ -246,10 +246,13 @@ pub struct DeliveryConfig {
     /// ends (one always stays). Defaults to 10 s.
     #[serde(deserialize_with = "deserialize_duration")]
     pub thread_idle_timeout: Duration,
-    /// Memory for events queued in memory over the whole sink: their bodies (once per event)
-    /// and 256 bytes per event and endpoint. When it is spent the overflow policy applies to
-    /// new events (with a spool, rows simply stay on disk until there is room). Defaults to
-    /// 256 MiB.
+    /// Memory for events queued in memory over the whole sink: their bodies (once per event),
+    /// 256 bytes per event and endpoint, and the bodies rendered with payload templates
+    /// that wait for a retry or are kept for an event's other endpoints. When it is spent
+    /// the overflow policy applies to new events (with a spool, rows simply stay on disk
+    /// until there is room), and a render that does not fit is let go and made again at
+    /// the next attempt. Renders in flight are not counted (at most `max_in_flight`, each
+    /// at most the template's `max_output`). Defaults to 256 MiB.
     pub max_queued_bytes: usize,
     /// Attempts kept in memory for the operator's view ([`DeliverySink::attempts`]); 0 turns
     /// the attempt log off (a spool then records none either). Defaults to 10 000.
@@ -572,6 +575,8 @@ pub(crate) struct Rendered {
     /// The template it was rendered with: another one renders again.
     pub(crate) template: crate::template::Template,
     pub(crate) body: Bytes,
+    /// Its share of the memory budget while it waits with its job for a retry.
+    pub(crate) charge: Option<Charge>,
 }
 
 impl Job {

@@ -15,6 +15,7 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 
 use super::Template;
 use super::summary::{self, Summary};
+use crate::delivery::budget::{Budget, Charge};
 
 /// An event parsed once for every templated endpoint it goes to.
 #[derive(Debug)]
@@ -26,8 +27,8 @@ pub(crate) struct Parsed {
     raw: OnceLock<Value>,
     pub(crate) summary: Summary,
     /// The last bodies rendered for its endpoints, by template and variables: endpoints with
-    /// the same ones share a render.
-    rendered: Mutex<Vec<(Template, Bytes)>>,
+    /// the same ones share a render. Each is charged to the sink's memory budget.
+    rendered: Mutex<Vec<(Template, Bytes, Charge)>>,
     /// Whether more than one templated endpoint may render it: else nothing is kept.
     shared: bool,
 }
@@ -83,20 +84,24 @@ impl Parsed {
         let rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         rendered
             .iter()
-            .find(|(t, _)| t.ptr_eq(template))
-            .map(|(_, body)| body.clone())
+            .find(|(t, _, _)| t.ptr_eq(template))
+            .map(|(_, body, _)| body.clone())
     }
 
-    /// Keeps a body rendered with `template` for the event's other endpoints.
-    pub(crate) fn keep_rendered(&self, template: &Template, body: Bytes) {
+    /// Keeps a body rendered with `template` for the event's other endpoints, if the
+    /// memory budget holds it (else each endpoint renders its own).
+    pub(crate) fn keep_rendered(&self, template: &Template, body: Bytes, budget: &Arc<Budget>) {
         if !self.shared {
             return;
         }
+        let Some(charge) = budget.try_charge(body.len()) else {
+            return;
+        };
         let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         if rendered.len() == SHARED_RENDERS {
             rendered.remove(0);
         }
-        rendered.push((template.clone(), body));
+        rendered.push((template.clone(), body, charge));
     }
 
     /// `event`: the body's JSON, read as the template reaches into it.

@@ -66,8 +66,13 @@
 //! presets run as Rust that writes exactly what their templates render (the tests compare
 //! the two for every event): a preset's render costs about a quarter of the event's
 //! serialization, a template's a few times it. The body is rendered once per endpoint, at
-//! its first attempt; retries send the same bytes, and the signature covers them. A change
-//! of the endpoint's template applies from the next attempt, as every change does. `cargo bench -p deskhook-transports --bench template` measures a render next
+//! its first attempt; retries send the same bytes, and the signature covers them. A render
+//! that waits for a retry, or is kept for the event's other endpoints, is charged to the
+//! sink's `max_queued_bytes`; one that does not fit is let go and made again, the same
+//! bytes, at the next attempt, so a large template for an endpoint that is down costs
+//! budget, not unbounded memory. A change of the endpoint's template applies from the next
+//! attempt, as every change does. `cargo bench -p deskhook-transports --bench template`
+//! measures a render next
 //! to the event's serialization, and `benches/templates.sh` templated delivery next to
 //! untemplated.
 //!
@@ -403,18 +408,20 @@ impl Template {
 
     /// The body for an event parsed once for all its endpoints: rendered, or taken from an
     /// endpoint of the same event with this very template and variables (the presets are
-    /// compiled once, so many tenants' Slack endpoints cost one render per event).
+    /// compiled once, so many tenants' Slack endpoints cost one render per event). What is
+    /// kept for the others is charged to `budget`.
     pub(crate) fn render_shared(
         &self,
         parsed: &Arc<Parsed>,
         id: &Arc<str>,
         tenant: Option<Arc<str>>,
+        budget: &Arc<crate::delivery::budget::Budget>,
     ) -> Result<bytes::Bytes, String> {
         if let Some(body) = parsed.rendered(self) {
             return Ok(body);
         }
         let body = bytes::Bytes::from(self.render_parsed(parsed, id, tenant)?);
-        parsed.keep_rendered(self, body.clone());
+        parsed.keep_rendered(self, body.clone(), budget);
         Ok(body)
     }
 

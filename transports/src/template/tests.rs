@@ -235,17 +235,41 @@ fn endpoints_with_the_same_preset_and_variables_share_one_render_per_event() {
     let a = Template::preset("slack").unwrap();
     let b = Template::preset("slack").unwrap();
     assert!(a.ptr_eq(&b), "a preset is compiled once");
-    let first = a.render_shared(&parsed, &id, None).unwrap();
-    let second = b.render_shared(&parsed, &id, None).unwrap();
+    let budget = crate::delivery::budget::Budget::new(usize::MAX);
+    let first = a.render_shared(&parsed, &id, None, &budget).unwrap();
+    let second = b.render_shared(&parsed, &id, None, &budget).unwrap();
     assert_eq!(first.as_ptr(), second.as_ptr(), "one render, shared");
     // Other variables, or a template compiled apart: a render of their own.
     let other_vars = Template::preset("slack").unwrap().var("lang", "en");
-    let third = other_vars.render_shared(&parsed, &id, None).unwrap();
+    let third = other_vars
+        .render_shared(&parsed, &id, None, &budget)
+        .unwrap();
     assert_ne!(first.as_ptr(), third.as_ptr());
     let inline = Template::inline(Template::preset("slack").unwrap().text()).unwrap();
-    let fourth = inline.render_shared(&parsed, &id, None).unwrap();
+    let fourth = inline.render_shared(&parsed, &id, None, &budget).unwrap();
     assert_ne!(first.as_ptr(), fourth.as_ptr());
     assert_eq!(first, fourth, "the same text renders the same body");
+    // What is kept for other endpoints is charged to the memory budget: with none left,
+    // each endpoint renders its own.
+    let spent = crate::delivery::budget::Budget::new(0);
+    let parsed =
+        std::sync::Arc::new(Parsed::new(create(), &bytes::Bytes::from_static(ZENLIX)).unwrap());
+    let first = a.render_shared(&parsed, &id, None, &spent).unwrap();
+    let second = b.render_shared(&parsed, &id, None, &spent).unwrap();
+    assert_ne!(
+        first.as_ptr(),
+        second.as_ptr(),
+        "nothing kept without budget"
+    );
+    assert_eq!(first, second);
+    assert_eq!(spent.used(), 0);
+    let kept = budget.used();
+    let again = a.render_shared(&parsed, &id, None, &budget).unwrap();
+    assert_eq!(
+        budget.used(),
+        kept + again.len(),
+        "a kept render is charged"
+    );
 }
 
 #[test]

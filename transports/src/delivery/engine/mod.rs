@@ -97,7 +97,7 @@ impl Attempt {
             .job
             .as_mut()
             .expect("an attempt holds its job until it is settled");
-        self.route.prepare(job, now)
+        self.route.prepare(job, now, &self.engine.budget)
     }
 
     /// Records the outcome.
@@ -294,6 +294,22 @@ impl Engine {
                 self.budget.charge_within(bytes, timeout)
             }
             _ => self.budget.try_charge(bytes),
+        }
+    }
+
+    /// A job's rendered body waits with it for its retry only if the memory budget holds it;
+    /// else it is let go, and the next attempt renders it again (the template's output is
+    /// the same). So a tenant's template that renders large bodies for an endpoint that is
+    /// down costs budget, not unbounded memory. Renders in flight are not charged: there are
+    /// at most `max_in_flight` of them, each at most the template's `max_output`.
+    fn keep_render(&self, job: &mut Job) {
+        if let Some(rendered) = &mut job.rendered
+            && rendered.charge.is_none()
+        {
+            match self.budget.try_charge(rendered.body.len()) {
+                Some(charge) => rendered.charge = Some(charge),
+                None => job.rendered = None,
+            }
         }
     }
 
@@ -533,6 +549,8 @@ impl Engine {
                     .retrying(&job, at.unwrap_or_else(SystemTime::now));
                 let due = later(now, *delay);
                 timer = Some(due).filter(|due| st.arm(*due, now));
+                let mut job = job;
+                self.keep_render(&mut job);
                 st.schedule.retry_at(job, due);
             }
             Decision::Dead { reason, disable } => {
