@@ -16,7 +16,9 @@ use deskhook_transports::endpoint_store::{
 /// TOML value (strings may go unquoted): `deskhook endpoints --nats nats://127.0.0.1:4222 add
 /// name=crm url=https://crm.example.com/hooks tenant=acme 'actions=["create","comment"]'
 /// retry=0s,5s,5m secret_env=CRM_SECRET`. Secrets and header values are sealed with the key in
-/// $DESKHOOK_SECRETS_KEY (`deskhook endpoints new-key` makes one; every relay needs it).
+/// $DESKHOOK_SECRETS_KEY (`deskhook endpoints new-key` makes one; every relay needs it); with
+/// the key, so are the URL (all but its origin: a chat webhook's URL is a credential) and the
+/// template variables. Without it, an endpoint with a chat preset is refused.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 A first session:

@@ -4,7 +4,7 @@
 //! Each endpoint is one key (its name, base64url-encoded: KV keys allow fewer characters
 //! than endpoint names) whose value is a JSON record: the layout version, whether the
 //! endpoint is paused, its settings (the fields of a `[[endpoint]]` table of `deskhook.toml`,
-//! [`EndpointSpec`]) without secrets and header values, and those sealed.
+//! [`EndpointSpec`]) without what is sealed, and that sealed.
 //!
 //! # Secrets
 //!
@@ -16,10 +16,19 @@
 //! (`secret_env`): only the name is stored. Storing an endpoint with secrets without a key
 //! is refused; reading one without the key fails naming the endpoint.
 //!
+//! A URL can be a credential too: whoever has a Slack, Teams, Discord, Mattermost or
+//! Telegram webhook URL can post to the channel. With a key, the URL (all but its origin,
+//! which stays readable) and the template variables are sealed as well. Without one, an
+//! endpoint with a chat preset is refused, since its URL is such a credential; other URLs
+//! are stored as given, so give the key when yours carry tokens.
+//!
 //! # Layout
 //!
-//! Records carry `"layout": 1`. A record of a newer layout is refused with a message saying
-//! which deskhook understands it, rather than read wrongly.
+//! A record carries its layout: 2 when its URL is sealed, 1 otherwise (what every deskhook
+//! since the bucket reads, so that relays not yet upgraded keep working with endpoints
+//! stored without a key). A record of a newer layout is refused with a message saying which
+//! deskhook understands it, rather than read wrongly: a relay that predates sealed URLs
+//! refuses a layout-2 record instead of posting to its origin alone.
 //!
 //! # Who reads it
 //!
@@ -51,8 +60,11 @@ pub const DEFAULT_BUCKET: &str = "deskhook_endpoints";
 /// The environment variable relays and `deskhook endpoints` read the secrets key from.
 pub const SECRETS_KEY_ENV: &str = "DESKHOOK_SECRETS_KEY";
 
-/// The record layout this deskhook writes and reads.
-pub const LAYOUT: u32 = 1;
+/// The newest record layout this deskhook writes and reads (it reads every older one).
+pub const LAYOUT: u32 = 2;
+
+/// The layout of a record whose URL is not sealed.
+const LAYOUT_PLAIN_URL: u32 = 1;
 
 /// The key that seals endpoints' secrets and header values: 32 bytes, written as base64.
 #[derive(Clone)]
@@ -208,13 +220,26 @@ struct Record {
     sealed: Option<String>,
 }
 
-/// What is sealed: the secrets and the header values.
+/// What is sealed: the secrets and the header values; with a key, the URL and the template
+/// variables too.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Sealed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secrets: Option<Vec<SecretSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     headers: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    template_vars: Option<BTreeMap<String, String>>,
+}
+
+/// What of `url` stays readable when it is sealed: its origin (`https://hooks.slack.com`).
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.origin().is_tuple() => parsed.origin().ascii_serialization(),
+        _ => "(sealed)".to_owned(),
+    }
 }
 
 /// The bucket's key of an endpoint's name.
@@ -236,11 +261,26 @@ fn record_of(
     paused: bool,
     key: Option<&SecretsKey>,
 ) -> Result<Vec<u8>, Error> {
+    let preset = spec
+        .template
+        .as_deref()
+        .filter(|t| crate::template::PRESETS.iter().any(|p| p.name == *t));
+    if let (Some(preset), None) = (preset, key) {
+        return Err(Error::Config(format!(
+            "endpoint '{}' posts with the {preset} preset, whose webhook URL lets whoever has              it post to the channel, so the bucket keeps it sealed: set {SECRETS_KEY_ENV}              (32 bytes, base64; `deskhook endpoints new-key` makes one, and every relay              needs it)",
+            spec.name
+        )));
+    }
     let sealed = Sealed {
         secrets: spec.secrets.clone().filter(|s| !s.is_empty()),
         headers: spec.headers.clone().filter(|h| !h.is_empty()),
+        url: key.map(|_| spec.url.clone()),
+        template_vars: spec
+            .template_vars
+            .clone()
+            .filter(|v| key.is_some() && !v.is_empty()),
     };
-    let sealed = if sealed.secrets.is_none() && sealed.headers.is_none() {
+    let sealed = if sealed.secrets.is_none() && sealed.headers.is_none() && sealed.url.is_none() {
         None
     } else {
         let key = key.ok_or_else(|| {
@@ -259,8 +299,17 @@ fn record_of(
     let mut open = spec.clone();
     open.secrets = None;
     open.headers = None;
+    let layout = if key.is_some() {
+        open.url = shown_url(&spec.url);
+        if open.template_vars.as_ref().is_some_and(|v| !v.is_empty()) {
+            open.template_vars = None;
+        }
+        LAYOUT
+    } else {
+        LAYOUT_PLAIN_URL
+    };
     let record = Record {
-        layout: LAYOUT,
+        layout,
         paused,
         spec: serde_json::to_value(&open)
             .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?,
@@ -280,10 +329,10 @@ fn read_record(
     let layout: serde_json::Value =
         serde_json::from_slice(value).map_err(|e| bad(format!("not a deskhook record: {e}")))?;
     match layout.get("layout").and_then(serde_json::Value::as_u64) {
-        Some(n) if n == u64::from(LAYOUT) => {}
+        Some(n) if (1..=u64::from(LAYOUT)).contains(&n) => {}
         Some(n) => {
             return Err(bad(format!(
-                "record layout {n}, and this deskhook reads layout {LAYOUT}; upgrade deskhook \
+                "record layout {n}, and this deskhook reads layouts up to {LAYOUT}; upgrade deskhook \
                  (relays and tools) to the version that wrote it"
             )));
         }
@@ -296,14 +345,20 @@ fn read_record(
     if let Some(sealed) = &record.sealed {
         let key = key.ok_or_else(|| {
             Error::Config(format!(
-                "endpoint '{name}' has sealed secrets and no secrets key was given: set \
-                 {SECRETS_KEY_ENV} to the key they were sealed with"
+                "endpoint '{name}' has sealed settings (secrets, header values, URL) and no \
+                 secrets key was given: set {SECRETS_KEY_ENV} to the key they were sealed with"
             ))
         })?;
         let opened: Sealed = serde_json::from_slice(&key.open(name, sealed)?)
             .map_err(|e| bad(format!("sealed part: {e}")))?;
         spec.secrets = opened.secrets;
         spec.headers = opened.headers;
+        if let Some(url) = opened.url {
+            spec.url = url;
+        }
+        if opened.template_vars.is_some() {
+            spec.template_vars = opened.template_vars;
+        }
     }
     Ok(StoredEndpoint {
         spec,
@@ -596,6 +651,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"tenant\":\"acme\""), "{text}");
+        // The URL is sealed but for its origin, and the record says so by its layout.
+        assert!(!text.contains("/hooks"), "{text}");
+        assert!(
+            text.contains("\"url\":\"https://crm.example.com\"") && text.contains("\"layout\":2"),
+            "{text}"
+        );
         let back = read_record("crm", &record, 7, Some(&key)).unwrap();
         assert_eq!(back.spec, spec());
         assert!(back.paused);
@@ -628,13 +689,57 @@ mod tests {
 
     #[test]
     fn a_newer_layout_is_refused_with_what_to_do() {
-        let err = read_record("crm", br#"{"layout": 2, "spec": {}}"#, 1, None)
+        let err = read_record("crm", br#"{"layout": 3, "spec": {}}"#, 1, None)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("layout 2") && err.contains("upgrade deskhook"),
+            err.contains("layout 3") && err.contains("upgrade deskhook"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_chat_webhook_url_and_template_variables_are_sealed_and_need_a_key() {
+        let mut chat = EndpointSpec::new("ops", "https://hooks.slack.com/services/T0/B0/XyZ");
+        chat.template = Some("slack".into());
+        chat.template_vars = Some(BTreeMap::from([("lang".into(), "en".into())]));
+        let err = record_of(&chat, false, None).unwrap_err().to_string();
+        assert!(
+            err.contains("endpoint 'ops'")
+                && err.contains("slack")
+                && err.contains(SECRETS_KEY_ENV),
+            "{err}"
+        );
+        let key = SecretsKey::generate().unwrap();
+        let record = record_of(&chat, false, Some(&key)).unwrap();
+        let text = String::from_utf8(record.clone()).unwrap();
+        assert!(
+            !text.contains("XyZ") && !text.contains("\"lang\""),
+            "{text}"
+        );
+        assert!(text.contains("https://hooks.slack.com"), "{text}");
+        assert_eq!(
+            read_record("ops", &record, 3, Some(&key)).unwrap().spec,
+            chat
+        );
+        let err = read_record("ops", &record, 3, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("endpoint 'ops'") && err.contains("URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_record_of_layout_1_reads_as_it_did() {
+        // What deskhook wrote before URLs were sealed: the URL in plain text.
+        let key = SecretsKey::generate().unwrap();
+        let record = br#"{"layout":1,"paused":false,"spec":{"name":"crm","url":"https://crm.example.com/hooks"}}"#;
+        for key in [None, Some(&key)] {
+            let back = read_record("crm", record, 1, key).unwrap();
+            assert_eq!(back.spec.url, "https://crm.example.com/hooks");
+        }
     }
 
     #[test]

@@ -90,6 +90,11 @@
 //!   fit is made again at the next attempt. A sink whose templated endpoints are down
 //!   reaches its budget sooner than before, and drops new events (counted and logged)
 //!   where it used to grow without bound.
+//! - The endpoints bucket: with a secrets key, an endpoint's URL (all but its origin) and
+//!   its template variables are sealed too, in a record of layout 2, which relays of an
+//!   earlier version refuse (upgrade them first); without a key, an endpoint with a chat
+//!   preset is refused, since its webhook URL is a credential. Records written before read
+//!   as they did.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

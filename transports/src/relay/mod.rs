@@ -223,7 +223,7 @@ impl Relay {
     /// registered before delivery starts, and every change to the bucket (`deskhook endpoints
     /// --nats …`) is applied as it comes: an endpoint added, changed (from its next attempt),
     /// paused, resumed or removed, as [`Endpoints`](crate::delivery::Endpoints) does it. An
-    /// endpoint the relay cannot use (sealed secrets without the key, a newer record layout,
+    /// endpoint the relay cannot use (sealed settings without the key, a newer record layout,
     /// a setting that does not work here) is logged with its name and left out.
     #[must_use]
     pub fn endpoints_bucket(mut self, bucket: impl Into<String>, key: Option<SecretsKey>) -> Self {
