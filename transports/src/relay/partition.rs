@@ -135,7 +135,9 @@ impl Shared {
             let let_go = self.book.abandon(Some((partition, revision)));
             log::warn!(
                 target: deskhook::LOG_TARGET,
-                "relay: partition {partition}: {let_go} event(s) in delivery left                  unacknowledged for its next owner (counted as handed back); those not                  attempted yet are withdrawn"
+                "relay: partition {partition}: {let_go} event(s) in delivery left \
+                 unacknowledged for its next owner (counted as handed back); those not \
+                 attempted yet are withdrawn"
             );
         }
     }
