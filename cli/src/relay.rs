@@ -74,6 +74,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 512,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     max_pending: usize,
+    /// Log a status line every DUR (at info, on stderr): the events in delivery by partition,
+    /// those acknowledged, and what the engine has queued and in flight.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    log_status_every: Option<Duration>,
     /// Also deliver to the endpoints of this KV bucket (`deskhook endpoints --nats`), applying
     /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
     /// open with the key in $DESKHOOK_SECRETS_KEY.
@@ -118,6 +122,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             let owned: Vec<String> = owned.iter().map(u32::to_string).collect();
             crate::send::print_line(&format!("partitions: {}", owned.join(",")));
         });
+    let relay = match args.log_status_every {
+        Some(every) => relay.log_status_every(every),
+        None => relay,
+    };
     let relay = match &args.endpoints_bucket {
         None => relay,
         Some(bucket) => {

@@ -89,6 +89,9 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
             "5s",
             "--max-pending",
             &MAX_PENDING.to_string(),
+            // What each relay holds, in its log: printed should a delivery not come.
+            "--log-status-every",
+            "1s",
         ]);
         let ready = relay.said();
         assert_eq!(
@@ -169,6 +172,14 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     assert_eq!(next.len(), TICKETS);
     assert!(next.values().all(|n| *n == EVENTS / TICKETS));
 
+    // They logged their status as asked.
+    for relay in &others {
+        let log = relay.stderr();
+        assert!(
+            log.contains("relay status: ") && log.contains("event(s) in delivery (by partition: "),
+            "{log}"
+        );
+    }
     // The other two stop on SIGTERM and say what they did.
     for relay in &mut others {
         let pid = relay.pid().to_string();

@@ -206,6 +206,37 @@ impl Book {
         }
     }
 
+    /// One line on what the relay has in delivery, for [`log_status`].
+    fn status(&self) -> String {
+        let (events, oldest) = {
+            let waiting = lock(&self.waiting);
+            let oldest = waiting.values().map(|p| p.since.elapsed()).max();
+            (waiting.len(), oldest.unwrap_or_default())
+        };
+        let partitions: Vec<String> = self
+            .outstanding
+            .iter()
+            .enumerate()
+            .filter_map(|(p, n)| {
+                let n = n.load(Ordering::Acquire);
+                (n > 0).then(|| format!("{p}:{n}"))
+            })
+            .collect();
+        format!(
+            "{events} event(s) in delivery (by partition: {}; the oldest for {} ms), {} KiB of \
+             budget free, {} acknowledged, {} taken twice",
+            if partitions.is_empty() {
+                "none".to_owned()
+            } else {
+                partitions.join(" ")
+            },
+            oldest.as_millis(),
+            self.budget.available_permits(),
+            self.counts.acknowledged.load(Ordering::Relaxed),
+            self.counts.duplicates.load(Ordering::Relaxed),
+        )
+    }
+
     /// Messages in delivery for `partition`.
     pub(super) fn outstanding(&self, partition: u32) -> usize {
         self.outstanding[partition as usize].load(Ordering::Acquire)
@@ -306,6 +337,30 @@ pub(super) async fn acknowledge(book: Arc<Book>, mut done: mpsc::UnboundedReceiv
             lock(&book.last).insert(event.partition, message);
         }
         book.fall(event.partition);
+    }
+}
+
+/// Logs, every `every`, what the relay has in delivery and what its engine holds.
+pub(super) async fn log_status(
+    book: Arc<Book>,
+    http: crate::delivery::DeliverySink,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let totals = http.totals();
+        log::info!(
+            target: deskhook::LOG_TARGET,
+            "relay status: {}; engine: {} queued, {} in flight, {} delivered, {} failed attempt(s)",
+            book.status(),
+            totals.queued,
+            totals.in_flight,
+            totals.delivered,
+            totals.failed
+        );
     }
 }
 

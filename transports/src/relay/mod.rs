@@ -128,6 +128,8 @@ pub struct Relay {
     owned: Option<OnPartitions>,
     /// New sets of the configuration's endpoints (a re-read `--config`).
     reloads: Option<tokio::sync::mpsc::UnboundedReceiver<Reload>>,
+    /// How often to log a status line, if at all.
+    status_every: Option<Duration>,
 }
 
 /// What [`Relay::on_ready`] keeps.
@@ -197,6 +199,7 @@ impl Relay {
             ack_wait: Duration::from_secs(30),
             max_handoffs: 10,
             grace: Duration::from_secs(10),
+            status_every: None,
             timeout: Duration::from_secs(5),
             lease: Duration::from_secs(10),
             max_pending: 512,
@@ -311,6 +314,15 @@ impl Relay {
     #[must_use]
     pub fn max_handoffs(mut self, handoffs: u32) -> Self {
         self.max_handoffs = i64::from(handoffs.max(1));
+        self
+    }
+
+    /// Logs a status line at `info` every `every`: the events in delivery (by partition),
+    /// those acknowledged and taken twice so far, and what the engine has queued and in
+    /// flight. For watching a relay at work, or seeing why it went quiet. Defaults to never.
+    #[must_use]
+    pub fn log_status_every(mut self, every: Duration) -> Self {
+        self.status_every = Some(every.max(Duration::from_millis(100)));
         self
     }
 
@@ -446,6 +458,9 @@ impl Relay {
             });
         }
 
+        let status = self
+            .status_every
+            .map(|every| tokio::spawn(book::log_status(book.clone(), http.clone(), every)));
         let acker = tokio::spawn(book::acknowledge(book.clone(), done));
         let progress = tokio::spawn(book::keep_alive(
             book.clone(),
@@ -466,6 +481,9 @@ impl Relay {
         let owner =
             tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
         stop.await;
+        if let Some(status) = &status {
+            status.abort();
+        }
         for task in [&follower, &reloader].into_iter().flatten() {
             task.abort();
         }
