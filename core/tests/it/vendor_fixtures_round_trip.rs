@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use deskhook::event::WebhookEvent;
 use deskhook::formats::Format;
 use deskhook::formats::iqchannels::{self, Actor, ChannelType, ClientType, EventType, Millis};
 use deskhook::formats::usedesk::{self, CommentType, Payload, Score, Sender, Status};
@@ -43,6 +44,17 @@ fn compact(json: &str) -> String {
     serde_json::to_string(&value).unwrap()
 }
 
+/// What emit sends for `event` (written with sonic-rs) is `body`, what serde_json writes.
+fn assert_emitted_as<E: WebhookEvent>(event: &E, body: &str, path: &Path) {
+    let emitted = Emitted::from_webhook(event).unwrap();
+    assert_eq!(
+        emitted.body().as_ref(),
+        body.as_bytes(),
+        "{}",
+        path.display()
+    );
+}
+
 fn pretty(json: &str) -> String {
     let value: Value = serde_json::from_str(json).unwrap();
     serde_json::to_string_pretty(&value).unwrap()
@@ -57,14 +69,7 @@ fn every_usedesk_fixture_round_trips_byte_for_byte() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let body = String::from_utf8(event.to_json().unwrap()).unwrap();
         assert_eq!(body, compact(&text), "{}", path.display());
-        // What emit sends (sonic-rs) is what serde_json writes.
-        let emitted = Emitted::from_webhook(&event).unwrap();
-        assert_eq!(
-            emitted.body().as_ref(),
-            body.as_bytes(),
-            "{}",
-            path.display()
-        );
+        assert_emitted_as(&event, &body, &path);
         let written = serde_json::to_string_pretty(&event).unwrap();
         assert_eq!(written, pretty(&text), "{}", path.display());
         assert_eq!(written, text.trim_end(), "{}", path.display());
@@ -82,14 +87,7 @@ fn every_iqchannels_fixture_round_trips_byte_for_byte() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let body = String::from_utf8(event.to_json().unwrap()).unwrap();
         assert_eq!(body, compact(&text), "{}", path.display());
-        // What emit sends (sonic-rs) is what serde_json writes.
-        let emitted = Emitted::from_webhook(&event).unwrap();
-        assert_eq!(
-            emitted.body().as_ref(),
-            body.as_bytes(),
-            "{}",
-            path.display()
-        );
+        assert_emitted_as(&event, &body, &path);
         let written = serde_json::to_string_pretty(&event).unwrap();
         assert_eq!(written, pretty(&text), "{}", path.display());
         assert_eq!(written, text.trim_end(), "{}", path.display());
