@@ -384,3 +384,54 @@ pub async fn stream_len(url: &str, stream: &str) -> u64 {
         .state
         .messages
 }
+
+/// The state of every consumer of `stream`, one line each (name, filter, messages left for
+/// it, delivered and not acknowledged, pull requests waiting, last delivered and
+/// acknowledged stream sequence), and the stream's message count: what a test prints when
+/// deliveries stop, to tell a stream that is empty from consumers that do not deliver.
+pub async fn consumers_report(url: &str, stream: &str) -> String {
+    use futures_util::StreamExt as _;
+    let js = context(url).await;
+    let Ok(mut found) = js.get_stream(stream).await else {
+        return format!("stream {stream}: not found");
+    };
+    let (messages, first, last) = found.info().await.map_or((0, 0, 0), |i| {
+        (
+            i.state.messages,
+            i.state.first_sequence,
+            i.state.last_sequence,
+        )
+    });
+    let mut lines = vec![format!(
+        "stream {stream}: {messages} message(s), sequences {first} to {last}"
+    )];
+    // The first few messages still held: which subjects (partitions) they are on.
+    let mut shown = 0;
+    for seq in first..=last {
+        if shown == 8 || messages == 0 {
+            break;
+        }
+        if let Ok(message) = found.get_raw_message(seq).await {
+            lines.push(format!("  held: sequence {seq} on {}", message.subject));
+            shown += 1;
+        }
+    }
+    let mut consumers = found.consumers();
+    while let Some(info) = consumers.next().await {
+        match info {
+            Ok(c) => lines.push(format!(
+                "consumer {} ({}): pending {}, ack pending {}, waiting pulls {}, delivered {}, \
+                 ack floor {}",
+                c.name,
+                c.config.filter_subject,
+                c.num_pending,
+                c.num_ack_pending,
+                c.num_waiting,
+                c.delivered.stream_sequence,
+                c.ack_floor.stream_sequence
+            )),
+            Err(e) => lines.push(format!("listing consumers: {e}")),
+        }
+    }
+    lines.join("\n")
+}

@@ -106,8 +106,14 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     let next = |others: &[Running]| -> String {
         listen.process.line_within(WAIT).unwrap_or_else(|| {
             let logs: Vec<String> = others.iter().map(Running::stderr).collect();
+            let consumers = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(nats::consumers_report(&server.url(), "DESKHOOK"));
             panic!(
-                "no delivery for {WAIT:?}; the relays left said:\n{}",
+                "no delivery for {WAIT:?}; the stream's consumers:\n{consumers}\nthe relays \
+                 left said:\n{}",
                 logs.join("\n---\n")
             )
         })
