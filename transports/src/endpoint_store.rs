@@ -267,7 +267,10 @@ fn record_of(
         .filter(|t| crate::template::PRESETS.iter().any(|p| p.name == *t));
     if let (Some(preset), None) = (preset, key) {
         return Err(Error::Config(format!(
-            "endpoint '{}' posts with the {preset} preset, whose webhook URL lets whoever has              it post to the channel, so the bucket keeps it sealed: set {SECRETS_KEY_ENV}              (32 bytes, base64; `deskhook endpoints new-key` makes one, and every relay              needs it)",
+            "endpoint '{}' posts with the {preset} preset, whose webhook URL lets whoever has \
+             it post to the channel, so the bucket keeps it sealed: set {SECRETS_KEY_ENV} \
+             (32 bytes, base64; `deskhook endpoints new-key` makes one, and every relay \
+             needs it)",
             spec.name
         )));
     }
@@ -709,6 +712,10 @@ mod tests {
                 && err.contains("slack")
                 && err.contains(SECRETS_KEY_ENV),
             "{err}"
+        );
+        assert!(
+            !err.contains("  "),
+            "one sentence, no runs of blanks: {err}"
         );
         let key = SecretsKey::generate().unwrap();
         let record = record_of(&chat, false, Some(&key)).unwrap();
