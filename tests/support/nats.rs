@@ -412,7 +412,21 @@ pub async fn consumers_report(url: &str, stream: &str) -> String {
             break;
         }
         if let Ok(message) = found.get_raw_message(seq).await {
-            lines.push(format!("  held: sequence {seq} on {}", message.subject));
+            // What a look for its partition's first message finds (`<prefix>.*.*.<n>`).
+            let tokens: Vec<&str> = message.subject.split('.').collect();
+            let partition = format!(
+                "{}.*.*.{}",
+                tokens.first().unwrap_or(&""),
+                tokens.last().unwrap_or(&"")
+            );
+            let first = found
+                .get_first_raw_message_by_subject(&partition, 1)
+                .await
+                .map_or_else(|e| e.to_string(), |m| m.sequence.to_string());
+            lines.push(format!(
+                "  held: sequence {seq} on {} (first found on {partition}: {first})",
+                message.subject
+            ));
             shown += 1;
         }
     }

@@ -103,8 +103,14 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     let mut victim = relay();
     let mut others = [relay(), relay()];
     // The next delivery; when none comes, the relays' logs say why.
-    let next = |others: &[Running]| -> String {
+    let next = |others: &[Running], ids: &HashSet<(String, usize)>| -> String {
         listen.process.line_within(WAIT).unwrap_or_else(|| {
+            // The events still missing, as (ticket, number, index in the publishing order).
+            let missing: Vec<(String, usize, usize)> = (0..EVENTS)
+                .map(|n| (format!("T{}", n % TICKETS), n / TICKETS, n))
+                .filter(|(code, k, _)| !ids.contains(&(code.clone(), *k)))
+                .take(10)
+                .collect();
             let logs: Vec<String> = others.iter().map(Running::stderr).collect();
             let consumers = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -112,8 +118,8 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
                 .unwrap()
                 .block_on(nats::consumers_report(&server.url(), "DESKHOOK"));
             panic!(
-                "no delivery for {WAIT:?}; the stream's consumers:\n{consumers}\nthe relays \
-                 left said:\n{}",
+                "no delivery for {WAIT:?}; missing (ticket, number, index): {missing:?}; \
+                 the stream's consumers:\n{consumers}\nthe relays left said:\n{}",
                 logs.join("\n---\n")
             )
         })
@@ -136,7 +142,7 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
             "only {} of {EVENTS} arrived",
             ids.len()
         );
-        let line = next(&others);
+        let line = next(&others, &ids);
         ids.insert(parse(&line));
         lines.push(line);
     }

@@ -21,6 +21,7 @@ mod nats_cluster_survives_a_node;
 mod nats_endpoint_store;
 mod nats_publishes_each_event_once;
 mod nats_refuses_a_conflicting_stream;
+mod nats_relay_delivers_what_its_consumer_skipped;
 mod nats_restart_loses_nothing_acknowledged;
 mod nats_unreachable_overflow_is_counted;
 mod nats_waits_in_the_spool;

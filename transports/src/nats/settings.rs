@@ -242,6 +242,21 @@ impl StreamSettings {
         format!("{}.*.*.{partition}", self.subject_prefix)
     }
 
+    /// The partition of a subject of this stream (`<prefix>.<format>.<event type>.<n>`, see
+    /// [`partitioned_subject`](StreamSettings::partitioned_subject)); `None` for any other
+    /// subject.
+    pub fn partition_of_subject(&self, subject: &str) -> Option<u32> {
+        let rest = subject
+            .strip_prefix(self.subject_prefix.as_str())?
+            .strip_prefix('.')?;
+        match rest.split('.').collect::<Vec<_>>()[..] {
+            [format, event_type, n] if is_token(format) && is_token(event_type) => {
+                n.parse().ok().filter(|p| *p < self.partitions)
+            }
+            _ => None,
+        }
+    }
+
     /// Checks the name and the prefix.
     ///
     /// # Errors
@@ -528,5 +543,34 @@ fn retention_name(policy: stream::RetentionPolicy) -> &'static str {
         stream::RetentionPolicy::Limits => "limits",
         stream::RetentionPolicy::Interest => "interest",
         stream::RetentionPolicy::WorkQueue => "workqueue",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_tells_its_partition() {
+        let settings = StreamSettings::new()
+            .subject_prefix("acme.helpdesk")
+            .partitions(4);
+        let subject = settings
+            .partitioned_subject("zenlix", "comment", "T1")
+            .unwrap();
+        assert_eq!(
+            settings.partition_of_subject(&subject),
+            Some(partition_of("T1", 4))
+        );
+        for other in [
+            "acme.helpdesk.zenlix.comment.4",
+            "acme.helpdesk.zenlix.comment",
+            "acme.helpdesk.zenlix.comment.1.2",
+            "acme.helpdeskx.zenlix.comment.1",
+            "other.zenlix.comment.1",
+            "acme.helpdesk.zenlix.comment.x",
+        ] {
+            assert_eq!(settings.partition_of_subject(other), None, "{other}");
+        }
     }
 }

@@ -70,6 +70,9 @@ pub(super) struct Shared {
 /// How long to wait before trying again after a failure of the servers.
 const PAUSE: Duration = Duration::from_millis(500);
 
+/// The shortest time between two looks for a message the consumer skipped.
+const AUDIT_AT_LEAST: Duration = Duration::from_millis(100);
+
 impl Shared {
     /// The name of this relay's consumer for `partition`, owned under lease `revision`: a new
     /// owner uses a new name, so that a relay that lost its lease cannot pull from it.
@@ -253,11 +256,31 @@ impl Shared {
         // those behind it. Pulling again from the first unacknowledged keeps the order.
         // (A consumer found rather than made has delivered some already.)
         let mut next_delivery = consumer.cached_info().delivered.consumer_sequence + 1;
+        // Every ack_wait, a look for a message the consumer has passed but the stream still
+        // holds (see `skipped`); found twice in a row, the pull starts again from it.
+        let every = self.ack_wait.max(AUDIT_AT_LEAST);
+        let mut audit = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut suspect = None;
         loop {
             let message = tokio::select! {
                 biased;
                 () = until(order, |o| *o != Order::Keep) => return Pulled::Ordered,
                 message = messages.next() => message,
+                _ = audit.tick() => {
+                    let found = self.skipped(partition, &consumer.cached_info().name).await;
+                    if let Some(sequence) = found.filter(|_| found == suspect) {
+                        log::warn!(
+                            target: deskhook::LOG_TARGET,
+                            "relay: partition {partition}: message {sequence} is still in the \
+                             stream though its consumer counts it as acknowledged (it skipped \
+                             it: a fault of some nats-server versions); pulling again from it"
+                        );
+                        return Pulled::Again;
+                    }
+                    suspect = found;
+                    continue;
+                }
             };
             let message = match message {
                 Some(Ok(message)) => message,
@@ -285,6 +308,26 @@ impl Shared {
                 return Pulled::Ordered;
             }
         }
+    }
+
+    /// The stream's first message, if it is of `partition` and the consumer `name` counts
+    /// it as acknowledged: a message the consumer will never hand out. (In a work-queue
+    /// stream an acknowledged message leaves it; some nats-server versions, 2.9 among them,
+    /// now and then skip a message of a filtered consumer as messages around it are removed,
+    /// and the partition's later events then flow without it.) Such messages gather at the
+    /// stream's head, as everything around them is acknowledged and removed: the look is
+    /// by sequence, not through the subjects' index that misled the consumer. `None` when
+    /// there is none, or when the servers do not answer: the next look tries again.
+    async fn skipped(&self, partition: u32, name: &str) -> Option<u64> {
+        let first = self.stream.get_info().await.ok()?.state.first_sequence;
+        let message = self.stream.get_raw_message(first).await.ok()?;
+        if self.settings.partition_of_subject(&message.subject) != Some(partition) {
+            return None;
+        }
+        // The message first, then the consumer: a message published in between is not below
+        // the consumer's floor.
+        let info = self.stream.consumer_info(name).await.ok()?;
+        (first <= info.ack_floor.stream_sequence).then_some(first)
     }
 
     /// Hands one message to the engine, for every endpoint that takes it; `false` when told

@@ -1,0 +1,164 @@
+//! A message the stream still holds though the partition's consumer has passed it (some
+//! nats-server versions now and then keep one when consumers come and go) is found by the
+//! relay, which pulls again from it: the event is delivered, not left in the stream for
+//! good.
+//!
+//! The test makes that state on purpose, through the server's own API: the relay's consumer
+//! is paused, an event is published, the consumer is reset past it and resumed. Consumer
+//! pause and reset came with nats-server 2.11 and 2.14: on an older server the test says so
+//! and ends (CI runs it again on the current release). `nats-server` runs on a free
+//! 127.0.0.1 port; the receiver is on 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use deskhook::{Action, Dispatcher};
+use deskhook_tests::nats::{NatsServer, context};
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
+use deskhook_transports::delivery::DeliverySink;
+use deskhook_transports::nats::async_nats;
+use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
+use deskhook_transports::relay::Relay;
+use futures_util::StreamExt as _;
+
+/// One request of the JetStream API, by hand; the server's error, if it answered with one.
+async fn api(client: &async_nats::Client, subject: String, body: &str) -> Result<(), String> {
+    let answer = client
+        .request(subject.clone(), body.to_owned().into())
+        .await
+        .map_err(|e| format!("{subject}: {e}"))?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(&answer.payload).map_err(|e| format!("{subject}: {e}"))?;
+    match answer.get("error") {
+        Some(error) => Err(format!("{subject}: {error}")),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn a_relay_delivers_a_message_its_consumer_passed() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    let receiver = Receiver::start(|_, _| Answer::status(204));
+    let (publisher, guard) = NatsSink::builder(server.url())
+        .stream(StreamSettings::new())
+        .require_server(true)
+        .dead_letter_path(&dead)
+        .build()
+        .expect("the publisher starts");
+    let dispatcher = Dispatcher::builder().sink("nats", publisher).build();
+    let user = deskhook::sample::user();
+    let emit = |n: usize| {
+        let mut ticket = ticket("T1");
+        ticket.subject = n.to_string();
+        dispatcher.emit(Action::Comment, &ticket, &user);
+        guard.flush(Duration::from_secs(20)).expect("published");
+    };
+    let filter = StreamSettings::new()
+        .partition_filter(partition_of("T1", StreamSettings::new().partition_count()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+
+    emit(0);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay = Relay::builder(
+        server.url(),
+        DeliverySink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s,10ms"))
+            .dead_letter_path(&dead),
+    )
+    .ack_wait(Duration::from_millis(300));
+    let running = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(relay.run(async {
+                let _ = stopped.await;
+            }))
+    });
+
+    // The relay owns the ticket's partition and delivers its first event.
+    receiver.wait_for(1);
+
+    let made = runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.expect("a client");
+        let version = client.server_info().version;
+        let release: Vec<u32> = version.split('.').filter_map(|n| n.parse().ok()).collect();
+        if release < vec![2, 14] {
+            return Err(format!("version {version}; pause and reset need 2.14"));
+        }
+        let mut stream = context(&server.url())
+            .await
+            .get_stream("DESKHOOK")
+            .await
+            .expect("the stream");
+        let mut consumers = stream.consumers();
+        let mut name = None;
+        while let Some(info) = consumers.next().await {
+            let info = info.expect("the consumers");
+            if info.config.filter_subject == filter {
+                name = Some(info.name);
+            }
+        }
+        let name = name.expect("the relay's consumer of the ticket's partition");
+        let api_of = |verb: &str| format!("$JS.API.CONSUMER.{verb}.DESKHOOK.{name}");
+
+        // Paused for good, until resumed below.
+        api(
+            &client,
+            api_of("PAUSE"),
+            r#"{"pause_until":"2100-01-01T00:00:00Z"}"#,
+        )
+        .await?;
+        emit(1);
+        let last = stream.info().await.expect("the stream").state.last_sequence;
+        api(
+            &client,
+            api_of("RESET"),
+            &format!(r#"{{"seq":{}}}"#, last + 1),
+        )
+        .await?;
+        api(&client, api_of("PAUSE"), "{}")
+            .await
+            .expect("the consumer resumed");
+        let info = stream.consumer_info(&name).await.expect("the consumer");
+        assert_eq!(
+            info.ack_floor.stream_sequence, last,
+            "the consumer counts the second event as acknowledged"
+        );
+        assert_eq!(info.num_pending, 0, "and has nothing to hand out");
+        Ok::<(), String>(())
+    });
+    if let Err(e) = made {
+        // An older server (no consumer pause or reset): nothing to test here.
+        eprintln!("this nats-server cannot pause or reset a consumer ({e}); test not run");
+        let _ = stop.send(());
+        running.join().expect("the relay's thread").expect("ran");
+        return;
+    }
+
+    // The relay finds the event its consumer passed, and delivers it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.requests().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the event the consumer passed was not delivered: {:?}",
+            receiver.requests().len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = stop.send(());
+    running
+        .join()
+        .expect("the relay's thread")
+        .expect("the relay ran");
+    let subjects: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["ticket"]["subject"].to_string())
+        .collect();
+    assert_eq!(subjects, [r#""0""#, r#""1""#], "each event once, in order");
+}
