@@ -441,6 +441,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "deliveries": deliveries,
         "delivered": delivered,
         "failed": deliveries - delivered.min(deliveries),
+        "dropped": sink.totals().dropped,
         "seconds": rounded(finished),
         "events_per_sec": per_sec,
         "emit_ns_p50": percentile(&emit_ns, 50),
@@ -494,7 +495,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         };
         let dropped = sink.totals().dropped;
         let why = if dropped > 0 {
-            format!("{why}; {dropped} dropped (the queue or its memory budget was full)")
+            format!(
+                "{why}; {dropped} dropped (the queue or its memory budget was full: raise \
+                 --max-queued-bytes)"
+            )
         } else {
             why
         };

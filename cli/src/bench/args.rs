@@ -27,19 +27,21 @@ pub(crate) enum Transport {
 /// chosen transport, POSTing each to --url. Tickets are B0000001, B0000002, … (one event
 /// each by default, so they are delivered in parallel; see --tickets), actions cycle
 /// through the twelve, and each body is padded to about --body-size bytes. The queue holds
-/// every event, within the memory budget (--max-queued-bytes), failures are retried at 0s,100ms,1s, and what still fails goes to a dead-letter file in
-/// the temporary directory ($TMPDIR), whose path is printed.
+/// every event, within the memory budget (--max-queued-bytes); failures are retried at
+/// 0s,100ms,1s, and what still fails goes to a dead-letter file in the temporary directory
+/// ($TMPDIR), whose path is printed.
 ///
 /// A progress bar on stderr counts deliveries. At the end one JSON line goes to stdout:
 ///
 ///   {"events":…,"endpoints":…,"tenants":…,"deliveries":…,"delivered":…,"failed":…,
-///    "seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"emit_waits":…,
+///    "dropped":…,"seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"emit_waits":…,
 ///    "emit_preempted":…,"rss_max_kb":…,"rss_endpoints_kb":…,"threads_max":…,
 ///    "cpu_seconds":…,"cpu_us_per_delivery":…,"cpu_user_us_per_delivery":…,
 ///    "order_violations":…,"attempt_log":…}
 ///
 /// deliveries is what the events should make (events × the endpoints of their tenant);
-/// delivered counts those made; failed is deliveries − delivered; seconds runs from the
+/// delivered counts those made; failed is deliveries − delivered, and dropped those of them
+/// the sink dropped for want of room (the queue or --max-queued-bytes); seconds runs from the
 /// first emit to the last delivery; events_per_sec is delivered per second; emit_ns_* are
 /// percentiles of the duration of each `emit` call (while delivery runs); emit_waits and
 /// emit_preempted count the context switches of the emitting thread during the emits:

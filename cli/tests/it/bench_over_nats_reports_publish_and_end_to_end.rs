@@ -39,6 +39,7 @@ fn report(run: &Run) -> Value {
             "deliveries",
             "delivered",
             "failed",
+            "dropped",
             "seconds",
             "events_per_sec",
             "emit_ns_p50",

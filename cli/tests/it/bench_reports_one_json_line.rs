@@ -207,6 +207,7 @@ fn report(run: &Run) -> Value {
             "deliveries",
             "delivered",
             "failed",
+            "dropped",
             "seconds",
             "events_per_sec",
             "emit_ns_p50",
@@ -315,6 +316,34 @@ fn the_async_transport_delivers_every_event() {
 }
 
 #[test]
+fn events_over_the_memory_budget_are_reported_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(204, None);
+    let events = EVENTS.to_string();
+    let mut args = bench_args(&receiver.url, "async", &events);
+    // Less than one body: what is emitted while another event waits is dropped.
+    args.extend(["--max-queued-bytes", "512"]);
+    let run = deskhook(tmp.path(), &args);
+    let value = report(&run);
+    assert!(!run.status.success(), "{}", run.stdout);
+    let dropped = value["dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "{value}");
+    // The receiver takes every request: what failed is what was dropped.
+    assert_eq!(value["failed"].as_u64().unwrap(), dropped, "{value}");
+    assert_eq!(
+        receiver.stop().len() as u64,
+        value["delivered"].as_u64().unwrap()
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "{dropped} dropped (the queue or its memory budget was full: raise --max-queued-bytes)"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_receiver_answering_400_makes_the_run_fail() {
     for transport in ["blocking", "async"] {
         let tmp = tempfile::tempdir().unwrap();
@@ -327,6 +356,7 @@ fn a_receiver_answering_400_makes_the_run_fail() {
         let delivered = value["delivered"].as_u64().unwrap();
         assert!(delivered < EVENTS, "{value}");
         assert_eq!(value["failed"].as_u64().unwrap(), EVENTS - delivered);
+        assert_eq!(value["dropped"], 0, "{value}");
         assert!(
             run.stderr.contains("not delivered") && run.stderr.contains("dead letters:"),
             "{}",
