@@ -1,7 +1,7 @@
 //! A message the stream still holds though the partition's consumer has passed it (some
-//! nats-server versions now and then keep one when consumers come and go) is found by the
-//! relay, which pulls again from it: the event is delivered, not left in the stream for
-//! good.
+//! nats-server versions now and then skip one, and a consumer made again skips it too) is
+//! found by the relay, which stores it again at the stream's tail: the event is delivered, not left in
+//! the stream for good.
 //!
 //! The test makes that state on purpose, through the server's own API: the relay's consumer
 //! is paused, an event is published, the consumer is reset past it and resumed. Consumer
@@ -130,15 +130,18 @@ fn a_relay_delivers_a_message_its_consumer_passed() {
             "the consumer counts the second event as acknowledged"
         );
         assert_eq!(info.num_pending, 0, "and has nothing to hand out");
-        Ok::<(), String>(())
+        Ok::<u64, String>(last)
     });
-    if let Err(e) = made {
-        // An older server (no consumer pause or reset): nothing to test here.
-        eprintln!("this nats-server cannot pause or reset a consumer ({e}); test not run");
-        let _ = stop.send(());
-        running.join().expect("the relay's thread").expect("ran");
-        return;
-    }
+    let skipped = match made {
+        Ok(skipped) => skipped,
+        Err(e) => {
+            // An older server (no consumer pause or reset): nothing to test here.
+            eprintln!("this nats-server cannot pause or reset a consumer ({e}); test not run");
+            let _ = stop.send(());
+            running.join().expect("the relay's thread").expect("ran");
+            return;
+        }
+    };
 
     // The relay finds the event its consumer passed, and delivers it.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -161,4 +164,16 @@ fn a_relay_delivers_a_message_its_consumer_passed() {
         .map(|r| r.json()["ticket"]["subject"].to_string())
         .collect();
     assert_eq!(subjects, [r#""0""#, r#""1""#], "each event once, in order");
+    // What was delivered is a copy: the message skipped is gone from the stream.
+    runtime.block_on(async {
+        let stream = context(&server.url())
+            .await
+            .get_stream("DESKHOOK")
+            .await
+            .expect("the stream");
+        assert!(
+            stream.get_raw_message(skipped).await.is_err(),
+            "message {skipped} is still in the stream"
+        );
+    });
 }

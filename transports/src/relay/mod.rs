@@ -50,13 +50,13 @@
 //!   than deliver what came after it first.
 //! - A message the stream still holds though the partition's consumer counts it as
 //!   acknowledged (some nats-server versions, 2.9 among them, now and then skip a message
-//!   of a filtered consumer as the messages around it are removed; the consumer would never
-//!   hand it out) is looked for at the stream's head every `ack_wait`, and found twice in a
-//!   row makes the relay pull again from the first message held: it is delivered within
-//!   about two `ack_wait`s of reaching the head, after the ticket's events that overtook it
-//!   (the server had handed those out already). Where order must hold without exception,
-//!   run a current nats-server (fixes for consumers that skip messages went into 2.10 and
-//!   2.11, such as nats-io/nats-server#6526).
+//!   of a filtered consumer as the messages around it are removed, and so does a consumer
+//!   made again; it would never be handed out) is looked for at the stream's head every
+//!   `ack_wait`. Found twice in a row, it is stored again at the stream's tail and the old
+//!   one removed: delivered within about two `ack_wait`s of reaching the head, after the
+//!   ticket's events that overtook it (the server had handed those out already). Where
+//!   order must hold without exception, run a current nats-server (fixes for consumers that
+//!   skip messages went into 2.10 and 2.11, such as nats-io/nats-server#6526).
 //! - A relay that cannot renew a lease in time (cut off from the servers, or too starved
 //!   of CPU to answer for longer than the lease) loses that partition: it stops pulling
 //!   it, and withdraws from its engine what it took from it and has not attempted yet, so
@@ -479,6 +479,7 @@ impl Relay {
             http,
             book: book.clone(),
             stream,
+            context: context.clone(),
             settings,
             durable: self.durable,
             ack_wait: self.ack_wait,

@@ -16,7 +16,7 @@ use super::book::{Book, Seen};
 use crate::delivery::{
     DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, TENANT_HEADER, TICKET_HEADER, raw_body,
 };
-use crate::nats::{StreamSettings, decode_ticket};
+use crate::nats::{MSG_ID_HEADER, StreamSettings, decode_ticket};
 
 /// What the owner of a partition is told to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub(super) struct Shared {
     pub(super) http: DeliverySink,
     pub(super) book: Arc<Book>,
     pub(super) stream: jetstream::stream::Stream,
+    /// The connection's JetStream context (to store a skipped message again).
+    pub(super) context: jetstream::Context,
     pub(super) settings: StreamSettings,
     pub(super) durable: String,
     pub(super) ack_wait: Duration,
@@ -269,16 +271,28 @@ impl Shared {
                 message = messages.next() => message,
                 _ = audit.tick() => {
                     let found = self.skipped(partition, &consumer.cached_info().name).await;
-                    if let Some(sequence) = found.filter(|_| found == suspect) {
-                        log::warn!(
-                            target: deskhook::LOG_TARGET,
-                            "relay: partition {partition}: message {sequence} is still in the \
-                             stream though its consumer counts it as acknowledged (it skipped \
-                             it: a fault of some nats-server versions); pulling again from it"
-                        );
-                        return Pulled::Again;
+                    let sequence = found.as_ref().map(|(sequence, _)| *sequence);
+                    if let Some((sequence, ticket)) = found.filter(|_| sequence == suspect) {
+                        match self.store_again(sequence).await {
+                            Ok(()) => log::warn!(
+                                target: deskhook::LOG_TARGET,
+                                "relay: partition {partition}: message {sequence} (ticket \
+                                 '{ticket}') was still in the stream though its consumer counts \
+                                 it as acknowledged (it skipped it: a fault of some nats-server \
+                                 versions); stored it again, for delivery"
+                            ),
+                            Err(e) => log::warn!(
+                                target: deskhook::LOG_TARGET,
+                                "relay: partition {partition}: message {sequence} (ticket \
+                                 '{ticket}') is still in the stream though its consumer counts \
+                                 it as acknowledged, and cannot be stored again: {e}; trying \
+                                 again"
+                            ),
+                        }
+                        suspect = None;
+                        continue;
                     }
-                    suspect = found;
+                    suspect = sequence;
                     continue;
                 }
             };
@@ -310,7 +324,7 @@ impl Shared {
         }
     }
 
-    /// The stream's first message, if it is of `partition` and the consumer `name` counts
+    /// The stream's first message (its sequence and ticket), if it is of `partition` and the consumer `name` counts
     /// it as acknowledged: a message the consumer will never hand out. (In a work-queue
     /// stream an acknowledged message leaves it; some nats-server versions, 2.9 among them,
     /// now and then skip a message of a filtered consumer as messages around it are removed,
@@ -318,7 +332,7 @@ impl Shared {
     /// stream's head, as everything around them is acknowledged and removed: the look is
     /// by sequence, not through the subjects' index that misled the consumer. `None` when
     /// there is none, or when the servers do not answer: the next look tries again.
-    async fn skipped(&self, partition: u32, name: &str) -> Option<u64> {
+    async fn skipped(&self, partition: u32, name: &str) -> Option<(u64, String)> {
         let first = self.stream.get_info().await.ok()?.state.first_sequence;
         let message = self.stream.get_raw_message(first).await.ok()?;
         if self.settings.partition_of_subject(&message.subject) != Some(partition) {
@@ -327,7 +341,44 @@ impl Shared {
         // The message first, then the consumer: a message published in between is not below
         // the consumer's floor.
         let info = self.stream.consumer_info(name).await.ok()?;
-        (first <= info.ack_floor.stream_sequence).then_some(first)
+        let ticket = message
+            .headers
+            .get(TICKET_HEADER)
+            .map(|t| decode_ticket(t.as_str()))
+            .unwrap_or_default();
+        (first <= info.ack_floor.stream_sequence).then_some((first, ticket))
+    }
+
+    /// Stores the message at `sequence` again, at the stream's tail, and removes the old
+    /// one: the consumer that skipped it hands the copy out like any new message (making the
+    /// consumer again does not help: a new one skips it too, misled by the same index). The
+    /// copy keeps the event's headers but `Nats-Msg-Id`, with which JetStream would drop it
+    /// as a duplicate. Should the relay die between the two steps, the event is in the stream
+    /// twice, and is delivered twice with the same `webhook-id`.
+    async fn store_again(&self, sequence: u64) -> Result<(), String> {
+        let message = self
+            .stream
+            .get_raw_message(sequence)
+            .await
+            .map_err(|e| format!("cannot read it: {e}"))?;
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, values) in message.headers.iter() {
+            if !AsRef::<str>::as_ref(name).eq_ignore_ascii_case(MSG_ID_HEADER) {
+                for value in values {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        self.context
+            .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
+            .await
+            .map_err(|e| format!("cannot publish the copy: {e}"))?
+            .await
+            .map_err(|e| format!("the copy was not stored: {e}"))?;
+        self.stream.delete_message(sequence).await.map_err(|e| {
+            format!("cannot remove the old one (the event is in the stream twice): {e}")
+        })?;
+        Ok(())
     }
 
     /// Hands one message to the engine, for every endpoint that takes it; `false` when told
