@@ -449,3 +449,43 @@ pub async fn consumers_report(url: &str, stream: &str) -> String {
     }
     lines.join("\n")
 }
+
+/// A relay running on a runtime of its own, as `deskhook relay` runs it, until
+/// [`stop`](RunningRelay::stop).
+#[derive(Debug)]
+pub struct RunningRelay {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<
+        Result<deskhook_transports::relay::RelayReport, deskhook_transports::Error>,
+    >,
+}
+
+impl RunningRelay {
+    /// Starts `relay` on a thread with a multi-threaded runtime.
+    pub fn start(relay: deskhook_transports::relay::Relay) -> RunningRelay {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(relay.run(async {
+                    let _ = stopped.await;
+                }))
+        });
+        RunningRelay { stop, thread }
+    }
+
+    /// Stops the relay and waits for its report.
+    ///
+    /// # Panics
+    ///
+    /// When the relay failed.
+    pub fn stop(self) -> deskhook_transports::relay::RelayReport {
+        let _ = self.stop.send(());
+        self.thread
+            .join()
+            .expect("the relay's thread")
+            .expect("the relay ran")
+    }
+}

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use deskhook::{Action, Dispatcher};
-use deskhook_tests::nats::{NatsServer, context};
+use deskhook_tests::nats::{NatsServer, RunningRelay, context};
 use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::nats::async_nats;
@@ -62,23 +62,15 @@ fn a_relay_delivers_a_message_its_consumer_passed() {
 
     emit(0);
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay = Relay::builder(
-        server.url(),
-        DeliverySink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s,10ms"))
-            .dead_letter_path(&dead),
-    )
-    .ack_wait(Duration::from_millis(300));
-    let running = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(relay.run(async {
-                let _ = stopped.await;
-            }))
-    });
+    let relay = RunningRelay::start(
+        Relay::builder(
+            server.url(),
+            DeliverySink::builder()
+                .endpoint(endpoint("crm", &receiver, "0s,10ms"))
+                .dead_letter_path(&dead),
+        )
+        .ack_wait(Duration::from_millis(300)),
+    );
 
     // The relay owns the ticket's partition and delivers its first event.
     receiver.wait_for(1);
@@ -137,8 +129,7 @@ fn a_relay_delivers_a_message_its_consumer_passed() {
         Err(e) => {
             // An older server (no consumer pause or reset): nothing to test here.
             eprintln!("this nats-server cannot pause or reset a consumer ({e}); test not run");
-            let _ = stop.send(());
-            running.join().expect("the relay's thread").expect("ran");
+            relay.stop();
             return;
         }
     };
@@ -153,11 +144,7 @@ fn a_relay_delivers_a_message_its_consumer_passed() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = stop.send(());
-    running
-        .join()
-        .expect("the relay's thread")
-        .expect("the relay ran");
+    relay.stop();
     let subjects: Vec<String> = receiver
         .requests()
         .iter()

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deskhook::{Action, Dispatcher};
-use deskhook_tests::nats::NatsServer;
+use deskhook_tests::nats::{NatsServer, RunningRelay};
 use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::nats::async_nats::jetstream;
@@ -48,29 +48,20 @@ fn a_relay_that_loses_a_lease_withdraws_what_it_had_queued() {
 
     // What the relay owns, each time it changes.
     let owned: Arc<Mutex<Vec<Vec<u32>>>> = Arc::default();
-    // The relay on a runtime of its own, as `deskhook relay` runs it.
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay = Relay::builder(
-        server.url(),
-        DeliverySink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s,10ms"))
-            .dead_letter_path(&dead),
-    )
-    .lease(Duration::from_secs(1))
-    .max_pending(EVENTS)
-    .on_partitions({
-        let owned = owned.clone();
-        move |now: &[u32]| owned.lock().unwrap().push(now.to_vec())
-    });
-    let running = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(relay.run(async {
-                let _ = stopped.await;
-            }))
-    });
+    let relay = RunningRelay::start(
+        Relay::builder(
+            server.url(),
+            DeliverySink::builder()
+                .endpoint(endpoint("crm", &receiver, "0s,10ms"))
+                .dead_letter_path(&dead),
+        )
+        .lease(Duration::from_secs(1))
+        .max_pending(EVENTS)
+        .on_partitions({
+            let owned = owned.clone();
+            move |now: &[u32]| owned.lock().unwrap().push(now.to_vec())
+        }),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,11 +109,7 @@ fn a_relay_that_loses_a_lease_withdraws_what_it_had_queued() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = stop.send(());
-    let report = running
-        .join()
-        .expect("the relay's thread")
-        .expect("the relay ran");
+    let report = relay.stop();
 
     let arrived = numbers(&receiver);
     for n in 0..EVENTS {
