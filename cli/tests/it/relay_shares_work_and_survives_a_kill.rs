@@ -182,6 +182,15 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     }
     if !skipped.is_empty() {
         eprintln!("events the server's consumers skipped, delivered late: {skipped:?}");
+        for ticket in skipped.keys() {
+            let arrivals: Vec<usize> = lines
+                .iter()
+                .map(|l| parse(l))
+                .filter(|(code, _)| code == ticket)
+                .map(|(_, n)| n)
+                .collect();
+            eprintln!("  {ticket} arrived as: {arrivals:?}");
+        }
     }
     // Late: an event that arrived after a later event of its ticket (for the first time,
     // or again: a skipped message may have been delivered once before its relay died).
