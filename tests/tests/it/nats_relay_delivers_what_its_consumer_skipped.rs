@@ -36,9 +36,35 @@ async fn api(client: &async_nats::Client, subject: String, body: &str) -> Result
 
 #[test]
 fn a_relay_delivers_a_message_its_consumer_passed() {
+    delivers_a_skipped_message(false);
+}
+
+/// In a stream that refuses deletes, the skipped message is stored again once: its copy is
+/// delivered, the old one stays, and no third copy follows however often it is found.
+#[test]
+fn a_skipped_message_that_cannot_be_removed_is_copied_once() {
+    delivers_a_skipped_message(true);
+}
+
+fn delivers_a_skipped_message(deny_delete: bool) {
     let server = NatsServer::start();
     let (_dir, dead) = dead_letter_file();
     let receiver = Receiver::start(|_, _| Answer::status(204));
+    if deny_delete {
+        let mut config = StreamSettings::new().stream_config();
+        config.deny_delete = true;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                context(&server.url())
+                    .await
+                    .create_stream(config)
+                    .await
+                    .expect("the stream")
+            });
+    }
     let (publisher, guard) = NatsSink::builder(server.url())
         .stream(StreamSettings::new())
         .require_server(true)
@@ -144,6 +170,10 @@ fn a_relay_delivers_a_message_its_consumer_passed() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    if deny_delete {
+        // Looks enough to have found the old one twice more (ack_wait is 300 ms).
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     relay.stop();
     let subjects: Vec<String> = receiver
         .requests()
@@ -151,16 +181,20 @@ fn a_relay_delivers_a_message_its_consumer_passed() {
         .map(|r| r.json()["ticket"]["subject"].to_string())
         .collect();
     assert_eq!(subjects, [r#""0""#, r#""1""#], "each event once, in order");
-    // What was delivered is a copy: the message skipped is gone from the stream.
+    // What was delivered is a copy, the only one: the message skipped is gone from the
+    // stream, or stays where it cannot be removed.
     runtime.block_on(async {
-        let stream = context(&server.url())
+        let mut stream = context(&server.url())
             .await
             .get_stream("DESKHOOK")
             .await
             .expect("the stream");
-        assert!(
-            stream.get_raw_message(skipped).await.is_err(),
-            "message {skipped} is still in the stream"
+        assert_eq!(
+            stream.get_raw_message(skipped).await.is_ok(),
+            deny_delete,
+            "message {skipped} is in the stream"
         );
+        let last = stream.info().await.expect("the stream").state.last_sequence;
+        assert_eq!(last, skipped + 1, "one copy stored");
     });
 }

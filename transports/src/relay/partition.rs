@@ -52,6 +52,22 @@ enum Pulled {
     Again,
 }
 
+/// What a partition's looks for skipped messages remember between them.
+#[derive(Default)]
+struct Audit {
+    /// The message found at the last look.
+    suspect: Option<u64>,
+    /// A message whose copy is stored but that could not be removed.
+    copied: Option<u64>,
+}
+
+/// Why a skipped message was not stored again.
+struct NotStored {
+    why: String,
+    /// Whether its copy is stored (only the old one's removal failed).
+    copied: bool,
+}
+
 /// What every partition of a relay shares.
 pub(super) struct Shared {
     pub(super) http: DeliverySink,
@@ -259,40 +275,19 @@ impl Shared {
         // (A consumer found rather than made has delivered some already.)
         let mut next_delivery = consumer.cached_info().delivered.consumer_sequence + 1;
         // Every ack_wait, a look for a message the consumer has passed but the stream still
-        // holds (see `skipped`); found twice in a row, the pull starts again from it.
+        // holds (see `look`).
         let every = self.ack_wait.max(AUDIT_AT_LEAST);
-        let mut audit = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut suspect = None;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut audit = Audit::default();
+        let name = &consumer.cached_info().name;
         loop {
             let message = tokio::select! {
                 biased;
                 () = until(order, |o| *o != Order::Keep) => return Pulled::Ordered,
                 message = messages.next() => message,
-                _ = audit.tick() => {
-                    let found = self.skipped(partition, &consumer.cached_info().name).await;
-                    let sequence = found.as_ref().map(|(sequence, _)| *sequence);
-                    if let Some((sequence, ticket)) = found.filter(|_| sequence == suspect) {
-                        match self.store_again(sequence).await {
-                            Ok(()) => log::warn!(
-                                target: deskhook::LOG_TARGET,
-                                "relay: partition {partition}: message {sequence} (ticket \
-                                 '{ticket}') was still in the stream though its consumer counts \
-                                 it as acknowledged (it skipped it: a fault of some nats-server \
-                                 versions); stored it again, for delivery"
-                            ),
-                            Err(e) => log::warn!(
-                                target: deskhook::LOG_TARGET,
-                                "relay: partition {partition}: message {sequence} (ticket \
-                                 '{ticket}') is still in the stream though its consumer counts \
-                                 it as acknowledged, and cannot be stored again: {e}; trying \
-                                 again"
-                            ),
-                        }
-                        suspect = None;
-                        continue;
-                    }
-                    suspect = sequence;
+                _ = tick.tick() => {
+                    self.look(partition, name, &mut audit).await;
                     continue;
                 }
             };
@@ -324,8 +319,47 @@ impl Shared {
         }
     }
 
-    /// The stream's first message (its sequence and ticket), if it is of `partition` and the consumer `name` counts
-    /// it as acknowledged: a message the consumer will never hand out. (In a work-queue
+    /// One look for a message `partition`'s consumer `name` skipped (see `skipped`): found
+    /// at two looks in a row, it is stored again and the old one removed (only removed, if
+    /// a look before stored its copy but could not remove it: never a third copy).
+    async fn look(&self, partition: u32, name: &str, audit: &mut Audit) {
+        let found = self.skipped(partition, name).await;
+        let sequence = found.as_ref().map(|(sequence, _)| *sequence);
+        let Some((sequence, ticket)) = found.filter(|_| sequence == audit.suspect) else {
+            audit.suspect = sequence;
+            return;
+        };
+        audit.suspect = None;
+        let stored = if audit.copied == Some(sequence) {
+            self.remove(sequence).await
+        } else {
+            self.store_again(sequence).await
+        };
+        match stored {
+            Ok(()) => log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {partition}: message {sequence} (ticket '{ticket}') was still \
+                 in the stream though its consumer counts it as acknowledged (it skipped it: a \
+                 fault of some nats-server versions); stored it again, for delivery"
+            ),
+            Err(e) => {
+                if e.copied {
+                    audit.copied = Some(sequence);
+                }
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {partition}: message {sequence} (ticket '{ticket}') is \
+                     still in the stream though its consumer counts it as acknowledged, and \
+                     cannot be stored again: {}; trying again",
+                    e.why
+                );
+            }
+        }
+    }
+
+    /// The stream's first message (its sequence and ticket), if it is of `partition` and
+    /// the consumer `name` counts it as acknowledged: a message the consumer will never hand
+    /// out. (In a work-queue
     /// stream an acknowledged message leaves it; some nats-server versions, 2.9 among them,
     /// now and then skip a message of a filtered consumer as messages around it are removed,
     /// and the partition's later events then flow without it.) Such messages gather at the
@@ -355,12 +389,13 @@ impl Shared {
     /// copy keeps the event's headers but `Nats-Msg-Id`, with which JetStream would drop it
     /// as a duplicate. Should the relay die between the two steps, the event is in the stream
     /// twice, and is delivered twice with the same `webhook-id`.
-    async fn store_again(&self, sequence: u64) -> Result<(), String> {
+    async fn store_again(&self, sequence: u64) -> Result<(), NotStored> {
+        let failed = |why: String| NotStored { why, copied: false };
         let message = self
             .stream
             .get_raw_message(sequence)
             .await
-            .map_err(|e| format!("cannot read it: {e}"))?;
+            .map_err(|e| failed(format!("cannot read it: {e}")))?;
         let mut headers = async_nats::HeaderMap::new();
         for (name, values) in message.headers.iter() {
             if !AsRef::<str>::as_ref(name).eq_ignore_ascii_case(MSG_ID_HEADER) {
@@ -372,13 +407,21 @@ impl Shared {
         self.context
             .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
             .await
-            .map_err(|e| format!("cannot publish the copy: {e}"))?
+            .map_err(|e| failed(format!("cannot publish the copy: {e}")))?
             .await
-            .map_err(|e| format!("the copy was not stored: {e}"))?;
-        self.stream.delete_message(sequence).await.map_err(|e| {
-            format!("cannot remove the old one (the event is in the stream twice): {e}")
-        })?;
-        Ok(())
+            .map_err(|e| failed(format!("the copy was not stored: {e}")))?;
+        self.remove(sequence).await
+    }
+
+    /// Removes the message at `sequence`, once its copy is stored.
+    async fn remove(&self, sequence: u64) -> Result<(), NotStored> {
+        match self.stream.delete_message(sequence).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(NotStored {
+                why: format!("the copy is stored, but the old one cannot be removed: {e}"),
+                copied: true,
+            }),
+        }
     }
 
     /// Hands one message to the engine, for every endpoint that takes it; `false` when told
