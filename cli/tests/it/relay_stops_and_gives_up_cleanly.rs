@@ -83,7 +83,8 @@ fn stop(relay: &mut Running) -> (usize, usize, usize) {
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
         .collect();
-    assert_eq!(numbers.len(), 4, "{summary}");
+    // The fifth: skipped messages stored again (nats-server 2.9 makes some at a takeover).
+    assert_eq!(numbers.len(), 5, "{summary}");
     assert_eq!(numbers[3], 0, "no duplicates: {summary}");
     (numbers[0], numbers[1], numbers[2])
 }

@@ -174,7 +174,8 @@ fn delivers_a_skipped_message(deny_delete: bool) {
         // Looks enough to have found the old one twice more (ack_wait is 300 ms).
         std::thread::sleep(Duration::from_millis(1500));
     }
-    relay.stop();
+    let report = relay.stop();
+    assert_eq!(report.stored_again, 1, "{report:?}");
     let subjects: Vec<String> = receiver
         .requests()
         .iter()

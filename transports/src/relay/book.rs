@@ -24,6 +24,8 @@ pub(super) struct Counts {
     pub(super) handed_back: AtomicU64,
     pub(super) dead_lettered: AtomicU64,
     pub(super) duplicates: AtomicU64,
+    /// Messages a consumer skipped, stored again (see `Shared::look`).
+    pub(super) stored_again: AtomicU64,
 }
 
 /// The book of one relay; see the [module docs](self).
@@ -224,7 +226,7 @@ impl Book {
             .collect();
         format!(
             "{events} event(s) in delivery (by partition: {}; the oldest for {} ms), {} KiB of \
-             budget free, {} acknowledged, {} taken twice",
+             budget free, {} acknowledged, {} taken twice, {} stored again",
             if partitions.is_empty() {
                 "none".to_owned()
             } else {
@@ -234,6 +236,7 @@ impl Book {
             self.budget.available_permits(),
             self.counts.acknowledged.load(Ordering::Relaxed),
             self.counts.duplicates.load(Ordering::Relaxed),
+            self.counts.stored_again.load(Ordering::Relaxed),
         )
     }
 

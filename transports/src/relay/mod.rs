@@ -193,6 +193,10 @@ pub struct RelayReport {
     /// Messages handed out again for events already acknowledged (acknowledged without a
     /// second delivery).
     pub duplicates: u64,
+    /// Messages a consumer skipped (a fault of nats-server 2.9; see
+    /// [Order and duplicates](self#order-and-duplicates)), found at the stream's head and
+    /// stored again for delivery.
+    pub stored_again: u64,
     /// The stream's partitions.
     pub partitions: u32,
     /// The last revision of the endpoints bucket applied, when the relay follows one.
@@ -543,6 +547,7 @@ impl Relay {
             handed_back: book.counts.handed_back.load(Ordering::Relaxed),
             dead_lettered: book.counts.dead_lettered.load(Ordering::Relaxed),
             duplicates: book.counts.duplicates.load(Ordering::Relaxed),
+            stored_again: book.counts.stored_again.load(Ordering::Relaxed),
             partitions,
             endpoints_revision: follower.map(|_| revision.load(Ordering::Relaxed)),
         })

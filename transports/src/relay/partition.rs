@@ -410,6 +410,10 @@ impl Shared {
             .map_err(|e| failed(format!("cannot publish the copy: {e}")))?
             .await
             .map_err(|e| failed(format!("the copy was not stored: {e}")))?;
+        self.book
+            .counts
+            .stored_again
+            .fetch_add(1, Ordering::Relaxed);
         self.remove(sequence).await
     }
 
