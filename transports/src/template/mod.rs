@@ -72,9 +72,8 @@
 //! bytes, at the next attempt, so a large template for an endpoint that is down costs
 //! budget, not unbounded memory. A change of the endpoint's template applies from the next
 //! attempt, as every change does. `cargo bench -p deskhook-transports --bench template`
-//! measures a render next
-//! to the event's serialization, and `benches/templates.sh` templated delivery next to
-//! untemplated.
+//! measures a render next to the event's serialization, and `benches/templates.sh`
+//! templated delivery next to untemplated.
 //!
 //! ```
 //! use deskhook::EventType;
