@@ -385,11 +385,16 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
     let target = Switchable::start(500);
     let dir = tempfile::tempdir().unwrap();
     let hostile = "<img src=x onerror=alert(1)>";
+    // Its own dead letters: not the default file in the working directory, which would
+    // outlive the test and count in the next run.
     let mut endpoints = format!(
-        "[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nallow_private = true\nretry = \"0s\"\n\
+        "[delivery]\ndead_letter_path = {:?}\n\n\
+         [[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nallow_private = true\nretry = \"0s\"\n\
          secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n\n\
          [[endpoint]]\nname = \"{hostile}\"\nurl = \"{}/x\"\nallow_private = true\nactions = [\"comment\"]\n",
-        target.receiver.url, target.receiver.url
+        dir.path().join("dead.jsonl"),
+        target.receiver.url,
+        target.receiver.url
     );
     for i in 0..12 {
         endpoints.push_str(&format!(

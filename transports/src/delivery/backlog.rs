@@ -218,6 +218,11 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize;
     /// Whether undelivered events stay where they are at shutdown.
     fn keeps_undelivered(&self) -> bool;
+    /// Whether an accepted job is written to disk before `emit` returns (the spool): then
+    /// events are routed on the caller's thread, never handed to the router.
+    fn durable(&self) -> bool {
+        false
+    }
     /// Rows it keeps on disk, when it keeps them there (the spool).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn stored_rows(&self) -> Result<Option<u64>, Error> {

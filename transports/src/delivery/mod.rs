@@ -26,8 +26,19 @@
 //!
 //! # How an event moves
 //!
-//! `emit` serializes the event once; the sink puts one job per endpoint it goes to into that
-//! endpoint's queue and returns. Within an endpoint, the jobs of one ticket form a FIFO: a
+//! `emit` serializes the event once, charges it to the memory budget and hands it to the
+//! sink's router, a queue that the next worker looking for work empties: it puts one job per
+//! endpoint the event goes to into that endpoint's queue. So `emit` costs the same with one
+//! endpoint or 100,000, and never touches what the workers touch; whatever happens when the
+//! event is routed (a full queue, a disabled endpoint) is counted and logged, not returned.
+//! Anything that reads or changes the registry, [`totals`](DeliverySink::totals),
+//! [`stats`](DeliverySink::stats) and flush first route what was emitted before them, so an
+//! event emitted before [`Endpoints::remove`] is dead-lettered with the endpoint's queue. Where
+//! the caller must wait or be told (the `block` overflow policy, a spool, a body over
+//! `max_payload`, a sink that stops), `emit` routes the event itself and returns what
+//! happened.
+//!
+//! Within an endpoint, the jobs of one ticket form a FIFO: a
 //! later event of a ticket waits while an earlier one is attempted or waits for a retry;
 //! other tickets go on in parallel. Each job carries `X-Deskhook-Sequence` (1, 2, … per
 //! endpoint and ticket) so receivers can check the order.
@@ -525,7 +536,8 @@ impl EventData {
     }
 }
 
-/// The counters of all endpoints of a sink added up, from [`DeliverySink::totals`].
+/// The counters of all endpoints of a sink added up since it started (endpoints removed
+/// since included), from [`DeliverySink::totals`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeliveryTotals {

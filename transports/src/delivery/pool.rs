@@ -58,6 +58,8 @@ struct Run {
     /// Lanes refused a slot because the sink was at its limit: back to `ready` when one frees.
     starved: VecDeque<Arc<Lane>>,
     stopping: bool,
+    /// Events wait for the router (see [`Pool::push_routing`]).
+    routing: bool,
     /// Blocking workers waiting for work, and alive.
     idle: usize,
     alive: usize,
@@ -91,6 +93,8 @@ impl Run {
 pub(crate) enum Popped {
     /// A lane to look at.
     Lane(Arc<Lane>),
+    /// Events to route to their endpoints' queues.
+    Routing,
     /// Nothing now; look again at the instant (or when woken).
     Wait(Option<Instant>),
     /// The sink stops.
@@ -183,6 +187,17 @@ impl Pool {
         if let Some(idle) = self.enqueue(lane) {
             self.wake(idle);
         }
+    }
+
+    /// Tells the workers that events wait to be routed: the next one to look for work routes
+    /// them before it takes a lane (once per notification of the router).
+    pub(crate) fn push_routing(&self) {
+        let idle = {
+            let mut run = lock(&self.run);
+            run.routing = true;
+            run.idle > 0
+        };
+        self.wake(idle);
     }
 
     /// [`push`](Pool::push) by a worker that looks at the run queue next (after settling an
@@ -280,6 +295,9 @@ impl Pool {
         if run.stopping {
             return Popped::Stop;
         }
+        if std::mem::take(&mut run.routing) {
+            return Popped::Routing;
+        }
         run.fire_timers(Instant::now());
         match run.ready.pop_front() {
             Some(lane) => {
@@ -336,6 +354,7 @@ impl Pool {
         {
             let mut run = lock(&self.run);
             run.stopping = true;
+            run.routing = false;
             run.ready.clear();
             run.timers.clear();
             run.starved.clear();
@@ -371,6 +390,7 @@ impl Pool {
             }
             let now = Instant::now();
             if !run.ready.is_empty()
+                || run.routing
                 || run.next_timer().is_some_and(|at| at <= now)
                 || until.is_some_and(|at| at <= now)
             {

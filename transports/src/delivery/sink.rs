@@ -67,8 +67,9 @@ impl DeliverySink {
         self.engine.stats()
     }
 
-    /// The counters of all endpoints added up, read without taking any endpoint's lock (a
-    /// few atomic loads per endpoint).
+    /// The counters of all endpoints added up since the sink started, endpoints removed since
+    /// included: a few atomic loads, however many endpoints there are (cheap enough to poll
+    /// for a progress bar).
     pub fn totals(&self) -> DeliveryTotals {
         self.engine.totals()
     }

@@ -138,6 +138,10 @@ fn load_failed(lane: &Lane, st: &mut LaneState, err: &Error, now: Instant) -> Op
 }
 
 impl Backlog for SpoolBacklog {
+    fn durable(&self) -> bool {
+        true
+    }
+
     fn accept(&self, engine: &Engine, event: EventData, lanes: Lanes) -> Accepted {
         let event = Arc::new(event);
         let jobs = lanes

@@ -44,23 +44,42 @@ impl Parsed {
         Ok(Parsed::with(event_type, body, summary, true))
     }
 
-    /// The event of an emit when its endpoints have templates (`shared`: more than one): a
-    /// Zenlix event's summary is taken from the typed event (no parse); other formats are
-    /// read from the body.
+    /// The event of an emit when its endpoints have templates (`shared`: more than one).
     pub(crate) fn of_emitted(
         emitted: &deskhook::sink::Emitted<'_>,
         shared: bool,
     ) -> Result<Parsed, String> {
-        let summary = match emitted.webhook() {
-            deskhook::event::WebhookRef::Zenlix(event) => summary::of_zenlix(event),
-            _ => summary::read(emitted.event_type(), emitted.body()).map_err(not_json)?,
-        };
-        Ok(Parsed::with(
+        Parsed::of_routed(
             emitted.event_type(),
             emitted.body(),
-            summary,
+            Parsed::summary_of(emitted),
             shared,
-        ))
+        )
+    }
+
+    /// What can be read of an emit's event while the typed event is at hand: a Zenlix
+    /// event's summary is taken from the typed event (no parse); other formats have none
+    /// (their summary is read from the body).
+    pub(crate) fn summary_of(emitted: &deskhook::sink::Emitted<'_>) -> Option<Summary> {
+        match emitted.webhook() {
+            deskhook::event::WebhookRef::Zenlix(event) => Some(summary::of_zenlix(event)),
+            _ => None,
+        }
+    }
+
+    /// An event's body with the summary [`summary_of`](Parsed::summary_of) took at its emit,
+    /// or none (then it is read from the body).
+    pub(crate) fn of_routed(
+        event_type: EventType,
+        body: &Bytes,
+        summary: Option<Summary>,
+        shared: bool,
+    ) -> Result<Parsed, String> {
+        let summary = match summary {
+            Some(summary) => summary,
+            None => summary::read(event_type, body).map_err(not_json)?,
+        };
+        Ok(Parsed::with(event_type, body, summary, shared))
     }
 
     fn with(event_type: EventType, body: &Bytes, summary: Summary, shared: bool) -> Parsed {

@@ -107,6 +107,7 @@ pub(crate) use context::Parsed;
 pub use context::label;
 use output::{compact, entities, format_value, tojson, truncate};
 pub use preset::PRESETS;
+pub(crate) use summary::Summary;
 
 use crate::error::Error;
 

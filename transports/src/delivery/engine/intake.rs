@@ -2,7 +2,6 @@
 //! dead letter, and the dead letters themselves.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -64,12 +63,16 @@ impl Engine {
             .collect())
     }
 
-    /// Queues `emitted` for every endpoint it goes to. With a backlog that waits for commits,
-    /// it returns once the jobs are durable.
+    /// Queues `emitted` for every endpoint it goes to: hands it to the router when it may
+    /// (see [`router`](super::router)), else routes it now. With a backlog that waits for
+    /// commits, it returns once the jobs are durable.
     pub(crate) fn enqueue(
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<(), deskhook::Error> {
+        if self.routes_later(emitted) && self.hand_over(emitted) {
+            return Ok(());
+        }
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
@@ -89,6 +92,9 @@ impl Engine {
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<(), deskhook::Error> {
+        if self.routes_later(emitted) && self.hand_over(emitted) {
+            return Ok(());
+        }
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
@@ -190,7 +196,7 @@ impl Engine {
 
     /// Dead-letters `job` of `lane` for `reason`.
     pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) {
-        lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.count(lane, |c| &c.dead_lettered, 1);
         let letter = DeadLetter::of_job(lane, job, reason);
         self.log_letter(&letter);
         self.write_letter(job.row, letter);
@@ -205,7 +211,7 @@ impl Engine {
         row: Option<i64>,
         reason: &str,
     ) {
-        lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.count(lane, |c| &c.dead_lettered, 1);
         let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
         self.write_letter(row, letter);

@@ -15,7 +15,7 @@ use super::backlog::{Backlog, Release};
 use super::budget::{Budget, Charge};
 use super::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
 use super::history::{AttemptEntry, AttemptLog, AttemptPage, AttemptQuery};
-use super::lane::{InFlight, LaneState};
+use super::lane::{Counters, InFlight, LaneState};
 use super::pool::{Pool, Popped};
 use super::registry::Registry;
 use super::{
@@ -25,11 +25,14 @@ use super::{
 use crate::error::Error;
 
 mod intake;
+mod router;
 mod stop;
 
 /// The engine of one sink.
 pub(crate) struct Engine {
     registry: Registry,
+    /// Events `emit` handed over, for a worker to route.
+    router: router::Router,
     pool: Pool,
     backlog: Box<dyn Backlog>,
     budget: Arc<Budget>,
@@ -42,6 +45,9 @@ pub(crate) struct Engine {
     order: AtomicU64,
     /// Jobs accepted for registered endpoints and not finished, over the whole sink.
     outstanding: AtomicUsize,
+    /// Every endpoint's counters added up since the sink started (removed endpoints
+    /// included), so that [`totals`](Engine::totals) reads six numbers, not every lane.
+    counted: Counters,
     /// Flushes wait here for `outstanding` to reach zero.
     idle: (Mutex<()>, Condvar),
     flush_waiters: AtomicUsize,
@@ -177,6 +183,7 @@ impl Engine {
     ) -> Engine {
         Engine {
             registry: Registry::default(),
+            router: router::Router::default(),
             pool: Pool::new(
                 config.max_in_flight,
                 config.max_threads,
@@ -190,6 +197,7 @@ impl Engine {
             connector,
             order: AtomicU64::new(0),
             outstanding: AtomicUsize::new(0),
+            counted: Counters::default(),
             idle: (Mutex::new(()), Condvar::new()),
             flush_waiters: AtomicUsize::new(0),
             #[cfg(feature = "_async")]
@@ -228,6 +236,9 @@ impl Engine {
     /// Checks `endpoint` and makes its route, as at build.
     pub(crate) fn route_for(&self, endpoint: Endpoint) -> Result<Route, Error> {
         endpoint.validate()?;
+        if endpoint.template.is_some() {
+            self.router.templates.store(true, Ordering::Release);
+        }
         Route::new(endpoint, self.connector.as_ref())
     }
 
@@ -248,10 +259,16 @@ impl Engine {
 
     // --- accounting ---------------------------------------------------------------------
 
+    /// Adds `n` to the counter `which` picks, of `lane` and of the whole sink.
+    pub(crate) fn count(&self, lane: &Lane, which: fn(&Counters) -> &AtomicU64, n: u64) {
+        which(&lane.counters).fetch_add(n, Ordering::Relaxed);
+        which(&self.counted).fetch_add(n, Ordering::Relaxed);
+    }
+
     /// `n` jobs of `lane` were dropped (a full queue, the memory budget, a full spool):
     /// counted for the endpoint and in the metrics.
     pub(crate) fn count_dropped(&self, lane: &Lane, event_type: Option<EventType>, n: u64) {
-        lane.counters.dropped.fetch_add(n, Ordering::Relaxed);
+        self.count(lane, |c| &c.dropped, n);
         #[cfg(feature = "metrics")]
         super::telemetry::dropped(&lane.name, event_type, n, self.config.metrics_per_endpoint);
         #[cfg(not(feature = "metrics"))]
@@ -270,11 +287,21 @@ impl Engine {
             return;
         }
         lane.outstanding.fetch_sub(n, Ordering::AcqRel);
+        self.settle_outstanding(n);
+    }
+
+    /// `n` of the sink's outstanding jobs (or events not routed yet) are over.
+    fn settle_outstanding(&self, n: usize) {
         let before = self.outstanding.fetch_sub(n, Ordering::AcqRel);
         debug_assert!(before >= n, "{n} jobs finished of {before} outstanding");
         if before <= n {
             self.wake_flushes();
         }
+    }
+
+    /// An event handed to the router was routed (its jobs, if any, are counted on their own).
+    fn settle_unrouted(&self) {
+        self.settle_outstanding(1);
     }
 
     fn wake_flushes(&self) {
@@ -354,6 +381,7 @@ impl Engine {
             match self.pool.pop() {
                 Popped::Stop => return Next::Stop,
                 Popped::Wait(at) => return Next::Wait(at),
+                Popped::Routing => self.route_some(),
                 Popped::Lane(lane) => {
                     if let Some(attempt) = self.take(&lane) {
                         return Next::Attempt(attempt);
@@ -443,7 +471,7 @@ impl Engine {
         {
             if !st.waiting_for_token {
                 st.waiting_for_token = true;
-                lane.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.count(&lane, |c| &c.rate_limited, 1);
             }
             return Look::Later(at);
         }
@@ -523,9 +551,8 @@ impl Engine {
         st.minutes.record(ended, decision == Decision::Delivered);
         st.last_attempt = Some((ended, job.last_status));
         st.breaker.record(moved, now, &self.config.breaker);
-        let counters = &lane.counters;
         if decision != Decision::Delivered {
-            counters.failed.fetch_add(1, Ordering::Relaxed);
+            self.count(&lane, |c| &c.failed, 1);
         }
         let (event, attempts, seq) = (job.event.clone(), job.attempts, job.seq);
         let (status, error) = (job.last_status, job.last_error.clone());
@@ -535,14 +562,14 @@ impl Engine {
         let mut released = None;
         match &decision {
             Decision::Delivered => {
-                counters.delivered.fetch_add(1, Ordering::Relaxed);
+                self.count(&lane, |c| &c.delivered, 1);
                 // Recorded before the ticket's next job can go, so that the store sees a
                 // ticket's outcomes in order.
                 self.backlog.delivered(&job);
                 st.schedule.done(job.key());
             }
             Decision::Retry { delay } => {
-                counters.retried.fetch_add(1, Ordering::Relaxed);
+                self.count(&lane, |c| &c.retried, 1);
                 let at = SystemTime::now().checked_add(*delay);
                 next_attempt = at;
                 self.backlog

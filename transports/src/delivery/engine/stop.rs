@@ -73,6 +73,7 @@ impl Engine {
 
     /// Waits until nothing is queued or in flight, or `timeout` passes.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        self.route_all();
         let deadline = later(Instant::now(), timeout);
         self.flush_waiters.fetch_add(1, Ordering::AcqRel);
         let mut guard = lock(&self.idle.0);
@@ -97,6 +98,7 @@ impl Engine {
     /// [`Engine::flush`] for async code: waits without blocking the runtime.
     #[cfg(feature = "_async")]
     pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
+        self.route_all();
         let deadline = later(Instant::now(), timeout);
         loop {
             let notified = self.idle_async.notified();
@@ -156,10 +158,14 @@ impl Engine {
 
     /// Stops every lane and the workers; returns the jobs let go.
     fn stop_all(&self, reason: &'static str) -> usize {
-        if self.stopping.swap(true, Ordering::AcqRel) {
+        // SeqCst, paired with `hand_over`: an event handed over as the stop begins is routed
+        // either below or by its emitter.
+        if self.stopping.swap(true, Ordering::SeqCst) {
             return 0;
         }
         self.pool.stop();
+        // To the lanes first, so that they go where the lanes' queues go.
+        self.route_all();
         let left = self
             .registry
             .all()
@@ -189,6 +195,7 @@ impl Engine {
 
     /// Counters and state of every endpoint, by name.
     pub(crate) fn stats(&self) -> Vec<EndpointStats> {
+        self.route_all();
         self.registry
             .all()
             .iter()
@@ -196,25 +203,22 @@ impl Engine {
             .collect()
     }
 
-    /// The counters of every endpoint added up, without any endpoint's lock.
+    /// The counters of every endpoint added up since the sink started: a few atomic loads.
     pub(crate) fn totals(&self) -> DeliveryTotals {
+        self.route_all();
         let (queued, in_flight) = self.pending();
-        let mut totals = DeliveryTotals {
+        let c = &self.counted;
+        DeliveryTotals {
+            endpoints: self.registry.len(),
             queued,
             in_flight,
-            ..Default::default()
-        };
-        self.registry.for_each(|lane| {
-            let c = &lane.counters;
-            totals.endpoints += 1;
-            totals.delivered += c.delivered.load(Ordering::Relaxed);
-            totals.failed += c.failed.load(Ordering::Relaxed);
-            totals.retried += c.retried.load(Ordering::Relaxed);
-            totals.dropped += c.dropped.load(Ordering::Relaxed);
-            totals.dead_lettered += c.dead_lettered.load(Ordering::Relaxed);
-            totals.rate_limited += c.rate_limited.load(Ordering::Relaxed);
-        });
-        totals
+            delivered: c.delivered.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+        }
     }
 
     /// Endpoints by state: active, paused, disabled, breaker open.

@@ -377,6 +377,8 @@ impl Endpoints {
     /// endpoint and what to change, as at build; nothing changes then.
     pub fn upsert(&self, endpoint: Endpoint) -> Result<Upserted, Error> {
         let route = self.engine.route_for(endpoint)?;
+        // Events emitted before go where they would have gone before.
+        self.engine.route_all();
         Ok(self.engine.install(route)?.0)
     }
 
@@ -514,6 +516,8 @@ impl Endpoints {
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn remove(&self, name: &str) -> Result<Removed, Error> {
+        // Events emitted before are queued for it, and dead-lettered with its queue.
+        self.engine.route_all();
         let registry = self.engine.registry();
         let lane = {
             let mut index = registry.write();
@@ -566,6 +570,7 @@ impl Endpoints {
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn get(&self, name: &str) -> Result<EndpointInfo, Error> {
+        self.engine.route_all();
         Ok(EndpointInfo::of(&*self.engine.registry().lane(name)?))
     }
 
@@ -584,6 +589,7 @@ impl Endpoints {
     /// Every endpoint, by name. It reads each one's counters: with 100,000 endpoints it takes
     /// a few tens of milliseconds, and `emit` goes on meanwhile.
     pub fn list(&self) -> Vec<EndpointInfo> {
+        self.engine.route_all();
         self.engine
             .registry()
             .all()
@@ -640,6 +646,7 @@ impl Endpoints {
             }
             routes.push(self.engine.route_for(endpoint)?);
         }
+        self.engine.route_all();
         let mut report = ReplaceReport::default();
         for route in routes {
             let name = route.endpoint.name.clone();

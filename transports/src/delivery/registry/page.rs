@@ -54,6 +54,7 @@ impl Endpoints {
     /// how many match in all. Only the page's endpoints have their counters read, so a page
     /// of 50 out of 100,000 endpoints costs a walk of the names, not 100,000 percentiles.
     pub fn page(&self, query: &EndpointQuery) -> EndpointPage {
+        self.engine.route_all();
         use std::ops::Bound;
         let limit = query.page_size();
         let needle = query

@@ -1,0 +1,223 @@
+//! The router: events `emit` accepted and handed over, on their way to their endpoints.
+//!
+//! `emit` renders its event and appends it here; a worker routes it (the tenant's endpoints
+//! and those without a tenant, their queues, the run queue) when it next looks for work.
+//! So the caller's thread pays for one append to a queue that stays in its cache, whatever
+//! endpoints the event goes to: with 100,000 endpoints, routing is a few cache misses per
+//! endpoint, and they are a worker's.
+//!
+//! One worker routes at a time, in the order of acceptance, so a ticket's events reach each
+//! endpoint's queue in emit order. Anything that reads or changes the registry (and flush
+//! and stop) first routes, on its own thread, what was accepted before it: an endpoint
+//! removed after an emit still dead-letters that event, and `get` counts it as queued.
+//!
+//! Only what cannot fail for the caller goes this way: the `block` overflow policy (whose
+//! caller waits for room), the spool (whose caller may wait for the commit), a body over
+//! `max_payload` and a sink that stops are routed at once, on the caller's thread.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
+
+use super::Engine;
+use crate::delivery::{EventData, lock};
+use crate::template::Summary;
+
+/// How many events one look routes before the run queue's endpoints get a turn.
+const BATCH: usize = 256;
+
+thread_local! {
+    /// Whether this thread is routing (so that a hook called meanwhile cannot wait for
+    /// itself).
+    static ROUTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// [`ROUTING`] set while it lives (a panicking hook unsets it too).
+struct Routing;
+
+impl Routing {
+    fn mark() -> Routing {
+        ROUTING.set(true);
+        Routing
+    }
+}
+
+impl Drop for Routing {
+    fn drop(&mut self) {
+        ROUTING.set(false);
+    }
+}
+
+/// An event accepted and not routed yet.
+#[derive(Debug)]
+struct Unrouted {
+    /// Charged to the memory budget for its body and one job.
+    event: EventData,
+    /// A Zenlix event's template summary, taken from the typed event at emit when the sink
+    /// has had templated endpoints (else read from the body if one turns up).
+    summary: Option<Summary>,
+}
+
+/// The events waiting to be routed.
+#[derive(Debug, Default)]
+pub(crate) struct Router {
+    queue: Mutex<VecDeque<Unrouted>>,
+    /// Whether the pool has been told there is routing to do (so it is told once).
+    notified: AtomicBool,
+    /// Held by whoever routes: one at a time, so acceptance order is kept.
+    routing: Mutex<()>,
+    accepted: AtomicU64,
+    routed: AtomicU64,
+    /// Whether an endpoint with a payload template was ever registered.
+    pub(crate) templates: AtomicBool,
+}
+
+impl Router {
+    /// Events accepted and not routed yet.
+    fn unrouted(&self) -> u64 {
+        let routed = self.routed.load(Ordering::SeqCst);
+        self.accepted.load(Ordering::SeqCst).saturating_sub(routed)
+    }
+
+    /// Takes up to `n` events, in order.
+    fn take(&self, n: usize) -> Vec<Unrouted> {
+        let mut queue = lock(&self.queue);
+        let n = n.min(queue.len());
+        queue.drain(..n).collect()
+    }
+}
+
+impl Engine {
+    /// Whether `emitted` may be routed later, by a worker (see the module docs).
+    pub(super) fn routes_later(&self, emitted: &deskhook::sink::Emitted<'_>) -> bool {
+        !matches!(
+            self.config.overflow,
+            deskhook::policy::OverflowPolicy::Block { .. }
+        ) && !self.backlog.durable()
+            && emitted.body().len() <= self.config.max_payload
+            && !self.stopping()
+    }
+
+    /// Hands `emitted` to the router. `false` when the memory budget cannot hold it: then
+    /// the caller routes it at once (which counts and logs the drop for each endpoint).
+    pub(super) fn hand_over(&self, emitted: &deskhook::sink::Emitted<'_>) -> bool {
+        let mut event = EventData::of(emitted);
+        let Some(charge) = self
+            .budget
+            .try_charge(event.body.len() + super::super::budget::JOB_OVERHEAD)
+        else {
+            return false;
+        };
+        event.charge = Some(charge);
+        let summary = if self.router.templates.load(Ordering::Acquire) {
+            crate::template::Parsed::summary_of(emitted)
+        } else {
+            None
+        };
+        // Counted before it is queued: a flush that starts now waits for it.
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut queue = lock(&self.router.queue);
+            queue.push_back(Unrouted { event, summary });
+            self.router.accepted.fetch_add(1, Ordering::SeqCst);
+        }
+        if !self.router.notified.swap(true, Ordering::SeqCst) {
+            self.pool.push_routing();
+        }
+        // A stop that began meanwhile may have routed everything before this event came:
+        // then it is routed here, to its endpoints' dead letters.
+        if self.stopping.load(Ordering::SeqCst) {
+            self.route_all();
+        }
+        true
+    }
+
+    /// Routes a batch of events, or nothing if another thread is routing (which notifies the
+    /// workers again if events are left when it ends). Called by a worker that found
+    /// routing to do.
+    pub(super) fn route_some(&self) {
+        let routing = match self.router.routing.try_lock() {
+            Ok(routing) => routing,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        // Before taking: an event accepted from now on notifies again.
+        self.router.notified.store(false, Ordering::SeqCst);
+        let batch = self.router.take(BATCH);
+        let marked = Routing::mark();
+        for unrouted in batch {
+            self.route(unrouted);
+        }
+        drop(marked);
+        drop(routing);
+        self.route_rest_later();
+    }
+
+    /// Routes on the caller's thread every event accepted before the call, after a batch
+    /// under way ends. Costs two atomic loads when there is nothing to route, and nothing
+    /// when called from a hook run while routing (a dead-letter hook reading the stats).
+    pub(crate) fn route_all(&self) {
+        let until = self.router.accepted.load(Ordering::SeqCst);
+        if self.router.routed.load(Ordering::SeqCst) >= until || ROUTING.get() {
+            return;
+        }
+        let routing = lock(&self.router.routing);
+        // As in `route_some`: an event accepted from now on notifies again (one accepted
+        // before, past `until`, is left for a worker below).
+        self.router.notified.store(false, Ordering::SeqCst);
+        let marked = Routing::mark();
+        loop {
+            let left = until.saturating_sub(self.router.routed.load(Ordering::SeqCst));
+            let batch = self
+                .router
+                .take(usize::try_from(left).unwrap_or(usize::MAX).min(BATCH));
+            if batch.is_empty() {
+                break;
+            }
+            for unrouted in batch {
+                self.route(unrouted);
+            }
+        }
+        drop(marked);
+        drop(routing);
+        self.route_rest_later();
+    }
+
+    /// After routing: events accepted meanwhile (whose notification a worker may have
+    /// spent finding the router busy) are for the next worker.
+    fn route_rest_later(&self) {
+        if self.router.unrouted() > 0 {
+            self.router.notified.store(true, Ordering::SeqCst);
+            self.pool.push_routing();
+        }
+    }
+
+    /// Queues one event for its endpoints (the problems, such as a full queue, are counted
+    /// and logged there), and ends its own count.
+    fn route(&self, Unrouted { mut event, summary }: Unrouted) {
+        let lanes = self
+            .registry
+            .route(event.tenant.as_deref(), event.event_type);
+        // The budget is charged again below, per endpoint.
+        event.charge = None;
+        if !lanes.is_empty() {
+            let templated = lanes.iter().filter(|lane| lane.templated()).count();
+            if templated > 0 {
+                let parsed = crate::template::Parsed::of_routed(
+                    event.event_type,
+                    &event.body,
+                    summary,
+                    templated > 1,
+                );
+                let _ = event.parsed.set(parsed.map(Arc::new));
+            }
+            #[cfg(feature = "metrics")]
+            crate::delivery::telemetry::accepted(event.event_type);
+            for problem in self.backlog.accept(self, event, lanes).problems {
+                log::warn!(target: deskhook::LOG_TARGET, "{problem}");
+            }
+        }
+        self.router.routed.fetch_add(1, Ordering::SeqCst);
+        self.settle_unrouted();
+    }
+}
