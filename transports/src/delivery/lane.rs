@@ -404,14 +404,14 @@ pub(crate) struct Counters {
 
 /// One registered endpoint.
 ///
-/// `repr(C)` with the fields `emit` reads first, so that routing an event to a lane that has
+/// `repr(C)` with the fields routing reads first, so that routing an event to a lane that has
 /// not been touched for a while costs a cache line or two, not one per field.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Lane {
     /// Its event types, as [`deskhook::EventTypeSet`] bits, for routing without a lock.
     subscription: AtomicU32,
-    /// Set (under the state lock) when the lane is disabled or closing: `emit` then takes the
+    /// Set (under the state lock) when the lane is disabled or closing: routing then takes the
     /// slow path, which dead-letters.
     pub(crate) closed: AtomicBool,
     /// Whether the lane is in the pool's run queue (so it is put there once).
@@ -426,14 +426,14 @@ pub(crate) struct Lane {
     /// Events accepted for this lane and not finished (delivered, dead-lettered, dropped,
     /// handed back), in memory or in the spool.
     pub(crate) outstanding: AtomicUsize,
-    /// Jobs from `emit` not yet moved into the schedule (memory backlog). `emit` appends here
+    /// Jobs routed to it not yet moved into the schedule (memory backlog). Routing appends here
     /// without taking the state lock, which workers take often; the next look at the lane
     /// moves them over (and numbers them).
     pub(crate) inbox: Mutex<Vec<Job>>,
     pub(crate) name: Arc<str>,
     /// Its settings now.
     route: Mutex<Arc<Route>>,
-    /// Whether its route has a payload template, for `emit` to read without the lock.
+    /// Whether its route has a payload template, for routing to read without the lock.
     templated: AtomicBool,
     pub(crate) state: Mutex<LaneState>,
     /// `emit` waits here for room under the block policy (with the state lock).
@@ -491,7 +491,7 @@ impl Lane {
         }
     }
 
-    /// Whether its route has a payload template (a lock-free read for `emit`).
+    /// Whether its route has a payload template (a lock-free read for routing).
     pub(crate) fn templated(&self) -> bool {
         self.templated.load(Ordering::Acquire)
     }

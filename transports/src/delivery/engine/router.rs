@@ -55,17 +55,20 @@ struct Unrouted {
     event: EventData,
     /// A Zenlix event's template summary, taken from the typed event at emit when the sink
     /// has had templated endpoints (else read from the body if one turns up).
-    summary: Option<Summary>,
+    summary: Option<Box<Summary>>,
 }
 
 /// The events waiting to be routed.
 #[derive(Debug, Default)]
 pub(crate) struct Router {
-    queue: Mutex<VecDeque<Unrouted>>,
+    /// Where `emit` appends. The router swaps it whole for an empty one of the same
+    /// capacity, so an emitter never waits behind more than that swap.
+    queue: Mutex<Vec<Unrouted>>,
     /// Whether the pool has been told there is routing to do (so it is told once).
     notified: AtomicBool,
-    /// Held by whoever routes: one at a time, so acceptance order is kept.
-    routing: Mutex<()>,
+    /// The router's own side, held by whoever routes: one at a time, so acceptance order
+    /// is kept.
+    routing: Mutex<Taken>,
     accepted: AtomicU64,
     routed: AtomicU64,
     /// Whether an endpoint with a payload template was ever registered.
@@ -78,12 +81,29 @@ impl Router {
         let routed = self.routed.load(Ordering::SeqCst);
         self.accepted.load(Ordering::SeqCst).saturating_sub(routed)
     }
+}
 
-    /// Takes up to `n` events, in order.
-    fn take(&self, n: usize) -> Vec<Unrouted> {
-        let mut queue = lock(&self.queue);
-        let n = n.min(queue.len());
-        queue.drain(..n).collect()
+/// Events taken from the router's queue and not routed yet, under the routing lock.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    events: VecDeque<Unrouted>,
+    /// The emptied queue, swapped in at the next take (its capacity kept, up to a bound).
+    spare: Vec<Unrouted>,
+}
+
+/// The most events an emptied queue keeps room for (a burst's room is let go after it).
+const KEPT_ROOM: usize = 4096;
+
+impl Taken {
+    /// Takes up to `n` events, in order: those taken before, then the queue's.
+    fn take(&mut self, queue: &Mutex<Vec<Unrouted>>, n: usize) -> Vec<Unrouted> {
+        if self.events.len() < n {
+            std::mem::swap(&mut *lock(queue), &mut self.spare);
+            self.events.extend(self.spare.drain(..));
+            self.spare.shrink_to(KEPT_ROOM);
+        }
+        let n = n.min(self.events.len());
+        self.events.drain(..n).collect()
     }
 }
 
@@ -110,7 +130,7 @@ impl Engine {
         };
         event.charge = Some(charge);
         let summary = if self.router.templates.load(Ordering::Acquire) {
-            crate::template::Parsed::summary_of(emitted)
+            crate::template::Parsed::summary_of(emitted).map(Box::new)
         } else {
             None
         };
@@ -118,7 +138,7 @@ impl Engine {
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         {
             let mut queue = lock(&self.router.queue);
-            queue.push_back(Unrouted { event, summary });
+            queue.push(Unrouted { event, summary });
             self.router.accepted.fetch_add(1, Ordering::SeqCst);
         }
         if !self.router.notified.swap(true, Ordering::SeqCst) {
@@ -136,14 +156,14 @@ impl Engine {
     /// workers again if events are left when it ends). Called by a worker that found
     /// routing to do.
     pub(super) fn route_some(&self) {
-        let routing = match self.router.routing.try_lock() {
+        let mut routing = match self.router.routing.try_lock() {
             Ok(routing) => routing,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return,
         };
         // Before taking: an event accepted from now on notifies again.
         self.router.notified.store(false, Ordering::SeqCst);
-        let batch = self.router.take(BATCH);
+        let batch = routing.take(&self.router.queue, BATCH);
         let marked = Routing::mark();
         for unrouted in batch {
             self.route(unrouted);
@@ -161,16 +181,15 @@ impl Engine {
         if self.router.routed.load(Ordering::SeqCst) >= until || ROUTING.get() {
             return;
         }
-        let routing = lock(&self.router.routing);
+        let mut routing = lock(&self.router.routing);
         // As in `route_some`: an event accepted from now on notifies again (one accepted
         // before, past `until`, is left for a worker below).
         self.router.notified.store(false, Ordering::SeqCst);
         let marked = Routing::mark();
         loop {
             let left = until.saturating_sub(self.router.routed.load(Ordering::SeqCst));
-            let batch = self
-                .router
-                .take(usize::try_from(left).unwrap_or(usize::MAX).min(BATCH));
+            let n = usize::try_from(left).unwrap_or(usize::MAX).min(BATCH);
+            let batch = routing.take(&self.router.queue, n);
             if batch.is_empty() {
                 break;
             }
@@ -206,7 +225,7 @@ impl Engine {
                 let parsed = crate::template::Parsed::of_routed(
                     event.event_type,
                     &event.body,
-                    summary,
+                    summary.map(|summary| *summary),
                     templated > 1,
                 );
                 let _ = event.parsed.set(parsed.map(Arc::new));

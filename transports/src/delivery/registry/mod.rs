@@ -1,10 +1,11 @@
 //! The registry of endpoints: names, the tenant index that routes each event, and the
 //! [`Endpoints`] handle that changes them while events flow.
 //!
-//! `emit` reads the index under a read lock held for the few microseconds it takes to pick
-//! the event's endpoints (those of its tenant and those without a tenant); changes take the
-//! write lock for a map insertion or removal, after everything slow (checking the endpoint,
-//! making its client, reading its spooled rows) is done.
+//! Routing an event (a worker, or the caller of `emit` where it routes at once) reads the
+//! index under a read lock held for the few microseconds it takes to pick the event's
+//! endpoints (those of its tenant and those without a tenant); changes take the write lock
+//! for a map insertion or removal, after everything slow (checking the endpoint, making its
+//! client, reading its spooled rows) is done. `emit` itself never takes it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -309,8 +310,9 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 }
 
 /// The endpoints of a running sink, to change while events flow. Cheap to clone, `Send` and
-/// `Sync`; every call is safe from any thread and keeps `emit` waiting for microseconds at
-/// most.
+/// `Sync`; every call is safe from any thread, and none makes `emit` wait. Each call first
+/// routes the events emitted before it (see [How an event moves](super#how-an-event-moves)),
+/// so that it sees them queued, and a removal dead-letters them.
 ///
 /// What each change does:
 ///
