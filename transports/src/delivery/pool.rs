@@ -200,6 +200,12 @@ impl Pool {
         self.wake(idle);
     }
 
+    /// [`push_routing`](Pool::push_routing) by a worker that looks at the run queue next:
+    /// nobody else is woken for it.
+    pub(crate) fn requeue_routing(&self) {
+        lock(&self.run).routing = true;
+    }
+
     /// [`push`](Pool::push) by a worker that looks at the run queue next (after settling an
     /// attempt): nobody else is woken for it.
     pub(crate) fn requeue(&self, lane: &Arc<Lane>) {
@@ -257,6 +263,11 @@ impl Pool {
         }
         let others = self.endpoints.load(Ordering::Acquire).saturating_sub(1);
         (limit - others.min(limit / 4)).max(1)
+    }
+
+    /// How many endpoints the registry holds.
+    pub(crate) fn endpoints(&self) -> usize {
+        self.endpoints.load(Ordering::Acquire)
     }
 
     /// The registry holds `count` endpoints now.

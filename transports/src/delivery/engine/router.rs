@@ -108,12 +108,15 @@ impl Taken {
 }
 
 impl Engine {
-    /// Whether `emitted` may be routed later, by a worker (see the module docs).
+    /// Whether `emitted` may be routed later, by a worker (see the module docs). Not when
+    /// no endpoint is registered: then it goes nowhere, and no worker is woken for it.
     pub(super) fn routes_later(&self, emitted: &deskhook::sink::Emitted<'_>) -> bool {
-        !matches!(
-            self.config.overflow,
-            deskhook::policy::OverflowPolicy::Block { .. }
-        ) && !self.backlog.durable()
+        self.pool.endpoints() > 0
+            && !matches!(
+                self.config.overflow,
+                deskhook::policy::OverflowPolicy::Block { .. }
+            )
+            && !self.backlog.durable()
             && emitted.body().len() <= self.config.max_payload
             && !self.stopping()
     }
@@ -152,17 +155,14 @@ impl Engine {
         true
     }
 
-    /// Routes a batch of events, or nothing if another thread is routing (which notifies the
-    /// workers again if events are left when it ends). Called by a worker that found
-    /// routing to do.
+    /// Routes a batch of events, or nothing if another thread is routing (which looks for
+    /// events left when it ends). Called by a worker that found routing to do.
     pub(super) fn route_some(&self) {
         let mut routing = match self.router.routing.try_lock() {
             Ok(routing) => routing,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return,
         };
-        // Before taking: an event accepted from now on notifies again.
-        self.router.notified.store(false, Ordering::SeqCst);
         let batch = routing.take(&self.router.queue, BATCH);
         let marked = Routing::mark();
         for unrouted in batch {
@@ -170,7 +170,7 @@ impl Engine {
         }
         drop(marked);
         drop(routing);
-        self.route_rest_later();
+        self.after_routing(false);
     }
 
     /// Routes on the caller's thread every event accepted before the call, after a batch
@@ -182,9 +182,6 @@ impl Engine {
             return;
         }
         let mut routing = lock(&self.router.routing);
-        // As in `route_some`: an event accepted from now on notifies again (one accepted
-        // before, past `until`, is left for a worker below).
-        self.router.notified.store(false, Ordering::SeqCst);
         let marked = Routing::mark();
         loop {
             let left = until.saturating_sub(self.router.routed.load(Ordering::SeqCst));
@@ -199,14 +196,25 @@ impl Engine {
         }
         drop(marked);
         drop(routing);
-        self.route_rest_later();
+        self.after_routing(true);
     }
 
-    /// After routing: events accepted meanwhile (whose notification a worker may have
-    /// spent finding the router busy) are for the next worker.
-    fn route_rest_later(&self) {
+    /// After routing: events left (accepted meanwhile, whose notification a worker may have
+    /// spent finding the router busy) are for the next look at the run queue, by this worker
+    /// or, from another thread (`wake`), one woken for them. Only when none is left does an
+    /// emit notify again: during a flood, emitters wake nobody.
+    fn after_routing(&self, wake: bool) {
         if self.router.unrouted() > 0 {
-            self.router.notified.store(true, Ordering::SeqCst);
+            if wake {
+                self.pool.push_routing();
+            } else {
+                self.pool.requeue_routing();
+            }
+            return;
+        }
+        self.router.notified.store(false, Ordering::SeqCst);
+        // An event accepted between the look above and the store saw `notified` set.
+        if self.router.unrouted() > 0 && !self.router.notified.swap(true, Ordering::SeqCst) {
             self.pool.push_routing();
         }
     }
