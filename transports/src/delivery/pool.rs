@@ -60,6 +60,8 @@ struct Run {
     stopping: bool,
     /// Events wait for the router (see [`Pool::push_routing`]).
     routing: bool,
+    /// The last pop was for routing: a lane in the run queue goes before the next batch.
+    routed_last: bool,
     /// Blocking workers waiting for work, and alive.
     idle: usize,
     alive: usize,
@@ -306,9 +308,14 @@ impl Pool {
         if run.stopping {
             return Popped::Stop;
         }
-        if std::mem::take(&mut run.routing) {
+        // Routing and the lanes in turn, so that neither a flood of emits nor a long run
+        // queue holds up the other.
+        if run.routing && !(run.routed_last && !run.ready.is_empty()) {
+            run.routing = false;
+            run.routed_last = true;
             return Popped::Routing;
         }
+        run.routed_last = false;
         run.fire_timers(Instant::now());
         match run.ready.pop_front() {
             Some(lane) => {

@@ -13,7 +13,8 @@
 //!
 //! Only what cannot fail for the caller goes this way: the `block` overflow policy (whose
 //! caller waits for room), the spool (whose caller may wait for the commit), a body over
-//! `max_payload` and a sink that stops are routed at once, on the caller's thread.
+//! `max_payload` and a sink that stops are routed at once, on the caller's thread, and so is
+//! an event for a sink with no endpoints (it goes nowhere, and wakes nobody).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
