@@ -310,7 +310,7 @@ impl Pool {
         }
         // Routing and the lanes in turn, so that neither a flood of emits nor a long run
         // queue holds up the other.
-        if run.routing && !(run.routed_last && !run.ready.is_empty()) {
+        if run.routing && (!run.routed_last || run.ready.is_empty()) {
             run.routing = false;
             run.routed_last = true;
             return Popped::Routing;

@@ -471,7 +471,7 @@ impl Engine {
         {
             if !st.waiting_for_token {
                 st.waiting_for_token = true;
-                self.count(&lane, |c| &c.rate_limited, 1);
+                self.count(lane, |c| &c.rate_limited, 1);
             }
             return Look::Later(at);
         }
@@ -552,7 +552,7 @@ impl Engine {
         st.last_attempt = Some((ended, job.last_status));
         st.breaker.record(moved, now, &self.config.breaker);
         if decision != Decision::Delivered {
-            self.count(&lane, |c| &c.failed, 1);
+            self.count(lane, |c| &c.failed, 1);
         }
         let (event, attempts, seq) = (job.event.clone(), job.attempts, job.seq);
         let (status, error) = (job.last_status, job.last_error.clone());
@@ -562,14 +562,14 @@ impl Engine {
         let mut released = None;
         match &decision {
             Decision::Delivered => {
-                self.count(&lane, |c| &c.delivered, 1);
+                self.count(lane, |c| &c.delivered, 1);
                 // Recorded before the ticket's next job can go, so that the store sees a
                 // ticket's outcomes in order.
                 self.backlog.delivered(&job);
                 st.schedule.done(job.key());
             }
             Decision::Retry { delay } => {
-                self.count(&lane, |c| &c.retried, 1);
+                self.count(lane, |c| &c.retried, 1);
                 let at = SystemTime::now().checked_add(*delay);
                 next_attempt = at;
                 self.backlog
