@@ -428,7 +428,10 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let outcome = if daemon.durable {
         daemon.sink.send_with_receipt(&emitted).await
     } else {
-        deskhook::sink::EventSink::send(&daemon.sink, &emitted)
+        // Routed now, so that a full queue is a 503 the client retries, not a drop.
+        daemon
+            .sink
+            .send_now(&emitted)
             .map_err(|e| deskhook_transports::Error::Config(e.to_string()))
     };
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());

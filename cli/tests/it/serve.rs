@@ -135,6 +135,40 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
 }
 
 #[test]
+fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
+    let target = Switchable::start(204);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[delivery]\nqueue_capacity = 1\ndead_letter_path = {:?}\n\n[[endpoint]]\n\
+             name = \"crm\"\nurl = \"{}\"\nallow_private = true\n",
+            dir.path().join("dead.jsonl"),
+            target.receiver.url
+        ),
+    );
+    let serve = Serve::start(&config, None);
+    let (status, paused) = serve.call("POST", "/api/v1/endpoints/crm/pause", &[], "");
+    assert_eq!(
+        (status, paused["state"].as_str()),
+        (200, Some("paused")),
+        "{paused}"
+    );
+    let (status, _) = serve.post_event(&zenlix_event("Q-1"), &[]);
+    assert_eq!(status, 202);
+    // The paused endpoint's queue holds one event: the next is not accepted, and the client
+    // is told to retry rather than the event being dropped behind its back.
+    let (status, problem) = serve.post_event(&zenlix_event("Q-2"), &[]);
+    assert_eq!(status, 503, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("queue full")),
+        "{problem}"
+    );
+}
+
+#[test]
 fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
     let target = Switchable::start(503);
     let dir = tempfile::tempdir().unwrap();

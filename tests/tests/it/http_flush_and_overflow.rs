@@ -159,10 +159,39 @@ fn block_waits_then_drops_and_counts(t: Transport) {
     assert_eq!((dropped, failed), (2, 2));
 }
 
+fn send_now_reports_a_full_queue_where_emit_counts_it(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, _guard, _dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .queue_capacity(1)
+            .dead_letter_path(&dead),
+    );
+    sink.endpoints().pause("crm").unwrap();
+    let user = deskhook::sample::user();
+    let tickets = [ticket("N1"), ticket("N2"), ticket("N3")];
+    let event = |t| {
+        deskhook::sink::Emitted::new(deskhook::EventRef::new(Action::Create, t, &user)).unwrap()
+    };
+    sink.send_now(&event(&tickets[0])).unwrap();
+    let refused = sink.send_now(&event(&tickets[1])).unwrap_err().to_string();
+    assert!(
+        refused.contains("endpoint 'crm': queue full (1 events, overflow drop-newest)"),
+        "{refused}"
+    );
+    // The way of `emit`: taken, then dropped when routed, counted.
+    deskhook::sink::EventSink::send(&sink, &event(&tickets[2])).unwrap();
+    let stats = sink.endpoints().get("crm").unwrap().stats;
+    assert_eq!((stats.queued, stats.dropped), (1, 2));
+}
+
 for_both_transports!(
     dropping_the_guard_delivers_everything_queued,
     shutdown_dead_letters_what_it_could_not_deliver,
     drop_newest_keeps_the_first_events,
     drop_oldest_keeps_the_latest_events,
-    block_waits_then_drops_and_counts
+    block_waits_then_drops_and_counts,
+    send_now_reports_a_full_queue_where_emit_counts_it
 );

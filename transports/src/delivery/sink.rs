@@ -147,6 +147,19 @@ impl DeliverySink {
         self.engine.flush_async(timeout).await
     }
 
+    /// Queues an event like `emit`, but routes it to its endpoints' queues on the calling
+    /// thread (after the events emitted before it) and returns what happened to it: a full
+    /// queue (under `drop-newest`), a disabled endpoint or a spent memory budget are errors
+    /// here, where `emit` counts and logs them. For a caller that answers for the event,
+    /// such as `deskhook serve`, which replies 503 so that its client retries.
+    ///
+    /// # Errors
+    ///
+    /// [`deskhook::Error::Sink`] naming each endpoint that did not take the event and why.
+    pub fn send_now(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
+        self.engine.enqueue_now(event)
+    }
+
     /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
     /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
     /// so that memory stays bounded.) For a sink with a spool (see `SinkBuilder::spool`);

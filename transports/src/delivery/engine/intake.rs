@@ -28,11 +28,13 @@ impl Engine {
     // --- emit ---------------------------------------------------------------------------
 
     /// The endpoints `emitted` goes to, and its data; dead-letters it for all of them when
-    /// its body is over `max_payload`.
+    /// its body is over `max_payload`. What was handed to the router before is routed first,
+    /// so that an event routed now does not overtake an earlier one of its ticket.
     fn targets(
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<Option<Targets>, Vec<String>> {
+        self.route_all();
         let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
         if lanes.is_empty() {
             return Ok(None);
@@ -73,6 +75,17 @@ impl Engine {
         if self.routes_later(emitted) && self.hand_over(emitted) {
             return Ok(());
         }
+        self.enqueue_now(emitted)
+    }
+
+    /// Routes `emitted` on the caller's thread and says what happened to it: a full queue,
+    /// a disabled endpoint, a spent memory budget are errors here, for a caller that answers
+    /// for the event (`deskhook serve`'s 503). With a backlog that waits for commits, it
+    /// returns once the jobs are durable.
+    pub(crate) fn enqueue_now(
+        &self,
+        emitted: &deskhook::sink::Emitted<'_>,
+    ) -> Result<(), deskhook::Error> {
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
