@@ -192,7 +192,7 @@ impl Pool {
     }
 
     /// Tells the workers that events wait to be routed: the next one to look for work routes
-    /// them before it takes a lane (once per notification of the router).
+    /// a batch (a batch and a lane of the run queue take turns; see [`Pool::pop`]).
     pub(crate) fn push_routing(&self) {
         let idle = {
             let mut run = lock(&self.run);
