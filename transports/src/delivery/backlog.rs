@@ -352,11 +352,15 @@ impl MemoryBacklog {
                 _ => {
                     drop(st);
                     engine.count_dropped(lane, Some(job.event.event_type), 1);
-                    return Err(format!(
+                    // Logged here, as every other drop is where it happens: an event routed
+                    // after `emit` returned has nobody else to tell.
+                    let message = format!(
                         "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
                          ({} on ticket {}) dropped",
                         config.overflow, job.event.id_text, job.event.event_type, job.event.key
-                    ));
+                    );
+                    log::warn!(target: deskhook::LOG_TARGET, "{message}");
+                    return Err(message);
                 }
             }
         }

@@ -299,11 +299,6 @@ impl Engine {
         }
     }
 
-    /// An event handed to the router was routed (its jobs, if any, are counted on their own).
-    fn settle_unrouted(&self) {
-        self.settle_outstanding(1);
-    }
-
     fn wake_flushes(&self) {
         if self.flush_waiters.load(Ordering::Acquire) > 0 {
             // Under the lock, so that a flush between its check and its wait is not missed.

@@ -241,11 +241,12 @@ impl Engine {
             }
             #[cfg(feature = "metrics")]
             crate::delivery::telemetry::accepted(event.event_type);
-            for problem in self.backlog.accept(self, event, lanes).problems {
-                log::warn!(target: deskhook::LOG_TARGET, "{problem}");
-            }
+            // Each problem (a full queue, a spent budget, a closed endpoint) was counted and
+            // logged where it happened; nobody waits for the list.
+            let _ = self.backlog.accept(self, event, lanes);
         }
         self.router.routed.fetch_add(1, Ordering::SeqCst);
-        self.settle_unrouted();
+        // Its own count ends; its jobs, if any, are counted on their own.
+        self.settle_outstanding(1);
     }
 }
