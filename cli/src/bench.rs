@@ -433,6 +433,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     bar.finish_and_clear();
 
     emit_ns.sort_unstable();
+    let violations = order.violations();
     let per_sec = rate(delivered, finished);
     let mut report = serde_json::json!({
         "events": events,
@@ -458,7 +459,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "cpu_user_us_per_delivery": cpu
             .filter(|_| delivered > 0)
             .map(|(_, user)| per_delivery(user, delivered)),
-        "order_violations": order.violations(),
+        "order_violations": violations,
         "attempt_log": args.attempt_log,
     });
     if spooled {
@@ -518,10 +519,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             dead_letter_path.display()
         );
     }
-    if order.violations() > 0 {
+    if violations > 0 {
         eprintln!(
-            "deskhook: {} delivery(ies) came before an earlier event of their ticket",
-            order.violations()
+            "deskhook: {violations} delivery(ies) came before an earlier event of their ticket"
         );
     }
     let relays_ok = match &end_to_end {
@@ -532,7 +532,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         }
         Some(Ok(e2e)) => e2e.complain(delivered, wait),
     };
-    Ok(if all && relays_ok && order.violations() == 0 {
+    Ok(if all && relays_ok && violations == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
