@@ -274,6 +274,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let mut delivery = DeliveryConfig::default();
     delivery.queue_capacity = queue_capacity;
     delivery.max_queued_bytes = max_queued_bytes;
+    if let Some(nice) = args.worker_nice {
+        delivery.worker_nice = nice;
+    }
     delivery.dead_letter_path = dead_letter_path.clone();
     delivery.max_in_flight = workers;
     delivery.max_threads = workers;

@@ -12,6 +12,7 @@
 //! max_in_flight = 1024            # requests in flight over all endpoints
 //! max_threads = 256               # worker threads of the blocking transport, at most
 //! thread_idle_timeout = "10s"     # an idle worker thread ends after this (one stays)
+//! worker_nice = 10                # delivery threads this far below the app's priority (0: same)
 //! max_queued_bytes = 268435456    # memory for queued events over all endpoints
 //! attempt_log = 10000             # attempts kept for the console (0: none, nor in a spool)
 //! attempt_retention = "7d"        # with a spool, how long its database keeps attempts

@@ -96,6 +96,7 @@ fn run_thread(engine: &Arc<Engine>) {
         }
     }
     let _exit = Exit(engine);
+    engine.priority().apply();
     loop {
         match engine.next_attempt() {
             Next::Attempt(attempt) => {

@@ -152,6 +152,10 @@ pub(crate) struct Args {
     /// take about 1.2 GB).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) max_queued_bytes: Option<u64>,
+    /// How far below the emitting thread's priority the delivery threads run
+    /// (`worker_nice`, 0 to 19; 0: the same priority). Defaults to the sink's default, 10.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub(super) worker_nice: Option<u8>,
     /// The approximate size of each body in bytes; the ticket's text is padded to reach it.
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     pub(super) body_size: usize,

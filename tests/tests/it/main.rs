@@ -35,3 +35,4 @@ mod spool_emit_async_awaits_the_commit;
 mod spool_flush_and_gone;
 mod spool_keeps_rows_by_endpoint;
 mod spool_refuses_what_it_cannot_use;
+mod worker_priority;

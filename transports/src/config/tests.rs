@@ -211,7 +211,7 @@ fn errors_name_the_position_and_the_fix() {
         "deskhook.toml:2:1: unknown field `queue_capacty`, expected one of `queue_capacity`, \
          `overflow`, `dead_letter_path`, `breaker`, `retry_after_max`, `shutdown_timeout`, \
          `max_payload`, `max_in_flight`, `max_threads`, `thread_idle_timeout`, \
-         `max_queued_bytes`, `attempt_log`, `attempt_retention`, `attempt_max_rows`, \
+         `worker_nice`, `max_queued_bytes`, `attempt_log`, `attempt_retention`, `attempt_max_rows`, \
          `metrics_per_endpoint` (did you mean `queue_capacity`?)"
     );
     assert_eq!(
@@ -293,7 +293,7 @@ fn errors_name_the_position_and_the_fix() {
 #[test]
 fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
     let text = "[delivery]\nmax_in_flight = 64\nmax_threads = 8\nthread_idle_timeout = \"1s\"\n\
-                max_queued_bytes = 1000000\nattempt_log = 0\nattempt_retention = \"1h\"\n\
+                worker_nice = 5\nmax_queued_bytes = 1000000\nattempt_log = 0\nattempt_retention = \"1h\"\n\
                 metrics_per_endpoint = true\n[[endpoint]]\nname = \"a\"\n\
                 url = \"https://x.example\"\ntenant = \"acme\"\nrate_limit = \"50/s\"\n\
                 rate_burst = 100\nmax_in_flight = 3\n";
@@ -308,6 +308,7 @@ fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
         (64, 8, 1_000_000)
     );
     assert_eq!(delivery.thread_idle_timeout, Duration::from_secs(1));
+    assert_eq!(delivery.worker_nice, 5);
     assert_eq!(delivery.attempt_log, 0);
     assert_eq!(delivery.attempt_retention, Duration::from_secs(3600));
     assert!(delivery.metrics_per_endpoint);
@@ -348,6 +349,11 @@ fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
     assert_eq!(
         err("[delivery]\nmax_threads = 0\n"),
         "deskhook.toml:2:15: max_threads = 0 cannot work; give at least 1 (or leave it out)"
+    );
+    assert_eq!(
+        err("[delivery]\nworker_nice = 20\n"),
+        "deskhook.toml:2:15: worker_nice = 20 is past the lowest priority; give 0 (the \
+         application's priority) to 19"
     );
 }
 

@@ -92,6 +92,7 @@ impl SinkBuilder {
         max_in_flight: usize,
         max_threads: usize,
         thread_idle_timeout: Duration,
+        worker_nice: u8,
         max_queued_bytes: usize,
         attempt_log: usize,
         attempt_retention: Duration,

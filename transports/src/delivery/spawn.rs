@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::engine::{Attempt, Next};
+use super::priority::Priority;
 use super::{AsyncTransport, AttemptError, Engine};
 use crate::error::Error;
 
@@ -19,24 +20,27 @@ use crate::error::Error;
 #[cfg(feature = "http-async")]
 pub(crate) fn runtime_here(
     thread_name: &str,
+    priority: Priority,
 ) -> Result<(tokio::runtime::Handle, Option<tokio::runtime::Runtime>), Error> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => Ok((handle, None)),
         Err(_) => {
-            let runtime = own_runtime(thread_name, 1)?;
+            let runtime = own_runtime(thread_name, 1, priority)?;
             Ok((runtime.handle().clone(), Some(runtime)))
         }
     }
 }
 
-/// A runtime with `threads` worker threads named `thread_name`.
+/// A runtime with `threads` worker threads named `thread_name`, at `priority`.
 pub(crate) fn own_runtime(
     thread_name: &str,
     threads: usize,
+    priority: Priority,
 ) -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name(thread_name)
+        .on_thread_start(move || priority.apply())
         .enable_all()
         .build()
         .map_err(|e| Error::Config(format!("cannot start a tokio runtime: {e}")))

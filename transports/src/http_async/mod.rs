@@ -82,7 +82,7 @@ impl SinkBuilder {
             tls: Mutex::new(HashMap::new()),
         };
         let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
-        let (handle, owned) = spawn::runtime_here("deskhook-http-async")?;
+        let (handle, owned) = spawn::runtime_here("deskhook-http-async", engine.priority())?;
         spawn::start(&engine, Arc::new(HyperTransport), &handle);
         let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);
         let guard = match owned {

@@ -168,6 +168,7 @@ impl NatsSinkBuilder {
         breaker: BreakerPolicy,
         shutdown_timeout: Duration,
         max_payload: usize,
+        worker_nice: u8,
     }
 
     fn config_mut(&mut self) -> &mut DeliveryConfig {
@@ -206,7 +207,9 @@ impl NatsSinkBuilder {
     /// enabled, or (with [`require_server`](NatsSinkBuilder::require_server)) when no server
     /// answers; [`Error::Open`] for a dead-letter file that cannot be opened.
     pub fn build(self) -> Result<(NatsSink, DeliveryGuard), Error> {
-        let runtime = spawn::own_runtime("deskhook-nats", 2)?;
+        let priority =
+            crate::delivery::priority::Priority::below_caller(self.delivery.config.worker_nice);
+        let runtime = spawn::own_runtime("deskhook-nats", 2, priority)?;
         let handle = runtime.handle().clone();
         let started = if tokio::runtime::Handle::try_current().is_ok() {
             // `block_on` is not allowed on a runtime's thread: wait on a thread of our own.

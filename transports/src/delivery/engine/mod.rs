@@ -17,6 +17,7 @@ use super::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
 use super::history::{AttemptEntry, AttemptLog, AttemptPage, AttemptQuery};
 use super::lane::{Counters, InFlight, LaneState};
 use super::pool::{Pool, Popped};
+use super::priority::Priority;
 use super::registry::Registry;
 use super::{
     AttemptError, AttemptRecord, Connector, DeliveryConfig, Endpoint, EventData, Hooks, Job, Lane,
@@ -54,6 +55,8 @@ pub(crate) struct Engine {
     #[cfg(feature = "_async")]
     idle_async: tokio::sync::Notify,
     stopping: AtomicBool,
+    /// The priority of the sink's own delivery threads, relative to the builder's.
+    priority: Priority,
 }
 
 impl std::fmt::Debug for Engine {
@@ -203,8 +206,14 @@ impl Engine {
             #[cfg(feature = "_async")]
             idle_async: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),
+            priority: Priority::below_caller(config.worker_nice),
             config,
         }
+    }
+
+    /// The priority of the sink's own delivery threads.
+    pub(crate) fn priority(&self) -> Priority {
+        self.priority
     }
 
     pub(crate) fn config(&self) -> &DeliveryConfig {
