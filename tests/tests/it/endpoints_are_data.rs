@@ -563,7 +563,8 @@ fn every_call_is_safe_while_events_flow(t: Transport) {
 
 fn pages_search_filter_and_follow_the_cursor(t: Transport) {
     let receiver = Receiver::ok();
-    let (sink, _guard, _dispatcher) = start(t, HttpSink::builder());
+    let (_dir, dead) = dead_letter_file();
+    let (sink, _guard, _dispatcher) = start(t, HttpSink::builder().dead_letter_path(&dead));
     let endpoints = sink.endpoints();
     for i in 0..25 {
         let tenant = if i % 2 == 0 { "acme" } else { "Globex" };

@@ -82,12 +82,18 @@ fn allowing_private_addresses_or_a_cidr_lets_the_request_through(t: Transport) {
 }
 
 fn urls_with_credentials_or_other_schemes_are_refused(t: Transport) {
+    let (_dir, dead) = dead_letter_file();
     let err = HttpSink::builder()
         .endpoint(Endpoint::new("creds", "https://user:hunter2@hooks.example.com/x").unwrap())
+        .dead_letter_path(&dead)
         .build_for(t)
         .unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    assert!(
+        !dead.exists(),
+        "a refused sink leaves no dead-letter file behind"
+    );
     let err = HttpSink::builder()
         .endpoint(Endpoint::new("ftp", "ftp://hooks.example.com/x").unwrap())
         .build_for(t)

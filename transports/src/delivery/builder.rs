@@ -209,14 +209,16 @@ impl SinkBuilder {
         };
         #[cfg(not(feature = "spool"))]
         let spooled = None;
+        // The dead-letter file is checked (and created) last, so that a sink refused for a
+        // bad endpoint leaves no file behind.
+        let mut letters_to_check = None;
         let backlog: Box<dyn super::backlog::Backlog> = match spooled {
             Some(backlog) => backlog,
             None => {
-                let letters =
-                    super::dead_letter::DeadLetterLog::new(self.config.dead_letter_path.clone());
-                letters.check()?;
+                let path = self.config.dead_letter_path.clone();
+                letters_to_check = Some(super::dead_letter::DeadLetterLog::new(path.clone()));
                 Box::new(super::backlog::MemoryBacklog {
-                    letters,
+                    letters: super::dead_letter::DeadLetterLog::new(path),
                     drop_on_stop: self.hooks.drop_on_stop,
                 })
             }
@@ -232,6 +234,9 @@ impl SinkBuilder {
         for endpoint in self.endpoints {
             let route = engine.route_for(endpoint)?;
             engine.install(route)?;
+        }
+        if let Some(letters) = letters_to_check {
+            letters.check()?;
         }
         Ok((engine, shutdown_timeout))
     }
