@@ -171,11 +171,11 @@ impl Route {
             event.tenant.as_deref().map(Into::into),
             budget,
         )?;
-        job.rendered = Some(super::Rendered {
+        job.rendered = Some(Box::new(super::Rendered {
             template: template.clone(),
             body,
             charge: None,
-        });
+        }));
         Ok(())
     }
 }

@@ -604,9 +604,17 @@ pub(crate) struct Job {
     pub(crate) row: Option<i64>,
     /// Its share of the memory budget.
     pub(crate) charge: Option<Charge>,
-    /// Its body rendered with its endpoint's payload template, kept for the retries.
-    pub(crate) rendered: Option<Rendered>,
+    /// Its body rendered with its endpoint's payload template, kept for the retries. Boxed:
+    /// most jobs have none, and a queue of jobs is read from cold memory, a job at a time
+    /// (96 bytes a job instead of 160).
+    pub(crate) rendered: Option<Box<Rendered>>,
 }
+
+// A job is read from cold memory each time it is taken (a queue of 100,000 does not stay in
+// cache): keep it small. Boxing `rendered` took it from 160 to 96 bytes, and async delivery
+// to 1,000 endpoints from about 59k to 65k deliveries/s in an A/B of 4 rounds.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Job>() <= 96);
 
 /// A body rendered with a payload template.
 #[derive(Debug)]
