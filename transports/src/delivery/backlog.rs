@@ -264,15 +264,37 @@ pub(crate) struct MemoryBacklog {
 }
 
 impl MemoryBacklog {
-    /// Queues a job for `lane`. The common case (room in the queue, lane open) appends to
-    /// the inbox and never takes the state lock; a full queue or a closed lane goes the slow
+    /// Queues a job for `lane`. The common case (room in the queue, lane open) never waits
+    /// for the state lock: the job goes straight into the schedule when the lock is free,
+    /// and to the inbox when a worker holds it. A full queue or a closed lane goes the slow
     /// way.
-    fn submit(&self, engine: &Engine, lane: &Arc<Lane>, job: Job) -> Result<(), String> {
+    fn submit(&self, engine: &Engine, lane: &Arc<Lane>, mut job: Job) -> Result<(), String> {
         let capacity = engine.config().queue_capacity.max(1);
         let queued =
             lane.inbox_len.load(Ordering::Acquire) + lane.queued_mirror.load(Ordering::Acquire);
         if queued >= capacity || lane.closed.load(Ordering::Acquire) {
             return self.submit_slow(engine, lane, job);
+        }
+        let free = match lane.state.try_lock() {
+            Ok(st) => Some(st),
+            Err(std::sync::TryLockError::Poisoned(st)) => Some(st.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        // Closing sets `closed` under the state lock: holding it and seeing it unset, the
+        // closer will find this job in the schedule.
+        if let Some(mut st) = free.filter(|_| !lane.closed.load(Ordering::SeqCst)) {
+            // Straight into the schedule, behind what the inbox holds (routed before it):
+            // one move of the job and no inbox to grow, which with thousands of endpoints
+            // meant an allocation per event.
+            engine.accepted(lane, 1);
+            drain_inbox(lane, &mut st);
+            job.seq = st.next_sequence(job.key());
+            st.schedule.push(job);
+            lane.queued_mirror
+                .store(st.schedule.queued(), Ordering::Release);
+            drop(st);
+            engine.pool().push(lane);
+            return Ok(());
         }
         engine.accepted(lane, 1);
         {
