@@ -168,7 +168,7 @@ impl Route {
         let body = template.render_shared(
             parsed,
             &event.id_text,
-            event.tenant.as_deref().map(Into::into),
+            event.tenant.clone(),
             budget,
         )?;
         job.rendered = Some(Box::new(super::Rendered {

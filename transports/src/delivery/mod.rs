@@ -370,7 +370,8 @@ pub(crate) struct EventData {
     pub(crate) key: Arc<str>,
     pub(crate) body: Bytes,
     pub(crate) content_type: &'static str,
-    pub(crate) tenant: Option<Box<str>>,
+    /// Shared, not copied, by the attempt log's entry of each attempt and by renders.
+    pub(crate) tenant: Option<Arc<str>>,
     /// The body's share of the memory budget, released with the last job.
     pub(crate) charge: Option<Charge>,
     /// The body parsed for payload templates, once for all the endpoints that have one.

@@ -698,7 +698,7 @@ impl Engine {
             at,
             event_id: event.id_text.clone(),
             endpoint: lane.name.clone(),
-            tenant: event.tenant.as_deref().map(Arc::from),
+            tenant: event.tenant.clone(),
             event_type: event.event_type,
             ticket: event.key.clone(),
             attempt: record.attempt,
