@@ -165,12 +165,7 @@ impl Route {
             })
             .as_ref()
             .map_err(Clone::clone)?;
-        let body = template.render_shared(
-            parsed,
-            &event.id_text,
-            event.tenant.clone(),
-            budget,
-        )?;
+        let body = template.render_shared(parsed, &event.id_text, event.tenant.clone(), budget)?;
         job.rendered = Some(Box::new(super::Rendered {
             template: template.clone(),
             body,
@@ -242,35 +237,51 @@ pub(crate) struct InFlight {
     pub(crate) row: Option<i64>,
 }
 
-/// The recent latencies of attempts that got a response: a ring, allocated at the first.
+/// The recent latencies of attempts that got a response, in microseconds: the latest few
+/// inline, in the endpoint's own state, moved into a ring (allocated at the first move)
+/// [`RECENT`] at a time, so that most attempts record without touching memory of their
+/// own (with thousands of endpoints, the ring's line is not in cache).
 #[derive(Debug, Default)]
 pub(crate) struct Latencies {
-    ring: Vec<Duration>,
+    recent: [u32; RECENT],
+    recent_len: usize,
+    ring: Vec<u32>,
     next: usize,
 }
 
 const LATENCY_WINDOW: usize = 1024;
 
+/// Latencies kept inline before they move into the ring.
+const RECENT: usize = 8;
+
 impl Latencies {
     pub(crate) fn record(&mut self, duration: Duration) {
-        if self.ring.len() < LATENCY_WINDOW {
-            self.ring.push(duration);
-        } else {
-            self.ring[self.next] = duration;
+        if self.recent_len == RECENT {
+            for micros in self.recent {
+                if self.ring.len() < LATENCY_WINDOW {
+                    self.ring.push(micros);
+                } else {
+                    self.ring[self.next] = micros;
+                }
+                self.next = (self.next + 1) % LATENCY_WINDOW;
+            }
+            self.recent_len = 0;
         }
-        self.next = (self.next + 1) % LATENCY_WINDOW;
+        self.recent[self.recent_len] = u32::try_from(duration.as_micros()).unwrap_or(u32::MAX);
+        self.recent_len += 1;
     }
 
-    /// The median and 99th percentile.
+    /// The median and 99th percentile of the last [`LATENCY_WINDOW`] or so.
     pub(crate) fn percentiles(&self) -> (Option<Duration>, Option<Duration>) {
-        if self.ring.is_empty() {
+        let mut values: Vec<u32> = self.ring.clone();
+        values.extend_from_slice(&self.recent[..self.recent_len]);
+        if values.is_empty() {
             return (None, None);
         }
-        let mut values = self.ring.clone();
         let last = values.len() - 1;
         let mut at = |p: usize| {
             let (_, value, _) = values.select_nth_unstable(last * p / 100);
-            *value
+            Duration::from_micros(u64::from(*value))
         };
         (Some(at(50)), Some(at(99)))
     }
