@@ -268,7 +268,7 @@ impl MemoryBacklog {
     /// for the state lock: the job goes straight into the schedule when the lock is free,
     /// and to the inbox when a worker holds it. A full queue or a closed lane goes the slow
     /// way.
-    fn submit(&self, engine: &Engine, lane: &Arc<Lane>, mut job: Job) -> Result<(), String> {
+    fn submit(&self, engine: &Engine, lane: &Arc<Lane>, job: Job) -> Result<(), String> {
         let capacity = engine.config().queue_capacity.max(1);
         let queued =
             lane.inbox_len.load(Ordering::Acquire) + lane.queued_mirror.load(Ordering::Acquire);
@@ -286,14 +286,8 @@ impl MemoryBacklog {
             // Straight into the schedule, behind what the inbox holds (routed before it):
             // one move of the job and no inbox to grow, which with thousands of endpoints
             // meant an allocation per event.
-            engine.accepted(lane, 1);
             drain_inbox(lane, &mut st);
-            job.seq = st.next_sequence(job.key());
-            st.schedule.push(job);
-            lane.queued_mirror
-                .store(st.schedule.queued(), Ordering::Release);
-            drop(st);
-            engine.pool().push(lane);
+            schedule(engine, lane, st, job);
             return Ok(());
         }
         engine.accepted(lane, 1);
@@ -333,7 +327,7 @@ impl MemoryBacklog {
     }
 
     /// `submit` when the queue is full or the lane closed: under the state lock.
-    fn submit_slow(&self, engine: &Engine, lane: &Arc<Lane>, mut job: Job) -> Result<(), String> {
+    fn submit_slow(&self, engine: &Engine, lane: &Arc<Lane>, job: Job) -> Result<(), String> {
         let name = &lane.name;
         let config = engine.config();
         let capacity = config.queue_capacity.max(1);
@@ -386,15 +380,7 @@ impl MemoryBacklog {
                 }
             }
         }
-        // The sequence is taken only when the job is queued, so numbers reach the queue in
-        // order; a gap tells the receiver that an event was dropped (drop-oldest).
-        engine.accepted(lane, 1);
-        job.seq = st.next_sequence(job.key());
-        st.schedule.push(job);
-        lane.queued_mirror
-            .store(st.schedule.queued(), Ordering::Release);
-        drop(st);
-        engine.pool().push(lane);
+        schedule(engine, lane, st, job);
         if let Some(old) = dropped {
             engine.count_dropped(lane, Some(old.event.event_type), 1);
             log::warn!(
@@ -410,6 +396,25 @@ impl MemoryBacklog {
         }
         Ok(())
     }
+}
+
+/// Queues an accepted `job` in `lane`'s schedule, under the lock `st`, which it lets go
+/// before putting the lane in the run queue. The sequence is taken only when the job is
+/// queued, so numbers reach the queue in order; a gap tells the receiver that an event was
+/// dropped (drop-oldest).
+fn schedule(
+    engine: &Engine,
+    lane: &Arc<Lane>,
+    mut st: std::sync::MutexGuard<'_, LaneState>,
+    mut job: Job,
+) {
+    engine.accepted(lane, 1);
+    job.seq = st.next_sequence(job.key());
+    st.schedule.push(job);
+    lane.queued_mirror
+        .store(st.schedule.queued(), Ordering::Release);
+    drop(st);
+    engine.pool().push(lane);
 }
 
 /// Why a closed lane refuses jobs.
