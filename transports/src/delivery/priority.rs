@@ -15,8 +15,8 @@ pub(crate) struct Priority {
     nice: Option<i32>,
 }
 
-/// The highest nice value (the lowest priority).
-const NICE_MAX: i32 = 19;
+/// The highest nice value (the lowest priority), and so the largest `worker_nice`.
+pub(crate) const NICE_MAX: u8 = 19;
 
 impl Priority {
     /// `increment` below the calling thread (the one building the sink), as
@@ -32,7 +32,7 @@ impl Priority {
         if increment == 0 {
             return None;
         }
-        base.map(|base| (base + i32::from(increment)).min(NICE_MAX))
+        base.map(|base| (base + i32::from(increment)).min(i32::from(NICE_MAX)))
     }
 
     /// Gives the calling thread this priority (a delivery thread, as it starts). The nice
@@ -98,7 +98,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert_eq!(seen, Some((base + 4).min(NICE_MAX)));
+        assert_eq!(seen, Some((base + 4).min(i32::from(NICE_MAX))));
         assert_eq!(current(), Some(base), "the calling thread is left alone");
     }
 }

@@ -141,12 +141,13 @@ impl DeliveryConfig {
                     .into(),
             ));
         }
-        if self.worker_nice > 19 {
+        let nice_max = super::priority::NICE_MAX;
+        if self.worker_nice > nice_max {
             return Err((
                 "worker_nice",
                 format!(
                     "worker_nice = {} is past the lowest priority; give 0 (the application's \
-                     priority) to 19",
+                     priority) to {nice_max}",
                     self.worker_nice
                 ),
             ));
