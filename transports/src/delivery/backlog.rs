@@ -406,10 +406,9 @@ fn schedule(
     engine: &Engine,
     lane: &Arc<Lane>,
     mut st: std::sync::MutexGuard<'_, LaneState>,
-    mut job: Job,
+    job: Job,
 ) {
     engine.accepted(lane, 1);
-    job.seq = st.next_sequence(job.key());
     st.schedule.push(job);
     lane.queued_mirror
         .store(st.schedule.queued(), Ordering::Release);
@@ -445,8 +444,7 @@ pub(crate) fn drain_inbox(lane: &Lane, st: &mut LaneState) {
         lane.inbox_len.store(0, Ordering::SeqCst);
         std::mem::take(&mut *inbox)
     };
-    for mut job in jobs {
-        job.seq = st.next_sequence(job.key());
+    for job in jobs {
         st.schedule.push(job);
     }
     lane.queued_mirror

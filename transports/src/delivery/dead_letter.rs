@@ -70,7 +70,7 @@ impl DeadLetter {
     pub(crate) fn of_job(lane: &Lane, job: &Job, reason: &str) -> DeadLetter {
         DeadLetter {
             last_status: job.last_status,
-            last_error: job.last_error.clone(),
+            last_error: job.last_error.as_deref().map(str::to_owned),
             ..DeadLetter::of(lane, &job.event, job.attempts, reason)
         }
     }

@@ -5,7 +5,6 @@
 //! A lane holds no thread and no task: the pool's workers come to it when it has work due.
 //! An idle lane is memory only (a few hundred bytes plus its settings).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -287,20 +286,11 @@ impl Latencies {
     }
 }
 
-/// How many tickets an endpoint remembers the last sequence number of. Past it, the numbers
-/// of tickets with nothing pending are forgotten (their next event starts again at 1, as
-/// after a restart), so that the memory of a long-running helpdesk does not grow with every
-/// ticket it ever had.
-pub(crate) const SEQUENCE_MEMORY: usize = 100_000;
-
 /// What a lane's lock guards.
 #[derive(Debug)]
 pub(crate) struct LaneState {
+    /// Its jobs, and its tickets' sequence numbers.
     pub(crate) schedule: Schedule,
-    /// The last `X-Deskhook-Sequence` per ticket; see [`SEQUENCE_MEMORY`].
-    sequences: HashMap<Arc<str>, u64>,
-    /// The size of `sequences` at which idle tickets are forgotten next.
-    sequence_limit: usize,
     pub(crate) breaker: Breaker,
     pub(crate) paused: bool,
     /// Disabled by a 410 until resumed.
@@ -328,8 +318,6 @@ impl LaneState {
     fn new() -> LaneState {
         LaneState {
             schedule: Schedule::default(),
-            sequences: HashMap::new(),
-            sequence_limit: SEQUENCE_MEMORY,
             breaker: Breaker::default(),
             paused: false,
             disabled: false,
@@ -343,22 +331,6 @@ impl LaneState {
             timer_at: None,
             window: Window::default(),
         }
-    }
-
-    /// The next `X-Deskhook-Sequence` of `key`, forgetting idle tickets when too many are
-    /// known.
-    pub(crate) fn next_sequence(&mut self, key: &Arc<str>) -> u64 {
-        if self.sequences.len() >= self.sequence_limit && !self.sequences.contains_key(key) {
-            let schedule = &self.schedule;
-            self.sequences
-                .retain(|ticket, _| schedule.has_ticket(ticket));
-            // If most tickets are pending, scan again only when the map has doubled: the cost
-            // stays linear in the number of tickets seen.
-            self.sequence_limit = SEQUENCE_MEMORY.max(self.sequences.len() * 2);
-        }
-        let seq = self.sequences.entry(key.clone()).or_insert(0);
-        *seq += 1;
-        *seq
     }
 
     /// Whether the pool needs a new timer to look at the lane at `at`: not when one is set
@@ -593,30 +565,6 @@ pub(crate) fn lane_for_test(name: &str) -> Arc<Lane> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn idle_tickets_are_forgotten_past_the_sequence_memory() {
-        let mut st = LaneState::new();
-        let pending: Arc<str> = "pending".into();
-        st.schedule.push(Job::for_test("pending", 0));
-        assert_eq!(st.next_sequence(&pending), 1);
-        for i in 1..SEQUENCE_MEMORY {
-            let key: Arc<str> = format!("T{i}").into();
-            assert_eq!(st.next_sequence(&key), 1);
-        }
-        assert_eq!(st.sequences.len(), SEQUENCE_MEMORY);
-        // One more ticket: the idle ones are forgotten, the pending one keeps counting.
-        let new: Arc<str> = "new".into();
-        assert_eq!(st.next_sequence(&new), 1);
-        assert_eq!(st.sequences.len(), 2);
-        assert_eq!(st.next_sequence(&pending), 2);
-        let t1: Arc<str> = "T1".into();
-        assert_eq!(
-            st.next_sequence(&t1),
-            1,
-            "a forgotten ticket starts again at 1"
-        );
-    }
 
     #[test]
     fn latency_percentiles_come_from_the_recent_ring() {

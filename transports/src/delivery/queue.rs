@@ -5,43 +5,106 @@
 //! decides how workers wait.
 
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::Job;
 
-#[derive(Debug, PartialEq, Eq)]
+/// How many tickets an endpoint remembers the last sequence number of. Past it, the numbers
+/// of tickets with nothing pending are forgotten (their next event starts again at 1, as
+/// after a restart), so that the memory of a long-running helpdesk does not grow with every
+/// ticket it ever had.
+pub(crate) const SEQUENCE_MEMORY: usize = 100_000;
+
+/// A ticket's place in [`Schedule::slots`].
+type Slot = usize;
+
+/// The slot of a ticket that never had one.
+const NO_SLOT: Slot = Slot::MAX;
+
+/// A free slot keeps its queue's buffer for the next ticket, up to this many jobs.
+const KEPT_CAPACITY: usize = 16;
+
+/// Slots kept when the schedule empties; more are let go.
+const KEPT_SLOTS: usize = 1024;
+
+/// What the schedule knows of a ticket for as long as it remembers it.
+#[derive(Debug)]
+struct Known {
+    /// Its last `X-Deskhook-Sequence`.
+    seq: u64,
+    /// The slot it was last given: its own while that slot holds its key (see
+    /// [`Schedule::holds`]), since a slot is let go without coming back here.
+    slot: Slot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TicketState {
+    /// The slot holds no ticket (it is in `free`).
+    Free,
     /// Its head job is in `ready`.
     Ready,
-    /// Its head job waits in `delayed` until the instant.
-    Delayed(Instant),
+    /// Its head job waits in `delayed`, under this tie-breaker (an entry of `delayed` with
+    /// another one is stale).
+    Delayed(u64),
     /// Its head job is being attempted; the rest wait for the outcome.
     InFlight,
 }
 
+/// The jobs of a ticket that has some queued or in flight.
 #[derive(Debug)]
 struct TicketQueue {
+    key: Option<Arc<str>>,
     jobs: VecDeque<Job>,
     state: TicketState,
 }
 
-/// Jobs of one endpoint, ordered per ticket key.
-#[derive(Debug, Default)]
+/// Jobs of one endpoint, ordered per ticket key, and the tickets' sequence numbers.
+///
+/// A ticket with work has a slot. The run queue (`ready`) and the retries (`delayed`) name
+/// slots, and a job being attempted carries its slot, so a ticket is looked up by its key
+/// once per job, when the job is queued: with thousands of endpoints each look-up is memory
+/// out of cache (about 5% of the async delivery thread's time to 1,000 endpoints when the
+/// schedule looked tickets up by key to take and to finish a job).
+#[derive(Debug)]
 pub(crate) struct Schedule {
-    tickets: HashMap<Arc<str>, TicketQueue>,
-    ready: VecDeque<Arc<str>>,
-    delayed: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
+    /// Every ticket remembered: its sequence, and the slot it was last given.
+    index: HashMap<Arc<str>, Known>,
+    slots: Vec<TicketQueue>,
+    /// Slots without a ticket, for the next ticket that gets work.
+    free: Vec<Slot>,
+    /// Slots whose head job is due. An entry whose slot is no longer `Ready` is skipped.
+    ready: VecDeque<Slot>,
+    delayed: BinaryHeap<Reverse<(Instant, u64, Slot)>>,
     /// Tie-breaker for `delayed`, so that equal instants keep insertion order.
     delayed_seq: u64,
+    /// The size of `index` at which idle tickets are forgotten next.
+    memory_limit: usize,
     queued: usize,
     in_flight: usize,
     /// Jobs of tickets whose first job waits for a retry (it and those behind it).
     held_back: usize,
     /// Withdrawn jobs [`Schedule::take`] let go since [`Schedule::take_withdrawn`].
     withdrawn: usize,
+}
+
+impl Default for Schedule {
+    fn default() -> Schedule {
+        Schedule {
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            ready: VecDeque::new(),
+            delayed: BinaryHeap::new(),
+            delayed_seq: 0,
+            memory_limit: SEQUENCE_MEMORY,
+            queued: 0,
+            in_flight: 0,
+            held_back: 0,
+            withdrawn: 0,
+        }
+    }
 }
 
 impl Schedule {
@@ -67,60 +130,93 @@ impl Schedule {
         self.queued == 0 && self.in_flight == 0
     }
 
+    /// Whether `slot` holds the work of ticket `key`.
+    fn holds(slots: &[TicketQueue], slot: Slot, key: &Arc<str>) -> bool {
+        slots
+            .get(slot)
+            .and_then(|queue| queue.key.as_ref())
+            .is_some_and(|held| Arc::ptr_eq(held, key) || **held == **key)
+    }
+
+    /// The slot of a ticket with work.
+    fn slot_of(&self, key: &Arc<str>) -> Option<Slot> {
+        let slot = self.index.get(&**key)?.slot;
+        Self::holds(&self.slots, slot, key).then_some(slot)
+    }
+
     /// How many jobs of the ticket wait (not counting one in flight).
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
-    pub(crate) fn ticket_len(&self, key: &str) -> usize {
-        self.tickets.get(key).map_or(0, |queue| queue.jobs.len())
+    pub(crate) fn ticket_len(&self, key: &Arc<str>) -> usize {
+        self.slot_of(key)
+            .map_or(0, |slot| self.slots[slot].jobs.len())
     }
 
     /// Whether the ticket has jobs queued or in flight.
+    #[cfg(test)]
     pub(crate) fn has_ticket(&self, key: &str) -> bool {
-        self.tickets.contains_key(key)
+        self.slot_of(&key.into()).is_some()
     }
 
-    /// Appends a job behind the others of its ticket.
+    /// Appends a newly accepted job behind the others of its ticket, numbering it
+    /// (`X-Deskhook-Sequence`: the ticket's last number plus one).
     pub(crate) fn push(&mut self, job: Job) {
-        self.queued += 1;
-        match self.tickets.entry(job.key().clone()) {
-            Entry::Occupied(mut entry) => {
-                let queue = entry.get_mut();
-                if matches!(queue.state, TicketState::Delayed(_)) {
-                    self.held_back += 1;
-                }
-                queue.jobs.push_back(job);
-            }
-            Entry::Vacant(entry) => {
-                let key = job.key().clone();
-                let mut jobs = VecDeque::with_capacity(1);
-                jobs.push_back(job);
-                entry.insert(TicketQueue {
-                    jobs,
-                    state: TicketState::Ready,
-                });
-                self.ready.push_back(key);
-            }
-        }
+        self.enqueue(job, None);
     }
 
-    /// Appends a job that is not due before `at` (a retry read back from the spool). Only a
-    /// ticket's first job can be waiting for a retry, so behind others it just queues.
+    /// [`Schedule::push`] for a job that is not due before `at` (a retry read back from the
+    /// spool). Only a ticket's first job can be waiting for a retry, so behind others it
+    /// just queues.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn push_at(&mut self, job: Job, at: Instant) {
-        if self.tickets.contains_key(job.key()) {
-            return self.push(job);
+        self.enqueue(job, Some(at));
+    }
+
+    fn enqueue(&mut self, mut job: Job, at: Option<Instant>) {
+        if self.index.len() >= self.memory_limit && !self.index.contains_key(&**job.key()) {
+            self.forget_idle();
         }
         self.queued += 1;
-        self.held_back += 1;
-        let key = job.key().clone();
-        self.tickets.insert(
-            key.clone(),
-            TicketQueue {
-                jobs: VecDeque::from([job]),
-                state: TicketState::Delayed(at),
-            },
-        );
-        self.delayed_seq += 1;
-        self.delayed.push(Reverse((at, self.delayed_seq, key)));
+        let known = self.index.entry(job.key().clone()).or_insert(Known {
+            seq: 0,
+            slot: NO_SLOT,
+        });
+        known.seq += 1;
+        job.seq = known.seq;
+        if Self::holds(&self.slots, known.slot, job.key()) {
+            let queue = &mut self.slots[known.slot];
+            if matches!(queue.state, TicketState::Delayed(_)) {
+                self.held_back += 1;
+            }
+            queue.jobs.push_back(job);
+            return;
+        }
+        // The ticket had no work: it takes a slot, due now or at `at`.
+        let state = match at {
+            None => TicketState::Ready,
+            Some(_) => {
+                self.delayed_seq += 1;
+                TicketState::Delayed(self.delayed_seq)
+            }
+        };
+        let slot = Self::occupy(&mut self.slots, &mut self.free, job.key().clone(), state);
+        known.slot = slot;
+        self.slots[slot].jobs.push_back(job);
+        match at {
+            None => self.ready.push_back(slot),
+            Some(at) => {
+                self.held_back += 1;
+                self.delayed.push(Reverse((at, self.delayed_seq, slot)));
+            }
+        }
+    }
+
+    /// Forgets the sequence numbers of tickets with no work. If most tickets have work, the
+    /// next pass waits until the index has doubled: the cost stays linear in the tickets seen.
+    fn forget_idle(&mut self) {
+        let slots = &self.slots;
+        self.index
+            .retain(|key, known| Self::holds(slots, known.slot, key));
+        self.memory_limit = SEQUENCE_MEMORY.max(self.index.len() * 2);
     }
 
     /// Makes the jobs due at `now` ready; whether one is.
@@ -129,26 +225,27 @@ impl Schedule {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, _, key))) = self.delayed.pop() else {
+            let Some(Reverse((_, n, slot))) = self.delayed.pop() else {
                 break;
             };
-            if let Some(queue) = self.tickets.get_mut(&key)
-                && queue.state == TicketState::Delayed(at)
+            if let Some(queue) = self.slots.get_mut(slot)
+                && queue.state == TicketState::Delayed(n)
             {
                 queue.state = TicketState::Ready;
                 self.held_back -= queue.jobs.len();
-                self.ready.push_back(key);
+                self.ready.push_back(slot);
             }
         }
         !self.ready.is_empty()
     }
 
-    /// Takes the next job that is due at `now`, marking its ticket in flight. Withdrawn
+    /// Takes the next job that is due at `now`, marking its ticket in flight; the job
+    /// carries its ticket's slot to [`Schedule::done`] or [`Schedule::retry_at`]. Withdrawn
     /// jobs on the way are let go (see [`Schedule::take_withdrawn`]).
     pub(crate) fn take(&mut self, now: Instant) -> Option<Job> {
         self.promote(now);
-        while let Some(key) = self.ready.pop_front() {
-            let Some(queue) = self.tickets.get_mut(&key) else {
+        while let Some(slot) = self.ready.pop_front() {
+            let Some(queue) = self.slots.get_mut(slot) else {
                 continue;
             };
             if queue.state != TicketState::Ready {
@@ -163,13 +260,15 @@ impl Schedule {
                     next => break next,
                 }
             };
-            let Some(job) = job else {
-                self.tickets.remove(&key);
+            let Some(mut job) = job else {
+                self.vacate(slot);
                 continue;
             };
             queue.state = TicketState::InFlight;
             self.queued -= 1;
             self.in_flight += 1;
+            // A slot past `u32` (four billion tickets with work) is found by key instead.
+            job.slot = u32::try_from(slot).unwrap_or(u32::MAX);
             return Some(job);
         }
         None
@@ -191,17 +290,29 @@ impl Schedule {
         !self.ready.is_empty()
     }
 
-    /// The in-flight job of its ticket is finished for good (delivered or given up): the
-    /// ticket's next job, if any, becomes ready.
-    pub(crate) fn done(&mut self, key: &Arc<str>) {
+    /// The slot of the ticket of `job`, taken by [`Schedule::take`]: the one it carries,
+    /// else (a job the schedule did not hand out) found by key.
+    fn slot_of_taken(&self, job: &Job) -> Option<Slot> {
+        let carried = usize::try_from(job.slot).unwrap_or(NO_SLOT);
+        if Self::holds(&self.slots, carried, job.key()) {
+            return Some(carried);
+        }
+        self.slot_of(job.key())
+    }
+
+    /// The in-flight `job` is finished for good (delivered or given up): its ticket's next
+    /// job, if any, becomes ready.
+    pub(crate) fn done(&mut self, job: &Job) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if let Some(queue) = self.tickets.get_mut(key) {
-            if queue.jobs.is_empty() {
-                self.tickets.remove(key);
-            } else {
-                queue.state = TicketState::Ready;
-                self.ready.push_back(key.clone());
-            }
+        let Some(slot) = self.slot_of_taken(job) else {
+            return;
+        };
+        let queue = &mut self.slots[slot];
+        if queue.jobs.is_empty() {
+            self.vacate(slot);
+        } else {
+            queue.state = TicketState::Ready;
+            self.ready.push_back(slot);
         }
     }
 
@@ -210,38 +321,51 @@ impl Schedule {
     pub(crate) fn retry_at(&mut self, job: Job, at: Instant) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.queued += 1;
-        let key = job.key().clone();
-        let queue = self
-            .tickets
-            .entry(key.clone())
-            .or_insert_with(|| TicketQueue {
-                jobs: VecDeque::new(),
-                state: TicketState::InFlight,
-            });
-        queue.jobs.push_front(job);
-        queue.state = TicketState::Delayed(at);
-        self.held_back += queue.jobs.len();
         self.delayed_seq += 1;
-        self.delayed.push(Reverse((at, self.delayed_seq, key)));
+        let n = self.delayed_seq;
+        let slot = match self.slot_of_taken(&job) {
+            Some(slot) => slot,
+            // Not a job the schedule handed out: its ticket gets a slot again.
+            None => {
+                let slot = Self::occupy(
+                    &mut self.slots,
+                    &mut self.free,
+                    job.key().clone(),
+                    TicketState::InFlight,
+                );
+                let known = self
+                    .index
+                    .entry(job.key().clone())
+                    .or_insert(Known { seq: job.seq, slot });
+                known.slot = slot;
+                slot
+            }
+        };
+        let queue = &mut self.slots[slot];
+        queue.jobs.push_front(job);
+        queue.state = TicketState::Delayed(n);
+        self.held_back += queue.jobs.len();
+        self.delayed.push(Reverse((at, n, slot)));
     }
 
     /// Removes the oldest queued job (smallest `order`) to make room under the drop-oldest
     /// policy. Jobs in flight are not in the queues and are never taken.
     pub(crate) fn pop_oldest(&mut self) -> Option<Job> {
-        let key = self
-            .tickets
+        let slot = self
+            .slots
             .iter()
-            .filter_map(|(key, q)| q.jobs.front().map(|job| (job.order, key.clone())))
+            .enumerate()
+            .filter_map(|(slot, q)| q.jobs.front().map(|job| (job.order, slot)))
             .min_by_key(|(order, _)| *order)
-            .map(|(_, key)| key)?;
-        let queue = self.tickets.get_mut(&key)?;
-        // A delayed ticket's next job inherits the wait: the heap entry names the ticket.
+            .map(|(_, slot)| slot)?;
+        let queue = &mut self.slots[slot];
+        // A delayed ticket's next job inherits the wait: the heap entry names the slot.
         let job = queue.jobs.pop_front()?;
         if matches!(queue.state, TicketState::Delayed(_)) {
             self.held_back -= 1;
         }
         if queue.jobs.is_empty() && queue.state != TicketState::InFlight {
-            self.tickets.remove(&key);
+            self.vacate(slot);
         }
         self.queued -= 1;
         Some(job)
@@ -250,20 +374,68 @@ impl Schedule {
     /// Removes every queued job (not those in flight), oldest first.
     pub(crate) fn drain(&mut self) -> Vec<Job> {
         let mut jobs: Vec<Job> = Vec::with_capacity(self.queued);
-        let mut keep = HashMap::new();
-        for (key, mut queue) in self.tickets.drain() {
+        let mut slot = 0;
+        // `vacate` may shrink `slots` once the last ticket goes.
+        while let Some(queue) = self.slots.get_mut(slot) {
             jobs.extend(queue.jobs.drain(..));
-            if queue.state == TicketState::InFlight {
-                keep.insert(key, queue);
+            if !matches!(queue.state, TicketState::Free | TicketState::InFlight) {
+                self.vacate(slot);
             }
+            slot += 1;
         }
-        self.tickets = keep;
         self.ready.clear();
         self.delayed.clear();
         self.queued = 0;
         self.held_back = 0;
         jobs.sort_by_key(|job| job.order);
         jobs
+    }
+
+    /// A slot for a ticket that gets work: a free one (with its buffer) or a new one.
+    fn occupy(
+        slots: &mut Vec<TicketQueue>,
+        free: &mut Vec<Slot>,
+        key: Arc<str>,
+        state: TicketState,
+    ) -> Slot {
+        if let Some(slot) = free.pop() {
+            let queue = &mut slots[slot];
+            queue.key = Some(key);
+            queue.state = state;
+            return slot;
+        }
+        slots.push(TicketQueue {
+            key: Some(key),
+            jobs: VecDeque::new(),
+            state,
+        });
+        slots.len() - 1
+    }
+
+    /// Lets go of an empty ticket's slot, keeping a small buffer for the next ticket. The
+    /// index keeps naming the slot; [`Schedule::holds`] tells that it is no longer the
+    /// ticket's. Once nothing is queued or in flight, the slots past [`KEPT_SLOTS`] go too: a
+    /// burst of many tickets does not keep its memory.
+    fn vacate(&mut self, slot: Slot) {
+        let Some(queue) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if queue.state == TicketState::Free {
+            return;
+        }
+        queue.key = None;
+        queue.state = TicketState::Free;
+        if queue.jobs.capacity() > KEPT_CAPACITY {
+            queue.jobs = VecDeque::new();
+        }
+        self.free.push(slot);
+        if self.slots.len() > KEPT_SLOTS && self.free.len() == self.slots.len() {
+            self.slots.truncate(KEPT_SLOTS);
+            self.slots.shrink_to_fit();
+            self.free = (0..KEPT_SLOTS).collect();
+            self.ready.clear();
+            self.delayed.clear();
+        }
     }
 }
 
@@ -295,10 +467,11 @@ mod tests {
         assert_eq!(b.order, 3, "B goes while A1 is in flight; A2 waits");
         assert!(s.take(now).is_none());
         assert_eq!((s.queued(), s.in_flight()), (1, 2));
-        s.done(a1.key());
-        assert_eq!(s.take(now).unwrap().order, 2);
-        s.done(b.key());
-        s.done(&"A".into());
+        s.done(&a1);
+        let a2 = s.take(now).unwrap();
+        assert_eq!(a2.order, 2);
+        s.done(&b);
+        s.done(&a2);
         assert!(s.is_idle());
     }
 
@@ -329,12 +502,12 @@ mod tests {
             "B's only job is withdrawn; A waits for A1"
         );
         assert_eq!(s.take_withdrawn(), 1);
-        s.done(a1.key());
+        s.done(&a1);
         let a4 = s.take(now).unwrap();
         assert_eq!(a4.order, 4, "A2 and A3 are let go, A4 (not withdrawn) goes");
         assert_eq!((s.take_withdrawn(), s.take_withdrawn()), (2, 0));
         assert_eq!((s.queued(), s.in_flight()), (0, 1));
-        s.done(a4.key());
+        s.done(&a4);
         assert!(s.is_idle());
     }
 
@@ -351,7 +524,7 @@ mod tests {
         assert_eq!(s.next_due(), Some(later));
         let again = s.take(later).unwrap();
         assert_eq!(again.order, 1);
-        s.done(again.key());
+        s.done(&again);
         assert_eq!(s.take(later).unwrap().order, 2);
     }
 
@@ -371,7 +544,7 @@ mod tests {
         assert_eq!(s.next_due(), Some(later));
         let a1 = s.take(later).unwrap();
         assert_eq!(a1.order, 1);
-        s.done(a1.key());
+        s.done(&a1);
         assert_eq!(s.take(later).unwrap().order, 2);
     }
 
@@ -414,8 +587,112 @@ mod tests {
         assert_eq!(s.pop_oldest().unwrap().order, 3);
         assert!(s.pop_oldest().is_none());
         assert_eq!(s.queued(), 0);
-        s.done(a1.key());
+        s.done(&a1);
         assert!(s.is_idle());
+    }
+
+    #[test]
+    fn jobs_are_numbered_per_ticket_and_idle_tickets_forgotten_past_the_memory() {
+        let now = Instant::now();
+        let mut s = Schedule::default();
+        s.push(job("pending", 0));
+        let first = s.take(now).unwrap();
+        assert_eq!(first.seq, 1);
+        for i in 1..SEQUENCE_MEMORY {
+            s.push(job(&format!("T{i}"), 0));
+            let taken = s.take(now).unwrap();
+            assert_eq!(taken.seq, 1);
+            s.done(&taken);
+        }
+        assert_eq!(s.index.len(), SEQUENCE_MEMORY);
+        assert!(s.slots.len() <= 2, "idle tickets keep no slot");
+        // One more ticket: the idle ones are forgotten, the pending one keeps counting.
+        s.push(job("new", 0));
+        assert_eq!(s.index.len(), 2);
+        s.push(job("pending", 2));
+        s.push(job("T1", 3));
+        s.done(&first);
+        let mut seqs: Vec<(String, u64)> = Vec::new();
+        while let Some(taken) = s.take(now) {
+            seqs.push((taken.key().to_string(), taken.seq));
+            s.done(&taken);
+        }
+        seqs.sort();
+        assert_eq!(
+            seqs,
+            [("T1".into(), 1), ("new".into(), 1), ("pending".into(), 2)],
+            "a forgotten ticket starts again at 1"
+        );
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn a_burst_of_tickets_gives_its_slots_back_when_it_is_over() {
+        let now = Instant::now();
+        let mut s = Schedule::default();
+        for i in 0..5000u64 {
+            s.push(job(&format!("T{i}"), i));
+        }
+        assert_eq!(s.slots.len(), 5000);
+        let mut taken = Vec::new();
+        while let Some(job) = s.take(now) {
+            taken.push(job);
+        }
+        assert_eq!(taken.len(), 5000);
+        for job in &taken {
+            s.done(job);
+        }
+        assert_eq!(s.slots.len(), KEPT_SLOTS);
+        assert_eq!(s.free.len(), KEPT_SLOTS);
+        assert!(!s.has_ticket("T1"));
+        s.push(job("T1", 1));
+        assert_eq!(s.take(now).unwrap().seq, 2, "its number is remembered");
+    }
+
+    #[test]
+    fn a_slot_let_go_and_taken_again_is_not_taken_twice() {
+        let now = Instant::now();
+        let mut s = Schedule::default();
+        s.push(job("A", 1));
+        // Drop-oldest empties A while its slot is in the run queue; B takes the slot.
+        assert_eq!(s.pop_oldest().unwrap().order, 1);
+        s.push(job("B", 2));
+        s.push(job("B", 3));
+        let b2 = s.take(now).unwrap();
+        assert_eq!(b2.order, 2);
+        assert!(
+            s.take(now).is_none(),
+            "B3 waits for B2, through both run-queue entries of the slot"
+        );
+        s.done(&b2);
+        assert_eq!(s.take(now).unwrap().order, 3);
+    }
+
+    #[test]
+    fn a_job_that_lost_its_slot_is_found_by_its_ticket() {
+        let now = Instant::now();
+        let later = now + Duration::from_millis(50);
+        let mut s = Schedule::default();
+        s.push(job("A", 1));
+        s.push(job("A", 2));
+        s.push(job("B", 3));
+        let mut a1 = s.take(now).unwrap();
+        let b3 = s.take(now).unwrap();
+        assert_ne!(a1.slot, b3.slot);
+        // Carrying B's slot, or none: the ticket's own slot is found by key.
+        a1.slot = b3.slot;
+        s.retry_at(a1, later);
+        assert!(s.take(now).is_none(), "A2 waits behind A1's retry");
+        let mut again = s.take(later).unwrap();
+        assert_eq!(again.order, 1);
+        again.slot = u32::MAX;
+        s.done(&again);
+        let a2 = s.take(later).unwrap();
+        assert_eq!((a2.order, a2.seq), (2, 2));
+        s.done(&a2);
+        s.done(&b3);
+        assert!(s.is_idle());
+        assert!(!s.has_ticket("A") && !s.has_ticket("B"));
     }
 
     #[test]
@@ -434,7 +711,7 @@ mod tests {
             [("B".into(), 1), ("A".into(), 2), ("C".into(), 3)]
         );
         assert_eq!((s.queued(), s.in_flight()), (0, 1));
-        s.done(a0.key());
+        s.done(&a0);
         assert!(s.is_idle());
         assert!(s.take(now + Duration::from_secs(120)).is_none());
     }

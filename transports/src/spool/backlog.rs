@@ -118,7 +118,6 @@ fn admit(
         return false;
     };
     job.charge = Some(charge);
-    job.seq = st.next_sequence(job.key());
     match due.and_then(|due| due.duration_since(wall).ok()) {
         Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
         _ => st.schedule.push(job),

@@ -426,7 +426,10 @@ impl SpoolStore {
         let mut job = Job::new(Arc::new(event), row.unsigned_abs());
         job.attempts = r.get(6).map_err(|e| format!("bad attempts: {e}"))?;
         job.last_status = r.get(8).map_err(|e| format!("bad last_status: {e}"))?;
-        job.last_error = r.get(9).map_err(|e| e.to_string())?;
+        job.last_error = r
+            .get::<_, Option<String>>(9)
+            .map_err(|e| e.to_string())?
+            .map(Into::into);
         job.row = Some(row);
         Ok((job, due))
     }
@@ -461,7 +464,7 @@ impl SpoolStore {
                 attempts: job.attempts,
                 next_at: unix_ms(next_at),
                 last_status: job.last_status,
-                last_error: job.last_error.clone(),
+                last_error: job.last_error.as_deref().map(str::to_owned),
             });
         }
     }

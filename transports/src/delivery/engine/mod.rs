@@ -523,7 +523,7 @@ impl Engine {
             }
             Err(err) => {
                 job.last_status = None;
-                job.last_error = Some(err.message.clone());
+                job.last_error = Some(err.message.as_str().into());
                 (
                     Reply::Error {
                         message: &err.message,
@@ -570,7 +570,7 @@ impl Engine {
                 // Recorded before the ticket's next job can go, so that the store sees a
                 // ticket's outcomes in order.
                 self.backlog.delivered(&job);
-                st.schedule.done(job.key());
+                st.schedule.done(&job);
             }
             Decision::Retry { delay } => {
                 self.count(lane, |c| &c.retried, 1);
@@ -666,7 +666,7 @@ impl Engine {
         }
         if let Some((job, _, _)) = dead {
             let mut st = lock(&lane.state);
-            st.schedule.done(job.key());
+            st.schedule.done(&job);
             let ready = st.schedule.has_ready();
             drop(st);
             if ready {
