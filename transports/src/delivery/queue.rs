@@ -398,15 +398,18 @@ impl Schedule {
         key: Arc<str>,
         state: TicketState,
     ) -> Slot {
+        // Most tickets have one job at a time: room for one, not the four a first push
+        // would make (a job is 96 bytes; with 1,000 endpoints down, 60 MB more).
         if let Some(slot) = free.pop() {
             let queue = &mut slots[slot];
             queue.key = Some(key);
             queue.state = state;
+            queue.jobs.reserve_exact(1);
             return slot;
         }
         slots.push(TicketQueue {
             key: Some(key),
-            jobs: VecDeque::new(),
+            jobs: VecDeque::with_capacity(1),
             state,
         });
         slots.len() - 1
