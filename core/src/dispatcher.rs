@@ -63,8 +63,9 @@ impl Route {
             },
         };
         self.failed.fetch_add(1, Ordering::Relaxed);
-        log::warn!(
+        log::log!(
             target: LOG_TARGET,
+            not_taken_level(&err),
             "event {} ({} on ticket {}) not taken: {err}",
             emitted.id(),
             emitted.event_type(),
@@ -100,6 +101,15 @@ impl Route {
                 source: format!("panicked in flush: {}", panic_message(&panic)).into(),
             }),
         }
+    }
+}
+
+/// How loud a sink's refusal is logged: at warn, unless the sink logged it already.
+fn not_taken_level(err: &Error) -> log::Level {
+    if err.is_logged() {
+        log::Level::Debug
+    } else {
+        log::Level::Warn
     }
 }
 
@@ -589,5 +599,19 @@ impl fmt::Debug for DispatcherBuilder {
         f.debug_struct("DispatcherBuilder")
             .field("sinks", &names)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_the_sink_logged_is_not_warned_again() {
+        assert_eq!(
+            not_taken_level(&Error::sink_logged("queue full")),
+            log::Level::Debug
+        );
+        assert_eq!(not_taken_level(&Error::sink("disk full")), log::Level::Warn);
     }
 }

@@ -135,6 +135,23 @@ impl Error {
         }
     }
 
+    /// [`Error::sink`] for an error the sink has logged itself (a dropped or dead-lettered
+    /// event, with the reason): the dispatcher counts it like any other but logs it at debug
+    /// level only, so that one refusal is not told twice. `is_logged` tells it apart; its
+    /// message is the same.
+    pub fn sink_logged(source: impl Into<BoxError>) -> Error {
+        Error::Sink {
+            sink: String::new(),
+            source: Box::new(Logged(source.into())),
+        }
+    }
+
+    /// Whether the sink that returned this error logged it already (see
+    /// [`Error::sink_logged`]).
+    pub fn is_logged(&self) -> bool {
+        matches!(self, Error::Sink { source, .. } if source.is::<Logged>())
+    }
+
     /// Whether a received webhook failed verification: a header is missing, the timestamp is
     /// malformed or out of tolerance, no signature matches, a Usedesk secret does not match,
     /// or the body is in a format the receiver cannot authenticate. Receivers answer these with
@@ -264,6 +281,22 @@ impl std::error::Error for Error {
             Error::Sink { source, .. } => Some(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+/// The source of an [`Error::sink_logged`]: the sink's error as it is, marked as logged.
+#[derive(Debug)]
+struct Logged(BoxError);
+
+impl fmt::Display for Logged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Logged {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 
@@ -430,6 +463,20 @@ mod tests {
         );
         assert_eq!(err.input(), "teleport");
         assert_eq!("".parse::<Action>().unwrap_err().suggestion(), None);
+    }
+
+    #[test]
+    fn a_logged_sink_error_says_so_and_reads_the_same() {
+        let logged = Error::sink_logged("queue full; event dropped").with_sink_name("crm");
+        let plain = Error::sink("queue full; event dropped").with_sink_name("crm");
+        assert!(logged.is_logged());
+        assert!(!plain.is_logged());
+        assert_eq!(logged.to_string(), plain.to_string());
+        assert_eq!(
+            logged.to_string(),
+            "sink 'crm' failed: queue full; event dropped"
+        );
+        assert!(!Error::DispatcherAlreadySet.is_logged());
     }
 
     #[test]

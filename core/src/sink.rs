@@ -317,7 +317,9 @@ pub trait EventSink: Send + Sync {
     ///
     /// # Errors
     ///
-    /// Any failure, usually wrapped with [`Error::sink`].
+    /// Any failure, usually wrapped with [`Error::sink`]. The dispatcher counts it in the
+    /// sink's `failed` and logs it at warn; a sink that logs its refusals itself returns
+    /// them as [`Error::sink_logged`], which the dispatcher logs at debug only.
     fn send(&self, event: &Emitted<'_>) -> Result<(), Error>;
 
     /// Writes out what the sink buffers, waiting at most `timeout`. Defaults to nothing.
@@ -385,7 +387,9 @@ pub trait AsyncEventSink: Send + Sync {
     ///
     /// # Errors
     ///
-    /// Any failure, usually wrapped with [`Error::sink`].
+    /// Any failure, usually wrapped with [`Error::sink`]. The dispatcher counts it in the
+    /// sink's `failed` and logs it at warn; a sink that logs its refusals itself returns
+    /// them as [`Error::sink_logged`], which the dispatcher logs at debug only.
     async fn send(&self, event: &Emitted<'_>) -> Result<(), Error>;
 
     /// Writes out what the sink buffers, waiting at most `timeout`. Defaults to nothing.

@@ -1,6 +1,7 @@
 //! NATS unreachable (nothing listens on the port): the sink starts anyway, events wait in the
 //! bounded queue, and once it is full drop-newest drops them — each one counted in the
-//! sink's and the dispatcher's stats and logged, never lost silently.
+//! sink's and the dispatcher's stats and logged, never lost silently. And a drop that `emit`
+//! is told of is logged once, not again by the dispatcher.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,12 +29,20 @@ impl log::Log for Capture {
 
 static LOG: Capture = Capture(Mutex::new(Vec::new()));
 
+/// Installs [`LOG`] as the process's logger, once for the tests of this file.
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&LOG).expect("the only logger of this test binary");
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
 #[test]
 fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
     // The logger is the process's: it also takes the other tests' records, so the checks
     // below look only at messages that name this test's server or its 4-event queue.
-    log::set_logger(&LOG).expect("the only logger of this test binary");
-    log::set_max_level(log::LevelFilter::Warn);
+    capture_logs();
     let url = format!("nats://127.0.0.1:{}", free_port());
     let (_dir, dead) = dead_letter_file();
     let (sink, guard) = NatsSink::builder(&url)
@@ -100,4 +109,45 @@ fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
     let letters = deskhook_transports::delivery::read_dead_letters(&dead).unwrap();
     assert_eq!(letters.len(), 5);
     assert!(letters.iter().all(|l| l.endpoint == "nats"));
+}
+
+#[test]
+fn a_drop_emit_is_told_of_is_logged_once() {
+    capture_logs();
+    let (_dir, dead) = dead_letter_file();
+    // A paused endpoint with room for one event, and `block` (which routes on the emitting
+    // thread): the second event waits 10 ms for room and is dropped, and `emit` is told.
+    let endpoint = deskhook_transports::delivery::Endpoint::new("paused", "http://127.0.0.1:9/")
+        .unwrap()
+        .allow_private(true);
+    let (sink, _guard) = deskhook_transports::http_blocking::HttpSink::builder()
+        .endpoint(endpoint)
+        .queue_capacity(1)
+        .overflow(OverflowPolicy::Block {
+            timeout: Duration::from_millis(10),
+        })
+        .dead_letter_path(&dead)
+        .shutdown_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    sink.endpoints().pause("paused").unwrap();
+    let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("LOGGED-ONCE-1"), &user);
+    dispatcher.emit(Action::Create, &ticket("LOGGED-ONCE-2"), &user);
+    assert_eq!(sink.endpoints().get("paused").unwrap().stats.dropped, 1);
+    assert_eq!(dispatcher.stats().sinks[0].failed, 1, "emit was told");
+    let told: Vec<String> = LOG
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.contains("on ticket LOGGED-ONCE-2)"))
+        .cloned()
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains("endpoint 'paused': queue full (1 events, overflow block"),
+        "{told:?}"
+    );
 }

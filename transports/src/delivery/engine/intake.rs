@@ -15,12 +15,25 @@ use crate::error::Error;
 /// An event and the endpoints it goes to.
 type Targets = (EventData, Lanes);
 
-/// What `emit` returns for the problems of its endpoints.
+/// What `emit` returns for the problems of its endpoints, each logged already where it
+/// happened (a drop, a dead letter): the dispatcher does not log them again.
 fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(deskhook::Error::sink(problems.join("; ")))
+        Err(deskhook::Error::sink_logged(problems.join("; ")))
+    }
+}
+
+/// [`sink_result`] with the failure of a wait for the disk, which nothing logged.
+fn commit_result(problems: Vec<String>, commit: Result<(), Error>) -> Result<(), deskhook::Error> {
+    match commit {
+        Ok(()) => sink_result(problems),
+        Err(err) => {
+            let mut all = problems;
+            all.push(err.to_string());
+            Err(deskhook::Error::sink(all.join("; ")))
+        }
     }
 }
 
@@ -91,13 +104,12 @@ impl Engine {
             Ok(None) => return Ok(()),
             Err(problems) => return sink_result(problems),
         };
-        let mut accepted = self.backlog.accept(self, event, lanes);
-        if let (true, Some(receipt)) = (accepted.wait, &accepted.receipt)
-            && let Err(err) = receipt.wait(Duration::MAX)
-        {
-            accepted.problems.push(err.to_string());
-        }
-        sink_result(accepted.problems)
+        let accepted = self.backlog.accept(self, event, lanes);
+        let commit = match (accepted.wait, &accepted.receipt) {
+            (true, Some(receipt)) => receipt.wait(Duration::MAX),
+            _ => Ok(()),
+        };
+        commit_result(accepted.problems, commit)
     }
 
     /// [`enqueue`](Engine::enqueue) for async code: waits for the commit without blocking.
@@ -113,13 +125,12 @@ impl Engine {
             Ok(None) => return Ok(()),
             Err(problems) => return sink_result(problems),
         };
-        let mut accepted = self.backlog.accept(self, event, lanes);
-        if let (true, Some(receipt)) = (accepted.wait, accepted.receipt)
-            && let Err(err) = receipt.await
-        {
-            accepted.problems.push(err.to_string());
-        }
-        sink_result(accepted.problems)
+        let accepted = self.backlog.accept(self, event, lanes);
+        let commit = match (accepted.wait, accepted.receipt) {
+            (true, Some(receipt)) => receipt.await,
+            _ => Ok(()),
+        };
+        commit_result(accepted.problems, commit)
     }
 
     /// Queues `emitted` like [`enqueue`](Engine::enqueue) but never waits: the receipt says
