@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deskhook::Action;
-use deskhook_tests::{Answer, Receiver, Transport, endpoint, start, ticket};
+use deskhook_tests::{Answer, Receiver, Transport, dead_letter_file, endpoint, start, ticket};
 use deskhook_transports::http_blocking::HttpSink;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing::field::{Field, Visit};
@@ -78,10 +78,13 @@ fn deliver_three_events_twice_each(t: Transport) {
             204
         })
     });
+    // Its dead letters in a directory of its own, not the working directory.
+    let (_dir, dead) = dead_letter_file();
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
             .metrics_per_endpoint(true)
+            .dead_letter_path(&dead)
             .endpoint(endpoint("crm", &receiver, "0s,1ms")),
     );
     let user = deskhook::sample::user();

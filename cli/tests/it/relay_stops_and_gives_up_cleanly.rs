@@ -161,7 +161,9 @@ fn allow_private_reaches_a_literal_loopback_ip_in_the_relays_config() {
     std::fs::write(
         &path,
         format!(
-            "[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nretry = \"0s\"\n",
+            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\n\
+             retry = \"0s\"\n",
+            dir.path().join("dead.jsonl"),
             receiver.url
         ),
     )
