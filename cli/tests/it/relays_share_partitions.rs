@@ -206,8 +206,10 @@ fn a_relay_delivers_each_event_to_its_tenants_endpoints_and_those_of_none() {
     std::fs::write(
         &config,
         format!(
-            "[[endpoint]]\nname = \"acme-crm\"\ntenant = \"acme\"\nurl = \"{}\"\nallow_private = true\n\n\
+            "[delivery]\ndead_letter_path = {:?}\n\n\
+             [[endpoint]]\nname = \"acme-crm\"\ntenant = \"acme\"\nurl = \"{}\"\nallow_private = true\n\n\
              [[endpoint]]\nname = \"audit\"\nurl = \"{}\"\nallow_private = true\n",
+            dir.path().join("dead.jsonl"),
             acme.url,
             everyone.url
         ),
