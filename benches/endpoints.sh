@@ -113,7 +113,7 @@ verdict() { # verdict VALUE OP TARGET
 echo
 echo "deskhook to many endpoints: $EVENTS events, $BODY_SIZE-byte bodies, $CONCURRENCY in flight"
 echo "over the whole sink, $TICKETS tickets, nginx on $URL"
-echo "($(nproc) cores, load average before: $load_before; median of $REPEAT runs each)"
+echo "($(nproc) cores, load average before: $load_before; median of $REPEAT interleaved rounds each)"
 echo
 printf '%-28s %12s %10s %12s %8s %7s\n' "run" "deliveries/s" "emit p50" "RSS max" "threads" "order"
 for name in blocking-1 blocking-1000 blocking-10000 async-1 async-1000 async-10000 emit-1 emit-2 emit-100000 down-1000; do
@@ -124,11 +124,22 @@ done
 echo
 printf '%-48s %10s %10s %8s\n' "ratio" "measured" "target" ""
 row() { printf '%-48s %10s %10s %8s\n' "$1" "$2" "$3 $4" "$(verdict "$2" "$3" "$4")"; }
+spread() { # spread TRANSPORT N: each round's N endpoints / the same round's 1, lowest-highest
+    local r
+    for r in $(seq 1 "$REPEAT"); do
+        ratio "$(rps "$1-$2.r$r")" "$(rps "$1-1.r$r")"
+        echo
+    done | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'
+}
 for transport in blocking async; do
     for n in 1000 10000; do
         row "$transport: $n endpoints / 1 endpoint" \
             "$(ratio "$(rps "$transport-$n")" "$(rps "$transport-1")")" ">=" 0.9
     done
+done
+for transport in blocking async; do
+    echo "  $transport, round by round: 1000 / 1 $(spread "$transport" 1000)," \
+        "10000 / 1 $(spread "$transport" 10000)"
 done
 row "emit p50: 100,000 endpoints, 50,000 tenants / 1" \
     "$(ratio "$(kb emit-100000 emit_ns_p50)" "$(kb emit-1 emit_ns_p50)")" "<=" 1.2
