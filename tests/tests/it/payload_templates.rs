@@ -2,7 +2,8 @@
 //! Zenlix action and the Usedesk and iQChannels events, in Russian and English; a templated
 //! endpoint gets the rendered body, signed (HMAC and ed25519) over what it got, the same
 //! bytes on a retry, a new body after its template changes, and a dead letter with the reason
-//! when an event cannot be rendered.
+//! when an event cannot be rendered; renders and signatures made off the async transport's
+//! delivery thread keep each ticket's order.
 
 use std::time::Duration;
 
@@ -326,6 +327,61 @@ fn a_templated_endpoint_gets_the_rendered_body_signed_and_the_same_on_a_retry(t:
     }
 }
 
+fn costly_preparations_keep_each_ticket_s_order_and_sign_what_is_sent(t: Transport) {
+    // A template of one's own and an ed25519 key: the async transport renders and signs
+    // these off its delivery thread, eight requests in flight. Each ticket's events still
+    // arrive in order, each signed over the body it arrived with.
+    let receiver = Receiver::ok();
+    let key = Secret::generate_ed25519().unwrap();
+    let public = key.public_key().unwrap();
+    let (_dir, dead) = dead_letter_file();
+    let template =
+        Template::inline(r#"{"ticket": "{{ ticket }}", "n": "{{ subject }}", "id": "{{ id }}"}"#)
+            .unwrap();
+    let (_sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                endpoint("crm", &receiver, "0s")
+                    .secrets([key])
+                    .template(template)
+                    .max_in_flight(8),
+            )
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    let (tickets, per_ticket) = (["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"], 12);
+    for i in 0..per_ticket {
+        for code in tickets {
+            let mut t = ticket(code);
+            t.subject = i.to_string();
+            dispatcher.emit(Action::ALL[i % 12], &t, &user);
+        }
+    }
+    guard.flush(Duration::from_secs(20)).unwrap();
+    let mut requests = receiver.wait_for(tickets.len() * per_ticket);
+    requests.sort_by_key(|r| r.index);
+    let mut next = std::collections::HashMap::new();
+    for request in &requests {
+        let json = request.json();
+        let n: usize = json["n"].as_str().unwrap().parse().unwrap();
+        let expected = next
+            .entry(json["ticket"].as_str().unwrap().to_owned())
+            .or_insert(0);
+        assert_eq!(n, *expected, "{json} arrived out of its ticket's order");
+        *expected += 1;
+        assert_eq!(json["id"], request.header("webhook-id").unwrap());
+        deskhook::signature::verify(
+            &request.headers,
+            &request.body,
+            std::slice::from_ref(&public),
+            Duration::from_secs(300),
+        )
+        .unwrap();
+    }
+    assert_eq!(receiver.count(), tickets.len() * per_ticket, "each once");
+}
+
 fn a_changed_template_renders_again_and_a_failed_render_is_a_dead_letter(t: Transport) {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
@@ -474,6 +530,7 @@ fn an_endpoint_is_refused_with_a_public_key_or_a_preset_without_its_variables() 
 
 for_both_transports!(
     a_templated_endpoint_gets_the_rendered_body_signed_and_the_same_on_a_retry,
+    costly_preparations_keep_each_ticket_s_order_and_sign_what_is_sent,
     a_changed_template_renders_again_and_a_failed_render_is_a_dead_letter,
     a_render_waiting_for_its_retry_is_charged_to_the_memory_budget,
     a_render_the_budget_cannot_hold_is_made_again_for_the_retry

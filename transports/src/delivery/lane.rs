@@ -21,6 +21,12 @@ use super::{
     TICKET_HEADER, Target, lock,
 };
 
+/// The body size from which an HMAC signature is worth preparing off the delivery thread.
+/// Handing an attempt to another thread and back costs about 6 µs of CPU in all: measured
+/// with the async transport on two cores, signed 4 KiB bodies went 8% slower that way and
+/// 10 KiB bodies 5–45% faster.
+pub(crate) const COSTLY_HMAC_BODY: usize = 8192;
+
 /// An endpoint's settings as the engine uses them, made once per upsert. An attempt holds
 /// the `Arc<Route>` it started with, so a change applies from the next attempt.
 #[derive(Debug)]
@@ -32,6 +38,9 @@ pub(crate) struct Route {
     pub(crate) max_in_flight: usize,
     /// One signer per secret, with the time it stops signing.
     pub(crate) signers: Vec<(Signer, Option<SystemTime>)>,
+    /// Whether a secret is an ed25519 key (a signature costs about 36 µs: see
+    /// [`Route::costly`]).
+    pub(crate) asymmetric: bool,
     /// Whether requests carry the ticket and tenant headers (NATS).
     pub(crate) event_headers: bool,
     /// Whether the target holds the endpoint's own headers (attempts leave them out).
@@ -67,11 +76,32 @@ impl Route {
                 .unwrap_or_else(|| connector.default_max_in_flight())
                 .max(1),
             signers,
+            asymmetric: endpoint
+                .secrets
+                .iter()
+                .any(|(secret, _)| secret.kind() == deskhook::signature::SecretKind::Ed25519),
             event_headers: connector.event_headers(),
             endpoint_headers_in_target: connector.endpoint_headers_in_target(),
             target,
             endpoint,
         })
+    }
+
+    /// Whether preparing `job` (see [`prepare`](Route::prepare)) costs more than handing it
+    /// to another thread and back: a template of one's own still to render, an ed25519
+    /// signature, or an HMAC over a body of [`COSTLY_HMAC_BODY`] bytes or more. The async
+    /// transport prepares such attempts off its delivery thread.
+    pub(crate) fn costly(&self, job: &Job) -> bool {
+        let renders = self.endpoint.template.as_ref().is_some_and(|template| {
+            !template.is_native()
+                && !job
+                    .rendered
+                    .as_ref()
+                    .is_some_and(|r| r.template.ptr_eq(template))
+        });
+        renders
+            || self.asymmetric
+            || (!self.signers.is_empty() && job.body().len() >= COSTLY_HMAC_BODY)
     }
 
     /// The headers of one attempt of `job`, at `now`, after rendering its body with the
@@ -545,18 +575,23 @@ impl Lane {
     }
 }
 
+/// A transport's connector for unit tests, which never connects.
+#[cfg(test)]
+struct Nowhere;
+
+#[cfg(test)]
+impl Connector for Nowhere {
+    fn target(&self, _endpoint: &Endpoint) -> Result<Target, crate::Error> {
+        Ok(Arc::new(()))
+    }
+    fn default_max_in_flight(&self) -> usize {
+        1
+    }
+}
+
 /// A lane for unit tests, whose endpoint is `name` at a loopback URL (the spool's).
 #[cfg(all(test, feature = "spool"))]
 pub(crate) fn lane_for_test(name: &str) -> Arc<Lane> {
-    struct Nowhere;
-    impl Connector for Nowhere {
-        fn target(&self, _endpoint: &Endpoint) -> Result<Target, crate::Error> {
-            Ok(Arc::new(()))
-        }
-        fn default_max_in_flight(&self) -> usize {
-            1
-        }
-    }
     let endpoint = Endpoint::new(name, "http://127.0.0.1:9/").expect("a URL");
     let route = Route::new(endpoint, &Nowhere).expect("a route");
     Arc::new(Lane::new(Arc::new(route), RowCounts::default()))
@@ -584,5 +619,42 @@ mod tests {
             latencies.record(Duration::from_millis(7));
         }
         assert_eq!(latencies.percentiles().1, Some(Duration::from_millis(7)));
+    }
+
+    #[test]
+    fn preparing_is_costly_with_a_template_of_one_s_own_ed25519_or_a_large_signed_body() {
+        use crate::template::Template;
+        use deskhook::Secret;
+        let route = |endpoint: Endpoint| Route::new(endpoint, &Nowhere).expect("a route");
+        let plain = || Endpoint::new("e", "http://127.0.0.1:9/").expect("a URL");
+        let job = |body: usize| {
+            let mut job = Job::for_test("T", 1);
+            Arc::get_mut(&mut job.event).expect("one owner").body =
+                bytes::Bytes::from(vec![b' '; body]);
+            job
+        };
+        let (small, large) = (job(100), job(COSTLY_HMAC_BODY));
+        let hmac = Secret::generate().expect("a secret");
+        let ed25519 = Secret::generate_ed25519().expect("a key");
+        let own = Template::inline(r#"{"s": "{{ subject }}"}"#).expect("a template");
+
+        assert!(!route(plain()).costly(&large), "nothing to render or sign");
+        let signed = route(plain().secrets([hmac.clone()]));
+        assert!(!signed.costly(&small) && signed.costly(&large));
+        assert!(route(plain().secrets([ed25519])).costly(&small));
+        let preset = Template::preset("slack").expect("a preset");
+        assert!(
+            !route(plain().template(preset)).costly(&small),
+            "presets run as Rust"
+        );
+        let templated = route(plain().template(own.clone()));
+        let mut rendered = job(100);
+        assert!(templated.costly(&rendered));
+        rendered.rendered = Some(Box::new(super::super::Rendered {
+            template: own,
+            body: bytes::Bytes::from_static(b"{}"),
+            charge: None,
+        }));
+        assert!(!templated.costly(&rendered), "a retry reuses its render");
     }
 }

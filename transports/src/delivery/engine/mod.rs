@@ -99,6 +99,11 @@ impl Attempt {
             .expect("an attempt holds its job until it is settled")
     }
 
+    /// Whether preparing it is worth another thread; see [`Route::costly`].
+    pub(crate) fn costly(&self) -> bool {
+        self.route.costly(self.job())
+    }
+
     /// The headers of this attempt (rendering the job's body first, when its endpoint has a
     /// payload template); see [`Route::prepare`].
     pub(crate) fn prepare(&mut self, now: SystemTime) -> Result<super::lane::Prepared, String> {
