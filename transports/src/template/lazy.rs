@@ -1,30 +1,54 @@
-//! `event`: the body's JSON as a template reaches into it. An object or an array is scanned
-//! once, when first read, for where its members are in the body (no tree is built); a
-//! member is made a value when read; `tojson` and printing of a part the template did not
-//! change copy its text from the body instead of serializing a tree again.
+//! `event`: the body's JSON as a template reaches into it. The body is indexed in one pass
+//! when the template first reads `event`: where every object's and array's members are in
+//! the text (no tree of values is built, and each character is looked at once, however deep
+//! the template reaches). A member is made a value when read; `tojson` and printing of a
+//! part the template did not change copy its text from the body instead of serializing a
+//! tree again.
+//!
+//! The body is JSON already checked (the event's own serialization, or the summary's read
+//! of a relayed body, which checks the whole text), so the index only finds tokens. Given
+//! text that is not JSON after all, it ends early and yields fewer members; it never panics.
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
-use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 /// A JSON object or array inside an event's body.
 pub(crate) struct LazyJson {
-    /// The whole body, as text (checked once, when the root was made).
-    body: Arc<str>,
-    /// This value's text in `body`.
-    at: Range<usize>,
-    members: OnceLock<Members>,
+    index: Arc<Index>,
+    node: u32,
 }
 
-/// Where an object's or an array's members are in the body.
-enum Members {
-    Map(Vec<(Arc<str>, Range<usize>)>),
-    Seq(Vec<Range<usize>>),
+/// Where the containers of one body and their members are.
+struct Index {
+    body: Arc<str>,
+    /// Every object and array, the root first.
+    nodes: Vec<Node>,
+    /// The members of every container, each container's in a run of its own.
+    members: Vec<Member>,
+}
+
+/// An object or an array.
+struct Node {
+    /// Its text in the body.
+    at: Range<u32>,
+    map: bool,
+    /// Its members' run in [`Index::members`].
+    members: Range<u32>,
+}
+
+/// A member of an object (with its key) or an array.
+#[derive(Clone)]
+struct Member {
+    /// The key's text between its quotes, as written (empty for an item of an array).
+    key: Range<u32>,
+    /// The value's text.
+    value: Range<u32>,
+    /// The value's node when it is an object or an array.
+    child: Option<u32>,
 }
 
 impl LazyJson {
@@ -34,55 +58,206 @@ impl LazyJson {
         let Ok(text) = std::str::from_utf8(body) else {
             return Value::from(());
         };
-        let trimmed = text.trim_start();
-        let start = text.len() - trimmed.len();
-        let end = start + trimmed.trim_end().len();
-        LazyJson::value(&Arc::from(text), start..end)
+        let trimmed = text.trim();
+        if !trimmed.starts_with(['{', '[']) {
+            return serde_json::from_str(trimmed).unwrap_or_default();
+        }
+        match Index::new(Arc::from(text)) {
+            Some(index) => Value::from_object(LazyJson {
+                index: Arc::new(index),
+                node: 0,
+            }),
+            None => Value::from(()),
+        }
     }
 
-    /// The value of the JSON text at `at` in `body`.
-    fn value(body: &Arc<str>, at: Range<usize>) -> Value {
-        let text = body.get(at.clone()).unwrap_or_default();
-        match text.as_bytes().first() {
-            Some(b'{' | b'[') => Value::from_object(LazyJson {
-                body: body.clone(),
-                at,
-                members: OnceLock::new(),
-            }),
-            _ => serde_json::from_str(text).unwrap_or_default(),
-        }
+    fn node(&self) -> &Node {
+        &self.index.nodes[self.node as usize]
     }
 
     /// Its JSON text, as the body has it.
     pub(crate) fn text(&self) -> &str {
-        // Members start and end on tokens, which are characters.
-        self.body.get(self.at.clone()).unwrap_or_default()
+        self.index.text(&self.node().at)
     }
 
-    fn is_map(&self) -> bool {
-        self.body.as_bytes().get(self.at.start) == Some(&b'{')
+    fn members(&self) -> &[Member] {
+        let run = &self.node().members;
+        self.index
+            .members
+            .get(run.start as usize..run.end as usize)
+            .unwrap_or_default()
     }
 
-    fn members(&self) -> &Members {
-        self.members.get_or_init(|| {
-            let text = self.text();
-            let base = self.at.start;
-            let mut de = serde_json::Deserializer::from_str(text);
-            let scanned = if self.is_map() {
-                de.deserialize_map(Scan { text, base }).map(Members::Map)
-            } else {
-                de.deserialize_seq(ScanSeq(Scan { text, base }))
-                    .map(Members::Seq)
-            };
-            // The body was JSON when it was serialized or read; a failure leaves it empty.
-            scanned.unwrap_or_else(|_| {
-                if self.is_map() {
-                    Members::Map(Vec::new())
-                } else {
-                    Members::Seq(Vec::new())
-                }
-            })
+    /// The value of `member`.
+    fn value(&self, member: &Member) -> Value {
+        match member.child {
+            Some(node) => Value::from_object(LazyJson {
+                index: self.index.clone(),
+                node,
+            }),
+            None => serde_json::from_str(self.index.text(&member.value)).unwrap_or_default(),
+        }
+    }
+
+    /// The key of `member`, unescaped.
+    fn key(&self, member: &Member) -> std::borrow::Cow<'_, str> {
+        let raw = self.index.text(&member.key);
+        if raw.contains('\\') {
+            serde_json::from_str::<String>(&format!("\"{raw}\""))
+                .unwrap_or_default()
+                .into()
+        } else {
+            raw.into()
+        }
+    }
+}
+
+impl Index {
+    /// Indexes `body`, whose first token opens an object or an array; `None` otherwise.
+    fn new(body: Arc<str>) -> Option<Index> {
+        let (nodes, members) = scan(body.as_bytes());
+        (!nodes.is_empty()).then_some(Index {
+            body,
+            nodes,
+            members,
         })
+    }
+
+    fn text(&self, at: &Range<u32>) -> &str {
+        // Ranges start and end on tokens, which are characters.
+        self.body
+            .get(at.start as usize..at.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// A container being read.
+struct Open {
+    node: u32,
+    /// Where its members start in the scratch list.
+    first: usize,
+    /// The key read for the next value (objects).
+    key: Option<Range<u32>>,
+    /// Whether a key comes next (objects: after `{` and `,`).
+    expect_key: bool,
+}
+
+/// One pass over `text`: every container and its members. Strings are crossed with
+/// `memchr` (a body is mostly strings); members gather in a scratch list while their
+/// container is open and move to their run when it closes.
+fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut members: Vec<Member> = Vec::new();
+    let mut scratch: Vec<Member> = Vec::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            open @ (b'{' | b'[') => {
+                if stack.is_empty() && !nodes.is_empty() {
+                    break; // a second value after the root: not ours to read
+                }
+                stack.push(Open {
+                    node: at(nodes.len()),
+                    first: scratch.len(),
+                    key: None,
+                    expect_key: open == b'{',
+                });
+                nodes.push(Node {
+                    at: at(i)..at(i),
+                    map: open == b'{',
+                    members: 0..0,
+                });
+                i += 1;
+            }
+            b'}' | b']' => {
+                let Some(done) = stack.pop() else { break };
+                let run = at(members.len())..at(members.len() + scratch.len() - done.first);
+                members.extend(scratch.drain(done.first..));
+                let node = &mut nodes[done.node as usize];
+                node.at.end = at(i + 1);
+                node.members = run;
+                let value = node.at.clone();
+                i += 1;
+                if let Some(parent) = stack.last_mut() {
+                    scratch.push(Member {
+                        key: parent.key.take().unwrap_or(0..0),
+                        value,
+                        child: Some(done.node),
+                    });
+                }
+            }
+            b'"' => {
+                let end = string_end(text, i);
+                let Some(parent) = stack.last_mut() else {
+                    break;
+                };
+                if parent.expect_key {
+                    parent.key = Some(at(i + 1)..at(end.saturating_sub(1)));
+                } else {
+                    scratch.push(Member {
+                        key: parent.key.take().unwrap_or(0..0),
+                        value: at(i)..at(end),
+                        child: None,
+                    });
+                }
+                i = end;
+            }
+            b':' => {
+                if let Some(parent) = stack.last_mut() {
+                    parent.expect_key = false;
+                }
+                i += 1;
+            }
+            b',' => {
+                if let Some(parent) = stack.last_mut() {
+                    parent.expect_key = nodes[parent.node as usize].map;
+                }
+                i += 1;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            _ => {
+                // A number, true, false or null: up to the next delimiter.
+                let start = i;
+                while i < text.len()
+                    && !matches!(text[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                {
+                    i += 1;
+                }
+                let Some(parent) = stack.last_mut() else {
+                    break;
+                };
+                scratch.push(Member {
+                    key: parent.key.take().unwrap_or(0..0),
+                    value: at(start)..at(i),
+                    child: None,
+                });
+            }
+        }
+    }
+    // Text cut short: what is still open ends with it.
+    while let Some(done) = stack.pop() {
+        let run = at(members.len())..at(members.len() + scratch.len() - done.first);
+        members.extend(scratch.drain(done.first..));
+        let node = &mut nodes[done.node as usize];
+        node.at.end = at(text.len());
+        node.members = run;
+    }
+    (nodes, members)
+}
+
+/// Where the string whose opening quote is at `start` ends (past its closing quote; the
+/// end of the text when it is not closed).
+fn string_end(text: &[u8], start: usize) -> usize {
+    let mut at = start + 1;
+    loop {
+        let rest = text.get(at..).unwrap_or_default();
+        match memchr::memchr2(b'"', b'\\', rest) {
+            Some(found) if rest[found] == b'\\' => at += found + 2,
+            Some(found) => return at + found + 1,
+            None => return text.len(),
+        }
     }
 }
 
@@ -94,7 +269,7 @@ impl fmt::Debug for LazyJson {
 
 impl Object for LazyJson {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        if self.is_map() {
+        if self.node().map {
             ObjectRepr::Map
         } else {
             ObjectRepr::Seq
@@ -102,81 +277,139 @@ impl Object for LazyJson {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let at = match self.members() {
-            Members::Map(members) => {
-                let key = key.as_str()?;
-                members.iter().find(|(name, _)| &**name == key)?.1.clone()
-            }
-            Members::Seq(items) => items.get(usize::try_from(key.as_i64()?).ok()?)?.clone(),
+        let members = self.members();
+        let member = if self.node().map {
+            let key = key.as_str()?;
+            members.iter().find(|m| self.key(m) == key)?
+        } else {
+            members.get(usize::try_from(key.as_i64()?).ok()?)?
         };
-        Some(LazyJson::value(&self.body, at))
+        Some(self.value(member))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        match self.members() {
-            Members::Map(members) => Enumerator::Values(
-                members
+        if self.node().map {
+            Enumerator::Values(
+                self.members()
                     .iter()
-                    .map(|(name, _)| Value::from(name.clone()))
+                    .map(|m| Value::from(self.key(m).as_ref()))
                     .collect(),
-            ),
-            Members::Seq(items) => Enumerator::Seq(items.len()),
+            )
+        } else {
+            Enumerator::Seq(self.members().len())
         }
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(match self.members() {
-            Members::Map(members) => members.len(),
-            Members::Seq(items) => items.len(),
-        })
+        Some(self.members().len())
     }
 }
 
-/// Reads where the members of an object or an array are, as offsets into the body.
-struct Scan<'t> {
-    text: &'t str,
-    base: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Scan<'_> {
-    fn range(&self, raw: &RawValue) -> Range<usize> {
-        let start = raw.get().as_ptr() as usize - self.text.as_ptr() as usize;
-        self.base + start..self.base + start + raw.get().len()
-    }
-}
-
-impl<'de> Visitor<'de> for Scan<'de> {
-    type Value = Vec<(Arc<str>, Range<usize>)>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+    fn root(json: &str) -> Value {
+        LazyJson::root(&Bytes::from(json.to_owned()))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::new();
-        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let raw: &'de RawValue = map.next_value()?;
-            members.push((Arc::from(name.as_ref()), self.range(raw)));
+    #[test]
+    fn members_are_found_at_every_depth_in_one_pass() {
+        let json = r#" {"a": 1, "b": {"c": [true, null, -2.5e3, "x\"]}"], "d": {}},
+            "e\u0041": "y", "f": [], "g": [[1], {"h": "i"}]} "#;
+        let event = root(json);
+        assert_eq!(event.get_attr("a").unwrap(), Value::from(1));
+        let b = event.get_attr("b").unwrap();
+        let c = b.get_attr("c").unwrap();
+        assert_eq!(c.len(), Some(4));
+        assert_eq!(c.get_item(&Value::from(0)).unwrap(), Value::from(true));
+        assert!(c.get_item(&Value::from(1)).unwrap().is_none());
+        assert_eq!(c.get_item(&Value::from(2)).unwrap(), Value::from(-2500.0));
+        assert_eq!(c.get_item(&Value::from(3)).unwrap(), Value::from("x\"]}"));
+        assert_eq!(b.get_attr("d").unwrap().len(), Some(0));
+        assert_eq!(
+            event.get_attr("eA").unwrap(),
+            Value::from("y"),
+            "keys unescaped"
+        );
+        assert_eq!(event.get_attr("f").unwrap().len(), Some(0));
+        let g = event.get_attr("g").unwrap();
+        assert_eq!(
+            g.get_item(&Value::from(1)).unwrap().get_attr("h").unwrap(),
+            Value::from("i")
+        );
+        let keys: Vec<String> = event.try_iter().unwrap().map(|k| k.to_string()).collect();
+        assert_eq!(keys, ["a", "b", "eA", "f", "g"]);
+        let text = b.downcast_object_ref::<LazyJson>().unwrap().text();
+        assert_eq!(text, r#"{"c": [true, null, -2.5e3, "x\"]}"], "d": {}}"#);
+        assert!(event.get_attr("zz").unwrap().is_undefined());
+    }
+
+    #[test]
+    fn the_index_agrees_with_serde_json_on_an_event() {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "ticket": {"code": "E3XK", "subject": "Заявка \"срочно\" {}", "comments": [
+                {"text": "one\nline", "id": 1}, {"text": "two\\", "id": 2}
+            ]},
+            "n": 1.5, "empty": {}, "list": []
+        }))
+        .unwrap();
+        let event = LazyJson::root(&Bytes::from(body.clone()));
+        let tree: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let comments = event
+            .get_attr("ticket")
+            .unwrap()
+            .get_attr("comments")
+            .unwrap();
+        for (i, comment) in tree["ticket"]["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let lazy = comments.get_item(&Value::from(i)).unwrap();
+            assert_eq!(
+                lazy.get_attr("text").unwrap().as_str(),
+                comment["text"].as_str()
+            );
         }
-        Ok(members)
-    }
-}
-
-/// The same for an array (a visitor has one output type).
-struct ScanSeq<'t>(Scan<'t>);
-
-impl<'de> Visitor<'de> for ScanSeq<'de> {
-    type Value = Vec<Range<usize>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON array")
+        let subject = event
+            .get_attr("ticket")
+            .unwrap()
+            .get_attr("subject")
+            .unwrap();
+        assert_eq!(subject.as_str(), tree["ticket"]["subject"].as_str());
+        assert_eq!(
+            event.downcast_object_ref::<LazyJson>().unwrap().text(),
+            std::str::from_utf8(&body).unwrap()
+        );
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            items.push(self.0.range(raw));
+    #[test]
+    fn text_that_is_not_json_ends_the_index_without_a_panic() {
+        for json in [
+            "{",
+            "[",
+            "{\"a\": [1, 2",
+            "{\"a\"",
+            "{\"a\": \"b",
+            "}",
+            "]]]",
+            "{} {}",
+            "[}",
+            "{\"a\":]",
+            "[1,,2]",
+            "{\"a\" 1}",
+        ] {
+            let event = root(json);
+            if let Some(len) = event.len() {
+                for i in 0..len {
+                    let _ = event.get_item(&Value::from(i));
+                }
+            }
+            let _ = event.get_attr("a");
         }
-        Ok(items)
+        assert!(root("\"just text\"").as_str() == Some("just text"));
+        assert!(root("").is_undefined());
     }
 }
