@@ -2,8 +2,8 @@
 //! serialize the event (the reference): `cargo bench -p deskhook-transports --bench template`.
 //!
 //! - `serialize`: the event to its JSON body, as emit does once per event (the reference);
-//! - `render/<preset>`: the same body rendered with a preset or the CRM-shaped template of
-//!   benches/templates.sh, from the body (`Template::render`: parsing it first);
+//! - `render/<preset>`: the same body rendered with a preset or the CRM-shaped templates of
+//!   benches/templates.sh (`crm`, `crm-fields`), from the body (`Template::render`: parsing it first);
 //! - `emitted/<preset>`: the same from the emitted event, as the delivery engine renders
 //!   (`Template::render_emitted`: a Zenlix event's fields are read from the typed event).
 
@@ -14,6 +14,7 @@ use deskhook::{Action, EventType};
 use deskhook_transports::template::Template;
 
 const CRM: &str = r#"{"external_id": "{{ ticket }}", "title": "{{ subject }}", "what": "{{ label }}", "by": "{{ author }}", "comments": {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}, "event": {{ event|tojson }}}"#;
+const CRM_FIELDS: &str = r#"{"external_id": "{{ ticket }}", "title": "{{ subject }}", "description": "{{ text }}", "what": "{{ label }}", "by": "{{ author }}", "status": "{{ event.ticket.status }}", "priority": "{{ event.ticket.prio }}", "deadline": "{{ event.ticket.deadline_time }}"}"#;
 
 fn bench(c: &mut Criterion) {
     let mut ticket = deskhook::sample::ticket();
@@ -37,6 +38,7 @@ fn bench(c: &mut Criterion) {
                 .var("chat_id", "-100123"),
         ),
         ("crm", Template::inline(CRM).unwrap()),
+        ("crm-fields", Template::inline(CRM_FIELDS).unwrap()),
     ];
     let emitted = deskhook::sink::Emitted::new(event.as_event_ref().unwrap()).unwrap();
     for (name, template) in templates {

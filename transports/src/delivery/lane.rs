@@ -88,12 +88,13 @@ impl Route {
     }
 
     /// Whether preparing `job` (see [`prepare`](Route::prepare)) costs more than handing it
-    /// to another thread and back: a template of one's own still to render, an ed25519
-    /// signature, or an HMAC over a body of [`COSTLY_HMAC_BODY`] bytes or more. The async
+    /// to another thread and back: a template still to render whose renders take long
+    /// ([`Template::costly_to_render`](crate::template::Template::costly_to_render)), an
+    /// ed25519 signature, or an HMAC over a body of [`COSTLY_HMAC_BODY`] bytes or more. The async
     /// transport prepares such attempts off its delivery thread.
     pub(crate) fn costly(&self, job: &Job) -> bool {
         let renders = self.endpoint.template.as_ref().is_some_and(|template| {
-            !template.is_native()
+            template.costly_to_render()
                 && !job
                     .rendered
                     .as_ref()
@@ -622,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn preparing_is_costly_with_a_template_of_one_s_own_ed25519_or_a_large_signed_body() {
+    fn preparing_is_costly_with_a_slow_template_ed25519_or_a_large_signed_body() {
         use crate::template::Template;
         use deskhook::Secret;
         let route = |endpoint: Endpoint| Route::new(endpoint, &Nowhere).expect("a route");
@@ -649,7 +650,22 @@ mod tests {
         );
         let templated = route(plain().template(own.clone()));
         let mut rendered = job(100);
-        assert!(templated.costly(&rendered));
+        assert!(
+            !templated.costly(&rendered),
+            "not rendered yet: cheap until measured"
+        );
+        own.took(Duration::from_micros(2));
+        assert!(
+            !templated.costly(&rendered),
+            "a quick render stays on the thread"
+        );
+        for _ in 0..32 {
+            own.took(Duration::from_micros(30));
+        }
+        assert!(
+            templated.costly(&rendered),
+            "renders of 30 µs go to another"
+        );
         rendered.rendered = Some(Box::new(super::super::Rendered {
             template: own,
             body: bytes::Bytes::from_static(b"{}"),

@@ -178,9 +178,8 @@ struct Costly {
     back: oneshot::Sender<Ready>,
 }
 
-/// The threads that prepare one dispatcher's costly attempts ([`Attempt::costly`]: a
-/// template of one's own, an ed25519 signature, an HMAC of a large body), so that a 15 µs
-/// render or a 36 µs signature does not hold up every endpoint's requests on the runtime's
+/// The threads that prepare one dispatcher's costly attempts ([`Attempt::costly`]: a slow
+/// template, an ed25519 signature, an HMAC of a large body), so that a 15 µs render or a 36 µs signature does not hold up every endpoint's requests on the runtime's
 /// thread. One per core but one (at least one, at most [`MAX_PREPARERS`]), at the sink's
 /// priority, started by the first costly attempt (a sink with none has none). They end once
 /// the dispatcher and its tasks are gone.

@@ -20,8 +20,8 @@
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
 //! runtime of its own (one worker thread: on two cores a second one cost more in wake-ups
 //! than it gave) that the guard shuts down. Attempts that are costly to prepare (a payload
-//! template of one's own to render, an ed25519 signature, an HMAC over a body of 8 KiB or
-//! more) are prepared on threads of the sink's own, one per core but one, started by the
+//! template whose renders take 4 µs or more, an ed25519 signature, an HMAC over a body of
+//! 8 KiB or more) are prepared on threads of the sink's own, one per core but one, started by the
 //! first such attempt, so that they do not hold up the other requests on the runtime's
 //! thread (measured in `benches/README.md`). If the application's runtime shuts down while
 //! events are queued, they go to the dead letters, never lost silently. `emit` never
