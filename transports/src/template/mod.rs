@@ -60,9 +60,10 @@
 //!
 //! A template is compiled once, when it is made. An event's summary is read once for all
 //! the templated endpoints it goes to, by a typed pass over its body that builds no tree
-//! (from the typed event itself for a Zenlix emit); `event` is read only as far as a
-//! template reaches into it (each object or array on the way is scanned once per event for
-//! where its members are; no tree is built), and `event|tojson` copies the body. The
+//! (from the typed event itself for a Zenlix emit); `event` is indexed in one pass when a
+//! template first reads it (where every object's and array's members are in the body; no
+//! tree of values is built), a member becomes a value when read, and `event|tojson` copies
+//! the body. The
 //! presets run as Rust that writes exactly what their templates render (the tests compare
 //! the two for every event): a preset's render costs about a quarter of the event's
 //! serialization, a template's a few times it. The body is rendered once per endpoint, at
@@ -71,7 +72,9 @@
 //! sink's `max_queued_bytes`; one that does not fit is let go and made again, the same
 //! bytes, at the next attempt, so a large template for an endpoint that is down costs
 //! budget, not unbounded memory. A change of the endpoint's template applies from the next
-//! attempt, as every change does. `cargo bench -p deskhook-transports --bench template`
+//! attempt, as every change does. The async transport renders a template whose renders
+//! take 4 µs or more (each template keeps a moving average) on threads of its own, so
+//! that a slow template does not hold up the other endpoints' requests. `cargo bench -p deskhook-transports --bench template`
 //! measures a render next to the event's serialization, and `benches/templates.sh`
 //! templated delivery next to untemplated.
 //!
