@@ -25,6 +25,7 @@ use super::{
 /// Handing an attempt to another thread and back costs about 6 µs of CPU in all: measured
 /// with the async transport on two cores, signed 4 KiB bodies went 8% slower that way and
 /// 10 KiB bodies 5–45% faster.
+#[cfg(feature = "_async")]
 pub(crate) const COSTLY_HMAC_BODY: usize = 8192;
 
 /// An endpoint's settings as the engine uses them, made once per upsert. An attempt holds
@@ -40,6 +41,7 @@ pub(crate) struct Route {
     pub(crate) signers: Vec<(Signer, Option<SystemTime>)>,
     /// Whether a secret is an ed25519 key (a signature costs about 36 µs: see
     /// [`Route::costly`]).
+    #[cfg(feature = "_async")]
     pub(crate) asymmetric: bool,
     /// Whether requests carry the ticket and tenant headers (NATS).
     pub(crate) event_headers: bool,
@@ -76,6 +78,7 @@ impl Route {
                 .unwrap_or_else(|| connector.default_max_in_flight())
                 .max(1),
             signers,
+            #[cfg(feature = "_async")]
             asymmetric: endpoint
                 .secrets
                 .iter()
@@ -92,6 +95,7 @@ impl Route {
     /// ([`Template::costly_to_render`](crate::template::Template::costly_to_render)), an
     /// ed25519 signature, or an HMAC over a body of [`COSTLY_HMAC_BODY`] bytes or more. The async
     /// transport prepares such attempts off its delivery thread.
+    #[cfg(feature = "_async")]
     pub(crate) fn costly(&self, job: &Job) -> bool {
         let renders = self.endpoint.template.as_ref().is_some_and(|template| {
             template.costly_to_render()
@@ -623,6 +627,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "_async")]
     fn preparing_is_costly_with_a_slow_template_ed25519_or_a_large_signed_body() {
         use crate::template::Template;
         use deskhook::Secret;

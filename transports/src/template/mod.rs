@@ -130,6 +130,7 @@ pub const DEFAULT_MAX_OUTPUT: usize = 256 * 1024;
 /// measured on two cores (interleaved rounds), a template of typed fields rendering in
 /// about 6 µs went 7–9% faster off the thread, while an HMAC of 4 KiB (about 3 µs) went 8%
 /// slower.
+#[cfg(feature = "_async")]
 pub(crate) const COSTLY_RENDER: std::time::Duration = std::time::Duration::from_micros(4);
 
 /// The name the compiled template has inside its environment.
@@ -375,6 +376,7 @@ impl Template {
     /// the async transport's delivery thread. A preset runs as Rust (well under a
     /// microsecond); a template of one's own takes from a few microseconds (a handful of
     /// fields) to tens (one that writes out the whole event). Its first render tells.
+    #[cfg(feature = "_async")]
     pub(crate) fn costly_to_render(&self) -> bool {
         self.compiled.render_ns.load(Ordering::Relaxed) as u128 >= COSTLY_RENDER.as_nanos()
     }

@@ -100,6 +100,7 @@ impl Attempt {
     }
 
     /// Whether preparing it is worth another thread; see [`Route::costly`].
+    #[cfg(feature = "_async")]
     pub(crate) fn costly(&self) -> bool {
         self.route.costly(self.job())
     }
