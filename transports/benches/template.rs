@@ -3,7 +3,8 @@
 //!
 //! - `serialize`: the event to its JSON body, as emit does once per event (the reference);
 //! - `render/<preset>`: the same body rendered with a preset or the CRM-shaped templates of
-//!   benches/templates.sh (`crm`, `crm-fields`), from the body (`Template::render`: parsing it first);
+//!   benches/templates.sh (`crm`, `crm-fields`), from the body (`Template::render`:
+//!   parsing it first);
 //! - `emitted/<preset>`: the same from the emitted event, as the delivery engine renders
 //!   (`Template::render_emitted`: a Zenlix event's fields are read from the typed event).
 

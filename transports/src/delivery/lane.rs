@@ -93,8 +93,8 @@ impl Route {
     /// Whether preparing `job` (see [`prepare`](Route::prepare)) costs more than handing it
     /// to another thread and back: a template still to render whose renders take long
     /// ([`Template::costly_to_render`](crate::template::Template::costly_to_render)), an
-    /// ed25519 signature, or an HMAC over a body of [`COSTLY_HMAC_BODY`] bytes or more. The async
-    /// transport prepares such attempts off its delivery thread.
+    /// ed25519 signature, or an HMAC over a body of [`COSTLY_HMAC_BODY`] bytes or more.
+    /// The async transport prepares such attempts off its delivery thread.
     #[cfg(feature = "_async")]
     pub(crate) fn costly(&self, job: &Job) -> bool {
         let renders = self.endpoint.template.as_ref().is_some_and(|template| {

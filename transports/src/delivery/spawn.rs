@@ -179,10 +179,11 @@ struct Costly {
 }
 
 /// The threads that prepare one dispatcher's costly attempts ([`Attempt::costly`]: a slow
-/// template, an ed25519 signature, an HMAC of a large body), so that a 15 µs render or a 36 µs signature does not hold up every endpoint's requests on the runtime's
-/// thread. One per core but one (at least one, at most [`MAX_PREPARERS`]), at the sink's
-/// priority, started by the first costly attempt (a sink with none has none). They end once
-/// the dispatcher and its tasks are gone.
+/// template, an ed25519 signature, an HMAC of a large body), so that a 15 µs render or a
+/// 36 µs signature does not hold up every endpoint's requests on the runtime's thread. One
+/// per core but one (at least one, at most [`MAX_PREPARERS`]), at the sink's priority,
+/// started by the first costly attempt (a sink with none has none). They end once the
+/// dispatcher and its tasks are gone.
 ///
 /// Threads of their own rather than tokio's blocking pool: handing each attempt to
 /// `spawn_blocking` doubled the CPU per delivery (measured: 28 → 60 µs with a CRM-shaped

@@ -63,10 +63,9 @@
 //! (from the typed event itself for a Zenlix emit); `event` is indexed in one pass when a
 //! template first reads it (where every object's and array's members are in the body; no
 //! tree of values is built), a member becomes a value when read, and `event|tojson` copies
-//! the body. The
-//! presets run as Rust that writes exactly what their templates render (the tests compare
-//! the two for every event): a preset's render costs about a quarter of the event's
-//! serialization, a template's a few times it. The body is rendered once per endpoint, at
+//! the body. The presets run as Rust that writes exactly what their templates render (the
+//! tests compare the two for every event): a preset's render costs about a quarter of the
+//! event's serialization, a template's a few times it. The body is rendered once per endpoint, at
 //! its first attempt; retries send the same bytes, and the signature covers them. A render
 //! that waits for a retry, or is kept for the event's other endpoints, is charged to the
 //! sink's `max_queued_bytes`; one that does not fit is let go and made again, the same
@@ -74,9 +73,9 @@
 //! budget, not unbounded memory. A change of the endpoint's template applies from the next
 //! attempt, as every change does. The async transport renders a template whose renders
 //! take 4 µs or more (each template keeps a moving average) on threads of its own, so
-//! that a slow template does not hold up the other endpoints' requests. `cargo bench -p deskhook-transports --bench template`
-//! measures a render next to the event's serialization, and `benches/templates.sh`
-//! templated delivery next to untemplated.
+//! that a slow template does not hold up the other endpoints' requests. `cargo bench -p
+//! deskhook-transports --bench template` measures a render next to the event's
+//! serialization, and `benches/templates.sh` templated delivery next to untemplated.
 //!
 //! ```
 //! use deskhook::EventType;
