@@ -20,7 +20,8 @@
 #   5. prints per configuration the median requests/s, CPU µs per delivery (all, and user:
 #      deskhook's own work without the kernel's sockets), and the ratio to the plain run of
 #      its transport (plain-x100 for the x100 runs), with the target's verdict for the
-#      templated runs.
+#      templated runs and the lowest and highest ratio of a single round to that round's
+#      plain run (how much the machine moved).
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 EVENTS=100000
 # CONCURRENCY=16 BODY_SIZE=1024 TRANSPORTS="async blocking" REPEAT=3
@@ -120,7 +121,8 @@ echo "nginx (one worker) on 127.0.0.1 ($(nproc) cores, load average before: $loa
 echo "median of $REPEAT runs each; ratio: to the plain run of the same transport)"
 for transport in $TRANSPORTS; do
     echo
-    printf '%-24s %11s %9s %10s %7s %8s\n' "$transport" "requests/s" "CPU µs/r" "user µs/r" "ratio" "target"
+    printf '%-24s %11s %9s %10s %7s %8s  %s\n' "$transport" "requests/s" "CPU µs/r" "user µs/r" \
+        "ratio" "target" "rounds"
     plain="$(field events_per_sec "$out/$transport-plain.json")"
     for config in "${configs[@]}"; do
         f="$out/$transport-$config.json"
@@ -128,12 +130,23 @@ for transport in $TRANSPORTS; do
         cpu="$(field cpu_us_per_delivery "$f")"
         user="$(field cpu_user_us_per_delivery "$f")"
         base="$plain"
-        [[ "$config" == *-x100 ]] && base="$(field events_per_sec "$out/$transport-plain-x100.json")"
+        reference=plain
+        if [[ "$config" == *-x100 ]]; then
+            base="$(field events_per_sec "$out/$transport-plain-x100.json")"
+            reference=plain-x100
+        fi
         ratio="$(awk -v a="$rps" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+        # Each round's ratio to its own reference run, lowest and highest: the noise.
+        rounds="$(for round in $(seq 1 "$REPEAT"); do
+            a="$(field events_per_sec "$out/$transport-$config.$round.json")"
+            b="$(field events_per_sec "$out/$transport-$reference.$round.json")"
+            awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f\n", a / b }'
+        done | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%s-%s", lo, hi }')"
         target="-"
         case "$config" in
             slack|crm|crm-fields|slack-x100) target="$(awk -v r="$ratio" 'BEGIN { print (r >= 0.8 ? "met" : "MISSED") }')" ;;
         esac
-        printf '%-24s %11s %9s %10s %7s %8s\n' "$config" "$rps" "$cpu" "$user" "$ratio" "$target"
+        printf '%-24s %11s %9s %10s %7s %8s  %s\n' "$config" "$rps" "$cpu" "$user" "$ratio" "$target" \
+            "$rounds"
     done
 done
