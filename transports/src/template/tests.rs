@@ -224,6 +224,8 @@ fn filters_of_our_own() {
     assert_eq!(text(truncate("жжжжж".into(), 3)), "жж…");
     assert_eq!(text(entities("<a> & b".into())), "&lt;a&gt; &amp; b");
     assert_eq!(text(entities("plain".into())), "plain");
+    assert_eq!(text(entities("Жж<&>ж>".into())), "Жж&lt;&amp;&gt;ж&gt;");
+    assert_eq!(text(entities(">".into())), "&gt;");
     assert_eq!(line_column("ab\ncd", 4), (2, 2));
 }
 
