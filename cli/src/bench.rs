@@ -238,6 +238,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 secrets: &args.target.secret,
                 retry: &retry,
                 workers: args.relay_workers,
+                threads: args.relay_threads,
             },
         )?),
         _ => None,

@@ -83,9 +83,28 @@ pub(crate) struct Args {
     /// open with the key in $DESKHOOK_SECRETS_KEY.
     #[arg(long, value_name = "BUCKET")]
     endpoints_bucket: Option<String>,
+    /// Worker threads of the relay's runtime, 1 to 1024 (one per core when not given). On a
+    /// machine shared with nats-server and other relays, 1 spends less on threads waking
+    /// each other (benches/README.md measures it).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+}
+
+/// The runtime of a daemon (`deskhook relay`, `deskhook serve`): tokio's multi-threaded
+/// one, with `threads` worker threads, or one per core.
+pub(crate) fn daemon_runtime(threads: Option<u16>) -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        builder.worker_threads(usize::from(threads));
+    }
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let threads = args.threads;
     if args.lease < Duration::from_secs(1) {
         crate::usage_error(format!(
             "--lease {:?} is too short: a relay renews its leases every third of it, so give \
@@ -155,10 +174,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             ready.endpoints.len()
         ));
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = daemon_runtime(threads)?;
     let report = runtime.block_on(async {
         // Installed before the relay starts, so that a signal right after the ready
         // line stops it cleanly rather than killing it.

@@ -66,6 +66,9 @@ pub(crate) struct Args {
     /// left stays on disk for the next start).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
+    /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 }
 
 /// The end of `deskhook serve --help`: the answers, and a session with curl.
@@ -145,10 +148,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = crate::relay::daemon_runtime(args.threads)?;
     runtime.block_on(async move {
         let stop = crate::relay::stop_signal()?;
         let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;

@@ -112,6 +112,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "W", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(super) relay_workers: u32,
+    /// With --transport nats, each relay's runtime threads (`deskhook relay --threads`);
+    /// one per core when not given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(super) relay_threads: Option<u16>,
     /// With --transport nats, the partitions of the stream, shared among the relays (each
     /// owned by one relay at a time). Defaults to 16.
     #[arg(long, value_name = "P",

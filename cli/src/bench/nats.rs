@@ -186,6 +186,8 @@ pub(super) struct Target<'a> {
     pub(super) retry: &'a RetrySchedule,
     /// Requests in flight at once in each relay (the endpoint's `workers`).
     pub(super) workers: u32,
+    /// Each relay's runtime threads (`--threads`), or one per core.
+    pub(super) threads: Option<u16>,
 }
 
 /// A TOML basic string: JSON's escapes (`\"`, `\\`, `\n`, `\u0001`, …) are all TOML's too,
@@ -330,7 +332,14 @@ impl Relays {
                     .args(["--stream", settings.stream_name()])
                     .args(["--subject-prefix", settings.prefix()])
                     .args(["--durable", &durable(settings)])
-                    .args(["--grace", &format!("{}s", RELAY_GRACE.as_secs())]),
+                    .args(["--grace", &format!("{}s", RELAY_GRACE.as_secs())])
+                    .args(
+                        target
+                            .threads
+                            .map(|threads| ["--threads".to_owned(), threads.to_string()])
+                            .into_iter()
+                            .flatten(),
+                    ),
             )?;
             relays.processes.push(process);
         }
@@ -513,6 +522,7 @@ mod tests {
                 secrets: &secrets,
                 retry: &retry,
                 workers: 16,
+                threads: None,
             },
             Path::new("/tmp/x\\y/dead.jsonl"),
         );

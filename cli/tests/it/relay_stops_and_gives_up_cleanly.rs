@@ -61,6 +61,9 @@ fn relay(url: &str, config: &str) -> Running {
         "5s",
         "--grace",
         "300ms",
+        // One runtime thread here; the other relay tests run one per core.
+        "--threads",
+        "1",
     ]);
     assert!(relay.said().starts_with("relaying from stream DESKHOOK"));
     relay

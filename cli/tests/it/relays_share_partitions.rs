@@ -274,11 +274,17 @@ fn sharing_flags_out_of_range_are_refused_with_what_to_give() {
         "{}",
         support::text(&lease.stderr)
     );
-    let pending = support::deskhook_in(dir.path(), &[&base[..], &["--max-pending", "0"]].concat());
-    assert_eq!(pending.status.code(), Some(2));
-    assert!(
-        support::text(&pending.stderr).contains("--max-pending"),
-        "{}",
-        support::text(&pending.stderr)
-    );
+    for (flag, value) in [
+        ("--max-pending", "0"),
+        ("--threads", "0"),
+        ("--threads", "1025"),
+    ] {
+        let refused = support::deskhook_in(dir.path(), &[&base[..], &[flag, value]].concat());
+        assert_eq!(refused.status.code(), Some(2), "{flag} {value}");
+        let said = support::text(&refused.stderr);
+        assert!(
+            said.contains(flag) && said.contains("1.."),
+            "{flag} {value}: {said}"
+        );
+    }
 }

@@ -83,7 +83,8 @@ impl Serve {
             "100ms",
         ];
         if let Some(spool) = spool {
-            args.extend(["--spool", spool.to_str().unwrap()]);
+            // With a spool, a runtime of one worker thread; without, one per core: both run.
+            args.extend(["--spool", spool.to_str().unwrap(), "--threads", "1"]);
         }
         let process = Running::spawn_with(&args, &[("DESKHOOK_TOKEN", TOKEN)]);
         let first = process.line();
