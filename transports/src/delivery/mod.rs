@@ -66,10 +66,11 @@
 //! never a worker. Connections are pooled per origin, shared by the endpoints with the same
 //! TLS roots, SSRF policy and timeouts.
 //!
-//! The sink's own threads (the blocking workers, an async sink's own runtime and the threads
-//! that prepare its costly attempts) run
+//! The sink's own threads (the blocking workers, an async sink's own runtime) run
 //! [`DeliveryConfig::worker_nice`] below the thread that built the sink (Linux), so that a
 //! worker woken by an event does not take the processor from the thread that emitted it.
+//! The threads that prepare an async sink's costly attempts run at the priority of the
+//! runtime thread that delivers.
 //!
 //! # Outcomes
 //!

@@ -78,7 +78,7 @@ impl Drop for RuntimeGone {
 
 /// Starts a task for every attempt due, and waits for more.
 async fn dispatch<T: AsyncTransport + 'static>(engine: Arc<Engine>, transport: Arc<T>) {
-    let preparers = Arc::new(Preparers::new(engine.priority()));
+    let preparers = Arc::new(Preparers::default());
     loop {
         // Registered before looking, so that no wake-up is missed.
         let notified = engine.pool().notify.notified();
@@ -181,28 +181,25 @@ struct Costly {
 /// The threads that prepare one dispatcher's costly attempts ([`Attempt::costly`]: a slow
 /// template, an ed25519 signature, an HMAC of a large body), so that a 15 µs render or a
 /// 36 µs signature does not hold up every endpoint's requests on the runtime's thread. One
-/// per core but one (at least one, at most [`MAX_PREPARERS`]), at the sink's priority,
-/// started by the first costly attempt (a sink with none has none). They end once the
-/// dispatcher and its tasks are gone.
+/// per core but one (at least one, at most [`MAX_PREPARERS`]), started by the first costly
+/// attempt (a sink with none has none) at the priority of the runtime thread that met it:
+/// the sink's own runtime runs `worker_nice` below the application, while a relay's or
+/// `deskhook serve`'s runtime and the application's own are left as they are, and the
+/// preparers go with the threads they work for. They end once the dispatcher and its tasks
+/// are gone.
 ///
 /// Threads of their own rather than tokio's blocking pool: handing each attempt to
 /// `spawn_blocking` doubled the CPU per delivery (measured: 28 → 60 µs with a CRM-shaped
 /// template), while a thread that stays busy under load takes the next one from a channel.
+#[derive(Default)]
 struct Preparers {
     queue: OnceLock<Option<mpsc::Sender<Costly>>>,
-    priority: Priority,
 }
 
 impl Preparers {
-    fn new(priority: Priority) -> Preparers {
-        Preparers {
-            queue: OnceLock::new(),
-            priority,
-        }
-    }
-
-    /// Where costly attempts go, their threads started at the first call; `None` when no
-    /// thread could start (the attempts are then prepared where they are).
+    /// Where costly attempts go, their threads started at the first call, from a runtime
+    /// thread (whose nice value a thread it starts takes, on Linux); `None` when no thread
+    /// could start (the attempts are then prepared where they are).
     fn queue(&self) -> Option<&mpsc::Sender<Costly>> {
         self.queue
             .get_or_init(|| {
@@ -215,13 +212,9 @@ impl Preparers {
                 let mut started = 0;
                 for _ in 0..threads {
                     let taken = taken.clone();
-                    let priority = self.priority;
                     let thread = std::thread::Builder::new()
                         .name("deskhook-prepare".into())
-                        .spawn(move || {
-                            priority.apply();
-                            serve(&taken);
-                        });
+                        .spawn(move || serve(&taken));
                     match thread {
                         Ok(_) => started += 1,
                         Err(e) => log::warn!(
