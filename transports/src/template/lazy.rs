@@ -385,6 +385,99 @@ mod tests {
         );
     }
 
+    /// Any JSON value: scalars (strings with quotes, backslashes, control characters and
+    /// any Unicode), and arrays and objects of them, nested.
+    fn json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                proptest::collection::vec((".{0,8}", inner), 0..6)
+                    .prop_map(|members| serde_json::Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Whether `lazy` reads as `tree` all the way down: the same keys in the same order, the
+    /// same items, the same scalars, and each container's text parsing to its tree.
+    fn agrees(lazy: &Value, tree: &serde_json::Value, at: &str) -> Result<(), String> {
+        let differ = |what: &str| Err(format!("{at}: {what}: {lazy:?} against {tree}"));
+        match tree {
+            serde_json::Value::Object(members) => {
+                let keys: Vec<String> = lazy
+                    .try_iter()
+                    .map_err(|e| e.to_string())?
+                    .map(|k| k.as_str().unwrap_or_default().to_owned())
+                    .collect();
+                if keys.iter().ne(members.keys()) {
+                    return differ("keys");
+                }
+                for (key, member) in members {
+                    let value = lazy.get_attr(key).map_err(|e| e.to_string())?;
+                    agrees(&value, member, &format!("{at}.{key:?}"))?;
+                }
+            }
+            serde_json::Value::Array(items) => {
+                if lazy.len() != Some(items.len()) {
+                    return differ("length");
+                }
+                for (i, item) in items.iter().enumerate() {
+                    let value = lazy.get_item(&Value::from(i)).map_err(|e| e.to_string())?;
+                    agrees(&value, item, &format!("{at}[{i}]"))?;
+                }
+            }
+            scalar => {
+                let read = serde_json::to_value(lazy).map_err(|e| e.to_string())?;
+                if &read != scalar {
+                    return differ("scalar");
+                }
+            }
+        }
+        if let Some(part) = lazy.downcast_object_ref::<LazyJson>() {
+            let parsed: serde_json::Value =
+                serde_json::from_str(part.text()).map_err(|e| format!("{at}: text: {e}"))?;
+            if &parsed != tree {
+                return differ("text");
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        // A fixed seed keeps the suite deterministic; change it locally to explore further.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 512,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x6c61_7a79_6a73_6f6e),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        #[test]
+        fn the_index_reads_any_json_as_serde_json_does(tree in json()) {
+            // Compact, as bodies are sent, and pretty, as a relayed body may come.
+            for text in [
+                serde_json::to_string(&tree).unwrap(),
+                serde_json::to_string_pretty(&tree).unwrap(),
+            ] {
+                let lazy = LazyJson::root(&Bytes::from(text.clone()));
+                if let Err(message) = agrees(&lazy, &tree, "event") {
+                    return Err(proptest::test_runner::TestCaseError::fail(
+                        format!("{message}\nin {text}"),
+                    ));
+                }
+            }
+        }
+    }
+
     #[test]
     fn text_that_is_not_json_ends_the_index_without_a_panic() {
         for json in [
