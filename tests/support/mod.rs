@@ -453,3 +453,17 @@ pub fn ticket(code: &str) -> deskhook::Ticket {
     ticket.code = code.to_owned();
     ticket
 }
+
+/// Emits `per_ticket` events for each of `tickets` in turn (T1, T2, …, T1, T2, …), the
+/// i-th of each ticket with subject `i` and the i-th action (cycling through the twelve),
+/// so that a receiver can check each ticket's order from the bodies.
+pub fn emit_in_turn(dispatcher: &Dispatcher, tickets: &[&str], per_ticket: usize) {
+    let user = deskhook::sample::user();
+    for i in 0..per_ticket {
+        for code in tickets {
+            let mut t = ticket(code);
+            t.subject = i.to_string();
+            dispatcher.emit(deskhook::Action::ALL[i % 12], &t, &user);
+        }
+    }
+}

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use deskhook::Action;
 use deskhook_tests::{
-    Answer, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
+    Answer, Receiver, Transport, dead_letter_file, emit_in_turn, endpoint, for_both_transports,
+    start,
 };
 use deskhook_transports::http_blocking::HttpSink;
 
@@ -38,16 +38,9 @@ fn tickets_keep_their_order_under_injected_failures(t: Transport) {
             .endpoint(endpoint("crm", &receiver, "0s,1ms,1ms,1ms,1ms,1ms,1ms,1ms").max_in_flight(4))
             .dead_letter_path(&dead),
     );
-    let user = deskhook::sample::user();
     let tickets = ["T1", "T2", "T3", "T4"];
     let per_ticket = 15;
-    for i in 0..per_ticket {
-        for code in tickets {
-            let mut t = ticket(code);
-            t.subject = i.to_string();
-            dispatcher.emit(Action::ALL[i % 12], &t, &user);
-        }
-    }
+    emit_in_turn(&dispatcher, &tickets, per_ticket);
     guard.flush(Duration::from_secs(20)).unwrap();
 
     // In order of arrival, each ticket's requests carry subjects 0, 1, 2, …: a failed one is

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use deskhook::{Action, EventType, Secret};
 use deskhook_tests::{
-    Answer, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
+    Answer, Receiver, Transport, dead_letter_file, emit_in_turn, endpoint, for_both_transports,
+    start, ticket,
 };
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::template::{PRESETS, Template, label};
@@ -349,15 +350,8 @@ fn costly_preparations_keep_each_ticket_s_order_and_sign_what_is_sent(t: Transpo
             )
             .dead_letter_path(&dead),
     );
-    let user = deskhook::sample::user();
     let (tickets, per_ticket) = (["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"], 12);
-    for i in 0..per_ticket {
-        for code in tickets {
-            let mut t = ticket(code);
-            t.subject = i.to_string();
-            dispatcher.emit(Action::ALL[i % 12], &t, &user);
-        }
-    }
+    emit_in_turn(&dispatcher, &tickets, per_ticket);
     guard.flush(Duration::from_secs(20)).unwrap();
     let mut requests = receiver.wait_for(tickets.len() * per_ticket);
     requests.sort_by_key(|r| r.index);
