@@ -377,3 +377,75 @@ fn event_is_read_as_the_template_reaches_into_it() {
     assert_eq!(parsed["event"], original);
     assert_eq!(parsed["t"], r#"{"text":"last \"one\""}"#);
 }
+
+#[test]
+fn a_template_that_prints_values_only_inside_strings_is_json_by_construction() {
+    let fields = "{\n  \"title\": \"{{ subject }}\",\t\"what\" : \"{{- label|upper }} by {{ author|default('nobody')|truncate(20) -}}\",\n  \"n\": [1, true, null, {\"deep\": \"{{ event.ticket.comments[1].text|replace(\"o\", '}}') }}\"}],\n  \"k\": \"\\u00e9 \\\" {{ event_type }}\"\n}\n";
+    assert_eq!(
+        shape::compacted(fields).as_deref(),
+        Some(
+            "{\"title\":\"{{ subject }}\",\"what\":\"{{- label|upper }} by {{ author|default('nobody')|truncate(20) -}}\",\"n\":[1,true,null,{\"deep\":\"{{ event.ticket.comments[1].text|replace(\"o\", '}}') }}\"}],\"k\":\"\\u00e9 \\\" {{ event_type }}\"}"
+        )
+    );
+    // Each of these could print something that is not a string's inside, or is not JSON
+    // with its values left out: checked after each render instead.
+    for checked in [
+        r#"{"a": {{ event|tojson }}}"#,
+        r#"{"a": "{{ subject|tojson }}"}"#,
+        r#"{"a": {{ subject }}}"#,
+        r#"{"a": "\{{ subject }}"}"#,
+        r#"{"a": "\u00{{ subject }}"}"#,
+        r#"{"a": "{{ subject ~ '\"' }}"}"#,
+        r#"{"a": "{{ subject|join(',') }}"}"#,
+        r#"{"a": "{{ range(3) }}"}"#,
+        r#"{"a": "{{ subject|default('a\'b') }}"}"#,
+        r#"{"a": "{% if subject %}x{% endif %}"}"#,
+        r#"{"a": "{{ subject }}"{# note #}}"#,
+        r#"{"a": "{{ subject }}",}"#,
+        r#"{"a": "{{ subject }}"#,
+        r#""{{ subject }}" "{{ text }}""#,
+    ] {
+        assert_eq!(shape::compacted(checked), None, "{checked}");
+    }
+}
+
+#[test]
+fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
+    let hostile = serde_json::json!({
+        "ticket": {
+            "code": "}\"{",
+            "subject": "\"}, \"admin\": true, \"x\": \"\\\n {{ x }} {% y %} </script> \u{1} ж 🦀",
+            "text": "a\\\"b\u{7f}\u{2028}",
+            "comments": [{"text": "first"}, {"text": "\\u0041 \"o\""}],
+        },
+        "initial_user": {"profile": {"full_name": "  \t ", "lang": "ru"}},
+    });
+    let hostile = serde_json::to_vec(&hostile).unwrap();
+    let templates = [
+        r#"{"title": "{{ subject }}", "by": "{{ author|default('nobody') }}"}"#,
+        "{\n  \"t\": \"{{ label|upper }}: {{ subject|truncate(12) }}\",\n  \"x\": \"  {{- text|entities -}}  \",\n  \"c\": [\"{{ event.ticket.comments[1].text|replace('o', '\"') }}\", 3]\n}\n",
+        r#"["{{ event.ticket }}", "{{ event.ticket.comments }}", "{{ ticket|lower|title|capitalize|trim }}"]"#,
+    ];
+    for source in templates {
+        let fast = Template::inline(source).unwrap();
+        assert!(fast.compiled.compact, "{source}");
+        // A comment keeps the same render on the checked path.
+        let checked = Template::inline(&format!("{source}{{# checked #}}")).unwrap();
+        assert!(!checked.compiled.compact);
+        for body in [ZENLIX, &hostile] {
+            let out = fast.render(create(), "e", None, body).unwrap();
+            serde_json::from_str::<serde::de::IgnoredAny>(&out).unwrap();
+            assert_eq!(
+                out,
+                checked.render(create(), "e", None, body).unwrap(),
+                "{source}"
+            );
+        }
+    }
+    // An error names the line and the expression of the source as written.
+    let err = message(render(
+        "{\n  \"a\": \"{{ subject }}\",\n  \"b\": \"{{ event.ticket.nope }}\"\n}",
+        ZENLIX,
+    ));
+    assert!(err.contains("line 3") && err.contains("event.ticket.nope"), "{err}");
+}
