@@ -104,6 +104,7 @@ mod summary;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
+#[cfg(feature = "_async")]
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -193,6 +194,7 @@ struct Compiled {
     compact: bool,
     /// What a render has taken lately, in nanoseconds (a moving average; 0 before the first):
     /// whether the async transport renders it off its delivery thread.
+    #[cfg(feature = "_async")]
     render_ns: AtomicU32,
     /// Variables the template needs in `template_vars` (the presets'), with what they are.
     required: &'static [(&'static str, &'static str)],
@@ -394,6 +396,7 @@ impl Template {
     }
 
     /// Adds a render's time to the moving average (the last eight or so weigh most).
+    #[cfg(feature = "_async")]
     pub(crate) fn took(&self, elapsed: std::time::Duration) {
         let ns = u32::try_from(elapsed.as_nanos()).unwrap_or(u32::MAX);
         let average = &self.compiled.render_ns;
@@ -496,8 +499,11 @@ impl Template {
             native(&fields, &mut out);
             return self.limited(out.into_bytes());
         }
+        // Timed for the async transport's choice of thread only.
+        #[cfg(feature = "_async")]
         let started = std::time::Instant::now();
         let rendered = self.render_template(parsed, id, tenant);
+        #[cfg(feature = "_async")]
         self.took(started.elapsed());
         rendered
     }
@@ -624,6 +630,7 @@ impl Template {
                 json,
                 native,
                 compact,
+                #[cfg(feature = "_async")]
                 render_ns: AtomicU32::new(0),
                 required,
                 env,

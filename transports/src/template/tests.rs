@@ -447,5 +447,8 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
         "{\n  \"a\": \"{{ subject }}\",\n  \"b\": \"{{ event.ticket.nope }}\"\n}",
         ZENLIX,
     ));
-    assert!(err.contains("line 3") && err.contains("event.ticket.nope"), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("event.ticket.nope"),
+        "{err}"
+    );
 }
