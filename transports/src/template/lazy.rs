@@ -24,7 +24,8 @@ pub(crate) struct LazyJson {
 
 /// Where the containers of one body and their members are.
 struct Index {
-    body: Arc<str>,
+    /// The body, checked to be UTF-8 (not copied).
+    body: Bytes,
     /// Every object and array, the root first.
     nodes: Vec<Node>,
     /// The members of every container, each container's in a run of its own.
@@ -62,7 +63,7 @@ impl LazyJson {
         if !trimmed.starts_with(['{', '[']) {
             return serde_json::from_str(trimmed).unwrap_or_default();
         }
-        match Index::new(Arc::from(text)) {
+        match Index::new(body.clone()) {
             Some(index) => Value::from_object(LazyJson {
                 index: Arc::new(index),
                 node: 0,
@@ -114,8 +115,8 @@ impl LazyJson {
 
 impl Index {
     /// Indexes `body`, whose first token opens an object or an array; `None` otherwise.
-    fn new(body: Arc<str>) -> Option<Index> {
-        let (nodes, members) = scan(body.as_bytes());
+    fn new(body: Bytes) -> Option<Index> {
+        let (nodes, members) = scan(&body);
         (!nodes.is_empty()).then_some(Index {
             body,
             nodes,
@@ -124,10 +125,13 @@ impl Index {
     }
 
     fn text(&self, at: &Range<u32>) -> &str {
-        // Ranges start and end on tokens, which are characters.
-        self.body
+        // Ranges start and end on tokens, which are characters of a text checked to be
+        // UTF-8: checking a part again only reads it.
+        let part = self
+            .body
             .get(at.start as usize..at.end as usize)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        std::str::from_utf8(part).unwrap_or_default()
     }
 }
 
@@ -146,10 +150,12 @@ struct Open {
 /// `memchr` (a body is mostly strings); members gather in a scratch list while their
 /// container is open and move to their run when it closes.
 fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut members: Vec<Member> = Vec::new();
-    let mut scratch: Vec<Member> = Vec::new();
-    let mut stack: Vec<Open> = Vec::new();
+    // Sized for an event's JSON (a member every 16 bytes or so, a container every 64), so
+    // that the lists do not grow as they fill.
+    let mut nodes: Vec<Node> = Vec::with_capacity(text.len() / 64 + 1);
+    let mut members: Vec<Member> = Vec::with_capacity(text.len() / 16 + 1);
+    let mut scratch: Vec<Member> = Vec::with_capacity(32);
+    let mut stack: Vec<Open> = Vec::with_capacity(8);
     let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut i = 0;
     while i < text.len() {
