@@ -24,7 +24,8 @@ pub(crate) struct LazyJson {
 
 /// Where the containers of one body and their members are.
 struct Index {
-    /// The body, checked to be UTF-8 (not copied).
+    /// The body (not copied). Each part is checked to be UTF-8 when read: a part that is
+    /// not is undefined (an error where a template prints it).
     body: Bytes,
     /// Every object and array, the root first.
     nodes: Vec<Node>,
@@ -53,15 +54,13 @@ struct Member {
 }
 
 impl LazyJson {
-    /// `event` for a body: the root object or array, any other JSON value as it is, or none
+    /// `event` for a body: the root object or array (indexed; its parts checked to be UTF-8
+    /// as they are read, not the whole body first), any other JSON value as it is, or none
     /// when the body is not JSON text.
     pub(crate) fn root(body: &Bytes) -> Value {
-        let Ok(text) = std::str::from_utf8(body) else {
-            return Value::from(());
-        };
-        let trimmed = text.trim();
-        if !trimmed.starts_with(['{', '[']) {
-            return serde_json::from_str(trimmed).unwrap_or_default();
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if !matches!(first, Some(b'{' | b'[')) {
+            return serde_json::from_slice(body).unwrap_or_default();
         }
         match Index::new(body.clone()) {
             Some(index) => Value::from_object(LazyJson {
@@ -125,8 +124,9 @@ impl Index {
     }
 
     fn text(&self, at: &Range<u32>) -> &str {
-        // Ranges start and end on tokens, which are characters of a text checked to be
-        // UTF-8: checking a part again only reads it.
+        // Ranges start and end on tokens, which are ASCII: the parts of UTF-8 text are
+        // UTF-8 (the body is JSON, our own or checked; a part that is not reads as empty
+        // text, which is no JSON value).
         let part = self
             .body
             .get(at.start as usize..at.end as usize)
@@ -510,5 +510,12 @@ mod tests {
         }
         assert!(root("\"just text\"").as_str() == Some("just text"));
         assert!(root("").is_undefined());
+        // A part that is not UTF-8 cannot be read; the rest can.
+        let event = LazyJson::root(&Bytes::from_static(
+            b"{\"a\": \"ok\", \"b\": \"\xff\", \"\xfe\": 1}",
+        ));
+        assert_eq!(event.get_attr("a").unwrap().as_str(), Some("ok"));
+        assert!(event.get_attr("b").unwrap().is_undefined());
+        assert_eq!(event.len(), Some(3));
     }
 }
