@@ -36,19 +36,19 @@ struct Index {
 /// An object or an array.
 struct Node {
     /// Its text in the body.
-    at: Range<u32>,
+    at: Span,
     map: bool,
     /// Its members' run in [`Index::members`].
     members: Range<u32>,
 }
 
 /// A member of an object (with its key) or an array.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Member {
     /// The key's text between its quotes, as written (empty for an item of an array).
-    key: Range<u32>,
+    key: Span,
     /// The value's text.
-    value: Range<u32>,
+    value: Span,
     /// The value's node when it is an object or an array.
     child: Option<u32>,
 }
@@ -77,7 +77,7 @@ impl LazyJson {
 
     /// Its JSON text, as the body has it.
     pub(crate) fn text(&self) -> &str {
-        self.index.text(&self.node().at)
+        self.index.text(self.node().at)
     }
 
     fn members(&self) -> &[Member] {
@@ -95,13 +95,13 @@ impl LazyJson {
                 index: self.index.clone(),
                 node,
             }),
-            None => serde_json::from_str(self.index.text(&member.value)).unwrap_or_default(),
+            None => serde_json::from_str(self.index.text(member.value)).unwrap_or_default(),
         }
     }
 
     /// The key of `member`, unescaped.
     fn key(&self, member: &Member) -> std::borrow::Cow<'_, str> {
-        let raw = self.index.text(&member.key);
+        let raw = self.index.text(member.key);
         if raw.contains('\\') {
             serde_json::from_str::<String>(&format!("\"{raw}\""))
                 .unwrap_or_default()
@@ -123,7 +123,7 @@ impl Index {
         })
     }
 
-    fn text(&self, at: &Range<u32>) -> &str {
+    fn text(&self, at: Span) -> &str {
         // Ranges start and end on tokens, which are ASCII: the parts of UTF-8 text are
         // UTF-8 (the body is JSON, our own or checked; a part that is not reads as empty
         // text, which is no JSON value).
@@ -135,13 +135,29 @@ impl Index {
     }
 }
 
+/// Where a part of the body is, in bytes (copied as a whole when its container closes).
+#[derive(Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// The span from `start` to `end` (offsets past `u32::MAX` saturate: no part is read there).
+fn span(start: usize, end: usize) -> Span {
+    let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+    Span {
+        start: at(start),
+        end: at(end),
+    }
+}
+
 /// A container being read.
 struct Open {
     node: u32,
     /// Where its members start in the scratch list.
     first: usize,
     /// The key read for the next value (objects).
-    key: Option<Range<u32>>,
+    key: Option<Span>,
     /// Whether a key comes next (objects: after `{` and `,`).
     expect_key: bool,
 }
@@ -171,7 +187,7 @@ fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
                     expect_key: open == b'{',
                 });
                 nodes.push(Node {
-                    at: at(i)..at(i),
+                    at: span(i, i),
                     map: open == b'{',
                     members: 0..0,
                 });
@@ -180,15 +196,16 @@ fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
             b'}' | b']' => {
                 let Some(done) = stack.pop() else { break };
                 let run = at(members.len())..at(members.len() + scratch.len() - done.first);
-                members.extend(scratch.drain(done.first..));
+                members.extend_from_slice(&scratch[done.first..]);
+                scratch.truncate(done.first);
                 let node = &mut nodes[done.node as usize];
                 node.at.end = at(i + 1);
                 node.members = run;
-                let value = node.at.clone();
+                let value = node.at;
                 i += 1;
                 if let Some(parent) = stack.last_mut() {
                     scratch.push(Member {
-                        key: parent.key.take().unwrap_or(0..0),
+                        key: parent.key.take().unwrap_or_default(),
                         value,
                         child: Some(done.node),
                     });
@@ -200,11 +217,11 @@ fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
                     break;
                 };
                 if parent.expect_key {
-                    parent.key = Some(at(i + 1)..at(end.saturating_sub(1)));
+                    parent.key = Some(span(i + 1, end.saturating_sub(1)));
                 } else {
                     scratch.push(Member {
-                        key: parent.key.take().unwrap_or(0..0),
-                        value: at(i)..at(end),
+                        key: parent.key.take().unwrap_or_default(),
+                        value: span(i, end),
                         child: None,
                     });
                 }
@@ -235,8 +252,8 @@ fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
                     break;
                 };
                 scratch.push(Member {
-                    key: parent.key.take().unwrap_or(0..0),
-                    value: at(start)..at(i),
+                    key: parent.key.take().unwrap_or_default(),
+                    value: span(start, i),
                     child: None,
                 });
             }
@@ -245,7 +262,8 @@ fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
     // Text cut short: what is still open ends with it.
     while let Some(done) = stack.pop() {
         let run = at(members.len())..at(members.len() + scratch.len() - done.first);
-        members.extend(scratch.drain(done.first..));
+        members.extend_from_slice(&scratch[done.first..]);
+        scratch.truncate(done.first);
         let node = &mut nodes[done.node as usize];
         node.at.end = at(text.len());
         node.members = run;
