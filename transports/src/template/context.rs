@@ -175,6 +175,25 @@ impl Context {
     fn lang(&self) -> &'static str {
         lang(&self.parsed.summary, self.lang_fallback.as_deref())
     }
+
+    /// The value of a name that is always text (`subject`, `label`, `event_type`, …), as
+    /// text; `None` for the other names.
+    pub(crate) fn text(&self, key: &str) -> Option<&str> {
+        let parsed = &self.parsed;
+        let summary = &parsed.summary;
+        Some(match key {
+            "event_type" => parsed.event_type.as_str(),
+            "format" => parsed.event_type.format().as_str(),
+            "id" => &self.id,
+            "lang" => self.lang(),
+            "label" => label(parsed.event_type, self.lang()),
+            "subject" => &summary.subject,
+            "text" => &summary.text,
+            "author" => &summary.author,
+            "ticket" => &summary.ticket,
+            _ => return None,
+        })
+    }
 }
 
 /// `lang`: `ru` or `en`, from the event's user, else `fallback` (`vars.lang`), else `en`.
@@ -197,22 +216,13 @@ impl Object for Context {
 
     fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
         let parsed = &self.parsed;
-        let summary = &parsed.summary;
         Some(match key {
             "event" => parsed.event(),
             "raw" => parsed.raw(),
-            "event_type" => Value::from(parsed.event_type.as_str()),
-            "format" => Value::from(parsed.event_type.format().as_str()),
             "id" => Value::from(self.id.clone()),
             "tenant" => self.tenant.clone().map_or(Value::from(()), Value::from),
-            "lang" => Value::from(self.lang()),
-            "label" => Value::from(label(parsed.event_type, self.lang())),
-            "subject" => Value::from(summary.subject.as_str()),
-            "text" => Value::from(summary.text.as_str()),
-            "author" => Value::from(summary.author.as_str()),
-            "ticket" => Value::from(summary.ticket.as_str()),
             "vars" => self.vars.clone(),
-            _ => return None,
+            _ => Value::from(self.text(key)?),
         })
     }
 

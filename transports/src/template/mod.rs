@@ -41,8 +41,11 @@
 //!   prints only variables inside strings, through `default`, `lower`, `upper`, `trim`,
 //!   `title`, `capitalize`, `replace`, `truncate` or `entities` (a CRM's fields:
 //!   `"status": "{{ event.ticket.status|upper }}"`): it is rendered from a copy of its
-//!   source without the whitespace between tokens, about 20% faster. `{% autoescape %}`
-//!   and the `safe` and `escape` filters are refused.
+//!   source without the whitespace between tokens, about 20% faster, and when its values
+//!   go through `truncate` and `entities` only (and no `{{-`), without minijinja at all,
+//!   about 40% faster (the same lookups, formatter and filters; anything undefined is
+//!   handed back to minijinja, which reports it). `{% autoescape %}` and the `safe` and
+//!   `escape` filters are refused.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
 //!   `truncate(n)` (at most `n` characters, the last one `…`) and `entities` (`&`, `<`, `>`
 //!   as HTML entities, for Slack).
@@ -97,6 +100,7 @@
 mod context;
 mod lazy;
 mod output;
+mod plan;
 mod preset;
 mod shape;
 mod summary;
@@ -192,6 +196,9 @@ struct Compiled {
     /// Whether it renders JSON by construction (see `shape`): rendered from its copy
     /// [`COMPACT`], whose output is neither parsed again nor compacted.
     compact: bool,
+    /// When it is [`compact`](Compiled::compact) and prints variables a plan can print:
+    /// rendered without minijinja (see `plan`).
+    plan: Option<plan::Plan>,
     /// What a render has taken lately, in nanoseconds (a moving average; 0 before the first):
     /// whether the async transport renders it off its delivery thread.
     #[cfg(feature = "_async")]
@@ -516,14 +523,20 @@ impl Template {
         tenant: Option<Arc<str>>,
     ) -> Result<Vec<u8>, String> {
         let compiled = &self.compiled;
+        let context = || Context {
+            parsed: parsed.clone(),
+            vars: self.vars.value.clone(),
+            lang_fallback: self.vars.lang.clone(),
+            id: id.clone(),
+            tenant: tenant.clone(),
+        };
+        if let Some(plan) = &compiled.plan
+            && let Some(out) = plan.render(&Arc::new(context()))
+        {
+            return self.limited(out.into_bytes());
+        }
         let render = |name: &str| {
-            let context = Value::from_object(Context {
-                parsed: parsed.clone(),
-                vars: self.vars.value.clone(),
-                lang_fallback: self.vars.lang.clone(),
-                id: id.clone(),
-                tenant: tenant.clone(),
-            });
+            let context = Value::from_object(context());
             // The fuel bounds what a render can write (64 bytes a fuel): the limit is
             // checked on the whole output.
             let template =
@@ -618,10 +631,18 @@ impl Template {
         };
         env.add_template_owned(NAME, text.clone())
             .map_err(|e| fail(describe(&e, &text)))?;
-        let compact = json
-            && native.is_none()
-            && shape::compacted(&text)
-                .is_some_and(|copy| env.add_template_owned(COMPACT, copy).is_ok());
+        let shape = if json && native.is_none() {
+            shape::read(&text)
+        } else {
+            None
+        };
+        let (compact, plan) = match shape {
+            Some(shape) => match env.add_template_owned(COMPACT, shape.compact) {
+                Ok(()) => (true, shape.plan),
+                Err(_) => (false, None),
+            },
+            None => (false, None),
+        };
         Ok(Template {
             compiled: Arc::new(Compiled {
                 source,
@@ -630,6 +651,7 @@ impl Template {
                 json,
                 native,
                 compact,
+                plan,
                 #[cfg(feature = "_async")]
                 render_ns: AtomicU32::new(0),
                 required,

@@ -56,7 +56,6 @@ pub(super) fn format_value(
     state: &mut minijinja::State<'_, '_>,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
-    use minijinja::value::ValueKind;
     if value.is_safe() {
         // Made by the template itself: `tojson`'s JSON, or output it captured (whose values
         // were escaped when they were printed).
@@ -64,8 +63,24 @@ pub(super) fn format_value(
             .write_str(value.as_str().unwrap_or_default())
             .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"));
     }
-    let text: Cow<'_, str> = match value.kind() {
-        ValueKind::None | ValueKind::Undefined => return Ok(()),
+    let Some(text) = value_text(value)? else {
+        return Ok(());
+    };
+    let json = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == JSON_ESCAPE);
+    let written = if json {
+        write_json_string_content(out, &text)
+    } else {
+        out.write_str(&text)
+    };
+    written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
+}
+
+/// A value that is not safe as text: `None` for none and undefined, `true`/`false`, lists
+/// and maps as JSON.
+fn value_text(value: &Value) -> Result<Option<Cow<'_, str>>, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    Ok(Some(match value.kind() {
+        ValueKind::None | ValueKind::Undefined => return Ok(None),
         ValueKind::Bool => (if value.is_true() { "true" } else { "false" }).into(),
         ValueKind::Seq | ValueKind::Map => match value.downcast_object_ref::<lazy::LazyJson>() {
             Some(json) => json.text().into(),
@@ -79,14 +94,20 @@ pub(super) fn format_value(
             Some(s) => s.into(),
             None => value.to_string().into(),
         },
-    };
-    let json = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == JSON_ESCAPE);
-    let written = if json {
-        write_json_string_content(out, &text)
-    } else {
-        out.write_str(&text)
-    };
-    written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
+    }))
+}
+
+/// Writes a value as a JSON template prints it (see [`format_value`]); `None` for what a
+/// template does not print that way (a safe value, an undefined one: an error in a
+/// template) and for a value that cannot be written.
+pub(super) fn write_value(out: &mut String, value: &Value) -> Option<()> {
+    if value.is_safe() || value.is_undefined() {
+        return None;
+    }
+    if let Some(text) = value_text(value).ok()? {
+        write_json_string_content(out, &text).ok()?;
+    }
+    Some(())
 }
 
 /// `tojson`, minijinja's, except that a part of `event` is printed as the body has it (its

@@ -16,6 +16,10 @@
 //! formatter escapes every value that is not safe as the inside of a JSON string, so each
 //! such value keeps the string it is in a string. Any other template is checked and
 //! compacted after each render, as before.
+//!
+//! When, besides, no `{{ … }}` trims whitespace (`{{-`, `-}}`) and each passes its value
+//! through `truncate(n)` and `entities` only, the template is also read into a [`Plan`]:
+//! its text and the variables it prints, rendered without minijinja.
 
 /// The filters a value may pass through: none of them returns safe text from a value that
 /// is not, and the context has no safe values.
@@ -31,9 +35,26 @@ const FILTERS: &[&str] = &[
     "entities",
 ];
 
+use super::plan::{Filter, Piece, Plan, Step};
+
+/// What the reading of a template JSON by construction gives.
+pub(super) struct Shape {
+    /// Its source without the whitespace between its JSON tokens.
+    pub(super) compact: String,
+    /// Its plan, when every variable it prints is one a plan can print.
+    pub(super) plan: Option<Plan>,
+}
+
 /// `text` without the whitespace between its JSON tokens, when it renders JSON by
 /// construction (see the module docs); `None` otherwise.
+#[cfg(test)]
 pub(super) fn compacted(text: &str) -> Option<String> {
+    read(text).map(|shape| shape.compact)
+}
+
+/// The [`Shape`] of `text`, when it renders JSON by construction (see the module docs);
+/// `None` otherwise.
+pub(super) fn read(text: &str) -> Option<Shape> {
     if text.contains("{%") || text.contains("{#") {
         return None;
     }
@@ -41,6 +62,8 @@ pub(super) fn compacted(text: &str) -> Option<String> {
     let mut skeleton = String::with_capacity(text.len());
     let mut lexer = Lexer::Outside;
     let mut rest = text;
+    let mut pieces = Some(Vec::new());
+    let mut literal_start = 0;
     loop {
         let (literal, expression) = match rest.find("{{") {
             Some(at) => (&rest[..at], Some(&rest[at..])),
@@ -52,16 +75,27 @@ pub(super) fn compacted(text: &str) -> Option<String> {
                 skeleton.push(c);
             }
         }
+        if let Some(pieces) = &mut pieces {
+            pieces.push(Piece::Text(out[literal_start..].to_owned()));
+        }
         let Some(expression) = expression else { break };
         if lexer != Lexer::InString {
             return None;
         }
-        let length = variable(expression)?;
-        out.push_str(&expression[..length]);
-        rest = &expression[length..];
+        let variable = variable(expression)?;
+        out.push_str(&expression[..variable.length]);
+        literal_start = out.len();
+        pieces = pieces.zip(variable.piece).map(|(mut pieces, piece)| {
+            pieces.push(piece);
+            pieces
+        });
+        rest = &expression[variable.length..];
     }
     serde_json::from_str::<serde::de::IgnoredAny>(&skeleton).ok()?;
-    Some(out)
+    Some(Shape {
+        compact: out,
+        plan: pieces.map(Plan::new),
+    })
 }
 
 /// Where the JSON lexer is in a template's literal text.
@@ -100,26 +134,36 @@ impl Lexer {
     }
 }
 
-/// The length of the `{{ … }}` that `text` starts with, when it prints a variable through
-/// [`FILTERS`] only.
-fn variable(text: &str) -> Option<usize> {
+/// A `{{ … }}` that prints a variable through [`FILTERS`] only.
+struct Variable {
+    /// Its length in the source.
+    length: usize,
+    /// It as a plan prints it, when a plan can.
+    piece: Option<Piece>,
+}
+
+/// The `{{ … }}` that `text` starts with, when it prints a variable through [`FILTERS`]
+/// only.
+fn variable(text: &str) -> Option<Variable> {
     let mut p = Parser { text, at: 2 };
-    p.eat('-');
-    p.identifier()?;
+    let mut plain = !p.eat('-');
+    let name = p.identifier()?.to_owned();
+    let mut path = Vec::new();
     loop {
         p.space();
         if p.eat('.') {
             p.space();
-            p.identifier()?;
+            path.push(Step::Attr(p.identifier()?.to_owned()));
         } else if p.eat('[') {
             p.space();
-            p.number()?;
+            path.push(Step::Index(p.number()?.parse().ok()?));
             p.space();
             p.expect(']')?;
         } else {
             break;
         }
     }
+    let mut filters = Vec::new();
     while p.eat('|') {
         p.space();
         let filter = p.identifier()?;
@@ -127,11 +171,17 @@ fn variable(text: &str) -> Option<usize> {
             return None;
         }
         p.space();
+        let mut numbers = Vec::new();
+        let mut strings = 0;
         if p.eat('(') {
             loop {
                 p.space();
-                if p.number().is_none() {
-                    p.string()?;
+                match p.number() {
+                    Some(number) => numbers.push(number.parse::<usize>().ok()),
+                    None => {
+                        p.string()?;
+                        strings += 1;
+                    }
                 }
                 p.space();
                 if !p.eat(',') {
@@ -141,11 +191,25 @@ fn variable(text: &str) -> Option<usize> {
             p.expect(')')?;
             p.space();
         }
+        let planned = match (filter, numbers.as_slice(), strings) {
+            ("truncate", [Some(n)], 0) => Some(Filter::Truncate(*n)),
+            ("entities", [], 0) => Some(Filter::Entities),
+            _ => None,
+        };
+        plain &= planned.is_some();
+        filters.extend(planned);
     }
-    p.eat('-');
+    plain &= !p.eat('-');
     p.expect('}')?;
     p.expect('}')?;
-    Some(p.at)
+    Some(Variable {
+        length: p.at,
+        piece: plain.then_some(Piece::Value {
+            name,
+            path,
+            filters,
+        }),
+    })
 }
 
 /// A cursor over an expression's text.

@@ -417,6 +417,7 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
             "subject": "\"}, \"admin\": true, \"x\": \"\\\n {{ x }} {% y %} </script> \u{1} ж 🦀",
             "text": "a\\\"b\u{7f}\u{2028}",
             "comments": [{"text": "first"}, {"text": "\\u0041 \"o\""}],
+            "n": 7, "ok": true, "none": null, "ratio": 0.5, "big": 1e300,
         },
         "initial_user": {"profile": {"full_name": "  \t ", "lang": "ru"}},
     });
@@ -425,21 +426,39 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
         r#"{"title": "{{ subject }}", "by": "{{ author|default('nobody') }}"}"#,
         "{\n  \"t\": \"{{ label|upper }}: {{ subject|truncate(12) }}\",\n  \"x\": \"  {{- text|entities -}}  \",\n  \"c\": [\"{{ event.ticket.comments[1].text|replace('o', '\"') }}\", 3]\n}\n",
         r#"["{{ event.ticket }}", "{{ event.ticket.comments }}", "{{ ticket|lower|title|capitalize|trim }}"]"#,
+        // Rendered by a plan, without minijinja:
+        r#"{"t": "{{ subject }} / {{ event.ticket.comments[1].text }} / {{ event.ticket }}"}"#,
+        "{\"n\": \"{{ event.ticket.code|truncate(2) }}{{ text|entities|truncate(5) }}{{ subject|entities|truncate(60) }}{{ author|truncate(3) }}\",\n \"v\": \"{{ vars.x }}{{ vars.x|entities }}\", \"e\": \"{{ event.ticket.comments[0] }}\"}",
+        r#"{"i": "{{ id }}{{ tenant }}{{ lang }}{{ label }}{{ event_type }}{{ format }}{{ author }}{{ ticket }}"}"#,
+        r#"["{{ event.ticket.n }}", "{{ event.ticket.ok }}", "{{ event.ticket.none }}", "{{ event.ticket.ratio }}", "{{ event.ticket.big }}"]"#,
+        // A plan that hands the render to minijinja: a global, not a name of the context.
+        r#"{"r": "{{ range }}"}"#,
     ];
-    for source in templates {
-        let fast = Template::inline(source).unwrap();
+    for (i, source) in templates.into_iter().enumerate() {
+        let fast = Template::inline(source).unwrap().var("x", "<a \"b\">");
         assert!(fast.compiled.compact, "{source}");
+        assert_eq!(fast.compiled.plan.is_some(), i >= 3, "{source}");
         // A comment keeps the same render on the checked path.
-        let checked = Template::inline(&format!("{source}{{# checked #}}")).unwrap();
+        let checked = Template::inline(&format!("{source}{{# checked #}}"))
+            .unwrap()
+            .var("x", "<a \"b\">");
         assert!(!checked.compiled.compact);
         for body in [ZENLIX, &hostile] {
-            let out = fast.render(create(), "e", None, body).unwrap();
-            serde_json::from_str::<serde::de::IgnoredAny>(&out).unwrap();
-            assert_eq!(
-                out,
-                checked.render(create(), "e", None, body).unwrap(),
-                "{source}"
-            );
+            for tenant in [None, Some("acme \"1\"")] {
+                let out = fast.render(create(), "e\\1", tenant, body);
+                let expected = checked.render(create(), "e\\1", tenant, body);
+                if body == ZENLIX && source.contains(".n }}") {
+                    // Members that body does not have: undefined, the same error.
+                    assert_eq!(
+                        out.unwrap_err().to_string(),
+                        expected.unwrap_err().to_string()
+                    );
+                    continue;
+                }
+                let out = out.unwrap();
+                serde_json::from_str::<serde::de::IgnoredAny>(&out).unwrap();
+                assert_eq!(out, expected.unwrap(), "{source}");
+            }
         }
     }
     // An error names the line and the expression of the source as written.
