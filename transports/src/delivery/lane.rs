@@ -664,6 +664,12 @@ mod tests {
             !templated.costly(&rendered),
             "a quick render stays on the thread"
         );
+        own.took(Duration::from_millis(5));
+        own.took(Duration::from_micros(2));
+        assert!(
+            !templated.costly(&rendered),
+            "one render preempted midway does not make it slow"
+        );
         for _ in 0..32 {
             own.took(Duration::from_micros(30));
         }

@@ -402,13 +402,20 @@ impl Template {
         self.compiled.render_ns.load(Ordering::Relaxed) as u128 >= COSTLY_RENDER.as_nanos()
     }
 
-    /// Adds a render's time to the moving average (the last eight or so weigh most).
+    /// Adds a render's time to the moving average (the last eight or so weigh most). A
+    /// render counts for at most twice the average: a thread preempted in the middle of a
+    /// render (common when every core is busy) does not make a quick template look slow,
+    /// while a template that is slow doubles the average within six renders.
     #[cfg(feature = "_async")]
     pub(crate) fn took(&self, elapsed: std::time::Duration) {
         let ns = u32::try_from(elapsed.as_nanos()).unwrap_or(u32::MAX);
         let average = &self.compiled.render_ns;
         let old = average.load(Ordering::Relaxed);
-        let new = if old == 0 { ns } else { old - old / 8 + ns / 8 };
+        let new = if old == 0 {
+            ns
+        } else {
+            old - old / 8 + ns.min(old.saturating_mul(2)) / 8
+        };
         average.store(new.max(1), Ordering::Relaxed);
     }
 
