@@ -121,7 +121,16 @@ pub(super) fn tojson(
         && kwargs.args().next().is_none()
         && let Some(json) = value.downcast_object_ref::<lazy::LazyJson>()
     {
-        return Ok(Value::from_safe_string(json.text().to_owned()));
+        // An object's or array's text is never empty, unless it is not UTF-8 (what the
+        // index reads as empty): not JSON to print.
+        let text = json.text();
+        if text.is_empty() {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::BadSerialization,
+                "this part of the event is not UTF-8 text",
+            ));
+        }
+        return Ok(Value::from_safe_string(text.to_owned()));
     }
     minijinja::filters::tojson(&value, indent, kwargs)
 }

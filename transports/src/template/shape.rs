@@ -14,8 +14,13 @@
 //! safe text (`default`, `lower`, `upper`, `trim`, `title`, `capitalize`, `replace`,
 //! `truncate`, `entities`), with numbers and plain quoted strings as arguments. The
 //! formatter escapes every value that is not safe as the inside of a JSON string, so each
-//! such value keeps the string it is in a string. Any other template is checked and
-//! compacted after each render, as before.
+//! such value keeps the string it is in a string. Between tokens, where a JSON value goes,
+//! a `{{ … }}` may print a whole value: a variable through any filters, the last of them
+//! `tojson` without arguments (`{"data": {{ event|tojson }}}`), which writes one JSON
+//! value; the text must then be JSON with a value in its place. Such a template's output is
+//! still compacted (minijinja's `tojson` writes `, ` and `: `, and a relayed body may have
+//! whitespace), but not parsed again. Any other template is checked and compacted
+//! after each render, as before.
 //!
 //! When, besides, no `{{ … }}` trims whitespace (`{{-`, `-}}`) and each passes its value
 //! through `truncate(n)` and `entities` only, the template is also read into a [`Plan`]:
@@ -43,6 +48,9 @@ pub(super) struct Shape {
     pub(super) compact: String,
     /// Its plan, when every variable it prints is one a plan can print.
     pub(super) plan: Option<Plan>,
+    /// Whether it prints whole values with `tojson`, whose text may have whitespace: its
+    /// output is compacted.
+    pub(super) whole_values: bool,
 }
 
 /// `text` without the whitespace between its JSON tokens, when it renders JSON by
@@ -64,6 +72,7 @@ pub(super) fn read(text: &str) -> Option<Shape> {
     let mut rest = text;
     let mut pieces = Some(Vec::new());
     let mut literal_start = 0;
+    let mut whole_values = false;
     loop {
         let (literal, expression) = match rest.find("{{") {
             Some(at) => (&rest[..at], Some(&rest[at..])),
@@ -79,10 +88,17 @@ pub(super) fn read(text: &str) -> Option<Shape> {
             pieces.push(Piece::Text(out[literal_start..].to_owned()));
         }
         let Some(expression) = expression else { break };
-        if lexer != Lexer::InString {
-            return None;
-        }
-        let variable = variable(expression)?;
+        let variable = match lexer {
+            Lexer::InString => variable(expression)?,
+            Lexer::Outside => {
+                // A value of its own: `null` stands for it, spaced so that it cannot run
+                // into a neighbouring token.
+                skeleton.push_str(" null ");
+                whole_values = true;
+                whole_value(expression)?
+            }
+            _ => return None,
+        };
         out.push_str(&expression[..variable.length]);
         literal_start = out.len();
         pieces = pieces.zip(variable.piece).map(|(mut pieces, piece)| {
@@ -95,6 +111,7 @@ pub(super) fn read(text: &str) -> Option<Shape> {
     Some(Shape {
         compact: out,
         plan: pieces.map(Plan::new),
+        whole_values,
     })
 }
 
@@ -147,22 +164,7 @@ struct Variable {
 fn variable(text: &str) -> Option<Variable> {
     let mut p = Parser { text, at: 2 };
     let mut plain = !p.eat('-');
-    let name = p.identifier()?.to_owned();
-    let mut path = Vec::new();
-    loop {
-        p.space();
-        if p.eat('.') {
-            p.space();
-            path.push(Step::Attr(p.identifier()?.to_owned()));
-        } else if p.eat('[') {
-            p.space();
-            path.push(Step::Index(p.number()?.parse().ok()?));
-            p.space();
-            p.expect(']')?;
-        } else {
-            break;
-        }
-    }
+    let (name, path) = path(&mut p)?;
     let mut filters = Vec::new();
     while p.eat('|') {
         p.space();
@@ -212,6 +214,59 @@ fn variable(text: &str) -> Option<Variable> {
     })
 }
 
+/// The `{{ … }}` that `text` starts with, when it prints a variable through filters the last
+/// of which is `tojson`: one JSON value.
+fn whole_value(text: &str) -> Option<Variable> {
+    let mut p = Parser { text, at: 2 };
+    p.eat('-');
+    path(&mut p)?;
+    // The last filter, and whether it had arguments (`tojson(indent=2)` is JSON too, but
+    // not compact).
+    let mut last = None;
+    while p.eat('|') {
+        let filter = p.identifier()?;
+        p.space();
+        let called = p.eat('(');
+        if called {
+            p.arguments()?;
+            p.space();
+        }
+        last = Some((filter, called));
+    }
+    if last != Some(("tojson", false)) {
+        return None;
+    }
+    p.eat('-');
+    p.expect('}')?;
+    p.expect('}')?;
+    Some(Variable {
+        length: p.at,
+        piece: None,
+    })
+}
+
+/// A variable: a name of the context and the members read from it (`event.ticket`,
+/// `comments[0]`).
+fn path(p: &mut Parser<'_>) -> Option<(String, Vec<Step>)> {
+    let name = p.identifier()?.to_owned();
+    let mut path = Vec::new();
+    loop {
+        p.space();
+        if p.eat('.') {
+            p.space();
+            path.push(Step::Attr(p.identifier()?.to_owned()));
+        } else if p.eat('[') {
+            p.space();
+            path.push(Step::Index(p.number()?.parse().ok()?));
+            p.space();
+            p.expect(']')?;
+        } else {
+            break;
+        }
+    }
+    Some((name, path))
+}
+
 /// A cursor over an expression's text.
 struct Parser<'a> {
     text: &'a str,
@@ -255,6 +310,28 @@ impl<'a> Parser<'a> {
 
     fn number(&mut self) -> Option<&'a str> {
         self.take(|_, b| b.is_ascii_digit())
+    }
+
+    /// Past the arguments of a call whose `(` was read, to its `)`: anything but `{` and
+    /// `}` (which could end the expression), strings with escapes crossed whole.
+    fn arguments(&mut self) -> Option<()> {
+        let mut depth = 1;
+        while depth > 0 {
+            match self.peek()? {
+                b'(' | b'[' => depth += 1,
+                b')' | b']' => depth -= 1,
+                b'{' | b'}' => return None,
+                quote @ (b'"' | b'\'') => {
+                    self.at += 1;
+                    while self.peek()? != quote {
+                        self.at += if self.peek()? == b'\\' { 2 } else { 1 };
+                    }
+                }
+                _ => {}
+            }
+            self.at += 1;
+        }
+        Some(())
     }
 
     /// A quoted string without escapes or line breaks.

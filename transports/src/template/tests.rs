@@ -387,10 +387,25 @@ fn a_template_that_prints_values_only_inside_strings_is_json_by_construction() {
             "{\"title\":\"{{ subject }}\",\"what\":\"{{- label|upper }} by {{ author|default('nobody')|truncate(20) -}}\",\"n\":[1,true,null,{\"deep\":\"{{ event.ticket.comments[1].text|replace(\"o\", '}}') }}\"}],\"k\":\"\\u00e9 \\\" {{ event_type }}\"}"
         )
     );
+    // A whole value where a value goes: through any filters, the last one tojson.
+    let whole = "{\"data\": {{ event|tojson }},\n \"c\": {{- event.ticket.comments|default([])|map(attribute=\"te)x(t\")|list|tojson }} }";
+    assert_eq!(
+        shape::compacted(whole).as_deref(),
+        Some(
+            "{\"data\":{{ event|tojson }},\"c\":{{- event.ticket.comments|default([])|map(attribute=\"te)x(t\")|list|tojson }}}"
+        )
+    );
     // Each of these could print something that is not a string's inside, or is not JSON
     // with its values left out: checked after each render instead.
     for checked in [
-        r#"{"a": {{ event|tojson }}}"#,
+        r#"[1{{ event|tojson }}]"#,
+        r#"[{{ event|tojson }}{{ event|tojson }}]"#,
+        r#"{ {{ subject|tojson }}: 1}"#,
+        r#"{"a": {{ subject|tojson|upper }}}"#,
+        r#"{"a": {{ subject|tojson(indent=2) }}}"#,
+        r#"{"a": {{ subject ~ text|tojson }}}"#,
+        r#"{"a": {{ subject|f({'k': 1})|tojson }}}"#,
+        r#"{"a": {{ subject|default('\''|tojson }}}"#,
         r#"{"a": "{{ subject|tojson }}"}"#,
         r#"{"a": {{ subject }}}"#,
         r#"{"a": "\{{ subject }}"}"#,
@@ -424,6 +439,7 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
     let hostile = serde_json::to_vec(&hostile).unwrap();
     let templates = [
         r#"{"title": "{{ subject }}", "by": "{{ author|default('nobody') }}"}"#,
+        r#"{"type": "{{ event_type }}", "data": {{ event|tojson }}, "c": {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}, "s": [{{ subject|tojson }}, {{ vars|tojson }}, {{ event.ticket.code|tojson }}]}"#,
         "{\n  \"t\": \"{{ label|upper }}: {{ subject|truncate(12) }}\",\n  \"x\": \"  {{- text|entities -}}  \",\n  \"c\": [\"{{ event.ticket.comments[1].text|replace('o', '\"') }}\", 3]\n}\n",
         r#"["{{ event.ticket }}", "{{ event.ticket.comments }}", "{{ ticket|lower|title|capitalize|trim }}"]"#,
         // Rendered by a plan, without minijinja:
@@ -437,7 +453,7 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
     for (i, source) in templates.into_iter().enumerate() {
         let fast = Template::inline(source).unwrap().var("x", "<a \"b\">");
         assert!(fast.compiled.compact, "{source}");
-        assert_eq!(fast.compiled.plan.is_some(), i >= 3, "{source}");
+        assert_eq!(fast.compiled.plan.is_some(), i >= 4, "{source}");
         // A comment keeps the same render on the checked path.
         let checked = Template::inline(&format!("{source}{{# checked #}}"))
             .unwrap()
@@ -461,6 +477,14 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
             }
         }
     }
+    // A part of the event that is not UTF-8 is not printed as JSON: an error, never a body
+    // that is not JSON.
+    let broken = b"{\"a\": {\"b\": \"\xff\"}, \"ticket\": {\"code\": \"1\"}}";
+    let err = message(render(r#"{"x": {{ event.a|tojson }}}"#, broken));
+    assert!(
+        err.contains("not UTF-8") || err.contains("not JSON"),
+        "{err}"
+    );
     // An error names the line and the expression of the source as written.
     let err = message(render(
         "{\n  \"a\": \"{{ subject }}\",\n  \"b\": \"{{ event.ticket.nope }}\"\n}",
