@@ -146,7 +146,7 @@ echo
 header
 row "HTTP direct (async, 16 in flight: the reference)" "$direct"
 row "HTTP direct (blocking, 16 in flight)" "$direct_blocking"
-row "NATS, publish only (64 in flight)" "$publish"
+row "NATS, publish only (the sink's default in flight)" "$publish"
 row "NATS, 1 relay, 1 partition" "$narrow" "$publish"
 row "NATS, 1 relay, 16 partitions" "$one" "$publish"
 row "NATS, 3 relays, 16 partitions" "$three" "$publish"

@@ -109,8 +109,11 @@ pub const DEFAULT_SUBJECT_PREFIX: &str = "deskhook";
 /// records) when none is set.
 pub const DEFAULT_ENDPOINT_NAME: &str = "nats";
 
-/// Publishes awaiting their acknowledgement at once, when not set.
-pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Publishes awaiting their acknowledgement at once, when not set. An acknowledgement waits
+/// on the server's store; with 64 in flight the publisher, not the server, bounded what a
+/// relay delivered (measured: 256 gave one relay 20–50% more events per second end to end;
+/// more than 256 gave nothing more).
+pub const DEFAULT_CONCURRENCY: usize = 256;
 
 /// The header JetStream de-duplicates on; it holds the event id (`webhook-id`).
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
