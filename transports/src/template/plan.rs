@@ -51,6 +51,18 @@ pub(super) enum Filter {
     Entities,
 }
 
+/// `text` through `filter`: the same text when it changes nothing.
+fn filtered<'a>(text: Cow<'a, str>, filter: &Filter) -> Cow<'a, str> {
+    let changed = match filter {
+        Filter::Truncate(n) => truncated(&text, *n),
+        Filter::Entities => with_entities(&text),
+    };
+    match changed {
+        Cow::Owned(changed) => Cow::Owned(changed),
+        Cow::Borrowed(_) => text,
+    }
+}
+
 impl Plan {
     /// The plan of these pieces (empty texts dropped).
     pub(super) fn new(pieces: Vec<Piece>) -> Plan {
@@ -80,10 +92,7 @@ impl Plan {
                     {
                         let mut text = Cow::Borrowed(text);
                         for filter in filters {
-                            text = match filter {
-                                Filter::Truncate(n) => truncated(&text, *n).into_owned().into(),
-                                Filter::Entities => with_entities(&text).into_owned().into(),
-                            };
+                            text = filtered(text, filter);
                         }
                         write_json_string_content(&mut out, &text).ok()?;
                         continue;

@@ -26,6 +26,8 @@
 //! through `truncate(n)` and `entities` only, the template is also read into a [`Plan`]:
 //! its text and the variables it prints, rendered without minijinja.
 
+use super::plan::{Filter, Piece, Plan, Step};
+
 /// The filters a value may pass through: none of them returns safe text from a value that
 /// is not, and the context has no safe values.
 const FILTERS: &[&str] = &[
@@ -39,8 +41,6 @@ const FILTERS: &[&str] = &[
     "truncate",
     "entities",
 ];
-
-use super::plan::{Filter, Piece, Plan, Step};
 
 /// What the reading of a template JSON by construction gives.
 pub(super) struct Shape {
