@@ -17,6 +17,7 @@ use super::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
 use super::history::{AttemptEntry, AttemptLog, AttemptPage, AttemptQuery};
 use super::lane::{Counters, InFlight, LaneState};
 use super::pool::{Pool, Popped};
+#[cfg(any(feature = "http-async", feature = "http-blocking"))]
 use super::priority::Priority;
 use super::registry::Registry;
 use super::{
@@ -55,7 +56,9 @@ pub(crate) struct Engine {
     #[cfg(feature = "_async")]
     idle_async: tokio::sync::Notify,
     stopping: AtomicBool,
-    /// The priority of the sink's own delivery threads, relative to the builder's.
+    /// The priority of the sink's own delivery threads, relative to the builder's (the HTTP
+    /// transports'; a NATS sink sets its runtime's itself).
+    #[cfg(any(feature = "http-async", feature = "http-blocking"))]
     priority: Priority,
 }
 
@@ -212,12 +215,14 @@ impl Engine {
             #[cfg(feature = "_async")]
             idle_async: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),
+            #[cfg(any(feature = "http-async", feature = "http-blocking"))]
             priority: Priority::below_caller(config.worker_nice),
             config,
         }
     }
 
     /// The priority of the sink's own delivery threads.
+    #[cfg(any(feature = "http-async", feature = "http-blocking"))]
     pub(crate) fn priority(&self) -> Priority {
         self.priority
     }
