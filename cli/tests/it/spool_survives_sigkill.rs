@@ -55,20 +55,25 @@ fn crash_and_recover(kill_at: KillAt) {
     let spool = dir.path().join("spool");
     let spool_arg = spool.to_str().unwrap();
     let events = EVENTS.to_string();
-    let mut bench = Running::spawn(&[
-        "bench",
-        "--url",
-        &listen.url,
-        "--allow-private",
-        "--events",
-        &events,
-        "--body-size",
-        "512",
-        "--concurrency",
-        "4",
-        "--spool",
-        spool_arg,
-    ]);
+    // Its temporary files (the dead letters it cannot remove once killed) go to the
+    // test's own directory.
+    let mut bench = Running::spawn_with(
+        &[
+            "bench",
+            "--url",
+            &listen.url,
+            "--allow-private",
+            "--events",
+            &events,
+            "--body-size",
+            "512",
+            "--concurrency",
+            "4",
+            "--spool",
+            spool_arg,
+        ],
+        &[("TMPDIR", dir.path().to_str().unwrap())],
+    );
     let target = match kill_at {
         KillAt::Start => 0,
         KillAt::Durable(at) => at,
