@@ -339,8 +339,8 @@ impl Template {
         self
     }
 
-    /// The most bytes a rendered body may have; a larger one sends the event to the dead
-    /// letters. Defaults to 256 KiB.
+    /// The most bytes a rendered body may have, as sent (a JSON body compacted); a larger one
+    /// sends the event to the dead letters. Defaults to 256 KiB.
     #[must_use]
     pub fn max_output(mut self, bytes: usize) -> Template {
         self.max_output = bytes;
@@ -544,7 +544,7 @@ impl Template {
             tenant: tenant.clone(),
         };
         if let Some(plan) = &compiled.plan
-            && let Some(out) = plan.render(&Arc::new(context()))
+            && let Some(out) = plan.render(&Arc::new(context()), self.max_output)
         {
             return self.limited(out.into_bytes());
         }
@@ -563,18 +563,20 @@ impl Template {
         };
         if compiled.compact {
             return match render(COMPACT) {
-                Ok(out) if compiled.compact_output => Ok(compact(self.limited(out.into_bytes())?)),
+                Ok(out) if compiled.compact_output => self.limited(compact(out.into_bytes())),
                 Ok(out) => self.limited(out.into_bytes()),
                 // Said where the source as written has it: the same render fails the same
                 // way there.
                 Err(compact) => Err(failed(render(NAME).err().unwrap_or(compact))),
             };
         }
-        let out = self.limited(render(NAME).map_err(failed)?.into_bytes())?;
+        let out = render(NAME).map_err(failed)?.into_bytes();
         if !compiled.json {
-            return Ok(out);
+            return self.limited(out);
         }
-        // Checked, and sent compact: the template's layout is for its readers.
+        // Checked, and sent compact: the template's layout is for its readers. The limit is
+        // on what is sent, as for a template JSON by construction (the fuel bounds what the
+        // render made).
         serde_json::from_slice::<serde::de::IgnoredAny>(&out).map_err(|e| {
             format!(
                 "the {} rendered a body that is not JSON ({e} of the output); print values \
@@ -582,7 +584,7 @@ impl Template {
                 compiled.source
             )
         })?;
-        Ok(compact(out))
+        self.limited(compact(out))
     }
 
     /// `out`, or the error of an output over `max_output`.

@@ -3,14 +3,20 @@
 //! the same context and values as the template's, printed by the same formatter and
 //! filters. Whatever the plan cannot print as the template would — a name or member that is
 //! undefined, a value made safe — hands the render to minijinja, which prints it or says
-//! what is wrong, with the line.
+//! what is wrong, with the line. So does a render that could reach a limit: more output
+//! than the template's `max_output`, or more than half the fuel minijinja would let it
+//! use, counted generously (every byte read or written as if it were a printed object's,
+//! which minijinja charges most for). A plan never makes more than it may send, nor
+//! answers where minijinja would run out of fuel.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use minijinja::value::{Object, Value};
 
+use super::FUEL;
 use super::context::Context;
+use super::lazy::LazyJson;
 use super::output::{
     entities, truncate, truncated, with_entities, write_json_string_content, write_value,
 };
@@ -74,10 +80,13 @@ impl Plan {
     }
 
     /// The render in `context`, or `None` when minijinja must render it (a variable that is
-    /// undefined, or safe).
-    pub(super) fn render(&self, context: &Arc<Context>) -> Option<String> {
+    /// undefined or safe, or a render that would write more than `limit` bytes or use more
+    /// than [`BUDGET`] fuel).
+    pub(super) fn render(&self, context: &Arc<Context>, limit: usize) -> Option<String> {
         let mut out = String::with_capacity(512);
+        let mut fuel = Fuel(0);
         for piece in &self.pieces {
+            let before = out.len();
             match piece {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Value {
@@ -90,33 +99,65 @@ impl Plan {
                     if path.is_empty()
                         && let Some(text) = context.text(name)
                     {
+                        fuel.spend(text.len(), filters.len())?;
                         let mut text = Cow::Borrowed(text);
                         for filter in filters {
                             text = filtered(text, filter);
                         }
                         write_json_string_content(&mut out, &text).ok()?;
-                        continue;
-                    }
-                    let mut value = context.get_value_by_str(name)?;
-                    for step in path {
-                        value = match step {
-                            Step::Attr(member) => value.get_attr(member).ok()?,
-                            Step::Index(n) => value.get_item(&Value::from(*n)).ok()?,
-                        };
-                        if value.is_undefined() {
-                            return None;
+                    } else {
+                        let mut value = context.get_value_by_str(name)?;
+                        for step in path {
+                            value = match step {
+                                Step::Attr(member) => value.get_attr(member).ok()?,
+                                Step::Index(n) => value.get_item(&Value::from(*n)).ok()?,
+                            };
+                            if value.is_undefined() {
+                                return None;
+                            }
                         }
+                        fuel.spend(size(&value), filters.len())?;
+                        for filter in filters {
+                            value = match filter {
+                                Filter::Truncate(n) => truncate(value, *n),
+                                Filter::Entities => entities(value),
+                            };
+                        }
+                        write_value(&mut out, &value)?;
                     }
-                    for filter in filters {
-                        value = match filter {
-                            Filter::Truncate(n) => truncate(value, *n),
-                            Filter::Entities => entities(value),
-                        };
-                    }
-                    write_value(&mut out, &value)?;
                 }
+            }
+            fuel.spend(out.len() - before, 0)?;
+            if out.len() > limit {
+                return None;
             }
         }
         Some(out)
+    }
+}
+
+/// The fuel a plan may use before it leaves the render to minijinja: half of a render's.
+const BUDGET: u64 = FUEL / 2;
+
+/// The fuel a plan has used, counted generously: 8 for each step, and every byte read or
+/// written at the 16 units a printed object's byte costs minijinja (64 units make a fuel).
+struct Fuel(u64);
+
+impl Fuel {
+    /// Spends the fuel of `bytes` read through `filters` filters (or written); `None` past
+    /// [`BUDGET`].
+    fn spend(&mut self, bytes: usize, filters: usize) -> Option<()> {
+        let units = (bytes as u64).saturating_mul(16 * (filters as u64 + 1));
+        self.0 = self.0.saturating_add(8 + units / 64);
+        (self.0 <= BUDGET).then_some(())
+    }
+}
+
+/// The bytes of a value's text, to count its fuel before filtering it.
+fn size(value: &Value) -> usize {
+    match (value.as_str(), value.downcast_object_ref::<LazyJson>()) {
+        (Some(text), _) => text.len(),
+        (None, Some(json)) => json.text().len(),
+        (None, None) => 16,
     }
 }

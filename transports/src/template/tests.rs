@@ -495,3 +495,71 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
         "{err}"
     );
 }
+
+#[test]
+fn a_plan_leaves_a_render_that_could_reach_a_limit_to_minijinja() {
+    // Each is rendered by a plan and the same on the checked path, which minijinja renders:
+    // the same result, whether it is the body, "out of fuel" or "more than max_output".
+    let body = |subject: String, ticket: serde_json::Value| {
+        serde_json::to_vec(&serde_json::json!({
+            "ticket": ticket.as_object().unwrap().clone().into_iter()
+                .chain([("subject".to_owned(), subject.into())]).collect::<serde_json::Map<_, _>>(),
+            "initial_user": {"profile": {"lang": "en"}},
+        }))
+        .unwrap()
+    };
+    let repeated = |piece: &str, n: usize| format!("[{}]", vec![piece; n].join(","));
+    let cases = [
+        // Filters read more than the fuel allows, though the output is small.
+        (
+            repeated(r#""{{ subject|truncate(50) }}""#, 40),
+            body("x".repeat(2_000_000), serde_json::json!({"code": "1"})),
+            DEFAULT_MAX_OUTPUT,
+        ),
+        // More output than the fuel allows, under a raised max_output.
+        (
+            repeated(r#""{{ event.ticket.list }}""#, 40),
+            body(
+                "s".into(),
+                serde_json::json!({"code": "1", "list": vec![12_345_678; 12_000]}),
+            ),
+            64 << 20,
+        ),
+        // More output than max_output.
+        (
+            repeated(r#""{{ subject }}""#, 100),
+            body("y".repeat(20_000), serde_json::json!({"code": "1"})),
+            DEFAULT_MAX_OUTPUT,
+        ),
+        // The limit is on the body as sent: compact.
+        (
+            format!(r#"{{"a":{}"{{{{ subject }}}}"}}"#, " ".repeat(200)),
+            body("hi".into(), serde_json::json!({"code": "1"})),
+            50,
+        ),
+        // Within every limit.
+        (
+            repeated(r#""{{ subject|truncate(5) }}""#, 40),
+            body("z".repeat(2_000), serde_json::json!({"code": "1"})),
+            DEFAULT_MAX_OUTPUT,
+        ),
+    ];
+    for (i, (source, body, max_output)) in cases.into_iter().enumerate() {
+        let fast = Template::inline(&source).unwrap().max_output(max_output);
+        assert!(fast.compiled.plan.is_some(), "{source}");
+        let checked = Template::inline(&format!("{source}{{# checked #}}"))
+            .unwrap()
+            .max_output(max_output);
+        let shown = |r: Result<String, Error>| r.map(|out| out.len()).map_err(|e| e.to_string());
+        assert_eq!(
+            shown(fast.render(create(), "e", None, &body)),
+            shown(checked.render(create(), "e", None, &body)),
+            "{source}"
+        );
+        assert_eq!(
+            fast.render(create(), "e", None, &body).is_ok(),
+            i >= 3,
+            "{source}"
+        );
+    }
+}
