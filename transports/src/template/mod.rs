@@ -196,15 +196,9 @@ struct Compiled {
     /// tests hold the two to the same bytes for every event): JSON by construction, so its
     /// output is neither parsed again nor compacted.
     native: Option<preset::Native>,
-    /// Whether it renders JSON by construction (see `shape`): rendered from its copy
-    /// [`COMPACT`], whose output is neither parsed again nor compacted.
-    compact: bool,
-    /// When it is [`compact`](Compiled::compact) and prints whole values with `tojson`: its
-    /// output is compacted (not checked).
-    compact_output: bool,
-    /// When it is [`compact`](Compiled::compact) and prints variables a plan can print:
-    /// rendered without minijinja (see `plan`).
-    plan: Option<plan::Plan>,
+    /// When it renders JSON by construction (see `shape`): rendered from its copy
+    /// [`COMPACT`], whose output is not parsed again.
+    by_construction: Option<ByConstruction>,
     /// What a render has taken lately, in nanoseconds (a moving average; 0 before the first):
     /// whether the async transport renders it off its delivery thread.
     #[cfg(feature = "_async")]
@@ -212,6 +206,14 @@ struct Compiled {
     /// Variables the template needs in `template_vars` (the presets'), with what they are.
     required: &'static [(&'static str, &'static str)],
     env: Environment<'static>,
+}
+
+/// How a template JSON by construction renders, besides from its copy [`COMPACT`].
+struct ByConstruction {
+    /// Whether it prints whole values with `tojson`: its output is compacted.
+    whole_values: bool,
+    /// When it prints variables a plan can print: rendered without minijinja (see `plan`).
+    plan: Option<plan::Plan>,
 }
 
 impl Template {
@@ -543,7 +545,8 @@ impl Template {
             id: id.clone(),
             tenant: tenant.clone(),
         };
-        if let Some(plan) = &compiled.plan
+        let by_construction = compiled.by_construction.as_ref();
+        if let Some(plan) = by_construction.and_then(|b| b.plan.as_ref())
             && let Some(out) = plan.render(&Arc::new(context()), self.max_output)
         {
             return self.limited(out.into_bytes());
@@ -561,9 +564,9 @@ impl Template {
         let failed = |(e, text): (minijinja::Error, String)| {
             format!("{}: {}", compiled.source, describe(&e, &text))
         };
-        if compiled.compact {
+        if let Some(by_construction) = by_construction {
             return match render(COMPACT) {
-                Ok(out) if compiled.compact_output => self.limited(compact(out.into_bytes())),
+                Ok(out) if by_construction.whole_values => self.limited(compact(out.into_bytes())),
                 Ok(out) => self.limited(out.into_bytes()),
                 // Said where the source as written has it: the same render fails the same
                 // way there.
@@ -652,13 +655,14 @@ impl Template {
         } else {
             None
         };
-        let (compact, compact_output, plan) = match shape {
-            Some(shape) => match env.add_template_owned(COMPACT, shape.compact) {
-                Ok(()) => (true, shape.whole_values, shape.plan),
-                Err(_) => (false, false, None),
-            },
-            None => (false, false, None),
-        };
+        let by_construction = shape.and_then(|shape| {
+            env.add_template_owned(COMPACT, shape.compact)
+                .ok()
+                .map(|()| ByConstruction {
+                    whole_values: shape.whole_values,
+                    plan: shape.plan,
+                })
+        });
         Ok(Template {
             compiled: Arc::new(Compiled {
                 source,
@@ -666,9 +670,7 @@ impl Template {
                 content_type: content_type.to_owned(),
                 json,
                 native,
-                compact,
-                compact_output,
-                plan,
+                by_construction,
                 #[cfg(feature = "_async")]
                 render_ns: AtomicU32::new(0),
                 required,
