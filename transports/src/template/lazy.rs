@@ -16,6 +16,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 
+use super::plan::Step;
+
 /// A JSON object or array inside an event's body.
 pub(crate) struct LazyJson {
     index: Arc<Index>,
@@ -285,6 +287,121 @@ fn string_end(text: &[u8], start: usize) -> usize {
     }
 }
 
+/// The text of the number, string, `true`, `false` or `null` that `path` reaches in
+/// `body`, read in one pass that stops there and records nothing (where the index would
+/// read the whole body). Members are matched as the index matches them: keys unescaped, the
+/// first of equal keys. `None` where the index must answer: the path is missing, reaches an
+/// object or an array, or goes where the index reads differently (a negative item, a member
+/// of a scalar, a part that is not UTF-8).
+pub(super) fn scalar_at<'a>(body: &'a [u8], path: &[Step]) -> Option<&'a str> {
+    let mut at = skip_space(body, 0);
+    for step in path {
+        at = match (body.get(at)?, step) {
+            (b'{', Step::Attr(key)) => member_at(body, at, key)?,
+            (b'[', Step::Index(n)) => item_at(body, at, usize::try_from(*n).ok()?)?,
+            _ => return None,
+        };
+    }
+    if matches!(body.get(at)?, b'{' | b'[') {
+        return None;
+    }
+    std::str::from_utf8(body.get(at..value_end(body, at))?).ok()
+}
+
+/// Past the whitespace from `at`.
+fn skip_space(body: &[u8], mut at: usize) -> usize {
+    while matches!(body.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// Where the value of the object at `at` whose key is `key` starts.
+fn member_at(body: &[u8], open: usize, key: &str) -> Option<usize> {
+    let mut at = skip_space(body, open + 1);
+    loop {
+        if body.get(at)? != &b'"' {
+            return None; // `}`: no such member
+        }
+        let key_end = string_end(body, at);
+        let raw = body.get(at + 1..key_end.saturating_sub(1))?;
+        at = skip_space(body, key_end);
+        if body.get(at)? != &b':' {
+            return None;
+        }
+        at = skip_space(body, at + 1);
+        let matches = if raw.contains(&b'\\') {
+            let raw = std::str::from_utf8(raw).unwrap_or_default();
+            serde_json::from_str::<String>(&format!("\"{raw}\"")).unwrap_or_default() == key
+        } else {
+            std::str::from_utf8(raw).unwrap_or_default() == key
+        };
+        if matches {
+            return Some(at);
+        }
+        at = skip_space(body, value_end(body, at));
+        if body.get(at)? != &b',' {
+            return None;
+        }
+        at = skip_space(body, at + 1);
+    }
+}
+
+/// Where item `n` of the array at `open` starts.
+fn item_at(body: &[u8], open: usize, n: usize) -> Option<usize> {
+    let mut at = skip_space(body, open + 1);
+    if body.get(at)? == &b']' {
+        return None;
+    }
+    for _ in 0..n {
+        at = skip_space(body, value_end(body, at));
+        if body.get(at)? != &b',' {
+            return None;
+        }
+        at = skip_space(body, at + 1);
+    }
+    Some(at)
+}
+
+/// Where the value starting at `at` ends: past a string's closing quote, past a
+/// container's closing bracket (strings crossed with `memchr`), or at a scalar's delimiter.
+fn value_end(body: &[u8], at: usize) -> usize {
+    match body.get(at) {
+        Some(b'"') => string_end(body, at),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while let Some(&byte) = body.get(i) {
+                match byte {
+                    b'"' => {
+                        i = string_end(body, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            body.len()
+        }
+        _ => {
+            let mut i = at;
+            while i < body.len()
+                && !matches!(body[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
 impl fmt::Debug for LazyJson {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.text())
@@ -432,9 +549,17 @@ mod tests {
     }
 
     /// Whether `lazy` reads as `tree` all the way down: the same keys in the same order, the
-    /// same items, the same scalars, and each container's text parsing to its tree.
-    fn agrees(lazy: &Value, tree: &serde_json::Value, at: &str) -> Result<(), String> {
+    /// same items, the same scalars, and each container's text parsing to its tree; and
+    /// whether [`scalar_at`] finds each scalar at its `path` in `text` (and no container).
+    fn agrees(
+        lazy: &Value,
+        tree: &serde_json::Value,
+        at: &str,
+        text: &[u8],
+        path: &mut Vec<Step>,
+    ) -> Result<(), String> {
         let differ = |what: &str| Err(format!("{at}: {what}: {lazy:?} against {tree}"));
+        let found = scalar_at(text, path);
         match tree {
             serde_json::Value::Object(members) => {
                 let keys: Vec<String> = lazy
@@ -447,7 +572,9 @@ mod tests {
                 }
                 for (key, member) in members {
                     let value = lazy.get_attr(key).map_err(|e| e.to_string())?;
-                    agrees(&value, member, &format!("{at}.{key:?}"))?;
+                    path.push(Step::Attr(key.clone()));
+                    agrees(&value, member, &format!("{at}.{key:?}"), text, path)?;
+                    path.pop();
                 }
             }
             serde_json::Value::Array(items) => {
@@ -456,7 +583,9 @@ mod tests {
                 }
                 for (i, item) in items.iter().enumerate() {
                     let value = lazy.get_item(&Value::from(i)).map_err(|e| e.to_string())?;
-                    agrees(&value, item, &format!("{at}[{i}]"))?;
+                    path.push(Step::Index(i as i64));
+                    agrees(&value, item, &format!("{at}[{i}]"), text, path)?;
+                    path.pop();
                 }
             }
             scalar => {
@@ -464,6 +593,16 @@ mod tests {
                 if &read != scalar {
                     return differ("scalar");
                 }
+                // Where a value is read without the index, it is the same value.
+                let direct: Option<Value> = found.and_then(|t| serde_json::from_str(t).ok());
+                if !path.is_empty() && direct.as_ref() != Some(lazy) {
+                    return differ(&format!("scalar_at gave {found:?}"));
+                }
+            }
+        }
+        if tree.is_object() || tree.is_array() {
+            if found.is_some() {
+                return differ("scalar_at found a container");
             }
         }
         if let Some(part) = lazy.downcast_object_ref::<LazyJson>() {
@@ -493,13 +632,59 @@ mod tests {
                 serde_json::to_string_pretty(&tree).unwrap(),
             ] {
                 let lazy = LazyJson::root(&Bytes::from(text.clone()));
-                if let Err(message) = agrees(&lazy, &tree, "event") {
+                if let Err(message) = agrees(&lazy, &tree, "event", text.as_bytes(), &mut Vec::new()) {
                     return Err(proptest::test_runner::TestCaseError::fail(
                         format!("{message}\nin {text}"),
                     ));
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_member_is_read_without_the_index_as_the_index_reads_it() {
+        let body = br#" { "a" : { "k" : 1, "k": 2, "e\u0041": "x\"}", "l": [ {"m": null}, "s" ] },
+            "n": -1.5e3, "t": true } "#;
+        let at = |path: &[Step]| scalar_at(body, path);
+        let attr = |k: &str| Step::Attr(k.to_owned());
+        assert_eq!(
+            at(&[attr("a"), attr("k")]),
+            Some("1"),
+            "the first of equal keys"
+        );
+        assert_eq!(
+            at(&[attr("a"), attr("eA")]),
+            Some(r#""x\"}""#),
+            "keys unescaped"
+        );
+        let m = [attr("a"), attr("l"), Step::Index(0), attr("m")];
+        assert_eq!(at(&m), Some("null"));
+        assert_eq!(at(&[attr("a"), attr("l"), Step::Index(1)]), Some(r#""s""#));
+        assert_eq!(at(&[attr("n")]), Some("-1.5e3"));
+        assert_eq!(at(&[attr("t")]), Some("true"));
+        // The index answers these: missing, a container, a negative item, a member of a
+        // string or of an array, an item of an object, a part that is not UTF-8.
+        for path in [
+            vec![attr("zz")],
+            vec![attr("a"), attr("l"), Step::Index(2)],
+            vec![attr("a")],
+            vec![attr("a"), attr("l")],
+            vec![attr("a"), attr("l"), Step::Index(-1)],
+            vec![attr("a"), attr("l"), Step::Index(1), Step::Index(0)],
+            vec![attr("a"), attr("l"), attr("m")],
+            vec![attr("a"), Step::Index(0)],
+        ] {
+            assert_eq!(at(&path), None);
+        }
+        assert_eq!(scalar_at(b"{\"b\": \"\xff\"}", &[attr("b")]), None);
+        // Text that is not JSON: none, and no panic.
+        for broken in ["", "{", "{\"a\"", "{\"a\":", "{\"a\" 1}", "[1,", "[1}"] {
+            assert_eq!(scalar_at(broken.as_bytes(), &[attr("a")]), None, "{broken}");
+        }
+        // Brackets that do not match are read as the index reads them, without a panic.
+        let unmatched = r#"{"b": [1}, "a": 2}"#;
+        assert_eq!(scalar_at(unmatched.as_bytes(), &[attr("a")]), Some("2"));
+        assert_eq!(root(unmatched).get_attr("a").unwrap(), Value::from(2));
     }
 
     #[test]

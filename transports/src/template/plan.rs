@@ -105,6 +105,10 @@ impl Plan {
                             text = filtered(text, filter);
                         }
                         write_json_string_content(&mut out, &text).ok()?;
+                    } else if name == "event"
+                        && let Some(value) = context.parsed.event_scalar(path)
+                    {
+                        print_value(&mut out, &mut fuel, value, filters)?;
                     } else {
                         let mut value = context.get_value_by_str(name)?;
                         for step in path {
@@ -116,14 +120,7 @@ impl Plan {
                                 return None;
                             }
                         }
-                        fuel.spend(size(&value), filters.len())?;
-                        for filter in filters {
-                            value = match filter {
-                                Filter::Truncate(n) => truncate(value, *n),
-                                Filter::Entities => entities(value),
-                            };
-                        }
-                        write_value(&mut out, &value)?;
+                        print_value(&mut out, &mut fuel, value, filters)?;
                     }
                 }
             }
@@ -134,6 +131,19 @@ impl Plan {
         }
         Some(out)
     }
+}
+
+/// Prints `value` through `filters`, spending its fuel.
+fn print_value(out: &mut String, fuel: &mut Fuel, value: Value, filters: &[Filter]) -> Option<()> {
+    fuel.spend(size(&value), filters.len())?;
+    let mut value = value;
+    for filter in filters {
+        value = match filter {
+            Filter::Truncate(n) => truncate(value, *n),
+            Filter::Entities => entities(value),
+        };
+    }
+    write_value(out, &value)
 }
 
 /// The fuel a plan may use before it leaves the render to minijinja: half of a render's.
