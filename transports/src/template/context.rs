@@ -130,15 +130,15 @@ impl Parsed {
             .clone()
     }
 
-    /// The number, string, boolean or null that `path` reaches in `event`, read without
-    /// indexing the body when it is not indexed yet (a template of a few fields reads a
-    /// few members near its start); `None` when the index must answer (see
-    /// [`scalar_at`](super::lazy::scalar_at)). The same value `event` gives.
-    pub(super) fn event_scalar(&self, path: &[super::plan::Step]) -> Option<Value> {
+    /// The JSON text of the number, string, boolean or null that `path` reaches in
+    /// `event`, read without indexing the body when it is not indexed yet (a template of a
+    /// few fields reads a few members near its start); `None` when the index must answer
+    /// (see [`scalar_at`](super::lazy::scalar_at)). The value `event` gives is this text's.
+    pub(super) fn event_scalar(&self, path: &[super::plan::Step]) -> Option<&str> {
         if self.event.get().is_some() {
             return None;
         }
-        serde_json::from_str(super::lazy::scalar_at(&self.body, path)?).ok()
+        super::lazy::scalar_at(&self.body, path)
     }
 
     /// `raw`: the body as text (JSON is UTF-8; anything else is replaced, not refused).

@@ -277,6 +277,16 @@ fn scan(text: &[u8]) -> (Vec<Node>, Vec<Member>) {
 /// end of the text when it is not closed).
 fn string_end(text: &[u8], start: usize) -> usize {
     let mut at = start + 1;
+    // Keys and most values end within a few bytes: looked at one by one, before memchr's
+    // setup pays.
+    let short = text.len().min(at + 16);
+    while at < short {
+        match text[at] {
+            b'"' => return at + 1,
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
     loop {
         let rest = text.get(at..).unwrap_or_default();
         match memchr::memchr2(b'"', b'\\', rest) {
@@ -333,8 +343,11 @@ fn member_at(body: &[u8], open: usize, key: &str) -> Option<usize> {
         let matches = if raw.contains(&b'\\') {
             let raw = std::str::from_utf8(raw).unwrap_or_default();
             serde_json::from_str::<String>(&format!("\"{raw}\"")).unwrap_or_default() == key
+        } else if key.is_empty() {
+            std::str::from_utf8(raw).unwrap_or_default().is_empty()
         } else {
-            std::str::from_utf8(raw).unwrap_or_default() == key
+            // Text equal to a key is UTF-8: no need to check the rest.
+            raw == key.as_bytes()
         };
         if matches {
             return Some(at);

@@ -99,16 +99,20 @@ impl Plan {
                     if path.is_empty()
                         && let Some(text) = context.text(name)
                     {
-                        fuel.spend(text.len(), filters.len())?;
-                        let mut text = Cow::Borrowed(text);
-                        for filter in filters {
-                            text = filtered(text, filter);
-                        }
-                        write_json_string_content(&mut out, &text).ok()?;
+                        print_text(&mut out, &mut fuel, text, filters)?;
                     } else if name == "event"
-                        && let Some(value) = context.parsed.event_scalar(path)
+                        && let Some(json) = context.parsed.event_scalar(path)
                     {
-                        print_value(&mut out, &mut fuel, value, filters)?;
+                        // A string without escapes is its text between the quotes.
+                        match json.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                            Some(text) if !text.contains('\\') => {
+                                print_text(&mut out, &mut fuel, text, filters)?
+                            }
+                            _ => {
+                                let value = serde_json::from_str(json).ok()?;
+                                print_value(&mut out, &mut fuel, value, filters)?
+                            }
+                        }
                     } else {
                         let mut value = context.get_value_by_str(name)?;
                         for step in path {
@@ -131,6 +135,17 @@ impl Plan {
         }
         Some(out)
     }
+}
+
+/// Prints `text` through `filters` as a string value would be (without making one),
+/// spending its fuel.
+fn print_text(out: &mut String, fuel: &mut Fuel, text: &str, filters: &[Filter]) -> Option<()> {
+    fuel.spend(text.len(), filters.len())?;
+    let mut text = Cow::Borrowed(text);
+    for filter in filters {
+        text = filtered(text, filter);
+    }
+    write_json_string_content(out, &text).ok()
 }
 
 /// Prints `value` through `filters`, spending its fuel.
