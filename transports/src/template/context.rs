@@ -31,6 +31,9 @@ pub(crate) struct Parsed {
     rendered: Mutex<Vec<(Template, Bytes, Charge)>>,
     /// Whether more than one templated endpoint may render it: else nothing is kept.
     shared: bool,
+    /// Whether the body is known to be compact JSON (an emit's own serialization): its
+    /// parts are printed whole as they are, without compacting them.
+    pub(super) compact: bool,
 }
 
 /// How many renders an event keeps for sharing: endpoints with the same template usually
@@ -75,15 +78,21 @@ impl Parsed {
         summary: Option<Summary>,
         shared: bool,
     ) -> Result<Parsed, String> {
+        // A summary taken at the emit comes with the emit's own body.
+        let compact = summary.is_some();
         let summary = match summary {
             Some(summary) => summary,
             None => summary::read(event_type, body).map_err(not_json)?,
         };
-        Ok(Parsed::with(event_type, body, summary, shared))
+        Ok(Parsed {
+            compact,
+            ..Parsed::with(event_type, body, summary, shared)
+        })
     }
 
     fn with(event_type: EventType, body: &Bytes, summary: Summary, shared: bool) -> Parsed {
         Parsed {
+            compact: false,
             event_type,
             body: body.clone(),
             event: OnceLock::new(),
@@ -139,6 +148,12 @@ impl Parsed {
             return None;
         }
         super::lazy::scalar_at(&self.body, path)
+    }
+
+    /// The JSON text of the value that `path` reaches in `event` (objects and arrays
+    /// included), as the index has it (see [`value_at`](super::lazy::value_at)).
+    pub(super) fn event_json(&self, path: &[super::plan::Step]) -> Option<&str> {
+        super::lazy::value_at(&self.body, path)
     }
 
     /// `raw`: the body as text (JSON is UTF-8; anything else is replaced, not refused).

@@ -304,7 +304,18 @@ fn string_end(text: &[u8], start: usize) -> usize {
 /// object or an array, or goes where the index reads differently (a negative item, a member
 /// of a scalar, a part that is not UTF-8).
 pub(super) fn scalar_at<'a>(body: &'a [u8], path: &[Step]) -> Option<&'a str> {
+    value_at(body, path).filter(|text| !text.starts_with(['{', '[']))
+}
+
+/// The text of the value that `path` reaches in `body`, as [`scalar_at`] reads it, objects
+/// and arrays included: what the index has as that part's text.
+pub(super) fn value_at<'a>(body: &'a [u8], path: &[Step]) -> Option<&'a str> {
     let mut at = skip_space(body, 0);
+    if path.is_empty() && matches!(body.get(at), Some(b'{' | b'[')) {
+        // The root: the body is one JSON value, up to its last token.
+        let end = body.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
+        return std::str::from_utf8(body.get(at..end)?).ok();
+    }
     for step in path {
         at = match (body.get(at)?, step) {
             (b'{', Step::Attr(key)) => member_at(body, at, key)?,
@@ -312,10 +323,32 @@ pub(super) fn scalar_at<'a>(body: &'a [u8], path: &[Step]) -> Option<&'a str> {
             _ => return None,
         };
     }
-    if matches!(body.get(at)?, b'{' | b'[') {
+    body.get(at)?;
+    std::str::from_utf8(body.get(at..value_end(body, at))?).ok()
+}
+
+/// The texts of the items of `array` (the text of an array), as the index reads them;
+/// `None` when it is not an array.
+pub(super) fn items(array: &str) -> Option<Vec<&str>> {
+    let body = array.as_bytes();
+    if body.first() != Some(&b'[') {
         return None;
     }
-    std::str::from_utf8(body.get(at..value_end(body, at))?).ok()
+    let mut items = Vec::new();
+    let mut at = skip_space(body, 1);
+    if body.get(at)? == &b']' {
+        return Some(items);
+    }
+    loop {
+        let end = value_end(body, at);
+        items.push(array.get(at..end)?);
+        at = skip_space(body, end);
+        match body.get(at)? {
+            b',' => at = skip_space(body, at + 1),
+            b']' => return Some(items),
+            _ => return None,
+        }
+    }
 }
 
 /// Past the whitespace from `at`.
@@ -377,27 +410,31 @@ fn item_at(body: &[u8], open: usize, n: usize) -> Option<usize> {
 }
 
 /// Where the value starting at `at` ends: past a string's closing quote, past a
-/// container's closing bracket (strings crossed with `memchr`), or at a scalar's delimiter.
+/// container's closing bracket, or at a scalar's delimiter. A container is crossed with
+/// `memchr` from quote to bracket: in JSON, braces pair among themselves outside strings,
+/// and so do square brackets, so only its own kind is counted. (Brackets that do not pair,
+/// which the body never has, may make it end elsewhere than the index; never a panic.)
 fn value_end(body: &[u8], at: usize) -> usize {
     match body.get(at) {
         Some(b'"') => string_end(body, at),
-        Some(b'{' | b'[') => {
+        Some(&open @ (b'{' | b'[')) => {
+            let close = if open == b'{' { b'}' } else { b']' };
             let mut depth = 0usize;
             let mut i = at;
-            while let Some(&byte) = body.get(i) {
-                match byte {
+            while let Some(found) = memchr::memchr3(b'"', open, close, &body[i..]) {
+                i += found;
+                match body[i] {
                     b'"' => {
                         i = string_end(body, i);
                         continue;
                     }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
+                    b if b == open => depth += 1,
+                    _ => {
                         depth -= 1;
                         if depth == 0 {
                             return i + 1;
                         }
                     }
-                    _ => {}
                 }
                 i += 1;
             }
@@ -613,12 +650,14 @@ mod tests {
                 }
             }
         }
-        if tree.is_object() || tree.is_array() {
-            if found.is_some() {
-                return differ("scalar_at found a container");
-            }
+        if (tree.is_object() || tree.is_array()) && found.is_some() {
+            return differ("scalar_at found a container");
         }
         if let Some(part) = lazy.downcast_object_ref::<LazyJson>() {
+            // Read without the index, a part's text is the index's.
+            if value_at(text, path) != Some(part.text()) {
+                return differ("value_at");
+            }
             let parsed: serde_json::Value =
                 serde_json::from_str(part.text()).map_err(|e| format!("{at}: text: {e}"))?;
             if &parsed != tree {
@@ -694,10 +733,18 @@ mod tests {
         for broken in ["", "{", "{\"a\"", "{\"a\":", "{\"a\" 1}", "[1,", "[1}"] {
             assert_eq!(scalar_at(broken.as_bytes(), &[attr("a")]), None, "{broken}");
         }
-        // Brackets that do not match are read as the index reads them, without a panic.
-        let unmatched = r#"{"b": [1}, "a": 2}"#;
-        assert_eq!(scalar_at(unmatched.as_bytes(), &[attr("a")]), Some("2"));
-        assert_eq!(root(unmatched).get_attr("a").unwrap(), Value::from(2));
+        // Brackets that do not pair: no panic.
+        for unmatched in [
+            r#"{"b": [1}, "a": 2}"#,
+            r#"{"b": {1], "a": 2}"#,
+            "[[[",
+            "]]]",
+            "{}}",
+        ] {
+            for path in [&[attr("a")][..], &[Step::Index(0)], &[]] {
+                let _ = value_at(unmatched.as_bytes(), path);
+            }
+        }
     }
 
     #[test]

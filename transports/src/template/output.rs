@@ -12,9 +12,22 @@ use super::JSON_ESCAPE;
 use super::lazy;
 
 /// Valid JSON without the whitespace between its tokens (what is inside strings is kept).
-/// Strings are crossed with `memchr`: a body is mostly strings.
 pub(super) fn compact(json: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len());
+    compact_runs(&json, |run| out.extend_from_slice(&json[run]));
+    out
+}
+
+/// Appends `json` to `out` without the whitespace between its tokens (see [`compact`]).
+pub(super) fn compact_into(out: &mut String, json: &str) {
+    // Runs start and end next to ASCII bytes: on characters' boundaries.
+    compact_runs(json.as_bytes(), |run| out.push_str(&json[run]));
+}
+
+/// Gives the runs of `json` that its compact text keeps, in order. Strings are crossed
+/// with `memchr`: a body is mostly strings.
+fn compact_runs(json: &[u8], mut keep: impl FnMut(std::ops::Range<usize>)) {
+    let mut run = 0;
     let mut at = 0;
     while at < json.len() {
         match json[at] {
@@ -35,17 +48,21 @@ pub(super) fn compact(json: Vec<u8>) -> Vec<u8> {
                         }
                     }
                 }
-                out.extend_from_slice(&json[at..end]);
-                at = end;
+                at = end.min(json.len());
             }
-            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
-            b => {
-                out.push(b);
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                if run < at {
+                    keep(run..at);
+                }
                 at += 1;
+                run = at;
             }
+            _ => at += 1,
         }
     }
-    out
+    if run < json.len() {
+        keep(run..json.len());
+    }
 }
 
 /// Prints a value: as the inside of a JSON string in a JSON template, as text otherwise.

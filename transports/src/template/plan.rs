@@ -16,9 +16,10 @@ use minijinja::value::{Object, Value};
 
 use super::FUEL;
 use super::context::Context;
-use super::lazy::LazyJson;
+use super::lazy::{self, LazyJson};
 use super::output::{
-    entities, truncate, truncated, with_entities, write_json_string_content, write_value,
+    compact_into, entities, tojson, truncate, truncated, with_entities, write_json_string_content,
+    write_value,
 };
 
 /// The pieces of a template, in order.
@@ -38,6 +39,16 @@ pub(super) enum Piece {
         path: Vec<Step>,
         /// The filters it goes through.
         filters: Vec<Filter>,
+    },
+    /// `{{ event.path|…|tojson }}`: a whole value, as its text in the body (see
+    /// `shape::json_piece`).
+    Json {
+        /// The members read from `event`.
+        path: Vec<Step>,
+        /// `map(attribute="…")`: each item's member, into a list.
+        attribute: Option<String>,
+        /// `list`: the value must be an array.
+        list: bool,
     },
 }
 
@@ -127,6 +138,16 @@ impl Plan {
                         print_value(&mut out, &mut fuel, value, filters)?;
                     }
                 }
+                Piece::Json {
+                    path,
+                    attribute,
+                    list,
+                } => {
+                    let json = context.parsed.event_json(path)?;
+                    fuel.spend(json.len(), 1)?;
+                    let compact = context.parsed.compact;
+                    print_json(&mut out, json, compact, attribute.as_deref(), *list)?;
+                }
             }
             fuel.spend(out.len() - before, 0)?;
             if out.len() > limit {
@@ -146,6 +167,49 @@ fn print_text(out: &mut String, fuel: &mut Fuel, text: &str, filters: &[Filter])
         text = filtered(text, filter);
     }
     write_json_string_content(out, &text).ok()
+}
+
+/// Prints the value whose text in the body is `json` as `tojson` prints it, compact: an
+/// object's or an array's text as it is (the template's `tojson` prints a part of `event`
+/// so; compacted unless the body is known to be `compact`), a scalar
+/// through `tojson`, and with `attribute`, the list of each item's member through `tojson`.
+/// `None` for what minijinja must render: `list` of what is not an array, `attribute` of an
+/// item that is not an object or whose member is missing or not a scalar.
+fn print_json(
+    out: &mut String,
+    json: &str,
+    compact: bool,
+    attribute: Option<&str>,
+    list: bool,
+) -> Option<()> {
+    let kwargs = || minijinja::value::Kwargs::from_iter(std::iter::empty::<(&str, Value)>());
+    let container = json.starts_with(['{', '[']);
+    if (list || attribute.is_some()) && !json.starts_with('[') {
+        return None;
+    }
+    let value = match attribute {
+        None if container && compact => {
+            out.push_str(json);
+            return Some(());
+        }
+        None if container => {
+            compact_into(out, json);
+            return Some(());
+        }
+        None => serde_json::from_str(json).ok()?,
+        Some(attribute) => {
+            let step = [Step::Attr(attribute.to_owned())];
+            let members = lazy::items(json)?.into_iter().map(|item| {
+                let member = lazy::scalar_at(item.as_bytes(), &step)?;
+                item.starts_with('{')
+                    .then(|| serde_json::from_str::<Value>(member).ok())
+                    .flatten()
+            });
+            Value::from(members.collect::<Option<Vec<Value>>>()?)
+        }
+    };
+    compact_into(out, tojson(value, None, kwargs()).ok()?.as_str()?);
+    Some(())
 }
 
 /// Prints `value` through `filters`, spending its fuel.

@@ -218,30 +218,75 @@ fn variable(text: &str) -> Option<Variable> {
 /// of which is `tojson`: one JSON value.
 fn whole_value(text: &str) -> Option<Variable> {
     let mut p = Parser { text, at: 2 };
-    p.eat('-');
-    path(&mut p)?;
-    // The last filter, and whether it had arguments (`tojson(indent=2)` is JSON too, but
-    // not compact).
-    let mut last = None;
+    let mut plain = !p.eat('-');
+    let (name, path) = path(&mut p)?;
+    // Each filter with its arguments' text; the last must be `tojson` without arguments
+    // (`tojson(indent=2)` is JSON too, but not compact).
+    let mut filters = Vec::new();
     while p.eat('|') {
         let filter = p.identifier()?;
         p.space();
-        let called = p.eat('(');
-        if called {
+        let arguments = if p.eat('(') {
+            let start = p.at;
             p.arguments()?;
+            let arguments = &p.text[start..p.at - 1];
             p.space();
-        }
-        last = Some((filter, called));
+            Some(arguments.trim())
+        } else {
+            None
+        };
+        filters.push((filter, arguments));
     }
-    if last != Some(("tojson", false)) {
+    if filters.pop() != Some(("tojson", None)) {
         return None;
     }
-    p.eat('-');
+    plain &= !p.eat('-');
     p.expect('}')?;
     p.expect('}')?;
     Some(Variable {
         length: p.at,
-        piece: None,
+        piece: plain.then(|| json_piece(name, path, &filters)).flatten(),
+    })
+}
+
+/// A whole value a plan prints: a part of `event` through `default([])` (nothing to do
+/// where the part is there; minijinja renders the rest), `map(attribute="name")` over an
+/// array's objects, and `list` over an array, into `tojson`.
+fn json_piece(name: String, path: Vec<Step>, filters: &[(&str, Option<&str>)]) -> Option<Piece> {
+    if name != "event" {
+        return None;
+    }
+    let mut attribute = None;
+    let mut list = false;
+    for filter in filters {
+        match filter {
+            ("default", Some("[]")) if attribute.is_none() && !list => {}
+            ("map", Some(arguments)) if attribute.is_none() => {
+                let quoted = arguments.strip_prefix("attribute")?.trim_start();
+                let quoted = quoted.strip_prefix('=')?.trim_start();
+                let name = quoted
+                    .strip_prefix('"')
+                    .and_then(|q| q.strip_suffix('"'))
+                    .or_else(|| quoted.strip_prefix('\'').and_then(|q| q.strip_suffix('\'')))?;
+                // A name, not a number or a dotted path (which minijinja reads as items and
+                // members).
+                let mut bytes = name.bytes();
+                let first = bytes
+                    .next()
+                    .filter(|b| *b == b'_' || b.is_ascii_alphabetic());
+                if first.is_none() || !bytes.all(|b| b == b'_' || b.is_ascii_alphanumeric()) {
+                    return None;
+                }
+                attribute = Some(name.to_owned());
+            }
+            ("list", None) => list = true,
+            _ => return None,
+        }
+    }
+    Some(Piece::Json {
+        path,
+        attribute,
+        list,
     })
 }
 

@@ -20,6 +20,23 @@ impl Template {
     fn has_plan(&self) -> bool {
         (self.compiled.by_construction.as_ref()).is_some_and(|b| b.plan.is_some())
     }
+
+    /// Whether its plan renders `body` itself (without handing it to minijinja).
+    fn plan_renders(&self, body: &[u8]) -> bool {
+        let by_construction = self.compiled.by_construction.as_ref();
+        let Some(plan) = by_construction.and_then(|b| b.plan.as_ref()) else {
+            return false;
+        };
+        let parsed = context::Parsed::new(create(), &bytes::Bytes::copy_from_slice(body));
+        let context = context::Context {
+            parsed: Arc::new(parsed.unwrap()),
+            vars: self.vars.value.clone(),
+            lang_fallback: self.vars.lang.clone(),
+            id: "e".into(),
+            tenant: None,
+        };
+        plan.render(&Arc::new(context), self.max_output).is_some()
+    }
 }
 
 fn message(result: Result<String, Error>) -> String {
@@ -438,11 +455,13 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
             "code": "}\"{",
             "subject": "\"}, \"admin\": true, \"x\": \"\\\n {{ x }} {% y %} </script> \u{1} ж 🦀",
             "text": "a\\\"b\u{7f}\u{2028}",
-            "comments": [{"text": "first"}, {"text": "\\u0041 \"o\""}],
+            "comments": [{"text": "first"}, {"text": "\\u0041 \"o\""}, {"text": "<b>&'</b>", "n": 1}],
             "n": 7, "ok": true, "none": null, "ratio": 0.5, "big": 1e300,
         },
         "initial_user": {"profile": {"full_name": "  \t ", "lang": "ru"}},
     });
+    // As a relayed body may come: with whitespace between its tokens.
+    let pretty = serde_json::to_vec_pretty(&hostile).unwrap();
     let hostile = serde_json::to_vec(&hostile).unwrap();
     let templates = [
         r#"{"title": "{{ subject }}", "by": "{{ author|default('nobody') }}"}"#,
@@ -456,24 +475,37 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
         r#"["{{ event.ticket.n }}", "{{ event.ticket.ok }}", "{{ event.ticket.none }}", "{{ event.ticket.ratio }}", "{{ event.ticket.big }}"]"#,
         // A plan that hands the render to minijinja: a global, not a name of the context.
         r#"{"r": "{{ range }}"}"#,
+        // Whole values by a plan: parts of the event as the body has them, scalars and
+        // lists of members through tojson.
+        r#"{"data": {{ event|tojson }}, "t": {{ event.ticket|tojson }}, "c": {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}, "code": {{ event.ticket.code|tojson }}, "one": {{ event.ticket.comments[1]|tojson }}}"#,
+        r#"[{{ event.ticket.n|tojson }}, {{ event.ticket.big|tojson }}, {{ event.ticket.none|tojson }}, {{ event.ticket.ratio|tojson }}, "{{ subject }}"]"#,
+        // Handed to minijinja: members that are missing or not in every item, a list of
+        // an object's keys.
+        r#"[{{ event.ticket.nope|default([])|map(attribute='text')|list|tojson }}]"#,
+        r#"[{{ event.ticket.comments|map(attribute='n')|tojson }}]"#,
+        r#"[{{ event.initial_user|list|tojson }}]"#,
     ];
     for (i, source) in templates.into_iter().enumerate() {
         let fast = Template::inline(source).unwrap().var("x", "<a \"b\">");
         assert!(fast.compiled.by_construction.is_some(), "{source}");
         assert_eq!(fast.has_plan(), i >= 4, "{source}");
+        // Whole values: the plan renders the first two itself, and hands the others on.
+        if i >= 9 {
+            assert_eq!(fast.plan_renders(&hostile), i < 11, "{source}");
+        }
         // A comment keeps the same render on the checked path.
         let checked = Template::inline(&format!("{source}{{# checked #}}"))
             .unwrap()
             .var("x", "<a \"b\">");
         assert!(checked.compiled.by_construction.is_none());
-        for body in [ZENLIX, &hostile] {
+        for body in [ZENLIX, &hostile, &pretty] {
             for tenant in [None, Some("acme \"1\"")] {
                 let out = fast.render(create(), "e\\1", tenant, body);
                 let expected = checked.render(create(), "e\\1", tenant, body);
-                if body == ZENLIX && source.contains(".n }}") {
+                if body == ZENLIX && source.contains("event.ticket.n }}") {
                     // Members that body does not have: undefined, the same error.
                     assert_eq!(
-                        out.unwrap_err().to_string(),
+                        out.map_err(|e| e.to_string()).unwrap_err(),
                         expected.unwrap_err().to_string()
                     );
                     continue;
@@ -569,4 +601,61 @@ fn a_plan_leaves_a_render_that_could_reach_a_limit_to_minijinja() {
             "{source}"
         );
     }
+}
+
+#[test]
+fn a_plan_prints_whole_parts_of_the_event_and_lists_of_their_members() {
+    for (source, planned) in [
+        (r#"{"a": {{ event|tojson }}}"#, true),
+        (r#"{"a": {{ event.ticket.comments[0] | tojson }}}"#, true),
+        (
+            r#"{"a": {{ event.x|default([])|map(attribute="t")|list|tojson }}}"#,
+            true,
+        ),
+        (
+            r#"{"a": {{ event.x|map( attribute = 't_1' )|tojson }}}"#,
+            true,
+        ),
+        (r#"{"a": {{ event.x|list|tojson }}}"#, true),
+        // Handed to minijinja whole: another name, a trimmed tag, other filters or
+        // arguments, a member that minijinja reads as an item or a path.
+        (r#"{"a": {{ subject|tojson }}}"#, false),
+        (r#"{"a": {{- event|tojson }}}"#, false),
+        (r#"{"a": {{ event|tojson -}}}"#, false),
+        (r#"{"a": {{ event|default([], true)|tojson }}}"#, false),
+        (r#"{"a": {{ event|default({})|tojson }}}"#, false),
+        (r#"{"a": {{ event|list|default([])|tojson }}}"#, false),
+        (r#"{"a": {{ event|map(attribute="a.b")|tojson }}}"#, false),
+        (r#"{"a": {{ event|map(attribute="1")|tojson }}}"#, false),
+        (r#"{"a": {{ event|map(attribute=x)|tojson }}}"#, false),
+        (r#"{"a": {{ event|map("upper")|tojson }}}"#, false),
+        (
+            r#"{"a": {{ event|map(attribute="t")|map(attribute="u")|tojson }}}"#,
+            false,
+        ),
+        (
+            r#"{"a": {{ event|map(attribute="t", default="")|tojson }}}"#,
+            false,
+        ),
+        (r#"{"a": {{ event|first|tojson }}}"#, false),
+    ] {
+        let template = Template::inline(source).unwrap();
+        assert_eq!(template.has_plan(), planned, "{source}");
+    }
+    // An emitted event's body is compact: its parts are printed as they are, the same
+    // bytes as minijinja's render.
+    let crm = r#"{"id": "{{ ticket }}", "c": {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}, "t": {{ event.ticket|tojson }}, "e": {{ event|tojson }}}"#;
+    let fast = Template::inline(crm).unwrap();
+    let checked = Template::inline(&format!("{crm}{{# checked #}}")).unwrap();
+    assert!(fast.has_plan() && !checked.has_plan());
+    let event = deskhook::Event::new(
+        deskhook::Action::Comment,
+        deskhook::sample::ticket(),
+        deskhook::sample::user(),
+    );
+    let emitted = deskhook::sink::Emitted::new(event.as_event_ref().unwrap()).unwrap();
+    let out = fast.render_emitted(&emitted).unwrap();
+    assert_eq!(out, checked.render_emitted(&emitted).unwrap());
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed["e"], serde_json::to_value(&event).unwrap());
 }
