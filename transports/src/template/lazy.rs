@@ -410,9 +410,9 @@ fn item_at(body: &[u8], open: usize, n: usize) -> Option<usize> {
 }
 
 /// Where the value starting at `at` ends: past a string's closing quote, past a
-/// container's closing bracket, or at a scalar's delimiter. A container is crossed with
-/// `memchr` from quote to bracket: in JSON, braces pair among themselves outside strings,
-/// and so do square brackets, so only its own kind is counted. (Brackets that do not pair,
+/// container's closing bracket, or at a scalar's delimiter. In JSON, braces pair among
+/// themselves outside strings, and so do square brackets: only a container's own kind is
+/// counted. (Brackets that do not pair,
 /// which the body never has, may make it end elsewhere than the index; never a panic.)
 fn value_end(body: &[u8], at: usize) -> usize {
     match body.get(at) {
@@ -421,19 +421,17 @@ fn value_end(body: &[u8], at: usize) -> usize {
             let close = if open == b'{' { b'}' } else { b']' };
             let mut depth = 0usize;
             let mut i = at;
-            while let Some(found) = memchr::memchr3(b'"', open, close, &body[i..]) {
-                i += found;
-                match body[i] {
-                    b'"' => {
-                        i = string_end(body, i);
-                        continue;
-                    }
-                    b if b == open => depth += 1,
-                    _ => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return i + 1;
-                        }
+            while let Some(&b) = body.get(i) {
+                if b == b'"' {
+                    i = string_end(body, i);
+                    continue;
+                }
+                if b == open {
+                    depth += 1;
+                } else if b == close {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
                     }
                 }
                 i += 1;
