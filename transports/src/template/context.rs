@@ -156,6 +156,12 @@ impl Parsed {
         super::lazy::value_at(&self.body, path)
     }
 
+    /// The JSON texts of member `key` of each item of the array that `path` reaches in
+    /// `event` (see [`members_of_items`](super::lazy::members_of_items)).
+    pub(super) fn event_members(&self, path: &[super::plan::Step], key: &str) -> Option<Vec<&str>> {
+        super::lazy::members_of_items(&self.body, path, key)
+    }
+
     /// `raw`: the body as text (JSON is UTF-8; anything else is replaced, not refused).
     fn raw(&self) -> Value {
         self.raw

@@ -310,12 +310,19 @@ pub(super) fn scalar_at<'a>(body: &'a [u8], path: &[Step]) -> Option<&'a str> {
 /// The text of the value that `path` reaches in `body`, as [`scalar_at`] reads it, objects
 /// and arrays included: what the index has as that part's text.
 pub(super) fn value_at<'a>(body: &'a [u8], path: &[Step]) -> Option<&'a str> {
-    let mut at = skip_space(body, 0);
+    let at = skip_space(body, 0);
     if path.is_empty() && matches!(body.get(at), Some(b'{' | b'[')) {
         // The root: the body is one JSON value, up to its last token.
         let end = body.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
         return std::str::from_utf8(body.get(at..end)?).ok();
     }
+    let at = locate(body, path)?;
+    std::str::from_utf8(body.get(at..value_end(body, at))?).ok()
+}
+
+/// Where the value that `path` reaches in `body` starts (see [`scalar_at`]).
+fn locate(body: &[u8], path: &[Step]) -> Option<usize> {
+    let mut at = skip_space(body, 0);
     for step in path {
         at = match (body.get(at)?, step) {
             (b'{', Step::Attr(key)) => member_at(body, at, key)?,
@@ -323,29 +330,39 @@ pub(super) fn value_at<'a>(body: &'a [u8], path: &[Step]) -> Option<&'a str> {
             _ => return None,
         };
     }
-    body.get(at)?;
-    std::str::from_utf8(body.get(at..value_end(body, at))?).ok()
+    body.get(at).map(|_| at)
 }
 
-/// The texts of the items of `array` (the text of an array), as the index reads them;
-/// `None` when it is not an array.
-pub(super) fn items(array: &str) -> Option<Vec<&str>> {
-    let body = array.as_bytes();
-    if body.first() != Some(&b'[') {
+/// The texts of member `key` of each item of the array that `path` reaches in `body`, as
+/// the index reads them, in one pass over the array; `None` when it is not an array, or an
+/// item is not an object or has no such member, or the member is an object or an array.
+pub(super) fn members_of_items<'a>(
+    body: &'a [u8],
+    path: &[Step],
+    key: &str,
+) -> Option<Vec<&'a str>> {
+    let open = locate(body, path)?;
+    if body[open] != b'[' {
         return None;
     }
-    let mut items = Vec::new();
-    let mut at = skip_space(body, 1);
+    let mut members = Vec::new();
+    let mut at = skip_space(body, open + 1);
     if body.get(at)? == &b']' {
-        return Some(items);
+        return Some(members);
     }
     loop {
-        let end = value_end(body, at);
-        items.push(array.get(at..end)?);
-        at = skip_space(body, end);
+        if body.get(at)? != &b'{' {
+            return None;
+        }
+        let member = member_at(body, at, key)?;
+        if matches!(body.get(member)?, b'{' | b'[') {
+            return None;
+        }
+        members.push(std::str::from_utf8(body.get(member..value_end(body, member))?).ok()?);
+        at = skip_space(body, value_end(body, at));
         match body.get(at)? {
             b',' => at = skip_space(body, at + 1),
-            b']' => return Some(items),
+            b']' => return Some(members),
             _ => return None,
         }
     }

@@ -1,7 +1,10 @@
 //! A template JSON by construction whose variables a plan can print (see `shape`), rendered
 //! without minijinja: its text as written, compacted, and each variable looked up through
 //! the same context and values as the template's, printed by the same formatter and
-//! filters. Whatever the plan cannot print as the template would — a name or member that is
+//! filters. A member of `event` is read from the body in one pass that stops at it
+//! (`lazy::value_at`), instead of indexing the whole body; a whole part of `event` is its
+//! text in the body, as the template's `tojson` prints it. The output is compact as it is
+//! written. Whatever the plan cannot print as the template would — a name or member that is
 //! undefined, a value made safe — hands the render to minijinja, which prints it or says
 //! what is wrong, with the line. So does a render that could reach a limit: more output
 //! than the template's `max_output`, or more than half the fuel minijinja would let it
@@ -11,12 +14,13 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use minijinja::value::{Object, Value};
 
 use super::FUEL;
 use super::context::Context;
-use super::lazy::{self, LazyJson};
+use super::lazy::LazyJson;
 use super::output::{
     compact_into, entities, tojson, truncate, truncated, with_entities, write_json_string_content,
     write_value,
@@ -25,9 +29,12 @@ use super::output::{
 /// The pieces of a template, in order.
 pub(super) struct Plan {
     pieces: Vec<Piece>,
+    /// The length of its last output, which the next one is sized for (a part of the event
+    /// makes a long output, grown in many steps otherwise).
+    last_len: AtomicUsize,
 }
 
-/// Text, or a variable to print.
+/// Text, a variable to print inside a string, or a whole value.
 pub(super) enum Piece {
     /// Text written as it is.
     Text(String),
@@ -87,14 +94,17 @@ impl Plan {
             .into_iter()
             .filter(|piece| !matches!(piece, Piece::Text(text) if text.is_empty()))
             .collect();
-        Plan { pieces }
+        Plan {
+            pieces,
+            last_len: AtomicUsize::new(0),
+        }
     }
 
     /// The render in `context`, or `None` when minijinja must render it (a variable that is
     /// undefined or safe, or a render that would write more than `limit` bytes or use more
     /// than [`BUDGET`] fuel).
     pub(super) fn render(&self, context: &Arc<Context>, limit: usize) -> Option<String> {
-        let mut out = String::with_capacity(512);
+        let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed).max(256) + 64);
         let mut fuel = Fuel(0);
         for piece in &self.pieces {
             let before = out.len();
@@ -143,10 +153,19 @@ impl Plan {
                     attribute,
                     list,
                 } => {
-                    let json = context.parsed.event_json(path)?;
-                    fuel.spend(json.len(), 1)?;
-                    let compact = context.parsed.compact;
-                    print_json(&mut out, json, compact, attribute.as_deref(), *list)?;
+                    let parsed = &context.parsed;
+                    match attribute {
+                        Some(attribute) => {
+                            let members = parsed.event_members(path, attribute)?;
+                            fuel.spend(members.iter().map(|m| m.len() + 16).sum(), 1)?;
+                            print_members(&mut out, &members)?;
+                        }
+                        None => {
+                            let json = parsed.event_json(path)?;
+                            fuel.spend(json.len(), 1)?;
+                            print_json(&mut out, json, parsed.compact, *list)?;
+                        }
+                    }
                 }
             }
             fuel.spend(out.len() - before, 0)?;
@@ -154,6 +173,7 @@ impl Plan {
                 return None;
             }
         }
+        self.last_len.store(out.len(), Ordering::Relaxed);
         Some(out)
     }
 }
@@ -171,44 +191,35 @@ fn print_text(out: &mut String, fuel: &mut Fuel, text: &str, filters: &[Filter])
 
 /// Prints the value whose text in the body is `json` as `tojson` prints it, compact: an
 /// object's or an array's text as it is (the template's `tojson` prints a part of `event`
-/// so; compacted unless the body is known to be `compact`), a scalar
-/// through `tojson`, and with `attribute`, the list of each item's member through `tojson`.
-/// `None` for what minijinja must render: `list` of what is not an array, `attribute` of an
-/// item that is not an object or whose member is missing or not a scalar.
-fn print_json(
-    out: &mut String,
-    json: &str,
-    compact: bool,
-    attribute: Option<&str>,
-    list: bool,
-) -> Option<()> {
-    let kwargs = || minijinja::value::Kwargs::from_iter(std::iter::empty::<(&str, Value)>());
-    let container = json.starts_with(['{', '[']);
-    if (list || attribute.is_some()) && !json.starts_with('[') {
+/// so; compacted unless the body is known to be `compact`), a scalar through `tojson`.
+/// `None` for `list` of what is not an array, which minijinja renders (an object's keys).
+fn print_json(out: &mut String, json: &str, compact: bool, list: bool) -> Option<()> {
+    if list && !json.starts_with('[') {
         return None;
     }
-    let value = match attribute {
-        None if container && compact => {
-            out.push_str(json);
-            return Some(());
+    if json.starts_with(['{', '[']) {
+        match compact {
+            true => out.push_str(json),
+            false => compact_into(out, json),
         }
-        None if container => {
-            compact_into(out, json);
-            return Some(());
-        }
-        None => serde_json::from_str(json).ok()?,
-        Some(attribute) => {
-            let step = [Step::Attr(attribute.to_owned())];
-            let members = lazy::items(json)?.into_iter().map(|item| {
-                let member = lazy::scalar_at(item.as_bytes(), &step)?;
-                item.starts_with('{')
-                    .then(|| serde_json::from_str::<Value>(member).ok())
-                    .flatten()
-            });
-            Value::from(members.collect::<Option<Vec<Value>>>()?)
-        }
-    };
-    compact_into(out, tojson(value, None, kwargs()).ok()?.as_str()?);
+        return Some(());
+    }
+    print_tojson(out, serde_json::from_str(json).ok()?)
+}
+
+/// Prints the list of these members' values (their JSON texts) as `map(attribute=…)|list|
+/// tojson` prints it.
+fn print_members(out: &mut String, members: &[&str]) -> Option<()> {
+    let values = members
+        .iter()
+        .map(|member| serde_json::from_str::<Value>(member).ok());
+    print_tojson(out, Value::from(values.collect::<Option<Vec<Value>>>()?))
+}
+
+/// Prints `value` through the template's `tojson`, compact.
+fn print_tojson(out: &mut String, value: Value) -> Option<()> {
+    let kwargs = minijinja::value::Kwargs::from_iter(std::iter::empty::<(&str, Value)>());
+    compact_into(out, tojson(value, None, kwargs).ok()?.as_str()?);
     Some(())
 }
 

@@ -22,9 +22,11 @@
 //! whitespace), but not parsed again. Any other template is checked and compacted
 //! after each render, as before.
 //!
-//! When, besides, no `{{ … }}` trims whitespace (`{{-`, `-}}`) and each passes its value
-//! through `truncate(n)` and `entities` only, the template is also read into a [`Plan`]:
-//! its text and the variables it prints, rendered without minijinja.
+//! When, besides, no `{{ … }}` trims whitespace (`{{-`, `-}}`), each inside a string passes
+//! its value through `truncate(n)` and `entities` only, and each whole value is a part of
+//! `event` through `default([])`, `map(attribute="name")` and `list` into `tojson` (a CRM's
+//! copy of the event, the list of its comments' texts), the template is also read into a
+//! [`Plan`]: its text and the values it prints, rendered without minijinja.
 
 use super::plan::{Filter, Piece, Plan, Step};
 
