@@ -41,14 +41,18 @@
 //!   prints only variables inside strings, through `default`, `lower`, `upper`, `trim`,
 //!   `title`, `capitalize`, `replace`, `truncate` or `entities` (a CRM's fields:
 //!   `"status": "{{ event.ticket.status|upper }}"`): it is rendered from a copy of its
-//!   source without the whitespace between tokens, about 20% faster, and when its values
-//!   go through `truncate` and `entities` only (and no `{{-`), without minijinja at all,
-//!   about 40% faster (the same lookups, formatter and filters; anything undefined is
-//!   handed back to minijinja, which reports it). A template that also prints whole values
-//!   where values go, each through filters ending in `tojson` (`{"type": "{{ event_type }}",
-//!   "data": {{ event|tojson }}}`), is JSON by construction too: its output is compacted
-//!   but not parsed again (about 20% faster). `{% autoescape %}` and the `safe` and
-//!   `escape` filters are refused.
+//!   source without the whitespace between tokens, about 20% faster. A template that also
+//!   prints whole values where values go, each through filters ending in `tojson`
+//!   (`{"type": "{{ event_type }}", "data": {{ event|tojson }}}`), is JSON by construction
+//!   too: its output is compacted but not parsed again. When, besides, its values inside
+//!   strings go through `truncate` and `entities` only, its whole values are parts of
+//!   `event` through `default([])`, `map(attribute="name")` and `list` only (`"comments":
+//!   {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}`), and no
+//!   `{{-` trims whitespace, it renders without minijinja at all, in a fraction of the
+//!   time: it reads the members it prints straight from the body, with the same formatter,
+//!   filters and `tojson`; anything undefined or unusual is handed back to minijinja,
+//!   which renders it or reports it. `{% autoescape %}` and the `safe` and `escape`
+//!   filters are refused.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
 //!   `truncate(n)` (at most `n` characters, the last one `…`) and `entities` (`&`, `<`, `>`
 //!   as HTML entities, for Slack).
@@ -74,9 +78,13 @@
 //! (from the typed event itself for a Zenlix emit); `event` is indexed in one pass when a
 //! template first reads it (where every object's and array's members are in the body; no
 //! tree of values is built), a member becomes a value when read, and `event|tojson` copies
-//! the body. The presets run as Rust that writes exactly what their templates render (the
-//! tests compare the two for every event): a preset's render costs about a quarter of the
-//! event's serialization, a template's a few times it. The body is rendered once per endpoint, at
+//! the body. A template rendered without minijinja (above) does not index the body: it
+//! reads each member it prints in a pass that stops there. The presets run as Rust that
+//! writes exactly what their templates render (the tests compare the two for every
+//! event): a preset's render costs about a quarter of the event's serialization, a
+//! template rendered without minijinja about half of it (a CRM's typed fields) to a
+//! little more than all of it (the whole event and the comments' texts besides), and one
+//! that needs minijinja a few times it. The body is rendered once per endpoint, at
 //! its first attempt; retries send the same bytes, and the signature covers them. A render
 //! that waits for a retry, or is kept for the event's other endpoints, is charged to the
 //! sink's `max_queued_bytes`; one that does not fit is let go and made again, the same
@@ -403,8 +411,9 @@ impl Template {
 
     /// Whether its renders have lately taken [`COSTLY_RENDER`] or more: worth rendering off
     /// the async transport's delivery thread. A preset runs as Rust (well under a
-    /// microsecond); a template of one's own takes from a few microseconds (a handful of
-    /// fields) to tens (one that writes out the whole event). Its first render tells.
+    /// microsecond); a template of one's own takes from about a microsecond (a handful of
+    /// fields, without minijinja) to tens (tags and loops through minijinja). Its first
+    /// render tells.
     #[cfg(feature = "_async")]
     pub(crate) fn costly_to_render(&self) -> bool {
         self.compiled.render_ns.load(Ordering::Relaxed) as u128 >= COSTLY_RENDER.as_nanos()
