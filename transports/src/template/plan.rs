@@ -174,6 +174,11 @@ impl Plan {
             }
         }
         self.last_len.store(out.len(), Ordering::Relaxed);
+        // After a long output, a short one: not kept (queued for a retry) in a buffer sized
+        // for the long one.
+        if out.capacity() > 2 * out.len() + 256 {
+            out.shrink_to_fit();
+        }
         Some(out)
     }
 }

@@ -23,10 +23,13 @@ impl Template {
 
     /// Whether its plan renders `body` itself (without handing it to minijinja).
     fn plan_renders(&self, body: &[u8]) -> bool {
+        self.plan_render(body).is_some()
+    }
+
+    /// Its plan's render of `body`, if the plan renders it itself.
+    fn plan_render(&self, body: &[u8]) -> Option<String> {
         let by_construction = self.compiled.by_construction.as_ref();
-        let Some(plan) = by_construction.and_then(|b| b.plan.as_ref()) else {
-            return false;
-        };
+        let plan = by_construction.and_then(|b| b.plan.as_ref())?;
         let parsed = context::Parsed::new(create(), &bytes::Bytes::copy_from_slice(body));
         let context = context::Context {
             parsed: Arc::new(parsed.unwrap()),
@@ -35,7 +38,7 @@ impl Template {
             id: "e".into(),
             tenant: None,
         };
-        plan.render(&Arc::new(context), self.max_output).is_some()
+        plan.render(&Arc::new(context), self.max_output)
     }
 }
 
@@ -642,6 +645,21 @@ fn a_plan_prints_whole_parts_of_the_event_and_lists_of_their_members() {
         let template = Template::inline(source).unwrap();
         assert_eq!(template.has_plan(), planned, "{source}");
     }
+    // A plan's output is sized as its last one, but a short one after a long one is not
+    // kept in the long one's buffer.
+    let template = Template::inline(r#"{"e": {{ event|tojson }}}"#).unwrap();
+    let long = format!(
+        r#"{{"ticket": {{"code": "1", "subject": "{}"}}}}"#,
+        "x".repeat(100_000)
+    );
+    let short = template.plan_render(long.as_bytes()).unwrap();
+    assert!(short.len() > 100_000 && short.capacity() < 2 * short.len() + 256);
+    let short = template.plan_render(ZENLIX).unwrap();
+    assert!(
+        short.capacity() <= 2 * short.len() + 256,
+        "{}",
+        short.capacity()
+    );
     // An emitted event's body is compact: its parts are printed as they are, the same
     // bytes as minijinja's render.
     let crm = r#"{"id": "{{ ticket }}", "c": {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}, "t": {{ event.ticket|tojson }}, "e": {{ event|tojson }}}"#;
