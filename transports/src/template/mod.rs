@@ -46,7 +46,7 @@
 //!   (`{"type": "{{ event_type }}", "data": {{ event|tojson }}}`), is JSON by construction
 //!   too: its output is compacted but not parsed again. When, besides, its values inside
 //!   strings go through `truncate` and `entities` only, its whole values are parts of
-//!   `event` through `default([])`, `map(attribute="name")` and `list` only (`"comments":
+//!   `event` through `default([])` and `map(attribute="name")|list` only (`"comments":
 //!   {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}`), and no
 //!   `{{-` trims whitespace, it renders without minijinja at all, in a fraction of the
 //!   time: it reads the members it prints straight from the body, with the same formatter,
@@ -768,5 +768,7 @@ impl Vars {
     }
 }
 
+#[cfg(test)]
+mod difftest;
 #[cfg(test)]
 mod tests;

@@ -9,8 +9,9 @@
 //! what is wrong, with the line. So does a render that could reach a limit: more output
 //! than the template's `max_output`, or more than half the fuel minijinja would let it
 //! use, counted generously (every byte read or written as if it were a printed object's,
-//! which minijinja charges most for). A plan never makes more than it may send, nor
-//! answers where minijinja would run out of fuel.
+//! which minijinja charges most for). A plan stops one piece past `max_output` at most
+//! (each piece is read within the fuel), never sends more, and never answers where
+//! minijinja would run out of fuel.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -54,8 +55,6 @@ pub(super) enum Piece {
         path: Vec<Step>,
         /// `map(attribute="…")`: each item's member, into a list.
         attribute: Option<String>,
-        /// `list`: the value must be an array.
-        list: bool,
     },
 }
 
@@ -148,11 +147,7 @@ impl Plan {
                         print_value(&mut out, &mut fuel, value, filters)?;
                     }
                 }
-                Piece::Json {
-                    path,
-                    attribute,
-                    list,
-                } => {
+                Piece::Json { path, attribute } => {
                     let parsed = &context.parsed;
                     match attribute {
                         Some(attribute) => {
@@ -163,7 +158,7 @@ impl Plan {
                         None => {
                             let json = parsed.event_json(path)?;
                             fuel.spend(json.len(), 1)?;
-                            print_json(&mut out, json, parsed.compact, *list)?;
+                            print_json(&mut out, json, parsed.compact)?;
                         }
                     }
                 }
@@ -197,11 +192,7 @@ fn print_text(out: &mut String, fuel: &mut Fuel, text: &str, filters: &[Filter])
 /// Prints the value whose text in the body is `json` as `tojson` prints it, compact: an
 /// object's or an array's text as it is (the template's `tojson` prints a part of `event`
 /// so; compacted unless the body is known to be `compact`), a scalar through `tojson`.
-/// `None` for `list` of what is not an array, which minijinja renders (an object's keys).
-fn print_json(out: &mut String, json: &str, compact: bool, list: bool) -> Option<()> {
-    if list && !json.starts_with('[') {
-        return None;
-    }
+fn print_json(out: &mut String, json: &str, compact: bool) -> Option<()> {
     if json.starts_with(['{', '[']) {
         match compact {
             true => out.push_str(json),

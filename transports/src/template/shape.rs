@@ -24,7 +24,7 @@
 //!
 //! When, besides, no `{{ … }}` trims whitespace (`{{-`, `-}}`), each inside a string passes
 //! its value through `truncate(n)` and `entities` only, and each whole value is a part of
-//! `event` through `default([])`, `map(attribute="name")` and `list` into `tojson` (a CRM's
+//! `event` through `default([])` and `map(attribute="name")|list` into `tojson` (a CRM's
 //! copy of the event, the list of its comments' texts), the template is also read into a
 //! [`Plan`]: its text and the values it prints, rendered without minijinja.
 
@@ -252,17 +252,16 @@ fn whole_value(text: &str) -> Option<Variable> {
 }
 
 /// A whole value a plan prints: a part of `event` through `default([])` (nothing to do
-/// where the part is there; minijinja renders the rest), `map(attribute="name")` over an
-/// array's objects, and `list` over an array, into `tojson`.
+/// where the part is there; minijinja renders the rest), and `map(attribute="name")` over an
+/// array's objects followed or not by `list`, into `tojson`.
 fn json_piece(name: String, path: Vec<Step>, filters: &[(&str, Option<&str>)]) -> Option<Piece> {
     if name != "event" {
         return None;
     }
     let mut attribute = None;
-    let mut list = false;
     for filter in filters {
         match filter {
-            ("default", Some("[]")) if attribute.is_none() && !list => {}
+            ("default", Some("[]")) if attribute.is_none() => {}
             ("map", Some(arguments)) if attribute.is_none() => {
                 let quoted = arguments.strip_prefix("attribute")?.trim_start();
                 let quoted = quoted.strip_prefix('=')?.trim_start();
@@ -281,15 +280,13 @@ fn json_piece(name: String, path: Vec<Step>, filters: &[(&str, Option<&str>)]) -
                 }
                 attribute = Some(name.to_owned());
             }
-            ("list", None) => list = true,
+            // `list` of what `map` made changes nothing; of a part of `event` it makes a
+            // list that `tojson` writes again (escaped, numbers rewritten): not its text.
+            ("list", None) if attribute.is_some() => {}
             _ => return None,
         }
     }
-    Some(Piece::Json {
-        path,
-        attribute,
-        list,
-    })
+    Some(Piece::Json { path, attribute })
 }
 
 /// A variable: a name of the context and the members read from it (`event.ticket`,
