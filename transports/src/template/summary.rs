@@ -55,7 +55,8 @@ pub(crate) fn of_zenlix(event: &deskhook::EventRef<'_>) -> Summary {
     };
     Summary {
         lang: (!user.profile.lang.is_empty()).then(|| user.profile.lang.clone()),
-        subject: ticket.subject.clone(),
+        // As read from the body: a blank subject is none.
+        subject: first([ticket.subject.clone()]),
         text,
         author: first([user.profile.full_name.clone(), user.email.clone()]),
         ticket: ticket.code.clone(),
@@ -430,12 +431,15 @@ mod tests {
     #[test]
     fn a_typed_zenlix_event_gives_the_summary_its_body_gives() {
         let user = deskhook::sample::user();
-        let ticket = deskhook::sample::ticket();
-        for action in [deskhook::Action::Create, deskhook::Action::Comment] {
-            let event = deskhook::EventRef::new(action, &ticket, &user);
-            let typed = of_zenlix(&event);
-            let read = read(EventType::Zenlix(action), &event.to_json().unwrap()).unwrap();
-            assert_eq!(format!("{typed:?}"), format!("{read:?}"));
+        let mut blank = deskhook::sample::ticket();
+        blank.subject = " \n\u{2028}".into();
+        for ticket in [deskhook::sample::ticket(), blank] {
+            for action in [deskhook::Action::Create, deskhook::Action::Comment] {
+                let event = deskhook::EventRef::new(action, &ticket, &user);
+                let typed = of_zenlix(&event);
+                let read = read(EventType::Zenlix(action), &event.to_json().unwrap()).unwrap();
+                assert_eq!(format!("{typed:?}"), format!("{read:?}"));
+            }
         }
     }
 
