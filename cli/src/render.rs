@@ -44,6 +44,11 @@ pub(crate) struct Args {
     /// Indent the JSON for reading (the wire body is compact).
     #[arg(long)]
     pretty: bool,
+    /// Say on standard error how the template renders (a preset's code, without minijinja,
+    /// or through minijinja with or without a check of its output) and what would make it
+    /// faster.
+    #[arg(long)]
+    explain: bool,
     #[command(flatten)]
     template: TemplateArgs,
 }
@@ -320,6 +325,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "--action <ACTION>",
     );
     let template = args.template.template()?;
+    if args.explain {
+        let Some(template) = &template else {
+            crate::usage_error("--explain needs --template or --template-file".to_owned())
+        };
+        eprintln!(
+            "deskhook render: the {} renders {}.",
+            template.source(),
+            template.rendering().explain()
+        );
+    }
     if let (FormatArg::Usedesk | FormatArg::Iqchannels, Some(path)) = (args.format, &args.event) {
         let event = load_vendor_event(args.format, path)?;
         let body = match (&template, event.event_type()) {

@@ -292,6 +292,44 @@ fn a_template_renders_each_body_on_one_line_and_its_errors_say_where() {
 }
 
 #[test]
+fn explain_says_how_a_template_renders_and_what_would_make_it_faster() {
+    let explained = |template: &str| {
+        let out = deskhook(&[
+            "render",
+            "--action",
+            "create",
+            "--explain",
+            "--template",
+            template,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout).lines().count(),
+            1,
+            "the body is printed too"
+        );
+        text(&out.stderr)
+    };
+    assert!(explained("slack").contains("the preset 'slack' renders as Rust code"));
+    let direct = explained(r#"{"t": "{{ subject|truncate(20) }}", "e": {{ event|tojson }}}"#);
+    assert!(direct.contains("without minijinja"), "{direct}");
+    let by_construction = explained(r#"{"t": "{{ subject|upper }}"}"#);
+    assert!(
+        by_construction.contains("JSON by construction")
+            && by_construction.contains("would render without minijinja"),
+        "{by_construction}"
+    );
+    let checked = explained(r#"{"t": {% if subject %}"{{ subject }}"{% else %}null{% endif %}}"#);
+    assert!(
+        checked.contains("checked to be JSON") && checked.contains("without tags"),
+        "{checked}"
+    );
+    let out = deskhook(&["render", "--action", "create", "--explain"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--explain needs --template"));
+}
+
+#[test]
 fn a_vendor_event_renders_with_a_template_too() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../core/fixtures/usedesk/comment_created.json");

@@ -677,3 +677,31 @@ fn a_plan_prints_whole_parts_of_the_event_and_lists_of_their_members() {
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(parsed["e"], serde_json::to_value(&event).unwrap());
 }
+
+#[test]
+fn rendering_says_the_fastest_way_a_template_renders() {
+    let text = Template::inline("{{ subject }}")
+        .unwrap()
+        .content_type("text/plain")
+        .unwrap();
+    for (template, rendering) in [
+        (Template::preset("slack").unwrap(), Rendering::Preset),
+        (
+            Template::inline(r#"{"t": "{{ subject|entities }}", "c": {{ event.ticket.comments|map(attribute="text")|list|tojson }}}"#).unwrap(),
+            Rendering::Direct,
+        ),
+        (
+            Template::inline(r#"{"t": "{{ subject|lower }}", "v": {{ vars|tojson }}}"#).unwrap(),
+            Rendering::JsonByConstruction,
+        ),
+        (
+            Template::inline(r#"{"t": "{% for c in event.ticket.comments %}{{ c.text }}{% endfor %}"}"#)
+                .unwrap(),
+            Rendering::Checked,
+        ),
+        (text, Rendering::Text),
+    ] {
+        assert_eq!(template.rendering(), rendering, "{}", template.text());
+        assert!(!rendering.explain().is_empty());
+    }
+}
