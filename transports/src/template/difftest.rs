@@ -933,6 +933,19 @@ fn run(name: &str, case: impl Fn(u64, &mut u64) -> Result<(), Discrepancy>) {
     assert!(found.is_empty(), "{name}: discrepancies (see above)");
 }
 
+/// A generated template that reads the paths `tree` has (half of the time only those).
+fn template_for(rng: &mut Rng, tree: &J) -> String {
+    let mut all = Vec::new();
+    paths(tree, &mut Vec::new(), &mut all);
+    let friendly = rng.chance(50);
+    Gen {
+        friendly,
+        rng,
+        paths: &all,
+    }
+    .template()
+}
+
 #[test]
 fn a_plan_renders_what_minijinja_renders_for_any_body() {
     run("bodies", |seed, planned| {
@@ -940,15 +953,7 @@ fn a_plan_renders_what_minijinja_renders_for_any_body() {
         let tree = gen_tree(&mut rng, 0);
         let ws = gen_ws(&mut rng);
         let body = body_of(&tree, &ws);
-        let mut all = Vec::new();
-        paths(&tree, &mut Vec::new(), &mut all);
-        let friendly = rng.chance(50);
-        let source = Gen {
-            friendly,
-            rng: &mut rng,
-            paths: &all,
-        }
-        .template();
+        let source = template_for(&mut rng, &tree);
         let settings = gen_settings(&mut rng);
         compare(&source, &body, &settings, planned)
     });
@@ -1021,15 +1026,7 @@ fn a_plan_renders_what_minijinja_renders_for_an_emitted_event() {
         }
         let body = emitted.body().clone();
         let tree = from_serde(&serde_json::from_slice(&body).unwrap());
-        let mut all = Vec::new();
-        paths(&tree, &mut Vec::new(), &mut all);
-        let friendly = rng.chance(50);
-        let source = Gen {
-            friendly,
-            rng: &mut rng,
-            paths: &all,
-        }
-        .template();
+        let source = template_for(&mut rng, &tree);
         let mut settings = gen_settings(&mut rng);
         settings.event_type = emitted.event_type();
         settings.id = emitted.id().to_string();
