@@ -309,6 +309,16 @@ fn write_json(out: &mut Vec<u8>, j: &J, ws: &Ws) {
         _,
         _,
     ] = ws.0;
+    // Before the member or item `i`: whitespace after the opening bracket, or a comma.
+    let separate = |out: &mut Vec<u8>, i: usize| {
+        if i > 0 {
+            out.extend_from_slice(before_comma.as_bytes());
+            out.push(b',');
+            out.extend_from_slice(after_comma.as_bytes());
+        } else {
+            out.extend_from_slice(open.as_bytes());
+        }
+    };
     match j {
         J::Null => out.extend_from_slice(b"null"),
         J::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -317,13 +327,7 @@ fn write_json(out: &mut Vec<u8>, j: &J, ws: &Ws) {
         J::Arr(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(before_comma.as_bytes());
-                    out.push(b',');
-                    out.extend_from_slice(after_comma.as_bytes());
-                } else {
-                    out.extend_from_slice(open.as_bytes());
-                }
+                separate(out, i);
                 write_json(out, item, ws);
             }
             if !items.is_empty() {
@@ -334,13 +338,7 @@ fn write_json(out: &mut Vec<u8>, j: &J, ws: &Ws) {
         J::Obj(members) => {
             out.push(b'{');
             for (i, (key, escape, value)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(before_comma.as_bytes());
-                    out.push(b',');
-                    out.extend_from_slice(after_comma.as_bytes());
-                } else {
-                    out.extend_from_slice(open.as_bytes());
-                }
+                separate(out, i);
                 write_str(out, key, (*escape).min(2));
                 out.extend_from_slice(before_colon.as_bytes());
                 out.push(b':');
