@@ -37,8 +37,9 @@ pub enum Error {
         /// What was wrong, with the 1-based line and column of the JSON text.
         message: String,
     },
-    /// An event could not be serialized. It cannot happen with the model types of this crate;
-    /// a custom `extra` value that serde_json refuses is the only way to meet it.
+    /// An event could not be serialized. It cannot happen with the model types of this crate
+    /// alone: only an `extra` map can cause it, with a key that is one of the struct's own
+    /// fields (which would be written twice), or a value that serde_json refuses.
     Serialize(serde_json::Error),
     /// No sink of the dispatcher has this name. The error lists the names there are.
     UnknownSink {

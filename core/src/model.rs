@@ -669,6 +669,31 @@ mod tests {
     }
 
     #[test]
+    fn an_extra_key_that_is_a_field_is_refused_not_written_twice() {
+        let user = User::new("a@example.com", "A");
+        let mut ticket = Ticket::new("T1", "Subject");
+        ticket
+            .extra
+            .insert("subject".into(), serde_json::json!("other"));
+        let event = Event::new(Action::Create, ticket.clone(), user.clone());
+        let err = event.to_json().unwrap_err().to_string();
+        assert!(
+            err.contains("Ticket.extra has the key `subject`") && err.contains("set the field"),
+            "{err}"
+        );
+        // What an emit serializes: the same error, with sonic-rs's writer first.
+        let emitted = crate::sink::Emitted::new(EventRef::new(Action::Create, &ticket, &user));
+        let err = emitted.err().unwrap().to_string();
+        assert!(err.contains("Ticket.extra has the key `subject`"), "{err}");
+        // Another key is kept, after the fields.
+        ticket.extra.clear();
+        ticket.extra.insert("sla_id".into(), serde_json::json!(7));
+        let body = Event::new(Action::Create, ticket, user).to_json().unwrap();
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains(r#""sla_id":7"#), "{text}");
+    }
+
+    #[test]
     fn unknown_enum_values_are_kept() {
         assert_eq!(Status::from_wire("frozen"), Status::Other("frozen".into()));
         assert_eq!(Status::from_wire("frozen").as_str(), "frozen");

@@ -235,6 +235,7 @@ macro_rules! wire_struct {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap;
                 const KNOWN: usize = [$($wire),*].len();
+                $crate::wire::check_extra::<S::Error>(stringify!($name), &[$($wire),*], &self.extra)?;
                 let mut map = serializer.serialize_map(Some(KNOWN + self.extra.len()))?;
                 $(
                     map.serialize_entry($wire, &$crate::wire::$codec::Ser(&self.$field))?;
@@ -417,6 +418,23 @@ pub(crate) mod int_bool {
     }
 }
 
+/// Refuses an `extra` key that is one of the struct's own keys (`known`): written twice, a
+/// receiver would read one or the other (most parsers keep the last, deskhook refuses the
+/// body), so the field's value could be overridden unseen.
+pub(crate) fn check_extra<E: serde::ser::Error>(
+    name: &str,
+    known: &[&str],
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), E> {
+    match extra.keys().find(|key| known.contains(&key.as_str())) {
+        Some(key) => Err(E::custom(format_args!(
+            "{name}.extra has the key `{key}`, which is one of {name}'s own fields: set the \
+             field instead, or give the extra value another key"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Writes a model struct of a vendor format (Usedesk, iQChannels): like [`wire_struct!`],
 /// and it also remembers which keys came and in what order (`key_order`), so that a parsed
 /// value is written back exactly as it came — keys the sender left out stay out, and keys
@@ -459,6 +477,7 @@ macro_rules! wire_object {
                 enum Slot { $( $field, )* }
                 const KNOWN: usize = [$($wire),*].len();
                 const _: () = assert!(KNOWN < 64, "too many fields for the written-set");
+                $crate::wire::check_extra::<S::Error>(stringify!($name), &[$($wire),*], &self.extra)?;
                 let order = self.key_order.slots();
                 let mut written: u64 = 0;
                 let mut extra = self.extra.iter();

@@ -796,6 +796,13 @@ mod tests {
             String::from_utf8(event.to_json().unwrap()).unwrap(),
             r#"{"rating":{"ticket_id":1,"rating":2,"x":1,"comment":"thanks","y":2},"secret":"s"}"#
         );
+        // An extra key that is one of the fields would be written twice: refused.
+        let Payload::Rating(rating) = &mut event.payload else {
+            unreachable!()
+        };
+        rating.extra.insert("comment".into(), Value::from("other"));
+        let err = event.to_json().unwrap_err().to_string();
+        assert!(err.contains("Rating.extra has the key `comment`"), "{err}");
     }
 
     #[test]

@@ -995,8 +995,7 @@ fn gen_event(rng: &mut Rng) -> deskhook::Event {
         ticket.fields.push(value);
     }
     for _ in 0..rng.below(3) {
-        // Not a typed member's name: the body would have that key twice, which the summary
-        // read from the body refuses (a difference of the summary, not of the plan).
+        // Not a typed member's name: the emit refuses that (it would write the key twice).
         let key = rng
             .pick(&["a", "b", "t", "x", "k", "n", "eA", "list"])
             .to_string();
