@@ -365,9 +365,11 @@ impl Dispatcher {
             );
             return None;
         }
-        self.inner.emitted.fetch_add(1, Ordering::Relaxed);
         match Emitted::serialized(event, event_type, tenant) {
-            Ok(emitted) => Some(emitted),
+            Ok(emitted) => {
+                self.inner.emitted.fetch_add(1, Ordering::Relaxed);
+                Some(emitted)
+            }
             Err(err) => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
                 log::error!(target: LOG_TARGET, "event dropped: {err}");

@@ -112,6 +112,22 @@ fn a_dispatcher_with_no_subscriber_serializes_nothing() {
 }
 
 #[test]
+fn an_event_that_cannot_be_serialized_is_dropped_not_emitted() {
+    let all = Arc::new(Record::default());
+    let dispatcher = Dispatcher::builder().sink("all", all.clone()).build();
+    let mut ticket = sample::ticket();
+    // A key that is one of the ticket's fields: it would be written twice.
+    ticket
+        .extra
+        .insert("subject".into(), serde_json::json!("other"));
+    dispatcher.emit(Action::Create, &ticket, &sample::user());
+    dispatcher.emit(Action::Create, &sample::ticket(), &sample::user());
+    let stats = dispatcher.stats();
+    assert_eq!((stats.emitted, stats.dropped), (1, 1));
+    assert_eq!(all.lines(), ["create E3XK"]);
+}
+
+#[test]
 fn async_sinks_are_awaited_or_driven_from_blocking_emit() {
     let record = Arc::new(Record::default());
     let dispatcher = Dispatcher::builder()
