@@ -313,7 +313,7 @@ fn explain_says_how_a_template_renders_and_what_would_make_it_faster() {
     assert!(explained("slack").contains("the preset 'slack' renders as Rust code"));
     let direct = explained(r#"{"t": "{{ subject|truncate(20) }}", "e": {{ event|tojson }}}"#);
     assert!(direct.contains("without minijinja"), "{direct}");
-    let by_construction = explained(r#"{"t": "{{ subject|upper }}"}"#);
+    let by_construction = explained(r#"{"t": "{{ subject|title }}"}"#);
     assert!(
         by_construction.contains("JSON by construction")
             && by_construction.contains("would render without minijinja"),

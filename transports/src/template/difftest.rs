@@ -555,7 +555,11 @@ impl Gen<'_> {
         }
         let n = self.rng.below(4);
         for _ in 0..n {
-            let filter = match self.rng.below(if self.friendly { 9 } else { 10 }) {
+            let filter = match self.rng.below(if self.friendly { 11 } else { 12 }) {
+                9 => (self
+                    .rng
+                    .pick(&["lower", "upper", "default('d')", "default(7)"]))
+                .to_string(),
                 0..=4 => format!(
                     "truncate({}{}{})",
                     self.inner_space(),
@@ -575,7 +579,7 @@ impl Gen<'_> {
                     ]),
                     self.inner_space()
                 ),
-                5..=8 => "entities".to_string(),
+                5..=8 | 10 => "entities".to_string(),
                 _ => (self.rng.pick(&[
                     "upper",
                     "default('d')",
@@ -853,6 +857,11 @@ fn compare(
             ),
             ("truncate", source.contains("truncate")),
             ("entities", source.contains("entities")),
+            (
+                "lower or upper",
+                source.contains("|lower") || source.contains("upper"),
+            ),
+            ("default(x)", source.contains("default('")),
             ("escaped key or string in body", body_text.contains("\\u")),
             (
                 "body with whitespace",

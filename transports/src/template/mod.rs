@@ -45,7 +45,8 @@
 //!   prints whole values where values go, each through filters ending in `tojson`
 //!   (`{"type": "{{ event_type }}", "data": {{ event|tojson }}}`), is JSON by construction
 //!   too: its output is compacted but not parsed again. When, besides, its values inside
-//!   strings go through `truncate` and `entities` only, its whole values are parts of
+//!   strings go through `truncate`, `entities`, `lower`, `upper` and `default` only, its
+//!   whole values are parts of
 //!   `event` through `default([])` and `map(attribute="name")|list` only (`"comments":
 //!   {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}`), and no
 //!   `{{-` trims whitespace, it renders without minijinja at all, in a fraction of the
@@ -183,8 +184,9 @@ pub enum Rendering {
     /// A preset: Rust code that writes what its template renders.
     Preset,
     /// Without minijinja: each value read straight from the event (a template JSON by
-    /// construction whose values go through `truncate` and `entities` only, and whose whole
-    /// values are parts of `event` through `default([])` and `map(attribute=…)|list`).
+    /// construction whose values go through `truncate`, `entities`, `lower`, `upper` and
+    /// `default` only, and whose whole values are parts of `event` through `default([])`
+    /// and `map(attribute=…)|list`).
     Direct,
     /// By minijinja, JSON by construction: the output is not parsed again.
     JsonByConstruction,
@@ -208,8 +210,8 @@ impl Rendering {
             }
             Rendering::JsonByConstruction => {
                 "through minijinja, and is JSON by construction: its output is not parsed \
-                 again. It would render without minijinja if its values inside strings went through truncate \
-                 and entities only, its whole values were parts of event through default([]) \
+                 again. It would render without minijinja if its values inside strings went through truncate, \
+                 entities, lower, upper and default only, its whole values were parts of event through default([]) \
                  and map(attribute=...)|list into tojson, and no {{- or -}} trimmed whitespace"
             }
             Rendering::Checked => {

@@ -72,6 +72,10 @@ pub(super) enum Filter {
     Truncate(usize),
     /// `entities`.
     Entities,
+    /// `lower`: minijinja's, `to_lowercase` of a string.
+    Lower,
+    /// `upper`: minijinja's, `to_uppercase` of a string.
+    Upper,
 }
 
 /// `text` through `filter`: the same text when it changes nothing.
@@ -79,6 +83,8 @@ fn filtered<'a>(text: Cow<'a, str>, filter: &Filter) -> Cow<'a, str> {
     let changed = match filter {
         Filter::Truncate(n) => truncated(&text, *n),
         Filter::Entities => with_entities(&text),
+        Filter::Lower => Cow::Owned(text.to_lowercase()),
+        Filter::Upper => Cow::Owned(text.to_uppercase()),
     };
     match changed {
         Cow::Owned(changed) => Cow::Owned(changed),
@@ -227,6 +233,10 @@ fn print_value(out: &mut String, fuel: &mut Fuel, value: Value, filters: &[Filte
         value = match filter {
             Filter::Truncate(n) => truncate(value, *n),
             Filter::Entities => entities(value),
+            // minijinja's lower and upper write any other value out first ("none" for
+            // none): left to it.
+            Filter::Lower => Value::from(value.as_str()?.to_lowercase()),
+            Filter::Upper => Value::from(value.as_str()?.to_uppercase()),
         };
     }
     write_value(out, &value)

@@ -23,7 +23,7 @@
 //! after each render, as before.
 //!
 //! When, besides, no `{{ … }}` trims whitespace (`{{-`, `-}}`), each inside a string passes
-//! its value through `truncate(n)` and `entities` only, and each whole value is a part of
+//! its value through `truncate(n)`, `entities`, `lower`, `upper` and `default(x)` only, and each whole value is a part of
 //! `event` through `default([])` and `map(attribute="name")|list` into `tojson` (a CRM's
 //! copy of the event, the list of its comments' texts), the template is also read into a
 //! [`Plan`]: its text and the values it prints, rendered without minijinja.
@@ -195,13 +195,19 @@ fn variable(text: &str) -> Option<Variable> {
             p.expect(')')?;
             p.space();
         }
+        // What a plan does for the filter (`Some(None)`: nothing), when it can.
         let planned = match (filter, numbers.as_slice(), strings) {
-            ("truncate", [Some(n)], 0) => Some(Filter::Truncate(*n)),
-            ("entities", [], 0) => Some(Filter::Entities),
+            ("truncate", [Some(n)], 0) => Some(Some(Filter::Truncate(*n))),
+            ("entities", [], 0) => Some(Some(Filter::Entities)),
+            ("lower", [], 0) => Some(Some(Filter::Lower)),
+            ("upper", [], 0) => Some(Some(Filter::Upper)),
+            // `default(x)` gives the value itself when it is defined, and a plan prints
+            // only defined values (it hands undefined ones to minijinja).
+            ("default", [], 0 | 1) | ("default", [Some(_)], 0) => Some(None),
             _ => None,
         };
         plain &= planned.is_some();
-        filters.extend(planned);
+        filters.extend(planned.flatten());
     }
     plain &= !p.eat('-');
     p.expect('}')?;

@@ -477,15 +477,15 @@ fn a_template_json_by_construction_renders_what_the_checked_path_renders() {
     let pretty = serde_json::to_vec_pretty(&hostile).unwrap();
     let hostile = serde_json::to_vec(&hostile).unwrap();
     let templates = [
-        r#"{"title": "{{ subject }}", "by": "{{ author|default('nobody') }}"}"#,
+        r#"{"title": "{{ subject }}", "by": "{{ author|default('nobody')|title }}"}"#,
         r#"{"type": "{{ event_type }}", "data": {{ event|tojson }}, "c": {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}, "s": [{{ subject|tojson }}, {{ vars|tojson }}, {{ event.ticket.code|tojson }}]}"#,
         "{\n  \"t\": \"{{ label|upper }}: {{ subject|truncate(12) }}\",\n  \"x\": \"  {{- text|entities -}}  \",\n  \"c\": [\"{{ event.ticket.comments[1].text|replace('o', '\"') }}\", 3]\n}\n",
         r#"["{{ event.ticket }}", "{{ event.ticket.comments }}", "{{ ticket|lower|title|capitalize|trim }}"]"#,
         // Rendered by a plan, without minijinja:
         r#"{"t": "{{ subject }} / {{ event.ticket.comments[1].text }} / {{ event.ticket }}"}"#,
         "{\"n\": \"{{ event.ticket.code|truncate(2) }}{{ text|entities|truncate(5) }}{{ subject|entities|truncate(60) }}{{ author|truncate(3) }}\",\n \"v\": \"{{ vars.x }}{{ vars.x|entities }}\", \"e\": \"{{ event.ticket.comments[0] }}\"}",
-        r#"{"i": "{{ id }}{{ tenant }}{{ lang }}{{ label }}{{ event_type }}{{ format }}{{ author }}{{ ticket }}"}"#,
-        r#"["{{ event.ticket.n }}", "{{ event.ticket.ok }}", "{{ event.ticket.none }}", "{{ event.ticket.ratio }}", "{{ event.ticket.big }}"]"#,
+        r#"{"i": "{{ id }}{{ tenant }}{{ lang }}{{ label }}{{ event_type }}{{ format }}{{ author }}{{ ticket }}", "c": "{{ subject|upper }}{{ author|default('x')|lower }}{{ event.ticket.code|lower|upper }}{{ event.ticket.comments[1].text|default(3)|upper }}"}"#,
+        r#"["{{ event.ticket.n }}", "{{ event.ticket.ok }}", "{{ event.ticket.none }}", "{{ event.ticket.ratio }}", "{{ event.ticket.big }}", "{{ event.ticket.n|upper }}", "{{ event.ticket.none|lower }}"]"#,
         // A plan that hands the render to minijinja: a global, not a name of the context.
         r#"{"r": "{{ range }}"}"#,
         // Whole values by a plan: parts of the event as the body has them, scalars and
