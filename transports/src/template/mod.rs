@@ -604,16 +604,11 @@ impl Template {
             native(&fields, &mut out);
             return self.limited(out.into_bytes());
         }
-        // Timed for the async transport's choice of thread only.
-        #[cfg(feature = "_async")]
-        let started = std::time::Instant::now();
-        let rendered = self.render_template(parsed, id, tenant);
-        #[cfg(feature = "_async")]
-        self.took(started.elapsed());
-        rendered
+        self.render_template(parsed, id, tenant)
     }
 
-    /// [`render_parsed`](Template::render_parsed) through minijinja.
+    /// [`render_parsed`](Template::render_parsed) by the template's plan, or through
+    /// minijinja.
     fn render_template(
         &self,
         parsed: &Arc<Parsed>,
@@ -632,8 +627,27 @@ impl Template {
         if let Some(plan) = by_construction.and_then(|b| b.plan.as_ref())
             && let Some(out) = plan.render(&Arc::new(context()), self.max_output)
         {
+            // Not timed (two clock reads are a tenth of a small render): a plan costs
+            // about what copying its output costs, which the delivery thread pays again
+            // to send it; not worth a hand-off to a preparer.
             return self.limited(out.into_bytes());
         }
+        // Timed for the async transport's choice of thread only.
+        #[cfg(feature = "_async")]
+        let started = std::time::Instant::now();
+        let rendered = self.render_minijinja(by_construction, &context);
+        #[cfg(feature = "_async")]
+        self.took(started.elapsed());
+        rendered
+    }
+
+    /// [`render_template`](Template::render_template) by minijinja.
+    fn render_minijinja(
+        &self,
+        by_construction: Option<&ByConstruction>,
+        context: &dyn Fn() -> Context,
+    ) -> Result<Vec<u8>, String> {
+        let compiled = &self.compiled;
         let render = |name: &str| {
             let context = Value::from_object(context());
             // The fuel bounds what a render can write (64 bytes a fuel): the limit is

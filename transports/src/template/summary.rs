@@ -56,9 +56,9 @@ pub(crate) fn of_zenlix(event: &deskhook::EventRef<'_>) -> Summary {
     Summary {
         lang: (!user.profile.lang.is_empty()).then(|| user.profile.lang.clone()),
         // As read from the body: a blank subject is none.
-        subject: first([ticket.subject.clone()]),
+        subject: first_of([&ticket.subject]),
         text,
-        author: first([user.profile.full_name.clone(), user.email.clone()]),
+        author: first_of([&user.profile.full_name, &user.email]),
         ticket: ticket.code.clone(),
     }
 }
@@ -204,6 +204,15 @@ fn zenlix(event_type: EventType, v: Zenlix) -> Summary {
         author: first([v.initial_user.profile.full_name.0, v.initial_user.email.0]),
         ticket: ticket.code.0,
     }
+}
+
+/// [`first`] of borrowed texts: only the one taken is copied.
+fn first_of<const N: usize>(texts: [&String; N]) -> String {
+    texts
+        .into_iter()
+        .find(|t| !t.trim().is_empty())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The first text that is not blank.
