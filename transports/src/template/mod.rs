@@ -46,8 +46,8 @@
 //!   (`{"type": "{{ event_type }}", "data": {{ event|tojson }}}`), is JSON by construction
 //!   too: its output is compacted but not parsed again. When, besides, its values inside
 //!   strings go through `truncate`, `entities`, `lower`, `upper` and `default` only, its
-//!   whole values are parts of
-//!   `event` through `default([])` and `map(attribute="name")|list` only (`"comments":
+//!   whole values are parts of `event` through `default([])` and
+//!   `map(attribute="name")|list` only (`"comments":
 //!   {{ event.ticket.comments|default([])|map(attribute="text")|list|tojson }}`), and no
 //!   `{{-` trims whitespace, it renders without minijinja at all, in a fraction of the
 //!   time: it reads the members it prints straight from the body, with the same formatter,
@@ -210,14 +210,15 @@ impl Rendering {
             }
             Rendering::JsonByConstruction => {
                 "through minijinja, and is JSON by construction: its output is not parsed \
-                 again. It would render without minijinja if its values inside strings went through truncate, \
-                 entities, lower, upper and default only, its whole values were parts of event through default([]) \
-                 and map(attribute=...)|list into tojson, and no {{- or -}} trimmed whitespace"
+                 again. It would render without minijinja if its values inside strings went \
+                 through truncate, entities, lower, upper and default only, its whole values \
+                 were parts of event through default([]) and map(attribute=...)|list into \
+                 tojson, and no {{- or -}} trimmed whitespace"
             }
             Rendering::Checked => {
                 "through minijinja, and its output is then checked to be JSON and compacted: \
-                 the slowest way. It would be JSON by construction (not parsed again) without tags and comments, \
-                 with every {{ ... }} inside a string (through default, lower, upper, trim, \
+                 the slowest way. It would be JSON by construction (not parsed again) \
+                 without tags and comments, with every {{ ... }} inside a string (through default, lower, upper, trim, \
                  title, capitalize, replace, truncate or entities) or printing a whole value \
                  with filters ending in tojson where a value goes"
             }
