@@ -605,18 +605,6 @@ impl Template {
             native(&fields, &mut out);
             return self.limited(out.into_bytes());
         }
-        self.render_template(parsed, id, tenant)
-    }
-
-    /// [`render_parsed`](Template::render_parsed) by the template's plan, or through
-    /// minijinja.
-    fn render_template(
-        &self,
-        parsed: &Arc<Parsed>,
-        id: &Arc<str>,
-        tenant: Option<Arc<str>>,
-    ) -> Result<Vec<u8>, String> {
-        let compiled = &self.compiled;
         let context = || Context {
             parsed: parsed.clone(),
             vars: self.vars.value.clone(),
@@ -642,7 +630,7 @@ impl Template {
         rendered
     }
 
-    /// [`render_template`](Template::render_template) by minijinja.
+    /// [`render_parsed`](Template::render_parsed) by minijinja.
     fn render_minijinja(
         &self,
         by_construction: Option<&ByConstruction>,
