@@ -297,6 +297,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .config(delivery)
                 .retry(retry.clone())
                 .max_in_flight(workers)
+                .batch(args.batch as usize)
                 .require_server(true);
             for secret in secrets {
                 builder = builder.secret(secret);
@@ -482,6 +483,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if is_nats {
         report["publish_per_sec"] = per_sec.into();
         report["relays"] = args.relays.into();
+        report["batch"] = args.batch.into();
         report["relayed"] = relayed.map(|e2e| e2e.totals.delivered()).into();
         report["end_to_end_seconds"] = relayed.and_then(|e2e| e2e.seconds).map(rounded).into();
         report["delivered_per_sec"] = relayed

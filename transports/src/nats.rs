@@ -82,8 +82,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use async_nats::ServerAddr;
 use async_nats::jetstream;
-use async_nats::{HeaderMap, HeaderName, HeaderValue, ServerAddr};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use bytes::Bytes;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule};
 use deskhook::sink::Emitted;
@@ -121,9 +122,10 @@ pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 /// The format token of the subject of Zenlix events.
 pub const ZENLIX_FORMAT: &str = "zenlix";
 
+pub mod batch;
 mod builder;
 mod settings;
-pub use builder::NatsSinkBuilder;
+pub use builder::{MAX_BATCH, NatsSinkBuilder};
 pub use settings::{
     DEFAULT_PARTITIONS, MAX_PARTITIONS, Storage, StreamSettings, partition_of, partitions_of,
 };
@@ -243,25 +245,32 @@ pub fn decode_ticket(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The NATS headers of a message: the engine's, with the ticket encoded, and `Nats-Msg-Id`.
-fn header_map(headers: &[(&str, &str)]) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        let key = HeaderName::from_str(name).map_err(|e| format!("header name '{name}': {e}"))?;
-        let value = if name.eq_ignore_ascii_case(TICKET_HEADER)
-            || name.eq_ignore_ascii_case(TENANT_HEADER)
-        {
-            HeaderValue::from_str(&encode_ticket(value))
-        } else {
-            HeaderValue::from_str(value)
-        }
-        .map_err(|e| format!("header '{name}': {e}"))?;
-        map.insert(key, value);
-    }
+/// The event of one attempt as it is published: the engine's headers, ticket and tenant
+/// encoded, and its id for `Nats-Msg-Id`.
+fn outgoing(
+    subject: String,
+    headers: &[(&str, &str)],
+    body: &Bytes,
+) -> Result<batch::Outgoing, String> {
+    let pairs = headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if name.eq_ignore_ascii_case(TICKET_HEADER)
+                || name.eq_ignore_ascii_case(TENANT_HEADER)
+            {
+                encode_ticket(value)
+            } else {
+                (*value).to_owned()
+            };
+            ((*name).to_owned(), value)
+        })
+        .collect();
     let id = header(headers, "webhook-id").ok_or_else(|| "the event has no id".to_owned())?;
-    let id = HeaderValue::from_str(id).map_err(|e| format!("event id: {e}"))?;
-    map.insert(MSG_ID_HEADER, id);
-    Ok(map)
+    Ok(batch::Outgoing {
+        subject,
+        id: id.to_owned(),
+        event: batch::Framed::new(pairs, body.clone())?,
+    })
 }
 
 /// The first server of a list, as the URL of the sink's endpoint (for logs and dead
@@ -293,6 +302,9 @@ struct JetStreamTransport {
     ready: AtomicBool,
     /// One check at a time.
     checking: tokio::sync::Mutex<()>,
+    /// Gathers events into batches (see [`NatsSinkBuilder::batch`]); `None`: one event per
+    /// message.
+    batcher: Option<Arc<batch::Batcher>>,
 }
 
 impl JetStreamTransport {
@@ -418,7 +430,11 @@ impl AsyncTransport for JetStreamTransport {
             retryable: false,
         };
         let subject = subject_for(&self.settings, headers).map_err(refuse)?;
-        let map = header_map(headers).map_err(refuse)?;
+        let event = outgoing(subject, headers, body).map_err(refuse)?;
+        let partition = partition_of(
+            header(headers, TICKET_HEADER).unwrap_or_default(),
+            self.settings.partition_count(),
+        );
         let deadline = Instant::now() + self.timeout;
         if !self.connected(deadline).await {
             return Err(AttemptError {
@@ -431,12 +447,23 @@ impl AsyncTransport for JetStreamTransport {
             });
         }
         self.make_ready(deadline).await?;
-        let publish = jetstream::message::PublishMessage::build()
-            .payload(body.clone())
-            .headers(map);
-        let ack = match self.context.send_publish(subject, publish).await {
-            Ok(pending) => pending.await,
-            Err(err) => Err(err),
+        let ack = match &self.batcher {
+            // The context's timeout bounds the publish; the wait has room for a batch
+            // queued behind others.
+            Some(batcher) => match batcher.publish(partition, event, self.timeout * 2).await {
+                Some(Ok(ack)) => Ok(ack),
+                Some(Err(err)) => return Err(self.classify(&err)),
+                None => return Err(self.classify(&PublishError::new(PublishErrorKind::TimedOut))),
+            },
+            None => {
+                let publish = jetstream::message::PublishMessage::build()
+                    .payload(event.event.body.clone())
+                    .headers(event.header_map().map_err(refuse)?);
+                match self.context.send_publish(event.subject, publish).await {
+                    Ok(pending) => pending.await,
+                    Err(err) => Err(err),
+                }
+            }
         };
         match ack {
             Ok(ack) => Ok(Response {

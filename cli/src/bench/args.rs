@@ -121,6 +121,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "P",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(deskhook_transports::nats::MAX_PARTITIONS)))]
     pub(super) partitions: Option<u32>,
+    /// With --transport nats, up to B events in one stream message
+    /// (`NatsSinkBuilder::batch`): batches form while a publish waits for its
+    /// acknowledgement. Defaults to 1 (a message per event).
+    #[arg(long, value_name = "B", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=i64::try_from(deskhook_transports::nats::MAX_BATCH).unwrap_or(i64::MAX)))]
+    pub(super) batch: u32,
     /// With --transport nats, how many copies of the stream a cluster keeps (3 on a 3-node
     /// cluster). Defaults to 1.
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..=5))]

@@ -1,8 +1,10 @@
 //! Three `deskhook relay` processes deliver 5,000 events from a JetStream stream to a
-//! loopback receiver; one is killed with SIGKILL mid-run. Every event is delivered, each
+//! loopback receiver; one is killed with SIGKILL mid-run. The events were published in
+//! batches (several events in one message), so the relays keep each ticket's next event
+//! until the message of its last one is acknowledged. Every event is delivered, each
 //! ticket's events first arrive in order, and an event arrives twice only if the killed
-//! relay had it outstanding (at most --max-pending for each partition it owned). The other
-//! two stop cleanly on SIGTERM.
+//! relay had it outstanding (at most --max-pending messages for each partition it owned).
+//! The other two stop cleanly on SIGTERM.
 //!
 //! `nats-server` (Debian package `nats-server`) runs on a free 127.0.0.1 port with a
 //! temporary store; the receiver is `deskhook listen` on 127.0.0.1. Every child process is
@@ -20,8 +22,10 @@ use crate::support::{Listen, Running, WAIT};
 const EVENTS: usize = 5000;
 const TICKETS: usize = 100;
 const PARTITIONS: usize = 16;
-/// Events each partition may have outstanding (`--max-pending`).
+/// Messages each partition may have outstanding (`--max-pending`).
 const MAX_PENDING: usize = 32;
+/// Events in one message at most (`NatsSinkBuilder::batch`).
+const BATCH: usize = 16;
 
 /// A body as `deskhook listen --json` prints it: (ticket code, its number within the
 /// ticket), which names the event.
@@ -52,9 +56,10 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     )
     .unwrap();
 
-    // Publish: 5,000 events over 100 tickets; the subject counts per ticket.
+    // Publish: 5,000 events over 100 tickets, in batches; the subject counts per ticket.
     let (sink, guard) = NatsSink::builder(server.url())
         .require_server(true)
+        .batch(BATCH)
         .dead_letter_path(dir.path().join("publisher-dead.jsonl"))
         .build()
         .unwrap();
@@ -159,8 +164,9 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
         lines.len()
     );
     assert!(
-        twice <= PARTITIONS * MAX_PENDING,
-        "{twice} duplicates: at most --max-pending for each partition the killed relay owned \
+        twice <= PARTITIONS * MAX_PENDING * BATCH,
+        "{twice} duplicates: at most --max-pending messages of a batch each for each \
+         partition the killed relay owned \
          ({before_kill} before the kill)"
     );
     // Events the server's consumer skipped (some nats-server versions do, now and then),
@@ -172,12 +178,15 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
             .lines()
             .filter(|l| l.contains("stored it again, for delivery"))
         {
-            let ticket = line
-                .split("(ticket '")
-                .nth(1)
-                .and_then(|rest| rest.split('\'').next())
+            // "(ticket 'T')", or "(tickets 'T1', 'T2')" for a batch.
+            let named = line
+                .split_once("(ticket")
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .map(|(named, _)| named)
                 .unwrap_or_else(|| panic!("a ticket in: {line}"));
-            *skipped.entry(ticket.to_owned()).or_default() += 1;
+            for ticket in named.split('\'').skip(1).step_by(2) {
+                *skipped.entry(ticket.to_owned()).or_default() += 1;
+            }
         }
     }
     if !skipped.is_empty() {
@@ -250,7 +259,8 @@ fn three_relays_deliver_everything_in_order_when_one_is_killed() {
     for relay in &others {
         let log = relay.stderr();
         assert!(
-            log.contains("relay status: ") && log.contains("event(s) in delivery (by partition: "),
+            log.contains("relay status: ")
+                && log.contains("event(s) in delivery (messages by partition: "),
             "{log}"
         );
     }

@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// The most events [`NatsSinkBuilder::batch`] takes in one message.
+pub const MAX_BATCH: usize = 10_000;
+
+/// The most bytes of events in one batch message.
+const BATCH_BYTES: usize = 1 << 20;
+
 /// Builds a [`NatsSink`]: the stream, the connection, and the delivery settings shared with
 /// the HTTP transports (queue, overflow, retries, dead letters, spool, observer).
 pub struct NatsSinkBuilder {
@@ -18,6 +24,7 @@ pub struct NatsSinkBuilder {
     connect_timeout: Duration,
     secrets: Vec<(Secret, Option<SystemTime>)>,
     require_server: bool,
+    batch: usize,
 }
 
 impl std::fmt::Debug for NatsSinkBuilder {
@@ -35,6 +42,7 @@ impl std::fmt::Debug for NatsSinkBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("secrets", &self.secrets.len())
             .field("require_server", &self.require_server)
+            .field("batch", &self.batch)
             .finish_non_exhaustive()
     }
 }
@@ -54,7 +62,24 @@ impl NatsSinkBuilder {
             connect_timeout: Duration::from_secs(5),
             secrets: Vec::new(),
             require_server: false,
+            batch: 1,
         }
+    }
+
+    /// Up to `max_events` events in one stream message (default 1: each event a message of
+    /// its own). A batch forms only while a publish of the same subject (event type and
+    /// partition) waits for its acknowledgement: a lone event goes at once, as a message of
+    /// its own, so batching adds no wait. Under load, JetStream stores, hands out and
+    /// acknowledges one message for many events, which is most of what the NATS path costs
+    /// (figures in `benches/README.md`). A batch is also at most 1 MiB (or the server's
+    /// `max_payload`).
+    ///
+    /// Relays of this version or later read batches ([`batch`](super::batch) has the
+    /// layout); update every relay before turning it on. What it changes for delivery is in
+    /// the [relay docs](crate::relay#batches).
+    pub fn batch(mut self, max_events: usize) -> Self {
+        self.batch = max_events;
+        self
     }
 
     /// The stream to publish to. Defaults to [`StreamSettings::new`].
@@ -260,6 +285,12 @@ impl NatsSinkBuilder {
         if self.max_in_flight == 0 {
             return Err(invalid("max_in_flight is 0; give at least 1".into()));
         }
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            return Err(invalid(format!(
+                "batch is {}; give from 1 (one event per message) to {MAX_BATCH}",
+                self.batch
+            )));
+        }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(invalid(
                 "a timeout of 0 would fail every publish; give e.g. 5s".into(),
@@ -359,13 +390,24 @@ impl NatsSinkBuilder {
         let (engine, shutdown_timeout) = delivery.start_engine(Box::new(NatsConnector { url }))?;
         let settings = Arc::new(self.stream);
         let transport = Arc::new(JetStreamTransport {
-            context,
-            client,
             settings: StreamSettings::clone(&settings),
             url: shown,
             timeout: self.timeout,
             ready: AtomicBool::new(ready),
             checking: tokio::sync::Mutex::new(()),
+            batcher: (self.batch > 1).then(|| {
+                let max_payload = Some(client.server_info().max_payload)
+                    .filter(|m| *m > 0)
+                    .unwrap_or(BATCH_BYTES);
+                Arc::new(batch::Batcher::new(
+                    context.clone(),
+                    settings.prefix(),
+                    self.batch,
+                    BATCH_BYTES.min(max_payload.saturating_sub(4096)).max(4096),
+                ))
+            }),
+            client,
+            context,
         });
         spawn::start(&engine, transport, handle);
         let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);

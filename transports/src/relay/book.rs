@@ -12,7 +12,8 @@ use async_nats::jetstream::Message;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::delivery::{AttemptOutcome, AttemptRecord, Observer};
+use super::gate::Gates;
+use crate::delivery::{AttemptOutcome, AttemptRecord, DeliverySink, Observer};
 
 /// How many acknowledged events a relay remembers.
 const RECENT: usize = 65_536;
@@ -35,14 +36,45 @@ pub(super) struct Book {
     /// KiB of event bodies the engine may hold for the relay (its `max_queued_bytes`).
     budget: Semaphore,
     budget_kib: u32,
+    /// Events the engine may hold for the relay (room in its queue): a batch message
+    /// carries many.
+    slots: Semaphore,
     acks: mpsc::UnboundedSender<Done>,
     /// Messages in delivery, by partition.
     outstanding: Vec<AtomicUsize>,
     /// Told each time a partition's count falls.
     fell: Notify,
+    /// Each ticket's events waiting for its earlier ones' messages.
+    pub(super) gates: Gates,
     /// The last message acknowledged, by partition (see [`Book::confirm`]).
-    last: Mutex<HashMap<u32, Message>>,
+    last: Mutex<HashMap<u32, Arc<Carrier>>>,
     pub(super) counts: Counts,
+}
+
+/// A message taken from the stream: acknowledged once each event it carries has finished.
+pub(super) struct Carrier {
+    message: Message,
+    partition: u32,
+    /// Those without their final outcome; 0 once abandoned.
+    left: AtomicUsize,
+    /// The tickets of its events handed to the engine (see [`Gates`]).
+    opened: Mutex<Vec<Arc<str>>>,
+}
+
+impl Carrier {
+    pub(super) fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// An event of `ticket` it carries went to the engine.
+    pub(super) fn opened(&self, ticket: Arc<str>) {
+        lock(&self.opened).push(ticket);
+    }
+
+    /// The tickets of its events that went to the engine, taken once it is acknowledged.
+    pub(super) fn take_opened(&self) -> Vec<Arc<str>> {
+        std::mem::take(&mut *lock(&self.opened))
+    }
 }
 
 /// One event in delivery.
@@ -50,7 +82,7 @@ struct Pending {
     /// The endpoints with no final outcome yet.
     remaining: Vec<Box<str>>,
     /// The messages that carried it: one, or more when the server handed it out again.
-    messages: Vec<Message>,
+    carriers: Vec<Arc<Carrier>>,
     partition: u32,
     /// The lease revision of the tenure that took it (see [`super::partition::Tenure`]).
     tenure: u64,
@@ -58,10 +90,9 @@ struct Pending {
     kib: u32,
 }
 
-/// An event every endpoint has finished with: its messages are acknowledged.
+/// A message whose events have all finished: it is acknowledged.
 pub(super) struct Done {
-    messages: Vec<Message>,
-    partition: u32,
+    carrier: Arc<Carrier>,
 }
 
 /// What the relay already knows of an event it is handed.
@@ -97,11 +128,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Book {
-    /// A book for `partitions` partitions whose bodies may take `budget_bytes`; the receiver
-    /// gets the events to acknowledge (see [`acknowledge`]).
+    /// A book for `partitions` partitions whose bodies may take `budget_bytes`, with room
+    /// for `events` events in delivery; the receiver gets the messages to acknowledge (see
+    /// [`acknowledge`]).
     pub(super) fn new(
         partitions: u32,
         budget_bytes: usize,
+        events: usize,
     ) -> (Arc<Book>, mpsc::UnboundedReceiver<Done>) {
         let budget_kib = u32::try_from(budget_bytes / 1024)
             .unwrap_or(u32::MAX)
@@ -112,21 +145,35 @@ impl Book {
             recent: Mutex::default(),
             budget: Semaphore::new(budget_kib as usize),
             budget_kib,
+            slots: Semaphore::new(events.clamp(1, Semaphore::MAX_PERMITS)),
             acks,
             outstanding: (0..partitions).map(|_| AtomicUsize::new(0)).collect(),
             fell: Notify::new(),
+            gates: Gates::default(),
             last: Mutex::default(),
             counts: Counts::default(),
         };
         (Arc::new(book), done)
     }
 
-    /// What the relay knows of event `id`; joins `message` to its delivery when it is under
+    /// Message `message` of `partition`, carrying `events` events: outstanding until it is
+    /// acknowledged or abandoned.
+    pub(super) fn carry(&self, message: Message, partition: u32, events: usize) -> Arc<Carrier> {
+        self.outstanding[partition as usize].fetch_add(1, Ordering::AcqRel);
+        Arc::new(Carrier {
+            message,
+            partition,
+            left: AtomicUsize::new(events),
+            opened: Mutex::default(),
+        })
+    }
+
+    /// What the relay knows of event `id`; joins `carrier` to its delivery when it is under
     /// way.
-    pub(super) fn seen(&self, id: &str, message: &Message) -> Option<Seen> {
+    pub(super) fn seen(&self, id: &str, carrier: &Arc<Carrier>) -> Option<Seen> {
         let mut waiting = lock(&self.waiting);
         if let Some(pending) = waiting.get_mut(id) {
-            pending.messages.push(message.clone());
+            pending.carriers.push(carrier.clone());
             return Some(Seen::Joined);
         }
         lock(&self.recent)
@@ -135,7 +182,25 @@ impl Book {
             .then_some(Seen::Acknowledged)
     }
 
-    /// Waits until the engine has room for `bytes` more (the memory budget, in KiB).
+    /// One event of `carrier` is finished: the message is acknowledged when it was the
+    /// last (not once abandoned).
+    pub(super) fn pass(&self, carrier: &Arc<Carrier>) {
+        let last = carrier
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            == Ok(1);
+        if last
+            && let Err(unsent) = self.acks.send(Done {
+                carrier: carrier.clone(),
+            })
+        {
+            // The relay is past its stop: the message goes back to the stream.
+            self.fall(unsent.0.carrier.partition);
+        }
+    }
+
+    /// Waits until the engine has room for one more event of `bytes` (the memory budget,
+    /// in KiB, and a place in its queue).
     pub(super) async fn reserve(&self, bytes: usize) -> u32 {
         let kib = u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
@@ -143,25 +208,33 @@ impl Book {
         if let Ok(permits) = self.budget.acquire_many(kib).await {
             permits.forget();
         }
+        if let Ok(permit) = self.slots.acquire().await {
+            permit.forget();
+        }
         kib
     }
 
-    /// Event `id` from `message`, taken in the tenure (partition, lease revision), goes to
+    /// Gives back the room [`reserve`](Book::reserve) gave an event of `kib`.
+    pub(super) fn give_back(&self, kib: u32) {
+        self.budget.add_permits(kib as usize);
+        self.slots.add_permits(1);
+    }
+
+    /// Event `id` from `carrier`, taken in the tenure (partition, lease revision), goes to
     /// `endpoints`, with `kib` reserved.
     pub(super) fn open(
         &self,
         id: Arc<str>,
         endpoints: Vec<Box<str>>,
-        message: Message,
+        carrier: &Arc<Carrier>,
         (partition, tenure): (u32, u64),
         kib: u32,
     ) {
-        self.outstanding[partition as usize].fetch_add(1, Ordering::AcqRel);
         lock(&self.waiting).insert(
             id,
             Pending {
                 remaining: endpoints,
-                messages: vec![message],
+                carriers: vec![carrier.clone()],
                 partition,
                 tenure,
                 since: Instant::now(),
@@ -196,15 +269,10 @@ impl Book {
             lock(&self.recent).insert(id);
             pending
         };
-        self.budget.add_permits(done.kib as usize);
-        let partition = done.partition;
-        let done = Done {
-            messages: done.messages,
-            partition,
-        };
-        if let Err(unsent) = self.acks.send(done) {
-            // The relay is past its stop: the message goes back to the stream.
-            self.fall(unsent.0.partition);
+        self.give_back(done.kib);
+        self.counts.acknowledged.fetch_add(1, Ordering::Relaxed);
+        for carrier in &done.carriers {
+            self.pass(carrier);
         }
     }
 
@@ -225,14 +293,16 @@ impl Book {
             })
             .collect();
         format!(
-            "{events} event(s) in delivery (by partition: {}; the oldest for {} ms), {} KiB of \
-             budget free, {} acknowledged, {} taken twice, {} stored again",
+            "{events} event(s) in delivery (messages by partition: {}; the oldest for {} ms), {} waiting \
+             for their ticket's earlier messages, {} KiB of budget free, {} acknowledged, {} \
+             taken twice, {} stored again",
             if partitions.is_empty() {
                 "none".to_owned()
             } else {
                 partitions.join(" ")
             },
             oldest.as_millis(),
+            self.gates.held(),
             self.budget.available_permits(),
             self.counts.acknowledged.load(Ordering::Relaxed),
             self.counts.duplicates.load(Ordering::Relaxed),
@@ -282,14 +352,24 @@ impl Book {
                 .collect();
             ids.iter().filter_map(|id| waiting.remove(id)).collect()
         };
-        for pending in &gone {
-            self.budget.add_permits(pending.kib as usize);
-            self.fall(pending.partition);
+        let held = self.gates.abandon(tenure.map(|(partition, _)| partition));
+        let carriers = gone
+            .iter()
+            .flat_map(|p| p.carriers.iter())
+            .chain(held.iter().map(|h| &h.carrier));
+        for carrier in carriers {
+            if carrier.left.swap(0, Ordering::AcqRel) > 0 {
+                self.fall(carrier.partition);
+            }
         }
+        for kib in gone.iter().map(|p| p.kib).chain(held.iter().map(|h| h.kib)) {
+            self.give_back(kib);
+        }
+        let count = gone.len() + held.len();
         self.counts
             .handed_back
-            .fetch_add(gone.len() as u64, Ordering::Relaxed);
-        gone.len()
+            .fetch_add(count as u64, Ordering::Relaxed);
+        count
     }
 
     /// Waits until the server has processed the acknowledgements of `partition` sent so
@@ -297,8 +377,8 @@ impl Book {
     /// for the answer, and the server answers a consumer's acknowledgements in order.
     pub(super) async fn confirm(&self, partition: u32, wait: Duration) {
         let last = lock(&self.last).remove(&partition);
-        if let Some(message) = last {
-            match tokio::time::timeout(wait, message.double_ack()).await {
+        if let Some(carrier) = last {
+            match tokio::time::timeout(wait, carrier.message.double_ack()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}")
@@ -314,32 +394,42 @@ impl Book {
     /// being worked on.
     pub(super) fn overdue(&self, age: Duration) -> Vec<Message> {
         let now = Instant::now();
-        lock(&self.waiting)
-            .values()
-            .filter(|p| now.duration_since(p.since) >= age)
-            .flat_map(|p| p.messages.iter().cloned())
-            .collect()
+        let mut carriers: Vec<Arc<Carrier>> = Vec::new();
+        for pending in lock(&self.waiting).values() {
+            if now.duration_since(pending.since) >= age {
+                for carrier in &pending.carriers {
+                    if !carriers.iter().any(|c| Arc::ptr_eq(c, carrier)) {
+                        carriers.push(carrier.clone());
+                    }
+                }
+            }
+        }
+        carriers.into_iter().map(|c| c.message.clone()).collect()
     }
 }
 
-/// Acknowledges each event of `done` as it comes, until the book is dropped.
-pub(super) async fn acknowledge(book: Arc<Book>, mut done: mpsc::UnboundedReceiver<Done>) {
-    while let Some(mut event) = done.recv().await {
-        for message in &event.messages {
-            if let Err(e) = message.ack().await {
-                log::warn!(
-                    target: deskhook::LOG_TARGET,
-                    "relay: acknowledging a message on '{}' failed ({e}); the server will hand \
-                     it out again and the relay will acknowledge it then",
-                    message.subject
-                );
-            }
+/// Acknowledges each message of `done` as it comes, and hands `http` the events that waited
+/// for it, until the book is dropped.
+pub(super) async fn acknowledge(
+    book: Arc<Book>,
+    mut done: mpsc::UnboundedReceiver<Done>,
+    http: DeliverySink,
+) {
+    while let Some(Done { carrier }) = done.recv().await {
+        if let Err(e) = carrier.message.ack().await {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: acknowledging a message on '{}' failed ({e}); the server will hand \
+                 it out again and the relay will acknowledge it then",
+                carrier.message.subject
+            );
         }
-        book.counts.acknowledged.fetch_add(1, Ordering::Relaxed);
-        if let Some(message) = event.messages.pop() {
-            lock(&book.last).insert(event.partition, message);
+        for next in book.gates.acknowledged(&carrier) {
+            super::partition::deliver(&http, &book, next);
         }
-        book.fall(event.partition);
+        let partition = carrier.partition;
+        lock(&book.last).insert(partition, carrier);
+        book.fall(partition);
     }
 }
 

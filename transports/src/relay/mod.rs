@@ -107,6 +107,8 @@ use crate::endpoint_store::{Change, EndpointStore, SecretsKey};
 
 mod book;
 mod endpoints;
+mod gate;
+mod incoming;
 mod leases;
 mod owner;
 mod partition;
@@ -392,12 +394,17 @@ impl Relay {
 
         let mut sink = self.sink;
         // Every partition's outstanding messages may wait at one endpoint: its queue has room
-        // for them all, so that the engine never drops what the relay hands it.
+        // for them all, so that the engine never drops what the relay hands it. (A batch
+        // message carries many events: the book holds the relay to the queue's room.)
         sink.config.queue_capacity = sink
             .config
             .queue_capacity
             .max(partitions as usize * self.max_pending + 1);
-        let (book, done) = Book::new(partitions, sink.config.max_queued_bytes);
+        let (book, done) = Book::new(
+            partitions,
+            sink.config.max_queued_bytes,
+            sink.config.queue_capacity - 1,
+        );
         let (letters_tx, mut letters_rx) = tokio::sync::mpsc::unbounded_channel::<DeadLetter>();
         let names: Vec<String> = sink.endpoints.iter().map(|e| e.name().to_owned()).collect();
         sink.observer = Some(Arc::new(Tracker {
@@ -478,7 +485,7 @@ impl Relay {
         let status = self
             .status_every
             .map(|every| tokio::spawn(book::log_status(book.clone(), http.clone(), every)));
-        let acker = tokio::spawn(book::acknowledge(book.clone(), done));
+        let acker = tokio::spawn(book::acknowledge(book.clone(), done, http.clone()));
         let progress = tokio::spawn(book::keep_alive(
             book.clone(),
             (self.ack_wait / 3).max(Duration::from_millis(100)),

@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::ConsumerErrorKind as consumer_error;
 use async_nats::jetstream::{self, AckKind, consumer};
-use deskhook::EventType;
-use deskhook::sink::EventId;
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
-use super::book::{Book, Seen};
-use crate::delivery::{
-    DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, TENANT_HEADER, TICKET_HEADER, raw_body,
-};
-use crate::nats::{MSG_ID_HEADER, StreamSettings, decode_ticket};
+use super::book::{Book, Carrier, Seen};
+use super::gate::Handoff;
+use super::incoming::{self, Incoming};
+use crate::delivery::{DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, raw_body};
+use crate::nats::{MSG_ID_HEADER, StreamSettings};
 
 /// What the owner of a partition is told to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,7 +336,7 @@ impl Shared {
         match stored {
             Ok(()) => log::warn!(
                 target: deskhook::LOG_TARGET,
-                "relay: partition {partition}: message {sequence} (ticket '{ticket}') was still \
+                "relay: partition {partition}: message {sequence} ({ticket}) was still \
                  in the stream though its consumer counts it as acknowledged (it skipped it: a \
                  fault of some nats-server versions); stored it again, for delivery"
             ),
@@ -348,7 +346,7 @@ impl Shared {
                 }
                 log::warn!(
                     target: deskhook::LOG_TARGET,
-                    "relay: partition {partition}: message {sequence} (ticket '{ticket}') is \
+                    "relay: partition {partition}: message {sequence} ({ticket}) is \
                      still in the stream though its consumer counts it as acknowledged, and \
                      cannot be stored again: {}; trying again",
                     e.why
@@ -357,7 +355,7 @@ impl Shared {
         }
     }
 
-    /// The stream's first message (its sequence and ticket), if it is of `partition` and
+    /// The stream's first message (its sequence and tickets), if it is of `partition` and
     /// the consumer `name` counts it as acknowledged: a message the consumer will never hand
     /// out. (In a work-queue
     /// stream an acknowledged message leaves it; some nats-server versions, 2.9 among them,
@@ -375,11 +373,7 @@ impl Shared {
         // The message first, then the consumer: a message published in between is not below
         // the consumer's floor.
         let info = self.stream.consumer_info(name).await.ok()?;
-        let ticket = message
-            .headers
-            .get(TICKET_HEADER)
-            .map(|t| decode_ticket(t.as_str()))
-            .unwrap_or_default();
+        let ticket = incoming::tickets(&message.headers, &message.payload);
         (first <= info.ack_floor.stream_sequence).then_some((first, ticket))
     }
 
@@ -428,140 +422,197 @@ impl Shared {
         }
     }
 
-    /// Hands one message to the engine, for every endpoint that takes it; `false` when told
-    /// to stop while waiting for room (the message stays in the stream).
+    /// Hands the events of one message (one, or a batch's) to the engine, for every
+    /// endpoint that takes them; `false` when told to stop while waiting for room (the
+    /// message stays in the stream).
     async fn take(
         &self,
         tenure: &Tenure,
         message: jetstream::Message,
         order: &mut watch::Receiver<Order>,
     ) -> bool {
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-        };
-        let id = header("webhook-id");
-        let event_type = header("x-deskhook-action")
-            .as_deref()
-            .and_then(EventType::from_wire);
-        let parsed: Option<EventId> = id.as_deref().and_then(|id| id.parse().ok());
-        let (Some(id), Some(parsed), Some(event_type)) = (id, parsed, event_type) else {
-            log::error!(
-                target: deskhook::LOG_TARGET,
-                "relay: message on '{}' is not a deskhook event (webhook-id or \
-                 x-deskhook-action missing or unknown); terminated",
-                message.subject
-            );
-            settle(&message, AckKind::Term).await;
-            return true;
-        };
-        let count = |counter: &AtomicU64| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        };
-        match self.book.seen(&id, &message) {
-            Some(Seen::Joined) => return true,
-            Some(Seen::Acknowledged) => {
-                count(&self.book.counts.duplicates);
-                settle(&message, AckKind::Ack).await;
+        let events = match incoming::events(&message) {
+            Ok(events) => events,
+            Err(why) => {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: message on '{}' {why}; terminated",
+                    message.subject
+                );
+                settle(&message, AckKind::Term).await;
                 return true;
             }
-            None => {}
-        }
-        let ticket: Arc<str> = header(TICKET_HEADER)
-            .map(|t| decode_ticket(&t))
-            .unwrap_or_default()
-            .into();
-        let tenant = header(TENANT_HEADER).map(|t| decode_ticket(&t));
-        let lanes = self
-            .http
-            .engine()
-            .registry()
-            .route(tenant.as_deref(), event_type);
-        if lanes.is_empty() {
-            settle(&message, AckKind::Ack).await;
-            count(&self.book.counts.acknowledged);
-            return true;
-        }
-        let id: Arc<str> = id.into();
-        let body = message.payload.clone();
-        // The event for one endpoint as a dead letter.
-        let letter = |endpoint: &str, reason: String| DeadLetter {
-            id: id.to_string(),
-            endpoint: endpoint.to_owned(),
-            url: String::new(),
-            tenant: tenant.clone(),
-            action: event_type.as_str().to_owned(),
-            ticket: ticket.to_string(),
-            attempts: 0,
-            last_status: None,
-            last_error: None,
-            failed_at: format!("{:.3}", jiff::Timestamp::now()),
-            reason,
-            body: raw_body(&body),
         };
         let handoffs = message.info().map_or(1, |info| info.delivered);
         if handoffs > self.max_handoffs {
-            log::error!(
-                target: deskhook::LOG_TARGET,
-                "relay: event {id} was handed out {handoffs} times without being acknowledged; \
-                 given up"
-            );
-            for lane in &lanes {
-                self.http.write_dead_letter(letter(
-                    &lane.name,
-                    format!("handed out {handoffs} times without being delivered"),
-                ));
+            for event in &events {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: event {} was handed out {handoffs} times without being \
+                     acknowledged; given up",
+                    event.id
+                );
+                for lane in self.route(event) {
+                    self.http.write_dead_letter(letter(
+                        event,
+                        &lane.name,
+                        format!("handed out {handoffs} times without being delivered"),
+                    ));
+                }
+                self.book
+                    .counts
+                    .acknowledged
+                    .fetch_add(1, Ordering::Relaxed);
             }
             settle(&message, AckKind::Term).await;
-            count(&self.book.counts.acknowledged);
             return true;
         }
-
-        let bytes = lanes.len() * (message.payload.len() + JOB_OVERHEAD);
-        let kib = tokio::select! {
-            biased;
-            kib = self.book.reserve(bytes) => kib,
-            () = until(order, |o| *o != Order::Keep) => return false,
-        };
-        self.book.open(
-            id.clone(),
-            lanes
-                .iter()
-                .map(|lane| lane.name.to_string().into())
-                .collect(),
-            message,
-            (tenure.partition, tenure.revision),
-            kib,
-        );
-        for lane in lanes {
-            let name = lane.name.clone();
-            let event = EventData {
-                id: parsed,
-                id_text: id.clone(),
-                event_type,
-                key: ticket.clone(),
-                body: body.clone(),
-                content_type: event_type.content_type(),
-                tenant: tenant.as_deref().map(Into::into),
-                charge: None,
-                parsed: std::sync::OnceLock::new(),
-                withdrawn: Some(tenure.withdrawn.clone()),
+        let mut routed: Vec<(Incoming, crate::delivery::Lanes, u32)> =
+            Vec::with_capacity(events.len());
+        for event in events {
+            let lanes = self.route(&event);
+            let bytes = lanes.len() * (event.body.len() + JOB_OVERHEAD);
+            let kib = if lanes.is_empty() {
+                0
+            } else {
+                tokio::select! {
+                    biased;
+                    kib = self.book.reserve(bytes) => kib,
+                    () = until(order, |o| *o != Order::Keep) => {
+                        for (_, lanes, kib) in routed {
+                            if !lanes.is_empty() {
+                                self.book.give_back(kib);
+                            }
+                        }
+                        return false;
+                    }
+                }
             };
-            if let Err(problem) = self.http.engine().enqueue_relayed(lane, event)
-                && self.book.waits_for(&id, &name)
-            {
-                // Dropped rather than dead-lettered (the queue is sized so that it is not):
-                // dead-lettered here, so that the message still ends.
-                self.http.write_dead_letter(letter(
-                    &name,
-                    format!("the relay could not queue it: {problem}"),
-                ));
-            }
+            routed.push((event, lanes, kib));
+        }
+        let carrier = self.book.carry(message, tenure.partition, routed.len());
+        for (event, lanes, kib) in routed {
+            self.hand(tenure, &carrier, event, lanes, kib);
         }
         true
+    }
+
+    /// The endpoints that take `event`.
+    fn route(&self, event: &Incoming) -> crate::delivery::Lanes {
+        self.http
+            .engine()
+            .registry()
+            .route(event.tenant.as_deref(), event.event_type)
+    }
+
+    /// Hands one event of `carrier` to the engine for `lanes`, with `kib` of the budget
+    /// reserved for it (given back if it needs nothing).
+    fn hand(
+        &self,
+        tenure: &Tenure,
+        carrier: &Arc<Carrier>,
+        event: Incoming,
+        lanes: crate::delivery::Lanes,
+        kib: u32,
+    ) {
+        let count = |counter: &AtomicU64| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        };
+        let seen = self.book.seen(&event.id, carrier);
+        if seen.is_some() && !lanes.is_empty() {
+            self.book.give_back(kib);
+        }
+        match seen {
+            Some(Seen::Joined) => return,
+            Some(Seen::Acknowledged) => {
+                count(&self.book.counts.duplicates);
+                self.book.pass(carrier);
+                return;
+            }
+            None if lanes.is_empty() => {
+                count(&self.book.counts.acknowledged);
+                self.book.pass(carrier);
+                return;
+            }
+            None => {}
+        }
+        let handoff = Handoff {
+            event,
+            lanes,
+            kib,
+            carrier: carrier.clone(),
+            tenure: (tenure.partition, tenure.revision),
+            withdrawn: tenure.withdrawn.clone(),
+        };
+        if let Some(handoff) = self.book.gates.admit(handoff) {
+            deliver(&self.http, &self.book, handoff);
+        }
+    }
+}
+
+/// Hands `handoff` to `http`'s engine, for each of its endpoints, and notes it in `book`.
+pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
+    let Handoff {
+        event,
+        lanes,
+        kib,
+        carrier,
+        tenure,
+        withdrawn,
+    } = handoff;
+    book.open(
+        event.id.clone(),
+        lanes
+            .iter()
+            .map(|lane| lane.name.to_string().into())
+            .collect(),
+        &carrier,
+        tenure,
+        kib,
+    );
+    for lane in lanes {
+        let name = lane.name.clone();
+        let data = EventData {
+            id: event.parsed,
+            id_text: event.id.clone(),
+            event_type: event.event_type,
+            key: event.ticket.clone(),
+            body: event.body.clone(),
+            content_type: event.event_type.content_type(),
+            tenant: event.tenant.as_deref().map(Into::into),
+            charge: None,
+            parsed: std::sync::OnceLock::new(),
+            withdrawn: Some(withdrawn.clone()),
+        };
+        if let Err(problem) = http.engine().enqueue_relayed(lane, data)
+            && book.waits_for(&event.id, &name)
+        {
+            // Dropped rather than dead-lettered (the queue is sized so that it is not):
+            // dead-lettered here, so that the message still ends.
+            http.write_dead_letter(letter(
+                &event,
+                &name,
+                format!("the relay could not queue it: {problem}"),
+            ));
+        }
+    }
+}
+
+/// `event` for one endpoint as a dead letter.
+fn letter(event: &Incoming, endpoint: &str, reason: String) -> DeadLetter {
+    DeadLetter {
+        id: event.id.to_string(),
+        endpoint: endpoint.to_owned(),
+        url: String::new(),
+        tenant: event.tenant.clone(),
+        action: event.event_type.as_str().to_owned(),
+        ticket: event.ticket.to_string(),
+        attempts: 0,
+        last_status: None,
+        last_error: None,
+        failed_at: format!("{:.3}", jiff::Timestamp::now()),
+        reason,
+        body: raw_body(&event.body),
     }
 }
 

@@ -1,0 +1,391 @@
+//! Several events in one stream message ([`NatsSinkBuilder::batch`](super::NatsSinkBuilder::batch)).
+//!
+//! While a publish of a partition waits for its acknowledgement, the events that come for the
+//! same partition queue behind it; the next publish takes them all (up to the batch's limits)
+//! as one message, on `<prefix>.batch.events.<partition>`. A lone event is published as it
+//! always is, on its own subject, so batches form only under load and add no wait. JetStream's work per message (storing it, handing it out, its
+//! acknowledgements) is then shared by the events of the batch.
+//!
+//! A batch message has the header [`BATCH_HEADER`] (the number of events) and `Nats-Msg-Id`
+//! made of its first and last event ids; its payload is [`MAGIC`], then for each event the
+//! length of its head (big-endian `u32`), its head (`name: value\r\n` lines: the headers the
+//! event would have as a message of its own, ticket and tenant percent-encoded), the length
+//! of its body and its body.
+
+use std::collections::{HashMap, VecDeque};
+use std::str::FromStr as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use bytes::{BufMut as _, Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use super::MSG_ID_HEADER;
+use crate::delivery::lock;
+
+/// The header of a batch message: how many events it carries.
+pub const BATCH_HEADER: &str = "Deskhook-Batch";
+
+/// The first bytes of a batch's payload (the layout's version).
+pub const MAGIC: &[u8; 4] = b"DHB1";
+
+/// Publishes of one partition waiting for their acknowledgement at once; the events that
+/// come meanwhile wait for the next.
+const SENDERS_PER_PARTITION: usize = 2;
+
+/// The format and event-type tokens of a batch's subject.
+pub const BATCH_SUBJECT: &str = "batch.events";
+
+/// What a publish got: the stream's acknowledgement, or the error, shared by its events.
+pub(super) type Published = Result<PublishAck, Arc<PublishError>>;
+
+/// One event as it is published: its subject, its id and the event.
+pub(super) struct Outgoing {
+    pub(super) subject: String,
+    pub(super) id: String,
+    pub(super) event: Framed,
+}
+
+impl Outgoing {
+    /// The headers of the event as a message of its own, with `Nats-Msg-Id`.
+    pub(super) fn header_map(&self) -> Result<HeaderMap, String> {
+        let mut map = HeaderMap::new();
+        for (name, value) in &self.event.headers {
+            let key =
+                HeaderName::from_str(name).map_err(|e| format!("header name '{name}': {e}"))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|e| format!("header '{name}': {e}"))?;
+            map.insert(key, value);
+        }
+        let id = HeaderValue::from_str(&self.id).map_err(|e| format!("event id: {e}"))?;
+        map.insert(MSG_ID_HEADER, id);
+        Ok(map)
+    }
+}
+
+/// One event of a batch: its headers, as they would be on a message of its own (ticket and
+/// tenant percent-encoded: [`encode_ticket`](super::encode_ticket)), and its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Framed {
+    headers: Vec<(String, String)>,
+    /// The event's body (read back: a slice of the message's payload).
+    pub body: Bytes,
+}
+
+impl Framed {
+    /// An event of `headers` and `body`.
+    ///
+    /// # Errors
+    ///
+    /// A header that cannot go into a batch: an empty name, or a name or value with a line
+    /// break (or a name with `:`).
+    pub fn new(headers: Vec<(String, String)>, body: Bytes) -> Result<Framed, String> {
+        for (name, value) in &headers {
+            if name.is_empty() || name.contains([':', '\r', '\n']) || value.contains(['\r', '\n']) {
+                return Err(format!("header '{name}' cannot go into a NATS message"));
+            }
+        }
+        Ok(Framed { headers, body })
+    }
+
+    /// Its headers, in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    fn framed_len(&self) -> usize {
+        let head: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        8 + head + self.body.len()
+    }
+
+    /// The value of header `name` (case-insensitive), as it was on the wire.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The payload of a batch of `events` (to publish with [`BATCH_HEADER`] set to their
+/// number).
+pub fn encode(events: &[&Framed]) -> Bytes {
+    let mut out = BytesMut::with_capacity(4 + events.iter().map(|e| e.framed_len()).sum::<usize>());
+    out.put_slice(MAGIC);
+    for event in events {
+        let mut head = String::new();
+        for (name, value) in &event.headers {
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
+        }
+        out.put_u32(len32(head.len()));
+        out.put_slice(head.as_bytes());
+        out.put_u32(len32(event.body.len()));
+        out.put_slice(&event.body);
+    }
+    out.freeze()
+}
+
+fn len32(n: usize) -> u32 {
+    // A message is far below 4 GiB: NATS refuses payloads over its max_payload (64 MiB at
+    // most).
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The events of a batch's payload, `expected` of them (the [`BATCH_HEADER`]).
+///
+/// # Errors
+///
+/// What is wrong with the payload: not a batch, cut short, a head that is not
+/// `name: value` lines, or a count other than `expected`.
+pub fn decode(payload: &Bytes, expected: usize) -> Result<Vec<Framed>, String> {
+    if !payload.starts_with(MAGIC) {
+        return Err("the payload does not start as a batch of this deskhook version".to_owned());
+    }
+    let mut events = Vec::with_capacity(expected.min(4096));
+    let mut at = MAGIC.len();
+    while at < payload.len() {
+        let n = events.len() + 1;
+        let head =
+            part(payload, &mut at).ok_or_else(|| format!("event {n}: its head is cut short"))?;
+        let body =
+            part(payload, &mut at).ok_or_else(|| format!("event {n}: its body is cut short"))?;
+        let head = std::str::from_utf8(&payload[head])
+            .map_err(|_| format!("event {n}: its head is not UTF-8"))?;
+        let mut headers = Vec::new();
+        for line in head.split_terminator("\r\n") {
+            let (name, value) = line
+                .split_once(": ")
+                .ok_or_else(|| format!("event {n}: '{line}' is not a header line"))?;
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+        events.push(Framed {
+            headers,
+            body: payload.slice(body),
+        });
+    }
+    if events.len() != expected {
+        return Err(format!(
+            "the payload holds {} event(s), its {BATCH_HEADER} header says {expected}",
+            events.len()
+        ));
+    }
+    Ok(events)
+}
+
+/// The place of the length-prefixed part of `payload` at `at`; `at` moves past it.
+fn part(payload: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
+    let len = payload.get(*at..at.checked_add(4)?)?;
+    let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
+    let start = *at + 4;
+    let end = start.checked_add(len).filter(|end| *end <= payload.len())?;
+    *at = end;
+    Some(start..end)
+}
+
+/// Gathers the events of each partition into batches and publishes them.
+pub(super) struct Batcher {
+    context: jetstream::Context,
+    /// `<prefix>.batch.events.`: a batch's subject without its partition.
+    subject: String,
+    max_events: usize,
+    max_bytes: usize,
+    lanes: Mutex<HashMap<u32, Lane>>,
+}
+
+/// The events of one partition waiting for a publish, and the publishes under way.
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Waiting>,
+    senders: usize,
+}
+
+struct Waiting {
+    event: Outgoing,
+    reply: oneshot::Sender<Published>,
+}
+
+impl Batcher {
+    /// Up to `max_events` events and `max_bytes` of payload in one message, on
+    /// `<prefix>.batch.events.<partition>`.
+    pub(super) fn new(
+        context: jetstream::Context,
+        prefix: &str,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Self {
+        Batcher {
+            context,
+            subject: format!("{prefix}.{BATCH_SUBJECT}."),
+            max_events,
+            max_bytes,
+            lanes: Mutex::default(),
+        }
+    }
+
+    /// Publishes `event` of `partition`, alone or in a batch; `None` when no answer came
+    /// within `wait`.
+    pub(super) async fn publish(
+        self: &Arc<Self>,
+        partition: u32,
+        event: Outgoing,
+        wait: Duration,
+    ) -> Option<Published> {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut lanes = lock(&self.lanes);
+            let lane = lanes.entry(partition).or_default();
+            lane.queue.push_back(Waiting { event, reply });
+            let start = lane.senders < SENDERS_PER_PARTITION;
+            lane.senders += usize::from(start);
+            start
+        };
+        if start {
+            tokio::spawn(self.clone().send(partition));
+        }
+        tokio::time::timeout(wait, answer).await.ok()?.ok()
+    }
+
+    /// Publishes what waits for `partition` until nothing does.
+    async fn send(self: Arc<Self>, partition: u32) {
+        loop {
+            let batch = self.next(partition);
+            if batch.is_empty() {
+                return;
+            }
+            let published = self.publish_batch(partition, &batch).await;
+            for waiting in batch {
+                let _ = waiting.reply.send(published.clone());
+            }
+        }
+    }
+
+    /// The next batch of `partition`; empty (and the sender gone) when nothing waits.
+    fn next(&self, partition: u32) -> Vec<Waiting> {
+        let mut lanes = lock(&self.lanes);
+        let Some(lane) = lanes.get_mut(&partition) else {
+            return Vec::new();
+        };
+        let mut batch = Vec::new();
+        let mut bytes = MAGIC.len();
+        while let Some(first) = lane.queue.front() {
+            let len = first.event.event.framed_len();
+            if batch.len() == self.max_events || (!batch.is_empty() && bytes + len > self.max_bytes)
+            {
+                break;
+            }
+            bytes += len;
+            batch.extend(lane.queue.pop_front());
+        }
+        if batch.is_empty() {
+            lane.senders -= 1;
+            if lane.senders == 0 {
+                lanes.remove(&partition);
+            }
+        }
+        batch
+    }
+
+    async fn publish_batch(&self, partition: u32, batch: &[Waiting]) -> Published {
+        let (subject, message) = match batch {
+            [one] => {
+                let headers = one.event.header_map().map_err(invalid)?;
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(one.event.event.body.clone())
+                    .headers(headers);
+                (one.event.subject.clone(), message)
+            }
+            _ => {
+                let events: Vec<&Framed> = batch.iter().map(|w| &w.event.event).collect();
+                let mut headers = HeaderMap::new();
+                headers.insert(BATCH_HEADER, batch.len().to_string().as_str());
+                let first = &batch[0].event.id;
+                let last = &batch[batch.len() - 1].event.id;
+                headers.insert(
+                    MSG_ID_HEADER,
+                    format!("{first}+{}+{last}", events.len()).as_str(),
+                );
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(encode(&events))
+                    .headers(headers);
+                (format!("{}{partition}", self.subject), message)
+            }
+        };
+        match self.context.send_publish(subject, message).await {
+            Ok(pending) => pending.await.map_err(Arc::new),
+            Err(e) => Err(Arc::new(e)),
+        }
+    }
+}
+
+/// A header the engine made that NATS cannot carry (checked before the event queues).
+fn invalid(message: String) -> Arc<PublishError> {
+    Arc::new(PublishError::with_source(
+        jetstream::context::PublishErrorKind::Other,
+        message,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, ticket: &str, body: &str) -> Framed {
+        Framed::new(
+            vec![
+                ("webhook-id".to_owned(), id.to_owned()),
+                ("x-deskhook-ticket".to_owned(), ticket.to_owned()),
+            ],
+            Bytes::from(body.to_owned()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_reads_back_as_its_events() {
+        let events = [
+            event("msg_1", "T-1", "{\"a\":1}"),
+            event("msg_2", "T%202", ""),
+            event("msg_3", "T-3", &"x".repeat(70_000)),
+        ];
+        let refs: Vec<&Framed> = events.iter().collect();
+        let payload = encode(&refs);
+        let read = decode(&payload, 3).unwrap();
+        assert_eq!(read, events);
+        assert_eq!(read[1].header("Webhook-Id"), Some("msg_2"));
+        assert_eq!(read[1].header("x-deskhook-ticket"), Some("T%202"));
+        assert_eq!(read[1].header("x-deskhook-tenant"), None);
+        assert_eq!(
+            payload.len(),
+            4 + events.iter().map(Framed::framed_len).sum::<usize>()
+        );
+        assert!(Framed::new(vec![("a".into(), "b\r\nc: d".into())], Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn a_damaged_batch_is_refused_with_what_is_wrong() {
+        let events = [event("msg_1", "T-1", "{}"), event("msg_2", "T-2", "{}")];
+        let refs: Vec<&Framed> = events.iter().collect();
+        let payload = encode(&refs);
+        let error = |payload: Bytes, n| decode(&payload, n).unwrap_err();
+        assert!(error(payload.clone(), 3).contains("holds 2 event(s)"));
+        assert!(
+            error(payload.slice(..payload.len() - 1), 2).contains("event 2: its body is cut short")
+        );
+        assert!(error(payload.slice(..10), 2).contains("event 1: its head is cut short"));
+        assert!(error(Bytes::from_static(b"{\"a\":1}"), 1).contains("does not start as a batch"));
+        let mut bad = BytesMut::from(&MAGIC[..]);
+        bad.put_u32(5);
+        bad.put_slice(b"nope\n");
+        bad.put_u32(0);
+        assert!(error(bad.freeze(), 1).contains("'nope\n' is not a header line"));
+    }
+}

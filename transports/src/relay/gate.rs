@@ -1,0 +1,130 @@
+//! Each ticket's next event waits until the message of its last one is acknowledged.
+//!
+//! A message is acknowledged once every event it carries has finished. With one event per
+//! message that is when the event finishes; a batch waits for its slowest event. Were a
+//! ticket's next event delivered meanwhile and the relay died, the next owner would deliver
+//! the batch again, the earlier event after the later one. So an event is handed to the
+//! engine only when no earlier event of its ticket sits in a message not yet acknowledged
+//! (or when they sit in its own message: the engine keeps their order, and only a publisher
+//! other than deskhook's puts two events of a ticket in one batch).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use super::book::Carrier;
+use super::incoming::Incoming;
+use crate::delivery::{Lanes, lock};
+
+/// An event ready for the engine: where it goes, the room reserved for it, what carried it.
+pub(super) struct Handoff {
+    pub(super) event: Incoming,
+    pub(super) lanes: Lanes,
+    /// KiB of the budget reserved for it (and one place in the queue).
+    pub(super) kib: u32,
+    pub(super) carrier: Arc<Carrier>,
+    /// The tenure (partition, lease revision) that took it.
+    pub(super) tenure: (u32, u64),
+    /// Set when that tenure's lease is lost.
+    pub(super) withdrawn: Arc<AtomicBool>,
+}
+
+/// One ticket with events in delivery.
+struct Gate {
+    /// Its events handed to the engine whose message is not acknowledged yet.
+    open: usize,
+    /// The message of the last one handed to the engine.
+    carrier: Arc<Carrier>,
+    /// Its events waiting for those to be acknowledged, in order.
+    held: VecDeque<Handoff>,
+}
+
+/// The gates of the tickets with events in delivery.
+#[derive(Default)]
+pub(super) struct Gates {
+    tickets: Mutex<HashMap<Arc<str>, Gate>>,
+}
+
+impl Gates {
+    /// `handoff` back if it may go to the engine now; otherwise it waits for its ticket's
+    /// earlier events' messages.
+    pub(super) fn admit(&self, handoff: Handoff) -> Option<Handoff> {
+        let mut tickets = lock(&self.tickets);
+        let ticket = handoff.event.ticket.clone();
+        match tickets.get_mut(&ticket) {
+            None => {
+                handoff.carrier.opened(ticket.clone());
+                tickets.insert(
+                    ticket,
+                    Gate {
+                        open: 1,
+                        carrier: handoff.carrier.clone(),
+                        held: VecDeque::new(),
+                    },
+                );
+                Some(handoff)
+            }
+            Some(gate)
+                if gate.held.is_empty()
+                    && (gate.open == 0 || Arc::ptr_eq(&gate.carrier, &handoff.carrier)) =>
+            {
+                gate.open += 1;
+                gate.carrier = handoff.carrier.clone();
+                handoff.carrier.opened(ticket);
+                Some(handoff)
+            }
+            Some(gate) => {
+                gate.held.push_back(handoff);
+                None
+            }
+        }
+    }
+
+    /// `carrier` is acknowledged: the events that waited for it and may go now.
+    pub(super) fn acknowledged(&self, carrier: &Carrier) -> Vec<Handoff> {
+        let mut released = Vec::new();
+        let mut tickets = lock(&self.tickets);
+        for ticket in carrier.take_opened() {
+            let Some(gate) = tickets.get_mut(&ticket) else {
+                continue;
+            };
+            gate.open = gate.open.saturating_sub(1);
+            if gate.open > 0 {
+                continue;
+            }
+            match gate.held.pop_front() {
+                Some(next) => {
+                    gate.open = 1;
+                    gate.carrier = next.carrier.clone();
+                    next.carrier.opened(ticket);
+                    released.push(next);
+                }
+                None => {
+                    tickets.remove(&ticket);
+                }
+            }
+        }
+        released
+    }
+
+    /// Forgets the tickets of `partition` (all when `None`): its tenure ended without its
+    /// messages acknowledged. Returns the events that waited, for their room to be given
+    /// back (they are not delivered: the partition's next owner delivers them).
+    pub(super) fn abandon(&self, partition: Option<u32>) -> Vec<Handoff> {
+        let mut tickets = lock(&self.tickets);
+        let mut held = Vec::new();
+        tickets.retain(|_, gate| {
+            if partition.is_some_and(|p| gate.carrier.partition() != p) {
+                return true;
+            }
+            held.extend(gate.held.drain(..));
+            false
+        });
+        held
+    }
+
+    /// Events waiting for their ticket's earlier messages.
+    pub(super) fn held(&self) -> usize {
+        lock(&self.tickets).values().map(|g| g.held.len()).sum()
+    }
+}

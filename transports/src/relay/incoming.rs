@@ -1,0 +1,106 @@
+//! The events of a message taken from the stream: the message itself, or each event of a
+//! batch ([`nats::batch`](crate::nats::batch)).
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use deskhook::EventType;
+use deskhook::sink::EventId;
+
+use crate::delivery::{TENANT_HEADER, TICKET_HEADER};
+use crate::nats::batch::{self, BATCH_HEADER};
+use crate::nats::decode_ticket;
+
+/// One event of a message.
+pub(super) struct Incoming {
+    pub(super) id: Arc<str>,
+    pub(super) parsed: EventId,
+    pub(super) event_type: EventType,
+    pub(super) ticket: Arc<str>,
+    pub(super) tenant: Option<String>,
+    pub(super) body: Bytes,
+}
+
+impl Incoming {
+    /// The event whose headers `header` reads; `None` when it is not a deskhook event.
+    fn read<'a>(header: impl Fn(&str) -> Option<&'a str>, body: Bytes) -> Option<Incoming> {
+        let id = header("webhook-id")?;
+        let parsed = id.parse().ok()?;
+        let event_type = EventType::from_wire(header("x-deskhook-action")?)?;
+        Some(Incoming {
+            id: id.into(),
+            parsed,
+            event_type,
+            ticket: header(TICKET_HEADER)
+                .map(decode_ticket)
+                .unwrap_or_default()
+                .into(),
+            tenant: header(TENANT_HEADER).map(decode_ticket),
+            body,
+        })
+    }
+}
+
+/// The events `message` carries, in their order.
+///
+/// # Errors
+///
+/// Why the message is not deskhook's (it is then terminated).
+pub(super) fn events(message: &jetstream::Message) -> Result<Vec<Incoming>, String> {
+    const NOT_AN_EVENT: &str =
+        "is not a deskhook event (webhook-id or x-deskhook-action missing or unknown)";
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str())
+    };
+    let Some(count) = header(BATCH_HEADER) else {
+        let event = Incoming::read(header, message.payload.clone()).ok_or(NOT_AN_EVENT)?;
+        return Ok(vec![event]);
+    };
+    let count: usize = count
+        .parse()
+        .map_err(|_| format!("has a {BATCH_HEADER} header that is not a number: '{count}'"))?;
+    let framed = batch::decode(&message.payload, count)
+        .map_err(|e| format!("is not a batch this relay can read: {e}"))?;
+    framed
+        .into_iter()
+        .enumerate()
+        .map(|(n, event)| {
+            Incoming::read(|name| event.header(name), event.body.clone())
+                .ok_or_else(|| format!("holds a batch whose event {} {NOT_AN_EVENT}", n + 1))
+        })
+        .collect()
+}
+
+/// The tickets of a message of the stream, as the relay's logs name them: `ticket 'T'`, or
+/// `tickets 'T1', 'T2'` for a batch (`ticket ''` when they cannot be read).
+pub(super) fn tickets(headers: &async_nats::HeaderMap, payload: &Bytes) -> String {
+    let header = |name: &str| headers.get(name).map(|v| v.as_str());
+    let batch = header(BATCH_HEADER)
+        .and_then(|count| count.parse().ok())
+        .and_then(|count| batch::decode(payload, count).ok());
+    match batch {
+        Some(events) => {
+            let tickets: Vec<String> = events
+                .iter()
+                .map(|e| {
+                    format!(
+                        "'{}'",
+                        e.header(TICKET_HEADER)
+                            .map(decode_ticket)
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!("tickets {}", tickets.join(", "))
+        }
+        None => format!(
+            "ticket '{}'",
+            header(TICKET_HEADER).map(decode_ticket).unwrap_or_default()
+        ),
+    }
+}
