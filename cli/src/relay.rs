@@ -16,8 +16,9 @@ use deskhook_transports::relay::Relay;
 ///
 /// Events are spread over the stream's partitions by ticket. Relays with the same --durable
 /// share the partitions through leases in the KV bucket DURABLE-leases: each owns a fair
-/// share, pulls from it continuously (up to --max-pending events outstanding per partition)
-/// and keeps each ticket's events in order per endpoint. A relay acknowledges an event once
+/// share, pulls from it continuously (up to --max-pending messages outstanding per
+/// partition; a message carries one event, or a batch) and keeps each ticket's events in
+/// order per endpoint. A relay acknowledges an event once
 /// every subscribed endpoint delivered it or dead-lettered it (the endpoints' retry
 /// schedules, breaker, SSRF guard and signing secrets apply). A new relay takes partitions
 /// from the others; a relay that stops gives its partitions back at once; the partitions
@@ -42,7 +43,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// The name relays that share the work have in common (the prefix of their consumers and
-    /// of their leases bucket).
+    /// of their leases and batch records buckets).
     #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
     durable: String,
     /// The JetStream stream.
@@ -69,7 +70,12 @@ pub(crate) struct Args {
     /// made.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     lease: Duration,
-    /// Events each partition may have outstanding (taken and not yet acknowledged), 1 to
+    /// How long a batch message may hold back the next events of its tickets while one of
+    /// its events is retried; then the relay records which of its events were delivered
+    /// (in the KV bucket DURABLE-batches) and those tickets go on.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    batch_wait: Duration,
+    /// Messages each partition may have outstanding (taken and not yet acknowledged), 1 to
     /// 100000.
     #[arg(long, value_name = "N", default_value_t = 512,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
@@ -136,6 +142,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .grace(args.grace)
         .max_handoffs(args.max_handoffs)
         .lease(args.lease)
+        .batch_wait(args.batch_wait)
         .max_pending(args.max_pending)
         .on_partitions(|owned| {
             let owned: Vec<String> = owned.iter().map(u32::to_string).collect();

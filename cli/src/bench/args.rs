@@ -69,7 +69,7 @@ pub(crate) enum Transport {
 /// killed run of a process with the same id) and deleted at the end, so that no old message
 /// counts and nothing is left on the server. delivered counts the events JetStream
 /// acknowledged, and the report also has publish_per_sec: those per second, from the first
-/// emit until all are acknowledged (the same as events_per_sec). With --relays N, N
+/// emit until all are acknowledged (the same as events_per_sec), and batch (--batch). With --relays N, N
 /// `deskhook relay` processes are started first (this executable, with a deskhook.toml in
 /// the temporary directory whose one endpoint is --url, one worker per partition, the
 /// --retry schedule and the --secret secrets), and the run measures end to end: from the

@@ -56,6 +56,7 @@ fn report(run: &Run) -> Value {
             "attempt_log",
             "publish_per_sec",
             "relays",
+            "batch",
             "relayed",
             "end_to_end_seconds",
             "delivered_per_sec",
@@ -120,6 +121,8 @@ fn two_relays_deliver_every_event_and_are_gone_at_the_end() {
             SECRET,
             "--partitions",
             "4",
+            "--batch",
+            "8",
         ],
     );
     let value = report(&run);
@@ -133,6 +136,7 @@ fn two_relays_deliver_every_event_and_are_gone_at_the_end() {
     assert_eq!(value["delivered"], EVENTS, "all acknowledged by JetStream");
     assert_eq!(value["failed"], 0);
     assert_eq!(value["relays"], RELAYS);
+    assert_eq!(value["batch"], 8);
     assert_eq!(value["relayed"], EVENTS, "all delivered by the relays");
     let publish_per_sec = value["publish_per_sec"].as_u64().unwrap();
     assert!(publish_per_sec > 0, "{value}");
@@ -198,6 +202,7 @@ fn publishing_alone_leaves_the_relay_fields_null() {
     assert_eq!(value["delivered"], 200);
     assert!(value["publish_per_sec"].as_u64().unwrap() > 0, "{value}");
     assert_eq!(value["relays"], 0);
+    assert_eq!(value["batch"], 1);
     for key in ["relayed", "end_to_end_seconds", "delivered_per_sec"] {
         assert!(value[key].is_null(), "{key}: {value}");
     }

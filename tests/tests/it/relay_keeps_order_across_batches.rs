@@ -7,6 +7,9 @@
 //! then T's event 2 alone. U's endpoint answers 503 while the first relay runs, so the batch
 //! stays unacknowledged. The first relay delivers T1 and holds T2; it stops; the second
 //! relay (U's endpoint healed) delivers the batch again, then T2. T's arrivals are 1, 1, 2.
+//! When the batch waits longer than the relay's `batch_wait`, the relay records that T1 was
+//! delivered and lets T2 go; the next relay reads the record and does not deliver T1
+//! again. T's arrivals are 1, 2.
 //! A batch that holds two events of one ticket (deskhook's publisher never makes one, as it
 //! publishes a ticket's next event only once its last is stored) is delivered in order,
 //! without waiting on itself.
@@ -17,6 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+
 use bytes::Bytes;
 use deskhook::sink::EventId;
 use deskhook_tests::nats::{NatsServer, RunningRelay};
@@ -25,7 +30,7 @@ use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::nats::async_nats::{self, HeaderMap, jetstream};
 use deskhook_transports::nats::batch::{self, BATCH_HEADER, Framed};
 use deskhook_transports::nats::{MSG_ID_HEADER, StreamSettings};
-use deskhook_transports::relay::Relay;
+use deskhook_transports::relay::{Relay, RelayReport};
 
 /// One event of ticket `ticket`, numbered `n` in its subject: its headers and its body.
 fn event(ticket: &str, n: usize) -> Framed {
@@ -94,8 +99,38 @@ fn named(request: &Received) -> (String, String) {
     (field("code"), field("subject"))
 }
 
-#[test]
-fn a_tickets_next_event_waits_for_its_batch_to_be_acknowledged() {
+/// What arrived while the first relay ran, and in all, with both relays' reports.
+struct Run {
+    first: Vec<(String, String)>,
+    all: Vec<(String, String)>,
+    reports: [RelayReport; 2],
+    /// The records left in the relays' bucket at the end.
+    records_left: usize,
+}
+
+impl Run {
+    /// How many times ticket `ticket`'s event `n` arrived in `arrived`.
+    fn count(arrived: &Arrived, ticket: &str, n: &str) -> usize {
+        arrived
+            .iter()
+            .filter(|(t, k)| t == ticket && k == n)
+            .count()
+    }
+
+    /// Ticket `ticket`'s arrivals, in order.
+    fn of(&self, ticket: &str) -> Vec<&str> {
+        self.all
+            .iter()
+            .filter(|(t, _)| t == ticket)
+            .map(|(_, n)| n.as_str())
+            .collect()
+    }
+}
+
+/// The stream holds a batch of T1 and U1, then T2 alone. U's endpoint answers 503 while
+/// the first relay runs (with `batch_wait`), which stops once `enough` arrived; the second
+/// relay runs with U's endpoint healed until everything arrived.
+fn run(batch_wait: Duration, enough: &dyn Fn(&Arrived) -> bool) -> Run {
     let server = NatsServer::start();
     let (_dir, dead) = dead_letter_file();
     let healed = Arc::new(AtomicBool::new(false));
@@ -109,26 +144,23 @@ fn a_tickets_next_event_waits_for_its_batch_to_be_acknowledged() {
             }
         }
     });
-
     publish(
         &server,
         &[&[event("T", 1), event("U", 1)], &[event("T", 2)]],
     );
-
     let relay = || {
         RunningRelay::start(
             Relay::builder(
                 server.url(),
                 DeliverySink::builder()
+                    // After two attempts U1 waits an hour for its third.
                     .endpoint(endpoint("crm", &receiver, "0s,20ms,1h"))
                     .dead_letter_path(&dead),
             )
+            .batch_wait(batch_wait)
             .grace(Duration::from_millis(100)),
         )
     };
-    let first = relay();
-    // U's event failed twice (it waits an hour for its third attempt), so its batch is not
-    // acknowledged: T2 came in the meantime, and waits.
     let wait_for = |what: &dyn Fn(&Arrived) -> bool| {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -143,34 +175,71 @@ fn a_tickets_next_event_waits_for_its_batch_to_be_acknowledged() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    let count = |arrived: &Arrived, ticket: &str, n: &str| {
-        arrived
-            .iter()
-            .filter(|(t, k)| t == ticket && k == n)
-            .count()
-    };
-    let arrived = wait_for(&|a| count(a, "U", "1") == 2 && count(a, "T", "1") == 1);
-    assert_eq!(
-        count(&arrived, "T", "2"),
-        0,
-        "T2 waits for T1's batch: {arrived:?}"
-    );
-    let report = first.stop();
-    assert_eq!(
-        report.handed_back, 2,
-        "U1 in delivery and T2 waiting, left for the next owner: {report:?}"
-    );
-
+    let first = relay();
+    let arrived_first = wait_for(enough);
+    let first_report = first.stop();
     healed.store(true, Ordering::SeqCst);
     let second = relay();
-    let arrived = wait_for(&|a| count(a, "T", "2") == 1 && count(a, "U", "1") == 3);
-    second.stop();
-    let of_t: Vec<&str> = arrived
-        .iter()
-        .filter(|(t, _)| t == "T")
-        .map(|(_, n)| n.as_str())
-        .collect();
-    assert_eq!(of_t, ["1", "1", "2"], "T1 again with its batch, then T2");
+    let all = wait_for(&|a| Run::count(a, "T", "2") >= 1 && Run::count(a, "U", "1") >= 3);
+    let second_report = second.stop();
+    let records_left = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(async {
+            let client = async_nats::connect(server.url()).await.expect("a client");
+            let bucket = jetstream::new(client)
+                .get_key_value("deskhook-relay-batches")
+                .await
+                .expect("the relays' records bucket");
+            bucket.keys().await.expect("its keys").count().await
+        });
+    Run {
+        first: arrived_first,
+        all,
+        reports: [first_report, second_report],
+        records_left,
+    }
+}
+
+#[test]
+fn a_tickets_next_event_waits_for_its_batch_to_be_acknowledged() {
+    // U1 failed twice: its batch is not acknowledged, and T2 waits.
+    let run = run(Duration::from_secs(60), &|a| {
+        Run::count(a, "U", "1") == 2 && Run::count(a, "T", "1") == 1
+    });
+    assert_eq!(
+        Run::count(&run.first, "T", "2"),
+        0,
+        "T2 waits for T1's batch: {:?}",
+        run.first
+    );
+    assert_eq!(
+        run.reports[0].handed_back, 2,
+        "U1 in delivery and T2 waiting, left for the next owner: {:?}",
+        run.reports[0]
+    );
+    assert_eq!(
+        run.of("T"),
+        ["1", "1", "2"],
+        "T1 again with its batch, then T2"
+    );
+}
+
+#[test]
+fn a_batch_that_waits_records_what_it_delivered_and_lets_its_tickets_go_on() {
+    // After 50 ms the first relay records that T1 was delivered, and T2 goes while U1
+    // still fails.
+    let run = run(Duration::from_millis(50), &|a| Run::count(a, "T", "2") == 1);
+    assert_eq!(Run::count(&run.first, "T", "1"), 1, "{:?}", run.first);
+    // The next owner reads the record: T1 is not delivered again (it would come after T2).
+    assert_eq!(run.of("T"), ["1", "2"], "{:?}", run.all);
+    assert_eq!(
+        run.reports[1].duplicates, 1,
+        "T1 skipped on the record: {:?}",
+        run.reports[1]
+    );
+    assert_eq!(run.records_left, 0, "the record went with its batch");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! it again would put an old event after newer ones of its ticket).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::gate::Gates;
+use super::records::Records;
 use crate::delivery::{AttemptOutcome, AttemptRecord, DeliverySink, Observer};
 
 /// How many acknowledged events a relay remembers.
@@ -59,11 +60,46 @@ pub(super) struct Carrier {
     left: AtomicUsize,
     /// The tickets of its events handed to the engine (see [`Gates`]).
     opened: Mutex<Vec<Arc<str>>>,
+    /// Its place in the stream (0 when the server did not say).
+    sequence: u64,
+    taken: Instant,
+    /// Its events finished so far.
+    done: Mutex<Vec<Arc<str>>>,
+    /// Whether the records bucket has a record of it (see `records`).
+    recorded: AtomicBool,
 }
 
 impl Carrier {
     pub(super) fn partition(&self) -> u32 {
         self.partition
+    }
+
+    pub(super) fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// When the relay took it.
+    pub(super) fn taken(&self) -> Instant {
+        self.taken
+    }
+
+    /// Whether its event `id` has finished.
+    pub(super) fn finished(&self, id: &str) -> bool {
+        lock(&self.done).iter().any(|d| &**d == id)
+    }
+
+    /// Its events finished so far.
+    pub(super) fn done(&self) -> Vec<Arc<str>> {
+        lock(&self.done).clone()
+    }
+
+    /// A record of it is in the bucket.
+    pub(super) fn set_recorded(&self) {
+        self.recorded.store(true, Ordering::Release);
+    }
+
+    pub(super) fn recorded(&self) -> bool {
+        self.recorded.load(Ordering::Acquire)
     }
 
     /// An event of `ticket` it carries went to the engine.
@@ -160,11 +196,16 @@ impl Book {
     /// acknowledged or abandoned.
     pub(super) fn carry(&self, message: Message, partition: u32, events: usize) -> Arc<Carrier> {
         self.outstanding[partition as usize].fetch_add(1, Ordering::AcqRel);
+        let sequence = message.info().map_or(0, |i| i.stream_sequence);
         Arc::new(Carrier {
             message,
             partition,
             left: AtomicUsize::new(events),
             opened: Mutex::default(),
+            sequence,
+            taken: Instant::now(),
+            done: Mutex::default(),
+            recorded: AtomicBool::new(false),
         })
     }
 
@@ -182,9 +223,10 @@ impl Book {
             .then_some(Seen::Acknowledged)
     }
 
-    /// One event of `carrier` is finished: the message is acknowledged when it was the
+    /// Event `id` of `carrier` is finished: the message is acknowledged when it was the
     /// last (not once abandoned).
-    pub(super) fn pass(&self, carrier: &Arc<Carrier>) {
+    pub(super) fn pass(&self, carrier: &Arc<Carrier>, id: &Arc<str>) {
+        lock(&carrier.done).push(id.clone());
         let last = carrier
             .left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -266,13 +308,14 @@ impl Book {
             let Some((id, pending)) = waiting.remove_entry(id) else {
                 return;
             };
-            lock(&self.recent).insert(id);
-            pending
+            lock(&self.recent).insert(id.clone());
+            (id, pending)
         };
+        let (id, done) = done;
         self.give_back(done.kib);
         self.counts.acknowledged.fetch_add(1, Ordering::Relaxed);
         for carrier in &done.carriers {
-            self.pass(carrier);
+            self.pass(carrier, &id);
         }
     }
 
@@ -408,12 +451,13 @@ impl Book {
     }
 }
 
-/// Acknowledges each message of `done` as it comes, and hands `http` the events that waited
-/// for it, until the book is dropped.
+/// Acknowledges each message of `done` as it comes, hands `http` the events that waited
+/// for it and removes its record, until the book is dropped.
 pub(super) async fn acknowledge(
     book: Arc<Book>,
     mut done: mpsc::UnboundedReceiver<Done>,
     http: DeliverySink,
+    records: Arc<Records>,
 ) {
     while let Some(Done { carrier }) = done.recv().await {
         if let Err(e) = carrier.message.ack().await {
@@ -426,6 +470,16 @@ pub(super) async fn acknowledge(
         }
         for next in book.gates.acknowledged(&carrier) {
             super::partition::deliver(&http, &book, next);
+        }
+        if carrier.recorded()
+            && let Err(e) = records.remove(carrier.partition, carrier.sequence).await
+        {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {}: cannot remove the record of message {}: {e}",
+                carrier.partition,
+                carrier.sequence
+            );
         }
         let partition = carrier.partition;
         lock(&book.last).insert(partition, carrier);
@@ -471,6 +525,42 @@ pub(super) async fn keep_alive(book: Arc<Book>, every: Duration) {
                 .await
             {
                 log::warn!(target: deskhook::LOG_TARGET, "relay: cannot tell the server of progress: {e}");
+            }
+        }
+    }
+}
+
+/// Every half of `wait`, records the finished events of each batch that has held tickets
+/// back for longer than `wait`, and lets those tickets go on (see `records`).
+pub(super) async fn unstick(
+    book: Arc<Book>,
+    http: DeliverySink,
+    records: Arc<Records>,
+    wait: Duration,
+) {
+    let mut tick = tokio::time::interval((wait / 2).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for (carrier, tickets) in book.gates.stuck(wait) {
+            let finished = carrier.done();
+            match records
+                .write(carrier.partition, carrier.sequence, &finished)
+                .await
+            {
+                Ok(()) => {
+                    carrier.set_recorded();
+                    for next in book.gates.recorded(&carrier, &finished, &tickets) {
+                        super::partition::deliver(&http, &book, next);
+                    }
+                }
+                Err(e) => log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {}: cannot record what message {} delivered ({e}); \
+                     its tickets wait for it",
+                    carrier.partition,
+                    carrier.sequence
+                ),
             }
         }
     }

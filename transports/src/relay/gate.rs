@@ -6,7 +6,8 @@
 //! the batch again, the earlier event after the later one. So an event is handed to the
 //! engine only when no earlier event of its ticket sits in a message not yet acknowledged
 //! (or when they sit in its own message: the engine keeps their order, and only a publisher
-//! other than deskhook's puts two events of a ticket in one batch).
+//! other than deskhook's puts two events of a ticket in one batch), or until the batch's
+//! finished events are recorded (see `records`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -31,12 +32,47 @@ pub(super) struct Handoff {
 
 /// One ticket with events in delivery.
 struct Gate {
-    /// Its events handed to the engine whose message is not acknowledged yet.
-    open: usize,
+    /// Its events handed to the engine whose message is not acknowledged yet (all in
+    /// `carrier`).
+    open: Vec<Arc<str>>,
     /// The message of the last one handed to the engine.
     carrier: Arc<Carrier>,
     /// Its events waiting for those to be acknowledged, in order.
     held: VecDeque<Handoff>,
+}
+
+impl Gate {
+    /// `next` goes to the engine: it is now the ticket's open event.
+    fn open(&mut self, ticket: &Arc<str>, next: &Handoff) {
+        self.open.push(next.event.id.clone());
+        if !Arc::ptr_eq(&self.carrier, &next.carrier) {
+            self.carrier = next.carrier.clone();
+        }
+        next.carrier.opened(ticket.clone());
+    }
+
+    /// The ticket's open events are done with (acknowledged, or recorded as finished): the
+    /// next waiting event may go, with those after it in the same message (the engine
+    /// keeps their order; they could not wait for a message that waits for them). Empty
+    /// when nothing waits (the gate can go).
+    fn pass(&mut self, ticket: &Arc<str>) -> Vec<Handoff> {
+        self.open.clear();
+        let mut next = Vec::new();
+        while let Some(first) = self.held.front() {
+            if next
+                .first()
+                .is_some_and(|n: &Handoff| !Arc::ptr_eq(&n.carrier, &first.carrier))
+            {
+                break;
+            }
+            let Some(first) = self.held.pop_front() else {
+                break;
+            };
+            self.open(ticket, &first);
+            next.push(first);
+        }
+        next
+    }
 }
 
 /// The gates of the tickets with events in delivery.
@@ -51,58 +87,92 @@ impl Gates {
     pub(super) fn admit(&self, handoff: Handoff) -> Option<Handoff> {
         let mut tickets = lock(&self.tickets);
         let ticket = handoff.event.ticket.clone();
-        match tickets.get_mut(&ticket) {
-            None => {
-                handoff.carrier.opened(ticket.clone());
-                tickets.insert(
-                    ticket,
-                    Gate {
-                        open: 1,
-                        carrier: handoff.carrier.clone(),
-                        held: VecDeque::new(),
-                    },
-                );
-                Some(handoff)
-            }
-            Some(gate)
-                if gate.held.is_empty()
-                    && (gate.open == 0 || Arc::ptr_eq(&gate.carrier, &handoff.carrier)) =>
-            {
-                gate.open += 1;
-                gate.carrier = handoff.carrier.clone();
-                handoff.carrier.opened(ticket);
-                Some(handoff)
-            }
-            Some(gate) => {
-                gate.held.push_back(handoff);
-                None
-            }
+        let gate = tickets.entry(ticket.clone()).or_insert_with(|| Gate {
+            open: Vec::new(),
+            carrier: handoff.carrier.clone(),
+            held: VecDeque::new(),
+        });
+        if gate.held.is_empty()
+            && (gate.open.is_empty() || Arc::ptr_eq(&gate.carrier, &handoff.carrier))
+        {
+            gate.open(&ticket, &handoff);
+            Some(handoff)
+        } else {
+            gate.held.push_back(handoff);
+            None
         }
     }
 
     /// `carrier` is acknowledged: the events that waited for it and may go now.
-    pub(super) fn acknowledged(&self, carrier: &Carrier) -> Vec<Handoff> {
+    pub(super) fn acknowledged(&self, carrier: &Arc<Carrier>) -> Vec<Handoff> {
         let mut released = Vec::new();
         let mut tickets = lock(&self.tickets);
         for ticket in carrier.take_opened() {
             let Some(gate) = tickets.get_mut(&ticket) else {
                 continue;
             };
-            gate.open = gate.open.saturating_sub(1);
-            if gate.open > 0 {
+            // A ticket let go on a record has moved on to another message.
+            if !Arc::ptr_eq(&gate.carrier, carrier) || gate.open.is_empty() {
                 continue;
             }
-            match gate.held.pop_front() {
-                Some(next) => {
-                    gate.open = 1;
-                    gate.carrier = next.carrier.clone();
-                    next.carrier.opened(ticket);
-                    released.push(next);
-                }
-                None => {
-                    tickets.remove(&ticket);
-                }
+            let next = gate.pass(&ticket);
+            if next.is_empty() {
+                tickets.remove(&ticket);
             }
+            released.extend(next);
+        }
+        released
+    }
+
+    /// The messages older than `age`, not acknowledged, on which tickets with events
+    /// waiting depend, each with the tickets whose open events in it have all finished.
+    pub(super) fn stuck(&self, age: std::time::Duration) -> Vec<(Arc<Carrier>, Vec<Arc<str>>)> {
+        let mut stuck: Vec<(Arc<Carrier>, Vec<Arc<str>>)> = Vec::new();
+        for (ticket, gate) in lock(&self.tickets).iter() {
+            if gate.held.is_empty()
+                || gate.open.is_empty()
+                || gate.carrier.sequence() == 0
+                || gate.carrier.taken().elapsed() < age
+                || !gate.open.iter().all(|id| gate.carrier.finished(id))
+            {
+                continue;
+            }
+            match stuck
+                .iter_mut()
+                .find(|(c, _)| Arc::ptr_eq(c, &gate.carrier))
+            {
+                Some((_, tickets)) => tickets.push(ticket.clone()),
+                None => stuck.push((gate.carrier.clone(), vec![ticket.clone()])),
+            }
+        }
+        stuck
+    }
+
+    /// The finished events of `carrier` are recorded (`recorded`): `tickets` whose open
+    /// events are among them go on. Returns the events that may go now.
+    pub(super) fn recorded(
+        &self,
+        carrier: &Arc<Carrier>,
+        recorded: &[Arc<str>],
+        tickets: &[Arc<str>],
+    ) -> Vec<Handoff> {
+        let mut released = Vec::new();
+        let mut gates = lock(&self.tickets);
+        for ticket in tickets {
+            let Some(gate) = gates.get_mut(ticket) else {
+                continue;
+            };
+            if !Arc::ptr_eq(&gate.carrier, carrier)
+                || gate.open.is_empty()
+                || !gate.open.iter().all(|id| recorded.contains(id))
+            {
+                continue;
+            }
+            let next = gate.pass(ticket);
+            if next.is_empty() {
+                gates.remove(ticket);
+            }
+            released.extend(next);
         }
         released
     }

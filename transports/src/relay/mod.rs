@@ -79,17 +79,28 @@
 //! The relay hands each to the engine as above, and acknowledges the message once every
 //! event in it has finished: [`Relay::max_pending`] counts messages, so a partition may
 //! then have that many batches outstanding, and the relay holds itself to its engine's
-//! queue (in events) and memory budget besides. The guarantee above holds as it is, and
-//! costs this: a ticket's next event waits until the message of its last one is
-//! acknowledged, so that a batch delivered again by the next owner never brings an earlier
-//! event after a later one (its events that had arrived arrive again, right after
-//! themselves). While an event of a batch is retried, the tickets whose events shared the
-//! batch wait with it: an endpoint that fails for hours holds their next events back for
-//! hours, until its event is delivered or dead-lettered. Batches suit endpoints that
-//! answer; with endpoints that fail for long, give them a short retry schedule, pause
-//! them, or publish without batches.
+//! queue (in events) and memory budget besides. The guarantee above holds as it is, at this
+//! cost: a ticket's next event waits until the message of its last one is acknowledged, so
+//! that a batch delivered again by the next owner never brings an earlier event after a
+//! later one.
 //!
-//! Dead letters go where the configuration says (the dead-letter file) and are also
+//! While an event of a batch is retried, the tickets whose events shared the batch would
+//! wait with it. After [`Relay::batch_wait`] (1 s by default) the relay records which
+//! events of the batch have finished, in the KV bucket `<durable>-batches` under the
+//! partition and the message's stream sequence, and those tickets go on. The partition's
+//! next owner reads the records when it takes the partition, and when the batch comes back
+//! to it delivers only the events its record does not name (the others count as taken
+//! twice). A record goes when its batch is acknowledged. What this leaves:
+//!
+//! - A failing endpoint holds back the tickets of its batches for `batch_wait`, and a
+//!   record is written for each batch it holds (one KV write, not one per event).
+//! - A relay cut off from the servers may record a batch after its lease ended and the next
+//!   owner read the records: an event may then arrive again, after later ones of its ticket
+//!   (the case of attempts in flight above).
+//! - A batch stored again because a consumer skipped it (nats-server 2.9, above) has a new
+//!   stream sequence, and its record is not found: its delivered events arrive again, late.
+//!
+//! //! Dead letters go where the configuration says (the dead-letter file) and are also
 //! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.
 //!
 //! `X-Deskhook-Sequence` is numbered by each relay process; the order itself is kept by the
@@ -128,6 +139,7 @@ mod incoming;
 mod leases;
 mod owner;
 mod partition;
+mod records;
 
 use crate::error::Error;
 use crate::nats::{StreamSettings, partitions_of};
@@ -149,6 +161,7 @@ pub struct Relay {
     grace: Duration,
     timeout: Duration,
     lease: Duration,
+    batch_wait: Duration,
     max_pending: usize,
     ready: Option<ReadyCallback>,
     /// The KV bucket of endpoints to follow, and the key that opens their secrets.
@@ -192,6 +205,7 @@ impl std::fmt::Debug for Relay {
             .field("max_handoffs", &self.max_handoffs)
             .field("grace", &self.grace)
             .field("lease", &self.lease)
+            .field("batch_wait", &self.batch_wait)
             .field("max_pending", &self.max_pending)
             .finish_non_exhaustive()
     }
@@ -238,6 +252,7 @@ impl Relay {
             status_every: None,
             timeout: Duration::from_secs(5),
             lease: Duration::from_secs(10),
+            batch_wait: Duration::from_secs(1),
             max_pending: 512,
             ready: None,
             bucket: None,
@@ -296,6 +311,16 @@ impl Relay {
         self
     }
 
+    /// How long a batch message may hold its tickets' next events back while one of its
+    /// events is retried (see [Batches](self#batches)): after that, the relay records in
+    /// the KV bucket `<durable>-batches` which of its events have finished, and those
+    /// tickets go on. Defaults to 1 s.
+    #[must_use]
+    pub fn batch_wait(mut self, wait: Duration) -> Self {
+        self.batch_wait = wait.max(Duration::from_millis(10));
+        self
+    }
+
     /// How many messages each partition may have outstanding (taken and not acknowledged):
     /// what a relay delivers at once from one partition, and the most one partition can
     /// deliver twice when its relay dies. Defaults to 512.
@@ -328,8 +353,9 @@ impl Relay {
     }
 
     /// The name relays that share the work have in common: the prefix of their consumers'
-    /// names (`<durable>-<partition>-<lease>`) and of their leases bucket
-    /// (`<durable>-leases`). Defaults to `deskhook-relay`.
+    /// names (`<durable>-<partition>-<lease>`), of their leases bucket (`<durable>-leases`)
+    /// and of their batch records bucket (`<durable>-batches`). Defaults to
+    /// `deskhook-relay`.
     #[must_use]
     pub fn durable(mut self, name: impl Into<String>) -> Self {
         self.durable = name.into();
@@ -408,6 +434,9 @@ impl Relay {
         let leases =
             patiently(|| leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()))
                 .await?;
+        let bucket = format!("{}-batches", self.durable);
+        let records =
+            Arc::new(patiently(|| records::Records::open(&context, &bucket, replicas)).await?);
 
         let mut sink = self.sink;
         // Every partition's outstanding messages may wait at one endpoint: its queue has room
@@ -502,7 +531,18 @@ impl Relay {
         let status = self
             .status_every
             .map(|every| tokio::spawn(book::log_status(book.clone(), http.clone(), every)));
-        let acker = tokio::spawn(book::acknowledge(book.clone(), done, http.clone()));
+        let acker = tokio::spawn(book::acknowledge(
+            book.clone(),
+            done,
+            http.clone(),
+            records.clone(),
+        ));
+        let unstick = tokio::spawn(book::unstick(
+            book.clone(),
+            http.clone(),
+            records.clone(),
+            self.batch_wait,
+        ));
         let progress = tokio::spawn(book::keep_alive(
             book.clone(),
             (self.ack_wait / 3).max(Duration::from_millis(100)),
@@ -518,6 +558,7 @@ impl Relay {
             max_pending: self.max_pending,
             max_handoffs: self.max_handoffs,
             memory_consumers: replicas <= 1,
+            records,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let owner =
@@ -541,6 +582,7 @@ impl Relay {
         // Nothing more is taken: what is in delivery has `grace` to finish.
         let _ = tokio::time::timeout(self.grace, book.until(|b| b.total_outstanding() > 0)).await;
         progress.abort();
+        unstick.abort();
         let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
         if shut.is_err() {
             log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::book::{Book, Carrier, Seen};
 use super::gate::Handoff;
 use super::incoming::{self, Incoming};
+use super::records::{Finished, Records};
 use crate::delivery::{DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, raw_body};
 use crate::nats::{MSG_ID_HEADER, StreamSettings};
 
@@ -81,6 +82,8 @@ pub(super) struct Shared {
     pub(super) max_handoffs: i64,
     /// Whether consumers keep their state in memory (a stream of one replica).
     pub(super) memory_consumers: bool,
+    /// What batches delivered while they waited (see `records`).
+    pub(super) records: Arc<Records>,
 }
 
 /// How long to wait before trying again after a failure of the servers.
@@ -128,7 +131,21 @@ impl Shared {
                     continue;
                 }
             };
-            match self.pull(&tenure, &consumer, &mut order).await {
+            // What the last owner recorded of the batches it left unacknowledged: read after
+            // its consumer is gone (ours replaced it), so that it can record no more.
+            let finished = match self.records.of_partition(partition).await {
+                Ok(finished) => finished,
+                Err(e) => {
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "relay: partition {partition}: cannot read the batch records ({e}); \
+                         trying again"
+                    );
+                    let _ = tokio::time::timeout(PAUSE, order.changed()).await;
+                    continue;
+                }
+            };
+            match self.pull(&tenure, &consumer, &finished, &mut order).await {
                 Pulled::Ordered => break,
                 Pulled::Again => {
                     if !self.delete_until_gone(partition, &name, &mut order).await {
@@ -249,6 +266,7 @@ impl Shared {
         &self,
         tenure: &Tenure,
         consumer: &consumer::Consumer<consumer::pull::Config>,
+        finished: &Finished,
         order: &mut watch::Receiver<Order>,
     ) -> Pulled {
         let partition = tenure.partition;
@@ -311,7 +329,7 @@ impl Shared {
                 return Pulled::Again;
             }
             next_delivery = next_delivery.max(delivery + 1);
-            if !self.take(tenure, message, order).await {
+            if !self.take(tenure, message, finished, order).await {
                 return Pulled::Ordered;
             }
         }
@@ -429,6 +447,7 @@ impl Shared {
         &self,
         tenure: &Tenure,
         message: jetstream::Message,
+        finished: &Finished,
         order: &mut watch::Receiver<Order>,
     ) -> bool {
         let events = match incoming::events(&message) {
@@ -491,8 +510,13 @@ impl Shared {
             routed.push((event, lanes, kib));
         }
         let carrier = self.book.carry(message, tenure.partition, routed.len());
+        let recorded = finished.get(&carrier.sequence());
+        if recorded.is_some() {
+            carrier.set_recorded();
+        }
         for (event, lanes, kib) in routed {
-            self.hand(tenure, &carrier, event, lanes, kib);
+            let delivered = recorded.is_some_and(|ids| ids.contains(&*event.id));
+            self.hand(tenure, &carrier, event, lanes, kib, delivered);
         }
         true
     }
@@ -506,7 +530,8 @@ impl Shared {
     }
 
     /// Hands one event of `carrier` to the engine for `lanes`, with `kib` of the budget
-    /// reserved for it (given back if it needs nothing).
+    /// reserved for it (given back if it needs nothing); `delivered` when the batch's record
+    /// says it was delivered already.
     fn hand(
         &self,
         tenure: &Tenure,
@@ -514,11 +539,16 @@ impl Shared {
         event: Incoming,
         lanes: crate::delivery::Lanes,
         kib: u32,
+        delivered: bool,
     ) {
         let count = |counter: &AtomicU64| {
             counter.fetch_add(1, Ordering::Relaxed);
         };
-        let seen = self.book.seen(&event.id, carrier);
+        let seen = if delivered {
+            Some(Seen::Acknowledged)
+        } else {
+            self.book.seen(&event.id, carrier)
+        };
         if seen.is_some() && !lanes.is_empty() {
             self.book.give_back(kib);
         }
@@ -526,12 +556,12 @@ impl Shared {
             Some(Seen::Joined) => return,
             Some(Seen::Acknowledged) => {
                 count(&self.book.counts.duplicates);
-                self.book.pass(carrier);
+                self.book.pass(carrier, &event.id);
                 return;
             }
             None if lanes.is_empty() => {
                 count(&self.book.counts.acknowledged);
-                self.book.pass(carrier);
+                self.book.pass(carrier, &event.id);
                 return;
             }
             None => {}
