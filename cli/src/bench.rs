@@ -26,7 +26,9 @@ use deskhook_transports::delivery::{
     AttemptRecord, DeliveryConfig, DeliveryGuard, DeliverySink, Endpoint, Receipt,
 };
 use deskhook_transports::http_blocking::HttpSink;
-use deskhook_transports::nats::{DEFAULT_CONCURRENCY, DEFAULT_PARTITIONS, NatsSink};
+use deskhook_transports::nats::{
+    DEFAULT_BATCH_CONCURRENCY, DEFAULT_CONCURRENCY, DEFAULT_PARTITIONS, NatsSink,
+};
 use deskhook_transports::spool::{Durability, Spool, Synchronous};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -150,10 +152,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let template = args.template.template()?;
     let retry = args.retry.clone();
     let is_nats = args.transport == Transport::Nats;
-    let concurrency = args.concurrency.unwrap_or(if is_nats {
-        DEFAULT_CONCURRENCY as u64
-    } else {
-        HTTP_CONCURRENCY
+    let concurrency = args.concurrency.unwrap_or(match (is_nats, args.batch) {
+        (true, 1) => DEFAULT_CONCURRENCY as u64,
+        (true, _) => DEFAULT_BATCH_CONCURRENCY as u64,
+        (false, _) => HTTP_CONCURRENCY,
     });
     let workers = usize::try_from(concurrency).map_err(|e| e.to_string())?;
     let events = args.events;

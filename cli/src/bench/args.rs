@@ -93,7 +93,8 @@ pub(crate) struct Args {
     pub(super) events: u64,
     /// Requests in flight at once (the endpoint's `workers`: threads of the blocking
     /// transport, tasks of the async one, publishes awaiting their acknowledgement with
-    /// nats). Defaults to 16, and to 256 (the NatsSink's default) with nats.
+    /// nats). Defaults to 16, and to the NatsSink's defaults with nats: 256, 1024 with
+    /// --batch.
     #[arg(long, value_name = "C", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub(super) concurrency: Option<u64>,
     /// The transport that delivers.

@@ -19,7 +19,8 @@ pub struct NatsSinkBuilder {
     name: String,
     actions: EventTypeSet,
     retry: RetrySchedule,
-    max_in_flight: usize,
+    /// `None`: the default for the batch setting.
+    max_in_flight: Option<usize>,
     timeout: Duration,
     connect_timeout: Duration,
     secrets: Vec<(Secret, Option<SystemTime>)>,
@@ -37,7 +38,7 @@ impl std::fmt::Debug for NatsSinkBuilder {
             .field("name", &self.name)
             .field("actions", &self.actions)
             .field("retry", &self.retry.to_string())
-            .field("max_in_flight", &self.max_in_flight)
+            .field("max_in_flight", &self.in_flight())
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("secrets", &self.secrets.len())
@@ -57,7 +58,7 @@ impl NatsSinkBuilder {
             name: DEFAULT_ENDPOINT_NAME.to_owned(),
             actions: EventTypeSet::all(),
             retry: RetrySchedule::standard(),
-            max_in_flight: DEFAULT_CONCURRENCY,
+            max_in_flight: None,
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             secrets: Vec::new(),
@@ -123,12 +124,24 @@ impl NatsSinkBuilder {
         self
     }
 
-    /// Publishes awaiting their acknowledgement at once (one per task; events of one ticket
-    /// go one at a time, in order). Defaults to [`DEFAULT_CONCURRENCY`].
+    /// Events being published at once, each awaiting its acknowledgement (events of one
+    /// ticket go one at a time, in order; with [`batch`](NatsSinkBuilder::batch), those
+    /// that wait for a partition's publish count too). Defaults to [`DEFAULT_CONCURRENCY`],
+    /// or [`DEFAULT_BATCH_CONCURRENCY`] with batches: they form from the events in flight,
+    /// spread over the partitions.
     #[must_use]
     pub fn max_in_flight(mut self, publishes: usize) -> Self {
-        self.max_in_flight = publishes;
+        self.max_in_flight = Some(publishes);
         self
+    }
+
+    /// The events in flight at once, given or by default.
+    fn in_flight(&self) -> usize {
+        self.max_in_flight.unwrap_or(if self.batch > 1 {
+            DEFAULT_BATCH_CONCURRENCY
+        } else {
+            DEFAULT_CONCURRENCY
+        })
     }
 
     /// How long one publish waits for the connection and then for its acknowledgement
@@ -282,7 +295,7 @@ impl NatsSinkBuilder {
                 "the name is empty or holds a control character".into(),
             ));
         }
-        if self.max_in_flight == 0 {
+        if self.in_flight() == 0 {
             return Err(invalid("max_in_flight is 0; give at least 1".into()));
         }
         if self.batch == 0 || self.batch > MAX_BATCH {
@@ -372,10 +385,11 @@ impl NatsSinkBuilder {
             }
         };
         let url = first_url(&shown)?;
+        let in_flight = self.in_flight();
         let mut endpoint = Endpoint::new(self.name.clone(), url.as_str())?
             .actions(self.actions)
             .retry(self.retry.clone())
-            .max_in_flight(self.max_in_flight)
+            .max_in_flight(in_flight)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout);
         for (secret, expires) in &self.secrets {
@@ -386,7 +400,7 @@ impl NatsSinkBuilder {
         }
         let mut delivery = self.delivery.endpoint(endpoint);
         // Publishes in flight are limited by the endpoint alone.
-        delivery.config.max_in_flight = delivery.config.max_in_flight.max(self.max_in_flight);
+        delivery.config.max_in_flight = delivery.config.max_in_flight.max(in_flight);
         let (engine, shutdown_timeout) = delivery.start_engine(Box::new(NatsConnector { url }))?;
         let settings = Arc::new(self.stream);
         let transport = Arc::new(JetStreamTransport {
