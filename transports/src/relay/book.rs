@@ -415,6 +415,16 @@ impl Book {
         count
     }
 
+    /// An event of `carrier` that waited is not delivered (its tenure ended): its room is
+    /// given back, and the message is left for the partition's next owner.
+    pub(super) fn let_go(&self, carrier: &Carrier, kib: u32) {
+        self.give_back(kib);
+        if carrier.left.swap(0, Ordering::AcqRel) > 0 {
+            self.fall(carrier.partition);
+        }
+        self.counts.handed_back.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Waits until the server has processed the acknowledgements of `partition` sent so
     /// far (up to `wait`), before its consumer goes: the last one is sent again, waiting
     /// for the answer, and the server answers a consumer's acknowledgements in order.

@@ -590,6 +590,11 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
         tenure,
         withdrawn,
     } = handoff;
+    if withdrawn.load(Ordering::Acquire) {
+        // Its tenure ended while it waited: the partition's next owner delivers it.
+        book.let_go(&carrier, kib);
+        return;
+    }
     book.open(
         event.id.clone(),
         lanes
