@@ -245,6 +245,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         )?),
         _ => None,
     };
+    if let (Some(_), Some(stream)) = (&relays, &mut stream) {
+        // Their consumers made (in a cluster, a replicated consumer takes seconds), so that
+        // the run measures delivery rather than the relays' start.
+        let partitions = stream.settings().partition_count();
+        stream.wait_consumers(partitions)?;
+    }
     let spool = match &args.spool {
         Some(dir) => Some(
             Spool::builder(dir)

@@ -99,6 +99,32 @@ impl BenchStream {
         Ok(info)
     }
 
+    /// Waits until the stream has `count` consumers (the relays' consumers of every
+    /// partition), at most [`READY_WAIT`].
+    pub(super) fn wait_consumers(&mut self, count: u32) -> Result<(), String> {
+        let name = self.settings.stream_name().to_owned();
+        let deadline = Instant::now() + READY_WAIT;
+        loop {
+            let found = self.runtime.block_on(async {
+                tokio::time::timeout(REQUEST_TIMEOUT, self.stream.info())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map_or(0, |info| info.state.consumer_count)
+            });
+            if found >= count as usize {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the relays made {found} of the {count} consumers of stream '{name}' within {}",
+                    secs(READY_WAIT)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits until the stream is empty, at most until `deadline`, calling `progress` with
     /// each count read; returns when it was seen empty, or the count left.
     pub(super) fn wait_empty(
