@@ -190,12 +190,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     })?;
     crate::send::print_line(&format!(
         "stopped: {} event(s) acknowledged, {} handed back, {} dead letter(s), {} duplicate(s) \
-         acknowledged again, {} skipped message(s) stored again",
+         acknowledged again, {} skipped message(s) stored again, {} batch(es) recorded",
         report.acknowledged,
         report.handed_back,
         report.dead_lettered,
         report.duplicates,
-        report.stored_again
+        report.stored_again,
+        report.batches_recorded
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -210,7 +211,7 @@ It prints:
   relaying from stream DESKHOOK (16 partitions) to 2 endpoint(s)
   partitions: 0,3,5,6,9,12,13,15
   stopped: 18342 event(s) acknowledged, 3 handed back, 0 dead letter(s), 0 duplicate(s)
-  acknowledged again, 0 skipped message(s) stored again
+  acknowledged again, 0 skipped message(s) stored again, 0 batch(es) recorded
 
 Dead letters also go to the stream <stream>_DEAD (subject <prefix>-dead.<endpoint>).
 --max-pending bounds the events delivered twice when a relay dies; the rules are in the

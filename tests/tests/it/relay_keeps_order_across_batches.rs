@@ -232,6 +232,7 @@ fn a_batch_that_waits_records_what_it_delivered_and_lets_its_tickets_go_on() {
     // still fails.
     let run = run(Duration::from_millis(50), &|a| Run::count(a, "T", "2") == 1);
     assert_eq!(Run::count(&run.first, "T", "1"), 1, "{:?}", run.first);
+    assert!(run.reports[0].batches_recorded >= 1, "{:?}", run.reports[0]);
     // The next owner reads the record: T1 is not delivered again (it would come after T2).
     assert_eq!(run.of("T"), ["1", "2"], "{:?}", run.all);
     assert_eq!(

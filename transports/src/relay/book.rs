@@ -28,6 +28,8 @@ pub(super) struct Counts {
     pub(super) duplicates: AtomicU64,
     /// Messages a consumer skipped, stored again (see `Shared::look`).
     pub(super) stored_again: AtomicU64,
+    /// Batches whose finished events were recorded (see `records`).
+    pub(super) recorded: AtomicU64,
 }
 
 /// The book of one relay; see the [module docs](self).
@@ -338,7 +340,7 @@ impl Book {
         format!(
             "{events} event(s) in delivery (messages by partition: {}; the oldest for {} ms), {} waiting \
              for their ticket's earlier messages, {} KiB of budget free, {} acknowledged, {} \
-             taken twice, {} stored again",
+             taken twice, {} stored again, {} batch(es) recorded",
             if partitions.is_empty() {
                 "none".to_owned()
             } else {
@@ -350,6 +352,7 @@ impl Book {
             self.counts.acknowledged.load(Ordering::Relaxed),
             self.counts.duplicates.load(Ordering::Relaxed),
             self.counts.stored_again.load(Ordering::Relaxed),
+            self.counts.recorded.load(Ordering::Relaxed),
         )
     }
 
@@ -560,6 +563,7 @@ pub(super) async fn unstick(
             {
                 Ok(()) => {
                     carrier.set_recorded();
+                    book.counts.recorded.fetch_add(1, Ordering::Relaxed);
                     for next in book.gates.recorded(&carrier, &finished, &tickets) {
                         super::partition::deliver(&http, &book, next);
                     }

@@ -230,6 +230,9 @@ pub struct RelayReport {
     /// [Order and duplicates](self#order-and-duplicates)), found at the stream's head and
     /// stored again for delivery.
     pub stored_again: u64,
+    /// Records written of batches that held their tickets back longer than
+    /// [`Relay::batch_wait`] (see [Batches](self#batches)).
+    pub batches_recorded: u64,
     /// The stream's partitions.
     pub partitions: u32,
     /// The last revision of the endpoints bucket applied, when the relay follows one.
@@ -614,6 +617,7 @@ impl Relay {
             dead_lettered: book.counts.dead_lettered.load(Ordering::Relaxed),
             duplicates: book.counts.duplicates.load(Ordering::Relaxed),
             stored_again: book.counts.stored_again.load(Ordering::Relaxed),
+            batches_recorded: book.counts.recorded.load(Ordering::Relaxed),
             partitions,
             endpoints_revision: follower.map(|_| revision.load(Ordering::Relaxed)),
         })
