@@ -85,6 +85,7 @@
 //! with temporary stores, one server or a 3-node cluster, and fail saying how to install it
 //! when `nats-server` is missing.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -261,30 +262,26 @@ pub fn decode_ticket(value: &str) -> String {
 
 /// The event of one attempt as it is published: the engine's headers, ticket and tenant
 /// encoded, and its id for `Nats-Msg-Id`.
-fn outgoing(
-    subject: String,
-    headers: &[(&str, &str)],
-    body: &Bytes,
-) -> Result<batch::Outgoing, String> {
-    let pairs = headers
-        .iter()
-        .map(|(name, value)| {
-            let value = if name.eq_ignore_ascii_case(TICKET_HEADER)
-                || name.eq_ignore_ascii_case(TENANT_HEADER)
-            {
-                encode_ticket(value)
-            } else {
-                (*value).to_owned()
-            };
-            ((*name).to_owned(), value)
-        })
-        .collect();
-    let id = header(headers, "webhook-id").ok_or_else(|| "the event has no id".to_owned())?;
-    Ok(batch::Outgoing {
-        subject,
-        id: id.to_owned(),
-        event: batch::Framed::new(pairs, body.clone())?,
+/// The engine's headers as they go on the wire: ticket and tenant encoded.
+fn wire_pairs<'a>(
+    headers: &'a [(&'a str, &'a str)],
+) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> {
+    headers.iter().map(|(name, value)| {
+        let value = if name.eq_ignore_ascii_case(TICKET_HEADER)
+            || name.eq_ignore_ascii_case(TENANT_HEADER)
+        {
+            Cow::Owned(encode_ticket(value))
+        } else {
+            Cow::Borrowed(*value)
+        };
+        (*name, value)
     })
+}
+
+/// One event ready to publish: alone, with its headers, or to join its partition's batch.
+enum Ready<'a> {
+    Alone(async_nats::HeaderMap),
+    Batched(&'a Arc<batch::Batcher>, u32, batch::Outgoing),
 }
 
 /// The first server of a list, as the URL of the sink's endpoint (for logs and dead
@@ -444,11 +441,30 @@ impl AsyncTransport for JetStreamTransport {
             retryable: false,
         };
         let subject = subject_for(&self.settings, headers).map_err(refuse)?;
-        let event = outgoing(subject, headers, body).map_err(refuse)?;
-        let partition = partition_of(
-            header(headers, TICKET_HEADER).unwrap_or_default(),
-            self.settings.partition_count(),
-        );
+        let id = header(headers, "webhook-id")
+            .ok_or_else(|| refuse("the event has no id".to_owned()))?;
+        let ready = match &self.batcher {
+            None => Ready::Alone(batch::header_map(wire_pairs(headers), id).map_err(refuse)?),
+            Some(batcher) => {
+                let pairs = wire_pairs(headers)
+                    .map(|(name, value)| (name.to_owned(), value.into_owned()))
+                    .collect();
+                let partition = partition_of(
+                    header(headers, TICKET_HEADER).unwrap_or_default(),
+                    self.settings.partition_count(),
+                );
+                let event = batch::Framed::new(pairs, body.clone()).map_err(refuse)?;
+                Ready::Batched(
+                    batcher,
+                    partition,
+                    batch::Outgoing {
+                        subject: subject.clone(),
+                        id: id.to_owned(),
+                        event,
+                    },
+                )
+            }
+        };
         let deadline = Instant::now() + self.timeout;
         if !self.connected(deadline).await {
             return Err(AttemptError {
@@ -461,19 +477,23 @@ impl AsyncTransport for JetStreamTransport {
             });
         }
         self.make_ready(deadline).await?;
-        let ack = match &self.batcher {
+        let ack = match ready {
             // The context's timeout bounds the publish; the wait has room for a batch
             // queued behind others.
-            Some(batcher) => match batcher.publish(partition, event, self.timeout * 2).await {
-                Some(Ok(ack)) => Ok(ack),
-                Some(Err(err)) => return Err(self.classify(&err)),
-                None => return Err(self.classify(&PublishError::new(PublishErrorKind::TimedOut))),
-            },
-            None => {
+            Ready::Batched(batcher, partition, event) => {
+                match batcher.publish(partition, event, self.timeout * 2).await {
+                    Some(Ok(ack)) => Ok(ack),
+                    Some(Err(err)) => return Err(self.classify(&err)),
+                    None => {
+                        return Err(self.classify(&PublishError::new(PublishErrorKind::TimedOut)));
+                    }
+                }
+            }
+            Ready::Alone(headers) => {
                 let publish = jetstream::message::PublishMessage::build()
-                    .payload(event.event.body.clone())
-                    .headers(event.header_map().map_err(refuse)?);
-                match self.context.send_publish(event.subject, publish).await {
+                    .payload(body.clone())
+                    .headers(headers);
+                match self.context.send_publish(subject, publish).await {
                     Ok(pending) => pending.await,
                     Err(err) => Err(err),
                 }

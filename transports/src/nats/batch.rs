@@ -51,18 +51,26 @@ pub(super) struct Outgoing {
 impl Outgoing {
     /// The headers of the event as a message of its own, with `Nats-Msg-Id`.
     pub(super) fn header_map(&self) -> Result<HeaderMap, String> {
-        let mut map = HeaderMap::new();
-        for (name, value) in &self.event.headers {
-            let key =
-                HeaderName::from_str(name).map_err(|e| format!("header name '{name}': {e}"))?;
-            let value =
-                HeaderValue::from_str(value).map_err(|e| format!("header '{name}': {e}"))?;
-            map.insert(key, value);
-        }
-        let id = HeaderValue::from_str(&self.id).map_err(|e| format!("event id: {e}"))?;
-        map.insert(MSG_ID_HEADER, id);
-        Ok(map)
+        header_map(self.event.headers.iter().map(|(n, v)| (n, v)), &self.id)
     }
+}
+
+/// The NATS headers of one event as a message of its own: `pairs` as they go on the wire,
+/// and `Nats-Msg-Id` (`id`).
+pub(super) fn header_map<N: AsRef<str>, V: AsRef<str>>(
+    pairs: impl IntoIterator<Item = (N, V)>,
+    id: &str,
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let key = HeaderName::from_str(name).map_err(|e| format!("header name '{name}': {e}"))?;
+        let value = HeaderValue::from_str(value).map_err(|e| format!("header '{name}': {e}"))?;
+        map.insert(key, value);
+    }
+    let id = HeaderValue::from_str(id).map_err(|e| format!("event id: {e}"))?;
+    map.insert(MSG_ID_HEADER, id);
+    Ok(map)
 }
 
 /// One event of a batch: its headers, as they would be on a message of its own (ticket and
