@@ -190,13 +190,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     })?;
     crate::send::print_line(&format!(
         "stopped: {} event(s) acknowledged, {} handed back, {} dead letter(s), {} duplicate(s) \
-         acknowledged again, {} skipped message(s) stored again, {} batch(es) recorded",
+         acknowledged again, {} skipped message(s) stored again, {} batch(es) recorded, {} \
+         message(s) terminated as not deskhook's",
         report.acknowledged,
         report.handed_back,
         report.dead_lettered,
         report.duplicates,
         report.stored_again,
-        report.batches_recorded
+        report.batches_recorded,
+        report.terminated
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -211,7 +213,8 @@ It prints:
   relaying from stream DESKHOOK (16 partitions) to 2 endpoint(s)
   partitions: 0,3,5,6,9,12,13,15
   stopped: 18342 event(s) acknowledged, 3 handed back, 0 dead letter(s), 0 duplicate(s)
-  acknowledged again, 0 skipped message(s) stored again, 0 batch(es) recorded
+  acknowledged again, 0 skipped message(s) stored again, 0 batch(es) recorded, 0
+  message(s) terminated as not deskhook's
 
 Dead letters also go to the stream <stream>_DEAD (subject <prefix>-dead.<endpoint>).
 --max-pending bounds the events delivered twice when a relay dies; the rules are in the

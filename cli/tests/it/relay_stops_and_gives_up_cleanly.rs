@@ -87,10 +87,12 @@ fn stop(relay: &mut Running) -> (usize, usize, usize) {
         .filter_map(|n| n.parse().ok())
         .collect();
     // The fifth: skipped messages stored again (nats-server 2.9 makes some at a takeover);
-    // the sixth: batches recorded (none: these events were not published in batches).
-    assert_eq!(numbers.len(), 6, "{summary}");
+    // the sixth: batches recorded (none: these events were not published in batches); the
+    // seventh: messages terminated as not deskhook's.
+    assert_eq!(numbers.len(), 7, "{summary}");
     assert_eq!(numbers[3], 0, "no duplicates: {summary}");
     assert_eq!(numbers[5], 0, "no batches: {summary}");
+    assert_eq!(numbers[6], 0, "nothing terminated: {summary}");
     (numbers[0], numbers[1], numbers[2])
 }
 

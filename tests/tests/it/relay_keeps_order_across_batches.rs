@@ -14,6 +14,9 @@
 //! publishes a ticket's next event only once its last is stored) is delivered in order,
 //! without waiting on itself.
 //!
+//! A batch that cannot be read, and a message without deskhook's headers, are terminated
+//! and counted in the relay's report; the event after them is delivered.
+//!
 //! `nats-server` runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1.
 
 use std::sync::Arc;
@@ -264,4 +267,53 @@ fn two_events_of_a_ticket_in_one_batch_go_in_order() {
         .collect();
     assert_eq!(of_t, ["1", "2"], "{arrived:?}");
     assert_eq!(report.acknowledged, 3, "{report:?}");
+}
+
+#[test]
+fn messages_that_are_not_deskhooks_are_terminated_and_counted() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    let receiver = Receiver::ok();
+    // A batch whose payload is cut short, a message without deskhook's headers, then an
+    // event: only the event is delivered, and the relay counts the other two.
+    let mut batched = batch::encode(&[&event("T", 1), &event("T", 2)]).to_vec();
+    batched.truncate(batched.len() - 3);
+    publish(&server, &[]);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(async {
+            let client = async_nats::connect(server.url()).await.expect("a client");
+            let context = jetstream::new(client);
+            let mut headers = HeaderMap::new();
+            headers.insert(BATCH_HEADER, "2");
+            for (subject, headers, payload) in [
+                ("deskhook.batch.events.0", headers, Bytes::from(batched)),
+                (
+                    "deskhook.zenlix.comment.0",
+                    HeaderMap::new(),
+                    Bytes::from("{}"),
+                ),
+            ] {
+                context
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                    .expect("published")
+                    .await
+                    .expect("stored");
+            }
+        });
+    publish(&server, &[&[event("U", 1)]]);
+    let relay = RunningRelay::start(Relay::builder(
+        server.url(),
+        DeliverySink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .dead_letter_path(&dead),
+    ));
+    let arrived: Vec<(String, String)> = receiver.wait_for(1).iter().map(named).collect();
+    let report = relay.stop();
+    assert_eq!(arrived, [("U".to_owned(), "1".to_owned())]);
+    assert_eq!(report.terminated, 2, "{report:?}");
+    assert_eq!(report.acknowledged, 1, "{report:?}");
 }

@@ -30,6 +30,8 @@ pub(super) struct Counts {
     pub(super) stored_again: AtomicU64,
     /// Batches whose finished events were recorded (see `records`).
     pub(super) recorded: AtomicU64,
+    /// Messages terminated as not deskhook's.
+    pub(super) terminated: AtomicU64,
 }
 
 /// The book of one relay; see the [module docs](self).
@@ -404,9 +406,7 @@ impl Book {
             .flat_map(|p| p.carriers.iter())
             .chain(held.iter().map(|h| &h.carrier));
         for carrier in carriers {
-            if carrier.left.swap(0, Ordering::AcqRel) > 0 {
-                self.fall(carrier.partition);
-            }
+            self.leave(carrier);
         }
         for kib in gone.iter().map(|p| p.kib).chain(held.iter().map(|h| h.kib)) {
             self.give_back(kib);
@@ -418,13 +418,18 @@ impl Book {
         count
     }
 
+    /// `carrier` will not be acknowledged (its tenure ended): no longer outstanding, once.
+    fn leave(&self, carrier: &Carrier) {
+        if carrier.left.swap(0, Ordering::AcqRel) > 0 {
+            self.fall(carrier.partition);
+        }
+    }
+
     /// An event of `carrier` that waited is not delivered (its tenure ended): its room is
     /// given back, and the message is left for the partition's next owner.
     pub(super) fn let_go(&self, carrier: &Carrier, kib: u32) {
         self.give_back(kib);
-        if carrier.left.swap(0, Ordering::AcqRel) > 0 {
-            self.fall(carrier.partition);
-        }
+        self.leave(carrier);
         self.counts.handed_back.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -233,6 +233,9 @@ pub struct RelayReport {
     /// Records written of batches that held their tickets back longer than
     /// [`Relay::batch_wait`] (see [Batches](self#batches)).
     pub batches_recorded: u64,
+    /// Messages terminated as not deskhook's (no event id or action, or a batch this relay
+    /// cannot read), each logged at `error`: their events are not delivered.
+    pub terminated: u64,
     /// The stream's partitions.
     pub partitions: u32,
     /// The last revision of the endpoints bucket applied, when the relay follows one.
@@ -618,6 +621,7 @@ impl Relay {
             duplicates: book.counts.duplicates.load(Ordering::Relaxed),
             stored_again: book.counts.stored_again.load(Ordering::Relaxed),
             batches_recorded: book.counts.recorded.load(Ordering::Relaxed),
+            terminated: book.counts.terminated.load(Ordering::Relaxed),
             partitions,
             endpoints_revision: follower.map(|_| revision.load(Ordering::Relaxed)),
         })

@@ -455,9 +455,10 @@ impl Shared {
             Err(why) => {
                 log::error!(
                     target: deskhook::LOG_TARGET,
-                    "relay: message on '{}' {why}; terminated",
+                    "relay: message on '{}' {why}; terminated (counted in the relay's report)",
                     message.subject
                 );
+                self.book.counts.terminated.fetch_add(1, Ordering::Relaxed);
                 settle(&message, AckKind::Term).await;
                 return true;
             }
