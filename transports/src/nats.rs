@@ -214,11 +214,12 @@ fn subject_for(settings: &StreamSettings, headers: &[(&str, &str)]) -> Result<St
         .map_err(|e| e.to_string())
 }
 
-fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
+/// The value of header `name` (case-insensitive) among `headers`.
+fn header<'a, N: AsRef<str>, V: AsRef<str>>(headers: &'a [(N, V)], name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| *v)
+        .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_ref())
 }
 
 /// The ticket code as it goes into `x-deskhook-ticket`: `%`, space and control characters

@@ -114,10 +114,7 @@ impl Framed {
 
     /// The value of header `name` (case-insensitive), as it was on the wire.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::header(&self.headers, name)
     }
 }
 
