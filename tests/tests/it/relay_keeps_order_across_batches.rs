@@ -27,10 +27,10 @@ use futures_util::StreamExt as _;
 
 use bytes::Bytes;
 use deskhook::sink::EventId;
-use deskhook_tests::nats::{NatsServer, RunningRelay};
+use deskhook_tests::nats::{NatsServer, RunningRelay, context};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, endpoint};
 use deskhook_transports::delivery::DeliverySink;
-use deskhook_transports::nats::async_nats::{self, HeaderMap, jetstream};
+use deskhook_transports::nats::async_nats::HeaderMap;
 use deskhook_transports::nats::batch::{self, BATCH_HEADER, Framed};
 use deskhook_transports::nats::{MSG_ID_HEADER, StreamSettings};
 use deskhook_transports::relay::{Relay, RelayReport};
@@ -54,42 +54,61 @@ fn event(ticket: &str, n: usize) -> Framed {
 /// Makes the stream (one partition) and stores each of `messages`: a batch, or an event
 /// alone.
 fn publish(server: &NatsServer, messages: &[&[Framed]]) {
+    on_runtime(async {
+        let context = context(&server.url()).await;
+        StreamSettings::new()
+            .partitions(1)
+            .ensure(&context)
+            .await
+            .expect("the stream");
+        for events in messages {
+            let mut headers = HeaderMap::new();
+            let (subject, payload) = match events {
+                [alone] => {
+                    for (name, value) in alone.headers() {
+                        headers.insert(name.as_str(), value.as_str());
+                    }
+                    headers.insert(MSG_ID_HEADER, alone.header("webhook-id").expect("an id"));
+                    ("deskhook.zenlix.comment.0", alone.body.clone())
+                }
+                _ => {
+                    headers.insert(BATCH_HEADER, events.len().to_string().as_str());
+                    let events: Vec<&Framed> = events.iter().collect();
+                    ("deskhook.batch.events.0", batch::encode(&events))
+                }
+            };
+            context
+                .publish_with_headers(subject, headers, payload)
+                .await
+                .expect("published")
+                .await
+                .expect("stored");
+        }
+    });
+}
+
+/// A relay delivering to `receiver` (endpoint `crm`, retried on `retry`).
+fn relay_to(
+    server: &NatsServer,
+    receiver: &Receiver,
+    dead: &std::path::Path,
+    retry: &str,
+) -> Relay {
+    Relay::builder(
+        server.url(),
+        DeliverySink::builder()
+            .endpoint(endpoint("crm", receiver, retry))
+            .dead_letter_path(dead),
+    )
+}
+
+/// Runs `work` to its end on a runtime of its own.
+fn on_runtime<F: std::future::Future>(work: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime")
-        .block_on(async {
-            let client = async_nats::connect(server.url()).await.expect("a client");
-            let context = jetstream::new(client);
-            StreamSettings::new()
-                .partitions(1)
-                .ensure(&context)
-                .await
-                .expect("the stream");
-            for events in messages {
-                let mut headers = HeaderMap::new();
-                let (subject, payload) = match events {
-                    [alone] => {
-                        for (name, value) in alone.headers() {
-                            headers.insert(name.as_str(), value.as_str());
-                        }
-                        headers.insert(MSG_ID_HEADER, alone.header("webhook-id").expect("an id"));
-                        ("deskhook.zenlix.comment.0", alone.body.clone())
-                    }
-                    _ => {
-                        headers.insert(BATCH_HEADER, events.len().to_string().as_str());
-                        let events: Vec<&Framed> = events.iter().collect();
-                        ("deskhook.batch.events.0", batch::encode(&events))
-                    }
-                };
-                context
-                    .publish_with_headers(subject, headers, payload)
-                    .await
-                    .expect("published")
-                    .await
-                    .expect("stored");
-            }
-        });
+        .block_on(work)
 }
 
 /// What arrived: (ticket, number) of each request.
@@ -120,9 +139,9 @@ impl Run {
             .count()
     }
 
-    /// Ticket `ticket`'s arrivals, in order.
-    fn of(&self, ticket: &str) -> Vec<&str> {
-        self.all
+    /// Ticket `ticket`'s arrivals in `arrived`, in order.
+    fn of<'a>(arrived: &'a Arrived, ticket: &str) -> Vec<&'a str> {
+        arrived
             .iter()
             .filter(|(t, _)| t == ticket)
             .map(|(_, n)| n.as_str())
@@ -152,16 +171,11 @@ fn run(batch_wait: Duration, enough: &dyn Fn(&Arrived) -> bool) -> Run {
         &[&[event("T", 1), event("U", 1)], &[event("T", 2)]],
     );
     let relay = || {
+        // After two attempts U1 waits an hour for its third.
         RunningRelay::start(
-            Relay::builder(
-                server.url(),
-                DeliverySink::builder()
-                    // After two attempts U1 waits an hour for its third.
-                    .endpoint(endpoint("crm", &receiver, "0s,20ms,1h"))
-                    .dead_letter_path(&dead),
-            )
-            .batch_wait(batch_wait)
-            .grace(Duration::from_millis(100)),
+            relay_to(&server, &receiver, &dead, "0s,20ms,1h")
+                .batch_wait(batch_wait)
+                .grace(Duration::from_millis(100)),
         )
     };
     let wait_for = |what: &dyn Fn(&Arrived) -> bool| {
@@ -185,18 +199,14 @@ fn run(batch_wait: Duration, enough: &dyn Fn(&Arrived) -> bool) -> Run {
     let second = relay();
     let all = wait_for(&|a| Run::count(a, "T", "2") >= 1 && Run::count(a, "U", "1") >= 3);
     let second_report = second.stop();
-    let records_left = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(async {
-            let client = async_nats::connect(server.url()).await.expect("a client");
-            let bucket = jetstream::new(client)
-                .get_key_value("deskhook-relay-batches")
-                .await
-                .expect("the relays' records bucket");
-            bucket.keys().await.expect("its keys").count().await
-        });
+    let records_left = on_runtime(async {
+        let bucket = context(&server.url())
+            .await
+            .get_key_value("deskhook-relay-batches")
+            .await
+            .expect("the relays' records bucket");
+        bucket.keys().await.expect("its keys").count().await
+    });
     Run {
         first: arrived_first,
         all,
@@ -223,7 +233,7 @@ fn a_tickets_next_event_waits_for_its_batch_to_be_acknowledged() {
         run.reports[0]
     );
     assert_eq!(
-        run.of("T"),
+        Run::of(&run.all, "T"),
         ["1", "1", "2"],
         "T1 again with its batch, then T2"
     );
@@ -237,7 +247,7 @@ fn a_batch_that_waits_records_what_it_delivered_and_lets_its_tickets_go_on() {
     assert_eq!(Run::count(&run.first, "T", "1"), 1, "{:?}", run.first);
     assert!(run.reports[0].batches_recorded >= 1, "{:?}", run.reports[0]);
     // The next owner reads the record: T1 is not delivered again (it would come after T2).
-    assert_eq!(run.of("T"), ["1", "2"], "{:?}", run.all);
+    assert_eq!(Run::of(&run.all, "T"), ["1", "2"], "{:?}", run.all);
     assert_eq!(
         run.reports[1].duplicates, 1,
         "T1 skipped on the record: {:?}",
@@ -252,20 +262,10 @@ fn two_events_of_a_ticket_in_one_batch_go_in_order() {
     let (_dir, dead) = dead_letter_file();
     let receiver = Receiver::ok();
     publish(&server, &[&[event("T", 1), event("U", 1), event("T", 2)]]);
-    let relay = RunningRelay::start(Relay::builder(
-        server.url(),
-        DeliverySink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .dead_letter_path(&dead),
-    ));
+    let relay = RunningRelay::start(relay_to(&server, &receiver, &dead, "0s"));
     let arrived: Vec<(String, String)> = receiver.wait_for(3).iter().map(named).collect();
     let report = relay.stop();
-    let of_t: Vec<&str> = arrived
-        .iter()
-        .filter(|(t, _)| t == "T")
-        .map(|(_, n)| n.as_str())
-        .collect();
-    assert_eq!(of_t, ["1", "2"], "{arrived:?}");
+    assert_eq!(Run::of(&arrived, "T"), ["1", "2"], "{arrived:?}");
     assert_eq!(report.acknowledged, 3, "{report:?}");
 }
 
@@ -279,38 +279,28 @@ fn messages_that_are_not_deskhooks_are_terminated_and_counted() {
     let mut batched = batch::encode(&[&event("T", 1), &event("T", 2)]).to_vec();
     batched.truncate(batched.len() - 3);
     publish(&server, &[]);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(async {
-            let client = async_nats::connect(server.url()).await.expect("a client");
-            let context = jetstream::new(client);
-            let mut headers = HeaderMap::new();
-            headers.insert(BATCH_HEADER, "2");
-            for (subject, headers, payload) in [
-                ("deskhook.batch.events.0", headers, Bytes::from(batched)),
-                (
-                    "deskhook.zenlix.comment.0",
-                    HeaderMap::new(),
-                    Bytes::from("{}"),
-                ),
-            ] {
-                context
-                    .publish_with_headers(subject, headers, payload)
-                    .await
-                    .expect("published")
-                    .await
-                    .expect("stored");
-            }
-        });
+    on_runtime(async {
+        let context = context(&server.url()).await;
+        let mut headers = HeaderMap::new();
+        headers.insert(BATCH_HEADER, "2");
+        for (subject, headers, payload) in [
+            ("deskhook.batch.events.0", headers, Bytes::from(batched)),
+            (
+                "deskhook.zenlix.comment.0",
+                HeaderMap::new(),
+                Bytes::from("{}"),
+            ),
+        ] {
+            context
+                .publish_with_headers(subject, headers, payload)
+                .await
+                .expect("published")
+                .await
+                .expect("stored");
+        }
+    });
     publish(&server, &[&[event("U", 1)]]);
-    let relay = RunningRelay::start(Relay::builder(
-        server.url(),
-        DeliverySink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .dead_letter_path(&dead),
-    ));
+    let relay = RunningRelay::start(relay_to(&server, &receiver, &dead, "0s"));
     let arrived: Vec<(String, String)> = receiver.wait_for(1).iter().map(named).collect();
     let report = relay.stop();
     assert_eq!(arrived, [("U".to_owned(), "1".to_owned())]);
