@@ -43,7 +43,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// The name relays that share the work have in common (the prefix of their consumers and
-    /// of their leases and batch records buckets).
+    /// of their leases and parked events buckets).
     #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
     durable: String,
     /// The JetStream stream.
@@ -70,11 +70,11 @@ pub(crate) struct Args {
     /// made.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     lease: Duration,
-    /// How long a batch message may hold back the next events of its tickets while one of
-    /// its events is retried; then the relay records which of its events were delivered
-    /// (in the KV bucket DURABLE-batches) and those tickets go on.
+    /// How long a message may stay outstanding while its events wait for a failing endpoint;
+    /// then the relay parks them (in the KV bucket DURABLE-parked) and acknowledges the
+    /// message, so that the partition goes on without them.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
-    batch_wait: Duration,
+    park_after: Duration,
     /// Messages each partition may have outstanding (taken and not yet acknowledged), 1 to
     /// 100000.
     #[arg(long, value_name = "N", default_value_t = 512,
@@ -142,7 +142,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .grace(args.grace)
         .max_handoffs(args.max_handoffs)
         .lease(args.lease)
-        .batch_wait(args.batch_wait)
+        .park_after(args.park_after)
         .max_pending(args.max_pending)
         .on_partitions(|owned| {
             let owned: Vec<String> = owned.iter().map(u32::to_string).collect();
@@ -190,14 +190,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     })?;
     crate::send::print_line(&format!(
         "stopped: {} event(s) acknowledged, {} handed back, {} dead letter(s), {} duplicate(s) \
-         acknowledged again, {} skipped message(s) stored again, {} batch(es) recorded, {} \
+         acknowledged again, {} skipped message(s) stored again, {} message(s) parked, {} \
          message(s) terminated as not deskhook's",
         report.acknowledged,
         report.handed_back,
         report.dead_lettered,
         report.duplicates,
         report.stored_again,
-        report.batches_recorded,
+        report.parked,
         report.terminated
     ));
     Ok(ExitCode::SUCCESS)

@@ -159,13 +159,13 @@ fn durable(settings: &StreamSettings) -> String {
     settings.prefix().to_owned()
 }
 
-/// Deletes the stream, the relays' dead-letter stream and their leases and batch records
+/// Deletes the stream, the relays' dead-letter stream and their leases and parked events
 /// buckets, if they exist.
 async fn delete_streams(context: &jetstream::Context, settings: &StreamSettings) {
     let name = settings.stream_name();
     let leases = format!("KV_{}-leases", durable(settings));
-    let records = format!("KV_{}-batches", durable(settings));
-    for stream in [name.to_owned(), format!("{name}_DEAD"), leases, records] {
+    let parked = format!("KV_{}-parked", durable(settings));
+    for stream in [name.to_owned(), format!("{name}_DEAD"), leases, parked] {
         // Missing is the usual case at the start; anything else only leaves a stream behind.
         let _ = tokio::time::timeout(REQUEST_TIMEOUT, context.delete_stream(&stream)).await;
     }

@@ -103,7 +103,8 @@ impl Framed {
         &self.headers
     }
 
-    fn framed_len(&self) -> usize {
+    /// Its length in a batch payload.
+    pub(crate) fn framed_len(&self) -> usize {
         let head: usize = self
             .headers
             .iter()
@@ -152,6 +153,18 @@ fn len32(n: usize) -> u32 {
 /// What is wrong with the payload: not a batch, cut short, a head that is not
 /// `name: value` lines, or a count other than `expected`.
 pub fn decode(payload: &Bytes, expected: usize) -> Result<Vec<Framed>, String> {
+    let events = decode_all(payload, expected)?;
+    if events.len() != expected {
+        return Err(format!(
+            "the payload holds {} event(s), its {BATCH_HEADER} header says {expected}",
+            events.len()
+        ));
+    }
+    Ok(events)
+}
+
+/// Every event of `payload`, however many (`expected` sizes the list).
+pub(crate) fn decode_all(payload: &Bytes, expected: usize) -> Result<Vec<Framed>, String> {
     if !payload.starts_with(MAGIC) {
         return Err("the payload does not start as a batch of this deskhook version".to_owned());
     }
@@ -176,12 +189,6 @@ pub fn decode(payload: &Bytes, expected: usize) -> Result<Vec<Framed>, String> {
             headers,
             body: payload.slice(body),
         });
-    }
-    if events.len() != expected {
-        return Err(format!(
-            "the payload holds {} event(s), its {BATCH_HEADER} header says {expected}",
-            events.len()
-        ));
     }
     Ok(events)
 }

@@ -1,7 +1,8 @@
 //! What a relay has in delivery: the messages taken from the stream whose endpoints have not
-//! all finished, their acknowledgement once they have, the memory they may take, and the
-//! events acknowledged lately (a lost acknowledgement brings a message back, and delivering
-//! it again would put an old event after newer ones of its ticket).
+//! all finished, their acknowledgement once they have (or once they are parked: see
+//! `parked`), the memory they may take, and the events acknowledged lately (a lost
+//! acknowledgement brings a message back, and delivering it again would put an old event
+//! after newer ones of its ticket).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -13,8 +14,10 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::gate::Gates;
-use super::records::Records;
-use crate::delivery::{AttemptOutcome, AttemptRecord, DeliverySink, Observer};
+use crate::delivery::{AttemptOutcome, AttemptRecord, BreakerState, Observer};
+
+mod settle;
+pub(super) use settle::{park_stuck, settle_messages};
 
 /// How many acknowledged events a relay remembers.
 const RECENT: usize = 65_536;
@@ -28,8 +31,8 @@ pub(super) struct Counts {
     pub(super) duplicates: AtomicU64,
     /// Messages a consumer skipped, stored again (see `Shared::look`).
     pub(super) stored_again: AtomicU64,
-    /// Batches whose finished events were recorded (see `records`).
-    pub(super) recorded: AtomicU64,
+    /// Messages parked (see `parked`).
+    pub(super) parked: AtomicU64,
     /// Messages terminated as not deskhook's.
     pub(super) terminated: AtomicU64,
 }
@@ -44,7 +47,7 @@ pub(super) struct Book {
     /// Events the engine may hold for the relay (room in its queue): a batch message
     /// carries many.
     slots: Semaphore,
-    acks: mpsc::UnboundedSender<Done>,
+    acks: mpsc::UnboundedSender<Work>,
     /// Messages in delivery, by partition.
     outstanding: Vec<AtomicUsize>,
     /// Told each time a partition's count falls.
@@ -53,12 +56,18 @@ pub(super) struct Book {
     pub(super) gates: Gates,
     /// The last message acknowledged, by partition (see [`Book::confirm`]).
     last: Mutex<HashMap<u32, Arc<Carrier>>>,
+    /// The endpoints whose last attempt failed or whose breaker is not closed (told by the
+    /// [`Tracker`]): what they hold up may be parked.
+    failing: Mutex<HashSet<Box<str>>>,
     pub(super) counts: Counts,
 }
 
-/// A message taken from the stream: acknowledged once each event it carries has finished.
+/// A message taken from the stream, acknowledged once each event it carries has finished or
+/// once it is parked; or an entry of the parked bucket, removed once its events have
+/// finished.
 pub(super) struct Carrier {
-    message: Message,
+    /// The message; `None` for a parked entry read back.
+    message: Option<Message>,
     partition: u32,
     /// Those without their final outcome; 0 once abandoned.
     left: AtomicUsize,
@@ -69,41 +78,58 @@ pub(super) struct Carrier {
     taken: Instant,
     /// Its events finished so far.
     done: Mutex<Vec<Arc<str>>>,
-    /// Whether the records bucket has a record of it (see `records`).
-    recorded: AtomicBool,
+    /// Its events waiting in a gate for their tickets' earlier messages.
+    held: AtomicUsize,
+    /// No longer outstanding (acknowledged, parked or left): set once.
+    settled: AtomicBool,
+    /// The keys of the parked bucket that hold its unfinished events, once parked.
+    parked: Mutex<Vec<String>>,
+    /// Set when the tenure that took it ends.
+    withdrawn: Arc<AtomicBool>,
 }
 
 impl Carrier {
+    fn new(
+        message: Option<Message>,
+        partition: u32,
+        sequence: u64,
+        events: usize,
+        withdrawn: &Arc<AtomicBool>,
+    ) -> Arc<Carrier> {
+        Arc::new(Carrier {
+            message,
+            partition,
+            left: AtomicUsize::new(events),
+            opened: Mutex::default(),
+            sequence,
+            taken: Instant::now(),
+            done: Mutex::default(),
+            held: AtomicUsize::new(0),
+            settled: AtomicBool::new(false),
+            parked: Mutex::default(),
+            withdrawn: withdrawn.clone(),
+        })
+    }
+
     pub(super) fn partition(&self) -> u32 {
         self.partition
     }
 
-    pub(super) fn sequence(&self) -> u64 {
-        self.sequence
+    /// One more of its events waits in a gate (`true`), or one left it (`false`).
+    pub(super) fn hold(&self, held: bool) {
+        if held {
+            self.held.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
-    /// When the relay took it.
-    pub(super) fn taken(&self) -> Instant {
-        self.taken
+    fn parked_keys(&self) -> Vec<String> {
+        lock(&self.parked).clone()
     }
 
-    /// Whether its event `id` has finished.
-    pub(super) fn finished(&self, id: &str) -> bool {
-        lock(&self.done).iter().any(|d| &**d == id)
-    }
-
-    /// Its events finished so far.
-    pub(super) fn done(&self) -> Vec<Arc<str>> {
-        lock(&self.done).clone()
-    }
-
-    /// A record of it is in the bucket.
-    pub(super) fn set_recorded(&self) {
-        self.recorded.store(true, Ordering::Release);
-    }
-
-    pub(super) fn recorded(&self) -> bool {
-        self.recorded.load(Ordering::Acquire)
+    fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
     }
 
     /// An event of `ticket` it carries went to the engine.
@@ -121,6 +147,10 @@ impl Carrier {
 struct Pending {
     /// The endpoints with no final outcome yet.
     remaining: Vec<Box<str>>,
+    /// Whether it holds a place in the relay's room for events (a parked one does not).
+    slot: bool,
+    /// Whether an attempt of it failed and another is scheduled.
+    retrying: bool,
     /// The messages that carried it: one, or more when the server handed it out again.
     carriers: Vec<Arc<Carrier>>,
     partition: u32,
@@ -130,9 +160,15 @@ struct Pending {
     kib: u32,
 }
 
-/// A message whose events have all finished: it is acknowledged.
-pub(super) struct Done {
-    carrier: Arc<Carrier>,
+/// What the acknowledging task does, in order.
+pub(super) enum Work {
+    /// The carrier's events have all finished: the message is acknowledged (or its parked
+    /// entries removed).
+    Done(Arc<Carrier>),
+    /// The carriers, held up by failing endpoints, are parked.
+    Park(Vec<Arc<Carrier>>),
+    /// Told once the work sent before it is done (the relay stops).
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// What the relay already knows of an event it is handed.
@@ -175,7 +211,7 @@ impl Book {
         partitions: u32,
         budget_bytes: usize,
         events: usize,
-    ) -> (Arc<Book>, mpsc::UnboundedReceiver<Done>) {
+    ) -> (Arc<Book>, mpsc::UnboundedReceiver<Work>) {
         let budget_kib = u32::try_from(budget_bytes / 1024)
             .unwrap_or(u32::MAX)
             .clamp(1, u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
@@ -191,26 +227,42 @@ impl Book {
             fell: Notify::new(),
             gates: Gates::default(),
             last: Mutex::default(),
+            failing: Mutex::default(),
             counts: Counts::default(),
         };
         (Arc::new(book), done)
     }
 
-    /// Message `message` of `partition`, carrying `events` events: outstanding until it is
-    /// acknowledged or abandoned.
-    pub(super) fn carry(&self, message: Message, partition: u32, events: usize) -> Arc<Carrier> {
+    /// Message `message` of `partition`, carrying `events` events, taken by a tenure that
+    /// ends when `withdrawn` is set: outstanding until it is acknowledged, parked or
+    /// abandoned.
+    pub(super) fn carry(
+        &self,
+        message: Message,
+        partition: u32,
+        events: usize,
+        withdrawn: &Arc<AtomicBool>,
+    ) -> Arc<Carrier> {
         self.outstanding[partition as usize].fetch_add(1, Ordering::AcqRel);
         let sequence = message.info().map_or(0, |i| i.stream_sequence);
-        Arc::new(Carrier {
-            message,
-            partition,
-            left: AtomicUsize::new(events),
-            opened: Mutex::default(),
-            sequence,
-            taken: Instant::now(),
-            done: Mutex::default(),
-            recorded: AtomicBool::new(false),
-        })
+        Carrier::new(Some(message), partition, sequence, events, withdrawn)
+    }
+
+    /// The parked entry `key` of `partition`, holding `events` events of the message at
+    /// `sequence`: not outstanding (its message was acknowledged), removed once they have
+    /// finished.
+    pub(super) fn carry_parked(
+        &self,
+        key: String,
+        partition: u32,
+        sequence: u64,
+        events: usize,
+        withdrawn: &Arc<AtomicBool>,
+    ) -> Arc<Carrier> {
+        let carrier = Carrier::new(None, partition, sequence, events, withdrawn);
+        carrier.settled.store(true, Ordering::Release);
+        lock(&carrier.parked).push(key);
+        carrier
     }
 
     /// What the relay knows of event `id`; joins `carrier` to its delivery when it is under
@@ -236,12 +288,11 @@ impl Book {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             == Ok(1);
         if last
-            && let Err(unsent) = self.acks.send(Done {
-                carrier: carrier.clone(),
-            })
+            && let Err(mpsc::error::SendError(Work::Done(unsent))) =
+                self.acks.send(Work::Done(carrier.clone()))
         {
             // The relay is past its stop: the message goes back to the stream.
-            self.fall(unsent.0.carrier.partition);
+            self.settle(&unsent);
         }
     }
 
@@ -280,6 +331,8 @@ impl Book {
             id,
             Pending {
                 remaining: endpoints,
+                slot: true,
+                retrying: false,
                 carriers: vec![carrier.clone()],
                 partition,
                 tenure,
@@ -287,6 +340,19 @@ impl Book {
                 kib,
             },
         );
+    }
+
+    /// Events `ids`, parked, no longer hold a place in the room for events: the relay may
+    /// take more from the stream while they wait for their endpoints.
+    pub(super) fn unslot(&self, ids: &[Arc<str>]) {
+        let mut waiting = lock(&self.waiting);
+        for id in ids {
+            if let Some(pending) = waiting.get_mut(id)
+                && std::mem::take(&mut pending.slot)
+            {
+                self.slots.add_permits(1);
+            }
+        }
     }
 
     /// Whether event `id` still waits for `endpoint`.
@@ -316,7 +382,10 @@ impl Book {
             (id, pending)
         };
         let (id, done) = done;
-        self.give_back(done.kib);
+        self.budget.add_permits(done.kib as usize);
+        if done.slot {
+            self.slots.add_permits(1);
+        }
         self.counts.acknowledged.fetch_add(1, Ordering::Relaxed);
         for carrier in &done.carriers {
             self.pass(carrier, &id);
@@ -342,7 +411,7 @@ impl Book {
         format!(
             "{events} event(s) in delivery (messages by partition: {}; the oldest for {} ms), {} waiting \
              for their ticket's earlier messages, {} KiB of budget free, {} acknowledged, {} \
-             taken twice, {} stored again, {} batch(es) recorded",
+             taken twice, {} stored again, {} message(s) parked",
             if partitions.is_empty() {
                 "none".to_owned()
             } else {
@@ -354,8 +423,17 @@ impl Book {
             self.counts.acknowledged.load(Ordering::Relaxed),
             self.counts.duplicates.load(Ordering::Relaxed),
             self.counts.stored_again.load(Ordering::Relaxed),
-            self.counts.recorded.load(Ordering::Relaxed),
+            self.counts.parked.load(Ordering::Relaxed),
         )
+    }
+
+    /// Waits up to `wait` until the acknowledgements and removals of parked entries asked
+    /// for so far are done.
+    pub(super) async fn flush(&self, wait: Duration) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.acks.send(Work::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(wait, flushed).await;
+        }
     }
 
     /// Messages in delivery for `partition`.
@@ -385,6 +463,13 @@ impl Book {
     fn fall(&self, partition: u32) {
         self.outstanding[partition as usize].fetch_sub(1, Ordering::AcqRel);
         self.fell.notify_waiters();
+    }
+
+    /// `carrier` is no longer outstanding (acknowledged, parked or left), once.
+    fn settle(&self, carrier: &Carrier) {
+        if !carrier.settled.swap(true, Ordering::AcqRel) {
+            self.fall(carrier.partition);
+        }
     }
 
     /// Forgets what one tenure (partition, lease revision) has in delivery, or all when
@@ -418,10 +503,11 @@ impl Book {
         count
     }
 
-    /// `carrier` will not be acknowledged (its tenure ended): no longer outstanding, once.
+    /// `carrier` will not be acknowledged, nor its parked entries removed (its tenure
+    /// ended): no longer outstanding, once.
     fn leave(&self, carrier: &Carrier) {
         if carrier.left.swap(0, Ordering::AcqRel) > 0 {
-            self.fall(carrier.partition);
+            self.settle(carrier);
         }
     }
 
@@ -438,8 +524,8 @@ impl Book {
     /// for the answer, and the server answers a consumer's acknowledgements in order.
     pub(super) async fn confirm(&self, partition: u32, wait: Duration) {
         let last = lock(&self.last).remove(&partition);
-        if let Some(carrier) = last {
-            match tokio::time::timeout(wait, carrier.message.double_ack()).await {
+        if let Some(message) = last.as_ref().and_then(|c| c.message.as_ref()) {
+            match tokio::time::timeout(wait, message.double_ack()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}")
@@ -459,49 +545,23 @@ impl Book {
         for pending in lock(&self.waiting).values() {
             if now.duration_since(pending.since) >= age {
                 for carrier in &pending.carriers {
-                    if !carriers.iter().any(|c| Arc::ptr_eq(c, carrier)) {
+                    if !carrier.is_settled() && !carriers.iter().any(|c| Arc::ptr_eq(c, carrier)) {
                         carriers.push(carrier.clone());
                     }
                 }
             }
         }
-        carriers.into_iter().map(|c| c.message.clone()).collect()
+        carriers
+            .into_iter()
+            .filter_map(|c| c.message.clone())
+            .collect()
     }
-}
 
-/// Acknowledges each message of `done` as it comes, hands `http` the events that waited
-/// for it and removes its record, until the book is dropped.
-pub(super) async fn acknowledge(
-    book: Arc<Book>,
-    mut done: mpsc::UnboundedReceiver<Done>,
-    http: DeliverySink,
-    records: Arc<Records>,
-) {
-    while let Some(Done { carrier }) = done.recv().await {
-        if let Err(e) = carrier.message.ack().await {
-            log::warn!(
-                target: deskhook::LOG_TARGET,
-                "relay: acknowledging a message on '{}' failed ({e}); the server will hand \
-                 it out again and the relay will acknowledge it then",
-                carrier.message.subject
-            );
+    /// An attempt of event `id` failed and another is scheduled.
+    fn retrying(&self, id: &str) {
+        if let Some(pending) = lock(&self.waiting).get_mut(id) {
+            pending.retrying = true;
         }
-        for next in book.gates.acknowledged(&carrier) {
-            super::partition::deliver(&http, &book, next);
-        }
-        if carrier.recorded()
-            && let Err(e) = records.remove(carrier.partition, carrier.sequence).await
-        {
-            log::warn!(
-                target: deskhook::LOG_TARGET,
-                "relay: partition {}: cannot remove the record of message {}: {e}",
-                carrier.partition,
-                carrier.sequence
-            );
-        }
-        let partition = carrier.partition;
-        lock(&book.last).insert(partition, carrier);
-        book.fall(partition);
     }
 }
 
@@ -548,43 +608,6 @@ pub(super) async fn keep_alive(book: Arc<Book>, every: Duration) {
     }
 }
 
-/// Every half of `wait`, records the finished events of each batch that has held tickets
-/// back for longer than `wait`, and lets those tickets go on (see `records`).
-pub(super) async fn unstick(
-    book: Arc<Book>,
-    http: DeliverySink,
-    records: Arc<Records>,
-    wait: Duration,
-) {
-    let mut tick = tokio::time::interval((wait / 2).max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        for (carrier, tickets) in book.gates.stuck(wait) {
-            let finished = carrier.done();
-            match records
-                .write(carrier.partition, carrier.sequence, &finished)
-                .await
-            {
-                Ok(()) => {
-                    carrier.set_recorded();
-                    book.counts.recorded.fetch_add(1, Ordering::Relaxed);
-                    for next in book.gates.recorded(&carrier, &finished, &tickets) {
-                        super::partition::deliver(&http, &book, next);
-                    }
-                }
-                Err(e) => log::warn!(
-                    target: deskhook::LOG_TARGET,
-                    "relay: partition {}: cannot record what message {} delivered ({e}); \
-                     its tickets wait for it",
-                    carrier.partition,
-                    carrier.sequence
-                ),
-            }
-        }
-    }
-}
-
 /// Sees final outcomes for the relay, then passes every record on to the configured
 /// observer.
 pub(super) struct Tracker {
@@ -594,9 +617,21 @@ pub(super) struct Tracker {
 
 impl Observer for Tracker {
     fn on_attempt(&self, record: &AttemptRecord<'_>) {
-        if record.outcome != AttemptOutcome::Retrying {
-            self.book
-                .finished(&record.event_id.to_string(), record.endpoint);
+        let failing =
+            record.outcome == AttemptOutcome::Retrying || record.breaker != BreakerState::Closed;
+        if failing || record.outcome == AttemptOutcome::Delivered {
+            let mut endpoints = lock(&self.book.failing);
+            if failing && !endpoints.contains(record.endpoint) {
+                endpoints.insert(record.endpoint.into());
+            } else if !failing && !endpoints.is_empty() {
+                endpoints.remove(record.endpoint);
+            }
+        }
+        let id = record.event_id.to_string();
+        if record.outcome == AttemptOutcome::Retrying {
+            self.book.retrying(&id);
+        } else {
+            self.book.finished(&id, record.endpoint);
         }
         if let Some(inner) = &self.inner {
             inner.on_attempt(record);

@@ -6,8 +6,9 @@
 //! the batch again, the earlier event after the later one. So an event is handed to the
 //! engine only when no earlier event of its ticket sits in a message not yet acknowledged
 //! (or when they sit in its own message: the engine keeps their order, and only a publisher
-//! other than deskhook's puts two events of a ticket in one batch), or until the batch's
-//! finished events are recorded (see `records`).
+//! other than deskhook's puts two events of a ticket in one batch). A parked message counts
+//! as acknowledged (see `parked`): the partition's next owner delivers its events before
+//! anything it pulls.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -51,7 +52,7 @@ impl Gate {
         next.carrier.opened(ticket.clone());
     }
 
-    /// The ticket's open events are done with (acknowledged, or recorded as finished): the
+    /// The ticket's open events are done with (their message acknowledged or parked): the
     /// next waiting event may go, with those after it in the same message (the engine
     /// keeps their order; they could not wait for a message that waits for them). Empty
     /// when nothing waits (the gate can go).
@@ -68,6 +69,7 @@ impl Gate {
             let Some(first) = self.held.pop_front() else {
                 break;
             };
+            first.carrier.hold(false);
             self.open(ticket, &first);
             next.push(first);
         }
@@ -98,6 +100,7 @@ impl Gates {
             gate.open(&ticket, &handoff);
             Some(handoff)
         } else {
+            handoff.carrier.hold(true);
             gate.held.push_back(handoff);
             None
         }
@@ -111,66 +114,13 @@ impl Gates {
             let Some(gate) = tickets.get_mut(&ticket) else {
                 continue;
             };
-            // A ticket let go on a record has moved on to another message.
+            // A ticket whose message was parked has moved on to another one.
             if !Arc::ptr_eq(&gate.carrier, carrier) || gate.open.is_empty() {
                 continue;
             }
             let next = gate.pass(&ticket);
             if next.is_empty() {
                 tickets.remove(&ticket);
-            }
-            released.extend(next);
-        }
-        released
-    }
-
-    /// The messages older than `age`, not acknowledged, on which tickets with events
-    /// waiting depend, each with the tickets whose open events in it have all finished.
-    pub(super) fn stuck(&self, age: std::time::Duration) -> Vec<(Arc<Carrier>, Vec<Arc<str>>)> {
-        let mut stuck: Vec<(Arc<Carrier>, Vec<Arc<str>>)> = Vec::new();
-        for (ticket, gate) in lock(&self.tickets).iter() {
-            if gate.held.is_empty()
-                || gate.open.is_empty()
-                || gate.carrier.sequence() == 0
-                || gate.carrier.taken().elapsed() < age
-                || !gate.open.iter().all(|id| gate.carrier.finished(id))
-            {
-                continue;
-            }
-            match stuck
-                .iter_mut()
-                .find(|(c, _)| Arc::ptr_eq(c, &gate.carrier))
-            {
-                Some((_, tickets)) => tickets.push(ticket.clone()),
-                None => stuck.push((gate.carrier.clone(), vec![ticket.clone()])),
-            }
-        }
-        stuck
-    }
-
-    /// The finished events of `carrier` are recorded (`recorded`): `tickets` whose open
-    /// events are among them go on. Returns the events that may go now.
-    pub(super) fn recorded(
-        &self,
-        carrier: &Arc<Carrier>,
-        recorded: &[Arc<str>],
-        tickets: &[Arc<str>],
-    ) -> Vec<Handoff> {
-        let mut released = Vec::new();
-        let mut gates = lock(&self.tickets);
-        for ticket in tickets {
-            let Some(gate) = gates.get_mut(ticket) else {
-                continue;
-            };
-            if !Arc::ptr_eq(&gate.carrier, carrier)
-                || gate.open.is_empty()
-                || !gate.open.iter().all(|id| recorded.contains(id))
-            {
-                continue;
-            }
-            let next = gate.pass(ticket);
-            if next.is_empty() {
-                gates.remove(ticket);
             }
             released.extend(next);
         }

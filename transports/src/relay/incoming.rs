@@ -9,8 +9,8 @@ use deskhook::EventType;
 use deskhook::sink::EventId;
 
 use crate::delivery::{TENANT_HEADER, TICKET_HEADER};
-use crate::nats::batch::{self, BATCH_HEADER};
-use crate::nats::decode_ticket;
+use crate::nats::batch::{self, BATCH_HEADER, Framed};
+use crate::nats::{MSG_ID_HEADER, decode_ticket};
 
 /// One event of a message.
 pub(super) struct Incoming {
@@ -70,10 +70,43 @@ pub(super) fn events(message: &jetstream::Message) -> Result<Vec<Incoming>, Stri
         .into_iter()
         .enumerate()
         .map(|(n, event)| {
-            Incoming::read(|name| event.header(name), event.body.clone())
+            read_framed(&event)
                 .ok_or_else(|| format!("holds a batch whose event {} {NOT_AN_EVENT}", n + 1))
         })
         .collect()
+}
+
+/// The event `framed` holds (a batch's, or a parked one's); `None` when it is not a
+/// deskhook event.
+pub(super) fn read_framed(framed: &Framed) -> Option<Incoming> {
+    Incoming::read(|name| framed.header(name), framed.body.clone())
+}
+
+/// The events `message` carries as they were framed (headers and body), in order, to park
+/// them. A message of one event keeps its headers but `Nats-Msg-Id`.
+///
+/// # Errors
+///
+/// Why they cannot be read again (they were read once: a header a batch cannot hold).
+pub(super) fn framed(message: &jetstream::Message) -> Result<Vec<Framed>, String> {
+    let Some(headers) = message.headers.as_ref() else {
+        return Err("the message has no headers".to_owned());
+    };
+    if let Some(count) = headers.get(BATCH_HEADER) {
+        let count = count.as_str().parse().unwrap_or(1);
+        return batch::decode(&message.payload, count);
+    }
+    let mut pairs = Vec::new();
+    for (name, values) in headers.iter() {
+        let name: &str = name.as_ref();
+        if name.eq_ignore_ascii_case(MSG_ID_HEADER) {
+            continue;
+        }
+        for value in values {
+            pairs.push((name.to_owned(), value.as_str().to_owned()));
+        }
+    }
+    Ok(vec![Framed::new(pairs, message.payload.clone())?])
 }
 
 /// The tickets of a message of the stream, as the relay's logs name them: `ticket 'T'`, or

@@ -33,7 +33,9 @@
 //! (delivered or dead-lettered); while an endpoint takes its time, the relay tells the
 //! server the message is in progress (every third of `ack_wait`). A failed attempt is
 //! retried by the relay on the endpoint's schedule, not handed back: a failing endpoint
-//! holds up only its own ticket's later events.
+//! holds up only its own ticket's later events, and what it holds up is parked (see
+//! [Failing endpoints](self#failing-endpoints)) so that it does not fill the partition's
+//! window.
 //!
 //! The guarantee: each ticket's events reach each endpoint in the order they were
 //! published, across relays starting, stopping, dying and taking over, and across a NATS
@@ -85,22 +87,46 @@
 //! later one.
 //!
 //! While an event of a batch is retried, the tickets whose events shared the batch would
-//! wait with it. After [`Relay::batch_wait`] (1 s by default) the relay records which
-//! events of the batch have finished, in the KV bucket `<durable>-batches` under the
-//! partition and the message's stream sequence, and those tickets go on. The partition's
-//! next owner reads the records when it takes the partition, and when the batch comes back
-//! to it delivers only the events its record does not name (the others count as taken
-//! twice). A record goes when its batch is acknowledged. What this leaves:
+//! wait with it, until the batch is parked (below).
 //!
-//! - A failing endpoint holds back the tickets of its batches for `batch_wait`, and a
-//!   record is written for each batch it holds (one KV write, not one per event).
-//! - A relay cut off from the servers may record a batch after its lease ended and the next
-//!   owner read the records: an event may then arrive again, after later ones of its ticket
-//!   (the case of attempts in flight above).
-//! - A batch stored again because a consumer skipped it (nats-server 2.9, above) has a new
-//!   stream sequence, and its record is not found: its delivered events arrive again, late.
+//! # Failing endpoints
 //!
-//! //! Dead letters go where the configuration says (the dead-letter file) and are also
+//! A partition has at most [`Relay::max_pending`] messages outstanding, and an endpoint
+//! that fails for hours or days would fill that window with its retries and stop the whole
+//! partition: every tenant's events behind them. So the relay parks them. A message
+//! outstanding for longer than [`Relay::park_after`] (1 s by default), none of whose
+//! events waits for its ticket's earlier ones, and whose events in delivery wait for an
+//! endpoint that is failing (its last attempt failed, or its breaker is open, or it is
+//! paused or disabled), is parked: its unfinished events, each with the endpoints still to
+//! take it, are written to the JetStream KV bucket `<durable>-parked` under
+//! `<partition>.<stream sequence>.<part>`, then the message is acknowledged. The events stay
+//! in the engine and are retried on their schedule as before, and no longer count against
+//! the partition's window nor the relay's room for events (they still count against its
+//! memory budget, `max_queued_bytes`, and each endpoint's `queue_capacity`, whose overflow
+//! is dead-lettered as in-process delivery does). An entry goes when its events have
+//! finished; [`RelayReport::parked`] and the status line count the messages parked.
+//!
+//! A partition's next owner reads the partition's entries when it takes it, and delivers
+//! their events, in stream order and to the endpoints the entries name, before anything it
+//! pulls: each ticket keeps its order (a ticket's events pulled later go behind its parked
+//! ones in the engine's per-ticket queue). A relay that hands a partition back (another
+//! relay joined) waits only for what is not parked, then withdraws its parked events for
+//! the next owner, so a failing endpoint no longer holds a rebalance for its retry
+//! schedule. What this leaves:
+//!
+//! - An attempt in flight when its partition is handed back or lost finishes: its event may
+//!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
+//!   lost lease, above).
+//! - A relay cut off from the servers may park a message after its lease ended and the next
+//!   owner read the entries: the message is not acknowledged (its consumer is gone), so the
+//!   next owner delivers it from the stream, and the entry is delivered again, late, by the
+//!   owner after that.
+//! - An event too large for a KV value (the server's `max_payload` less 4 KiB) cannot be
+//!   parked: its message stays outstanding, and the relay logs it at each look.
+//! - Parked events are in the relay's memory: endpoints failing for long enough fill the
+//!   memory budget, and then the relay waits for room as it does for healthy endpoints.
+//!
+//! Dead letters go where the configuration says (the dead-letter file) and are also
 //! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.
 //!
 //! `X-Deskhook-Sequence` is numbered by each relay process; the order itself is kept by the
@@ -138,8 +164,8 @@ mod gate;
 mod incoming;
 mod leases;
 mod owner;
+mod parked;
 mod partition;
-mod records;
 
 use crate::error::Error;
 use crate::nats::{StreamSettings, partitions_of};
@@ -161,7 +187,7 @@ pub struct Relay {
     grace: Duration,
     timeout: Duration,
     lease: Duration,
-    batch_wait: Duration,
+    park_after: Duration,
     max_pending: usize,
     ready: Option<ReadyCallback>,
     /// The KV bucket of endpoints to follow, and the key that opens their secrets.
@@ -205,7 +231,7 @@ impl std::fmt::Debug for Relay {
             .field("max_handoffs", &self.max_handoffs)
             .field("grace", &self.grace)
             .field("lease", &self.lease)
-            .field("batch_wait", &self.batch_wait)
+            .field("park_after", &self.park_after)
             .field("max_pending", &self.max_pending)
             .finish_non_exhaustive()
     }
@@ -218,8 +244,10 @@ pub struct RelayReport {
     /// Events acknowledged: every subscribed endpoint delivered or dead-lettered them (each
     /// event of a batch counts).
     pub acknowledged: u64,
-    /// Events left unacknowledged when the relay stopped or lost a partition, for the
-    /// partition's next owner (with those that waited for their ticket's earlier ones).
+    /// Events left unacknowledged when the relay stopped, gave a partition back or lost
+    /// it, for the partition's next owner: those in delivery, those that waited for their
+    /// ticket's earlier ones, and those parked (withdrawn from the engine, left in the
+    /// parked bucket).
     pub handed_back: u64,
     /// Dead letters written (per endpoint).
     pub dead_lettered: u64,
@@ -230,9 +258,10 @@ pub struct RelayReport {
     /// [Order and duplicates](self#order-and-duplicates)), found at the stream's head and
     /// stored again for delivery.
     pub stored_again: u64,
-    /// Records written of batches that held their tickets back longer than
-    /// [`Relay::batch_wait`] (see [Batches](self#batches)).
-    pub batches_recorded: u64,
+    /// Messages parked: held up longer than [`Relay::park_after`] by failing endpoints,
+    /// their unfinished events written to the parked bucket and the message acknowledged
+    /// (see [Failing endpoints](self#failing-endpoints)).
+    pub parked: u64,
     /// Messages terminated as not deskhook's (no event id or action, or a batch this relay
     /// cannot read), each logged at `error`: their events are not delivered.
     pub terminated: u64,
@@ -258,7 +287,7 @@ impl Relay {
             status_every: None,
             timeout: Duration::from_secs(5),
             lease: Duration::from_secs(10),
-            batch_wait: Duration::from_secs(1),
+            park_after: Duration::from_secs(1),
             max_pending: 512,
             ready: None,
             bucket: None,
@@ -317,13 +346,13 @@ impl Relay {
         self
     }
 
-    /// How long a batch message may hold its tickets' next events back while one of its
-    /// events is retried (see [Batches](self#batches)): after that, the relay records in
-    /// the KV bucket `<durable>-batches` which of its events have finished, and those
-    /// tickets go on. Defaults to 1 s.
+    /// How long a message may stay outstanding while its events wait for a failing endpoint
+    /// before it is parked (see [Failing endpoints](self#failing-endpoints)): its unfinished
+    /// events are written to the KV bucket `<durable>-parked` and the message acknowledged, so
+    /// that the partition goes on. Defaults to 1 s; at least 10 ms.
     #[must_use]
-    pub fn batch_wait(mut self, wait: Duration) -> Self {
-        self.batch_wait = wait.max(Duration::from_millis(10));
+    pub fn park_after(mut self, after: Duration) -> Self {
+        self.park_after = after.max(Duration::from_millis(10));
         self
     }
 
@@ -360,7 +389,7 @@ impl Relay {
 
     /// The name relays that share the work have in common: the prefix of their consumers'
     /// names (`<durable>-<partition>-<lease>`), of their leases bucket (`<durable>-leases`)
-    /// and of their batch records bucket (`<durable>-batches`). Defaults to
+    /// and of their parked events bucket (`<durable>-parked`). Defaults to
     /// `deskhook-relay`.
     #[must_use]
     pub fn durable(mut self, name: impl Into<String>) -> Self {
@@ -440,9 +469,9 @@ impl Relay {
         let leases =
             patiently(|| leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()))
                 .await?;
-        let bucket = format!("{}-batches", self.durable);
-        let records =
-            Arc::new(patiently(|| records::Records::open(&context, &bucket, replicas)).await?);
+        let bucket = format!("{}-parked", self.durable);
+        let parked =
+            Arc::new(patiently(|| parked::Parked::open(&context, &bucket, replicas)).await?);
 
         let mut sink = self.sink;
         // Every partition's outstanding messages may wait at one endpoint: its queue has room
@@ -537,17 +566,16 @@ impl Relay {
         let status = self
             .status_every
             .map(|every| tokio::spawn(book::log_status(book.clone(), http.clone(), every)));
-        let acker = tokio::spawn(book::acknowledge(
+        let acker = tokio::spawn(book::settle_messages(
             book.clone(),
             done,
             http.clone(),
-            records.clone(),
+            parked.clone(),
         ));
-        let unstick = tokio::spawn(book::unstick(
+        let parker = tokio::spawn(book::park_stuck(
             book.clone(),
             http.clone(),
-            records.clone(),
-            self.batch_wait,
+            self.park_after,
         ));
         let progress = tokio::spawn(book::keep_alive(
             book.clone(),
@@ -564,7 +592,7 @@ impl Relay {
             max_pending: self.max_pending,
             max_handoffs: self.max_handoffs,
             memory_consumers: replicas <= 1,
-            records,
+            parked,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let owner =
@@ -588,11 +616,14 @@ impl Relay {
         // Nothing more is taken: what is in delivery has `grace` to finish.
         let _ = tokio::time::timeout(self.grace, book.until(|b| b.total_outstanding() > 0)).await;
         progress.abort();
-        unstick.abort();
+        parker.abort();
         let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
         if shut.is_err() {
             log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
         }
+        // What finished is acknowledged (or its parked entries removed) before the rest is
+        // left for the partitions' next owners.
+        book.flush(self.timeout).await;
         book.abandon(None);
         // The acknowledgements confirmed, then the partitions given back for the other
         // relays, all at once and each within a bound (a slow cluster leaves the rest to
@@ -620,7 +651,7 @@ impl Relay {
             dead_lettered: book.counts.dead_lettered.load(Ordering::Relaxed),
             duplicates: book.counts.duplicates.load(Ordering::Relaxed),
             stored_again: book.counts.stored_again.load(Ordering::Relaxed),
-            batches_recorded: book.counts.recorded.load(Ordering::Relaxed),
+            parked: book.counts.parked.load(Ordering::Relaxed),
             terminated: book.counts.terminated.load(Ordering::Relaxed),
             partitions,
             endpoints_revision: follower.map(|_| revision.load(Ordering::Relaxed)),

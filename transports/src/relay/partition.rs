@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::book::{Book, Carrier, Seen};
 use super::gate::Handoff;
 use super::incoming::{self, Incoming};
-use super::records::{Finished, Records};
+use super::parked::{Entry, Parked};
 use crate::delivery::{DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, raw_body};
 use crate::nats::{MSG_ID_HEADER, StreamSettings};
 
@@ -22,7 +22,8 @@ use crate::nats::{MSG_ID_HEADER, StreamSettings};
 pub(super) enum Order {
     /// Pull and deliver.
     Keep,
-    /// Take nothing more; once what is in delivery is acknowledged, give the partition back.
+    /// Take nothing more; once what is in delivery is acknowledged or parked, give the
+    /// partition back (what is parked is withdrawn, for the next owner).
     HandBack,
     /// Take nothing more and end at once: the relay stops, and what is in delivery has the
     /// relay's grace to finish.
@@ -82,8 +83,8 @@ pub(super) struct Shared {
     pub(super) max_handoffs: i64,
     /// Whether consumers keep their state in memory (a stream of one replica).
     pub(super) memory_consumers: bool,
-    /// What batches delivered while they waited (see `records`).
-    pub(super) records: Arc<Records>,
+    /// Where events held up by failing endpoints are parked (see `parked`).
+    pub(super) parked: Arc<Parked>,
 }
 
 /// How long to wait before trying again after a failure of the servers.
@@ -100,8 +101,9 @@ impl Shared {
     }
 
     /// Owns `partition` under lease `revision` until told otherwise: makes its consumer
-    /// (in place of any other of the partition), pulls continuously, hands each message to
-    /// the engine. At [`Order::HandBack`] it waits until what it took is acknowledged, then
+    /// (in place of any other of the partition), delivers the events parked in it, then
+    /// pulls continuously and hands each message to the engine. At [`Order::HandBack`] it
+    /// waits until what it took is acknowledged or parked, withdraws what is parked, then
     /// deletes its consumer.
     pub(super) async fn own(
         &self,
@@ -115,6 +117,7 @@ impl Shared {
             withdrawn: Arc::default(),
         };
         let name = self.consumer_name(partition, revision);
+        let mut unparked = false;
         loop {
             if *order.borrow() != Order::Keep {
                 break;
@@ -131,21 +134,28 @@ impl Shared {
                     continue;
                 }
             };
-            // What the last owner recorded of the batches it left unacknowledged: read after
-            // its consumer is gone (ours replaced it), so that it can record no more.
-            let finished = match self.records.of_partition(partition).await {
-                Ok(finished) => finished,
-                Err(e) => {
-                    log::warn!(
-                        target: deskhook::LOG_TARGET,
-                        "relay: partition {partition}: cannot read the batch records ({e}); \
-                         trying again"
-                    );
-                    let _ = tokio::time::timeout(PAUSE, order.changed()).await;
-                    continue;
+            // What the last owners parked, read after their consumer is gone (ours replaced
+            // it, so that they can park no more), and delivered before anything pulled.
+            if !unparked {
+                match self.parked.of_partition(partition).await {
+                    Ok(entries) => {
+                        if !self.unpark(&tenure, entries, &mut order).await {
+                            break;
+                        }
+                        unparked = true;
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            target: deskhook::LOG_TARGET,
+                            "relay: partition {partition}: cannot read its parked events ({e}); \
+                             trying again"
+                        );
+                        let _ = tokio::time::timeout(PAUSE, order.changed()).await;
+                        continue;
+                    }
                 }
-            };
-            match self.pull(&tenure, &consumer, &finished, &mut order).await {
+            }
+            match self.pull(&tenure, &consumer, &mut order).await {
                 Pulled::Ordered => break,
                 Pulled::Again => {
                     if !self.delete_until_gone(partition, &name, &mut order).await {
@@ -158,6 +168,16 @@ impl Shared {
             let book = self.book.clone();
             tokio::select! {
                 () = book.until(|b| b.outstanding(partition) > 0) => {
+                    // What is left in delivery is parked: the next owner delivers it.
+                    tenure.withdrawn.store(true, Ordering::Release);
+                    let parked = self.book.abandon(Some((partition, revision)));
+                    if parked > 0 {
+                        log::info!(
+                            target: deskhook::LOG_TARGET,
+                            "relay: partition {partition}: {parked} parked event(s) withdrawn \
+                             for its next owner"
+                        );
+                    }
                     // The acknowledgements are on their way: the server has them before the
                     // consumer goes, or the next owner would deliver them again.
                     self.book.confirm(partition, self.ack_wait).await;
@@ -266,7 +286,6 @@ impl Shared {
         &self,
         tenure: &Tenure,
         consumer: &consumer::Consumer<consumer::pull::Config>,
-        finished: &Finished,
         order: &mut watch::Receiver<Order>,
     ) -> Pulled {
         let partition = tenure.partition;
@@ -329,7 +348,7 @@ impl Shared {
                 return Pulled::Again;
             }
             next_delivery = next_delivery.max(delivery + 1);
-            if !self.take(tenure, message, finished, order).await {
+            if !self.take(tenure, message, order).await {
                 return Pulled::Ordered;
             }
         }
@@ -447,7 +466,6 @@ impl Shared {
         &self,
         tenure: &Tenure,
         message: jetstream::Message,
-        finished: &Finished,
         order: &mut watch::Receiver<Order>,
     ) -> bool {
         let events = match incoming::events(&message) {
@@ -487,10 +505,79 @@ impl Shared {
             settle(&message, AckKind::Term).await;
             return true;
         }
-        let mut routed: Vec<(Incoming, crate::delivery::Lanes, u32)> =
-            Vec::with_capacity(events.len());
-        for event in events {
+        let routed = events.into_iter().map(|event| {
             let lanes = self.route(&event);
+            (event, lanes)
+        });
+        let Some(routed) = self.reserve(routed, order).await else {
+            return false;
+        };
+        let carrier = self
+            .book
+            .carry(message, tenure.partition, routed.len(), &tenure.withdrawn);
+        for (event, lanes, kib) in routed {
+            self.hand(tenure, &carrier, event, lanes, kib, true);
+        }
+        true
+    }
+
+    /// Delivers the events of `entries`, parked by the partition's last owners, in order:
+    /// each to the endpoints its entry names that still take it. `false` when told to stop
+    /// while waiting for room (the entries stay).
+    async fn unpark(
+        &self,
+        tenure: &Tenure,
+        entries: Vec<Entry>,
+        order: &mut watch::Receiver<Order>,
+    ) -> bool {
+        let (mut count, found) = (0, entries.len());
+        for entry in entries {
+            let routed = entry.events.into_iter().map(|(event, remaining)| {
+                let mut lanes = self.route(&event);
+                lanes.retain(|lane| remaining.iter().any(|name| **name == *lane.name));
+                (event, lanes)
+            });
+            let Some(routed) = self.reserve(routed, order).await else {
+                return false;
+            };
+            count += routed.len();
+            let ids: Vec<Arc<str>> = routed
+                .iter()
+                .map(|(event, _, _)| event.id.clone())
+                .collect();
+            let carrier = self.book.carry_parked(
+                entry.key,
+                tenure.partition,
+                entry.sequence,
+                routed.len(),
+                &tenure.withdrawn,
+            );
+            for (event, lanes, kib) in routed {
+                self.hand(tenure, &carrier, event, lanes, kib, false);
+            }
+            // Parked: they hold no place in the room for what is pulled.
+            self.book.unslot(&ids);
+        }
+        if found > 0 {
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {}: {count} event(s) parked by its last owner ({found} \
+                 parked message part(s)), delivered before what it pulls",
+                tenure.partition
+            );
+        }
+        true
+    }
+
+    /// Reserves the room each of `routed` needs in the engine, waiting for it; `None` (with
+    /// the room given back) when told to stop first.
+    async fn reserve(
+        &self,
+        routed: impl Iterator<Item = (Incoming, crate::delivery::Lanes)>,
+        order: &mut watch::Receiver<Order>,
+    ) -> Option<Vec<(Incoming, crate::delivery::Lanes, u32)>> {
+        let mut reserved: Vec<(Incoming, crate::delivery::Lanes, u32)> = Vec::new();
+        for (event, lanes) in routed {
             let bytes = lanes.len() * (event.body.len() + JOB_OVERHEAD);
             let kib = if lanes.is_empty() {
                 0
@@ -499,27 +586,18 @@ impl Shared {
                     biased;
                     kib = self.book.reserve(bytes) => kib,
                     () = until(order, |o| *o != Order::Keep) => {
-                        for (_, lanes, kib) in routed {
+                        for (_, lanes, kib) in reserved {
                             if !lanes.is_empty() {
                                 self.book.give_back(kib);
                             }
                         }
-                        return false;
+                        return None;
                     }
                 }
             };
-            routed.push((event, lanes, kib));
+            reserved.push((event, lanes, kib));
         }
-        let carrier = self.book.carry(message, tenure.partition, routed.len());
-        let recorded = finished.get(&carrier.sequence());
-        if recorded.is_some() {
-            carrier.set_recorded();
-        }
-        for (event, lanes, kib) in routed {
-            let delivered = recorded.is_some_and(|ids| ids.contains(&*event.id));
-            self.hand(tenure, &carrier, event, lanes, kib, delivered);
-        }
-        true
+        Some(reserved)
     }
 
     /// The endpoints that take `event`.
@@ -531,8 +609,8 @@ impl Shared {
     }
 
     /// Hands one event of `carrier` to the engine for `lanes`, with `kib` of the budget
-    /// reserved for it (given back if it needs nothing); `delivered` when the batch's record
-    /// says it was delivered already.
+    /// reserved for it (given back if it needs nothing); through its ticket's gate when
+    /// `gated` (a parked event was let through it already).
     fn hand(
         &self,
         tenure: &Tenure,
@@ -540,16 +618,12 @@ impl Shared {
         event: Incoming,
         lanes: crate::delivery::Lanes,
         kib: u32,
-        delivered: bool,
+        gated: bool,
     ) {
         let count = |counter: &AtomicU64| {
             counter.fetch_add(1, Ordering::Relaxed);
         };
-        let seen = if delivered {
-            Some(Seen::Acknowledged)
-        } else {
-            self.book.seen(&event.id, carrier)
-        };
+        let seen = self.book.seen(&event.id, carrier);
         if seen.is_some() && !lanes.is_empty() {
             self.book.give_back(kib);
         }
@@ -575,7 +649,9 @@ impl Shared {
             tenure: (tenure.partition, tenure.revision),
             withdrawn: tenure.withdrawn.clone(),
         };
-        if let Some(handoff) = self.book.gates.admit(handoff) {
+        if !gated {
+            deliver(&self.http, &self.book, handoff);
+        } else if let Some(handoff) = self.book.gates.admit(handoff) {
             deliver(&self.http, &self.book, handoff);
         }
     }

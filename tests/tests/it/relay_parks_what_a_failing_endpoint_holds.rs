@@ -1,0 +1,237 @@
+//! An endpoint that keeps failing does not stop the partitions it shares with the others:
+//! the relay parks what it holds up (in the KV bucket `deskhook-relay-parked`) and
+//! acknowledges the messages, so the partition's window of outstanding messages stays open.
+//! The next owner of a partition delivers the parked events, each ticket in order, only to
+//! the endpoints still waiting for them; a relay that hands a partition back withdraws its
+//! parked events rather than wait for their retries.
+//!
+//! Two receivers: `live` answers 204, `failing` 503 until the test heals it, with its next
+//! retry an hour away. `nats-server` runs on a free 127.0.0.1 port; the receivers are on
+//! 127.0.0.1.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use deskhook::Dispatcher;
+use deskhook_tests::nats::{NatsServer, RunningRelay, context, stream_len};
+use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
+use deskhook_transports::delivery::DeliverySink;
+use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
+use deskhook_transports::relay::Relay;
+use futures_util::StreamExt as _;
+
+const TICKETS: [&str; 6] = ["T0", "T1", "T2", "T3", "T4", "T5"];
+const PER_TICKET: usize = 7;
+const EVENTS: usize = TICKETS.len() * PER_TICKET;
+
+/// The receivers, the NATS server and the dead-letter file of one test.
+struct Setup {
+    server: NatsServer,
+    live: Receiver,
+    failing: Receiver,
+    healed: Arc<AtomicBool>,
+    dead: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// Publishes the events to a stream of `partitions` partitions.
+    fn start(partitions: u32) -> Setup {
+        let server = NatsServer::start();
+        let (dir, dead) = dead_letter_file();
+        let healed = Arc::new(AtomicBool::new(false));
+        let failing = Receiver::start({
+            let healed = healed.clone();
+            move |_, _| {
+                Answer::status(if healed.load(Ordering::SeqCst) {
+                    204
+                } else {
+                    503
+                })
+            }
+        });
+        let (publisher, guard) = NatsSink::builder(server.url())
+            .stream(StreamSettings::new().partitions(partitions))
+            .require_server(true)
+            .dead_letter_path(&dead)
+            .build()
+            .expect("the publisher starts");
+        let dispatcher = Dispatcher::builder().sink("nats", publisher).build();
+        emit_in_turn(&dispatcher, &TICKETS, PER_TICKET);
+        guard.flush(Duration::from_secs(20)).expect("all published");
+        Setup {
+            server,
+            live: Receiver::ok(),
+            failing,
+            healed,
+            dead,
+            _dir: dir,
+        }
+    }
+
+    /// A relay delivering to both receivers, taking at most 4 messages of a partition at a
+    /// time and parking after 50 ms.
+    fn relay(&self) -> Relay {
+        Relay::builder(
+            self.server.url(),
+            DeliverySink::builder()
+                .endpoint(endpoint("live", &self.live, "0s"))
+                .endpoint(endpoint("failing", &self.failing, "0s,1h"))
+                .dead_letter_path(&self.dead),
+        )
+        .max_pending(4)
+        .park_after(Duration::from_millis(50))
+        .grace(Duration::from_millis(100))
+    }
+
+    /// Waits until `done` holds, checking every 10 ms, for 30 s at most.
+    fn wait_until(&self, what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "still waiting for {what}; live has {}, failing {}",
+                self.live.count(),
+                self.failing.count()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Messages left in the stream.
+    fn stream_len(&self) -> u64 {
+        on_runtime(stream_len(&self.server.url(), "DESKHOOK"))
+    }
+
+    /// Entries left in the parked bucket.
+    fn parked_left(&self) -> usize {
+        on_runtime(async {
+            let bucket = context(&self.server.url())
+                .await
+                .get_key_value("deskhook-relay-parked")
+                .await
+                .expect("the relays' parked bucket");
+            bucket.keys().await.expect("its keys").count().await
+        })
+    }
+}
+
+fn on_runtime<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(work)
+}
+
+/// (ticket, number) of each request, in arrival order.
+fn arrivals(requests: &[Received]) -> Vec<(String, usize)> {
+    requests
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            let code = body["ticket"]["code"].as_str().expect("a code").to_owned();
+            let n = body["ticket"]["subject"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("a number");
+            (code, n)
+        })
+        .collect()
+}
+
+/// Asserts that each ticket of `tickets` arrived exactly once per event, in order.
+fn once_in_order(arrived: &[(String, usize)], tickets: &[&str]) {
+    for ticket in tickets {
+        let numbers: Vec<usize> = arrived
+            .iter()
+            .filter(|(t, _)| t == ticket)
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(
+            numbers,
+            (0..PER_TICKET).collect::<Vec<_>>(),
+            "ticket {ticket}: {arrived:?}"
+        );
+    }
+    assert_eq!(arrived.len(), tickets.len() * PER_TICKET, "{arrived:?}");
+}
+
+#[test]
+fn a_failing_endpoint_does_not_stop_its_partition_and_the_next_relay_delivers_what_it_parked() {
+    let setup = Setup::start(1);
+    let first = RunningRelay::start(setup.relay());
+    // With 4 messages outstanding at most, all of them held by `failing`, `live` gets the
+    // rest only because they are parked; and every message leaves the stream.
+    setup.wait_until("live to have everything and the stream to empty", || {
+        setup.live.count() == EVENTS && setup.stream_len() == 0
+    });
+    let report = first.stop();
+    assert!(report.parked >= (EVENTS / 4) as u64, "{report:?}");
+    assert_eq!(
+        report.acknowledged, 0,
+        "none finished with `failing`: {report:?}"
+    );
+    assert_eq!(report.handed_back as usize, EVENTS, "{report:?}");
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    let failed = setup.failing.count();
+    assert!(failed > 0, "`failing` was attempted");
+
+    setup.healed.store(true, Ordering::SeqCst);
+    let second = RunningRelay::start(setup.relay());
+    setup.wait_until("failing to have everything", || {
+        setup.failing.count() == failed + EVENTS
+    });
+    // The entries go as their events finish.
+    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
+    let report = second.stop();
+    assert_eq!(report.acknowledged as usize, EVENTS, "{report:?}");
+    assert_eq!(report.duplicates, 0, "{report:?}");
+    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
+    // The parked entries named only `failing`: `live` got nothing twice.
+    once_in_order(&arrivals(&setup.live.requests()), &TICKETS);
+}
+
+#[test]
+fn a_relay_hands_a_partition_back_without_waiting_for_its_parked_events() {
+    let setup = Setup::start(2);
+    let first = RunningRelay::start(setup.relay());
+    setup.wait_until("live to have everything and the stream to empty", || {
+        setup.live.count() == EVENTS && setup.stream_len() == 0
+    });
+    // `failing` heals, but the first relay's next retries are an hour away. A second relay
+    // joins: the first hands it a partition, withdrawing its parked events at once.
+    setup.healed.store(true, Ordering::SeqCst);
+    let failed = setup.failing.count();
+    let owned = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let second = RunningRelay::start(setup.relay().on_partitions({
+        let owned = owned.clone();
+        move |now: &[u32]| *owned.lock().expect("owned") = now.to_vec()
+    }));
+    setup.wait_until("the second relay to own a partition", || {
+        owned.lock().expect("owned").len() == 1
+    });
+    let taken = owned.lock().expect("owned")[0];
+    let moved: Vec<&str> = TICKETS
+        .iter()
+        .copied()
+        .filter(|t| partition_of(t, 2) == taken)
+        .collect();
+    assert!(!moved.is_empty(), "some tickets are in partition {taken}");
+    setup.wait_until("the moved tickets' events at `failing`", || {
+        setup.failing.count() == failed + moved.len() * PER_TICKET
+    });
+    let reports = [first.stop(), second.stop()];
+    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &moved);
+    assert_eq!(
+        reports[1].acknowledged as usize,
+        moved.len() * PER_TICKET,
+        "{reports:?}"
+    );
+    assert_eq!(
+        setup.live.count(),
+        EVENTS,
+        "`live` got nothing twice: {reports:?}"
+    );
+}

@@ -1,0 +1,274 @@
+//! The book's acknowledging task: it acknowledges each message whose events have finished,
+//! removes the parked entries of those parked, and parks the messages failing endpoints hold
+//! up (see `parked`), one piece of work at a time, in the order asked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Book, Carrier, Work, lock};
+use crate::delivery::{DeliverySink, EndpointState};
+use crate::nats::batch::Framed;
+use crate::relay::incoming;
+use crate::relay::parked::{self, Parked};
+
+/// A message that may be parked (see [`Book::parkable`]).
+struct Parkable {
+    carrier: Arc<Carrier>,
+    /// One of its events waits for a retry.
+    retrying: bool,
+    /// The endpoints its events in delivery wait for.
+    endpoints: HashSet<Box<str>>,
+}
+
+/// The events of a message to park (with the endpoints still to take them) and their ids.
+type ToPark = (Vec<Framed>, Vec<Arc<str>>);
+
+/// Does the book's [`Work`] as it comes, until the book is dropped: acknowledges each
+/// message whose events have finished, hands `http` the events that waited for it, removes
+/// the parked entries of those parked, and parks what failing endpoints hold up.
+pub(in crate::relay) async fn settle_messages(
+    book: Arc<Book>,
+    mut work: mpsc::UnboundedReceiver<Work>,
+    http: DeliverySink,
+    parked: Arc<Parked>,
+) {
+    while let Some(next) = work.recv().await {
+        match next {
+            Work::Done(carrier) => done(&book, &http, &parked, carrier).await,
+            Work::Park(carriers) => park(&book, &http, &parked, carriers).await,
+            Work::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// `carrier`'s events have all finished.
+async fn done(book: &Book, http: &DeliverySink, parked: &Parked, carrier: Arc<Carrier>) {
+    let keys = carrier.parked_keys();
+    if !keys.is_empty() {
+        // Acknowledged when it was parked.
+        if let Err(e) = parked.remove(&keys).await {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {}: cannot remove the parked entries {keys:?}, whose events \
+                 have finished ({e}); the partition's next owner will deliver them again",
+                carrier.partition
+            );
+        }
+        return;
+    }
+    let Some(message) = &carrier.message else {
+        return;
+    };
+    if let Err(e) = message.ack().await {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "relay: acknowledging a message on '{}' failed ({e}); the server will hand \
+             it out again and the relay will acknowledge it then",
+            message.subject
+        );
+    }
+    acknowledged(book, http, carrier);
+}
+
+/// `carrier`'s message is acknowledged (its events finished, or parked): the events that
+/// waited for it go to `http`, and it is no longer outstanding.
+fn acknowledged(book: &Book, http: &DeliverySink, carrier: Arc<Carrier>) {
+    for next in book.gates.acknowledged(&carrier) {
+        crate::relay::partition::deliver(http, book, next);
+    }
+    book.settle(&carrier);
+    lock(&book.last).insert(carrier.partition, carrier);
+}
+
+/// Parks `carriers` (see `parked`): their unfinished events are written to the parked
+/// bucket, all at once, then each message is acknowledged. One that cannot be written stays
+/// outstanding, for the next look.
+async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<Arc<Carrier>>) {
+    let mut writes = Vec::new();
+    for carrier in carriers {
+        if carrier.is_settled()
+            || !carrier.parked_keys().is_empty()
+            || carrier.withdrawn.load(Ordering::Acquire)
+        {
+            continue;
+        }
+        match book.to_park(&carrier) {
+            Ok(Some((events, ids))) if !events.is_empty() => writes.push((carrier, events, ids)),
+            Ok(_) => {}
+            Err(e) => log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {}: message {} cannot be parked ({e}); it stays outstanding",
+                carrier.partition,
+                carrier.sequence
+            ),
+        }
+    }
+    let written = futures_util::future::join_all(
+        writes
+            .iter()
+            .map(|(c, events, _)| parked.write(c.partition, c.sequence, events)),
+    )
+    .await;
+    let (mut messages, mut events_parked) = (0, 0);
+    for ((carrier, events, ids), written) in writes.into_iter().zip(written) {
+        let keys = match written {
+            Ok(keys) => keys,
+            Err(e) => {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {}: cannot park message {} ({e}); it stays outstanding, \
+                     and the relay tries again",
+                    carrier.partition,
+                    carrier.sequence
+                );
+                continue;
+            }
+        };
+        *lock(&carrier.parked) = keys;
+        if carrier.withdrawn.load(Ordering::Acquire) {
+            // Its tenure ended meanwhile: the message stays for the next owner, which also
+            // finds the entries (and delivers those events once).
+            continue;
+        }
+        if let Some(message) = &carrier.message
+            && let Err(e) = message.ack().await
+        {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: acknowledging parked message {} failed ({e}); its events are parked \
+                 and taken once if it comes back",
+                carrier.sequence
+            );
+        }
+        book.counts.parked.fetch_add(1, Ordering::Relaxed);
+        log::debug!(
+            target: deskhook::LOG_TARGET,
+            "relay: partition {}: parked message {} ({} event(s))",
+            carrier.partition,
+            carrier.sequence,
+            events.len()
+        );
+        messages += 1;
+        events_parked += events.len();
+        book.unslot(&ids);
+        acknowledged(book, http, carrier);
+    }
+    if messages > 0 {
+        log::info!(
+            target: deskhook::LOG_TARGET,
+            "relay: parked {messages} message(s), {events_parked} event(s) waiting for failing \
+             endpoints: their partitions go on without them"
+        );
+    }
+}
+
+/// Every half of `after`, parks the messages taken longer than `after` ago whose events wait
+/// for a failing endpoint (see `parked`).
+pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, after: Duration) {
+    let mut tick = tokio::time::interval((after / 2).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut stuck: HashMap<Box<str>, bool> = HashMap::new();
+        let carriers: Vec<Arc<Carrier>> = book
+            .parkable(after)
+            .into_iter()
+            .filter(|p| {
+                p.retrying
+                    || p.endpoints.iter().any(|name| {
+                        *stuck
+                            .entry(name.clone())
+                            .or_insert_with(|| book.failing(&http, name))
+                    })
+            })
+            .map(|p| p.carrier)
+            .collect();
+        if !carriers.is_empty() && book.acks.send(Work::Park(carriers)).is_err() {
+            return;
+        }
+    }
+}
+
+impl Book {
+    /// The messages taken longer than `age` ago, not acknowledged nor parked, with no event
+    /// waiting in a gate, each with whether one of its events waits for a retry and the
+    /// endpoints its events in delivery wait for: those to park if an event is retried or
+    /// an endpoint among them is failing.
+    fn parkable(&self, age: Duration) -> Vec<Parkable> {
+        let mut found: Vec<Parkable> = Vec::new();
+        // Each carrier's place in `found`, by its address.
+        let mut places: HashMap<*const Carrier, usize> = HashMap::new();
+        let now = Instant::now();
+        for pending in lock(&self.waiting).values() {
+            for carrier in &pending.carriers {
+                if carrier.message.is_none()
+                    || carrier.is_settled()
+                    || carrier.held.load(Ordering::Acquire) > 0
+                    || now.duration_since(carrier.taken) < age
+                {
+                    continue;
+                }
+                let at = *places.entry(Arc::as_ptr(carrier)).or_insert_with(|| {
+                    found.push(Parkable {
+                        carrier: carrier.clone(),
+                        retrying: false,
+                        endpoints: HashSet::new(),
+                    });
+                    found.len() - 1
+                });
+                found[at].retrying |= pending.retrying;
+                found[at]
+                    .endpoints
+                    .extend(pending.remaining.iter().cloned());
+            }
+        }
+        found.sort_by_key(|p| (p.carrier.partition, p.carrier.sequence));
+        found
+    }
+
+    /// The events of `carrier` to park: those not finished, each with the endpoints still to
+    /// take it. `None` when one of them is not in the engine (it waits in a gate, or is on its
+    /// way), so that the message cannot be acknowledged yet.
+    fn to_park(&self, carrier: &Carrier) -> Result<Option<ToPark>, String> {
+        let Some(message) = &carrier.message else {
+            return Ok(None);
+        };
+        let framed = incoming::framed(message)?;
+        let done = lock(&carrier.done).clone();
+        let waiting = lock(&self.waiting);
+        let mut events = Vec::new();
+        let mut ids = Vec::new();
+        for event in &framed {
+            let Some(id) = event.header("webhook-id") else {
+                return Err("an event has no webhook-id".to_owned());
+            };
+            if done.iter().any(|d| &**d == id) {
+                continue;
+            }
+            let Some((id, pending)) = waiting.get_key_value(id) else {
+                return Ok(None);
+            };
+            events.push(parked::with_remaining(event, &pending.remaining)?);
+            ids.push(id.clone());
+        }
+        Ok(Some((events, ids)))
+    }
+
+    /// Whether endpoint `name` holds its events up: its last attempt failed, or it is not
+    /// active (breaker open, paused, disabled).
+    fn failing(&self, http: &DeliverySink, name: &str) -> bool {
+        lock(&self.failing).contains(name)
+            || http
+                .engine()
+                .registry()
+                .get(name)
+                .is_some_and(|lane| lock(&lane.state).public_state() != EndpointState::Active)
+    }
+}

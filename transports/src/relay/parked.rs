@@ -1,0 +1,302 @@
+//! Where a relay parks what a failing endpoint holds up: a JetStream KV bucket
+//! (`<durable>-parked`), so that the messages carrying it leave the partition's window.
+//!
+//! A message is acknowledged once every endpoint has finished with its events, and a
+//! partition has at most [`Relay::max_pending`](super::Relay::max_pending) messages
+//! outstanding. An endpoint that fails for hours would fill that window with its retries
+//! and stop the whole partition. So a message outstanding for longer than
+//! [`Relay::park_after`](super::Relay::park_after), whose events wait for an endpoint that is
+//! failing (its last attempt failed, its breaker is open, or it is paused or disabled), is
+//! parked: its unfinished events, each with the endpoints still to take it, are written
+//! under `<partition>.<stream sequence>.<part>`, then the message is acknowledged. The
+//! events stay in the engine and are retried as before; the entries go when they have
+//! finished. A partition's next owner reads the entries when it takes the partition and
+//! delivers them, in stream order, before anything it pulls: each ticket keeps its order.
+//!
+//! An entry's value is a batch payload ([`nats::batch`](crate::nats::batch)): each event's
+//! headers, with one [`REMAINING_HEADER`] per endpoint still to take it, and its body.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+
+use super::incoming::{self, Incoming};
+use crate::endpoint_store::open_bucket;
+use crate::error::Error;
+use crate::nats::batch::{self, Framed};
+use crate::nats::{decode_ticket, encode_ticket};
+
+/// The header of a parked event naming an endpoint still to take it (percent-encoded, one
+/// header per endpoint).
+pub(super) const REMAINING_HEADER: &str = "Deskhook-Remaining";
+
+/// Room left in an entry for its key and the KV's own headers.
+const ENTRY_MARGIN: usize = 4096;
+
+/// One entry read back: the events of one part of a parked message, each with the
+/// endpoints still to take it.
+pub(super) struct Entry {
+    pub(super) key: String,
+    /// The parked message's place in the stream.
+    pub(super) sequence: u64,
+    pub(super) events: Vec<(Incoming, Vec<String>)>,
+}
+
+/// The parked bucket.
+pub(super) struct Parked {
+    kv: kv::Store,
+    /// The largest value an entry may have (the server's `max_payload`, less a margin).
+    max_value: usize,
+}
+
+impl Parked {
+    /// Opens `bucket`, making it (with `replicas` copies, entries kept until removed) if it
+    /// is missing.
+    pub(super) async fn open(
+        context: &jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+    ) -> Result<Parked, Error> {
+        let kv = open_bucket(
+            context,
+            bucket,
+            "deskhook relays: events parked while a failing endpoint holds them up",
+            1,
+            Duration::ZERO,
+            replicas,
+        )
+        .await
+        .map_err(|(what, e)| {
+            Error::Config(format!(
+                "the relays' parked events bucket '{bucket}': cannot {what}: {e}"
+            ))
+        })?;
+        let max_payload = context
+            .client()
+            .try_server_info()
+            .map_or(1024 * 1024, |info| info.max_payload);
+        Ok(Parked {
+            kv,
+            max_value: max_payload.saturating_sub(ENTRY_MARGIN).max(ENTRY_MARGIN),
+        })
+    }
+
+    /// Writes `events` (each with [`REMAINING_HEADER`]s) as the entries of the message at
+    /// `sequence` of `partition`: one, or more when they do not fit in one value. Returns
+    /// their keys.
+    ///
+    /// # Errors
+    ///
+    /// Why an entry could not be written (those written before it are removed).
+    pub(super) async fn write(
+        &self,
+        partition: u32,
+        sequence: u64,
+        events: &[Framed],
+    ) -> Result<Vec<String>, String> {
+        let mut keys = Vec::new();
+        for (n, part) in parts(events, self.max_value).into_iter().enumerate() {
+            let key = format!("{partition}.{sequence}.{n}");
+            if let Err(e) = self.kv.put(&key, batch::encode(&part)).await {
+                let _ = self.remove(&keys).await;
+                return Err(e.to_string());
+            }
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    /// Removes the entries `keys` (their events have finished).
+    pub(super) async fn remove(&self, keys: &[String]) -> Result<(), String> {
+        for key in keys {
+            self.kv.purge(key).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The entries of `partition`, in stream order.
+    ///
+    /// # Errors
+    ///
+    /// Why the bucket could not be read. An entry this relay cannot read is logged and left
+    /// in place (for a relay that can), not returned.
+    pub(super) async fn of_partition(&self, partition: u32) -> Result<Vec<Entry>, String> {
+        let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
+        let mut found = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| e.to_string())?;
+            if let Some(place) = place(partition, &key) {
+                found.push((place, key));
+            }
+        }
+        found.sort_unstable();
+        let mut entries = Vec::with_capacity(found.len());
+        for ((sequence, _), key) in found {
+            let Some(value) = self.kv.get(&key).await.map_err(|e| e.to_string())? else {
+                continue;
+            };
+            match read(&value) {
+                Ok(events) => entries.push(Entry {
+                    key,
+                    sequence,
+                    events,
+                }),
+                Err(e) => log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {partition}: parked entry '{key}' cannot be read ({e}); \
+                     left in the bucket for a relay that can read it"
+                ),
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// `event`, to park, with the endpoints still to take it.
+///
+/// # Errors
+///
+/// A header that cannot go into a batch (from a publisher other than deskhook's).
+pub(super) fn with_remaining(event: &Framed, remaining: &[Box<str>]) -> Result<Framed, String> {
+    let mut headers: Vec<(String, String)> = event
+        .headers()
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case(REMAINING_HEADER))
+        .cloned()
+        .collect();
+    headers.extend(
+        remaining
+            .iter()
+            .map(|name| (REMAINING_HEADER.to_owned(), encode_ticket(name))),
+    );
+    Framed::new(headers, event.body.clone())
+}
+
+/// The events of an entry's value, each with the endpoints still to take it.
+fn read(value: &Bytes) -> Result<Vec<(Incoming, Vec<String>)>, String> {
+    batch::decode_all(value, 1)?
+        .into_iter()
+        .enumerate()
+        .map(|(n, framed)| {
+            let remaining = framed
+                .headers()
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case(REMAINING_HEADER))
+                .map(|(_, value)| decode_ticket(value))
+                .collect();
+            incoming::read_framed(&framed)
+                .map(|event| (event, remaining))
+                .ok_or_else(|| format!("its event {} is not a deskhook event", n + 1))
+        })
+        .collect()
+}
+
+/// `events` cut into parts whose batch payloads fit in `max` bytes (an event larger than
+/// that goes alone).
+fn parts(events: &[Framed], max: usize) -> Vec<Vec<&Framed>> {
+    let mut parts: Vec<Vec<&Framed>> = Vec::new();
+    let mut size = 0;
+    for event in events {
+        let len = event.framed_len();
+        match parts.last_mut() {
+            Some(part) if size + len <= max => part.push(event),
+            _ => {
+                parts.push(vec![event]);
+                size = batch::MAGIC.len();
+            }
+        }
+        size += len;
+    }
+    parts
+}
+
+/// (stream sequence, part) of `key` when it is an entry of `partition`.
+fn place(partition: u32, key: &str) -> Option<(u64, u32)> {
+    let rest = key.strip_prefix(&format!("{partition}."))?;
+    let (sequence, part) = rest.split_once('.')?;
+    Some((sequence.parse().ok()?, part.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(ticket: &str, body: &str) -> Framed {
+        Framed::new(
+            vec![
+                (
+                    "webhook-id".to_owned(),
+                    deskhook::sink::EventId::new().to_string(),
+                ),
+                ("x-deskhook-action".to_owned(), "comment".to_owned()),
+                ("x-deskhook-ticket".to_owned(), ticket.to_owned()),
+            ],
+            Bytes::from(body.to_owned()),
+        )
+        .expect("valid headers")
+    }
+
+    #[test]
+    fn an_entry_keeps_its_events_and_the_endpoints_still_to_take_them() {
+        let remaining: [Box<str>; 2] = ["crm, west".into(), "100%\r\nbad".into()];
+        let parked = [
+            with_remaining(&event("T 1", "{\"n\":1}"), &remaining).expect("parked"),
+            with_remaining(&event("U", "{\"n\":2}"), &remaining[..1]).expect("parked"),
+        ];
+        let value = batch::encode(&parked.iter().collect::<Vec<_>>());
+        let read = read(&value).expect("an entry");
+        assert_eq!(read.len(), 2);
+        assert_eq!(&*read[0].0.ticket, "T 1");
+        assert_eq!(read[0].0.body, "{\"n\":1}");
+        assert_eq!(read[0].1, ["crm, west", "100%\r\nbad"]);
+        assert_eq!(read[1].1, ["crm, west"]);
+        // Parked again, an event keeps one set of endpoints: the new one.
+        let again = with_remaining(&parked[0], &remaining[1..]).expect("parked");
+        let value = batch::encode(&[&again]);
+        assert_eq!(read_one(&value), ["100%\r\nbad"]);
+    }
+
+    fn read_one(value: &Bytes) -> Vec<String> {
+        read(value).expect("an entry").remove(0).1
+    }
+
+    #[test]
+    fn an_entry_that_is_not_deskhooks_is_refused_with_the_reason() {
+        let foreign = Bytes::from_static(b"DHB2....");
+        let Err(why) = read(&foreign) else {
+            panic!("a foreign layout is refused");
+        };
+        assert!(why.contains("does not start as a batch"), "{why}");
+        let anonymous = Framed::new(Vec::new(), Bytes::from_static(b"{}")).expect("no headers");
+        let value = batch::encode(&[&anonymous]);
+        assert_eq!(
+            read(&value).err().as_deref(),
+            Some("its event 1 is not a deskhook event")
+        );
+    }
+
+    #[test]
+    fn events_are_cut_into_parts_that_fit() {
+        let events: Vec<Framed> = (0..5).map(|_| event("T", &"x".repeat(100))).collect();
+        let one = events[0].framed_len();
+        let parts = parts(&events, batch::MAGIC.len() + 2 * one);
+        assert_eq!(
+            parts.iter().map(Vec::len).collect::<Vec<_>>(),
+            [2, 2, 1],
+            "two to a part"
+        );
+        // One too large for a part goes alone.
+        let parts = super::parts(&events[..2], 10);
+        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1]);
+    }
+
+    #[test]
+    fn keys_sort_by_partition_sequence_and_part() {
+        assert_eq!(place(3, "3.120.1"), Some((120, 1)));
+        assert_eq!(place(3, "13.120.1"), None);
+        assert_eq!(place(3, "3.x.1"), None);
+        assert_eq!(place(3, "3.120"), None);
+    }
+}
