@@ -114,6 +114,9 @@
 //! the next owner, so a failing endpoint no longer holds a rebalance for its retry
 //! schedule. What this leaves:
 //!
+//! - An entry names the endpoints as they were when the message was parked: one that
+//!   delivers the event afterwards gets it again (same `webhook-id`) if the relay dies or
+//!   gives the partition back before the others finish.
 //! - An attempt in flight when its partition is handed back or lost finishes: its event may
 //!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
 //!   lost lease, above).
