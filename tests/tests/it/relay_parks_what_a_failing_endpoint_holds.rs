@@ -3,7 +3,9 @@
 //! acknowledges the messages, so the partition's window of outstanding messages stays open.
 //! The next owner of a partition delivers the parked events, each ticket in order, only to
 //! the endpoints still waiting for them; a relay that hands a partition back withdraws its
-//! parked events rather than wait for their retries.
+//! parked events rather than wait for their retries. What the failing endpoint's full queue
+//! cannot take is dead-lettered, whatever the configured overflow, so that no event goes
+//! unseen.
 //!
 //! Two receivers: `live` answers 204, `failing` 503 until the test heals it, with its next
 //! retry an hour away. `nats-server` runs on a free 127.0.0.1 port; the receivers are on
@@ -14,9 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use deskhook::Dispatcher;
+use deskhook::policy::OverflowPolicy;
 use deskhook_tests::nats::{NatsServer, RunningRelay, context, stream_len};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
-use deskhook_transports::delivery::DeliverySink;
+use deskhook_transports::delivery::{DeliveryConfig, DeliverySink};
 use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
 use deskhook_transports::relay::Relay;
 use futures_util::StreamExt as _;
@@ -234,4 +237,40 @@ fn a_relay_hands_a_partition_back_without_waiting_for_its_parked_events() {
         EVENTS,
         "`live` got nothing twice: {reports:?}"
     );
+}
+
+#[test]
+fn a_failing_endpoints_full_queue_dead_letters_what_it_cannot_take() {
+    let setup = Setup::start(1);
+    // Dropping the oldest would drop parked events without a word: the relay dead-letters
+    // the newest instead.
+    let mut config = DeliveryConfig::default();
+    config.queue_capacity = 8;
+    config.overflow = OverflowPolicy::DropOldest;
+    let relay = RunningRelay::start(
+        Relay::builder(
+            setup.server.url(),
+            DeliverySink::builder()
+                .config(config)
+                .endpoint(endpoint("failing", &setup.failing, "0s,1h"))
+                .dead_letter_path(&setup.dead),
+        )
+        .max_pending(4)
+        .park_after(Duration::from_millis(50))
+        .grace(Duration::from_millis(100)),
+    );
+    setup.wait_until("the stream to empty", || setup.stream_len() == 0);
+    let report = relay.stop();
+    // At most 8 wait in the queue, and 16 may be in flight: the rest is dead-lettered.
+    assert!(
+        report.dead_lettered as usize >= EVENTS - 8 - 16,
+        "{report:?}"
+    );
+    assert_eq!(
+        (report.dead_lettered + report.handed_back) as usize,
+        EVENTS,
+        "each event dead-lettered, or parked and left for the next owner: {report:?}"
+    );
+    let letters = std::fs::read_to_string(&setup.dead).expect("the dead letters");
+    assert_eq!(letters.lines().count() as u64, report.dead_lettered);
 }

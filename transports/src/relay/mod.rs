@@ -128,6 +128,9 @@
 //!   parked: its message stays outstanding, and the relay logs it at each look.
 //! - Parked events are in the relay's memory: endpoints failing for long enough fill the
 //!   memory budget, and then the relay waits for room as it does for healthy endpoints.
+//! - An endpoint's full queue (`queue_capacity`) dead-letters what it cannot take, whatever
+//!   `overflow` says (it applies to in-process delivery): the relay must see every event
+//!   end, and must not block.
 //!
 //! Dead letters go where the configuration says (the dead-letter file) and are also
 //! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.
@@ -157,6 +160,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use deskhook::policy::OverflowPolicy;
 
 use crate::delivery::{DeadLetter, DeliveryGuard, Hooks, SinkBuilder};
 use crate::endpoint_store::{Change, EndpointStore, SecretsKey};
@@ -484,6 +488,19 @@ impl Relay {
             .config
             .queue_capacity
             .max(partitions as usize * self.max_pending + 1);
+        // What a full endpoint queue cannot take (a failing endpoint's, with its events
+        // parked) is dead-lettered, so that its message can end: dropping the oldest would
+        // drop an event the book waits for without a word, and blocking would hold a thread
+        // of the relay's runtime.
+        if sink.config.overflow != OverflowPolicy::DropNewest {
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "relay: overflow = {} applies to in-process delivery; the relay dead-letters \
+                 what an endpoint's full queue cannot take",
+                sink.config.overflow
+            );
+            sink.config.overflow = OverflowPolicy::DropNewest;
+        }
         let (book, done) = Book::new(
             partitions,
             sink.config.max_queued_bytes,
