@@ -274,3 +274,37 @@ fn a_failing_endpoints_full_queue_dead_letters_what_it_cannot_take() {
     let letters = std::fs::read_to_string(&setup.dead).expect("the dead letters");
     assert_eq!(letters.lines().count() as u64, report.dead_lettered);
 }
+
+#[test]
+fn a_parked_event_whose_endpoint_is_gone_is_dead_lettered_by_the_next_relay() {
+    let setup = Setup::start(1);
+    let first = RunningRelay::start(setup.relay());
+    setup.wait_until("live to have everything and the stream to empty", || {
+        setup.live.count() == EVENTS && setup.stream_len() == 0
+    });
+    first.stop();
+    // The next relay has no `failing` endpoint: what was parked for it is dead-lettered,
+    // with the reason, and `live` gets nothing again.
+    let second = RunningRelay::start(
+        Relay::builder(
+            setup.server.url(),
+            DeliverySink::builder()
+                .endpoint(endpoint("live", &setup.live, "0s"))
+                .dead_letter_path(&setup.dead),
+        )
+        .max_pending(4),
+    );
+    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
+    let report = second.stop();
+    assert_eq!(report.dead_lettered as usize, EVENTS, "{report:?}");
+    assert_eq!(report.acknowledged as usize, EVENTS, "{report:?}");
+    let letters = std::fs::read_to_string(&setup.dead).expect("the dead letters");
+    assert_eq!(letters.lines().count(), EVENTS);
+    assert!(
+        letters
+            .lines()
+            .all(|l| l.contains("\"endpoint\":\"failing\"") && l.contains("no longer takes it")),
+        "{letters}"
+    );
+    assert_eq!(setup.live.count(), EVENTS);
+}

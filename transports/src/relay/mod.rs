@@ -107,8 +107,9 @@
 //! finished; [`RelayReport::parked`] and the status line count the messages parked.
 //!
 //! A partition's next owner reads the partition's entries when it takes it, and delivers
-//! their events, in stream order and to the endpoints the entries name, before anything it
-//! pulls: each ticket keeps its order (a ticket's events pulled later go behind its parked
+//! their events, in stream order and to the endpoints the entries name (one removed or
+//! changed meanwhile so that it no longer takes the event gets a dead letter instead), before
+//! anything it pulls: each ticket keeps its order (a ticket's events pulled later go behind its parked
 //! ones in the engine's per-ticket queue). A relay that hands a partition back (another
 //! relay joined) waits only for what is not parked, then withdraws its parked events for
 //! the next owner, so a failing endpoint no longer holds a rebalance for its retry

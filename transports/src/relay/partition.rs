@@ -522,8 +522,8 @@ impl Shared {
     }
 
     /// Delivers the events of `entries`, parked by the partition's last owners, in order:
-    /// each to the endpoints its entry names that still take it. `false` when told to stop
-    /// while waiting for room (the entries stay).
+    /// each to the endpoints its entry names that still take it (it is dead-lettered for the
+    /// others). `false` when told to stop while waiting for room (the entries stay).
     async fn unpark(
         &self,
         tenure: &Tenure,
@@ -532,14 +532,30 @@ impl Shared {
     ) -> bool {
         let (mut count, found) = (0, entries.len());
         for entry in entries {
-            let routed = entry.events.into_iter().map(|(event, remaining)| {
+            // The endpoints an entry names that no longer take its event (removed, or
+            // changed, while it was parked), by event.
+            let mut gone: Vec<Vec<String>> = Vec::with_capacity(entry.events.len());
+            let routed = entry.events.into_iter().map(|(event, mut remaining)| {
                 let mut lanes = self.route(&event);
                 lanes.retain(|lane| remaining.iter().any(|name| **name == *lane.name));
+                remaining.retain(|name| !lanes.iter().any(|lane| **name == *lane.name));
+                gone.push(remaining);
                 (event, lanes)
             });
             let Some(routed) = self.reserve(routed, order).await else {
                 return false;
             };
+            for ((event, _, _), names) in routed.iter().zip(&gone) {
+                for name in names {
+                    self.http.write_dead_letter(letter(
+                        event,
+                        name,
+                        "parked for this endpoint, which no longer takes it (removed or \
+                         changed meanwhile)"
+                            .to_owned(),
+                    ));
+                }
+            }
             count += routed.len();
             let ids: Vec<Arc<str>> = routed
                 .iter()
