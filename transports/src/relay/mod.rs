@@ -129,6 +129,12 @@
 //!   parked: its message stays outstanding, and the relay logs it at each look.
 //! - Parked events are in the relay's memory: endpoints failing for long enough fill the
 //!   memory budget, and then the relay waits for room as it does for healthy endpoints.
+//! - An endpoint that answers, but slower than its events come, is not failing: what waits
+//!   for it is not parked, and once it holds the partition's whole window the partition's
+//!   other events wait for it too (the stream keeps them). Parking its queue would free the
+//!   window at the price of that endpoint's queue overflowing into dead letters, which a
+//!   relay delivering to one endpoint would not want. A larger [`Relay::max_pending`] gives
+//!   the others more room.
 //! - An endpoint's full queue (`queue_capacity`) dead-letters what it cannot take, whatever
 //!   `overflow` says (it applies to in-process delivery): the relay must see every event
 //!   end, and must not block.
