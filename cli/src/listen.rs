@@ -4,8 +4,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use deskhook::formats::Format;
+use deskhook::policy::parse_duration;
 use deskhook::signature::{DEFAULT_TOLERANCE, Headers};
 use deskhook::{ReceiveOptions, Received, Secret};
 use serde_json::Value;
@@ -29,7 +31,7 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// and a body that is not JSON adds `(body is not JSON: …)`. The format is told from the
 /// body's keys, as `deskhook::receive` does.
 /// Every request is answered --status (204), except that a bad signature is answered 401 when
-/// a secret is set. Runs until interrupted.
+/// a secret is set; --delay holds each answer back. Runs until interrupted.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The address to listen on; port 0 picks a free port.
@@ -50,6 +52,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "CODE", default_value_t = 204,
           value_parser = clap::value_parser!(u16).range(100..=599))]
     status: u16,
+    /// Answer each request this long after it arrived (`5ms`, `2s`): a stand-in for a slow
+    /// endpoint, to see how senders wait, time out, or spread their work. Each connection is
+    /// served by a thread of its own, so the delay applies to every connection at once.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    delay: Option<Duration>,
 }
 
 /// What the signature check said.
@@ -302,6 +309,9 @@ fn serve(
             .headers
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if let Some(delay) = args.delay {
+            std::thread::sleep(delay);
+        }
         let answered = match &verdict {
             Verdict::Bad(reason) => respond(
                 &mut writer,

@@ -93,3 +93,32 @@ fn every_format_is_summarised_from_its_body() {
     assert_eq!(post(&listen.addr, &[], &zenlix), 204);
     assert_eq!(listen.line(), "unsigned  refer    E3XK  seq -  -");
 }
+
+#[test]
+fn delay_holds_each_answer_back() {
+    use std::io::{Read as _, Write as _};
+
+    let slow = Listen::start(&["--delay", "30s"]);
+    let mut stream = std::net::TcpStream::connect(&slow.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        .unwrap();
+    // The request is taken (and printed) at once; its answer is 30 s away.
+    assert_eq!(slow.line(), "unsigned  -        -  seq -  -");
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer);
+    assert!(
+        read.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "{read:?}"
+    );
+
+    // A short delay still answers with the status.
+    let quick = Listen::start(&["--delay", "20ms", "--status", "202"]);
+    assert_eq!(post(&quick.addr, &[], b"{}"), 202);
+}
