@@ -194,6 +194,11 @@ fn a_failing_endpoint_does_not_stop_its_partition_and_the_next_relay_delivers_wh
     once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
     // The parked entries named only `failing`: `live` got nothing twice.
     once_in_order(&arrivals(&setup.live.requests()), &TICKETS);
+    // Removed entries leave nothing behind in the bucket's stream (no delete markers).
+    assert_eq!(
+        on_runtime(stream_len(&setup.server.url(), "KV_deskhook-relay-parked")),
+        0
+    );
 }
 
 #[test]

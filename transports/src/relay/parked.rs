@@ -47,6 +47,10 @@ pub(super) struct Entry {
 /// The parked bucket.
 pub(super) struct Parked {
     kv: kv::Store,
+    /// The stream under it, to remove entries without leaving a delete marker each.
+    stream: jetstream::stream::Stream,
+    /// The subject prefix of its entries (`$KV.<bucket>.`).
+    prefix: String,
     /// The largest value an entry may have (the server's `max_payload`, less a margin).
     max_value: usize,
 }
@@ -73,12 +77,22 @@ impl Parked {
                 "the relays' parked events bucket '{bucket}': cannot {what}: {e}"
             ))
         })?;
+        let stream = context
+            .get_stream(format!("KV_{bucket}"))
+            .await
+            .map_err(|e| {
+                Error::Config(format!(
+                    "the relays' parked events bucket '{bucket}': cannot open its stream: {e}"
+                ))
+            })?;
         let max_payload = context
             .client()
             .try_server_info()
             .map_or(1024 * 1024, |info| info.max_payload);
         Ok(Parked {
             kv,
+            stream,
+            prefix: format!("$KV.{bucket}."),
             max_value: max_payload.saturating_sub(ENTRY_MARGIN).max(ENTRY_MARGIN),
         })
     }
@@ -108,10 +122,16 @@ impl Parked {
         Ok(keys)
     }
 
-    /// Removes the entries `keys` (their events have finished).
+    /// Removes the entries `keys` (their events have finished). They are purged from the
+    /// stream under the bucket rather than deleted: a delete leaves a marker per key, and
+    /// every parked message has keys of its own, so markers would pile up for good.
     pub(super) async fn remove(&self, keys: &[String]) -> Result<(), String> {
         for key in keys {
-            self.kv.purge(key).await.map_err(|e| e.to_string())?;
+            self.stream
+                .purge()
+                .filter(format!("{}{key}", self.prefix))
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
