@@ -371,6 +371,45 @@ impl Schedule {
         Some(job)
     }
 
+    /// Lets go of every queued job whose event was withdrawn (a relay's tenure ended) at
+    /// once, rather than when its ticket comes up: one waiting for a retry hours away would
+    /// keep its memory and its place in the queue until then. A ticket whose first job
+    /// waited for a retry and goes, while later jobs of it stay, has those due now. Returns
+    /// how many went.
+    pub(crate) fn drop_withdrawn(&mut self) -> usize {
+        let mut gone = 0;
+        let mut slot = 0;
+        // `vacate` may shrink `slots` once the last ticket goes.
+        while let Some(queue) = self.slots.get_mut(slot) {
+            let head_withdrawn = queue.jobs.front().is_some_and(|j| j.event.is_withdrawn());
+            let before = queue.jobs.len();
+            queue.jobs.retain(|job| !job.event.is_withdrawn());
+            let removed = before - queue.jobs.len();
+            if removed > 0 {
+                gone += removed;
+                self.queued -= removed;
+                match queue.state {
+                    TicketState::Delayed(_) => {
+                        self.held_back -= removed;
+                        if queue.jobs.is_empty() {
+                            self.vacate(slot);
+                        } else if head_withdrawn {
+                            // The retry it waited for is gone with its job.
+                            queue.state = TicketState::Ready;
+                            self.held_back -= queue.jobs.len();
+                            self.ready.push_back(slot);
+                        }
+                    }
+                    TicketState::Ready if queue.jobs.is_empty() => self.vacate(slot),
+                    // A job in flight finishes (and frees the slot if nothing is left).
+                    TicketState::Ready | TicketState::InFlight | TicketState::Free => {}
+                }
+            }
+            slot += 1;
+        }
+        gone
+    }
+
     /// Removes every queued job (not those in flight), oldest first.
     pub(crate) fn drain(&mut self) -> Vec<Job> {
         let mut jobs: Vec<Job> = Vec::with_capacity(self.queued);

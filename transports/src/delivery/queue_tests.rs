@@ -72,6 +72,47 @@ fn withdrawn_jobs_are_let_go_unattempted_and_counted() {
 }
 
 #[test]
+fn withdrawn_jobs_go_at_once_even_behind_a_retry() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let now = Instant::now();
+    let hour = now + Duration::from_secs(3600);
+    let lost = Arc::new(AtomicBool::new(false));
+    let mut s = Schedule::default();
+    s.push(withdrawable("A", 1, &lost));
+    s.push(withdrawable("A", 2, &lost));
+    s.push(job("A", 3));
+    s.push(withdrawable("B", 4, &lost));
+    s.push(job("C", 5));
+    let a1 = s.take(now).unwrap();
+    s.retry_at(a1, hour);
+    let b4 = s.take(now).unwrap();
+    assert_eq!(b4.order, 4);
+    s.push(withdrawable("B", 6, &lost));
+    assert_eq!(s.held_back(), 3, "A1, A2 and A3 wait an hour");
+    lost.store(true, Ordering::Release);
+    assert_eq!(
+        s.drop_withdrawn(),
+        3,
+        "A1 and A2 (behind the retry) and B6 (behind B4 in flight) go; B4 finishes"
+    );
+    assert_eq!((s.queued(), s.held_back(), s.in_flight()), (2, 0, 1));
+    // A3 (not withdrawn) is due now: the retry it waited for went with A1.
+    let c5 = s.take(now).unwrap();
+    let a3 = s.take(now).unwrap();
+    assert_eq!((c5.order, a3.order), (5, 3));
+    assert!(s.take(now).is_none());
+    for done in [&b4, &c5, &a3] {
+        s.done(done);
+    }
+    assert!(s.is_idle());
+    assert_eq!(
+        s.take_withdrawn(),
+        0,
+        "counted by drop_withdrawn, not again"
+    );
+}
+
+#[test]
 fn a_retry_holds_its_ticket_until_due() {
     let now = Instant::now();
     let later = now + Duration::from_millis(50);

@@ -301,6 +301,30 @@ impl Engine {
         self.outstanding.fetch_add(n, Ordering::AcqRel);
     }
 
+    /// Lets go of every queued job whose event was withdrawn (a relay's tenure ended), on
+    /// every endpoint, at once: their memory and their places in the queues come back now
+    /// rather than when each ticket comes up (see
+    /// [`Schedule::drop_withdrawn`](super::queue::Schedule::drop_withdrawn)). Jobs in flight
+    /// finish.
+    pub(crate) fn drop_withdrawn(&self) {
+        for lane in self.registry().all() {
+            let mut st = lock(&lane.state);
+            let gone = st.schedule.drop_withdrawn();
+            if gone == 0 {
+                continue;
+            }
+            lane.queued_mirror
+                .store(st.schedule.queued(), Ordering::Release);
+            let ready = st.schedule.has_ready();
+            drop(st);
+            self.finished(&lane, gone);
+            lane.notify_room();
+            if ready {
+                self.pool().push(&lane);
+            }
+        }
+    }
+
     /// `n` jobs of `lane` are finished: delivered, dead-lettered, dropped or handed back.
     pub(crate) fn finished(&self, lane: &Lane, n: usize) {
         if n == 0 {
