@@ -313,3 +313,48 @@ fn a_parked_event_whose_endpoint_is_gone_is_dead_lettered_by_the_next_relay() {
     );
     assert_eq!(setup.live.count(), EVENTS);
 }
+
+#[test]
+fn a_ticket_whose_event_keeps_failing_holds_up_only_itself() {
+    let setup = Setup::start(1);
+    // `picky` refuses ticket T0's events and takes the others': it is not failing, but T0's
+    // later events wait behind its first, which waits an hour for its retry.
+    let picky = Receiver::start(|request, _| {
+        Answer::status(if request.json()["ticket"]["code"] == "T0" {
+            503
+        } else {
+            204
+        })
+    });
+    let relay = RunningRelay::start(
+        Relay::builder(
+            setup.server.url(),
+            DeliverySink::builder()
+                .endpoint(endpoint("picky", &picky, "0s,1h"))
+                .dead_letter_path(&setup.dead),
+        )
+        .max_pending(4)
+        .park_after(Duration::from_millis(50))
+        .grace(Duration::from_millis(100)),
+    );
+    let others = || -> Vec<(String, usize)> {
+        arrivals(&picky.requests())
+            .into_iter()
+            .filter(|(t, _)| t != "T0")
+            .collect()
+    };
+    setup.wait_until("the other tickets' events and the stream to empty", || {
+        others().len() == EVENTS - PER_TICKET && setup.stream_len() == 0
+    });
+    let report = relay.stop();
+    once_in_order(&others(), &TICKETS[1..]);
+    assert_eq!(
+        report.acknowledged as usize,
+        EVENTS - PER_TICKET,
+        "{report:?}"
+    );
+    assert_eq!(
+        report.handed_back as usize, PER_TICKET,
+        "T0's events, parked: {report:?}"
+    );
+}

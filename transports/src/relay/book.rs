@@ -59,6 +59,8 @@ pub(super) struct Book {
     /// The endpoints whose last attempt failed or whose breaker is not closed (told by the
     /// [`Tracker`]): what they hold up may be parked.
     failing: Mutex<HashSet<Box<str>>>,
+    /// Keys of parked entries whose events finished but whose removal failed: tried again.
+    unremoved: Mutex<Vec<String>>,
     pub(super) counts: Counts,
 }
 
@@ -149,8 +151,10 @@ struct Pending {
     remaining: Vec<Box<str>>,
     /// Whether it holds a place in the relay's room for events (a parked one does not).
     slot: bool,
-    /// Whether an attempt of it failed and another is scheduled.
-    retrying: bool,
+    /// Its ticket.
+    ticket: Arc<str>,
+    /// The endpoints whose last attempt of it failed, with another scheduled.
+    retrying: Vec<Box<str>>,
     /// The messages that carried it: one, or more when the server handed it out again.
     carriers: Vec<Arc<Carrier>>,
     partition: u32,
@@ -228,6 +232,7 @@ impl Book {
             gates: Gates::default(),
             last: Mutex::default(),
             failing: Mutex::default(),
+            unremoved: Mutex::default(),
             counts: Counts::default(),
         };
         (Arc::new(book), done)
@@ -302,37 +307,54 @@ impl Book {
         let kib = u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .clamp(1, self.budget_kib);
-        if let Ok(permits) = self.budget.acquire_many(kib).await {
-            permits.forget();
-        }
-        if let Ok(permit) = self.slots.acquire().await {
-            permit.forget();
+        // Both are kept only once both are had: a wait cancelled in between (the partition
+        // given up) gives the first back.
+        let budget = self.budget.acquire_many(kib).await;
+        let slot = self.slots.acquire().await;
+        if let (Ok(budget), Ok(slot)) = (budget, slot) {
+            budget.forget();
+            slot.forget();
         }
         kib
     }
 
     /// Gives back the room [`reserve`](Book::reserve) gave an event of `kib`.
     pub(super) fn give_back(&self, kib: u32) {
-        self.budget.add_permits(kib as usize);
-        self.slots.add_permits(1);
+        self.release(kib, true);
     }
 
-    /// Event `id` from `carrier`, taken in the tenure (partition, lease revision), goes to
-    /// `endpoints`, with `kib` reserved.
+    /// Gives back `kib` of the budget, and a place in the room for events when `slot` (a
+    /// parked event gave its place back already).
+    fn release(&self, kib: u32, slot: bool) {
+        self.budget.add_permits(kib as usize);
+        if slot {
+            self.slots.add_permits(1);
+        }
+    }
+
+    /// Event `id` of `ticket` from `carrier`, taken in the tenure (partition, lease
+    /// revision), goes to `endpoints`, with `kib` reserved. `false` when the tenure has
+    /// ended (checked under the same lock as [`Book::abandon`] takes, so that an event is
+    /// either abandoned with the others or not opened at all).
     pub(super) fn open(
         &self,
-        id: Arc<str>,
+        (id, ticket): (Arc<str>, Arc<str>),
         endpoints: Vec<Box<str>>,
         carrier: &Arc<Carrier>,
         (partition, tenure): (u32, u64),
         kib: u32,
-    ) {
-        lock(&self.waiting).insert(
+    ) -> bool {
+        let mut waiting = lock(&self.waiting);
+        if carrier.withdrawn.load(Ordering::Acquire) {
+            return false;
+        }
+        waiting.insert(
             id,
             Pending {
+                ticket,
                 remaining: endpoints,
                 slot: true,
-                retrying: false,
+                retrying: Vec::new(),
                 carriers: vec![carrier.clone()],
                 partition,
                 tenure,
@@ -340,6 +362,7 @@ impl Book {
                 kib,
             },
         );
+        true
     }
 
     /// Events `ids`, parked, no longer hold a place in the room for events: the relay may
@@ -372,6 +395,7 @@ impl Book {
                 return;
             };
             pending.remaining.retain(|e| &**e != endpoint);
+            pending.retrying.retain(|e| &**e != endpoint);
             if !pending.remaining.is_empty() {
                 return;
             }
@@ -382,10 +406,7 @@ impl Book {
             (id, pending)
         };
         let (id, done) = done;
-        self.budget.add_permits(done.kib as usize);
-        if done.slot {
-            self.slots.add_permits(1);
-        }
+        self.release(done.kib, done.slot);
         self.counts.acknowledged.fetch_add(1, Ordering::Relaxed);
         for carrier in &done.carriers {
             self.pass(carrier, &id);
@@ -493,8 +514,11 @@ impl Book {
         for carrier in carriers {
             self.leave(carrier);
         }
-        for kib in gone.iter().map(|p| p.kib).chain(held.iter().map(|h| h.kib)) {
-            self.give_back(kib);
+        for pending in &gone {
+            self.release(pending.kib, pending.slot);
+        }
+        for handoff in &held {
+            self.give_back(handoff.kib);
         }
         let count = gone.len() + held.len();
         self.counts
@@ -557,10 +581,12 @@ impl Book {
             .collect()
     }
 
-    /// An attempt of event `id` failed and another is scheduled.
-    fn retrying(&self, id: &str) {
-        if let Some(pending) = lock(&self.waiting).get_mut(id) {
-            pending.retrying = true;
+    /// An attempt of event `id` at `endpoint` failed and another is scheduled.
+    fn retrying(&self, id: &str, endpoint: &str) {
+        if let Some(pending) = lock(&self.waiting).get_mut(id)
+            && !pending.retrying.iter().any(|e| &**e == endpoint)
+        {
+            pending.retrying.push(endpoint.into());
         }
     }
 }
@@ -629,7 +655,7 @@ impl Observer for Tracker {
         }
         let id = record.event_id.to_string();
         if record.outcome == AttemptOutcome::Retrying {
-            self.book.retrying(&id);
+            self.book.retrying(&id, record.endpoint);
         } else {
             self.book.finished(&id, record.endpoint);
         }

@@ -648,10 +648,11 @@ impl Relay {
         if shut.is_err() {
             log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
         }
-        // What finished is acknowledged (or its parked entries removed) before the rest is
-        // left for the partitions' next owners.
-        book.flush(self.timeout).await;
+        // The rest is left for the partitions' next owners (first, so that nothing that
+        // waited in a gate goes to the stopped engine), then what finished is acknowledged
+        // (or its parked entries removed).
         book.abandon(None);
+        book.flush(self.timeout).await;
         // The acknowledgements confirmed, then the partitions given back for the other
         // relays, all at once and each within a bound (a slow cluster leaves the rest to
         // the leases' end).

@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -154,8 +155,16 @@ impl Parked {
         found.sort_unstable();
         let mut entries = Vec::with_capacity(found.len());
         for ((sequence, _), key) in found {
-            let Some(value) = self.kv.get(&key).await.map_err(|e| e.to_string())? else {
-                continue;
+            // From the stream's leader: the bucket allows direct gets, which a replica that
+            // lags behind may answer without an entry just written.
+            let value = match self
+                .stream
+                .get_last_raw_message_by_subject(&format!("{}{key}", self.prefix))
+                .await
+            {
+                Ok(message) => message.payload,
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
+                Err(e) => return Err(format!("cannot read entry '{key}': {e}")),
             };
             match read(&value) {
                 Ok(events) => entries.push(Entry {

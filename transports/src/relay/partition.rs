@@ -171,6 +171,7 @@ impl Shared {
                     // What is left in delivery is parked: the next owner delivers it.
                     tenure.withdrawn.store(true, Ordering::Release);
                     let parked = self.book.abandon(Some((partition, revision)));
+                    self.http.engine().drop_withdrawn();
                     if parked > 0 {
                         log::info!(
                             target: deskhook::LOG_TARGET,
@@ -189,6 +190,7 @@ impl Shared {
         if *order.borrow() == Order::Lost {
             tenure.withdrawn.store(true, Ordering::Release);
             let let_go = self.book.abandon(Some((partition, revision)));
+            self.http.engine().drop_withdrawn();
             log::warn!(
                 target: deskhook::LOG_TARGET,
                 "relay: partition {partition}: {let_go} event(s) in delivery left \
@@ -683,13 +685,8 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
         tenure,
         withdrawn,
     } = handoff;
-    if withdrawn.load(Ordering::Acquire) {
-        // Its tenure ended while it waited: the partition's next owner delivers it.
-        book.let_go(&carrier, kib);
-        return;
-    }
-    book.open(
-        event.id.clone(),
+    let opened = book.open(
+        (event.id.clone(), event.ticket.clone()),
         lanes
             .iter()
             .map(|lane| lane.name.to_string().into())
@@ -698,6 +695,11 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
         tenure,
         kib,
     );
+    if !opened {
+        // Its tenure ended while it waited: the partition's next owner delivers it.
+        book.let_go(&carrier, kib);
+        return;
+    }
     for lane in lanes {
         let name = lane.name.clone();
         let data = EventData {

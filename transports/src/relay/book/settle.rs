@@ -19,7 +19,8 @@ use crate::relay::parked::{self, Parked};
 /// A message that may be parked (see [`Book::parkable`]).
 struct Parkable {
     carrier: Arc<Carrier>,
-    /// One of its events waits for a retry.
+    /// One of its events waits for a retry at an endpoint, or behind its ticket's event
+    /// that does.
     retrying: bool,
     /// The endpoints its events in delivery wait for.
     endpoints: HashSet<Box<str>>,
@@ -57,9 +58,10 @@ async fn done(book: &Book, http: &DeliverySink, parked: &Parked, carrier: Arc<Ca
             log::warn!(
                 target: deskhook::LOG_TARGET,
                 "relay: partition {}: cannot remove the parked entries {keys:?}, whose events \
-                 have finished ({e}); the partition's next owner will deliver them again",
+                 have finished ({e}); trying again at the next look",
                 carrier.partition
             );
+            lock(&book.unremoved).extend(keys);
         }
         return;
     }
@@ -91,6 +93,19 @@ fn acknowledged(book: &Book, http: &DeliverySink, carrier: Arc<Carrier>) {
 /// bucket, all at once, then each message is acknowledged. One that cannot be written stays
 /// outstanding, for the next look.
 async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<Arc<Carrier>>) {
+    // Entries whose removal failed, first: a stale entry would bring its events back, after
+    // their tickets' later ones, to the partition's next owner.
+    let unremoved = std::mem::take(&mut *lock(&book.unremoved));
+    if !unremoved.is_empty()
+        && let Err(e) = parked.remove(&unremoved).await
+    {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "relay: cannot remove {} finished parked entries yet ({e}); trying again",
+            unremoved.len()
+        );
+        lock(&book.unremoved).extend(unremoved);
+    }
     let mut writes = Vec::new();
     for carrier in carriers {
         if carrier.is_settled()
@@ -190,7 +205,8 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
             })
             .map(|p| p.carrier)
             .collect();
-        if !carriers.is_empty() && book.acks.send(Work::Park(carriers)).is_err() {
+        let removals = !lock(&book.unremoved).is_empty();
+        if (removals || !carriers.is_empty()) && book.acks.send(Work::Park(carriers)).is_err() {
             return;
         }
     }
@@ -206,7 +222,14 @@ impl Book {
         // Each carrier's place in `found`, by its address.
         let mut places: HashMap<*const Carrier, usize> = HashMap::new();
         let now = Instant::now();
-        for pending in lock(&self.waiting).values() {
+        let waiting = lock(&self.waiting);
+        // (ticket, endpoint) of each event waiting for a retry: the ticket's later events
+        // wait behind it at that endpoint.
+        let retrying: HashSet<(&str, &str)> = waiting
+            .values()
+            .flat_map(|p| p.retrying.iter().map(|e| (&*p.ticket, &**e)))
+            .collect();
+        for pending in waiting.values() {
             for carrier in &pending.carriers {
                 if carrier.message.is_none()
                     || carrier.is_settled()
@@ -223,7 +246,10 @@ impl Book {
                     });
                     found.len() - 1
                 });
-                found[at].retrying |= pending.retrying;
+                found[at].retrying |= pending
+                    .remaining
+                    .iter()
+                    .any(|e| retrying.contains(&(&*pending.ticket, &**e)));
                 found[at]
                     .endpoints
                     .extend(pending.remaining.iter().cloned());
