@@ -1,6 +1,7 @@
 //! A relay stopped (SIGTERM) while its endpoint keeps failing hands the events it holds back
-//! to the stream, and another relay delivers them in order; an endpoint that answers 410
-//! dead-letters every event without holding up any partition.
+//! to the stream, and another relay delivers them in order; so does one killed (SIGKILL)
+//! after it parked them; an endpoint that answers 410 dead-letters every event without
+//! holding up any partition.
 //!
 //! `nats-server` runs on a free 127.0.0.1 port with a temporary store; receivers are
 //! `deskhook listen` on 127.0.0.1. Every child process is killed and waited for at the end.
@@ -50,8 +51,15 @@ fn config(dir: &Path, name: &str, url: &str, retry: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// A relay delivering with `config`; what a failing endpoint holds is handed back, not
+/// parked (but in the test that parks).
 fn relay(url: &str, config: &str) -> Running {
-    let relay = Running::spawn(&[
+    relay_with(url, config, &["--park-after", "1h"])
+}
+
+/// A relay delivering with `config`, with `more` flags.
+fn relay_with(url: &str, config: &str, more: &[&str]) -> Running {
+    let mut args = vec![
         "relay",
         "--nats",
         url,
@@ -61,20 +69,18 @@ fn relay(url: &str, config: &str) -> Running {
         "5s",
         "--grace",
         "300ms",
-        // What a failing endpoint holds is handed back here, not parked (parking is tested
-        // in tests/it/relay_parks_what_a_failing_endpoint_holds.rs).
-        "--park-after",
-        "1h",
         // One runtime thread here; the other relay tests run one per core.
         "--threads",
         "1",
-    ]);
+    ];
+    args.extend(more);
+    let relay = Running::spawn(&args);
     assert!(relay.said().starts_with("relaying from stream DESKHOOK"));
     relay
 }
 
 /// Sends SIGTERM and returns the summary: (acknowledged, handed back, dead letters); none
-/// was acknowledged twice.
+/// was acknowledged twice, none parked.
 fn stop(relay: &mut Running) -> (usize, usize, usize) {
     let pid = relay.pid().to_string();
     assert!(
@@ -98,6 +104,54 @@ fn stop(relay: &mut Running) -> (usize, usize, usize) {
     assert_eq!(numbers[5], 0, "nothing parked: {summary}");
     assert_eq!(numbers[6], 0, "nothing terminated: {summary}");
     (numbers[0], numbers[1], numbers[2])
+}
+
+/// Checks that each of `lines` (bodies) is in order per ticket, and that every event came.
+fn in_order(lines: &[String]) {
+    let mut next = [0usize; TICKETS];
+    for line in lines {
+        let body: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ticket: usize = body["ticket"]["code"].as_str().unwrap()[1..]
+            .parse()
+            .unwrap();
+        let n: usize = body["ticket"]["subject"].as_str().unwrap().parse().unwrap();
+        assert_eq!(n, next[ticket], "ticket T{ticket} out of order");
+        next[ticket] += 1;
+    }
+    assert_eq!(next, [EVENTS / TICKETS; TICKETS]);
+}
+
+#[test]
+fn a_relay_killed_with_events_parked_leaves_them_to_the_next() {
+    let server = nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    publish(&server.url(), dir.path());
+
+    // The endpoint fails every time, and the relay parks what it holds up after 50 ms: the
+    // stream empties though nothing is delivered. Then the relay is killed; its leases (of
+    // 1 s) end soon after.
+    let failing = Listen::start(&["--status", "503"]);
+    let mut first = relay_with(
+        &server.url(),
+        &config(dir.path(), "failing.toml", &failing.url, "0s,1h"),
+        &["--park-after", "50ms", "--lease", "1s"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    while runtime.block_on(nats::stream_len(&server.url(), "DESKHOOK")) > 0 {
+        assert!(Instant::now() < deadline, "the stream did not empty");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill();
+
+    // The next relay finds the parked events and delivers them all, in order per ticket.
+    let taking = Listen::start(&["--json"]);
+    let mut second = relay(
+        &server.url(),
+        &config(dir.path(), "taking.toml", &taking.url, "0s"),
+    );
+    in_order(&taking.lines(EVENTS));
+    assert_eq!(stop(&mut second), (EVENTS, 0, 0));
 }
 
 #[test]
@@ -125,17 +179,7 @@ fn a_stopped_relay_hands_its_events_to_the_next() {
         &server.url(),
         &config(dir.path(), "taking.toml", &taking.url, "0s"),
     );
-    let lines = taking.lines(EVENTS);
-    let mut next = [0usize; TICKETS];
-    for line in &lines {
-        let body: serde_json::Value = serde_json::from_str(line).unwrap();
-        let ticket: usize = body["ticket"]["code"].as_str().unwrap()[1..]
-            .parse()
-            .unwrap();
-        let n: usize = body["ticket"]["subject"].as_str().unwrap().parse().unwrap();
-        assert_eq!(n, next[ticket], "ticket T{ticket} out of order");
-        next[ticket] += 1;
-    }
+    in_order(&taking.lines(EVENTS));
     assert_eq!(stop(&mut second), (EVENTS, 0, 0));
 }
 
