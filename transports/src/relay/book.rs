@@ -415,10 +415,11 @@ impl Book {
 
     /// One line on what the relay has in delivery, for [`log_status`].
     fn status(&self) -> String {
-        let (events, oldest) = {
+        let (events, oldest, parked) = {
             let waiting = lock(&self.waiting);
             let oldest = waiting.values().map(|p| p.since.elapsed()).max();
-            (waiting.len(), oldest.unwrap_or_default())
+            let parked = waiting.values().filter(|p| !p.slot).count();
+            (waiting.len(), oldest.unwrap_or_default(), parked)
         };
         let partitions: Vec<String> = self
             .outstanding
@@ -430,9 +431,9 @@ impl Book {
             })
             .collect();
         format!(
-            "{events} event(s) in delivery (messages by partition: {}; the oldest for {} ms), {} waiting \
-             for their ticket's earlier messages, {} KiB of budget free, {} acknowledged, {} \
-             taken twice, {} stored again, {} message(s) parked",
+            "{events} event(s) in delivery, {parked} of them parked (messages by partition: {}; \
+             the oldest for {} ms), {} waiting for their ticket's earlier messages, {} KiB of \
+             budget free, {} acknowledged, {} taken twice, {} stored again, {} message(s) parked",
             if partitions.is_empty() {
                 "none".to_owned()
             } else {
