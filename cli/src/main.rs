@@ -15,6 +15,7 @@ mod dead_letters;
 mod endpoints;
 mod flags;
 mod listen;
+mod parked;
 mod relay;
 mod render;
 mod secret;
@@ -57,6 +58,7 @@ enum Command {
     Relay(relay::Args),
     Serve(serve::Args),
     Endpoints(endpoints::Args),
+    Parked(parked::Args),
     Secret(secret::Args),
 }
 
@@ -160,6 +162,7 @@ fn main() -> ExitCode {
         Command::Relay(args) => relay::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Endpoints(args) => endpoints::run(args),
+        Command::Parked(args) => parked::run(args),
     };
     match result {
         Ok(code) => code,

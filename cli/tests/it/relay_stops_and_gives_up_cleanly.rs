@@ -142,6 +142,31 @@ fn a_relay_killed_with_events_parked_leaves_them_to_the_next() {
         assert!(Instant::now() < deadline, "the stream did not empty");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // `deskhook parked` shows them: every event, for `crm`.
+    let url = server.url();
+    let parked = |json: bool| {
+        let mut args = vec!["parked", "--nats", url.as_str()];
+        if json {
+            args.push("--json");
+        }
+        let out = deskhook_in(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let listed: serde_json::Value = serde_json::from_str(parked(true).trim()).unwrap();
+    assert_eq!(listed["endpoint"], "crm");
+    assert_eq!(listed["events"], EVENTS);
+    assert!(
+        listed["oldest"]
+            .as_str()
+            .is_some_and(|at| at.ends_with('Z')),
+        "{listed}"
+    );
+    let line = parked(false);
+    assert!(
+        line.starts_with(&format!("crm  {EVENTS} event(s)  partitions ")),
+        "{line}"
+    );
     first.kill();
 
     // The next relay finds the parked events and delivers them all, in order per ticket.
@@ -152,6 +177,7 @@ fn a_relay_killed_with_events_parked_leaves_them_to_the_next() {
     );
     in_order(&taking.lines(EVENTS));
     assert_eq!(stop(&mut second), (EVENTS, 0, 0));
+    assert_eq!(parked(false), "nothing is parked\n");
 }
 
 #[test]

@@ -104,7 +104,8 @@
 //! the partition's window nor the relay's room for events (they still count against its
 //! memory budget, `max_queued_bytes`, and each endpoint's `queue_capacity`, whose overflow
 //! is dead-lettered as in-process delivery does). An entry goes when its events have
-//! finished; [`RelayReport::parked`] and the status line count the messages parked.
+//! finished; [`RelayReport::parked`] and the status line count the messages parked, and
+//! [`parked`] (`deskhook parked`) lists what is parked, by endpoint, with the oldest's time.
 //!
 //! A partition's next owner reads the partition's entries when it takes it, and delivers
 //! their events, in stream order and to the endpoints the entries name (one removed or
@@ -172,7 +173,9 @@ use deskhook::policy::OverflowPolicy;
 use crate::delivery::{DeadLetter, DeliveryGuard, Hooks, SinkBuilder};
 use crate::endpoint_store::{Change, EndpointStore, SecretsKey};
 
+mod audit;
 mod book;
+mod dead;
 mod endpoints;
 mod gate;
 mod incoming;
@@ -184,9 +187,11 @@ mod partition;
 use crate::error::Error;
 use crate::nats::{StreamSettings, partitions_of};
 use book::{Book, Tracker};
+use dead::{dead_letter_stream, publish_dead_letter};
 pub use endpoints::Reload;
 use endpoints::{apply, follow, reload};
 use owner::{OnPartitions, Owner};
+pub use parked::{ParkedEndpoint, parked};
 use partition::Shared;
 
 /// Builds and runs a relay; see the [module docs](self).
@@ -756,65 +761,5 @@ fn nats_error(urls: &str, message: String) -> Error {
     Error::Nats {
         url: urls.rsplit('@').next().unwrap_or_default().to_owned(),
         message,
-    }
-}
-
-/// The stream dead letters are published to: `<stream>_DEAD`, subjects `<prefix>-dead.>`.
-async fn dead_letter_stream(
-    context: &jetstream::Context,
-    settings: &StreamSettings,
-    urls: &str,
-) -> Result<String, Error> {
-    let name = format!("{}_DEAD", settings.stream_name());
-    context
-        .get_or_create_stream(stream::Config {
-            name: name.clone(),
-            subjects: vec![format!("{}-dead.>", settings.prefix())],
-            description: Some("deskhook dead letters, published by deskhook relay".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| {
-            nats_error(
-                urls,
-                format!("cannot make the dead-letter stream '{name}': {e}"),
-            )
-        })?;
-    Ok(name)
-}
-
-/// Publishes a dead letter; what cannot be published is in the relay's dead-letter file.
-async fn publish_dead_letter(
-    context: &jetstream::Context,
-    prefix: &str,
-    stream: &str,
-    letter: &DeadLetter,
-) {
-    let token: String = letter
-        .endpoint
-        .chars()
-        .map(|c| {
-            if c.is_whitespace() || c.is_control() || ".*>".contains(c) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let subject = format!("{prefix}-dead.{token}");
-    let Ok(payload) = serde_json::to_vec(letter) else {
-        return;
-    };
-    let acked = match context.publish(subject, payload.into()).await {
-        Ok(ack) => ack.await.map(drop).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = acked {
-        log::warn!(
-            target: deskhook::LOG_TARGET,
-            "dead letter {} not published to stream '{stream}' ({e}); it is in the relay's \
-             dead-letter file",
-            letter.id
-        );
     }
 }

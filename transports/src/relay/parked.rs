@@ -14,7 +14,8 @@
 //! delivers them, in stream order, before anything it pulls: each ticket keeps its order.
 //!
 //! An entry's value is a batch payload ([`nats::batch`](crate::nats::batch)): each event's
-//! headers, with one [`REMAINING_HEADER`] per endpoint still to take it, and its body.
+//! headers, with one [`REMAINING_HEADER`] per endpoint still to take it and
+//! [`PARKED_AT_HEADER`], and its body.
 
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ use crate::nats::{decode_ticket, encode_ticket};
 /// The header of a parked event naming an endpoint still to take it (percent-encoded, one
 /// header per endpoint).
 pub(super) const REMAINING_HEADER: &str = "Deskhook-Remaining";
+
+/// The header of a parked event saying when it was parked (RFC 3339, UTC).
+pub(super) const PARKED_AT_HEADER: &str = "Deskhook-Parked-At";
 
 /// Room left in an entry for its key and the KV's own headers.
 const ENTRY_MARGIN: usize = 4096;
@@ -183,6 +187,110 @@ impl Parked {
     }
 }
 
+/// What the relays sharing a durable name have parked for one endpoint (see [`parked`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParkedEndpoint {
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// Its events parked (each waiting for it, and perhaps for other endpoints too).
+    pub events: u64,
+    /// The partitions they are in, in order.
+    pub partitions: Vec<u32>,
+    /// When the oldest of them was parked.
+    pub oldest: Option<jiff::Timestamp>,
+}
+
+/// What the relays named `durable` (see [`Relay::durable`](super::Relay::durable)) have parked, by endpoint, most
+/// events first, from the KV bucket `<durable>-parked` of the servers `context` is connected
+/// to (see [Failing endpoints](super#failing-endpoints)): for an operator to see which
+/// endpoints hold events up, and since when. Empty when nothing is parked (or no relay ever
+/// ran).
+///
+/// # Errors
+///
+/// [`Error::Config`] when the bucket or one of its entries cannot be read.
+pub async fn parked(
+    context: &jetstream::Context,
+    durable: &str,
+) -> Result<Vec<ParkedEndpoint>, Error> {
+    summary(context, &format!("{durable}-parked")).await
+}
+
+/// What the relays sharing `bucket` have parked, by endpoint, most events first (see
+/// [`parked`]).
+///
+/// # Errors
+///
+/// [`Error::Config`] when the bucket or an entry cannot be read.
+async fn summary(context: &jetstream::Context, bucket: &str) -> Result<Vec<ParkedEndpoint>, Error> {
+    let failed =
+        |e: String| Error::Config(format!("the relays' parked events bucket '{bucket}': {e}"));
+    let Ok(kv) = context.get_key_value(bucket).await else {
+        return Ok(Vec::new());
+    };
+    let stream = context
+        .get_stream(format!("KV_{bucket}"))
+        .await
+        .map_err(|e| failed(format!("cannot open its stream: {e}")))?;
+    let mut keys = kv
+        .keys()
+        .await
+        .map_err(|e| failed(format!("cannot list it: {e}")))?;
+    let mut by_endpoint: std::collections::BTreeMap<String, ParkedEndpoint> =
+        std::collections::BTreeMap::new();
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| failed(format!("cannot list it: {e}")))?;
+        let Some(partition) = key.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let value = match stream
+            .get_last_raw_message_by_subject(&format!("$KV.{bucket}.{key}"))
+            .await
+        {
+            Ok(message) => message.payload,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
+            Err(e) => return Err(failed(format!("cannot read entry '{key}': {e}"))),
+        };
+        let events = batch::decode_all(&value, 1)
+            .map_err(|e| failed(format!("entry '{key}' cannot be read: {e}")))?;
+        for event in &events {
+            let at = event
+                .header(PARKED_AT_HEADER)
+                .and_then(|at| at.parse::<jiff::Timestamp>().ok());
+            let remaining = event
+                .headers()
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case(REMAINING_HEADER));
+            for (_, name) in remaining {
+                let name = decode_ticket(name);
+                let entry = by_endpoint
+                    .entry(name.clone())
+                    .or_insert_with(|| ParkedEndpoint {
+                        endpoint: name,
+                        events: 0,
+                        partitions: Vec::new(),
+                        oldest: None,
+                    });
+                entry.events += 1;
+                if !entry.partitions.contains(&partition) {
+                    entry.partitions.push(partition);
+                }
+                entry.oldest = match (entry.oldest, at) {
+                    (Some(old), Some(at)) => Some(old.min(at)),
+                    (old, at) => old.or(at),
+                };
+            }
+        }
+    }
+    let mut endpoints: Vec<ParkedEndpoint> = by_endpoint.into_values().collect();
+    for endpoint in &mut endpoints {
+        endpoint.partitions.sort_unstable();
+    }
+    endpoints.sort_by_key(|e| std::cmp::Reverse(e.events));
+    Ok(endpoints)
+}
+
 /// `event`, to park, with the endpoints still to take it.
 ///
 /// # Errors
@@ -192,7 +300,10 @@ pub(super) fn with_remaining(event: &Framed, remaining: &[Box<str>]) -> Result<F
     let mut headers: Vec<(String, String)> = event
         .headers()
         .iter()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case(REMAINING_HEADER))
+        .filter(|(name, _)| {
+            !name.eq_ignore_ascii_case(REMAINING_HEADER)
+                && !name.eq_ignore_ascii_case(PARKED_AT_HEADER)
+        })
         .cloned()
         .collect();
     headers.extend(
@@ -200,6 +311,10 @@ pub(super) fn with_remaining(event: &Framed, remaining: &[Box<str>]) -> Result<F
             .iter()
             .map(|name| (REMAINING_HEADER.to_owned(), encode_ticket(name))),
     );
+    headers.push((
+        PARKED_AT_HEADER.to_owned(),
+        format!("{:.0}", jiff::Timestamp::now()),
+    ));
     Framed::new(headers, event.body.clone())
 }
 
@@ -281,10 +396,21 @@ mod tests {
         assert_eq!(read[0].0.body, "{\"n\":1}");
         assert_eq!(read[0].1, ["crm, west", "100%\r\nbad"]);
         assert_eq!(read[1].1, ["crm, west"]);
-        // Parked again, an event keeps one set of endpoints: the new one.
+        // Parked again, an event keeps one set of endpoints (the new one) and one time.
         let again = with_remaining(&parked[0], &remaining[1..]).expect("parked");
         let value = batch::encode(&[&again]);
         assert_eq!(read_one(&value), ["100%\r\nbad"]);
+        let times = again
+            .headers()
+            .iter()
+            .filter(|(name, _)| name == PARKED_AT_HEADER)
+            .count();
+        assert_eq!(times, 1);
+        assert!(
+            again
+                .header(PARKED_AT_HEADER)
+                .is_some_and(|at| at.parse::<jiff::Timestamp>().is_ok())
+        );
     }
 
     fn read_one(value: &Bytes) -> Vec<String> {

@@ -10,12 +10,13 @@ use async_nats::jetstream::{self, AckKind, consumer};
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
+use super::audit::Audit;
 use super::book::{Book, Carrier, Seen};
 use super::gate::Handoff;
 use super::incoming::{self, Incoming};
 use super::parked::{Entry, Parked};
 use crate::delivery::{DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, raw_body};
-use crate::nats::{MSG_ID_HEADER, StreamSettings};
+use crate::nats::StreamSettings;
 
 /// What the owner of a partition is told to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,22 +51,6 @@ enum Pulled {
     Ordered,
     /// Start again with a new consumer (messages lost on the way, or the pull broke).
     Again,
-}
-
-/// What a partition's looks for skipped messages remember between them.
-#[derive(Default)]
-struct Audit {
-    /// The message found at the last look.
-    suspect: Option<u64>,
-    /// A message whose copy is stored but that could not be removed.
-    copied: Option<u64>,
-}
-
-/// Why a skipped message was not stored again.
-struct NotStored {
-    why: String,
-    /// Whether its copy is stored (only the old one's removal failed).
-    copied: bool,
 }
 
 /// What every partition of a relay shares.
@@ -353,111 +338,6 @@ impl Shared {
             if !self.take(tenure, message, order).await {
                 return Pulled::Ordered;
             }
-        }
-    }
-
-    /// One look for a message `partition`'s consumer `name` skipped (see `skipped`): found
-    /// at two looks in a row, it is stored again and the old one removed (only removed, if
-    /// a look before stored its copy but could not remove it: never a third copy).
-    async fn look(&self, partition: u32, name: &str, audit: &mut Audit) {
-        let found = self.skipped(partition, name).await;
-        let sequence = found.as_ref().map(|(sequence, _)| *sequence);
-        let Some((sequence, ticket)) = found.filter(|_| sequence == audit.suspect) else {
-            audit.suspect = sequence;
-            return;
-        };
-        audit.suspect = None;
-        let stored = if audit.copied == Some(sequence) {
-            self.remove(sequence).await
-        } else {
-            self.store_again(sequence).await
-        };
-        match stored {
-            Ok(()) => log::warn!(
-                target: deskhook::LOG_TARGET,
-                "relay: partition {partition}: message {sequence} ({ticket}) was still \
-                 in the stream though its consumer counts it as acknowledged (it skipped it: a \
-                 fault of some nats-server versions); stored it again, for delivery"
-            ),
-            Err(e) => {
-                if e.copied {
-                    audit.copied = Some(sequence);
-                }
-                log::warn!(
-                    target: deskhook::LOG_TARGET,
-                    "relay: partition {partition}: message {sequence} ({ticket}) is \
-                     still in the stream though its consumer counts it as acknowledged, and \
-                     cannot be stored again: {}; trying again",
-                    e.why
-                );
-            }
-        }
-    }
-
-    /// The stream's first message (its sequence and tickets), if it is of `partition` and
-    /// the consumer `name` counts it as acknowledged: a message the consumer will never hand
-    /// out. (In a work-queue
-    /// stream an acknowledged message leaves it; some nats-server versions, 2.9 among them,
-    /// now and then skip a message of a filtered consumer as messages around it are removed,
-    /// and the partition's later events then flow without it.) Such messages gather at the
-    /// stream's head, as everything around them is acknowledged and removed: the look is
-    /// by sequence, not through the subjects' index that misled the consumer. `None` when
-    /// there is none, or when the servers do not answer: the next look tries again.
-    async fn skipped(&self, partition: u32, name: &str) -> Option<(u64, String)> {
-        let first = self.stream.get_info().await.ok()?.state.first_sequence;
-        let message = self.stream.get_raw_message(first).await.ok()?;
-        if self.settings.partition_of_subject(&message.subject) != Some(partition) {
-            return None;
-        }
-        // The message first, then the consumer: a message published in between is not below
-        // the consumer's floor.
-        let info = self.stream.consumer_info(name).await.ok()?;
-        let ticket = incoming::tickets(&message.headers, &message.payload);
-        (first <= info.ack_floor.stream_sequence).then_some((first, ticket))
-    }
-
-    /// Stores the message at `sequence` again, at the stream's tail, and removes the old
-    /// one: the consumer that skipped it hands the copy out like any new message (making the
-    /// consumer again does not help: a new one skips it too, misled by the same index). The
-    /// copy keeps the event's headers but `Nats-Msg-Id`, with which JetStream would drop it
-    /// as a duplicate. Should the relay die between the two steps, the event is in the stream
-    /// twice, and is delivered twice with the same `webhook-id`.
-    async fn store_again(&self, sequence: u64) -> Result<(), NotStored> {
-        let failed = |why: String| NotStored { why, copied: false };
-        let message = self
-            .stream
-            .get_raw_message(sequence)
-            .await
-            .map_err(|e| failed(format!("cannot read it: {e}")))?;
-        let mut headers = async_nats::HeaderMap::new();
-        for (name, values) in message.headers.iter() {
-            if !AsRef::<str>::as_ref(name).eq_ignore_ascii_case(MSG_ID_HEADER) {
-                for value in values {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-        }
-        self.context
-            .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
-            .await
-            .map_err(|e| failed(format!("cannot publish the copy: {e}")))?
-            .await
-            .map_err(|e| failed(format!("the copy was not stored: {e}")))?;
-        self.book
-            .counts
-            .stored_again
-            .fetch_add(1, Ordering::Relaxed);
-        self.remove(sequence).await
-    }
-
-    /// Removes the message at `sequence`, once its copy is stored.
-    async fn remove(&self, sequence: u64) -> Result<(), NotStored> {
-        match self.stream.delete_message(sequence).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(NotStored {
-                why: format!("the copy is stored, but the old one cannot be removed: {e}"),
-                copied: true,
-            }),
         }
     }
 

@@ -1,0 +1,82 @@
+//! `deskhook parked --nats URL`: what the relays have parked, by endpoint.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Show what relays have parked for failing endpoints, by endpoint
+///
+/// Parked events are those failing endpoints hold up: a relay writes them to the KV bucket
+/// DURABLE-parked (and acknowledges them in the stream) so that its partitions go on without
+/// them (see `deskhook relay --park-after`). They are retried on their endpoints'
+/// schedules, and delivered by the next relay if this one stops.
+///
+/// One line per endpoint, most events first:
+///
+///   crm  120 event(s)  partitions 0,3,7  oldest parked 2026-12-01T14:02:11Z (182 s ago)
+///
+/// or `nothing is parked`. With --json, one object per endpoint and line:
+/// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The NATS servers, comma-separated.
+    #[arg(long, value_name = "URL")]
+    nats: String,
+    /// The relays' durable name (`deskhook relay --durable`).
+    #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
+    durable: String,
+    /// One JSON object per endpoint and line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let endpoints = runtime.block_on(async {
+        let context = deskhook_transports::nats::connect(
+            &args.nats,
+            async_nats::ConnectOptions::new(),
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        deskhook_transports::relay::parked(&context, &args.durable)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    if endpoints.is_empty() && !args.json {
+        crate::send::print_line("nothing is parked");
+    }
+    let now = jiff::Timestamp::now();
+    for endpoint in &endpoints {
+        let partitions: Vec<String> = endpoint.partitions.iter().map(u32::to_string).collect();
+        let oldest = endpoint.oldest.map(|at| format!("{at:.0}"));
+        let line = if args.json {
+            serde_json::json!({
+                "endpoint": endpoint.endpoint,
+                "events": endpoint.events,
+                "partitions": endpoint.partitions,
+                "oldest": oldest,
+            })
+            .to_string()
+        } else {
+            let since = match (&oldest, endpoint.oldest) {
+                (Some(shown), Some(at)) => format!(
+                    "  oldest parked {shown} ({} s ago)",
+                    now.duration_since(at).as_secs().max(0)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "{}  {} event(s)  partitions {}{since}",
+                endpoint.endpoint,
+                endpoint.events,
+                partitions.join(",")
+            )
+        };
+        crate::send::print_line(&line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
