@@ -599,7 +599,13 @@ impl Engine {
         let mut timer = None;
         let mut dead = None;
         let mut released = None;
+        // A withdrawn job (its relay's tenure ended) is not kept for a retry.
+        let mut let_go = false;
         match &decision {
+            Decision::Retry { .. } if event.is_withdrawn() => {
+                st.schedule.done(&job);
+                let_go = true;
+            }
             Decision::Delivered => {
                 self.count(lane, |c| &c.delivered, 1);
                 // Recorded before the ticket's next job can go, so that the store sees a
@@ -708,7 +714,7 @@ impl Engine {
                 self.pool.requeue(lane);
             }
         }
-        if !matches!(decision, Decision::Retry { .. }) {
+        if let_go || !matches!(decision, Decision::Retry { .. }) {
             self.finished(lane, 1);
         }
     }
