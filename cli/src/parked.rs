@@ -14,7 +14,9 @@ use std::time::Duration;
 ///
 ///   crm  120 event(s)  partitions 0,3,7  oldest parked 2026-12-01T14:02:11Z (182 s ago)
 ///
-/// or `nothing is parked`. With --json, one object per endpoint and line:
+/// or `nothing is parked`. An event counts for each endpoint its entry named when it was
+/// parked (one that delivered it since still counts until the others have). With --json,
+/// one object per endpoint and line:
 /// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

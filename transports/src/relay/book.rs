@@ -61,6 +61,8 @@ pub(super) struct Book {
     failing: Mutex<HashSet<Box<str>>>,
     /// Keys of parked entries whose events finished but whose removal failed: tried again.
     unremoved: Mutex<Vec<String>>,
+    /// Set when the relay stops its engine: nothing more goes to it.
+    stopping: AtomicBool,
     pub(super) counts: Counts,
 }
 
@@ -88,12 +90,14 @@ pub(super) struct Carrier {
     parked: Mutex<Vec<String>>,
     /// Set when the tenure that took it ends.
     withdrawn: Arc<AtomicBool>,
+    /// The lease revision of that tenure.
+    revision: u64,
 }
 
 impl Carrier {
     fn new(
         message: Option<Message>,
-        partition: u32,
+        (partition, revision): (u32, u64),
         sequence: u64,
         events: usize,
         withdrawn: &Arc<AtomicBool>,
@@ -110,6 +114,7 @@ impl Carrier {
             settled: AtomicBool::new(false),
             parked: Mutex::default(),
             withdrawn: withdrawn.clone(),
+            revision,
         })
     }
 
@@ -233,24 +238,25 @@ impl Book {
             last: Mutex::default(),
             failing: Mutex::default(),
             unremoved: Mutex::default(),
+            stopping: AtomicBool::new(false),
             counts: Counts::default(),
         };
         (Arc::new(book), done)
     }
 
-    /// Message `message` of `partition`, carrying `events` events, taken by a tenure that
-    /// ends when `withdrawn` is set: outstanding until it is acknowledged, parked or
-    /// abandoned.
+    /// Message `message`, carrying `events` events, taken in the tenure (partition, lease
+    /// revision) that ends when `withdrawn` is set: outstanding until it is acknowledged,
+    /// parked or abandoned.
     pub(super) fn carry(
         &self,
         message: Message,
-        partition: u32,
+        tenure: (u32, u64),
         events: usize,
         withdrawn: &Arc<AtomicBool>,
     ) -> Arc<Carrier> {
-        self.outstanding[partition as usize].fetch_add(1, Ordering::AcqRel);
+        self.outstanding[tenure.0 as usize].fetch_add(1, Ordering::AcqRel);
         let sequence = message.info().map_or(0, |i| i.stream_sequence);
-        Carrier::new(Some(message), partition, sequence, events, withdrawn)
+        Carrier::new(Some(message), tenure, sequence, events, withdrawn)
     }
 
     /// The parked entry `key` of `partition`, holding `events` events of the message at
@@ -264,7 +270,7 @@ impl Book {
         events: usize,
         withdrawn: &Arc<AtomicBool>,
     ) -> Arc<Carrier> {
-        let carrier = Carrier::new(None, partition, sequence, events, withdrawn);
+        let carrier = Carrier::new(None, (partition, 0), sequence, events, withdrawn);
         carrier.settled.store(true, Ordering::Release);
         lock(&carrier.parked).push(key);
         carrier
@@ -334,8 +340,8 @@ impl Book {
 
     /// Event `id` of `ticket` from `carrier`, taken in the tenure (partition, lease
     /// revision), goes to `endpoints`, with `kib` reserved. `false` when the tenure has
-    /// ended (checked under the same lock as [`Book::abandon`] takes, so that an event is
-    /// either abandoned with the others or not opened at all).
+    /// ended or the relay stops (checked under the same lock as [`Book::abandon`] takes, so
+    /// that an event is either abandoned with the others or not opened at all).
     pub(super) fn open(
         &self,
         (id, ticket): (Arc<str>, Arc<str>),
@@ -345,7 +351,7 @@ impl Book {
         kib: u32,
     ) -> bool {
         let mut waiting = lock(&self.waiting);
-        if carrier.withdrawn.load(Ordering::Acquire) {
+        if carrier.withdrawn.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire) {
             return false;
         }
         waiting.insert(
@@ -449,8 +455,15 @@ impl Book {
         )
     }
 
+    /// The relay stops its engine: no event goes to it any more (those released from a gate
+    /// from now on are left for the partitions' next owners).
+    pub(super) fn stop(&self) {
+        let _waiting = lock(&self.waiting);
+        self.stopping.store(true, Ordering::Release);
+    }
+
     /// Waits up to `wait` until the acknowledgements and removals of parked entries asked
-    /// for so far are done.
+    /// for so far are done (removals that failed before are tried again).
     pub(super) async fn flush(&self, wait: Duration) {
         let (done, flushed) = tokio::sync::oneshot::channel();
         if self.acks.send(Work::Flush(done)).is_ok() {

@@ -99,7 +99,7 @@
 //! endpoint that is failing (its last attempt failed, or its breaker is open, or it is
 //! paused or disabled), is parked: its unfinished events, each with the endpoints still to
 //! take it, are written to the JetStream KV bucket `<durable>-parked` under
-//! `<partition>.<stream sequence>.<part>`, then the message is acknowledged. The events stay
+//! `<partition>.<stream sequence>.<lease revision>.<part>`, then the message is acknowledged. The events stay
 //! in the engine and are retried on their schedule as before, and no longer count against
 //! the partition's window nor the relay's room for events (they still count against its
 //! memory budget, `max_queued_bytes`, and each endpoint's `queue_capacity`, whose overflow
@@ -127,7 +127,8 @@
 //!   next owner delivers it from the stream, and the entry is delivered again, late, by the
 //!   owner after that.
 //! - An event too large for a KV value (the server's `max_payload` less 4 KiB) cannot be
-//!   parked: its message stays outstanding, and the relay logs it at each look.
+//!   parked: its message stays outstanding (a hand-back of its partition waits for it), and
+//!   the relay logs it at each look.
 //! - Parked events are in the relay's memory: endpoints failing for long enough fill the
 //!   memory budget, and then the relay waits for room as it does for healthy endpoints.
 //! - An endpoint that answers, but slower than its events come, is not failing: what waits
@@ -649,6 +650,7 @@ impl Relay {
         let _ = tokio::time::timeout(self.grace, book.until(|b| b.total_outstanding() > 0)).await;
         progress.abort();
         parker.abort();
+        book.stop();
         let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
         if shut.is_err() {
             log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");

@@ -8,7 +8,7 @@
 //! [`Relay::park_after`](super::Relay::park_after), whose events wait for an endpoint that is
 //! failing (its last attempt failed, its breaker is open, or it is paused or disabled), is
 //! parked: its unfinished events, each with the endpoints still to take it, are written
-//! under `<partition>.<stream sequence>.<part>`, then the message is acknowledged. The
+//! under `<partition>.<stream sequence>.<lease revision>.<part>`, then the message is acknowledged. The
 //! events stay in the engine and are retried as before; the entries go when they have
 //! finished. A partition's next owner reads the entries when it takes the partition and
 //! delivers them, in stream order, before anything it pulls: each ticket keeps its order.
@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
@@ -103,21 +104,24 @@ impl Parked {
     }
 
     /// Writes `events` (each with [`REMAINING_HEADER`]s) as the entries of the message at
-    /// `sequence` of `partition`: one, or more when they do not fit in one value. Returns
-    /// their keys.
+    /// `sequence` of `partition`, parked in the tenure of lease `revision`: one, or more
+    /// when they do not fit in one value. Returns their keys,
+    /// `<partition>.<sequence>.<revision>.<part>`: a message parked again by the partition's
+    /// next owner (its acknowledgement did not reach the server) gets keys of its own, so
+    /// that neither relay removes the other's.
     ///
     /// # Errors
     ///
     /// Why an entry could not be written (those written before it are removed).
     pub(super) async fn write(
         &self,
-        partition: u32,
+        (partition, revision): (u32, u64),
         sequence: u64,
         events: &[Framed],
     ) -> Result<Vec<String>, String> {
         let mut keys = Vec::new();
         for (n, part) in parts(events, self.max_value).into_iter().enumerate() {
-            let key = format!("{partition}.{sequence}.{n}");
+            let key = format!("{partition}.{sequence}.{revision}.{n}");
             if let Err(e) = self.kv.put(&key, batch::encode(&part)).await {
                 let _ = self.remove(&keys).await;
                 return Err(e.to_string());
@@ -158,7 +162,7 @@ impl Parked {
         }
         found.sort_unstable();
         let mut entries = Vec::with_capacity(found.len());
-        for ((sequence, _), key) in found {
+        for ((sequence, _, _), key) in found {
             // From the stream's leader: the bucket allows direct gets, which a replica that
             // lags behind may answer without an entry just written.
             let value = match self
@@ -193,7 +197,8 @@ impl Parked {
 pub struct ParkedEndpoint {
     /// The endpoint's name.
     pub endpoint: String,
-    /// Its events parked (each waiting for it, and perhaps for other endpoints too).
+    /// Its events parked (each waiting for it when parked, and perhaps for other endpoints
+    /// too; an entry is not rewritten as its endpoints finish).
     pub events: u64,
     /// The partitions they are in, in order.
     pub partitions: Vec<u32>,
@@ -226,13 +231,21 @@ pub async fn parked(
 async fn summary(context: &jetstream::Context, bucket: &str) -> Result<Vec<ParkedEndpoint>, Error> {
     let failed =
         |e: String| Error::Config(format!("the relays' parked events bucket '{bucket}': {e}"));
-    let Ok(kv) = context.get_key_value(bucket).await else {
-        return Ok(Vec::new());
+    let stream = match context.get_stream(format!("KV_{bucket}")).await {
+        Ok(stream) => stream,
+        // No relay of that name ever parked anything.
+        Err(e)
+            if matches!(e.kind(), GetStreamErrorKind::JetStream(ref js)
+                if js.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(failed(format!("cannot open its stream: {e}"))),
     };
-    let stream = context
-        .get_stream(format!("KV_{bucket}"))
+    let kv = context
+        .get_key_value(bucket)
         .await
-        .map_err(|e| failed(format!("cannot open its stream: {e}")))?;
+        .map_err(|e| failed(format!("cannot open it: {e}")))?;
     let mut keys = kv
         .keys()
         .await
@@ -252,8 +265,11 @@ async fn summary(context: &jetstream::Context, bucket: &str) -> Result<Vec<Parke
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
             Err(e) => return Err(failed(format!("cannot read entry '{key}': {e}"))),
         };
-        let events = batch::decode_all(&value, 1)
-            .map_err(|e| failed(format!("entry '{key}' cannot be read: {e}")))?;
+        let events = batch::decode_all(&value, 1).map_err(|e| {
+            failed(format!(
+                "entry '{key}' cannot be read ({e}); a newer deskhook's relays wrote it?"
+            ))
+        })?;
         for event in &events {
             let at = event
                 .header(PARKED_AT_HEADER)
@@ -356,11 +372,16 @@ fn parts(events: &[Framed], max: usize) -> Vec<Vec<&Framed>> {
     parts
 }
 
-/// (stream sequence, part) of `key` when it is an entry of `partition`.
-fn place(partition: u32, key: &str) -> Option<(u64, u32)> {
+/// (stream sequence, lease revision, part) of `key` when it is an entry of `partition`.
+fn place(partition: u32, key: &str) -> Option<(u64, u64, u32)> {
     let rest = key.strip_prefix(&format!("{partition}."))?;
-    let (sequence, part) = rest.split_once('.')?;
-    Some((sequence.parse().ok()?, part.parse().ok()?))
+    let mut fields = rest.split('.');
+    let place = (
+        fields.next()?.parse().ok()?,
+        fields.next()?.parse().ok()?,
+        fields.next()?.parse().ok()?,
+    );
+    fields.next().is_none().then_some(place)
 }
 
 #[cfg(test)]
@@ -449,9 +470,10 @@ mod tests {
 
     #[test]
     fn keys_sort_by_partition_sequence_and_part() {
-        assert_eq!(place(3, "3.120.1"), Some((120, 1)));
-        assert_eq!(place(3, "13.120.1"), None);
-        assert_eq!(place(3, "3.x.1"), None);
-        assert_eq!(place(3, "3.120"), None);
+        assert_eq!(place(3, "3.120.7.1"), Some((120, 7, 1)));
+        assert_eq!(place(3, "13.120.7.1"), None);
+        assert_eq!(place(3, "3.x.7.1"), None);
+        assert_eq!(place(3, "3.120.7"), None);
+        assert_eq!(place(3, "3.120.7.1.0"), None);
     }
 }

@@ -157,6 +157,9 @@ impl Shared {
                     tenure.withdrawn.store(true, Ordering::Release);
                     let parked = self.book.abandon(Some((partition, revision)));
                     self.http.engine().drop_withdrawn();
+                    // What finished is acknowledged, and its entries removed, before the
+                    // next owner reads them.
+                    self.book.flush(self.ack_wait).await;
                     if parked > 0 {
                         log::info!(
                             target: deskhook::LOG_TARGET,
@@ -394,9 +397,12 @@ impl Shared {
         let Some(routed) = self.reserve(routed, order).await else {
             return false;
         };
-        let carrier = self
-            .book
-            .carry(message, tenure.partition, routed.len(), &tenure.withdrawn);
+        let carrier = self.book.carry(
+            message,
+            (tenure.partition, tenure.revision),
+            routed.len(),
+            &tenure.withdrawn,
+        );
         for (event, lanes, kib) in routed {
             self.hand(tenure, &carrier, event, lanes, kib, true);
         }

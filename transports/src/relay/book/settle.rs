@@ -43,6 +43,7 @@ pub(in crate::relay) async fn settle_messages(
             Work::Done(carrier) => done(&book, &http, &parked, carrier).await,
             Work::Park(carriers) => park(&book, &http, &parked, carriers).await,
             Work::Flush(done) => {
+                remove_unremoved(&book, &parked).await;
                 let _ = done.send(());
             }
         }
@@ -89,12 +90,9 @@ fn acknowledged(book: &Book, http: &DeliverySink, carrier: Arc<Carrier>) {
     lock(&book.last).insert(carrier.partition, carrier);
 }
 
-/// Parks `carriers` (see `parked`): their unfinished events are written to the parked
-/// bucket, all at once, then each message is acknowledged. One that cannot be written stays
-/// outstanding, for the next look.
-async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<Arc<Carrier>>) {
-    // Entries whose removal failed, first: a stale entry would bring its events back, after
-    // their tickets' later ones, to the partition's next owner.
+/// Removes the entries whose removal failed before: a stale entry would bring its events
+/// back, after their tickets' later ones, to the partition's next owner.
+async fn remove_unremoved(book: &Book, parked: &Parked) {
     let unremoved = std::mem::take(&mut *lock(&book.unremoved));
     if !unremoved.is_empty()
         && let Err(e) = parked.remove(&unremoved).await
@@ -106,6 +104,13 @@ async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<A
         );
         lock(&book.unremoved).extend(unremoved);
     }
+}
+
+/// Parks `carriers` (see `parked`): their unfinished events are written to the parked
+/// bucket, all at once, then each message is acknowledged. One that cannot be written stays
+/// outstanding, for the next look.
+async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<Arc<Carrier>>) {
+    remove_unremoved(book, parked).await;
     let mut writes = Vec::new();
     for carrier in carriers {
         if carrier.is_settled()
@@ -128,7 +133,7 @@ async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<A
     let written = futures_util::future::join_all(
         writes
             .iter()
-            .map(|(c, events, _)| parked.write(c.partition, c.sequence, events)),
+            .map(|(c, events, _)| parked.write((c.partition, c.revision), c.sequence, events)),
     )
     .await;
     let (mut messages, mut events_parked) = (0, 0);
