@@ -376,6 +376,7 @@ impl Schedule {
     /// keep its memory and its place in the queue until then. A ticket whose first job
     /// waited for a retry and goes, while later jobs of it stay, has those due now. Returns
     /// how many went.
+    #[cfg(any(test, feature = "relay"))]
     pub(crate) fn drop_withdrawn(&mut self) -> usize {
         let mut gone = 0;
         let mut slot = 0;

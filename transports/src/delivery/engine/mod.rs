@@ -306,6 +306,7 @@ impl Engine {
     /// rather than when each ticket comes up (see
     /// [`Schedule::drop_withdrawn`](super::queue::Schedule::drop_withdrawn)). Jobs in flight
     /// finish.
+    #[cfg(feature = "relay")]
     pub(crate) fn drop_withdrawn(&self) {
         for lane in self.registry().all() {
             let mut st = lock(&lane.state);
