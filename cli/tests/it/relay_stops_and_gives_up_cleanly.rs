@@ -106,6 +106,16 @@ fn stop(relay: &mut Running) -> (usize, usize, usize) {
     (numbers[0], numbers[1], numbers[2])
 }
 
+/// Waits (30 s at most) until the stream `DESKHOOK` of the server at `url` is empty.
+fn until_the_stream_empties(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    while runtime.block_on(nats::stream_len(url, "DESKHOOK")) > 0 {
+        assert!(Instant::now() < deadline, "the stream did not empty");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Checks that each of `lines` (bodies) is in order per ticket, and that every event came.
 fn in_order(lines: &[String]) {
     let mut next = [0usize; TICKETS];
@@ -136,12 +146,7 @@ fn a_relay_killed_with_events_parked_leaves_them_to_the_next() {
         &config(dir.path(), "failing.toml", &failing.url, "0s,1h"),
         &["--park-after", "50ms", "--lease", "1s"],
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    while runtime.block_on(nats::stream_len(&server.url(), "DESKHOOK")) > 0 {
-        assert!(Instant::now() < deadline, "the stream did not empty");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until_the_stream_empties(&server.url());
     // `deskhook parked` shows them: every event, for `crm`.
     let url = server.url();
     let parked = |json: bool| {
@@ -220,12 +225,7 @@ fn an_endpoint_that_is_gone_does_not_hold_up_the_partitions() {
         &config(dir.path(), "gone.toml", &gone.url, "0s"),
     );
     // Every event ends in the dead letters; the stream empties.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    while runtime.block_on(nats::stream_len(&server.url(), "DESKHOOK")) > 0 {
-        assert!(Instant::now() < deadline, "the stream did not empty");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until_the_stream_empties(&server.url());
     assert_eq!(stop(&mut relay), (EVENTS, 0, EVENTS));
     let letters = std::fs::read_to_string(dir.path().join("gone.toml.dead.jsonl")).unwrap();
     assert_eq!(letters.lines().count(), EVENTS);
