@@ -310,6 +310,8 @@ impl Engine {
     pub(crate) fn drop_withdrawn(&self) {
         for lane in self.registry().all() {
             let mut st = lock(&lane.state);
+            // Those accepted but still in the inbox too.
+            super::backlog::drain_inbox(&lane, &mut st);
             let gone = st.schedule.drop_withdrawn();
             if gone == 0 {
                 continue;
