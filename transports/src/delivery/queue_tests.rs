@@ -390,6 +390,11 @@ mod model {
 enum Op {
     Push(u8),
     PushAt(u8, u8),
+    /// A job a relay may withdraw (at the next [`Op::Withdraw`]).
+    PushWithdrawable(u8),
+    /// The relay's tenure ends: the withdrawable jobs queued go at once
+    /// ([`Schedule::drop_withdrawn`]); one in flight that fails is let go, not retried.
+    Withdraw,
     Take,
     Done(u8),
     Retry(u8, u8),
@@ -403,6 +408,8 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     prop_oneof![
         6 => (0..5u8).prop_map(Op::Push),
         1 => (0..5u8, 0..4u8).prop_map(|(t, d)| Op::PushAt(t, d)),
+        2 => (0..5u8).prop_map(Op::PushWithdrawable),
+        1 => Just(Op::Withdraw),
         6 => Just(Op::Take),
         4 => any::<u8>().prop_map(Op::Done),
         2 => (any::<u8>(), 0..4u8).prop_map(|(i, d)| Op::Retry(i, d)),
@@ -422,6 +429,11 @@ fn agrees_with_the_model(ops: &[Op]) -> Result<(), String> {
     let mut taken: Vec<Job> = Vec::new();
     let mut seqs: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     let mut order = 0u64;
+    // The flag of the jobs pushed withdrawable since the last withdrawal, their orders, and
+    // the orders of those withdrawn.
+    let mut flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut withdrawable_now: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut withdrawn: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let check_seq = |job: &Job, seqs: &std::collections::HashMap<u64, u64>| {
         if seqs.get(&job.order) == Some(&job.seq) {
             Ok(())
@@ -437,7 +449,7 @@ fn agrees_with_the_model(ops: &[Op]) -> Result<(), String> {
     for (step, op) in ops.iter().enumerate() {
         let fail = |what: String| format!("step {step} ({op:?}): {what}");
         match op {
-            Op::Push(t) | Op::PushAt(t, _) => {
+            Op::Push(t) | Op::PushAt(t, _) | Op::PushWithdrawable(t) => {
                 let key = format!("T{t}");
                 order += 1;
                 let ticket = m.ticket(&key);
@@ -452,8 +464,34 @@ fn agrees_with_the_model(ops: &[Op]) -> Result<(), String> {
                         }
                         s.push_at(job(&key, order), at(clock + u64::from(*d)));
                     }
+                    Op::PushWithdrawable(_) => {
+                        withdrawable_now.insert(order);
+                        s.push(withdrawable(&key, order, &flag));
+                    }
                     _ => s.push(job(&key, order)),
                 }
+            }
+            Op::Withdraw => {
+                flag.store(true, std::sync::atomic::Ordering::Release);
+                let gone = s.drop_withdrawn();
+                let mut removed = 0;
+                for ticket in m.tickets.values_mut() {
+                    let head = ticket.jobs.front().copied();
+                    let before = ticket.jobs.len();
+                    ticket.jobs.retain(|o| !withdrawable_now.contains(o));
+                    removed += before - ticket.jobs.len();
+                    // A head that waited for a retry goes with its wait.
+                    if head.is_some_and(|o| withdrawable_now.contains(&o)) {
+                        ticket.delayed_until = None;
+                    }
+                }
+                if gone != removed {
+                    return Err(fail(format!(
+                        "dropped {gone} withdrawn jobs, expected {removed}"
+                    )));
+                }
+                withdrawn.extend(withdrawable_now.drain());
+                flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
             }
             Op::Take => {
                 let now = at(clock);
@@ -496,7 +534,8 @@ fn agrees_with_the_model(ops: &[Op]) -> Result<(), String> {
                 let ticket = m.ticket(&key);
                 ticket.in_flight = None;
                 match op {
-                    Op::Retry(_, d) => {
+                    // The engine lets a withdrawn job go rather than retry it.
+                    Op::Retry(_, d) if !withdrawn.contains(&job.order) => {
                         ticket.jobs.push_front(job.order);
                         ticket.delayed_until = Some(at(clock + u64::from(*d)));
                         s.retry_at(job, at(clock + u64::from(*d)));
