@@ -109,13 +109,19 @@ impl Setup {
 
     /// Entries left in the parked bucket.
     fn parked_left(&self) -> usize {
+        self.parked_keys().len()
+    }
+
+    /// The keys of the entries left in the parked bucket (`<partition>.…`).
+    fn parked_keys(&self) -> Vec<String> {
         on_runtime(async {
             let bucket = context(&self.server.url())
                 .await
                 .get_key_value("deskhook-relay-parked")
                 .await
                 .expect("the relays' parked bucket");
-            bucket.keys().await.expect("its keys").count().await
+            let keys = bucket.keys().await.expect("its keys");
+            keys.map(|key| key.expect("a key")).collect().await
         })
     }
 }
@@ -230,13 +236,22 @@ fn a_relay_hands_a_partition_back_without_waiting_for_its_parked_events() {
     setup.wait_until("the moved tickets' events at `failing`", || {
         setup.failing.count() == failed + moved.len() * PER_TICKET
     });
-    let reports = [first.stop(), second.stop()];
+    // Their entries go as they finish.
+    let of_taken = format!("{taken}.");
+    setup.wait_until("the moved partition's entries to go", || {
+        !setup.parked_keys().iter().any(|k| k.starts_with(&of_taken))
+    });
+    // The second relay stops first: were the first to stop first, the second would take its
+    // partition too, and deliver that one's parked events as well.
+    let second = second.stop();
+    let first = first.stop();
     once_in_order(&arrivals(&setup.failing.requests()[failed..]), &moved);
     assert_eq!(
-        reports[1].acknowledged as usize,
+        second.acknowledged as usize,
         moved.len() * PER_TICKET,
-        "{reports:?}"
+        "{second:?}"
     );
+    let reports = [first, second];
     assert_eq!(
         setup.live.count(),
         EVENTS,
