@@ -379,6 +379,27 @@ pub async fn drain_stream(url: &str, stream: &str, idle: Duration) -> Vec<Stored
     out
 }
 
+/// Runs `work` to its end on a runtime of its own (a test's thread has none).
+pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(work)
+}
+
+/// The keys of the KV bucket `bucket` now.
+pub async fn kv_keys(url: &str, bucket: &str) -> Vec<String> {
+    use futures_util::StreamExt as _;
+    let bucket = context(url)
+        .await
+        .get_key_value(bucket)
+        .await
+        .expect("the bucket exists");
+    let keys = bucket.keys().await.expect("its keys");
+    keys.map(|key| key.expect("a key")).collect().await
+}
+
 /// How many messages `stream` holds now.
 pub async fn stream_len(url: &str, stream: &str) -> u64 {
     let js = context(url).await;

@@ -23,11 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-
 use bytes::Bytes;
 use deskhook::sink::EventId;
-use deskhook_tests::nats::{NatsServer, RunningRelay, context};
+use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, context, kv_keys};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, endpoint};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::nats::async_nats::HeaderMap;
@@ -54,7 +52,7 @@ fn event(ticket: &str, n: usize) -> Framed {
 /// Makes the stream (one partition) and stores each of `messages`: a batch, or an event
 /// alone.
 fn publish(server: &NatsServer, messages: &[&[Framed]]) {
-    on_runtime(async {
+    block_on(async {
         let context = context(&server.url()).await;
         StreamSettings::new()
             .partitions(1)
@@ -100,15 +98,6 @@ fn relay_to(
             .endpoint(endpoint("crm", receiver, retry))
             .dead_letter_path(dead),
     )
-}
-
-/// Runs `work` to its end on a runtime of its own.
-fn on_runtime<F: std::future::Future>(work: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(work)
 }
 
 /// What arrived: (ticket, number) of each request.
@@ -199,14 +188,7 @@ fn run(park_after: Duration, enough: &dyn Fn(&Arrived) -> bool) -> Run {
     let second = relay();
     let all = wait_for(&|a| Run::count(a, "T", "2") >= 1 && Run::count(a, "U", "1") >= 3);
     let second_report = second.stop();
-    let parked_left = on_runtime(async {
-        let bucket = context(&server.url())
-            .await
-            .get_key_value("deskhook-relay-parked")
-            .await
-            .expect("the relays' parked bucket");
-        bucket.keys().await.expect("its keys").count().await
-    });
+    let parked_left = block_on(kv_keys(&server.url(), "deskhook-relay-parked")).len();
     Run {
         first: arrived_first,
         all,
@@ -287,7 +269,7 @@ fn messages_that_are_not_deskhooks_are_terminated_and_counted() {
     let mut batched = batch::encode(&[&event("T", 1), &event("T", 2)]).to_vec();
     batched.truncate(batched.len() - 3);
     publish(&server, &[]);
-    on_runtime(async {
+    block_on(async {
         let context = context(&server.url()).await;
         let mut headers = HeaderMap::new();
         headers.insert(BATCH_HEADER, "2");

@@ -17,12 +17,11 @@ use std::time::{Duration, Instant};
 
 use deskhook::Dispatcher;
 use deskhook::policy::OverflowPolicy;
-use deskhook_tests::nats::{NatsServer, RunningRelay, context, stream_len};
+use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, kv_keys, stream_len};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
 use deskhook_transports::delivery::{DeliveryConfig, DeliverySink};
 use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
 use deskhook_transports::relay::Relay;
-use futures_util::StreamExt as _;
 
 const TICKETS: [&str; 6] = ["T0", "T1", "T2", "T3", "T4", "T5"];
 const PER_TICKET: usize = 7;
@@ -104,7 +103,7 @@ impl Setup {
 
     /// Messages left in the stream.
     fn stream_len(&self) -> u64 {
-        on_runtime(stream_len(&self.server.url(), "DESKHOOK"))
+        block_on(stream_len(&self.server.url(), "DESKHOOK"))
     }
 
     /// Entries left in the parked bucket.
@@ -114,24 +113,8 @@ impl Setup {
 
     /// The keys of the entries left in the parked bucket (`<partition>.…`).
     fn parked_keys(&self) -> Vec<String> {
-        on_runtime(async {
-            let bucket = context(&self.server.url())
-                .await
-                .get_key_value("deskhook-relay-parked")
-                .await
-                .expect("the relays' parked bucket");
-            let keys = bucket.keys().await.expect("its keys");
-            keys.map(|key| key.expect("a key")).collect().await
-        })
+        block_on(kv_keys(&self.server.url(), "deskhook-relay-parked"))
     }
-}
-
-fn on_runtime<F: std::future::Future>(work: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(work)
 }
 
 /// (ticket, number) of each request, in arrival order.
@@ -202,7 +185,7 @@ fn a_failing_endpoint_does_not_stop_its_partition_and_the_next_relay_delivers_wh
     once_in_order(&arrivals(&setup.live.requests()), &TICKETS);
     // Removed entries leave nothing behind in the bucket's stream (no delete markers).
     assert_eq!(
-        on_runtime(stream_len(&setup.server.url(), "KV_deskhook-relay-parked")),
+        block_on(stream_len(&setup.server.url(), "KV_deskhook-relay-parked")),
         0
     );
 }
