@@ -509,7 +509,34 @@ impl RunningRelay {
     ///
     /// When the relay failed.
     pub fn stop(self) -> deskhook_transports::relay::RelayReport {
+        self.begin_stop().wait()
+    }
+
+    /// Tells the relay to stop, without waiting for it: it finishes what it has in
+    /// delivery (its grace) meanwhile.
+    pub fn begin_stop(self) -> StoppingRelay {
         let _ = self.stop.send(());
+        StoppingRelay {
+            thread: self.thread,
+        }
+    }
+}
+
+/// A relay told to stop ([`RunningRelay::begin_stop`]).
+#[derive(Debug)]
+pub struct StoppingRelay {
+    thread: std::thread::JoinHandle<
+        Result<deskhook_transports::relay::RelayReport, deskhook_transports::Error>,
+    >,
+}
+
+impl StoppingRelay {
+    /// Waits for the relay's report.
+    ///
+    /// # Panics
+    ///
+    /// When the relay failed.
+    pub fn wait(self) -> deskhook_transports::relay::RelayReport {
         self.thread
             .join()
             .expect("the relay's thread")

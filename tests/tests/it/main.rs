@@ -29,6 +29,7 @@ mod nats_waits_in_the_spool;
 mod operator_actions;
 mod payload_templates;
 mod relay_keeps_order_across_batches;
+mod relay_keeps_order_while_it_stops_or_reconnects;
 mod relay_parks_what_a_failing_endpoint_holds;
 mod relay_withdraws_a_lost_partition;
 mod spool_a_stuck_ticket_holds_up_no_other;

@@ -180,6 +180,18 @@ pub(super) enum Work {
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
+/// What [`Book::open`] did with an event.
+pub(super) enum Opened {
+    /// It is in delivery: it goes to the engine.
+    Yes,
+    /// Its tenure ended, or the relay stops: the partition's next owner delivers it.
+    Withdrawn,
+    /// It was in delivery already: its messages joined it.
+    Joined,
+    /// It was just acknowledged: its messages were passed.
+    Acknowledged,
+}
+
 /// What the relay already knows of an event it is handed.
 pub(super) enum Seen {
     /// Acknowledged already (a lost acknowledgement, or the same event published twice).
@@ -338,21 +350,39 @@ impl Book {
         }
     }
 
-    /// Event `id` of `ticket` from `carrier`, taken in the tenure (partition, lease
-    /// revision), goes to `endpoints`, with `kib` reserved. `false` when the tenure has
-    /// ended or the relay stops (checked under the same lock as [`Book::abandon`] takes, so
-    /// that an event is either abandoned with the others or not opened at all).
+    /// Event `id` of `ticket` from `carrier` (and the messages that `joined` it: see
+    /// [`Gates::join`](super::gate::Gates::join)), taken in the tenure (partition, lease
+    /// revision), goes to `endpoints`, with `kib` reserved. Not when the tenure has ended or
+    /// the relay stops (checked under the same lock as [`Book::abandon`] takes, so that an
+    /// event is either abandoned with the others or not opened at all), nor when the event
+    /// is already in delivery or was just acknowledged (its messages join it, or are
+    /// passed).
     pub(super) fn open(
         &self,
         (id, ticket): (Arc<str>, Arc<str>),
         endpoints: Vec<Box<str>>,
-        carrier: &Arc<Carrier>,
+        (carrier, joined): (&Arc<Carrier>, Vec<Arc<Carrier>>),
         (partition, tenure): (u32, u64),
         kib: u32,
-    ) -> bool {
+    ) -> Opened {
         let mut waiting = lock(&self.waiting);
         if carrier.withdrawn.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire) {
-            return false;
+            for other in &joined {
+                self.leave(other);
+            }
+            return Opened::Withdrawn;
+        }
+        let carriers: Vec<Arc<Carrier>> = std::iter::once(carrier.clone()).chain(joined).collect();
+        if let Some(pending) = waiting.get_mut(&id) {
+            pending.carriers.extend(carriers);
+            return Opened::Joined;
+        }
+        if lock(&self.recent).ids.contains(&id) {
+            drop(waiting);
+            for carrier in &carriers {
+                self.pass(carrier, &id);
+            }
+            return Opened::Acknowledged;
         }
         waiting.insert(
             id,
@@ -361,14 +391,14 @@ impl Book {
                 remaining: endpoints,
                 slot: true,
                 retrying: Vec::new(),
-                carriers: vec![carrier.clone()],
+                carriers,
                 partition,
                 tenure,
                 since: Instant::now(),
                 kib,
             },
         );
-        true
+        Opened::Yes
     }
 
     /// Events `ids`, parked, no longer hold a place in the room for events: the relay may
@@ -521,10 +551,10 @@ impl Book {
             ids.iter().filter_map(|id| waiting.remove(id)).collect()
         };
         let held = self.gates.abandon(tenure.map(|(partition, _)| partition));
-        let carriers = gone
-            .iter()
-            .flat_map(|p| p.carriers.iter())
-            .chain(held.iter().map(|h| &h.carrier));
+        let carriers = gone.iter().flat_map(|p| p.carriers.iter()).chain(
+            held.iter()
+                .flat_map(|h| std::iter::once(&h.carrier).chain(&h.joined)),
+        );
         for carrier in carriers {
             self.leave(carrier);
         }
@@ -580,13 +610,21 @@ impl Book {
     pub(super) fn overdue(&self, age: Duration) -> Vec<Message> {
         let now = Instant::now();
         let mut carriers: Vec<Arc<Carrier>> = Vec::new();
+        let mut add = |carrier: &Arc<Carrier>| {
+            if !carrier.is_settled() && !carriers.iter().any(|c| Arc::ptr_eq(c, carrier)) {
+                carriers.push(carrier.clone());
+            }
+        };
         for pending in lock(&self.waiting).values() {
             if now.duration_since(pending.since) >= age {
-                for carrier in &pending.carriers {
-                    if !carrier.is_settled() && !carriers.iter().any(|c| Arc::ptr_eq(c, carrier)) {
-                        carriers.push(carrier.clone());
-                    }
-                }
+                pending.carriers.iter().for_each(&mut add);
+            }
+        }
+        // Those whose events wait in gates too: handed out again, they would come back
+        // behind their tickets' later events' messages.
+        for carrier in self.gates.carriers() {
+            if now.duration_since(carrier.taken) >= age {
+                add(&carrier);
             }
         }
         carriers

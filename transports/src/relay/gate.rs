@@ -25,6 +25,9 @@ pub(super) struct Handoff {
     /// KiB of the budget reserved for it (and one place in the queue).
     pub(super) kib: u32,
     pub(super) carrier: Arc<Carrier>,
+    /// The messages that carried it again while it waited (the server handed it out again:
+    /// a reconnect): acknowledged with it, never delivered twice.
+    pub(super) joined: Vec<Arc<Carrier>>,
     /// The tenure (partition, lease revision) that took it.
     pub(super) tenure: (u32, u64),
     /// Set when that tenure's lease is lost.
@@ -69,7 +72,9 @@ impl Gate {
             let Some(first) = self.held.pop_front() else {
                 break;
             };
-            first.carrier.hold(false);
+            for carrier in std::iter::once(&first.carrier).chain(&first.joined) {
+                carrier.hold(false);
+            }
             self.open(ticket, &first);
             next.push(first);
         }
@@ -104,6 +109,32 @@ impl Gates {
             gate.held.push_back(handoff);
             None
         }
+    }
+
+    /// Whether event `id` of `ticket` waits in its gate: then `carrier`, which brought it
+    /// again, joins it (and is acknowledged with it).
+    pub(super) fn join(&self, ticket: &str, id: &str, carrier: &Arc<Carrier>) -> bool {
+        let mut tickets = lock(&self.tickets);
+        let Some(waiting) = tickets
+            .get_mut(ticket)
+            .and_then(|gate| gate.held.iter_mut().find(|h| &*h.event.id == id))
+        else {
+            return false;
+        };
+        carrier.hold(true);
+        waiting.joined.push(carrier.clone());
+        true
+    }
+
+    /// The messages whose events wait in gates, to tell the server they are still being
+    /// worked on.
+    pub(super) fn carriers(&self) -> Vec<Arc<Carrier>> {
+        lock(&self.tickets)
+            .values()
+            .flat_map(|gate| gate.held.iter())
+            .flat_map(|h| std::iter::once(&h.carrier).chain(&h.joined))
+            .cloned()
+            .collect()
     }
 
     /// `carrier` is acknowledged: the events that waited for it and may go now.

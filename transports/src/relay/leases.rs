@@ -182,13 +182,25 @@ impl Leases {
 
     /// Renews the lease of partition `p`, held at `revision`.
     pub(super) async fn renew(&self, p: u32, revision: u64) -> Renewed {
-        match self
-            .kv
-            .update(partition_key(p), self.me.clone().into(), revision)
-            .await
-        {
+        let key = partition_key(p);
+        match self.kv.update(&key, self.me.clone().into(), revision).await {
             Ok(revision) => Renewed::At(revision),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Renewed::Lost,
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                // Our last renewal may have been written though its answer came too late
+                // (a leader change): the lease is still ours if a later entry names us (a
+                // replica behind would show the one we renewed from).
+                match self.kv.entry(&key).await {
+                    Ok(Some(entry))
+                        if entry.operation == kv::Operation::Put
+                            && entry.value == self.me
+                            && entry.revision > revision =>
+                    {
+                        Renewed::At(entry.revision)
+                    }
+                    Ok(_) => Renewed::Lost,
+                    Err(e) => Renewed::Unknown(self.failed("read a lease", &e)),
+                }
+            }
             Err(e) => Renewed::Unknown(self.failed("renew a lease", &e)),
         }
     }

@@ -161,7 +161,10 @@
 //!
 //! When `stop` resolves, the relay takes no new messages, gives those in delivery up to
 //! `grace` to finish, stops its engine, then deletes its consumers and leases: the other
-//! relays take the partitions at once and deliver what it had not finished.
+//! relays take the partitions at once and deliver what it had not finished. It renews its
+//! leases until then, so that no other relay delivers a partition's tickets while it still
+//! does; a lease lost meanwhile (the relay cut off) withdraws what that partition has
+//! queued, as below.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -638,15 +641,16 @@ impl Relay {
             task.abort();
         }
         let _ = stop_tx.send(true);
-        let (leases, held) = match owner.await {
-            Ok(ended) => ended,
+        let stopping = match owner.await {
+            Ok(stopping) => stopping,
             Err(e) => {
                 return Err(Error::Config(format!(
                     "the relay's partition owner failed: {e}"
                 )));
             }
         };
-        // Nothing more is taken: what is in delivery has `grace` to finish.
+        // Nothing more is taken: what is in delivery has `grace` to finish, under the leases
+        // (still renewed: no other relay takes these partitions before they are given back).
         let _ = tokio::time::timeout(self.grace, book.until(|b| b.total_outstanding() > 0)).await;
         progress.abort();
         parker.abort();
@@ -660,6 +664,7 @@ impl Relay {
         // (or its parked entries removed).
         book.abandon(None);
         book.flush(self.timeout).await;
+        let (leases, held) = stopping.release();
         // The acknowledgements confirmed, then the partitions given back for the other
         // relays, all at once and each within a bound (a slow cluster leaves the rest to
         // the leases' end).

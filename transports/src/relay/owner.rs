@@ -18,6 +18,9 @@ pub(super) type OnPartitions = Arc<dyn Fn(&[u32]) + Send + Sync>;
 
 /// A partition this relay owns.
 struct Held {
+    /// The lease's revision when taken: it names the tenure's consumer.
+    taken: u64,
+    /// The lease's revision now (each renewal changes it).
     revision: u64,
     order: watch::Sender<Order>,
     renewed: Instant,
@@ -37,6 +40,9 @@ pub(super) struct Owner {
     partitions: u32,
     held: HeldMap,
     tasks: JoinSet<u32>,
+    /// The partition of each task still running: a partition is not taken again before
+    /// its last tenure's task has ended (and let go of what it had).
+    running: HashMap<tokio::task::Id, u32>,
     /// The relays seen alive at the last look, to tell a new one from a renewal.
     members: HashSet<String>,
     told: Option<OnPartitions>,
@@ -55,18 +61,17 @@ impl Owner {
             partitions,
             held: HeldMap::default(),
             tasks: JoinSet::new(),
+            running: HashMap::new(),
             members: HashSet::new(),
             told,
         }
     }
 
     /// Takes, renews and gives back partitions until `stop` turns true; then ends every
-    /// partition's pull and returns the leases still held (partition, revision) with the
-    /// bucket, for the relay to give back once its engine has stopped.
-    pub(super) async fn run(
-        mut self,
-        mut stop: watch::Receiver<bool>,
-    ) -> (Arc<Leases>, Vec<(u32, u64)>) {
+    /// partition's pull and returns what stays until the relay has finished what it has in
+    /// delivery: the leases, still renewed (a lease ending meanwhile would let another relay
+    /// deliver the same tickets at once).
+    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) -> Stopping {
         let every = self.leases.lease / 3;
         // Renewals on their own, so that a slow look at the bucket never delays them.
         let renewer = tokio::spawn(renew(
@@ -85,27 +90,22 @@ impl Owner {
                         continue;
                     }
                 }
-                Some(ended) = self.tasks.join_next() => {
-                    if let Ok(p) = ended {
-                        self.ended(p).await;
-                    }
-                }
+                Some(ended) = self.tasks.join_next_with_id() => self.ended(ended).await,
                 () = stopping(&mut stop) => break,
             }
             if tokio::time::timeout(every, self.rebalance()).await.is_err() {
                 log::warn!(target: deskhook::LOG_TARGET, "relay: the leases bucket is slow to answer; trying again");
             }
         }
-        renewer.abort();
         for held in lock(&self.held).values() {
             let _ = held.order.send(Order::End);
         }
-        while self.tasks.join_next().await.is_some() {}
-        let held = lock(&self.held)
-            .iter()
-            .map(|(p, h)| (*p, h.revision))
-            .collect();
-        (self.leases, held)
+        Stopping {
+            leases: self.leases,
+            held: self.held,
+            renewer,
+            tasks: self.tasks,
+        }
     }
 
     /// Whether a change of the bucket may change the plan: a lease given back, a relay gone
@@ -120,12 +120,26 @@ impl Owner {
         })
     }
 
-    /// A partition's task ended: a partition handed back is given back.
-    async fn ended(&mut self, p: u32) {
+    /// A partition's task ended: a partition handed back is given back, and one whose
+    /// task failed too (nothing would pull it while the lease lived on).
+    async fn ended(&mut self, ended: Result<(tokio::task::Id, u32), tokio::task::JoinError>) {
+        let id = match &ended {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let Some(p) = self.running.remove(&id) else {
+            return;
+        };
         let Some(held) = lock(&self.held).remove(&p) else {
             return;
         };
-        if *held.order.borrow() == Order::HandBack {
+        if let Err(e) = ended {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {p}'s task failed ({e}); giving the partition back"
+            );
+            self.leases.give_back(p).await;
+        } else if *held.order.borrow() == Order::HandBack {
             self.leases.give_back(p).await;
             log::info!(target: deskhook::LOG_TARGET, "relay: gave partition {p} back");
         }
@@ -156,18 +170,24 @@ impl Owner {
         );
         let mut changed = false;
         for p in plan.take {
+            // Its last tenure is still letting go (its lease was lost): not yet.
+            if self.running.values().any(|q| *q == p) {
+                continue;
+            }
             let Some(revision) = self.leases.take(p).await else {
                 continue;
             };
             let (order, orders) = watch::channel(Order::Keep);
             let shared = self.shared.clone();
-            self.tasks.spawn(async move {
+            let task = self.tasks.spawn(async move {
                 shared.own(p, revision, orders).await;
                 p
             });
+            self.running.insert(task.id(), p);
             lock(&self.held).insert(
                 p,
                 Held {
+                    taken: revision,
                     revision,
                     order,
                     renewed: Instant::now(),
@@ -190,20 +210,44 @@ impl Owner {
     }
 }
 
+/// What a stopping relay keeps until it has finished what it has in delivery (see
+/// [`Owner::run`]).
+pub(super) struct Stopping {
+    pub(super) leases: Arc<Leases>,
+    held: HeldMap,
+    renewer: tokio::task::JoinHandle<()>,
+    /// The partitions' tasks, ended (`Order::End`) but waiting in case a lease is lost
+    /// meanwhile, to withdraw what its tenure has queued.
+    tasks: JoinSet<u32>,
+}
+
+impl Stopping {
+    /// Stops renewing; returns the leases still held, each with the revision that names its
+    /// tenure's consumer, for the relay to give back.
+    pub(super) fn release(mut self) -> (Arc<Leases>, Vec<(u32, u64)>) {
+        self.renewer.abort();
+        self.tasks.abort_all();
+        let held = lock(&self.held)
+            .iter()
+            .map(|(p, h)| (*p, h.taken))
+            .collect();
+        (self.leases, held)
+    }
+}
+
 /// Every third of the lease: says this relay is alive and renews every lease it holds, all
-/// at once; a lease lost, or not renewed before it ends, stops its partition at once.
+/// at once (until the relay has given them back: see [`Stopping`]); a lease lost, or not
+/// renewed before it ends, stops its partition at once.
 async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
     let every = leases.lease / 3;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // A lease lasts from when the server wrote it, which is after this.
+        let sent = Instant::now();
         let alive = tokio::time::timeout(every, leases.join());
-        let owned: Vec<(u32, u64)> = lock(&held)
-            .iter()
-            .filter(|(_, h)| *h.order.borrow() != Order::End)
-            .map(|(p, h)| (*p, h.revision))
-            .collect();
+        let owned: Vec<(u32, u64)> = lock(&held).iter().map(|(p, h)| (*p, h.revision)).collect();
         let renewals = owned.iter().map(|(p, revision)| {
             let leases = &leases;
             async move {
@@ -232,7 +276,7 @@ async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
                 match renewed {
                     Renewed::At(revision) => {
                         entry.revision = revision;
-                        entry.renewed = Instant::now();
+                        entry.renewed = sent;
                     }
                     Renewed::Lost => {
                         lost.push((p, "it ended and another relay took it".to_owned()))

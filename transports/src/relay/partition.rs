@@ -11,7 +11,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
 use super::audit::Audit;
-use super::book::{Book, Carrier, Seen};
+use super::book::{Book, Carrier, Opened, Seen};
 use super::gate::Handoff;
 use super::incoming::{self, Incoming};
 use super::parked::{Entry, Parked};
@@ -26,8 +26,8 @@ pub(super) enum Order {
     /// Take nothing more; once what is in delivery is acknowledged or parked, give the
     /// partition back (what is parked is withdrawn, for the next owner).
     HandBack,
-    /// Take nothing more and end at once: the relay stops, and what is in delivery has the
-    /// relay's grace to finish.
+    /// Take nothing more: the relay stops, and what is in delivery has the relay's grace
+    /// to finish, under the lease (still renewed until the relay gives it back).
     End,
     /// The lease is lost: take nothing more, and let go of what is in delivery. What is still
     /// queued is withdrawn from the engine unattempted, so that it cannot reach an endpoint
@@ -175,6 +175,12 @@ impl Shared {
                 () = until(&mut order, |o| matches!(o, Order::End | Order::Lost)) => {}
             }
         }
+        if *order.borrow() == Order::End {
+            // The relay stops: what is in delivery has its grace, under the lease the relay
+            // renews until it gives the partition back. Lost meanwhile, it is let go of as
+            // below (the task is ended once the lease is given back).
+            until(&mut order, |o| *o == Order::Lost).await;
+        }
         if *order.borrow() == Order::Lost {
             tenure.withdrawn.store(true, Ordering::Release);
             let let_go = self.book.abandon(Some((partition, revision)));
@@ -223,18 +229,37 @@ impl Shared {
         }
     }
 
-    /// This relay's consumer of `partition`, in place of any other consumer of it.
+    /// The lease revision in the name of a consumer of `partition` (see
+    /// [`Shared::consumer_name`]); `None` for another name.
+    fn revision_in(&self, partition: u32, name: &str) -> Option<u64> {
+        name.strip_prefix(&format!("{}-{partition}-", self.durable)[..])?
+            .parse()
+            .ok()
+    }
+
+    /// This relay's consumer of `partition`, in place of any older consumer of it. A
+    /// consumer of a later tenure means our lease has ended (the renewals will say so): it
+    /// is left alone, and this fails.
     async fn consumer(
         &self,
         partition: u32,
         name: &str,
     ) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
         let filter = self.settings.partition_filter(partition);
+        let ours = self.revision_in(partition, name);
         let mut others = self.stream.consumers();
         let mut stale = Vec::new();
         while let Some(info) = others.next().await {
             let info = info.map_err(|e| format!("cannot list the consumers: {e}"))?;
             if info.config.filter_subject == filter && info.name != name {
+                if let (Some(ours), Some(theirs)) = (ours, self.revision_in(partition, &info.name))
+                    && theirs > ours
+                {
+                    return Err(format!(
+                        "consumer '{}' of a later owner exists: this relay's lease has ended",
+                        info.name
+                    ));
+                }
                 stale.push(info.name);
             }
         }
@@ -545,11 +570,17 @@ impl Shared {
             }
             None => {}
         }
+        // Handed out again while it waits in its gate (a reconnect): it joins itself.
+        if gated && self.book.gates.join(&event.ticket, &event.id, carrier) {
+            self.book.give_back(kib);
+            return;
+        }
         let handoff = Handoff {
             event,
             lanes,
             kib,
             carrier: carrier.clone(),
+            joined: Vec::new(),
             tenure: (tenure.partition, tenure.revision),
             withdrawn: tenure.withdrawn.clone(),
         };
@@ -568,6 +599,7 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
         lanes,
         kib,
         carrier,
+        joined,
         tenure,
         withdrawn,
     } = handoff;
@@ -577,14 +609,19 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
             .iter()
             .map(|lane| lane.name.to_string().into())
             .collect(),
-        &carrier,
+        (&carrier, joined),
         tenure,
         kib,
     );
-    if !opened {
+    match opened {
+        Opened::Yes => {}
         // Its tenure ended while it waited: the partition's next owner delivers it.
-        book.let_go(&carrier, kib);
-        return;
+        Opened::Withdrawn => return book.let_go(&carrier, kib),
+        Opened::Joined => return book.give_back(kib),
+        Opened::Acknowledged => {
+            book.counts.duplicates.fetch_add(1, Ordering::Relaxed);
+            return book.give_back(kib);
+        }
     }
     for lane in lanes {
         let name = lane.name.clone();

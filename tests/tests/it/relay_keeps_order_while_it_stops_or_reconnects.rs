@@ -1,0 +1,156 @@
+//! A ticket's events arrive once each, in order, while the relay that holds them stops (it
+//! keeps its leases until it has finished, so the relay that takes over finds nothing to
+//! deliver again), and when the server hands out again the messages of events waiting for
+//! their ticket's earlier ones (the relay tells the server they are in delivery, and a copy
+//! handed out all the same joins the event instead of queueing a second delivery).
+//!
+//! One ticket, numbered in its subject, so that an event delivered twice or out of turn
+//! shows in the arrivals. `nats-server` runs on a free 127.0.0.1 port; the receiver is on
+//! 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use deskhook::{Action, Dispatcher};
+use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, stream_len};
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
+use deskhook_transports::delivery::DeliverySink;
+use deskhook_transports::nats::{NatsSink, StreamSettings};
+use deskhook_transports::relay::Relay;
+
+const EVENTS: usize = 12;
+
+/// Publishes events 0..EVENTS of ticket T1 and waits until JetStream has them all.
+fn publish(server: &NatsServer, dead: &std::path::Path) {
+    let (publisher, guard) = NatsSink::builder(server.url())
+        .stream(StreamSettings::new())
+        .require_server(true)
+        .dead_letter_path(dead)
+        .build()
+        .expect("the publisher starts");
+    let dispatcher = Dispatcher::builder().sink("nats", publisher).build();
+    let user = deskhook::sample::user();
+    for n in 0..EVENTS {
+        let mut ticket = ticket("T1");
+        ticket.subject = n.to_string();
+        dispatcher.emit(Action::Comment, &ticket, &user);
+    }
+    guard.flush(Duration::from_secs(20)).expect("all published");
+}
+
+/// The numbers of the events the receiver has, in the order they arrived.
+fn numbers(receiver: &Receiver) -> Vec<usize> {
+    receiver
+        .requests()
+        .iter()
+        .map(|r| {
+            r.json()["ticket"]["subject"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("a numbered subject")
+        })
+        .collect()
+}
+
+/// Waits until the last event has arrived (60 s at most), then a little longer, for a
+/// second copy that would follow.
+fn wait_for_the_last(receiver: &Receiver) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !numbers(receiver).contains(&(EVENTS - 1)) {
+        assert!(
+            Instant::now() < deadline,
+            "not all delivered: {:?}",
+            numbers(receiver)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// Every event was acknowledged: none is left for a next relay to deliver again.
+fn assert_stream_empty(server: &NatsServer) {
+    let left = block_on(stream_len(
+        &server.url(),
+        StreamSettings::new().stream_name(),
+    ));
+    assert_eq!(left, 0, "events left in the stream");
+}
+
+fn relay(server: &NatsServer, receiver: &Receiver, dead: &std::path::Path) -> Relay {
+    Relay::builder(
+        server.url(),
+        DeliverySink::builder()
+            .endpoint(endpoint("crm", receiver, "0s,10ms"))
+            .dead_letter_path(dead),
+    )
+    .max_pending(EVENTS)
+}
+
+#[test]
+fn a_stopping_relay_keeps_its_leases_until_its_work_is_done() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    // Slow enough that the relay's grace outlasts its lease several times over.
+    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(200)));
+    publish(&server, &dead);
+
+    let first = RunningRelay::start(
+        relay(&server, &receiver, &dead)
+            .lease(Duration::from_millis(600))
+            .grace(Duration::from_secs(20)),
+    );
+    receiver.wait_for(2);
+    // The first relay stops with most of the ticket still to deliver; a second one,
+    // started meanwhile, would take the partitions as soon as their leases ended.
+    let stopping = first.begin_stop();
+    let second =
+        RunningRelay::start(relay(&server, &receiver, &dead).lease(Duration::from_millis(600)));
+    let first = stopping.wait();
+    wait_for_the_last(&receiver);
+    let second = second.stop();
+
+    let arrived = numbers(&receiver);
+    assert_eq!(
+        arrived,
+        (0..EVENTS).collect::<Vec<_>>(),
+        "each event once, in order"
+    );
+    assert_eq!(
+        (first.acknowledged, first.handed_back),
+        (EVENTS as u64, 0),
+        "the stopping relay finished the ticket: {first:?}"
+    );
+    assert_eq!(second.acknowledged, 0, "nothing was left: {second:?}");
+    assert_stream_empty(&server);
+}
+
+#[test]
+fn events_waiting_for_their_ticket_are_not_handed_out_again() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    // The first event is answered late: the ticket's others wait behind it, in the relay's
+    // gate, for five times the relay's `ack_wait`.
+    let receiver = Receiver::start(|_, n| {
+        Answer::status(204).after(if n == 0 {
+            Duration::from_millis(1500)
+        } else {
+            Duration::ZERO
+        })
+    });
+    publish(&server, &dead);
+
+    // The server hands out again what it hears nothing of for `ack_wait`: the relay tells
+    // it of the messages whose events wait in gates too.
+    let relay =
+        RunningRelay::start(relay(&server, &receiver, &dead).ack_wait(Duration::from_millis(300)));
+    wait_for_the_last(&receiver);
+    let report = relay.stop();
+
+    let arrived = numbers(&receiver);
+    assert_eq!(
+        arrived,
+        (0..EVENTS).collect::<Vec<_>>(),
+        "each event once, in order ({report:?})"
+    );
+    assert_eq!(report.acknowledged, EVENTS as u64, "{report:?}");
+    assert_stream_empty(&server);
+}
