@@ -24,7 +24,8 @@ use crate::delivery::engine::Next;
 use crate::delivery::pool::Woke;
 use crate::delivery::{
     AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint, Engine,
-    RESPONSE_READ_LIMIT, Response, SinkBuilder, Target, Transport, lock, parse_retry_after,
+    RESPONSE_READ_LIMIT, RESPONSE_SNIPPET_BYTES, Response, SinkBuilder, Target, Transport, lock,
+    parse_retry_after,
 };
 use crate::error::Error;
 use crate::guard;
@@ -195,13 +196,16 @@ impl Transport for UreqTransport {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        // Read up to the limit (so that the connection can be kept), keeping what the
+        // observer is shown; a body that cannot be read does not change what the status
+        // says.
         let mut snippet = Vec::new();
-        // A body that cannot be read does not change what the status says.
-        let _ = response
-            .body_mut()
-            .as_reader()
-            .take(RESPONSE_READ_LIMIT)
-            .read_to_end(&mut snippet);
+        let mut reader = response.body_mut().as_reader().take(RESPONSE_READ_LIMIT);
+        let mut chunk = [0u8; 8192];
+        while let Ok(n @ 1..) = reader.read(&mut chunk) {
+            let room = RESPONSE_SNIPPET_BYTES.saturating_sub(snippet.len());
+            snippet.extend_from_slice(&chunk[..n.min(room)]);
+        }
         Ok(Response {
             status,
             retry_after,

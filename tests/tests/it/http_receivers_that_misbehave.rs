@@ -1,7 +1,8 @@
 //! Receivers that treat connections roughly still get every event, once per delivery, on
 //! both transports: one that closes each connection after its answer (saying so, or silently
 //! so that the next request meets a kept connection already closed), one that answers before
-//! it has read the body, and one whose answer is larger than the read limit.
+//! it has read the body, one whose answer is larger than the read limit, and one whose body
+//! comes too slowly after its status.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -30,6 +31,9 @@ enum Manner {
     AnswersEarly,
     /// Answers 200 with a body four times the read limit, and keeps the connection.
     AnswersHuge,
+    /// Answers 200 at once, with the first bytes of its body, and never the rest (until the
+    /// sender gives up on the connection).
+    TricklesBody,
 }
 
 /// A raw HTTP/1.1 receiver on 127.0.0.1, a thread per connection.
@@ -122,6 +126,9 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
             Manner::ClosesSilently | Manner::AnswersEarly => {
                 b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()
             }
+            Manner::TricklesBody => {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst part".to_vec()
+            }
             Manner::AnswersHuge => {
                 let size = 4 * RESPONSE_READ_LIMIT as usize;
                 let mut answer =
@@ -160,6 +167,11 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
         }
         if matches!(manner, Manner::SaysClose | Manner::ClosesSilently) {
             let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
+        if matches!(manner, Manner::TricklesBody) {
+            // The rest never comes: this waits for the sender to close the connection.
+            let _ = reader.read(&mut [0; 1]);
             return;
         }
     }
@@ -208,6 +220,12 @@ fn every_event_arrives(t: Transport, manner: Manner) {
     let totals = sink.totals();
     assert_eq!(totals.delivered as usize, EVENTS, "{manner:?}: {totals:?}");
     assert_eq!(totals.dead_lettered, 0, "{manner:?}: {totals:?}");
+    // A receiver that says it closes (or whose answer ends its connection) costs no failed
+    // attempt; one that closes without a word may, when a request meets the connection
+    // just as it closes.
+    if !matches!(manner, Manner::ClosesSilently) {
+        assert_eq!(totals.failed, 0, "{manner:?}: {totals:?}");
+    }
     // Each event delivered once; the receiver saw each one, and at most once more than that
     // (a request whose answer was lost on a closed connection is sent again: at least once).
     let delivered = delivered.lock().unwrap();
@@ -240,7 +258,7 @@ fn every_event_arrives(t: Transport, manner: Manner) {
             );
         }
         // A response body left unread ends its connection.
-        Manner::AnswersHuge => {}
+        Manner::AnswersHuge | Manner::TricklesBody => {}
         // Kept: far fewer connections than requests.
         Manner::AnswersEarly => {
             assert!(
@@ -267,7 +285,58 @@ fn a_receiver_answering_more_than_the_read_limit_gets_every_event(t: Transport) 
     every_event_arrives(t, Manner::AnswersHuge);
 }
 
+/// A receiver that sends its status at once and its body too slowly: the status is the
+/// answer (delivered once, not retried as a timeout), and only the connection is given up.
+fn a_status_whose_body_comes_too_slowly_is_still_the_answer(t: Transport) {
+    const SLOW_EVENTS: usize = 3;
+    let receiver = RawReceiver::start(Manner::TricklesBody);
+    let (_dir, dead) = dead_letter_file();
+    let snippets: Arc<Mutex<Vec<String>>> = Arc::default();
+    let shown = snippets.clone();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                Endpoint::new("slow-body", &receiver.url)
+                    .unwrap()
+                    .allow_private(true)
+                    .timeout(Duration::from_millis(300))
+                    .retry("0s,10ms".parse().unwrap()),
+            )
+            .dead_letter_path(&dead)
+            .observer(move |r: &AttemptRecord<'_>| {
+                shown
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(r.response).into_owned());
+            }),
+    );
+    let user = deskhook::sample::user();
+    for i in 0..SLOW_EVENTS {
+        dispatcher.emit(Action::Comment, &ticket(&format!("S{i}")), &user);
+    }
+    guard.flush(WAIT).expect("every event delivered");
+    let totals = sink.totals();
+    assert_eq!(
+        (totals.delivered as usize, totals.failed, totals.retried),
+        (SLOW_EVENTS, 0, 0),
+        "{totals:?}"
+    );
+    let seen = receiver.seen.lock().unwrap();
+    assert_eq!(seen.len(), SLOW_EVENTS);
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    // What came of the body is what the observer is shown.
+    let snippets = snippets.lock().unwrap();
+    assert!(
+        snippets
+            .iter()
+            .all(|s| s.starts_with("first") || s.is_empty()),
+        "{snippets:?}"
+    );
+}
+
 for_both_transports!(
+    a_status_whose_body_comes_too_slowly_is_still_the_answer,
     a_receiver_that_says_close_after_each_answer_gets_every_event,
     a_kept_connection_closed_by_the_receiver_is_not_a_failure,
     a_receiver_that_answers_before_reading_the_body_gets_every_event,

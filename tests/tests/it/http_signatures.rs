@@ -92,6 +92,27 @@ fn the_receiver_verifies_every_signature(t: Transport) {
     }
 }
 
+fn an_endpoints_user_agent_replaces_deskhooks(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("waf", &receiver, "0s").header("User-Agent", "helpdesk/7"))
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("U1"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let request = &receiver.wait_for(1)[0];
+    let agents: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(agents, ["helpdesk/7"], "one User-Agent, the endpoint's");
+}
+
 fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send(t: Transport) {
     use std::time::SystemTime;
     let receiver = Receiver::ok();
@@ -160,6 +181,7 @@ fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send(t: Transport)
 }
 
 for_both_transports!(
+    an_endpoints_user_agent_replaces_deskhooks,
     the_receiver_verifies_every_signature,
     an_expired_secret_stops_signing_and_all_expired_refuses_to_send
 );

@@ -153,7 +153,10 @@ impl Endpoint {
         self
     }
 
-    /// Adds a header to every request. Defaults to none.
+    /// Adds a header to every request. Defaults to none. A `User-Agent` replaces deskhook's
+    /// own; the headers deskhook sets for the event, its signature and the connection
+    /// (`Content-Type`, `Webhook-*`, `X-Deskhook-*`, `Host`, …) cannot be replaced: the
+    /// sink's builder refuses the endpoint, naming the header.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -227,7 +230,7 @@ impl Endpoint {
     }
 
     /// Requests in flight at once for this endpoint, at most. Defaults to 4 with the
-    /// blocking transport, 16 with the async one and 64 for a NATS sink. Workers are shared
+    /// blocking transport, 16 with the async one and 256 for a NATS sink. Workers are shared
     /// by all endpoints (see [the engine's docs](super#workers)): this is a limit, not a
     /// number of threads.
     #[must_use]

@@ -54,7 +54,8 @@ use http_body_util::BodyExt as _;
 
 use crate::delivery::{
     AsyncTransport, AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint,
-    RESPONSE_READ_LIMIT, Response, SinkBuilder, Target, lock, parse_retry_after, spawn,
+    RESPONSE_READ_LIMIT, RESPONSE_SNIPPET_BYTES, Response, SinkBuilder, Target, lock,
+    parse_retry_after, spawn,
 };
 use crate::error::Error;
 use origin::{Body, Conn, Origin};
@@ -127,7 +128,8 @@ struct HyperTarget {
     /// The request target of HTTP/2: the URL without its fragment.
     absolute: http::Uri,
     host: HeaderValue,
-    /// `User-Agent`, then the endpoint's own headers, parsed once.
+    /// `User-Agent` (unless the endpoint has its own), then the endpoint's own headers,
+    /// parsed once.
     fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -145,10 +147,18 @@ impl Connector for HyperConnector {
             http::Uri::try_from(text).map_err(|e| invalid(format!("its URL cannot be sent: {e}")))
         };
         let mut fixed = Vec::with_capacity(1 + endpoint.headers.len());
-        fixed.push((
-            header::USER_AGENT,
-            HeaderValue::from_static(crate::delivery::USER_AGENT),
-        ));
+        // The endpoint's own `User-Agent` replaces deskhook's (as with the blocking
+        // transport): never both.
+        if !endpoint
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
+        {
+            fixed.push((
+                header::USER_AGENT,
+                HeaderValue::from_static(crate::delivery::USER_AGENT),
+            ));
+        }
         for (name, value) in &endpoint.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| invalid(format!("'{name}' is not a valid header name")))?;
@@ -260,28 +270,52 @@ impl AsyncTransport for HyperTransport {
                 retryable: false,
             });
         };
-        match tokio::time::timeout(target.timeout, exchange(target, headers, body)).await {
-            Ok(result) => result,
-            Err(_) => Err(AttemptError {
+        let deadline = tokio::time::Instant::now() + target.timeout;
+        let Ok(sent) = tokio::time::timeout_at(deadline, exchange(target, headers, body)).await
+        else {
+            return Err(AttemptError {
                 message: format!("timed out ({:?})", target.timeout),
                 retryable: true,
-            }),
+            });
+        };
+        let (response, conn) = sent?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        // The status is the answer: a body that comes too slowly (or not at all) within the
+        // timeout does not change it, but its connection is not kept.
+        let mut snippet = Vec::new();
+        let complete =
+            tokio::time::timeout_at(deadline, read_limited(response.into_body(), &mut snippet))
+                .await
+                .unwrap_or(false);
+        if complete && let Conn::H1(send) = conn {
+            target.origin.checkin(send);
         }
+        Ok(Response {
+            status,
+            retry_after,
+            snippet,
+        })
     }
 }
 
-/// One request and its response, on a kept connection or a new one.
+/// One request and the head of its response, on a kept connection or a new one, with the
+/// connection that carried it.
 async fn exchange(
     target: &HyperTarget,
     headers: &[(&str, &str)],
     body: &Bytes,
-) -> Result<Response, AttemptError> {
+) -> Result<(http::Response<hyper::body::Incoming>, Conn), AttemptError> {
     let origin = &target.origin;
     let (mut conn, mut reused) = match origin.checkout() {
         Some(conn) => (conn, true),
         None => (origin.connect().await?, false),
     };
-    let response = loop {
+    loop {
         let request = request(target, &conn, headers, body)?;
         let sent = match &mut conn {
             Conn::H1(send) => {
@@ -299,7 +333,7 @@ async fn exchange(
             Conn::H2(send) => send.try_send_request(request).await,
         };
         match sent {
-            Ok(response) => break response,
+            Ok(response) => return Ok((response, conn)),
             // A kept connection the server closed before the request was written: the
             // request goes on a new one (it was not sent, so this makes no duplicate).
             Err(mut e) => {
@@ -311,22 +345,7 @@ async fn exchange(
                 return Err(failed(&e.into_error()));
             }
         }
-    };
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
-    let (snippet, complete) = read_limited(response.into_body()).await;
-    if complete && let Conn::H1(send) = conn {
-        origin.checkin(send);
     }
-    Ok(Response {
-        status,
-        retry_after,
-        snippet,
-    })
 }
 
 /// The request of one attempt: the target's head, then the attempt's own headers.
@@ -381,26 +400,26 @@ fn attempt_header(name: &str) -> Result<HeaderName, AttemptError> {
     })
 }
 
-/// Reads a response body up to [`RESPONSE_READ_LIMIT`]; whether it was read to its end
-/// (only then can its connection carry another request). A body that fails midway does not
-/// change what the status says.
-async fn read_limited(mut body: hyper::body::Incoming) -> (Vec<u8>, bool) {
-    let limit = usize::try_from(RESPONSE_READ_LIMIT).unwrap_or(usize::MAX);
-    let mut snippet = Vec::new();
+/// Reads a response body up to [`RESPONSE_READ_LIMIT`], keeping its first
+/// [`RESPONSE_SNIPPET_BYTES`] in `snippet` (what the observer is shown); whether it was read
+/// to its end (only then can its connection carry another request). A body that fails midway
+/// does not change what the status says.
+async fn read_limited(mut body: hyper::body::Incoming, snippet: &mut Vec<u8>) -> bool {
+    let mut left = RESPONSE_READ_LIMIT;
     loop {
         match body.frame().await {
-            None => return (snippet, true),
+            None => return true,
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    let room = limit - snippet.len();
-                    if data.len() > room {
-                        snippet.extend_from_slice(&data[..room]);
-                        return (snippet, false);
+                    let room = RESPONSE_SNIPPET_BYTES.saturating_sub(snippet.len());
+                    snippet.extend_from_slice(&data[..data.len().min(room)]);
+                    match left.checked_sub(data.len() as u64) {
+                        Some(rest) => left = rest,
+                        None => return false,
                     }
-                    snippet.extend_from_slice(&data);
                 }
             }
-            Some(Err(_)) => return (snippet, false),
+            Some(Err(_)) => return false,
         }
     }
 }

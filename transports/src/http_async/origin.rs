@@ -15,11 +15,26 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::ServerName;
 
-use crate::delivery::{AttemptError, lock};
+use crate::delivery::{AttemptError, RESPONSE_READ_LIMIT, lock};
 use crate::guard::{self, AddressPolicy};
+
+/// How often an idle HTTP/2 connection is pinged, and how long its answer may take.
+const H2_PING_EVERY: Duration = Duration::from_secs(10);
+
+/// An HTTP/2 stream's flow-control window: what a server may send of a response before the
+/// transport reads it (the protocol's default).
+const H2_STREAM_WINDOW: u32 = 65_535;
+
+/// The most an HTTP/1.1 connection buffers of what it reads: [`RESPONSE_READ_LIMIT`] (at
+/// least hyper's minimum).
+const H1_BUFFER: usize = if RESPONSE_READ_LIMIT as usize > 8192 {
+    RESPONSE_READ_LIMIT as usize
+} else {
+    8192
+};
 
 /// The body of every request: the event's bytes, shared, not copied.
 pub(super) type Body = Full<Bytes>;
@@ -140,14 +155,21 @@ impl Origin {
 
     async fn connect_now(&self) -> Result<Conn, AttemptError> {
         let mut last = None;
-        for addr in self.resolve().await? {
-            match tokio::net::TcpStream::connect(addr).await {
-                Ok(tcp) => {
+        let addrs = self.resolve().await?;
+        let start = Instant::now();
+        for (i, addr) in addrs.iter().enumerate() {
+            // Each address has its share of what is left, so that one that never answers
+            // (a route that drops everything) leaves time for the others.
+            let share = self.connect_timeout.saturating_sub(start.elapsed())
+                / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+            match tokio::time::timeout(share, tokio::net::TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
                     // Requests are written whole; waiting for more would only delay them.
                     let _ = tcp.set_nodelay(true);
                     return self.handshake(tcp).await;
                 }
-                Err(e) => last = Some(e),
+                Ok(Err(e)) => last = Some(format!("{addr}: {e}")),
+                Err(_) => last = Some(format!("{addr}: no answer within {share:?}")),
             }
         }
         Err(AttemptError {
@@ -219,6 +241,17 @@ impl Origin {
         let io = TokioIo::new(io);
         if h2 {
             let (send, conn) = http2::Builder::new(TokioExecutor::new())
+                // A peer gone without a word (a host down, a NAT that forgot the
+                // connection) is noticed by its unanswered pings, and the connection
+                // closed, rather than kept for every request to time out on.
+                .timer(TokioTimer::new())
+                .keep_alive_interval(H2_PING_EVERY)
+                .keep_alive_timeout(H2_PING_EVERY)
+                .keep_alive_while_idle(true)
+                // What a response may send before it is read: no more than the transport
+                // reads of it (the protocol's own default), a few streams' worth in all.
+                .initial_stream_window_size(H2_STREAM_WINDOW)
+                .initial_connection_window_size(H2_STREAM_WINDOW * 16)
                 .handshake(io)
                 .await
                 .map_err(failed)?;
@@ -228,11 +261,24 @@ impl Origin {
                 }
             });
             let mut idle = lock(&self.idle);
-            // Requests that connected at the same time share the first connection kept.
-            let kept = idle.h2.get_or_insert(send);
-            Ok(Conn::H2(kept.clone()))
+            // Requests that connected at the same time share the first connection kept,
+            // unless it has closed since (a request on it was handed back: this one
+            // replaces it).
+            let kept = match &idle.h2 {
+                Some(kept) if !kept.is_closed() => kept.clone(),
+                _ => {
+                    idle.h2 = Some(send.clone());
+                    send
+                }
+            };
+            Ok(Conn::H2(kept))
         } else {
-            let (send, conn) = http1::Builder::new().handshake(io).await.map_err(failed)?;
+            let (send, conn) = http1::Builder::new()
+                // A response is read up to the limit: its buffer need hold no more.
+                .max_buf_size(H1_BUFFER)
+                .handshake(io)
+                .await
+                .map_err(failed)?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     log::debug!(target: deskhook::LOG_TARGET, "an HTTP/1.1 connection ended: {e}");
