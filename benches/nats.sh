@@ -8,7 +8,7 @@
 # up to BATCH events in a message, BATCH_IN_FLIGHT events in flight); 1, 2 and 3 relays
 # delivering to a receiver that answers each request after SLOW_DELAY (`deskhook listen
 # --delay`: an endpoint slower than the machine, where each relay's requests in flight are
-# the limit, not the CPU); then the same on a 3-node cluster with replicas 3. Starts its
+# the limit, not the CPU), next to direct delivery to that receiver; then the same on a 3-node cluster with replicas 3. Starts its
 # own nats-servers (JetStream, stores in a new temporary directory), nginx
 # (benches/start-nginx.sh: one worker, 204 for everything) and the slow receiver, all on
 # 127.0.0.1 only, and stops them at the end.
@@ -184,6 +184,9 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 slow="http://127.0.0.1:$SLOW_PORT/"
+# The same receiver straight from the async transport, 16 requests in flight: the reference.
+slow_direct=$(run events_per_sec --transport async --url "$slow" --allow-private)
+slow_direct_rate=$(field events_per_sec <<<"$slow_direct")
 slow_runs=()
 for relays in 1 2 3; do
     slow_runs+=("$(run delivered_per_sec --transport nats --nats "$url" --relays "$relays" \
@@ -193,11 +196,12 @@ slow_one=$(field delivered_per_sec <<<"${slow_runs[0]}")
 echo
 echo "A receiver answering each request $SLOW_DELAY after it (deskhook listen --delay), 16 partitions, 16 requests in flight per relay"
 echo
-echo "| Relays | delivered end to end /s | × one relay |"
-echo "|---|---|---|"
+echo "| Run | delivered end to end /s | × one relay | × direct |"
+echo "|---|---|---|---|"
+echo "| HTTP direct (async, 16 in flight: the reference) | $slow_direct_rate | | |"
 for i in 0 1 2; do
     rate=$(field delivered_per_sec <<<"${slow_runs[$i]}")
-    echo "| $((i + 1)) | $rate | $(awk "BEGIN{printf \"%.2f×\", $rate / $slow_one}") |"
+    echo "| $((i + 1)) relay(s) | $rate | $(awk "BEGIN{printf \"%.2f×\", $rate / $slow_one}") | $(awk "BEGIN{printf \"%.2f×\", $rate / $slow_direct_rate}") |"
 done
 
 if [[ "$CLUSTER" == 1 ]]; then

@@ -1,6 +1,7 @@
 //! `deskhook`: render the exact body of an event, send it through the real delivery engine,
 //! receive and verify webhooks locally, check a captured request, inspect and replay dead
-//! letters, read a file log.
+//! letters, read a file log, drain and inspect a spool, benchmark, run NATS relays and their
+//! endpoint registry, and run the `deskhook serve` daemon.
 //!
 //! Each subcommand lives in a file of its own; they report failures as an error message on
 //! stderr and exit 1 (clap exits 2 for bad arguments).
@@ -28,8 +29,8 @@ mod verify;
 /// jemalloc rather than the system's malloc: deskhook's delivery frees bodies and requests
 /// on other threads and in another order than it made them (one endpoint's backlog drains
 /// while the others fill), which fragments glibc's arenas: with 10,000 endpoints the async
-/// transport measured 0.74–0.85× its one-endpoint throughput with glibc's malloc and at
-/// least 1× with jemalloc, which also keeps the spool's resident memory as low as glibc's
+/// transport measured 0.74–0.85× its one-endpoint throughput with glibc's malloc and
+/// about 1× (0.96–1.12×) with jemalloc, which also keeps the spool's resident memory as low as glibc's
 /// (benches/README.md, "Many endpoints"). Build with `--no-default-features` for the
 /// system's malloc.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]

@@ -213,7 +213,7 @@ It prints:
   relaying from stream DESKHOOK (16 partitions) to 2 endpoint(s)
   partitions: 0,3,5,6,9,12,13,15
   stopped: 18342 event(s) acknowledged, 3 handed back, 0 dead letter(s), 0 duplicate(s)
-  acknowledged again, 0 skipped message(s) stored again, 0 batch(es) recorded, 0
+  acknowledged again, 0 skipped message(s) stored again, 0 message(s) parked, 0
   message(s) terminated as not deskhook's
 
 Dead letters also go to the stream <stream>_DEAD (subject <prefix>-dead.<endpoint>).

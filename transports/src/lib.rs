@@ -39,8 +39,9 @@
 //!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
 //!   Pulls in chacha20poly1305, base64 and getrandom too.
 //! - `relay`: [`relay::Relay`] (what `deskhook relay` runs), delivering a JetStream stream's
-//!   events to HTTP endpoints with the blocking transport. Pulls in what `nats` and
-//!   `http-blocking` do.
+//!   events to HTTP endpoints with the async transport, as tasks on the relay's runtime.
+//!   Pulls in what `nats` and `http-async` do (enable `http-blocking` too for
+//!   `HttpSink`).
 //! - `metrics`: counters, gauges and histograms through the `metrics` facade (events,
 //!   drops, attempts by outcome, latency, queue and spool depth, endpoints by state; see
 //!   [`delivery::telemetry`]). The helpdesk installs the exporter. Pulls in metrics.
