@@ -85,6 +85,16 @@ pub(crate) enum Transport {
     "Where to POST the events (http or https), e.g. http://127.0.0.1:18080/. Required with the \
      HTTP transports; with --transport nats, where the relays deliver (required with --relays)"
 )))]
+#[command(mut_arg("secret", |a| a.help(
+    "A signing secret: 'whsec_' and base64 (HMAC), or a 'whsk_' ed25519 key (`deskhook secret \
+     new --ed25519`). Repeat to sign with several, as during a rotation. Without one, requests \
+     go unsigned"
+)))]
+#[command(mut_arg("allow_private", |a| a.help(
+    "Allow private, loopback and link-local addresses (127.0.0.1, localhost, 10.0.0.0/8, \
+     192.168.0.0/16, …), refused by default as a guard against SSRF, whether written as IPs or \
+     resolved from host names. Cloud metadata addresses stay refused"
+)))]
 pub(crate) struct Args {
     #[command(flatten)]
     pub(super) target: crate::flags::Target,
