@@ -15,7 +15,11 @@
 //! configuration (and session-resumption cache) per set of roots. Connections go only to
 //! addresses the SSRF guard vetted; no proxy from the environment is used and redirects are
 //! not followed. A kept connection the server closed meanwhile is noticed before the request
-//! is written, and the request goes on a new connection at once.
+//! is written, and the request goes on a new connection at once; one the server closes as
+//! the request goes out on it (an idle timeout) sends it again on a new connection, once,
+//! within the same attempt. HTTP/2 connections are pinged every 10 s and closed when a ping
+//! goes unanswered. The timeout bounds the response's head: a status that came in time is
+//! the answer, however slowly its body follows.
 //!
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
 //! runtime of its own (one worker thread: on two cores a second one cost more in wake-ups
@@ -334,18 +338,43 @@ async fn exchange(
         };
         match sent {
             Ok(response) => return Ok((response, conn)),
-            // A kept connection the server closed before the request was written: the
-            // request goes on a new one (it was not sent, so this makes no duplicate).
             Err(mut e) => {
-                if reused && e.take_message().is_some() {
+                // A kept connection the server closed: before the request was written (it
+                // comes back: no duplicate), or as it was written (a server closing an idle
+                // connection, as Node does after 5 s, never read it). Either way the request
+                // goes on a new connection, once: at least once, as every attempt is.
+                let unsent = e.take_message().is_some();
+                let error = e.into_error();
+                if reused && (unsent || (matches!(conn, Conn::H1(_)) && closed_idle(&error))) {
                     conn = origin.connect().await?;
                     reused = false;
                     continue;
                 }
-                return Err(failed(&e.into_error()));
+                return Err(failed(&error));
             }
         }
     }
+}
+
+/// Whether an HTTP/1.1 request failed because its kept connection was closed under it:
+/// closed before any answer came, or reset.
+fn closed_idle(err: &hyper::Error) -> bool {
+    if err.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The request of one attempt: the target's head, then the attempt's own headers.
