@@ -84,7 +84,16 @@ impl Owner {
         let mut changes = self.leases.changes().await;
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    // A watch that broke (the servers went away) is made again, so that
+                    // hand-backs and departures are seen at once, not at the next tick.
+                    if changes.is_none() {
+                        changes = tokio::time::timeout(every, self.leases.changes())
+                            .await
+                            .ok()
+                            .flatten();
+                    }
+                }
                 change = next_change(&mut changes) => {
                     if !self.matters(change.as_ref()) {
                         continue;
@@ -323,7 +332,8 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
-/// The next change of the bucket; never, when it cannot be watched.
+/// The next change of the bucket; never, while it cannot be watched (the run loop makes the
+/// watch again at its next tick).
 async fn next_change(changes: &mut Option<kv::Watch>) -> Option<kv::Entry> {
     match changes {
         Some(watch) => match watch.next().await {
