@@ -190,6 +190,36 @@ fn dead_letters_are_listed_replayed_and_deleted(t: Transport, spooled: bool) {
     assert_eq!(sink.dead_letters().delete(&[left[0].1.clone()]).unwrap(), 1);
     assert!(keys(&sink, DeadLetterQuery::new()).is_empty());
     assert_eq!(sink.dead_letters().delete(&[left[0].1.clone()]).unwrap(), 0);
+
+    // A letter of acme's chat is not replayed to a chat made again for another tenant.
+    dispatcher
+        .for_tenant("acme")
+        .emit(Action::Create, &ticket("T-6"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let left = wait_for_letters(&sink, 1);
+    sink.endpoints().remove("chat").unwrap();
+    let mut globex = spec("chat", &receiver);
+    globex.tenant = Some("globex".into());
+    sink.endpoints().upsert_spec(&globex).unwrap();
+    up.store(true, Ordering::SeqCst);
+    let before = receiver.count();
+    let report = sink.dead_letters().replay(&[left[0].1.clone()]).unwrap();
+    assert_eq!(report.replayed, 0, "{report:?}");
+    assert!(
+        report.failed[0].1.contains("tenant 'acme'") && report.failed[0].1.contains("globex"),
+        "{report:?}"
+    );
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        receiver.count(),
+        before,
+        "nothing went to globex's endpoint"
+    );
+    assert_eq!(
+        keys(&sink, DeadLetterQuery::new()).len(),
+        1,
+        "the letter stays"
+    );
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 

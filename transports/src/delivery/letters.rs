@@ -139,7 +139,8 @@ impl DeadLetters {
 
     /// Queues the letters named by `keys` again for their endpoints (same `webhook-id` and
     /// body, attempts from the start) and takes them out of the dead letters. A letter whose
-    /// endpoint is gone stays, and is listed in [`Replayed::failed`].
+    /// endpoint is gone, or now belongs to another tenant (removed and made again under
+    /// the same name), stays, and is listed in [`Replayed::failed`].
     ///
     /// # Errors
     ///

@@ -164,6 +164,19 @@ impl Engine {
                 letter.id, letter.endpoint
             ))
         })?;
+        // An endpoint of that name made again for another tenant does not get this one's
+        // events (nor sign them with its secret).
+        let owner = lane.route().endpoint.tenant.clone();
+        if owner.is_some() && owner != letter.tenant {
+            return Err(Error::Config(format!(
+                "dead letter {} is of {}, and endpoint '{}' now belongs to {}: it is not \
+                 replayed to another tenant's endpoint",
+                letter.id,
+                crate::delivery::registry::tenant_words(letter.tenant.as_deref()),
+                letter.endpoint,
+                crate::delivery::registry::tenant_words(owner.as_deref())
+            )));
+        }
         let id: EventId = letter.id.parse().map_err(|e| {
             Error::Config(format!(
                 "dead letter id '{}' is not a deskhook event id: {e}",

@@ -755,3 +755,8 @@ impl Engine {
         Ok(Upserted::Updated)
     }
 }
+
+/// "tenant 'acme'", or "no tenant", for messages.
+pub(crate) fn tenant_words(tenant: Option<&str>) -> String {
+    tenant.map_or_else(|| "no tenant".to_owned(), |t| format!("tenant '{t}'"))
+}
