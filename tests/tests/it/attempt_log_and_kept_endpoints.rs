@@ -273,7 +273,49 @@ fn restored_endpoints_come_back_and_the_builders_win(t: Transport) {
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
+/// A kept endpoint that cannot be made at a start (its CA file moved away) is not lost: it
+/// stays in the spool, and comes back at the next start that can make it.
+fn an_endpoint_that_cannot_be_restored_stays_for_the_next_start(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let moved = dir.path().join("ca.pem.moved");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let spool = dir.path().join("spool");
+    let names_after_start = |restore: bool| {
+        let (sink, guard, _dispatcher) = start(
+            t,
+            HttpSink::builder()
+                .spool(Spool::open(&spool).unwrap())
+                .restore_endpoints(restore),
+        );
+        let names = sink.endpoints().names();
+        guard.shutdown(Duration::from_secs(5)).unwrap();
+        names
+    };
+    {
+        let (sink, guard, _dispatcher) =
+            start(t, HttpSink::builder().spool(Spool::open(&spool).unwrap()));
+        let mut vault = spec("vault", &receiver);
+        vault.ca_file = Some(ca.clone());
+        sink.endpoints().upsert_spec(&vault).unwrap();
+        sink.endpoints()
+            .upsert_spec(&spec("crm", &receiver))
+            .unwrap();
+        guard.shutdown(Duration::from_secs(5)).unwrap();
+    }
+    std::fs::rename(&ca, &moved).unwrap();
+    assert_eq!(names_after_start(true), vec!["crm"]);
+    std::fs::rename(&moved, &ca).unwrap();
+    assert_eq!(names_after_start(true), vec!["crm", "vault"]);
+    // A start that does not restore keeps nothing of last time for the next.
+    assert!(names_after_start(false).is_empty());
+    assert!(names_after_start(true).is_empty());
+}
+
 for_both_transports!(
+    an_endpoint_that_cannot_be_restored_stays_for_the_next_start,
     every_attempt_is_in_the_log_newest_first,
     the_log_can_be_off,
     with_a_spool_attempts_and_endpoints_outlive_a_restart,

@@ -150,19 +150,26 @@ impl SinkBuilder {
     }
 
     /// Puts the `stored` endpoints before the builder's, but those the builder has too.
+    /// Returns the names of those that cannot be registered now (kept in the spool for the
+    /// next start: an environment variable unset, a CA file moved).
     #[cfg(feature = "spool")]
-    fn restore(&mut self, stored: Vec<super::EndpointSpec>) {
+    fn restore(&mut self, stored: Vec<super::EndpointSpec>) -> Vec<String> {
         let given: std::collections::HashSet<String> =
             self.endpoints.iter().map(|e| e.name.clone()).collect();
         let mut restored = Vec::new();
+        let mut failed = Vec::new();
         for spec in stored.into_iter().filter(|s| !given.contains(&s.name)) {
             match spec.to_endpoint() {
                 Ok(endpoint) => restored.push(endpoint),
-                Err(e) => log::error!(
-                    target: deskhook::LOG_TARGET,
-                    "endpoint '{}' kept in the spool is not registered again: {e}",
-                    spec.name
-                ),
+                Err(e) => {
+                    log::error!(
+                        target: deskhook::LOG_TARGET,
+                        "endpoint '{}' kept in the spool is not registered again: {e}; it \
+                         stays in the spool, for the next start",
+                        spec.name
+                    );
+                    failed.push(spec.name);
+                }
             }
         }
         if !restored.is_empty() {
@@ -174,6 +181,7 @@ impl SinkBuilder {
         }
         restored.append(&mut self.endpoints);
         self.endpoints = restored;
+        failed
     }
 
     /// Checks the settings, makes the engine with the transport's `connector` (its
@@ -196,12 +204,19 @@ impl SinkBuilder {
             }
         }
         let shutdown_timeout = self.config.shutdown_timeout;
+        // The endpoints the spool kept from last time that this run leaves out: removed
+        // from its table once this run's are registered (not before, so that a start that
+        // fails, or a process killed meanwhile, loses none).
+        #[cfg(feature = "spool")]
+        let mut unkept: Vec<String> = Vec::new();
         #[cfg(feature = "spool")]
         let spooled = match self.spool.take() {
             Some(spool) => {
                 let (backlog, stored) = spool.backlog(&self.config)?;
+                unkept = stored.iter().map(|s| s.name.clone()).collect();
                 if self.restore_endpoints {
-                    self.restore(stored);
+                    let failed = self.restore(stored);
+                    unkept.retain(|name| !failed.contains(name));
                 }
                 Some(backlog)
             }
@@ -231,9 +246,15 @@ impl SinkBuilder {
             connector,
         ));
         engine.backlog().bind(Arc::downgrade(&engine));
+        #[cfg(feature = "spool")]
+        unkept.retain(|name| !self.endpoints.iter().any(|e| e.name == *name));
         for endpoint in self.endpoints {
             let route = engine.route_for(endpoint)?;
             engine.install(route)?;
+        }
+        #[cfg(feature = "spool")]
+        for name in &unkept {
+            engine.backlog().registered(name, None);
         }
         if let Some(letters) = letters_to_check {
             letters.check()?;

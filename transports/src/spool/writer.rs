@@ -212,11 +212,10 @@ impl SpoolStore {
                 dir.display()
             );
         }
-        // The endpoints registered last time, with their settings when they had some (the
-        // table then lists those of this run, as they are registered).
+        // The endpoints registered last time, with their settings when they had some. The
+        // table then follows this run's registrations; the sink's builder removes those it
+        // leaves out once it has registered its own.
         let stored = super::schema::stored_endpoints(&conn).map_err(|e| damaged(&db, &e))?;
-        conn.execute("DELETE FROM endpoints", [])
-            .map_err(|e| damaged(&db, &e))?;
         let reader = Connection::open_with_flags(
             &db,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
