@@ -197,6 +197,13 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn attach(&self, name: &str) -> Result<RowCounts, Error>;
     /// The registry changed: `name` is registered (with its tenant and URL), or not.
     fn registered(&self, name: &str, entry: Option<Registration<'_>>);
+    /// Endpoints kept from an earlier run that this one leaves out are forgotten, before
+    /// the sink is handed out (a spool waits until its table says so).
+    fn forget(&self, names: &[String]) {
+        for name in names {
+            self.registered(name, None);
+        }
+    }
     /// Job outcomes.
     fn delivered(&self, job: &Job);
     /// A failed attempt; the next one is due at `next_at`.

@@ -150,26 +150,22 @@ impl SinkBuilder {
     }
 
     /// Puts the `stored` endpoints before the builder's, but those the builder has too.
-    /// Returns the names of those that cannot be registered now (kept in the spool for the
-    /// next start: an environment variable unset, a CA file moved).
+    /// One that cannot be made now (an environment variable unset, a CA file moved) stays
+    /// in the spool for the next start.
     #[cfg(feature = "spool")]
-    fn restore(&mut self, stored: Vec<super::EndpointSpec>) -> Vec<String> {
+    fn restore(&mut self, stored: Vec<super::EndpointSpec>) {
         let given: std::collections::HashSet<String> =
             self.endpoints.iter().map(|e| e.name.clone()).collect();
         let mut restored = Vec::new();
-        let mut failed = Vec::new();
         for spec in stored.into_iter().filter(|s| !given.contains(&s.name)) {
             match spec.to_endpoint() {
                 Ok(endpoint) => restored.push(endpoint),
-                Err(e) => {
-                    log::error!(
-                        target: deskhook::LOG_TARGET,
-                        "endpoint '{}' kept in the spool is not registered again: {e}; it \
-                         stays in the spool, for the next start",
-                        spec.name
-                    );
-                    failed.push(spec.name);
-                }
+                Err(e) => log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{}' kept in the spool is not registered again: {e}; it stays \
+                     in the spool, for the next start",
+                    spec.name
+                ),
             }
         }
         if !restored.is_empty() {
@@ -181,7 +177,6 @@ impl SinkBuilder {
         }
         restored.append(&mut self.endpoints);
         self.endpoints = restored;
-        failed
     }
 
     /// Checks the settings, makes the engine with the transport's `connector` (its
@@ -204,19 +199,25 @@ impl SinkBuilder {
             }
         }
         let shutdown_timeout = self.config.shutdown_timeout;
-        // The endpoints the spool kept from last time that this run leaves out: removed
-        // from its table once this run's are registered (not before, so that a start that
-        // fails, or a process killed meanwhile, loses none).
+        // The endpoints the spool kept from last time that this run leaves out (those of
+        // the last run's builder, and, unless they are restored, those made from settings):
+        // removed from its table once this run's are registered (not before, so that a start
+        // that fails, or a process killed meanwhile, loses none).
         #[cfg(feature = "spool")]
         let mut unkept: Vec<String> = Vec::new();
         #[cfg(feature = "spool")]
         let spooled = match self.spool.take() {
             Some(spool) => {
-                let (backlog, stored) = spool.backlog(&self.config)?;
-                unkept = stored.iter().map(|s| s.name.clone()).collect();
-                if self.restore_endpoints {
-                    let failed = self.restore(stored);
-                    unkept.retain(|name| !failed.contains(name));
+                let (backlog, kept) = spool.backlog(&self.config)?;
+                let restore = self.restore_endpoints;
+                unkept = kept
+                    .names
+                    .into_iter()
+                    .filter(|(_, settings)| !(restore && *settings))
+                    .map(|(name, _)| name)
+                    .collect();
+                if restore {
+                    self.restore(kept.specs);
                 }
                 Some(backlog)
             }
@@ -253,9 +254,7 @@ impl SinkBuilder {
             engine.install(route)?;
         }
         #[cfg(feature = "spool")]
-        for name in &unkept {
-            engine.backlog().registered(name, None);
-        }
+        engine.backlog().forget(&unkept);
         if let Some(letters) = letters_to_check {
             letters.check()?;
         }

@@ -239,6 +239,17 @@ impl Backlog for SpoolBacklog {
         self.store.register(name, entry);
     }
 
+    fn forget(&self, names: &[String]) {
+        for name in names {
+            self.store.register(name, None);
+        }
+        if !names.is_empty()
+            && let Err(e) = self.store.committed()
+        {
+            log::warn!(target: deskhook::LOG_TARGET, "{e}");
+        }
+    }
+
     fn keeps_attempts(&self) -> bool {
         true
     }

@@ -424,13 +424,7 @@ impl Spool {
     pub(crate) fn backlog(
         mut self,
         config: &crate::delivery::DeliveryConfig,
-    ) -> Result<
-        (
-            Box<dyn crate::delivery::backlog::Backlog>,
-            Vec<crate::delivery::EndpointSpec>,
-        ),
-        Error,
-    > {
+    ) -> Result<(Box<dyn crate::delivery::backlog::Backlog>, writer::Kept), Error> {
         self.settings.attempt_retention = config.attempt_retention;
         self.settings.attempt_max_rows = config.attempt_max_rows;
         let (store, stored) = writer::SpoolStore::start(self)?;

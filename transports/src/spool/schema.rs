@@ -383,6 +383,23 @@ pub(super) fn requeue_dead_letters(
     Ok(moved)
 }
 
+/// Every endpoint the registry's table lists, each with whether its settings are kept (an
+/// endpoint made from settings at run time) or not (one the application gave its builder).
+pub(super) fn kept_endpoints(conn: &Connection) -> rusqlite::Result<Vec<(String, bool)>> {
+    let version = version(conn)?;
+    if version < 2 {
+        return Ok(Vec::new());
+    }
+    let query = if version < 3 {
+        "SELECT name, 0 FROM endpoints"
+    } else {
+        "SELECT name, spec IS NOT NULL FROM endpoints"
+    };
+    conn.prepare(query)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
 /// The settings of the endpoints the registry's table lists, those that have some; a row
 /// whose settings do not read is logged and left out.
 pub(super) fn stored_endpoints(conn: &Connection) -> rusqlite::Result<Vec<EndpointSpec>> {

@@ -90,6 +90,13 @@ pub(super) enum Op {
     },
 }
 
+/// The endpoints a spool's table lists from the last run: the settings of those made from
+/// settings, and every name, each with whether it has settings.
+pub(crate) struct Kept {
+    pub(crate) specs: Vec<EndpointSpec>,
+    pub(crate) names: Vec<(String, bool)>,
+}
+
 /// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
 /// or the op never reached it), it settles with an error, so that no `emit` waits forever.
 pub(super) struct Pending {
@@ -189,7 +196,7 @@ impl std::fmt::Debug for SpoolStore {
 impl SpoolStore {
     /// Starts the writer. The registry's table is emptied: it lists the endpoints of this
     /// run. Returns the settings of the endpoints it listed (those made from settings).
-    pub(super) fn start(spool: Spool) -> Result<(SpoolStore, Vec<EndpointSpec>), Error> {
+    pub(super) fn start(spool: Spool) -> Result<(SpoolStore, Kept), Error> {
         let Spool {
             dir,
             db,
@@ -215,7 +222,10 @@ impl SpoolStore {
         // The endpoints registered last time, with their settings when they had some. The
         // table then follows this run's registrations; the sink's builder removes those it
         // leaves out once it has registered its own.
-        let stored = super::schema::stored_endpoints(&conn).map_err(|e| damaged(&db, &e))?;
+        let stored = Kept {
+            specs: super::schema::stored_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
+            names: super::schema::kept_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
+        };
         let reader = Connection::open_with_flags(
             &db,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -550,6 +560,15 @@ impl SpoolStore {
         if rows.is_empty() {
             return Ok(0);
         }
+        self.delete_rows(rows)
+    }
+
+    /// Waits until what was sent to the writer before is committed.
+    pub(super) fn committed(&self) -> Result<(), Error> {
+        self.delete_rows(Vec::new()).map(drop)
+    }
+
+    fn delete_rows(&self, rows: Vec<i64>) -> Result<usize, Error> {
         let (done, deleted) = mpsc::sync_channel(1);
         self.send(Op::DeleteLetters { rows, done });
         deleted.recv().map_err(|_| Error::Spool {
