@@ -334,6 +334,42 @@ fn idle_worker_threads_end_and_one_stays() {
     assert_eq!(receiver.wait_for(201).len(), 201);
 }
 
+/// Fewer requests in flight than threads allowed: the pool does not start threads that
+/// could take nothing (they spun on the run queue, and their number grew to `max_threads`).
+#[test]
+fn fewer_slots_than_threads_start_no_thread_that_cannot_work() {
+    let _together = ALONE.read().unwrap_or_else(|p| p.into_inner());
+    let receiver = Receiver::start(|_, _| {
+        deskhook_tests::Answer::status(204).after(Duration::from_millis(30))
+    });
+    let (_dir, dead) = dead_letter_file();
+    let mut config = deskhook_transports::delivery::DeliveryConfig::default();
+    config.max_in_flight = 2;
+    config.max_threads = 16;
+    let mut builder = HttpSink::builder()
+        .config(config)
+        .dead_letter_path(dead.clone());
+    for name in ["a", "b", "c", "d"] {
+        builder = builder.endpoint(endpoint_at(&base(&receiver), name));
+    }
+    let (sink, guard) = builder.build().unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    for i in 0..10 {
+        dispatcher.emit(
+            Action::Create,
+            &deskhook_tests::ticket(&format!("S{i}")),
+            &user,
+        );
+    }
+    guard.flush(WAIT).unwrap();
+    assert_eq!(receiver.wait_for(40).len(), 40);
+    let (_, peak) = sink.threads();
+    assert!(peak <= 3, "{peak} threads for 2 requests in flight");
+}
+
 fn wait_for_threads(sink: &DeliverySink, n: usize) {
     let deadline = std::time::Instant::now() + WAIT;
     while sink.threads().0 != n {

@@ -352,8 +352,18 @@ impl Pool {
     /// A request ended: its slot frees. Called by the worker that ended it, which looks at
     /// the run queue next: a lane that waited for a slot goes there, waking nobody.
     pub(crate) fn release(&self) {
+        let was_full = self.saturated();
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.unstarve(false);
+        // Worker threads wait while every slot is taken (see `wait`); the one releasing a
+        // slot usually takes the next attempt itself, but a slot freed elsewhere must wake
+        // one of them.
+        if was_full && self.spawn.get().is_some() {
+            let run = lock(&self.run);
+            if run.idle > 0 && (!run.ready.is_empty() || run.routing || !run.timers.is_empty()) {
+                self.work.notify_one();
+            }
+        }
     }
 
     /// Requests in flight now.
@@ -407,11 +417,13 @@ impl Pool {
                 return Woke::Stop;
             }
             let now = Instant::now();
-            if !run.ready.is_empty()
-                || run.routing
-                || run.next_timer().is_some_and(|at| at <= now)
-                || until.is_some_and(|at| at <= now)
-            {
+            // With every slot taken there is nothing to take: the worker that frees one
+            // looks at the run queue itself. (Returning here would spin.)
+            let workable = !self.saturated()
+                && (!run.ready.is_empty()
+                    || run.routing
+                    || run.next_timer().is_some_and(|at| at <= now));
+            if workable || until.is_some_and(|at| at <= now) {
                 return Woke::Work;
             }
             let idle_left = self
@@ -452,7 +464,11 @@ impl Pool {
     pub(crate) fn busy(&self) {
         let grow = {
             let mut run = lock(&self.run);
-            let grow = run.idle == 0 && run.alive < self.max_threads && !run.stopping;
+            // One thread more than the slots at most: another could take nothing.
+            let most = self
+                .max_threads
+                .min(self.limit.load(Ordering::Acquire).saturating_add(1));
+            let grow = run.idle == 0 && run.alive < most && !run.stopping;
             if grow {
                 run.alive += 1;
                 self.threads_peak.fetch_max(run.alive, Ordering::Relaxed);
