@@ -133,7 +133,10 @@ pub(crate) fn wrap(inner: Router, token: Option<String>) -> Router {
                 .route("/login", get(login_page).post(log_in))
                 .route("/logout", post(log_out))
                 .with_state(auth.clone())
-                .layer(middleware::from_fn(same_site_only));
+                .layer(middleware::from_fn(same_site_only))
+                // Before the token is checked, a body is read up to a form's size, not
+                // axum's default of 2 MB.
+                .layer(axum::extract::DefaultBodyLimit::max(pages::MAX_FORM));
             router
                 .layer(middleware::from_fn_with_state(auth, require_token))
                 .merge(login)
@@ -357,8 +360,13 @@ async fn log_out(
 }
 
 /// Whether `path` is a path of this site (not `//host`, not a scheme), safe to redirect to.
+/// Control characters and whitespace are refused too: browsers drop a tab or a line break
+/// from a URL, so `/\t/evil.example` would become `//evil.example`.
 fn local_path(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 /// The value of the cookie `name`.
@@ -417,6 +425,9 @@ mod tests {
         assert!(!local_path("//evil.example/x"));
         assert!(!local_path("https://evil.example/"));
         assert!(!local_path("/\\evil.example"));
+        assert!(!local_path("/\t/evil.example"));
+        assert!(!local_path("/\n/evil.example"));
+        assert!(!local_path("/ /evil.example"));
     }
 
     #[test]

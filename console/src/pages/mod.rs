@@ -199,7 +199,7 @@ impl Form {
 }
 
 /// Longest form body read.
-const MAX_FORM: usize = 256 * 1024;
+pub(crate) const MAX_FORM: usize = 256 * 1024;
 
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = Response;
