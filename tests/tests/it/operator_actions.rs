@@ -340,6 +340,16 @@ fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
             .count(),
         1
     );
+    // An overlap past what a date can say is refused, not a panic.
+    let refused = sink
+        .endpoints()
+        .rotate_secret(
+            "crm",
+            Secret::generate().unwrap(),
+            Duration::from_secs(i64::MAX as u64),
+        )
+        .unwrap_err();
+    assert!(refused.to_string().contains("year 9999"), "{refused}");
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 

@@ -473,7 +473,8 @@ impl Endpoints {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownEndpoint`] when no endpoint has that name.
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when
+    /// `overlap` would keep the old secrets past the year 9999.
     pub fn rotate_secret(
         &self,
         name: &str,
@@ -482,7 +483,15 @@ impl Endpoints {
     ) -> Result<(), Error> {
         let lane = self.engine.registry().lane(name)?;
         let mut endpoint = lane.route().endpoint.clone();
-        let until = SystemTime::now() + overlap;
+        let until = SystemTime::now()
+            .checked_add(overlap)
+            .filter(|until| jiff::Timestamp::try_from(*until).is_ok())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "an overlap of {overlap:?} would keep the old secrets past the year 9999; \
+                     give a shorter one"
+                ))
+            })?;
         let mut secrets = vec![(secret, None)];
         secrets.extend(
             endpoint
