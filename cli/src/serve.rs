@@ -321,6 +321,24 @@ impl Keys {
     }
 }
 
+/// An Idempotency-Key claimed by a request under way: forgotten if the request ends before
+/// it says what became of the event.
+struct Claimed<'a> {
+    keys: &'a Mutex<Keys>,
+    key: Option<&'a (String, String)>,
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.keys
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .forget(key);
+        }
+    }
+}
+
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Problem> {
     headers
         .get(name)
@@ -425,6 +443,13 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             Claim::Refused(problem) => return Err(problem),
         }
     }
+    // A client gone while its event is committed drops this handler in the await below: the
+    // key is then forgotten (a retry sends the event again, at least once) rather than left
+    // 'being accepted' for good.
+    let mut claimed = Claimed {
+        keys: &daemon.keys,
+        key: key.as_ref(),
+    };
     let outcome = if daemon.durable {
         daemon.sink.send_with_receipt(&emitted).await
     } else {
@@ -434,6 +459,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             .send_now(&emitted)
             .map_err(|e| deskhook_transports::Error::Config(e.to_string()))
     };
+    claimed.key = None;
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
     match outcome {
         Ok(()) => {
@@ -524,6 +550,27 @@ mod tests {
             keys.claim(&("globex".into(), "k1".into()), 1),
             Claim::New
         ));
+    }
+
+    #[test]
+    fn a_claim_dropped_unfinished_frees_its_key() {
+        let keys = Mutex::new(Keys::default());
+        let key = ("acme".to_owned(), "k1".to_owned());
+        assert!(matches!(keys.lock().unwrap().claim(&key, 1), Claim::New));
+        // The request's handler dropped in its await (the client went away).
+        drop(Claimed {
+            keys: &keys,
+            key: Some(&key),
+        });
+        assert!(matches!(keys.lock().unwrap().claim(&key, 1), Claim::New));
+        // One that finished leaves what it recorded.
+        let id = EventId::new();
+        keys.lock().unwrap().accepted(&key, 1, id);
+        drop(Claimed {
+            keys: &keys,
+            key: None,
+        });
+        assert!(matches!(keys.lock().unwrap().claim(&key, 1), Claim::Again(again) if again == id));
     }
 
     #[test]
