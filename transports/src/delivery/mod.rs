@@ -120,7 +120,9 @@
 //!   whether it resumes. Its state is in [`EndpointStats`].
 //! - **Full queue.** When an endpoint's queue or the sink's memory budget is full, the
 //!   [`OverflowPolicy`](deskhook::policy::OverflowPolicy) decides: drop the newest event,
-//!   drop the oldest, or block the caller of `emit` for at most its timeout, then drop. Every
+//!   drop the oldest, or block the caller of `emit` for at most its timeout, then drop. (A
+//!   spent memory budget drops the newest under `drop-oldest` too: the budget is the
+//!   sink's, and the oldest queued events may be any endpoint's.) Every
 //!   drop is counted in the endpoint's stats and in the dispatcher's `failed`, and logged at
 //!   warn. With a spool (feature `spool`) the queue is on disk and neither limit applies.
 //! - **Dead letters.** A JSON Lines file ([`DeliveryConfig::dead_letter_path`]), opened at

@@ -23,7 +23,8 @@ pub struct DeliveryConfig {
     /// Most events waiting per endpoint (not counting those in flight). Defaults to 10 000.
     pub queue_capacity: usize,
     /// What a full queue (or a spent [`max_queued_bytes`](DeliveryConfig::max_queued_bytes))
-    /// does. Defaults to [`OverflowPolicy::DropNewest`].
+    /// does. Defaults to [`OverflowPolicy::DropNewest`]. A spent budget drops the newest
+    /// under `DropOldest` too (the budget is the sink's, its oldest events any endpoint's).
     pub overflow: OverflowPolicy,
     /// Where dead letters go. Defaults to [`DEFAULT_DEAD_LETTER_PATH`] in the working
     /// directory. The sink opens (and creates) it when it starts, so that a path that cannot
