@@ -329,9 +329,12 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         println!("no dead letters in {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let (replayable, kept): (Vec<_>, Vec<_>) = letters
+    let (mut replayable, kept): (Vec<_>, Vec<_>) = letters
         .into_iter()
         .partition(|l| unreplayable(l, &names).is_none());
+    // In the order the events were emitted (UUID v7 ids): the file's order is not always
+    // their tickets' (see `DeadLetters::replay`).
+    replayable.sort_by(|a, b| a.id.cmp(&b.id));
     for letter in &kept {
         if let Some(why) = unreplayable(letter, &names) {
             eprintln!("deskhook: dead letter {} kept: {why}", letter.id);

@@ -353,7 +353,54 @@ fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
+/// An endpoint removed while a ticket's first event is in flight dead-letters the queued
+/// ones at once and the first when its attempt ends: replayed, they still go in the
+/// ticket's order.
+fn letters_of_a_removed_endpoint_are_replayed_in_their_tickets_order(t: Transport) {
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::start(move |_, _| {
+        if flag.load(Ordering::SeqCst) {
+            Answer::status(204)
+        } else {
+            Answer::status(503).after(Duration::from_millis(300))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder().dead_letter_path(dir.path().join("dead.jsonl")),
+    );
+    let mut crm = spec("crm", &receiver);
+    crm.retry = Some("0s,10s".parse().unwrap());
+    sink.endpoints().upsert_spec(&crm).unwrap();
+    let user = deskhook::sample::user();
+    for n in 1..=3 {
+        let mut ticket = ticket("T-1");
+        ticket.subject = n.to_string();
+        dispatcher.emit(Action::Comment, &ticket, &user);
+    }
+    receiver.wait_for(1);
+    sink.endpoints().remove("crm").unwrap();
+    let letters = wait_for_letters(&sink, 3);
+    assert_eq!(letters.len(), 3);
+    up.store(true, Ordering::SeqCst);
+    sink.endpoints()
+        .upsert_spec(&spec("crm", &receiver))
+        .unwrap();
+    let report = sink.dead_letters().replay_endpoint("crm").unwrap();
+    assert_eq!((report.replayed, report.failed.len()), (3, 0), "{report:?}");
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let replayed: Vec<String> = receiver.wait_for(4)[1..]
+        .iter()
+        .map(|r| r.json()["ticket"]["subject"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(replayed, ["1", "2", "3"]);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 for_both_transports!(
+    letters_of_a_removed_endpoint_are_replayed_in_their_tickets_order,
     dead_letters_in_the_file_are_listed_replayed_and_deleted,
     dead_letters_in_the_spool_are_listed_replayed_and_deleted,
     a_test_event_goes_to_one_endpoint_for_its_tenant,

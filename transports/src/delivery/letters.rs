@@ -138,7 +138,8 @@ impl DeadLetters {
     }
 
     /// Queues the letters named by `keys` again for their endpoints (same `webhook-id` and
-    /// body, attempts from the start) and takes them out of the dead letters. A letter whose
+    /// body, attempts from the start), in the order their events were emitted, and takes
+    /// them out of the dead letters. A letter whose
     /// endpoint is gone, or now belongs to another tenant (removed and made again under
     /// the same name), stays, and is listed in [`Replayed::failed`].
     ///
@@ -155,6 +156,12 @@ impl DeadLetters {
                     .push((key.clone(), "no dead letter has this key".to_owned()));
             }
         }
+        // In the order the events were emitted (their ids are UUID v7, ordered by creation):
+        // letters are not always written in their tickets' order (an endpoint removed
+        // dead-letters what it had queued at once, and the event in flight when its attempt
+        // ends), and a ticket's events must go out again in theirs.
+        let mut found = found;
+        found.sort_by(|a, b| a.letter.id.cmp(&b.letter.id));
         let mut done = Vec::new();
         for stored in found {
             match self.engine.redeliver(&stored.letter) {

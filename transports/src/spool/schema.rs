@@ -363,6 +363,9 @@ pub(super) fn letters_of_rows(
     stored_letters(conn, &format!("row IN ({list})"), &[], None)
 }
 
+/// Moves the dead letters of `endpoints` back into the queue, in the order their events
+/// were emitted (by id, a UUID v7), which is their tickets' order even where the letters
+/// were not written in it.
 pub(super) fn requeue_dead_letters(
     conn: &mut Connection,
     endpoints: &[String],
@@ -374,7 +377,7 @@ pub(super) fn requeue_dead_letters(
         moved += tx.execute(
             "INSERT INTO events (id, endpoint, action, ticket, content_type, body, accepted_at, \
              tenant) SELECT id, endpoint, action, ticket, content_type, body, ?1, tenant FROM \
-             dead_letters WHERE endpoint = ?2 ORDER BY row",
+             dead_letters WHERE endpoint = ?2 ORDER BY id, row",
             params![now, endpoint],
         )?;
         tx.execute("DELETE FROM dead_letters WHERE endpoint = ?1", [endpoint])?;
