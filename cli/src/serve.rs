@@ -248,8 +248,21 @@ async fn bearer_only(State(daemon): State<Arc<Daemon>>, request: Request, next: 
 }
 
 async fn render_metrics(State(daemon): State<Arc<Daemon>>) -> Response {
-    if let Err(e) = daemon.sink.record_gauges() {
-        return Problem::internal(format!("cannot read the spool's depth: {e}")).into_response();
+    // The spool's depth is a query of its database: off the runtime's threads, which
+    // deliver.
+    let gauges = {
+        let daemon = daemon.clone();
+        tokio::task::spawn_blocking(move || daemon.sink.record_gauges()).await
+    };
+    match gauges {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Problem::internal(format!("cannot read the spool's depth: {e}"))
+                .into_response();
+        }
+        Err(e) => {
+            return Problem::internal(format!("the metrics task failed: {e}")).into_response();
+        }
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

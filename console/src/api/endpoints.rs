@@ -316,7 +316,8 @@ pub(super) async fn test_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<TestSent>), Problem> {
-    let id = state.sink.endpoints().send_test(&name)?;
+    // It waits until the event is queued (durable, with a spool): off the runtime's threads.
+    let id = blocking(move || Ok(state.sink.endpoints().send_test(&name)?)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(TestSent {
