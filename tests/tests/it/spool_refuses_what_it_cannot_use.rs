@@ -58,6 +58,21 @@ fn a_damaged_or_foreign_file_is_named_in_a_clear_error() {
     let err = Spool::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("not a deskhook spool"), "{err}");
 
+    // A spool of a newer format: not damaged, so not to be moved aside.
+    std::fs::remove_file(&db).unwrap();
+    drop(Spool::open(dir.path()).unwrap());
+    let newer = rusqlite::Connection::open(&db).unwrap();
+    newer.execute_batch("PRAGMA user_version = 999").unwrap();
+    drop(newer);
+    let err = Spool::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("format 999") && err.contains("newer deskhook") && !err.contains("aside"),
+        "{err}"
+    );
+    for extra in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{extra}", db.display()));
+    }
+
     // A directory where the database should be.
     std::fs::remove_file(&db).unwrap();
     std::fs::create_dir(&db).unwrap();

@@ -470,14 +470,37 @@ fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
     Ok((conn, db))
 }
 
-/// The error for a database that cannot be used.
-pub(crate) fn damaged(path: &Path, err: &dyn std::fmt::Display) -> Error {
+/// The error for a database that cannot be used, with what to do about it: a full disk, a
+/// spool that cannot be written or opened, or one of a newer format are not damaged, and
+/// moving them aside would strand their undelivered events.
+pub(crate) fn damaged(path: &Path, err: &rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let advice = match err.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => {
+            "the disk is full: free some space (the spool is intact) and try again"
+        }
+        Some(ErrorCode::ReadOnly) => {
+            "the spool cannot be written: give the process write access to its directory and \
+             files"
+        }
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            "the spool cannot be opened: check that its directory exists and that the process \
+             may read and write it"
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            "another process holds the database: stop it, or give this one another directory"
+        }
+        _ if err.to_string().contains(schema::NEWER_FORMAT) => {
+            "it was written by a newer deskhook: run that version (or a later one) on it"
+        }
+        _ => {
+            "if the file is damaged or not a deskhook spool, move it aside (its undelivered \
+             events would stay in it) and start again with an empty directory"
+        }
+    };
     Error::Spool {
         path: path.to_path_buf(),
-        message: format!(
-            "{err}; if the file is damaged or not a deskhook spool, move it aside (its \
-             undelivered events would stay in it) and start again with an empty directory"
-        ),
+        message: format!("{err}; {advice}"),
     }
 }
 

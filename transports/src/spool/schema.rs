@@ -139,6 +139,9 @@ fn application_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA application_id", [], |r| r.get(0))
 }
 
+/// What [`check`] says of a spool of a format this build does not read.
+pub(super) const NEWER_FORMAT: &str = "but this build reads formats";
+
 fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
@@ -150,7 +153,7 @@ pub(super) fn check(conn: &Connection) -> rusqlite::Result<()> {
         Some("not a deskhook spool (another application's SQLite database)".to_owned())
     } else if !(1..=SCHEMA_VERSION).contains(&version) {
         Some(format!(
-            "spool format {version}, but this build reads formats 1 to {SCHEMA_VERSION}"
+            "spool format {version}, {NEWER_FORMAT} 1 to {SCHEMA_VERSION}"
         ))
     } else {
         None
