@@ -129,6 +129,11 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 const HMAC_VERSION: &str = "v1";
 const ED25519_VERSION: &str = "v1a";
+/// The entries of `webhook-signature` [`verify`] looks at, at most: a sender signs with one
+/// secret, or a few during a rotation; a header of thousands of entries would cost an ed25519
+/// verification each, asked by anyone, before anything is authenticated.
+pub const MAX_SIGNATURE_ENTRIES: usize = 16;
+
 /// The base64 length of a 32-byte HMAC-SHA256 tag.
 const ENCODED_TAG_LEN: usize = 44;
 /// The base64 length of a 64-byte ed25519 signature.
@@ -495,7 +500,7 @@ pub struct Verified {
 /// under an HMAC secret (`whsec_`; the comparison takes constant time), a `v1a` entry under
 /// the public key of an ed25519 key (`whsk_` or `whpk_`; checked with the strict rules of
 /// RFC 8032, which refuse malleable signatures). Entries of other versions and malformed
-/// entries are skipped.
+/// entries are skipped, and only the first [`MAX_SIGNATURE_ENTRIES`] are looked at.
 ///
 /// It costs an HMAC of the body per HMAC secret when the header has a `v1` entry, and an
 /// ed25519 verification (tens of microseconds) per `v1a` entry and ed25519 key tried.
@@ -582,7 +587,10 @@ pub fn verify_at(
     let mut macs: Option<Vec<HmacSha256>> = None;
     let mut message: Option<Vec<u8>> = None;
 
-    for entry in signatures.split_ascii_whitespace() {
+    for entry in signatures
+        .split_ascii_whitespace()
+        .take(MAX_SIGNATURE_ENTRIES)
+    {
         let matched = match entry.split_once(',') {
             Some((HMAC_VERSION, encoded)) => {
                 let macs = macs.get_or_insert_with(|| {

@@ -207,6 +207,42 @@ fn rotation_signs_with_every_secret_and_verifies_with_any() {
 }
 
 #[test]
+fn only_the_first_entries_are_looked_at() {
+    let secret = Secret::generate().unwrap();
+    let good = sign(
+        SPEC_ID,
+        SPEC_TIMESTAMP,
+        SPEC_BODY,
+        std::slice::from_ref(&secret),
+    )
+    .unwrap();
+    let stranger = Secret::generate().unwrap();
+    let junk = sign(SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, &[stranger]).unwrap();
+    let entries = |before: usize, after: usize| {
+        let mut all = vec![junk.as_str(); before];
+        all.push(&good);
+        all.extend(vec![junk.as_str(); after]);
+        all.join(" ")
+    };
+    // The matching entry among the first ones passes, whatever follows it.
+    verify_spec(
+        &entries(MAX_SIGNATURE_ENTRIES - 1, 1000),
+        std::slice::from_ref(&secret),
+        SPEC_TIMESTAMP,
+    )
+    .unwrap();
+    // Past them it is not looked at.
+    assert!(matches!(
+        verify_spec(
+            &entries(MAX_SIGNATURE_ENTRIES, 0),
+            std::slice::from_ref(&secret),
+            SPEC_TIMESTAMP
+        ),
+        Err(Error::NoMatchingSignature { secrets: 1 })
+    ));
+}
+
+#[test]
 fn a_signer_allocates_the_exact_length() {
     let secrets: Vec<Secret> = (0..3).map(|_| Secret::generate().unwrap()).collect();
     let signer = Signer::new(secrets.clone()).unwrap();
