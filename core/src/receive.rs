@@ -192,8 +192,9 @@ impl ReceiveOptions {
 
     /// The token of your Usedesk API channel: a Usedesk body's `secret` must equal it
     /// (compared in constant time). Without signing secrets, this also makes `receive`
-    /// refuse bodies of the other formats, which it could not authenticate. Defaults to
-    /// none: the `secret` of Usedesk bodies is not checked.
+    /// refuse bodies of the other formats, which it could not authenticate. An empty token
+    /// matches no body (so an unset variable refuses every Usedesk body rather than accept
+    /// `"secret": ""`). Defaults to none: the `secret` of Usedesk bodies is not checked.
     #[must_use]
     pub fn usedesk_secret(mut self, secret: impl Into<String>) -> ReceiveOptions {
         self.usedesk_secret = Some(Token::new(secret));
@@ -261,6 +262,11 @@ impl ReceiveOptions {
 /// let forged = ReceiveOptions::new().usedesk_secret("another");
 /// let err = deskhook::receive(&headers, body, &forged).unwrap_err();
 /// assert!(err.is_signature_error());
+///
+/// // An empty token (a variable that was not set) refuses even an empty `secret`.
+/// let empty = br#"{"secret":"","comment":{"id":5,"message":"Hi","ticket_id":2261907}}"#;
+/// let unset = ReceiveOptions::new().usedesk_secret("");
+/// assert!(deskhook::receive(&headers, empty, &unset).unwrap_err().is_signature_error());
 /// # Ok::<(), deskhook::Error>(())
 /// ```
 pub fn receive(

@@ -335,9 +335,10 @@ impl Token {
     }
 
     /// Whether the token equals `expected`, compared in time that depends only on the
-    /// lengths.
+    /// lengths. An empty `expected` matches nothing: an unset token (an environment variable
+    /// read as empty) must not let a body with `"secret": ""` through.
     pub fn matches(&self, expected: &str) -> bool {
-        constant_time_eq(self.0.as_bytes(), expected.as_bytes())
+        !expected.is_empty() && constant_time_eq(self.0.as_bytes(), expected.as_bytes())
     }
 }
 
