@@ -92,7 +92,10 @@ pub(crate) mod str_bool {
                     match v {
                         "true" => Ok(true),
                         "false" => Ok(false),
-                        _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                        _ => Err(E::invalid_value(
+                            de::Unexpected::Str(&crate::error::shorten(v)),
+                            &self,
+                        )),
                     }
                 }
             }
@@ -150,8 +153,12 @@ impl TimeText {
 
 /// Parses `YYYY-MM-DD HH:MM:SS`.
 pub(crate) fn parse_time(s: &str) -> Result<DateTime, String> {
-    DateTime::strptime(TIME_FORMAT, s)
-        .map_err(|e| format!("invalid time '{s}': expected YYYY-MM-DD HH:MM:SS ({e})"))
+    DateTime::strptime(TIME_FORMAT, s).map_err(|e| {
+        format!(
+            "invalid time '{}': expected YYYY-MM-DD HH:MM:SS ({e})",
+            crate::error::shorten(s)
+        )
+    })
 }
 
 /// `DateTime` fields as `YYYY-MM-DD HH:MM:SS`.
@@ -277,7 +284,10 @@ macro_rules! wire_struct {
                                     let value: serde_json::Value = map.next_value()?;
                                     if extra.insert(key.clone().into_owned(), value).is_some() {
                                         return Err(serde::de::Error::custom(
-                                            format_args!("duplicate field `{key}`"),
+                                            format_args!(
+                                                "duplicate field `{}`",
+                                                crate::error::shorten(&key)
+                                            ),
                                         ));
                                     }
                                 }
@@ -409,7 +419,10 @@ pub(crate) mod int_bool {
                     match v {
                         "0" => Ok(false),
                         "1" => Ok(true),
-                        _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                        _ => Err(E::invalid_value(
+                            de::Unexpected::Str(&crate::error::shorten(v)),
+                            &self,
+                        )),
                     }
                 }
             }
@@ -551,7 +564,10 @@ macro_rules! wire_object {
                                     let value: serde_json::Value = map.next_value()?;
                                     if extra.insert(key.clone().into_owned(), value).is_some() {
                                         return Err(serde::de::Error::custom(
-                                            format_args!("duplicate field `{key}`"),
+                                            format_args!(
+                                                "duplicate field `{}`",
+                                                crate::error::shorten(&key)
+                                            ),
                                         ));
                                     }
                                     key_order.push($crate::formats::KeyOrder::EXTRA);

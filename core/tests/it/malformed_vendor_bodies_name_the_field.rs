@@ -208,3 +208,13 @@ fn trailing_garbage_is_refused() {
     let err = usedesk::Event::from_json(text.as_bytes()).unwrap_err();
     assert_starts(&err.to_string(), "invalid event: trailing characters");
 }
+
+#[test]
+fn a_huge_bad_value_is_quoted_short() {
+    let huge = "9".repeat(100_000);
+    let mut value = fixture_value("usedesk", "comment_created.json");
+    value["comment"]["first"] = Value::from(huge.clone());
+    let text = usedesk_error(&value);
+    assert!(text.len() < 400, "{} bytes: {}…", text.len(), &text[..200]);
+    assert!(text.contains(&format!("{}…", &huge[..64])), "{text}");
+}
