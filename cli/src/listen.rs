@@ -85,16 +85,15 @@ fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
     // A whole event of a known format names its type and ticket; a partial Zenlix body still
     // has its "action" and ticket code.
     let received = deskhook::receive(headers, body, &ReceiveOptions::new()).ok();
-    let action = headers
-        .header("x-deskhook-action")
-        .map(str::to_owned)
-        .or_else(|| {
-            received.as_ref().map(|r| match r.format() {
-                Format::Zenlix => r.event_type().to_owned(),
-                other => format!("{other}.{}", r.event_type()),
-            })
+    // From the body first: the signature covers it, not the X-Deskhook-Action header.
+    let action = received
+        .as_ref()
+        .map(|r| match r.format() {
+            Format::Zenlix => r.event_type().to_owned(),
+            other => format!("{other}.{}", r.event_type()),
         })
-        .or_else(|| json.and_then(|v| v["action"].as_str()).map(str::to_owned));
+        .or_else(|| json.and_then(|v| v["action"].as_str()).map(str::to_owned))
+        .or_else(|| headers.header("x-deskhook-action").map(str::to_owned));
     let key = received.as_ref().map(Received::ordering_key);
     let ticket = key
         .as_deref()
@@ -146,31 +145,52 @@ enum ReadOutcome {
     TooLarge(Request, u64),
     /// Something this small server does not speak (chunked bodies): answered, then closed.
     Unsupported(Request, &'static str),
+    /// A request it cannot read safely (a line or a head too long, a `Content-Length` that
+    /// is not one number): answered 400, then closed.
+    Bad(&'static str),
     Closed,
 }
 
-fn read_line(reader: &mut BufReader<TcpStream>) -> Option<String> {
+/// The longest line of a request head read, and the most lines.
+const MAX_LINE: u64 = 16 * 1024;
+const MAX_HEADERS: usize = 100;
+
+/// How long a connection may stay silent (mid-request, or idle between requests).
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One line of the head: `Err` when it is longer than [`MAX_LINE`], `None` when the
+/// connection ended.
+fn read_line(reader: &mut BufReader<TcpStream>) -> Result<Option<String>, ()> {
     let mut raw = Vec::new();
-    match reader.read_until(b'\n', &mut raw) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(String::from_utf8_lossy(&raw).trim_end().to_owned()),
+    match reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut raw) {
+        Ok(0) | Err(_) => Ok(None),
+        Ok(_) if !raw.ends_with(b"\n") && raw.len() as u64 >= MAX_LINE => Err(()),
+        Ok(_) => Ok(Some(String::from_utf8_lossy(&raw).trim_end().to_owned())),
     }
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
-    let Some(line) = read_line(reader) else {
-        return ReadOutcome::Closed;
+    let too_long = "a line of the request head is over 16 KiB";
+    let line = match read_line(reader) {
+        Ok(Some(line)) => line,
+        Ok(None) => return ReadOutcome::Closed,
+        Err(()) => return ReadOutcome::Bad(too_long),
     };
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_owned();
     let path = parts.next().unwrap_or("/").to_owned();
     let mut headers = Vec::new();
     loop {
-        let Some(header) = read_line(reader) else {
-            return ReadOutcome::Closed;
+        let header = match read_line(reader) {
+            Ok(Some(header)) => header,
+            Ok(None) => return ReadOutcome::Closed,
+            Err(()) => return ReadOutcome::Bad(too_long),
         };
         if header.is_empty() {
             break;
+        }
+        if headers.len() == MAX_HEADERS {
+            return ReadOutcome::Bad("the request has over 100 headers");
         }
         if let Some((name, value)) = header.split_once(':') {
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
@@ -192,12 +212,19 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
             "chunked bodies are not supported; send Content-Length",
         );
     }
-    let length: u64 = request
+    // Every Content-Length (a proxy may join two into "12, 12") must be the same number:
+    // read otherwise, a body would be taken for the next request.
+    let mut lengths = request
         .headers
         .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+        .filter(|(k, _)| k == "content-length")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|v| v.trim().parse::<u64>());
+    let length = match lengths.next() {
+        None => 0,
+        Some(Ok(first)) if lengths.all(|other| other == Ok(first)) => first,
+        Some(_) => return ReadOutcome::Bad("Content-Length is not one number"),
+    };
     if length > MAX_BODY {
         return ReadOutcome::TooLarge(request, length);
     }
@@ -214,6 +241,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
 fn respond(writer: &mut TcpStream, status: u16, body: &str, close: bool) -> bool {
     let reason = match status {
         200..=299 => "OK",
+        400 => "Bad Request",
         401 => "Unauthorized",
         413 => "Payload Too Large",
         501 => "Not Implemented",
@@ -254,6 +282,7 @@ fn serve(
     secrets: Arc<Vec<Secret>>,
     out: Arc<Mutex<std::io::Stdout>>,
 ) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -270,6 +299,11 @@ fn serve(
                     MAX_BODY / (1024 * 1024)
                 );
                 respond(&mut writer, 413, "body too large\n", true);
+                return;
+            }
+            ReadOutcome::Bad(why) => {
+                eprintln!("deskhook: {why}; answered 400");
+                respond(&mut writer, 400, &format!("{why}\n"), true);
                 return;
             }
             ReadOutcome::Unsupported(request, why) => {

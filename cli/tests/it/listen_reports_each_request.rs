@@ -13,8 +13,16 @@ fn without_a_secret_requests_are_unsigned_and_answered_the_status() {
         br#"{"action":"create","ticket":{"code":"Q1"}}"#,
     );
     assert_eq!(status, 202);
-    // The header names the action when the body disagrees.
-    assert_eq!(listen.line(), "unsigned  ok       Q1  seq 7  -");
+    // The body names the action (a signature covers it, not the header) when they disagree.
+    assert_eq!(listen.line(), "unsigned  create   Q1  seq 7  -");
+    // Without one in the body, the header names it.
+    let status = post(
+        &listen.addr,
+        &[("X-Deskhook-Action", "ok")],
+        br#"{"ticket":{"code":"Q2"}}"#,
+    );
+    assert_eq!(status, 202);
+    assert_eq!(listen.line(), "unsigned  ok       Q2  seq -  -");
 
     let status = post(&listen.addr, &[], b"hello");
     assert_eq!(status, 202);
@@ -121,4 +129,36 @@ fn delay_holds_each_answer_back() {
     // A short delay still answers with the status.
     let quick = Listen::start(&["--delay", "20ms", "--status", "202"]);
     assert_eq!(post(&quick.addr, &[], b"{}"), 202);
+}
+
+#[test]
+fn a_request_it_cannot_read_safely_is_answered_400() {
+    use std::io::{Read as _, Write as _};
+
+    let listen = Listen::start(&[]);
+    let answer = |request: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(&listen.addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    // Two lengths that disagree: the body would be read as the next request.
+    let reply = answer(b"POST / HTTP/1.1\r\nContent-Length: 2, 5\r\n\r\n{}");
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+    assert!(
+        reply.contains("Content-Length is not one number"),
+        "{reply}"
+    );
+    // A header line with no end.
+    let mut long = b"POST / HTTP/1.1\r\nX-Long: ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 20_000));
+    let reply = answer(&long);
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+    // The same length twice, as a proxy may join them, is one length.
+    let reply = answer(b"POST / HTTP/1.1\r\nContent-Length: 2, 2\r\nConnection: close\r\n\r\n{}");
+    assert!(reply.starts_with("HTTP/1.1 204 "), "{reply}");
 }
