@@ -23,8 +23,9 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 ///   verified  create   E3XK  seq 1  0199f0c5-…
 ///
 /// the verdict (`verified`, `bad signature (<reason>)`, or `unsigned` when no --secret is
-/// set), the event type (the X-Deskhook-Action header, else from the body: the Zenlix
-/// "action", `usedesk.comment_created`, `iqchannels.message_created`, …), the ticket (the
+/// set), the event type (from the body, which the signature covers: the Zenlix "action",
+/// `usedesk.comment_created`, `iqchannels.message_created`, …; else the X-Deskhook-Action
+/// header), the ticket (the
 /// Zenlix ticket.code, the Usedesk ticket id, the iQChannels chat id), the
 /// X-Deskhook-Sequence header after 'seq' (the event's number on its ticket), and the
 /// webhook-id; a missing value prints as '-',
