@@ -199,6 +199,7 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn registered(&self, name: &str, entry: Option<Registration<'_>>);
     /// Endpoints kept from an earlier run that this one leaves out are forgotten, before
     /// the sink is handed out (a spool waits until its table says so).
+    #[cfg(feature = "spool")]
     fn forget(&self, names: &[String]) {
         for name in names {
             self.registered(name, None);

@@ -307,6 +307,7 @@ impl Batcher {
     }
 
     async fn publish_batch(&self, partition: u32, batch: &[Waiting]) -> Published {
+        // (A batch's Msg-Id names every event in it: see `batch_msg_id`.)
         let (subject, message) = match batch {
             [one] => {
                 let headers = one.event.header_map().map_err(invalid)?;
@@ -319,12 +320,7 @@ impl Batcher {
                 let events: Vec<&Framed> = batch.iter().map(|w| &w.event.event).collect();
                 let mut headers = HeaderMap::new();
                 headers.insert(BATCH_HEADER, batch.len().to_string().as_str());
-                let first = &batch[0].event.id;
-                let last = &batch[batch.len() - 1].event.id;
-                headers.insert(
-                    MSG_ID_HEADER,
-                    format!("{first}+{}+{last}", events.len()).as_str(),
-                );
+                headers.insert(MSG_ID_HEADER, batch_msg_id(batch).as_str());
                 let message = jetstream::message::PublishMessage::build()
                     .payload(encode(&events))
                     .headers(headers);
@@ -344,6 +340,25 @@ fn invalid(message: String) -> Arc<PublishError> {
         jetstream::context::PublishErrorKind::Other,
         message,
     ))
+}
+
+/// The `Nats-Msg-Id` of a batch: its first event's id, its size, and a SHA-256 of every
+/// event's id. JetStream takes a message whose id it saw in its window for a duplicate and
+/// acknowledges it without storing it, so the id must name all the events: one made of the
+/// first and last ids only let a later batch [a, d, c] pass for a stored [a, b, c], and d was
+/// lost without a trace.
+fn batch_msg_id(batch: &[Waiting]) -> String {
+    use sha2::Digest as _;
+    let mut digest = sha2::Sha256::new();
+    for waiting in batch {
+        digest.update(waiting.event.id.as_bytes());
+        digest.update(b"\n");
+    }
+    let hex: String = digest.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}+{}+{hex}", batch[0].event.id, batch.len())
 }
 
 #[cfg(test)]
@@ -380,6 +395,25 @@ mod tests {
             4 + events.iter().map(Framed::framed_len).sum::<usize>()
         );
         assert!(Framed::new(vec![("a".into(), "b\r\nc: d".into())], Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn a_batch_msg_id_names_every_event() {
+        let waiting = |id: &str| Waiting {
+            event: Outgoing {
+                subject: "s".into(),
+                id: id.into(),
+                event: event(id, "T", "{}"),
+            },
+            reply: oneshot::channel().0,
+        };
+        let id = |ids: &[&str]| batch_msg_id(&ids.iter().map(|i| waiting(i)).collect::<Vec<_>>());
+        // Same first, size and last: another batch all the same.
+        assert_ne!(id(&["a", "b", "c"]), id(&["a", "d", "c"]));
+        assert_eq!(id(&["a", "b", "c"]), id(&["a", "b", "c"]));
+        assert!(id(&["a", "b", "c"]).starts_with("a+3+"));
+        // The separator keeps ids from running together.
+        assert_ne!(id(&["ab", "c"]), id(&["a", "bc"]));
     }
 
     #[test]
