@@ -49,7 +49,8 @@ pub(crate) struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// One line per endpoint: name, tenant, state, URL, secrets, revision.
+    /// One line per endpoint: name, tenant, state, the URL's origin (its path may hold a
+    /// token; `get` shows it whole), secrets, revision.
     List,
     /// One endpoint's settings as JSON, secrets by their last 4 characters.
     Get {
@@ -203,7 +204,8 @@ fn line(stored: &StoredEndpoint) -> String {
         spec.name,
         spec.tenant.as_deref().unwrap_or("-"),
         if stored.paused { "paused" } else { "active" },
-        spec.redacted().spec.url,
+        // A summary line (terminals, CI logs): the URL's origin only; `get` shows it whole.
+        deskhook_transports::delivery::redact_url(&spec.url),
         secrets,
         stored.revision
     )

@@ -99,7 +99,7 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     assert!(ok, "{err}");
     let (_, list, _) = endpoints(&url, key, &["list"]);
     assert!(
-        list.starts_with("crm  acme  paused  https://crm.example.com/h  1 sealed secret(s)  rev "),
+        list.starts_with("crm  acme  paused  https://crm.example.com/…  1 sealed secret(s)  rev "),
         "{list}"
     );
     let (ok, get, err) = endpoints(&url, key, &["get", "crm"]);

@@ -525,7 +525,14 @@ impl ClientKey {
 /// The URL cut to its origin, for messages, logs and dead letters: paths and queries often
 /// carry tokens (`https://hooks.example.com/services/T0/B0/secret`), user-info carries
 /// passwords. A cut path shows as `/…`.
-pub(crate) fn redact_url(url: &str) -> String {
+///
+/// ```
+/// use deskhook_transports::delivery::redact_url;
+///
+/// assert_eq!(redact_url("https://hooks.example.com/services/T0/B0/secret"), "https://hooks.example.com/…");
+/// assert_eq!(redact_url("https://user:pass@crm.example.com/"), "https://crm.example.com/");
+/// ```
+pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) => {
             let origin = parsed.origin().ascii_serialization();
