@@ -37,7 +37,8 @@
 //! bucket (`relay::Relay::endpoints_bucket`, feature `relay`) delivers to its endpoints and
 //! applies each change as it comes. An endpoint a relay cannot use (sealed secrets without
 //! the key, a newer layout, a setting that does not work there) is logged with its name and
-//! left out; the others are delivered to.
+//! left out (paused, if the relay had it from before: see [`Change::Unreadable`]); the
+//! others are delivered to.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -197,6 +198,17 @@ pub enum Change {
         /// The bucket's revision of the removal.
         revision: u64,
     },
+    /// An endpoint was changed, but this watcher cannot read the change (a newer layout, a
+    /// record sealed under a key it does not have): it must not go on with the old
+    /// settings either.
+    Unreadable {
+        /// Its name.
+        name: String,
+        /// The bucket's revision of the change.
+        revision: u64,
+        /// Why it cannot be read.
+        reason: String,
+    },
 }
 
 impl Change {
@@ -204,7 +216,7 @@ impl Change {
     pub fn revision(&self) -> u64 {
         match self {
             Change::Put(stored) => stored.revision,
-            Change::Removed { revision, .. } => *revision,
+            Change::Removed { revision, .. } | Change::Unreadable { revision, .. } => *revision,
         }
     }
 }
@@ -606,12 +618,16 @@ impl EndpointStore {
                 ))
             })?;
             match entry.operation {
-                kv::Operation::Put => Ok(Change::Put(Box::new(read_record(
-                    &name,
-                    &entry.value,
-                    entry.revision,
-                    key.as_ref(),
-                )?))),
+                kv::Operation::Put => Ok(
+                    match read_record(&name, &entry.value, entry.revision, key.as_ref()) {
+                        Ok(stored) => Change::Put(Box::new(stored)),
+                        Err(e) => Change::Unreadable {
+                            name,
+                            revision: entry.revision,
+                            reason: e.to_string(),
+                        },
+                    },
+                ),
                 kv::Operation::Delete | kv::Operation::Purge => Ok(Change::Removed {
                     name,
                     revision: entry.revision,

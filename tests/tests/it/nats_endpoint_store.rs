@@ -100,4 +100,18 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
         err.contains("layout 9") && err.contains("upgrade deskhook"),
         "{err}"
     );
+    // A watcher is told of it by name (a relay pauses the endpoint rather than go on with
+    // its old settings).
+    let unreadable = loop {
+        let change = tokio::time::timeout(deskhook_tests::WAIT, changes.next())
+            .await
+            .expect("the watcher sees the change")
+            .unwrap()
+            .unwrap();
+        if let Change::Unreadable { name, reason, .. } = change {
+            break (name, reason);
+        }
+    };
+    assert_eq!(unreadable.0, "crm");
+    assert!(unreadable.1.contains("layout 9"), "{}", unreadable.1);
 }

@@ -56,6 +56,20 @@ pub(super) fn apply(http: &DeliverySink, change: &Change) {
             Ok(_) | Err(Error::UnknownEndpoint { .. }) => Ok(()),
             Err(e) => Err(e),
         },
+        // Its old settings (an old URL, revoked secrets) must not go on: it is paused, and
+        // its events wait, until a change this relay can read.
+        Change::Unreadable { name, reason, .. } => {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "endpoints bucket, revision {}: endpoint '{name}' changed, but this relay cannot \
+                 read the change ({reason}); it is paused here until it can",
+                change.revision()
+            );
+            match endpoints.pause(name) {
+                Ok(()) | Err(Error::UnknownEndpoint { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
     };
     if let Err(e) = result {
         log::warn!(

@@ -336,7 +336,9 @@ impl Relay {
     /// --nats …`) is applied as it comes: an endpoint added, changed (from its next attempt),
     /// paused, resumed or removed, as [`Endpoints`](crate::delivery::Endpoints) does it. An
     /// endpoint the relay cannot use (sealed settings without the key, a newer record layout,
-    /// a setting that does not work here) is logged with its name and left out.
+    /// a setting that does not work here) is logged with its name and left out; one the
+    /// relay delivered to whose change it cannot read is paused (its events wait) until a
+    /// change it can read, rather than go on with its old URL and secrets.
     #[must_use]
     pub fn endpoints_bucket(mut self, bucket: impl Into<String>, key: Option<SecretsKey>) -> Self {
         self.bucket = Some((bucket.into(), key));
