@@ -62,6 +62,29 @@ fn another_retention_is_refused_by_name() {
 }
 
 #[test]
+fn fewer_replicas_than_asked_are_refused_by_name() {
+    let server = NatsServer::start();
+    // The publisher's own stream, made with one replica.
+    build(&server, StreamSettings::new()).unwrap();
+    let err = build(&server, StreamSettings::new().replicas(3)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StreamConflict {
+                setting: "replicas",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("replicas 1, but deskhook needs 3 or more"),
+        "{err}"
+    );
+}
+
+#[test]
 fn subjects_that_do_not_cover_deskhook_s_are_refused_by_name() {
     let server = NatsServer::start();
     create(

@@ -321,7 +321,9 @@ impl StreamSettings {
     ///
     /// [`Error::StreamConflict`] naming the first setting deskhook cannot work with:
     /// `retention` (must be work-queue), `subjects` (must cover `<prefix>.>`), `storage`,
-    /// `sealed`.
+    /// `partitions`, `replicas` (fewer copies than asked: a node's death would lose
+    /// acknowledged events), `sealed`. A stream that does not say its partition count is
+    /// accepted with a warning.
     pub fn check(&self, found: &stream::Config) -> Result<(), Error> {
         let conflict = |setting, found: String, expected: String| Error::StreamConflict {
             stream: self.name.clone(),
@@ -355,13 +357,29 @@ impl StreamSettings {
                 name(&self.storage.jetstream()).to_owned(),
             ));
         }
-        if let Some(partitions) = partitions_of(found)
-            && partitions != self.partitions
-        {
+        match partitions_of(found) {
+            Some(partitions) if partitions != self.partitions => {
+                return Err(conflict(
+                    "partitions",
+                    partitions.to_string(),
+                    self.partitions.to_string(),
+                ));
+            }
+            Some(_) => {}
+            None => log::warn!(
+                target: deskhook::LOG_TARGET,
+                "JetStream stream '{}' does not say how many partitions it has (its \
+                 description has no 'partitions='); assuming {}: relays that assume another \
+                 count would leave some partitions undelivered",
+                self.name,
+                self.partitions
+            ),
+        }
+        if found.num_replicas.max(1) < self.replicas {
             return Err(conflict(
-                "partitions",
-                partitions.to_string(),
-                self.partitions.to_string(),
+                "replicas",
+                found.num_replicas.to_string(),
+                format!("{} or more", self.replicas),
             ));
         }
         if found.sealed {
