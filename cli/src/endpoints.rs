@@ -145,7 +145,7 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
                     spec.name
                 ));
             }
-            let revision = store.put(&spec, false).await.map_err(err)?;
+            let revision = store.put_if(&spec, false, None).await.map_err(err)?;
             crate::send::print_line(&format!("added {} (revision {revision})", spec.name));
         }
         Command::Update { name, fields } => {
@@ -160,7 +160,10 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
                     spec.name
                 ));
             }
-            let revision = store.put(&spec, stored.paused).await.map_err(err)?;
+            let revision = store
+                .put_if(&spec, stored.paused, Some(stored.revision))
+                .await
+                .map_err(err)?;
             crate::send::print_line(&format!("updated {name} (revision {revision})"));
         }
         Command::Pause { name } => set_paused(store, &name, true).await?,
@@ -179,7 +182,7 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
 async fn set_paused(store: &EndpointStore, name: &str, paused: bool) -> Result<(), String> {
     let stored = found(store.get(name).await.map_err(|e| e.to_string())?, name)?;
     let revision = store
-        .put(&stored.spec, paused)
+        .put_if(&stored.spec, paused, Some(stored.revision))
         .await
         .map_err(|e| e.to_string())?;
     let done = if paused { "paused" } else { "resumed" };

@@ -553,17 +553,64 @@ impl EndpointStore {
     /// endpoint that cannot work; [`Error::Config`] for secrets without a key, or when the
     /// bucket cannot be written.
     pub async fn put(&self, spec: &EndpointSpec, paused: bool) -> Result<u64, Error> {
+        let value = self.checked_record(spec, paused)?;
+        self.kv
+            .put(key_of(&spec.name), value.into())
+            .await
+            .map_err(|e| nats_error(&self.bucket, "write it", e))
+    }
+
+    /// As [`put`](EndpointStore::put), only if the endpoint is as last read: at revision
+    /// `read` (as [`get`](EndpointStore::get) gave it), or missing when `None`. So two
+    /// operators changing one endpoint at once do not undo each other's change unseen.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](EndpointStore::put); [`Error::Config`] saying so when the endpoint exists
+    /// already (`None`) or was changed since `read`.
+    pub async fn put_if(
+        &self,
+        spec: &EndpointSpec,
+        paused: bool,
+        read: Option<u64>,
+    ) -> Result<u64, Error> {
+        let value = self.checked_record(spec, paused)?;
+        let name = &spec.name;
+        match read {
+            None => self
+                .kv
+                .create(key_of(name), value.into())
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::CreateErrorKind::AlreadyExists => Error::Config(format!(
+                        "endpoint '{name}' exists already (added meanwhile?); change it with \
+                         `update`"
+                    )),
+                    _ => nats_error(&self.bucket, "write it", e),
+                }),
+            Some(revision) => self
+                .kv
+                .update(key_of(name), value.into(), revision)
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::UpdateErrorKind::WrongLastRevision => Error::Config(format!(
+                        "endpoint '{name}' was changed (or removed) by someone else since it \
+                         was read at revision {revision}; look at it again, then retry"
+                    )),
+                    _ => nats_error(&self.bucket, "write it", e),
+                }),
+        }
+    }
+
+    /// The bucket's record of `spec`, checked as `deskhook.toml` would check it.
+    fn checked_record(&self, spec: &EndpointSpec, paused: bool) -> Result<Vec<u8>, Error> {
         let mut check = spec.clone();
         check.secret_env = None;
         check.to_endpoint().map_err(|e| match e.field() {
             Some(field) => Error::Config(format!("{field}: {}", e.error())),
             None => e.into_error(),
         })?;
-        let value = record_of(spec, paused, self.key.as_ref())?;
-        self.kv
-            .put(key_of(&spec.name), value.into())
-            .await
-            .map_err(|e| nats_error(&self.bucket, "write it", e))
+        record_of(spec, paused, self.key.as_ref())
     }
 
     /// Removes the endpoint `name`; whether it was there.

@@ -91,6 +91,26 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
         let err = blind.get("crm").await.unwrap_err().to_string();
         assert!(err.contains("endpoint 'crm'"), "{err}");
     }
+    // A change made on what was read: one made in between is not undone unseen.
+    let read = store.get("crm").await.unwrap().unwrap().revision;
+    let changed = store.put_if(&spec("crm"), true, Some(read)).await.unwrap();
+    assert!(changed > read);
+    let err = store
+        .put_if(&spec("crm"), false, Some(read))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("changed (or removed) by someone else") && err.contains(&read.to_string()),
+        "{err}"
+    );
+    let err = store
+        .put_if(&spec("crm"), false, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exists already"), "{err}");
+    assert!(store.get("crm").await.unwrap().unwrap().paused);
     // A record of a layout this deskhook does not know is refused, saying what to do.
     raw.put(&stored_key, r#"{"layout": 9, "spec": {}}"#.into())
         .await
