@@ -212,6 +212,14 @@ pub enum Change {
 }
 
 impl Change {
+    /// The name of the endpoint it changes.
+    pub fn name(&self) -> &str {
+        match self {
+            Change::Put(stored) => &stored.spec.name,
+            Change::Removed { name, .. } | Change::Unreadable { name, .. } => name,
+        }
+    }
+
     /// The bucket's revision of the change.
     pub fn revision(&self) -> u64 {
         match self {

@@ -1,6 +1,7 @@
 //! What changes a running relay's endpoints: the KV bucket it follows, and new sets of its
 //! configured endpoints (a `--config` re-read on SIGHUP).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,10 +9,16 @@ use crate::delivery::DeliverySink;
 use crate::endpoint_store::Change;
 use crate::error::Error;
 
-/// Applies the bucket's `changes` to the relay's registry as they come.
+/// Applies the bucket's `changes` to the relay's registry as they come, each endpoint's
+/// in revision order: `seen` holds the revision last applied of each (from the list the
+/// relay started with). A change at or below it is skipped: the watch may bring one twice
+/// (made while the list was read), or replay the bucket's history (async-nats makes its
+/// consumer again from the start when it had seen nothing yet), which would bring old URLs
+/// and secrets back for a moment, and removed endpoints with them.
 pub(super) async fn follow(
     http: DeliverySink,
     changes: impl futures_util::Stream<Item = Result<Change, Error>> + Send,
+    mut seen: HashMap<String, u64>,
     revision: Arc<AtomicU64>,
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 ) {
@@ -20,8 +27,15 @@ pub(super) async fn follow(
     while let Some(change) = changes.next().await {
         match change {
             Ok(change) => {
-                apply(&http, &change);
                 let at = change.revision();
+                match seen.get_mut(change.name()) {
+                    Some(last) if at <= *last => continue,
+                    Some(last) => *last = at,
+                    None => {
+                        seen.insert(change.name().to_owned(), at);
+                    }
+                }
+                apply(&http, &change);
                 revision.fetch_max(at, Ordering::Relaxed);
                 log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {at}");
                 if let Some(applied) = &applied {
@@ -112,3 +126,54 @@ pub type Reload = (
     Vec<crate::delivery::Endpoint>,
     tokio::sync::oneshot::Sender<()>,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::EndpointSpec;
+    use crate::endpoint_store::StoredEndpoint;
+
+    fn put(url: &str, revision: u64) -> Result<Change, Error> {
+        let mut spec = EndpointSpec::new("crm", url.to_owned());
+        spec.allow_private = true;
+        Ok(Change::Put(Box::new(StoredEndpoint {
+            spec,
+            paused: false,
+            revision,
+        })))
+    }
+
+    #[test]
+    fn old_revisions_replayed_by_the_watch_are_skipped() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let (http, guard) = DeliverySink::builder()
+                .dead_letter_path(dir.path().join("dead.jsonl"))
+                .build_async()
+                .unwrap();
+            let revision = Arc::new(AtomicU64::new(0));
+            // Started from a list holding revision 5; the watch brings 5 again, then the
+            // bucket's history (3, 4), then a new change (7), then 6 late.
+            let changes = futures_util::stream::iter([
+                put("http://127.0.0.1:1/five", 5),
+                put("http://127.0.0.1:1/three", 3),
+                put("http://127.0.0.1:1/four", 4),
+                put("http://127.0.0.1:1/seven", 7),
+                put("http://127.0.0.1:1/six", 6),
+            ]);
+            let seen = HashMap::from([("crm".to_owned(), 5)]);
+            follow(http.clone(), changes, seen, revision.clone(), None).await;
+            let info = http.endpoints().get("crm").unwrap();
+            assert_eq!(info.spec.unwrap().spec.url, "http://127.0.0.1:1/seven");
+            assert_eq!(revision.load(Ordering::Relaxed), 7);
+            guard
+                .shutdown_async(std::time::Duration::from_secs(1))
+                .await
+                .unwrap();
+        });
+    }
+}

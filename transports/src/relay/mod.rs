@@ -550,8 +550,10 @@ impl Relay {
             Some((bucket, key)) => {
                 let store = EndpointStore::open(&context, bucket, replicas, key.clone()).await?;
                 let (current, changes) = store.watch().await?;
+                let mut seen = std::collections::HashMap::new();
                 for stored in current {
                     revision.fetch_max(stored.revision, Ordering::Relaxed);
+                    seen.insert(stored.spec.name.clone(), stored.revision);
                     apply(&http, &Change::Put(Box::new(stored)));
                 }
                 if let Some(applied) = &self.applied {
@@ -560,6 +562,7 @@ impl Relay {
                 Some(tokio::spawn(follow(
                     http.clone(),
                     changes,
+                    seen,
                     revision.clone(),
                     self.applied.clone(),
                 )))
