@@ -243,15 +243,17 @@ impl Batcher {
         }
     }
 
-    /// Publishes `event` of `partition`, alone or in a batch; `None` when no answer came
-    /// within `wait`.
+    /// Publishes `event` of `partition`, alone or in a batch; `None` when it was still
+    /// waiting for its turn after `wait` (it is then taken out of the queue: the engine's
+    /// retry publishes it, once). Once in a batch under way, the batch's answer decides.
     pub(super) async fn publish(
         self: &Arc<Self>,
         partition: u32,
         event: Outgoing,
         wait: Duration,
     ) -> Option<Published> {
-        let (reply, answer) = oneshot::channel();
+        let id = event.id.clone();
+        let (reply, mut answer) = oneshot::channel();
         let start = {
             let mut lanes = lock(&self.lanes);
             let lane = lanes.entry(partition).or_default();
@@ -263,7 +265,24 @@ impl Batcher {
         if start {
             tokio::spawn(self.clone().send(partition));
         }
-        tokio::time::timeout(wait, answer).await.ok()?.ok()
+        match tokio::time::timeout(wait, &mut answer).await {
+            Ok(answered) => answered.ok(),
+            Err(_) if self.withdraw(partition, &id) => None,
+            // Taken into a batch meanwhile: published or not, its answer says.
+            Err(_) => answer.await.ok(),
+        }
+    }
+
+    /// Takes event `id` out of `partition`'s queue, if it still waits there.
+    fn withdraw(&self, partition: u32, id: &str) -> bool {
+        let mut lanes = lock(&self.lanes);
+        let Some(lane) = lanes.get_mut(&partition) else {
+            return false;
+        };
+        match lane.queue.iter().position(|w| w.event.id == id) {
+            Some(at) => lane.queue.remove(at).is_some(),
+            None => false,
+        }
     }
 
     /// Publishes what waits for `partition` until nothing does.
