@@ -365,6 +365,22 @@ fn read_record(
         serde_json::from_value(layout).map_err(|e| bad(format!("not a deskhook record: {e}")))?;
     let mut spec: EndpointSpec =
         serde_json::from_value(record.spec).map_err(|e| bad(e.to_string()))?;
+    // Its key names it: a record that names another endpoint would be applied under that
+    // name, and never removed with its key.
+    if spec.name != name {
+        return Err(bad(format!(
+            "it names itself '{}'; a record is stored under its own name",
+            spec.name
+        )));
+    }
+    // A layout-2 record is written with a key, its URL sealed: one whose URL is in the
+    // open was not written by deskhook (and its URL could have been changed without the key).
+    if record.layout >= LAYOUT && record.sealed.is_none() {
+        return Err(bad(format!(
+            "record layout {} without sealed settings; write it again with `deskhook endpoints`",
+            record.layout
+        )));
+    }
     if let Some(sealed) = &record.sealed {
         let key = key.ok_or_else(|| {
             Error::Config(format!(
@@ -376,8 +392,16 @@ fn read_record(
             .map_err(|e| bad(format!("sealed part: {e}")))?;
         spec.secrets = opened.secrets;
         spec.headers = opened.headers;
-        if let Some(url) = opened.url {
-            spec.url = url;
+        match opened.url {
+            Some(url) => spec.url = url,
+            None if record.layout >= LAYOUT => {
+                return Err(bad(format!(
+                    "record layout {} without its URL sealed; write it again with `deskhook \
+                     endpoints`",
+                    record.layout
+                )));
+            }
+            None => {}
         }
         if opened.template_vars.is_some() {
             spec.template_vars = opened.template_vars;
@@ -744,6 +768,30 @@ mod tests {
             assert!(err.to_string().contains("endpoint 'crm'"), "{err}");
         }
         assert!(read_record("erp", &record, 7, Some(&key)).is_err());
+    }
+
+    #[test]
+    fn a_record_naming_another_endpoint_or_with_an_open_url_in_layout_2_is_refused() {
+        let mut plain = spec();
+        plain.secrets = None;
+        plain.headers = None;
+        // Written under another key's name.
+        let record = record_of(&plain, false, None).unwrap();
+        let err = read_record("erp", &record, 1, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("endpoint 'erp'") && err.contains("names itself 'crm'"),
+            "{err}"
+        );
+        // Layout 2 says the URL is sealed: in the open, it could have been changed unseen.
+        let forged = String::from_utf8(record)
+            .unwrap()
+            .replace("\"layout\":1", "\"layout\":2");
+        let err = read_record("crm", forged.as_bytes(), 1, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("without sealed settings"), "{err}");
     }
 
     #[test]
