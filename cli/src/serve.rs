@@ -75,7 +75,8 @@ pub(crate) struct Args {
 const SERVE_HELP: &str = "\
 Answers (each error an RFC 9457 problem document; nothing is half-applied):
   202  {\"id\":\"01a2...\",\"event_type\":\"create\",\"ticket\":\"E3XK\",\"tenant\":\"acme\",
-       \"durable\":true,...} once accepted (with a spool, once on disk)
+       \"endpoints\":2,\"durable\":true,...} once accepted (with a spool, once on disk;
+       \"endpoints\":0 and \"durable\":false when no endpoint takes it: nothing is kept)
   400  an unknown body, or a bad header or field (named)
   401  a missing or wrong token
   404  an unknown endpoint in the API
@@ -452,7 +453,15 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             .claim(key, digest);
         match claim {
             Claim::New => {}
-            Claim::Again(id) => return Ok(accepted_reply(&emitted, id, daemon.durable, true)),
+            Claim::Again(id) => {
+                let endpoints = daemon.sink.endpoints_for(&emitted);
+                return Ok(accepted_reply(
+                    &emitted,
+                    id,
+                    (endpoints, daemon.durable),
+                    true,
+                ));
+            }
             Claim::Refused(problem) => return Err(problem),
         }
     }
@@ -463,6 +472,8 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         keys: &daemon.keys,
         key: key.as_ref(),
     };
+    // What it goes to as it is routed: an event no endpoint takes is accepted, not kept.
+    let endpoints = daemon.sink.endpoints_for(&emitted);
     let outcome = if daemon.durable {
         daemon.sink.send_with_receipt(&emitted).await
     } else {
@@ -482,7 +493,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             Ok(accepted_reply(
                 &emitted,
                 emitted.id(),
-                daemon.durable,
+                (endpoints, daemon.durable),
                 false,
             ))
         }
@@ -529,14 +540,21 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Proble
     })
 }
 
-/// `202 Accepted` with the event's id.
-fn accepted_reply(emitted: &Emitted<'_>, id: EventId, durable: bool, again: bool) -> Response {
+/// `202 Accepted` with the event's id, and how many endpoints take it (an event no endpoint
+/// takes is not kept, so it is not durable either).
+fn accepted_reply(
+    emitted: &Emitted<'_>,
+    id: EventId,
+    (endpoints, durable): (usize, bool),
+    again: bool,
+) -> Response {
     let body = serde_json::json!({
         "id": id.to_string(),
         "event_type": emitted.event_type().as_str(),
         "ticket": emitted.ordering_key(),
         "tenant": emitted.tenant(),
-        "durable": durable,
+        "endpoints": endpoints,
+        "durable": durable && endpoints > 0,
         "replayed_key": again,
     });
     (StatusCode::ACCEPTED, axum::Json(body)).into_response()

@@ -214,6 +214,7 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
         let (status, accepted) = serve.post_event(&body, &headers);
         assert_eq!(status, 202, "{accepted}");
         assert_eq!(accepted["durable"], true);
+        assert_eq!(accepted["endpoints"], if i < 2 { 2 } else { 1 });
         assert_eq!(accepted["ticket"], code.as_str());
         ids.insert(accepted["id"].as_str().unwrap().to_owned());
         if i == 3 {

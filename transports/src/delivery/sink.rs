@@ -160,6 +160,15 @@ impl DeliverySink {
         self.engine.enqueue_now(event)
     }
 
+    /// How many endpoints `event` goes to now: those of its tenant and those without one,
+    /// that receive its type. (0: it is accepted and goes nowhere.)
+    pub fn endpoints_for(&self, event: &Emitted<'_>) -> usize {
+        self.engine
+            .registry()
+            .route(event.tenant(), event.event_type())
+            .len()
+    }
+
     /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
     /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
     /// so that memory stays bounded.) For a sink with a spool (see `SinkBuilder::spool`);
