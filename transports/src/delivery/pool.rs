@@ -351,19 +351,12 @@ impl Pool {
 
     /// A request ended: its slot frees. Called by the worker that ended it, which looks at
     /// the run queue next: a lane that waited for a slot goes there, waking nobody.
+    /// A slot is free again. (Worker threads wait while every slot is taken, see `wait`:
+    /// every slot is released by a worker that goes back to the run queue itself, so none
+    /// needs waking here.)
     pub(crate) fn release(&self) {
-        let was_full = self.saturated();
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.unstarve(false);
-        // Worker threads wait while every slot is taken (see `wait`); the one releasing a
-        // slot usually takes the next attempt itself, but a slot freed elsewhere must wake
-        // one of them.
-        if was_full && self.spawn.get().is_some() {
-            let run = lock(&self.run);
-            if run.idle > 0 && (!run.ready.is_empty() || run.routing || !run.timers.is_empty()) {
-                self.work.notify_one();
-            }
-        }
     }
 
     /// Requests in flight now.
@@ -438,7 +431,14 @@ impl Pool {
             } else {
                 idle_left
             };
-            for at in [until, run.next_timer()].into_iter().flatten() {
+            // A timer due while every slot is taken waits for the worker that frees one
+            // (only `pop` fires timers): waking for it would spin.
+            let timer = if self.saturated() {
+                None
+            } else {
+                run.next_timer()
+            };
+            for at in [until, timer].into_iter().flatten() {
                 wait = wait.min(at.saturating_duration_since(now));
             }
             run.idle += 1;
