@@ -661,6 +661,21 @@ impl EndpointStore {
         Ok(true)
     }
 
+    /// The bucket's last revision now: a watcher that starts after this and lists the
+    /// endpoints has seen every change at or below it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket does not answer.
+    pub async fn last_revision(&self) -> Result<u64, Error> {
+        self.kv
+            .stream
+            .get_info()
+            .await
+            .map(|info| info.state.last_sequence)
+            .map_err(|e| nats_error(&self.bucket, "read its state", e))
+    }
+
     /// The endpoints now, and the bucket's changes from then on (a watcher starts from the
     /// whole registry). The watch starts before the endpoints are listed, so that nothing is
     /// missed; a change made in between may come twice (in the list, then as a change),

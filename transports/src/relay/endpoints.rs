@@ -11,14 +11,16 @@ use crate::error::Error;
 
 /// Applies the bucket's `changes` to the relay's registry as they come, each endpoint's
 /// in revision order: `seen` holds the revision last applied of each (from the list the
-/// relay started with). A change at or below it is skipped: the watch may bring one twice
-/// (made while the list was read), or replay the bucket's history (async-nats makes its
-/// consumer again from the start when it had seen nothing yet), which would bring old URLs
-/// and secrets back for a moment, and removed endpoints with them.
+/// relay started with), and `floor` the bucket's last revision before that list was read
+/// (for endpoints not in it: removed, or unreadable). A change at or below these is
+/// skipped: the watch may bring one twice (made while the list was read), or replay the
+/// bucket's history (async-nats makes its consumer again from the start when it had seen
+/// nothing yet), which would bring old URLs and secrets back for a moment, and removed
+/// endpoints with them.
 pub(super) async fn follow(
     http: DeliverySink,
     changes: impl futures_util::Stream<Item = Result<Change, Error>> + Send,
-    mut seen: HashMap<String, u64>,
+    (mut seen, floor): (HashMap<String, u64>, u64),
     revision: Arc<AtomicU64>,
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 ) {
@@ -28,13 +30,11 @@ pub(super) async fn follow(
         match change {
             Ok(change) => {
                 let at = change.revision();
-                match seen.get_mut(change.name()) {
-                    Some(last) if at <= *last => continue,
-                    Some(last) => *last = at,
-                    None => {
-                        seen.insert(change.name().to_owned(), at);
-                    }
+                let last = seen.get(change.name()).copied().unwrap_or(floor);
+                if at <= last {
+                    continue;
                 }
+                seen.insert(change.name().to_owned(), at);
                 apply(&http, &change);
                 revision.fetch_max(at, Ordering::Relaxed);
                 log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {at}");
@@ -86,10 +86,18 @@ pub(super) fn apply(http: &DeliverySink, change: &Change) {
         }
     };
     if let Err(e) = result {
+        // A change that cannot be applied here (a CA file missing on this relay, say) must
+        // not leave the old settings delivering either: one registered already is paused.
+        let paused = matches!(change, Change::Put(_)) && endpoints.pause(change.name()).is_ok();
         log::warn!(
             target: deskhook::LOG_TARGET,
-            "endpoints bucket, revision {}: {e}; left out",
-            change.revision()
+            "endpoints bucket, revision {}: {e}; {}",
+            change.revision(),
+            if paused {
+                "its endpoint is paused here until a change this relay can apply"
+            } else {
+                "left out"
+            }
         );
     }
 }
@@ -156,20 +164,28 @@ mod tests {
                 .build_async()
                 .unwrap();
             let revision = Arc::new(AtomicU64::new(0));
-            // Started from a list holding revision 5; the watch brings 5 again, then the
-            // bucket's history (3, 4), then a new change (7), then 6 late.
+            // Started from a list holding revision 5 of crm, the bucket at revision 6 (erp
+            // was removed at 6); the watch brings 5 again, then the bucket's history (3, 4,
+            // and erp's put at 2), then a new change (7), then 6 late.
+            let mut erp = put("http://127.0.0.1:1/erp", 2).unwrap();
+            if let Change::Put(stored) = &mut erp {
+                stored.spec.name = "erp".into();
+            }
             let changes = futures_util::stream::iter([
                 put("http://127.0.0.1:1/five", 5),
                 put("http://127.0.0.1:1/three", 3),
+                Ok(erp),
                 put("http://127.0.0.1:1/four", 4),
                 put("http://127.0.0.1:1/seven", 7),
                 put("http://127.0.0.1:1/six", 6),
             ]);
             let seen = HashMap::from([("crm".to_owned(), 5)]);
-            follow(http.clone(), changes, seen, revision.clone(), None).await;
+            follow(http.clone(), changes, (seen, 6), revision.clone(), None).await;
             let info = http.endpoints().get("crm").unwrap();
             assert_eq!(info.spec.unwrap().spec.url, "http://127.0.0.1:1/seven");
             assert_eq!(revision.load(Ordering::Relaxed), 7);
+            // The removed endpoint does not come back from the history.
+            assert!(http.endpoints().get("erp").is_err());
             guard
                 .shutdown_async(std::time::Duration::from_secs(1))
                 .await

@@ -205,19 +205,40 @@ impl Leases {
         }
     }
 
+    /// The revision of partition `p`'s lease if it names this relay (`None` when another
+    /// relay holds it, it is free, or the bucket does not answer).
+    pub(super) async fn holds(&self, p: u32) -> Option<u64> {
+        match self.kv.entry(partition_key(p)).await {
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put && entry.value == self.me => {
+                Some(entry.revision)
+            }
+            _ => None,
+        }
+    }
+
     /// Gives partition `p` back at once, if this relay holds it.
     pub(super) async fn give_back(&self, p: u32) {
         let key = partition_key(p);
-        let given = match self.kv.entry(&key).await {
-            Ok(Some(entry)) if entry.operation == kv::Operation::Put && entry.value == self.me => {
-                self.kv
-                    .delete_expect_revision(&key, Some(entry.revision))
-                    .await
-                    .map_err(|e| self.failed("delete a lease", &e))
+        let mut given = Ok(());
+        // Twice: a renewal sent just before the renewer stopped may land between the read
+        // and the delete.
+        for _ in 0..2 {
+            given = match self.kv.entry(&key).await {
+                Ok(Some(entry))
+                    if entry.operation == kv::Operation::Put && entry.value == self.me =>
+                {
+                    self.kv
+                        .delete_expect_revision(&key, Some(entry.revision))
+                        .await
+                        .map_err(|e| self.failed("delete a lease", &e))
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(self.failed("read a lease", &e)),
+            };
+            if given.is_ok() {
+                break;
             }
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.failed("read a lease", &e)),
-        };
+        }
         if let Err(e) = given {
             log::warn!(
                 target: deskhook::LOG_TARGET,

@@ -337,8 +337,8 @@ impl Relay {
     /// paused, resumed or removed, as [`Endpoints`](crate::delivery::Endpoints) does it. An
     /// endpoint the relay cannot use (sealed settings without the key, a newer record layout,
     /// a setting that does not work here) is logged with its name and left out; one the
-    /// relay delivered to whose change it cannot read is paused (its events wait) until a
-    /// change it can read, rather than go on with its old URL and secrets.
+    /// relay delivered to whose change it cannot read or apply is paused (its events wait)
+    /// until a change it can, rather than go on with its old URL and secrets.
     #[must_use]
     pub fn endpoints_bucket(mut self, bucket: impl Into<String>, key: Option<SecretsKey>) -> Self {
         self.bucket = Some((bucket.into(), key));
@@ -491,9 +491,10 @@ impl Relay {
         let dead_stream = patiently(|| dead_letter_stream(&context, &settings, &self.urls)).await?;
         let me = relay_id();
         let bucket = format!("{}-leases", self.durable);
-        let leases =
+        let leases = Arc::new(
             patiently(|| leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()))
-                .await?;
+                .await?,
+        );
         let bucket = format!("{}-parked", self.durable);
         let parked =
             Arc::new(patiently(|| parked::Parked::open(&context, &bucket, replicas)).await?);
@@ -549,6 +550,7 @@ impl Relay {
             None => None,
             Some((bucket, key)) => {
                 let store = EndpointStore::open(&context, bucket, replicas, key.clone()).await?;
+                let floor = store.last_revision().await?;
                 let (current, changes) = store.watch().await?;
                 let mut seen = std::collections::HashMap::new();
                 for stored in current {
@@ -562,7 +564,7 @@ impl Relay {
                 Some(tokio::spawn(follow(
                     http.clone(),
                     changes,
-                    seen,
+                    (seen, floor),
                     revision.clone(),
                     self.applied.clone(),
                 )))
@@ -634,6 +636,7 @@ impl Relay {
             max_handoffs: self.max_handoffs,
             memory_consumers: replicas <= 1,
             parked,
+            leases: leases.clone(),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let owner =

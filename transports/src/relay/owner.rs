@@ -2,6 +2,7 @@
 //! [`leases`](super::leases)), with one task per partition owned.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_nats::jetstream::kv;
@@ -22,6 +23,8 @@ struct Held {
     taken: u64,
     /// The lease's revision now (each renewal changes it).
     revision: u64,
+    /// Set when the tenure ends without its task (it failed): what it queued is withdrawn.
+    withdrawn: Arc<AtomicBool>,
     order: watch::Sender<Order>,
     renewed: Instant,
 }
@@ -51,13 +54,13 @@ pub(super) struct Owner {
 impl Owner {
     pub(super) fn new(
         shared: Arc<Shared>,
-        leases: Leases,
+        leases: Arc<Leases>,
         partitions: u32,
         told: Option<OnPartitions>,
     ) -> Owner {
         Owner {
             shared,
-            leases: Arc::new(leases),
+            leases,
             partitions,
             held: HeldMap::default(),
             tasks: JoinSet::new(),
@@ -145,8 +148,14 @@ impl Owner {
         if let Err(e) = ended {
             log::error!(
                 target: deskhook::LOG_TARGET,
-                "relay: partition {p}'s task failed ({e}); giving the partition back"
+                "relay: partition {p}'s task failed ({e}); withdrawing what it queued and \
+                 giving the partition back"
             );
+            // As a lost lease does: nothing it queued may reach an endpoint once the next
+            // owner delivers the partition.
+            held.withdrawn.store(true, Ordering::Release);
+            self.shared.book.abandon(Some((p, held.taken)));
+            self.shared.http.engine().drop_withdrawn();
             self.leases.give_back(p).await;
         } else if *held.order.borrow() == Order::HandBack {
             self.leases.give_back(p).await;
@@ -188,8 +197,10 @@ impl Owner {
             };
             let (order, orders) = watch::channel(Order::Keep);
             let shared = self.shared.clone();
+            let withdrawn = Arc::new(AtomicBool::new(false));
+            let tenure = withdrawn.clone();
             let task = self.tasks.spawn(async move {
-                shared.own(p, revision, orders).await;
+                shared.own((p, revision), tenure, orders).await;
                 p
             });
             self.running.insert(task.id(), p);
@@ -198,6 +209,7 @@ impl Owner {
                 Held {
                     taken: revision,
                     revision,
+                    withdrawn,
                     order,
                     renewed: Instant::now(),
                 },
@@ -240,7 +252,15 @@ impl Stopping {
             .iter()
             .map(|(p, h)| (*p, h.taken))
             .collect();
-        (self.leases, held)
+        (self.leases.clone(), held)
+    }
+}
+
+impl Drop for Stopping {
+    /// A relay's run dropped before it gave its leases back (its caller gave up on it) stops
+    /// renewing them too: they end, and the other relays take the partitions.
+    fn drop(&mut self) {
+        self.renewer.abort();
     }
 }
 

@@ -70,6 +70,8 @@ pub(super) struct Shared {
     pub(super) memory_consumers: bool,
     /// Where events held up by failing endpoints are parked (see `parked`).
     pub(super) parked: Arc<Parked>,
+    /// The leases, to tell a later owner's consumer from a stale one.
+    pub(super) leases: Arc<super::leases::Leases>,
 }
 
 /// How long to wait before trying again after a failure of the servers.
@@ -92,14 +94,14 @@ impl Shared {
     /// deletes its consumer.
     pub(super) async fn own(
         &self,
-        partition: u32,
-        revision: u64,
+        (partition, revision): (u32, u64),
+        withdrawn: Arc<AtomicBool>,
         mut order: watch::Receiver<Order>,
     ) {
         let tenure = Tenure {
             partition,
             revision,
-            withdrawn: Arc::default(),
+            withdrawn,
         };
         let name = self.consumer_name(partition, revision);
         let mut unparked = false;
@@ -254,6 +256,9 @@ impl Shared {
             if info.config.filter_subject == filter && info.name != name {
                 if let (Some(ours), Some(theirs)) = (ours, self.revision_in(partition, &info.name))
                     && theirs > ours
+                    // Still ours at our revision or later: that consumer is stale (a leases
+                    // bucket made again starts its revisions over).
+                    && self.leases.holds(partition).await.is_none_or(|now| now < ours)
                 {
                     return Err(format!(
                         "consumer '{}' of a later owner exists: this relay's lease has ended",
