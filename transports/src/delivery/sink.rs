@@ -165,8 +165,7 @@ impl DeliverySink {
     pub fn endpoints_for(&self, event: &Emitted<'_>) -> usize {
         self.engine
             .registry()
-            .route(event.tenant(), event.event_type())
-            .len()
+            .route_count(event.tenant(), event.event_type())
     }
 
     /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when

@@ -56,6 +56,22 @@ impl Index {
         }
     }
 
+    /// The endpoints an event of `tenant` and `event_type` goes to: those without a tenant
+    /// and those of its tenant, that receive its type.
+    fn routed<'a>(
+        &'a self,
+        tenant: Option<&str>,
+        event_type: EventType,
+    ) -> impl Iterator<Item = &'a Arc<Lane>> {
+        let of_tenant = tenant
+            .and_then(|t| self.by_tenant.get(t))
+            .map_or(&[][..], |lanes| lanes.as_slice());
+        self.untenanted
+            .iter()
+            .chain(of_tenant)
+            .filter(move |lane| lane.subscribed(event_type))
+    }
+
     fn remove_routing(&mut self, lane: &Arc<Lane>, tenant: Option<&str>) {
         match tenant {
             None => remove_indexed(&mut self.untenanted, lane),
@@ -136,17 +152,12 @@ impl Registry {
 
     /// The endpoints an event of `event_type` for `tenant` goes to.
     pub(crate) fn route(&self, tenant: Option<&str>, event_type: EventType) -> Lanes {
-        let index = self.read();
-        let of_tenant = tenant
-            .and_then(|t| index.by_tenant.get(t))
-            .map_or(&[][..], |lanes| lanes.as_slice());
-        index
-            .untenanted
-            .iter()
-            .chain(of_tenant)
-            .filter(|lane| lane.subscribed(event_type))
-            .cloned()
-            .collect()
+        self.read().routed(tenant, event_type).cloned().collect()
+    }
+
+    /// How many endpoints [`route`](Self::route) would give, without taking them.
+    pub(crate) fn route_count(&self, tenant: Option<&str>, event_type: EventType) -> usize {
+        self.read().routed(tenant, event_type).count()
     }
 
     /// The endpoint named `name`.
