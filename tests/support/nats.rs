@@ -543,3 +543,48 @@ impl StoppingRelay {
             .expect("the relay ran")
     }
 }
+
+/// Publishes `events` events of ticket `code` through a `NatsSink` to the default stream,
+/// numbered 0, 1, … in their subjects, and waits until JetStream has them all.
+///
+/// # Panics
+///
+/// When the publisher cannot start or the events are not all published within 20 s.
+pub fn publish_numbered(server: &NatsServer, code: &str, events: usize, dead: &Path) {
+    use deskhook_transports::nats::{NatsSink, StreamSettings};
+    let (publisher, guard) = NatsSink::builder(server.url())
+        .stream(StreamSettings::new())
+        .require_server(true)
+        .dead_letter_path(dead)
+        .build()
+        .expect("the publisher starts");
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("nats", publisher)
+        .build();
+    let user = deskhook::sample::user();
+    for n in 0..events {
+        let mut ticket = crate::ticket(code);
+        ticket.subject = n.to_string();
+        dispatcher.emit(deskhook::Action::Comment, &ticket, &user);
+    }
+    guard.flush(Duration::from_secs(20)).expect("all published");
+}
+
+/// The numbers of the events [`publish_numbered`] made that `receiver` has, in the order
+/// they arrived.
+///
+/// # Panics
+///
+/// When a request's body has no numbered subject.
+pub fn numbers(receiver: &crate::Receiver) -> Vec<usize> {
+    receiver
+        .requests()
+        .iter()
+        .map(|r| {
+            r.json()["ticket"]["subject"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("a numbered subject")
+        })
+        .collect()
+}

@@ -10,46 +10,15 @@
 
 use std::time::{Duration, Instant};
 
-use deskhook::{Action, Dispatcher};
-use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, stream_len};
-use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
+use deskhook_tests::nats::{
+    NatsServer, RunningRelay, block_on, numbers, publish_numbered, stream_len,
+};
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint};
 use deskhook_transports::delivery::DeliverySink;
-use deskhook_transports::nats::{NatsSink, StreamSettings};
+use deskhook_transports::nats::StreamSettings;
 use deskhook_transports::relay::Relay;
 
 const EVENTS: usize = 12;
-
-/// Publishes events 0..EVENTS of ticket T1 and waits until JetStream has them all.
-fn publish(server: &NatsServer, dead: &std::path::Path) {
-    let (publisher, guard) = NatsSink::builder(server.url())
-        .stream(StreamSettings::new())
-        .require_server(true)
-        .dead_letter_path(dead)
-        .build()
-        .expect("the publisher starts");
-    let dispatcher = Dispatcher::builder().sink("nats", publisher).build();
-    let user = deskhook::sample::user();
-    for n in 0..EVENTS {
-        let mut ticket = ticket("T1");
-        ticket.subject = n.to_string();
-        dispatcher.emit(Action::Comment, &ticket, &user);
-    }
-    guard.flush(Duration::from_secs(20)).expect("all published");
-}
-
-/// The numbers of the events the receiver has, in the order they arrived.
-fn numbers(receiver: &Receiver) -> Vec<usize> {
-    receiver
-        .requests()
-        .iter()
-        .map(|r| {
-            r.json()["ticket"]["subject"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .expect("a numbered subject")
-        })
-        .collect()
-}
 
 /// Waits until the last event has arrived (60 s at most), then a little longer, for a
 /// second copy that would follow.
@@ -91,7 +60,7 @@ fn a_stopping_relay_keeps_its_leases_until_its_work_is_done() {
     let (_dir, dead) = dead_letter_file();
     // Slow enough that the relay's grace outlasts its lease several times over.
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(200)));
-    publish(&server, &dead);
+    publish_numbered(&server, "T1", EVENTS, &dead);
 
     let first = RunningRelay::start(
         relay(&server, &receiver, &dead)
@@ -136,7 +105,7 @@ fn events_waiting_for_their_ticket_are_not_handed_out_again() {
             Duration::ZERO
         })
     });
-    publish(&server, &dead);
+    publish_numbered(&server, "T1", EVENTS, &dead);
 
     // The server hands out again what it hears nothing of for `ack_wait`: the relay tells
     // it of the messages whose events wait in gates too.

@@ -10,12 +10,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deskhook::{Action, Dispatcher};
-use deskhook_tests::nats::{NatsServer, RunningRelay};
-use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
+use deskhook_tests::nats::{NatsServer, RunningRelay, numbers, publish_numbered};
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::nats::async_nats::jetstream;
-use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
+use deskhook_transports::nats::{StreamSettings, partition_of};
 use deskhook_transports::relay::Relay;
 
 const EVENTS: usize = 30;
@@ -30,20 +29,7 @@ fn a_relay_that_loses_a_lease_withdraws_what_it_had_queued() {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(SLOW));
 
     // One ticket, numbered in its subject.
-    let (publisher, guard) = NatsSink::builder(server.url())
-        .stream(StreamSettings::new())
-        .require_server(true)
-        .dead_letter_path(&dead)
-        .build()
-        .expect("the publisher starts");
-    let dispatcher = Dispatcher::builder().sink("nats", publisher).build();
-    let user = deskhook::sample::user();
-    for n in 0..EVENTS {
-        let mut ticket = ticket("T1");
-        ticket.subject = n.to_string();
-        dispatcher.emit(Action::Comment, &ticket, &user);
-    }
-    guard.flush(Duration::from_secs(20)).expect("all published");
+    publish_numbered(&server, "T1", EVENTS, &dead);
     let partition = partition_of("T1", StreamSettings::new().partition_count());
 
     // What the relay owns, each time it changes.
@@ -86,18 +72,6 @@ fn a_relay_that_loses_a_lease_withdraws_what_it_had_queued() {
     // The intruder's lease ends (it is never renewed); the relay takes the partition back
     // and delivers from the first unacknowledged event.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let numbers = |receiver: &Receiver| -> Vec<usize> {
-        receiver
-            .requests()
-            .iter()
-            .map(|r| {
-                r.json()["ticket"]["subject"]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .expect("a numbered subject")
-            })
-            .collect()
-    };
     loop {
         let arrived = numbers(&receiver);
         if arrived.contains(&(EVENTS - 1)) {

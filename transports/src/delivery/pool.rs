@@ -350,10 +350,8 @@ impl Pool {
     }
 
     /// A request ended: its slot frees. Called by the worker that ended it, which looks at
-    /// the run queue next: a lane that waited for a slot goes there, waking nobody.
-    /// A slot is free again. (Worker threads wait while every slot is taken, see `wait`:
-    /// every slot is released by a worker that goes back to the run queue itself, so none
-    /// needs waking here.)
+    /// the run queue next: a lane that waited for a slot goes there, waking nobody (spare
+    /// threads sleep while every slot is taken: see `wait`).
     pub(crate) fn release(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.unstarve(false);
