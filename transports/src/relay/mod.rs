@@ -95,9 +95,9 @@
 //! that fails for hours or days would fill that window with its retries and stop the whole
 //! partition: every tenant's events behind them. So the relay parks them. A message
 //! outstanding for longer than [`Relay::park_after`] (1 s by default), none of whose
-//! events waits for its ticket's earlier ones, and whose events in delivery wait for an
-//! endpoint that is failing (its last attempt failed, or its breaker is open, or it is
-//! paused or disabled), is parked: its unfinished events, each with the endpoints still to
+//! events waits for its ticket's earlier ones, and whose events in delivery wait only for
+//! endpoints that are failing (an endpoint whose last attempt failed, or whose breaker is
+//! open, or that is paused or disabled, or where the ticket waits for a retry), is parked: its unfinished events, each with the endpoints still to
 //! take it, are written to the JetStream KV bucket `<durable>-parked` under
 //! `<partition>.<stream sequence>.<lease revision>.<part>`, then the message is acknowledged. The events stay
 //! in the engine and are retried on their schedule as before, and no longer count against
@@ -116,9 +116,10 @@
 //! the next owner, so a failing endpoint no longer holds a rebalance for its retry
 //! schedule. What this leaves:
 //!
-//! - An entry names the endpoints as they were when the message was parked: one that
-//!   delivers the event afterwards gets it again (same `webhook-id`) if the relay dies or
-//!   gives the partition back before the others finish.
+//! - An entry names the endpoints as they were when the message was parked, all failing
+//!   then (a message a healthy endpoint still has to take waits for it): one that recovers
+//!   and delivers the event afterwards gets it again (same `webhook-id`) if the relay dies
+//!   or gives the partition back before the others finish.
 //! - An attempt in flight when its partition is handed back or lost finishes: its event may
 //!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
 //!   lost lease, above).

@@ -5,8 +5,8 @@
 //! partition has at most [`Relay::max_pending`](super::Relay::max_pending) messages
 //! outstanding. An endpoint that fails for hours would fill that window with its retries
 //! and stop the whole partition. So a message outstanding for longer than
-//! [`Relay::park_after`](super::Relay::park_after), whose events wait for an endpoint that is
-//! failing (its last attempt failed, its breaker is open, or it is paused or disabled), is
+//! [`Relay::park_after`](super::Relay::park_after), whose events wait only for endpoints that
+//! are failing (the last attempt failed, the breaker is open, paused or disabled), is
 //! parked: its unfinished events, each with the endpoints still to take it, are written
 //! under `<partition>.<stream sequence>.<lease revision>.<part>`, then the message is acknowledged. The
 //! events stay in the engine and are retried as before; the entries go when they have

@@ -19,9 +19,9 @@ use crate::relay::parked::{self, Parked};
 /// A message that may be parked (see [`Book::parkable`]).
 struct Parkable {
     carrier: Arc<Carrier>,
-    /// One of its events waits for a retry at an endpoint, or behind its ticket's event
-    /// that does.
-    retrying: bool,
+    /// The endpoints where one of its events waits for a retry, or behind its ticket's
+    /// event that does.
+    retrying: HashSet<Box<str>>,
     /// The endpoints its events in delivery wait for.
     endpoints: HashSet<Box<str>>,
 }
@@ -190,7 +190,9 @@ async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<A
 }
 
 /// Every half of `after`, parks the messages taken longer than `after` ago whose events wait
-/// for a failing endpoint (see `parked`).
+/// only for failing endpoints (see `parked`). One that a healthy endpoint still has to take
+/// waits for it: an entry names the endpoints still to take its events, and one that
+/// delivers it meanwhile would get it again from the partition's next owner.
 pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, after: Duration) {
     let mut tick = tokio::time::interval((after / 2).max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -201,12 +203,12 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
             .parkable(after)
             .into_iter()
             .filter(|p| {
-                p.retrying
-                    || p.endpoints.iter().any(|name| {
-                        *stuck
+                p.endpoints.iter().all(|name| {
+                    p.retrying.contains(name)
+                        || *stuck
                             .entry(name.clone())
                             .or_insert_with(|| book.failing(&http, name))
-                    })
+                })
             })
             .map(|p| p.carrier)
             .collect();
@@ -219,9 +221,9 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
 
 impl Book {
     /// The messages taken longer than `age` ago, not acknowledged nor parked, with no event
-    /// waiting in a gate, each with whether one of its events waits for a retry and the
-    /// endpoints its events in delivery wait for: those to park if an event is retried or
-    /// an endpoint among them is failing.
+    /// waiting in a gate, each with the endpoints its events in delivery wait for and those
+    /// among them where an event waits for a retry: those to park if every endpoint among
+    /// them is retrying or failing.
     fn parkable(&self, age: Duration) -> Vec<Parkable> {
         let mut found: Vec<Parkable> = Vec::new();
         // Each carrier's place in `found`, by its address.
@@ -246,15 +248,18 @@ impl Book {
                 let at = *places.entry(Arc::as_ptr(carrier)).or_insert_with(|| {
                     found.push(Parkable {
                         carrier: carrier.clone(),
-                        retrying: false,
+                        retrying: HashSet::new(),
                         endpoints: HashSet::new(),
                     });
                     found.len() - 1
                 });
-                found[at].retrying |= pending
-                    .remaining
-                    .iter()
-                    .any(|e| retrying.contains(&(&*pending.ticket, &**e)));
+                found[at].retrying.extend(
+                    pending
+                        .remaining
+                        .iter()
+                        .filter(|e| retrying.contains(&(&*pending.ticket, &***e)))
+                        .cloned(),
+                );
                 found[at]
                     .endpoints
                     .extend(pending.remaining.iter().cloned());
