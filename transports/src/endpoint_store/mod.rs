@@ -1,0 +1,444 @@
+//! The endpoint registry in a JetStream KV bucket (`deskhook_endpoints` by default), shared
+//! by every relay and changed with `deskhook endpoints --nats …` (feature `nats`).
+//!
+//! Each endpoint is one key (its name, base64url-encoded: KV keys allow fewer characters
+//! than endpoint names) whose value is a JSON record: the layout version, whether the
+//! endpoint is paused, its settings (the fields of a `[[endpoint]]` table of `deskhook.toml`,
+//! [`EndpointSpec`]) without what is sealed, and that sealed.
+//!
+//! # Secrets
+//!
+//! Signing secrets and header values (which often hold credentials) are never stored in
+//! plain text: they are sealed with XChaCha20-Poly1305 under a 32-byte key every relay is
+//! given ([`SecretsKey`], from the environment variable `DESKHOOK_SECRETS_KEY` by default),
+//! bound to the endpoint's name so that a sealed value cannot be moved to another endpoint.
+//! An endpoint can instead name an environment variable that holds its secret
+//! (`secret_env`): only the name is stored. Storing an endpoint with secrets without a key
+//! is refused; reading one without the key fails naming the endpoint.
+//!
+//! A URL can be a credential too: whoever has a Slack, Teams, Discord, Mattermost or
+//! Telegram webhook URL can post to the channel. With a key, the URL (all but its origin,
+//! which stays readable) and the template variables are sealed as well. Without one, an
+//! endpoint with a chat preset is refused, since its URL is such a credential; other URLs
+//! are stored as given, so give the key when yours carry tokens.
+//!
+//! # Layout
+//!
+//! A record carries its layout: 2 when its URL is sealed, 1 otherwise (what every deskhook
+//! since the bucket reads, so that relays not yet upgraded keep working with endpoints
+//! stored without a key). A record of a newer layout is refused with a message saying which
+//! deskhook understands it, rather than read wrongly: a relay that predates sealed URLs
+//! refuses a layout-2 record instead of posting to its origin alone.
+//!
+//! # Who reads it
+//!
+//! [`EndpointStore`] is the registry for code, with a watch that yields every change and its
+//! revision; `deskhook endpoints --nats URL` is the same from the shell; a relay given the
+//! bucket (`relay::Relay::endpoints_bucket`, feature `relay`) delivers to its endpoints and
+//! applies each change as it comes. An endpoint a relay cannot use (sealed secrets without
+//! the key, a newer layout, a setting that does not work there) is logged with its name and
+//! left out (paused, if the relay had it from before: see [`Change::Unreadable`]); the
+//! others are delivered to.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt as _;
+
+use crate::delivery::EndpointSpec;
+use crate::error::Error;
+
+mod record;
+
+pub use record::SecretsKey;
+use record::{key_of, name_of, read_record, record_of};
+
+/// The bucket's name unless told otherwise.
+pub const DEFAULT_BUCKET: &str = "deskhook_endpoints";
+
+/// The environment variable relays and `deskhook endpoints` read the secrets key from.
+pub const SECRETS_KEY_ENV: &str = "DESKHOOK_SECRETS_KEY";
+
+/// The newest record layout this deskhook writes and reads (it reads every older one).
+pub const LAYOUT: u32 = 2;
+
+/// The layout of a record whose URL is not sealed.
+const LAYOUT_PLAIN_URL: u32 = 1;
+
+/// An endpoint as the bucket keeps it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct StoredEndpoint {
+    /// Its settings, secrets and header values opened.
+    pub spec: EndpointSpec,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// The bucket's revision of this record.
+    pub revision: u64,
+}
+
+/// A change to the bucket, as a watcher sees it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Change {
+    /// An endpoint was added or changed.
+    Put(Box<StoredEndpoint>),
+    /// An endpoint was removed.
+    Removed {
+        /// Its name.
+        name: String,
+        /// The bucket's revision of the removal.
+        revision: u64,
+    },
+    /// An endpoint was changed, but this watcher cannot read the change (a newer layout, a
+    /// record sealed under a key it does not have): it must not go on with the old
+    /// settings either.
+    Unreadable {
+        /// Its name.
+        name: String,
+        /// The bucket's revision of the change.
+        revision: u64,
+        /// Why it cannot be read.
+        reason: String,
+    },
+}
+
+impl Change {
+    /// The name of the endpoint it changes.
+    pub fn name(&self) -> &str {
+        match self {
+            Change::Put(stored) => &stored.spec.name,
+            Change::Removed { name, .. } | Change::Unreadable { name, .. } => name,
+        }
+    }
+
+    /// The bucket's revision of the change.
+    pub fn revision(&self) -> u64 {
+        match self {
+            Change::Put(stored) => stored.revision,
+            Change::Removed { revision, .. } | Change::Unreadable { revision, .. } => *revision,
+        }
+    }
+}
+
+fn nats_error(bucket: &str, what: &str, e: impl fmt::Display) -> Error {
+    Error::Config(format!("KV bucket '{bucket}': cannot {what}: {e}"))
+}
+
+/// Opens the KV bucket `bucket`, made when it does not exist with `history` values per key,
+/// entries living `max_age` (zero: for ever) and `replicas` copies. The bucket's stream is
+/// made here, as `create_key_value` makes it, because that call first reads the account's
+/// limits in a shape nats-server 2.9 does not answer in. An error says what could not be
+/// done ("create it", "open it") and why.
+pub(crate) async fn open_bucket(
+    context: &jetstream::Context,
+    bucket: &str,
+    description: &str,
+    history: i64,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, (&'static str, String)> {
+    if let Ok(kv) = context.get_key_value(bucket).await {
+        return Ok(kv);
+    }
+    let duplicate_window = if max_age.is_zero() {
+        Duration::from_secs(120)
+    } else {
+        max_age.min(Duration::from_secs(120))
+    };
+    let made = context
+        .get_or_create_stream(jetstream::stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some(description.to_owned()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: history,
+            max_age,
+            duplicate_window,
+            max_bytes: -1,
+            max_message_size: -1,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            num_replicas: replicas.max(1),
+            discard: jetstream::stream::DiscardPolicy::New,
+            ..jetstream::stream::Config::default()
+        })
+        .await;
+    if let Err(e) = made {
+        return Err(("create it", e.to_string()));
+    }
+    context
+        .get_key_value(bucket)
+        .await
+        .map_err(|e| ("open it", e.to_string()))
+}
+
+/// The endpoints in a KV bucket.
+#[derive(Clone)]
+pub struct EndpointStore {
+    kv: kv::Store,
+    bucket: String,
+    key: Option<SecretsKey>,
+}
+
+impl fmt::Debug for EndpointStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointStore")
+            .field("bucket", &self.bucket)
+            .field("key", &self.key.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl EndpointStore {
+    /// Opens the bucket `bucket`, creating it (with `replicas` copies and a history of 5
+    /// revisions per endpoint) when it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket can be neither found nor created.
+    pub async fn open(
+        context: &jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+        key: Option<SecretsKey>,
+    ) -> Result<EndpointStore, Error> {
+        let kv = open_bucket(
+            context,
+            bucket,
+            "deskhook endpoints (deskhook endpoints --nats …)",
+            5,
+            Duration::ZERO,
+            replicas,
+        )
+        .await
+        .map_err(|(what, e)| nats_error(bucket, what, e))?;
+        Ok(EndpointStore {
+            kv,
+            bucket: bucket.to_owned(),
+            key,
+        })
+    }
+
+    /// Every endpoint, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket cannot be read, or a record cannot (a newer layout,
+    /// sealed secrets without the key), naming the endpoint.
+    pub async fn list(&self) -> Result<Vec<StoredEndpoint>, Error> {
+        let (found, unreadable) = self.readable().await?;
+        match unreadable.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(found),
+        }
+    }
+
+    /// The endpoints that can be read, by name, and the errors of those that cannot.
+    async fn readable(&self) -> Result<(Vec<StoredEndpoint>, Vec<Error>), Error> {
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| nats_error(&self.bucket, "list it", e))?;
+        let mut names = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| nats_error(&self.bucket, "list it", e))?;
+            if let Some(name) = name_of(&key) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        let mut found = Vec::with_capacity(names.len());
+        let mut unreadable = Vec::new();
+        for name in names {
+            match self.get(&name).await {
+                Ok(Some(stored)) => found.push(stored),
+                Ok(None) => {}
+                Err(error) => unreadable.push(error),
+            }
+        }
+        Ok((found, unreadable))
+    }
+
+    /// The endpoint `name`, if the bucket has it.
+    ///
+    /// # Errors
+    ///
+    /// As [`EndpointStore::list`].
+    pub async fn get(&self, name: &str) -> Result<Option<StoredEndpoint>, Error> {
+        let entry = self
+            .kv
+            .entry(key_of(name))
+            .await
+            .map_err(|e| nats_error(&self.bucket, "read it", e))?;
+        match entry {
+            Some(entry) if entry.operation == kv::Operation::Put => Ok(Some(read_record(
+                name,
+                &entry.value,
+                entry.revision,
+                self.key.as_ref(),
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Stores `spec` (paused or not) after checking it as `deskhook.toml` would (its
+    /// `secret_env` is not looked up here: the relays read it); returns the revision.
+    ///
+    /// # Errors
+    ///
+    /// The [`SpecError`](crate::delivery::SpecError)'s message naming the field for an
+    /// endpoint that cannot work; [`Error::Config`] for secrets without a key, or when the
+    /// bucket cannot be written.
+    pub async fn put(&self, spec: &EndpointSpec, paused: bool) -> Result<u64, Error> {
+        let value = self.checked_record(spec, paused)?;
+        self.kv
+            .put(key_of(&spec.name), value.into())
+            .await
+            .map_err(|e| nats_error(&self.bucket, "write it", e))
+    }
+
+    /// As [`put`](EndpointStore::put), only if the endpoint is as last read: at revision
+    /// `read` (as [`get`](EndpointStore::get) gave it), or missing when `None`. So two
+    /// operators changing one endpoint at once do not undo each other's change unseen.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](EndpointStore::put); [`Error::Config`] saying so when the endpoint exists
+    /// already (`None`) or was changed since `read`.
+    pub async fn put_if(
+        &self,
+        spec: &EndpointSpec,
+        paused: bool,
+        read: Option<u64>,
+    ) -> Result<u64, Error> {
+        let value = self.checked_record(spec, paused)?;
+        let name = &spec.name;
+        match read {
+            None => self
+                .kv
+                .create(key_of(name), value.into())
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::CreateErrorKind::AlreadyExists => Error::Config(format!(
+                        "endpoint '{name}' exists already (added meanwhile?); change it with \
+                         `update`"
+                    )),
+                    _ => nats_error(&self.bucket, "write it", e),
+                }),
+            Some(revision) => self
+                .kv
+                .update(key_of(name), value.into(), revision)
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::UpdateErrorKind::WrongLastRevision => Error::Config(format!(
+                        "endpoint '{name}' was changed (or removed) by someone else since it \
+                         was read at revision {revision}; look at it again, then retry"
+                    )),
+                    _ => nats_error(&self.bucket, "write it", e),
+                }),
+        }
+    }
+
+    /// The bucket's record of `spec`, checked as `deskhook.toml` would check it.
+    fn checked_record(&self, spec: &EndpointSpec, paused: bool) -> Result<Vec<u8>, Error> {
+        let mut check = spec.clone();
+        check.secret_env = None;
+        check.to_endpoint().map_err(|e| match e.field() {
+            Some(field) => Error::Config(format!("{field}: {}", e.error())),
+            None => e.into_error(),
+        })?;
+        record_of(spec, paused, self.key.as_ref())
+    }
+
+    /// Removes the endpoint `name`; whether it was there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket cannot be written.
+    pub async fn remove(&self, name: &str) -> Result<bool, Error> {
+        if self.get(name).await?.is_none() {
+            return Ok(false);
+        }
+        self.kv
+            .delete(key_of(name))
+            .await
+            .map_err(|e| nats_error(&self.bucket, "write it", e))?;
+        Ok(true)
+    }
+
+    /// The bucket's last revision now: a watcher that starts after this and lists the
+    /// endpoints has seen every change at or below it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket does not answer.
+    pub async fn last_revision(&self) -> Result<u64, Error> {
+        self.kv
+            .stream
+            .get_info()
+            .await
+            .map(|info| info.state.last_sequence)
+            .map_err(|e| nats_error(&self.bucket, "read its state", e))
+    }
+
+    /// The endpoints now, and the bucket's changes from then on (a watcher starts from the
+    /// whole registry). The watch starts before the endpoints are listed, so that nothing is
+    /// missed; a change made in between may come twice (in the list, then as a change),
+    /// which applying it again makes harmless. Records that cannot be read come as errors
+    /// naming the endpoint; the stream goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the watch cannot start.
+    pub async fn watch(
+        &self,
+    ) -> Result<
+        (
+            Vec<StoredEndpoint>,
+            impl futures_util::Stream<Item = Result<Change, Error>> + Send + use<>,
+        ),
+        Error,
+    > {
+        let watch = self
+            .kv
+            .watch_all()
+            .await
+            .map_err(|e| nats_error(&self.bucket, "watch it", e))?;
+        // The endpoints now; one that cannot be read comes first in the stream, as an error.
+        let (initial, unreadable) = self.readable().await?;
+        let bucket = self.bucket.clone();
+        let key = self.key.clone();
+        let changes = watch.map(move |entry| {
+            let entry = entry.map_err(|e| nats_error(&bucket, "watch it", e))?;
+            let name = name_of(&entry.key).ok_or_else(|| {
+                Error::Config(format!(
+                    "KV bucket '{bucket}': key '{}' is not an endpoint",
+                    entry.key
+                ))
+            })?;
+            match entry.operation {
+                kv::Operation::Put => Ok(
+                    match read_record(&name, &entry.value, entry.revision, key.as_ref()) {
+                        Ok(stored) => Change::Put(Box::new(stored)),
+                        Err(e) => Change::Unreadable {
+                            name,
+                            revision: entry.revision,
+                            reason: e.to_string(),
+                        },
+                    },
+                ),
+                kv::Operation::Delete | kv::Operation::Purge => Ok(Change::Removed {
+                    name,
+                    revision: entry.revision,
+                }),
+            }
+        });
+        Ok((
+            initial,
+            futures_util::stream::iter(unreadable.into_iter().map(Err)).chain(changes),
+        ))
+    }
+}
