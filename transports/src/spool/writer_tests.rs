@@ -1,0 +1,178 @@
+//! The spool writer's tests: group commits, receipts, unreadable rows, outcomes written
+//! back, a removed endpoint's rows.
+
+use super::*;
+use crate::delivery::lane::lane_for_test;
+
+fn store(dir: &Path, max_batch: usize) -> SpoolStore {
+    let spool = Spool::builder(dir).max_batch(max_batch).open().unwrap();
+    SpoolStore::start(spool).unwrap().0
+}
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Eight threads append 50 events each, one at a time, waiting for each commit.
+fn commits_for_concurrent_emits(store: &SpoolStore, lane: &Arc<Lane>) -> u64 {
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            scope.spawn(move || {
+                for i in 0..50 {
+                    let job = Job::for_test(&format!("T{t}"), i);
+                    store.append(vec![(lane.clone(), job)]).wait(WAIT).unwrap();
+                }
+            });
+        }
+    });
+    store.commits()
+}
+
+fn all_rows(store: &SpoolStore, lane: &Arc<Lane>) -> Loaded {
+    let everything = RowRange {
+        after: 0,
+        through: None,
+        ticket: None,
+    };
+    store.load(lane, everything, 10_000).unwrap()
+}
+
+#[test]
+fn concurrent_emits_share_commits_and_rows_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let commits = commits_for_concurrent_emits(&store, &lane);
+    assert!(commits < 300, "{commits} transactions for 400 events");
+    assert_eq!(lane.rows.committed().1, 400);
+    let jobs = all_rows(&store, &lane).jobs;
+    assert_eq!(jobs.len(), 400);
+    // Per ticket, rows come back in the order each thread appended them.
+    for t in 0..8 {
+        let key = format!("T{t}");
+        let rows: Vec<i64> = jobs
+            .iter()
+            .filter(|(job, _)| **job.key() == *key)
+            .filter_map(|(job, _)| job.row)
+            .collect();
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "{key}: {rows:?}");
+        assert_eq!(rows.len(), 50);
+    }
+}
+
+#[test]
+fn a_receipt_the_writer_drops_unsettled_reports_an_error() {
+    let state = Arc::new(ReceiptState::default());
+    let receipt = Receipt::new(state.clone());
+    drop(Pending {
+        state,
+        dir: Path::new("/spool").into(),
+    });
+    let err = receipt
+        .wait(std::time::Duration::ZERO)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("writer stopped"), "{err}");
+}
+
+#[test]
+fn an_unreadable_row_goes_to_the_dead_letters_and_the_rest_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let jobs = (1..=3)
+        .map(|i| (lane.clone(), Job::for_test("A", i)))
+        .collect();
+    store.append(jobs).wait(WAIT).unwrap();
+    let writer = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    writer
+        .execute("UPDATE events SET action = 'teleport' WHERE row = 2", [])
+        .unwrap();
+    let loaded = all_rows(&store, &lane);
+    assert_eq!((loaded.rows, loaded.bad, loaded.through), (3, 1, 3));
+    let rows: Vec<i64> = loaded.jobs.iter().map(|(j, _)| j.row.unwrap()).collect();
+    assert_eq!(rows, [1, 3]);
+    store.shut();
+    let letters = super::super::schema::dead_letters(&writer).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("unknown event type 'teleport'"),
+        "{letters:?}"
+    );
+    assert_eq!(letters[0].url, "http://127.0.0.1:9/");
+}
+
+#[test]
+fn a_batch_of_one_commits_each_event_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1);
+    assert_eq!(
+        commits_for_concurrent_emits(&store, &lane_for_test("crm")),
+        400
+    );
+}
+
+#[test]
+fn outcomes_are_written_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let receipt = store.append(vec![
+        (lane.clone(), Job::for_test("A", 1)),
+        (lane.clone(), Job::for_test("A", 2)),
+        (lane.clone(), Job::for_test("B", 3)),
+    ]);
+    receipt.wait(WAIT).unwrap();
+    let mut jobs = all_rows(&store, &lane).jobs.into_iter();
+    let (mut first, _) = jobs.next().unwrap();
+    let (second, _) = jobs.next().unwrap();
+    first.attempts = 2;
+    first.last_status = Some(503);
+    let due = SystemTime::now() + std::time::Duration::from_secs(60);
+    store.attempted(&first, due);
+    store.delivered(second.row.unwrap());
+    store.shut();
+    let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let rows: Vec<(u32, Option<u16>, i64)> = conn
+        .prepare("SELECT attempts, last_status, next_at FROM events ORDER BY row")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows.len(), 2, "the delivered row is gone");
+    assert_eq!((rows[0].0, rows[0].1), (2, Some(503)));
+    assert!(
+        (rows[0].2 - unix_ms(due)).abs() < 2,
+        "next attempt kept to the ms"
+    );
+    assert_eq!((rows[1].0, rows[1].2), (0, 0));
+}
+
+#[test]
+fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let jobs = (1..=3)
+        .map(|i| (lane.clone(), Job::for_test("A", i)))
+        .collect();
+    store.append(jobs).wait(WAIT).unwrap();
+    // Row 2 is in flight: it stays for its attempt to settle.
+    lane.closed.store(true, Ordering::SeqCst);
+    lock(&lane.state).closing = Some(crate::delivery::lane::Closing::Removed);
+    let moved = store.dead_all(&lane, vec![2], "endpoint removed");
+    assert_eq!(moved.recv().unwrap(), 2);
+    store
+        .append(vec![(lane.clone(), Job::for_test("A", 4))])
+        .wait(WAIT)
+        .unwrap();
+    assert_eq!(
+        store.counts("crm", 0).unwrap(),
+        (2, 1),
+        "only the row in flight"
+    );
+    store.shut();
+    let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let letters = super::super::schema::dead_letters(&conn).unwrap();
+    assert_eq!(letters.len(), 3);
+    assert!(letters.iter().all(|l| l.reason == "endpoint removed"));
+}
