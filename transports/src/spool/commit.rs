@@ -98,7 +98,7 @@ struct Committed {
     /// Counts to hand to waiting `dead_all` callers.
     done: Vec<(mpsc::SyncSender<usize>, usize)>,
     /// Counts of deleted dead letters to hand to their callers.
-    deleted: Vec<(mpsc::SyncSender<usize>, usize)>,
+    deleted: Vec<(mpsc::SyncSender<Result<usize, Error>>, usize)>,
     /// Lanes all of whose rows were let go (their windows are reset once committed).
     released: Vec<Arc<Lane>>,
 }
@@ -173,9 +173,12 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
             match op {
                 Op::DeadRange {
                     done: Some(sender), ..
-                }
-                | Op::DeleteLetters { done: sender, .. } => {
+                } => {
                     let _ = sender.send(0);
+                }
+                // The caller is told: a delete that did not happen is not "nothing matched".
+                Op::DeleteLetters { done: sender, .. } => {
+                    let _ = sender.send(Err(damaged(&core.db, &e)));
                 }
                 _ => {}
             }
@@ -222,8 +225,11 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     if let Some(engine) = core.engine() {
         engine.on_commit(&done.touched, &[], &done.dead);
     }
-    for (sender, moved) in done.done.into_iter().chain(done.deleted) {
+    for (sender, moved) in done.done {
         let _ = sender.send(moved);
+    }
+    for (sender, deleted) in done.deleted {
+        let _ = sender.send(Ok(deleted));
     }
 }
 

@@ -83,10 +83,10 @@ pub(super) enum Op {
     },
     /// One attempt for the attempt log.
     Attempt(Box<AttemptEntry>),
-    /// Deletes dead letters by row, then tells `done` how many went.
+    /// Deletes dead letters by row, then tells `done` how many went, or why none did.
     DeleteLetters {
         rows: Vec<i64>,
-        done: mpsc::SyncSender<usize>,
+        done: mpsc::SyncSender<Result<usize, Error>>,
     },
 }
 
@@ -571,9 +571,11 @@ impl SpoolStore {
     fn delete_rows(&self, rows: Vec<i64>) -> Result<usize, Error> {
         let (done, deleted) = mpsc::sync_channel(1);
         self.send(Op::DeleteLetters { rows, done });
-        deleted.recv().map_err(|_| Error::Spool {
-            path: self.core.dir.to_path_buf(),
-            message: "the spool's writer stopped before the dead letters were deleted".into(),
+        deleted.recv().unwrap_or_else(|_| {
+            Err(Error::Spool {
+                path: self.core.dir.to_path_buf(),
+                message: "the spool's writer stopped before the dead letters were deleted".into(),
+            })
         })
     }
 
