@@ -475,7 +475,17 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     // What it goes to as it is routed: an event no endpoint takes is accepted, not kept.
     let endpoints = daemon.sink.endpoints_for(&emitted);
     let outcome = if daemon.durable {
-        daemon.sink.send_with_receipt(&emitted).await
+        // A spool far behind makes the send wait for its writer: off the runtime's thread
+        // then, so that the console and /metrics keep answering.
+        let receipt = if daemon.sink.send_would_wait()
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| daemon.sink.send_with_receipt(&emitted))
+        } else {
+            daemon.sink.send_with_receipt(&emitted)
+        };
+        receipt.await
     } else {
         // Routed now, so that a full queue is a 503 the client retries, not a drop.
         daemon

@@ -231,6 +231,10 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn durable(&self) -> bool {
         false
     }
+    /// Whether accepting an event would wait now (a spool whose writer is far behind).
+    fn behind(&self) -> bool {
+        false
+    }
     /// Rows it keeps on disk, when it keeps them there (the spool).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn stored_rows(&self) -> Result<Option<u64>, Error> {

@@ -177,6 +177,14 @@ impl DeliverySink {
         self.engine.enqueue_with_receipt(event)
     }
 
+    /// Whether [`send_with_receipt`](Self::send_with_receipt) (and `emit`) would wait now
+    /// for the spool's writer, 8192 events behind. Always `false` without a spool. An async
+    /// caller that must not hold a runtime thread sends through
+    /// `tokio::task::block_in_place` while it is `true`, as `deskhook serve` does.
+    pub fn send_would_wait(&self) -> bool {
+        self.engine.backlog().behind()
+    }
+
     /// Queues a dead letter again for its endpoint: same id (`webhook-id`) and body,
     /// attempts from the start.
     ///

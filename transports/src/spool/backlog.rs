@@ -141,6 +141,10 @@ impl Backlog for SpoolBacklog {
         true
     }
 
+    fn behind(&self) -> bool {
+        self.store.behind()
+    }
+
     fn accept(&self, engine: &Engine, event: EventData, lanes: Lanes) -> Accepted {
         let event = Arc::new(event);
         let jobs = lanes

@@ -151,9 +151,14 @@ pub(super) struct Core {
 const MAX_UNCOMMITTED: usize = 8192;
 
 impl Core {
+    /// Whether the writer is [`MAX_UNCOMMITTED`] jobs behind: appends wait.
+    fn behind(&self) -> bool {
+        self.uncommitted.load(Ordering::Acquire) >= MAX_UNCOMMITTED
+    }
+
     /// Waits while the writer is [`MAX_UNCOMMITTED`] jobs behind.
     fn wait_for_room(&self) {
-        if self.uncommitted.load(Ordering::Acquire) < MAX_UNCOMMITTED {
+        if !self.behind() {
             return;
         }
         let (lock, room) = &self.room;
@@ -276,6 +281,11 @@ impl SpoolStore {
 
     pub(super) fn dir(&self) -> &Path {
         &self.core.dir
+    }
+
+    /// Whether an append would wait now for the writer to catch up.
+    pub(super) fn behind(&self) -> bool {
+        self.core.behind()
     }
 
     /// Whether `emit` waits for the commit.

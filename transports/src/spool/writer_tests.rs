@@ -176,3 +176,29 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
     assert_eq!(letters.len(), 3);
     assert!(letters.iter().all(|l| l.reason == "endpoint removed"));
 }
+
+#[test]
+fn a_writer_far_behind_is_reported_and_appends_go_on_once_it_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    assert!(!store.behind());
+    // As if 8192 jobs were handed to the writer and not committed yet.
+    store
+        .core
+        .uncommitted
+        .fetch_add(MAX_UNCOMMITTED, Ordering::AcqRel);
+    assert!(store.behind(), "a writer {MAX_UNCOMMITTED} jobs behind");
+    std::thread::scope(|scope| {
+        let append = scope.spawn(|| {
+            store
+                .append(vec![(lane.clone(), Job::for_test("T1", 0))])
+                .wait(WAIT)
+        });
+        // The writer catches up: the waiting append goes on and is committed.
+        store.core.committed_jobs(MAX_UNCOMMITTED);
+        append.join().unwrap().unwrap();
+    });
+    assert!(!store.behind());
+    assert_eq!(lane.rows.committed().1, 1);
+}
