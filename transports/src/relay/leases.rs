@@ -172,12 +172,19 @@ impl Leases {
         Ok((members, leased))
     }
 
-    /// Takes partition `p` if it is free; its lease's revision.
-    pub(super) async fn take(&self, p: u32) -> Option<u64> {
-        self.kv
+    /// Takes partition `p` if it is free: its lease's revision, `Ok(None)` when another
+    /// relay holds it, an error when the bucket did not say (the lease may have been
+    /// written).
+    pub(super) async fn take(&self, p: u32) -> Result<Option<u64>, String> {
+        match self
+            .kv
             .create(partition_key(p), self.me.clone().into())
             .await
-            .ok()
+        {
+            Ok(revision) => Ok(Some(revision)),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(self.failed("take a lease", &e)),
+        }
     }
 
     /// Renews the lease of partition `p`, held at `revision`.

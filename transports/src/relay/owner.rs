@@ -48,6 +48,9 @@ pub(super) struct Owner {
     running: HashMap<tokio::task::Id, u32>,
     /// The relays seen alive at the last look, to tell a new one from a renewal.
     members: HashSet<String>,
+    /// A partition being taken when a rebalance timed out: its lease may have been written
+    /// though the answer never came, naming this relay with nothing pulling it.
+    taking: Option<u32>,
     told: Option<OnPartitions>,
 }
 
@@ -66,6 +69,7 @@ impl Owner {
             tasks: JoinSet::new(),
             running: HashMap::new(),
             members: HashSet::new(),
+            taking: None,
             told,
         }
     }
@@ -164,12 +168,59 @@ impl Owner {
         tell(self.told.as_ref(), &self.held);
     }
 
+    /// A take cut short by a rebalance's timeout may have written its lease: owned, then,
+    /// rather than left to expire with nothing pulling the partition. Whether it did.
+    async fn adopt_orphan(&mut self) -> bool {
+        let Some(p) = self.taking else {
+            return false;
+        };
+        let revision = self.leases.holds(p).await;
+        self.taking = None;
+        let free = !lock(&self.held).contains_key(&p) && !self.running.values().any(|q| *q == p);
+        match revision {
+            Some(revision) if free => {
+                log::info!(target: deskhook::LOG_TARGET, "relay: partition {p}'s lease was taken though its answer came late; owning it");
+                self.start(p, revision);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Starts pulling partition `p`, whose lease this relay took at `revision`.
+    fn start(&mut self, p: u32, revision: u64) {
+        let (order, orders) = watch::channel(Order::Keep);
+        let shared = self.shared.clone();
+        let withdrawn = Arc::new(AtomicBool::new(false));
+        let tenure = withdrawn.clone();
+        let task = self.tasks.spawn(async move {
+            shared.own((p, revision), tenure, orders).await;
+            p
+        });
+        self.running.insert(task.id(), p);
+        lock(&self.held).insert(
+            p,
+            Held {
+                taken: revision,
+                revision,
+                withdrawn,
+                order,
+                renewed: Instant::now(),
+            },
+        );
+        log::info!(target: deskhook::LOG_TARGET, "relay: took partition {p}");
+    }
+
     /// Takes free partitions up to this relay's share, or hands back what is over it.
     async fn rebalance(&mut self) {
+        let mut changed = self.adopt_orphan().await;
         let (members, leased) = match self.leases.look().await {
             Ok(found) => found,
             Err(e) => {
                 log::warn!(target: deskhook::LOG_TARGET, "relay: {e}");
+                if changed {
+                    tell(self.told.as_ref(), &self.held);
+                }
                 return;
             }
         };
@@ -186,36 +237,25 @@ impl Owner {
             &leased,
             &self.leases.me,
         );
-        let mut changed = false;
         for p in plan.take {
             // Its last tenure is still letting go (its lease was lost): not yet.
             if self.running.values().any(|q| *q == p) {
                 continue;
             }
-            let Some(revision) = self.leases.take(p).await else {
-                continue;
-            };
-            let (order, orders) = watch::channel(Order::Keep);
-            let shared = self.shared.clone();
-            let withdrawn = Arc::new(AtomicBool::new(false));
-            let tenure = withdrawn.clone();
-            let task = self.tasks.spawn(async move {
-                shared.own((p, revision), tenure, orders).await;
-                p
-            });
-            self.running.insert(task.id(), p);
-            lock(&self.held).insert(
-                p,
-                Held {
-                    taken: revision,
-                    revision,
-                    withdrawn,
-                    order,
-                    renewed: Instant::now(),
-                },
-            );
-            log::info!(target: deskhook::LOG_TARGET, "relay: took partition {p}");
-            changed = true;
+            self.taking = Some(p);
+            match self.leases.take(p).await {
+                Ok(Some(revision)) => {
+                    self.taking = None;
+                    self.start(p, revision);
+                    changed = true;
+                }
+                Ok(None) => self.taking = None,
+                Err(e) => {
+                    // `taking` stays: the next rebalance looks whether the lease is ours.
+                    log::warn!(target: deskhook::LOG_TARGET, "relay: {e}");
+                    break;
+                }
+            }
         }
         let mut giving = keeping;
         giving.sort_by_key(|p| std::cmp::Reverse(rank(&self.leases.me, *p)));
