@@ -96,6 +96,11 @@
 //!   earlier version refuse (upgrade them first); without a key, an endpoint with a chat
 //!   preset is refused, since its webhook URL is a credential. Records written before read
 //!   as they did.
+//! - The endpoints bucket: records written with a key are now of layout 3, whose sealed part
+//!   is bound to the settings in the open and to whether the endpoint is paused, so that
+//!   whoever writes to the bucket without the key cannot move an endpoint to another tenant
+//!   or widen what it receives. Relays of an earlier version refuse layout 3: upgrade them
+//!   before `deskhook endpoints`. Records of layouts 1 and 2 read as they did.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

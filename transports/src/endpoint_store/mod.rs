@@ -24,11 +24,18 @@
 //!
 //! # Layout
 //!
-//! A record carries its layout: 2 when its URL is sealed, 1 otherwise (what every deskhook
-//! since the bucket reads, so that relays not yet upgraded keep working with endpoints
-//! stored without a key). A record of a newer layout is refused with a message saying which
-//! deskhook understands it, rather than read wrongly: a relay that predates sealed URLs
-//! refuses a layout-2 record instead of posting to its origin alone.
+//! A record carries its layout: 3 when it is written with a key, 1 otherwise (what every
+//! deskhook since the bucket reads, so that relays not yet upgraded keep working with
+//! endpoints stored without a key). A record of a newer layout is refused with a message
+//! saying which deskhook understands it, rather than read wrongly: a relay that predates
+//! sealed URLs refuses a sealed record instead of posting to its origin alone.
+//!
+//! In layout 3 the sealed part is bound to the settings in the open and to whether the
+//! endpoint is paused, as well as to its name: whoever can write to the bucket without the
+//! key cannot move an endpoint to another tenant, widen its event types, change its format
+//! or resume it without the relays refusing the record (and pausing the endpoint). Layout 2
+//! (the URL sealed, the rest not bound) is still read; `deskhook endpoints update NAME`
+//! writes such a record again in layout 3.
 //!
 //! # Who reads it
 //!
@@ -61,7 +68,11 @@ pub const DEFAULT_BUCKET: &str = "deskhook_endpoints";
 pub const SECRETS_KEY_ENV: &str = "DESKHOOK_SECRETS_KEY";
 
 /// The newest record layout this deskhook writes and reads (it reads every older one).
-pub const LAYOUT: u32 = 2;
+pub const LAYOUT: u32 = 3;
+
+/// The layout of a record whose URL is sealed and whose settings in the open are not bound
+/// to what is sealed (read, no longer written).
+const LAYOUT_SEALED_URL: u32 = 2;
 
 /// The layout of a record whose URL is not sealed.
 const LAYOUT_PLAIN_URL: u32 = 1;

@@ -10,7 +10,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 
-use super::{LAYOUT, LAYOUT_PLAIN_URL, SECRETS_KEY_ENV, StoredEndpoint};
+use super::{LAYOUT, LAYOUT_PLAIN_URL, LAYOUT_SEALED_URL, SECRETS_KEY_ENV, StoredEndpoint};
 use crate::delivery::{EndpointSpec, SecretSpec};
 use crate::error::Error;
 
@@ -77,31 +77,34 @@ impl SecretsKey {
         STANDARD.encode(self.0)
     }
 
-    fn seal(&self, endpoint: &str, plain: &[u8]) -> Result<String, Error> {
+    fn seal(&self, endpoint: &str, aad: &[u8], plain: &[u8]) -> Result<String, Error> {
         let mut nonce = [0u8; 24];
         getrandom::fill(&mut nonce)
             .map_err(|e| Error::Config(format!("the random generator failed: {e}")))?;
         let cipher = XChaCha20Poly1305::new((&self.0).into());
         let sealed = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: endpoint.as_bytes(),
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
             .map_err(|_| Error::Config(format!("endpoint '{endpoint}': sealing failed")))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(STANDARD.encode(out))
     }
 
-    fn open(&self, endpoint: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+    fn open(&self, endpoint: &str, aad: &Aad, sealed: &str) -> Result<Vec<u8>, Error> {
         let wrong = || {
-            Error::Config(format!(
-                "endpoint '{endpoint}': its secrets cannot be opened with this secrets key; \
-                 give every relay the key they were sealed with"
-            ))
+            Error::Config(if aad.binds_settings {
+                format!(
+                    "endpoint '{endpoint}': its sealed part does not open with this secrets key \
+                     for these settings: either it was sealed with another key (give every \
+                     relay that key), or its settings were changed in the bucket without the \
+                     key (write it again with `deskhook endpoints update {endpoint}`)"
+                )
+            } else {
+                format!(
+                    "endpoint '{endpoint}': its secrets cannot be opened with this secrets key; \
+                     give every relay the key they were sealed with"
+                )
+            })
         };
         let bytes = STANDARD.decode(sealed).map_err(|_| wrong())?;
         if bytes.len() < 24 {
@@ -113,10 +116,40 @@ impl SecretsKey {
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: endpoint.as_bytes(),
+                    aad: &aad.bytes,
                 },
             )
             .map_err(|_| wrong())
+    }
+}
+
+/// What a record's sealed part is bound to: its endpoint's name and, from layout 3, its
+/// settings in the open (as the record holds them: their JSON, written and read back with
+/// the same key order) and whether it is paused.
+struct Aad {
+    bytes: Vec<u8>,
+    binds_settings: bool,
+}
+
+impl Aad {
+    fn of(name: &str, record: (u32, bool, &serde_json::Value)) -> Result<Aad, Error> {
+        let (layout, paused, spec) = record;
+        if layout < LAYOUT {
+            return Ok(Aad {
+                bytes: name.as_bytes().to_vec(),
+                binds_settings: false,
+            });
+        }
+        let mut bytes = b"deskhook endpoint record 3\0".to_vec();
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        bytes.push(u8::from(paused));
+        serde_json::to_writer(&mut bytes, spec)
+            .map_err(|e| Error::Config(format!("endpoint '{name}': {e}")))?;
+        Ok(Aad {
+            bytes,
+            binds_settings: true,
+        })
     }
 }
 
@@ -194,22 +227,17 @@ pub(super) fn record_of(
             .clone()
             .filter(|v| key.is_some() && !v.is_empty()),
     };
-    let sealed = if sealed.secrets.is_none() && sealed.headers.is_none() && sealed.url.is_none() {
-        None
-    } else {
-        let key = key.ok_or_else(|| {
-            Error::Config(format!(
-                "endpoint '{}' has secrets or headers, which the bucket keeps sealed: set \
-                 {SECRETS_KEY_ENV} (32 bytes, base64; `deskhook endpoints new-key` makes one, \
-                 and every relay needs it), or give the secret as secret_env (the name of an \
-                 environment variable every relay has)",
-                spec.name
-            ))
-        })?;
-        let plain = serde_json::to_vec(&sealed)
-            .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?;
-        Some(key.seal(&spec.name, &plain)?)
-    };
+    let nothing_sealed =
+        sealed.secrets.is_none() && sealed.headers.is_none() && sealed.url.is_none();
+    if !nothing_sealed && key.is_none() {
+        return Err(Error::Config(format!(
+            "endpoint '{}' has secrets or headers, which the bucket keeps sealed: set \
+             {SECRETS_KEY_ENV} (32 bytes, base64; `deskhook endpoints new-key` makes one, \
+             and every relay needs it), or give the secret as secret_env (the name of an \
+             environment variable every relay has)",
+            spec.name
+        )));
+    }
     let mut open = spec.clone();
     open.secrets = None;
     open.headers = None;
@@ -222,11 +250,22 @@ pub(super) fn record_of(
     } else {
         LAYOUT_PLAIN_URL
     };
+    let open = serde_json::to_value(&open)
+        .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?;
+    let sealed = match key {
+        // With a key the URL is sealed, so there is always something to seal.
+        Some(key) => {
+            let plain = serde_json::to_vec(&sealed)
+                .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?;
+            let aad = Aad::of(&spec.name, (layout, paused, &open))?;
+            Some(key.seal(&spec.name, &aad.bytes, &plain)?)
+        }
+        None => None,
+    };
     let record = Record {
         layout,
         paused,
-        spec: serde_json::to_value(&open)
-            .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?,
+        spec: open,
         sealed,
     };
     serde_json::to_vec(&record).map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))
@@ -254,6 +293,10 @@ pub(super) fn read_record(
     }
     let record: Record =
         serde_json::from_value(layout).map_err(|e| bad(format!("not a deskhook record: {e}")))?;
+    let aad = match &record.sealed {
+        Some(_) => Some(Aad::of(name, (record.layout, record.paused, &record.spec))?),
+        None => None,
+    };
     let mut spec: EndpointSpec =
         serde_json::from_value(record.spec).map_err(|e| bad(e.to_string()))?;
     // Its key names it: a record that names another endpoint would be applied under that
@@ -264,28 +307,29 @@ pub(super) fn read_record(
             spec.name
         )));
     }
-    // A layout-2 record is written with a key, its URL sealed: one whose URL is in the
-    // open was not written by deskhook (and its URL could have been changed without the key).
-    if record.layout >= LAYOUT && record.sealed.is_none() {
+    // A record of layout 2 or 3 is written with a key, its URL sealed: one whose URL is in
+    // the open was not written by deskhook (and its URL could have been changed without the
+    // key).
+    if record.layout >= LAYOUT_SEALED_URL && record.sealed.is_none() {
         return Err(bad(format!(
             "record layout {} without sealed settings; write it again with `deskhook endpoints`",
             record.layout
         )));
     }
-    if let Some(sealed) = &record.sealed {
+    if let (Some(sealed), Some(aad)) = (&record.sealed, &aad) {
         let key = key.ok_or_else(|| {
             Error::Config(format!(
                 "endpoint '{name}' has sealed settings (secrets, header values, URL) and no \
                  secrets key was given: set {SECRETS_KEY_ENV} to the key they were sealed with"
             ))
         })?;
-        let opened: Sealed = serde_json::from_slice(&key.open(name, sealed)?)
+        let opened: Sealed = serde_json::from_slice(&key.open(name, aad, sealed)?)
             .map_err(|e| bad(format!("sealed part: {e}")))?;
         spec.secrets = opened.secrets;
         spec.headers = opened.headers;
         match opened.url {
             Some(url) => spec.url = url,
-            None if record.layout >= LAYOUT => {
+            None if record.layout >= LAYOUT_SEALED_URL => {
                 return Err(bad(format!(
                     "record layout {} without its URL sealed; write it again with `deskhook \
                      endpoints`",
@@ -337,7 +381,7 @@ mod tests {
         // The URL is sealed but for its origin, and the record says so by its layout.
         assert!(!text.contains("/hooks"), "{text}");
         assert!(
-            text.contains("\"url\":\"https://crm.example.com\"") && text.contains("\"layout\":2"),
+            text.contains("\"url\":\"https://crm.example.com\"") && text.contains("\"layout\":3"),
             "{text}"
         );
         let back = read_record("crm", &record, 7, Some(&key)).unwrap();
@@ -396,11 +440,11 @@ mod tests {
 
     #[test]
     fn a_newer_layout_is_refused_with_what_to_do() {
-        let err = read_record("crm", br#"{"layout": 3, "spec": {}}"#, 1, None)
+        let err = read_record("crm", br#"{"layout": 4, "spec": {}}"#, 1, None)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("layout 3") && err.contains("upgrade deskhook"),
+            err.contains("layout 4") && err.contains("upgrade deskhook"),
             "{err}"
         );
     }
@@ -440,6 +484,56 @@ mod tests {
             err.contains("endpoint 'ops'") && err.contains("URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn settings_changed_in_the_bucket_without_the_key_are_refused() {
+        let key = SecretsKey::generate().unwrap();
+        let record = String::from_utf8(record_of(&spec(), false, Some(&key)).unwrap()).unwrap();
+        // Moved to another tenant, or given every event type, by whoever can write to the
+        // bucket but has no key.
+        for (from, to) in [
+            ("\"tenant\":\"acme\"", "\"tenant\":\"globex\""),
+            (
+                "\"name\":\"crm\"",
+                "\"name\":\"crm\",\"actions\":[\"create\"]",
+            ),
+        ] {
+            assert!(record.contains(from), "{record}");
+            let forged = record.replace(from, to);
+            let err = read_record("crm", forged.as_bytes(), 1, Some(&key))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("endpoint 'crm'")
+                    && err.contains("changed in the bucket without the key")
+                    && err.contains("deskhook endpoints update crm"),
+                "{err}"
+            );
+        }
+        // Nor paused (or resumed) behind the operators' backs.
+        let paused = record.replace("\"paused\":false", "\"paused\":true");
+        assert!(read_record("crm", paused.as_bytes(), 1, Some(&key)).is_err());
+    }
+
+    #[test]
+    fn a_record_of_layout_2_reads_as_it_did() {
+        // What deskhook wrote before the settings were bound: sealed under the name alone.
+        let key = SecretsKey::generate().unwrap();
+        let sealed = key
+            .seal(
+                "crm",
+                b"crm",
+                br#"{"secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],"url":"https://crm.example.com/hooks"}"#,
+            )
+            .unwrap();
+        let record = format!(
+            r#"{{"layout":2,"paused":false,"spec":{{"name":"crm","url":"https://crm.example.com","tenant":"acme"}},"sealed":"{sealed}"}}"#
+        );
+        let back = read_record("crm", record.as_bytes(), 1, Some(&key)).unwrap();
+        assert_eq!(back.spec.url, "https://crm.example.com/hooks");
+        assert_eq!(back.spec.tenant.as_deref(), Some("acme"));
+        assert_eq!(back.spec.secrets.map(|s| s.len()), Some(1));
     }
 
     #[test]
