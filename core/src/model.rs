@@ -518,7 +518,8 @@ impl Event {
     ///
     /// # Errors
     ///
-    /// Only if an `extra` value cannot be serialized, which JSON values always can.
+    /// When an `extra` map (the event's, the ticket's, the user's…) has a key of its own
+    /// fields: it would be written twice.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         serde_json::to_vec(self).map_err(Error::Serialize)
     }
@@ -633,9 +634,15 @@ impl<'a> EventRef<'a> {
     }
 }
 
+/// The keys of a Zenlix event's own fields, which its `extra` must not repeat.
+const EVENT_KEYS: [&str; 5] = ["ticket", "initial_user", "action", "description", "dt"];
+
 impl Serialize for EventRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        if let Some(extra) = self.extra {
+            crate::wire::check_extra::<S::Error>("Event", &EVENT_KEYS, extra)?;
+        }
         let extra = self.extra.into_iter().flatten();
         let mut map = serializer.serialize_map(Some(5 + self.extra.map_or(0, Map::len)))?;
         map.serialize_entry("ticket", self.ticket)?;
@@ -685,8 +692,18 @@ mod tests {
         let emitted = crate::sink::Emitted::new(EventRef::new(Action::Create, &ticket, &user));
         let err = emitted.err().unwrap().to_string();
         assert!(err.contains("Ticket.extra has the key `subject`"), "{err}");
-        // Another key is kept, after the fields.
+        // The event's own extra map, on the path `emit` takes (EventRef) as on Event's.
         ticket.extra.clear();
+        let mut event = Event::new(Action::Create, ticket.clone(), user.clone());
+        event
+            .extra
+            .insert("action".into(), serde_json::json!("delete"));
+        let by_ref = event.as_event_ref().unwrap();
+        let err = by_ref.to_json().unwrap_err().to_string();
+        assert!(err.contains("Event.extra has the key `action`"), "{err}");
+        let err = crate::sink::Emitted::new(by_ref).err().unwrap().to_string();
+        assert!(err.contains("Event.extra has the key `action`"), "{err}");
+        // Another key is kept, after the fields.
         ticket.extra.insert("sla_id".into(), serde_json::json!(7));
         let body = Event::new(Action::Create, ticket, user).to_json().unwrap();
         let text = String::from_utf8(body).unwrap();

@@ -195,7 +195,9 @@ impl Event {
     ///
     /// # Errors
     ///
-    /// Only if an `extra` value cannot be serialized, which JSON values always can.
+    /// When an `extra` map (the event's or a payload's) has a key of its own fields, such as
+    /// `secret` or a second payload's wrapper (`comment` beside `ticket`): it would be
+    /// written twice.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         serde_json::to_vec(self).map_err(Error::Serialize)
     }
@@ -249,6 +251,9 @@ const SLOT_PAYLOAD: u8 = 1;
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        // A payload's wrapper in `extra` would make a second payload, which receivers refuse.
+        crate::wire::check_extra::<S::Error>("Event", &["secret"], &self.extra)?;
+        crate::wire::check_extra::<S::Error>("Event", &WRAPPERS, &self.extra)?;
         let mut map = serializer.serialize_map(None)?;
         let mut extra = self.extra.iter();
         let (mut secret_done, mut payload_done) = (false, false);
@@ -413,6 +418,20 @@ mod tests {
         rating.extra.insert("comment".into(), Value::from("other"));
         let err = event.to_json().unwrap_err().to_string();
         assert!(err.contains("Rating.extra has the key `comment`"), "{err}");
+        // The same at the top: a second payload, or a second secret.
+        let Payload::Rating(rating) = &mut event.payload else {
+            unreachable!()
+        };
+        rating.extra.clear();
+        for key in ["ticket", "secret"] {
+            event.extra.clear();
+            event.extra.insert(key.into(), Value::from(1));
+            let err = event.to_json().unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("Event.extra has the key `{key}`")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
