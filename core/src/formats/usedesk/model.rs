@@ -18,7 +18,7 @@ macro_rules! coded {
         $(#[$meta:meta])*
         pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:literal, $label:literal; )* }
         $(#[$wmeta:meta])*
-        pub struct $wrapper:ident, default $default:ident;
+        pub struct $wrapper:ident, default $default:ident, written as $form:ident;
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,9 +68,10 @@ macro_rules! coded {
         pub struct $wrapper(Id);
 
         impl $wrapper {
-            /// The value written as a string of digits, the documented form.
+            /// The value in its documented form (a string of digits for a status, a
+            /// number for a score).
             pub const fn new(value: $name) -> $wrapper {
-                $wrapper(Id::string(value.code()))
+                $wrapper(Id::$form(value.code()))
             }
 
             /// The value.
@@ -165,7 +166,7 @@ coded! {
     /// assert_eq!(serde_json::to_string(&other).unwrap(), "10");
     /// assert_eq!(serde_json::to_string(&StatusId::new(Status::Spam)).unwrap(), "\"7\"");
     /// ```
-    pub struct StatusId, default Open;
+    pub struct StatusId, default Open, written as string;
 }
 
 coded! {
@@ -178,13 +179,22 @@ coded! {
         /// 3: good.
         Good = 3, "good";
     }
-    /// A score as sent: the [`Score`] and the form of its number (an integer in the
-    /// reconstructed example; a string of digits is accepted and kept).
-    pub struct ScoreId, default Normal;
+    /// A score as sent: the [`Score`] and the form of its number. Built from a `Score`, it is
+    /// written as an integer, as the documented example has it; a string of digits is
+    /// accepted and written back as it came.
+    ///
+    /// ```
+    /// use deskhook::formats::usedesk::{Score, ScoreId};
+    ///
+    /// assert_eq!(serde_json::to_string(&ScoreId::from(Score::Good)).unwrap(), "3");
+    /// let parsed: ScoreId = serde_json::from_str("\"1\"").unwrap();
+    /// assert_eq!(serde_json::to_string(&parsed).unwrap(), "\"1\"");
+    /// ```
+    pub struct ScoreId, default Normal, written as number;
 }
 
 impl ScoreId {
-    /// The score written as a JSON number.
+    /// The score written as a JSON number (as [`ScoreId::new`] writes it).
     pub const fn number(value: Score) -> ScoreId {
         ScoreId(Id::number(value.code()))
     }
