@@ -151,14 +151,45 @@ impl TimeText {
     }
 }
 
-/// Parses `YYYY-MM-DD HH:MM:SS`.
+/// Parses `YYYY-MM-DD HH:MM:SS` exactly: 19 characters, two digits per field and four for
+/// the year, so that a parsed time is written back as it came. (A `strptime` would take
+/// `2016-1-7 1:2:3`, no space before the hour, or a second of 60, and write back another
+/// text.)
 pub(crate) fn parse_time(s: &str) -> Result<DateTime, String> {
-    DateTime::strptime(TIME_FORMAT, s).map_err(|e| {
+    let bad = |why: &dyn std::fmt::Display| {
         format!(
-            "invalid time '{}': expected YYYY-MM-DD HH:MM:SS ({e})",
+            "invalid time '{}': expected YYYY-MM-DD HH:MM:SS ({why})",
             crate::error::shorten(s)
         )
-    })
+    };
+    let b = s.as_bytes();
+    let shaped = b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if !shaped {
+        return Err(bad(&"two digits per field, four for the year"));
+    }
+    let field = |at: usize, width: usize| {
+        b[at..at + width]
+            .iter()
+            .fold(0i16, |n, c| n * 10 + i16::from(c - b'0'))
+    };
+    // Each field has at most two digits but the year: they fit in i8.
+    let small = |at: usize| field(at, 2) as i8;
+    DateTime::new(
+        field(0, 4),
+        small(5),
+        small(8),
+        small(11),
+        small(14),
+        small(17),
+        0,
+    )
+    .map_err(|e| bad(&e))
 }
 
 /// `DateTime` fields as `YYYY-MM-DD HH:MM:SS`.
@@ -613,6 +644,26 @@ mod tests {
             "{err}"
         );
         assert!(parse_time("2019-02-30 00:00:00").is_err());
+        // Only the exact form: what is parsed is written back as it came.
+        for text in [
+            "2016-1-7 1:2:3",
+            "2016-12-1714:11:53",
+            " 2016-12-17 14:11:53",
+            "+2016-12-17 14:11:53",
+            "2016-12-17 14:11:60",
+            "2016-12-17 24:00:00",
+            "2016-12-17 14:11:5٣",
+        ] {
+            let err = parse_time(text).unwrap_err();
+            assert!(
+                err.contains("expected YYYY-MM-DD HH:MM:SS"),
+                "{text}: {err}"
+            );
+        }
+        assert_eq!(
+            format_time(parse_time("0000-01-01 00:00:00").unwrap()).as_str(),
+            "0000-01-01 00:00:00"
+        );
     }
 
     #[test]
