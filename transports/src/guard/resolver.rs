@@ -3,6 +3,7 @@
 
 use super::{AddressPolicy, Refusal, VETTED_ANSWER_REUSE, check_ip};
 
+use std::collections::HashMap;
 use std::io;
 
 use ureq::config::{Config, ConfigBuilder};
@@ -28,9 +29,13 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 pub struct GuardedResolver {
     policy: AddressPolicy,
     inner: DefaultResolver,
-    /// The last vetted answer: (authority, when, addresses).
-    cache: std::sync::Mutex<Option<(String, std::time::Instant, ResolvedSocketAddrs)>>,
+    /// Vetted answers by scheme, host and port: (when, addresses). The addresses carry the
+    /// port, so `http://h` and `https://h` are two entries.
+    cache: std::sync::Mutex<HashMap<String, (std::time::Instant, ResolvedSocketAddrs)>>,
 }
+
+/// Answers a resolver keeps at most; past it, those older than their reuse go.
+const CACHED_ANSWERS: usize = 256;
 
 impl GuardedResolver {
     /// A resolver that enforces `policy`.
@@ -38,7 +43,7 @@ impl GuardedResolver {
         GuardedResolver {
             policy,
             inner: DefaultResolver::default(),
-            cache: std::sync::Mutex::new(None),
+            cache: std::sync::Mutex::default(),
         }
     }
 
@@ -60,6 +65,10 @@ impl Resolver for GuardedResolver {
         // An IP literal needs no lookup. ureq's own resolver would still spawn a thread
         // for it whenever a timeout is set, once per request: a third of the blocking
         // transport's CPU on loopback.
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
         if let Some(host) = uri.host()
             && let Ok(ip) = host
                 .trim_start_matches('[')
@@ -67,19 +76,18 @@ impl Resolver for GuardedResolver {
                 .parse::<std::net::IpAddr>()
         {
             check_ip(ip, &self.policy).map_err(refused)?;
-            let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-                Some("https") => 443,
-                _ => 80,
-            });
             let mut addrs = self.empty();
             addrs.push(std::net::SocketAddr::new(ip, port));
             return Ok(addrs);
         }
-        let authority = uri.authority().map_or("", |a| a.as_str());
+        let key = format!(
+            "{}://{}:{port}",
+            uri.scheme_str().unwrap_or(""),
+            uri.host().unwrap_or("")
+        );
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((key, at, addrs)) = &*cache
-                && key == authority
+            if let Some((at, addrs)) = cache.get(&key)
                 && at.elapsed() < VETTED_ANSWER_REUSE
             {
                 return Ok(addrs.clone());
@@ -89,11 +97,14 @@ impl Resolver for GuardedResolver {
         for addr in &addrs {
             check_ip(addr.ip(), &self.policy).map_err(refused)?;
         }
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((
-            authority.to_owned(),
-            std::time::Instant::now(),
-            addrs.clone(),
-        ));
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHED_ANSWERS {
+            cache.retain(|_, (at, _)| at.elapsed() < VETTED_ANSWER_REUSE);
+            if cache.len() >= CACHED_ANSWERS {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (std::time::Instant::now(), addrs.clone()));
         Ok(addrs)
     }
 }
@@ -208,6 +219,34 @@ mod tests {
             self.stop.store(true, Ordering::SeqCst);
             self.handle.join().unwrap()
         }
+    }
+
+    #[test]
+    fn a_vetted_answer_is_kept_per_scheme_host_and_port() {
+        // ureq puts the port into the addresses it resolves: an answer for http://h must
+        // not serve https://h (port 80 for TLS, or plain HTTP to port 443).
+        let resolver = GuardedResolver::new(AddressPolicy::default().allow_private(true));
+        let config = Config::default();
+        let ports = |url: &str| -> Vec<u16> {
+            let uri: Uri = url.parse().unwrap();
+            let addrs = resolver
+                .resolve(&uri, &config, NextTimeout::default())
+                .unwrap();
+            addrs.iter().map(std::net::SocketAddr::port).collect()
+        };
+        for (url, port) in [
+            ("http://localhost/a", 80),
+            ("https://localhost/b", 443),
+            ("http://localhost:8089/c", 8089),
+            ("http://localhost/d", 80),
+        ] {
+            let found = ports(url);
+            assert!(
+                !found.is_empty() && found.iter().all(|p| *p == port),
+                "{url}: {found:?}"
+            );
+        }
+        assert_eq!(resolver.cache.lock().unwrap().len(), 3);
     }
 
     fn config() -> ConfigBuilder<AgentScope> {
