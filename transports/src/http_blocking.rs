@@ -252,5 +252,11 @@ mod tests {
             "{parsed:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
+        // More seconds than a u64 holds: the longest wait, which the engine caps.
+        assert_eq!(
+            parse_retry_after("99999999999999999999"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(parse_retry_after("-5"), None);
     }
 }

@@ -136,7 +136,16 @@ pub(crate) fn decide(
             };
             (decision, BreakerMove::Failure)
         }
-        Verdict::Fail => {
+        Verdict::Disable => (
+            Decision::Dead {
+                reason: "410 Gone: the endpoint asked to stop; it is disabled".to_owned(),
+                disable: standing == Standing::Open,
+            },
+            BreakerMove::Success,
+        ),
+        // Fail, and a verdict a later deskhook may add: a dead letter, never a disabled
+        // endpoint.
+        _ => {
             let reason = match (status, reply) {
                 (Some(status), _) if (300..400).contains(&status) => format!(
                     "{status} redirect (redirects are not followed; configure the final URL)"
@@ -154,13 +163,6 @@ pub(crate) fn decide(
             };
             (dead(reason), moved)
         }
-        _ => (
-            Decision::Dead {
-                reason: "410 Gone: the endpoint asked to stop; it is disabled".to_owned(),
-                disable: standing == Standing::Open,
-            },
-            BreakerMove::Success,
-        ),
     }
 }
 

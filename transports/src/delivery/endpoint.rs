@@ -12,6 +12,10 @@ use crate::error::Error;
 use crate::guard::{self, AddressPolicy};
 use crate::template::Template;
 
+/// The longest `timeout` or `connect_timeout` an endpoint may have: an attempt that waits
+/// longer holds a slot for nothing, and a clock plus a far larger one overflows.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// A receiving endpoint.
 ///
 /// ```
@@ -393,6 +397,16 @@ impl Endpoint {
                     "a timeout of 0 would fail every attempt; give e.g. 15s".into(),
                 ));
             }
+            if timeout > MAX_TIMEOUT {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{field} = {} is longer than an attempt may take ({}); give e.g. 15s",
+                        deskhook::policy::format_duration(timeout),
+                        deskhook::policy::format_duration(MAX_TIMEOUT)
+                    ),
+                ));
+            }
         }
         if self.hub_signature
             && !self
@@ -459,10 +473,22 @@ impl Endpoint {
                     ),
                 ));
             }
-            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            // What HTTP allows in a field value: visible characters, blanks and tabs.
+            if let Some(b) = value
+                .bytes()
+                .find(|b| (*b < 0x20 && *b != b'\t') || *b == 0x7f)
+            {
                 return Err(invalid(
                     "headers",
-                    format!("the value of header '{name}' holds a line break"),
+                    format!(
+                        "the value of header '{name}' holds the control character 0x{b:02x} \
+                         ({}), which HTTP does not allow; remove it",
+                        match b {
+                            b'\r' | b'\n' => "a line break",
+                            0 => "NUL",
+                            _ => "not printable",
+                        }
+                    ),
                 ));
             }
         }
@@ -603,6 +629,29 @@ mod tests {
             assert!(text.contains("is set by deskhook itself"), "{name}: {text}");
         }
         assert!(invalid(base().header("X-Token", "a\r\nb")).contains("line break"));
+        // Any control character but a tab: the blocking transport would send nothing and
+        // dead-letter every event.
+        for value in ["a\u{1}b", "a\u{b}b", "a\u{7f}b"] {
+            let text = invalid(base().header("X-Token", value));
+            assert!(
+                text.contains("control character") && text.contains("remove it"),
+                "{text}"
+            );
+        }
+        assert!(
+            base()
+                .header("X-Token", "a\tb")
+                .allow_private(true)
+                .validate()
+                .is_ok()
+        );
+        // A timeout too long to add to a clock is refused, not a panic at the first attempt.
+        for timeout in [Duration::MAX, Duration::from_secs(86_400)] {
+            let text = invalid(base().timeout(timeout));
+            assert!(text.contains("longer than an attempt may take"), "{text}");
+            let text = invalid(base().connect_timeout(timeout));
+            assert!(text.contains("connect_timeout"), "{text}");
+        }
         assert!(invalid(base().header("Bad Name", "x")).contains("not a valid HTTP header name"));
         assert!(
             base()

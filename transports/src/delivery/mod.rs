@@ -641,8 +641,10 @@ impl std::fmt::Debug for Hooks {
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many seconds to count is a very long wait (capped by `retry_after_max`), not
+        // no wait at all.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(
