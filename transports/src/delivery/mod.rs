@@ -187,7 +187,7 @@ pub(crate) use dead_letter::raw_body;
 pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) use endpoint::ClientKey;
-pub use endpoint::{Endpoint, redact_url};
+pub use endpoint::{Endpoint, MAX_TIMEOUT, redact_url};
 pub(crate) use engine::Engine;
 pub use history::{AttemptEntry, AttemptPage, AttemptQuery, MAX_PAGE, MinuteCount, StatusFilter};
 pub(crate) use lane::{Lane, Route};
