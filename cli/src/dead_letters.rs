@@ -329,9 +329,10 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         println!("no dead letters in {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let (mut replayable, kept): (Vec<_>, Vec<_>) = letters
+    let (mut replayable, mut kept): (Vec<_>, Vec<_>) = letters
         .into_iter()
         .partition(|l| unreplayable(l, &names).is_none());
+    let total = replayable.len() + kept.len();
     // In the order the events were emitted (UUID v7 ids): the file's order is not always
     // their tickets' (see `DeadLetters::replay`).
     replayable.sort_by(|a, b| a.id.cmp(&b.id));
@@ -343,8 +344,11 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
 
     // New failures are appended to `path` by the engine.
     delivery.dead_letter_path.clone_from(&path);
-    // Every letter must fit in the queue: a full queue would drop it.
+    // Every letter must fit in the queue and in the memory budget: either, full, would
+    // refuse it.
     delivery.queue_capacity = delivery.queue_capacity.max(replayable.len());
+    let bodies: usize = replayable.iter().map(|l| l.body.get().len()).sum();
+    delivery.max_queued_bytes = delivery.max_queued_bytes.max(bodies.saturating_mul(2));
     let bar = Arc::new(
         ProgressBar::new(replayable.len() as u64).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters  {elapsed}")
@@ -367,8 +371,11 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let (sink, guard) = builder.build().map_err(|e| e.to_string())?;
     for letter in &replayable {
         if let Err(e) = sink.redeliver(letter) {
-            // Checked above: what is left is written back to the dead letters by the engine.
-            bar.suspend(|| eprintln!("deskhook: dead letter {}: {e}", letter.id));
+            // Not queued (another tenant's endpoint now has its name, say): it goes back
+            // to the file with the letters kept, never lost with `.replaying`.
+            bar.suspend(|| eprintln!("deskhook: dead letter {} kept: {e}", letter.id));
+            kept.push(letter.clone());
+            bar.inc(1);
         }
     }
     let wait = crate::send::deadline(&args.attempts.retry, args.attempts.timeout);
@@ -380,7 +387,6 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot remove '{}': {e}", replaying.display()))?;
 
     let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
-    let total = replayable.len() + kept.len();
     let left = total as u64 - delivered.min(total as u64);
     let mut summary = format!("{delivered} of {total} dead letter(s) delivered");
     if finished.is_err() {

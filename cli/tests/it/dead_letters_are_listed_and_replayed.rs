@@ -209,3 +209,53 @@ fn an_interrupted_replay_is_resumed_without_duplicates() {
     assert_eq!(std::fs::read(&dead).unwrap(), b"");
     assert!(!replaying.exists());
 }
+
+#[test]
+fn letters_the_engine_refuses_to_queue_stay_in_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,ok");
+    let before = read_dead_letters(&dead).unwrap();
+
+    // The endpoint named "crm" now belongs to a tenant; the letters are of none: a replay
+    // must not hand them to another tenant's endpoint, nor lose them.
+    let receiver = Listen::start(&["--secret", SECRET]);
+    write_config(&config, &receiver.url, &dead);
+    let mut text_of_config = std::fs::read_to_string(&config).unwrap();
+    text_of_config.push_str("tenant = \"globex\"\n");
+    std::fs::write(&config, text_of_config).unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            "--retry",
+            "0s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("kept") && stderr.contains("tenant"),
+        "{stderr}"
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("0 of 2 dead letter(s) delivered\n"),
+        "{stdout}"
+    );
+    let after = read_dead_letters(&dead).unwrap();
+    let ids = |letters: &[deskhook_transports::delivery::DeadLetter]| {
+        let mut ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&after), ids(&before));
+    assert!(!tmp.path().join("dead.jsonl.replaying").exists());
+    // Nothing was sent.
+    let sent = receiver
+        .process
+        .line_within(std::time::Duration::from_millis(200));
+    assert_eq!(sent, None);
+}
