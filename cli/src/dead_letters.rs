@@ -272,6 +272,12 @@ fn unreplayable(letter: &DeadLetter, endpoints: &HashSet<String>) -> Option<Stri
 
 /// `replay --spool`: the spool's dead letters go back to its pending events, then drain.
 fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
+    // The spool first: a mistyped directory is the error to report, whatever the config.
+    let mut spool = deskhook_transports::spool::Spool::builder(dir)
+        .ignore_backoff(true)
+        .existing(true)
+        .open()
+        .map_err(|e| e.to_string())?;
     let config = crate::send::load_config(&args.config)?;
     let endpoints = crate::send::config_endpoints(
         &config,
@@ -280,10 +286,6 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
         args.attempts.timeout,
         args.guard.allow_private,
     )?;
-    let mut spool = deskhook_transports::spool::Spool::builder(dir)
-        .ignore_backoff(true)
-        .open()
-        .map_err(|e| e.to_string())?;
     let names: Vec<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
     let moved = spool
         .requeue_dead_letters(&names)

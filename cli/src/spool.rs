@@ -142,6 +142,7 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
     };
     let spool = builder
         .ignore_backoff(true)
+        .existing(true)
         .open()
         .map_err(|e| e.to_string())?;
     let before = spool.stats().map_err(|e| e.to_string())?;

@@ -153,6 +153,37 @@ fn drain_explains_a_missing_spool_and_a_spool_in_use() {
         text(&out.stderr)
     );
 
+    // drain and replay --spool on a mistyped path: an error, not a new empty spool and
+    // "0 of 0 delivered".
+    let none = tmp.path().join("none");
+    for args in [
+        &[
+            "drain",
+            "--spool",
+            none.to_str().unwrap(),
+            "--url",
+            "http://127.0.0.1:9/",
+            "--allow-private",
+        ][..],
+        &[
+            "dead-letters",
+            "replay",
+            "--spool",
+            none.to_str().unwrap(),
+            "--config",
+            "deskhook.toml",
+        ][..],
+    ] {
+        let out = deskhook_in(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("no spool here"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!none.exists(), "{args:?} made {}", none.display());
+    }
+
     let dir = tmp.path().join("spool");
     let _held = deskhook_transports::spool::Spool::open(&dir).unwrap();
     let out = deskhook_in(

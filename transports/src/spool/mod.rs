@@ -208,6 +208,7 @@ impl SpoolConfig {
         SpoolBuilder {
             config: self,
             ignore_backoff: false,
+            existing: false,
         }
     }
 }
@@ -217,6 +218,7 @@ impl SpoolConfig {
 pub struct SpoolBuilder {
     config: SpoolConfig,
     ignore_backoff: bool,
+    existing: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -285,16 +287,34 @@ impl SpoolBuilder {
         self
     }
 
+    /// Opens only a spool that exists: [`open`](SpoolBuilder::open) then fails when the
+    /// directory has no spool, rather than making a new, empty one (what a tool working on
+    /// a spool wants: a mistyped path is an error, not "0 events"). Defaults to false.
+    #[must_use]
+    pub fn existing(mut self, existing: bool) -> Self {
+        self.existing = existing;
+        self
+    }
+
     /// Opens (or creates) the spool and takes its lock.
     ///
     /// # Errors
     ///
+    /// [`Error::Spool`] when [`existing`](SpoolBuilder::existing) is set and there is no
+    /// spool in the directory.
     /// [`Error::SpoolLocked`] when another process has it open; [`Error::Spool`] when the
     /// directory cannot be created or the database is damaged or not a spool.
     pub fn open(self) -> Result<Spool, Error> {
         self.config
             .check()
             .map_err(|(_, message)| Error::Config(message))?;
+        let db = self.config.dir.join(DATABASE_FILE);
+        if self.existing && !db.is_file() {
+            return Err(Error::Spool {
+                path: db,
+                message: "no spool here (the file does not exist); check the directory".to_owned(),
+            });
+        }
         let defaults = crate::delivery::DeliveryConfig::default();
         let c = self.config;
         let settings = Settings {
