@@ -170,7 +170,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let path = args.config.clone();
         let allow_private = args.guard.allow_private;
-        reload_on_hangup(path, allow_private, tx);
+        let bucket = args.endpoints_bucket.is_some();
+        reload_on_hangup(path, (allow_private, bucket), tx);
         relay.reloads(rx)
     };
     let relay = relay.on_ready(|ready| {
@@ -257,13 +258,17 @@ pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, Str
 }
 
 /// On each SIGHUP (from a thread of its own, so that the runtime is free), re-reads `path`
-/// and sends its endpoints to the relay; prints `reloaded FILE: N endpoint(s)`.
+/// and sends its endpoints to the relay; prints `reloaded FILE: N endpoint(s)`. `options`:
+/// whether private addresses are allowed, and whether the relay also has an endpoints
+/// bucket (without one, a file with no endpoint is refused, as at start).
 #[cfg(unix)]
 fn reload_on_hangup(
     path: std::path::PathBuf,
-    allow_private: bool,
+    options: (bool, bool),
     tx: tokio::sync::mpsc::UnboundedSender<deskhook_transports::relay::Reload>,
 ) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (allow_private, bucket) = options;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -274,16 +279,31 @@ fn reload_on_hangup(
             return;
         }
     };
+    // The handler is installed before this returns: a SIGHUP right after start reloads
+    // rather than ends the relay (the signal's default action).
+    let hangups = {
+        let _entered = runtime.enter();
+        signal(SignalKind::hangup())
+    };
+    let Ok(mut hangups) = hangups else {
+        eprintln!("deskhook: cannot listen for SIGHUP; the config will not be reloaded");
+        return;
+    };
     std::thread::spawn(move || {
         runtime.block_on(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                eprintln!("deskhook: cannot listen for SIGHUP; the config will not be reloaded");
-                return;
-            };
             while hangups.recv().await.is_some() {
                 let read = crate::send::load_config(&path)
-                    .and_then(|config| endpoints_of(&config, allow_private));
+                    .and_then(|config| endpoints_of(&config, allow_private))
+                    .and_then(|endpoints| {
+                        if endpoints.is_empty() && !bucket {
+                            Err(format!(
+                                "'{}' has no [[endpoint]]; a relay needs somewhere to deliver",
+                                path.display()
+                            ))
+                        } else {
+                            Ok(endpoints)
+                        }
+                    });
                 match read {
                     Ok(endpoints) => {
                         let n = endpoints.len();

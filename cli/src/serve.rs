@@ -28,7 +28,7 @@ use deskhook_transports::spool::Spool;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
-/// the console; stop on SIGTERM or SIGINT.
+/// the console; stop on SIGTERM or SIGINT (SIGHUP is logged and ignored).
 ///
 /// POST /v1/events takes an event's JSON as its body (Zenlix, Usedesk or iQChannels, told
 /// from its keys or named by a Deskhook-Format header), with Authorization: Bearer TOKEN,
@@ -107,6 +107,26 @@ const IDEMPOTENCY_KEYS: usize = 100_000;
 /// Longest Idempotency-Key.
 const MAX_KEY: usize = 255;
 
+/// SIGHUP, which ends a process by default and reloads a relay, is logged and ignored:
+/// serve's endpoints change through its API and console, and an operator's reload must not
+/// end it with events in memory.
+#[cfg(unix)]
+fn ignore_hangups() -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups =
+        signal(SignalKind::hangup()).map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "SIGHUP ignored: serve's endpoints change through its API and console (restart \
+                 it to read --config again; SIGTERM stops it)"
+            );
+        }
+    });
+    Ok(())
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let token = std::env::var(&args.token_env).unwrap_or_default();
     if token.trim().len() < MIN_TOKEN {
@@ -152,6 +172,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let runtime = crate::relay::daemon_runtime(args.threads)?;
     runtime.block_on(async move {
         let stop = crate::relay::stop_signal()?;
+        #[cfg(unix)]
+        ignore_hangups()?;
         let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;
         let daemon = Arc::new(Daemon {
             sink: sink.clone(),

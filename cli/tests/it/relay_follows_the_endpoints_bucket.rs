@@ -237,6 +237,14 @@ fn a_relay_re_reads_its_config_on_sighup() {
         assert!(std::time::Instant::now() < deadline, "{}", relay.stderr());
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Nor does a file with no endpoint (refused at start): the relay keeps delivering
+    // rather than acknowledging the stream's events undelivered.
+    std::fs::write(&config, "[delivery]\n").unwrap();
+    signal(&relay, "-HUP");
+    while !relay.stderr().contains("has no [[endpoint]]") {
+        assert!(std::time::Instant::now() < deadline, "{}", relay.stderr());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     publish(&url, dir.path(), "T-2", 1);
     let got = receiver.wait_for(7);
     assert_eq!(got[6].path, "/hook/audit");

@@ -170,6 +170,37 @@ fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
 }
 
 #[test]
+fn serve_keeps_its_events_through_a_sighup() {
+    let target = Switchable::start(503);
+    target.up.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \
+             \"{}\"\nallow_private = true\n",
+            dir.path().join("dead.jsonl"),
+            target.receiver.url
+        ),
+    );
+    let serve = Serve::start(&config, None);
+    let pid = serve.process.pid().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    assert!(hup.unwrap().success());
+    // A reload as for a relay: logged, and serve goes on (SIGHUP's default would end it).
+    let deadline = Instant::now() + WAIT;
+    while !serve.process.stderr().contains("SIGHUP ignored") {
+        assert!(Instant::now() < deadline, "{}", serve.process.stderr());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, reply) = serve.post_event(&zenlix_event("H-1"), &[]);
+    assert_eq!(status, 202, "{reply}");
+    target.wait_delivered(1);
+}
+
+#[test]
 fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
     let target = Switchable::start(503);
     let dir = tempfile::tempdir().unwrap();
