@@ -133,12 +133,14 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
-/// For the long-running commands (relay, serve): deskhook's log records on stderr, `info`
-/// and up unless RUST_LOG says otherwise, so that what happens while they run (an endpoint
-/// left out, a dead letter, a dropped event) is seen.
-fn log_to_stderr() {
+/// deskhook's log records on stderr, from `level` up unless RUST_LOG says otherwise: `info`
+/// for the long-running commands (relay, serve), so that what happens while they run (an
+/// endpoint left out, a dead letter, a dropped event) is seen; `error` for the others, whose
+/// own lines say what they did, so that what only the log tells (a dropped event, a dead
+/// letter that could not be written and is logged whole) is not lost.
+fn log_to_stderr(level: log::LevelFilter) {
     env_logger::Builder::new()
-        .filter_module(deskhook::LOG_TARGET, log::LevelFilter::Info)
+        .filter_module(deskhook::LOG_TARGET, level)
         .parse_env("RUST_LOG")
         .target(env_logger::Target::Stderr)
         .init();
@@ -146,9 +148,13 @@ fn log_to_stderr() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Relay(_) | Command::Serve(_)) {
-        log_to_stderr();
-    }
+    log_to_stderr(
+        if matches!(cli.command, Command::Relay(_) | Command::Serve(_)) {
+            log::LevelFilter::Info
+        } else {
+            log::LevelFilter::Error
+        },
+    );
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Secret(args) => secret::run(args),
