@@ -17,7 +17,8 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// Receive webhooks on a local address and print one line per request.
 ///
-/// The first line is `listening on http://ADDR/` (with the real port when --addr ends in :0).
+/// The first line is `listening on http://ADDR/` (with the real port when --addr ends in :0;
+/// on stderr with --json, so that stdout is JSON Lines).
 /// Then, per request:
 ///
 ///   verified  create   E3XK  seq 1  0199f0c5-…
@@ -44,8 +45,9 @@ pub(crate) struct Args {
     /// webhook-timestamp is more than 5 minutes off) get 401. Without one, nothing is checked.
     #[arg(long, value_name = "SECRET")]
     secret: Vec<String>,
-    /// Print each body as it arrived, one per line, instead of a summary; signature failures
-    /// and bodies that are not JSON are reported on stderr.
+    /// Print each body as it arrived, one per line (JSON Lines), instead of a summary;
+    /// signature failures and bodies that are not JSON are reported on stderr, and a body
+    /// whose signature fails is not printed.
     #[arg(long)]
     json: bool,
     /// The status to answer requests with (but 401 for a bad signature). Use 500 or 503 to
@@ -319,20 +321,22 @@ fn serve(
         };
         let verdict = Verdict::of(&request.headers, &request.body, &secrets);
         if args.json {
-            match one_line(&request.body) {
-                Ok(line) => print(&out, &line),
-                Err(e) => eprintln!(
-                    "deskhook: {} {}: body is not JSON ({e}; {} bytes)",
-                    request.method,
-                    request.path,
-                    request.body.len()
-                ),
-            }
+            // What a pipe reads is what the sender signed: a forged body stays off stdout.
             if let Verdict::Bad(reason) = &verdict {
                 eprintln!(
-                    "deskhook: bad signature ({reason}) for webhook-id {}",
+                    "deskhook: bad signature ({reason}) for webhook-id {}; body not printed",
                     request.headers.header("webhook-id").unwrap_or("-")
                 );
+            } else {
+                match one_line(&request.body) {
+                    Ok(line) => print(&out, &line),
+                    Err(e) => eprintln!(
+                        "deskhook: {} {}: body is not JSON ({e}; {} bytes)",
+                        request.method,
+                        request.path,
+                        request.body.len()
+                    ),
+                }
             }
         } else {
             print(
@@ -375,7 +379,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .local_addr()
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let out = Arc::new(Mutex::new(std::io::stdout()));
-    print(&out, format!("listening on http://{addr}/").as_bytes());
+    let listening = format!("listening on http://{addr}/");
+    if args.json {
+        eprintln!("{listening}");
+    } else {
+        print(&out, listening.as_bytes());
+    }
     let args = Arc::new(args);
     // A thread per connection: senders keep a few connections open (keep-alive) and send on
     // all of them at once.

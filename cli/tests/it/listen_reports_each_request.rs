@@ -81,6 +81,31 @@ fn json_prints_each_body_on_one_line() {
     ];
     assert_eq!(post(&listen.addr, &headers, pretty), 204);
     assert_eq!(listen.line(), r#"{"action":"ok"}"#);
+
+    // A forged body is answered 401 and kept off stdout, which is JSON Lines only (the
+    // "listening on" line went to stderr).
+    let forged = br#"{"action":"delete"}"#;
+    assert_eq!(post(&listen.addr, &headers, forged), 401);
+    let signed = br#"{"action":"lock"}"#;
+    let signature = deskhook::signature::sign(
+        "msg_3",
+        now.parse().unwrap(),
+        signed,
+        &[Secret::parse(SECRET).unwrap()],
+    )
+    .unwrap();
+    let headers = [
+        ("webhook-id", "msg_3"),
+        ("webhook-timestamp", now.as_str()),
+        ("webhook-signature", signature.as_str()),
+    ];
+    assert_eq!(post(&listen.addr, &headers, signed), 204);
+    assert_eq!(listen.line(), r#"{"action":"lock"}"#);
+    let stderr = listen.process.stderr();
+    assert!(
+        stderr.contains("bad signature") && stderr.contains("body not printed"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -265,7 +265,26 @@ impl Listen {
         let mut all = vec!["listen", "--addr", "127.0.0.1:0"];
         all.extend_from_slice(args);
         let process = Running::spawn(&all);
-        let first = process.line();
+        // With --json, stdout is the bodies only: the first line goes to stderr.
+        let first = if args.contains(&"--json") {
+            let deadline = std::time::Instant::now() + WAIT;
+            loop {
+                if let Some(line) = process
+                    .stderr()
+                    .lines()
+                    .find(|l| l.starts_with("listening on "))
+                {
+                    break line.to_owned();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no 'listening on' from listen --json"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        } else {
+            process.line()
+        };
         let url = first
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {first}"))
