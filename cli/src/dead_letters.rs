@@ -41,11 +41,12 @@ struct ListArgs {
     /// spool is in use).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "config"])]
     spool: Option<PathBuf>,
-    /// The dead-letter file. Defaults to the --config's [delivery] dead_letter_path, else
+    /// The dead-letter file. Defaults to the --config's spool when it has a [spool] section
+    /// (its dead letters are there), else its [delivery] dead_letter_path, else
     /// deskhook-dead-letters.jsonl in the working directory.
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
-    /// A deskhook.toml, to find the dead-letter file.
+    /// A deskhook.toml, to find the dead letters.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -68,7 +69,8 @@ struct ReplayArgs {
     /// fail again are dead letters of the spool again.
     #[arg(long, value_name = "DIR", conflicts_with = "file")]
     spool: Option<PathBuf>,
-    /// The dead-letter file. Defaults to the --config's [delivery] dead_letter_path, else
+    /// The dead-letter file. Defaults to the --config's spool when it has a [spool] section
+    /// (replayed as with --spool), else its [delivery] dead_letter_path, else
     /// deskhook-dead-letters.jsonl in the working directory.
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
@@ -131,7 +133,22 @@ fn last_result(letter: &DeadLetter) -> String {
     }
 }
 
-fn list(args: ListArgs) -> Result<ExitCode, String> {
+/// The spool of `config` (its `[spool]` section), when it has one: a sink with a spool keeps
+/// its dead letters there, not in a file.
+fn configured_spool(config: &Path) -> Result<Option<PathBuf>, String> {
+    let config = crate::send::load_config(config)?;
+    Ok(config
+        .spool()
+        .map_err(|e| e.to_string())?
+        .map(|spool| spool.dir().to_path_buf()))
+}
+
+fn list(mut args: ListArgs) -> Result<ExitCode, String> {
+    if args.file.is_none()
+        && let Some(config) = &args.config
+    {
+        args.spool = configured_spool(config)?;
+    }
     let (letters, place, missing) = match &args.spool {
         Some(dir) => (
             crate::spool::dead_letters(dir)?,
@@ -306,7 +323,12 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
-    if let Some(dir) = &args.spool {
+    let spool = match (&args.spool, &args.file) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, None) => configured_spool(&args.config)?,
+        (None, Some(_)) => None,
+    };
+    if let Some(dir) = &spool {
         return replay_spool(dir, &args);
     }
     let config = crate::send::load_config(&args.config)?;

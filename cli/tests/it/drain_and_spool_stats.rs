@@ -77,19 +77,7 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
         "{summary}"
     );
 
-    let out = deskhook_in(tmp.path(), &["dead-letters", "list", "--spool", dir_arg]);
-    let list = text(&out.stdout);
-    assert_eq!(list.lines().count(), 21, "{list}");
-    assert!(
-        list.contains(" B0000001  2 attempt(s)  400  "),
-        "attempts carry over: {list}"
-    );
-    assert!(
-        list.ends_with(&format!("20 dead letter(s) in spool {dir_arg}\n")),
-        "{list}"
-    );
-
-    // Replayed to a receiver that takes them, named in a configuration file.
+    // The configuration's [spool] is where its dead letters are, for list as for replay.
     let taking = Listen::start(&[]);
     let config = tmp.path().join("deskhook.toml");
     std::fs::write(
@@ -101,16 +89,26 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
     )
     .unwrap();
     let config_arg = config.to_str().unwrap();
+    let by_config = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--config", config_arg],
+    );
+    let out = deskhook_in(tmp.path(), &["dead-letters", "list", "--spool", dir_arg]);
+    let list = text(&out.stdout);
+    assert_eq!(text(&by_config.stdout), list);
+    assert_eq!(list.lines().count(), 21, "{list}");
+    assert!(
+        list.contains(" B0000001  2 attempt(s)  400  "),
+        "attempts carry over: {list}"
+    );
+    assert!(
+        list.ends_with(&format!("20 dead letter(s) in spool {dir_arg}\n")),
+        "{list}"
+    );
+
     let out = deskhook_in(
         tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--spool",
-            dir_arg,
-            "--config",
-            config_arg,
-        ],
+        &["dead-letters", "replay", "--config", config_arg],
     );
     assert!(
         out.status.success(),

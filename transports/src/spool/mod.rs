@@ -287,6 +287,11 @@ impl SpoolBuilder {
         self
     }
 
+    /// The directory it opens.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
     /// Opens only a spool that exists: [`open`](SpoolBuilder::open) then fails when the
     /// directory has no spool, rather than making a new, empty one (what a tool working on
     /// a spool wants: a mistyped path is an error, not "0 events"). Defaults to false.
