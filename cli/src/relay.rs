@@ -86,9 +86,13 @@ pub(crate) struct Args {
     log_status_every: Option<Duration>,
     /// Also deliver to the endpoints of this KV bucket (`deskhook endpoints --nats`), applying
     /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
-    /// open with the key in $DESKHOOK_SECRETS_KEY.
+    /// open with the key in the environment variable --key-env names.
     #[arg(long, value_name = "BUCKET")]
     endpoints_bucket: Option<String>,
+    /// The environment variable holding the secrets key the bucket's endpoints were sealed
+    /// with (as `deskhook endpoints --key-env`).
+    #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV, requires = "endpoints_bucket")]
+    key_env: String,
     /// Worker threads of the relay's runtime, 1 to 1024 (one per core when not given). On a
     /// machine shared with nats-server and other relays, 1 spends less on threads waking
     /// each other (benches/README.md measures it).
@@ -155,7 +159,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let relay = match &args.endpoints_bucket {
         None => relay,
         Some(bucket) => {
-            let key = SecretsKey::from_env(SECRETS_KEY_ENV).map_err(|e| e.to_string())?;
+            let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
             relay
                 .endpoints_bucket(bucket, key)
                 .on_endpoints(|revision| {

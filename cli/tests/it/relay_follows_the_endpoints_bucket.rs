@@ -79,10 +79,13 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
             config.to_str().unwrap(),
             "--endpoints-bucket",
             "deskhook_endpoints",
+            // The key in a variable of the operator's choosing.
+            "--key-env",
+            "HELPDESK_SECRETS_KEY",
             "--grace",
             "300ms",
         ],
-        &[("DESKHOOK_SECRETS_KEY", &key)],
+        &[("HELPDESK_SECRETS_KEY", &key)],
     );
     assert_eq!(relay.said(), "endpoints at revision 0");
     let ready = relay.said();
