@@ -63,11 +63,12 @@ enum Command {
         #[arg(required = true, value_name = "FIELD=VALUE")]
         fields: Vec<String>,
     },
-    /// Change fields of an endpoint; the others stay.
+    /// Change fields of an endpoint; the others stay. FIELD= (no value) removes a field,
+    /// such as `secrets=` after moving the secret to `secret_env`, or `tenant=`.
     Update {
         /// The endpoint's name.
         name: String,
-        /// FIELD=VALUE, the fields to change.
+        /// FIELD=VALUE, the fields to change; FIELD= to remove one.
         #[arg(required = true, value_name = "FIELD=VALUE")]
         fields: Vec<String>,
     },
@@ -165,6 +166,13 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
                 .await
                 .map_err(err)?;
             crate::send::print_line(&format!("updated {name} (revision {revision})"));
+            if spec.secrets.as_ref().is_some_and(|s| !s.is_empty()) && spec.secret_env.is_some() {
+                eprintln!(
+                    "deskhook: endpoint '{name}' has both secrets and secret_env, and signs \
+                     with both; remove the one it no longer needs with `update {name} secrets=` \
+                     or `secret_env=`"
+                );
+            }
         }
         Command::Pause { name } => set_paused(store, &name, true).await?,
         Command::Resume { name } => set_paused(store, &name, false).await?,
@@ -214,8 +222,8 @@ fn line(stored: &StoredEndpoint) -> String {
     )
 }
 
-/// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, read as an
-/// endpoint with the words deskhook.toml uses.
+/// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, and those
+/// given as FIELD= removed, read as an endpoint with the words deskhook.toml uses.
 fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, String> {
     let mut given = Vec::new();
     for field in fields {
@@ -223,6 +231,16 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
             format!("'{field}' is not FIELD=VALUE (such as url=https://crm.example.com/hooks)")
         })?;
         let key = key.trim();
+        // FIELD= (nothing after the '='): the field goes back to its default.
+        if text.trim().is_empty() {
+            if matches!(key, "name" | "url") {
+                return Err(format!(
+                    "{key}: an endpoint always has one; give {key}=VALUE to change it"
+                ));
+            }
+            current.remove(key);
+            continue;
+        }
         let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
@@ -277,7 +295,7 @@ mod tests {
         assert_eq!(spec.url, "https://crm.example.com/hooks?a=b");
         assert!(spec.allow_private);
         assert_eq!(spec.max_in_flight, Some(4));
-        assert_eq!(spec.retry.unwrap().to_string(), "0s,5s");
+        assert_eq!(spec.retry.clone().unwrap().to_string(), "0s,5s");
         let err = spec_of(toml::Table::new(), &["name=x".into(), "colour=red".into()]).unwrap_err();
         assert!(err.contains("unknown field `colour`"), "{err}");
         assert!(
@@ -285,5 +303,17 @@ mod tests {
                 .unwrap_err()
                 .contains("FIELD=VALUE")
         );
+        // FIELD= removes a field; name and url cannot go.
+        let mut current = toml::Table::try_from(&spec).unwrap();
+        current.insert("tenant".into(), "acme".into());
+        let cleared = spec_of(
+            current.clone(),
+            &["tenant=".into(), "max_in_flight=".into()],
+        )
+        .unwrap();
+        assert_eq!((cleared.tenant, cleared.max_in_flight), (None, None));
+        assert_eq!(cleared.url, spec.url);
+        let err = spec_of(current, &["url=".into()]).unwrap_err();
+        assert!(err.starts_with("url: an endpoint always has one"), "{err}");
     }
 }
