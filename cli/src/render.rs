@@ -103,19 +103,16 @@ impl TemplateArgs {
             {
                 return Ok(None);
             }
-            (None, None) => {
-                return Err(
-                    "--template-var and --template-content-type need --template or \
-                     --template-file"
-                        .to_owned(),
-                );
-            }
+            (None, None) => crate::usage_error(
+                "--template-var and --template-content-type need --template or \
+                 --template-file",
+            ),
         };
         let mut template = template.map_err(|e| format!("--template: {e}"))?;
         if let Some(content_type) = &self.template_content_type {
             template = template
                 .content_type(content_type)
-                .map_err(|e| format!("--template-content-type: {e}"))?;
+                .unwrap_or_else(|e| crate::usage_error(format!("--template-content-type: {e}")));
         }
         for (name, value) in &self.template_var {
             template = template.var(name, value);

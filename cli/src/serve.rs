@@ -80,7 +80,9 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   400  an unknown body, or a bad header or field (named)
   401  a missing or wrong token
   404  an unknown endpoint in the API
+  409  the same Idempotency-Key is being accepted right now (retry shortly)
   413  a body over max_payload
+  415  a multipart or form body (send the event's JSON as the body)
   422  another body under an Idempotency-Key already used
   503  the queue or the spool is full (with Retry-After)
 
