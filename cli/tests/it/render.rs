@@ -208,7 +208,13 @@ fn vendor_formats_refuse_zenlix_flags_and_other_formats_bodies() {
         &["render", "--format", "zendesk", "--event", usedesk],
         &["render", "--format", "zenlix"],
         // Template settings without a template.
-        &["render", "--action", "create", "--template-var", "chat_id=1"],
+        &[
+            "render",
+            "--action",
+            "create",
+            "--template-var",
+            "chat_id=1",
+        ],
     ] {
         let out = deskhook(args);
         assert_eq!(

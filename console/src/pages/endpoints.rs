@@ -1,10 +1,10 @@
 //! The endpoints table, an endpoint's page, its forms and its actions.
 
 use axum::extract::{Path, Query, State as Shared};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use deskhook_transports::delivery::{
-    AttemptEntry, AttemptQuery, EndpointInfo, EndpointQuery, EndpointState,
+    AttemptEntry, AttemptQuery, EndpointInfo, EndpointQuery, EndpointSpec, EndpointState,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -216,7 +216,10 @@ pub(crate) async fn show(
                     (action_button(&here, "resume", "Resume", &csrf, None))
                 }
                 (action_button(&here, "test", "Send a test event", &csrf, None))
-                a.button href=(format!("{here}/edit")) { "Edit" }
+                // An endpoint registered in code has no settings to edit here.
+                @if info.spec.is_some() {
+                    a.button href=(format!("{here}/edit")) { "Edit" }
+                }
                 (action_button(&here, "delete", "Delete", &csrf,
                     Some("Delete this endpoint? What it has queued goes to the dead letters.")))
             }
@@ -369,6 +372,9 @@ pub(crate) async fn edit_form(
     Path(name): Path<String>,
 ) -> Response {
     match state.sink.endpoints().get(&name) {
+        Ok(info) if info.spec.is_none() => {
+            error_page(&base, &registered_in_code(&name)).into_response()
+        }
         Ok(info) => {
             form_page(&base, &csrf, Some(&name), &FormValues::of(&info), None).into_response()
         }
@@ -430,10 +436,22 @@ pub(crate) async fn update(
         return refused;
     }
     let sink = state.sink.clone();
+    let current = sink
+        .endpoints()
+        .get(&name)
+        .map_err(Problem::from)
+        .and_then(|info| {
+            info.spec
+                .map(|saved| saved.spec)
+                .ok_or_else(|| registered_in_code(&name))
+        });
     // The endpoint is the path's (the form's hidden name is only what the browser shows).
-    let spec = form_json(&form, true).and_then(|mut json| {
+    let spec = current.and_then(|current| {
+        let mut json = form_json(&form, true)?;
         json["name"] = serde_json::Value::from(name.as_str());
-        parse_spec(json)
+        let mut spec = parse_spec(json)?;
+        keep_what_the_form_lacks(&mut spec, &current);
+        Ok(spec)
     });
     let saved = match spec {
         Ok(spec) => blocking(move || Ok(sink.endpoints().update_spec(&spec)?)).await,
@@ -447,6 +465,35 @@ pub(crate) async fn update(
             values.name = name.clone();
             form_page(&base, &csrf, Some(&name), &values, Some(&problem)).into_response()
         }
+    }
+}
+
+/// The problem of editing an endpoint the application registered in its code: it has no
+/// settings to edit here (saving the form would replace them all).
+fn registered_in_code(name: &str) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        format!(
+            "endpoint '{name}' was registered by the application's code, not from settings: \
+             change it there (here it can be paused, resumed, tested and deleted)"
+        ),
+    )
+}
+
+/// Settings the form has no field for stay as they are: the CA file, the template file and
+/// its content type (unless the form sets a template), the secret's environment variable
+/// (unless the form gives a secret).
+fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
+    spec.ca_file.clone_from(&current.ca_file);
+    if spec.template.is_none() {
+        spec.template_file.clone_from(&current.template_file);
+    }
+    if spec.template == current.template || spec.template.is_none() {
+        spec.template_content_type
+            .clone_from(&current.template_content_type);
+    }
+    if spec.secrets.is_none() {
+        spec.secret_env.clone_from(&current.secret_env);
     }
 }
 

@@ -506,11 +506,14 @@ impl EndpointSpec {
         Ok(Some(template))
     }
 
-    /// The spec with its secrets shown only by their last 4 characters and header values
-    /// left out, for pages and API responses.
+    /// The spec with its secrets shown only by their last 4 characters, header values left
+    /// out and its URL cut to its origin ([`redact_url`](super::redact_url): paths often
+    /// carry tokens), for pages and API responses. Given back to an update, that URL keeps
+    /// the endpoint's own.
     pub fn redacted(&self) -> RedactedSpec {
         RedactedSpec {
             spec: EndpointSpec {
+                url: super::redact_url(&self.url),
                 secrets: None,
                 headers: self
                     .headers
@@ -534,7 +537,8 @@ impl EndpointSpec {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct RedactedSpec {
-    /// The settings, secrets left out and header values replaced by `…`.
+    /// The settings, secrets left out, header values replaced by `…` and the URL cut to its
+    /// origin.
     #[serde(flatten)]
     pub spec: EndpointSpec,
     /// The last 4 characters of each secret, to tell them apart.

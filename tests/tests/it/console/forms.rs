@@ -90,13 +90,20 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
         edit.body
     );
     assert!(!edit.body.contains("MfKQ9r8G") && !edit.body.contains("tenant-credential"));
+    // Nor the URL's path (paths carry tokens): its origin, which saved as it is keeps the URL.
+    let shown = deskhook_transports::delivery::redact_url(&receiver.url);
+    assert!(
+        edit.body.contains(&format!("value=\"{shown}\"")) && !edit.body.contains(&receiver.url),
+        "{}",
+        edit.body
+    );
     let saved = send(
         &c.app,
         form(
             "/endpoints/crm/edit",
             &token,
             &[
-                ("url", &receiver.url),
+                ("url", &shown),
                 ("tenant", "acme"),
                 ("actions", "create"),
                 ("retry", "0s,1ms"),
@@ -146,6 +153,7 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
         "/endpoints/crm?done=tested"
     );
     let got = receiver.wait_for(1);
+    assert_eq!(got[0].path, "/hook", "the URL kept its path");
     assert_eq!(
         got[0]
             .header("webhook-signature")
@@ -222,4 +230,74 @@ async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
     let refused = send(&c.app, form("/endpoints/chat/edit", token, &own)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("needs its text"), "{}", refused.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edit_form_keeps_what_it_cannot_show_and_leaves_code_endpoints_alone() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let page = send(
+        &c.app,
+        Request::get("/endpoints/new").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let token = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    // Settings from a file (deskhook.toml, the API) that the form has no field for.
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("crm.json.j2");
+    std::fs::write(&template, r#"{"code": {{ ticket.code|tojson }}}"#).unwrap();
+    let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
+    spec.allow_private = true;
+    spec.template_file = Some(template.clone());
+    c.sink.endpoints().upsert_spec(&spec).unwrap();
+    let shown = deskhook_transports::delivery::redact_url(&receiver.url);
+    let saved = send(
+        &c.app,
+        form(
+            "/endpoints/crm/edit",
+            &token,
+            &[("url", &shown), ("retry", "0s"), ("allow_private", "on")],
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let kept = c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+    assert_eq!(kept.template_file.as_deref(), Some(template.as_path()));
+    assert_eq!(kept.retry.unwrap().to_string(), "0s");
+
+    // An endpoint the application registered in code has no settings here to edit: no
+    // Edit button, and the form is refused rather than replacing them all.
+    let code = deskhook_transports::delivery::Endpoint::new("code", &receiver.url)
+        .unwrap()
+        .allow_private(true);
+    c.sink.endpoints().upsert(code).unwrap();
+    let page = send(
+        &c.app,
+        Request::get("/endpoints/code").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(!page.body.contains("/endpoints/code/edit"), "{}", page.body);
+    let refused = send(
+        &c.app,
+        form("/endpoints/code/edit", &token, &[("url", &shown)]),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("registered by the application"),
+        "{}",
+        refused.body
+    );
+    let info = c.sink.endpoints().get("code").unwrap();
+    assert_eq!(info.url, shown);
+    assert!(info.spec.is_none());
 }

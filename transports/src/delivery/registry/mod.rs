@@ -410,7 +410,9 @@ impl Endpoints {
 
     /// Changes the endpoint `spec.name` to `spec`, as the admin API's update does: where
     /// `spec` gives no secrets (`secrets`, `secret_env`) or no `headers`, the endpoint keeps
-    /// the ones it has, since pages and API responses never show them.
+    /// the ones it has, and where it gives the URL as pages and API responses show it (cut
+    /// to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted)), the
+    /// endpoint keeps its own, since those never show them.
     ///
     /// # Errors
     ///
@@ -424,6 +426,13 @@ impl Endpoints {
             .map_err(super::SpecError::whole)?;
         let current = lane.route().endpoint.clone();
         let mut spec = spec.clone();
+        let own_url = current
+            .spec
+            .as_ref()
+            .map_or_else(|| current.url.to_string(), |s| s.url.clone());
+        if spec.url == super::redact_url(&own_url) {
+            spec.url = own_url;
+        }
         if spec.secrets.is_none() && spec.secret_env.is_none() {
             spec.secrets = Some(secret_specs(&current.secrets));
         }
