@@ -146,18 +146,25 @@ pub(crate) fn wrap(inner: Router, token: Option<String>) -> Router {
 }
 
 /// Refuses what a browser says comes from another site when it would change state, and API
-/// calls that change state without a JSON body or an `Authorization` header (a cross-site
-/// form can send neither).
+/// calls that change state without a JSON body or a bearer token (a cross-site form can
+/// send neither).
 async fn same_site_only(request: Request, next: Next) -> Response {
     if matches!(request.method(), &Method::GET | &Method::HEAD) {
         return next.run(request).await;
     }
     let headers = request.headers();
-    let cross_site = header_text(headers, "sec-fetch-site") == Some("cross-site")
-        || header_text(headers, header::ORIGIN.as_str()).is_some_and(|origin| {
-            let host = header_text(headers, header::HOST.as_str()).unwrap_or("");
-            origin == "null" || origin_host(origin) != Some(host)
-        });
+    // A browser that says where a request comes from is believed: behind a TLS proxy that
+    // rewrites Host (nginx's default), Origin never matches Host. Without it (an older
+    // browser), Origin must name this host, as the client or a proxy sent it.
+    let cross_site = match header_text(headers, "sec-fetch-site") {
+        Some(site) => site == "cross-site",
+        None => header_text(headers, header::ORIGIN.as_str()).is_some_and(|origin| {
+            let ours = |name: &str| {
+                header_text(headers, name).is_some_and(|host| origin_host(origin) == Some(host))
+            };
+            origin == "null" || !(ours(header::HOST.as_str()) || ours("x-forwarded-host"))
+        }),
+    };
     if cross_site {
         return Problem::new(
             StatusCode::FORBIDDEN,
@@ -166,8 +173,11 @@ async fn same_site_only(request: Request, next: Next) -> Response {
         .into_response();
     }
     let api = request.uri().path().starts_with("/api/");
+    // A bearer token, not any Authorization (a browser adds Basic credentials by itself).
+    let bearer = header_text(headers, header::AUTHORIZATION.as_str())
+        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     if api
-        && !headers.contains_key(header::AUTHORIZATION)
+        && !bearer
         && !header_text(headers, header::CONTENT_TYPE.as_str())
             .is_some_and(|t| t.starts_with("application/json"))
     {

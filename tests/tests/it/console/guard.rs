@@ -301,3 +301,47 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     .await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_that_rewrites_host_same_origin_requests_go_through() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    c.sink
+        .endpoints()
+        .upsert_spec(&serde_json::from_value(endpoint_json("crm", &receiver)).unwrap())
+        .unwrap();
+    let pause = |extra: &[(&'static str, &'static str)]| {
+        let mut request = Request::post("/api/v1/endpoints/crm/pause")
+            // nginx's default: Host is the upstream's, Origin the public one.
+            .header(header::HOST, "127.0.0.1:8089")
+            .header(header::ORIGIN, "https://helpdesk.example.com")
+            .header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::from("{}")).unwrap()
+    };
+    // A browser that says same-origin is believed; so is a proxy's X-Forwarded-Host.
+    for extra in [
+        &[("sec-fetch-site", "same-origin")][..],
+        &[("x-forwarded-host", "helpdesk.example.com")][..],
+    ] {
+        let ok = send(&c.app, pause(extra)).await;
+        assert_eq!(ok.status, StatusCode::OK, "{extra:?}: {}", ok.body);
+    }
+    // Neither: refused, as before.
+    assert_eq!(send(&c.app, pause(&[])).await.status, StatusCode::FORBIDDEN);
+
+    // Basic credentials a browser adds by itself are not a bearer token: a form-like API
+    // call with them is still refused.
+    let basic = send(
+        &c.app,
+        Request::post("/api/v1/endpoints/crm/resume")
+            .header(header::AUTHORIZATION, "Basic dXNlcjpwYXNz")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(basic.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
