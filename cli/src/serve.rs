@@ -87,7 +87,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   503  the queue or the spool is full (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
-forgets them). The login form's session is an HttpOnly, SameSite=Strict cookie.
+forgets them). The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
+behind a TLS proxy that sets X-Forwarded-Proto) that ends after 8 hours unused or a week.
 
 A session (examples/serve_from_curl.sh runs a whole one offline):
   export DESKHOOK_TOKEN=\"$(head -c 24 /dev/urandom | base64)\"

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{FromRequestParts, OriginalUri, Request};
@@ -21,6 +22,10 @@ const CSRF_COOKIE: &str = "deskhook_csrf";
 const SESSION_COOKIE: &str = "deskhook_session";
 /// Sessions kept at most (the oldest are forgotten first).
 const MAX_SESSIONS: usize = 10_000;
+/// A session unused this long ends.
+const SESSION_IDLE: Duration = Duration::from_secs(8 * 3600);
+/// A session ends this long after its login, used or not (the cookie's Max-Age too).
+const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The path the console is mounted at (`""` at the root, `/admin/webhooks` nested there), so
 /// that its links and redirects work wherever the helpdesk nests it; and, for a person who
@@ -85,30 +90,45 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
     }
 }
 
-/// Sessions opened at `/login`, newest last.
+/// Sessions opened at `/login`, newest last: (id, opened, last used).
 #[derive(Debug, Default)]
-struct Sessions(Mutex<VecDeque<String>>);
+struct Sessions(Mutex<VecDeque<(String, Instant, Instant)>>);
 
 impl Sessions {
     fn open(&self) -> Result<String, Problem> {
         let id = random_token()?;
+        let now = Instant::now();
         let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|(_, opened, used)| live(now, *opened, *used));
         if sessions.len() >= MAX_SESSIONS {
             sessions.pop_front();
         }
-        sessions.push_back(id.clone());
+        sessions.push_back((id.clone(), now, now));
         Ok(id)
     }
 
+    /// Whether `id` is a live session; using it keeps it from going idle.
     fn knows(&self, id: &str) -> bool {
-        let sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.iter().any(|known| same(known, id))
+        let now = Instant::now();
+        let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match sessions.iter_mut().find(|(known, _, _)| same(known, id)) {
+            Some((_, opened, used)) if live(now, *opened, *used) => {
+                *used = now;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn close(&self, id: &str) {
         let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.retain(|known| !same(known, id));
+        sessions.retain(|(known, _, _)| !same(known, id));
     }
+}
+
+/// Whether a session opened at `opened` and last used at `used` is still live at `now`.
+fn live(now: Instant, opened: Instant, used: Instant) -> bool {
+    now.duration_since(opened) < SESSION_LIFETIME && now.duration_since(used) < SESSION_IDLE
 }
 
 /// What the token check needs.
@@ -340,8 +360,15 @@ async fn log_in(
         next_page.to_owned()
     };
     let mut response = Redirect::to(&to).into_response();
+    // Secure when the browser came over HTTPS (through the TLS proxy serve asks for), so
+    // that the cookie never travels in the clear.
+    let https = header_text(&headers, "x-forwarded-proto").is_some_and(|p| p == "https")
+        || header_text(&headers, header::ORIGIN.as_str())
+            .is_some_and(|o| o.starts_with("https://"));
     if let Ok(value) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={session}; Path={path}; HttpOnly; SameSite=Strict"
+        "{SESSION_COOKIE}={session}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_LIFETIME.as_secs(),
+        if https { "; Secure" } else { "" }
     )) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -352,11 +379,11 @@ async fn log_out(
     axum::extract::State(auth): axum::extract::State<Arc<Auth>>,
     base: Base,
     headers: HeaderMap,
-    form: Form,
 ) -> Response {
-    if form_is_ours(&headers, &form)
-        && let Some(id) = cookie(&headers, SESSION_COOKIE)
-    {
+    // The session ends whatever the form's token: a stale page's "Log out" must not leave
+    // it open on the server while the browser forgets it (a cross-site form never gets
+    // here: see `same_site_only`).
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         auth.sessions.close(id);
     }
     let path = if base.0.is_empty() { "/" } else { &base.0 };
@@ -438,6 +465,25 @@ mod tests {
         assert!(!local_path("/\t/evil.example"));
         assert!(!local_path("/\n/evil.example"));
         assert!(!local_path("/ /evil.example"));
+    }
+
+    #[test]
+    fn sessions_end_when_idle_or_old() {
+        let opened = Instant::now();
+        let later = |d: Duration| opened + d;
+        assert!(live(opened, opened, opened));
+        // Used an hour ago, opened a day ago: live.
+        let day = Duration::from_secs(24 * 3600);
+        assert!(live(
+            later(day),
+            opened,
+            later(day - Duration::from_secs(3600))
+        ));
+        // Idle past SESSION_IDLE.
+        assert!(!live(later(SESSION_IDLE), opened, opened));
+        // Used a minute ago, but opened SESSION_LIFETIME ago.
+        let end = later(SESSION_LIFETIME);
+        assert!(!live(end, opened, end - Duration::from_secs(60)));
     }
 
     #[test]

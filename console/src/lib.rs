@@ -112,8 +112,10 @@ impl Console {
 
     /// Asks every request for `token`: as `Authorization: Bearer <token>` (scripts, the
     /// API), or as the `HttpOnly`, `SameSite=Strict` cookie that the `/login` page sets
-    /// when a person types it. Without it, pages redirect to `/login` and the API answers
-    /// 401.
+    /// when a person types it (a session, not the token: it ends after 8 hours unused or a
+    /// week, at `/logout`, or when the console restarts; `Secure` when the browser came over
+    /// HTTPS, as a TLS proxy's `X-Forwarded-Proto` or the form's `Origin` says). Without it,
+    /// pages redirect to `/login` and the API answers 401.
     pub fn require_token(mut self, token: impl Into<String>) -> Console {
         self.token = Some(token.into());
         self

@@ -263,6 +263,19 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
         !session.contains("s3cret-token"),
         "the cookie is a session, not the token"
     );
+    // It ends with the session (a week), and is Secure when the browser came over HTTPS
+    // through a proxy (this one did not).
+    assert!(
+        session.contains("Max-Age=604800") && !session.contains("Secure"),
+        "{session}"
+    );
+    let mut over_tls = post("s3cret-token");
+    over_tls
+        .headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
+    let secure = send(&c.app, over_tls).await;
+    let secure = secure.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(secure.contains("; Secure"), "{secure}");
     let cookie = session.split(';').next().unwrap().to_owned();
     let both = format!("{cookie}; deskhook_csrf={csrf}");
     let page = send(
@@ -279,13 +292,14 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
         "a person who logged in can log out"
     );
 
-    // Logging out closes the session: the same cookie no longer opens a page.
+    // Logging out closes the session, even from a page whose form token went stale: the
+    // same cookie no longer opens a page.
     let out = send(
         &c.app,
         Request::post("/logout")
             .header(header::COOKIE, &both)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf={csrf}")))
+            .body(Body::from("csrf=stale"))
             .unwrap(),
     )
     .await;
