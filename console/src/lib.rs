@@ -28,7 +28,8 @@
 //!   event, edit, rotate the secret, delete.
 //! - `/dead-letters`: filtered by endpoint, tenant and event type; replay one, the selected,
 //!   or all of an endpoint's; delete.
-//! - `/events?id=…` or `?ticket=…`: everything that happened to one event or ticket.
+//! - `/events?q=…` (a `webhook-id` or a ticket; `?id=` and `?ticket=` say the same):
+//!   everything that happened to one event or ticket.
 //!
 //! Pages are rendered on the server (maud, which escapes every value), need no build step
 //! and load nothing from outside (one stylesheet and one small script, served by the

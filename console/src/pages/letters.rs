@@ -230,6 +230,7 @@ pub(crate) async fn act(
 /// What the event page is asked for: a `webhook-id` or a ticket.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct EventQuery {
+    #[serde(alias = "id", alias = "ticket")]
     q: Option<String>,
 }
 

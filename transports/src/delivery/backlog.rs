@@ -602,8 +602,9 @@ impl Backlog for MemoryBacklog {
     }
 
     fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
+        let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
         let mut found = self.letters.stored()?;
-        found.retain(|s| keys.contains(&s.key));
+        found.retain(|s| keys.contains(s.key.as_str()));
         Ok(found)
     }
 

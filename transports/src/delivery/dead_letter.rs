@@ -211,11 +211,12 @@ impl DeadLetterLog {
                 });
             }
         };
+        let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
         let mut kept = Vec::with_capacity(text.len());
         let mut gone = 0;
         for line in text.split_inclusive(|b| *b == b'\n') {
             let content = line.strip_suffix(b"\n").unwrap_or(line);
-            if !content.trim_ascii().is_empty() && keys.contains(&line_key(content)) {
+            if !content.trim_ascii().is_empty() && keys.contains(line_key(content).as_str()) {
                 gone += 1;
             } else {
                 kept.extend_from_slice(line);

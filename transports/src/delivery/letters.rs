@@ -147,10 +147,13 @@ impl DeadLetters {
     ///
     /// As [`get`](DeadLetters::get) and [`delete`](DeadLetters::delete).
     pub fn replay(&self, keys: &[String]) -> Result<Replayed, Error> {
+        // One replay at a time: a second one for the same keys finds them gone.
+        let _one = super::lock(&self.engine.replaying);
         let found = self.get(keys)?;
         let mut report = Replayed::default();
+        let known: std::collections::HashSet<&str> = found.iter().map(|s| s.key.as_str()).collect();
         for key in keys {
-            if !found.iter().any(|s| &s.key == key) {
+            if !known.contains(key.as_str()) {
                 report
                     .failed
                     .push((key.clone(), "no dead letter has this key".to_owned()));

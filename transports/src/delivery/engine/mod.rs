@@ -52,6 +52,9 @@ pub(crate) struct Engine {
     counted: Counters,
     /// Flushes wait here for `outstanding` to reach zero.
     idle: (Mutex<()>, Condvar),
+    /// Held by a replay of dead letters from their reading to their deletion, so that two
+    /// (a double click, two operators) do not queue the same letters twice.
+    pub(crate) replaying: Mutex<()>,
     flush_waiters: AtomicUsize,
     #[cfg(feature = "_async")]
     idle_async: tokio::sync::Notify,
@@ -211,6 +214,7 @@ impl Engine {
             outstanding: AtomicUsize::new(0),
             counted: Counters::default(),
             idle: (Mutex::new(()), Condvar::new()),
+            replaying: Mutex::new(()),
             flush_waiters: AtomicUsize::new(0),
             #[cfg(feature = "_async")]
             idle_async: tokio::sync::Notify::new(),
