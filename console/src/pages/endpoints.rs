@@ -38,6 +38,9 @@ fn flash(done: Option<&str>) -> Option<&'static str> {
         "paused" => "Paused: events are queued and nothing is sent until you resume.",
         "resumed" => "Resumed.",
         "tested" => "A test event is on its way; its attempts appear below.",
+        "tested_paused" => {
+            "A test event is queued; the endpoint is paused, so it goes out once you resume it."
+        }
         "deleted" => "Endpoint deleted; what it had queued went to the dead letters.",
         "rotated" => "New secret in place; the old one keeps signing during the overlap.",
         _ => return None,
@@ -517,7 +520,14 @@ pub(crate) async fn act(
         Ok(match action.as_str() {
             "pause" => endpoints.pause(&target).map(|()| "paused")?,
             "resume" => endpoints.resume(&target).map(|()| "resumed")?,
-            "test" => endpoints.send_test(&target).map(|_| "tested")?,
+            "test" => {
+                endpoints.send_test(&target)?;
+                // A paused endpoint queues it, and sends it once resumed.
+                match endpoints.get(&target) {
+                    Ok(info) if info.state == EndpointState::Paused => "tested_paused",
+                    _ => "tested",
+                }
+            }
             "delete" => endpoints.remove(&target).map(|_| "deleted")?,
             "rotate" => {
                 let secret = crate::api::parse_secret(secret.as_deref())?;

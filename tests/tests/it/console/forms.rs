@@ -162,6 +162,13 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
             .count(),
         2
     );
+    // A test event for a paused endpoint is queued, and the page says so.
+    send(&c.app, form("/endpoints/crm/pause", &token, &[])).await;
+    let queued = send(&c.app, form("/endpoints/crm/test", &token, &[])).await;
+    assert_eq!(
+        queued.headers[header::LOCATION],
+        "/endpoints/crm?done=tested_paused"
+    );
     let deleted = send(&c.app, form("/endpoints/crm/delete", &token, &[])).await;
     assert_eq!(deleted.headers[header::LOCATION], "/?done=deleted");
     assert!(c.sink.endpoints().is_empty());
