@@ -109,6 +109,45 @@ fn retry_after_lengthens_the_wait_up_to_the_maximum(t: Transport) {
     guard.flush(Duration::from_secs(5)).unwrap();
 }
 
+fn retry_after_holds_the_whole_endpoint(t: Transport) {
+    // A 429 asks the sender to slow down, not only the one ticket: another ticket's event
+    // waits too (cut to 150 ms by the maximum), then goes.
+    let receiver = Receiver::start(|_, n| {
+        if n == 0 {
+            Answer::status(429).header("Retry-After", "3600")
+        } else {
+            Answer::status(204)
+        }
+    });
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s,0s"))
+            .retry_after_max(Duration::from_millis(150))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Lock, &ticket("A"), &user);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.stats()[0].failed == 0 {
+        assert!(std::time::Instant::now() < deadline, "no 429 settled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    dispatcher.emit(Action::Lock, &ticket("B"), &user);
+    let requests = receiver.wait_for(3);
+    for later in &requests[1..] {
+        let gap = later.at - requests[0].at;
+        assert!(
+            gap >= Duration::from_millis(150),
+            "request {} went {gap:?} after the 429",
+            later.index
+        );
+    }
+    guard.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(sink.stats()[0].delivered, 2);
+}
+
 fn a_timeout_is_retried_then_dead_lettered(t: Transport) {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(400)));
     let (_dir, dead) = dead_letter_file();
@@ -163,6 +202,7 @@ fn a_refused_connection_is_retried_then_dead_lettered(t: Transport) {
 for_both_transports!(
     two_500s_then_success_keep_the_webhook_id,
     retry_after_lengthens_the_wait_up_to_the_maximum,
+    retry_after_holds_the_whole_endpoint,
     a_timeout_is_retried_then_dead_lettered,
     a_refused_connection_is_retried_then_dead_lettered
 );

@@ -82,6 +82,9 @@ pub(crate) enum BreakerMove {
     Success,
     /// A retryable failure, or no answer.
     Failure,
+    /// A retryable failure whose answer asked to wait this long (429 or 503 with
+    /// `Retry-After`): the whole endpoint waits, not only the event's ticket.
+    Backoff(Duration),
 }
 
 /// Decides what an attempt's reply means for an event that has had `attempts` attempts (this
@@ -134,7 +137,13 @@ pub(crate) fn decide(
                 }
                 (None, _) => dead(format!("gave up after {attempts} attempt(s)")),
             };
-            (decision, BreakerMove::Failure)
+            let moved = match retry_after.map(|r| r.min(retry_after_max)) {
+                Some(wait) if !wait.is_zero() && standing == Standing::Open => {
+                    BreakerMove::Backoff(wait)
+                }
+                _ => BreakerMove::Failure,
+            };
+            (decision, moved)
         }
         Verdict::Disable => (
             Decision::Dead {
@@ -217,6 +226,15 @@ impl Breaker {
     pub(crate) fn record(&mut self, moved: BreakerMove, now: Instant, policy: &BreakerPolicy) {
         *self = match (moved, *self) {
             (BreakerMove::Success, _) => Breaker::Closed { failures: 0 },
+            // The receiver asked every request to wait: the breaker holds them all until then
+            // (even when it is off, or would open later), then lets one probe through.
+            (BreakerMove::Backoff(wait), current) => {
+                let until = later(now, wait);
+                match current {
+                    Breaker::Open { until: open } if open >= until => current,
+                    _ => Breaker::Open { until },
+                }
+            }
             _ if policy.failures == 0 => Breaker::Closed { failures: 0 },
             (BreakerMove::Failure, Breaker::Closed { failures })
                 if failures + 1 < policy.failures =>
@@ -282,7 +300,7 @@ mod tests {
 
     #[test]
     fn decisions_table() {
-        use BreakerMove::{Failure as F, Success as S};
+        use BreakerMove::{Backoff as B, Failure as F, Success as S};
         let schedule: RetrySchedule = "0s,10ms,20ms".parse().unwrap();
         let schedule = schedule.with_jitter(0.0);
         let open = Standing::Open;
@@ -312,8 +330,9 @@ mod tests {
             (status(408), 1, open, retry(10), F),
             (status(425), 1, open, retry(10), F),
             (TIMEOUT, 1, open, retry(10), F),
-            (slow_down, 1, open, retry(30_000), F),
-            (too_long, 1, open, retry(3_600_000), F),
+            (slow_down, 1, open, retry(30_000), B(Duration::from_secs(30))),
+            (too_long, 1, open, retry(3_600_000), B(Duration::from_secs(3600))),
+            (slow_down, 1, Standing::Stopping { keep: true }, retry(30_000), F),
             (ignored, 1, open, retry(10), F),
             (status(500), 1, Standing::Removed, dead("endpoint removed"), F),
             (status(500), 1, Standing::Disabled, dead("endpoint disabled after 410 Gone"), F),
@@ -397,5 +416,15 @@ mod tests {
             b.record(BreakerMove::Failure, t0, &off);
         }
         assert_eq!(b.state(), BreakerState::Closed);
+        // But a receiver's Retry-After holds every request until then, breaker off or not,
+        // and a shorter one later does not cut a longer wait.
+        b.record(BreakerMove::Backoff(Duration::from_secs(30)), t0, &off);
+        assert_eq!(
+            b.check(t0 + Duration::from_secs(29), &off),
+            Err(t0 + Duration::from_secs(30))
+        );
+        b.record(BreakerMove::Backoff(Duration::from_secs(5)), t0, &off);
+        assert!(b.check(t0 + Duration::from_secs(29), &off).is_err());
+        assert!(b.check(t0 + Duration::from_secs(30), &off).is_ok());
     }
 }

@@ -77,7 +77,7 @@
 //! | Result of an attempt | What happens |
 //! |---|---|
 //! | 2xx | delivered |
-//! | 408, 425, 429, 5xx, timeout, connection error | retried per the schedule; `Retry-After` (429, 503) can only lengthen the wait, up to `retry_after_max` |
+//! | 408, 425, 429, 5xx, timeout, connection error | retried per the schedule; `Retry-After` (429, 503) can only lengthen the wait, up to `retry_after_max`, and holds the whole endpoint |
 //! | 410 | the endpoint is disabled; its queued events and all later ones go to the dead letters, until [`Endpoints::resume`] |
 //! | 3xx (never followed), other 4xx, refused by the SSRF guard | dead letter at once |
 //! | last attempt of the schedule fails | dead letter |
@@ -112,7 +112,8 @@
 //! - **Schedule.** Each endpoint has its [`RetrySchedule`](deskhook::policy::RetrySchedule)
 //!   ([`Endpoint::retry`]); after its last attempt the event goes to the dead letters. A
 //!   `Retry-After` (seconds or an HTTP date) on a 429 or 503 can only lengthen the wait, up
-//!   to [`DeliveryConfig::retry_after_max`].
+//!   to [`DeliveryConfig::retry_after_max`], and holds the whole endpoint, not only the
+//!   event's ticket: its breaker opens until then, and one probe goes first.
 //! - **Order.** Per endpoint and ticket, in emit order (see [How an event moves](self#how-an-event-moves));
 //!   a slow endpoint holds only its own share of the workers, and `emit` never waits on it.
 //! - **Circuit breaker.** After [`BreakerPolicy`](deskhook::policy::BreakerPolicy)'s
