@@ -27,10 +27,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("invalid duration '{s}': it must not be negative"))
 }
 
-/// Writes a duration the way [`parse_duration`] reads it: `0s`, `200ms`, `5s`, `5m`, `2h`.
+/// Writes a duration the way [`parse_duration`] reads it: `0s`, `200ms`, `5s`, `5m`, `2h`;
+/// `500us` or `1500ns` when it is not a whole number of milliseconds, so that what is
+/// written reads back the same.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms == 0 {
+    let sub_ms = d.subsec_nanos() % 1_000_000;
+    if sub_ms != 0 {
+        let ns = d.as_nanos();
+        if sub_ms % 1_000 == 0 {
+            format!("{}us", ns / 1_000)
+        } else {
+            format!("{ns}ns")
+        }
+    } else if ms == 0 {
         "0s".into()
     } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
@@ -386,6 +396,19 @@ mod tests {
         );
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        // What is written reads back the same, below a millisecond too.
+        for d in [
+            Duration::from_micros(500),
+            Duration::from_micros(1500),
+            Duration::from_nanos(1_000_000_001),
+            Duration::from_nanos(7),
+            Duration::from_millis(250),
+            Duration::from_secs(90),
+        ] {
+            let text = format_duration(d);
+            assert_eq!(parse_duration(&text), Ok(d), "{d:?} written as {text}");
+        }
+        assert_eq!(format_duration(Duration::from_micros(500)), "500us");
     }
 
     #[test]
