@@ -60,7 +60,7 @@ impl SinkBuilder {
         let slots = config.max_in_flight.min(config.max_threads);
         let connector = UreqConnector {
             idle_per_host: slots,
-            agents: Mutex::new(HashMap::new()),
+            agents: Mutex::default(),
         };
         let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
         engine.pool().set_limit(slots);
@@ -119,12 +119,22 @@ fn run_thread(engine: &Arc<Engine>) {
 /// per [`ClientKey`], shared by every endpoint with that key.
 struct UreqConnector {
     idle_per_host: usize,
-    agents: Mutex<HashMap<ClientKey, ureq::Agent>>,
+    agents: Mutex<Agents>,
+}
+
+/// The agents endpoints use now, by key: held by their targets, so that an agent no endpoint
+/// uses any more (its settings changed, its endpoints removed) goes with its idle
+/// connections.
+#[derive(Default)]
+struct Agents {
+    by_key: HashMap<ClientKey, Weak<ureq::Agent>>,
+    /// The size at which the map is next swept of agents no endpoint uses any more.
+    sweep_at: usize,
 }
 
 /// An endpoint as the blocking transport sends to it.
 struct UreqTarget {
-    agent: ureq::Agent,
+    agent: Arc<ureq::Agent>,
     url: String,
 }
 
@@ -132,10 +142,20 @@ impl Connector for UreqConnector {
     fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
         endpoint.check_http()?;
         let key = ClientKey::of(endpoint);
-        let agent = lock(&self.agents)
-            .entry(key)
-            .or_insert_with_key(|key| agent_for(key, self.idle_per_host))
-            .clone();
+        let mut agents = lock(&self.agents);
+        let agent = match agents.by_key.get(&key).and_then(Weak::upgrade) {
+            Some(agent) => agent,
+            None => {
+                let agent = Arc::new(agent_for(&key, self.idle_per_host));
+                agents.by_key.insert(key, Arc::downgrade(&agent));
+                if agents.by_key.len() >= agents.sweep_at {
+                    agents.by_key.retain(|_, agent| agent.strong_count() > 0);
+                    agents.sweep_at = (agents.by_key.len() * 2).max(64);
+                }
+                agent
+            }
+        };
+        drop(agents);
         Ok(Arc::new(UreqTarget {
             agent,
             url: endpoint.url.to_string(),
@@ -258,5 +278,35 @@ mod tests {
             Some(Duration::from_secs(u64::MAX))
         );
         assert_eq!(parse_retry_after("-5"), None);
+    }
+
+    #[test]
+    fn endpoints_share_an_agent_per_key_and_an_unused_one_goes() {
+        let connector = UreqConnector {
+            idle_per_host: 4,
+            agents: Mutex::default(),
+        };
+        let endpoint = |name: &str, timeout: u64| {
+            Endpoint::new(name, "http://127.0.0.1:9/")
+                .unwrap()
+                .allow_private(true)
+                .timeout(Duration::from_secs(timeout))
+        };
+        let agent = |target: &Target| target.downcast_ref::<UreqTarget>().unwrap().agent.clone();
+        let a = connector.target(&endpoint("a", 10)).unwrap();
+        let b = connector.target(&endpoint("b", 10)).unwrap();
+        assert!(
+            Arc::ptr_eq(&agent(&a), &agent(&b)),
+            "same settings, one agent"
+        );
+        // Another timeout is another agent; once no target holds the first, it is gone.
+        let c = connector.target(&endpoint("a", 20)).unwrap();
+        assert!(!Arc::ptr_eq(&agent(&a), &agent(&c)));
+        let first = Arc::downgrade(&agent(&a));
+        drop((a, b));
+        assert!(first.upgrade().is_none(), "the unused agent was dropped");
+        lock(&connector.agents).sweep_at = 0;
+        let _d = connector.target(&endpoint("d", 30)).unwrap();
+        assert_eq!(lock(&connector.agents).by_key.len(), 2, "swept");
     }
 }
