@@ -35,7 +35,7 @@ pub fn format_duration(d: Duration) -> String {
     let sub_ms = d.subsec_nanos() % 1_000_000;
     if sub_ms != 0 {
         let ns = d.as_nanos();
-        if sub_ms % 1_000 == 0 {
+        if sub_ms.is_multiple_of(1_000) {
             format!("{}us", ns / 1_000)
         } else {
             format!("{ns}ns")
