@@ -288,11 +288,12 @@ pub fn check_ip(ip: IpAddr, policy: &AddressPolicy) -> Result<(), Refusal> {
             {
                 return Err(refuse(kind, None));
             }
-            if let Some(embedded) = embedded_v4(v6)
-                && let Some(kind) = classify_v4(embedded.v4)
-                && !policy.allows(kind, IpAddr::V4(embedded.v4))
-            {
-                return Err(refuse(kind, Some(embedded)));
+            for embedded in embedded_v4(v6) {
+                if let Some(kind) = classify_v4(embedded.v4)
+                    && !policy.allows(kind, IpAddr::V4(embedded.v4))
+                {
+                    return Err(refuse(kind, Some(embedded)));
+                }
             }
             Ok(())
         }
@@ -362,22 +363,34 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Kind> {
 
 /// The IPv4 address an IPv6 address carries, for the forms that reach (or stand for) it.
 ///
-/// For the NAT64 local-use prefix the `/96` layout (last 32 bits) is assumed, the common
-/// deployment; the address is refused by default anyway as a local-use prefix.
-fn embedded_v4(ip: Ipv6Addr) -> Option<Embedded> {
+/// The NAT64 local-use prefix (`64:ff9b:1::/48`) may be deployed as any prefix length of
+/// RFC 6052 (/48, /56, /64 or /96), each of which puts the IPv4 address elsewhere: every
+/// such reading is returned, so that no layout hides a refused address (the other readings
+/// are then bits of the sender's choosing). Readings in `0.0.0.0/8` other than the /96 one
+/// are left out: they are the zero bits of a shorter layout, and no NAT64 translates to
+/// them.
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Embedded> {
     let o = ip.octets();
-    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
-    let (form, v4) = match ip.segments() {
-        [0, 0, 0, 0, 0, 0xffff, _, _] => ("IPv4-mapped", last),
-        [0, 0, 0, 0, 0xffff, 0, _, _] => ("IPv4-translated", last),
+    let at = |a: usize, b: usize, c: usize, d: usize| Ipv4Addr::new(o[a], o[b], o[c], o[d]);
+    let last = at(12, 13, 14, 15);
+    let one = |form, v4| vec![Embedded { form, v4 }];
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0xffff, _, _] => one("IPv4-mapped", last),
+        [0, 0, 0, 0, 0xffff, 0, _, _] => one("IPv4-translated", last),
         [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => {
-            ("IPv4-compatible", last)
+            one("IPv4-compatible", last)
         }
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, ..] => ("NAT64", last),
-        [0x2002, ..] => ("6to4", Ipv4Addr::new(o[2], o[3], o[4], o[5])),
-        _ => return None,
-    };
-    Some(Embedded { form, v4 })
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => one("NAT64", last),
+        // RFC 6052 section 2.2: octet 8 (bits 64 to 71) is always skipped.
+        [0x64, 0xff9b, 1, ..] => [at(6, 7, 9, 10), at(7, 9, 10, 11), at(9, 10, 11, 12)]
+            .into_iter()
+            .filter(|v4| v4.octets()[0] != 0)
+            .chain([last])
+            .map(|v4| Embedded { form: "NAT64", v4 })
+            .collect(),
+        [0x2002, ..] => one("6to4", at(2, 3, 4, 5)),
+        _ => Vec::new(),
+    }
 }
 
 /// Checks an endpoint URL before anything is sent to it. Pure: no lookup, no I/O.
@@ -608,6 +621,18 @@ mod tests {
         let nat64 = AddressPolicy::default().allow_cidr(net("64:ff9b:1::/48"));
         assert_eq!(verdict("64:ff9b:1::808:808", &nat64), None);
         assert_eq!(verdict("64:ff9b:1::7f00:1", &nat64), Some(P));
+        // In a /48 layout the IPv4 address sits in octets 6, 7, 9 and 10 (octet 8 is
+        // skipped), and the last 32 bits are the sender's: metadata there is still refused,
+        // whatever those last bits say.
+        let wide_nat64 = nat64.clone().allow_private(true);
+        for layout in [
+            "64:ff9b:1:a9fe:a9:fe00:808:808", // /48
+            "64:ff9b:1:a9:fe:a9fe:808:808",   // /56
+            "64:ff9b:1:0:a9:fea9:fe08:808",   // /64
+        ] {
+            assert_eq!(verdict(layout, &wide_nat64), Some(N), "{layout}");
+        }
+        assert_eq!(verdict("64:ff9b:1::808:808", &wide_nat64), None);
     }
 
     #[test]
