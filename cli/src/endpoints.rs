@@ -134,6 +134,9 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
             let stored = found(store.get(&name).await.map_err(err)?, &name)?;
             let mut json = serde_json::to_value(stored.spec.redacted())
                 .map_err(|e| format!("endpoint '{name}': {e}"))?;
+            // The operator who holds the key sees the whole URL here (`list` and pages show
+            // its origin only).
+            json["url"] = stored.spec.url.clone().into();
             json["paused"] = stored.paused.into();
             json["revision"] = stored.revision.into();
             crate::send::print_line(&json.to_string());

@@ -176,9 +176,13 @@ async fn same_site_only(request: Request, next: Next) -> Response {
     // A browser that says where a request comes from is believed: behind a TLS proxy that
     // rewrites Host (nginx's default), Origin never matches Host. Without it (an older
     // browser), Origin must name this host, as the client or a proxy sent it.
+    // `same-site` is not enough: a sibling subdomain (a tenant's page) is same-site, gets the
+    // SameSite cookies and can set a parent-domain CSRF cookie; it must show an Origin of
+    // this host like any other request.
     let cross_site = match header_text(headers, "sec-fetch-site") {
-        Some(site) => site == "cross-site",
-        None => header_text(headers, header::ORIGIN.as_str()).is_some_and(|origin| {
+        Some("same-origin" | "none") => false,
+        Some("cross-site") => true,
+        _ => header_text(headers, header::ORIGIN.as_str()).is_some_and(|origin| {
             let ours = |name: &str| {
                 header_text(headers, name).is_some_and(|host| origin_host(origin) == Some(host))
             };

@@ -50,11 +50,15 @@
 //!   (what `deskhook serve` does), [`Console::require_token`] asks every request for a token
 //!   (a bearer header for scripts, or a cookie set by a login form for people).
 //! - Every state-changing request is a POST, PUT or DELETE. Forms carry a token that must
-//!   match a `SameSite=Strict` cookie (double submit), and requests a browser marks as
-//!   cross-site are refused. API calls that change state must send `Content-Type:
-//!   application/json` or an `Authorization` header, which a cross-site form cannot.
-//! - Secrets never appear in a page or an API response; response snippets and every name
-//!   that came from a tenant or a receiver are shown as text.
+//!   match a `SameSite=Strict` cookie (double submit), and requests from another origin are
+//!   refused: those a browser marks `Sec-Fetch-Site: same-origin` (or `none`) pass, others
+//!   must come with an `Origin` naming this host (`Host`, or a proxy's
+//!   `X-Forwarded-Host`), so a sibling subdomain is refused too. API calls that change state
+//!   must send `Content-Type: application/json` or a bearer token, which a cross-site form
+//!   cannot.
+//! - Secrets never appear in a page or an API response; nor does an endpoint's URL past its
+//!   origin (paths often carry tokens); response snippets and every name that came from a
+//!   tenant or a receiver are shown as text.
 //!
 //! # Where the data comes from
 //!

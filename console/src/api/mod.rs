@@ -17,8 +17,10 @@
 //! | `POST /dead-letters/delete` | `{"keys": […]}` |
 //! | `GET /stats` | totals over every endpoint |
 //!
-//! Requests that change something send `Content-Type: application/json` (or an
-//! `Authorization` header): see the crate's security notes. Errors are
+//! Requests that change something send `Content-Type: application/json` (or a bearer
+//! token): see the crate's security notes. An endpoint's `url` is shown cut to its origin
+//! (`https://hooks.slack.com/…`); sent back as it is in an update, it keeps the endpoint's
+//! URL. Errors are
 //! [`Problem`] documents naming the field at fault:
 //!
 //! ```text

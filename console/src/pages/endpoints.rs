@@ -484,8 +484,8 @@ fn registered_in_code(name: &str) -> Problem {
 }
 
 /// Settings the form has no field for stay as they are: the CA file, the template file and
-/// its content type (unless the form sets a template), the secret's environment variable
-/// (unless the form gives a secret).
+/// its content type (unless the form sets a template). (Secrets the form does not give are
+/// kept by `update_spec`, literal and from the environment alike.)
 fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
     spec.ca_file.clone_from(&current.ca_file);
     if spec.template.is_none() {
@@ -494,9 +494,6 @@ fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
     if spec.template == current.template || spec.template.is_none() {
         spec.template_content_type
             .clone_from(&current.template_content_type);
-    }
-    if spec.secrets.is_none() {
-        spec.secret_env.clone_from(&current.secret_env);
     }
 }
 

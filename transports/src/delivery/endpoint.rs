@@ -62,8 +62,17 @@ impl Endpoint {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`] when `url` does not parse.
+    /// [`Error::InvalidUrl`] when `url` does not parse, or is a URL as pages and API
+    /// responses show it (cut to its origin, ending in `/…`).
     pub fn new(name: impl Into<String>, url: &str) -> Result<Endpoint, Error> {
+        if url.ends_with("/…") || url.ends_with("/%E2%80%A6") {
+            return Err(Error::InvalidUrl {
+                url: redact_url(url),
+                reason: "it is cut to its origin, as pages and API responses show URLs (their \
+                         paths may hold tokens); give the whole URL"
+                    .into(),
+            });
+        }
         let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl {
             url: redact_url(url),
             reason: match e {
@@ -613,6 +622,17 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_url_as_pages_show_it_is_not_an_endpoint_url() {
+        for url in [
+            "https://hooks.slack.com/…",
+            "https://hooks.slack.com/%E2%80%A6",
+        ] {
+            let err = Endpoint::new("chat", url).unwrap_err().to_string();
+            assert!(err.contains("give the whole URL"), "{err}");
+        }
     }
 
     #[test]

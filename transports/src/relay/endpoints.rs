@@ -181,8 +181,11 @@ mod tests {
             ]);
             let seen = HashMap::from([("crm".to_owned(), 5)]);
             follow(http.clone(), changes, (seen, 6), revision.clone(), None).await;
-            let info = http.endpoints().get("crm").unwrap();
-            assert_eq!(info.spec.unwrap().spec.url, "http://127.0.0.1:1/seven");
+            let lane = http.engine().registry().get("crm").unwrap();
+            assert_eq!(
+                lane.route().endpoint.url.as_str(),
+                "http://127.0.0.1:1/seven"
+            );
             assert_eq!(revision.load(Ordering::Relaxed), 7);
             // The removed endpoint does not come back from the history.
             assert!(http.endpoints().get("erp").is_err());

@@ -343,8 +343,11 @@ async fn behind_a_proxy_that_rewrites_host_same_origin_requests_go_through() {
         let ok = send(&c.app, pause(extra)).await;
         assert_eq!(ok.status, StatusCode::OK, "{extra:?}: {}", ok.body);
     }
-    // Neither: refused, as before.
+    // Neither: refused, as before; and a sibling subdomain (same-site, another origin) is
+    // no better.
     assert_eq!(send(&c.app, pause(&[])).await.status, StatusCode::FORBIDDEN);
+    let sibling = send(&c.app, pause(&[("sec-fetch-site", "same-site")])).await;
+    assert_eq!(sibling.status, StatusCode::FORBIDDEN);
 
     // Basic credentials a browser adds by itself are not a bearer token: a form-like API
     // call with them is still refused.

@@ -430,11 +430,19 @@ impl Endpoints {
             .spec
             .as_ref()
             .map_or_else(|| current.url.to_string(), |s| s.url.clone());
-        if spec.url == super::redact_url(&own_url) {
+        let shown = super::redact_url(&own_url);
+        if spec.url == shown && shown != own_url {
             spec.url = own_url;
         }
         if spec.secrets.is_none() && spec.secret_env.is_none() {
-            spec.secrets = Some(secret_specs(&current.secrets));
+            // As it was given: literal secrets and the variable's name, both if both.
+            match current.spec.as_deref() {
+                Some(stored) => {
+                    spec.secrets.clone_from(&stored.secrets);
+                    spec.secret_env.clone_from(&stored.secret_env);
+                }
+                None => spec.secrets = Some(secret_specs(&current.secrets)),
+            }
         }
         if spec.headers.is_none() && !current.headers.is_empty() {
             spec.headers = Some(current.headers.iter().cloned().collect());
