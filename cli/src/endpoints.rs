@@ -72,6 +72,10 @@ enum Command {
         #[arg(required = true, value_name = "FIELD=VALUE")]
         fields: Vec<String>,
     },
+    /// Write every record of an older layout (or written without the key) again, sealed
+    /// with the key in its current layout, which binds its settings to what is sealed; relays
+    /// with the key refuse the others. Prints one line per record it wrote or could not.
+    Reseal,
     /// Pause an endpoint: relays queue its events and send nothing.
     Pause {
         /// The endpoint's name.
@@ -175,6 +179,26 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
                      with both; remove the one it no longer needs with `update {name} secrets=` \
                      or `secret_env=`"
                 );
+            }
+        }
+        Command::Reseal => {
+            let mut failed = 0;
+            for (name, written) in store.reseal().await.map_err(err)? {
+                match written {
+                    Ok(revision) => {
+                        crate::send::print_line(&format!("resealed {name} (revision {revision})"))
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("deskhook: {name}: {e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(format!(
+                    "{failed} record(s) could not be resealed (above); one changed without the \
+                     key is removed with `remove NAME` and added again"
+                ));
             }
         }
         Command::Pause { name } => set_paused(store, &name, true).await?,

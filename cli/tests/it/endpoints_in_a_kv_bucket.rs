@@ -53,6 +53,29 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     );
     assert!(ok, "{err}");
     assert!(out.starts_with("added crm (revision "), "{out}");
+    // An endpoint added without the key (its URL in the open) is not believed by readers
+    // with the key until it is resealed.
+    let (ok, _, err) = endpoints(
+        &url,
+        None,
+        &["add", "name=plain", "url=https://plain.example.com/h"],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = endpoints(&url, key, &["get", "plain"]);
+    assert!(!ok && err.contains("deskhook endpoints reseal"), "{err}");
+    let (ok, _, err) = endpoints(&url, None, &["reseal"]);
+    assert!(!ok && err.contains("needs the secrets key"), "{err}");
+    let (ok, out, err) = endpoints(&url, key, &["reseal"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("resealed plain (revision "), "{out}");
+    assert_eq!(out.lines().count(), 1, "crm is sealed already: {out}");
+    let (ok, out, err) = endpoints(&url, key, &["get", "plain"]);
+    assert!(
+        ok && out.contains("https://plain.example.com/h"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = endpoints(&url, key, &["remove", "plain"]);
+    assert!(ok, "{err}");
     // The same errors as deskhook.toml, naming the field.
     let (ok, _, err) = endpoints(
         &url,

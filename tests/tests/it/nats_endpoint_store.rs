@@ -134,4 +134,29 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
     };
     assert_eq!(unreadable.0, "crm");
     assert!(unreadable.1.contains("layout 9"), "{}", unreadable.1);
+
+    // A record written without the key (layout 1, nothing sealed) could be anyone's: a
+    // reader with the key refuses it, and reseal writes it again, sealed.
+    let plain = r#"{"layout":1,"paused":false,"spec":{"name":"crm","url":"https://crm.example.com/hooks"}}"#;
+    raw.put(&stored_key, plain.into()).await.unwrap();
+    let err = store.get("crm").await.unwrap_err().to_string();
+    assert!(
+        err.contains("has nothing sealed") && err.contains("deskhook endpoints reseal"),
+        "{err}"
+    );
+    let resealed = store.reseal().await.unwrap();
+    assert_eq!(resealed.len(), 1);
+    assert!(resealed[0].1.is_ok(), "{:?}", resealed[0].1);
+    let back = store.get("crm").await.unwrap().unwrap();
+    assert_eq!(back.spec.url, "https://crm.example.com/hooks");
+    assert!(
+        store.reseal().await.unwrap().is_empty(),
+        "nothing left to reseal"
+    );
+    // One changed without the key cannot be read, and can still be removed.
+    let record = raw.get(&stored_key).await.unwrap().unwrap();
+    let forged = String::from_utf8_lossy(&record).replace("\"paused\":false", "\"paused\":true");
+    raw.put(&stored_key, forged.into()).await.unwrap();
+    assert!(store.get("crm").await.is_err());
+    assert!(store.remove("crm").await.unwrap());
 }

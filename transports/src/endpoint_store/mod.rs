@@ -33,9 +33,11 @@
 //! In layout 3 the sealed part is bound to the settings in the open and to whether the
 //! endpoint is paused, as well as to its name: whoever can write to the bucket without the
 //! key cannot move an endpoint to another tenant, widen its event types, change its format
-//! or resume it without the relays refusing the record (and pausing the endpoint). Layout 2
-//! (the URL sealed, the rest not bound) is still read; `deskhook endpoints update NAME`
-//! writes such a record again in layout 3.
+//! or resume it without the relays refusing the record (and pausing the endpoint). So a
+//! reader with the key believes layout 3 only: a record with nothing sealed (layout 1) or
+//! whose seal binds only its name (layout 2) could be anyone's, and is refused with the
+//! advice to run `deskhook endpoints reseal` ([`EndpointStore::reseal`]), which writes every
+//! older record again in layout 3. A reader without a key reads layout 1 as it always did.
 //!
 //! # Who reads it
 //!
@@ -59,7 +61,7 @@ use crate::error::Error;
 mod record;
 
 pub use record::SecretsKey;
-use record::{key_of, name_of, read_record, record_of};
+use record::{Trust, key_of, layout_of, name_of, read_record, record_of};
 
 /// The bucket's name unless told otherwise.
 pub const DEFAULT_BUCKET: &str = "deskhook_endpoints";
@@ -248,6 +250,21 @@ impl EndpointStore {
 
     /// The endpoints that can be read, by name, and the errors of those that cannot.
     async fn readable(&self) -> Result<(Vec<StoredEndpoint>, Vec<Error>), Error> {
+        let names = self.names().await?;
+        let mut found = Vec::with_capacity(names.len());
+        let mut unreadable = Vec::new();
+        for name in names {
+            match self.get(&name).await {
+                Ok(Some(stored)) => found.push(stored),
+                Ok(None) => {}
+                Err(error) => unreadable.push(error),
+            }
+        }
+        Ok((found, unreadable))
+    }
+
+    /// The names of the bucket's endpoints, sorted.
+    async fn names(&self) -> Result<Vec<String>, Error> {
         let mut keys = self
             .kv
             .keys()
@@ -261,16 +278,7 @@ impl EndpointStore {
             }
         }
         names.sort();
-        let mut found = Vec::with_capacity(names.len());
-        let mut unreadable = Vec::new();
-        for name in names {
-            match self.get(&name).await {
-                Ok(Some(stored)) => found.push(stored),
-                Ok(None) => {}
-                Err(error) => unreadable.push(error),
-            }
-        }
-        Ok((found, unreadable))
+        Ok(names)
     }
 
     /// The endpoint `name`, if the bucket has it.
@@ -279,20 +287,69 @@ impl EndpointStore {
     ///
     /// As [`EndpointStore::list`].
     pub async fn get(&self, name: &str) -> Result<Option<StoredEndpoint>, Error> {
+        match self.entry(name).await? {
+            Some(entry) => Ok(Some(read_record(
+                name,
+                &entry.value,
+                entry.revision,
+                self.key.as_ref(),
+                Trust::Sealed,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The bucket's entry of `name`, unread, if it has one.
+    async fn entry(&self, name: &str) -> Result<Option<kv::Entry>, Error> {
         let entry = self
             .kv
             .entry(key_of(name))
             .await
             .map_err(|e| nats_error(&self.bucket, "read it", e))?;
-        match entry {
-            Some(entry) if entry.operation == kv::Operation::Put => Ok(Some(read_record(
-                name,
+        Ok(entry.filter(|entry| entry.operation == kv::Operation::Put))
+    }
+
+    /// Writes every record of an older layout again in the current one, sealed with this
+    /// store's key: after an upgrade, and for records written without the key (which a
+    /// reader with the key no longer believes). Returns, by name, the revision written, or
+    /// why the record could not be (one that is sealed with another key, or was changed
+    /// without the key, stays as it is: remove it and add it again). Records already in the
+    /// current layout are left alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a key, or when the bucket cannot be listed.
+    pub async fn reseal(&self) -> Result<Vec<(String, Result<u64, Error>)>, Error> {
+        if self.key.is_none() {
+            return Err(Error::Config(format!(
+                "resealing needs the secrets key: set {SECRETS_KEY_ENV} (or name its variable \
+                 with --key-env)"
+            )));
+        }
+        let mut done = Vec::new();
+        for name in self.names().await? {
+            let Some(entry) = self.entry(&name).await? else {
+                continue;
+            };
+            if layout_of(&entry.value) == Some(LAYOUT) {
+                continue;
+            }
+            let written = match read_record(
+                &name,
                 &entry.value,
                 entry.revision,
                 self.key.as_ref(),
-            )?)),
-            _ => Ok(None),
+                Trust::Reseal,
+            ) {
+                Ok(stored) => {
+                    self.put_if(&stored.spec, stored.paused, Some(entry.revision))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            done.push((name, written));
         }
+        Ok(done)
     }
 
     /// Stores `spec` (paused or not) after checking it as `deskhook.toml` would (its
@@ -370,7 +427,8 @@ impl EndpointStore {
     ///
     /// [`Error::Config`] when the bucket cannot be written.
     pub async fn remove(&self, name: &str) -> Result<bool, Error> {
-        if self.get(name).await?.is_none() {
+        // Not read: a record no reader believes (changed without the key) can go too.
+        if self.entry(name).await?.is_none() {
             return Ok(false);
         }
         self.kv
@@ -432,7 +490,13 @@ impl EndpointStore {
             })?;
             match entry.operation {
                 kv::Operation::Put => Ok(
-                    match read_record(&name, &entry.value, entry.revision, key.as_ref()) {
+                    match read_record(
+                        &name,
+                        &entry.value,
+                        entry.revision,
+                        key.as_ref(),
+                        Trust::Sealed,
+                    ) {
                         Ok(stored) => Change::Put(Box::new(stored)),
                         Err(e) => Change::Unreadable {
                             name,

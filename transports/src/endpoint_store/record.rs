@@ -97,7 +97,8 @@ impl SecretsKey {
                     "endpoint '{endpoint}': its sealed part does not open with this secrets key \
                      for these settings: either it was sealed with another key (give every \
                      relay that key), or its settings were changed in the bucket without the \
-                     key (write it again with `deskhook endpoints update {endpoint}`)"
+                     key (remove it with `deskhook endpoints remove {endpoint}` and add it \
+                     again)"
                 )
             } else {
                 format!(
@@ -271,12 +272,33 @@ pub(super) fn record_of(
     serde_json::to_vec(&record).map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))
 }
 
+/// How much of a record is believed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Trust {
+    /// With a key, only a record sealed in the current layout: one without a sealed part
+    /// (layout 1), or whose seal does not bind its settings (layout 2), could have been
+    /// written by anyone who can write to the bucket.
+    Sealed,
+    /// Every layout, to write it again in the current one (`reseal`).
+    Reseal,
+}
+
+/// The layout a record says it has, if it reads as a record at all.
+pub(super) fn layout_of(value: &[u8]) -> Option<u32> {
+    let record: serde_json::Value = serde_json::from_slice(value).ok()?;
+    record
+        .get("layout")?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+}
+
 /// Reads a record of the endpoint `name`.
 pub(super) fn read_record(
     name: &str,
     value: &[u8],
     revision: u64,
     key: Option<&SecretsKey>,
+    trust: Trust,
 ) -> Result<StoredEndpoint, Error> {
     let bad = |what: String| Error::Config(format!("endpoint '{name}' in the bucket: {what}"));
     let layout: serde_json::Value =
@@ -314,6 +336,18 @@ pub(super) fn read_record(
         return Err(bad(format!(
             "record layout {} without sealed settings; write it again with `deskhook endpoints`",
             record.layout
+        )));
+    }
+    if key.is_some() && trust == Trust::Sealed && record.layout < LAYOUT {
+        return Err(bad(format!(
+            "record layout {} {}, so whoever can write to the bucket could have written it; \
+             if it is yours, seal it with `deskhook endpoints reseal` (with the secrets key)",
+            record.layout,
+            if record.sealed.is_none() {
+                "has nothing sealed"
+            } else {
+                "does not bind its settings to what is sealed"
+            }
         )));
     }
     if let (Some(sealed), Some(aad)) = (&record.sealed, &aad) {
@@ -384,19 +418,19 @@ mod tests {
             text.contains("\"url\":\"https://crm.example.com\"") && text.contains("\"layout\":3"),
             "{text}"
         );
-        let back = read_record("crm", &record, 7, Some(&key)).unwrap();
+        let back = read_record("crm", &record, 7, Some(&key), Trust::Sealed).unwrap();
         assert_eq!(back.spec, spec());
         assert!(back.paused);
         assert_eq!(back.revision, 7);
         // Another key, no key, another endpoint's name: refused, naming the endpoint.
         let other = SecretsKey::generate().unwrap();
         for err in [
-            read_record("crm", &record, 7, Some(&other)).unwrap_err(),
-            read_record("crm", &record, 7, None).unwrap_err(),
+            read_record("crm", &record, 7, Some(&other), Trust::Sealed).unwrap_err(),
+            read_record("crm", &record, 7, None, Trust::Sealed).unwrap_err(),
         ] {
             assert!(err.to_string().contains("endpoint 'crm'"), "{err}");
         }
-        assert!(read_record("erp", &record, 7, Some(&key)).is_err());
+        assert!(read_record("erp", &record, 7, Some(&key), Trust::Sealed).is_err());
     }
 
     #[test]
@@ -406,7 +440,7 @@ mod tests {
         plain.headers = None;
         // Written under another key's name.
         let record = record_of(&plain, false, None).unwrap();
-        let err = read_record("erp", &record, 1, None)
+        let err = read_record("erp", &record, 1, None, Trust::Sealed)
             .unwrap_err()
             .to_string();
         assert!(
@@ -417,7 +451,7 @@ mod tests {
         let forged = String::from_utf8(record)
             .unwrap()
             .replace("\"layout\":1", "\"layout\":2");
-        let err = read_record("crm", forged.as_bytes(), 1, None)
+        let err = read_record("crm", forged.as_bytes(), 1, None, Trust::Sealed)
             .unwrap_err()
             .to_string();
         assert!(err.contains("without sealed settings"), "{err}");
@@ -435,14 +469,25 @@ mod tests {
         plain.headers = None;
         plain.secret_env = Some("CRM_SECRET".into());
         let record = record_of(&plain, false, None).unwrap();
-        assert_eq!(read_record("crm", &record, 1, None).unwrap().spec, plain);
+        assert_eq!(
+            read_record("crm", &record, 1, None, Trust::Sealed)
+                .unwrap()
+                .spec,
+            plain
+        );
     }
 
     #[test]
     fn a_newer_layout_is_refused_with_what_to_do() {
-        let err = read_record("crm", br#"{"layout": 4, "spec": {}}"#, 1, None)
-            .unwrap_err()
-            .to_string();
+        let err = read_record(
+            "crm",
+            br#"{"layout": 4, "spec": {}}"#,
+            1,
+            None,
+            Trust::Sealed,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("layout 4") && err.contains("upgrade deskhook"),
             "{err}"
@@ -474,10 +519,12 @@ mod tests {
         );
         assert!(text.contains("https://hooks.slack.com"), "{text}");
         assert_eq!(
-            read_record("ops", &record, 3, Some(&key)).unwrap().spec,
+            read_record("ops", &record, 3, Some(&key), Trust::Sealed)
+                .unwrap()
+                .spec,
             chat
         );
-        let err = read_record("ops", &record, 3, None)
+        let err = read_record("ops", &record, 3, None, Trust::Sealed)
             .unwrap_err()
             .to_string();
         assert!(
@@ -501,24 +548,26 @@ mod tests {
         ] {
             assert!(record.contains(from), "{record}");
             let forged = record.replace(from, to);
-            let err = read_record("crm", forged.as_bytes(), 1, Some(&key))
+            let err = read_record("crm", forged.as_bytes(), 1, Some(&key), Trust::Sealed)
                 .unwrap_err()
                 .to_string();
             assert!(
                 err.contains("endpoint 'crm'")
                     && err.contains("changed in the bucket without the key")
-                    && err.contains("deskhook endpoints update crm"),
+                    && err.contains("deskhook endpoints remove crm"),
                 "{err}"
             );
         }
         // Nor paused (or resumed) behind the operators' backs.
         let paused = record.replace("\"paused\":false", "\"paused\":true");
-        assert!(read_record("crm", paused.as_bytes(), 1, Some(&key)).is_err());
+        assert!(read_record("crm", paused.as_bytes(), 1, Some(&key), Trust::Sealed).is_err());
     }
 
     #[test]
-    fn a_record_of_layout_2_reads_as_it_did() {
-        // What deskhook wrote before the settings were bound: sealed under the name alone.
+    fn with_a_key_older_layouts_are_read_only_to_be_resealed() {
+        // Layout 2: sealed under the name alone, so its settings could be anyone's; layout 1:
+        // nothing sealed at all. A reader with the key believes neither, but reseal reads
+        // both, as they were written.
         let key = SecretsKey::generate().unwrap();
         let sealed = key
             .seal(
@@ -527,24 +576,30 @@ mod tests {
                 br#"{"secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],"url":"https://crm.example.com/hooks"}"#,
             )
             .unwrap();
-        let record = format!(
+        let layout_2 = format!(
             r#"{{"layout":2,"paused":false,"spec":{{"name":"crm","url":"https://crm.example.com","tenant":"acme"}},"sealed":"{sealed}"}}"#
         );
-        let back = read_record("crm", record.as_bytes(), 1, Some(&key)).unwrap();
-        assert_eq!(back.spec.url, "https://crm.example.com/hooks");
-        assert_eq!(back.spec.tenant.as_deref(), Some("acme"));
-        assert_eq!(back.spec.secrets.map(|s| s.len()), Some(1));
-    }
-
-    #[test]
-    fn a_record_of_layout_1_reads_as_it_did() {
-        // What deskhook wrote before URLs were sealed: the URL in plain text.
-        let key = SecretsKey::generate().unwrap();
-        let record = br#"{"layout":1,"paused":false,"spec":{"name":"crm","url":"https://crm.example.com/hooks"}}"#;
-        for key in [None, Some(&key)] {
-            let back = read_record("crm", record, 1, key).unwrap();
+        let layout_1 = r#"{"layout":1,"paused":false,"spec":{"name":"crm","url":"https://crm.example.com/hooks"}}"#;
+        for (record, why) in [
+            (layout_2.as_str(), "does not bind its settings"),
+            (layout_1, "has nothing sealed"),
+        ] {
+            let err = read_record("crm", record.as_bytes(), 1, Some(&key), Trust::Sealed)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(why) && err.contains("deskhook endpoints reseal"),
+                "{err}"
+            );
+            let back = read_record("crm", record.as_bytes(), 1, Some(&key), Trust::Reseal).unwrap();
             assert_eq!(back.spec.url, "https://crm.example.com/hooks");
         }
+        let back = read_record("crm", layout_2.as_bytes(), 1, Some(&key), Trust::Reseal).unwrap();
+        assert_eq!(back.spec.tenant.as_deref(), Some("acme"));
+        assert_eq!(back.spec.secrets.map(|s| s.len()), Some(1));
+        // Without a key (nothing sealed anywhere), layout 1 reads as it always did.
+        let back = read_record("crm", layout_1.as_bytes(), 1, None, Trust::Sealed).unwrap();
+        assert_eq!(back.spec.url, "https://crm.example.com/hooks");
     }
 
     #[test]
