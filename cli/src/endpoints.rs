@@ -265,6 +265,16 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
                     "{key}: an endpoint always has one; give {key}=VALUE to change it"
                 ));
             }
+            // Without them an endpoint takes more than before: say so.
+            match key {
+                "actions" => eprintln!(
+                    "deskhook: actions removed: the endpoint now receives every event type"
+                ),
+                "tenant" => eprintln!(
+                    "deskhook: tenant removed: the endpoint now receives every tenant's events"
+                ),
+                _ => {}
+            }
             current.remove(key);
             continue;
         }

@@ -215,11 +215,18 @@ impl Leases {
     /// The revision of partition `p`'s lease if it names this relay (`None` when another
     /// relay holds it, it is free, or the bucket does not answer).
     pub(super) async fn holds(&self, p: u32) -> Option<u64> {
+        self.lease_of(p).await.ok().flatten()
+    }
+
+    /// The revision of partition `p`'s lease if it names this relay, `Ok(None)` when it
+    /// does not, or why the bucket did not say.
+    pub(super) async fn lease_of(&self, p: u32) -> Result<Option<u64>, String> {
         match self.kv.entry(partition_key(p)).await {
             Ok(Some(entry)) if entry.operation == kv::Operation::Put && entry.value == self.me => {
-                Some(entry.revision)
+                Ok(Some(entry.revision))
             }
-            _ => None,
+            Ok(_) => Ok(None),
+            Err(e) => Err(self.failed("read a lease", &e)),
         }
     }
 

@@ -174,16 +174,29 @@ impl Owner {
         let Some(p) = self.taking else {
             return false;
         };
-        let revision = self.leases.holds(p).await;
+        // The bucket not answering: `taking` stays, to look again at the next rebalance.
+        let Ok(written) = self.leases.lease_of(p).await else {
+            return false;
+        };
         self.taking = None;
         let free = !lock(&self.held).contains_key(&p) && !self.running.values().any(|q| *q == p);
-        match revision {
-            Some(revision) if free => {
+        let Some(revision) = written.filter(|_| free) else {
+            return false;
+        };
+        // Written up to a rebalance's timeout ago: renewed first, so that it does not end
+        // under the new tenure before the renewer's first turn.
+        match self.leases.renew(p, revision).await {
+            Renewed::At(revision) => {
                 log::info!(target: deskhook::LOG_TARGET, "relay: partition {p}'s lease was taken though its answer came late; owning it");
                 self.start(p, revision);
                 true
             }
-            _ => false,
+            Renewed::Lost => false,
+            Renewed::Unknown(e) => {
+                log::warn!(target: deskhook::LOG_TARGET, "relay: {e}");
+                self.taking = Some(p);
+                false
+            }
         }
     }
 

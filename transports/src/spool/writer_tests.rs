@@ -195,7 +195,10 @@ fn a_writer_far_behind_is_reported_and_appends_go_on_once_it_catches_up() {
                 .append(vec![(lane.clone(), Job::for_test("T1", 0))])
                 .wait(WAIT)
         });
-        // The writer catches up: the waiting append goes on and is committed.
+        // It waits (a broken wait would have returned, and committed, by now)…
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!append.is_finished(), "the append did not wait for room");
+        // …until the writer catches up: then it goes on and is committed.
         store.core.committed_jobs(MAX_UNCOMMITTED);
         append.join().unwrap().unwrap();
     });
