@@ -31,8 +31,8 @@ if [[ -z "$nginx_bin" ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
     # The package starts a system nginx on port 80 where there is an init system; this
     # benchmark runs its own, so stop that one if it is running (ignore failures).
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-        systemctl stop nginx || true
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now nginx >/dev/null 2>&1 || true
     fi
     nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 fi

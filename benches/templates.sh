@@ -58,6 +58,11 @@ if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
     say "installing nginx"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    # The package starts and enables a system nginx on port 80 of every interface where
+    # there is an init system; the benchmark runs its own on loopback, so turn that one off.
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
 fi
 
 say "building deskhook (release)"

@@ -68,6 +68,11 @@ if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The package starts and enables a system nginx on port 80 of every interface where
+    # there is an init system; the benchmark runs its own on loopback, so turn that one off.
+    if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
 fi
 export DESKHOOK_APT_UPDATED=1
 
