@@ -87,7 +87,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   503  the queue or the spool is full (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
-forgets them). The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
+forgets them). A [file_log] in --config gets one line per accepted event. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
 behind a TLS proxy that sets X-Forwarded-Proto) that ends after 8 hours unused or a week.
 
 A session (examples/serve_from_curl.sh runs a whole one offline):
@@ -165,6 +165,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         (None, None) => None,
     };
     let durable = spool.is_some();
+    let file = config.file_sink().map_err(|e| e.to_string())?;
     if let Some(spool) = spool {
         builder = builder.spool(spool).restore_endpoints(true);
     }
@@ -185,6 +186,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             max_body,
             metrics,
             keys: Mutex::default(),
+            file,
         });
         let app = app(daemon, Console::new(sink.clone()).require_token(token.trim()));
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -236,6 +238,8 @@ struct Daemon {
     max_body: usize,
     metrics: PrometheusHandle,
     keys: Mutex<Keys>,
+    /// The configuration's `[file_log]`: each accepted event's line.
+    file: Option<deskhook_transports::file::FileSink>,
 }
 
 /// The daemon's router: events, metrics and health next to the console.
@@ -519,6 +523,13 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             .map_err(|e| deskhook_transports::Error::Config(e.to_string()))
     };
     claimed.key = None;
+    // The file log's line, outside the keys' lock (a rotation writes to disk).
+    if outcome.is_ok()
+        && let Some(file) = &daemon.file
+        && let Err(e) = deskhook::sink::EventSink::send(file, &emitted)
+    {
+        log::warn!(target: deskhook::LOG_TARGET, "file log: {e}");
+    }
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
     match outcome {
         Ok(()) => {

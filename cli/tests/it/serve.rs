@@ -177,13 +177,14 @@ fn serve_keeps_its_events_through_a_sighup() {
     let config = write_config(
         dir.path(),
         &format!(
-            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \
-             \"{}\"\nallow_private = true\n",
+            "[delivery]\ndead_letter_path = {:?}\n\n[file_log]\npath = {:?}\n\n[[endpoint]]\n\
+             name = \"crm\"\nurl = \"{}\"\nallow_private = true\n",
             dir.path().join("dead.jsonl"),
+            dir.path().join("events.jsonl"),
             target.receiver.url
         ),
     );
-    let serve = Serve::start(&config, None);
+    let mut serve = Serve::start(&config, None);
     let pid = serve.process.pid().to_string();
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &pid])
@@ -198,6 +199,15 @@ fn serve_keeps_its_events_through_a_sighup() {
     let (status, reply) = serve.post_event(&zenlix_event("H-1"), &[]);
     assert_eq!(status, 202, "{reply}");
     target.wait_delivered(1);
+    // The configuration's [file_log] has the accepted event once serve stops.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(term.unwrap().success());
+    assert!(serve.process.wait().success());
+    let log = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains("\"H-1\""), "{log}");
 }
 
 #[test]
