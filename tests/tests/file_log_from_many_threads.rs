@@ -14,7 +14,8 @@ const PER_THREAD: usize = 125;
 fn lines_from_eight_threads_are_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
-    // Buffered (flushed when 64 KiB fill up): lines of ~9 KiB straddle buffer boundaries.
+    // Buffered (written out whenever the next line would not fit in 64 KiB): lines of
+    // ~9 KiB from eight threads, each written whole under the sink's lock.
     let sink = FileSink::builder(&path)
         .flush(FlushPolicy::Never)
         .build()

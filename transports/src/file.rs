@@ -145,6 +145,12 @@ struct State {
     size: u64,
     /// Whether the buffer holds bytes not yet written out.
     dirty: bool,
+    /// Whether the file may end in part of a line (a write failed midway, or it was found
+    /// so at open): the next line starts on a line of its own.
+    needs_newline: bool,
+    /// Whether the path no longer names the file written to (a rotation moved it and could
+    /// not open a new one): appends try to open the path again first, and do not rotate.
+    detached: bool,
 }
 
 struct Flusher {
@@ -289,7 +295,21 @@ fn open(path: &Path) -> Result<State, Error> {
         writer: BufWriter::with_capacity(BUFFER_BYTES, file),
         size,
         dirty: false,
+        needs_newline: size > 0 && !ends_in_newline(path),
+        detached: false,
     })
+}
+
+/// Whether the file at `path` ends in a line break (a crash can leave part of a line).
+fn ends_in_newline(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8; 1];
+    File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::End(-1))?;
+            f.read_exact(&mut last)
+        })
+        .map_or(true, |()| last[0] == b'\n')
 }
 
 fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error> {
@@ -327,7 +347,11 @@ impl Shared {
 
     fn append(&self, line: &[u8]) -> Result<(), Error> {
         let mut state = self.lock();
+        if state.detached {
+            self.reattach(&mut state);
+        }
         if let Some(rotation) = self.rotation
+            && !state.detached
             && state.size > 0
             && state.size + line.len() as u64 > rotation.max_bytes
             && let Err(err) = self.rotate(&mut state, rotation)
@@ -335,17 +359,59 @@ impl Shared {
             // The event still goes into the current file; only the rotation failed.
             log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the current file");
         }
-        state
-            .writer
-            .write_all(line)
-            .map_err(|e| self.write_error(e))?;
+        if state.needs_newline {
+            state
+                .writer
+                .write_all(b"\n")
+                .map_err(|e| self.write_error(e))?;
+            state.size += 1;
+            state.needs_newline = false;
+        }
+        if let Err(e) = state.writer.write_all(line) {
+            // Part of it may be out: the next line must not be glued to it.
+            state.needs_newline = true;
+            return Err(self.write_error(e));
+        }
         state.size += line.len() as u64;
         state.dirty = true;
         if self.policy == FlushPolicy::EveryEvent {
-            state.writer.flush().map_err(|e| self.write_error(e))?;
+            if let Err(e) = state.writer.flush() {
+                state.needs_newline = true;
+                return Err(self.write_error(e));
+            }
             state.dirty = false;
         }
         Ok(())
+    }
+
+    /// Opens the path again for a state that lost it (see [`State::detached`]); on failure
+    /// the lines go on into the file it has, and the next append tries again.
+    fn reattach(&self, state: &mut State) {
+        if let Err(err) = state.writer.flush() {
+            log::warn!(target: deskhook::LOG_TARGET, "{}", self.write_error(err));
+        }
+        match open(&self.path) {
+            Ok(fresh) => *state = fresh,
+            Err(err) => {
+                log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the rotated file")
+            }
+        }
+    }
+
+    /// Whether the path still names the file written to: not when it was moved or removed
+    /// from outside (by an operator, a log rotator), which the next append then follows.
+    #[cfg(unix)]
+    fn still_ours(&self, state: &State) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        match (fs::metadata(&self.path), state.writer.get_ref().metadata()) {
+            (Ok(path), Ok(ours)) => path.dev() == ours.dev() && path.ino() == ours.ino(),
+            _ => false,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn still_ours(&self, _state: &State) -> bool {
+        self.path.exists()
     }
 
     fn rotate(&self, state: &mut State, rotation: Rotation) -> Result<(), Error> {
@@ -354,6 +420,11 @@ impl Shared {
             source,
         };
         state.writer.flush().map_err(rotate_error)?;
+        // Moved or removed from outside: there is nothing to move, only a file to open.
+        if !self.still_ours(state) {
+            *state = open(&self.path)?;
+            return Ok(());
+        }
         let numbered = |n: usize| {
             let mut name = self.path.clone().into_os_string();
             name.push(format!(".{n}"));
@@ -376,6 +447,9 @@ impl Shared {
             }
             fs::rename(&self.path, numbered(1)).map_err(rotate_error)?;
         }
+        // The live file is gone from the path: until a new one opens, write on into it (now
+        // `.1`) rather than rotate it away.
+        state.detached = true;
         *state = open(&self.path)?;
         Ok(())
     }
@@ -383,8 +457,15 @@ impl Shared {
     fn flush_now(&self) -> Result<(), Error> {
         let mut state = self.lock();
         if state.dirty {
-            state.writer.flush().map_err(|e| self.write_error(e))?;
+            if let Err(e) = state.writer.flush() {
+                state.needs_newline = true;
+                return Err(self.write_error(e));
+            }
             state.dirty = false;
+        }
+        // Moved or removed from outside since: the next lines go to a file at the path.
+        if !state.detached && !self.still_ours(&state) {
+            state.detached = true;
         }
         Ok(())
     }
@@ -517,6 +598,46 @@ mod tests {
         emit_n(sink, 3);
         assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
         assert!(!dir.path().join("events.jsonl.1").exists());
+    }
+
+    #[test]
+    fn a_file_moved_or_removed_from_outside_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let sink = Arc::new(FileSink::new(&path).unwrap());
+        let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+        let emit = || dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+        emit();
+        dispatcher.flush(Duration::from_secs(1)).unwrap();
+        // A log rotator moves it; then someone removes the new one.
+        fs::rename(&path, dir.path().join("moved.jsonl")).unwrap();
+        dispatcher.flush(Duration::from_secs(1)).unwrap();
+        emit();
+        dispatcher.flush(Duration::from_secs(1)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+        fs::remove_file(&path).unwrap();
+        dispatcher.flush(Duration::from_secs(1)).unwrap();
+        emit();
+        dispatcher.flush(Duration::from_secs(1)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+        let moved = fs::read_to_string(dir.path().join("moved.jsonl")).unwrap();
+        assert_eq!(moved.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_not_glued_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        fs::write(&path, "{\"id\":\"0199").unwrap();
+        emit_n(FileSink::new(&path).unwrap(), 1);
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], "{\"id\":\"0199");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(lines[1]).is_ok(),
+            "{text}"
+        );
     }
 
     #[test]
