@@ -25,7 +25,21 @@ const GLOBAL_SET: usize = 1;
 const ONE_SCOPED: usize = 2;
 
 thread_local! {
-    static SCOPED: RefCell<Option<Dispatcher>> = const { RefCell::new(None) };
+    /// The scoped dispatchers of this thread, each with its guard's number; the last is in
+    /// force. A guard takes out its own entry, whatever the order guards are dropped in.
+    static SCOPED: RefCell<Vec<(u64, Dispatcher)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Numbers the scoped guards.
+static NEXT_SCOPE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// This thread's scoped dispatcher in force, if any. In a thread-local destructor that runs
+/// after this thread's scoped dispatchers are gone, there is none.
+fn scoped() -> Option<Dispatcher> {
+    SCOPED
+        .try_with(|s| s.borrow().last().map(|(_, d)| d.clone()))
+        .ok()
+        .flatten()
 }
 
 /// Sets the global dispatcher that [`emit`] sends to. Call it once, at start-up, like
@@ -50,7 +64,7 @@ pub fn dispatcher() -> Option<Dispatcher> {
 
 pub(crate) fn current(state: usize) -> Option<Dispatcher> {
     if state >= ONE_SCOPED
-        && let Some(scoped) = SCOPED.with(|s| s.borrow().clone())
+        && let Some(scoped) = scoped()
     {
         return Some(scoped);
     }
@@ -59,7 +73,7 @@ pub(crate) fn current(state: usize) -> Option<Dispatcher> {
 
 pub(crate) fn with_current<R>(state: usize, f: impl FnOnce(&Dispatcher) -> R) -> Option<R> {
     if state >= ONE_SCOPED
-        && let Some(scoped) = SCOPED.with(|s| s.borrow().clone())
+        && let Some(scoped) = scoped()
     {
         return Some(f(&scoped));
     }
@@ -86,26 +100,33 @@ pub fn with_dispatcher<R>(dispatcher: &Dispatcher, f: impl FnOnce() -> R) -> R {
 
 /// Puts `dispatcher` in place of the global one on this thread until the guard is dropped;
 /// the guard form of [`with_dispatcher`].
+///
+/// Guards may be dropped in any order: each takes out its own dispatcher, and the one set
+/// last of those still in place is in force.
 pub fn set_scoped(dispatcher: &Dispatcher) -> ScopedGuard {
-    let previous = SCOPED.with(|s| s.borrow_mut().replace(dispatcher.clone()));
+    let id = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
+    // In a thread-local destructor after this thread's scopes are gone, nothing is set (and
+    // `emit` there goes to the global dispatcher).
+    let _ = SCOPED.try_with(|s| s.borrow_mut().push((id, dispatcher.clone())));
     STATE.fetch_add(ONE_SCOPED, Ordering::AcqRel);
     ScopedGuard {
-        previous,
+        id,
         _not_send: std::marker::PhantomData,
     }
 }
 
-/// Restores the previous dispatcher of this thread when dropped; from [`set_scoped`].
+/// Takes its dispatcher out of this thread's scoped ones when dropped; from
+/// [`set_scoped`].
 #[must_use = "the scoped dispatcher is removed when the guard is dropped"]
 pub struct ScopedGuard {
-    previous: Option<Dispatcher>,
+    id: u64,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for ScopedGuard {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        SCOPED.with(|s| *s.borrow_mut() = previous);
+        let id = self.id;
+        let _ = SCOPED.try_with(|s| s.borrow_mut().retain(|(own, _)| *own != id));
         STATE.fetch_sub(ONE_SCOPED, Ordering::AcqRel);
     }
 }

@@ -33,7 +33,20 @@ pub struct EventId(uuid::Uuid);
 impl EventId {
     /// A new id for an event emitted now.
     pub fn new() -> EventId {
-        EventId(uuid::Uuid::now_v7())
+        // `now_v7` draws from the thread's random generator, which a thread-local destructor
+        // emitting an event may outlive (a panic there would abort the process): then the
+        // random bits come from the operating system.
+        match std::panic::catch_unwind(uuid::Uuid::now_v7) {
+            Ok(id) => EventId(id),
+            Err(_) => {
+                let mut random = [0u8; 10];
+                let _ = getrandom::fill(&mut random);
+                let millis = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                EventId(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
+            }
+        }
     }
 
     /// The id as a UUID.
@@ -107,22 +120,26 @@ fn body_of(event: &WebhookRef<'_>) -> Result<Bytes, Error> {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let body = write_json(&mut buf, event).map(|()| Bytes::copy_from_slice(&buf));
-            if buf.capacity() > SCRATCH_KEEP {
-                *buf = Vec::new();
+    let fresh = || {
+        let mut buf = Vec::new();
+        write_json(&mut buf, event)?;
+        Ok(Bytes::from(buf))
+    };
+    SCRATCH
+        .try_with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                let body = write_json(&mut buf, event).map(|()| Bytes::copy_from_slice(&buf));
+                if buf.capacity() > SCRATCH_KEEP {
+                    *buf = Vec::new();
+                }
+                body
             }
-            body
-        }
-        // Only if serializing an event emitted another on this thread.
-        Err(_) => {
-            let mut buf = Vec::new();
-            write_json(&mut buf, event)?;
-            Ok(Bytes::from(buf))
-        }
-    })
+            // Only if serializing an event emitted another on this thread.
+            Err(_) => fresh(),
+        })
+        // In a thread-local destructor that runs after the buffer is gone.
+        .unwrap_or_else(|_| fresh())
 }
 
 /// Writes `event` as JSON: with sonic-rs, which writes the bytes serde_json would, several

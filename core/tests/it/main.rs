@@ -4,6 +4,7 @@
 
 mod action_bodies;
 mod broken_inputs_never_panic;
+mod emit_from_anywhere;
 mod emitted_bodies_are_serde_json_bytes;
 mod failing_sink_does_not_stop_others;
 mod generated_vendor_events_round_trip;

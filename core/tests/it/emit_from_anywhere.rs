@@ -1,0 +1,57 @@
+//! `emit` where a helpdesk's code may call it: inside nested scopes dropped in any order, and
+//! from a thread-local destructor at thread exit, after deskhook's own thread-locals (its
+//! serialization buffer, the id generator's RNG) are gone.
+
+use std::cell::RefCell;
+
+use deskhook::sink::NopSink;
+use deskhook::{Action, Dispatcher, sample};
+
+fn sent(dispatcher: &Dispatcher) -> u64 {
+    dispatcher.stats().sinks[0].sent
+}
+
+#[test]
+fn scoped_guards_dropped_out_of_order_leave_no_stale_dispatcher() {
+    let a = Dispatcher::builder().sink("a", NopSink).build();
+    let b = Dispatcher::builder().sink("b", NopSink).build();
+    let emit = || deskhook::emit(Action::Lock, &sample::ticket(), &sample::user());
+    let guard_a = deskhook::dispatch::set_scoped(&a);
+    let guard_b = deskhook::dispatch::set_scoped(&b);
+    drop(guard_a);
+    emit();
+    assert_eq!((sent(&a), sent(&b)), (0, 1), "b, set last, is in force");
+    drop(guard_b);
+    emit();
+    assert_eq!(sent(&a), 0, "a's scope ended first: it never comes back");
+}
+
+/// Emits one event when the thread it lives on exits.
+struct EmitOnExit(Option<Dispatcher>);
+
+impl Drop for EmitOnExit {
+    fn drop(&mut self) {
+        if let Some(dispatcher) = self.0.take() {
+            dispatcher.emit(Action::Unlock, &sample::ticket(), &sample::user());
+        }
+    }
+}
+
+thread_local! {
+    static ON_EXIT: RefCell<EmitOnExit> = const { RefCell::new(EmitOnExit(None)) };
+}
+
+#[test]
+fn an_event_emitted_from_a_thread_local_destructor_is_sent() {
+    let dispatcher = Dispatcher::builder().sink("nop", NopSink).build();
+    let on_thread = dispatcher.clone();
+    std::thread::spawn(move || {
+        // Registered before deskhook's own thread-locals, so destroyed after them (thread
+        // locals go in the reverse order of their first use on Linux).
+        ON_EXIT.with(|slot| slot.borrow_mut().0 = Some(on_thread.clone()));
+        on_thread.emit(Action::Lock, &sample::ticket(), &sample::user());
+    })
+    .join()
+    .expect("the thread, and its destructors, ran without a panic");
+    assert_eq!(sent(&dispatcher), 2);
+}
