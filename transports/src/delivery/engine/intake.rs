@@ -85,10 +85,32 @@ impl Engine {
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<(), deskhook::Error> {
-        if self.routes_later(emitted) && self.hand_over(emitted) {
-            return Ok(());
+        if self.routes_later(emitted) {
+            if self.hand_over(emitted) {
+                return Ok(());
+            }
+            return self.drop_for_budget(emitted);
         }
         self.enqueue_now(emitted)
+    }
+
+    /// The memory budget cannot hold `emitted`, so each of its endpoints would refuse it:
+    /// counted and logged as dropped for them here, without routing on the caller's thread
+    /// everything that waits for the router (the helpdesk's thread would pay for the whole
+    /// backlog at every emit while endpoints are down).
+    fn drop_for_budget(
+        &self,
+        emitted: &deskhook::sink::Emitted<'_>,
+    ) -> Result<(), deskhook::Error> {
+        let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
+        if lanes.is_empty() {
+            return Ok(());
+        }
+        let event = EventData::of(emitted);
+        for lane in &lanes {
+            self.count_dropped(lane, Some(event.event_type), 1);
+        }
+        Err(deskhook::Error::sink(self.budget_spent(&event, lanes.len())))
     }
 
     /// Routes `emitted` on the caller's thread and says what happened to it: a full queue,
