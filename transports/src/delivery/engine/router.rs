@@ -221,8 +221,24 @@ impl Engine {
     }
 
     /// Queues one event for its endpoints (the problems, such as a full queue, are counted
-    /// and logged there), and ends its own count.
-    fn route(&self, Unrouted { mut event, summary }: Unrouted) {
+    /// and logged there), and ends its own count, even if routing it panicked (a metrics
+    /// recorder, a hook): then it is logged as dropped, and the rest of the batch goes on.
+    fn route(&self, unrouted: Unrouted) {
+        let id = unrouted.event.id_text.clone();
+        let routed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.route_one(unrouted)));
+        if routed.is_err() {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "routing event {id} panicked; it is dropped (a bug: please report it)"
+            );
+        }
+        self.router.routed.fetch_add(1, Ordering::SeqCst);
+        // Its own count ends; its jobs, if any, are counted on their own.
+        self.settle_outstanding(1);
+    }
+
+    fn route_one(&self, Unrouted { mut event, summary }: Unrouted) {
         let lanes = self
             .registry
             .route(event.tenant.as_deref(), event.event_type);
@@ -245,8 +261,5 @@ impl Engine {
             // logged where it happened; nobody waits for the list.
             let _ = self.backlog.accept(self, event, lanes);
         }
-        self.router.routed.fetch_add(1, Ordering::SeqCst);
-        // Its own count ends; its jobs, if any, are counted on their own.
-        self.settle_outstanding(1);
     }
 }
