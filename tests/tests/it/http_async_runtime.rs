@@ -56,6 +56,26 @@ fn events_emitted_from_many_tasks_at_once_are_all_delivered() {
 }
 
 #[test]
+fn a_blocking_flush_outside_a_runtime_waits_for_an_async_sink() {
+    // Registered as an async sink, flushed from plain code with deskhook's blocking flush
+    // (which polls async sinks on its own thread, outside any runtime).
+    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(50)));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard) = AsyncHttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s"))
+        .dead_letter_path(&dead)
+        .build()
+        .unwrap();
+    let dispatcher = Dispatcher::builder()
+        .async_sink("http", sink.clone())
+        .build();
+    dispatcher.emit(Action::Lock, &ticket("F1"), &deskhook::sample::user());
+    dispatcher.flush(WAIT).unwrap();
+    assert_eq!(sink.stats()[0].delivered, 1);
+    drop(guard);
+}
+
+#[test]
 fn dropping_the_guard_inside_a_runtime_flushes() {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(1)));
     let (_dir, dead) = dead_letter_file();

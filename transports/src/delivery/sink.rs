@@ -235,10 +235,16 @@ impl deskhook::sink::AsyncEventSink for DeliverySink {
     }
 
     /// Waits without blocking the runtime with an async transport; with the blocking
-    /// transport alone (no feature `http-async` or `nats`), it blocks the calling thread.
+    /// transport alone (no feature `http-async` or `nats`), or when polled outside a tokio
+    /// runtime (a blocking `deskhook::flush()` polls async sinks on its own thread), it
+    /// blocks the calling thread.
     async fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
         #[cfg(feature = "_async")]
-        let flushed = self.engine.flush_async(timeout).await;
+        let flushed = if tokio::runtime::Handle::try_current().is_ok() {
+            self.engine.flush_async(timeout).await
+        } else {
+            self.engine.flush(timeout)
+        };
         #[cfg(not(feature = "_async"))]
         let flushed = self.engine.flush(timeout);
         flushed.map_err(deskhook::Error::sink)

@@ -110,7 +110,9 @@ impl Engine {
         for lane in &lanes {
             self.count_dropped(lane, Some(event.event_type), 1);
         }
-        Err(deskhook::Error::sink(self.budget_spent(&event, lanes.len())))
+        Err(deskhook::Error::sink(
+            self.budget_spent(&event, lanes.len()),
+        ))
     }
 
     /// Routes `emitted` on the caller's thread and says what happened to it: a full queue,
