@@ -372,7 +372,7 @@ impl Dispatcher {
             }
             Err(err) => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-                log::error!(target: LOG_TARGET, "event dropped: {err}");
+                log::error!(target: LOG_TARGET, "{event_type} event dropped: {err}");
                 None
             }
         }
@@ -502,10 +502,11 @@ impl fmt::Debug for Dispatcher {
 pub struct DispatcherStats {
     /// Events serialized and handed to sinks.
     pub emitted: u64,
-    /// Events dropped before reaching any sink: an action that is not one of the twelve or
-    /// not compiled in, an event type deskhook does not know, an invalid tenant (see
-    /// [`check_tenant`](crate::dispatch::check_tenant)), or a body that could not be serialized. Each
-    /// is logged.
+    /// Events dropped before reaching any sink: a whole event (`emit_webhook`) whose action
+    /// is not one of the twelve or not compiled in, an event type deskhook does not know, an
+    /// invalid tenant (see [`check_tenant`](crate::dispatch::check_tenant)), or a body that
+    /// could not be serialized. Each is logged. (`emit` of an action compiled out does
+    /// nothing at all, not even count: that is what compiling it out is for.)
     pub dropped: u64,
     /// One entry per sink, in the order they were added.
     pub sinks: Vec<SinkStats>,

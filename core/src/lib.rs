@@ -168,8 +168,9 @@
 //! Records go to the `log` crate under the target `deskhook` ([`LOG_TARGET`]):
 //!
 //! - `error`: an event could not be serialized and was dropped.
-//! - `warn`: a sink failed or panicked; an event was dropped (unknown or compiled-out action,
-//!   invalid tenant).
+//! - `warn`: a sink failed or panicked; an event was dropped (a whole event of an unknown or
+//!   compiled-out action, an invalid tenant). `emit` of a compiled-out action does nothing,
+//!   silently.
 //!
 //! The transports in `deskhook-transports` log under the same target (delivery failures, dead
 //! letters, disabled endpoints).
