@@ -560,5 +560,10 @@ mod tests {
         );
         assert!(crate::dispatch::check_tenant(&"a".repeat(128)).is_ok());
         assert!(crate::dispatch::check_tenant("Acme Corp. — Kraków").is_ok());
+        // A right-to-left override would make 'acme\u{202e}moc.live' show as another name.
+        let text = crate::dispatch::check_tenant("acme\u{202e}evil")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("bidirectional formatting character"), "{text}");
     }
 }

@@ -19,8 +19,11 @@ use crate::webhook::WebhookEvent;
 pub const MAX_TENANT_LEN: usize = 128;
 
 /// Checks that `tenant` can name the tenant of an event: it is not empty, is at most
-/// [`MAX_TENANT_LEN`] (128) bytes long and holds no control character (`\n`, `\t`, `\0`, …),
-/// so that it is safe to write in logs, file names and headers.
+/// [`MAX_TENANT_LEN`] (128) bytes long and holds no control character (`\n`, `\t`, `\0`, …)
+/// nor bidirectional formatting character (U+202E and the like), so that it cannot break or
+/// disguise a log line. Any other character is allowed (`/`, non-ASCII letters): deskhook
+/// encodes tenants where they go in headers, and a caller that builds file names or paths
+/// from them must encode them too.
 ///
 /// It costs one pass over the string and allocates only for the error.
 ///
@@ -56,7 +59,20 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
             shorten(tenant).escape_debug(),
         )));
     }
+    if tenant.chars().any(is_bidi_format) {
+        return Err(Error::InvalidTenant(format!(
+            "invalid tenant '{}': it holds a bidirectional formatting character, which would \
+             reorder what logs show",
+            shorten(tenant).escape_debug(),
+        )));
+    }
     Ok(())
+}
+
+/// Whether `c` is one of Unicode's bidirectional formatting characters (marks, embeddings,
+/// overrides, isolates), which change how the text around them is shown.
+fn is_bidi_format(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Emits the events of one tenant, from [`for_tenant`] or [`Dispatcher::for_tenant`].
