@@ -104,6 +104,34 @@ impl Route {
     }
 }
 
+/// The sinks an async emit has not reached yet: if its future is dropped before it ends (a
+/// client that hung up, a timeout around it), each is counted as failed and logged, rather
+/// than never hearing of the event unseen. `next` is the first route not reached.
+struct Unsent<'d> {
+    routes: &'d [Route],
+    next: usize,
+    event_type: EventType,
+    id: crate::sink::EventId,
+}
+
+impl Drop for Unsent<'_> {
+    fn drop(&mut self) {
+        for route in self.routes.iter().skip(self.next) {
+            if route.wants(self.event_type) {
+                route.failed.fetch_add(1, Ordering::Relaxed);
+                log::warn!(
+                    target: LOG_TARGET,
+                    "event {} ({}) not taken by sink '{}': the emit was cancelled before it \
+                     reached it (its future was dropped)",
+                    self.id,
+                    self.event_type,
+                    route.name
+                );
+            }
+        }
+    }
+}
+
 /// How loud a sink's refusal is logged: at warn, unless the sink logged it already.
 fn not_taken_level(err: &Error) -> log::Level {
     if err.is_logged() {
@@ -396,8 +424,20 @@ impl Dispatcher {
         let Some(emitted) = self.serialize(event, event_type, tenant) else {
             return;
         };
-        for route in self.inner.routes.iter().filter(|r| r.wants(event_type)) {
-            route.send_async(&emitted).await;
+        let routes = &self.inner.routes[..];
+        let mut unsent = Unsent {
+            routes,
+            next: 0,
+            event_type,
+            id: emitted.id(),
+        };
+        for (i, route) in routes.iter().enumerate() {
+            // The sink being awaited has the event in hand (cancelled, it may have queued
+            // it): only those after it are unsent.
+            unsent.next = i + 1;
+            if route.wants(event_type) {
+                route.send_async(&emitted).await;
+            }
         }
     }
 

@@ -564,6 +564,9 @@ mod tests {
         let text = crate::dispatch::check_tenant("acme\u{202e}evil")
             .unwrap_err()
             .to_string();
-        assert!(text.contains("bidirectional formatting character"), "{text}");
+        assert!(
+            text.contains("bidirectional formatting character"),
+            "{text}"
+        );
     }
 }

@@ -184,3 +184,35 @@ fn flush_failures_are_reported_per_sink() {
         "flush failed for 1 sink(s): sink 'stuck' failed: 3 events still queued after 0ns"
     );
 }
+
+/// An async sink that never finishes taking an event.
+struct Stuck;
+
+#[deskhook::sink::async_trait]
+impl AsyncEventSink for Stuck {
+    async fn send(&self, _event: &Emitted<'_>) -> Result<(), Error> {
+        std::future::pending().await
+    }
+}
+
+#[test]
+fn an_async_emit_dropped_midway_counts_the_sinks_it_never_reached() {
+    let record = Arc::new(Record::default());
+    let dispatcher = Dispatcher::builder()
+        .async_sink("stuck", Stuck)
+        .async_sink("record", AsyncRecord(record.clone()))
+        .build();
+    let (ticket, user) = (sample::ticket(), sample::user());
+    let mut emit = Box::pin(dispatcher.emit_async(Action::Create, &ticket, &user));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        emit.as_mut().poll(&mut cx).is_pending(),
+        "held by the stuck sink"
+    );
+    // The caller gives up (a client that hung up): the sink after it never got the event.
+    drop(emit);
+    let stats = dispatcher.stats();
+    assert_eq!((stats.sinks[0].sent, stats.sinks[0].failed), (0, 0));
+    assert_eq!((stats.sinks[1].sent, stats.sinks[1].failed), (0, 1));
+    assert!(record.lines().is_empty());
+}
