@@ -192,4 +192,26 @@ fn metrics_and_attempt_spans_reach_the_helpdesks_exporter_and_subscriber() {
         "{text}"
     );
     assert!(text.contains("# HELP deskhook_attempts_total"), "{text}");
+
+    // An event too large to send goes to the dead letters without an attempt: the dead
+    // letters' counter has it all the same.
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        Transport::Blocking,
+        HttpSink::builder()
+            .metrics_per_endpoint(true)
+            .max_payload(64)
+            .dead_letter_path(&dead)
+            .endpoint(endpoint("big", &receiver, "0s")),
+    );
+    dispatcher.emit(Action::Create, &ticket("T-9"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let text = handle.render();
+    assert_eq!(
+        sum(&text, "deskhook_dead_letters_total", &["endpoint=\"big\""]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(receiver.count(), 0);
 }

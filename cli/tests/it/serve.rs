@@ -332,6 +332,22 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(endpoints, 2.0, "{metrics}");
+    // Attempt durations are a histogram (buckets that add up across instances), once the
+    // receiver has answered an attempt.
+    let deadline = Instant::now() + WAIT;
+    let metrics = loop {
+        let (_, metrics) = serve.call("GET", "/metrics", &[], "");
+        let metrics = metrics.as_str().unwrap().to_owned();
+        if metrics.contains("deskhook_attempt_duration_seconds_bucket") {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "no attempt recorded: {metrics}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        metrics.contains("# TYPE deskhook_attempt_duration_seconds histogram"),
+        "{metrics}"
+    );
 
     // Killed with everything undelivered (the receiver answers 503), restarted: the API's
     // endpoint is back, and every accepted event reaches the receiver once it is up.

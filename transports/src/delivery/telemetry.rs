@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `deskhook_events_total` | counter | `event_type` |
 //! | `deskhook_events_dropped_total` | counter | `event_type` (`unknown` when the spool drops it) |
+//! | `deskhook_dead_letters_total` | counter | (events that went to the dead letters, with attempts or without: too large, an endpoint closed or removed) |
 //! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`) |
 //! | `deskhook_attempt_duration_seconds` | histogram | |
 //! | `deskhook_queue_depth` | gauge | events waiting, over all endpoints |
@@ -42,6 +43,10 @@ pub(crate) fn describe() {
             "deskhook_events_dropped_total",
             "Events dropped (a full queue, the memory budget, a full spool)"
         );
+        describe_counter!(
+            "deskhook_dead_letters_total",
+            "Events that went to the dead letters"
+        );
         describe_counter!("deskhook_attempts_total", "Delivery attempts by outcome");
         describe_histogram!(
             "deskhook_attempt_duration_seconds",
@@ -71,6 +76,17 @@ pub(crate) fn dropped(endpoint: &str, event_type: Option<EventType>, n: u64, per
         .increment(n);
     } else {
         metrics::counter!("deskhook_events_dropped_total", "event_type" => event_type).increment(n);
+    }
+}
+
+/// `n` events of `endpoint` went to the dead letters.
+#[cfg(feature = "metrics")]
+pub(crate) fn dead_lettered(endpoint: &str, n: u64, per_endpoint: bool) {
+    if per_endpoint {
+        metrics::counter!("deskhook_dead_letters_total", "endpoint" => endpoint.to_owned())
+            .increment(n);
+    } else {
+        metrics::counter!("deskhook_dead_letters_total").increment(n);
     }
 }
 

@@ -257,7 +257,7 @@ impl Engine {
 
     /// Dead-letters `job` of `lane` for `reason`.
     pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) {
-        self.count(lane, |c| &c.dead_lettered, 1);
+        self.count_dead_lettered(lane, 1);
         let letter = DeadLetter::of_job(lane, job, reason);
         self.log_letter(&letter);
         self.write_letter(job.row, letter);
@@ -272,7 +272,7 @@ impl Engine {
         row: Option<i64>,
         reason: &str,
     ) {
-        self.count(lane, |c| &c.dead_lettered, 1);
+        self.count_dead_lettered(lane, 1);
         let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
         self.write_letter(row, letter);

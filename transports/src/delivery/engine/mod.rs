@@ -289,6 +289,15 @@ impl Engine {
         which(&self.counted).fetch_add(n, Ordering::Relaxed);
     }
 
+    /// `n` events of `lane` went to the dead letters (after attempts, or without: too large,
+    /// an endpoint closed or removed, rows the spool moved): counted for the endpoint and
+    /// in the metrics.
+    pub(crate) fn count_dead_lettered(&self, lane: &Lane, n: u64) {
+        self.count(lane, |c| &c.dead_lettered, n);
+        #[cfg(feature = "metrics")]
+        super::telemetry::dead_lettered(&lane.name, n, self.config.metrics_per_endpoint);
+    }
+
     /// `n` jobs of `lane` were dropped (a full queue, the memory budget, a full spool):
     /// counted for the endpoint and in the metrics.
     pub(crate) fn count_dropped(&self, lane: &Lane, event_type: Option<EventType>, n: u64) {

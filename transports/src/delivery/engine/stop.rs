@@ -263,9 +263,7 @@ impl Engine {
         // Rows moved to the dead letters by the writer (an endpoint removed or disabled, an
         // unreadable row), and events for such an endpoint written there at once.
         for (lane, n) in dead {
-            lane.counters
-                .dead_lettered
-                .fetch_add(*n as u64, Ordering::Relaxed);
+            self.count_dead_lettered(lane, *n as u64);
             self.finished(lane, *n);
         }
         for lane in touched {
