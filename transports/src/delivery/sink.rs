@@ -108,13 +108,17 @@ impl DeliverySink {
     ///
     /// # Errors
     ///
-    /// [`Error::Spool`] when the spool's depth cannot be read.
+    /// [`Error::Spool`] when the spool's depth cannot be read; the other gauges are set
+    /// all the same.
     pub fn record_gauges(&self) -> Result<(), Error> {
         #[cfg(feature = "metrics")]
         {
             let totals = self.engine.totals();
-            let rows = self.engine.backlog().stored_rows()?;
-            super::telemetry::gauges(totals.queued, totals.in_flight, rows, self.engine.states());
+            // The other gauges are set even when the spool cannot be read.
+            let rows = self.engine.backlog().stored_rows();
+            let known = rows.as_ref().ok().copied().flatten();
+            super::telemetry::gauges(totals.queued, totals.in_flight, known, self.engine.states());
+            rows?;
         }
         Ok(())
     }
