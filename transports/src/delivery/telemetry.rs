@@ -6,8 +6,8 @@
 //!
 //! | name | kind | labels |
 //! |---|---|---|
-//! | `deskhook_events_total` | counter | `event_type` |
-//! | `deskhook_events_dropped_total` | counter | `event_type` (`unknown` when the spool drops it) |
+//! | `deskhook_events_total` | counter | `event_type` (once per event, whatever its endpoints) |
+//! | `deskhook_events_dropped_total` | counter | `event_type` (once per endpoint that dropped the event: with many endpoints it can pass `deskhook_events_total`) |
 //! | `deskhook_dead_letters_total` | counter | (events that went to the dead letters, with attempts or without: too large, an endpoint closed or removed) |
 //! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`) |
 //! | `deskhook_attempt_duration_seconds` | histogram | |

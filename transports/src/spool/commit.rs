@@ -21,7 +21,10 @@ pub(super) fn report_dropped(core: &Core, jobs: &[(Arc<Lane>, Job)]) {
         lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
     }
     if let Some(engine) = core.engine() {
-        let dropped: Vec<(Arc<Lane>, usize)> = jobs.iter().map(|(l, _)| (l.clone(), 1)).collect();
+        let dropped: Vec<_> = jobs
+            .iter()
+            .map(|(lane, job)| (lane.clone(), job.event.event_type))
+            .collect();
         engine.on_commit(&[], &dropped, &[]);
     }
 }

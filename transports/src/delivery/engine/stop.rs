@@ -1,6 +1,7 @@
 //! The way out: closing an endpoint (removed, or the sink stops), resuming one, flushing,
 //! shutting down, and the counters.
 
+use deskhook::EventType;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -248,17 +249,17 @@ impl Engine {
     }
 
     /// The spool's commit listener: `touched` lanes got rows (a worker looks at them);
-    /// `dropped` jobs could not be written.
+    /// `dropped` jobs (each its lane and event type) could not be written.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn on_commit(
         &self,
         touched: &[Arc<Lane>],
-        dropped: &[(Arc<Lane>, usize)],
+        dropped: &[(Arc<Lane>, EventType)],
         dead: &[(Arc<Lane>, usize)],
     ) {
-        for (lane, n) in dropped {
-            self.count_dropped(lane, None, *n as u64);
-            self.finished(lane, *n);
+        for (lane, event_type) in dropped {
+            self.count_dropped(lane, Some(*event_type), 1);
+            self.finished(lane, 1);
         }
         // Rows moved to the dead letters by the writer (an endpoint removed or disabled, an
         // unreadable row), and events for such an endpoint written there at once.
