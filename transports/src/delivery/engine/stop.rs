@@ -1,10 +1,11 @@
 //! The way out: closing an endpoint (removed, or the sink stops), resuming one, flushing,
 //! shutting down, and the counters.
 
-use deskhook::EventType;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+use deskhook::EventType;
 
 use super::Engine;
 use crate::delivery::backlog::{Release, Released};
