@@ -148,6 +148,44 @@ fn retry_after_holds_the_whole_endpoint(t: Transport) {
     assert_eq!(sink.stats()[0].delivered, 2);
 }
 
+fn a_success_in_flight_does_not_end_a_retry_after_hold(t: Transport) {
+    // Two tickets in flight: one gets a 429 at once, the other a 204 a moment later. The
+    // 204 says nothing of the receiver's wish: a third ticket still waits out the hold.
+    let receiver = Receiver::start(|_, n| match n {
+        0 => Answer::status(429).header("Retry-After", "3600"),
+        1 => Answer::status(204).after(Duration::from_millis(100)),
+        _ => Answer::status(204),
+    });
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s,0s"))
+            .retry_after_max(Duration::from_millis(400))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Lock, &ticket("A"), &user);
+    dispatcher.emit(Action::Lock, &ticket("B"), &user);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.stats()[0].delivered == 0 || sink.stats()[0].failed == 0 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", sink.stats());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    dispatcher.emit(Action::Lock, &ticket("C"), &user);
+    let requests = receiver.wait_for(4);
+    let first = requests[0].at;
+    for later in &requests[2..] {
+        let gap = later.at - first;
+        assert!(
+            gap >= Duration::from_millis(400),
+            "request {} went {gap:?} after the 429",
+            later.index
+        );
+    }
+    guard.flush(Duration::from_secs(5)).unwrap();
+}
+
 fn a_timeout_is_retried_then_dead_lettered(t: Transport) {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(400)));
     let (_dir, dead) = dead_letter_file();
@@ -203,6 +241,7 @@ for_both_transports!(
     two_500s_then_success_keep_the_webhook_id,
     retry_after_lengthens_the_wait_up_to_the_maximum,
     retry_after_holds_the_whole_endpoint,
+    a_success_in_flight_does_not_end_a_retry_after_hold,
     a_timeout_is_retried_then_dead_lettered,
     a_refused_connection_is_retried_then_dead_lettered
 );

@@ -83,7 +83,8 @@ pub(crate) enum BreakerMove {
     /// A retryable failure, or no answer.
     Failure,
     /// A retryable failure whose answer asked to wait this long (429 or 503 with
-    /// `Retry-After`): the whole endpoint waits, not only the event's ticket.
+    /// `Retry-After`): a failure for the breaker, and the whole endpoint waits, not only the
+    /// event's ticket (the lane's hold, which later outcomes cannot undo).
     Backoff(Duration),
 }
 
@@ -226,24 +227,17 @@ impl Breaker {
     pub(crate) fn record(&mut self, moved: BreakerMove, now: Instant, policy: &BreakerPolicy) {
         *self = match (moved, *self) {
             (BreakerMove::Success, _) => Breaker::Closed { failures: 0 },
-            // The receiver asked every request to wait: the breaker holds them all until then
-            // (even when it is off, or would open later), then lets one probe through.
-            (BreakerMove::Backoff(wait), current) => {
-                let until = later(now, wait);
-                match current {
-                    Breaker::Open { until: open } if open >= until => current,
-                    _ => Breaker::Open { until },
-                }
-            }
+            // A Retry-After is a failure here; its wait is the lane's hold (see
+            // `LaneState::hold_until`), which later outcomes cannot undo.
             _ if policy.failures == 0 => Breaker::Closed { failures: 0 },
-            (BreakerMove::Failure, Breaker::Closed { failures })
+            (BreakerMove::Failure | BreakerMove::Backoff(_), Breaker::Closed { failures })
                 if failures + 1 < policy.failures =>
             {
                 Breaker::Closed {
                     failures: failures + 1,
                 }
             }
-            (BreakerMove::Failure, _) => Breaker::Open {
+            (BreakerMove::Failure | BreakerMove::Backoff(_), _) => Breaker::Open {
                 until: later(now, policy.cool_down),
             },
         };
@@ -416,15 +410,5 @@ mod tests {
             b.record(BreakerMove::Failure, t0, &off);
         }
         assert_eq!(b.state(), BreakerState::Closed);
-        // But a receiver's Retry-After holds every request until then, breaker off or not,
-        // and a shorter one later does not cut a longer wait.
-        b.record(BreakerMove::Backoff(Duration::from_secs(30)), t0, &off);
-        assert_eq!(
-            b.check(t0 + Duration::from_secs(29), &off),
-            Err(t0 + Duration::from_secs(30))
-        );
-        b.record(BreakerMove::Backoff(Duration::from_secs(5)), t0, &off);
-        assert!(b.check(t0 + Duration::from_secs(29), &off).is_err());
-        assert!(b.check(t0 + Duration::from_secs(30), &off).is_ok());
     }
 }

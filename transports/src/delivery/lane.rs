@@ -327,6 +327,9 @@ pub(crate) struct LaneState {
     /// Its jobs, and its tickets' sequence numbers.
     pub(crate) schedule: Schedule,
     pub(crate) breaker: Breaker,
+    /// Until when a receiver's `Retry-After` (429, 503) holds every request: only the
+    /// passing of time ends it, not another attempt's outcome.
+    pub(crate) hold_until: Option<Instant>,
     pub(crate) paused: bool,
     /// Disabled by a 410 until resumed.
     pub(crate) disabled: bool,
@@ -354,6 +357,7 @@ impl LaneState {
         LaneState {
             schedule: Schedule::default(),
             breaker: Breaker::default(),
+            hold_until: None,
             paused: false,
             disabled: false,
             closing: None,

@@ -112,8 +112,9 @@
 //! - **Schedule.** Each endpoint has its [`RetrySchedule`](deskhook::policy::RetrySchedule)
 //!   ([`Endpoint::retry`]); after its last attempt the event goes to the dead letters. A
 //!   `Retry-After` (seconds or an HTTP date) on a 429 or 503 can only lengthen the wait, up
-//!   to [`DeliveryConfig::retry_after_max`], and holds the whole endpoint, not only the
-//!   event's ticket: its breaker opens until then, and one probe goes first.
+//!   to [`DeliveryConfig::retry_after_max`], and holds the whole endpoint until then, not
+//!   only the event's ticket (attempts already under way that succeed meanwhile do not end
+//!   the hold).
 //! - **Order.** Per endpoint and ticket, in emit order (see [How an event moves](self#how-an-event-moves));
 //!   a slow endpoint holds only its own share of the workers, and `emit` never waits on it.
 //! - **Circuit breaker.** After [`BreakerPolicy`](deskhook::policy::BreakerPolicy)'s

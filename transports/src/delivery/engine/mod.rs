@@ -518,6 +518,11 @@ impl Engine {
         if st.schedule.in_flight() >= route.max_in_flight {
             return Look::Full;
         }
+        match st.hold_until {
+            Some(until) if now < until => return Look::Later(until),
+            Some(_) => st.hold_until = None,
+            None => {}
+        }
         if let Err(at) = st.breaker.check(now, &self.config.breaker) {
             return Look::Later(at);
         }
@@ -605,6 +610,10 @@ impl Engine {
         let ended = SystemTime::now();
         st.minutes.record(ended, decision == Decision::Delivered);
         st.last_attempt = Some((ended, job.last_status));
+        if let super::decide::BreakerMove::Backoff(wait) = moved {
+            let until = later(now, wait);
+            st.hold_until = Some(st.hold_until.map_or(until, |held| held.max(until)));
+        }
         st.breaker.record(moved, now, &self.config.breaker);
         if decision != Decision::Delivered {
             self.count(lane, |c| &c.failed, 1);
