@@ -106,9 +106,6 @@ const ATTEMPT_SECONDS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
 ];
 
-/// How long a counter or histogram series not recorded is kept on /metrics.
-const METRICS_IDLE: Duration = Duration::from_secs(3600);
-
 /// Shortest token accepted.
 const MIN_TOKEN: usize = 16;
 
@@ -183,15 +180,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             metrics_exporter_prometheus::Matcher::Full("deskhook_attempt_duration_seconds".into()),
             &ATTEMPT_SECONDS,
         )
-        .and_then(|builder| {
-            // Series no longer recorded (an endpoint deleted, with per-endpoint labels) go.
-            builder
-                .idle_timeout(
-                    metrics_util::MetricKindMask::COUNTER | metrics_util::MetricKindMask::HISTOGRAM,
-                    Some(METRICS_IDLE),
-                )
-                .install_recorder()
-        })
+        .and_then(PrometheusBuilder::install_recorder)
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
 
     let runtime = crate::relay::daemon_runtime(args.threads)?;

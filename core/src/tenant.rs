@@ -69,10 +69,11 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether `c` is one of Unicode's bidirectional formatting characters (marks, embeddings,
-/// overrides, isolates), which change how the text around them is shown.
+/// Whether `c` is one of Unicode's bidirectional embeddings, overrides or isolates, which
+/// reorder the text after them. (The marks, LRM, RLM and ALM, are part of right-to-left
+/// names and are allowed.)
 fn is_bidi_format(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Emits the events of one tenant, from [`for_tenant`] or [`Dispatcher::for_tenant`].

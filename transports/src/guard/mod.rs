@@ -366,9 +366,10 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Kind> {
 /// The NAT64 local-use prefix (`64:ff9b:1::/48`) may be deployed as any prefix length of
 /// RFC 6052 (/48, /56, /64 or /96), each of which puts the IPv4 address elsewhere: every
 /// such reading is returned, so that no layout hides a refused address (the other readings
-/// are then bits of the sender's choosing). Readings in `0.0.0.0/8` other than the /96 one
-/// are left out: they are the zero bits of a shorter layout, and no NAT64 translates to
-/// them.
+/// are then bits of the sender's choosing). Readings in `0.0.0.0/8` are left out: they are
+/// the zero bits of another layout, and no NAT64 translates to them. (A reading can still
+/// refuse an address that a deployment with another layout would allow, say one whose
+/// /64 reading ends in .127: the guard errs on the side of refusing.)
 fn embedded_v4(ip: Ipv6Addr) -> Vec<Embedded> {
     let o = ip.octets();
     let at = |a: usize, b: usize, c: usize, d: usize| Ipv4Addr::new(o[a], o[b], o[c], o[d]);
@@ -382,10 +383,9 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Embedded> {
         }
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => one("NAT64", last),
         // RFC 6052 section 2.2: octet 8 (bits 64 to 71) is always skipped.
-        [0x64, 0xff9b, 1, ..] => [at(6, 7, 9, 10), at(7, 9, 10, 11), at(9, 10, 11, 12)]
+        [0x64, 0xff9b, 1, ..] => [at(6, 7, 9, 10), at(7, 9, 10, 11), at(9, 10, 11, 12), last]
             .into_iter()
             .filter(|v4| v4.octets()[0] != 0)
-            .chain([last])
             .map(|v4| Embedded { form: "NAT64", v4 })
             .collect(),
         [0x2002, ..] => one("6to4", at(2, 3, 4, 5)),
@@ -633,6 +633,10 @@ mod tests {
             assert_eq!(verdict(layout, &wide_nat64), Some(N), "{layout}");
         }
         assert_eq!(verdict("64:ff9b:1::808:808", &wide_nat64), None);
+        // And 8.8.8.8 behind a /48 or /56 prefix passes (its other readings are zeros).
+        for layout in ["64:ff9b:1:808:8:800::", "64:ff9b:1:8:8:808::"] {
+            assert_eq!(verdict(layout, &wide_nat64), None, "{layout}");
+        }
     }
 
     #[test]

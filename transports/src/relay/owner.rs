@@ -178,23 +178,28 @@ impl Owner {
         let Ok(written) = self.leases.lease_of(p).await else {
             return false;
         };
-        self.taking = None;
         let free = !lock(&self.held).contains_key(&p) && !self.running.values().any(|q| *q == p);
         let Some(revision) = written.filter(|_| free) else {
+            self.taking = None;
             return false;
         };
+        // `taking` stays until the renewal answers: a rebalance cut short here (its timeout)
+        // looks again next time.
         // Written up to a rebalance's timeout ago: renewed first, so that it does not end
         // under the new tenure before the renewer's first turn.
         match self.leases.renew(p, revision).await {
             Renewed::At(revision) => {
+                self.taking = None;
                 log::info!(target: deskhook::LOG_TARGET, "relay: partition {p}'s lease was taken though its answer came late; owning it");
                 self.start(p, revision);
                 true
             }
-            Renewed::Lost => false,
+            Renewed::Lost => {
+                self.taking = None;
+                false
+            }
             Renewed::Unknown(e) => {
                 log::warn!(target: deskhook::LOG_TARGET, "relay: {e}");
-                self.taking = Some(p);
                 false
             }
         }

@@ -141,8 +141,11 @@ impl Engine {
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<(), deskhook::Error> {
-        if self.routes_later(emitted) && self.hand_over(emitted) {
-            return Ok(());
+        if self.routes_later(emitted) {
+            if self.hand_over(emitted) {
+                return Ok(());
+            }
+            return self.drop_for_budget(emitted);
         }
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,

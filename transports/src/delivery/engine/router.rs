@@ -225,9 +225,15 @@ impl Engine {
     /// recorder, a hook): then it is logged as dropped, and the rest of the batch goes on.
     fn route(&self, unrouted: Unrouted) {
         let id = unrouted.event.id_text.clone();
+        let (tenant, event_type) = (unrouted.event.tenant.clone(), unrouted.event.event_type);
         let routed =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.route_one(unrouted)));
         if routed.is_err() {
+            // Counted for the endpoints it was for (one that took it before the panic is
+            // counted too: the count errs on the side of a drop).
+            for lane in self.registry.route(tenant.as_deref(), event_type).iter() {
+                self.count_dropped(lane, Some(event_type), 1);
+            }
             log::error!(
                 target: deskhook::LOG_TARGET,
                 "routing event {id} panicked; it is dropped (a bug: please report it)"
