@@ -149,8 +149,11 @@ struct State {
     /// so at open): the next line starts on a line of its own.
     needs_newline: bool,
     /// Whether the path no longer names the file written to (a rotation moved it and could
-    /// not open a new one): appends try to open the path again first, and do not rotate.
+    /// not open a new one, or it was moved or removed from outside): appends try to open the
+    /// path again first, and do not rotate.
     detached: bool,
+    /// When the path was last compared with the file written to (at most once a second).
+    checked_at: std::time::Instant,
 }
 
 struct Flusher {
@@ -297,7 +300,39 @@ fn open(path: &Path) -> Result<State, Error> {
         dirty: false,
         needs_newline: size > 0 && !ends_in_newline(path),
         detached: false,
+        checked_at: std::time::Instant::now(),
     })
+}
+
+/// How often an append compares the path with the file it writes to.
+const PATH_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+impl State {
+    /// A write failed: if the buffer is empty, what went out may end mid-line (a line longer
+    /// than the buffer goes straight to the file), so the next line starts on a line of its
+    /// own; what the buffer still holds is written, whole, later.
+    fn cut_short(&mut self) {
+        if self.writer.buffer().is_empty() {
+            self.needs_newline = true;
+        }
+    }
+}
+
+/// Whether the file `state` writes to is in no directory any more (lines written to it are
+/// lost).
+#[cfg(unix)]
+fn unlinked(state: &State) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    state
+        .writer
+        .get_ref()
+        .metadata()
+        .is_ok_and(|m| m.nlink() == 0)
+}
+
+#[cfg(not(unix))]
+fn unlinked(_state: &State) -> bool {
+    false
 }
 
 /// Whether the file at `path` ends in a line break (a crash can leave part of a line).
@@ -347,8 +382,13 @@ impl Shared {
 
     fn append(&self, line: &[u8]) -> Result<(), Error> {
         let mut state = self.lock();
+        // Moved or removed from outside (a log rotator): noticed within a second.
+        if !state.detached && state.checked_at.elapsed() >= PATH_CHECK_EVERY {
+            state.checked_at = std::time::Instant::now();
+            state.detached = !self.still_ours(&state);
+        }
         if state.detached {
-            self.reattach(&mut state);
+            self.reattach(&mut state)?;
         }
         if let Some(rotation) = self.rotation
             && !state.detached
@@ -356,6 +396,11 @@ impl Shared {
             && state.size + line.len() as u64 > rotation.max_bytes
             && let Err(err) = self.rotate(&mut state, rotation)
         {
+            // With `keep = 0` the file was removed before the new one failed to open: a line
+            // written on would be lost, so the append fails instead.
+            if unlinked(&state) {
+                return Err(err);
+            }
             // The event still goes into the current file; only the rotation failed.
             log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the current file");
         }
@@ -368,15 +413,14 @@ impl Shared {
             state.needs_newline = false;
         }
         if let Err(e) = state.writer.write_all(line) {
-            // Part of it may be out: the next line must not be glued to it.
-            state.needs_newline = true;
+            state.cut_short();
             return Err(self.write_error(e));
         }
         state.size += line.len() as u64;
         state.dirty = true;
         if self.policy == FlushPolicy::EveryEvent {
             if let Err(e) = state.writer.flush() {
-                state.needs_newline = true;
+                state.cut_short();
                 return Err(self.write_error(e));
             }
             state.dirty = false;
@@ -384,16 +428,23 @@ impl Shared {
         Ok(())
     }
 
-    /// Opens the path again for a state that lost it (see [`State::detached`]); on failure
-    /// the lines go on into the file it has, and the next append tries again.
-    fn reattach(&self, state: &mut State) {
+    /// Opens the path again for a state that lost it (see [`State::detached`]). On failure
+    /// the lines go on into the file it has (moved to `.1`, say), and the next append tries
+    /// again; unless that file is gone from every directory (removed, or rotated with
+    /// `keep = 0`), where a line would be lost: then the append fails, and says why.
+    fn reattach(&self, state: &mut State) -> Result<(), Error> {
         if let Err(err) = state.writer.flush() {
             log::warn!(target: deskhook::LOG_TARGET, "{}", self.write_error(err));
         }
         match open(&self.path) {
-            Ok(fresh) => *state = fresh,
+            Ok(fresh) => {
+                *state = fresh;
+                Ok(())
+            }
+            Err(err) if unlinked(state) => Err(err),
             Err(err) => {
-                log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the rotated file")
+                log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the moved file");
+                Ok(())
             }
         }
     }
@@ -458,7 +509,7 @@ impl Shared {
         let mut state = self.lock();
         if state.dirty {
             if let Err(e) = state.writer.flush() {
-                state.needs_newline = true;
+                state.cut_short();
                 return Err(self.write_error(e));
             }
             state.dirty = false;
