@@ -87,7 +87,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   503  the queue or the spool is full (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
-forgets them). A [file_log] in --config gets one line per accepted event. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
+forgets them). A [file_log] in --config gets one line per event handed to delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
 behind a TLS proxy that sets X-Forwarded-Proto) that ends after 8 hours unused or a week.
 
 A session (examples/serve_from_curl.sh runs a whole one offline):
@@ -311,6 +311,16 @@ async fn render_metrics(State(daemon): State<Arc<Daemon>>) -> Response {
         .into_response()
 }
 
+/// The configuration's `[file_log]` line of an event handed to delivery (one whose spool
+/// commit then fails, answered 503, has its line too).
+fn log_line(daemon: &Daemon, emitted: &deskhook::sink::Emitted<'_>) {
+    if let Some(file) = &daemon.file
+        && let Err(e) = deskhook::sink::EventSink::send(file, emitted)
+    {
+        log::warn!(target: deskhook::LOG_TARGET, "file log: {e}");
+    }
+}
+
 /// What became of an Idempotency-Key.
 enum Seen {
     /// Being accepted by another request now.
@@ -524,22 +534,22 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         } else {
             daemon.sink.send_with_receipt(&emitted)
         };
+        // Before the commit's await: a client that hangs up meanwhile drops this handler
+        // there, and the event, in the spool, must still have its line.
+        log_line(daemon, &emitted);
         receipt.await
     } else {
         // Routed now, so that a full queue is a 503 the client retries, not a drop.
-        daemon
+        let sent = daemon
             .sink
             .send_now(&emitted)
-            .map_err(|e| deskhook_transports::Error::Config(e.to_string()))
+            .map_err(|e| deskhook_transports::Error::Config(e.to_string()));
+        if sent.is_ok() {
+            log_line(daemon, &emitted);
+        }
+        sent
     };
     claimed.key = None;
-    // The file log's line, outside the keys' lock (a rotation writes to disk).
-    if outcome.is_ok()
-        && let Some(file) = &daemon.file
-        && let Err(e) = deskhook::sink::EventSink::send(file, &emitted)
-    {
-        log::warn!(target: deskhook::LOG_TARGET, "file log: {e}");
-    }
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
     match outcome {
         Ok(()) => {
