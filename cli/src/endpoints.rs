@@ -73,8 +73,10 @@ enum Command {
         fields: Vec<String>,
     },
     /// Write every record of an older layout (or written without the key) again, sealed
-    /// with the key in its current layout, which binds its settings to what is sealed; relays
-    /// with the key refuse the others. Prints one line per record it wrote or could not.
+    /// with the key in its current layout, which binds its settings to what is sealed.
+    /// Prints what it sealed (URL, tenant, actions), one line per record: check them, since
+    /// an older record could have been written by anyone who can write to the bucket. Then
+    /// relays can require sealed records (`relay --require-sealed`).
     Reseal,
     /// Pause an endpoint: relays queue its events and send nothing.
     Pause {
@@ -185,9 +187,13 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
             let mut failed = 0;
             for (name, written) in store.reseal().await.map_err(err)? {
                 match written {
-                    Ok(revision) => {
-                        crate::send::print_line(&format!("resealed {name} (revision {revision})"))
-                    }
+                    Ok((revision, spec)) => crate::send::print_line(&format!(
+                        "resealed {name} (revision {revision}): {}, tenant {}, actions {}",
+                        spec.url,
+                        spec.tenant.as_deref().unwrap_or("-"),
+                        spec.actions
+                            .map_or_else(|| "all".to_owned(), |a| a.to_string())
+                    )),
                     Err(e) => {
                         failed += 1;
                         eprintln!("deskhook: {name}: {e}");

@@ -135,7 +135,8 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
 
 /// deskhook's log records on stderr, from `level` up unless RUST_LOG says otherwise: `info`
 /// for the long-running commands (relay, serve), so that what happens while they run (an
-/// endpoint left out, a dead letter, a dropped event) is seen; `error` for the others, whose
+/// endpoint left out, a dead letter, a dropped event) is seen; `warn` for `endpoints` (a
+/// record that could be anyone's); `error` for the others, whose
 /// own lines say what they did, so that what only the log tells (a dropped event, a dead
 /// letter that could not be written and is logged whole) is not lost.
 fn log_to_stderr(level: log::LevelFilter) {
@@ -148,13 +149,12 @@ fn log_to_stderr(level: log::LevelFilter) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    log_to_stderr(
-        if matches!(cli.command, Command::Relay(_) | Command::Serve(_)) {
-            log::LevelFilter::Info
-        } else {
-            log::LevelFilter::Error
-        },
-    );
+    log_to_stderr(match cli.command {
+        Command::Relay(_) | Command::Serve(_) => log::LevelFilter::Info,
+        // A record of the bucket that could be anyone's is worth a word to the operator.
+        Command::Endpoints(_) => log::LevelFilter::Warn,
+        _ => log::LevelFilter::Error,
+    });
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Secret(args) => secret::run(args),

@@ -93,6 +93,11 @@ pub(crate) struct Args {
     /// with (as `deskhook endpoints --key-env`).
     #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV, requires = "endpoints_bucket")]
     key_env: String,
+    /// Refuse the bucket's records not sealed in the current layout (written without the
+    /// key, or before `deskhook endpoints reseal`): anyone who can write to the bucket could
+    /// have written them. Without it they are used, with a warning naming each.
+    #[arg(long, requires = "endpoints_bucket")]
+    require_sealed: bool,
     /// Worker threads of the relay's runtime, 1 to 1024 (one per core when not given). On a
     /// machine shared with nats-server and other relays, 1 spends less on threads waking
     /// each other (benches/README.md measures it).
@@ -162,6 +167,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
             relay
                 .endpoints_bucket(bucket, key)
+                .require_sealed(args.require_sealed)
                 .on_endpoints(|revision| {
                     crate::send::print_line(&format!("endpoints at revision {revision}"));
                 })

@@ -99,10 +99,11 @@
 //! - The endpoints bucket: records written with a key are now of layout 3, whose sealed part
 //!   is bound to the settings in the open and to whether the endpoint is paused, so that
 //!   whoever writes to the bucket without the key cannot move an endpoint to another tenant
-//!   or widen what it receives. A reader with the key believes layout 3 only (a layout-1 or
-//!   layout-2 record could be anyone's): run `deskhook endpoints reseal` once, with the key,
-//!   after upgrading every relay (relays of an earlier version refuse layout 3). Without a
-//!   key, layout 1 reads as it did.
+//!   or widen what it receives. A layout-1 or layout-2 record could be anyone's: a reader
+//!   with the key reads it with a warning naming it; `deskhook endpoints reseal` writes them
+//!   all in layout 3 (after every relay is upgraded: earlier ones refuse layout 3), and then
+//!   `relay --require-sealed` (`EndpointStore::require_sealed`) refuses any that comes back.
+//!   Without a key, layout 1 reads as it did.
 //! - `delivery::RedactedSpec` (pages, the admin API) shows the URL cut to its origin
 //!   (`https://hooks.slack.com/…`), as `EndpointInfo::url` did; an update given that form
 //!   keeps the endpoint's URL, and a URL ending in `/…` is refused as an endpoint's.

@@ -135,11 +135,17 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
     assert_eq!(unreadable.0, "crm");
     assert!(unreadable.1.contains("layout 9"), "{}", unreadable.1);
 
-    // A record written without the key (layout 1, nothing sealed) could be anyone's: a
-    // reader with the key refuses it, and reseal writes it again, sealed.
+    // A record written without the key (layout 1, nothing sealed) could be anyone's: read
+    // (with a warning) by default, refused where sealed records are required, and written
+    // again, sealed, by reseal.
     let plain = r#"{"layout":1,"paused":false,"spec":{"name":"crm","url":"https://crm.example.com/hooks"}}"#;
     raw.put(&stored_key, plain.into()).await.unwrap();
-    let err = store.get("crm").await.unwrap_err().to_string();
+    assert!(store.get("crm").await.unwrap().is_some());
+    let strict = EndpointStore::open(&context, "deskhook_endpoints", 1, Some(key.clone()))
+        .await
+        .unwrap()
+        .require_sealed(true);
+    let err = strict.get("crm").await.unwrap_err().to_string();
     assert!(
         err.contains("has nothing sealed") && err.contains("deskhook endpoints reseal"),
         "{err}"
@@ -147,7 +153,7 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
     let resealed = store.reseal().await.unwrap();
     assert_eq!(resealed.len(), 1);
     assert!(resealed[0].1.is_ok(), "{:?}", resealed[0].1);
-    let back = store.get("crm").await.unwrap().unwrap();
+    let back = strict.get("crm").await.unwrap().unwrap();
     assert_eq!(back.spec.url, "https://crm.example.com/hooks");
     assert!(
         store.reseal().await.unwrap().is_empty(),

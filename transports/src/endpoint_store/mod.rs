@@ -33,11 +33,14 @@
 //! In layout 3 the sealed part is bound to the settings in the open and to whether the
 //! endpoint is paused, as well as to its name: whoever can write to the bucket without the
 //! key cannot move an endpoint to another tenant, widen its event types, change its format
-//! or resume it without the relays refusing the record (and pausing the endpoint). So a
-//! reader with the key believes layout 3 only: a record with nothing sealed (layout 1) or
-//! whose seal binds only its name (layout 2) could be anyone's, and is refused with the
-//! advice to run `deskhook endpoints reseal` ([`EndpointStore::reseal`]), which writes every
-//! older record again in layout 3. A reader without a key reads layout 1 as it always did.
+//! or resume it without the relays refusing the record (and pausing the endpoint). A record
+//! with nothing sealed (layout 1) or whose seal binds only its name (layout 2) could be
+//! anyone's: a reader with the key reads it with a warning naming it, and refuses it once
+//! told to require sealed records ([`EndpointStore::require_sealed`], a relay's
+//! `--require-sealed`). To get there, `deskhook endpoints reseal`
+//! ([`EndpointStore::reseal`]) writes every older record again in layout 3, printing what
+//! it sealed for the operator to check. A reader without a key reads layout 1 as it always
+//! did.
 //!
 //! # Who reads it
 //!
@@ -62,6 +65,21 @@ mod record;
 
 pub use record::SecretsKey;
 use record::{Trust, key_of, layout_of, name_of, read_record, record_of};
+
+/// Warns when a reader with a key reads a record not bound to its settings (an older
+/// layout): it could have been written without the key.
+fn warn_if_unbound(name: &str, value: &[u8], key: Option<&SecretsKey>) {
+    if let (Some(_), Some(layout)) = (key, layout_of(value))
+        && layout < LAYOUT
+    {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "endpoint '{name}': record layout {layout} is not bound to its settings (anyone \
+             who can write to the bucket could have written it); seal it with `deskhook \
+             endpoints reseal`, then have relays require sealed records (--require-sealed)"
+        );
+    }
+}
 
 /// The bucket's name unless told otherwise.
 pub const DEFAULT_BUCKET: &str = "deskhook_endpoints";
@@ -193,6 +211,7 @@ pub struct EndpointStore {
     kv: kv::Store,
     bucket: String,
     key: Option<SecretsKey>,
+    require_sealed: bool,
 }
 
 impl fmt::Debug for EndpointStore {
@@ -200,6 +219,7 @@ impl fmt::Debug for EndpointStore {
         f.debug_struct("EndpointStore")
             .field("bucket", &self.bucket)
             .field("key", &self.key.as_ref().map(|_| "…"))
+            .field("require_sealed", &self.require_sealed)
             .finish()
     }
 }
@@ -231,7 +251,29 @@ impl EndpointStore {
             kv,
             bucket: bucket.to_owned(),
             key,
+            require_sealed: false,
         })
+    }
+
+    /// Believes, with a key, only records sealed in the current layout: one with nothing
+    /// sealed (layout 1) or whose seal binds only its name (layout 2) could have been written
+    /// by anyone who can write to the bucket, to move an endpoint to another tenant, say, and
+    /// is refused (a relay pauses such an endpoint, or leaves it out). Turn it on once
+    /// [`reseal`](EndpointStore::reseal) has written every record in the current layout.
+    /// Defaults to false: older records are read, with a warning naming each.
+    #[must_use]
+    pub fn require_sealed(mut self, require: bool) -> Self {
+        self.require_sealed = require;
+        self
+    }
+
+    /// How much of a record this store believes.
+    fn trust(&self) -> Trust {
+        if self.require_sealed {
+            Trust::Sealed
+        } else {
+            Trust::Lenient
+        }
     }
 
     /// Every endpoint, by name.
@@ -288,13 +330,17 @@ impl EndpointStore {
     /// As [`EndpointStore::list`].
     pub async fn get(&self, name: &str) -> Result<Option<StoredEndpoint>, Error> {
         match self.entry(name).await? {
-            Some(entry) => Ok(Some(read_record(
-                name,
-                &entry.value,
-                entry.revision,
-                self.key.as_ref(),
-                Trust::Sealed,
-            )?)),
+            Some(entry) => {
+                let stored = read_record(
+                    name,
+                    &entry.value,
+                    entry.revision,
+                    self.key.as_ref(),
+                    self.trust(),
+                )?;
+                warn_if_unbound(name, &entry.value, self.key.as_ref());
+                Ok(Some(stored))
+            }
             None => Ok(None),
         }
     }
@@ -311,7 +357,8 @@ impl EndpointStore {
 
     /// Writes every record of an older layout again in the current one, sealed with this
     /// store's key: after an upgrade, and for records written without the key (which a
-    /// reader with the key no longer believes). Returns, by name, the revision written, or
+    /// reader that requires sealed records refuses). Returns, by name, the revision written
+    /// and the settings sealed (for the operator to check), or
     /// why the record could not be (one that is sealed with another key, or was changed
     /// without the key, stays as it is: remove it and add it again). Records already in the
     /// current layout are left alone.
@@ -319,7 +366,8 @@ impl EndpointStore {
     /// # Errors
     ///
     /// [`Error::Config`] without a key, or when the bucket cannot be listed.
-    pub async fn reseal(&self) -> Result<Vec<(String, Result<u64, Error>)>, Error> {
+    #[allow(clippy::type_complexity)]
+    pub async fn reseal(&self) -> Result<Vec<(String, Result<(u64, EndpointSpec), Error>)>, Error> {
         if self.key.is_none() {
             return Err(Error::Config(format!(
                 "resealing needs the secrets key: set {SECRETS_KEY_ENV} (or name its variable \
@@ -339,12 +387,12 @@ impl EndpointStore {
                 &entry.value,
                 entry.revision,
                 self.key.as_ref(),
-                Trust::Reseal,
+                Trust::Lenient,
             ) {
-                Ok(stored) => {
-                    self.put_if(&stored.spec, stored.paused, Some(entry.revision))
-                        .await
-                }
+                Ok(stored) => self
+                    .put_if(&stored.spec, stored.paused, Some(entry.revision))
+                    .await
+                    .map(|revision| (revision, stored.spec)),
                 Err(e) => Err(e),
             };
             done.push((name, written));
@@ -480,6 +528,7 @@ impl EndpointStore {
         let (initial, unreadable) = self.readable().await?;
         let bucket = self.bucket.clone();
         let key = self.key.clone();
+        let trust = self.trust();
         let changes = watch.map(move |entry| {
             let entry = entry.map_err(|e| nats_error(&bucket, "watch it", e))?;
             let name = name_of(&entry.key).ok_or_else(|| {
@@ -490,14 +539,11 @@ impl EndpointStore {
             })?;
             match entry.operation {
                 kv::Operation::Put => Ok(
-                    match read_record(
-                        &name,
-                        &entry.value,
-                        entry.revision,
-                        key.as_ref(),
-                        Trust::Sealed,
-                    ) {
-                        Ok(stored) => Change::Put(Box::new(stored)),
+                    match read_record(&name, &entry.value, entry.revision, key.as_ref(), trust) {
+                        Ok(stored) => {
+                            warn_if_unbound(&name, &entry.value, key.as_ref());
+                            Change::Put(Box::new(stored))
+                        }
                         Err(e) => Change::Unreadable {
                             name,
                             revision: entry.revision,

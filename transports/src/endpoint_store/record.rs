@@ -279,8 +279,8 @@ pub(super) enum Trust {
     /// (layout 1), or whose seal does not bind its settings (layout 2), could have been
     /// written by anyone who can write to the bucket.
     Sealed,
-    /// Every layout, to write it again in the current one (`reseal`).
-    Reseal,
+    /// Every layout (the default, until every record is resealed; and to reseal them).
+    Lenient,
 }
 
 /// The layout a record says it has, if it reads as a record at all.
@@ -564,10 +564,10 @@ mod tests {
     }
 
     #[test]
-    fn with_a_key_older_layouts_are_read_only_to_be_resealed() {
+    fn with_a_key_older_layouts_are_refused_when_sealed_records_are_required() {
         // Layout 2: sealed under the name alone, so its settings could be anyone's; layout 1:
-        // nothing sealed at all. A reader with the key believes neither, but reseal reads
-        // both, as they were written.
+        // nothing sealed at all. A reader that requires sealed records believes neither; the
+        // lenient one (the default, and reseal's) reads both, as they were written.
         let key = SecretsKey::generate().unwrap();
         let sealed = key
             .seal(
@@ -591,10 +591,11 @@ mod tests {
                 err.contains(why) && err.contains("deskhook endpoints reseal"),
                 "{err}"
             );
-            let back = read_record("crm", record.as_bytes(), 1, Some(&key), Trust::Reseal).unwrap();
+            let back =
+                read_record("crm", record.as_bytes(), 1, Some(&key), Trust::Lenient).unwrap();
             assert_eq!(back.spec.url, "https://crm.example.com/hooks");
         }
-        let back = read_record("crm", layout_2.as_bytes(), 1, Some(&key), Trust::Reseal).unwrap();
+        let back = read_record("crm", layout_2.as_bytes(), 1, Some(&key), Trust::Lenient).unwrap();
         assert_eq!(back.spec.tenant.as_deref(), Some("acme"));
         assert_eq!(back.spec.secrets.map(|s| s.len()), Some(1));
         // Without a key (nothing sealed anywhere), layout 1 reads as it always did.

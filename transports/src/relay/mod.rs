@@ -216,6 +216,8 @@ pub struct Relay {
     ready: Option<ReadyCallback>,
     /// The KV bucket of endpoints to follow, and the key that opens their secrets.
     bucket: Option<(String, Option<SecretsKey>)>,
+    /// Whether the bucket's records must be sealed in the current layout.
+    require_sealed: bool,
     /// Called with each bucket revision applied.
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     /// Called with the partitions owned each time they change.
@@ -315,6 +317,7 @@ impl Relay {
             max_pending: 512,
             ready: None,
             bucket: None,
+            require_sealed: false,
             applied: None,
             owned: None,
             reloads: None,
@@ -343,6 +346,15 @@ impl Relay {
     #[must_use]
     pub fn endpoints_bucket(mut self, bucket: impl Into<String>, key: Option<SecretsKey>) -> Self {
         self.bucket = Some((bucket.into(), key));
+        self
+    }
+
+    /// Refuses, with a key, the bucket's records not sealed in the current layout (see
+    /// [`EndpointStore::require_sealed`]): their endpoints are left out, or paused if the
+    /// relay had them. Defaults to false (they are read, with a warning naming each).
+    #[must_use]
+    pub fn require_sealed(mut self, require: bool) -> Self {
+        self.require_sealed = require;
         self
     }
 
@@ -550,7 +562,9 @@ impl Relay {
         let follower = match &self.bucket {
             None => None,
             Some((bucket, key)) => {
-                let store = EndpointStore::open(&context, bucket, replicas, key.clone()).await?;
+                let store = EndpointStore::open(&context, bucket, replicas, key.clone())
+                    .await?
+                    .require_sealed(self.require_sealed);
                 let floor = store.last_revision().await?;
                 let (current, changes) = store.watch().await?;
                 let mut seen = std::collections::HashMap::new();
