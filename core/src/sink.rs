@@ -35,12 +35,18 @@ impl EventId {
     pub fn new() -> EventId {
         // `now_v7` draws from the thread's random generator, which a thread-local destructor
         // emitting an event may outlive (a panic there would abort the process): then the
-        // random bits come from the operating system.
+        // random bits come from the operating system, and a process-wide count keeps ids
+        // distinct should it fail. (Such an id sorts by its millisecond only, not after an
+        // id made earlier in the same millisecond.)
+        static FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         match std::panic::catch_unwind(uuid::Uuid::now_v7) {
             Ok(id) => EventId(id),
             Err(_) => {
                 let mut random = [0u8; 10];
-                let _ = getrandom::fill(&mut random);
+                if getrandom::fill(&mut random).is_err() {
+                    let n = FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    random[2..].copy_from_slice(&n.to_be_bytes());
+                }
                 let millis = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
