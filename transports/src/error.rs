@@ -155,6 +155,12 @@ pub enum Error {
         /// The registered name closest to it, if one is close.
         suggestion: Option<String>,
     },
+    /// An endpoint of this name exists already (an add that must not replace one: the
+    /// admin API's create, the console's form). Pick another name, or change that one.
+    EndpointExists {
+        /// The name.
+        name: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -230,6 +236,10 @@ impl fmt::Display for Error {
                 used / (1024 * 1024),
                 limit / (1024 * 1024)
             ),
+            Error::EndpointExists { name } => write!(
+                f,
+                "an endpoint is already named '{name}'; pick another name, or change that one"
+            ),
             Error::UnknownEndpoint { name, suggestion } => {
                 write!(f, "no endpoint is named '{name}'")?;
                 match suggestion {
@@ -257,7 +267,8 @@ impl std::error::Error for Error {
             | Error::Spool { .. }
             | Error::SpoolLocked { .. }
             | Error::SpoolFull { .. }
-            | Error::UnknownEndpoint { .. } => None,
+            | Error::UnknownEndpoint { .. }
+            | Error::EndpointExists { .. } => None,
             #[cfg(feature = "nats")]
             Error::Nats { .. } | Error::StreamConflict { .. } => None,
             // Transparent: the refusal is the whole message.

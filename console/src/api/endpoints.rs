@@ -185,19 +185,20 @@ pub(super) async fn create_endpoint(
     let sink = state.sink.clone();
     let view = blocking(move || {
         let endpoints = sink.endpoints();
-        if endpoints.get(&spec.name).is_ok() {
-            return Err(Problem {
+        // Added only if the name is free, at the moment it is added: of two operators
+        // creating the same name, one gets it and the other a 409.
+        endpoints.add_spec(&spec).map_err(|e| match e.error() {
+            deskhook_transports::Error::EndpointExists { name } => Problem {
                 field: Some("name".into()),
                 ..Problem::new(
                     StatusCode::CONFLICT,
                     format!(
-                        "an endpoint is already named '{}'; change it with PUT, or pick another name",
-                        spec.name
+                        "an endpoint is already named '{name}'; change it with PUT, or pick another name"
                     ),
                 )
-            });
-        }
-        endpoints.upsert_spec(&spec)?;
+            },
+            _ => Problem::from(e),
+        })?;
         Ok(EndpointView::of(endpoints.get(&spec.name)?))
     })
     .await?;

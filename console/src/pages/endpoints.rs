@@ -396,23 +396,27 @@ pub(crate) async fn create(
         return refused;
     }
     let sink = state.sink.clone();
-    let saved = match form_json(&form, false).and_then(parse_spec) {
-        Ok(spec) => {
-            let name = spec.name.clone();
-            blocking(move || {
-                if sink.endpoints().get(&spec.name).is_ok() {
-                    return Err(Problem::field(
+    let saved =
+        match form_json(&form, false).and_then(parse_spec) {
+            Ok(spec) => {
+                let name = spec.name.clone();
+                blocking(move || {
+                    sink.endpoints().add_spec(&spec).map_err(|e| match e.error() {
+                    deskhook_transports::Error::EndpointExists { name } => Problem::field(
                         "name",
-                        format!("an endpoint is already named '{}'; pick another name, or edit that one", spec.name),
-                    ));
-                }
-                sink.endpoints().upsert_spec(&spec)?;
-                Ok(name)
-            })
-            .await
-        }
-        Err(problem) => Err(problem),
-    };
+                        format!(
+                            "an endpoint is already named '{name}'; pick another name, or edit \
+                             that one"
+                        ),
+                    ),
+                    _ => Problem::from(e),
+                })?;
+                    Ok(name)
+                })
+                .await
+            }
+            Err(problem) => Err(problem),
+        };
     match saved {
         Ok(name) => Redirect::to(&base.at(&format!("/endpoints/{}?done=created", enc(&name))))
             .into_response(),

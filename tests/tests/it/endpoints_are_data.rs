@@ -363,6 +363,22 @@ fn unknown_names_and_bad_endpoints_change_nothing(t: Transport) {
     let after = endpoints.get("acme-crm").unwrap();
     assert_eq!((after.url, after.tenant), (before.url, before.tenant));
     assert_eq!(endpoints.len(), 1);
+    // An add that must not replace refuses a name in use; an update of a name no longer in
+    // use does not bring it back (another operator removed it meanwhile).
+    let mut spec = deskhook_transports::delivery::EndpointSpec::new("acme-crm", &receiver.url);
+    spec.allow_private = true;
+    let err = endpoints.add_spec(&spec).unwrap_err().to_string();
+    assert!(err.contains("already named 'acme-crm'"), "{err}");
+    assert_eq!(
+        endpoints.get("acme-crm").unwrap().tenant.as_deref(),
+        Some("acme")
+    );
+    spec.name = "gone".into();
+    let err = endpoints.update_spec(&spec).unwrap_err().to_string();
+    assert!(err.contains("no endpoint is named 'gone'"), "{err}");
+    assert!(endpoints.get("gone").is_err());
+    endpoints.add_spec(&spec).unwrap();
+    assert_eq!(endpoints.len(), 2);
     guard.flush(WAIT).unwrap();
 }
 

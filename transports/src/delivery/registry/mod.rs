@@ -448,7 +448,36 @@ impl Endpoints {
             spec.headers = Some(current.headers.iter().cloned().collect());
         }
         let endpoint = spec.to_endpoint()?;
-        self.upsert(endpoint).map_err(super::SpecError::whole)?;
+        // Removed meanwhile (another operator): it stays removed.
+        let route = self
+            .engine
+            .route_for(endpoint)
+            .map_err(super::SpecError::whole)?;
+        self.engine.route_all();
+        self.engine
+            .install_as(route, Install::Existing)
+            .map_err(super::SpecError::whole)?;
+        Ok(())
+    }
+
+    /// Adds an endpoint given as settings, as the admin API's create does: unlike
+    /// [`upsert_spec`](Endpoints::upsert_spec), an endpoint of that name is an error (two
+    /// operators adding the same name at once: one gets it, the other is told), not replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError`](super::SpecError) naming the field at fault, or wrapping
+    /// [`Error::EndpointExists`]; nothing changes then.
+    pub fn add_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
+        let endpoint = spec.to_endpoint()?;
+        let route = self
+            .engine
+            .route_for(endpoint)
+            .map_err(super::SpecError::whole)?;
+        self.engine.route_all();
+        self.engine
+            .install_as(route, Install::New)
+            .map_err(super::SpecError::whole)?;
         Ok(())
     }
 
@@ -704,10 +733,30 @@ impl Endpoints {
     }
 }
 
+/// What [`Engine::install_as`] may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Install {
+    /// Add the endpoint, or change the one of that name.
+    Upsert,
+    /// Add it; one of that name is an error.
+    New,
+    /// Change the one of that name; none is an error (one removed meanwhile stays removed).
+    Existing,
+}
+
 impl Engine {
     /// Puts a checked route into the registry: a new lane, or new settings for the lane of
     /// that name. Returns what it did and the lane.
     pub(crate) fn install(&self, route: Route) -> Result<(Upserted, Arc<Lane>), Error> {
+        self.install_as(route, Install::Upsert)
+    }
+
+    /// [`install`](Engine::install), that may only add (`New`) or only change (`Existing`).
+    pub(crate) fn install_as(
+        &self,
+        route: Route,
+        mode: Install,
+    ) -> Result<(Upserted, Arc<Lane>), Error> {
         let name = route.endpoint.name.clone();
         let mut route = Arc::new(route);
         loop {
@@ -720,14 +769,36 @@ impl Engine {
             // never takes what the old one let go of.
             self.registry().wait_removed(&name);
             if let Some(lane) = self.registry().get(&name) {
+                if mode == Install::New {
+                    return Err(Error::EndpointExists { name });
+                }
                 match self.update(&lane, route) {
                     Ok(done) => return Ok((done, lane)),
-                    // Removed meanwhile: add it anew.
+                    // Removed meanwhile: an update does not bring it back; an upsert adds it
+                    // anew.
+                    Err(_) if mode == Install::Existing => {
+                        return Err(self.registry().lane(&name).err().unwrap_or(
+                            Error::UnknownEndpoint {
+                                name,
+                                suggestion: None,
+                            },
+                        ));
+                    }
                     Err(back) => {
                         route = back;
                         continue;
                     }
                 }
+            }
+            if mode == Install::Existing {
+                return Err(self
+                    .registry()
+                    .lane(&name)
+                    .err()
+                    .unwrap_or(Error::UnknownEndpoint {
+                        name,
+                        suggestion: None,
+                    }));
             }
             // Slow work (the spool's count of rows waiting) before the write lock.
             let rows = self.backlog().attach(&name)?;
