@@ -159,7 +159,7 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
             crate::send::print_line(&format!("added {} (revision {revision})", spec.name));
         }
         Command::Update { name, fields } => {
-            let stored = found(store.get(&name).await.map_err(err)?, &name)?;
+            let stored = found(store.get_to_change(&name).await.map_err(err)?, &name)?;
             let current = toml::Table::try_from(&stored.spec)
                 .map_err(|e| format!("endpoint '{name}': {e}"))?;
             let spec = spec_of(current, &fields)?;
@@ -221,7 +221,10 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
 
 /// Pauses or resumes `name`.
 async fn set_paused(store: &EndpointStore, name: &str, paused: bool) -> Result<(), String> {
-    let stored = found(store.get(name).await.map_err(|e| e.to_string())?, name)?;
+    let stored = found(
+        store.get_to_change(name).await.map_err(|e| e.to_string())?,
+        name,
+    )?;
     let revision = store
         .put_if(&stored.spec, paused, Some(stored.revision))
         .await

@@ -165,6 +165,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         None => relay,
         Some(bucket) => {
             let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
+            if args.require_sealed && key.is_none() {
+                crate::usage_error(format!(
+                    "--require-sealed needs the secrets key (in ${}): without it nothing is \
+                     sealed, so nothing could be required",
+                    args.key_env
+                ));
+            }
             relay
                 .endpoints_bucket(bucket, key)
                 .require_sealed(args.require_sealed)

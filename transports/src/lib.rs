@@ -105,8 +105,9 @@
 //!   `relay --require-sealed` (`EndpointStore::require_sealed`) refuses any that comes back.
 //!   Without a key, layout 1 reads as it did.
 //! - `Endpoints::add_spec` adds an endpoint only if its name is free (`Error::EndpointExists`
-//!   otherwise), as the admin API's create and the console's form now do; `update_spec` no
-//!   longer adds back an endpoint removed meanwhile (`Error::UnknownEndpoint`).
+//!   otherwise), as the admin API's create and the console's form now do; `update_spec`
+//!   changes only the endpoint it read, and fails, changing nothing, when that one was
+//!   removed or made again meanwhile (before, it added it back).
 //! - `delivery::RedactedSpec` (pages, the admin API) shows the URL cut to its origin
 //!   (`https://hooks.slack.com/…`), as `EndpointInfo::url` did; an update given that form
 //!   keeps the endpoint's URL, and a URL ending in `/…` is refused as an endpoint's.

@@ -32,8 +32,10 @@
 //!
 //! In layout 3 the sealed part is bound to the settings in the open and to whether the
 //! endpoint is paused, as well as to its name: whoever can write to the bucket without the
-//! key cannot move an endpoint to another tenant, widen its event types, change its format
-//! or resume it without the relays refusing the record (and pausing the endpoint). A record
+//! key cannot change a sealed record (move an endpoint to another tenant, widen its event
+//! types, change its format, resume it) without readers refusing it (relays pause the
+//! endpoint). They can still write a record of an older layout in its place, which readers
+//! take with a warning until they require sealed records (below). A record
 //! with nothing sealed (layout 1) or whose seal binds only its name (layout 2) could be
 //! anyone's: a reader with the key reads it with a warning naming it, and refuses it once
 //! told to require sealed records ([`EndpointStore::require_sealed`], a relay's
@@ -341,6 +343,28 @@ impl EndpointStore {
                 warn_if_unbound(name, &entry.value, self.key.as_ref());
                 Ok(Some(stored))
             }
+            None => Ok(None),
+        }
+    }
+
+    /// The endpoint `name` read to be written again (changed, paused, resumed): with a key,
+    /// only a record sealed in the current layout is taken, whatever
+    /// [`require_sealed`](EndpointStore::require_sealed) says, so that a change never seals
+    /// settings nobody checked (an older record is for
+    /// [`reseal`](EndpointStore::reseal), which shows them).
+    ///
+    /// # Errors
+    ///
+    /// As [`EndpointStore::get`], and an older record with a key.
+    pub async fn get_to_change(&self, name: &str) -> Result<Option<StoredEndpoint>, Error> {
+        match self.entry(name).await? {
+            Some(entry) => Ok(Some(read_record(
+                name,
+                &entry.value,
+                entry.revision,
+                self.key.as_ref(),
+                Trust::Sealed,
+            )?)),
             None => Ok(None),
         }
     }

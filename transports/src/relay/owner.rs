@@ -256,6 +256,11 @@ impl Owner {
             &self.leases.me,
         );
         for p in plan.take {
+            // A lease that may be ours is still to look at (`taking`): taking another now
+            // would forget it.
+            if self.taking.is_some() {
+                break;
+            }
             // Its last tenure is still letting go (its lease was lost): not yet.
             if self.running.values().any(|q| *q == p) {
                 continue;

@@ -228,20 +228,23 @@ impl Engine {
         let (tenant, event_type) = (unrouted.event.tenant.clone(), unrouted.event.event_type);
         let routed =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.route_one(unrouted)));
+        self.router.routed.fetch_add(1, Ordering::SeqCst);
+        // Its own count ends; its jobs, if any, are counted on their own.
+        self.settle_outstanding(1);
         if routed.is_err() {
             // Counted for the endpoints it was for (one that took it before the panic is
-            // counted too: the count errs on the side of a drop).
-            for lane in self.registry.route(tenant.as_deref(), event_type).iter() {
-                self.count_dropped(lane, Some(event_type), 1);
-            }
+            // counted too: the count errs on the side of a drop), itself guarded, since the
+            // metrics recorder may be what panicked.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for lane in self.registry.route(tenant.as_deref(), event_type).iter() {
+                    self.count_dropped(lane, Some(event_type), 1);
+                }
+            }));
             log::error!(
                 target: deskhook::LOG_TARGET,
                 "routing event {id} panicked; it is dropped (a bug: please report it)"
             );
         }
-        self.router.routed.fetch_add(1, Ordering::SeqCst);
-        // Its own count ends; its jobs, if any, are counted on their own.
-        self.settle_outstanding(1);
     }
 
     fn route_one(&self, Unrouted { mut event, summary }: Unrouted) {

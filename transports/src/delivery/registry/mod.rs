@@ -448,16 +448,21 @@ impl Endpoints {
             spec.headers = Some(current.headers.iter().cloned().collect());
         }
         let endpoint = spec.to_endpoint()?;
-        // Removed meanwhile (another operator): it stays removed.
         let route = self
             .engine
             .route_for(endpoint)
             .map_err(super::SpecError::whole)?;
         self.engine.route_all();
-        self.engine
-            .install_as(route, Install::Existing)
-            .map_err(super::SpecError::whole)?;
-        Ok(())
+        // The endpoint read above, only: one removed meanwhile (another operator) stays
+        // removed, and one made again under its name does not get its secrets and URL.
+        match self.engine.update(&lane, Arc::new(route)) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(super::SpecError::whole(Error::Config(format!(
+                "endpoint '{}' was removed or replaced while it was being changed; nothing \
+                 changed (read it again)",
+                spec.name
+            )))),
+        }
     }
 
     /// Adds an endpoint given as settings, as the admin API's create does: unlike
@@ -740,8 +745,6 @@ pub(crate) enum Install {
     Upsert,
     /// Add it; one of that name is an error.
     New,
-    /// Change the one of that name; none is an error (one removed meanwhile stays removed).
-    Existing,
 }
 
 impl Engine {
@@ -751,7 +754,7 @@ impl Engine {
         self.install_as(route, Install::Upsert)
     }
 
-    /// [`install`](Engine::install), that may only add (`New`) or only change (`Existing`).
+    /// [`install`](Engine::install), that may only add (`New`).
     pub(crate) fn install_as(
         &self,
         route: Route,
@@ -774,31 +777,12 @@ impl Engine {
                 }
                 match self.update(&lane, route) {
                     Ok(done) => return Ok((done, lane)),
-                    // Removed meanwhile: an update does not bring it back; an upsert adds it
-                    // anew.
-                    Err(_) if mode == Install::Existing => {
-                        return Err(self.registry().lane(&name).err().unwrap_or(
-                            Error::UnknownEndpoint {
-                                name,
-                                suggestion: None,
-                            },
-                        ));
-                    }
+                    // Removed meanwhile: add it anew.
                     Err(back) => {
                         route = back;
                         continue;
                     }
                 }
-            }
-            if mode == Install::Existing {
-                return Err(self
-                    .registry()
-                    .lane(&name)
-                    .err()
-                    .unwrap_or(Error::UnknownEndpoint {
-                        name,
-                        suggestion: None,
-                    }));
             }
             // Slow work (the spool's count of rows waiting) before the write lock.
             let rows = self.backlog().attach(&name)?;
