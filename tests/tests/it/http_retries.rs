@@ -134,6 +134,14 @@ fn retry_after_holds_the_whole_endpoint(t: Transport) {
         assert!(std::time::Instant::now() < deadline, "no 429 settled");
         std::thread::sleep(Duration::from_millis(1));
     }
+    // Held, it shows as an open breaker would (read while the hold lasts).
+    let state = sink.endpoints().get("crm").unwrap().state;
+    if receiver.requests()[0].at.elapsed() < Duration::from_millis(140) {
+        assert_eq!(
+            state,
+            deskhook_transports::delivery::EndpointState::BreakerOpen
+        );
+    }
     dispatcher.emit(Action::Lock, &ticket("B"), &user);
     let requests = receiver.wait_for(3);
     for later in &requests[1..] {

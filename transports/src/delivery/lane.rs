@@ -405,7 +405,10 @@ impl LaneState {
             EndpointState::Paused
         } else if self.disabled {
             EndpointState::Disabled
-        } else if self.breaker.state() != BreakerState::Closed {
+        } else if self.breaker.state() != BreakerState::Closed
+            || self.hold_until.is_some_and(|until| Instant::now() < until)
+        {
+            // A receiver's Retry-After holds it as an open breaker would.
             EndpointState::BreakerOpen
         } else {
             EndpointState::Active

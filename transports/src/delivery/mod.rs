@@ -317,7 +317,9 @@ pub enum EndpointState {
     /// Disabled by a 410 Gone: its events go to the dead letters until
     /// [`Endpoints::resume`].
     Disabled,
-    /// Its circuit breaker is open (or probing): attempts wait for the cool-down.
+    /// Its circuit breaker is open (or probing), or the receiver asked it to wait
+    /// (`Retry-After`): attempts wait for the cool-down or the hold, which
+    /// [`Endpoints::resume`] ends.
     BreakerOpen,
 }
 

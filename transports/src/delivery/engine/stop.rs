@@ -65,6 +65,8 @@ impl Engine {
             lane.closed.store(false, Ordering::SeqCst);
         }
         st.breaker = crate::delivery::decide::Breaker::default();
+        // The operator's word ends a receiver's Retry-After hold too.
+        st.hold_until = None;
         lane.update_held(&st);
         drop(st);
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name);
