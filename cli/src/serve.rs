@@ -311,8 +311,23 @@ async fn render_metrics(State(daemon): State<Arc<Daemon>>) -> Response {
         .into_response()
 }
 
-/// The configuration's `[file_log]` line of an event handed to delivery (one whose spool
-/// commit then fails, answered 503, has its line too).
+/// Writes an event's file-log line when dropped armed: the request was dropped while its
+/// spool commit was awaited.
+struct PendingLine<'a> {
+    daemon: &'a Daemon,
+    emitted: &'a deskhook::sink::Emitted<'a>,
+    armed: bool,
+}
+
+impl Drop for PendingLine<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            log_line(self.daemon, self.emitted);
+        }
+    }
+}
+
+/// The configuration's `[file_log]` line of an event handed to delivery.
 fn log_line(daemon: &Daemon, emitted: &deskhook::sink::Emitted<'_>) {
     if let Some(file) = &daemon.file
         && let Err(e) = deskhook::sink::EventSink::send(file, emitted)
@@ -534,10 +549,19 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         } else {
             daemon.sink.send_with_receipt(&emitted)
         };
-        // Before the commit's await: a client that hangs up meanwhile drops this handler
-        // there, and the event, in the spool, must still have its line.
-        log_line(daemon, &emitted);
-        receipt.await
+        // The line once the commit is done; or, if a client that hangs up drops this
+        // handler during the await, then (the event is on its way into the spool).
+        let mut pending = PendingLine {
+            daemon,
+            emitted: &emitted,
+            armed: true,
+        };
+        let committed = receipt.await;
+        pending.armed = false;
+        if committed.is_ok() {
+            log_line(daemon, &emitted);
+        }
+        committed
     } else {
         // Routed now, so that a full queue is a 503 the client retries, not a drop.
         let sent = daemon
