@@ -382,12 +382,16 @@ impl Shared {
 
     fn append(&self, line: &[u8]) -> Result<(), Error> {
         let mut state = self.lock();
-        // Moved or removed from outside (a log rotator): noticed within a second.
-        if !state.detached && state.checked_at.elapsed() >= PATH_CHECK_EVERY {
+        // Moved or removed from outside (a log rotator): noticed within a second, and
+        // followed at once; a path that will not open is tried again once a second.
+        let look = state.checked_at.elapsed() >= PATH_CHECK_EVERY;
+        if look {
             state.checked_at = std::time::Instant::now();
+        }
+        if !state.detached && look {
             state.detached = !self.still_ours(&state);
         }
-        if state.detached {
+        if state.detached && (look || unlinked(&state)) {
             self.reattach(&mut state)?;
         }
         if let Some(rotation) = self.rotation
@@ -433,15 +437,33 @@ impl Shared {
     /// again; unless that file is gone from every directory (removed, or rotated with
     /// `keep = 0`), where a line would be lost: then the append fails, and says why.
     fn reattach(&self, state: &mut State) -> Result<(), Error> {
-        if let Err(err) = state.writer.flush() {
+        // Lines still buffered go to the file at the path when the one written to is in no
+        // directory any more (flushed there, they would be lost).
+        let gone = unlinked(state);
+        if !gone && let Err(err) = state.writer.flush() {
             log::warn!(target: deskhook::LOG_TARGET, "{}", self.write_error(err));
         }
         match open(&self.path) {
-            Ok(fresh) => {
-                *state = fresh;
+            Ok(mut fresh) => {
+                let pending = if gone {
+                    state.writer.buffer().to_vec()
+                } else {
+                    Vec::new()
+                };
+                if !pending.is_empty() {
+                    fresh
+                        .writer
+                        .write_all(&pending)
+                        .map_err(|e| self.write_error(e))?;
+                    fresh.size += pending.len() as u64;
+                    fresh.dirty = true;
+                }
+                let old = std::mem::replace(state, fresh);
+                // Its buffer went to the new file: dropped unwritten, not flushed again.
+                drop(old.writer.into_parts());
                 Ok(())
             }
-            Err(err) if unlinked(state) => Err(err),
+            Err(err) if gone => Err(err),
             Err(err) => {
                 log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the moved file");
                 Ok(())
@@ -507,16 +529,21 @@ impl Shared {
 
     fn flush_now(&self) -> Result<(), Error> {
         let mut state = self.lock();
+        // Moved or removed from outside since: the buffered lines, and the next ones, go to
+        // a file at the path (first, so that none is flushed into a removed file).
+        if !state.detached && !self.still_ours(&state) {
+            state.detached = true;
+        }
+        if state.detached {
+            state.checked_at = std::time::Instant::now();
+            self.reattach(&mut state)?;
+        }
         if state.dirty {
             if let Err(e) = state.writer.flush() {
                 state.cut_short();
                 return Err(self.write_error(e));
             }
             state.dirty = false;
-        }
-        // Moved or removed from outside since: the next lines go to a file at the path.
-        if !state.detached && !self.still_ours(&state) {
-            state.detached = true;
         }
         Ok(())
     }
@@ -673,6 +700,25 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
         let moved = fs::read_to_string(dir.path().join("moved.jsonl")).unwrap();
         assert_eq!(moved.lines().count(), 1);
+    }
+
+    #[test]
+    fn lines_buffered_when_the_file_is_removed_go_to_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let sink = Arc::new(
+            FileSink::builder(&path)
+                .flush(FlushPolicy::Never)
+                .build()
+                .unwrap(),
+        );
+        let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+        dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "", "still buffered");
+        fs::remove_file(&path).unwrap();
+        // Flushed into the removed file, it would be gone.
+        dispatcher.flush(Duration::from_secs(1)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
     }
 
     #[test]
