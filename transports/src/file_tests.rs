@@ -1,0 +1,224 @@
+//! The file log's tests: lines, rotation, flushing, files moved or removed from outside,
+//! lines cut short.
+
+use super::*;
+use deskhook::{Action, Dispatcher, sample};
+
+fn emit_n(sink: FileSink, n: usize) {
+    let dispatcher = Dispatcher::builder().sink("file", sink).build();
+    let ticket = sample::ticket();
+    let user = sample::user();
+    for _ in 0..n {
+        dispatcher.emit(Action::Comment, &ticket, &user);
+    }
+}
+
+#[test]
+fn a_line_holds_id_ts_action_and_the_exact_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log").join("events.jsonl");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let dispatcher = Dispatcher::builder()
+        .sink("file", FileSink::new(&path).unwrap())
+        .sink(
+            "bodies",
+            deskhook::sink::sink_fn(move |e| {
+                seen2
+                    .lock()
+                    .unwrap()
+                    .push((e.id().to_string(), e.body().to_vec()));
+                Ok(())
+            }),
+        )
+        .build();
+    dispatcher.emit(Action::Create, &sample::ticket(), &sample::user());
+    let text = fs::read_to_string(&path).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    let (id, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(line["id"], id.as_str());
+    assert_eq!(line["action"], "create");
+    assert!(jiff::Timestamp::from_str(line["ts"].as_str().unwrap()).is_ok());
+    let event_text = serde_json::to_vec(&line["event"]).unwrap();
+    assert_eq!(event_text, body);
+    assert_eq!(
+        text.as_bytes()
+            .windows(body.len())
+            .filter(|w| *w == body.as_slice())
+            .count(),
+        1,
+        "the body is embedded verbatim"
+    );
+}
+
+use std::str::FromStr;
+
+#[test]
+fn rotation_keeps_the_configured_number_of_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let line_len = {
+        emit_n(FileSink::new(dir.path().join("probe.jsonl")).unwrap(), 1);
+        fs::metadata(dir.path().join("probe.jsonl")).unwrap().len()
+    };
+    // Two lines per file; nine lines make five files, of which the live one and two old
+    // ones are kept.
+    let sink = FileSink::builder(&path)
+        .rotate(line_len * 2, 2)
+        .build()
+        .unwrap();
+    emit_n(sink, 9);
+    let lines = |p: &Path| {
+        fs::read_to_string(p)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    assert_eq!(lines(&path), 1);
+    assert_eq!(lines(&dir.path().join("events.jsonl.1")), 2);
+    assert_eq!(lines(&dir.path().join("events.jsonl.2")), 2);
+    assert!(!dir.path().join("events.jsonl.3").exists());
+}
+
+#[test]
+fn rotation_with_keep_zero_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sink = FileSink::builder(&path).rotate(1, 0).build().unwrap();
+    emit_n(sink, 3);
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+    assert!(!dir.path().join("events.jsonl.1").exists());
+}
+
+#[test]
+fn a_file_moved_or_removed_from_outside_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sink = Arc::new(FileSink::new(&path).unwrap());
+    let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+    let emit = || dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+    emit();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    // A log rotator moves it; then someone removes the new one.
+    fs::rename(&path, dir.path().join("moved.jsonl")).unwrap();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    emit();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+    fs::remove_file(&path).unwrap();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    emit();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+    let moved = fs::read_to_string(dir.path().join("moved.jsonl")).unwrap();
+    assert_eq!(moved.lines().count(), 1);
+}
+
+#[test]
+fn lines_buffered_when_the_file_is_removed_go_to_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sink = Arc::new(
+        FileSink::builder(&path)
+            .flush(FlushPolicy::Never)
+            .build()
+            .unwrap(),
+    );
+    let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+    dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+    assert_eq!(fs::read_to_string(&path).unwrap(), "", "still buffered");
+    fs::remove_file(&path).unwrap();
+    // Flushed into the removed file, it would be gone.
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn a_line_cut_short_by_a_crash_is_not_glued_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    fs::write(&path, "{\"id\":\"0199").unwrap();
+    emit_n(FileSink::new(&path).unwrap(), 1);
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], "{\"id\":\"0199");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(lines[1]).is_ok(),
+        "{text}"
+    );
+}
+
+#[test]
+fn buffered_lines_are_written_on_flush_and_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sink = Arc::new(
+        FileSink::builder(&path)
+            .flush(FlushPolicy::Never)
+            .build()
+            .unwrap(),
+    );
+    let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+    dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+    assert_eq!(fs::read_to_string(&path).unwrap(), "", "still buffered");
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+    dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+    drop(dispatcher);
+    drop(sink);
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn the_interval_flusher_writes_without_being_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sink = FileSink::builder(&path)
+        .flush(FlushPolicy::Interval(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let dispatcher = Dispatcher::builder().sink("file", sink).build();
+    dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fs::read_to_string(&path).unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flusher never ran"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn an_unwritable_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = FileSink::new(dir.path()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("cannot open '{}'", dir.path().display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("choose a path in a writable directory"),
+        "{text}"
+    );
+
+    let missing = dir.path().join("no").join("such").join("events.jsonl");
+    let err = FileSink::builder(&missing)
+        .create_dirs(false)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("No such file or directory"),
+        "{err}"
+    );
+
+    let err = FileSink::builder(dir.path().join("x"))
+        .rotate(0, 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: file log rotation size is 0 bytes: give a size such as 16 MiB"
+    );
+}
