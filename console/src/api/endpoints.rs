@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as Shared};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use deskhook_transports::delivery::{
     BreakerState, EndpointInfo, EndpointQuery, EndpointSpec, RedactedSpec,
 };
@@ -207,23 +207,43 @@ pub(super) async fn create_endpoint(
 
 #[utoipa::path(get, path = "/endpoints/{name}", tag = "endpoints",
     params(("name" = String, Path, description = "The endpoint's name")),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+    responses((status = 200, body = EndpointView,
+        headers(("ETag" = String, description = "The settings' version, for a PUT's If-Match"))),
+        (status = 404, body = Problem)))]
 pub(super) async fn get_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
-) -> Result<Json<EndpointView>, Problem> {
-    Ok(Json(EndpointView::of(state.sink.endpoints().get(&name)?)))
+) -> Result<Response, Problem> {
+    let info = state.sink.endpoints().get(&name)?;
+    let etag = format!("\"{}\"", super::version_of(&info));
+    let mut response = Json(EndpointView::of(info)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
 }
 
 #[utoipa::path(put, path = "/endpoints/{name}", tag = "endpoints", request_body = EndpointSpec,
     params(("name" = String, Path, description = "The endpoint's name")),
+    params(("If-Match" = Option<String>, Header,
+        description = "The ETag of a GET: the update is refused (412) if the settings changed since")),
     responses((status = 200, body = EndpointView), (status = 400, body = Problem),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub(super) async fn update_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<EndpointView>, Problem> {
+    let expected = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_owned()
+        });
     let mut value = body_json(&body)?;
     if let Value::Object(map) = &mut value {
         match map.get("name") {
@@ -245,6 +265,20 @@ pub(super) async fn update_endpoint(
     let spec = parse_spec(value)?;
     let sink = state.sink.clone();
     blocking(move || {
+        if let Some(expected) = expected.filter(|e| e != "*") {
+            let now = super::version_of(&sink.endpoints().get(&spec.name)?);
+            if expected != now {
+                return Err(Problem::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    format!(
+                        "endpoint '{}' changed since the version of If-Match ({expected}); \
+                         nothing was saved: GET it again (ETag \"{now}\") and make the change \
+                         on that",
+                        spec.name
+                    ),
+                ));
+            }
+        }
         sink.endpoints().update_spec(&spec)?;
         Ok(Json(EndpointView::of(sink.endpoints().get(&spec.name)?)))
     })

@@ -6,7 +6,7 @@
 //! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
-//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones |
+//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones; with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412) |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
@@ -216,6 +216,21 @@ fn body_json(body: &Bytes) -> Result<Value, Problem> {
 
 /// Reads an endpoint's JSON (the fields of a `[[endpoint]]` table), naming the field at
 /// fault when it cannot.
+/// The version of an endpoint's settings as the console and the API show them: a hash of
+/// their JSON (secrets by their hints). An edit made from an older version is refused (the
+/// form's hidden field, the API's `If-Match` against the `ETag` of a GET), so that two
+/// operators do not undo each other's change unseen.
+pub(crate) fn version_of(info: &deskhook_transports::delivery::EndpointInfo) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&info.spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    info.secret_hints.hash(&mut hasher);
+    info.headers.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
 pub(crate) fn parse_spec(value: Value) -> Result<EndpointSpec, Problem> {
     read(value)
 }

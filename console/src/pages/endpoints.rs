@@ -443,11 +443,17 @@ pub(crate) async fn update(
         return refused;
     }
     let sink = state.sink.clone();
+    let version = form.text("version").map(str::to_owned);
     let current = sink
         .endpoints()
         .get(&name)
         .map_err(Problem::from)
         .and_then(|info| {
+            if let Some(version) = &version
+                && *version != crate::api::version_of(&info)
+            {
+                return Err(changed_meanwhile(&name));
+            }
             info.spec
                 .map(|saved| saved.spec)
                 .ok_or_else(|| registered_in_code(&name))
@@ -473,6 +479,17 @@ pub(crate) async fn update(
             form_page(&base, &csrf, Some(&name), &values, Some(&problem)).into_response()
         }
     }
+}
+
+/// The problem of an edit made from a form older than the settings.
+fn changed_meanwhile(name: &str) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        format!(
+            "endpoint '{name}' was changed by someone else since this form was opened; nothing \
+             was saved: open it again to see the new settings"
+        ),
+    )
 }
 
 /// The problem of editing an endpoint the application registered in its code: it has no

@@ -32,6 +32,9 @@ pub(super) struct FormValues {
     template: String,
     /// `name=value` pairs, comma-separated.
     template_vars: String,
+    /// The settings' version when the form was made (see [`crate::api::version_of`]): an
+    /// edit from a form older than the settings is refused, not saved over them.
+    pub(super) version: String,
 }
 
 impl FormValues {
@@ -89,6 +92,7 @@ impl FormValues {
                         .join(", ")
                 })
                 .unwrap_or_default(),
+            version: crate::api::version_of(info),
         }
     }
 
@@ -112,6 +116,7 @@ impl FormValues {
             template_preset: text("template_preset"),
             template: form.get("template").unwrap_or("").to_owned(),
             template_vars: text("template_vars"),
+            version: text("version"),
         }
     }
 }
@@ -165,6 +170,7 @@ pub(super) fn form_page(
                 (csrf_field(csrf))
                 @if editing.is_some() {
                     input type="hidden" name="name" value=(v.name);
+                    input type="hidden" name="version" value=(v.version);
                 } @else {
                     (field("Name", "name", &v.name, "Unique; letters, digits, - _ . :"))
                 }

@@ -89,6 +89,34 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
     assert_eq!(c.sink.endpoints().len(), 1);
 
+    // A PUT made on an older version (If-Match, the ETag of a GET) is refused, not saved
+    // over a change made since.
+    let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+    let etag = read.headers[header::ETAG].to_str().unwrap().to_owned();
+    let put_if = |etag: String, retry: &'static str| {
+        Request::put("/api/v1/endpoints/crm")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, etag)
+            .body(Body::from(
+                json!({"url": receiver.url, "allow_private": true, "retry": retry, "tenant": "acme"})
+                    .to_string(),
+            ))
+            .unwrap()
+    };
+    let first = send(app, put_if(etag.clone(), "0s,2ms")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let stale = send(app, put_if(etag, "0s,3ms")).await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+    assert_eq!(
+        c.sink.endpoints().get("crm").unwrap().retry.to_string(),
+        "0s,2ms"
+    );
+
     // An update without secrets or headers keeps them; a rename is refused.
     let updated = api(
         app,

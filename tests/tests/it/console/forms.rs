@@ -118,6 +118,38 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
     assert_eq!(info.headers, ["Authorization"]);
     assert_eq!(info.retry.to_string(), "0s,1ms");
     assert_eq!(info.event_types.to_string(), "create");
+    // A form opened before that change (its hidden version) is refused, not saved over it.
+    let old_version = edit
+        .body
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let stale = send(
+        &c.app,
+        form(
+            "/endpoints/crm/edit",
+            &token,
+            &[
+                ("url", &shown),
+                ("retry", "0s,5ms"),
+                ("allow_private", "on"),
+                ("version", &old_version),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(
+        stale.body.contains("changed by someone else"),
+        "{}",
+        stale.body
+    );
+    assert_eq!(
+        c.sink.endpoints().get("crm").unwrap().retry.to_string(),
+        "0s,1ms"
+    );
 
     // Rotation takes the admin's secret; a test event goes out signed with both.
     let bad = send(
