@@ -153,6 +153,7 @@ pub struct LetterList {
         ("tenant" = Option<String>, Query, description = "Only this tenant's"),
         ("event_type" = Option<String>, Query, description = "Only this event type's"),
         ("event_id" = Option<String>, Query, description = "Only this event's"),
+        ("ticket" = Option<String>, Query, description = "Only this ticket's"),
         ("before" = Option<u64>, Query, description = "The `next` of the previous page"),
         ("limit" = Option<usize>, Query, description = "1 to 1000 (default 50)"),
     ),
@@ -167,6 +168,7 @@ pub(super) async fn list_dead_letters(
         tenant: p.text("tenant"),
         event_type: p.text("event_type"),
         event_id: p.text("event_id"),
+        ticket: p.text("ticket"),
         before: p.number("before")?,
         limit: p.limit()?,
     };

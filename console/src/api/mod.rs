@@ -12,7 +12,7 @@
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
 //! | `GET /endpoints/{name}/activity` | deliveries and failures per minute, last hour |
 //! | `GET /attempts?endpoint=&tenant=&event_id=&ticket=&status=&since=&until=&before=&limit=` | the attempt log, newest first |
-//! | `GET /dead-letters?endpoint=&tenant=&event_type=&event_id=&before=&limit=` | dead letters, newest first |
+//! | `GET /dead-letters?endpoint=&tenant=&event_type=&event_id=&ticket=&before=&limit=` | dead letters, newest first |
 //! | `POST /dead-letters/replay` | `{"keys": […]}` or `{"endpoint": "crm"}` (all of its letters) |
 //! | `POST /dead-letters/delete` | `{"keys": […]}` |
 //! | `GET /stats` | totals over every endpoint |

@@ -270,23 +270,23 @@ pub(crate) async fn event(
         } else {
             ("event", by_id.items)
         };
-        let mut ids: Vec<String> = attempts.iter().map(|a| a.event_id.to_string()).collect();
-        if what == "event" || ids.is_empty() {
-            ids.push(asked);
+        // One look at the dead letters, by the event or the ticket asked for: a letter whose
+        // attempts have left the log is found all the same.
+        let mut by = DeadLetterQuery {
+            limit: 1000,
+            ..DeadLetterQuery::new()
+        };
+        if what == "event" {
+            by.event_id = Some(asked.clone());
+        } else {
+            by.ticket = Some(asked.clone());
         }
-        ids.sort();
-        ids.dedup();
-        let mut letters = Vec::new();
-        for id in ids.iter().take(50) {
-            letters.extend(
-                sink.dead_letters()
-                    .list(&DeadLetterQuery {
-                        event_id: Some(id.clone()),
-                        limit: 100,
-                        ..DeadLetterQuery::new()
-                    })?
-                    .items,
-            );
+        let mut letters = sink.dead_letters().list(&by)?.items;
+        if letters.is_empty() && what == "ticket" {
+            // Nothing for such a ticket: it may be an event whose attempts are gone.
+            by.ticket = None;
+            by.event_id = Some(asked);
+            letters = sink.dead_letters().list(&by)?.items;
         }
         Ok((what, attempts, letters))
     })

@@ -86,6 +86,14 @@ fn dead_letters_are_listed_replayed_and_deleted(t: Transport, spooled: bool) {
     let mut tickets: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
     tickets.sort_unstable();
     assert_eq!(tickets, ["T-1", "T-2", "T-3", "T-4", "T-4"]);
+    let of_t4 = keys(
+        &sink,
+        DeadLetterQuery {
+            ticket: Some("T-4".into()),
+            ..DeadLetterQuery::new()
+        },
+    );
+    assert_eq!(of_t4.len(), 2, "by ticket, from the file or the spool");
     let of_chat = keys(
         &sink,
         DeadLetterQuery {

@@ -19,6 +19,9 @@ pub struct DeadLetterQuery {
     pub event_type: Option<String>,
     /// Only this event's (`webhook-id`).
     pub event_id: Option<String>,
+    /// Only this ticket's (its ordering key: the Zenlix code, the Usedesk ticket id, the
+    /// iQChannels chat id).
+    pub ticket: Option<String>,
     /// Only letters older than this cursor (the `next` of the previous page).
     pub before: Option<u64>,
     /// At most this many (1 to 1,000; 50 when 0).
@@ -53,6 +56,7 @@ impl DeadLetterQuery {
                 .as_deref()
                 .is_none_or(|t| letter.action == t)
             && self.event_id.as_deref().is_none_or(|id| letter.id == id)
+            && self.ticket.as_deref().is_none_or(|t| letter.ticket == t)
     }
 }
 

@@ -326,6 +326,9 @@ pub(super) fn letters(
     if let Some(id) = &query.event_id {
         add("id =", Value::Text(id.clone()));
     }
+    if let Some(ticket) = &query.ticket {
+        add("ticket =", Value::Text(ticket.clone()));
+    }
     if let Some(before) = query.before {
         add(
             "row <",
