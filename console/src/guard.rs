@@ -208,7 +208,7 @@ async fn same_site_only(request: Request, next: Next) -> Response {
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send Content-Type: application/json (with a JSON body, or {} when there is \
-             none) or an Authorization header with requests that change something",
+             none) or Authorization: Bearer <token> with requests that change something",
         )
         .into_response();
     }

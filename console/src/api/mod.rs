@@ -80,6 +80,40 @@ pub(crate) fn routes() -> Router<State> {
         .route("/stats", get(stats))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(problem_bodies))
+}
+
+/// Errors that axum answers in plain text (a path that is not UTF-8, a body over the limit,
+/// a method the route does not take) as problem documents, like every other error of the
+/// API; their `Allow`, `Retry-After` and `WWW-Authenticate` headers stay.
+async fn problem_bodies(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().to_owned();
+    let detail = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        detail
+    };
+    let mut problem = Problem::new(status, detail).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = parts.headers.get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
 }
 
 /// The OpenAPI document of the admin API.

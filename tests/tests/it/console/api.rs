@@ -88,6 +88,28 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
     .await;
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
     assert_eq!(c.sink.endpoints().len(), 1);
+    // What axum itself refuses (a path that is not UTF-8, a method the route does not take)
+    // is a problem document too, its Allow header kept.
+    let bad_path = api(app, Method::GET, "/api/v1/endpoints/%FF", None).await;
+    let wrong_method = api(app, Method::DELETE, "/api/v1/stats", Some(json!({}))).await;
+    for (reply, status) in [
+        (&bad_path, StatusCode::BAD_REQUEST),
+        (&wrong_method, StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert_eq!(
+            reply.headers[header::CONTENT_TYPE],
+            "application/problem+json",
+            "{}",
+            reply.body
+        );
+        assert!(
+            reply.json()["detail"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+    }
+    assert!(wrong_method.headers.contains_key(header::ALLOW));
 
     // A PUT made on an older version (If-Match, the ETag of a GET) is refused, not saved
     // over a change made since.
