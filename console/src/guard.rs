@@ -435,8 +435,18 @@ pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
         .map(|given| same(given.trim(), token))
 }
 
-/// Compares two secrets in a time that does not depend on where they differ.
+/// Compares two secrets in a time that depends neither on where they differ nor on the
+/// secret's length: their keyed hashes (keys random per process) are compared first, so a
+/// wrong guess of any length costs only its own hashing; equal hashes are then confirmed
+/// byte by byte.
 fn same(a: &str, b: &str) -> bool {
+    use std::hash::BuildHasher as _;
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(std::collections::hash_map::RandomState::new);
+    if keys.hash_one(a) != keys.hash_one(b) {
+        return false;
+    }
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
