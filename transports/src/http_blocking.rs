@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 
-use crate::delivery::engine::Next;
+use crate::delivery::engine::attempt::Next;
 use crate::delivery::pool::Woke;
 use crate::delivery::{
     AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint, Engine,

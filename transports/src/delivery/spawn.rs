@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
-use super::engine::{Attempt, Next};
+use super::engine::attempt::{Attempt, Next};
 use super::lane::Prepared;
 use super::priority::Priority;
 use super::{AsyncTransport, AttemptError, Engine, lock};

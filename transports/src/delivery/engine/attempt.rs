@@ -1,0 +1,520 @@
+//! A worker's side of the engine: the next attempt to make (the run queue, a lane's look:
+//! its schedule, limits, breaker, hold and rate), the attempt itself, and settling its
+//! outcome (the decision, counters, the attempt log, retries and dead letters).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::Engine;
+use crate::delivery::backlog::Release;
+use crate::delivery::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
+use crate::delivery::history::{AttemptEntry, AttemptPage, AttemptQuery};
+use crate::delivery::lane::{InFlight, LaneState};
+use crate::delivery::pool::Popped;
+use crate::delivery::{
+    AttemptError, AttemptRecord, EventData, Job, Lane, RESPONSE_SNIPPET_BYTES, Response, Route,
+    lock,
+};
+use crate::error::Error;
+
+/// What a worker does next.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Make this attempt.
+    Attempt(Attempt),
+    /// Nothing is due: wait for a wake-up, or until the instant.
+    Wait(Option<Instant>),
+    /// The sink stops.
+    Stop,
+}
+
+/// One attempt of one job, taken by a worker. Settled with [`Attempt::finish`]; one dropped
+/// unsettled (its task was dropped by a runtime that shut down) settles as a failure, so
+/// that its job is never lost silently.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    engine: Arc<Engine>,
+    pub(crate) lane: Arc<Lane>,
+    pub(crate) route: Arc<Route>,
+    job: Option<Job>,
+}
+
+impl Attempt {
+    /// The job.
+    pub(crate) fn job(&self) -> &Job {
+        self.job
+            .as_ref()
+            .expect("an attempt holds its job until it is settled")
+    }
+
+    /// Whether preparing it is worth another thread; see [`Route::costly`].
+    #[cfg(feature = "_async")]
+    pub(crate) fn costly(&self) -> bool {
+        self.route.costly(self.job())
+    }
+
+    /// The headers of this attempt (rendering the job's body first, when its endpoint has a
+    /// payload template); see [`Route::prepare`].
+    pub(crate) fn prepare(
+        &mut self,
+        now: SystemTime,
+    ) -> Result<crate::delivery::lane::Prepared, String> {
+        let job = self
+            .job
+            .as_mut()
+            .expect("an attempt holds its job until it is settled");
+        self.route.prepare(job, now, &self.engine.budget)
+    }
+
+    /// Records the outcome.
+    pub(crate) fn finish(mut self, result: Result<Response, AttemptError>, duration: Duration) {
+        if let Some(job) = self.job.take() {
+            self.engine
+                .settle(&self.lane, &self.route, job, result, duration);
+        }
+    }
+
+    /// Makes the attempt's headers and sends them with `send`, then records the outcome.
+    #[cfg(feature = "http-blocking")]
+    pub(crate) fn run(
+        mut self,
+        send: impl FnOnce(&Attempt, &[(&str, &str)]) -> Result<Response, AttemptError>,
+    ) {
+        let (result, took) = match self.prepare(SystemTime::now()) {
+            Ok(prepared) => {
+                let headers = prepared.headers(&self.route, self.job());
+                #[cfg(feature = "tracing")]
+                let span = crate::delivery::telemetry::attempt_span(&self.route, self.job());
+                #[cfg(feature = "tracing")]
+                let entered = span.enter();
+                let started = Instant::now();
+                let result = send(&self, &headers);
+                #[cfg(feature = "tracing")]
+                {
+                    crate::delivery::telemetry::attempt_ended(&span, &result);
+                    drop(entered);
+                }
+                (result, started.elapsed())
+            }
+            Err(message) => (
+                Err(AttemptError {
+                    message,
+                    retryable: false,
+                }),
+                Duration::ZERO,
+            ),
+        };
+        self.finish(result, took);
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            // Dropped by a panic in the transport: a failed attempt like any other. Dropped
+            // otherwise: its task was dropped by a runtime shutting down, and with it every
+            // delivery task: the sink stops first, so that this job is reported with the rest.
+            let panicked = std::thread::panicking();
+            #[cfg(feature = "_async")]
+            if !panicked {
+                self.engine.runtime_gone();
+            }
+            let abandoned = AttemptError {
+                message: if panicked {
+                    "the transport panicked during the attempt".to_owned()
+                } else {
+                    "the attempt was dropped before it ended (its runtime shut down)".to_owned()
+                },
+                retryable: true,
+            };
+            self.engine
+                .settle(&self.lane, &self.route, job, Err(abandoned), Duration::ZERO);
+        }
+    }
+}
+
+impl Engine {
+    /// The next attempt to make, or how long to wait for one.
+    pub(crate) fn next_attempt(self: &Arc<Self>) -> Next {
+        if self.stopping() {
+            // Before the slots: the async dispatcher, woken by the stop while every slot is
+            // taken, must end rather than wait for a slot no attempt will tell it of.
+            return Next::Stop;
+        }
+        if self.pool.saturated() {
+            // No lane could go; the worker that frees a slot comes back here.
+            return Next::Wait(None);
+        }
+        loop {
+            match self.pool.pop() {
+                Popped::Stop => return Next::Stop,
+                Popped::Wait(at) => return Next::Wait(at),
+                Popped::Routing => self.route_some(),
+                Popped::Lane(lane) => {
+                    if let Some(attempt) = self.take(&lane) {
+                        return Next::Attempt(attempt);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes `lane`'s next attempt if it may make one now. Otherwise arranges to look at it
+    /// again: a timer for a retry, a cool-down or a token; the run queue when a slot frees;
+    /// nothing when it is held (paused, disabled, closing) or at its own limit (the end of
+    /// one of its attempts, or a resume, brings it back).
+    fn take(self: &Arc<Self>, lane: &Arc<Lane>) -> Option<Attempt> {
+        let route = lane.route();
+        let mut st = lock(&lane.state);
+        if st.held() {
+            return None;
+        }
+        let load_again = self.backlog.refill(self, lane, &mut st);
+        let now = Instant::now();
+        let looked = self.look(lane, &route, &mut st, now);
+        // The next look: a retry, cool-down or token it waits for, a job of another ticket
+        // delayed behind the one going now, or a read of the spool to try again.
+        let later_at = [
+            match &looked {
+                Look::Later(at) => Some(*at),
+                _ => None,
+            },
+            st.schedule.next_due(),
+            load_again,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timer = later_at.filter(|at| st.arm(*at, now));
+        let attempt = match looked {
+            Look::Go(mut job) => {
+                job.attempts += 1;
+                st.in_flight.push(InFlight {
+                    order: job.order,
+                    event: job.event.clone(),
+                    attempts: job.attempts,
+                    row: job.row,
+                });
+                Some(job)
+            }
+            _ => None,
+        };
+        lane.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
+        let withdrawn = st.schedule.take_withdrawn();
+        let more = attempt.is_some()
+            && st.schedule.has_ready()
+            && st.schedule.in_flight() < route.max_in_flight;
+        drop(st);
+        self.finished(lane, withdrawn);
+        // Room for an emit blocked on a full queue.
+        lane.notify_room();
+        if let Some(at) = timer {
+            self.pool.timer(lane, at);
+        }
+        if more {
+            self.pool.push(lane);
+        }
+        attempt.map(|job| Attempt {
+            engine: self.clone(),
+            lane: lane.clone(),
+            route,
+            job: Some(job),
+        })
+    }
+
+    /// Whether `lane` can go now, under its lock.
+    fn look(&self, lane: &Arc<Lane>, route: &Route, st: &mut LaneState, now: Instant) -> Look {
+        if !st.schedule.promote(now) {
+            return st.schedule.next_due().map_or(Look::Idle, Look::Later);
+        }
+        if st.schedule.in_flight() >= route.max_in_flight {
+            return Look::Full;
+        }
+        match st.hold_until {
+            Some(until) if now < until => return Look::Later(until),
+            Some(_) => st.hold_until = None,
+            None => {}
+        }
+        if let Err(at) = st.breaker.check(now, &self.config.breaker) {
+            return Look::Later(at);
+        }
+        if let (Some(bucket), Some(limit)) = (&st.bucket, &route.endpoint.rate_limit)
+            && let Err(at) = bucket.check(limit, now)
+        {
+            if !st.waiting_for_token {
+                st.waiting_for_token = true;
+                self.count(lane, |c| &c.rate_limited, 1);
+            }
+            return Look::Later(at);
+        }
+        // An endpoint that is failing counts as one with a request in flight: it may not
+        // take the slots kept back for the healthy ones.
+        let load = st.schedule.in_flight() + usize::from(st.breaker.failing());
+        if !self.pool.try_acquire(load) {
+            self.pool.starve(lane, load);
+            return Look::Full;
+        }
+        let Some(job) = st.schedule.take(now) else {
+            self.pool.release();
+            return Look::Idle;
+        };
+        st.breaker.admit();
+        if let (Some(bucket), Some(limit)) = (&mut st.bucket, &route.endpoint.rate_limit) {
+            bucket.take(limit, now);
+        }
+        st.waiting_for_token = false;
+        Look::Go(job)
+    }
+
+    /// Records the outcome of an attempt. A job that is finished for good keeps its ticket
+    /// in flight until its dead letter is written, so that the ticket's next event is neither
+    /// attempted nor dead-lettered before it.
+    fn settle(
+        &self,
+        lane: &Arc<Lane>,
+        route: &Route,
+        mut job: Job,
+        result: Result<Response, AttemptError>,
+        duration: Duration,
+    ) {
+        let (reply, snippet) = match &result {
+            Ok(response) => {
+                job.last_status = Some(response.status);
+                job.last_error = None;
+                (
+                    Reply::Status {
+                        status: response.status,
+                        retry_after: response.retry_after,
+                    },
+                    &response.snippet[..],
+                )
+            }
+            Err(err) => {
+                job.last_status = None;
+                job.last_error = Some(err.message.as_str().into());
+                (
+                    Reply::Error {
+                        message: &err.message,
+                        retryable: err.retryable,
+                    },
+                    &[][..],
+                )
+            }
+        };
+        let now = Instant::now();
+        let jitter = jitter_unit(job.event.id, job.attempts.saturating_add(1));
+        let mut st = lock(&lane.state);
+        let standing = st.standing(self.backlog.keeps_undelivered());
+        let (decision, moved) = decide(
+            reply,
+            job.attempts,
+            jitter,
+            standing,
+            &route.endpoint.retry,
+            self.config.retry_after_max,
+        );
+        // A stop that dead-letters wrote the jobs in flight already.
+        let reported = standing == crate::delivery::decide::Standing::Stopping { keep: false };
+        let order = job.order;
+        if job.last_status.is_some() {
+            st.latencies.record(duration);
+        }
+        let ended = SystemTime::now();
+        st.minutes.record(ended, decision == Decision::Delivered);
+        st.last_attempt = Some((ended, job.last_status));
+        if let crate::delivery::decide::BreakerMove::Backoff(wait) = moved {
+            let until = later(now, wait);
+            st.hold_until = Some(st.hold_until.map_or(until, |held| held.max(until)));
+        }
+        st.breaker.record(moved, now, &self.config.breaker);
+        if decision != Decision::Delivered {
+            self.count(lane, |c| &c.failed, 1);
+        }
+        let (event, attempts, seq) = (job.event.clone(), job.attempts, job.seq);
+        let (status, error) = (job.last_status, job.last_error.clone());
+        let mut next_attempt = None;
+        let mut timer = None;
+        let mut dead = None;
+        let mut released = None;
+        // A withdrawn job (its relay's tenure ended) is not kept for a retry.
+        let mut let_go = false;
+        match &decision {
+            Decision::Retry { .. } if event.is_withdrawn() => {
+                st.schedule.done(&job);
+                let_go = true;
+            }
+            Decision::Delivered => {
+                self.count(lane, |c| &c.delivered, 1);
+                // Recorded before the ticket's next job can go, so that the store sees a
+                // ticket's outcomes in order.
+                self.backlog.delivered(&job);
+                st.schedule.done(&job);
+            }
+            Decision::Retry { delay } => {
+                self.count(lane, |c| &c.retried, 1);
+                let at = SystemTime::now().checked_add(*delay);
+                next_attempt = at;
+                self.backlog
+                    .retrying(&job, at.unwrap_or_else(SystemTime::now));
+                let due = later(now, *delay);
+                timer = Some(due).filter(|due| st.arm(*due, now));
+                let mut job = job;
+                self.keep_render(&mut job);
+                st.schedule.retry_at(job, due);
+            }
+            Decision::Dead { reason, disable } => {
+                if *disable {
+                    // This job's letter first, then its ticket's later events, and while it is
+                    // still in flight (the release leaves it to this attempt).
+                    if !reported {
+                        self.dead_letter(lane, &job, reason);
+                    }
+                    lane.closed.store(true, Ordering::SeqCst);
+                    st.disabled = true;
+                    lane.update_held(&st);
+                    released = Some(self.backlog.release(self, lane, &mut st, Release::Disabled));
+                }
+                dead = Some((job, reason.clone(), *disable));
+            }
+        }
+        st.in_flight.retain(|j| j.order != order);
+        lane.queued_mirror
+            .store(st.schedule.queued(), Ordering::Release);
+        let ready = st.schedule.has_ready();
+        let breaker = st.breaker.state();
+        drop(st);
+        lane.notify_room();
+        // The worker settling this attempt looks at the run queue next: it takes the freed
+        // slot, so nobody else is woken for it.
+        self.pool.release();
+        if let Some(at) = timer {
+            self.pool.timer(lane, at);
+        }
+        if ready {
+            self.pool.requeue(lane);
+        }
+        if let Some(released) = released {
+            let moved = self.backlog.complete(self, lane, released);
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}' ({}) answered 410 Gone and is disabled; {} event(s) moved to the \
+                 dead letters (resume it to deliver again)",
+                lane.name,
+                route.url,
+                moved + 1
+            );
+        }
+        if let Some((job, reason, false)) = &dead
+            && !reported
+        {
+            self.dead_letter(lane, job, reason);
+        }
+        let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
+        let record = AttemptRecord {
+            event_id: event.id,
+            endpoint: &lane.name,
+            url: &route.url,
+            tenant: event.tenant.as_deref(),
+            action: event.event_type.action(),
+            event_type: event.event_type,
+            ticket: &event.key,
+            sequence: seq,
+            attempt: attempts,
+            status,
+            error: error.as_deref(),
+            duration,
+            response: &snippet[..take],
+            next_attempt,
+            outcome: outcome_of(&decision),
+            breaker,
+        };
+        self.log_attempt(lane, &event, &record, ended);
+        #[cfg(feature = "metrics")]
+        crate::delivery::telemetry::attempt(
+            &lane.name,
+            record.outcome,
+            record.status,
+            record.duration,
+            self.config.metrics_per_endpoint,
+        );
+        if let Some(observer) = &self.observer
+            && catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err()
+        {
+            log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
+        }
+        if let Some((job, _, _)) = dead {
+            let mut st = lock(&lane.state);
+            st.schedule.done(&job);
+            let ready = st.schedule.has_ready();
+            drop(st);
+            if ready {
+                self.pool.requeue(lane);
+            }
+        }
+        if let_go || !matches!(decision, Decision::Retry { .. }) {
+            self.finished(lane, 1);
+        }
+    }
+}
+
+impl Engine {
+    /// Keeps `record` in the attempt log (and, with a spool, in its database).
+    fn log_attempt(
+        &self,
+        lane: &Lane,
+        event: &EventData,
+        record: &AttemptRecord<'_>,
+        at: SystemTime,
+    ) {
+        // attempt_log = 0 turns the log off, the spool's table too.
+        if !self.attempts.enabled() {
+            return;
+        }
+        let persists = self.backlog.keeps_attempts();
+        let entry = AttemptEntry {
+            seq: 0,
+            at,
+            event_id: event.id_text.clone(),
+            endpoint: lane.name.clone(),
+            tenant: event.tenant.clone(),
+            event_type: event.event_type,
+            ticket: event.key.clone(),
+            attempt: record.attempt,
+            outcome: record.outcome,
+            status: record.status,
+            error: record.error.map(str::to_owned),
+            duration: record.duration,
+            response: record.response.into(),
+            next_attempt: record.next_attempt,
+        };
+        if persists {
+            self.backlog.record_attempt(&entry);
+        }
+        self.attempts.record(entry);
+    }
+
+    /// The attempts `query` asks for: from the spool's database when it keeps them, else
+    /// from the ring in memory.
+    pub(crate) fn attempts(&self, query: &AttemptQuery) -> Result<AttemptPage, Error> {
+        match self.backlog.query_attempts(query) {
+            Some(found) => found,
+            None => Ok(self.attempts.query(query)),
+        }
+    }
+}
+
+/// What a look at a lane found.
+#[derive(Debug)]
+enum Look {
+    /// Nothing queued.
+    Idle,
+    /// Nothing to do before the instant (a retry, a cool-down, a token).
+    Later(Instant),
+    /// At its limit, or the sink's: the end of an attempt brings it back.
+    Full,
+    /// This job goes now.
+    Go(Job),
+}
