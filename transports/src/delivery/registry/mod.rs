@@ -447,12 +447,7 @@ impl Endpoints {
         if spec.headers.is_none() && !current.headers.is_empty() {
             spec.headers = Some(current.headers.iter().cloned().collect());
         }
-        let endpoint = spec.to_endpoint()?;
-        let route = self
-            .engine
-            .route_for(endpoint)
-            .map_err(super::SpecError::whole)?;
-        self.engine.route_all();
+        let route = self.route_of(&spec)?;
         // The endpoint read above, only: one removed meanwhile (another operator) stays
         // removed, and one made again under its name does not get its secrets and URL.
         match self.engine.update(&lane, Arc::new(route)) {
@@ -474,16 +469,22 @@ impl Endpoints {
     /// [`SpecError`](super::SpecError) naming the field at fault, or wrapping
     /// [`Error::EndpointExists`]; nothing changes then.
     pub fn add_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
-        let endpoint = spec.to_endpoint()?;
-        let route = self
-            .engine
-            .route_for(endpoint)
-            .map_err(super::SpecError::whole)?;
-        self.engine.route_all();
+        let route = self.route_of(spec)?;
         self.engine
             .install_as(route, Install::New)
             .map_err(super::SpecError::whole)?;
         Ok(())
+    }
+
+    /// The checked route of `spec`, once the events emitted before are routed (they go
+    /// where they would have gone before the change).
+    fn route_of(&self, spec: &super::EndpointSpec) -> Result<super::Route, super::SpecError> {
+        let route = self
+            .engine
+            .route_for(spec.to_endpoint()?)
+            .map_err(super::SpecError::whole)?;
+        self.engine.route_all();
+        Ok(route)
     }
 
     /// Sends `name` a test event, to it only: the sample ticket (code `DESKHOOK-TEST`) for
