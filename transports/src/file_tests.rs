@@ -113,19 +113,26 @@ fn a_file_moved_or_removed_from_outside_is_made_again() {
     assert_eq!(moved.lines().count(), 1);
 }
 
-#[test]
-fn lines_buffered_when_the_file_is_removed_go_to_the_new_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.jsonl");
+/// A sink at `path` that writes only when flushed, and its dispatcher, after one event
+/// (still in the buffer).
+fn one_buffered_line(path: &Path) -> (Arc<FileSink>, Dispatcher) {
     let sink = Arc::new(
-        FileSink::builder(&path)
+        FileSink::builder(path)
             .flush(FlushPolicy::Never)
             .build()
             .unwrap(),
     );
     let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
     dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
-    assert_eq!(fs::read_to_string(&path).unwrap(), "", "still buffered");
+    assert_eq!(fs::read_to_string(path).unwrap(), "", "still buffered");
+    (sink, dispatcher)
+}
+
+#[test]
+fn lines_buffered_when_the_file_is_removed_go_to_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let (_sink, dispatcher) = one_buffered_line(&path);
     fs::remove_file(&path).unwrap();
     // Flushed into the removed file, it would be gone.
     dispatcher.flush(Duration::from_secs(1)).unwrap();
@@ -152,15 +159,7 @@ fn a_line_cut_short_by_a_crash_is_not_glued_to_the_next() {
 fn buffered_lines_are_written_on_flush_and_drop() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
-    let sink = Arc::new(
-        FileSink::builder(&path)
-            .flush(FlushPolicy::Never)
-            .build()
-            .unwrap(),
-    );
-    let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
-    dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
-    assert_eq!(fs::read_to_string(&path).unwrap(), "", "still buffered");
+    let (sink, dispatcher) = one_buffered_line(&path);
     dispatcher.flush(Duration::from_secs(1)).unwrap();
     assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
     dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
