@@ -539,16 +539,10 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     // What it goes to as it is routed: an event no endpoint takes is accepted, not kept.
     let endpoints = daemon.sink.endpoints_for(&emitted);
     let outcome = if daemon.durable {
-        // A spool far behind makes the send wait for its writer: off the runtime's thread
-        // then, so that the console and /metrics keep answering.
-        let receipt = if daemon.sink.send_would_wait()
-            && tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            tokio::task::block_in_place(|| daemon.sink.send_with_receipt(&emitted))
-        } else {
-            daemon.sink.send_with_receipt(&emitted)
-        };
+        // A spool far behind would make the send wait for its writer: awaited here, so
+        // that the runtime's threads (the console, /metrics) keep answering meanwhile.
+        daemon.sink.room().await;
+        let receipt = daemon.sink.send_with_receipt(&emitted);
         // The line once the commit is done; or, if a client that hangs up drops this
         // handler during the await, then (the event is on its way into the spool).
         let mut pending = PendingLine {

@@ -231,9 +231,10 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn durable(&self) -> bool {
         false
     }
-    /// Whether accepting an event would wait now (a spool whose writer is far behind).
-    fn behind(&self) -> bool {
-        false
+    /// Ready once accepting an event would not wait (a spool's writer far behind makes it
+    /// wait); until then the task is woken when that changes.
+    fn poll_room(&self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
     }
     /// Rows it keeps on disk, when it keeps them there (the spool).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]

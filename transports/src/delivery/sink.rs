@@ -174,19 +174,21 @@ impl DeliverySink {
 
     /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
     /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
-    /// so that memory stays bounded.) For a sink with a spool (see `SinkBuilder::spool`);
-    /// without one, the event is queued in memory and the receipt settles at once with an
-    /// error saying that nothing is durable.
+    /// so that memory stays bounded: async code awaits [`room`](Self::room) first.) For a
+    /// sink with a spool (see `SinkBuilder::spool`); without one, the event is queued in
+    /// memory and the receipt settles at once with an error saying that nothing is durable.
     pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
         self.engine.enqueue_with_receipt(event)
     }
 
-    /// Whether [`send_with_receipt`](Self::send_with_receipt) (and `emit`) would wait now
-    /// for the spool's writer, 8192 events behind. Always `false` without a spool. An async
-    /// caller that must not hold a runtime thread sends through
-    /// `tokio::task::block_in_place` while it is `true`, as `deskhook serve` does.
-    pub fn send_would_wait(&self) -> bool {
-        self.engine.backlog().behind()
+    /// Waits, without blocking the thread, while the spool's writer is 8192 events behind,
+    /// so that a [`send_with_receipt`](Self::send_with_receipt) right after does not wait
+    /// for it (unless other senders took the room meanwhile: then it waits for the next
+    /// commit). Returns at once without a spool. `deskhook serve` awaits it before each
+    /// event; the async `emit` path (`AsyncEventSink::send`) does it itself. Works on any
+    /// executor.
+    pub async fn room(&self) {
+        self.engine.room().await;
     }
 
     /// Queues a dead letter again for its endpoint: same id (`webhook-id`) and body,

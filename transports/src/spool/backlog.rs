@@ -141,8 +141,8 @@ impl Backlog for SpoolBacklog {
         true
     }
 
-    fn behind(&self) -> bool {
-        self.store.behind()
+    fn poll_room(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.store.poll_room(cx)
     }
 
     fn accept(&self, engine: &Engine, event: EventData, lanes: Lanes) -> Accepted {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -132,8 +133,9 @@ pub(super) struct Core {
     pub(super) db: PathBuf,
     pub(super) settings: Settings,
     pub(super) uncommitted: AtomicUsize,
-    /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer.
-    pub(super) room: (Mutex<()>, std::sync::Condvar),
+    /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer: threads on
+    /// the condition variable, async callers ([`Core::poll_room`]) with their wakers.
+    pub(super) room: (Mutex<Vec<Waker>>, std::sync::Condvar),
     pub(super) used: AtomicU64,
     /// Transactions written, for tests of group commit.
     pub(super) commits: AtomicU64,
@@ -171,11 +173,35 @@ impl Core {
         }
     }
 
+    /// Ready once the writer is less than [`MAX_UNCOMMITTED`] jobs behind; until then the
+    /// task's waker is kept, and woken when jobs are committed.
+    pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.behind() {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked again under the lock that `committed_jobs` takes after its count went
+        // down: either this sees the room, or that wakes this waker.
+        if !self.behind() {
+            return Poll::Ready(());
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
     /// `n` jobs were committed or failed: room for waiting appends.
     pub(super) fn committed_jobs(&self, n: usize) {
         self.uncommitted.fetch_sub(n, Ordering::AcqRel);
-        let _guard = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
-        self.room.1.notify_all();
+        let wakers = {
+            let mut wakers = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
+            self.room.1.notify_all();
+            std::mem::take(&mut *wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     pub(super) fn engine(&self) -> Option<Arc<Engine>> {
@@ -242,7 +268,7 @@ impl SpoolStore {
             db,
             settings,
             uncommitted: AtomicUsize::new(0),
-            room: (Mutex::new(()), std::sync::Condvar::new()),
+            room: (Mutex::new(Vec::new()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
             commits: AtomicU64::new(0),
             pruned_at: std::sync::atomic::AtomicI64::new(0),
@@ -284,8 +310,14 @@ impl SpoolStore {
     }
 
     /// Whether an append would wait now for the writer to catch up.
+    #[cfg(test)]
     pub(super) fn behind(&self) -> bool {
         self.core.behind()
+    }
+
+    /// Ready once an append would not wait for the writer to catch up.
+    pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.core.poll_room(cx)
     }
 
     /// Whether `emit` waits for the commit.

@@ -205,3 +205,49 @@ fn a_writer_far_behind_is_reported_and_appends_go_on_once_it_catches_up() {
     assert!(!store.behind());
     assert_eq!(lane.rows.committed().1, 1);
 }
+
+#[test]
+fn an_async_caller_waits_for_room_with_its_waker_not_its_thread() {
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let woken = Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(woken.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(
+        store.poll_room(&mut cx).is_ready(),
+        "room while the writer keeps up"
+    );
+    store
+        .core
+        .uncommitted
+        .fetch_add(MAX_UNCOMMITTED, Ordering::AcqRel);
+    // Polled twice while the writer is behind: pending, the waker kept once.
+    assert!(store.poll_room(&mut cx).is_pending());
+    assert!(store.poll_room(&mut cx).is_pending());
+    assert_eq!(woken.0.load(Ordering::Acquire), 0);
+    // Some jobs committed, still behind: woken, and pending again when polled.
+    store.core.committed_jobs(1);
+    assert_eq!(
+        woken.0.load(Ordering::Acquire),
+        1,
+        "woken once, not per poll"
+    );
+    store.core.uncommitted.fetch_add(1, Ordering::AcqRel);
+    assert!(store.poll_room(&mut cx).is_pending());
+    store.core.committed_jobs(MAX_UNCOMMITTED);
+    assert_eq!(woken.0.load(Ordering::Acquire), 2);
+    assert!(store.poll_room(&mut cx).is_ready());
+    // An append now goes through without waiting.
+    let lane = lane_for_test("crm");
+    store
+        .append(vec![(lane.clone(), Job::for_test("T1", 0))])
+        .wait(WAIT)
+        .unwrap();
+    assert_eq!(lane.rows.committed().1, 1);
+}

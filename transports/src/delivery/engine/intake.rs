@@ -136,7 +136,8 @@ impl Engine {
         commit_result(accepted.problems, commit)
     }
 
-    /// [`enqueue`](Engine::enqueue) for async code: waits for the commit without blocking.
+    /// [`enqueue`](Engine::enqueue) for async code: waits for room in the spool's writer
+    /// and for the commit without blocking.
     pub(crate) async fn enqueue_async(
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
@@ -147,6 +148,7 @@ impl Engine {
             }
             return self.drop_for_budget(emitted);
         }
+        self.room().await;
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
@@ -158,6 +160,12 @@ impl Engine {
             _ => Ok(()),
         };
         commit_result(accepted.problems, commit)
+    }
+
+    /// Waits, without blocking the thread, until accepting an event would not wait for the
+    /// backlog (a spool's writer far behind).
+    pub(crate) async fn room(&self) {
+        std::future::poll_fn(|cx| self.backlog.poll_room(cx)).await;
     }
 
     /// Queues `emitted` like [`enqueue`](Engine::enqueue) but never waits: the receipt says
