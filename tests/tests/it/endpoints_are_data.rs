@@ -479,6 +479,51 @@ fn tenants_route_events_to_their_endpoints(t: Transport) {
     assert_eq!(info.stats.tenant.as_deref(), Some("globex"));
 }
 
+fn an_endpoint_moved_to_a_tenant_does_not_send_what_it_queued_for_another(t: Transport) {
+    let (receiver, release) = holding(|_| 204);
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &receiver).tenant("acme").max_in_flight(1))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for code in ["A1", "A2", "A3"] {
+        dispatcher
+            .for_tenant("acme")
+            .emit(Action::Comment, &ticket(code), &user);
+    }
+    wait_in_flight(&sink, 1);
+    let moved = at("crm", &receiver).tenant("globex").max_in_flight(1);
+    assert_eq!(sink.endpoints().upsert(moved).unwrap(), Upserted::Updated);
+    dispatcher
+        .for_tenant("globex")
+        .emit(Action::Comment, &ticket("G1"), &user);
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    guard.flush(WAIT).unwrap();
+
+    // The attempt in flight finished; acme's queued events went to the dead letters, not to
+    // globex's endpoint, which got globex's event.
+    let paths = by_path(&receiver.wait_for(2));
+    assert_eq!(paths["/crm"].len(), 2);
+    assert!(paths["/crm"].contains(&"G1".to_owned()), "{paths:?}");
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for letter in &letters {
+        assert_eq!(letter.tenant.as_deref(), Some("acme"));
+        assert!(
+            letter.reason.contains("moved to tenant 'globex'"),
+            "{}",
+            letter.reason
+        );
+    }
+    // A replay to the endpoint, now globex's, is refused too.
+    assert!(sink.redeliver(&letters[0]).is_err());
+    assert_eq!(receiver.count(), 2);
+}
+
 fn rate_limited_events_wait_without_holding_a_worker(t: Transport) {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
@@ -641,6 +686,7 @@ for_both_transports!(
     unknown_names_and_bad_endpoints_change_nothing,
     replace_all_makes_the_registry_equal_the_set,
     tenants_route_events_to_their_endpoints,
+    an_endpoint_moved_to_a_tenant_does_not_send_what_it_queued_for_another,
     rate_limited_events_wait_without_holding_a_worker,
     every_call_is_safe_while_events_flow,
 );

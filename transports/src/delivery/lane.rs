@@ -119,6 +119,16 @@ impl Route {
         now: SystemTime,
         budget: &Arc<Budget>,
     ) -> Result<Prepared, String> {
+        // Queued before the endpoint was moved to another tenant: not for this one's eyes.
+        if let Some(owner) = &self.endpoint.tenant
+            && job.event.tenant.as_deref() != Some(owner.as_str())
+        {
+            return Err(format!(
+                "the endpoint was moved to {} after this event of {} was queued for it;                  not delivered to another tenant's endpoint",
+                crate::delivery::registry::tenant_words(Some(owner)),
+                crate::delivery::registry::tenant_words(job.event.tenant.as_deref())
+            ));
+        }
         self.render(job, budget)?;
         let job = &*job;
         let body = job.body();

@@ -333,7 +333,9 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   headers, event types, retry schedule, timeouts, rate limit, tenant, …): they apply from
 ///   the endpoint's next attempt, also to the events it has queued, which keep their
 ///   `webhook-id` and their order per ticket. An attempt in flight finishes with the old
-///   settings.
+///   settings. One exception: an endpoint moved to a tenant does not send the events of
+///   another tenant (or of none) it queued before: each goes to the dead letters at its
+///   next attempt, with a reason saying so, and a replay of it to this endpoint is refused.
 /// - [`pause`](Endpoints::pause): events keep being queued (up to `queue_capacity`, or on
 ///   disk with a spool) and nothing is sent until [`resume`](Endpoints::resume), which also
 ///   re-enables an endpoint disabled by a 410 and closes its breaker.
