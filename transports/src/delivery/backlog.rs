@@ -563,6 +563,7 @@ impl Backlog for MemoryBacklog {
             letters.extend(
                 st.in_flight
                     .iter()
+                    .filter(|f| !f.dying)
                     .map(|f| Letter::InFlight(f.clone(), while_in_flight.clone())),
             );
         }

@@ -279,6 +279,9 @@ pub(crate) struct InFlight {
     pub(crate) event: Arc<EventData>,
     pub(crate) attempts: u32,
     pub(crate) row: Option<i64>,
+    /// Its attempt gave up and its dead letter is being written (without the lane's lock):
+    /// a removal leaves its row to that letter, and a stop does not report it again.
+    pub(crate) dying: bool,
 }
 
 /// The recent latencies of attempts that got a response, in microseconds: the latest few

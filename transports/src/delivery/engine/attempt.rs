@@ -196,6 +196,7 @@ impl Engine {
                     event: job.event.clone(),
                     attempts: job.attempts,
                     row: job.row,
+                    dying: false,
                 });
                 Some(job)
             }
@@ -380,7 +381,17 @@ impl Engine {
                 dead = Some((job, reason.clone(), *disable));
             }
         }
-        st.in_flight.retain(|j| j.order != order);
+        match &dead {
+            // Given up and not written yet: still in flight for a removal or a stop that
+            // comes before its letter is written, so that neither writes it a second time
+            // (a removal with a spool moves every row not in flight).
+            Some((_, _, false)) if !reported => {
+                if let Some(entry) = st.in_flight.iter_mut().find(|j| j.order == order) {
+                    entry.dying = true;
+                }
+            }
+            _ => st.in_flight.retain(|j| j.order != order),
+        }
         lane.queued_mirror
             .store(st.schedule.queued(), Ordering::Release);
         let ready = st.schedule.has_ready();
@@ -447,6 +458,7 @@ impl Engine {
         }
         if let Some((job, _, _)) = dead {
             let mut st = lock(&lane.state);
+            st.in_flight.retain(|j| j.order != order);
             st.schedule.done(&job);
             let ready = st.schedule.has_ready();
             drop(st);
