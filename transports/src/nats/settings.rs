@@ -310,6 +310,9 @@ impl StreamSettings {
                 .max_bytes
                 .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
             max_age: self.max_age.unwrap_or_default(),
+            // A full stream refuses the publish (retried), rather than deleting the oldest
+            // undelivered events as the default policy does.
+            discard: stream::DiscardPolicy::New,
             description: Some(description(self.partitions)),
             ..stream::Config::default()
         }
@@ -322,7 +325,8 @@ impl StreamSettings {
     /// [`Error::StreamConflict`] naming the first setting deskhook cannot work with:
     /// `retention` (must be work-queue), `subjects` (must cover `<prefix>.>`), `storage`,
     /// `partitions`, `replicas` (fewer copies than asked: a node's death would lose
-    /// acknowledged events), `sealed`. A stream that does not say its partition count is
+    /// acknowledged events), `sealed`, `discard` (a size or message limit with the policy
+    /// that deletes the oldest messages), `max_msgs_per_subject`, `no_ack`. A stream that does not say its partition count is
     /// accepted with a warning.
     pub fn check(&self, found: &stream::Config) -> Result<(), Error> {
         let conflict = |setting, found: String, expected: String| Error::StreamConflict {
@@ -389,6 +393,37 @@ impl StreamSettings {
                 "a stream that takes messages (sealed false)".to_owned(),
             ));
         }
+        // With the default discard policy, a stream at a limit deletes its oldest messages:
+        // events already acknowledged to the sink, never delivered.
+        let limited = found.max_bytes > 0 || found.max_messages > 0;
+        if limited && found.discard != stream::DiscardPolicy::New {
+            return Err(conflict(
+                "discard",
+                "'old' with a size or message limit (a full stream would delete undelivered                  events)"
+                    .to_owned(),
+                "'new' (nats stream edit NAME --discard new), or no max_bytes/max_msgs"
+                    .to_owned(),
+            ));
+        }
+        if found.max_messages_per_subject > 0
+            && !(found.discard == stream::DiscardPolicy::New && found.discard_new_per_subject)
+        {
+            return Err(conflict(
+                "max_msgs_per_subject",
+                format!(
+                    "{} without discard new per subject (a full subject would delete                      undelivered events)",
+                    found.max_messages_per_subject
+                ),
+                "no limit per subject".to_owned(),
+            ));
+        }
+        if found.no_ack {
+            return Err(conflict(
+                "no_ack",
+                "true (publishes are not acknowledged)".to_owned(),
+                "false".to_owned(),
+            ));
+        }
         if found.duplicate_window.is_zero() {
             log::warn!(
                 target: deskhook::LOG_TARGET,
@@ -451,6 +486,14 @@ impl StreamSettings {
                     // Created meanwhile by another process: look at it again.
                     jetstream::context::CreateStreamErrorKind::JetStream(api)
                         if api.error_code() == jetstream::ErrorCode::STREAM_NAME_EXIST => {}
+                    // Too few nodes up for the replicas asked, no leader: for now.
+                    jetstream::context::CreateStreamErrorKind::JetStream(api)
+                        if api.code() >= 500 =>
+                    {
+                        return Err(Trouble::Transient(format!(
+                            "cannot create the stream yet: {api}"
+                        )));
+                    }
                     jetstream::context::CreateStreamErrorKind::JetStream(api) => {
                         return Err(Trouble::Fatal(Error::Nats {
                             url: url.to_owned(),
@@ -523,6 +566,10 @@ fn request_trouble(what: &str, err: &jetstream::context::GetStreamError, url: &s
         source = e.source();
     }
     match err.kind() {
+        // No leader, the stream's peers offline: a cluster in the middle of a failover.
+        jetstream::context::GetStreamErrorKind::JetStream(api) if api.code() >= 500 => {
+            Trouble::Transient(format!("{what}: {api}"))
+        }
         jetstream::context::GetStreamErrorKind::JetStream(api) => Trouble::Fatal(Error::Nats {
             url: url.to_owned(),
             message: format!("{what}: {api}"),
@@ -590,5 +637,68 @@ mod tests {
         ] {
             assert_eq!(settings.partition_of_subject(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_cluster_without_a_leader_is_waited_for_not_given_up_on() {
+        let answer = |json: &str| {
+            let api: jetstream::Error = serde_json::from_str(json).unwrap();
+            jetstream::context::GetStreamError::new(
+                jetstream::context::GetStreamErrorKind::JetStream(api),
+            )
+        };
+        let no_leader = answer(
+            r#"{"code":503,"err_code":10008,"description":"JetStream cluster not available"}"#,
+        );
+        assert!(matches!(
+            request_trouble("reading the stream", &no_leader, "nats://127.0.0.1:4222"),
+            Trouble::Transient(_)
+        ));
+        let refused =
+            answer(r#"{"code":400,"err_code":10052,"description":"stream name is invalid"}"#);
+        assert!(matches!(
+            request_trouble("reading the stream", &refused, "nats://127.0.0.1:4222"),
+            Trouble::Fatal(_)
+        ));
+    }
+
+    #[test]
+    fn a_full_stream_refuses_rather_than_deleting_undelivered_events() {
+        let settings = StreamSettings::new().max_bytes(4096);
+        let ours = settings.stream_config();
+        assert_eq!(ours.discard, stream::DiscardPolicy::New);
+        settings.check(&ours).unwrap();
+        let conflict = |config: &stream::Config| match settings.check(config) {
+            Err(Error::StreamConflict { setting, .. }) => setting,
+            other => panic!("{other:?}"),
+        };
+        let old = stream::Config {
+            discard: stream::DiscardPolicy::Old,
+            ..ours.clone()
+        };
+        assert_eq!(conflict(&old), "discard");
+        let counted = stream::Config {
+            max_bytes: -1,
+            max_messages: 100,
+            ..old.clone()
+        };
+        assert_eq!(conflict(&counted), "discard");
+        // With no limit, the policy never applies.
+        settings
+            .check(&stream::Config {
+                max_bytes: -1,
+                ..old.clone()
+            })
+            .unwrap();
+        let per_subject = stream::Config {
+            max_messages_per_subject: 10,
+            ..ours.clone()
+        };
+        assert_eq!(conflict(&per_subject), "max_msgs_per_subject");
+        let unacknowledged = stream::Config {
+            no_ack: true,
+            ..ours
+        };
+        assert_eq!(conflict(&unacknowledged), "no_ack");
     }
 }
