@@ -47,6 +47,14 @@ pub(super) struct Book {
     /// Events the engine may hold for the relay (room in its queue): a batch message
     /// carries many.
     slots: Semaphore,
+    slot_capacity: usize,
+    /// Room taken past the whole of `budget` and `slots` by a message bigger than they are
+    /// (see [`reserve_beyond`](Book::reserve_beyond)): given back to nobody.
+    owed_kib: AtomicU64,
+    owed_slots: AtomicUsize,
+    /// Held by the one partition task reserving a message's room, event by event: two
+    /// tasks each holding part of what they need could otherwise wait for each other.
+    pub(super) reserving: tokio::sync::Mutex<()>,
     acks: mpsc::UnboundedSender<Work>,
     /// Messages in delivery, by partition.
     outstanding: Vec<AtomicUsize>,
@@ -243,6 +251,10 @@ impl Book {
             budget: Semaphore::new(budget_kib as usize),
             budget_kib,
             slots: Semaphore::new(events.clamp(1, Semaphore::MAX_PERMITS)),
+            slot_capacity: events.clamp(1, Semaphore::MAX_PERMITS),
+            owed_kib: AtomicU64::new(0),
+            owed_slots: AtomicUsize::new(0),
+            reserving: tokio::sync::Mutex::new(()),
             acks,
             outstanding: (0..partitions).map(|_| AtomicUsize::new(0)).collect(),
             fell: Notify::new(),
@@ -319,12 +331,21 @@ impl Book {
         }
     }
 
-    /// Waits until the engine has room for one more event of `bytes` (the memory budget,
-    /// in KiB, and a place in its queue).
-    pub(super) async fn reserve(&self, bytes: usize) -> u32 {
-        let kib = u32::try_from(bytes.div_ceil(1024))
+    /// The KiB of the memory budget an event of `bytes` takes (at least 1, at most all).
+    pub(super) fn kib_of(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
-            .clamp(1, self.budget_kib);
+            .clamp(1, self.budget_kib)
+    }
+
+    /// The whole room: KiB of the memory budget, places in the engine's queue.
+    pub(super) fn capacity(&self) -> (u32, usize) {
+        (self.budget_kib, self.slot_capacity)
+    }
+
+    /// Waits until the engine has room for one more event of `kib` (the memory budget, and
+    /// a place in its queue). Called by the holder of [`reserving`](Book::reserving).
+    pub(super) async fn reserve(&self, kib: u32) {
         // Both are kept only once both are had: a wait cancelled in between (the partition
         // given up) gives the first back.
         let budget = self.budget.acquire_many(kib).await;
@@ -333,7 +354,15 @@ impl Book {
             budget.forget();
             slot.forget();
         }
-        kib
+    }
+
+    /// Takes room for an event of `kib` of a message bigger than the whole room, without
+    /// waiting (it would wait for ever: the message's events go to the engine together).
+    /// What it takes is owed, and paid back from what comes back before anyone else gets
+    /// it.
+    pub(super) fn reserve_beyond(&self, kib: u32) {
+        self.owed_kib.fetch_add(u64::from(kib), Ordering::AcqRel);
+        self.owed_slots.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Gives back the room [`reserve`](Book::reserve) gave an event of `kib`.
@@ -344,8 +373,30 @@ impl Book {
     /// Gives back `kib` of the budget, and a place in the room for events when `slot` (a
     /// parked event gave its place back already).
     fn release(&self, kib: u32, slot: bool) {
-        self.budget.add_permits(kib as usize);
+        let owed = self
+            .owed_kib
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |owed| {
+                (owed > 0).then(|| owed.saturating_sub(u64::from(kib)))
+            })
+            .unwrap_or(0);
+        let back = u64::from(kib).saturating_sub(owed);
+        self.budget
+            .add_permits(usize::try_from(back).unwrap_or(usize::MAX));
         if slot {
+            self.release_slot();
+        }
+    }
+
+    /// Gives back a place in the room for events, paying what [`reserve_beyond`] owes first.
+    ///
+    /// [`reserve_beyond`]: Book::reserve_beyond
+    fn release_slot(&self) {
+        let owed = self
+            .owed_slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |owed| {
+                owed.checked_sub(1)
+            });
+        if owed.is_err() {
             self.slots.add_permits(1);
         }
     }
@@ -409,7 +460,7 @@ impl Book {
             if let Some(pending) = waiting.get_mut(id)
                 && std::mem::take(&mut pending.slot)
             {
-                self.slots.add_permits(1);
+                self.release_slot();
             }
         }
     }
@@ -716,3 +767,6 @@ impl Observer for Tracker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

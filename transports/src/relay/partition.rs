@@ -504,30 +504,52 @@ impl Shared {
     }
 
     /// Reserves the room each of `routed` needs in the engine, waiting for it; `None` (with
-    /// the room given back) when told to stop first.
+    /// the room given back) when told to stop first. One partition reserves at a time, so
+    /// that none waits for room another holds while waiting itself; a message that needs
+    /// more than the whole room takes what is beyond it without waiting.
     async fn reserve(
         &self,
         routed: impl Iterator<Item = (Incoming, crate::delivery::Lanes)>,
         order: &mut watch::Receiver<Order>,
     ) -> Option<Vec<(Incoming, crate::delivery::Lanes, u32)>> {
         let mut reserved: Vec<(Incoming, crate::delivery::Lanes, u32)> = Vec::new();
+        let give_back = |reserved: Vec<(Incoming, crate::delivery::Lanes, u32)>| {
+            for (_, lanes, kib) in reserved {
+                if !lanes.is_empty() {
+                    self.book.give_back(kib);
+                }
+            }
+        };
+        let _turn = tokio::select! {
+            biased;
+            turn = self.book.reserving.lock() => turn,
+            () = until(order, |o| *o != Order::Keep) => return None,
+        };
+        let (all_kib, all_slots) = self.book.capacity();
+        let (mut taken_kib, mut taken_slots) = (0u64, 0usize);
         for (event, lanes) in routed {
-            let bytes = lanes.len() * (event.body.len() + JOB_OVERHEAD);
             let kib = if lanes.is_empty() {
                 0
             } else {
-                tokio::select! {
-                    biased;
-                    kib = self.book.reserve(bytes) => kib,
-                    () = until(order, |o| *o != Order::Keep) => {
-                        for (_, lanes, kib) in reserved {
-                            if !lanes.is_empty() {
-                                self.book.give_back(kib);
-                            }
+                // The engine charges the body once, and a job per endpoint.
+                let kib = self
+                    .book
+                    .kib_of(event.body.len() + lanes.len() * JOB_OVERHEAD);
+                if taken_slots >= all_slots || taken_kib + u64::from(kib) > u64::from(all_kib) {
+                    self.book.reserve_beyond(kib);
+                } else {
+                    tokio::select! {
+                        biased;
+                        () = self.book.reserve(kib) => {}
+                        () = until(order, |o| *o != Order::Keep) => {
+                            give_back(reserved);
+                            return None;
                         }
-                        return None;
                     }
                 }
+                taken_kib += u64::from(kib);
+                taken_slots += 1;
+                kib
             };
             reserved.push((event, lanes, kib));
         }
