@@ -160,6 +160,29 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
         "{summary}"
     );
     assert_eq!(receiver.count(), 8);
+
+    // A relay started after the removal has applied it too: it says so, though no record
+    // of that revision is left.
+    let mut again = Running::spawn_with(
+        &[
+            "relay",
+            "--nats",
+            &url,
+            "--config",
+            config.to_str().unwrap(),
+            "--endpoints-bucket",
+            "deskhook_endpoints",
+            "--key-env",
+            "HELPDESK_SECRETS_KEY",
+            "--grace",
+            "300ms",
+        ],
+        &[("HELPDESK_SECRETS_KEY", &key)],
+    );
+    assert_eq!(again.said(), "endpoints at revision 3");
+    signal(&again, "-TERM");
+    let summary = again.said();
+    assert!(again.wait().success(), "{summary}");
 }
 
 /// A deskhook.toml with the endpoints `(name, path)` on `receiver`.

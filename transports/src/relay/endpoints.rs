@@ -36,10 +36,11 @@ pub(super) async fn follow(
                 }
                 seen.insert(change.name().to_owned(), at);
                 apply(&http, &change);
-                revision.fetch_max(at, Ordering::Relaxed);
-                log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {at}");
+                // Changes of other names may come out of order: the highest applied.
+                let now = revision.fetch_max(at, Ordering::Relaxed).max(at);
+                log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {now}");
                 if let Some(applied) = &applied {
-                    applied(at);
+                    applied(now);
                 }
             }
             Err(e) => log::warn!(target: deskhook::LOG_TARGET, "endpoints bucket: {e}; left out"),

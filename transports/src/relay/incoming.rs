@@ -25,11 +25,12 @@ pub(super) struct Incoming {
 impl Incoming {
     /// The event whose headers `header` reads; `None` when it is not a deskhook event.
     fn read<'a>(header: impl Fn(&str) -> Option<&'a str>, body: Bytes) -> Option<Incoming> {
-        let id = header("webhook-id")?;
-        let parsed = id.parse().ok()?;
+        let parsed: EventId = header("webhook-id")?.parse().ok()?;
         let event_type = EventType::from_wire(header("x-deskhook-action")?)?;
         Some(Incoming {
-            id: id.into(),
+            // Written as the engine writes it (lowercase, hyphens) whatever form the
+            // publisher gave: the outcomes the relay is told of name it so.
+            id: parsed.to_string().into(),
             parsed,
             event_type,
             ticket: header(TICKET_HEADER)
@@ -61,9 +62,7 @@ pub(super) fn events(message: &jetstream::Message) -> Result<Vec<Incoming>, Stri
         let event = Incoming::read(header, message.payload.clone()).ok_or(NOT_AN_EVENT)?;
         return Ok(vec![event]);
     };
-    let count: usize = count
-        .parse()
-        .map_err(|_| format!("has a {BATCH_HEADER} header that is not a number: '{count}'"))?;
+    let count = batch_count(count)?;
     let framed = batch::decode(&message.payload, count)
         .map_err(|e| format!("is not a batch this relay can read: {e}"))?;
     framed
@@ -74,6 +73,19 @@ pub(super) fn events(message: &jetstream::Message) -> Result<Vec<Incoming>, Stri
                 .ok_or_else(|| format!("holds a batch whose event {} {NOT_AN_EVENT}", n + 1))
         })
         .collect()
+}
+
+/// The number of events a batch's header says it holds.
+fn batch_count(header: &str) -> Result<usize, String> {
+    match header.parse() {
+        Ok(0) => Err(format!(
+            "has {BATCH_HEADER}: 0 (a batch holds one event or more)"
+        )),
+        Ok(count) => Ok(count),
+        Err(_) => Err(format!(
+            "has a {BATCH_HEADER} header that is not a number: '{header}'"
+        )),
+    }
 }
 
 /// The event `framed` holds (a batch's, or a parked one's); `None` when it is not a
@@ -135,5 +147,27 @@ pub(super) fn tickets(headers: &async_nats::HeaderMap, payload: &Bytes) -> Strin
             "ticket '{}'",
             header(TICKET_HEADER).map(decode_ticket).unwrap_or_default()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_known_by_its_id_as_the_engine_writes_it() {
+        let id = "01A23389-1CD1-74BD-847D-8290BB6D784B";
+        let headers = [("webhook-id", id), ("x-deskhook-action", "create")];
+        let header = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let event = Incoming::read(header, Bytes::new()).unwrap();
+        assert_eq!(&*event.id, "01a23389-1cd1-74bd-847d-8290bb6d784b");
+        assert_eq!(&*event.id, event.parsed.to_string());
+    }
+
+    #[test]
+    fn a_batch_of_no_event_is_refused() {
+        assert!(batch_count("0").unwrap_err().contains("one event or more"));
+        assert!(batch_count("x").unwrap_err().contains("not a number"));
+        assert_eq!(batch_count("64"), Ok(64));
     }
 }

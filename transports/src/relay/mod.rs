@@ -567,6 +567,9 @@ impl Relay {
                     .require_sealed(self.require_sealed);
                 let floor = store.last_revision().await?;
                 let (current, changes) = store.watch().await?;
+                // What the bucket held when it was read is applied, removals and records
+                // left out included: the last change, not only the last live record.
+                revision.store(floor, Ordering::Relaxed);
                 let mut seen = std::collections::HashMap::new();
                 for stored in current {
                     revision.fetch_max(stored.revision, Ordering::Relaxed);
