@@ -293,6 +293,8 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
     let mut spool = deskhook_transports::spool::Spool::builder(dir)
         .ignore_backoff(true)
         .existing(true)
+        // The endpoints serve (or a helpdesk) keeps in it stay theirs.
+        .keep_registry(true)
         .open()
         .map_err(|e| e.to_string())?;
     let config = crate::send::load_config(&args.config)?;

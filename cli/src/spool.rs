@@ -143,6 +143,8 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
     let spool = builder
         .ignore_backoff(true)
         .existing(true)
+        // The endpoints serve (or a helpdesk) keeps in it stay theirs.
+        .keep_registry(true)
         .open()
         .map_err(|e| e.to_string())?;
     let before = spool.stats().map_err(|e| e.to_string())?;

@@ -314,7 +314,55 @@ fn an_endpoint_that_cannot_be_restored_stays_for_the_next_start(t: Transport) {
     assert!(names_after_start(true).is_empty());
 }
 
+/// A tool that opens the spool of a helpdesk that is down (`deskhook drain`) leaves the
+/// endpoints it keeps as they were, whichever endpoints the tool itself registers.
+fn a_tool_that_keeps_the_registry_leaves_the_kept_endpoints_alone(t: Transport) {
+    let receiver = Receiver::ok();
+    let other = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (sink, guard, _dispatcher) = start(
+            t,
+            HttpSink::builder().spool(Spool::open(dir.path()).unwrap()),
+        );
+        for name in ["crm", "audit"] {
+            sink.endpoints()
+                .upsert_spec(&spec(name, &receiver))
+                .unwrap();
+        }
+        guard.shutdown(Duration::from_secs(5)).unwrap();
+    }
+    {
+        // The tool's own "crm" (another URL, no stored settings); "audit" it leaves out.
+        let spool = Spool::builder(dir.path())
+            .existing(true)
+            .keep_registry(true)
+            .open()
+            .unwrap();
+        let (sink, guard, _dispatcher) = start(
+            t,
+            HttpSink::builder()
+                .spool(spool)
+                .endpoint(spec("crm", &other).to_endpoint().unwrap()),
+        );
+        assert_eq!(sink.endpoints().names(), vec!["crm"]);
+        guard.shutdown(Duration::from_secs(5)).unwrap();
+    }
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .spool(Spool::open(dir.path()).unwrap())
+            .restore_endpoints(true),
+    );
+    assert_eq!(sink.endpoints().names(), vec!["audit", "crm"]);
+    emit(&dispatcher, "T-1");
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!((receiver.count(), other.count()), (2, 0), "crm's own URL");
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 for_both_transports!(
+    a_tool_that_keeps_the_registry_leaves_the_kept_endpoints_alone,
     an_endpoint_that_cannot_be_restored_stays_for_the_next_start,
     every_attempt_is_in_the_log_newest_first,
     the_log_can_be_off,

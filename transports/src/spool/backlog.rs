@@ -240,10 +240,15 @@ impl Backlog for SpoolBacklog {
     }
 
     fn registered(&self, name: &str, entry: Option<Registration<'_>>) {
-        self.store.register(name, entry);
+        if !self.store.keeps_registry() {
+            self.store.register(name, entry);
+        }
     }
 
     fn forget(&self, names: &[String]) {
+        if self.store.keeps_registry() {
+            return;
+        }
         for name in names {
             self.store.register(name, None);
         }

@@ -211,6 +211,7 @@ impl SpoolConfig {
             config: self,
             ignore_backoff: false,
             existing: false,
+            keep_registry: false,
         }
     }
 }
@@ -221,6 +222,7 @@ pub struct SpoolBuilder {
     config: SpoolConfig,
     ignore_backoff: bool,
     existing: bool,
+    keep_registry: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -232,6 +234,8 @@ pub(crate) struct Settings {
     pub(crate) max_size: u64,
     pub(crate) window: usize,
     pub(crate) ignore_backoff: bool,
+    /// The endpoints table is another process's: neither written nor pruned.
+    pub(crate) keep_registry: bool,
     /// How long the attempt log's rows are kept (set by the sink from its config).
     pub(crate) attempt_retention: Duration,
     /// The most attempt log rows kept.
@@ -303,6 +307,18 @@ impl SpoolBuilder {
         self
     }
 
+    /// Leaves the endpoints the spool keeps as they are: the sink's own endpoints are not
+    /// stored in it, and those it keeps that the sink leaves out are not forgotten. For a
+    /// tool that works on the spool of a helpdesk or `deskhook serve` that is not running
+    /// (`deskhook drain`, `dead-letters replay --spool`), so that their endpoints, and
+    /// those added at run time, are registered again at their next start. Defaults to
+    /// false.
+    #[must_use]
+    pub fn keep_registry(mut self, keep: bool) -> Self {
+        self.keep_registry = keep;
+        self
+    }
+
     /// Opens (or creates) the spool and takes its lock.
     ///
     /// # Errors
@@ -332,6 +348,7 @@ impl SpoolBuilder {
             max_size: c.max_size,
             window: c.memory_window,
             ignore_backoff: self.ignore_backoff,
+            keep_registry: self.keep_registry,
             attempt_retention: defaults.attempt_retention,
             attempt_max_rows: defaults.attempt_max_rows,
         };

@@ -320,6 +320,11 @@ impl SpoolStore {
         self.core.poll_room(cx)
     }
 
+    /// Whether the endpoints table is left as it is (see `SpoolBuilder::keep_registry`).
+    pub(super) fn keeps_registry(&self) -> bool {
+        self.core.settings.keep_registry
+    }
+
     /// Whether `emit` waits for the commit.
     pub(super) fn waits_for_commit(&self) -> bool {
         self.core.settings.durability == Durability::Wait
