@@ -116,7 +116,18 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
             other => updates.push(other),
         }
     }
-    let used = core.used.load(Ordering::Acquire);
+    let mut used = core.used.load(Ordering::Acquire);
+    // Half the attempt log at a time (the pages of its indexes free up unevenly), until
+    // there is room or no attempt is left.
+    while used >= core.settings.max_size && !appends.is_empty() && give_way(core, conn) {
+        match used_bytes(conn) {
+            Ok(now) => {
+                used = now;
+                core.used.store(used, Ordering::Release);
+            }
+            Err(_) => break,
+        }
+    }
     let full = used >= core.settings.max_size;
     if full {
         // The attempt log gives way to events: a full spool keeps no attempts.
@@ -233,6 +244,36 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     }
     for (sender, deleted) in done.deleted {
         let _ = sender.send(Ok(deleted));
+    }
+}
+
+/// A full spool with events to take: the older half of the attempt log goes, so that the
+/// log (up to `attempt_max_rows` attempts with their responses) never keeps events out.
+/// Whether anything went (the last attempt goes too: `min` and `max` are then equal).
+fn give_way(core: &Core, conn: &Connection) -> bool {
+    let result = conn.execute(
+        "DELETE FROM attempts WHERE seq <= (SELECT (min(seq) + max(seq)) / 2 FROM attempts)",
+        [],
+    );
+    match result {
+        Ok(0) => false,
+        Ok(gone) => {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "spool {} is full: the {gone} oldest attempt(s) of its attempt log were \
+                 dropped to make room for events",
+                core.dir.display()
+            );
+            true
+        }
+        Err(e) => {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "spool {} is full and its attempt log could not make room: {e}",
+                core.dir.display()
+            );
+            false
+        }
     }
 }
 

@@ -146,7 +146,10 @@ pub struct SpoolConfig {
     pub max_batch: usize,
     /// The disk-usage limit in bytes: past it, new events are refused with
     /// [`Error::SpoolFull`]. Delivered rows make room again; dead letters keep their bodies
-    /// in the spool and count towards the limit until they are replayed. Defaults to 1 GiB.
+    /// in the spool and count towards the limit until they are replayed; the attempt log
+    /// counts too, but gives way: a full spool drops its oldest attempts before it refuses
+    /// an event. The pages in use are counted, not the write-ahead log, and a batch written
+    /// together may go past the limit by its own size. Defaults to 1 GiB.
     /// In `deskhook.toml` the key is `max_size_mb`, in MiB.
     #[serde(rename = "max_size_mb", deserialize_with = "mebibytes")]
     pub max_size: u64,

@@ -251,3 +251,54 @@ fn an_async_caller_waits_for_room_with_its_waker_not_its_thread() {
         .unwrap();
     assert_eq!(lane.rows.committed().1, 1);
 }
+
+#[test]
+fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::builder(dir.path())
+        .max_size(256 * 1024)
+        .open()
+        .unwrap();
+    let store = SpoolStore::start(spool).unwrap().0;
+    let lane = lane_for_test("crm");
+    let entry = |seq: u64| AttemptEntry {
+        seq,
+        at: SystemTime::now(),
+        event_id: format!("event-{seq}").into(),
+        endpoint: "crm".into(),
+        tenant: None,
+        event_type: deskhook::EventType::from_wire("create").unwrap(),
+        ticket: "T1".into(),
+        attempt: 1,
+        outcome: crate::delivery::AttemptOutcome::Delivered,
+        status: Some(200),
+        error: None,
+        duration: std::time::Duration::from_millis(1),
+        response: vec![b'x'; 1024].into_boxed_slice(),
+        next_attempt: None,
+    };
+    // Delivered events whose responses alone fill the spool.
+    for seq in 1..=400 {
+        store.record_attempt(&entry(seq));
+    }
+    store.committed().unwrap();
+    assert!(
+        store.core.used.load(Ordering::Acquire) >= 256 * 1024,
+        "the attempts fill it"
+    );
+    let count = || {
+        let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+        conn.query_row("SELECT count(*) FROM attempts", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let before = count();
+    // An event is taken all the same: the older attempts make room.
+    store
+        .append(vec![(lane.clone(), Job::for_test("T1", 0))])
+        .wait(WAIT)
+        .unwrap();
+    assert_eq!(lane.rows.committed().1, 1);
+    let after = count();
+    assert!(after < before && after > 0, "{before} → {after}");
+    store.shut();
+}
