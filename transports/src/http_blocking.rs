@@ -102,9 +102,25 @@ fn run_thread(engine: &Arc<Engine>) {
         match engine.next_attempt() {
             Next::Attempt(attempt) => {
                 engine.pool().busy();
-                attempt.run(|attempt, headers| {
-                    UreqTransport.post(attempt.route.target.as_ref(), headers, attempt.job().body())
-                });
+                // A panic in the transport settles its attempt as a failure (the attempt's
+                // drop) and leaves this thread to go on: were it to end, the thread that
+                // frees a slot would be gone, and with the last one nobody would deliver.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    attempt.run(|attempt, headers| {
+                        UreqTransport.post(
+                            attempt.route.target.as_ref(),
+                            headers,
+                            attempt.job().body(),
+                        )
+                    });
+                }));
+                if ran.is_err() {
+                    log::error!(
+                        target: deskhook::LOG_TARGET,
+                        "a delivery attempt panicked (a bug: please report it); it counts as \
+                         failed and delivery goes on"
+                    );
+                }
             }
             Next::Wait(until) => match engine.pool().wait(until) {
                 Woke::Work => {}

@@ -60,34 +60,54 @@ pub(crate) fn describe() {
     }
 }
 
+/// Runs a call into the metrics recorder, which is the application's code: one that
+/// panics loses its figure, never the delivery around it (a job half settled, a worker).
+#[cfg(feature = "metrics")]
+fn guarded(record: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(record)).is_err() {
+        log::error!(
+            target: deskhook::LOG_TARGET,
+            "the metrics recorder panicked; the figure is lost, delivery goes on"
+        );
+    }
+}
+
 /// An event was queued for one endpoint or more.
 #[cfg(feature = "metrics")]
 pub(crate) fn accepted(event_type: EventType) {
-    metrics::counter!("deskhook_events_total", "event_type" => event_type.as_str()).increment(1);
+    guarded(|| {
+        metrics::counter!("deskhook_events_total", "event_type" => event_type.as_str())
+            .increment(1);
+    });
 }
 
 /// `n` jobs of `endpoint` were dropped.
 #[cfg(feature = "metrics")]
 pub(crate) fn dropped(endpoint: &str, event_type: Option<EventType>, n: u64, per_endpoint: bool) {
-    let event_type = event_type.map_or("unknown", EventType::as_str);
-    if per_endpoint {
-        metrics::counter!("deskhook_events_dropped_total", "event_type" => event_type,
-            "endpoint" => endpoint.to_owned())
-        .increment(n);
-    } else {
-        metrics::counter!("deskhook_events_dropped_total", "event_type" => event_type).increment(n);
-    }
+    guarded(|| {
+        let event_type = event_type.map_or("unknown", EventType::as_str);
+        if per_endpoint {
+            metrics::counter!("deskhook_events_dropped_total", "event_type" => event_type,
+                "endpoint" => endpoint.to_owned())
+            .increment(n);
+        } else {
+            metrics::counter!("deskhook_events_dropped_total", "event_type" => event_type)
+                .increment(n);
+        }
+    });
 }
 
 /// `n` events of `endpoint` went to the dead letters.
 #[cfg(feature = "metrics")]
 pub(crate) fn dead_lettered(endpoint: &str, n: u64, per_endpoint: bool) {
-    if per_endpoint {
-        metrics::counter!("deskhook_dead_letters_total", "endpoint" => endpoint.to_owned())
-            .increment(n);
-    } else {
-        metrics::counter!("deskhook_dead_letters_total").increment(n);
-    }
+    guarded(|| {
+        if per_endpoint {
+            metrics::counter!("deskhook_dead_letters_total", "endpoint" => endpoint.to_owned())
+                .increment(n);
+        } else {
+            metrics::counter!("deskhook_dead_letters_total").increment(n);
+        }
+    });
 }
 
 /// An attempt of `endpoint` ended.
@@ -99,33 +119,35 @@ pub(crate) fn attempt(
     duration: std::time::Duration,
     per_endpoint: bool,
 ) {
-    let outcome = match outcome {
-        AttemptOutcome::Delivered => "delivered",
-        AttemptOutcome::Retrying => "retrying",
-        AttemptOutcome::DeadLettered => "dead_lettered",
-        AttemptOutcome::EndpointDisabled => "endpoint_disabled",
-    };
-    let status = match status.map(|s| s / 100) {
-        Some(1) => "1xx",
-        Some(2) => "2xx",
-        Some(3) => "3xx",
-        Some(4) => "4xx",
-        Some(5) => "5xx",
-        Some(_) => "other",
-        None => "none",
-    };
-    if per_endpoint {
-        let endpoint = endpoint.to_owned();
-        metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status,
-            "endpoint" => endpoint.clone())
-        .increment(1);
-        metrics::histogram!("deskhook_attempt_duration_seconds", "endpoint" => endpoint)
-            .record(duration.as_secs_f64());
-    } else {
-        metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status)
+    guarded(|| {
+        let outcome = match outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retrying => "retrying",
+            AttemptOutcome::DeadLettered => "dead_lettered",
+            AttemptOutcome::EndpointDisabled => "endpoint_disabled",
+        };
+        let status = match status.map(|s| s / 100) {
+            Some(1) => "1xx",
+            Some(2) => "2xx",
+            Some(3) => "3xx",
+            Some(4) => "4xx",
+            Some(5) => "5xx",
+            Some(_) => "other",
+            None => "none",
+        };
+        if per_endpoint {
+            let endpoint = endpoint.to_owned();
+            metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status,
+                "endpoint" => endpoint.clone())
             .increment(1);
-        metrics::histogram!("deskhook_attempt_duration_seconds").record(duration.as_secs_f64());
-    }
+            metrics::histogram!("deskhook_attempt_duration_seconds", "endpoint" => endpoint)
+                .record(duration.as_secs_f64());
+        } else {
+            metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status)
+                .increment(1);
+            metrics::histogram!("deskhook_attempt_duration_seconds").record(duration.as_secs_f64());
+        }
+    });
 }
 
 /// The gauges, as of now.
@@ -136,14 +158,16 @@ pub(crate) fn gauges(
     spool_rows: Option<u64>,
     states: [(&'static str, usize); 4],
 ) {
-    metrics::gauge!("deskhook_queue_depth").set(queued as f64);
-    metrics::gauge!("deskhook_in_flight").set(in_flight as f64);
-    if let Some(rows) = spool_rows {
-        metrics::gauge!("deskhook_spool_depth").set(rows as f64);
-    }
-    for (state, count) in states {
-        metrics::gauge!("deskhook_endpoints", "state" => state).set(count as f64);
-    }
+    guarded(|| {
+        metrics::gauge!("deskhook_queue_depth").set(queued as f64);
+        metrics::gauge!("deskhook_in_flight").set(in_flight as f64);
+        if let Some(rows) = spool_rows {
+            metrics::gauge!("deskhook_spool_depth").set(rows as f64);
+        }
+        for (state, count) in states {
+            metrics::gauge!("deskhook_endpoints", "state" => state).set(count as f64);
+        }
+    });
 }
 
 /// The span of one attempt (feature `tracing`): `deskhook.attempt` at INFO level, with
@@ -175,4 +199,15 @@ pub(crate) fn attempt_ended(
         Ok(response) => span.record("status", response.status),
         Err(error) => span.record("error", error.message.as_str()),
     };
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    #[test]
+    fn a_recorder_that_panics_loses_its_figure_not_the_caller() {
+        let mut after = false;
+        super::guarded(|| panic!("a recorder's bug"));
+        super::guarded(|| after = true);
+        assert!(after);
+    }
 }
