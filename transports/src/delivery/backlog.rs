@@ -17,7 +17,6 @@ use deskhook::policy::OverflowPolicy;
 
 use super::budget::JOB_OVERHEAD;
 use super::dead_letter::DeadLetterLog;
-use super::decide::later;
 use super::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use super::lane::{Closing, InFlight, LaneState};
 use super::letters::{DeadLetterPage, DeadLetterQuery, StoredLetter};
@@ -281,12 +280,18 @@ impl MemoryBacklog {
     /// for the state lock: the job goes straight into the schedule when the lock is free,
     /// and to the inbox when a worker holds it. A full queue or a closed lane goes the slow
     /// way.
-    fn submit(&self, engine: &Engine, lane: &Arc<Lane>, job: Job) -> Result<(), String> {
+    fn submit(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        job: Job,
+        deadline: Option<Instant>,
+    ) -> Result<(), String> {
         let capacity = engine.config().queue_capacity.max(1);
         let queued =
             lane.inbox_len.load(Ordering::Acquire) + lane.queued_mirror.load(Ordering::Acquire);
         if queued >= capacity || lane.closed.load(Ordering::Acquire) {
-            return self.submit_slow(engine, lane, job);
+            return self.submit_slow(engine, lane, job, deadline);
         }
         let free = match lane.state.try_lock() {
             Ok(st) => Some(st),
@@ -339,17 +344,23 @@ impl MemoryBacklog {
         engine.finished(lane, jobs.len());
     }
 
-    /// `submit` when the queue is full or the lane closed: under the state lock.
-    fn submit_slow(&self, engine: &Engine, lane: &Arc<Lane>, job: Job) -> Result<(), String> {
+    /// `submit` when the queue is full or the lane closed: under the state lock. Under the
+    /// block policy it waits for room until `deadline`.
+    fn submit_slow(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        job: Job,
+        deadline: Option<Instant>,
+    ) -> Result<(), String> {
         let name = &lane.name;
         let config = engine.config();
         let capacity = config.queue_capacity.max(1);
         let mut st = lock(&lane.state);
         drain_inbox(lane, &mut st);
         if st.schedule.queued() >= capacity
-            && let OverflowPolicy::Block { timeout } = config.overflow
+            && let Some(deadline) = deadline
         {
-            let deadline = later(Instant::now(), timeout);
             while st.schedule.queued() >= capacity && !lane.closed.load(Ordering::Acquire) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -470,7 +481,8 @@ impl Backlog for MemoryBacklog {
         // One charge for the event: its body once, and each job's bookkeeping; released when
         // its last job goes.
         let bytes = event.body.len() + lanes.len() * JOB_OVERHEAD;
-        let Some(charge) = engine.charge(bytes) else {
+        let deadline = engine.block_deadline();
+        let Some(charge) = engine.charge(bytes, deadline) else {
             for lane in &lanes {
                 engine.count_dropped(lane, Some(event.event_type), 1);
             }
@@ -483,7 +495,7 @@ impl Backlog for MemoryBacklog {
         let event = Arc::new(event);
         for lane in lanes {
             let job = Job::new(event.clone(), engine.next_order());
-            if let Err(problem) = self.submit(engine, &lane, job) {
+            if let Err(problem) = self.submit(engine, &lane, job, deadline) {
                 accepted.problems.push(problem);
             }
         }
@@ -496,12 +508,13 @@ impl Backlog for MemoryBacklog {
         lane: &Arc<Lane>,
         mut job: Job,
     ) -> Result<Option<Receipt>, String> {
-        job.charge = engine.charge(JOB_OVERHEAD + job.event.body.len());
+        let deadline = engine.block_deadline();
+        job.charge = engine.charge(JOB_OVERHEAD + job.event.body.len(), deadline);
         if job.charge.is_none() {
             engine.count_dropped(lane, Some(job.event.event_type), 1);
             return Err(engine.budget_spent(&job.event, 1));
         }
-        self.submit(engine, lane, job)?;
+        self.submit(engine, lane, job, deadline)?;
         Ok(None)
     }
 

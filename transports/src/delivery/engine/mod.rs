@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use deskhook::EventType;
 
@@ -253,13 +254,25 @@ impl Engine {
         self.idle_async.notify_waiters();
     }
 
-    /// Charges `bytes` to the memory budget, waiting for room under the block policy.
-    pub(crate) fn charge(&self, bytes: usize) -> Option<Charge> {
+    /// Until when the caller of one `emit` may wait for room, under the block policy: one
+    /// deadline for the event's charge and all of its endpoints' queues.
+    pub(crate) fn block_deadline(&self) -> Option<Instant> {
         match self.config.overflow {
             deskhook::policy::OverflowPolicy::Block { timeout } => {
-                self.budget.charge_within(bytes, timeout)
+                Some(crate::delivery::decide::later(Instant::now(), timeout))
             }
-            _ => self.budget.try_charge(bytes),
+            _ => None,
+        }
+    }
+
+    /// Charges `bytes` to the memory budget, waiting for room until `deadline` (the block
+    /// policy's; none: not at all).
+    pub(crate) fn charge(&self, bytes: usize, deadline: Option<Instant>) -> Option<Charge> {
+        match deadline {
+            Some(deadline) => self
+                .budget
+                .charge_within(bytes, deadline.saturating_duration_since(Instant::now())),
+            None => self.budget.try_charge(bytes),
         }
     }
 
