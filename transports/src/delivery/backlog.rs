@@ -482,7 +482,12 @@ impl Backlog for MemoryBacklog {
         // its last job goes.
         let bytes = event.body.len() + lanes.len() * JOB_OVERHEAD;
         let deadline = engine.block_deadline();
-        let Some(charge) = engine.charge(bytes, deadline) else {
+        let charge = match event.charge.take() {
+            // Charged at hand-over for its body and one job: grown for the others.
+            Some(mut held) => held.grow_to(bytes).then_some(held),
+            None => engine.charge(bytes, deadline),
+        };
+        let Some(charge) = charge else {
             for lane in &lanes {
                 engine.count_dropped(lane, Some(event.event_type), 1);
             }

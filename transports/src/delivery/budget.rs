@@ -42,6 +42,21 @@ impl Drop for Charge {
     }
 }
 
+impl Charge {
+    /// Charges this charge's budget for more, so that it covers `bytes` in all, if they fit;
+    /// `false` (and unchanged) when they do not.
+    pub(crate) fn grow_to(&mut self, bytes: usize) -> bool {
+        let Some(more) = bytes.checked_sub(self.bytes).filter(|more| *more > 0) else {
+            return true;
+        };
+        let added = self.budget.try_add(more);
+        if added {
+            self.bytes += more;
+        }
+        added
+    }
+}
+
 impl Budget {
     /// A budget of `max` bytes.
     pub(crate) fn new(max: usize) -> Arc<Budget> {
@@ -71,19 +86,24 @@ impl Budget {
 
     /// Charges `bytes` if they fit; `None` when the budget is spent.
     pub(crate) fn try_charge(self: &Arc<Self>, bytes: usize) -> Option<Charge> {
+        self.try_add(bytes).then(|| Charge {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Counts `bytes` more as used if they fit (the caller's charge then holds them).
+    fn try_add(&self, bytes: usize) -> bool {
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
-            let next = used.checked_add(bytes).filter(|n| *n <= self.max)?;
+            let Some(next) = used.checked_add(bytes).filter(|n| *n <= self.max) else {
+                return false;
+            };
             match self
                 .used
                 .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => {
-                    return Some(Charge {
-                        budget: self.clone(),
-                        bytes,
-                    });
-                }
+                Ok(_) => return true,
                 Err(now) => used = now,
             }
         }
@@ -140,6 +160,19 @@ mod tests {
         assert_eq!(budget.used(), 400);
         assert!(budget.fits(600) && !budget.fits(601));
         drop(b);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_charge_grows_while_it_fits_and_releases_all_it_holds() {
+        let budget = Budget::new(1000);
+        let mut held = budget.try_charge(300).unwrap();
+        assert!(held.grow_to(800));
+        assert_eq!(budget.used(), 800);
+        assert!(held.grow_to(500), "already covered");
+        assert!(!held.grow_to(1001), "over the limit");
+        assert_eq!(budget.used(), 800, "unchanged when it does not fit");
+        drop(held);
         assert_eq!(budget.used(), 0);
     }
 

@@ -247,12 +247,13 @@ impl Engine {
         }
     }
 
-    fn route_one(&self, Unrouted { mut event, summary }: Unrouted) {
+    fn route_one(&self, Unrouted { event, summary }: Unrouted) {
         let lanes = self
             .registry
             .route(event.tenant.as_deref(), event.event_type);
-        // The budget is charged again below, per endpoint.
-        event.charge = None;
+        // The charge taken at hand-over (the body and one job) is kept: the backlog grows it
+        // for the other endpoints' jobs, so that room is never given back and taken again
+        // (a newer event could take it meanwhile, and this accepted one be dropped).
         if !lanes.is_empty() {
             let templated = lanes.iter().filter(|lane| lane.templated()).count();
             if templated > 0 {
