@@ -291,6 +291,45 @@ fn a_test_event_goes_to_one_endpoint_for_its_tenant(t: Transport) {
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
+fn rotations_at_once_keep_every_new_secret(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, _dispatcher) = start(
+        t,
+        HttpSink::builder().dead_letter_path(dir.path().join("dead.jsonl")),
+    );
+    sink.endpoints()
+        .upsert_spec(&spec("crm", &receiver))
+        .unwrap();
+    // Four operators rotating at once: none's new secret is lost to another's write.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    sink.endpoints()
+                        .rotate_secret(
+                            "crm",
+                            Secret::generate().unwrap(),
+                            Duration::from_secs(3600),
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let info = sink.endpoints().get("crm").unwrap();
+    assert_eq!(info.secret_hints.len(), 40);
+    // A rotation of an endpoint removed meanwhile does not bring it back.
+    sink.endpoints().remove("crm").unwrap();
+    assert!(
+        sink.endpoints()
+            .rotate_secret("crm", Secret::generate().unwrap(), Duration::from_secs(60))
+            .is_err()
+    );
+    assert!(sink.endpoints().get("crm").is_err());
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
     let receiver = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();
@@ -413,4 +452,5 @@ for_both_transports!(
     dead_letters_in_the_spool_are_listed_replayed_and_deleted,
     a_test_event_goes_to_one_endpoint_for_its_tenant,
     a_rotated_secret_signs_with_the_old_one_for_the_overlap,
+    rotations_at_once_keep_every_new_secret,
 );

@@ -47,7 +47,7 @@ impl Engine {
                 if mode == Install::New {
                     return Err(Error::EndpointExists { name });
                 }
-                match self.update(&lane, route) {
+                match self.update(&lane, route, None) {
                     Ok(done) => return Ok((done, lane)),
                     // Removed meanwhile: add it anew.
                     Err(back) => {
@@ -88,11 +88,13 @@ impl Engine {
     }
 
     /// New settings for an existing lane; the route comes back when the lane was removed
-    /// meanwhile.
+    /// meanwhile, or, given the settings `read` that `route` was made from, when they
+    /// changed since (a read-modify-write that would undo another's change).
     pub(super) fn update(
         &self,
         lane: &Arc<Lane>,
         route: Arc<Route>,
+        read: Option<&Arc<Route>>,
     ) -> Result<Upserted, Arc<Route>> {
         let after = route.endpoint.tenant.clone();
         let url = route.url.clone();
@@ -105,6 +107,9 @@ impl Engine {
                 return Err(route);
             }
             let old = lane.route();
+            if read.is_some_and(|read| !Arc::ptr_eq(read, &old)) {
+                return Err(route);
+            }
             if old.endpoint.same_settings(&route.endpoint) {
                 return Ok(Upserted::Unchanged);
             }

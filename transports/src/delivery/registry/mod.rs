@@ -452,7 +452,7 @@ impl Endpoints {
         let route = self.route_of(&spec)?;
         // The endpoint read above, only: one removed meanwhile (another operator) stays
         // removed, and one made again under its name does not get its secrets and URL.
-        match self.engine.update(&lane, Arc::new(route)) {
+        match self.engine.update(&lane, Arc::new(route), None) {
             Ok(_) => Ok(()),
             Err(_) => Err(super::SpecError::whole(Error::Config(format!(
                 "endpoint '{}' was removed or replaced while it was being changed; nothing \
@@ -546,43 +546,35 @@ impl Endpoints {
         secret: deskhook::Secret,
         overlap: Duration,
     ) -> Result<(), Error> {
+        // Read, change, and write only if nobody changed the endpoint meanwhile (another
+        // rotation's secret would be lost): else read again. One removed meanwhile stays
+        // removed, and one made again under its name is not given this secret.
         let lane = self.engine.registry().lane(name)?;
-        let mut endpoint = lane.route().endpoint.clone();
-        let until = SystemTime::now()
-            .checked_add(overlap)
-            .filter(|until| jiff::Timestamp::try_from(*until).is_ok())
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "an overlap of {overlap:?} would keep the old secrets past the year 9999; \
-                     give a shorter one"
-                ))
-            })?;
-        let mut secrets = vec![(secret, None)];
-        secrets.extend(
-            endpoint
-                .secrets
-                .iter()
-                .filter(|(_, expires)| expires.is_none_or(|at| at > SystemTime::now()))
-                .map(|(old, expires)| {
-                    (old.clone(), Some(expires.map_or(until, |at| at.min(until))))
-                }),
-        );
-        endpoint.secrets = secrets;
-        if let Some(spec) = &endpoint.spec {
-            // The settings kept by a spool say the same: the secrets listed, none from the
-            // environment any more (the environment's is among the old ones).
-            let mut spec = (**spec).clone();
-            spec.secret_env = None;
-            spec.secrets = Some(secret_specs(&endpoint.secrets));
-            endpoint.spec = Some(Arc::new(spec));
+        for _ in 0..16 {
+            let current = self.engine.registry().get(name);
+            if !current.is_some_and(|l| Arc::ptr_eq(&l, &lane)) {
+                return Err(Error::Config(format!(
+                    "endpoint '{name}' was removed or replaced while its secret was being \
+                     rotated; nothing changed (read it again)"
+                )));
+            }
+            let read = lane.route();
+            let endpoint = rotated(&read.endpoint, secret.clone(), overlap)?;
+            let route = Arc::new(self.engine.route_for(endpoint)?);
+            self.engine.route_all();
+            if self.engine.update(&lane, route, Some(&read)).is_ok() {
+                log::info!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{name}': new signing secret; the old one(s) sign too for {}",
+                    deskhook::policy::format_duration(overlap)
+                );
+                return Ok(());
+            }
         }
-        self.upsert(endpoint)?;
-        log::info!(
-            target: deskhook::LOG_TARGET,
-            "endpoint '{name}': new signing secret; the old one(s) sign too for {}",
-            deskhook::policy::format_duration(overlap)
-        );
-        Ok(())
+        Err(Error::Config(format!(
+            "endpoint '{name}' kept changing while its secret was rotated; nothing changed \
+             (try again)"
+        )))
     }
 
     /// Removes the endpoint `name`: what it has queued goes to the dead letters with the
@@ -739,6 +731,43 @@ impl Endpoints {
         }
         Ok(report)
     }
+}
+
+/// `endpoint` with `secret` first and its current secrets signing too until `overlap` has
+/// passed.
+fn rotated(
+    endpoint: &Endpoint,
+    secret: deskhook::Secret,
+    overlap: Duration,
+) -> Result<Endpoint, Error> {
+    let mut endpoint = endpoint.clone();
+    let until = SystemTime::now()
+        .checked_add(overlap)
+        .filter(|until| jiff::Timestamp::try_from(*until).is_ok())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "an overlap of {overlap:?} would keep the old secrets past the year 9999; \
+                     give a shorter one"
+            ))
+        })?;
+    let mut secrets = vec![(secret, None)];
+    secrets.extend(
+        endpoint
+            .secrets
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|at| at > SystemTime::now()))
+            .map(|(old, expires)| (old.clone(), Some(expires.map_or(until, |at| at.min(until))))),
+    );
+    endpoint.secrets = secrets;
+    if let Some(spec) = &endpoint.spec {
+        // The settings kept by a spool say the same: the secrets listed, none from the
+        // environment any more (the environment's is among the old ones).
+        let mut spec = (**spec).clone();
+        spec.secret_env = None;
+        spec.secrets = Some(secret_specs(&endpoint.secrets));
+        endpoint.spec = Some(Arc::new(spec));
+    }
+    Ok(endpoint)
 }
 
 /// "tenant 'acme'", or "no tenant", for messages.
