@@ -87,11 +87,20 @@ use crate::delivery::{DeliveryConfig, Endpoint, EndpointSpec, SinkBuilder};
 use crate::error::Error;
 
 /// A parsed `deskhook.toml`.
-#[derive(Debug)]
 pub struct Config {
     path: PathBuf,
     text: String,
     file: ConfigFile,
+}
+
+/// The file's path and its settings, not its text (which may hold secrets in the clear).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("path", &self.path)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The file's tables: each is the settings struct of what it configures, so that a key is

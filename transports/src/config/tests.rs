@@ -406,3 +406,23 @@ fn positions_count_lines_and_characters() {
     assert_eq!(line_column("ab\ncd", 4), (2, 2));
     assert_eq!(line_column("é\nx", 3), (2, 1));
 }
+
+#[test]
+fn debug_shows_no_secret_of_the_file() {
+    let config = Config::parse(
+        r#"
+[[endpoint]]
+name = "crm"
+url = "https://crm.example.com/hooks/PATHTOKEN"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+headers = { Authorization = "Bearer HEADERTOKEN" }
+"#,
+        "deskhook.toml",
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    for secret in ["PATHTOKEN", "MfKQ9r8", "HEADERTOKEN"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("deskhook.toml") && shown.contains("crm"), "{shown}");
+}

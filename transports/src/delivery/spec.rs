@@ -32,7 +32,7 @@ use crate::template::Template;
 /// assert_eq!(bad.to_endpoint().unwrap_err().field(), Some("url"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -123,6 +123,40 @@ pub struct EndpointSpec {
     /// The rendered body's `Content-Type` (`"application/json"` by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_content_type: Option<String>,
+}
+
+/// Without what may be a credential: the URL cut to its origin (chat webhooks carry their
+/// token in the path), header values, template variables and the secrets (their number).
+impl fmt::Debug for EndpointSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |map: &Option<BTreeMap<String, String>>| {
+            map.as_ref().map(|m| m.keys().cloned().collect::<Vec<_>>())
+        };
+        f.debug_struct("EndpointSpec")
+            .field("name", &self.name)
+            .field("url", &super::redact_url(&self.url))
+            .field("secrets", &self.secrets.as_ref().map(Vec::len))
+            .field("secret_env", &self.secret_env)
+            .field("actions", &self.actions)
+            .field("headers", &names(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
+            .field("allow_private", &self.allow_private)
+            .field("allow_cidrs", &self.allow_cidrs)
+            .field("hub_signature", &self.hub_signature)
+            .field("https_only", &self.https_only)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("tenant", &self.tenant)
+            .field("rate_limit", &self.rate_limit)
+            .field("rate_burst", &self.rate_burst)
+            .field("ca_file", &self.ca_file)
+            .field("template", &self.template.as_ref().map(String::len))
+            .field("template_file", &self.template_file)
+            .field("template_vars", &names(&self.template_vars))
+            .field("template_content_type", &self.template_content_type)
+            .finish()
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -557,6 +591,24 @@ mod tests {
 
     fn spec(json: &str) -> EndpointSpec {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn debug_shows_no_credential() {
+        let spec = spec(
+            r#"{"name":"chat","url":"https://hooks.slack.com/services/T0/B0/SECRETPATH",
+                "secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+                "headers":{"Authorization":"Bearer TOKENVALUE"},
+                "template_vars":{"chat_id":"CHATVALUE"}}"#,
+        );
+        let shown = format!("{spec:?} {:?}", spec.redacted());
+        for secret in ["SECRETPATH", "MfKQ9r8", "TOKENVALUE", "CHATVALUE"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("Authorization") && shown.contains("chat_id"),
+            "{shown}"
+        );
     }
 
     #[test]
