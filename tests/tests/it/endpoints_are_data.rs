@@ -382,6 +382,37 @@ fn unknown_names_and_bad_endpoints_change_nothing(t: Transport) {
     guard.flush(WAIT).unwrap();
 }
 
+fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(t, HttpSink::builder().dead_letter_path(&dead));
+    let endpoints = sink.endpoints();
+    let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
+    spec.allow_private = true;
+    spec.headers = Some([("Authorization".to_owned(), "Bearer t0ken".to_owned())].into());
+    endpoints.add_spec(&spec).unwrap();
+    // As the console's API shows them (header values and the URL hidden), one setting
+    // changed, and sent back.
+    let mut shown = endpoints.get("crm").unwrap().spec.unwrap().spec;
+    assert_eq!(shown.headers.as_ref().unwrap()["Authorization"], "…");
+    shown.max_in_flight = Some(2);
+    endpoints.update_spec(&shown).unwrap();
+    dispatcher.emit(Action::Create, &ticket("T1"), &deskhook::sample::user());
+    guard.flush(WAIT).unwrap();
+    let got = receiver.wait_for(1);
+    assert_eq!(got[0].header("authorization"), Some("Bearer t0ken"));
+    assert_eq!(
+        endpoints
+            .get("crm")
+            .unwrap()
+            .spec
+            .unwrap()
+            .spec
+            .max_in_flight,
+        Some(2)
+    );
+}
+
 fn replace_all_makes_the_registry_equal_the_set(t: Transport) {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
@@ -684,6 +715,7 @@ for_both_transports!(
     a_410_dead_letters_the_tickets_events_in_order,
     remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish,
     unknown_names_and_bad_endpoints_change_nothing,
+    settings_read_back_and_sent_again_keep_their_credentials,
     replace_all_makes_the_registry_equal_the_set,
     tenants_route_events_to_their_endpoints,
     an_endpoint_moved_to_a_tenant_does_not_send_what_it_queued_for_another,

@@ -424,5 +424,8 @@ headers = { Authorization = "Bearer HEADERTOKEN" }
     for secret in ["PATHTOKEN", "MfKQ9r8", "HEADERTOKEN"] {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
-    assert!(shown.contains("deskhook.toml") && shown.contains("crm"), "{shown}");
+    assert!(
+        shown.contains("deskhook.toml") && shown.contains("crm"),
+        "{shown}"
+    );
 }

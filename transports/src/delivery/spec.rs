@@ -159,6 +159,9 @@ impl fmt::Debug for EndpointSpec {
     }
 }
 
+/// What [`EndpointSpec::redacted`] shows for a header's value.
+pub(crate) const HIDDEN_VALUE: &str = "…";
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -549,10 +552,11 @@ impl EndpointSpec {
             spec: EndpointSpec {
                 url: super::redact_url(&self.url),
                 secrets: None,
-                headers: self
-                    .headers
-                    .as_ref()
-                    .map(|h| h.keys().map(|k| (k.clone(), "…".to_owned())).collect()),
+                headers: self.headers.as_ref().map(|h| {
+                    h.keys()
+                        .map(|k| (k.clone(), HIDDEN_VALUE.to_owned()))
+                        .collect()
+                }),
                 ..self.clone()
             },
             secret_hints: self

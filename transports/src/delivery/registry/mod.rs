@@ -413,8 +413,8 @@ impl Endpoints {
     /// Changes the endpoint `spec.name` to `spec`, as the admin API's update does: where
     /// `spec` gives no secrets (`secrets`, `secret_env`) or no `headers`, the endpoint keeps
     /// the ones it has, and where it gives the URL as pages and API responses show it (cut
-    /// to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted)), the
-    /// endpoint keeps its own, since those never show them.
+    /// to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted)) or a
+    /// header's value as `…`, the endpoint keeps its own, since those never show them.
     ///
     /// # Errors
     ///
@@ -448,6 +448,20 @@ impl Endpoints {
         }
         if spec.headers.is_none() && !current.headers.is_empty() {
             spec.headers = Some(current.headers.iter().cloned().collect());
+        }
+        // A header given as pages and API responses show it ("…") keeps its value: the
+        // settings read back and sent again must not replace a credential with "…".
+        if let Some(headers) = &mut spec.headers {
+            for (name, value) in headers.iter_mut() {
+                if value == super::spec::HIDDEN_VALUE
+                    && let Some((_, own)) = current
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
+                    value.clone_from(own);
+                }
+            }
         }
         let route = self.route_of(&spec)?;
         // The endpoint read above, only: one removed meanwhile (another operator) stays
