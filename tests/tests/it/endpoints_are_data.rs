@@ -228,6 +228,14 @@ fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
     dispatcher.emit(Action::Create, &ticket("G2"), &user);
     let endpoints = sink.endpoints();
     assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Disabled);
+    // A replay to it now is refused, and writes no second letter.
+    guard.flush(WAIT).unwrap();
+    let first = read_dead_letters(&dead).unwrap().remove(0);
+    let refused = sink.redeliver(&first).unwrap_err().to_string();
+    assert!(
+        refused.contains("is disabled (it answered 410 Gone)"),
+        "{refused}"
+    );
     endpoints.resume("crm").unwrap();
     assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Active);
     dispatcher.emit(Action::Create, &ticket("G3"), &user);

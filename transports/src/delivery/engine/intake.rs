@@ -212,6 +212,29 @@ impl Engine {
                 crate::delivery::registry::tenant_words(owner.as_deref())
             )));
         }
+        // Refused here, the letter stays as it is: queued to an endpoint that cannot take
+        // it, it would only be dead-lettered again, a second letter for the same event.
+        let disabled = crate::delivery::lock(&lane.state).disabled;
+        if disabled || lane.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::Config(format!(
+                "endpoint '{}' {}; dead letter {} is not replayed",
+                letter.endpoint,
+                if disabled {
+                    "is disabled (it answered 410 Gone): resume it first"
+                } else {
+                    "is being removed, or the sink is stopping"
+                },
+                letter.id
+            )));
+        }
+        let size = letter.body.get().len();
+        if size > self.config.max_payload {
+            return Err(Error::Config(format!(
+                "dead letter {} is {size} bytes, over max_payload ({} bytes): raise \
+                 max_payload to replay it",
+                letter.id, self.config.max_payload
+            )));
+        }
         let id: EventId = letter.id.parse().map_err(|e| {
             Error::Config(format!(
                 "dead letter id '{}' is not a deskhook event id: {e}",
