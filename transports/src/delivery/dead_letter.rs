@@ -2,7 +2,7 @@
 //! can be inspected and replayed (`deskhook dead-letters list|replay`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -122,16 +122,39 @@ impl DeadLetterLog {
         }
         let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.path)
             .map_err(|source| Error::Open {
                 path: self.path.clone(),
                 source,
             })?;
-        file.write_all(bytes).map_err(|source| Error::Write {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let write = |source| Error::Write {
             path: self.path.clone(),
             source,
-        })
+        };
+        let len = file.metadata().map_err(write)?.len();
+        // A line cut short by an earlier failed write (or by another writer) ends here,
+        // rather than gluing this letter to it.
+        let mut last = [b'\n'];
+        if len > 0 {
+            file.seek(SeekFrom::End(-1)).map_err(write)?;
+            file.read_exact(&mut last).map_err(write)?;
+        }
+        let written = if last[0] == b'\n' {
+            file.write_all(bytes)
+        } else {
+            file.write_all(b"\n").and_then(|()| file.write_all(bytes))
+        };
+        if let Err(source) = written {
+            // What was written of it goes, so that the file holds whole letters only.
+            let _ = file.set_len(len);
+            return Err(write(source));
+        }
+        Ok(())
     }
 
     /// Appends one record. When the file cannot be written, the whole record goes to the
@@ -179,12 +202,23 @@ impl DeadLetterLog {
             if line.trim_ascii().is_empty() {
                 continue;
             }
-            let letter: DeadLetter =
-                serde_json::from_slice(line).map_err(|e| Error::DeadLetter {
-                    path: self.path.clone(),
-                    line: n + 1,
-                    message: e.to_string(),
-                })?;
+            // A line that is not a letter (cut short by a full disk, written by hand) is
+            // left in the file and out of the list, so that it hides no other letter.
+            let letter: DeadLetter = match serde_json::from_slice(line) {
+                Ok(letter) => letter,
+                Err(e) => {
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "{}",
+                        Error::DeadLetter {
+                            path: self.path.clone(),
+                            line: n + 1,
+                            message: format!("{e}; the line is left out"),
+                        }
+                    );
+                    continue;
+                }
+            };
             letters.push(StoredLetter {
                 key: line_key(line),
                 position: n as u64 + 1,
@@ -316,5 +350,26 @@ mod tests {
             err.starts_with(&format!("{}:1: not a dead letter", path.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_letter_after_a_cut_line_is_written_and_listed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        let whole = letter("one");
+        // Left by a write that failed midway (a full disk).
+        std::fs::write(&path, format!("{whole}\n{}", &whole[..40])).unwrap();
+        let log = DeadLetterLog::new(path.clone());
+        let next: DeadLetter = serde_json::from_str(&letter("two")).unwrap();
+        log.write(&next);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with(&format!("\n{}\n", letter("two"))), "{text}");
+        let listed: Vec<String> = log
+            .stored()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.letter.id)
+            .collect();
+        assert_eq!(listed, ["one", "two"], "the cut line hides neither");
     }
 }
