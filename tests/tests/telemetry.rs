@@ -143,10 +143,20 @@ fn metrics_and_attempt_spans_reach_the_helpdesks_exporter_and_subscriber() {
             );
             assert!(field(fields, "ticket").is_some_and(|t| t.starts_with("T-")));
         }
-        let second = attempts
-            .iter()
-            .filter(|(_, f)| field(f, "attempt").as_deref() == Some("2"));
-        assert_eq!(second.count(), 3);
+        // Numbered from 1: each event's 503, then its 204.
+        for (number, status) in [("1", "503"), ("2", "204")] {
+            let these: Vec<_> = attempts
+                .iter()
+                .filter(|(_, f)| field(f, "attempt").as_deref() == Some(number))
+                .collect();
+            assert_eq!(these.len(), 3, "{t:?}: attempt {number}: {attempts:?}");
+            assert!(
+                these
+                    .iter()
+                    .all(|(_, f)| field(f, "status").as_deref() == Some(status)),
+                "{these:?}"
+            );
+        }
     }
     // Both transports' runs add up in the one recorder.
     let text = handle.render();

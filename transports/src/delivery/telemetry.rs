@@ -183,7 +183,8 @@ pub(crate) fn attempt_span(route: &super::Route, job: &super::Job) -> tracing::S
         webhook_id = %job.event.id_text,
         event_type = job.event.event_type.as_str(),
         ticket = %job.event.key,
-        attempt = job.attempts + 1,
+        // Counted when the attempt was taken: 1 for the first.
+        attempt = job.attempts,
         status = tracing::field::Empty,
         error = tracing::field::Empty,
     )
