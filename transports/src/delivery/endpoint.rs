@@ -578,10 +578,24 @@ pub fn redact_url(url: &str) -> String {
                 format!("{origin}/…")
             }
         }
-        // Unparsable: drop any user-info and everything from the query on.
+        // Unparsable (a port out of range, say): cut after what reads as its authority,
+        // without user-info, as a parsed one is.
         Err(_) => {
-            let cut = url.split(['?', '#']).next().unwrap_or_default();
-            cut.rsplit('@').next().unwrap_or_default().to_owned()
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let host = rest[..end].rsplit('@').next().unwrap_or_default();
+            let scheme = if scheme.is_empty() {
+                String::new()
+            } else {
+                format!("{scheme}://")
+            };
+            let path = rest[end..].split(['?', '#']).next().unwrap_or_default();
+            let tail = match path.trim_start_matches('/') {
+                "" if path.is_empty() => "",
+                "" => "/",
+                _ => "/…",
+            };
+            format!("{scheme}{host}{tail}")
         }
     }
 }
@@ -718,5 +732,11 @@ mod tests {
             "http://127.0.0.1:8080/"
         );
         assert_eq!(redact_url("not a url?token=1"), "not a url");
+        // A port out of range: no parse, the path cut all the same.
+        assert_eq!(
+            redact_url("https://me:pw@hooks.example.com:99999/services/T0/SECRET"),
+            "https://hooks.example.com:99999/…"
+        );
+        assert_eq!(redact_url("127.0.0.1:8080"), "127.0.0.1:8080");
     }
 }
