@@ -222,12 +222,13 @@ fn header<'a, N: AsRef<str>, V: AsRef<str>>(headers: &'a [(N, V)], name: &str) -
         .map(|(_, v)| v.as_ref())
 }
 
-/// The ticket code as it goes into `x-deskhook-ticket`: `%`, space and control characters
-/// percent-encoded (NATS header values cannot hold line breaks). [`decode_ticket`] reverses it.
+/// The ticket code as it goes into `x-deskhook-ticket`: `%`, whitespace (Unicode's too:
+/// a NATS client trims it from header values) and control characters percent-encoded
+/// (NATS header values cannot hold line breaks). [`decode_ticket`] reverses it.
 pub fn encode_ticket(ticket: &str) -> String {
     let mut out = String::with_capacity(ticket.len());
     for c in ticket.chars() {
-        if c == '%' || c == ' ' || c.is_control() {
+        if c == '%' || c.is_whitespace() || c.is_control() {
             let mut buf = [0; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
                 out.push_str(&format!("%{b:02X}"));
@@ -261,8 +262,6 @@ pub fn decode_ticket(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The event of one attempt as it is published: the engine's headers, ticket and tenant
-/// encoded, and its id for `Nats-Msg-Id`.
 /// The engine's headers as they go on the wire: ticket and tenant encoded.
 fn wire_pairs<'a>(
     headers: &'a [(&'a str, &'a str)],
@@ -634,9 +633,18 @@ mod tests {
 
     #[test]
     fn tickets_survive_the_header_encoding() {
-        for ticket in ["E3XK", "50%", "a b", "line\r\nbreak", "Заявка 7", "%zz"] {
+        for ticket in [
+            "E3XK",
+            "50%",
+            "a b",
+            "line\r\nbreak",
+            "Заявка 7",
+            "%zz",
+            "acme\u{a0}",
+            "\u{3000}x\u{2028}",
+        ] {
             let encoded = encode_ticket(ticket);
-            assert!(!encoded.contains(['\r', '\n', ' ']), "{encoded}");
+            assert!(!encoded.contains(char::is_whitespace), "{encoded}");
             assert_eq!(decode_ticket(&encoded), ticket);
         }
         assert_eq!(encode_ticket("a\nb"), "a%0Ab");

@@ -209,7 +209,7 @@ pub(super) fn record_of(
     let preset = spec
         .template
         .as_deref()
-        .filter(|t| crate::template::PRESETS.iter().any(|p| p.name == *t));
+        .and_then(crate::template::preset_named);
     if let (Some(preset), None) = (preset, key) {
         return Err(Error::Config(format!(
             "endpoint '{}' posts with the {preset} preset, whose webhook URL lets whoever has \
@@ -431,6 +431,20 @@ mod tests {
             assert!(err.to_string().contains("endpoint 'crm'"), "{err}");
         }
         assert!(read_record("erp", &record, 7, Some(&key), Trust::Sealed).is_err());
+    }
+
+    #[test]
+    fn a_chat_preset_is_known_however_it_is_written() {
+        let mut chat = spec();
+        chat.secrets = None;
+        chat.headers = None;
+        for name in ["slack", "Slack", " TEAMS "] {
+            chat.template = Some(name.into());
+            let err = record_of(&chat, false, None).unwrap_err().to_string();
+            assert!(err.contains("preset"), "{name}: {err}");
+        }
+        chat.template = Some("{{ event.action }}".into());
+        record_of(&chat, false, None).unwrap();
     }
 
     #[test]

@@ -116,6 +116,15 @@ mod lazy;
 mod output;
 mod plan;
 mod preset;
+
+/// The name of the preset `text` names as a `template` setting (as
+/// [`Template::named_or_inline`] reads it: ignoring case and spaces around), if it names one.
+pub(crate) fn preset_named(text: &str) -> Option<&'static str> {
+    if text.contains("{{") || text.contains("{%") {
+        return None;
+    }
+    preset::find(text).ok().map(|p| p.name)
+}
 mod rendering;
 mod shape;
 mod summary;
