@@ -442,7 +442,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
             Ok(())
         }
         Op::Dead { row, letter } => {
-            insert_letter(tx, letter, "application/json")?;
+            // The event type's own (iQChannels' says its charset), which a replay sends.
+            let content_type = deskhook::EventType::from_wire(&letter.action)
+                .map_or("application/json", deskhook::EventType::content_type);
+            insert_letter(tx, letter, content_type)?;
             if let Some(row) = row {
                 tx.prepare_cached("DELETE FROM events WHERE row = ?1")?
                     .execute([row])?;

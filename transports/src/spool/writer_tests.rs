@@ -302,3 +302,43 @@ fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
     assert!(after < before && after > 0, "{before} → {after}");
     store.shut();
 }
+
+#[test]
+fn a_dead_letter_keeps_its_event_types_content_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    for (id, action) in [("a", "iqchannels.message_created"), ("b", "create")] {
+        store.dead(
+            None,
+            DeadLetter {
+                id: id.into(),
+                endpoint: "crm".into(),
+                url: String::new(),
+                tenant: None,
+                action: action.into(),
+                ticket: "T1".into(),
+                attempts: 1,
+                last_status: Some(400),
+                last_error: None,
+                reason: "400".into(),
+                failed_at: "2026-01-01T00:00:00Z".into(),
+                body: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+            },
+        );
+    }
+    store.committed().unwrap();
+    let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let types: Vec<String> = conn
+        .prepare("SELECT content_type FROM dead_letters ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // What a replay from the spool sends.
+    assert_eq!(
+        types,
+        ["application/json; charset=utf-8", "application/json"]
+    );
+    store.shut();
+}
