@@ -350,6 +350,12 @@ fn pool_settings_tenants_and_rate_limits_are_read_and_checked() {
         err("[delivery]\nmax_threads = 0\n"),
         "deskhook.toml:2:15: max_threads = 0 cannot work; give at least 1 (or leave it out)"
     );
+    assert!(
+        err("[delivery]\nthread_idle_timeout = \"0s\"\n")
+            .starts_with("deskhook.toml:2:23: thread_idle_timeout = 0s would end each worker"),
+        "{}",
+        err("[delivery]\nthread_idle_timeout = \"0s\"\n")
+    );
     assert_eq!(
         err("[delivery]\nworker_nice = 20\n"),
         "deskhook.toml:2:15: worker_nice = 20 is past the lowest priority; give 0 (the \

@@ -424,8 +424,9 @@ impl Pool {
                 // Another thread is idle: this one ends.
                 return Woke::Exit;
             }
+            // The last idle thread stays: it wakes for work, not to look at the clock.
             let mut wait = if idle_left.is_zero() {
-                self.idle_timeout.max(Duration::from_millis(1))
+                self.idle_timeout.max(Duration::from_secs(1))
             } else {
                 idle_left
             };

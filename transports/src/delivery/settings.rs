@@ -142,6 +142,15 @@ impl DeliveryConfig {
                     .into(),
             ));
         }
+        if self.thread_idle_timeout.is_zero() {
+            return Err((
+                "thread_idle_timeout",
+                "thread_idle_timeout = 0s would end each worker thread the moment it has \
+                 nothing to do, and start one again for the next event; give a time, e.g. \
+                 \"10s\""
+                    .into(),
+            ));
+        }
         let nice_max = super::priority::NICE_MAX;
         if self.worker_nice > nice_max {
             return Err((
