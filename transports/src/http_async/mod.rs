@@ -17,8 +17,10 @@
 //! not followed. A kept connection the server closed meanwhile is noticed before the request
 //! is written, and the request goes on a new connection at once; one the server closes as
 //! the request goes out on it (an idle timeout) sends it again on a new connection, once,
-//! within the same attempt. HTTP/2 connections are pinged every 10 s and closed when a ping
-//! goes unanswered. The timeout bounds the response's head: a status that came in time is
+//! within the same attempt. A kept connection unused for 30 s is closed rather than used
+//! again (a firewall on the way may have forgotten it), so idle connections end on their
+//! own, the server's idle timeout or this one; an HTTP/2 connection with requests in flight
+//! is pinged every 10 s and closed when a ping goes unanswered. The timeout bounds the response's head: a status that came in time is
 //! the answer, however slowly its body follows.
 //!
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
@@ -108,8 +110,9 @@ struct HyperConnector {
     idle_per_host: usize,
     origins: Mutex<Origins>,
     /// One TLS configuration per set of roots (`None`: the public ones), so that endpoints
-    /// share one copy of the root store and one session-resumption cache.
-    tls: Mutex<HashMap<Roots, Arc<rustls::ClientConfig>>>,
+    /// share one copy of the root store and one session-resumption cache; held by the
+    /// origins that use it, so that one no endpoint uses any more goes.
+    tls: Mutex<HashMap<Roots, Weak<rustls::ClientConfig>>>,
 }
 
 /// A set of CA roots (DER certificates), or `None` for the public ones.
@@ -221,11 +224,12 @@ impl HyperConnector {
 
     fn tls(&self, key: &ClientKey) -> Result<Arc<rustls::ClientConfig>, String> {
         let mut configs = lock(&self.tls);
-        if let Some(config) = configs.get(&key.roots) {
-            return Ok(config.clone());
+        if let Some(config) = configs.get(&key.roots).and_then(Weak::upgrade) {
+            return Ok(config);
         }
         let config = Arc::new(tls_config(key.roots.as_deref())?);
-        configs.insert(key.roots.clone(), config.clone());
+        configs.retain(|_, config| config.strong_count() > 0);
+        configs.insert(key.roots.clone(), Arc::downgrade(&config));
         Ok(config)
     }
 }

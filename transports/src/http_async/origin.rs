@@ -21,8 +21,15 @@ use rustls_pki_types::ServerName;
 use crate::delivery::{AttemptError, RESPONSE_READ_LIMIT, lock};
 use crate::guard::{self, AddressPolicy};
 
-/// How often an idle HTTP/2 connection is pinged, and how long its answer may take.
+/// How often an HTTP/2 connection with requests in flight is pinged, and how long its
+/// answer may take.
 const H2_PING_EVERY: Duration = Duration::from_secs(10);
+
+/// A connection unused for longer is not used again but closed, and the request goes on a
+/// new one: a firewall or NAT on the way may have forgotten it without a word (the request
+/// would wait for its timeout), and a server that keeps idle connections open for ever
+/// would otherwise hold a socket per origin ever used.
+const IDLE_REUSE: Duration = Duration::from_secs(30);
 
 /// An HTTP/2 stream's flow-control window: what a server may send of a response before the
 /// transport reads it (the protocol's default).
@@ -68,10 +75,11 @@ enum Host {
     Name(String),
 }
 
+/// The connections kept, each with when it was last used.
 #[derive(Default)]
 struct Idle {
-    h1: Vec<http1::SendRequest<Body>>,
-    h2: Option<http2::SendRequest<Body>>,
+    h1: Vec<(Instant, http1::SendRequest<Body>)>,
+    h2: Option<(Instant, http2::SendRequest<Body>)>,
 }
 
 impl Origin {
@@ -112,17 +120,22 @@ impl Origin {
         })
     }
 
-    /// A kept connection that is still open, if there is one.
+    /// A kept connection that is still open and was used within [`IDLE_REUSE`], if there
+    /// is one (the others are dropped, which closes them).
     pub(super) fn checkout(&self) -> Option<Conn> {
+        let now = Instant::now();
+        let fresh = |used: &Instant| now.saturating_duration_since(*used) < IDLE_REUSE;
         let mut idle = lock(&self.idle);
-        if let Some(h2) = &idle.h2 {
-            if !h2.is_closed() {
+        if let Some((used, h2)) = &mut idle.h2 {
+            if !h2.is_closed() && fresh(used) {
+                *used = now;
                 return Some(Conn::H2(h2.clone()));
             }
             idle.h2 = None;
         }
-        while let Some(h1) = idle.h1.pop() {
-            if !h1.is_closed() {
+        // The most recently used first; below it, older ones.
+        while let Some((used, h1)) = idle.h1.pop() {
+            if !h1.is_closed() && fresh(&used) {
                 return Some(Conn::H1(h1));
             }
         }
@@ -137,7 +150,7 @@ impl Origin {
         }
         let mut idle = lock(&self.idle);
         if idle.h1.len() < self.max_idle {
-            idle.h1.push(conn);
+            idle.h1.push((Instant::now(), conn));
         }
     }
 
@@ -155,8 +168,9 @@ impl Origin {
 
     async fn connect_now(&self) -> Result<Conn, AttemptError> {
         let mut last = None;
-        let addrs = self.resolve().await?;
+        // From before the lookup, whose time the connect timeout covers too.
         let start = Instant::now();
+        let addrs = self.resolve().await?;
         for (i, addr) in addrs.iter().enumerate() {
             // Each address has its share of what is left, so that one that never answers
             // (a route that drops everything) leaves time for the others.
@@ -245,9 +259,11 @@ impl Origin {
                 // connection) is noticed by its unanswered pings, and the connection
                 // closed, rather than kept for every request to time out on.
                 .timer(TokioTimer::new())
+                // Only while requests are in flight: an idle connection is left for the
+                // server to close when it wants (see IDLE_REUSE).
                 .keep_alive_interval(H2_PING_EVERY)
                 .keep_alive_timeout(H2_PING_EVERY)
-                .keep_alive_while_idle(true)
+                .keep_alive_while_idle(false)
                 // What a response may send before it is read: no more than the transport
                 // reads of it (the protocol's own default), a few streams' worth in all.
                 .initial_stream_window_size(H2_STREAM_WINDOW)
@@ -265,9 +281,9 @@ impl Origin {
             // unless it has closed since (a request on it was handed back: this one
             // replaces it).
             let kept = match &idle.h2 {
-                Some(kept) if !kept.is_closed() => kept.clone(),
+                Some((_, kept)) if !kept.is_closed() => kept.clone(),
                 _ => {
-                    idle.h2 = Some(send.clone());
+                    idle.h2 = Some((Instant::now(), send.clone()));
                     send
                 }
             };
