@@ -59,7 +59,11 @@
 //! and go out once an endpoint of that name is upserted; removing an endpoint moves its rows
 //! to the dead letters. Pausing one keeps its rows on disk. The spool keeps a table of the
 //! endpoints registered in the sink that has it open (names, tenants, URLs cut to their
-//! origin; never secrets), for `spool stats`.
+//! origin), for `spool stats`, and the whole settings of those made from settings (the
+//! console, the admin API: what `restore_endpoints` registers again), their secrets and
+//! header values in the clear, like `deskhook.toml`. The spool creates its directory
+//! readable by its owner only (0700) and its database likewise (0600; SQLite gives the
+//! write-ahead log the same): events hold helpdesk data as well.
 //!
 //! # Opening, configuring, inspecting
 //!
@@ -415,12 +419,28 @@ impl Spool {
     }
 
     fn open_with(dir: PathBuf, settings: Settings) -> Result<Spool, Error> {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Spool {
+        let made = !dir.exists();
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(|e| Error::Spool {
             path: dir.clone(),
             message: format!("cannot create the spool directory: {e}"),
         })?;
         let lock = take_lock(&dir)?;
         let db = dir.join(DATABASE_FILE);
+        if made || !db.exists() {
+            // Made here, before SQLite opens it, so that it is never readable by others.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&db).map_err(|e| Error::Spool {
+                path: db.clone(),
+                message: format!("cannot create the spool's database: {e}"),
+            })?;
+        }
         let conn = Connection::open(&db).map_err(|e| damaged(&db, &e))?;
         schema::prepare(&conn, &settings).map_err(|e| damaged(&db, &e))?;
         Ok(Spool {

@@ -342,3 +342,25 @@ fn a_dead_letter_keeps_its_event_types_content_type() {
     );
     store.shut();
 }
+
+#[cfg(unix)]
+#[test]
+fn the_spool_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let store = store(&spool_dir, 1024);
+    let lane = lane_for_test("crm");
+    store
+        .append(vec![(lane, Job::for_test("T1", 0))])
+        .wait(WAIT)
+        .unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&spool_dir), 0o700);
+    let db = spool_dir.join(super::super::DATABASE_FILE);
+    assert_eq!(mode(&db), 0o600);
+    let mut wal = db.into_os_string();
+    wal.push("-wal");
+    assert_eq!(mode(Path::new(&wal)), 0o600, "the write-ahead log too");
+    store.shut();
+}
