@@ -300,6 +300,11 @@ impl Book {
         carrier
     }
 
+    /// Whether event `id` is in delivery here or was just acknowledged.
+    pub(super) fn knows(&self, id: &str) -> bool {
+        lock(&self.waiting).contains_key(id) || lock(&self.recent).ids.contains(id)
+    }
+
     /// What the relay knows of event `id`; joins `carrier` to its delivery when it is under
     /// way.
     pub(super) fn seen(&self, id: &str, carrier: &Arc<Carrier>) -> Option<Seen> {

@@ -23,7 +23,8 @@ struct Held {
     taken: u64,
     /// The lease's revision now (each renewal changes it).
     revision: u64,
-    /// Set when the tenure ends without its task (it failed): what it queued is withdrawn.
+    /// Set when the tenure ends (its lease lost, or its task failed): what it queued is
+    /// withdrawn.
     withdrawn: Arc<AtomicBool>,
     order: watch::Sender<Order>,
     renewed: Instant,
@@ -383,6 +384,10 @@ async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
             }
             for (p, _) in &lost {
                 if let Some(entry) = held.remove(p) {
+                    // At once, not when the partition's task next looks at its orders (it
+                    // may be inside a request to the server for seconds): from here on no
+                    // event of this tenure is attempted.
+                    entry.withdrawn.store(true, Ordering::Release);
                     let _ = entry.order.send(Order::Lost);
                 }
             }

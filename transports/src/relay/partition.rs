@@ -397,7 +397,10 @@ impl Shared {
             }
         };
         let handoffs = message.info().map_or(1, |info| info.delivered);
-        if handoffs > self.max_handoffs {
+        // A copy handed out again while this relay delivers (or just acknowledged) its
+        // events is not one that keeps failing: it joins them below rather than being given
+        // up, which would dead-letter events that are being delivered.
+        if handoffs > self.max_handoffs && !events.iter().any(|e| self.book.knows(&e.id)) {
             for event in &events {
                 log::error!(
                     target: deskhook::LOG_TARGET,
