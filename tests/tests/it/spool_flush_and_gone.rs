@@ -84,7 +84,47 @@ fn a_gone_endpoint_dead_letters_its_backlog_on_disk(t: Transport) {
     );
 }
 
+/// An attempt in flight when the sink stops that then fails stays in the spool for the
+/// next start, and is no longer counted as queued by the sink that stopped.
+fn a_failure_in_flight_at_shutdown_stays_in_the_spool(t: Transport) {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let receiver = Receiver::start(move |_, _| {
+        let _ = released
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        Answer::status(500)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s,10s"))
+            .spool(Spool::open(dir.path()).unwrap()),
+    );
+    dispatcher.emit(Action::Create, &ticket("S1"), &deskhook::sample::user());
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    wait("never in flight", &|| sink.totals().in_flight == 1);
+    // The stop's wait for it ends first; then it is answered.
+    let _ = guard.shutdown(Duration::from_millis(10));
+    release.send(()).unwrap();
+    wait("never answered", &|| receiver.count() == 1);
+    wait("still in flight", &|| sink.totals().in_flight == 0);
+    assert_eq!(sink.totals().queued, 0);
+    drop((dispatcher, sink));
+    let stats = spool::inspect(dir.path()).unwrap();
+    assert_eq!((stats.pending, stats.dead_letters), (1, 0), "{stats:?}");
+}
+
 for_both_transports!(
+    a_failure_in_flight_at_shutdown_stays_in_the_spool,
     a_flush_ends_when_the_last_endpoint_is_idle,
     a_gone_endpoint_dead_letters_its_backlog_on_disk
 );

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::Engine;
 use crate::delivery::backlog::Release;
-use crate::delivery::decide::{Decision, Reply, decide, jitter_unit, later, outcome_of};
+use crate::delivery::decide::{Decision, Reply, Standing, decide, jitter_unit, later, outcome_of};
 use crate::delivery::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use crate::delivery::lane::{InFlight, LaneState};
 use crate::delivery::pool::Popped;
@@ -318,7 +318,7 @@ impl Engine {
             self.config.retry_after_max,
         );
         // A stop that dead-letters wrote the jobs in flight already.
-        let reported = standing == crate::delivery::decide::Standing::Stopping { keep: false };
+        let reported = standing == Standing::Stopping { keep: false };
         let order = job.order;
         if job.last_status.is_some() {
             st.latencies.record(duration);
@@ -344,6 +344,17 @@ impl Engine {
         let mut let_go = false;
         match &decision {
             Decision::Retry { .. } if event.is_withdrawn() => {
+                st.schedule.done(&job);
+                let_go = true;
+            }
+            // The sink stops and keeps what is undelivered where it is (the spool's row,
+            // the relay's stream): its outcome is written, and it is no longer this sink's
+            // to count as queued.
+            Decision::Retry { delay } if standing == Standing::Stopping { keep: true } => {
+                let at = SystemTime::now().checked_add(*delay);
+                next_attempt = at;
+                self.backlog
+                    .retrying(&job, at.unwrap_or_else(SystemTime::now));
                 st.schedule.done(&job);
                 let_go = true;
             }
