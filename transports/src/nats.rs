@@ -40,10 +40,14 @@
 //! With [`NatsSinkBuilder::batch`], the events that come for a partition while its last
 //! publish waits for the acknowledgement go together in one message, on
 //! `<prefix>.batch.events.<partition>`, with the header `Deskhook-Batch` (their number) and
-//! `Nats-Msg-Id` made of the first and last event ids; the payload holds each event's
-//! headers and body ([`batch`] has the layout, and reads and writes it). A lone event still
-//! goes as a message of its own. Each event counts as delivered when its batch is
-//! acknowledged.
+//! a `Nats-Msg-Id` naming all of its events; the payload holds each event's headers and
+//! body ([`batch`] has the layout, and reads and writes it). A lone event still goes as a
+//! message of its own. Each event counts as delivered when its batch is acknowledged. A
+//! batch whose publish got no answer (a timeout, a lost connection) is sent again as it was,
+//! twice at most, so that the stream takes it for the duplicate it may be; only then do its
+//! events go back to the engine, to be published again one by one (under their own ids:
+//! if the batch was stored after all, they are stored twice, and relays de-duplicate them
+//! while they remember the ids).
 //!
 //! # Outcomes
 //!

@@ -6,8 +6,10 @@
 //! always is, on its own subject, so batches form only under load and add no wait. JetStream's work per message (storing it, handing it out, its
 //! acknowledgements) is then shared by the events of the batch.
 //!
-//! A batch message has the header [`BATCH_HEADER`] (the number of events) and `Nats-Msg-Id`
-//! made of its first and last event ids; its payload is [`MAGIC`], then for each event the
+//! A batch message has the header [`BATCH_HEADER`] (the number of events) and a
+//! `Nats-Msg-Id` that names all of its events (see `batch_msg_id`); a publish that got no
+//! answer is sent again as it was, so that the stream can take it for the duplicate it may
+//! be, before its events go back to the engine. Its payload is [`MAGIC`], then for each event the
 //! length of its head (big-endian `u32`), its head (`name: value\r\n` lines: the headers the
 //! event would have as a message of its own, ticket and tenant percent-encoded), the length
 //! of its body and its body.
@@ -34,6 +36,10 @@ pub const MAGIC: &[u8; 4] = b"DHB1";
 /// Publishes of one partition waiting for their acknowledgement at once; the events that
 /// come meanwhile wait for the next.
 const SENDERS_PER_PARTITION: usize = 2;
+
+/// How many times a publish that got no answer is sent again as it was, before its events
+/// go back to the engine.
+const SAME_AGAIN: u32 = 2;
 
 /// The format and event-type tokens of a batch's subject.
 pub const BATCH_SUBJECT: &str = "batch.events";
@@ -327,28 +333,50 @@ impl Batcher {
 
     async fn publish_batch(&self, partition: u32, batch: &[Waiting]) -> Published {
         // (A batch's Msg-Id names every event in it: see `batch_msg_id`.)
-        let (subject, message) = match batch {
-            [one] => {
-                let headers = one.event.header_map().map_err(invalid)?;
-                let message = jetstream::message::PublishMessage::build()
-                    .payload(one.event.event.body.clone())
-                    .headers(headers);
-                (one.event.subject.clone(), message)
-            }
+        let (subject, headers, payload) = match batch {
+            [one] => (
+                one.event.subject.clone(),
+                one.event.header_map().map_err(invalid)?,
+                one.event.event.body.clone(),
+            ),
             _ => {
                 let events: Vec<&Framed> = batch.iter().map(|w| &w.event.event).collect();
                 let mut headers = HeaderMap::new();
                 headers.insert(BATCH_HEADER, batch.len().to_string().as_str());
                 headers.insert(MSG_ID_HEADER, batch_msg_id(batch).as_str());
-                let message = jetstream::message::PublishMessage::build()
-                    .payload(encode(&events))
-                    .headers(headers);
-                (format!("{}{partition}", self.subject), message)
+                (
+                    format!("{}{partition}", self.subject),
+                    headers,
+                    encode(&events),
+                )
             }
         };
-        match self.context.send_publish(subject, message).await {
-            Ok(pending) => pending.await.map_err(Arc::new),
-            Err(e) => Err(Arc::new(e)),
+        // A publish whose answer did not come (a timeout, a connection lost) may have been
+        // stored: sent again as it was, its Msg-Id lets the stream take it for the
+        // duplicate it may be. Given back to the engine instead, its events would be
+        // published again one by one, under other ids: stored twice.
+        let mut tries = 0;
+        loop {
+            let message = jetstream::message::PublishMessage::build()
+                .payload(payload.clone())
+                .headers(headers.clone());
+            let published = match self.context.send_publish(subject.clone(), message).await {
+                Ok(pending) => pending.await,
+                Err(e) => Err(e),
+            };
+            match published {
+                Err(e)
+                    if tries < SAME_AGAIN
+                        && matches!(
+                            e.kind(),
+                            jetstream::context::PublishErrorKind::TimedOut
+                                | jetstream::context::PublishErrorKind::BrokenPipe
+                        ) =>
+                {
+                    tries += 1;
+                }
+                published => return published.map_err(Arc::new),
+            }
         }
     }
 }
