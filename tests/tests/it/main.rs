@@ -18,6 +18,7 @@ mod http_signatures;
 mod http_ssrf_guard;
 mod http_vendor_formats;
 mod https_delivery;
+mod nats_batches_fit_the_stream;
 mod nats_cluster_survives_a_node;
 mod nats_endpoint_store;
 mod nats_publishes_each_event_once;

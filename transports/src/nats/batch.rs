@@ -299,6 +299,18 @@ impl Batcher {
                 return;
             }
             let published = self.publish_batch(partition, &batch).await;
+            if batch.len() > 1 && too_large(&published) {
+                // Over what the server or the stream takes in one message (set lower than
+                // this sink was built for): each event goes alone, and only one too large
+                // by itself is refused.
+                for waiting in batch {
+                    let alone = self
+                        .publish_batch(partition, std::slice::from_ref(&waiting))
+                        .await;
+                    let _ = waiting.reply.send(alone);
+                }
+                continue;
+            }
             for waiting in batch {
                 let _ = waiting.reply.send(published.clone());
             }
@@ -379,6 +391,20 @@ impl Batcher {
             }
         }
     }
+}
+
+/// Whether a publish was refused for its size: over the server's `max_payload`, or the
+/// stream's `max_msg_size`.
+fn too_large(published: &Published) -> bool {
+    let Err(e) = published else {
+        return false;
+    };
+    e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded
+        || std::error::Error::source(&**e)
+            .and_then(|s| s.downcast_ref::<jetstream::Error>())
+            .is_some_and(|api| {
+                api.error_code() == jetstream::ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM
+            })
 }
 
 /// A header the engine made that NATS cannot carry (checked before the event queues).
