@@ -615,10 +615,8 @@ impl Backlog for MemoryBacklog {
     }
 
     fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
-        Ok(super::letters::page(
-            self.letters.stored()?.into_iter(),
-            query,
-        ))
+        let text = self.letters.snapshot()?;
+        Ok(super::letters::page(self.letters.letters_in(&text), query))
     }
 
     fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {

@@ -182,30 +182,53 @@ impl DeadLetterLog {
     /// Every letter of the file, oldest first, each with its line number and a key made of
     /// its content (stable while the line is there). A missing file has none.
     pub(crate) fn stored(&self) -> Result<Vec<StoredLetter>, Error> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.read_stored()
+        let text = self.snapshot()?;
+        Ok(self.letters_in(&text).collect())
     }
 
-    fn read_stored(&self) -> Result<Vec<StoredLetter>, Error> {
-        let text = match std::fs::read(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(Error::Open {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
+    /// The file's bytes as far as it was written when called. Read without holding the
+    /// lock of the writers (a dead letter written meanwhile goes after what is read; a
+    /// delete's rename leaves a whole file), so that a large file read by the console does
+    /// not hold up the workers that write letters.
+    pub(crate) fn snapshot(&self) -> Result<Vec<u8>, Error> {
+        let open = |source| Error::Open {
+            path: self.path.clone(),
+            source,
         };
-        let mut letters = Vec::new();
-        for (n, line) in text.split(|b| *b == b'\n').enumerate() {
+        let (file, len) = {
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            let file = match File::open(&self.path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(source) => return Err(open(source)),
+            };
+            let len = file.metadata().map_err(open)?.len();
+            (file, len)
+        };
+        let mut text = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(len).read_to_end(&mut text).map_err(open)?;
+        Ok(text)
+    }
+
+    /// The letters of `text` (a [`snapshot`](DeadLetterLog::snapshot)), each parsed only
+    /// when it is reached: a page of the newest reads the end of the file only.
+    pub(crate) fn letters_in<'a>(
+        &'a self,
+        text: &'a [u8],
+    ) -> impl DoubleEndedIterator<Item = StoredLetter> + 'a {
+        let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+        lines.into_iter().enumerate().filter_map(move |(n, line)| {
             if line.trim_ascii().is_empty() {
-                continue;
+                return None;
             }
             // A line that is not a letter (cut short by a full disk, written by hand) is
             // left in the file and out of the list, so that it hides no other letter.
-            let letter: DeadLetter = match serde_json::from_slice(line) {
-                Ok(letter) => letter,
+            match serde_json::from_slice::<DeadLetter>(line) {
+                Ok(letter) => Some(StoredLetter {
+                    key: line_key(line),
+                    position: n as u64 + 1,
+                    letter,
+                }),
                 Err(e) => {
                     log::warn!(
                         target: deskhook::LOG_TARGET,
@@ -216,16 +239,10 @@ impl DeadLetterLog {
                             message: format!("{e}; the line is left out"),
                         }
                     );
-                    continue;
+                    None
                 }
-            };
-            letters.push(StoredLetter {
-                key: line_key(line),
-                position: n as u64 + 1,
-                letter,
-            });
-        }
-        Ok(letters)
+            }
+        })
     }
 
     /// Rewrites the file without the letters named by `keys` (a new file renamed over the
