@@ -187,11 +187,36 @@ fn send_now_reports_a_full_queue_where_emit_counts_it(t: Transport) {
     assert_eq!((stats.queued, stats.dropped), (1, 2));
 }
 
+fn an_event_larger_than_the_whole_budget_is_named_so(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, _guard, _dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .max_queued_bytes(1024)
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    let ticket = ticket("N1");
+    let event =
+        deskhook::sink::Emitted::new(deskhook::EventRef::new(Action::Create, &ticket, &user))
+            .unwrap();
+    // The sample event is several KiB: no backlog could make room for it.
+    let refused = sink.send_now(&event).unwrap_err().to_string();
+    assert!(
+        refused.contains("more than the sink's whole max_queued_bytes (1024)"),
+        "{refused}"
+    );
+    assert_eq!(sink.endpoints().get("crm").unwrap().stats.dropped, 1);
+}
+
 for_both_transports!(
     dropping_the_guard_delivers_everything_queued,
     shutdown_dead_letters_what_it_could_not_deliver,
     drop_newest_keeps_the_first_events,
     drop_oldest_keeps_the_latest_events,
     block_waits_then_drops_and_counts,
+    an_event_larger_than_the_whole_budget_is_named_so,
     send_now_reports_a_full_queue_where_emit_counts_it
 );

@@ -386,6 +386,14 @@ impl Endpoint {
                 ),
             ));
         }
+        if self.actions.is_empty() {
+            return Err(invalid(
+                "actions",
+                "it subscribes to no event type and would receive nothing; list the event \
+                 types it takes (or leave actions out for all of them), or pause it"
+                    .into(),
+            ));
+        }
         if self.max_in_flight == Some(0) {
             return Err(invalid(
                 "max_in_flight",

@@ -622,6 +622,10 @@ mod tests {
             (r#"{"name":"a","url":"http://127.0.0.1/"}"#, "url"),
             (r#"{"name":"","url":"https://x.example"}"#, "name"),
             (
+                r#"{"name":"a","url":"https://x.example","actions":[]}"#,
+                "actions",
+            ),
+            (
                 r#"{"name":"a","url":"https://x.example","retry":"5s,1m"}"#,
                 "retry",
             ),

@@ -302,16 +302,32 @@ impl Engine {
     /// The message (also logged) for an event dropped for `endpoints` endpoints because the
     /// memory budget is spent.
     pub(crate) fn budget_spent(&self, event: &EventData, endpoints: usize) -> String {
-        let message = format!(
-            "the sink's memory for queued events is spent ({} of {} bytes, max_queued_bytes); \
-             event {} ({} on ticket {}) dropped for {endpoints} endpoint(s) (endpoints are \
-             down or slow: see their stats; raise max_queued_bytes or add a spool)",
-            self.budget.used(),
-            self.budget.max(),
-            event.id_text,
-            event.event_type,
-            event.key,
-        );
+        let needs = event.body.len() + endpoints * super::budget::JOB_OVERHEAD;
+        let message = if needs > self.budget.max() {
+            // Not a backlog: this event alone is more than the whole budget.
+            format!(
+                "event {} ({} on ticket {}) needs {needs} bytes queued for {endpoints} \
+                 endpoint(s), more than the sink's whole max_queued_bytes ({}); dropped \
+                 (raise max_queued_bytes, or lower max_payload to refuse such events at \
+                 emit)",
+                event.id_text,
+                event.event_type,
+                event.key,
+                self.budget.max(),
+            )
+        } else {
+            format!(
+                "the sink's memory for queued events is spent ({} of {} bytes, \
+                 max_queued_bytes); event {} ({} on ticket {}) dropped for {endpoints} \
+                 endpoint(s) (endpoints are down or slow: see their stats; raise \
+                 max_queued_bytes or add a spool)",
+                self.budget.used(),
+                self.budget.max(),
+                event.id_text,
+                event.event_type,
+                event.key,
+            )
+        };
         log::warn!(target: deskhook::LOG_TARGET, "{message}");
         message
     }
