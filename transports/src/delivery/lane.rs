@@ -454,6 +454,9 @@ pub(crate) struct Lane {
     pub(crate) closed: AtomicBool,
     /// Whether the lane is in the pool's run queue (so it is put there once).
     pub(crate) notified: AtomicBool,
+    /// Whether the lane waits among the pool's lanes that had work but no slot (so it waits
+    /// there once).
+    pub(crate) starved: AtomicBool,
     /// [`LaneState::held`] as of the last change, readable without the lock: a held lane is
     /// not put in the run queue (events for a paused endpoint wake no worker).
     pub(crate) held: AtomicBool,
@@ -506,6 +509,7 @@ impl Lane {
             queued_mirror: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             notified: AtomicBool::new(false),
+            starved: AtomicBool::new(false),
             held: AtomicBool::new(false),
             room: Condvar::new(),
             room_waiters: AtomicUsize::new(0),

@@ -247,7 +247,11 @@ impl Pool {
     /// `lane`, with `lane_in_flight` requests in flight, had work but no slot: it goes back
     /// to the run queue when one frees.
     pub(crate) fn starve(&self, lane: &Arc<Lane>, lane_in_flight: usize) {
-        lock(&self.run).starved.push_back(lane.clone());
+        // Once: a lane refused again while it waits keeps its place (were it queued at each
+        // refusal, a freed slot would go to one of its copies rather than the next lane).
+        if !lane.starved.swap(true, Ordering::AcqRel) {
+            lock(&self.run).starved.push_back(lane.clone());
+        }
         // A slot may have freed between the refusal and now (only then: a lane sent back
         // while it would be refused again would keep a worker spinning).
         if self.in_flight.load(Ordering::Acquire) < self.cap(lane_in_flight) {
@@ -286,6 +290,7 @@ impl Pool {
             let Some(lane) = run.starved.pop_front() else {
                 return;
             };
+            lane.starved.store(false, Ordering::Release);
             if !lane.notified.swap(true, Ordering::AcqRel) {
                 run.ready.push_back(lane);
             }
@@ -533,5 +538,33 @@ mod tests {
         let one = Pool::new(1, 1, Duration::from_secs(1));
         assert!(one.try_acquire(0));
         assert!(!one.try_acquire(0));
+    }
+
+    #[test]
+    fn a_lane_refused_again_keeps_its_one_place_among_those_waiting_for_a_slot() {
+        let pool = Pool::new(8, 8, Duration::from_secs(1));
+        pool.set_endpoints(3);
+        for _ in 0..6 {
+            assert!(pool.try_acquire(1));
+        }
+        let (slow, next) = (
+            crate::delivery::lane::lane_for_test("slow"),
+            crate::delivery::lane::lane_for_test("next"),
+        );
+        for _ in 0..100 {
+            pool.starve(&slow, 6);
+        }
+        pool.starve(&next, 1);
+        assert_eq!(lock(&pool.run).starved.len(), 2);
+        // Two slots free: the lane that waited longest, then the next, back in the run queue.
+        pool.release();
+        pool.release();
+        let ready: Vec<String> = lock(&pool.run)
+            .ready
+            .iter()
+            .map(|lane| lane.name.to_string())
+            .collect();
+        assert_eq!(ready, ["slow", "next"]);
+        assert!(lock(&pool.run).starved.is_empty());
     }
 }
