@@ -213,6 +213,42 @@ fn a_410_dead_letters_the_tickets_events_in_order(t: Transport) {
     assert_eq!(actions, ["create", "lock", "ok"], "in the ticket's order");
 }
 
+fn resume_sends_what_waits_for_a_retry_at_once(t: Transport) {
+    // 500 to the first request, then 204: the retry is an hour away.
+    let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 500 } else { 204 }));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &receiver).retry("0s,1h".parse().unwrap()))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("R1"), &user);
+    dispatcher.emit(Action::Comment, &ticket("R1"), &user);
+    receiver.wait_for(1);
+    let endpoints = sink.endpoints();
+    let deadline = std::time::Instant::now() + WAIT;
+    while endpoints.get("crm").unwrap().stats.retried == 0 {
+        assert!(std::time::Instant::now() < deadline, "never retried");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        guard.flush(Duration::from_millis(20)).is_err(),
+        "an hour to wait"
+    );
+    // The operator fixed the receiver: resume sends the ticket's events now, in order.
+    endpoints.resume("crm").unwrap();
+    guard.flush(WAIT).unwrap();
+    let mut requests = receiver.wait_for(3);
+    requests.sort_by_key(|r| r.index);
+    let sent: Vec<(&str, u16)> = requests
+        .iter()
+        .map(|r| (r.header("x-deskhook-sequence").unwrap(), r.status))
+        .collect();
+    assert_eq!(sent, [("1", 500), ("1", 204), ("2", 204)]);
+}
+
 fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
     let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 410 } else { 204 }));
     let (_dir, dead) = dead_letter_file();
@@ -720,6 +756,7 @@ for_both_transports!(
     a_change_applies_to_queued_events_from_their_next_attempt,
     pause_keeps_queueing_and_resume_sends_in_order,
     resume_re_enables_an_endpoint_a_410_disabled,
+    resume_sends_what_waits_for_a_retry_at_once,
     a_410_dead_letters_the_tickets_events_in_order,
     remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish,
     unknown_names_and_bad_endpoints_change_nothing,

@@ -228,15 +228,33 @@ impl Schedule {
             let Some(Reverse((_, n, slot))) = self.delayed.pop() else {
                 break;
             };
-            if let Some(queue) = self.slots.get_mut(slot)
-                && queue.state == TicketState::Delayed(n)
-            {
-                queue.state = TicketState::Ready;
-                self.held_back -= queue.jobs.len();
-                self.ready.push_back(slot);
-            }
+            self.make_ready(slot, n);
         }
         !self.ready.is_empty()
+    }
+
+    /// Makes every ticket waiting for a retry due now (an operator resumed the endpoint);
+    /// how many were.
+    pub(crate) fn hurry(&mut self) -> usize {
+        let mut hurried = 0;
+        while let Some(Reverse((_, n, slot))) = self.delayed.pop() {
+            hurried += usize::from(self.make_ready(slot, n));
+        }
+        hurried
+    }
+
+    /// The ticket of `slot`, delayed as the `n`-th, is due: ready, if it still waits so.
+    fn make_ready(&mut self, slot: Slot, n: u64) -> bool {
+        let Some(queue) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        if queue.state != TicketState::Delayed(n) {
+            return false;
+        }
+        queue.state = TicketState::Ready;
+        self.held_back -= queue.jobs.len();
+        self.ready.push_back(slot);
+        true
     }
 
     /// Takes the next job that is due at `now`, marking its ticket in flight; the job

@@ -65,11 +65,21 @@ impl Engine {
             lane.closed.store(false, Ordering::SeqCst);
         }
         st.breaker = crate::delivery::decide::Breaker::default();
-        // The operator's word ends a receiver's Retry-After hold too.
+        // The operator's word ends a receiver's Retry-After hold too, and the waits for
+        // retries (hours, late in a schedule): what failed goes again now.
         st.hold_until = None;
+        let hurried = st.schedule.hurry();
         lane.update_held(&st);
         drop(st);
-        log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name);
+        if hurried > 0 {
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}' resumed; the retries of {hurried} ticket(s) go now",
+                lane.name
+            );
+        } else {
+            log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name);
+        }
         self.pool.push(lane);
     }
 

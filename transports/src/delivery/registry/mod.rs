@@ -338,7 +338,8 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   next attempt, with a reason saying so, and a replay of it to this endpoint is refused.
 /// - [`pause`](Endpoints::pause): events keep being queued (up to `queue_capacity`, or on
 ///   disk with a spool) and nothing is sent until [`resume`](Endpoints::resume), which also
-///   re-enables an endpoint disabled by a 410 and closes its breaker.
+///   re-enables an endpoint disabled by a 410, closes its breaker and makes what waits for
+///   a retry due at once.
 /// - [`remove`](Endpoints::remove): what the endpoint has queued or waiting for a retry goes
 ///   to the dead letters with the reason `endpoint removed` (counted and logged); an attempt
 ///   in flight finishes. A later upsert of the same name starts clean.
@@ -635,7 +636,9 @@ impl Endpoints {
         Ok(())
     }
 
-    /// Sends to `name` again after a [`pause`](Endpoints::pause), a 410 or an open breaker.
+    /// Sends to `name` again after a [`pause`](Endpoints::pause), a 410 or an open breaker;
+    /// its events waiting for a retry (or for a `Retry-After`) go at once, rather than at
+    /// the time their schedule said.
     ///
     /// # Errors
     ///
