@@ -133,6 +133,10 @@ impl DeadLetters {
 
     /// Deletes the letters named by `keys`; returns how many went.
     ///
+    /// The dead-letter file is rewritten (a new file renamed over it), under a lock of this
+    /// sink's: a letter another process (or another sink of this process with the same
+    /// path) appends meanwhile can be lost. Give each sink a file of its own, or a spool.
+    ///
     /// # Errors
     ///
     /// [`Error::Write`] when the file cannot be rewritten, [`Error::Spool`] when the spool

@@ -44,6 +44,15 @@
 //! it sealed for the operator to check. A reader without a key reads layout 1 as it always
 //! did.
 //!
+//! What the seal does not prevent: a record written again as it was earlier. Whoever can
+//! write to the bucket can put back the bytes of an older sealed record of the same
+//! endpoint (the bucket keeps a few revisions, or they were copied before), which readers
+//! take as the latest: an endpoint paused or removed since comes back, a URL or secret
+//! replaced since is used again. Nothing in a record says how recent it is beyond the
+//! bucket's revision, which the writer sets. Keep write access to the bucket to the
+//! operators (NATS accounts and permissions): the seal keeps secrets from those who can
+//! read it, and settings from those who change it without the key, not from replays.
+//!
 //! # Who reads it
 //!
 //! [`EndpointStore`] is the registry for code, with a watch that yields every change and its

@@ -63,7 +63,8 @@
 //! console, the admin API: what `restore_endpoints` registers again), their secrets and
 //! header values in the clear, like `deskhook.toml`. The spool creates its directory
 //! readable by its owner only (0700) and its database likewise (0600; SQLite gives the
-//! write-ahead log the same): events hold helpdesk data as well.
+//! write-ahead log the same): events hold helpdesk data as well. Whether an endpoint is
+//! paused is not kept: after a restart, one registered again delivers until paused again.
 //!
 //! # Opening, configuring, inspecting
 //!
