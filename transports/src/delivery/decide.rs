@@ -47,6 +47,10 @@ pub(crate) enum Reply<'a> {
         /// Timeouts and connection errors are; refusals by the SSRF guard are not.
         retryable: bool,
     },
+    /// Nothing was sent: the attempt could not be made (a template that does not render,
+    /// secrets all expired, an event of another tenant). Final, and it says nothing about
+    /// the endpoint.
+    Unsent { message: &'a str },
 }
 
 /// Where the endpoint stands when the outcome is decided.
@@ -86,6 +90,8 @@ pub(crate) enum BreakerMove {
     /// `Retry-After`): a failure for the breaker, and the whole endpoint waits, not only the
     /// event's ticket (the lane's hold, which later outcomes cannot undo).
     Backoff(Duration),
+    /// Nothing was sent: no move, but a probe that was not sent lets the next one go.
+    Unsent,
 }
 
 /// Decides what an attempt's reply means for an event that has had `attempts` attempts (this
@@ -99,6 +105,10 @@ pub(crate) fn decide(
     retry: &RetrySchedule,
     retry_after_max: Duration,
 ) -> (Decision, BreakerMove) {
+    let dead = |reason: String| Decision::Dead {
+        reason,
+        disable: false,
+    };
     let (verdict, retry_after, status) = match reply {
         Reply::Status {
             status,
@@ -115,10 +125,9 @@ pub(crate) fn decide(
             };
             (verdict, None, None)
         }
-    };
-    let dead = |reason: String| Decision::Dead {
-        reason,
-        disable: false,
+        Reply::Unsent { message } => {
+            return (dead(message.to_owned()), BreakerMove::Unsent);
+        }
     };
     match verdict {
         Verdict::Delivered => (Decision::Delivered, BreakerMove::Success),
@@ -161,7 +170,9 @@ pub(crate) fn decide(
                     "{status} redirect (redirects are not followed; configure the final URL)"
                 ),
                 (Some(status), _) => format!("{status} from the receiver (not retried)"),
-                (None, Reply::Error { message, .. }) => message.to_owned(),
+                (None, Reply::Error { message, .. } | Reply::Unsent { message }) => {
+                    message.to_owned()
+                }
                 (None, Reply::Status { .. }) => String::new(),
             };
             // A response means the endpoint is up (its answer was final); no response (a
@@ -226,6 +237,8 @@ impl Breaker {
     /// Applies an attempt's outcome.
     pub(crate) fn record(&mut self, moved: BreakerMove, now: Instant, policy: &BreakerPolicy) {
         *self = match (moved, *self) {
+            (BreakerMove::Unsent, Breaker::HalfOpen { .. }) => Breaker::HalfOpen { probing: false },
+            (BreakerMove::Unsent, unchanged) => unchanged,
             (BreakerMove::Success, _) => Breaker::Closed { failures: 0 },
             // A Retry-After is a failure here; its wait is the lane's hold (see
             // `LaneState::hold_until`), which later outcomes cannot undo.
@@ -410,5 +423,39 @@ mod tests {
             b.record(BreakerMove::Failure, t0, &off);
         }
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn an_attempt_never_sent_is_final_and_no_failure_of_the_endpoint() {
+        let (decision, moved) = decide(
+            Reply::Unsent {
+                message: "the template did not render",
+            },
+            1,
+            0.5,
+            Standing::Open,
+            &"0s,5s".parse().unwrap(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(decision, dead("the template did not render"));
+        assert_eq!(moved, BreakerMove::Unsent);
+        let policy = BreakerPolicy {
+            failures: 1,
+            cool_down: Duration::from_millis(100),
+        };
+        let t0 = Instant::now();
+        let mut b = Breaker::Closed { failures: 0 };
+        for _ in 0..5 {
+            b.record(BreakerMove::Unsent, t0, &policy);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        // A probe that was not sent lets the next one go.
+        b.record(BreakerMove::Failure, t0, &policy);
+        let after = t0 + Duration::from_millis(100);
+        b.admit();
+        assert!(b.check(after, &policy).is_err());
+        b.record(BreakerMove::Unsent, after, &policy);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.check(after, &policy).is_ok());
     }
 }

@@ -124,7 +124,8 @@ impl Route {
             && job.event.tenant.as_deref() != Some(owner.as_str())
         {
             return Err(format!(
-                "the endpoint was moved to {} after this event of {} was queued for it;                  not delivered to another tenant's endpoint",
+                "the endpoint was moved to {} after this event of {} was queued for it; \
+                 not delivered to another tenant's endpoint",
                 crate::delivery::registry::tenant_words(Some(owner)),
                 crate::delivery::registry::tenant_words(job.event.tenant.as_deref())
             ));

@@ -5,14 +5,14 @@
 //! their own ([`Preparers`]).
 
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
 use super::engine::attempt::{Attempt, Next};
 use super::lane::Prepared;
 use super::priority::Priority;
-use super::{AsyncTransport, AttemptError, Engine, lock};
+use super::{AsyncTransport, Engine, lock};
 use crate::error::Error;
 
 /// The current runtime when there is one; otherwise a runtime of the sink's own (one worker
@@ -124,7 +124,7 @@ async fn run<T: AsyncTransport>(
             engine.pool().notify.notify_one();
             return;
         };
-        let (result, took) = match prepared {
+        match prepared {
             Ok(prepared) => {
                 let headers = prepared.headers(&attempt.route, attempt.job());
                 let started = Instant::now();
@@ -143,17 +143,10 @@ async fn run<T: AsyncTransport>(
                 };
                 #[cfg(not(feature = "tracing"))]
                 let result = post.await;
-                (result, started.elapsed())
+                attempt.finish(result, started.elapsed());
             }
-            Err(message) => (
-                Err(AttemptError {
-                    message,
-                    retryable: false,
-                }),
-                Duration::ZERO,
-            ),
-        };
-        attempt.finish(result, took);
+            Err(message) => attempt.refuse(message),
+        }
         match engine.next_attempt() {
             Next::Attempt(attempt) => next = Some(attempt),
             Next::Wait(_) => {

@@ -399,10 +399,10 @@ impl StreamSettings {
         if limited && found.discard != stream::DiscardPolicy::New {
             return Err(conflict(
                 "discard",
-                "'old' with a size or message limit (a full stream would delete undelivered                  events)"
+                "'old' with a size or message limit (a full stream would delete undelivered \
+                 events)"
                     .to_owned(),
-                "'new' (nats stream edit NAME --discard new), or no max_bytes/max_msgs"
-                    .to_owned(),
+                "'new' (nats stream edit NAME --discard new), or no max_bytes/max_msgs".to_owned(),
             ));
         }
         if found.max_messages_per_subject > 0
@@ -411,7 +411,8 @@ impl StreamSettings {
             return Err(conflict(
                 "max_msgs_per_subject",
                 format!(
-                    "{} without discard new per subject (a full subject would delete                      undelivered events)",
+                    "{} without discard new per subject (a full subject would delete \
+                 undelivered events)",
                     found.max_messages_per_subject
                 ),
                 "no limit per subject".to_owned(),

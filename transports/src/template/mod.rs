@@ -119,6 +119,7 @@ mod preset;
 
 /// The name of the preset `text` names as a `template` setting (as
 /// [`Template::named_or_inline`] reads it: ignoring case and spaces around), if it names one.
+#[cfg(feature = "nats")]
 pub(crate) fn preset_named(text: &str) -> Option<&'static str> {
     if text.contains("{{") || text.contains("{%") {
         return None;

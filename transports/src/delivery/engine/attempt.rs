@@ -72,7 +72,26 @@ impl Attempt {
     pub(crate) fn finish(mut self, result: Result<Response, AttemptError>, duration: Duration) {
         if let Some(job) = self.job.take() {
             self.engine
-                .settle(&self.lane, &self.route, job, result, duration);
+                .settle(&self.lane, &self.route, job, result, duration, true);
+        }
+    }
+
+    /// Records that the attempt could not be made (what [`prepare`](Attempt::prepare)
+    /// refused): final for the event, no failure of the endpoint's.
+    pub(crate) fn refuse(mut self, message: String) {
+        if let Some(job) = self.job.take() {
+            let refused = AttemptError {
+                message,
+                retryable: false,
+            };
+            self.engine.settle(
+                &self.lane,
+                &self.route,
+                job,
+                Err(refused),
+                Duration::ZERO,
+                false,
+            );
         }
     }
 
@@ -98,13 +117,7 @@ impl Attempt {
                 }
                 (result, started.elapsed())
             }
-            Err(message) => (
-                Err(AttemptError {
-                    message,
-                    retryable: false,
-                }),
-                Duration::ZERO,
-            ),
+            Err(message) => return self.refuse(message),
         };
         self.finish(result, took);
     }
@@ -129,8 +142,14 @@ impl Drop for Attempt {
                 },
                 retryable: true,
             };
-            self.engine
-                .settle(&self.lane, &self.route, job, Err(abandoned), Duration::ZERO);
+            self.engine.settle(
+                &self.lane,
+                &self.route,
+                job,
+                Err(abandoned),
+                Duration::ZERO,
+                true,
+            );
         }
     }
 }
@@ -280,6 +299,7 @@ impl Engine {
         mut job: Job,
         result: Result<Response, AttemptError>,
         duration: Duration,
+        sent: bool,
     ) {
         let (reply, snippet) = match &result {
             Ok(response) => {
@@ -296,13 +316,17 @@ impl Engine {
             Err(err) => {
                 job.last_status = None;
                 job.last_error = Some(err.message.as_str().into());
-                (
+                let reply = if sent {
                     Reply::Error {
                         message: &err.message,
                         retryable: err.retryable,
-                    },
-                    &[][..],
-                )
+                    }
+                } else {
+                    Reply::Unsent {
+                        message: &err.message,
+                    }
+                };
+                (reply, &[][..])
             }
         };
         let now = Instant::now();
