@@ -182,3 +182,47 @@ fn without_a_server_or_with_bad_settings_the_errors_say_what_to_do() {
         .unwrap_err();
     assert!(err.to_string().contains("subject prefix 'a.>'"), "{err}");
 }
+
+#[test]
+fn a_full_stream_that_would_delete_events_is_refused_or_mended() {
+    let limited = |name: &str, description: Option<String>| stream::Config {
+        name: name.into(),
+        subjects: vec![format!("{}.>", name.to_lowercase())],
+        retention: stream::RetentionPolicy::WorkQueue,
+        max_bytes: 1 << 20,
+        discard: stream::DiscardPolicy::Old,
+        description,
+        ..Default::default()
+    };
+    let server = NatsServer::start();
+    // Someone else's stream: refused, naming the setting.
+    create(&server, limited("THEIRS", None));
+    let theirs = StreamSettings::new()
+        .name("THEIRS")
+        .subject_prefix("theirs");
+    let err = build(&server, theirs).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StreamConflict {
+                setting: "discard",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // One an earlier deskhook made (its description names its partitions): mended.
+    let ours = StreamSettings::new().name("OURS").subject_prefix("ours");
+    create(
+        &server,
+        limited("OURS", ours.stream_config().description.clone()),
+    );
+    build(&server, ours).expect("an earlier deskhook's stream is set to discard new");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let discard = runtime.block_on(async {
+        let context = context(&server.url()).await;
+        let mut stream = context.get_stream("OURS").await.unwrap();
+        stream.info().await.unwrap().config.discard
+    });
+    assert_eq!(discard, stream::DiscardPolicy::New);
+}

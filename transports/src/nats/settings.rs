@@ -450,6 +450,46 @@ impl StreamSettings {
             .map_err(|e| e.into_error(&url))
     }
 
+    /// A stream deskhook made before it set the discard policy (its description names
+    /// its partitions), with a size or message limit and the policy that deletes the oldest
+    /// messages when full: changed to refuse new ones instead, as deskhook makes it now (the
+    /// server allows the edit). A stream of someone else's is left to [`check`].
+    ///
+    /// [`check`]: StreamSettings::check
+    async fn discard_new(
+        &self,
+        context: &jetstream::Context,
+        info: stream::Info,
+    ) -> Result<stream::Info, Trouble> {
+        let config = &info.config;
+        let limited = config.max_bytes > 0 || config.max_messages > 0;
+        if !limited
+            || config.discard == stream::DiscardPolicy::New
+            || partitions_of(config).is_none()
+        {
+            return Ok(info);
+        }
+        let changed = stream::Config {
+            discard: stream::DiscardPolicy::New,
+            ..config.clone()
+        };
+        let updated = context.update_stream(changed).await.map_err(|e| {
+            Trouble::Transient(format!(
+                "cannot set discard new on stream '{}' (a full stream would delete \
+                 undelivered events): {e}",
+                self.name
+            ))
+        })?;
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "JetStream stream '{}' deleted its oldest events when full (discard old, as an \
+             earlier deskhook made it); set to discard new: a full stream now refuses \
+             publishes, which are retried",
+            self.name
+        );
+        Ok(updated)
+    }
+
     pub(super) async fn ensure_inner(
         &self,
         context: &jetstream::Context,
@@ -460,6 +500,7 @@ impl StreamSettings {
             match context.get_stream(&self.name).await {
                 Ok(found) => {
                     let info = found.cached_info().clone();
+                    let info = self.discard_new(context, info).await?;
                     self.check(&info.config).map_err(Trouble::Fatal)?;
                     return Ok(info);
                 }
@@ -488,9 +529,7 @@ impl StreamSettings {
                     jetstream::context::CreateStreamErrorKind::JetStream(api)
                         if api.error_code() == jetstream::ErrorCode::STREAM_NAME_EXIST => {}
                     // Too few nodes up for the replicas asked, no leader: for now.
-                    jetstream::context::CreateStreamErrorKind::JetStream(api)
-                        if api.code() >= 500 =>
-                    {
+                    jetstream::context::CreateStreamErrorKind::JetStream(api) if for_now(&api) => {
                         return Err(Trouble::Transient(format!(
                             "cannot create the stream yet: {api}"
                         )));
@@ -568,7 +607,7 @@ fn request_trouble(what: &str, err: &jetstream::context::GetStreamError, url: &s
     }
     match err.kind() {
         // No leader, the stream's peers offline: a cluster in the middle of a failover.
-        jetstream::context::GetStreamErrorKind::JetStream(api) if api.code() >= 500 => {
+        jetstream::context::GetStreamErrorKind::JetStream(api) if for_now(&api) => {
             Trouble::Transient(format!("{what}: {api}"))
         }
         jetstream::context::GetStreamErrorKind::JetStream(api) => Trouble::Fatal(Error::Nats {
@@ -577,6 +616,22 @@ fn request_trouble(what: &str, err: &jetstream::context::GetStreamError, url: &s
         }),
         _ => Trouble::Transient(format!("{what}: {err}")),
     }
+}
+
+/// Whether a JetStream API error is one of a cluster that will answer otherwise soon (no
+/// leader, too few nodes or resources up, the stream's peers offline), not a refusal that
+/// stays (a bad configuration, replicas a single server cannot have, JetStream off: those
+/// come as 5xx too).
+fn for_now(api: &jetstream::Error) -> bool {
+    use jetstream::ErrorCode as C;
+    [
+        C::CLUSTER_NOT_AVAILABLE,
+        C::CLUSTER_NO_PEERS,
+        C::INSUFFICIENT_RESOURCES,
+        C::STREAM_OFFLINE,
+        C::STREAM_OFFLINE_REASON,
+    ]
+    .contains(&api.error_code())
 }
 
 /// Whether `token` can be one token of a subject.
@@ -655,8 +710,10 @@ mod tests {
             request_trouble("reading the stream", &no_leader, "nats://127.0.0.1:4222"),
             Trouble::Transient(_)
         ));
-        let refused =
-            answer(r#"{"code":400,"err_code":10052,"description":"stream name is invalid"}"#);
+        // A 5xx that stays: the configuration is wrong.
+        let refused = answer(
+            r#"{"code":500,"err_code":10052,"description":"stream configuration is invalid"}"#,
+        );
         assert!(matches!(
             request_trouble("reading the stream", &refused, "nats://127.0.0.1:4222"),
             Trouble::Fatal(_)
