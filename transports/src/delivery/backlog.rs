@@ -230,6 +230,9 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn durable(&self) -> bool {
         false
     }
+    /// `lane` was resumed: what it keeps waiting for a retry outside memory (the spool's
+    /// rows) is due now.
+    fn hurry(&self, _lane: &Lane) {}
     /// Ready once accepting an event would not wait (a spool's writer far behind makes it
     /// wait); until then the task is woken when that changes.
     fn poll_room(&self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {

@@ -590,8 +590,15 @@ pub fn redact_url(url: &str) -> String {
         // without user-info, as a parsed one is.
         Err(_) => {
             let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            // User-info first (its password may hold a '/'): all up to the last '@' before
+            // any query goes, even if that cuts a path: better than showing a password.
+            let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+            let rest = match rest[..before_query].rfind('@') {
+                Some(at) => &rest[at + 1..],
+                None => rest,
+            };
             let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            let host = rest[..end].rsplit('@').next().unwrap_or_default();
+            let host = &rest[..end];
             let scheme = if scheme.is_empty() {
                 String::new()
             } else {
@@ -746,5 +753,9 @@ mod tests {
             "https://hooks.example.com:99999/…"
         );
         assert_eq!(redact_url("127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(
+            redact_url("https://user:p/ss@hooks.example.com:99999/x"),
+            "https://hooks.example.com:99999/…"
+        );
     }
 }

@@ -17,10 +17,12 @@
 //! not followed. A kept connection the server closed meanwhile is noticed before the request
 //! is written, and the request goes on a new connection at once; one the server closes as
 //! the request goes out on it (an idle timeout) sends it again on a new connection, once,
-//! within the same attempt. A kept connection unused for 30 s is closed rather than used
-//! again (a firewall on the way may have forgotten it), so idle connections end on their
-//! own, the server's idle timeout or this one; an HTTP/2 connection with requests in flight
-//! is pinged every 10 s and closed when a ping goes unanswered. The timeout bounds the response's head: a status that came in time is
+//! within the same attempt. A kept connection found unused for 30 s when a request would
+//! take it is closed rather than used (a firewall on the way may have forgotten it); an
+//! idle HTTP/2 connection is not pinged, so that the server's idle timeout can end it, and
+//! one with requests in flight is pinged every 10 s and closed when a ping goes unanswered.
+//! Kept connections a server never closes stay open until their endpoints' next request, or
+//! until no endpoint uses their origin. The timeout bounds the response's head: a status that came in time is
 //! the answer, however slowly its body follows.
 //!
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a

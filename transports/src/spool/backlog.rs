@@ -145,6 +145,10 @@ impl Backlog for SpoolBacklog {
         self.store.poll_room(cx)
     }
 
+    fn hurry(&self, lane: &Lane) {
+        self.store.hurry(&lane.name);
+    }
+
     fn accept(&self, engine: &Engine, event: EventData, lanes: Lanes) -> Accepted {
         let event = Arc::new(event);
         let jobs = lanes

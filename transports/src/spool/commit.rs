@@ -452,6 +452,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
             }
             Ok(())
         }
+        Op::Hurry(name) => tx
+            .prepare_cached("UPDATE events SET next_at = 0 WHERE endpoint = ?1 AND next_at > 0")?
+            .execute([name])
+            .map(drop),
         Op::Register { name, entry } => match entry {
             Some((tenant, url, spec)) => tx
                 .prepare_cached(

@@ -82,6 +82,8 @@ pub(super) enum Op {
         name: String,
         entry: Option<(String, String, Option<String>)>,
     },
+    /// The rows of endpoint `name` waiting for a retry are due now (it was resumed).
+    Hurry(String),
     /// One attempt for the attempt log.
     Attempt(Box<AttemptEntry>),
     /// Deletes dead letters by row, then tells `done` how many went, or why none did.
@@ -510,6 +512,11 @@ impl SpoolStore {
                 self.core.dir.display()
             ),
         }
+    }
+
+    /// Endpoint `name` was resumed: its rows waiting for a retry on disk are due now.
+    pub(super) fn hurry(&self, name: &str) {
+        self.send(Op::Hurry(name.to_owned()));
     }
 
     /// A failed attempt; the next is due at `next_at`.

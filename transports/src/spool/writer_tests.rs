@@ -364,3 +364,32 @@ fn the_spool_is_readable_by_its_owner_only() {
     assert_eq!(mode(Path::new(&wal)), 0o600, "the write-ahead log too");
     store.shut();
 }
+
+#[test]
+fn a_resumed_endpoints_rows_waiting_for_a_retry_are_due_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let other = lane_for_test("erp");
+    store
+        .append(vec![
+            (lane.clone(), Job::for_test("A", 1)),
+            (other.clone(), Job::for_test("B", 2)),
+        ])
+        .wait(WAIT)
+        .unwrap();
+    let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+    for (job, _) in all_rows(&store, &lane)
+        .jobs
+        .into_iter()
+        .chain(all_rows(&store, &other).jobs)
+    {
+        store.attempted(&job, later);
+    }
+    store.hurry("crm");
+    store.committed().unwrap();
+    let due = |lane: &Arc<Lane>| all_rows(&store, lane).jobs[0].1;
+    assert_eq!(due(&lane), None, "due now");
+    assert!(due(&other).is_some(), "another endpoint's wait stays");
+    store.shut();
+}

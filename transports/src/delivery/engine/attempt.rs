@@ -372,9 +372,11 @@ impl Engine {
                 let_go = true;
             }
             // The sink stops and keeps what is undelivered where it is (the spool's row,
-            // the relay's stream): its outcome is written, and it is no longer this sink's
-            // to count as queued.
+            // the relay's stream): its outcome is written if the spool is still open (a
+            // shutdown closes it once its wait for the attempts in flight ends), and it is
+            // no longer this sink's to count as queued.
             Decision::Retry { delay } if standing == Standing::Stopping { keep: true } => {
+                self.count(lane, |c| &c.retried, 1);
                 let at = SystemTime::now().checked_add(*delay);
                 next_attempt = at;
                 self.backlog

@@ -68,6 +68,7 @@ impl Engine {
         // The operator's word ends a receiver's Retry-After hold too, and the waits for
         // retries (hours, late in a schedule): what failed goes again now.
         st.hold_until = None;
+        self.backlog.hurry(lane);
         let hurried = st.schedule.hurry();
         lane.update_held(&st);
         drop(st);

@@ -111,6 +111,10 @@ pub(crate) struct Registry {
     /// Names whose removal is under way (their queue being let go), and a wake-up for
     /// upserts of them waiting for it to finish.
     removing: (Mutex<HashSet<Arc<str>>>, Condvar),
+    /// Held by a secret's rotation: two at once would take turns undoing each other's
+    /// write (each reads again when another changed the endpoint), which under load could
+    /// outlast any number of tries.
+    rotating: Mutex<()>,
 }
 
 impl Registry {
@@ -427,7 +431,8 @@ impl Endpoints {
             .registry()
             .lane(&spec.name)
             .map_err(super::SpecError::whole)?;
-        let current = lane.route().endpoint.clone();
+        let read = lane.route();
+        let current = read.endpoint.clone();
         let mut spec = spec.clone();
         let own_url = current
             .spec
@@ -465,13 +470,14 @@ impl Endpoints {
             }
         }
         let route = self.route_of(&spec)?;
-        // The endpoint read above, only: one removed meanwhile (another operator) stays
-        // removed, and one made again under its name does not get its secrets and URL.
-        match self.engine.update(&lane, Arc::new(route), None) {
+        // The endpoint as read above, only: one removed meanwhile (another operator) stays
+        // removed, one made again under its name does not get its secrets and URL, and a
+        // change made meanwhile (a secret rotated) is not undone.
+        match self.engine.update(&lane, Arc::new(route), Some(&read)) {
             Ok(_) => Ok(()),
             Err(_) => Err(super::SpecError::whole(Error::Config(format!(
-                "endpoint '{}' was removed or replaced while it was being changed; nothing \
-                 changed (read it again)",
+                "endpoint '{}' was removed, replaced or changed while it was being changed; \
+                 nothing changed (read it again)",
                 spec.name
             )))),
         }
@@ -564,6 +570,12 @@ impl Endpoints {
         // Read, change, and write only if nobody changed the endpoint meanwhile (another
         // rotation's secret would be lost): else read again. One removed meanwhile stays
         // removed, and one made again under its name is not given this secret.
+        let _turn = self
+            .engine
+            .registry()
+            .rotating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let lane = self.engine.registry().lane(name)?;
         for _ in 0..16 {
             let current = self.engine.registry().get(name);

@@ -282,13 +282,15 @@ impl Book {
         let mut events = Vec::new();
         let mut ids = Vec::new();
         for event in &framed {
-            let Some(id) = event.header("webhook-id") else {
-                return Err("an event has no webhook-id".to_owned());
+            // Known by its id as the engine writes it (see `incoming`), whatever the
+            // publisher's spelling.
+            let Some(id) = incoming::read_framed(event).map(|read| read.id) else {
+                return Err("an event has no webhook-id deskhook can read".to_owned());
             };
-            if done.iter().any(|d| &**d == id) {
+            if done.iter().any(|d| **d == *id) {
                 continue;
             }
-            let Some((id, pending)) = waiting.get_key_value(id) else {
+            let Some((id, pending)) = waiting.get_key_value(&*id) else {
                 return Ok(None);
             };
             events.push(parked::with_remaining(event, &pending.remaining)?);
