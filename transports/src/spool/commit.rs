@@ -118,14 +118,20 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     }
     let mut used = core.used.load(Ordering::Acquire);
     // Half the attempt log at a time (the pages of its indexes free up unevenly), until
-    // there is room or no attempt is left.
-    while used >= core.settings.max_size && !appends.is_empty() && give_way(core, conn) {
-        match used_bytes(conn) {
-            Ok(now) => {
-                used = now;
-                core.used.store(used, Ordering::Release);
+    // there is room or no attempt is left; only when the log could make the room (a spool
+    // full of events keeps its attempts: they are the history of what is failing).
+    if used >= core.settings.max_size
+        && !appends.is_empty()
+        && attempts_could_make_room(core, conn, used)
+    {
+        while used >= core.settings.max_size && give_way(core, conn) {
+            match used_bytes(conn) {
+                Ok(now) => {
+                    used = now;
+                    core.used.store(used, Ordering::Release);
+                }
+                Err(_) => break,
             }
-            Err(_) => break,
         }
     }
     let full = used >= core.settings.max_size;
@@ -245,6 +251,29 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     for (sender, deleted) in done.deleted {
         let _ = sender.send(Ok(deleted));
     }
+}
+
+/// Whether dropping the attempt log would bring a spool using `used` bytes under its
+/// limit: the log's size, summed from its rows (a scan: once in 10 s at most while the
+/// spool stays full, the answer kept meanwhile).
+fn attempts_could_make_room(core: &Core, conn: &Connection, used: u64) -> bool {
+    let now = unix_ms(SystemTime::now());
+    let (at, could) = core.give_way_answer.load();
+    if now.saturating_sub(at) < 10_000 {
+        return could;
+    }
+    // Per row: the response, the texts, and about 100 bytes of numbers and index entries.
+    let size: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(length(response) + length(event_id) + length(endpoint) + \
+             length(ticket) + coalesce(length(error), 0) + 100), 0) FROM attempts",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    let could = used.saturating_sub(size.unsigned_abs()) < core.settings.max_size;
+    core.give_way_answer.store(now, could);
+    could
 }
 
 /// A full spool with events to take: the older half of the attempt log goes, so that the

@@ -143,11 +143,29 @@ pub(super) struct Core {
     pub(super) commits: AtomicU64,
     /// When old attempts were last pruned (Unix milliseconds).
     pub(super) pruned_at: std::sync::atomic::AtomicI64,
+    /// When a full spool last asked whether its attempt log could make room, and the
+    /// answer (the writer's alone).
+    pub(super) give_way_answer: GiveWay,
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
     pub(super) reader: Mutex<Connection>,
     /// Held for as long as the spool is open.
     pub(super) lock: Mutex<Option<File>>,
+}
+
+/// The last answer to whether a full spool's attempt log could make room: when (Unix
+/// milliseconds) and what.
+#[derive(Debug, Default)]
+pub(super) struct GiveWay(Mutex<(i64, bool)>);
+
+impl GiveWay {
+    pub(super) fn load(&self) -> (i64, bool) {
+        *lock(&self.0)
+    }
+
+    pub(super) fn store(&self, at: i64, could: bool) {
+        *lock(&self.0) = (at, could);
+    }
 }
 
 /// Most jobs handed to the writer and not committed yet: past it, appends wait, so that
@@ -274,6 +292,7 @@ impl SpoolStore {
             used: AtomicU64::new(used),
             commits: AtomicU64::new(0),
             pruned_at: std::sync::atomic::AtomicI64::new(0),
+            give_way_answer: GiveWay::default(),
             engine: OnceLock::new(),
             reader: Mutex::new(reader),
             lock: Mutex::new(Some(lock)),

@@ -252,16 +252,9 @@ fn an_async_caller_waits_for_room_with_its_waker_not_its_thread() {
     assert_eq!(lane.rows.committed().1, 1);
 }
 
-#[test]
-fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::builder(dir.path())
-        .max_size(256 * 1024)
-        .open()
-        .unwrap();
-    let store = SpoolStore::start(spool).unwrap().0;
-    let lane = lane_for_test("crm");
-    let entry = |seq: u64| AttemptEntry {
+/// An attempt of the attempt log, with a response of `response` bytes.
+fn attempt_entry(seq: u64, response: usize) -> AttemptEntry {
+    AttemptEntry {
         seq,
         at: SystemTime::now(),
         event_id: format!("event-{seq}").into(),
@@ -274,9 +267,21 @@ fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
         status: Some(200),
         error: None,
         duration: std::time::Duration::from_millis(1),
-        response: vec![b'x'; 1024].into_boxed_slice(),
+        response: vec![b'x'; response].into_boxed_slice(),
         next_attempt: None,
-    };
+    }
+}
+
+#[test]
+fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::builder(dir.path())
+        .max_size(256 * 1024)
+        .open()
+        .unwrap();
+    let store = SpoolStore::start(spool).unwrap().0;
+    let lane = lane_for_test("crm");
+    let entry = |seq: u64| attempt_entry(seq, 1024);
     // Delivered events whose responses alone fill the spool.
     for seq in 1..=400 {
         store.record_attempt(&entry(seq));
@@ -391,5 +396,38 @@ fn a_resumed_endpoints_rows_waiting_for_a_retry_are_due_at_once() {
     let due = |lane: &Arc<Lane>| all_rows(&store, lane).jobs[0].1;
     assert_eq!(due(&lane), None, "due now");
     assert!(due(&other).is_some(), "another endpoint's wait stays");
+    store.shut();
+}
+
+#[test]
+fn a_spool_full_of_events_keeps_its_attempt_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::builder(dir.path())
+        .max_size(256 * 1024)
+        .open()
+        .unwrap();
+    let store = SpoolStore::start(spool).unwrap().0;
+    let lane = lane_for_test("crm");
+    for seq in 1..=20 {
+        store.record_attempt(&attempt_entry(seq, 100));
+    }
+    // Events until the spool refuses them: the attempts could not have made the room.
+    let mut refused = false;
+    for batch in 0..200 {
+        let jobs = (0..100)
+            .map(|n| (lane.clone(), Job::for_test(&format!("T{batch}-{n}"), n)))
+            .collect();
+        if store.append(jobs).wait(WAIT).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the spool filled up");
+    store.committed().unwrap();
+    let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let attempts: i64 = conn
+        .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(attempts, 20, "the history of what is failing stays");
     store.shut();
 }
