@@ -626,11 +626,18 @@ impl Endpoints {
             lane
         };
         let lane = lane.ok_or_else(|| registry.unknown(name))?;
-        let removed = self
+        /// Ends the removal however it ends (a panicking hook too): an upsert of the name
+        /// waits for it.
+        struct Over<'a>(&'a Registry, &'a str);
+        impl Drop for Over<'_> {
+            fn drop(&mut self) {
+                self.0.removing(self.1, false);
+            }
+        }
+        let _over = Over(registry, name);
+        Ok(self
             .engine
-            .close_lane(&lane, Closing::Removed, Release::Removed);
-        registry.removing(name, false);
-        Ok(removed)
+            .close_lane(&lane, Closing::Removed, Release::Removed))
     }
 
     /// Stops sending to `name`; its events keep being queued.
