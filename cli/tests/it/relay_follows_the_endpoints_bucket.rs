@@ -70,23 +70,7 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
     let key = support::new_secrets_key();
     // The stream exists before the relay starts (the publisher makes it).
     publish(&url, dir.path(), "T-0", 0);
-    let mut relay = Running::spawn_with(
-        &[
-            "relay",
-            "--nats",
-            &url,
-            "--config",
-            config.to_str().unwrap(),
-            "--endpoints-bucket",
-            "deskhook_endpoints",
-            // The key in a variable of the operator's choosing.
-            "--key-env",
-            "HELPDESK_SECRETS_KEY",
-            "--grace",
-            "300ms",
-        ],
-        &[("HELPDESK_SECRETS_KEY", &key)],
-    );
+    let mut relay = keyed_relay(&url, &config, &key);
     assert_eq!(relay.said(), "endpoints at revision 0");
     let ready = relay.said();
     assert!(
@@ -163,11 +147,21 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
 
     // A relay started after the removal has applied it too: it says so, though no record
     // of that revision is left.
-    let mut again = Running::spawn_with(
+    let mut again = keyed_relay(&url, &config, &key);
+    assert_eq!(again.said(), "endpoints at revision 3");
+    signal(&again, "-TERM");
+    let summary = again.said();
+    assert!(again.wait().success(), "{summary}");
+}
+
+/// A relay following the endpoints bucket, its secrets key in a variable of the operator's
+/// choosing.
+fn keyed_relay(url: &str, config: &Path, key: &str) -> Running {
+    Running::spawn_with(
         &[
             "relay",
             "--nats",
-            &url,
+            url,
             "--config",
             config.to_str().unwrap(),
             "--endpoints-bucket",
@@ -177,12 +171,8 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
             "--grace",
             "300ms",
         ],
-        &[("HELPDESK_SECRETS_KEY", &key)],
-    );
-    assert_eq!(again.said(), "endpoints at revision 3");
-    signal(&again, "-TERM");
-    let summary = again.said();
-    assert!(again.wait().success(), "{summary}");
+        &[("HELPDESK_SECRETS_KEY", key)],
+    )
 }
 
 /// A deskhook.toml with the endpoints `(name, path)` on `receiver`.

@@ -252,6 +252,12 @@ fn an_async_caller_waits_for_room_with_its_waker_not_its_thread() {
     assert_eq!(lane.rows.committed().1, 1);
 }
 
+/// A store that holds 256 KiB at most.
+fn small_store(dir: &Path) -> SpoolStore {
+    let spool = Spool::builder(dir).max_size(256 * 1024).open().unwrap();
+    SpoolStore::start(spool).unwrap().0
+}
+
 /// An attempt of the attempt log, with a response of `response` bytes.
 fn attempt_entry(seq: u64, response: usize) -> AttemptEntry {
     AttemptEntry {
@@ -275,11 +281,7 @@ fn attempt_entry(seq: u64, response: usize) -> AttemptEntry {
 #[test]
 fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::builder(dir.path())
-        .max_size(256 * 1024)
-        .open()
-        .unwrap();
-    let store = SpoolStore::start(spool).unwrap().0;
+    let store = small_store(dir.path());
     let lane = lane_for_test("crm");
     let entry = |seq: u64| attempt_entry(seq, 1024);
     // Delivered events whose responses alone fill the spool.
@@ -402,11 +404,7 @@ fn a_resumed_endpoints_rows_waiting_for_a_retry_are_due_at_once() {
 #[test]
 fn a_spool_full_of_events_keeps_its_attempt_log() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::builder(dir.path())
-        .max_size(256 * 1024)
-        .open()
-        .unwrap();
-    let store = SpoolStore::start(spool).unwrap().0;
+    let store = small_store(dir.path());
     let lane = lane_for_test("crm");
     for seq in 1..=20 {
         store.record_attempt(&attempt_entry(seq, 100));
