@@ -111,6 +111,25 @@
 //! - `delivery::RedactedSpec` (pages, the admin API) shows the URL cut to its origin
 //!   (`https://hooks.slack.com/…`), as `EndpointInfo::url` did; an update given that form
 //!   keeps the endpoint's URL, and a URL ending in `/…` is refused as an endpoint's.
+//!   A header value given as `…` keeps the endpoint's value the same way.
+//! - `Endpoints::resume` also makes what waits for a retry due at once (in memory and in the
+//!   spool). An endpoint moved to another tenant dead-letters, at their next attempt, the
+//!   events of another tenant it had queued; such refusals (and templates that do not
+//!   render, secrets all expired) no longer count against the endpoint's breaker.
+//! - Refused now: `actions = []` (an endpoint that would receive nothing) and
+//!   `thread_idle_timeout = "0s"`.
+//! - `DeliverySink::room` waits, as a task, while the spool's writer is behind (what
+//!   `emit_async` does itself); `SpoolBuilder::keep_registry` leaves the endpoints a spool
+//!   keeps alone (`deskhook drain` and `dead-letters replay --spool` set it). A spool's
+//!   directory is created 0700 and its database 0600.
+//! - The `Debug` of `EndpointSpec` and `config::Config` shows no credential (URLs cut to
+//!   their origin, header values and secrets left out).
+//! - NATS: the stream is created with discard policy `new` (a full stream refuses publishes,
+//!   which are retried, instead of deleting undelivered events); one an earlier deskhook
+//!   made is changed so, and another stream with a limit and discard `old`, a limit per
+//!   subject or `no_ack` is refused naming the setting.
+//! - `tracing`: the `attempt` field of `deskhook.attempt` spans counts from 1 (it was one
+//!   too high).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
