@@ -45,6 +45,32 @@ impl Drop for TlsReceiver {
 /// Starts a receiver offering `alpn`; with `close`, it answers each HTTP/1.1 request with
 /// `Connection: close` and closes the connection (a new TLS connection per request).
 pub fn tls_receiver(alpn: &[&[u8]], close: bool) -> TlsReceiver {
+    start(alpn, close, H2Limits::default())
+}
+
+/// An HTTP/2 receiver that lets each connection have `max_streams` requests at once, and
+/// answers none whose path starts with `/hold` (until it is dropped): a hanging endpoint
+/// beside healthy ones on one origin.
+pub fn h2_receiver_that_holds(max_streams: u32) -> TlsReceiver {
+    start(
+        &[b"h2"],
+        false,
+        H2Limits {
+            max_streams: Some(max_streams),
+            hold: true,
+        },
+    )
+}
+
+/// How the HTTP/2 side serves.
+#[derive(Clone, Copy, Default)]
+struct H2Limits {
+    max_streams: Option<u32>,
+    /// Requests to `/hold…` are never answered.
+    hold: bool,
+}
+
+fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -99,7 +125,7 @@ pub fn tls_receiver(alpn: &[&[u8]], close: bool) -> TlsReceiver {
                     .push(kind == Some(rustls::HandshakeKind::Resumed));
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 if h2 {
-                    serve_h2(tls, record).await;
+                    serve_h2(tls, record, limits).await;
                 } else {
                     serve_http1(tls, record, close).await;
                 }
@@ -118,8 +144,13 @@ pub fn tls_receiver(alpn: &[&[u8]], close: bool) -> TlsReceiver {
 async fn serve_h2(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     record: Arc<Mutex<Vec<Seen>>>,
+    limits: H2Limits,
 ) {
-    let Ok(mut connection) = h2::server::handshake(tls).await else {
+    let mut builder = h2::server::Builder::new();
+    if let Some(max) = limits.max_streams {
+        builder.max_concurrent_streams(max);
+    }
+    let Ok(mut connection) = builder.handshake::<_, bytes::Bytes>(tls).await else {
         return;
     };
     // The connection is driven by accept(); each request is answered on a task of its own so
@@ -127,6 +158,7 @@ async fn serve_h2(
     while let Some(Ok((request, mut respond))) = connection.accept().await {
         let record = record.clone();
         tokio::spawn(async move {
+            let hold = limits.hold && request.uri().path().starts_with("/hold");
             let headers = request
                 .headers()
                 .iter()
@@ -143,6 +175,10 @@ async fn serve_h2(
                 headers,
                 body: bytes,
             });
+            if hold {
+                // Until the receiver's runtime shuts down.
+                std::future::pending::<()>().await;
+            }
             let response = http::Response::builder().status(204).body(()).unwrap();
             let _ = respond.send_response(response, true);
         });

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use deskhook::{Action, Secret};
-use deskhook_tests::tls::{TlsReceiver, tls_receiver};
+use deskhook_tests::tls::{TlsReceiver, h2_receiver_that_holds, tls_receiver};
 use deskhook_tests::{Transport, dead_letter_file, start, ticket};
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
 use deskhook_transports::http_blocking::HttpSink;
@@ -127,4 +127,49 @@ fn new_connections_resume_the_tls_session() {
             "{t:?}: later handshakes resume: {resumed:?}"
         );
     }
+}
+
+#[test]
+fn a_hanging_endpoint_does_not_hold_up_another_on_its_http2_origin() {
+    // A server that lets a connection have 66 requests at once, and never answers /hold.
+    let server = h2_receiver_that_holds(66);
+    let (_dir, dead) = dead_letter_file();
+    let at = |path: &str| {
+        Endpoint::new(path, &format!("https://127.0.0.1:{}/{path}", server.port))
+            .unwrap()
+            .allow_private(true)
+            .ca_certificates_pem(server.ca_pem.as_bytes())
+            .unwrap()
+            .timeout(Duration::from_secs(30))
+    };
+    let (sink, guard, dispatcher) = start(
+        Transport::Async,
+        HttpSink::builder()
+            .endpoint(at("hold").max_in_flight(70).actions(Action::Comment))
+            .endpoint(at("ok").actions(Action::Create))
+            .max_in_flight(100)
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    // 70 requests that hang, more than the server lets one connection have.
+    for i in 0..70 {
+        dispatcher.emit(Action::Comment, &ticket(&format!("H{i}")), &user);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.totals().in_flight < 70 {
+        assert!(std::time::Instant::now() < deadline, "not 70 in flight");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The healthy endpoint's event is answered while they hang, on a connection with room.
+    dispatcher.emit(Action::Create, &ticket("OK1"), &user);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.endpoints().get("ok").unwrap().stats.delivered == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the healthy endpoint waited behind the hanging one"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The hanging requests are left to the stop (and the receiver's end).
+    let _ = guard.shutdown(Duration::from_millis(50));
 }

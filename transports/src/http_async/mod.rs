@@ -340,7 +340,7 @@ async fn exchange(
                 }
                 send.try_send_request(request).await
             }
-            Conn::H2(send) => send.try_send_request(request).await,
+            Conn::H2 { send, .. } => send.try_send_request(request).await,
         };
         match sent {
             Ok(response) => return Ok((response, conn)),

@@ -1,7 +1,7 @@
 //! The async transport's connections: one pool per origin (scheme, host, port, and the
 //! connection settings of the endpoints that share it), holding HTTP/1.1 connections kept
-//! alive between requests, or the one HTTP/2 connection every request shares when the server
-//! chose `h2` by ALPN. Connections are made over TCP (and TLS with rustls) only to addresses
+//! alive between requests, or, when the server chose `h2` by ALPN, HTTP/2 connections that
+//! requests share, [`H2_STREAMS`] at a time each. Connections are made over TCP (and TLS with rustls) only to addresses
 //! the SSRF guard vetted, with hyper's `client::conn`: no proxy, no redirect, no pool of
 //! hyper's own.
 //!
@@ -9,6 +9,7 @@
 //! body was not read to its end (it is closed instead).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,12 +47,60 @@ const H1_BUFFER: usize = if RESPONSE_READ_LIMIT as usize > 8192 {
 /// The body of every request: the event's bytes, shared, not copied.
 pub(super) type Body = Full<Bytes>;
 
+/// Our requests in flight on one HTTP/2 connection at most; past it, another connection.
+/// Below what servers let a connection have at once (100 to 250; nginx 128), so that a
+/// request never waits inside a connection for a stream while others hold them all (a
+/// hanging endpoint's requests, with every endpoint of the origin sharing the connection).
+const H2_STREAMS: usize = 64;
+
 /// A connection taken from the pool or just made.
 pub(super) enum Conn {
     /// An HTTP/1.1 connection, this request's alone until it goes back to the pool.
     H1(http1::SendRequest<Body>),
-    /// A handle on the origin's HTTP/2 connection, shared with every other request.
-    H2(http2::SendRequest<Body>),
+    /// A handle on one of the origin's HTTP/2 connections, shared with other requests, and
+    /// this request's place among its streams (held until the request is over).
+    H2 {
+        send: http2::SendRequest<Body>,
+        _stream: Stream,
+    },
+}
+
+/// A request's place among an HTTP/2 connection's streams, counted while it lives.
+pub(super) struct Stream(Arc<AtomicUsize>);
+
+impl Stream {
+    fn on(streams: &Arc<AtomicUsize>) -> Stream {
+        streams.fetch_add(1, Ordering::AcqRel);
+        Stream(streams.clone())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An HTTP/2 connection kept: its handle, our requests in flight on it, and when it was
+/// last taken.
+struct H2 {
+    send: http2::SendRequest<Body>,
+    streams: Arc<AtomicUsize>,
+    used: Instant,
+}
+
+impl H2 {
+    fn take(&mut self, now: Instant) -> Conn {
+        self.used = now;
+        Conn::H2 {
+            send: self.send.clone(),
+            _stream: Stream::on(&self.streams),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.streams.load(Ordering::Acquire) >= H2_STREAMS
+    }
 }
 
 /// Where requests to one origin go, and the connections kept to it.
@@ -79,7 +128,7 @@ enum Host {
 #[derive(Default)]
 struct Idle {
     h1: Vec<(Instant, http1::SendRequest<Body>)>,
-    h2: Option<(Instant, http2::SendRequest<Body>)>,
+    h2: Vec<H2>,
 }
 
 impl Origin {
@@ -126,12 +175,22 @@ impl Origin {
         let now = Instant::now();
         let fresh = |used: &Instant| now.saturating_duration_since(*used) < IDLE_REUSE;
         let mut idle = lock(&self.idle);
-        if let Some((used, h2)) = &mut idle.h2 {
-            if !h2.is_closed() && fresh(used) {
-                *used = now;
-                return Some(Conn::H2(h2.clone()));
-            }
-            idle.h2 = None;
+        // Closed ones go, and idle ones unused too long (one with requests in flight is in
+        // use, however long ago it was taken).
+        idle.h2.retain(|c| {
+            !c.send.is_closed() && (fresh(&c.used) || c.streams.load(Ordering::Acquire) > 0)
+        });
+        if let Some(h2) = idle
+            .h2
+            .iter_mut()
+            .filter(|c| !c.full())
+            .min_by_key(|c| c.streams.load(Ordering::Acquire))
+        {
+            return Some(h2.take(now));
+        }
+        if !idle.h2.is_empty() {
+            // Every one is full: a new connection, which `start` keeps beside them.
+            return None;
         }
         // The most recently used first; below it, older ones.
         while let Some((used, h1)) = idle.h1.pop() {
@@ -276,18 +335,25 @@ impl Origin {
                     log::debug!(target: deskhook::LOG_TARGET, "an HTTP/2 connection ended: {e}");
                 }
             });
+            let now = Instant::now();
             let mut idle = lock(&self.idle);
-            // Requests that connected at the same time share the first connection kept,
-            // unless it has closed since (a request on it was handed back: this one
-            // replaces it).
-            let kept = match &idle.h2 {
-                Some((_, kept)) if !kept.is_closed() => kept.clone(),
-                _ => {
-                    idle.h2 = Some((Instant::now(), send.clone()));
-                    send
-                }
-            };
-            Ok(Conn::H2(kept))
+            // Requests that connected at the same time share the first connection kept
+            // that has room (this one then closes); else this one is kept beside the
+            // others.
+            if let Some(kept) = idle
+                .h2
+                .iter_mut()
+                .find(|c| !c.send.is_closed() && !c.full())
+            {
+                return Ok(kept.take(now));
+            }
+            idle.h2.push(H2 {
+                send,
+                streams: Arc::default(),
+                used: now,
+            });
+            let last = idle.h2.len() - 1;
+            Ok(idle.h2[last].take(now))
         } else {
             let (send, conn) = http1::Builder::new()
                 // A response is read up to the limit: its buffer need hold no more.
