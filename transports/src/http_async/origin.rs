@@ -116,6 +116,10 @@ pub(super) struct Origin {
     idle: Mutex<Idle>,
     /// The last vetted answer of the resolver, reused for [`guard::VETTED_ANSWER_REUSE`].
     vetted: Mutex<Option<(Instant, Vec<SocketAddr>)>>,
+    /// Held by the one lookup of the name under way: the others wait for its answer
+    /// rather than each holding a thread of the runtime's blocking pool (a lookup is not
+    /// cancelled with its attempt, and a name whose server drops queries takes seconds).
+    resolving: tokio::sync::Mutex<()>,
 }
 
 /// An origin's host: an address, or a name to resolve.
@@ -166,6 +170,7 @@ impl Origin {
             max_idle: max_idle.max(1),
             idle: Mutex::default(),
             vetted: Mutex::new(None),
+            resolving: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -268,10 +273,19 @@ impl Origin {
             }
             Host::Name(name) => name,
         };
-        if let Some((at, addrs)) = &*lock(&self.vetted)
-            && at.elapsed() < guard::VETTED_ANSWER_REUSE
-        {
-            return Ok(addrs.clone());
+        let fresh = || {
+            lock(&self.vetted)
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < guard::VETTED_ANSWER_REUSE)
+                .map(|(_, addrs)| addrs.clone())
+        };
+        if let Some(addrs) = fresh() {
+            return Ok(addrs);
+        }
+        let _lookup = self.resolving.lock().await;
+        // Answered while this one waited.
+        if let Some(addrs) = fresh() {
+            return Ok(addrs);
         }
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), self.port))
             .await
