@@ -111,6 +111,13 @@ impl Gates {
         }
     }
 
+    /// Whether event `id` of `ticket` waits in its gate.
+    pub(super) fn holds(&self, ticket: &str, id: &str) -> bool {
+        lock(&self.tickets)
+            .get(ticket)
+            .is_some_and(|gate| gate.held.iter().any(|h| &*h.event.id == id))
+    }
+
     /// Whether event `id` of `ticket` waits in its gate: then `carrier`, which brought it
     /// again, joins it (and is acknowledged with it).
     pub(super) fn join(&self, ticket: &str, id: &str, carrier: &Arc<Carrier>) -> bool {

@@ -397,10 +397,12 @@ impl Shared {
             }
         };
         let handoffs = message.info().map_or(1, |info| info.delivered);
-        // A copy handed out again while this relay delivers (or just acknowledged) its
-        // events is not one that keeps failing: it joins them below rather than being given
+        // A copy handed out again while this relay delivers (or holds in a gate, or just
+        // acknowledged) its events is not one that keeps failing: it joins them below rather than being given
         // up, which would dead-letter events that are being delivered.
-        if handoffs > self.max_handoffs && !events.iter().any(|e| self.book.knows(&e.id)) {
+        let known =
+            |e: &Incoming| self.book.knows(&e.id) || self.book.gates.holds(&e.ticket, &e.id);
+        if handoffs > self.max_handoffs && !events.iter().any(known) {
             for event in &events {
                 log::error!(
                     target: deskhook::LOG_TARGET,
