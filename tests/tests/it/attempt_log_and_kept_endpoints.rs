@@ -314,6 +314,33 @@ fn an_endpoint_that_cannot_be_restored_stays_for_the_next_start(t: Transport) {
     assert!(names_after_start(true).is_empty());
 }
 
+/// An endpoint change is on disk when the call returns: what an operator was told is done
+/// survives a crash right after.
+fn an_endpoint_change_is_on_disk_when_the_call_returns(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, _dispatcher) = start(
+        t,
+        HttpSink::builder().spool(Spool::open(dir.path()).unwrap()),
+    );
+    let db = dir.path().join(deskhook_transports::spool::DATABASE_FILE);
+    let kept = || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM endpoints WHERE spec IS NOT NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    let endpoints = sink.endpoints();
+    endpoints.add_spec(&spec("crm", &receiver)).unwrap();
+    assert_eq!(kept(), 1);
+    endpoints.remove("crm").unwrap();
+    assert_eq!(kept(), 0);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 /// A tool that opens the spool of a helpdesk that is down (`deskhook drain`) leaves the
 /// endpoints it keeps as they were, whichever endpoints the tool itself registers.
 fn a_tool_that_keeps_the_registry_leaves_the_kept_endpoints_alone(t: Transport) {
@@ -362,6 +389,7 @@ fn a_tool_that_keeps_the_registry_leaves_the_kept_endpoints_alone(t: Transport) 
 }
 
 for_both_transports!(
+    an_endpoint_change_is_on_disk_when_the_call_returns,
     a_tool_that_keeps_the_registry_leaves_the_kept_endpoints_alone,
     an_endpoint_that_cannot_be_restored_stays_for_the_next_start,
     every_attempt_is_in_the_log_newest_first,

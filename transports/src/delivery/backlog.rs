@@ -233,6 +233,11 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// `lane` was resumed: what it keeps waiting for a retry outside memory (the spool's
     /// rows) is due now.
     fn hurry(&self, _lane: &Lane) {}
+    /// Waits until the registry changes told by [`registered`](Backlog::registered) are
+    /// stored (the spool's table): nothing to wait for without one.
+    fn registry_kept(&self) -> Result<(), Error> {
+        Ok(())
+    }
     /// Ready once accepting an event would not wait (a spool's writer far behind makes it
     /// wait); until then the task is woken when that changes.
     fn poll_room(&self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {

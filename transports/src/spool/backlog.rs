@@ -149,6 +149,13 @@ impl Backlog for SpoolBacklog {
         self.store.hurry(&lane.name);
     }
 
+    fn registry_kept(&self) -> Result<(), Error> {
+        if self.store.keeps_registry() {
+            return Ok(());
+        }
+        self.store.committed()
+    }
+
     fn accept(&self, engine: &Engine, event: EventData, lanes: Lanes) -> Accepted {
         let event = Arc::new(event);
         let jobs = lanes

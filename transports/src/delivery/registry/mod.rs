@@ -399,7 +399,20 @@ impl Endpoints {
         let route = self.engine.route_for(endpoint)?;
         // Events emitted before go where they would have gone before.
         self.engine.route_all();
-        Ok(self.engine.install(route)?.0)
+        let done = self.engine.install(route)?.0;
+        self.kept();
+        Ok(done)
+    }
+
+    /// Waits until a spool has the registry's last change on disk (before the change's
+    /// caller, an operator, is told it is done: a crash then loses none of it).
+    fn kept(&self) {
+        if let Err(e) = self.engine.backlog().registry_kept() {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "an endpoint change is made but may not survive a restart: {e}"
+            );
+        }
     }
 
     /// [`upsert`](Endpoints::upsert) of an endpoint given as settings (the JSON of the admin
@@ -474,7 +487,10 @@ impl Endpoints {
         // removed, one made again under its name does not get its secrets and URL, and a
         // change made meanwhile (a secret rotated) is not undone.
         match self.engine.update(&lane, Arc::new(route), Some(&read)) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.kept();
+                Ok(())
+            }
             Err(_) => Err(super::SpecError::whole(Error::Config(format!(
                 "endpoint '{}' was removed, replaced or changed while it was being changed; \
                  nothing changed (read it again)",
@@ -496,6 +512,7 @@ impl Endpoints {
         self.engine
             .install_as(route, Install::New)
             .map_err(super::SpecError::whole)?;
+        self.kept();
         Ok(())
     }
 
@@ -590,6 +607,7 @@ impl Endpoints {
             let route = Arc::new(self.engine.route_for(endpoint)?);
             self.engine.route_all();
             if self.engine.update(&lane, route, Some(&read)).is_ok() {
+                self.kept();
                 log::info!(
                     target: deskhook::LOG_TARGET,
                     "endpoint '{name}': new signing secret; the old one(s) sign too for {}",
@@ -635,9 +653,11 @@ impl Endpoints {
             }
         }
         let _over = Over(registry, name);
-        Ok(self
+        let removed = self
             .engine
-            .close_lane(&lane, Closing::Removed, Release::Removed))
+            .close_lane(&lane, Closing::Removed, Release::Removed);
+        self.kept();
+        Ok(removed)
     }
 
     /// Stops sending to `name`; its events keep being queued.
