@@ -130,6 +130,10 @@
 //!   subject or `no_ack` is refused naming the setting.
 //! - `tracing`: the `attempt` field of `deskhook.attempt` spans counts from 1 (it was one
 //!   too high).
+//! - With a spool, a change through `Endpoints` (upsert, add, update, rotate, remove)
+//!   returns once the spool has it on disk.
+//! - The async transport opens more than one HTTP/2 connection to an origin when one
+//!   carries 64 of its requests, and resolves an origin's name once at a time.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

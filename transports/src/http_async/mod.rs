@@ -10,8 +10,10 @@
 //! once when the endpoint is registered or changed, and an attempt adds only what changes
 //! (id, timestamp, signature, sequence); the body is the event's `Bytes`, shared. Connections
 //! are pooled per origin and connection settings, shared by the endpoints on that origin:
-//! HTTP/1.1 kept alive, or one HTTP/2 connection when the server chooses `h2` by ALPN on
-//! `https`. TLS is rustls (ring) with the Mozilla roots or the endpoint's own CA, one
+//! HTTP/1.1 kept alive, or, when the server chooses `h2` by ALPN on `https`, HTTP/2
+//! connections shared by requests, 64 of ours at most on each (past that, another: a
+//! hanging endpoint cannot take every stream the server allows a connection, and hold up
+//! the other endpoints of its origin). TLS is rustls (ring) with the Mozilla roots or the endpoint's own CA, one
 //! configuration (and session-resumption cache) per set of roots. Connections go only to
 //! addresses the SSRF guard vetted; no proxy from the environment is used and redirects are
 //! not followed. A kept connection the server closed meanwhile is noticed before the request
