@@ -238,6 +238,11 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn registry_kept(&self) -> Result<(), Error> {
         Ok(())
     }
+    /// Waits until what was handed to the store before is written (a spool's release of a
+    /// lane's rows among it): nothing to wait for without one.
+    fn written(&self) -> Result<(), Error> {
+        Ok(())
+    }
     /// Ready once accepting an event would not wait (a spool's writer far behind makes it
     /// wait); until then the task is woken when that changes.
     fn poll_room(&self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {

@@ -149,6 +149,10 @@ impl Backlog for SpoolBacklog {
         self.store.hurry(&lane.name);
     }
 
+    fn written(&self) -> Result<(), Error> {
+        self.store.committed()
+    }
+
     fn registry_kept(&self) -> Result<(), Error> {
         if self.store.keeps_registry() {
             return Ok(());

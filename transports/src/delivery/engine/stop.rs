@@ -53,8 +53,12 @@ impl Engine {
 
     /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.
     pub(crate) fn resume(&self, lane: &Arc<Lane>) {
-        // A 410's release must be over before the lane takes rows again.
+        // A 410's release must be over before the lane takes rows again: its own, or the
+        // one the attempt that got the 410 is finishing (written before this returns).
         self.backlog.complete(self, lane, Released::default());
+        if let Err(e) = self.backlog.written() {
+            log::warn!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed: {e}", lane.name);
+        }
         let mut st = lock(&lane.state);
         if st.closing.is_some() {
             return;
