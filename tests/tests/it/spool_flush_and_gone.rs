@@ -123,7 +123,37 @@ fn a_failure_in_flight_at_shutdown_stays_in_the_spool(t: Transport) {
     assert_eq!((stats.pending, stats.dead_letters), (1, 0), "{stats:?}");
 }
 
+/// A removal whose move of the rows to the dead letters fails (a full disk) leaves them in
+/// the spool, and the sink lets go of them: a flush does not wait for them.
+fn a_removal_that_cannot_be_written_leaves_no_flush_waiting(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .spool(Spool::open(dir.path()).unwrap()),
+    );
+    sink.endpoints().pause("crm").unwrap();
+    for i in 0..3 {
+        dispatcher.emit(
+            Action::Create,
+            &ticket(&format!("S{i}")),
+            &deskhook::sample::user(),
+        );
+    }
+    rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE))
+        .unwrap()
+        .execute("DROP TABLE dead_letters", [])
+        .unwrap();
+    sink.endpoints().remove("crm").unwrap();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(sink.totals().queued, 0);
+    assert_eq!(receiver.count(), 0);
+}
+
 for_both_transports!(
+    a_removal_that_cannot_be_written_leaves_no_flush_waiting,
     a_failure_in_flight_at_shutdown_stays_in_the_spool,
     a_flush_ends_when_the_last_endpoint_is_idle,
     a_gone_endpoint_dead_letters_its_backlog_on_disk

@@ -173,8 +173,9 @@ pub(crate) struct Window {
     pub(crate) parked_rows: u64,
     /// After a failed read (or a spent memory budget), when to try again.
     pub(crate) load_again: Option<Instant>,
-    /// A release under way in the writer: it says how many rows it moved.
-    pub(crate) releasing: Option<std::sync::mpsc::Receiver<usize>>,
+    /// A release under way in the writer: it says how many rows it moved, or how many it
+    /// could not move (its write failed).
+    pub(crate) releasing: Option<std::sync::mpsc::Receiver<Result<usize, usize>>>,
 }
 
 /// Where accepted jobs wait; see the [module docs](self).

@@ -335,11 +335,27 @@ impl Backlog for SpoolBacklog {
         Released::default()
     }
 
-    fn complete(&self, _engine: &Engine, lane: &Lane, released: Released) -> usize {
+    fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize {
         let Some(moved) = lock(&lane.state).window.releasing.take() else {
             return released.count();
         };
-        let moved = moved.recv().unwrap_or(0);
+        let moved = match moved.recv() {
+            Ok(Ok(moved)) => moved,
+            // The write failed: the rows stay on disk, and this sink lets go of them all
+            // the same (a flush does not wait for them; the next start finds them).
+            Ok(Err(left)) => {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{}': its {left} event(s) in the spool could not be moved to \
+                     the dead letters (see the error above); they stay in the spool, and \
+                     `deskhook spool stats` counts them as waiting for their endpoint",
+                    lane.name
+                );
+                engine.finished(lane, left);
+                0
+            }
+            Err(_) => 0,
+        };
         if lane.release_reason() == Some(Release::Removed.reason()) {
             lock(&self.floors).insert(lane.name.clone(), lane.rows.committed().0);
         }

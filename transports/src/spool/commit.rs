@@ -99,7 +99,7 @@ struct Committed {
     /// Rows moved or written straight to the dead letters, per lane.
     dead: Vec<(Arc<Lane>, usize)>,
     /// Counts to hand to waiting `dead_all` callers.
-    done: Vec<(mpsc::SyncSender<usize>, usize)>,
+    done: Vec<(mpsc::SyncSender<Result<usize, usize>>, usize)>,
     /// Counts of deleted dead letters to hand to their callers.
     deleted: Vec<(mpsc::SyncSender<Result<usize, Error>>, usize)>,
     /// Lanes all of whose rows were let go (their windows are reset once committed).
@@ -191,10 +191,17 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
         drop_appends(core, || damaged(&core.db, &e), appends);
         for op in &updates {
             match op {
+                // The rows stay where they are: the caller is told how many, so that it
+                // lets go of them all the same (the lane is gone or disabled) rather than
+                // leave a flush waiting for them.
                 Op::DeadRange {
-                    done: Some(sender), ..
+                    lane,
+                    except,
+                    done: Some(sender),
+                    ..
                 } => {
-                    let _ = sender.send(0);
+                    let left = rows_of(conn, lane, except).unwrap_or(0);
+                    let _ = sender.send(Err(left));
                 }
                 // The caller is told: a delete that did not happen is not "nothing matched".
                 Op::DeleteLetters { done: sender, .. } => {
@@ -246,11 +253,24 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
         engine.on_commit(&done.touched, &[], &done.dead);
     }
     for (sender, moved) in done.done {
-        let _ = sender.send(moved);
+        let _ = sender.send(Ok(moved));
     }
     for (sender, deleted) in done.deleted {
         let _ = sender.send(Ok(deleted));
     }
+}
+
+/// The rows of `lane` on disk but those in `except` (in flight).
+fn rows_of(conn: &Connection, lane: &Lane, except: &[i64]) -> rusqlite::Result<usize> {
+    let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".to_owned());
+    conn.query_row(
+        "SELECT count(*) FROM events WHERE endpoint = ?1 AND row > ?2 \
+         AND row NOT IN (SELECT value FROM json_each(?3))",
+        params![&*lane.name, lane.rows.floor, except],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(i64::unsigned_abs)
+    .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Whether dropping the attempt log would bring a spool using `used` bytes under its

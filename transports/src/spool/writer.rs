@@ -71,7 +71,7 @@ pub(super) enum Op {
         range: Option<(i64, i64, Option<String>)>,
         except: Vec<i64>,
         reason: String,
-        done: Option<mpsc::SyncSender<usize>>,
+        done: Option<mpsc::SyncSender<Result<usize, usize>>>,
     },
     Dead {
         row: Option<i64>,
@@ -563,7 +563,7 @@ impl SpoolStore {
         lane: &Arc<Lane>,
         except: Vec<i64>,
         reason: &str,
-    ) -> mpsc::Receiver<usize> {
+    ) -> mpsc::Receiver<Result<usize, usize>> {
         let (done, moved) = mpsc::sync_channel(1);
         self.send(Op::DeadRange {
             lane: lane.clone(),

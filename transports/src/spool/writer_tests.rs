@@ -160,7 +160,7 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
     lane.closed.store(true, Ordering::SeqCst);
     lock(&lane.state).closing = Some(crate::delivery::lane::Closing::Removed);
     let moved = store.dead_all(&lane, vec![2], "endpoint removed");
-    assert_eq!(moved.recv().unwrap(), 2);
+    assert_eq!(moved.recv().unwrap(), Ok(2));
     store
         .append(vec![(lane.clone(), Job::for_test("A", 4))])
         .wait(WAIT)
@@ -175,6 +175,30 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
     let letters = super::super::schema::dead_letters(&conn).unwrap();
     assert_eq!(letters.len(), 3);
     assert!(letters.iter().all(|l| l.reason == "endpoint removed"));
+}
+
+#[test]
+fn a_release_whose_write_fails_says_how_many_rows_it_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let jobs = (1..=3)
+        .map(|i| (lane.clone(), Job::for_test("A", i)))
+        .collect();
+    store.append(jobs).wait(WAIT).unwrap();
+    // A write of dead letters that fails (as on a full disk).
+    Connection::open(dir.path().join(super::super::DATABASE_FILE))
+        .unwrap()
+        .execute("DROP TABLE dead_letters", [])
+        .unwrap();
+    let moved = store.dead_all(&lane, vec![2], "endpoint removed");
+    assert_eq!(
+        moved.recv().unwrap(),
+        Err(2),
+        "the rows not in flight, left"
+    );
+    assert_eq!(store.counts("crm", 0).unwrap().0, 3, "all still on disk");
+    store.shut();
 }
 
 #[test]
