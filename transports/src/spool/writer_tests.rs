@@ -11,6 +11,17 @@ fn store(dir: &Path, max_batch: usize) -> SpoolStore {
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A store holding three rows of endpoint "crm", ticket "A" (rows 1 to 3).
+fn store_with_three_rows(dir: &Path) -> (SpoolStore, Arc<Lane>) {
+    let store = store(dir, 1024);
+    let lane = lane_for_test("crm");
+    let jobs = (1..=3)
+        .map(|i| (lane.clone(), Job::for_test("A", i)))
+        .collect();
+    store.append(jobs).wait(WAIT).unwrap();
+    (store, lane)
+}
+
 /// Eight threads append 50 events each, one at a time, waiting for each commit.
 fn commits_for_concurrent_emits(store: &SpoolStore, lane: &Arc<Lane>) -> u64 {
     std::thread::scope(|scope| {
@@ -76,12 +87,7 @@ fn a_receipt_the_writer_drops_unsettled_reports_an_error() {
 #[test]
 fn an_unreadable_row_goes_to_the_dead_letters_and_the_rest_loads() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path(), 1024);
-    let lane = lane_for_test("crm");
-    let jobs = (1..=3)
-        .map(|i| (lane.clone(), Job::for_test("A", i)))
-        .collect();
-    store.append(jobs).wait(WAIT).unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
     let writer = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
     writer
         .execute("UPDATE events SET action = 'teleport' WHERE row = 2", [])
@@ -150,12 +156,7 @@ fn outcomes_are_written_back() {
 #[test]
 fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path(), 1024);
-    let lane = lane_for_test("crm");
-    let jobs = (1..=3)
-        .map(|i| (lane.clone(), Job::for_test("A", i)))
-        .collect();
-    store.append(jobs).wait(WAIT).unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
     // Row 2 is in flight: it stays for its attempt to settle.
     lane.closed.store(true, Ordering::SeqCst);
     lock(&lane.state).closing = Some(crate::delivery::lane::Closing::Removed);
@@ -180,12 +181,7 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
 #[test]
 fn a_release_whose_write_fails_says_how_many_rows_it_left() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path(), 1024);
-    let lane = lane_for_test("crm");
-    let jobs = (1..=3)
-        .map(|i| (lane.clone(), Job::for_test("A", i)))
-        .collect();
-    store.append(jobs).wait(WAIT).unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
     // A write of dead letters that fails (as on a full disk).
     Connection::open(dir.path().join(super::super::DATABASE_FILE))
         .unwrap()
