@@ -27,7 +27,8 @@
 //!   attempts with the receiver's answers, and the actions: pause, resume, send a test
 //!   event, edit, rotate the secret, delete.
 //! - `/dead-letters`: filtered by endpoint, tenant and event type; replay one, the selected,
-//!   or all of an endpoint's; delete.
+//!   or all matching the filter (on every page, once the page is filtered: after a
+//!   tenant's outage, what it missed and nothing of the others'); delete.
 //! - `/events?q=…` (a `webhook-id` or a ticket; `?id=` and `?ticket=` say the same):
 //!   everything that happened to one event or ticket.
 //!

@@ -134,6 +134,11 @@
 //!   returns once the spool has it on disk.
 //! - The async transport opens more than one HTTP/2 connection to an origin when one
 //!   carries 64 of its requests, and resolves an origin's name once at a time.
+//! - `DeadLetters::replay_matching` replays every letter a `DeadLetterQuery` matches
+//!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
+//!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed
+//!   all of the endpoint's letters, and the admin API's `/dead-letters/replay` takes
+//!   `tenant`, `event_type`, `event_id` and `ticket` beside `endpoint`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

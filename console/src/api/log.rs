@@ -195,7 +195,9 @@ pub(super) async fn list_dead_letters(
     .await
 }
 
-/// Which dead letters to replay or delete.
+/// Which dead letters to replay or delete: their keys, or (replay only) every letter
+/// matching a filter of one or more of `endpoint`, `tenant`, `event_type`, `event_id` and
+/// `ticket`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LetterSelection {
@@ -204,6 +206,29 @@ pub struct LetterSelection {
     pub keys: Vec<String>,
     /// Every letter of this endpoint (replay only).
     pub endpoint: Option<String>,
+    /// Every letter of this tenant (replay only).
+    pub tenant: Option<String>,
+    /// Every letter of this event type (replay only).
+    pub event_type: Option<String>,
+    /// Every letter of this event, its `webhook-id` (replay only).
+    pub event_id: Option<String>,
+    /// Every letter of this ticket (replay only).
+    pub ticket: Option<String>,
+}
+
+impl LetterSelection {
+    /// The filter it gives, if it gives one.
+    fn filter(&self) -> Option<DeadLetterQuery> {
+        let query = DeadLetterQuery {
+            endpoint: self.endpoint.clone(),
+            tenant: self.tenant.clone(),
+            event_type: self.event_type.clone(),
+            event_id: self.event_id.clone(),
+            ticket: self.ticket.clone(),
+            ..DeadLetterQuery::new()
+        };
+        (query != DeadLetterQuery::new()).then_some(query)
+    }
 }
 
 /// What a replay did.
@@ -236,13 +261,13 @@ pub(super) async fn replay_dead_letters(
     let sink = state.sink.clone();
     blocking(move || {
         let letters = sink.dead_letters();
-        let replayed = match (&selection.endpoint, selection.keys.is_empty()) {
-            (Some(endpoint), true) => letters.replay_endpoint(endpoint)?,
+        let replayed = match (selection.filter(), selection.keys.is_empty()) {
+            (Some(filter), true) => letters.replay_matching(&filter)?,
             (None, false) => letters.replay(&selection.keys)?,
             _ => {
                 return Err(Problem::field(
                     "keys",
-                    "give either keys (the letters to replay) or endpoint (all of its letters)",
+                    "give either keys (the letters to replay) or a filter (endpoint, tenant, event_type, event_id, ticket: every letter matching all of it)",
                 ));
             }
         };
@@ -273,10 +298,10 @@ pub(super) async fn delete_dead_letters(
     body: Bytes,
 ) -> Result<Json<DeletedView>, Problem> {
     let selection: LetterSelection = read(body_json(&body)?)?;
-    if selection.keys.is_empty() || selection.endpoint.is_some() {
+    if selection.keys.is_empty() || selection.filter().is_some() {
         return Err(Problem::field(
             "keys",
-            "give the keys of the letters to delete (and no endpoint)",
+            "give the keys of the letters to delete (and no filter: delete takes keys only)",
         ));
     }
     let sink = state.sink.clone();

@@ -67,21 +67,13 @@ pub(crate) async fn list(
         _ => None,
     };
     let filters = |before: Option<u64>| {
-        let mut link = String::from("/dead-letters?");
-        for (key, value) in [
-            ("endpoint", &letters_query.endpoint),
-            ("tenant", &letters_query.tenant),
-            ("event_type", &letters_query.event_type),
-        ] {
-            if let Some(value) = value {
-                link.push_str(&format!("{key}={}&", enc(value)));
-            }
-        }
+        let mut link = format!("/dead-letters?{}", filter_query(&letters_query));
         if let Some(before) = before {
             link.push_str(&format!("before={before}"));
         }
         base.at(link.trim_end_matches(['&', '?']))
     };
+    let filtered = filter_fields(&letters_query).next().is_some();
     let action = base.at("/dead-letters");
     layout(
         &base,
@@ -103,14 +95,15 @@ pub(crate) async fn list(
             } @else {
                 form #letters method="post" action=(format!("{action}/replay")) {
                     (csrf_field(&csrf))
-                    @if let Some(endpoint) = &letters_query.endpoint {
-                        input type="hidden" name="endpoint" value=(endpoint);
+                    @for (name, value) in filter_fields(&letters_query) {
+                        input type="hidden" name=(name) value=(value);
                     }
                     div.actions {
                         button type="submit" name="which" value="selected" { "Replay selected" }
-                        @if letters_query.endpoint.is_some() {
-                            button type="submit" name="which" value="endpoint"
-                                data-confirm="Replay every dead letter of this endpoint?" { "Replay all of this endpoint" }
+                        @if filtered {
+                            button type="submit" name="which" value="matching"
+                                data-confirm=(format!("Replay every dead letter of {}, on every page?", filter_words(&letters_query)))
+                                { "Replay all matching" }
                         }
                         button type="submit" formaction=(format!("{action}/delete")) name="which" value="selected"
                             data-confirm="Delete the selected dead letters for good?" { "Delete selected" }
@@ -160,7 +153,33 @@ fn letter_row(base: &Base, stored: &StoredLetter) -> Markup {
     }
 }
 
-/// Replay (the selected, one, or all of an endpoint's) or delete.
+/// The filters the dead letters page can set, with their values where set.
+fn filter_fields(query: &DeadLetterQuery) -> impl Iterator<Item = (&'static str, &str)> {
+    [
+        ("endpoint", &query.endpoint),
+        ("tenant", &query.tenant),
+        ("event_type", &query.event_type),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+}
+
+/// The page's filters as the start of a query string (`endpoint=crm&tenant=acme&`).
+fn filter_query(query: &DeadLetterQuery) -> String {
+    filter_fields(query)
+        .map(|(name, value)| format!("{name}={}&", enc(value)))
+        .collect()
+}
+
+/// The page's filters in words, for the confirmation of "Replay all matching".
+fn filter_words(query: &DeadLetterQuery) -> String {
+    filter_fields(query)
+        .map(|(name, value)| format!("{} {value}", name.replace('_', " ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Replay (the selected, one, or all matching the page's filter) or delete.
 pub(crate) async fn act(
     Shared(state): Shared<State>,
     base: Base,
@@ -175,21 +194,29 @@ pub(crate) async fn act(
         Some(one) => vec![one.to_owned()],
         None => form.all("key"),
     };
-    let endpoint = form.text("endpoint").map(str::to_owned);
-    let whole_endpoint = form.get("which") == Some("endpoint") && form.get("key_one").is_none();
+    // The page's filter, which "Replay all matching" replays and the page goes back to.
+    let filter = DeadLetterQuery {
+        endpoint: form.text("endpoint").map(str::to_owned),
+        tenant: form.text("tenant").map(str::to_owned),
+        event_type: form.text("event_type").map(str::to_owned),
+        ..DeadLetterQuery::new()
+    };
+    // "endpoint": what the page's button sent before it replayed the whole filter.
+    let matching =
+        matches!(form.get("which"), Some("matching" | "endpoint")) && form.get("key_one").is_none();
     let sink = state.sink.clone();
-    let back_to = endpoint.clone();
+    let back_to = filter_query(&filter);
     let done = blocking(move || {
         let letters = sink.dead_letters();
         match action.as_str() {
-            "replay" if whole_endpoint => {
-                let endpoint = endpoint.ok_or_else(|| {
-                    Problem::field(
+            "replay" if matching => {
+                if filter_fields(&filter).next().is_none() {
+                    return Err(Problem::field(
                         "endpoint",
-                        "replaying all of an endpoint's letters needs the endpoint",
-                    )
-                })?;
-                let replayed = letters.replay_endpoint(&endpoint)?;
+                        "replaying all matching letters needs a filter (an endpoint, a tenant or an event type); filter the page first",
+                    ));
+                }
+                let replayed = letters.replay_matching(&filter)?;
                 Ok(format!(
                     "done=replayed&n={}&failed={}",
                     replayed.replayed,
@@ -218,10 +245,7 @@ pub(crate) async fn act(
     .await;
     match done {
         Ok(done) => {
-            let filter = back_to
-                .map(|e| format!("endpoint={}&", enc(&e)))
-                .unwrap_or_default();
-            Redirect::to(&base.at(&format!("/dead-letters?{filter}{done}"))).into_response()
+            Redirect::to(&base.at(&format!("/dead-letters?{back_to}{done}"))).into_response()
         }
         Err(problem) => error_page(&base, &problem).into_response(),
     }

@@ -117,3 +117,4 @@ fn url_encode(text: &str) -> String {
 mod api;
 mod forms;
 mod guard;
+mod letters;

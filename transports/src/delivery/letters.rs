@@ -191,11 +191,26 @@ impl DeadLetters {
     ///
     /// As [`replay`](DeadLetters::replay).
     pub fn replay_endpoint(&self, endpoint: &str) -> Result<Replayed, Error> {
+        self.replay_matching(&DeadLetterQuery {
+            endpoint: Some(endpoint.to_owned()),
+            ..DeadLetterQuery::new()
+        })
+    }
+
+    /// [`replay`](DeadLetters::replay) of every letter `query` keeps (its endpoint, tenant,
+    /// event type, event and ticket; not its cursor or page size): after an endpoint's or
+    /// a tenant's outage, all of what it missed, and nothing of the others'.
+    /// `DeadLetterQuery::new()` replays every letter.
+    ///
+    /// # Errors
+    ///
+    /// As [`replay`](DeadLetters::replay).
+    pub fn replay_matching(&self, query: &DeadLetterQuery) -> Result<Replayed, Error> {
         let mut keys = Vec::new();
         let mut query = DeadLetterQuery {
-            endpoint: Some(endpoint.to_owned()),
+            before: None,
             limit: super::MAX_PAGE,
-            ..DeadLetterQuery::new()
+            ..query.clone()
         };
         loop {
             let page = self.list(&query)?;

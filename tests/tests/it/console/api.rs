@@ -393,14 +393,34 @@ async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
     .await
     .json();
     assert_eq!(deleted["deleted"], 1);
-    let rest = api(
+    // Delete takes keys only, never a filter.
+    let refused = api(
         &c.app,
         Method::POST,
-        "/api/v1/dead-letters/replay",
-        Some(json!({"endpoint": "crm"})),
+        "/api/v1/dead-letters/delete",
+        Some(json!({"keys": [keys[2]], "endpoint": "crm"})),
     )
-    .await
-    .json();
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json()["field"], "keys");
+    // A filter replays every letter matching all of it: no create of crm's, then its
+    // comment.
+    let replay = |filter: Value| {
+        let app = c.app.clone();
+        async move {
+            api(
+                &app,
+                Method::POST,
+                "/api/v1/dead-letters/replay",
+                Some(filter),
+            )
+            .await
+            .json()
+        }
+    };
+    let creates = replay(json!({"endpoint": "crm", "event_type": "create"})).await;
+    assert_eq!(creates["replayed"], 0, "{creates}");
+    let rest = replay(json!({"endpoint": "crm", "event_type": "comment"})).await;
     assert_eq!(rest["replayed"], 1, "{rest}");
     c.sink.flush(WAIT).unwrap();
     let left = api(&c.app, Method::GET, "/api/v1/dead-letters", None)

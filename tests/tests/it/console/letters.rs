@@ -1,0 +1,124 @@
+//! The dead letters page: its filter, and "Replay all matching" replaying what the filter
+//! matches on every page, and nothing else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use deskhook_transports::delivery::{DeadLetterQuery, EndpointSpec};
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_all_matching_replays_the_filter_and_nothing_else() {
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::start(move |_, _| {
+        deskhook_tests::Answer::status(if flag.load(Ordering::SeqCst) {
+            204
+        } else {
+            503
+        })
+    });
+    let c = console(deskhook_console::router);
+    let mut crm = EndpointSpec::new("crm", receiver.url.clone());
+    crm.allow_private = true;
+    crm.retry = Some("0s".parse().unwrap());
+    c.sink.endpoints().upsert_spec(&crm).unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", c.sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    dispatcher
+        .for_tenant("acme")
+        .emit(Action::Create, &ticket("T-1"), &user);
+    dispatcher
+        .for_tenant("acme")
+        .emit(Action::Comment, &ticket("T-1"), &user);
+    dispatcher
+        .for_tenant("globex")
+        .emit(Action::Create, &ticket("T-2"), &user);
+    dispatcher.emit(Action::Create, &ticket("T-3"), &user);
+    c.sink.flush(WAIT).unwrap();
+    let letters = |query: DeadLetterQuery| c.sink.dead_letters().list(&query).unwrap().items;
+    assert_eq!(letters(DeadLetterQuery::new()).len(), 4);
+
+    // Unfiltered, the page offers no replay of everything; filtered, it carries the filter.
+    let all = send(
+        &c.app,
+        Request::get("/dead-letters").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(!all.body.contains("Replay all matching"), "{}", all.body);
+    let page = send(
+        &c.app,
+        Request::get("/dead-letters?tenant=acme")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(page.body.contains("Replay all matching"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<input type="hidden" name="tenant" value="acme">"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("Replay every dead letter of tenant acme")
+    );
+    let token = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+
+    // Without a filter, refused with what to do.
+    let refused = send(
+        &c.app,
+        form("/dead-letters/replay", &token, &[("which", "matching")]),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("needs a filter"), "{}", refused.body);
+
+    let failed_attempts = receiver.count();
+    up.store(true, Ordering::SeqCst);
+    let done = send(
+        &c.app,
+        form(
+            "/dead-letters/replay",
+            &token,
+            &[("tenant", "acme"), ("which", "matching")],
+        ),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.headers[header::LOCATION],
+        "/dead-letters?tenant=acme&done=replayed&n=2&failed=0",
+        "back to the filtered page"
+    );
+    c.sink.flush(WAIT).unwrap();
+    let replayed = receiver.requests().split_off(failed_attempts);
+    assert_eq!(
+        replayed.len(),
+        2,
+        "acme's two letters, nothing of globex or no tenant"
+    );
+    assert!(
+        replayed.iter().all(|r| r.json()["ticket"]["code"] == "T-1"),
+        "{replayed:?}"
+    );
+    let left: Vec<String> = letters(DeadLetterQuery::new())
+        .into_iter()
+        .map(|s| s.letter.ticket)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.contains(&"T-1".to_owned()), "{left:?}");
+}
