@@ -134,6 +134,9 @@
 //!   returns once the spool has it on disk.
 //! - The async transport opens more than one HTTP/2 connection to an origin when one
 //!   carries 64 of its requests, and resolves an origin's name once at a time.
+//! - With a spool, a paused endpoint stays paused across restarts (the spool's format 4,
+//!   which keeps it; an earlier deskhook refuses a spool of format 4, and a spool of an
+//!   earlier format is migrated when opened).
 //! - `DeadLetters::replay_matching` replays every letter a `DeadLetterQuery` matches
 //!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed

@@ -67,15 +67,19 @@ pub(crate) struct Registration<'a> {
     pub(crate) url: &'a str,
     /// The settings it was made from, if it was made from settings.
     pub(crate) spec: Option<&'a EndpointSpec>,
+    /// Whether it was just added (not paused, whatever a row of its name said), rather
+    /// than changed (paused or not as it was).
+    pub(crate) added: bool,
 }
 
 impl<'a> Registration<'a> {
-    /// The registration of an endpoint with `route`.
-    pub(crate) fn of(route: &'a super::Route) -> Registration<'a> {
+    /// The registration of an endpoint with `route`, `added` or changed.
+    pub(crate) fn of(route: &'a super::Route, added: bool) -> Registration<'a> {
         Registration {
             tenant: route.endpoint.tenant.as_deref().unwrap_or(""),
             url: &route.url,
             spec: route.endpoint.spec.as_deref(),
+            added,
         }
     }
 }
@@ -197,6 +201,8 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn attach(&self, name: &str) -> Result<RowCounts, Error>;
     /// The registry changed: `name` is registered (with its tenant and URL), or not.
     fn registered(&self, name: &str, entry: Option<Registration<'_>>);
+    /// `name` is paused, or resumed (a spool keeps it in its table, for the next start).
+    fn paused(&self, _name: &str, _paused: bool) {}
     /// Endpoints kept from an earlier run that this one leaves out are forgotten, before
     /// the sink is handed out (a spool waits until its table says so).
     #[cfg(feature = "spool")]

@@ -205,6 +205,9 @@ impl SinkBuilder {
         // that fails, or a process killed meanwhile, loses none).
         #[cfg(feature = "spool")]
         let mut unkept: Vec<String> = Vec::new();
+        // The endpoints paused when the spool was last used: they start paused.
+        #[cfg(feature = "spool")]
+        let mut paused: Vec<String> = Vec::new();
         #[cfg(feature = "spool")]
         let spooled = match self.spool.take() {
             Some(spool) => {
@@ -219,6 +222,7 @@ impl SinkBuilder {
                 if restore {
                     self.restore(kept.specs);
                 }
+                paused = kept.paused;
                 Some(backlog)
             }
             None => None,
@@ -254,7 +258,20 @@ impl SinkBuilder {
             engine.install(route)?;
         }
         #[cfg(feature = "spool")]
-        engine.backlog().forget(&unkept);
+        {
+            engine.backlog().forget(&unkept);
+            // Before any worker starts, so that none of their events goes out.
+            for name in paused {
+                if let Some(lane) = engine.registry().get(&name) {
+                    engine.pause(&lane);
+                    log::info!(
+                        target: deskhook::LOG_TARGET,
+                        "endpoint '{name}' starts paused, as it was when the spool was last \
+                         used; resume it to deliver"
+                    );
+                }
+            }
+        }
         if let Some(letters) = letters_to_check {
             letters.check()?;
         }

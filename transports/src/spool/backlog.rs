@@ -260,6 +260,12 @@ impl Backlog for SpoolBacklog {
         }
     }
 
+    fn paused(&self, name: &str, paused: bool) {
+        if !self.store.keeps_registry() {
+            self.store.set_paused(name, paused);
+        }
+    }
+
     fn forget(&self, names: &[String]) {
         if self.store.keeps_registry() {
             return;

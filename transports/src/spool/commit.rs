@@ -506,16 +506,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
             .execute([name])
             .map(drop),
         Op::Register { name, entry } => match entry {
-            Some((tenant, url, spec)) => tx
+            // A change keeps whether the endpoint is paused; one just added is not.
+            Some(entry) => tx
                 .prepare_cached(
                     "INSERT INTO endpoints (name, tenant, url, spec) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (name) DO UPDATE SET tenant = ?2, url = ?3, spec = ?4",
+                     ON CONFLICT (name) DO UPDATE SET tenant = ?2, url = ?3, spec = ?4, \
+                     paused = paused AND NOT ?5",
                 )?
                 .execute(params![
                     name,
-                    Some(tenant).filter(|t| !t.is_empty()),
-                    url,
-                    spec
+                    Some(entry.tenant.as_str()).filter(|t| !t.is_empty()),
+                    entry.url,
+                    entry.spec,
+                    entry.added
                 ])
                 .map(drop),
             None => tx
@@ -523,6 +526,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
                 .execute([name])
                 .map(drop),
         },
+        Op::Paused { name, paused } => tx
+            .prepare_cached("UPDATE endpoints SET paused = ?2 WHERE name = ?1")?
+            .execute(params![name, paused])
+            .map(drop),
         Op::Attempt(entry) => super::schema::insert_attempt(tx, entry),
         Op::DeleteLetters { rows, done: sender } => {
             let mut gone = 0;

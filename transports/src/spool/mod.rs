@@ -65,7 +65,9 @@
 //! header values in the clear, like `deskhook.toml`. The spool creates its directory
 //! readable by its owner only (0700) and its database likewise (0600; SQLite gives the
 //! write-ahead log the same): events hold helpdesk data as well. Whether an endpoint is
-//! paused is not kept: after a restart, one registered again delivers until paused again.
+//! paused is kept too: one paused when the spool was last used starts paused when it is
+//! registered at the start (restored, or given to the builder again), until it is resumed;
+//! one removed, then added again, is not.
 //!
 //! # Opening, configuring, inspecting
 //!

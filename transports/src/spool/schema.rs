@@ -17,9 +17,10 @@ use crate::error::Error;
 const APPLICATION_ID: i64 = 0x6473_6b68;
 
 /// The schema's version, in `PRAGMA user_version`. Version 1 had no tenants and no
-/// registry, version 2 no attempt log and no endpoint settings; older versions are migrated
-/// when opened for writing, and read as they are otherwise.
-const SCHEMA_VERSION: i64 = 3;
+/// registry, version 2 no attempt log and no endpoint settings, version 3 did not keep
+/// which endpoints are paused; older versions are migrated when opened for writing, and
+/// read as they are otherwise.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -58,7 +59,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     name TEXT PRIMARY KEY,
     tenant TEXT,
     url TEXT NOT NULL,
-    spec TEXT
+    spec TEXT,
+    paused INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS attempts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -94,6 +96,11 @@ const MIGRATE_FROM_2: &str = "
 ALTER TABLE endpoints ADD COLUMN spec TEXT;
 ";
 
+/// From version 3: which endpoints are paused.
+const MIGRATE_FROM_3: &str = "
+ALTER TABLE endpoints ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Sets the pragmas, creates the schema in a new database, migrates an old one, and checks
 /// it.
 pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Result<()> {
@@ -121,8 +128,9 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
         ))?;
     } else if application_id(conn)? == APPLICATION_ID {
         let steps = match version(conn)? {
-            1 => format!("{MIGRATE_FROM_1} {MIGRATE_FROM_2}"),
-            2 => MIGRATE_FROM_2.to_owned(),
+            1 => format!("{MIGRATE_FROM_1} {MIGRATE_FROM_2} {MIGRATE_FROM_3}"),
+            2 => format!("{MIGRATE_FROM_2} {MIGRATE_FROM_3}"),
+            3 => MIGRATE_FROM_3.to_owned(),
             _ => String::new(),
         };
         if !steps.is_empty() {
@@ -406,6 +414,16 @@ pub(super) fn kept_endpoints(conn: &Connection) -> rusqlite::Result<Vec<(String,
     };
     conn.prepare(query)?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// The endpoints the registry's table lists as paused.
+pub(super) fn paused_endpoints(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    if version(conn)? < 4 {
+        return Ok(Vec::new());
+    }
+    conn.prepare("SELECT name FROM endpoints WHERE paused != 0 ORDER BY name")?
+        .query_map([], |r| r.get(0))?
         .collect()
 }
 

@@ -80,7 +80,12 @@ pub(super) enum Op {
     /// The registry's table: `name` is registered (tenant, URL, settings as JSON), or not.
     Register {
         name: String,
-        entry: Option<(String, String, Option<String>)>,
+        entry: Option<Entry>,
+    },
+    /// Endpoint `name` is paused, or no longer.
+    Paused {
+        name: String,
+        paused: bool,
     },
     /// The rows of endpoint `name` waiting for a retry are due now (it was resumed).
     Hurry(String),
@@ -95,9 +100,24 @@ pub(super) enum Op {
 
 /// The endpoints a spool's table lists from the last run: the settings of those made from
 /// settings, and every name, each with whether it has settings.
+/// A row of the registry's table to write.
+#[derive(Debug)]
+pub(super) struct Entry {
+    /// The endpoint's tenant ("" for none).
+    pub(super) tenant: String,
+    /// Its URL cut to its origin.
+    pub(super) url: String,
+    /// The JSON of the settings it was made from, if it was.
+    pub(super) spec: Option<String>,
+    /// Just added: not paused, whatever a row of its name said.
+    pub(super) added: bool,
+}
+
 pub(crate) struct Kept {
     pub(crate) specs: Vec<EndpointSpec>,
     pub(crate) names: Vec<(String, bool)>,
+    /// Those that were paused: they start paused again.
+    pub(crate) paused: Vec<String>,
 }
 
 /// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
@@ -276,6 +296,7 @@ impl SpoolStore {
         let stored = Kept {
             specs: super::schema::stored_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
             names: super::schema::kept_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
+            paused: super::schema::paused_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
         };
         let reader = Connection::open_with_flags(
             &db,
@@ -596,8 +617,21 @@ impl SpoolStore {
                         None
                     }
                 });
-                (r.tenant.to_owned(), r.url.to_owned(), spec)
+                Entry {
+                    tenant: r.tenant.to_owned(),
+                    url: r.url.to_owned(),
+                    spec,
+                    added: r.added,
+                }
             }),
+        });
+    }
+
+    /// Keeps in the registry's table whether `name` is paused.
+    pub(super) fn set_paused(&self, name: &str, paused: bool) {
+        self.send(Op::Paused {
+            name: name.to_owned(),
+            paused,
         });
     }
 

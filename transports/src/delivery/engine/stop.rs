@@ -51,6 +51,16 @@ impl Engine {
         }
     }
 
+    /// Stops `lane` sending (its events stay queued) until [`resume`](Engine::resume); a
+    /// spool keeps that it is paused, for the next start.
+    pub(crate) fn pause(&self, lane: &Arc<Lane>) {
+        let mut st = lock(&lane.state);
+        st.paused = true;
+        lane.update_held(&st);
+        drop(st);
+        self.backlog.paused(&lane.name, true);
+    }
+
     /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.
     pub(crate) fn resume(&self, lane: &Arc<Lane>) {
         // A 410's release must be over before the lane takes rows again: its own, or the
@@ -63,7 +73,9 @@ impl Engine {
         if st.closing.is_some() {
             return;
         }
-        st.paused = false;
+        if std::mem::take(&mut st.paused) {
+            self.backlog.paused(&lane.name, false);
+        }
         if st.disabled {
             st.disabled = false;
             lane.closed.store(false, Ordering::SeqCst);

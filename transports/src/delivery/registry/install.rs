@@ -81,7 +81,7 @@ impl Engine {
             }
             self.adopt(&lane, waiting);
             self.backlog()
-                .registered(&name, Some(Registration::of(&route)));
+                .registered(&name, Some(Registration::of(&route, true)));
             log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' added ({})", route.url);
             return Ok((Upserted::Added, lane));
         }
@@ -121,7 +121,7 @@ impl Engine {
             }
         }
         self.backlog()
-            .registered(&lane.name, Some(Registration::of(&route)));
+            .registered(&lane.name, Some(Registration::of(&route, false)));
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
         // A higher limit or another rate may let it go now.
         self.pool().push(lane);

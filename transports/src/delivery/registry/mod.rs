@@ -481,17 +481,17 @@ impl Endpoints {
         Ok(removed)
     }
 
-    /// Stops sending to `name`; its events keep being queued.
+    /// Stops sending to `name`; its events keep being queued. With a spool it stays paused
+    /// across restarts (the spool has it on disk when this returns) until
+    /// [`resume`](Endpoints::resume), or until it is removed.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn pause(&self, name: &str) -> Result<(), Error> {
         let lane = self.engine.registry().lane(name)?;
-        let mut st = lock(&lane.state);
-        st.paused = true;
-        lane.update_held(&st);
-        drop(st);
+        self.engine.pause(&lane);
+        self.kept();
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' paused");
         Ok(())
     }
@@ -506,6 +506,7 @@ impl Endpoints {
     pub fn resume(&self, name: &str) -> Result<(), Error> {
         let lane = self.engine.registry().lane(name)?;
         self.engine.resume(&lane);
+        self.kept();
         Ok(())
     }
 
