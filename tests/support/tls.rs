@@ -2,6 +2,7 @@
 //! (rcgen): it speaks HTTP/2 or HTTP/1.1 as ALPN decides, answers 204, records each request,
 //! and how each TLS handshake went (full or resumed).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +59,22 @@ pub fn h2_receiver_that_holds(max_streams: u32) -> TlsReceiver {
         H2Limits {
             max_streams: Some(max_streams),
             hold: true,
+            ..H2Limits::default()
+        },
+    )
+}
+
+/// An HTTP/2 receiver that turns requests away as servers do: it refuses the first stream
+/// it is sent (`REFUSED_STREAM`), and after `requests` on a connection sends `GOAWAY` (as
+/// nginx does after 1,000), finishing those it took. The refused stream is not recorded.
+pub fn h2_receiver_that_turns_away(requests: usize) -> TlsReceiver {
+    start(
+        &[b"h2"],
+        false,
+        H2Limits {
+            refuse_first: true,
+            go_away_after: Some(requests),
+            ..H2Limits::default()
         },
     )
 }
@@ -68,6 +85,10 @@ struct H2Limits {
     max_streams: Option<u32>,
     /// Requests to `/hold…` are never answered.
     hold: bool,
+    /// The first stream the server is sent is refused.
+    refuse_first: bool,
+    /// `GOAWAY` after this many requests on a connection (a refused one aside).
+    go_away_after: Option<usize>,
 }
 
 fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
@@ -110,10 +131,15 @@ fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let resumed: Arc<Mutex<Vec<bool>>> = Arc::default();
     let (record, handshakes) = (seen.clone(), resumed.clone());
+    let refused = Arc::new(AtomicBool::new(!limits.refuse_first));
     runtime.spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, record, handshakes) =
-                (acceptor.clone(), record.clone(), handshakes.clone());
+            let (acceptor, record, handshakes, refused) = (
+                acceptor.clone(),
+                record.clone(),
+                handshakes.clone(),
+                refused.clone(),
+            );
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
@@ -125,7 +151,7 @@ fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
                     .push(kind == Some(rustls::HandshakeKind::Resumed));
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 if h2 {
-                    serve_h2(tls, record, limits).await;
+                    serve_h2(tls, record, limits, &refused).await;
                 } else {
                     serve_http1(tls, record, close).await;
                 }
@@ -145,6 +171,7 @@ async fn serve_h2(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     record: Arc<Mutex<Vec<Seen>>>,
     limits: H2Limits,
+    refused: &AtomicBool,
 ) {
     let mut builder = h2::server::Builder::new();
     if let Some(max) = limits.max_streams {
@@ -155,7 +182,16 @@ async fn serve_h2(
     };
     // The connection is driven by accept(); each request is answered on a task of its own so
     // that its body keeps flowing meanwhile.
+    let mut streams = 0;
     while let Some(Ok((request, mut respond))) = connection.accept().await {
+        if !refused.swap(true, Ordering::SeqCst) {
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
+            continue;
+        }
+        streams += 1;
+        if limits.go_away_after == Some(streams) {
+            connection.graceful_shutdown();
+        }
         let record = record.clone();
         tokio::spawn(async move {
             let hold = limits.hold && request.uri().path().starts_with("/hold");

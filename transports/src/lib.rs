@@ -134,6 +134,8 @@
 //!   returns once the spool has it on disk.
 //! - The async transport opens more than one HTTP/2 connection to an origin when one
 //!   carries 64 of its requests, and resolves an origin's name once at a time.
+//! - The async transport sends an HTTP/2 request again, within its attempt, when the server
+//!   refused its stream or sent `GOAWAY` before taking it, instead of failing the attempt.
 //! - With a spool, a paused endpoint stays paused across restarts (the spool's format 4,
 //!   which keeps it; an earlier deskhook refuses a spool of format 4, and a spool of an
 //!   earlier format is migrated when opened).

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use deskhook::{Action, Secret};
-use deskhook_tests::tls::{TlsReceiver, h2_receiver_that_holds, tls_receiver};
+use deskhook_tests::tls::{
+    TlsReceiver, h2_receiver_that_holds, h2_receiver_that_turns_away, tls_receiver,
+};
 use deskhook_tests::{Transport, dead_letter_file, start, ticket};
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
 use deskhook_transports::http_blocking::HttpSink;
@@ -127,6 +129,67 @@ fn new_connections_resume_the_tls_session() {
             "{t:?}: later handshakes resume: {resumed:?}"
         );
     }
+}
+
+#[test]
+fn http2_requests_refused_or_turned_away_go_again_within_their_attempt() {
+    // Every connection refuses its first stream and sends GOAWAY after 3 requests.
+    let server = h2_receiver_that_turns_away(3);
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let errors = failures.clone();
+    let (_dir, dead) = dead_letter_file();
+    let endpoint = Endpoint::new("h2", &format!("https://127.0.0.1:{}/", server.port))
+        .unwrap()
+        .allow_private(true)
+        .ca_certificates_pem(server.ca_pem.as_bytes())
+        .unwrap()
+        .retry("0s,0s,0s".parse().unwrap())
+        .max_in_flight(4);
+    let (sink, guard, dispatcher) = start(
+        Transport::Async,
+        HttpSink::builder()
+            .endpoint(endpoint)
+            .dead_letter_path(&dead)
+            .observer(
+                move |r: &deskhook_transports::delivery::AttemptRecord<'_>| {
+                    if let Some(e) = r.error {
+                        errors.lock().unwrap().push(e.to_owned());
+                    }
+                },
+            ),
+    );
+    let user = deskhook::sample::user();
+    for i in 0..40 {
+        dispatcher.emit(Action::Comment, &ticket(&format!("G{}", i % 8)), &user);
+    }
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let stats = &sink.stats()[0];
+    let failures = failures.lock().unwrap();
+    assert_eq!(stats.delivered, 40, "{stats:?} {failures:?}");
+    assert!(read_dead_letters(&dead).unwrap().is_empty());
+    // A request the server refused or left past its GOAWAY went again within its attempt:
+    // no attempt failed for it. (The test server closes a connection without lingering, so
+    // a request it never read can now and then end in a reset, which no client can tell
+    // from one processed: that one fails its attempt, and the next attempt sends it.)
+    assert!(
+        failures.iter().all(|e| !e.contains("received")),
+        "{failures:?}"
+    );
+    // Every event arrived, over many connections.
+    let seen = server.seen.lock().unwrap();
+    let mut ids: Vec<&str> = seen
+        .iter()
+        .filter_map(|s| {
+            s.headers
+                .iter()
+                .find(|(k, _)| k == "webhook-id")
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40);
+    assert!(server.resumed.lock().unwrap().len() >= 40 / 3);
 }
 
 #[test]

@@ -19,7 +19,11 @@
 //! not followed. A kept connection the server closed meanwhile is noticed before the request
 //! is written, and the request goes on a new connection at once; one the server closes as
 //! the request goes out on it (an idle timeout) sends it again on a new connection, once,
-//! within the same attempt. A kept connection found unused for 30 s when a request would
+//! within the same attempt. An HTTP/2 request the server did not take, and so did not
+//! process (refused with `REFUSED_STREAM`, or past the last stream of its `GOAWAY`: nginx
+//! sends one after 1,000 requests on a connection), goes again on another connection within
+//! the same attempt, up to 3 times, and a connection whose server sent `GOAWAY` gets no new
+//! request. A kept connection found unused for 30 s when a request would
 //! take it is closed rather than used (a firewall on the way may have forgotten it); an
 //! idle HTTP/2 connection is not pinged, so that the server's idle timeout can end it, and
 //! one with requests in flight is pinged every 10 s and closed when a ping goes unanswered.
@@ -327,6 +331,8 @@ async fn exchange(
         Some(conn) => (conn, true),
         None => (origin.connect().await?, false),
     };
+    // Times sent again on another connection because the server did not take it.
+    let mut resent = 0;
     loop {
         let request = request(target, &conn, headers, body)?;
         let sent = match &mut conn {
@@ -349,13 +355,30 @@ async fn exchange(
             Err(mut e) => {
                 // A kept connection the server closed: before the request was written (it
                 // comes back: no duplicate), or as it was written (a server closing an idle
-                // connection, as Node does after 5 s, never read it). Either way the request
-                // goes on a new connection, once: at least once, as every attempt is.
+                // connection, as Node does after 5 s, never read it). Or an HTTP/2 server
+                // that did not take the stream: refused, or past its GOAWAY (nginx sends
+                // one after 1,000 requests on a connection). Either way the request goes on
+                // a new connection: once for a closed HTTP/1.1 connection (at least once,
+                // as every attempt is), up to MAX_RESENDS times for an HTTP/2 request the
+                // server did not take or hyper never wrote (no duplicate).
                 let unsent = e.take_message().is_some();
                 let error = e.into_error();
-                if reused && (unsent || (matches!(conn, Conn::H1(_)) && closed_idle(&error))) {
+                let again = match &conn {
+                    Conn::H1(_) => reused && (unsent || closed_idle(&error)),
+                    Conn::H2 {
+                        _stream: stream, ..
+                    } => {
+                        let untaken = not_taken(&error);
+                        if untaken.is_some_and(h2::Error::is_go_away) {
+                            origin.forget(stream);
+                        }
+                        resent < MAX_RESENDS && (untaken.is_some() || unsent)
+                    }
+                };
+                if again {
                     conn = origin.connect().await?;
                     reused = false;
+                    resent += 1;
                     continue;
                 }
                 return Err(failed(&error));
@@ -383,6 +406,26 @@ fn closed_idle(err: &hyper::Error) -> bool {
         source = e.source();
     }
     false
+}
+
+/// The most times one attempt's HTTP/2 request is sent again on another connection because
+/// the server did not take it (a server shutting down turns every connection away).
+const MAX_RESENDS: u32 = 3;
+
+/// The server's word, when an HTTP/2 request failed because the server did not take its
+/// stream, which HTTP/2 says it did not process (RFC 9113, 8.7): refused (`REFUSED_STREAM`),
+/// or beyond the last stream of a `GOAWAY` it sent.
+fn not_taken(err: &hyper::Error) -> Option<&h2::Error> {
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            let untaken = h2.is_remote()
+                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+            return untaken.then_some(h2);
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// The request of one attempt: the target's head, then the attempt's own headers.

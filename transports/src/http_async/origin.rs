@@ -206,6 +206,15 @@ impl Origin {
         None
     }
 
+    /// Stops handing out the HTTP/2 connection that carries `stream` (its server sent a
+    /// `GOAWAY`, or refused a stream): requests go on another one. Those in flight on it
+    /// finish.
+    pub(super) fn forget(&self, stream: &Stream) {
+        lock(&self.idle)
+            .h2
+            .retain(|c| !Arc::ptr_eq(&c.streams, &stream.0));
+    }
+
     /// Keeps an HTTP/1.1 connection whose response was read to its end, for the next
     /// request.
     pub(super) fn checkin(&self, conn: http1::SendRequest<Body>) {
