@@ -136,9 +136,9 @@
 //!   carries 64 of its requests, and resolves an origin's name once at a time.
 //! - The async transport sends an HTTP/2 request again, within its attempt, when the server
 //!   refused its stream or sent `GOAWAY` before taking it, instead of failing the attempt.
-//! - With a spool, a paused endpoint stays paused across restarts (the spool's format 4,
-//!   which keeps it; an earlier deskhook refuses a spool of format 4, and a spool of an
-//!   earlier format is migrated when opened).
+//! - With a spool, a paused endpoint stays paused across restarts: the spool's table of
+//!   endpoints gets a `paused` column when opened for writing (the format stays 3; an
+//!   earlier deskhook opens it as before and leaves the column as it finds it).
 //! - `DeadLetters::replay_matching` replays every letter a `DeadLetterQuery` matches
 //!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed

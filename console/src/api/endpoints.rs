@@ -319,9 +319,13 @@ pub(super) async fn pause_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
 ) -> Result<Json<EndpointView>, Problem> {
+    // Off the runtime: with a spool it waits for the change to be on disk.
     let endpoints = state.sink.endpoints();
-    endpoints.pause(&name)?;
-    Ok(Json(EndpointView::of(endpoints.get(&name)?)))
+    blocking(move || {
+        endpoints.pause(&name)?;
+        Ok(Json(EndpointView::of(endpoints.get(&name)?)))
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/endpoints/{name}/resume", tag = "endpoints",
@@ -332,8 +336,11 @@ pub(super) async fn resume_endpoint(
     Path(name): Path<String>,
 ) -> Result<Json<EndpointView>, Problem> {
     let endpoints = state.sink.endpoints();
-    endpoints.resume(&name)?;
-    Ok(Json(EndpointView::of(endpoints.get(&name)?)))
+    blocking(move || {
+        endpoints.resume(&name)?;
+        Ok(Json(EndpointView::of(endpoints.get(&name)?)))
+    })
+    .await
 }
 
 /// The test event sent.

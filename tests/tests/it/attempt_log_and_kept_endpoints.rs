@@ -1,15 +1,13 @@
 //! The operator's data: every attempt is in the attempt log (in memory, and with a spool in
 //! its database across a restart), each endpoint counts its minutes, and endpoints made from
-//! settings are kept by the spool and registered again at the next start, paused if they
-//! were.
+//! settings are kept by the spool and registered again at the next start.
 
 use std::time::Duration;
 
 use deskhook::Action;
 use deskhook_tests::{Answer, Receiver, Transport, for_both_transports, start, ticket};
-use deskhook_transports::Error;
 use deskhook_transports::delivery::{
-    AttemptOutcome, AttemptQuery, DeliverySink, EndpointSpec, EndpointState, StatusFilter,
+    AttemptOutcome, AttemptQuery, DeliverySink, EndpointSpec, StatusFilter,
 };
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::Spool;
@@ -390,154 +388,7 @@ fn a_tool_that_keeps_the_registry_leaves_the_kept_endpoints_alone(t: Transport) 
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
-/// An endpoint an operator paused stays paused across a restart, whether the builder gives
-/// it again or the spool restores it, until it is resumed; one removed and added again is
-/// not paused.
-fn a_paused_endpoint_stays_paused_across_a_restart(t: Transport) {
-    let receiver = Receiver::ok();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join(deskhook_transports::spool::DATABASE_FILE);
-    let paused_on_disk = || {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT name FROM endpoints WHERE paused != 0 ORDER BY name")
-            .unwrap();
-        stmt.query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap()
-    };
-    // "audit" comes from the builder at every start, "crm" from the spool.
-    let run = || {
-        start(
-            t,
-            HttpSink::builder()
-                .spool(Spool::open(dir.path()).unwrap())
-                .restore_endpoints(true)
-                .endpoint(spec("audit", &receiver).to_endpoint().unwrap()),
-        )
-    };
-    let states = |sink: &DeliverySink| {
-        ["audit", "crm"].map(|name| sink.endpoints().get(name).unwrap().state)
-    };
-    {
-        let (sink, guard, dispatcher) = run();
-        sink.endpoints()
-            .upsert_spec(&spec("crm", &receiver))
-            .unwrap();
-        sink.endpoints().pause("audit").unwrap();
-        sink.endpoints().pause("crm").unwrap();
-        // On disk when the call returns.
-        assert_eq!(paused_on_disk(), ["audit", "crm"]);
-        emit(&dispatcher, "T-1");
-        // Undelivered, the paused endpoints' events stay in the spool.
-        let left = guard.shutdown(Duration::from_millis(20));
-        assert!(
-            matches!(left, Err(Error::Undelivered { queued: 2, .. })),
-            "{left:?}"
-        );
-    }
-    {
-        let (sink, guard, _dispatcher) = run();
-        assert_eq!(states(&sink), [EndpointState::Paused; 2]);
-        assert_eq!(sink.endpoints().get("crm").unwrap().stats.queued, 1);
-        sink.endpoints().resume("crm").unwrap();
-        assert_eq!(paused_on_disk(), ["audit"]);
-        assert_eq!(receiver.wait_for(1).len(), 1, "crm's event, once resumed");
-        // A change keeps it paused; removed and added again, it is not.
-        let mut audit = spec("audit", &receiver);
-        audit.timeout = Some(Duration::from_secs(3));
-        sink.endpoints().upsert_spec(&audit).unwrap();
-        assert_eq!(paused_on_disk(), ["audit"]);
-        assert_eq!(
-            sink.endpoints().get("audit").unwrap().state,
-            EndpointState::Paused
-        );
-        sink.endpoints().remove("crm").unwrap();
-        sink.endpoints()
-            .upsert_spec(&spec("crm", &receiver))
-            .unwrap();
-        assert_eq!(paused_on_disk(), ["audit"]);
-        let left = guard.shutdown(Duration::from_millis(20));
-        assert!(
-            matches!(left, Err(Error::Undelivered { queued: 1, .. })),
-            "audit's event: {left:?}"
-        );
-    }
-    let (sink, guard, _dispatcher) = run();
-    assert_eq!(
-        states(&sink),
-        [EndpointState::Paused, EndpointState::Active]
-    );
-    sink.endpoints().resume("audit").unwrap();
-    guard.flush(Duration::from_secs(10)).unwrap();
-    assert_eq!(receiver.count(), 2, "audit's event too");
-    guard.shutdown(Duration::from_secs(5)).unwrap();
-    let (sink, guard, _dispatcher) = run();
-    assert_eq!(states(&sink), [EndpointState::Active; 2]);
-    assert!(paused_on_disk().is_empty());
-    guard.shutdown(Duration::from_secs(5)).unwrap();
-}
-
-/// A spool of the format before (which did not keep which endpoints are paused) is read as
-/// it is, then migrated by the next sink that opens it, its endpoints and events kept.
-#[test]
-fn a_spool_of_the_format_before_is_migrated_with_its_endpoints_and_events() {
-    let t = Transport::Blocking;
-    let receiver = Receiver::ok();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join(deskhook_transports::spool::DATABASE_FILE);
-    {
-        let (sink, guard, dispatcher) = start(
-            t,
-            HttpSink::builder().spool(Spool::open(dir.path()).unwrap()),
-        );
-        sink.endpoints()
-            .upsert_spec(&spec("crm", &receiver))
-            .unwrap();
-        sink.endpoints().pause("crm").unwrap();
-        emit(&dispatcher, "T-1");
-        assert!(guard.shutdown(Duration::from_millis(20)).is_err());
-    }
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("ALTER TABLE endpoints DROP COLUMN paused; PRAGMA user_version = 3;")
-        .unwrap();
-    drop(conn);
-    assert_eq!(
-        deskhook_transports::spool::inspect(dir.path())
-            .unwrap()
-            .pending,
-        1
-    );
-    let (sink, guard, _dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .spool(Spool::open(dir.path()).unwrap())
-            .restore_endpoints(true),
-    );
-    assert_eq!(
-        sink.endpoints().get("crm").unwrap().state,
-        EndpointState::Active,
-        "format 3 did not keep it paused"
-    );
-    guard.flush(Duration::from_secs(10)).unwrap();
-    assert_eq!(receiver.count(), 1);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    let paused: i64 = conn
-        .query_row("SELECT paused FROM endpoints WHERE name = 'crm'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!((version, paused), (4, 0));
-    drop(conn);
-    guard.shutdown(Duration::from_secs(5)).unwrap();
-}
-
 for_both_transports!(
-    a_paused_endpoint_stays_paused_across_a_restart,
     an_endpoint_change_is_on_disk_when_the_call_returns,
     a_tool_that_keeps_the_registry_leaves_the_kept_endpoints_alone,
     an_endpoint_that_cannot_be_restored_stays_for_the_next_start,

@@ -37,6 +37,7 @@ mod spool_a_stuck_ticket_holds_up_no_other;
 mod spool_backlog_survives_restarts;
 mod spool_emit_async_awaits_the_commit;
 mod spool_flush_and_gone;
+mod spool_keeps_pauses;
 mod spool_keeps_rows_by_endpoint;
 mod spool_refuses_what_it_cannot_use;
 mod worker_priority;

@@ -67,19 +67,20 @@ pub(crate) struct Registration<'a> {
     pub(crate) url: &'a str,
     /// The settings it was made from, if it was made from settings.
     pub(crate) spec: Option<&'a EndpointSpec>,
-    /// Whether it was just added (not paused, whatever a row of its name said), rather
-    /// than changed (paused or not as it was).
-    pub(crate) added: bool,
+    /// Whether it is paused, when it was just added (whatever a row of its name said);
+    /// `None` when it was changed (paused or not as it was).
+    pub(crate) paused: Option<bool>,
 }
 
 impl<'a> Registration<'a> {
-    /// The registration of an endpoint with `route`, `added` or changed.
-    pub(crate) fn of(route: &'a super::Route, added: bool) -> Registration<'a> {
+    /// The registration of an endpoint with `route`: just added (`paused` or not), or
+    /// changed (`None`).
+    pub(crate) fn of(route: &'a super::Route, paused: Option<bool>) -> Registration<'a> {
         Registration {
             tenant: route.endpoint.tenant.as_deref().unwrap_or(""),
             url: &route.url,
             spec: route.endpoint.spec.as_deref(),
-            added,
+            paused,
         }
     }
 }

@@ -255,23 +255,25 @@ impl SinkBuilder {
         unkept.retain(|name| !self.endpoints.iter().any(|e| e.name == *name));
         for endpoint in self.endpoints {
             let route = engine.route_for(endpoint)?;
-            engine.install(route)?;
+            #[cfg(feature = "spool")]
+            let kept_paused = paused.contains(&route.endpoint.name);
+            #[cfg(not(feature = "spool"))]
+            let kept_paused = false;
+            if kept_paused {
+                log::info!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{}' starts paused, as it was when the spool was last used; \
+                     resume it to deliver",
+                    route.endpoint.name
+                );
+            }
+            let start = super::registry::Install::Start {
+                paused: kept_paused,
+            };
+            engine.install_as(route, start)?;
         }
         #[cfg(feature = "spool")]
-        {
-            engine.backlog().forget(&unkept);
-            // Before any worker starts, so that none of their events goes out.
-            for name in paused {
-                if let Some(lane) = engine.registry().get(&name) {
-                    engine.pause(&lane);
-                    log::info!(
-                        target: deskhook::LOG_TARGET,
-                        "endpoint '{name}' starts paused, as it was when the spool was last \
-                         used; resume it to deliver"
-                    );
-                }
-            }
-        }
+        engine.backlog().forget(&unkept);
         if let Some(letters) = letters_to_check {
             letters.check()?;
         }

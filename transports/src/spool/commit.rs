@@ -506,19 +506,20 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
             .execute([name])
             .map(drop),
         Op::Register { name, entry } => match entry {
-            // A change keeps whether the endpoint is paused; one just added is not.
+            // One just added is paused as it was added; a change keeps what the row says.
             Some(entry) => tx
                 .prepare_cached(
-                    "INSERT INTO endpoints (name, tenant, url, spec) VALUES (?1, ?2, ?3, ?4) \
+                    "INSERT INTO endpoints (name, tenant, url, spec, paused) \
+                     VALUES (?1, ?2, ?3, ?4, coalesce(?5, 0)) \
                      ON CONFLICT (name) DO UPDATE SET tenant = ?2, url = ?3, spec = ?4, \
-                     paused = paused AND NOT ?5",
+                     paused = coalesce(?5, paused)",
                 )?
                 .execute(params![
                     name,
                     Some(entry.tenant.as_str()).filter(|t| !t.is_empty()),
                     entry.url,
                     entry.spec,
-                    entry.added
+                    entry.paused
                 ])
                 .map(drop),
             None => tx

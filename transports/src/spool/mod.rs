@@ -322,8 +322,9 @@ impl SpoolBuilder {
     /// stored in it, and those it keeps that the sink leaves out are not forgotten. For a
     /// tool that works on the spool of a helpdesk or `deskhook serve` that is not running
     /// (`deskhook drain`, `dead-letters replay --spool`), so that their endpoints, and
-    /// those added at run time, are registered again at their next start. Defaults to
-    /// false.
+    /// those added at run time, are registered again at their next start. The tool's own
+    /// endpoints start unpaused, whatever the spool kept: it delivers what it is given.
+    /// Defaults to false.
     #[must_use]
     pub fn keep_registry(mut self, keep: bool) -> Self {
         self.keep_registry = keep;

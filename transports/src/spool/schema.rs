@@ -17,10 +17,11 @@ use crate::error::Error;
 const APPLICATION_ID: i64 = 0x6473_6b68;
 
 /// The schema's version, in `PRAGMA user_version`. Version 1 had no tenants and no
-/// registry, version 2 no attempt log and no endpoint settings, version 3 did not keep
-/// which endpoints are paused; older versions are migrated when opened for writing, and
-/// read as they are otherwise.
-const SCHEMA_VERSION: i64 = 4;
+/// registry, version 2 no attempt log and no endpoint settings; older versions are migrated
+/// when opened for writing, and read as they are otherwise. A column added where an earlier
+/// build of the same version still reads and writes the table (`endpoints.paused`) does not
+/// change the version: the table gets it when opened for writing.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -96,10 +97,9 @@ const MIGRATE_FROM_2: &str = "
 ALTER TABLE endpoints ADD COLUMN spec TEXT;
 ";
 
-/// From version 3: which endpoints are paused.
-const MIGRATE_FROM_3: &str = "
-ALTER TABLE endpoints ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
-";
+/// Which endpoints are paused: added to a version 3 spool made before it (an earlier build
+/// leaves it as it finds it).
+const ADD_PAUSED: &str = "ALTER TABLE endpoints ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;";
 
 /// Sets the pragmas, creates the schema in a new database, migrates an old one, and checks
 /// it.
@@ -128,9 +128,8 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
         ))?;
     } else if application_id(conn)? == APPLICATION_ID {
         let steps = match version(conn)? {
-            1 => format!("{MIGRATE_FROM_1} {MIGRATE_FROM_2} {MIGRATE_FROM_3}"),
-            2 => format!("{MIGRATE_FROM_2} {MIGRATE_FROM_3}"),
-            3 => MIGRATE_FROM_3.to_owned(),
+            1 => format!("{MIGRATE_FROM_1} {MIGRATE_FROM_2}"),
+            2 => MIGRATE_FROM_2.to_owned(),
             _ => String::new(),
         };
         if !steps.is_empty() {
@@ -138,6 +137,9 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
             conn.execute_batch(&format!(
                 "BEGIN; {steps} {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))?;
+        }
+        if version(conn)? == SCHEMA_VERSION && !has_paused(conn)? {
+            conn.execute_batch(ADD_PAUSED)?;
         }
     }
     check(conn)
@@ -417,9 +419,19 @@ pub(super) fn kept_endpoints(conn: &Connection) -> rusqlite::Result<Vec<(String,
         .collect()
 }
 
+/// Whether the registry's table has its `paused` column (see [`ADD_PAUSED`]).
+fn has_paused(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('endpoints') WHERE name = 'paused'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
 /// The endpoints the registry's table lists as paused.
 pub(super) fn paused_endpoints(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    if version(conn)? < 4 {
+    if !has_paused(conn)? {
         return Ok(Vec::new());
     }
     conn.prepare("SELECT name FROM endpoints WHERE paused != 0 ORDER BY name")?

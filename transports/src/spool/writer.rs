@@ -109,8 +109,9 @@ pub(super) struct Entry {
     pub(super) url: String,
     /// The JSON of the settings it was made from, if it was.
     pub(super) spec: Option<String>,
-    /// Just added: not paused, whatever a row of its name said.
-    pub(super) added: bool,
+    /// Whether it is paused, when it was just added; `None` (a change) keeps what the row
+    /// says.
+    pub(super) paused: Option<bool>,
 }
 
 pub(crate) struct Kept {
@@ -296,7 +297,12 @@ impl SpoolStore {
         let stored = Kept {
             specs: super::schema::stored_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
             names: super::schema::kept_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
-            paused: super::schema::paused_endpoints(&conn).map_err(|e| damaged(&db, &e))?,
+            // A tool that keeps the registry (drain, replay) delivers what it is given.
+            paused: if settings.keep_registry {
+                Vec::new()
+            } else {
+                super::schema::paused_endpoints(&conn).map_err(|e| damaged(&db, &e))?
+            },
         };
         let reader = Connection::open_with_flags(
             &db,
@@ -621,7 +627,7 @@ impl SpoolStore {
                     tenant: r.tenant.to_owned(),
                     url: r.url.to_owned(),
                     spec,
-                    added: r.added,
+                    paused: r.paused,
                 }
             }),
         });

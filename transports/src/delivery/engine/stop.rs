@@ -55,9 +55,13 @@ impl Engine {
     /// spool keeps that it is paused, for the next start.
     pub(crate) fn pause(&self, lane: &Arc<Lane>) {
         let mut st = lock(&lane.state);
+        if st.closing.is_some() {
+            return;
+        }
         st.paused = true;
         lane.update_held(&st);
-        drop(st);
+        // Under the lane's lock, so that a pause and a resume reach the spool in the order
+        // they took effect.
         self.backlog.paused(&lane.name, true);
     }
 
@@ -73,9 +77,9 @@ impl Engine {
         if st.closing.is_some() {
             return;
         }
-        if std::mem::take(&mut st.paused) {
-            self.backlog.paused(&lane.name, false);
-        }
+        st.paused = false;
+        // Whatever it was: the operator's word puts the spool's table right too.
+        self.backlog.paused(&lane.name, false);
         if st.disabled {
             st.disabled = false;
             lane.closed.store(false, Ordering::SeqCst);

@@ -17,6 +17,8 @@ pub(crate) enum Install {
     Upsert,
     /// Add it; one of that name is an error.
     New,
+    /// As `Upsert`, at the sink's start: added `paused` when the spool kept it so.
+    Start { paused: bool },
 }
 
 impl Engine {
@@ -60,6 +62,12 @@ impl Engine {
             let rows = self.backlog().attach(&name)?;
             let waiting = rows.committed().1;
             let lane = Arc::new(Lane::new(Arc::clone(&route), rows));
+            let paused = matches!(mode, Install::Start { paused: true });
+            if paused {
+                let mut st = super::super::lock(&lane.state);
+                st.paused = true;
+                lane.update_held(&st);
+            }
             let tenant = route.endpoint.tenant.clone();
             {
                 let mut index = self.registry().write();
@@ -70,6 +78,10 @@ impl Engine {
                 index.by_name.insert(lane.name.clone(), lane.clone());
                 index.insert_routing(&lane, tenant.as_deref());
                 self.pool().set_endpoints(index.by_name.len());
+                // Under the write lock, so that a pause of the new lane (which looks it up
+                // first) is written after it, not overwritten by it.
+                self.backlog()
+                    .registered(&name, Some(Registration::of(&route, Some(paused))));
             }
             if self.stopping() {
                 // Stopped while this one was added: it stops too (its events are not lost).
@@ -80,8 +92,6 @@ impl Engine {
                 );
             }
             self.adopt(&lane, waiting);
-            self.backlog()
-                .registered(&name, Some(Registration::of(&route, true)));
             log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' added ({})", route.url);
             return Ok((Upserted::Added, lane));
         }
@@ -121,7 +131,7 @@ impl Engine {
             }
         }
         self.backlog()
-            .registered(&lane.name, Some(Registration::of(&route, false)));
+            .registered(&lane.name, Some(Registration::of(&route, None)));
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
         // A higher limit or another rate may let it go now.
         self.pool().push(lane);

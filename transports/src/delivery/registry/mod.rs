@@ -483,7 +483,10 @@ impl Endpoints {
 
     /// Stops sending to `name`; its events keep being queued. With a spool it stays paused
     /// across restarts (the spool has it on disk when this returns) until
-    /// [`resume`](Endpoints::resume), or until it is removed.
+    /// [`resume`](Endpoints::resume) or its removal, as long as each start registers it
+    /// again (given to the builder, or restored by
+    /// [`restore_endpoints`](super::SinkBuilder::restore_endpoints)): one a start leaves out
+    /// is forgotten, pause and all.
     ///
     /// # Errors
     ///
