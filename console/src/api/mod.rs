@@ -13,7 +13,7 @@
 //! | `GET /endpoints/{name}/activity` | deliveries and failures per minute, last hour |
 //! | `GET /attempts?endpoint=&tenant=&event_id=&ticket=&status=&since=&until=&before=&limit=` | the attempt log, newest first |
 //! | `GET /dead-letters?endpoint=&tenant=&event_type=&event_id=&ticket=&before=&limit=` | dead letters, newest first |
-//! | `POST /dead-letters/replay` | `{"keys": […]}` or `{"endpoint": "crm"}` (all of its letters) |
+//! | `POST /dead-letters/replay` | `{"keys": […]}`, or a filter: every letter matching all of `endpoint`, `tenant`, `event_type`, `event_id`, `ticket` given (`{"tenant": "acme"}`) |
 //! | `POST /dead-letters/delete` | `{"keys": […]}` |
 //! | `GET /stats` | totals over every endpoint |
 //!

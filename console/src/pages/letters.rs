@@ -59,7 +59,8 @@ pub(crate) async fn list(
             match query.failed.unwrap_or(0) {
                 0 => String::new(),
                 n => format!(
-                    "; {n} could not be (their endpoint is gone, or they were already replayed)"
+                    "; {n} could not be (their endpoint is gone, disabled by a 410 or now another tenant's, \
+                     their body is over its max_payload, or they were already replayed)"
                 ),
             }
         )),

@@ -22,8 +22,8 @@
 //! within the same attempt. An HTTP/2 request the server did not take, and so did not
 //! process (refused with `REFUSED_STREAM`, or past the last stream of its `GOAWAY`: nginx
 //! sends one after 1,000 requests on a connection), goes again on another connection within
-//! the same attempt, up to 3 times, and a connection whose server sent `GOAWAY` gets no new
-//! request. A kept connection found unused for 30 s when a request would
+//! the same attempt, up to 3 times, on another connection: one whose server sent `GOAWAY`
+//! or refused a stream gets no new request. A kept connection found unused for 30 s when a request would
 //! take it is closed rather than used (a firewall on the way may have forgotten it); an
 //! idle HTTP/2 connection is not pinged, so that the server's idle timeout can end it, and
 //! one with requests in flight is pinged every 10 s and closed when a ping goes unanswered.
@@ -369,15 +369,23 @@ async fn exchange(
                         _stream: stream, ..
                     } => {
                         let untaken = not_taken(&error);
-                        if untaken.is_some_and(h2::Error::is_go_away) {
+                        if untaken {
                             origin.forget(stream);
                         }
-                        resent < MAX_RESENDS && (untaken.is_some() || unsent)
+                        resent < MAX_RESENDS && (untaken || unsent)
                     }
                 };
                 if again {
-                    conn = origin.connect().await?;
-                    reused = false;
+                    // HTTP/2: on another kept connection with room, if there is one.
+                    let kept = match conn {
+                        Conn::H2 { .. } => origin.checkout(),
+                        Conn::H1(_) => None,
+                    };
+                    reused = kept.is_some();
+                    conn = match kept {
+                        Some(kept) => kept,
+                        None => origin.connect().await?,
+                    };
                     resent += 1;
                     continue;
                 }
@@ -412,20 +420,19 @@ fn closed_idle(err: &hyper::Error) -> bool {
 /// the server did not take it (a server shutting down turns every connection away).
 const MAX_RESENDS: u32 = 3;
 
-/// The server's word, when an HTTP/2 request failed because the server did not take its
-/// stream, which HTTP/2 says it did not process (RFC 9113, 8.7): refused (`REFUSED_STREAM`),
-/// or beyond the last stream of a `GOAWAY` it sent.
-fn not_taken(err: &hyper::Error) -> Option<&h2::Error> {
+/// Whether an HTTP/2 request failed because the server did not take its stream, which
+/// HTTP/2 says it did not process (RFC 9113, 8.7): refused (`REFUSED_STREAM`), or beyond the
+/// last stream of a `GOAWAY` it sent.
+fn not_taken(err: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            let untaken = h2.is_remote()
+            return h2.is_remote()
                 && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
-            return untaken.then_some(h2);
         }
         source = e.source();
     }
-    None
+    false
 }
 
 /// The request of one attempt: the target's head, then the attempt's own headers.
