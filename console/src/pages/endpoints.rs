@@ -1,6 +1,6 @@
 //! The endpoints table, an endpoint's page, its forms and its actions.
 
-use axum::extract::{Path, Query, State as Shared};
+use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use deskhook_transports::delivery::{
@@ -10,7 +10,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    Form, count, csrf_field, enc, error_page, foreign_form, layout, millis, status_class, time,
+    Form, PageQuery, count, csrf_field, enc, error_page, foreign_form, layout, millis,
+    status_class, time,
 };
 use crate::api::{parse_spec, parse_state};
 use crate::guard::{Base, CsrfToken};
@@ -50,7 +51,7 @@ fn flash(done: Option<&str>) -> Option<&'static str> {
 pub(crate) async fn list(
     Shared(state): Shared<State>,
     base: Base,
-    Query(query): Query<ListQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> Response {
     let endpoint_query = EndpointQuery {
         search: query.q.clone().filter(|q| !q.trim().is_empty()),
@@ -183,7 +184,7 @@ pub(crate) async fn show(
     base: Base,
     csrf: CsrfToken,
     Path(name): Path<String>,
-    Query(query): Query<ShowQuery>,
+    PageQuery(query): PageQuery<ShowQuery>,
 ) -> Response {
     let sink = state.sink.clone();
     let lookup = name.clone();

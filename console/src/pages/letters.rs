@@ -1,6 +1,6 @@
 //! The dead letters page and its actions, and the page of one event or ticket.
 
-use axum::extract::{Path, Query, State as Shared};
+use axum::extract::{Path, State as Shared};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use deskhook_transports::delivery::{AttemptQuery, DeadLetterQuery, StoredLetter};
@@ -8,7 +8,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::endpoints::attempts_table;
-use super::{Form, count, csrf_field, enc, error_page, foreign_form, layout, status_class};
+use super::{
+    Form, PageQuery, count, csrf_field, enc, error_page, foreign_form, layout, status_class,
+};
 use crate::guard::{Base, CsrfToken};
 use crate::{Problem, State, blocking};
 
@@ -36,7 +38,7 @@ pub(crate) async fn list(
     Shared(state): Shared<State>,
     base: Base,
     csrf: CsrfToken,
-    Query(query): Query<LettersQuery>,
+    PageQuery(query): PageQuery<LettersQuery>,
 ) -> Response {
     let letters_query = DeadLetterQuery {
         endpoint: nonempty(&query.endpoint),
@@ -263,7 +265,7 @@ pub(crate) async fn event(
     Shared(state): Shared<State>,
     base: Base,
     csrf: CsrfToken,
-    Query(query): Query<EventQuery>,
+    PageQuery(query): PageQuery<EventQuery>,
 ) -> Response {
     let Some(q) = nonempty(&query.q) else {
         return layout(

@@ -198,6 +198,39 @@ impl Form {
     }
 }
 
+/// A page's query string, read as `T`; one that does not read (`?before=abc`) gets the
+/// error page saying what is wrong, not a bare 400.
+pub(crate) struct PageQuery<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PageQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<PageQuery<T>, Response> {
+        let why = match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
+            Ok(axum::extract::Query(query)) => return Ok(PageQuery(query)),
+            Err(rejection) => rejection.body_text(),
+        };
+        let base = Base::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let problem = Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the address's query cannot be read ({why}); follow a link of the console or \
+                 drop the part after '?'"
+            ),
+        );
+        Err(error_page(&base, &problem).into_response())
+    }
+}
+
 /// Longest form body read.
 pub(crate) const MAX_FORM: usize = 256 * 1024;
 

@@ -1,5 +1,5 @@
-//! The dead letters page: its filter, and "Replay all matching" replaying what the filter
-//! matches on every page, and nothing else.
+//! The dead letters page: its filter, "Replay all matching" replaying what the filter
+//! matches on every page and nothing else, and a query that does not read.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,4 +121,37 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(!left.contains(&"T-1".to_owned()), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_does_not_read_gets_a_page_that_says_so() {
+    let c = console(deskhook_console::router);
+    let page = send(
+        &c.app,
+        Request::get("/dead-letters?before=yesterday")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        page.headers
+    );
+    assert!(
+        page.body.contains("the address&#39;s query cannot be read")
+            || page.body.contains("the address's query cannot be read"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("before"),
+        "names the field: {}",
+        page.body
+    );
+    assert!(page.body.contains("Back to the endpoints"), "{}", page.body);
 }
