@@ -116,8 +116,9 @@
 //!   spool). An endpoint moved to another tenant dead-letters, at their next attempt, the
 //!   events of another tenant it had queued; such refusals (and templates that do not
 //!   render, secrets all expired) no longer count against the endpoint's breaker.
-//! - Refused now: `actions = []` (an endpoint that would receive nothing) and
-//!   `thread_idle_timeout = "0s"`.
+//! - Refused now: `actions = []` (an endpoint that would receive nothing),
+//!   `thread_idle_timeout = "0s"`, and the endpoint names `.` and `..` (which URLs take
+//!   for the folder and its parent: the console and the admin API could not reach them).
 //! - `DeliverySink::room` waits, as a task, while the spool's writer is behind (what
 //!   `emit_async` does itself); `SpoolBuilder::keep_registry` leaves the endpoints a spool
 //!   keeps alone (`deskhook drain` and `dead-letters replay --spool` set it). A spool's

@@ -10,8 +10,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    Form, PageQuery, count, csrf_field, enc, error_page, foreign_form, layout, millis,
-    status_class, time,
+    Form, PageQuery, count, csrf_field, enc, endpoint_path, error_page, foreign_form, layout,
+    millis, status_class, time,
 };
 use crate::api::{parse_spec, parse_state};
 use crate::guard::{Base, CsrfToken};
@@ -139,7 +139,7 @@ fn row(base: &Base, e: &EndpointInfo) -> Markup {
     let s = &e.stats;
     html! {
         tr {
-            td { a href=(base.at(&format!("/endpoints/{}", enc(&e.name)))) { (e.name) } }
+            td { a href=(base.at(&endpoint_path(&e.name))) { (e.name) } }
             td { (e.tenant.as_deref().unwrap_or("—")) }
             td.origin { (e.url) }
             td { (state_badge(e.state)) }
@@ -203,7 +203,7 @@ pub(crate) async fn show(
         Ok(found) => found,
         Err(problem) => return error_page(&base, &problem).into_response(),
     };
-    let here = base.at(&format!("/endpoints/{}", enc(&name)));
+    let here = base.at(&endpoint_path(&name));
     let s = &info.stats;
     layout(
         &base,
@@ -309,7 +309,7 @@ pub(crate) fn attempts_table(base: &Base, items: &[AttemptEntry], endpoints: boo
                         tr {
                             td { (time(a.at)) }
                             @if endpoints {
-                                td { a href=(base.at(&format!("/endpoints/{}", enc(&a.endpoint)))) { (a.endpoint) } }
+                                td { a href=(base.at(&endpoint_path(&a.endpoint))) { (a.endpoint) } }
                             }
                             td { a href=(base.at(&format!("/events?q={}", enc(&a.event_id)))) title=(a.event_id) { (a.event_type.as_str()) } }
                             td { a href=(base.at(&format!("/events?q={}", enc(&a.ticket)))) { (a.ticket) } }
@@ -419,7 +419,7 @@ pub(crate) async fn create(
             Err(problem) => Err(problem),
         };
     match saved {
-        Ok(name) => Redirect::to(&base.at(&format!("/endpoints/{}?done=created", enc(&name))))
+        Ok(name) => Redirect::to(&base.at(&format!("{}?done=created", endpoint_path(&name))))
             .into_response(),
         Err(problem) => form_page(
             &base,
@@ -472,7 +472,7 @@ pub(crate) async fn update(
         Err(problem) => Err(problem),
     };
     match saved {
-        Ok(()) => Redirect::to(&base.at(&format!("/endpoints/{}?done=updated", enc(&name))))
+        Ok(()) => Redirect::to(&base.at(&format!("{}?done=updated", endpoint_path(&name))))
             .into_response(),
         Err(problem) => {
             let mut values = FormValues::from_form(&form);
@@ -565,8 +565,9 @@ pub(crate) async fn act(
     .await;
     match done {
         Ok("deleted") => Redirect::to(&base.at("/?done=deleted")).into_response(),
-        Ok(done) => Redirect::to(&base.at(&format!("/endpoints/{}?done={done}", enc(&name))))
-            .into_response(),
+        Ok(done) => {
+            Redirect::to(&base.at(&format!("{}?done={done}", endpoint_path(&name)))).into_response()
+        }
         Err(problem) => error_page(&base, &problem).into_response(),
     }
 }

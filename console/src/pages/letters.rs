@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::endpoints::attempts_table;
 use super::{
-    Form, PageQuery, count, csrf_field, enc, error_page, foreign_form, layout, status_class,
+    Form, PageQuery, count, csrf_field, enc, endpoint_path, error_page, foreign_form, layout,
+    status_class,
 };
 use crate::guard::{Base, CsrfToken};
 use crate::{Problem, State, blocking};
@@ -138,7 +139,7 @@ fn letter_row(base: &Base, stored: &StoredLetter) -> Markup {
         tr {
             td { input type="checkbox" name="key" value=(stored.key) aria-label="Select"; }
             td { (l.failed_at) }
-            td { a href=(base.at(&format!("/endpoints/{}", enc(&l.endpoint)))) { (l.endpoint) } }
+            td { a href=(base.at(&endpoint_path(&l.endpoint))) { (l.endpoint) } }
             td { (l.tenant.as_deref().unwrap_or("—")) }
             td { a href=(base.at(&format!("/events?q={}", enc(&l.id)))) title=(l.id) { (l.action) } }
             td { a href=(base.at(&format!("/events?q={}", enc(&l.ticket)))) { (l.ticket) } }

@@ -311,6 +311,16 @@ pub(crate) fn count(n: u64) -> String {
 }
 
 /// A path segment or query value, percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`).
+/// The path of endpoint `name`'s page. The one named `new` is at `/endpoints/%6Eew`, which
+/// the router does not take for the new-endpoint form at `/endpoints/new` (its name still
+/// reads `new`).
+pub(crate) fn endpoint_path(name: &str) -> String {
+    match name {
+        "new" => "/endpoints/%6Eew".to_owned(),
+        _ => format!("/endpoints/{}", enc(name)),
+    }
+}
+
 pub(crate) fn enc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {

@@ -375,6 +375,16 @@ impl Endpoint {
         if self.name.chars().any(char::is_control) {
             return Err(invalid("name", "the name holds a control character".into()));
         }
+        if matches!(self.name.as_str(), "." | "..") {
+            return Err(invalid(
+                "name",
+                format!(
+                    "'{}' cannot be a name: names are part of the console's and the admin \
+                     API's URLs, where it means the folder or its parent; choose another",
+                    self.name
+                ),
+            ));
+        }
         if let Some(first) = self.retry.delay_before(1).filter(|d| !d.is_zero()) {
             return Err(invalid(
                 "retry",
@@ -717,6 +727,17 @@ mod tests {
         assert!(
             invalid(Endpoint::new("a\u{0}b", "http://127.0.0.1:9/").unwrap())
                 .contains("control character")
+        );
+        for dots in [".", ".."] {
+            let text = invalid(Endpoint::new(dots, "http://127.0.0.1:9/").unwrap());
+            assert!(text.contains("cannot be a name"), "{text}");
+        }
+        assert!(
+            Endpoint::new("...", "http://127.0.0.1:9/")
+                .unwrap()
+                .allow_private(true)
+                .validate()
+                .is_ok()
         );
         assert!(invalid(base().max_in_flight(0)).contains("max_in_flight is 0"));
         assert!(invalid(base().tenant("")).contains("invalid tenant ''"));

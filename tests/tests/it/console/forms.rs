@@ -1,4 +1,5 @@
-//! The endpoint forms: create, edit, rotate, refuse with the field named, pick a payload.
+//! The endpoint forms: create, edit, rotate, refuse with the field named, pick a payload;
+//! an endpoint whose name is a path of the console.
 
 use super::*;
 
@@ -326,4 +327,45 @@ async fn the_edit_form_keeps_what_it_cannot_show_and_leaves_code_endpoints_alone
     let info = c.sink.endpoints().get("code").unwrap();
     assert_eq!(info.url, shown);
     assert!(info.spec.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_named_new_has_a_page_beside_the_new_endpoint_form() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    c.sink
+        .endpoints()
+        .upsert_spec(&serde_json::from_value(endpoint_json("new", &receiver)).unwrap())
+        .unwrap();
+    let get = |path: &str| {
+        let app = c.app.clone();
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        async move { send(&app, request).await }
+    };
+    let list = get("/").await;
+    assert!(
+        list.body.contains(r#"href="/endpoints/%6Eew""#),
+        "{}",
+        list.body
+    );
+    let page = get("/endpoints/%6Eew").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("action=\"/endpoints/%6Eew/pause\""),
+        "{}",
+        page.body
+    );
+    // The form to add one is where it was.
+    let form = get("/endpoints/new").await;
+    assert!(form.body.contains("Add an endpoint"), "{}", form.body);
+    // "." and ".." cannot be names: they would mean the folder and its parent in a URL.
+    let refused = api(
+        &c.app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("..", &receiver)),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json()["field"], "name", "{}", refused.body);
 }
