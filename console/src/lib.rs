@@ -26,6 +26,8 @@
 //!   never), a chart of deliveries and failures per minute for the last hour, the recent
 //!   attempts with the receiver's answers, and the actions: pause, resume, send a test
 //!   event, edit, rotate the secret, delete.
+//! - `/new-endpoint`: the form that adds one (outside `/endpoints/`, so that every name,
+//!   `new` included, has its page).
 //! - `/dead-letters`: filtered by endpoint, tenant and event type; replay one, the selected,
 //!   or all matching the filter (on every page, once the page is filtered: after a
 //!   tenant's outage, what it missed and nothing of the others'); delete.

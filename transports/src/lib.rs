@@ -139,7 +139,9 @@
 //!   refused its stream or sent `GOAWAY` before taking it, instead of failing the attempt.
 //! - With a spool, a paused endpoint stays paused across restarts: the spool's table of
 //!   endpoints gets a `paused` column when opened for writing (the format stays 3; an
-//!   earlier deskhook opens it as before and leaves the column as it finds it).
+//!   earlier deskhook opens it as before and leaves the column as it finds it, so that an
+//!   endpoint it resumed starts paused again when this version opens the spool: resume it
+//!   again after rolling forward).
 //! - `DeadLetters::replay_matching` replays every letter a `DeadLetterQuery` matches
 //!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed

@@ -597,7 +597,7 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
         assert_eq!(text_of(&client, "h1 .badge").await?, "paused");
 
         // A team chat: a new endpoint that posts to Slack, picked from the presets.
-        client.goto(&format!("{base}/endpoints/new")).await?;
+        client.goto(&format!("{base}/new-endpoint")).await?;
         for (name, value) in [
             ("name", "team-chat"),
             ("url", chat_url.as_str()),

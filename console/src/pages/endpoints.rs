@@ -88,7 +88,7 @@ pub(crate) async fn list(
         html! {
             div.heading {
                 h1 { "Endpoints" }
-                a.button href=(base.at("/endpoints/new")) { "Add an endpoint" }
+                a.button href=(base.at("/new-endpoint")) { "Add an endpoint" }
             }
             form.filters method="get" action=(base.at("/")) {
                 input type="search" name="q" value=(query.q.as_deref().unwrap_or(""))

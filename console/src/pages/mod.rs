@@ -20,7 +20,7 @@ mod letters;
 pub(crate) fn routes() -> Router<State> {
     Router::new()
         .route("/", get(endpoints::list))
-        .route("/endpoints/new", get(endpoints::new_form))
+        .route("/new-endpoint", get(endpoints::new_form))
         .route("/endpoints", post(endpoints::create))
         .route("/endpoints/{name}", get(endpoints::show))
         .route(
@@ -310,17 +310,14 @@ pub(crate) fn count(n: u64) -> String {
     out
 }
 
-/// A path segment or query value, percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`).
-/// The path of endpoint `name`'s page. The one named `new` is at `/endpoints/%6Eew`, which
-/// the router does not take for the new-endpoint form at `/endpoints/new` (its name still
-/// reads `new`).
+/// The path of endpoint `name`'s page. Every name has one: the form that adds an endpoint
+/// is at `/new-endpoint`, outside `/endpoints/`, so that an endpoint named `new` is not
+/// hidden behind it.
 pub(crate) fn endpoint_path(name: &str) -> String {
-    match name {
-        "new" => "/endpoints/%6Eew".to_owned(),
-        _ => format!("/endpoints/{}", enc(name)),
-    }
+    format!("/endpoints/{}", enc(name))
 }
 
+/// A path segment or query value, percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`).
 pub(crate) fn enc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {

@@ -22,9 +22,9 @@
 //! within the same attempt. An HTTP/2 request the server did not take, and so did not
 //! process (refused with `REFUSED_STREAM`, or past the last stream of its `GOAWAY`: nginx
 //! sends one after 1,000 requests on a connection), goes again on another connection within
-//! the same attempt, up to 3 times, on another connection: one whose server sent `GOAWAY`
-//! or refused a stream gets no new request. A kept connection found unused for 30 s when a request would
-//! take it is closed rather than used (a firewall on the way may have forgotten it); an
+//! the same attempt, up to 3 times; a connection whose server sent `GOAWAY` gets no new
+//! request. A kept connection found unused for 30 s when a request would take it is closed
+//! rather than used (a firewall on the way may have forgotten it); an
 //! idle HTTP/2 connection is not pinged, so that the server's idle timeout can end it, and
 //! one with requests in flight is pinged every 10 s and closed when a ping goes unanswered.
 //! Kept connections a server never closes stay open until their endpoints' next request, or
@@ -327,7 +327,7 @@ async fn exchange(
     body: &Bytes,
 ) -> Result<(http::Response<hyper::body::Incoming>, Conn), AttemptError> {
     let origin = &target.origin;
-    let (mut conn, mut reused) = match origin.checkout() {
+    let (mut conn, mut reused) = match origin.checkout(None) {
         Some(conn) => (conn, true),
         None => (origin.connect().await?, false),
     };
@@ -369,16 +369,18 @@ async fn exchange(
                         _stream: stream, ..
                     } => {
                         let untaken = not_taken(&error);
-                        if untaken {
+                        // A GOAWAY ends the connection; a refused stream is the stream's
+                        // (one over the server's limit): the connection stays, for others.
+                        if untaken == Some(Untaken::GoAway) {
                             origin.forget(stream);
                         }
-                        resent < MAX_RESENDS && (untaken || unsent)
+                        resent < MAX_RESENDS && (untaken.is_some() || unsent)
                     }
                 };
                 if again {
                     // HTTP/2: on another kept connection with room, if there is one.
-                    let kept = match conn {
-                        Conn::H2 { .. } => origin.checkout(),
+                    let kept = match &conn {
+                        Conn::H2 { _stream, .. } => origin.checkout(Some(_stream)),
                         Conn::H1(_) => None,
                     };
                     reused = kept.is_some();
@@ -420,19 +422,32 @@ fn closed_idle(err: &hyper::Error) -> bool {
 /// the server did not take it (a server shutting down turns every connection away).
 const MAX_RESENDS: u32 = 3;
 
+/// How an HTTP/2 server did not take a request's stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Untaken {
+    /// `REFUSED_STREAM`.
+    Refused,
+    /// Beyond the last stream of a `GOAWAY` it sent.
+    GoAway,
+}
+
 /// Whether an HTTP/2 request failed because the server did not take its stream, which
-/// HTTP/2 says it did not process (RFC 9113, 8.7): refused (`REFUSED_STREAM`), or beyond the
-/// last stream of a `GOAWAY` it sent.
-fn not_taken(err: &hyper::Error) -> bool {
+/// HTTP/2 says it did not process (RFC 9113, 8.7), and how.
+fn not_taken(err: &hyper::Error) -> Option<Untaken> {
     let mut source = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            return h2.is_remote()
-                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+            if !h2.is_remote() {
+                return None;
+            }
+            if h2.is_go_away() {
+                return Some(Untaken::GoAway);
+            }
+            return (h2.reason() == Some(h2::Reason::REFUSED_STREAM)).then_some(Untaken::Refused);
         }
         source = e.source();
     }
-    false
+    None
 }
 
 /// The request of one attempt: the target's head, then the attempt's own headers.

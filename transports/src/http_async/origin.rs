@@ -175,8 +175,9 @@ impl Origin {
     }
 
     /// A kept connection that is still open and was used within [`IDLE_REUSE`], if there
-    /// is one (the others are dropped, which closes them).
-    pub(super) fn checkout(&self) -> Option<Conn> {
+    /// is one (the others are dropped, which closes them); not the HTTP/2 connection of
+    /// `except` (one that just refused a stream).
+    pub(super) fn checkout(&self, except: Option<&Stream>) -> Option<Conn> {
         let now = Instant::now();
         let fresh = |used: &Instant| now.saturating_duration_since(*used) < IDLE_REUSE;
         let mut idle = lock(&self.idle);
@@ -188,7 +189,7 @@ impl Origin {
         if let Some(h2) = idle
             .h2
             .iter_mut()
-            .filter(|c| !c.full())
+            .filter(|c| !c.full() && except.is_none_or(|s| !Arc::ptr_eq(&c.streams, &s.0)))
             .min_by_key(|c| c.streams.load(Ordering::Acquire))
         {
             return Some(h2.take(now));
@@ -207,8 +208,7 @@ impl Origin {
     }
 
     /// Stops handing out the HTTP/2 connection that carries `stream` (its server sent a
-    /// `GOAWAY`, or refused a stream): requests go on another one. Those in flight on it
-    /// finish.
+    /// `GOAWAY`): requests go on another one. Those in flight on it finish.
     pub(super) fn forget(&self, stream: &Stream) {
         lock(&self.idle)
             .h2

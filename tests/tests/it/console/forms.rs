@@ -9,7 +9,7 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
     let c = console(deskhook_console::router);
     let page = send(
         &c.app,
-        Request::get("/endpoints/new").body(Body::empty()).unwrap(),
+        Request::get("/new-endpoint").body(Body::empty()).unwrap(),
     )
     .await;
     let token = page.headers[header::SET_COOKIE]
@@ -344,19 +344,24 @@ async fn an_endpoint_named_new_has_a_page_beside_the_new_endpoint_form() {
     };
     let list = get("/").await;
     assert!(
-        list.body.contains(r#"href="/endpoints/%6Eew""#),
+        list.body.contains(r#"href="/endpoints/new""#),
         "{}",
         list.body
     );
-    let page = get("/endpoints/%6Eew").await;
+    let page = get("/endpoints/new").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
-        page.body.contains("action=\"/endpoints/%6Eew/pause\""),
+        page.body.contains("action=\"/endpoints/new/pause\""),
         "{}",
         page.body
     );
-    // The form to add one is where it was.
-    let form = get("/endpoints/new").await;
+    // The form to add one is outside /endpoints/.
+    assert!(
+        list.body.contains(r#"href="/new-endpoint""#),
+        "{}",
+        list.body
+    );
+    let form = get("/new-endpoint").await;
     assert!(form.body.contains("Add an endpoint"), "{}", form.body);
     // "." and ".." cannot be names: they would mean the folder and its parent in a URL.
     let refused = api(

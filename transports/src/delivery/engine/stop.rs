@@ -52,17 +52,19 @@ impl Engine {
     }
 
     /// Stops `lane` sending (its events stay queued) until [`resume`](Engine::resume); a
-    /// spool keeps that it is paused, for the next start.
-    pub(crate) fn pause(&self, lane: &Arc<Lane>) {
+    /// spool keeps that it is paused, for the next start. False when the lane is being
+    /// removed (or the sink stops): nothing is paused.
+    pub(crate) fn pause(&self, lane: &Arc<Lane>) -> bool {
         let mut st = lock(&lane.state);
         if st.closing.is_some() {
-            return;
+            return false;
         }
         st.paused = true;
         lane.update_held(&st);
         // Under the lane's lock, so that a pause and a resume reach the spool in the order
         // they took effect.
         self.backlog.paused(&lane.name, true);
+        true
     }
 
     /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.

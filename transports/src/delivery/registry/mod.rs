@@ -493,7 +493,10 @@ impl Endpoints {
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn pause(&self, name: &str) -> Result<(), Error> {
         let lane = self.engine.registry().lane(name)?;
-        self.engine.pause(&lane);
+        if !self.engine.pause(&lane) {
+            // Removed meanwhile.
+            return Err(self.engine.registry().unknown(name));
+        }
         self.kept();
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' paused");
         Ok(())
