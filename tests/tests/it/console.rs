@@ -55,6 +55,20 @@ struct Reply {
 }
 
 impl Reply {
+    /// The value of the first cookie it sets (a page's CSRF cookie).
+    fn cookie_value(&self) -> String {
+        self.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_owned()
+    }
+
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }

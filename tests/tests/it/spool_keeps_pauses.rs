@@ -34,6 +34,18 @@ fn paused_on_disk(dir: &std::path::Path) -> Vec<String> {
         .unwrap()
 }
 
+/// A first run with the spool in `dir`: "crm", made from settings, paused with one event
+/// queued when the run ends.
+fn leave_crm_paused_with_an_event(t: Transport, receiver: &Receiver, dir: &std::path::Path) {
+    let (sink, guard, dispatcher) = start(t, HttpSink::builder().spool(Spool::open(dir).unwrap()));
+    sink.endpoints()
+        .upsert_spec(&spec("crm", receiver))
+        .unwrap();
+    sink.endpoints().pause("crm").unwrap();
+    emit(&dispatcher, "T-1");
+    shutdown_leaving(guard, 1);
+}
+
 /// Shuts down with `queued` events left for paused endpoints: they stay in the spool.
 fn shutdown_leaving(guard: deskhook_transports::delivery::DeliveryGuard, queued: usize) {
     let left = guard.shutdown(Duration::from_millis(20));
@@ -122,18 +134,7 @@ fn a_spool_made_before_pauses_were_kept_gets_the_column_and_keeps_its_rows() {
     let receiver = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join(DATABASE_FILE);
-    {
-        let (sink, guard, dispatcher) = start(
-            t,
-            HttpSink::builder().spool(Spool::open(dir.path()).unwrap()),
-        );
-        sink.endpoints()
-            .upsert_spec(&spec("crm", &receiver))
-            .unwrap();
-        sink.endpoints().pause("crm").unwrap();
-        emit(&dispatcher, "T-1");
-        shutdown_leaving(guard, 1);
-    }
+    leave_crm_paused_with_an_event(t, &receiver, dir.path());
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch("ALTER TABLE endpoints DROP COLUMN paused")
         .unwrap();
@@ -221,18 +222,7 @@ fn a_start_that_fails_keeps_the_pauses(t: Transport) {
 fn a_tool_that_keeps_the_registry_delivers_to_a_paused_endpoint(t: Transport) {
     let receiver = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (sink, guard, dispatcher) = start(
-            t,
-            HttpSink::builder().spool(Spool::open(dir.path()).unwrap()),
-        );
-        sink.endpoints()
-            .upsert_spec(&spec("crm", &receiver))
-            .unwrap();
-        sink.endpoints().pause("crm").unwrap();
-        emit(&dispatcher, "T-1");
-        shutdown_leaving(guard, 1);
-    }
+    leave_crm_paused_with_an_event(t, &receiver, dir.path());
     {
         let spool = Spool::builder(dir.path())
             .existing(true)

@@ -12,16 +12,7 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
         Request::get("/new-endpoint").body(Body::empty()).unwrap(),
     )
     .await;
-    let token = page.headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
+    let token = page.cookie_value();
 
     // A bad retry schedule: the form comes back with the message, the field marked, what
     // was typed kept, and nothing created.

@@ -230,16 +230,7 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     );
 
     let login = send(&c.app, Request::get("/login").body(Body::empty()).unwrap()).await;
-    let csrf = login.headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
+    let csrf = login.cookie_value();
     let post = |token: &str| {
         Request::post("/login")
             .header(header::COOKIE, format!("deskhook_csrf={csrf}"))

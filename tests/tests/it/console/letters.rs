@@ -67,16 +67,7 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
         page.body
             .contains("Replay every dead letter of tenant acme")
     );
-    let token = page.headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
+    let token = page.cookie_value();
 
     // Without a filter, refused with what to do.
     let refused = send(
