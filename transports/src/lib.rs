@@ -142,6 +142,11 @@
 //!   earlier deskhook opens it as before and leaves the column as it finds it, so that an
 //!   endpoint it resumed starts paused again when this version opens the spool: resume it
 //!   again after rolling forward).
+//! - Relays no longer dead-letter healthy events "the relay could not queue": the engine
+//!   counted a relayed event's body once per endpoint against `max_queued_bytes` while the
+//!   relay's room counts it once, so that with large bodies and several endpoints per event
+//!   (or a batch message bigger than the whole budget) the engine refused what the relay
+//!   had let in. The relay's room alone now holds its memory to the budget.
 //! - `DeadLetters::replay_matching` replays every letter a `DeadLetterQuery` matches
 //!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed

@@ -297,3 +297,48 @@ fn messages_that_are_not_deskhooks_are_terminated_and_counted() {
     assert_eq!(report.terminated, 2, "{report:?}");
     assert_eq!(report.acknowledged, 1, "{report:?}");
 }
+
+/// A batch message bigger than the relay's whole memory budget, for three endpoints, is
+/// delivered whole: the relay lets it past its room (nothing else could ever make room for
+/// it), and the engine takes what the relay lets in (an event's body once, however many
+/// endpoints it goes to), so that none of its events is dead-lettered for want of room.
+#[test]
+fn a_batch_bigger_than_the_whole_budget_is_delivered_whole() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    // Slow enough that the whole batch is in the engine at once.
+    let receiver = Receiver::start(|_, _| {
+        std::thread::sleep(Duration::from_millis(5));
+        Answer::status(204)
+    });
+    let padded = |n: usize| {
+        let mut framed = event(&format!("B{n}"), n);
+        framed.body = Bytes::from(format!(
+            r#"{{"ticket":{{"code":"B{n}","subject":"{n}","text":"{}"}}}}"#,
+            "x".repeat(2048)
+        ));
+        framed
+    };
+    // 40 events of 2 KiB and more: over 80 KiB, against a budget of 32 KiB.
+    let events: Vec<Framed> = (0..40).map(padded).collect();
+    publish(&server, &[&events]);
+    let relay = RunningRelay::start(Relay::builder(
+        server.url(),
+        DeliverySink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(16))
+            .endpoint(endpoint("chat", &receiver, "0s").max_in_flight(16))
+            .endpoint(endpoint("audit", &receiver, "0s").max_in_flight(16))
+            .max_queued_bytes(32 * 1024)
+            .dead_letter_path(&dead),
+    ));
+    let arrived = receiver.wait_for(120).len();
+    let report = relay.stop();
+    let letters = deskhook_transports::delivery::read_dead_letters(&dead).unwrap();
+    assert_eq!(
+        (arrived, letters.len()),
+        (120, 0),
+        "{report:?} {:?}",
+        letters.iter().map(|l| &l.reason).collect::<Vec<_>>()
+    );
+    assert_eq!(report.acknowledged, 40, "{report:?}");
+}

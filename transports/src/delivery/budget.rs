@@ -109,6 +109,17 @@ impl Budget {
         }
     }
 
+    /// Charges `bytes` whether they fit or not: for memory another bound already holds (a
+    /// relay's events, which its book lets in only as room frees).
+    #[cfg(feature = "relay")]
+    pub(crate) fn charge_forced(self: &Arc<Self>, bytes: usize) -> Charge {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        Charge {
+            budget: self.clone(),
+            bytes,
+        }
+    }
+
     /// Charges `bytes`, waiting up to `timeout` for room.
     pub(crate) fn charge_within(
         self: &Arc<Self>,

@@ -665,7 +665,11 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
             body: event.body.clone(),
             content_type: event.event_type.content_type(),
             tenant: event.tenant.as_deref().map(Into::into),
-            charge: None,
+            // What the engine would charge; the book holds the memory to its room.
+            charge: Some(
+                http.engine()
+                    .charge_relayed(event.body.len() + JOB_OVERHEAD),
+            ),
             parsed: std::sync::OnceLock::new(),
             withdrawn: Some(withdrawn.clone()),
         };
