@@ -143,10 +143,13 @@
 //!   endpoint it resumed starts paused again when this version opens the spool: resume it
 //!   again after rolling forward).
 //! - Relays no longer dead-letter healthy events "the relay could not queue": the engine
-//!   counted a relayed event's body once per endpoint against `max_queued_bytes` while the
+//!   counts a relayed event's body once per endpoint against `max_queued_bytes` while the
 //!   relay's room counts it once, so that with large bodies and several endpoints per event
 //!   (or a batch message bigger than the whole budget) the engine refused what the relay
-//!   had let in. The relay's room alone now holds its memory to the budget.
+//!   had let in. The engine now takes what the relay lets in, and the relay's room alone
+//!   holds its memory to the budget; an event bigger than the whole budget (a server whose
+//!   `max_payload` is larger) is delivered, going over it by that event, where it was
+//!   dead-lettered.
 //! - `DeadLetters::replay_matching` replays every letter a `DeadLetterQuery` matches
 //!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed
