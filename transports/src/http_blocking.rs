@@ -1,5 +1,11 @@
 //! Blocking HTTP delivery over ureq: [`HttpSink`].
 //!
+//! Connections are kept per origin and shared by the endpoints with the same connection
+//! settings (one ureq agent each). A request whose connection ends before any answer (most
+//! often a kept one the server closed as the request went out: an idle timeout) is sent
+//! again at once, within the same attempt, on a new connection: at least once, as every
+//! attempt is.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use deskhook::Dispatcher;
@@ -132,7 +138,8 @@ fn run_thread(engine: &Arc<Engine>) {
 }
 
 /// Makes the blocking transport's targets: one ureq agent (a connection pool per origin)
-/// per [`ClientKey`], shared by every endpoint with that key.
+/// per [`ClientKey`], shared by every endpoint with that key, and its twin that keeps no
+/// connection (for a request sent again because a kept connection ended under it).
 struct UreqConnector {
     idle_per_host: usize,
     agents: Mutex<Agents>,
@@ -143,14 +150,22 @@ struct UreqConnector {
 /// connections.
 #[derive(Default)]
 struct Agents {
-    by_key: HashMap<ClientKey, Weak<ureq::Agent>>,
+    by_key: HashMap<ClientKey, Weak<KeyAgents>>,
     /// The size at which the map is next swept of agents no endpoint uses any more.
     sweep_at: usize,
 }
 
+/// The agents of one [`ClientKey`].
+struct KeyAgents {
+    /// Keeps connections alive between requests.
+    pooled: ureq::Agent,
+    /// Keeps none: each request on a new connection.
+    fresh: ureq::Agent,
+}
+
 /// An endpoint as the blocking transport sends to it.
 struct UreqTarget {
-    agent: Arc<ureq::Agent>,
+    agents: Arc<KeyAgents>,
     url: String,
 }
 
@@ -162,7 +177,10 @@ impl Connector for UreqConnector {
         let agent = match agents.by_key.get(&key).and_then(Weak::upgrade) {
             Some(agent) => agent,
             None => {
-                let agent = Arc::new(agent_for(&key, self.idle_per_host));
+                let agent = Arc::new(KeyAgents {
+                    pooled: agent_for(&key, Some(self.idle_per_host)),
+                    fresh: agent_for(&key, None),
+                });
                 agents.by_key.insert(key, Arc::downgrade(&agent));
                 if agents.by_key.len() >= agents.sweep_at {
                     agents.by_key.retain(|_, agent| agent.strong_count() > 0);
@@ -173,7 +191,7 @@ impl Connector for UreqConnector {
         };
         drop(agents);
         Ok(Arc::new(UreqTarget {
-            agent,
+            agents: agent,
             url: endpoint.url.to_string(),
         }))
     }
@@ -183,15 +201,20 @@ impl Connector for UreqConnector {
     }
 }
 
-fn agent_for(key: &ClientKey, idle_per_host: usize) -> ureq::Agent {
+/// The agent of `key`: keeping up to `idle_per_host` connections per origin, or none.
+fn agent_for(key: &ClientKey, idle_per_host: Option<usize>) -> ureq::Agent {
+    let (per_host, all) = match idle_per_host {
+        Some(idle) => (idle.max(1), idle.max(10) * 4),
+        None => (0, 0),
+    };
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(key.connect_timeout))
         .timeout_global(Some(key.timeout))
         .user_agent(USER_AGENT)
-        .max_idle_connections_per_host(idle_per_host.max(1))
-        .max_idle_connections(idle_per_host.max(10) * 4);
+        .max_idle_connections_per_host(per_host)
+        .max_idle_connections(all);
     if let Some(certs) = &key.roots {
         let roots = certs
             .iter()
@@ -221,11 +244,22 @@ impl Transport for UreqTransport {
                 retryable: false,
             });
         };
-        let mut request = target.agent.post(&target.url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
+        let send = |agent: &ureq::Agent| {
+            let mut request = agent.post(&target.url);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request.send(&body[..])
+        };
+        let mut response = match send(&target.agents.pooled) {
+            // The connection ended before any answer: most often a kept one the server
+            // closed as the request went out (an idle timeout), which ureq cannot tell from
+            // a new one. Sent again at once, on a new connection, within the attempt (at
+            // least once, as every attempt is: the server may have read it).
+            Err(ureq::Error::Io(e)) if closed_before_answer(&e) => send(&target.agents.fresh),
+            sent => sent,
         }
-        let mut response = request.send(&body[..]).map_err(classify)?;
+        .map_err(classify)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -248,6 +282,18 @@ impl Transport for UreqTransport {
             snippet,
         })
     }
+}
+
+/// Whether a request failed because its connection ended (closed or reset) before any
+/// answer came.
+fn closed_before_answer(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+    )
 }
 
 fn classify(err: ureq::Error) -> AttemptError {
@@ -308,7 +354,7 @@ mod tests {
                 .allow_private(true)
                 .timeout(Duration::from_secs(timeout))
         };
-        let agent = |target: &Target| target.downcast_ref::<UreqTarget>().unwrap().agent.clone();
+        let agent = |target: &Target| target.downcast_ref::<UreqTarget>().unwrap().agents.clone();
         let a = connector.target(&endpoint("a", 10)).unwrap();
         let b = connector.target(&endpoint("b", 10)).unwrap();
         assert!(

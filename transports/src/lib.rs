@@ -142,6 +142,9 @@
 //!   earlier deskhook opens it as before and leaves the column as it finds it, so that an
 //!   endpoint it resumed starts paused again when this version opens the spool: resume it
 //!   again after rolling forward).
+//! - The blocking transport sends a request again, within its attempt and on a new
+//!   connection, when its connection ended before any answer (a kept connection the server
+//!   closed as the request went out), instead of failing the attempt.
 //! - Relays no longer dead-letter healthy events "the relay could not queue": the engine
 //!   counts a relayed event's body once per endpoint against `max_queued_bytes` while the
 //!   relay's room counts it once, so that with large bodies and several endpoints per event
