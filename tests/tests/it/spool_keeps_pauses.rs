@@ -46,6 +46,20 @@ fn leave_crm_paused_with_an_event(t: Transport, receiver: &Receiver, dir: &std::
     shutdown_leaving(guard, 1);
 }
 
+/// A run with the spool in `dir` that registers the endpoints it kept again.
+fn restoring(
+    t: Transport,
+    dir: &std::path::Path,
+) -> (DeliverySink, deskhook_transports::delivery::DeliveryGuard) {
+    let (sink, guard, _dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .spool(Spool::open(dir).unwrap())
+            .restore_endpoints(true),
+    );
+    (sink, guard)
+}
+
 /// Shuts down with `queued` events left for paused endpoints: they stay in the spool.
 fn shutdown_leaving(guard: deskhook_transports::delivery::DeliveryGuard, queued: usize) {
     let left = guard.shutdown(Duration::from_millis(20));
@@ -145,12 +159,7 @@ fn a_spool_made_before_pauses_were_kept_gets_the_column_and_keeps_its_rows() {
             .pending,
         1
     );
-    let (sink, guard, _dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .spool(Spool::open(dir.path()).unwrap())
-            .restore_endpoints(true),
-    );
+    let (sink, guard) = restoring(t, dir.path());
     assert_eq!(
         sink.endpoints().get("crm").unwrap().state,
         EndpointState::Active,
@@ -244,12 +253,7 @@ fn a_tool_that_keeps_the_registry_delivers_to_a_paused_endpoint(t: Transport) {
         guard.shutdown(Duration::from_secs(5)).unwrap();
     }
     assert_eq!(paused_on_disk(dir.path()), ["crm"]);
-    let (sink, guard, _dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .spool(Spool::open(dir.path()).unwrap())
-            .restore_endpoints(true),
-    );
+    let (sink, guard) = restoring(t, dir.path());
     assert_eq!(
         sink.endpoints().get("crm").unwrap().state,
         EndpointState::Paused
