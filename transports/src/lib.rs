@@ -142,6 +142,10 @@
 //!   earlier deskhook opens it as before and leaves the column as it finds it, so that an
 //!   endpoint it resumed starts paused again when this version opens the spool: resume it
 //!   again after rolling forward).
+//! - A delivered attempt lets its ticket's next event go once the attempt log and the
+//!   observer have it (one given up already did), so that both see a ticket's attempts at an
+//!   endpoint in their order; before, a fast next delivery on another worker could be
+//!   observed first.
 //! - The blocking transport sends a request again, within its attempt and on a new
 //!   connection, when its connection ended before any answer (a kept connection the server
 //!   closed as the request went out), instead of failing the attempt.

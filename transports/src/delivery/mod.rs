@@ -281,7 +281,10 @@ pub struct AttemptRecord<'a> {
     pub breaker: BreakerState,
 }
 
-/// Receives one record per delivery attempt, on the worker that made it. Keep it quick.
+/// Receives one record per delivery attempt, on the worker that made it. Keep it quick: a
+/// ticket's next event for the endpoint waits for it. A ticket's attempts at one endpoint
+/// are observed in the order they were made (endpoints and tickets run in parallel, so
+/// records of different ones interleave).
 pub trait Observer: Send + Sync {
     /// Called after every attempt.
     fn on_attempt(&self, record: &AttemptRecord<'_>);

@@ -363,6 +363,7 @@ impl Engine {
         let mut next_attempt = None;
         let mut timer = None;
         let mut dead = None;
+        let mut delivered = None;
         let mut released = None;
         // A withdrawn job (its relay's tenure ended) is not kept for a retry.
         let mut let_go = false;
@@ -389,7 +390,10 @@ impl Engine {
                 // Recorded before the ticket's next job can go, so that the store sees a
                 // ticket's outcomes in order.
                 self.backlog.delivered(&job);
-                st.schedule.done(&job);
+                // The ticket's next job goes once this attempt is logged and observed
+                // (below), so that the attempt log and the observer see a ticket's
+                // deliveries in their order.
+                delivered = Some(job);
             }
             Decision::Retry { delay } => {
                 self.count(lane, |c| &c.retried, 1);
@@ -493,7 +497,7 @@ impl Engine {
         {
             log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
         }
-        if let Some((job, _, _)) = dead {
+        if let Some(job) = dead.map(|(job, _, _)| job).or(delivered) {
             let mut st = lock(&lane.state);
             st.in_flight.retain(|j| j.order != order);
             st.schedule.done(&job);
