@@ -150,13 +150,14 @@
 //!   connection, when its connection ended before any answer (a kept connection the server
 //!   closed as the request went out), instead of failing the attempt.
 //! - Relays no longer dead-letter healthy events "the relay could not queue": the engine
-//!   counts a relayed event's body once per endpoint against `max_queued_bytes` while the
-//!   relay's room counts it once, so that with large bodies and several endpoints per event
-//!   (or a batch message bigger than the whole budget) the engine refused what the relay
-//!   had let in. The engine now takes what the relay lets in, and the relay's room alone
-//!   holds its memory to the budget; an event bigger than the whole budget (a server whose
-//!   `max_payload` is larger) is delivered, going over it by that event, where it was
-//!   dead-lettered.
+//!   took a relayed event as one copy per endpoint, each charged its whole body against
+//!   `max_queued_bytes`, while the relay's room counts the body once, so that with large
+//!   bodies and several endpoints per event (or a batch message bigger than the whole
+//!   budget) the engine refused what the relay had let in. A relayed event is now one event
+//!   for all its endpoints, as an emitted one is (one body, one parse, one charge), taken
+//!   whatever the budget says: the relay's room alone holds its memory to the budget. An
+//!   event bigger than the whole budget (a server whose `max_payload` is larger) is
+//!   delivered, going over it by that event, where it was dead-lettered.
 //! - `DeadLetters::replay_matching` replays every letter a `DeadLetterQuery` matches
 //!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed

@@ -32,6 +32,9 @@ pub(crate) struct Accepted {
     pub(crate) wait: bool,
     /// What went wrong, per endpoint (the job was dropped and counted, or dead-lettered).
     pub(crate) problems: Vec<String>,
+    /// The endpoints whose queue did not take the event, each with its problem (also in
+    /// `problems`).
+    pub(crate) refused: Vec<(Arc<str>, String)>,
 }
 
 /// Why an endpoint's queue is let go.
@@ -522,6 +525,7 @@ impl Backlog for MemoryBacklog {
         for lane in lanes {
             let job = Job::new(event.clone(), engine.next_order());
             if let Err(problem) = self.submit(engine, &lane, job, deadline) {
+                accepted.refused.push((lane.name.clone(), problem.clone()));
                 accepted.problems.push(problem);
             }
         }

@@ -4,11 +4,10 @@
 //! each of its jobs for the job's own bookkeeping ([`JOB_OVERHEAD`]); the charges are
 //! released when the last job lets go of them (the [`Charge`] guards are dropped), so the
 //! count follows what is really held, whatever path a job leaves by. It does no I/O and
-//! takes a lock only for a caller that asked to wait for room. A relay's events are the
-//! exception: the relay hands each endpoint its own copy, charged for the body without a
-//! check (the relay's room, not this budget, bounds them), so that in a relay the count
-//! can read above the limit, and a payload render is then not kept for a retry but made
-//! again.
+//! takes a lock only for a caller that asked to wait for room. A relay's events are charged
+//! the same, but without a check: the relay's room, which reserved just that, bounds them
+//! (so that a batch message bigger than the whole budget, which the room lets past it, is
+//! taken too).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

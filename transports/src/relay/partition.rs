@@ -655,27 +655,21 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
             return book.give_back(kib);
         }
     }
-    for lane in lanes {
-        let name = lane.name.clone();
-        let data = EventData {
-            id: event.parsed,
-            id_text: event.id.clone(),
-            event_type: event.event_type,
-            key: event.ticket.clone(),
-            body: event.body.clone(),
-            content_type: event.event_type.content_type(),
-            tenant: event.tenant.as_deref().map(Into::into),
-            // What the engine would charge; the book holds the memory to its room.
-            charge: Some(
-                http.engine()
-                    .charge_relayed(event.body.len() + JOB_OVERHEAD),
-            ),
-            parsed: std::sync::OnceLock::new(),
-            withdrawn: Some(withdrawn.clone()),
-        };
-        if let Err(problem) = http.engine().enqueue_relayed(lane, data)
-            && book.waits_for(&event.id, &name)
-        {
+    // One event for all its endpoints, as an emit's: one body, one parse, one charge.
+    let data = EventData {
+        id: event.parsed,
+        id_text: event.id.clone(),
+        event_type: event.event_type,
+        key: event.ticket.clone(),
+        body: event.body.clone(),
+        content_type: event.event_type.content_type(),
+        tenant: event.tenant.as_deref().map(Into::into),
+        charge: None,
+        parsed: std::sync::OnceLock::new(),
+        withdrawn: Some(withdrawn),
+    };
+    for (name, problem) in http.engine().enqueue_relayed(lanes, data) {
+        if book.waits_for(&event.id, &name) {
             // Dropped rather than dead-lettered (the queue is sized so that it is not):
             // dead-lettered here, so that the message still ends.
             http.write_dead_letter(letter(

@@ -175,6 +175,7 @@ impl Backlog for SpoolBacklog {
             receipt: Some(self.store.append(jobs)),
             wait: self.store.waits_for_commit(),
             problems: Vec::new(),
+            refused: Vec::new(),
         }
     }
 

@@ -262,19 +262,20 @@ impl Engine {
         self.enqueue_for(&lane, event)
     }
 
-    /// Queues an event a relay took from its stream for `lane`, charged to the memory budget
-    /// as an emit's event is: the body is shared, not copied.
+    /// Queues an event a relay took from its stream for `lanes`, as an emit's event is (one
+    /// event, its body shared; charged once for the body and a job per endpoint), but charged
+    /// whether the memory budget has room or not: the relay's room, which reserved just that,
+    /// bounds what it hands over, and the engine must not refuse what it let in. Returns the
+    /// endpoints whose queue did not take it, with why.
     #[cfg(feature = "relay")]
-    pub(crate) fn enqueue_relayed(&self, lane: Arc<Lane>, event: EventData) -> Result<(), String> {
-        let problems = self
-            .backlog
-            .accept(self, event, std::iter::once(lane).collect())
-            .problems;
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
+    pub(crate) fn enqueue_relayed(
+        &self,
+        lanes: super::super::Lanes,
+        mut event: EventData,
+    ) -> Vec<(Arc<str>, String)> {
+        let bytes = event.body.len() + lanes.len() * super::super::budget::JOB_OVERHEAD;
+        event.charge = Some(self.budget.charge_forced(bytes));
+        self.backlog.accept(self, event, lanes).refused
     }
 
     /// Queues `event` for `lane` only (a replayed dead letter, a test event).

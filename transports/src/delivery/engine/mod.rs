@@ -276,15 +276,6 @@ impl Engine {
         }
     }
 
-    /// Charges `bytes` of a relayed event for one endpoint, whether they fit or not: the
-    /// relay's book has reserved the event's room already (its body once, and a job per
-    /// endpoint), and the engine, which counts its body once per endpoint, must not refuse
-    /// what the book let in.
-    #[cfg(feature = "relay")]
-    pub(crate) fn charge_relayed(&self, bytes: usize) -> Charge {
-        self.budget.charge_forced(bytes)
-    }
-
     /// A job's rendered body waits with it for its retry only if the memory budget holds it;
     /// else it is let go, and the next attempt renders it again (the template's output is
     /// the same). So a tenant's template that renders large bodies for an endpoint that is
