@@ -174,24 +174,24 @@ impl Connector for UreqConnector {
         endpoint.check_http()?;
         let key = ClientKey::of(endpoint);
         let mut agents = lock(&self.agents);
-        let agent = match agents.by_key.get(&key).and_then(Weak::upgrade) {
-            Some(agent) => agent,
+        let key_agents = match agents.by_key.get(&key).and_then(Weak::upgrade) {
+            Some(key_agents) => key_agents,
             None => {
-                let agent = Arc::new(KeyAgents {
+                let key_agents = Arc::new(KeyAgents {
                     pooled: agent_for(&key, Some(self.idle_per_host)),
                     fresh: agent_for(&key, None),
                 });
-                agents.by_key.insert(key, Arc::downgrade(&agent));
+                agents.by_key.insert(key, Arc::downgrade(&key_agents));
                 if agents.by_key.len() >= agents.sweep_at {
                     agents.by_key.retain(|_, agent| agent.strong_count() > 0);
                     agents.sweep_at = (agents.by_key.len() * 2).max(64);
                 }
-                agent
+                key_agents
             }
         };
         drop(agents);
         Ok(Arc::new(UreqTarget {
-            agents: agent,
+            agents: key_agents,
             url: endpoint.url.to_string(),
         }))
     }
@@ -287,13 +287,7 @@ impl Transport for UreqTransport {
 /// Whether a request failed because its connection ended (closed or reset) before any
 /// answer came.
 fn closed_before_answer(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::UnexpectedEof
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe
-    )
+    err.kind() == std::io::ErrorKind::UnexpectedEof || crate::delivery::connection_cut(err)
 }
 
 fn classify(err: ureq::Error) -> AttemptError {

@@ -647,6 +647,18 @@ impl std::fmt::Debug for Hooks {
     }
 }
 
+/// Whether an I/O error says the peer cut the connection: reset, aborted, or a write on
+/// one it closed. Both HTTP transports send a request cut so before any answer again.
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
+pub(crate) fn connection_cut(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
 /// Parses `Retry-After`: delay seconds or an HTTP date.
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {

@@ -406,12 +406,7 @@ fn closed_idle(err: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::ConnectionAborted
-            );
+            return crate::delivery::connection_cut(io);
         }
         source = e.source();
     }
