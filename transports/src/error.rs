@@ -62,13 +62,24 @@ pub enum Error {
     },
     /// A flush or shutdown ended with events still queued or in flight: the receiver is slow
     /// or down, or retries are scheduled past the deadline. At shutdown they are written to
-    /// the dead letters.
+    /// the dead letters (with a spool, they stay in it).
+    ///
+    /// A flush stops waiting before its timeout when all that is left is `held`: events for
+    /// endpoints that cannot send before the deadline, so that one paused or long-dead
+    /// endpoint does not make every shutdown wait its whole timeout.
     Undelivered {
         /// Events waiting.
         queued: usize,
         /// Events being attempted.
         in_flight: usize,
-        /// How long was waited.
+        /// Of the queued events, those for endpoints that could make no attempt before the
+        /// deadline: paused, disabled by a 410, or waiting past it for a retry, a breaker's
+        /// cool-down or a receiver's `Retry-After`. Counted only when they were all that was
+        /// left (else 0).
+        held: usize,
+        /// The endpoints holding the `held` events, by name.
+        held_by: Vec<String>,
+        /// How long the caller allowed.
         timeout: std::time::Duration,
     },
     /// A line of a dead-letter file is not a dead letter.
@@ -191,11 +202,33 @@ impl fmt::Display for Error {
             Error::Undelivered {
                 queued,
                 in_flight,
+                held,
+                held_by,
                 timeout,
-            } => write!(
-                f,
-                "{queued} event(s) queued and {in_flight} in flight after waiting {timeout:?}"
-            ),
+            } => {
+                if *held == 0 {
+                    return write!(
+                        f,
+                        "{queued} event(s) queued and {in_flight} in flight after waiting \
+                         {timeout:?}"
+                    );
+                }
+                write!(
+                    f,
+                    "{held} event(s) queued for endpoints that cannot send within {timeout:?} \
+                     (paused, disabled by a 410, or waiting past it for a retry or a \
+                     cool-down): "
+                )?;
+                const NAMED: usize = 5;
+                for (i, name) in held_by.iter().take(NAMED).enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}'{name}'")?;
+                }
+                if held_by.len() > NAMED {
+                    write!(f, " and {} more", held_by.len() - NAMED)?;
+                }
+                write!(f, "; resume them, or let their retries come")
+            }
             Error::DeadLetter {
                 path,
                 line,

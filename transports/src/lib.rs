@@ -163,6 +163,11 @@
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed
 //!   all of the endpoint's letters, and the admin API's `/dead-letters/replay` takes
 //!   `tenant`, `event_type`, `event_id` and `ticket` beside `endpoint`.
+//! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that
+//!   can make no attempt before its deadline: paused, disabled by a 410, or waiting past it
+//!   for a retry, a breaker's cool-down, a `Retry-After` or a rate limit's token. Before,
+//!   one such endpoint made every shutdown wait its whole timeout. `Error::Undelivered`
+//!   gains `held` and `held_by` (those events and endpoints), and says so in its message.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

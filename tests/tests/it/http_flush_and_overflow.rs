@@ -10,6 +10,7 @@ use deskhook_tests::{
     Answer, Receiver, Transport, WAIT, dead_letter_file, endpoint, for_both_transports, start,
     ticket,
 };
+use deskhook_transports::Error;
 use deskhook_transports::delivery::read_dead_letters;
 use deskhook_transports::http_blocking::HttpSink;
 
@@ -211,7 +212,72 @@ fn an_event_larger_than_the_whole_budget_is_named_so(t: Transport) {
     assert_eq!(sink.endpoints().get("crm").unwrap().stats.dropped, 1);
 }
 
+/// A flush stops waiting when all that is left is for endpoints that cannot send before its
+/// deadline: one paused, one whose retry comes in an hour, one whose breaker is open for an
+/// hour. It names them, and has delivered everything else.
+fn a_flush_does_not_wait_for_endpoints_that_cannot_send(t: Transport) {
+    let live = Receiver::ok();
+    let down = Receiver::start(|_, _| Answer::status(500));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("live", &live, "0s"))
+            .endpoint(endpoint("paused", &live, "0s"))
+            .endpoint(endpoint("retrying", &down, "0s,1h"))
+            .endpoint(endpoint("tripped", &down, "0s,10ms,10ms,10ms"))
+            .breaker(deskhook::policy::BreakerPolicy {
+                // More than "retrying" fails (one first attempt per event).
+                failures: 4,
+                cool_down: Duration::from_secs(3600),
+            })
+            .dead_letter_path(&dead),
+    );
+    sink.endpoints().pause("paused").unwrap();
+    let user = deskhook::sample::user();
+    for code in ["H1", "H2", "H3"] {
+        dispatcher.emit(Action::Create, &ticket(code), &user);
+    }
+    // Were it to wait for them, the flush would end at its timeout with `held` 0.
+    let err = guard.flush(WAIT).unwrap_err();
+    let Error::Undelivered {
+        queued,
+        in_flight,
+        held,
+        held_by,
+        ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!((*queued, *in_flight, *held), (9, 0, 9), "{err}");
+    assert_eq!(held_by, &["paused", "retrying", "tripped"]);
+    assert!(
+        err.to_string().starts_with(
+            "9 event(s) queued for endpoints that cannot send within 10s (paused, disabled by a \
+             410, or waiting past it for a retry or a cool-down): 'paused', 'retrying', 'tripped'"
+        ),
+        "{err}"
+    );
+    let stats = |name: &str| sink.endpoints().get(name).unwrap().stats;
+    assert_eq!(stats("live").delivered, 3);
+    // The first attempt of each event failed, and its retry is an hour away.
+    assert_eq!(
+        (stats("retrying").failed, stats("retrying").retried),
+        (3, 3)
+    );
+    // At least the breaker's 4 failures, then nothing for an hour.
+    assert!(stats("tripped").failed >= 4, "{:?}", stats("tripped"));
+    // A resume lets the paused endpoint's events go, and the flush waits for them.
+    sink.endpoints().remove("retrying").unwrap();
+    sink.endpoints().remove("tripped").unwrap();
+    sink.endpoints().resume("paused").unwrap();
+    guard.flush(WAIT).unwrap();
+    assert_eq!(live.count(), 6);
+}
+
 for_both_transports!(
+    a_flush_does_not_wait_for_endpoints_that_cannot_send,
     dropping_the_guard_delivers_everything_queued,
     shutdown_dead_letters_what_it_could_not_deliver,
     drop_newest_keeps_the_first_events,

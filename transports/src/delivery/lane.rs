@@ -413,6 +413,50 @@ impl LaneState {
         self.paused || self.disabled || self.closing.is_some()
     }
 
+    /// Whether the lane can make no attempt before `deadline`: nothing of it is in flight,
+    /// and it is held (paused, disabled, closing) or all it has waits past `deadline` (a
+    /// retry, its breaker's cool-down, a receiver's `Retry-After`, its rate limit's next
+    /// token). `outstanding` is the lane's count of its jobs: a spool's rows not in memory
+    /// may be ready, unless they are parked behind tickets that wait.
+    pub(crate) fn idle_past(
+        &self,
+        deadline: Instant,
+        now: Instant,
+        outstanding: usize,
+        route: &Route,
+        breaker: &deskhook::policy::BreakerPolicy,
+    ) -> bool {
+        if !self.in_flight.is_empty() {
+            return false;
+        }
+        if self.held() {
+            return true;
+        }
+        let on_disk = outstanding.saturating_sub(self.schedule.queued());
+        if on_disk as u64 > self.window.parked_rows {
+            return false;
+        }
+        let first = if self.schedule.has_ready() {
+            now
+        } else {
+            match self.schedule.next_due() {
+                Some(at) => at,
+                None => return false,
+            }
+        };
+        let token = match (&self.bucket, &route.endpoint.rate_limit) {
+            (Some(bucket), Some(limit)) => bucket.check(limit, now).err(),
+            _ => None,
+        };
+        let breaker = self.breaker.check(now, breaker).err();
+        let can_go = [Some(first), self.hold_until, breaker, token]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(now);
+        can_go > deadline
+    }
+
     /// The public state.
     pub(crate) fn public_state(&self) -> EndpointState {
         if self.paused {

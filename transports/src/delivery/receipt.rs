@@ -94,6 +94,8 @@ impl Receipt {
                 return Err(Error::Undelivered {
                     queued: 1,
                     in_flight: 0,
+                    held: 0,
+                    held_by: Vec::new(),
                     timeout,
                 });
             }

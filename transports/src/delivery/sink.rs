@@ -136,7 +136,9 @@ impl DeliverySink {
     ///
     /// # Errors
     ///
-    /// [`Error::Undelivered`] with what is still queued and in flight.
+    /// [`Error::Undelivered`] with what is still queued and in flight. It comes before
+    /// `timeout` when all that is left waits on endpoints that cannot send within it
+    /// (paused, disabled, or waiting past it for a retry or a cool-down), naming them.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         self.engine.flush(timeout)
     }

@@ -15,6 +15,10 @@ use crate::delivery::registry::Removed;
 use crate::delivery::{DeliveryTotals, EndpointState, EndpointStats, Lane, lock};
 use crate::error::Error;
 
+/// How often a flush looks whether all it waits for is held past its deadline (an attempt
+/// that ends, or a pause, changes that without waking it).
+const HELD_LOOK: Duration = Duration::from_millis(20);
+
 impl Engine {
     // --- registry changes ---------------------------------------------------------------
 
@@ -108,28 +112,35 @@ impl Engine {
 
     // --- flush and stop -----------------------------------------------------------------
 
-    /// Waits until nothing is queued or in flight, or `timeout` passes.
+    /// Waits until nothing is queued or in flight, or `timeout` passes, or all that is left
+    /// waits on endpoints that cannot send before it passes ([`Engine::held_past`]).
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
         self.route_all();
         let deadline = later(Instant::now(), timeout);
         self.flush_waiters.fetch_add(1, Ordering::AcqRel);
         let mut guard = lock(&self.idle.0);
+        let mut held = None;
         while self.outstanding.load(Ordering::Acquire) > 0 && !self.stopping.load(Ordering::Acquire)
         {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
+                break;
+            }
+            held = self.held_past(deadline, now);
+            if held.is_some() {
                 break;
             }
             guard = self
                 .idle
                 .1
-                .wait_timeout(guard, left)
+                .wait_timeout(guard, left.min(HELD_LOOK))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
         drop(guard);
         self.flush_waiters.fetch_sub(1, Ordering::AcqRel);
-        self.pending_after(timeout)
+        self.pending_after(timeout, held)
     }
 
     /// [`Engine::flush`] for async code: waits without blocking the runtime.
@@ -137,35 +148,80 @@ impl Engine {
     pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
         self.route_all();
         let deadline = later(Instant::now(), timeout);
+        let mut held = None;
         loop {
             let notified = self.idle_async.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            let now = Instant::now();
             if self.outstanding.load(Ordering::Acquire) == 0
                 || self.stopping.load(Ordering::Acquire)
-                || Instant::now() >= deadline
+                || now >= deadline
             {
                 break;
             }
+            held = self.held_past(deadline, now);
+            if held.is_some() {
+                break;
+            }
+            let look = deadline.min(later(now, HELD_LOOK));
             tokio::select! {
                 () = notified => {}
-                () = tokio::time::sleep_until(deadline.into()) => {}
+                () = tokio::time::sleep_until(look.into()) => {}
             }
         }
-        self.pending_after(timeout)
+        self.pending_after(timeout, held)
     }
 
-    fn pending_after(&self, timeout: Duration) -> Result<(), Error> {
+    /// When all that is outstanding waits on endpoints that can make no attempt before
+    /// `deadline` (paused, disabled, or waiting past it for a retry, a cool-down or a
+    /// `Retry-After`): how many jobs, and those endpoints' names. `None` while anything
+    /// could still go, or events are not routed yet.
+    fn held_past(&self, deadline: Instant, now: Instant) -> Option<(usize, Vec<String>)> {
+        let mut movable = false;
+        let mut held = 0;
+        let mut names = Vec::new();
+        self.registry.for_each(|lane| {
+            let outstanding = lane.outstanding.load(Ordering::Acquire);
+            if movable || outstanding == 0 {
+                return;
+            }
+            let route = lane.route();
+            let st = lock(&lane.state);
+            if st.idle_past(deadline, now, outstanding, &route, &self.config.breaker) {
+                held += outstanding;
+                names.push(lane.name.to_string());
+            } else {
+                movable = true;
+            }
+        });
+        // Equal unless events are still on their way to the lanes.
+        (!movable && held > 0 && held >= self.outstanding.load(Ordering::Acquire)).then(|| {
+            names.sort_unstable();
+            (held, names)
+        })
+    }
+
+    fn pending_after(
+        &self,
+        timeout: Duration,
+        held: Option<(usize, Vec<String>)>,
+    ) -> Result<(), Error> {
         let (queued, in_flight) = self.pending();
         if queued + in_flight == 0 {
-            Ok(())
-        } else {
-            Err(Error::Undelivered {
-                queued,
-                in_flight,
-                timeout,
-            })
+            return Ok(());
         }
+        // Still so: nothing went in flight since the look (a resume would have).
+        let (held, held_by) = held
+            .filter(|(n, _)| in_flight == 0 && *n == queued)
+            .unwrap_or_default();
+        Err(Error::Undelivered {
+            queued,
+            in_flight,
+            held,
+            held_by,
+            timeout,
+        })
     }
 
     /// Jobs queued, and jobs in flight.
