@@ -163,6 +163,10 @@
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed
 //!   all of the endpoint's letters, and the admin API's `/dead-letters/replay` takes
 //!   `tenant`, `event_type`, `event_id` and `ticket` beside `endpoint`.
+//! - A relay no longer dead-letters the events of a batch message with more events than
+//!   its room (`queue_capacity`, at least every partition's `max_pending` messages) that
+//!   went past an endpoint's queue: the room lets such a message in whole, and now the
+//!   queues take it whole too.
 //! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that
 //!   can make no attempt before its deadline: paused, disabled by a 410, or waiting past it
 //!   for a retry, a breaker's cool-down, a `Retry-After` or a rate limit's token. Before,

@@ -342,3 +342,41 @@ fn a_batch_bigger_than_the_whole_budget_is_delivered_whole() {
     );
     assert_eq!(report.acknowledged, 40, "{report:?}");
 }
+
+/// A batch with more events than the relay's room for events (each endpoint's queue) is let
+/// in whole, as it must be, and delivered: the engine's queues take what the relay's room
+/// lets in, where they dead-lettered what went past `queue_capacity`.
+#[test]
+fn a_batch_bigger_than_the_endpoints_queues_is_delivered_whole() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    // Slow enough that the whole batch is in the engine at once.
+    let receiver = Receiver::start(|_, _| {
+        std::thread::sleep(Duration::from_millis(2));
+        Answer::status(204)
+    });
+    let events: Vec<Framed> = (0..40).map(|n| event(&format!("Q{n}"), n)).collect();
+    publish(&server, &[&events]);
+    // Room for 2 events: one message of one partition, or the queues' 2.
+    let relay = RunningRelay::start(
+        Relay::builder(
+            server.url(),
+            DeliverySink::builder()
+                .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(4))
+                .endpoint(endpoint("audit", &receiver, "0s").max_in_flight(4))
+                .queue_capacity(2)
+                .dead_letter_path(&dead),
+        )
+        .max_pending(1),
+    );
+    let arrived = receiver.wait_for(80).len();
+    let report = relay.stop();
+    let letters = deskhook_transports::delivery::read_dead_letters(&dead).unwrap();
+    assert_eq!(
+        (arrived, letters.len()),
+        (80, 0),
+        "{report:?} {:?}",
+        letters.iter().map(|l| &l.reason).collect::<Vec<_>>()
+    );
+    assert_eq!(report.acknowledged, 40, "{report:?}");
+}

@@ -20,7 +20,9 @@ use super::dead_letter::DeadLetterLog;
 use super::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use super::lane::{Closing, InFlight, LaneState};
 use super::letters::{DeadLetterPage, DeadLetterQuery, StoredLetter};
-use super::{DeadLetter, EndpointSpec, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
+use super::{
+    DeadLetter, DeliveryConfig, EndpointSpec, Engine, EventData, Job, Lane, Lanes, Receipt, lock,
+};
 use crate::error::Error;
 
 /// What became of an emit's jobs.
@@ -311,7 +313,7 @@ impl MemoryBacklog {
         job: Job,
         deadline: Option<Instant>,
     ) -> Result<(), String> {
-        let capacity = engine.config().queue_capacity.max(1);
+        let capacity = capacity_for(engine.config(), &job);
         let queued =
             lane.inbox_len.load(Ordering::Acquire) + lane.queued_mirror.load(Ordering::Acquire);
         if queued >= capacity || lane.closed.load(Ordering::Acquire) {
@@ -379,7 +381,7 @@ impl MemoryBacklog {
     ) -> Result<(), String> {
         let name = &lane.name;
         let config = engine.config();
-        let capacity = config.queue_capacity.max(1);
+        let capacity = capacity_for(config, &job);
         let mut st = lock(&lane.state);
         drain_inbox(lane, &mut st);
         if st.schedule.queued() >= capacity
@@ -497,6 +499,15 @@ pub(crate) fn drain_inbox(lane: &Lane, st: &mut LaneState) {
     }
     lane.queued_mirror
         .store(st.schedule.queued(), Ordering::Release);
+}
+
+/// How many jobs a lane's queue holds before `job` overflows it.
+fn capacity_for(config: &DeliveryConfig, job: &Job) -> usize {
+    if job.event.past_capacity {
+        usize::MAX
+    } else {
+        config.queue_capacity.max(1)
+    }
 }
 
 impl Backlog for MemoryBacklog {

@@ -397,6 +397,9 @@ pub(crate) struct EventData {
     /// from, and the partition's next owner delivers it. Its jobs still queued are let go
     /// unattempted (an attempt in flight finishes).
     pub(crate) withdrawn: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Queued whatever its endpoints' queues hold (`queue_capacity`): a relay let it in past
+    /// its whole room, as part of a message that goes whole.
+    pub(crate) past_capacity: bool,
 }
 
 impl EventData {
@@ -414,6 +417,7 @@ impl EventData {
             charge: None,
             parsed: std::sync::OnceLock::new(),
             withdrawn: None,
+            past_capacity: false,
         }
     }
 
@@ -554,6 +558,7 @@ impl Job {
             charge: None,
             parsed: std::sync::OnceLock::new(),
             withdrawn,
+            past_capacity: false,
         };
         Job::new(Arc::new(event), order)
     }

@@ -20,6 +20,9 @@ pub(super) struct Incoming {
     pub(super) ticket: Arc<str>,
     pub(super) tenant: Option<String>,
     pub(super) body: Bytes,
+    /// Let in past the relay's whole room for events (its message is bigger than the room,
+    /// and goes whole): the endpoints' queues take it whatever they hold.
+    pub(super) past_room: bool,
 }
 
 impl Incoming {
@@ -39,6 +42,7 @@ impl Incoming {
                 .into(),
             tenant: header(TENANT_HEADER).map(decode_ticket),
             body,
+            past_room: false,
         })
     }
 }

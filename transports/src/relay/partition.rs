@@ -532,7 +532,7 @@ impl Shared {
         };
         let (all_kib, all_slots) = self.book.capacity();
         let (mut taken_kib, mut taken_slots) = (0u64, 0usize);
-        for (event, lanes) in routed {
+        for (mut event, lanes) in routed {
             let kib = if lanes.is_empty() {
                 0
             } else {
@@ -542,6 +542,7 @@ impl Shared {
                     .kib_of(event.body.len() + lanes.len() * JOB_OVERHEAD);
                 if taken_slots >= all_slots || taken_kib + u64::from(kib) > u64::from(all_kib) {
                     self.book.reserve_beyond(kib);
+                    event.past_room = true;
                 } else {
                     tokio::select! {
                         biased;
@@ -667,11 +668,13 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
         charge: None,
         parsed: std::sync::OnceLock::new(),
         withdrawn: Some(withdrawn),
+        past_capacity: event.past_room,
     };
     for (name, problem) in http.engine().enqueue_relayed(lanes, data) {
         if book.waits_for(&event.id, &name) {
-            // Dropped rather than dead-lettered (the queue is sized so that it is not):
-            // dead-lettered here, so that the message still ends.
+            // Dropped rather than dead-lettered (the queues are sized for the relay's room,
+            // and what went past it is taken anyway: a failing endpoint's parked events
+            // fill them): dead-lettered here, so that the message still ends.
             http.write_dead_letter(letter(
                 &event,
                 &name,

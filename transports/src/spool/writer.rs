@@ -526,6 +526,7 @@ impl SpoolStore {
             charge: None,
             parsed: std::sync::OnceLock::new(),
             withdrawn: None,
+            past_capacity: false,
         };
         let mut job = Job::new(Arc::new(event), row.unsigned_abs());
         job.attempts = r.get(6).map_err(|e| format!("bad attempts: {e}"))?;

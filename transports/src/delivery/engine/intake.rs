@@ -258,6 +258,7 @@ impl Engine {
             charge: None,
             parsed: std::sync::OnceLock::new(),
             withdrawn: None,
+            past_capacity: false,
         };
         self.enqueue_for(&lane, event)
     }
