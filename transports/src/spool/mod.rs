@@ -156,8 +156,9 @@ pub struct SpoolConfig {
     /// [`Error::SpoolFull`]. Delivered rows make room again; dead letters keep their bodies
     /// in the spool and count towards the limit until they are replayed; the attempt log
     /// counts too, but gives way: a full spool drops its oldest attempts before it refuses
-    /// an event. The pages in use are counted, not the write-ahead log, and a batch written
-    /// together may go past the limit by its own size. Defaults to 1 GiB.
+    /// an event. The pages in use are counted, not the write-ahead log (cut back to 64 MiB
+    /// after each checkpoint), and a batch written together may go past the limit by its
+    /// own size. Defaults to 1 GiB.
     /// In `deskhook.toml` the key is `max_size_mb`, in MiB.
     #[serde(rename = "max_size_mb", deserialize_with = "mebibytes")]
     pub max_size: u64,

@@ -101,6 +101,9 @@ ALTER TABLE endpoints ADD COLUMN spec TEXT;
 /// leaves it as it finds it).
 const ADD_PAUSED: &str = "ALTER TABLE endpoints ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;";
 
+/// Bytes of write-ahead log kept after a checkpoint (`PRAGMA journal_size_limit`).
+pub(super) const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 /// Sets the pragmas, creates the schema in a new database, migrates an old one, and checks
 /// it.
 pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Result<()> {
@@ -114,6 +117,10 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
         Synchronous::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
+    // A reader that holds a checkpoint back (a long page of the console) lets the log grow;
+    // once a checkpoint has gone through, the log is cut back to this instead of keeping the
+    // largest size it ever reached.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let tables: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",

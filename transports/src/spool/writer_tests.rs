@@ -449,3 +449,15 @@ fn a_spool_full_of_events_keeps_its_attempt_log() {
     assert_eq!(attempts, 20, "the history of what is failing stays");
     store.shut();
 }
+
+#[test]
+fn the_write_ahead_log_is_cut_back_after_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = crate::spool::Spool::open(dir.path()).unwrap();
+    let limit: i64 = spool
+        .conn
+        .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))
+        .unwrap();
+    // SQLite's default, -1, keeps the log at the largest size it ever reached.
+    assert_eq!(limit, super::super::schema::WAL_SIZE_LIMIT);
+}
