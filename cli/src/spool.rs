@@ -227,7 +227,15 @@ pub(crate) fn run_drain(
     };
     let (mut last, mut moved_at) = (0, Instant::now());
     let flushed = loop {
+        let looked = Instant::now();
         let flushed = guard.flush(PROGRESS_EVERY);
+        if let Err(deskhook_transports::Error::Undelivered { held, .. }) = &flushed
+            && *held > 0
+        {
+            // Nothing can go before the flush's deadline (a retry, a cool-down later): it
+            // said so at once, so wait out the rest of the period rather than spin.
+            std::thread::sleep(PROGRESS_EVERY.saturating_sub(looked.elapsed()));
+        }
         let done = finished(&sink);
         bar.set_position(done);
         if flushed.is_ok() {

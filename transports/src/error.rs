@@ -73,9 +73,9 @@ pub enum Error {
         /// Events being attempted.
         in_flight: usize,
         /// Of the queued events, those for endpoints that could make no attempt before the
-        /// deadline: paused, disabled by a 410, or waiting past it for a retry, a breaker's
-        /// cool-down or a receiver's `Retry-After`. Counted only when they were all that was
-        /// left (else 0).
+        /// deadline: paused, or waiting past it for a retry, a breaker's cool-down, a
+        /// receiver's `Retry-After` or a rate limit's next token. Counted only when they were
+        /// all that was left, nothing in flight (else 0).
         held: usize,
         /// The endpoints holding the `held` events, by name.
         held_by: Vec<String>,
@@ -216,8 +216,8 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "{held} event(s) queued for endpoints that cannot send within {timeout:?} \
-                     (paused, disabled by a 410, or waiting past it for a retry or a \
-                     cool-down): "
+                     (paused, or waiting past it for a retry, a cool-down, a Retry-After or \
+                     a rate limit): "
                 )?;
                 const NAMED: usize = 5;
                 for (i, name) in held_by.iter().take(NAMED).enumerate() {

@@ -225,7 +225,11 @@ fn a_flush_does_not_wait_for_endpoints_that_cannot_send(t: Transport) {
             .endpoint(endpoint("live", &live, "0s"))
             .endpoint(endpoint("paused", &live, "0s"))
             .endpoint(endpoint("retrying", &down, "0s,1h"))
-            .endpoint(endpoint("tripped", &down, "0s,10ms,10ms,10ms"))
+            .endpoint(endpoint(
+                "tripped",
+                &down,
+                "0s,10ms,10ms,10ms,10ms,10ms,10ms,10ms",
+            ))
             .breaker(deskhook::policy::BreakerPolicy {
                 // More than "retrying" fails (one first attempt per event).
                 failures: 4,
@@ -254,8 +258,9 @@ fn a_flush_does_not_wait_for_endpoints_that_cannot_send(t: Transport) {
     assert_eq!(held_by, &["paused", "retrying", "tripped"]);
     assert!(
         err.to_string().starts_with(
-            "9 event(s) queued for endpoints that cannot send within 10s (paused, disabled by a \
-             410, or waiting past it for a retry or a cool-down): 'paused', 'retrying', 'tripped'"
+            "9 event(s) queued for endpoints that cannot send within 10s (paused, or waiting past \
+             it for a retry, a cool-down, a Retry-After or a rate limit): 'paused', 'retrying', \
+             'tripped'"
         ),
         "{err}"
     );

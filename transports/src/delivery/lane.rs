@@ -413,11 +413,13 @@ impl LaneState {
         self.paused || self.disabled || self.closing.is_some()
     }
 
-    /// Whether the lane can make no attempt before `deadline`: nothing of it is in flight,
-    /// and it is held (paused, disabled, closing) or all it has waits past `deadline` (a
-    /// retry, its breaker's cool-down, a receiver's `Retry-After`, its rate limit's next
-    /// token). `outstanding` is the lane's count of its jobs: a spool's rows not in memory
-    /// may be ready, unless they are parked behind tickets that wait.
+    /// Whether the lane can make no attempt before `deadline`: nothing of it is in flight
+    /// (nor delivered and not yet settled), and it is paused or all it has is in the
+    /// schedule and waits past `deadline` (a retry, its breaker's cool-down, a receiver's
+    /// `Retry-After`, its rate limit's next token). `outstanding` is the lane's count of its
+    /// jobs: one that is not in the schedule (in the inbox, or a spool's row not in memory)
+    /// may be ready. A lane removed, stopping or disabled by a 410 is letting its jobs go
+    /// to the dead letters: soon over, not idle.
     pub(crate) fn idle_past(
         &self,
         deadline: Instant,
@@ -426,14 +428,16 @@ impl LaneState {
         route: &Route,
         breaker: &deskhook::policy::BreakerPolicy,
     ) -> bool {
-        if !self.in_flight.is_empty() {
+        if !self.in_flight.is_empty() || self.schedule.in_flight() > 0 {
             return false;
         }
-        if self.held() {
+        if self.closing.is_some() || self.disabled {
+            return false;
+        }
+        if self.paused {
             return true;
         }
-        let on_disk = outstanding.saturating_sub(self.schedule.queued());
-        if on_disk as u64 > self.window.parked_rows {
+        if outstanding > self.schedule.queued() {
             return false;
         }
         let first = if self.schedule.has_ready() {

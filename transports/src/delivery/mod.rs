@@ -142,7 +142,8 @@
 //!   written too and may also arrive: receivers de-duplicate on `webhook-id`) and is logged;
 //!   so do events emitted after shutdown. With a spool it stays there for the next start.
 //!   The wait ends early when all that is left is for endpoints that cannot send before the
-//!   deadline (paused, disabled, or waiting past it for a retry or a cool-down): one endpoint
+//!   deadline (paused, or waiting past it for a retry, a cool-down, a `Retry-After` or a
+//!   rate limit's token): one endpoint
 //!   dead for weeks does not hold every shutdown for its whole timeout.
 //! - **Observability.** [`DeliverySink::stats`] gives each endpoint's [`EndpointStats`]
 //!   (state, queued, in flight, delivered, failed attempts, retries, drops, dead letters,

@@ -138,7 +138,8 @@ impl DeliverySink {
     ///
     /// [`Error::Undelivered`] with what is still queued and in flight. It comes before
     /// `timeout` when all that is left waits on endpoints that cannot send within it
-    /// (paused, disabled, or waiting past it for a retry or a cool-down), naming them.
+    /// (paused, or waiting past it for a retry, a cool-down, a `Retry-After` or a rate
+    /// limit's token), naming them.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         self.engine.flush(timeout)
     }

@@ -117,6 +117,7 @@ impl Engine {
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
         self.route_all();
         let deadline = later(Instant::now(), timeout);
+        let mut hint = None;
         self.flush_waiters.fetch_add(1, Ordering::AcqRel);
         let mut guard = lock(&self.idle.0);
         let mut held = None;
@@ -127,7 +128,7 @@ impl Engine {
             if left.is_zero() {
                 break;
             }
-            held = self.held_past(deadline, now);
+            held = self.held_past(deadline, now, &mut hint, timeout);
             if held.is_some() {
                 break;
             }
@@ -140,7 +141,7 @@ impl Engine {
         }
         drop(guard);
         self.flush_waiters.fetch_sub(1, Ordering::AcqRel);
-        self.pending_after(timeout, held)
+        held.map_or_else(|| self.pending_after(timeout), Err)
     }
 
     /// [`Engine::flush`] for async code: waits without blocking the runtime.
@@ -148,7 +149,7 @@ impl Engine {
     pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
         self.route_all();
         let deadline = later(Instant::now(), timeout);
-        let mut held = None;
+        let mut hint = None;
         loop {
             let notified = self.idle_async.notified();
             tokio::pin!(notified);
@@ -160,9 +161,8 @@ impl Engine {
             {
                 break;
             }
-            held = self.held_past(deadline, now);
-            if held.is_some() {
-                break;
+            if let Some(held) = self.held_past(deadline, now, &mut hint, timeout) {
+                return Err(held);
             }
             let look = deadline.min(later(now, HELD_LOOK));
             tokio::select! {
@@ -170,56 +170,91 @@ impl Engine {
                 () = tokio::time::sleep_until(look.into()) => {}
             }
         }
-        self.pending_after(timeout, held)
+        self.pending_after(timeout)
     }
 
     /// When all that is outstanding waits on endpoints that can make no attempt before
-    /// `deadline` (paused, disabled, or waiting past it for a retry, a cool-down or a
-    /// `Retry-After`): how many jobs, and those endpoints' names. `None` while anything
-    /// could still go, or events are not routed yet.
-    fn held_past(&self, deadline: Instant, now: Instant) -> Option<(usize, Vec<String>)> {
-        let mut movable = false;
-        let mut held = 0;
-        let mut names = Vec::new();
+    /// `deadline` ([`LaneState::idle_past`]): the flush's answer, naming them. `None` while
+    /// anything could still go, or the look was not one consistent picture (an event came
+    /// or went while it looked). `hint` is the lane last found able to go: looked at first.
+    ///
+    /// [`LaneState::idle_past`]: crate::delivery::lane::LaneState::idle_past
+    fn held_past(
+        &self,
+        deadline: Instant,
+        now: Instant,
+        hint: &mut Option<Arc<Lane>>,
+        timeout: Duration,
+    ) -> Option<Error> {
+        if let Some(lane) = hint.as_ref()
+            && self.held_jobs(lane, deadline, now).is_none()
+        {
+            return None;
+        }
+        let before = self.picture();
+        let (mut held, mut names) = (0, Vec::new());
+        let mut movable = None;
         self.registry.for_each(|lane| {
-            let outstanding = lane.outstanding.load(Ordering::Acquire);
-            if movable || outstanding == 0 {
+            if movable.is_some() {
                 return;
             }
-            let route = lane.route();
-            let st = lock(&lane.state);
-            if st.idle_past(deadline, now, outstanding, &route, &self.config.breaker) {
-                held += outstanding;
-                names.push(lane.name.to_string());
-            } else {
-                movable = true;
+            match self.held_jobs(lane, deadline, now) {
+                Some(0) => {}
+                Some(jobs) => {
+                    held += jobs;
+                    names.push(lane.name.clone());
+                }
+                None => movable = Some(lane.clone()),
             }
         });
-        // Equal unless events are still on their way to the lanes.
-        (!movable && held > 0 && held >= self.outstanding.load(Ordering::Acquire)).then(|| {
-            names.sort_unstable();
-            (held, names)
+        if movable.is_some() {
+            *hint = movable;
+            return None;
+        }
+        let (queued, in_flight) = self.pending();
+        let consistent = before == self.picture() && before.0 == held;
+        (consistent && held > 0 && in_flight == 0 && queued == held).then(|| Error::Undelivered {
+            queued,
+            in_flight,
+            held,
+            // The registry is ordered by name.
+            held_by: names.iter().map(ToString::to_string).collect(),
+            timeout,
         })
     }
 
-    fn pending_after(
-        &self,
-        timeout: Duration,
-        held: Option<(usize, Vec<String>)>,
-    ) -> Result<(), Error> {
+    /// The jobs `lane` holds that can make no attempt before `deadline` (0 when it has
+    /// none), or `None` when it may make one.
+    fn held_jobs(&self, lane: &Lane, deadline: Instant, now: Instant) -> Option<usize> {
+        if lane.outstanding.load(Ordering::Acquire) == 0 {
+            return Some(0);
+        }
+        let route = lane.route();
+        let st = lock(&lane.state);
+        let outstanding = lane.outstanding.load(Ordering::Acquire);
+        st.idle_past(deadline, now, outstanding, &route, &self.config.breaker)
+            .then_some(outstanding)
+    }
+
+    /// What a look at the lanes must see unchanged from its start to its end: the sink's
+    /// outstanding jobs, and how many it ever took.
+    fn picture(&self) -> (usize, u64) {
+        (
+            self.outstanding.load(Ordering::SeqCst),
+            self.order.load(Ordering::SeqCst),
+        )
+    }
+
+    fn pending_after(&self, timeout: Duration) -> Result<(), Error> {
         let (queued, in_flight) = self.pending();
         if queued + in_flight == 0 {
             return Ok(());
         }
-        // Still so: nothing went in flight since the look (a resume would have).
-        let (held, held_by) = held
-            .filter(|(n, _)| in_flight == 0 && *n == queued)
-            .unwrap_or_default();
         Err(Error::Undelivered {
             queued,
             in_flight,
-            held,
-            held_by,
+            held: 0,
+            held_by: Vec::new(),
             timeout,
         })
     }

@@ -152,7 +152,7 @@ impl Registry {
     }
 
     /// Calls `f` with every endpoint, by name, under the read lock (no copy of the list).
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&Lane)) {
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Lane>)) {
         for lane in self.read().by_name.values() {
             f(lane);
         }
