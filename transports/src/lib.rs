@@ -164,12 +164,15 @@
 //!   all of the endpoint's letters, and the admin API's `/dead-letters/replay` takes
 //!   `tenant`, `event_type`, `event_id` and `ticket` beside `endpoint`.
 //! - A relay no longer dead-letters the events of a batch message with more events than
-//!   its room (`queue_capacity`, at least every partition's `max_pending` messages) that
-//!   went past an endpoint's queue: the room lets such a message in whole, and now the
-//!   queues take it whole too.
+//!   its room for events (one less than `queue_capacity`, which a relay raises to every
+//!   partition's `max_pending` messages and one) that went past an endpoint's queue: the
+//!   room lets such a message in whole, and now the queues take it whole too. A message
+//!   bigger than the memory budget alone takes its places in the room as others do.
+//! - With a spool, the write-ahead log is cut back to 64 MiB after each checkpoint, where
+//!   it kept the largest size it ever reached.
 //! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that
-//!   can make no attempt before its deadline: paused, disabled by a 410, or waiting past it
-//!   for a retry, a breaker's cool-down, a `Retry-After` or a rate limit's token. Before,
+//!   can make no attempt before its deadline: paused, or waiting past it for a retry, a
+//!   breaker's cool-down, a `Retry-After` or a rate limit's token. Before,
 //!   one such endpoint made every shutdown wait its whole timeout. `Error::Undelivered`
 //!   gains `held` and `held_by` (those events and endpoints), and says so in its message.
 

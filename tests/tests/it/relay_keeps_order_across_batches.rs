@@ -344,8 +344,9 @@ fn a_batch_bigger_than_the_whole_budget_is_delivered_whole() {
 }
 
 /// A batch with more events than the relay's room for events (each endpoint's queue) is let
-/// in whole, as it must be, and delivered: the engine's queues take what the relay's room
-/// lets in, where they dead-lettered what went past `queue_capacity`.
+/// in whole, as it must be, and delivered: the engine's queues take all of its events, where
+/// they dead-lettered what went past `queue_capacity`. Its first event waits in its ticket's
+/// gate for the message before it, and reaches the queues after the others filled them.
 #[test]
 fn a_batch_bigger_than_the_endpoints_queues_is_delivered_whole() {
     let server = NatsServer::start();
@@ -355,28 +356,36 @@ fn a_batch_bigger_than_the_endpoints_queues_is_delivered_whole() {
         std::thread::sleep(Duration::from_millis(2));
         Answer::status(204)
     });
-    let events: Vec<Framed> = (0..40).map(|n| event(&format!("Q{n}"), n)).collect();
-    publish(&server, &[&events]);
-    // Room for 2 events: one message of one partition, or the queues' 2.
+    let lead = event("Q0", 0);
+    let batch: Vec<Framed> = (0..40).map(|n| event(&format!("Q{n}"), n + 1)).collect();
+    publish(&server, &[std::slice::from_ref(&lead), &batch]);
+    // Room for 2 events: two messages of one partition, or the queues' 3 less one.
     let relay = RunningRelay::start(
         Relay::builder(
             server.url(),
             DeliverySink::builder()
                 .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(4))
                 .endpoint(endpoint("audit", &receiver, "0s").max_in_flight(4))
-                .queue_capacity(2)
+                .queue_capacity(3)
                 .dead_letter_path(&dead),
         )
-        .max_pending(1),
+        .max_pending(2),
     );
-    let arrived = receiver.wait_for(80).len();
+    let arrived = receiver.wait_for(82);
     let report = relay.stop();
     let letters = deskhook_transports::delivery::read_dead_letters(&dead).unwrap();
     assert_eq!(
-        (arrived, letters.len()),
-        (80, 0),
+        (arrived.len(), letters.len()),
+        (82, 0),
         "{report:?} {:?}",
         letters.iter().map(|l| &l.reason).collect::<Vec<_>>()
     );
-    assert_eq!(report.acknowledged, 40, "{report:?}");
+    assert_eq!(report.acknowledged, 41, "{report:?}");
+    // Q0's two events in their order at each endpoint.
+    let q0: Vec<String> = arrived
+        .iter()
+        .filter(|r| r.json()["ticket"]["code"] == "Q0")
+        .map(|r| r.json()["ticket"]["subject"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(q0, ["0", "0", "1", "1"]);
 }

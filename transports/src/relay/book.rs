@@ -370,6 +370,17 @@ impl Book {
         self.owed_slots.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Takes room for an event of `kib` of a message bigger than the memory budget but not
+    /// than the room for events: its KiB without waiting, owed as
+    /// [`reserve_beyond`](Book::reserve_beyond)'s are, and a place in the queue when one
+    /// is free. Called by the holder of [`reserving`](Book::reserving).
+    pub(super) async fn reserve_slot_beyond_budget(&self, kib: u32) {
+        if let Ok(slot) = self.slots.acquire().await {
+            self.owed_kib.fetch_add(u64::from(kib), Ordering::AcqRel);
+            slot.forget();
+        }
+    }
+
     /// Gives back the room [`reserve`](Book::reserve) gave an event of `kib`.
     pub(super) fn give_back(&self, kib: u32) {
         self.release(kib, true);

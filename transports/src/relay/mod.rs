@@ -141,8 +141,9 @@
 //! - An endpoint's full queue (`queue_capacity`) dead-letters what it cannot take, whatever
 //!   `overflow` says (it applies to in-process delivery): the relay must see every event
 //!   end, and must not block. The queues have room for the relay's whole room for events,
-//!   so this happens only to a failing endpoint whose parked events fill its queue. A batch
-//!   message with more events than the whole room is let in whole, past the queues too.
+//!   so this happens to a failing endpoint whose parked events fill its queue. A batch
+//!   message with more events than the room has places is let in whole, and all its events
+//!   go past the queues' capacity too.
 //!
 //! Dead letters go where the configuration says (the dead-letter file) and are also
 //! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.

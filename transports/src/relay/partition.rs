@@ -531,6 +531,11 @@ impl Shared {
             () = until(order, |o| *o != Order::Keep) => return None,
         };
         let (all_kib, all_slots) = self.book.capacity();
+        let routed: Vec<_> = routed.collect();
+        // More events than the room has places: all of them go past the endpoints' queues'
+        // capacity, which is the room's (one of them in a gate may reach a queue that the
+        // others filled).
+        let past_room = routed.iter().filter(|(_, lanes)| !lanes.is_empty()).count() > all_slots;
         let (mut taken_kib, mut taken_slots) = (0u64, 0usize);
         for (mut event, lanes) in routed {
             let kib = if lanes.is_empty() {
@@ -540,19 +545,27 @@ impl Shared {
                 let kib = self
                     .book
                     .kib_of(event.body.len() + lanes.len() * JOB_OVERHEAD);
-                if taken_slots >= all_slots || taken_kib + u64::from(kib) > u64::from(all_kib) {
+                let past_budget = taken_kib + u64::from(kib) > u64::from(all_kib);
+                if taken_slots >= all_slots {
                     self.book.reserve_beyond(kib);
-                    event.past_room = true;
                 } else {
+                    let reserve = async {
+                        if past_budget {
+                            self.book.reserve_slot_beyond_budget(kib).await;
+                        } else {
+                            self.book.reserve(kib).await;
+                        }
+                    };
                     tokio::select! {
                         biased;
-                        () = self.book.reserve(kib) => {}
+                        () = reserve => {}
                         () = until(order, |o| *o != Order::Keep) => {
                             give_back(reserved);
                             return None;
                         }
                     }
                 }
+                event.past_room = past_room;
                 taken_kib += u64::from(kib);
                 taken_slots += 1;
                 kib
