@@ -43,6 +43,9 @@ pub(crate) struct Engine {
     hooks: Hooks,
     connector: Box<dyn Connector>,
     order: AtomicU64,
+    /// Resumes so far: a flush's look at the lanes must see none while it looks (a resume
+    /// changes no count, and lets a lane it found held go).
+    resumed: AtomicU64,
     /// Jobs accepted for registered endpoints and not finished, over the whole sink.
     outstanding: AtomicUsize,
     /// Every endpoint's counters added up since the sink started (removed endpoints
@@ -96,6 +99,7 @@ impl Engine {
             hooks,
             connector,
             order: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
             outstanding: AtomicUsize::new(0),
             counted: Counters::default(),
             idle: (Mutex::new(()), Condvar::new()),

@@ -83,6 +83,8 @@ impl Engine {
         if st.closing.is_some() {
             return;
         }
+        // Before anything changes: a flush looking at the lanes now sees it when it ends.
+        self.resumed.fetch_add(1, Ordering::SeqCst);
         st.paused = false;
         // Whatever it was: the operator's word puts the spool's table right too.
         self.backlog.paused(&lane.name, false);
@@ -119,27 +121,32 @@ impl Engine {
         let deadline = later(Instant::now(), timeout);
         let mut hint = None;
         self.flush_waiters.fetch_add(1, Ordering::AcqRel);
-        let mut guard = lock(&self.idle.0);
+        let busy = || {
+            self.outstanding.load(Ordering::Acquire) > 0 && !self.stopping.load(Ordering::Acquire)
+        };
         let mut held = None;
-        while self.outstanding.load(Ordering::Acquire) > 0 && !self.stopping.load(Ordering::Acquire)
-        {
+        while busy() {
             let now = Instant::now();
             let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 break;
             }
+            // Without the lock, which the attempt that ends the last job takes to wake us.
             held = self.held_past(deadline, now, &mut hint, timeout);
             if held.is_some() {
                 break;
             }
-            guard = self
-                .idle
-                .1
-                .wait_timeout(guard, left.min(HELD_LOOK))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            let guard = lock(&self.idle.0);
+            // Checked again under the lock: a wake since the look is not missed.
+            if busy() {
+                drop(
+                    self.idle
+                        .1
+                        .wait_timeout(guard, left.min(HELD_LOOK))
+                        .unwrap_or_else(|p| p.into_inner()),
+                );
+            }
         }
-        drop(guard);
         self.flush_waiters.fetch_sub(1, Ordering::AcqRel);
         held.map_or_else(|| self.pending_after(timeout), Err)
     }
@@ -237,11 +244,12 @@ impl Engine {
     }
 
     /// What a look at the lanes must see unchanged from its start to its end: the sink's
-    /// outstanding jobs, and how many it ever took.
-    fn picture(&self) -> (usize, u64) {
+    /// outstanding jobs, how many it ever took, and the resumes.
+    fn picture(&self) -> (usize, u64, u64) {
         (
             self.outstanding.load(Ordering::SeqCst),
             self.order.load(Ordering::SeqCst),
+            self.resumed.load(Ordering::SeqCst),
         )
     }
 
