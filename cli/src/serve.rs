@@ -76,15 +76,20 @@ const SERVE_HELP: &str = "\
 Answers (each error an RFC 9457 problem document; nothing is half-applied):
   202  {\"id\":\"01a2...\",\"event_type\":\"create\",\"ticket\":\"E3XK\",\"tenant\":\"acme\",
        \"endpoints\":2,\"durable\":true,...} once accepted (with a spool, once on disk;
-       \"endpoints\":0 and \"durable\":false when no endpoint takes it: nothing is kept)
-  400  an unknown body, or a bad header or field (named)
+       \"endpoints\":0 and \"durable\":false when no endpoint takes it: nothing is kept;
+       without a spool, \"refused\":[{\"endpoint\",\"reason\",\"dead_lettered\"}] names the
+       endpoints that did not queue it while others did: do not send it again, they would
+       get it twice)
+  400  an unknown body, or a bad header or field (named; an empty Deskhook-Tenant, a
+       header given twice or not UTF-8)
   401  a missing or wrong token
   404  an unknown endpoint in the API
-  409  the same Idempotency-Key is being accepted right now (retry shortly)
-  413  a body over max_payload
+  409  the same Idempotency-Key is being accepted right now (Retry-After: 1)
+  413  a body over max_payload, as received or as deskhook sends it (every field written)
   415  a multipart or form body (send the event's JSON as the body)
   422  another body under an Idempotency-Key already used
-  503  the queue or the spool is full (with Retry-After)
+  503  nothing kept the event: the queues or the memory budget are full, or the spool
+       (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
 forgets them). A [file_log] in --config gets one line per event handed to delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
@@ -417,15 +422,27 @@ impl Drop for Claimed<'_> {
     }
 }
 
+/// The value of header `name` (as it is written in the docs), trimmed: UTF-8 text, given
+/// once.
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Problem> {
-    headers
-        .get(name)
-        .map(|v| {
-            v.to_str()
-                .map(str::trim)
-                .map_err(|_| Problem::field(name, format!("{name} is not text")))
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Problem::field(
+            name,
+            format!("{name} is given more than once; give it once"),
+        ));
+    }
+    std::str::from_utf8(value.as_bytes())
+        .map(|text| Some(text.trim()))
+        .map_err(|_| {
+            Problem::field(
+                name,
+                format!("{name} is not UTF-8 text; send the value as UTF-8"),
+            )
         })
-        .transpose()
 }
 
 /// The format a `Deskhook-Format` header names.
@@ -454,7 +471,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let headers = &parts.headers;
     // The body is read as JSON whatever the Content-Type says (curl -d sends
     // x-www-form-urlencoded), except a multipart form (curl -F), which cannot be an event.
-    if let Some(kind) = header_text(headers, header::CONTENT_TYPE.as_str())?
+    if let Some(kind) = header_text(headers, "Content-Type")?
         && kind.starts_with("multipart/")
     {
         return Err(Problem::new(
@@ -467,11 +484,21 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
     let body = read_body(body, daemon.max_body).await?;
     let mut options = ReceiveOptions::new();
-    if let Some(name) = header_text(headers, "deskhook-format")? {
+    if let Some(name) = header_text(headers, "Deskhook-Format")? {
         options = options.format(format_named(name)?);
     }
-    let tenant = header_text(headers, "deskhook-tenant")?.filter(|t| !t.is_empty());
-    let key = header_text(headers, "idempotency-key")?
+    let tenant = match header_text(headers, "Deskhook-Tenant")? {
+        // What an unset shell variable sends: not the same as no tenant.
+        Some("") => {
+            return Err(Problem::field(
+                "Deskhook-Tenant",
+                "Deskhook-Tenant is empty; give the tenant, or leave the header out for an \
+                 event of no tenant",
+            ));
+        }
+        tenant => tenant,
+    };
+    let key = header_text(headers, "Idempotency-Key")?
         .map(|key| {
             if key.is_empty() || key.len() > MAX_KEY {
                 Err(Problem::field(
@@ -503,6 +530,20 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             .map_err(|e| Problem::field("Deskhook-Tenant", format!("Deskhook-Tenant: {e}")))?,
         None => emitted,
     };
+    // Checked here, before anything is queued: deskhook writes every field of the event,
+    // so the body it sends can be larger than the one received.
+    if emitted.body().len() > daemon.max_body {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the event is {} bytes as deskhook sends it (every field written), over \
+                 max_payload ({} bytes); send a smaller event, or raise max_payload in \
+                 [delivery] of the config",
+                emitted.body().len(),
+                daemon.max_body
+            ),
+        ));
+    }
     // The body's hash, to tell a retried request from another event under the same key.
     let digest = key.as_ref().map_or(0, |_| {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -519,14 +560,19 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             Claim::New => {}
             Claim::Again(id) => {
                 let endpoints = daemon.sink.endpoints_for(&emitted);
-                return Ok(accepted_reply(
-                    &emitted,
-                    id,
-                    (endpoints, daemon.durable),
-                    true,
-                ));
+                let reply = accepted_reply(&emitted, id, (endpoints, daemon.durable), true);
+                return Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response());
             }
-            Claim::Refused(problem) => return Err(problem),
+            Claim::Refused(problem) => {
+                let conflict = problem.status == StatusCode::CONFLICT.as_u16();
+                let mut response = problem.into_response();
+                if conflict {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                return Ok(response);
+            }
         }
     }
     // A client gone while its event is committed drops this handler in the await below: the
@@ -538,11 +584,12 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     };
     // What it goes to as it is routed: an event no endpoint takes is accepted, not kept.
     let endpoints = daemon.sink.endpoints_for(&emitted);
-    let outcome = if daemon.durable {
+    let (outcome, refused) = if daemon.durable {
         // A spool far behind would make the send wait for its writer: awaited here, so
         // that the runtime's threads (the console, /metrics) keep answering meanwhile.
         daemon.sink.room().await;
-        let receipt = daemon.sink.send_with_receipt(&emitted);
+        // It still waits when other senders took the room meanwhile.
+        let receipt = blocking(|| daemon.sink.send_with_receipt(&emitted));
         // The line once the commit is done; or, if a client that hangs up drops this
         // handler during the await, then (the event is on its way into the spool).
         let mut pending = PendingLine {
@@ -555,17 +602,23 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         if committed.is_ok() {
             log_line(daemon, &emitted);
         }
-        committed
+        (committed, Vec::new())
     } else {
-        // Routed now, so that a full queue is a 503 the client retries, not a drop.
-        let sent = daemon
-            .sink
-            .send_now(&emitted)
-            .map_err(|e| deskhook_transports::Error::Config(e.to_string()));
-        if sent.is_ok() {
+        // Routed now, so that an event nothing kept (a full queue, the memory budget) is a
+        // 503 the client retries, not a drop; one that some endpoints took is accepted,
+        // naming those that did not: sent again, it would reach the others twice, under
+        // another id. (It waits under the block overflow policy.)
+        let routed = blocking(|| daemon.sink.route_now(&emitted));
+        if routed.lost() {
+            let reasons: Vec<&str> = routed.refused.iter().map(|r| r.reason.as_str()).collect();
+            (
+                Err(deskhook_transports::Error::Config(reasons.join("; "))),
+                Vec::new(),
+            )
+        } else {
             log_line(daemon, &emitted);
+            (Ok(()), routed.refused)
         }
-        sent
     };
     claimed.key = None;
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
@@ -574,12 +627,21 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             if let Some(key) = &key {
                 keys.accepted(key, digest, emitted.id());
             }
-            Ok(accepted_reply(
-                &emitted,
-                emitted.id(),
-                (endpoints, daemon.durable),
-                false,
-            ))
+            let mut reply =
+                accepted_reply(&emitted, emitted.id(), (endpoints, daemon.durable), false);
+            if !refused.is_empty() {
+                reply["refused"] = refused
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "endpoint": r.endpoint,
+                            "reason": r.reason,
+                            "dead_lettered": r.dead_lettered,
+                        })
+                    })
+                    .collect();
+            }
+            Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response())
         }
         Err(error) => {
             if let Some(key) = &key {
@@ -624,15 +686,15 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Proble
     })
 }
 
-/// `202 Accepted` with the event's id, and how many endpoints take it (an event no endpoint
-/// takes is not kept, so it is not durable either).
+/// The body of `202 Accepted`: the event's id, and how many endpoints take it (an event no
+/// endpoint takes is not kept, so it is not durable either).
 fn accepted_reply(
     emitted: &Emitted<'_>,
     id: EventId,
     (endpoints, durable): (usize, bool),
     again: bool,
-) -> Response {
-    let body = serde_json::json!({
+) -> serde_json::Value {
+    serde_json::json!({
         "id": id.to_string(),
         "event_type": emitted.event_type().as_str(),
         "ticket": emitted.ordering_key(),
@@ -640,8 +702,17 @@ fn accepted_reply(
         "endpoints": endpoints,
         "durable": durable && endpoints > 0,
         "replayed_key": again,
-    });
-    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+    })
+}
+
+/// Runs `work`, which may block (a full queue under the block overflow policy, a spool's
+/// commit), without holding up the other tasks of a multi-thread runtime's worker.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 #[cfg(test)]

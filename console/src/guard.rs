@@ -431,7 +431,12 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// the two differ. What `deskhook serve` checks before `/v1/events` and `/metrics`.
 pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
     header_text(headers, header::AUTHORIZATION.as_str())
-        .and_then(|h| h.strip_prefix("Bearer "))
+        // The scheme is case-insensitive (RFC 9110), as `same_site_only` reads it.
+        .and_then(|h| {
+            h.get(..7)
+                .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+                .map(|_| &h[7..])
+        })
         .map(|given| same(given.trim(), token))
 }
 

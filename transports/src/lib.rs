@@ -168,6 +168,17 @@
 //!   partition's `max_pending` messages and one) that went past an endpoint's queue: the
 //!   room lets such a message in whole, and now the queues take it whole too. A message
 //!   bigger than the memory budget alone takes its places in the room as others do.
+//! - `DeliverySink::route_now` routes an event as `send_now` does and says what each endpoint
+//!   did with it (`Routed`: queued, or refused and dead-lettered or dropped), so that a
+//!   caller answering for the event can tell one some endpoints took from one nothing kept.
+//!   `deskhook serve` (without a spool) now answers 202 naming the endpoints that refused
+//!   when others took the event, where it answered 503 and its client's retry gave those
+//!   others a second copy under a new id (an endpoint disabled by a 410 made every event
+//!   of its route a 503). It answers 413, before queueing anything, for an event over
+//!   `max_payload` as deskhook sends it (every field written), where it dead-lettered it and
+//!   answered 503; an empty `Deskhook-Tenant`, one given twice or not UTF-8 is a 400 (UTF-8
+//!   values are read as such); the bearer scheme is read in any case; a 409 carries
+//!   `Retry-After`.
 //! - With a spool, the write-ahead log is cut back to 64 MiB after each checkpoint, where
 //!   it kept the largest size it ever reached.
 //! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that

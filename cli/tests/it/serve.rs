@@ -118,11 +118,16 @@ impl Serve {
 
 /// The JSON of a Zenlix `create` event for ticket `code`.
 fn zenlix_event(code: &str) -> String {
+    zenlix_action(deskhook::Action::Create, code)
+}
+
+/// The JSON of a Zenlix event of `action` for ticket `code`.
+fn zenlix_action(action: deskhook::Action, code: &str) -> String {
     let mut ticket = deskhook::sample::ticket();
     ticket.code = code.to_owned();
     let user = deskhook::sample::user();
     String::from_utf8(
-        deskhook::EventRef::new(deskhook::Action::Create, &ticket, &user)
+        deskhook::EventRef::new(action, &ticket, &user)
             .to_json()
             .unwrap(),
     )
@@ -139,13 +144,16 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
 fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
     let target = Switchable::start(204);
     let dir = tempfile::tempdir().unwrap();
+    // "audit" takes comments only.
     let config = write_config(
         dir.path(),
         &format!(
             "[delivery]\nqueue_capacity = 1\ndead_letter_path = {:?}\n\n[[endpoint]]\n\
-             name = \"crm\"\nurl = \"{}\"\nallow_private = true\n",
+             name = \"crm\"\nurl = \"{url}\"\nallow_private = true\n\n[[endpoint]]\n\
+             name = \"audit\"\nurl = \"{url}/audit\"\nallow_private = true\n\
+             actions = [\"comment\"]\n",
             dir.path().join("dead.jsonl"),
-            target.receiver.url
+            url = target.receiver.url
         ),
     );
     let serve = Serve::start(&config, None);
@@ -167,6 +175,16 @@ fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
             .is_some_and(|d| d.contains("queue full")),
         "{problem}"
     );
+    // A comment goes to "audit" too: accepted, naming the endpoint that dropped it. Sent
+    // again, "audit" would get it twice.
+    target.up.store(true, Ordering::SeqCst);
+    let (status, accepted) =
+        serve.post_event(&zenlix_action(deskhook::Action::Comment, "Q-3"), &[]);
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["refused"].as_array().map(Vec::len), Some(1));
+    assert_eq!(accepted["refused"][0]["endpoint"], "crm");
+    assert_eq!(accepted["refused"][0]["dead_lettered"], false);
+    target.wait_delivered(1);
 }
 
 #[test]
@@ -287,11 +305,42 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
         (status, problem["field"].clone()),
         (400, json!("Deskhook-Format"))
     );
-    let (status, problem) =
-        serve.post_event(&zenlix_event("X"), &[("Deskhook-Tenant", &"a".repeat(200))]);
+    for tenant in [&*"a".repeat(200), "", " "] {
+        let (status, problem) =
+            serve.post_event(&zenlix_event("X"), &[("Deskhook-Tenant", tenant)]);
+        assert_eq!(
+            (status, problem["field"].clone()),
+            (400, json!("Deskhook-Tenant")),
+            "{problem}"
+        );
+    }
+    let (status, problem) = serve.post_event(
+        &zenlix_event("X"),
+        &[("Deskhook-Tenant", "acme"), ("Deskhook-Tenant", "other")],
+    );
     assert_eq!(
         (status, problem["field"].clone()),
-        (400, json!("Deskhook-Tenant")),
+        (400, json!("Deskhook-Tenant"))
+    );
+    // Within max_payload as received, over it as sent: deskhook writes the fields the
+    // body left out. Refused before anything is queued or dead-lettered.
+    let mut lean: Value = serde_json::from_str(&zenlix_event("LEAN")).unwrap();
+    let ticket = lean["ticket"].as_object_mut().unwrap();
+    ticket.retain(|_, value| !matches!(value, Value::Null) && *value != json!([]));
+    let room = 65_536 - lean.to_string().len();
+    lean["ticket"]["text"] = json!(format!(
+        "{}{}",
+        lean["ticket"]["text"].as_str().unwrap(),
+        "x".repeat(room)
+    ));
+    let lean = lean.to_string();
+    assert_eq!(lean.len(), 65_536);
+    let (status, problem) = serve.post_event(&lean, &[]);
+    assert_eq!(status, 413, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("as deskhook sends it")),
         "{problem}"
     );
     let (status, _) = request(
@@ -318,6 +367,16 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
         "{problem}"
     );
     let (status, _) = request(&serve.addr, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 200);
+    // The scheme's case does not matter (RFC 9110).
+    let lower = format!("bearer {TOKEN}");
+    let (status, _) = request(
+        &serve.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &lower)],
+        b"",
+    );
     assert_eq!(status, 200);
     let (status, metrics) = serve.call("GET", "/metrics", &[], "");
     assert_eq!(status, 200);

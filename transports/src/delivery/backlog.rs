@@ -35,8 +35,26 @@ pub(crate) struct Accepted {
     /// What went wrong, per endpoint (the job was dropped and counted, or dead-lettered).
     pub(crate) problems: Vec<String>,
     /// The endpoints whose queue did not take the event, each with its problem (also in
-    /// `problems`).
-    pub(crate) refused: Vec<(Arc<str>, String)>,
+    /// `problems`). Not those of a spent memory budget, which takes it for none.
+    pub(crate) refused: Vec<(Arc<str>, Refusal)>,
+}
+
+/// Why an endpoint's queue did not take a job.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    /// What went wrong, naming the endpoint (counted, and logged).
+    pub(crate) problem: String,
+    /// Whether the job went to the dead letters (else it was dropped).
+    pub(crate) dead_lettered: bool,
+}
+
+impl Refusal {
+    fn dead_lettered(problem: String) -> Refusal {
+        Refusal {
+            problem,
+            dead_lettered: true,
+        }
+    }
 }
 
 /// Why an endpoint's queue is let go.
@@ -312,7 +330,7 @@ impl MemoryBacklog {
         lane: &Arc<Lane>,
         job: Job,
         deadline: Option<Instant>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let capacity = capacity_for(engine.config(), &job);
         let queued =
             lane.inbox_len.load(Ordering::Acquire) + lane.queued_mirror.load(Ordering::Acquire);
@@ -344,10 +362,10 @@ impl MemoryBacklog {
             // Closed meanwhile, perhaps after the inbox was emptied for the last time:
             // nobody else would see this job.
             self.reclaim_inbox(engine, lane);
-            return Err(format!(
+            return Err(Refusal::dead_lettered(format!(
                 "endpoint '{}': closed while the event was queued; event dead-lettered",
                 lane.name
-            ));
+            )));
         }
         engine.pool().push(lane);
         Ok(())
@@ -378,7 +396,7 @@ impl MemoryBacklog {
         lane: &Arc<Lane>,
         job: Job,
         deadline: Option<Instant>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let name = &lane.name;
         let config = engine.config();
         let capacity = capacity_for(config, &job);
@@ -406,10 +424,10 @@ impl MemoryBacklog {
             let why = closed_reason(&st);
             drop(st);
             engine.dead_letter(lane, &job, why.reason());
-            return Err(format!(
+            return Err(Refusal::dead_lettered(format!(
                 "endpoint '{name}': {}; event dead-lettered",
                 why.reason()
-            ));
+            )));
         }
         let mut dropped = None;
         if st.schedule.queued() >= capacity {
@@ -426,7 +444,10 @@ impl MemoryBacklog {
                         config.overflow, job.event.id_text, job.event.event_type, job.event.key
                     );
                     log::warn!(target: deskhook::LOG_TARGET, "{message}");
-                    return Err(message);
+                    return Err(Refusal {
+                        problem: message,
+                        dead_lettered: false,
+                    });
                 }
             }
         }
@@ -535,9 +556,9 @@ impl Backlog for MemoryBacklog {
         let event = Arc::new(event);
         for lane in lanes {
             let job = Job::new(event.clone(), engine.next_order());
-            if let Err(problem) = self.submit(engine, &lane, job, deadline) {
-                accepted.refused.push((lane.name.clone(), problem.clone()));
-                accepted.problems.push(problem);
+            if let Err(refusal) = self.submit(engine, &lane, job, deadline) {
+                accepted.problems.push(refusal.problem.clone());
+                accepted.refused.push((lane.name.clone(), refusal));
             }
         }
         accepted
@@ -555,7 +576,8 @@ impl Backlog for MemoryBacklog {
             engine.count_dropped(lane, Some(job.event.event_type), 1);
             return Err(engine.budget_spent(&job.event, 1));
         }
-        self.submit(engine, lane, job, deadline)?;
+        self.submit(engine, lane, job, deadline)
+            .map_err(|refusal| refusal.problem)?;
         Ok(None)
     }
 

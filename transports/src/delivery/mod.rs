@@ -430,6 +430,50 @@ impl EventData {
     }
 }
 
+/// What each endpoint did with an event [`DeliverySink::route_now`] routed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Routed {
+    /// The endpoints whose queue took it (with a spool: on disk).
+    pub queued: Vec<String>,
+    /// The endpoints that did not, each with why.
+    pub refused: Vec<Refused>,
+}
+
+impl Routed {
+    /// Whether no endpoint queued it and at least one dropped it: nothing keeps it, and
+    /// sending it again is the way to have it delivered. (An event that goes nowhere, or that
+    /// went to the dead letters, is kept or was not wanted.)
+    pub fn lost(&self) -> bool {
+        self.queued.is_empty() && self.refused.iter().any(|r| !r.dead_lettered)
+    }
+}
+
+/// An endpoint that did not queue an event, in [`Routed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refused {
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// Why, as logged.
+    pub reason: String,
+    /// Whether the event went to the dead letters (the endpoint closed or disabled by a
+    /// 410, the body over `max_payload`): an operator can replay it. Else it was dropped (a
+    /// full queue under `drop-newest`, the memory budget, a spool that could not write it),
+    /// and counted as such.
+    pub dead_lettered: bool,
+}
+
+impl Refused {
+    pub(crate) fn new(endpoint: &str, reason: String, dead_lettered: bool) -> Refused {
+        Refused {
+            endpoint: endpoint.to_owned(),
+            reason,
+            dead_lettered,
+        }
+    }
+}
+
 /// The counters of all endpoints of a sink added up since it started (endpoints removed
 /// since included), from [`DeliverySink::totals`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use deskhook::sink::Emitted;
 
 use super::{
     AttemptPage, AttemptQuery, DeadLetter, DeadLetters, DeliveryTotals, EndpointStats, Endpoints,
-    Engine, Receipt, SinkBuilder,
+    Engine, Receipt, Routed, SinkBuilder,
 };
 use crate::error::Error;
 
@@ -165,6 +165,15 @@ impl DeliverySink {
     /// [`deskhook::Error::Sink`] naming each endpoint that did not take the event and why.
     pub fn send_now(&self, event: &Emitted<'_>) -> Result<(), deskhook::Error> {
         self.engine.enqueue_now(event)
+    }
+
+    /// [`send_now`](DeliverySink::send_now), saying what each endpoint did with the event:
+    /// for a caller that answers for it and must tell an event some endpoints took (sending
+    /// it again would give them a second copy, under another `webhook-id`) from one nothing
+    /// kept ([`Routed::lost`]). It blocks while `send_now` would (the block overflow policy,
+    /// a spool's commit): in async code, call it where blocking is allowed.
+    pub fn route_now(&self, event: &Emitted<'_>) -> Routed {
+        self.engine.route_now(event)
     }
 
     /// How many endpoints `event` goes to now: those of its tenant and those without one,

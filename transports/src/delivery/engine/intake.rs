@@ -9,7 +9,7 @@ use deskhook::EventType;
 use deskhook::sink::EventId;
 
 use super::Engine;
-use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt};
+use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt, Refused, Routed};
 use crate::error::Error;
 
 /// An event and the endpoints it goes to.
@@ -23,6 +23,11 @@ fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
     } else {
         Err(deskhook::Error::sink_logged(problems.join("; ")))
     }
+}
+
+/// The problems of `refused` endpoints, without their names.
+fn problems<T>(refused: Vec<(Arc<str>, T)>) -> Vec<T> {
+    refused.into_iter().map(|(_, problem)| problem).collect()
 }
 
 /// [`sink_result`] with the failure of a wait for the disk, which nothing logged.
@@ -46,7 +51,7 @@ impl Engine {
     fn targets(
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
-    ) -> Result<Option<Targets>, Vec<String>> {
+    ) -> Result<Option<Targets>, Vec<(Arc<str>, String)>> {
         self.route_all();
         let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
         if lanes.is_empty() {
@@ -73,7 +78,8 @@ impl Engine {
             .iter()
             .map(|lane| {
                 self.dead_letter_event(lane, &event, 0, None, &reason);
-                format!("endpoint '{}': {reason}; event dead-lettered", lane.name)
+                let problem = format!("endpoint '{}': {reason}; event dead-lettered", lane.name);
+                (lane.name.clone(), problem)
             })
             .collect())
     }
@@ -126,7 +132,7 @@ impl Engine {
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
-            Err(problems) => return sink_result(problems),
+            Err(letters) => return sink_result(problems(letters)),
         };
         let accepted = self.backlog.accept(self, event, lanes);
         let commit = match (accepted.wait, &accepted.receipt) {
@@ -134,6 +140,63 @@ impl Engine {
             _ => Ok(()),
         };
         commit_result(accepted.problems, commit)
+    }
+
+    /// [`enqueue_now`](Engine::enqueue_now), saying what each endpoint did with the event.
+    pub(crate) fn route_now(&self, emitted: &deskhook::sink::Emitted<'_>) -> Routed {
+        let (event, lanes) = match self.targets(emitted) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Routed::default(),
+            Err(letters) => {
+                let refused = letters
+                    .into_iter()
+                    .map(|(name, reason)| Refused::new(&name, reason, true))
+                    .collect();
+                return Routed {
+                    queued: Vec::new(),
+                    refused,
+                };
+            }
+        };
+        let names: Vec<Arc<str>> = lanes.iter().map(|lane| lane.name.clone()).collect();
+        let accepted = self.backlog.accept(self, event, lanes);
+        let commit = match (accepted.wait, &accepted.receipt) {
+            (true, Some(receipt)) => receipt.wait(Duration::MAX),
+            _ => Ok(()),
+        };
+        let mut routed = Routed::default();
+        if let Err(error) = commit {
+            // Not written: dropped for every endpoint (counted and logged by the writer).
+            routed.refused = names
+                .iter()
+                .map(|name| Refused::new(name, error.to_string(), false))
+                .collect();
+            return routed;
+        }
+        if accepted.refused.is_empty() && !accepted.problems.is_empty() {
+            // The memory budget: dropped for every endpoint.
+            let problem = accepted.problems.join("; ");
+            routed.refused = names
+                .iter()
+                .map(|name| Refused::new(name, problem.clone(), false))
+                .collect();
+            return routed;
+        }
+        for name in names {
+            match accepted
+                .refused
+                .iter()
+                .find(|(refused, _)| *refused == name)
+            {
+                Some((_, refusal)) => routed.refused.push(Refused::new(
+                    &name,
+                    refusal.problem.clone(),
+                    refusal.dead_lettered,
+                )),
+                None => routed.queued.push(name.to_string()),
+            }
+        }
+        routed
     }
 
     /// [`enqueue`](Engine::enqueue) for async code: waits for room in the spool's writer
@@ -152,7 +215,7 @@ impl Engine {
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
-            Err(problems) => return sink_result(problems),
+            Err(letters) => return sink_result(problems(letters)),
         };
         let accepted = self.backlog.accept(self, event, lanes);
         let commit = match (accepted.wait, accepted.receipt) {
@@ -175,7 +238,9 @@ impl Engine {
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Receipt::settled(Ok(())),
-            Err(problems) => return Receipt::settled(Err(Error::Config(problems.join("; ")))),
+            Err(letters) => {
+                return Receipt::settled(Err(Error::Config(problems(letters).join("; "))));
+            }
         };
         let accepted = self.backlog.accept(self, event, lanes);
         match accepted.receipt {
@@ -276,7 +341,11 @@ impl Engine {
     ) -> Vec<(Arc<str>, String)> {
         let bytes = event.body.len() + lanes.len() * super::super::budget::JOB_OVERHEAD;
         event.charge = Some(self.budget.charge_forced(bytes));
-        self.backlog.accept(self, event, lanes).refused
+        let refused = self.backlog.accept(self, event, lanes).refused;
+        refused
+            .into_iter()
+            .map(|(name, refusal)| (name, refusal.problem))
+            .collect()
     }
 
     /// Queues `event` for `lane` only (a replayed dead letter, a test event).
