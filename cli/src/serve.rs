@@ -3,8 +3,6 @@
 //! added through its console or API), and serves the console, the admin API, Prometheus
 //! metrics and a health check.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +24,10 @@ use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::http_async::AsyncHttpSink;
 use deskhook_transports::spool::Spool;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use keys::{Claim, Claimed, Keys};
+
+mod keys;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
 /// the console; stop on SIGTERM or SIGINT (SIGHUP is logged and ignored).
@@ -92,7 +94,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
-forgets them). A [file_log] in --config gets one line per event handed to delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
+forgets them); a key's event is told by its body and Deskhook-Format. A key being
+accepted is never forgotten (with 100,000 of them at once, a new key gets a 503). A [file_log] in --config gets one line per event handed to delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
 behind a TLS proxy that sets X-Forwarded-Proto) that ends after 8 hours unused or a week.
 
 A session (examples/serve_from_curl.sh runs a whole one offline):
@@ -113,9 +116,6 @@ const ATTEMPT_SECONDS: [f64; 12] = [
 
 /// Shortest token accepted.
 const MIN_TOKEN: usize = 16;
-
-/// Idempotency keys remembered at most (the oldest are forgotten first).
-const IDEMPOTENCY_KEYS: usize = 100_000;
 
 /// Longest Idempotency-Key.
 const MAX_KEY: usize = 255;
@@ -341,87 +341,6 @@ fn log_line(daemon: &Daemon, emitted: &deskhook::sink::Emitted<'_>) {
     }
 }
 
-/// What became of an Idempotency-Key.
-enum Seen {
-    /// Being accepted by another request now.
-    Pending { body: u64 },
-    /// Accepted as this event.
-    Accepted { body: u64, id: EventId },
-}
-
-/// Idempotency keys, by tenant and key, with the order to forget them in.
-#[derive(Default)]
-struct Keys {
-    seen: HashMap<(String, String), Seen>,
-    order: VecDeque<(String, String)>,
-}
-
-/// What an Idempotency-Key says about a request.
-enum Claim {
-    /// A new key: accept the event, then [`Keys::accepted`] (or [`Keys::forget`]).
-    New,
-    /// Accepted already as this event: answer the same.
-    Again(EventId),
-    /// Refused with this problem.
-    Refused(Problem),
-}
-
-impl Keys {
-    fn claim(&mut self, key: &(String, String), body: u64) -> Claim {
-        match self.seen.get(key) {
-            Some(Seen::Accepted { body: b, id }) if *b == body => Claim::Again(*id),
-            Some(Seen::Pending { body: b }) if *b == body => Claim::Refused(Problem::new(
-                StatusCode::CONFLICT,
-                "a request with this Idempotency-Key is being accepted now; retry in a moment",
-            )),
-            Some(_) => Claim::Refused(Problem {
-                field: Some("Idempotency-Key".into()),
-                ..Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "this Idempotency-Key came with another body; use a new key for another event",
-                )
-            }),
-            None => {
-                if self.order.len() >= IDEMPOTENCY_KEYS
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.seen.remove(&old);
-                }
-                self.order.push_back(key.clone());
-                self.seen.insert(key.clone(), Seen::Pending { body });
-                Claim::New
-            }
-        }
-    }
-
-    fn accepted(&mut self, key: &(String, String), body: u64, id: EventId) {
-        self.seen.insert(key.clone(), Seen::Accepted { body, id });
-    }
-
-    fn forget(&mut self, key: &(String, String)) {
-        self.seen.remove(key);
-        self.order.retain(|k| k != key);
-    }
-}
-
-/// An Idempotency-Key claimed by a request under way: forgotten if the request ends before
-/// it says what became of the event.
-struct Claimed<'a> {
-    keys: &'a Mutex<Keys>,
-    key: Option<&'a (String, String)>,
-}
-
-impl Drop for Claimed<'_> {
-    fn drop(&mut self) {
-        if let Some(key) = self.key {
-            self.keys
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .forget(key);
-        }
-    }
-}
-
 /// The value of header `name` (as it is written in the docs), trimmed: UTF-8 text, given
 /// once.
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Problem> {
@@ -484,7 +403,8 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
     let body = read_body(body, daemon.max_body).await?;
     let mut options = ReceiveOptions::new();
-    if let Some(name) = header_text(headers, "Deskhook-Format")? {
+    let format = header_text(headers, "Deskhook-Format")?;
+    if let Some(name) = format {
         options = options.format(format_named(name)?);
     }
     let tenant = match header_text(headers, "Deskhook-Tenant")? {
@@ -544,11 +464,9 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             ),
         ));
     }
-    // The body's hash, to tell a retried request from another event under the same key.
-    let digest = key.as_ref().map_or(0, |_| {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        body.hash(&mut hasher);
-        hasher.finish()
+    // To tell a retried request from another event under the same key.
+    let digest = key.as_ref().map_or([0; 32], |_| {
+        keys::digest(&format.unwrap_or("").to_ascii_lowercase(), &body)
     });
     if let Some(key) = &key {
         let claim = daemon
@@ -564,9 +482,12 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                 return Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response());
             }
             Claim::Refused(problem) => {
-                let conflict = problem.status == StatusCode::CONFLICT.as_u16();
+                // Being accepted now: a retry in a moment is answered.
+                let passing = [StatusCode::CONFLICT, StatusCode::SERVICE_UNAVAILABLE]
+                    .map(|status| status.as_u16())
+                    .contains(&problem.status);
                 let mut response = problem.into_response();
-                if conflict {
+                if passing {
                     response
                         .headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -718,46 +639,6 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_accept_once_and_refuse_another_body() {
-        let mut keys = Keys::default();
-        let key = ("acme".to_owned(), "k1".to_owned());
-        assert!(matches!(keys.claim(&key, 1), Claim::New));
-        assert!(matches!(keys.claim(&key, 1), Claim::Refused(p) if p.status == 409));
-        let id = EventId::new();
-        keys.accepted(&key, 1, id);
-        assert!(matches!(keys.claim(&key, 1), Claim::Again(again) if again == id));
-        assert!(matches!(keys.claim(&key, 2), Claim::Refused(p) if p.status == 422));
-        keys.forget(&key);
-        assert!(matches!(keys.claim(&key, 2), Claim::New));
-        // The same key of another tenant is another key.
-        assert!(matches!(
-            keys.claim(&("globex".into(), "k1".into()), 1),
-            Claim::New
-        ));
-    }
-
-    #[test]
-    fn a_claim_dropped_unfinished_frees_its_key() {
-        let keys = Mutex::new(Keys::default());
-        let key = ("acme".to_owned(), "k1".to_owned());
-        assert!(matches!(keys.lock().unwrap().claim(&key, 1), Claim::New));
-        // The request's handler dropped in its await (the client went away).
-        drop(Claimed {
-            keys: &keys,
-            key: Some(&key),
-        });
-        assert!(matches!(keys.lock().unwrap().claim(&key, 1), Claim::New));
-        // One that finished leaves what it recorded.
-        let id = EventId::new();
-        keys.lock().unwrap().accepted(&key, 1, id);
-        drop(Claimed {
-            keys: &keys,
-            key: None,
-        });
-        assert!(matches!(keys.lock().unwrap().claim(&key, 1), Claim::Again(again) if again == id));
-    }
 
     #[test]
     fn formats_by_name() {

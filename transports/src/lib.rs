@@ -178,7 +178,9 @@
 //!   `max_payload` as deskhook sends it (every field written), where it dead-lettered it and
 //!   answered 503; an empty `Deskhook-Tenant`, one given twice or not UTF-8 is a 400 (UTF-8
 //!   values are read as such); the bearer scheme is read in any case; a 409 carries
-//!   `Retry-After`.
+//!   `Retry-After`. Its Idempotency-Keys tell a retried request by a SHA-256 of its body
+//!   and `Deskhook-Format` (a 64-bit hash of the body before), and a key being accepted is
+//!   no longer forgotten to make room (its retry would have been a second event).
 //! - With a spool, the write-ahead log is cut back to 64 MiB after each checkpoint, where
 //!   it kept the largest size it ever reached.
 //! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that
