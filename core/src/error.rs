@@ -301,11 +301,13 @@ impl std::error::Error for Logged {
     }
 }
 
-/// A value quoted in an error message: at most 64 characters, then `…`, so that a long or
-/// hostile value cannot fill the logs.
+/// Characters of a value quoted in an error message.
+pub(crate) const QUOTED_CHARS: usize = 64;
+
+/// A value quoted in an error message: at most [`QUOTED_CHARS`] characters, then `…`, so
+/// that a long or hostile value cannot fill the logs.
 pub(crate) fn shorten(value: &str) -> String {
-    const MAX_CHARS: usize = 64;
-    match value.char_indices().nth(MAX_CHARS) {
+    match value.char_indices().nth(QUOTED_CHARS) {
         Some((end, _)) => format!("{}…", &value[..end]),
         None => value.to_owned(),
     }
@@ -367,15 +369,23 @@ const SYNONYMS: &[(&str, Action)] = &[
     ("updated", Action::Edit),
 ];
 
+/// A string that failed to parse, as its error keeps it ([`shorten`]ed), and whether it is
+/// short enough to look for what was meant: no name is as long, and a request body's
+/// megabyte-long "action" must not cost a search.
+pub(crate) fn kept_input(input: &str) -> (String, bool) {
+    (shorten(input), input.chars().nth(QUOTED_CHARS).is_none())
+}
+
 impl ParseActionError {
     pub(crate) fn new(input: &str) -> ParseActionError {
+        let (kept, short) = kept_input(input);
         ParseActionError {
-            input: input.to_owned(),
-            suggestion: suggest_action(input),
+            suggestion: short.then(|| suggest_action(input)).flatten(),
+            input: kept,
         }
     }
 
-    /// The string that failed to parse.
+    /// The string that failed to parse (its first 64 characters and `…`, when longer).
     pub fn input(&self) -> &str {
         &self.input
     }
@@ -431,6 +441,22 @@ impl std::error::Error for ParseActionError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_unknown_name_is_cut_in_its_error_and_not_searched() {
+        let long = format!("ß{}", "x".repeat(1_000_000));
+        let err = long.parse::<Action>().unwrap_err();
+        assert_eq!(err.input().chars().count(), QUOTED_CHARS + 1);
+        assert!(err.input().ends_with('…'));
+        assert_eq!(err.suggestion(), None);
+        let err = format!("usedesk.{long}")
+            .parse::<crate::EventType>()
+            .unwrap_err();
+        assert!(err.to_string().len() < 1000, "{err}");
+        // Up to the limit, kept whole.
+        let name = "x".repeat(QUOTED_CHARS);
+        assert_eq!(name.parse::<Action>().unwrap_err().input(), name);
+    }
 
     #[test]
     fn a_misspelt_action_gets_a_suggestion() {

@@ -283,13 +283,14 @@ pub struct ParseEventTypeError {
 
 impl ParseEventTypeError {
     pub(crate) fn new(input: &str) -> ParseEventTypeError {
+        let (kept, short) = crate::error::kept_input(input);
         ParseEventTypeError {
-            input: input.to_owned(),
-            suggestion: suggest(input),
+            suggestion: short.then(|| suggest(input)).flatten(),
+            input: kept,
         }
     }
 
-    /// The string that failed to parse.
+    /// The string that failed to parse (its first 64 characters and `…`, when longer).
     pub fn input(&self) -> &str {
         &self.input
     }

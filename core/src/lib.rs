@@ -201,6 +201,10 @@
 //!   `EventSink`, `AsyncEventSink`, `Emitted`, `EventId`, `NopSink`, `SinkFn`, `sink_fn`,
 //!   `BoxError` and `async_trait` to [`sink`]; `sign` and `verify` to [`signature`];
 //!   `Format` to [`formats`]. `signature::Secret` is [`Secret`].
+//! - The parse errors of an action or an event type keep at most 64 characters of what
+//!   failed to parse (then `…`), and look for what was meant only in names that short: a
+//!   received body's megabyte-long `action` cost an edit-distance search over all of it and
+//!   came back whole in the error.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
