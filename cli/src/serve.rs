@@ -264,6 +264,10 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
         .route("/metrics", get(render_metrics))
         .layer(middleware::from_fn_with_state(daemon.clone(), bearer_only))
         .route("/healthz", get(|| async { "ok\n" }))
+        // A wrong method (GET /v1/events) is a problem document too, with its Allow.
+        .layer(middleware::map_response(
+            deskhook_console::api::problem_bodies,
+        ))
         .with_state(daemon);
     own.merge(console.router())
 }

@@ -353,6 +353,12 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
     assert_eq!(status, 401);
     let (status, _) = request(&serve.addr, "GET", "/api/v1/stats", &[], b"");
     assert_eq!(status, 401);
+    let (status, problem) = serve.call("GET", "/v1/events", &[], "");
+    assert_eq!(
+        (status, problem["status"].clone()),
+        (405, json!(405)),
+        "{problem}"
+    );
     let (status, problem) = serve.call("GET", "/api/v1/endpoints/nope", &[], "");
     assert_eq!(status, 404, "{problem}");
     let (status, problem) = serve.call(

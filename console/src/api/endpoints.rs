@@ -237,7 +237,16 @@ pub(super) async fn update_endpoint(
 ) -> Result<Json<EndpointView>, Problem> {
     let expected = headers
         .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            // Dropped, it would save the change unconditionally.
+            v.to_str().map_err(|_| {
+                Problem::field(
+                    "If-Match",
+                    "If-Match is not text; give the ETag a GET of the endpoint answered",
+                )
+            })
+        })
+        .transpose()?
         .map(|v| {
             v.trim()
                 .trim_start_matches("W/")

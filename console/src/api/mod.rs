@@ -85,8 +85,10 @@ pub(crate) fn routes() -> Router<State> {
 
 /// Errors that axum answers in plain text (a path that is not UTF-8, a body over the limit,
 /// a method the route does not take) as problem documents, like every other error of the
-/// API; their `Allow`, `Retry-After` and `WWW-Authenticate` headers stay.
-async fn problem_bodies(response: axum::response::Response) -> axum::response::Response {
+/// API; their `Allow`, `Retry-After` and `WWW-Authenticate` headers stay. For
+/// `axum::middleware::map_response` on routes of one's own (`deskhook serve`'s
+/// `/v1/events`).
+pub async fn problem_bodies(response: axum::response::Response) -> axum::response::Response {
     use axum::http::header;
     use axum::response::IntoResponse as _;
     let status = response.status();

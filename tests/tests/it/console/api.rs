@@ -115,7 +115,7 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
     // over a change made since.
     let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
     let etag = read.headers[header::ETAG].to_str().unwrap().to_owned();
-    let put_if = |etag: String, retry: &'static str| {
+    let put_if = |etag: header::HeaderValue, retry: &'static str| {
         Request::put("/api/v1/endpoints/crm")
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::IF_MATCH, etag)
@@ -125,6 +125,12 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
             ))
             .unwrap()
     };
+    // An If-Match that is not text is refused, not dropped (saving unconditionally).
+    let garbled = header::HeaderValue::from_bytes(b"\"\xff\"").unwrap();
+    let garbled = send(app, put_if(garbled, "0s,5ms")).await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST, "{}", garbled.body);
+    assert_eq!(garbled.json()["field"], "If-Match");
+    let etag = header::HeaderValue::from_str(&etag).unwrap();
     let first = send(app, put_if(etag.clone(), "0s,2ms")).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let stale = send(app, put_if(etag, "0s,3ms")).await;
