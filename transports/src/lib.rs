@@ -181,6 +181,12 @@
 //!   `Retry-After`. Its Idempotency-Keys tell a retried request by a SHA-256 of its body
 //!   and `Deskhook-Format` (a 64-bit hash of the body before), and a key being accepted is
 //!   no longer forgotten to make room (its retry would have been a second event).
+//! - With a spool, a 410 whose move of the endpoint's backlog to the dead letters cannot be
+//!   written no longer counts that backlog twice when the endpoint is resumed (the count of
+//!   outstanding events went below zero: a panic in debug builds, flushes that waited their
+//!   whole timeout in release builds); the rows wait on disk for the next start. Events
+//!   emitted for an endpoint removed or disabled meanwhile, which go straight to the
+//!   spool's dead letters, are logged (once per endpoint and commit).
 //! - With a spool, the write-ahead log is cut back to 64 MiB after each checkpoint, where
 //!   it kept the largest size it ever reached.
 //! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that

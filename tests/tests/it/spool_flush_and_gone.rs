@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use deskhook::Action;
 use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
+use deskhook_transports::delivery::EndpointState;
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{self, Durability, Spool};
 
@@ -152,7 +153,46 @@ fn a_removal_that_cannot_be_written_leaves_no_flush_waiting(t: Transport) {
     assert_eq!(receiver.count(), 0);
 }
 
+/// A 410 whose move of the backlog cannot be written lets the backlog go all the same (its
+/// rows wait on disk for the next start); a resume then does not load them and count them
+/// a second time.
+fn a_410_that_cannot_be_written_then_a_resume_counts_each_event_once(t: Transport) {
+    let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 410 } else { 204 }));
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .spool(Spool::open(dir.path()).unwrap()),
+    );
+    rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE))
+        .unwrap()
+        .execute("DROP TABLE dead_letters", [])
+        .unwrap();
+    // One ticket: the first is answered 410, the other two wait behind it.
+    for _ in 0..3 {
+        dispatcher.emit(Action::Comment, &ticket("G"), &deskhook::sample::user());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.endpoints().get("crm").unwrap().state != EndpointState::Disabled {
+        assert!(Instant::now() < deadline, "never disabled");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    sink.endpoints().resume("crm").unwrap();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let totals = sink.totals();
+    assert_eq!((totals.queued, totals.in_flight), (0, 0), "{totals:?}");
+    assert_eq!(receiver.count(), 1);
+    // Still on disk, for the next start.
+    let rows: i64 = rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE))
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert!(rows >= 2, "{rows}");
+}
+
 for_both_transports!(
+    a_410_that_cannot_be_written_then_a_resume_counts_each_event_once,
     a_removal_that_cannot_be_written_leaves_no_flush_waiting,
     a_failure_in_flight_at_shutdown_stays_in_the_spool,
     a_flush_ends_when_the_last_endpoint_is_idle,

@@ -79,6 +79,35 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     }
 }
 
+/// Logs the events of a commit that went straight to the dead letters, once per endpoint (as
+/// the memory backlog logs each of its letters).
+fn log_late(late: &[(Arc<Lane>, &'static str)]) {
+    let mut seen: Vec<&Arc<Lane>> = Vec::new();
+    for (lane, reason) in late {
+        if seen.iter().any(|l| Arc::ptr_eq(l, lane)) {
+            continue;
+        }
+        seen.push(lane);
+        let n = late.iter().filter(|(l, _)| Arc::ptr_eq(l, lane)).count();
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "endpoint '{}': {reason}; {n} event(s) emitted for it went to the spool's dead \
+             letters",
+            lane.name
+        );
+    }
+}
+
+/// Everything on disk of a released lane was let go: nothing is left to load, whatever its
+/// window said.
+fn forget_disk(lane: &Lane) {
+    let mut st = lock(&lane.state);
+    let (last, _) = lane.rows.committed();
+    st.window.loaded_through = st.window.loaded_through.max(last);
+    st.window.parked.clear();
+    st.window.parked_rows = 0;
+}
+
 /// Why a lane takes no more rows: removed, or disabled by a 410. Its later appends go
 /// straight to the dead letters.
 fn gone(lane: &Lane) -> Option<&'static str> {
@@ -98,6 +127,9 @@ struct Committed {
     touched: Vec<Arc<Lane>>,
     /// Rows moved or written straight to the dead letters, per lane.
     dead: Vec<(Arc<Lane>, usize)>,
+    /// Events emitted for a lane removed or disabled meanwhile, written straight to the
+    /// dead letters: logged once the commit is done.
+    late: Vec<(Arc<Lane>, &'static str)>,
     /// Counts to hand to waiting `dead_all` callers.
     done: Vec<(mpsc::SyncSender<Result<usize, usize>>, usize)>,
     /// Counts of deleted dead letters to hand to their callers.
@@ -151,6 +183,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                         let letter = DeadLetter::of_job(lane, job, reason);
                         insert_letter(&tx, &letter, job.event.content_type)?;
                         done.dead.push((lane.clone(), 1));
+                        done.late.push((lane.clone(), reason));
                         continue;
                     }
                     let event = &job.event;
@@ -196,11 +229,17 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                 // leave a flush waiting for them.
                 Op::DeadRange {
                     lane,
+                    range,
                     except,
                     done: Some(sender),
                     ..
                 } => {
                     let left = rows_of(conn, lane, except).unwrap_or(0);
+                    if range.is_none() {
+                        // Let go of as if moved: a resume (after a 410) must not load them
+                        // and finish them a second time. They wait on disk for a restart.
+                        forget_disk(lane);
+                    }
                     let _ = sender.send(Err(left));
                 }
                 // The caller is told: a delete that did not happen is not "nothing matched".
@@ -238,15 +277,10 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
             receipt.settle(Ok(()));
         }
     }
-    // Everything on disk of a released lane was let go: nothing is left to load, whatever
-    // its window said.
     for lane in &done.released {
-        let mut st = lock(&lane.state);
-        let (last, _) = lane.rows.committed();
-        st.window.loaded_through = st.window.loaded_through.max(last);
-        st.window.parked.clear();
-        st.window.parked_rows = 0;
+        forget_disk(lane);
     }
+    log_late(&done.late);
     // The updates were written, whether the appends were or not (a full spool takes
     // updates: they make room).
     if let Some(engine) = core.engine() {
