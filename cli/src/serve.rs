@@ -80,8 +80,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        \"endpoints\":2,\"durable\":true,...} once accepted (with a spool, once on disk;
        \"endpoints\":0 and \"durable\":false when no endpoint takes it: nothing is kept;
        without a spool, \"refused\":[{\"endpoint\",\"reason\",\"dead_lettered\"}] names the
-       endpoints that did not queue it while others did: do not send it again, they would
-       get it twice)
+       endpoints that did not queue it while others queued it or wrote it to the dead
+       letters: do not send it again, those would get it twice)
   400  an unknown body, or a bad header or field (named; an empty Deskhook-Tenant, a
        header given twice or not UTF-8)
   401  a missing or wrong token
@@ -90,7 +90,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   413  a body over max_payload, as received or as deskhook sends it (every field written)
   415  a multipart or form body (send the event's JSON as the body)
   422  another body under an Idempotency-Key already used
-  503  nothing kept the event: the queues or the memory budget are full, or the spool
+  503  nothing kept the event: every endpoint's queue or the memory budget is full, or the spool
        (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
@@ -407,8 +407,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
     let body = read_body(body, daemon.max_body).await?;
     let mut options = ReceiveOptions::new();
-    let format = header_text(headers, "Deskhook-Format")?;
-    if let Some(name) = format {
+    if let Some(name) = header_text(headers, "Deskhook-Format")? {
         options = options.format(format_named(name)?);
     }
     let tenant = match header_text(headers, "Deskhook-Tenant")? {
@@ -468,9 +467,10 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             ),
         ));
     }
-    // To tell a retried request from another event under the same key.
+    // To tell a retried request from another event under the same key: the bytes, and the
+    // format they were read as (named or not).
     let digest = key.as_ref().map_or([0; 32], |_| {
-        keys::digest(&format.unwrap_or("").to_ascii_lowercase(), &body)
+        keys::digest(&received.format().to_string(), &body)
     });
     if let Some(key) = &key {
         let claim = daemon
@@ -480,9 +480,12 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             .claim(key, digest);
         match claim {
             Claim::New => {}
-            Claim::Again(id) => {
+            Claim::Again(id, refused) => {
                 let endpoints = daemon.sink.endpoints_for(&emitted);
-                let reply = accepted_reply(&emitted, id, (endpoints, daemon.durable), true);
+                let mut reply = accepted_reply(&emitted, id, (endpoints, daemon.durable), true);
+                if let Some(refused) = refused {
+                    reply["refused"] = refused;
+                }
                 return Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response());
             }
             Claim::Refused(problem) => {
@@ -508,7 +511,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         key: key.as_ref(),
     };
     // What it goes to as it is routed: an event no endpoint takes is accepted, not kept.
-    let endpoints = daemon.sink.endpoints_for(&emitted);
+    let mut endpoints = daemon.sink.endpoints_for(&emitted);
     let (outcome, refused) = if daemon.durable {
         // A spool far behind would make the send wait for its writer: awaited here, so
         // that the runtime's threads (the console, /metrics) keep answering meanwhile.
@@ -527,19 +530,17 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         if committed.is_ok() {
             log_line(daemon, &emitted);
         }
-        (committed, Vec::new())
+        (committed.map_err(|e| e.to_string()), Vec::new())
     } else {
         // Routed now, so that an event nothing kept (a full queue, the memory budget) is a
         // 503 the client retries, not a drop; one that some endpoints took is accepted,
         // naming those that did not: sent again, it would reach the others twice, under
         // another id. (It waits under the block overflow policy.)
         let routed = blocking(|| daemon.sink.route_now(&emitted));
+        endpoints = routed.queued.len() + routed.refused.len();
         if routed.lost() {
             let reasons: Vec<&str> = routed.refused.iter().map(|r| r.reason.as_str()).collect();
-            (
-                Err(deskhook_transports::Error::Config(reasons.join("; "))),
-                Vec::new(),
-            )
+            (Err(reasons.join("; ")), Vec::new())
         } else {
             log_line(daemon, &emitted);
             (Ok(()), routed.refused)
@@ -549,13 +550,8 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
     match outcome {
         Ok(()) => {
-            if let Some(key) = &key {
-                keys.accepted(key, digest, emitted.id());
-            }
-            let mut reply =
-                accepted_reply(&emitted, emitted.id(), (endpoints, daemon.durable), false);
-            if !refused.is_empty() {
-                reply["refused"] = refused
+            let refused = (!refused.is_empty()).then(|| {
+                refused
                     .iter()
                     .map(|r| {
                         serde_json::json!({
@@ -564,7 +560,16 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                             "dead_lettered": r.dead_lettered,
                         })
                     })
-                    .collect();
+                    .collect::<serde_json::Value>()
+            });
+            if let Some(key) = &key {
+                // A retry that lost this answer gets the same, refusals included.
+                keys.accepted(key, digest, emitted.id(), refused.clone());
+            }
+            let mut reply =
+                accepted_reply(&emitted, emitted.id(), (endpoints, daemon.durable), false);
+            if let Some(refused) = refused {
+                reply["refused"] = refused;
             }
             Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response())
         }

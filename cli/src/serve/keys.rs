@@ -32,8 +32,12 @@ pub(super) fn digest(format: &str, body: &[u8]) -> BodyDigest {
 enum Seen {
     /// Being accepted by another request now.
     Pending { body: BodyDigest },
-    /// Accepted as this event.
-    Accepted { body: BodyDigest, id: EventId },
+    /// Accepted as this event, with the endpoints that refused it (the reply's `refused`).
+    Accepted {
+        body: BodyDigest,
+        id: EventId,
+        refused: Option<serde_json::Value>,
+    },
 }
 
 /// Idempotency keys, by tenant and key, with the order to forget them in.
@@ -57,8 +61,8 @@ impl Default for Keys {
 pub(super) enum Claim {
     /// A new key: accept the event, then [`Keys::accepted`] (or [`Keys::forget`]).
     New,
-    /// Accepted already as this event: answer the same.
-    Again(EventId),
+    /// Accepted already as this event (and refused by these endpoints): answer the same.
+    Again(EventId, Option<serde_json::Value>),
     /// Refused with this problem.
     Refused(Problem),
 }
@@ -76,7 +80,11 @@ impl Keys {
 
     pub(super) fn claim(&mut self, key: &Key, body: BodyDigest) -> Claim {
         match self.seen.get(key).map(|(_, seen)| seen) {
-            Some(Seen::Accepted { body: b, id }) if *b == body => Claim::Again(*id),
+            Some(Seen::Accepted {
+                body: b,
+                id,
+                refused,
+            }) if *b == body => Claim::Again(*id, refused.clone()),
             Some(Seen::Pending { body: b }) if *b == body => Claim::Refused(Problem::new(
                 StatusCode::CONFLICT,
                 "a request with this Idempotency-Key is being accepted now; retry in a moment",
@@ -105,11 +113,18 @@ impl Keys {
         }
     }
 
-    pub(super) fn accepted(&mut self, key: &Key, body: BodyDigest, id: EventId) {
+    pub(super) fn accepted(
+        &mut self,
+        key: &Key,
+        body: BodyDigest,
+        id: EventId,
+        refused: Option<serde_json::Value>,
+    ) {
+        let accepted = Seen::Accepted { body, id, refused };
         match self.seen.get_mut(key) {
-            Some((_, seen)) => *seen = Seen::Accepted { body, id },
+            Some((_, seen)) => *seen = accepted,
             // Forgotten meanwhile (it is not, while pending): remembered anew.
-            None => self.remember(key.clone(), Seen::Accepted { body, id }),
+            None => self.remember(key.clone(), accepted),
         }
     }
 
@@ -189,8 +204,8 @@ mod tests {
         assert!(matches!(keys.claim(&key, ONE), Claim::New));
         assert!(matches!(keys.claim(&key, ONE), Claim::Refused(p) if p.status == 409));
         let id = EventId::new();
-        keys.accepted(&key, ONE, id);
-        assert!(matches!(keys.claim(&key, ONE), Claim::Again(again) if again == id));
+        keys.accepted(&key, ONE, id, None);
+        assert!(matches!(keys.claim(&key, ONE), Claim::Again(again, None) if again == id));
         assert!(matches!(keys.claim(&key, TWO), Claim::Refused(p) if p.status == 422));
         keys.forget(&key);
         assert!(matches!(keys.claim(&key, TWO), Claim::New));
@@ -214,13 +229,13 @@ mod tests {
         assert!(matches!(keys.lock().unwrap().claim(&key, ONE), Claim::New));
         // One that finished leaves what it recorded.
         let id = EventId::new();
-        keys.lock().unwrap().accepted(&key, ONE, id);
+        keys.lock().unwrap().accepted(&key, ONE, id, None);
         drop(Claimed {
             keys: &keys,
             key: None,
         });
         assert!(
-            matches!(keys.lock().unwrap().claim(&key, ONE), Claim::Again(again) if again == id)
+            matches!(keys.lock().unwrap().claim(&key, ONE), Claim::Again(again, None) if again == id)
         );
     }
 
@@ -232,15 +247,15 @@ mod tests {
         for k in [&a, &b, &c] {
             assert!(matches!(keys.claim(k, ONE), Claim::New));
         }
-        keys.accepted(&b, ONE, EventId::new());
-        keys.accepted(&c, ONE, EventId::new());
+        keys.accepted(&b, ONE, EventId::new(), None);
+        keys.accepted(&c, ONE, EventId::new(), None);
         // Full: "d" takes the place of "b", the oldest accepted, and "b" again that of "c".
         assert!(matches!(keys.claim(&d, ONE), Claim::New));
         assert!(matches!(keys.claim(&b, TWO), Claim::New), "b is forgotten");
         assert!(matches!(keys.claim(&a, ONE), Claim::Refused(p) if p.status == 409));
         // Now "a", "d" and "b" are all being accepted: nothing can be forgotten.
         assert!(matches!(keys.claim(&c, ONE), Claim::Refused(p) if p.status == 503));
-        keys.accepted(&a, ONE, EventId::new());
+        keys.accepted(&a, ONE, EventId::new(), None);
         assert!(matches!(keys.claim(&c, ONE), Claim::New));
         assert!(keys.seen.len() <= 3);
     }

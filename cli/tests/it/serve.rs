@@ -178,12 +178,26 @@ fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
     // A comment goes to "audit" too: accepted, naming the endpoint that dropped it. Sent
     // again, "audit" would get it twice.
     target.up.store(true, Ordering::SeqCst);
-    let (status, accepted) =
-        serve.post_event(&zenlix_action(deskhook::Action::Comment, "Q-3"), &[]);
+    let comment = zenlix_action(deskhook::Action::Comment, "Q-3");
+    let key = [("Idempotency-Key", "q-3")];
+    let (status, accepted) = serve.post_event(&comment, &key);
     assert_eq!(status, 202, "{accepted}");
-    assert_eq!(accepted["refused"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (
+            accepted["endpoints"].clone(),
+            accepted["refused"].as_array().map(Vec::len)
+        ),
+        (json!(2), Some(1))
+    );
     assert_eq!(accepted["refused"][0]["endpoint"], "crm");
     assert_eq!(accepted["refused"][0]["dead_lettered"], false);
+    // A retry that lost that answer gets the same one, refusals included.
+    let (status, again) = serve.post_event(&comment, &key);
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(
+        (again["id"].clone(), again["refused"].clone()),
+        (accepted["id"].clone(), accepted["refused"].clone())
+    );
     target.wait_delivered(1);
 }
 

@@ -434,18 +434,22 @@ impl EventData {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Routed {
-    /// The endpoints whose queue took it (with a spool: on disk).
+    /// The endpoints whose queue took it (with a spool: handed to its writer, and on disk
+    /// under `Durability::Wait`).
     pub queued: Vec<String>,
     /// The endpoints that did not, each with why.
     pub refused: Vec<Refused>,
 }
 
 impl Routed {
-    /// Whether no endpoint queued it and at least one dropped it: nothing keeps it, and
-    /// sending it again is the way to have it delivered. (An event that goes nowhere, or that
-    /// went to the dead letters, is kept or was not wanted.)
+    /// Whether every endpoint it goes to dropped it (none queued it or wrote it to the dead
+    /// letters): nothing keeps it, and sending it again is the way to have it delivered. An
+    /// event that goes nowhere was not wanted; one that some endpoint kept would reach that
+    /// endpoint (or its dead letters) twice, under another id, if sent again.
     pub fn lost(&self) -> bool {
-        self.queued.is_empty() && self.refused.iter().any(|r| !r.dead_lettered)
+        self.queued.is_empty()
+            && !self.refused.is_empty()
+            && self.refused.iter().all(|r| !r.dead_lettered)
     }
 }
 
