@@ -163,16 +163,20 @@ fn a_410_that_cannot_be_written_then_a_resume_counts_each_event_once(t: Transpor
         t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s"))
-            .spool(Spool::open(dir.path()).unwrap()),
+            // One row in memory: the others are still on disk when the 410 comes.
+            .spool(Spool::builder(dir.path()).memory_window(1).open().unwrap()),
     );
+    // One ticket, on disk before any attempt: the first is answered 410, the other two
+    // wait behind it.
+    sink.endpoints().pause("crm").unwrap();
+    for _ in 0..3 {
+        dispatcher.emit(Action::Comment, &ticket("G"), &deskhook::sample::user());
+    }
     rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE))
         .unwrap()
         .execute("DROP TABLE dead_letters", [])
         .unwrap();
-    // One ticket: the first is answered 410, the other two wait behind it.
-    for _ in 0..3 {
-        dispatcher.emit(Action::Comment, &ticket("G"), &deskhook::sample::user());
-    }
+    sink.endpoints().resume("crm").unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while sink.endpoints().get("crm").unwrap().state != EndpointState::Disabled {
         assert!(Instant::now() < deadline, "never disabled");
