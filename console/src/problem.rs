@@ -64,7 +64,7 @@ impl From<Error> for Problem {
     fn from(error: Error) -> Problem {
         let status = match &error {
             Error::UnknownEndpoint { .. } => StatusCode::NOT_FOUND,
-            Error::EndpointExists { .. } => StatusCode::CONFLICT,
+            Error::EndpointExists { .. } | Error::EndpointChanged { .. } => StatusCode::CONFLICT,
             Error::InvalidUrl { .. }
             | Error::InvalidEndpoint { .. }
             | Error::Refused(_)

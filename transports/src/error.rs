@@ -172,6 +172,12 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// An endpoint was changed, removed or made again by someone else between reading it
+    /// and changing it: nothing was changed.
+    EndpointChanged {
+        /// The name.
+        name: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -273,6 +279,11 @@ impl fmt::Display for Error {
                 f,
                 "an endpoint is already named '{name}'; pick another name, or change that one"
             ),
+            Error::EndpointChanged { name } => write!(
+                f,
+                "endpoint '{name}' was changed, removed or made again since it was read; \
+                 nothing was saved: read it again and make the change on that"
+            ),
             Error::UnknownEndpoint { name, suggestion } => {
                 write!(f, "no endpoint is named '{name}'")?;
                 match suggestion {
@@ -301,7 +312,8 @@ impl std::error::Error for Error {
             | Error::SpoolLocked { .. }
             | Error::SpoolFull { .. }
             | Error::UnknownEndpoint { .. }
-            | Error::EndpointExists { .. } => None,
+            | Error::EndpointExists { .. }
+            | Error::EndpointChanged { .. } => None,
             #[cfg(feature = "nats")]
             Error::Nats { .. } | Error::StreamConflict { .. } => None,
             // Transparent: the refusal is the whole message.

@@ -187,6 +187,12 @@
 //!   whole timeout in release builds); the rows wait on disk for the next start. Events
 //!   emitted for an endpoint removed or disabled meanwhile, which go straight to the
 //!   spool's dead letters, are logged (once per endpoint and commit).
+//! - `Endpoints::update_spec_if_unchanged(&spec, &read)` changes an endpoint only if its
+//!   settings are still those `read` (from `get`) shows, checked and changed at once: the
+//!   admin API's `If-Match` uses it, so that of two PUTs made on one ETag one is saved and
+//!   the other gets 412 (before, both could pass the check). A change that finds its
+//!   endpoint changed, removed or made again meanwhile is the new `Error::EndpointChanged`
+//!   (a 409 in the API), where it was an `Error::Config` (a 400).
 //! - With a spool, the write-ahead log is cut back to 64 MiB after each checkpoint, where
 //!   it kept the largest size it ever reached.
 //! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that

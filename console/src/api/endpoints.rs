@@ -274,21 +274,39 @@ pub(super) async fn update_endpoint(
     let spec = parse_spec(value)?;
     let sink = state.sink.clone();
     blocking(move || {
-        if let Some(expected) = expected.filter(|e| e != "*") {
-            let now = super::version_of(&sink.endpoints().get(&spec.name)?);
-            if expected != now {
-                return Err(Problem::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    format!(
-                        "endpoint '{}' changed since the version of If-Match ({expected}); \
-                         nothing was saved: GET it again (ETag \"{now}\") and make the change \
-                         on that",
-                        spec.name
-                    ),
-                ));
+        let stale = |now: &str| {
+            Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!(
+                    "endpoint '{}' changed since the version of If-Match; nothing was saved: \
+                     GET it again (ETag \"{now}\") and make the change on that",
+                    spec.name
+                ),
+            )
+        };
+        match expected.filter(|e| e != "*") {
+            Some(expected) => {
+                let read = sink.endpoints().get(&spec.name)?;
+                let now = super::version_of(&read);
+                if expected != now {
+                    return Err(stale(&now));
+                }
+                // Checked and saved at once: of two changes made on one version, one wins.
+                match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
+                    Err(e)
+                        if matches!(
+                            e.error(),
+                            deskhook_transports::Error::EndpointChanged { .. }
+                        ) =>
+                    {
+                        let now = sink.endpoints().get(&spec.name)?;
+                        return Err(stale(&super::version_of(&now)));
+                    }
+                    changed => changed?,
+                }
             }
+            None => sink.endpoints().update_spec(&spec)?,
         }
-        sink.endpoints().update_spec(&spec)?;
         Ok(Json(EndpointView::of(sink.endpoints().get(&spec.name)?)))
     })
     .await

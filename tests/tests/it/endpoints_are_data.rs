@@ -421,6 +421,23 @@ fn unknown_names_and_bad_endpoints_change_nothing(t: Transport) {
     assert!(endpoints.get("gone").is_err());
     endpoints.add_spec(&spec).unwrap();
     assert_eq!(endpoints.len(), 2);
+    // Two changes made on one read (two operators, an If-Match): the first is saved, the
+    // second refused.
+    let read = endpoints.get("gone").unwrap();
+    spec.max_in_flight = Some(3);
+    endpoints.update_spec_if_unchanged(&spec, &read).unwrap();
+    spec.max_in_flight = Some(4);
+    let err = endpoints
+        .update_spec_if_unchanged(&spec, &read)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.error(),
+            deskhook_transports::Error::EndpointChanged { .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(endpoints.get("gone").unwrap().max_in_flight, 3);
     guard.flush(WAIT).unwrap();
 }
 

@@ -102,6 +102,19 @@ pub struct EndpointInfo {
     pub spec: Option<RedactedSpec>,
     /// Its counters.
     pub stats: EndpointStats,
+    /// The settings read, for [`Endpoints::update_spec_if_unchanged`].
+    read: Read,
+}
+
+/// The settings an [`EndpointInfo`] was read from.
+#[derive(Clone)]
+struct Read(Arc<super::Route>);
+
+impl std::fmt::Debug for Read {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The route holds secrets: nothing of it is shown.
+        f.write_str("Read")
+    }
 }
 
 impl EndpointInfo {
@@ -130,6 +143,7 @@ impl EndpointInfo {
             last_attempt,
             spec: e.spec.as_ref().map(|spec| spec.redacted()),
             stats,
+            read: Read(route.clone()),
         }
     }
 }
@@ -260,12 +274,44 @@ impl Endpoints {
     /// [`SpecError`](super::SpecError) naming the field at fault, or wrapping
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; nothing changes then.
     pub fn update_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
+        self.update_from(spec, None)
+    }
+
+    /// [`update_spec`](Endpoints::update_spec), only if the endpoint's settings are still
+    /// those `read` (from [`get`](Endpoints::get) or [`list`](Endpoints::list)) shows: what
+    /// an `If-Match` asks for. Checked and changed at once, so that of two changes made on
+    /// the same read, one is saved and the other refused.
+    ///
+    /// # Errors
+    ///
+    /// As `update_spec`; [`Error::EndpointChanged`] when the endpoint was changed, removed
+    /// or made again since `read`, or `read` is of another endpoint. Nothing changes then.
+    pub fn update_spec_if_unchanged(
+        &self,
+        spec: &super::EndpointSpec,
+        read: &EndpointInfo,
+    ) -> Result<(), super::SpecError> {
+        if read.name != spec.name {
+            return Err(super::SpecError::whole(Error::EndpointChanged {
+                name: spec.name.clone(),
+            }));
+        }
+        self.update_from(spec, Some(read.read.0.clone()))
+    }
+
+    /// Changes endpoint `spec.name` if its settings are `read` (those it has now when
+    /// `None`).
+    fn update_from(
+        &self,
+        spec: &super::EndpointSpec,
+        read: Option<Arc<super::Route>>,
+    ) -> Result<(), super::SpecError> {
         let lane = self
             .engine
             .registry()
             .lane(&spec.name)
             .map_err(super::SpecError::whole)?;
-        let read = lane.route();
+        let read = read.unwrap_or_else(|| lane.route());
         let current = read.endpoint.clone();
         let mut spec = spec.clone();
         let own_url = current
@@ -312,11 +358,9 @@ impl Endpoints {
                 self.kept();
                 Ok(())
             }
-            Err(_) => Err(super::SpecError::whole(Error::Config(format!(
-                "endpoint '{}' was removed, replaced or changed while it was being changed; \
-                 nothing changed (read it again)",
-                spec.name
-            )))),
+            Err(_) => Err(super::SpecError::whole(Error::EndpointChanged {
+                name: spec.name.clone(),
+            })),
         }
     }
 
