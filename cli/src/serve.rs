@@ -80,8 +80,9 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        \"endpoints\":2,\"durable\":true,...} once accepted (with a spool, once on disk;
        \"endpoints\":0 and \"durable\":false when no endpoint takes it: nothing is kept;
        without a spool, \"refused\":[{\"endpoint\",\"reason\",\"dead_lettered\"}] names the
-       endpoints that did not queue it while others queued it or wrote it to the dead
-       letters: do not send it again, those would get it twice)
+       endpoints that did not queue it (the first 16; \"refused_total\" counts them)
+       while others queued it or wrote it to the dead letters: do not send it again,
+       those would get it twice)
   400  an unknown body, or a bad header or field (named; an empty Deskhook-Tenant, a
        header given twice or not UTF-8)
   401  a missing or wrong token
@@ -90,13 +91,16 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   413  a body over max_payload, as received or as deskhook sends it (every field written)
   415  a multipart or form body (send the event's JSON as the body)
   422  another body under an Idempotency-Key already used
-  503  nothing kept the event: every endpoint's queue or the memory budget is full, or the spool
-       (with Retry-After)
+  503  nothing kept the event: every endpoint's queue or the memory budget is full,
+       or the spool (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
-forgets them); a key's event is told by its body and Deskhook-Format. A key being
-accepted is never forgotten (with 100,000 of them at once, a new key gets a 503). A [file_log] in --config gets one line per event handed to delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure
-behind a TLS proxy that sets X-Forwarded-Proto) that ends after 8 hours unused or a week.
+forgets them); a key's event is told by its body and the format it is read as (named or
+told from its keys), and a retry gets the first answer again. A key being accepted is
+never forgotten (with 100,000 of them at once, a new key gets a 503). A [file_log] in
+--config gets one line per event handed to delivery. The login form's session is an
+HttpOnly, SameSite=Strict cookie (Secure behind a TLS proxy that sets
+X-Forwarded-Proto) that ends after 8 hours unused or a week.
 
 A session (examples/serve_from_curl.sh runs a whole one offline):
   export DESKHOOK_TOKEN=\"$(head -c 24 /dev/urandom | base64)\"
@@ -116,6 +120,9 @@ const ATTEMPT_SECONDS: [f64; 12] = [
 
 /// Shortest token accepted.
 const MIN_TOKEN: usize = 16;
+
+/// Refusals listed in a 202 at most.
+const REFUSALS_SHOWN: usize = 16;
 
 /// Longest Idempotency-Key.
 const MAX_KEY: usize = 255;
@@ -480,12 +487,10 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             .claim(key, digest);
         match claim {
             Claim::New => {}
-            Claim::Again(id, refused) => {
-                let endpoints = daemon.sink.endpoints_for(&emitted);
-                let mut reply = accepted_reply(&emitted, id, (endpoints, daemon.durable), true);
-                if let Some(refused) = refused {
-                    reply["refused"] = refused;
-                }
+            Claim::Again(reply) => {
+                // The first answer again, refusals included.
+                let mut reply = (*reply).clone();
+                reply["replayed_key"] = serde_json::Value::Bool(true);
                 return Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response());
             }
             Claim::Refused(problem) => {
@@ -550,9 +555,13 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
     match outcome {
         Ok(()) => {
-            let refused = (!refused.is_empty()).then(|| {
-                refused
+            let mut reply =
+                accepted_reply(&emitted, emitted.id(), (endpoints, daemon.durable), false);
+            if !refused.is_empty() {
+                // At most REFUSALS_SHOWN (each key keeps its answer), and how many in all.
+                reply["refused"] = refused
                     .iter()
+                    .take(REFUSALS_SHOWN)
                     .map(|r| {
                         serde_json::json!({
                             "endpoint": r.endpoint,
@@ -560,16 +569,12 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                             "dead_lettered": r.dead_lettered,
                         })
                     })
-                    .collect::<serde_json::Value>()
-            });
-            if let Some(key) = &key {
-                // A retry that lost this answer gets the same, refusals included.
-                keys.accepted(key, digest, emitted.id(), refused.clone());
+                    .collect();
+                reply["refused_total"] = refused.len().into();
             }
-            let mut reply =
-                accepted_reply(&emitted, emitted.id(), (endpoints, daemon.durable), false);
-            if let Some(refused) = refused {
-                reply["refused"] = refused;
+            if let Some(key) = &key {
+                // A retry that lost this answer gets the same.
+                keys.accepted(key, digest, Arc::new(reply.clone()));
             }
             Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response())
         }

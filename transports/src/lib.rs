@@ -192,7 +192,10 @@
 //!   admin API's `If-Match` uses it, so that of two PUTs made on one ETag one is saved and
 //!   the other gets 412 (before, both could pass the check). A change that finds its
 //!   endpoint changed, removed or made again meanwhile is the new `Error::EndpointChanged`
-//!   (a 409 in the API), where it was an `Error::Config` (a 400).
+//!   (a 409 in the API), where it was an `Error::Config` (a 400); so is a secret rotation
+//!   that meets a change. The console's edit form saves the same way. `EndpointInfo` keeps
+//!   a weak reference to the settings it was read from (neither secrets nor connections
+//!   stay alive through a snapshot).
 //! - With a spool, the write-ahead log is cut back to 64 MiB after each checkpoint, where
 //!   it kept the largest size it ever reached.
 //! - A flush (and so a shutdown) stops waiting when all that is left is for endpoints that

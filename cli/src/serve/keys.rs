@@ -2,10 +2,9 @@
 //! the same event; another body under a used key is refused.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
-use deskhook::sink::EventId;
 use deskhook_console::Problem;
 use sha2::{Digest as _, Sha256};
 
@@ -19,7 +18,8 @@ pub(super) type Key = (String, String);
 /// format it was read as and of the body.
 pub(super) type BodyDigest = [u8; 32];
 
-/// The [`BodyDigest`] of `body` read as `format` (`""` when told from its keys).
+/// The [`BodyDigest`] of `body` read as `format` (the format's name, whether a header named
+/// it or the body's keys told it).
 pub(super) fn digest(format: &str, body: &[u8]) -> BodyDigest {
     let mut hasher = Sha256::new();
     hasher.update(format.as_bytes());
@@ -32,11 +32,10 @@ pub(super) fn digest(format: &str, body: &[u8]) -> BodyDigest {
 enum Seen {
     /// Being accepted by another request now.
     Pending { body: BodyDigest },
-    /// Accepted as this event, with the endpoints that refused it (the reply's `refused`).
+    /// Accepted: the reply's body, which a retry gets again.
     Accepted {
         body: BodyDigest,
-        id: EventId,
-        refused: Option<serde_json::Value>,
+        reply: Arc<serde_json::Value>,
     },
 }
 
@@ -61,8 +60,8 @@ impl Default for Keys {
 pub(super) enum Claim {
     /// A new key: accept the event, then [`Keys::accepted`] (or [`Keys::forget`]).
     New,
-    /// Accepted already as this event (and refused by these endpoints): answer the same.
-    Again(EventId, Option<serde_json::Value>),
+    /// Accepted already: answer the same (this body).
+    Again(Arc<serde_json::Value>),
     /// Refused with this problem.
     Refused(Problem),
 }
@@ -80,11 +79,7 @@ impl Keys {
 
     pub(super) fn claim(&mut self, key: &Key, body: BodyDigest) -> Claim {
         match self.seen.get(key).map(|(_, seen)| seen) {
-            Some(Seen::Accepted {
-                body: b,
-                id,
-                refused,
-            }) if *b == body => Claim::Again(*id, refused.clone()),
+            Some(Seen::Accepted { body: b, reply }) if *b == body => Claim::Again(reply.clone()),
             Some(Seen::Pending { body: b }) if *b == body => Claim::Refused(Problem::new(
                 StatusCode::CONFLICT,
                 "a request with this Idempotency-Key is being accepted now; retry in a moment",
@@ -113,14 +108,8 @@ impl Keys {
         }
     }
 
-    pub(super) fn accepted(
-        &mut self,
-        key: &Key,
-        body: BodyDigest,
-        id: EventId,
-        refused: Option<serde_json::Value>,
-    ) {
-        let accepted = Seen::Accepted { body, id, refused };
+    pub(super) fn accepted(&mut self, key: &Key, body: BodyDigest, reply: Arc<serde_json::Value>) {
+        let accepted = Seen::Accepted { body, reply };
         match self.seen.get_mut(key) {
             Some((_, seen)) => *seen = accepted,
             // Forgotten meanwhile (it is not, while pending): remembered anew.
@@ -190,11 +179,23 @@ impl Drop for Claimed<'_> {
 mod tests {
     use super::*;
 
+    use deskhook::sink::EventId;
+
     const ONE: BodyDigest = [1; 32];
     const TWO: BodyDigest = [2; 32];
 
     fn key(name: &str) -> Key {
         ("acme".to_owned(), name.to_owned())
+    }
+
+    /// A reply naming event `id`.
+    fn reply(id: EventId) -> Arc<serde_json::Value> {
+        Arc::new(serde_json::json!({ "id": id.to_string() }))
+    }
+
+    /// Whether `claim` answers again with the reply of event `id`.
+    fn again(claim: &Claim, id: EventId) -> bool {
+        matches!(claim, Claim::Again(reply) if reply["id"] == id.to_string())
     }
 
     #[test]
@@ -204,8 +205,8 @@ mod tests {
         assert!(matches!(keys.claim(&key, ONE), Claim::New));
         assert!(matches!(keys.claim(&key, ONE), Claim::Refused(p) if p.status == 409));
         let id = EventId::new();
-        keys.accepted(&key, ONE, id, None);
-        assert!(matches!(keys.claim(&key, ONE), Claim::Again(again, None) if again == id));
+        keys.accepted(&key, ONE, reply(id));
+        assert!(again(&keys.claim(&key, ONE), id));
         assert!(matches!(keys.claim(&key, TWO), Claim::Refused(p) if p.status == 422));
         keys.forget(&key);
         assert!(matches!(keys.claim(&key, TWO), Claim::New));
@@ -229,14 +230,12 @@ mod tests {
         assert!(matches!(keys.lock().unwrap().claim(&key, ONE), Claim::New));
         // One that finished leaves what it recorded.
         let id = EventId::new();
-        keys.lock().unwrap().accepted(&key, ONE, id, None);
+        keys.lock().unwrap().accepted(&key, ONE, reply(id));
         drop(Claimed {
             keys: &keys,
             key: None,
         });
-        assert!(
-            matches!(keys.lock().unwrap().claim(&key, ONE), Claim::Again(again, None) if again == id)
-        );
+        assert!(again(&keys.lock().unwrap().claim(&key, ONE), id));
     }
 
     #[test]
@@ -247,15 +246,15 @@ mod tests {
         for k in [&a, &b, &c] {
             assert!(matches!(keys.claim(k, ONE), Claim::New));
         }
-        keys.accepted(&b, ONE, EventId::new(), None);
-        keys.accepted(&c, ONE, EventId::new(), None);
+        keys.accepted(&b, ONE, reply(EventId::new()));
+        keys.accepted(&c, ONE, reply(EventId::new()));
         // Full: "d" takes the place of "b", the oldest accepted, and "b" again that of "c".
         assert!(matches!(keys.claim(&d, ONE), Claim::New));
         assert!(matches!(keys.claim(&b, TWO), Claim::New), "b is forgotten");
         assert!(matches!(keys.claim(&a, ONE), Claim::Refused(p) if p.status == 409));
         // Now "a", "d" and "b" are all being accepted: nothing can be forgotten.
         assert!(matches!(keys.claim(&c, ONE), Claim::Refused(p) if p.status == 503));
-        keys.accepted(&a, ONE, EventId::new(), None);
+        keys.accepted(&a, ONE, reply(EventId::new()));
         assert!(matches!(keys.claim(&c, ONE), Claim::New));
         assert!(keys.seen.len() <= 3);
     }

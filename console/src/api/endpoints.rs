@@ -228,7 +228,8 @@ pub(super) async fn get_endpoint(
     params(("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: the update is refused (412) if the settings changed since")),
     responses((status = 200, body = EndpointView), (status = 400, body = Problem),
-        (status = 404, body = Problem), (status = 412, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
 pub(super) async fn update_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
@@ -409,7 +410,7 @@ pub struct Rotation {
     request_body = Rotation,
     params(("name" = String, Path, description = "The endpoint's name")),
     responses((status = 200, body = EndpointView), (status = 400, body = Problem),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(super) async fn rotate_secret(
     Shared(state): Shared<State>,
     Path(name): Path<String>,

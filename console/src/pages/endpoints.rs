@@ -445,20 +445,18 @@ pub(crate) async fn update(
     }
     let sink = state.sink.clone();
     let version = form.text("version").map(str::to_owned);
-    let current = sink
-        .endpoints()
-        .get(&name)
-        .map_err(Problem::from)
-        .and_then(|info| {
-            if let Some(version) = &version
-                && *version != crate::api::version_of(&info)
-            {
-                return Err(changed_meanwhile(&name));
-            }
-            info.spec
-                .map(|saved| saved.spec)
-                .ok_or_else(|| registered_in_code(&name))
-        });
+    let read = sink.endpoints().get(&name).map_err(Problem::from);
+    let current = read.as_ref().map_err(Clone::clone).and_then(|info| {
+        if let Some(version) = &version
+            && *version != crate::api::version_of(info)
+        {
+            return Err(changed_meanwhile(&name));
+        }
+        info.spec
+            .clone()
+            .map(|saved| saved.spec)
+            .ok_or_else(|| registered_in_code(&name))
+    });
     // The endpoint is the path's (the form's hidden name is only what the browser shows).
     let spec = current.and_then(|current| {
         let mut json = form_json(&form, true)?;
@@ -467,9 +465,27 @@ pub(crate) async fn update(
         keep_what_the_form_lacks(&mut spec, &current);
         Ok(spec)
     });
-    let saved = match spec {
-        Ok(spec) => blocking(move || Ok(sink.endpoints().update_spec(&spec)?)).await,
-        Err(problem) => Err(problem),
+    let changed_name = name.clone();
+    let saved = match (spec, read) {
+        // Checked and saved at once, against what the form was made from: of two operators
+        // saving one form, the second is told.
+        (Ok(spec), Ok(read)) => {
+            blocking(
+                move || match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
+                    Err(e)
+                        if matches!(
+                            e.error(),
+                            deskhook_transports::Error::EndpointChanged { .. }
+                        ) =>
+                    {
+                        Err(changed_meanwhile(&changed_name))
+                    }
+                    saved => Ok(saved?),
+                },
+            )
+            .await
+        }
+        (Err(problem), _) | (_, Err(problem)) => Err(problem),
     };
     match saved {
         Ok(()) => Redirect::to(&base.at(&format!("{}?done=updated", endpoint_path(&name))))

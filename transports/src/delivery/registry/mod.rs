@@ -106,9 +106,11 @@ pub struct EndpointInfo {
     read: Read,
 }
 
-/// The settings an [`EndpointInfo`] was read from.
+/// The settings an [`EndpointInfo`] was read from: weak, so that a snapshot kept by the
+/// caller keeps neither secrets nor a removed endpoint's connections alive (a live `Weak`
+/// keeps the address from being reused, so a pointer comparison stays sound).
 #[derive(Clone)]
-struct Read(Arc<super::Route>);
+struct Read(std::sync::Weak<super::Route>);
 
 impl std::fmt::Debug for Read {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,7 +145,7 @@ impl EndpointInfo {
             last_attempt,
             spec: e.spec.as_ref().map(|spec| spec.redacted()),
             stats,
-            read: Read(route.clone()),
+            read: Read(Arc::downgrade(&route)),
         }
     }
 }
@@ -296,7 +298,13 @@ impl Endpoints {
                 name: spec.name.clone(),
             }));
         }
-        self.update_from(spec, Some(read.read.0.clone()))
+        // Gone: the endpoint's settings were replaced (and dropped) since.
+        let Some(route) = read.read.0.upgrade() else {
+            return Err(super::SpecError::whole(Error::EndpointChanged {
+                name: spec.name.clone(),
+            }));
+        };
+        self.update_from(spec, Some(route))
     }
 
     /// Changes endpoint `spec.name` if its settings are `read` (those it has now when
@@ -442,7 +450,8 @@ impl Endpoints {
     /// # Errors
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when
-    /// `overlap` would keep the old secrets past the year 9999.
+    /// `overlap` would keep the old secrets past the year 9999; [`Error::EndpointChanged`]
+    /// when it was removed or made again meanwhile, or kept changing.
     pub fn rotate_secret(
         &self,
         name: &str,
@@ -462,10 +471,9 @@ impl Endpoints {
         for _ in 0..16 {
             let current = self.engine.registry().get(name);
             if !current.is_some_and(|l| Arc::ptr_eq(&l, &lane)) {
-                return Err(Error::Config(format!(
-                    "endpoint '{name}' was removed or replaced while its secret was being \
-                     rotated; nothing changed (read it again)"
-                )));
+                return Err(Error::EndpointChanged {
+                    name: name.to_owned(),
+                });
             }
             let read = lane.route();
             let endpoint = rotated(&read.endpoint, secret.clone(), overlap)?;
@@ -481,10 +489,9 @@ impl Endpoints {
                 return Ok(());
             }
         }
-        Err(Error::Config(format!(
-            "endpoint '{name}' kept changing while its secret was rotated; nothing changed \
-             (try again)"
-        )))
+        Err(Error::EndpointChanged {
+            name: name.to_owned(),
+        })
     }
 
     /// Removes the endpoint `name`: what it has queued goes to the dead letters with the
