@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use deskhook::ReceiveOptions;
 use deskhook::formats::Format;
-use deskhook::sink::{Emitted, EventId};
+use deskhook::sink::Emitted;
 use deskhook_console::{Console, Problem};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::http_async::AsyncHttpSink;
@@ -87,9 +87,11 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        header given twice or not UTF-8)
   401  a missing or wrong token
   404  an unknown endpoint in the API
-  409  the same Idempotency-Key is being accepted right now (Retry-After: 1)
+  409  the same Idempotency-Key is being accepted right now (Retry-After: 1); in the
+       API, a name in use, or an endpoint changed by someone else meanwhile
+  412  in the API, an If-Match whose version is no longer the endpoint's
   413  a body over max_payload, as received or as deskhook sends it (every field written)
-  415  a multipart or form body (send the event's JSON as the body)
+  415  a multipart body (send the event's JSON as the body; a form's is read as JSON)
   422  another body under an Idempotency-Key already used
   503  nothing kept the event: every endpoint's queue or the memory budget is full,
        or the spool (with Retry-After)
@@ -490,6 +492,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             Claim::Again(reply) => {
                 // The first answer again, refusals included.
                 let mut reply = (*reply).clone();
+                with_event(&mut reply, &emitted);
                 reply["replayed_key"] = serde_json::Value::Bool(true);
                 return Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response());
             }
@@ -555,8 +558,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
     match outcome {
         Ok(()) => {
-            let mut reply =
-                accepted_reply(&emitted, emitted.id(), (endpoints, daemon.durable), false);
+            let mut reply = accepted_reply(&emitted, (endpoints, daemon.durable));
             if !refused.is_empty() {
                 // At most REFUSALS_SHOWN (each key keeps its answer), and how many in all.
                 reply["refused"] = refused
@@ -573,8 +575,15 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                 reply["refused_total"] = refused.len().into();
             }
             if let Some(key) = &key {
-                // A retry that lost this answer gets the same.
-                keys.accepted(key, digest, Arc::new(reply.clone()));
+                // A retry that lost this answer gets the same, made of what is kept here
+                // and of its own body (the same bytes: the digest says so).
+                let mut kept = reply.clone();
+                if let Some(fields) = kept.as_object_mut() {
+                    for field in ["event_type", "ticket", "tenant"] {
+                        fields.remove(field);
+                    }
+                }
+                keys.accepted(key, digest, Arc::new(kept));
             }
             Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response())
         }
@@ -623,21 +632,23 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Proble
 
 /// The body of `202 Accepted`: the event's id, and how many endpoints take it (an event no
 /// endpoint takes is not kept, so it is not durable either).
-fn accepted_reply(
-    emitted: &Emitted<'_>,
-    id: EventId,
-    (endpoints, durable): (usize, bool),
-    again: bool,
-) -> serde_json::Value {
-    serde_json::json!({
-        "id": id.to_string(),
-        "event_type": emitted.event_type().as_str(),
-        "ticket": emitted.ordering_key(),
-        "tenant": emitted.tenant(),
+fn accepted_reply(emitted: &Emitted<'_>, (endpoints, durable): (usize, bool)) -> serde_json::Value {
+    let mut reply = serde_json::json!({
+        "id": emitted.id().to_string(),
         "endpoints": endpoints,
         "durable": durable && endpoints > 0,
-        "replayed_key": again,
-    })
+        "replayed_key": false,
+    });
+    with_event(&mut reply, emitted);
+    reply
+}
+
+/// Sets the fields of a 202 that the event's body gives (a key keeps its answer without
+/// them: the ticket can be as long as the body).
+fn with_event(reply: &mut serde_json::Value, emitted: &Emitted<'_>) {
+    reply["event_type"] = emitted.event_type().as_str().into();
+    reply["ticket"] = emitted.ordering_key().into();
+    reply["tenant"] = emitted.tenant().into();
 }
 
 /// Runs `work`, which may block (a full queue under the block overflow policy, a spool's

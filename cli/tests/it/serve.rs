@@ -198,6 +198,10 @@ fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
         (again["id"].clone(), again["refused"].clone()),
         (accepted["id"].clone(), accepted["refused"].clone())
     );
+    assert_eq!(
+        (again["ticket"].clone(), again["replayed_key"].clone()),
+        (json!("Q-3"), json!(true))
+    );
     target.wait_delivered(1);
 }
 
