@@ -158,14 +158,9 @@ fn relays_on_a_cluster_survive_a_node_killed() {
     let config = config(dir.path(), &listen.url);
     Publisher::new(&cluster.urls(), 3, dir.path()).publish(0..EVENTS);
 
-    // Leases longer than the cluster takes to elect new leaders, even on a loaded machine:
-    // with 10 s, the leases bucket was once unanswerable for longer than that while the
-    // whole test suite ran, the relays gave their partitions up, and 161 deliveries came
-    // again (the documented limit of a relay cut off longer than its lease, which is not
-    // what this test is about: a node killed under relays that stay).
     let mut relays = [
-        relay(&cluster.urls(), &config, "30s"),
-        relay(&cluster.urls(), &config, "30s"),
+        relay(&cluster.urls(), &config, "10s"),
+        relay(&cluster.urls(), &config, "10s"),
     ];
     let mut arrivals = Arrivals::new();
     arrivals.until(&listen, EVENTS / 4, Duration::from_secs(60));
