@@ -170,16 +170,11 @@
 //! does; a lease lost meanwhile (the relay cut off) withdraws what that partition has
 //! queued, as below.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
-use deskhook::policy::OverflowPolicy;
-
-use crate::delivery::{DeadLetter, DeliveryGuard, Hooks, SinkBuilder};
-use crate::endpoint_store::{Change, EndpointStore, SecretsKey};
+use crate::delivery::SinkBuilder;
+use crate::endpoint_store::SecretsKey;
 
 mod audit;
 mod book;
@@ -191,16 +186,13 @@ mod leases;
 mod owner;
 mod parked;
 mod partition;
+mod run;
 
 use crate::error::Error;
-use crate::nats::{StreamSettings, partitions_of};
-use book::{Book, Tracker};
-use dead::{dead_letter_stream, publish_dead_letter};
+use crate::nats::StreamSettings;
 pub use endpoints::Reload;
-use endpoints::{apply, follow, reload};
-use owner::{OnPartitions, Owner};
+use owner::OnPartitions;
 pub use parked::{ParkedEndpoint, parked};
-use partition::Shared;
 
 /// Builds and runs a relay; see the [module docs](self).
 pub struct Relay {
@@ -353,8 +345,9 @@ impl Relay {
     }
 
     /// Refuses, with a key, the bucket's records not sealed in the current layout (see
-    /// [`EndpointStore::require_sealed`]): their endpoints are left out, or paused if the
-    /// relay had them. Defaults to false (they are read, with a warning naming each).
+    /// [`EndpointStore::require_sealed`](crate::endpoint_store::EndpointStore::require_sealed)):
+    /// their endpoints are left out, or paused if the relay had them. Defaults to false
+    /// (they are read, with a warning naming each).
     #[must_use]
     pub fn require_sealed(mut self, require: bool) -> Self {
         self.require_sealed = require;
@@ -470,326 +463,6 @@ impl Relay {
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
-    }
-
-    /// Delivers until `stop` resolves.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Nats`] when the servers cannot be reached or the stream cannot be opened;
-    /// [`Error::StreamConflict`] for a stream deskhook cannot work with; [`Error::Config`]
-    /// for a leases or endpoints bucket it cannot use; what building the sink returns (bad
-    /// endpoints).
-    pub async fn run(
-        mut self,
-        stop: impl Future<Output = ()> + Send,
-    ) -> Result<RelayReport, Error> {
-        #[cfg(feature = "spool")]
-        if self.sink.spool.is_some() {
-            return Err(Error::Config(
-                "a relay delivers without a spool (the stream is its durable queue, and what it \
-                 does not finish goes back to the stream): remove the spool or [spool] section"
-                    .to_owned(),
-            ));
-        }
-        let context = crate::nats::connect(&self.urls, self.connect.clone(), self.timeout).await?;
-        let settings = self.stream_settings(&context).await;
-        let info = settings.ensure(&context).await?;
-        let partitions = settings.partition_count();
-        let replicas = info.config.num_replicas;
-        let stream = patiently(|| async {
-            context
-                .get_stream(&info.config.name)
-                .await
-                .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))
-        })
-        .await?;
-        let dead_stream = patiently(|| dead_letter_stream(&context, &settings, &self.urls)).await?;
-        let me = relay_id();
-        let bucket = format!("{}-leases", self.durable);
-        let leases = Arc::new(
-            patiently(|| leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()))
-                .await?,
-        );
-        let bucket = format!("{}-parked", self.durable);
-        let parked =
-            Arc::new(patiently(|| parked::Parked::open(&context, &bucket, replicas)).await?);
-
-        let mut sink = self.sink;
-        // Every partition's outstanding messages may wait at one endpoint: its queue has room
-        // for them all, so that the engine never drops what the relay hands it. (A batch
-        // message carries many events: the book holds the relay to the queue's room.)
-        sink.config.queue_capacity = sink
-            .config
-            .queue_capacity
-            .max(partitions as usize * self.max_pending + 1);
-        // What a full endpoint queue cannot take (a failing endpoint's, with its events
-        // parked) is dead-lettered, so that its message can end: dropping the oldest would
-        // drop an event the book waits for without a word, and blocking would hold a thread
-        // of the relay's runtime.
-        if sink.config.overflow != OverflowPolicy::DropNewest {
-            log::info!(
-                target: deskhook::LOG_TARGET,
-                "relay: overflow = {} applies to in-process delivery; the relay dead-letters \
-                 what an endpoint's full queue cannot take",
-                sink.config.overflow
-            );
-            sink.config.overflow = OverflowPolicy::DropNewest;
-        }
-        let (book, done) = Book::new(
-            partitions,
-            sink.config.max_queued_bytes,
-            sink.config.queue_capacity - 1,
-        );
-        let (letters_tx, mut letters_rx) = tokio::sync::mpsc::unbounded_channel::<DeadLetter>();
-        let names: Vec<String> = sink.endpoints.iter().map(|e| e.name().to_owned()).collect();
-        sink.observer = Some(Arc::new(Tracker {
-            book: book.clone(),
-            inner: sink.observer.take(),
-        }));
-        {
-            let book = book.clone();
-            sink.hooks = Hooks {
-                drop_on_stop: true,
-                // Also final: some dead letters (a 410 emptying the queue, a body over the
-                // limit) come without an attempt of their own.
-                dead_letter: Some(Arc::new(move |letter: &DeadLetter| {
-                    book.counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                    book.finished(&letter.id, &letter.endpoint);
-                    let _ = letters_tx.send(letter.clone());
-                })),
-            };
-        }
-        let (http, guard) = sink.build_async()?;
-        let revision = Arc::new(AtomicU64::new(0));
-        let follower = match &self.bucket {
-            None => None,
-            Some((bucket, key)) => {
-                let store = EndpointStore::open(&context, bucket, replicas, key.clone())
-                    .await?
-                    .require_sealed(self.require_sealed);
-                let floor = store.last_revision().await?;
-                let (current, changes) = store.watch().await?;
-                // What the bucket held when it was read is applied, removals and records
-                // left out included: the last change, not only the last live record.
-                revision.store(floor, Ordering::Relaxed);
-                let mut seen = std::collections::HashMap::new();
-                for stored in current {
-                    revision.fetch_max(stored.revision, Ordering::Relaxed);
-                    seen.insert(stored.spec.name.clone(), stored.revision);
-                    apply(&http, &Change::Put(Box::new(stored)));
-                }
-                if let Some(applied) = &self.applied {
-                    applied(revision.load(Ordering::Relaxed));
-                }
-                Some(tokio::spawn(follow(
-                    http.clone(),
-                    changes,
-                    (seen, floor),
-                    revision.clone(),
-                    self.applied.clone(),
-                )))
-            }
-        };
-        let reloader = self
-            .reloads
-            .take()
-            .map(|reloads| tokio::spawn(reload(http.clone(), names.clone(), reloads)));
-        let names = if self.bucket.is_some() {
-            http.endpoints().names()
-        } else {
-            names
-        };
-        let publisher = {
-            let context = context.clone();
-            let prefix = settings.prefix().to_owned();
-            tokio::spawn(async move {
-                while let Some(letter) = letters_rx.recv().await {
-                    publish_dead_letter(&context, &prefix, &dead_stream, &letter).await;
-                }
-            })
-        };
-        log::info!(
-            target: deskhook::LOG_TARGET,
-            "relay '{}' ({me}): delivering from stream '{}' ({partitions} partitions) to {} \
-             endpoint(s)",
-            self.durable,
-            settings.stream_name(),
-            names.len()
-        );
-        if let Some(ready) = self.ready {
-            ready(&RelayReady {
-                stream: settings.stream_name().to_owned(),
-                partitions,
-                endpoints: names,
-                endpoints_revision: follower.as_ref().map(|_| revision.load(Ordering::Relaxed)),
-                relay_id: me,
-            });
-        }
-
-        let status = self
-            .status_every
-            .map(|every| tokio::spawn(book::log_status(book.clone(), http.clone(), every)));
-        let acker = tokio::spawn(book::settle_messages(
-            book.clone(),
-            done,
-            http.clone(),
-            parked.clone(),
-        ));
-        let parker = tokio::spawn(book::park_stuck(
-            book.clone(),
-            http.clone(),
-            self.park_after,
-        ));
-        let progress = tokio::spawn(book::keep_alive(
-            book.clone(),
-            (self.ack_wait / 3).max(Duration::from_millis(100)),
-        ));
-        let shared = Arc::new(Shared {
-            http,
-            book: book.clone(),
-            stream,
-            context: context.clone(),
-            settings,
-            durable: self.durable,
-            ack_wait: self.ack_wait,
-            max_pending: self.max_pending,
-            max_handoffs: self.max_handoffs,
-            memory_consumers: replicas <= 1,
-            parked,
-            leases: leases.clone(),
-        });
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let owner =
-            tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
-        stop.await;
-        if let Some(status) = &status {
-            status.abort();
-        }
-        for task in [&follower, &reloader].into_iter().flatten() {
-            task.abort();
-        }
-        let _ = stop_tx.send(true);
-        let stopping = match owner.await {
-            Ok(stopping) => stopping,
-            Err(e) => {
-                return Err(Error::Config(format!(
-                    "the relay's partition owner failed: {e}"
-                )));
-            }
-        };
-        // Nothing more is taken: what is in delivery has `grace` to finish, under the leases
-        // (still renewed: no other relay takes these partitions before they are given back).
-        let _ = tokio::time::timeout(self.grace, book.until(|b| b.total_outstanding() > 0)).await;
-        progress.abort();
-        parker.abort();
-        book.stop();
-        let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
-        if shut.is_err() {
-            log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
-        }
-        // The rest is left for the partitions' next owners (first, so that nothing that
-        // waited in a gate goes to the stopped engine), then what finished is acknowledged
-        // (or its parked entries removed).
-        book.abandon(None);
-        book.flush(self.timeout).await;
-        let (leases, held) = stopping.release();
-        // The acknowledgements confirmed, then the partitions given back for the other
-        // relays, all at once and each within a bound (a slow cluster leaves the rest to
-        // the leases' end).
-        let wait = self.timeout;
-        let give_back = held.into_iter().map(|(p, revision)| {
-            let (book, shared, leases) = (&book, &shared, &leases);
-            tokio::time::timeout(wait, async move {
-                book.confirm(p, wait).await;
-                let _ = shared
-                    .stream
-                    .delete_consumer(&shared.consumer_name(p, revision))
-                    .await;
-                leases.give_back(p).await;
-            })
-        });
-        futures_util::future::join_all(give_back).await;
-        let _ = tokio::time::timeout(wait, leases.leave()).await;
-        drop(shared);
-        acker.abort();
-        let _ = publisher.await;
-        Ok(RelayReport {
-            acknowledged: book.counts.acknowledged.load(Ordering::Relaxed),
-            handed_back: book.counts.handed_back.load(Ordering::Relaxed),
-            dead_lettered: book.counts.dead_lettered.load(Ordering::Relaxed),
-            duplicates: book.counts.duplicates.load(Ordering::Relaxed),
-            stored_again: book.counts.stored_again.load(Ordering::Relaxed),
-            parked: book.counts.parked.load(Ordering::Relaxed),
-            terminated: book.counts.terminated.load(Ordering::Relaxed),
-            partitions,
-            endpoints_revision: follower.map(|_| revision.load(Ordering::Relaxed)),
-        })
-    }
-
-    /// The stream's settings: the partition count and the storage are the stream's own
-    /// when it exists (the publisher chose them).
-    async fn stream_settings(&self, context: &jetstream::Context) -> StreamSettings {
-        let mut settings = self.stream.clone();
-        if let Ok(found) = context.get_stream(settings.stream_name()).await {
-            let config = &found.cached_info().config;
-            settings = settings.storage(match config.storage {
-                stream::StorageType::Memory => crate::nats::Storage::Memory,
-                stream::StorageType::File => crate::nats::Storage::File,
-            });
-            match partitions_of(config) {
-                Some(partitions) => settings = settings.partitions(partitions),
-                None => log::warn!(
-                    target: deskhook::LOG_TARGET,
-                    "stream '{}' does not record its partition count (it was not made by \
-                     deskhook 0.1's NatsSink); assuming {}: relays and publishers must agree",
-                    settings.stream_name(),
-                    settings.partition_count()
-                ),
-            }
-        }
-        settings
-    }
-}
-
-/// Runs `attempt` until it succeeds, six times at most, a second apart: a cluster busy
-/// electing leaders (several relays starting at once, or a node just restarted) may not
-/// answer a JetStream request the first time. The last error is returned.
-async fn patiently<T, F, Fut>(mut attempt: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    let mut tries = 0;
-    loop {
-        match attempt().await {
-            Ok(done) => return Ok(done),
-            Err(e) if tries < 5 => {
-                tries += 1;
-                log::warn!(target: deskhook::LOG_TARGET, "relay: {e}; trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// A relay's id in the leases bucket: random, so that a restarted relay is a new one.
-fn relay_id() -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        bytes = (nanos as u64 ^ u64::from(std::process::id())).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Stops the engine: what is left was handed back already.
-fn finish(guard: DeliveryGuard) {
-    if let Err(e) = guard.shutdown(Duration::ZERO) {
-        log::debug!(target: deskhook::LOG_TARGET, "relay engine at stop: {e}");
     }
 }
 
