@@ -122,6 +122,13 @@ pub(super) struct Origin {
     resolving: tokio::sync::Mutex<()>,
 }
 
+/// Whether a kept connection last taken at `used`, with `in_flight` requests of ours on it
+/// (an HTTP/2 connection's; an idle HTTP/1.1 connection has none), may carry a request at
+/// `now`: taken within [`IDLE_REUSE`], or in use, however long ago it was taken.
+fn reusable(used: Instant, in_flight: usize, now: Instant) -> bool {
+    in_flight > 0 || now.saturating_duration_since(used) < IDLE_REUSE
+}
+
 /// An origin's host: an address, or a name to resolve.
 enum Host {
     Ip(IpAddr),
@@ -179,12 +186,10 @@ impl Origin {
     /// `except` (one that just refused a stream).
     pub(super) fn checkout(&self, except: Option<&Stream>) -> Option<Conn> {
         let now = Instant::now();
-        let fresh = |used: &Instant| now.saturating_duration_since(*used) < IDLE_REUSE;
         let mut idle = lock(&self.idle);
-        // Closed ones go, and idle ones unused too long (one with requests in flight is in
-        // use, however long ago it was taken).
+        // Closed ones go, and idle ones unused too long.
         idle.h2.retain(|c| {
-            !c.send.is_closed() && (fresh(&c.used) || c.streams.load(Ordering::Acquire) > 0)
+            !c.send.is_closed() && reusable(c.used, c.streams.load(Ordering::Acquire), now)
         });
         if let Some(h2) = idle
             .h2
@@ -200,7 +205,7 @@ impl Origin {
         }
         // The most recently used first; below it, older ones.
         while let Some((used, h1)) = idle.h1.pop() {
-            if !h1.is_closed() && fresh(&used) {
+            if !h1.is_closed() && reusable(used, 0, now) {
                 return Some(Conn::H1(h1));
             }
         }
@@ -391,5 +396,35 @@ impl Origin {
             });
             Ok(Conn::H1(send))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_connection_is_reused_within_idle_reuse_or_while_in_use() {
+        let used = Instant::now();
+        let secs = |s: u64| used + Duration::from_secs(s);
+        // (in flight, now, reusable)
+        let table = [
+            (0, used, true),
+            (0, secs(29), true),
+            (0, secs(30), false),
+            (0, secs(3600), false),
+            (1, secs(30), true),
+            (64, secs(3600), true),
+        ];
+        for (in_flight, now, expected) in table {
+            assert_eq!(
+                reusable(used, in_flight, now),
+                expected,
+                "{in_flight} in flight, {:?} after",
+                now - used
+            );
+        }
+        // A clock read before `used` (another thread's) is no time at all.
+        assert!(reusable(secs(5), 0, used));
     }
 }
