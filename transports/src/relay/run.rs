@@ -41,29 +41,17 @@ impl Relay {
                     .to_owned(),
             ));
         }
-        let context = crate::nats::connect(&self.urls, self.connect.clone(), self.timeout).await?;
-        let settings = self.stream_settings(&context).await;
-        let info = settings.ensure(&context).await?;
+        let Opened {
+            context,
+            settings,
+            replicas,
+            stream,
+            dead_stream,
+            me,
+            leases,
+            parked,
+        } = self.open().await?;
         let partitions = settings.partition_count();
-        let replicas = info.config.num_replicas;
-        let stream = patiently(|| async {
-            context
-                .get_stream(&info.config.name)
-                .await
-                .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))
-        })
-        .await?;
-        let dead_stream = patiently(|| dead_letter_stream(&context, &settings, &self.urls)).await?;
-        let me = relay_id();
-        let bucket = format!("{}-leases", self.durable);
-        let leases = Arc::new(
-            patiently(|| leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()))
-                .await?,
-        );
-        let bucket = format!("{}-parked", self.durable);
-        let parked =
-            Arc::new(patiently(|| parked::Parked::open(&context, &bucket, replicas)).await?);
-
         let names: Vec<String> = self
             .sink
             .endpoints
@@ -93,8 +81,7 @@ impl Relay {
             names
         };
         let publisher = {
-            let context = context.clone();
-            let prefix = settings.prefix().to_owned();
+            let (context, prefix) = (context.clone(), settings.prefix().to_owned());
             tokio::spawn(async move {
                 while let Some(letter) = letters_rx.recv().await {
                     publish_dead_letter(&context, &prefix, &dead_stream, &letter).await;
@@ -119,24 +106,26 @@ impl Relay {
             });
         }
 
-        let status = self
-            .status_every
-            .map(|every| tokio::spawn(book::log_status(book.clone(), http.clone(), every)));
-        let acker = tokio::spawn(book::settle_messages(
-            book.clone(),
-            done,
-            http.clone(),
-            parked.clone(),
-        ));
-        let parker = tokio::spawn(book::park_stuck(
-            book.clone(),
-            http.clone(),
-            self.park_after,
-        ));
-        let progress = tokio::spawn(book::keep_alive(
-            book.clone(),
-            (self.ack_wait / 3).max(Duration::from_millis(100)),
-        ));
+        let beside = Beside {
+            status: self
+                .status_every
+                .map(|every| tokio::spawn(book::log_status(book.clone(), http.clone(), every))),
+            acker: tokio::spawn(book::settle_messages(
+                book.clone(),
+                done,
+                http.clone(),
+                parked.clone(),
+            )),
+            parker: tokio::spawn(book::park_stuck(
+                book.clone(),
+                http.clone(),
+                self.park_after,
+            )),
+            progress: tokio::spawn(book::keep_alive(
+                book.clone(),
+                (self.ack_wait / 3).max(Duration::from_millis(100)),
+            )),
+        };
         let shared = Arc::new(Shared {
             http,
             book: book.clone(),
@@ -155,7 +144,7 @@ impl Relay {
         let owner =
             tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
         stop.await;
-        if let Some(status) = &status {
+        if let Some(status) = &beside.status {
             status.abort();
         }
         for task in [&follower, &reloader].into_iter().flatten() {
@@ -170,35 +159,46 @@ impl Relay {
                 )));
             }
         };
-        // Nothing more is taken: what is in delivery has `grace` to finish, under the leases
-        // (still renewed: no other relay takes these partitions before they are given back).
-        let _ = tokio::time::timeout(self.grace, book.until(|b| b.total_outstanding() > 0)).await;
-        progress.abort();
-        parker.abort();
-        book.stop();
-        let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
-        if shut.is_err() {
-            log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
-        }
-        // The rest is left for the partitions' next owners (first, so that nothing that
-        // waited in a gate goes to the stopped engine), then what finished is acknowledged
-        // (or its parked entries removed).
-        book.abandon(None);
-        book.flush(self.timeout).await;
-        give_back(&book, &shared, stopping, self.timeout).await;
-        drop(shared);
-        acker.abort();
+        let waits = (self.grace, self.timeout);
+        stop_delivering(&book, shared, stopping, guard, beside, waits).await;
         let _ = publisher.await;
-        Ok(RelayReport {
-            acknowledged: book.counts.acknowledged.load(Ordering::Relaxed),
-            handed_back: book.counts.handed_back.load(Ordering::Relaxed),
-            dead_lettered: book.counts.dead_lettered.load(Ordering::Relaxed),
-            duplicates: book.counts.duplicates.load(Ordering::Relaxed),
-            stored_again: book.counts.stored_again.load(Ordering::Relaxed),
-            parked: book.counts.parked.load(Ordering::Relaxed),
-            terminated: book.counts.terminated.load(Ordering::Relaxed),
-            partitions,
-            endpoints_revision: follower.map(|_| revision.load(Ordering::Relaxed)),
+        let revision = follower.map(|_| revision.load(Ordering::Relaxed));
+        Ok(report(&book, partitions, revision))
+    }
+
+    /// Connects and opens what the relay works with on the servers: the stream (made if
+    /// missing), its dead letters' stream, the leases and the parked events buckets.
+    async fn open(&self) -> Result<Opened, Error> {
+        let context = crate::nats::connect(&self.urls, self.connect.clone(), self.timeout).await?;
+        let settings = self.stream_settings(&context).await;
+        let info = settings.ensure(&context).await?;
+        let replicas = info.config.num_replicas;
+        let stream = patiently(|| async {
+            context
+                .get_stream(&info.config.name)
+                .await
+                .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))
+        })
+        .await?;
+        let dead_stream = patiently(|| dead_letter_stream(&context, &settings, &self.urls)).await?;
+        let me = relay_id();
+        let bucket = format!("{}-leases", self.durable);
+        let leases = Arc::new(
+            patiently(|| leases::Leases::open(&context, &bucket, replicas, self.lease, me.clone()))
+                .await?,
+        );
+        let bucket = format!("{}-parked", self.durable);
+        let parked =
+            Arc::new(patiently(|| parked::Parked::open(&context, &bucket, replicas)).await?);
+        Ok(Opened {
+            context,
+            settings,
+            replicas,
+            stream,
+            dead_stream,
+            me,
+            leases,
+            parked,
         })
     }
 
@@ -224,6 +224,80 @@ impl Relay {
             }
         }
         settings
+    }
+}
+
+/// What [`Relay::open`] opened on the servers.
+struct Opened {
+    context: jetstream::Context,
+    settings: StreamSettings,
+    /// The stream's replicas, which the relay's consumers and buckets take.
+    replicas: usize,
+    stream: stream::Stream,
+    /// The name of the dead letters' stream.
+    dead_stream: String,
+    /// This relay's id in the leases bucket.
+    me: String,
+    leases: Arc<leases::Leases>,
+    parked: Arc<parked::Parked>,
+}
+
+/// The tasks that run beside the partitions' owner while the relay delivers, each stopped
+/// at its point of [`stop_delivering`] (the status log at once).
+struct Beside {
+    /// The status line every `status_every`, if asked.
+    status: Option<tokio::task::JoinHandle<()>>,
+    /// Acknowledges (or parks) what finished.
+    acker: tokio::task::JoinHandle<()>,
+    /// Parks what a failing endpoint holds up past `park_after`.
+    parker: tokio::task::JoinHandle<()>,
+    /// Tells the servers that messages still in delivery are in progress.
+    progress: tokio::task::JoinHandle<()>,
+}
+
+/// The stop, once the owner took no more: what is in delivery has `grace` to finish, under
+/// the leases (still renewed: no other relay takes these partitions before they are given
+/// back); the engine stops; the rest is left for the partitions' next owners (first, so
+/// that nothing that waited in a gate goes to the stopped engine); what finished is
+/// acknowledged (or its parked entries removed), each step within `timeout`; then the
+/// partitions are given back.
+async fn stop_delivering(
+    book: &Arc<Book>,
+    shared: Arc<Shared>,
+    stopping: super::owner::Stopping,
+    guard: DeliveryGuard,
+    beside: Beside,
+    (grace, timeout): (Duration, Duration),
+) {
+    let _ = tokio::time::timeout(grace, book.until(|b| b.total_outstanding() > 0)).await;
+    beside.progress.abort();
+    beside.parker.abort();
+    book.stop();
+    let shut = tokio::task::spawn_blocking(move || finish(guard)).await;
+    if shut.is_err() {
+        log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
+    }
+    book.abandon(None);
+    book.flush(timeout).await;
+    give_back(book, &shared, stopping, timeout).await;
+    drop(shared);
+    beside.acker.abort();
+}
+
+/// What a relay that stopped did, from its book's counts.
+fn report(book: &Book, partitions: u32, endpoints_revision: Option<u64>) -> RelayReport {
+    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let counts = &book.counts;
+    RelayReport {
+        acknowledged: count(&counts.acknowledged),
+        handed_back: count(&counts.handed_back),
+        dead_lettered: count(&counts.dead_lettered),
+        duplicates: count(&counts.duplicates),
+        stored_again: count(&counts.stored_again),
+        parked: count(&counts.parked),
+        terminated: count(&counts.terminated),
+        partitions,
+        endpoints_revision,
     }
 }
 
