@@ -165,4 +165,28 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
     raw.put(&stored_key, forged.into()).await.unwrap();
     assert!(store.get("crm").await.is_err());
     assert!(store.remove("crm").await.unwrap());
+    // Files are paths on the relays' machines: not read where the record is written, so
+    // that an operator can store (or pause) such an endpoint from anywhere. What goes with
+    // them is still checked.
+    let mut files = spec("files");
+    files.ca_file = Some("/nonexistent/deskhook/ca.pem".into());
+    files.template_file = Some("/nonexistent/deskhook/template.json".into());
+    files.template_content_type = Some("application/json".into());
+    let written = store.put(&files, true).await.unwrap();
+    let got = store.get("files").await.unwrap().unwrap();
+    assert_eq!(
+        (got.spec, got.paused, got.revision),
+        (files.clone(), true, written)
+    );
+    files.template = Some("slack".into());
+    let err = store.put(&files, false).await.unwrap_err().to_string();
+    assert!(
+        err.contains("template_file") && err.contains("not both"),
+        "{err}"
+    );
+    files.template = None;
+    files.template_file = None;
+    let err = store.put(&files, false).await.unwrap_err().to_string();
+    assert!(err.contains("template_content_type"), "{err}");
+    assert!(store.remove("files").await.unwrap());
 }

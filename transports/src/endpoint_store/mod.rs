@@ -434,7 +434,8 @@ impl EndpointStore {
     }
 
     /// Stores `spec` (paused or not) after checking it as `deskhook.toml` would (its
-    /// `secret_env` is not looked up here: the relays read it); returns the revision.
+    /// `secret_env`, `ca_file` and `template_file` are not read here: the relays read them);
+    /// returns the revision.
     ///
     /// # Errors
     ///
@@ -491,10 +492,19 @@ impl EndpointStore {
         }
     }
 
-    /// The bucket's record of `spec`, checked as `deskhook.toml` would check it.
+    /// The bucket's record of `spec`, checked as `deskhook.toml` would check it, except what
+    /// only the relays read: the environment variable of `secret_env`, and the files of
+    /// `ca_file` and `template_file`, paths on the relays' machines, not on the operator's
+    /// (an endpoint whose file a relay cannot read is paused there, and logged). So an
+    /// operator can pause an endpoint from any machine.
     fn checked_record(&self, spec: &EndpointSpec, paused: bool) -> Result<Vec<u8>, Error> {
         let mut check = spec.clone();
         check.secret_env = None;
+        check.ca_file = None;
+        if check.template.is_none() && check.template_file.take().is_some() {
+            // Any template will do for checking the settings that go with one.
+            check.template = Some("slack".to_owned());
+        }
         check.to_endpoint().map_err(|e| match e.field() {
             Some(field) => Error::Config(format!("{field}: {}", e.error())),
             None => e.into_error(),
