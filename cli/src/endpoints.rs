@@ -108,6 +108,20 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .clone()
         .ok_or("--nats URL is required: the servers whose KV bucket holds the endpoints")?;
     let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
+    let writes = matches!(
+        args.command,
+        Command::Add { .. }
+            | Command::Update { .. }
+            | Command::Pause { .. }
+            | Command::Resume { .. }
+    );
+    if key.is_none() && writes {
+        eprintln!(
+            "deskhook: no secrets key in {}: the record is written unsealed, and relays run \
+             with --require-sealed leave its endpoint out; set {0} to the key the relays have",
+            args.key_env
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -284,13 +298,24 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
                 ),
                 _ => {}
             }
-            current.remove(key);
+            if current.remove(key).is_none() {
+                let mut set: Vec<&str> = current.keys().map(String::as_str).collect();
+                set.sort_unstable();
+                return Err(format!(
+                    "{key}: not set on this endpoint, so there is nothing to remove (set: {})",
+                    set.join(", ")
+                ));
+            }
             continue;
         }
-        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+        let mut value = toml::from_str::<toml::Table>(&format!("v = {text}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(text.to_owned()));
+        // One secret needs no brackets.
+        if key == "secrets" && value.is_str() {
+            value = toml::Value::Array(vec![value]);
+        }
         given.push((key.to_owned(), value.clone()));
         current.insert(key.to_owned(), value);
     }
@@ -299,25 +324,54 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
             .try_into()
             .map_err(|e: toml::de::Error| e.message().to_owned())
     };
-    read(current).map_err(|message| {
-        // Name the field at fault: the first given one that fails on its own.
-        given
-            .iter()
-            .find_map(|(key, value)| {
-                let mut alone = toml::Table::new();
-                alone.insert("name".into(), "x".into());
-                alone.insert("url".into(), "https://x.example".into());
-                alone.insert(key.clone(), value.clone());
-                read(alone).err().map(|e| {
-                    if e.contains(key.as_str()) {
-                        e
-                    } else {
-                        format!("{key}: {e}")
-                    }
+    read(current)
+        .map_err(|message| {
+            // Name the field at fault: the first given one that fails on its own.
+            given
+                .iter()
+                .find_map(|(key, value)| {
+                    let mut alone = toml::Table::new();
+                    alone.insert("name".into(), "x".into());
+                    alone.insert("url".into(), "https://x.example".into());
+                    alone.insert(key.clone(), value.clone());
+                    read(alone).err().map(|e| {
+                        if e.contains(key.as_str()) {
+                            e
+                        } else {
+                            format!("{key}: {e}")
+                        }
+                    })
                 })
-            })
-            .unwrap_or(message)
-    })
+                .unwrap_or(message)
+        })
+        .map_err(|message| hidden(message, &given))
+}
+
+/// Fields whose values are credentials: never repeated in an error.
+const SECRET_FIELDS: [&str; 3] = ["secrets", "headers", "template_vars"];
+
+/// `message` with the text values given to [`SECRET_FIELDS`] left out (serde repeats a
+/// value of the wrong type: `secrets={…}` would print the secret).
+fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
+    fn texts<'a>(value: &'a toml::Value, out: &mut Vec<&'a str>) {
+        match value {
+            toml::Value::String(text) => out.push(text),
+            toml::Value::Array(items) => items.iter().for_each(|v| texts(v, out)),
+            toml::Value::Table(table) => table.values().for_each(|v| texts(v, out)),
+            _ => {}
+        }
+    }
+    let mut secret = Vec::new();
+    for (_, value) in given
+        .iter()
+        .filter(|(k, _)| SECRET_FIELDS.contains(&k.as_str()))
+    {
+        texts(value, &mut secret);
+    }
+    for text in secret.into_iter().filter(|t| !t.is_empty()) {
+        message = message.replace(text, "(hidden)");
+    }
+    message
 }
 
 #[cfg(test)]
@@ -359,7 +413,34 @@ mod tests {
         .unwrap();
         assert_eq!((cleared.tenant, cleared.max_in_flight), (None, None));
         assert_eq!(cleared.url, spec.url);
-        let err = spec_of(current, &["url=".into()]).unwrap_err();
+        let err = spec_of(current.clone(), &["url=".into()]).unwrap_err();
         assert!(err.starts_with("url: an endpoint always has one"), "{err}");
+        // Removing what is not set (a misspelt field) says so, rather than do nothing.
+        let err = spec_of(current, &["tennant=".into()]).unwrap_err();
+        assert!(
+            err.starts_with("tennant: not set on this endpoint") && err.contains("tenant"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_secret_needs_no_brackets_and_errors_never_repeat_secrets() {
+        let base = [
+            "name=crm".to_owned(),
+            "url=https://crm.example.com".to_owned(),
+        ];
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let one = [&base[..], &[format!("secrets={secret}")]].concat();
+        let spec = spec_of(toml::Table::new(), &one).unwrap();
+        assert_eq!(spec.secrets.map(|s| s.len()), Some(1));
+        for bad in [
+            format!("secrets={{a = \"{secret}\"}}"),
+            format!("headers=[\"{secret}\"]"),
+            format!("template_vars=\"{secret}\""),
+        ] {
+            let fields = [&base[..], std::slice::from_ref(&bad)].concat();
+            let err = spec_of(toml::Table::new(), &fields).unwrap_err();
+            assert!(!err.contains("MfKQ9r8G"), "{bad}: {err}");
+        }
     }
 }
