@@ -1,11 +1,11 @@
 //! What changes a running relay's endpoints: the KV bucket it follows, and new sets of its
 //! configured endpoints (a `--config` re-read on SIGHUP).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::delivery::DeliverySink;
+use crate::delivery::{DeliverySink, Endpoint, lock};
 use crate::endpoint_store::Change;
 use crate::error::Error;
 
@@ -19,6 +19,7 @@ use crate::error::Error;
 /// endpoints with them.
 pub(super) async fn follow(
     http: DeliverySink,
+    sources: Arc<Mutex<Sources>>,
     changes: impl futures_util::Stream<Item = Result<Change, Error>> + Send,
     (mut seen, floor): (HashMap<String, u64>, u64),
     revision: Arc<AtomicU64>,
@@ -35,7 +36,7 @@ pub(super) async fn follow(
                     continue;
                 }
                 seen.insert(change.name().to_owned(), at);
-                apply(&http, &change);
+                from_bucket(&http, &sources, &change);
                 // Changes of other names may come out of order: the highest applied.
                 let now = revision.fetch_max(at, Ordering::Relaxed).max(at);
                 log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {now}");
@@ -46,10 +47,79 @@ pub(super) async fn follow(
             Err(e) => log::warn!(target: deskhook::LOG_TARGET, "endpoints bucket: {e}; left out"),
         }
     }
+    // Aborted at the relay's stop, so only a watch that ended of itself comes here.
+    log::error!(
+        target: deskhook::LOG_TARGET,
+        "endpoints bucket: its watch ended; this relay no longer applies the bucket's changes \
+         (restart it to follow them again)"
+    );
+}
+
+/// Where a relay's endpoints come from when it has both a configuration and an endpoints
+/// bucket. A name is the bucket's when the bucket has a record of it: the configuration's
+/// endpoint of that name is set aside (logged), and takes over again when the bucket's
+/// record is removed. So moving an endpoint from `--config` to the bucket (`deskhook
+/// endpoints add`, then its `[[endpoint]]` table deleted and SIGHUP) never removes it, and
+/// a SIGHUP never puts an old URL or revoked secrets back over the bucket's record.
+#[derive(Default)]
+pub(super) struct Sources {
+    /// The configuration's endpoints, its last set (a file's: few).
+    configured: Vec<Endpoint>,
+    /// The names the bucket has a record of.
+    in_bucket: HashSet<String>,
+}
+
+impl Sources {
+    /// The sources of a relay started with the configuration's `configured` endpoints.
+    pub(super) fn new(configured: Vec<Endpoint>) -> Arc<Mutex<Sources>> {
+        Arc::new(Mutex::new(Sources {
+            configured,
+            in_bucket: HashSet::new(),
+        }))
+    }
+
+    fn configured(&self, name: &str) -> Option<&Endpoint> {
+        self.configured.iter().find(|e| e.name() == name)
+    }
+}
+
+/// Applies one change of the endpoints bucket, the bucket's record winning over the
+/// configuration's endpoint of the same name (see [`Sources`]).
+pub(super) fn from_bucket(http: &DeliverySink, sources: &Mutex<Sources>, change: &Change) {
+    let mut sources = lock(sources);
+    let name = change.name();
+    if let Change::Removed { .. } = change {
+        sources.in_bucket.remove(name);
+        if let Some(endpoint) = sources.configured(name) {
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "endpoints bucket, revision {}: endpoint '{name}' removed; the relay's \
+                 configured endpoint of that name takes over again",
+                change.revision()
+            );
+            let endpoints = http.endpoints();
+            if let Err(e) = endpoints
+                .upsert(endpoint.clone())
+                .and_then(|_| endpoints.resume(name))
+            {
+                log::warn!(target: deskhook::LOG_TARGET, "endpoint '{name}': {e}");
+            }
+            return;
+        }
+    } else if sources.in_bucket.insert(name.to_owned()) && sources.configured(name).is_some() {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "endpoints bucket, revision {}: endpoint '{name}' is also in the relay's \
+             configuration; the bucket's record is used, the configuration's set aside until \
+             the bucket's is removed",
+            change.revision()
+        );
+    }
+    apply(http, change);
 }
 
 /// Applies one change of the endpoints bucket; what cannot be applied is logged.
-pub(super) fn apply(http: &DeliverySink, change: &Change) {
+fn apply(http: &DeliverySink, change: &Change) {
     let endpoints = http.endpoints();
     let result = match change {
         Change::Put(stored) => {
@@ -104,29 +174,46 @@ pub(super) fn apply(http: &DeliverySink, change: &Change) {
 }
 
 /// Applies each new set of the configuration's endpoints: upserts them, removes those of the
-/// previous set that are gone.
+/// previous set that are gone; names the bucket has are left to the bucket (see
+/// [`Sources`]).
 pub(super) async fn reload(
     http: DeliverySink,
-    mut current: Vec<String>,
+    sources: Arc<Mutex<Sources>>,
     mut reloads: tokio::sync::mpsc::UnboundedReceiver<Reload>,
 ) {
     while let Some((set, applied)) = reloads.recv().await {
-        let endpoints = http.endpoints();
-        let names: Vec<String> = set.iter().map(|e| e.name().to_owned()).collect();
-        for endpoint in set {
-            let name = endpoint.name().to_owned();
-            if let Err(e) = endpoints.upsert(endpoint) {
-                log::warn!(target: deskhook::LOG_TARGET, "reload: endpoint '{name}': {e}; left as it was");
-            }
-        }
-        for gone in current.iter().filter(|name| !names.contains(name)) {
-            if let Err(e) = endpoints.remove(gone) {
-                log::warn!(target: deskhook::LOG_TARGET, "reload: endpoint '{gone}': {e}");
-            }
-        }
-        current = names;
+        reload_one(&http, &mut lock(&sources), set);
         let _ = applied.send(());
     }
+}
+
+fn reload_one(http: &DeliverySink, sources: &mut Sources, set: Vec<Endpoint>) {
+    let endpoints = http.endpoints();
+    for endpoint in &set {
+        let name = endpoint.name();
+        if sources.in_bucket.contains(name) {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "reload: endpoint '{name}' is in the endpoints bucket, whose record is used; \
+                 the configuration's is set aside"
+            );
+        } else if let Err(e) = endpoints.upsert(endpoint.clone()) {
+            log::warn!(target: deskhook::LOG_TARGET, "reload: endpoint '{name}': {e}; left as it was");
+        }
+    }
+    let gone = sources
+        .configured
+        .iter()
+        .map(Endpoint::name)
+        .filter(|name| {
+            !set.iter().any(|e| e.name() == *name) && !sources.in_bucket.contains(*name)
+        });
+    for name in gone {
+        if let Err(e) = endpoints.remove(name) {
+            log::warn!(target: deskhook::LOG_TARGET, "reload: endpoint '{name}': {e}");
+        }
+    }
+    sources.configured = set;
 }
 
 /// A new set of a relay's configured endpoints, and whom to tell once it is applied (see
@@ -181,7 +268,16 @@ mod tests {
                 put("http://127.0.0.1:1/six", 6),
             ]);
             let seen = HashMap::from([("crm".to_owned(), 5)]);
-            follow(http.clone(), changes, (seen, 6), revision.clone(), None).await;
+            let sources = Sources::new(Vec::new());
+            follow(
+                http.clone(),
+                sources,
+                changes,
+                (seen, 6),
+                revision.clone(),
+                None,
+            )
+            .await;
             let lane = http.engine().registry().get("crm").unwrap();
             assert_eq!(
                 lane.route().endpoint.url.as_str(),
@@ -195,5 +291,68 @@ mod tests {
                 .await
                 .unwrap();
         });
+    }
+
+    #[test]
+    fn the_buckets_record_of_a_name_wins_over_the_configurations() {
+        let dir = tempfile::tempdir().unwrap();
+        let configured = |url: &str| {
+            crate::delivery::Endpoint::new("crm", url)
+                .unwrap()
+                .allow_private(true)
+        };
+        let (http, guard) = DeliverySink::builder()
+            .dead_letter_path(dir.path().join("dead.jsonl"))
+            .endpoint(configured("http://127.0.0.1:1/file"))
+            .build_async()
+            .unwrap();
+        let url = |http: &DeliverySink| {
+            let lane = http.engine().registry().get("crm").unwrap();
+            lane.route().endpoint.url.as_str().to_owned()
+        };
+        let sources = Sources::new(vec![configured("http://127.0.0.1:1/file")]);
+        // The bucket's record replaces the configuration's endpoint.
+        from_bucket(
+            &http,
+            &sources,
+            &put("http://127.0.0.1:1/bucket", 2).unwrap(),
+        );
+        assert_eq!(url(&http), "http://127.0.0.1:1/bucket");
+        // A reload that still has it, with another URL, does not put it back; one without
+        // it does not remove the bucket's.
+        reload_one(
+            &http,
+            &mut lock(&sources),
+            vec![configured("http://127.0.0.1:1/file2")],
+        );
+        assert_eq!(url(&http), "http://127.0.0.1:1/bucket");
+        reload_one(&http, &mut lock(&sources), Vec::new());
+        assert_eq!(url(&http), "http://127.0.0.1:1/bucket");
+        // Removed from the bucket: the configuration's takes over again if it has the name
+        // (active, whatever the bucket's state was), and is gone if it has not.
+        let removed = Change::Removed {
+            name: "crm".into(),
+            revision: 3,
+        };
+        from_bucket(&http, &sources, &removed);
+        assert!(http.endpoints().get("crm").is_err());
+        from_bucket(
+            &http,
+            &sources,
+            &put("http://127.0.0.1:1/bucket", 4).unwrap(),
+        );
+        http.endpoints().pause("crm").unwrap();
+        reload_one(
+            &http,
+            &mut lock(&sources),
+            vec![configured("http://127.0.0.1:1/file3")],
+        );
+        from_bucket(&http, &sources, &removed);
+        assert_eq!(url(&http), "http://127.0.0.1:1/file3");
+        assert_eq!(
+            http.endpoints().get("crm").unwrap().state,
+            crate::delivery::EndpointState::Active
+        );
+        guard.shutdown(std::time::Duration::from_secs(1)).unwrap();
     }
 }

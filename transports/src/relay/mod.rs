@@ -159,7 +159,11 @@
 //! changes): registered before delivery starts, then every change applied as it comes, with
 //! [`Relay::on_endpoints`] told the revision each time. [`Relay::reloads`] replaces the
 //! configured endpoints with new sets as they come (`deskhook relay` sends one when SIGHUP
-//! makes it re-read `--config`).
+//! makes it re-read `--config`). A name is the bucket's when the bucket has a record of it:
+//! the configured endpoint of that name is set aside (logged) and takes over again when the
+//! bucket's record is removed. So an endpoint moved from the configuration to the bucket is
+//! never removed on the way, and a SIGHUP never puts an old URL or revoked secrets back
+//! over the bucket's record.
 //!
 //! # Stopping
 //!
@@ -321,8 +325,8 @@ impl Relay {
 
     /// Replaces the builder's endpoints with each set `reloads` yields (what `deskhook
     /// relay` does with a configuration re-read on SIGHUP): new and changed ones are
-    /// upserted, those of the previous set that are gone are removed; endpoints from the
-    /// bucket are left alone. Each set's sender is told once it is applied.
+    /// upserted, those of the previous set that are gone are removed; names the endpoints
+    /// bucket has are left to the bucket. Each set's sender is told once it is applied.
     #[must_use]
     pub fn reloads(mut self, reloads: tokio::sync::mpsc::UnboundedReceiver<Reload>) -> Self {
         self.reloads = Some(reloads);

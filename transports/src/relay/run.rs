@@ -11,7 +11,7 @@ use deskhook::policy::OverflowPolicy;
 
 use super::book::{self, Book, Tracker};
 use super::dead::{dead_letter_stream, publish_dead_letter};
-use super::endpoints::{apply, follow, reload};
+use super::endpoints::{Sources, follow, from_bucket, reload};
 use super::owner::Owner;
 use super::partition::Shared;
 use super::{Relay, RelayReady, RelayReport, leases, nats_error, parked};
@@ -58,6 +58,7 @@ impl Relay {
             .iter()
             .map(|e| e.name().to_owned())
             .collect();
+        let sources = Sources::new(self.sink.endpoints.clone());
         let (sink, book, done, mut letters_rx) =
             relaying_sink(self.sink, partitions, self.max_pending);
         let (http, guard) = sink.build_async()?;
@@ -68,13 +69,14 @@ impl Relay {
                 let store = EndpointStore::open(&context, bucket, replicas, key.clone())
                     .await?
                     .require_sealed(self.require_sealed);
-                Some(follow_bucket(store, &http, &revision, self.applied.clone()).await?)
+                let applied = self.applied.clone();
+                Some(follow_bucket(store, &http, &sources, &revision, applied).await?)
             }
         };
         let reloader = self
             .reloads
             .take()
-            .map(|reloads| tokio::spawn(reload(http.clone(), names.clone(), reloads)));
+            .map(|reloads| tokio::spawn(reload(http.clone(), sources.clone(), reloads)));
         let names = if self.bucket.is_some() {
             http.endpoints().names()
         } else {
@@ -403,10 +405,12 @@ fn relaying_sink(
 
 /// Applies what the endpoints bucket `store` holds to `http` (removals and records left
 /// out included: the last change, not only the last live record), then follows its
-/// changes in a task; `revision` is the last applied, told to `applied`.
+/// changes in a task; the bucket's records win over the configuration's endpoints of the
+/// same names in `sources`; `revision` is the last applied, told to `applied`.
 async fn follow_bucket(
     store: EndpointStore,
     http: &crate::delivery::DeliverySink,
+    sources: &Arc<std::sync::Mutex<Sources>>,
     revision: &Arc<AtomicU64>,
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 ) -> Result<tokio::task::JoinHandle<()>, Error> {
@@ -417,13 +421,14 @@ async fn follow_bucket(
     for stored in current {
         revision.fetch_max(stored.revision, Ordering::Relaxed);
         seen.insert(stored.spec.name.clone(), stored.revision);
-        apply(http, &Change::Put(Box::new(stored)));
+        from_bucket(http, sources, &Change::Put(Box::new(stored)));
     }
     if let Some(applied) = &applied {
         applied(revision.load(Ordering::Relaxed));
     }
     Ok(tokio::spawn(follow(
         http.clone(),
+        sources.clone(),
         changes,
         (seen, floor),
         revision.clone(),
