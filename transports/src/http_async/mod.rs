@@ -329,7 +329,7 @@ async fn exchange(
     let origin = &target.origin;
     let (mut conn, mut reused) = match origin.checkout(None) {
         Some(conn) => (conn, true),
-        None => (origin.connect().await?, false),
+        None => (origin.connect(None).await?, false),
     };
     // Times sent again on another connection because the server did not take it.
     let mut resent = 0;
@@ -340,7 +340,7 @@ async fn exchange(
                 if let Err(e) = send.ready().await {
                     // Closed while it was kept: nothing was written on it.
                     if reused {
-                        conn = origin.connect().await?;
+                        conn = origin.connect(None).await?;
                         reused = false;
                         continue;
                     }
@@ -378,15 +378,17 @@ async fn exchange(
                     }
                 };
                 if again {
-                    // HTTP/2: on another kept connection with room, if there is one.
-                    let kept = match &conn {
-                        Conn::H2 { _stream, .. } => origin.checkout(Some(_stream)),
+                    // HTTP/2: on another connection with room, kept or new, never the one
+                    // that did not take it.
+                    let except = match &conn {
+                        Conn::H2 { _stream, .. } => Some(_stream),
                         Conn::H1(_) => None,
                     };
+                    let kept = except.and_then(|stream| origin.checkout(Some(stream)));
                     reused = kept.is_some();
                     conn = match kept {
                         Some(kept) => kept,
-                        None => origin.connect().await?,
+                        None => origin.connect(except).await?,
                     };
                     resent += 1;
                     continue;
@@ -398,7 +400,8 @@ async fn exchange(
 }
 
 /// Whether an HTTP/1.1 request failed because its kept connection was closed under it:
-/// closed before any answer came, or reset.
+/// closed before any answer came, reset, or (over TLS) ended without `close_notify`, which
+/// rustls reports as an unexpected end of file (a server that drops idle sockets).
 fn closed_idle(err: &hyper::Error) -> bool {
     if err.is_incomplete_message() {
         return true;
@@ -406,7 +409,8 @@ fn closed_idle(err: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return crate::delivery::connection_cut(io);
+            return io.kind() == std::io::ErrorKind::UnexpectedEof
+                || crate::delivery::connection_cut(io);
         }
         source = e.source();
     }

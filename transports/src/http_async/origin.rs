@@ -203,13 +203,11 @@ impl Origin {
             // Every one is full: a new connection, which `start` keeps beside them.
             return None;
         }
-        // The most recently used first; below it, older ones.
-        while let Some((used, h1)) = idle.h1.pop() {
-            if !h1.is_closed() && reusable(used, 0, now) {
-                return Some(Conn::H1(h1));
-            }
-        }
-        None
+        // Closed ones go, and those unused too long (dropped, which closes them), wherever
+        // they are in the pile; then the most recently used.
+        idle.h1
+            .retain(|(used, h1)| !h1.is_closed() && reusable(*used, 0, now));
+        idle.h1.pop().map(|(_, h1)| Conn::H1(h1))
     }
 
     /// Stops handing out the HTTP/2 connection that carries `stream` (its server sent a
@@ -233,9 +231,11 @@ impl Origin {
     }
 
     /// A new connection, within the connect timeout: resolved and vetted, TCP, then TLS and
-    /// the protocol the server chose by ALPN.
-    pub(super) async fn connect(&self) -> Result<Conn, AttemptError> {
-        match tokio::time::timeout(self.connect_timeout, self.connect_now()).await {
+    /// the protocol the server chose by ALPN. When it is HTTP/2, a kept connection with room
+    /// made meanwhile is shared instead (the new one closes), but not the one of `except`
+    /// (one that just refused a stream).
+    pub(super) async fn connect(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
+        match tokio::time::timeout(self.connect_timeout, self.connect_now(except)).await {
             Ok(conn) => conn,
             Err(_) => Err(AttemptError {
                 message: format!("timed out connecting ({:?})", self.connect_timeout),
@@ -244,7 +244,7 @@ impl Origin {
         }
     }
 
-    async fn connect_now(&self) -> Result<Conn, AttemptError> {
+    async fn connect_now(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
         let mut last = None;
         // From before the lookup, whose time the connect timeout covers too.
         let start = Instant::now();
@@ -258,7 +258,7 @@ impl Origin {
                 Ok(Ok(tcp)) => {
                     // Requests are written whole; waiting for more would only delay them.
                     let _ = tcp.set_nodelay(true);
-                    return self.handshake(tcp).await;
+                    return self.handshake(tcp, except).await;
                 }
                 Ok(Err(e)) => last = Some(format!("{addr}: {e}")),
                 Err(_) => last = Some(format!("{addr}: no answer within {share:?}")),
@@ -315,9 +315,13 @@ impl Origin {
         Ok(addrs)
     }
 
-    async fn handshake(&self, tcp: tokio::net::TcpStream) -> Result<Conn, AttemptError> {
+    async fn handshake(
+        &self,
+        tcp: tokio::net::TcpStream,
+        except: Option<&Stream>,
+    ) -> Result<Conn, AttemptError> {
         let Some((config, name)) = &self.tls else {
-            return self.start(tcp, false).await;
+            return self.start(tcp, false, except).await;
         };
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name.clone(), tcp)
@@ -327,11 +331,16 @@ impl Origin {
                 retryable: true,
             })?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        self.start(tls, h2).await
+        self.start(tls, h2, except).await
     }
 
     /// Starts hyper on `io`; its connection task runs beside the requests.
-    async fn start<IO>(&self, io: IO, h2: bool) -> Result<Conn, AttemptError>
+    async fn start<IO>(
+        &self,
+        io: IO,
+        h2: bool,
+        except: Option<&Stream>,
+    ) -> Result<Conn, AttemptError>
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
@@ -366,13 +375,14 @@ impl Origin {
             let now = Instant::now();
             let mut idle = lock(&self.idle);
             // Requests that connected at the same time share the first connection kept
-            // that has room (this one then closes); else this one is kept beside the
-            // others.
-            if let Some(kept) = idle
-                .h2
-                .iter_mut()
-                .find(|c| !c.send.is_closed() && !c.full())
-            {
+            // that has room and may be used (this one then closes), not the one that
+            // refused this request; else this one is kept beside the others.
+            if let Some(kept) = idle.h2.iter_mut().find(|c| {
+                !c.send.is_closed()
+                    && !c.full()
+                    && reusable(c.used, c.streams.load(Ordering::Acquire), now)
+                    && except.is_none_or(|s| !Arc::ptr_eq(&c.streams, &s.0))
+            }) {
                 return Ok(kept.take(now));
             }
             idle.h2.push(H2 {
