@@ -203,6 +203,17 @@
 //!   breaker's cool-down, a `Retry-After` or a rate limit's token. Before,
 //!   one such endpoint made every shutdown wait its whole timeout. `Error::Undelivered`
 //!   gains `held` and `held_by` (those events and endpoints), and says so in its message.
+//! - A relay with both a configuration and an endpoints bucket: a name the bucket has is
+//!   the bucket's. The configured endpoint of that name is set aside (logged) and takes over
+//!   again when the bucket's record is removed. Before, a SIGHUP put the file's endpoint
+//!   back over the bucket's record, and one moved from the file to the bucket was removed.
+//! - The endpoints bucket no longer reads `ca_file` and `template_file` where a record is
+//!   written (`deskhook endpoints`): they are paths on the relays' machines.
+//! - The async transport sends an HTTP/2 request the server refused on another connection,
+//!   never back on the one that refused it; drops kept HTTP/1.1 connections unused for
+//!   30 s wherever they are in its pool (only the most recent was looked at); and, over
+//!   TLS, takes a kept connection that ended without `close_notify` as closed while idle
+//!   (the request goes again on a new connection, as in the blocking transport).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
