@@ -74,10 +74,15 @@ enum Command {
     },
     /// Write every record of an older layout (or written without the key) again, sealed
     /// with the key in its current layout, which binds its settings to what is sealed.
-    /// Prints what it sealed (URL, tenant, actions), one line per record: check them, since
-    /// an older record could have been written by anyone who can write to the bucket. Then
-    /// relays can require sealed records (`relay --require-sealed`).
-    Reseal,
+    /// Prints what it sealed (every setting, as `get` does), one line per record: check them
+    /// first with --dry-run, since an older record could have been written by anyone who can
+    /// write to the bucket. Then relays can require sealed records (`relay
+    /// --require-sealed`).
+    Reseal {
+        /// Print what would be sealed, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Pause an endpoint: relays queue its events and send nothing.
     Pause {
         /// The endpoint's name.
@@ -152,12 +157,7 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
         }
         Command::Get { name } => {
             let stored = found(store.get(&name).await.map_err(err)?, &name)?;
-            let mut json = serde_json::to_value(stored.spec.redacted())
-                .map_err(|e| format!("endpoint '{name}': {e}"))?;
-            // The operator who holds the key sees the whole URL here (`list` and pages show
-            // its origin only).
-            json["url"] = stored.spec.url.clone().into();
-            json["paused"] = stored.paused.into();
+            let mut json = settings(&stored.spec, stored.paused)?;
             json["revision"] = stored.revision.into();
             crate::send::print_line(&json.to_string());
         }
@@ -197,16 +197,19 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
                 );
             }
         }
-        Command::Reseal => {
+        Command::Reseal { dry_run } => {
+            let (verb, found) = if dry_run {
+                ("would reseal", store.unsealed().await.map_err(err)?)
+            } else {
+                ("resealed", store.reseal().await.map_err(err)?)
+            };
             let mut failed = 0;
-            for (name, written) in store.reseal().await.map_err(err)? {
-                match written {
-                    Ok((revision, spec)) => crate::send::print_line(&format!(
-                        "resealed {name} (revision {revision}): {}, tenant {}, actions {}",
-                        spec.url,
-                        spec.tenant.as_deref().unwrap_or("-"),
-                        spec.actions
-                            .map_or_else(|| "all".to_owned(), |a| a.to_string())
+            for (name, read) in found {
+                match read {
+                    Ok(stored) => crate::send::print_line(&format!(
+                        "{verb} {name} (revision {}): {}",
+                        stored.revision,
+                        settings(&stored.spec, stored.paused)?
                     )),
                     Err(e) => {
                         failed += 1;
@@ -270,6 +273,17 @@ fn line(stored: &StoredEndpoint) -> String {
         secrets,
         stored.revision
     )
+}
+
+/// An endpoint's settings as JSON for the operator who holds the key: every field set,
+/// secrets by their last 4 characters and header values left out (as pages show them), but
+/// the whole URL (`list` and pages show its origin only).
+fn settings(spec: &EndpointSpec, paused: bool) -> Result<serde_json::Value, String> {
+    let mut json = serde_json::to_value(spec.redacted())
+        .map_err(|e| format!("endpoint '{}': {e}", spec.name))?;
+    json["url"] = spec.url.clone().into();
+    json["paused"] = paused.into();
+    Ok(json)
 }
 
 /// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, and those

@@ -58,17 +58,34 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     let (ok, _, err) = endpoints(
         &url,
         None,
-        &["add", "name=plain", "url=https://plain.example.com/h"],
+        &[
+            "add",
+            "name=plain",
+            "url=https://plain.example.com/h",
+            "allow_private=true",
+        ],
     );
-    assert!(ok, "{err}");
+    assert!(ok && err.contains("written unsealed"), "{err}");
     let (ok, _, err) = endpoints(&url, key, &["get", "plain"]);
     assert!(ok && err.contains("deskhook endpoints reseal"), "{err}");
     let (ok, _, err) = endpoints(&url, None, &["reseal"]);
     assert!(!ok && err.contains("needs the secrets key"), "{err}");
+    // Every setting, to check before sealing makes it trusted; nothing written.
+    let (ok, out, err) = endpoints(&url, key, &["reseal", "--dry-run"]);
+    assert!(
+        ok && out.starts_with("would reseal plain (revision ")
+            && out.contains("\"allow_private\":true")
+            && out.contains("https://plain.example.com/h"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = endpoints(&url, key, &["get", "plain"]);
+    assert!(ok && err.contains("deskhook endpoints reseal"), "{err}");
     let (ok, out, err) = endpoints(&url, key, &["reseal"]);
     assert!(ok, "{err}");
     assert!(
-        out.starts_with("resealed plain (revision ") && out.contains("https://plain.example.com/h"),
+        out.starts_with("resealed plain (revision ")
+            && out.contains("https://plain.example.com/h")
+            && out.contains("\"allow_private\":true"),
         "what it sealed, to check: {out}"
     );
     assert_eq!(out.lines().count(), 1, "crm is sealed already: {out}");

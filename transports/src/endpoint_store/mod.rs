@@ -40,9 +40,10 @@
 //! anyone's: a reader with the key reads it with a warning naming it, and refuses it once
 //! told to require sealed records ([`EndpointStore::require_sealed`], a relay's
 //! `--require-sealed`). To get there, `deskhook endpoints reseal`
-//! ([`EndpointStore::reseal`]) writes every older record again in layout 3, printing what
-//! it sealed for the operator to check. A reader without a key reads layout 1 as it always
-//! did.
+//! ([`EndpointStore::reseal`]) writes every older record again in layout 3, printing every
+//! setting it sealed; `reseal --dry-run` ([`EndpointStore::unsealed`]) prints them first,
+//! for the operator to check before sealing makes them trusted. A reader without a key
+//! reads layout 1 as it always did.
 //!
 //! What the seal does not prevent: a record written again as it was earlier. Whoever can
 //! write to the bucket can put back the bytes of an older sealed record of the same
@@ -388,26 +389,23 @@ impl EndpointStore {
         Ok(entry.filter(|entry| entry.operation == kv::Operation::Put))
     }
 
-    /// Writes every record of an older layout again in the current one, sealed with this
-    /// store's key: after an upgrade, and for records written without the key (which a
-    /// reader that requires sealed records refuses). Returns, by name, the revision written
-    /// and the settings sealed (for the operator to check), or
-    /// why the record could not be (one that is sealed with another key, or was changed
-    /// without the key, stays as it is: remove it and add it again). Records already in the
-    /// current layout are left alone.
+    /// The records [`reseal`](EndpointStore::reseal) would write again (those of an older
+    /// layout, or written without the key), each read, or why it cannot be: for an operator
+    /// to look at every setting before sealing makes readers that require sealed records
+    /// trust them.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] without a key, or when the bucket cannot be listed.
     #[allow(clippy::type_complexity)]
-    pub async fn reseal(&self) -> Result<Vec<(String, Result<(u64, EndpointSpec), Error>)>, Error> {
+    pub async fn unsealed(&self) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
         if self.key.is_none() {
             return Err(Error::Config(format!(
                 "resealing needs the secrets key: set {SECRETS_KEY_ENV} (or name its variable \
                  with --key-env)"
             )));
         }
-        let mut done = Vec::new();
+        let mut found = Vec::new();
         for name in self.names().await? {
             let Some(entry) = self.entry(&name).await? else {
                 continue;
@@ -415,17 +413,39 @@ impl EndpointStore {
             if layout_of(&entry.value) == Some(LAYOUT) {
                 continue;
             }
-            let written = match read_record(
+            let read = read_record(
                 &name,
                 &entry.value,
                 entry.revision,
                 self.key.as_ref(),
                 Trust::Lenient,
-            ) {
+            );
+            found.push((name, read));
+        }
+        Ok(found)
+    }
+
+    /// Writes every record of an older layout again in the current one, sealed with this
+    /// store's key: after an upgrade, and for records written without the key (which a
+    /// reader that requires sealed records refuses). Returns, by name, the record written
+    /// (its settings, for the operator to check, and its new revision;
+    /// [`unsealed`](EndpointStore::unsealed) shows them before), or why it could not be (one that is sealed with another
+    /// key, or was changed without the key, stays as it is: remove it and add it again; one
+    /// changed since it was read is left for another run). Records already in the current
+    /// layout are left alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a key, or when the bucket cannot be listed.
+    #[allow(clippy::type_complexity)]
+    pub async fn reseal(&self) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
+        let mut done = Vec::new();
+        for (name, read) in self.unsealed().await? {
+            let written = match read {
                 Ok(stored) => self
-                    .put_if(&stored.spec, stored.paused, Some(entry.revision))
+                    .put_if(&stored.spec, stored.paused, Some(stored.revision))
                     .await
-                    .map(|revision| (revision, stored.spec)),
+                    .map(|revision| StoredEndpoint { revision, ..stored }),
                 Err(e) => Err(e),
             };
             done.push((name, written));
@@ -546,9 +566,15 @@ impl EndpointStore {
 
     /// The endpoints now, and the bucket's changes from then on (a watcher starts from the
     /// whole registry). The watch starts before the endpoints are listed, so that nothing is
-    /// missed; a change made in between may come twice (in the list, then as a change),
-    /// which applying it again makes harmless. Records that cannot be read come as errors
-    /// naming the endpoint; the stream goes on.
+    /// missed; a change made in between comes twice (in the list, then as a change), and
+    /// the watch may replay the bucket's history (async-nats makes its consumer again from
+    /// the start when it reconnects before it saw anything). So skip a change whose
+    /// revision is at or below the last one applied for its endpoint (or, for an endpoint
+    /// not in the list, below [`last_revision`](EndpointStore::last_revision) read before
+    /// the watch), as a relay does: applying an old one again would bring back, for a
+    /// moment, an old URL, revoked secrets or a removed endpoint. A record that cannot be
+    /// read when the watch starts comes first in the stream, as an error naming the
+    /// endpoint; one changed later so comes as [`Change::Unreadable`]. The stream goes on.
     ///
     /// # Errors
     ///
