@@ -125,7 +125,7 @@ fn apply(http: &DeliverySink, change: &Change) {
         Change::Put(stored) => {
             let name = &stored.spec.name;
             endpoints
-                .upsert_spec(&stored.spec)
+                .upsert_spec_paused(&stored.spec, stored.paused)
                 .map_err(crate::delivery::SpecError::into_error)
                 .and_then(|_| {
                     let paused =

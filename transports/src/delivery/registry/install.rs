@@ -17,7 +17,8 @@ pub(crate) enum Install {
     Upsert,
     /// Add it; one of that name is an error.
     New,
-    /// As `Upsert`, at the sink's start: added `paused` when the spool kept it so.
+    /// As `Upsert`, added `paused` when new: at the sink's start when the spool kept it so,
+    /// or a relay's endpoint that its bucket has paused.
     Start { paused: bool },
 }
 

@@ -265,6 +265,30 @@ impl Endpoints {
         self.upsert(endpoint).map_err(super::SpecError::whole)
     }
 
+    /// [`upsert_spec`](Endpoints::upsert_spec) where a new endpoint is added paused when
+    /// `paused`, so that no event goes to it before it is resumed (one that exists keeps
+    /// its state: its caller pauses or resumes it). For a relay, which has no spool to keep
+    /// the pause.
+    #[cfg(feature = "relay")]
+    pub(crate) fn upsert_spec_paused(
+        &self,
+        spec: &super::EndpointSpec,
+        paused: bool,
+    ) -> Result<Upserted, super::SpecError> {
+        let endpoint = spec.to_endpoint()?;
+        let route = self
+            .engine
+            .route_for(endpoint)
+            .map_err(super::SpecError::whole)?;
+        self.engine.route_all();
+        let (done, _) = self
+            .engine
+            .install_as(route, Install::Start { paused })
+            .map_err(super::SpecError::whole)?;
+        self.kept();
+        Ok(done)
+    }
+
     /// Changes the endpoint `spec.name` to `spec`, as the admin API's update does: where
     /// `spec` gives no secrets (`secrets`, `secret_env`) or no `headers`, the endpoint keeps
     /// the ones it has, and where it gives the URL as pages and API responses show it (cut
