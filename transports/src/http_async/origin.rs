@@ -116,11 +116,17 @@ pub(super) struct Origin {
     idle: Mutex<Idle>,
     /// The last vetted answer of the resolver, reused for [`guard::VETTED_ANSWER_REUSE`].
     vetted: Mutex<Option<(Instant, Vec<SocketAddr>)>>,
-    /// Held by the one lookup of the name under way: the others wait for its answer
-    /// rather than each holding a thread of the runtime's blocking pool (a lookup is not
-    /// cancelled with its attempt, and a name whose server drops queries takes seconds).
-    resolving: tokio::sync::Mutex<()>,
+    /// The one lookup of the name under way, if there is one: every attempt that needs
+    /// the name waits for its answer rather than start another. It runs as a task of its
+    /// own: an attempt whose connect timeout ends stops waiting, not the lookup, which
+    /// holds a thread of the runtime's blocking pool until the resolver answers (seconds
+    /// for a name whose server drops queries), so that a dead name costs an origin one
+    /// such thread at a time, not one per timed-out attempt.
+    resolving: Mutex<Option<Lookup>>,
 }
+
+/// A lookup's answer to come: the addresses, or what the resolver said.
+type Lookup = tokio::sync::watch::Receiver<Option<Result<Vec<SocketAddr>, String>>>;
 
 /// Whether a kept connection last taken at `used`, with `in_flight` requests of ours on it
 /// (an HTTP/2 connection's; an idle HTTP/1.1 connection has none), may carry a request at
@@ -177,7 +183,7 @@ impl Origin {
             max_idle: max_idle.max(1),
             idle: Mutex::default(),
             vetted: Mutex::new(None),
-            resolving: tokio::sync::Mutex::new(()),
+            resolving: Mutex::new(None),
         })
     }
 
@@ -296,18 +302,45 @@ impl Origin {
         if let Some(addrs) = fresh() {
             return Ok(addrs);
         }
-        let _lookup = self.resolving.lock().await;
-        // Answered while this one waited.
-        if let Some(addrs) = fresh() {
-            return Ok(addrs);
+        let mut lookup = {
+            let mut resolving = lock(&self.resolving);
+            match resolving.as_ref() {
+                // One answered while no attempt waited (all timed out) is of unknown age:
+                // it is asked again.
+                Some(under_way) if under_way.borrow().is_none() => under_way.clone(),
+                _ => {
+                    let (tell, lookup) = tokio::sync::watch::channel(None);
+                    let host = (name.clone(), self.port);
+                    tokio::spawn(async move {
+                        let answer = tokio::net::lookup_host(host)
+                            .await
+                            .map(Iterator::collect)
+                            .map_err(|e| e.to_string());
+                        let _ = tell.send(Some(answer));
+                    });
+                    *resolving = Some(lookup.clone());
+                    lookup
+                }
+            }
+        };
+        let answer = match lookup.wait_for(Option::is_some).await {
+            Ok(answer) => answer
+                .clone()
+                .unwrap_or_else(|| Err("no answer".to_owned())),
+            Err(_) => Err("the lookup ended without an answer".to_owned()),
+        };
+        // Done: the next attempt that finds no vetted answer (this one failed, or it is
+        // past its reuse) asks again. Another may have started one meanwhile: leave it.
+        {
+            let mut resolving = lock(&self.resolving);
+            if resolving.as_ref().is_some_and(|l| l.same_channel(&lookup)) {
+                *resolving = None;
+            }
         }
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), self.port))
-            .await
-            .map_err(|e| AttemptError {
-                message: format!("cannot resolve '{name}': {e}"),
-                retryable: true,
-            })?
-            .collect();
+        let addrs = answer.map_err(|e| AttemptError {
+            message: format!("cannot resolve '{name}': {e}"),
+            retryable: true,
+        })?;
         for addr in &addrs {
             guard::check_ip(addr.ip(), &self.policy).map_err(refused)?;
         }
