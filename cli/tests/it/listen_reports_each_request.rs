@@ -101,7 +101,7 @@ fn json_prints_each_body_on_one_line() {
     ];
     assert_eq!(post(&listen.addr, &headers, signed), 204);
     assert_eq!(listen.line(), r#"{"action":"lock"}"#);
-    let stderr = listen.process.stderr();
+    let stderr = listen.process.stderr_with("body not printed");
     assert!(
         stderr.contains("bad signature") && stderr.contains("body not printed"),
         "{stderr}"

@@ -242,6 +242,19 @@ impl Running {
     pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
+
+    /// Its stderr once it contains `needle`, or as it is after [`WAIT`]: stderr is read by a
+    /// thread of its own, so what the process wrote before it answered may not be here yet.
+    pub(crate) fn stderr_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(needle) || std::time::Instant::now() > deadline {
+                return stderr;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Running {
