@@ -209,6 +209,12 @@
 //!   back over the bucket's record, and one moved from the file to the bucket was removed.
 //! - The endpoints bucket no longer reads `ca_file` and `template_file` where a record is
 //!   written (`deskhook endpoints`): they are paths on the relays' machines.
+//!   `EndpointStore::watch` gives the endpoints it starts from as `Change`s: a record that
+//!   cannot be read there is a `Change::Unreadable` naming it (it was an error without a
+//!   name or revision in the stream), so a relay pauses a configured endpoint of that name
+//!   rather than deliver with its old settings. `EndpointStore::reseal` returns the records
+//!   it wrote; `unsealed` shows them before, and `reseal_checked` seals only the records
+//!   named, each at the revision the operator saw.
 //! - The async transport sends an HTTP/2 request the server refused on another connection,
 //!   never back on the one that refused it; drops kept HTTP/1.1 connections unused for
 //!   30 s wherever they are in its pool (only the most recent was looked at); and, over

@@ -42,8 +42,9 @@
 //! `--require-sealed`). To get there, `deskhook endpoints reseal`
 //! ([`EndpointStore::reseal`]) writes every older record again in layout 3, printing every
 //! setting it sealed; `reseal --dry-run` ([`EndpointStore::unsealed`]) prints them first,
-//! for the operator to check before sealing makes them trusted. A reader without a key
-//! reads layout 1 as it always did.
+//! for the operator to check before sealing makes them trusted, and `reseal NAME@REVISION…`
+//! ([`EndpointStore::reseal_checked`]) seals only those, each only if unchanged since. A
+//! reader without a key reads layout 1 as it always did.
 //!
 //! What the seal does not prevent: a record written again as it was earlier. Whoever can
 //! write to the bucket can put back the bytes of an older sealed record of the same
@@ -134,9 +135,9 @@ pub enum Change {
         /// The bucket's revision of the removal.
         revision: u64,
     },
-    /// An endpoint was changed, but this watcher cannot read the change (a newer layout, a
-    /// record sealed under a key it does not have): it must not go on with the old
-    /// settings either.
+    /// An endpoint whose record this watcher cannot read (a newer layout, a record sealed
+    /// under a key it does not have), in the list it starts from or changed so later: it
+    /// must not go on with older settings of it either.
     Unreadable {
         /// Its name.
         name: String,
@@ -163,6 +164,14 @@ impl Change {
             Change::Removed { revision, .. } | Change::Unreadable { revision, .. } => *revision,
         }
     }
+}
+
+/// Why resealing cannot be done without a key.
+fn no_key_to_reseal() -> Error {
+    Error::Config(format!(
+        "resealing needs the secrets key: set {SECRETS_KEY_ENV} (or name its variable with \
+         --key-env)"
+    ))
 }
 
 fn nats_error(bucket: &str, what: &str, e: impl fmt::Display) -> Error {
@@ -297,21 +306,28 @@ impl EndpointStore {
     pub async fn list(&self) -> Result<Vec<StoredEndpoint>, Error> {
         let (found, unreadable) = self.readable().await?;
         match unreadable.into_iter().next() {
-            Some(error) => Err(error),
+            Some((_, _, error)) => Err(error),
             None => Ok(found),
         }
     }
 
     /// The endpoints that can be read, by name, and the errors of those that cannot.
-    async fn readable(&self) -> Result<(Vec<StoredEndpoint>, Vec<Error>), Error> {
+    #[allow(clippy::type_complexity)]
+    async fn readable(&self) -> Result<(Vec<StoredEndpoint>, Vec<(String, u64, Error)>), Error> {
         let names = self.names().await?;
         let mut found = Vec::with_capacity(names.len());
         let mut unreadable = Vec::new();
         for name in names {
-            match self.get(&name).await {
-                Ok(Some(stored)) => found.push(stored),
-                Ok(None) => {}
-                Err(error) => unreadable.push(error),
+            let Some(entry) = self.entry(&name).await? else {
+                continue;
+            };
+            let (value, revision) = (&entry.value, entry.revision);
+            match read_record(&name, value, revision, self.key.as_ref(), self.trust()) {
+                Ok(stored) => {
+                    warn_if_unbound(&name, value, self.key.as_ref());
+                    found.push(stored);
+                }
+                Err(error) => unreadable.push((name, revision, error)),
             }
         }
         Ok((found, unreadable))
@@ -400,10 +416,7 @@ impl EndpointStore {
     #[allow(clippy::type_complexity)]
     pub async fn unsealed(&self) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
         if self.key.is_none() {
-            return Err(Error::Config(format!(
-                "resealing needs the secrets key: set {SECRETS_KEY_ENV} (or name its variable \
-                 with --key-env)"
-            )));
+            return Err(no_key_to_reseal());
         }
         let mut found = Vec::new();
         for name in self.names().await? {
@@ -442,15 +455,66 @@ impl EndpointStore {
         let mut done = Vec::new();
         for (name, read) in self.unsealed().await? {
             let written = match read {
-                Ok(stored) => self
-                    .put_if(&stored.spec, stored.paused, Some(stored.revision))
-                    .await
-                    .map(|revision| StoredEndpoint { revision, ..stored }),
+                Ok(stored) => self.seal_again(stored).await,
                 Err(e) => Err(e),
             };
             done.push((name, written));
         }
         Ok(done)
+    }
+
+    /// [`reseal`](EndpointStore::reseal) of the records named in `checked`, each only if
+    /// it is still at the revision given (the one [`unsealed`](EndpointStore::unsealed)
+    /// showed the operator): so that what is sealed is what was checked, not a record
+    /// written in between.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a key; by name, a record that is gone, was changed since
+    /// its revision, or is sealed in the current layout already.
+    #[allow(clippy::type_complexity)]
+    pub async fn reseal_checked(
+        &self,
+        checked: &[(String, u64)],
+    ) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
+        if self.key.is_none() {
+            return Err(no_key_to_reseal());
+        }
+        let mut done = Vec::new();
+        for (name, revision) in checked {
+            let written = match self.entry(name).await? {
+                None => Err(Error::Config(format!(
+                    "endpoint '{name}' is not in the bucket"
+                ))),
+                Some(entry) if entry.revision != *revision => Err(Error::Config(format!(
+                    "endpoint '{name}' was changed after revision {revision} (it is at {}): \
+                     look at it again with reseal --dry-run",
+                    entry.revision
+                ))),
+                Some(entry) if layout_of(&entry.value) == Some(LAYOUT) => Err(Error::Config(
+                    format!("endpoint '{name}' is sealed in the current layout already"),
+                )),
+                Some(entry) => match read_record(
+                    name,
+                    &entry.value,
+                    entry.revision,
+                    self.key.as_ref(),
+                    Trust::Lenient,
+                ) {
+                    Ok(stored) => self.seal_again(stored).await,
+                    Err(e) => Err(e),
+                },
+            };
+            done.push((name.clone(), written));
+        }
+        Ok(done)
+    }
+
+    /// Writes `stored` again, sealed in the current layout, if it is still at its revision.
+    async fn seal_again(&self, stored: StoredEndpoint) -> Result<StoredEndpoint, Error> {
+        self.put_if(&stored.spec, stored.paused, Some(stored.revision))
+            .await
+            .map(|revision| StoredEndpoint { revision, ..stored })
     }
 
     /// Stores `spec` (paused or not) after checking it as `deskhook.toml` would (its
@@ -564,17 +628,17 @@ impl EndpointStore {
             .map_err(|e| nats_error(&self.bucket, "read its state", e))
     }
 
-    /// The endpoints now, and the bucket's changes from then on (a watcher starts from the
-    /// whole registry). The watch starts before the endpoints are listed, so that nothing is
+    /// The endpoints now, each as a [`Change::Put`], or a [`Change::Unreadable`] naming it
+    /// when its record cannot be read here (a watcher starts from the whole registry), and
+    /// the bucket's changes from then on. The watch starts before the endpoints are listed, so that nothing is
     /// missed; a change made in between comes twice (in the list, then as a change), and
     /// the watch may replay the bucket's history (async-nats makes its consumer again from
     /// the start when it reconnects before it saw anything). So skip a change whose
     /// revision is at or below the last one applied for its endpoint (or, for an endpoint
     /// not in the list, below [`last_revision`](EndpointStore::last_revision) read before
     /// the watch), as a relay does: applying an old one again would bring back, for a
-    /// moment, an old URL, revoked secrets or a removed endpoint. A record that cannot be
-    /// read when the watch starts comes first in the stream, as an error naming the
-    /// endpoint; one changed later so comes as [`Change::Unreadable`]. The stream goes on.
+    /// moment, an old URL, revoked secrets or a removed endpoint. A record changed later
+    /// into one that cannot be read comes as [`Change::Unreadable`]; the stream goes on.
     ///
     /// # Errors
     ///
@@ -583,7 +647,7 @@ impl EndpointStore {
         &self,
     ) -> Result<
         (
-            Vec<StoredEndpoint>,
+            Vec<Change>,
             impl futures_util::Stream<Item = Result<Change, Error>> + Send + use<>,
         ),
         Error,
@@ -593,8 +657,20 @@ impl EndpointStore {
             .watch_all()
             .await
             .map_err(|e| nats_error(&self.bucket, "watch it", e))?;
-        // The endpoints now; one that cannot be read comes first in the stream, as an error.
-        let (initial, unreadable) = self.readable().await?;
+        let (found, unreadable) = self.readable().await?;
+        let mut initial: Vec<Change> = found
+            .into_iter()
+            .map(|stored| Change::Put(Box::new(stored)))
+            .collect();
+        initial.extend(
+            unreadable
+                .into_iter()
+                .map(|(name, revision, e)| Change::Unreadable {
+                    name,
+                    revision,
+                    reason: e.to_string(),
+                }),
+        );
         let bucket = self.bucket.clone();
         let key = self.key.clone();
         let trust = self.trust();
@@ -626,9 +702,6 @@ impl EndpointStore {
                 }),
             }
         });
-        Ok((
-            initial,
-            futures_util::stream::iter(unreadable.into_iter().map(Err)).chain(changes),
-        ))
+        Ok((initial, changes))
     }
 }

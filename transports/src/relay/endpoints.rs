@@ -102,7 +102,13 @@ pub(super) fn from_bucket(http: &DeliverySink, sources: &Mutex<Sources>, change:
                 .upsert(endpoint.clone())
                 .and_then(|_| endpoints.resume(name))
             {
-                log::warn!(target: deskhook::LOG_TARGET, "endpoint '{name}': {e}");
+                // Not with the removed record's settings either: its events wait.
+                let paused = endpoints.pause(name).is_ok();
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{name}': {e}{}",
+                    if paused { "; paused until a change this relay can apply" } else { "" }
+                );
             }
             return;
         }
@@ -124,8 +130,19 @@ fn apply(http: &DeliverySink, change: &Change) {
     let result = match change {
         Change::Put(stored) => {
             let name = &stored.spec.name;
-            endpoints
-                .upsert_spec_paused(&stored.spec, stored.paused)
+            // One to be paused is paused before it takes the new settings, which it must
+            // not try.
+            let paused_first = if stored.paused {
+                match endpoints.pause(name) {
+                    Err(Error::UnknownEndpoint { .. }) => Ok(()),
+                    done => done,
+                }
+            } else {
+                Ok(())
+            };
+            paused_first
+                .map_err(crate::delivery::SpecError::whole)
+                .and_then(|()| endpoints.upsert_spec_paused(&stored.spec, stored.paused))
                 .map_err(crate::delivery::SpecError::into_error)
                 .and_then(|_| {
                     let paused =
@@ -146,8 +163,9 @@ fn apply(http: &DeliverySink, change: &Change) {
         Change::Unreadable { name, reason, .. } => {
             log::error!(
                 target: deskhook::LOG_TARGET,
-                "endpoints bucket, revision {}: endpoint '{name}' changed, but this relay cannot \
-                 read the change ({reason}); it is paused here until it can",
+                "endpoints bucket, revision {}: this relay cannot read the record of endpoint \
+                 '{name}' ({reason}); it is paused here, if it delivers here, until a record \
+                 it can read",
                 change.revision()
             );
             match endpoints.pause(name) {
@@ -349,10 +367,24 @@ mod tests {
         );
         from_bucket(&http, &sources, &removed);
         assert_eq!(url(&http), "http://127.0.0.1:1/file3");
-        assert_eq!(
-            http.endpoints().get("crm").unwrap().state,
-            crate::delivery::EndpointState::Active
+        let state = |http: &DeliverySink| http.endpoints().get("crm").unwrap().state;
+        assert_eq!(state(&http), crate::delivery::EndpointState::Active);
+        // A record this relay cannot read (at its start, or changed so) claims the name
+        // too: the configured endpoint is paused, and a reload does not put it back.
+        let unreadable = Change::Unreadable {
+            name: "crm".into(),
+            revision: 5,
+            reason: "sealed under another key".into(),
+        };
+        from_bucket(&http, &sources, &unreadable);
+        assert_eq!(state(&http), crate::delivery::EndpointState::Paused);
+        reload_one(
+            &http,
+            &mut lock(&sources),
+            vec![configured("http://127.0.0.1:1/file4")],
         );
+        assert_eq!(url(&http), "http://127.0.0.1:1/file3");
+        assert_eq!(state(&http), crate::delivery::EndpointState::Paused);
         guard.shutdown(std::time::Duration::from_secs(1)).unwrap();
     }
 }

@@ -16,7 +16,7 @@ use super::owner::Owner;
 use super::partition::Shared;
 use super::{Relay, RelayReady, RelayReport, leases, nats_error, parked};
 use crate::delivery::{DeadLetter, DeliveryGuard, Hooks};
-use crate::endpoint_store::{Change, EndpointStore};
+use crate::endpoint_store::EndpointStore;
 use crate::error::Error;
 use crate::nats::{StreamSettings, partitions_of};
 
@@ -418,10 +418,10 @@ async fn follow_bucket(
     let (current, changes) = store.watch().await?;
     revision.store(floor, Ordering::Relaxed);
     let mut seen = std::collections::HashMap::new();
-    for stored in current {
-        revision.fetch_max(stored.revision, Ordering::Relaxed);
-        seen.insert(stored.spec.name.clone(), stored.revision);
-        from_bucket(http, sources, &Change::Put(Box::new(stored)));
+    for change in current {
+        revision.fetch_max(change.revision(), Ordering::Relaxed);
+        seen.insert(change.name().to_owned(), change.revision());
+        from_bucket(http, sources, &change);
     }
     if let Some(applied) = &applied {
         applied(revision.load(Ordering::Relaxed));
