@@ -74,14 +74,17 @@ enum Command {
     },
     /// Write every record of an older layout (or written without the key) again, sealed
     /// with the key in its current layout, which binds its settings to what is sealed.
-    /// Prints what it sealed (every setting, as `get` does), one line per record: check them
-    /// first with --dry-run, since an older record could have been written by anyone who can
-    /// write to the bucket. Then relays can require sealed records (`relay
-    /// --require-sealed`).
+    /// Prints what it sealed (every setting, as `get` does), one line per record. An older
+    /// record could have been written by anyone who can write to the bucket: look at them
+    /// first with --dry-run, then reseal those you checked as NAME@REVISION (each only if
+    /// unchanged since). Then relays can require sealed records (`relay --require-sealed`).
     Reseal {
-        /// Print what would be sealed, and write nothing.
-        #[arg(long)]
+        /// Print what would be sealed (NAME (revision N): settings), and write nothing.
+        #[arg(long, conflicts_with = "checked")]
         dry_run: bool,
+        /// Only these records, each only if still at the revision --dry-run showed.
+        #[arg(value_name = "NAME@REVISION")]
+        checked: Vec<String>,
     },
     /// Pause an endpoint: relays queue its events and send nothing.
     Pause {
@@ -197,11 +200,20 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
                 );
             }
         }
-        Command::Reseal { dry_run } => {
+        Command::Reseal { dry_run, checked } => {
             let (verb, found) = if dry_run {
                 ("would reseal", store.unsealed().await.map_err(err)?)
-            } else {
+            } else if checked.is_empty() {
                 ("resealed", store.reseal().await.map_err(err)?)
+            } else {
+                let checked = checked
+                    .iter()
+                    .map(|given| name_at_revision(given))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (
+                    "resealed",
+                    store.reseal_checked(&checked).await.map_err(err)?,
+                )
             };
             let mut failed = 0;
             for (name, read) in found {
@@ -275,6 +287,17 @@ fn line(stored: &StoredEndpoint) -> String {
     )
 }
 
+/// `NAME@REVISION`, as `reseal` takes the records it was shown.
+fn name_at_revision(given: &str) -> Result<(String, u64), String> {
+    given
+        .rsplit_once('@')
+        .and_then(|(name, revision)| Some((name.to_owned(), revision.parse().ok()?)))
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| {
+            format!("'{given}' is not NAME@REVISION (such as crm@12, as reseal --dry-run shows it)")
+        })
+}
+
 /// An endpoint's settings as JSON for the operator who holds the key: every field set,
 /// secrets by their last 4 characters and header values left out (as pages show them), but
 /// the whole URL (`list` and pages show its origin only).
@@ -294,12 +317,24 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
         let (key, text) = field.split_once('=').ok_or_else(|| {
             format!("'{field}' is not FIELD=VALUE (such as url=https://crm.example.com/hooks)")
         })?;
-        let key = key.trim();
+        // The name deskhook.toml also takes for a field, as records store it.
+        let key = match key.trim() {
+            "workers" => "max_in_flight",
+            key => key,
+        };
         // FIELD= (nothing after the '='): the field goes back to its default.
         if text.trim().is_empty() {
             if matches!(key, "name" | "url") {
                 return Err(format!(
                     "{key}: an endpoint always has one; give {key}=VALUE to change it"
+                ));
+            }
+            if current.remove(key).is_none() {
+                let mut set: Vec<&str> = current.keys().map(String::as_str).collect();
+                set.sort_unstable();
+                return Err(format!(
+                    "{key}: not set on this endpoint, so there is nothing to remove (set: {})",
+                    set.join(", ")
                 ));
             }
             // Without them an endpoint takes more than before: say so.
@@ -311,14 +346,6 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
                     "deskhook: tenant removed: the endpoint now receives every tenant's events"
                 ),
                 _ => {}
-            }
-            if current.remove(key).is_none() {
-                let mut set: Vec<&str> = current.keys().map(String::as_str).collect();
-                set.sort_unstable();
-                return Err(format!(
-                    "{key}: not set on this endpoint, so there is nothing to remove (set: {})",
-                    set.join(", ")
-                ));
             }
             continue;
         }
@@ -338,31 +365,41 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
             .try_into()
             .map_err(|e: toml::de::Error| e.message().to_owned())
     };
-    read(current)
-        .map_err(|message| {
-            // Name the field at fault: the first given one that fails on its own.
-            given
-                .iter()
-                .find_map(|(key, value)| {
-                    let mut alone = toml::Table::new();
-                    alone.insert("name".into(), "x".into());
-                    alone.insert("url".into(), "https://x.example".into());
-                    alone.insert(key.clone(), value.clone());
-                    read(alone).err().map(|e| {
-                        if e.contains(key.as_str()) {
-                            e
-                        } else {
-                            format!("{key}: {e}")
-                        }
-                    })
+    read(current).map_err(|message| {
+        // Name the field at fault: the first given one that fails on its own.
+        given
+            .iter()
+            .find_map(|(key, value)| {
+                let mut alone = toml::Table::new();
+                alone.insert("name".into(), "x".into());
+                alone.insert("url".into(), "https://x.example".into());
+                alone.insert(key.clone(), value.clone());
+                read(alone).err().map(|e| {
+                    if SECRET_FIELDS.contains(&key.as_str()) {
+                        secret_error(key, &e)
+                    } else if e.contains(key.as_str()) {
+                        e
+                    } else {
+                        format!("{key}: {e}")
+                    }
                 })
-                .unwrap_or(message)
-        })
-        .map_err(|message| hidden(message, &given))
+            })
+            .unwrap_or_else(|| hidden(message, &given))
+    })
 }
 
 /// Fields whose values are credentials: never repeated in an error.
 const SECRET_FIELDS: [&str; 3] = ["secrets", "headers", "template_vars"];
+
+/// The error of a [`SECRET_FIELDS`] field, without serde's words about the value, which
+/// may repeat it: only what was expected, when serde says.
+fn secret_error(key: &str, error: &str) -> String {
+    let expected = error
+        .rsplit_once(", expected ")
+        .map(|(_, expected)| format!(": expected {expected}"))
+        .unwrap_or_default();
+    format!("{key}: not a valid value (not repeated here: it may be a credential){expected}")
+}
 
 /// `message` with the text values given to [`SECRET_FIELDS`] left out (serde repeats a
 /// value of the wrong type: `secrets={…}` would print the secret).
@@ -383,6 +420,9 @@ fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
         texts(value, &mut secret);
     }
     for text in secret.into_iter().filter(|t| !t.is_empty()) {
+        // As serde quotes it (escaped), and as given.
+        let quoted = format!("{text:?}");
+        message = message.replace(&quoted[1..quoted.len() - 1], "(hidden)");
         message = message.replace(text, "(hidden)");
     }
     message
@@ -447,14 +487,27 @@ mod tests {
         let one = [&base[..], &[format!("secrets={secret}")]].concat();
         let spec = spec_of(toml::Table::new(), &one).unwrap();
         assert_eq!(spec.secrets.map(|s| s.len()), Some(1));
+        // Values serde would repeat: a string where another type goes, escaped or not.
+        let quoted = "sk_live_\\\"MfKQ9r8G\\\"é";
         for bad in [
-            format!("secrets={{a = \"{secret}\"}}"),
-            format!("headers=[\"{secret}\"]"),
             format!("template_vars=\"{secret}\""),
+            format!("headers=\"{quoted}\""),
+            format!("secrets=[{{a = \"{secret}\"}}]"),
         ] {
             let fields = [&base[..], std::slice::from_ref(&bad)].concat();
             let err = spec_of(toml::Table::new(), &fields).unwrap_err();
-            assert!(!err.contains("MfKQ9r8G"), "{bad}: {err}");
+            assert!(
+                !err.contains("MfKQ9r8G") && err.contains("not repeated here"),
+                "{bad}: {err}"
+            );
         }
+        // The fallback for an error no field makes alone: the values given to secret
+        // fields are cut out, as given and as serde quotes them.
+        let given = [(
+            "headers".to_owned(),
+            toml::Value::Array(vec!["tok\"en".into(), "plain".into()]),
+        )];
+        let message = hidden(r#"bad "tok\"en" and plain, not toke"#.to_owned(), &given);
+        assert_eq!(message, r#"bad "(hidden)" and (hidden), not toke"#);
     }
 }

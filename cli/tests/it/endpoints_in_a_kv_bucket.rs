@@ -80,7 +80,19 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     );
     let (ok, _, err) = endpoints(&url, key, &["get", "plain"]);
     assert!(ok && err.contains("deskhook endpoints reseal"), "{err}");
-    let (ok, out, err) = endpoints(&url, key, &["reseal"]);
+    // Then only what was looked at, at the revision shown: one written since is left.
+    let shown: u64 = out
+        .split("(revision ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    let stale = format!("plain@{}", shown - 1);
+    let (ok, _, err) = endpoints(&url, key, &["reseal", &stale]);
+    assert!(!ok && err.contains("was changed after revision"), "{err}");
+    let (ok, _, err) = endpoints(&url, key, &["reseal", "plain"]);
+    assert!(!ok && err.contains("NAME@REVISION"), "{err}");
+    let (ok, out, err) = endpoints(&url, key, &["reseal", &format!("plain@{shown}")]);
     assert!(ok, "{err}");
     assert!(
         out.starts_with("resealed plain (revision ")
