@@ -125,8 +125,19 @@ pub(super) struct Origin {
     resolving: Mutex<Option<Lookup>>,
 }
 
-/// A lookup's answer to come: the addresses, or what the resolver said.
-type Lookup = tokio::sync::watch::Receiver<Option<Result<Vec<SocketAddr>, String>>>;
+/// A lookup's answer to come: when it came, and the addresses or what the resolver said.
+type Lookup = tokio::sync::watch::Receiver<Option<(Instant, Result<Vec<SocketAddr>, String>)>>;
+
+/// Whether an attempt that needs the name waits for `lookup` rather than start another:
+/// while it is under way (its task alive: one that died tells nothing), or when it found
+/// the addresses lately (an answer that came after every attempt waiting for it gave up,
+/// for a resolver slower than the connect timeout). A failed one is asked again.
+fn shared(lookup: &Lookup) -> bool {
+    match &*lookup.borrow() {
+        None => lookup.has_changed().is_ok(),
+        Some((at, answer)) => answer.is_ok() && at.elapsed() < guard::VETTED_ANSWER_REUSE,
+    }
+}
 
 /// Whether a kept connection last taken at `used`, with `in_flight` requests of ours on it
 /// (an HTTP/2 connection's; an idle HTTP/1.1 connection has none), may carry a request at
@@ -305,9 +316,7 @@ impl Origin {
         let mut lookup = {
             let mut resolving = lock(&self.resolving);
             match resolving.as_ref() {
-                // One answered while no attempt waited (all timed out) is of unknown age:
-                // it is asked again.
-                Some(under_way) if under_way.borrow().is_none() => under_way.clone(),
+                Some(lookup) if shared(lookup) => lookup.clone(),
                 _ => {
                     let (tell, lookup) = tokio::sync::watch::channel(None);
                     let host = (name.clone(), self.port);
@@ -316,7 +325,7 @@ impl Origin {
                             .await
                             .map(Iterator::collect)
                             .map_err(|e| e.to_string());
-                        let _ = tell.send(Some(answer));
+                        let _ = tell.send(Some((Instant::now(), answer)));
                     });
                     *resolving = Some(lookup.clone());
                     lookup
@@ -325,8 +334,8 @@ impl Origin {
         };
         let answer = match lookup.wait_for(Option::is_some).await {
             Ok(answer) => answer
-                .clone()
-                .unwrap_or_else(|| Err("no answer".to_owned())),
+                .as_ref()
+                .map_or_else(|| Err("no answer".to_owned()), |(_, a)| a.clone()),
             Err(_) => Err("the lookup ended without an answer".to_owned()),
         };
         // Done: the next attempt that finds no vetted answer (this one failed, or it is
