@@ -209,7 +209,11 @@
 //!   back over the bucket's record, and one moved from the file to the bucket was removed.
 //! - The endpoints bucket no longer reads `ca_file` and `template_file` where a record is
 //!   written (`deskhook endpoints`): they are paths on the relays' machines.
-//!   `EndpointStore::watch` gives the endpoints it starts from as `Change`s: a record that
+//!   `EndpointStore::watch(after)` brings every change after revision `after` in order
+//!   (it brought those after its start), so that a relay tells a revision only once every
+//!   change up to it is applied; it used to tell the highest revision of its first list,
+//!   which could pass a change still to come. It gives the endpoints it starts from as
+//!   `Change`s: a record that
 //!   cannot be read there is a `Change::Unreadable` naming it (it was an error without a
 //!   name or revision in the stream), so a relay pauses a configured endpoint of that name
 //!   rather than deliver with its old settings. `EndpointStore::reseal` returns the records

@@ -36,7 +36,8 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
     let store = EndpointStore::open(&context, "deskhook_endpoints", 1, Some(key.clone()))
         .await
         .unwrap();
-    let (current, changes) = store.watch().await.unwrap();
+    let after = store.last_revision().await.unwrap();
+    let (current, changes) = store.watch(after).await.unwrap();
     assert!(current.is_empty());
     let mut changes = Box::pin(changes);
 

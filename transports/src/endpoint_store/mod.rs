@@ -630,14 +630,15 @@ impl EndpointStore {
 
     /// The endpoints now, each as a [`Change::Put`], or a [`Change::Unreadable`] naming it
     /// when its record cannot be read here (a watcher starts from the whole registry), and
-    /// the bucket's changes from then on. The watch starts before the endpoints are listed, so that nothing is
-    /// missed; a change made in between comes twice (in the list, then as a change), and
-    /// the watch may replay the bucket's history (async-nats makes its consumer again from
-    /// the start when it reconnects before it saw anything). So skip a change whose
-    /// revision is at or below the last one applied for its endpoint (or, for an endpoint
-    /// not in the list, below [`last_revision`](EndpointStore::last_revision) read before
-    /// the watch), as a relay does: applying an old one again would bring back, for a
-    /// moment, an old URL, revoked secrets or a removed endpoint. A record changed later
+    /// every change of the bucket after revision `after` (from
+    /// [`last_revision`](EndpointStore::last_revision), read first), in order. The list is
+    /// read after the watch starts, so that nothing is missed: a change it already has
+    /// comes again in the stream, and the watch may replay the bucket's history (async-nats
+    /// makes its consumer again when it reconnects). So skip a change whose revision is at
+    /// or below the last one applied for its endpoint (or, for an endpoint not in the list,
+    /// at or below `after`), as a relay does: applying an old one again would bring back,
+    /// for a moment, an old URL, revoked secrets or a removed endpoint. Every change up to
+    /// `after` is in the list; each one the stream brings is the last up to which all are. A record changed later
     /// into one that cannot be read comes as [`Change::Unreadable`]; the stream goes on.
     ///
     /// # Errors
@@ -645,6 +646,7 @@ impl EndpointStore {
     /// [`Error::Config`] when the watch cannot start.
     pub async fn watch(
         &self,
+        after: u64,
     ) -> Result<
         (
             Vec<Change>,
@@ -654,7 +656,7 @@ impl EndpointStore {
     > {
         let watch = self
             .kv
-            .watch_all()
+            .watch_all_from_revision(after + 1)
             .await
             .map_err(|e| nats_error(&self.bucket, "watch it", e))?;
         let (found, unreadable) = self.readable().await?;

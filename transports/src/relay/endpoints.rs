@@ -13,10 +13,11 @@ use crate::error::Error;
 /// in revision order: `seen` holds the revision last applied of each (from the list the
 /// relay started with), and `floor` the bucket's last revision before that list was read
 /// (for endpoints not in it: removed, or unreadable). A change at or below these is
-/// skipped: the watch may bring one twice (made while the list was read), or replay the
-/// bucket's history (async-nats makes its consumer again from the start when it had seen
-/// nothing yet), which would bring old URLs and secrets back for a moment, and removed
-/// endpoints with them.
+/// skipped: the watch brings again the changes the list already had, and may replay the
+/// bucket's history (async-nats makes its consumer again when it reconnects), which would
+/// bring old URLs and secrets back for a moment, and removed endpoints with them.
+/// `revision` follows the watch, which brings every change after `floor` in order: each
+/// change it brings, applied or skipped, is the last one up to which all are applied.
 pub(super) async fn follow(
     http: DeliverySink,
     sources: Arc<Mutex<Sources>>,
@@ -32,16 +33,15 @@ pub(super) async fn follow(
             Ok(change) => {
                 let at = change.revision();
                 let last = seen.get(change.name()).copied().unwrap_or(floor);
-                if at <= last {
-                    continue;
+                if at > last {
+                    seen.insert(change.name().to_owned(), at);
+                    from_bucket(&http, &sources, &change);
                 }
-                seen.insert(change.name().to_owned(), at);
-                from_bucket(&http, &sources, &change);
-                // Changes of other names may come out of order: the highest applied.
-                let now = revision.fetch_max(at, Ordering::Relaxed).max(at);
-                log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {now}");
-                if let Some(applied) = &applied {
-                    applied(now);
+                if revision.fetch_max(at, Ordering::Relaxed) < at {
+                    log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {at}");
+                    if let Some(applied) = &applied {
+                        applied(at);
+                    }
                 }
             }
             Err(e) => log::warn!(target: deskhook::LOG_TARGET, "endpoints bucket: {e}; left out"),
@@ -304,6 +304,56 @@ mod tests {
             assert_eq!(revision.load(Ordering::Relaxed), 7);
             // The removed endpoint does not come back from the history.
             assert!(http.endpoints().get("erp").is_err());
+            guard
+                .shutdown_async(std::time::Duration::from_secs(1))
+                .await
+                .unwrap();
+        });
+    }
+
+    #[test]
+    fn the_revision_told_is_the_last_up_to_which_every_change_is_applied() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let (http, guard) = DeliverySink::builder()
+                .dead_letter_path(dir.path().join("dead.jsonl"))
+                .build_async()
+                .unwrap();
+            // The bucket was at 6 when the relay started; its list already held crm's
+            // change 8, made meanwhile. The watch brings every change after 6 in order:
+            // erp's 7, then crm's 8 again. 8 is told only once 7 is applied.
+            let mut erp = put("http://127.0.0.1:1/erp", 7).unwrap();
+            if let Change::Put(stored) = &mut erp {
+                stored.spec.name = "erp".into();
+            }
+            let changes = futures_util::stream::iter([Ok(erp), put("http://127.0.0.1:1/8", 8)]);
+            let told = Arc::new(Mutex::new(Vec::new()));
+            let tell = {
+                let told = told.clone();
+                Arc::new(move |revision| told.lock().unwrap().push(revision))
+                    as Arc<dyn Fn(u64) + Send + Sync>
+            };
+            let revision = Arc::new(AtomicU64::new(6));
+            let seen = HashMap::from([("crm".to_owned(), 8)]);
+            let sources = Sources::new(Vec::new());
+            follow(
+                http.clone(),
+                sources,
+                changes,
+                (seen, 6),
+                revision.clone(),
+                Some(tell),
+            )
+            .await;
+            assert_eq!(*told.lock().unwrap(), [7u64, 8]);
+            assert_eq!(revision.load(Ordering::Relaxed), 8);
+            assert!(http.endpoints().get("erp").is_ok());
+            // crm's 8 was the list's to apply: not applied again here.
+            assert!(http.endpoints().get("crm").is_err());
             guard
                 .shutdown_async(std::time::Duration::from_secs(1))
                 .await

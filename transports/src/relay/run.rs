@@ -414,12 +414,13 @@ async fn follow_bucket(
     revision: &Arc<AtomicU64>,
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 ) -> Result<tokio::task::JoinHandle<()>, Error> {
+    // The revision told is the last one every change up to which is applied: `floor` once
+    // the list is (it may hold later changes too, which the watch then brings in order).
     let floor = store.last_revision().await?;
-    let (current, changes) = store.watch().await?;
+    let (current, changes) = store.watch(floor).await?;
     revision.store(floor, Ordering::Relaxed);
     let mut seen = std::collections::HashMap::new();
     for change in current {
-        revision.fetch_max(change.revision(), Ordering::Relaxed);
         seen.insert(change.name().to_owned(), change.revision());
         from_bucket(http, sources, &change);
     }
