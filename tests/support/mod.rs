@@ -261,6 +261,26 @@ impl Receiver {
         }
         log.clone()
     }
+
+    /// Waits until the sender closed every connection it made (at most [`WAIT`]); how many
+    /// are still open then.
+    pub fn wait_until_all_closed(&self) -> usize {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // A connection's thread ends when the sender closes it.
+            let open = self
+                .handlers
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|handler| !handler.is_finished())
+                .count();
+            if open == 0 || Instant::now() > deadline {
+                return open;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Receiver {

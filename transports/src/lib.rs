@@ -224,6 +224,10 @@
 //!   30 s wherever they are in its pool (only the most recent was looked at); and, over
 //!   TLS, takes a kept connection that ended without `close_notify` as closed while idle
 //!   (the request goes again on a new connection, as in the blocking transport).
+//! - A shutdown of the async transport closes the connections it kept (before, they stayed
+//!   open, each with its connection task on the application's runtime, for as long as the
+//!   sink was referenced: with a global dispatcher, the process's life). An origin's name
+//!   is looked up by one task whose answer every attempt waiting for it shares.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

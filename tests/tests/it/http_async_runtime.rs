@@ -1,6 +1,7 @@
 //! The async transport on an application's own runtime: emit from many tasks at once,
-//! dropping the guard inside the runtime flushes, and a runtime that shuts down with events
-//! queued dead-letters them instead of losing them.
+//! dropping the guard inside the runtime flushes, a runtime that shuts down with events
+//! queued dead-letters them instead of losing them, and a sink shut down closes the
+//! connections it kept although the application still holds it.
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -53,6 +54,38 @@ fn events_emitted_from_many_tasks_at_once_are_all_delivered() {
         assert_eq!(sink.stats()[0].delivered, 200);
     });
     assert_eq!(receiver.count(), 200);
+}
+
+#[test]
+fn a_shut_down_sink_closes_the_connections_it_kept() {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let runtime = runtime(2);
+    runtime.block_on(async {
+        let (sink, guard) = AsyncHttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .dead_letter_path(&dead)
+            .build_async()
+            .unwrap();
+        let dispatcher = Dispatcher::builder()
+            .async_sink("http", sink.clone())
+            .build();
+        let user = deskhook::sample::user();
+        for n in 0..3 {
+            let t = ticket(&format!("K-{n}"));
+            dispatcher.emit_async(Action::Comment, &t, &user).await;
+        }
+        guard.shutdown_async(WAIT).await.unwrap();
+        assert_eq!(receiver.count(), 3);
+        // The sink is still referenced (a global dispatcher keeps it for the process's
+        // life), and the runtime its connections' tasks run on goes on.
+        assert_eq!(
+            receiver.wait_until_all_closed(),
+            0,
+            "kept connections still open"
+        );
+        drop((dispatcher, sink));
+    });
 }
 
 #[test]

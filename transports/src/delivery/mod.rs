@@ -655,6 +655,10 @@ pub(crate) trait Connector: Send + Sync {
     fn endpoint_headers_in_target(&self) -> bool {
         false
     }
+    /// At shutdown: closes the connections kept for later requests, and keeps none from
+    /// then on (those in use close when their attempt ends). Without it they would stay
+    /// open for as long as the sink is referenced (a global dispatcher: the process).
+    fn close_kept(&self) {}
 }
 
 /// What the engine asks of a blocking transport.

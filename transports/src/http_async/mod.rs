@@ -199,6 +199,13 @@ impl Connector for HyperConnector {
     fn endpoint_headers_in_target(&self) -> bool {
         true
     }
+
+    fn close_kept(&self) {
+        let origins = lock(&self.origins);
+        for origin in origins.by_key.values().filter_map(Weak::upgrade) {
+            origin.close_kept();
+        }
+    }
 }
 
 impl HyperConnector {

@@ -114,6 +114,8 @@ pub(super) struct Origin {
     /// HTTP/1.1 connections kept at most.
     max_idle: usize,
     idle: Mutex<Idle>,
+    /// Set at the sink's shutdown: no connection is kept from then on.
+    closed: std::sync::atomic::AtomicBool,
     /// The last vetted answer of the resolver, reused for [`guard::VETTED_ANSWER_REUSE`].
     vetted: Mutex<Option<(Instant, Vec<SocketAddr>)>>,
     /// The one lookup of the name under way, if there is one: every attempt that needs
@@ -193,6 +195,7 @@ impl Origin {
             connect_timeout,
             max_idle: max_idle.max(1),
             idle: Mutex::default(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             vetted: Mutex::new(None),
             resolving: Mutex::new(None),
         })
@@ -235,6 +238,14 @@ impl Origin {
             .retain(|c| !Arc::ptr_eq(&c.streams, &stream.0));
     }
 
+    /// Closes the connections kept (dropping a handle ends its connection once no request
+    /// is on it), and keeps none from then on: the sink is shut down.
+    pub(super) fn close_kept(&self) {
+        let mut idle = lock(&self.idle);
+        self.closed.store(true, Ordering::Release);
+        *idle = Idle::default();
+    }
+
     /// Keeps an HTTP/1.1 connection whose response was read to its end, for the next
     /// request.
     pub(super) fn checkin(&self, conn: http1::SendRequest<Body>) {
@@ -242,6 +253,9 @@ impl Origin {
             return;
         }
         let mut idle = lock(&self.idle);
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
         if idle.h1.len() < self.max_idle {
             idle.h1.push((Instant::now(), conn));
         }
@@ -416,6 +430,14 @@ impl Origin {
             });
             let now = Instant::now();
             let mut idle = lock(&self.idle);
+            if self.closed.load(Ordering::Acquire) {
+                // This request's alone, closed when it ends.
+                let streams = Arc::default();
+                return Ok(Conn::H2 {
+                    _stream: Stream::on(&streams),
+                    send,
+                });
+            }
             // Requests that connected at the same time share the first connection kept
             // that has room and may be used (this one then closes), not the one that
             // refused this request; else this one is kept beside the others.

@@ -281,6 +281,7 @@ impl Engine {
         let flushed = self.flush(timeout);
         let left = self.stop_all("undelivered at shutdown");
         self.backlog.close();
+        self.connector.close_kept();
         if left > 0 {
             log::warn!(
                 target: deskhook::LOG_TARGET,
