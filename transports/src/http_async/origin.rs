@@ -51,6 +51,9 @@ pub(super) type Body = Full<Bytes>;
 /// Below what servers let a connection have at once (100 to 250; nginx 128), so that a
 /// request never waits inside a connection for a stream while others hold them all (a
 /// hanging endpoint's requests, with every endpoint of the origin sharing the connection).
+/// A server that allows fewer (its `SETTINGS_MAX_CONCURRENT_STREAMS`, which hyper does not
+/// tell) makes the requests past its limit wait inside the connection, where a hanging
+/// endpoint can hold up the others of its origin.
 const H2_STREAMS: usize = 64;
 
 /// A connection taken from the pool or just made.
