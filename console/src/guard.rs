@@ -179,15 +179,20 @@ async fn same_site_only(request: Request, next: Next) -> Response {
     // `same-site` is not enough: a sibling subdomain (a tenant's page) is same-site, gets the
     // SameSite cookies and can set a parent-domain CSRF cookie; it must show an Origin of
     // this host like any other request.
+    let foreign = |origin: &str| {
+        let ours = |name: &str| {
+            header_text(headers, name).is_some_and(|host| origin_host(origin) == Some(host))
+        };
+        origin == "null" || !(ours(header::HOST.as_str()) || ours("x-forwarded-host"))
+    };
+    let origin = header_text(headers, header::ORIGIN.as_str());
     let cross_site = match header_text(headers, "sec-fetch-site") {
         Some("same-origin" | "none") => false,
         Some("cross-site") => true,
-        _ => header_text(headers, header::ORIGIN.as_str()).is_some_and(|origin| {
-            let ours = |name: &str| {
-                header_text(headers, name).is_some_and(|host| origin_host(origin) == Some(host))
-            };
-            origin == "null" || !(ours(header::HOST.as_str()) || ours("x-forwarded-host"))
-        }),
+        // `same-site` (or a value to come) must show an Origin of this host.
+        Some(_) => origin.is_none_or(foreign),
+        // No word from the browser (an older one, a script): an Origin it sends must be ours.
+        None => origin.is_some_and(foreign),
     };
     if cross_site {
         return Problem::new(
@@ -339,10 +344,7 @@ async fn log_in(
         )
         .into_response();
     }
-    if !form
-        .get("token")
-        .is_some_and(|t| same(t.trim(), &auth.token))
-    {
+    if !form.get("token").is_some_and(|t| is_token(t, &auth.token)) {
         let mut response = pages::login(
             &base,
             &csrf,
@@ -437,7 +439,12 @@ pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
                 .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
                 .map(|_| &h[7..])
         })
-        .map(|given| same(given.trim(), token))
+        .map(|given| is_token(given, token))
+}
+
+/// Whether `given` (white space around it aside) is `token`; never for a blank token.
+fn is_token(given: &str, token: &str) -> bool {
+    !token.is_empty() && same(given.trim(), token)
 }
 
 /// Compares two secrets in a time that depends neither on where they differ nor on the

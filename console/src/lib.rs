@@ -123,9 +123,11 @@ impl Console {
     /// when a person types it (a session, not the token: it ends after 8 hours unused or a
     /// week, at `/logout`, or when the console restarts; `Secure` when the browser came over
     /// HTTPS, as a TLS proxy's `X-Forwarded-Proto` or the form's `Origin` says). Without it,
-    /// pages redirect to `/login` and the API answers 401.
+    /// pages redirect to `/login` and the API answers 401. The token is taken without the
+    /// white space around it, as given tokens are; a blank one lets nobody in (an unset
+    /// environment variable read as "" must not open the console to everyone).
     pub fn require_token(mut self, token: impl Into<String>) -> Console {
-        self.token = Some(token.into());
+        self.token = Some(token.into().trim().to_owned());
         self
     }
 

@@ -224,8 +224,8 @@ pub(super) async fn get_endpoint(
 }
 
 #[utoipa::path(put, path = "/endpoints/{name}", tag = "endpoints", request_body = EndpointSpec,
-    params(("name" = String, Path, description = "The endpoint's name")),
-    params(("If-Match" = Option<String>, Header,
+    params(("name" = String, Path, description = "The endpoint's name"),
+        ("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: the update is refused (412) if the settings changed since")),
     responses((status = 200, body = EndpointView), (status = 400, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),

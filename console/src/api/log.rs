@@ -238,6 +238,9 @@ pub struct ReplayedView {
     pub replayed: usize,
     /// Letters that could not be, and why (they stay).
     pub failed: Vec<ReplayFailure>,
+    /// The keys of letters queued again that could not be taken out of the dead letters:
+    /// delete them; replaying them again would send them twice.
+    pub still_listed: Vec<String>,
 }
 
 /// A letter that could not be replayed.
@@ -273,6 +276,7 @@ pub(super) async fn replay_dead_letters(
         };
         Ok(Json(ReplayedView {
             replayed: replayed.replayed,
+            still_listed: replayed.still_listed,
             failed: replayed
                 .failed
                 .into_iter()

@@ -25,6 +25,8 @@ pub(crate) struct LettersQuery {
     done: Option<String>,
     n: Option<usize>,
     failed: Option<usize>,
+    /// Replayed, but still listed (they could not be taken out of the dead letters).
+    listed: Option<usize>,
 }
 
 fn nonempty(value: &Option<String>) -> Option<String> {
@@ -57,13 +59,20 @@ pub(crate) async fn list(
     };
     let flash = match query.done.as_deref() {
         Some("replayed") => Some(format!(
-            "{} replayed{}.",
+            "{} replayed{}{}.",
             query.n.unwrap_or(0),
             match query.failed.unwrap_or(0) {
                 0 => String::new(),
                 n => format!(
                     "; {n} could not be (their endpoint is gone, disabled by a 410 or now another tenant's, \
                      their body is over its max_payload, or they were already replayed)"
+                ),
+            },
+            match query.listed.unwrap_or(0) {
+                0 => String::new(),
+                n => format!(
+                    "; {n} of those replayed could not be taken out of the dead letters and are \
+                     still listed: delete them, do not replay them again (that would send them twice)"
                 ),
             }
         )),
@@ -222,9 +231,10 @@ pub(crate) async fn act(
                 }
                 let replayed = letters.replay_matching(&filter)?;
                 Ok(format!(
-                    "done=replayed&n={}&failed={}",
+                    "done=replayed&n={}&failed={}&listed={}",
                     replayed.replayed,
-                    replayed.failed.len()
+                    replayed.failed.len(),
+                    replayed.still_listed.len()
                 ))
             }
             "replay" | "delete" if keys.is_empty() => Err(Problem::field(
@@ -234,9 +244,10 @@ pub(crate) async fn act(
             "replay" => {
                 let replayed = letters.replay(&keys)?;
                 Ok(format!(
-                    "done=replayed&n={}&failed={}",
+                    "done=replayed&n={}&failed={}&listed={}",
                     replayed.replayed,
-                    replayed.failed.len()
+                    replayed.failed.len(),
+                    replayed.still_listed.len()
                 ))
             }
             "delete" => Ok(format!("done=deleted&n={}", letters.delete(&keys)?)),

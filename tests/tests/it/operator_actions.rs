@@ -475,7 +475,45 @@ fn letters_of_a_removed_endpoint_are_replayed_in_their_tickets_order(t: Transpor
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
+/// A replay whose letters are queued again but cannot be taken out of the dead letters (a
+/// spool that cannot be written) says which are still listed, rather than fail and have
+/// the operator replay them again: each is delivered once.
+fn letters_replayed_but_not_taken_out_are_named_not_failed(t: Transport) {
+    let (receiver, up) = flaky();
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder().spool(Spool::open(&spool_dir).unwrap()),
+    );
+    sink.endpoints()
+        .upsert_spec(&spec("crm", &receiver))
+        .unwrap();
+    dispatcher.emit(Action::Create, &ticket("T-1"), &deskhook::sample::user());
+    let letters = wait_for_letters(&sink, 1);
+    assert_eq!(letters.len(), 1);
+    rusqlite::Connection::open(spool_dir.join(deskhook_transports::spool::DATABASE_FILE))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER kept BEFORE DELETE ON dead_letters \
+             BEGIN SELECT RAISE(FAIL, 'kept for the test'); END",
+        )
+        .unwrap();
+    up.store(true, Ordering::SeqCst);
+    let report = sink.dead_letters().replay(&[letters[0].1.clone()]).unwrap();
+    assert_eq!(report.replayed, 1, "{report:?}");
+    assert_eq!(report.still_listed, [letters[0].1.clone()]);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        receiver.wait_for(2).len(),
+        2,
+        "the first attempt, then the replay"
+    );
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 for_both_transports!(
+    letters_replayed_but_not_taken_out_are_named_not_failed,
     letters_of_a_removed_endpoint_are_replayed_in_their_tickets_order,
     dead_letters_in_the_file_are_listed_replayed_and_deleted,
     dead_letters_in_the_spool_are_listed_replayed_and_deleted,

@@ -87,11 +87,16 @@ pub struct DeadLetterPage {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Replayed {
-    /// Letters queued again (and taken out of the dead letters).
+    /// Letters queued again (and taken out of the dead letters, but those in
+    /// [`still_listed`](Replayed::still_listed)).
     pub replayed: usize,
     /// Letters that could not be, with why (they stay): an endpoint that is gone, a key
     /// that names no letter.
     pub failed: Vec<(String, String)>,
+    /// The keys of letters queued again that could not be taken out of the dead letters
+    /// (a file or a spool that cannot be written; the error is logged). Delete them:
+    /// replaying them again would send them twice.
+    pub still_listed: Vec<String>,
 }
 
 /// The dead letters of a running sink (from [`DeliverySink::dead_letters`]). Cheap to clone.
@@ -181,7 +186,17 @@ impl DeadLetters {
                 Err(e) => report.failed.push((stored.key, e.to_string())),
             }
         }
-        report.replayed = self.delete(&done)?;
+        report.replayed = done.len();
+        if let Err(e) = self.delete(&done) {
+            // Queued already: an error here would have the operator replay them again.
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "{} dead letter(s) were queued again but could not be taken out of the dead \
+                 letters ({e}): delete them; replaying them again would send them twice",
+                done.len()
+            );
+            report.still_listed = done;
+        }
         Ok(report)
     }
 

@@ -286,6 +286,25 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         );
     }
     assert!(doc["components"]["schemas"]["EndpointSpec"]["properties"]["retry"].is_object());
+    // Every operation declares the parameters its path has (client generators refuse a
+    // document without them).
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        let placeholders: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        for (method, operation) in operations.as_object().unwrap() {
+            for name in &placeholders {
+                let declared = operation["parameters"].as_array().is_some_and(|params| {
+                    params
+                        .iter()
+                        .any(|p| p["name"] == *name && p["in"] == "path")
+                });
+                assert!(declared, "{method} {path} does not declare '{name}'");
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,6 +192,33 @@ async fn pages_escape_what_tenants_and_receivers_wrote_and_work_nested() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blank_token_lets_nobody_in_and_spaces_around_one_do_not_count() {
+    let stats = |token: &str| {
+        Request::get("/api/v1/stats")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    // An unset variable read as "": the console is shut, not open.
+    for token in ["", "  "] {
+        let blank = console(|sink| Console::new(sink).require_token(token).router());
+        for given in ["", "  "] {
+            let refused = send(&blank.app, stats(given)).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNAUTHORIZED,
+                "{token:?}, {given:?}"
+            );
+        }
+    }
+    let padded = console(|sink| Console::new(sink).require_token(" s3cret-token\n").router());
+    assert_eq!(
+        send(&padded.app, stats("s3cret-token")).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     let c = console(|sink| Console::new(sink).require_token("s3cret-token").router());
     let anonymous = api(&c.app, Method::GET, "/api/v1/stats", None).await;
@@ -339,6 +366,14 @@ async fn behind_a_proxy_that_rewrites_host_same_origin_requests_go_through() {
     assert_eq!(send(&c.app, pause(&[])).await.status, StatusCode::FORBIDDEN);
     let sibling = send(&c.app, pause(&[("sec-fetch-site", "same-site")])).await;
     assert_eq!(sibling.status, StatusCode::FORBIDDEN);
+    // Nor one that sends no Origin at all.
+    let bare = Request::post("/api/v1/endpoints/crm/pause")
+        .header(header::HOST, "127.0.0.1:8089")
+        .header("sec-fetch-site", "same-site")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(&c.app, bare).await.status, StatusCode::FORBIDDEN);
 
     // Basic credentials a browser adds by itself are not a bearer token: a form-like API
     // call with them is still refused.
