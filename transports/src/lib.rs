@@ -224,6 +224,10 @@
 //!   30 s wherever they are in its pool (only the most recent was looked at); and, over
 //!   TLS, takes a kept connection that ended without `close_notify` as closed while idle
 //!   (the request goes again on a new connection, as in the blocking transport).
+//! - With a spool, the outcomes of a transaction that fails (a full disk) are written again
+//!   until they are, where they were lost: a delivered event's row stayed on disk (sent
+//!   again after a restart), and a later removal moved it to the dead letters and counted
+//!   it a second time. Its new events are tried on their own before they are refused.
 //! - A shutdown of the async transport closes the connections it kept (before, they stayed
 //!   open, each with its connection task on the application's runtime, for as long as the
 //!   sink was referenced: with a global dispatcher, the process's life). An origin's name

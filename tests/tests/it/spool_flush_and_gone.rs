@@ -1,5 +1,6 @@
-//! A flush over several spooled endpoints ends as soon as the last one is idle, and a 410
-//! moves an endpoint's whole backlog on disk to the dead letters at once.
+//! A flush over several spooled endpoints ends as soon as the last one is idle, a 410
+//! moves an endpoint's whole backlog on disk to the dead letters at once, and outcomes
+//! whose write failed are written again once the spool can be written.
 
 use std::time::{Duration, Instant};
 
@@ -195,7 +196,50 @@ fn a_410_that_cannot_be_written_then_a_resume_counts_each_event_once(t: Transpor
     assert!(rows >= 2, "{rows}");
 }
 
+/// Deliveries whose rows cannot be deleted for a while (a full disk, here a trigger that
+/// refuses deletes) are written again until they are: no row is left on disk to be
+/// delivered a second time after a restart.
+fn deliveries_whose_write_failed_are_written_again(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .spool(Spool::open(dir.path()).unwrap()),
+    );
+    let db = rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER full_disk BEFORE DELETE ON events \
+         BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END",
+    )
+    .unwrap();
+    for i in 0..3 {
+        dispatcher.emit(
+            Action::Create,
+            &ticket(&format!("W{i}")),
+            &deskhook::sample::user(),
+        );
+    }
+    receiver.wait_for(3);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let rows = || -> i64 {
+        db.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(rows(), 3, "the deletes failed");
+    db.execute_batch("DROP TRIGGER full_disk").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows() > 0 {
+        assert!(Instant::now() < deadline, "{} row(s) never deleted", rows());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(sink.totals().delivered, 3);
+}
+
 for_both_transports!(
+    deliveries_whose_write_failed_are_written_again,
     a_410_that_cannot_be_written_then_a_resume_counts_each_event_once,
     a_removal_that_cannot_be_written_leaves_no_flush_waiting,
     a_failure_in_flight_at_shutdown_stays_in_the_spool,

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, params};
 
@@ -29,12 +29,73 @@ pub(super) fn report_dropped(core: &Core, jobs: &[(Arc<Lane>, Job)]) {
     }
 }
 
+/// How often outcomes whose transaction failed are written again while nothing else comes.
+const WRITE_AGAIN_EVERY: Duration = Duration::from_millis(100);
+
+/// How long outcomes are written again together before each is tried alone, and those that
+/// fail alone are given up (logged): so that one that can never be written (a damaged
+/// table) holds up the others for a minute, not for ever.
+const WRITE_AGAIN_TOGETHER: u32 = 600;
+
+/// The most outcomes kept to be written again; past it the oldest are given up (logged).
+const MAX_WRITE_AGAIN: usize = 100_000;
+
+/// Outcomes (deliveries, retries, dead letters, the registry's changes) whose transaction
+/// failed (a full disk, an I/O error), written again ahead of later ones until they are:
+/// the engine counted them done already, so losing one would leave its row on disk, to be
+/// delivered again after a restart, or moved to the dead letters by a later removal and
+/// counted a second time.
+#[derive(Default)]
+struct Again {
+    ops: Vec<Op>,
+    /// Tries that failed in a row.
+    failures: u32,
+}
+
+impl Again {
+    /// Writes the outcomes kept, with `updates` after them, in one transaction (no appends:
+    /// they are not held up by outcomes that cannot be written). After
+    /// [`WRITE_AGAIN_TOGETHER`] failures, each alone.
+    fn write(&mut self, core: &Core, conn: &mut Connection, updates: Vec<Op>) {
+        let mut ops = std::mem::take(&mut self.ops);
+        ops.extend(updates);
+        let left = commit(core, conn, ops);
+        if left.is_empty() {
+            self.failures = 0;
+            return;
+        }
+        self.failures += 1;
+        if self.failures < WRITE_AGAIN_TOGETHER {
+            self.ops = left;
+            self.trim(core);
+            return;
+        }
+        self.failures = 0;
+        for op in left {
+            let lost_again = commit(core, conn, vec![op]);
+            if !lost_again.is_empty() {
+                lost(core, &lost_again);
+            }
+        }
+    }
+
+    /// Gives up the oldest past [`MAX_WRITE_AGAIN`].
+    fn trim(&mut self, core: &Core) {
+        if self.ops.len() > MAX_WRITE_AGAIN {
+            let over = self.ops.len() - MAX_WRITE_AGAIN;
+            let given_up: Vec<Op> = self.ops.drain(..over).collect();
+            lost(core, &given_up);
+        }
+    }
+}
+
 /// The writer thread: takes what is queued, writes it in one transaction, settles the
 /// receipts, and tells the engine; until the channel closes.
 pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) {
     let max_batch = core.settings.max_batch;
     // Appends not written yet, in the order they came.
     let mut waiting: VecDeque<Op> = VecDeque::new();
+    let mut again = Again::default();
     let mut last_batch = 1;
     loop {
         let mut updates = Vec::new();
@@ -43,9 +104,17 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             other => updates.push(other),
         };
         if waiting.is_empty() {
-            match ops.recv() {
-                Ok(op) => sort(op, &mut waiting, &mut updates),
-                Err(_) => break,
+            if again.ops.is_empty() {
+                match ops.recv() {
+                    Ok(op) => sort(op, &mut waiting, &mut updates),
+                    Err(_) => break,
+                }
+            } else {
+                match ops.recv_timeout(WRITE_AGAIN_EVERY) {
+                    Ok(op) => sort(op, &mut waiting, &mut updates),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
             }
         }
         // Everything that arrived meanwhile. Outcomes go into this transaction, ahead of
@@ -70,8 +139,26 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             last_batch = take;
         }
         let mut batch: Vec<Op> = waiting.drain(..take).collect();
-        batch.extend(updates);
-        commit(core, &mut conn, batch);
+        if again.ops.is_empty() {
+            batch.extend(updates);
+            again.ops = commit(core, &mut conn, batch);
+            again.failures = u32::from(!again.ops.is_empty());
+            again.trim(core);
+        } else {
+            // Outcomes first, in their order; appends on their own.
+            again.write(core, &mut conn, updates);
+            if !batch.is_empty() {
+                let left = commit(core, &mut conn, batch);
+                debug_assert!(left.is_empty(), "a batch of appends has no outcome");
+            }
+        }
+    }
+    // The last chance of outcomes still to be written.
+    if !again.ops.is_empty() {
+        let left = commit(core, &mut conn, std::mem::take(&mut again.ops));
+        if !left.is_empty() {
+            lost(core, &left);
+        }
     }
     // A clean close: fold the WAL into the database.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
@@ -138,8 +225,10 @@ struct Committed {
     released: Vec<Arc<Lane>>,
 }
 
-/// Writes one batch in one transaction.
-fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
+/// Writes one batch in one transaction. When it fails, its appends are refused (their
+/// emits told) and its outcomes are returned, to be written again; but those whose caller
+/// waits for the answer (told the failure) and the attempt log's entries (let go).
+fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) -> Vec<Op> {
     let mut appends = Vec::new();
     let mut updates = Vec::new();
     for op in batch {
@@ -220,10 +309,28 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
         }
     }
     if let Err(e) = result {
-        lost(core, &e, &updates);
-        drop_appends(core, || damaged(&core.db, &e), appends);
-        for op in &updates {
-            match op {
+        log::error!(
+            target: deskhook::LOG_TARGET,
+            "spool {}: a write failed ({} new event(s), {} outcome(s) to write again): {e}",
+            core.dir.display(),
+            total,
+            updates.len()
+        );
+        if updates.is_empty() {
+            drop_appends(core, || damaged(&core.db, &e), appends);
+        } else if !appends.is_empty() {
+            // An outcome may be what cannot be written (a row it cannot change): the new
+            // events are tried on their own before they are refused.
+            let appends = appends
+                .into_iter()
+                .map(|(jobs, receipt)| Op::Append { jobs, receipt })
+                .collect();
+            let left = commit(core, conn, appends);
+            debug_assert!(left.is_empty(), "appends alone leave no outcome");
+        }
+        let mut again = Vec::new();
+        for op in updates {
+            match &op {
                 // The rows stay where they are: the caller is told how many, so that it
                 // lets go of them all the same (the lane is gone or disabled) rather than
                 // leave a flush waiting for them.
@@ -246,10 +353,11 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
                 Op::DeleteLetters { done: sender, .. } => {
                     let _ = sender.send(Err(damaged(&core.db, &e)));
                 }
-                _ => {}
+                Op::Attempt(_) => {}
+                _ => again.push(op),
             }
         }
-        return;
+        return again;
     }
     if full {
         let error = || Error::SpoolFull {
@@ -292,6 +400,7 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) {
     for (sender, deleted) in done.deleted {
         let _ = sender.send(Ok(deleted));
     }
+    Vec::new()
 }
 
 /// The rows of `lane` on disk but those in `except` (in flight).
@@ -389,12 +498,13 @@ fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
     }
 }
 
-/// A batch whose transaction failed: its updates are lost (logged; those events may be
-/// delivered again).
-fn lost(core: &Core, e: &rusqlite::Error, updates: &[Op]) {
+/// Outcomes given up after their writes failed (logged; those events may be delivered
+/// again).
+fn lost(core: &Core, updates: &[Op]) {
     log::error!(
         target: deskhook::LOG_TARGET,
-        "spool {}: a write failed ({} update(s) lost; those events may be delivered again): {e}",
+        "spool {}: {} outcome(s) could not be written and are given up; those events may be \
+         delivered again",
         core.dir.display(),
         updates.len()
     );

@@ -44,6 +44,16 @@
 //! as a task woken when the writer catches up (rarely, several tasks that saw the same room
 //! race for it, and the ones that lose wait for the next commit on their thread).
 //!
+//! A transaction that fails (a full disk, an I/O error) refuses its new events (each
+//! counted as dropped and its emit or receipt told), after trying them on their own when
+//! it also held outcomes. Its outcomes (a delivery, a retry, a dead letter, a change of the
+//! endpoints) are written again, ahead of later ones, every 100 ms or with the next
+//! transaction, until they are; after 600 failed tries (a minute when nothing else comes)
+//! each is tried alone, and one
+//! that still fails is given up and logged (its event may be delivered again), so that one
+//! that can never be written holds up the others no longer than that. A failed
+//! dead-letter move or delete tells its caller at once.
+//!
 //! # After a crash
 //!
 //! Opening the spool again finds the rows left: they are delivered in order per ticket,
