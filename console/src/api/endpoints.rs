@@ -165,7 +165,8 @@ pub(super) async fn list_endpoints(
         after: p.text("after"),
         limit: p.limit()?,
     };
-    let page = state.sink.endpoints().page(&query);
+    // Off the runtime's threads: it first routes what was emitted meanwhile.
+    let page = blocking(move || Ok(state.sink.endpoints().page(&query))).await?;
     Ok(Json(EndpointList {
         remaining: page.remaining,
         next: page.next,
@@ -214,7 +215,7 @@ pub(super) async fn get_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
 ) -> Result<Response, Problem> {
-    let info = state.sink.endpoints().get(&name)?;
+    let info = blocking(move || Ok(state.sink.endpoints().get(&name)?)).await?;
     let etag = format!("\"{}\"", super::version_of(&info));
     let mut response = Json(EndpointView::of(info)).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {

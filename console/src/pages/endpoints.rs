@@ -65,8 +65,19 @@ pub(crate) async fn list(
         limit: 50,
     };
     let sink = state.sink.clone();
-    let page = sink.endpoints().page(&endpoint_query);
-    let total = sink.endpoints().len();
+    // Off the runtime's threads: it first routes what was emitted meanwhile.
+    let asked = endpoint_query.clone();
+    let (page, total) = match crate::blocking(move || {
+        Ok((
+            sink.endpoints().page(&asked),
+            sink.endpoints().len(),
+        ))
+    })
+    .await
+    {
+        Ok(found) => found,
+        Err(problem) => return error_page(&base, &problem).into_response(),
+    };
     let link_next = page.next.as_ref().map(|next| {
         let mut link = format!("/?after={}", enc(next));
         for (key, value) in [

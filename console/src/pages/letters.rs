@@ -15,6 +15,20 @@ use super::{
 use crate::guard::{Base, CsrfToken};
 use crate::{Problem, State, blocking};
 
+/// The page's query after a replay: how many were replayed, could not be, and (when any)
+/// are still listed though replayed.
+fn replayed_done(replayed: &deskhook_transports::delivery::Replayed) -> String {
+    let mut done = format!(
+        "done=replayed&n={}&failed={}",
+        replayed.replayed,
+        replayed.failed.len()
+    );
+    if !replayed.still_listed.is_empty() {
+        done.push_str(&format!("&listed={}", replayed.still_listed.len()));
+    }
+    done
+}
+
 /// What the dead letters page is asked for.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct LettersQuery {
@@ -230,12 +244,7 @@ pub(crate) async fn act(
                     ));
                 }
                 let replayed = letters.replay_matching(&filter)?;
-                Ok(format!(
-                    "done=replayed&n={}&failed={}&listed={}",
-                    replayed.replayed,
-                    replayed.failed.len(),
-                    replayed.still_listed.len()
-                ))
+                Ok(replayed_done(&replayed))
             }
             "replay" | "delete" if keys.is_empty() => Err(Problem::field(
                 "key",
@@ -243,12 +252,7 @@ pub(crate) async fn act(
             )),
             "replay" => {
                 let replayed = letters.replay(&keys)?;
-                Ok(format!(
-                    "done=replayed&n={}&failed={}&listed={}",
-                    replayed.replayed,
-                    replayed.failed.len(),
-                    replayed.still_listed.len()
-                ))
+                Ok(replayed_done(&replayed))
             }
             "delete" => Ok(format!("done=deleted&n={}", letters.delete(&keys)?)),
             other => Err(Problem::new(
