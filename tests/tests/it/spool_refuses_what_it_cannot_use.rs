@@ -57,6 +57,12 @@ fn a_damaged_or_foreign_file_is_named_in_a_clear_error() {
     drop(other);
     let err = Spool::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("not a deskhook spool"), "{err}");
+    // Refused as it was found: another application's file keeps its journal mode.
+    let mode: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
 
     // A spool of a newer format: not damaged, so not to be moved aside.
     std::fs::remove_file(&db).unwrap();

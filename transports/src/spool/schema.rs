@@ -107,6 +107,16 @@ pub(super) const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Sets the pragmas, creates the schema in a new database, migrates an old one, and checks
 /// it.
 pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Result<()> {
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if tables > 0 && application_id(conn)? != APPLICATION_ID {
+        // Not a spool: refused by `check` before anything of it is changed (the journal
+        // mode is kept in the file).
+        return check(conn);
+    }
     // WAL: readers (the engine's loads, `deskhook spool stats`) never block the writer.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -122,11 +132,6 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
     // largest size it ever reached.
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let tables: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-        [],
-        |r| r.get(0),
-    )?;
     if tables == 0 {
         // One transaction: a crash leaves either nothing or the whole schema.
         conn.execute_batch(&format!(

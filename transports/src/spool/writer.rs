@@ -329,7 +329,11 @@ impl SpoolStore {
             let shared = core.clone();
             std::thread::Builder::new()
                 .name("deskhook-spool".to_owned())
-                .spawn(move || super::commit::write_loop(&shared, conn, &rx))
+                .spawn(move || {
+                    super::commit::write_loop(&shared, conn, &rx);
+                    // Only now may another process open the spool: nothing more is written.
+                    drop(crate::delivery::lock(&shared.lock).take());
+                })
                 .map_err(|e| Error::Spool {
                     path: core.dir.to_path_buf(),
                     message: format!("cannot start the writer thread: {e}"),
@@ -705,13 +709,16 @@ impl SpoolStore {
         drop(lock(&self.ops).take());
         let writer = lock(&self.writer).take();
         // The last reference can go on the writer itself (through the engine): it then ends
-        // by itself once the channel is closed.
-        if let Some(writer) = writer
-            && writer.thread().id() != std::thread::current().id()
-            && writer.join().is_err()
-        {
-            log::error!(target: deskhook::LOG_TARGET, "the spool's writer thread panicked");
+        // by itself once the channel is closed, and releases the lock as it ends.
+        if let Some(writer) = writer {
+            if writer.thread().id() == std::thread::current().id() {
+                return;
+            }
+            if writer.join().is_err() {
+                log::error!(target: deskhook::LOG_TARGET, "the spool's writer thread panicked");
+            }
         }
+        // The writer released it as it ended, unless it panicked.
         drop(lock(&self.core.lock).take());
     }
 
