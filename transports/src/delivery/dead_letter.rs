@@ -283,7 +283,11 @@ impl DeadLetterLog {
             path: self.path.clone(),
             source,
         };
-        std::fs::write(&temp, &kept).map_err(write)?;
+        // Synced before the rename, so that a crash leaves the old file or the new one whole.
+        let mut file = std::fs::File::create(&temp).map_err(write)?;
+        std::io::Write::write_all(&mut file, &kept)
+            .and_then(|()| file.sync_all())
+            .map_err(write)?;
         std::fs::rename(&temp, &self.path).map_err(write)?;
         Ok(gone)
     }
