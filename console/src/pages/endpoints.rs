@@ -67,17 +67,13 @@ pub(crate) async fn list(
     let sink = state.sink.clone();
     // Off the runtime's threads: it first routes what was emitted meanwhile.
     let asked = endpoint_query.clone();
-    let (page, total) = match crate::blocking(move || {
-        Ok((
-            sink.endpoints().page(&asked),
-            sink.endpoints().len(),
-        ))
-    })
-    .await
-    {
-        Ok(found) => found,
-        Err(problem) => return error_page(&base, &problem).into_response(),
-    };
+    let (page, total) =
+        match crate::blocking(move || Ok((sink.endpoints().page(&asked), sink.endpoints().len())))
+            .await
+        {
+            Ok(found) => found,
+            Err(problem) => return error_page(&base, &problem).into_response(),
+        };
     let link_next = page.next.as_ref().map(|next| {
         let mut link = format!("/?after={}", enc(next));
         for (key, value) in [
