@@ -248,7 +248,11 @@ mod tests {
     use crate::endpoint_store::StoredEndpoint;
 
     fn put(url: &str, revision: u64) -> Result<Change, Error> {
-        let mut spec = EndpointSpec::new("crm", url.to_owned());
+        put_as("crm", url, revision)
+    }
+
+    fn put_as(name: &str, url: &str, revision: u64) -> Result<Change, Error> {
+        let mut spec = EndpointSpec::new(name, url.to_owned());
         spec.allow_private = true;
         Ok(Change::Put(Box::new(StoredEndpoint {
             spec,
@@ -257,8 +261,8 @@ mod tests {
         })))
     }
 
-    #[test]
-    fn old_revisions_replayed_by_the_watch_are_skipped() {
+    /// Runs `test` with a sink on a runtime of its own, then shuts the sink down.
+    fn with_sink<F: std::future::Future<Output = ()>>(test: impl FnOnce(DeliverySink) -> F) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -269,18 +273,25 @@ mod tests {
                 .dead_letter_path(dir.path().join("dead.jsonl"))
                 .build_async()
                 .unwrap();
+            test(http).await;
+            guard
+                .shutdown_async(std::time::Duration::from_secs(1))
+                .await
+                .unwrap();
+        });
+    }
+
+    #[test]
+    fn old_revisions_replayed_by_the_watch_are_skipped() {
+        with_sink(|http| async move {
             let revision = Arc::new(AtomicU64::new(0));
             // Started from a list holding revision 5 of crm, the bucket at revision 6 (erp
             // was removed at 6); the watch brings 5 again, then the bucket's history (3, 4,
             // and erp's put at 2), then a new change (7), then 6 late.
-            let mut erp = put("http://127.0.0.1:1/erp", 2).unwrap();
-            if let Change::Put(stored) = &mut erp {
-                stored.spec.name = "erp".into();
-            }
             let changes = futures_util::stream::iter([
                 put("http://127.0.0.1:1/five", 5),
                 put("http://127.0.0.1:1/three", 3),
-                Ok(erp),
+                put_as("erp", "http://127.0.0.1:1/erp", 2),
                 put("http://127.0.0.1:1/four", 4),
                 put("http://127.0.0.1:1/seven", 7),
                 put("http://127.0.0.1:1/six", 6),
@@ -304,33 +315,19 @@ mod tests {
             assert_eq!(revision.load(Ordering::Relaxed), 7);
             // The removed endpoint does not come back from the history.
             assert!(http.endpoints().get("erp").is_err());
-            guard
-                .shutdown_async(std::time::Duration::from_secs(1))
-                .await
-                .unwrap();
         });
     }
 
     #[test]
     fn the_revision_told_is_the_last_up_to_which_every_change_is_applied() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let (http, guard) = DeliverySink::builder()
-                .dead_letter_path(dir.path().join("dead.jsonl"))
-                .build_async()
-                .unwrap();
+        with_sink(|http| async move {
             // The bucket was at 6 when the relay started; its list already held crm's
             // change 8, made meanwhile. The watch brings every change after 6 in order:
             // erp's 7, then crm's 8 again. 8 is told only once 7 is applied.
-            let mut erp = put("http://127.0.0.1:1/erp", 7).unwrap();
-            if let Change::Put(stored) = &mut erp {
-                stored.spec.name = "erp".into();
-            }
-            let changes = futures_util::stream::iter([Ok(erp), put("http://127.0.0.1:1/8", 8)]);
+            let changes = futures_util::stream::iter([
+                put_as("erp", "http://127.0.0.1:1/erp", 7),
+                put("http://127.0.0.1:1/8", 8),
+            ]);
             let told = Arc::new(Mutex::new(Vec::new()));
             let tell = {
                 let told = told.clone();
@@ -354,10 +351,6 @@ mod tests {
             assert!(http.endpoints().get("erp").is_ok());
             // crm's 8 was the list's to apply: not applied again here.
             assert!(http.endpoints().get("crm").is_err());
-            guard
-                .shutdown_async(std::time::Duration::from_secs(1))
-                .await
-                .unwrap();
         });
     }
 
