@@ -228,6 +228,8 @@
 //!   until they are, where they were lost: a delivered event's row stayed on disk (sent
 //!   again after a restart), and a later removal moved it to the dead letters and counted
 //!   it a second time. Its new events are tried on their own before they are refused.
+//!   Emits wait for the spool's writer when it is 64 MiB of bodies behind, as when it is
+//!   8192 events behind (large bodies could fill memory before).
 //! - A shutdown of the async transport closes the connections it kept (before, they stayed
 //!   open, each with its connection task on the application's runtime, for as long as the
 //!   sink was referenced: with a global dispatcher, the process's life). An origin's name

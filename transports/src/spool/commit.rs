@@ -379,7 +379,8 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) -> Vec<Op> {
                 lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        core.committed_jobs(total);
+        let bytes = super::writer::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs));
+        core.committed_jobs(total, bytes);
         // Receipts first: an `emit` waiting for its commit need not wait for workers.
         for (_, receipt) in &appends {
             receipt.settle(Ok(()));
@@ -527,7 +528,10 @@ fn drop_appends(core: &Core, error: impl Fn() -> Error, appends: Appends) {
     if total > 0 {
         log::error!(target: deskhook::LOG_TARGET, "{total} event(s) dropped: {}", error());
     }
-    core.committed_jobs(total);
+    core.committed_jobs(
+        total,
+        super::writer::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs)),
+    );
     // Counted before the receipts tell: stats agree with what `emit` returned.
     for (jobs, _) in &appends {
         report_dropped(core, jobs);

@@ -39,7 +39,7 @@
 //! emits come concurrently, it also waits up to `max_wait` (2 ms by default) for the batch to
 //! fill. [`Durability::Wait`] (the default) makes `emit` return when its event is committed;
 //! [`Durability::Receipt`] returns at once, and `send_with_receipt` gives a [`Receipt`] to
-//! wait on. Emits wait when the writer falls 8192 events behind: a blocking `emit` on its
+//! wait on. Emits wait when the writer falls 8192 events (or 64 MiB of bodies) behind: a blocking `emit` on its
 //! thread, an async one (`emit_async`, or `DeliverySink::room` before `send_with_receipt`)
 //! as a task woken when the writer catches up (rarely, several tasks that saw the same room
 //! race for it, and the ones that lose wait for the next commit on their thread).

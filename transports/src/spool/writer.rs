@@ -156,6 +156,8 @@ pub(super) struct Core {
     pub(super) db: PathBuf,
     pub(super) settings: Settings,
     pub(super) uncommitted: AtomicUsize,
+    /// The bytes of their bodies.
+    pub(super) uncommitted_bytes: AtomicUsize,
     /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer: threads on
     /// the condition variable, async callers ([`Core::poll_room`]) with their wakers.
     pub(super) room: (Mutex<Vec<Waker>>, std::sync::Condvar),
@@ -193,10 +195,21 @@ impl GiveWay {
 /// emitting faster than the disk takes cannot fill memory.
 const MAX_UNCOMMITTED: usize = 8192;
 
+/// Most bytes of bodies handed to the writer and not committed yet: past it, appends wait
+/// too (8192 jobs of 1 MiB, the default `max_payload`, would be 8 GiB).
+const MAX_UNCOMMITTED_BYTES: usize = 64 << 20;
+
+/// The bytes of the bodies of `jobs`.
+pub(super) fn body_bytes<'a>(jobs: impl IntoIterator<Item = &'a (Arc<Lane>, Job)>) -> usize {
+    jobs.into_iter().map(|(_, job)| job.event.body.len()).sum()
+}
+
 impl Core {
-    /// Whether the writer is [`MAX_UNCOMMITTED`] jobs behind: appends wait.
+    /// Whether the writer is [`MAX_UNCOMMITTED`] jobs, or [`MAX_UNCOMMITTED_BYTES`], behind:
+    /// appends wait.
     fn behind(&self) -> bool {
         self.uncommitted.load(Ordering::Acquire) >= MAX_UNCOMMITTED
+            || self.uncommitted_bytes.load(Ordering::Acquire) >= MAX_UNCOMMITTED_BYTES
     }
 
     /// Waits while the writer is [`MAX_UNCOMMITTED`] jobs behind.
@@ -206,7 +219,7 @@ impl Core {
         }
         let (lock, room) = &self.room;
         let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        while self.uncommitted.load(Ordering::Acquire) >= MAX_UNCOMMITTED {
+        while self.behind() {
             guard = room
                 .wait_timeout(guard, std::time::Duration::from_millis(100))
                 .unwrap_or_else(|p| p.into_inner())
@@ -232,9 +245,10 @@ impl Core {
         Poll::Pending
     }
 
-    /// `n` jobs were committed or failed: room for waiting appends.
-    pub(super) fn committed_jobs(&self, n: usize) {
+    /// `n` jobs of `bytes` were committed or failed: room for waiting appends.
+    pub(super) fn committed_jobs(&self, n: usize, bytes: usize) {
         self.uncommitted.fetch_sub(n, Ordering::AcqRel);
+        self.uncommitted_bytes.fetch_sub(bytes, Ordering::AcqRel);
         let wakers = {
             let mut wakers = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
             self.room.1.notify_all();
@@ -315,6 +329,7 @@ impl SpoolStore {
             db,
             settings,
             uncommitted: AtomicUsize::new(0),
+            uncommitted_bytes: AtomicUsize::new(0),
             room: (Mutex::new(Vec::new()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
             commits: AtomicU64::new(0),
@@ -389,9 +404,12 @@ impl SpoolStore {
             receipt.settle(Ok(()));
             return Receipt::new(receipt);
         }
-        let n = jobs.len();
+        let (n, bytes) = (jobs.len(), body_bytes(&jobs));
         self.core.wait_for_room();
         self.core.uncommitted.fetch_add(n, Ordering::AcqRel);
+        self.core
+            .uncommitted_bytes
+            .fetch_add(bytes, Ordering::AcqRel);
         let ops = lock(&self.ops);
         let op = Op::Append {
             jobs,
@@ -410,7 +428,7 @@ impl SpoolStore {
             receipt: held,
         }) = refused
         {
-            self.core.uncommitted.fetch_sub(n, Ordering::AcqRel);
+            self.core.committed_jobs(n, bytes);
             let error = Error::Spool {
                 path: self.core.dir.to_path_buf(),
                 message: "the spool is closed (the sink was shut down); the event was not \

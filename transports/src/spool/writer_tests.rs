@@ -219,11 +219,35 @@ fn a_writer_far_behind_is_reported_and_appends_go_on_once_it_catches_up() {
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!append.is_finished(), "the append did not wait for room");
         // …until the writer catches up: then it goes on and is committed.
-        store.core.committed_jobs(MAX_UNCOMMITTED);
+        store.core.committed_jobs(MAX_UNCOMMITTED, 0);
         append.join().unwrap().unwrap();
     });
     assert!(!store.behind());
     assert_eq!(lane.rows.committed().1, 1);
+}
+
+#[test]
+fn a_writer_behind_by_bytes_makes_appends_wait_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    // Few jobs, but large ones: 64 MiB of bodies not committed yet.
+    store
+        .core
+        .uncommitted_bytes
+        .fetch_add(MAX_UNCOMMITTED_BYTES, Ordering::AcqRel);
+    assert!(store.behind(), "{MAX_UNCOMMITTED_BYTES} bytes behind");
+    store.core.committed_jobs(0, 1);
+    assert!(!store.behind());
+    // An append counts its body while it waits for its commit, and gives it back.
+    let lane = lane_for_test("crm");
+    store
+        .append(vec![(lane, Job::for_test("T1", 0))])
+        .wait(WAIT)
+        .unwrap();
+    assert_eq!(
+        store.core.uncommitted_bytes.load(Ordering::Acquire),
+        MAX_UNCOMMITTED_BYTES - 1
+    );
 }
 
 #[test]
@@ -252,7 +276,7 @@ fn an_async_caller_waits_for_room_with_its_waker_not_its_thread() {
     assert!(store.poll_room(&mut cx).is_pending());
     assert_eq!(woken.0.load(Ordering::Acquire), 0);
     // Some jobs committed, still behind: woken, and pending again when polled.
-    store.core.committed_jobs(1);
+    store.core.committed_jobs(1, 0);
     assert_eq!(
         woken.0.load(Ordering::Acquire),
         1,
@@ -260,7 +284,7 @@ fn an_async_caller_waits_for_room_with_its_waker_not_its_thread() {
     );
     store.core.uncommitted.fetch_add(1, Ordering::AcqRel);
     assert!(store.poll_room(&mut cx).is_pending());
-    store.core.committed_jobs(MAX_UNCOMMITTED);
+    store.core.committed_jobs(MAX_UNCOMMITTED, 0);
     assert_eq!(woken.0.load(Ordering::Acquire), 2);
     assert!(store.poll_room(&mut cx).is_ready());
     // An append now goes through without waiting.
