@@ -78,7 +78,7 @@ pub(crate) async fn list(
             match query.failed.unwrap_or(0) {
                 0 => String::new(),
                 n => format!(
-                    "; {n} could not be (their endpoint is gone, disabled by a 410 or now another tenant's, \
+                    "; {n} could not be (their endpoint is gone, disabled by a 410, now another tenant's or no longer taking their type, \
                      their body is over its max_payload, or they were already replayed)"
                 ),
             },

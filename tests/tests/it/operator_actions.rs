@@ -257,6 +257,18 @@ fn dead_letters_are_listed_replayed_and_deleted(t: Transport, spooled: bool) {
         1,
         "the letter stays"
     );
+    // Nor to one that no longer takes its type (its actions changed since).
+    let mut narrowed = spec("chat", &receiver);
+    narrowed.tenant = Some("acme".into());
+    narrowed.actions = Some("comment".parse().unwrap());
+    sink.endpoints().remove("chat").unwrap();
+    sink.endpoints().upsert_spec(&narrowed).unwrap();
+    let report = sink.dead_letters().replay(&[left[0].1.clone()]).unwrap();
+    assert_eq!(report.replayed, 0, "{report:?}");
+    assert!(
+        report.failed[0].1.contains("no longer takes 'create'"),
+        "{report:?}"
+    );
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 

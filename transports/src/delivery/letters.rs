@@ -153,9 +153,9 @@ impl DeadLetters {
     /// Queues the letters named by `keys` again for their endpoints (same `webhook-id` and
     /// body, attempts from the start), in the order their events were emitted, and takes
     /// them out of the dead letters. A letter whose endpoint is gone, now belongs to another
-    /// tenant (removed and made again under the same name), is disabled by a 410 (resume it
-    /// first) or is being removed, or whose body is over `max_payload`, stays, and is listed
-    /// in [`Replayed::failed`] with the reason.
+    /// tenant (removed and made again under the same name), no longer takes the letter's
+    /// event type, is disabled by a 410 (resume it first) or is being removed, or whose body
+    /// is over `max_payload`, stays, and is listed in [`Replayed::failed`] with the reason.
     ///
     /// # Errors
     ///

@@ -312,6 +312,19 @@ impl Engine {
                 letter.id, letter.action
             ))
         })?;
+        // Nor to an endpoint that no longer takes its type (its actions changed since).
+        if !lane
+            .route()
+            .endpoint
+            .subscribed_event_types()
+            .contains(event_type)
+        {
+            return Err(Error::Config(format!(
+                "endpoint '{}' no longer takes '{}' events (its actions changed since); dead \
+                 letter {} is not replayed: add the type back to replay it",
+                letter.endpoint, letter.action, letter.id
+            )));
+        }
         let event = EventData {
             id,
             id_text: letter.id.as_str().into(),
