@@ -238,7 +238,47 @@ fn deliveries_whose_write_failed_are_written_again(t: Transport) {
     assert_eq!(sink.totals().delivered, 3);
 }
 
+/// An endpoint removed while its deliveries' outcomes wait to be written again (deletes
+/// refused for a while) does not count those deliveries a second time.
+fn a_removal_while_outcomes_wait_counts_each_event_once(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .spool(Spool::open(dir.path()).unwrap()),
+    );
+    let db = rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER full_disk BEFORE DELETE ON events \
+         BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END",
+    )
+    .unwrap();
+    for i in 0..3 {
+        dispatcher.emit(
+            Action::Create,
+            &ticket(&format!("R{i}")),
+            &deskhook::sample::user(),
+        );
+    }
+    receiver.wait_for(3);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    // Its move to the dead letters fails too; the three rows on disk are delivered ones.
+    sink.endpoints().remove("crm").unwrap();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let totals = sink.totals();
+    assert_eq!(
+        (totals.queued, totals.in_flight, totals.delivered),
+        (0, 0, 3),
+        "{totals:?}"
+    );
+    db.execute_batch("DROP TRIGGER full_disk").unwrap();
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 for_both_transports!(
+    a_removal_while_outcomes_wait_counts_each_event_once,
     deliveries_whose_write_failed_are_written_again,
     a_410_that_cannot_be_written_then_a_resume_counts_each_event_once,
     a_removal_that_cannot_be_written_leaves_no_flush_waiting,

@@ -29,16 +29,21 @@ pub(super) fn report_dropped(core: &Core, jobs: &[(Arc<Lane>, Job)]) {
     }
 }
 
-/// How often outcomes whose transaction failed are written again while nothing else comes.
+/// How often outcomes whose transaction failed are tried again.
 const WRITE_AGAIN_EVERY: Duration = Duration::from_millis(100);
 
 /// How long outcomes are written again together before each is tried alone, and those that
 /// fail alone are given up (logged): so that one that can never be written (a damaged
 /// table) holds up the others for a minute, not for ever.
-const WRITE_AGAIN_TOGETHER: u32 = 600;
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 
-/// The most outcomes kept to be written again; past it the oldest are given up (logged).
+/// How often a failure to write them again is logged.
+const LOG_AGAIN_EVERY: Duration = Duration::from_secs(10);
+
+/// The most outcomes kept to be written again, and the most bytes of dead letters' bodies
+/// among them; past either the oldest are given up (logged).
 const MAX_WRITE_AGAIN: usize = 100_000;
+const MAX_WRITE_AGAIN_BYTES: usize = 64 << 20;
 
 /// Outcomes (deliveries, retries, dead letters, the registry's changes) whose transaction
 /// failed (a full disk, an I/O error), written again ahead of later ones until they are:
@@ -48,41 +53,95 @@ const MAX_WRITE_AGAIN: usize = 100_000;
 #[derive(Default)]
 struct Again {
     ops: Vec<Op>,
-    /// Tries that failed in a row.
-    failures: u32,
+    /// When a write of them first failed.
+    since: Option<Instant>,
+    /// When they were last tried, and a failure last logged.
+    tried: Option<Instant>,
+    logged: Option<Instant>,
 }
 
 impl Again {
-    /// Writes the outcomes kept, with `updates` after them, in one transaction (no appends:
-    /// they are not held up by outcomes that cannot be written). After
-    /// [`WRITE_AGAIN_TOGETHER`] failures, each alone.
-    fn write(&mut self, core: &Core, conn: &mut Connection, updates: Vec<Op>) {
-        let mut ops = std::mem::take(&mut self.ops);
-        ops.extend(updates);
-        let left = commit(core, conn, ops);
+    fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Keeps `left`, the outcomes of a write that failed.
+    fn keep(&mut self, core: &Core, left: Vec<Op>) {
         if left.is_empty() {
-            self.failures = 0;
             return;
         }
-        self.failures += 1;
-        if self.failures < WRITE_AGAIN_TOGETHER {
+        let now = Instant::now();
+        self.ops.extend(left);
+        self.since.get_or_insert(now);
+        self.tried = Some(now);
+        self.logged = Some(now);
+        self.trim(core);
+    }
+
+    /// Writes the outcomes kept, with `updates` after them, in one transaction (no appends:
+    /// they are not held up by outcomes that cannot be written), at most every
+    /// [`WRITE_AGAIN_EVERY`] (meanwhile `updates` join them). After [`GIVE_UP_AFTER`], each
+    /// is tried alone.
+    fn write(&mut self, core: &Core, conn: &mut Connection, updates: Vec<Op>) {
+        let now = Instant::now();
+        if self
+            .tried
+            .is_some_and(|at| now.duration_since(at) < WRITE_AGAIN_EVERY)
+        {
+            self.ops.extend(updates);
+            self.trim(core);
+            return;
+        }
+        let mut ops = std::mem::take(&mut self.ops);
+        ops.extend(updates);
+        let log = self
+            .logged
+            .is_none_or(|at| now.duration_since(at) >= LOG_AGAIN_EVERY);
+        let left = commit_logged(core, conn, ops, log);
+        self.tried = Some(now);
+        if log {
+            self.logged = Some(now);
+        }
+        if left.is_empty() {
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "spool {}: the outcomes kept are written",
+                core.dir.display()
+            );
+            *self = Again::default();
+            return;
+        }
+        if self
+            .since
+            .is_some_and(|at| now.duration_since(at) < GIVE_UP_AFTER)
+        {
             self.ops = left;
             self.trim(core);
             return;
         }
-        self.failures = 0;
+        *self = Again::default();
+        let mut given_up = Vec::new();
         for op in left {
-            let lost_again = commit(core, conn, vec![op]);
-            if !lost_again.is_empty() {
-                lost(core, &lost_again);
-            }
+            given_up.extend(commit_logged(core, conn, vec![op], false));
+        }
+        if !given_up.is_empty() {
+            lost(core, &given_up);
         }
     }
 
-    /// Gives up the oldest past [`MAX_WRITE_AGAIN`].
+    /// Gives up the oldest past [`MAX_WRITE_AGAIN`] outcomes or [`MAX_WRITE_AGAIN_BYTES`].
     fn trim(&mut self, core: &Core) {
-        if self.ops.len() > MAX_WRITE_AGAIN {
-            let over = self.ops.len() - MAX_WRITE_AGAIN;
+        let size = |op: &Op| match op {
+            Op::Dead { letter, .. } => letter.body.get().len(),
+            _ => 0,
+        };
+        let mut bytes: usize = self.ops.iter().map(size).sum();
+        let mut over = self.ops.len().saturating_sub(MAX_WRITE_AGAIN);
+        while bytes > MAX_WRITE_AGAIN_BYTES && over < self.ops.len() {
+            bytes -= size(&self.ops[over]);
+            over += 1;
+        }
+        if over > 0 {
             let given_up: Vec<Op> = self.ops.drain(..over).collect();
             lost(core, &given_up);
         }
@@ -104,7 +163,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             other => updates.push(other),
         };
         if waiting.is_empty() {
-            if again.ops.is_empty() {
+            if again.is_empty() {
                 match ops.recv() {
                     Ok(op) => sort(op, &mut waiting, &mut updates),
                     Err(_) => break,
@@ -139,11 +198,10 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             last_batch = take;
         }
         let mut batch: Vec<Op> = waiting.drain(..take).collect();
-        if again.ops.is_empty() {
+        if again.is_empty() {
             batch.extend(updates);
-            again.ops = commit(core, &mut conn, batch);
-            again.failures = u32::from(!again.ops.is_empty());
-            again.trim(core);
+            let left = commit(core, &mut conn, batch);
+            again.keep(core, left);
         } else {
             // Outcomes first, in their order; appends on their own.
             again.write(core, &mut conn, updates);
@@ -229,6 +287,11 @@ struct Committed {
 /// emits told) and its outcomes are returned, to be written again; but those whose caller
 /// waits for the answer (told the failure) and the attempt log's entries (let go).
 fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) -> Vec<Op> {
+    commit_logged(core, conn, batch, true)
+}
+
+/// [`commit`], its failure logged or not (`log`).
+fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) -> Vec<Op> {
     let mut appends = Vec::new();
     let mut updates = Vec::new();
     for op in batch {
@@ -309,13 +372,29 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) -> Vec<Op> {
         }
     }
     if let Err(e) = result {
-        log::error!(
-            target: deskhook::LOG_TARGET,
-            "spool {}: a write failed ({} new event(s), {} outcome(s) to write again): {e}",
-            core.dir.display(),
-            total,
-            updates.len()
-        );
+        // A transaction whose rollback failed would leave every later one failing.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if log {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "spool {}: a write failed ({} new event(s), {} outcome(s) to write again): {e}",
+                core.dir.display(),
+                total,
+                updates.len()
+            );
+        }
+        // Rows whose outcome is not written either: the engine finished them already.
+        let finished: Vec<i64> = updates
+            .iter()
+            .filter_map(|op| match op {
+                Op::Delivered(row) | Op::Dead { row: Some(row), .. } => Some(*row),
+                _ => None,
+            })
+            .collect();
+        let alone = updates.len() > 1;
+        let mut deletes = Vec::new();
         if updates.is_empty() {
             drop_appends(core, || damaged(&core.db, &e), appends);
         } else if !appends.is_empty() {
@@ -341,7 +420,8 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) -> Vec<Op> {
                     done: Some(sender),
                     ..
                 } => {
-                    let left = rows_of(conn, lane, except).unwrap_or(0);
+                    let except = [&except[..], &finished[..]].concat();
+                    let left = rows_of(conn, lane, &except).unwrap_or(0);
                     if range.is_none() {
                         // Let go of as if moved: a resume (after a 410) must not load them
                         // and finish them a second time. They wait on disk for a restart.
@@ -349,13 +429,22 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) -> Vec<Op> {
                     }
                     let _ = sender.send(Err(left));
                 }
-                // The caller is told: a delete that did not happen is not "nothing matched".
+                // Tried on its own (it only touches letters written already) when the
+                // batch held more; else the caller is told: a delete that did not happen
+                // is not "nothing matched".
                 Op::DeleteLetters { done: sender, .. } => {
-                    let _ = sender.send(Err(damaged(&core.db, &e)));
+                    if alone {
+                        deletes.push(op);
+                    } else {
+                        let _ = sender.send(Err(damaged(&core.db, &e)));
+                    }
                 }
                 Op::Attempt(_) => {}
                 _ => again.push(op),
             }
+        }
+        for delete in deletes {
+            commit_logged(core, conn, vec![delete], log);
         }
         return again;
     }

@@ -47,12 +47,12 @@
 //! A transaction that fails (a full disk, an I/O error) refuses its new events (each
 //! counted as dropped and its emit or receipt told), after trying them on their own when
 //! it also held outcomes. Its outcomes (a delivery, a retry, a dead letter, a change of the
-//! endpoints) are written again, ahead of later ones, every 100 ms or with the next
-//! transaction, until they are; after 600 failed tries (a minute when nothing else comes)
-//! each is tried alone, and one
-//! that still fails is given up and logged (its event may be delivered again), so that one
-//! that can never be written holds up the others no longer than that. A failed
-//! dead-letter move or delete tells its caller at once.
+//! endpoints) are written again, ahead of later ones, at most every 100 ms, until they are
+//! (at most 100 000 of them and 64 MiB of dead letters are kept; past that the oldest are
+//! given up, logged); after a minute of failures each is tried alone, and one that still
+//! fails is given up and logged (its event may be delivered again), so that one that can
+//! never be written holds up the others no longer than that. A dead-letter move or delete
+//! whose caller waits is answered at once (a delete tried on its own first).
 //!
 //! # After a crash
 //!

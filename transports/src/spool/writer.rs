@@ -345,9 +345,10 @@ impl SpoolStore {
             std::thread::Builder::new()
                 .name("deskhook-spool".to_owned())
                 .spawn(move || {
+                    // Only once the writer has ended (a panic too) may another process open
+                    // the spool: nothing more is written.
+                    let _release = ReleaseLock(&shared);
                     super::commit::write_loop(&shared, conn, &rx);
-                    // Only now may another process open the spool: nothing more is written.
-                    drop(crate::delivery::lock(&shared.lock).take());
                 })
                 .map_err(|e| Error::Spool {
                     path: core.dir.to_path_buf(),
@@ -727,17 +728,13 @@ impl SpoolStore {
         drop(lock(&self.ops).take());
         let writer = lock(&self.writer).take();
         // The last reference can go on the writer itself (through the engine): it then ends
-        // by itself once the channel is closed, and releases the lock as it ends.
-        if let Some(writer) = writer {
-            if writer.thread().id() == std::thread::current().id() {
-                return;
-            }
-            if writer.join().is_err() {
-                log::error!(target: deskhook::LOG_TARGET, "the spool's writer thread panicked");
-            }
+        // by itself once the channel is closed. The writer releases the lock as it ends.
+        if let Some(writer) = writer
+            && writer.thread().id() != std::thread::current().id()
+            && writer.join().is_err()
+        {
+            log::error!(target: deskhook::LOG_TARGET, "the spool's writer thread panicked");
         }
-        // The writer released it as it ended, unless it panicked.
-        drop(lock(&self.core.lock).take());
     }
 
     /// Transactions written.
@@ -750,6 +747,15 @@ impl SpoolStore {
 impl Drop for SpoolStore {
     fn drop(&mut self) {
         self.shut();
+    }
+}
+
+/// Releases the spool's lock file when dropped: at the end of the writer thread.
+struct ReleaseLock<'a>(&'a Core);
+
+impl Drop for ReleaseLock<'_> {
+    fn drop(&mut self) {
+        drop(lock(&self.0.lock).take());
     }
 }
 
