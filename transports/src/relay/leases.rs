@@ -31,6 +31,9 @@ pub(super) struct Leases {
 pub(super) enum Renewed {
     /// Renewed, at this revision.
     At(u64),
+    /// Found renewed at this revision by an earlier request whose answer was lost (so at
+    /// a time not known).
+    Earlier(u64),
     /// Another relay holds it now (ours expired).
     Lost,
     /// The servers did not answer; try again.
@@ -202,7 +205,7 @@ impl Leases {
                             && entry.value == self.me
                             && entry.revision > revision =>
                     {
-                        Renewed::At(entry.revision)
+                        Renewed::Earlier(entry.revision)
                     }
                     Ok(_) => Renewed::Lost,
                     Err(e) => Renewed::Unknown(self.failed("read a lease", &e)),

@@ -11,7 +11,7 @@
 //! Messages are spread over the stream's partitions by a hash of their ticket (see
 //! [`partition_of`](crate::nats::partition_of)). Each partition is owned by one relay at a
 //! time, under a lease in the JetStream KV bucket `<durable>-leases` whose entries live for
-//! [`Relay::lease`] unless renewed (every third of it). Relays share the partitions evenly:
+//! [`Relay::lease`] unless renewed (every quarter of it). Relays share the partitions evenly:
 //! each takes free ones up to its share (the partitions divided by the live relays, rounded
 //! up) and hands back what is over it, so a new relay gets partitions from the others, a
 //! relay that stops gives its partitions back at once, and a relay that dies loses them

@@ -188,12 +188,18 @@ impl Owner {
         // looks again next time.
         // Written up to a rebalance's timeout ago: renewed first, so that it does not end
         // under the new tenure before the renewer's first turn.
+        let asked = Instant::now();
         match self.leases.renew(p, revision).await {
             Renewed::At(revision) => {
                 self.taking = None;
                 log::info!(target: deskhook::LOG_TARGET, "relay: partition {p}'s lease was taken though its answer came late; owning it");
-                self.start(p, revision);
+                self.start(p, revision, asked);
                 true
+            }
+            // Written by an earlier request, at a time not known: not owned on it.
+            Renewed::Earlier(_) => {
+                self.taking = None;
+                false
             }
             Renewed::Lost => {
                 self.taking = None;
@@ -206,8 +212,9 @@ impl Owner {
         }
     }
 
-    /// Starts pulling partition `p`, whose lease this relay took at `revision`.
-    fn start(&mut self, p: u32, revision: u64) {
+    /// Starts pulling partition `p`, whose lease this relay took at `revision` with a
+    /// request sent at `asked` (the lease lasts from when the server wrote it, after that).
+    fn start(&mut self, p: u32, revision: u64, asked: Instant) {
         let (order, orders) = watch::channel(Order::Keep);
         let shared = self.shared.clone();
         let withdrawn = Arc::new(AtomicBool::new(false));
@@ -224,7 +231,7 @@ impl Owner {
                 revision,
                 withdrawn,
                 order,
-                renewed: Instant::now(),
+                renewed: asked,
             },
         );
         log::info!(target: deskhook::LOG_TARGET, "relay: took partition {p}");
@@ -267,10 +274,11 @@ impl Owner {
                 continue;
             }
             self.taking = Some(p);
+            let asked = Instant::now();
             match self.leases.take(p).await {
                 Ok(Some(revision)) => {
                     self.taking = None;
-                    self.start(p, revision);
+                    self.start(p, revision, asked);
                     changed = true;
                 }
                 Ok(None) => self.taking = None,
@@ -328,25 +336,37 @@ impl Drop for Stopping {
     }
 }
 
-/// Every third of the lease: says this relay is alive and renews every lease it holds, all
-/// at once (until the relay has given them back: see [`Stopping`]); a lease lost, or not
-/// renewed before it ends, stops its partition at once.
+/// Every quarter of the lease: says this relay is alive and renews every lease it holds,
+/// all at once (until the relay has given them back: see [`Stopping`]); a lease lost, or
+/// not renewed in time, stops its partition at once.
+///
+/// Each turn waits at most a turn for its answers, and a lease counts from when its last
+/// renewal was sent (the server wrote it later). A lease not renewed is given up at the
+/// first turn that ends less than two turns before it would: the next turn ends at most
+/// that much later, so a relay never delivers a partition past its lease (one renewal that
+/// times out, or two in a row that fail, give it up before it ends).
 async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
-    let every = leases.lease / 3;
+    let every = leases.lease / 4;
+    let wait = every;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         // A lease lasts from when the server wrote it, which is after this.
         let sent = Instant::now();
-        let alive = tokio::time::timeout(every, leases.join());
-        let owned: Vec<(u32, u64)> = lock(&held).iter().map(|(p, h)| (*p, h.revision)).collect();
-        let renewals = owned.iter().map(|(p, revision)| {
+        let alive = tokio::time::timeout(wait, leases.join());
+        // With each tenure (the revision it was taken at): an answer is for it alone, not
+        // for one that took the partition again meanwhile.
+        let owned: Vec<(u32, u64, u64)> = lock(&held)
+            .iter()
+            .map(|(p, h)| (*p, h.taken, h.revision))
+            .collect();
+        let renewals = owned.iter().map(|(p, taken, revision)| {
             let leases = &leases;
             async move {
-                let renewed = tokio::time::timeout(every, leases.renew(*p, *revision)).await;
+                let renewed = tokio::time::timeout(wait, leases.renew(*p, *revision)).await;
                 (
-                    *p,
+                    (*p, *taken),
                     renewed.unwrap_or_else(|_| Renewed::Unknown("no answer in time".into())),
                 )
             }
@@ -362,8 +382,8 @@ async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
         let mut lost = Vec::new();
         {
             let mut held = lock(&held);
-            for (p, renewed) in renewed {
-                let Some(entry) = held.get_mut(&p) else {
+            for ((p, taken), renewed) in renewed {
+                let Some(entry) = held.get_mut(&p).filter(|entry| entry.taken == taken) else {
                     continue;
                 };
                 match renewed {
@@ -371,10 +391,15 @@ async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
                         entry.revision = revision;
                         entry.renewed = sent;
                     }
+                    // Written by an earlier turn whose answer was lost, at a time not
+                    // known: its revision goes on, its time stays the last one known.
+                    Renewed::Earlier(revision) => entry.revision = revision,
                     Renewed::Lost => {
                         lost.push((p, "it ended and another relay took it".to_owned()))
                     }
-                    Renewed::Unknown(e) if entry.renewed.elapsed() + every >= leases.lease => {
+                    Renewed::Unknown(e)
+                        if entry.renewed.elapsed() + every + wait >= leases.lease =>
+                    {
                         lost.push((p, format!("it could not be renewed before it ended ({e})")));
                     }
                     Renewed::Unknown(e) => {
