@@ -45,9 +45,10 @@
 //! message of its own. Each event counts as delivered when its batch is acknowledged. A
 //! batch whose publish got no answer (a timeout, a lost connection) is sent again as it was,
 //! twice at most, so that the stream takes it for the duplicate it may be; only then do its
-//! events go back to the engine, to be published again one by one (under their own ids:
-//! if the batch was stored after all, they are stored twice, and relays de-duplicate them
-//! while they remember the ids).
+//! events go back to the engine as failed attempts, retried on its schedule (and batched
+//! again with whatever is waiting then, under a new batch id: if the first batch was stored
+//! after all, its events are stored twice, and relays de-duplicate them while they remember
+//! the ids; so a repeat counted in messages can be up to a batch of events).
 //!
 //! # Outcomes
 //!

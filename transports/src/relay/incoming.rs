@@ -79,6 +79,25 @@ pub(super) fn events(message: &jetstream::Message) -> Result<Vec<Incoming>, Stri
         .collect()
 }
 
+/// Whether `message`, which this relay cannot read, looks written by a newer deskhook (a
+/// later batch layout, or an event with an id and an event type this build does not know)
+/// rather than by something else: it is then left in the stream for a relay that reads it.
+pub(super) fn from_newer(message: &jetstream::Message) -> bool {
+    looks_newer(message.headers.as_ref(), &message.payload)
+}
+
+fn looks_newer(headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> bool {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+    if header(BATCH_HEADER).is_some() {
+        return payload.len() >= batch::MAGIC.len()
+            && payload.starts_with(&batch::MAGIC[..3])
+            && payload[3].is_ascii_digit()
+            && payload[..batch::MAGIC.len()] != batch::MAGIC[..];
+    }
+    header("webhook-id").is_some_and(|id| id.parse::<EventId>().is_ok())
+        && header("x-deskhook-action").is_some_and(|action| EventType::from_wire(action).is_none())
+}
+
 /// The number of events a batch's header says it holds.
 fn batch_count(header: &str) -> Result<usize, String> {
     match header.parse() {
@@ -166,6 +185,29 @@ mod tests {
         let event = Incoming::read(header, Bytes::new()).unwrap();
         assert_eq!(&*event.id, "01a23389-1cd1-74bd-847d-8290bb6d784b");
         assert_eq!(&*event.id, event.parsed.to_string());
+    }
+
+    #[test]
+    fn what_a_newer_deskhook_wrote_is_told_from_what_is_not_deskhooks() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut map = async_nats::HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, *value);
+            }
+            map
+        };
+        let id = "01A23389-1CD1-74BD-847D-8290BB6D784B";
+        let batch = headers(&[(BATCH_HEADER, "2")]);
+        // A later batch layout; this one's, damaged; something else.
+        assert!(looks_newer(Some(&batch), b"DHB2...."));
+        assert!(!looks_newer(Some(&batch), b"DHB1...."));
+        assert!(!looks_newer(Some(&batch), b"garbage"));
+        // An event of a type this build does not know; one without an id; not deskhook's.
+        let later = headers(&[("webhook-id", id), ("x-deskhook-action", "ticket_merged")]);
+        assert!(looks_newer(Some(&later), b"{}"));
+        let no_id = headers(&[("x-deskhook-action", "ticket_merged")]);
+        assert!(!looks_newer(Some(&no_id), b"{}"));
+        assert!(!looks_newer(None, b"{}"));
     }
 
     #[test]

@@ -18,6 +18,9 @@ use super::parked::{Entry, Parked};
 use crate::delivery::{DeadLetter, DeliverySink, EventData, JOB_OVERHEAD, raw_body};
 use crate::nats::StreamSettings;
 
+/// When a message written by a newer deskhook, which this relay cannot read, comes again.
+const NEWER_AGAIN_IN: Duration = Duration::from_secs(30);
+
 /// What the owner of a partition is told to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Order {
@@ -385,6 +388,20 @@ impl Shared {
     ) -> bool {
         let events = match incoming::events(&message) {
             Ok(events) => events,
+            // Written by a newer deskhook (a rolling upgrade): not this relay's to end. It
+            // comes again later, to this relay or to one that reads it; the ticket's later
+            // events may go out before it meanwhile.
+            Err(why) if incoming::from_newer(&message) => {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: message on '{}' {why}; it looks written by a newer deskhook: left \
+                     in the stream (again in {:?}): upgrade this relay",
+                    message.subject,
+                    NEWER_AGAIN_IN
+                );
+                settle(&message, AckKind::Nak(Some(NEWER_AGAIN_IN))).await;
+                return true;
+            }
             Err(why) => {
                 log::error!(
                     target: deskhook::LOG_TARGET,
