@@ -207,6 +207,12 @@
 //!   the bucket's. The configured endpoint of that name is set aside (logged) and takes over
 //!   again when the bucket's record is removed. Before, a SIGHUP put the file's endpoint
 //!   back over the bucket's record, and one moved from the file to the bucket was removed.
+//! - A relay renews its leases every quarter of the lease (a third before), counts a lease
+//!   from when its renewal was sent (it was stamped when the answer came, so a relay could
+//!   go on delivering a partition another relay had taken), and gives one up in time for
+//!   the next renewal to come before the lease ends. A message written by a newer deskhook
+//!   (a later batch layout, an event type it does not know) is left in the stream for a
+//!   relay that reads it, where it was terminated.
 //! - The endpoints bucket no longer reads `ca_file` and `template_file` where a record is
 //!   written (`deskhook endpoints`): they are paths on the relays' machines.
 //!   `EndpointStore::watch(after)` brings every change after revision `after` in order
