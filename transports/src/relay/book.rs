@@ -69,6 +69,9 @@ pub(super) struct Book {
     failing: Mutex<HashSet<Box<str>>>,
     /// Keys of parked entries whose events finished but whose removal failed: tried again.
     unremoved: Mutex<Vec<String>>,
+    /// Set while a `Work::Park` waits for the acknowledging task: one at a time, so that a
+    /// slow parked bucket does not pile them up ahead of acknowledgements.
+    park_queued: AtomicBool,
     /// Set when the relay stops its engine: nothing more goes to it.
     stopping: AtomicBool,
     pub(super) counts: Counts,
@@ -262,6 +265,7 @@ impl Book {
             last: Mutex::default(),
             failing: Mutex::default(),
             unremoved: Mutex::default(),
+            park_queued: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             counts: Counts::default(),
         };

@@ -41,7 +41,11 @@ pub(in crate::relay) async fn settle_messages(
     while let Some(next) = work.recv().await {
         match next {
             Work::Done(carrier) => done(&book, &http, &parked, carrier).await,
-            Work::Park(carriers) => park(&book, &http, &parked, carriers).await,
+            Work::Park(carriers) => {
+                // Taken: the next turn of `park_stuck` may queue another.
+                book.park_queued.store(false, Ordering::Release);
+                park(&book, &http, &parked, carriers).await;
+            }
             Work::Flush(done) => {
                 remove_unremoved(&book, &parked).await;
                 let _ = done.send(());
@@ -213,7 +217,12 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
             .map(|p| p.carrier)
             .collect();
         let removals = !lock(&book.unremoved).is_empty();
-        if (removals || !carriers.is_empty()) && book.acks.send(Work::Park(carriers)).is_err() {
+        // One waiting at a time: a park that waits behind a slow one would hold up the
+        // acknowledgements queued after it too.
+        if (removals || !carriers.is_empty())
+            && !book.park_queued.swap(true, Ordering::AcqRel)
+            && book.acks.send(Work::Park(carriers)).is_err()
+        {
             return;
         }
     }
