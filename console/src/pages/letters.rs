@@ -309,9 +309,9 @@ pub(crate) async fn event(
                 limit: 500,
                 ..AttemptQuery::new()
             })?;
-            ("ticket", by_ticket.items)
+            ("ticket", by_ticket)
         } else {
-            ("event", by_id.items)
+            ("event", by_id)
         };
         // One look at the dead letters, by the event or the ticket asked for: a letter whose
         // attempts have left the log is found all the same.
@@ -324,12 +324,12 @@ pub(crate) async fn event(
         } else {
             by.ticket = Some(asked.clone());
         }
-        let mut letters = sink.dead_letters().list(&by)?.items;
-        if letters.is_empty() && what == "ticket" {
+        let mut letters = sink.dead_letters().list(&by)?;
+        if letters.items.is_empty() && what == "ticket" {
             // Nothing for such a ticket: it may be an event whose attempts are gone.
             by.ticket = None;
             by.event_id = Some(asked);
-            letters = sink.dead_letters().list(&by)?.items;
+            letters = sink.dead_letters().list(&by)?;
         }
         Ok((what, attempts, letters))
     })
@@ -338,6 +338,9 @@ pub(crate) async fn event(
         Ok(found) => found,
         Err(problem) => return error_page(&base, &problem).into_response(),
     };
+    // Only the newest of a busy ticket's: said, with where the rest are.
+    let more = attempts.next.is_some() || letters.next.is_some();
+    let (attempts, letters) = (attempts.items, letters.items);
     let mut endpoints: Vec<&str> = attempts.iter().map(|a| &*a.endpoint).collect();
     endpoints.sort_unstable();
     endpoints.dedup();
@@ -354,6 +357,9 @@ pub(crate) async fn event(
                     (count(attempts.len() as u64)) " attempts to "
                     (count(endpoints.len() as u64)) " endpoints; "
                     (count(letters.len() as u64)) " dead letters"
+                    @if more {
+                        " (only the newest are shown; the attempts and dead letters pages have the rest)"
+                    }
                 }
                 (attempts_table(&base, &attempts, true))
                 @if !letters.is_empty() {

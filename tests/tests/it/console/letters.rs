@@ -1,5 +1,6 @@
 //! The dead letters page: its filter, "Replay all matching" replaying what the filter
-//! matches on every page and nothing else, and a query that does not read.
+//! matches on every page and nothing else, and a query that does not read; an event's page
+//! that says when it shows only the newest of what a ticket did.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -145,4 +146,43 @@ async fn a_query_that_does_not_read_gets_a_page_that_says_so() {
         page.body
     );
     assert!(page.body.contains("Back to the endpoints"), "{}", page.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let mut crm = EndpointSpec::new("crm", receiver.url.clone());
+    crm.allow_private = true;
+    c.sink.endpoints().upsert_spec(&crm).unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", c.sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    for _ in 0..501 {
+        dispatcher.emit(Action::Comment, &ticket("T-busy"), &user);
+    }
+    dispatcher.emit(Action::Comment, &ticket("T-calm"), &user);
+    c.sink.flush(WAIT).unwrap();
+    let page = |q: &'static str| {
+        let app = c.app.clone();
+        async move {
+            send(
+                &app,
+                Request::get(format!("/events?q={q}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let busy = page("T-busy").await;
+    assert_eq!(busy.status, StatusCode::OK);
+    assert!(
+        busy.body.contains("only the newest are shown"),
+        "{}",
+        busy.body
+    );
+    let calm = page("T-calm").await;
+    assert!(!calm.body.contains("only the newest"), "{}", calm.body);
 }
