@@ -75,6 +75,17 @@ fn a_damaged_or_foreign_file_is_named_in_a_clear_error() {
         err.contains("format 999") && err.contains("newer deskhook") && !err.contains("aside"),
         "{err}"
     );
+    // One of a format no deskhook writes is damaged, not newer.
+    let odd = rusqlite::Connection::open(&db).unwrap();
+    odd.execute_batch("PRAGMA user_version = -1").unwrap();
+    drop(odd);
+    let err = Spool::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("no deskhook writes")
+            && !err.contains("newer deskhook")
+            && err.contains("aside"),
+        "{err}"
+    );
     for extra in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{extra}", db.display()));
     }

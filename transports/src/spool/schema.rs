@@ -173,7 +173,10 @@ pub(super) fn check(conn: &Connection) -> rusqlite::Result<()> {
     let (id, version) = (application_id(conn)?, version(conn)?);
     let problem = if id != APPLICATION_ID {
         Some("not a deskhook spool (another application's SQLite database)".to_owned())
-    } else if !(1..=SCHEMA_VERSION).contains(&version) {
+    } else if version < 1 {
+        // No deskhook writes such a format: damaged, not newer.
+        Some(format!("spool format {version}, which no deskhook writes"))
+    } else if version > SCHEMA_VERSION {
         Some(format!(
             "spool format {version}, {NEWER_FORMAT} 1 to {SCHEMA_VERSION}"
         ))
