@@ -196,19 +196,25 @@ fn a_410_that_cannot_be_written_then_a_resume_counts_each_event_once(t: Transpor
     assert!(rows >= 2, "{rows}");
 }
 
-/// Deliveries whose rows cannot be deleted for a while (a full disk, here a trigger that
-/// refuses deletes) are written again until they are: no row is left on disk to be
-/// delivered a second time after a restart.
-fn deliveries_whose_write_failed_are_written_again(t: Transport) {
-    let receiver = Receiver::ok();
-    let dir = tempfile::tempdir().unwrap();
+/// A spooled sink whose three deliveries (to `crm`) are made while the spool refuses to
+/// delete rows (a full disk, here a trigger `full_disk`), flushed: the sink, its guard, and
+/// a connection to its database. The receiver and directory live as long as the test.
+fn delivered_while_deletes_fail(
+    t: Transport,
+    receiver: &Receiver,
+    dir: &std::path::Path,
+) -> (
+    deskhook_transports::delivery::DeliverySink,
+    deskhook_transports::delivery::DeliveryGuard,
+    rusqlite::Connection,
+) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .spool(Spool::open(dir.path()).unwrap()),
+            .endpoint(endpoint("crm", receiver, "0s"))
+            .spool(Spool::open(dir).unwrap()),
     );
-    let db = rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE)).unwrap();
+    let db = rusqlite::Connection::open(dir.join(spool::DATABASE_FILE)).unwrap();
     db.execute_batch(
         "CREATE TRIGGER full_disk BEFORE DELETE ON events \
          BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END",
@@ -223,6 +229,15 @@ fn deliveries_whose_write_failed_are_written_again(t: Transport) {
     }
     receiver.wait_for(3);
     guard.flush(Duration::from_secs(10)).unwrap();
+    (sink, guard, db)
+}
+
+/// Deliveries whose rows cannot be deleted for a while are written again until they are:
+/// no row is left on disk to be delivered a second time after a restart.
+fn deliveries_whose_write_failed_are_written_again(t: Transport) {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, db) = delivered_while_deletes_fail(t, &receiver, dir.path());
     let rows = || -> i64 {
         db.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
             .unwrap()
@@ -238,32 +253,12 @@ fn deliveries_whose_write_failed_are_written_again(t: Transport) {
     assert_eq!(sink.totals().delivered, 3);
 }
 
-/// An endpoint removed while its deliveries' outcomes wait to be written again (deletes
-/// refused for a while) does not count those deliveries a second time.
+/// An endpoint removed while its deliveries' outcomes wait to be written again does not
+/// count those deliveries a second time.
 fn a_removal_while_outcomes_wait_counts_each_event_once(t: Transport) {
     let receiver = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .spool(Spool::open(dir.path()).unwrap()),
-    );
-    let db = rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE)).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER full_disk BEFORE DELETE ON events \
-         BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END",
-    )
-    .unwrap();
-    for i in 0..3 {
-        dispatcher.emit(
-            Action::Create,
-            &ticket(&format!("R{i}")),
-            &deskhook::sample::user(),
-        );
-    }
-    receiver.wait_for(3);
-    guard.flush(Duration::from_secs(10)).unwrap();
+    let (sink, guard, db) = delivered_while_deletes_fail(t, &receiver, dir.path());
     // Its move to the dead letters fails too; the three rows on disk are delivered ones.
     sink.endpoints().remove("crm").unwrap();
     guard.flush(Duration::from_secs(10)).unwrap();
