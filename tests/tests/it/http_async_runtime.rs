@@ -20,20 +20,34 @@ fn runtime(threads: usize) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// An async sink built on the current runtime, delivering to `receiver`'s `crm`, with a
+/// dispatcher over it.
+fn started(
+    receiver: &Receiver,
+    dead: &std::path::Path,
+) -> (
+    deskhook_transports::delivery::DeliverySink,
+    deskhook_transports::delivery::DeliveryGuard,
+    Dispatcher,
+) {
+    let (sink, guard) = AsyncHttpSink::builder()
+        .endpoint(endpoint("crm", receiver, "0s"))
+        .dead_letter_path(dead)
+        .build_async()
+        .unwrap();
+    let dispatcher = Dispatcher::builder()
+        .async_sink("http", sink.clone())
+        .build();
+    (sink, guard, dispatcher)
+}
+
 #[test]
 fn events_emitted_from_many_tasks_at_once_are_all_delivered() {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
     let runtime = runtime(2);
     runtime.block_on(async {
-        let (sink, guard) = AsyncHttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .dead_letter_path(&dead)
-            .build_async()
-            .unwrap();
-        let dispatcher = Dispatcher::builder()
-            .async_sink("http", sink.clone())
-            .build();
+        let (sink, guard, dispatcher) = started(&receiver, &dead);
         let user = deskhook::sample::user();
         let mut tasks = Vec::new();
         for task in 0..8 {
@@ -62,14 +76,7 @@ fn a_shut_down_sink_closes_the_connections_it_kept() {
     let (_dir, dead) = dead_letter_file();
     let runtime = runtime(2);
     runtime.block_on(async {
-        let (sink, guard) = AsyncHttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .dead_letter_path(&dead)
-            .build_async()
-            .unwrap();
-        let dispatcher = Dispatcher::builder()
-            .async_sink("http", sink.clone())
-            .build();
+        let (sink, guard, dispatcher) = started(&receiver, &dead);
         let user = deskhook::sample::user();
         for n in 0..3 {
             let t = ticket(&format!("K-{n}"));
