@@ -212,7 +212,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         }
     }
     // The last chance of outcomes still to be written.
-    if !again.ops.is_empty() {
+    if !again.is_empty() {
         let left = commit(core, &mut conn, std::mem::take(&mut again.ops));
         if !left.is_empty() {
             lost(core, &left);
