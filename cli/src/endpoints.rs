@@ -31,7 +31,8 @@ A first session:
 
 secret_env=NAME stores only the name of an environment variable instead of a sealed secret.")]
 pub(crate) struct Args {
-    /// The NATS servers, comma-separated (not needed for new-key).
+    /// The NATS servers, comma-separated (not needed for new-key); nats://user:password@host:4222
+    /// logs in.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
     /// The KV bucket.

@@ -20,7 +20,7 @@ use std::time::Duration;
 /// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The NATS servers, comma-separated.
+    /// The NATS servers, comma-separated; nats://user:password@host:4222 logs in.
     #[arg(long, value_name = "URL")]
     nats: String,
     /// The relays' durable name (`deskhook relay --durable`).

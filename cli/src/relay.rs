@@ -36,7 +36,8 @@ use deskhook_transports::relay::Relay;
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = RELAY_HELP)]
 pub(crate) struct Args {
-    /// The NATS servers, comma-separated: nats://host:4222, tls://host:4222 or host:port.
+    /// The NATS servers, comma-separated: nats://host:4222, tls://host:4222 or host:port;
+    /// nats://user:password@host:4222 (or nats://token@host:4222) logs in.
     #[arg(long, value_name = "URL")]
     nats: String,
     /// The deskhook.toml whose [[endpoint]]s and [delivery] settings to deliver with.

@@ -181,6 +181,33 @@ fn parse_urls(urls: &str) -> Result<(Vec<ServerAddr>, String), Error> {
     Ok((addrs, shown.join(",")))
 }
 
+/// `options` with the credentials the URLs carry (see [`url_credentials`]), which
+/// async-nats does not take from a URL itself. Credentials set on `options` are replaced.
+fn with_url_credentials(
+    options: async_nats::ConnectOptions,
+    addrs: &[ServerAddr],
+) -> async_nats::ConnectOptions {
+    match url_credentials(addrs) {
+        Some((user, Some(password))) => options.user_and_password(user, password),
+        Some((token, None)) => options.token(token),
+        None => options,
+    }
+}
+
+/// The credentials of the first URL that has any, percent-decoded: user and password
+/// (`nats://user:password@host:4222`), or a token (`nats://token@host:4222`).
+fn url_credentials(addrs: &[ServerAddr]) -> Option<(String, Option<String>)> {
+    let decoded = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    addrs.iter().find_map(|addr| {
+        let user = addr.username()?;
+        Some((decoded(user), addr.password().map(decoded)))
+    })
+}
+
 /// Connects to NATS and returns a JetStream context whose requests and publish acks wait at
 /// most `timeout`: for relays and tools that share the sink's stream. Unlike the sink, it
 /// fails at once when no server answers.
@@ -195,6 +222,7 @@ pub async fn connect(
     timeout: Duration,
 ) -> Result<jetstream::Context, Error> {
     let (addrs, shown) = parse_urls(urls)?;
+    let options = with_url_credentials(options, &addrs);
     let client = options.connect(addrs).await.map_err(|e| Error::Nats {
         url: shown,
         message: format!("cannot connect: {e}"),
@@ -537,7 +565,9 @@ pub struct NatsSink {
 
 impl NatsSink {
     /// A builder for a sink publishing through the NATS server(s) at `urls` (comma-separated
-    /// `nats://host:port`, `tls://host:port` or `host:port`).
+    /// `nats://host:port`, `tls://host:port` or `host:port`). A URL's credentials
+    /// (`nats://user:password@host:port`, or a token, `nats://token@host:port`) are used to
+    /// log in, in place of those of [`connect_options`](NatsSinkBuilder::connect_options).
     pub fn builder(urls: impl Into<String>) -> NatsSinkBuilder {
         NatsSinkBuilder::new(urls.into())
     }
@@ -743,5 +773,21 @@ mod tests {
         assert_eq!(shown, "nats://127.0.0.1:4222,nats://localhost:4222");
         let err = parse_urls("http://127.0.0.1:4222").unwrap_err().to_string();
         assert!(err.contains("give nats://host:port"), "{err}");
+    }
+
+    /// async-nats logs in only with what its options say: the URL's credentials are put
+    /// there (percent-decoded), from the first URL that has any.
+    #[test]
+    fn a_urls_credentials_log_in() {
+        let login = |urls: &str| url_credentials(&parse_urls(urls).unwrap().0);
+        assert_eq!(login("nats://127.0.0.1:4222, localhost"), None);
+        assert_eq!(
+            login("nats://127.0.0.1:4222,nats://relay:p%40ss@127.0.0.1:4223"),
+            Some(("relay".to_owned(), Some("p@ss".to_owned())))
+        );
+        assert_eq!(
+            login("nats://s3cret@127.0.0.1:4222"),
+            Some(("s3cret".to_owned(), None))
+        );
     }
 }

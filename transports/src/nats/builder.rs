@@ -328,9 +328,7 @@ impl NatsSinkBuilder {
     ) -> Result<(NatsSink, DeliveryGuard), Error> {
         self.validate()?;
         let (addrs, shown) = parse_urls(&self.urls)?;
-        let client = self
-            .options
-            .clone()
+        let client = with_url_credentials(self.options.clone(), &addrs)
             .retry_on_initial_connect()
             .connection_timeout(self.connect_timeout)
             .connect(addrs)
