@@ -67,6 +67,76 @@ impl NatsServer {
         server
     }
 
+    /// As [`NatsServer::start`], with `config` as its configuration file (the settings the
+    /// command line does not give: `authorization`, …).
+    pub fn start_configured(config: &str) -> NatsServer {
+        let mut server = NatsServer {
+            port: free_port(),
+            store: tempfile::tempdir().expect("a temporary directory"),
+            child: None,
+            extra: Vec::new(),
+        };
+        let path = server.config_path();
+        std::fs::write(&path, server.with_jetstream(config))
+            .expect("the configuration file is written");
+        server.extra = vec!["-c".to_owned(), path.display().to_string()];
+        server.spawn();
+        server
+    }
+
+    /// Replaces the configuration file of a server started with
+    /// [`NatsServer::start_configured`] and has the server reload it (`--signal reload`);
+    /// returns once its log says it did.
+    ///
+    /// # Panics
+    ///
+    /// When the server is not running or does not reload within `START_WAIT`.
+    pub fn reconfigure(&self, config: &str) {
+        let reloaded = || {
+            std::fs::read_to_string(self.log_path())
+                .unwrap_or_default()
+                .matches("Reloaded server configuration")
+                .count()
+        };
+        let before = reloaded();
+        std::fs::write(self.config_path(), self.with_jetstream(config))
+            .expect("the configuration file is written");
+        let pid = self.child.as_ref().expect("a running server").id();
+        let status = Command::new(binary())
+            .arg("--signal")
+            .arg(format!("reload={pid}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("nats-server --signal runs");
+        assert!(status.success(), "nats-server --signal reload: {status}");
+        let deadline = Instant::now() + START_WAIT;
+        while reloaded() == before {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not reload its configuration within {START_WAIT:?}:\n{}",
+                std::fs::read_to_string(self.log_path()).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.store.path().join("nats-server.conf")
+    }
+
+    /// `config` with JetStream on, in the store directory: a reloaded configuration without
+    /// it would turn JetStream off, and nats-server cannot reload one that the command line
+    /// gives.
+    fn with_jetstream(&self, config: &str) -> String {
+        let store = self.store.path().join("jetstream");
+        format!(
+            "{config}\njetstream {{\n  store_dir: {:?}\n}}\n",
+            store.display().to_string()
+        )
+    }
+
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
@@ -97,11 +167,15 @@ impl NatsServer {
 
     fn spawn(&mut self) {
         let store = self.store.path().join("jetstream");
-        let spawned = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["-js", "-a", "127.0.0.1", "-p"])
-            .arg(self.port.to_string())
-            .arg("--store_dir")
-            .arg(&store)
+            .arg(self.port.to_string());
+        // A configuration file names the store directory itself (see `with_jetstream`).
+        if !self.config_path().exists() {
+            command.arg("--store_dir").arg(&store);
+        }
+        let spawned = command
             .arg("-l")
             .arg(self.log_path())
             .args(&self.extra)

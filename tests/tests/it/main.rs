@@ -32,6 +32,7 @@ mod payload_templates;
 mod relay_keeps_order_across_batches;
 mod relay_keeps_order_while_it_stops_or_reconnects;
 mod relay_parks_what_a_failing_endpoint_holds;
+mod relay_waits_for_a_confirmed_ack;
 mod relay_withdraws_a_lost_partition;
 mod spool_a_stuck_ticket_holds_up_no_other;
 mod spool_backlog_survives_restarts;

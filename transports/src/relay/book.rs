@@ -17,7 +17,7 @@ use super::gate::Gates;
 use crate::delivery::{AttemptOutcome, AttemptRecord, BreakerState, Observer};
 
 mod settle;
-pub(super) use settle::{park_stuck, settle_messages};
+pub(super) use settle::{confirm_wait, park_stuck, settle_messages};
 
 /// How many acknowledged events a relay remembers.
 const RECENT: usize = 65_536;
@@ -158,6 +158,11 @@ impl Carrier {
     /// The tickets of its events that went to the engine, taken once it is acknowledged.
     pub(super) fn take_opened(&self) -> Vec<Arc<str>> {
         std::mem::take(&mut *lock(&self.opened))
+    }
+
+    /// Whether `holds` is true of one of the tickets of its events that went to the engine.
+    pub(super) fn any_opened(&self, holds: impl Fn(&Arc<str>) -> bool) -> bool {
+        lock(&self.opened).iter().any(holds)
     }
 }
 

@@ -181,6 +181,17 @@ impl Gates {
         held
     }
 
+    /// Whether an event waits for `carrier`'s acknowledgement: one of the tickets it opened
+    /// has events held behind it.
+    pub(super) fn held_behind(&self, carrier: &Arc<Carrier>) -> bool {
+        let tickets = lock(&self.tickets);
+        carrier.any_opened(|ticket| {
+            tickets
+                .get(ticket)
+                .is_some_and(|gate| Arc::ptr_eq(&gate.carrier, carrier) && !gate.held.is_empty())
+        })
+    }
+
     /// Events waiting for their ticket's earlier messages.
     pub(super) fn held(&self) -> usize {
         lock(&self.tickets).values().map(|g| g.held.len()).sum()

@@ -46,7 +46,10 @@
 //!   outstanding for the partition ([`Relay::max_pending`]), delivered again by the next
 //!   owner in stream order. Messages handed out again to the same relay (a lost
 //!   acknowledgement) are recognised by their id and acknowledged without a second
-//!   delivery (the relay remembers the last 65,536 events it acknowledged).
+//!   delivery (the relay remembers the last 65,536 events it acknowledged). A ticket's
+//!   next event, when it waits for a message's acknowledgement, goes only once the server
+//!   has confirmed it (asked again every quarter of [`Relay::ack_wait`] until it does): a
+//!   lost acknowledgement cannot bring the earlier event back after it.
 //! - A message lost on the way to the relay (a reconnect) shows as a gap in the consumer's
 //!   delivery numbers: the relay pulls again from the first unacknowledged message rather
 //!   than deliver what came after it first.
@@ -82,7 +85,8 @@
 //! event in it has finished: [`Relay::max_pending`] counts messages, so a partition may
 //! then have that many batches outstanding, and the relay holds itself to its engine's
 //! queue (in events) and memory budget besides. The guarantee above holds as it is, at this
-//! cost: a ticket's next event waits until the message of its last one is acknowledged, so
+//! cost: a ticket's next event waits until the message of its last one is acknowledged
+//! (and the server confirms it), so
 //! that a batch delivered again by the next owner never brings an earlier event after a
 //! later one.
 //!
@@ -297,7 +301,8 @@ pub struct RelayReport {
 }
 
 impl Relay {
-    /// A relay pulling from the NATS servers `urls` (comma-separated) and delivering with
+    /// A relay pulling from the NATS servers `urls` (comma-separated; a URL's credentials,
+    /// `nats://user:password@host:port`, log in, as with [`NatsSink::builder`](crate::nats::NatsSink::builder)) and delivering with
     /// `sink`'s endpoints and settings (from `Config::http_sink_builder` or built in code).
     pub fn builder(urls: impl Into<String>, sink: SinkBuilder) -> Relay {
         Relay {

@@ -1,12 +1,23 @@
 //! The book's acknowledging task: it acknowledges each message whose events have finished,
 //! removes the parked entries of those parked, and parks the messages failing endpoints hold
 //! up (see `parked`), one piece of work at a time, in the order asked.
+//!
+//! An acknowledgement is only sent: the server may never get it (a connection cut as it
+//! went, a leader change), and then hands the message out again after `ack_wait`. The
+//! relay knows such a message again by its events' ids, but only while it remembers them
+//! (see `Recent`), and a relay that takes the partition over does not know them at all. So a
+//! message that a ticket's next event waits for (in its gate) is acknowledged with the
+//! server's confirmation, asked again until it comes: the next event goes only once the
+//! server has the acknowledgement, and the earlier event cannot come back after it. Other
+//! messages, whose acknowledgement nothing waits for, are acknowledged without one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -29,18 +40,45 @@ struct Parkable {
 /// The events of a message to park (with the endpoints still to take them) and their ids.
 type ToPark = (Vec<Framed>, Vec<Arc<str>>);
 
+/// How long the server's confirmation of an acknowledgement is waited for before it is
+/// asked again: a quarter of `ack_wait` (the server hands the message out again after
+/// that), between 100 ms and 5 s.
+pub(in crate::relay) fn confirm_wait(ack_wait: Duration) -> Duration {
+    (ack_wait / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
+}
+
 /// Does the book's [`Work`] as it comes, until the book is dropped: acknowledges each
 /// message whose events have finished, hands `http` the events that waited for it, removes
 /// the parked entries of those parked, and parks what failing endpoints hold up.
+/// Acknowledgements to be confirmed (see the module) wait for the server beside the work,
+/// each asked again every `confirm_wait` until it answers.
 pub(in crate::relay) async fn settle_messages(
     book: Arc<Book>,
     mut work: mpsc::UnboundedReceiver<Work>,
     http: DeliverySink,
     parked: Arc<Parked>,
+    confirm_wait: Duration,
 ) {
-    while let Some(next) = work.recv().await {
+    let mut confirming = FuturesUnordered::new();
+    loop {
+        let next = tokio::select! {
+            next = work.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+            Some(confirmed) = confirming.next(), if !confirming.is_empty() => {
+                if let Some(carrier) = confirmed {
+                    acknowledged(&book, &http, carrier);
+                }
+                continue;
+            }
+        };
         match next {
-            Work::Done(carrier) => done(&book, &http, &parked, carrier).await,
+            Work::Done(carrier) => {
+                if let Some(carrier) = done(&book, &http, &parked, carrier).await {
+                    confirming.push(confirmed_ack(carrier, confirm_wait));
+                }
+            }
             Work::Park(carriers) => {
                 // Taken: the next turn of `park_stuck` may queue another.
                 book.park_queued.store(false, Ordering::Release);
@@ -54,8 +92,14 @@ pub(in crate::relay) async fn settle_messages(
     }
 }
 
-/// `carrier`'s events have all finished.
-async fn done(book: &Book, http: &DeliverySink, parked: &Parked, carrier: Arc<Carrier>) {
+/// `carrier`'s events have all finished. Returns it when its acknowledgement is to be
+/// confirmed (an event waits for it: see the module) rather than sent now.
+async fn done(
+    book: &Book,
+    http: &DeliverySink,
+    parked: &Parked,
+    carrier: Arc<Carrier>,
+) -> Option<Arc<Carrier>> {
     let keys = carrier.parked_keys();
     if !keys.is_empty() {
         // Acknowledged when it was parked.
@@ -68,11 +112,12 @@ async fn done(book: &Book, http: &DeliverySink, parked: &Parked, carrier: Arc<Ca
             );
             lock(&book.unremoved).extend(keys);
         }
-        return;
+        return None;
     }
-    let Some(message) = &carrier.message else {
-        return;
-    };
+    let message = carrier.message.as_ref()?;
+    if book.gates.held_behind(&carrier) {
+        return Some(carrier);
+    }
     if let Err(e) = message.ack().await {
         log::warn!(
             target: deskhook::LOG_TARGET,
@@ -82,6 +127,38 @@ async fn done(book: &Book, http: &DeliverySink, parked: &Parked, carrier: Arc<Ca
         );
     }
     acknowledged(book, http, carrier);
+    None
+}
+
+/// Acknowledges `carrier`'s message and waits for the server to confirm it, asking again
+/// every `wait` until it does. Gives it back once confirmed; `None` when its tenure ended
+/// first (the partition's next owner has the message, and the events that wait for it).
+async fn confirmed_ack(carrier: Arc<Carrier>, wait: Duration) -> Option<Arc<Carrier>> {
+    let message = carrier.message.as_ref()?;
+    let mut asked = 0_u32;
+    loop {
+        let error = match tokio::time::timeout(wait, message.double_ack()).await {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {wait:?}"),
+        };
+        if carrier.withdrawn.load(Ordering::Acquire) {
+            return None;
+        }
+        asked += 1;
+        // The first time, then every 100th (about every `ack_wait` × 25).
+        if asked % 100 == 1 {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {}: the server has not confirmed the acknowledgement of                  message {} ({error}; asked {asked} time(s)); the next events of its                  tickets wait for it, and it is asked again",
+                carrier.partition,
+                carrier.sequence
+            );
+        }
+        // Not at once again: an error can come without waiting (no connection).
+        tokio::time::sleep(wait / 4).await;
+    }
+    Some(carrier)
 }
 
 /// `carrier`'s message is acknowledged (its events finished, or parked): the events that

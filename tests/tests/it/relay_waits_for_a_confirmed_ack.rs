@@ -1,0 +1,114 @@
+//! A ticket's next event goes only once the server has confirmed the acknowledgement of
+//! the message before it: an acknowledgement the server never got would bring that message
+//! back, after the next event, to a relay that no longer knows its events (or to the
+//! partition's next owner).
+//!
+//! The relay's acknowledgements are refused by the server's permissions (its user may not
+//! publish to `$JS.ACK.>`), as a lost one would be, until the configuration is reloaded.
+//! `nats-server` runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use deskhook_tests::nats::{NatsServer, RunningRelay, numbers, stream_len};
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
+use deskhook_transports::delivery::DeliverySink;
+use deskhook_transports::nats::{NatsSink, StreamSettings, async_nats};
+use deskhook_transports::relay::Relay;
+
+/// The publisher may do anything; the relay may not acknowledge (`deny`) or may (``).
+fn config(relay_may_not: &str) -> String {
+    format!(
+        r#"authorization {{
+  users = [
+    {{ user: "publisher", password: "publisher" }}
+    {{ user: "relay", password: "relay", permissions: {{ publish: {{ deny: [{relay_may_not}] }} }} }}
+  ]
+}}
+"#
+    )
+}
+
+fn login(user: &str) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::with_user_and_password(user.to_owned(), user.to_owned())
+}
+
+/// The server's URL with `user`'s credentials in it, as `deskhook relay --nats` takes them.
+fn url_as(server: &NatsServer, user: &str) -> String {
+    server
+        .url()
+        .replace("nats://", &format!("nats://{user}:{user}@"))
+}
+
+/// Waits until `receiver` has `n` requests, 30 s at most.
+fn wait_for(receiver: &Receiver, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.requests().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} delivered: {:?}",
+            receiver.requests().len(),
+            numbers(receiver)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_tickets_next_event_waits_for_the_servers_confirmation() {
+    let server = NatsServer::start_configured(&config(r#""$JS.ACK.>""#));
+    let (_dir, dead) = dead_letter_file();
+    let receiver = Receiver::start(|_, _| Answer::status(204));
+
+    // Two events of one ticket, in two messages.
+    let (publisher, guard) = NatsSink::builder(server.url())
+        .connect_options(login("publisher"))
+        .stream(StreamSettings::new())
+        .require_server(true)
+        .dead_letter_path(&dead)
+        .build()
+        .expect("the publisher starts");
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("nats", publisher)
+        .build();
+    for n in 0..2 {
+        let mut ticket = ticket("T1");
+        ticket.subject = n.to_string();
+        dispatcher.emit(
+            deskhook::Action::Comment,
+            &ticket,
+            &deskhook::sample::user(),
+        );
+        guard.flush(Duration::from_secs(20)).expect("published");
+    }
+
+    let relay = RunningRelay::start(
+        Relay::builder(
+            url_as(&server, "relay"),
+            DeliverySink::builder()
+                .endpoint(endpoint("crm", &receiver, "0s"))
+                .dead_letter_path(&dead),
+        )
+        .ack_wait(Duration::from_secs(2)),
+    );
+    wait_for(&receiver, 1);
+    // The first acknowledgement is refused, and asked again every 500 ms (a quarter of
+    // `ack_wait`): the second event waits. Were it let go on the acknowledgement sent, it
+    // would follow at once.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(numbers(&receiver), [0], "the second event waits");
+
+    server.reconfigure(&config(""));
+    wait_for(&receiver, 2);
+    let report = relay.stop();
+
+    assert_eq!(
+        numbers(&receiver),
+        [0, 1],
+        "each once, in order ({report:?})"
+    );
+    let left = deskhook_tests::nats::block_on(stream_len(
+        &url_as(&server, "publisher"),
+        StreamSettings::new().stream_name(),
+    ));
+    assert_eq!(left, 0, "both acknowledged ({report:?})");
+}
