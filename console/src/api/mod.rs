@@ -142,9 +142,92 @@ pub async fn problem_bodies(response: axum::response::Response) -> axum::respons
         delete_dead_letters,
         stats
     ),
-    components(schemas(Problem, EndpointSpec, RedactedSpec))
+    components(schemas(Problem, EndpointSpec, RedactedSpec)),
+    modifiers(&Guarded)
 )]
 pub struct ApiDoc;
+
+/// What the console's guard adds to every operation (see the crate's security notes): the
+/// bearer token, needed when the console has one, and the answers of the guard itself.
+struct Guarded;
+
+impl utoipa::Modify for Guarded {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                utoipa::openapi::security::SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "The console's token (`deskhook serve`'s `DESKHOOK_TOKEN`, \
+                         `Console::require_token`): needed only when the console has one.",
+                        ))
+                        .build(),
+                ),
+            );
+        // Either: no token (a console without one), or the bearer token.
+        doc.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+        ]);
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        let every = [(
+            "401",
+            "The console has a token, and the request has neither it (`Authorization: \
+             Bearer <token>`) nor a login session.",
+        )];
+        let changes = [
+            (
+                "403",
+                "The browser says the request comes from another site.",
+            ),
+            (
+                "415",
+                "A request that changes something without `Content-Type: application/json` \
+                 or a bearer token.",
+            ),
+            (
+                "503",
+                "The spool is full: the change could not be written; try again later.",
+            ),
+        ];
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.delete, true),
+            ];
+            for (operation, changing) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let answers = every.iter().chain(changes.iter().filter(|_| changing));
+                for (status, description) in answers {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
+    }
+}
 
 /// The name of a state in the API (`breaker_open`, …).
 pub(crate) fn state_name(state: EndpointState) -> &'static str {

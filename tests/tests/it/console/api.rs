@@ -286,6 +286,33 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         );
     }
     assert!(doc["components"]["schemas"]["EndpointSpec"]["properties"]["retry"].is_object());
+    // The guard's answers and the token are part of the contract too.
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer",
+        "{}",
+        doc["components"]
+    );
+    assert_eq!(doc["security"], json!([{}, {"bearer": []}]));
+    let answers = |path: &str, method: &str| -> Vec<String> {
+        let mut codes: Vec<String> = doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        codes.sort();
+        codes
+    };
+    let has = |codes: &[String], code: &str| codes.iter().any(|c| c == code);
+    let read = answers("/stats", "get");
+    assert!(has(&read, "401") && !has(&read, "415"), "{read:?}");
+    let change = answers("/endpoints/{name}", "put");
+    for code in ["200", "401", "403", "415", "503"] {
+        assert!(
+            has(&change, code),
+            "PUT /endpoints/{{name}} lacks {code}: {change:?}"
+        );
+    }
     // Every operation declares the parameters its path has (client generators refuse a
     // document without them).
     for (path, operations) in doc["paths"].as_object().unwrap() {
