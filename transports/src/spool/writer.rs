@@ -158,6 +158,9 @@ pub(super) struct Core {
     pub(super) uncommitted: AtomicUsize,
     /// The bytes of their bodies.
     pub(super) uncommitted_bytes: AtomicUsize,
+    /// Set when the writer thread has ended (a panic too): no append waits for it any more,
+    /// and none is accepted.
+    pub(super) ended: std::sync::atomic::AtomicBool,
     /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer: threads on
     /// the condition variable, async callers ([`Core::poll_room`]) with their wakers.
     pub(super) room: (Mutex<Vec<Waker>>, std::sync::Condvar),
@@ -206,10 +209,12 @@ pub(super) fn body_bytes<'a>(jobs: impl IntoIterator<Item = &'a (Arc<Lane>, Job)
 
 impl Core {
     /// Whether the writer is [`MAX_UNCOMMITTED`] jobs, or [`MAX_UNCOMMITTED_BYTES`], behind:
-    /// appends wait.
+    /// appends wait. Never once it has ended: the jobs it took then never count down (a
+    /// writer that panicked), and nothing is worth waiting for.
     fn behind(&self) -> bool {
-        self.uncommitted.load(Ordering::Acquire) >= MAX_UNCOMMITTED
-            || self.uncommitted_bytes.load(Ordering::Acquire) >= MAX_UNCOMMITTED_BYTES
+        !self.ended.load(Ordering::Acquire)
+            && (self.uncommitted.load(Ordering::Acquire) >= MAX_UNCOMMITTED
+                || self.uncommitted_bytes.load(Ordering::Acquire) >= MAX_UNCOMMITTED_BYTES)
     }
 
     /// Waits while the writer is [`MAX_UNCOMMITTED`] jobs behind.
@@ -330,6 +335,7 @@ impl SpoolStore {
             settings,
             uncommitted: AtomicUsize::new(0),
             uncommitted_bytes: AtomicUsize::new(0),
+            ended: std::sync::atomic::AtomicBool::new(false),
             room: (Mutex::new(Vec::new()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
             commits: AtomicU64::new(0),
@@ -420,8 +426,10 @@ impl SpoolStore {
             },
         };
         let refused = match ops.as_ref() {
-            Some(tx) => tx.send(op).err().map(|mpsc::SendError(op)| op),
-            None => Some(op),
+            Some(tx) if !self.core.ended.load(Ordering::Acquire) => {
+                tx.send(op).err().map(|mpsc::SendError(op)| op)
+            }
+            _ => Some(op),
         };
         drop(ops);
         if let Some(Op::Append {
@@ -750,11 +758,14 @@ impl Drop for SpoolStore {
     }
 }
 
-/// Releases the spool's lock file when dropped: at the end of the writer thread.
+/// Releases the spool's lock file when dropped, at the end of the writer thread (a panic
+/// too), and lets appends waiting for room go (to be refused).
 struct ReleaseLock<'a>(&'a Core);
 
 impl Drop for ReleaseLock<'_> {
     fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.committed_jobs(0, 0);
         drop(lock(&self.0.lock).take());
     }
 }
