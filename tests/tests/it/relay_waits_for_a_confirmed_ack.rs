@@ -9,11 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use deskhook_tests::nats::{NatsServer, RunningRelay, numbers, stream_len};
+use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, context, numbers, stream_len};
 use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint, ticket};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::nats::{NatsSink, StreamSettings, async_nats};
 use deskhook_transports::relay::Relay;
+use futures_util::StreamExt as _;
 
 /// The publisher may do anything; the relay may not acknowledge (`deny`) or may (``).
 fn config(relay_may_not: &str) -> String {
@@ -94,7 +95,7 @@ fn a_tickets_next_event_waits_for_the_servers_confirmation() {
     // The first acknowledgement is refused, and asked again every 500 ms (a quarter of
     // `ack_wait`): the second event waits. Were it let go on the acknowledgement sent, it
     // would follow at once.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(numbers(&receiver), [0], "the second event waits");
 
     server.reconfigure(&config(""));
@@ -106,9 +107,64 @@ fn a_tickets_next_event_waits_for_the_servers_confirmation() {
         [0, 1],
         "each once, in order ({report:?})"
     );
-    let left = deskhook_tests::nats::block_on(stream_len(
+    let left = block_on(stream_len(
         &url_as(&server, "publisher"),
         StreamSettings::new().stream_name(),
     ));
     assert_eq!(left, 0, "both acknowledged ({report:?})");
+}
+
+/// The relay has the server confirm an acknowledgement by sending it as a request on the
+/// message's reply subject, again after one sent without (see `relay::book::settle`): the
+/// server answers for a message it has acknowledged already, removed from its work-queue
+/// stream, or the relay would wait for the answer in vain.
+#[test]
+fn the_server_answers_an_acknowledgement_sent_again() {
+    use async_nats::jetstream::{consumer, stream};
+    let server = NatsServer::start();
+    block_on(async {
+        let js = context(&server.url()).await;
+        let stream = js
+            .create_stream(stream::Config {
+                name: "ACKS".to_owned(),
+                subjects: vec!["acks.>".to_owned()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                ..Default::default()
+            })
+            .await
+            .expect("the stream is made");
+        js.publish("acks.1", "one".into())
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some("acks".to_owned()),
+                filter_subject: "acks.1".to_owned(),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("the consumer is made");
+        let mut messages = consumer
+            .fetch()
+            .max_messages(1)
+            .messages()
+            .await
+            .expect("a fetch");
+        let message = messages.next().await.expect("a message").expect("readable");
+        message.ack().await.expect("the ack is sent");
+        js.client().flush().await.expect("flushed");
+        let reply = message.reply.clone().expect("a reply subject");
+        for time in ["first", "second"] {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                js.client().request(reply.clone(), "+ACK".into()),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no answer to the {time} acknowledgement sent again"))
+            .unwrap_or_else(|e| panic!("the {time} acknowledgement sent again: {e}"));
+        }
+    });
 }

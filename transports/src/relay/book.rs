@@ -17,7 +17,7 @@ use super::gate::Gates;
 use crate::delivery::{AttemptOutcome, AttemptRecord, BreakerState, Observer};
 
 mod settle;
-pub(super) use settle::{confirm_wait, park_stuck, settle_messages};
+pub(super) use settle::{Confirming, park_stuck, settle_messages};
 
 /// How many acknowledged events a relay remembers.
 const RECENT: usize = 65_536;
@@ -192,7 +192,8 @@ pub(super) enum Work {
     Done(Arc<Carrier>),
     /// The carriers, held up by failing endpoints, are parked.
     Park(Vec<Arc<Carrier>>),
-    /// Told once the work sent before it is done (the relay stops).
+    /// Told once the work sent before it is done (the relay stops), but for confirmations
+    /// of acknowledgements still awaited: their messages stay outstanding until they come.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -668,16 +669,13 @@ impl Book {
     /// for the answer, and the server answers a consumer's acknowledgements in order.
     pub(super) async fn confirm(&self, partition: u32, wait: Duration) {
         let last = lock(&self.last).remove(&partition);
-        if let Some(message) = last.as_ref().and_then(|c| c.message.as_ref()) {
-            match tokio::time::timeout(wait, message.double_ack()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}")
-                }
-                Err(_) => {
-                    log::debug!(target: deskhook::LOG_TARGET, "relay: partition {partition}: no answer to an acknowledgement")
-                }
-            }
+        if let Some(message) = last.as_ref().and_then(|c| c.message.as_ref())
+            && let Err(e) = settle::confirm_ack(message, wait).await
+        {
+            log::debug!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {partition}: the last acknowledgement is not confirmed: {e}"
+            );
         }
     }
 

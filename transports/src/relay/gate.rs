@@ -144,10 +144,19 @@ impl Gates {
             .collect()
     }
 
-    /// `carrier` is acknowledged: the events that waited for it and may go now.
-    pub(super) fn acknowledged(&self, carrier: &Arc<Carrier>) -> Vec<Handoff> {
+    /// `carrier` is acknowledged: the events that waited for it and may go now. `None`,
+    /// with nothing changed, when the acknowledgement is not `confirmed` and events wait
+    /// for it (they go once it is: see `book::settle`).
+    pub(super) fn acknowledged(
+        &self,
+        carrier: &Arc<Carrier>,
+        confirmed: bool,
+    ) -> Option<Vec<Handoff>> {
         let mut released = Vec::new();
         let mut tickets = lock(&self.tickets);
+        if !confirmed && held_behind(&tickets, carrier) {
+            return None;
+        }
         for ticket in carrier.take_opened() {
             let Some(gate) = tickets.get_mut(&ticket) else {
                 continue;
@@ -162,7 +171,7 @@ impl Gates {
             }
             released.extend(next);
         }
-        released
+        Some(released)
     }
 
     /// Forgets the tickets of `partition` (all when `None`): its tenure ended without its
@@ -184,16 +193,20 @@ impl Gates {
     /// Whether an event waits for `carrier`'s acknowledgement: one of the tickets it opened
     /// has events held behind it.
     pub(super) fn held_behind(&self, carrier: &Arc<Carrier>) -> bool {
-        let tickets = lock(&self.tickets);
-        carrier.any_opened(|ticket| {
-            tickets
-                .get(ticket)
-                .is_some_and(|gate| Arc::ptr_eq(&gate.carrier, carrier) && !gate.held.is_empty())
-        })
+        held_behind(&lock(&self.tickets), carrier)
     }
 
     /// Events waiting for their ticket's earlier messages.
     pub(super) fn held(&self) -> usize {
         lock(&self.tickets).values().map(|g| g.held.len()).sum()
     }
+}
+
+/// Whether one of the tickets `carrier` opened holds events behind it (`tickets` locked).
+fn held_behind(tickets: &HashMap<Arc<str>, Gate>, carrier: &Arc<Carrier>) -> bool {
+    carrier.any_opened(|ticket| {
+        tickets.get(ticket).is_some_and(|gate| {
+            Arc::ptr_eq(&gate.carrier, carrier) && !gate.open.is_empty() && !gate.held.is_empty()
+        })
+    })
 }

@@ -117,7 +117,7 @@ impl Relay {
                 done,
                 http.clone(),
                 parked.clone(),
-                book::confirm_wait(self.ack_wait),
+                book::Confirming::new(self.ack_wait),
             )),
             parker: tokio::spawn(book::park_stuck(
                 book.clone(),

@@ -5,11 +5,16 @@
 //! An acknowledgement is only sent: the server may never get it (a connection cut as it
 //! went, a leader change), and then hands the message out again after `ack_wait`. The
 //! relay knows such a message again by its events' ids, but only while it remembers them
-//! (see `Recent`), and a relay that takes the partition over does not know them at all. So a
-//! message that a ticket's next event waits for (in its gate) is acknowledged with the
-//! server's confirmation, asked again until it comes: the next event goes only once the
-//! server has the acknowledgement, and the earlier event cannot come back after it. Other
-//! messages, whose acknowledgement nothing waits for, are acknowledged without one.
+//! (see `Recent`), and a relay that takes the partition over does not know them at all. So
+//! the events a message's tickets hold in their gates behind it go only once the server has
+//! confirmed its acknowledgement (a request on the message's reply subject, answered by the
+//! server; asked again every `ack_wait` / 4 until it is): a lost acknowledgement cannot
+//! bring the earlier event back after them. A message nothing waits for when its
+//! acknowledgement is sent is acknowledged without a confirmation; an event gated behind it
+//! after that (the ticket's next message pulled meanwhile) waits for the confirmation of
+//! the acknowledgement sent again. After 2 × `ack_wait` without one, the events go all
+//! the same (logged): by then a lost acknowledgement has brought the message back, and the
+//! relay knew it again if it still remembered its events.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -40,35 +45,51 @@ struct Parkable {
 /// The events of a message to park (with the endpoints still to take them) and their ids.
 type ToPark = (Vec<Framed>, Vec<Arc<str>>);
 
-/// How long the server's confirmation of an acknowledgement is waited for before it is
-/// asked again: a quarter of `ack_wait` (the server hands the message out again after
-/// that), between 100 ms and 5 s.
-pub(in crate::relay) fn confirm_wait(ack_wait: Duration) -> Duration {
-    (ack_wait / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
+/// How the server's confirmation of an acknowledgement is asked for: each request waits
+/// `every` (a quarter of `ack_wait`, between 100 ms and 5 s) and is made again after that,
+/// for `until` (2 × `ack_wait`) at most.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::relay) struct Confirming {
+    every: Duration,
+    until: Duration,
+}
+
+impl Confirming {
+    /// For a consumer whose server hands a message out again after `ack_wait`.
+    pub(in crate::relay) fn new(ack_wait: Duration) -> Confirming {
+        Confirming {
+            every: (ack_wait / 4).clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            until: ack_wait * 2,
+        }
+    }
 }
 
 /// Does the book's [`Work`] as it comes, until the book is dropped: acknowledges each
 /// message whose events have finished, hands `http` the events that waited for it, removes
 /// the parked entries of those parked, and parks what failing endpoints hold up.
-/// Acknowledgements to be confirmed (see the module) wait for the server beside the work,
-/// each asked again every `confirm_wait` until it answers.
+/// Acknowledgements to be confirmed (see the module) wait for the server beside the work.
 pub(in crate::relay) async fn settle_messages(
     book: Arc<Book>,
     mut work: mpsc::UnboundedReceiver<Work>,
     http: DeliverySink,
     parked: Arc<Parked>,
-    confirm_wait: Duration,
+    confirming: Confirming,
 ) {
-    let mut confirming = FuturesUnordered::new();
+    let mut waiting = FuturesUnordered::new();
     loop {
         let next = tokio::select! {
             next = work.recv() => match next {
                 Some(next) => next,
                 None => return,
             },
-            Some(confirmed) = confirming.next(), if !confirming.is_empty() => {
-                if let Some(carrier) = confirmed {
-                    acknowledged(&book, &http, carrier);
+            Some((carrier, withdrawn)) = waiting.next(), if !waiting.is_empty() => {
+                let carrier: Arc<Carrier> = carrier;
+                if withdrawn {
+                    // Its tenure ended: the next owner has the message, and the events that
+                    // waited for it.
+                    book.settle(&carrier);
+                } else {
+                    acknowledged(&book, &http, &carrier, true);
                 }
                 continue;
             }
@@ -76,13 +97,15 @@ pub(in crate::relay) async fn settle_messages(
         match next {
             Work::Done(carrier) => {
                 if let Some(carrier) = done(&book, &http, &parked, carrier).await {
-                    confirming.push(confirmed_ack(carrier, confirm_wait));
+                    waiting.push(confirmed_ack(carrier, confirming));
                 }
             }
             Work::Park(carriers) => {
                 // Taken: the next turn of `park_stuck` may queue another.
                 book.park_queued.store(false, Ordering::Release);
-                park(&book, &http, &parked, carriers).await;
+                for carrier in park(&book, &http, &parked, carriers).await {
+                    waiting.push(confirmed_ack(carrier, confirming));
+                }
             }
             Work::Flush(done) => {
                 remove_unremoved(&book, &parked).await;
@@ -93,7 +116,7 @@ pub(in crate::relay) async fn settle_messages(
 }
 
 /// `carrier`'s events have all finished. Returns it when its acknowledgement is to be
-/// confirmed (an event waits for it: see the module) rather than sent now.
+/// confirmed (an event waits for it: see the module) rather than only sent.
 async fn done(
     book: &Book,
     http: &DeliverySink,
@@ -126,49 +149,89 @@ async fn done(
             message.subject
         );
     }
-    acknowledged(book, http, carrier);
-    None
+    (!acknowledged(book, http, &carrier, false)).then_some(carrier)
 }
 
 /// Acknowledges `carrier`'s message and waits for the server to confirm it, asking again
-/// every `wait` until it does. Gives it back once confirmed; `None` when its tenure ended
-/// first (the partition's next owner has the message, and the events that wait for it).
-async fn confirmed_ack(carrier: Arc<Carrier>, wait: Duration) -> Option<Arc<Carrier>> {
-    let message = carrier.message.as_ref()?;
+/// as `confirming` says. Gives it back with whether its tenure ended first (the partition's
+/// next owner then has the message, and the events that wait for it).
+async fn confirmed_ack(carrier: Arc<Carrier>, confirming: Confirming) -> (Arc<Carrier>, bool) {
+    let Some(message) = &carrier.message else {
+        return (carrier, false);
+    };
+    let start = Instant::now();
     let mut asked = 0_u32;
     loop {
-        let error = match tokio::time::timeout(wait, message.double_ack()).await {
-            Ok(Ok(())) => break,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {wait:?}"),
+        let asking = Instant::now();
+        let Err(error) = confirm_ack(message, confirming.every).await else {
+            break;
         };
         if carrier.withdrawn.load(Ordering::Acquire) {
-            return None;
+            return (carrier, true);
         }
         asked += 1;
-        // The first time, then every 100th (about every `ack_wait` × 25).
-        if asked % 100 == 1 {
+        if start.elapsed() >= confirming.until {
             log::warn!(
                 target: deskhook::LOG_TARGET,
-                "relay: partition {}: the server has not confirmed the acknowledgement of                  message {} ({error}; asked {asked} time(s)); the next events of its                  tickets wait for it, and it is asked again",
+                "relay: partition {}: the server did not confirm the acknowledgement of \
+                 message {} in {:?} ({error}); the events of its tickets that waited for it go \
+                 on (should the acknowledgement have been lost, the message came back meanwhile)",
+                carrier.partition,
+                carrier.sequence,
+                confirming.until
+            );
+            break;
+        }
+        if asked == 1 {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: partition {}: the server has not confirmed the acknowledgement of \
+                 message {} ({error}); the next events of its tickets wait for it, and it is \
+                 asked again",
                 carrier.partition,
                 carrier.sequence
             );
         }
-        // Not at once again: an error can come without waiting (no connection).
-        tokio::time::sleep(wait / 4).await;
+        // Once per `every`: an error can come at once (no connection).
+        tokio::time::sleep_until(asking + confirming.every).await;
     }
-    Some(carrier)
+    (carrier, false)
+}
+
+/// Sends `message`'s acknowledgement as a request, which the server answers once it has
+/// it, waiting `wait` at most. Unlike async-nats' `double_ack`, which takes any answer, an
+/// answer that nobody took the request (no consumer: deleted, or replaced by the next
+/// owner's) is an error.
+pub(in crate::relay) async fn confirm_ack(
+    message: &async_nats::jetstream::Message,
+    wait: Duration,
+) -> Result<(), String> {
+    let Some(reply) = message.reply.clone() else {
+        return Err("the message has no reply subject".to_owned());
+    };
+    let client = message.context.client();
+    let asked = client.request(reply, bytes::Bytes::from_static(b"+ACK"));
+    match tokio::time::timeout(wait, asked).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {wait:?}")),
+    }
 }
 
 /// `carrier`'s message is acknowledged (its events finished, or parked): the events that
-/// waited for it go to `http`, and it is no longer outstanding.
-fn acknowledged(book: &Book, http: &DeliverySink, carrier: Arc<Carrier>) {
-    for next in book.gates.acknowledged(&carrier) {
+/// waited for it go to `http`, and it is no longer outstanding. Unless its acknowledgement
+/// is not `confirmed` and a ticket holds events behind it: then nothing changes, and false
+/// says that it is to be confirmed first.
+fn acknowledged(book: &Book, http: &DeliverySink, carrier: &Arc<Carrier>, confirmed: bool) -> bool {
+    let Some(released) = book.gates.acknowledged(carrier, confirmed) else {
+        return false;
+    };
+    for next in released {
         crate::relay::partition::deliver(http, book, next);
     }
-    book.settle(&carrier);
-    lock(&book.last).insert(carrier.partition, carrier);
+    book.settle(carrier);
+    lock(&book.last).insert(carrier.partition, carrier.clone());
+    true
 }
 
 /// Removes the entries whose removal failed before: a stale entry would bring its events
@@ -189,8 +252,14 @@ async fn remove_unremoved(book: &Book, parked: &Parked) {
 
 /// Parks `carriers` (see `parked`): their unfinished events are written to the parked
 /// bucket, all at once, then each message is acknowledged. One that cannot be written stays
-/// outstanding, for the next look.
-async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<Arc<Carrier>>) {
+/// outstanding, for the next look. Returns those whose acknowledgement is to be confirmed
+/// (events wait for it: see the module).
+async fn park(
+    book: &Book,
+    http: &DeliverySink,
+    parked: &Parked,
+    carriers: Vec<Arc<Carrier>>,
+) -> Vec<Arc<Carrier>> {
     remove_unremoved(book, parked).await;
     let mut writes = Vec::new();
     for carrier in carriers {
@@ -217,6 +286,7 @@ async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<A
             .map(|(c, events, _)| parked.write((c.partition, c.revision), c.sequence, events)),
     )
     .await;
+    let mut unconfirmed = Vec::new();
     let (mut messages, mut events_parked) = (0, 0);
     for ((carrier, events, ids), written) in writes.into_iter().zip(written) {
         let keys = match written {
@@ -259,7 +329,9 @@ async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<A
         messages += 1;
         events_parked += events.len();
         book.unslot(&ids);
-        acknowledged(book, http, carrier);
+        if !acknowledged(book, http, &carrier, false) {
+            unconfirmed.push(carrier);
+        }
     }
     if messages > 0 {
         log::info!(
@@ -268,6 +340,7 @@ async fn park(book: &Book, http: &DeliverySink, parked: &Parked, carriers: Vec<A
              endpoints: their partitions go on without them"
         );
     }
+    unconfirmed
 }
 
 /// Every half of `after`, parks the messages taken longer than `after` ago whose events wait
