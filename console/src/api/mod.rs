@@ -200,11 +200,20 @@ impl utoipa::Modify for Guarded {
                 "A request that changes something without `Content-Type: application/json` \
                  or a bearer token.",
             ),
-            (
-                "503",
-                "The spool is full: the change could not be written; try again later.",
-            ),
         ];
+        // Only the test event is appended to a spool, which may be full.
+        if let Some(test) = doc
+            .paths
+            .paths
+            .get_mut("/endpoints/{name}/test")
+            .and_then(|item| item.post.as_mut())
+        {
+            test.responses.responses.insert(
+                "503".to_owned(),
+                problem("The spool is full: the test event was not accepted; try again later.")
+                    .into(),
+            );
+        }
         for item in doc.paths.paths.values_mut() {
             let operations = [
                 (&mut item.get, false),
