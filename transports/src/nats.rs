@@ -71,7 +71,12 @@
 //! # Connecting
 //!
 //! Credentials, TLS and the client's name are async-nats `ConnectOptions`
-//! ([`NatsSinkBuilder::connect_options`]; this module re-exports [`async_nats`]). [`connect`]
+//! ([`NatsSinkBuilder::connect_options`]; this module re-exports [`async_nats`]). A server
+//! URL's user-info logs in too: `nats://user:password@host:4222` (percent-encoded), or a
+//! token, `nats://token@host:4222`; the first URL that has any gives them for every server.
+//! They are set on the options given (a user and password, or a token, in place of the
+//! options' own of that kind; an nkey, JWT or credentials file of the options would be sent
+//! beside them, and an auth callback wins over them): give credentials one way. [`connect`]
 //! and [`StreamSettings::ensure`] give a relay the same JetStream context and stream. The
 //! sink's one endpoint is the stream: `delivery().endpoints()` pauses, resumes and changes
 //! it (HTTP endpoints belong to the relays).
@@ -182,7 +187,7 @@ fn parse_urls(urls: &str) -> Result<(Vec<ServerAddr>, String), Error> {
 }
 
 /// `options` with the credentials the URLs carry (see [`url_credentials`]), which
-/// async-nats does not take from a URL itself. Credentials set on `options` are replaced.
+/// async-nats does not take from a URL itself (see the module's *Connecting*).
 fn with_url_credentials(
     options: async_nats::ConnectOptions,
     addrs: &[ServerAddr],
@@ -566,8 +571,8 @@ pub struct NatsSink {
 impl NatsSink {
     /// A builder for a sink publishing through the NATS server(s) at `urls` (comma-separated
     /// `nats://host:port`, `tls://host:port` or `host:port`). A URL's credentials
-    /// (`nats://user:password@host:port`, or a token, `nats://token@host:port`) are used to
-    /// log in, in place of those of [`connect_options`](NatsSinkBuilder::connect_options).
+    /// (`nats://user:password@host:port`, or a token, `nats://token@host:port`) log in: see
+    /// the module's *Connecting*.
     pub fn builder(urls: impl Into<String>) -> NatsSinkBuilder {
         NatsSinkBuilder::new(urls.into())
     }

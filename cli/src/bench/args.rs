@@ -110,7 +110,8 @@ pub(crate) struct Args {
     /// The transport that delivers.
     #[arg(long, value_enum, default_value_t = Transport::Blocking)]
     pub(super) transport: Transport,
-    /// The NATS server(s) to publish to with --transport nats, e.g. nats://127.0.0.1:4222.
+    /// The NATS server(s) to publish to with --transport nats, e.g. nats://127.0.0.1:4222
+    /// (nats://user:password@host:4222 logs in).
     #[arg(long, value_name = "URL")]
     pub(super) nats: Option<String>,
     /// With --transport nats, how many `deskhook relay` processes deliver from the stream to

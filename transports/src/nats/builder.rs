@@ -94,7 +94,8 @@ impl NatsSinkBuilder {
 
     /// Connection options of async-nats: credentials (`user_and_password`, `token`,
     /// `credentials_file`, `nkey`), TLS, client name, reconnect behaviour. The sink adds
-    /// `retry_on_initial_connect` and the [`connect_timeout`](NatsSinkBuilder::connect_timeout).
+    /// `retry_on_initial_connect` and the [`connect_timeout`](NatsSinkBuilder::connect_timeout),
+    /// and the credentials of the URLs if they have any (see the module's *Connecting*).
     /// Defaults to async-nats' defaults with the client name `deskhook`.
     #[must_use]
     pub fn connect_options(mut self, options: async_nats::ConnectOptions) -> Self {

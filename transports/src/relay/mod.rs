@@ -303,8 +303,9 @@ pub struct RelayReport {
 
 impl Relay {
     /// A relay pulling from the NATS servers `urls` (comma-separated; a URL's credentials,
-    /// `nats://user:password@host:port`, log in, as with [`NatsSink::builder`](crate::nats::NatsSink::builder)) and delivering with
-    /// `sink`'s endpoints and settings (from `Config::http_sink_builder` or built in code).
+    /// `nats://user:password@host:port`, log in: see [`nats`](crate::nats)'s *Connecting*)
+    /// and delivering with `sink`'s endpoints and settings (from
+    /// `Config::http_sink_builder` or built in code).
     pub fn builder(urls: impl Into<String>, sink: SinkBuilder) -> Relay {
         Relay {
             urls: urls.into(),
@@ -424,7 +425,8 @@ impl Relay {
         self
     }
 
-    /// Connection options (credentials, TLS). Defaults to none.
+    /// Connection options (credentials, TLS), with the URLs' credentials if they have any
+    /// (see [`nats`](crate::nats)'s *Connecting*). Defaults to none.
     #[must_use]
     pub fn connect_options(mut self, options: async_nats::ConnectOptions) -> Self {
         self.connect = options;
