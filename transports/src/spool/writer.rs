@@ -353,7 +353,10 @@ impl SpoolStore {
                 .spawn(move || {
                     // Only once the writer has ended (a panic too) may another process open
                     // the spool: nothing more is written.
-                    let _release = ReleaseLock(&shared);
+                    let _release = WriterEnd {
+                        core: &shared,
+                        ops: &rx,
+                    };
                     super::commit::write_loop(&shared, conn, &rx);
                 })
                 .map_err(|e| Error::Spool {
@@ -440,8 +443,8 @@ impl SpoolStore {
             self.core.committed_jobs(n, bytes);
             let error = Error::Spool {
                 path: self.core.dir.to_path_buf(),
-                message: "the spool is closed (the sink was shut down); the event was not \
-                          accepted"
+                message: "the spool is closed (the sink was shut down, or its writer stopped: \
+                          see the log); the event was not accepted"
                     .to_owned(),
             };
             log::error!(target: deskhook::LOG_TARGET, "{n} event(s) dropped: {error}");
@@ -758,15 +761,34 @@ impl Drop for SpoolStore {
     }
 }
 
-/// Releases the spool's lock file when dropped, at the end of the writer thread (a panic
-/// too), and lets appends waiting for room go (to be refused).
-struct ReleaseLock<'a>(&'a Core);
+/// What happens when the writer thread ends, dropped as it ends (a panic too): appends are
+/// refused from then on, those still queued to it are counted as dropped (their receipts
+/// fail), appends waiting for room go on (to be refused), and the spool's lock file is
+/// released.
+struct WriterEnd<'a> {
+    core: &'a Core,
+    ops: &'a mpsc::Receiver<Op>,
+}
 
-impl Drop for ReleaseLock<'_> {
+impl Drop for WriterEnd<'_> {
     fn drop(&mut self) {
-        self.0.ended.store(true, Ordering::Release);
-        self.0.committed_jobs(0, 0);
-        drop(lock(&self.0.lock).take());
+        self.core.ended.store(true, Ordering::Release);
+        // Empty after a shutdown, which lets the writer write everything; after a panic,
+        // what it had not taken yet. (What it had taken is lost with it: the receipts fail
+        // as they are dropped.)
+        for op in self.ops.try_iter() {
+            if let Op::Append { jobs, receipt } = op {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "{} event(s) dropped: the spool's writer stopped before it wrote them",
+                    jobs.len()
+                );
+                super::commit::report_dropped(self.core, &jobs);
+                drop(receipt);
+            }
+        }
+        self.core.committed_jobs(0, 0);
+        drop(lock(&self.core.lock).take());
     }
 }
 

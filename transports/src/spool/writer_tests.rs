@@ -262,6 +262,72 @@ fn appends_do_not_wait_for_a_writer_that_has_ended() {
 }
 
 #[test]
+fn an_append_waiting_for_room_goes_on_when_the_writer_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store(dir.path(), 1024));
+    store
+        .core
+        .uncommitted
+        .fetch_add(MAX_UNCOMMITTED, Ordering::AcqRel);
+    let (done, finished) = std::sync::mpsc::channel();
+    let appending = store.clone();
+    std::thread::spawn(move || {
+        let lane = lane_for_test("crm");
+        let _ = done.send(
+            appending
+                .append(vec![(lane, Job::for_test("T1", 0))])
+                .wait(WAIT),
+        );
+    });
+    // It waits for room…
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(
+        finished.try_recv().is_err(),
+        "the append did not wait for room"
+    );
+    // …until the writer ends (as a panic would end it, the jobs it took uncounted).
+    drop(lock(&store.ops).take());
+    let writer = lock(&store.writer).take().unwrap();
+    writer.join().unwrap();
+    let outcome = finished
+        .recv_timeout(WAIT)
+        .expect("the append still waits for a writer that is gone");
+    let err = outcome.unwrap_err().to_string();
+    assert!(err.contains("the event was not accepted"), "{err}");
+}
+
+#[test]
+fn appends_queued_to_a_writer_that_ends_are_counted_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    // As the engine counts a job it hands to the spool.
+    lane.rows.pending.fetch_add(1, Ordering::AcqRel);
+    let state = Arc::new(ReceiptState::default());
+    let (tx, rx) = mpsc::channel();
+    tx.send(Op::Append {
+        jobs: vec![(lane.clone(), Job::for_test("T1", 0))],
+        receipt: Pending {
+            state: state.clone(),
+            dir: store.core.dir.clone(),
+        },
+    })
+    .unwrap();
+    drop(WriterEnd {
+        core: &store.core,
+        ops: &rx,
+    });
+    assert_eq!(
+        lane.rows.pending.load(Ordering::Acquire),
+        0,
+        "counted as dropped"
+    );
+    let err = Receipt::new(state).wait(WAIT).unwrap_err().to_string();
+    assert!(err.contains("writer stopped"), "{err}");
+    assert!(store.core.ended.load(Ordering::Acquire));
+}
+
+#[test]
 fn a_writer_behind_by_bytes_makes_appends_wait_too() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 1024);
