@@ -158,9 +158,12 @@ pub(super) struct Core {
     pub(super) uncommitted: AtomicUsize,
     /// The bytes of their bodies.
     pub(super) uncommitted_bytes: AtomicUsize,
-    /// Set when the writer thread has ended (a panic too): no append waits for it any more,
-    /// and none is accepted.
+    /// Set when the writer thread has ended (a panic too): no append waits for it any more.
     pub(super) ended: std::sync::atomic::AtomicBool,
+    /// Where ops go to the writer; `None` once the sink shuts down or the writer has ended,
+    /// taken under this lock, which every send holds: an op sent is one the writer takes, or
+    /// one its end finds still queued.
+    pub(super) ops: Mutex<Option<Sender<Op>>>,
     /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer: threads on
     /// the condition variable, async callers ([`Core::poll_room`]) with their wakers.
     pub(super) room: (Mutex<Vec<Waker>>, std::sync::Condvar),
@@ -272,7 +275,6 @@ impl Core {
 /// The spool's database as the engine's backlog uses it.
 pub(crate) struct SpoolStore {
     core: Arc<Core>,
-    ops: Mutex<Option<Sender<Op>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -336,6 +338,7 @@ impl SpoolStore {
             uncommitted: AtomicUsize::new(0),
             uncommitted_bytes: AtomicUsize::new(0),
             ended: std::sync::atomic::AtomicBool::new(false),
+            ops: Mutex::new(None),
             room: (Mutex::new(Vec::new()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
             commits: AtomicU64::new(0),
@@ -346,6 +349,7 @@ impl SpoolStore {
             lock: Mutex::new(Some(lock)),
         });
         let (tx, rx) = mpsc::channel();
+        *crate::delivery::lock(&core.ops) = Some(tx);
         let writer = {
             let shared = core.clone();
             std::thread::Builder::new()
@@ -367,7 +371,6 @@ impl SpoolStore {
         Ok((
             SpoolStore {
                 core,
-                ops: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
             },
             stored,
@@ -420,7 +423,7 @@ impl SpoolStore {
         self.core
             .uncommitted_bytes
             .fetch_add(bytes, Ordering::AcqRel);
-        let ops = lock(&self.ops);
+        let ops = lock(&self.core.ops);
         let op = Op::Append {
             jobs,
             receipt: Pending {
@@ -429,10 +432,8 @@ impl SpoolStore {
             },
         };
         let refused = match ops.as_ref() {
-            Some(tx) if !self.core.ended.load(Ordering::Acquire) => {
-                tx.send(op).err().map(|mpsc::SendError(op)| op)
-            }
-            _ => Some(op),
+            Some(tx) => tx.send(op).err().map(|mpsc::SendError(op)| op),
+            None => Some(op),
         };
         drop(ops);
         if let Some(Op::Append {
@@ -575,7 +576,7 @@ impl SpoolStore {
 
     /// Hands an op to the writer.
     fn send(&self, op: Op) {
-        let ops = lock(&self.ops);
+        let ops = lock(&self.core.ops);
         let sent = ops.as_ref().map(|tx| tx.send(op).map_err(drop));
         match sent {
             Some(Ok(())) => {}
@@ -736,7 +737,7 @@ impl SpoolStore {
     /// Lets the writer finish what is queued, then releases the lock.
     pub(super) fn shut(&self) {
         // Closing the channel lets the writer finish what is queued and end.
-        drop(lock(&self.ops).take());
+        drop(lock(&self.core.ops).take());
         let writer = lock(&self.writer).take();
         // The last reference can go on the writer itself (through the engine): it then ends
         // by itself once the channel is closed. The writer releases the lock as it ends.
@@ -761,10 +762,10 @@ impl Drop for SpoolStore {
     }
 }
 
-/// What happens when the writer thread ends, dropped as it ends (a panic too): appends are
-/// refused from then on, those still queued to it are counted as dropped (their receipts
-/// fail), appends waiting for room go on (to be refused), and the spool's lock file is
-/// released.
+/// What happens when the writer thread ends, dropped as it ends (a panic too): ops are
+/// refused from then on (appends counted as dropped), those still queued to it are counted
+/// as dropped too (their receipts fail), appends waiting for room go on (to be refused),
+/// and the spool's lock file is released.
 struct WriterEnd<'a> {
     core: &'a Core,
     ops: &'a mpsc::Receiver<Op>,
@@ -773,18 +774,23 @@ struct WriterEnd<'a> {
 impl Drop for WriterEnd<'_> {
     fn drop(&mut self) {
         self.core.ended.store(true, Ordering::Release);
+        // Under the lock every send holds: nothing is sent after what is drained below.
+        drop(lock(&self.core.ops).take());
         // Empty after a shutdown, which lets the writer write everything; after a panic,
         // what it had not taken yet. (What it had taken is lost with it: the receipts fail
         // as they are dropped.)
         for op in self.ops.try_iter() {
             if let Op::Append { jobs, receipt } = op {
-                log::error!(
-                    target: deskhook::LOG_TARGET,
-                    "{} event(s) dropped: the spool's writer stopped before it wrote them",
-                    jobs.len()
-                );
+                let error = Error::Spool {
+                    path: self.core.dir.to_path_buf(),
+                    message: "the spool's writer stopped before it wrote the event; it was not \
+                              accepted"
+                        .to_owned(),
+                };
+                log::error!(target: deskhook::LOG_TARGET, "{} event(s) dropped: {error}", jobs.len());
+                self.core.committed_jobs(jobs.len(), body_bytes(&jobs));
                 super::commit::report_dropped(self.core, &jobs);
-                drop(receipt);
+                receipt.settle(Err(error));
             }
         }
         self.core.committed_jobs(0, 0);

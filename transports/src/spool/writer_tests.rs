@@ -227,41 +227,6 @@ fn a_writer_far_behind_is_reported_and_appends_go_on_once_it_catches_up() {
 }
 
 #[test]
-fn appends_do_not_wait_for_a_writer_that_has_ended() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(store(dir.path(), 1024));
-    // The writer ends as a panic would end it: its channel still open to appends, and the
-    // jobs it had taken never counted down.
-    let writer_side = lock(&store.ops).take();
-    drop(writer_side);
-    let writer = lock(&store.writer).take().unwrap();
-    writer.join().unwrap();
-    let (tx, rx) = mpsc::channel();
-    drop(rx);
-    *lock(&store.ops) = Some(tx);
-    store
-        .core
-        .uncommitted
-        .fetch_add(MAX_UNCOMMITTED, Ordering::AcqRel);
-
-    let (done, finished) = std::sync::mpsc::channel();
-    let appending = store.clone();
-    std::thread::spawn(move || {
-        let lane = lane_for_test("crm");
-        let _ = done.send(
-            appending
-                .append(vec![(lane, Job::for_test("T1", 0))])
-                .wait(WAIT),
-        );
-    });
-    let outcome = finished
-        .recv_timeout(WAIT)
-        .expect("the append waited for a writer that is gone");
-    let err = outcome.unwrap_err().to_string();
-    assert!(err.contains("the event was not accepted"), "{err}");
-}
-
-#[test]
 fn an_append_waiting_for_room_goes_on_when_the_writer_ends() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store(dir.path(), 1024));
@@ -286,7 +251,7 @@ fn an_append_waiting_for_room_goes_on_when_the_writer_ends() {
         "the append did not wait for room"
     );
     // …until the writer ends (as a panic would end it, the jobs it took uncounted).
-    drop(lock(&store.ops).take());
+    drop(lock(&store.core.ops).take());
     let writer = lock(&store.writer).take().unwrap();
     writer.join().unwrap();
     let outcome = finished
