@@ -200,7 +200,9 @@ fn with_url_credentials(
 }
 
 /// The credentials of the first URL that has any, percent-decoded: user and password
-/// (`nats://user:password@host:4222`), or a token (`nats://token@host:4222`).
+/// (`nats://user:password@host:4222`), or a token (`nats://token@host:4222`; a user with an
+/// empty password, `nats://user:@host`, is read as a token too, as URLs do not keep an
+/// empty password).
 fn url_credentials(addrs: &[ServerAddr]) -> Option<(String, Option<String>)> {
     let decoded = |text: &str| {
         percent_encoding::percent_decode_str(text)

@@ -82,6 +82,9 @@ fn a_tickets_next_event_waits_for_the_servers_confirmation() {
         guard.flush(Duration::from_secs(20)).expect("published");
     }
 
+    // Confirmations are asked for every 5 s (a quarter of `ack_wait`, at most 5 s), for
+    // 60 s (twice `ack_wait`): then the events would go all the same, but `wait_for` gives
+    // up after 30 s.
     let relay = RunningRelay::start(
         Relay::builder(
             url_as(&server, "relay"),
@@ -89,16 +92,17 @@ fn a_tickets_next_event_waits_for_the_servers_confirmation() {
                 .endpoint(endpoint("crm", &receiver, "0s"))
                 .dead_letter_path(&dead),
         )
-        .ack_wait(Duration::from_secs(2)),
+        .ack_wait(Duration::from_secs(30)),
     );
     wait_for(&receiver, 1);
-    // The first acknowledgement is refused, and asked again every 500 ms (a quarter of
-    // `ack_wait`): the second event waits. Were it let go on the acknowledgement sent, it
-    // would follow at once.
+    // The first acknowledgement is refused, and asked again: the second event waits. Were
+    // it let go on the acknowledgement sent, it would follow at once.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(numbers(&receiver), [0], "the second event waits");
 
     server.reconfigure(&config(""));
+    // Let go by the confirmation, the next time it is asked for (within 5 s), not by the
+    // end of the wait for one.
     wait_for(&receiver, 2);
     let report = relay.stop();
 

@@ -59,7 +59,7 @@ impl Confirming {
     pub(in crate::relay) fn new(ack_wait: Duration) -> Confirming {
         Confirming {
             every: (ack_wait / 4).clamp(Duration::from_millis(100), Duration::from_secs(5)),
-            until: ack_wait * 2,
+            until: ack_wait.saturating_mul(2),
         }
     }
 }
@@ -210,7 +210,11 @@ pub(in crate::relay) async fn confirm_ack(
         return Err("the message has no reply subject".to_owned());
     };
     let client = message.context.client();
-    let asked = client.request(reply, bytes::Bytes::from_static(b"+ACK"));
+    // The request's own timeout, not the client's (which may be shorter).
+    let request = async_nats::Request::new()
+        .payload(bytes::Bytes::from_static(b"+ACK"))
+        .timeout(Some(wait));
+    let asked = client.send_request(reply, request);
     match tokio::time::timeout(wait, asked).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
@@ -230,7 +234,10 @@ fn acknowledged(book: &Book, http: &DeliverySink, carrier: &Arc<Carrier>, confir
         crate::relay::partition::deliver(http, book, next);
     }
     book.settle(carrier);
-    lock(&book.last).insert(carrier.partition, carrier.clone());
+    // The last acknowledgement a hand-back confirms: a message's, not a parked entry's.
+    if carrier.message.is_some() {
+        lock(&book.last).insert(carrier.partition, carrier.clone());
+    }
     true
 }
 
@@ -397,8 +404,11 @@ impl Book {
             .collect();
         for pending in waiting.values() {
             for carrier in &pending.carriers {
+                // A parked one may wait for its acknowledgement's confirmation: not settled,
+                // and not to park again.
                 if carrier.message.is_none()
                     || carrier.is_settled()
+                    || !carrier.parked_keys().is_empty()
                     || carrier.held.load(Ordering::Acquire) > 0
                     || now.duration_since(carrier.taken) < age
                 {
