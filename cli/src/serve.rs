@@ -87,7 +87,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        header given twice or not UTF-8)
   401  a missing or wrong token
   404  an unknown endpoint in the API
-  409  the same Idempotency-Key is being accepted right now (Retry-After: 1); in the
+  409  the same Idempotency-Key is being accepted right now (Retry-After: 1: a client
+       that hung up is accepted all the same, and its retry gets that answer); in the
        API, a name in use, or an endpoint changed by someone else meanwhile
   412  in the API, an If-Match whose version is no longer the endpoint's
   413  a body over max_payload, as received or as deskhook sends it (every field written)
@@ -390,11 +391,19 @@ fn format_named(name: &str) -> Result<Format, Problem> {
     }
 }
 
-/// `POST /v1/events`.
+/// `POST /v1/events`. Run as a task of its own, to its end: a client that hangs up makes
+/// axum drop this handler, and an event on its way into the spool would lose its
+/// Idempotency-Key's answer (the retry would send it again, under another id).
 async fn accept_event(State(daemon): State<Arc<Daemon>>, request: Request) -> Response {
-    match accept(&daemon, request).await {
-        Ok(response) => response,
-        Err(problem) => problem.into_response(),
+    let accepting = tokio::spawn(async move { accept(&daemon, request).await });
+    match accepting.await {
+        Ok(Ok(response)) => response,
+        Ok(Err(problem)) => problem.into_response(),
+        Err(e) => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the event's request failed ({e}); retry it"),
+        )
+        .into_response(),
     }
 }
 
@@ -511,9 +520,10 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             }
         }
     }
-    // A client gone while its event is committed drops this handler in the await below: the
-    // key is then forgotten (a retry sends the event again, at least once) rather than left
-    // 'being accepted' for good.
+    // Should this end before it says what became of the event (a panic, the runtime shutting
+    // down: a client that hangs up does not stop it, see `accept_event`), the key is
+    // forgotten (a retry sends the event again, at least once) rather than left 'being
+    // accepted' for good.
     let mut claimed = Claimed {
         keys: &daemon.keys,
         key: key.as_ref(),
@@ -526,8 +536,8 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         daemon.sink.room().await;
         // It still waits when other senders took the room meanwhile.
         let receipt = blocking(|| daemon.sink.send_with_receipt(&emitted));
-        // The line once the commit is done; or, if a client that hangs up drops this
-        // handler during the await, then (the event is on its way into the spool).
+        // The line once the commit is done; or, if this ends during the await (the runtime
+        // shutting down), then (the event is on its way into the spool).
         let mut pending = PendingLine {
             daemon,
             emitted: &emitted,
@@ -664,6 +674,76 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that hangs up as its event is committed (axum drops the handler) does not
+    /// make the retry of its request a second event: the key keeps its answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_whose_client_hangs_up_keeps_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = deskhook_transports::delivery::Endpoint::new("crm", "http://127.0.0.1:9/")
+            .unwrap()
+            .allow_private(true);
+        let (sink, guard) = DeliverySink::builder()
+            .endpoint(endpoint)
+            .spool(Spool::open(dir.path()).unwrap())
+            .dead_letter_path(dir.path().join("dead.jsonl"))
+            .build_async()
+            .unwrap();
+        sink.endpoints().pause("crm").unwrap();
+        let daemon = Arc::new(Daemon {
+            sink: sink.clone(),
+            token: "t".repeat(MIN_TOKEN),
+            durable: true,
+            max_body: 1 << 20,
+            metrics: PrometheusBuilder::new().build_recorder().handle(),
+            keys: Mutex::default(),
+            file: None,
+        });
+        let mut ticket = deskhook::sample::ticket();
+        ticket.code = "K-1".to_owned();
+        let body =
+            deskhook::EventRef::new(deskhook::Action::Create, &ticket, &deskhook::sample::user())
+                .to_json()
+                .unwrap();
+        let request = || {
+            axum::http::Request::post("/v1/events")
+                .header("Idempotency-Key", "k-1")
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap()
+        };
+
+        // Polled once, then dropped: the client is gone.
+        {
+            let handler = accept_event(State(daemon.clone()), request());
+            let mut handler = std::pin::pin!(handler);
+            let waker = std::task::Waker::noop();
+            let _ = handler
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker));
+        }
+        // Its retry: 409 while the first is being accepted, then that one's answer.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let reply = loop {
+            let response = accept_event(State(daemon.clone()), request()).await;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let reply: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            if status == StatusCode::CONFLICT && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+            assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+            break reply;
+        };
+        assert_eq!(reply["replayed_key"], true, "{reply}");
+        assert_eq!(sink.totals().queued, 1, "one event, not two");
+        // The paused endpoint's event stays in the spool.
+        let _ = guard
+            .shutdown_async(std::time::Duration::from_millis(100))
+            .await;
+    }
 
     #[test]
     fn formats_by_name() {
