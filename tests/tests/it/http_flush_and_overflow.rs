@@ -46,7 +46,7 @@ fn shutdown_dead_letters_what_it_could_not_deliver(t: Transport) {
         Answer::status(204)
     });
     let (_dir, dead) = dead_letter_file();
-    let (_sink, guard, dispatcher) = start(
+    let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s").max_in_flight(1))
@@ -80,6 +80,30 @@ fn shutdown_dead_letters_what_it_could_not_deliver(t: Transport) {
         1
     );
     release.send(()).unwrap();
+    if t == Transport::Blocking {
+        // The stuck attempt ends after the stop (its worker thread lives on; the async
+        // transport's runtime ended with the stop): delivered, but counted once, with the
+        // dead letters that reported it.
+        let deadline = std::time::Instant::now() + WAIT;
+        while sink
+            .attempts(&deskhook_transports::delivery::AttemptQuery::new())
+            .unwrap()
+            .items
+            .is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the attempt never ended"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let totals = sink.totals();
+        assert_eq!(
+            (totals.delivered, totals.dead_lettered),
+            (0, 3),
+            "{totals:?}"
+        );
+    }
 }
 
 /// Holds every request until released; counts how many arrived.

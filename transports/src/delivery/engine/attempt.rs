@@ -386,7 +386,11 @@ impl Engine {
                 let_go = true;
             }
             Decision::Delivered => {
-                self.count(lane, |c| &c.delivered, 1);
+                // One the stop reported with its dead letters ("it may also have been
+                // delivered") is counted there, once.
+                if !reported {
+                    self.count(lane, |c| &c.delivered, 1);
+                }
                 // Recorded before the ticket's next job can go, so that the store sees a
                 // ticket's outcomes in order.
                 self.backlog.delivered(&job);
