@@ -95,7 +95,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   415  a multipart body (send the event's JSON as the body; a form's is read as JSON)
   422  another body under an Idempotency-Key already used
   503  nothing kept the event: every endpoint's queue or the memory budget is full,
-       or the spool (with Retry-After)
+       or the spool; or 1,024 events are being accepted at once (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept, in memory only (a restart
 forgets them); a key's event is told by its body and the format it is read as (named or
@@ -205,6 +205,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ignore_hangups()?;
         let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;
         let daemon = Arc::new(Daemon {
+            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
             sink: sink.clone(),
             token: token.trim().to_owned(),
             durable,
@@ -213,7 +214,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             keys: Mutex::default(),
             file,
         });
-        let app = app(daemon, Console::new(sink.clone()).require_token(token.trim()));
+        let app = app(
+            daemon.clone(),
+            Console::new(sink.clone()).require_token(token.trim()),
+        );
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -236,7 +240,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             .with_graceful_shutdown(stop)
             .await
             .map_err(|e| format!("the server failed: {e}"))?;
-        let flushed = sink.flush_async(args.grace).await;
+        // Events whose clients hung up may still be on their way in (see `accept_event`).
+        let started = tokio::time::Instant::now();
+        let _ = tokio::time::timeout(
+            args.grace,
+            daemon.accepting.acquire_many(MAX_ACCEPTING),
+        )
+        .await;
+        let grace = args.grace.saturating_sub(started.elapsed());
+        let flushed = sink.flush_async(grace).await;
         let totals = sink.totals();
         crate::send::print_line(&format!(
             "stopped: {} delivered, {} dead letter(s), {} dropped, {} left {}",
@@ -255,8 +267,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     })
 }
 
+/// Events accepted at once at most (`POST /v1/events` requests under way, those whose
+/// clients hung up included): past it, 503 with `Retry-After: 1`.
+const MAX_ACCEPTING: u32 = 1024;
+
 /// What the daemon's own handlers share.
 struct Daemon {
+    /// A permit per event request under way ([`MAX_ACCEPTING`]); all of them taken back
+    /// at shutdown, before the last flush.
+    accepting: Arc<tokio::sync::Semaphore>,
     sink: DeliverySink,
     token: String,
     durable: bool,
@@ -395,16 +414,36 @@ fn format_named(name: &str) -> Result<Format, Problem> {
 /// axum drop this handler, and an event on its way into the spool would lose its
 /// Idempotency-Key's answer (the retry would send it again, under another id).
 async fn accept_event(State(daemon): State<Arc<Daemon>>, request: Request) -> Response {
-    let accepting = tokio::spawn(async move { accept(&daemon, request).await });
+    let Ok(permit) = daemon.accepting.clone().try_acquire_owned() else {
+        return retry_soon(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_ACCEPTING} events are being accepted at once; retry in a moment"),
+        ));
+    };
+    let accepting = tokio::spawn(async move {
+        let _permit = permit;
+        accept(&daemon, request).await
+    });
     match accepting.await {
         Ok(Ok(response)) => response,
         Ok(Err(problem)) => problem.into_response(),
-        Err(e) => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the event's request failed ({e}); retry it"),
-        )
-        .into_response(),
+        Err(e) => {
+            log::error!(target: deskhook::LOG_TARGET, "serve: an event's request failed: {e}");
+            retry_soon(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the event's request failed (see the daemon's log); retry it",
+            ))
+        }
     }
+}
+
+/// `problem` with `Retry-After: 1`.
+fn retry_soon(problem: Problem) -> Response {
+    let mut response = problem.into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> {
@@ -510,13 +549,11 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                 let passing = [StatusCode::CONFLICT, StatusCode::SERVICE_UNAVAILABLE]
                     .map(|status| status.as_u16())
                     .contains(&problem.status);
-                let mut response = problem.into_response();
-                if passing {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                }
-                return Ok(response);
+                return Ok(if passing {
+                    retry_soon(problem)
+                } else {
+                    problem.into_response()
+                });
             }
         }
     }
@@ -691,6 +728,7 @@ mod tests {
             .unwrap();
         sink.endpoints().pause("crm").unwrap();
         let daemon = Arc::new(Daemon {
+            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
             sink: sink.clone(),
             token: "t".repeat(MIN_TOKEN),
             durable: true,
@@ -717,12 +755,21 @@ mod tests {
             let handler = accept_event(State(daemon.clone()), request());
             let mut handler = std::pin::pin!(handler);
             let waker = std::task::Waker::noop();
-            let _ = handler
+            let polled = handler
                 .as_mut()
                 .poll(&mut std::task::Context::from_waker(waker));
+            assert!(polled.is_pending(), "the request ended in its first poll");
         }
-        // Its retry: 409 while the first is being accepted, then that one's answer.
+        // Its retry, once the first has its event queued (its key claimed before): 409
+        // while that one is being accepted, then its answer.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while sink.totals().queued == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first event never came"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let reply = loop {
             let response = accept_event(State(daemon.clone()), request()).await;
             let status = response.status();
