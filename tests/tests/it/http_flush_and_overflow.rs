@@ -85,18 +85,23 @@ fn shutdown_dead_letters_what_it_could_not_deliver(t: Transport) {
         // transport's runtime ended with the stop): delivered, but counted once, with the
         // dead letters that reported it.
         let deadline = std::time::Instant::now() + WAIT;
-        while sink
-            .attempts(&deskhook_transports::delivery::AttemptQuery::new())
-            .unwrap()
-            .items
-            .is_empty()
-        {
+        let attempts = loop {
+            let page = sink
+                .attempts(&deskhook_transports::delivery::AttemptQuery::new())
+                .unwrap();
+            if !page.items.is_empty() {
+                break page.items;
+            }
             assert!(
                 std::time::Instant::now() < deadline,
                 "the attempt never ended"
             );
             std::thread::sleep(Duration::from_millis(10));
-        }
+        };
+        assert!(
+            attempts[0].delivered() && attempts[0].status == Some(204),
+            "{attempts:?}"
+        );
         let totals = sink.totals();
         assert_eq!(
             (totals.delivered, totals.dead_lettered),

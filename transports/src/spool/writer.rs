@@ -160,6 +160,8 @@ pub(super) struct Core {
     pub(super) uncommitted_bytes: AtomicUsize,
     /// Set when the writer thread has ended (a panic too): no append waits for it any more.
     pub(super) ended: std::sync::atomic::AtomicBool,
+    /// Set when the sink shuts the spool down (the writer then ends as it should).
+    pub(super) shut: std::sync::atomic::AtomicBool,
     /// Where ops go to the writer; `None` once the sink shuts down or the writer has ended,
     /// taken under this lock, which every send holds: an op sent is one the writer takes, or
     /// one its end finds still queued.
@@ -338,6 +340,7 @@ impl SpoolStore {
             uncommitted: AtomicUsize::new(0),
             uncommitted_bytes: AtomicUsize::new(0),
             ended: std::sync::atomic::AtomicBool::new(false),
+            shut: std::sync::atomic::AtomicBool::new(false),
             ops: Mutex::new(None),
             room: (Mutex::new(Vec::new()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
@@ -581,16 +584,18 @@ impl SpoolStore {
         match sent {
             Some(Ok(())) => {}
             // Closed at shutdown: an attempt that ended after it.
-            None => log::info!(
+            None if !self.core.shut.load(Ordering::Acquire) => {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "spool {}: the writer thread is gone; an update was not written (the event \
+                     may be delivered again after a restart)",
+                    self.core.dir.display()
+                );
+            }
+            _ => log::info!(
                 target: deskhook::LOG_TARGET,
                 "spool {}: an outcome after shutdown was not written (the event is delivered \
                  again after the next start; receivers de-duplicate on webhook-id)",
-                self.core.dir.display()
-            ),
-            Some(Err(())) => log::error!(
-                target: deskhook::LOG_TARGET,
-                "spool {}: the writer thread is gone; an update was not written (the event may \
-                 be delivered again after a restart)",
                 self.core.dir.display()
             ),
         }
@@ -737,6 +742,7 @@ impl SpoolStore {
     /// Lets the writer finish what is queued, then releases the lock.
     pub(super) fn shut(&self) {
         // Closing the channel lets the writer finish what is queued and end.
+        self.core.shut.store(true, Ordering::Release);
         drop(lock(&self.core.ops).take());
         let writer = lock(&self.writer).take();
         // The last reference can go on the writer itself (through the engine): it then ends
