@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use deskhook::Dispatcher;
-use deskhook::policy::OverflowPolicy;
+use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, kv_keys, stream_len};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
 use deskhook_transports::delivery::{DeliveryConfig, DeliverySink};
@@ -188,6 +188,66 @@ fn a_failing_endpoint_does_not_stop_its_partition_and_the_next_relay_delivers_wh
         block_on(stream_len(&setup.server.url(), "KV_deskhook-relay-parked")),
         0
     );
+}
+
+#[test]
+fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
+    let setup = Setup::start(1);
+    // `late` fails too, then recovers while the first relay still runs, and takes the
+    // parked events from it (its retries come every 200 ms). It must not get them again
+    // from the next relay, which delivers the parked events to `failing` alone.
+    let late_healed = Arc::new(AtomicBool::new(false));
+    let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let late = Receiver::start({
+        let (late_healed, taken) = (late_healed.clone(), taken.clone());
+        move |request, _| {
+            if !late_healed.load(Ordering::SeqCst) {
+                return Answer::status(503);
+            }
+            taken.lock().expect("taken").push(request.clone());
+            Answer::status(204)
+        }
+    });
+    let retries = format!("0s{}", ",200ms".repeat(100));
+    let relay = || {
+        Relay::builder(
+            setup.server.url(),
+            DeliverySink::builder()
+                // No breaker: its cool-down (30 s) would hold `late` up once it recovers.
+                .breaker(BreakerPolicy {
+                    failures: 0,
+                    cool_down: Duration::from_secs(30),
+                })
+                .endpoint(endpoint("late", &late, &retries))
+                .endpoint(endpoint("failing", &setup.failing, "0s,1h"))
+                .dead_letter_path(&setup.dead),
+        )
+        .max_pending(4)
+        .park_after(Duration::from_millis(50))
+        .grace(Duration::from_millis(100))
+    };
+    let first = RunningRelay::start(relay());
+    setup.wait_until("everything parked and the stream empty", || {
+        setup.stream_len() == 0
+    });
+    late_healed.store(true, Ordering::SeqCst);
+    let late_has = || taken.lock().expect("taken").len();
+    setup.wait_until("late to take everything", || late_has() == EVENTS);
+    let first = first.stop();
+    assert!(first.parked > 0, "{first:?}");
+
+    setup.healed.store(true, Ordering::SeqCst);
+    let failed = setup.failing.count();
+    let second = RunningRelay::start(relay());
+    setup.wait_until("failing to have everything", || {
+        setup.failing.count() == failed + EVENTS
+    });
+    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
+    let second = second.stop();
+    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
+    let reports = [first, second];
+    assert_eq!(late_has(), EVENTS, "`late` got nothing twice: {reports:?}");
+    once_in_order(&arrivals(&taken.lock().expect("taken")), &TICKETS);
 }
 
 #[test]

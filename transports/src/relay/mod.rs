@@ -122,9 +122,12 @@
 //! schedule. What this leaves:
 //!
 //! - An entry names the endpoints as they were when the message was parked, all failing
-//!   then (a message a healthy endpoint still has to take waits for it): one that recovers
-//!   and delivers the event afterwards gets it again (same `webhook-id`) if the relay dies
-//!   or gives the partition back before the others finish.
+//!   then (a message a healthy endpoint still has to take waits for it). A relay that
+//!   stops or hands the partition back rewrites its entries first with the endpoints still
+//!   waiting (new entries beside the old ones, which then go), so that one that recovered
+//!   meanwhile does not get its events again. One that recovers and delivers an event
+//!   afterwards gets it again (same `webhook-id`) if the relay dies or loses its lease
+//!   before the others finish, or if the rewrite fails (logged).
 //! - An attempt in flight when its partition is handed back or lost finishes: its event may
 //!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
 //!   lost lease, above).

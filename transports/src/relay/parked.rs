@@ -115,12 +115,24 @@ impl Parked {
     /// Why an entry could not be written (those written before it are removed).
     pub(super) async fn write(
         &self,
-        (partition, revision): (u32, u64),
+        tenure: (u32, u64),
         sequence: u64,
         events: &[Framed],
     ) -> Result<Vec<String>, String> {
+        self.write_from(tenure, sequence, 0, events).await
+    }
+
+    /// As [`write`](Parked::write), numbering the parts from `first`: entries that replace
+    /// those of parts below it, which stay until they are removed.
+    pub(super) async fn write_from(
+        &self,
+        (partition, revision): (u32, u64),
+        sequence: u64,
+        first: u32,
+        events: &[Framed],
+    ) -> Result<Vec<String>, String> {
         let mut keys = Vec::new();
-        for (n, part) in parts(events, self.max_value).into_iter().enumerate() {
+        for (n, part) in (first..).zip(parts(events, self.max_value)) {
             let key = format!("{partition}.{sequence}.{revision}.{n}");
             if let Err(e) = self.kv.put(&key, batch::encode(&part)).await {
                 let _ = self.remove(&keys).await;
@@ -198,7 +210,7 @@ pub struct ParkedEndpoint {
     /// The endpoint's name.
     pub endpoint: String,
     /// Its events parked (each waiting for it when parked, and perhaps for other endpoints
-    /// too; an entry is not rewritten as its endpoints finish).
+    /// too; an entry is rewritten only when its relay stops or hands the partition back).
     pub events: u64,
     /// The partitions they are in, in order.
     pub partitions: Vec<u32>,
@@ -370,6 +382,11 @@ fn parts(events: &[Framed], max: usize) -> Vec<Vec<&Framed>> {
         size += len;
     }
     parts
+}
+
+/// The part number of an entry's key (`<partition>.<sequence>.<revision>.<part>`).
+pub(super) fn part_of(key: &str) -> Option<u32> {
+    key.rsplit('.').next()?.parse().ok()
 }
 
 /// (stream sequence, lease revision, part) of `key` when it is an entry of `partition`.

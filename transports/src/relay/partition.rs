@@ -158,8 +158,12 @@ impl Shared {
             let book = self.book.clone();
             tokio::select! {
                 () = book.until(|b| b.outstanding(partition) > 0) => {
-                    // What is left in delivery is parked: the next owner delivers it.
+                    // What is left in delivery is parked: the next owner delivers it, to the
+                    // endpoints still waiting for it.
                     tenure.withdrawn.store(true, Ordering::Release);
+                    self.book
+                        .rewrite_parked(Some((partition, revision)), &self.parked)
+                        .await;
                     let parked = self.book.abandon(Some((partition, revision)));
                     self.http.engine().drop_withdrawn();
                     // What finished is acknowledged, and its entries removed, before the

@@ -280,6 +280,8 @@ async fn stop_delivering(
     if shut.is_err() {
         log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
     }
+    // The engine is stopped: the parked entries are rewritten with what it delivered.
+    let _ = tokio::time::timeout(timeout, book.rewrite_parked(None, &shared.parked)).await;
     book.abandon(None);
     book.flush(timeout).await;
     give_back(book, &shared, stopping, timeout).await;

@@ -386,6 +386,89 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
 }
 
 impl Book {
+    /// Rewrites the parked entries of the messages of `tenure` (every tenure when `None`)
+    /// with the endpoints still to take each event, before the partition goes to its next
+    /// owner: an entry names them as they were when it was written, and the relay goes on
+    /// delivering its parked events meanwhile, so an endpoint that recovered would get them
+    /// again from the next owner, after the ticket's later events. The new entries are
+    /// written beside the old ones (parts numbered after theirs), which are then removed:
+    /// a write that fails leaves the old entries as they were. Run while no other relay
+    /// reads the partition's entries (before its lease is given back); an attempt still in
+    /// flight meanwhile may deliver an event its endpoint then gets again.
+    pub(in crate::relay) async fn rewrite_parked(
+        &self,
+        tenure: Option<(u32, u64)>,
+        parked: &Parked,
+    ) {
+        let carriers: Vec<Arc<Carrier>> = {
+            let waiting = lock(&self.waiting);
+            let mut seen = HashSet::new();
+            waiting
+                .values()
+                .filter(|p| tenure.is_none_or(|t| (p.partition, p.tenure) == t))
+                .flat_map(|p| p.carriers.iter())
+                .filter(|c| c.message.is_some() && !c.parked_keys().is_empty())
+                .filter(|c| seen.insert(Arc::as_ptr(c)))
+                .cloned()
+                .collect()
+        };
+        for carrier in carriers {
+            let old = carrier.parked_keys();
+            let events = match self.to_park(&carrier) {
+                Ok(Some((events, _))) => events,
+                // An event of it is not in the engine: its entry stays as it is.
+                Ok(None) => continue,
+                Err(e) => {
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "relay: partition {}: the parked entries of message {} cannot be \
+                         rewritten ({e}); its next owner delivers them as they were parked",
+                        carrier.partition,
+                        carrier.sequence
+                    );
+                    continue;
+                }
+            };
+            let first = old
+                .iter()
+                .filter_map(|key| parked::part_of(key))
+                .max()
+                .map_or(0, |last| last + 1);
+            let keys = if events.is_empty() {
+                Vec::new()
+            } else {
+                let tenure = (carrier.partition, carrier.revision);
+                match parked
+                    .write_from(tenure, carrier.sequence, first, &events)
+                    .await
+                {
+                    Ok(keys) => keys,
+                    Err(e) => {
+                        log::warn!(
+                            target: deskhook::LOG_TARGET,
+                            "relay: partition {}: the parked entries of message {} cannot be \
+                             rewritten ({e}); its next owner delivers them as they were \
+                             parked, perhaps again to endpoints that took them since",
+                            carrier.partition,
+                            carrier.sequence
+                        );
+                        continue;
+                    }
+                }
+            };
+            *lock(&carrier.parked) = keys;
+            if let Err(e) = parked.remove(&old).await {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {}: the old parked entries {old:?} cannot be removed \
+                     ({e}); trying again",
+                    carrier.partition
+                );
+                lock(&self.unremoved).extend(old);
+            }
+        }
+    }
+
     /// The messages taken longer than `age` ago, not acknowledged nor parked, with no event
     /// waiting in a gate, each with the endpoints its events in delivery wait for and those
     /// among them where an event waits for a retry: those to park if every endpoint among
