@@ -190,55 +190,86 @@ fn a_failing_endpoint_does_not_stop_its_partition_and_the_next_relay_delivers_wh
     );
 }
 
-#[test]
-fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
-    let setup = Setup::start(1);
-    // `late` fails too, then recovers while the first relay still runs, and takes the
-    // parked events from it (its retries come every 200 ms). It must not get them again
-    // from the next relay, which delivers the parked events to `failing` alone.
-    let late_healed = Arc::new(AtomicBool::new(false));
-    let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let late = Receiver::start({
-        let (late_healed, taken) = (late_healed.clone(), taken.clone());
-        move |request, _| {
-            if !late_healed.load(Ordering::SeqCst) {
-                return Answer::status(503);
+/// An endpoint that fails too, then recovers while the first relay still runs, and takes
+/// the parked events from it (its retries come every 200 ms): each one it takes is kept.
+struct Late {
+    receiver: Receiver,
+    healed: Arc<AtomicBool>,
+    taken: Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Late {
+    fn start() -> Late {
+        let healed = Arc::new(AtomicBool::new(false));
+        let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let receiver = Receiver::start({
+            let (healed, taken) = (healed.clone(), taken.clone());
+            move |request, _| {
+                if !healed.load(Ordering::SeqCst) {
+                    return Answer::status(503);
+                }
+                taken.lock().expect("taken").push(request.clone());
+                Answer::status(204)
             }
-            taken.lock().expect("taken").push(request.clone());
-            Answer::status(204)
+        });
+        Late {
+            receiver,
+            healed,
+            taken,
         }
-    });
-    let retries = format!("0s{}", ",200ms".repeat(100));
-    let relay = || {
+    }
+
+    /// The events it took.
+    fn taken(&self) -> Vec<Received> {
+        self.taken.lock().expect("taken").clone()
+    }
+}
+
+impl Setup {
+    /// A relay delivering to `late` and `failing`, parking after 50 ms.
+    fn relay_with(&self, late: &Late) -> Relay {
+        let retries = format!("0s{}", ",200ms".repeat(100));
         Relay::builder(
-            setup.server.url(),
+            self.server.url(),
             DeliverySink::builder()
                 // No breaker: its cool-down (30 s) would hold `late` up once it recovers.
                 .breaker(BreakerPolicy {
                     failures: 0,
                     cool_down: Duration::from_secs(30),
                 })
-                .endpoint(endpoint("late", &late, &retries))
-                .endpoint(endpoint("failing", &setup.failing, "0s,1h"))
-                .dead_letter_path(&setup.dead),
+                .endpoint(endpoint("late", &late.receiver, &retries))
+                .endpoint(endpoint("failing", &self.failing, "0s,1h"))
+                .dead_letter_path(&self.dead),
         )
         .max_pending(4)
         .park_after(Duration::from_millis(50))
         .grace(Duration::from_millis(100))
-    };
-    let first = RunningRelay::start(relay());
-    setup.wait_until("everything parked and the stream empty", || {
-        setup.stream_len() == 0
-    });
-    late_healed.store(true, Ordering::SeqCst);
-    let late_has = || taken.lock().expect("taken").len();
-    setup.wait_until("late to take everything", || late_has() == EVENTS);
+    }
+
+    /// Starts a relay with `late`, waits until everything is parked, heals `late` and
+    /// waits until it took every event.
+    fn parked_then_late_took_all(&self, late: &Late, relay: Relay) -> RunningRelay {
+        let running = RunningRelay::start(relay);
+        self.wait_until("everything parked and the stream empty", || {
+            self.stream_len() == 0
+        });
+        late.healed.store(true, Ordering::SeqCst);
+        self.wait_until("late to take everything", || late.taken().len() == EVENTS);
+        running
+    }
+}
+
+#[test]
+fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
+    let setup = Setup::start(1);
+    let late = Late::start();
+    let first = setup.parked_then_late_took_all(&late, setup.relay_with(&late));
+    // The first relay stops; the next one delivers the parked events to `failing` alone.
     let first = first.stop();
     assert!(first.parked > 0, "{first:?}");
-
     setup.healed.store(true, Ordering::SeqCst);
     let failed = setup.failing.count();
-    let second = RunningRelay::start(relay());
+    let second = RunningRelay::start(setup.relay_with(&late));
     setup.wait_until("failing to have everything", || {
         setup.failing.count() == failed + EVENTS
     });
@@ -246,8 +277,52 @@ fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
     let second = second.stop();
     once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
     let reports = [first, second];
-    assert_eq!(late_has(), EVENTS, "`late` got nothing twice: {reports:?}");
-    once_in_order(&arrivals(&taken.lock().expect("taken")), &TICKETS);
+    assert_eq!(
+        late.taken().len(),
+        EVENTS,
+        "`late` got nothing twice: {reports:?}"
+    );
+    once_in_order(&arrivals(&late.taken()), &TICKETS);
+}
+
+#[test]
+fn an_endpoint_that_recovered_meanwhile_gets_nothing_again_after_a_hand_back() {
+    let setup = Setup::start(2);
+    let late = Late::start();
+    let first = setup.parked_then_late_took_all(&late, setup.relay_with(&late));
+    // A second relay joins: the first hands it a partition, with its parked entries.
+    setup.healed.store(true, Ordering::SeqCst);
+    let failed = setup.failing.count();
+    let owned = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let second = RunningRelay::start(setup.relay_with(&late).on_partitions({
+        let owned = owned.clone();
+        move |now: &[u32]| *owned.lock().expect("owned") = now.to_vec()
+    }));
+    setup.wait_until("the second relay to own a partition", || {
+        owned.lock().expect("owned").len() == 1
+    });
+    let taken = owned.lock().expect("owned")[0];
+    let moved: Vec<&str> = TICKETS
+        .iter()
+        .copied()
+        .filter(|t| partition_of(t, 2) == taken)
+        .collect();
+    assert!(!moved.is_empty(), "some tickets are in partition {taken}");
+    setup.wait_until("the moved tickets' events at `failing`", || {
+        setup.failing.count() == failed + moved.len() * PER_TICKET
+    });
+    let of_taken = format!("{taken}.");
+    setup.wait_until("the moved partition's entries to go", || {
+        !setup.parked_keys().iter().any(|k| k.starts_with(&of_taken))
+    });
+    let reports = [second.stop(), first.stop()];
+    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &moved);
+    assert_eq!(
+        late.taken().len(),
+        EVENTS,
+        "`late` got nothing twice: {reports:?}"
+    );
+    once_in_order(&arrivals(&late.taken()), &TICKETS);
 }
 
 #[test]
