@@ -169,6 +169,12 @@ fn a_failing_endpoint_does_not_stop_its_partition_and_the_next_relay_delivers_wh
     assert_eq!(report.dead_lettered, 0, "{report:?}");
     let failed = setup.failing.count();
     assert!(failed > 0, "`failing` was attempted");
+    // Nothing finished with the endpoints its entries name: they were not written again.
+    let keys = setup.parked_keys();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k.ends_with(".0")),
+        "{keys:?}"
+    );
 
     setup.healed.store(true, Ordering::SeqCst);
     let second = RunningRelay::start(setup.relay());
@@ -267,6 +273,12 @@ fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
     // The first relay stops; the next one delivers the parked events to `failing` alone.
     let first = first.stop();
     assert!(first.parked > 0, "{first:?}");
+    // Its entries were written again (parts numbered after the first ones).
+    let keys = setup.parked_keys();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| !k.ends_with(".0")),
+        "{keys:?}"
+    );
     setup.healed.store(true, Ordering::SeqCst);
     let failed = setup.failing.count();
     let second = RunningRelay::start(setup.relay_with(&late));

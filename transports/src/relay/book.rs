@@ -99,6 +99,9 @@ pub(super) struct Carrier {
     settled: AtomicBool,
     /// The keys of the parked bucket that hold its unfinished events, once parked.
     parked: Mutex<Vec<String>>,
+    /// The endpoints its entries name, counted once per event (what a rewrite compares:
+    /// endpoints only ever finish).
+    parked_remaining: AtomicUsize,
     /// Set when the tenure that took it ends.
     withdrawn: Arc<AtomicBool>,
     /// The lease revision of that tenure.
@@ -124,6 +127,7 @@ impl Carrier {
             held: AtomicUsize::new(0),
             settled: AtomicBool::new(false),
             parked: Mutex::default(),
+            parked_remaining: AtomicUsize::new(0),
             withdrawn: withdrawn.clone(),
             revision,
         })

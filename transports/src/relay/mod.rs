@@ -123,11 +123,13 @@
 //!
 //! - An entry names the endpoints as they were when the message was parked, all failing
 //!   then (a message a healthy endpoint still has to take waits for it). A relay that
-//!   stops or hands the partition back rewrites its entries first with the endpoints still
-//!   waiting (new entries beside the old ones, which then go), so that one that recovered
-//!   meanwhile does not get its events again. One that recovers and delivers an event
-//!   afterwards gets it again (same `webhook-id`) if the relay dies or loses its lease
-//!   before the others finish, or if the rewrite fails (logged).
+//!   stops or hands the partition back rewrites the entries it parked first with the
+//!   endpoints still waiting (new entries beside the old ones, which then go; within
+//!   `ack_wait` at a hand-back), so that one that recovered meanwhile does not get its
+//!   events again. One that recovers and delivers an event afterwards gets it again (same
+//!   `webhook-id`) if the relay dies or loses its lease before the others finish, if the
+//!   rewrite fails (logged), or if the entry is one the relay read back from an earlier
+//!   owner (those are not rewritten).
 //! - An attempt in flight when its partition is handed back or lost finishes: its event may
 //!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
 //!   lost lease, above).

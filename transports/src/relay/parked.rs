@@ -319,6 +319,15 @@ async fn summary(context: &jetstream::Context, bucket: &str) -> Result<Vec<Parke
     Ok(endpoints)
 }
 
+/// How many endpoints a parked `event` names as still to take it.
+pub(super) fn remaining_of(event: &Framed) -> usize {
+    event
+        .headers()
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(REMAINING_HEADER))
+        .count()
+}
+
 /// `event`, to park, with the endpoints still to take it.
 ///
 /// # Errors

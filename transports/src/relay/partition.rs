@@ -161,9 +161,15 @@ impl Shared {
                     // What is left in delivery is parked: the next owner delivers it, to the
                     // endpoints still waiting for it.
                     tenure.withdrawn.store(true, Ordering::Release);
-                    self.book
-                        .rewrite_parked(Some((partition, revision)), &self.parked)
-                        .await;
+                    // Within `ack_wait`, and only while the lease is held: another relay
+                    // may read the entries once it is lost.
+                    let rewrite = self
+                        .book
+                        .rewrite_parked(Some((partition, revision)), &self.parked);
+                    tokio::select! {
+                        _ = tokio::time::timeout(self.ack_wait, rewrite) => {}
+                        () = until(&mut order, |o| *o == Order::Lost) => {}
+                    }
                     let parked = self.book.abandon(Some((partition, revision)));
                     self.http.engine().drop_withdrawn();
                     // What finished is acknowledged, and its entries removed, before the

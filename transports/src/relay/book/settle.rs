@@ -276,7 +276,7 @@ async fn park(
         {
             continue;
         }
-        match book.to_park(&carrier) {
+        match book.to_park(&carrier, false) {
             Ok(Some((events, ids))) if !events.is_empty() => writes.push((carrier, events, ids)),
             Ok(_) => {}
             Err(e) => log::warn!(
@@ -310,6 +310,10 @@ async fn park(
             }
         };
         *lock(&carrier.parked) = keys;
+        carrier.parked_remaining.store(
+            events.iter().map(parked::remaining_of).sum(),
+            Ordering::Release,
+        );
         if carrier.withdrawn.load(Ordering::Acquire) {
             // Its tenure ended meanwhile: the message stays for the next owner, which also
             // finds the entries (and delivers those events once).
@@ -386,15 +390,17 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
 }
 
 impl Book {
-    /// Rewrites the parked entries of the messages of `tenure` (every tenure when `None`)
-    /// with the endpoints still to take each event, before the partition goes to its next
-    /// owner: an entry names them as they were when it was written, and the relay goes on
-    /// delivering its parked events meanwhile, so an endpoint that recovered would get them
-    /// again from the next owner, after the ticket's later events. The new entries are
-    /// written beside the old ones (parts numbered after theirs), which are then removed:
-    /// a write that fails leaves the old entries as they were. Run while no other relay
-    /// reads the partition's entries (before its lease is given back); an attempt still in
-    /// flight meanwhile may deliver an event its endpoint then gets again.
+    /// Rewrites the parked entries of the messages of `tenure` (every tenure still held
+    /// when `None`) with the endpoints still to take each event, before the partition goes
+    /// to its next owner: an entry names them as they were when it was written, and the
+    /// relay goes on delivering its parked events meanwhile, so an endpoint that recovered
+    /// would get them again from the next owner, after the ticket's later events. Only the
+    /// messages whose endpoints some took since are written again, all at once: new entries
+    /// beside the old ones (parts numbered after theirs), which then go. A write that fails
+    /// leaves the old entries as they were (logged). Run while no other relay reads the
+    /// partition's entries (its lease held); an attempt still in flight meanwhile may
+    /// deliver an event its endpoint then gets again. Entries this relay read back from an
+    /// earlier owner are not rewritten.
     pub(in crate::relay) async fn rewrite_parked(
         &self,
         tenure: Option<(u32, u64)>,
@@ -407,64 +413,78 @@ impl Book {
                 .values()
                 .filter(|p| tenure.is_none_or(|t| (p.partition, p.tenure) == t))
                 .flat_map(|p| p.carriers.iter())
-                .filter(|c| c.message.is_some() && !c.parked_keys().is_empty())
+                .filter(|c| {
+                    c.message.is_some()
+                        && !c.parked_keys().is_empty()
+                        && (tenure.is_some() || !c.withdrawn.load(Ordering::Acquire))
+                })
                 .filter(|c| seen.insert(Arc::as_ptr(c)))
                 .cloned()
                 .collect()
         };
+        let mut rewrites = Vec::new();
         for carrier in carriers {
-            let old = carrier.parked_keys();
-            let events = match self.to_park(&carrier) {
-                Ok(Some((events, _))) => events,
-                // An event of it is not in the engine: its entry stays as it is.
-                Ok(None) => continue,
+            match self.to_park(&carrier, true) {
+                // Finished: the settle task removes its entries.
+                Ok(Some((events, _))) if events.is_empty() => {}
+                Ok(Some((events, _))) => {
+                    let remaining: usize = events.iter().map(parked::remaining_of).sum();
+                    if remaining < carrier.parked_remaining.load(Ordering::Acquire) {
+                        rewrites.push((carrier, events));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {}: the parked entries of message {} cannot be \
+                     rewritten ({e}); its next owner delivers them as they were parked",
+                    carrier.partition,
+                    carrier.sequence
+                ),
+            }
+        }
+        let written = futures_util::future::join_all(rewrites.iter().map(|(carrier, events)| {
+            let first = carrier
+                .parked_keys()
+                .iter()
+                .filter_map(|key| parked::part_of(key))
+                .max()
+                .map_or(0, |last| last + 1);
+            let at = (carrier.partition, carrier.revision);
+            parked.write_from(at, carrier.sequence, first, events)
+        }))
+        .await;
+        for ((carrier, _), written) in rewrites.into_iter().zip(written) {
+            let keys = match written {
+                Ok(keys) => keys,
                 Err(e) => {
                     log::warn!(
                         target: deskhook::LOG_TARGET,
                         "relay: partition {}: the parked entries of message {} cannot be \
-                         rewritten ({e}); its next owner delivers them as they were parked",
+                         rewritten ({e}); its next owner delivers them as they were parked, \
+                         perhaps again to endpoints that took them since",
                         carrier.partition,
                         carrier.sequence
                     );
                     continue;
                 }
             };
-            let first = old
-                .iter()
-                .filter_map(|key| parked::part_of(key))
-                .max()
-                .map_or(0, |last| last + 1);
-            let keys = if events.is_empty() {
-                Vec::new()
+            let old = std::mem::replace(&mut *lock(&carrier.parked), keys.clone());
+            // Its last event finished meanwhile: the settle task removed the entries it
+            // found, old or new; these go too.
+            let gone = if carrier.left.load(Ordering::Acquire) == 0 {
+                [old, keys].concat()
             } else {
-                let tenure = (carrier.partition, carrier.revision);
-                match parked
-                    .write_from(tenure, carrier.sequence, first, &events)
-                    .await
-                {
-                    Ok(keys) => keys,
-                    Err(e) => {
-                        log::warn!(
-                            target: deskhook::LOG_TARGET,
-                            "relay: partition {}: the parked entries of message {} cannot be \
-                             rewritten ({e}); its next owner delivers them as they were \
-                             parked, perhaps again to endpoints that took them since",
-                            carrier.partition,
-                            carrier.sequence
-                        );
-                        continue;
-                    }
-                }
+                old
             };
-            *lock(&carrier.parked) = keys;
-            if let Err(e) = parked.remove(&old).await {
+            if let Err(e) = parked.remove(&gone).await {
                 log::warn!(
                     target: deskhook::LOG_TARGET,
-                    "relay: partition {}: the old parked entries {old:?} cannot be removed \
+                    "relay: partition {}: the parked entries {gone:?} cannot be removed \
                      ({e}); trying again",
                     carrier.partition
                 );
-                lock(&self.unremoved).extend(old);
+                lock(&self.unremoved).extend(gone);
             }
         }
     }
@@ -523,8 +543,9 @@ impl Book {
 
     /// The events of `carrier` to park: those not finished, each with the endpoints still to
     /// take it. `None` when one of them is not in the engine (it waits in a gate, or is on its
-    /// way), so that the message cannot be acknowledged yet.
-    fn to_park(&self, carrier: &Carrier) -> Result<Option<ToPark>, String> {
+    /// way), so that the message cannot be acknowledged yet; unless `parked`: the message's
+    /// events are all in the engine then, and one that is no longer there has finished.
+    fn to_park(&self, carrier: &Carrier, parked: bool) -> Result<Option<ToPark>, String> {
         let Some(message) = &carrier.message else {
             return Ok(None);
         };
@@ -543,6 +564,9 @@ impl Book {
                 continue;
             }
             let Some((id, pending)) = waiting.get_key_value(&*id) else {
+                if parked {
+                    continue;
+                }
                 return Ok(None);
             };
             events.push(parked::with_remaining(event, &pending.remaining)?);
