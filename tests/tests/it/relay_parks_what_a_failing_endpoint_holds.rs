@@ -229,6 +229,16 @@ impl Late {
     fn taken(&self) -> Vec<Received> {
         self.taken.lock().expect("taken").clone()
     }
+
+    /// Asserts that it took each event once, each ticket in order.
+    fn took_each_once(&self, reports: &[deskhook_transports::relay::RelayReport]) {
+        assert_eq!(
+            self.taken().len(),
+            EVENTS,
+            "`late` got nothing twice: {reports:?}"
+        );
+        once_in_order(&arrivals(&self.taken()), &TICKETS);
+    }
 }
 
 impl Setup {
@@ -263,6 +273,40 @@ impl Setup {
         self.wait_until("late to take everything", || late.taken().len() == EVENTS);
         running
     }
+
+    /// Heals `failing` and starts a second relay (`relay`): the first hands it one of the
+    /// two partitions, with its parked entries. Waits until the second delivered the moved
+    /// tickets' events to `failing` and their entries went. Returns the second relay, the
+    /// moved tickets and what `failing` had before.
+    fn hand_back_to_a_second(&self, relay: Relay) -> (RunningRelay, Vec<&'static str>, usize) {
+        // The first relay's next retries of `failing` are an hour away.
+        self.healed.store(true, Ordering::SeqCst);
+        let failed = self.failing.count();
+        let owned = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let second = RunningRelay::start(relay.on_partitions({
+            let owned = owned.clone();
+            move |now: &[u32]| *owned.lock().expect("owned") = now.to_vec()
+        }));
+        self.wait_until("the second relay to own a partition", || {
+            owned.lock().expect("owned").len() == 1
+        });
+        let taken = owned.lock().expect("owned")[0];
+        let moved: Vec<&str> = TICKETS
+            .iter()
+            .copied()
+            .filter(|t| partition_of(t, 2) == taken)
+            .collect();
+        assert!(!moved.is_empty(), "some tickets are in partition {taken}");
+        self.wait_until("the moved tickets' events at `failing`", || {
+            self.failing.count() == failed + moved.len() * PER_TICKET
+        });
+        // Their entries go as they finish.
+        let of_taken = format!("{taken}.");
+        self.wait_until("the moved partition's entries to go", || {
+            !self.parked_keys().iter().any(|k| k.starts_with(&of_taken))
+        });
+        (second, moved, failed)
+    }
 }
 
 #[test]
@@ -289,12 +333,7 @@ fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
     let second = second.stop();
     once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
     let reports = [first, second];
-    assert_eq!(
-        late.taken().len(),
-        EVENTS,
-        "`late` got nothing twice: {reports:?}"
-    );
-    once_in_order(&arrivals(&late.taken()), &TICKETS);
+    late.took_each_once(&reports);
 }
 
 #[test]
@@ -303,38 +342,10 @@ fn an_endpoint_that_recovered_meanwhile_gets_nothing_again_after_a_hand_back() {
     let late = Late::start();
     let first = setup.parked_then_late_took_all(&late, setup.relay_with(&late));
     // A second relay joins: the first hands it a partition, with its parked entries.
-    setup.healed.store(true, Ordering::SeqCst);
-    let failed = setup.failing.count();
-    let owned = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let second = RunningRelay::start(setup.relay_with(&late).on_partitions({
-        let owned = owned.clone();
-        move |now: &[u32]| *owned.lock().expect("owned") = now.to_vec()
-    }));
-    setup.wait_until("the second relay to own a partition", || {
-        owned.lock().expect("owned").len() == 1
-    });
-    let taken = owned.lock().expect("owned")[0];
-    let moved: Vec<&str> = TICKETS
-        .iter()
-        .copied()
-        .filter(|t| partition_of(t, 2) == taken)
-        .collect();
-    assert!(!moved.is_empty(), "some tickets are in partition {taken}");
-    setup.wait_until("the moved tickets' events at `failing`", || {
-        setup.failing.count() == failed + moved.len() * PER_TICKET
-    });
-    let of_taken = format!("{taken}.");
-    setup.wait_until("the moved partition's entries to go", || {
-        !setup.parked_keys().iter().any(|k| k.starts_with(&of_taken))
-    });
+    let (second, moved, failed) = setup.hand_back_to_a_second(setup.relay_with(&late));
     let reports = [second.stop(), first.stop()];
     once_in_order(&arrivals(&setup.failing.requests()[failed..]), &moved);
-    assert_eq!(
-        late.taken().len(),
-        EVENTS,
-        "`late` got nothing twice: {reports:?}"
-    );
-    once_in_order(&arrivals(&late.taken()), &TICKETS);
+    late.took_each_once(&reports);
 }
 
 #[test]
@@ -344,33 +355,9 @@ fn a_relay_hands_a_partition_back_without_waiting_for_its_parked_events() {
     setup.wait_until("live to have everything and the stream to empty", || {
         setup.live.count() == EVENTS && setup.stream_len() == 0
     });
-    // `failing` heals, but the first relay's next retries are an hour away. A second relay
-    // joins: the first hands it a partition, withdrawing its parked events at once.
-    setup.healed.store(true, Ordering::SeqCst);
-    let failed = setup.failing.count();
-    let owned = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let second = RunningRelay::start(setup.relay().on_partitions({
-        let owned = owned.clone();
-        move |now: &[u32]| *owned.lock().expect("owned") = now.to_vec()
-    }));
-    setup.wait_until("the second relay to own a partition", || {
-        owned.lock().expect("owned").len() == 1
-    });
-    let taken = owned.lock().expect("owned")[0];
-    let moved: Vec<&str> = TICKETS
-        .iter()
-        .copied()
-        .filter(|t| partition_of(t, 2) == taken)
-        .collect();
-    assert!(!moved.is_empty(), "some tickets are in partition {taken}");
-    setup.wait_until("the moved tickets' events at `failing`", || {
-        setup.failing.count() == failed + moved.len() * PER_TICKET
-    });
-    // Their entries go as they finish.
-    let of_taken = format!("{taken}.");
-    setup.wait_until("the moved partition's entries to go", || {
-        !setup.parked_keys().iter().any(|k| k.starts_with(&of_taken))
-    });
+    // `failing` heals; a second relay joins: the first hands it a partition, withdrawing
+    // its parked events at once.
+    let (second, moved, failed) = setup.hand_back_to_a_second(setup.relay());
     // The second relay stops first: were the first to stop first, the second would take its
     // partition too, and deliver that one's parked events as well.
     let second = second.stop();
