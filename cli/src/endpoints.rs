@@ -32,8 +32,14 @@ A first session:
 secret_env=NAME stores only the name of an environment variable instead of a sealed secret.")]
 pub(crate) struct Args {
     /// The NATS servers, comma-separated (not needed for new-key); nats://user:password@host:4222
-    /// logs in.
-    #[arg(long, value_name = "URL")]
+    /// logs in (from the environment, DESKHOOK_NATS keeps credentials out of the process
+    /// list).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DESKHOOK_NATS",
+        hide_env_values = true
+    )]
     nats: Option<String>,
     /// The KV bucket.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_BUCKET)]

@@ -20,8 +20,14 @@ use std::time::Duration;
 /// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The NATS servers, comma-separated; nats://user:password@host:4222 logs in.
-    #[arg(long, value_name = "URL")]
+    /// The NATS servers, comma-separated; nats://user:password@host:4222 logs in (from the
+    /// environment, DESKHOOK_NATS keeps credentials out of the process list).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DESKHOOK_NATS",
+        hide_env_values = true
+    )]
     nats: String,
     /// The relays' durable name (`deskhook relay --durable`).
     #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]

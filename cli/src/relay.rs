@@ -37,8 +37,14 @@ use deskhook_transports::relay::Relay;
 #[command(after_long_help = RELAY_HELP)]
 pub(crate) struct Args {
     /// The NATS servers, comma-separated: nats://host:4222, tls://host:4222 or host:port;
-    /// nats://user:password@host:4222 (or nats://token@host:4222) logs in.
-    #[arg(long, value_name = "URL")]
+    /// nats://user:password@host:4222 (or nats://token@host:4222) logs in. From the
+    /// environment, DESKHOOK_NATS keeps credentials out of the process list.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DESKHOOK_NATS",
+        hide_env_values = true
+    )]
     nats: String,
     /// The deskhook.toml whose [[endpoint]]s and [delivery] settings to deliver with.
     #[arg(long, value_name = "FILE")]

@@ -13,7 +13,7 @@ use deskhook::{Action, Dispatcher};
 use deskhook_tests::nats;
 use deskhook_transports::nats::NatsSink;
 
-use crate::support::{Listen, Running, deskhook_in, text};
+use crate::support::{Listen, Running, deskhook_in, deskhook_with_env, text};
 
 const EVENTS: usize = 60;
 const TICKETS: usize = 6;
@@ -147,14 +147,19 @@ fn a_relay_killed_with_events_parked_leaves_them_to_the_next() {
         &["--park-after", "50ms", "--lease", "1s"],
     );
     until_the_stream_empties(&server.url());
-    // `deskhook parked` shows them: every event, for `crm`.
+    // `deskhook parked` shows them: every event, for `crm`. The servers from --nats, or
+    // from DESKHOOK_NATS (the JSON run).
     let url = server.url();
     let parked = |json: bool| {
-        let mut args = vec!["parked", "--nats", url.as_str()];
-        if json {
-            args.push("--json");
-        }
-        let out = deskhook_in(dir.path(), &args);
+        let out = if json {
+            deskhook_with_env(
+                dir.path(),
+                &["parked", "--json"],
+                &[("DESKHOOK_NATS", url.as_str())],
+            )
+        } else {
+            deskhook_in(dir.path(), &["parked", "--nats", url.as_str()])
+        };
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
     };

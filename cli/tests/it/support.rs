@@ -25,9 +25,15 @@ pub(crate) const OTHER_SECRET: &str = "whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc
 /// Runs `deskhook` with `args` to completion, with `TMPDIR` set to `tmp` so that anything
 /// it puts in the temporary directory lands in the test's own.
 pub(crate) fn deskhook_in(tmp: &Path, args: &[&str]) -> Output {
+    deskhook_with_env(tmp, args, &[])
+}
+
+/// As [`deskhook_in`], with more environment variables.
+pub(crate) fn deskhook_with_env(tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_deskhook"))
         .args(args)
         .env("TMPDIR", tmp)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("the deskhook binary runs")
