@@ -106,6 +106,16 @@ impl Setup {
         block_on(stream_len(&self.server.url(), "DESKHOOK"))
     }
 
+    /// What `deskhook parked` shows, by endpoint.
+    fn parked_summary(&self) -> Vec<deskhook_transports::relay::ParkedEndpoint> {
+        block_on(async {
+            let context = deskhook_tests::nats::context(&self.server.url()).await;
+            deskhook_transports::relay::parked(&context, "deskhook-relay")
+                .await
+                .expect("the parked bucket")
+        })
+    }
+
     /// Entries left in the parked bucket.
     fn parked_left(&self) -> usize {
         self.parked_keys().len()
@@ -314,14 +324,25 @@ fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
     let setup = Setup::start(1);
     let late = Late::start();
     let first = setup.parked_then_late_took_all(&late, setup.relay_with(&late));
+    let parked_before = setup.parked_summary();
     // The first relay stops; the next one delivers the parked events to `failing` alone.
     let first = first.stop();
     assert!(first.parked > 0, "{first:?}");
-    // Its entries were written again (parts numbered after the first ones).
+    // Its entries were written again (parts numbered after the first ones), naming
+    // `failing` alone, and saying when they were first parked.
     let keys = setup.parked_keys();
     assert!(
         !keys.is_empty() && keys.iter().all(|k| !k.ends_with(".0")),
         "{keys:?}"
+    );
+    let parked_after = setup.parked_summary();
+    assert_eq!(parked_after.len(), 1, "{parked_after:?}");
+    assert_eq!(parked_after[0].endpoint, "failing");
+    let failing_before = parked_before.iter().find(|p| p.endpoint == "failing");
+    assert_eq!(
+        failing_before.and_then(|p| p.oldest),
+        parked_after[0].oldest,
+        "{parked_before:?}"
     );
     setup.healed.store(true, Ordering::SeqCst);
     let failed = setup.failing.count();

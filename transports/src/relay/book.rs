@@ -102,6 +102,9 @@ pub(super) struct Carrier {
     /// The endpoints its entries name, counted once per event (what a rewrite compares:
     /// endpoints only ever finish).
     parked_remaining: AtomicUsize,
+    /// When it was parked (Unix seconds; 0 before), which its entries keep when they are
+    /// written again.
+    parked_at: std::sync::atomic::AtomicI64,
     /// Set when the tenure that took it ends.
     withdrawn: Arc<AtomicBool>,
     /// The lease revision of that tenure.
@@ -128,6 +131,7 @@ impl Carrier {
             settled: AtomicBool::new(false),
             parked: Mutex::default(),
             parked_remaining: AtomicUsize::new(0),
+            parked_at: std::sync::atomic::AtomicI64::new(0),
             withdrawn: withdrawn.clone(),
             revision,
         })

@@ -328,12 +328,16 @@ pub(super) fn remaining_of(event: &Framed) -> usize {
         .count()
 }
 
-/// `event`, to park, with the endpoints still to take it.
+/// `event`, to park, with the endpoints still to take it and when it was parked (`at`).
 ///
 /// # Errors
 ///
 /// A header that cannot go into a batch (from a publisher other than deskhook's).
-pub(super) fn with_remaining(event: &Framed, remaining: &[Box<str>]) -> Result<Framed, String> {
+pub(super) fn with_remaining(
+    event: &Framed,
+    remaining: &[Box<str>],
+    at: jiff::Timestamp,
+) -> Result<Framed, String> {
     let mut headers: Vec<(String, String)> = event
         .headers()
         .iter()
@@ -348,10 +352,7 @@ pub(super) fn with_remaining(event: &Framed, remaining: &[Box<str>]) -> Result<F
             .iter()
             .map(|name| (REMAINING_HEADER.to_owned(), encode_ticket(name))),
     );
-    headers.push((
-        PARKED_AT_HEADER.to_owned(),
-        format!("{:.0}", jiff::Timestamp::now()),
-    ));
+    headers.push((PARKED_AT_HEADER.to_owned(), format!("{at:.0}")));
     Framed::new(headers, event.body.clone())
 }
 
@@ -433,8 +434,18 @@ mod tests {
     fn an_entry_keeps_its_events_and_the_endpoints_still_to_take_them() {
         let remaining: [Box<str>; 2] = ["crm, west".into(), "100%\r\nbad".into()];
         let parked = [
-            with_remaining(&event("T 1", "{\"n\":1}"), &remaining).expect("parked"),
-            with_remaining(&event("U", "{\"n\":2}"), &remaining[..1]).expect("parked"),
+            with_remaining(
+                &event("T 1", "{\"n\":1}"),
+                &remaining,
+                jiff::Timestamp::now(),
+            )
+            .expect("parked"),
+            with_remaining(
+                &event("U", "{\"n\":2}"),
+                &remaining[..1],
+                jiff::Timestamp::now(),
+            )
+            .expect("parked"),
         ];
         let value = batch::encode(&parked.iter().collect::<Vec<_>>());
         let read = read(&value).expect("an entry");
@@ -443,8 +454,10 @@ mod tests {
         assert_eq!(read[0].0.body, "{\"n\":1}");
         assert_eq!(read[0].1, ["crm, west", "100%\r\nbad"]);
         assert_eq!(read[1].1, ["crm, west"]);
-        // Parked again, an event keeps one set of endpoints (the new one) and one time.
-        let again = with_remaining(&parked[0], &remaining[1..]).expect("parked");
+        // Parked again, an event keeps one set of endpoints (the new one) and one time: the
+        // one given (a rewrite keeps the first parking's).
+        let first: jiff::Timestamp = "2026-12-01T14:02:11Z".parse().unwrap();
+        let again = with_remaining(&parked[0], &remaining[1..], first).expect("parked");
         let value = batch::encode(&[&again]);
         assert_eq!(read_one(&value), ["100%\r\nbad"]);
         let times = again
@@ -453,8 +466,9 @@ mod tests {
             .filter(|(name, _)| name == PARKED_AT_HEADER)
             .count();
         assert_eq!(times, 1);
+        assert_eq!(again.header(PARKED_AT_HEADER), Some("2026-12-01T14:02:11Z"));
         assert!(
-            again
+            parked[1]
                 .header(PARKED_AT_HEADER)
                 .is_some_and(|at| at.parse::<jiff::Timestamp>().is_ok())
         );

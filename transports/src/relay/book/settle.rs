@@ -268,6 +268,9 @@ async fn park(
     carriers: Vec<Arc<Carrier>>,
 ) -> Vec<Arc<Carrier>> {
     remove_unremoved(book, parked).await;
+    // When they are parked: what their entries say, to the second.
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+        .unwrap_or_else(|_| jiff::Timestamp::now());
     let mut writes = Vec::new();
     for carrier in carriers {
         if carrier.is_settled()
@@ -276,7 +279,7 @@ async fn park(
         {
             continue;
         }
-        match book.to_park(&carrier, false) {
+        match book.to_park(&carrier, false, now) {
             Ok(Some((events, ids))) if !events.is_empty() => writes.push((carrier, events, ids)),
             Ok(_) => {}
             Err(e) => log::warn!(
@@ -310,6 +313,7 @@ async fn park(
             }
         };
         *lock(&carrier.parked) = keys;
+        carrier.parked_at.store(now.as_second(), Ordering::Release);
         carrier.parked_remaining.store(
             events.iter().map(parked::remaining_of).sum(),
             Ordering::Release,
@@ -424,7 +428,10 @@ impl Book {
         };
         let mut rewrites = Vec::new();
         for carrier in carriers {
-            match self.to_park(&carrier, true) {
+            // Its entries keep the time it was parked.
+            let at = jiff::Timestamp::from_second(carrier.parked_at.load(Ordering::Acquire))
+                .unwrap_or_else(|_| jiff::Timestamp::now());
+            match self.to_park(&carrier, true, at) {
                 // Finished: the settle task removes its entries.
                 Ok(Some((events, _))) if events.is_empty() => {}
                 Ok(Some((events, _))) => {
@@ -541,11 +548,17 @@ impl Book {
         found
     }
 
-    /// The events of `carrier` to park: those not finished, each with the endpoints still to
-    /// take it. `None` when one of them is not in the engine (it waits in a gate, or is on its
-    /// way), so that the message cannot be acknowledged yet; unless `parked`: the message's
-    /// events are all in the engine then, and one that is no longer there has finished.
-    fn to_park(&self, carrier: &Carrier, parked: bool) -> Result<Option<ToPark>, String> {
+    /// The events of `carrier` to park at `at`: those not finished, each with the endpoints
+    /// still to take it. `None` when one of them is not in the engine (it waits in a gate, or
+    /// is on its way), so that the message cannot be acknowledged yet; unless `parked`: the
+    /// message's events are all in the engine then, and one that is no longer there has
+    /// finished.
+    fn to_park(
+        &self,
+        carrier: &Carrier,
+        parked: bool,
+        at: jiff::Timestamp,
+    ) -> Result<Option<ToPark>, String> {
         let Some(message) = &carrier.message else {
             return Ok(None);
         };
@@ -569,7 +582,7 @@ impl Book {
                 }
                 return Ok(None);
             };
-            events.push(parked::with_remaining(event, &pending.remaining)?);
+            events.push(parked::with_remaining(event, &pending.remaining, at)?);
             ids.push(id.clone());
         }
         Ok(Some((events, ids)))
