@@ -16,7 +16,10 @@ use tokio::time::Instant;
 use super::gate::Gates;
 use crate::delivery::{AttemptOutcome, AttemptRecord, BreakerState, Observer};
 
+mod carrier;
 mod settle;
+
+pub(super) use carrier::Carrier;
 pub(super) use settle::{Confirming, park_stuck, settle_messages};
 
 /// How many acknowledged events a relay remembers.
@@ -75,103 +78,6 @@ pub(super) struct Book {
     /// Set when the relay stops its engine: nothing more goes to it.
     stopping: AtomicBool,
     pub(super) counts: Counts,
-}
-
-/// A message taken from the stream, acknowledged once each event it carries has finished or
-/// once it is parked; or an entry of the parked bucket, removed once its events have
-/// finished.
-pub(super) struct Carrier {
-    /// The message; `None` for a parked entry read back.
-    message: Option<Message>,
-    partition: u32,
-    /// Those without their final outcome; 0 once abandoned.
-    left: AtomicUsize,
-    /// The tickets of its events handed to the engine (see [`Gates`]).
-    opened: Mutex<Vec<Arc<str>>>,
-    /// Its place in the stream (0 when the server did not say).
-    sequence: u64,
-    taken: Instant,
-    /// Its events finished so far.
-    done: Mutex<Vec<Arc<str>>>,
-    /// Its events waiting in a gate for their tickets' earlier messages.
-    held: AtomicUsize,
-    /// No longer outstanding (acknowledged, parked or left): set once.
-    settled: AtomicBool,
-    /// The keys of the parked bucket that hold its unfinished events, once parked.
-    parked: Mutex<Vec<String>>,
-    /// The endpoints its entries name, counted once per event (what a rewrite compares:
-    /// endpoints only ever finish).
-    parked_remaining: AtomicUsize,
-    /// When it was parked (Unix seconds; 0 before), which its entries keep when they are
-    /// written again.
-    parked_at: std::sync::atomic::AtomicI64,
-    /// Set when the tenure that took it ends.
-    withdrawn: Arc<AtomicBool>,
-    /// The lease revision of that tenure.
-    revision: u64,
-}
-
-impl Carrier {
-    fn new(
-        message: Option<Message>,
-        (partition, revision): (u32, u64),
-        sequence: u64,
-        events: usize,
-        withdrawn: &Arc<AtomicBool>,
-    ) -> Arc<Carrier> {
-        Arc::new(Carrier {
-            message,
-            partition,
-            left: AtomicUsize::new(events),
-            opened: Mutex::default(),
-            sequence,
-            taken: Instant::now(),
-            done: Mutex::default(),
-            held: AtomicUsize::new(0),
-            settled: AtomicBool::new(false),
-            parked: Mutex::default(),
-            parked_remaining: AtomicUsize::new(0),
-            parked_at: std::sync::atomic::AtomicI64::new(0),
-            withdrawn: withdrawn.clone(),
-            revision,
-        })
-    }
-
-    pub(super) fn partition(&self) -> u32 {
-        self.partition
-    }
-
-    /// One more of its events waits in a gate (`true`), or one left it (`false`).
-    pub(super) fn hold(&self, held: bool) {
-        if held {
-            self.held.fetch_add(1, Ordering::AcqRel);
-        } else {
-            self.held.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    fn parked_keys(&self) -> Vec<String> {
-        lock(&self.parked).clone()
-    }
-
-    fn is_settled(&self) -> bool {
-        self.settled.load(Ordering::Acquire)
-    }
-
-    /// An event of `ticket` it carries went to the engine.
-    pub(super) fn opened(&self, ticket: Arc<str>) {
-        lock(&self.opened).push(ticket);
-    }
-
-    /// The tickets of its events that went to the engine, taken once it is acknowledged.
-    pub(super) fn take_opened(&self) -> Vec<Arc<str>> {
-        std::mem::take(&mut *lock(&self.opened))
-    }
-
-    /// Whether `holds` is true of one of the tickets of its events that went to the engine.
-    pub(super) fn any_opened(&self, holds: impl Fn(&Arc<str>) -> bool) -> bool {
-        lock(&self.opened).iter().any(holds)
-    }
 }
 
 /// One event in delivery.
