@@ -11,7 +11,8 @@ use rusqlite::{Connection, params};
 
 use super::damaged;
 use super::schema::{unix_ms, used_bytes};
-use super::writer::{Core, Op, Pending};
+use super::shared::{Core, Pending};
+use super::writer::Op;
 use crate::delivery::{DeadLetter, Job, Lane, lock, now_rfc3339};
 use crate::error::Error;
 
@@ -468,7 +469,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
                 lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        let bytes = super::writer::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs));
+        let bytes = super::shared::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs));
         core.committed_jobs(total, bytes);
         // Receipts first: an `emit` waiting for its commit need not wait for workers.
         for (_, receipt) in &appends {
@@ -619,7 +620,7 @@ fn drop_appends(core: &Core, error: impl Fn() -> Error, appends: Appends) {
     }
     core.committed_jobs(
         total,
-        super::writer::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs)),
+        super::shared::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs)),
     );
     // Counted before the receipts tell: stats agree with what `emit` returned.
     for (jobs, _) in &appends {

@@ -94,6 +94,7 @@
 mod backlog;
 mod commit;
 mod schema;
+mod shared;
 mod writer;
 
 use std::fs::{File, OpenOptions};

@@ -2,12 +2,11 @@
 //! thread owns the database and writes what it is handed in group commits (`commit`);
 //! reads (the engine's loads) go through a connection of their own.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,6 +23,8 @@ use crate::delivery::{
     EndpointSpec, Engine, EventData, Job, Lane, Receipt, ReceiptState, StoredLetter, lock,
 };
 use crate::error::Error;
+
+use super::shared::{Core, GiveWay, Pending, WriterEnd, body_bytes};
 
 /// A job read back, with when its next attempt is due (`None`: now).
 pub(crate) type StoredJob = (Job, Option<SystemTime>);
@@ -98,8 +99,6 @@ pub(super) enum Op {
     },
 }
 
-/// The endpoints a spool's table lists from the last run: the settings of those made from
-/// settings, and every name, each with whether it has settings.
 /// A row of the registry's table to write.
 #[derive(Debug)]
 pub(super) struct Entry {
@@ -114,164 +113,13 @@ pub(super) struct Entry {
     pub(super) paused: Option<bool>,
 }
 
+/// The endpoints a spool's table lists from the last run: the settings of those made from
+/// settings, and every name, each with whether it has settings.
 pub(crate) struct Kept {
     pub(crate) specs: Vec<EndpointSpec>,
     pub(crate) names: Vec<(String, bool)>,
     /// Those that were paused: they start paused again.
     pub(crate) paused: Vec<String>,
-}
-
-/// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
-/// or the op never reached it), it settles with an error, so that no `emit` waits forever.
-pub(super) struct Pending {
-    state: Arc<ReceiptState>,
-    dir: Arc<Path>,
-}
-
-impl Pending {
-    pub(super) fn settle(&self, outcome: Result<(), Error>) {
-        let _ = self.state.settle(outcome);
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        let error = Error::Spool {
-            path: self.dir.to_path_buf(),
-            message: "the spool's writer stopped before the event was written; it was not \
-                      accepted"
-                .to_owned(),
-        };
-        let message = error.to_string();
-        if self.state.settle(Err(error)) {
-            // Nobody else may hear of it (an emit with a receipt it dropped).
-            log::error!(target: deskhook::LOG_TARGET, "event(s) dropped: {message}");
-        }
-    }
-}
-
-/// What the writer thread and the engine share.
-pub(super) struct Core {
-    pub(super) dir: Arc<Path>,
-    pub(super) db: PathBuf,
-    pub(super) settings: Settings,
-    pub(super) uncommitted: AtomicUsize,
-    /// The bytes of their bodies.
-    pub(super) uncommitted_bytes: AtomicUsize,
-    /// Set when the writer thread has ended (a panic too): no append waits for it any more.
-    pub(super) ended: std::sync::atomic::AtomicBool,
-    /// Set when the sink shuts the spool down (the writer then ends as it should).
-    pub(super) shut: std::sync::atomic::AtomicBool,
-    /// Where ops go to the writer; `None` once the sink shuts down or the writer has ended,
-    /// taken under this lock, which every send holds: an op sent is one the writer takes, or
-    /// one its end finds still queued.
-    pub(super) ops: Mutex<Option<Sender<Op>>>,
-    /// Appends wait here while [`MAX_UNCOMMITTED`] jobs wait for the writer: threads on
-    /// the condition variable, async callers ([`Core::poll_room`]) with their wakers.
-    pub(super) room: (Mutex<Vec<Waker>>, std::sync::Condvar),
-    pub(super) used: AtomicU64,
-    /// Transactions written, for tests of group commit.
-    pub(super) commits: AtomicU64,
-    /// When old attempts were last pruned (Unix milliseconds).
-    pub(super) pruned_at: std::sync::atomic::AtomicI64,
-    /// When a full spool last asked whether its attempt log could make room, and the
-    /// answer (the writer's alone).
-    pub(super) give_way_answer: GiveWay,
-    pub(super) engine: OnceLock<Weak<Engine>>,
-    /// For the engine's loads.
-    pub(super) reader: Mutex<Connection>,
-    /// Held for as long as the spool is open.
-    pub(super) lock: Mutex<Option<File>>,
-}
-
-/// The last answer to whether a full spool's attempt log could make room: when (Unix
-/// milliseconds) and what.
-#[derive(Debug, Default)]
-pub(super) struct GiveWay(Mutex<(i64, bool)>);
-
-impl GiveWay {
-    pub(super) fn load(&self) -> (i64, bool) {
-        *lock(&self.0)
-    }
-
-    pub(super) fn store(&self, at: i64, could: bool) {
-        *lock(&self.0) = (at, could);
-    }
-}
-
-/// Most jobs handed to the writer and not committed yet: past it, appends wait, so that
-/// emitting faster than the disk takes cannot fill memory.
-const MAX_UNCOMMITTED: usize = 8192;
-
-/// Most bytes of bodies handed to the writer and not committed yet: past it, appends wait
-/// too (8192 jobs of 1 MiB, the default `max_payload`, would be 8 GiB).
-const MAX_UNCOMMITTED_BYTES: usize = 64 << 20;
-
-/// The bytes of the bodies of `jobs`.
-pub(super) fn body_bytes<'a>(jobs: impl IntoIterator<Item = &'a (Arc<Lane>, Job)>) -> usize {
-    jobs.into_iter().map(|(_, job)| job.event.body.len()).sum()
-}
-
-impl Core {
-    /// Whether the writer is [`MAX_UNCOMMITTED`] jobs, or [`MAX_UNCOMMITTED_BYTES`], behind:
-    /// appends wait. Never once it has ended: the jobs it took then never count down (a
-    /// writer that panicked), and nothing is worth waiting for.
-    fn behind(&self) -> bool {
-        !self.ended.load(Ordering::Acquire)
-            && (self.uncommitted.load(Ordering::Acquire) >= MAX_UNCOMMITTED
-                || self.uncommitted_bytes.load(Ordering::Acquire) >= MAX_UNCOMMITTED_BYTES)
-    }
-
-    /// Waits while the writer is [`MAX_UNCOMMITTED`] jobs behind.
-    fn wait_for_room(&self) {
-        if !self.behind() {
-            return;
-        }
-        let (lock, room) = &self.room;
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        while self.behind() {
-            guard = room
-                .wait_timeout(guard, std::time::Duration::from_millis(100))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    /// Ready once the writer is less than [`MAX_UNCOMMITTED`] jobs behind; until then the
-    /// task's waker is kept, and woken when jobs are committed.
-    pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.behind() {
-            return Poll::Ready(());
-        }
-        let mut wakers = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
-        // Checked again under the lock that `committed_jobs` takes after its count went
-        // down: either this sees the room, or that wakes this waker.
-        if !self.behind() {
-            return Poll::Ready(());
-        }
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-
-    /// `n` jobs of `bytes` were committed or failed: room for waiting appends.
-    pub(super) fn committed_jobs(&self, n: usize, bytes: usize) {
-        self.uncommitted.fetch_sub(n, Ordering::AcqRel);
-        self.uncommitted_bytes.fetch_sub(bytes, Ordering::AcqRel);
-        let wakers = {
-            let mut wakers = self.room.0.lock().unwrap_or_else(|p| p.into_inner());
-            self.room.1.notify_all();
-            std::mem::take(&mut *wakers)
-        };
-        for waker in wakers {
-            waker.wake();
-        }
-    }
-
-    pub(super) fn engine(&self) -> Option<Arc<Engine>> {
-        self.engine.get().and_then(Weak::upgrade)
-    }
 }
 
 /// The spool's database as the engine's backlog uses it.
@@ -765,42 +613,6 @@ impl SpoolStore {
 impl Drop for SpoolStore {
     fn drop(&mut self) {
         self.shut();
-    }
-}
-
-/// What happens when the writer thread ends, dropped as it ends (a panic too): ops are
-/// refused from then on (appends counted as dropped), those still queued to it are counted
-/// as dropped too (their receipts fail), appends waiting for room go on (to be refused),
-/// and the spool's lock file is released.
-struct WriterEnd<'a> {
-    core: &'a Core,
-    ops: &'a mpsc::Receiver<Op>,
-}
-
-impl Drop for WriterEnd<'_> {
-    fn drop(&mut self) {
-        self.core.ended.store(true, Ordering::Release);
-        // Under the lock every send holds: nothing is sent after what is drained below.
-        drop(lock(&self.core.ops).take());
-        // Empty after a shutdown, which lets the writer write everything; after a panic,
-        // what it had not taken yet. (What it had taken is lost with it: the receipts fail
-        // as they are dropped.)
-        for op in self.ops.try_iter() {
-            if let Op::Append { jobs, receipt } = op {
-                let error = Error::Spool {
-                    path: self.core.dir.to_path_buf(),
-                    message: "the spool's writer stopped before it wrote the event; it was not \
-                              accepted"
-                        .to_owned(),
-                };
-                log::error!(target: deskhook::LOG_TARGET, "{} event(s) dropped: {error}", jobs.len());
-                self.core.committed_jobs(jobs.len(), body_bytes(&jobs));
-                super::commit::report_dropped(self.core, &jobs);
-                receipt.settle(Err(error));
-            }
-        }
-        self.core.committed_jobs(0, 0);
-        drop(lock(&self.core.lock).take());
     }
 }
 

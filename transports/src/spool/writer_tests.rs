@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::delivery::lane::lane_for_test;
+use crate::spool::shared::{MAX_UNCOMMITTED, MAX_UNCOMMITTED_BYTES};
 
 fn store(dir: &Path, max_batch: usize) -> SpoolStore {
     let spool = Spool::builder(dir).max_batch(max_batch).open().unwrap();
