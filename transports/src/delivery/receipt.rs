@@ -22,6 +22,15 @@ pub(crate) struct ReceiptState {
 }
 
 impl ReceiptState {
+    /// Whether the receipt is settled already.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .outcome
+            .is_some()
+    }
+
     /// Settles the receipt; later calls are ignored. Returns whether this call settled it.
     pub(crate) fn settle(&self, outcome: Result<(), Error>) -> bool {
         let waker = {

@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 
 use super::damaged;
 use super::schema::{unix_ms, used_bytes};
-use super::shared::{Core, Pending};
+use super::shared::{Append, Core};
 use super::writer::Op;
 use crate::delivery::{DeadLetter, Job, Lane, lock, now_rfc3339};
 use crate::error::Error;
@@ -160,7 +160,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     loop {
         let mut updates = Vec::new();
         let sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
-            Op::Append { .. } => waiting.push_back(op),
+            Op::Append(_) => waiting.push_back(op),
             other => updates.push(other),
         };
         if waiting.is_empty() {
@@ -264,7 +264,7 @@ fn gone(lane: &Lane) -> Option<&'static str> {
 }
 
 /// The appends of one batch: each emit's jobs, with its receipt.
-type Appends = Vec<(Vec<(Arc<Lane>, Job)>, Pending)>;
+type Appends = Vec<Append>;
 
 /// What one commit did, per lane.
 #[derive(Default)]
@@ -297,7 +297,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     let mut updates = Vec::new();
     for op in batch {
         match op {
-            Op::Append { jobs, receipt } => appends.push((jobs, receipt)),
+            Op::Append(append) => appends.push(append),
             other => updates.push(other),
         }
     }
@@ -330,8 +330,8 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     let result = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         if !full {
-            for (jobs, _) in &appends {
-                for (lane, job) in jobs {
+            for append in &appends {
+                for (lane, job) in &append.jobs {
                     if let Some(reason) = gone(lane) {
                         let letter = DeadLetter::of_job(lane, job, reason);
                         insert_letter(&tx, &letter, job.event.content_type)?;
@@ -363,7 +363,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
         }
         tx.commit()
     })();
-    let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
+    let total: usize = appends.iter().map(|a| a.jobs.len()).sum();
     if result.is_ok() {
         core.commits.fetch_add(1, Ordering::Relaxed);
         prune_attempts(core, conn, now);
@@ -401,10 +401,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
         } else if !appends.is_empty() {
             // An outcome may be what cannot be written (a row it cannot change): the new
             // events are tried on their own before they are refused.
-            let appends = appends
-                .into_iter()
-                .map(|(jobs, receipt)| Op::Append { jobs, receipt })
-                .collect();
+            let appends = appends.into_iter().map(Op::Append).collect();
             let left = commit(core, conn, appends);
             debug_assert!(left.is_empty(), "appends alone leave no outcome");
         }
@@ -464,16 +461,16 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
                 done.touched.push(lane.clone());
             }
         }
-        for (jobs, _) in &appends {
-            for (lane, _) in jobs {
+        for append in &appends {
+            for (lane, _) in &append.jobs {
                 lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        let bytes = super::shared::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs));
+        let bytes = super::shared::body_bytes(appends.iter().flat_map(|a| &a.jobs));
         core.committed_jobs(total, bytes);
         // Receipts first: an `emit` waiting for its commit need not wait for workers.
-        for (_, receipt) in &appends {
-            receipt.settle(Ok(()));
+        for append in &appends {
+            append.settle(Ok(()));
         }
     }
     for lane in &done.released {
@@ -614,20 +611,20 @@ fn lost(core: &Core, updates: &[Op]) {
 /// Appends that were not written: dropped (counted and logged), their receipts settled with
 /// the error.
 fn drop_appends(core: &Core, error: impl Fn() -> Error, appends: Appends) {
-    let total: usize = appends.iter().map(|(jobs, _)| jobs.len()).sum();
+    let total: usize = appends.iter().map(|a| a.jobs.len()).sum();
     if total > 0 {
         log::error!(target: deskhook::LOG_TARGET, "{total} event(s) dropped: {}", error());
     }
     core.committed_jobs(
         total,
-        super::shared::body_bytes(appends.iter().flat_map(|(jobs, _)| jobs)),
+        super::shared::body_bytes(appends.iter().flat_map(|a| &a.jobs)),
     );
     // Counted before the receipts tell: stats agree with what `emit` returned.
-    for (jobs, _) in &appends {
-        report_dropped(core, jobs);
+    for append in &appends {
+        report_dropped(core, &append.jobs);
     }
-    for (_, receipt) in &appends {
-        receipt.settle(Err(error()));
+    for append in &appends {
+        append.settle(Err(error()));
     }
 }
 
@@ -662,7 +659,7 @@ fn insert_letter(
 /// One update inside the writer's transaction.
 fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusqlite::Result<()> {
     match op {
-        Op::Append { .. } => Ok(()),
+        Op::Append(_) => Ok(()),
         Op::Attempted {
             row,
             attempts,

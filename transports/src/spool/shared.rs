@@ -15,32 +15,60 @@ use super::writer::Op;
 use crate::delivery::{Engine, Job, Lane, ReceiptState, lock};
 use crate::error::Error;
 
-/// A receipt the writer holds until it settles it. Dropped unsettled (the writer panicked,
-/// or the op never reached it), it settles with an error, so that no `emit` waits forever.
-pub(super) struct Pending {
-    pub(super) state: Arc<ReceiptState>,
-    pub(super) dir: Arc<Path>,
+/// One `emit`'s jobs for the writer, with the receipt it settles once they are written (or
+/// refused). Dropped unsettled (the writer panicked with it in hand, or it never reached the
+/// writer), its jobs are counted as dropped, logged, and its receipt fails, so that no
+/// `emit` waits for ever and no event is lost without a word.
+pub(super) struct Append {
+    pub(super) jobs: Vec<(Arc<Lane>, Job)>,
+    state: Arc<ReceiptState>,
+    dir: Arc<Path>,
+    /// To count the jobs as dropped (the engine's counters).
+    core: Weak<Core>,
 }
 
-impl Pending {
+impl Append {
+    /// `jobs` for the writer of `core`, their receipt settling `state`.
+    pub(super) fn new(
+        core: &Arc<Core>,
+        jobs: Vec<(Arc<Lane>, Job)>,
+        state: Arc<ReceiptState>,
+    ) -> Append {
+        Append {
+            jobs,
+            state,
+            dir: core.dir.clone(),
+            core: Arc::downgrade(core),
+        }
+    }
+
+    /// Tells the `emit` waiting for the receipt.
     pub(super) fn settle(&self, outcome: Result<(), Error>) {
         let _ = self.state.settle(outcome);
     }
 }
 
-impl Drop for Pending {
+impl Drop for Append {
     fn drop(&mut self) {
+        if self.state.is_settled() {
+            return;
+        }
         let error = Error::Spool {
             path: self.dir.to_path_buf(),
             message: "the spool's writer stopped before the event was written; it was not \
                       accepted"
                 .to_owned(),
         };
-        let message = error.to_string();
-        if self.state.settle(Err(error)) {
-            // Nobody else may hear of it (an emit with a receipt it dropped).
-            log::error!(target: deskhook::LOG_TARGET, "event(s) dropped: {message}");
+        log::error!(
+            target: deskhook::LOG_TARGET,
+            "{} event(s) dropped: {error}",
+            self.jobs.len()
+        );
+        // Counted before the receipt tells: stats agree with what `emit` returned.
+        if let Some(core) = self.core.upgrade() {
+            super::commit::report_dropped(&core, &self.jobs);
         }
+        self.settle(Err(error));
     }
 }
 
@@ -183,20 +211,14 @@ impl Drop for WriterEnd<'_> {
         // Under the lock every send holds: nothing is sent after what is drained below.
         drop(lock(&self.core.ops).take());
         // Empty after a shutdown, which lets the writer write everything; after a panic,
-        // what it had not taken yet. (What it had taken is lost with it: the receipts fail
-        // as they are dropped.)
+        // what it had not taken yet. (What it had taken and not written went as the panic
+        // dropped it: counted as dropped the same way, by `Append`'s drop.)
         for op in self.ops.try_iter() {
-            if let Op::Append { jobs, receipt } = op {
-                let error = Error::Spool {
-                    path: self.core.dir.to_path_buf(),
-                    message: "the spool's writer stopped before it wrote the event; it was not \
-                              accepted"
-                        .to_owned(),
-                };
-                log::error!(target: deskhook::LOG_TARGET, "{} event(s) dropped: {error}", jobs.len());
-                self.core.committed_jobs(jobs.len(), body_bytes(&jobs));
-                super::commit::report_dropped(self.core, &jobs);
-                receipt.settle(Err(error));
+            if let Op::Append(append) = op {
+                self.core
+                    .committed_jobs(append.jobs.len(), body_bytes(&append.jobs));
+                // Counted, logged and told as it goes.
+                drop(append);
             }
         }
         self.core.committed_jobs(0, 0);

@@ -24,7 +24,7 @@ use crate::delivery::{
 };
 use crate::error::Error;
 
-use super::shared::{Core, GiveWay, Pending, WriterEnd, body_bytes};
+use super::shared::{Append, Core, GiveWay, WriterEnd, body_bytes};
 
 /// A job read back, with when its next attempt is due (`None`: now).
 pub(crate) type StoredJob = (Job, Option<SystemTime>);
@@ -53,10 +53,7 @@ pub(crate) struct Loaded {
 
 /// What the writer thread is asked to do.
 pub(super) enum Op {
-    Append {
-        jobs: Vec<(Arc<Lane>, Job)>,
-        receipt: Pending,
-    },
+    Append(Append),
     Attempted {
         row: i64,
         attempts: u32,
@@ -275,23 +272,13 @@ impl SpoolStore {
             .uncommitted_bytes
             .fetch_add(bytes, Ordering::AcqRel);
         let ops = lock(&self.core.ops);
-        let op = Op::Append {
-            jobs,
-            receipt: Pending {
-                state: receipt.clone(),
-                dir: self.core.dir.clone(),
-            },
-        };
+        let op = Op::Append(Append::new(&self.core, jobs, receipt.clone()));
         let refused = match ops.as_ref() {
             Some(tx) => tx.send(op).err().map(|mpsc::SendError(op)| op),
             None => Some(op),
         };
         drop(ops);
-        if let Some(Op::Append {
-            jobs,
-            receipt: held,
-        }) = refused
-        {
+        if let Some(Op::Append(held)) = refused {
             self.core.committed_jobs(n, bytes);
             let error = Error::Spool {
                 path: self.core.dir.to_path_buf(),
@@ -300,7 +287,7 @@ impl SpoolStore {
                     .to_owned(),
             };
             log::error!(target: deskhook::LOG_TARGET, "{n} event(s) dropped: {error}");
-            super::commit::report_dropped(&self.core, &jobs);
+            super::commit::report_dropped(&self.core, &held.jobs);
             held.settle(Err(error));
         }
         Receipt::new(receipt)

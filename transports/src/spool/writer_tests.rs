@@ -71,18 +71,41 @@ fn concurrent_emits_share_commits_and_rows_keep_their_order() {
 }
 
 #[test]
-fn a_receipt_the_writer_drops_unsettled_reports_an_error() {
+fn an_append_the_writer_drops_unsettled_is_counted_as_dropped_and_its_receipt_fails() {
+    // As a writer that panics with a batch in hand drops it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    // As the engine counts a job it hands to the spool.
+    lane.rows.pending.fetch_add(1, Ordering::AcqRel);
     let state = Arc::new(ReceiptState::default());
     let receipt = Receipt::new(state.clone());
-    drop(Pending {
+    drop(Append::new(
+        &store.core,
+        vec![(lane.clone(), Job::for_test("T1", 0))],
         state,
-        dir: Path::new("/spool").into(),
-    });
+    ));
+    assert_eq!(
+        lane.rows.pending.load(Ordering::Acquire),
+        0,
+        "counted as dropped"
+    );
     let err = receipt
         .wait(std::time::Duration::ZERO)
         .unwrap_err()
         .to_string();
     assert!(err.contains("writer stopped"), "{err}");
+    // One that was settled is not counted again.
+    lane.rows.pending.fetch_add(1, Ordering::AcqRel);
+    let state = Arc::new(ReceiptState::default());
+    let append = Append::new(
+        &store.core,
+        vec![(lane.clone(), Job::for_test("T2", 0))],
+        state,
+    );
+    append.settle(Ok(()));
+    drop(append);
+    assert_eq!(lane.rows.pending.load(Ordering::Acquire), 1);
 }
 
 #[test]
@@ -271,13 +294,11 @@ fn appends_queued_to_a_writer_that_ends_are_counted_as_dropped() {
     lane.rows.pending.fetch_add(1, Ordering::AcqRel);
     let state = Arc::new(ReceiptState::default());
     let (tx, rx) = mpsc::channel();
-    tx.send(Op::Append {
-        jobs: vec![(lane.clone(), Job::for_test("T1", 0))],
-        receipt: Pending {
-            state: state.clone(),
-            dir: store.core.dir.clone(),
-        },
-    })
+    tx.send(Op::Append(Append::new(
+        &store.core,
+        vec![(lane.clone(), Job::for_test("T1", 0))],
+        state.clone(),
+    )))
     .unwrap();
     drop(WriterEnd {
         core: &store.core,
