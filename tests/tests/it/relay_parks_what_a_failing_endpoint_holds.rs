@@ -358,6 +358,49 @@ fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
 }
 
 #[test]
+fn an_endpoint_that_recovered_while_the_next_relay_held_its_parked_events_gets_nothing_again() {
+    let setup = Setup::start(1);
+    let late = Late::start();
+    // The first relay parks everything for both failing endpoints, and stops.
+    let first = RunningRelay::start(setup.relay_with(&late));
+    setup.wait_until("everything parked and the stream empty", || {
+        setup.stream_len() == 0
+    });
+    let first = first.stop();
+    let sorted_keys = || {
+        let mut keys = setup.parked_keys();
+        keys.sort_unstable();
+        keys
+    };
+    let keys = sorted_keys();
+    assert!(!keys.is_empty(), "{first:?}");
+    // The second reads the entries back; `late` recovers and takes every event from it.
+    let second = RunningRelay::start(setup.relay_with(&late));
+    late.healed.store(true, Ordering::SeqCst);
+    setup.wait_until("late to take everything", || late.taken().len() == EVENTS);
+    let second = second.stop();
+    // The entries it read back were replaced in place, naming `failing` alone.
+    assert_eq!(sorted_keys(), keys);
+    let parked = setup.parked_summary();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(
+        (parked[0].endpoint.as_str(), parked[0].events as usize),
+        ("failing", EVENTS)
+    );
+    // The third delivers them to `failing` alone.
+    setup.healed.store(true, Ordering::SeqCst);
+    let failed = setup.failing.count();
+    let third = RunningRelay::start(setup.relay_with(&late));
+    setup.wait_until("failing to have everything", || {
+        setup.failing.count() == failed + EVENTS
+    });
+    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
+    let third = third.stop();
+    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
+    late.took_each_once(&[first, second, third]);
+}
+
+#[test]
 fn an_endpoint_that_recovered_meanwhile_gets_nothing_again_after_a_hand_back() {
     let setup = Setup::start(2);
     let late = Late::start();

@@ -19,7 +19,7 @@ use crate::delivery::{AttemptOutcome, AttemptRecord, BreakerState, Observer};
 mod carrier;
 mod settle;
 
-pub(super) use carrier::Carrier;
+pub(super) use carrier::{Carrier, ReadBack};
 pub(super) use settle::{Confirming, park_stuck, settle_messages};
 
 /// How many acknowledged events a relay remembers.
@@ -207,20 +207,23 @@ impl Book {
         Carrier::new(Some(message), tenure, sequence, events, withdrawn)
     }
 
-    /// The parked entry `key` of `partition`, holding `events` events of the message at
-    /// `sequence`: not outstanding (its message was acknowledged), removed once they have
-    /// finished.
+    /// The parked entry `entry` of `partition`, holding `events` events of the message at
+    /// `sequence` that name `named` endpoints in all: not outstanding (its message was
+    /// acknowledged), removed once they have finished.
     pub(super) fn carry_parked(
         &self,
-        key: String,
+        entry: ReadBack,
         partition: u32,
-        sequence: u64,
         events: usize,
         withdrawn: &Arc<AtomicBool>,
     ) -> Arc<Carrier> {
-        let carrier = Carrier::new(None, (partition, 0), sequence, events, withdrawn);
+        let carrier = Carrier::new(None, (partition, 0), entry.sequence, events, withdrawn);
         carrier.settled.store(true, Ordering::Release);
-        lock(&carrier.parked).push(key);
+        carrier
+            .parked_remaining
+            .store(entry.named, Ordering::Release);
+        lock(&carrier.parked).push(entry.key);
+        *lock(&carrier.entry) = Some((entry.value, entry.revision));
         carrier
     }
 

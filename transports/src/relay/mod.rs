@@ -123,13 +123,15 @@
 //!
 //! - An entry names the endpoints as they were when the message was parked, all failing
 //!   then (a message a healthy endpoint still has to take waits for it). A relay that
-//!   stops or hands the partition back rewrites the entries it parked first with the
-//!   endpoints still waiting (new entries beside the old ones, which then go; within
-//!   `ack_wait` at a hand-back), so that one that recovered meanwhile does not get its
-//!   events again. One that recovers and delivers an event afterwards gets it again (same
-//!   `webhook-id`) if the relay dies or loses its lease before the others finish, if the
-//!   rewrite fails (logged), or if the entry is one the relay read back from an earlier
-//!   owner (those are not rewritten).
+//!   stops or hands the partition back rewrites the entries first with the endpoints still
+//!   waiting (within `ack_wait` at a hand-back): those it parked get new entries beside
+//!   the old ones, which then go; those it read back from an earlier owner are replaced in
+//!   place (unless removed meanwhile, their events finished), which also drops the
+//!   endpoints removed since, dead-lettered once. So an endpoint that recovered meanwhile
+//!   does not get its events again. One that recovers and delivers an event afterwards
+//!   gets it again (same `webhook-id`) if the relay dies or loses its lease before the
+//!   others finish, if the rewrite fails (logged), or if an event of an entry read back
+//!   still waits in a gate (that entry is left as it was).
 //! - An attempt in flight when its partition is handed back or lost finishes: its event may
 //!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
 //!   lost lease, above).

@@ -47,6 +47,10 @@ pub(super) struct Entry {
     pub(super) key: String,
     /// The parked message's place in the stream.
     pub(super) sequence: u64,
+    /// Its value as read, and its revision in the bucket (what
+    /// [`replace`](Parked::replace) expects).
+    pub(super) value: Bytes,
+    pub(super) revision: u64,
     pub(super) events: Vec<(Incoming, Vec<String>)>,
 }
 
@@ -143,6 +147,34 @@ impl Parked {
         Ok(keys)
     }
 
+    /// Replaces the value of entry `key`, read back at `revision`, with `value` (a batch
+    /// payload of its events naming fewer endpoints, so no larger than it was). Returns the
+    /// entry's new revision, or `None` when the entry is no longer the one read (removed:
+    /// its events finished meanwhile), which stays as it is.
+    ///
+    /// # Errors
+    ///
+    /// Why the value could not be written.
+    pub(super) async fn replace(
+        &self,
+        key: &str,
+        revision: u64,
+        value: Bytes,
+    ) -> Result<Option<u64>, String> {
+        if value.len() > self.max_value {
+            return Err(format!(
+                "its events take {} bytes, more than an entry holds ({})",
+                value.len(),
+                self.max_value
+            ));
+        }
+        match self.kv.update(key, value, revision).await {
+            Ok(revision) => Ok(Some(revision)),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Removes the entries `keys` (their events have finished). They are purged from the
     /// stream under the bucket rather than deleted: a delete leaves a marker per key, and
     /// every parked message has keys of its own, so markers would pile up for good.
@@ -177,12 +209,12 @@ impl Parked {
         for ((sequence, _, _), key) in found {
             // From the stream's leader: the bucket allows direct gets, which a replica that
             // lags behind may answer without an entry just written.
-            let value = match self
+            let (value, revision) = match self
                 .stream
                 .get_last_raw_message_by_subject(&format!("{}{key}", self.prefix))
                 .await
             {
-                Ok(message) => message.payload,
+                Ok(message) => (message.payload, message.sequence),
                 Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
                 Err(e) => return Err(format!("cannot read entry '{key}': {e}")),
             };
@@ -190,6 +222,8 @@ impl Parked {
                 Ok(events) => entries.push(Entry {
                     key,
                     sequence,
+                    value,
+                    revision,
                     events,
                 }),
                 Err(e) => log::error!(
@@ -328,7 +362,8 @@ pub(super) fn remaining_of(event: &Framed) -> usize {
         .count()
 }
 
-/// `event`, to park, with the endpoints still to take it and when it was parked (`at`).
+/// `event`, to park, with the endpoints still to take it and when it was parked (`at`; the
+/// time it says already when `None`: an entry read back and written again).
 ///
 /// # Errors
 ///
@@ -336,14 +371,14 @@ pub(super) fn remaining_of(event: &Framed) -> usize {
 pub(super) fn with_remaining(
     event: &Framed,
     remaining: &[Box<str>],
-    at: jiff::Timestamp,
+    at: Option<jiff::Timestamp>,
 ) -> Result<Framed, String> {
     let mut headers: Vec<(String, String)> = event
         .headers()
         .iter()
         .filter(|(name, _)| {
             !name.eq_ignore_ascii_case(REMAINING_HEADER)
-                && !name.eq_ignore_ascii_case(PARKED_AT_HEADER)
+                && (at.is_none() || !name.eq_ignore_ascii_case(PARKED_AT_HEADER))
         })
         .cloned()
         .collect();
@@ -352,7 +387,9 @@ pub(super) fn with_remaining(
             .iter()
             .map(|name| (REMAINING_HEADER.to_owned(), encode_ticket(name))),
     );
-    headers.push((PARKED_AT_HEADER.to_owned(), format!("{at:.0}")));
+    if let Some(at) = at {
+        headers.push((PARKED_AT_HEADER.to_owned(), format!("{at:.0}")));
+    }
     Framed::new(headers, event.body.clone())
 }
 
@@ -437,13 +474,13 @@ mod tests {
             with_remaining(
                 &event("T 1", "{\"n\":1}"),
                 &remaining,
-                jiff::Timestamp::now(),
+                Some(jiff::Timestamp::now()),
             )
             .expect("parked"),
             with_remaining(
                 &event("U", "{\"n\":2}"),
                 &remaining[..1],
-                jiff::Timestamp::now(),
+                Some(jiff::Timestamp::now()),
             )
             .expect("parked"),
         ];
@@ -457,7 +494,7 @@ mod tests {
         // Parked again, an event keeps one set of endpoints (the new one) and one time: the
         // one given (a rewrite keeps the first parking's).
         let first: jiff::Timestamp = "2026-12-01T14:02:11Z".parse().unwrap();
-        let again = with_remaining(&parked[0], &remaining[1..], first).expect("parked");
+        let again = with_remaining(&parked[0], &remaining[1..], Some(first)).expect("parked");
         let value = batch::encode(&[&again]);
         assert_eq!(read_one(&value), ["100%\r\nbad"]);
         let times = again
@@ -467,6 +504,16 @@ mod tests {
             .count();
         assert_eq!(times, 1);
         assert_eq!(again.header(PARKED_AT_HEADER), Some("2026-12-01T14:02:11Z"));
+        // Read back and written again with no time: the one it had, once.
+        let kept = with_remaining(&again, &[], None).expect("parked");
+        assert_eq!(read_one(&batch::encode(&[&kept])), Vec::<String>::new());
+        let times: Vec<_> = kept
+            .headers()
+            .iter()
+            .filter(|(name, _)| name == PARKED_AT_HEADER)
+            .collect();
+        assert_eq!(times.len(), 1);
+        assert_eq!(kept.header(PARKED_AT_HEADER), Some("2026-12-01T14:02:11Z"));
         assert!(
             parked[1]
                 .header(PARKED_AT_HEADER)

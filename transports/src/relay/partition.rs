@@ -11,7 +11,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
 use super::audit::Audit;
-use super::book::{Book, Carrier, Opened, Seen};
+use super::book::{Book, Carrier, Opened, ReadBack, Seen};
 use super::gate::Handoff;
 use super::incoming::{self, Incoming};
 use super::parked::{Entry, Parked};
@@ -482,6 +482,13 @@ impl Shared {
     ) -> bool {
         let (mut count, found) = (0, entries.len());
         for entry in entries {
+            let read_back = ReadBack {
+                named: entry.events.iter().map(|(_, names)| names.len()).sum(),
+                key: entry.key,
+                sequence: entry.sequence,
+                value: entry.value,
+                revision: entry.revision,
+            };
             // The endpoints an entry names that no longer take its event (removed, or
             // changed, while it was parked), by event.
             let mut gone: Vec<Vec<String>> = Vec::with_capacity(entry.events.len());
@@ -512,9 +519,8 @@ impl Shared {
                 .map(|(event, _, _)| event.id.clone())
                 .collect();
             let carrier = self.book.carry_parked(
-                entry.key,
+                read_back,
                 tenure.partition,
-                entry.sequence,
                 routed.len(),
                 &tenure.withdrawn,
             );

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::Message;
+use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::lock;
@@ -41,6 +42,21 @@ pub(in crate::relay) struct Carrier {
     pub(super) withdrawn: Arc<AtomicBool>,
     /// The lease revision of that tenure.
     pub(super) revision: u64,
+    /// For an entry read back: its value and its revision in the bucket, as last read or
+    /// written (what a rewrite replaces).
+    pub(super) entry: Mutex<Option<(Bytes, u64)>>,
+}
+
+/// A parked entry read back, as a carrier of its events keeps it.
+pub(in crate::relay) struct ReadBack {
+    pub(in crate::relay) key: String,
+    /// The parked message's place in the stream.
+    pub(in crate::relay) sequence: u64,
+    /// Its value, and its revision in the bucket.
+    pub(in crate::relay) value: Bytes,
+    pub(in crate::relay) revision: u64,
+    /// The endpoints its events name, counted once per event.
+    pub(in crate::relay) named: usize,
 }
 
 impl Carrier {
@@ -66,6 +82,7 @@ impl Carrier {
             parked_at: AtomicI64::new(0),
             withdrawn: withdrawn.clone(),
             revision,
+            entry: Mutex::default(),
         })
     }
 

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::{Book, Carrier, Work, lock};
 use crate::delivery::{DeliverySink, EndpointState};
-use crate::nats::batch::Framed;
+use crate::nats::batch::{self, Framed};
 use crate::relay::incoming;
 use crate::relay::parked::{self, Parked};
 
@@ -279,7 +279,7 @@ async fn park(
         {
             continue;
         }
-        match book.to_park(&carrier, false, now) {
+        match book.to_park(&carrier, false, Some(now)) {
             Ok(Some((events, ids))) if !events.is_empty() => writes.push((carrier, events, ids)),
             Ok(_) => {}
             Err(e) => log::warn!(
@@ -399,12 +399,13 @@ impl Book {
     /// to its next owner: an entry names them as they were when it was written, and the
     /// relay goes on delivering its parked events meanwhile, so an endpoint that recovered
     /// would get them again from the next owner, after the ticket's later events. Only the
-    /// messages whose endpoints some took since are written again, all at once: new entries
-    /// beside the old ones (parts numbered after theirs), which then go. A write that fails
-    /// leaves the old entries as they were (logged). Run while no other relay reads the
+    /// entries whose endpoints some took since are written again, all at once. A message
+    /// this relay parked gets new entries beside the old ones (parts numbered after theirs),
+    /// which then go; an entry it read back from an earlier owner is replaced in place, if
+    /// it is still the one read (not removed meanwhile as its events finished). A write that
+    /// fails leaves the old entries as they were (logged). Run while no other relay reads the
     /// partition's entries (its lease held); an attempt still in flight meanwhile may
-    /// deliver an event its endpoint then gets again. Entries this relay read back from an
-    /// earlier owner are not rewritten.
+    /// deliver an event its endpoint then gets again.
     pub(in crate::relay) async fn rewrite_parked(
         &self,
         tenure: Option<(u32, u64)>,
@@ -418,8 +419,7 @@ impl Book {
                 .filter(|p| tenure.is_none_or(|t| (p.partition, p.tenure) == t))
                 .flat_map(|p| p.carriers.iter())
                 .filter(|c| {
-                    c.message.is_some()
-                        && !c.parked_keys().is_empty()
+                    !c.parked_keys().is_empty()
                         && (tenure.is_some() || !c.withdrawn.load(Ordering::Acquire))
                 })
                 .filter(|c| seen.insert(Arc::as_ptr(c)))
@@ -427,16 +427,31 @@ impl Book {
                 .collect()
         };
         let mut rewrites = Vec::new();
+        let mut replaces = Vec::new();
         for carrier in carriers {
-            // Its entries keep the time it was parked.
-            let at = jiff::Timestamp::from_second(carrier.parked_at.load(Ordering::Acquire))
-                .unwrap_or_else(|_| jiff::Timestamp::now());
-            match self.to_park(&carrier, true, at) {
+            let read_back = carrier.message.is_none();
+            let looked = if read_back {
+                // Each event keeps the time it was first parked; one not in the engine (in
+                // a gate) leaves the entry as it is.
+                self.to_park(&carrier, false, None)
+            } else {
+                // Its entries keep the time it was parked.
+                let at = jiff::Timestamp::from_second(carrier.parked_at.load(Ordering::Acquire))
+                    .unwrap_or_else(|_| jiff::Timestamp::now());
+                self.to_park(&carrier, true, Some(at))
+            };
+            match looked {
                 // Finished: the settle task removes its entries.
                 Ok(Some((events, _))) if events.is_empty() => {}
                 Ok(Some((events, _))) => {
                     let remaining: usize = events.iter().map(parked::remaining_of).sum();
-                    if remaining < carrier.parked_remaining.load(Ordering::Acquire) {
+                    if remaining >= carrier.parked_remaining.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    if read_back {
+                        let value = batch::encode(&events.iter().collect::<Vec<_>>());
+                        replaces.push((carrier, value, remaining));
+                    } else {
                         rewrites.push((carrier, events));
                     }
                 }
@@ -459,8 +474,32 @@ impl Book {
                 .map_or(0, |last| last + 1);
             let at = (carrier.partition, carrier.revision);
             parked.write_from(at, carrier.sequence, first, events)
-        }))
-        .await;
+        }));
+        let replaced =
+            futures_util::future::join_all(replaces.iter().map(|(carrier, value, _)| async move {
+                let key = carrier.parked_keys().pop()?;
+                let revision = lock(&carrier.entry).as_ref()?.1;
+                Some(parked.replace(&key, revision, value.clone()).await)
+            }));
+        let (written, replaced) = futures_util::future::join(written, replaced).await;
+        for ((carrier, value, remaining), replaced) in replaces.into_iter().zip(replaced) {
+            match replaced {
+                Some(Ok(Some(revision))) => {
+                    *lock(&carrier.entry) = Some((value, revision));
+                    carrier.parked_remaining.store(remaining, Ordering::Release);
+                }
+                // Removed meanwhile (its events finished), or not an entry read back.
+                Some(Ok(None)) | None => {}
+                Some(Err(e)) => log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {}: the parked entry of message {} read back cannot be \
+                     rewritten ({e}); its next owner delivers it as it was parked, perhaps \
+                     again to endpoints that took its events since",
+                    carrier.partition,
+                    carrier.sequence
+                ),
+            }
+        }
         for ((carrier, _), written) in rewrites.into_iter().zip(written) {
             let keys = match written {
                 Ok(keys) => keys,
@@ -548,21 +587,25 @@ impl Book {
         found
     }
 
-    /// The events of `carrier` to park at `at`: those not finished, each with the endpoints
-    /// still to take it. `None` when one of them is not in the engine (it waits in a gate, or
-    /// is on its way), so that the message cannot be acknowledged yet; unless `parked`: the
-    /// message's events are all in the engine then, and one that is no longer there has
-    /// finished.
+    /// The events of `carrier` (a message, or an entry read back) to park at `at` (when
+    /// `None`, each keeps the time it was parked): those not finished, each with the
+    /// endpoints still to take it. `None` when one of them is not in the engine (it waits in
+    /// a gate, or is on its way), so that the message cannot be acknowledged yet; unless
+    /// `parked`: a parked message's events are all in the engine, and one that is no longer
+    /// there has finished.
     fn to_park(
         &self,
         carrier: &Carrier,
         parked: bool,
-        at: jiff::Timestamp,
+        at: Option<jiff::Timestamp>,
     ) -> Result<Option<ToPark>, String> {
-        let Some(message) = &carrier.message else {
-            return Ok(None);
+        let framed = match &carrier.message {
+            Some(message) => incoming::framed(message)?,
+            None => match &*lock(&carrier.entry) {
+                Some((value, _)) => batch::decode_all(value, 1)?,
+                None => return Ok(None),
+            },
         };
-        let framed = incoming::framed(message)?;
         let done = lock(&carrier.done).clone();
         let waiting = lock(&self.waiting);
         let mut events = Vec::new();
