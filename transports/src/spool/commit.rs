@@ -365,6 +365,12 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     })();
     let total: usize = appends.iter().map(|a| a.jobs.len()).sum();
     if result.is_ok() {
+        // On disk: an append dropped from here on (a panic) says durable, not dropped.
+        if !full {
+            for append in &mut appends {
+                append.written();
+            }
+        }
         core.commits.fetch_add(1, Ordering::Relaxed);
         prune_attempts(core, conn, now);
         // Deletes make room too: the limit is checked against what is in use now.
@@ -619,12 +625,8 @@ fn drop_appends(core: &Core, error: impl Fn() -> Error, appends: Appends) {
         total,
         super::shared::body_bytes(appends.iter().flat_map(|a| &a.jobs)),
     );
-    // Counted before the receipts tell: stats agree with what `emit` returned.
-    for append in &appends {
-        report_dropped(core, &append.jobs);
-    }
-    for append in &appends {
-        append.settle(Err(error()));
+    for mut append in appends {
+        append.refuse(core, error());
     }
 }
 

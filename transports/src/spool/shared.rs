@@ -17,14 +17,19 @@ use crate::error::Error;
 
 /// One `emit`'s jobs for the writer, with the receipt it settles once they are written (or
 /// refused). Dropped unsettled (the writer panicked with it in hand, or it never reached the
-/// writer), its jobs are counted as dropped, logged, and its receipt fails, so that no
-/// `emit` waits for ever and no event is lost without a word.
+/// writer), it settles by itself: durable if its jobs were committed; else its jobs are
+/// counted as dropped (unless they were already), logged, and its receipt fails. So no
+/// `emit` waits for ever, and no event is lost without a word or counted twice.
 pub(super) struct Append {
     pub(super) jobs: Vec<(Arc<Lane>, Job)>,
     state: Arc<ReceiptState>,
     dir: Arc<Path>,
     /// To count the jobs as dropped (the engine's counters).
     core: Weak<Core>,
+    /// Its jobs are on disk.
+    written: bool,
+    /// Its jobs were counted as dropped.
+    counted: bool,
 }
 
 impl Append {
@@ -39,18 +44,38 @@ impl Append {
             state,
             dir: core.dir.clone(),
             core: Arc::downgrade(core),
+            written: false,
+            counted: false,
         }
+    }
+
+    /// Its jobs were committed: whatever happens next, its receipt says durable.
+    pub(super) fn written(&mut self) {
+        self.written = true;
     }
 
     /// Tells the `emit` waiting for the receipt.
     pub(super) fn settle(&self, outcome: Result<(), Error>) {
         let _ = self.state.settle(outcome);
     }
+
+    /// Its jobs were not written: counted as dropped (once, before the receipt tells, so
+    /// that stats agree with what `emit` returned), then its receipt fails with `error`.
+    pub(super) fn refuse(&mut self, core: &Core, error: Error) {
+        if !std::mem::replace(&mut self.counted, true) {
+            super::commit::report_dropped(core, &self.jobs);
+        }
+        self.settle(Err(error));
+    }
 }
 
 impl Drop for Append {
     fn drop(&mut self) {
         if self.state.is_settled() {
+            return;
+        }
+        if self.written {
+            self.settle(Ok(()));
             return;
         }
         let error = Error::Spool {
@@ -64,11 +89,10 @@ impl Drop for Append {
             "{} event(s) dropped: {error}",
             self.jobs.len()
         );
-        // Counted before the receipt tells: stats agree with what `emit` returned.
-        if let Some(core) = self.core.upgrade() {
-            super::commit::report_dropped(&core, &self.jobs);
+        match self.core.upgrade() {
+            Some(core) => self.refuse(&core, error),
+            None => self.settle(Err(error)),
         }
-        self.settle(Err(error));
     }
 }
 

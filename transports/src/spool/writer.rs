@@ -278,7 +278,7 @@ impl SpoolStore {
             None => Some(op),
         };
         drop(ops);
-        if let Some(Op::Append(held)) = refused {
+        if let Some(Op::Append(mut held)) = refused {
             self.core.committed_jobs(n, bytes);
             let error = Error::Spool {
                 path: self.core.dir.to_path_buf(),
@@ -287,8 +287,7 @@ impl SpoolStore {
                     .to_owned(),
             };
             log::error!(target: deskhook::LOG_TARGET, "{n} event(s) dropped: {error}");
-            super::commit::report_dropped(&self.core, &held.jobs);
-            held.settle(Err(error));
+            held.refuse(&self.core, error);
         }
         Receipt::new(receipt)
     }

@@ -106,6 +106,19 @@ fn an_append_the_writer_drops_unsettled_is_counted_as_dropped_and_its_receipt_fa
     append.settle(Ok(()));
     drop(append);
     assert_eq!(lane.rows.pending.load(Ordering::Acquire), 1);
+    // Nor one whose jobs were committed (a panic after the commit): its receipt says
+    // durable.
+    let state = Arc::new(ReceiptState::default());
+    let receipt = Receipt::new(state.clone());
+    let mut append = Append::new(
+        &store.core,
+        vec![(lane.clone(), Job::for_test("T3", 0))],
+        state,
+    );
+    append.written();
+    drop(append);
+    assert_eq!(lane.rows.pending.load(Ordering::Acquire), 1);
+    receipt.wait(std::time::Duration::ZERO).expect("durable");
 }
 
 #[test]
