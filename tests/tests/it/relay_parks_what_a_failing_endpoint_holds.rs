@@ -12,14 +12,14 @@
 //! 127.0.0.1.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deskhook::Dispatcher;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, kv_keys, stream_len};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
-use deskhook_transports::delivery::{DeliveryConfig, DeliverySink};
+use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, DeliveryConfig, DeliverySink};
 use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
 use deskhook_transports::relay::Relay;
 
@@ -207,11 +207,13 @@ fn a_failing_endpoint_does_not_stop_its_partition_and_the_next_relay_delivers_wh
 }
 
 /// An endpoint that fails too, then recovers while the first relay still runs, and takes
-/// the parked events from it (its retries come every 200 ms): each one it takes is kept.
+/// the parked events from it (its retries come every 200 ms): each one it takes is kept,
+/// and counted once the relay has its answer.
 struct Late {
     receiver: Receiver,
     healed: Arc<AtomicBool>,
     taken: Arc<std::sync::Mutex<Vec<Received>>>,
+    delivered: Arc<AtomicUsize>,
 }
 
 impl Late {
@@ -232,7 +234,14 @@ impl Late {
             receiver,
             healed,
             taken,
+            delivered: Arc::default(),
         }
+    }
+
+    /// Whether the relays have the answers to every event it took: a relay stopped before
+    /// would leave the last ones to the next owner, `late` among their endpoints.
+    fn took_all(&self) -> bool {
+        self.delivered.load(Ordering::SeqCst) >= EVENTS
     }
 
     /// The events it took.
@@ -265,7 +274,16 @@ impl Setup {
                 })
                 .endpoint(endpoint("late", &late.receiver, &retries))
                 .endpoint(endpoint("failing", &self.failing, "0s,1h"))
-                .dead_letter_path(&self.dead),
+                .dead_letter_path(&self.dead)
+                .observer({
+                    let delivered = late.delivered.clone();
+                    move |record: &AttemptRecord<'_>| {
+                        if record.endpoint == "late" && record.outcome == AttemptOutcome::Delivered
+                        {
+                            delivered.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }),
         )
         .max_pending(4)
         .park_after(Duration::from_millis(50))
@@ -280,7 +298,7 @@ impl Setup {
             self.stream_len() == 0
         });
         late.healed.store(true, Ordering::SeqCst);
-        self.wait_until("late to take everything", || late.taken().len() == EVENTS);
+        self.wait_until("late to take everything", || late.took_all());
         running
     }
 
@@ -377,7 +395,7 @@ fn an_endpoint_that_recovered_while_the_next_relay_held_its_parked_events_gets_n
     // The second reads the entries back; `late` recovers and takes every event from it.
     let second = RunningRelay::start(setup.relay_with(&late));
     late.healed.store(true, Ordering::SeqCst);
-    setup.wait_until("late to take everything", || late.taken().len() == EVENTS);
+    setup.wait_until("late to take everything", || late.took_all());
     let second = second.stop();
     // The entries it read back were replaced in place, naming `failing` alone.
     assert_eq!(sorted_keys(), keys);

@@ -207,9 +207,9 @@ impl Book {
         Carrier::new(Some(message), tenure, sequence, events, withdrawn)
     }
 
-    /// The parked entry `entry` of `partition`, holding `events` events of the message at
-    /// `sequence` that name `named` endpoints in all: not outstanding (its message was
-    /// acknowledged), removed once they have finished.
+    /// The parked entry `entry` of `partition`, read back, holding `events` events of its
+    /// message: not outstanding (the message was acknowledged), removed once they have
+    /// finished.
     pub(super) fn carry_parked(
         &self,
         entry: ReadBack,

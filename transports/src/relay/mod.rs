@@ -127,11 +127,12 @@
 //!   waiting (within `ack_wait` at a hand-back): those it parked get new entries beside
 //!   the old ones, which then go; those it read back from an earlier owner are replaced in
 //!   place (unless removed meanwhile, their events finished), which also drops the
-//!   endpoints removed since, dead-lettered once. So an endpoint that recovered meanwhile
-//!   does not get its events again. One that recovers and delivers an event afterwards
-//!   gets it again (same `webhook-id`) if the relay dies or loses its lease before the
-//!   others finish, if the rewrite fails (logged), or if an event of an entry read back
-//!   still waits in a gate (that entry is left as it was).
+//!   endpoints removed since (their events dead-lettered by this relay, not again by the
+//!   next). So an endpoint that recovered meanwhile does not get its events again. One
+//!   that recovers and delivers an event afterwards gets it again (same `webhook-id`) if
+//!   the relay dies or loses its lease before the others finish, if the rewrite fails
+//!   (logged), or if an event of an entry read back was not in delivery when the relay let
+//!   the partition go (that entry is left as it was).
 //! - An attempt in flight when its partition is handed back or lost finishes: its event may
 //!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
 //!   lost lease, above).

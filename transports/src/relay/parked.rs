@@ -393,18 +393,23 @@ pub(super) fn with_remaining(
     Framed::new(headers, event.body.clone())
 }
 
+/// The endpoints a parked `event` names as still to take it.
+pub(super) fn remaining_names(event: &Framed) -> Vec<String> {
+    event
+        .headers()
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(REMAINING_HEADER))
+        .map(|(_, value)| decode_ticket(value))
+        .collect()
+}
+
 /// The events of an entry's value, each with the endpoints still to take it.
 fn read(value: &Bytes) -> Result<Vec<(Incoming, Vec<String>)>, String> {
     batch::decode_all(value, 1)?
         .into_iter()
         .enumerate()
         .map(|(n, framed)| {
-            let remaining = framed
-                .headers()
-                .iter()
-                .filter(|(name, _)| name.eq_ignore_ascii_case(REMAINING_HEADER))
-                .map(|(_, value)| decode_ticket(value))
-                .collect();
+            let remaining = remaining_names(&framed);
             incoming::read_framed(&framed)
                 .map(|event| (event, remaining))
                 .ok_or_else(|| format!("its event {} is not a deskhook event", n + 1))

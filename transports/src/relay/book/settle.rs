@@ -399,7 +399,9 @@ impl Book {
     /// to its next owner: an entry names them as they were when it was written, and the
     /// relay goes on delivering its parked events meanwhile, so an endpoint that recovered
     /// would get them again from the next owner, after the ticket's later events. Only the
-    /// entries whose endpoints some took since are written again, all at once. A message
+    /// entries that name more endpoints than still wait (some took their events since, or,
+    /// in an entry read back, were removed and their events dead-lettered) are written
+    /// again, all at once. A message
     /// this relay parked gets new entries beside the old ones (parts numbered after theirs),
     /// which then go; an entry it read back from an earlier owner is replaced in place, if
     /// it is still the one read (not removed meanwhile as its events finished). A write that
@@ -431,8 +433,9 @@ impl Book {
         for carrier in carriers {
             let read_back = carrier.message.is_none();
             let looked = if read_back {
-                // Each event keeps the time it was first parked; one not in the engine (in
-                // a gate) leaves the entry as it is.
+                // Each event keeps the time it was first parked; one not in delivery here
+                // (withdrawn before it went, or finishing right now) leaves the entry as
+                // it is.
                 self.to_park(&carrier, false, None)
             } else {
                 // Its entries keep the time it was parked.
@@ -488,8 +491,17 @@ impl Book {
                     *lock(&carrier.entry) = Some((value, revision));
                     carrier.parked_remaining.store(remaining, Ordering::Release);
                 }
-                // Removed meanwhile (its events finished), or not an entry read back.
-                Some(Ok(None)) | None => {}
+                // Removed meanwhile (its events finished), or written by another relay
+                // since it was read (an earlier owner's late rewrite), or not an entry
+                // read back.
+                Some(Ok(None)) => log::debug!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {}: the parked entry of message {} read back changed or \
+                     went since it was read; left as it is",
+                    carrier.partition,
+                    carrier.sequence
+                ),
+                None => {}
                 Some(Err(e)) => log::warn!(
                     target: deskhook::LOG_TARGET,
                     "relay: partition {}: the parked entry of message {} read back cannot be \
@@ -625,7 +637,20 @@ impl Book {
                 }
                 return Ok(None);
             };
-            events.push(parked::with_remaining(event, &pending.remaining, at)?);
+            if carrier.message.is_some() {
+                events.push(parked::with_remaining(event, &pending.remaining, at)?);
+            } else {
+                // An entry read back names no endpoint it did not name: the event's delivery
+                // may be shared with another carrier of it, for other endpoints.
+                let named = parked::remaining_names(event);
+                let remaining: Vec<Box<str>> = pending
+                    .remaining
+                    .iter()
+                    .filter(|name| named.iter().any(|n| **n == ***name))
+                    .cloned()
+                    .collect();
+                events.push(parked::with_remaining(event, &remaining, at)?);
+            }
             ids.push(id.clone());
         }
         Ok(Some((events, ids)))
