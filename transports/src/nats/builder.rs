@@ -148,7 +148,7 @@ impl NatsSinkBuilder {
     }
 
     /// How long one publish waits for the connection and then for its acknowledgement
-    /// before it counts as failed (and is retried). Defaults to 5 s.
+    /// before it counts as failed (and is retried). Defaults to 5 s; at most an hour.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -156,7 +156,7 @@ impl NatsSinkBuilder {
     }
 
     /// How long the build waits for the server to create or check the stream; also the
-    /// connection timeout of the client. Defaults to 5 s.
+    /// connection timeout of the client. Defaults to 5 s; at most an hour.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -312,6 +312,15 @@ impl NatsSinkBuilder {
                 "a timeout of 0 would fail every publish; give e.g. 5s".into(),
             ));
         }
+        let longest = crate::delivery::MAX_TIMEOUT;
+        if self.timeout > longest || self.connect_timeout > longest {
+            return Err(invalid(format!(
+                "a timeout of {} would hold a publish (or the build) that long; give at most \
+                 {} (e.g. 5s)",
+                deskhook::policy::format_duration(self.timeout.max(self.connect_timeout)),
+                deskhook::policy::format_duration(longest)
+            )));
+        }
         if let Some(first) = self.retry.delay_before(1).filter(|d| !d.is_zero()) {
             return Err(invalid(format!(
                 "the retry schedule starts with {}, but the first attempt is always made at \
@@ -454,6 +463,34 @@ mod tests {
             );
         }
         assert!(builder().batch(MAX_BATCH).validate().is_ok());
+    }
+
+    #[test]
+    fn a_timeout_of_zero_or_past_an_hour_is_refused() {
+        for (publish, connect) in [
+            (Duration::ZERO, Duration::from_secs(5)),
+            (Duration::MAX, Duration::from_secs(5)),
+            (Duration::from_secs(5), Duration::from_secs(3601)),
+        ] {
+            let err = builder()
+                .timeout(publish)
+                .connect_timeout(connect)
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("give e.g. 5s") || err.contains("(e.g. 5s)"),
+                "{err}"
+            );
+        }
+        let hour = Duration::from_secs(3600);
+        assert!(
+            builder()
+                .timeout(hour)
+                .connect_timeout(hour)
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -392,7 +392,8 @@ impl Relay {
 
     /// How long a partition stays owned by a relay that stops renewing its lease (a relay
     /// that dies): the wait before another relay takes it over. Used when the leases bucket
-    /// is made; an existing bucket keeps its own. Defaults to 10 s; at least 1 s.
+    /// is made; an existing bucket keeps its own. Defaults to 10 s; at least 1 s, at most an
+    /// hour (longer fails [`run`](Relay::run)).
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_secs(1));
@@ -402,7 +403,8 @@ impl Relay {
     /// How long a message may stay outstanding while its events wait for a failing endpoint
     /// before it is parked (see [Failing endpoints](self#failing-endpoints)): its unfinished
     /// events are written to the KV bucket `<durable>-parked` and the message acknowledged, so
-    /// that the partition goes on. Defaults to 1 s; at least 10 ms.
+    /// that the partition goes on. Defaults to 1 s; at least 10 ms, at most a day (longer
+    /// fails [`run`](Relay::run)).
     #[must_use]
     pub fn park_after(mut self, after: Duration) -> Self {
         self.park_after = after.max(Duration::from_millis(10));
@@ -453,7 +455,7 @@ impl Relay {
 
     /// How long the server waits without news of a message before it hands it out again
     /// (the relay tells it every third of this while the message is in delivery). Defaults
-    /// to 30 s.
+    /// to 30 s; more than 0, at most an hour (else [`run`](Relay::run) fails).
     #[must_use]
     pub fn ack_wait(mut self, wait: Duration) -> Self {
         self.ack_wait = wait;
@@ -478,7 +480,8 @@ impl Relay {
     }
 
     /// How long a stopping relay lets the messages in delivery finish before it stops its
-    /// engine and leaves the rest to the partitions' next owners. Defaults to 10 s.
+    /// engine and leaves the rest to the partitions' next owners. Defaults to 10 s; at most
+    /// an hour (longer fails [`run`](Relay::run)).
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
@@ -486,9 +489,85 @@ impl Relay {
     }
 }
 
+/// The longest `ack_wait`, `lease` and `grace` may be: the server reads durations as
+/// nanoseconds in an `i64`, and a relay that waits longer for news of a message, for a
+/// dead relay's partitions or for its own stop is one nobody would want.
+const LONGEST: Duration = Duration::from_secs(3600);
+
+/// The longest `park_after` may be.
+const LONGEST_PARK_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+impl Relay {
+    /// The first duration out of its range, as an error that says what to write.
+    fn check_durations(&self) -> Result<(), Error> {
+        let format = deskhook::policy::format_duration;
+        if self.ack_wait.is_zero() {
+            // The server would take it as "its default" (30 s), the relay as none.
+            return Err(Error::Config(
+                "ack_wait 0s cannot work: it is how long the server waits for news of a \
+                 message; give e.g. 30s (the default)"
+                    .to_owned(),
+            ));
+        }
+        for (name, value, longest) in [
+            ("ack_wait", self.ack_wait, LONGEST),
+            ("lease", self.lease, LONGEST),
+            ("grace", self.grace, LONGEST),
+            ("park_after", self.park_after, LONGEST_PARK_AFTER),
+        ] {
+            if value > longest {
+                return Err(Error::Config(format!(
+                    "{name} {} is longer than a relay can use; give at most {}",
+                    format(value),
+                    format(longest)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn nats_error(urls: &str, message: String) -> Error {
     Error::Nats {
         url: urls.rsplit('@').next().unwrap_or_default().to_owned(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_out_of_range_are_refused_with_what_to_write() {
+        let relay = || {
+            Relay::builder(
+                "nats://127.0.0.1:4222",
+                crate::delivery::DeliverySink::builder(),
+            )
+        };
+        let hour = Duration::from_secs(3600);
+        assert!(
+            relay()
+                .ack_wait(hour)
+                .lease(hour)
+                .grace(hour)
+                .check_durations()
+                .is_ok()
+        );
+        let refused = [
+            (relay().ack_wait(Duration::ZERO), "ack_wait 0s cannot work"),
+            (relay().ack_wait(Duration::MAX), "ack_wait "),
+            (relay().lease(hour + Duration::from_secs(1)), "lease 3601s"),
+            (relay().grace(Duration::MAX), "grace "),
+            (
+                relay().park_after(Duration::from_secs(86_401)),
+                "park_after ",
+            ),
+        ];
+        for (relay, start) in refused {
+            let err = relay.check_durations().unwrap_err().to_string();
+            assert!(err.contains(start) && err.contains("give"), "{err}");
+        }
     }
 }

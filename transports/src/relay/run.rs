@@ -27,12 +27,13 @@ impl Relay {
     ///
     /// [`Error::Nats`] when the servers cannot be reached or the stream cannot be opened;
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; [`Error::Config`]
-    /// for a leases or endpoints bucket it cannot use; what building the sink returns (bad
-    /// endpoints).
+    /// for a leases or endpoints bucket it cannot use, or a duration out of its range; what
+    /// building the sink returns (bad endpoints).
     pub async fn run(
         mut self,
         stop: impl Future<Output = ()> + Send,
     ) -> Result<RelayReport, Error> {
+        self.check_durations()?;
         #[cfg(feature = "spool")]
         if self.sink.spool.is_some() {
             return Err(Error::Config(

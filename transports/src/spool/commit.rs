@@ -186,7 +186,9 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         // Emits came concurrently last time: give the others a moment to arrive.
         let target = last_batch.min(max_batch);
         if last_batch > 1 && !waiting.is_empty() && waiting.len() < target {
-            let deadline = Instant::now() + core.settings.max_wait;
+            // `max_wait` is checked (at most a second); never past what a clock holds.
+            let now = Instant::now();
+            let deadline = now.checked_add(core.settings.max_wait).unwrap_or(now);
             while waiting.len() < target {
                 match ops.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(op) => sort(op, &mut waiting, &mut updates),

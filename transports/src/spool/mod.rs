@@ -157,7 +157,7 @@ pub struct SpoolConfig {
     /// When `emit` returns. Defaults to [`Durability::Wait`].
     pub durability: Durability,
     /// The longest the writer waits for a batch to fill once concurrent emits were seen; it
-    /// bounds the latency group commit adds. Defaults to 2 ms.
+    /// bounds the latency group commit adds. Defaults to 2 ms; at most [`MAX_WAIT_LIMIT`].
     #[serde(deserialize_with = "deskhook::policy::deserialize_duration")]
     pub max_wait: Duration,
     /// Most emits written in one transaction; 1 syncs every event on its own (for
@@ -197,6 +197,9 @@ impl Default for SpoolConfig {
     }
 }
 
+/// The longest [`SpoolConfig::max_wait`] may be.
+pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(1);
+
 impl SpoolConfig {
     /// The first setting that cannot work: its name and what to write instead.
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
@@ -212,6 +215,16 @@ impl SpoolConfig {
                 "max_size_mb",
                 "max_size_mb = 0 would refuse every event; give the disk budget in MiB, e.g. 1024"
                     .into(),
+            ));
+        }
+        if self.max_wait > MAX_WAIT_LIMIT {
+            return Err((
+                "max_wait",
+                format!(
+                    "max_wait = {:?} would hold every emit that long; give at most {:?} (the \
+                     default is 2ms)",
+                    self.max_wait, MAX_WAIT_LIMIT
+                ),
             ));
         }
         for (name, value) in [
