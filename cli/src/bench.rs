@@ -121,10 +121,9 @@ fn write_code(buf: &mut String, n: u64) {
 /// How long to wait for delivery: a minute, plus a millisecond per event, plus the retry
 /// schedule.
 fn deadline(events: u64, retry: &RetrySchedule) -> Duration {
-    let delays: Duration = retry.delays().iter().sum();
     Duration::from_secs(60)
         .saturating_add(Duration::from_millis(events))
-        .saturating_add(delays.mul_f64(1.0 + retry.jitter()))
+        .saturating_add(crate::send::longest_delays(retry))
 }
 
 /// Seconds rounded to the microsecond, for the report.
@@ -612,7 +611,12 @@ fn end_to_end(
     bar.reset();
     bar.set_length(published);
     bar.set_message("relayed");
-    let drained = stream.wait_empty(Instant::now() + wait, |left| {
+    // A wait no clock can add is a wait without end (a day is as good).
+    let now = Instant::now();
+    let until = now
+        .checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400));
+    let drained = stream.wait_empty(until, |left| {
         bar.set_position(published.saturating_sub(left));
     });
     // Whatever happened, the relays stop here (or are killed when `stop` fails).
@@ -669,6 +673,16 @@ fn report_durable(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_for_delivery_saturates_rather_than_overflow() {
+        let huge: RetrySchedule = "0s,9223372036854775807s,9223372036854775807s"
+            .parse()
+            .unwrap();
+        assert_eq!(deadline(1, &huge), Duration::MAX);
+        let once: RetrySchedule = "0s".parse().unwrap();
+        assert_eq!(deadline(1000, &once), Duration::from_secs(61));
+    }
 
     #[test]
     fn bodies_are_padded_to_about_the_size_asked() {

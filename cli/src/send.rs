@@ -136,14 +136,19 @@ fn parse_action(s: &str) -> Result<Action, String> {
 /// How long to wait for one event: every retry delay at its longest jitter, one timeout per
 /// attempt, and a margin.
 pub(crate) fn deadline(retry: &RetrySchedule, timeout: Duration) -> Duration {
+    longest_delays(retry)
+        .saturating_add(timeout.saturating_mul(retry.attempts()))
+        .saturating_add(DEADLINE_MARGIN)
+}
+
+/// Every retry delay of `retry` at its longest jitter, added up (at most `Duration::MAX`).
+pub(crate) fn longest_delays(retry: &RetrySchedule) -> Duration {
     let delays = retry
         .delays()
         .iter()
         .fold(Duration::ZERO, |sum, d| sum.saturating_add(*d));
     Duration::try_from_secs_f64(delays.as_secs_f64() * (1.0 + retry.jitter()))
         .unwrap_or(Duration::MAX)
-        .saturating_add(timeout.saturating_mul(retry.attempts()))
-        .saturating_add(DEADLINE_MARGIN)
 }
 
 /// One attempt as a line: `create   cli  attempt 1  204  3 ms`, and what happens next when it
