@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Parses a duration such as `200ms`, `5s`, `5m`, `2h`, `1h 30m` or `0`.
+/// Parses a duration such as `200ms`, `5s`, `5m`, `2h`, `1h 30m`, `7d` (24-hour days) or `0`.
 ///
 /// # Errors
 ///
@@ -20,9 +20,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if trimmed == "0" {
         return Ok(Duration::ZERO);
     }
-    let parsed: jiff::SignedDuration = trimmed.parse().map_err(|_| {
-        format!("invalid duration '{s}' (write it like 200ms, 5s, 5m, 2h or 1h 30m)")
-    })?;
+    let parsed: jiff::SignedDuration = match trimmed.parse() {
+        Ok(parsed) => parsed,
+        // Days and weeks (`7d`, `2w`) are read as 24 hours and 7 days; months and years,
+        // whose length depends on the date, are not.
+        Err(_) => trimmed
+            .parse::<jiff::Span>()
+            .ok()
+            .and_then(|span| {
+                span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+                    .ok()
+            })
+            .ok_or_else(|| {
+                format!(
+                    "invalid duration '{s}' (write it like 200ms, 5s, 5m, 2h, 1h 30m or 7d; \
+                     not in months or years)"
+                )
+            })?,
+    };
     Duration::try_from(parsed)
         .map_err(|_| format!("invalid duration '{s}': it must not be negative"))
 }
@@ -387,8 +402,19 @@ mod tests {
         assert_eq!(parse_duration(" 0 ").unwrap(), Duration::ZERO);
         assert_eq!(
             parse_duration("5 parsecs").unwrap_err(),
-            "invalid duration '5 parsecs' (write it like 200ms, 5s, 5m, 2h or 1h 30m)"
+            "invalid duration '5 parsecs' (write it like 200ms, 5s, 5m, 2h, 1h 30m or 7d; not \
+             in months or years)"
         );
+        // Days and weeks are 24 hours and 7 days; months depend on the date.
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("1w 12h").unwrap(),
+            Duration::from_secs(7 * 86_400 + 43_200)
+        );
+        assert!(parse_duration("1mo").unwrap_err().contains("not in months"));
         assert!(
             parse_duration("-5s")
                 .unwrap_err()

@@ -45,6 +45,20 @@ fn the_spool_section_is_read_and_checked() {
         zero.starts_with("deskhook.toml:3:15: max_size_mb = 0"),
         "{zero}"
     );
+    // A wait no clock can add (jiff reads seconds up to i64::MAX) is refused, not a panic
+    // of the writer under load.
+    let endless = Config::parse(
+        "[spool]\ndir = \"x\"\nmax_wait = \"9223372036854775807s\"\n",
+        "deskhook.toml",
+    )
+    .unwrap()
+    .spool()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        endless.starts_with("deskhook.toml:3:12: max_wait = ") && endless.contains("at most 1s"),
+        "{endless}"
+    );
     let no_dir = Config::parse("[spool]\nmax_batch = 8\n", "deskhook.toml")
         .unwrap()
         .spool()
@@ -70,8 +84,8 @@ fn the_file_log_section_is_read_and_checked() {
     assert_eq!(log.path(), path);
     assert_eq!(
         err("[file_log]\npath = \"x\"\nflush = \"sometimes\"\n"),
-        "deskhook.toml:3:9: invalid duration 'sometimes' (write it like 200ms, 5s, 5m, 2h or \
-         1h 30m); or write \"every-event\" or \"never\""
+        "deskhook.toml:3:9: invalid duration 'sometimes' (write it like 200ms, 5s, 5m, 2h, \
+         1h 30m or 7d; not in months or years); or write \"every-event\" or \"never\""
     );
     let no_path = Config::parse("[file_log]\nkeep = 2\n", "deskhook.toml")
         .unwrap()
@@ -222,7 +236,8 @@ fn errors_name_the_position_and_the_fix() {
     );
     assert_eq!(
         err("[delivery]\nshutdown_timeout = \"5 parsecs\"\n"),
-        "deskhook.toml:2:20: invalid duration '5 parsecs' (write it like 200ms, 5s, 5m, 2h or 1h 30m)"
+        "deskhook.toml:2:20: invalid duration '5 parsecs' (write it like 200ms, 5s, 5m, 2h, \
+         1h 30m or 7d; not in months or years)"
     );
     assert_eq!(
         err("[delivery]\noverflow = \"spill\"\n"),
