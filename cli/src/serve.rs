@@ -142,18 +142,19 @@ fn ignore_hangups() -> Result<(), String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let token = std::env::var(&args.token_env).unwrap_or_default();
-    if token.trim().len() < MIN_TOKEN {
+    let (token, problem) = match std::env::var(&args.token_env) {
+        Ok(token) if token.trim().len() >= MIN_TOKEN => (token, None),
+        Ok(token) if token.is_empty() => (token, Some("is empty")),
+        Ok(token) => (token, Some("is too short")),
+        Err(std::env::VarError::NotPresent) => (String::new(), Some("is not set")),
+        Err(std::env::VarError::NotUnicode(_)) => (String::new(), Some("is not UTF-8 text")),
+    };
+    if let Some(problem) = problem {
         return Err(format!(
             "serve needs a token of at least {MIN_TOKEN} characters in the environment \
-             variable {} (it {}); make one with `head -c 32 /dev/urandom | base64`, export it, \
-             and send it as Authorization: Bearer <token>",
+             variable {} (it {problem}); make one with `head -c 32 /dev/urandom | base64`, \
+             export it, and send it as Authorization: Bearer <token>",
             args.token_env,
-            if token.is_empty() {
-                "is not set"
-            } else {
-                "is too short"
-            }
         ));
     }
     let config = crate::send::load_config(&args.config)?;

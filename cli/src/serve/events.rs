@@ -155,7 +155,11 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             if key.is_empty() || key.len() > MAX_KEY {
                 Err(Problem::field(
                     "Idempotency-Key",
-                    format!("Idempotency-Key must be 1 to {MAX_KEY} characters"),
+                    format!(
+                        "Idempotency-Key must be 1 to {MAX_KEY} bytes (this one is {}); a \
+                         UUID or a hash of the event fits",
+                        key.len()
+                    ),
                 ))
             } else {
                 Ok((tenant.unwrap_or("").to_owned(), key.to_owned()))

@@ -312,6 +312,18 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
         (400, json!(400)),
         "{problem}"
     );
+    let long_key = "k".repeat(256);
+    let (status, problem) = serve.post_event(
+        &zenlix_event("X"),
+        &[("Idempotency-Key", long_key.as_str())],
+    );
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 to 255 bytes (this one is 256)")),
+        "{problem}"
+    );
     let big = format!(r#"{{"action": "{}"}}"#, "x".repeat(70_000));
     let (status, problem) = serve.post_event(&big, &[]);
     assert_eq!(status, 413, "{problem}");
@@ -732,4 +744,39 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(message["blocks"][0]["type"], "section", "{message}");
+}
+
+#[test]
+fn serve_without_a_usable_token_says_what_is_wrong_with_it() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let short = std::ffi::OsStr::new("short");
+    let not_text = std::ffi::OsStr::from_bytes(b"\xff\xfe-0123456789abcdef0123");
+    for (value, says) in [
+        (None, "(it is not set)"),
+        (Some(short), "(it is too short)"),
+        (Some(not_text), "(it is not UTF-8 text)"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_deskhook"));
+        command
+            // The token is checked first: the file need not exist.
+            .args([
+                "serve",
+                "--config",
+                "deskhook.toml",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("DESKHOOK_TOKEN")
+            .stdin(Stdio::null());
+        if let Some(value) = value {
+            command.env("DESKHOOK_TOKEN", value);
+        }
+        let output = command.output().expect("deskhook runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("environment variable DESKHOOK_TOKEN {says}")),
+            "{stderr}"
+        );
+    }
 }
