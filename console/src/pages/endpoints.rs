@@ -53,14 +53,19 @@ pub(crate) async fn list(
     base: Base,
     PageQuery(query): PageQuery<ListQuery>,
 ) -> Response {
+    // A state the form does not offer (a link typed by hand) is said, not ignored: the
+    // list would look filtered while it is not.
+    let endpoint_state = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        Some(text) => match parse_state(text) {
+            Ok(endpoint_state) => Some(endpoint_state),
+            Err(problem) => return error_page(&base, &problem).into_response(),
+        },
+        None => None,
+    };
     let endpoint_query = EndpointQuery {
         search: query.q.clone().filter(|q| !q.trim().is_empty()),
         tenant: query.tenant.clone().filter(|t| !t.is_empty()),
-        state: query
-            .state
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .and_then(|s| parse_state(s).ok()),
+        state: endpoint_state,
         after: query.after.clone().filter(|a| !a.is_empty()),
         limit: 50,
     };

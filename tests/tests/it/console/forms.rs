@@ -365,3 +365,29 @@ async fn an_endpoint_named_new_has_a_page_beside_the_new_endpoint_form() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.json()["field"], "name", "{}", refused.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_list_refuses_a_state_it_does_not_know_rather_than_ignore_it() {
+    let c = console(deskhook_console::router);
+    let refused = send(
+        &c.app,
+        Request::get("/?state=brekaer_open")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("state 'brekaer_open' is not one of"),
+        "{}",
+        refused.body
+    );
+    let listed = send(
+        &c.app,
+        Request::get("/?state=breaker_open")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK);
+}
