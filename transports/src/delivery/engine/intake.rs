@@ -211,7 +211,13 @@ impl Engine {
             }
             return self.drop_for_budget(emitted);
         }
+        let mut waiting = WaitingForRoom {
+            engine: self,
+            emitted,
+            cancelled: true,
+        };
         self.room().await;
+        waiting.cancelled = false;
         let (event, lanes) = match self.targets(emitted) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
@@ -219,10 +225,32 @@ impl Engine {
         };
         let accepted = self.backlog.accept(self, event, lanes);
         let commit = match (accepted.wait, accepted.receipt) {
+            // Cancelled from here on, the event is in the writer's hands: written, or
+            // counted as dropped by it.
             (true, Some(receipt)) => receipt.await,
             _ => Ok(()),
         };
         commit_result(accepted.problems, commit)
+    }
+
+    /// Counts `emitted` as dropped, for each endpoint it would have gone to, and logs it: an
+    /// async emit cancelled while it waited for room (see [`WaitingForRoom`]).
+    fn drop_cancelled(&self, emitted: &deskhook::sink::Emitted<'_>) {
+        let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
+        if lanes.is_empty() {
+            return;
+        }
+        for lane in &lanes {
+            self.count_dropped(lane, Some(emitted.event_type()), 1);
+        }
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "event {} ({}) dropped for {} endpoint(s): the emit was cancelled (its future \
+             dropped) while it waited for the spool's writer to catch up",
+            emitted.id(),
+            emitted.event_type(),
+            lanes.len()
+        );
     }
 
     /// Waits, without blocking the thread, until accepting an event would not wait for the
@@ -416,5 +444,23 @@ impl Engine {
             hook(&letter);
         }
         self.backlog.dead(row, letter);
+    }
+}
+
+/// An async emit waiting for room in the spool's writer, before the engine has its event:
+/// if its future is dropped there (a client gone, a timeout around the emit), the event is
+/// counted and logged as dropped rather than lost without a word (the dispatcher counts
+/// only the sinks after the one it was waiting on).
+struct WaitingForRoom<'e, 'a> {
+    engine: &'e Engine,
+    emitted: &'e deskhook::sink::Emitted<'a>,
+    cancelled: bool,
+}
+
+impl Drop for WaitingForRoom<'_, '_> {
+    fn drop(&mut self) {
+        if self.cancelled {
+            self.engine.drop_cancelled(self.emitted);
+        }
     }
 }
