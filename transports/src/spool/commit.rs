@@ -367,9 +367,20 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     })();
     let total: usize = appends.iter().map(|a| a.jobs.len()).sum();
     if result.is_ok() {
-        // On disk: an append dropped from here on (a panic) says durable, not dropped.
         if !full {
+            // The rows are the lanes' to load (atomics only: nothing here can panic); an
+            // append dropped from here on (a panic) says durable, not dropped.
+            for (lane, row) in &rows {
+                lane.rows.last.fetch_max(*row, Ordering::AcqRel);
+                lane.rows.count.fetch_add(1, Ordering::AcqRel);
+                if !done.touched.iter().any(|l| Arc::ptr_eq(l, lane)) {
+                    done.touched.push(lane.clone());
+                }
+            }
             for append in &mut appends {
+                for (lane, _) in &append.jobs {
+                    lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
+                }
                 append.written();
             }
         }
@@ -462,18 +473,6 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
         };
         drop_appends(core, error, appends);
     } else {
-        for (lane, row) in &rows {
-            lane.rows.last.fetch_max(*row, Ordering::AcqRel);
-            lane.rows.count.fetch_add(1, Ordering::AcqRel);
-            if !done.touched.iter().any(|l| Arc::ptr_eq(l, lane)) {
-                done.touched.push(lane.clone());
-            }
-        }
-        for append in &appends {
-            for (lane, _) in &append.jobs {
-                lane.rows.pending.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
         let bytes = super::shared::body_bytes(appends.iter().flat_map(|a| &a.jobs));
         core.committed_jobs(total, bytes);
         // Receipts first: an `emit` waiting for its commit need not wait for workers.

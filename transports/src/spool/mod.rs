@@ -221,9 +221,10 @@ impl SpoolConfig {
             return Err((
                 "max_wait",
                 format!(
-                    "max_wait = {:?} would hold every emit that long; give at most {:?} (the \
-                     default is 2ms)",
-                    self.max_wait, MAX_WAIT_LIMIT
+                    "max_wait = \"{}\" would hold every emit that long; give at most \"{}\" \
+                     (the default is \"2ms\")",
+                    deskhook::policy::format_duration(self.max_wait),
+                    deskhook::policy::format_duration(MAX_WAIT_LIMIT)
                 ),
             ));
         }

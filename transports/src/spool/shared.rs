@@ -49,7 +49,8 @@ impl Append {
         }
     }
 
-    /// Its jobs were committed: whatever happens next, its receipt says durable.
+    /// Its jobs were committed and their rows handed to their lanes: whatever happens next,
+    /// its receipt says durable.
     pub(super) fn written(&mut self) {
         self.written = true;
     }
