@@ -575,7 +575,11 @@ impl EndToEnd {
             eprintln!(
                 "deskhook: {} event(s) still in the stream {} after the publishing",
                 self.left,
-                deskhook::policy::format_duration(wait)
+                if wait >= Duration::from_secs(86_400) {
+                    "a day or more".to_owned()
+                } else {
+                    deskhook::policy::format_duration(wait)
+                }
             );
             ok = false;
         }

@@ -62,10 +62,10 @@ pub(crate) struct Args {
     #[command(flatten)]
     guard: crate::flags::Guard,
     /// How long the server waits without news of an event before it hands it out again (the
-    /// relay sends news every third of this while it delivers).
+    /// relay sends news every third of this while it delivers); 300ms to 1h.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     ack_wait: Duration,
-    /// How long a stopping relay lets the events it is delivering finish.
+    /// How long a stopping relay lets the events it is delivering finish; at most 1h.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
     /// How many times a partition's consumer may hand an event out (acknowledgements lost)
@@ -73,13 +73,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_handoffs: u32,
     /// How long a partition stays with a relay that stopped renewing its lease (one that
-    /// died) before another takes it over; at least 1s. Applies when the leases bucket is
+    /// died) before another takes it over; 1s to 1h. Applies when the leases bucket is
     /// made.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     lease: Duration,
     /// How long a message may stay outstanding while its events wait for a failing endpoint;
     /// then the relay parks them (in the KV bucket DURABLE-parked) and acknowledges the
-    /// message, so that the partition goes on without them.
+    /// message, so that the partition goes on without them. At most 24h.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     park_after: Duration,
     /// Messages each partition may have outstanding (taken and not yet acknowledged), 1 to

@@ -56,7 +56,8 @@ fn the_spool_section_is_read_and_checked() {
     .unwrap_err()
     .to_string();
     assert!(
-        endless.starts_with("deskhook.toml:3:12: max_wait = ") && endless.contains("at most 1s"),
+        endless.starts_with("deskhook.toml:3:12: max_wait = \"")
+            && endless.contains("give at most \"1s\""),
         "{endless}"
     );
     let no_dir = Config::parse("[spool]\nmax_batch = 8\n", "deskhook.toml")

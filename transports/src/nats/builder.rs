@@ -313,13 +313,18 @@ impl NatsSinkBuilder {
             ));
         }
         let longest = crate::delivery::MAX_TIMEOUT;
-        if self.timeout > longest || self.connect_timeout > longest {
-            return Err(invalid(format!(
-                "a timeout of {} would hold a publish (or the build) that long; give at most \
-                 {} (e.g. 5s)",
-                deskhook::policy::format_duration(self.timeout.max(self.connect_timeout)),
-                deskhook::policy::format_duration(longest)
-            )));
+        for (name, timeout) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if timeout > longest {
+                return Err(invalid(format!(
+                    "{name} {} would hold a publish (or the build) that long; give at most {} \
+                     (e.g. 5s)",
+                    deskhook::policy::format_duration(timeout),
+                    deskhook::policy::format_duration(longest)
+                )));
+            }
         }
         if let Some(first) = self.retry.delay_before(1).filter(|d| !d.is_zero()) {
             return Err(invalid(format!(

@@ -455,7 +455,7 @@ impl Relay {
 
     /// How long the server waits without news of a message before it hands it out again
     /// (the relay tells it every third of this while the message is in delivery). Defaults
-    /// to 30 s; more than 0, at most an hour (else [`run`](Relay::run) fails).
+    /// to 30 s; from 300 ms to an hour (else [`run`](Relay::run) fails).
     #[must_use]
     pub fn ack_wait(mut self, wait: Duration) -> Self {
         self.ack_wait = wait;
@@ -472,7 +472,8 @@ impl Relay {
 
     /// Logs a status line at `info` every `every`: the events in delivery (by partition),
     /// those acknowledged and taken twice so far, and what the engine has queued and in
-    /// flight. For watching a relay at work, or seeing why it went quiet. Defaults to never.
+    /// flight. For watching a relay at work, or seeing why it went quiet. Defaults to never;
+    /// at most a day (longer fails [`run`](Relay::run)).
     #[must_use]
     pub fn log_status_every(mut self, every: Duration) -> Self {
         self.status_every = Some(every.max(Duration::from_millis(100)));
@@ -494,26 +495,37 @@ impl Relay {
 /// dead relay's partitions or for its own stop is one nobody would want.
 const LONGEST: Duration = Duration::from_secs(3600);
 
-/// The longest `park_after` may be.
+/// The longest `park_after` and `log_status_every` may be.
 const LONGEST_PARK_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// The shortest `ack_wait` may be: three times the most often progress is sent.
+const SHORTEST_ACK_WAIT: Duration = Duration::from_millis(300);
 
 impl Relay {
     /// The first duration out of its range, as an error that says what to write.
     fn check_durations(&self) -> Result<(), Error> {
         let format = deskhook::policy::format_duration;
-        if self.ack_wait.is_zero() {
-            // The server would take it as "its default" (30 s), the relay as none.
-            return Err(Error::Config(
-                "ack_wait 0s cannot work: it is how long the server waits for news of a \
-                 message; give e.g. 30s (the default)"
-                    .to_owned(),
-            ));
+        if self.ack_wait < SHORTEST_ACK_WAIT {
+            // Progress goes every third of it, but not more often than every 100 ms; and
+            // 0 would be the server's default (30 s) there and none here.
+            return Err(Error::Config(format!(
+                "ack_wait {} cannot work: it is how long the server waits for news of a \
+                 message, which the relay sends at most every 100ms; give at least {} (the \
+                 default is 30s)",
+                format(self.ack_wait),
+                format(SHORTEST_ACK_WAIT)
+            )));
         }
         for (name, value, longest) in [
             ("ack_wait", self.ack_wait, LONGEST),
             ("lease", self.lease, LONGEST),
             ("grace", self.grace, LONGEST),
             ("park_after", self.park_after, LONGEST_PARK_AFTER),
+            (
+                "log_status_every",
+                self.status_every.unwrap_or_default(),
+                LONGEST_PARK_AFTER,
+            ),
         ] {
             if value > longest {
                 return Err(Error::Config(format!(
@@ -557,6 +569,11 @@ mod tests {
         );
         let refused = [
             (relay().ack_wait(Duration::ZERO), "ack_wait 0s cannot work"),
+            (
+                relay().ack_wait(Duration::from_millis(299)),
+                "ack_wait 299ms cannot work",
+            ),
+            (relay().log_status_every(Duration::MAX), "log_status_every "),
             (relay().ack_wait(Duration::MAX), "ack_wait "),
             (relay().lease(hour + Duration::from_secs(1)), "lease 3601s"),
             (relay().grace(Duration::MAX), "grace "),

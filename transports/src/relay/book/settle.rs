@@ -649,6 +649,10 @@ impl Book {
                     .filter(|name| named.iter().any(|n| **n == ***name))
                     .cloned()
                     .collect();
+                // Every endpoint it names took it: finished, as far as this entry goes.
+                if remaining.is_empty() {
+                    continue;
+                }
                 events.push(parked::with_remaining(event, &remaining, at)?);
             }
             ids.push(id.clone());
