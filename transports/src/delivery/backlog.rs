@@ -433,6 +433,15 @@ impl MemoryBacklog {
         if st.schedule.queued() >= capacity {
             match config.overflow {
                 OverflowPolicy::DropOldest => dropped = st.schedule.pop_oldest(),
+                _ if job.event.withdrawn.is_some() => {
+                    // A relayed event: not dropped, the relay dead-letters it (and counts
+                    // it as such) so that its message can end.
+                    drop(st);
+                    return Err(Refusal {
+                        problem: format!("endpoint '{name}': queue full ({capacity} events)"),
+                        dead_lettered: false,
+                    });
+                }
                 _ => {
                     drop(st);
                     engine.count_dropped(lane, Some(job.event.event_type), 1);

@@ -220,9 +220,13 @@ impl DeliverySink {
         self.engine.threads()
     }
 
-    /// Writes a dead letter for an event this sink never queued (a relay gives up on it).
+    /// Writes a dead letter for an event this sink never queued (a relay gives up on it),
+    /// counted as dead-lettered for its endpoint when the endpoint is registered.
     #[cfg(feature = "relay")]
     pub(crate) fn write_dead_letter(&self, letter: DeadLetter) {
+        if let Some(lane) = self.engine.registry().get(&letter.endpoint) {
+            self.engine.count_dead_lettered(&lane, 1);
+        }
         log::warn!(
             target: deskhook::LOG_TARGET,
             "event {} ({} on ticket {}) for endpoint '{}' dead-lettered: {}",

@@ -551,6 +551,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_relayed_event_a_full_queue_cannot_take_is_dead_lettered_not_dropped() {
+        use crate::delivery::{DeliveryConfig, DeliverySink, Endpoint, Job};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let config = DeliveryConfig {
+                queue_capacity: 1,
+                ..DeliveryConfig::default()
+            };
+            let (http, guard) = DeliverySink::builder()
+                .config(config)
+                .dead_letter_path(dir.path().join("dead.jsonl"))
+                .endpoint(Endpoint::new("crm", "https://crm.example.com/hooks").unwrap())
+                .build_async()
+                .unwrap();
+            http.endpoints().pause("crm").unwrap();
+            let withdrawn = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let job = |ticket: &str| Job::withdrawable_for_test(ticket, 0, Some(withdrawn.clone()));
+            let relay = |job: Job| {
+                let lanes = http.engine().registry().route(None, job.event.event_type);
+                let event = Arc::try_unwrap(job.event).expect("one owner");
+                http.engine().enqueue_relayed(lanes, event)
+            };
+            assert!(relay(job("T1")).is_empty());
+            // The queue is full: refused, not counted as dropped (the relay dead-letters it).
+            let refused = relay(job("T2"));
+            assert_eq!(refused.len(), 1, "{refused:?}");
+            assert!(refused[0].1.contains("queue full"), "{refused:?}");
+            assert_eq!(http.totals().dropped, 0);
+            // The relay's dead letter is counted as one.
+            let lane = http.engine().registry().get("crm").unwrap();
+            http.write_dead_letter(crate::delivery::DeadLetter::of_job(
+                &lane,
+                &job("T2"),
+                "the relay could not queue it",
+            ));
+            assert_eq!((http.totals().dropped, http.totals().dead_lettered), (0, 1));
+            drop(http);
+            let _ = guard.shutdown_async(std::time::Duration::ZERO).await;
+        });
+    }
+
+    #[test]
     fn durations_out_of_range_are_refused_with_what_to_write() {
         let relay = || {
             Relay::builder(
