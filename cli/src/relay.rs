@@ -88,7 +88,7 @@ pub(crate) struct Args {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     max_pending: usize,
     /// Log a status line every DUR (at info, on stderr): the events in delivery by partition,
-    /// those acknowledged, and what the engine has queued and in flight.
+    /// those acknowledged, and what the engine has queued and in flight. 100ms to 24h.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     log_status_every: Option<Duration>,
     /// Also deliver to the endpoints of this KV bucket (`deskhook endpoints --nats`), applying

@@ -58,7 +58,7 @@ fn an_emit_async_cancelled_while_the_writer_is_behind_is_counted_as_dropped() {
         .enable_all()
         .build()
         .unwrap();
-    let accepted = runtime.block_on(async {
+    let (accepted, dropped) = runtime.block_on(async {
         let (sink, guard) = AsyncHttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s"))
             .spool(
@@ -77,6 +77,7 @@ fn an_emit_async_cancelled_while_the_writer_is_behind_is_counted_as_dropped() {
         // one has to wait for it: 8,192 events, or 64 MiB of bodies (about 130 of these).
         let lock = rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE)).unwrap();
         lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let locked = std::time::Instant::now();
         let user = deskhook::sample::user();
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         let mut accepted = 0;
@@ -93,19 +94,28 @@ fn an_emit_async_cancelled_while_the_writer_is_behind_is_counted_as_dropped() {
             accepted += 1;
         }
         assert!(accepted > 100, "{accepted}");
-        assert_eq!(sink.totals().dropped, 1);
+        let dropped = sink.totals().dropped;
+        // Past its busy timeout the writer gives its first batch up (counted as dropped
+        // too): on a machine that slow, only the cancelled emit's count is not told apart.
+        if locked.elapsed() < Duration::from_secs(4) {
+            assert_eq!(dropped, 1);
+        } else {
+            eprintln!("the emits took {:?}; dropped {dropped}", locked.elapsed());
+            assert!(dropped >= 1);
+        }
         assert_eq!(dispatcher.stats().sinks[0].failed, 0);
         lock.execute_batch("ROLLBACK").unwrap();
         drop((dispatcher, sink));
         // The paused endpoint holds them; they stay in the spool.
         match guard.shutdown_async(Duration::from_secs(5)).await {
             Err(deskhook_transports::Error::Undelivered { queued, .. }) => {
-                assert_eq!(queued, accepted);
+                assert_eq!(queued as u64 + dropped - 1, accepted as u64);
             }
             other => panic!("{other:?}"),
         }
-        accepted
+        (accepted as u64, dropped)
     });
     let stats = spool::inspect(dir.path()).unwrap();
-    assert_eq!(stats.pending, accepted as u64);
+    // Those accepted, but for a first batch the writer gave up on a slow machine.
+    assert_eq!(stats.pending + dropped - 1, accepted);
 }
