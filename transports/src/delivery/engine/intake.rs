@@ -437,13 +437,17 @@ impl Engine {
         );
     }
 
-    /// Writes a dead letter (moving row `row` of the store, if it has one) and tells the
-    /// hook.
+    /// Writes a dead letter (moving row `row` of the store, if it has one), then tells the
+    /// hook: a relay acknowledges the event's message once its letter is in the file (the
+    /// memory backlog writes it at once; relays have no spool).
     pub(crate) fn write_letter(&self, row: Option<i64>, letter: DeadLetter) {
-        if let Some(hook) = &self.hooks.dead_letter {
-            hook(&letter);
+        match &self.hooks.dead_letter {
+            Some(hook) => {
+                self.backlog.dead(row, letter.clone());
+                hook(&letter);
+            }
+            None => self.backlog.dead(row, letter),
         }
-        self.backlog.dead(row, letter);
     }
 }
 
