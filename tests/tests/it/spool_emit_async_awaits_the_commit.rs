@@ -8,17 +8,21 @@ use deskhook_tests::{Receiver, endpoint, ticket};
 use deskhook_transports::http_async::AsyncHttpSink;
 use deskhook_transports::spool::{self, Spool};
 
+/// A runtime of one worker thread: a blocking wait for the disk there would stall the
+/// delivery tasks.
+fn one_worker() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn emit_async_is_durable_when_it_returns() {
     let receiver = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();
-    // One worker thread: a blocking wait for the disk there would stall the delivery tasks.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    one_worker().block_on(async {
         let (sink, guard) = AsyncHttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s"))
             .spool(Spool::open(dir.path()).unwrap())
@@ -53,12 +57,7 @@ fn an_emit_async_cancelled_while_the_writer_is_behind_is_counted_as_dropped() {
 
     let receiver = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (accepted, dropped) = runtime.block_on(async {
+    let (accepted, dropped) = one_worker().block_on(async {
         let (sink, guard) = AsyncHttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s"))
             .spool(
