@@ -23,6 +23,7 @@ pub(crate) struct ReceiptState {
 
 impl ReceiptState {
     /// Whether the receipt is settled already.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn is_settled(&self) -> bool {
         self.slot
             .lock()
