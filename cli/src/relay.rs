@@ -129,8 +129,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let threads = args.threads;
     if args.lease < Duration::from_secs(1) {
         crate::usage_error(format!(
-            "--lease {:?} is too short: a relay renews its leases every third of it, so give \
-             at least 1s (10s is the default)",
+            "--lease {:?} is too short: a relay renews its leases every quarter of it, so \
+             give at least 1s (10s is the default)",
             args.lease
         ));
     }

@@ -37,8 +37,9 @@ mod keys;
 ///
 /// The console is at /, the admin API at /api/v1 (its OpenAPI document at
 /// /api/v1/openapi.json), Prometheus text at /metrics, and /healthz answers 200 while the
-/// daemon runs. Everything but /healthz needs the token: as a bearer header, or (for the
-/// pages) typed once in the login form.
+/// daemon runs. Everything but /healthz, the login form (/login, /logout) and the console's
+/// stylesheet and script (/assets/) needs the token: as a bearer header, or (for the pages)
+/// typed once in the login form.
 ///
 /// With a spool, accepted events survive a crash (kill -9 included), and so do endpoints
 /// added through the console or the API: at start the spool's endpoints are registered
@@ -58,7 +59,7 @@ pub(crate) struct Args {
     /// other machines.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
     listen: SocketAddr,
-    /// The environment variable holding the token (at least 16 characters).
+    /// The environment variable holding the token (at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
     /// How long a stopping daemon lets deliveries under way finish (with a spool, what is
@@ -151,7 +152,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     };
     if let Some(problem) = problem {
         return Err(format!(
-            "serve needs a token of at least {MIN_TOKEN} characters in the environment \
+            "serve needs a token of at least {MIN_TOKEN} bytes in the environment \
              variable {} (it {problem}); make one with `head -c 32 /dev/urandom | base64`, \
              export it, and send it as Authorization: Bearer <token>",
             args.token_env,

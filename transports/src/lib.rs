@@ -25,7 +25,7 @@
 //!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, [`template`] (payload
 //!   templates: chat presets for Slack, Teams, Mattermost, Discord and Telegram, and
 //!   templates of one's own), and [`config`] for `deskhook.toml`. Pulls in ureq (rustls),
-//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr and minijinja.
+//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr, minijinja and rustls-pki-types.
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks over
 //!   hyper's `client::conn` (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond
 //!   ring's), usable inside an existing runtime or with a runtime of its own. Pulls in
@@ -37,7 +37,7 @@
 //!   Pulls in async-nats (JetStream and KV, rustls with ring), tokio and futures-util.
 //!   The same feature brings [`endpoint_store`]: the endpoint registry in a JetStream KV
 //!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
-//!   Pulls in chacha20poly1305, base64 and getrandom too.
+//!   Pulls in chacha20poly1305, base64, getrandom, percent-encoding and sha2 too.
 //! - `relay`: [`relay::Relay`] (what `deskhook relay` runs), delivering a JetStream stream's
 //!   events to HTTP endpoints with the async transport, as tasks on the relay's runtime.
 //!   Pulls in what `nats` and `http-async` do (enable `http-blocking` too for

@@ -71,8 +71,9 @@ pub(crate) enum Transport {
 /// acknowledged, and the report also has publish_per_sec: those per second, from the first
 /// emit until all are acknowledged (the same as events_per_sec), and batch (--batch). With --relays N, N
 /// `deskhook relay` processes are started first (this executable, with a deskhook.toml in
-/// the temporary directory whose one endpoint is --url, one worker per partition, the
-/// --retry schedule and the --secret secrets), and the run measures end to end: from the
+/// the temporary directory whose one endpoint is --url, with --relay-workers requests in
+/// flight (16 by default), the --retry schedule and the --secret secrets), and the run
+/// measures end to end: from the
 /// first emit until the stream is empty, every event delivered to --url and acknowledged.
 /// The report then has relayed (events the relays delivered to --url, from their summaries),
 /// end_to_end_seconds and delivered_per_sec (relayed per end-to-end second); the relays are
