@@ -19,6 +19,7 @@ mod render;
 mod send_explains_bad_flags_and_config_files;
 mod send_refuses_private_addresses_without_allow_private;
 mod serve;
+mod serve_needs_a_token;
 mod spool_survives_sigkill;
 mod tail;
 mod verify_checks_a_captured_request;

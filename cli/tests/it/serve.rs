@@ -745,38 +745,3 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
     };
     assert_eq!(message["blocks"][0]["type"], "section", "{message}");
 }
-
-#[test]
-fn serve_without_a_usable_token_says_what_is_wrong_with_it() {
-    use std::os::unix::ffi::OsStrExt as _;
-    let short = std::ffi::OsStr::new("short");
-    let not_text = std::ffi::OsStr::from_bytes(b"\xff\xfe-0123456789abcdef0123");
-    for (value, says) in [
-        (None, "(it is not set)"),
-        (Some(short), "(it is too short)"),
-        (Some(not_text), "(it is not UTF-8 text)"),
-    ] {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_deskhook"));
-        command
-            // The token is checked first: the file need not exist.
-            .args([
-                "serve",
-                "--config",
-                "deskhook.toml",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env_remove("DESKHOOK_TOKEN")
-            .stdin(Stdio::null());
-        if let Some(value) = value {
-            command.env("DESKHOOK_TOKEN", value);
-        }
-        let output = command.output().expect("deskhook runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{stderr}");
-        assert!(
-            stderr.contains(&format!("environment variable DESKHOOK_TOKEN {says}")),
-            "{stderr}"
-        );
-    }
-}
