@@ -533,3 +533,38 @@ for_both_transports!(
     a_rotated_secret_signs_with_the_old_one_for_the_overlap,
     rotations_at_once_keep_every_new_secret,
 );
+
+/// A replay that a full queue refuses leaves the letter where it was, says why, and counts
+/// nothing as dropped.
+#[test]
+fn a_replay_a_full_queue_refuses_keeps_the_letter_and_drops_nothing() {
+    let (receiver, _up) = flaky();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = deskhook_transports::delivery::DeliveryConfig::default();
+    config.queue_capacity = 1;
+    let (sink, guard) = HttpSink::builder()
+        .config(config)
+        .dead_letter_path(dir.path().join("dead.jsonl"))
+        .build()
+        .unwrap();
+    sink.endpoints()
+        .upsert_spec(&spec("crm", &receiver))
+        .unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    // One letter (a 503, no retry); then the paused endpoint's queue is full.
+    dispatcher.emit(Action::Create, &ticket("T-1"), &user);
+    let letters = wait_for_letters(&sink, 1);
+    assert_eq!(letters.len(), 1);
+    sink.endpoints().pause("crm").unwrap();
+    dispatcher.emit(Action::Create, &ticket("T-2"), &user);
+    let report = sink.dead_letters().replay(&[letters[0].1.clone()]).unwrap();
+    assert_eq!(report.replayed, 0, "{report:?}");
+    assert!(report.failed[0].1.contains("queue full"), "{report:?}");
+    assert_eq!(sink.totals().dropped, 0);
+    assert_eq!(keys(&sink, DeadLetterQuery::new()), letters);
+    drop((dispatcher, sink));
+    let _ = guard.shutdown(Duration::ZERO);
+}

@@ -579,10 +579,22 @@ impl Backlog for MemoryBacklog {
         lane: &Arc<Lane>,
         mut job: Job,
     ) -> Result<Option<Receipt>, String> {
+        // A replayed letter (or a test event) refused here stays where it was, with its
+        // caller told: not counted as dropped. (Under the block policy a full queue is
+        // waited for, and counted as dropped if it stays full.)
         let deadline = engine.block_deadline();
+        let capacity = capacity_for(engine.config(), &job);
+        let queued =
+            lane.inbox_len.load(Ordering::Acquire) + lane.queued_mirror.load(Ordering::Acquire);
+        if deadline.is_none() && queued >= capacity && !lane.closed.load(Ordering::Acquire) {
+            return Err(format!(
+                "endpoint '{}': queue full ({capacity} events); try again once it has \
+                 delivered some",
+                lane.name
+            ));
+        }
         job.charge = engine.charge(JOB_OVERHEAD + job.event.body.len(), deadline);
         if job.charge.is_none() {
-            engine.count_dropped(lane, Some(job.event.event_type), 1);
             return Err(engine.budget_spent(&job.event, 1));
         }
         self.submit(engine, lane, job, deadline)
