@@ -560,6 +560,12 @@ fn a_replay_a_full_queue_refuses_keeps_the_letter_and_drops_nothing() {
     assert_eq!(letters.len(), 1);
     sink.endpoints().pause("crm").unwrap();
     dispatcher.emit(Action::Create, &ticket("T-2"), &user);
+    // Routed by a worker after `emit` returns: queued a moment later.
+    let deadline = std::time::Instant::now() + deskhook_tests::WAIT;
+    while sink.totals().queued < 1 {
+        assert!(std::time::Instant::now() < deadline, "T-2 never queued");
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let report = sink.dead_letters().replay(&[letters[0].1.clone()]).unwrap();
     assert_eq!(report.replayed, 0, "{report:?}");
     assert!(report.failed[0].1.contains("queue full"), "{report:?}");
