@@ -108,17 +108,21 @@ impl Engine {
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<(), deskhook::Error> {
-        let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
-        if lanes.is_empty() {
+        let endpoints = self.count_dropped_everywhere(emitted);
+        if endpoints == 0 {
             return Ok(());
         }
         let event = EventData::of(emitted);
+        Err(deskhook::Error::sink(self.budget_spent(&event, endpoints)))
+    }
+
+    /// Counts `emitted` as dropped for each endpoint it would go to; returns how many.
+    fn count_dropped_everywhere(&self, emitted: &deskhook::sink::Emitted<'_>) -> usize {
+        let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
         for lane in &lanes {
-            self.count_dropped(lane, Some(event.event_type), 1);
+            self.count_dropped(lane, Some(emitted.event_type()), 1);
         }
-        Err(deskhook::Error::sink(
-            self.budget_spent(&event, lanes.len()),
-        ))
+        lanes.len()
     }
 
     /// Routes `emitted` on the caller's thread and says what happened to it: a full queue,
@@ -236,12 +240,9 @@ impl Engine {
     /// Counts `emitted` as dropped, for each endpoint it would have gone to, and logs it: an
     /// async emit cancelled while it waited for room (see [`WaitingForRoom`]).
     fn drop_cancelled(&self, emitted: &deskhook::sink::Emitted<'_>) {
-        let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
-        if lanes.is_empty() {
+        let endpoints = self.count_dropped_everywhere(emitted);
+        if endpoints == 0 {
             return;
-        }
-        for lane in &lanes {
-            self.count_dropped(lane, Some(emitted.event_type()), 1);
         }
         log::warn!(
             target: deskhook::LOG_TARGET,
@@ -249,7 +250,7 @@ impl Engine {
              dropped) while it waited for the spool's writer to catch up",
             emitted.id(),
             emitted.event_type(),
-            lanes.len()
+            endpoints
         );
     }
 
