@@ -302,6 +302,21 @@ impl Setup {
         running
     }
 
+    /// Heals `failing` and runs a relay with `late` until `failing` has every parked event
+    /// (each ticket once, in order) and the entries went; returns its report.
+    fn failing_takes_the_parked(&self, late: &Late) -> deskhook_transports::relay::RelayReport {
+        self.healed.store(true, Ordering::SeqCst);
+        let failed = self.failing.count();
+        let relay = RunningRelay::start(self.relay_with(late));
+        self.wait_until("failing to have everything", || {
+            self.failing.count() == failed + EVENTS
+        });
+        self.wait_until("the parked entries to go", || self.parked_left() == 0);
+        let report = relay.stop();
+        once_in_order(&arrivals(&self.failing.requests()[failed..]), &TICKETS);
+        report
+    }
+
     /// Heals `failing` and starts a second relay (`relay`): the first hands it one of the
     /// two partitions, with its parked entries. Waits until the second delivered the moved
     /// tickets' events to `failing` and their entries went. Returns the second relay, the
@@ -362,17 +377,8 @@ fn an_endpoint_that_recovered_meanwhile_does_not_get_its_parked_events_again() {
         parked_after[0].oldest,
         "{parked_before:?}"
     );
-    setup.healed.store(true, Ordering::SeqCst);
-    let failed = setup.failing.count();
-    let second = RunningRelay::start(setup.relay_with(&late));
-    setup.wait_until("failing to have everything", || {
-        setup.failing.count() == failed + EVENTS
-    });
-    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
-    let second = second.stop();
-    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
-    let reports = [first, second];
-    late.took_each_once(&reports);
+    let second = setup.failing_takes_the_parked(&late);
+    late.took_each_once(&[first, second]);
 }
 
 #[test]
@@ -406,15 +412,7 @@ fn an_endpoint_that_recovered_while_the_next_relay_held_its_parked_events_gets_n
         ("failing", EVENTS)
     );
     // The third delivers them to `failing` alone.
-    setup.healed.store(true, Ordering::SeqCst);
-    let failed = setup.failing.count();
-    let third = RunningRelay::start(setup.relay_with(&late));
-    setup.wait_until("failing to have everything", || {
-        setup.failing.count() == failed + EVENTS
-    });
-    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
-    let third = third.stop();
-    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &TICKETS);
+    let third = setup.failing_takes_the_parked(&late);
     late.took_each_once(&[first, second, third]);
 }
 
