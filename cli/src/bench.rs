@@ -376,62 +376,67 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let spooled = args.spool.is_some();
     // `None`: event n could not be made; nothing from n on counts as durable.
     let (receipts, durability) = mpsc::channel::<(u64, Option<Receipt>)>();
-    let (started, finished, flushed, durable, cpu, switches) = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(Ordering::Acquire) {
-                bar.set_position(progress(&sink).0);
-                if let Some(threads) = proc::proc_status("Threads:") {
-                    threads_max.fetch_max(threads, Ordering::Relaxed);
+    let (started, finished, flushed, durable, cpu, switches, emit_cpu) =
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::Acquire) {
+                    bar.set_position(progress(&sink).0);
+                    if let Some(threads) = proc::proc_status("Threads:") {
+                        threads_max.fetch_max(threads, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(PROGRESS_EVERY);
                 }
-                std::thread::sleep(PROGRESS_EVERY);
+            });
+            let cpu_before = proc::cpu_time();
+            let emit_cpu_before = proc::thread_cpu();
+            let switches_before = proc::thread_switches();
+            let started = Instant::now();
+            let reporter = scope.spawn(move || report_durable(&durability, started));
+            for n in 1..=events {
+                write_code(&mut ticket.code, (n - 1) % tickets + 1);
+                let action = Action::ALL[((n - 1) % Action::ALL.len() as u64) as usize];
+                let before = Instant::now();
+                if spooled {
+                    match Emitted::new(EventRef::new(action, &ticket, &user)) {
+                        Ok(emitted) => {
+                            let _ = receipts.send((n, Some(sink.send_with_receipt(&emitted))));
+                        }
+                        Err(e) => {
+                            eprintln!("deskhook: event {n}: {e}");
+                            let _ = receipts.send((n, None));
+                        }
+                    }
+                } else {
+                    match fleet.tenant_of(n) {
+                        Some(tenant) => deskhook::for_tenant(tenant).emit(action, &ticket, &user),
+                        None => deskhook::emit(action, &ticket, &user),
+                    }
+                }
+                let took = before.elapsed();
+                emit_ns.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
             }
-        });
-        let cpu_before = proc::cpu_time();
-        let switches_before = proc::thread_switches();
-        let started = Instant::now();
-        let reporter = scope.spawn(move || report_durable(&durability, started));
-        for n in 1..=events {
-            write_code(&mut ticket.code, (n - 1) % tickets + 1);
-            let action = Action::ALL[((n - 1) % Action::ALL.len() as u64) as usize];
-            let before = Instant::now();
-            if spooled {
-                match Emitted::new(EventRef::new(action, &ticket, &user)) {
-                    Ok(emitted) => {
-                        let _ = receipts.send((n, Some(sink.send_with_receipt(&emitted))));
-                    }
-                    Err(e) => {
-                        eprintln!("deskhook: event {n}: {e}");
-                        let _ = receipts.send((n, None));
-                    }
-                }
+            let switches = switches_before
+                .zip(proc::thread_switches())
+                .map(|((v0, i0), (v1, i1))| (v1 - v0, i1 - i0));
+            let emit_cpu = emit_cpu_before
+                .zip(proc::thread_cpu())
+                .map(|(before, after)| after.saturating_sub(before));
+            drop(receipts);
+            let durable = reporter.join().unwrap_or((0, None));
+            let flushed = if args.paused {
+                Ok(())
             } else {
-                match fleet.tenant_of(n) {
-                    Some(tenant) => deskhook::for_tenant(tenant).emit(action, &ticket, &user),
-                    None => deskhook::emit(action, &ticket, &user),
-                }
-            }
-            let took = before.elapsed();
-            emit_ns.push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
-        }
-        let switches = switches_before
-            .zip(proc::thread_switches())
-            .map(|((v0, i0), (v1, i1))| (v1 - v0, i1 - i0));
-        drop(receipts);
-        let durable = reporter.join().unwrap_or((0, None));
-        let flushed = if args.paused {
-            Ok(())
-        } else {
-            guard.flush(wait)
-        };
-        let finished = started.elapsed();
-        // (user + system, user) over the run.
-        let cpu = cpu_before.zip(proc::cpu_time()).map(|(before, after)| {
-            let user = after.0.saturating_sub(before.0);
-            (user + after.1.saturating_sub(before.1), user)
+                guard.flush(wait)
+            };
+            let finished = started.elapsed();
+            // (user + system, user) over the run.
+            let cpu = cpu_before.zip(proc::cpu_time()).map(|(before, after)| {
+                let user = after.0.saturating_sub(before.0);
+                (user + after.1.saturating_sub(before.1), user)
+            });
+            done.store(true, Ordering::Release);
+            (started, finished, flushed, durable, cpu, switches, emit_cpu)
         });
-        done.store(true, Ordering::Release);
-        (started, finished, flushed, durable, cpu, switches)
-    });
     let (delivered, settled) = progress(&sink);
     bar.set_position(delivered);
     // Whatever is still queued or in flight goes to the dead letters.
@@ -471,6 +476,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "cpu_user_us_per_delivery": cpu
             .filter(|_| delivered > 0)
             .map(|(_, user)| per_delivery(user, delivered)),
+        "cpu_emit_us_per_event": emit_cpu
+            .filter(|_| events > 0)
+            .map(|emit| per_delivery(emit, events)),
+        "cpu_us_per_delivery_beside_emit": cpu
+            .zip(emit_cpu)
+            .filter(|_| delivered > 0)
+            .map(|((all, _), emit)| per_delivery(all.saturating_sub(emit), delivered)),
         "order_violations": violations,
         "attempt_log": args.attempt_log,
     });

@@ -37,6 +37,7 @@ pub(crate) enum Transport {
 ///    "dropped":…,"seconds":…,"events_per_sec":…,"emit_ns_p50":…,"emit_ns_p99":…,"emit_waits":…,
 ///    "emit_preempted":…,"rss_max_kb":…,"rss_endpoints_kb":…,"threads_max":…,
 ///    "cpu_seconds":…,"cpu_us_per_delivery":…,"cpu_user_us_per_delivery":…,
+///    "cpu_emit_us_per_event":…,"cpu_us_per_delivery_beside_emit":…,
 ///    "order_violations":…,"attempt_log":…}
 ///
 /// deliveries is what the events should make (events × the endpoints of their tenant);
@@ -51,7 +52,10 @@ pub(crate) enum Transport {
 /// (before any event); threads_max the most threads the process had; cpu_seconds the CPU
 /// time (user + system, every thread) the process used from the first emit to the last
 /// delivery, and cpu_us_per_delivery that per delivery made, in µs (cpu_user_us_per_delivery
-/// the user part alone: deskhook's own work, without the kernel's sockets); order_violations the
+/// the user part alone: deskhook's own work, without the kernel's sockets);
+/// cpu_emit_us_per_event the CPU the emitting thread used per `emit` call (rendering the
+/// body and queueing it, on the application's thread), and cpu_us_per_delivery_beside_emit
+/// the rest of the process's CPU per delivery (the delivery side alone); order_violations the
 /// deliveries that came before an earlier event of their endpoint and ticket (always 0);
 /// attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not
 /// available. Exits 0 only if every delivery was made, in order.

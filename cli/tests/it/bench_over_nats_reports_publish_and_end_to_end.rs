@@ -52,6 +52,8 @@ fn report(run: &Run) -> Value {
             "cpu_seconds",
             "cpu_us_per_delivery",
             "cpu_user_us_per_delivery",
+            "cpu_emit_us_per_event",
+            "cpu_us_per_delivery_beside_emit",
             "order_violations",
             "attempt_log",
             "publish_per_sec",

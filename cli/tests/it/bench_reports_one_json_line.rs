@@ -220,6 +220,8 @@ fn report(run: &Run) -> Value {
             "cpu_seconds",
             "cpu_us_per_delivery",
             "cpu_user_us_per_delivery",
+            "cpu_emit_us_per_event",
+            "cpu_us_per_delivery_beside_emit",
             "order_violations",
             "attempt_log",
         ],
@@ -282,6 +284,12 @@ fn delivers_every_event(transport: &str) {
         // The user part is part of the whole.
         let user = value["cpu_user_us_per_delivery"].as_f64().unwrap();
         assert!((0.0..=per).contains(&user), "{value}");
+        // The emitting thread rendered and queued every event; the delivery side's share
+        // is part of the whole.
+        let emit = value["cpu_emit_us_per_event"].as_f64().unwrap();
+        assert!(emit > 0.0, "{value}");
+        let beside = value["cpu_us_per_delivery_beside_emit"].as_f64().unwrap();
+        assert!((0.0..=per).contains(&beside), "{value}");
     }
 
     // The receiver got each ticket once, signed, with a body of about the size asked.
