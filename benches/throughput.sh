@@ -228,7 +228,7 @@ for size in $BODY_SIZES; do
     # Not the target's measure: the process's CPU without the emitting thread's (rendering
     # and queueing each event on the application's thread), next to wrk's whole.
     for t in async blocking; do
-        row "  $t without emit's thread / wrk, $size B" \
+        row "  CPU $t beside emit / wrk, $size B" \
             "$(ratio "$(field cpu_us_per_delivery_beside_emit "$out/$t-$size.json")" "$(cpu "$w")")" "<=" 1.5
     done
     row "async signed / unsigned, $size B" "$(ratio "$(rps "async-signed-$size")" "$(rps "async-$size")")" ">=" 0.9

@@ -335,6 +335,17 @@ fn unlinked(_state: &State) -> bool {
     false
 }
 
+/// What of `buffered` (whole lines) a file did not take after it took `written` bytes: from
+/// the start of the line it cut, so that the line is written whole elsewhere.
+fn from_cut_line(buffered: &[u8], written: usize) -> &[u8] {
+    let taken = &buffered[..written.min(buffered.len())];
+    let start = taken
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |end| end + 1);
+    &buffered[start..]
+}
+
 /// Whether the file at `path` ends in a line break (a crash can leave part of a line).
 fn ends_in_newline(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
@@ -438,24 +449,29 @@ impl Shared {
     /// `keep = 0`), where a line would be lost: then the append fails, and says why.
     fn reattach(&self, state: &mut State) -> Result<(), Error> {
         // Lines still buffered go to the file at the path when the one written to is in no
-        // directory any more (flushed there, they would be lost).
+        // directory any more (flushed there, they would be lost), or will not take them.
         let gone = unlinked(state);
-        if !gone && let Err(err) = state.writer.flush() {
-            log::warn!(target: deskhook::LOG_TARGET, "{}", self.write_error(err));
-        }
+        let pending = if gone {
+            state.writer.buffer().to_vec()
+        } else {
+            self.flush_moved(state)
+        };
         match open(&self.path) {
             Ok(mut fresh) => {
-                let pending = if gone {
-                    state.writer.buffer().to_vec()
-                } else {
-                    Vec::new()
-                };
                 if !pending.is_empty() {
-                    fresh
-                        .writer
-                        .write_all(&pending)
-                        .map_err(|e| self.write_error(e))?;
-                    fresh.size += pending.len() as u64;
+                    let mut carry = |bytes: &[u8]| {
+                        fresh
+                            .writer
+                            .write_all(bytes)
+                            .map_err(|e| self.write_error(e))?;
+                        fresh.size += bytes.len() as u64;
+                        Ok::<(), Error>(())
+                    };
+                    if fresh.needs_newline {
+                        carry(b"\n")?;
+                    }
+                    carry(&pending)?;
+                    fresh.needs_newline = false;
                     fresh.dirty = true;
                 }
                 let old = std::mem::replace(state, fresh);
@@ -467,6 +483,26 @@ impl Shared {
             Err(err) => {
                 log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the moved file");
                 Ok(())
+            }
+        }
+    }
+
+    /// Flushes the buffered lines into the file written to, moved from the path but still in
+    /// a directory. What it does not take (a full disk, an I/O error) is returned, from the
+    /// start of the line the failure cut: that line's head stays behind as a line cut short
+    /// by a crash would, and the whole line goes to the new file with the rest.
+    fn flush_moved(&self, state: &mut State) -> Vec<u8> {
+        let buffered = state.writer.buffer().to_vec();
+        match state.writer.flush() {
+            Ok(()) => Vec::new(),
+            Err(err) => {
+                let written = buffered.len() - state.writer.buffer().len();
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "{}; the lines it did not take go to a new file at the path",
+                    self.write_error(err)
+                );
+                from_cut_line(&buffered, written).to_vec()
             }
         }
     }

@@ -116,6 +116,13 @@ fn a_file_moved_or_removed_from_outside_is_made_again() {
 /// A sink at `path` that writes only when flushed, and its dispatcher, after one event
 /// (still in the buffer).
 fn one_buffered_line(path: &Path) -> (Arc<FileSink>, Dispatcher) {
+    let (sink, dispatcher) = one_buffered_line_unread(path);
+    assert_eq!(fs::read_to_string(path).unwrap(), "", "still buffered");
+    (sink, dispatcher)
+}
+
+/// As [`one_buffered_line`], for a path that cannot be read back.
+fn one_buffered_line_unread(path: &Path) -> (Arc<FileSink>, Dispatcher) {
     let sink = Arc::new(
         FileSink::builder(path)
             .flush(FlushPolicy::Never)
@@ -124,7 +131,6 @@ fn one_buffered_line(path: &Path) -> (Arc<FileSink>, Dispatcher) {
     );
     let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
     dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
-    assert_eq!(fs::read_to_string(path).unwrap(), "", "still buffered");
     (sink, dispatcher)
 }
 
@@ -137,6 +143,44 @@ fn lines_buffered_when_the_file_is_removed_go_to_the_new_one() {
     // Flushed into the removed file, it would be gone.
     dispatcher.flush(Duration::from_secs(1)).unwrap();
     assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+}
+
+/// A file moved away that will not take the buffered lines (here: the path was a link to
+/// /dev/full, whose writes fail with "no space left") does not lose them: they go to the
+/// new file at the path.
+#[cfg(target_os = "linux")]
+#[test]
+fn lines_a_moved_file_will_not_take_go_to_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let (_sink, dispatcher) = one_buffered_line_unread(&path);
+    dispatcher.emit(Action::Lock, &sample::ticket(), &sample::user());
+    // A rotator puts a new file in the link's place.
+    let fresh = dir.path().join("fresh.jsonl");
+    fs::write(&fresh, "").unwrap();
+    fs::rename(&fresh, &path).unwrap();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    let actions: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            line["action"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(actions, ["ok", "lock"], "{text}");
+}
+
+#[test]
+fn what_a_file_did_not_take_starts_at_the_line_it_cut() {
+    let buffered = b"one\ntwo\nthree\n";
+    assert_eq!(from_cut_line(buffered, 0), buffered);
+    assert_eq!(from_cut_line(buffered, 2), buffered);
+    assert_eq!(from_cut_line(buffered, 4), b"two\nthree\n");
+    assert_eq!(from_cut_line(buffered, 6), b"two\nthree\n");
+    assert_eq!(from_cut_line(buffered, 8), b"three\n");
+    assert_eq!(from_cut_line(buffered, buffered.len()), b"");
 }
 
 #[test]
