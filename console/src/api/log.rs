@@ -338,6 +338,8 @@ pub struct StatsTotals {
     pub dead_lettered: u64,
     /// Times an event waited for a rate-limit token.
     pub rate_limited: u64,
+    /// Events that went to no endpoint (none registered for their tenant and type).
+    pub unrouted: u64,
     /// Endpoints by state.
     pub states: std::collections::BTreeMap<String, usize>,
 }
@@ -374,6 +376,7 @@ fn totals(state: &State) -> StatsTotals {
         dropped: t.dropped,
         dead_lettered: t.dead_lettered,
         rate_limited: t.rate_limited,
+        unrouted: t.unrouted,
         states,
     }
 }

@@ -113,4 +113,33 @@ fn every_event_is_routed_once_in_order_per_ticket(t: Transport) {
     assert_eq!((totals.dropped, totals.dead_lettered), (0, 0));
 }
 
-for_both_transports!(every_event_is_routed_once_in_order_per_ticket);
+/// An event no endpoint is registered for (no endpoint yet, a misspelt tenant, a type its
+/// tenant's endpoints do not take) goes nowhere, and is counted as such.
+fn events_no_endpoint_takes_are_counted_unrouted(t: Transport) {
+    let receiver = Receiver::ok();
+    let (sink, guard, dispatcher) = start(t, HttpSink::builder());
+    let user = deskhook::sample::user();
+    let emit = |tenant: &str, action: Action| {
+        dispatcher
+            .for_tenant(tenant)
+            .emit(action, &ticket("U-1"), &user);
+    };
+    // No endpoint at all: routed at once, on the caller's thread.
+    emit("acme", Action::Comment);
+    assert_eq!(sink.totals().unrouted, 1);
+
+    let acme = at("acme", &receiver, Some("acme")).actions([Action::Comment]);
+    sink.endpoints().upsert(acme).unwrap();
+    emit("acme", Action::Comment);
+    emit("acmee", Action::Comment);
+    emit("acme", Action::Lock);
+    guard.flush(WAIT).unwrap();
+    let totals = sink.totals();
+    assert_eq!((totals.delivered, totals.unrouted), (1, 3), "{totals:?}");
+    assert_eq!(receiver.requests().len(), 1);
+}
+
+for_both_transports!(
+    every_event_is_routed_once_in_order_per_ticket,
+    events_no_endpoint_takes_are_counted_unrouted,
+);

@@ -501,6 +501,10 @@ pub struct DeliveryTotals {
     pub dead_lettered: u64,
     /// Waits for a rate-limit token.
     pub rate_limited: u64,
+    /// Events accepted that went to no endpoint: none was registered for their tenant (and
+    /// those without one) and type when they were routed. Normal for a tenant without
+    /// webhooks; a count that grows for a tenant that has some suggests a misspelt name.
+    pub unrouted: u64,
 }
 
 /// One event for one endpoint. Owned by exactly one place at a time (the inbox, the

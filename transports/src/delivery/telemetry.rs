@@ -7,6 +7,7 @@
 //! | name | kind | labels |
 //! |---|---|---|
 //! | `deskhook_events_total` | counter | `event_type` (once per event, whatever its endpoints) |
+//! | `deskhook_events_unrouted_total` | counter | `event_type` (events no endpoint was registered for: a tenant without webhooks, or a misspelt one) |
 //! | `deskhook_events_dropped_total` | counter | `event_type` (once per endpoint that dropped the event: with many endpoints it can pass `deskhook_events_total`) |
 //! | `deskhook_dead_letters_total` | counter | (events that went to the dead letters, with attempts or without: too large, an endpoint closed or removed) |
 //! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`) |
@@ -39,6 +40,10 @@ pub(crate) fn describe() {
     {
         use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
         describe_counter!("deskhook_events_total", "Events queued for delivery");
+        describe_counter!(
+            "deskhook_events_unrouted_total",
+            "Events no endpoint was registered for (their tenant and type)"
+        );
         describe_counter!(
             "deskhook_events_dropped_total",
             "Events dropped (a full queue, the memory budget, a full spool)"
@@ -77,6 +82,15 @@ fn guarded(record: impl FnOnce()) {
 pub(crate) fn accepted(event_type: EventType) {
     guarded(|| {
         metrics::counter!("deskhook_events_total", "event_type" => event_type.as_str())
+            .increment(1);
+    });
+}
+
+/// An event went to no endpoint.
+#[cfg(feature = "metrics")]
+pub(crate) fn unrouted(event_type: EventType) {
+    guarded(|| {
+        metrics::counter!("deskhook_events_unrouted_total", "event_type" => event_type.as_str())
             .increment(1);
     });
 }

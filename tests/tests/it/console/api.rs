@@ -379,6 +379,7 @@ async fn endpoints_list_in_pages_with_a_cursor() {
     let stats = api(&c.app, Method::GET, "/api/v1/stats", None).await.json();
     assert_eq!(stats["endpoints"], 7);
     assert_eq!(stats["states"]["active"], 7);
+    assert_eq!(stats["unrouted"], 0, "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

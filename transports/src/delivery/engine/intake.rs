@@ -55,6 +55,7 @@ impl Engine {
         self.route_all();
         let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
         if lanes.is_empty() {
+            self.count_unrouted(emitted.event_type());
             return Ok(None);
         }
         let event = EventData::of(emitted);
@@ -116,9 +117,13 @@ impl Engine {
         Err(deskhook::Error::sink(self.budget_spent(&event, endpoints)))
     }
 
-    /// Counts `emitted` as dropped for each endpoint it would go to; returns how many.
+    /// Counts `emitted` as dropped for each endpoint it would go to (or as unrouted when
+    /// there is none); returns how many.
     fn count_dropped_everywhere(&self, emitted: &deskhook::sink::Emitted<'_>) -> usize {
         let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
+        if lanes.is_empty() {
+            self.count_unrouted(emitted.event_type());
+        }
         for lane in &lanes {
             self.count_dropped(lane, Some(emitted.event_type()), 1);
         }

@@ -51,6 +51,8 @@ pub(crate) struct Engine {
     /// Every endpoint's counters added up since the sink started (removed endpoints
     /// included), so that [`totals`](Engine::totals) reads six numbers, not every lane.
     counted: Counters,
+    /// Events accepted that no endpoint was registered for (their tenant and type).
+    unrouted: AtomicU64,
     /// Flushes wait here for `outstanding` to reach zero.
     idle: (Mutex<()>, Condvar),
     /// Held by a replay of dead letters from their reading to their deletion, so that two
@@ -102,6 +104,7 @@ impl Engine {
             resumed: AtomicU64::new(0),
             outstanding: AtomicUsize::new(0),
             counted: Counters::default(),
+            unrouted: AtomicU64::new(0),
             idle: (Mutex::new(()), Condvar::new()),
             replaying: Mutex::new(()),
             flush_waiters: AtomicUsize::new(0),
@@ -193,6 +196,17 @@ impl Engine {
         self.count(lane, |c| &c.dropped, n);
         #[cfg(feature = "metrics")]
         super::telemetry::dropped(&lane.name, event_type, n, self.config.metrics_per_endpoint);
+        #[cfg(not(feature = "metrics"))]
+        let _ = event_type;
+    }
+
+    /// An event was accepted that no endpoint was registered for: counted, and in the
+    /// metrics, so that an operator can see events of a tenant without webhooks (or with a
+    /// mistyped name) go nowhere.
+    pub(crate) fn count_unrouted(&self, event_type: EventType) {
+        self.unrouted.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        super::telemetry::unrouted(event_type);
         #[cfg(not(feature = "metrics"))]
         let _ = event_type;
     }

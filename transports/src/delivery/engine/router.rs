@@ -270,6 +270,8 @@ impl Engine {
             // Each problem (a full queue, a spent budget, a closed endpoint) was counted and
             // logged where it happened; nobody waits for the list.
             let _ = self.backlog.accept(self, event, lanes);
+        } else {
+            self.count_unrouted(event.event_type);
         }
     }
 }

@@ -355,6 +355,7 @@ impl Engine {
             dropped: c.dropped.load(Ordering::Relaxed),
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            unrouted: self.unrouted.load(Ordering::Relaxed),
         }
     }
 
