@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+mod kept;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, Weak};
@@ -226,7 +228,7 @@ fn agent_for(key: &ClientKey, idle_per_host: Option<usize>) -> ureq::Agent {
         );
     }
     // The guard's agent ignores proxies from the environment.
-    guard::agent(key.policy.clone(), config)
+    guard::agent_with(key.policy.clone(), config, kept::connector())
 }
 
 struct UreqTransport;

@@ -479,6 +479,7 @@ pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_s
 #[cfg(feature = "http-blocking")]
 mod resolver;
 #[cfg(feature = "http-blocking")]
+pub(crate) use resolver::agent_with;
 pub use resolver::{GuardedResolver, agent, refusal_of};
 
 #[cfg(test)]

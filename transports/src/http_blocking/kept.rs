@@ -1,0 +1,290 @@
+//! The blocking transport's connections: ureq's own TCP and TLS connectors, with a layer
+//! between them that saves the system calls ureq spends on a kept connection between two
+//! requests.
+//!
+//! ureq probes a kept connection (switch it to non-blocking, read, switch it back: three
+//! system calls) when it goes back to the pool after a response and again when it is taken
+//! out for the next request, under the pool's lock that every delivery thread shares; and
+//! it sets the socket's read and write timeouts again before each request, because the time
+//! left is a little less each time. `strace` of 20 000 deliveries counted 4 `ioctl`, 3
+//! `setsockopt` and 3 `recvfrom` (2 of them probes) per request, against one `recvfrom` that
+//! reads the answer.
+//!
+//! It also writes each request in two system calls, its head and then its body, each of
+//! which on loopback runs the receiver's side of TCP and wakes the receiver.
+//!
+//! Here what ureq writes is held until it waits for the answer (or until [`HOLD_LIMIT`] bytes
+//! are held), then written at once: a request in one system call, as the async transport and
+//! `wrk` write theirs. A probe that finds the connection open stands for the next one, as long as no I/O
+//! came in between and less than [`PROBE_STANDS_FOR`] passed (a connection idle in the pool
+//! longer is probed again before it is used), and the socket timeouts are given in whole
+//! [`TIMEOUT_GRAIN`]s, rounded up, so that they change only when the time left does by that
+//! much. A connection the server closes between the two probes fails its next request before
+//! any answer, and the transport sends that request again on a new connection, as it does
+//! for any kept connection closed as the request went out.
+
+use std::time::Instant;
+
+use ureq::unversioned::transport::time::Duration;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, NextTimeout, RustlsConnector, TcpConnector, Transport,
+};
+
+/// At most this much output is held before it is written (a larger body goes out in pieces of
+/// about this size, as ureq hands them over).
+pub(super) const HOLD_LIMIT: usize = 64 * 1024;
+
+/// A connection keeps the room of its held output up to this much between requests.
+const HOLD_KEPT: usize = 16 * 1024;
+
+/// How long a probe that found a kept connection open stands for the next one.
+pub(super) const PROBE_STANDS_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The socket timeouts are set in multiples of this, rounded up: a timeout fires at most this
+/// much late.
+pub(super) const TIMEOUT_GRAIN: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// ureq's connectors for a direct connection (the agents have no proxy): TCP, [`Kept`]
+/// around it, then TLS for `https` endpoints.
+pub(super) fn connector() -> impl Connector {
+    ().chain(TcpConnector::default())
+        .chain(Kept)
+        .chain(RustlsConnector::default())
+}
+
+/// The connector that wraps each new TCP connection in a [`KeptTransport`].
+#[derive(Debug)]
+pub(super) struct Kept;
+
+impl<In: Transport> Connector<In> for Kept {
+    type Out = KeptTransport<In>;
+
+    fn connect(
+        &self,
+        _details: &ConnectionDetails<'_>,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(|inner| KeptTransport {
+            inner,
+            held: Vec::new(),
+            found_open: None,
+        }))
+    }
+}
+
+/// A connection that writes a request at once, skips the probe a recent one stands for, and
+/// sets coarse timeouts (see the module docs).
+#[derive(Debug)]
+pub(super) struct KeptTransport<T> {
+    inner: T,
+    /// Output handed over and not written yet.
+    held: Vec<u8>,
+    /// When a probe last found it open, if there was no I/O since.
+    found_open: Option<Instant>,
+}
+
+impl<T: Transport> KeptTransport<T> {
+    /// Writes the held output, in pieces of the inner output buffer's size.
+    fn write_held(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let mut start = 0;
+        while start < self.held.len() {
+            let output = self.inner.buffers().output();
+            let n = output.len().min(self.held.len() - start);
+            output[..n].copy_from_slice(&self.held[start..start + n]);
+            self.inner.transmit_output(n, coarse(timeout))?;
+            start += n;
+        }
+        self.held.clear();
+        self.held.shrink_to(HOLD_KEPT);
+        Ok(())
+    }
+}
+
+impl<T: Transport> Transport for KeptTransport<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.found_open = None;
+        let output = &self.inner.buffers().output()[..amount];
+        self.held.extend_from_slice(output);
+        if self.held.len() >= HOLD_LIMIT {
+            self.write_held(timeout)?;
+        }
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.found_open = None;
+        self.write_held(timeout)?;
+        self.inner.await_input(coarse(timeout))
+    }
+
+    fn is_open(&mut self) -> bool {
+        if self
+            .found_open
+            .is_some_and(|at| at.elapsed() < PROBE_STANDS_FOR)
+        {
+            return true;
+        }
+        let open = self.inner.is_open();
+        self.found_open = open.then(Instant::now);
+        open
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
+/// `timeout` with the time left rounded up to a whole [`TIMEOUT_GRAIN`] (an expired one stays
+/// expired, so that it is reported as such).
+fn coarse(mut timeout: NextTimeout) -> NextTimeout {
+    if let Duration::Exact(left) = timeout.after
+        && !left.is_zero()
+    {
+        let grain = TIMEOUT_GRAIN.as_nanos();
+        let rounded = left.as_nanos().div_ceil(grain).saturating_mul(grain);
+        let rounded = u64::try_from(rounded).map_or(std::time::Duration::MAX, |nanos| {
+            std::time::Duration::from_nanos(nanos)
+        });
+        timeout.after = Duration::Exact(rounded);
+    }
+    timeout
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left(timeout: NextTimeout) -> Option<std::time::Duration> {
+        match timeout.after {
+            Duration::Exact(left) => Some(left),
+            Duration::NotHappening => None,
+        }
+    }
+
+    fn after(left: std::time::Duration) -> NextTimeout {
+        NextTimeout {
+            after: Duration::Exact(left),
+            ..NextTimeout::default()
+        }
+    }
+
+    /// A connection that counts its probes and keeps what it is asked to write, by write.
+    #[derive(Debug)]
+    struct Counting {
+        buffers: ureq::unversioned::transport::LazyBuffers,
+        probes: usize,
+        writes: Vec<Vec<u8>>,
+    }
+
+    impl Transport for Counting {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+        fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+            let written = self.buffers.output()[..amount].to_vec();
+            self.writes.push(written);
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            self.probes += 1;
+            true
+        }
+    }
+
+    fn kept(output_buffer: usize) -> KeptTransport<Counting> {
+        KeptTransport {
+            inner: Counting {
+                buffers: ureq::unversioned::transport::LazyBuffers::new(64, output_buffer),
+                probes: 0,
+                writes: Vec::new(),
+            },
+            held: Vec::new(),
+            found_open: None,
+        }
+    }
+
+    /// Hands `bytes` over as ureq does: written into the output buffer, then transmitted.
+    fn hand_over(kept: &mut KeptTransport<Counting>, bytes: &[u8]) {
+        kept.buffers().output()[..bytes.len()].copy_from_slice(bytes);
+        kept.transmit_output(bytes.len(), NextTimeout::default())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_request_is_written_at_once_when_the_answer_is_awaited() {
+        let mut kept = kept(1024);
+        hand_over(&mut kept, b"POST / HTTP/1.1\r\n\r\n");
+        hand_over(&mut kept, b"{\"body\":1}");
+        assert!(
+            kept.inner.writes.is_empty(),
+            "held until the answer is awaited"
+        );
+        kept.await_input(NextTimeout::default()).unwrap();
+        assert_eq!(
+            kept.inner.writes,
+            [b"POST / HTTP/1.1\r\n\r\n{\"body\":1}".to_vec()]
+        );
+        // Nothing held: nothing written again.
+        kept.await_input(NextTimeout::default()).unwrap();
+        assert_eq!(kept.inner.writes.len(), 1);
+    }
+
+    #[test]
+    fn past_the_limit_held_output_goes_out_in_pieces_of_the_buffer() {
+        let mut kept = kept(HOLD_LIMIT / 2);
+        let body: Vec<u8> = (0..HOLD_LIMIT / 2).map(|i| (i % 251) as u8).collect();
+        hand_over(&mut kept, &body);
+        assert!(kept.inner.writes.is_empty());
+        hand_over(&mut kept, &body);
+        // The limit reached: written, in pieces the inner buffer holds.
+        assert_eq!(kept.inner.writes, [body.clone(), body.clone()]);
+        hand_over(&mut kept, b"tail");
+        kept.await_input(NextTimeout::default()).unwrap();
+        assert_eq!(kept.inner.writes.len(), 3);
+        assert_eq!(kept.inner.writes[2], b"tail");
+    }
+
+    #[test]
+    fn a_probe_stands_for_the_next_until_io_or_time_passes() {
+        let mut kept = kept(64);
+        // Back to the pool, then out of it: one probe.
+        assert!(kept.is_open());
+        assert!(kept.is_open());
+        assert_eq!(kept.inner.probes, 1);
+        // A request in between: probed again.
+        kept.transmit_output(0, NextTimeout::default()).unwrap();
+        assert!(kept.is_open());
+        assert_eq!(kept.inner.probes, 2);
+        kept.await_input(NextTimeout::default()).unwrap();
+        assert!(kept.is_open());
+        assert_eq!(kept.inner.probes, 3);
+        // Idle in the pool for longer: probed again.
+        kept.found_open = Instant::now().checked_sub(PROBE_STANDS_FOR);
+        assert!(kept.is_open());
+        assert_eq!(kept.inner.probes, 4);
+    }
+
+    #[test]
+    fn timeouts_round_up_to_the_grain() {
+        let ms = std::time::Duration::from_millis;
+        let us = std::time::Duration::from_micros;
+        assert_eq!(left(coarse(after(ms(9_999) + us(950)))), Some(ms(10_000)));
+        assert_eq!(left(coarse(after(ms(9_999) + us(1)))), Some(ms(10_000)));
+        assert_eq!(left(coarse(after(ms(10_000)))), Some(ms(10_000)));
+        assert_eq!(left(coarse(after(us(1)))), Some(TIMEOUT_GRAIN));
+        // Expired stays expired; none stays none.
+        assert_eq!(left(coarse(after(ms(0)))), Some(ms(0)));
+        assert_eq!(left(coarse(NextTimeout::default())), None);
+        assert_eq!(
+            left(coarse(after(std::time::Duration::MAX))),
+            Some(std::time::Duration::MAX)
+        );
+    }
+}
