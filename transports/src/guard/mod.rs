@@ -480,6 +480,7 @@ pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_s
 mod resolver;
 #[cfg(feature = "http-blocking")]
 pub(crate) use resolver::agent_with;
+#[cfg(feature = "http-blocking")]
 pub use resolver::{GuardedResolver, agent, refusal_of};
 
 #[cfg(test)]
