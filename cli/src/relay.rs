@@ -214,10 +214,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         relay.run(stop).await.map_err(|e| e.to_string())
     })?;
     crate::send::print_line(&format!(
-        "stopped: {} event(s) acknowledged, {} handed back, {} dead letter(s), {} duplicate(s) \
-         acknowledged again, {} skipped message(s) stored again, {} message(s) parked, {} \
-         message(s) terminated as not deskhook's",
+        "stopped: {} event(s) acknowledged ({} for no endpoint), {} handed back, {} dead \
+         letter(s), {} duplicate(s) acknowledged again, {} skipped message(s) stored again, {} \
+         message(s) parked, {} message(s) terminated as not deskhook's",
         report.acknowledged,
+        report.unrouted,
         report.handed_back,
         report.dead_lettered,
         report.duplicates,
@@ -237,9 +238,9 @@ With a cluster, give every server; the relay moves to another when one dies:
 It prints:
   relaying from stream DESKHOOK (16 partitions) to 2 endpoint(s)
   partitions: 0,3,5,6,9,12,13,15
-  stopped: 18342 event(s) acknowledged, 3 handed back, 0 dead letter(s), 0 duplicate(s)
-  acknowledged again, 0 skipped message(s) stored again, 0 message(s) parked, 0
-  message(s) terminated as not deskhook's
+  stopped: 18342 event(s) acknowledged (12 for no endpoint), 3 handed back, 0 dead
+  letter(s), 0 duplicate(s) acknowledged again, 0 skipped message(s) stored again, 0
+  message(s) parked, 0 message(s) terminated as not deskhook's
 
 Dead letters also go to the stream <stream>_DEAD (subject <prefix>-dead.<endpoint>).
 --max-pending bounds the events delivered twice when a relay dies; the rules are in the

@@ -527,7 +527,10 @@ mod tests {
     #[test]
     fn summaries_are_read() {
         assert_eq!(
-            parse_summary("stopped: 120 event(s) acknowledged, 2 handed back, 1 dead letter(s)"),
+            parse_summary(
+                "stopped: 120 event(s) acknowledged (0 for no endpoint), 2 handed back, 1 dead \
+                 letter(s)"
+            ),
             Some(RelayTotals {
                 acknowledged: 120,
                 handed_back: 2,

@@ -29,6 +29,7 @@ mod nats_unreachable_overflow_is_counted;
 mod nats_waits_in_the_spool;
 mod operator_actions;
 mod payload_templates;
+mod relay_counts_events_for_no_endpoint;
 mod relay_keeps_order_across_batches;
 mod relay_keeps_order_while_it_stops_or_reconnects;
 mod relay_parks_what_a_failing_endpoint_holds;

@@ -38,6 +38,8 @@ pub(super) struct Counts {
     pub(super) parked: AtomicU64,
     /// Messages terminated as not deskhook's.
     pub(super) terminated: AtomicU64,
+    /// Events acknowledged that no endpoint was registered for.
+    pub(super) unrouted: AtomicU64,
 }
 
 /// The book of one relay; see the [module docs](self).

@@ -304,6 +304,10 @@ pub struct RelayReport {
     /// Messages terminated as not deskhook's (no event id or action, or a batch this relay
     /// cannot read), each logged at `error`: their events are not delivered.
     pub terminated: u64,
+    /// Of the events acknowledged, those no endpoint was registered for (their tenant and
+    /// type): normal for a tenant without webhooks; growing for one that has some, a
+    /// misspelt tenant in the publisher.
+    pub unrouted: u64,
     /// The stream's partitions.
     pub partitions: u32,
     /// The last revision of the endpoints bucket applied, when the relay follows one.

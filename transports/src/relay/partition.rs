@@ -643,6 +643,8 @@ impl Shared {
                 return;
             }
             None if lanes.is_empty() => {
+                self.http.engine().count_unrouted(event.event_type);
+                count(&self.book.counts.unrouted);
                 count(&self.book.counts.acknowledged);
                 self.book.pass(carrier, &event.id);
                 return;

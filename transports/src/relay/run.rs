@@ -302,6 +302,7 @@ fn report(book: &Book, partitions: u32, endpoints_revision: Option<u64>) -> Rela
         stored_again: count(&counts.stored_again),
         parked: count(&counts.parked),
         terminated: count(&counts.terminated),
+        unrouted: count(&counts.unrouted),
         partitions,
         endpoints_revision,
     }
