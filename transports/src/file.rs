@@ -451,28 +451,36 @@ impl Shared {
         // Lines still buffered go to the file at the path when the one written to is in no
         // directory any more (flushed there, they would be lost), or will not take them.
         let gone = unlinked(state);
-        let pending = if gone {
-            state.writer.buffer().to_vec()
+        let (pending, refused) = if gone {
+            (state.writer.buffer().to_vec(), None)
         } else {
             self.flush_moved(state)
         };
         match open(&self.path) {
             Ok(mut fresh) => {
                 if !pending.is_empty() {
-                    let mut carry = |bytes: &[u8]| {
-                        fresh
-                            .writer
-                            .write_all(bytes)
-                            .map_err(|e| self.write_error(e))?;
-                        fresh.size += bytes.len() as u64;
-                        Ok::<(), Error>(())
-                    };
-                    if fresh.needs_newline {
-                        carry(b"\n")?;
+                    let carried = if fresh.needs_newline {
+                        fresh.writer.write_all(b"\n")
+                    } else {
+                        Ok(())
                     }
-                    carry(&pending)?;
+                    .and_then(|()| fresh.writer.write_all(&pending));
+                    if let Err(e) = carried {
+                        // Not flushed when dropped: the lines stay with the old buffer, for
+                        // the next try.
+                        drop(fresh.writer.into_parts());
+                        return Err(self.write_error(e));
+                    }
+                    fresh.size += pending.len() as u64 + u64::from(fresh.needs_newline);
                     fresh.needs_newline = false;
                     fresh.dirty = true;
+                }
+                if let Some(err) = refused {
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "{err}; the {} byte(s) it did not take went to the new file at the path",
+                        pending.len()
+                    );
                 }
                 let old = std::mem::replace(state, fresh);
                 // Its buffer went to the new file: dropped unwritten, not flushed again.
@@ -481,28 +489,34 @@ impl Shared {
             }
             Err(err) if gone => Err(err),
             Err(err) => {
-                log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the moved file");
+                match refused {
+                    Some(refused) => log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "{refused}; {err}; writing on to the moved file (its lines are kept \
+                         for the next try)"
+                    ),
+                    None => {
+                        log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the moved file");
+                    }
+                }
                 Ok(())
             }
         }
     }
 
     /// Flushes the buffered lines into the file written to, moved from the path but still in
-    /// a directory. What it does not take (a full disk, an I/O error) is returned, from the
-    /// start of the line the failure cut: that line's head stays behind as a line cut short
-    /// by a crash would, and the whole line goes to the new file with the rest.
-    fn flush_moved(&self, state: &mut State) -> Vec<u8> {
+    /// a directory. What it does not take (a full disk, an I/O error) is returned with why,
+    /// from the start of the line the failure cut: that line's head stays behind as a line
+    /// cut short by a crash would, and the whole line goes to the new file with the rest. (A
+    /// line an earlier failure cut stays cut: its rest comes first, as a line of its own.)
+    fn flush_moved(&self, state: &mut State) -> (Vec<u8>, Option<Error>) {
         let buffered = state.writer.buffer().to_vec();
         match state.writer.flush() {
-            Ok(()) => Vec::new(),
+            Ok(()) => (Vec::new(), None),
             Err(err) => {
                 let written = buffered.len() - state.writer.buffer().len();
-                log::warn!(
-                    target: deskhook::LOG_TARGET,
-                    "{}; the lines it did not take go to a new file at the path",
-                    self.write_error(err)
-                );
-                from_cut_line(&buffered, written).to_vec()
+                let rest = from_cut_line(&buffered, written).to_vec();
+                (rest, Some(self.write_error(err)))
             }
         }
     }

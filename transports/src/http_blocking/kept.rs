@@ -4,7 +4,8 @@
 //!
 //! ureq probes a kept connection (switch it to non-blocking, read, switch it back: three
 //! system calls) when it goes back to the pool after a response and again when it is taken
-//! out for the next request, under the pool's lock that every delivery thread shares; and
+//! out for the next request, the second time under the pool's lock that every delivery
+//! thread shares; and
 //! it sets the socket's read and write timeouts again before each request, because the time
 //! left is a little less each time. `strace` of 20 000 deliveries counted 4 `ioctl`, 3
 //! `setsockopt` and 3 `recvfrom` (2 of them probes) per request, against one `recvfrom` that
@@ -15,13 +16,19 @@
 //!
 //! Here what ureq writes is held until it waits for the answer (or until [`HOLD_LIMIT`] bytes
 //! are held), then written at once: a request in one system call, as the async transport and
-//! `wrk` write theirs. A probe that finds the connection open stands for the next one, as long as no I/O
-//! came in between and less than [`PROBE_STANDS_FOR`] passed (a connection idle in the pool
-//! longer is probed again before it is used), and the socket timeouts are given in whole
-//! [`TIMEOUT_GRAIN`]s, rounded up, so that they change only when the time left does by that
-//! much. A connection the server closes between the two probes fails its next request before
-//! any answer, and the transport sends that request again on a new connection, as it does
-//! for any kept connection closed as the request went out.
+//! `wrk` write theirs; the time that takes comes out of the time left for the answer. A
+//! probe that finds the connection open stands for the next one, as long as no I/O came in
+//! between and less than [`PROBE_STANDS_FOR`] passed: a connection handed straight to the
+//! next request is probed once, one idle in the pool longer is probed again before it is
+//! used. The socket timeouts are given in whole [`TIMEOUT_GRAIN`]s, rounded up, so that
+//! they change only when the time left does by that much.
+//!
+//! What the skipped probe would have caught in those few milliseconds: a server that closed
+//! the connection (the next request fails before any answer, and the transport sends it
+//! again on a new connection, as for any kept connection closed as the request went out),
+//! and bytes a server sent unasked after its answer, which the next request would read as
+//! its own answer. Every HTTP/1.1 client has that race between its last look at a kept
+//! connection and its next request; here it is [`PROBE_STANDS_FOR`] wide at most.
 
 use std::time::Instant;
 
@@ -30,15 +37,15 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, RustlsConnector, TcpConnector, Transport,
 };
 
-/// At most this much output is held before it is written (a larger body goes out in pieces of
-/// about this size, as ureq hands them over).
+/// Held output is written once it reaches this much (a larger body goes out in pieces as ureq
+/// hands them over, each written with what was held before it).
 pub(super) const HOLD_LIMIT: usize = 64 * 1024;
 
 /// A connection keeps the room of its held output up to this much between requests.
 const HOLD_KEPT: usize = 16 * 1024;
 
 /// How long a probe that found a kept connection open stands for the next one.
-pub(super) const PROBE_STANDS_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+pub(super) const PROBE_STANDS_FOR: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The socket timeouts are set in multiples of this, rounded up: a timeout fires at most this
 /// much late.
@@ -74,7 +81,6 @@ impl<In: Transport> Connector<In> for Kept {
 
 /// A connection that writes a request at once, skips the probe a recent one stands for, and
 /// sets coarse timeouts (see the module docs).
-#[derive(Debug)]
 pub(super) struct KeptTransport<T> {
     inner: T,
     /// Output handed over and not written yet.
@@ -83,20 +89,42 @@ pub(super) struct KeptTransport<T> {
     found_open: Option<Instant>,
 }
 
+// Not derived: the held output holds the request's headers (a signature, an endpoint's
+// credentials), and the TLS transport's Debug prints the transport under it.
+impl<T: std::fmt::Debug> std::fmt::Debug for KeptTransport<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptTransport")
+            .field("inner", &self.inner)
+            .field("held_bytes", &self.held.len())
+            .field("found_open", &self.found_open)
+            .finish()
+    }
+}
+
 impl<T: Transport> KeptTransport<T> {
-    /// Writes the held output, in pieces of the inner output buffer's size.
-    fn write_held(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+    /// Writes the held output, in pieces of the inner output buffer's size, each within what
+    /// is left of `timeout`; returns the time it took. On an error, what was written is no
+    /// longer held.
+    fn write_held(&mut self, timeout: NextTimeout) -> Result<std::time::Duration, ureq::Error> {
+        if self.held.is_empty() {
+            return Ok(std::time::Duration::ZERO);
+        }
+        let started = Instant::now();
         let mut start = 0;
         while start < self.held.len() {
             let output = self.inner.buffers().output();
             let n = output.len().min(self.held.len() - start);
             output[..n].copy_from_slice(&self.held[start..start + n]);
-            self.inner.transmit_output(n, coarse(timeout))?;
+            let left = coarse(less(timeout, started.elapsed()));
+            if let Err(err) = self.inner.transmit_output(n, left) {
+                self.held.drain(..start);
+                return Err(err);
+            }
             start += n;
         }
         self.held.clear();
         self.held.shrink_to(HOLD_KEPT);
-        Ok(())
+        Ok(started.elapsed())
     }
 }
 
@@ -117,8 +145,8 @@ impl<T: Transport> Transport for KeptTransport<T> {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.found_open = None;
-        self.write_held(timeout)?;
-        self.inner.await_input(coarse(timeout))
+        let spent = self.write_held(timeout)?;
+        self.inner.await_input(coarse(less(timeout, spent)))
     }
 
     fn is_open(&mut self) -> bool {
@@ -136,6 +164,14 @@ impl<T: Transport> Transport for KeptTransport<T> {
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
     }
+}
+
+/// `timeout` with `spent` taken off the time left.
+fn less(mut timeout: NextTimeout, spent: std::time::Duration) -> NextTimeout {
+    if let Duration::Exact(left) = timeout.after {
+        timeout.after = Duration::Exact(left.saturating_sub(spent));
+    }
+    timeout
 }
 
 /// `timeout` with the time left rounded up to a whole [`TIMEOUT_GRAIN`] (an expired one stays
@@ -172,24 +208,40 @@ mod tests {
         }
     }
 
-    /// A connection that counts its probes and keeps what it is asked to write, by write.
+    /// A connection that counts its probes and keeps what it is asked to write, by write,
+    /// and the time left it is given for each write and read. Each write takes `slow`; the
+    /// write numbered `fail_at` (from 0) fails.
     #[derive(Debug)]
     struct Counting {
         buffers: ureq::unversioned::transport::LazyBuffers,
         probes: usize,
         writes: Vec<Vec<u8>>,
+        given: Vec<Option<std::time::Duration>>,
+        slow: std::time::Duration,
+        fail_at: Option<usize>,
     }
 
     impl Transport for Counting {
         fn buffers(&mut self) -> &mut dyn Buffers {
             &mut self.buffers
         }
-        fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+        fn transmit_output(
+            &mut self,
+            amount: usize,
+            timeout: NextTimeout,
+        ) -> Result<(), ureq::Error> {
+            self.given.push(left(timeout));
+            std::thread::sleep(self.slow);
+            if self.fail_at == Some(self.writes.len()) {
+                self.fail_at = None;
+                return Err(ureq::Error::Timeout(ureq::Timeout::SendRequest));
+            }
             let written = self.buffers.output()[..amount].to_vec();
             self.writes.push(written);
             Ok(())
         }
-        fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+        fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+            self.given.push(left(timeout));
             Ok(false)
         }
         fn is_open(&mut self) -> bool {
@@ -204,6 +256,9 @@ mod tests {
                 buffers: ureq::unversioned::transport::LazyBuffers::new(64, output_buffer),
                 probes: 0,
                 writes: Vec::new(),
+                given: Vec::new(),
+                slow: std::time::Duration::ZERO,
+                fail_at: None,
             },
             held: Vec::new(),
             found_open: None,
@@ -249,6 +304,46 @@ mod tests {
         kept.await_input(NextTimeout::default()).unwrap();
         assert_eq!(kept.inner.writes.len(), 3);
         assert_eq!(kept.inner.writes[2], b"tail");
+    }
+
+    #[test]
+    fn writing_what_was_held_takes_from_the_time_left() {
+        let ms = std::time::Duration::from_millis;
+        let mut kept = kept(8);
+        kept.inner.slow = ms(30);
+        hand_over(&mut kept, b"01234567");
+        hand_over(&mut kept, b"89abcdef");
+        kept.await_input(after(ms(1_000))).unwrap();
+        let given: Vec<_> = kept.inner.given.iter().map(|g| g.unwrap()).collect();
+        // Two writes of 8 bytes, then the read, each with what the ones before left.
+        assert_eq!(given.len(), 3, "{given:?}");
+        assert_eq!(given[0], ms(1_000));
+        assert!(given[1] <= ms(1_000) - ms(30) + TIMEOUT_GRAIN, "{given:?}");
+        assert!(given[2] <= ms(1_000) - ms(60) + TIMEOUT_GRAIN, "{given:?}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_held_only_what_it_did_not_write() {
+        let mut kept = kept(4);
+        kept.inner.fail_at = Some(1);
+        hand_over(&mut kept, b"head");
+        hand_over(&mut kept, b"body");
+        assert!(kept.await_input(NextTimeout::default()).is_err());
+        assert_eq!(kept.inner.writes, [b"head".to_vec()]);
+        // Written again (an Expect: 100-continue wait that timed out goes on): the rest only.
+        kept.await_input(NextTimeout::default()).unwrap();
+        assert_eq!(kept.inner.writes, [b"head".to_vec(), b"body".to_vec()]);
+    }
+
+    #[test]
+    fn held_output_is_not_in_debug() {
+        let mut kept = kept(64);
+        hand_over(&mut kept, b"Authorization: Bearer s3cret");
+        let debug = format!("{kept:?}");
+        assert!(
+            !debug.contains("s3cret") && debug.contains("held_bytes: 28"),
+            "{debug}"
+        );
     }
 
     #[test]
