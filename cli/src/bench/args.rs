@@ -55,7 +55,9 @@ pub(crate) enum Transport {
 /// the user part alone: deskhook's own work, without the kernel's sockets);
 /// cpu_emit_us_per_event the CPU the emitting thread used per `emit` call (rendering the
 /// body and queueing it, on the application's thread), and cpu_us_per_delivery_beside_emit
-/// the rest of the process's CPU per delivery (the delivery side alone); order_violations the
+/// the rest of the process's CPU per delivery (the delivery side alone; the process's CPU
+/// is read in ticks of 10 ms, the thread's in nanoseconds, so short runs are coarse);
+/// order_violations the
 /// deliveries that came before an earlier event of their endpoint and ticket (always 0);
 /// attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not
 /// available. Exits 0 only if every delivery was made, in order.
