@@ -244,10 +244,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let flushed = sink.flush_async(grace).await;
         let totals = sink.totals();
         crate::send::print_line(&format!(
-            "stopped: {} delivered, {} dead letter(s), {} dropped, {} left {}",
+            "stopped: {} delivered, {} dead letter(s), {} dropped, {} for no endpoint, {} left {}",
             totals.delivered,
             totals.dead_lettered,
             totals.dropped,
+            totals.unrouted,
             totals.queued + totals.in_flight,
             if durable { "in the spool" } else { "undelivered" }
         ));

@@ -6,6 +6,11 @@
 //! again at once, within the same attempt, on a new connection: at least once, as every
 //! attempt is.
 //!
+//! Each request goes out in one write (ureq hands over its head and its body apart; they
+//! are held until it waits for the answer), and a connection handed straight from one
+//! request to the next is checked once between them, not twice: see `benches/README.md`,
+//! *Where the CPU goes*, for what that saved.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use deskhook::Dispatcher;
