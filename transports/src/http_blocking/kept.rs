@@ -5,11 +5,10 @@
 //! ureq probes a kept connection (switch it to non-blocking, read, switch it back: three
 //! system calls) when it goes back to the pool after a response and again when it is taken
 //! out for the next request, the second time under the pool's lock that every delivery
-//! thread shares; and
-//! it sets the socket's read and write timeouts again before each request, because the time
-//! left is a little less each time. `strace` of 20 000 deliveries counted 4 `ioctl`, 3
-//! `setsockopt` and 3 `recvfrom` (2 of them probes) per request, against one `recvfrom` that
-//! reads the answer.
+//! thread shares; and it sets the socket's read and write timeouts again before each
+//! request, because the time left is a little less each time. `strace` of 20 000 deliveries
+//! counted 4 `ioctl`, 3 `setsockopt` and 3 `recvfrom` (2 of them probes) per request,
+//! against one `recvfrom` that reads the answer.
 //!
 //! It also writes each request in two system calls, its head and then its body, each of
 //! which on loopback runs the receiver's side of TCP and wakes the receiver.
