@@ -469,6 +469,9 @@ impl Shared {
                         // Not flushed when dropped: the lines stay with the old buffer, for
                         // the next try.
                         drop(fresh.writer.into_parts());
+                        if let Some(refused) = refused {
+                            log::warn!(target: deskhook::LOG_TARGET, "{refused}");
+                        }
                         return Err(self.write_error(e));
                     }
                     fresh.size += pending.len() as u64 + u64::from(fresh.needs_newline);
@@ -478,7 +481,8 @@ impl Shared {
                 if let Some(err) = refused {
                     log::warn!(
                         target: deskhook::LOG_TARGET,
-                        "{err}; the {} byte(s) it did not take went to the new file at the path",
+                        "{err}; what it did not take went to the new file at the path ({} \
+                         byte(s), from the start of the line it cut)",
                         pending.len()
                     );
                 }

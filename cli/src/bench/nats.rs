@@ -189,8 +189,8 @@ impl RelayTotals {
     }
 }
 
-/// Reads `deskhook relay`'s summary line: `stopped: A event(s) acknowledged, H handed back,
-/// D dead letter(s)`.
+/// Reads `deskhook relay`'s summary line: `stopped: A event(s) acknowledged (U for no
+/// endpoint), H handed back, D dead letter(s), …`.
 fn parse_summary(line: &str) -> Option<RelayTotals> {
     let rest = line.strip_prefix("stopped: ")?;
     let mut numbers = rest.split(", ").map(|part| {

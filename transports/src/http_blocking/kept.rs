@@ -74,6 +74,7 @@ impl<In: Transport> Connector<In> for Kept {
             inner,
             held: Vec::new(),
             found_open: None,
+            broken: false,
         }))
     }
 }
@@ -86,6 +87,9 @@ pub(super) struct KeptTransport<T> {
     held: Vec<u8>,
     /// When a probe last found it open, if there was no I/O since.
     found_open: Option<Instant>,
+    /// A write failed: what the server got of it is unknown (a socket write can take part of
+    /// what it is given before a timeout), so nothing more goes out on this connection.
+    broken: bool,
 }
 
 // Not derived: the held output holds the request's headers (a signature, an endpoint's
@@ -96,15 +100,19 @@ impl<T: std::fmt::Debug> std::fmt::Debug for KeptTransport<T> {
             .field("inner", &self.inner)
             .field("held_bytes", &self.held.len())
             .field("found_open", &self.found_open)
+            .field("broken", &self.broken)
             .finish()
     }
 }
 
 impl<T: Transport> KeptTransport<T> {
     /// Writes the held output, in pieces of the inner output buffer's size, each within what
-    /// is left of `timeout`; returns the time it took. On an error, what was written is no
-    /// longer held.
+    /// is left of `timeout`; returns the time it took. After an error the connection is
+    /// [`broken`](KeptTransport::broken).
     fn write_held(&mut self, timeout: NextTimeout) -> Result<std::time::Duration, ureq::Error> {
+        if self.broken {
+            return Err(broken());
+        }
         if self.held.is_empty() {
             return Ok(std::time::Duration::ZERO);
         }
@@ -113,10 +121,17 @@ impl<T: Transport> KeptTransport<T> {
         while start < self.held.len() {
             let output = self.inner.buffers().output();
             let n = output.len().min(self.held.len() - start);
+            if n == 0 {
+                self.broken = true;
+                return Err(ureq::Error::Io(std::io::Error::other(
+                    "the connection's output buffer has no room",
+                )));
+            }
             output[..n].copy_from_slice(&self.held[start..start + n]);
             let left = coarse(less(timeout, started.elapsed()));
             if let Err(err) = self.inner.transmit_output(n, left) {
-                self.held.drain(..start);
+                self.broken = true;
+                self.held.clear();
                 return Err(err);
             }
             start += n;
@@ -134,6 +149,9 @@ impl<T: Transport> Transport for KeptTransport<T> {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.found_open = None;
+        if self.broken {
+            return Err(broken());
+        }
         let output = &self.inner.buffers().output()[..amount];
         self.held.extend_from_slice(output);
         if self.held.len() >= HOLD_LIMIT {
@@ -149,6 +167,9 @@ impl<T: Transport> Transport for KeptTransport<T> {
     }
 
     fn is_open(&mut self) -> bool {
+        if self.broken {
+            return false;
+        }
         if self
             .found_open
             .is_some_and(|at| at.elapsed() < PROBE_STANDS_FOR)
@@ -163,6 +184,15 @@ impl<T: Transport> Transport for KeptTransport<T> {
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
     }
+}
+
+/// The error of a write on a [`broken`](KeptTransport::broken) connection (not one of the
+/// kinds the transport takes for a kept connection the server closed, which it would send
+/// again at once: the attempt fails, and its retries follow).
+fn broken() -> ureq::Error {
+    ureq::Error::Io(std::io::Error::other(
+        "a write on this connection failed before",
+    ))
 }
 
 /// `timeout` with `spent` taken off the time left.
@@ -261,6 +291,7 @@ mod tests {
             },
             held: Vec::new(),
             found_open: None,
+            broken: false,
         }
     }
 
@@ -322,16 +353,21 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_leaves_held_only_what_it_did_not_write() {
+    fn after_a_failed_write_nothing_more_goes_out() {
         let mut kept = kept(4);
         kept.inner.fail_at = Some(1);
         hand_over(&mut kept, b"head");
         hand_over(&mut kept, b"body");
         assert!(kept.await_input(NextTimeout::default()).is_err());
         assert_eq!(kept.inner.writes, [b"head".to_vec()]);
-        // Written again (an Expect: 100-continue wait that timed out goes on): the rest only.
-        kept.await_input(NextTimeout::default()).unwrap();
-        assert_eq!(kept.inner.writes, [b"head".to_vec(), b"body".to_vec()]);
+        // ureq goes on after an Expect: 100-continue wait times out: the body is refused,
+        // not written after a piece the server may have got part of.
+        kept.buffers().output()[..4].copy_from_slice(b"more");
+        assert!(kept.transmit_output(4, NextTimeout::default()).is_err());
+        assert!(kept.await_input(NextTimeout::default()).is_err());
+        assert!(!kept.is_open(), "not kept for another request");
+        assert_eq!(kept.inner.writes, [b"head".to_vec()]);
+        assert_eq!(kept.inner.probes, 0);
     }
 
     #[test]

@@ -306,7 +306,9 @@ pub struct RelayReport {
     pub terminated: u64,
     /// Of the events acknowledged, those no endpoint was registered for (their tenant and
     /// type): normal for a tenant without webhooks; growing for one that has some, a
-    /// misspelt tenant in the publisher.
+    /// misspelt tenant in the publisher. An event handed out again (its acknowledgement
+    /// lost) counts again, as it does in `acknowledged`: the relay remembers the events it
+    /// delivered, to acknowledge their copies as duplicates, not those that went nowhere.
     pub unrouted: u64,
     /// The stream's partitions.
     pub partitions: u32,

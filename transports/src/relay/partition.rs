@@ -437,7 +437,12 @@ impl Shared {
                      acknowledged; given up",
                     event.id
                 );
-                for lane in self.route(event) {
+                let lanes = self.route(event);
+                if lanes.is_empty() {
+                    self.http.engine().count_unrouted(event.event_type);
+                    self.book.counts.unrouted.fetch_add(1, Ordering::Relaxed);
+                }
+                for lane in lanes {
                     self.http.write_dead_letter(letter(
                         event,
                         &lane.name,
@@ -643,8 +648,12 @@ impl Shared {
                 return;
             }
             None if lanes.is_empty() => {
-                self.http.engine().count_unrouted(event.event_type);
-                count(&self.book.counts.unrouted);
+                // Routed now, it went to no endpoint; a parked event (not `gated`) has the
+                // endpoints its entry names, and those removed meanwhile were dead-lettered.
+                if gated {
+                    self.http.engine().count_unrouted(event.event_type);
+                    count(&self.book.counts.unrouted);
+                }
                 count(&self.book.counts.acknowledged);
                 self.book.pass(carrier, &event.id);
                 return;
