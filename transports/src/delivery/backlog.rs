@@ -241,6 +241,12 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn retrying(&self, job: &Job, next_at: SystemTime);
     /// Writes a dead letter, moving the job's row if it has one.
     fn dead(&self, row: Option<i64>, letter: DeadLetter);
+    /// Writes dead letters in order, as [`dead`](Backlog::dead) each.
+    fn dead_all(&self, letters: Vec<(Option<i64>, DeadLetter)>) {
+        for (row, letter) in letters {
+            self.dead(row, letter);
+        }
+    }
     /// Lets go of what `lane` has queued (under its lock; jobs in flight finish on their
     /// own): to the dead letters, or kept where it is at a stop that keeps undelivered events.
     /// What it let go is finished by [`complete`](Backlog::complete), without the lock.
@@ -621,6 +627,11 @@ impl Backlog for MemoryBacklog {
         self.letters.write(&letter);
     }
 
+    fn dead_all(&self, letters: Vec<(Option<i64>, DeadLetter)>) {
+        let letters: Vec<DeadLetter> = letters.into_iter().map(|(_, letter)| letter).collect();
+        self.letters.write_all(&letters);
+    }
+
     fn release(
         &self,
         _engine: &Engine,
@@ -673,14 +684,17 @@ impl Backlog for MemoryBacklog {
     }
 
     fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize {
-        for letter in &released.letters {
-            match letter {
-                Letter::Queued(job, reason) => engine.dead_letter(lane, job, reason),
+        let letters = released
+            .letters
+            .iter()
+            .map(|letter| match letter {
+                Letter::Queued(job, reason) => (job.row, DeadLetter::of_job(lane, job, reason)),
                 Letter::InFlight(f, reason) => {
-                    engine.dead_letter_event(lane, &f.event, f.attempts, f.row, reason);
+                    (f.row, DeadLetter::of(lane, &f.event, f.attempts, reason))
                 }
-            }
-        }
+            })
+            .collect();
+        engine.dead_letter_all(lane, letters);
         engine.finished(lane, released.finished);
         released.count
     }

@@ -85,9 +85,13 @@ pub(crate) fn raw_body(body: &[u8]) -> Box<RawValue> {
         .unwrap_or_default()
 }
 
-/// Appends dead letters to a file. The file is opened for each letter (they are rare), so
-/// that a file moved away meanwhile (`deskhook dead-letters replay` does that) is created
-/// anew rather than written to after its deletion.
+/// Letters are appended to the file in batches of about this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Appends dead letters to a file. The file is opened for each letter, or each batch of
+/// those let go at once (they are rare), so that a file moved away meanwhile (`deskhook
+/// dead-letters replay` does that) is created anew rather than written to after its
+/// deletion.
 #[derive(Debug)]
 pub(crate) struct DeadLetterLog {
     path: PathBuf,
@@ -160,20 +164,44 @@ impl DeadLetterLog {
     /// Appends one record. When the file cannot be written, the whole record goes to the
     /// log at error level instead, so that the event is not lost silently.
     pub(crate) fn write(&self, letter: &DeadLetter) {
-        let mut line = match serde_json::to_vec(letter) {
-            Ok(line) => line,
-            Err(e) => {
-                log::error!(target: deskhook::LOG_TARGET, "dead letter {} could not be written: {e}", letter.id);
-                return;
+        self.write_all(std::slice::from_ref(letter));
+    }
+
+    /// Appends `letters` in order, opening the file once for each [`BATCH_BYTES`] of them
+    /// rather than once per letter (an endpoint removed, or a stop, with many queued). When
+    /// the file cannot be written, each letter of the batch goes whole to the log at error
+    /// level instead, as [`write`](DeadLetterLog::write) does.
+    pub(crate) fn write_all(&self, letters: &[DeadLetter]) {
+        let mut batch = Vec::new();
+        for letter in letters {
+            match serde_json::to_writer(&mut batch, letter) {
+                Ok(()) => batch.push(b'\n'),
+                Err(e) => log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "dead letter {} could not be written: {e}",
+                    letter.id
+                ),
             }
-        };
-        line.push(b'\n');
-        if let Err(err) = self.append(&line) {
-            log::error!(
-                target: deskhook::LOG_TARGET,
-                "{err}; the dead letter follows: {}",
-                String::from_utf8_lossy(line.trim_ascii_end())
-            );
+            if batch.len() >= BATCH_BYTES {
+                self.append_or_log(&batch);
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            self.append_or_log(&batch);
+        }
+    }
+
+    /// Appends `lines` (whole letters, each ending in a line break), or logs each of them.
+    fn append_or_log(&self, lines: &[u8]) {
+        if let Err(err) = self.append(lines) {
+            for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "{err}; the dead letter follows: {}",
+                    String::from_utf8_lossy(line)
+                );
+            }
         }
     }
 }
@@ -371,6 +399,33 @@ mod tests {
             err.starts_with(&format!("{}:1: not a dead letter", path.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn letters_written_at_once_go_in_batches_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        let log = DeadLetterLog::new(path.clone());
+        // About 2.5 batches' worth.
+        let big = format!("{{\"text\":\"{}\"}}", "x".repeat(8 * 1024));
+        let letters: Vec<DeadLetter> = (0..320)
+            .map(|n| {
+                let mut letter: DeadLetter = serde_json::from_str(&letter(&n.to_string())).unwrap();
+                letter.body = raw_body(big.as_bytes());
+                letter
+            })
+            .collect();
+        log.write_all(&letters);
+        let listed: Vec<String> = log
+            .stored()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.letter.id)
+            .collect();
+        let expected: Vec<String> = (0..320).map(|n: u32| n.to_string()).collect();
+        assert_eq!(listed, expected);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() > 2 * BATCH_BYTES && text.ends_with("}\n"));
     }
 
     #[test]

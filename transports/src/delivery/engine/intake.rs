@@ -430,6 +430,28 @@ impl Engine {
         self.write_letter(row, letter);
     }
 
+    /// Dead-letters what `lane` let go at once (removed, closed, or stopping): counted and
+    /// logged each, written in one go, then the hook told of each.
+    pub(crate) fn dead_letter_all(&self, lane: &Lane, letters: Vec<(Option<i64>, DeadLetter)>) {
+        if letters.is_empty() {
+            return;
+        }
+        self.count_dead_lettered(lane, letters.len() as u64);
+        for (_, letter) in &letters {
+            self.log_letter(letter);
+        }
+        match &self.hooks.dead_letter {
+            Some(hook) => {
+                let told: Vec<DeadLetter> = letters.iter().map(|(_, l)| l.clone()).collect();
+                self.backlog.dead_all(letters);
+                for letter in &told {
+                    hook(letter);
+                }
+            }
+            None => self.backlog.dead_all(letters),
+        }
+    }
+
     fn log_letter(&self, letter: &DeadLetter) {
         log::warn!(
             target: deskhook::LOG_TARGET,
