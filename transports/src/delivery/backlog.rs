@@ -242,9 +242,9 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// Writes a dead letter, moving the job's row if it has one.
     fn dead(&self, row: Option<i64>, letter: DeadLetter);
     /// Writes dead letters in order, as [`dead`](Backlog::dead) each.
-    fn dead_all(&self, letters: Vec<(Option<i64>, DeadLetter)>) {
+    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) {
         for (row, letter) in letters {
-            self.dead(row, letter);
+            self.dead(*row, letter.clone());
         }
     }
     /// Lets go of what `lane` has queued (under its lock; jobs in flight finish on their
@@ -627,9 +627,9 @@ impl Backlog for MemoryBacklog {
         self.letters.write(&letter);
     }
 
-    fn dead_all(&self, letters: Vec<(Option<i64>, DeadLetter)>) {
-        let letters: Vec<DeadLetter> = letters.into_iter().map(|(_, letter)| letter).collect();
-        self.letters.write_all(&letters);
+    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) {
+        self.letters
+            .write_all(letters.iter().map(|(_, letter)| letter));
     }
 
     fn release(
@@ -684,16 +684,12 @@ impl Backlog for MemoryBacklog {
     }
 
     fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize {
-        let letters = released
-            .letters
-            .iter()
-            .map(|letter| match letter {
-                Letter::Queued(job, reason) => (job.row, DeadLetter::of_job(lane, job, reason)),
-                Letter::InFlight(f, reason) => {
-                    (f.row, DeadLetter::of(lane, &f.event, f.attempts, reason))
-                }
-            })
-            .collect();
+        let letters = released.letters.iter().map(|letter| match letter {
+            Letter::Queued(job, reason) => (job.row, DeadLetter::of_job(lane, job, reason)),
+            Letter::InFlight(f, reason) => {
+                (f.row, DeadLetter::of(lane, &f.event, f.attempts, reason))
+            }
+        });
         engine.dead_letter_all(lane, letters);
         engine.finished(lane, released.finished);
         released.count

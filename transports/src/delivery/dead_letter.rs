@@ -76,11 +76,21 @@ impl DeadLetter {
     }
 }
 
-/// A body as JSON; anything else as a JSON string, rather than lost.
+/// A body as JSON; anything else as a JSON string, rather than lost. Line breaks between a
+/// JSON body's tokens (a pretty-printed body; inside its strings they are escaped) become
+/// spaces, so that the letter stays one line of the file: the same JSON, byte for byte
+/// as long.
 pub(crate) fn raw_body(body: &[u8]) -> Box<RawValue> {
     std::str::from_utf8(body)
         .ok()
         .and_then(|text| RawValue::from_string(text.to_owned()).ok())
+        .map(|raw| {
+            // Valid JSON: its raw line breaks are whitespace.
+            match raw.get().contains(['\n', '\r']) {
+                true => RawValue::from_string(raw.get().replace(['\n', '\r'], " ")).unwrap_or(raw),
+                false => raw,
+            }
+        })
         .or_else(|| serde_json::value::to_raw_value(&String::from_utf8_lossy(body)).ok())
         .unwrap_or_default()
 }
@@ -164,23 +174,28 @@ impl DeadLetterLog {
     /// Appends one record. When the file cannot be written, the whole record goes to the
     /// log at error level instead, so that the event is not lost silently.
     pub(crate) fn write(&self, letter: &DeadLetter) {
-        self.write_all(std::slice::from_ref(letter));
+        self.write_all([letter]);
     }
 
     /// Appends `letters` in order, opening the file once for each [`BATCH_BYTES`] of them
     /// rather than once per letter (an endpoint removed, or a stop, with many queued). When
     /// the file cannot be written, each letter of the batch goes whole to the log at error
     /// level instead, as [`write`](DeadLetterLog::write) does.
-    pub(crate) fn write_all(&self, letters: &[DeadLetter]) {
+    pub(crate) fn write_all<'l>(&self, letters: impl IntoIterator<Item = &'l DeadLetter>) {
         let mut batch = Vec::new();
         for letter in letters {
+            let start = batch.len();
             match serde_json::to_writer(&mut batch, letter) {
                 Ok(()) => batch.push(b'\n'),
-                Err(e) => log::error!(
-                    target: deskhook::LOG_TARGET,
-                    "dead letter {} could not be written: {e}",
-                    letter.id
-                ),
+                Err(e) => {
+                    // Nothing of it is left for the next letter to be glued to.
+                    batch.truncate(start);
+                    log::error!(
+                        target: deskhook::LOG_TARGET,
+                        "dead letter {} could not be written: {e}",
+                        letter.id
+                    );
+                }
             }
             if batch.len() >= BATCH_BYTES {
                 self.append_or_log(&batch);
@@ -399,6 +414,14 @@ mod tests {
             err.starts_with(&format!("{}:1: not a dead letter", path.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_pretty_printed_body_stays_on_the_letters_line() {
+        let body = raw_body(b"{\n  \"a\": \"x\\ny\",\r\n  \"b\": 1\n}");
+        assert_eq!(body.get(), "{   \"a\": \"x\\ny\",    \"b\": 1 }");
+        // Not JSON: kept as a string, its line break escaped.
+        assert_eq!(raw_body(b"not\njson").get(), "\"not\\njson\"");
     }
 
     #[test]

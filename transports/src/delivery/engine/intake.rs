@@ -15,6 +15,10 @@ use crate::error::Error;
 /// An event and the endpoints it goes to.
 type Targets = (EventData, Lanes);
 
+/// Dead letters let go at once are made and written in batches of about this many bytes
+/// of bodies (see [`Engine::dead_letter_all`]).
+const LETTERS_AT_ONCE: usize = 1 << 20;
+
 /// What `emit` returns for the problems of its endpoints, each logged already where it
 /// happened (a drop, a dead letter): the dispatcher does not log them again.
 fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
@@ -430,25 +434,36 @@ impl Engine {
         self.write_letter(row, letter);
     }
 
-    /// Dead-letters what `lane` let go at once (removed, closed, or stopping): counted and
-    /// logged each, written in one go, then the hook told of each.
-    pub(crate) fn dead_letter_all(&self, lane: &Lane, letters: Vec<(Option<i64>, DeadLetter)>) {
-        if letters.is_empty() {
-            return;
-        }
-        self.count_dead_lettered(lane, letters.len() as u64);
-        for (_, letter) in &letters {
-            self.log_letter(letter);
-        }
-        match &self.hooks.dead_letter {
-            Some(hook) => {
-                let told: Vec<DeadLetter> = letters.iter().map(|(_, l)| l.clone()).collect();
-                self.backlog.dead_all(letters);
-                for letter in &told {
+    /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
+    /// are needed: a batch of about [`LETTERS_AT_ONCE`] bytes of bodies at a time is counted
+    /// and logged letter by letter, written in one go, then the hook is told of each. So
+    /// memory holds one batch, not a copy of every body let go.
+    pub(crate) fn dead_letter_all(
+        &self,
+        lane: &Lane,
+        letters: impl Iterator<Item = (Option<i64>, DeadLetter)>,
+    ) {
+        let mut batch: Vec<(Option<i64>, DeadLetter)> = Vec::new();
+        let mut bytes = 0;
+        let mut letters = letters.peekable();
+        while let Some((row, letter)) = letters.next() {
+            bytes += letter.body.get().len();
+            batch.push((row, letter));
+            if bytes < LETTERS_AT_ONCE && letters.peek().is_some() {
+                continue;
+            }
+            self.count_dead_lettered(lane, batch.len() as u64);
+            for (_, letter) in &batch {
+                self.log_letter(letter);
+            }
+            self.backlog.dead_all(&batch);
+            if let Some(hook) = &self.hooks.dead_letter {
+                for (_, letter) in &batch {
                     hook(letter);
                 }
             }
-            None => self.backlog.dead_all(letters),
+            batch.clear();
+            bytes = 0;
         }
     }
 
