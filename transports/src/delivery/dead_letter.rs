@@ -398,6 +398,15 @@ mod tests {
         )
     }
 
+    /// The ids of `log`'s letters, oldest first.
+    fn ids(log: &DeadLetterLog) -> Vec<String> {
+        log.stored()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.letter.id)
+            .collect()
+    }
+
     #[test]
     fn a_last_line_cut_short_is_skipped_and_others_are_errors() {
         let dir = tempfile::tempdir().unwrap();
@@ -439,12 +448,7 @@ mod tests {
             })
             .collect();
         log.write_all(&letters);
-        let listed: Vec<String> = log
-            .stored()
-            .unwrap()
-            .into_iter()
-            .map(|s| s.letter.id)
-            .collect();
+        let listed = ids(&log);
         let expected: Vec<String> = (0..320).map(|n: u32| n.to_string()).collect();
         assert_eq!(listed, expected);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -463,12 +467,7 @@ mod tests {
         log.write(&next);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with(&format!("\n{}\n", letter("two"))), "{text}");
-        let listed: Vec<String> = log
-            .stored()
-            .unwrap()
-            .into_iter()
-            .map(|s| s.letter.id)
-            .collect();
+        let listed = ids(&log);
         assert_eq!(listed, ["one", "two"], "the cut line hides neither");
     }
 }
