@@ -50,8 +50,7 @@
 //!   next event, when it waits in the relay for a message's acknowledgement, goes only once
 //!   the server has confirmed it (asked again every quarter of [`Relay::ack_wait`], between
 //!   100 ms and 5 s, for twice `ack_wait` at most, then it goes all the same, logged): a lost
-//!   acknowledgement
-//!   does not bring the earlier event back after it.
+//!   acknowledgement does not bring the earlier event back after it.
 //! - A message lost on the way to the relay (a reconnect) shows as a gap in the consumer's
 //!   delivery numbers: the relay pulls again from the first unacknowledged message rather
 //!   than deliver what came after it first.
