@@ -95,8 +95,10 @@ pub(crate) fn raw_body(body: &[u8]) -> Box<RawValue> {
         .unwrap_or_default()
 }
 
-/// Letters are appended to the file in batches of about this many bytes.
-const BATCH_BYTES: usize = 1 << 20;
+/// Letters are appended to the file in batches of about this many bytes (and the engine
+/// makes the letters of a lane let go at once in batches of about this many bytes of
+/// bodies).
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
 
 /// Appends dead letters to a file. The file is opened for each letter, or each batch of
 /// those let go at once (they are rare), so that a file moved away meanwhile (`deskhook

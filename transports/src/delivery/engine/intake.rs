@@ -9,15 +9,12 @@ use deskhook::EventType;
 use deskhook::sink::EventId;
 
 use super::Engine;
+use crate::delivery::dead_letter::BATCH_BYTES;
 use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt, Refused, Routed};
 use crate::error::Error;
 
 /// An event and the endpoints it goes to.
 type Targets = (EventData, Lanes);
-
-/// Dead letters let go at once are made and written in batches of about this many bytes
-/// of bodies (see [`Engine::dead_letter_all`]).
-const LETTERS_AT_ONCE: usize = 1 << 20;
 
 /// What `emit` returns for the problems of its endpoints, each logged already where it
 /// happened (a drop, a dead letter): the dispatcher does not log them again.
@@ -435,7 +432,7 @@ impl Engine {
     }
 
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
-    /// are needed: a batch of about [`LETTERS_AT_ONCE`] bytes of bodies at a time is counted
+    /// are needed: a batch of about [`BATCH_BYTES`] bytes of bodies at a time is counted
     /// and logged letter by letter, written in one go, then the hook is told of each. So
     /// memory holds one batch, not a copy of every body let go.
     pub(crate) fn dead_letter_all(
@@ -449,7 +446,7 @@ impl Engine {
         while let Some((row, letter)) = letters.next() {
             bytes += letter.body.get().len();
             batch.push((row, letter));
-            if bytes < LETTERS_AT_ONCE && letters.peek().is_some() {
+            if bytes < BATCH_BYTES && letters.peek().is_some() {
                 continue;
             }
             self.count_dead_lettered(lane, batch.len() as u64);
