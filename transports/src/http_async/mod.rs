@@ -491,16 +491,27 @@ fn request(
 }
 
 /// The name of a header the engine adds to an attempt, without parsing the ones it always
-/// adds.
+/// adds: their names are made when the program is compiled, and an attempt only looks them
+/// up (`HeaderName::from_static` outside a constant checks its argument at every call).
 fn attempt_header(name: &str) -> Result<HeaderName, AttemptError> {
+    const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+    const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+    const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+    const ACTION: HeaderName = HeaderName::from_static("x-deskhook-action");
+    const SEQUENCE: HeaderName = HeaderName::from_static("x-deskhook-sequence");
+    const HUB_SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
+    const TICKET: HeaderName = HeaderName::from_static(crate::delivery::TICKET_HEADER);
+    const TENANT: HeaderName = HeaderName::from_static(crate::delivery::TENANT_HEADER);
     Ok(match name {
         "content-type" => header::CONTENT_TYPE,
-        "webhook-id" => HeaderName::from_static("webhook-id"),
-        "webhook-timestamp" => HeaderName::from_static("webhook-timestamp"),
-        "webhook-signature" => HeaderName::from_static("webhook-signature"),
-        "x-deskhook-action" => HeaderName::from_static("x-deskhook-action"),
-        "x-deskhook-sequence" => HeaderName::from_static("x-deskhook-sequence"),
-        "x-hub-signature-256" => HeaderName::from_static("x-hub-signature-256"),
+        "webhook-id" => WEBHOOK_ID,
+        "webhook-timestamp" => WEBHOOK_TIMESTAMP,
+        "webhook-signature" => WEBHOOK_SIGNATURE,
+        "x-deskhook-action" => ACTION,
+        "x-deskhook-sequence" => SEQUENCE,
+        "x-hub-signature-256" => HUB_SIGNATURE,
+        crate::delivery::TICKET_HEADER => TICKET,
+        crate::delivery::TENANT_HEADER => TENANT,
         other => HeaderName::from_bytes(other.as_bytes()).map_err(|_| AttemptError {
             message: format!("'{other}' is not a valid header name"),
             retryable: false,
@@ -548,5 +559,37 @@ fn failed(err: &hyper::Error) -> AttemptError {
     AttemptError {
         message,
         retryable: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempt_headers_made_at_compile_time_are_the_names_parsed() {
+        for name in [
+            "content-type",
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "x-deskhook-action",
+            "x-deskhook-sequence",
+            "x-hub-signature-256",
+            crate::delivery::TICKET_HEADER,
+            crate::delivery::TENANT_HEADER,
+            "x-crm-key",
+        ] {
+            let made = attempt_header(name).unwrap_or_else(|e| panic!("{name}: {}", e.message));
+            assert_eq!(
+                made,
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                "{name}"
+            );
+            assert_eq!(made.as_str(), name);
+        }
+        let bad = attempt_header("bad name").unwrap_err();
+        assert_eq!(bad.message, "'bad name' is not a valid header name");
+        assert!(!bad.retryable);
     }
 }
