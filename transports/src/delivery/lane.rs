@@ -386,6 +386,15 @@ impl LaneState {
         }
     }
 
+    /// Forgets the job of `order` as in flight (its attempt is over), if it still is. A job
+    /// is in flight once at most, so the first found is the one; the others keep their
+    /// order (shutdown and removal report them in it).
+    pub(crate) fn attempt_over(&mut self, order: u64) {
+        if let Some(at) = self.in_flight.iter().position(|j| j.order == order) {
+            self.in_flight.remove(at);
+        }
+    }
+
     /// Whether the pool needs a new timer to look at the lane at `at`: not when one is set
     /// already for no later than that (and not past). Records `at` when it does.
     pub(crate) fn arm(&mut self, at: Instant, now: Instant) -> bool {

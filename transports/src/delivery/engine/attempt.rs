@@ -435,7 +435,7 @@ impl Engine {
                     entry.dying = true;
                 }
             }
-            _ => st.in_flight.retain(|j| j.order != order),
+            _ => st.attempt_over(order),
         }
         lane.queued_mirror
             .store(st.schedule.queued(), Ordering::Release);
@@ -503,7 +503,7 @@ impl Engine {
         }
         if let Some(job) = dead.map(|(job, _, _)| job).or(delivered) {
             let mut st = lock(&lane.state);
-            st.in_flight.retain(|j| j.order != order);
+            st.attempt_over(order);
             st.schedule.done(&job);
             let ready = st.schedule.has_ready();
             drop(st);
