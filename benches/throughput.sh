@@ -21,7 +21,10 @@
 #   5. over TLS with $TLS_BODY_SIZE-byte bodies: wrk keep-alive, wrk -H 'Connection: close'
 #      (a new TLS connection per request), and deskhook bench async and blocking with
 #      --ca-file;
-#   6. prints, per run, requests/s, CPU per request (user + system of the sender's process,
+#   6. with REWRK set, rewrk (a load generator on hyper's client::conn and tokio: one
+#      runtime thread, -c$CONCURRENCY connections) next to wrk over plain HTTP: what hyper
+#      itself reaches on this machine, the reference for the async transport's ratio;
+#   7. prints, per run, requests/s, CPU per request (user + system of the sender's process,
 #      every thread, divided by its requests: wrk's from the shell's `times`, deskhook's
 #      from its report), emit p50/p99 and peak RSS, and the ratios against the targets.
 #
@@ -31,7 +34,8 @@
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 TLS_PORT=18443
 # EVENTS=100000 CONCURRENCY=16 BODY_SIZES="1024 10240" TLS_BODY_SIZE=10240 TLS_EVENTS=50000
-# DURATION=10s BASELINE_EVENTS=20000 REPEAT=3.
+# DURATION=10s BASELINE_EVENTS=20000 REPEAT=3, and REWRK: unset (no rewrk run), the path of
+# a rewrk binary, or `install` (cargo install rewrk into target/rewrk first, a few minutes).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,6 +50,7 @@ TLS_EVENTS="${TLS_EVENTS:-50000}"
 DURATION="${DURATION:-10s}"
 BASELINE_EVENTS="${BASELINE_EVENTS:-20000}"
 REPEAT="${REPEAT:-3}"
+REWRK="${REWRK:-}"
 # The Standard Webhooks specification's example secret; any whsec_ secret does.
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 URL="http://127.0.0.1:$PORT/"
@@ -82,6 +87,11 @@ say "building deskhook (release) and the baseline"
 deskhook="$root/target/release/deskhook"
 baseline="$root/target/release/baseline_new_connection"
 rustc -O --edition 2021 "$here/baseline_new_connection.rs" -o "$baseline"
+if [ "$REWRK" = install ]; then
+    say "installing rewrk into target/rewrk"
+    cargo install -q rewrk --root "$root/target/rewrk"
+    REWRK="$root/target/rewrk/bin/rewrk"
+fi
 
 # 3. The certificate, and nginx, stopped on exit.
 rm -rf "$out"/*.json "$out"/*.txt "$out/tls"
@@ -119,6 +129,24 @@ run_wrk() { # run_wrk NAME SIZE URL [WRK ARGS...]: requests/s and CPU µs/reques
         printf "{\"events_per_sec\":%s,\"cpu_us_per_delivery\":%.1f}\n", r, (a - b) * 1e6 / n }' \
         > "$out/$name.json"
 }
+run_rewrk() { # run_rewrk NAME SIZE URL: rewrk's requests/s and CPU µs/request into NAME.json
+    local name="$1" size="$2" url="$3" before after
+    say "rewrk $name: -t1 -c$CONCURRENCY -d$DURATION, $size-byte POSTs"
+    children_cpu
+    before="$(cat "$out/cpu.txt")"
+    "$REWRK" -t1 -c"$CONCURRENCY" -d"$DURATION" -m post -b "$(head -c "$size" /dev/zero | tr '\0' x)" \
+        -h "$url" --json > "$out/$name.txt"
+    children_cpu
+    after="$(cat "$out/cpu.txt")"
+    cat "$out/$name.txt" >&2
+    awk -v b="$before" -v a="$after" -F'[:,}]' '/requests_total/ {
+        for (i = 1; i < NF; i++) {
+            if ($i ~ /"requests_avg"/) r = $(i + 1)
+            if ($i ~ /"requests_total"/) n = $(i + 1)
+        }
+        printf "{\"events_per_sec\":%.0f,\"cpu_us_per_delivery\":%.1f}\n", r, (a - b) * 1e6 / n }' \
+        "$out/$name.txt" > "$out/$name.json"
+}
 run_bench() { # run_bench NAME ROUND ARGS...: one JSON line into $out/NAME.ROUND.json
     local name="$1" round="$2"
     shift 2
@@ -140,6 +168,7 @@ median() { # median NAME: copies the run with the median events_per_sec to $out/
 # 4. Plain HTTP, each body size.
 for size in $BODY_SIZES; do
     run_wrk "wrk-$size" "$size" "$URL"
+    if [ -n "$REWRK" ]; then run_rewrk "rewrk-$size" "$size" "$URL"; fi
     common=(--url "$URL" --events "$EVENTS" --body-size "$size")
     # Rounds interleave the configurations, so that a slow spell of the machine does not
     # fall on one of them only.
@@ -205,6 +234,7 @@ for size in $BODY_SIZES; do
     echo "plain HTTP, $size-byte bodies, $EVENTS events (emit µs; --paused: emit with no delivery)"
     header
     line "wrk -t2 -c$CONCURRENCY (keep-alive)" "wrk-$size"
+    if [ -n "$REWRK" ]; then line "rewrk -t1 -c$CONCURRENCY (hyper, keep-alive)" "rewrk-$size"; fi
     for name in async async-signed async-paused blocking blocking-signed blocking-paused; do
         line "deskhook $name" "$name-$size"
     done
@@ -225,6 +255,12 @@ for size in $BODY_SIZES; do
     row "blocking / wrk, $size B" "$(ratio "$(rps "blocking-$size")" "$(rps "$w")")" ">=" 0.5
     row "CPU per request async / wrk, $size B" "$(ratio "$(cpu "async-$size")" "$(cpu "$w")")" "<=" 1.5
     row "CPU per request blocking / wrk, $size B" "$(ratio "$(cpu "blocking-$size")" "$(cpu "$w")")" "<=" 1.5
+    if [ -n "$REWRK" ]; then
+        printf '%-44s %9s %9s %8s\n' "  rewrk (hyper) / wrk, $size B" \
+            "$(ratio "$(rps "rewrk-$size")" "$(rps "$w")")" "" "(info)"
+        printf '%-44s %9s %9s %8s\n' "  CPU per request rewrk / wrk, $size B" \
+            "$(ratio "$(cpu "rewrk-$size")" "$(cpu "$w")")" "" "(info)"
+    fi
     # Not the target's measure: the process's CPU without the emitting thread's (rendering
     # and queueing each event on the application's thread), next to wrk's whole.
     for t in async blocking; do
