@@ -676,8 +676,8 @@ impl Connector for Nowhere {
     }
 }
 
-/// A lane for unit tests, whose endpoint is `name` at a loopback URL (the spool's).
-#[cfg(all(test, feature = "spool"))]
+/// A lane for unit tests, whose endpoint is `name` at a loopback URL.
+#[cfg(test)]
 pub(crate) fn lane_for_test(name: &str) -> Arc<Lane> {
     let endpoint = Endpoint::new(name, "http://127.0.0.1:9/").expect("a URL");
     let route = Route::new(endpoint, &Nowhere).expect("a route");
