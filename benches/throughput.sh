@@ -8,8 +8,9 @@
 #
 # What it does, in order:
 #   1. installs nginx, wrk and openssl with apt-get if they are missing (root only);
-#   2. builds `deskhook` (cargo build --release -p deskhook-cli) and the plain-HTTP baseline
-#      (rustc -O benches/baseline_new_connection.rs, standard library only);
+#   2. builds `deskhook` (cargo build --release -p deskhook-cli), the bare sender (cargo
+#      bench --no-run) and the plain-HTTP baseline (rustc -O
+#      benches/baseline_new_connection.rs, standard library only);
 #   3. makes a private CA and an ECDSA P-256 certificate for 127.0.0.1 (benches/make-cert.sh,
 #      openssl), and starts nginx on 127.0.0.1:$PORT (HTTP) and 127.0.0.1:$TLS_PORT (TLS)
 #      (benches/start-nginx.sh: one worker, 204 for everything, keep-alive, no access log);
@@ -21,9 +22,11 @@
 #   5. over TLS with $TLS_BODY_SIZE-byte bodies: wrk keep-alive, wrk -H 'Connection: close'
 #      (a new TLS connection per request), and deskhook bench async and blocking with
 #      --ca-file;
-#   6. with REWRK set, rewrk (a load generator on hyper's client::conn and tokio: one
-#      runtime thread, -c$CONCURRENCY connections) next to wrk over plain HTTP: what hyper
-#      itself reaches on this machine, the reference for the async transport's ratio;
+#   6. over plain HTTP, next to wrk, two references for the async transport: a bare
+#      HTTP/1.1 sender on tokio (transports/benches/h1_bare.rs: the request prebuilt, the
+#      answer read with httparse, no HTTP library; what tokio itself costs), and with REWRK
+#      set rewrk (a load generator on hyper's client::conn and tokio, one runtime thread,
+#      -c$CONCURRENCY connections; what hyper reaches on this machine);
 #   7. prints, per run, requests/s, CPU per request (user + system of the sender's process,
 #      every thread, divided by its requests: wrk's from the shell's `times`, deskhook's
 #      from its report), emit p50/p99 and peak RSS, and the ratios against the targets.
@@ -34,7 +37,7 @@
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 TLS_PORT=18443
 # EVENTS=100000 CONCURRENCY=16 BODY_SIZES="1024 10240" TLS_BODY_SIZE=10240 TLS_EVENTS=50000
-# DURATION=10s BASELINE_EVENTS=20000 REPEAT=3, and REWRK: unset (no rewrk run), the path of
+# DURATION=10s (whole seconds) BASELINE_EVENTS=20000 REPEAT=3, and REWRK: unset (no rewrk run), the path of
 # a rewrk binary, or `install` (cargo install rewrk into target/rewrk first, a few minutes).
 set -euo pipefail
 
@@ -87,6 +90,8 @@ say "building deskhook (release) and the baseline"
 deskhook="$root/target/release/deskhook"
 baseline="$root/target/release/baseline_new_connection"
 rustc -O --edition 2021 "$here/baseline_new_connection.rs" -o "$baseline"
+bare=(cargo bench -q -p deskhook-transports --features http-async --bench h1_bare --)
+(cd "$root" && cargo bench -q -p deskhook-transports --features http-async --bench h1_bare --no-run)
 if [ "$REWRK" = install ]; then
     say "installing rewrk into target/rewrk"
     cargo install -q rewrk --root "$root/target/rewrk"
@@ -147,6 +152,13 @@ run_rewrk() { # run_rewrk NAME SIZE URL: rewrk's requests/s and CPU µs/request 
         printf "{\"events_per_sec\":%.0f,\"cpu_us_per_delivery\":%.1f}\n", r, (a - b) * 1e6 / n }' \
         "$out/$name.txt" > "$out/$name.json"
 }
+run_bare() { # run_bare NAME SIZE URL: the bare sender's JSON line into NAME.json
+    local name="$1" size="$2" url="$3" secs="${DURATION%s}"
+    say "bare tokio + httparse $name: $CONCURRENCY connections, ${secs}s, $size-byte POSTs"
+    (cd "$root" && "${bare[@]}" --url "$url" --concurrency "$CONCURRENCY" --body-size "$size" \
+        --seconds "$secs") > "$out/$name.json"
+    cat "$out/$name.json" >&2
+}
 run_bench() { # run_bench NAME ROUND ARGS...: one JSON line into $out/NAME.ROUND.json
     local name="$1" round="$2"
     shift 2
@@ -168,6 +180,7 @@ median() { # median NAME: copies the run with the median events_per_sec to $out/
 # 4. Plain HTTP, each body size.
 for size in $BODY_SIZES; do
     run_wrk "wrk-$size" "$size" "$URL"
+    run_bare "bare-$size" "$size" "$URL"
     if [ -n "$REWRK" ]; then run_rewrk "rewrk-$size" "$size" "$URL"; fi
     common=(--url "$URL" --events "$EVENTS" --body-size "$size")
     # Rounds interleave the configurations, so that a slow spell of the machine does not
@@ -234,6 +247,7 @@ for size in $BODY_SIZES; do
     echo "plain HTTP, $size-byte bodies, $EVENTS events (emit µs; --paused: emit with no delivery)"
     header
     line "wrk -t2 -c$CONCURRENCY (keep-alive)" "wrk-$size"
+    line "bare tokio + httparse -c$CONCURRENCY" "bare-$size"
     if [ -n "$REWRK" ]; then line "rewrk -t1 -c$CONCURRENCY (hyper, keep-alive)" "rewrk-$size"; fi
     for name in async async-signed async-paused blocking blocking-signed blocking-paused; do
         line "deskhook $name" "$name-$size"
@@ -255,6 +269,10 @@ for size in $BODY_SIZES; do
     row "blocking / wrk, $size B" "$(ratio "$(rps "blocking-$size")" "$(rps "$w")")" ">=" 0.5
     row "CPU per request async / wrk, $size B" "$(ratio "$(cpu "async-$size")" "$(cpu "$w")")" "<=" 1.5
     row "CPU per request blocking / wrk, $size B" "$(ratio "$(cpu "blocking-$size")" "$(cpu "$w")")" "<=" 1.5
+    printf '%-44s %9s %9s %8s\n' "  bare tokio + httparse / wrk, $size B" \
+        "$(ratio "$(rps "bare-$size")" "$(rps "$w")")" "" "(info)"
+    printf '%-44s %9s %9s %8s\n' "  CPU per request bare / wrk, $size B" \
+        "$(ratio "$(cpu "bare-$size")" "$(cpu "$w")")" "" "(info)"
     if [ -n "$REWRK" ]; then
         printf '%-44s %9s %9s %8s\n' "  rewrk (hyper) / wrk, $size B" \
             "$(ratio "$(rps "rewrk-$size")" "$(rps "$w")")" "" "(info)"
