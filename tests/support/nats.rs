@@ -342,8 +342,39 @@ pub async fn wait_for_stream_leader(url: &str, name: &str) {
     }
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, for a server to listen on soon after.
+///
+/// Taken below the kernel's ephemeral range when it starts high enough (Linux: 32768):
+/// a port there is never handed out for an outgoing connection's own end or for a bind to
+/// port 0, which the tests do all the time in parallel, so it stays free until the server
+/// binds it. A port from the ephemeral range could be taken meanwhile (a cluster node then
+/// failed with "address already in use" on its route port). Ports are tried in turn from a
+/// place that depends on the process, so that two calls in one process never give the same
+/// port (until every port below the range was given).
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    /// Where the ports taken here start.
+    const LOWEST: u32 = 20_000;
+    static TRIED: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(0);
+    if let Some(span) = ephemeral_low
+        .checked_sub(LOWEST)
+        .filter(|span| *span >= 1_000)
+    {
+        let start = std::process::id() % span;
+        for _ in 0..span {
+            let tried = TRIED.fetch_add(1, Ordering::Relaxed);
+            let Ok(port) = u16::try_from(LOWEST + (start + tried) % span) else {
+                break;
+            };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("a local address").port()
 }
