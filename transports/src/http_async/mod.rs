@@ -1,15 +1,19 @@
-//! Async HTTP delivery over hyper on tokio: [`AsyncHttpSink`].
+//! Async HTTP delivery on tokio: [`AsyncHttpSink`].
 //!
 //! The same engine as the blocking transport (registry, queues, per-ticket order, retries,
 //! `Retry-After`, 410, breaker, rate limits, dead letters, observer, stats, the guard); the
 //! workers are tokio tasks, one per request in flight (up to 16 per endpoint by default and
 //! the sink's `max_in_flight` in all).
 //!
-//! Requests go out over hyper's `client::conn`, without a client stack around it: each
-//! endpoint's request head (its URL's path, `Host`, `User-Agent` and its own headers) is made
-//! once when the endpoint is registered or changed, and an attempt adds only what changes
-//! (id, timestamp, signature, sequence); the body is the event's `Bytes`, shared. Connections
-//! are pooled per origin and connection settings, shared by the endpoints on that origin:
+//! Requests go out without a client stack around them: each endpoint's request head (its
+//! URL's path, `Host`, `User-Agent` and its own headers) is made once when the endpoint is
+//! registered or changed, and an attempt adds only what changes (id, timestamp, signature,
+//! sequence); the body is the event's `Bytes`, shared, written after the head in one
+//! vectored write. HTTP/1.1 is the transport's own, on `httparse` (hyper's parser), with no
+//! task or channel between the attempt and its connection: a delivery costs a third less
+//! CPU than over hyper's `client::conn` (see `benches/README.md`). HTTP/2 is hyper's
+//! `client::conn`. Connections are pooled per origin and connection settings, shared by the
+//! endpoints on that origin:
 //! HTTP/1.1 kept alive, or, when the server chooses `h2` by ALPN on `https`, HTTP/2
 //! connections shared by requests, 64 of ours at most on each (past that, another: a
 //! hanging endpoint cannot take every stream the server allows a connection, and hold up
@@ -56,6 +60,7 @@
 //! # Ok(()) }
 //! ```
 
+mod h1;
 mod origin;
 
 use std::collections::HashMap;
@@ -78,7 +83,7 @@ use origin::{Body, Conn, Origin};
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 
 /// The sink of the async transport: a [`DeliverySink`] whose workers are tokio tasks making
-/// requests with hyper. `AsyncHttpSink::builder()` starts one; `.build_async()` runs it.
+/// HTTP requests. `AsyncHttpSink::builder()` starts one; `.build_async()` runs it.
 pub type AsyncHttpSink = DeliverySink;
 
 impl SinkBuilder {
@@ -95,14 +100,14 @@ impl SinkBuilder {
     ///
     /// As [`SinkBuilder::build`]; [`Error::Config`] when TLS or the runtime cannot be set up.
     pub fn build_async(self) -> Result<(AsyncHttpSink, DeliveryGuard), Error> {
-        let connector = HyperConnector {
+        let connector = AsyncConnector {
             idle_per_host: self.config.max_in_flight,
             origins: Mutex::new(Origins::default()),
             tls: Mutex::new(HashMap::new()),
         };
         let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
         let (handle, owned) = spawn::runtime_here("deskhook-http-async", engine.priority())?;
-        spawn::start(&engine, Arc::new(HyperTransport), &handle);
+        spawn::start(&engine, Arc::new(AsyncHttp), &handle);
         let guard = DeliveryGuard::new(engine.clone(), shutdown_timeout);
         let guard = match owned {
             Some(runtime) => guard.owning(runtime),
@@ -114,7 +119,7 @@ impl SinkBuilder {
 
 /// Makes the async transport's targets: the endpoint's request head, and the pool of its
 /// origin (shared with every endpoint on the same origin with the same connection settings).
-struct HyperConnector {
+struct AsyncConnector {
     idle_per_host: usize,
     origins: Mutex<Origins>,
     /// One TLS configuration per set of roots (`None`: the public ones), so that endpoints
@@ -135,20 +140,20 @@ struct Origins {
 }
 
 /// An endpoint as the async transport sends to it: its origin's pool and its request head.
-struct HyperTarget {
+struct HttpTarget {
     origin: Arc<Origin>,
     timeout: Duration,
-    /// The request target of HTTP/1.1: path and query.
-    path: http::Uri,
+    /// The HTTP/1.1 request head but the attempt's own headers: the request line (path and
+    /// query), `Host`, then the headers of `fixed`, each line ended.
+    h1_head: Vec<u8>,
     /// The request target of HTTP/2: the URL without its fragment.
     absolute: http::Uri,
-    host: HeaderValue,
     /// `User-Agent` (unless the endpoint has its own), then the endpoint's own headers,
     /// parsed once.
     fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
-impl Connector for HyperConnector {
+impl Connector for AsyncConnector {
     fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
         endpoint.check_http()?;
         let invalid = |message: String| Error::InvalidEndpoint {
@@ -181,13 +186,24 @@ impl Connector for HyperConnector {
                 .map_err(|_| invalid(format!("the value of header '{name}' is not valid")))?;
             fixed.push((name, value));
         }
-        Ok(Arc::new(HyperTarget {
+        let path = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        // Both come from a parsed URL, which percent-encodes what a request line cannot hold.
+        if !h1::valid_value(path) || path.contains(' ') || !h1::valid_value(host) {
+            return Err(invalid("its URL cannot be sent".to_owned()));
+        }
+        let mut h1_head = Vec::with_capacity(64 + path.len() + host.len());
+        for part in ["POST ", path, " HTTP/1.1\r\nhost: ", host, "\r\n"] {
+            h1_head.extend_from_slice(part.as_bytes());
+        }
+        for (name, value) in &fixed {
+            head_line(&mut h1_head, name.as_str(), value.as_bytes());
+        }
+        Ok(Arc::new(HttpTarget {
             origin,
             timeout: key.timeout,
-            path: uri(&url[url::Position::BeforePath..url::Position::AfterQuery])?,
+            h1_head,
             absolute: uri(&url[..url::Position::AfterQuery])?,
-            host: HeaderValue::from_str(&url[url::Position::BeforeHost..url::Position::AfterPort])
-                .map_err(|_| invalid("its host cannot be sent".to_owned()))?,
             fixed,
         }))
     }
@@ -208,7 +224,7 @@ impl Connector for HyperConnector {
     }
 }
 
-impl HyperConnector {
+impl AsyncConnector {
     /// The pool of `endpoint`'s origin, made if no endpoint uses it yet.
     fn origin(&self, key: &ClientKey, endpoint: &Endpoint) -> Result<Arc<Origin>, String> {
         let url = &endpoint.url;
@@ -278,16 +294,16 @@ fn tls_config(certs: Option<&[Vec<u8>]>) -> Result<rustls::ClientConfig, String>
     Ok(config)
 }
 
-struct HyperTransport;
+struct AsyncHttp;
 
-impl AsyncTransport for HyperTransport {
+impl AsyncTransport for AsyncHttp {
     async fn post(
         &self,
         target: &(dyn std::any::Any + Send + Sync),
         headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<Response, AttemptError> {
-        let Some(target) = target.downcast_ref::<HyperTarget>() else {
+        let Some(target) = target.downcast_ref::<HttpTarget>() else {
             return Err(AttemptError {
                 message: "the endpoint was not made for the async transport".to_owned(),
                 retryable: false,
@@ -301,23 +317,34 @@ impl AsyncTransport for HyperTransport {
                 retryable: true,
             });
         };
-        let (response, conn) = sent?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
         // The status is the answer: a body that comes too slowly (or not at all) within the
         // timeout does not change it, but its connection is not kept.
         let mut snippet = Vec::new();
-        let complete =
-            tokio::time::timeout_at(deadline, read_limited(response.into_body(), &mut snippet))
-                .await
-                .unwrap_or(false);
-        if complete && let Conn::H1(send) = conn {
-            target.origin.checkin(send);
-        }
+        let (status, retry_after) = match sent? {
+            Answer::H1(head, mut conn) => {
+                let keep = tokio::time::timeout_at(deadline, conn.read_body(&head, &mut snippet))
+                    .await
+                    .unwrap_or(false);
+                if keep {
+                    target.origin.checkin(conn);
+                }
+                (head.status, head.retry_after)
+            }
+            Answer::H2(response, _stream) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let _ = tokio::time::timeout_at(
+                    deadline,
+                    read_limited(response.into_body(), &mut snippet),
+                )
+                .await;
+                (status, retry_after)
+            }
+        };
         Ok(Response {
             status,
             retry_after,
@@ -326,102 +353,89 @@ impl AsyncTransport for HyperTransport {
     }
 }
 
-/// One request and the head of its response, on a kept connection or a new one, with the
-/// connection that carried it.
+/// The head of an answer, with the connection that carried it: an HTTP/1.1 connection the
+/// attempt owns (kept if its body is read to the end), or its place among an HTTP/2
+/// connection's streams (held until the body is read).
+enum Answer {
+    H1(h1::Head, h1::H1<h1::Io>),
+    H2(http::Response<hyper::body::Incoming>, origin::Stream),
+}
+
+/// One request and the head of its answer, on a kept connection or a new one.
 async fn exchange(
-    target: &HyperTarget,
+    target: &HttpTarget,
     headers: &[(&str, &str)],
     body: &Bytes,
-) -> Result<(http::Response<hyper::body::Incoming>, Conn), AttemptError> {
+) -> Result<Answer, AttemptError> {
     let origin = &target.origin;
     let (mut conn, mut reused) = match origin.checkout(None) {
         Some(conn) => (conn, true),
         None => (origin.connect(None).await?, false),
     };
+    // The HTTP/1.1 head, made once whatever connection carries it.
+    let mut head = None;
     // Times sent again on another connection because the server did not take it.
     let mut resent = 0;
     loop {
-        let request = request(target, &conn, headers, body)?;
-        let sent = match &mut conn {
-            Conn::H1(send) => {
-                if let Err(e) = send.ready().await {
-                    // Closed while it was kept: nothing was written on it.
-                    if reused {
+        match conn {
+            Conn::H1(mut h1) => {
+                let head = match &head {
+                    Some(head) => head,
+                    None => head.insert(h1_request(target, headers, body.len())?),
+                };
+                match h1.send(head, body).await {
+                    Ok(answer) => return Ok(Answer::H1(answer, h1)),
+                    // A kept connection the server closed as the request went out on it (a
+                    // server closing an idle connection, as Node does after 5 s, never read
+                    // it): sent again on a new connection, once (at least once, as every
+                    // attempt is). One closed before is seen at checkout.
+                    Err(failed) if reused && failed.cut => {
                         conn = origin.connect(None).await?;
                         reused = false;
-                        continue;
                     }
-                    return Err(failed(&e));
+                    Err(failed) => {
+                        return Err(AttemptError {
+                            message: format!("connection failed: {}", failed.error),
+                            retryable: true,
+                        });
+                    }
                 }
-                send.try_send_request(request).await
             }
-            Conn::H2 { send, .. } => send.try_send_request(request).await,
-        };
-        match sent {
-            Ok(response) => return Ok((response, conn)),
-            Err(mut e) => {
-                // A kept connection the server closed: before the request was written (it
-                // comes back: no duplicate), or as it was written (a server closing an idle
-                // connection, as Node does after 5 s, never read it). Or an HTTP/2 server
-                // that did not take the stream: refused, or past its GOAWAY (nginx sends
-                // one after 1,000 requests on a connection). Either way the request goes on
-                // a new connection: once for a closed HTTP/1.1 connection (at least once,
-                // as every attempt is), up to MAX_RESENDS times for an HTTP/2 request the
-                // server did not take or hyper never wrote (no duplicate).
+            Conn::H2 {
+                mut send,
+                _stream: stream,
+            } => {
+                let request = h2_request(target, headers, body)?;
+                let mut e = match send.try_send_request(request).await {
+                    Ok(response) => return Ok(Answer::H2(response, stream)),
+                    Err(e) => e,
+                };
+                // An HTTP/2 server that did not take the stream: refused, or past its
+                // GOAWAY (nginx sends one after 1,000 requests on a connection). Or one
+                // hyper never wrote. Either way the request goes on another connection with
+                // room, kept or new, never the one that did not take it, up to MAX_RESENDS
+                // times (no duplicate).
                 let unsent = e.take_message().is_some();
                 let error = e.into_error();
-                let again = match &conn {
-                    Conn::H1(_) => reused && (unsent || closed_idle(&error)),
-                    Conn::H2 {
-                        _stream: stream, ..
-                    } => {
-                        let untaken = not_taken(&error);
-                        // A GOAWAY ends the connection; a refused stream is the stream's
-                        // (one over the server's limit): the connection stays, for others.
-                        if untaken == Some(Untaken::GoAway) {
-                            origin.forget(stream);
-                        }
-                        resent < MAX_RESENDS && (untaken.is_some() || unsent)
-                    }
-                };
-                if again {
-                    // HTTP/2: on another connection with room, kept or new, never the one
-                    // that did not take it.
-                    let except = match &conn {
-                        Conn::H2 { _stream, .. } => Some(_stream),
-                        Conn::H1(_) => None,
-                    };
-                    let kept = except.and_then(|stream| origin.checkout(Some(stream)));
-                    reused = kept.is_some();
-                    conn = match kept {
-                        Some(kept) => kept,
-                        None => origin.connect(except).await?,
-                    };
-                    resent += 1;
-                    continue;
+                let untaken = not_taken(&error);
+                // A GOAWAY ends the connection; a refused stream is the stream's (one over
+                // the server's limit): the connection stays, for others.
+                if untaken == Some(Untaken::GoAway) {
+                    origin.forget(&stream);
                 }
-                return Err(failed(&error));
+                if resent >= MAX_RESENDS || (untaken.is_none() && !unsent) {
+                    return Err(failed(&error));
+                }
+                let kept = origin.checkout(Some(&stream));
+                reused = kept.is_some();
+                conn = match kept {
+                    Some(kept) => kept,
+                    None => origin.connect(Some(&stream)).await?,
+                };
+                resent += 1;
             }
         }
     }
-}
-
-/// Whether an HTTP/1.1 request failed because its kept connection was closed under it:
-/// closed before any answer came, reset, or (over TLS) ended without `close_notify`, which
-/// rustls reports as an unexpected end of file (a server that drops idle sockets).
-fn closed_idle(err: &hyper::Error) -> bool {
-    if err.is_incomplete_message() {
-        return true;
-    }
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::UnexpectedEof
-                || crate::delivery::connection_cut(io);
-        }
-        source = e.source();
-    }
-    false
 }
 
 /// The most times one attempt's HTTP/2 request is sent again on another connection because
@@ -456,35 +470,69 @@ fn not_taken(err: &hyper::Error) -> Option<Untaken> {
     None
 }
 
-/// The request of one attempt: the target's head, then the attempt's own headers.
-fn request(
-    target: &HyperTarget,
-    conn: &Conn,
+/// The HTTP/1.1 head of one attempt: the target's, then the attempt's own headers and the
+/// body's length.
+fn h1_request(
+    target: &HttpTarget,
+    headers: &[(&str, &str)],
+    length: usize,
+) -> Result<Vec<u8>, AttemptError> {
+    let mut head = Vec::with_capacity(target.h1_head.len() + 384);
+    head.extend_from_slice(&target.h1_head);
+    for (name, value) in headers {
+        if !h1::valid_name(name) {
+            return Err(invalid_name(name));
+        }
+        if !h1::valid_value(value) {
+            return Err(invalid_value(name));
+        }
+        head_line(&mut head, name, value.as_bytes());
+    }
+    head.extend_from_slice(b"content-length: ");
+    head.extend_from_slice(length.to_string().as_bytes());
+    head.extend_from_slice(b"\r\n\r\n");
+    Ok(head)
+}
+
+/// Appends the header line `name: value`.
+fn head_line(head: &mut Vec<u8>, name: &str, value: &[u8]) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+fn invalid_name(name: &str) -> AttemptError {
+    AttemptError {
+        message: format!("'{name}' is not a valid header name"),
+        retryable: false,
+    }
+}
+
+fn invalid_value(name: &str) -> AttemptError {
+    AttemptError {
+        message: format!("the value of header '{name}' cannot be sent"),
+        retryable: false,
+    }
+}
+
+/// The HTTP/2 request of one attempt: the target's head, then the attempt's own headers.
+fn h2_request(
+    target: &HttpTarget,
     headers: &[(&str, &str)],
     body: &Bytes,
 ) -> Result<http::Request<Body>, AttemptError> {
     let mut request = http::Request::new(Body::new(body.clone()));
     *request.method_mut() = http::Method::POST;
-    let h1 = matches!(conn, Conn::H1(_));
-    if h1 {
-        *request.uri_mut() = target.path.clone();
-    } else {
-        *request.uri_mut() = target.absolute.clone();
-        *request.version_mut() = http::Version::HTTP_2;
-    }
+    *request.uri_mut() = target.absolute.clone();
+    *request.version_mut() = http::Version::HTTP_2;
     let map = request.headers_mut();
-    map.reserve(target.fixed.len() + headers.len() + 1);
-    if h1 {
-        map.insert(header::HOST, target.host.clone());
-    }
+    map.reserve(target.fixed.len() + headers.len());
     for (name, value) in &target.fixed {
         map.append(name.clone(), value.clone());
     }
     for (name, value) in headers {
-        let value = HeaderValue::from_str(value).map_err(|_| AttemptError {
-            message: format!("the value of header '{name}' cannot be sent"),
-            retryable: false,
-        })?;
+        let value = HeaderValue::from_str(value).map_err(|_| invalid_value(name))?;
         map.append(attempt_header(name)?, value);
     }
     Ok(request)
@@ -512,10 +560,7 @@ fn attempt_header(name: &str) -> Result<HeaderName, AttemptError> {
         "x-hub-signature-256" => HUB_SIGNATURE,
         crate::delivery::TICKET_HEADER => TICKET,
         crate::delivery::TENANT_HEADER => TENANT,
-        other => HeaderName::from_bytes(other.as_bytes()).map_err(|_| AttemptError {
-            message: format!("'{other}' is not a valid header name"),
-            retryable: false,
-        })?,
+        other => HeaderName::from_bytes(other.as_bytes()).map_err(|_| invalid_name(other))?,
     })
 }
 

@@ -1,8 +1,9 @@
 //! The async transport's connections: one pool per origin (scheme, host, port, and the
 //! connection settings of the endpoints that share it), holding HTTP/1.1 connections kept
 //! alive between requests, or, when the server chose `h2` by ALPN, HTTP/2 connections that
-//! requests share, [`H2_STREAMS`] at a time each. Connections are made over TCP (and TLS with rustls) only to addresses
-//! the SSRF guard vetted, with hyper's `client::conn`: no proxy, no redirect, no pool of
+//! requests share, [`H2_STREAMS`] at a time each. Connections are made over TCP (and TLS
+//! with rustls) only to addresses the SSRF guard vetted: no proxy, no redirect. HTTP/1.1 is
+//! the transport's own ([`super::h1`]); HTTP/2 is hyper's `client::conn`, with no pool of
 //! hyper's own.
 //!
 //! What it does not do: decide retries (the engine does), or keep a connection whose response
@@ -15,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::ServerName;
 
-use crate::delivery::{AttemptError, RESPONSE_READ_LIMIT, lock};
+use super::h1::{H1, Io};
+use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
 
 /// How often an HTTP/2 connection with requests in flight is pinged, and how long its
@@ -36,15 +38,7 @@ const IDLE_REUSE: Duration = Duration::from_secs(30);
 /// transport reads it (the protocol's default).
 const H2_STREAM_WINDOW: u32 = 65_535;
 
-/// The most an HTTP/1.1 connection buffers of what it reads: [`RESPONSE_READ_LIMIT`] (at
-/// least hyper's minimum).
-const H1_BUFFER: usize = if RESPONSE_READ_LIMIT as usize > 8192 {
-    RESPONSE_READ_LIMIT as usize
-} else {
-    8192
-};
-
-/// The body of every request: the event's bytes, shared, not copied.
+/// The body of every HTTP/2 request: the event's bytes, shared, not copied.
 pub(super) type Body = Full<Bytes>;
 
 /// Our requests in flight on one HTTP/2 connection at most; past it, another connection.
@@ -59,7 +53,7 @@ const H2_STREAMS: usize = 64;
 /// A connection taken from the pool or just made.
 pub(super) enum Conn {
     /// An HTTP/1.1 connection, this request's alone until it goes back to the pool.
-    H1(http1::SendRequest<Body>),
+    H1(H1<Io>),
     /// A handle on one of the origin's HTTP/2 connections, shared with other requests, and
     /// this request's place among its streams (held until the request is over).
     H2 {
@@ -160,7 +154,7 @@ enum Host {
 /// The connections kept, each with when it was last used.
 #[derive(Default)]
 struct Idle {
-    h1: Vec<(Instant, http1::SendRequest<Body>)>,
+    h1: Vec<(Instant, H1<Io>)>,
     h2: Vec<H2>,
 }
 
@@ -208,6 +202,22 @@ impl Origin {
     /// is one (the others are dropped, which closes them); not the HTTP/2 connection of
     /// `except` (one that just refused a stream).
     pub(super) fn checkout(&self, except: Option<&Stream>) -> Option<Conn> {
+        loop {
+            match self.checkout_kept(except)? {
+                // Whether the server closed it meanwhile is a read: made outside the lock.
+                Conn::H1(mut h1) => {
+                    if h1.is_open() {
+                        return Some(Conn::H1(h1));
+                    }
+                }
+                conn => return Some(conn),
+            }
+        }
+    }
+
+    /// [`checkout`](Origin::checkout) but for seeing whether an HTTP/1.1 connection is
+    /// still open.
+    fn checkout_kept(&self, except: Option<&Stream>) -> Option<Conn> {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
         // Closed ones go, and idle ones unused too long.
@@ -226,10 +236,9 @@ impl Origin {
             // Every one is full: a new connection, which `start` keeps beside them.
             return None;
         }
-        // Closed ones go, and those unused too long (dropped, which closes them), wherever
-        // they are in the pile; then the most recently used.
-        idle.h1
-            .retain(|(used, h1)| !h1.is_closed() && reusable(*used, 0, now));
+        // Those unused too long go (dropped, which closes them), wherever they are in the
+        // pile; then the most recently used.
+        idle.h1.retain(|(used, _)| reusable(*used, 0, now));
         idle.h1.pop().map(|(_, h1)| Conn::H1(h1))
     }
 
@@ -251,10 +260,7 @@ impl Origin {
 
     /// Keeps an HTTP/1.1 connection whose response was read to its end, for the next
     /// request.
-    pub(super) fn checkin(&self, conn: http1::SendRequest<Body>) {
-        if conn.is_closed() {
-            return;
-        }
+    pub(super) fn checkin(&self, conn: H1<Io>) {
         let mut idle = lock(&self.idle);
         if self.closed.load(Ordering::Acquire) {
             return;
@@ -380,7 +386,7 @@ impl Origin {
         except: Option<&Stream>,
     ) -> Result<Conn, AttemptError> {
         let Some((config, name)) = &self.tls else {
-            return self.start(tcp, false, except).await;
+            return self.start(Io::Tcp(tcp), false, except).await;
         };
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name.clone(), tcp)
@@ -390,89 +396,70 @@ impl Origin {
                 retryable: true,
             })?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        self.start(tls, h2, except).await
+        self.start(Io::Tls(Box::new(tls)), h2, except).await
     }
 
-    /// Starts hyper on `io`; its connection task runs beside the requests.
-    async fn start<IO>(
-        &self,
-        io: IO,
-        h2: bool,
-        except: Option<&Stream>,
-    ) -> Result<Conn, AttemptError>
-    where
-        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-    {
+    /// Starts the connection: HTTP/1.1, or hyper's HTTP/2 with its connection task running
+    /// beside the requests.
+    async fn start(&self, io: Io, h2: bool, except: Option<&Stream>) -> Result<Conn, AttemptError> {
+        if !h2 {
+            return Ok(Conn::H1(H1::new(io)));
+        }
         let failed = |e: hyper::Error| AttemptError {
             message: format!("connection failed: {e}"),
             retryable: true,
         };
         let io = TokioIo::new(io);
-        if h2 {
-            let (send, conn) = http2::Builder::new(TokioExecutor::new())
-                // A peer gone without a word (a host down, a NAT that forgot the
-                // connection) is noticed by its unanswered pings, and the connection
-                // closed, rather than kept for every request to time out on.
-                .timer(TokioTimer::new())
-                // Only while requests are in flight: an idle connection is left for the
-                // server to close when it wants (see IDLE_REUSE).
-                .keep_alive_interval(H2_PING_EVERY)
-                .keep_alive_timeout(H2_PING_EVERY)
-                .keep_alive_while_idle(false)
-                // What a response may send before it is read: no more than the transport
-                // reads of it (the protocol's own default), a few streams' worth in all.
-                .initial_stream_window_size(H2_STREAM_WINDOW)
-                .initial_connection_window_size(H2_STREAM_WINDOW * 16)
-                .handshake(io)
-                .await
-                .map_err(failed)?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    log::debug!(target: deskhook::LOG_TARGET, "an HTTP/2 connection ended: {e}");
-                }
-            });
-            let now = Instant::now();
-            let mut idle = lock(&self.idle);
-            if self.closed.load(Ordering::Acquire) {
-                // This request's alone, closed when it ends.
-                let streams = Arc::default();
-                return Ok(Conn::H2 {
-                    _stream: Stream::on(&streams),
-                    send,
-                });
+        let (send, conn) = http2::Builder::new(TokioExecutor::new())
+            // A peer gone without a word (a host down, a NAT that forgot the
+            // connection) is noticed by its unanswered pings, and the connection
+            // closed, rather than kept for every request to time out on.
+            .timer(TokioTimer::new())
+            // Only while requests are in flight: an idle connection is left for the
+            // server to close when it wants (see IDLE_REUSE).
+            .keep_alive_interval(H2_PING_EVERY)
+            .keep_alive_timeout(H2_PING_EVERY)
+            .keep_alive_while_idle(false)
+            // What a response may send before it is read: no more than the transport
+            // reads of it (the protocol's own default), a few streams' worth in all.
+            .initial_stream_window_size(H2_STREAM_WINDOW)
+            .initial_connection_window_size(H2_STREAM_WINDOW * 16)
+            .handshake(io)
+            .await
+            .map_err(failed)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                log::debug!(target: deskhook::LOG_TARGET, "an HTTP/2 connection ended: {e}");
             }
-            // Requests that connected at the same time share the first connection kept
-            // that has room and may be used (this one then closes), not the one that
-            // refused this request; else this one is kept beside the others.
-            if let Some(kept) = idle.h2.iter_mut().find(|c| {
-                !c.send.is_closed()
-                    && !c.full()
-                    && reusable(c.used, c.streams.load(Ordering::Acquire), now)
-                    && except.is_none_or(|s| !Arc::ptr_eq(&c.streams, &s.0))
-            }) {
-                return Ok(kept.take(now));
-            }
-            idle.h2.push(H2 {
+        });
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        if self.closed.load(Ordering::Acquire) {
+            // This request's alone, closed when it ends.
+            let streams = Arc::default();
+            return Ok(Conn::H2 {
+                _stream: Stream::on(&streams),
                 send,
-                streams: Arc::default(),
-                used: now,
             });
-            let last = idle.h2.len() - 1;
-            Ok(idle.h2[last].take(now))
-        } else {
-            let (send, conn) = http1::Builder::new()
-                // A response is read up to the limit: its buffer need hold no more.
-                .max_buf_size(H1_BUFFER)
-                .handshake(io)
-                .await
-                .map_err(failed)?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    log::debug!(target: deskhook::LOG_TARGET, "an HTTP/1.1 connection ended: {e}");
-                }
-            });
-            Ok(Conn::H1(send))
         }
+        // Requests that connected at the same time share the first connection kept
+        // that has room and may be used (this one then closes), not the one that
+        // refused this request; else this one is kept beside the others.
+        if let Some(kept) = idle.h2.iter_mut().find(|c| {
+            !c.send.is_closed()
+                && !c.full()
+                && reusable(c.used, c.streams.load(Ordering::Acquire), now)
+                && except.is_none_or(|s| !Arc::ptr_eq(&c.streams, &s.0))
+        }) {
+            return Ok(kept.take(now));
+        }
+        idle.h2.push(H2 {
+            send,
+            streams: Arc::default(),
+            used: now,
+        });
+        let last = idle.h2.len() - 1;
+        Ok(idle.h2[last].take(now))
     }
 }
 
