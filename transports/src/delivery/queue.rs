@@ -70,7 +70,7 @@ struct TicketQueue {
 #[derive(Debug)]
 pub(crate) struct Schedule {
     /// Every ticket remembered: its sequence, and the slot it was last given.
-    index: HashMap<Arc<str>, Known>,
+    index: HashMap<Arc<str>, Known, foldhash::fast::RandomState>,
     slots: Vec<TicketQueue>,
     /// Slots without a ticket, for the next ticket that gets work.
     free: Vec<Slot>,
@@ -92,7 +92,7 @@ pub(crate) struct Schedule {
 impl Default for Schedule {
     fn default() -> Schedule {
         Schedule {
-            index: HashMap::new(),
+            index: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             ready: VecDeque::new(),

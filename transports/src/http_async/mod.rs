@@ -489,7 +489,7 @@ fn h1_request(
         head_line(&mut head, name, value.as_bytes());
     }
     head.extend_from_slice(b"content-length: ");
-    head.extend_from_slice(length.to_string().as_bytes());
+    head.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
     head.extend_from_slice(b"\r\n\r\n");
     Ok(head)
 }
