@@ -1,8 +1,9 @@
 //! Receivers that treat connections roughly still get every event, once per delivery, on
 //! both transports: one that closes each connection after its answer (saying so, or silently
 //! so that the next request meets a kept connection already closed), one that answers before
-//! it has read the body, one whose answer is larger than the read limit, and one whose body
-//! comes too slowly after its status.
+//! it has read the body, one whose answer is larger than the read limit, one whose body
+//! comes too slowly after its status, and ones whose answers are unusual but valid: a
+//! chunked body with a trailer, an interim `100 Continue` nobody asked for.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -37,6 +38,11 @@ enum Manner {
     /// Answers 200 at once, with the first bytes of its body, and never the rest (until the
     /// sender gives up on the connection).
     TricklesBody,
+    /// Answers 200 with a chunked body (three chunks and a trailer), and keeps the
+    /// connection.
+    AnswersChunked,
+    /// Sends `100 Continue` (unasked), then answers 204, and keeps the connection.
+    ContinuesFirst,
 }
 
 /// A raw HTTP/1.1 receiver on 127.0.0.1, a thread per connection.
@@ -136,6 +142,12 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
             }
             Manner::TricklesBody => {
                 b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst part".to_vec()
+            }
+            Manner::AnswersChunked => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                5\r\nfirst\r\n1;note=x\r\n \r\n4\r\npart\r\n0\r\nX-Checksum: 1\r\n\r\n"
+                .to_vec(),
+            Manner::ContinuesFirst => {
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n".to_vec()
             }
             Manner::AnswersHuge => {
                 let size = 4 * RESPONSE_READ_LIMIT as usize;
@@ -267,7 +279,7 @@ fn every_event_arrives(t: Transport, manner: Manner) {
         // A response body left unread ends its connection.
         Manner::AnswersHuge | Manner::TricklesBody => {}
         // Kept: far fewer connections than requests.
-        Manner::AnswersEarly => {
+        Manner::AnswersEarly | Manner::AnswersChunked | Manner::ContinuesFirst => {
             assert!(
                 connections < EVENTS,
                 "{manner:?}: {connections} connections"
@@ -294,6 +306,14 @@ fn a_receiver_that_answers_before_reading_the_body_gets_every_event(t: Transport
 
 fn a_receiver_answering_more_than_the_read_limit_gets_every_event(t: Transport) {
     every_event_arrives(t, Manner::AnswersHuge);
+}
+
+fn a_chunked_answer_is_read_and_its_connection_kept(t: Transport) {
+    every_event_arrives(t, Manner::AnswersChunked);
+}
+
+fn an_interim_answer_is_skipped_for_the_final_one(t: Transport) {
+    every_event_arrives(t, Manner::ContinuesFirst);
 }
 
 /// A receiver that sends its status at once and its body too slowly: the status is the
@@ -353,4 +373,6 @@ for_both_transports!(
     a_kept_connection_closed_as_it_is_reused_is_not_a_failure,
     a_receiver_that_answers_before_reading_the_body_gets_every_event,
     a_receiver_answering_more_than_the_read_limit_gets_every_event,
+    a_chunked_answer_is_read_and_its_connection_kept,
+    an_interim_answer_is_skipped_for_the_final_one,
 );
