@@ -25,11 +25,13 @@
 //!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, [`template`] (payload
 //!   templates: chat presets for Slack, Teams, Mattermost, Discord and Telegram, and
 //!   templates of one's own), and [`config`] for `deskhook.toml`. Pulls in ureq (rustls),
-//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr, minijinja and rustls-pki-types.
-//! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks over
-//!   hyper's `client::conn` (HTTP/1.1 and HTTP/2, rustls with ring: no C toolchain beyond
-//!   ring's), usable inside an existing runtime or with a runtime of its own. Pulls in
-//!   hyper, hyper-util, http, http-body-util, tokio, tokio-rustls, rustls and webpki-roots.
+//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr, foldhash, minijinja and
+//!   rustls-pki-types.
+//! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks: HTTP/1.1
+//!   of its own on httparse, HTTP/2 over hyper's `client::conn` when the server offers it
+//!   (rustls with ring: no C toolchain beyond ring's), usable inside an existing runtime or
+//!   with a runtime of its own. Pulls in httparse, itoa, hyper, hyper-util, http,
+//!   http-body-util, tokio, tokio-rustls, rustls and webpki-roots.
 //! - `spool`: [`spool::Spool`], a durable SQLite outbox inside the delivery engine. Pulls in
 //!   rusqlite with its bundled SQLite.
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
@@ -81,7 +83,7 @@
 //!   the body has it, compact, where minijinja's `tojson` escaped `<`, `>`, `&` and `'` as
 //!   `\u003c` and the like: the same JSON value. `Template::render_emitted` renders from an
 //!   `Emitted`, as the delivery engine does.
-//! - Relays deliver with the async transport (hyper, as tasks on the relay's runtime)
+//! - Relays deliver with the async transport (as tasks on the relay's runtime)
 //!   instead of the blocking one, and the `relay` feature brings `http-async` instead of
 //!   `http-blocking`: enable `http-blocking` yourself if you use `HttpSink` beside a relay.
 //!   A relay that loses a partition's lease now withdraws the events of that partition it
