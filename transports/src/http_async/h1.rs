@@ -19,6 +19,7 @@
 //!   ([`H1::is_open`]); one that ends as the request goes out, before any byte of an
 //!   answer, is reported as [`Failed::cut`], for the caller to send again on a new one.
 
+use std::future::Future as _;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -39,6 +40,10 @@ const MAX_HEAD: usize = 64 * 1024;
 
 /// The most header lines an answer's head may have (hyper's default).
 const MAX_HEADERS: usize = 100;
+
+/// The most bytes of a chunked body's framing read beside its data: chunk-size lines with
+/// their extensions, and trailers (hyper's limits for each).
+const MAX_CHUNK_FRAMING: usize = 16 * 1024;
 
 /// The bytes of a connection to a server: TCP, or TLS over it.
 pub(super) enum Io {
@@ -113,6 +118,11 @@ pub(super) struct H1<IO> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// How many bytes from `start` are known not to end a head: a head that comes a few
+    /// bytes at a time is parsed once it is whole, not at every read.
+    checked: usize,
+    /// Whether any byte came since the request began to go out (an interim answer counts).
+    received: bool,
 }
 
 /// How an answer's body ends.
@@ -178,6 +188,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             buf: vec![0; BUF_START],
             start: 0,
             end: 0,
+            checked: 0,
+            received: false,
         }
     }
 
@@ -190,12 +202,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         let mut probe = [0u8; 1];
         let mut probe = ReadBuf::new(&mut probe);
         let mut cx = Context::from_waker(Waker::noop());
+        // Outside tokio's budget, which could make the read pending without looking. It costs
+        // no system call when tokio knows the socket has nothing to read.
+        let read = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+            Pin::new(&mut self.io).poll_read(cx, &mut probe)
+        }));
         // Pending: nothing to read, and the connection open. TLS may read records that
         // carry no data (session tickets) and still find nothing.
-        matches!(
-            Pin::new(&mut self.io).poll_read(&mut cx, &mut probe),
-            Poll::Pending
-        )
+        matches!(std::pin::pin!(read).poll(&mut cx), Poll::Pending)
     }
 
     /// Writes the request (`head`, then `body`) and reads its answer's head.
@@ -203,11 +217,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// While the server does not take the body, what it sent is read: an answer that comes
     /// before the body is written whole (a `413`, say) is the answer.
     pub(super) async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<Head, Failed> {
+        self.received = false;
         let mut written = 0;
         let early =
             std::future::poll_fn(|cx| self.poll_write_request(cx, head, body, &mut written))
                 .await
-                .map_err(|e| Failed::new(e, self.start != self.end))?;
+                .map_err(|e| Failed::new(e, self.received))?;
         if let Some(mut head) = early {
             // The rest of the request was not sent: the connection cannot carry another.
             head.keep = false;
@@ -225,7 +240,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                     true,
                 ));
             }
-            let answered = self.start != self.end;
+            let answered = self.received;
             match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
                 Ok(0) if answered => {
                     return Err(Failed::new(
@@ -247,8 +262,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     pub(super) async fn read_body(&mut self, head: &Head, snippet: &mut Vec<u8>) -> bool {
         let complete = match head.framing {
             Framing::Empty => true,
+            // Over the limit, what the limit allows is read (its start is the snippet), and
+            // the connection is not kept.
             Framing::Length(length) => {
-                length <= RESPONSE_READ_LIMIT && self.read_exactly(length, snippet).await
+                self.read_exactly(length.min(RESPONSE_READ_LIMIT), snippet)
+                    .await
+                    && length <= RESPONSE_READ_LIMIT
             }
             Framing::Chunked => self.read_chunked(snippet).await,
             Framing::Close => {
@@ -256,7 +275,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 false
             }
         };
-        complete && head.keep && self.start == self.end
+        let keep = complete && head.keep && self.start == self.end;
+        if keep && self.buf.len() > BUF_START {
+            // A long head grew the buffer: a kept connection holds no more than it started
+            // with.
+            self.buf = vec![0; BUF_START];
+        }
+        keep
     }
 
     /// Writes the request; `Some` answer when one came before it was written whole.
@@ -292,7 +317,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 Poll::Ready(Ok(None)) => return Poll::Ready(Ok(None)),
                 Poll::Ready(Err(e)) => {
                     // A server that answered and closed without reading the rest: its answer
-                    // may be here already.
+                    // may be waiting to be read (what came before a reset is read first).
+                    while let Poll::Ready(Ok(1..)) = self.poll_fill(cx) {}
                     return Poll::Ready(match self.take_head() {
                         Ok(Some(head)) => Ok(Some(head)),
                         _ => Err(e),
@@ -304,7 +330,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                         0 => {
                             return Poll::Ready(match self.take_head()? {
                                 Some(head) => Ok(Some(head)),
-                                None if self.start == self.end => Err(closed_before_answering()),
+                                None if !self.received => Err(closed_before_answering()),
                                 None => Err(invalid(
                                     "the server closed the connection within its answer's head"
                                         .into(),
@@ -350,6 +376,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
         let n = read.filled().len();
         self.end += n;
+        self.received |= n > 0;
         Poll::Ready(Ok(n))
     }
 
@@ -357,6 +384,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// until all of it came.
     fn take_head(&mut self) -> io::Result<Option<Head>> {
         loop {
+            let unread = &self.buf[self.start..self.end];
+            // A head ends with an empty line (CRLF, or a bare LF as httparse also takes):
+            // looked for in what came since the last look, before anything is parsed.
+            let from = self.checked.saturating_sub(2);
+            let tail = &unread[from..];
+            if memchr::memmem::find(tail, b"\n\r\n").is_none()
+                && memchr::memmem::find(tail, b"\n\n").is_none()
+            {
+                self.checked = unread.len();
+                return Ok(None);
+            }
             // Left uninitialized: httparse writes those it uses (zeroing 100 headers cost
             // more than parsing a short head).
             let mut headers =
@@ -374,6 +412,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             };
             let status = answer.code.unwrap_or_default();
             let head = match status {
+                0..=99 => return Err(invalid(format!("its status {status} is not one"))),
                 101 => {
                     return Err(invalid(
                         "the server switched protocols (101), which no request asked".into(),
@@ -383,6 +422,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 _ => Some(head_of(status, answer.version, answer.headers)?),
             };
             self.start += used;
+            self.checked = 0;
             if head.is_some() {
                 return Ok(head);
             }
@@ -427,22 +467,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// read limit.
     async fn read_chunked(&mut self, snippet: &mut Vec<u8>) -> bool {
         let mut left = RESPONSE_READ_LIMIT;
+        // What the size lines and the trailers may still take.
+        let mut framing = MAX_CHUNK_FRAMING;
         loop {
             let size = match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
-                Ok(httparse::Status::Complete((used, size))) => {
+                Ok(httparse::Status::Complete((used, size))) if used <= framing => {
+                    framing -= used;
                     self.start += used;
                     size
                 }
-                Ok(httparse::Status::Partial) => {
+                Ok(httparse::Status::Partial) if self.end - self.start <= framing => {
                     if !self.fill_more().await {
                         return false;
                     }
                     continue;
                 }
-                Err(_) => return false,
+                _ => return false,
             };
             if size == 0 {
-                return self.skip_trailers().await;
+                return self.skip_trailers(framing).await;
             }
             let Some(rest) = left.checked_sub(size) else {
                 return false;
@@ -464,24 +507,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         }
     }
 
-    /// Reads the trailer lines of a chunked body, up to the empty line that ends it.
-    async fn skip_trailers(&mut self) -> bool {
-        let mut read = 0;
+    /// Reads the trailer lines of a chunked body, up to the empty line that ends it, at most
+    /// `room` bytes of them.
+    async fn skip_trailers(&mut self, mut room: usize) -> bool {
         loop {
             match memchr::memmem::find(&self.buf[self.start..self.end], b"\r\n") {
                 Some(0) => {
                     self.start += 2;
                     return true;
                 }
-                Some(at) => {
-                    read += at + 2;
+                Some(at) if at + 2 <= room => {
+                    room -= at + 2;
                     self.start += at + 2;
                 }
-                None => {
-                    if read + (self.end - self.start) > MAX_HEAD || !self.fill_more().await {
+                None if self.end - self.start <= room => {
+                    if !self.fill_more().await {
                         return false;
                     }
                 }
+                _ => return false,
             }
         }
     }
@@ -514,15 +558,23 @@ fn head_of(status: u16, version: Option<u8>, headers: &[httparse::Header<'_>]) -
         let name = header.name;
         let value = || std::str::from_utf8(header.value).unwrap_or_default();
         if name.eq_ignore_ascii_case("content-length") {
-            let parsed = value().trim().parse::<u64>().map_err(|_| {
-                invalid(format!("its Content-Length '{}' is not a number", value()))
-            })?;
-            if length.is_some_and(|l| l != parsed) {
-                return Err(invalid(
-                    "it has two different Content-Length headers".into(),
-                ));
+            // Digits only (`u64::from_str` would take a sign); a list of the same number
+            // is that number (RFC 9110, 8.6).
+            for item in value().split(',') {
+                let digits = item.trim();
+                let parsed = digits
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| digits.parse::<u64>().ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        invalid(format!("its Content-Length '{}' is not a number", value()))
+                    })?;
+                if length.is_some_and(|l| l != parsed) {
+                    return Err(invalid("it has two different Content-Lengths".into()));
+                }
+                length = Some(parsed);
             }
-            length = Some(parsed);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             encoded = true;
             // Chunked is the last coding when it is there at all.
@@ -680,20 +732,38 @@ mod tests {
 
     #[tokio::test]
     async fn connection_close_http_1_0_and_over_limit_bodies_are_not_kept() {
-        let over = format!(
+        let mut over = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
             RESPONSE_READ_LIMIT + 1
-        );
+        )
+        .into_bytes();
+        over.resize(over.len() + RESPONSE_READ_LIMIT as usize + 1, b'x');
         let answers: [&'static [u8]; 3] = [
             b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
             b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
-            over.leak().as_bytes(),
+            over.leak(),
         ];
         for answer in answers {
             let (head, mut conn, _) = exchange(answer, false).await;
             let head = head.unwrap();
-            assert!(!conn.read_body(&head, &mut Vec::new()).await, "{head:?}");
+            let mut snippet = Vec::new();
+            assert!(!conn.read_body(&head, &mut snippet).await, "{head:?}");
+            // Over the limit, the snippet is still the body's start.
+            assert!(snippet.iter().all(|&b| b == b'x'));
         }
+        // The same length twice in a list is that length.
+        let (head, mut conn, _) =
+            exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", false).await;
+        assert!(conn.read_body(&head.unwrap(), &mut Vec::new()).await);
+        // A signed length is no length.
+        let (head, _, _) =
+            exchange(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello", false).await;
+        assert!(
+            head.unwrap_err()
+                .error
+                .to_string()
+                .contains("Content-Length")
+        );
     }
 
     #[tokio::test]
@@ -709,6 +779,14 @@ mod tests {
         );
         let (head, _, _) = exchange(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", true).await;
         assert!(head.unwrap_err().error.to_string().contains("101"));
+        let (head, _, _) = exchange(b"HTTP/1.1 099 Odd\r\n\r\n", true).await;
+        let failed = head.unwrap_err();
+        assert!(failed.error.to_string().contains("status 99"), "{failed:?}");
+        // An interim answer is an answer: a close after it is no cut (the server was at work
+        // on the request).
+        let (head, _, _) = exchange(b"HTTP/1.1 102 Processing\r\n\r\n", true).await;
+        let failed = head.unwrap_err();
+        assert!(!failed.cut, "{failed:?}");
     }
 
     #[tokio::test]
@@ -727,6 +805,43 @@ mod tests {
         let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", &body).await.unwrap();
         assert_eq!(head.status, 413);
         assert!(!conn.read_body(&head, &mut Vec::new()).await);
+        served.abort();
+    }
+
+    #[tokio::test]
+    async fn chunk_framing_past_its_budget_ends_the_body() {
+        let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        // 1 000 one-byte chunks, each with a 20-byte extension: 27 KB of framing.
+        for _ in 0..1000 {
+            answer.extend_from_slice(b"1;note=aaaaaaaaaaaaaa\r\nx\r\n");
+        }
+        answer.extend_from_slice(b"0\r\n\r\n");
+        let (head, mut conn, _) = exchange(answer.leak(), false).await;
+        let mut snippet = Vec::new();
+        assert!(!conn.read_body(&head.unwrap(), &mut snippet).await);
+        assert!(
+            !snippet.is_empty() && snippet.len() < 1000,
+            "{}",
+            snippet.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_head_that_comes_a_byte_at_a_time_is_read_once_whole() {
+        let (client, mut server) = tokio::io::duplex(1024);
+        let mut conn = H1::new(client);
+        let served = tokio::spawn(async move {
+            let mut request = [0; 64];
+            let _ = server.read(&mut request).await.unwrap();
+            for &b in b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n" {
+                server.write_all(&[b]).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            std::future::pending::<()>().await;
+        });
+        let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
+        assert_eq!(head.status, 204);
+        assert!(conn.read_body(&head, &mut Vec::new()).await);
         served.abort();
     }
 

@@ -202,22 +202,6 @@ impl Origin {
     /// is one (the others are dropped, which closes them); not the HTTP/2 connection of
     /// `except` (one that just refused a stream).
     pub(super) fn checkout(&self, except: Option<&Stream>) -> Option<Conn> {
-        loop {
-            match self.checkout_kept(except)? {
-                // Whether the server closed it meanwhile is a read: made outside the lock.
-                Conn::H1(mut h1) => {
-                    if h1.is_open() {
-                        return Some(Conn::H1(h1));
-                    }
-                }
-                conn => return Some(conn),
-            }
-        }
-    }
-
-    /// [`checkout`](Origin::checkout) but for seeing whether an HTTP/1.1 connection is
-    /// still open.
-    fn checkout_kept(&self, except: Option<&Stream>) -> Option<Conn> {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
         // Closed ones go, and idle ones unused too long.
@@ -236,9 +220,11 @@ impl Origin {
             // Every one is full: a new connection, which `start` keeps beside them.
             return None;
         }
-        // Those unused too long go (dropped, which closes them), wherever they are in the
-        // pile; then the most recently used.
-        idle.h1.retain(|(used, _)| reusable(*used, 0, now));
+        // Closed ones go, and those unused too long (dropped, which closes them), wherever
+        // they are in the pile; then the most recently used. Seeing that one is closed
+        // costs a read only when tokio heard from its socket since its last answer.
+        idle.h1
+            .retain_mut(|(used, h1)| reusable(*used, 0, now) && h1.is_open());
         idle.h1.pop().map(|(_, h1)| Conn::H1(h1))
     }
 
