@@ -389,9 +389,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             // looked for in what came since the last look, before anything is parsed.
             let from = self.checked.saturating_sub(2);
             let tail = &unread[from..];
-            if memchr::memmem::find(tail, b"\n\r\n").is_none()
-                && memchr::memmem::find(tail, b"\n\n").is_none()
-            {
+            let ends = memchr::memchr_iter(b'\n', tail)
+                .any(|at| matches!(&tail[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]));
+            if !ends {
                 self.checked = unread.len();
                 return Ok(None);
             }
