@@ -469,11 +469,7 @@ impl Endpoint {
                 .map_err(|message| invalid("template", message))?;
         }
         for (name, value) in &self.headers {
-            let token = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !token {
+            if !is_header_name(name) {
                 return Err(invalid(
                     "headers",
                     format!("header name '{name}' is not a valid HTTP header name"),
@@ -623,6 +619,24 @@ pub fn redact_url(url: &str) -> String {
             format!("{scheme}{host}{tail}")
         }
     }
+}
+
+/// The bytes of an RFC 9110 token: what a header's name is made of.
+const TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~');
+        b += 1;
+    }
+    table
+};
+
+/// Whether `name` can be a header's name (an RFC 9110 token).
+pub(crate) fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| TOKEN[usize::from(b)])
 }
 
 #[cfg(test)]

@@ -480,7 +480,7 @@ fn h1_request(
     let mut head = Vec::with_capacity(target.h1_head.len() + 384);
     head.extend_from_slice(&target.h1_head);
     for (name, value) in headers {
-        if !h1::valid_name(name) {
+        if !crate::delivery::endpoint::is_header_name(name) {
             return Err(invalid_name(name));
         }
         if !h1::valid_value(value) {

@@ -19,17 +19,23 @@
 //!   ([`H1::is_open`]); one that ends as the request goes out, before any byte of an
 //!   answer, is reported as [`Failed::cut`], for the caller to send again on a new one.
 
+mod head;
+mod stream;
+#[cfg(test)]
+mod tests;
+
 use std::future::Future as _;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
-use crate::delivery::{RESPONSE_READ_LIMIT, RESPONSE_SNIPPET_BYTES, parse_retry_after};
+use crate::delivery::{RESPONSE_READ_LIMIT, RESPONSE_SNIPPET_BYTES};
+use head::{Framing, head_of, invalid};
+pub(super) use head::{Head, valid_value};
+pub(super) use stream::Io;
 
 /// What a connection reads into at first; it grows for a longer head.
 const BUF_START: usize = 8 * 1024;
@@ -45,72 +51,6 @@ const MAX_HEADERS: usize = 100;
 /// their extensions, and trailers (hyper's limits for each).
 const MAX_CHUNK_FRAMING: usize = 16 * 1024;
 
-/// The bytes of a connection to a server: TCP, or TLS over it.
-pub(super) enum Io {
-    /// Plain `http`.
-    Tcp(TcpStream),
-    /// `https`.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Io::Tcp(tcp) => tcp.is_write_vectored(),
-            Io::Tls(tls) => tls.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
 /// One HTTP/1.1 connection, used by one request at a time.
 pub(super) struct H1<IO> {
     io: IO,
@@ -123,31 +63,6 @@ pub(super) struct H1<IO> {
     checked: usize,
     /// Whether any byte came since the request began to go out (an interim answer counts).
     received: bool,
-}
-
-/// How an answer's body ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    /// It has none (`204`, `304`, or `Content-Length: 0`).
-    Empty,
-    /// `Content-Length`.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-    /// When the server closes the connection.
-    Close,
-}
-
-/// An answer's head: what the attempt needs of it, and how to read its body.
-#[derive(Debug)]
-pub(super) struct Head {
-    /// The final status (interim `1xx` ones skipped).
-    pub(super) status: u16,
-    /// `Retry-After`, when it says something.
-    pub(super) retry_after: Option<Duration>,
-    framing: Framing,
-    /// Whether the connection may carry another request once the body is read.
-    keep: bool,
 }
 
 /// A request that got no answer.
@@ -167,10 +82,6 @@ impl Failed {
                 || crate::delivery::connection_cut(&error));
         Failed { error, cut }
     }
-}
-
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
 fn closed_before_answering() -> io::Error {
@@ -543,338 +454,5 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         let room = RESPONSE_SNIPPET_BYTES.saturating_sub(snippet.len()).min(n);
         snippet.extend_from_slice(&self.buf[self.start..self.start + room]);
         self.start += n;
-    }
-}
-
-/// What the attempt needs of a final answer's head.
-fn head_of(status: u16, version: Option<u8>, headers: &[httparse::Header<'_>]) -> io::Result<Head> {
-    let mut retry_after = None;
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut encoded = false;
-    // HTTP/1.0 closes after each answer unless both sides asked otherwise; we do not ask.
-    let mut keep = version == Some(1);
-    for header in headers {
-        let name = header.name;
-        let value = || std::str::from_utf8(header.value).unwrap_or_default();
-        if name.eq_ignore_ascii_case("content-length") {
-            // Digits only (`u64::from_str` would take a sign); a list of the same number
-            // is that number (RFC 9110, 8.6).
-            for item in value().split(',') {
-                let digits = item.trim();
-                let parsed = digits
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| digits.parse::<u64>().ok())
-                    .flatten()
-                    .ok_or_else(|| {
-                        invalid(format!("its Content-Length '{}' is not a number", value()))
-                    })?;
-                if length.is_some_and(|l| l != parsed) {
-                    return Err(invalid("it has two different Content-Lengths".into()));
-                }
-                length = Some(parsed);
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            encoded = true;
-            // Chunked is the last coding when it is there at all.
-            chunked = value()
-                .rsplit(',')
-                .next()
-                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-        } else if name.eq_ignore_ascii_case("connection") {
-            if value()
-                .split(',')
-                .any(|token| token.trim().eq_ignore_ascii_case("close"))
-            {
-                keep = false;
-            }
-        } else if name.eq_ignore_ascii_case("retry-after") {
-            retry_after = parse_retry_after(value());
-        }
-    }
-    let framing = if status == 204 || status == 304 {
-        Framing::Empty
-    } else if encoded {
-        // A length beside an encoding is ignored (RFC 9112, 6.3), and the connection not
-        // kept: one of the two lied.
-        if length.is_some() {
-            keep = false;
-        }
-        if chunked {
-            Framing::Chunked
-        } else {
-            Framing::Close
-        }
-    } else {
-        match length {
-            Some(0) => Framing::Empty,
-            Some(n) => Framing::Length(n),
-            None => Framing::Close,
-        }
-    };
-    if framing == Framing::Close {
-        keep = false;
-    }
-    Ok(Head {
-        status,
-        retry_after,
-        framing,
-        keep,
-    })
-}
-
-/// The bytes of an RFC 9110 token: what a header's name is made of.
-const TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~');
-        b += 1;
-    }
-    table
-};
-
-/// Whether `name` can be a header's name (an RFC 9110 token).
-pub(super) fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| TOKEN[usize::from(b)])
-}
-
-/// Whether `value` can be sent as a header's value as it is: visible ASCII, spaces and tabs
-/// (what `http::HeaderValue::from_str` takes). Every byte is looked at, with no branch per
-/// byte, so that the check runs many bytes at a time.
-pub(super) fn valid_value(value: &str) -> bool {
-    value.bytes().fold(true, |ok, b| {
-        ok & ((b' '..=b'~').contains(&b) | (b == b'\t'))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
-
-    /// A connection to a server that reads the request, then writes `answer`, and what the
-    /// server read.
-    async fn exchange(
-        answer: &'static [u8],
-        close: bool,
-    ) -> (Result<Head, Failed>, H1<DuplexStream>, Vec<u8>) {
-        let (client, mut server) = tokio::io::duplex(64 * 1024);
-        let mut conn = H1::new(client);
-        let served = tokio::spawn(async move {
-            let mut request = vec![0; 256];
-            let n = server.read(&mut request).await.unwrap();
-            request.truncate(n);
-            server.write_all(answer).await.unwrap();
-            if !close {
-                // Held open until the test ends.
-                std::future::pending::<()>().await;
-            }
-            request
-        });
-        let head = conn
-            .send(
-                b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\n\r\n",
-                b"{}",
-            )
-            .await;
-        let request = if close {
-            served.await.unwrap()
-        } else {
-            Vec::new()
-        };
-        (head, conn, request)
-    }
-
-    #[tokio::test]
-    async fn a_length_framed_answer_is_read_and_its_connection_kept() {
-        let (head, mut conn, _) = exchange(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nRetry-After: 7\r\n\r\nhello",
-            false,
-        )
-        .await;
-        let head = head.unwrap();
-        assert_eq!(head.status, 200);
-        assert_eq!(head.retry_after, Some(Duration::from_secs(7)));
-        let mut snippet = Vec::new();
-        assert!(conn.read_body(&head, &mut snippet).await);
-        assert_eq!(snippet, b"hello");
-        assert!(conn.is_open());
-    }
-
-    #[tokio::test]
-    async fn interim_answers_are_skipped_and_chunks_joined() {
-        let answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
-            HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n\
-            3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n";
-        let (head, mut conn, _) = exchange(answer, false).await;
-        let head = head.unwrap();
-        assert_eq!(head.status, 202);
-        let mut snippet = Vec::new();
-        assert!(conn.read_body(&head, &mut snippet).await);
-        assert_eq!(snippet, b"abcde");
-    }
-
-    #[tokio::test]
-    async fn a_body_to_the_close_is_read_but_its_connection_not_kept() {
-        let (head, mut conn, request) =
-            exchange(b"HTTP/1.1 500 Oops\r\n\r\nwhat went wrong", true).await;
-        assert!(request.ends_with(b"\r\n\r\n{}"), "{request:?}");
-        let head = head.unwrap();
-        assert_eq!(head.status, 500);
-        let mut snippet = Vec::new();
-        assert!(!conn.read_body(&head, &mut snippet).await);
-        assert_eq!(snippet, b"what went wrong");
-    }
-
-    #[tokio::test]
-    async fn connection_close_http_1_0_and_over_limit_bodies_are_not_kept() {
-        let mut over = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-            RESPONSE_READ_LIMIT + 1
-        )
-        .into_bytes();
-        over.resize(over.len() + RESPONSE_READ_LIMIT as usize + 1, b'x');
-        let answers: [&'static [u8]; 3] = [
-            b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
-            b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
-            over.leak(),
-        ];
-        for answer in answers {
-            let (head, mut conn, _) = exchange(answer, false).await;
-            let head = head.unwrap();
-            let mut snippet = Vec::new();
-            assert!(!conn.read_body(&head, &mut snippet).await, "{head:?}");
-            // Over the limit, the snippet is still the body's start.
-            assert!(snippet.iter().all(|&b| b == b'x'));
-        }
-        // The same length twice in a list is that length.
-        let (head, mut conn, _) =
-            exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", false).await;
-        assert!(conn.read_body(&head.unwrap(), &mut Vec::new()).await);
-        // A signed length is no length.
-        let (head, _, _) =
-            exchange(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello", false).await;
-        assert!(
-            head.unwrap_err()
-                .error
-                .to_string()
-                .contains("Content-Length")
-        );
-    }
-
-    #[tokio::test]
-    async fn a_close_before_any_answer_is_a_cut_and_garbage_is_not() {
-        let (head, _, _) = exchange(b"", true).await;
-        assert!(head.unwrap_err().cut);
-        let (head, _, _) = exchange(b"SMTP ready\r\n\r\n", true).await;
-        let failed = head.unwrap_err();
-        assert!(!failed.cut);
-        assert!(
-            failed.error.to_string().contains("not HTTP/1.1"),
-            "{failed:?}"
-        );
-        let (head, _, _) = exchange(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", true).await;
-        assert!(head.unwrap_err().error.to_string().contains("101"));
-        let (head, _, _) = exchange(b"HTTP/1.1 099 Odd\r\n\r\n", true).await;
-        let failed = head.unwrap_err();
-        assert!(failed.error.to_string().contains("status 99"), "{failed:?}");
-        // An interim answer is an answer: a close after it is no cut (the server was at work
-        // on the request).
-        let (head, _, _) = exchange(b"HTTP/1.1 102 Processing\r\n\r\n", true).await;
-        let failed = head.unwrap_err();
-        assert!(!failed.cut, "{failed:?}");
-    }
-
-    #[tokio::test]
-    async fn an_answer_before_the_body_is_taken_is_the_answer() {
-        // A pipe smaller than the body: the server answers without reading it.
-        let (client, mut server) = tokio::io::duplex(1024);
-        let mut conn = H1::new(client);
-        let body = vec![b'x'; 64 * 1024];
-        let served = tokio::spawn(async move {
-            server
-                .write_all(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n")
-                .await
-                .unwrap();
-            std::future::pending::<()>().await;
-        });
-        let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", &body).await.unwrap();
-        assert_eq!(head.status, 413);
-        assert!(!conn.read_body(&head, &mut Vec::new()).await);
-        served.abort();
-    }
-
-    #[tokio::test]
-    async fn chunk_framing_past_its_budget_ends_the_body() {
-        let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        // 1 000 one-byte chunks, each with a 20-byte extension: 27 KB of framing.
-        for _ in 0..1000 {
-            answer.extend_from_slice(b"1;note=aaaaaaaaaaaaaa\r\nx\r\n");
-        }
-        answer.extend_from_slice(b"0\r\n\r\n");
-        let (head, mut conn, _) = exchange(answer.leak(), false).await;
-        let mut snippet = Vec::new();
-        assert!(!conn.read_body(&head.unwrap(), &mut snippet).await);
-        assert!(
-            !snippet.is_empty() && snippet.len() < 1000,
-            "{}",
-            snippet.len()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_head_that_comes_a_byte_at_a_time_is_read_once_whole() {
-        let (client, mut server) = tokio::io::duplex(1024);
-        let mut conn = H1::new(client);
-        let served = tokio::spawn(async move {
-            let mut request = [0; 64];
-            let _ = server.read(&mut request).await.unwrap();
-            for &b in b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n" {
-                server.write_all(&[b]).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-            std::future::pending::<()>().await;
-        });
-        let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
-        assert_eq!(head.status, 204);
-        assert!(conn.read_body(&head, &mut Vec::new()).await);
-        served.abort();
-    }
-
-    #[tokio::test]
-    async fn a_kept_connection_the_server_closed_is_not_open() {
-        let (client, server) = tokio::io::duplex(1024);
-        let mut conn = H1::new(client);
-        assert!(conn.is_open());
-        drop(server);
-        assert!(!conn.is_open());
-    }
-
-    #[test]
-    fn header_names_and_values_are_checked() {
-        assert!(valid_name("x-deskhook-sequence"));
-        assert!(!valid_name("bad name"));
-        assert!(!valid_name(""));
-        assert!(valid_value("v1,abc\tdef ghi"));
-        assert!(!valid_value("a\r\nInjected: 1"));
-        assert!(!valid_value("caf\u{e9}"));
-        // The same answers as the http crate's, byte by byte.
-        for b in 0..128u8 {
-            let text = char::from(b).to_string();
-            assert_eq!(
-                valid_name(&text),
-                http::HeaderName::from_bytes(&[b]).is_ok(),
-                "name byte {b}"
-            );
-            assert_eq!(
-                valid_value(&text),
-                http::HeaderValue::from_str(&text).is_ok(),
-                "value byte {b}"
-            );
-        }
     }
 }

@@ -1,0 +1,130 @@
+//! What an answer's head says (its status, `Retry-After`, how its body ends, whether its
+//! connection may be kept), and what a request's head may hold: decisions on parsed bytes,
+//! with no I/O.
+
+use std::io;
+use std::time::Duration;
+
+use crate::delivery::parse_retry_after;
+
+/// How an answer's body ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// It has none (`204`, `304`, or `Content-Length: 0`).
+    Empty,
+    /// `Content-Length`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// When the server closes the connection.
+    Close,
+}
+
+/// An answer's head: what the attempt needs of it, and how to read its body.
+#[derive(Debug)]
+pub(in crate::http_async) struct Head {
+    /// The final status (interim `1xx` ones skipped).
+    pub(in crate::http_async) status: u16,
+    /// `Retry-After`, when it says something.
+    pub(in crate::http_async) retry_after: Option<Duration>,
+    /// How to read its body.
+    pub(super) framing: Framing,
+    /// Whether the connection may carry another request once the body is read.
+    pub(super) keep: bool,
+}
+
+/// An answer that is not valid HTTP/1.1, saying how.
+pub(super) fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// What the attempt needs of a final answer's head.
+pub(super) fn head_of(
+    status: u16,
+    version: Option<u8>,
+    headers: &[httparse::Header<'_>],
+) -> io::Result<Head> {
+    let mut retry_after = None;
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    let mut encoded = false;
+    // HTTP/1.0 closes after each answer unless both sides asked otherwise; we do not ask.
+    let mut keep = version == Some(1);
+    for header in headers {
+        let name = header.name;
+        let value = || std::str::from_utf8(header.value).unwrap_or_default();
+        if name.eq_ignore_ascii_case("content-length") {
+            // Digits only (`u64::from_str` would take a sign); a list of the same number
+            // is that number (RFC 9110, 8.6).
+            for item in value().split(',') {
+                let digits = item.trim();
+                let parsed = digits
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| digits.parse::<u64>().ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        invalid(format!("its Content-Length '{}' is not a number", value()))
+                    })?;
+                if length.is_some_and(|l| l != parsed) {
+                    return Err(invalid("it has two different Content-Lengths".into()));
+                }
+                length = Some(parsed);
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            encoded = true;
+            // Chunked is the last coding when it is there at all.
+            chunked = value()
+                .rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        } else if name.eq_ignore_ascii_case("connection") {
+            if value()
+                .split(',')
+                .any(|token| token.trim().eq_ignore_ascii_case("close"))
+            {
+                keep = false;
+            }
+        } else if name.eq_ignore_ascii_case("retry-after") {
+            retry_after = parse_retry_after(value());
+        }
+    }
+    let framing = if status == 204 || status == 304 {
+        Framing::Empty
+    } else if encoded {
+        // A length beside an encoding is ignored (RFC 9112, 6.3), and the connection not
+        // kept: one of the two lied.
+        if length.is_some() {
+            keep = false;
+        }
+        if chunked {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        }
+    } else {
+        match length {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        }
+    };
+    if framing == Framing::Close {
+        keep = false;
+    }
+    Ok(Head {
+        status,
+        retry_after,
+        framing,
+        keep,
+    })
+}
+
+/// Whether `value` can be sent as a header's value as it is: visible ASCII, spaces and tabs
+/// (what `http::HeaderValue::from_str` takes). Every byte is looked at, with no branch per
+/// byte, so that the check runs many bytes at a time.
+pub(in crate::http_async) fn valid_value(value: &str) -> bool {
+    value.bytes().fold(true, |ok, b| {
+        ok & ((b' '..=b'~').contains(&b) | (b == b'\t'))
+    })
+}

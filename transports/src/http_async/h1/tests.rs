@@ -1,0 +1,230 @@
+//! The HTTP/1.1 connection over in-memory pipes: framing, interim answers, early answers,
+//! what keeps a connection, and what makes a request worth sending again.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+
+use super::*;
+use crate::delivery::endpoint::is_header_name;
+
+/// A connection to a server that reads the request, then writes `answer`, and what the
+/// server read.
+async fn exchange(
+    answer: &'static [u8],
+    close: bool,
+) -> (Result<Head, Failed>, H1<DuplexStream>, Vec<u8>) {
+    let (client, mut server) = tokio::io::duplex(64 * 1024);
+    let mut conn = H1::new(client);
+    let served = tokio::spawn(async move {
+        let mut request = vec![0; 256];
+        let n = server.read(&mut request).await.unwrap();
+        request.truncate(n);
+        server.write_all(answer).await.unwrap();
+        if !close {
+            // Held open until the test ends.
+            std::future::pending::<()>().await;
+        }
+        request
+    });
+    let head = conn
+        .send(
+            b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\n\r\n",
+            b"{}",
+        )
+        .await;
+    let request = if close {
+        served.await.unwrap()
+    } else {
+        Vec::new()
+    };
+    (head, conn, request)
+}
+
+#[tokio::test]
+async fn a_length_framed_answer_is_read_and_its_connection_kept() {
+    let (head, mut conn, _) = exchange(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nRetry-After: 7\r\n\r\nhello",
+        false,
+    )
+    .await;
+    let head = head.unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.retry_after, Some(Duration::from_secs(7)));
+    let mut snippet = Vec::new();
+    assert!(conn.read_body(&head, &mut snippet).await);
+    assert_eq!(snippet, b"hello");
+    assert!(conn.is_open());
+}
+
+#[tokio::test]
+async fn interim_answers_are_skipped_and_chunks_joined() {
+    let answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
+        HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n\
+        3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    let (head, mut conn, _) = exchange(answer, false).await;
+    let head = head.unwrap();
+    assert_eq!(head.status, 202);
+    let mut snippet = Vec::new();
+    assert!(conn.read_body(&head, &mut snippet).await);
+    assert_eq!(snippet, b"abcde");
+}
+
+#[tokio::test]
+async fn a_body_to_the_close_is_read_but_its_connection_not_kept() {
+    let (head, mut conn, request) =
+        exchange(b"HTTP/1.1 500 Oops\r\n\r\nwhat went wrong", true).await;
+    assert!(request.ends_with(b"\r\n\r\n{}"), "{request:?}");
+    let head = head.unwrap();
+    assert_eq!(head.status, 500);
+    let mut snippet = Vec::new();
+    assert!(!conn.read_body(&head, &mut snippet).await);
+    assert_eq!(snippet, b"what went wrong");
+}
+
+#[tokio::test]
+async fn connection_close_http_1_0_and_over_limit_bodies_are_not_kept() {
+    let mut over = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+        RESPONSE_READ_LIMIT + 1
+    )
+    .into_bytes();
+    over.resize(over.len() + RESPONSE_READ_LIMIT as usize + 1, b'x');
+    let answers: [&'static [u8]; 3] = [
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+        over.leak(),
+    ];
+    for answer in answers {
+        let (head, mut conn, _) = exchange(answer, false).await;
+        let head = head.unwrap();
+        let mut snippet = Vec::new();
+        assert!(!conn.read_body(&head, &mut snippet).await, "{head:?}");
+        // Over the limit, the snippet is still the body's start.
+        assert!(snippet.iter().all(|&b| b == b'x'));
+    }
+    // The same length twice in a list is that length.
+    let (head, mut conn, _) =
+        exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", false).await;
+    assert!(conn.read_body(&head.unwrap(), &mut Vec::new()).await);
+    // A signed length is no length.
+    let (head, _, _) = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello", false).await;
+    assert!(
+        head.unwrap_err()
+            .error
+            .to_string()
+            .contains("Content-Length")
+    );
+}
+
+#[tokio::test]
+async fn a_close_before_any_answer_is_a_cut_and_garbage_is_not() {
+    let (head, _, _) = exchange(b"", true).await;
+    assert!(head.unwrap_err().cut);
+    let (head, _, _) = exchange(b"SMTP ready\r\n\r\n", true).await;
+    let failed = head.unwrap_err();
+    assert!(!failed.cut);
+    assert!(
+        failed.error.to_string().contains("not HTTP/1.1"),
+        "{failed:?}"
+    );
+    let (head, _, _) = exchange(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", true).await;
+    assert!(head.unwrap_err().error.to_string().contains("101"));
+    let (head, _, _) = exchange(b"HTTP/1.1 099 Odd\r\n\r\n", true).await;
+    let failed = head.unwrap_err();
+    assert!(failed.error.to_string().contains("status 99"), "{failed:?}");
+    // An interim answer is an answer: a close after it is no cut (the server was at work
+    // on the request).
+    let (head, _, _) = exchange(b"HTTP/1.1 102 Processing\r\n\r\n", true).await;
+    let failed = head.unwrap_err();
+    assert!(!failed.cut, "{failed:?}");
+}
+
+#[tokio::test]
+async fn an_answer_before_the_body_is_taken_is_the_answer() {
+    // A pipe smaller than the body: the server answers without reading it.
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let body = vec![b'x'; 64 * 1024];
+    let served = tokio::spawn(async move {
+        server
+            .write_all(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        std::future::pending::<()>().await;
+    });
+    let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", &body).await.unwrap();
+    assert_eq!(head.status, 413);
+    assert!(!conn.read_body(&head, &mut Vec::new()).await);
+    served.abort();
+}
+
+#[tokio::test]
+async fn chunk_framing_past_its_budget_ends_the_body() {
+    let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    // 1 000 one-byte chunks, each with a 20-byte extension: 27 KB of framing.
+    for _ in 0..1000 {
+        answer.extend_from_slice(b"1;note=aaaaaaaaaaaaaa\r\nx\r\n");
+    }
+    answer.extend_from_slice(b"0\r\n\r\n");
+    let (head, mut conn, _) = exchange(answer.leak(), false).await;
+    let mut snippet = Vec::new();
+    assert!(!conn.read_body(&head.unwrap(), &mut snippet).await);
+    assert!(
+        !snippet.is_empty() && snippet.len() < 1000,
+        "{}",
+        snippet.len()
+    );
+}
+
+#[tokio::test]
+async fn a_head_that_comes_a_byte_at_a_time_is_read_once_whole() {
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let served = tokio::spawn(async move {
+        let mut request = [0; 64];
+        let _ = server.read(&mut request).await.unwrap();
+        for &b in b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n" {
+            server.write_all(&[b]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        std::future::pending::<()>().await;
+    });
+    let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
+    assert_eq!(head.status, 204);
+    assert!(conn.read_body(&head, &mut Vec::new()).await);
+    served.abort();
+}
+
+#[tokio::test]
+async fn a_kept_connection_the_server_closed_is_not_open() {
+    let (client, server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    assert!(conn.is_open());
+    drop(server);
+    assert!(!conn.is_open());
+}
+
+#[test]
+fn header_names_and_values_are_checked() {
+    assert!(is_header_name("x-deskhook-sequence"));
+    assert!(!is_header_name("bad name"));
+    assert!(!is_header_name(""));
+    assert!(valid_value("v1,abc\tdef ghi"));
+    assert!(!valid_value("a\r\nInjected: 1"));
+    assert!(!valid_value("caf\u{e9}"));
+    // The same answers as the http crate's, byte by byte.
+    for b in 0..128u8 {
+        let text = char::from(b).to_string();
+        assert_eq!(
+            is_header_name(&text),
+            http::HeaderName::from_bytes(&[b]).is_ok(),
+            "name byte {b}"
+        );
+        assert_eq!(
+            valid_value(&text),
+            http::HeaderValue::from_str(&text).is_ok(),
+            "value byte {b}"
+        );
+    }
+}
