@@ -64,10 +64,16 @@ pub(super) fn head_of(
                     .then(|| digits.parse::<u64>().ok())
                     .flatten()
                     .ok_or_else(|| {
-                        invalid(format!("its Content-Length '{}' is not a number", value()))
+                        invalid(format!(
+                            "the receiver's answer has a Content-Length that is not a number \
+                             ('{}')",
+                            value()
+                        ))
                     })?;
                 if length.is_some_and(|l| l != parsed) {
-                    return Err(invalid("it has two different Content-Lengths".into()));
+                    return Err(invalid(
+                        "the receiver's answer has two different Content-Lengths".into(),
+                    ));
                 }
                 length = Some(parsed);
             }

@@ -319,14 +319,22 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             let used = match parsed {
                 Ok(httparse::Status::Complete(used)) => used,
                 Ok(httparse::Status::Partial) => return Ok(None),
-                Err(e) => return Err(invalid(format!("the answer is not HTTP/1.1: {e}"))),
+                Err(e) => {
+                    return Err(invalid(format!(
+                        "the receiver's answer is not HTTP/1.1: {e}"
+                    )));
+                }
             };
             let status = answer.code.unwrap_or_default();
             let head = match status {
-                0..=99 => return Err(invalid(format!("its status {status} is not one"))),
+                0..=99 => {
+                    return Err(invalid(format!(
+                        "the receiver's answer has status {status}, which is not an HTTP status"
+                    )));
+                }
                 101 => {
                     return Err(invalid(
-                        "the server switched protocols (101), which no request asked".into(),
+                        "the receiver switched protocols (101), which no request asked for".into(),
                     ));
                 }
                 100..=199 => None,
