@@ -8,12 +8,17 @@
 //!   serialization plus the event id, the timestamps, the dispatcher and the sink call.
 //! - `emit_off`: an action switched off at run time.
 //! - `emit_no_subscriber`: a dispatcher whose sink subscribes to another action.
+//!
+//! Then the body alone, three ways, for the events of `deskhook bench` (the ticket's text
+//! padded to about 1 KiB and 10 KiB): `serde_json::to_vec`, `sonic_rs::to_vec` (what `emit`
+//! used before the model wrote itself), and `Emitted::new` (the body as `emit` writes it,
+//! plus the event's id and timestamp).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use deskhook::sink::NopSink;
-use deskhook::{Action, Dispatcher, EventTypeSet, sample};
+use deskhook::sink::{Emitted, NopSink};
+use deskhook::{Action, Dispatcher, EventRef, EventTypeSet, Ticket, User, sample};
 
 fn emit(c: &mut Criterion) {
     let event = sample::event(Action::Comment);
@@ -65,5 +70,37 @@ fn emit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, emit);
+/// The event `deskhook bench` emits, its ticket's text padded to make a body of about
+/// `size` bytes.
+fn padded(size: usize) -> (Ticket, User) {
+    let user = User::new("bench@example.com", "Bench User");
+    let mut ticket = Ticket::new("B0000001", "Benchmark ticket");
+    ticket.author = user.clone();
+    ticket.target_group = "Default group".to_owned();
+    let base = serde_json::to_vec(&EventRef::new(Action::Create, &ticket, &user))
+        .expect("serializes")
+        .len();
+    ticket.text = "x".repeat(size.saturating_sub(base));
+    (ticket, user)
+}
+
+fn body(c: &mut Criterion) {
+    let mut group = c.benchmark_group("body");
+    for (name, size) in [("1k", 1024), ("10k", 10 * 1024)] {
+        let (ticket, user) = padded(size);
+        let event = EventRef::new(Action::Create, &ticket, &user);
+        group.bench_function(format!("serde_json_{name}"), |b| {
+            b.iter(|| serde_json::to_vec(black_box(&event)).expect("serializes"))
+        });
+        group.bench_function(format!("sonic_rs_{name}"), |b| {
+            b.iter(|| sonic_rs::to_vec(black_box(&event)).expect("serializes"))
+        });
+        group.bench_function(format!("emitted_{name}"), |b| {
+            b.iter(|| Emitted::new(black_box(event.clone())).expect("serializes"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, emit, body);
 criterion_main!(benches);

@@ -394,6 +394,13 @@ impl Serialize for ActionName {
     }
 }
 
+impl crate::wire::json::WriteJson for ActionName {
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        crate::wire::json::write_str(out, self.as_str());
+        Ok(())
+    }
+}
+
 impl<'de> Deserialize<'de> for ActionName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = <Cow<'de, str>>::deserialize(deserializer)?;
@@ -657,6 +664,26 @@ impl Serialize for EventRef<'_> {
     }
 }
 
+impl crate::wire::json::WriteJson for EventRef<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        use crate::wire::json::{close_with_extra, write_str, write_time};
+        let empty = Map::new();
+        let extra = self.extra.unwrap_or(&empty);
+        crate::wire::check_extra::<serde_json::Error>("Event", &EVENT_KEYS, extra)?;
+        out.extend_from_slice(b"{\"ticket\":");
+        self.ticket.write_json(out)?;
+        out.extend_from_slice(b",\"initial_user\":");
+        self.initial_user.write_json(out)?;
+        out.extend_from_slice(b",\"action\":");
+        write_str(out, self.action.as_str());
+        out.extend_from_slice(b",\"description\":");
+        write_str(out, &self.description);
+        out.extend_from_slice(b",\"dt\":");
+        write_time(out, self.dt);
+        close_with_extra(out, false, extra)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,7 +715,7 @@ mod tests {
             err.contains("Ticket.extra has the key `subject`") && err.contains("set the field"),
             "{err}"
         );
-        // What an emit serializes: the same error, with sonic-rs's writer first.
+        // What an emit serializes: the same error, from the model's own writer.
         let emitted = crate::sink::Emitted::new(EventRef::new(Action::Create, &ticket, &user));
         let err = emitted.err().unwrap().to_string();
         assert!(err.contains("Ticket.extra has the key `subject`"), "{err}");

@@ -13,6 +13,8 @@ use jiff::civil::DateTime;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+pub(crate) mod json;
+
 /// The wire format of every timestamp: local time with no zone.
 pub(crate) const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
@@ -53,6 +55,13 @@ pub(crate) mod plain {
         }
     }
 
+    pub(crate) fn write<T: json::WriteJson>(
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
+        value.write_json(out)
+    }
+
     pub(crate) struct De<T>(pub(crate) T);
 
     impl<'de, T: Deserialize<'de>> Deserialize<'de> for De<T> {
@@ -73,6 +82,11 @@ pub(crate) mod str_bool {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             serializer.serialize_str(if *self.0 { "true" } else { "false" })
         }
+    }
+
+    pub(crate) fn write(value: &bool, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        out.extend_from_slice(if *value { b"\"true\"" } else { b"\"false\"" });
+        Ok(())
     }
 
     pub(crate) struct De<T>(pub(crate) T);
@@ -204,6 +218,11 @@ pub(crate) mod time {
         }
     }
 
+    pub(crate) fn write(value: &DateTime, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        json::write_time(out, *value);
+        Ok(())
+    }
+
     pub(crate) struct De<T>(pub(crate) T);
 
     impl<'de> Deserialize<'de> for De<DateTime> {
@@ -228,6 +247,17 @@ pub(crate) mod opt_time {
                 None => serializer.serialize_none(),
             }
         }
+    }
+
+    pub(crate) fn write(
+        value: &Option<DateTime>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
+        match value {
+            Some(dt) => json::write_time(out, *dt),
+            None => out.extend_from_slice(b"null"),
+        }
+        Ok(())
     }
 
     pub(crate) struct De<T>(pub(crate) T);
@@ -282,6 +312,23 @@ macro_rules! wire_struct {
                     map.serialize_entry(key, value)?;
                 }
                 map.end()
+            }
+        }
+
+        impl $crate::wire::json::WriteJson for $name {
+            fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+                $crate::wire::check_extra::<serde_json::Error>(
+                    stringify!($name),
+                    &[$($wire),*],
+                    &self.extra,
+                )?;
+                out.push(b'{');
+                let mut first = true;
+                $(
+                    $crate::wire::json::key(out, &mut first, concat!("\"", $wire, "\":"));
+                    $crate::wire::$codec::write(&self.$field, out)?;
+                )*
+                $crate::wire::json::close_with_extra(out, first, &self.extra)
             }
         }
 
@@ -392,6 +439,13 @@ macro_rules! wire_enum {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl $crate::wire::json::WriteJson for $name {
+            fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+                $crate::wire::json::write_str(out, self.as_str());
+                Ok(())
             }
         }
 
