@@ -150,7 +150,7 @@ fn body_of(event: &WebhookRef<'_>) -> Result<Bytes, Error> {
 }
 
 /// Writes `event` as JSON, the bytes serde_json would write, faster: a Zenlix event with the
-/// model's own writer (constant keys, strings tested sixteen bytes at a time); the vendor
+/// model's own writer (constant keys, strings tested for escapes many bytes at a time); the vendor
 /// formats with sonic-rs, and should it refuse a value, serde_json writes it or says why it
 /// cannot.
 fn write_json(buf: &mut Vec<u8>, event: &WebhookRef<'_>) -> Result<(), Error> {

@@ -55,6 +55,7 @@ pub(crate) mod plain {
         }
     }
 
+    /// Writes the field as its own [`json::WriteJson`] says.
     pub(crate) fn write<T: json::WriteJson>(
         value: &T,
         out: &mut Vec<u8>,
@@ -84,6 +85,7 @@ pub(crate) mod str_bool {
         }
     }
 
+    /// Writes `"true"` or `"false"`.
     pub(crate) fn write(value: &bool, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         out.extend_from_slice(if *value { b"\"true\"" } else { b"\"false\"" });
         Ok(())
@@ -218,6 +220,7 @@ pub(crate) mod time {
         }
     }
 
+    /// Writes `"YYYY-MM-DD HH:MM:SS"`.
     pub(crate) fn write(value: &DateTime, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         json::write_time(out, *value);
         Ok(())
@@ -249,6 +252,7 @@ pub(crate) mod opt_time {
         }
     }
 
+    /// Writes the time, or `null`.
     pub(crate) fn write(
         value: &Option<DateTime>,
         out: &mut Vec<u8>,
