@@ -225,6 +225,22 @@ mod tests {
     }
 
     #[test]
+    fn an_owned_event_is_written_as_serde_json_writes_it() {
+        // `emit` writes an `EventRef`; the owned `Event`'s writer, made by the same macro as
+        // the ticket's, is held to the same bytes.
+        for action in crate::Action::ALL {
+            let mut event = crate::sample::event(action);
+            event
+                .extra
+                .insert("x-note".into(), serde_json::json!({"a": [1.5, null]}));
+            event.ticket.deadline_time = None;
+            let mut out = Vec::new();
+            event.write_json(&mut out).unwrap();
+            assert_eq!(out, serde_json::to_vec(&event).unwrap(), "{action}");
+        }
+    }
+
+    #[test]
     fn times_outside_four_digit_years_are_written_as_serde_json_writes_them() {
         for dt in [
             DateTime::constant(2019, 6, 11, 11, 24, 18, 0),
