@@ -13,7 +13,8 @@ use super::BENCH_RETRY;
 pub(crate) enum Transport {
     /// `HttpSink`: worker threads over ureq.
     Blocking,
-    /// `AsyncHttpSink`: tokio tasks over hyper, on a runtime of the sink's own.
+    /// `AsyncHttpSink`: tokio tasks over its own HTTP/1.1 (hyper for HTTP/2), on a runtime
+    /// of the sink's own.
     Async,
     /// `NatsSink`: publishes to a JetStream stream (--nats); with --relays, `deskhook relay`
     /// processes deliver from it to --url.
@@ -38,7 +39,7 @@ pub(crate) enum Transport {
 ///    "emit_preempted":…,"rss_max_kb":…,"rss_endpoints_kb":…,"threads_max":…,
 ///    "cpu_seconds":…,"cpu_us_per_delivery":…,"cpu_user_us_per_delivery":…,
 ///    "cpu_emit_us_per_event":…,"cpu_us_per_delivery_beside_emit":…,
-///    "order_violations":…,"attempt_log":…}
+///    "order_violations":…,"attempt_log":…,"backlog":…,"backlog_stalled":…}
 ///
 /// deliveries is what the events should make (events × the endpoints of their tenant);
 /// delivered counts those made; failed is deliveries − delivered, and dropped those of them
@@ -46,7 +47,8 @@ pub(crate) enum Transport {
 /// first emit to the last delivery; events_per_sec is delivered per second; emit_ns_* are
 /// percentiles of the duration of each `emit` call (while delivery runs); emit_waits and
 /// emit_preempted count the context switches of the emitting thread during the emits:
-/// voluntary ones (it waited: a lock, a full queue) and involuntary ones (the scheduler gave
+/// voluntary ones (it waited: a lock, a full queue; not --backlog's sleeps between emits)
+/// and involuntary ones (the scheduler gave
 /// its core to another thread); rss_max_kb is the peak resident set (VmHWM);
 /// rss_endpoints_kb is the resident set the endpoints added when they were registered
 /// (before any event); threads_max the most threads the process had; cpu_seconds the CPU
@@ -57,9 +59,10 @@ pub(crate) enum Transport {
 /// body and queueing it, on the application's thread), and cpu_us_per_delivery_beside_emit
 /// the rest of the process's CPU per delivery (the delivery side alone; the process's CPU
 /// is read in ticks of 10 ms, the thread's in nanoseconds, so short runs are coarse);
-/// order_violations the
-/// deliveries that came before an earlier event of their endpoint and ticket (always 0);
-/// attempt_log the --attempt-log it ran with. The /proc readings are null where /proc is not
+/// order_violations the deliveries that came before an earlier event of their endpoint and
+/// ticket (always 0); attempt_log the --attempt-log it ran with; backlog the --backlog it ran
+/// with (null: every event emitted at once), and backlog_stalled whether pacing gave up
+/// because nothing settled for a second (null without --backlog). The /proc readings are null where /proc is not
 /// available. Exits 0 only if every delivery was made, in order.
 ///
 /// With --spool DIR, each event goes through a durable spool in DIR first: the sink's
@@ -175,6 +178,15 @@ pub(crate) struct Args {
     /// only.
     #[arg(long)]
     pub(super) paused: bool,
+    /// Keep at most N deliveries waiting or in flight: once the emitted deliveries are N
+    /// ahead of those settled (delivered or dead-lettered), the emitting loop sleeps, outside
+    /// the timed `emit` calls, until they are N/2 ahead. The flood then runs with a queue of
+    /// bounded size, as a helpdesk's does when delivery keeps up, instead of every event
+    /// queued at once (100,000 events of 10 KiB are 1.2 GB of memory taken fresh from the
+    /// kernel inside `emit`). Pacing stops for the rest of the run if nothing settles for a
+    /// second (a receiver that fails everything). HTTP transports without --paused.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    pub(super) backlog: Option<u64>,
     /// The sink's memory budget for queued events (`max_queued_bytes`); what goes over it is
     /// dropped, counted and logged. Defaults to the sink's default, 256 MiB: raise it for
     /// large bodies, since the run emits faster than it delivers (100,000 events of 10 KiB
@@ -249,6 +261,9 @@ pub(super) fn check_flags(args: &Args) {
             if args.paused {
                 crate::usage_error("--paused is for --transport blocking and async");
             }
+            if args.backlog.is_some() {
+                crate::usage_error("--backlog is for --transport blocking and async");
+            }
             if args.ca_file.is_some() {
                 crate::usage_error(
                     "--ca-file is for --transport blocking and async (relays read their \
@@ -280,6 +295,11 @@ pub(super) fn check_flags(args: &Args) {
             ];
             if let Some((flag, _)) = nats_only.iter().find(|(_, given)| *given) {
                 crate::usage_error(format!("{flag} is for --transport nats"));
+            }
+            if args.paused && args.backlog.is_some() {
+                crate::usage_error(
+                    "--backlog waits for deliveries to settle, and --paused makes none: give                      one or the other",
+                );
             }
         }
     }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, Endpoint};
 
@@ -77,13 +78,29 @@ impl Fleet {
             return events;
         };
         let t = tenants.len() as u64;
-        let n = self.endpoints as u64;
-        // Tenant k has n/t endpoints, one more for k < n mod t; events go round the tenants.
-        let per_tenant = |k: u64| n / t + u64::from(k < n % t);
+        let per_tenant = |k: u64| self.endpoints_of_tenant(k, t);
         let rounds = events / t;
         let whole: u64 = (0..t).map(per_tenant).sum::<u64>() * rounds;
         let rest: u64 = (0..events % t).map(per_tenant).sum();
         whole + rest
+    }
+
+    /// Deliveries event `n` (from 1) makes alone: the endpoints of its tenant.
+    pub(super) fn deliveries_of(&self, n: u64) -> u64 {
+        match &self.tenants {
+            Some(tenants) => {
+                let t = tenants.len() as u64;
+                self.endpoints_of_tenant((n - 1) % t, t)
+            }
+            None => 1,
+        }
+    }
+
+    /// Endpoints of tenant `k` of `t`: n/t, one more for k < n mod t (events go round the
+    /// tenants).
+    fn endpoints_of_tenant(&self, k: u64, t: u64) -> u64 {
+        let n = self.endpoints as u64;
+        n / t + u64::from(k < n % t)
     }
 }
 
@@ -100,6 +117,8 @@ impl Fleet {
 #[derive(Debug, Default)]
 pub(super) struct OrderCheck {
     seen: Mutex<Vec<(u64, u64)>>,
+    /// Deliveries settled for good (delivered or dead-lettered), for --backlog.
+    settled: AtomicU64,
 }
 
 /// A hasher for keys that are hashes already: it keeps the `u64` it is given.
@@ -137,6 +156,9 @@ fn fnv1a(parts: &[&str]) -> u64 {
 impl OrderCheck {
     /// Records one attempt (a delivered one; the others say nothing of order).
     pub(super) fn see(&self, record: &AttemptRecord<'_>) {
+        if record.outcome != AttemptOutcome::Retrying {
+            self.settled.fetch_add(1, Ordering::Relaxed);
+        }
         if record.outcome != AttemptOutcome::Delivered {
             return;
         }
@@ -145,6 +167,11 @@ impl OrderCheck {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((key, record.sequence));
+    }
+
+    /// Deliveries settled so far: delivered, or dead-lettered after their last attempt.
+    pub(super) fn settled(&self) -> u64 {
+        self.settled.load(Ordering::Relaxed)
     }
 
     /// Deliveries that came before an earlier event of their ticket, among those recorded
@@ -219,9 +246,12 @@ mod tests {
         assert_eq!(fleet.deliveries(1), 3);
         assert_eq!(fleet.deliveries(2), 5);
         assert_eq!(fleet.deliveries(5), 3 + 2 + 3 + 2 + 3);
+        let one_by_one: Vec<u64> = (1..=5).map(|n| fleet.deliveries_of(n)).collect();
+        assert_eq!(one_by_one, [3, 2, 3, 2, 3]);
         // One tenant per endpoint: one delivery per event.
         assert_eq!(Fleet::new(1000, None).deliveries(12_345), 12_345);
         assert_eq!(Fleet::single().deliveries(7), 7);
         assert_eq!(Fleet::single().tenant_of(1), None);
+        assert_eq!(Fleet::single().deliveries_of(7), 1);
     }
 }

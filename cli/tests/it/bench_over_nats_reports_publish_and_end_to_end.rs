@@ -56,6 +56,8 @@ fn report(run: &Run) -> Value {
             "cpu_us_per_delivery_beside_emit",
             "order_violations",
             "attempt_log",
+            "backlog",
+            "backlog_stalled",
             "publish_per_sec",
             "relays",
             "batch",

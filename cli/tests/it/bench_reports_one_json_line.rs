@@ -224,6 +224,8 @@ fn report(run: &Run) -> Value {
             "cpu_us_per_delivery_beside_emit",
             "order_violations",
             "attempt_log",
+            "backlog",
+            "backlog_stalled",
         ],
     )
 }
@@ -489,6 +491,46 @@ fn paused_endpoints_measure_emit_alone() {
         assert_eq!(receiver.stop().len(), 0, "{transport}");
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
+}
+
+#[test]
+fn a_backlog_paces_the_emits_and_every_event_is_still_delivered() {
+    for transport in ["blocking", "async"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let receiver = Receiver::start(204, None);
+        let events = EVENTS.to_string();
+        let mut args = bench_args(&receiver.url, transport, &events);
+        // Far fewer than the events: the loop waits for deliveries again and again.
+        args.extend(["--backlog", "4"]);
+        let run = deskhook(tmp.path(), &args);
+        let value = report(&run);
+        succeeded(&run, transport);
+        assert_eq!(value["delivered"], EVENTS, "{transport}");
+        assert_eq!(value["order_violations"], 0, "{transport}");
+        assert_eq!(value["backlog"], 4, "{transport}");
+        assert_eq!(value["backlog_stalled"], false, "{value}");
+        assert_eq!(receiver.stop().len() as u64, EVENTS, "{transport}");
+    }
+    // Without a backlog both are null.
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(204, None);
+    let run = deskhook(tmp.path(), &bench_args(&receiver.url, "async", "10"));
+    let value = report(&run);
+    assert!(
+        value["backlog"].is_null() && value["backlog_stalled"].is_null(),
+        "{value}"
+    );
+    // A paused endpoint settles nothing: a backlog could only stall.
+    let mut args = bench_args(&receiver.url, "async", "10");
+    args.extend(["--paused", "--backlog", "4"]);
+    let run = deskhook(tmp.path(), &args);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--backlog waits for deliveries to settle"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
