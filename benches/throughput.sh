@@ -18,7 +18,10 @@
 #   4. for each body size in $BODY_SIZES, over plain HTTP: wrk -t2 -c$CONCURRENCY
 #      -d$DURATION (POST, keep-alive), then deskhook bench --transport async and blocking,
 #      unsigned and signed (--secret), and each with --paused (the endpoint paused: emit
-#      alone, the reference for emit's percentiles during the flood), and the baseline;
+#      alone, the reference for emit's percentiles during the flood), each with
+#      --backlog $BACKLOG (the emitting loop keeps at most that many deliveries unsettled:
+#      the flood in a steady state, memory reused, instead of every event queued at once),
+#      and the baseline;
 #   5. over TLS with $TLS_BODY_SIZE-byte bodies: wrk keep-alive, wrk -H 'Connection: close'
 #      (a new TLS connection per request), and deskhook bench async and blocking with
 #      --ca-file;
@@ -37,7 +40,7 @@
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 TLS_PORT=18443
 # EVENTS=100000 CONCURRENCY=16 BODY_SIZES="1024 10240" TLS_BODY_SIZE=10240 TLS_EVENTS=50000
-# DURATION=10s (whole seconds) BASELINE_EVENTS=20000 REPEAT=3, and REWRK: unset (no rewrk
+# DURATION=10s (whole seconds) BASELINE_EVENTS=20000 REPEAT=3 BACKLOG=1024, and REWRK: unset (no rewrk
 # run), the path of a rewrk binary, or `install` (cargo install rewrk into target/rewrk
 # first, a few minutes).
 set -euo pipefail
@@ -54,6 +57,7 @@ TLS_EVENTS="${TLS_EVENTS:-50000}"
 DURATION="${DURATION:-10s}"
 BASELINE_EVENTS="${BASELINE_EVENTS:-20000}"
 REPEAT="${REPEAT:-3}"
+BACKLOG="${BACKLOG:-1024}"
 REWRK="${REWRK:-}"
 # The Standard Webhooks specification's example secret; any whsec_ secret does.
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -179,6 +183,7 @@ median() { # median NAME: copies the run with the median events_per_sec to $out/
 }
 
 # 4. Plain HTTP, each body size.
+configurations="async async-signed async-paused async-backlog blocking blocking-signed blocking-paused blocking-backlog"
 for size in $BODY_SIZES; do
     run_wrk "wrk-$size" "$size" "$URL"
     run_bare "bare-$size" "$size" "$URL"
@@ -193,8 +198,10 @@ for size in $BODY_SIZES; do
         run_bench "blocking-$size" "$round" "${common[@]}" --transport blocking
         run_bench "blocking-signed-$size" "$round" "${common[@]}" --transport blocking --secret "$SECRET"
         run_bench "blocking-paused-$size" "$round" "${common[@]}" --transport blocking --paused
+        run_bench "async-backlog-$size" "$round" "${common[@]}" --transport async --backlog "$BACKLOG"
+        run_bench "blocking-backlog-$size" "$round" "${common[@]}" --transport blocking --backlog "$BACKLOG"
     done
-    for name in async async-signed async-paused blocking blocking-signed blocking-paused; do
+    for name in $configurations; do
         median "$name-$size"
     done
     say "baseline: a new connection per event, $BASELINE_EVENTS events, $CONCURRENCY threads"
@@ -245,12 +252,12 @@ echo "deskhook throughput: $CONCURRENCY in flight, nginx (one worker) on 127.0.0
 echo "($(nproc) cores, load average before: $load_before; deskhook: median of $REPEAT runs each)"
 for size in $BODY_SIZES; do
     echo
-    echo "plain HTTP, $size-byte bodies, $EVENTS events (emit µs; --paused: emit with no delivery)"
+    echo "plain HTTP, $size-byte bodies, $EVENTS events (emit µs; --paused: emit with no delivery; --backlog: at most $BACKLOG unsettled)"
     header
     line "wrk -t2 -c$CONCURRENCY (keep-alive)" "wrk-$size"
     line "bare tokio + httparse -c$CONCURRENCY" "bare-$size"
     if [ -n "$REWRK" ]; then line "rewrk -t1 -c$CONCURRENCY (hyper, keep-alive)" "rewrk-$size"; fi
-    for name in async async-signed async-paused blocking blocking-signed blocking-paused; do
+    for name in $configurations; do
         line "deskhook $name" "$name-$size"
     done
     line "baseline (new connection per event)" "baseline-$size"
@@ -270,6 +277,11 @@ for size in $BODY_SIZES; do
     row "blocking / wrk, $size B" "$(ratio "$(rps "blocking-$size")" "$(rps "$w")")" ">=" 0.5
     row "CPU per request async / wrk, $size B" "$(ratio "$(cpu "async-$size")" "$(cpu "$w")")" "<=" 1.5
     row "CPU per request blocking / wrk, $size B" "$(ratio "$(cpu "blocking-$size")" "$(cpu "$w")")" "<=" 1.5
+    for t in async-backlog blocking-backlog; do
+        row "$t / wrk, $size B" "$(ratio "$(rps "$t-$size")" "$(rps "$w")")" ">=" \
+            "$([ "$t" = async-backlog ] && echo 0.7 || echo 0.5)"
+        row "CPU per request $t / wrk, $size B" "$(ratio "$(cpu "$t-$size")" "$(cpu "$w")")" "<=" 1.5
+    done
     printf '%-44s %9s %9s %8s\n' "  bare tokio + httparse / wrk, $size B" \
         "$(ratio "$(rps "bare-$size")" "$(rps "$w")")" "" "(info)"
     printf '%-44s %9s %9s %8s\n' "  CPU per request bare / wrk, $size B" \
@@ -289,7 +301,7 @@ for size in $BODY_SIZES; do
     done
     row "async signed / unsigned, $size B" "$(ratio "$(rps "async-signed-$size")" "$(rps "async-$size")")" ">=" 0.9
     row "blocking signed / unsigned, $size B" "$(ratio "$(rps "blocking-signed-$size")" "$(rps "blocking-$size")")" ">=" 0.9
-    for t in async async-signed blocking blocking-signed; do
+    for t in async async-signed async-backlog blocking blocking-signed blocking-backlog; do
         row "emit p99 (µs), $t, $size B" "$(num "$t-$size" emit_ns_p99 1000)" "<=" 20
     done
     row "emit p99 async / paused, $size B" \
