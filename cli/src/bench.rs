@@ -5,10 +5,12 @@
 mod args;
 mod fleet;
 mod nats;
+mod pace;
 mod proc;
 
 pub(crate) use args::Args;
 use args::{SpoolSync, Transport, check_flags};
+use pace::Pace;
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -41,61 +43,6 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Requests in flight at once for the HTTP transports, when --concurrency is not given.
 const HTTP_CONCURRENCY: u64 = 16;
-
-/// `--backlog`: keeps the deliveries emitted but not yet settled under a bound, by sleeping
-/// between `emit` calls (never inside one).
-#[derive(Debug)]
-struct Pace {
-    /// At most this many unsettled deliveries before the loop waits.
-    backlog: u64,
-    /// Deliveries the events emitted so far make.
-    emitted: u64,
-    /// Sleeps taken (each a voluntary context switch of the emitting thread).
-    sleeps: u64,
-    /// Nothing settled for `stall`: pacing is off for the rest of the run.
-    stalled: bool,
-    /// How long a wait goes on with nothing settling before pacing gives up.
-    stall: Duration,
-}
-
-/// How long the pacing waits for a delivery to settle before it gives up pacing.
-const STALL: Duration = Duration::from_secs(1);
-
-/// The pacing's sleep: short against the time the workers take to settle half the backlog.
-const PACE_SLEEP: Duration = Duration::from_micros(200);
-
-impl Pace {
-    fn new(backlog: u64) -> Pace {
-        Pace {
-            backlog,
-            emitted: 0,
-            sleeps: 0,
-            stalled: false,
-            stall: STALL,
-        }
-    }
-
-    /// Returns at once while fewer than `backlog` deliveries are unsettled; else sleeps until
-    /// no more than half of it are, or until nothing has settled for `stall`.
-    fn wait(&mut self, settled: impl Fn() -> u64) {
-        if self.stalled || self.emitted.saturating_sub(settled()) < self.backlog {
-            return;
-        }
-        let mut last = settled();
-        let mut since = Instant::now();
-        while self.emitted.saturating_sub(last) > self.backlog / 2 {
-            std::thread::sleep(PACE_SLEEP);
-            self.sleeps += 1;
-            let now = settled();
-            if now != last {
-                (last, since) = (now, Instant::now());
-            } else if since.elapsed() >= self.stall {
-                self.stalled = true;
-                return;
-            }
-        }
-    }
-}
 
 /// Events delivered, and events finished for good (delivered, dead-lettered or dropped).
 fn progress(sink: &DeliverySink) -> (u64, u64) {
@@ -760,43 +707,6 @@ fn report_durable(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pacing_waits_until_half_the_backlog_is_settled() {
-        use std::sync::atomic::AtomicU64;
-        let settled = AtomicU64::new(0);
-        let mut pace = Pace::new(8);
-        pace.emitted = 7;
-        pace.wait(|| settled.load(Ordering::Relaxed));
-        assert_eq!(pace.sleeps, 0, "under the backlog: no wait");
-        pace.emitted = 8;
-        let at_return = std::thread::scope(|scope| {
-            scope.spawn(|| {
-                for _ in 0..4 {
-                    std::thread::sleep(Duration::from_millis(1));
-                    settled.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-            pace.wait(|| settled.load(Ordering::Relaxed));
-            settled.load(Ordering::Relaxed)
-        });
-        // Returned once 8 − 4 = 4 (half the backlog) were unsettled, not before.
-        assert_eq!(at_return, 4);
-        assert!(pace.sleeps > 0 && !pace.stalled, "{pace:?}");
-    }
-
-    #[test]
-    fn pacing_gives_up_when_nothing_settles() {
-        let mut pace = Pace::new(2);
-        pace.stall = Duration::from_millis(5);
-        pace.emitted = 10;
-        pace.wait(|| 0);
-        assert!(pace.stalled, "{pace:?}");
-        let sleeps = pace.sleeps;
-        pace.emitted = 20;
-        pace.wait(|| 0);
-        assert_eq!(pace.sleeps, sleeps, "no more waiting once stalled");
-    }
 
     #[test]
     fn the_wait_for_delivery_saturates_rather_than_overflow() {
