@@ -40,9 +40,9 @@
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 TLS_PORT=18443
 # EVENTS=100000 CONCURRENCY=16 BODY_SIZES="1024 10240" TLS_BODY_SIZE=10240 TLS_EVENTS=50000
-# DURATION=10s (whole seconds) BASELINE_EVENTS=20000 REPEAT=3 BACKLOG=1024, and REWRK: unset (no rewrk
-# run), the path of a rewrk binary, or `install` (cargo install rewrk into target/rewrk
-# first, a few minutes).
+# DURATION=10s (whole seconds) BASELINE_EVENTS=20000 REPEAT=3 BACKLOG=1024, and REWRK:
+# unset (no rewrk run), the path of a rewrk binary, or `install` (cargo install rewrk into
+# target/rewrk first, a few minutes).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -48,8 +48,8 @@ pub(crate) enum Transport {
 /// percentiles of the duration of each `emit` call (while delivery runs); emit_waits and
 /// emit_preempted count the context switches of the emitting thread during the emits:
 /// voluntary ones (it waited: a lock, a full queue; not --backlog's sleeps between emits)
-/// and involuntary ones (the scheduler gave
-/// its core to another thread); rss_max_kb is the peak resident set (VmHWM);
+/// and involuntary ones (the scheduler gave its core to another thread); rss_max_kb is the
+/// peak resident set (VmHWM);
 /// rss_endpoints_kb is the resident set the endpoints added when they were registered
 /// (before any event); threads_max the most threads the process had; cpu_seconds the CPU
 /// time (user + system, every thread) the process used from the first emit to the last
@@ -62,8 +62,8 @@ pub(crate) enum Transport {
 /// order_violations the deliveries that came before an earlier event of their endpoint and
 /// ticket (always 0); attempt_log the --attempt-log it ran with; backlog the --backlog it ran
 /// with (null: every event emitted at once), and backlog_stalled whether pacing gave up
-/// because nothing settled for a second (null without --backlog). The /proc readings are null where /proc is not
-/// available. Exits 0 only if every delivery was made, in order.
+/// because nothing settled for a second (null without --backlog). The /proc readings are
+/// null where /proc is not available. Exits 0 only if every delivery was made, in order.
 ///
 /// With --spool DIR, each event goes through a durable spool in DIR first: the sink's
 /// `send_with_receipt` is called directly (not the facade) so that the run knows when each
@@ -298,7 +298,8 @@ pub(super) fn check_flags(args: &Args) {
             }
             if args.paused && args.backlog.is_some() {
                 crate::usage_error(
-                    "--backlog waits for deliveries to settle, and --paused makes none: give                      one or the other",
+                    "--backlog waits for deliveries to settle, and --paused makes none: give \
+                     one or the other",
                 );
             }
         }

@@ -526,8 +526,10 @@ fn a_backlog_paces_the_emits_and_every_event_is_still_delivered() {
     let run = deskhook(tmp.path(), &args);
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("--backlog waits for deliveries to settle"),
+        run.stderr.contains(
+            "--backlog waits for deliveries to settle, and --paused makes none: give one or \
+             the other"
+        ),
         "{}",
         run.stderr
     );
