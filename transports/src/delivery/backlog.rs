@@ -239,13 +239,16 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn delivered(&self, job: &Job);
     /// A failed attempt; the next one is due at `next_at`.
     fn retrying(&self, job: &Job, next_at: SystemTime);
-    /// Writes a dead letter, moving the job's row if it has one.
-    fn dead(&self, row: Option<i64>, letter: DeadLetter);
-    /// Writes dead letters in order, as [`dead`](Backlog::dead) each.
-    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) {
-        for (row, letter) in letters {
-            self.dead(*row, letter.clone());
-        }
+    /// Writes a dead letter, moving the job's row if it has one; `false` when it could not
+    /// be kept (it went whole to the log at error level: the engine counts it as dropped).
+    fn dead(&self, row: Option<i64>, letter: DeadLetter) -> bool;
+    /// Writes dead letters in order, as [`dead`](Backlog::dead) each, and returns how many
+    /// of them could not be kept.
+    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> usize {
+        letters
+            .iter()
+            .filter(|(row, letter)| !self.dead(*row, letter.clone()))
+            .count()
     }
     /// Lets go of what `lane` has queued (under its lock; jobs in flight finish on their
     /// own): to the dead letters, or kept where it is at a stop that keeps undelivered events.
@@ -623,13 +626,13 @@ impl Backlog for MemoryBacklog {
 
     fn retrying(&self, _job: &Job, _next_at: SystemTime) {}
 
-    fn dead(&self, _row: Option<i64>, letter: DeadLetter) {
-        self.letters.write(&letter);
+    fn dead(&self, _row: Option<i64>, letter: DeadLetter) -> bool {
+        self.letters.write(&letter)
     }
 
-    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) {
+    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> usize {
         self.letters
-            .write_all(letters.iter().map(|(_, letter)| letter));
+            .write_all(letters.iter().map(|(_, letter)| letter))
     }
 
     fn release(

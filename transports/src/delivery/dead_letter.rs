@@ -173,18 +173,20 @@ impl DeadLetterLog {
         Ok(())
     }
 
-    /// Appends one record. When the file cannot be written, the whole record goes to the
-    /// log at error level instead, so that the event is not lost silently.
-    pub(crate) fn write(&self, letter: &DeadLetter) {
-        self.write_all([letter]);
+    /// Appends one record, and says whether it is in the file. When the file cannot be
+    /// written, the whole record goes to the log at error level instead, so that the event
+    /// is not lost silently (the engine counts it as dropped, not dead-lettered).
+    pub(crate) fn write(&self, letter: &DeadLetter) -> bool {
+        self.write_all([letter]) == 0
     }
 
     /// Appends `letters` in order, opening the file once for each [`BATCH_BYTES`] of them
-    /// rather than once per letter (an endpoint removed, or a stop, with many queued). When
-    /// the file cannot be written, each letter of the batch goes whole to the log at error
+    /// rather than once per letter (an endpoint removed, or a stop, with many queued), and
+    /// returns how many of them are not in the file. Those go whole to the log at error
     /// level instead, as [`write`](DeadLetterLog::write) does.
-    pub(crate) fn write_all<'l>(&self, letters: impl IntoIterator<Item = &'l DeadLetter>) {
+    pub(crate) fn write_all<'l>(&self, letters: impl IntoIterator<Item = &'l DeadLetter>) -> usize {
         let mut batch = Vec::new();
+        let mut lost = 0;
         for letter in letters {
             let start = batch.len();
             match serde_json::to_writer(&mut batch, letter) {
@@ -192,34 +194,47 @@ impl DeadLetterLog {
                 Err(e) => {
                     // Nothing of it is left for the next letter to be glued to.
                     batch.truncate(start);
+                    lost += 1;
                     log::error!(
                         target: deskhook::LOG_TARGET,
-                        "dead letter {} could not be written: {e}",
-                        letter.id
+                        "dead letter {} ({} on ticket {}) for endpoint '{}' could not be \
+                         written ({e}) and is dropped: {}",
+                        letter.id,
+                        letter.action,
+                        letter.ticket,
+                        letter.endpoint,
+                        letter.reason
                     );
                 }
             }
             if batch.len() >= BATCH_BYTES {
-                self.append_or_log(&batch);
+                lost += self.append_or_log(&batch);
                 batch.clear();
             }
         }
         if !batch.is_empty() {
-            self.append_or_log(&batch);
+            lost += self.append_or_log(&batch);
         }
+        lost
     }
 
-    /// Appends `lines` (whole letters, each ending in a line break), or logs each of them.
-    fn append_or_log(&self, lines: &[u8]) {
-        if let Err(err) = self.append(lines) {
-            for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
-                log::error!(
-                    target: deskhook::LOG_TARGET,
-                    "{err}; the dead letter follows: {}",
-                    String::from_utf8_lossy(line)
-                );
-            }
+    /// Appends `lines` (whole letters, each ending in a line break), or logs each of them
+    /// and returns how many they are.
+    fn append_or_log(&self, lines: &[u8]) -> usize {
+        let Err(err) = self.append(lines) else {
+            return 0;
+        };
+        let mut logged = 0;
+        for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+            logged += 1;
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "{err}; the dead letter is not in the file and is counted as dropped; it \
+                 follows whole: {}",
+                String::from_utf8_lossy(line)
+            );
         }
+        logged
     }
 }
 

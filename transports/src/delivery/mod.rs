@@ -133,7 +133,9 @@
 //! - **Dead letters.** A JSON Lines file ([`DeliveryConfig::dead_letter_path`]), opened at
 //!   start so that a bad path fails early; each line a [`DeadLetter`] with the exact body.
 //!   `deskhook dead-letters list|replay` reads them and delivers them again with their
-//!   original `webhook-id`. A sink with a spool keeps them in the spool instead.
+//!   original `webhook-id`. A sink with a spool keeps them in the spool instead. A letter
+//!   the file cannot take (a full disk) goes whole to the log at error level and is counted
+//!   as dropped, not dead-lettered.
 //! - **Payload limit.** A body over [`DeliveryConfig::max_payload`] goes to the dead letters
 //!   with an error saying so.
 //! - **Shutdown.** The [`DeliveryGuard`] that `build()` returns flushes when dropped, for at
@@ -364,7 +366,8 @@ pub struct EndpointStats {
     pub failed: u64,
     /// Retries scheduled.
     pub retried: u64,
-    /// Events dropped because the queue (or the sink's memory budget) was full.
+    /// Events dropped: the queue (or the sink's memory budget) was full, or their dead
+    /// letter could not be written (it went whole to the log at error level).
     pub dropped: u64,
     /// Events put in the dead letters.
     pub dead_lettered: u64,
@@ -495,7 +498,7 @@ pub struct DeliveryTotals {
     pub failed: u64,
     /// Retries scheduled.
     pub retried: u64,
-    /// Events dropped (a full queue or memory budget).
+    /// Events dropped (a full queue or memory budget, a dead letter not written).
     pub dropped: u64,
     /// Events put in the dead letters.
     pub dead_lettered: u64,
@@ -690,7 +693,8 @@ pub(crate) trait AsyncTransport: Send + Sync {
     ) -> impl std::future::Future<Output = Result<Response, AttemptError>> + Send;
 }
 
-/// Called with every dead letter, after it is written.
+/// Called with every dead letter, after it is written (or logged whole, when it could not
+/// be).
 pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 
 /// Behaviour a relay needs from the engine.

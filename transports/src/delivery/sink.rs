@@ -221,12 +221,10 @@ impl DeliverySink {
     }
 
     /// Writes a dead letter for an event this sink never queued (a relay gives up on it),
-    /// counted as dead-lettered for its endpoint when the endpoint is registered.
+    /// counted for its endpoint when the endpoint is registered.
     #[cfg(feature = "relay")]
     pub(crate) fn write_dead_letter(&self, letter: DeadLetter) {
-        if let Some(lane) = self.engine.registry().get(&letter.endpoint) {
-            self.engine.count_dead_lettered(&lane, 1);
-        }
+        let lane = self.engine.registry().get(&letter.endpoint);
         log::warn!(
             target: deskhook::LOG_TARGET,
             "event {} ({} on ticket {}) for endpoint '{}' dead-lettered: {}",
@@ -236,7 +234,7 @@ impl DeliverySink {
             letter.endpoint,
             letter.reason
         );
-        self.engine.write_letter(None, letter);
+        self.engine.write_letter(lane.as_deref(), None, letter);
     }
 }
 

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `deskhook_events_total` | counter | `event_type` (once per event, whatever its endpoints) |
 //! | `deskhook_events_unrouted_total` | counter | `event_type` (events no endpoint was registered for: a tenant without webhooks, or a misspelt one) |
-//! | `deskhook_events_dropped_total` | counter | `event_type` (once per endpoint that dropped the event: with many endpoints it can pass `deskhook_events_total`) |
+//! | `deskhook_events_dropped_total` | counter | `event_type` (once per endpoint that dropped the event: with many endpoints it can pass `deskhook_events_total`; a dead letter its file could not take counts here, not in `deskhook_dead_letters_total`) |
 //! | `deskhook_dead_letters_total` | counter | (events that went to the dead letters, with attempts or without: too large, an endpoint closed or removed) |
 //! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`) |
 //! | `deskhook_attempt_duration_seconds` | histogram | |
@@ -46,7 +46,7 @@ pub(crate) fn describe() {
         );
         describe_counter!(
             "deskhook_events_dropped_total",
-            "Events dropped (a full queue, the memory budget, a full spool)"
+            "Events dropped (a full queue, memory budget or spool; a dead letter not written)"
         );
         describe_counter!(
             "deskhook_dead_letters_total",

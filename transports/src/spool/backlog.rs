@@ -319,8 +319,12 @@ impl Backlog for SpoolBacklog {
         self.store.attempted(job, next_at);
     }
 
-    fn dead(&self, row: Option<i64>, letter: DeadLetter) {
+    /// Kept as far as the engine can tell: the writer commits it later. If that commit
+    /// fails, a job's row stays in the spool (its event may be delivered again) and a
+    /// letter without a row goes whole to the log.
+    fn dead(&self, row: Option<i64>, letter: DeadLetter) -> bool {
         self.store.dead(row, letter);
+        true
     }
 
     fn release(

@@ -410,10 +410,9 @@ impl Engine {
 
     /// Dead-letters `job` of `lane` for `reason`.
     pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) {
-        self.count_dead_lettered(lane, 1);
         let letter = DeadLetter::of_job(lane, job, reason);
         self.log_letter(&letter);
-        self.write_letter(job.row, letter);
+        self.write_letter(Some(lane), job.row, letter);
     }
 
     /// Dead-letters an event that has no job (too large, or reported in flight at a stop).
@@ -425,15 +424,14 @@ impl Engine {
         row: Option<i64>,
         reason: &str,
     ) {
-        self.count_dead_lettered(lane, 1);
         let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
-        self.write_letter(row, letter);
+        self.write_letter(Some(lane), row, letter);
     }
 
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
-    /// are needed: a batch of about [`BATCH_BYTES`] bytes of bodies at a time is counted
-    /// and logged letter by letter, written in one go, then the hook is told of each. So
+    /// are needed: a batch of about [`BATCH_BYTES`] bytes of bodies at a time is logged
+    /// letter by letter, written in one go, counted, then the hook is told of each. So
     /// memory holds one batch, not a copy of every body let go.
     pub(crate) fn dead_letter_all(
         &self,
@@ -449,11 +447,11 @@ impl Engine {
             if bytes < BATCH_BYTES && letters.peek().is_some() {
                 continue;
             }
-            self.count_dead_lettered(lane, batch.len() as u64);
             for (_, letter) in &batch {
                 self.log_letter(letter);
             }
-            self.backlog.dead_all(&batch);
+            let lost = self.backlog.dead_all(&batch);
+            self.count_letters(lane, None, batch.len(), lost);
             if let Some(hook) = &self.hooks.dead_letter {
                 for (_, letter) in &batch {
                     hook(letter);
@@ -461,6 +459,19 @@ impl Engine {
             }
             batch.clear();
             bytes = 0;
+        }
+    }
+
+    /// Counts `n` letters of `lane` (of `event_type`, when they share one), of which `lost`
+    /// could not be kept: those are dropped (the backlog logged each whole at error level),
+    /// the others dead-lettered.
+    fn count_letters(&self, lane: &Lane, event_type: Option<EventType>, n: usize, lost: usize) {
+        let kept = n.saturating_sub(lost);
+        if kept > 0 {
+            self.count_dead_lettered(lane, kept as u64);
+        }
+        if lost > 0 {
+            self.count_dropped(lane, event_type, lost as u64);
         }
     }
 
@@ -477,16 +488,19 @@ impl Engine {
         );
     }
 
-    /// Writes a dead letter (moving row `row` of the store, if it has one), then tells the
-    /// hook: a relay acknowledges the event's message once its letter is in the file (the
-    /// memory backlog writes it at once; relays have no spool).
-    pub(crate) fn write_letter(&self, row: Option<i64>, letter: DeadLetter) {
-        match &self.hooks.dead_letter {
-            Some(hook) => {
-                self.backlog.dead(row, letter.clone());
-                hook(&letter);
-            }
-            None => self.backlog.dead(row, letter),
+    /// Writes a dead letter (moving row `row` of the store, if it has one), counts it for
+    /// `lane` (dead-lettered, or dropped when it could not be kept), then tells the hook: a
+    /// relay acknowledges the event's message once it has its letter (the memory backlog
+    /// writes it at once; relays have no spool), which it also publishes to its own stream.
+    pub(crate) fn write_letter(&self, lane: Option<&Lane>, row: Option<i64>, letter: DeadLetter) {
+        let event_type = EventType::from_wire(&letter.action);
+        let hooked = (self.hooks.dead_letter.as_ref()).map(|hook| (hook, letter.clone()));
+        let kept = self.backlog.dead(row, letter);
+        if let Some(lane) = lane {
+            self.count_letters(lane, event_type, 1, usize::from(!kept));
+        }
+        if let Some((hook, letter)) = hooked {
+            hook(&letter);
         }
     }
 }
