@@ -15,16 +15,17 @@
 #      openssl), and starts nginx on 127.0.0.1:$PORT (HTTP) and 127.0.0.1:$TLS_PORT (TLS)
 #      (benches/start-nginx.sh: one worker, 204 for everything, keep-alive, no access log);
 #      stops it on exit, whatever happens;
-#   4. for each body size in $BODY_SIZES, over plain HTTP: wrk -t2 -c$CONCURRENCY
-#      -d$DURATION (POST, keep-alive), then deskhook bench --transport async and blocking,
-#      unsigned and signed (--secret), and each with --paused (the endpoint paused: emit
-#      alone, the reference for emit's percentiles during the flood), each with
+#   4. for each body size in $BODY_SIZES, over plain HTTP, in each round: wrk -t2
+#      -c$CONCURRENCY -d$DURATION (POST, keep-alive), the bare sender (6. below), then
+#      deskhook bench --transport async and blocking, unsigned and signed (--secret), and
+#      each with --paused (the endpoint paused: emit alone, the reference for emit's
+#      percentiles during the flood), each with
 #      --backlog $BACKLOG (the emitting loop keeps at most that many deliveries unsettled:
 #      the flood in a steady state, memory reused, instead of every event queued at once),
 #      and the baseline;
-#   5. over TLS with $TLS_BODY_SIZE-byte bodies: wrk keep-alive, wrk -H 'Connection: close'
-#      (a new TLS connection per request), and deskhook bench async and blocking with
-#      --ca-file;
+#   5. over TLS with $TLS_BODY_SIZE-byte bodies, in each round: wrk keep-alive, wrk -H
+#      'Connection: close' (a new TLS connection per request), and deskhook bench async and
+#      blocking with --ca-file;
 #   6. over plain HTTP, next to wrk, two references for the async transport: a bare
 #      HTTP/1.1 sender on tokio (transports/benches/h1_bare.rs: the request prebuilt, the
 #      answer read with httparse, no HTTP library; what tokio itself costs), and with REWRK
@@ -34,9 +35,12 @@
 #      every thread, divided by its requests: wrk's from the shell's `times`, deskhook's
 #      from its report), emit p50/p99 and peak RSS, and the ratios against the targets.
 #
-# Each deskhook configuration and the baseline run REPEAT times (rounds interleaved); the
-# tables show the run with the median requests/s (and that run's other figures). The raw
-# output is kept in target/bench/.
+# Each round runs wrk, the bare sender and every deskhook configuration once, so that a
+# slow spell of the machine falls on the references as much as on deskhook; there are
+# REPEAT rounds (the baseline runs REPEAT times too). The tables show each sender's run
+# with the median requests/s (and that run's other figures); the ratios are of those
+# medians, and each is followed by its spread: the lowest and highest ratio of one round's
+# deskhook run to the same round's reference. The raw output is kept in target/bench/.
 #
 # Everything goes to 127.0.0.1 only. Settings (environment): PORT=18080 TLS_PORT=18443
 # EVENTS=100000 CONCURRENCY=16 BODY_SIZES="1024 10240" TLS_BODY_SIZE=10240 TLS_EVENTS=50000
@@ -185,13 +189,13 @@ median() { # median NAME: copies the run with the median events_per_sec to $out/
 # 4. Plain HTTP, each body size.
 configurations="async async-signed async-paused async-backlog blocking blocking-signed blocking-paused blocking-backlog"
 for size in $BODY_SIZES; do
-    run_wrk "wrk-$size" "$size" "$URL"
-    run_bare "bare-$size" "$size" "$URL"
     if [ -n "$REWRK" ]; then run_rewrk "rewrk-$size" "$size" "$URL"; fi
     common=(--url "$URL" --events "$EVENTS" --body-size "$size")
-    # Rounds interleave the configurations, so that a slow spell of the machine does not
-    # fall on one of them only.
+    # Rounds interleave the references and the configurations, so that a slow spell of the
+    # machine does not fall on one of them only.
     for round in $(seq 1 "$REPEAT"); do
+        run_wrk "wrk-$size.$round" "$size" "$URL"
+        run_bare "bare-$size.$round" "$size" "$URL"
         run_bench "async-$size" "$round" "${common[@]}" --transport async
         run_bench "async-signed-$size" "$round" "${common[@]}" --transport async --secret "$SECRET"
         run_bench "async-paused-$size" "$round" "${common[@]}" --transport async --paused
@@ -201,7 +205,7 @@ for size in $BODY_SIZES; do
         run_bench "async-backlog-$size" "$round" "${common[@]}" --transport async --backlog "$BACKLOG"
         run_bench "blocking-backlog-$size" "$round" "${common[@]}" --transport blocking --backlog "$BACKLOG"
     done
-    for name in $configurations; do
+    for name in wrk bare $configurations; do
         median "$name-$size"
     done
     say "baseline: a new connection per event, $BASELINE_EVENTS events, $CONCURRENCY threads"
@@ -214,15 +218,16 @@ for size in $BODY_SIZES; do
 done
 
 # 5. TLS.
-run_wrk "wrk-tls" "$TLS_BODY_SIZE" "$TLS_URL"
-run_wrk "wrk-tls-close" "$TLS_BODY_SIZE" "$TLS_URL" -H "Connection: close"
 tls=(--url "$TLS_URL" --ca-file "$out/tls/ca.pem" --events "$TLS_EVENTS" --body-size "$TLS_BODY_SIZE")
 for round in $(seq 1 "$REPEAT"); do
+    run_wrk "wrk-tls.$round" "$TLS_BODY_SIZE" "$TLS_URL"
+    run_wrk "wrk-tls-close.$round" "$TLS_BODY_SIZE" "$TLS_URL" -H "Connection: close"
     run_bench "async-tls" "$round" "${tls[@]}" --transport async
     run_bench "blocking-tls" "$round" "${tls[@]}" --transport blocking
 done
-median async-tls
-median blocking-tls
+for name in wrk-tls wrk-tls-close async-tls blocking-tls; do
+    median "$name"
+done
 
 # 6. The tables.
 rps() { field events_per_sec "$out/$1.json"; }
@@ -244,7 +249,18 @@ line() { # line LABEL NAME
 header() {
     printf '%-40s %11s %9s %10s %10s %8s\n' "sender" "requests/s" "CPU µs/r" "emit p50" "emit p99" "RSS MB"
 }
-row() { printf '%-44s %9s %9s %8s\n' "$1" "$2" "$3 $4" "$(verdict "$2" "$3" "$4")"; }
+row() { # row LABEL VALUE OP TARGET [SPREAD]
+    printf '%-48s %9s %9s %8s %s\n' "$1" "$2" "$3 $4" "$(verdict "$2" "$3" "$4")" "${5:-}"
+}
+spread() { # spread FIELD NAME REF: the lowest and highest ratio of a round's NAME to its REF
+    local f="$1" a="$2" b="$3" round
+    for round in $(seq 1 "$REPEAT"); do
+        ratio "$(field "$f" "$out/$a.$round.json")" "$(field "$f" "$out/$b.$round.json")"
+        echo
+    done | grep -v '^-$' | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%s–%s", lo, hi }'
+}
+rate() { spread events_per_sec "$@"; }
+per() { spread cpu_us_per_delivery "$@"; }
 cpu() { field cpu_us_per_delivery "$out/$1.json"; }
 
 echo
@@ -270,37 +286,36 @@ line "wrk -t2 -c$CONCURRENCY, Connection: close" "wrk-tls-close"
 line "deskhook async" "async-tls"
 line "deskhook blocking" "blocking-tls"
 echo
-printf '%-44s %9s %9s %8s\n' "ratio" "measured" "target" ""
+printf '%-48s %9s %9s %8s %s\n' "ratio (of the medians)" "measured" "target" "" "rounds"
 for size in $BODY_SIZES; do
     w="wrk-$size"
-    row "async / wrk, $size B" "$(ratio "$(rps "async-$size")" "$(rps "$w")")" ">=" 0.7
-    row "blocking / wrk, $size B" "$(ratio "$(rps "blocking-$size")" "$(rps "$w")")" ">=" 0.5
-    row "CPU per request async / wrk, $size B" "$(ratio "$(cpu "async-$size")" "$(cpu "$w")")" "<=" 1.5
-    row "CPU per request blocking / wrk, $size B" "$(ratio "$(cpu "blocking-$size")" "$(cpu "$w")")" "<=" 1.5
-    for t in async-backlog blocking-backlog; do
+    for t in async blocking async-backlog blocking-backlog; do
         row "$t / wrk, $size B" "$(ratio "$(rps "$t-$size")" "$(rps "$w")")" ">=" \
-            "$([ "$t" = async-backlog ] && echo 0.7 || echo 0.5)"
-        row "CPU per request $t / wrk, $size B" "$(ratio "$(cpu "$t-$size")" "$(cpu "$w")")" "<=" 1.5
+            "$(case "$t" in async*) echo 0.7 ;; *) echo 0.5 ;; esac)" "$(rate "$t-$size" "$w")"
+        row "CPU per request $t / wrk, $size B" "$(ratio "$(cpu "$t-$size")" "$(cpu "$w")")" "<=" 1.5 \
+            "$(per "$t-$size" "$w")"
     done
-    printf '%-44s %9s %9s %8s\n' "  bare tokio + httparse / wrk, $size B" \
+    printf '%-48s %9s %9s %8s\n' "  bare tokio + httparse / wrk, $size B" \
         "$(ratio "$(rps "bare-$size")" "$(rps "$w")")" "" "(info)"
-    printf '%-44s %9s %9s %8s\n' "  CPU per request bare / wrk, $size B" \
+    printf '%-48s %9s %9s %8s\n' "  CPU per request bare / wrk, $size B" \
         "$(ratio "$(cpu "bare-$size")" "$(cpu "$w")")" "" "(info)"
     if [ -n "$REWRK" ]; then
-        printf '%-44s %9s %9s %8s\n' "  rewrk (hyper) / wrk, $size B" \
+        printf '%-48s %9s %9s %8s\n' "  rewrk (hyper) / wrk, $size B" \
             "$(ratio "$(rps "rewrk-$size")" "$(rps "$w")")" "" "(info)"
-        printf '%-44s %9s %9s %8s\n' "  CPU per request rewrk / wrk, $size B" \
+        printf '%-48s %9s %9s %8s\n' "  CPU per request rewrk / wrk, $size B" \
             "$(ratio "$(cpu "rewrk-$size")" "$(cpu "$w")")" "" "(info)"
     fi
     # Not the target's measure: the process's CPU without the emitting thread's (rendering
     # and queueing each event on the application's thread), next to wrk's whole.
     for t in async blocking; do
-        printf '%-44s %9s %9s %8s\n' "  CPU $t beside emit / wrk, $size B" \
+        printf '%-48s %9s %9s %8s\n' "  CPU $t beside emit / wrk, $size B" \
             "$(ratio "$(field cpu_us_per_delivery_beside_emit "$out/$t-$size.json")" "$(cpu "$w")")" \
             "" "(info)"
     done
-    row "async signed / unsigned, $size B" "$(ratio "$(rps "async-signed-$size")" "$(rps "async-$size")")" ">=" 0.9
-    row "blocking signed / unsigned, $size B" "$(ratio "$(rps "blocking-signed-$size")" "$(rps "blocking-$size")")" ">=" 0.9
+    for t in async blocking; do
+        row "$t signed / unsigned, $size B" "$(ratio "$(rps "$t-signed-$size")" "$(rps "$t-$size")")" \
+            ">=" 0.9 "$(rate "$t-signed-$size" "$t-$size")"
+    done
     for t in async async-signed async-backlog blocking blocking-signed blocking-backlog; do
         row "emit p99 (µs), $t, $size B" "$(num "$t-$size" emit_ns_p99 1000)" "<=" 20
     done
@@ -309,9 +324,11 @@ for size in $BODY_SIZES; do
     row "emit p99 blocking / paused, $size B" \
         "$(ratio "$(num "blocking-$size" emit_ns_p99 1)" "$(num "blocking-paused-$size" emit_ns_p99 1)")" "<=" 1.1
 done
-row "TLS async / wrk keep-alive" "$(ratio "$(rps async-tls)" "$(rps wrk-tls)")" ">=" 0.6
-row "TLS blocking / wrk keep-alive" "$(ratio "$(rps blocking-tls)" "$(rps wrk-tls)")" ">=" 0.6
-row "TLS async / new connection per request" "$(ratio "$(rps async-tls)" "$(rps wrk-tls-close)")" ">=" 9
-row "TLS blocking / new connection per request" "$(ratio "$(rps blocking-tls)" "$(rps wrk-tls-close)")" ">=" 9
+for t in async blocking; do
+    row "TLS $t / wrk keep-alive" "$(ratio "$(rps "$t-tls")" "$(rps wrk-tls)")" ">=" 0.6 \
+        "$(rate "$t-tls" wrk-tls)"
+    row "TLS $t / new connection per request" "$(ratio "$(rps "$t-tls")" "$(rps wrk-tls-close)")" \
+        ">=" 9 "$(rate "$t-tls" wrk-tls-close)"
+done
 echo
 echo "raw results: $out"
