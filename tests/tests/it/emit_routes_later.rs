@@ -117,7 +117,9 @@ fn every_event_is_routed_once_in_order_per_ticket(t: Transport) {
 /// tenant's endpoints do not take) goes nowhere, and is counted as such.
 fn events_no_endpoint_takes_are_counted_unrouted(t: Transport) {
     let receiver = Receiver::ok();
-    let (sink, guard, dispatcher) = start(t, HttpSink::builder());
+    // A file of its own, not the default one in the working directory (the source tree).
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(t, HttpSink::builder().dead_letter_path(&dead));
     let user = deskhook::sample::user();
     let emit = |tenant: &str, action: Action| {
         dispatcher
