@@ -1,5 +1,5 @@
-//! 410 disables the endpoint, 400 dead-letters after one attempt, redirects are never
-//! followed, and a dead letter the disk cannot take is counted as dropped.
+//! 410 disables the endpoint, 400 dead-letters after one attempt, and redirects are never
+//! followed.
 
 use std::time::Duration;
 
@@ -100,42 +100,8 @@ fn a_redirect_is_not_followed(t: Transport) {
     );
 }
 
-/// A dead letter the disk cannot take (`/dev/full` answers every write with "no space left
-/// on device") goes whole to the log and is counted as dropped, not as dead-lettered:
-/// whether it is given up after an attempt, refused by a disabled endpoint, or let go with a
-/// removed endpoint's queue.
-fn a_dead_letter_the_disk_cannot_take_is_counted_as_dropped(t: Transport) {
-    let gone = Receiver::start(|_, _| Answer::status(410));
-    let held = Receiver::ok();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(endpoint("gone", &gone, "0s,10ms").max_in_flight(1))
-            .endpoint(endpoint("held", &held, "0s,10ms"))
-            .dead_letter_path("/dev/full"),
-    );
-    sink.endpoints().pause("held").unwrap();
-    let user = deskhook::sample::user();
-    dispatcher.emit(Action::Create, &ticket("F1"), &user);
-    gone.wait_for(1);
-    guard.flush(Duration::from_secs(5)).unwrap_err();
-    dispatcher.emit(Action::Edit, &ticket("F1"), &user);
-    dispatcher.emit(Action::Edit, &ticket("F2"), &user);
-    sink.endpoints().remove("held").unwrap();
-    guard.flush(Duration::from_secs(5)).unwrap();
-
-    assert_eq!(gone.count(), 1, "nothing is sent after 410");
-    assert_eq!(held.count(), 0, "the paused endpoint sent nothing");
-    let stats = &sink.stats()[0];
-    assert_eq!(stats.name, "gone");
-    assert_eq!((stats.dead_lettered, stats.dropped), (0, 3));
-    let totals = sink.totals();
-    assert_eq!((totals.dead_lettered, totals.dropped), (0, 6));
-}
-
 for_both_transports!(
     gone_disables_the_endpoint_and_dead_letters_the_rest,
     bad_request_dead_letters_after_one_attempt_with_the_exact_body,
-    a_redirect_is_not_followed,
-    a_dead_letter_the_disk_cannot_take_is_counted_as_dropped
+    a_redirect_is_not_followed
 );

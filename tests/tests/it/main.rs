@@ -4,6 +4,7 @@
 
 mod attempt_log_and_kept_endpoints;
 mod console;
+mod dead_letters_on_a_full_disk;
 mod emit_routes_later;
 mod endpoints_are_data;
 mod http_async_runtime;

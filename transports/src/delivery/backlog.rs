@@ -49,10 +49,21 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
-    fn dead_lettered(problem: String) -> Refusal {
-        Refusal {
-            problem,
-            dead_lettered: true,
+    /// The job was given to the dead letters for `problem`: kept there, or dropped when
+    /// their file could not take it (`kept` false).
+    pub(crate) fn dead_lettered(problem: &str, kept: bool) -> Refusal {
+        if kept {
+            Refusal {
+                problem: format!("{problem}; event dead-lettered"),
+                dead_lettered: true,
+            }
+        } else {
+            Refusal {
+                problem: format!(
+                    "{problem}; event dropped: the dead-letter file could not take it"
+                ),
+                dead_lettered: false,
+            }
         }
     }
 }
@@ -242,13 +253,13 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// Writes a dead letter, moving the job's row if it has one; `false` when it could not
     /// be kept (it went whole to the log at error level: the engine counts it as dropped).
     fn dead(&self, row: Option<i64>, letter: DeadLetter) -> bool;
-    /// Writes dead letters in order, as [`dead`](Backlog::dead) each, and returns how many
-    /// of them could not be kept.
-    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> usize {
+    /// Writes dead letters in order, as [`dead`](Backlog::dead) each, and says of each
+    /// whether it is kept.
+    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> Vec<bool> {
         letters
             .iter()
-            .filter(|(row, letter)| !self.dead(*row, letter.clone()))
-            .count()
+            .map(|(row, letter)| self.dead(*row, letter.clone()))
+            .collect()
     }
     /// Lets go of what `lane` has queued (under its lock; jobs in flight finish on their
     /// own): to the dead letters, or kept where it is at a stop that keeps undelivered events.
@@ -370,31 +381,37 @@ impl MemoryBacklog {
         if lane.closed.load(Ordering::SeqCst) {
             // Closed meanwhile, perhaps after the inbox was emptied for the last time:
             // nobody else would see this job.
-            self.reclaim_inbox(engine, lane);
-            return Err(Refusal::dead_lettered(format!(
-                "endpoint '{}': closed while the event was queued; event dead-lettered",
-                lane.name
-            )));
+            let kept = self.reclaim_inbox(engine, lane);
+            return Err(Refusal::dead_lettered(
+                &format!(
+                    "endpoint '{}': closed while the event was queued",
+                    lane.name
+                ),
+                kept,
+            ));
         }
         engine.pool().push(lane);
         Ok(())
     }
 
-    /// Dead-letters whatever is in the inbox of a closed lane.
-    fn reclaim_inbox(&self, engine: &Engine, lane: &Lane) {
+    /// Dead-letters whatever is in the inbox of a closed lane; false when a letter of them
+    /// could not be kept (counted as dropped).
+    fn reclaim_inbox(&self, engine: &Engine, lane: &Lane) -> bool {
         let jobs = {
             let mut inbox = lock(&lane.inbox);
             lane.inbox_len.store(0, Ordering::SeqCst);
             std::mem::take(&mut *inbox)
         };
         if jobs.is_empty() {
-            return;
+            return true;
         }
         let why = closed_reason(&lock(&lane.state));
+        let mut kept = true;
         for job in &jobs {
-            engine.dead_letter(lane, job, why.reason());
+            kept &= engine.dead_letter(lane, job, why.reason());
         }
         engine.finished(lane, jobs.len());
+        kept
     }
 
     /// `submit` when the queue is full or the lane closed: under the state lock. Under the
@@ -432,11 +449,11 @@ impl MemoryBacklog {
         if lane.closed.load(Ordering::Acquire) {
             let why = closed_reason(&st);
             drop(st);
-            engine.dead_letter(lane, &job, why.reason());
-            return Err(Refusal::dead_lettered(format!(
-                "endpoint '{name}': {}; event dead-lettered",
-                why.reason()
-            )));
+            let kept = engine.dead_letter(lane, &job, why.reason());
+            return Err(Refusal::dead_lettered(
+                &format!("endpoint '{name}': {}", why.reason()),
+                kept,
+            ));
         }
         let mut dropped = None;
         if st.schedule.queued() >= capacity {
@@ -630,7 +647,7 @@ impl Backlog for MemoryBacklog {
         self.letters.write(&letter)
     }
 
-    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> usize {
+    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> Vec<bool> {
         self.letters
             .write_all(letters.iter().map(|(_, letter)| letter))
     }

@@ -177,24 +177,32 @@ impl DeadLetterLog {
     /// written, the whole record goes to the log at error level instead, so that the event
     /// is not lost silently (the engine counts it as dropped, not dead-lettered).
     pub(crate) fn write(&self, letter: &DeadLetter) -> bool {
-        self.write_all([letter]) == 0
+        self.write_all([letter]) == [true]
     }
 
     /// Appends `letters` in order, opening the file once for each [`BATCH_BYTES`] of them
     /// rather than once per letter (an endpoint removed, or a stop, with many queued), and
-    /// returns how many of them are not in the file. Those go whole to the log at error
-    /// level instead, as [`write`](DeadLetterLog::write) does.
-    pub(crate) fn write_all<'l>(&self, letters: impl IntoIterator<Item = &'l DeadLetter>) -> usize {
+    /// says of each whether it is in the file. Those that are not go whole to the log at
+    /// error level instead, as [`write`](DeadLetterLog::write) does.
+    pub(crate) fn write_all<'l>(
+        &self,
+        letters: impl IntoIterator<Item = &'l DeadLetter>,
+    ) -> Vec<bool> {
+        let mut kept = Vec::new();
         let mut batch = Vec::new();
-        let mut lost = 0;
+        // Where the letters of `batch` begin in `kept`.
+        let mut from = 0;
         for letter in letters {
             let start = batch.len();
             match serde_json::to_writer(&mut batch, letter) {
-                Ok(()) => batch.push(b'\n'),
+                Ok(()) => {
+                    batch.push(b'\n');
+                    kept.push(true);
+                }
                 Err(e) => {
                     // Nothing of it is left for the next letter to be glued to.
                     batch.truncate(start);
-                    lost += 1;
+                    kept.push(false);
                     log::error!(
                         target: deskhook::LOG_TARGET,
                         "dead letter {} ({} on ticket {}) for endpoint '{}' could not be \
@@ -208,25 +216,25 @@ impl DeadLetterLog {
                 }
             }
             if batch.len() >= BATCH_BYTES {
-                lost += self.append_or_log(&batch);
+                self.append_or_log(&batch, &mut kept[from..]);
                 batch.clear();
+                from = kept.len();
             }
         }
         if !batch.is_empty() {
-            lost += self.append_or_log(&batch);
+            self.append_or_log(&batch, &mut kept[from..]);
         }
-        lost
+        kept
     }
 
     /// Appends `lines` (whole letters, each ending in a line break), or logs each of them
-    /// and returns how many they are.
-    fn append_or_log(&self, lines: &[u8]) -> usize {
+    /// and marks every one of `kept` (theirs) as not kept.
+    fn append_or_log(&self, lines: &[u8], kept: &mut [bool]) {
         let Err(err) = self.append(lines) else {
-            return 0;
+            return;
         };
-        let mut logged = 0;
+        kept.fill(false);
         for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
-            logged += 1;
             log::error!(
                 target: deskhook::LOG_TARGET,
                 "{err}; the dead letter is not in the file and is counted as dropped; it \
@@ -234,7 +242,6 @@ impl DeadLetterLog {
                 String::from_utf8_lossy(line)
             );
         }
-        logged
     }
 }
 

@@ -466,8 +466,8 @@ pub struct Refused {
     pub reason: String,
     /// Whether the event went to the dead letters (the endpoint closed or disabled by a
     /// 410, the body over `max_payload`): an operator can replay it. Else it was dropped (a
-    /// full queue under `drop-newest`, the memory budget, a spool that could not write it),
-    /// and counted as such.
+    /// full queue under `drop-newest`, the memory budget, a spool that could not write it,
+    /// a dead letter its file could not take), and counted as such.
     pub dead_lettered: bool,
 }
 
@@ -693,9 +693,9 @@ pub(crate) trait AsyncTransport: Send + Sync {
     ) -> impl std::future::Future<Output = Result<Response, AttemptError>> + Send;
 }
 
-/// Called with every dead letter, after it is written (or logged whole, when it could not
-/// be).
-pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
+/// Called with every dead letter after it is written, and whether it is kept (false: the
+/// file could not take it, it was logged whole and counted as dropped).
+pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter, bool) + Send + Sync>;
 
 /// Behaviour a relay needs from the engine.
 #[derive(Clone, Default)]

@@ -32,12 +32,14 @@ pub(super) async fn dead_letter_stream(
     Ok(name)
 }
 
-/// Publishes a dead letter; what cannot be published is in the relay's dead-letter file.
+/// Publishes a dead letter; what cannot be published is in the relay's dead-letter file
+/// (`in_file`), or else only in the log, where the engine wrote it whole.
 pub(super) async fn publish_dead_letter(
     context: &jetstream::Context,
     prefix: &str,
     stream: &str,
     letter: &DeadLetter,
+    in_file: bool,
 ) {
     let token: String = letter
         .endpoint
@@ -59,10 +61,15 @@ pub(super) async fn publish_dead_letter(
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = acked {
+        let place = if in_file {
+            "it is in the relay's dead-letter file"
+        } else {
+            "the relay's dead-letter file could not take it either: it is only in the log, \
+             logged whole at error level"
+        };
         log::warn!(
             target: deskhook::LOG_TARGET,
-            "dead letter {} not published to stream '{stream}' ({e}); it is in the relay's \
-             dead-letter file",
+            "dead letter {} not published to stream '{stream}' ({e}); {place}",
             letter.id
         );
     }

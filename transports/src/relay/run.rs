@@ -86,8 +86,8 @@ impl Relay {
         let publisher = {
             let (context, prefix) = (context.clone(), settings.prefix().to_owned());
             tokio::spawn(async move {
-                while let Some(letter) = letters_rx.recv().await {
-                    publish_dead_letter(&context, &prefix, &dead_stream, &letter).await;
+                while let Some((letter, in_file)) = letters_rx.recv().await {
+                    publish_dead_letter(&context, &prefix, &dead_stream, &letter, in_file).await;
                 }
             })
         };
@@ -349,6 +349,10 @@ fn finish(guard: DeliveryGuard) {
     }
 }
 
+/// The dead letters a relay's engine writes, each with whether its file took it, on their
+/// way to the relay's dead stream.
+type Letters = tokio::sync::mpsc::UnboundedReceiver<(DeadLetter, bool)>;
+
 /// `sink` made to deliver for a relay of `partitions` partitions, each with up to
 /// `max_pending` messages outstanding: its book, the book's work for the acknowledger, and
 /// the dead letters to publish.
@@ -360,7 +364,7 @@ fn relaying_sink(
     crate::delivery::SinkBuilder,
     Arc<Book>,
     tokio::sync::mpsc::UnboundedReceiver<book::Work>,
-    tokio::sync::mpsc::UnboundedReceiver<DeadLetter>,
+    Letters,
 ) {
     // Every partition's outstanding messages may wait at one endpoint: its queue has room
     // for them all, so that the engine never drops what the relay hands it. (A batch
@@ -387,7 +391,7 @@ fn relaying_sink(
         sink.config.max_queued_bytes,
         sink.config.queue_capacity - 1,
     );
-    let (letters_tx, letters_rx) = tokio::sync::mpsc::unbounded_channel::<DeadLetter>();
+    let (letters_tx, letters_rx) = tokio::sync::mpsc::unbounded_channel::<(DeadLetter, bool)>();
     sink.observer = Some(Arc::new(Tracker {
         book: book.clone(),
         inner: sink.observer.take(),
@@ -397,11 +401,12 @@ fn relaying_sink(
         sink.hooks = Hooks {
             drop_on_stop: true,
             // Also final: some dead letters (a 410 emptying the queue, a body over the
-            // limit) come without an attempt of their own.
-            dead_letter: Some(Arc::new(move |letter: &DeadLetter| {
+            // limit) come without an attempt of their own. Counted as the relay's dead
+            // letters whether the file took it or not: it goes to the dead stream too.
+            dead_letter: Some(Arc::new(move |letter: &DeadLetter, in_file: bool| {
                 book.counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 book.finished(&letter.id, &letter.endpoint);
-                let _ = letters_tx.send(letter.clone());
+                let _ = letters_tx.send((letter.clone(), in_file));
             })),
         };
     }

@@ -9,6 +9,7 @@ use deskhook::EventType;
 use deskhook::sink::EventId;
 
 use super::Engine;
+use crate::delivery::backlog::Refusal;
 use crate::delivery::dead_letter::BATCH_BYTES;
 use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt, Refused, Routed};
 use crate::error::Error;
@@ -27,8 +28,11 @@ fn sink_result(problems: Vec<String>) -> Result<(), deskhook::Error> {
 }
 
 /// The problems of `refused` endpoints, without their names.
-fn problems<T>(refused: Vec<(Arc<str>, T)>) -> Vec<T> {
-    refused.into_iter().map(|(_, problem)| problem).collect()
+fn problems(refused: Vec<(Arc<str>, Refusal)>) -> Vec<String> {
+    refused
+        .into_iter()
+        .map(|(_, refusal)| refusal.problem)
+        .collect()
 }
 
 /// [`sink_result`] with the failure of a wait for the disk, which nothing logged.
@@ -52,7 +56,7 @@ impl Engine {
     fn targets(
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
-    ) -> Result<Option<Targets>, Vec<(Arc<str>, String)>> {
+    ) -> Result<Option<Targets>, Vec<(Arc<str>, Refusal)>> {
         self.route_all();
         let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
         if lanes.is_empty() {
@@ -79,9 +83,9 @@ impl Engine {
         Err(lanes
             .iter()
             .map(|lane| {
-                self.dead_letter_event(lane, &event, 0, None, &reason);
-                let problem = format!("endpoint '{}': {reason}; event dead-lettered", lane.name);
-                (lane.name.clone(), problem)
+                let kept = self.dead_letter_event(lane, &event, 0, None, &reason);
+                let problem = format!("endpoint '{}': {reason}", lane.name);
+                (lane.name.clone(), Refusal::dead_lettered(&problem, kept))
             })
             .collect())
     }
@@ -160,7 +164,9 @@ impl Engine {
             Err(letters) => {
                 let refused = letters
                     .into_iter()
-                    .map(|(name, reason)| Refused::new(&name, reason, true))
+                    .map(|(name, refusal)| {
+                        Refused::new(&name, refusal.problem, refusal.dead_lettered)
+                    })
                     .collect();
                 return Routed {
                     queued: Vec::new(),
@@ -408,14 +414,16 @@ impl Engine {
 
     // --- dead letters -------------------------------------------------------------------
 
-    /// Dead-letters `job` of `lane` for `reason`.
-    pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) {
+    /// Dead-letters `job` of `lane` for `reason`; false when the letter could not be kept
+    /// (counted as dropped).
+    pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) -> bool {
         let letter = DeadLetter::of_job(lane, job, reason);
         self.log_letter(&letter);
-        self.write_letter(Some(lane), job.row, letter);
+        self.write_letter(Some(lane), job.row, letter)
     }
 
-    /// Dead-letters an event that has no job (too large, or reported in flight at a stop).
+    /// Dead-letters an event that has no job (too large, or reported in flight at a stop);
+    /// false when the letter could not be kept (counted as dropped).
     pub(crate) fn dead_letter_event(
         &self,
         lane: &Lane,
@@ -423,10 +431,10 @@ impl Engine {
         attempts: u32,
         row: Option<i64>,
         reason: &str,
-    ) {
+    ) -> bool {
         let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
-        self.write_letter(Some(lane), row, letter);
+        self.write_letter(Some(lane), row, letter)
     }
 
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
@@ -450,11 +458,13 @@ impl Engine {
             for (_, letter) in &batch {
                 self.log_letter(letter);
             }
-            let lost = self.backlog.dead_all(&batch);
-            self.count_letters(lane, None, batch.len(), lost);
+            let kept = self.backlog.dead_all(&batch);
+            for ((_, letter), kept) in batch.iter().zip(&kept) {
+                self.count_letter(lane, EventType::from_wire(&letter.action), *kept);
+            }
             if let Some(hook) = &self.hooks.dead_letter {
-                for (_, letter) in &batch {
-                    hook(letter);
+                for ((_, letter), kept) in batch.iter().zip(kept) {
+                    hook(letter, kept);
                 }
             }
             batch.clear();
@@ -462,16 +472,13 @@ impl Engine {
         }
     }
 
-    /// Counts `n` letters of `lane` (of `event_type`, when they share one), of which `lost`
-    /// could not be kept: those are dropped (the backlog logged each whole at error level),
-    /// the others dead-lettered.
-    fn count_letters(&self, lane: &Lane, event_type: Option<EventType>, n: usize, lost: usize) {
-        let kept = n.saturating_sub(lost);
-        if kept > 0 {
-            self.count_dead_lettered(lane, kept as u64);
-        }
-        if lost > 0 {
-            self.count_dropped(lane, event_type, lost as u64);
+    /// Counts a letter of `lane` (of `event_type`): dead-lettered when it is `kept`, else
+    /// dropped (the backlog logged it whole at error level).
+    fn count_letter(&self, lane: &Lane, event_type: Option<EventType>, kept: bool) {
+        if kept {
+            self.count_dead_lettered(lane, 1);
+        } else {
+            self.count_dropped(lane, event_type, 1);
         }
     }
 
@@ -492,16 +499,23 @@ impl Engine {
     /// `lane` (dead-lettered, or dropped when it could not be kept), then tells the hook: a
     /// relay acknowledges the event's message once it has its letter (the memory backlog
     /// writes it at once; relays have no spool), which it also publishes to its own stream.
-    pub(crate) fn write_letter(&self, lane: Option<&Lane>, row: Option<i64>, letter: DeadLetter) {
+    /// Returns whether the letter is kept.
+    pub(crate) fn write_letter(
+        &self,
+        lane: Option<&Lane>,
+        row: Option<i64>,
+        letter: DeadLetter,
+    ) -> bool {
         let event_type = EventType::from_wire(&letter.action);
         let hooked = (self.hooks.dead_letter.as_ref()).map(|hook| (hook, letter.clone()));
         let kept = self.backlog.dead(row, letter);
         if let Some(lane) = lane {
-            self.count_letters(lane, event_type, 1, usize::from(!kept));
+            self.count_letter(lane, event_type, kept);
         }
         if let Some((hook, letter)) = hooked {
-            hook(&letter);
+            hook(&letter, kept);
         }
+        kept
     }
 }
 

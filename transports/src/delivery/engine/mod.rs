@@ -190,8 +190,8 @@ impl Engine {
         super::telemetry::dead_lettered(&lane.name, n, self.config.metrics_per_endpoint);
     }
 
-    /// `n` jobs of `lane` were dropped (a full queue, the memory budget, a full spool):
-    /// counted for the endpoint and in the metrics.
+    /// `n` jobs of `lane` were dropped (a full queue, the memory budget, a full spool, a
+    /// dead letter its file could not take): counted for the endpoint and in the metrics.
     pub(crate) fn count_dropped(&self, lane: &Lane, event_type: Option<EventType>, n: u64) {
         self.count(lane, |c| &c.dropped, n);
         #[cfg(feature = "metrics")]
