@@ -459,8 +459,14 @@ impl Engine {
                 self.log_letter(letter);
             }
             let kept = self.backlog.dead_all(&batch);
-            for ((_, letter), kept) in batch.iter().zip(&kept) {
-                self.count_letter(lane, EventType::from_wire(&letter.action), *kept);
+            // The kept at once (a removal may let go of thousands); the rare lost one by one,
+            // each under its event type.
+            let in_file = kept.iter().filter(|kept| **kept).count();
+            if in_file > 0 {
+                self.count_dead_lettered(lane, in_file as u64);
+            }
+            for ((_, letter), _) in batch.iter().zip(&kept).filter(|(_, kept)| !**kept) {
+                self.count_letter(lane, EventType::from_wire(&letter.action), false);
             }
             if let Some(hook) = &self.hooks.dead_letter {
                 for ((_, letter), kept) in batch.iter().zip(kept) {
