@@ -466,7 +466,7 @@ impl Engine {
                 self.count_dead_lettered(lane, in_file as u64);
             }
             for ((_, letter), _) in batch.iter().zip(&kept).filter(|(_, kept)| !**kept) {
-                self.count_letter(lane, EventType::from_wire(&letter.action), false);
+                self.count_dropped(lane, EventType::from_wire(&letter.action), 1);
             }
             if let Some(hook) = &self.hooks.dead_letter {
                 for ((_, letter), kept) in batch.iter().zip(kept) {
