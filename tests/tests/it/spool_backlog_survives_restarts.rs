@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use deskhook::Action;
 use deskhook::policy::BreakerPolicy;
-use deskhook_tests::{
-    Answer, Receiver, Transport, WAIT, endpoint, for_both_transports, start, ticket,
-};
+use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
 use deskhook_transports::delivery::AttemptRecord;
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{self, Spool};
@@ -77,17 +75,10 @@ fn a_backlog_survives_a_restart_and_drains_in_order(t: Transport) {
     let total = TICKETS.len() * PER_TICKET;
     // Each ticket's head is retried: wait until some have failed twice.
     receiver.wait_for(8);
-    // `emit` hands its event to the router and the spool's writer: the last ones may still
-    // be on their way in when the eighth failure comes (seen under a full test run's load).
-    let deadline = std::time::Instant::now() + WAIT;
-    let held = || {
-        let stats = &sink.stats()[0];
-        stats.queued + stats.in_flight
-    };
-    while held() < total && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    assert_eq!(held(), total);
+    // One snapshot: an attempt that ends between two reads moves its job from in flight to
+    // queued, and a sum of two snapshots' fields can miss it.
+    let stats = &sink.stats()[0];
+    assert_eq!(stats.queued + stats.in_flight, total, "{stats:?}");
     drop(dispatcher);
     drop(sink);
     assert!(
