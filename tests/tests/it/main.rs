@@ -38,6 +38,7 @@ mod relay_waits_for_a_confirmed_ack;
 mod relay_withdraws_a_lost_partition;
 mod spool_a_stuck_ticket_holds_up_no_other;
 mod spool_backlog_survives_restarts;
+mod spool_dead_letters_it_cannot_write;
 mod spool_emit_async_awaits_the_commit;
 mod spool_flush_and_gone;
 mod spool_keeps_pauses;

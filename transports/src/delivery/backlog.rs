@@ -217,6 +217,56 @@ pub(crate) struct Window {
     pub(crate) releasing: Option<std::sync::mpsc::Receiver<Result<usize, usize>>>,
 }
 
+/// What a backlog did with a dead letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LetterFate {
+    /// Written: the engine counts it as dead-lettered.
+    Kept,
+    /// Not written; it went whole to the log at error level: the engine counts it as
+    /// dropped.
+    Lost,
+    /// Handed to a writer that settles it once it is written (a spool's, at its commit) or
+    /// given up: it counts the letter for its lane, and finishes its job if it has one
+    /// (see [`LetterOwner`]).
+    Pending,
+}
+
+/// Whose dead letter a backlog writes: what a writer that settles it later needs.
+#[derive(Clone, Debug)]
+pub(crate) struct LetterOwner {
+    /// The endpoint it is counted for.
+    pub(crate) lane: Arc<Lane>,
+    /// The letter's job, outstanding until both the attempt that gave it up and the
+    /// letter's writer are done with it: so that a flush waits for the letter to be written
+    /// and the counts are right when it returns. `None` for an event refused before it was
+    /// queued, and for jobs their caller finishes.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) job: Option<Settling>,
+}
+
+/// A job two parties end: the attempt that gave it up, and the writer of its letter. The
+/// second to [`arrive`](Settling::arrive) finishes it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settling(Arc<std::sync::atomic::AtomicBool>);
+
+impl Settling {
+    /// Whether the caller is the second to arrive, and so finishes the job.
+    pub(crate) fn arrive(&self) -> bool {
+        self.0.swap(true, Ordering::AcqRel)
+    }
+}
+
+impl LetterFate {
+    /// The fate of a letter written at once: kept, or lost.
+    pub(crate) fn written(kept: bool) -> LetterFate {
+        if kept {
+            LetterFate::Kept
+        } else {
+            LetterFate::Lost
+        }
+    }
+}
+
 /// Where accepted jobs wait; see the [module docs](self).
 pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// Takes `event` for `lanes` (already checked against `max_payload`).
@@ -250,15 +300,19 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn delivered(&self, job: &Job);
     /// A failed attempt; the next one is due at `next_at`.
     fn retrying(&self, job: &Job, next_at: SystemTime);
-    /// Writes a dead letter, moving the job's row if it has one; `false` when it could not
-    /// be kept (it went whole to the log at error level: the engine counts it as dropped).
-    fn dead(&self, row: Option<i64>, letter: DeadLetter) -> bool;
-    /// Writes dead letters in order, as [`dead`](Backlog::dead) each, and says of each
-    /// whether it is kept.
-    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> Vec<bool> {
+    /// Writes a dead letter of `owner` (when it has one), moving the job's row if it has
+    /// one, and says what became of it (see [`LetterFate`]).
+    fn dead(&self, owner: Option<LetterOwner>, row: Option<i64>, letter: DeadLetter) -> LetterFate;
+    /// Writes dead letters of `owner` in order, as [`dead`](Backlog::dead) each, and says
+    /// what became of each.
+    fn dead_all(
+        &self,
+        owner: &LetterOwner,
+        letters: &[(Option<i64>, DeadLetter)],
+    ) -> Vec<LetterFate> {
         letters
             .iter()
-            .map(|(row, letter)| self.dead(*row, letter.clone()))
+            .map(|(row, letter)| self.dead(Some(owner.clone()), *row, letter.clone()))
             .collect()
     }
     /// Lets go of what `lane` has queued (under its lock; jobs in flight finish on their
@@ -273,7 +327,7 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     ) -> Released;
     /// Finishes a release without the lane's lock (the memory backlog writes its dead
     /// letters; the spool waits for its writer); returns the jobs it let go.
-    fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize;
+    fn complete(&self, engine: &Engine, lane: &Arc<Lane>, released: Released) -> usize;
     /// Whether undelivered events stay where they are at shutdown.
     fn keeps_undelivered(&self) -> bool;
     /// Whether an accepted job is written to disk before `emit` returns (the spool): then
@@ -396,7 +450,7 @@ impl MemoryBacklog {
 
     /// Dead-letters whatever is in the inbox of a closed lane; false when a letter of them
     /// could not be kept (counted as dropped).
-    fn reclaim_inbox(&self, engine: &Engine, lane: &Lane) -> bool {
+    fn reclaim_inbox(&self, engine: &Engine, lane: &Arc<Lane>) -> bool {
         let jobs = {
             let mut inbox = lock(&lane.inbox);
             lane.inbox_len.store(0, Ordering::SeqCst);
@@ -408,7 +462,7 @@ impl MemoryBacklog {
         let why = closed_reason(&lock(&lane.state));
         let mut kept = true;
         for job in &jobs {
-            kept &= engine.dead_letter(lane, job, why.reason());
+            kept &= engine.dead_letter(lane, job, why.reason(), None) != LetterFate::Lost;
         }
         engine.finished(lane, jobs.len());
         kept
@@ -449,7 +503,7 @@ impl MemoryBacklog {
         if lane.closed.load(Ordering::Acquire) {
             let why = closed_reason(&st);
             drop(st);
-            let kept = engine.dead_letter(lane, &job, why.reason());
+            let kept = engine.dead_letter(lane, &job, why.reason(), None) != LetterFate::Lost;
             return Err(Refusal::dead_lettered(
                 &format!("endpoint '{name}': {}", why.reason()),
                 kept,
@@ -643,13 +697,25 @@ impl Backlog for MemoryBacklog {
 
     fn retrying(&self, _job: &Job, _next_at: SystemTime) {}
 
-    fn dead(&self, _row: Option<i64>, letter: DeadLetter) -> bool {
-        self.letters.write(&letter)
+    fn dead(
+        &self,
+        _owner: Option<LetterOwner>,
+        _row: Option<i64>,
+        letter: DeadLetter,
+    ) -> LetterFate {
+        LetterFate::written(self.letters.write(&letter))
     }
 
-    fn dead_all(&self, letters: &[(Option<i64>, DeadLetter)]) -> Vec<bool> {
+    fn dead_all(
+        &self,
+        _owner: &LetterOwner,
+        letters: &[(Option<i64>, DeadLetter)],
+    ) -> Vec<LetterFate> {
         self.letters
             .write_all(letters.iter().map(|(_, letter)| letter))
+            .into_iter()
+            .map(LetterFate::written)
+            .collect()
     }
 
     fn release(
@@ -703,7 +769,7 @@ impl Backlog for MemoryBacklog {
         }
     }
 
-    fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize {
+    fn complete(&self, engine: &Engine, lane: &Arc<Lane>, released: Released) -> usize {
         let letters = released.letters.iter().map(|letter| match letter {
             Letter::Queued(job, reason) => (job.row, DeadLetter::of_job(lane, job, reason)),
             Letter::InFlight(f, reason) => {

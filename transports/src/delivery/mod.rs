@@ -369,7 +369,8 @@ pub struct EndpointStats {
     /// Events dropped: the queue (or the sink's memory budget) was full, or their dead
     /// letter could not be written (it went whole to the log at error level).
     pub dropped: u64,
-    /// Events put in the dead letters.
+    /// Events put in the dead letters (with a spool, counted once its write of the letter
+    /// is committed).
     pub dead_lettered: u64,
     /// Times an event was ready but waited for a token of the endpoint's rate limit.
     pub rate_limited: u64,
@@ -467,7 +468,9 @@ pub struct Refused {
     /// Whether the event went to the dead letters (the endpoint closed or disabled by a
     /// 410, the body over `max_payload`): an operator can replay it. Else it was dropped (a
     /// full queue under `drop-newest`, the memory budget, a spool that could not write it,
-    /// a dead letter its file could not take), and counted as such.
+    /// a dead letter its file could not take), and counted as such. With a spool, the
+    /// letter is handed to its writer: should the write fail until the spool gives it up,
+    /// it is logged whole and counted as dropped then.
     pub dead_lettered: bool,
 }
 
@@ -500,7 +503,8 @@ pub struct DeliveryTotals {
     pub retried: u64,
     /// Events dropped (a full queue or memory budget, a dead letter not written).
     pub dropped: u64,
-    /// Events put in the dead letters.
+    /// Events put in the dead letters (with a spool, counted once its write of the letter
+    /// is committed).
     pub dead_lettered: u64,
     /// Waits for a rate-limit token.
     pub rate_limited: u64,

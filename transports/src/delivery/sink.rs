@@ -234,7 +234,8 @@ impl DeliverySink {
             letter.endpoint,
             letter.reason
         );
-        self.engine.write_letter(lane.as_deref(), None, letter);
+        let owner = lane.map(|lane| crate::delivery::backlog::LetterOwner { lane, job: None });
+        self.engine.write_letter(owner, None, letter);
     }
 }
 

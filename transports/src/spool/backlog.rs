@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::writer::{RowRange, SpoolStore};
-use crate::delivery::backlog::{Accepted, Backlog, Registration, Release, Released, RowCounts};
+use crate::delivery::backlog::{
+    Accepted, Backlog, LetterFate, LetterOwner, Registration, Release, Released, RowCounts,
+};
 use crate::delivery::decide::later;
 use crate::delivery::lane::LaneState;
 use crate::delivery::{
@@ -322,9 +324,11 @@ impl Backlog for SpoolBacklog {
     /// Kept as far as the engine can tell: the writer commits it later. If that commit
     /// fails, a job's row stays in the spool (its event may be delivered again) and a
     /// letter without a row goes whole to the log.
-    fn dead(&self, row: Option<i64>, letter: DeadLetter) -> bool {
-        self.store.dead(row, letter);
-        true
+    fn dead(&self, owner: Option<LetterOwner>, row: Option<i64>, letter: DeadLetter) -> LetterFate {
+        // Settled by the writer: counted as dead-lettered once committed, or as dropped if
+        // the letter is given up.
+        self.store.dead(owner, row, letter);
+        LetterFate::Pending
     }
 
     fn release(
@@ -346,7 +350,7 @@ impl Backlog for SpoolBacklog {
         Released::default()
     }
 
-    fn complete(&self, engine: &Engine, lane: &Lane, released: Released) -> usize {
+    fn complete(&self, engine: &Engine, lane: &Arc<Lane>, released: Released) -> usize {
         let Some(moved) = lock(&lane.state).window.releasing.take() else {
             return released.count();
         };

@@ -54,6 +54,14 @@
 //! never be written holds up the others no longer than that. A dead-letter move or delete
 //! whose caller waits is answered at once (a delete tried on its own first).
 //!
+//! A dead letter counts (`dead_lettered`, `deskhook_dead_letters_total`) once its
+//! transaction is committed, and its event stays outstanding until then: a flush returns
+//! with the letter listable and counted. A flush does not wait past the letter's first
+//! failed write; the letter is then written again as above, and counted when it is. Given
+//! up, a letter whose event has a row leaves the row in the spool (its event is delivered
+//! after the next start) and is not counted; one without (an event over `max_payload`) is
+//! logged whole at error level and counted as dropped.
+//!
 //! # After a crash
 //!
 //! Opening the spool again finds the rows left: they are delivered in order per ticket,

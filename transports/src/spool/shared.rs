@@ -239,11 +239,17 @@ impl Drop for WriterEnd<'_> {
         // what it had not taken yet. (What it had taken and not written went as the panic
         // dropped it: counted as dropped the same way, by `Append`'s drop.)
         for op in self.ops.try_iter() {
-            if let Op::Append(append) = op {
-                self.core
-                    .committed_jobs(append.jobs.len(), body_bytes(&append.jobs));
-                // Counted, logged and told as it goes.
-                drop(append);
+            match op {
+                Op::Append(append) => {
+                    self.core
+                        .committed_jobs(append.jobs.len(), body_bytes(&append.jobs));
+                    // Counted, logged and told as it goes.
+                    drop(append);
+                }
+                Op::Dead { owner, row, letter } => {
+                    super::commit::letter_lost(self.core, owner.as_ref(), row, &letter);
+                }
+                _ => {}
             }
         }
         self.core.committed_jobs(0, 0);

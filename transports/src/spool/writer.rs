@@ -17,7 +17,7 @@ use rusqlite::{Connection, params};
 
 use super::schema::{unix_ms, used_bytes};
 use super::{Durability, Settings, Spool, damaged};
-use crate::delivery::backlog::Registration;
+use crate::delivery::backlog::{LetterOwner, Registration};
 use crate::delivery::{
     AttemptEntry, AttemptPage, AttemptQuery, DeadLetter, DeadLetterPage, DeadLetterQuery,
     EndpointSpec, Engine, EventData, Job, Lane, Receipt, ReceiptState, StoredLetter, lock,
@@ -71,7 +71,11 @@ pub(super) enum Op {
         reason: String,
         done: Option<mpsc::SyncSender<Result<usize, usize>>>,
     },
+    /// A dead letter, moving row `row` if it has one; counted for its owner (if it has one)
+    /// once committed, or as [`letter_lost`](super::commit::letter_lost) says if it is given
+    /// up.
     Dead {
+        owner: Option<LetterOwner>,
         row: Option<i64>,
         letter: DeadLetter,
     },
@@ -411,14 +415,27 @@ impl SpoolStore {
         Ok((job, due))
     }
 
-    /// Hands an op to the writer.
+    /// Hands an op to the writer, or logs that it could not.
     fn send(&self, op: Op) {
+        if self.try_send(op).is_err() {
+            self.unsent();
+        }
+    }
+
+    /// Hands an op to the writer, or gives it back when the writer is gone.
+    fn try_send(&self, op: Op) -> Result<(), Box<Op>> {
         let ops = lock(&self.core.ops);
-        let sent = ops.as_ref().map(|tx| tx.send(op).map_err(drop));
-        match sent {
-            Some(Ok(())) => {}
-            // Closed at shutdown: an attempt that ended after it.
-            None if !self.core.shut.load(Ordering::Acquire) => {
+        match ops.as_ref() {
+            Some(tx) => tx.send(op).map_err(|unsent| Box::new(unsent.0)),
+            None => Err(Box::new(op)),
+        }
+    }
+
+    /// Logs an op the writer did not get (see [`try_send`](SpoolStore::try_send)).
+    fn unsent(&self) {
+        match self.core.shut.load(Ordering::Acquire) {
+            // Not closed at shutdown: the thread ended on its own.
+            false => {
                 log::error!(
                     target: deskhook::LOG_TARGET,
                     "spool {}: the writer thread is gone; an update was not written (the event \
@@ -426,7 +443,8 @@ impl SpoolStore {
                     self.core.dir.display()
                 );
             }
-            _ => log::info!(
+            // Closed at shutdown: an attempt that ended after it.
+            true => log::info!(
                 target: deskhook::LOG_TARGET,
                 "spool {}: an outcome after shutdown was not written (the event is delivered \
                  again after the next start; receivers de-duplicate on webhook-id)",
@@ -477,9 +495,20 @@ impl SpoolStore {
         moved
     }
 
-    /// Given up: the row (if the job has one) moves to the dead letters.
-    pub(super) fn dead(&self, row: Option<i64>, letter: DeadLetter) {
-        self.send(Op::Dead { row, letter });
+    /// Given up: the row (if the job has one) moves to the dead letters. The letter is
+    /// settled for its owner by the writer (see [`Op::Dead`]), or here when the writer is
+    /// gone.
+    pub(super) fn dead(&self, owner: Option<LetterOwner>, row: Option<i64>, letter: DeadLetter) {
+        let Err(op) = self.try_send(Op::Dead { owner, row, letter }) else {
+            return;
+        };
+        if let Op::Dead { owner, row, letter } = *op {
+            if row.is_some() {
+                // Its row stays in the spool, for the next start.
+                self.unsent();
+            }
+            super::commit::letter_lost(&self.core, owner.as_ref(), row, &letter);
+        }
     }
 
     /// The registry's table: `name` registered (its tenant, URL and settings), or not.

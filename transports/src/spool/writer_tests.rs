@@ -462,6 +462,7 @@ fn a_dead_letter_keeps_its_event_types_content_type() {
     for (id, action) in [("a", "iqchannels.message_created"), ("b", "create")] {
         store.dead(
             None,
+            None,
             DeadLetter {
                 id: id.into(),
                 endpoint: "crm".into(),

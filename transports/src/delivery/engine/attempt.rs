@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::Engine;
-use crate::delivery::backlog::Release;
+use crate::delivery::backlog::{LetterFate, Release, Settling};
 use crate::delivery::decide::{Decision, Reply, Standing, decide, jitter_unit, later, outcome_of};
 use crate::delivery::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use crate::delivery::lane::{InFlight, LaneState};
@@ -365,6 +365,9 @@ impl Engine {
         let mut dead = None;
         let mut delivered = None;
         let mut released = None;
+        // A letter its writer settles later: this job ends when both this attempt and the
+        // writer are done with it.
+        let mut settling = None;
         // A withdrawn job (its relay's tenure ended) is not kept for a retry.
         let mut let_go = false;
         match &decision {
@@ -416,7 +419,7 @@ impl Engine {
                     // This job's letter first, then its ticket's later events, and while it is
                     // still in flight (the release leaves it to this attempt).
                     if !reported {
-                        self.dead_letter(lane, &job, reason);
+                        settling = self.dead_letter_settling(lane, &job, reason);
                     }
                     lane.closed.store(true, Ordering::SeqCst);
                     st.disabled = true;
@@ -466,7 +469,7 @@ impl Engine {
         if let Some((job, reason, false)) = &dead
             && !reported
         {
-            self.dead_letter(lane, job, reason);
+            settling = self.dead_letter_settling(lane, job, reason);
         }
         let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
         let record = AttemptRecord {
@@ -511,13 +514,24 @@ impl Engine {
                 self.pool.requeue(lane);
             }
         }
-        if let_go || !matches!(decision, Decision::Retry { .. }) {
+        if (let_go || !matches!(decision, Decision::Retry { .. }))
+            && settling.is_none_or(|settling| settling.arrive())
+        {
             self.finished(lane, 1);
         }
     }
 }
 
 impl Engine {
+    /// Dead-letters `job`, given up by an attempt: its [`Settling`] when its writer
+    /// settles the letter later, so that the attempt finishes the job only if it comes
+    /// second.
+    fn dead_letter_settling(&self, lane: &Arc<Lane>, job: &Job, reason: &str) -> Option<Settling> {
+        let settling = Settling::default();
+        let fate = self.dead_letter(lane, job, reason, Some(settling.clone()));
+        (fate == LetterFate::Pending).then_some(settling)
+    }
+
     /// Keeps `record` in the attempt log (and, with a spool, in its database).
     fn log_attempt(
         &self,

@@ -9,7 +9,7 @@ use deskhook::EventType;
 use deskhook::sink::EventId;
 
 use super::Engine;
-use crate::delivery::backlog::Refusal;
+use crate::delivery::backlog::{LetterFate, LetterOwner, Refusal, Settling};
 use crate::delivery::dead_letter::BATCH_BYTES;
 use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt, Refused, Routed};
 use crate::error::Error;
@@ -414,19 +414,30 @@ impl Engine {
 
     // --- dead letters -------------------------------------------------------------------
 
-    /// Dead-letters `job` of `lane` for `reason`; false when the letter could not be kept
-    /// (counted as dropped).
-    pub(crate) fn dead_letter(&self, lane: &Lane, job: &Job, reason: &str) -> bool {
+    /// Dead-letters `job` of `lane` for `reason`. The caller finishes the job; but when
+    /// the letter is [pending](LetterFate::Pending) and `settling` is given, the second of
+    /// the caller and the letter's writer to [arrive](Settling::arrive) does.
+    pub(crate) fn dead_letter(
+        &self,
+        lane: &Arc<Lane>,
+        job: &Job,
+        reason: &str,
+        settling: Option<Settling>,
+    ) -> LetterFate {
         let letter = DeadLetter::of_job(lane, job, reason);
         self.log_letter(&letter);
-        self.write_letter(Some(lane), job.row, letter)
+        let owner = LetterOwner {
+            lane: lane.clone(),
+            job: settling,
+        };
+        self.write_letter(Some(owner), job.row, letter)
     }
 
     /// Dead-letters an event that has no job (too large, or reported in flight at a stop);
     /// false when the letter could not be kept (counted as dropped).
     pub(crate) fn dead_letter_event(
         &self,
-        lane: &Lane,
+        lane: &Arc<Lane>,
         event: &EventData,
         attempts: u32,
         row: Option<i64>,
@@ -434,7 +445,11 @@ impl Engine {
     ) -> bool {
         let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
-        self.write_letter(Some(lane), row, letter)
+        let owner = LetterOwner {
+            lane: lane.clone(),
+            job: None,
+        };
+        self.write_letter(Some(owner), row, letter) != LetterFate::Lost
     }
 
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
@@ -443,9 +458,14 @@ impl Engine {
     /// memory holds one batch, not a copy of every body let go.
     pub(crate) fn dead_letter_all(
         &self,
-        lane: &Lane,
+        lane: &Arc<Lane>,
         letters: impl Iterator<Item = (Option<i64>, DeadLetter)>,
     ) {
+        // Their jobs are the caller's to finish.
+        let owner = LetterOwner {
+            lane: lane.clone(),
+            job: None,
+        };
         let mut batch: Vec<(Option<i64>, DeadLetter)> = Vec::new();
         let mut bytes = 0;
         let mut letters = letters.peekable();
@@ -458,19 +478,20 @@ impl Engine {
             for (_, letter) in &batch {
                 self.log_letter(letter);
             }
-            let kept = self.backlog.dead_all(&batch);
+            let fates = self.backlog.dead_all(&owner, &batch);
             // The kept at once (a removal may let go of thousands); the rare lost one by one,
             // each under its event type.
-            let in_file = kept.iter().filter(|kept| **kept).count();
+            let in_file = fates.iter().filter(|f| **f == LetterFate::Kept).count();
             if in_file > 0 {
                 self.count_dead_lettered(lane, in_file as u64);
             }
-            for ((_, letter), _) in batch.iter().zip(&kept).filter(|(_, kept)| !**kept) {
+            let lost = |(_, fate): &(_, &LetterFate)| **fate == LetterFate::Lost;
+            for ((_, letter), _) in batch.iter().zip(&fates).filter(lost) {
                 self.count_dropped(lane, EventType::from_wire(&letter.action), 1);
             }
             if let Some(hook) = &self.hooks.dead_letter {
-                for ((_, letter), kept) in batch.iter().zip(kept) {
-                    hook(letter, kept);
+                for ((_, letter), fate) in batch.iter().zip(fates) {
+                    hook(letter, fate != LetterFate::Lost);
                 }
             }
             batch.clear();
@@ -480,7 +501,7 @@ impl Engine {
 
     /// Counts a letter of `lane` (of `event_type`): dead-lettered when it is `kept`, else
     /// dropped (the backlog logged it whole at error level).
-    fn count_letter(&self, lane: &Lane, event_type: Option<EventType>, kept: bool) {
+    pub(crate) fn count_letter(&self, lane: &Lane, event_type: Option<EventType>, kept: bool) {
         if kept {
             self.count_dead_lettered(lane, 1);
         } else {
@@ -502,26 +523,29 @@ impl Engine {
     }
 
     /// Writes a dead letter (moving row `row` of the store, if it has one), counts it for
-    /// `lane` (dead-lettered, or dropped when it could not be kept), then tells the hook: a
-    /// relay acknowledges the event's message once it has its letter (the memory backlog
-    /// writes it at once; relays have no spool), which it also publishes to its own stream.
-    /// Returns whether the letter is kept.
+    /// its owner's lane (dead-lettered, or dropped when it could not be kept), then tells
+    /// the hook: a relay acknowledges the event's message once it has its letter (the memory
+    /// backlog writes it at once; relays have no spool), which it also publishes to its own
+    /// stream. A [pending](LetterFate::Pending) letter is counted by its writer.
     pub(crate) fn write_letter(
         &self,
-        lane: Option<&Lane>,
+        owner: Option<LetterOwner>,
         row: Option<i64>,
         letter: DeadLetter,
-    ) -> bool {
+    ) -> LetterFate {
         let event_type = EventType::from_wire(&letter.action);
         let hooked = (self.hooks.dead_letter.as_ref()).map(|hook| (hook, letter.clone()));
-        let kept = self.backlog.dead(row, letter);
-        if let Some(lane) = lane {
-            self.count_letter(lane, event_type, kept);
+        let lane = owner.as_ref().map(|owner| owner.lane.clone());
+        let fate = self.backlog.dead(owner, row, letter);
+        if let Some(lane) = lane
+            && fate != LetterFate::Pending
+        {
+            self.count_letter(&lane, event_type, fate == LetterFate::Kept);
         }
         if let Some((hook, letter)) = hooked {
-            hook(&letter, kept);
+            hook(&letter, fate != LetterFate::Lost);
         }
-        kept
+        fate
     }
 }
 

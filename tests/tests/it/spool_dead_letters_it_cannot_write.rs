@@ -1,0 +1,108 @@
+//! With a spool, a dead letter counts once the spool has written it, and its job is
+//! outstanding until then: a flush waits for the letter, and the counts are right when it
+//! returns. One the spool cannot write is not counted as dead-lettered, and a flush does not
+//! wait for it: its event stays in the spool when it has a row there (for the next start),
+//! and is counted as dropped when it has none (an event too large to queue).
+
+use std::time::Duration;
+
+use deskhook::Action;
+use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
+use deskhook_transports::delivery::DeadLetterQuery;
+use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::spool::{DATABASE_FILE, Spool};
+
+/// A letter the spool writes is counted as soon as a flush returns.
+fn a_written_letter_is_counted_when_the_flush_returns(t: Transport) {
+    let receiver = Receiver::start(|_, _| Answer::status(503));
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .spool(Spool::builder(dir.path()).open().unwrap()),
+    );
+    let user = deskhook::sample::user();
+    for code in ["W1", "W2", "W3"] {
+        dispatcher.emit(Action::Create, &ticket(code), &user);
+    }
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let stats = &sink.stats()[0];
+    assert_eq!(
+        (stats.dead_lettered, stats.queued, stats.in_flight),
+        (3, 0, 0),
+        "{stats:?}"
+    );
+    let letters = sink.dead_letters().list(&DeadLetterQuery::new()).unwrap();
+    assert_eq!(letters.items.len(), 3);
+    drop(sink);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+/// The dead letters' table is gone (as if the disk failed under it): the letter of an event
+/// given up is not counted, and its event stays in the spool; the letter of an event too
+/// large to queue is counted as dropped once the spool gives it up.
+fn a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered(t: Transport) {
+    let receiver = Receiver::start(|_, _| Answer::status(503));
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s"))
+            .max_payload(16 * 1024)
+            .spool(Spool::builder(dir.path()).open().unwrap()),
+    );
+    let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute("DROP TABLE dead_letters", []).unwrap();
+
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("D1"), &user);
+    receiver.wait_for(1);
+    let mut large = ticket("D2");
+    large.subject = "x".repeat(16 * 1024);
+    let event =
+        deskhook::sink::Emitted::new(deskhook::EventRef::new(Action::Create, &large, &user))
+            .unwrap();
+    let routed = sink.route_now(&event);
+    assert_eq!(routed.refused.len(), 1, "{routed:?}");
+    // The flush waits for the letter's write, and not past its failure: the letter is kept
+    // to be written again, and counted then.
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let stats = &sink.stats()[0];
+    assert_eq!(
+        (
+            stats.dead_lettered,
+            stats.dropped,
+            stats.queued + stats.in_flight
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+
+    drop(dispatcher);
+    let _ = guard.shutdown(Duration::from_millis(200));
+    let stats = &sink.stats()[0];
+    assert_eq!(
+        (
+            stats.dead_lettered,
+            stats.dropped,
+            stats.queued + stats.in_flight
+        ),
+        (0, 1, 0),
+        "the large event's letter is dropped; the other's event stays in the spool: {stats:?}"
+    );
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        rows, 1,
+        "the given-up event waits in the spool for the next start"
+    );
+    assert_eq!(receiver.count(), 1);
+}
+
+for_both_transports!(
+    a_written_letter_is_counted_when_the_flush_returns,
+    a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered
+);
