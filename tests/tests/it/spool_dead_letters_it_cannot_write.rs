@@ -4,39 +4,82 @@
 //! wait for it: its event stays in the spool when it has a row there (for the next start),
 //! and is counted as dropped when it has none (an event too large to queue).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deskhook::Action;
+use deskhook::EventRef;
+use deskhook::sink::Emitted;
 use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
-use deskhook_transports::delivery::DeadLetterQuery;
+use deskhook_transports::delivery::{DeadLetterQuery, DeliverySink, Routed};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{DATABASE_FILE, Spool};
 
-/// A letter the spool writes is counted as soon as a flush returns.
-fn a_written_letter_is_counted_when_the_flush_returns(t: Transport) {
-    let receiver = Receiver::start(|_, _| Answer::status(503));
+/// Letters the spool writes are counted and listable as soon as a flush returns, and a
+/// flush waits for them: here the spool's writer is held up by a write lock taken from
+/// another connection while three events are given up and one too large to queue is
+/// refused.
+fn a_flush_waits_for_the_letters_to_be_written(t: Transport) {
+    let gate = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let gate = gate.clone();
+        Receiver::start(move |_, _| {
+            while !gate.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Answer::status(503)
+        })
+    };
     let dir = tempfile::tempdir().unwrap();
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
             .endpoint(endpoint("crm", &receiver, "0s"))
+            .max_payload(16 * 1024)
             .spool(Spool::builder(dir.path()).open().unwrap()),
     );
     let user = deskhook::sample::user();
     for code in ["W1", "W2", "W3"] {
         dispatcher.emit(Action::Create, &ticket(code), &user);
     }
+    // The events are in the spool (emit waits for their commit); their attempts wait at
+    // the receiver. The writer is held up from here on (its busy timeout is 5 s).
+    let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    gate.store(true, Ordering::SeqCst);
+    receiver.wait_for(3);
+    let routed = route_too_large(&sink);
+    assert!(routed.refused[0].dead_lettered, "{routed:?}");
+    guard.flush(Duration::from_millis(100)).unwrap_err();
+    assert_eq!(sink.stats()[0].dead_lettered, 0, "none is written yet");
+
+    db.execute_batch("COMMIT").unwrap();
     guard.flush(Duration::from_secs(10)).unwrap();
     let stats = &sink.stats()[0];
     assert_eq!(
-        (stats.dead_lettered, stats.queued, stats.in_flight),
-        (3, 0, 0),
+        (
+            stats.dead_lettered,
+            stats.dropped,
+            stats.queued,
+            stats.in_flight
+        ),
+        (4, 0, 0, 0),
         "{stats:?}"
     );
     let letters = sink.dead_letters().list(&DeadLetterQuery::new()).unwrap();
-    assert_eq!(letters.items.len(), 3);
+    assert_eq!(letters.items.len(), 4);
     drop(sink);
     guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+/// `sink.route_now` of an event over the 16 KiB `max_payload` of these tests.
+fn route_too_large(sink: &DeliverySink) -> Routed {
+    let mut large = ticket("L1");
+    large.subject = "x".repeat(16 * 1024);
+    let user = deskhook::sample::user();
+    let event = EventRef::new(Action::Create, &large, &user);
+    sink.route_now(&Emitted::new(event).unwrap())
 }
 
 /// The dead letters' table is gone (as if the disk failed under it): the letter of an event
@@ -59,12 +102,7 @@ fn a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered(t: Transport)
     let user = deskhook::sample::user();
     dispatcher.emit(Action::Create, &ticket("D1"), &user);
     receiver.wait_for(1);
-    let mut large = ticket("D2");
-    large.subject = "x".repeat(16 * 1024);
-    let event =
-        deskhook::sink::Emitted::new(deskhook::EventRef::new(Action::Create, &large, &user))
-            .unwrap();
-    let routed = sink.route_now(&event);
+    let routed = route_too_large(&sink);
     assert_eq!(routed.refused.len(), 1, "{routed:?}");
     // The flush waits for the letter's write, and not past its failure: the letter is kept
     // to be written again, and counted then.
@@ -103,6 +141,6 @@ fn a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered(t: Transport)
 }
 
 for_both_transports!(
-    a_written_letter_is_counted_when_the_flush_returns,
+    a_flush_waits_for_the_letters_to_be_written,
     a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered
 );

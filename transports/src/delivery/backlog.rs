@@ -60,7 +60,9 @@ impl Refusal {
         } else {
             Refusal {
                 problem: format!(
-                    "{problem}; event dropped: the dead-letter file could not take it"
+                    "{problem}; event dropped: the dead-letter file could not take it (the \
+                     letter is in the error log; free space on its disk, or set \
+                     dead_letter_path to a file deskhook can write)"
                 ),
                 dead_lettered: false,
             }
@@ -303,13 +305,13 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// Writes a dead letter of `owner` (when it has one), moving the job's row if it has
     /// one, and says what became of it (see [`LetterFate`]).
     fn dead(&self, owner: Option<LetterOwner>, row: Option<i64>, letter: DeadLetter) -> LetterFate;
-    /// Writes dead letters of `owner` in order, as [`dead`](Backlog::dead) each, and says
-    /// what became of each.
-    fn dead_all(
-        &self,
-        owner: &LetterOwner,
-        letters: &[(Option<i64>, DeadLetter)],
-    ) -> Vec<LetterFate> {
+    /// Writes dead letters of `lane` in order, as [`dead`](Backlog::dead) each, and says
+    /// what became of each. Their jobs are the caller's to finish.
+    fn dead_all(&self, lane: &Arc<Lane>, letters: &[(Option<i64>, DeadLetter)]) -> Vec<LetterFate> {
+        let owner = LetterOwner {
+            lane: lane.clone(),
+            job: None,
+        };
         letters
             .iter()
             .map(|(row, letter)| self.dead(Some(owner.clone()), *row, letter.clone()))
@@ -708,7 +710,7 @@ impl Backlog for MemoryBacklog {
 
     fn dead_all(
         &self,
-        _owner: &LetterOwner,
+        _lane: &Arc<Lane>,
         letters: &[(Option<i64>, DeadLetter)],
     ) -> Vec<LetterFate> {
         self.letters

@@ -321,12 +321,11 @@ impl Backlog for SpoolBacklog {
         self.store.attempted(job, next_at);
     }
 
-    /// Kept as far as the engine can tell: the writer commits it later. If that commit
-    /// fails, a job's row stays in the spool (its event may be delivered again) and a
-    /// letter without a row goes whole to the log.
+    /// Pending: the writer commits it later and counts it then. If that commit fails until
+    /// the writer gives it up, a job's row stays in the spool (its event is delivered again
+    /// after the next start) and is not counted, and a letter without a row goes whole to
+    /// the log and is counted as dropped.
     fn dead(&self, owner: Option<LetterOwner>, row: Option<i64>, letter: DeadLetter) -> LetterFate {
-        // Settled by the writer: counted as dead-lettered once committed, or as dropped if
-        // the letter is given up.
         self.store.dead(owner, row, letter);
         LetterFate::Pending
     }

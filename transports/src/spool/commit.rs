@@ -13,7 +13,6 @@ use super::damaged;
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
 use super::writer::Op;
-use crate::delivery::backlog::{LetterOwner, Settling};
 use crate::delivery::{DeadLetter, Job, Lane, lock, now_rfc3339};
 use crate::error::Error;
 
@@ -49,7 +48,8 @@ const MAX_WRITE_AGAIN_BYTES: usize = 64 << 20;
 
 /// Outcomes (deliveries, retries, dead letters, the registry's changes) whose transaction
 /// failed (a full disk, an I/O error), written again ahead of later ones until they are:
-/// the engine counted them done already, so losing one would leave its row on disk, to be
+/// the engine counted them done already (a dead letter is counted once written, but its
+/// job was let go at the first failure), so losing one would leave its row on disk, to be
 /// delivered again after a restart, or moved to the dead letters by a later removal and
 /// counted a second time.
 #[derive(Default)]
@@ -276,8 +276,8 @@ struct Committed {
     touched: Vec<Arc<Lane>>,
     /// Rows moved or written straight to the dead letters, per lane.
     dead: Vec<(Arc<Lane>, usize)>,
-    /// The owners of the dead letters written (their `Op::Dead`s').
-    letters: Vec<LetterOwner>,
+    /// The lanes of the dead letters written (their `Op::Dead`s'), one per letter.
+    letters: Vec<Arc<Lane>>,
     /// Events emitted for a lane removed or disabled meanwhile, written straight to the
     /// dead letters: logged once the commit is done.
     late: Vec<(Arc<Lane>, &'static str)>,
@@ -432,14 +432,8 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
             // A letter whose write failed is kept to be written again (counted then, or
             // when given up), and its job is let go now: a flush does not wait for what the
             // spool cannot write, as for a release below.
-            if let (
-                Op::Dead {
-                    owner: Some(owner), ..
-                },
-                Some(engine),
-            ) = (&mut op, core.engine())
-            {
-                finish_job(&engine, &owner.lane, owner.job.take());
+            if let Op::Dead { hold, .. } = &mut op {
+                drop(hold.take());
             }
             match &op {
                 // The rows stay where they are: the caller is told how many, so that it
@@ -503,11 +497,12 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     // updates: they make room).
     if let Some(engine) = core.engine() {
         engine.on_commit(&done.touched, &[], &done.dead);
-        for owner in done.letters {
-            engine.count_letter(&owner.lane, None, true);
-            finish_job(&engine, &owner.lane, owner.job);
+        for lane in &done.letters {
+            engine.count_letter(lane, None, true);
         }
     }
+    // Counted: their jobs are let go (a flush waiting for them sees the counts).
+    drop(updates);
     for (sender, moved) in done.done {
         let _ = sender.send(Ok(moved));
     }
@@ -623,45 +618,31 @@ fn lost(core: &Core, updates: &[Op]) {
         updates.len()
     );
     for op in updates {
-        if let Op::Dead { owner, row, letter } = op {
-            letter_lost(core, owner.as_ref(), *row, letter);
+        if let Op::Dead {
+            lane, row, letter, ..
+        } = op
+        {
+            letter_lost(core, lane.as_deref(), *row, letter);
         }
     }
 }
 
-/// A dead letter the spool could not write. Without a row its event is nowhere else: it is
-/// logged whole at error level and counted as dropped. With one, its row stays in the spool
-/// for the next start, and it is not counted. Either way its job (if the owner has one) is
-/// over for the writer.
-pub(super) fn letter_lost(
-    core: &Core,
-    owner: Option<&LetterOwner>,
-    row: Option<i64>,
-    letter: &DeadLetter,
-) {
-    if row.is_none() {
-        log::error!(
-            target: deskhook::LOG_TARGET,
-            "spool {}: a dead letter could not be written and is dropped; it follows: {}",
-            core.dir.display(),
-            serde_json::to_string(letter).unwrap_or_default()
-        );
-    }
-    let (Some(engine), Some(owner)) = (core.engine(), owner) else {
+/// A dead letter of `lane` the spool could not write. Without a row its event is nowhere
+/// else: it is logged whole at error level and counted as dropped. With one, its row stays
+/// in the spool for the next start, and it is not counted.
+pub(super) fn letter_lost(core: &Core, lane: Option<&Lane>, row: Option<i64>, letter: &DeadLetter) {
+    if row.is_some() {
         return;
-    };
-    if row.is_none() {
-        let event_type = deskhook::EventType::from_wire(&letter.action);
-        engine.count_letter(&owner.lane, event_type, false);
     }
-    finish_job(&engine, &owner.lane, owner.job.clone());
-}
-
-/// The writer is done with `job`, the job of a letter of `lane` (see
-/// [`LetterOwner::job`]): finished if the attempt that gave it up is done with it too.
-fn finish_job(engine: &crate::delivery::Engine, lane: &Lane, job: Option<Settling>) {
-    if job.is_some_and(|job| job.arrive()) {
-        engine.finished(lane, 1);
+    log::error!(
+        target: deskhook::LOG_TARGET,
+        "spool {}: a dead letter could not be written and is dropped; it follows: {}",
+        core.dir.display(),
+        serde_json::to_string(letter).unwrap_or_default()
+    );
+    if let (Some(engine), Some(lane)) = (core.engine(), lane) {
+        let event_type = deskhook::EventType::from_wire(&letter.action);
+        engine.count_letter(lane, event_type, false);
     }
 }
 
@@ -778,7 +759,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
             }
             Ok(())
         }
-        Op::Dead { owner, row, letter } => {
+        Op::Dead {
+            lane, row, letter, ..
+        } => {
             // The event type's own (iQChannels' says its charset), which a replay sends.
             let content_type = deskhook::EventType::from_wire(&letter.action)
                 .map_or("application/json", deskhook::EventType::content_type);
@@ -787,7 +770,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
                 tx.prepare_cached("DELETE FROM events WHERE row = ?1")?
                     .execute([row])?;
             }
-            done.letters.extend(owner.clone());
+            done.letters.extend(lane.clone());
             Ok(())
         }
         Op::Hurry(name) => tx

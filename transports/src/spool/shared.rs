@@ -12,6 +12,7 @@ use rusqlite::Connection;
 
 use super::Settings;
 use super::writer::Op;
+use crate::delivery::backlog::Settling;
 use crate::delivery::{Engine, Job, Lane, ReceiptState, lock};
 use crate::error::Error;
 
@@ -93,6 +94,38 @@ impl Drop for Append {
         match self.core.upgrade() {
             Some(core) => self.refuse(&core, error),
             None => self.settle(Err(error)),
+        }
+    }
+}
+
+/// The writer's claim on the job of a dead letter it writes (see
+/// [`LetterOwner::job`](crate::delivery::backlog::LetterOwner::job)), let go when the writer
+/// is done with the letter, whichever way: written (after it is counted), failed once (it is
+/// written again later, without the job), given up, or dropped with a writer that panicked.
+/// The job is finished then if the attempt that gave it up is done with it too.
+pub(super) struct JobHold {
+    lane: Arc<Lane>,
+    job: Settling,
+    core: Weak<Core>,
+}
+
+impl JobHold {
+    /// The claim of `core`'s writer on `job`, of `lane`.
+    pub(super) fn new(core: &Arc<Core>, lane: Arc<Lane>, job: Settling) -> JobHold {
+        JobHold {
+            lane,
+            job,
+            core: Arc::downgrade(core),
+        }
+    }
+}
+
+impl Drop for JobHold {
+    fn drop(&mut self) {
+        if self.job.arrive()
+            && let Some(engine) = self.core.upgrade().and_then(|core| core.engine())
+        {
+            engine.finished(&self.lane, 1);
         }
     }
 }
@@ -223,8 +256,11 @@ impl Core {
 
 /// What happens when the writer thread ends, dropped as it ends (a panic too): ops are
 /// refused from then on (appends counted as dropped), those still queued to it are counted
-/// as dropped too (their receipts fail), appends waiting for room go on (to be refused),
-/// and the spool's lock file is released.
+/// as dropped too (their receipts fail; a dead letter as [`letter_lost`] says, its job let
+/// go), appends waiting for room go on (to be refused), and the spool's lock file is
+/// released.
+///
+/// [`letter_lost`]: super::commit::letter_lost
 pub(super) struct WriterEnd<'a> {
     pub(super) core: &'a Core,
     pub(super) ops: &'a mpsc::Receiver<Op>,
@@ -237,7 +273,8 @@ impl Drop for WriterEnd<'_> {
         drop(lock(&self.core.ops).take());
         // Empty after a shutdown, which lets the writer write everything; after a panic,
         // what it had not taken yet. (What it had taken and not written went as the panic
-        // dropped it: counted as dropped the same way, by `Append`'s drop.)
+        // dropped it: counted as dropped the same way, by `Append`'s drop; a dead letter's
+        // job let go by its `JobHold`'s, the letter not counted.)
         for op in self.ops.try_iter() {
             match op {
                 Op::Append(append) => {
@@ -246,9 +283,9 @@ impl Drop for WriterEnd<'_> {
                     // Counted, logged and told as it goes.
                     drop(append);
                 }
-                Op::Dead { owner, row, letter } => {
-                    super::commit::letter_lost(self.core, owner.as_ref(), row, &letter);
-                }
+                Op::Dead {
+                    lane, row, letter, ..
+                } => super::commit::letter_lost(self.core, lane.as_deref(), row, &letter),
                 _ => {}
             }
         }

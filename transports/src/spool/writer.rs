@@ -24,7 +24,7 @@ use crate::delivery::{
 };
 use crate::error::Error;
 
-use super::shared::{Append, Core, GiveWay, WriterEnd, body_bytes};
+use super::shared::{Append, Core, GiveWay, JobHold, WriterEnd, body_bytes};
 
 /// A job read back, with when its next attempt is due (`None`: now).
 pub(crate) type StoredJob = (Job, Option<SystemTime>);
@@ -71,11 +71,12 @@ pub(super) enum Op {
         reason: String,
         done: Option<mpsc::SyncSender<Result<usize, usize>>>,
     },
-    /// A dead letter, moving row `row` if it has one; counted for its owner (if it has one)
+    /// A dead letter, moving row `row` if it has one; counted for `lane` (if it has one)
     /// once committed, or as [`letter_lost`](super::commit::letter_lost) says if it is given
-    /// up.
+    /// up. `hold` is let go once the letter is counted, or at its first failed write.
     Dead {
-        owner: Option<LetterOwner>,
+        lane: Option<Arc<Lane>>,
+        hold: Option<JobHold>,
         row: Option<i64>,
         letter: DeadLetter,
     },
@@ -496,18 +497,34 @@ impl SpoolStore {
     }
 
     /// Given up: the row (if the job has one) moves to the dead letters. The letter is
-    /// settled for its owner by the writer (see [`Op::Dead`]), or here when the writer is
+    /// counted for its owner by the writer (see [`Op::Dead`]), or here when the writer is
     /// gone.
     pub(super) fn dead(&self, owner: Option<LetterOwner>, row: Option<i64>, letter: DeadLetter) {
-        let Err(op) = self.try_send(Op::Dead { owner, row, letter }) else {
+        let (lane, hold) = match owner {
+            Some(LetterOwner { lane, job }) => {
+                let hold = job.map(|job| JobHold::new(&self.core, lane.clone(), job));
+                (Some(lane), hold)
+            }
+            None => (None, None),
+        };
+        let op = Op::Dead {
+            lane,
+            hold,
+            row,
+            letter,
+        };
+        let Err(op) = self.try_send(op) else {
             return;
         };
-        if let Op::Dead { owner, row, letter } = *op {
+        if let Op::Dead {
+            lane, row, letter, ..
+        } = *op
+        {
             if row.is_some() {
                 // Its row stays in the spool, for the next start.
                 self.unsent();
             }
-            super::commit::letter_lost(&self.core, owner.as_ref(), row, &letter);
+            super::commit::letter_lost(&self.core, lane.as_deref(), row, &letter);
         }
     }
 

@@ -2,6 +2,7 @@
 //! back, a removed endpoint's rows.
 
 use super::*;
+use crate::delivery::backlog::{LetterOwner, Settling};
 use crate::delivery::lane::lane_for_test;
 use crate::spool::shared::{MAX_UNCOMMITTED, MAX_UNCOMMITTED_BYTES};
 
@@ -455,29 +456,30 @@ fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
     store.shut();
 }
 
+/// A dead letter of endpoint "crm", ticket "T1", given up after a 400.
+fn letter(id: &str, action: &str) -> DeadLetter {
+    DeadLetter {
+        id: id.into(),
+        endpoint: "crm".into(),
+        url: String::new(),
+        tenant: None,
+        action: action.into(),
+        ticket: "T1".into(),
+        attempts: 1,
+        last_status: Some(400),
+        last_error: None,
+        reason: "400".into(),
+        failed_at: "2026-01-01T00:00:00Z".into(),
+        body: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+    }
+}
+
 #[test]
 fn a_dead_letter_keeps_its_event_types_content_type() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 1024);
     for (id, action) in [("a", "iqchannels.message_created"), ("b", "create")] {
-        store.dead(
-            None,
-            None,
-            DeadLetter {
-                id: id.into(),
-                endpoint: "crm".into(),
-                url: String::new(),
-                tenant: None,
-                action: action.into(),
-                ticket: "T1".into(),
-                attempts: 1,
-                last_status: Some(400),
-                last_error: None,
-                reason: "400".into(),
-                failed_at: "2026-01-01T00:00:00Z".into(),
-                body: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
-            },
-        );
+        store.dead(None, None, letter(id, action));
     }
     store.committed().unwrap();
     let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
@@ -493,6 +495,57 @@ fn a_dead_letter_keeps_its_event_types_content_type() {
         types,
         ["application/json; charset=utf-8", "application/json"]
     );
+    store.shut();
+}
+
+/// A dead letter's job is let go by the writer however it ends with the letter: written,
+/// failed (it is written again later), or left queued when the writer ends (a panic too).
+#[test]
+fn the_writer_lets_go_of_a_dead_letters_job_whatever_becomes_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    let dead = |row: i64, job: &Settling| {
+        let owner = LetterOwner {
+            lane: lane.clone(),
+            job: Some(job.clone()),
+        };
+        store.dead(Some(owner), Some(row), letter(&row.to_string(), "create"));
+    };
+    // Written: let go once committed.
+    let written = Settling::default();
+    dead(1, &written);
+    store.committed().unwrap();
+    assert!(
+        written.arrive(),
+        "the writer let go once the letter was written"
+    );
+    // Failed: let go at once, and the letter kept to be written again.
+    Connection::open(dir.path().join(super::super::DATABASE_FILE))
+        .unwrap()
+        .execute("ALTER TABLE dead_letters RENAME TO hidden", [])
+        .unwrap();
+    let failed = Settling::default();
+    dead(2, &failed);
+    let _ = store.committed();
+    assert!(
+        failed.arrive(),
+        "the writer let go at the first failed write"
+    );
+    // Left in the channel of a writer that ends.
+    let left = Settling::default();
+    let (tx, rx) = mpsc::channel();
+    tx.send(Op::Dead {
+        lane: Some(lane.clone()),
+        hold: Some(JobHold::new(&store.core, lane.clone(), left.clone())),
+        row: Some(3),
+        letter: letter("3", "create"),
+    })
+    .unwrap();
+    drop(WriterEnd {
+        core: &store.core,
+        ops: &rx,
+    });
+    assert!(left.arrive(), "the writer's end let go of it");
     store.shut();
 }
 

@@ -433,8 +433,9 @@ impl Engine {
         self.write_letter(Some(owner), job.row, letter)
     }
 
-    /// Dead-letters an event that has no job (too large, or reported in flight at a stop);
-    /// false when the letter could not be kept (counted as dropped).
+    /// Dead-letters an event that has no job (too large to queue); false when the letter
+    /// could not be kept (counted as dropped). It is outstanding until its letter is
+    /// settled: a flush waits for a spool to write it (or to fail to).
     pub(crate) fn dead_letter_event(
         &self,
         lane: &Arc<Lane>,
@@ -445,11 +446,17 @@ impl Engine {
     ) -> bool {
         let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
+        self.accepted(lane, 1);
+        let settling = Settling::default();
         let owner = LetterOwner {
             lane: lane.clone(),
-            job: None,
+            job: Some(settling.clone()),
         };
-        self.write_letter(Some(owner), row, letter) != LetterFate::Lost
+        let fate = self.write_letter(Some(owner), row, letter);
+        if fate != LetterFate::Pending || settling.arrive() {
+            self.finished(lane, 1);
+        }
+        fate != LetterFate::Lost
     }
 
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
@@ -461,11 +468,6 @@ impl Engine {
         lane: &Arc<Lane>,
         letters: impl Iterator<Item = (Option<i64>, DeadLetter)>,
     ) {
-        // Their jobs are the caller's to finish.
-        let owner = LetterOwner {
-            lane: lane.clone(),
-            job: None,
-        };
         let mut batch: Vec<(Option<i64>, DeadLetter)> = Vec::new();
         let mut bytes = 0;
         let mut letters = letters.peekable();
@@ -478,7 +480,8 @@ impl Engine {
             for (_, letter) in &batch {
                 self.log_letter(letter);
             }
-            let fates = self.backlog.dead_all(&owner, &batch);
+            // Their jobs are the caller's to finish.
+            let fates = self.backlog.dead_all(lane, &batch);
             // The kept at once (a removal may let go of thousands); the rare lost one by one,
             // each under its event type.
             let in_file = fates.iter().filter(|f| **f == LetterFate::Kept).count();
