@@ -49,9 +49,9 @@ const MAX_WRITE_AGAIN_BYTES: usize = 64 << 20;
 /// Outcomes (deliveries, retries, dead letters, the registry's changes) whose transaction
 /// failed (a full disk, an I/O error), written again ahead of later ones until they are:
 /// the engine counted them done already (a dead letter is counted once written, but its
-/// job was let go at the first failure), so losing one would leave its row on disk, to be
-/// delivered again after a restart, or moved to the dead letters by a later removal and
-/// counted a second time.
+/// job was let go at the first failure), so losing one leaves its row on disk, to be
+/// delivered again after a restart (a later release leaves it there: see
+/// [`Core::given_up`]).
 #[derive(Default)]
 struct Again {
     ops: Vec<Op>,
@@ -332,6 +332,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     let now = unix_ms(SystemTime::now());
     let mut rows: Vec<(Arc<Lane>, i64)> = Vec::new();
     let mut done = Committed::default();
+    let given_up = lock(&core.given_up).clone();
     let result = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         if !full {
@@ -364,7 +365,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
             }
         }
         for op in &updates {
-            apply(&tx, op, &mut done)?;
+            apply(&tx, op, &given_up, &mut done)?;
         }
         tx.commit()
     })();
@@ -409,13 +410,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
             );
         }
         // Rows whose outcome is not written either: the engine finished them already.
-        let finished: Vec<i64> = updates
-            .iter()
-            .filter_map(|op| match op {
-                Op::Delivered(row) | Op::Dead { row: Some(row), .. } => Some(*row),
-                _ => None,
-            })
-            .collect();
+        let finished: Vec<i64> = updates.iter().filter_map(finished_row).collect();
         let alone = updates.len() > 1;
         let mut deletes = Vec::new();
         if updates.is_empty() {
@@ -446,7 +441,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
                     done: Some(sender),
                     ..
                 } => {
-                    let except = [&except[..], &finished[..]].concat();
+                    let except = [&except[..], &finished[..], &given_up[..]].concat();
                     let left = rows_of(conn, lane, &except).unwrap_or(0);
                     if range.is_none() {
                         // Let go of as if moved: a resume (after a 410) must not load them
@@ -608,8 +603,8 @@ fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
 }
 
 /// Outcomes given up after their writes failed (logged; those events may be delivered
-/// again).
-fn lost(core: &Core, updates: &[Op]) {
+/// again). Their rows stay out of later releases (see [`Core::given_up`]).
+pub(super) fn lost(core: &Core, updates: &[Op]) {
     log::error!(
         target: deskhook::LOG_TARGET,
         "spool {}: {} outcome(s) could not be written and are given up; those events may be \
@@ -617,6 +612,7 @@ fn lost(core: &Core, updates: &[Op]) {
         core.dir.display(),
         updates.len()
     );
+    lock(&core.given_up).extend(updates.iter().filter_map(finished_row));
     for op in updates {
         if let Op::Dead {
             lane, row, letter, ..
@@ -624,6 +620,15 @@ fn lost(core: &Core, updates: &[Op]) {
         {
             letter_lost(core, lane.as_deref(), *row, letter);
         }
+    }
+}
+
+/// The row of an outcome whose job the engine finished already (a delivery, a dead letter):
+/// written or not, it is not the engine's to count again.
+fn finished_row(op: &Op) -> Option<i64> {
+    match op {
+        Op::Delivered(row) | Op::Dead { row: Some(row), .. } => Some(*row),
+        _ => None,
     }
 }
 
@@ -690,8 +695,14 @@ fn insert_letter(
     .map(drop)
 }
 
-/// One update inside the writer's transaction.
-fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusqlite::Result<()> {
+/// One update inside the writer's transaction; `given_up` rows (see [`Core::given_up`]) stay
+/// where they are.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    op: &Op,
+    given_up: &[i64],
+    done: &mut Committed,
+) -> rusqlite::Result<()> {
     match op {
         Op::Append(_) => Ok(()),
         Op::Attempted {
@@ -724,7 +735,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, done: &mut Committed) -> rusql
                 None => (lane.rows.floor, i64::MAX, None),
             };
             // The rows in flight stay: their attempts settle them.
-            let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".to_owned());
+            let except = [&except[..], given_up].concat();
+            let except = serde_json::to_string(&except).unwrap_or_else(|_| "[]".to_owned());
             let url = lane.route().url.clone();
             let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \
                           AND (?4 IS NULL OR ticket = ?4) \

@@ -157,6 +157,10 @@ pub(super) struct Core {
     /// When a full spool last asked whether its attempt log could make room, and the
     /// answer (the writer's alone).
     pub(super) give_way_answer: GiveWay,
+    /// Rows whose outcome (a delivery, a dead letter) was given up: the engine finished
+    /// their jobs, so a release leaves them on disk for the next start rather than moving
+    /// them and counting them a second time (the writer's alone).
+    pub(super) given_up: Mutex<Vec<i64>>,
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
     pub(super) reader: Mutex<Connection>,

@@ -197,6 +197,7 @@ impl SpoolStore {
             commits: AtomicU64::new(0),
             pruned_at: std::sync::atomic::AtomicI64::new(0),
             give_way_answer: GiveWay::default(),
+            given_up: Mutex::default(),
             engine: OnceLock::new(),
             reader: Mutex::new(reader),
             lock: Mutex::new(Some(lock)),

@@ -216,6 +216,33 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
     assert!(letters.iter().all(|l| l.reason == "endpoint removed"));
 }
 
+/// A row whose outcome was given up (the engine finished its job) stays on disk when its
+/// endpoint is removed, for the next start: the move does not count it a second time.
+#[test]
+fn a_removal_leaves_the_rows_of_outcomes_given_up_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    // Row 1 was delivered and row 2 dead-lettered, and neither outcome could be written.
+    super::super::commit::lost(
+        &store.core,
+        &[
+            Op::Delivered(1),
+            Op::Dead {
+                lane: Some(lane.clone()),
+                hold: None,
+                row: Some(2),
+                letter: letter("2", "create"),
+            },
+        ],
+    );
+    lane.closed.store(true, Ordering::SeqCst);
+    lock(&lane.state).closing = Some(crate::delivery::lane::Closing::Removed);
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    assert_eq!(moved.recv().unwrap(), Ok(1), "row 3 only");
+    assert_eq!(store.counts("crm", 0).unwrap(), (2, 2), "rows 1 and 2 wait");
+    store.shut();
+}
+
 #[test]
 fn a_release_whose_write_fails_says_how_many_rows_it_left() {
     let dir = tempfile::tempdir().unwrap();
