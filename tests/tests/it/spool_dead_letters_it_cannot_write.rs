@@ -4,15 +4,17 @@
 //! wait for it: its event stays in the spool when it has a row there (for the next start),
 //! and is counted as dropped when it has none (an event too large to queue).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deskhook::Action;
+use deskhook::Dispatcher;
 use deskhook::EventRef;
 use deskhook::sink::Emitted;
 use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
-use deskhook_transports::delivery::{DeadLetterQuery, DeliverySink, Routed};
+use deskhook_transports::delivery::{DeadLetterQuery, DeliveryGuard, DeliverySink, Routed};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{DATABASE_FILE, Spool};
 
@@ -32,13 +34,7 @@ fn a_flush_waits_for_the_letters_to_be_written(t: Transport) {
         })
     };
     let dir = tempfile::tempdir().unwrap();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .max_payload(16 * 1024)
-            .spool(Spool::builder(dir.path()).open().unwrap()),
-    );
+    let (sink, guard, dispatcher) = spooled(t, &receiver, dir.path());
     let user = deskhook::sample::user();
     for code in ["W1", "W2", "W3"] {
         dispatcher.emit(Action::Create, &ticket(code), &user);
@@ -56,21 +52,37 @@ fn a_flush_waits_for_the_letters_to_be_written(t: Transport) {
 
     db.execute_batch("COMMIT").unwrap();
     guard.flush(Duration::from_secs(10)).unwrap();
-    let stats = &sink.stats()[0];
-    assert_eq!(
-        (
-            stats.dead_lettered,
-            stats.dropped,
-            stats.queued,
-            stats.in_flight
-        ),
-        (4, 0, 0, 0),
-        "{stats:?}"
-    );
+    assert_eq!(counts(&sink), (4, 0, 0));
     let letters = sink.dead_letters().list(&DeadLetterQuery::new()).unwrap();
     assert_eq!(letters.items.len(), 4);
     drop(sink);
     guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+/// A sink of transport `t` with endpoint "crm" (one attempt) at `receiver`, a 16 KiB
+/// `max_payload`, and a spool in `dir`.
+fn spooled(
+    t: Transport,
+    receiver: &Receiver,
+    dir: &Path,
+) -> (DeliverySink, DeliveryGuard, Dispatcher) {
+    start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", receiver, "0s"))
+            .max_payload(16 * 1024)
+            .spool(Spool::builder(dir).open().unwrap()),
+    )
+}
+
+/// The endpoint's dead-lettered and dropped events, and those still queued or in flight.
+fn counts(sink: &DeliverySink) -> (u64, u64, usize) {
+    let stats = &sink.stats()[0];
+    (
+        stats.dead_lettered,
+        stats.dropped,
+        stats.queued + stats.in_flight,
+    )
 }
 
 /// `sink.route_now` of an event over the 16 KiB `max_payload` of these tests.
@@ -88,13 +100,7 @@ fn route_too_large(sink: &DeliverySink) -> Routed {
 fn a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered(t: Transport) {
     let receiver = Receiver::start(|_, _| Answer::status(503));
     let dir = tempfile::tempdir().unwrap();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .max_payload(16 * 1024)
-            .spool(Spool::builder(dir.path()).open().unwrap()),
-    );
+    let (sink, guard, dispatcher) = spooled(t, &receiver, dir.path());
     let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     db.execute("DROP TABLE dead_letters", []).unwrap();
@@ -107,28 +113,14 @@ fn a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered(t: Transport)
     // The flush waits for the letter's write, and not past its failure: the letter is kept
     // to be written again, and counted then.
     guard.flush(Duration::from_secs(10)).unwrap();
-    let stats = &sink.stats()[0];
-    assert_eq!(
-        (
-            stats.dead_lettered,
-            stats.dropped,
-            stats.queued + stats.in_flight
-        ),
-        (0, 0, 0),
-        "{stats:?}"
-    );
+    assert_eq!(counts(&sink), (0, 0, 0));
 
     drop(dispatcher);
     let _ = guard.shutdown(Duration::from_millis(200));
-    let stats = &sink.stats()[0];
     assert_eq!(
-        (
-            stats.dead_lettered,
-            stats.dropped,
-            stats.queued + stats.in_flight
-        ),
+        counts(&sink),
         (0, 1, 0),
-        "the large event's letter is dropped; the other's event stays in the spool: {stats:?}"
+        "the large event's letter is dropped; the other's event stays in the spool"
     );
     let rows: i64 = db
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))

@@ -233,6 +233,17 @@ pub(crate) enum LetterFate {
     Pending,
 }
 
+impl LetterFate {
+    /// The fate of a letter written at once: kept, or lost.
+    pub(crate) fn written(kept: bool) -> LetterFate {
+        if kept {
+            LetterFate::Kept
+        } else {
+            LetterFate::Lost
+        }
+    }
+}
+
 /// Whose dead letter a backlog writes: what a writer that settles it later needs.
 #[derive(Clone, Debug)]
 pub(crate) struct LetterOwner {
@@ -255,17 +266,6 @@ impl Settling {
     /// Whether the caller is the second to arrive, and so finishes the job.
     pub(crate) fn arrive(&self) -> bool {
         self.0.swap(true, Ordering::AcqRel)
-    }
-}
-
-impl LetterFate {
-    /// The fate of a letter written at once: kept, or lost.
-    pub(crate) fn written(kept: bool) -> LetterFate {
-        if kept {
-            LetterFate::Kept
-        } else {
-            LetterFate::Lost
-        }
     }
 }
 
