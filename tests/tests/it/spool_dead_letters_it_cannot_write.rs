@@ -7,13 +7,15 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deskhook::Action;
 use deskhook::Dispatcher;
 use deskhook::EventRef;
 use deskhook::sink::Emitted;
-use deskhook_tests::{Answer, Receiver, Transport, endpoint, for_both_transports, start, ticket};
+use deskhook_tests::{
+    Answer, Receiver, Transport, WAIT, endpoint, for_both_transports, start, ticket,
+};
 use deskhook_transports::delivery::{DeadLetterQuery, DeliveryGuard, DeliverySink, Routed};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{DATABASE_FILE, Spool};
@@ -23,16 +25,7 @@ use deskhook_transports::spool::{DATABASE_FILE, Spool};
 /// another connection while three events are given up and one too large to queue is
 /// refused.
 fn a_flush_waits_for_the_letters_to_be_written(t: Transport) {
-    let gate = Arc::new(AtomicBool::new(false));
-    let receiver = {
-        let gate = gate.clone();
-        Receiver::start(move |_, _| {
-            while !gate.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Answer::status(503)
-        })
-    };
+    let (gate, receiver) = gated_503();
     let dir = tempfile::tempdir().unwrap();
     let (sink, guard, dispatcher) = spooled(t, &receiver, dir.path());
     let user = deskhook::sample::user();
@@ -55,6 +48,60 @@ fn a_flush_waits_for_the_letters_to_be_written(t: Transport) {
     assert_eq!(counts(&sink), (4, 0, 0));
     let letters = sink.dead_letters().list(&DeadLetterQuery::new()).unwrap();
     assert_eq!(letters.items.len(), 4);
+    drop(sink);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+/// A receiver that answers 503 once `gate` is set, and holds each request until then.
+fn gated_503() -> (Arc<AtomicBool>, Receiver) {
+    let gate = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let gate = gate.clone();
+        Receiver::start(move |_, _| {
+            while !gate.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Answer::status(503)
+        })
+    };
+    (gate, receiver)
+}
+
+/// Waits (at most `WAIT`) until `done` holds.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not in {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A paused endpoint's event given up while the spool writes its letter is not reported
+/// held by the pause: a flush waits for the letter.
+fn a_letter_being_written_is_not_held_by_a_pause(t: Transport) {
+    let (gate, receiver) = gated_503();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = spooled(t, &receiver, dir.path());
+    dispatcher.emit(Action::Create, &ticket("P1"), &deskhook::sample::user());
+    wait_until("in flight", || sink.stats()[0].in_flight == 1);
+    sink.endpoints().pause("crm").unwrap();
+    let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    gate.store(true, Ordering::SeqCst);
+    wait_until("given up", || sink.stats()[0].in_flight == 0);
+    match guard.flush(Duration::from_millis(100)) {
+        Err(deskhook_transports::Error::Undelivered { held, held_by, .. }) => {
+            assert_eq!(
+                (held, held_by),
+                (0, Vec::<String>::new()),
+                "not held by the pause"
+            );
+        }
+        other => panic!("the letter is not written yet: {other:?}"),
+    }
+    db.execute_batch("COMMIT").unwrap();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(counts(&sink), (1, 0, 0));
     drop(sink);
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
@@ -134,5 +181,6 @@ fn a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered(t: Transport)
 
 for_both_transports!(
     a_flush_waits_for_the_letters_to_be_written,
+    a_letter_being_written_is_not_held_by_a_pause,
     a_letter_the_spool_cannot_write_is_not_counted_as_dead_lettered
 );

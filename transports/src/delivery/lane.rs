@@ -525,6 +525,9 @@ pub(crate) struct Lane {
     /// Events accepted for this lane and not finished (delivered, dead-lettered, dropped,
     /// handed back), in memory or in the spool.
     pub(crate) outstanding: AtomicUsize,
+    /// Of those, jobs given up whose dead letter a backlog's writer has not settled yet (see
+    /// [`Settling`](super::backlog::Settling)): neither queued nor idle, soon finished.
+    pub(crate) letters_writing: AtomicUsize,
     /// Jobs routed to it not yet moved into the schedule (memory backlog). Routing appends here
     /// without taking the state lock, which workers take often; the next look at the lane
     /// moves them over (and numbers them).
@@ -573,6 +576,7 @@ impl Lane {
             room_waiters: AtomicUsize::new(0),
             index_pos: AtomicUsize::new(0),
             outstanding: AtomicUsize::new(0),
+            letters_writing: AtomicUsize::new(0),
             rows,
             counters: Counters::default(),
         }

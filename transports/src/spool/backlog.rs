@@ -338,9 +338,11 @@ impl Backlog for SpoolBacklog {
         why: Release,
     ) -> Released {
         if let Release::Stopping(_) = why {
-            // Everything stays in the spool for the next start.
+            // Everything stays in the spool for the next start (but the letters its writer
+            // is writing, which go to the dead letters).
             let left = lane.outstanding.load(Ordering::Acquire);
-            return Released::kept(left.saturating_sub(st.in_flight.len()));
+            let writing = lane.letters_writing.load(Ordering::Acquire);
+            return Released::kept(left.saturating_sub(st.in_flight.len() + writing));
         }
         // The copies in memory go; their rows move with the rest, counted by the writer.
         drop(st.schedule.drain());

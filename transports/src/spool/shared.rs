@@ -125,7 +125,7 @@ impl Drop for JobHold {
         if self.job.arrive()
             && let Some(engine) = self.core.upgrade().and_then(|core| core.engine())
         {
-            engine.finished(&self.lane, 1);
+            engine.letter_settled(&self.lane);
         }
     }
 }

@@ -514,10 +514,15 @@ impl Engine {
                 self.pool.requeue(lane);
             }
         }
-        if (let_go || !matches!(decision, Decision::Retry { .. }))
-            && settling.is_none_or(|settling| settling.arrive())
-        {
-            self.finished(lane, 1);
+        if let_go || !matches!(decision, Decision::Retry { .. }) {
+            match settling {
+                None => self.finished(lane, 1),
+                Some(settling) => {
+                    if settling.arrive() {
+                        self.letter_settled(lane);
+                    }
+                }
+            }
         }
     }
 }
@@ -529,7 +534,10 @@ impl Engine {
     fn dead_letter_settling(&self, lane: &Arc<Lane>, job: &Job, reason: &str) -> Option<Settling> {
         let settling = Settling::default();
         let fate = self.dead_letter(lane, job, reason, Some(settling.clone()));
-        (fate == LetterFate::Pending).then_some(settling)
+        (fate == LetterFate::Pending).then(|| {
+            lane.letters_writing.fetch_add(1, Ordering::AcqRel);
+            settling
+        })
     }
 
     /// Keeps `record` in the attempt log (and, with a spool, in its database).

@@ -2,6 +2,7 @@
 //! dead letter, and the dead letters themselves.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -321,7 +322,7 @@ impl Engine {
         // Refused here, the letter stays as it is: queued to an endpoint that cannot take
         // it, it would only be dead-lettered again, a second letter for the same event.
         let disabled = crate::delivery::lock(&lane.state).disabled;
-        if disabled || lane.closed.load(std::sync::atomic::Ordering::Acquire) {
+        if disabled || lane.closed.load(Ordering::Acquire) {
             return Err(Error::Config(format!(
                 "endpoint '{}' {}; dead letter {} is not replayed",
                 letter.endpoint,
@@ -453,10 +454,22 @@ impl Engine {
             job: Some(settling.clone()),
         };
         let fate = self.write_letter(Some(owner), row, letter);
-        if fate != LetterFate::Pending || settling.arrive() {
+        if fate != LetterFate::Pending {
             self.finished(lane, 1);
+        } else {
+            lane.letters_writing.fetch_add(1, Ordering::AcqRel);
+            if settling.arrive() {
+                self.letter_settled(lane);
+            }
         }
         fate != LetterFate::Lost
+    }
+
+    /// A job of `lane` whose dead letter was [pending](LetterFate::Pending) is over for both
+    /// the attempt (or caller) that gave it up and the letter's writer: finished.
+    pub(crate) fn letter_settled(&self, lane: &Lane) {
+        lane.letters_writing.fetch_sub(1, Ordering::AcqRel);
+        self.finished(lane, 1);
     }
 
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they

@@ -236,6 +236,10 @@ impl Engine {
         if lane.outstanding.load(Ordering::Acquire) == 0 {
             return Some(0);
         }
+        // A dead letter being written: soon over.
+        if lane.letters_writing.load(Ordering::Acquire) > 0 {
+            return None;
+        }
         let route = lane.route();
         let st = lock(&lane.state);
         let outstanding = lane.outstanding.load(Ordering::Acquire);
