@@ -228,8 +228,9 @@ pub(crate) enum LetterFate {
     /// dropped.
     Lost,
     /// Handed to a writer that settles it once it is written (a spool's, at its commit) or
-    /// given up: it counts the letter for its lane, and finishes its job if it has one
-    /// (see [`LetterOwner`]).
+    /// given up: it counts the letter for its lane, and lets go of its job if it has one
+    /// (see [`LetterOwner::job`]), finished by the second of the writer and the attempt to
+    /// be done with it.
     Pending,
 }
 
@@ -251,8 +252,8 @@ pub(crate) struct LetterOwner {
     pub(crate) lane: Arc<Lane>,
     /// The letter's job, outstanding until both the attempt that gave it up and the
     /// letter's writer are done with it: so that a flush waits for the letter to be written
-    /// and the counts are right when it returns. `None` for an event refused before it was
-    /// queued, and for jobs their caller finishes.
+    /// and the counts are right when it returns. `None` for a relay's letters, and for jobs
+    /// their caller finishes.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) job: Option<Settling>,
 }

@@ -525,7 +525,9 @@ pub(crate) struct Lane {
     /// Events accepted for this lane and not finished (delivered, dead-lettered, dropped,
     /// handed back), in memory or in the spool.
     pub(crate) outstanding: AtomicUsize,
-    /// Of those, jobs given up whose dead letter a backlog's writer has not settled yet (see
+    /// Of those, jobs whose dead letter is being written by a backlog's writer (given up
+    /// and no longer in flight, or an event over `max_payload`), until both the writer and
+    /// the attempt or caller are done with them (see
     /// [`Settling`](super::backlog::Settling)): neither queued nor idle, soon finished.
     pub(crate) letters_writing: AtomicUsize,
     /// Jobs routed to it not yet moved into the schedule (memory backlog). Routing appends here

@@ -2,9 +2,9 @@
 //! (group commit), and what the engine is told afterwards.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, params};
@@ -332,7 +332,6 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     let now = unix_ms(SystemTime::now());
     let mut rows: Vec<(Arc<Lane>, i64)> = Vec::new();
     let mut done = Committed::default();
-    let given_up = lock(&core.given_up).clone();
     let result = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         if !full {
@@ -365,7 +364,7 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
             }
         }
         for op in &updates {
-            apply(&tx, op, &given_up, &mut done)?;
+            apply(&tx, op, &core.given_up, &mut done)?;
         }
         tx.commit()
     })();
@@ -441,7 +440,9 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
                     done: Some(sender),
                     ..
                 } => {
+                    let given_up = lock(&core.given_up);
                     let except = [&except[..], &finished[..], &given_up[..]].concat();
+                    drop(given_up);
                     let left = rows_of(conn, lane, &except).unwrap_or(0);
                     if range.is_none() {
                         // Let go of as if moved: a resume (after a 410) must not load them
@@ -507,7 +508,8 @@ fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) 
     Vec::new()
 }
 
-/// The rows of `lane` on disk but those in `except` (in flight).
+/// The rows of `lane` on disk but those in `except` (in flight, or whose outcome failed or
+/// was given up).
 fn rows_of(conn: &Connection, lane: &Lane, except: &[i64]) -> rusqlite::Result<usize> {
     let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".to_owned());
     conn.query_row(
@@ -700,7 +702,7 @@ fn insert_letter(
 fn apply(
     tx: &rusqlite::Transaction<'_>,
     op: &Op,
-    given_up: &[i64],
+    given_up: &Mutex<Vec<i64>>,
     done: &mut Committed,
 ) -> rusqlite::Result<()> {
     match op {
@@ -735,7 +737,7 @@ fn apply(
                 None => (lane.rows.floor, i64::MAX, None),
             };
             // The rows in flight stay: their attempts settle them.
-            let except = [&except[..], given_up].concat();
+            let except = [&except[..], &lock(given_up)[..]].concat();
             let except = serde_json::to_string(&except).unwrap_or_else(|_| "[]".to_owned());
             let url = lane.route().url.clone();
             let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \

@@ -63,7 +63,8 @@ pub(super) enum Op {
     },
     Delivered(i64),
     /// Moves rows of `lane` to the dead letters: those in `range`, or (without a range)
-    /// every row of it but those in `except` (in flight), then tells `done` how many.
+    /// every row of it but those in `except` (in flight) and those whose outcome the writer
+    /// gave up ([`Core::given_up`]), then tells `done` how many.
     DeadRange {
         lane: Arc<Lane>,
         range: Option<(i64, i64, Option<String>)>,

@@ -506,6 +506,10 @@ impl Engine {
         }
         if let Some(job) = dead.map(|(job, _, _)| job).or(delivered) {
             let mut st = lock(&lane.state);
+            // From in flight to being written, in one step for a look under the lock.
+            if settling.is_some() {
+                lane.letters_writing.fetch_add(1, Ordering::AcqRel);
+            }
             st.attempt_over(order);
             st.schedule.done(&job);
             let ready = st.schedule.has_ready();
@@ -534,10 +538,7 @@ impl Engine {
     fn dead_letter_settling(&self, lane: &Arc<Lane>, job: &Job, reason: &str) -> Option<Settling> {
         let settling = Settling::default();
         let fate = self.dead_letter(lane, job, reason, Some(settling.clone()));
-        (fate == LetterFate::Pending).then(|| {
-            lane.letters_writing.fetch_add(1, Ordering::AcqRel);
-            settling
-        })
+        (fate == LetterFate::Pending).then_some(settling)
     }
 
     /// Keeps `record` in the attempt log (and, with a spool, in its database).

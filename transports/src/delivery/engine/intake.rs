@@ -447,20 +447,17 @@ impl Engine {
     ) -> bool {
         let letter = DeadLetter::of(lane, event, attempts, reason);
         self.log_letter(&letter);
+        // Outstanding, and being written, until the letter is settled.
         self.accepted(lane, 1);
+        lane.letters_writing.fetch_add(1, Ordering::AcqRel);
         let settling = Settling::default();
         let owner = LetterOwner {
             lane: lane.clone(),
             job: Some(settling.clone()),
         };
         let fate = self.write_letter(Some(owner), row, letter);
-        if fate != LetterFate::Pending {
-            self.finished(lane, 1);
-        } else {
-            lane.letters_writing.fetch_add(1, Ordering::AcqRel);
-            if settling.arrive() {
-                self.letter_settled(lane);
-            }
+        if fate != LetterFate::Pending || settling.arrive() {
+            self.letter_settled(lane);
         }
         fate != LetterFate::Lost
     }
