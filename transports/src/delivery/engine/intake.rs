@@ -462,8 +462,8 @@ impl Engine {
         fate != LetterFate::Lost
     }
 
-    /// A job of `lane` whose dead letter was [pending](LetterFate::Pending) is over for both
-    /// the attempt (or caller) that gave it up and the letter's writer: finished.
+    /// A job of `lane` counted in its `letters_writing` is over: its letter is settled, and
+    /// the attempt (or caller) that gave it up is done with it. Finished.
     pub(crate) fn letter_settled(&self, lane: &Lane) {
         lane.letters_writing.fetch_sub(1, Ordering::AcqRel);
         self.finished(lane, 1);
