@@ -1,14 +1,16 @@
 //! The writer thread's side of the spool: batches of ops written in one transaction each
-//! (group commit), and what the engine is told afterwards.
+//! (group commit), and what the engine is told afterwards. Outcomes whose write fails are
+//! [`again`](super::again)'s.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use rusqlite::{Connection, params};
 
+use super::again::{Again, WRITE_AGAIN_EVERY, finished_row};
 use super::damaged;
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
@@ -27,126 +29,6 @@ pub(super) fn report_dropped(core: &Core, jobs: &[(Arc<Lane>, Job)]) {
             .map(|(lane, job)| (lane.clone(), job.event.event_type))
             .collect();
         engine.on_commit(&[], &dropped, &[]);
-    }
-}
-
-/// How often outcomes whose transaction failed are tried again.
-const WRITE_AGAIN_EVERY: Duration = Duration::from_millis(100);
-
-/// How long outcomes are written again together before each is tried alone, and those that
-/// fail alone are given up (logged): so that one that can never be written (a damaged
-/// table) holds up the others for a minute, not for ever.
-const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
-
-/// How often a failure to write them again is logged.
-const LOG_AGAIN_EVERY: Duration = Duration::from_secs(10);
-
-/// The most outcomes kept to be written again, and the most bytes of dead letters' bodies
-/// among them; past either the oldest are given up (logged).
-const MAX_WRITE_AGAIN: usize = 100_000;
-const MAX_WRITE_AGAIN_BYTES: usize = 64 << 20;
-
-/// Outcomes (deliveries, retries, dead letters, the registry's changes) whose transaction
-/// failed (a full disk, an I/O error), written again ahead of later ones until they are:
-/// the engine counted them done already (a dead letter is counted once written, but its
-/// job was let go at the first failure), so losing one leaves its row on disk, to be
-/// delivered again after a restart (a later release leaves it there: see
-/// [`Core::given_up`]).
-#[derive(Default)]
-struct Again {
-    ops: Vec<Op>,
-    /// When a write of them first failed.
-    since: Option<Instant>,
-    /// When they were last tried, and a failure last logged.
-    tried: Option<Instant>,
-    logged: Option<Instant>,
-}
-
-impl Again {
-    fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
-    /// Keeps `left`, the outcomes of a write that failed.
-    fn keep(&mut self, core: &Core, left: Vec<Op>) {
-        if left.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        self.ops.extend(left);
-        self.since.get_or_insert(now);
-        self.tried = Some(now);
-        self.logged = Some(now);
-        self.trim(core);
-    }
-
-    /// Writes the outcomes kept, with `updates` after them, in one transaction (no appends:
-    /// they are not held up by outcomes that cannot be written), at most every
-    /// [`WRITE_AGAIN_EVERY`] (meanwhile `updates` join them). After [`GIVE_UP_AFTER`], each
-    /// is tried alone.
-    fn write(&mut self, core: &Core, conn: &mut Connection, updates: Vec<Op>) {
-        let now = Instant::now();
-        if self
-            .tried
-            .is_some_and(|at| now.duration_since(at) < WRITE_AGAIN_EVERY)
-        {
-            self.ops.extend(updates);
-            self.trim(core);
-            return;
-        }
-        let mut ops = std::mem::take(&mut self.ops);
-        ops.extend(updates);
-        let log = self
-            .logged
-            .is_none_or(|at| now.duration_since(at) >= LOG_AGAIN_EVERY);
-        let left = commit_logged(core, conn, ops, log);
-        self.tried = Some(now);
-        if log {
-            self.logged = Some(now);
-        }
-        if left.is_empty() {
-            log::info!(
-                target: deskhook::LOG_TARGET,
-                "spool {}: the outcomes kept are written",
-                core.dir.display()
-            );
-            *self = Again::default();
-            return;
-        }
-        if self
-            .since
-            .is_some_and(|at| now.duration_since(at) < GIVE_UP_AFTER)
-        {
-            self.ops = left;
-            self.trim(core);
-            return;
-        }
-        *self = Again::default();
-        let mut given_up = Vec::new();
-        for op in left {
-            given_up.extend(commit_logged(core, conn, vec![op], false));
-        }
-        if !given_up.is_empty() {
-            lost(core, &given_up);
-        }
-    }
-
-    /// Gives up the oldest past [`MAX_WRITE_AGAIN`] outcomes or [`MAX_WRITE_AGAIN_BYTES`].
-    fn trim(&mut self, core: &Core) {
-        let size = |op: &Op| match op {
-            Op::Dead { letter, .. } => letter.body.get().len(),
-            _ => 0,
-        };
-        let mut bytes: usize = self.ops.iter().map(size).sum();
-        let mut over = self.ops.len().saturating_sub(MAX_WRITE_AGAIN);
-        while bytes > MAX_WRITE_AGAIN_BYTES && over < self.ops.len() {
-            bytes -= size(&self.ops[over]);
-            over += 1;
-        }
-        if over > 0 {
-            let given_up: Vec<Op> = self.ops.drain(..over).collect();
-            lost(core, &given_up);
-        }
     }
 }
 
@@ -215,13 +97,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             }
         }
     }
-    // The last chance of outcomes still to be written.
-    if !again.is_empty() {
-        let left = commit(core, &mut conn, std::mem::take(&mut again.ops));
-        if !left.is_empty() {
-            lost(core, &left);
-        }
-    }
+    again.last_chance(core, &mut conn);
     // A clean close: fold the WAL into the database.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
@@ -297,7 +173,12 @@ fn commit(core: &Core, conn: &mut Connection, batch: Vec<Op>) -> Vec<Op> {
 }
 
 /// [`commit`], its failure logged or not (`log`).
-fn commit_logged(core: &Core, conn: &mut Connection, batch: Vec<Op>, log: bool) -> Vec<Op> {
+pub(super) fn commit_logged(
+    core: &Core,
+    conn: &mut Connection,
+    batch: Vec<Op>,
+    log: bool,
+) -> Vec<Op> {
     let mut appends = Vec::new();
     let mut updates = Vec::new();
     for op in batch {
@@ -601,55 +482,6 @@ fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
             "spool {}: old attempts could not be pruned: {e}",
             core.dir.display()
         );
-    }
-}
-
-/// Outcomes given up after their writes failed (logged; those events may be delivered
-/// again). Their rows stay out of later releases (see [`Core::given_up`]).
-pub(super) fn lost(core: &Core, updates: &[Op]) {
-    log::error!(
-        target: deskhook::LOG_TARGET,
-        "spool {}: {} outcome(s) could not be written and are given up; those events may be \
-         delivered again",
-        core.dir.display(),
-        updates.len()
-    );
-    lock(&core.given_up).extend(updates.iter().filter_map(finished_row));
-    for op in updates {
-        if let Op::Dead {
-            lane, row, letter, ..
-        } = op
-        {
-            letter_lost(core, lane.as_deref(), *row, letter);
-        }
-    }
-}
-
-/// The row of an outcome whose job the engine finished already (a delivery, a dead letter):
-/// written or not, it is not the engine's to count again.
-fn finished_row(op: &Op) -> Option<i64> {
-    match op {
-        Op::Delivered(row) | Op::Dead { row: Some(row), .. } => Some(*row),
-        _ => None,
-    }
-}
-
-/// A dead letter of `lane` the spool could not write. Without a row its event is nowhere
-/// else: it is logged whole at error level and counted as dropped. With one, its row stays
-/// in the spool for the next start, and it is not counted.
-pub(super) fn letter_lost(core: &Core, lane: Option<&Lane>, row: Option<i64>, letter: &DeadLetter) {
-    if row.is_some() {
-        return;
-    }
-    log::error!(
-        target: deskhook::LOG_TARGET,
-        "spool {}: a dead letter could not be written and is dropped; it follows: {}",
-        core.dir.display(),
-        serde_json::to_string(letter).unwrap_or_default()
-    );
-    if let (Some(engine), Some(lane)) = (core.engine(), lane) {
-        let event_type = deskhook::EventType::from_wire(&letter.action);
-        engine.count_letter(lane, event_type, false);
     }
 }
 

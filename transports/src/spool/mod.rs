@@ -99,6 +99,7 @@
 //! [`config`](crate::config)), and `Config::http_sink_builder` then opens it.
 //! `examples/durable_spool.rs` shows a backlog surviving a restart.
 
+mod again;
 mod backlog;
 mod commit;
 mod schema;

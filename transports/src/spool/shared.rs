@@ -264,7 +264,7 @@ impl Core {
 /// go), appends waiting for room go on (to be refused), and the spool's lock file is
 /// released.
 ///
-/// [`letter_lost`]: super::commit::letter_lost
+/// [`letter_lost`]: super::again::letter_lost
 pub(super) struct WriterEnd<'a> {
     pub(super) core: &'a Core,
     pub(super) ops: &'a mpsc::Receiver<Op>,
@@ -289,7 +289,7 @@ impl Drop for WriterEnd<'_> {
                 }
                 Op::Dead {
                     lane, row, letter, ..
-                } => super::commit::letter_lost(self.core, lane.as_deref(), row, &letter),
+                } => super::again::letter_lost(self.core, lane.as_deref(), row, &letter),
                 _ => {}
             }
         }

@@ -73,7 +73,7 @@ pub(super) enum Op {
         done: Option<mpsc::SyncSender<Result<usize, usize>>>,
     },
     /// A dead letter, moving row `row` if it has one; counted for `lane` (if it has one)
-    /// once committed, or as [`letter_lost`](super::commit::letter_lost) says if it is given
+    /// once committed, or as [`letter_lost`](super::again::letter_lost) says if it is given
     /// up. `hold` is let go once the letter is counted, or at its first failed write.
     Dead {
         lane: Option<Arc<Lane>>,
@@ -526,7 +526,7 @@ impl SpoolStore {
                 // Its row stays in the spool, for the next start.
                 self.unsent();
             }
-            super::commit::letter_lost(&self.core, lane.as_deref(), row, &letter);
+            super::again::letter_lost(&self.core, lane.as_deref(), row, &letter);
         }
     }
 

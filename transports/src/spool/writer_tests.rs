@@ -223,7 +223,7 @@ fn a_removal_leaves_the_rows_of_outcomes_given_up_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let (store, lane) = store_with_three_rows(dir.path());
     // Row 1 was delivered and row 2 dead-lettered, and neither outcome could be written.
-    super::super::commit::lost(
+    super::super::again::lost(
         &store.core,
         &[
             Op::Delivered(1),
