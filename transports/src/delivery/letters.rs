@@ -67,7 +67,11 @@ pub struct StoredLetter {
     /// What names it for [`DeadLetters::replay`] and [`DeadLetters::delete`]: stable while
     /// it is kept.
     pub key: String,
-    /// Its place: later letters have larger numbers (the cursor of paging).
+    /// Its place: later letters have larger numbers (the cursor of paging). In a
+    /// dead-letter file, one more than the offset of its line's first byte, so that a page
+    /// starts reading where the last one stopped; in a spool, its row. A delete rewrites a
+    /// file, moving the positions of the letters after those deleted: a cursor made before
+    /// it may then skip or repeat a few letters, never show half of one.
     pub position: u64,
     /// The letter.
     pub letter: DeadLetter,
@@ -241,18 +245,17 @@ impl DeadLetters {
     }
 }
 
-/// Pages `letters` (oldest first, each with its position and key) for `query`.
+/// Pages `letters` (newest first, those before the query's cursor only) for `query`:
+/// reads as far as the page's last letter and one more.
 pub(crate) fn page(
-    letters: impl DoubleEndedIterator<Item = StoredLetter>,
+    letters: impl Iterator<Item = Result<StoredLetter, Error>>,
     query: &DeadLetterQuery,
-) -> DeadLetterPage {
+) -> Result<DeadLetterPage, Error> {
     let size = query.page_size();
     let mut items = Vec::new();
     let mut more = false;
-    for stored in letters.rev() {
-        if query.before.is_some_and(|before| stored.position >= before) {
-            continue;
-        }
+    for stored in letters {
+        let stored = stored?;
         if !query.keeps(&stored.letter) {
             continue;
         }
@@ -267,5 +270,5 @@ pub(crate) fn page(
     } else {
         None
     };
-    DeadLetterPage { items, next }
+    Ok(DeadLetterPage { items, next })
 }

@@ -426,18 +426,11 @@ impl Backlog for MemoryBacklog {
     }
 
     fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
-        let text = self.letters.snapshot()?;
-        Ok(crate::delivery::letters::page(
-            self.letters.letters_in(&text),
-            query,
-        ))
+        crate::delivery::letters::page(self.letters.newest_first(query.before)?, query)
     }
 
     fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
-        let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
-        let mut found = self.letters.stored()?;
-        found.retain(|s| keys.contains(s.key.as_str()));
-        Ok(found)
+        self.letters.by_key(keys)
     }
 
     fn delete_letters(&self, keys: &[String]) -> Result<usize, Error> {

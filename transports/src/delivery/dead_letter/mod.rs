@@ -1,6 +1,8 @@
 //! Dead letters: events that could not be delivered, kept in a JSON Lines file so that they
 //! can be inspected and replayed (`deskhook dead-letters list|replay`).
 
+mod backward;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -8,6 +10,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use backward::{Backward, Line};
 
 use super::letters::StoredLetter;
 use super::{EventData, Job, Lane, now_rfc3339};
@@ -246,116 +250,159 @@ impl DeadLetterLog {
 }
 
 impl DeadLetterLog {
-    /// Every letter of the file, oldest first, each with its line number and a key made of
-    /// its content (stable while the line is there). A missing file has none.
-    pub(crate) fn stored(&self) -> Result<Vec<StoredLetter>, Error> {
-        let text = self.snapshot()?;
-        Ok(self.letters_in(&text).collect())
+    /// The file as far as it was written when called, and that length; `None` when there
+    /// is no file. The length is taken under the writers' lock, so that it ends after a
+    /// whole letter; the file is read without it (a letter written meanwhile goes after
+    /// that length, and a delete's rename leaves the open file whole), so that a large file
+    /// read by the console does not hold up the workers that write letters.
+    fn open_written(&self) -> Result<Option<(File, u64)>, Error> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(self.unreadable(source)),
+        };
+        let len = file.metadata().map_err(|e| self.unreadable(e))?.len();
+        Ok(Some((file, len)))
     }
 
-    /// The file's bytes as far as it was written when called. Read without holding the
-    /// lock of the writers (a dead letter written meanwhile goes after what is read; a
-    /// delete's rename leaves a whole file), so that a large file read by the console does
-    /// not hold up the workers that write letters.
-    pub(crate) fn snapshot(&self) -> Result<Vec<u8>, Error> {
-        let open = |source| Error::Open {
+    fn unreadable(&self, source: std::io::Error) -> Error {
+        Error::Open {
             path: self.path.clone(),
             source,
-        };
-        let (file, len) = {
-            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-            let file = match File::open(&self.path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(source) => return Err(open(source)),
-            };
-            let len = file.metadata().map_err(open)?.len();
-            (file, len)
-        };
-        let mut text = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(len).read_to_end(&mut text).map_err(open)?;
-        Ok(text)
+        }
     }
 
-    /// The letters of `text` (a [`snapshot`](DeadLetterLog::snapshot)), each parsed only
-    /// when it is reached: a page of the newest reads the end of the file only.
-    pub(crate) fn letters_in<'a>(
-        &'a self,
-        text: &'a [u8],
-    ) -> impl DoubleEndedIterator<Item = StoredLetter> + 'a {
-        let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
-        lines.into_iter().enumerate().filter_map(move |(n, line)| {
-            if line.trim_ascii().is_empty() {
-                return None;
+    fn unwritable(&self, source: std::io::Error) -> Error {
+        Error::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The lines of the file before `before` (a [`StoredLetter::position`]; the whole file
+    /// when `None`), newest first, read from the end a block at a time.
+    fn lines_before(
+        &self,
+        before: Option<u64>,
+    ) -> Result<impl Iterator<Item = Result<Line, Error>> + '_, Error> {
+        let (file, len) = match self.open_written()? {
+            Some((file, len)) => (Some(file), len),
+            None => (None, 0),
+        };
+        // A position is the offset of its line's first byte, plus one.
+        let end = before.map_or(len, |before| before.saturating_sub(1).min(len));
+        Ok(file
+            .into_iter()
+            .flat_map(move |file| Backward::new(file, end, before.is_some()))
+            .map(|line| line.map_err(|e| self.unreadable(e))))
+    }
+
+    /// The letters before `before` (a [`StoredLetter::position`]; every letter when
+    /// `None`), newest first, each read and parsed only when it is reached: a page of the
+    /// newest reads the end of the file only.
+    pub(crate) fn newest_first(
+        &self,
+        before: Option<u64>,
+    ) -> Result<impl Iterator<Item = Result<StoredLetter, Error>> + '_, Error> {
+        Ok(self.lines_before(before)?.filter_map(|line| match line {
+            Ok(line) => self.letter(&line).map(Ok),
+            Err(e) => Some(Err(e)),
+        }))
+    }
+
+    /// The letters named by `keys`, oldest first. Reads the whole file, a block at a time,
+    /// and parses only the lines it looks for.
+    pub(crate) fn by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
+        let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut found = Vec::new();
+        for line in self.lines_before(None)? {
+            let line = line?;
+            if keys.contains(line_key(&line.bytes).as_str()) {
+                found.extend(self.letter(&line));
             }
-            // A line that is not a letter (cut short by a full disk, written by hand) is
-            // left in the file and out of the list, so that it hides no other letter.
-            match serde_json::from_slice::<DeadLetter>(line) {
-                Ok(letter) => Some(StoredLetter {
-                    key: line_key(line),
-                    position: n as u64 + 1,
-                    letter,
-                }),
-                Err(e) => {
-                    log::warn!(
-                        target: deskhook::LOG_TARGET,
-                        "{}",
-                        Error::DeadLetter {
-                            path: self.path.clone(),
-                            line: n + 1,
-                            message: format!("{e}; the line is left out"),
-                        }
-                    );
-                    None
-                }
+        }
+        found.reverse();
+        Ok(found)
+    }
+
+    /// The letter of `line`, with its key and position; `None` for a blank line, and for
+    /// one that is not a letter (cut short by a full disk, written by hand), which is left
+    /// in the file and out of the list, so that it hides no other letter.
+    fn letter(&self, line: &Line) -> Option<StoredLetter> {
+        if line.bytes.trim_ascii().is_empty() {
+            return None;
+        }
+        match serde_json::from_slice::<DeadLetter>(&line.bytes) {
+            Ok(letter) => Some(StoredLetter {
+                key: line_key(&line.bytes),
+                position: line.start + 1,
+                letter,
+            }),
+            Err(e) => {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "{}: the line at byte {} is not a dead letter ({e}); it is left out of \
+                     the list, and in the file",
+                    self.path.display(),
+                    line.start
+                );
+                None
             }
-        })
+        }
     }
 
     /// Rewrites the file without the letters named by `keys` (a new file renamed over the
-    /// old one, so that a crash leaves one or the other); returns how many went.
+    /// old one, so that a crash leaves one or the other); returns how many went. The file
+    /// is streamed through, a line at a time.
     pub(crate) fn delete(&self, keys: &[String]) -> Result<usize, Error> {
         if keys.is_empty() {
             return Ok(0);
         }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let text = match std::fs::read(&self.path) {
-            Ok(text) => text,
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => {
-                return Err(Error::Open {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Err(self.unreadable(source)),
         };
-        let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
-        let mut kept = Vec::with_capacity(text.len());
-        let mut gone = 0;
-        for line in text.split_inclusive(|b| *b == b'\n') {
-            let content = line.strip_suffix(b"\n").unwrap_or(line);
-            if !content.trim_ascii().is_empty() && keys.contains(line_key(content).as_str()) {
-                gone += 1;
-            } else {
-                kept.extend_from_slice(line);
-            }
-        }
-        if gone == 0 {
-            return Ok(0);
-        }
         let mut temp = self.path.clone().into_os_string();
         temp.push(".rewrite");
         let temp = PathBuf::from(temp);
-        let write = |source| Error::Write {
-            path: self.path.clone(),
-            source,
-        };
-        // Synced before the rename, so that a crash leaves the old file or the new one whole.
-        let mut file = std::fs::File::create(&temp).map_err(write)?;
-        std::io::Write::write_all(&mut file, &kept)
-            .and_then(|()| file.sync_all())
-            .map_err(write)?;
-        std::fs::rename(&temp, &self.path).map_err(write)?;
+        let rewritten = self.copy_without(file, keys, &temp);
+        if !matches!(rewritten, Ok(gone) if gone > 0) {
+            let _ = std::fs::remove_file(&temp);
+            return rewritten;
+        }
+        std::fs::rename(&temp, &self.path).map_err(|e| self.unwritable(e))?;
+        rewritten
+    }
+
+    /// Copies `file` to `temp` without the letters named by `keys`, synced (so that the
+    /// rename that follows leaves the old file or the new one whole); returns how many it
+    /// left out.
+    fn copy_without(&self, file: File, keys: &[String], temp: &Path) -> Result<usize, Error> {
+        let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut kept = std::io::BufWriter::new(File::create(temp).map_err(|e| self.unwritable(e))?);
+        let mut lines = BufReader::new(file);
+        let mut line = Vec::new();
+        let mut gone = 0;
+        loop {
+            line.clear();
+            let read = lines.read_until(b'\n', &mut line);
+            if read.map_err(|e| self.unreadable(e))? == 0 {
+                break;
+            }
+            let content = line.strip_suffix(b"\n").unwrap_or(&line);
+            if !content.trim_ascii().is_empty() && keys.contains(line_key(content).as_str()) {
+                gone += 1;
+            } else {
+                kept.write_all(&line).map_err(|e| self.unwritable(e))?;
+            }
+        }
+        let file = kept
+            .into_inner()
+            .map_err(|e| self.unwritable(e.into_error()))?;
+        file.sync_all().map_err(|e| self.unwritable(e))?;
         Ok(gone)
     }
 }
@@ -424,11 +471,13 @@ mod tests {
 
     /// The ids of `log`'s letters, oldest first.
     fn ids(log: &DeadLetterLog) -> Vec<String> {
-        log.stored()
+        let mut ids: Vec<String> = log
+            .newest_first(None)
             .unwrap()
-            .into_iter()
-            .map(|s| s.letter.id)
-            .collect()
+            .map(|s| s.unwrap().letter.id)
+            .collect();
+        ids.reverse();
+        ids
     }
 
     #[test]
@@ -493,5 +542,97 @@ mod tests {
         assert!(text.ends_with(&format!("\n{}\n", letter("two"))), "{text}");
         let listed = ids(&log);
         assert_eq!(listed, ["one", "two"], "the cut line hides neither");
+    }
+
+    /// The ids of a file's letters listed `limit` at a time from `before`, page by page.
+    fn pages(log: &DeadLetterLog, limit: usize, before: Option<u64>) -> Vec<Vec<String>> {
+        let mut query = super::super::DeadLetterQuery {
+            limit,
+            before,
+            ..super::super::DeadLetterQuery::new()
+        };
+        let mut pages = Vec::new();
+        loop {
+            let page = super::super::letters::page(log.newest_first(query.before).unwrap(), &query)
+                .unwrap();
+            pages.push(page.items.into_iter().map(|s| s.letter.id).collect());
+            match page.next {
+                Some(next) => query.before = Some(next),
+                None => return pages,
+            }
+        }
+    }
+
+    #[test]
+    fn pages_of_a_file_larger_than_a_block_give_every_letter_once_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        // About 190 bytes a letter: 3.5 blocks, with lines across the blocks' edges.
+        let text: String = (0..1200).map(|n| letter(&n.to_string()) + "\n").collect();
+        assert!(text.len() > 3 * backward::BLOCK);
+        std::fs::write(&path, &text).unwrap();
+        let log = DeadLetterLog::new(path);
+        let pages = pages(&log, 50, None);
+        assert_eq!(pages.len(), 24);
+        let listed: Vec<String> = pages.concat();
+        let expected: Vec<String> = (0..1200).rev().map(|n: u32| n.to_string()).collect();
+        assert_eq!(listed, expected);
+    }
+
+    #[test]
+    fn a_cursor_made_before_a_delete_shows_no_half_letter_and_loses_none_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        // Each letter longer than the one before.
+        let id = |n: usize| format!("letter-{}", "x".repeat(n));
+        let text: String = (0..10).map(|n| letter(&id(n)) + "\n").collect();
+        std::fs::write(&path, &text).unwrap();
+        let log = DeadLetterLog::new(path.clone());
+        let all: Vec<StoredLetter> = log
+            .newest_first(None)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        // The page of the newest four was shown; then a letter older than them is deleted,
+        // and the ones after it move back: the cursor now points inside the fourth.
+        let cursor = all[3].position;
+        assert_eq!(log.delete(&[all[7].key.clone()]).unwrap(), 1);
+        let after = pages(&log, 50, Some(cursor));
+        let expected: Vec<String> = [5, 4, 3, 1, 0].into_iter().map(id).collect();
+        assert_eq!(after, [expected]);
+        assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+    }
+
+    #[test]
+    fn letters_by_key_come_oldest_first_and_a_delete_of_none_rewrites_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        let text: String = (0..6).map(|n| letter(&n.to_string()) + "\n").collect();
+        std::fs::write(&path, &text).unwrap();
+        let log = DeadLetterLog::new(path.clone());
+        let all: Vec<StoredLetter> = log
+            .newest_first(None)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let keys = [all[4].key.clone(), all[0].key.clone(), all[2].key.clone()];
+        let found: Vec<String> = log
+            .by_key(&keys)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.letter.id)
+            .collect();
+        assert_eq!(found, ["1", "3", "5"]);
+
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert_eq!(log.delete(&["f0000000000000000".to_owned()]).unwrap(), 0);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            modified
+        );
+        assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+        assert_eq!(log.delete(&keys).unwrap(), 3);
+        assert_eq!(ids(&log), ["0", "2", "4"]);
     }
 }
