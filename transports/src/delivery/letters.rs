@@ -44,20 +44,37 @@ impl DeadLetterQuery {
 
     /// Whether `letter` is one it asks for (the cursor aside).
     pub fn keeps(&self, letter: &DeadLetter) -> bool {
-        self.endpoint
-            .as_deref()
-            .is_none_or(|e| letter.endpoint == e)
+        self.asks_for(&LetterFields {
+            endpoint: &letter.endpoint,
+            tenant: letter.tenant.as_deref(),
+            event_type: &letter.action,
+            id: &letter.id,
+            ticket: &letter.ticket,
+        })
+    }
+
+    /// Whether a letter with `fields` is one it asks for (the cursor aside).
+    pub(crate) fn asks_for(&self, fields: &LetterFields<'_>) -> bool {
+        let is = |asked: &Option<String>, value: &str| asked.as_deref().is_none_or(|a| a == value);
+        is(&self.endpoint, fields.endpoint)
             && self
                 .tenant
                 .as_deref()
-                .is_none_or(|t| letter.tenant.as_deref() == Some(t))
-            && self
-                .event_type
-                .as_deref()
-                .is_none_or(|t| letter.action == t)
-            && self.event_id.as_deref().is_none_or(|id| letter.id == id)
-            && self.ticket.as_deref().is_none_or(|t| letter.ticket == t)
+                .is_none_or(|t| fields.tenant == Some(t))
+            && is(&self.event_type, fields.event_type)
+            && is(&self.event_id, fields.id)
+            && is(&self.ticket, fields.ticket)
     }
+}
+
+/// The fields of a dead letter that a [`DeadLetterQuery`] looks at.
+#[derive(Debug)]
+pub(crate) struct LetterFields<'a> {
+    pub(crate) endpoint: &'a str,
+    pub(crate) tenant: Option<&'a str>,
+    pub(crate) event_type: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) ticket: &'a str,
 }
 
 /// A dead letter where the sink keeps it.
@@ -245,7 +262,7 @@ impl DeadLetters {
     }
 }
 
-/// Pages `letters` (newest first, those before the query's cursor only) for `query`:
+/// Pages `letters` (newest first, and only those the query asks for, from its cursor on):
 /// reads as far as the page's last letter and one more.
 pub(crate) fn page(
     letters: impl Iterator<Item = Result<StoredLetter, Error>>,
@@ -255,15 +272,11 @@ pub(crate) fn page(
     let mut items = Vec::new();
     let mut more = false;
     for stored in letters {
-        let stored = stored?;
-        if !query.keeps(&stored.letter) {
-            continue;
-        }
         if items.len() == size {
             more = true;
             break;
         }
-        items.push(stored);
+        items.push(stored?);
     }
     let next = if more {
         items.last().map(|s| s.position)

@@ -426,7 +426,7 @@ impl Backlog for MemoryBacklog {
     }
 
     fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
-        crate::delivery::letters::page(self.letters.newest_first(query.before)?, query)
+        crate::delivery::letters::page(self.letters.newest_first(query)?, query)
     }
 
     fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {

@@ -60,7 +60,7 @@ impl<F: Read + Seek> Backward<F> {
         loop {
             let ended = self.tail.last() == Some(&b'\n');
             let body = self.tail.len() - usize::from(ended);
-            let start = match self.tail[..body].iter().rposition(|&b| b == b'\n') {
+            let start = match memchr::memrchr(b'\n', &self.tail[..body]) {
                 Some(at) => at + 1,
                 None if self.from == 0 && !self.tail.is_empty() => 0,
                 None if self.from == 0 => return Ok(None),

@@ -3,6 +3,7 @@
 
 mod backward;
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use serde_json::value::RawValue;
 
 use backward::{Backward, Line};
 
-use super::letters::StoredLetter;
+use super::letters::{DeadLetterQuery, LetterFields, StoredLetter};
 use super::{EventData, Job, Lane, now_rfc3339};
 use crate::error::Error;
 
@@ -103,6 +104,34 @@ pub(crate) fn raw_body(body: &[u8]) -> Box<RawValue> {
 /// makes the letters of a lane let go at once in batches of about this many bytes of
 /// bodies).
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
+
+/// The fields of a dead letter's line that a [`DeadLetterQuery`] looks at, borrowed from
+/// the line when they have no escapes; the others (the body first) are skipped.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    endpoint: Cow<'a, str>,
+    #[serde(borrow, default)]
+    tenant: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    ticket: Cow<'a, str>,
+}
+
+impl Head<'_> {
+    fn fields(&self) -> LetterFields<'_> {
+        LetterFields {
+            endpoint: &self.endpoint,
+            tenant: self.tenant.as_deref(),
+            event_type: &self.action,
+            id: &self.id,
+            ticket: &self.ticket,
+        }
+    }
+}
 
 /// Appends dead letters to a file. The file is opened for each letter, or each batch of
 /// those let go at once (they are rare), so that a file moved away meanwhile (`deskhook
@@ -298,17 +327,32 @@ impl DeadLetterLog {
             .map(|line| line.map_err(|e| self.unreadable(e))))
     }
 
-    /// The letters before `before` (a [`StoredLetter::position`]; every letter when
-    /// `None`), newest first, each read and parsed only when it is reached: a page of the
-    /// newest reads the end of the file only.
-    pub(crate) fn newest_first(
-        &self,
-        before: Option<u64>,
-    ) -> Result<impl Iterator<Item = Result<StoredLetter, Error>> + '_, Error> {
-        Ok(self.lines_before(before)?.filter_map(|line| match line {
-            Ok(line) => self.letter(&line).map(Ok),
-            Err(e) => Some(Err(e)),
-        }))
+    /// The letters `query` asks for, newest first from its cursor, each read and parsed
+    /// only when it is reached: a page of the newest reads the end of the file only.
+    pub(crate) fn newest_first<'q>(
+        &'q self,
+        query: &'q DeadLetterQuery,
+    ) -> Result<impl Iterator<Item = Result<StoredLetter, Error>> + 'q, Error> {
+        Ok(self
+            .lines_before(query.before)?
+            .filter_map(move |line| match line {
+                Ok(line) => self.asked(&line, query).map(Ok),
+                Err(e) => Some(Err(e)),
+            }))
+    }
+
+    /// The letter of `line` if `query` asks for it. A filter passes over most letters: the
+    /// fields it looks at are read first, borrowed from the line, and the letter is parsed
+    /// and its key made only when it is asked for.
+    fn asked(&self, line: &Line, query: &DeadLetterQuery) -> Option<StoredLetter> {
+        if let Ok(head) = serde_json::from_slice::<Head<'_>>(&line.bytes)
+            && !query.asks_for(&head.fields())
+        {
+            return None;
+        }
+        // Asked for, or not a letter (said so by `letter`).
+        self.letter(line)
+            .filter(|stored| query.keeps(&stored.letter))
     }
 
     /// The letters named by `keys`, oldest first. Reads the whole file, a block at a time,
@@ -472,7 +516,7 @@ mod tests {
     /// The ids of `log`'s letters, oldest first.
     fn ids(log: &DeadLetterLog) -> Vec<String> {
         let mut ids: Vec<String> = log
-            .newest_first(None)
+            .newest_first(&DeadLetterQuery::new())
             .unwrap()
             .map(|s| s.unwrap().letter.id)
             .collect();
@@ -546,15 +590,15 @@ mod tests {
 
     /// The ids of a file's letters listed `limit` at a time from `before`, page by page.
     fn pages(log: &DeadLetterLog, limit: usize, before: Option<u64>) -> Vec<Vec<String>> {
-        let mut query = super::super::DeadLetterQuery {
+        let mut query = DeadLetterQuery {
             limit,
             before,
-            ..super::super::DeadLetterQuery::new()
+            ..DeadLetterQuery::new()
         };
         let mut pages = Vec::new();
         loop {
-            let page = super::super::letters::page(log.newest_first(query.before).unwrap(), &query)
-                .unwrap();
+            let page =
+                super::super::letters::page(log.newest_first(&query).unwrap(), &query).unwrap();
             pages.push(page.items.into_iter().map(|s| s.letter.id).collect());
             match page.next {
                 Some(next) => query.before = Some(next),
@@ -589,7 +633,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let log = DeadLetterLog::new(path.clone());
         let all: Vec<StoredLetter> = log
-            .newest_first(None)
+            .newest_first(&DeadLetterQuery::new())
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -611,7 +655,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let log = DeadLetterLog::new(path.clone());
         let all: Vec<StoredLetter> = log
-            .newest_first(None)
+            .newest_first(&DeadLetterQuery::new())
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -634,5 +678,54 @@ mod tests {
         assert!(!dir.path().join("dead.jsonl.rewrite").exists());
         assert_eq!(log.delete(&keys).unwrap(), 3);
         assert_eq!(ids(&log), ["0", "2", "4"]);
+    }
+
+    #[test]
+    fn a_filter_pages_through_its_letters_only_escaped_names_and_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        // Every third letter is for an endpoint whose name needs escapes in JSON; a line
+        // that is not a letter sits among them.
+        let odd = "crm \"eu\" é";
+        let mut text = String::new();
+        for n in 0..1500 {
+            let mut letter: DeadLetter = serde_json::from_str(&letter(&n.to_string())).unwrap();
+            if n % 3 == 0 {
+                letter.endpoint = odd.to_owned();
+                letter.tenant = Some("acme\\1".to_owned());
+            }
+            text.push_str(&serde_json::to_string(&letter).unwrap());
+            text.push('\n');
+            if n == 700 {
+                text.push_str("{\"id\":\"cut short\n");
+            }
+        }
+        std::fs::write(&path, &text).unwrap();
+        let log = DeadLetterLog::new(path);
+        let mut query = DeadLetterQuery {
+            endpoint: Some(odd.to_owned()),
+            tenant: Some("acme\\1".to_owned()),
+            limit: 100,
+            ..DeadLetterQuery::new()
+        };
+        let mut listed = Vec::new();
+        loop {
+            let page =
+                super::super::letters::page(log.newest_first(&query).unwrap(), &query).unwrap();
+            listed.extend(page.items.into_iter().map(|s| s.letter.id));
+            match page.next {
+                Some(next) => query.before = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..1500)
+            .rev()
+            .filter(|n: &u32| n.is_multiple_of(3))
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(listed, expected);
+        query.before = None;
+        query.tenant = Some("acme".to_owned());
+        assert_eq!(log.newest_first(&query).unwrap().count(), 0);
     }
 }
