@@ -139,10 +139,16 @@ impl std::fmt::Debug for DeadLetters {
 impl DeadLetters {
     /// The letters `query` asks for, newest first.
     ///
+    /// From a dead-letter file, a page is read backwards from its cursor, a block at a
+    /// time, and reading stops one letter past the page: a page without a filter costs the
+    /// letters it shows, whatever the file's size; a filter also reads the few fields it
+    /// looks at of each letter it passes over. A line that is not a letter is logged and
+    /// left out. From a spool, a page is a query of its table.
+    ///
     /// # Errors
     ///
-    /// [`Error::Open`] or [`Error::DeadLetter`] when the file cannot be read,
-    /// [`Error::Spool`] when the spool cannot.
+    /// [`Error::Open`] when the file cannot be read, [`Error::Spool`] when the spool
+    /// cannot.
     pub fn list(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
         self.engine.backlog().letters(query)
     }
