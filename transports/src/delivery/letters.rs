@@ -87,8 +87,9 @@ pub struct StoredLetter {
     /// Its place: later letters have larger numbers (the cursor of paging). In a
     /// dead-letter file, one more than the offset of its line's first byte, so that a page
     /// starts reading where the last one stopped; in a spool, its row. A delete rewrites a
-    /// file, moving the positions of the letters after those deleted: a cursor made before
-    /// it may then skip or repeat a few letters, never show half of one.
+    /// file, moving the positions of the letters after those deleted: the next page of a
+    /// cursor made before it may then repeat a few letters, never skip one or show half of
+    /// one.
     pub position: u64,
     /// The letter.
     pub letter: DeadLetter,

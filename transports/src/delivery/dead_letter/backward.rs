@@ -65,7 +65,12 @@ impl<F: Read + Seek> Backward<F> {
                 None if self.from == 0 && !self.tail.is_empty() => 0,
                 None if self.from == 0 => return Ok(None),
                 None => {
-                    self.read_before()?;
+                    if let Err(e) = self.read_before() {
+                        // Said once: the lines before cannot be read.
+                        self.from = 0;
+                        self.tail.clear();
+                        return Err(e);
+                    }
                     continue;
                 }
             };
@@ -180,9 +185,10 @@ mod tests {
     }
 
     #[test]
-    fn a_file_shorter_than_its_end_is_an_error_not_a_panic() {
+    fn a_file_shorter_than_its_end_is_an_error_said_once_not_a_panic() {
         let mut lines = Backward::with_block(Cursor::new(b"one\n".to_vec()), 40, false, 8);
         let err = lines.next().unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(lines.next().is_none());
     }
 }
