@@ -85,6 +85,17 @@ CREATE INDEX IF NOT EXISTS attempts_by_ticket ON attempts (ticket);
 CREATE INDEX IF NOT EXISTS attempts_by_at ON attempts (at);
 ";
 
+/// Indexes of the dead letters for the console's filters (an endpoint's, a tenant's, one
+/// event's, one ticket's letters), so that a page of them does not scan a table that an
+/// endpoint down for weeks has filled. Made when a spool is opened for writing, for spools
+/// made before them too (an index does not change the format: earlier builds keep it up).
+const LETTER_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS dead_letters_by_endpoint ON dead_letters (endpoint, row);
+CREATE INDEX IF NOT EXISTS dead_letters_by_tenant ON dead_letters (tenant, row);
+CREATE INDEX IF NOT EXISTS dead_letters_by_event ON dead_letters (id);
+CREATE INDEX IF NOT EXISTS dead_letters_by_ticket ON dead_letters (ticket);
+";
+
 /// From version 1: tenants on events and dead letters, and the registry's table.
 const MIGRATE_FROM_1: &str = "
 ALTER TABLE events ADD COLUMN tenant TEXT;
@@ -153,6 +164,9 @@ pub(super) fn prepare(conn: &Connection, settings: &Settings) -> rusqlite::Resul
         if version(conn)? == SCHEMA_VERSION && !has_paused(conn)? {
             conn.execute_batch(ADD_PAUSED)?;
         }
+    }
+    if version(conn)? == SCHEMA_VERSION {
+        conn.execute_batch(LETTER_INDEXES)?;
     }
     check(conn)
 }
@@ -332,6 +346,20 @@ pub(super) fn letters(
     conn: &Connection,
     query: &DeadLetterQuery,
 ) -> rusqlite::Result<DeadLetterPage> {
+    let (filter, args) = letters_filter(query);
+    let size = query.page_size();
+    let mut items = stored_letters(conn, &filter, &args, Some(size + 1))?;
+    let next = if items.len() > size {
+        items.truncate(size);
+        items.last().map(|s| s.position)
+    } else {
+        None
+    };
+    Ok(DeadLetterPage { items, next })
+}
+
+/// The SQL condition over `dead_letters` of `query`, and its arguments (?1…).
+fn letters_filter(query: &DeadLetterQuery) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let mut filter = String::from("1 = 1");
     let mut args: Vec<Value> = Vec::new();
@@ -360,15 +388,7 @@ pub(super) fn letters(
             Value::Integer(i64::try_from(before).unwrap_or(i64::MAX)),
         );
     }
-    let size = query.page_size();
-    let mut items = stored_letters(conn, &filter, &args, Some(size + 1))?;
-    let next = if items.len() > size {
-        items.truncate(size);
-        items.last().map(|s| s.position)
-    } else {
-        None
-    };
-    Ok(DeadLetterPage { items, next })
+    (filter, args)
 }
 
 /// The rows named by dead letter keys (`r<row>`); other keys name none.
@@ -618,4 +638,65 @@ pub(super) fn attempts(conn: &Connection, query: &AttemptQuery) -> rusqlite::Res
         None
     };
     Ok(AttemptPage { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How SQLite would read a page of the dead letters `query` asks for.
+    fn plan(conn: &Connection, query: &DeadLetterQuery) -> String {
+        let (filter, args) = letters_filter(query);
+        let mut stmt = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT row FROM dead_letters WHERE {filter} \
+                 ORDER BY row DESC LIMIT 51"
+            ))
+            .unwrap();
+        let steps = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .unwrap();
+        steps.join("; ")
+    }
+
+    #[test]
+    fn the_consoles_filters_of_dead_letters_read_an_index_in_old_spools_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let query = |endpoint: &str, tenant: &str, event_id: &str, ticket: &str| {
+            let set = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());
+            DeadLetterQuery {
+                endpoint: set(endpoint),
+                tenant: set(tenant),
+                event_id: set(event_id),
+                ticket: set(ticket),
+                before: Some(1_000),
+                ..DeadLetterQuery::new()
+            }
+        };
+        let filters = [
+            (query("crm", "", "", ""), "dead_letters_by_endpoint"),
+            (query("", "acme", "", ""), "dead_letters_by_tenant"),
+            (query("", "", "msg_1", ""), "dead_letters_by_event"),
+            (query("", "", "", "T-1"), "dead_letters_by_ticket"),
+        ];
+        let check = |conn: &Connection| {
+            for (query, index) in &filters {
+                let plan = plan(conn, query);
+                assert!(plan.contains(&format!("INDEX {index}")), "{plan}");
+            }
+        };
+        check(&crate::spool::Spool::open(dir.path()).unwrap().conn);
+        // A spool made before the indexes: the next open for writing makes them.
+        let db = dir.path().join(crate::spool::DATABASE_FILE);
+        let conn = Connection::open(&db).unwrap();
+        for (_, index) in &filters {
+            conn.execute_batch(&format!("DROP INDEX {index}")).unwrap();
+        }
+        let plan = plan(&conn, &filters[0].0);
+        assert!(!plan.contains("INDEX"), "{plan}");
+        drop(conn);
+        check(&crate::spool::Spool::open(dir.path()).unwrap().conn);
+    }
 }
