@@ -144,7 +144,8 @@ impl DeadLetters {
     /// time, and reading stops one letter past the page: a page without a filter costs the
     /// letters it shows, whatever the file's size; a filter also reads the few fields it
     /// looks at of each letter it passes over. A line that is not a letter is logged and
-    /// left out. From a spool, a page is a query of its table.
+    /// left out. From a spool, a page is a query of its table, with an index for each
+    /// filter but the event type.
     ///
     /// # Errors
     ///
