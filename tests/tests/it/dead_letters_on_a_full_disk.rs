@@ -29,7 +29,11 @@ fn a_dead_letter_the_disk_cannot_take_is_counted_as_dropped(t: Transport) {
     guard.flush(Duration::from_secs(5)).unwrap_err();
     dispatcher.emit(Action::Edit, &ticket("F1"), &user);
     dispatcher.emit(Action::Edit, &ticket("F2"), &user);
-    sink.endpoints().remove("held").unwrap();
+    let removed = sink.endpoints().remove("held").unwrap();
+    assert_eq!(
+        removed.dead_lettered, 0,
+        "letters the file did not take are not reported moved to the dead letters"
+    );
     guard.flush(Duration::from_secs(5)).unwrap();
 
     assert_eq!(gone.count(), 1, "nothing is sent after 410");

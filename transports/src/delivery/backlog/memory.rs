@@ -412,9 +412,11 @@ impl Backlog for MemoryBacklog {
                 (f.row, DeadLetter::of(lane, &f.event, f.attempts, reason))
             }
         });
-        engine.dead_letter_all(lane, letters);
+        let written = released.letters.len();
+        let moved = engine.dead_letter_all(lane, letters);
         engine.finished(lane, released.finished);
-        released.count
+        // Less those whose letter was lost (logged whole, and counted as dropped).
+        released.count.saturating_sub(written - moved)
     }
 
     fn keeps_undelivered(&self) -> bool {

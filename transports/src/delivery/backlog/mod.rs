@@ -329,7 +329,8 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
         why: Release,
     ) -> Released;
     /// Finishes a release without the lane's lock (the memory backlog writes its dead
-    /// letters; the spool waits for its writer); returns the jobs it let go.
+    /// letters; the spool waits for its writer); returns the jobs it let go, less those
+    /// whose dead letter was lost (logged whole, and counted as dropped).
     fn complete(&self, engine: &Engine, lane: &Arc<Lane>, released: Released) -> usize;
     /// Whether undelivered events stay where they are at shutdown.
     fn keeps_undelivered(&self) -> bool;

@@ -368,6 +368,8 @@ impl Engine {
         // A letter its writer settles later: this job ends when both this attempt and the
         // writer are done with it.
         let mut settling = None;
+        // Whether the letter of a job given up on a 410 was lost (not in the file).
+        let mut own_lost = false;
         // A withdrawn job (its relay's tenure ended) is not kept for a retry.
         let mut let_go = false;
         match &decision {
@@ -419,7 +421,9 @@ impl Engine {
                     // This job's letter first, then its ticket's later events, and while it is
                     // still in flight (the release leaves it to this attempt).
                     if !reported {
-                        settling = self.dead_letter_settling(lane, &job, reason);
+                        let fate;
+                        (fate, settling) = self.dead_letter_settling(lane, &job, reason);
+                        own_lost = fate == LetterFate::Lost;
                     }
                     lane.closed.store(true, Ordering::SeqCst);
                     st.disabled = true;
@@ -463,13 +467,13 @@ impl Engine {
                  dead letters (resume it to deliver again)",
                 lane.name,
                 route.url,
-                moved + 1
+                moved + usize::from(!own_lost)
             );
         }
         if let Some((job, reason, false)) = &dead
             && !reported
         {
-            settling = self.dead_letter_settling(lane, job, reason);
+            settling = self.dead_letter_settling(lane, job, reason).1;
         }
         let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
         let record = AttemptRecord {
@@ -535,10 +539,15 @@ impl Engine {
     /// Dead-letters `job`, given up by an attempt: its [`Settling`] when its writer
     /// settles the letter later, so that the attempt finishes the job only if it comes
     /// second.
-    fn dead_letter_settling(&self, lane: &Arc<Lane>, job: &Job, reason: &str) -> Option<Settling> {
+    fn dead_letter_settling(
+        &self,
+        lane: &Arc<Lane>,
+        job: &Job,
+        reason: &str,
+    ) -> (LetterFate, Option<Settling>) {
         let settling = Settling::default();
         let fate = self.dead_letter(lane, job, reason, Some(settling.clone()));
-        (fate == LetterFate::Pending).then_some(settling)
+        (fate, (fate == LetterFate::Pending).then_some(settling))
     }
 
     /// Keeps `record` in the attempt log (and, with a spool, in its database).

@@ -472,13 +472,16 @@ impl Engine {
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
     /// are needed: a batch of about [`BATCH_BYTES`] bytes of bodies at a time is logged
     /// letter by letter, written in one go, counted, then the hook is told of each. So
-    /// memory holds one batch, not a copy of every body let go.
+    /// memory holds one batch, not a copy of every body let go. Returns how many went to
+    /// the dead letters (kept, or handed to the spool's writer): not those lost, which were
+    /// logged whole and counted as dropped.
     pub(crate) fn dead_letter_all(
         &self,
         lane: &Arc<Lane>,
         letters: impl Iterator<Item = (Option<i64>, DeadLetter)>,
-    ) {
+    ) -> usize {
         let mut batch: Vec<(Option<i64>, DeadLetter)> = Vec::new();
+        let mut not_lost = 0;
         let mut bytes = 0;
         let mut letters = letters.peekable();
         while let Some((row, letter)) = letters.next() {
@@ -502,6 +505,7 @@ impl Engine {
             for ((_, letter), _) in batch.iter().zip(&fates).filter(lost) {
                 self.count_dropped(lane, EventType::from_wire(&letter.action), 1);
             }
+            not_lost += fates.iter().filter(|f| **f != LetterFate::Lost).count();
             if let Some(hook) = &self.hooks.dead_letter {
                 for ((_, letter), fate) in batch.iter().zip(fates) {
                     hook(letter, fate != LetterFate::Lost);
@@ -510,6 +514,7 @@ impl Engine {
             batch.clear();
             bytes = 0;
         }
+        not_lost
     }
 
     /// Counts a letter of `lane` (of `event_type`): dead-lettered when it is `kept`, else

@@ -45,8 +45,9 @@ pub enum Upserted {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Removed {
-    /// Events it had queued or waiting for a retry, let go to the dead letters (those the
-    /// dead-letter file could not take are logged whole and counted as dropped instead).
+    /// Events it had queued or waiting for a retry, let go to the dead letters. Those the
+    /// dead-letter file could not take are not among them: they are logged whole and
+    /// counted as dropped instead.
     pub dead_lettered: usize,
     /// Attempts in flight, which finish (a failure goes to the dead letters).
     pub in_flight: usize,
