@@ -64,6 +64,11 @@
 //! - Secrets never appear in a page or an API response; nor does an endpoint's URL past its
 //!   origin (paths often carry tokens); response snippets and every name that came from a
 //!   tenant or a receiver are shown as text.
+//! - An operator of the console cannot reach past it into the server: settings that name a
+//!   file on the server (`ca_file`, `template_file`) or a variable of its environment
+//!   (`secret_env`) are not taken from the API or the forms, which take the template's text
+//!   and the secrets themselves; such settings come from `deskhook.toml` or the
+//!   application's code, and an edit keeps them as they are.
 //!
 //! # Where the data comes from
 //!

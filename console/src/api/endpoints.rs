@@ -183,6 +183,7 @@ pub(super) async fn create_endpoint(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let spec = parse_spec(body_json(&body)?)?;
+    super::refuse_server_settings(&spec, None)?;
     let sink = state.sink.clone();
     let view = blocking(move || {
         let endpoints = sink.endpoints();
@@ -289,6 +290,7 @@ pub(super) async fn update_endpoint(
         match expected.filter(|e| e != "*") {
             Some(expected) => {
                 let read = sink.endpoints().get(&spec.name)?;
+                super::refuse_server_settings(&spec, read.spec.as_ref().map(|r| &r.spec))?;
                 let now = super::version_of(&read);
                 if expected != now {
                     return Err(stale(&now));
@@ -307,7 +309,11 @@ pub(super) async fn update_endpoint(
                     changed => changed?,
                 }
             }
-            None => sink.endpoints().update_spec(&spec)?,
+            None => {
+                let read = sink.endpoints().get(&spec.name)?;
+                super::refuse_server_settings(&spec, read.spec.as_ref().map(|r| &r.spec))?;
+                sink.endpoints().update_spec(&spec)?;
+            }
         }
         Ok(Json(EndpointView::of(sink.endpoints().get(&spec.name)?)))
     })

@@ -20,7 +20,13 @@
 //! Requests that change something send `Content-Type: application/json` (or a bearer
 //! token): see the crate's security notes. An endpoint's `url` is shown cut to its origin
 //! (`https://hooks.slack.com/…`); sent back as it is in an update, it keeps the endpoint's
-//! URL. Errors are
+//! URL. The settings that name something of the server's own, `ca_file` and
+//! `template_file` (files it reads) and `secret_env` (a variable of its environment), are
+//! refused when a request sets or changes them: whoever can call the API could otherwise have
+//! the server read any file it can and send it to a URL of theirs. They belong to
+//! `deskhook.toml` or the application's code; the API takes the template's text
+//! (`template`) and the secrets themselves (`secrets`), and an update may send those settings
+//! back as they are. Errors are
 //! [`Problem`] documents naming the field at fault:
 //!
 //! ```text
@@ -361,6 +367,59 @@ pub(crate) fn version_of(info: &deskhook_transports::delivery::EndpointInfo) -> 
 
 pub(crate) fn parse_spec(value: Value) -> Result<EndpointSpec, Problem> {
     read(value)
+}
+
+/// Refuses the settings of `spec` that name something of the server's own (see the module's
+/// docs) unless `current` (the endpoint's settings, for an update) has them the same.
+pub(crate) fn refuse_server_settings(
+    spec: &EndpointSpec,
+    current: Option<&EndpointSpec>,
+) -> Result<(), Problem> {
+    let named = |spec: &EndpointSpec| {
+        [
+            (
+                "ca_file",
+                spec.ca_file.as_ref().map(|p| p.display().to_string()),
+            ),
+            (
+                "template_file",
+                spec.template_file.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("secret_env", spec.secret_env.clone()),
+        ]
+    };
+    let now = current.map(named);
+    for (at, (field, value)) in named(spec).into_iter().enumerate() {
+        let Some(value) = value else { continue };
+        if now
+            .as_ref()
+            .is_some_and(|now| now[at].1.as_deref() == Some(value.as_str()))
+        {
+            continue;
+        }
+        let (what, instead) = match field {
+            "secret_env" => (
+                "a variable of the server's environment",
+                "give the secrets themselves in `secrets`",
+            ),
+            "template_file" => (
+                "a file on the server",
+                "send the template's text as `template`",
+            ),
+            _ => (
+                "a file on the server",
+                "set it in deskhook.toml or in the application's code",
+            ),
+        };
+        return Err(Problem::field(
+            field,
+            format!(
+                "{field} names {what}, which a request to the API cannot set (it would have the \
+                 server read it for whoever calls the API): {instead}, or leave {field} out"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads `value` as a `T`, naming the field at fault when it cannot.

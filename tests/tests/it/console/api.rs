@@ -382,6 +382,86 @@ async fn endpoints_list_in_pages_with_a_cursor() {
     assert_eq!(stats["unrouted"], 0, "{stats}");
 }
 
+/// What names a file or an environment variable of the server is its configuration's: a
+/// request to the API that sets or changes one is refused, so that whoever can call the API
+/// cannot have the server read a file and send it to a URL of theirs. One sent back as the
+/// endpoint has it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_settings_that_name_the_servers_files_or_environment() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let app = &c.app;
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private.txt");
+    std::fs::write(&private, "server-only-words").unwrap();
+    let with = |field: &str, value: &str| {
+        let mut body = endpoint_json("x", &receiver);
+        body[field] = json!(value);
+        if field == "template_file" {
+            body["template_content_type"] = json!("text/plain");
+        }
+        body
+    };
+    let private_path = private.to_str().unwrap();
+    for (field, value) in [
+        ("template_file", private_path),
+        ("ca_file", private_path),
+        ("secret_env", "PATH"),
+    ] {
+        let refused = api(
+            app,
+            Method::POST,
+            "/api/v1/endpoints",
+            Some(with(field, value)),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        let problem = refused.json();
+        assert_eq!(problem["field"], field, "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("cannot set") && detail.contains(&format!("leave {field} out")),
+            "{detail}"
+        );
+        assert!(
+            !refused.body.contains("server-only-words"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(c.sink.endpoints().len(), 0, "nothing was created");
+
+    // An endpoint whose template file the application set: sent back as it is, kept; any
+    // other file, refused.
+    let template = dir.path().join("crm.json.j2");
+    std::fs::write(&template, r#"{"code": {{ ticket.code|tojson }}}"#).unwrap();
+    let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
+    spec.allow_private = true;
+    spec.template_file = Some(template.clone());
+    c.sink.endpoints().upsert_spec(&spec).unwrap();
+    let mut body = json!({"name": "crm", "url": receiver.url, "allow_private": true,
+        "retry": "0s", "template_file": template});
+    let kept = api(
+        app,
+        Method::PUT,
+        "/api/v1/endpoints/crm",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    body["template_file"] = json!(private_path);
+    body["template_content_type"] = json!("text/plain");
+    let refused = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(body)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "template_file");
+    let now = c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+    assert_eq!(now.template_file.as_deref(), Some(template.as_path()));
+    assert_eq!(now.retry.unwrap().to_string(), "0s");
+
+    // Nothing was sent anywhere: no test event, no delivery.
+    assert_eq!(receiver.count(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
     let receiver =
