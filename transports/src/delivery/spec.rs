@@ -47,7 +47,9 @@ pub struct EndpointSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>, example = json!(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])))]
     pub secrets: Option<Vec<SecretSpec>>,
-    /// An environment variable holding the secret(s), comma-separated.
+    /// An environment variable holding the secret(s), comma-separated. Read from the
+    /// server's environment: never take it from a tenant's input (the console's API refuses
+    /// it from a request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
     /// The event types it receives (`["create", "ok"]`, `"*"`, `"usedesk.*"`); all when absent.
@@ -105,7 +107,8 @@ pub struct EndpointSpec {
     /// The rate limit's burst (defaults to its count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_burst: Option<u32>,
-    /// A PEM file of the only CAs trusted for its TLS.
+    /// A PEM file of the only CAs trusted for its TLS. Read from the server's disk: never
+    /// take it from a tenant's input (the console's API refuses it from a request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ca_file: Option<PathBuf>,
@@ -113,7 +116,9 @@ pub struct EndpointSpec {
     /// `"discord"`, `"telegram"`) or a template's text (with `{{` or `{%`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    /// A file holding the payload template, read when the endpoint is made.
+    /// A file holding the payload template, read when the endpoint is made. Read from the
+    /// server's disk: never take it from a tenant's input (it would be sent, rendered, to
+    /// the endpoint's URL; the console's API refuses it from a request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub template_file: Option<PathBuf>,
