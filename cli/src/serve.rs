@@ -62,8 +62,9 @@ pub(crate) struct Args {
     /// The environment variable holding the token (at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
-    /// How long a stopping daemon lets deliveries under way finish (with a spool, what is
-    /// left stays on disk for the next start).
+    /// How long a stopping daemon gives requests and deliveries under way to finish, in
+    /// all: connections still open when it ends are closed, and what is left is
+    /// dead-lettered (with a spool, stays on disk for the next start).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
     /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
@@ -143,7 +144,17 @@ fn ignore_hangups() -> Result<(), String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    // What a header can carry, and clients send as it is (RFC 9110's visible ASCII).
+    let sendable = |token: &str| token.trim().bytes().all(|b| b.is_ascii_graphic());
     let (token, problem) = match std::env::var(&args.token_env) {
+        Ok(token) if token.trim().len() >= MIN_TOKEN && !sendable(&token) => (
+            token,
+            Some(
+                "holds a space, a line break or a character outside ASCII, which no client \
+                 can send in a header (base64 breaks its lines every 76 characters: use \
+                 base64 -w0)",
+            ),
+        ),
         Ok(token) if token.trim().len() >= MIN_TOKEN => (token, None),
         Ok(token) if token.is_empty() => (token, Some("is empty")),
         Ok(token) => (token, Some("is too short")),
@@ -229,19 +240,47 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             sink.endpoints().len(),
             if durable { ", events and endpoints kept in the spool" } else { ", no spool: events in memory only" },
         ));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(|e| format!("the server failed: {e}"))?;
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let server = axum::serve(listener, app).with_graceful_shutdown({
+            let stopping = stopping.clone();
+            async move {
+                stop.await;
+                stopping.notify_one();
+            }
+        });
+        let server = std::future::IntoFuture::into_future(server);
+        tokio::pin!(server);
+        // The grace counts from the stop signal, for everything that follows it.
+        let started = tokio::select! {
+            served = &mut server => {
+                served.map_err(|e| format!("the server failed: {e}"))?;
+                tokio::time::Instant::now()
+            }
+            () = stopping.notified() => {
+                let started = tokio::time::Instant::now();
+                // A connection whose request stalled midway (a client gone quiet) would be
+                // waited for without end: at the grace's end, it is closed.
+                match tokio::time::timeout(args.grace, &mut server).await {
+                    Ok(served) => served.map_err(|e| format!("the server failed: {e}"))?,
+                    Err(_) => log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "serve: connections still open when --grace ended were closed (a \
+                         client stalled in the middle of its request)"
+                    ),
+                }
+                started
+            }
+        };
+        let left = |started: tokio::time::Instant| args.grace.saturating_sub(started.elapsed());
         // Events whose clients hung up may still be on their way in (see `accept_event`).
-        let started = tokio::time::Instant::now();
         let _ = tokio::time::timeout(
-            args.grace,
+            left(started),
             daemon.accepting.acquire_many(MAX_ACCEPTING),
         )
         .await;
-        let grace = args.grace.saturating_sub(started.elapsed());
-        let flushed = sink.flush_async(grace).await;
+        // Delivered or dead-lettered (kept in the spool) by the end of the grace, so that
+        // the summary below is the last word.
+        let flushed = guard.shutdown_async(left(started)).await;
         let totals = sink.totals();
         crate::send::print_line(&format!(
             "stopped: {} delivered, {} dead letter(s), {} dropped, {} for no endpoint, {} left {}",
@@ -252,7 +291,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             totals.queued + totals.in_flight,
             if durable { "in the spool" } else { "undelivered" }
         ));
-        drop(guard);
         match flushed {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(_) if durable => Ok(ExitCode::SUCCESS),

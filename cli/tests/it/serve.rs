@@ -205,6 +205,64 @@ fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
     target.wait_delivered(1);
 }
 
+/// Clients that stall in the middle of their requests (one in its head, one with a token in
+/// its body) do not hold up serve's stop: what is still open when --grace ends is closed,
+/// and the stop ends with its summary.
+#[test]
+fn a_request_stalled_midway_does_not_hold_up_the_stop() {
+    use std::io::Write as _;
+    let target = Switchable::start(503);
+    target.up.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\n\
+             allow_private = true\n",
+            dir.path().join("dead.jsonl"),
+            target.receiver.url
+        ),
+    );
+    let mut serve = Serve::start(&config, None);
+    let mut in_head = std::net::TcpStream::connect(&serve.addr).unwrap();
+    in_head
+        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut in_body = std::net::TcpStream::connect(&serve.addr).unwrap();
+    in_body
+        .write_all(
+            format!(
+                "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"ticket\""
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    // A whole event after them: by its answer, serve has read what the others sent.
+    let (status, reply) = serve.post_event(&zenlix_event("S-1"), &[]);
+    assert_eq!(status, 202, "{reply}");
+    target.wait_delivered(1);
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &serve.process.pid().to_string()])
+        .status();
+    assert!(term.unwrap().success());
+    let stopped = serve.process.wait_within(WAIT);
+    assert!(
+        stopped.is_some_and(|status| status.success()),
+        "serve did not stop with two stalled requests open: {stopped:?}"
+    );
+    let log = serve.process.stderr();
+    assert!(log.contains("were closed"), "{log}");
+    let summary = std::iter::from_fn(|| serve.process.try_line()).collect::<Vec<_>>();
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("stopped: 1 delivered")),
+        "{summary:?}"
+    );
+    drop((in_head, in_body));
+}
+
 #[test]
 fn serve_keeps_its_events_through_a_sighup() {
     let target = Switchable::start(503);

@@ -238,6 +238,24 @@ impl Running {
         self.child.wait().expect("the process can be waited for")
     }
 
+    /// Waits for the process to exit, at most `limit`; `None` if it is still running then.
+    pub(crate) fn wait_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .expect("the process can be waited for")
+            {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
