@@ -1,5 +1,5 @@
 //! `deskhook serve` refuses to start without a usable token, and says what is wrong with
-//! the one it found: not set, too short, or not UTF-8 text.
+//! the one it found: not set, too short, not UTF-8 text, or not sendable in a header.
 
 use std::process::{Command, Stdio};
 
@@ -8,10 +8,21 @@ fn serve_without_a_usable_token_says_what_is_wrong_with_it() {
     use std::os::unix::ffi::OsStrExt as _;
     let short = std::ffi::OsStr::new("short");
     let not_text = std::ffi::OsStr::from_bytes(b"\xff\xfe-0123456789abcdef0123");
+    // What `head -c 64 /dev/urandom | base64` gives: a line break after 76 characters.
+    let wrapped = format!("{}\n{}", "A".repeat(76), "B".repeat(12));
+    let accented = "jeton-secret-de-l'équipe";
     for (value, says) in [
         (None, "(it is not set)"),
         (Some(short), "(it is too short)"),
         (Some(not_text), "(it is not UTF-8 text)"),
+        (
+            Some(std::ffi::OsStr::new(&wrapped)),
+            "(it holds a space, a line break",
+        ),
+        (
+            Some(std::ffi::OsStr::new(accented)),
+            "(it holds a space, a line break",
+        ),
     ] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_deskhook"));
         command
