@@ -79,19 +79,25 @@ pub(crate) async fn list(
             Ok(found) => found,
             Err(problem) => return error_page(&base, &problem).into_response(),
         };
-    let link_next = page.next.as_ref().map(|next| {
-        let mut link = format!("/?after={}", enc(next));
-        for (key, value) in [
-            ("q", &query.q),
-            ("tenant", &query.tenant),
-            ("state", &query.state),
-        ] {
-            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-                link.push_str(&format!("&{key}={}", enc(value)));
-            }
+    // The pager's links keep the filters.
+    let mut filters = String::new();
+    for (key, value) in [
+        ("q", &query.q),
+        ("tenant", &query.tenant),
+        ("state", &query.state),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            filters.push_str(&format!("&{key}={}", enc(value)));
         }
-        base.at(&link)
+    }
+    let link_first = base.at(&match filters.strip_prefix('&') {
+        Some(filters) => format!("/?{filters}"),
+        None => "/".to_owned(),
     });
+    let link_next = page
+        .next
+        .as_ref()
+        .map(|next| base.at(&format!("/?after={}{filters}", enc(next))));
     let chosen = query.state.as_deref().unwrap_or("");
     layout(
         &base,
@@ -136,7 +142,7 @@ pub(crate) async fn list(
             }
             nav.pager {
                 @if endpoint_query.after.is_some() {
-                    a href=(base.at("/")) { "« First" }
+                    a href=(link_first) { "« First" }
                 }
                 @if let Some(next) = link_next {
                     a href=(next) { "Next »" }
@@ -387,14 +393,17 @@ pub(crate) async fn edit_form(
     csrf: CsrfToken,
     Path(name): Path<String>,
 ) -> Response {
-    match state.sink.endpoints().get(&name) {
+    // Off the runtime's threads: it first routes what was emitted meanwhile.
+    let sink = state.sink.clone();
+    let lookup = name.clone();
+    match crate::blocking(move || Ok(sink.endpoints().get(&lookup)?)).await {
         Ok(info) if info.spec.is_none() => {
             error_page(&base, &registered_in_code(&name)).into_response()
         }
         Ok(info) => {
             form_page(&base, &csrf, Some(&name), &FormValues::of(&info), None).into_response()
         }
-        Err(e) => error_page(&base, &Problem::from(e)).into_response(),
+        Err(problem) => error_page(&base, &problem).into_response(),
     }
 }
 
@@ -457,7 +466,10 @@ pub(crate) async fn update(
     }
     let sink = state.sink.clone();
     let version = form.text("version").map(str::to_owned);
-    let read = sink.endpoints().get(&name).map_err(Problem::from);
+    let read = {
+        let (sink, name) = (sink.clone(), name.clone());
+        crate::blocking(move || Ok(sink.endpoints().get(&name)?)).await
+    };
     let current = read.as_ref().map_err(Clone::clone).and_then(|info| {
         if let Some(version) = &version
             && *version != crate::api::version_of(info)

@@ -391,3 +391,51 @@ async fn the_endpoint_list_refuses_a_state_it_does_not_know_rather_than_ignore_i
     .await;
     assert_eq!(listed.status, StatusCode::OK);
 }
+
+/// The endpoints page's pager keeps the filters, "« First" as "Next »" does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoints_pager_keeps_its_filters_both_ways() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    for n in 0..60 {
+        let mut spec =
+            deskhook_transports::delivery::EndpointSpec::new(format!("ep-{n:02}"), &receiver.url);
+        spec.allow_private = true;
+        spec.tenant = Some(if n < 55 { "acme" } else { "globex" }.to_owned());
+        c.sink.endpoints().upsert_spec(&spec).unwrap();
+    }
+    let get = |path: String| {
+        send(
+            &c.app,
+            Request::get(path.as_str()).body(Body::empty()).unwrap(),
+        )
+    };
+    let first = get("/?tenant=acme".to_owned()).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(
+        !first.body.contains("« First"),
+        "no first link on the first page"
+    );
+    let next = first
+        .body
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.starts_with("/?after="))
+        .expect("a link to the next page")
+        .replace("&amp;", "&");
+    assert!(next.ends_with("&tenant=acme"), "{next}");
+    let second = get(next).await;
+    assert!(second.body.contains("ep-54"), "{}", second.body);
+    assert!(
+        !second.body.contains("ep-55"),
+        "another tenant's: {}",
+        second.body
+    );
+    assert!(
+        second
+            .body
+            .contains("<a href=\"/?tenant=acme\">« First</a>"),
+        "{}",
+        second.body
+    );
+}
