@@ -123,18 +123,27 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let headers = &parts.headers;
     // The body is read as JSON whatever the Content-Type says (curl -d sends
     // x-www-form-urlencoded), except a multipart form (curl -F), which cannot be an event.
-    if let Some(kind) = header_text(headers, "Content-Type")?
-        && kind.starts_with("multipart/")
+    if let Some(kind) = header_text(headers, "Content-Type")? {
+        unreadable_kind(kind)?;
+    }
+    if let Some(coding) = header_text(headers, "Content-Encoding")?
+        .filter(|c| !c.trim().eq_ignore_ascii_case("identity"))
     {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "Content-Type '{kind}' is a form; send the event's JSON as the body \
-                 (curl --data-binary @event.json -H 'Content-Type: application/json')"
+                "Content-Encoding '{coding}' is not read; send the event's JSON as it is, \
+                 uncompressed"
             ),
         ));
     }
     let body = read_body(body, daemon.max_body).await?;
+    if body.trim_ascii().is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the body is empty; send the event's JSON (curl --data-binary @event.json)",
+        ));
+    }
     let mut options = ReceiveOptions::new();
     if let Some(name) = header_text(headers, "Deskhook-Format")? {
         options = options.format(format_named(name)?);
@@ -327,6 +336,41 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
 }
 
+/// Refuses a Content-Type whose body cannot be an event's JSON: a form (curl -F), or text in
+/// a charset other than UTF-8 (JSON's). Any other type is read as JSON, since curl -d
+/// sends x-www-form-urlencoded.
+fn unreadable_kind(kind: &str) -> Result<(), Problem> {
+    let mut parts = kind.split(';').map(str::trim);
+    let media = parts.next().unwrap_or("");
+    if media.len() >= 10 && media[..10].eq_ignore_ascii_case("multipart/") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type '{kind}' is a form; send the event's JSON as the body \
+                 (curl --data-binary @event.json -H 'Content-Type: application/json')"
+            ),
+        ));
+    }
+    let charset = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, value)| value.trim().trim_matches('"'));
+    match charset {
+        Some(charset)
+            if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") =>
+        {
+            Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type '{kind}': the body is {charset}, and an event's JSON is \
+                     read as UTF-8; send it in UTF-8 (iconv -f {charset} -t UTF-8)"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads at most `limit` bytes of `body`; more is a 413.
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
@@ -387,6 +431,38 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    #[test]
+    fn forms_and_charsets_other_than_utf8_are_refused_whatever_their_case() {
+        for kind in [
+            "application/json",
+            "application/json; charset=UTF-8",
+            "application/json;charset=\"utf8\"",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+        ] {
+            assert!(super::unreadable_kind(kind).is_ok(), "{kind}");
+        }
+        for (kind, says) in [
+            ("multipart/form-data; boundary=x", "is a form"),
+            ("Multipart/Form-Data; boundary=x", "is a form"),
+            (
+                "application/json; charset=windows-1251",
+                "-f windows-1251 -t UTF-8",
+            ),
+            (
+                "text/plain; Charset=\"ISO-8859-1\"",
+                "the body is ISO-8859-1",
+            ),
+        ] {
+            let problem = super::unreadable_kind(kind).unwrap_err();
+            assert_eq!(
+                problem.status_code(),
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+            );
+            assert!(problem.detail.contains(says), "{kind}: {}", problem.detail);
+        }
+    }
 
     use deskhook_transports::delivery::DeliverySink;
     use deskhook_transports::spool::Spool;

@@ -385,6 +385,23 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
     let big = format!(r#"{{"action": "{}"}}"#, "x".repeat(70_000));
     let (status, problem) = serve.post_event(&big, &[]);
     assert_eq!(status, 413, "{problem}");
+    // An empty body, and a compressed one, are said to be what they are.
+    let (status, problem) = serve.post_event("", &[]);
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("the body is empty")),
+        "{problem}"
+    );
+    let (status, problem) = serve.post_event(&zenlix_event("X"), &[("Content-Encoding", "gzip")]);
+    assert_eq!(status, 415, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("'gzip' is not read")),
+        "{problem}"
+    );
     let (status, problem) = serve.post_event(&zenlix_event("X"), &[("Deskhook-Format", "xml")]);
     assert_eq!(
         (status, problem["field"].clone()),
