@@ -545,18 +545,24 @@ fn registered_in_code(name: &str) -> Problem {
     )
 }
 
-/// Settings the form has no field for stay as they are: the CA file, the template file and
-/// its content type (unless the form sets a template). (Secrets the form does not give are
-/// kept by `update_spec`, literal and from the environment alike.)
+/// Settings the form has no field for stay as they are: the CA file, the template file
+/// (unless the form sets a template), and the content type of a template of one's own
+/// while the template stays one's own (its text edited, or a file). A preset has its own
+/// content type, and the event's JSON none. (Secrets the form does not give are kept by
+/// `update_spec`, literal and from the environment alike.)
 fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
     spec.ca_file.clone_from(&current.ca_file);
     if spec.template.is_none() {
         spec.template_file.clone_from(&current.template_file);
     }
-    if spec.template == current.template || spec.template.is_none() {
-        spec.template_content_type
-            .clone_from(&current.template_content_type);
-    }
+    let own = |s: &EndpointSpec| {
+        s.template_file.is_some() || s.template.as_deref().is_some_and(|t| !form::is_preset(t))
+    };
+    spec.template_content_type = if own(spec) && own(current) {
+        current.template_content_type.clone()
+    } else {
+        None
+    };
 }
 
 /// Pause, resume, test, delete, rotate.

@@ -30,8 +30,11 @@ pub(super) struct FormValues {
     template_preset: String,
     /// The text of a custom template.
     template: String,
-    /// `name=value` pairs, comma-separated.
+    /// `name=value` pairs, one per line.
     template_vars: String,
+    /// The file its template is read from, set in `deskhook.toml` or code (the form cannot
+    /// show it, and keeps it).
+    template_file: String,
     /// The settings' version when the form was made (see [`crate::api::version_of`]): an
     /// edit from a form older than the settings is refused, not saved over them.
     pub(super) version: String,
@@ -89,8 +92,12 @@ impl FormValues {
                     vars.iter()
                         .map(|(k, v)| format!("{k}={v}"))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join("\n")
                 })
+                .unwrap_or_default(),
+            template_file: spec
+                .and_then(|s| s.template_file.as_ref())
+                .map(|path| path.display().to_string())
                 .unwrap_or_default(),
             version: crate::api::version_of(info),
         }
@@ -116,6 +123,8 @@ impl FormValues {
             template_preset: text("template_preset"),
             template: form.get("template").unwrap_or("").to_owned(),
             template_vars: text("template_vars"),
+            // Not the form's to send: the note about it shows on the form's first load.
+            template_file: String::new(),
             version: text("version"),
         }
     }
@@ -125,7 +134,7 @@ impl FormValues {
 const CUSTOM: &str = "custom";
 
 /// Whether `text` names a preset.
-fn is_preset(text: &str) -> bool {
+pub(super) fn is_preset(text: &str) -> bool {
     PRESETS
         .iter()
         .any(|p| p.name.eq_ignore_ascii_case(text.trim()))
@@ -209,8 +218,19 @@ pub(super) fn form_page(
                     textarea #template name="template" rows="4" spellcheck="false"
                         placeholder="{\"text\": \"{{ label }}: {{ subject }}\"}" { (v.template) }
                     small { "Jinja; values are escaped for JSON. See deskhook_transports::template for what a template sees." }
+                    @if !v.template_file.is_empty() {
+                        small {
+                            "Its template is read from the file " code { (v.template_file) }
+                            " (set in deskhook.toml or the application's code), which this form keeps unless you choose a preset or a template here."
+                        }
+                    }
                 }
-                (field("Template variables", "template_vars", &v.template_vars, "Comma-separated name=value: chat_id=-1001234567890 for Telegram, lang=ru"))
+                div.field.invalid[wrong == Some("template_vars")] {
+                    label for="template_vars" { "Template variables" }
+                    textarea #template_vars name="template_vars" rows="2" spellcheck="false"
+                        placeholder="chat_id=-1001234567890" { (v.template_vars) }
+                    small { "One per line, name=value: chat_id=-1001234567890 for Telegram, lang=ru; a value may hold commas" }
+                }
                 label.check { input type="checkbox" name="allow_private" checked[v.allow_private]; " Allow private and loopback addresses" }
                 label.check { input type="checkbox" name="hub_signature" checked[v.hub_signature]; " Add X-Hub-Signature-256" }
                 label.check { input type="checkbox" name="https_only" checked[v.https_only]; " HTTPS only" }
@@ -290,11 +310,7 @@ pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value,
     }
     if let Some(text) = form.text("template_vars") {
         let mut vars = Map::new();
-        for pair in text
-            .split([',', '\n'])
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
+        for pair in var_pairs(text) {
             let (name, value) = pair.split_once('=').ok_or_else(|| {
                 Problem::field(
                     "template_vars",
@@ -321,4 +337,53 @@ pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value,
         put("headers", Value::Object(Map::new()));
     }
     Ok(Value::Object(spec))
+}
+
+/// The `name=value` pairs of the template variables' text: one per line, and on one line
+/// also split where a comma is followed by another `name=` (how the form wrote them before,
+/// and what one types), so that a value may hold a comma ("greeting=Hi, team").
+fn var_pairs(text: &str) -> Vec<&str> {
+    // Whether `rest` opens with a variable's name and its '='.
+    let opens_pair = |rest: &str| {
+        let rest = rest.trim_start();
+        let name = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        name > 0 && rest[name..].trim_start().starts_with('=')
+    };
+    let mut pairs = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(at) = rest
+            .match_indices(',')
+            .map(|(at, _)| at)
+            .find(|&at| opens_pair(&rest[at + 1..]))
+        {
+            pairs.push(rest[..at].trim());
+            rest = &rest[at + 1..];
+        }
+        pairs.push(rest.trim());
+    }
+    pairs.retain(|p| !p.is_empty());
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn template_variables_split_by_line_and_by_a_comma_before_a_name() {
+        assert_eq!(
+            super::var_pairs("lang=ru, chat_id=-100\ngreeting=Hi, team\n\n  x = 1 ,y=2"),
+            [
+                "lang=ru",
+                "chat_id=-100",
+                "greeting=Hi, team",
+                "x = 1",
+                "y=2"
+            ]
+        );
+        assert_eq!(super::var_pairs("a=1,2,3"), ["a=1,2,3"]);
+        assert!(super::var_pairs(" \n ").is_empty());
+    }
 }

@@ -241,7 +241,11 @@ async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
         "{}",
         edit.body
     );
-    assert!(edit.body.contains("chat_id=-100123, lang=ru"));
+    assert!(
+        edit.body.contains(">chat_id=-100123\nlang=ru<"),
+        "one per line: {}",
+        edit.body
+    );
 
     // The channel gets a message it can show.
     c.sink.endpoints().send_test("chat").unwrap();
@@ -277,6 +281,21 @@ async fn the_edit_form_keeps_what_it_cannot_show_and_leaves_code_endpoints_alone
     spec.allow_private = true;
     spec.template_file = Some(template.clone());
     c.sink.endpoints().upsert_spec(&spec).unwrap();
+    // The form says where its template comes from, though it cannot show it.
+    let page = send(
+        &c.app,
+        Request::get("/endpoints/crm/edit")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        page.body
+            .contains("Its template is read from the file <code>")
+            && page.body.contains("crm.json.j2"),
+        "{}",
+        page.body
+    );
     let shown = deskhook_transports::delivery::redact_url(&receiver.url);
     let saved = send(
         &c.app,
@@ -438,4 +457,59 @@ async fn the_endpoints_pager_keeps_its_filters_both_ways() {
         "{}",
         second.body
     );
+}
+
+/// An edit keeps the content type of a template of one's own while it stays one's own, drops
+/// it with the template, and gives template variables back as they were, commas and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let token = "form-token";
+    let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
+    spec.allow_private = true;
+    spec.template = Some("Ticket {{ ticket.code }}".to_owned());
+    spec.template_content_type = Some("text/plain".to_owned());
+    spec.template_vars = Some([("greeting".to_owned(), "Hi, team".to_owned())].into());
+    c.sink.endpoints().upsert_spec(&spec).unwrap();
+    let shown = deskhook_transports::delivery::redact_url(&receiver.url);
+    let saved_spec = || c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+
+    let page = send(
+        &c.app,
+        Request::get("/endpoints/crm/edit")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(page.body.contains(">greeting=Hi, team<"), "{}", page.body);
+    let edit = |template_preset: &'static str, template: &'static str, vars: &'static str| {
+        form(
+            "/endpoints/crm/edit",
+            token,
+            &[
+                ("url", shown.as_str()),
+                ("allow_private", "on"),
+                ("template_preset", template_preset),
+                ("template", template),
+                ("template_vars", vars),
+            ],
+        )
+    };
+    // The text edited: still text/plain, the variable whole.
+    let saved = send(
+        &c.app,
+        edit("custom", "Ticket {{ ticket.code }}!", "greeting=Hi, team"),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let now = saved_spec();
+    assert_eq!(now.template.as_deref(), Some("Ticket {{ ticket.code }}!"));
+    assert_eq!(now.template_content_type.as_deref(), Some("text/plain"));
+    assert_eq!(now.template_vars.unwrap()["greeting"], "Hi, team");
+    // No template any more: the content type goes with it, and the save is not refused.
+    let saved = send(&c.app, edit("", "", "")).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let now = saved_spec();
+    assert_eq!((now.template, now.template_content_type), (None, None));
 }
