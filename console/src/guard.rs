@@ -288,6 +288,27 @@ async fn require_token(
     if bearer || session {
         return next.run(request).await;
     }
+    // A page's form posted once the session ended (a form filled in over a long pause): the
+    // person goes to the login, and back to the page the form was on, not to a JSON
+    // problem. What the form held is not saved.
+    let form_post = request.method() == Method::POST
+        && header_text(request.headers(), header::CONTENT_TYPE.as_str())
+            .is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"));
+    if form_post && !path.starts_with("/api/") {
+        let base = request
+            .extensions()
+            .get::<Base>()
+            .cloned()
+            .unwrap_or_else(|| Base::of(request.uri(), request.extensions()));
+        let back = header_text(request.headers(), header::REFERER.as_str())
+            .and_then(|referer| referer.parse::<axum::http::Uri>().ok())
+            .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_owned()))
+            .filter(|path| local_path(path))
+            .unwrap_or_else(|| base.at("/"));
+        let next_page: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        return Redirect::to(&base.at(&format!("/login?next={next_page}&expired=1")))
+            .into_response();
+    }
     if path.starts_with("/api/") || request.method() != Method::GET {
         let mut response = Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -317,6 +338,8 @@ async fn require_token(
 #[derive(serde::Deserialize)]
 struct LoginQuery {
     next: Option<String>,
+    /// Set when a form was posted after the session ended.
+    expired: Option<String>,
 }
 
 async fn login_page(
@@ -324,7 +347,10 @@ async fn login_page(
     csrf: CsrfToken,
     axum::extract::Query(query): axum::extract::Query<LoginQuery>,
 ) -> Response {
-    pages::login(&base, &csrf, query.next.as_deref(), None).into_response()
+    let expired = query.expired.is_some().then_some(
+        "Your session ended, and what the form held was not saved: log in, then send it again.",
+    );
+    pages::login(&base, &csrf, query.next.as_deref(), expired).into_response()
 }
 
 async fn log_in(

@@ -255,6 +255,41 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
         page.headers[header::LOCATION],
         "/login?next=%2Fdead-letters"
     );
+    // A page's form posted once the session has ended goes to the login too, and back to
+    // the page it was on; a script's post gets its problem document.
+    let late = send(
+        &c.app,
+        Request::post("/dead-letters/delete")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                header::REFERER,
+                "http://127.0.0.1:8089/dead-letters?tenant=acme",
+            )
+            .body(Body::from("csrf=x&key=f1"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(late.status, StatusCode::SEE_OTHER, "{}", late.body);
+    assert_eq!(
+        late.headers[header::LOCATION],
+        "/login?next=%2Fdead-letters%3Ftenant%3Dacme&expired=1"
+    );
+    let told = send(
+        &c.app,
+        Request::get("/login?next=%2Fdead-letters&expired=1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(told.body.contains("Your session ended"), "{}", told.body);
+    let script = api(
+        &c.app,
+        Method::POST,
+        "/dead-letters/delete",
+        Some(json!({"keys": []})),
+    )
+    .await;
+    assert_eq!(script.status, StatusCode::UNAUTHORIZED);
 
     let login = send(&c.app, Request::get("/login").body(Body::empty()).unwrap()).await;
     let csrf = login.cookie_value();
