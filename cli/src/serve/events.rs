@@ -250,12 +250,14 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         keys: &daemon.keys,
         key: key.as_ref(),
     };
-    // What it goes to as it is routed: an event no endpoint takes is accepted, not kept.
-    let mut endpoints = daemon.sink.endpoints_for(&emitted);
+    let endpoints;
     let (outcome, refused) = if daemon.durable {
         // A spool far behind would make the send wait for its writer: awaited here, so
         // that the runtime's threads (the console, /metrics) keep answering meanwhile.
         daemon.sink.room().await;
+        // What it goes to as it is routed, once there is room (the endpoints may have
+        // changed during the wait): an event no endpoint takes is accepted, not kept.
+        endpoints = daemon.sink.endpoints_for(&emitted);
         // It still waits when other senders took the room meanwhile.
         let receipt = blocking(|| daemon.sink.send_with_receipt(&emitted));
         // The line once the commit is done; or, if this ends during the await (the runtime
@@ -299,7 +301,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                     .map(|r| {
                         serde_json::json!({
                             "endpoint": r.endpoint,
-                            "reason": r.reason,
+                            "reason": shortened(&r.reason),
                             "dead_lettered": r.dead_lettered,
                         })
                     })
@@ -336,13 +338,32 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
 }
 
+/// Longest reason of a refusal in a 202: a reason names the ticket, which can be as long as
+/// the body, and each Idempotency-Key keeps its answer.
+const MAX_REASON: usize = 300;
+
+/// `reason`, cut to [`MAX_REASON`] bytes (at a character's edge) with "…" when longer.
+fn shortened(reason: &str) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason.to_owned();
+    }
+    let mut end = MAX_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end])
+}
+
 /// Refuses a Content-Type whose body cannot be an event's JSON: a form (curl -F), or text in
 /// a charset other than UTF-8 (JSON's). Any other type is read as JSON, since curl -d
 /// sends x-www-form-urlencoded.
 fn unreadable_kind(kind: &str) -> Result<(), Problem> {
     let mut parts = kind.split(';').map(str::trim);
     let media = parts.next().unwrap_or("");
-    if media.len() >= 10 && media[..10].eq_ignore_ascii_case("multipart/") {
+    if media
+        .get(..10)
+        .is_some_and(|kind| kind.eq_ignore_ascii_case("multipart/"))
+    {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
@@ -431,6 +452,15 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    #[test]
+    fn a_refusals_reason_is_cut_to_its_longest_at_a_characters_edge() {
+        assert_eq!(super::shortened("queue full"), "queue full");
+        let long = format!("queue full (create on ticket {})", "я".repeat(400));
+        let cut = super::shortened(&long);
+        assert!(cut.ends_with('…') && cut.len() <= super::MAX_REASON + '…'.len_utf8());
+        assert!(long.starts_with(cut.trim_end_matches('…')));
+    }
 
     #[test]
     fn forms_and_charsets_other_than_utf8_are_refused_whatever_their_case() {
