@@ -98,6 +98,14 @@ impl Serve {
         Serve { process, addr }
     }
 
+    /// Sends it `signal` (`-TERM`, `-HUP`) with kill(1).
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.process.pid().to_string()])
+            .status();
+        assert!(sent.unwrap().success(), "kill {signal}");
+    }
+
     fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
         let auth = format!("Bearer {TOKEN}");
         let mut all = vec![
@@ -242,10 +250,7 @@ fn a_request_stalled_midway_does_not_hold_up_the_stop() {
     let (status, reply) = serve.post_event(&zenlix_event("S-1"), &[]);
     assert_eq!(status, 202, "{reply}");
     target.wait_delivered(1);
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &serve.process.pid().to_string()])
-        .status();
-    assert!(term.unwrap().success());
+    serve.signal("-TERM");
     let stopped = serve.process.wait_within(WAIT);
     assert!(
         stopped.is_some_and(|status| status.success()),
@@ -279,11 +284,7 @@ fn serve_keeps_its_events_through_a_sighup() {
         ),
     );
     let mut serve = Serve::start(&config, None);
-    let pid = serve.process.pid().to_string();
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status();
-    assert!(hup.unwrap().success());
+    serve.signal("-HUP");
     // A reload as for a relay: logged, and serve goes on (SIGHUP's default would end it).
     let log = serve.process.stderr_with("SIGHUP ignored");
     assert!(log.contains("SIGHUP ignored"), "{log}");
@@ -291,10 +292,7 @@ fn serve_keeps_its_events_through_a_sighup() {
     assert_eq!(status, 202, "{reply}");
     target.wait_delivered(1);
     // The configuration's [file_log] has the accepted event once serve stops.
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
-    assert!(term.unwrap().success());
+    serve.signal("-TERM");
     assert!(serve.process.wait().success());
     let log = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");

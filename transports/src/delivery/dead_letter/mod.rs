@@ -537,13 +537,16 @@ mod tests {
         )
     }
 
+    /// Every letter of `log`, newest first.
+    fn newest(log: &DeadLetterLog) -> Vec<StoredLetter> {
+        let all = DeadLetterQuery::new();
+        let letters = log.newest_first(&all).unwrap();
+        letters.map(Result::unwrap).collect()
+    }
+
     /// The ids of `log`'s letters, oldest first.
     fn ids(log: &DeadLetterLog) -> Vec<String> {
-        let mut ids: Vec<String> = log
-            .newest_first(&DeadLetterQuery::new())
-            .unwrap()
-            .map(|s| s.unwrap().letter.id)
-            .collect();
+        let mut ids: Vec<String> = newest(log).into_iter().map(|s| s.letter.id).collect();
         ids.reverse();
         ids
     }
@@ -656,11 +659,7 @@ mod tests {
         let text: String = (0..10).map(|n| letter(&id(n)) + "\n").collect();
         std::fs::write(&path, &text).unwrap();
         let log = DeadLetterLog::new(path.clone());
-        let all: Vec<StoredLetter> = log
-            .newest_first(&DeadLetterQuery::new())
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let all = newest(&log);
         // The page of the newest four was shown; then a letter older than them is deleted,
         // and the ones after it move back: the cursor now points inside the fourth.
         let cursor = all[3].position;
@@ -686,11 +685,7 @@ mod tests {
         let text: String = (0..6).map(|n| letter(&n.to_string()) + "\n").collect();
         std::fs::write(&path, &text).unwrap();
         let log = DeadLetterLog::new(path.clone());
-        let all: Vec<StoredLetter> = log
-            .newest_first(&DeadLetterQuery::new())
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let all = newest(&log);
         let keys = [all[4].key.clone(), all[0].key.clone(), all[2].key.clone()];
         let found: Vec<String> = log
             .by_key(&keys)
