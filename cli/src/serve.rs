@@ -217,6 +217,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             metrics,
             keys: Mutex::default(),
             file,
+            grace_over: tokio::sync::watch::Sender::new(false),
         });
         let app = app(
             daemon.clone(),
@@ -262,11 +263,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 // waited for without end: at the grace's end, it is closed.
                 match tokio::time::timeout(args.grace, &mut server).await {
                     Ok(served) => served.map_err(|e| format!("the server failed: {e}"))?,
-                    Err(_) => log::warn!(
-                        target: deskhook::LOG_TARGET,
-                        "serve: connections still open when --grace ended were closed (a \
-                         client stalled in the middle of its request)"
-                    ),
+                    Err(_) => {
+                        // Their requests' body reads end now, with a 503; the connections
+                        // go when the daemon exits.
+                        let _ = daemon.grace_over.send(true);
+                        log::warn!(
+                            target: deskhook::LOG_TARGET,
+                            "serve: connections still open when --grace ended are no longer \
+                             waited for (a client stalled in the middle of its request); an \
+                             event whose body had not arrived is answered 503"
+                        );
+                    }
                 }
                 started
             }
@@ -281,20 +288,30 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         // Delivered or dead-lettered (kept in the spool) by the end of the grace, so that
         // the summary below is the last word.
         let flushed = guard.shutdown_async(left(started)).await;
+        // Requests still reading their bodies now get a 503 rather than a 202 for an event
+        // the stopped sink would not take.
+        let _ = daemon.grace_over.send(true);
         let totals = sink.totals();
+        // Without a spool, the stop put what was left in the dead letters, attempts under
+        // way included (counted there): only what is still queued is left.
+        let left_over = if durable {
+            totals.queued + totals.in_flight
+        } else {
+            totals.queued
+        };
         crate::send::print_line(&format!(
             "stopped: {} delivered, {} dead letter(s), {} dropped, {} for no endpoint, {} left {}",
             totals.delivered,
             totals.dead_lettered,
             totals.dropped,
             totals.unrouted,
-            totals.queued + totals.in_flight,
+            left_over,
             if durable { "in the spool" } else { "undelivered" }
         ));
         match flushed {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(_) if durable => Ok(ExitCode::SUCCESS),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(format!("{e}; the stop put them in the dead letters")),
         }
     })
 }
@@ -316,6 +333,9 @@ struct Daemon {
     keys: Mutex<Keys>,
     /// The configuration's `[file_log]`: each accepted event's line.
     file: Option<deskhook_transports::file::FileSink>,
+    /// Set when a stop's --grace is over: an event's body still being read is then
+    /// answered 503, not waited for.
+    grace_over: tokio::sync::watch::Sender<bool>,
 }
 
 /// The daemon's router: events, metrics and health next to the console.

@@ -123,8 +123,9 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let headers = &parts.headers;
     // The body is read as JSON whatever the Content-Type says (curl -d sends
     // x-www-form-urlencoded), except a multipart form (curl -F), which cannot be an event.
-    if let Some(kind) = header_text(headers, "Content-Type")? {
-        unreadable_kind(kind)?;
+    let kind = header_text(headers, "Content-Type")?;
+    if let Some(kind) = kind {
+        refuse_forms(kind)?;
     }
     if let Some(coding) = header_text(headers, "Content-Encoding")?
         .filter(|c| !c.trim().eq_ignore_ascii_case("identity"))
@@ -137,13 +138,23 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             ),
         ));
     }
-    let body = read_body(body, daemon.max_body).await?;
+    let mut grace_over = daemon.grace_over.subscribe();
+    let body = tokio::select! {
+        body = read_body(body, daemon.max_body) => body?,
+        _ = grace_over.wait_for(|over| *over) => {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon stopped before the event's body arrived; send it again",
+            ));
+        }
+    };
     if body.trim_ascii().is_empty() {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "the body is empty; send the event's JSON (curl --data-binary @event.json)",
         ));
     }
+    not_utf8(kind, &body)?;
     let mut options = ReceiveOptions::new();
     if let Some(name) = header_text(headers, "Deskhook-Format")? {
         options = options.format(format_named(name)?);
@@ -354,12 +365,10 @@ fn shortened(reason: &str) -> String {
     format!("{}…", &reason[..end])
 }
 
-/// Refuses a Content-Type whose body cannot be an event's JSON: a form (curl -F), or text in
-/// a charset other than UTF-8 (JSON's). Any other type is read as JSON, since curl -d
-/// sends x-www-form-urlencoded.
-fn unreadable_kind(kind: &str) -> Result<(), Problem> {
-    let mut parts = kind.split(';').map(str::trim);
-    let media = parts.next().unwrap_or("");
+/// Refuses a form (curl -F), whose body cannot be an event's JSON. Any other type is read
+/// as JSON, since curl -d sends x-www-form-urlencoded.
+fn refuse_forms(kind: &str) -> Result<(), Problem> {
+    let media = kind.split(';').next().unwrap_or("").trim();
     if media
         .get(..10)
         .is_some_and(|kind| kind.eq_ignore_ascii_case("multipart/"))
@@ -372,24 +381,37 @@ fn unreadable_kind(kind: &str) -> Result<(), Problem> {
             ),
         ));
     }
-    let charset = parts
+    Ok(())
+}
+
+/// Refuses a body that is not UTF-8 text (JSON's encoding), naming the charset its
+/// Content-Type gives and how to convert it. The label alone decides nothing: many senders
+/// label UTF-8 JSON ISO-8859-1 or US-ASCII.
+fn not_utf8(kind: Option<&str>, body: &[u8]) -> Result<(), Problem> {
+    if std::str::from_utf8(body).is_ok() {
+        return Ok(());
+    }
+    let charset = kind
+        .into_iter()
+        .flat_map(|kind| kind.split(';').skip(1))
         .filter_map(|p| p.split_once('='))
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
-        .map(|(_, value)| value.trim().trim_matches('"'));
-    match charset {
-        Some(charset)
-            if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") =>
-        {
-            Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "Content-Type '{kind}': the body is {charset}, and an event's JSON is \
-                     read as UTF-8; send it in UTF-8 (iconv -f {charset} -t UTF-8)"
-                ),
-            ))
-        }
-        _ => Ok(()),
-    }
+        .map(|(_, value)| value.trim().trim_matches('"'))
+        .filter(|charset| !charset.is_empty());
+    Err(match charset {
+        Some(charset) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the body is {charset} (its Content-Type says so), and an event's JSON is \
+                 read as UTF-8; send it in UTF-8 (iconv -f {charset} -t UTF-8)"
+            ),
+        ),
+        None => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the body is not UTF-8 text; send the event's JSON in UTF-8 (iconv -f <its \
+             charset> -t UTF-8)",
+        ),
+    })
 }
 
 /// Reads at most `limit` bytes of `body`; more is a 413.
@@ -463,35 +485,52 @@ mod tests {
     }
 
     #[test]
-    fn forms_and_charsets_other_than_utf8_are_refused_whatever_their_case() {
-        for kind in [
-            "application/json",
-            "application/json; charset=UTF-8",
-            "application/json;charset=\"utf8\"",
-            "application/x-www-form-urlencoded",
-            "text/plain",
-        ] {
-            assert!(super::unreadable_kind(kind).is_ok(), "{kind}");
+    fn forms_in_any_case_and_bodies_not_in_utf8_are_refused_with_the_fix() {
+        for kind in ["application/json", "application/x-www-form-urlencoded"] {
+            assert!(super::refuse_forms(kind).is_ok(), "{kind}");
         }
-        for (kind, says) in [
-            ("multipart/form-data; boundary=x", "is a form"),
-            ("Multipart/Form-Data; boundary=x", "is a form"),
-            (
-                "application/json; charset=windows-1251",
-                "-f windows-1251 -t UTF-8",
-            ),
-            (
-                "text/plain; Charset=\"ISO-8859-1\"",
-                "the body is ISO-8859-1",
-            ),
+        for kind in [
+            "multipart/form-data; boundary=x",
+            "Multipart/Form-Data; boundary=x",
         ] {
-            let problem = super::unreadable_kind(kind).unwrap_err();
+            let problem = super::refuse_forms(kind).unwrap_err();
             assert_eq!(
                 problem.status_code(),
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
             );
-            assert!(problem.detail.contains(says), "{kind}: {}", problem.detail);
+            assert!(problem.detail.contains("is a form"), "{}", problem.detail);
         }
+        // UTF-8 passes whatever its label says; text that is not UTF-8 is named by its label.
+        let utf8 = "{\"ticket\": \"Привет\"}".as_bytes();
+        let cp1251 = b"{\"ticket\": \"\xcf\xf0\xe8\"}";
+        for kind in [
+            None,
+            Some("application/json; charset=ISO-8859-1"),
+            Some("text/plain; charset=us-ascii"),
+        ] {
+            assert!(super::not_utf8(kind, utf8).is_ok(), "{kind:?}");
+        }
+        let labelled = super::not_utf8(Some("application/json; Charset=\"windows-1251\""), cp1251)
+            .unwrap_err();
+        assert_eq!(
+            labelled.status_code(),
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert!(
+            labelled.detail.contains("iconv -f windows-1251 -t UTF-8"),
+            "{}",
+            labelled.detail
+        );
+        let unlabelled = super::not_utf8(Some("application/json"), cp1251).unwrap_err();
+        assert_eq!(
+            unlabelled.status_code(),
+            axum::http::StatusCode::BAD_REQUEST
+        );
+        assert!(
+            unlabelled.detail.contains("not UTF-8 text"),
+            "{}",
+            unlabelled.detail
+        );
     }
 
     use deskhook_transports::delivery::DeliverySink;
@@ -525,6 +564,7 @@ mod tests {
             metrics: PrometheusBuilder::new().build_recorder().handle(),
             keys: Mutex::default(),
             file: None,
+            grace_over: tokio::sync::watch::Sender::new(false),
         });
         let mut ticket = deskhook::sample::ticket();
         ticket.code = "K-1".to_owned();
