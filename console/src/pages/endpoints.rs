@@ -546,10 +546,10 @@ fn registered_in_code(name: &str) -> Problem {
 }
 
 /// Settings the form has no field for stay as they are: the CA file, the template file
-/// (unless the form sets a template), and the content type of a template of one's own
-/// while the template stays one's own (its text edited, or a file). A preset has its own
-/// content type, and the event's JSON none. (Secrets the form does not give are kept by
-/// `update_spec`, literal and from the environment alike.)
+/// (unless the form sets a template), and the template's content type while the template
+/// stays: the same, or one's own edited (its text, or a file). It goes when the template
+/// goes or becomes another preset: the event's JSON has none. (Secrets the form does not
+/// give are kept by `update_spec`, literal and from the environment alike.)
 fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
     spec.ca_file.clone_from(&current.ca_file);
     if spec.template.is_none() {
@@ -558,7 +558,8 @@ fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
     let own = |s: &EndpointSpec| {
         s.template_file.is_some() || s.template.as_deref().is_some_and(|t| !form::is_preset(t))
     };
-    spec.template_content_type = if own(spec) && own(current) {
+    let same = spec.template == current.template && spec.template_file == current.template_file;
+    spec.template_content_type = if same || (own(spec) && own(current)) {
         current.template_content_type.clone()
     } else {
         None

@@ -229,7 +229,7 @@ pub(super) fn form_page(
                     label for="template_vars" { "Template variables" }
                     textarea #template_vars name="template_vars" rows="2" spellcheck="false"
                         placeholder="chat_id=-1001234567890" { (v.template_vars) }
-                    small { "One per line, name=value: chat_id=-1001234567890 for Telegram, lang=ru; a value may hold commas" }
+                    small { "One per line, name=value: chat_id=-1001234567890 for Telegram, then lang=ru on the next; a value may hold commas" }
                 }
                 label.check { input type="checkbox" name="allow_private" checked[v.allow_private]; " Allow private and loopback addresses" }
                 label.check { input type="checkbox" name="hub_signature" checked[v.hub_signature]; " Add X-Hub-Signature-256" }
@@ -339,51 +339,27 @@ pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value,
     Ok(Value::Object(spec))
 }
 
-/// The `name=value` pairs of the template variables' text: one per line, and on one line
-/// also split where a comma is followed by another `name=` (how the form wrote them before,
-/// and what one types), so that a value may hold a comma ("greeting=Hi, team").
+/// The `name=value` pairs of the template variables' text, one per line: a value may hold
+/// commas and '=' ("greeting=Hi, team", "filter=status=open,priority=high").
 fn var_pairs(text: &str) -> Vec<&str> {
-    // Whether `rest` opens with a variable's name and its '='.
-    let opens_pair = |rest: &str| {
-        let rest = rest.trim_start();
-        let name = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-            .count();
-        name > 0 && rest[name..].trim_start().starts_with('=')
-    };
-    let mut pairs = Vec::new();
-    for line in text.lines() {
-        let mut rest = line;
-        while let Some(at) = rest
-            .match_indices(',')
-            .map(|(at, _)| at)
-            .find(|&at| opens_pair(&rest[at + 1..]))
-        {
-            pairs.push(rest[..at].trim());
-            rest = &rest[at + 1..];
-        }
-        pairs.push(rest.trim());
-    }
-    pairs.retain(|p| !p.is_empty());
-    pairs
+    text.lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn template_variables_split_by_line_and_by_a_comma_before_a_name() {
+    fn template_variables_are_one_per_line_whatever_their_values_hold() {
         assert_eq!(
-            super::var_pairs("lang=ru, chat_id=-100\ngreeting=Hi, team\n\n  x = 1 ,y=2"),
+            super::var_pairs("lang=ru\n greeting=Hi, team \n\nfilter=status=open,priority=high"),
             [
                 "lang=ru",
-                "chat_id=-100",
                 "greeting=Hi, team",
-                "x = 1",
-                "y=2"
+                "filter=status=open,priority=high"
             ]
         );
-        assert_eq!(super::var_pairs("a=1,2,3"), ["a=1,2,3"]);
         assert!(super::var_pairs(" \n ").is_empty());
     }
 }

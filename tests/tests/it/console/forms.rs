@@ -225,7 +225,7 @@ async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
 
     let created = send(
         &c.app,
-        form("/endpoints", token, &fields("chat_id=-100123, lang=ru")),
+        form("/endpoints", token, &fields("chat_id=-100123\r\nlang=ru")),
     )
     .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
@@ -512,4 +512,16 @@ async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let now = saved_spec();
     assert_eq!((now.template, now.template_content_type), (None, None));
+    // A preset with a content type of the configuration's keeps it while it stays.
+    let mut slack = saved_spec();
+    slack.url.clone_from(&receiver.url);
+    slack.template = Some("slack".to_owned());
+    slack.template_content_type = Some("application/json; charset=utf-8".to_owned());
+    c.sink.endpoints().upsert_spec(&slack).unwrap();
+    let saved = send(&c.app, edit("slack", "", "")).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        saved_spec().template_content_type.as_deref(),
+        Some("application/json; charset=utf-8")
+    );
 }
