@@ -63,8 +63,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
     /// How long a stopping daemon gives requests and deliveries under way to finish, in
-    /// all: connections still open when it ends are closed, and what is left is
-    /// dead-lettered (with a spool, stays on disk for the next start).
+    /// all: requests still open when it ends are no longer waited for (an event whose body
+    /// has not arrived gets a 503), and what is left is dead-lettered (with a spool, stays
+    /// on disk for the next start).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
     /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
@@ -241,79 +242,91 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             sink.endpoints().len(),
             if durable { ", events and endpoints kept in the spool" } else { ", no spool: events in memory only" },
         ));
-        let stopping = Arc::new(tokio::sync::Notify::new());
-        let server = axum::serve(listener, app).with_graceful_shutdown({
-            let stopping = stopping.clone();
-            async move {
-                stop.await;
-                stopping.notify_one();
-            }
-        });
-        let server = std::future::IntoFuture::into_future(server);
-        tokio::pin!(server);
-        // The grace counts from the stop signal, for everything that follows it.
-        let started = tokio::select! {
-            served = &mut server => {
-                served.map_err(|e| format!("the server failed: {e}"))?;
-                tokio::time::Instant::now()
-            }
-            () = stopping.notified() => {
-                let started = tokio::time::Instant::now();
-                // A connection whose request stalled midway (a client gone quiet) would be
-                // waited for without end: at the grace's end, it is closed.
-                match tokio::time::timeout(args.grace, &mut server).await {
-                    Ok(served) => served.map_err(|e| format!("the server failed: {e}"))?,
-                    Err(_) => {
-                        // Their requests' body reads end now, with a 503; the connections
-                        // go when the daemon exits.
-                        let _ = daemon.grace_over.send(true);
-                        log::warn!(
-                            target: deskhook::LOG_TARGET,
-                            "serve: connections still open when --grace ended are no longer \
-                             waited for (a client stalled in the middle of its request); an \
-                             event whose body had not arrived is answered 503"
-                        );
-                    }
-                }
-                started
-            }
-        };
-        let left = |started: tokio::time::Instant| args.grace.saturating_sub(started.elapsed());
-        // Events whose clients hung up may still be on their way in (see `accept_event`).
-        let _ = tokio::time::timeout(
-            left(started),
-            daemon.accepting.acquire_many(MAX_ACCEPTING),
-        )
-        .await;
-        // Delivered or dead-lettered (kept in the spool) by the end of the grace, so that
-        // the summary below is the last word.
-        let flushed = guard.shutdown_async(left(started)).await;
-        // Requests still reading their bodies now get a 503 rather than a 202 for an event
-        // the stopped sink would not take.
-        let _ = daemon.grace_over.send(true);
-        let totals = sink.totals();
-        // Without a spool, the stop put what was left in the dead letters, attempts under
-        // way included (counted there): only what is still queued is left.
-        let left_over = if durable {
-            totals.queued + totals.in_flight
-        } else {
-            totals.queued
-        };
-        crate::send::print_line(&format!(
-            "stopped: {} delivered, {} dead letter(s), {} dropped, {} for no endpoint, {} left {}",
-            totals.delivered,
-            totals.dead_lettered,
-            totals.dropped,
-            totals.unrouted,
-            left_over,
-            if durable { "in the spool" } else { "undelivered" }
-        ));
-        match flushed {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(_) if durable => Ok(ExitCode::SUCCESS),
-            Err(e) => Err(format!("{e}; the stop put them in the dead letters")),
-        }
+        serve_until_stopped(listener, app, stop, args.grace, &daemon, guard).await
     })
+}
+
+/// Serves until `stop`, then stops within `grace` in all, counted from the signal: open
+/// requests get what is left of it (those still open at its end are no longer waited for,
+/// and an event whose body had not arrived is answered 503), then the sink's shutdown gets
+/// the rest (delivered, dead-lettered, or left in the spool). Prints the summary last.
+async fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    daemon: &Daemon,
+    guard: deskhook_transports::delivery::DeliveryGuard,
+) -> Result<ExitCode, String> {
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let stopping = stopping.clone();
+        async move {
+            stop.await;
+            stopping.notify_one();
+        }
+    });
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    let started = tokio::select! {
+        served = &mut server => {
+            served.map_err(|e| format!("the server failed: {e}"))?;
+            tokio::time::Instant::now()
+        }
+        () = stopping.notified() => {
+            let started = tokio::time::Instant::now();
+            // A connection whose request stalled midway (a client gone quiet) would be
+            // waited for without end (axum sets hyper no read timeout).
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(served) => served.map_err(|e| format!("the server failed: {e}"))?,
+                Err(_) => {
+                    // Their body reads end now, with a 503; the connections go when the
+                    // daemon exits.
+                    let _ = daemon.grace_over.send(true);
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "serve: connections still open when --grace ended are no longer \
+                         waited for (a client stalled in the middle of its request); an event \
+                         whose body had not arrived is answered 503"
+                    );
+                }
+            }
+            started
+        }
+    };
+    let left = || grace.saturating_sub(started.elapsed());
+    // Events whose clients hung up may still be on their way in (see `accept_event`).
+    let _ = tokio::time::timeout(left(), daemon.accepting.acquire_many(MAX_ACCEPTING)).await;
+    let flushed = guard.shutdown_async(left()).await;
+    // Requests still reading their bodies now get a 503, not a 202 for an event the stopped
+    // sink would not take.
+    let _ = daemon.grace_over.send(true);
+    let totals = daemon.sink.totals();
+    // Without a spool, the stop put what was left in the dead letters, attempts under way
+    // included (counted there): only what is still queued is left.
+    let left_over = if daemon.durable {
+        totals.queued + totals.in_flight
+    } else {
+        totals.queued
+    };
+    crate::send::print_line(&format!(
+        "stopped: {} delivered, {} dead letter(s), {} dropped, {} for no endpoint, {} left {}",
+        totals.delivered,
+        totals.dead_lettered,
+        totals.dropped,
+        totals.unrouted,
+        left_over,
+        if daemon.durable {
+            "in the spool"
+        } else {
+            "undelivered"
+        }
+    ));
+    match flushed {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(_) if daemon.durable => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(format!("{e}; the stop put them in the dead letters")),
+    }
 }
 
 /// Events accepted at once at most (`POST /v1/events` requests under way, those whose

@@ -259,12 +259,15 @@ fn a_request_stalled_midway_does_not_hold_up_the_stop() {
     );
     let log = serve.process.stderr();
     assert!(log.contains("no longer waited for"), "{log}");
-    // The one whose body had not all arrived was answered 503 at the grace's end, not left
-    // to be taken after the sink stopped.
+    // The one whose body had not all arrived was not taken after the sink stopped: it was
+    // answered 503 at the grace's end, or cut when serve exited before that answer went.
     in_body.set_read_timeout(Some(WAIT)).unwrap();
     let mut answer = String::new();
     let _ = std::io::Read::read_to_string(&mut in_body, &mut answer);
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
     let summary = std::iter::from_fn(|| serve.process.try_line()).collect::<Vec<_>>();
     assert!(
         summary
