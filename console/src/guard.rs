@@ -294,12 +294,12 @@ async fn require_token(
     let form_post = request.method() == Method::POST
         && header_text(request.headers(), header::CONTENT_TYPE.as_str())
             .is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"));
+    let base = request
+        .extensions()
+        .get::<Base>()
+        .cloned()
+        .unwrap_or_else(|| Base::of(request.uri(), request.extensions()));
     if form_post && !path.starts_with("/api/") {
-        let base = request
-            .extensions()
-            .get::<Base>()
-            .cloned()
-            .unwrap_or_else(|| Base::of(request.uri(), request.extensions()));
         let back = header_text(request.headers(), header::REFERER.as_str())
             .and_then(|referer| referer.parse::<axum::http::Uri>().ok())
             .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_owned()))
@@ -322,11 +322,6 @@ async fn require_token(
         );
         return response;
     }
-    let base = request
-        .extensions()
-        .get::<Base>()
-        .cloned()
-        .unwrap_or_else(|| Base::of(request.uri(), request.extensions()));
     let here = request
         .extensions()
         .get::<OriginalUri>()
