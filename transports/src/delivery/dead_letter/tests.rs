@@ -1,0 +1,225 @@
+//! The dead-letter file: writing, listing from its end, paging, deleting.
+
+use super::*;
+
+fn letter(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","endpoint":"crm","url":"http://x/","action":"create","ticket":"T","attempts":1,"last_status":500,"last_error":null,"reason":"r","failed_at":"2026-01-01T00:00:00Z","body":{{"a":1}}}}"#
+    )
+}
+
+/// Every letter of `log`, newest first.
+fn newest(log: &DeadLetterLog) -> Vec<StoredLetter> {
+    let all = DeadLetterQuery::new();
+    let letters = log.newest_first(&all).unwrap();
+    letters.map(Result::unwrap).collect()
+}
+
+/// The ids of `log`'s letters, oldest first.
+fn ids(log: &DeadLetterLog) -> Vec<String> {
+    let mut ids: Vec<String> = newest(log).into_iter().map(|s| s.letter.id).collect();
+    ids.reverse();
+    ids
+}
+
+#[test]
+fn a_last_line_cut_short_is_skipped_and_others_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let whole = letter("one");
+    std::fs::write(&path, format!("{whole}\n{}", &whole[..40])).unwrap();
+    let letters = read_dead_letters(&path).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].body.get(), r#"{"a":1}"#);
+
+    std::fs::write(&path, format!("{}\n{whole}\n", &whole[..40])).unwrap();
+    let err = read_dead_letters(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}:1: not a dead letter", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pretty_printed_body_stays_on_the_letters_line() {
+    let body = raw_body(b"{\n  \"a\": \"x\\ny\",\r\n  \"b\": 1\n}");
+    assert_eq!(body.get(), "{   \"a\": \"x\\ny\",    \"b\": 1 }");
+    // Not JSON: kept as a string, its line break escaped.
+    assert_eq!(raw_body(b"not\njson").get(), "\"not\\njson\"");
+}
+
+#[test]
+fn letters_written_at_once_go_in_batches_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let log = DeadLetterLog::new(path.clone());
+    // About 2.5 batches' worth.
+    let big = format!("{{\"text\":\"{}\"}}", "x".repeat(8 * 1024));
+    let letters: Vec<DeadLetter> = (0..320)
+        .map(|n| {
+            let mut letter: DeadLetter = serde_json::from_str(&letter(&n.to_string())).unwrap();
+            letter.body = raw_body(big.as_bytes());
+            letter
+        })
+        .collect();
+    log.write_all(&letters);
+    let listed = ids(&log);
+    let expected: Vec<String> = (0..320).map(|n: u32| n.to_string()).collect();
+    assert_eq!(listed, expected);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.len() > 2 * BATCH_BYTES && text.ends_with("}\n"));
+}
+
+#[test]
+fn a_letter_after_a_cut_line_is_written_and_listed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let whole = letter("one");
+    // Left by a write that failed midway (a full disk).
+    std::fs::write(&path, format!("{whole}\n{}", &whole[..40])).unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    let next: DeadLetter = serde_json::from_str(&letter("two")).unwrap();
+    log.write(&next);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with(&format!("\n{}\n", letter("two"))), "{text}");
+    let listed = ids(&log);
+    assert_eq!(listed, ["one", "two"], "the cut line hides neither");
+}
+
+/// The ids of a file's letters listed `limit` at a time from `before`, page by page.
+fn pages(log: &DeadLetterLog, limit: usize, before: Option<u64>) -> Vec<Vec<String>> {
+    let mut query = DeadLetterQuery {
+        limit,
+        before,
+        ..DeadLetterQuery::new()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = super::super::letters::page(log.newest_first(&query).unwrap(), &query).unwrap();
+        pages.push(page.items.into_iter().map(|s| s.letter.id).collect());
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+#[test]
+fn pages_of_a_file_larger_than_a_block_give_every_letter_once_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    // About 190 bytes a letter: 3.5 blocks, with lines across the blocks' edges.
+    let text: String = (0..1200).map(|n| letter(&n.to_string()) + "\n").collect();
+    assert!(text.len() > 3 * backward::BLOCK);
+    std::fs::write(&path, &text).unwrap();
+    let log = DeadLetterLog::new(path);
+    let pages = pages(&log, 50, None);
+    assert_eq!(pages.len(), 24);
+    let listed: Vec<String> = pages.concat();
+    let expected: Vec<String> = (0..1200).rev().map(|n: u32| n.to_string()).collect();
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn a_cursor_made_before_a_delete_shows_no_half_letter_and_loses_none_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    // Each letter longer than the one before.
+    let id = |n: usize| format!("letter-{}", "x".repeat(n));
+    let text: String = (0..10).map(|n| letter(&id(n)) + "\n").collect();
+    std::fs::write(&path, &text).unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    let all = newest(&log);
+    // The page of the newest four was shown; then a letter older than them is deleted,
+    // and the ones after it move back: the cursor now points inside the fourth.
+    let cursor = all[3].position;
+    assert_eq!(log.delete(&[all[7].key.clone()]).unwrap(), 1);
+    // The line the cursor cuts is left out before it is parsed, not taken for a line
+    // that is not a letter.
+    for line in log.lines_before(Some(cursor)).unwrap() {
+        let line = line.unwrap();
+        let parsed = serde_json::from_slice::<DeadLetter>(&line.bytes);
+        assert!(parsed.is_ok(), "{}", String::from_utf8_lossy(&line.bytes));
+    }
+    let after = pages(&log, 50, Some(cursor));
+    let expected: Vec<String> = [5, 4, 3, 1, 0].into_iter().map(id).collect();
+    assert_eq!(after, [expected]);
+    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+}
+
+#[test]
+#[cfg(unix)]
+fn letters_by_key_come_oldest_first_and_a_delete_of_none_rewrites_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let text: String = (0..6).map(|n| letter(&n.to_string()) + "\n").collect();
+    std::fs::write(&path, &text).unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    let all = newest(&log);
+    let keys = [all[4].key.clone(), all[0].key.clone(), all[2].key.clone()];
+    let found: Vec<String> = log
+        .by_key(&keys)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.letter.id)
+        .collect();
+    assert_eq!(found, ["1", "3", "5"]);
+
+    // A rewrite would be renamed over the file: another inode.
+    let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+    let before = inode();
+    assert_eq!(log.delete(&["f0000000000000000".to_owned()]).unwrap(), 0);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    assert_eq!(inode(), before);
+    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+    assert_eq!(log.delete(&keys).unwrap(), 3);
+    assert_eq!(ids(&log), ["0", "2", "4"]);
+}
+
+#[test]
+fn a_filter_pages_through_its_letters_only_escaped_names_and_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    // Every third letter is for an endpoint whose name needs escapes in JSON; a line
+    // that is not a letter sits among them.
+    let odd = "crm \"eu\" é";
+    let mut text = String::new();
+    for n in 0..1500 {
+        let mut letter: DeadLetter = serde_json::from_str(&letter(&n.to_string())).unwrap();
+        if n % 3 == 0 {
+            letter.endpoint = odd.to_owned();
+            letter.tenant = Some("acme\\1".to_owned());
+        }
+        text.push_str(&serde_json::to_string(&letter).unwrap());
+        text.push('\n');
+        if n == 700 {
+            text.push_str("{\"id\":\"cut short\n");
+        }
+    }
+    std::fs::write(&path, &text).unwrap();
+    let log = DeadLetterLog::new(path);
+    let mut query = DeadLetterQuery {
+        endpoint: Some(odd.to_owned()),
+        tenant: Some("acme\\1".to_owned()),
+        limit: 100,
+        ..DeadLetterQuery::new()
+    };
+    let mut listed = Vec::new();
+    loop {
+        let page = super::super::letters::page(log.newest_first(&query).unwrap(), &query).unwrap();
+        listed.extend(page.items.into_iter().map(|s| s.letter.id));
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..1500)
+        .rev()
+        .filter(|n: &u32| n.is_multiple_of(3))
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(listed, expected);
+    query.before = None;
+    query.tenant = Some("acme".to_owned());
+    assert_eq!(log.newest_first(&query).unwrap().count(), 0);
+}
