@@ -19,6 +19,7 @@ mod render;
 mod send_explains_bad_flags_and_config_files;
 mod send_refuses_private_addresses_without_allow_private;
 mod serve;
+mod serve_console_in_a_browser;
 mod serve_needs_a_token;
 mod spool_survives_sigkill;
 mod tail;
