@@ -146,6 +146,17 @@ fn zenlix_action(action: deskhook::Action, code: &str) -> String {
     .unwrap()
 }
 
+/// A deskhook.toml in `dir`: its own dead letters, `sections` (TOML tables), and one
+/// endpoint, `crm`, to `url`.
+fn crm_config(dir: &Path, sections: &str, url: &str) -> std::path::PathBuf {
+    let text = format!(
+        "[delivery]\ndead_letter_path = {:?}\n\n{sections}[[endpoint]]\nname = \"crm\"\n\
+         url = \"{url}\"\nallow_private = true\n",
+        dir.join("dead.jsonl"),
+    );
+    write_config(dir, &text)
+}
+
 pub(crate) fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("deskhook.toml");
     std::fs::write(&path, text).unwrap();
@@ -227,15 +238,7 @@ fn a_request_stalled_midway_does_not_hold_up_the_stop() {
     let target = Switchable::start(503);
     target.up.store(true, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\n\
-             allow_private = true\n",
-            dir.path().join("dead.jsonl"),
-            target.receiver.url
-        ),
-    );
+    let config = crm_config(dir.path(), "", &target.receiver.url);
     let mut serve = Serve::start(&config, None);
     let mut in_head = std::net::TcpStream::connect(&serve.addr).unwrap();
     in_head
@@ -287,16 +290,11 @@ fn serve_keeps_its_events_through_a_sighup() {
     let target = Switchable::start(503);
     target.up.store(true, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[delivery]\ndead_letter_path = {:?}\n\n[file_log]\npath = {:?}\n\n[[endpoint]]\n\
-             name = \"crm\"\nurl = \"{}\"\nallow_private = true\n",
-            dir.path().join("dead.jsonl"),
-            dir.path().join("events.jsonl"),
-            target.receiver.url
-        ),
+    let file_log = format!(
+        "[file_log]\npath = {:?}\n\n",
+        dir.path().join("events.jsonl")
     );
+    let config = crm_config(dir.path(), &file_log, &target.receiver.url);
     let mut serve = Serve::start(&config, None);
     serve.signal("-HUP");
     // A reload as for a relay: logged, and serve goes on (SIGHUP's default would end it).

@@ -88,6 +88,11 @@ async fn send(app: &Router, request: Request<Body>) -> Reply {
     }
 }
 
+/// A GET of `path`, as a browser without cookies makes it.
+async fn page(app: &Router, path: &str) -> Reply {
+    send(app, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
 async fn api(app: &Router, method: Method, path: &str, body: Option<Value>) -> Reply {
     let mut request = Request::builder().method(method).uri(path);
     if body.is_some() {

@@ -282,13 +282,7 @@ async fn the_edit_form_keeps_what_it_cannot_show_and_leaves_code_endpoints_alone
     spec.template_file = Some(template.clone());
     c.sink.endpoints().upsert_spec(&spec).unwrap();
     // The form says where its template comes from, though it cannot show it.
-    let page = send(
-        &c.app,
-        Request::get("/endpoints/crm/edit")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let page = page(&c.app, "/endpoints/crm/edit").await;
     assert!(
         page.body
             .contains("Its template is read from the file <code>")
@@ -423,13 +417,7 @@ async fn the_endpoints_pager_keeps_its_filters_both_ways() {
         spec.tenant = Some(if n < 55 { "acme" } else { "globex" }.to_owned());
         c.sink.endpoints().upsert_spec(&spec).unwrap();
     }
-    let get = |path: String| {
-        send(
-            &c.app,
-            Request::get(path.as_str()).body(Body::empty()).unwrap(),
-        )
-    };
-    let first = get("/?tenant=acme".to_owned()).await;
+    let first = page(&c.app, "/?tenant=acme").await;
     assert_eq!(first.status, StatusCode::OK);
     assert!(
         !first.body.contains("« First"),
@@ -443,7 +431,7 @@ async fn the_endpoints_pager_keeps_its_filters_both_ways() {
         .expect("a link to the next page")
         .replace("&amp;", "&");
     assert!(next.ends_with("&tenant=acme"), "{next}");
-    let second = get(next).await;
+    let second = page(&c.app, &next).await;
     assert!(second.body.contains("ep-54"), "{}", second.body);
     assert!(
         !second.body.contains("ep-55"),
@@ -475,13 +463,7 @@ async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
     let shown = deskhook_transports::delivery::redact_url(&receiver.url);
     let saved_spec = || c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
 
-    let page = send(
-        &c.app,
-        Request::get("/endpoints/crm/edit")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let page = page(&c.app, "/endpoints/crm/edit").await;
     assert!(page.body.contains(">greeting=Hi, team<"), "{}", page.body);
     let edit = |template_preset: &'static str, template: &'static str, vars: &'static str| {
         form(

@@ -274,13 +274,7 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
         late.headers[header::LOCATION],
         "/login?next=%2Fdead-letters%3Ftenant%3Dacme&expired=1"
     );
-    let told = send(
-        &c.app,
-        Request::get("/login?next=%2Fdead-letters&expired=1")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let told = super::page(&c.app, "/login?next=%2Fdead-letters&expired=1").await;
     assert!(told.body.contains("Your session ended"), "{}", told.body);
     let script = api(
         &c.app,
