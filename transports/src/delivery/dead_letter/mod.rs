@@ -164,27 +164,18 @@ impl DeadLetterLog {
     fn append(&self, bytes: &[u8]) -> Result<(), Error> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Open {
-                path: self.path.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent).map_err(|e| self.open_error(e))?;
         }
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&self.path)
-            .map_err(|source| Error::Open {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|e| self.open_error(e))?;
         if bytes.is_empty() {
             return Ok(());
         }
-        let write = |source| Error::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let write = |e| self.write_error(e);
         let len = file.metadata().map_err(write)?.len();
         // A line cut short by an earlier failed write (or by another writer) ends here,
         // rather than gluing this letter to it.
@@ -289,20 +280,22 @@ impl DeadLetterLog {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(self.unreadable(source)),
+            Err(source) => return Err(self.open_error(source)),
         };
-        let len = file.metadata().map_err(|e| self.unreadable(e))?.len();
+        let len = file.metadata().map_err(|e| self.open_error(e))?.len();
         Ok(Some((file, len)))
     }
 
-    fn unreadable(&self, source: std::io::Error) -> Error {
+    /// [`Error::Open`] of the file: it cannot be opened, made or read.
+    fn open_error(&self, source: std::io::Error) -> Error {
         Error::Open {
             path: self.path.clone(),
             source,
         }
     }
 
-    fn unwritable(&self, source: std::io::Error) -> Error {
+    /// [`Error::Write`] of the file (or the copy a delete makes of it).
+    fn write_error(&self, source: std::io::Error) -> Error {
         Error::Write {
             path: self.path.clone(),
             source,
@@ -324,7 +317,7 @@ impl DeadLetterLog {
         Ok(file
             .into_iter()
             .flat_map(move |file| Backward::new(file, end, before.is_some()))
-            .map(|line| line.map_err(|e| self.unreadable(e))))
+            .map(|line| line.map_err(|e| self.open_error(e))))
     }
 
     /// The letters `query` asks for, newest first from its cursor, each read and parsed
@@ -413,7 +406,7 @@ impl DeadLetterLog {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => return Err(self.unreadable(source)),
+            Err(source) => return Err(self.open_error(source)),
         };
         let mut lines = BufReader::new(file);
         let mut line = Vec::new();
@@ -432,7 +425,7 @@ impl DeadLetterLog {
         temp.push(".rewrite");
         let temp = PathBuf::from(temp);
         let copied = File::create(&temp)
-            .map_err(|e| self.unwritable(e))
+            .map_err(|e| self.write_error(e))
             .and_then(|kept| {
                 let mut kept = std::io::BufWriter::new(kept);
                 // What came before the first letter named, then what follows it.
@@ -440,25 +433,25 @@ impl DeadLetterLog {
                     .seek(SeekFrom::Start(0))
                     .and_then(|_| std::io::copy(&mut lines.by_ref().take(first), &mut kept))
                     .and_then(|_| lines.seek(SeekFrom::Start(first + line.len() as u64)))
-                    .map_err(|e| self.unreadable(e))?;
+                    .map_err(|e| self.open_error(e))?;
                 let mut gone = 1;
                 while self.read_line(&mut lines, &mut line)? {
                     if named(&line) {
                         gone += 1;
                     } else {
-                        kept.write_all(&line).map_err(|e| self.unwritable(e))?;
+                        kept.write_all(&line).map_err(|e| self.write_error(e))?;
                     }
                 }
                 // Synced before the rename, so that a crash leaves the old file or the new
                 // one whole.
                 let kept = kept
                     .into_inner()
-                    .map_err(|e| self.unwritable(e.into_error()))?;
-                kept.sync_all().map_err(|e| self.unwritable(e))?;
+                    .map_err(|e| self.write_error(e.into_error()))?;
+                kept.sync_all().map_err(|e| self.write_error(e))?;
                 Ok(gone)
             })
             .and_then(|gone| {
-                std::fs::rename(&temp, &self.path).map_err(|e| self.unwritable(e))?;
+                std::fs::rename(&temp, &self.path).map_err(|e| self.write_error(e))?;
                 Ok(gone)
             });
         if copied.is_err() {
@@ -471,7 +464,7 @@ impl DeadLetterLog {
     fn read_line(&self, lines: &mut BufReader<File>, line: &mut Vec<u8>) -> Result<bool, Error> {
         line.clear();
         let read = lines.read_until(b'\n', line);
-        Ok(read.map_err(|e| self.unreadable(e))? > 0)
+        Ok(read.map_err(|e| self.open_error(e))? > 0)
     }
 }
 
