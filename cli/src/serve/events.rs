@@ -154,7 +154,6 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             "the body is empty; send the event's JSON (curl --data-binary @event.json)",
         ));
     }
-    not_utf8(kind, &body)?;
     let mut options = ReceiveOptions::new();
     if let Some(name) = header_text(headers, "Deskhook-Format")? {
         options = options.format(format_named(name)?);
@@ -186,13 +185,18 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             }
         })
         .transpose()?;
+    // A body that is not UTF-8 is looked for only once it failed to parse: the parse
+    // already checks every string.
     let received = deskhook::receive(&[("", ""); 0], &body, &options).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the body is not an event deskhook knows (Zenlix, Usedesk or iQChannels JSON): {e}"
-            ),
-        )
+        not_utf8(kind, &body).err().unwrap_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body is not an event deskhook knows (Zenlix, Usedesk or iQChannels \
+                     JSON): {e}"
+                ),
+            )
+        })
     })?;
     let emitted = Emitted::from_webhook(&received).map_err(|e| {
         Problem::new(

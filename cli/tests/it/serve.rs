@@ -412,6 +412,20 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
             .is_some_and(|d| d.contains("'gzip' is not read")),
         "{problem}"
     );
+    // A body in windows-1251 is named by its label, with the conversion that fixes it.
+    let auth = format!("Bearer {TOKEN}");
+    let (status, body) = request(
+        &serve.addr,
+        "POST",
+        "/v1/events",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json; charset=windows-1251"),
+        ],
+        b"{\"ticket\": {\"code\": \"\xcf\xf0\xe8\"}}",
+    );
+    assert_eq!(status, 415, "{body}");
+    assert!(body.contains("iconv -f windows-1251 -t UTF-8"), "{body}");
     let (status, problem) = serve.post_event(&zenlix_event("X"), &[("Deskhook-Format", "xml")]);
     assert_eq!(
         (status, problem["field"].clone()),
