@@ -287,10 +287,10 @@ pub(super) async fn update_endpoint(
                 ),
             )
         };
+        let read = sink.endpoints().get(&spec.name)?;
+        super::refuse_server_settings(&spec, read.spec.as_ref().map(|r| &r.spec))?;
         match expected.filter(|e| e != "*") {
             Some(expected) => {
-                let read = sink.endpoints().get(&spec.name)?;
-                super::refuse_server_settings(&spec, read.spec.as_ref().map(|r| &r.spec))?;
                 let now = super::version_of(&read);
                 if expected != now {
                     return Err(stale(&now));
@@ -309,11 +309,7 @@ pub(super) async fn update_endpoint(
                     changed => changed?,
                 }
             }
-            None => {
-                let read = sink.endpoints().get(&spec.name)?;
-                super::refuse_server_settings(&spec, read.spec.as_ref().map(|r| &r.spec))?;
-                sink.endpoints().update_spec(&spec)?;
-            }
+            None => sink.endpoints().update_spec(&spec)?,
         }
         Ok(Json(EndpointView::of(sink.endpoints().get(&spec.name)?)))
     })
