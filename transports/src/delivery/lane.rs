@@ -396,8 +396,18 @@ impl LaneState {
     }
 
     /// Whether the pool needs a new timer to look at the lane at `at`: not when one is set
-    /// already for no later than that (and not past). Records `at` when it does.
-    pub(crate) fn arm(&mut self, at: Instant, now: Instant) -> bool {
+    /// already for no later than that and not past. Records `at` when it does.
+    ///
+    /// "Not past" is read from the clock here, under the lane's lock, never from an instant
+    /// the caller read before it took the lock: the pool fires a timer without the lock, and
+    /// the look it starts may come and go while the caller waits for the lock. A caller
+    /// whose instant was older would take the timer for one still to come and arm none; the
+    /// job it then puts in the schedule would wait for a look that never comes (a retry
+    /// stuck for good, found by a flush that timed out with one job queued). Read here, the
+    /// instant is either past the fired timer, or from before the fire, and then the look
+    /// it starts waits for this lock and sees the job.
+    pub(crate) fn arm(&mut self, at: Instant) -> bool {
+        let now = Instant::now();
         if self.timer_at.is_some_and(|t| now < t && t <= at) {
             return false;
         }
@@ -670,7 +680,7 @@ impl Lane {
 
 /// A transport's connector for unit tests, which never connects.
 #[cfg(test)]
-struct Nowhere;
+pub(crate) struct Nowhere;
 
 #[cfg(test)]
 impl Connector for Nowhere {

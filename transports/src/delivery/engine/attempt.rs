@@ -206,7 +206,7 @@ impl Engine {
         .into_iter()
         .flatten()
         .min();
-        let timer = later_at.filter(|at| st.arm(*at, now));
+        let timer = later_at.filter(|at| st.arm(*at));
         let attempt = match looked {
             Look::Go(mut job) => {
                 job.attempts += 1;
@@ -329,9 +329,13 @@ impl Engine {
                 (reply, &[][..])
             }
         };
-        let now = Instant::now();
         let jitter = jitter_unit(job.event.id, job.attempts.saturating_add(1));
+        #[cfg(test)]
+        super::tests::before_settle_lock();
         let mut st = lock(&lane.state);
+        // Under the lock: the retry's instant, the breaker's and the hold's count from when
+        // this outcome takes effect, not from before a wait for the lock.
+        let now = Instant::now();
         let standing = st.standing(self.backlog.keeps_undelivered());
         let (decision, moved) = decide(
             reply,
@@ -411,7 +415,7 @@ impl Engine {
                 self.backlog
                     .retrying(&job, at.unwrap_or_else(SystemTime::now));
                 let due = later(now, *delay);
-                timer = Some(due).filter(|due| st.arm(*due, now));
+                timer = Some(due).filter(|due| st.arm(*due));
                 let mut job = job;
                 self.keep_render(&mut job);
                 st.schedule.retry_at(job, due);

@@ -27,6 +27,8 @@ pub(crate) mod attempt;
 mod intake;
 mod router;
 mod stop;
+#[cfg(test)]
+mod tests;
 
 /// The engine of one sink.
 pub(crate) struct Engine {
