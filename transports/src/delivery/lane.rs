@@ -525,6 +525,10 @@ pub(crate) struct Lane {
     /// Whether the lane waits among the pool's lanes that had work but no slot (so it waits
     /// there once).
     pub(crate) starved: AtomicBool,
+    /// Whether a freed slot was handed to it: it left the lanes waiting for a slot for the
+    /// run queue, and its next look passes the slot on if it does not take it (see
+    /// [`Pool::unstarve`](super::pool::Pool::unstarve)).
+    pub(crate) handed: AtomicBool,
     /// [`LaneState::held`] as of the last change, readable without the lock: a held lane is
     /// not put in the run queue (events for a paused endpoint wake no worker).
     pub(crate) held: AtomicBool,
@@ -583,6 +587,7 @@ impl Lane {
             closed: AtomicBool::new(false),
             notified: AtomicBool::new(false),
             starved: AtomicBool::new(false),
+            handed: AtomicBool::new(false),
             held: AtomicBool::new(false),
             room: Condvar::new(),
             room_waiters: AtomicUsize::new(0),

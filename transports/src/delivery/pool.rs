@@ -284,13 +284,20 @@ impl Pool {
     /// A slot freed: the lane that waited longest for one goes back to the run queue (one
     /// per slot: sending them all back would have every freed slot look at every waiting
     /// lane). `wake` when no worker looks at the run queue next.
-    fn unstarve(&self, wake: bool) {
+    ///
+    /// The lane is marked as handed the slot: if its look does not take it (the lane was
+    /// paused, disabled by a 410 or removed meanwhile, or waits for a `Retry-After`, its
+    /// breaker or its rate limit), the look (the engine's `take`) hands it to the next lane
+    /// waiting. Without that, the others would wait for a slot
+    /// that is free, until some other request ended: for good, with nothing else in flight.
+    pub(crate) fn unstarve(&self, wake: bool) {
         let idle = {
             let mut run = lock(&self.run);
             let Some(lane) = run.starved.pop_front() else {
                 return;
             };
             lane.starved.store(false, Ordering::Release);
+            lane.handed.store(true, Ordering::Release);
             if !lane.notified.swap(true, Ordering::AcqRel) {
                 run.ready.push_back(lane);
             }
@@ -307,7 +314,11 @@ impl Pool {
         self.in_flight.load(Ordering::Acquire) >= self.limit.load(Ordering::Acquire)
     }
 
-    /// The next lane to look at, without waiting.
+    /// The next lane to look at, without waiting. When more is left (lanes in the run
+    /// queue, or routing), another worker is woken for it: the one popping may go off with
+    /// an attempt, and a lane or a batch left for it would wait until that attempt ends
+    /// (or an idle thread's timeout), since whoever queued it woke nobody (see
+    /// [`requeue`](Pool::requeue)).
     pub(crate) fn pop(&self) -> Popped {
         let mut run = lock(&self.run);
         if run.stopping {
@@ -315,20 +326,35 @@ impl Pool {
         }
         // Routing and the lanes in turn, so that neither a flood of emits nor a long run
         // queue holds up the other.
-        if run.routing && (!run.routed_last || run.ready.is_empty()) {
+        let popped = if run.routing && (!run.routed_last || run.ready.is_empty()) {
             run.routing = false;
             run.routed_last = true;
-            return Popped::Routing;
-        }
-        run.routed_last = false;
-        run.fire_timers(Instant::now());
-        match run.ready.pop_front() {
-            Some(lane) => {
-                lane.notified.store(false, Ordering::Release);
-                Popped::Lane(lane)
+            Popped::Routing
+        } else {
+            run.routed_last = false;
+            run.fire_timers(Instant::now());
+            match run.ready.pop_front() {
+                Some(lane) => {
+                    lane.notified.store(false, Ordering::Release);
+                    Popped::Lane(lane)
+                }
+                None => return Popped::Wait(run.next_timer()),
             }
-            None => Popped::Wait(run.next_timer()),
+        };
+        let more = (!run.ready.is_empty() || run.routing).then_some(run.idle > 0);
+        drop(run);
+        if let Some(idle) = more {
+            self.wake(idle);
         }
+        popped
+    }
+
+    /// Wakes a worker whatever the slots: an attempt settled where no worker looks at the
+    /// run queue next (dropped by a panic: its task, or the thread that prepared it, ends).
+    pub(crate) fn nudge(&self) {
+        self.work.notify_one();
+        #[cfg(feature = "_async")]
+        self.notify.notify_one();
     }
 
     /// Takes a slot for a request of a lane that has `lane_in_flight` requests in flight: a
@@ -408,6 +434,8 @@ impl Pool {
     pub(crate) fn wait(&self, until: Option<Instant>) -> Woke {
         let mut run = lock(&self.run);
         let started = Instant::now();
+        // Whether the last wait was ended by a wake-up rather than its timeout.
+        let mut woken = false;
         loop {
             if run.stopping {
                 return Woke::Stop;
@@ -425,8 +453,10 @@ impl Pool {
             let idle_left = self
                 .idle_timeout
                 .saturating_sub(now.saturating_duration_since(started));
-            if idle_left.is_zero() && run.idle > 0 {
-                // Another thread is idle: this one ends.
+            if idle_left.is_zero() && run.idle > 0 && !woken {
+                // Another thread is idle: this one ends. Not when it was woken: the wake-up
+                // was for work (a new earliest timer), and the other thread sleeps on with
+                // an older wait; it ends at its own timeout instead.
                 return Woke::Exit;
             }
             // The last idle thread stays: it wakes for work, not to look at the clock.
@@ -446,11 +476,16 @@ impl Pool {
                 wait = wait.min(at.saturating_duration_since(now));
             }
             run.idle += 1;
-            run = self
+            let timed_out;
+            (run, timed_out) = self
                 .work
                 .wait_timeout(run, wait)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+                .map(|(run, result)| (run, result.timed_out()))
+                .unwrap_or_else(|p| {
+                    let (run, result) = p.into_inner();
+                    (run, result.timed_out())
+                });
+            woken = !timed_out;
             run.idle -= 1;
         }
     }
@@ -566,5 +601,71 @@ mod tests {
             .collect();
         assert_eq!(ready, ["slow", "next"]);
         assert!(lock(&pool.run).starved.is_empty());
+    }
+
+    /// Starts a thread that waits in `pool` once and sends what it woke with, named.
+    fn waiter(
+        pool: &Arc<Pool>,
+        name: &'static str,
+        woke: &std::sync::mpsc::Sender<(&'static str, Woke)>,
+    ) -> std::thread::JoinHandle<()> {
+        let (pool, woke) = (pool.clone(), woke.clone());
+        std::thread::spawn(move || {
+            let _ = woke.send((name, pool.wait(None)));
+        })
+    }
+
+    /// Waits until `n` threads idle in `pool`.
+    fn idle(pool: &Pool, n: usize) {
+        while lock(&pool.run).idle < n {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_thread_woken_for_a_timer_stays_to_take_it() {
+        let pool = Arc::new(Pool::new(8, 8, Duration::from_millis(40)));
+        let (tx, woke) = std::sync::mpsc::channel();
+        // It idles past its timeout while no other thread does: it stays, for a second.
+        let stays = waiter(&pool, "the thread that stays", &tx);
+        idle(&pool, 1);
+        std::thread::sleep(Duration::from_millis(80));
+        let newer = waiter(&pool, "the newer thread", &tx);
+        idle(&pool, 2);
+        // A new earliest timer wakes one of them (the one waiting longest): the thread
+        // woken for it takes it. Were it to end because the other idles, that one would
+        // sleep on until its own timeout, past the timer.
+        pool.timer(
+            &crate::delivery::lane::lane_for_test("crm"),
+            Instant::now() + Duration::from_millis(10),
+        );
+        let (who, first) = woke.recv().expect("a thread wakes");
+        assert_eq!(first, Woke::Work, "{who} woke first");
+        pool.stop();
+        stays.join().expect("it ends");
+        newer.join().expect("it ends");
+    }
+
+    #[test]
+    fn a_worker_that_pops_a_lane_wakes_another_for_the_rest() {
+        let pool = Arc::new(Pool::new(8, 8, Duration::from_secs(30)));
+        let (tx, woke) = std::sync::mpsc::channel();
+        let thread = waiter(&pool, "the idle thread", &tx);
+        idle(&pool, 1);
+        // Queued by a worker settling an attempt, which wakes nobody: it looks itself.
+        let (a, b) = (
+            crate::delivery::lane::lane_for_test("a"),
+            crate::delivery::lane::lane_for_test("b"),
+        );
+        pool.requeue(&a);
+        pool.requeue(&b);
+        assert!(matches!(pool.pop(), Popped::Lane(lane) if lane.name == a.name));
+        // The worker goes off with a's attempt; b is the idle thread's (not in 30 s).
+        let woken = woke
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the idle thread is woken for b");
+        assert_eq!(woken, ("the idle thread", Woke::Work));
+        assert!(matches!(pool.pop(), Popped::Lane(lane) if lane.name == b.name));
+        thread.join().expect("it ends");
     }
 }

@@ -150,6 +150,9 @@ impl Drop for Attempt {
                 Duration::ZERO,
                 true,
             );
+            // The slot it freed and the lanes it queued are for a worker to see: the task
+            // (or preparer thread) that dropped it ends without looking for one.
+            self.engine.pool.nudge();
         }
     }
 }
@@ -183,8 +186,20 @@ impl Engine {
     /// Takes `lane`'s next attempt if it may make one now. Otherwise arranges to look at it
     /// again: a timer for a retry, a cool-down or a token; the run queue when a slot frees;
     /// nothing when it is held (paused, disabled, closing) or at its own limit (the end of
-    /// one of its attempts, or a resume, brings it back).
+    /// one of its attempts, or a resume, brings it back). A lane that was handed a freed slot
+    /// and does not take it (nor waits for one again) hands it to the next lane waiting,
+    /// which the caller looks at next.
     fn take(self: &Arc<Self>, lane: &Arc<Lane>) -> Option<Attempt> {
+        let handed = lane.handed.swap(false, Ordering::AcqRel);
+        let attempt = self.take_now(lane);
+        if handed && attempt.is_none() && !lane.starved.load(Ordering::Acquire) {
+            self.pool.unstarve(false);
+        }
+        attempt
+    }
+
+    /// [`take`](Engine::take) but for passing on a slot handed to the lane.
+    fn take_now(self: &Arc<Self>, lane: &Arc<Lane>) -> Option<Attempt> {
         let route = lane.route();
         let mut st = lock(&lane.state);
         if st.held() {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::Engine;
 use super::attempt::{Attempt, Next};
+use crate::delivery::pool::Popped;
 use crate::delivery::{Endpoint, Response, SinkBuilder};
 
 thread_local! {
@@ -23,22 +24,28 @@ pub(super) fn before_settle_lock() {
     }
 }
 
-/// An engine with one endpoint, `crm`, retried after `retry` (no jitter), and no workers.
-fn engine(retry: Duration, dir: &tempfile::TempDir) -> Arc<Engine> {
+/// An endpoint retried once, after `retry` (no jitter), with up to 4 requests in flight.
+fn endpoint(name: &str, retry: Duration) -> Endpoint {
     let schedule = format!("0s,{}ms", retry.as_millis())
         .parse::<deskhook::policy::RetrySchedule>()
         .expect("a schedule")
         .with_jitter(0.0);
-    let endpoint = Endpoint::new("crm", "http://127.0.0.1:9/")
+    Endpoint::new(name, "http://127.0.0.1:9/")
         .expect("a URL")
         .max_in_flight(4)
-        .retry(schedule);
-    let (engine, _) = SinkBuilder::new()
-        .endpoint(endpoint)
-        .dead_letter_path(dir.path().join("dead.jsonl"))
+        .retry(schedule)
+}
+
+/// An engine with `endpoints` and `slots` requests in flight at most, and no workers.
+fn engine(endpoints: Vec<Endpoint>, slots: usize, dir: &tempfile::TempDir) -> Arc<Engine> {
+    let mut builder = SinkBuilder::new().dead_letter_path(dir.path().join("dead.jsonl"));
+    for endpoint in endpoints {
+        builder = builder.endpoint(endpoint);
+    }
+    let (engine, _) = builder
         .start_engine(Box::new(crate::delivery::lane::Nowhere))
         .expect("the engine starts");
-    engine.pool().set_limit(8);
+    engine.pool().set_limit(slots);
     engine
 }
 
@@ -79,7 +86,7 @@ fn a_retry_settled_after_its_lanes_timer_fired_gets_a_timer_of_its_own() {
     // of its own: the one the lane had is spent.
     let retry = Duration::from_millis(150);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let engine = engine(retry, &dir);
+    let engine = engine(vec![endpoint("crm", retry)], 8, &dir);
     emit(&engine, &["A", "B"]);
     let (a, b) = (attempt(&engine), attempt(&engine));
     assert_eq!((&*a.job().event.key, &*b.job().event.key), ("A", "B"));
@@ -121,4 +128,99 @@ fn a_retry_settled_after_its_lanes_timer_fired_gets_a_timer_of_its_own() {
     engine
         .flush(Duration::from_secs(1))
         .expect("both delivered");
+}
+
+#[test]
+fn a_slot_handed_to_a_lane_that_cannot_use_it_goes_to_the_next_lane_waiting() {
+    // One slot. Endpoints a and b each have an attempt due, and wait for the slot (as a
+    // worker finds them when another takes the slot just before). a is paused, then its
+    // attempt in flight ends: the slot is handed to a, which cannot use it, and must go on
+    // to b.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let retry = Duration::from_secs(60);
+    let engine = engine(vec![endpoint("a", retry), endpoint("b", retry)], 1, &dir);
+    emit(&engine, &["T1"]);
+    let a1 = attempt(&engine);
+    assert_eq!(&*a1.lane.name, "a");
+    emit(&engine, &["T2"]);
+    let pool = engine.pool();
+    let mut waiting = Vec::new();
+    for name in ["b", "a"] {
+        // (The routing the emits asked for is done: `emit` routed on this thread.)
+        let lane = loop {
+            match pool.pop() {
+                Popped::Routing => {}
+                Popped::Lane(lane) => break lane,
+                other => panic!("lane {name} is in the run queue, the pool said {other:?}"),
+            }
+        };
+        assert_eq!(&*lane.name, name);
+        assert!(!pool.try_acquire(1), "the one slot is taken");
+        waiting.push(lane);
+    }
+    // a waits first, so the slot a1 frees is handed to a.
+    for lane in waiting.iter().rev() {
+        pool.starve(lane, 1);
+    }
+    let a = engine.registry().get("a").expect("endpoint a");
+    assert!(engine.pause(&a));
+    a1.finish(status(204), Duration::ZERO);
+    // b's attempt, not a wait with b left waiting for a slot that is free.
+    let b = attempt(&engine);
+    assert_eq!((&*b.lane.name, &*b.job().event.key), ("b", "T1"));
+}
+
+/// Whether a wake-up is stored for the async dispatcher (taking it).
+#[cfg(feature = "_async")]
+fn dispatcher_woken(engine: &Engine) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let notified = engine.pool().notify.notified();
+        tokio::select! {
+            biased;
+            () = notified => true,
+            () = std::future::ready(()) => false,
+        }
+    })
+}
+
+#[cfg(feature = "_async")]
+#[test]
+fn an_attempt_dropped_by_a_panic_wakes_the_dispatcher_for_what_it_freed() {
+    // One request in flight per endpoint, one attempt per event. T1's attempt panics in its
+    // task: it is dead-lettered, and T2 may go. The task ends without looking for work, so
+    // the dispatcher must be woken for T2.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let once = Endpoint::new("crm", "http://127.0.0.1:9/")
+        .expect("a URL")
+        .max_in_flight(1)
+        .retry("0s".parse().expect("a schedule"));
+    let engine = engine(vec![once], 8, &dir);
+    emit(&engine, &["T1", "T2"]);
+    let t1 = attempt(&engine);
+    assert!(
+        matches!(engine.next_attempt(), Next::Wait(None)),
+        "T2 waits for T1"
+    );
+    dispatcher_woken(&engine);
+    let task = std::thread::spawn(move || {
+        let _attempt = t1;
+        panic!("the transport panics");
+    });
+    assert!(task.join().is_err());
+    assert!(dispatcher_woken(&engine), "the dispatcher is woken");
+    let t2 = attempt(&engine);
+    assert_eq!(&*t2.job().event.key, "T2");
+    assert_eq!(
+        engine
+            .registry()
+            .get("crm")
+            .expect("crm")
+            .counters
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
