@@ -11,7 +11,8 @@ use std::sync::Arc;
 use deskhook::Action;
 use deskhook::sink::EventId;
 use deskhook_transports::delivery::{
-    AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters,
+    AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeadLetter, DeadLetterPage,
+    DeadLetterQuery, MAX_PAGE, StoredLetter, read_dead_letter_page, read_dead_letters,
 };
 use deskhook_transports::http_blocking::HttpSink;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,12 +30,16 @@ enum Command {
     Replay(ReplayArgs),
 }
 
-/// Print one line per dead letter, then how many there are.
+/// Print one line per dead letter, newest first, then how many there are.
 ///
 /// Each line: when it was given up (UTC), the endpoint, the action, the ticket, the attempts
 /// made, the last status or error, and the reason:
 ///
 ///   2026-11-21T23:40:13.581Z  crm  create   E3XK  1 attempt(s)  500  gave up after 1 attempt(s)
+///
+/// The filters narrow the list as the console's do; --limit shows the newest letters only
+/// and prints the --before that shows the next ones. The file is read from its end, a page
+/// at a time, so a short list of a large file is quick, and memory holds a page at most.
 #[derive(Debug, clap::Args)]
 struct ListArgs {
     /// Read the dead letters of this spool directory instead of a file (it works while the
@@ -49,6 +54,32 @@ struct ListArgs {
     /// A deskhook.toml, to find the dead letters.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Only this endpoint's letters.
+    #[arg(long, value_name = "NAME")]
+    endpoint: Option<String>,
+    /// Only this tenant's letters.
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+    /// Only this event type's letters (create, usedesk.comment_created, …).
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// Only this ticket's letters (its ordering key: the Zenlix code, the Usedesk ticket
+    /// id, the iQChannels chat id).
+    #[arg(long, value_name = "KEY")]
+    ticket: Option<String>,
+    /// Only the letters of this event (its webhook-id).
+    #[arg(long = "id", value_name = "ID")]
+    event_id: Option<String>,
+    /// Show at most this many letters, the newest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+    /// Only letters older than this (the cursor a --limit'ed list prints at its end).
+    #[arg(long, value_name = "CURSOR")]
+    before: Option<u64>,
+    /// Print each letter as the JSON line it is stored as (a dead-letter file's format),
+    /// and the count on stderr, so that stdout is JSON Lines only.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Deliver the dead letters again; keep in the file only those that fail again.
@@ -143,31 +174,139 @@ fn configured_spool(config: &Path) -> Result<Option<PathBuf>, String> {
         .map(|spool| spool.dir().to_path_buf()))
 }
 
+impl ListArgs {
+    /// The query of the filters, `--before` and a page of `page` letters.
+    fn query(&self, page: usize) -> DeadLetterQuery {
+        DeadLetterQuery {
+            endpoint: self.endpoint.clone(),
+            tenant: self.tenant.clone(),
+            event_type: self.event_type.clone(),
+            event_id: self.event_id.clone(),
+            ticket: self.ticket.clone(),
+            before: self.before,
+            limit: page,
+        }
+    }
+
+    /// The filters given, as the summary names them ("" when none).
+    fn filters(&self) -> String {
+        let named = [
+            ("endpoint", &self.endpoint),
+            ("tenant", &self.tenant),
+            ("type", &self.event_type),
+            ("ticket", &self.ticket),
+            ("id", &self.event_id),
+        ];
+        let given: Vec<String> = named
+            .iter()
+            .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v:?}")))
+            .collect();
+        if given.is_empty() {
+            String::new()
+        } else {
+            format!(" of {}", given.join(", "))
+        }
+    }
+}
+
 fn list(mut args: ListArgs) -> Result<ExitCode, String> {
     if args.file.is_none()
         && let Some(config) = &args.config
     {
         args.spool = configured_spool(config)?;
     }
-    let (letters, place, missing) = match &args.spool {
+    let (place, missing, source) = match &args.spool {
         Some(dir) => (
-            crate::spool::dead_letters(dir)?,
             format!("spool {}", dir.display()),
             "",
+            Source::Spool(dir.clone()),
         ),
         None => {
-            let path = dead_letter_path(args.file, args.config.as_deref())?;
+            let path = dead_letter_path(args.file.clone(), args.config.as_deref())?;
             let missing = if path.exists() {
                 ""
             } else {
                 " (the file does not exist)"
             };
-            (read_letters(&path)?, path.display().to_string(), missing)
+            (path.display().to_string(), missing, Source::File(path))
         }
     };
-    let width = letters.iter().map(|l| l.endpoint.len()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
-    for letter in &letters {
+    let mut shown: u64 = 0;
+    let mut query = args.query(MAX_PAGE);
+    // The cursor of the letters past --limit, if any.
+    let mut more = None;
+    loop {
+        let left = args.limit.map_or(u64::MAX, |limit| limit - shown);
+        query.limit = usize::try_from(left).unwrap_or(MAX_PAGE).min(MAX_PAGE);
+        let page = source.page(&query)?;
+        print_letters(&mut out, &page.items, args.json)?;
+        shown += page.items.len() as u64;
+        match page.next {
+            Some(next) if args.limit.is_some_and(|limit| shown >= limit) => {
+                more = Some(next);
+                break;
+            }
+            Some(next) => query.before = Some(next),
+            None => break,
+        }
+    }
+    out.flush().map_err(crate::stdout_error)?;
+    let mut summary = format!(
+        "{shown} dead letter(s){} in {place}{missing}",
+        args.filters()
+    );
+    if let Some(next) = more {
+        summary.push_str(&format!(
+            ", the newest {shown}; older ones: --before {next}"
+        ));
+    }
+    if args.json {
+        eprintln!("{summary}");
+    } else {
+        writeln!(out, "{summary}")
+            .and_then(|()| out.flush())
+            .map_err(crate::stdout_error)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where `list` reads the dead letters.
+enum Source {
+    File(PathBuf),
+    Spool(PathBuf),
+}
+
+impl Source {
+    fn page(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, String> {
+        match self {
+            Source::File(path) => read_dead_letter_page(path, query).map_err(|e| match e {
+                deskhook_transports::Error::Open { source, .. } => format!(
+                    "cannot read dead-letter file '{}': {source}",
+                    path.display()
+                ),
+                other => other.to_string(),
+            }),
+            Source::Spool(dir) => deskhook_transports::spool::read_dead_letter_page(dir, query)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Prints `letters`: a line each, their endpoints in a column as wide as the longest, or
+/// each as its JSON line.
+fn print_letters(out: &mut impl Write, letters: &[StoredLetter], json: bool) -> Result<(), String> {
+    let width = letters
+        .iter()
+        .map(|l| l.letter.endpoint.len())
+        .max()
+        .unwrap_or(0);
+    for StoredLetter { letter, .. } in letters {
+        if json {
+            serde_json::to_writer(&mut *out, letter).map_err(|e| e.to_string())?;
+            writeln!(out).map_err(crate::stdout_error)?;
+            continue;
+        }
         writeln!(
             out,
             "{}  {:<width$}  {:<8} {}  {} attempt(s)  {}  {}",
@@ -181,10 +320,7 @@ fn list(mut args: ListArgs) -> Result<ExitCode, String> {
         )
         .map_err(crate::stdout_error)?;
     }
-    writeln!(out, "{} dead letter(s) in {place}{missing}", letters.len())
-        .and_then(|()| out.flush())
-        .map_err(crate::stdout_error)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `PATH.replaying`.

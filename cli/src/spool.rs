@@ -1,7 +1,7 @@
 //! `deskhook drain` (deliver what a spool holds, then exit) and `deskhook spool stats`.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -296,11 +296,4 @@ fn pending_for(stats: &SpoolStats, names: &HashSet<String>) -> u64 {
         .filter(|(name, _)| names.contains(name))
         .map(|(_, n)| n)
         .sum()
-}
-
-/// The spool's dead letters for `deskhook dead-letters list --spool`.
-pub(crate) fn dead_letters(
-    dir: &Path,
-) -> Result<Vec<deskhook_transports::delivery::DeadLetter>, String> {
-    spool::read_dead_letters(dir).map_err(|e| e.to_string())
 }

@@ -67,7 +67,8 @@ fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    for (line, action) in lines.iter().zip(["create", "comment"]) {
+    // Newest first.
+    for (line, action) in lines.iter().zip(["comment", "create"]) {
         let fields: Vec<&str> = line.split("  ").collect();
         assert!(fields[0].ends_with('Z'), "failed_at in UTC: {line}");
         assert_eq!(fields[1], "crm", "{line}");
@@ -258,4 +259,105 @@ fn letters_the_engine_refuses_to_queue_stay_in_the_file() {
         .process
         .line_within(std::time::Duration::from_millis(200));
     assert_eq!(sent, None);
+}
+
+#[test]
+fn list_filters_pages_and_prints_the_letters_as_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, dead) = dead_letters(tmp.path(), "create");
+    let letter: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    // Five letters, oldest first: (endpoint, ticket, tenant).
+    let made = [
+        ("crm", "A1", None),
+        ("billing", "A1", Some("acme")),
+        ("crm", "A2", None),
+        ("crm", "A1", None),
+        ("billing", "A2", None),
+    ];
+    let mut file = String::new();
+    for (n, (endpoint, ticket, tenant)) in made.iter().enumerate() {
+        let mut letter = letter.clone();
+        letter["endpoint"] = (*endpoint).into();
+        letter["ticket"] = (*ticket).into();
+        letter["tenant"] = (*tenant).into();
+        letter["reason"] = format!("letter {n}").into();
+        file.push_str(&format!("{letter}\n"));
+    }
+    let path = tmp.path().join("five.jsonl");
+    std::fs::write(&path, file).unwrap();
+    let list = |args: &[&str]| {
+        let mut all = vec!["dead-letters", "list", "--file", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = deskhook_in(tmp.path(), &all);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    // Which letters a listing shows (by the n of "letter n"), and its last line.
+    let shown = |stdout: &str| -> (Vec<usize>, String) {
+        let lines: Vec<&str> = stdout.lines().collect();
+        let (summary, letters) = lines.split_last().unwrap();
+        let ns = letters
+            .iter()
+            .map(|line| line.rsplit("letter ").next().unwrap().parse().unwrap())
+            .collect();
+        (ns, (*summary).to_owned())
+    };
+    let place = path.display();
+
+    let (ns, summary) = shown(&list(&["--endpoint", "crm"]).0);
+    assert_eq!(ns, [3, 2, 0]);
+    assert_eq!(
+        summary,
+        format!("3 dead letter(s) of endpoint \"crm\" in {place}")
+    );
+    let (ns, summary) = shown(&list(&["--tenant", "acme"]).0);
+    assert_eq!(
+        (ns, summary),
+        (
+            vec![1],
+            format!("1 dead letter(s) of tenant \"acme\" in {place}")
+        )
+    );
+    let (ns, _) = shown(&list(&["--endpoint", "billing", "--ticket", "A2"]).0);
+    assert_eq!(ns, [4]);
+
+    // Two at a time, each page naming the cursor of the next.
+    let mut pages = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut args = vec!["--limit", "2"];
+        if let Some(before) = &before {
+            args.extend(["--before", before.as_str()]);
+        }
+        let (ns, summary) = shown(&list(&args).0);
+        pages.push(ns);
+        match summary.split_once("; older ones: --before ") {
+            Some((_, next)) => before = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages.len() < 5, "paging ends: {pages:?}");
+    }
+    assert_eq!(pages, [vec![4, 3], vec![2, 1], vec![0]]);
+
+    // --json: the letters as stored, newest first; the count on stderr.
+    let (stdout, stderr) = list(&["--ticket", "A2", "--json"]);
+    let letters: Vec<deskhook_transports::delivery::DeadLetter> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
+    assert_eq!(reasons, ["letter 4", "letter 2"]);
+    assert_eq!(
+        stderr,
+        format!("2 dead letter(s) of ticket \"A2\" in {place}\n")
+    );
+
+    let out = deskhook_in(tmp.path(), &["dead-letters", "list", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--limit"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -105,6 +105,24 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
         list.ends_with(&format!("20 dead letter(s) in spool {dir_arg}\n")),
         "{list}"
     );
+    // The newest five of them, and where the next five start.
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--spool", dir_arg, "--limit", "5"],
+    );
+    let newest = text(&out.stdout);
+    let lines: Vec<&str> = newest.lines().collect();
+    assert_eq!(
+        lines[..5],
+        list.lines().collect::<Vec<_>>()[..5],
+        "{newest}"
+    );
+    assert!(
+        lines[5].starts_with(&format!(
+            "5 dead letter(s) in spool {dir_arg}, the newest 5; older ones: --before "
+        )),
+        "{newest}"
+    );
 
     let out = deskhook_in(
         tmp.path(),

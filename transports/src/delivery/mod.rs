@@ -132,8 +132,10 @@
 //!   warn. With a spool (feature `spool`) the queue is on disk and neither limit applies.
 //! - **Dead letters.** A JSON Lines file ([`DeliveryConfig::dead_letter_path`]), opened at
 //!   start so that a bad path fails early; each line a [`DeadLetter`] with the exact body.
-//!   `deskhook dead-letters list|replay` reads them and delivers them again with their
-//!   original `webhook-id`. A sink with a spool keeps them in the spool instead. A letter
+//!   `deskhook dead-letters list|replay` lists them (newest first, filtered by endpoint,
+//!   tenant, type, ticket or event, a page at a time; [`read_dead_letter_page`] for your
+//!   own tools) and delivers them again with their original `webhook-id`. A sink with a
+//!   spool keeps them in the spool instead. A letter
 //!   the file cannot take (a full disk) goes whole to the log at error level and is counted
 //!   as dropped, not dead-lettered.
 //! - **Payload limit.** A body over [`DeliveryConfig::max_payload`] goes to the dead letters
@@ -195,7 +197,9 @@ pub(crate) use budget::JOB_OVERHEAD;
 pub use builder::{DeliveryGuard, SinkBuilder};
 #[cfg(any(feature = "spool", feature = "relay"))]
 pub(crate) use dead_letter::raw_body;
-pub use dead_letter::{DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letters};
+pub use dead_letter::{
+    DEFAULT_DEAD_LETTER_PATH, DeadLetter, read_dead_letter_page, read_dead_letters,
+};
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) use endpoint::ClientKey;
 pub use endpoint::{Endpoint, MAX_TIMEOUT, redact_url};

@@ -560,6 +560,21 @@ pub fn read_dead_letters(dir: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Error
     schema::dead_letters(&conn).map_err(|e| damaged(&path, &e))
 }
 
+/// A page of the dead letters of the spool in `dir`, newest first, as a running sink's
+/// [`DeadLetters::list`](crate::delivery::DeadLetters::list) gives them; read without taking
+/// the spool's lock.
+///
+/// # Errors
+///
+/// As [`inspect`].
+pub fn read_dead_letter_page(
+    dir: impl AsRef<Path>,
+    query: &crate::delivery::DeadLetterQuery,
+) -> Result<crate::delivery::DeadLetterPage, Error> {
+    let (conn, path) = read_only(dir.as_ref())?;
+    schema::letters(&conn, query).map_err(|e| damaged(&path, &e))
+}
+
 fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
     let db = dir.join(DATABASE_FILE);
     if !db.is_file() {

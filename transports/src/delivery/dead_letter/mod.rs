@@ -476,6 +476,23 @@ fn line_key(line: &[u8]) -> String {
     format!("f{:016x}", hasher.finish())
 }
 
+/// A page of the dead letters of the file at `path`, newest first, as a running sink's
+/// [`DeadLetters::list`](crate::delivery::DeadLetters::list) gives them: for a tool that
+/// reads the file while its sink runs, or after it stopped. The page is read from the end
+/// of the file; a filter reads the few fields it looks at of each letter it passes over. A
+/// line that is not a letter is logged and left out; a file that does not exist has none.
+///
+/// # Errors
+///
+/// [`Error::Open`] when the file cannot be read.
+pub fn read_dead_letter_page(
+    path: impl AsRef<Path>,
+    query: &crate::delivery::DeadLetterQuery,
+) -> Result<crate::delivery::DeadLetterPage, Error> {
+    let log = DeadLetterLog::new(path.as_ref().to_path_buf());
+    crate::delivery::letters::page(log.newest_first(query)?, query)
+}
+
 /// Reads every dead letter of a file.
 ///
 /// # Errors
