@@ -400,13 +400,12 @@ impl StoredMessage {
     }
 }
 
-/// A JetStream context on `url` for the test itself. Its requests wait up to 20 s: on a
-/// loaded machine, creating a stream (which syncs its store) has taken longer than 5 s.
+/// A JetStream context on `url` for the test itself.
 pub async fn context(url: &str) -> jetstream::Context {
     deskhook_transports::nats::connect(
         url,
         async_nats::ConnectOptions::new(),
-        Duration::from_secs(20),
+        Duration::from_secs(5),
     )
     .await
     .expect("the test connects to nats-server")
