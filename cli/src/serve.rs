@@ -68,6 +68,11 @@ pub(crate) struct Args {
     /// on disk for the next start).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
+    /// How long an event's body may go without a byte arriving: the request is then
+    /// answered 408 and nothing of it is accepted. A client stalled in its body holds one
+    /// of the 1,024 places of events being accepted at once until then.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
+    body_timeout: Duration,
     /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
@@ -87,6 +92,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        header given twice or not UTF-8)
   401  a missing or wrong token
   404  an unknown endpoint in the API
+  408  the event's body stopped arriving for --body-timeout (30 s by default); nothing
+       of it was accepted: send it again
   409  the same Idempotency-Key is being accepted right now (Retry-After: 1: a client
        that hung up is accepted all the same, and its retry gets that answer); in the
        API, a name in use, or an endpoint changed by someone else meanwhile
@@ -170,6 +177,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             args.token_env,
         ));
     }
+    if args.body_timeout.is_zero() {
+        return Err(
+            "--body-timeout 0s would answer every event 408 before its body came; give a \
+             duration such as 30s"
+                .to_owned(),
+        );
+    }
     let config = crate::send::load_config(&args.config)?;
     let delivery = config.delivery_config().map_err(|e| e.to_string())?;
     let max_body = delivery.max_payload;
@@ -215,6 +229,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             token: token.trim().to_owned(),
             durable,
             max_body,
+            body_timeout: args.body_timeout,
             metrics,
             keys: Mutex::default(),
             file,
@@ -342,6 +357,8 @@ struct Daemon {
     token: String,
     durable: bool,
     max_body: usize,
+    /// `--body-timeout`: the longest wait for the next bytes of an event's body.
+    body_timeout: Duration,
     metrics: PrometheusHandle,
     keys: Mutex<Keys>,
     /// The configuration's `[file_log]`: each accepted event's line.

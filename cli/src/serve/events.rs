@@ -2,8 +2,9 @@
 //! to the sink, as a task of its own that runs to its end.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -140,7 +141,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
     let mut grace_over = daemon.grace_over.subscribe();
     let body = tokio::select! {
-        body = read_body(body, daemon.max_body) => body?,
+        body = read_body(body, daemon.max_body, daemon.body_timeout) => body?,
         _ = grace_over.wait_for(|over| *over) => {
             return Err(Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -418,30 +419,60 @@ fn not_utf8(kind: Option<&str>, body: &[u8]) -> Result<(), Problem> {
     })
 }
 
-/// Reads at most `limit` bytes of `body`; more is a 413.
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        let mut too_large = false;
-        while let Some(error) = cause {
-            too_large |= error.is::<http_body_util::LengthLimitError>();
-            cause = error.source();
+/// Reads at most `limit` bytes of `body`; more is a 413, and a body that goes `idle`
+/// without a byte arriving is a 408.
+async fn read_body(body: Body, limit: usize, idle: Duration) -> Result<Bytes, Problem> {
+    use http_body_util::BodyExt as _;
+    let mut body = http_body_util::Limited::new(body, limit);
+    let mut read = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(idle, body.frame())
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the event's body stopped arriving ({} bytes came, then nothing for {}); \
+                     nothing was accepted: send it again",
+                        read.len(),
+                        deskhook::policy::format_duration(idle)
+                    ),
+                )
+            })?;
+        match frame {
+            None => return Ok(Bytes::from(read)),
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    read.extend_from_slice(data);
+                }
+            }
+            Some(Err(e)) => return Err(unreadable(&*e, limit)),
         }
-        if too_large {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than {limit} bytes; raise max_payload in [delivery] of the \
-                     config if events this large are expected"
-                ),
-            )
-        } else {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body could not be read: {e}"),
-            )
-        }
-    })
+    }
+}
+
+/// The problem of a body that could not be read: 413 past `limit`, else 400.
+fn unreadable(e: &(dyn std::error::Error + 'static), limit: usize) -> Problem {
+    let mut cause = Some(e);
+    let mut too_large = false;
+    while let Some(error) = cause {
+        too_large |= error.is::<http_body_util::LengthLimitError>();
+        cause = error.source();
+    }
+    if too_large {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {limit} bytes; raise max_payload in [delivery] of the \
+                 config if events this large are expected"
+            ),
+        )
+    } else {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body could not be read: {e}"),
+        )
+    }
 }
 
 /// The body of `202 Accepted`: the event's id, and how many endpoints take it (an event no
@@ -565,6 +596,7 @@ mod tests {
             token: "t".repeat(MIN_TOKEN),
             durable: true,
             max_body: 1 << 20,
+            body_timeout: Duration::from_secs(30),
             metrics: PrometheusBuilder::new().build_recorder().handle(),
             keys: Mutex::default(),
             file: None,

@@ -71,6 +71,11 @@ pub(crate) struct Serve {
 
 impl Serve {
     pub(crate) fn start(config: &Path, spool: Option<&Path>) -> Serve {
+        Serve::start_with(config, spool, &[])
+    }
+
+    /// [`Serve::start`] with `extra` arguments.
+    pub(crate) fn start_with(config: &Path, spool: Option<&Path>, extra: &[&str]) -> Serve {
         let mut args = vec![
             "serve",
             "--config",
@@ -84,6 +89,7 @@ impl Serve {
             // With a spool, a runtime of one worker thread; without, one per core: both run.
             args.extend(["--spool", spool.to_str().unwrap(), "--threads", "1"]);
         }
+        args.extend_from_slice(extra);
         let process = Running::spawn_with(&args, &[("DESKHOOK_TOKEN", TOKEN)]);
         let first = process.line();
         let addr = first
@@ -283,6 +289,59 @@ fn a_request_stalled_midway_does_not_hold_up_the_stop() {
         "{summary:?}"
     );
     drop((in_head, in_body));
+}
+
+/// An event's body that stops arriving is answered 408 once --body-timeout passes without a
+/// byte, and nothing of it is accepted; a body that keeps coming, however slowly, is read
+/// whole however long it takes.
+#[test]
+fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
+    use std::io::{Read as _, Write as _};
+    let target = Switchable::start(503);
+    target.up.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = crm_config(dir.path(), "", &target.receiver.url);
+    let mut serve = Serve::start_with(&config, None, &["--body-timeout", "1s"]);
+    let head = |length: usize| {
+        format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\
+             Connection: close\r\n\r\n"
+        )
+    };
+    let answer = |stream: &mut std::net::TcpStream| {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+
+    let mut stalled = std::net::TcpStream::connect(&serve.addr).unwrap();
+    stalled
+        .write_all(format!("{}{{\"ticket\"", head(1000)).as_bytes())
+        .unwrap();
+    let stalled = answer(&mut stalled);
+    assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
+    assert!(
+        stalled.contains("the event's body stopped arriving (9 bytes came, then nothing for 1s)"),
+        "{stalled}"
+    );
+
+    // Ten pieces 150 ms apart: longer than the timeout in all, never that long without one.
+    let event = zenlix_event("SLOW-1");
+    let mut slow = std::net::TcpStream::connect(&serve.addr).unwrap();
+    slow.write_all(head(event.len()).as_bytes()).unwrap();
+    for piece in event.as_bytes().chunks(event.len().div_ceil(10)) {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        slow.write_all(piece).unwrap();
+    }
+    let slow = answer(&mut slow);
+    assert!(slow.starts_with("HTTP/1.1 202"), "{slow}");
+    target.wait_delivered(1);
+
+    serve.signal("-TERM");
+    assert!(serve.process.wait_within(WAIT).is_some_and(|s| s.success()));
+    assert_eq!(target.delivered(), 1, "the stalled event was not accepted");
 }
 
 #[test]

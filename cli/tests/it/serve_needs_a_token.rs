@@ -1,5 +1,6 @@
 //! `deskhook serve` refuses to start without a usable token, and says what is wrong with
-//! the one it found: not set, too short, not UTF-8 text, or not sendable in a header.
+//! the one it found: not set, too short, not UTF-8 text, or not sendable in a header; and
+//! refuses a --body-timeout of zero.
 
 use std::process::{Command, Stdio};
 
@@ -47,4 +48,28 @@ fn serve_without_a_usable_token_says_what_is_wrong_with_it() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn serve_refuses_a_body_timeout_of_zero() {
+    let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args([
+            "serve",
+            "--config",
+            "deskhook.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--body-timeout",
+            "0s",
+        ])
+        .env("DESKHOOK_TOKEN", "a-token-long-enough-for-serve")
+        .stdin(Stdio::null())
+        .output()
+        .expect("deskhook runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--body-timeout 0s would answer every event 408"),
+        "{stderr}"
+    );
 }
