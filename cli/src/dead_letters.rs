@@ -109,6 +109,10 @@ struct ReplayArgs {
     /// deliver with.
     #[arg(long, value_name = "FILE", required = true)]
     config: PathBuf,
+    /// Replay only the letters of this endpoint (of --config); repeat it for several. The
+    /// other letters stay as they are.
+    #[arg(long = "endpoint", value_name = "NAME")]
+    endpoints: Vec<String>,
     #[command(flatten)]
     guard: crate::flags::Guard,
     #[command(flatten)]
@@ -423,6 +427,35 @@ fn unreplayable(letter: &DeadLetter, endpoints: &HashSet<String>) -> Option<Stri
     None
 }
 
+/// The endpoints whose letters to replay: those `asked` for (`--endpoint`), each one of
+/// the configuration's `names`, or all of them when none is asked for.
+fn chosen_endpoints<'a>(
+    asked: &[String],
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, String> {
+    let names: Vec<String> = names.map(str::to_owned).collect();
+    if asked.is_empty() {
+        return Ok(names);
+    }
+    match asked.iter().find(|name| !names.contains(name)) {
+        Some(unknown) => Err(format!(
+            "--endpoint {unknown}: the configuration has no endpoint named '{unknown}' (it \
+             has: {})",
+            names.join(", ")
+        )),
+        None => Ok(asked.to_vec()),
+    }
+}
+
+/// " of endpoint(s) a, b" for the endpoints `--endpoint` named; "" when none.
+fn of_endpoints(asked: &[String]) -> String {
+    if asked.is_empty() {
+        String::new()
+    } else {
+        format!(" of endpoint(s) {}", asked.join(", "))
+    }
+}
+
 /// `replay --spool`: the spool's dead letters go back to its pending events, then drain.
 fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
     // The spool first: a mistyped directory is the error to report, whatever the config.
@@ -441,12 +474,13 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
         args.attempts.timeout,
         args.guard.allow_private,
     )?;
-    let names: Vec<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
+    let names = chosen_endpoints(&args.endpoints, endpoints.iter().map(|e| e.name()))?;
     let moved = spool
         .requeue_dead_letters(&names)
         .map_err(|e| e.to_string())?;
     eprintln!(
-        "deskhook: {moved} dead letter(s) of spool {} queued again",
+        "deskhook: {moved} dead letter(s){} of spool {} queued again",
+        of_endpoints(&args.endpoints),
         dir.display()
     );
     let before = spool.stats().map_err(|e| e.to_string())?;
@@ -482,13 +516,26 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         args.guard.allow_private,
     )?;
     let names: HashSet<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
+    let chosen = chosen_endpoints(&args.endpoints, names.iter().map(String::as_str))?;
     let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
 
     let replaying = replaying_path(&path);
-    let letters = set_aside(&path, &replaying)?;
+    let (letters, others): (Vec<_>, Vec<_>) = set_aside(&path, &replaying)?
+        .into_iter()
+        .partition(|l| chosen.contains(&l.endpoint));
+    // The others go back to the file first: letters that fail again are written after
+    // them, as they were before. (An interrupted replay finds them in both files, and
+    // keeps one of each.)
+    if !others.is_empty() {
+        append_letters(&path, &others)?;
+    }
     if letters.is_empty() {
         let _ = std::fs::remove_file(&replaying);
-        println!("no dead letters in {}", path.display());
+        println!(
+            "no dead letters{} in {}",
+            of_endpoints(&args.endpoints),
+            path.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let (mut replayable, mut kept): (Vec<_>, Vec<_>) = letters
@@ -550,7 +597,10 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
 
     let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
     let left = total as u64 - delivered.min(total as u64);
-    let mut summary = format!("{delivered} of {total} dead letter(s) delivered");
+    let mut summary = format!(
+        "{delivered} of {total} dead letter(s){} delivered",
+        of_endpoints(&args.endpoints)
+    );
     if finished.is_err() {
         summary.push_str(&format!(
             "; stopped waiting after {:.1} s",
@@ -559,6 +609,12 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     }
     if left > 0 {
         summary.push_str(&format!("\n{left} left in {}", path.display()));
+    }
+    if !others.is_empty() {
+        summary.push_str(&format!(
+            "\n{} dead letter(s) of other endpoints left as they were",
+            others.len()
+        ));
     }
     // The exit status tells whether the letters were delivered, even when stdout is closed.
     crate::send::print_line(&summary);

@@ -361,3 +361,84 @@ fn list_filters_pages_and_prints_the_letters_as_json() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn replay_of_one_endpoint_leaves_the_others_letters_as_they_were() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,comment");
+    // The same two letters for "billing" too: four in all, billing's first.
+    let crm = std::fs::read_to_string(&dead).unwrap();
+    let billing: String = crm
+        .lines()
+        .map(|line| {
+            let mut letter: serde_json::Value = serde_json::from_str(line).unwrap();
+            letter["endpoint"] = "billing".into();
+            format!("{letter}\n")
+        })
+        .collect();
+    std::fs::write(&dead, format!("{billing}{crm}")).unwrap();
+    let listen = Listen::start(&["--secret", SECRET]);
+    std::fs::write(
+        &config,
+        format!(
+            "[delivery]\ndead_letter_path = \"{}\"\n\n[[endpoint]]\nname = \"crm\"\nurl = \
+             \"{url}\"\nsecrets = [\"{SECRET}\"]\nallow_private = true\n\n[[endpoint]]\n\
+             name = \"billing\"\nurl = \"{url}\"\nsecrets = [\"{SECRET}\"]\n\
+             allow_private = true\n",
+            dead.display(),
+            url = listen.url
+        ),
+    )
+    .unwrap();
+    let replay = |endpoint: &str| {
+        deskhook_in(
+            tmp.path(),
+            &[
+                "dead-letters",
+                "replay",
+                "--config",
+                config.to_str().unwrap(),
+                "--endpoint",
+                endpoint,
+            ],
+        )
+    };
+
+    let out = replay("nope");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(
+            "--endpoint nope: the configuration has no endpoint named 'nope' (it has: \
+             billing, crm)"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dead).unwrap(),
+        format!("{billing}{crm}")
+    );
+
+    let out = replay("crm");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.ends_with(
+            "2 of 2 dead letter(s) of endpoint(s) crm delivered\n2 dead letter(s) of other \
+             endpoints left as they were\n"
+        ),
+        "{stdout}"
+    );
+    listen.lines(2);
+    // billing's letters, byte for byte.
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), billing);
+    assert!(!tmp.path().join("dead.jsonl.replaying").exists());
+
+    let out = replay("crm");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("no dead letters of endpoint(s) crm in {}\n", dead.display())
+    );
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), billing);
+}
