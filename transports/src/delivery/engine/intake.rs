@@ -53,12 +53,17 @@ impl Engine {
 
     /// The endpoints `emitted` goes to, and its data; dead-letters it for all of them when
     /// its body is over `max_payload`. What was handed to the router before is routed first,
-    /// so that an event routed now does not overtake an earlier one of its ticket.
+    /// so that an event routed now does not overtake an earlier one of its ticket; not for
+    /// an event over `max_payload`, which is queued nowhere: the caller's thread would route
+    /// the router's whole backlog (while endpoints are down, tens of thousands of events)
+    /// only to dead-letter it.
     fn targets(
         &self,
         emitted: &deskhook::sink::Emitted<'_>,
     ) -> Result<Option<Targets>, Vec<(Arc<str>, Refusal)>> {
-        self.route_all();
+        if emitted.body().len() <= self.config.max_payload {
+            self.route_all();
+        }
         let lanes = self.registry.route(emitted.tenant(), emitted.event_type());
         if lanes.is_empty() {
             self.count_unrouted(emitted.event_type());

@@ -224,3 +224,36 @@ fn an_attempt_dropped_by_a_panic_wakes_the_dispatcher_for_what_it_freed() {
         1
     );
 }
+
+#[test]
+fn an_event_over_max_payload_does_not_route_the_routers_backlog_on_the_callers_thread() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (engine, _) = SinkBuilder::new()
+        .endpoint(endpoint("crm", Duration::from_secs(60)))
+        .dead_letter_path(dir.path().join("dead.jsonl"))
+        .max_payload(16 * 1024)
+        .start_engine(Box::new(crate::delivery::lane::Nowhere))
+        .expect("the engine starts");
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("test", crate::delivery::DeliverySink::new(engine.clone()))
+        .build();
+    let user = deskhook::sample::user();
+    let mut ticket = deskhook::sample::ticket();
+    // Handed to the router, which no worker runs here.
+    dispatcher.emit(deskhook::Action::Create, &ticket, &user);
+    let crm = engine.registry().get("crm").expect("crm");
+    let queued = || crm.outstanding.load(std::sync::atomic::Ordering::Acquire);
+    assert_eq!(queued(), 0, "the first event waits for the router");
+    ticket.subject = "x".repeat(20 * 1024);
+    dispatcher.emit(deskhook::Action::Edit, &ticket, &user);
+    assert_eq!(
+        crm.counters
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the event over max_payload is dead-lettered"
+    );
+    assert_eq!(queued(), 0, "the router's event was left to the router");
+    engine.route_all();
+    assert_eq!(queued(), 1);
+}
