@@ -125,7 +125,10 @@ impl Engine {
             return Ok(());
         }
         let event = EventData::of(emitted);
-        Err(deskhook::Error::sink(self.budget_spent(&event, endpoints)))
+        // Logged by `budget_spent`: the dispatcher does not warn again.
+        Err(deskhook::Error::sink_logged(
+            self.budget_spent(&event, endpoints),
+        ))
     }
 
     /// Counts `emitted` as dropped for each endpoint it would go to (or as unrouted when
