@@ -142,6 +142,9 @@ pub(crate) struct DeadLetterLog {
     path: PathBuf,
     /// Serializes writers, so that lines never interleave.
     lock: Mutex<()>,
+    /// Serializes deletes, which rewrite the file: the writers wait only for the end of
+    /// one (see [`DeadLetterLog::delete`]).
+    deleting: Mutex<()>,
 }
 
 impl DeadLetterLog {
@@ -149,6 +152,7 @@ impl DeadLetterLog {
         DeadLetterLog {
             path,
             lock: Mutex::new(()),
+            deleting: Mutex::new(()),
         }
     }
 
@@ -389,10 +393,15 @@ impl DeadLetterLog {
         }
     }
 
-    /// Rewrites the file without the letters named by `keys` (a new file renamed over the
-    /// old one, so that a crash leaves one or the other); returns how many went. The file
-    /// is streamed through, a line at a time, and nothing is written until a letter named
-    /// is found: deleting letters already gone (a form sent twice) only reads the file.
+    /// Removes the letters named by `keys`; how many went. Nothing is written until a
+    /// letter named is found: deleting letters already gone (a form sent twice) only reads
+    /// the file.
+    ///
+    /// The file is rewritten beside and renamed over, so that a crash leaves the old file or
+    /// the new one whole. The letters written before the delete began are copied and synced
+    /// without the writers' lock (a file of 100,000 letters takes a while, and a worker or
+    /// the router writing a letter meanwhile must not wait for it); only those written
+    /// meanwhile are copied under it, before the rename.
     pub(crate) fn delete(&self, keys: &[String]) -> Result<usize, Error> {
         if keys.is_empty() {
             return Ok(0);
@@ -402,66 +411,95 @@ impl DeadLetterLog {
             let content = line.strip_suffix(b"\n").unwrap_or(line);
             !content.trim_ascii().is_empty() && keys.contains(line_key(content).as_str())
         };
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let file = match File::open(&self.path) {
+        let _deleting = self.deleting.lock().unwrap_or_else(|p| p.into_inner());
+        // The letters written so far: whole lines, since writers append under the lock.
+        let written = {
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            match std::fs::metadata(&self.path) {
+                Ok(meta) => meta.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(source) => return Err(self.open_error(source)),
+            }
+        };
+        let mut file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(source) => return Err(self.open_error(source)),
         };
-        let mut lines = BufReader::new(file);
-        let mut line = Vec::new();
         // Where the first letter named starts.
         let mut first = 0;
-        loop {
-            if !self.read_line(&mut lines, &mut line)? {
-                return Ok(0);
+        {
+            let mut lines = BufReader::new((&file).take(written));
+            let mut line = Vec::new();
+            loop {
+                if !self.read_line(&mut lines, &mut line)? {
+                    return Ok(0);
+                }
+                if named(&line) {
+                    break;
+                }
+                first += line.len() as u64;
             }
-            if named(&line) {
-                break;
-            }
-            first += line.len() as u64;
         }
         let mut temp = self.path.clone().into_os_string();
         temp.push(".rewrite");
         let temp = PathBuf::from(temp);
-        let copied = File::create(&temp)
+        let rewritten = File::create(&temp)
             .map_err(|e| self.write_error(e))
             .and_then(|kept| {
                 let mut kept = std::io::BufWriter::new(kept);
-                // What came before the first letter named, then what follows it.
-                lines
-                    .seek(SeekFrom::Start(0))
-                    .and_then(|_| std::io::copy(&mut lines.by_ref().take(first), &mut kept))
-                    .and_then(|_| lines.seek(SeekFrom::Start(first + line.len() as u64)))
+                // What came before the first letter named, then the rest but those named.
+                file.seek(SeekFrom::Start(0))
+                    .and_then(|_| std::io::copy(&mut (&file).take(first), &mut kept))
                     .map_err(|e| self.open_error(e))?;
-                let mut gone = 1;
-                while self.read_line(&mut lines, &mut line)? {
-                    if named(&line) {
-                        gone += 1;
-                    } else {
-                        kept.write_all(&line).map_err(|e| self.write_error(e))?;
-                    }
-                }
-                // Synced before the rename, so that a crash leaves the old file or the new
-                // one whole.
-                let kept = kept
+                let mut gone = self.copy_kept(&mut file, first, written, &named, &mut kept)?;
+                let mut kept = kept
                     .into_inner()
                     .map_err(|e| self.write_error(e.into_error()))?;
                 kept.sync_all().map_err(|e| self.write_error(e))?;
-                Ok(gone)
-            })
-            .and_then(|gone| {
+                #[cfg(test)]
+                tests::between_the_copies();
+                // The letters written meanwhile, under the lock until the rename.
+                let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+                let now = file.metadata().map_err(|e| self.open_error(e))?.len();
+                gone += self.copy_kept(&mut file, written, now, &named, &mut kept)?;
+                kept.sync_all().map_err(|e| self.write_error(e))?;
                 std::fs::rename(&temp, &self.path).map_err(|e| self.write_error(e))?;
                 Ok(gone)
             });
-        if copied.is_err() {
+        if rewritten.is_err() {
             let _ = std::fs::remove_file(&temp);
         }
-        copied
+        rewritten
+    }
+
+    /// Copies the lines of `file` between `from` and `to` to `kept`, but those `named`; how
+    /// many it left out.
+    fn copy_kept(
+        &self,
+        file: &mut File,
+        from: u64,
+        to: u64,
+        named: &impl Fn(&[u8]) -> bool,
+        kept: &mut impl Write,
+    ) -> Result<usize, Error> {
+        file.seek(SeekFrom::Start(from))
+            .map_err(|e| self.open_error(e))?;
+        let mut lines = BufReader::new(file.take(to.saturating_sub(from)));
+        let mut line = Vec::new();
+        let mut gone = 0;
+        while self.read_line(&mut lines, &mut line)? {
+            if named(&line) {
+                gone += 1;
+            } else {
+                kept.write_all(&line).map_err(|e| self.write_error(e))?;
+            }
+        }
+        Ok(gone)
     }
 
     /// Reads the next line of `lines` into `line` (its break included); `false` at the end.
-    fn read_line(&self, lines: &mut BufReader<File>, line: &mut Vec<u8>) -> Result<bool, Error> {
+    fn read_line(&self, lines: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Error> {
         line.clear();
         let read = lines.read_until(b'\n', line);
         Ok(read.map_err(|e| self.open_error(e))? > 0)

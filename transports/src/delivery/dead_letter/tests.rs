@@ -2,6 +2,20 @@
 
 use super::*;
 
+thread_local! {
+    /// Run by a delete on this thread between its two copies (see `between_the_copies`).
+    static BETWEEN: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        std::cell::RefCell::new(None);
+}
+
+/// Called by `DeadLetterLog::delete` after it copied the letters written before it began,
+/// before it takes the writers' lock for those written meanwhile.
+pub(super) fn between_the_copies() {
+    if let Some(hook) = BETWEEN.take() {
+        hook();
+    }
+}
+
 fn letter(id: &str) -> String {
     format!(
         r#"{{"id":"{id}","endpoint":"crm","url":"http://x/","action":"create","ticket":"T","attempts":1,"last_status":500,"last_error":null,"reason":"r","failed_at":"2026-01-01T00:00:00Z","body":{{"a":1}}}}"#
@@ -222,4 +236,37 @@ fn a_filter_pages_through_its_letters_only_escaped_names_and_all() {
     query.before = None;
     query.tenant = Some("acme".to_owned());
     assert_eq!(log.newest_first(&query).unwrap().count(), 0);
+}
+
+#[test]
+fn a_delete_lets_letters_be_written_while_it_copies_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    std::fs::write(
+        &path,
+        format!("{}\n{}\n{}\n", letter("a"), letter("b"), letter("c")),
+    )
+    .unwrap();
+    let log = std::sync::Arc::new(DeadLetterLog::new(path.clone()));
+    let b = newest(&log)
+        .into_iter()
+        .find(|s| s.letter.id == "b")
+        .unwrap()
+        .key;
+    let writer = log.clone();
+    BETWEEN.set(Some(Box::new(move || {
+        // A worker or the router writing a letter while the delete copies: the writers'
+        // lock is free (were it held, this would wait for ever).
+        assert!(
+            writer.lock.try_lock().is_ok(),
+            "the writers wait for the whole copy"
+        );
+        writer
+            .append(format!("{}\n", letter("d")).as_bytes())
+            .unwrap();
+    })));
+    assert_eq!(log.delete(&[b]).unwrap(), 1);
+    assert!(BETWEEN.take().is_none(), "the delete copied in two steps");
+    assert_eq!(ids(&log), ["a", "c", "d"]);
+    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
 }
