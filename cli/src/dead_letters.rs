@@ -433,7 +433,9 @@ fn chosen_endpoints<'a>(
     asked: &[String],
     names: impl Iterator<Item = &'a str>,
 ) -> Result<Vec<String>, String> {
-    let names: Vec<String> = names.map(str::to_owned).collect();
+    let mut names: Vec<String> = names.map(str::to_owned).collect();
+    // In order, for the message (they come from a set).
+    names.sort();
     if asked.is_empty() {
         return Ok(names);
     }
