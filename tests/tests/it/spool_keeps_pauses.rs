@@ -1,11 +1,12 @@
 //! An endpoint an operator paused stays paused across restarts with a spool: given to the
 //! builder again or restored, after a start that failed, and in a spool made before pauses
-//! were kept; a tool that keeps the registry (`deskhook drain`) delivers to it anyway.
+//! were kept; a tool that keeps the registry (`deskhook drain`) delivers to it anyway; and
+//! its resume sends what waited for a retry at once.
 
 use std::time::Duration;
 
 use deskhook::Action;
-use deskhook_tests::{Receiver, Transport, WAIT, for_both_transports, start, ticket};
+use deskhook_tests::{Answer, Receiver, Transport, WAIT, for_both_transports, start, ticket};
 use deskhook_transports::Error;
 use deskhook_transports::delivery::{DeliverySink, EndpointSpec, EndpointState};
 use deskhook_transports::http_blocking::HttpSink;
@@ -262,7 +263,40 @@ fn a_tool_that_keeps_the_registry_delivers_to_a_paused_endpoint(t: Transport) {
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
+/// A resume sends again at once what waited for a retry, including what the spool had not
+/// read into memory yet: here all of it, the endpoint having been paused across a restart.
+fn a_resume_hurries_retries_the_spool_had_not_read_yet(t: Transport) {
+    let receiver = Receiver::start(|_, index| {
+        if index == 0 {
+            Answer::status(503)
+        } else {
+            Answer::status(204)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (sink, guard, dispatcher) = start(
+            t,
+            HttpSink::builder().spool(Spool::open(dir.path()).unwrap()),
+        );
+        let mut crm = spec("crm", &receiver);
+        crm.retry = Some("0s,1h".parse().unwrap());
+        sink.endpoints().upsert_spec(&crm).unwrap();
+        emit(&dispatcher, "T-1");
+        receiver.wait_for(1);
+        sink.endpoints().pause("crm").unwrap();
+        shutdown_leaving(guard, 1);
+    }
+    let (sink, guard) = restoring(t, dir.path());
+    sink.endpoints().resume("crm").unwrap();
+    // Not in an hour: now.
+    guard.flush(WAIT).unwrap();
+    assert_eq!(receiver.count(), 2);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 for_both_transports!(
+    a_resume_hurries_retries_the_spool_had_not_read_yet,
     a_paused_endpoint_stays_paused_across_a_restart,
     a_start_that_fails_keeps_the_pauses,
     a_tool_that_keeps_the_registry_delivers_to_a_paused_endpoint,

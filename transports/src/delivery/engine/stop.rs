@@ -76,6 +76,11 @@ impl Engine {
         // A 410's release must be over before the lane takes rows again: its own, or the
         // one the attempt that got the 410 is finishing (written before this returns).
         self.backlog.complete(self, lane, Released::default());
+        // The spool's rows waiting for a retry are due now, on disk before the wait below:
+        // the lane, going again, reads rows in as it goes, and one read with its old retry
+        // time would wait for it (hours, late in a schedule). What was read in before that
+        // is hurried in memory below.
+        self.backlog.hurry(lane);
         if let Err(e) = self.backlog.written() {
             log::warn!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed: {e}", lane.name);
         }
@@ -96,7 +101,6 @@ impl Engine {
         // The operator's word ends a receiver's Retry-After hold too, and the waits for
         // retries (hours, late in a schedule): what failed goes again now.
         st.hold_until = None;
-        self.backlog.hurry(lane);
         let hurried = st.schedule.hurry();
         lane.update_held(&st);
         drop(st);
