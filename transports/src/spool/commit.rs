@@ -324,7 +324,12 @@ pub(super) fn commit_logged(
                     let given_up = lock(&core.given_up);
                     let except = [&except[..], &finished[..], &given_up[..]].concat();
                     drop(given_up);
-                    let left = rows_of(conn, lane, &except).unwrap_or(0);
+                    let left = rows_of(conn, lane, &except).unwrap_or_default();
+                    // The caller finishes their jobs: a later release (a removal after this
+                    // 410's) leaves them on disk for the next start, as it does the rows of
+                    // outcomes given up, rather than moving them and finishing them again.
+                    lock(&core.given_up).extend(&left);
+                    let left = left.len();
                     if range.is_none() {
                         // Let go of as if moved: a resume (after a 410) must not load them
                         // and finish them a second time. They wait on disk for a restart.
@@ -391,16 +396,14 @@ pub(super) fn commit_logged(
 
 /// The rows of `lane` on disk but those in `except` (in flight, or whose outcome failed or
 /// was given up).
-fn rows_of(conn: &Connection, lane: &Lane, except: &[i64]) -> rusqlite::Result<usize> {
+fn rows_of(conn: &Connection, lane: &Lane, except: &[i64]) -> rusqlite::Result<Vec<i64>> {
     let except = serde_json::to_string(except).unwrap_or_else(|_| "[]".to_owned());
-    conn.query_row(
-        "SELECT count(*) FROM events WHERE endpoint = ?1 AND row > ?2 \
+    let mut rows = conn.prepare(
+        "SELECT row FROM events WHERE endpoint = ?1 AND row > ?2 \
          AND row NOT IN (SELECT value FROM json_each(?3))",
-        params![&*lane.name, lane.rows.floor, except],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(i64::unsigned_abs)
-    .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    )?;
+    rows.query_map(params![&*lane.name, lane.rows.floor, except], |r| r.get(0))?
+        .collect()
 }
 
 /// Whether dropping the attempt log would bring a spool using `used` bytes under its

@@ -262,6 +262,32 @@ fn a_release_whose_write_fails_says_how_many_rows_it_left() {
     store.shut();
 }
 
+/// The rows a failed release left were finished by its caller: a later release (the
+/// endpoint removed after the 410 whose release failed) leaves them on disk for the next
+/// start, and moves and counts only the others.
+#[test]
+fn rows_a_failed_release_left_are_not_moved_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let table: String = db
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'dead_letters'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute("DROP TABLE dead_letters", []).unwrap();
+    let moved = store.dead_all(&lane, vec![2], "410 Gone");
+    assert_eq!(moved.recv().unwrap(), Err(2), "rows 1 and 3 left");
+    // The disk has room again; row 2's attempt ended, and the endpoint is removed.
+    db.execute(&table, []).unwrap();
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    assert_eq!(moved.recv().unwrap(), Ok(1), "row 2 only");
+    assert_eq!(store.counts("crm", 0).unwrap(), (3, 2), "rows 1 and 3 wait");
+    store.shut();
+}
+
 #[test]
 fn a_writer_far_behind_is_reported_and_appends_go_on_once_it_catches_up() {
     let dir = tempfile::tempdir().unwrap();
