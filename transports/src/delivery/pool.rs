@@ -624,17 +624,17 @@ mod tests {
 
     #[test]
     fn a_thread_woken_for_a_timer_stays_to_take_it() {
-        let pool = Arc::new(Pool::new(8, 8, Duration::from_millis(40)));
+        let pool = Arc::new(Pool::new(8, 8, Duration::from_millis(200)));
         let (tx, woke) = std::sync::mpsc::channel();
         // It idles past its timeout while no other thread does: it stays, for a second.
         let stays = waiter(&pool, "the thread that stays", &tx);
         idle(&pool, 1);
-        std::thread::sleep(Duration::from_millis(80));
+        std::thread::sleep(Duration::from_millis(250));
         let newer = waiter(&pool, "the newer thread", &tx);
         idle(&pool, 2);
         // A new earliest timer wakes one of them (the one waiting longest): the thread
         // woken for it takes it. Were it to end because the other idles, that one would
-        // sleep on until its own timeout, past the timer.
+        // sleep on until its own timeout, 200 ms on, past the timer.
         pool.timer(
             &crate::delivery::lane::lane_for_test("crm"),
             Instant::now() + Duration::from_millis(10),
