@@ -288,8 +288,8 @@ impl Pool {
     /// The lane is marked as handed the slot: if its look does not take it (the lane was
     /// paused, disabled by a 410 or removed meanwhile, or waits for a `Retry-After`, its
     /// breaker or its rate limit), the look (the engine's `take`) hands it to the next lane
-    /// waiting. Without that, the others would wait for a slot
-    /// that is free, until some other request ended: for good, with nothing else in flight.
+    /// waiting. Without that, the others would wait for a slot that is free until some
+    /// other request ended: for good, with nothing else in flight.
     pub(crate) fn unstarve(&self, wake: bool) {
         let idle = {
             let mut run = lock(&self.run);
