@@ -347,12 +347,11 @@ impl Backlog for SpoolBacklog {
         // The copies in memory go; their rows move with the rest, counted by the writer.
         drop(st.schedule.drain());
         let except = st.in_flight.iter().filter_map(|job| job.row).collect();
-        st.window.releasing = Some(self.store.dead_all(lane, except, why.reason()));
-        Released::default()
+        Released::moving(self.store.dead_all(lane, except, why.reason()))
     }
 
-    fn complete(&self, engine: &Engine, lane: &Arc<Lane>, released: Released) -> usize {
-        let Some(moved) = lock(&lane.state).window.releasing.take() else {
+    fn complete(&self, engine: &Engine, lane: &Arc<Lane>, mut released: Released) -> usize {
+        let Some(moved) = released.take_moving() else {
             return released.count();
         };
         let moved = match moved.recv() {

@@ -373,9 +373,9 @@ impl Backlog for MemoryBacklog {
         if stopping && self.drop_on_stop {
             // Handed back: the relay's stream delivers them elsewhere.
             return Released {
-                letters: Vec::new(),
                 finished: queued,
                 count: jobs.len() + st.in_flight.len(),
+                ..Released::default()
             };
         }
         let finished = queued;
@@ -402,6 +402,7 @@ impl Backlog for MemoryBacklog {
             count: letters.len(),
             letters,
             finished,
+            ..Released::default()
         }
     }
 

@@ -130,6 +130,12 @@ pub(crate) struct Released {
     finished: usize,
     /// Jobs let go in all, for messages.
     count: usize,
+    /// With a spool: the writer's answer to the move of the lane's rows, how many it
+    /// moved or how many it could not (its write failed). Only the caller of the release
+    /// waits for it: a resume or another attempt's outcome that took it would leave the
+    /// release's own caller (a removal) returning before the move, with no count of it.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    moving: Option<std::sync::mpsc::Receiver<Result<usize, usize>>>,
 }
 
 /// A dead letter to write when a lane lets go of its queue: a queued job, or a job in flight
@@ -154,6 +160,23 @@ impl Released {
             count,
             ..Released::default()
         }
+    }
+
+    /// Rows the spool's writer moves to the dead letters, and says how many on `moving`.
+    #[cfg(feature = "spool")]
+    pub(crate) fn moving(moving: std::sync::mpsc::Receiver<Result<usize, usize>>) -> Released {
+        Released {
+            moving: Some(moving),
+            ..Released::default()
+        }
+    }
+
+    /// The writer's answer to wait for, if any.
+    #[cfg(feature = "spool")]
+    pub(crate) fn take_moving(
+        &mut self,
+    ) -> Option<std::sync::mpsc::Receiver<Result<usize, usize>>> {
+        self.moving.take()
     }
 }
 
@@ -214,9 +237,6 @@ pub(crate) struct Window {
     pub(crate) parked_rows: u64,
     /// After a failed read (or a spent memory budget), when to try again.
     pub(crate) load_again: Option<Instant>,
-    /// A release under way in the writer: it says how many rows it moved, or how many it
-    /// could not move (its write failed).
-    pub(crate) releasing: Option<std::sync::mpsc::Receiver<Result<usize, usize>>>,
 }
 
 /// What a backlog did with a dead letter.

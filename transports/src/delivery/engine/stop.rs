@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use deskhook::EventType;
 
 use super::Engine;
-use crate::delivery::backlog::{Release, Released};
+use crate::delivery::backlog::Release;
 use crate::delivery::decide::later;
 use crate::delivery::lane::Closing;
 use crate::delivery::registry::Removed;
@@ -38,6 +38,8 @@ impl Engine {
         let released = self.backlog.release(self, lane, &mut st, why);
         drop(st);
         lane.notify_room();
+        #[cfg(test)]
+        super::tests::between_release_and_complete();
         let released = self.backlog.complete(self, lane, released);
         if closing == Closing::Removed {
             self.backlog.registered(&lane.name, None);
@@ -73,10 +75,9 @@ impl Engine {
 
     /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.
     pub(crate) fn resume(&self, lane: &Arc<Lane>) {
-        // A 410's release must be over before the lane takes rows again: its own, or the
-        // one the attempt that got the 410 is finishing (written before this returns).
-        self.backlog.complete(self, lane, Released::default());
-        // The spool's rows waiting for a retry are due now, on disk before the wait below:
+        // A 410's release must be over before the lane takes rows again: the wait for the
+        // writer below comes after its move (sent under the lane's lock when the 410 came).
+        // The spool's rows waiting for a retry are due now, on disk before that wait:
         // the lane, going again, reads rows in as it goes, and one read with its old retry
         // time would wait for it (hours, late in a schedule). What was read in before that
         // is hurried in memory below.

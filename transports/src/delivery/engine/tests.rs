@@ -24,6 +24,19 @@ pub(super) fn before_settle_lock() {
     }
 }
 
+thread_local! {
+    /// Run by `close_lane` on this thread between its release and its completion.
+    static BETWEEN_RELEASE_AND_COMPLETE: RefCell<Option<Box<dyn FnOnce()>>> =
+        RefCell::new(None);
+}
+
+/// Called by `close_lane` between the release of the lane's queue and its completion.
+pub(super) fn between_release_and_complete() {
+    if let Some(hook) = BETWEEN_RELEASE_AND_COMPLETE.take() {
+        hook();
+    }
+}
+
 /// An endpoint retried once, after `retry` (no jitter), with up to 4 requests in flight.
 fn endpoint(name: &str, retry: Duration) -> Endpoint {
     let schedule = format!("0s,{}ms", retry.as_millis())
@@ -256,4 +269,41 @@ fn an_event_over_max_payload_does_not_route_the_routers_backlog_on_the_callers_t
     assert_eq!(queued(), 0, "the router's event was left to the router");
     engine.route_all();
     assert_eq!(queued(), 1);
+}
+
+/// A removal tells how many of its endpoint's events it moved to the dead letters, and
+/// sets the endpoint's floor in the spool before it returns, even when a resume of the
+/// endpoint comes between its release and its end (were the resume to wait for the move
+/// in its place, the removal would return at once, counting none, and an endpoint added
+/// again under the name could load the old rows before the floor was set).
+#[cfg(feature = "spool")]
+#[test]
+fn a_removal_waits_for_its_own_move_when_a_resume_comes_in_between() {
+    use crate::delivery::backlog::Release;
+    use crate::delivery::lane::Closing;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (engine, _) = SinkBuilder::new()
+        .endpoint(endpoint("crm", Duration::from_secs(60)))
+        .spool(crate::spool::Spool::open(dir.path()).expect("a spool"))
+        .start_engine(Box::new(crate::delivery::lane::Nowhere))
+        .expect("the engine starts");
+    // Three events in the spool (each emit returns once it is on disk).
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("test", crate::delivery::DeliverySink::new(engine.clone()))
+        .build();
+    for code in ["T1", "T2", "T3"] {
+        let mut ticket = deskhook::sample::ticket();
+        ticket.code = code.to_owned();
+        dispatcher.emit(deskhook::Action::Create, &ticket, &deskhook::sample::user());
+    }
+    let crm = engine.registry().get("crm").expect("crm");
+    let (resuming, lane) = (engine.clone(), crm.clone());
+    BETWEEN_RELEASE_AND_COMPLETE.set(Some(Box::new(move || resuming.resume(&lane))));
+    let removed = engine.close_lane(&crm, Closing::Removed, Release::Removed);
+    assert!(
+        BETWEEN_RELEASE_AND_COMPLETE.take().is_none(),
+        "the resume came"
+    );
+    assert_eq!(removed.dead_lettered, 3, "the removal counts its move");
+    engine.flush(Duration::from_secs(5)).expect("nothing left");
 }
