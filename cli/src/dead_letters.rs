@@ -307,8 +307,9 @@ fn print_letters(out: &mut impl Write, letters: &[StoredLetter], json: bool) -> 
         .unwrap_or(0);
     for StoredLetter { letter, .. } in letters {
         if json {
-            serde_json::to_writer(&mut *out, letter).map_err(|e| e.to_string())?;
-            writeln!(out).map_err(crate::stdout_error)?;
+            // Made first, so that a closed stdout is told as such (`stdout_error`).
+            let line = serde_json::to_string(letter).map_err(|e| e.to_string())?;
+            writeln!(out, "{line}").map_err(crate::stdout_error)?;
             continue;
         }
         writeln!(
