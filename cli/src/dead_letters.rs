@@ -148,7 +148,12 @@ fn read_letters(path: &Path) -> Result<Vec<DeadLetter>, String> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    read_dead_letters(path).map_err(|e| match e {
+    read_dead_letters(path).map_err(|e| read_error(path, e))
+}
+
+/// A read of the dead-letter file at `path` that failed, said as the commands say it.
+fn read_error(path: &Path, e: deskhook_transports::Error) -> String {
+    match e {
         deskhook_transports::Error::Open { source, .. } => {
             format!(
                 "cannot read dead-letter file '{}': {source}",
@@ -156,7 +161,7 @@ fn read_letters(path: &Path) -> Result<Vec<DeadLetter>, String> {
             )
         }
         other => other.to_string(),
-    })
+    }
 }
 
 /// The last status or the error of a letter.
@@ -284,13 +289,9 @@ enum Source {
 impl Source {
     fn page(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, String> {
         match self {
-            Source::File(path) => read_dead_letter_page(path, query).map_err(|e| match e {
-                deskhook_transports::Error::Open { source, .. } => format!(
-                    "cannot read dead-letter file '{}': {source}",
-                    path.display()
-                ),
-                other => other.to_string(),
-            }),
+            Source::File(path) => {
+                read_dead_letter_page(path, query).map_err(|e| read_error(path, e))
+            }
             Source::Spool(dir) => deskhook_transports::spool::read_dead_letter_page(dir, query)
                 .map_err(|e| e.to_string()),
         }
