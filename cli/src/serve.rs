@@ -23,6 +23,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use keys::Keys;
 
+mod connections;
 mod events;
 mod keys;
 
@@ -73,6 +74,11 @@ pub(crate) struct Args {
     /// of the 1,024 places of events being accepted at once until then.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
     body_timeout: Duration,
+    /// How long a request's head (its request line and headers) may take to arrive: the
+    /// connection is then closed without an answer. A keep-alive connection waiting for its
+    /// next request is closed after as long.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
+    header_timeout: Duration,
     /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
@@ -177,12 +183,23 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             args.token_env,
         ));
     }
-    if args.body_timeout.is_zero() {
-        return Err(
-            "--body-timeout 0s would answer every event 408 before its body came; give a \
-             duration such as 30s"
-                .to_owned(),
-        );
+    for (flag, timeout, what) in [
+        (
+            "--body-timeout",
+            args.body_timeout,
+            "answer every event 408 before its body came",
+        ),
+        (
+            "--header-timeout",
+            args.header_timeout,
+            "close every connection before its request came",
+        ),
+    ] {
+        if timeout.is_zero() {
+            return Err(format!(
+                "{flag} 0s would {what}; give a duration such as 30s"
+            ));
+        }
     }
     let config = crate::send::load_config(&args.config)?;
     let delivery = config.delivery_config().map_err(|e| e.to_string())?;
@@ -257,7 +274,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             sink.endpoints().len(),
             if durable { ", events and endpoints kept in the spool" } else { ", no spool: events in memory only" },
         ));
-        serve_until_stopped(listener, app, stop, args.grace, &daemon, guard).await
+        serve_until_stopped(listener, app, args.header_timeout, stop, args.grace, &daemon, guard)
+            .await
     })
 }
 
@@ -268,43 +286,37 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     app: Router,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    header_timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
     grace: Duration,
     daemon: &Daemon,
     guard: deskhook_transports::delivery::DeliveryGuard,
 ) -> Result<ExitCode, String> {
     let stopping = Arc::new(tokio::sync::Notify::new());
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    let server = connections::serve_connections(listener, app, header_timeout, {
         let stopping = stopping.clone();
         async move {
             stop.await;
             stopping.notify_one();
         }
     });
-    let server = std::future::IntoFuture::into_future(server);
     tokio::pin!(server);
     let started = tokio::select! {
-        served = &mut server => {
-            served.map_err(|e| format!("the server failed: {e}"))?;
-            tokio::time::Instant::now()
-        }
+        () = &mut server => tokio::time::Instant::now(),
         () = stopping.notified() => {
             let started = tokio::time::Instant::now();
-            // A connection whose request stalled midway (a client gone quiet) would be
-            // waited for without end (axum sets hyper no read timeout).
-            match tokio::time::timeout(grace, &mut server).await {
-                Ok(served) => served.map_err(|e| format!("the server failed: {e}"))?,
-                Err(_) => {
-                    // Their body reads end now, with a 503; the connections go when the
-                    // daemon exits.
-                    let _ = daemon.grace_over.send(true);
-                    log::warn!(
-                        target: deskhook::LOG_TARGET,
-                        "serve: connections still open when --grace ended are no longer \
-                         waited for (a client stalled in the middle of its request); an event \
-                         whose body had not arrived is answered 503"
-                    );
-                }
+            // A request still under way when it ends (a body arriving slowly, an answer
+            // its client does not read) is not waited for.
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
+                // Their body reads end now, with a 503; the connections go when the
+                // daemon exits.
+                let _ = daemon.grace_over.send(true);
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "serve: connections still open when --grace ended are no longer \
+                     waited for (a client stalled in the middle of its request); an event \
+                     whose body had not arrived is answered 503"
+                );
             }
             started
         }

@@ -344,6 +344,43 @@ fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
     assert_eq!(target.delivered(), 1, "the stalled event was not accepted");
 }
 
+/// A request whose head stops arriving is not waited for past --header-timeout: its
+/// connection is closed (with no answer, as hyper does), and so is a keep-alive connection
+/// left idle as long; the daemon goes on answering others.
+#[test]
+fn a_request_head_that_stops_arriving_has_its_connection_closed() {
+    use std::io::{Read as _, Write as _};
+    let target = Switchable::start(503);
+    let dir = tempfile::tempdir().unwrap();
+    let config = crm_config(dir.path(), "", &target.receiver.url);
+    let mut serve = Serve::start_with(&config, None, &["--header-timeout", "1s"]);
+    // What comes before the connection closes: nothing, or (when the daemon answered) all.
+    let until_closed = |stream: &mut std::net::TcpStream| {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut came = String::new();
+        match stream.read_to_string(&mut came) {
+            Ok(_) => came,
+            Err(e) => panic!("the connection was still open after {WAIT:?} ({e}); came: {came:?}"),
+        }
+    };
+
+    let mut stalled = std::net::TcpStream::connect(&serve.addr).unwrap();
+    stalled
+        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bea")
+        .unwrap();
+    assert_eq!(until_closed(&mut stalled), "");
+
+    let mut idle = std::net::TcpStream::connect(&serve.addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let answered = until_closed(&mut idle);
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(answered.ends_with("ok\n"), "{answered}");
+
+    serve.signal("-TERM");
+    assert!(serve.process.wait_within(WAIT).is_some_and(|s| s.success()));
+}
+
 #[test]
 fn serve_keeps_its_events_through_a_sighup() {
     let target = Switchable::start(503);

@@ -1,6 +1,6 @@
 //! `deskhook serve` refuses to start without a usable token, and says what is wrong with
 //! the one it found: not set, too short, not UTF-8 text, or not sendable in a header; and
-//! refuses a --body-timeout of zero.
+//! refuses a --body-timeout or a --header-timeout of zero.
 
 use std::process::{Command, Stdio};
 
@@ -51,25 +51,33 @@ fn serve_without_a_usable_token_says_what_is_wrong_with_it() {
 }
 
 #[test]
-fn serve_refuses_a_body_timeout_of_zero() {
-    let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
-        .args([
-            "serve",
-            "--config",
-            "deskhook.toml",
-            "--listen",
-            "127.0.0.1:0",
+fn serve_refuses_timeouts_of_zero() {
+    for (flag, says) in [
+        (
             "--body-timeout",
-            "0s",
-        ])
-        .env("DESKHOOK_TOKEN", "a-token-long-enough-for-serve")
-        .stdin(Stdio::null())
-        .output()
-        .expect("deskhook runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("--body-timeout 0s would answer every event 408"),
-        "{stderr}"
-    );
+            "--body-timeout 0s would answer every event 408",
+        ),
+        (
+            "--header-timeout",
+            "--header-timeout 0s would close every connection before its request came",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args([
+                "serve",
+                "--config",
+                "deskhook.toml",
+                "--listen",
+                "127.0.0.1:0",
+                flag,
+                "0s",
+            ])
+            .env("DESKHOOK_TOKEN", "a-token-long-enough-for-serve")
+            .stdin(Stdio::null())
+            .output()
+            .expect("deskhook runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
