@@ -79,6 +79,21 @@ pub fn h2_receiver_that_turns_away(requests: usize) -> TlsReceiver {
     )
 }
 
+/// An HTTP/2 receiver whose first connection goes silent after answering `answers`
+/// requests: it stays open but nothing more is read from it or written to it (pings
+/// included), as a connection whose flow a NAT or a load balancer dropped. The request that
+/// found it silent is not recorded; later connections serve as usual.
+pub fn h2_receiver_that_goes_silent(answers: usize) -> TlsReceiver {
+    start(
+        &[b"h2"],
+        false,
+        H2Limits {
+            silent_after: Some(answers),
+            ..H2Limits::default()
+        },
+    )
+}
+
 /// How the HTTP/2 side serves.
 #[derive(Clone, Copy, Default)]
 struct H2Limits {
@@ -89,6 +104,8 @@ struct H2Limits {
     refuse_first: bool,
     /// `GOAWAY` after this many requests on a connection (a refused one aside).
     go_away_after: Option<usize>,
+    /// The first connection goes silent after answering this many requests.
+    silent_after: Option<usize>,
 }
 
 fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
@@ -132,6 +149,7 @@ fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
     let resumed: Arc<Mutex<Vec<bool>>> = Arc::default();
     let (record, handshakes) = (seen.clone(), resumed.clone());
     let refused = Arc::new(AtomicBool::new(!limits.refuse_first));
+    let mut first = true;
     runtime.spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, record, handshakes, refused) = (
@@ -140,6 +158,7 @@ fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
                 handshakes.clone(),
                 refused.clone(),
             );
+            let silent_after = limits.silent_after.filter(|_| std::mem::take(&mut first));
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
@@ -151,7 +170,7 @@ fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
                     .push(kind == Some(rustls::HandshakeKind::Resumed));
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 if h2 {
-                    serve_h2(tls, record, limits, &refused).await;
+                    serve_h2(tls, record, limits, &refused, silent_after).await;
                 } else {
                     serve_http1(tls, record, close).await;
                 }
@@ -172,6 +191,7 @@ async fn serve_h2(
     record: Arc<Mutex<Vec<Seen>>>,
     limits: H2Limits,
     refused: &AtomicBool,
+    silent_after: Option<usize>,
 ) {
     let mut builder = h2::server::Builder::new();
     if let Some(max) = limits.max_streams {
@@ -187,6 +207,11 @@ async fn serve_h2(
         if !refused.swap(true, Ordering::SeqCst) {
             respond.send_reset(h2::Reason::REFUSED_STREAM);
             continue;
+        }
+        if silent_after == Some(streams) {
+            // Held open, never polled again: nothing read, nothing written.
+            let _held = (connection, request, respond);
+            return std::future::pending().await;
         }
         streams += 1;
         if limits.go_away_after == Some(streams) {

@@ -2,13 +2,15 @@
 //! endpoint trusts: the async transport speaks HTTP/2 when the server offers it (ALPN) and
 //! HTTP/1.1 otherwise; the blocking one speaks HTTP/1.1. An endpoint that does not trust the
 //! CA gets nothing through. A receiver that closes every connection sees the sessions
-//! resumed after the first handshake.
+//! resumed after the first handshake. An HTTP/2 connection that goes silent is given up after
+//! one attempt times out on it.
 
 use std::time::Duration;
 
 use deskhook::{Action, Secret};
 use deskhook_tests::tls::{
-    TlsReceiver, h2_receiver_that_holds, h2_receiver_that_turns_away, tls_receiver,
+    TlsReceiver, h2_receiver_that_goes_silent, h2_receiver_that_holds, h2_receiver_that_turns_away,
+    tls_receiver,
 };
 use deskhook_tests::{Transport, dead_letter_file, start, ticket};
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
@@ -238,4 +240,35 @@ fn a_hanging_endpoint_does_not_hold_up_another_on_its_http2_origin() {
     }
     // The hanging requests are left to the stop (and the receiver's end).
     let _ = guard.shutdown(Duration::from_millis(50));
+}
+
+#[test]
+fn an_http2_connection_gone_silent_is_given_up_after_one_timeout() {
+    // The first connection answers one request, then nothing: not even hyper's pings,
+    // which would notice it only after 20 s.
+    let server = h2_receiver_that_goes_silent(1);
+    let (_dir, dead) = dead_letter_file();
+    let endpoint = Endpoint::new("h2", &format!("https://127.0.0.1:{}/", server.port))
+        .unwrap()
+        .allow_private(true)
+        .ca_certificates_pem(server.ca_pem.as_bytes())
+        .unwrap()
+        .timeout(Duration::from_millis(500))
+        .retry("0s,10ms,10ms,10ms".parse().unwrap());
+    let (sink, guard, dispatcher) = start(
+        Transport::Async,
+        HttpSink::builder()
+            .endpoint(endpoint)
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Comment, &ticket("S1"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    // Its first attempt times out on the silent connection; the next goes on a new one.
+    dispatcher.emit(Action::Comment, &ticket("S2"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert!(read_dead_letters(&dead).unwrap().is_empty());
+    let stats = sink.endpoints().get("h2").unwrap().stats;
+    assert_eq!((stats.delivered, stats.failed), (2, 1));
+    assert_eq!(server.seen.lock().unwrap().len(), 2);
 }

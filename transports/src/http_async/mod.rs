@@ -310,8 +310,20 @@ impl AsyncTransport for AsyncHttp {
             });
         };
         let deadline = tokio::time::Instant::now() + target.timeout;
-        let Ok(sent) = tokio::time::timeout_at(deadline, exchange(target, headers, body)).await
-        else {
+        // The HTTP/2 connection the request is on, if it is on one, and its answers by then.
+        let mut on = None;
+        let exchanged = exchange(target, headers, body, &mut on);
+        let Ok(sent) = tokio::time::timeout_at(deadline, exchanged).await else {
+            if let Some(on) = on
+                && target.origin.forget_if_silent(&on)
+            {
+                log::debug!(
+                    target: deskhook::LOG_TARGET,
+                    "an HTTP/2 connection to {} gave no answer since a request that timed out \
+                     went out on it: no longer used",
+                    target.absolute.authority().map_or("its origin", |a| a.as_str())
+                );
+            }
             return Err(AttemptError {
                 message: format!("timed out ({:?})", target.timeout),
                 retryable: true,
@@ -361,11 +373,14 @@ enum Answer {
     H2(http::Response<hyper::body::Incoming>, origin::Stream),
 }
 
-/// One request and the head of its answer, on a kept connection or a new one.
+/// One request and the head of its answer, on a kept connection or a new one; `on` tells
+/// the HTTP/2 connection the request last went out on (for [`origin::Origin::forget_if_silent`]
+/// when the attempt times out).
 async fn exchange(
     target: &HttpTarget,
     headers: &[(&str, &str)],
     body: &Bytes,
+    on: &mut Option<origin::Sent>,
 ) -> Result<Answer, AttemptError> {
     let origin = &target.origin;
     let (mut conn, mut reused) = match origin.checkout(None) {
@@ -406,8 +421,12 @@ async fn exchange(
                 _stream: stream,
             } => {
                 let request = h2_request(target, headers, body)?;
+                *on = Some(stream.sent());
                 let mut e = match send.try_send_request(request).await {
-                    Ok(response) => return Ok(Answer::H2(response, stream)),
+                    Ok(response) => {
+                        stream.answered();
+                        return Ok(Answer::H2(response, stream));
+                    }
                     Err(e) => e,
                 };
                 // An HTTP/2 server that did not take the stream: refused, or past its

@@ -62,27 +62,55 @@ pub(super) enum Conn {
     },
 }
 
+/// What the requests on one HTTP/2 connection share: how many are in flight on it, and how
+/// many answers it has given (its sign of life).
+#[derive(Default)]
+pub(super) struct Streams {
+    open: AtomicUsize,
+    answered: AtomicUsize,
+}
+
 /// A request's place among an HTTP/2 connection's streams, counted while it lives.
-pub(super) struct Stream(Arc<AtomicUsize>);
+pub(super) struct Stream(Arc<Streams>);
 
 impl Stream {
-    fn on(streams: &Arc<AtomicUsize>) -> Stream {
-        streams.fetch_add(1, Ordering::AcqRel);
+    fn on(streams: &Arc<Streams>) -> Stream {
+        streams.open.fetch_add(1, Ordering::AcqRel);
         Stream(streams.clone())
+    }
+
+    /// Counts an answer's head on its connection.
+    pub(super) fn answered(&self) {
+        self.0.answered.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Its connection, and the answers it had given, as its request goes out.
+    pub(super) fn sent(&self) -> Sent {
+        Sent {
+            streams: self.0.clone(),
+            answered: self.0.answered.load(Ordering::Acquire),
+        }
     }
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// An HTTP/2 connection kept: its handle, our requests in flight on it, and when it was
-/// last taken.
+/// The HTTP/2 connection a request went out on, and the answers it had given by then: to
+/// tell, when the request times out, whether the connection said anything since.
+pub(super) struct Sent {
+    streams: Arc<Streams>,
+    answered: usize,
+}
+
+/// An HTTP/2 connection kept: its handle, our requests in flight on it and its answers,
+/// and when it was last taken.
 struct H2 {
     send: http2::SendRequest<Body>,
-    streams: Arc<AtomicUsize>,
+    streams: Arc<Streams>,
     used: Instant,
 }
 
@@ -95,8 +123,12 @@ impl H2 {
         }
     }
 
+    fn in_flight(&self) -> usize {
+        self.streams.open.load(Ordering::Acquire)
+    }
+
     fn full(&self) -> bool {
-        self.streams.load(Ordering::Acquire) >= H2_STREAMS
+        self.in_flight() >= H2_STREAMS
     }
 }
 
@@ -205,14 +237,13 @@ impl Origin {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
         // Closed ones go, and idle ones unused too long.
-        idle.h2.retain(|c| {
-            !c.send.is_closed() && reusable(c.used, c.streams.load(Ordering::Acquire), now)
-        });
+        idle.h2
+            .retain(|c| !c.send.is_closed() && reusable(c.used, c.in_flight(), now));
         if let Some(h2) = idle
             .h2
             .iter_mut()
             .filter(|c| !c.full() && except.is_none_or(|s| !Arc::ptr_eq(&c.streams, &s.0)))
-            .min_by_key(|c| c.streams.load(Ordering::Acquire))
+            .min_by_key(|c| c.in_flight())
         {
             return Some(h2.take(now));
         }
@@ -231,9 +262,27 @@ impl Origin {
     /// Stops handing out the HTTP/2 connection that carries `stream` (its server sent a
     /// `GOAWAY`): requests go on another one. Those in flight on it finish.
     pub(super) fn forget(&self, stream: &Stream) {
+        self.forget_connection(&stream.0);
+    }
+
+    /// Stops handing out the HTTP/2 connection a request timed out on if it has given no
+    /// answer since that request went out (to any request): a peer gone without a word (a
+    /// NAT or load balancer that dropped the connection's flow) would otherwise take every
+    /// request of the origin, each to its timeout, until hyper's unanswered pings close it
+    /// ([`H2_PING_EVERY`] twice). A connection that answers others meanwhile is only slow
+    /// for this request, and stays. Whether it was forgotten.
+    pub(super) fn forget_if_silent(&self, sent: &Sent) -> bool {
+        let silent = sent.streams.answered.load(Ordering::Acquire) == sent.answered;
+        if silent {
+            self.forget_connection(&sent.streams);
+        }
+        silent
+    }
+
+    fn forget_connection(&self, streams: &Arc<Streams>) {
         lock(&self.idle)
             .h2
-            .retain(|c| !Arc::ptr_eq(&c.streams, &stream.0));
+            .retain(|c| !Arc::ptr_eq(&c.streams, streams));
     }
 
     /// Closes the connections kept (dropping a handle ends its connection once no request
@@ -434,7 +483,7 @@ impl Origin {
         if let Some(kept) = idle.h2.iter_mut().find(|c| {
             !c.send.is_closed()
                 && !c.full()
-                && reusable(c.used, c.streams.load(Ordering::Acquire), now)
+                && reusable(c.used, c.in_flight(), now)
                 && except.is_none_or(|s| !Arc::ptr_eq(&c.streams, &s.0))
         }) {
             return Ok(kept.take(now));
