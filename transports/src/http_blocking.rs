@@ -30,6 +30,7 @@ mod kept;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -174,12 +175,16 @@ struct KeyAgents {
 struct UreqTarget {
     agents: Arc<KeyAgents>,
     url: String,
+    /// The whole attempt's timeout (the agents' own): a request sent again gets what is
+    /// left of it.
+    timeout: Duration,
 }
 
 impl Connector for UreqConnector {
     fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
         endpoint.check_http()?;
         let key = ClientKey::of(endpoint);
+        let timeout = key.timeout;
         let mut agents = lock(&self.agents);
         let key_agents = match agents.by_key.get(&key).and_then(Weak::upgrade) {
             Some(key_agents) => key_agents,
@@ -200,6 +205,7 @@ impl Connector for UreqConnector {
         Ok(Arc::new(UreqTarget {
             agents: key_agents,
             url: endpoint.url.to_string(),
+            timeout,
         }))
     }
 
@@ -251,19 +257,28 @@ impl Transport for UreqTransport {
                 retryable: false,
             });
         };
+        let started = Instant::now();
         let send = |agent: &ureq::Agent| {
             let mut request = agent.post(&target.url);
             for (name, value) in headers {
                 request = request.header(*name, *value);
             }
-            request.send(&body[..])
+            request
         };
-        let mut response = match send(&target.agents.pooled) {
-            // The connection ended before any answer: most often a kept one the server
-            // closed as the request went out (an idle timeout), which ureq cannot tell from
-            // a new one. Sent again at once, on a new connection, within the attempt (at
-            // least once, as every attempt is: the server may have read it).
-            Err(ureq::Error::Io(e)) if closed_before_answer(&e) => send(&target.agents.fresh),
+        kept::watch_connects();
+        let mut response = match send(&target.agents.pooled).send(&body[..]) {
+            // A kept connection that ended before any answer: most often one the server
+            // closed as the request went out (an idle timeout). Sent again at once, on a
+            // new connection, within what is left of the attempt's timeout (at least once,
+            // as every attempt is: the server may have read it). A new connection that ends
+            // so is the server's answer: the attempt failed.
+            Err(ureq::Error::Io(e)) if closed_before_answer(&e) && !kept::connected() => {
+                send(&target.agents.fresh)
+                    .config()
+                    .timeout_global(Some(target.timeout.saturating_sub(started.elapsed())))
+                    .build()
+                    .send(&body[..])
+            }
             sent => sent,
         }
         .map_err(classify)?;

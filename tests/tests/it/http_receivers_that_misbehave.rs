@@ -3,7 +3,8 @@
 //! so that the next request meets a kept connection already closed), one that answers before
 //! it has read the body, one whose answer is larger than the read limit, one whose body
 //! comes too slowly after its status, and ones whose answers are unusual but valid: a
-//! chunked body with a trailer, an interim `100 Continue` nobody asked for.
+//! chunked body with a trailer, an interim `100 Continue` nobody asked for. One that closes
+//! every connection without an answer gets each attempt once.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -43,6 +44,9 @@ enum Manner {
     AnswersChunked,
     /// Sends `100 Continue` (unasked), then answers 204, and keeps the connection.
     ContinuesFirst,
+    /// Reads each request whole, then closes its connection without an answer (a receiver
+    /// whose worker dies).
+    NeverAnswers,
 }
 
 /// A raw HTTP/1.1 receiver on 127.0.0.1, a thread per connection.
@@ -135,11 +139,21 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
             let _ = writer.shutdown(Shutdown::Both);
             return;
         }
+        if matches!(manner, Manner::NeverAnswers) {
+            if reader.read_exact(&mut body).is_ok()
+                && let Some(id) = id
+            {
+                *seen.lock().unwrap().entry(id).or_default() += 1;
+            }
+            let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
         let answer: Vec<u8> = match manner {
             Manner::SaysClose => b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec(),
-            Manner::ClosesSilently | Manner::ClosesOnReuse | Manner::AnswersEarly => {
-                b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()
-            }
+            Manner::ClosesSilently
+            | Manner::ClosesOnReuse
+            | Manner::AnswersEarly
+            | Manner::NeverAnswers => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
             Manner::TricklesBody => {
                 b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst part".to_vec()
             }
@@ -276,8 +290,8 @@ fn every_event_arrives(t: Transport, manner: Manner) {
                 "{manner:?}: {connections} connections"
             );
         }
-        // A response body left unread ends its connection.
-        Manner::AnswersHuge | Manner::TricklesBody => {}
+        // A response body left unread ends its connection; no answer, no delivery.
+        Manner::AnswersHuge | Manner::TricklesBody | Manner::NeverAnswers => {}
         // Kept: far fewer connections than requests.
         Manner::AnswersEarly | Manner::AnswersChunked | Manner::ContinuesFirst => {
             assert!(
@@ -366,7 +380,33 @@ fn a_status_whose_body_comes_too_slowly_is_still_the_answer(t: Transport) {
     );
 }
 
+/// A receiver that reads each request and closes its connection without an answer gets
+/// each attempt once: a new connection that ends so is the attempt's failure, not a kept one
+/// the receiver closed as the request went out, and is not sent again.
+fn a_receiver_that_closes_without_answering_gets_each_attempt_once(t: Transport) {
+    let receiver = RawReceiver::start(Manner::NeverAnswers);
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                Endpoint::new("mute", &receiver.url)
+                    .unwrap()
+                    .allow_private(true)
+                    .retry("0s,10ms".parse().unwrap()),
+            )
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Comment, &ticket("M1"), &deskhook::sample::user());
+    guard.flush(WAIT).expect("dead-lettered within the wait");
+    let totals = sink.totals();
+    assert_eq!((totals.failed, totals.dead_lettered), (2, 1), "{totals:?}");
+    let seen = receiver.seen.lock().unwrap();
+    assert_eq!(seen.values().copied().collect::<Vec<_>>(), [2], "{seen:?}");
+}
+
 for_both_transports!(
+    a_receiver_that_closes_without_answering_gets_each_attempt_once,
     a_status_whose_body_comes_too_slowly_is_still_the_answer,
     a_receiver_that_says_close_after_each_answer_gets_every_event,
     a_kept_connection_closed_by_the_receiver_is_not_a_failure,

@@ -62,6 +62,24 @@ pub(super) fn connector() -> impl Connector {
 #[derive(Debug)]
 pub(super) struct Kept;
 
+thread_local! {
+    /// Whether this thread made a new connection since [`watch_connects`]: ureq runs its
+    /// connectors only when its pool has no connection to hand out.
+    static CONNECTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Starts watching whether the calling thread's next request makes a new connection (see
+/// [`connected`]).
+pub(super) fn watch_connects() {
+    CONNECTED.set(false);
+}
+
+/// Whether the calling thread made a new connection since [`watch_connects`]; if not, its
+/// request went out on a kept one.
+pub(super) fn connected() -> bool {
+    CONNECTED.get()
+}
+
 impl<In: Transport> Connector<In> for Kept {
     type Out = KeptTransport<In>;
 
@@ -70,6 +88,9 @@ impl<In: Transport> Connector<In> for Kept {
         _details: &ConnectionDetails<'_>,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        if chained.is_some() {
+            CONNECTED.set(true);
+        }
         Ok(chained.map(|inner| KeptTransport {
             inner,
             held: Vec::new(),
