@@ -65,7 +65,9 @@ pub(crate) struct Args {
     /// relay sends news every third of this while it delivers); 300ms to 1h.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     ack_wait: Duration,
-    /// How long a stopping relay lets the events it is delivering finish; at most 1h.
+    /// How long a stopping relay lets the events it is delivering finish; at most 1h. The
+    /// requests still on the wire then are waited for (each within its endpoint's timeout)
+    /// before other relays take the partitions.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
     /// How many times a partition's consumer may hand an event out (acknowledgements lost)

@@ -4,6 +4,9 @@
 //! their ticket's earlier ones (the relay tells the server they are in delivery, and a copy
 //! handed out all the same joins the event instead of queueing a second delivery).
 //!
+//! A stopping relay whose request outlasts its grace gives the partitions back only once that
+//! request has ended, so that the relay taking over sends nothing of the ticket meanwhile.
+//!
 //! One ticket, numbered in its subject, so that an event delivered twice or out of turn
 //! shows in the arrivals. `nats-server` runs on a free 127.0.0.1 port; the receiver is on
 //! 127.0.0.1.
@@ -89,6 +92,57 @@ fn a_stopping_relay_keeps_its_leases_until_its_work_is_done() {
         "the stopping relay finished the ticket: {first:?}"
     );
     assert_eq!(second.acknowledged, 0, "nothing was left: {second:?}");
+    assert_stream_empty(&server);
+}
+
+#[test]
+fn a_stopping_relay_gives_its_partitions_back_only_once_its_requests_have_ended() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    // The first request is answered after 2 s, long past the stopping relay's grace; the
+    // others at once. The receiver lists requests as it answers them.
+    let first_came = Arc::new(AtomicBool::new(false));
+    let came = first_came.clone();
+    let receiver = Receiver::start(move |_, n| {
+        if n == 0 {
+            came.store(true, Ordering::SeqCst);
+            return Answer::status(204).after(Duration::from_secs(2));
+        }
+        Answer::status(204)
+    });
+    publish_numbered(&server, "T1", EVENTS, &dead);
+
+    let first = RunningRelay::start(
+        relay(&server, &receiver, &dead)
+            .lease(Duration::from_millis(600))
+            .grace(Duration::from_millis(100)),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !first_came.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the first request never came");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The first relay stops with its request on the wire; the second would take the
+    // partitions as soon as they were given back, and send the ticket's events again.
+    let stopping = first.begin_stop();
+    let second =
+        RunningRelay::start(relay(&server, &receiver, &dead).lease(Duration::from_millis(600)));
+    let first = stopping.wait();
+    wait_for_the_last(&receiver);
+    let second = second.stop();
+
+    let answered = receiver.requests();
+    assert_eq!(
+        answered[0].index, 0,
+        "a request came while the stopped relay's was on the wire ({first:?}, {second:?})"
+    );
+    let arrived = numbers(&receiver);
+    assert!(arrived.is_sorted(), "in order, at least once: {arrived:?}");
+    let mut once = arrived.clone();
+    once.dedup();
+    assert_eq!(once, (0..EVENTS).collect::<Vec<_>>(), "{arrived:?}");
     assert_stream_empty(&server);
 }
 

@@ -181,11 +181,12 @@
 //! # Stopping
 //!
 //! When `stop` resolves, the relay takes no new messages, gives those in delivery up to
-//! `grace` to finish, stops its engine, then deletes its consumers and leases: the other
-//! relays take the partitions at once and deliver what it had not finished. It renews its
-//! leases until then, so that no other relay delivers a partition's tickets while it still
-//! does; a lease lost meanwhile (the relay cut off) withdraws what that partition has
-//! queued, as below.
+//! `grace` to finish, stops its engine, waits for the requests it still has on the wire
+//! (each within its endpoint's timeout: a stop can take that long past `grace` when an
+//! endpoint hangs), then deletes its consumers and leases: the other relays take the
+//! partitions at once and deliver what it had not finished. It renews its leases until
+//! then, so that no other relay delivers a partition's tickets while it still does; a lease
+//! lost meanwhile (the relay cut off) withdraws what that partition has queued, as below.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -487,8 +488,9 @@ impl Relay {
     }
 
     /// How long a stopping relay lets the messages in delivery finish before it stops its
-    /// engine and leaves the rest to the partitions' next owners. Defaults to 10 s; at most
-    /// an hour (longer fails [`run`](Relay::run)).
+    /// engine and leaves the rest to the partitions' next owners (after the requests still
+    /// on the wire end: see *Stopping* in the [module docs](self)). Defaults to 10 s; at
+    /// most an hour (longer fails [`run`](Relay::run)).
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;

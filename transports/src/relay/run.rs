@@ -261,7 +261,8 @@ struct Beside {
 
 /// The stop, once the owner took no more: what is in delivery has `grace` to finish, under
 /// the leases (still renewed: no other relay takes these partitions before they are given
-/// back); the engine stops; the rest is left for the partitions' next owners (first, so
+/// back); the engine stops, and the attempts it had under way are waited for; the rest is
+/// left for the partitions' next owners (first, so
 /// that nothing that waited in a gate goes to the stopped engine); what finished is
 /// acknowledged (or its parked entries removed), each step within `timeout`; then the
 /// partitions are given back.
@@ -281,6 +282,7 @@ async fn stop_delivering(
     if shut.is_err() {
         log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
     }
+    attempts_end(&shared.http).await;
     // The engine is stopped: the parked entries are rewritten with what it delivered.
     let _ = tokio::time::timeout(timeout, book.rewrite_parked(None, &shared.parked)).await;
     book.abandon(None);
@@ -288,6 +290,36 @@ async fn stop_delivering(
     give_back(book, &shared, stopping, timeout).await;
     drop(shared);
     beside.acker.abort();
+}
+
+/// Waits for the attempts under way when the engine stopped, which go on to their end
+/// (each within its endpoint's timeout), while this relay still holds the partitions: their
+/// next owner must not send a ticket's next event, or this one again, while this relay's
+/// request is still on the wire. Past the longest timeout (and a second), an attempt that
+/// has not ended is not waited for (logged).
+async fn attempts_end(http: &crate::delivery::DeliverySink) {
+    let (mut under_way, longest) = http.engine().attempts_under_way();
+    if under_way == 0 {
+        return;
+    }
+    log::info!(
+        target: deskhook::LOG_TARGET,
+        "relay: waiting for {under_way} attempt(s) under way to end before the partitions \
+         are given back (at most {})",
+        deskhook::policy::format_duration(longest)
+    );
+    let deadline = tokio::time::Instant::now() + longest + Duration::from_secs(1);
+    while under_way > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        under_way = http.engine().attempts_under_way().0;
+    }
+    if under_way > 0 {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "relay: {under_way} attempt(s) still under way past the endpoints' longest timeout; \
+             the partitions are given back all the same"
+        );
+    }
 }
 
 /// What a relay that stopped did, from its book's counts.

@@ -276,6 +276,20 @@ impl Engine {
         })
     }
 
+    /// Attempts under way (after a stop too: those started before it run to their end),
+    /// and the longest one may take, as far as the endpoints registered say.
+    #[cfg(feature = "relay")]
+    pub(crate) fn attempts_under_way(&self) -> (usize, Duration) {
+        let longest = self
+            .registry
+            .all()
+            .iter()
+            .map(|lane| lane.route().endpoint.attempt_timeout())
+            .max()
+            .unwrap_or(Duration::ZERO);
+        (self.pool.in_flight(), longest)
+    }
+
     /// Jobs queued, and jobs in flight.
     pub(crate) fn pending(&self) -> (usize, usize) {
         let outstanding = self.outstanding.load(Ordering::Acquire);
