@@ -91,8 +91,16 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
 }
 
 /// Sessions opened at `/login`, newest last: (id, opened, last used).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Sessions(Mutex<VecDeque<(String, Instant, Instant)>>);
+
+// Not derived: a session's id opens the console as the token does.
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.0.lock().map_or(0, |sessions| sessions.len());
+        f.debug_struct("Sessions").field("open", &open).finish()
+    }
+}
 
 impl Sessions {
     fn open(&self) -> Result<String, Problem> {
@@ -132,10 +140,19 @@ fn live(now: Instant, opened: Instant, used: Instant) -> bool {
 }
 
 /// What the token check needs.
-#[derive(Debug)]
 struct Auth {
     token: String,
     sessions: Sessions,
+}
+
+// Not derived: the token is the console's key.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("token", &"<set>")
+            .field("sessions", &self.sessions)
+            .finish()
+    }
 }
 
 /// `inner` behind the guards: the token (if any), `/login` and `/logout`, the cross-site
@@ -512,6 +529,19 @@ mod tests {
         assert!(!local_path("/\t/evil.example"));
         assert!(!local_path("/\n/evil.example"));
         assert!(!local_path("/ /evil.example"));
+    }
+
+    #[test]
+    fn debug_shows_neither_the_token_nor_a_session() {
+        let auth = Auth {
+            token: "s3cret-token".into(),
+            sessions: Sessions::default(),
+        };
+        let id = auth.sessions.open().unwrap();
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("s3cret-token"), "{shown}");
+        assert!(!shown.contains(&id), "{shown}");
+        assert!(shown.contains("open: 1"), "{shown}");
     }
 
     #[test]

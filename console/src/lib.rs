@@ -107,11 +107,21 @@ pub fn router(sink: DeliverySink) -> Router {
 }
 
 /// A console to build: the sink it shows, and its options.
-#[derive(Debug)]
 pub struct Console {
     sink: DeliverySink,
     token: Option<String>,
     rotation_overlap: Duration,
+}
+
+// Not derived: the token opens the console and the API to whoever has it.
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("sink", &self.sink)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("rotation_overlap", &self.rotation_overlap)
+            .finish()
+    }
 }
 
 impl Console {

@@ -219,6 +219,22 @@ async fn a_blank_token_lets_nobody_in_and_spaces_around_one_do_not_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_shows_in_debug_output() {
+    let c = console(|sink| {
+        let console = Console::new(sink).require_token("s3cret-token");
+        let shown = format!("{console:?}");
+        assert!(!shown.contains("s3cret-token"), "{shown}");
+        assert!(shown.contains("token: Some(\"<set>\")"), "{shown}");
+        let router = console.router();
+        let shown = format!("{router:?}");
+        assert!(!shown.contains("s3cret-token"), "{shown}");
+        router
+    });
+    let stats = api(&c.app, Method::GET, "/api/v1/stats", None).await;
+    assert_eq!(stats.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     let c = console(|sink| Console::new(sink).require_token("s3cret-token").router());
     let anonymous = api(&c.app, Method::GET, "/api/v1/stats", None).await;
