@@ -274,9 +274,15 @@ pub(super) async fn update_endpoint(
             Some(_) => {}
         }
     }
-    let spec = parse_spec(value)?;
+    let mut spec = parse_spec(value)?;
     let sink = state.sink.clone();
     blocking(move || {
+        let read = sink.endpoints().get(&spec.name)?;
+        let Some(current) = read.spec.as_ref().map(|r| &r.spec) else {
+            return Err(super::registered_in_code(&spec.name));
+        };
+        super::refuse_server_settings(&spec, Some(current))?;
+        super::keep_server_settings(&mut spec, current);
         let stale = |now: &str| {
             Problem::new(
                 StatusCode::PRECONDITION_FAILED,
@@ -287,8 +293,6 @@ pub(super) async fn update_endpoint(
                 ),
             )
         };
-        let read = sink.endpoints().get(&spec.name)?;
-        super::refuse_server_settings(&spec, read.spec.as_ref().map(|r| &r.spec))?;
         match expected.filter(|e| e != "*") {
             Some(expected) => {
                 let now = super::version_of(&read);

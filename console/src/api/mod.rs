@@ -6,7 +6,7 @@
 //! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
-//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones; with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412) |
+//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones, and so do absent `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 for an endpoint registered by the application's code (change it there) |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
@@ -367,6 +367,36 @@ pub(crate) fn version_of(info: &deskhook_transports::delivery::EndpointInfo) -> 
 
 pub(crate) fn parse_spec(value: Value) -> Result<EndpointSpec, Problem> {
     read(value)
+}
+
+/// The refusal of an edit of an endpoint the application's code registered (its settings
+/// are the code's, with what the spec format cannot say: CA roots, a template, a tenant):
+/// the console and the API may pause, resume, test and delete it.
+pub(crate) fn registered_in_code(name: &str) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        format!(
+            "endpoint '{name}' was registered by the application's code, not from settings: \
+             change it there (here it can be paused, resumed, tested and deleted)"
+        ),
+    )
+}
+
+/// Keeps the settings of `current` that name something of the server's own (see
+/// [`refuse_server_settings`]) when an update `spec` leaves them out: no request could set
+/// them again. The template file stays while `spec` gives no template of its own, with its
+/// content type unless `spec` gives one.
+pub(crate) fn keep_server_settings(spec: &mut EndpointSpec, current: &EndpointSpec) {
+    if spec.ca_file.is_none() {
+        spec.ca_file.clone_from(&current.ca_file);
+    }
+    if spec.template.is_none() && spec.template_file.is_none() && current.template_file.is_some() {
+        spec.template_file.clone_from(&current.template_file);
+        if spec.template_content_type.is_none() {
+            spec.template_content_type
+                .clone_from(&current.template_content_type);
+        }
+    }
 }
 
 /// Refuses the settings of `spec` that name something of the server's own (see the module's

@@ -398,7 +398,7 @@ pub(crate) async fn edit_form(
     let lookup = name.clone();
     match crate::blocking(move || Ok(sink.endpoints().get(&lookup)?)).await {
         Ok(info) if info.spec.is_none() => {
-            error_page(&base, &registered_in_code(&name)).into_response()
+            error_page(&base, &crate::api::registered_in_code(&name)).into_response()
         }
         Ok(info) => {
             form_page(&base, &csrf, Some(&name), &FormValues::of(&info), None).into_response()
@@ -479,7 +479,7 @@ pub(crate) async fn update(
         info.spec
             .clone()
             .map(|saved| saved.spec)
-            .ok_or_else(|| registered_in_code(&name))
+            .ok_or_else(|| crate::api::registered_in_code(&name))
     });
     // The endpoint is the path's (the form's hidden name is only what the browser shows).
     let spec = current.and_then(|current| {
@@ -535,16 +535,6 @@ fn changed_meanwhile(name: &str) -> Problem {
 
 /// The problem of editing an endpoint the application registered in its code: it has no
 /// settings to edit here (saving the form would replace them all).
-fn registered_in_code(name: &str) -> Problem {
-    Problem::new(
-        StatusCode::CONFLICT,
-        format!(
-            "endpoint '{name}' was registered by the application's code, not from settings: \
-             change it there (here it can be paused, resumed, tested and deleted)"
-        ),
-    )
-}
-
 /// Settings the form has no field for stay as they are: the CA file, the template file
 /// (unless the form sets a template), and the template's content type while the template
 /// stays: the same, or one's own edited (its text, or a file). It goes when the template

@@ -462,6 +462,67 @@ async fn the_api_refuses_settings_that_name_the_servers_files_or_environment() {
     assert_eq!(receiver.count(), 0);
 }
 
+/// An update that leaves out what no request could set again (a template file and its
+/// content type) keeps it, as the edit form does; an endpoint the application's code
+/// registered is refused, as the form refuses it, rather than stripped of what the settings
+/// format cannot say (its tenant here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_update_keeps_the_servers_settings_and_leaves_coded_endpoints_alone() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let app = &c.app;
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("crm.txt.j2");
+    std::fs::write(&template, "ticket {{ ticket.code }}").unwrap();
+    let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
+    spec.allow_private = true;
+    spec.template_file = Some(template.clone());
+    spec.template_content_type = Some("text/plain".into());
+    c.sink.endpoints().upsert_spec(&spec).unwrap();
+    // Only what changes, as a script sends it.
+    let changed = api(
+        app,
+        Method::PUT,
+        "/api/v1/endpoints/crm",
+        Some(json!({"url": receiver.url, "allow_private": true, "retry": "0s"})),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let now = c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+    assert_eq!(now.retry.unwrap().to_string(), "0s");
+    assert_eq!(now.template_file.as_deref(), Some(template.as_path()));
+    assert_eq!(now.template_content_type.as_deref(), Some("text/plain"));
+
+    c.sink
+        .endpoints()
+        .upsert(
+            deskhook_transports::delivery::Endpoint::new("coded", &receiver.url)
+                .unwrap()
+                .allow_private(true)
+                .tenant("acme"),
+        )
+        .unwrap();
+    let refused = api(
+        app,
+        Method::PUT,
+        "/api/v1/endpoints/coded",
+        Some(json!({"url": receiver.url, "allow_private": true})),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("registered by the application's code"),
+        "{}",
+        refused.body
+    );
+    let coded = c.sink.endpoints().get("coded").unwrap();
+    assert_eq!(coded.tenant.as_deref(), Some("acme"));
+    assert!(coded.spec.is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
     let receiver =
