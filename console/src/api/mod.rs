@@ -348,12 +348,13 @@ fn body_json(body: &Bytes) -> Result<Value, Problem> {
     })
 }
 
-/// Reads an endpoint's JSON (the fields of a `[[endpoint]]` table), naming the field at
-/// fault when it cannot.
-/// The version of an endpoint's settings as the console and the API show them: a hash of
-/// their JSON (secrets by their hints). An edit made from an older version is refused (the
-/// form's hidden field, the API's `If-Match` against the `ETag` of a GET), so that two
-/// operators do not undo each other's change unseen.
+/// The version of an endpoint's settings: a hash of their JSON as the console and the API
+/// show them (secrets by their hints) and of the digest of those they do not show (header
+/// values, secrets, the URL past its origin: see
+/// [`EndpointInfo::settings_digest`](deskhook_transports::delivery::EndpointInfo::settings_digest)).
+/// An edit made from an older version is refused (the form's hidden field, the API's
+/// `If-Match` against the `ETag` of a GET), so that two operators do not undo each other's
+/// change unseen.
 pub(crate) fn version_of(info: &deskhook_transports::delivery::EndpointInfo) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -362,9 +363,12 @@ pub(crate) fn version_of(info: &deskhook_transports::delivery::EndpointInfo) -> 
         .hash(&mut hasher);
     info.secret_hints.hash(&mut hasher);
     info.headers.hash(&mut hasher);
+    info.settings_digest().hash(&mut hasher);
     format!("{:016x}", hasher.finish())
 }
 
+/// Reads an endpoint's JSON (the fields of a `[[endpoint]]` table), naming the field at
+/// fault when it cannot.
 pub(crate) fn parse_spec(value: Value) -> Result<EndpointSpec, Problem> {
     read(value)
 }

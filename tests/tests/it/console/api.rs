@@ -523,6 +523,57 @@ async fn an_api_update_keeps_the_servers_settings_and_leaves_coded_endpoints_alo
     assert!(coded.spec.is_none());
 }
 
+/// The ETag changes with every setting, those no page or response shows included (a
+/// header's value, the URL's path): a PUT made from before such a change is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_etag_changes_with_settings_the_api_does_not_show() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let app = &c.app;
+    let created = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("crm", &receiver)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let etag = || async {
+        let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+        read.headers[header::ETAG].clone()
+    };
+    let first = etag().await;
+    let put = |body: Value, if_match: Option<header::HeaderValue>| {
+        let mut request =
+            Request::put("/api/v1/endpoints/crm").header(header::CONTENT_TYPE, "application/json");
+        if let Some(if_match) = if_match {
+            request = request.header(header::IF_MATCH, if_match);
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    };
+    let mut body = endpoint_json("crm", &receiver);
+    body["headers"] = json!({"Authorization": "Bearer new-credential"});
+    assert_eq!(
+        send(app, put(body.clone(), None)).await.status,
+        StatusCode::OK
+    );
+    let second = etag().await;
+    assert_ne!(first, second, "a header's value changed");
+    let mut stale = endpoint_json("crm", &receiver);
+    stale["headers"] = json!({"Authorization": "Bearer old-credential"});
+    let refused = send(app, put(stale, Some(first))).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        refused.body
+    );
+
+    body["url"] = json!(format!("{}/elsewhere", receiver.url));
+    assert_eq!(send(app, put(body, None)).await.status, StatusCode::OK);
+    assert_ne!(second, etag().await, "the URL's path changed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
     let receiver =

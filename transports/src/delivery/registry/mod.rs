@@ -122,6 +122,23 @@ impl std::fmt::Debug for Read {
 }
 
 impl EndpointInfo {
+    /// A digest of every setting the endpoint was made from, the ones this snapshot leaves
+    /// out included (secrets, header values, the URL's path and query), to tell whether they
+    /// changed since another snapshot: an `ETag`, a form's hidden version. Keyed with a key
+    /// drawn at random once per process, so that it tells nothing of the values (and differs
+    /// from one process to the next). `None` for an endpoint registered in code (not made
+    /// from an [`EndpointSpec`](super::EndpointSpec)), or changed or removed since this was
+    /// read and not in use any more. Costs one serialization of the settings.
+    pub fn settings_digest(&self) -> Option<u64> {
+        static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        let route = self.read.0.upgrade()?;
+        let settings = serde_json::to_string(route.endpoint.spec.as_deref()?).ok()?;
+        Some(std::hash::BuildHasher::hash_one(
+            KEY.get_or_init(std::hash::RandomState::new),
+            settings,
+        ))
+    }
+
     fn of(lane: &Lane) -> EndpointInfo {
         let route = lane.route();
         let stats = lane.stats(None);
