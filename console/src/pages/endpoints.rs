@@ -533,18 +533,14 @@ fn changed_meanwhile(name: &str) -> Problem {
     )
 }
 
-/// The problem of editing an endpoint the application registered in its code: it has no
-/// settings to edit here (saving the form would replace them all).
 /// Settings the form has no field for stay as they are: the CA file, the template file
-/// (unless the form sets a template), and the template's content type while the template
-/// stays: the same, or one's own edited (its text, or a file). It goes when the template
-/// goes or becomes another preset: the event's JSON has none. (Secrets the form does not
-/// give are kept by `update_spec`, literal and from the environment alike.)
+/// (unless the form sets a template), as the API keeps them, and the template's content
+/// type while the template stays: the same, or one's own edited (its text, or a file). It
+/// goes when the template goes or becomes another preset: the event's JSON has none.
+/// (Secrets the form does not give are kept by `update_spec`, literal and from the
+/// environment alike.)
 fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
-    spec.ca_file.clone_from(&current.ca_file);
-    if spec.template.is_none() {
-        spec.template_file.clone_from(&current.template_file);
-    }
+    crate::api::keep_server_settings(spec, current);
     let own = |s: &EndpointSpec| {
         s.template_file.is_some() || s.template.as_deref().is_some_and(|t| !form::is_preset(t))
     };
