@@ -262,10 +262,9 @@ struct Beside {
 /// The stop, once the owner took no more: what is in delivery has `grace` to finish, under
 /// the leases (still renewed: no other relay takes these partitions before they are given
 /// back); the engine stops, and the attempts it had under way are waited for; the rest is
-/// left for the partitions' next owners (first, so
-/// that nothing that waited in a gate goes to the stopped engine); what finished is
-/// acknowledged (or its parked entries removed), each step within `timeout`; then the
-/// partitions are given back.
+/// left for the partitions' next owners (first, so that nothing that waited in a gate goes
+/// to the stopped engine); what finished is acknowledged (or its parked entries removed),
+/// each step within `timeout`; then the partitions are given back.
 async fn stop_delivering(
     book: &Arc<Book>,
     shared: Arc<Shared>,
@@ -298,10 +297,12 @@ async fn stop_delivering(
 /// request is still on the wire. Past the longest timeout (and a second), an attempt that
 /// has not ended is not waited for (logged).
 async fn attempts_end(http: &crate::delivery::DeliverySink) {
-    let (mut under_way, longest) = http.engine().attempts_under_way();
+    let engine = http.engine();
+    let mut under_way = engine.attempts_under_way();
     if under_way == 0 {
         return;
     }
+    let longest = engine.longest_attempt();
     log::info!(
         target: deskhook::LOG_TARGET,
         "relay: waiting for {under_way} attempt(s) under way to end before the partitions \
@@ -311,7 +312,7 @@ async fn attempts_end(http: &crate::delivery::DeliverySink) {
     let deadline = tokio::time::Instant::now() + longest + Duration::from_secs(1);
     while under_way > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        under_way = http.engine().attempts_under_way().0;
+        under_way = engine.attempts_under_way();
     }
     if under_way > 0 {
         log::warn!(

@@ -276,18 +276,23 @@ impl Engine {
         })
     }
 
-    /// Attempts under way (after a stop too: those started before it run to their end),
-    /// and the longest one may take, as far as the endpoints registered say.
+    /// Attempts under way (after a stop too: those started before it run to their end):
+    /// an atomic load.
     #[cfg(feature = "relay")]
-    pub(crate) fn attempts_under_way(&self) -> (usize, Duration) {
-        let longest = self
-            .registry
+    pub(crate) fn attempts_under_way(&self) -> usize {
+        self.pool.in_flight()
+    }
+
+    /// The longest an attempt may take, as far as the endpoints registered say: a look at
+    /// every one.
+    #[cfg(feature = "relay")]
+    pub(crate) fn longest_attempt(&self) -> Duration {
+        self.registry
             .all()
             .iter()
             .map(|lane| lane.route().endpoint.attempt_timeout())
             .max()
-            .unwrap_or(Duration::ZERO);
-        (self.pool.in_flight(), longest)
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Jobs queued, and jobs in flight.
