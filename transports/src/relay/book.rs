@@ -153,7 +153,9 @@ impl Recent {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, whatever a thread that panicked holding it left (the relay's state stays
+/// usable: each change under these locks is whole or not made).
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -418,8 +420,8 @@ impl Book {
     }
 
     /// Endpoint `endpoint` is finished with event `id` (delivered or dead-lettered); the
-    /// event is acknowledged when it was the last. Idempotent: the observer and the
-    /// dead-letter hook may both report the same outcome.
+    /// event is acknowledged when it was the last. Idempotent: an event a removal
+    /// dead-letters while an attempt delivers it is reported by both.
     pub(super) fn finished(&self, id: &str, endpoint: &str) {
         let done = {
             let mut waiting = lock(&self.waiting);
@@ -679,8 +681,9 @@ pub(super) async fn keep_alive(book: Arc<Book>, every: Duration) {
     }
 }
 
-/// Sees final outcomes for the relay, then passes every record on to the configured
-/// observer.
+/// Tells the book of deliveries and retries (dead letters are told by the relay's
+/// dead-letter hook, once published), and which endpoints are failing; then passes every
+/// record on to the configured observer.
 pub(super) struct Tracker {
     pub(super) book: Arc<Book>,
     pub(super) inner: Option<Arc<dyn Observer>>,
@@ -699,10 +702,12 @@ impl Observer for Tracker {
             }
         }
         let id = record.event_id.to_string();
-        if record.outcome == AttemptOutcome::Retrying {
-            self.book.retrying(&id, record.endpoint);
-        } else {
-            self.book.finished(&id, record.endpoint);
+        match record.outcome {
+            AttemptOutcome::Retrying => self.book.retrying(&id, record.endpoint),
+            AttemptOutcome::Delivered => self.book.finished(&id, record.endpoint),
+            // Its dead letter went to the relay's hook, which ends it with the endpoint
+            // once the letter is published (see `dead`).
+            _ => {}
         }
         if let Some(inner) = &self.inner {
             inner.on_attempt(record);

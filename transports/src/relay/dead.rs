@@ -1,12 +1,101 @@
 //! Where a relay's dead letters go besides its dead-letter file: the stream
-//! `<stream>_DEAD`, under `<prefix>-dead.<endpoint>`.
+//! `<stream>_DEAD`, under `<prefix>-dead.<endpoint>`. An event's message is acknowledged
+//! only once its letters are published there (or failed to be, and are in the file or the
+//! log): the file is not synced, and an acknowledgement that came first would lose a letter
+//! in a crash of the host.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::{self, stream};
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc};
 
+use super::book::{Book, lock};
 use super::nats_error;
 use crate::delivery::DeadLetter;
 use crate::error::Error;
 use crate::nats::StreamSettings;
+
+/// Dead letters published at once: a mass dead-lettering (an endpoint removed with
+/// thousands queued) is not held to one round trip per letter.
+const PUBLISHING: usize = 32;
+
+/// A dead letter the engine wrote, with whether its file took it.
+pub(super) type Letter = (DeadLetter, bool);
+
+/// The events whose dead letters are on their way to the dead stream, each with how many.
+#[derive(Default)]
+pub(super) struct Unpublished {
+    events: Mutex<HashMap<String, usize>>,
+    /// Told each time an event's last letter is published.
+    published: Notify,
+}
+
+impl Unpublished {
+    /// A letter of event `id` goes to the publisher.
+    pub(super) fn add(&self, id: &str) {
+        *lock(&self.events).entry(id.to_owned()).or_default() += 1;
+    }
+
+    /// A letter of event `id` is published (or failed to be).
+    pub(super) fn remove(&self, id: &str) {
+        let mut events = lock(&self.events);
+        if let Some(count) = events.get_mut(id) {
+            *count -= 1;
+            if *count == 0 {
+                events.remove(id);
+                drop(events);
+                self.published.notify_waiters();
+            }
+        }
+    }
+
+    /// Resolves once no letter of the events `ids` is waiting to be published.
+    pub(super) async fn until_published(&self, ids: &[&str]) {
+        loop {
+            let published = self.published.notified();
+            if !ids.iter().any(|id| lock(&self.events).contains_key(*id)) {
+                return;
+            }
+            published.await;
+        }
+    }
+
+    /// Resolves once no letter at all is waiting to be published.
+    pub(super) async fn until_all_published(&self) {
+        loop {
+            let published = self.published.notified();
+            if lock(&self.events).is_empty() {
+                return;
+            }
+            published.await;
+        }
+    }
+}
+
+/// Publishes the letters of `letters` as they come, [`PUBLISHING`] at once, each followed
+/// by its endpoint's end with the event in `book` (so the event's message is acknowledged
+/// once its last endpoint is done), until the engine that writes them is gone.
+pub(super) async fn publish_letters(
+    context: jetstream::Context,
+    (prefix, stream): (String, String),
+    book: Arc<Book>,
+    unpublished: Arc<Unpublished>,
+    mut letters: mpsc::UnboundedReceiver<Letter>,
+) {
+    futures_util::stream::poll_fn(move |cx| letters.poll_recv(cx))
+        .for_each_concurrent(PUBLISHING, |(letter, in_file)| {
+            let (context, prefix, stream) = (&context, &prefix, &stream);
+            let (book, unpublished) = (&book, &unpublished);
+            async move {
+                publish_dead_letter(context, prefix, stream, &letter, in_file).await;
+                book.finished(&letter.id, &letter.endpoint);
+                unpublished.remove(&letter.id);
+            }
+        })
+        .await;
+}
 
 /// The stream dead letters are published to: `<stream>_DEAD`, subjects `<prefix>-dead.>`.
 pub(super) async fn dead_letter_stream(
@@ -34,7 +123,7 @@ pub(super) async fn dead_letter_stream(
 
 /// Publishes a dead letter; what cannot be published is in the relay's dead-letter file
 /// (`in_file`), or else only in the log, where the engine wrote it whole.
-pub(super) async fn publish_dead_letter(
+async fn publish_dead_letter(
     context: &jetstream::Context,
     prefix: &str,
     stream: &str,

@@ -159,7 +159,13 @@
 //!   go past the queues' capacity too.
 //!
 //! Dead letters go where the configuration says (the dead-letter file) and are also
-//! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`.
+//! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`. An
+//! endpoint is done with an event once its letter is published there (or has failed to
+//! be: logged, and the letter is in the file, or else logged whole): the message is not
+//! acknowledged before, so that a crash of the host never loses a letter the stream did
+//! not take (the file is not synced). A stop waits up to its timeout for the letters on
+//! their way; an event whose letter is still unpublished then is delivered by the
+//! partition's next owner (again: at least once).
 //!
 //! `X-Deskhook-Sequence` is numbered by each relay process; the order itself is kept by the
 //! partitions and the engine, not by the numbers. A relay has no spool (the stream is its

@@ -75,6 +75,8 @@ pub(super) struct Shared {
     pub(super) parked: Arc<Parked>,
     /// The leases, to tell a later owner's consumer from a stale one.
     pub(super) leases: Arc<super::leases::Leases>,
+    /// The events whose dead letters are not published yet (see `dead`).
+    pub(super) unpublished: Arc<super::dead::Unpublished>,
 }
 
 /// How long to wait before trying again after a failure of the servers.
@@ -454,6 +456,9 @@ impl Shared {
                     .acknowledged
                     .fetch_add(1, Ordering::Relaxed);
             }
+            // Ended only once their letters are published (see `dead`).
+            let ids: Vec<&str> = events.iter().map(|e| &*e.id).collect();
+            self.unpublished.until_published(&ids).await;
             settle(&message, AckKind::Term).await;
             return true;
         }
@@ -507,6 +512,7 @@ impl Shared {
             let Some(routed) = self.reserve(routed, order).await else {
                 return false;
             };
+            let mut lettered = Vec::new();
             for ((event, _, _), names) in routed.iter().zip(&gone) {
                 for name in names {
                     self.http.write_dead_letter(letter(
@@ -516,8 +522,12 @@ impl Shared {
                          changed meanwhile)"
                             .to_owned(),
                     ));
+                    lettered.push(&*event.id);
                 }
             }
+            // The entry may go as soon as its other endpoints are done: not before these
+            // letters are published (see `dead`).
+            self.unpublished.until_published(&lettered).await;
             count += routed.len();
             let ids: Vec<Arc<str>> = routed
                 .iter()

@@ -10,7 +10,7 @@ use async_nats::jetstream::{self, stream};
 use deskhook::policy::OverflowPolicy;
 
 use super::book::{self, Book, Tracker};
-use super::dead::{dead_letter_stream, publish_dead_letter};
+use super::dead::{Letter, Unpublished, dead_letter_stream, publish_letters};
 use super::endpoints::{Sources, follow, from_bucket, reload};
 use super::owner::Owner;
 use super::partition::Shared;
@@ -60,8 +60,9 @@ impl Relay {
             .map(|e| e.name().to_owned())
             .collect();
         let sources = Sources::new(self.sink.endpoints.clone());
-        let (sink, book, done, mut letters_rx) =
-            relaying_sink(self.sink, partitions, self.max_pending);
+        let unpublished = Arc::new(Unpublished::default());
+        let (sink, book, done, letters) =
+            relaying_sink(self.sink, partitions, self.max_pending, &unpublished);
         let (http, guard) = sink.build_async()?;
         let revision = Arc::new(AtomicU64::new(0));
         let follower = match &self.bucket {
@@ -83,14 +84,13 @@ impl Relay {
         } else {
             names
         };
-        let publisher = {
-            let (context, prefix) = (context.clone(), settings.prefix().to_owned());
-            tokio::spawn(async move {
-                while let Some((letter, in_file)) = letters_rx.recv().await {
-                    publish_dead_letter(&context, &prefix, &dead_stream, &letter, in_file).await;
-                }
-            })
-        };
+        let publisher = tokio::spawn(publish_letters(
+            context.clone(),
+            (settings.prefix().to_owned(), dead_stream),
+            book.clone(),
+            unpublished.clone(),
+            letters,
+        ));
         log::info!(
             target: deskhook::LOG_TARGET,
             "relay '{}' ({me}): delivering from stream '{}' ({partitions} partitions) to {} \
@@ -143,6 +143,7 @@ impl Relay {
             memory_consumers: replicas <= 1,
             parked,
             leases: leases.clone(),
+            unpublished,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let owner =
@@ -261,8 +262,9 @@ struct Beside {
 
 /// The stop, once the owner took no more: what is in delivery has `grace` to finish, under
 /// the leases (still renewed: no other relay takes these partitions before they are given
-/// back); the engine stops, and the attempts it had under way are waited for; the rest is
-/// left for the partitions' next owners (first, so that nothing that waited in a gate goes
+/// back); the engine stops, and the attempts it had under way are waited for, then the
+/// publication of their dead letters (within `timeout`); the rest is left for the
+/// partitions' next owners (first, so that nothing that waited in a gate goes
 /// to the stopped engine); what finished is acknowledged (or its parked entries removed),
 /// each step within `timeout`; then the partitions are given back.
 async fn stop_delivering(
@@ -282,6 +284,8 @@ async fn stop_delivering(
         log::error!(target: deskhook::LOG_TARGET, "the relay's delivery engine did not stop cleanly");
     }
     attempts_end(&shared.http).await;
+    // An event whose letter is not published by then is left to the next owner too.
+    let _ = tokio::time::timeout(timeout, shared.unpublished.until_all_published()).await;
     // The engine is stopped: the parked entries are rewritten with what it delivered.
     let _ = tokio::time::timeout(timeout, book.rewrite_parked(None, &shared.parked)).await;
     book.abandon(None);
@@ -382,17 +386,17 @@ fn finish(guard: DeliveryGuard) {
     }
 }
 
-/// The dead letters a relay's engine writes, each with whether its file took it, on their
-/// way to the relay's dead stream.
-type Letters = tokio::sync::mpsc::UnboundedReceiver<(DeadLetter, bool)>;
+/// The dead letters a relay's engine writes, on their way to the relay's dead stream.
+type Letters = tokio::sync::mpsc::UnboundedReceiver<Letter>;
 
 /// `sink` made to deliver for a relay of `partitions` partitions, each with up to
 /// `max_pending` messages outstanding: its book, the book's work for the acknowledger, and
-/// the dead letters to publish.
+/// the dead letters to publish (each noted in `unpublished` until it is).
 fn relaying_sink(
     mut sink: crate::delivery::SinkBuilder,
     partitions: u32,
     max_pending: usize,
+    unpublished: &Arc<Unpublished>,
 ) -> (
     crate::delivery::SinkBuilder,
     Arc<Book>,
@@ -424,22 +428,28 @@ fn relaying_sink(
         sink.config.max_queued_bytes,
         sink.config.queue_capacity - 1,
     );
-    let (letters_tx, letters_rx) = tokio::sync::mpsc::unbounded_channel::<(DeadLetter, bool)>();
+    let (letters_tx, letters_rx) = tokio::sync::mpsc::unbounded_channel::<Letter>();
     sink.observer = Some(Arc::new(Tracker {
         book: book.clone(),
         inner: sink.observer.take(),
     }));
     {
-        let book = book.clone();
+        let (book, unpublished) = (book.clone(), unpublished.clone());
         sink.hooks = Hooks {
             drop_on_stop: true,
-            // Also final: some dead letters (a 410 emptying the queue, a body over the
-            // limit) come without an attempt of their own. Counted as the relay's dead
-            // letters whether the file took it or not: it goes to the dead stream too.
+            // Every dead letter comes here, with an attempt or without (a 410 emptying the
+            // queue, a body over the limit). Counted as the relay's dead letters whether
+            // the file took it or not: it goes to the dead stream too, and its endpoint is
+            // done with the event once it is there (see `dead`).
             dead_letter: Some(Arc::new(move |letter: &DeadLetter, in_file: bool| {
                 book.counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                book.finished(&letter.id, &letter.endpoint);
-                let _ = letters_tx.send((letter.clone(), in_file));
+                unpublished.add(&letter.id);
+                if letters_tx.send((letter.clone(), in_file)).is_err() {
+                    // The publisher is gone (the relay stopped): it is in the file or the
+                    // log, as the engine wrote it.
+                    book.finished(&letter.id, &letter.endpoint);
+                    unpublished.remove(&letter.id);
+                }
             })),
         };
     }
