@@ -123,7 +123,7 @@ async fn done(
     parked: &Parked,
     carrier: Arc<Carrier>,
 ) -> Option<Arc<Carrier>> {
-    let keys = carrier.parked_keys();
+    let keys = book.parked_done(&carrier);
     if !keys.is_empty() {
         // Acknowledged when it was parked.
         if let Err(e) = parked.remove(&keys).await {
@@ -394,6 +394,19 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
 }
 
 impl Book {
+    /// `carrier` is done and was parked: the keys of its entries, to remove (none when it
+    /// was not parked). It is no longer outstanding. It was settled when it was parked,
+    /// unless its tenure ended while its entries were written, with its last event finished
+    /// meanwhile: `park` left it to the next owner, and the end of the tenure found no
+    /// event of it to leave, so its partition would wait for it for ever.
+    pub(super) fn parked_done(&self, carrier: &Carrier) -> Vec<String> {
+        let keys = carrier.parked_keys();
+        if !keys.is_empty() {
+            self.settle(carrier);
+        }
+        keys
+    }
+
     /// Rewrites the parked entries of the messages of `tenure` (every tenure still held
     /// when `None`) with the endpoints still to take each event, before the partition goes
     /// to its next owner: an entry names them as they were when it was written, and the

@@ -64,3 +64,27 @@ fn a_message_past_the_budget_alone_owes_kib_and_takes_places_as_others_do() {
         "the room is whole again, no larger"
     );
 }
+
+#[test]
+fn a_parked_message_whose_tenure_ended_as_its_entries_were_written_does_not_stay_outstanding() {
+    let (book, _done) = Book::new(1, 4 * 1024, 2);
+    let withdrawn = Arc::new(AtomicBool::new(false));
+    // A message of one event taken under tenure (0, 1), counted as `carry` counts it.
+    book.outstanding[0].fetch_add(1, Ordering::AcqRel);
+    let carrier = Carrier::new(None, (0, 1), 7, 1, &withdrawn);
+    // While its entries are written: its event finishes, and the tenure ends, whose end
+    // finds nothing of it to leave.
+    book.pass(&carrier, &Arc::from("event"));
+    assert_eq!(book.abandon(Some((0, 1))), 0);
+    withdrawn.store(true, Ordering::Release);
+    // The write ends: `park` keeps its keys and leaves it to the next owner.
+    *lock(&carrier.parked) = vec!["0.1.7.0".to_owned()];
+    assert_eq!(book.outstanding(0), 1);
+    // Done: its entries go, and it is no longer outstanding (it stayed at 1 before, and a
+    // hand-back of the partition waited for it for ever).
+    assert_eq!(book.parked_done(&carrier), ["0.1.7.0"]);
+    assert_eq!(book.outstanding(0), 0);
+    // Once: a carrier parked and acknowledged was settled then.
+    book.parked_done(&carrier);
+    assert_eq!(book.outstanding(0), 0);
+}
