@@ -23,7 +23,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// has moved for as long as one event's whole retry schedule.
 ///
 /// Exit status: 0 when everything was delivered; 1 when events went to the spool's dead
-/// letters (`deskhook dead-letters list --spool DIR`) or are left.
+/// letters (`deskhook dead-letters list --spool DIR`) or are left, those of endpoints that
+/// --config does not name included (a script must not remove the spool then).
 #[derive(Debug, clap::Args)]
 #[command(mut_arg("url", |a| a.help(
     "Send every spooled event, whatever its endpoint, to this URL instead"
@@ -281,7 +282,7 @@ pub(crate) fn run_drain(
         ));
     }
     crate::send::print_line(&summary);
-    Ok(if dead == 0 && left == 0 {
+    Ok(if dead == 0 && left == 0 && others.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

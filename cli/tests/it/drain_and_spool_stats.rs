@@ -156,6 +156,32 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
 }
 
 #[test]
+fn drain_fails_while_events_of_endpoints_it_was_not_given_are_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("spool");
+    let dir_arg = dir.to_str().unwrap();
+    fill(tmp.path(), dir_arg, "3");
+    // The configuration names another endpoint than the spool's `bench`.
+    let taking = Listen::start(&[]);
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[spool]\ndir = {dir_arg:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nallow_private = true\n",
+            taking.url
+        ),
+    )
+    .unwrap();
+    let out = deskhook_in(tmp.path(), &["drain", "--config", config.to_str().unwrap()]);
+    // Exit 1: a script that removed the spool on success would lose them (it was 0).
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "0 of 0 event(s) delivered; not drained (no such endpoint configured): 3 for 'bench'\n"
+    );
+}
+
+#[test]
 fn drain_explains_a_missing_spool_and_a_spool_in_use() {
     let tmp = tempfile::tempdir().unwrap();
     let out = deskhook_in(
