@@ -139,6 +139,39 @@ const RENAMED_KEYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Keys whose values are credentials (an endpoint's signing secrets, header values and
+/// template variables): a parse error never repeats them.
+const CREDENTIAL_KEYS: [&str; 4] = ["secrets", "secret", "headers", "template_vars"];
+
+/// `message` with every text under a [`CREDENTIAL_KEYS`] key of `text` left out: serde
+/// repeats a value of the wrong type, so `secrets = "whsec_…"` (without its brackets)
+/// would print the secret, into a terminal or a CI log.
+fn without_credentials(mut message: String, text: &str) -> String {
+    fn credentials(value: &toml::Value, under_key: bool, out: &mut Vec<String>) {
+        match value {
+            toml::Value::String(text) if under_key && !text.is_empty() => out.push(text.clone()),
+            toml::Value::Array(items) => items.iter().for_each(|v| credentials(v, under_key, out)),
+            toml::Value::Table(table) => table.iter().for_each(|(key, v)| {
+                credentials(v, under_key || CREDENTIAL_KEYS.contains(&key.as_str()), out);
+            }),
+            _ => {}
+        }
+    }
+    // A type error is in well-formed TOML; a syntax error quotes no value.
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return message;
+    };
+    let mut found = Vec::new();
+    credentials(&toml::Value::Table(table), false, &mut found);
+    for credential in found {
+        // As serde quotes it (escaped), and as written.
+        let quoted = format!("{credential:?}");
+        message = message.replace(&quoted[1..quoted.len() - 1], "(hidden)");
+        message = message.replace(&credential, "(hidden)");
+    }
+    message
+}
+
 /// A parse error's message, with a hint for a renamed key and a "did you mean" for a
 /// misspelt one.
 fn explain(message: &str) -> String {
@@ -202,7 +235,7 @@ impl Config {
                 path: path.clone(),
                 line,
                 column,
-                message: explain(e.message()),
+                message: without_credentials(explain(e.message()), text),
             }
         })?;
         let config = Config {

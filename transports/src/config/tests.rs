@@ -220,6 +220,35 @@ fn misspelt_event_types_get_a_suggestion_and_a_position() {
 }
 
 #[test]
+fn a_credential_of_the_wrong_type_is_not_repeated_in_the_error() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let cases = [
+        format!("secrets = \"{secret}\""),
+        format!("headers = \"Bearer {secret}\""),
+        format!("headers = [\"Authorization: {secret}\"]"),
+        format!("template_vars = \"{secret}\""),
+        format!("secrets = [{{ secret = \"{secret}\", expires = 7 }}]"),
+    ];
+    for case in cases {
+        let text =
+            format!("[[endpoint]]\nname = \"crm\"\nurl = \"https://crm.example/hook\"\n{case}\n");
+        let error = err(&text);
+        assert!(error.starts_with("deskhook.toml:4:"), "{error}");
+        assert!(!error.contains("MfKQ9r8G"), "{case}: {error}");
+        assert!(
+            error.contains("expected"),
+            "what was expected stays: {error}"
+        );
+    }
+    // Other values are still quoted.
+    let error = err("[[endpoint]]\nname = 7\nurl = \"https://crm.example/hook\"\n");
+    assert_eq!(
+        error,
+        "deskhook.toml:2:8: invalid type: integer `7`, expected a string"
+    );
+}
+
+#[test]
 fn errors_name_the_position_and_the_fix() {
     assert_eq!(
         err("[delivery]\nqueue_capacty = 5\n"),
