@@ -492,6 +492,64 @@ fn a_failing_endpoints_full_queue_dead_letters_what_it_cannot_take() {
     assert_eq!(letters.lines().count() as u64, report.dead_lettered);
 }
 
+/// Copies every entry of the parked bucket under the key a later tenure of the same
+/// partition would have written it under: what a relay whose lease was lost while it
+/// parked leaves once it takes the partition again and parks the same messages again.
+fn park_each_entry_twice(setup: &Setup) {
+    let keys = setup.parked_keys();
+    block_on(async {
+        let context = deskhook_tests::nats::context(&setup.server.url()).await;
+        let bucket = context
+            .get_key_value("deskhook-relay-parked")
+            .await
+            .expect("the parked bucket");
+        for key in keys {
+            let value = bucket.get(&key).await.unwrap().expect("the entry");
+            // `<partition>.<sequence>.<revision>.<part>`, under a later revision.
+            let parts: Vec<&str> = key.split('.').collect();
+            let revision: u64 = parts[2].parse().unwrap();
+            let again = format!("{}.{}.{}.{}", parts[0], parts[1], revision + 1000, parts[3]);
+            bucket.put(&again, value).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_parked_event_in_two_entries_is_dead_lettered_once_for_a_gone_endpoint() {
+    let setup = Setup::start(1);
+    let first = RunningRelay::start(setup.relay());
+    setup.wait_until("live to have everything and the stream to empty", || {
+        setup.live.count() == EVENTS && setup.stream_len() == 0
+    });
+    first.stop();
+    park_each_entry_twice(&setup);
+    assert_eq!(setup.parked_left(), 2 * EVENTS);
+    let second = RunningRelay::start(
+        Relay::builder(
+            setup.server.url(),
+            DeliverySink::builder()
+                .endpoint(endpoint("live", &setup.live, "0s"))
+                .dead_letter_path(&setup.dead),
+        )
+        .max_pending(4),
+    );
+    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
+    let report = second.stop();
+    // Each event once, its copy known as such (before: two letters of each).
+    assert_eq!(
+        (
+            report.dead_lettered as usize,
+            report.acknowledged as usize,
+            report.duplicates as usize
+        ),
+        (EVENTS, EVENTS, EVENTS),
+        "{report:?}"
+    );
+    let letters = std::fs::read_to_string(&setup.dead).expect("the dead letters");
+    assert_eq!(letters.lines().count(), EVENTS);
+    assert_eq!(setup.live.count(), EVENTS);
+}
+
 #[test]
 fn a_parked_event_whose_endpoint_is_gone_is_dead_lettered_by_the_next_relay() {
     let setup = Setup::start(1);

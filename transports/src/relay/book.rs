@@ -236,6 +236,12 @@ impl Book {
         lock(&self.waiting).contains_key(id) || lock(&self.recent).ids.contains(id)
     }
 
+    /// Event `id` ended without going to the engine (no endpoint takes it): remembered as
+    /// acknowledged events are.
+    pub(super) fn remember(&self, id: &Arc<str>) {
+        lock(&self.recent).insert(id.clone());
+    }
+
     /// What the relay knows of event `id`; joins `carrier` to its delivery when it is under
     /// way.
     pub(super) fn seen(&self, id: &str, carrier: &Arc<Carrier>) -> Option<Seen> {

@@ -514,6 +514,12 @@ impl Shared {
             };
             let mut lettered = Vec::new();
             for ((event, _, _), names) in routed.iter().zip(&gone) {
+                // One this relay has (in delivery, or ended lately) came in an earlier entry
+                // too, which had these letters written: a park whose tenure ended as it was
+                // written leaves a message's events in two entries (see `hand`).
+                if self.book.knows(&event.id) {
+                    continue;
+                }
                 for name in names {
                     self.http.write_dead_letter(letter(
                         event,
@@ -526,8 +532,19 @@ impl Shared {
                 }
             }
             // The entry may go as soon as its other endpoints are done: not before these
-            // letters are published (see `dead`).
-            self.unpublished.until_published(&lettered).await;
+            // letters are published (see `dead`). Told to stop first, the entry stays for
+            // the next owner, which writes them again (at least once).
+            tokio::select! {
+                () = self.unpublished.until_published(&lettered) => {}
+                () = until(order, |o| *o != Order::Keep) => {
+                    for (_, lanes, kib) in &routed {
+                        if !lanes.is_empty() {
+                            self.book.give_back(*kib);
+                        }
+                    }
+                    return false;
+                }
+            }
             count += routed.len();
             let ids: Vec<Arc<str>> = routed
                 .iter()
@@ -664,6 +681,8 @@ impl Shared {
                     self.http.engine().count_unrouted(event.event_type);
                     count(&self.book.counts.unrouted);
                 }
+                // Ended: a copy of it (a second entry, a message handed out again) is known.
+                self.book.remember(&event.id);
                 count(&self.book.counts.acknowledged);
                 self.book.pass(carrier, &event.id);
                 return;
