@@ -85,14 +85,18 @@ struct ListArgs {
 /// Deliver the dead letters again; keep in the file only those that fail again.
 ///
 /// Each letter goes to the endpoint of the same name in --config (at its URL there now),
-/// with the same webhook-id and body, signed anew. The file is first renamed to PATH.replaying; letters that fail again are appended to a
-/// new PATH as the delivery engine gives them up, and PATH.replaying is deleted at the end.
-/// If the command is killed midway, PATH.replaying still holds every letter of the run:
-/// running replay again picks it up (with anything new in PATH) and sends them all again,
-/// those already delivered included; receivers drop the duplicates by webhook-id.
+/// with the same webhook-id and body, signed anew. The file is first renamed to
+/// PATH.replaying; letters that fail again are appended to a new PATH as the delivery engine
+/// gives them up, and PATH.replaying is deleted at the end. If the command is killed midway,
+/// PATH.replaying still holds every letter of the run: running replay again picks it up
+/// (with anything new in PATH) and sends them all again, those already delivered included;
+/// receivers drop the duplicates by webhook-id. A sink may go on writing to PATH meanwhile.
+/// One replay of a file runs at a time: it holds a lock on PATH.replaying.lock (left in
+/// place, empty), and a second one stops at once.
 ///
 /// A progress bar shows on stderr when it is a terminal; each attempt prints a line as in
-/// `deskhook send`. Exits 0 if every letter was delivered.
+/// `deskhook send`. Exits 0 if every letter was delivered (those of endpoints --config does
+/// not name included, unless --endpoint chose others).
 #[derive(Debug, clap::Args)]
 struct ReplayArgs {
     /// Replay the dead letters of this spool directory instead of a file: they go back to
@@ -331,9 +335,39 @@ fn print_letters(out: &mut impl Write, letters: &[StoredLetter], json: bool) -> 
 
 /// `PATH.replaying`.
 fn replaying_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".replaying")
+}
+
+/// `path` with `suffix` added to its name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
-    name.push(".replaying");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+/// Holds the lock of `replaying`'s replay (`PATH.replaying.lock`, made if missing and left
+/// in place) until the file returned is dropped: a second replay of the same file would take
+/// the first one's PATH.replaying for an interrupted replay's and send every letter again,
+/// at the same time. The lock ends with the process, however it ends.
+fn lock_replay(replaying: &Path) -> Result<File, String> {
+    let path = with_suffix(replaying, ".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another replay of these dead letters is under way (it holds '{}'): wait for it \
+             to end",
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("cannot lock '{}': {e}", path.display()))
+        }
+    }
 }
 
 /// Writes letters as JSON Lines, appending.
@@ -357,7 +391,7 @@ fn append_letters(path: &Path, letters: &[DeadLetter]) -> Result<(), String> {
 /// `replaying`, and returns them, one per (id, endpoint), the latest kept.
 fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
     let earlier = read_letters(replaying)?;
-    if earlier.is_empty() {
+    if earlier.is_empty() && !with_suffix(replaying, ".incoming").exists() {
         if read_letters(path)?.is_empty() {
             // Nothing to replay: leave the file as it is.
             return Ok(Vec::new());
@@ -377,7 +411,46 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
         replaying.display()
     );
     let mut letters = earlier;
-    letters.extend(read_letters(path)?);
+    // Those a resume killed midway left on their way in, then those written to `path`
+    // since, moved aside before they are read: a sink that writes to `path` meanwhile
+    // starts a new file, rather than append to one about to be removed.
+    let incoming = with_suffix(replaying, ".incoming");
+    for from_path in [false, true] {
+        if from_path {
+            if !path.exists() {
+                break;
+            }
+            std::fs::rename(path, &incoming).map_err(|e| {
+                format!(
+                    "cannot move '{}' to '{}': {e}",
+                    path.display(),
+                    incoming.display()
+                )
+            })?;
+        } else if !incoming.exists() {
+            continue;
+        }
+        letters.extend(read_letters(&incoming)?);
+        letters = latest_of_each(letters);
+        // Written beside, then swapped in: `replaying` holds everything at every moment.
+        let merged = with_suffix(replaying, ".tmp");
+        File::create(&merged).map_err(|e| format!("cannot create '{}': {e}", merged.display()))?;
+        append_letters(&merged, &letters)?;
+        std::fs::rename(&merged, replaying).map_err(|e| {
+            format!(
+                "cannot move '{}' to '{}': {e}",
+                merged.display(),
+                replaying.display()
+            )
+        })?;
+        std::fs::remove_file(&incoming)
+            .map_err(|e| format!("cannot remove '{}': {e}", incoming.display()))?;
+    }
+    Ok(letters)
+}
+
+/// One letter per (id, endpoint), the last one of each, in the order of their first.
+fn latest_of_each(letters: Vec<DeadLetter>) -> Vec<DeadLetter> {
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     let mut unique: Vec<DeadLetter> = Vec::with_capacity(letters.len());
     for letter in letters {
@@ -390,25 +463,42 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
             }
         }
     }
-    // Write the merged list beside, then swap it in: `replaying` holds everything at every
-    // moment.
-    let mut merged = OsString::from(replaying.as_os_str());
-    merged.push(".tmp");
-    let merged = PathBuf::from(merged);
-    File::create(&merged).map_err(|e| format!("cannot create '{}': {e}", merged.display()))?;
-    append_letters(&merged, &unique)?;
-    std::fs::rename(&merged, replaying).map_err(|e| {
-        format!(
-            "cannot move '{}' to '{}': {e}",
-            merged.display(),
-            replaying.display()
-        )
-    })?;
-    if path.exists() {
-        std::fs::remove_file(path)
-            .map_err(|e| format!("cannot remove '{}': {e}", path.display()))?;
+    unique
+}
+
+/// The line that says what became of `others`, the letters a replay left as they were (""
+/// when none), and whether some are of endpoints the configuration does not name (`names`)
+/// while `--endpoint` chose none (`asked`): letters no replay can deliver, a failure.
+fn others_left(others: &[DeadLetter], names: &HashSet<String>, asked: &[String]) -> (String, bool) {
+    if others.is_empty() {
+        return (String::new(), false);
     }
-    Ok(unique)
+    let mut line = format!(
+        "\n{} dead letter(s) of other endpoints left as they were",
+        others.len()
+    );
+    let mut unnamed: Vec<(&str, usize)> = Vec::new();
+    for letter in others.iter().filter(|l| !names.contains(&l.endpoint)) {
+        match unnamed
+            .iter_mut()
+            .find(|(name, _)| *name == letter.endpoint)
+        {
+            Some((_, count)) => *count += 1,
+            None => unnamed.push((&letter.endpoint, 1)),
+        }
+    }
+    if !unnamed.is_empty() {
+        let listed: Vec<String> = unnamed
+            .iter()
+            .map(|(name, count)| format!("{count} for '{name}'"))
+            .collect();
+        line.push_str(&format!(
+            " (of endpoints the configuration does not name: {}; add them to it to replay \
+             them)",
+            listed.join(", ")
+        ));
+    }
+    (line, !unnamed.is_empty() && asked.is_empty())
 }
 
 /// Why a letter cannot be queued again, checked before queueing (`HttpSink::redeliver` gives
@@ -524,6 +614,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
 
     let replaying = replaying_path(&path);
+    let _replay = lock_replay(&replaying)?;
     let (letters, others): (Vec<_>, Vec<_>) = set_aside(&path, &replaying)?
         .into_iter()
         .partition(|l| chosen.contains(&l.endpoint));
@@ -533,14 +624,19 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     if !others.is_empty() {
         append_letters(&path, &others)?;
     }
+    let (others_line, unconfigured) = others_left(&others, &names, &args.endpoints);
     if letters.is_empty() {
         let _ = std::fs::remove_file(&replaying);
-        println!(
-            "no dead letters{} in {}",
+        crate::send::print_line(&format!(
+            "no dead letters{} in {}{others_line}",
             of_endpoints(&args.endpoints),
             path.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+        ));
+        return Ok(if unconfigured {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     let (mut replayable, mut kept): (Vec<_>, Vec<_>) = letters
         .into_iter()
@@ -614,15 +710,10 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     if left > 0 {
         summary.push_str(&format!("\n{left} left in {}", path.display()));
     }
-    if !others.is_empty() {
-        summary.push_str(&format!(
-            "\n{} dead letter(s) of other endpoints left as they were",
-            others.len()
-        ));
-    }
+    summary.push_str(&others_line);
     // The exit status tells whether the letters were delivered, even when stdout is closed.
     crate::send::print_line(&summary);
-    Ok(if left == 0 && kept.is_empty() {
+    Ok(if left == 0 && kept.is_empty() && !unconfigured {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

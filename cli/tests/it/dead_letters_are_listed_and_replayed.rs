@@ -212,6 +212,116 @@ fn an_interrupted_replay_is_resumed_without_duplicates() {
 }
 
 #[test]
+fn a_resume_killed_midway_is_resumed_with_what_it_had_moved_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,lock,edit");
+    let text_before = std::fs::read_to_string(&dead).unwrap();
+    let lines: Vec<&str> = text_before.lines().collect();
+    // A resume moves PATH aside before it reads it (a sink may be writing to PATH): killed
+    // then, it leaves PATH.replaying.incoming beside PATH.replaying, and a new PATH.
+    let replaying = tmp.path().join("dead.jsonl.replaying");
+    let incoming = tmp.path().join("dead.jsonl.replaying.incoming");
+    std::fs::write(&replaying, format!("{}\n", lines[0])).unwrap();
+    std::fs::write(&incoming, format!("{}\n", lines[1])).unwrap();
+    std::fs::write(&dead, format!("{}\n", lines[2])).unwrap();
+
+    let listen = Listen::start(&["--secret", SECRET]);
+    write_config(&config, &listen.url, &dead);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with("3 of 3 dead letter(s) delivered\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(listen.lines(3).len(), 3);
+    assert!(!replaying.exists() && !incoming.exists());
+}
+
+#[test]
+fn a_second_replay_of_a_file_stops_while_the_first_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create");
+    let before = std::fs::read_to_string(&dead).unwrap();
+    // The first replay holds the lock (here, the test).
+    let held = std::fs::File::create(tmp.path().join("dead.jsonl.replaying.lock")).unwrap();
+    held.lock().unwrap();
+    let listen = Listen::start(&["--secret", SECRET]);
+    write_config(&config, &listen.url, &dead);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("another replay of these dead letters is under way"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Nothing moved, nothing sent.
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), before);
+    assert!(!tmp.path().join("dead.jsonl.replaying").exists());
+    assert!(
+        listen
+            .process
+            .line_within(std::time::Duration::from_millis(200))
+            .is_none()
+    );
+    drop(held);
+}
+
+#[test]
+fn letters_of_endpoints_the_configuration_does_not_name_are_said_and_fail_the_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,comment");
+    // Letters of an endpoint since renamed: the configuration names only "crm".
+    let renamed: String = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut letter: serde_json::Value = serde_json::from_str(line).unwrap();
+            letter["endpoint"] = "old-crm".into();
+            format!("{letter}\n")
+        })
+        .collect();
+    std::fs::write(&dead, &renamed).unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    // Before: "no dead letters in …", and 0.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "no dead letters in {}\n2 dead letter(s) of other endpoints left as they were (of \
+             endpoints the configuration does not name: 2 for 'old-crm'; add them to it to \
+             replay them)\n",
+            dead.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), renamed);
+}
+
+#[test]
 fn letters_the_engine_refuses_to_queue_stay_in_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let (config, dead) = dead_letters(tmp.path(), "create,ok");
@@ -438,7 +548,11 @@ fn replay_of_one_endpoint_leaves_the_others_letters_as_they_were() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        format!("no dead letters of endpoint(s) crm in {}\n", dead.display())
+        format!(
+            "no dead letters of endpoint(s) crm in {}\n2 dead letter(s) of other endpoints \
+             left as they were\n",
+            dead.display()
+        )
     );
     assert_eq!(std::fs::read_to_string(&dead).unwrap(), billing);
 }
