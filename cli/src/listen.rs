@@ -51,9 +51,10 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// The status to answer requests with (but 401 for a bad signature). Use 500 or 503 to
-    /// make senders retry, 410 to make them disable the endpoint.
+    /// make senders retry, 410 to make them disable the endpoint. From 200 to 599: a 1xx is
+    /// not an answer, and a sender would wait for the real one until its timeout.
     #[arg(long, value_name = "CODE", default_value_t = 204,
-          value_parser = clap::value_parser!(u16).range(100..=599))]
+          value_parser = clap::value_parser!(u16).range(200..=599))]
     status: u16,
     /// Answer each request this long after it arrived (`5ms`, `2s`): a stand-in for a slow
     /// endpoint, to see how senders wait, time out, or spread their work. Each connection is

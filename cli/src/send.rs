@@ -410,10 +410,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             print_line(&attempt_line(record, width));
             let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
             seen.attempted.insert(record.event_type);
-            if record
-                .error
-                .is_some_and(|e| e.starts_with("refusing to connect"))
-            {
+            // Refused by the guard where allow_private would allow it (its remedy says so);
+            // one never allowed, or only in allow_cidrs, says so itself.
+            if record.error.is_some_and(|e| {
+                e.starts_with("refusing to connect") && e.contains("set allow_private = true")
+            }) {
                 seen.refused = true;
             }
         }
@@ -494,7 +495,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     }
     // The exit status tells whether the events were delivered, even when stdout is closed.
     print_line(&summary);
-    if seen.refused {
+    if seen.refused && !args.guard.allow_private {
         eprintln!(
             "deskhook: the SSRF guard refused an address; pass --allow-private to send to \
              private and loopback addresses"

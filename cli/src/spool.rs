@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use deskhook::policy::RetrySchedule;
 use deskhook_transports::delivery::{DeliveryConfig, Endpoint};
+use deskhook_transports::guard::Remedy;
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{self, Spool, SpoolStats};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -212,11 +213,14 @@ pub(crate) fn run_drain(
     for endpoint in endpoints {
         builder = builder.endpoint(endpoint);
     }
-    let (sink, guard) = builder.build().map_err(|e| match e {
-        deskhook_transports::Error::Refused(_) => {
+    // The refusal says what would allow the address; only this one is a flag's to allow.
+    let (sink, guard) = builder.build().map_err(|e| match &e {
+        deskhook_transports::Error::Refused(refusal)
+            if refusal.remedy() == Remedy::AllowPrivate =>
+        {
             format!("{e}; pass --allow-private to send to loopback and private addresses")
         }
-        other => other.to_string(),
+        _ => e.to_string(),
     })?;
     // Give up when nothing has moved for one event's whole schedule.
     let stall = crate::send::deadline(retry, timeout);

@@ -182,6 +182,31 @@ fn drain_fails_while_events_of_endpoints_it_was_not_given_are_left() {
 }
 
 #[test]
+fn drain_names_the_remedy_the_guard_gives_for_a_refused_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("spool");
+    let dir_arg = dir.to_str().unwrap();
+    fill(tmp.path(), dir_arg, "1");
+    // Refused when the endpoint is built (an address in the URL): nothing is sent.
+    let refused = |url: &str, allow_private: bool| {
+        let mut args = vec!["drain", "--spool", dir_arg, "--url", url];
+        if allow_private {
+            args.push("--allow-private");
+        }
+        let out = deskhook_in(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(1));
+        text(&out.stderr)
+    };
+    // A cloud metadata address: no flag allows it (before: "pass --allow-private").
+    let metadata = refused("http://169.254.169.254/hook", true);
+    assert!(metadata.contains("never allowed"), "{metadata}");
+    assert!(!metadata.contains("pass --allow-private"), "{metadata}");
+    // A loopback one without the flag: the flag is the remedy.
+    let loopback = refused(&closed_url(), false);
+    assert!(loopback.contains("pass --allow-private"), "{loopback}");
+}
+
+#[test]
 fn drain_explains_a_missing_spool_and_a_spool_in_use() {
     let tmp = tempfile::tempdir().unwrap();
     let out = deskhook_in(

@@ -187,3 +187,34 @@ fn a_request_it_cannot_read_safely_is_answered_400() {
     let reply = answer(b"POST / HTTP/1.1\r\nContent-Length: 2, 2\r\nConnection: close\r\n\r\n{}");
     assert!(reply.starts_with("HTTP/1.1 204 "), "{reply}");
 }
+
+#[test]
+fn listen_refuses_a_status_that_is_not_an_answer() {
+    // Bounded: a listen that took it would run until stopped.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(["listen", "--status", "100"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(2),
+        "it listened: {stderr}"
+    );
+    assert!(stderr.contains("100 is not in 200..=599"), "{stderr}");
+}
