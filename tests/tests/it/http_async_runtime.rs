@@ -116,6 +116,47 @@ fn a_blocking_flush_outside_a_runtime_waits_for_an_async_sink() {
 }
 
 #[test]
+fn a_blocking_flush_on_a_current_thread_runtime_ends_at_its_timeout() {
+    // deskhook's blocking flush called from async code on a current-thread runtime, whose
+    // one thread also runs the async sink's deliveries: it holds that thread, so nothing is
+    // delivered meanwhile, and its timer stands still too. It must end at its timeout
+    // (before, it never ended).
+    let receiver = Arc::new(Receiver::ok());
+    let (_dir, dead) = dead_letter_file();
+    let (ended, flushed) = mpsc::channel();
+    let app = {
+        let receiver = receiver.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let guard = runtime.block_on(async {
+                let (sink, guard, dispatcher) = started(&receiver, &dead);
+                dispatcher.emit(Action::Lock, &ticket("C1"), &deskhook::sample::user());
+                let blocking = dispatcher.flush(Duration::from_millis(200));
+                let _ = ended.send(blocking.is_err());
+                // Awaited, the flush lets the runtime deliver.
+                deskhook::sink::AsyncEventSink::flush(&sink, WAIT)
+                    .await
+                    .unwrap();
+                guard
+            });
+            guard.shutdown(WAIT).unwrap();
+        })
+    };
+    let failed = flushed
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the blocking flush ended");
+    assert!(
+        failed,
+        "nothing could be delivered while it held the thread"
+    );
+    app.join().unwrap();
+    assert_eq!(receiver.count(), 1);
+}
+
+#[test]
 fn dropping_the_guard_inside_a_runtime_flushes() {
     let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(1)));
     let (_dir, dead) = dead_letter_file();

@@ -258,7 +258,9 @@ impl deskhook::sink::AsyncEventSink for DeliverySink {
     /// Waits without blocking the runtime with an async transport; with the blocking
     /// transport alone (no feature `http-async` or `nats`), or when polled outside a tokio
     /// runtime (a blocking `deskhook::flush()` polls async sinks on its own thread), it
-    /// blocks the calling thread.
+    /// blocks the calling thread. A blocking `deskhook::flush()` called on the thread of a
+    /// current-thread runtime that runs this sink's deliveries holds them all: it ends at
+    /// its timeout with what is left. Await this flush there instead.
     async fn flush(&self, timeout: Duration) -> Result<(), deskhook::Error> {
         #[cfg(feature = "_async")]
         let flushed = if tokio::runtime::Handle::try_current().is_ok() {

@@ -161,6 +161,10 @@ impl Engine {
     pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
         self.route_all();
         let deadline = later(Instant::now(), timeout);
+        let ticker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+            .then(Ticker::start)
+            .flatten();
         let mut hint = None;
         loop {
             let notified = self.idle_async.notified();
@@ -177,9 +181,15 @@ impl Engine {
                 return Err(held);
             }
             let look = deadline.min(later(now, HELD_LOOK));
-            tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep_until(look.into()) => {}
+            match &ticker {
+                Some(ticker) => tokio::select! {
+                    () = notified => {}
+                    () = ticker.until(look) => {}
+                },
+                None => tokio::select! {
+                    () = notified => {}
+                    () = tokio::time::sleep_until(look.into()) => {}
+                },
             }
         }
         self.pending_after(timeout)
@@ -435,5 +445,59 @@ impl Engine {
         for lane in touched {
             self.pool.push(lane);
         }
+    }
+}
+
+/// Wakes a flush at each look on a current-thread runtime, whose timer may not run while it
+/// waits: a blocking `deskhook::flush()` polls an async sink's flush on the thread it is
+/// called from (with pollster), and on the runtime's one thread that drives neither its
+/// timers nor its deliveries. The flush then ends at its deadline, an error saying what is
+/// left, rather than never. A thread of its own for the flush's time, every [`HELD_LOOK`].
+#[cfg(feature = "_async")]
+struct Ticker {
+    waker: Arc<std::sync::Mutex<Option<std::task::Waker>>>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[cfg(feature = "_async")]
+impl Ticker {
+    /// `None` when no thread can be started (the runtime's timer is used then).
+    fn start() -> Option<Ticker> {
+        let ticker = Ticker {
+            waker: Arc::default(),
+            done: Arc::default(),
+        };
+        let (waker, done) = (ticker.waker.clone(), ticker.done.clone());
+        std::thread::Builder::new()
+            .name("deskhook-flush".to_owned())
+            .spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    std::thread::sleep(HELD_LOOK);
+                    if let Some(waker) = lock(&waker).take() {
+                        waker.wake();
+                    }
+                }
+            })
+            .ok()?;
+        Some(ticker)
+    }
+
+    /// Resolves at `at` or after (polled at the next tick past it).
+    async fn until(&self, at: Instant) {
+        std::future::poll_fn(|cx| {
+            if Instant::now() >= at {
+                return std::task::Poll::Ready(());
+            }
+            *lock(&self.waker) = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await;
+    }
+}
+
+#[cfg(feature = "_async")]
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
     }
 }
