@@ -756,6 +756,8 @@ pub(super) fn deliver(http: &DeliverySink, book: &Book, handoff: Handoff) {
         withdrawn: Some(withdrawn),
         past_capacity: event.past_room,
     };
+    // Those the engine gave to the dead letters (a closed endpoint's) end with their
+    // letter's publication; the others it dropped.
     for (name, problem) in http.engine().enqueue_relayed(lanes, data) {
         if book.waits_for(&event.id, &name) {
             // Dropped rather than dead-lettered (the queues are sized for the relay's room,

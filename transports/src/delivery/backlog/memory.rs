@@ -156,6 +156,7 @@ impl MemoryBacklog {
                     return Err(Refusal {
                         problem: format!("endpoint '{name}': queue full ({capacity} events)"),
                         dead_lettered: false,
+                        lettered: false,
                     });
                 }
                 _ => {
@@ -172,6 +173,7 @@ impl MemoryBacklog {
                     return Err(Refusal {
                         problem: message,
                         dead_lettered: false,
+                        lettered: false,
                     });
                 }
             }

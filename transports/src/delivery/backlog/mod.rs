@@ -46,6 +46,9 @@ pub(crate) struct Refusal {
     pub(crate) problem: String,
     /// Whether the job went to the dead letters (else it was dropped).
     pub(crate) dead_lettered: bool,
+    /// Whether the job was given to the dead letters, kept or not (the dead-letter hook
+    /// was told of it): the relay writes a letter of its own only for one that was not.
+    pub(crate) lettered: bool,
 }
 
 impl Refusal {
@@ -56,6 +59,7 @@ impl Refusal {
             Refusal {
                 problem: format!("{problem}; event dead-lettered"),
                 dead_lettered: true,
+                lettered: true,
             }
         } else {
             Refusal {
@@ -65,6 +69,7 @@ impl Refusal {
                      dead_letter_path to a file deskhook can write)"
                 ),
                 dead_lettered: false,
+                lettered: true,
             }
         }
     }

@@ -395,7 +395,8 @@ impl Engine {
     /// event, its body shared; charged once for the body and a job per endpoint), but charged
     /// whether the memory budget has room or not: the relay's room, which reserved just that,
     /// bounds what it hands over, and the engine must not refuse what it let in. Returns the
-    /// endpoints whose queue did not take it, with why.
+    /// endpoints whose queue did not take it and did not give it to the dead letters either
+    /// (the relay letters those itself), with why.
     #[cfg(feature = "relay")]
     pub(crate) fn enqueue_relayed(
         &self,
@@ -407,6 +408,7 @@ impl Engine {
         let refused = self.backlog.accept(self, event, lanes).refused;
         refused
             .into_iter()
+            .filter(|(_, refusal)| !refusal.lettered)
             .map(|(name, refusal)| (name, refusal.problem))
             .collect()
     }
