@@ -30,7 +30,8 @@ pub enum Error {
     /// for a scoped one in tests.
     DispatcherAlreadySet,
     /// JSON that is not a valid event: `path` says where (`ticket.inspect_after_ok`),
-    /// `message` what was expected there.
+    /// `message` what was expected there. Each is at most 320 characters, its start and
+    /// end, whatever the input it quotes: a body may be logged before its sender is known.
     InvalidEvent {
         /// Where in the document the problem is, as a dotted path (`.` for the root).
         path: String,
@@ -181,8 +182,8 @@ impl Error {
 
     pub(crate) fn invalid_event(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
         Error::InvalidEvent {
-            path: err.path().to_string(),
-            message: err.into_inner().to_string(),
+            path: clipped(err.path().to_string()),
+            message: clipped(err.into_inner().to_string()),
         }
     }
 }
@@ -303,6 +304,25 @@ impl std::error::Error for Logged {
 
 /// Characters of a value quoted in an error message.
 pub(crate) const QUOTED_CHARS: usize = 64;
+
+/// The most characters of a parser's message, or of the path to what it refused, in an
+/// [`Error::InvalidEvent`].
+const MESSAGE_CHARS: usize = 320;
+
+/// A parser's message or path cut to [`MESSAGE_CHARS`] characters, its start and its end
+/// kept (where serde_json says what it expected, and where): the input it quotes (a string
+/// of the wrong type, a map key) may be as long as the body, which a receiver may parse
+/// before it knows who sent it (a Usedesk body carries its own secret).
+pub(crate) fn clipped(text: String) -> String {
+    let count = text.chars().count();
+    if count <= MESSAGE_CHARS {
+        return text;
+    }
+    let half = MESSAGE_CHARS / 2;
+    let head: String = text.chars().take(half).collect();
+    let tail: String = text.chars().skip(count - half).collect();
+    format!("{head}…{tail}")
+}
 
 /// A value quoted in an error message: at most [`QUOTED_CHARS`] characters, then `…`, so
 /// that a long or hostile value cannot fill the logs.

@@ -381,7 +381,7 @@ pub(crate) fn from_json<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, 
         serde_path_to_error::deserialize(&mut de).map_err(crate::Error::invalid_event)?;
     de.end().map_err(|e| crate::Error::InvalidEvent {
         path: ".".to_owned(),
-        message: e.to_string(),
+        message: crate::error::clipped(e.to_string()),
     })?;
     Ok(value)
 }
@@ -389,6 +389,23 @@ pub(crate) fn from_json<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_quotes_a_long_input_cut_to_its_start_and_end() {
+        // A string of the wrong kind, as long as a whole body.
+        let body = format!("\"{}\"", "7A".repeat(500_000));
+        let error = from_json::<Id>(body.as_bytes()).unwrap_err().to_string();
+        assert!(error.chars().count() < 400, "{} characters", error.len());
+        assert!(error.contains("7A7A7A") && error.contains('…'), "{error}");
+        assert!(error.ends_with("expected an id: a non-negative integer, or a string of its digits at line 1 column 1000002"), "{error}");
+        // A map key in the path.
+        let body = format!("{{\"{}\": \"x\"}}", "k".repeat(100_000));
+        let error = from_json::<std::collections::HashMap<String, u64>>(body.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(error.chars().count() < 800, "{} characters", error.len());
+        assert!(error.contains("expected u64"), "{error}");
+    }
 
     #[test]
     fn ids_keep_their_form() {

@@ -342,7 +342,10 @@ impl<'de> Deserialize<'de> for Event {
                     } else {
                         let value: Value = map.next_value()?;
                         if extra.insert(key.to_owned(), value).is_some() {
-                            return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                            return Err(de::Error::custom(format_args!(
+                                "duplicate field `{}`",
+                                crate::error::shorten(key)
+                            )));
                         }
                         key_order.push(KeyOrder::EXTRA);
                     }
