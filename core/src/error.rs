@@ -84,10 +84,11 @@ pub enum Error {
         /// The largest difference accepted.
         tolerance: Duration,
     },
-    /// No `v1` entry of the `webhook-signature` header of a received webhook matches the body
-    /// under any of the secrets: the sender uses another secret, or the body, `webhook-id` or
-    /// `webhook-timestamp` changed on the way (verify the raw bytes, before any parsing).
-    /// Reject the request.
+    /// No entry of the `webhook-signature` header of a received webhook matches the body
+    /// under any of the keys (a `v1` entry under a `whsec_` secret, a `v1a` entry under a
+    /// `whpk_` public key): the sender uses another key, or another kind of key, or the
+    /// body, `webhook-id` or `webhook-timestamp` changed on the way (verify the raw bytes,
+    /// before any parsing). Reject the request.
     NoMatchingSignature {
         /// How many secrets were tried (0 means none were configured).
         secrets: usize,
@@ -251,7 +252,8 @@ impl fmt::Display for Error {
             Error::NoMatchingSignature { secrets } => write!(
                 f,
                 "no signature in webhook-signature matches any of the {secrets} secret(s) \
-                 (wrong secret, or the body was changed in transit)"
+                 (wrong secret or kind of key: v1 entries need a whsec_ secret, v1a entries \
+                 a whpk_ key; or the body was changed in transit)"
             ),
             Error::UnknownFormat { keys } if keys.is_empty() => f.write_str(
                 "unknown webhook format: the body is an empty object (set the format to parse it)",

@@ -126,7 +126,9 @@
 //! Standard Webhooks signature when given keys (constant-time, with a tolerance for the
 //! timestamp), tells the format from the body's keys (or is told it), parses, and checks a
 //! Usedesk channel secret when given one. Every model keeps the keys it does not know and
-//! their order, so a parsed body written back is the same JSON.
+//! their order, so a parsed Usedesk or iQChannels body written back is the same JSON data
+//! (the same bytes when the sender wrote it as serde_json does: see [`formats`]); a Zenlix
+//! event is written back in its documented form (see [`Event`]).
 //!
 //! ```
 //! use deskhook::{ReceiveOptions, Received, Secret};

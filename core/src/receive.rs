@@ -116,11 +116,13 @@ impl Received {
         self.format().content_type()
     }
 
-    /// Serializes the body again; for a parsed body, the same JSON (compact).
+    /// Serializes the body again, compact; for a parsed body, the same JSON data with its
+    /// keys in their order (the same bytes as serde_json writes; see [`formats`](crate::formats)).
     ///
     /// # Errors
     ///
-    /// Only if an `extra` value cannot be serialized, which JSON values always can.
+    /// When an `extra` map was given a key that is one of its type's own fields (set by
+    /// hand: a parsed body never has one); the message names it.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         match self {
             Received::Zenlix(event) => event.to_json(),

@@ -31,11 +31,16 @@
 //! secret when given one, so that one receiver takes all three.
 //!
 //! Every model type serializes and deserializes. A parsed body written back gives the same
-//! JSON, byte for byte in compact form: keys the model does not know are kept in each type's
-//! `extra`, and each value remembers which keys came and in what order (its
+//! JSON data with the same keys in the same order: keys the model does not know are kept in
+//! each type's `extra`, and each value remembers which keys came and in what order (its
 //! [`KeyOrder`]). Fields that a sender may leave out take their type's default value when
 //! missing (`""`, `0`, `None`, an empty list) and stay out when written back unless they were
-//! changed.
+//! changed. The bytes are the same when the sender wrote compact JSON as serde_json does:
+//! what serde_json writes otherwise is not kept, such as escapes it does not need (`\/`,
+//! `&`, and non-ASCII escaped, as PHP's `json_encode` and Go's `encoding/json` write
+//! them by default) and number spellings (`1.50` comes back as `1.5`; an integer beyond
+//! 64 bits, in a key the model does not know, as a float). A signature is checked on the
+//! bytes received, never on the body written back.
 //!
 //! ```
 //! use deskhook::formats::usedesk;

@@ -218,7 +218,8 @@ impl Event {
     ///
     /// # Errors
     ///
-    /// Only if an `extra` value cannot be serialized, which JSON values always can.
+    /// When an `extra` map was given a key that is one of its type's own fields (set by
+    /// hand: a parsed body never has one); the message names it.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         serde_json::to_vec(self).map_err(Error::Serialize)
     }

@@ -336,8 +336,9 @@ fn every_error_displays_its_value() {
                 SPEC_TIMESTAMP,
             )
             .unwrap_err(),
-            "no signature in webhook-signature matches any of the 2 secret(s) (wrong secret, \
-             or the body was changed in transit)",
+            "no signature in webhook-signature matches any of the 2 secret(s) (wrong secret \
+             or kind of key: v1 entries need a whsec_ secret, v1a entries a whpk_ key; or the \
+             body was changed in transit)",
         ),
         (
             verify_spec(SPEC_SIGNATURE, &[], SPEC_TIMESTAMP).unwrap_err(),
