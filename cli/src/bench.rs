@@ -44,6 +44,10 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// Requests in flight at once for the HTTP transports, when --concurrency is not given.
 const HTTP_CONCURRENCY: u64 = 16;
 
+/// `--relay-workers` when not given: each relay's requests in flight, as
+/// [`HTTP_CONCURRENCY`] is for the HTTP transports.
+const DEFAULT_RELAY_WORKERS: u32 = 16;
+
 /// Events delivered, and events finished for good (delivered, dead-lettered or dropped).
 fn progress(sink: &DeliverySink) -> (u64, u64) {
     let t = sink.totals();
@@ -153,7 +157,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let template = args.template.template()?;
     let retry = args.retry.clone();
     let is_nats = args.transport == Transport::Nats;
-    let concurrency = args.concurrency.unwrap_or(match (is_nats, args.batch) {
+    let batch = args.batch.unwrap_or(1);
+    let concurrency = args.concurrency.unwrap_or(match (is_nats, batch) {
         (true, 1) => DEFAULT_CONCURRENCY as u64,
         (true, _) => DEFAULT_BATCH_CONCURRENCY as u64,
         (false, _) => HTTP_CONCURRENCY,
@@ -240,7 +245,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 allow_private: args.guard.allow_private,
                 secrets: &args.target.secret,
                 retry: &retry,
-                workers: args.relay_workers,
+                workers: args.relay_workers.unwrap_or(DEFAULT_RELAY_WORKERS),
                 threads: args.relay_threads,
             },
         )?),
@@ -306,7 +311,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .config(delivery)
                 .retry(retry.clone())
                 .max_in_flight(workers)
-                .batch(args.batch as usize)
+                .batch(batch as usize)
                 .require_server(true);
             for secret in secrets {
                 builder = builder.secret(secret);
@@ -520,7 +525,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if is_nats {
         report["publish_per_sec"] = per_sec.into();
         report["relays"] = args.relays.into();
-        report["batch"] = args.batch.into();
+        report["batch"] = args.batch.unwrap_or(1).into();
         report["relayed"] = relayed.map(|e2e| e2e.totals.delivered()).into();
         report["end_to_end_seconds"] = relayed.and_then(|e2e| e2e.seconds).map(rounded).into();
         report["delivered_per_sec"] = relayed

@@ -129,13 +129,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub(super) relays: u32,
-    /// With --transport nats, requests in flight at once in each relay (its endpoint's
-    /// workers), as --concurrency is for the HTTP transports.
-    #[arg(long, value_name = "W", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub(super) relay_workers: u32,
-    /// With --transport nats, each relay's runtime threads (`deskhook relay --threads`);
-    /// one per core when not given.
+    /// With --transport nats and --relays, requests in flight at once in each relay (its
+    /// endpoint's workers), as --concurrency is for the HTTP transports. Defaults to 16.
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(super) relay_workers: Option<u32>,
+    /// With --transport nats and --relays, each relay's runtime threads (`deskhook relay
+    /// --threads`); one per core when not given.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(super) relay_threads: Option<u16>,
     /// With --transport nats, the partitions of the stream, shared among the relays (each
@@ -146,9 +145,9 @@ pub(crate) struct Args {
     /// With --transport nats, up to B events in one stream message
     /// (`NatsSinkBuilder::batch`): batches form while a publish waits for its
     /// acknowledgement. Defaults to 1 (a message per event).
-    #[arg(long, value_name = "B", default_value_t = 1,
+    #[arg(long, value_name = "B",
           value_parser = clap::value_parser!(u32).range(1..=i64::try_from(deskhook_transports::nats::MAX_BATCH).unwrap_or(i64::MAX)))]
-    pub(super) batch: u32,
+    pub(super) batch: Option<u32>,
     /// With --transport nats, how many copies of the stream a cluster keeps (3 on a 3-node
     /// cluster). Defaults to 1.
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..=5))]
@@ -276,6 +275,21 @@ pub(super) fn check_flags(args: &Args) {
                      endpoint's template from deskhook.toml)",
                 );
             }
+            if args.endpoints.is_some() {
+                crate::usage_error(
+                    "--endpoints is for --transport blocking and async (relays deliver to the \
+                     one endpoint at --url)",
+                );
+            }
+            let relay_only = [
+                ("--relay-workers", args.relay_workers.is_some()),
+                ("--relay-threads", args.relay_threads.is_some()),
+            ];
+            if args.relays == 0
+                && let Some((flag, _)) = relay_only.iter().find(|(_, given)| *given)
+            {
+                crate::usage_error(format!("{flag} is for the relays: give --relays N too"));
+            }
             if args.relays == 0 && args.target.url.is_some() {
                 crate::usage_error(
                     "with --transport nats, --url is where relays deliver: give --relays N too, \
@@ -290,7 +304,10 @@ pub(super) fn check_flags(args: &Args) {
             let nats_only = [
                 ("--nats", args.nats.is_some()),
                 ("--relays", args.relays > 0),
+                ("--relay-workers", args.relay_workers.is_some()),
+                ("--relay-threads", args.relay_threads.is_some()),
                 ("--partitions", args.partitions.is_some()),
+                ("--batch", args.batch.is_some()),
                 ("--replicas", args.replicas.is_some()),
             ];
             if let Some((flag, _)) = nats_only.iter().find(|(_, given)| *given) {

@@ -248,7 +248,7 @@ fn a_three_node_cluster_takes_a_stream_replicated_three_times() {
 #[test]
 fn flags_that_do_not_go_together_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["--transport", "nats"], "--nats URL"),
         (
             &[
@@ -277,6 +277,37 @@ fn flags_that_do_not_go_together_exit_2() {
             "--relays is for --transport nats",
         ),
         (&["--transport", "async"], "--url is required"),
+        // Accepted and ignored before.
+        (
+            &["--url", "http://127.0.0.1:9/", "--batch", "4"],
+            "--batch is for --transport nats",
+        ),
+        (
+            &["--url", "http://127.0.0.1:9/", "--relay-workers", "4"],
+            "--relay-workers is for --transport nats",
+        ),
+        (
+            &[
+                "--transport",
+                "nats",
+                "--nats",
+                "nats://127.0.0.1:9",
+                "--endpoints",
+                "3",
+            ],
+            "--endpoints is for --transport blocking and async",
+        ),
+        (
+            &[
+                "--transport",
+                "nats",
+                "--nats",
+                "nats://127.0.0.1:9",
+                "--relay-threads",
+                "2",
+            ],
+            "--relay-threads is for the relays: give --relays N too",
+        ),
     ];
     for (flags, message) in cases {
         let mut args = vec!["bench", "--events", "1"];
