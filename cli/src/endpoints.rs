@@ -115,7 +115,7 @@ enum Command {
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if let Command::NewKey = args.command {
         let key = SecretsKey::generate().map_err(|e| e.to_string())?;
-        crate::send::print_line(&key.to_base64());
+        crate::send::print_out(&key.to_base64())?;
         return Ok(ExitCode::SUCCESS);
     }
     let urls = args
@@ -162,14 +162,14 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
         Command::NewKey => return Err("new-key takes no --nats".into()),
         Command::List => {
             for stored in store.list().await.map_err(err)? {
-                crate::send::print_line(&line(&stored));
+                crate::send::print_out(&line(&stored))?;
             }
         }
         Command::Get { name } => {
             let stored = found(store.get(&name).await.map_err(err)?, &name)?;
             let mut json = settings(&stored.spec, stored.paused)?;
             json["revision"] = stored.revision.into();
-            crate::send::print_line(&json.to_string());
+            crate::send::print_out(&json.to_string())?;
         }
         Command::Add { fields } => {
             let spec = spec_of(toml::Table::new(), &fields)?;

@@ -55,7 +55,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())
     })?;
     if endpoints.is_empty() && !args.json {
-        crate::send::print_line("nothing is parked");
+        crate::send::print_out("nothing is parked")?;
     }
     let now = jiff::Timestamp::now();
     for endpoint in &endpoints {
@@ -84,7 +84,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 partitions.join(",")
             )
         };
-        crate::send::print_line(&line);
+        crate::send::print_out(&line)?;
     }
     Ok(ExitCode::SUCCESS)
 }

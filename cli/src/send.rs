@@ -188,11 +188,21 @@ pub(crate) fn attempt_line(record: &AttemptRecord<'_>, endpoint_width: usize) ->
     line
 }
 
-/// Writes a line to stdout from a delivery thread. A failed write cannot be reported from
-/// there; the summary written by the main thread reports it.
+/// Writes a line to stdout from a delivery thread, or a summary whose command's exit status
+/// already says how it went (a closed or full stdout loses only the line).
 pub(crate) fn print_line(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// Writes a line that is the command's product (a key, a listing, JSON for a script): a
+/// write that fails is the command's failure (a full disk under `> key`), but for a closed
+/// stdout, which ends the command quietly.
+pub(crate) fn print_out(line: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(crate::stdout_error)
 }
 
 /// What `send` sends: Zenlix events, one per action, or one event of another format.

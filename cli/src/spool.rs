@@ -125,7 +125,7 @@ fn stats(args: &StatsArgs) -> Result<ExitCode, String> {
         }
         text
     };
-    crate::send::print_line(&text);
+    crate::send::print_out(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -178,3 +178,17 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     let (_, list, _) = endpoints(&url, key, &["list"]);
     assert_eq!(list, "");
 }
+
+#[test]
+fn a_new_key_that_cannot_be_written_is_a_failure() {
+    // stdout on a full disk (`> key`): the key is not saved, and the exit says so (it was 0).
+    let full = std::fs::File::create("/dev/full").expect("/dev/full");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(["endpoints", "new-key"])
+        .stdout(full)
+        .output()
+        .expect("deskhook runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}
