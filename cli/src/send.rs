@@ -447,7 +447,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 
     let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
     events.emit(&dispatcher);
-    let wait = deadline(&args.attempts.retry, args.attempts.timeout);
+    // The events are of one ticket: each endpoint takes them one after the other, each
+    // with its whole schedule.
+    let wait = deadline(&args.attempts.retry, args.attempts.timeout)
+        .saturating_mul(u32::try_from(event_types.len().max(1)).unwrap_or(u32::MAX));
     let finished = guard.shutdown(wait);
 
     let stats = sink.stats();
@@ -490,8 +493,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     }
     if !not_attempted.is_empty() {
         summary.push_str(&format!(
-            "\nno attempt for: {} (refused before sending)",
-            not_attempted.join(", ")
+            "\nno attempt for: {} ({})",
+            not_attempted.join(", "),
+            if finished.is_err() {
+                "still waiting behind the ticket's earlier events"
+            } else {
+                "refused before sending"
+            }
         ));
     }
     if dead_lettered > 0 {

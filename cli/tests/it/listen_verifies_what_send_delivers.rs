@@ -291,3 +291,33 @@ fn an_ed25519_key_pair_signs_a_templated_body_that_the_public_key_alone_verifies
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("whsk_"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn all_actions_to_a_hanging_endpoint_are_each_attempted() {
+    // Each attempt times out after 250 ms, and the twelve events of one ticket go one
+    // after the other: 3 s in all, longer than one event's schedule and margin (2.25 s),
+    // which was all `send` waited (the last events were reported "refused before sending").
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = Listen::start(&["--delay", "30s"]);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--all-actions",
+            "--allow-private",
+            "--url",
+            &listen.url,
+            "--retry",
+            "0s",
+            "--timeout",
+            "250ms",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("0 of 12 delivered (12 event(s), 1 endpoint(s)), 12 dead-lettered"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("no attempt for"), "{stdout}");
+}
