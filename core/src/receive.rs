@@ -146,7 +146,9 @@ impl Received {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ReceiveOptions {
-    secrets: Vec<Secret>,
+    /// `None` until keys are given: then the signature is checked, against none of them
+    /// when the list was empty.
+    secrets: Option<Vec<Secret>>,
     tolerance: Option<Duration>,
     format: Option<Format>,
     usedesk_secret: Option<Token>,
@@ -160,19 +162,23 @@ impl ReceiveOptions {
     }
 
     /// The keys the Standard Webhooks signature must match one of (`whsec_` secrets, or the
-    /// sender's `whpk_` public key for ed25519 signatures); replaces any set before. With none,
-    /// the signature is not checked (and the headers are not needed). Defaults to none.
+    /// sender's `whpk_` public key for ed25519 signatures); replaces any set before. An empty
+    /// list matches no signature: keys read from a configuration that has none refuse every
+    /// body ([`Error::NoMatchingSignature`] with `secrets: 0`) rather than let every body in,
+    /// as an empty [`usedesk_secret`](ReceiveOptions::usedesk_secret) does. Without this and
+    /// [`secret`](ReceiveOptions::secret), the signature is not checked (and the headers are
+    /// not needed), which is the default.
     #[must_use]
     pub fn secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> ReceiveOptions {
-        self.secrets = secrets.into_iter().collect();
+        self.secrets = Some(secrets.into_iter().collect());
         self
     }
 
     /// Adds a key the signature may match: a `whsec_` secret or a `whpk_` public key.
-    /// Defaults to none.
+    /// Defaults to none: the signature is not checked.
     #[must_use]
     pub fn secret(mut self, secret: Secret) -> ReceiveOptions {
-        self.secrets.push(secret);
+        self.secrets.get_or_insert_default().push(secret);
         self
     }
 
@@ -276,11 +282,11 @@ pub fn receive(
     body: &[u8],
     options: &ReceiveOptions,
 ) -> Result<Received, Error> {
-    if !options.secrets.is_empty() {
+    if let Some(secrets) = &options.secrets {
         let tolerance = options.tolerance.unwrap_or(DEFAULT_TOLERANCE);
         match options.now_unix {
-            Some(now) => signature::verify_at(headers, body, &options.secrets, tolerance, now)?,
-            None => signature::verify(headers, body, &options.secrets, tolerance)?,
+            Some(now) => signature::verify_at(headers, body, secrets, tolerance, now)?,
+            None => signature::verify(headers, body, secrets, tolerance)?,
         };
     }
 
@@ -299,7 +305,7 @@ pub fn receive(
         }
     };
 
-    if options.usedesk_secret.is_some() && options.secrets.is_empty() && format != Format::Usedesk {
+    if options.usedesk_secret.is_some() && options.secrets.is_none() && format != Format::Usedesk {
         return Err(Error::UnexpectedFormat {
             expected: Format::Usedesk,
             found: format,
@@ -412,6 +418,36 @@ mod tests {
         );
         assert_eq!(classify(&keys(&["x"])), None);
         assert_eq!(classify(&[]), None);
+    }
+
+    #[test]
+    fn an_empty_list_of_keys_refuses_every_body_and_no_list_checks_nothing() {
+        let body = br#"{"secret":"x","comment":{"id":5,"message":"Hi","ticket_id":7}}"#;
+        let headers: [(&str, &str); 0] = [];
+        // Keys read from a configuration that has none: before, every body was let in.
+        let configured: Vec<Secret> = Vec::new();
+        let refused = receive(
+            &headers[..],
+            body,
+            &ReceiveOptions::new().secrets(configured),
+        );
+        assert!(refused.unwrap_err().is_signature_error());
+        // Signed with a key, but checked against none.
+        let secret = Secret::generate().unwrap();
+        let signed = crate::signature::sign("msg_1", 1_700_000_000, body, &[secret]).unwrap();
+        let signed_headers = [
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", "1700000000"),
+            ("webhook-signature", signed.as_str()),
+        ];
+        let options = ReceiveOptions::new().secrets([]).now_unix(1_700_000_000);
+        let err = receive(&signed_headers[..], body, &options).unwrap_err();
+        assert!(
+            matches!(err, Error::NoMatchingSignature { secrets: 0 }),
+            "{err}"
+        );
+        // No keys given at all: nothing is checked.
+        assert!(receive(&headers[..], body, &ReceiveOptions::new()).is_ok());
     }
 
     #[test]
