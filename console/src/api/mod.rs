@@ -476,11 +476,28 @@ fn read<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Problem> {
         });
         if field.is_empty() {
             Problem::new(StatusCode::BAD_REQUEST, inner)
+        } else if CREDENTIAL_FIELDS.contains(&field.as_str()) {
+            // serde quotes a value of the wrong type: say what was expected, not what came.
+            let expected = inner
+                .rsplit_once(", expected ")
+                .map(|(_, expected)| format!(": expected {expected}"))
+                .unwrap_or_default();
+            Problem::field(
+                field.clone(),
+                format!(
+                    "{field}: not a valid value (not repeated here: it may be a \
+                     credential){expected}"
+                ),
+            )
         } else {
             Problem::field(field.clone(), format!("{field}: {inner}"))
         }
     })
 }
+
+/// Settings whose values are credentials: an error never repeats them (a problem document
+/// may be logged by a proxy, or shown on a shared screen).
+const CREDENTIAL_FIELDS: [&str; 3] = ["secrets", "headers", "template_vars"];
 
 /// A `whsec_…` secret the admin gave.
 pub(crate) fn parse_secret(text: Option<&str>) -> Result<Secret, Problem> {

@@ -78,6 +78,24 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         assert_eq!(problem["status"], 400);
         assert!(!problem["detail"].as_str().unwrap().is_empty());
     }
+    // A credential of the wrong type is not repeated (serde quotes such a value).
+    for (body, field) in [
+        (
+            json!({"name": "x", "url": "http://127.0.0.1/", "secrets": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+            "secrets",
+        ),
+        (
+            json!({"name": "x", "url": "http://127.0.0.1/", "headers": "MfKQ9r8GKYqrTwjUPD8ILPZ"}),
+            "headers",
+        ),
+    ] {
+        let refused = api(app, Method::POST, "/api/v1/endpoints", Some(body.clone())).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        let problem = refused.json();
+        assert_eq!(problem["field"], field, "{problem}");
+        assert!(!refused.body.contains("MfKQ9r8G"), "{}", refused.body);
+        assert!(refused.body.contains("expected"), "{}", refused.body);
+    }
     let not_json = send(
         app,
         Request::post("/api/v1/endpoints")
