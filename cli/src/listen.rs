@@ -43,7 +43,15 @@ pub(crate) struct Args {
     /// sender that signs with ed25519 (`deskhook secret new --ed25519`); repeat to accept any
     /// of several. Requests whose webhook-signature matches none (or that lack it, or whose
     /// webhook-timestamp is more than 5 minutes off) get 401. Without one, nothing is checked.
-    #[arg(long, value_name = "SECRET")]
+    /// Or set DESKHOOK_SECRET (several keys separated by spaces), which keeps the key out of
+    /// the shell's history and the process list.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "DESKHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ' '
+    )]
     secret: Vec<String>,
     /// Print each body as it arrived, one per line (JSON Lines), instead of a summary;
     /// signature failures and bodies that are not JSON are reported on stderr, and a body

@@ -21,8 +21,16 @@ use deskhook::signature::{HEADER_TIMESTAMP, Headers, verify_at};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A key to check against: a 'whsec_' secret or a 'whpk_' ed25519 public key; repeat to
-    /// accept any of several.
-    #[arg(long, value_name = "SECRET", required = true)]
+    /// accept any of several. Or set DESKHOOK_SECRET (several keys separated by spaces),
+    /// which keeps the key out of the shell's history and the process list.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        required = true,
+        env = "DESKHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ' '
+    )]
     secret: Vec<String>,
     /// A header of the request, written 'Name: value'; repeat for each. webhook-id,
     /// webhook-timestamp and webhook-signature are needed; others are ignored.

@@ -115,3 +115,33 @@ fn tolerance_and_no_tolerance_exclude_each_other() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_secret_may_come_from_the_environment_and_is_not_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = tmp.path().join("body.json");
+    std::fs::write(&body, BODY).unwrap();
+    let mut args = vec!["verify".to_owned(), "--no-tolerance".to_owned()];
+    for header in headers(OLD) {
+        args.extend(["--header".to_owned(), header]);
+    }
+    args.push(body.to_str().unwrap().to_owned());
+    // Two keys, space-separated: the second one signed.
+    let run = |args: &[String]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(args)
+            .env("DESKHOOK_SECRET", format!("{OTHER_SECRET} {SECRET}"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("verified (id {ID}, timestamp {OLD})\n")
+    );
+    let help = run(&["verify".to_owned(), "--help".to_owned()]);
+    let shown = text(&help.stdout);
+    assert!(shown.contains("DESKHOOK_SECRET"), "{shown}");
+    assert!(!shown.contains(&SECRET[6..]), "{shown}");
+}
