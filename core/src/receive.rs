@@ -45,8 +45,12 @@ impl Format {
     /// The format a body's top-level keys point to, or `None` when they point to none.
     ///
     /// It reads the keys as far as the JSON is well-formed, so that a truncated body still
-    /// gets the right format (and then a precise error from the parser). This costs one pass
-    /// over the body, without building anything but the list of keys.
+    /// gets the right format when the keys that tell it were read (and then a precise error
+    /// from the parser). A Zenlix body cut inside its first key, `ticket`, has only that key,
+    /// which a Usedesk body starts with too: it is taken for Usedesk, and the error (with
+    /// its position) is the Usedesk parser's. Name the format
+    /// ([`ReceiveOptions::format`](crate::ReceiveOptions::format)) when you know it. This
+    /// costs one pass over the body, without building anything but the list of keys.
     ///
     /// ```
     /// use deskhook::formats::Format;
