@@ -47,7 +47,7 @@ impl Format {
     /// It reads the keys as far as the JSON is well-formed, so that a truncated body still
     /// gets the right format when the keys that tell it were read (and then a precise error
     /// from the parser). A Zenlix body cut inside its first key, `ticket`, has only that key,
-    /// which a Usedesk body starts with too: it is taken for Usedesk, and the error (with
+    /// which a Usedesk ticket event has too: it is taken for Usedesk, and the error (with
     /// its position) is the Usedesk parser's. Name the format
     /// ([`ReceiveOptions::format`](crate::ReceiveOptions::format)) when you know it. This
     /// costs one pass over the body, without building anything but the list of keys.
