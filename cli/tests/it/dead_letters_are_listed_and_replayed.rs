@@ -52,6 +52,23 @@ fn dead_letters(dir: &Path, actions: &str) -> (PathBuf, PathBuf) {
     (config, dead)
 }
 
+/// Runs `dead-letters replay --config CONFIG` in `dir`, the configuration's endpoint "crm"
+/// now a receiver that verifies: the receiver, and what the replay printed.
+fn replay_to_a_receiver(dir: &Path, config: &Path, dead: &Path) -> (Listen, std::process::Output) {
+    let listen = Listen::start(&["--secret", SECRET]);
+    write_config(config, &listen.url, dead);
+    let out = deskhook_in(
+        dir,
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    (listen, out)
+}
+
 #[test]
 fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
     let tmp = tempfile::tempdir().unwrap();
@@ -87,17 +104,7 @@ fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
     assert_eq!(text(&out.stdout), stdout);
 
     // The receiver is back, at another address.
-    let listen = Listen::start(&["--secret", SECRET]);
-    write_config(&config, &listen.url, &dead);
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let (listen, out) = replay_to_a_receiver(tmp.path(), &config, &dead);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -177,17 +184,7 @@ fn an_interrupted_replay_is_resumed_without_duplicates() {
     std::fs::write(&replaying, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
     std::fs::write(&dead, format!("{}\n{}\n", lines[2], lines[0])).unwrap();
 
-    let listen = Listen::start(&["--secret", SECRET]);
-    write_config(&config, &listen.url, &dead);
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let (listen, out) = replay_to_a_receiver(tmp.path(), &config, &dead);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("resuming an interrupted replay: 2 letter(s)"),
@@ -225,17 +222,7 @@ fn a_resume_killed_midway_is_resumed_with_what_it_had_moved_aside() {
     std::fs::write(&incoming, format!("{}\n", lines[1])).unwrap();
     std::fs::write(&dead, format!("{}\n", lines[2])).unwrap();
 
-    let listen = Listen::start(&["--secret", SECRET]);
-    write_config(&config, &listen.url, &dead);
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let (listen, out) = replay_to_a_receiver(tmp.path(), &config, &dead);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).ends_with("3 of 3 dead letter(s) delivered\n"),
@@ -254,17 +241,7 @@ fn a_second_replay_of_a_file_stops_while_the_first_runs() {
     // The first replay holds the lock (here, the test).
     let held = std::fs::File::create(tmp.path().join("dead.jsonl.replaying.lock")).unwrap();
     held.lock().unwrap();
-    let listen = Listen::start(&["--secret", SECRET]);
-    write_config(&config, &listen.url, &dead);
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let (listen, out) = replay_to_a_receiver(tmp.path(), &config, &dead);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("another replay of these dead letters is under way"),

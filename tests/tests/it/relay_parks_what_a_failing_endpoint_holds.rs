@@ -514,16 +514,18 @@ fn park_each_entry_twice(setup: &Setup) {
     });
 }
 
-#[test]
-fn a_parked_event_in_two_entries_is_dead_lettered_once_for_a_gone_endpoint() {
-    let setup = Setup::start(1);
+/// What a first relay parked for `failing` (run until `live` has everything), then changed
+/// by `meanwhile`, taken by a relay without `failing`: its report once the entries are gone.
+fn parked_for_a_gone_endpoint(
+    setup: &Setup,
+    meanwhile: impl FnOnce(&Setup),
+) -> deskhook_transports::relay::RelayReport {
     let first = RunningRelay::start(setup.relay());
     setup.wait_until("live to have everything and the stream to empty", || {
         setup.live.count() == EVENTS && setup.stream_len() == 0
     });
     first.stop();
-    park_each_entry_twice(&setup);
-    assert_eq!(setup.parked_left(), 2 * EVENTS);
+    meanwhile(setup);
     let second = RunningRelay::start(
         Relay::builder(
             setup.server.url(),
@@ -535,6 +537,16 @@ fn a_parked_event_in_two_entries_is_dead_lettered_once_for_a_gone_endpoint() {
     );
     setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
     let report = second.stop();
+    report
+}
+
+#[test]
+fn a_parked_event_in_two_entries_is_dead_lettered_once_for_a_gone_endpoint() {
+    let setup = Setup::start(1);
+    let report = parked_for_a_gone_endpoint(&setup, |setup| {
+        park_each_entry_twice(setup);
+        assert_eq!(setup.parked_left(), 2 * EVENTS);
+    });
     // Each event once, its copy known as such (before: two letters of each).
     assert_eq!(
         (
@@ -553,24 +565,9 @@ fn a_parked_event_in_two_entries_is_dead_lettered_once_for_a_gone_endpoint() {
 #[test]
 fn a_parked_event_whose_endpoint_is_gone_is_dead_lettered_by_the_next_relay() {
     let setup = Setup::start(1);
-    let first = RunningRelay::start(setup.relay());
-    setup.wait_until("live to have everything and the stream to empty", || {
-        setup.live.count() == EVENTS && setup.stream_len() == 0
-    });
-    first.stop();
     // The next relay has no `failing` endpoint: what was parked for it is dead-lettered,
     // with the reason, and `live` gets nothing again.
-    let second = RunningRelay::start(
-        Relay::builder(
-            setup.server.url(),
-            DeliverySink::builder()
-                .endpoint(endpoint("live", &setup.live, "0s"))
-                .dead_letter_path(&setup.dead),
-        )
-        .max_pending(4),
-    );
-    setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
-    let report = second.stop();
+    let report = parked_for_a_gone_endpoint(&setup, |_| {});
     assert_eq!(report.dead_lettered as usize, EVENTS, "{report:?}");
     assert_eq!(report.acknowledged as usize, EVENTS, "{report:?}");
     // Dead-lettered for the endpoint it was parked for, not counted as going nowhere.
