@@ -536,8 +536,7 @@ fn parked_for_a_gone_endpoint(
         .max_pending(4),
     );
     setup.wait_until("the parked entries to go", || setup.parked_left() == 0);
-    let report = second.stop();
-    report
+    second.stop()
 }
 
 #[test]
