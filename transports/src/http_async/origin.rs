@@ -239,6 +239,13 @@ impl Origin {
         // Closed ones go, and idle ones unused too long.
         idle.h2
             .retain(|c| !c.send.is_closed() && reusable(c.used, c.in_flight(), now));
+        // The same for HTTP/1.1 connections (dropped, which closes them), wherever they are
+        // in the pile, and whether HTTP/2 connections are kept beside them or not (an origin
+        // whose servers do not all offer h2): else they would hold their sockets for as long
+        // as an HTTP/2 connection is kept. Seeing that one is closed costs a read only when
+        // tokio heard from its socket since its last answer.
+        idle.h1
+            .retain_mut(|(used, h1)| reusable(*used, 0, now) && h1.is_open());
         if let Some(h2) = idle
             .h2
             .iter_mut()
@@ -247,15 +254,9 @@ impl Origin {
         {
             return Some(h2.take(now));
         }
-        if !idle.h2.is_empty() {
-            // Every one is full: a new connection, which `start` keeps beside them.
-            return None;
-        }
-        // Closed ones go, and those unused too long (dropped, which closes them), wherever
-        // they are in the pile; then the most recently used. Seeing that one is closed
-        // costs a read only when tokio heard from its socket since its last answer.
-        idle.h1
-            .retain_mut(|(used, h1)| reusable(*used, 0, now) && h1.is_open());
+        // Every HTTP/2 connection is full, or there is none: the HTTP/1.1 connection used
+        // last, else a new connection (which `start` keeps beside the others when it is
+        // HTTP/2).
         idle.h1.pop().map(|(_, h1)| Conn::H1(h1))
     }
 
@@ -501,6 +502,85 @@ impl Origin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An origin for `http://127.0.0.1:1/` (nothing is connected to it).
+    fn origin() -> Origin {
+        let url = url::Url::parse("http://127.0.0.1:1/").unwrap();
+        Origin::new(
+            &url,
+            None,
+            AddressPolicy::default(),
+            Duration::from_secs(1),
+            4,
+        )
+        .unwrap()
+    }
+
+    /// An HTTP/2 connection over an in-memory pipe to an `h2` server that accepts it.
+    async fn h2_connection() -> H2 {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            if let Ok(mut conn) = h2::server::handshake(server).await {
+                while conn.accept().await.is_some() {}
+            }
+        });
+        let (send, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake::<_, Body>(TokioIo::new(client))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        H2 {
+            send,
+            streams: Arc::default(),
+            used: Instant::now(),
+        }
+    }
+
+    /// An HTTP/1.1 connection over loopback TCP, and its server end (`None`: closed, and
+    /// the connection has seen it).
+    async fn h1_connection(closed: bool) -> (H1<Io>, Option<tokio::net::TcpStream>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut conn = H1::new(Io::Tcp(client));
+        if !closed {
+            return (conn, Some(server));
+        }
+        drop(server);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while conn.is_open() {
+            assert!(
+                Instant::now() < deadline,
+                "the close never reached the client"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (conn, None)
+    }
+
+    #[tokio::test]
+    async fn idle_http1_connections_are_swept_and_used_beside_http2_ones() {
+        let origin = origin();
+        let h2 = h2_connection().await;
+        let streams = h2.streams.clone();
+        lock(&origin.idle).h2.push(h2);
+        // A kept HTTP/1.1 connection whose server closed it.
+        let (closed, _gone) = h1_connection(true).await;
+        origin.checkin(closed);
+        // Checkout takes the HTTP/2 connection, and the closed one goes (it stayed, holding
+        // its socket, for as long as an HTTP/2 connection was kept).
+        assert!(matches!(origin.checkout(None), Some(Conn::H2 { .. })));
+        assert!(lock(&origin.idle).h1.is_empty());
+        // With every HTTP/2 stream taken, an open HTTP/1.1 connection kept is used rather
+        // than a new connection made.
+        let (open, _server) = h1_connection(false).await;
+        origin.checkin(open);
+        streams.open.store(H2_STREAMS, Ordering::Release);
+        assert!(matches!(origin.checkout(None), Some(Conn::H1(_))));
+        assert!(origin.checkout(None).is_none());
+    }
 
     #[test]
     fn a_kept_connection_is_reused_within_idle_reuse_or_while_in_use() {
