@@ -175,12 +175,14 @@ fn parse_urls(urls: &str) -> Result<(Vec<ServerAddr>, String), Error> {
             url: part.rsplit('@').next().unwrap_or_default().to_owned(),
             reason: format!("{e} (give nats://host:port, tls://host:port or host:port)"),
         })?;
-        shown.push(format!(
-            "{}://{}:{}",
-            addr.scheme(),
-            addr.host(),
-            addr.port()
-        ));
+        // async-nats gives an IPv6 host without its brackets, which a URL needs.
+        let host = addr.host();
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        shown.push(format!("{}://{host}:{}", addr.scheme(), addr.port()));
         addrs.push(addr);
     }
     Ok((addrs, shown.join(",")))
@@ -780,6 +782,11 @@ mod tests {
         assert_eq!(shown, "nats://127.0.0.1:4222,nats://localhost:4222");
         let err = parse_urls("http://127.0.0.1:4222").unwrap_err().to_string();
         assert!(err.contains("give nats://host:port"), "{err}");
+        // An IPv6 address keeps its brackets, and the sink's endpoint URL is made of it
+        // (before: 'nats://::1:4222', which failed build() once it had connected).
+        let (_, shown) = parse_urls("nats://[::1]:4222,nats://127.0.0.1:4223").unwrap();
+        assert_eq!(shown, "nats://[::1]:4222,nats://127.0.0.1:4223");
+        assert_eq!(first_url(&shown).unwrap().as_str(), "nats://[::1]:4222");
     }
 
     /// async-nats logs in only with what its options say: the URL's credentials are put
