@@ -29,7 +29,9 @@
 //!   stream's description and checked), so that relays can share the stream by partition.
 //! - Body: the exact body an HTTP endpoint would get.
 //! - Headers: `Nats-Msg-Id` (the event id, so that JetStream drops a second publish of the
-//!   same event within the stream's duplicate window), and the headers of an HTTP request:
+//!   same event within the stream's duplicate window: see
+//!   [`StreamSettings::duplicate_window`] for the retries that come later), and the headers
+//!   of an HTTP request:
 //!   `content-type`, `x-deskhook-action`, `x-deskhook-sequence`, `webhook-id`,
 //!   `webhook-timestamp`, `webhook-signature` (with secrets), plus `x-deskhook-ticket`, the
 //!   ticket code (the ordering key; see [`decode_ticket`]) so that a relay can keep each

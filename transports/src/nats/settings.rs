@@ -154,6 +154,17 @@ impl StreamSettings {
 
     /// How long JetStream remembers a `Nats-Msg-Id` to drop a second publish of the same
     /// event, when deskhook creates the stream. Defaults to 2 minutes.
+    ///
+    /// A publish whose acknowledgement was lost (stored, but the answer cut off) is sent
+    /// again at the sink's next retry: within the window it is dropped; after it (the
+    /// standard schedule's third attempt comes 5 minutes after the second, and a spool
+    /// replays what it kept after a restart) it is stored twice. The relays then deliver it
+    /// once only while they remember acknowledging it (each its last 65,536 events): a
+    /// partition that changed owner in between delivers it again (at least once). A longer
+    /// window costs the server memory for every id it remembers, in proportion to the
+    /// events published during it; a shorter retry schedule
+    /// ([`NatsSinkBuilder::retry`](crate::nats::NatsSinkBuilder::retry)) keeps retries inside
+    /// it, at the price of giving up sooner on a server that is down.
     #[must_use]
     pub fn duplicate_window(mut self, window: Duration) -> Self {
         self.duplicate_window = window;
