@@ -17,7 +17,10 @@ pub enum Error {
         /// Why.
         source: io::Error,
     },
-    /// Writing to a file failed, usually a full disk. The event was not written.
+    /// Writing to a file failed, usually a full disk. The event is not in the file, or not
+    /// whole: a flush that failed part way keeps the rest of the buffer, and the next flush
+    /// that succeeds completes the line (a file log then has the event although its send
+    /// failed).
     Write {
         /// The file.
         path: PathBuf,

@@ -546,12 +546,14 @@ impl Shared {
             path: self.path.clone(),
             source,
         };
-        state.writer.flush().map_err(rotate_error)?;
-        // Moved or removed from outside: there is nothing to move, only a file to open.
+        // Moved or removed from outside: there is nothing to move, only a file to open, and
+        // the lines still buffered go where `reattach` puts them (first: flushed, they would
+        // go into a removed file).
         if !self.still_ours(state) {
-            *state = open(&self.path)?;
-            return Ok(());
+            state.detached = true;
+            return self.reattach(state);
         }
+        state.writer.flush().map_err(rotate_error)?;
         let numbered = |n: usize| {
             let mut name = self.path.clone().into_os_string();
             name.push(format!(".{n}"));

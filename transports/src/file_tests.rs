@@ -145,6 +145,38 @@ fn lines_buffered_when_the_file_is_removed_go_to_the_new_one() {
     assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
 }
 
+#[test]
+fn lines_buffered_when_a_rotation_finds_the_file_removed_go_to_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let line_len = {
+        emit_n(FileSink::new(dir.path().join("probe.jsonl")).unwrap(), 1);
+        fs::metadata(dir.path().join("probe.jsonl")).unwrap().len()
+    };
+    let sink = Arc::new(
+        FileSink::builder(&path)
+            .flush(FlushPolicy::Never)
+            .rotate(line_len * 2, 2)
+            .build()
+            .unwrap(),
+    );
+    let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+    let emit = || dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+    emit();
+    emit();
+    // Removed from outside with two lines buffered; the third line rotates (within the
+    // second before the path is looked at): the two went into the removed file before.
+    fs::remove_file(&path).unwrap();
+    emit();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    let lines = |p: &Path| {
+        fs::read_to_string(p)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    assert_eq!(lines(&path) + lines(&dir.path().join("events.jsonl.1")), 3);
+}
+
 /// A file moved away that will not take the buffered lines (here: the path was a link to
 /// /dev/full, whose writes fail with "no space left") does not lose them: they go to the
 /// new file at the path.
