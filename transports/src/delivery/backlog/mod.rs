@@ -48,6 +48,7 @@ pub(crate) struct Refusal {
     pub(crate) dead_lettered: bool,
     /// Whether the job was given to the dead letters, kept or not (the dead-letter hook
     /// was told of it): the relay writes a letter of its own only for one that was not.
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     pub(crate) lettered: bool,
 }
 
