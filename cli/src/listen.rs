@@ -33,7 +33,8 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// and a body that is not JSON adds `(body is not JSON: …)`. The format is told from the
 /// body's keys, as `deskhook::receive` does.
 /// Every request is answered --status (204), except that a bad signature is answered 401 when
-/// a secret is set; --delay holds each answer back. Runs until interrupted.
+/// a secret is set, a body over 16 MiB 413, a request head that cannot be read 400, and a
+/// chunked body 501; --delay holds each answer back. Runs until interrupted.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The address to listen on; port 0 picks a free port.

@@ -34,8 +34,9 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 ///
 /// (action, endpoint, attempt, status or error, duration, and what happens next when it
 /// failed), then a summary. The command waits at most the sum of the retry delays (with
-/// jitter) plus one --timeout per attempt plus 2 s; what is not delivered by then is
-/// dead-lettered. Exits 0 only if every event reached every endpoint.
+/// jitter) plus one --timeout per attempt plus 2 s, times the number of events (they share
+/// one ticket, so an endpoint takes them one after the other); what is not delivered by then
+/// is dead-lettered. Exits 0 only if every event reached every endpoint.
 ///
 /// Dead letters go to the --config's [delivery] dead_letter_path, or else to a new file in
 /// the temporary directory ($TMPDIR), which is removed when nothing failed; its path is

@@ -91,7 +91,8 @@
 //!
 //! A helpdesk that serves several companies emits each event for the company it belongs to,
 //! its tenant: a non-empty name of at most [`MAX_TENANT_LEN`](dispatch::MAX_TENANT_LEN)
-//! (128) bytes with no control character ([`check_tenant`](dispatch::check_tenant)).
+//! (128) bytes with no control character and no bidirectional formatting character
+//! ([`check_tenant`](dispatch::check_tenant)).
 //! [`for_tenant`] (or [`Dispatcher::for_tenant`]) emits for one, with the same methods and
 //! costs as the untenanted forms:
 //!

@@ -31,12 +31,14 @@
 //!   of its own on httparse, HTTP/2 over hyper's `client::conn` when the server offers it
 //!   (rustls with ring: no C toolchain beyond ring's), usable inside an existing runtime or
 //!   with a runtime of its own. Pulls in httparse, itoa, hyper, hyper-util, http,
-//!   http-body-util, tokio, tokio-rustls, rustls and webpki-roots.
+//!   http-body-util, h2, tokio, tokio-rustls, rustls, webpki-roots and async-trait.
 //! - `spool`: [`spool::Spool`], a durable SQLite outbox inside the delivery engine. Pulls in
-//!   rusqlite with its bundled SQLite.
+//!   rusqlite with its bundled SQLite, and the delivery engine's dependencies (those of
+//!   `http-blocking` but ureq).
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
 //!   (acknowledged, de-duplicated on the event id) for `deskhook relay` workers to deliver.
-//!   Pulls in async-nats (JetStream and KV, rustls with ring), tokio and futures-util.
+//!   Pulls in async-nats (JetStream and KV, rustls with ring), tokio and futures-util, and
+//!   the delivery engine's dependencies (those of `http-blocking` but ureq).
 //!   The same feature brings [`endpoint_store`]: the endpoint registry in a JetStream KV
 //!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
 //!   Pulls in chacha20poly1305, base64, getrandom, percent-encoding and sha2 too.
