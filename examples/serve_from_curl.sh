@@ -22,13 +22,37 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$root" && cargo build -q -p deskhook-cli)
-deskhook="$root/target/debug/deskhook"
+# Where cargo put it, CARGO_TARGET_DIR or build.target-dir included.
+target="$(cd "$root" && cargo metadata -q --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+deskhook="$target/debug/deskhook"
+
+# Waits up to 20 s for the command "$2…" to succeed; says what it waited for ($1) and stops
+# the example if it never does (a process that died, a request that never came).
+wait_for() {
+    local what="$1"
+    shift
+    for _ in $(seq 400); do
+        if "$@"; then return 0; fi
+        sleep 0.05
+    done
+    echo "serve_from_curl: gave up waiting for $what" >&2
+    exit 1
+}
+
+# The first `n` bytes of a reply, read whole first (a pipe to head would cut curl off).
+first_bytes() {
+    local n="$1"
+    shift
+    curl -sS "$@" -o "$work/reply"
+    head -c "$n" "$work/reply"
+}
 secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 # The receiver: a CRM's webhook endpoint, on a free loopback port.
 "$deskhook" listen --addr 127.0.0.1:0 --secret "$secret" > "$work/listen.out" &
 pids+=($!)
-until grep -q '^listening on ' "$work/listen.out" 2>/dev/null; do sleep 0.05; done
+wait_for "the receiver to listen" grep -q '^listening on ' "$work/listen.out"
 receiver="$(sed -n 's/^listening on //p' "$work/listen.out")"
 
 # The daemon: no endpoint in its config; they come through the API. The token is what the
@@ -38,17 +62,17 @@ printf '[delivery]\nshutdown_timeout = "2s"\n' > "$work/deskhook.toml"
 "$deskhook" serve --config "$work/deskhook.toml" --spool "$work/spool" \
     --listen 127.0.0.1:0 > "$work/serve.out" &
 pids+=($!)
-until grep -q '^listening on ' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+wait_for "the daemon to listen" grep -q '^listening on ' "$work/serve.out"
 daemon="$(sed -n 's/^listening on //p' "$work/serve.out" | sed 's:/$::')"
 echo "deskhook serve: $daemon (console at $daemon/ , log in with the token)"
 
 auth=(-H "Authorization: Bearer $DESKHOOK_TOKEN")
 
 echo "== an admin of company acme adds its CRM's endpoint (POST /api/v1/endpoints)"
-curl -sS "${auth[@]}" -H 'Content-Type: application/json' "$daemon/api/v1/endpoints" \
+first_bytes 160 "${auth[@]}" -H 'Content-Type: application/json' "$daemon/api/v1/endpoints" \
     --data-binary "{\"name\": \"acme-crm\", \"url\": \"$receiver\", \"tenant\": \"acme\",
                     \"secrets\": [\"$secret\"], \"actions\": [\"create\", \"comment\"],
-                    \"allow_private\": true}" | head -c 160
+                    \"allow_private\": true}"
 echo " …"
 
 echo "== the helpdesk posts a ticket event, as PHP's curl would (POST /v1/events)"
@@ -67,9 +91,9 @@ curl -sS "${auth[@]}" --data-binary '{"subject": "hello"}' "$daemon/v1/events"
 echo
 
 echo "== the receiver verified and got it once"
-until [ "$(grep -c '^verified' "$work/listen.out")" -ge 1 ]; do sleep 0.05; done
+wait_for "the receiver to verify the event" grep -q '^verified' "$work/listen.out"
 grep '^verified' "$work/listen.out"
 
 echo "== the attempt log, as the console shows it (GET /api/v1/attempts?endpoint=acme-crm)"
-curl -sS "${auth[@]}" "$daemon/api/v1/attempts?endpoint=acme-crm" | head -c 300
+first_bytes 300 "${auth[@]}" "$daemon/api/v1/attempts?endpoint=acme-crm"
 echo " …"
