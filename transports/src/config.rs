@@ -164,10 +164,9 @@ fn without_credentials(mut message: String, text: &str) -> String {
     let mut found = Vec::new();
     credentials(&toml::Value::Table(table), false, &mut found);
     for credential in found {
-        // As serde quotes it (escaped), and as written.
-        let quoted = format!("{credential:?}");
-        message = message.replace(&quoted[1..quoted.len() - 1], "(hidden)");
-        message = message.replace(&credential, "(hidden)");
+        // As serde quotes it (escaped, in double quotes): only there, so that a short value
+        // ("1", "a") does not garble the rest of the message.
+        message = message.replace(&format!("{credential:?}"), "\"(hidden)\"");
     }
     message
 }

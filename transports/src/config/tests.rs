@@ -240,6 +240,15 @@ fn a_credential_of_the_wrong_type_is_not_repeated_in_the_error() {
             "what was expected stays: {error}"
         );
     }
+    // A short header value hides only where it is quoted, not every 'a' of the message.
+    let error = err(
+        "[[endpoint]]\nname = \"crm\"\nurl = \"https://crm.example/hook\"\nretry = \"5x\"\nheaders = { X-Flag = \"a\" }\n",
+    );
+    assert!(
+        error.contains("retry") || error.contains("duration"),
+        "{error}"
+    );
+    assert!(!error.contains("(hidden)"), "{error}");
     // Other values are still quoted.
     let error = err("[[endpoint]]\nname = 7\nurl = \"https://crm.example/hook\"\n");
     assert_eq!(
