@@ -98,12 +98,10 @@
 //! when `nats-server` is missing.
 
 use std::borrow::Cow;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use async_nats::ServerAddr;
 use async_nats::jetstream;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use bytes::Bytes;
@@ -151,97 +149,15 @@ pub const ZENLIX_FORMAT: &str = "zenlix";
 
 pub mod batch;
 mod builder;
+mod connect;
 mod settings;
 pub use builder::{MAX_BATCH, NatsSinkBuilder};
+pub use connect::connect;
+use connect::{first_url, parse_urls, server_url, with_url_credentials};
 pub use settings::{
     DEFAULT_PARTITIONS, MAX_PARTITIONS, Storage, StreamSettings, partition_of, partitions_of,
 };
 use settings::{Trouble, UNAVAILABLE};
-
-/// The server a context is connected to, for messages.
-fn server_url(context: &jetstream::Context) -> String {
-    context.client().try_server_info().map_or_else(
-        || "the server".to_owned(),
-        |info| format!("{}:{}", info.host, info.port),
-    )
-}
-
-/// Parses `urls`, a comma-separated list of NATS server URLs (`nats://host:4222`,
-/// `tls://…`, or `host:port`), into server addresses and the list cut to schemes, hosts and
-/// ports for messages (user-info is left out).
-fn parse_urls(urls: &str) -> Result<(Vec<ServerAddr>, String), Error> {
-    let mut addrs = Vec::new();
-    let mut shown = Vec::new();
-    for part in urls.split(',').map(str::trim) {
-        let addr = ServerAddr::from_str(part).map_err(|e| Error::InvalidUrl {
-            url: part.rsplit('@').next().unwrap_or_default().to_owned(),
-            reason: format!("{e} (give nats://host:port, tls://host:port or host:port)"),
-        })?;
-        // async-nats gives an IPv6 host without its brackets, which a URL needs.
-        let host = addr.host();
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_owned()
-        };
-        shown.push(format!("{}://{host}:{}", addr.scheme(), addr.port()));
-        addrs.push(addr);
-    }
-    Ok((addrs, shown.join(",")))
-}
-
-/// `options` with the credentials the URLs carry (see [`url_credentials`]), which
-/// async-nats does not take from a URL itself (see the module's *Connecting*).
-fn with_url_credentials(
-    options: async_nats::ConnectOptions,
-    addrs: &[ServerAddr],
-) -> async_nats::ConnectOptions {
-    match url_credentials(addrs) {
-        Some((user, Some(password))) => options.user_and_password(user, password),
-        Some((token, None)) => options.token(token),
-        None => options,
-    }
-}
-
-/// The credentials of the first URL that has any, percent-decoded: user and password
-/// (`nats://user:password@host:4222`), or a token (`nats://token@host:4222`; a user with an
-/// empty password, `nats://user:@host`, is read as a token too, as URLs do not keep an
-/// empty password).
-fn url_credentials(addrs: &[ServerAddr]) -> Option<(String, Option<String>)> {
-    let decoded = |text: &str| {
-        percent_encoding::percent_decode_str(text)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    addrs.iter().find_map(|addr| {
-        let user = addr.username()?;
-        Some((decoded(user), addr.password().map(decoded)))
-    })
-}
-
-/// Connects to NATS and returns a JetStream context whose requests and publish acks wait at
-/// most `timeout`: for relays and tools that share the sink's stream. Unlike the sink, it
-/// fails at once when no server answers.
-///
-/// # Errors
-///
-/// [`Error::InvalidUrl`] for a URL that does not parse; [`Error::Nats`] when no server can be
-/// reached or authentication fails.
-pub async fn connect(
-    urls: &str,
-    options: async_nats::ConnectOptions,
-    timeout: Duration,
-) -> Result<jetstream::Context, Error> {
-    let (addrs, shown) = parse_urls(urls)?;
-    let options = with_url_credentials(options, &addrs);
-    let client = options.connect(addrs).await.map_err(|e| Error::Nats {
-        url: shown,
-        message: format!("cannot connect: {e}"),
-    })?;
-    Ok(jetstream::context::ContextBuilder::new()
-        .timeout(timeout)
-        .build(client))
-}
 
 /// The subject of one message, from the headers the engine passes:
 /// `<prefix>.<format>.<event type>`. The format is Zenlix (the only one the engine emits for
@@ -326,21 +242,6 @@ fn wire_pairs<'a>(
 enum Ready<'a> {
     Alone(async_nats::HeaderMap),
     Batched(&'a Arc<batch::Batcher>, u32, batch::Outgoing),
-}
-
-/// The first server of a list, as the URL of the sink's endpoint (for logs and dead
-/// letters).
-fn first_url(shown: &str) -> Result<url::Url, Error> {
-    let first = shown.split(',').next().unwrap_or_default().trim();
-    let with_scheme = if first.contains("://") {
-        first.to_owned()
-    } else {
-        format!("nats://{first}")
-    };
-    url::Url::parse(&with_scheme).map_err(|e| Error::InvalidUrl {
-        url: first.to_owned(),
-        reason: e.to_string(),
-    })
 }
 
 /// Publishes to JetStream for the engine.
@@ -775,35 +676,5 @@ mod tests {
         found.storage = stream::StorageType::Memory;
         let err = settings.check(&found).unwrap_err().to_string();
         assert!(err.contains("storage 'memory'"), "{err}");
-    }
-
-    #[test]
-    fn urls_are_shown_without_credentials() {
-        let (addrs, shown) = parse_urls("nats://user:secret@127.0.0.1:4222, localhost").unwrap();
-        assert_eq!(addrs.len(), 2);
-        assert_eq!(shown, "nats://127.0.0.1:4222,nats://localhost:4222");
-        let err = parse_urls("http://127.0.0.1:4222").unwrap_err().to_string();
-        assert!(err.contains("give nats://host:port"), "{err}");
-        // An IPv6 address keeps its brackets, and the sink's endpoint URL is made of it
-        // (before: 'nats://::1:4222', which failed build() once it had connected).
-        let (_, shown) = parse_urls("nats://[::1]:4222,nats://127.0.0.1:4223").unwrap();
-        assert_eq!(shown, "nats://[::1]:4222,nats://127.0.0.1:4223");
-        assert_eq!(first_url(&shown).unwrap().as_str(), "nats://[::1]:4222");
-    }
-
-    /// async-nats logs in only with what its options say: the URL's credentials are put
-    /// there (percent-decoded), from the first URL that has any.
-    #[test]
-    fn a_urls_credentials_log_in() {
-        let login = |urls: &str| url_credentials(&parse_urls(urls).unwrap().0);
-        assert_eq!(login("nats://127.0.0.1:4222, localhost"), None);
-        assert_eq!(
-            login("nats://127.0.0.1:4222,nats://relay:p%40ss@127.0.0.1:4223"),
-            Some(("relay".to_owned(), Some("p@ss".to_owned())))
-        );
-        assert_eq!(
-            login("nats://s3cret@127.0.0.1:4222"),
-            Some(("s3cret".to_owned(), None))
-        );
     }
 }

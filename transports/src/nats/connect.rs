@@ -1,0 +1,146 @@
+//! Connecting to NATS: server URLs (a comma-separated list; the credentials a URL carries,
+//! which async-nats does not take from it itself) and the JetStream context relays and tools
+//! share with the sink. See the module's *Connecting*.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_nats::ServerAddr;
+use async_nats::jetstream;
+
+use crate::error::Error;
+
+/// The server a context is connected to, for messages.
+pub(super) fn server_url(context: &jetstream::Context) -> String {
+    context.client().try_server_info().map_or_else(
+        || "the server".to_owned(),
+        |info| format!("{}:{}", info.host, info.port),
+    )
+}
+
+/// Parses `urls`, a comma-separated list of NATS server URLs (`nats://host:4222`,
+/// `tls://…`, or `host:port`), into server addresses and the list cut to schemes, hosts and
+/// ports for messages (user-info is left out).
+pub(super) fn parse_urls(urls: &str) -> Result<(Vec<ServerAddr>, String), Error> {
+    let mut addrs = Vec::new();
+    let mut shown = Vec::new();
+    for part in urls.split(',').map(str::trim) {
+        let addr = ServerAddr::from_str(part).map_err(|e| Error::InvalidUrl {
+            url: part.rsplit('@').next().unwrap_or_default().to_owned(),
+            reason: format!("{e} (give nats://host:port, tls://host:port or host:port)"),
+        })?;
+        // async-nats gives an IPv6 host without its brackets, which a URL needs.
+        let host = addr.host();
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        shown.push(format!("{}://{host}:{}", addr.scheme(), addr.port()));
+        addrs.push(addr);
+    }
+    Ok((addrs, shown.join(",")))
+}
+
+/// `options` with the credentials the URLs carry (see [`url_credentials`]), which
+/// async-nats does not take from a URL itself (see the module's *Connecting*).
+pub(super) fn with_url_credentials(
+    options: async_nats::ConnectOptions,
+    addrs: &[ServerAddr],
+) -> async_nats::ConnectOptions {
+    match url_credentials(addrs) {
+        Some((user, Some(password))) => options.user_and_password(user, password),
+        Some((token, None)) => options.token(token),
+        None => options,
+    }
+}
+
+/// The credentials of the first URL that has any, percent-decoded: user and password
+/// (`nats://user:password@host:4222`), or a token (`nats://token@host:4222`; a user with an
+/// empty password, `nats://user:@host`, is read as a token too, as URLs do not keep an
+/// empty password).
+fn url_credentials(addrs: &[ServerAddr]) -> Option<(String, Option<String>)> {
+    let decoded = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    addrs.iter().find_map(|addr| {
+        let user = addr.username()?;
+        Some((decoded(user), addr.password().map(decoded)))
+    })
+}
+
+/// Connects to NATS and returns a JetStream context whose requests and publish acks wait at
+/// most `timeout`: for relays and tools that share the sink's stream. Unlike the sink, it
+/// fails at once when no server answers.
+///
+/// # Errors
+///
+/// [`Error::InvalidUrl`] for a URL that does not parse; [`Error::Nats`] when no server can be
+/// reached or authentication fails.
+pub async fn connect(
+    urls: &str,
+    options: async_nats::ConnectOptions,
+    timeout: Duration,
+) -> Result<jetstream::Context, Error> {
+    let (addrs, shown) = parse_urls(urls)?;
+    let options = with_url_credentials(options, &addrs);
+    let client = options.connect(addrs).await.map_err(|e| Error::Nats {
+        url: shown,
+        message: format!("cannot connect: {e}"),
+    })?;
+    Ok(jetstream::context::ContextBuilder::new()
+        .timeout(timeout)
+        .build(client))
+}
+
+/// The first server of a list, as the URL of the sink's endpoint (for logs and dead
+/// letters).
+pub(super) fn first_url(shown: &str) -> Result<url::Url, Error> {
+    let first = shown.split(',').next().unwrap_or_default().trim();
+    let with_scheme = if first.contains("://") {
+        first.to_owned()
+    } else {
+        format!("nats://{first}")
+    };
+    url::Url::parse(&with_scheme).map_err(|e| Error::InvalidUrl {
+        url: first.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        let (addrs, shown) = parse_urls("nats://user:secret@127.0.0.1:4222, localhost").unwrap();
+        assert_eq!(addrs.len(), 2);
+        assert_eq!(shown, "nats://127.0.0.1:4222,nats://localhost:4222");
+        let err = parse_urls("http://127.0.0.1:4222").unwrap_err().to_string();
+        assert!(err.contains("give nats://host:port"), "{err}");
+        // An IPv6 address keeps its brackets, and the sink's endpoint URL is made of it
+        // (before: 'nats://::1:4222', which failed build() once it had connected).
+        let (_, shown) = parse_urls("nats://[::1]:4222,nats://127.0.0.1:4223").unwrap();
+        assert_eq!(shown, "nats://[::1]:4222,nats://127.0.0.1:4223");
+        assert_eq!(first_url(&shown).unwrap().as_str(), "nats://[::1]:4222");
+    }
+
+    /// async-nats logs in only with what its options say: the URL's credentials are put
+    /// there (percent-decoded), from the first URL that has any.
+    #[test]
+    fn a_urls_credentials_log_in() {
+        let login = |urls: &str| url_credentials(&parse_urls(urls).unwrap().0);
+        assert_eq!(login("nats://127.0.0.1:4222, localhost"), None);
+        assert_eq!(
+            login("nats://127.0.0.1:4222,nats://relay:p%40ss@127.0.0.1:4223"),
+            Some(("relay".to_owned(), Some("p@ss".to_owned())))
+        );
+        assert_eq!(
+            login("nats://s3cret@127.0.0.1:4222"),
+            Some(("s3cret".to_owned(), None))
+        );
+    }
+}
