@@ -382,7 +382,7 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
                 alone.insert("url".into(), "https://x.example".into());
                 alone.insert(key.clone(), value.clone());
                 read(alone).err().map(|e| {
-                    if SECRET_FIELDS.contains(&key.as_str()) {
+                    if EndpointSpec::CREDENTIAL_FIELDS.contains(&key.as_str()) {
                         secret_error(key, &e)
                     } else if e.contains(key.as_str()) {
                         e
@@ -395,10 +395,7 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
     })
 }
 
-/// Fields whose values are credentials: never repeated in an error.
-const SECRET_FIELDS: [&str; 3] = ["secrets", "headers", "template_vars"];
-
-/// The error of a [`SECRET_FIELDS`] field, without serde's words about the value, which
+/// The error of a [`EndpointSpec::CREDENTIAL_FIELDS`] field, without serde's words about the value, which
 /// may repeat it: only what was expected, when serde says.
 fn secret_error(key: &str, error: &str) -> String {
     let expected = error
@@ -408,7 +405,7 @@ fn secret_error(key: &str, error: &str) -> String {
     format!("{key}: not a valid value (not repeated here: it may be a credential){expected}")
 }
 
-/// `message` with the text values given to [`SECRET_FIELDS`] left out (serde repeats a
+/// `message` with the text values given to [`EndpointSpec::CREDENTIAL_FIELDS`] left out (serde repeats a
 /// value of the wrong type: `secrets={…}` would print the secret).
 fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
     fn texts<'a>(value: &'a toml::Value, out: &mut Vec<&'a str>) {
@@ -422,7 +419,7 @@ fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
     let mut secret = Vec::new();
     for (_, value) in given
         .iter()
-        .filter(|(k, _)| SECRET_FIELDS.contains(&k.as_str()))
+        .filter(|(k, _)| EndpointSpec::CREDENTIAL_FIELDS.contains(&k.as_str()))
     {
         texts(value, &mut secret);
     }

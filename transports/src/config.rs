@@ -139,11 +139,15 @@ const RENAMED_KEYS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Keys whose values are credentials (an endpoint's signing secrets, header values and
-/// template variables): a parse error never repeats them.
-const CREDENTIAL_KEYS: [&str; 4] = ["secrets", "secret", "headers", "template_vars"];
+/// Whether `key`'s values are credentials: an endpoint's
+/// [`CREDENTIAL_FIELDS`](EndpointSpec::CREDENTIAL_FIELDS), and the `secret` of a secrets
+/// entry.
+fn is_credential_key(key: &str) -> bool {
+    key == "secret" || EndpointSpec::CREDENTIAL_FIELDS.contains(&key)
+}
 
-/// `message` with every text under a [`CREDENTIAL_KEYS`] key of `text` left out: serde
+/// `message` with every text under a credential key (see [`is_credential_key`]) of `text`
+/// left out: serde
 /// repeats a value of the wrong type, so `secrets = "whsec_…"` (without its brackets)
 /// would print the secret, into a terminal or a CI log.
 fn without_credentials(mut message: String, text: &str) -> String {
@@ -152,7 +156,7 @@ fn without_credentials(mut message: String, text: &str) -> String {
             toml::Value::String(text) if under_key && !text.is_empty() => out.push(text.clone()),
             toml::Value::Array(items) => items.iter().for_each(|v| credentials(v, under_key, out)),
             toml::Value::Table(table) => table.iter().for_each(|(key, v)| {
-                credentials(v, under_key || CREDENTIAL_KEYS.contains(&key.as_str()), out);
+                credentials(v, under_key || is_credential_key(key), out);
             }),
             _ => {}
         }

@@ -476,7 +476,7 @@ fn read<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Problem> {
         });
         if field.is_empty() {
             Problem::new(StatusCode::BAD_REQUEST, inner)
-        } else if CREDENTIAL_FIELDS.contains(&field.as_str()) {
+        } else if EndpointSpec::CREDENTIAL_FIELDS.contains(&field.as_str()) {
             // serde quotes a value of the wrong type: say what was expected, not what came.
             let expected = inner
                 .rsplit_once(", expected ")
@@ -494,10 +494,6 @@ fn read<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Problem> {
         }
     })
 }
-
-/// Settings whose values are credentials: an error never repeats them (a problem document
-/// may be logged by a proxy, or shown on a shared screen).
-const CREDENTIAL_FIELDS: [&str; 3] = ["secrets", "headers", "template_vars"];
 
 /// A `whsec_…` secret the admin gave.
 pub(crate) fn parse_secret(text: Option<&str>) -> Result<Secret, Problem> {

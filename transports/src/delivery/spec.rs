@@ -355,6 +355,11 @@ impl std::error::Error for SpecError {
 }
 
 impl EndpointSpec {
+    /// The settings whose values are credentials (signing secrets, header values, template
+    /// variables): an error about one says what was expected, never what was given (serde
+    /// quotes a value of the wrong type), in a file, a command line or a request alike.
+    pub const CREDENTIAL_FIELDS: [&'static str; 3] = ["secrets", "headers", "template_vars"];
+
     /// A spec of `name` at `url` with everything else at its default.
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> EndpointSpec {
         EndpointSpec {
