@@ -192,8 +192,7 @@ pub(crate) fn attempt_line(record: &AttemptRecord<'_>, endpoint_width: usize) ->
 /// Writes a line to stdout from a delivery thread, or a summary whose command's exit status
 /// already says how it went (a closed or full stdout loses only the line).
 pub(crate) fn print_line(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    let _ = print_out(line);
 }
 
 /// Writes a line that is the command's product (a key, a listing, JSON for a script): a
