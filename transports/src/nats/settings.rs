@@ -186,8 +186,9 @@ impl StreamSettings {
         self
     }
 
-    /// How long an undelivered message stays in the stream, when deskhook creates it.
-    /// Defaults to no limit.
+    /// How long an undelivered message stays in the stream, when deskhook creates it; an
+    /// event no relay delivers by then is deleted without a dead letter. An existing stream
+    /// with another age limit is used with a warning. Defaults to no limit.
     #[must_use]
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
@@ -337,9 +338,21 @@ impl StreamSettings {
     /// `retention` (must be work-queue), `subjects` (must cover `<prefix>.>`), `storage`,
     /// `partitions`, `replicas` (fewer copies than asked: a node's death would lose
     /// acknowledged events), `sealed`, `discard` (a size or message limit with the policy
-    /// that deletes the oldest messages), `max_msgs_per_subject`, `no_ack`. A stream that does not say its partition count is
-    /// accepted with a warning.
+    /// that deletes the oldest messages), `max_msgs_per_subject`, `no_ack`. Accepted with a
+    /// warning: a stream that does not say its partition count, one with no duplicate window,
+    /// and one with an age limit these settings do not ask for (an event older than it is
+    /// deleted undelivered, without a dead letter).
     pub fn check(&self, found: &stream::Config) -> Result<(), Error> {
+        for warning in self.review(found)? {
+            log::warn!(target: deskhook::LOG_TARGET, "{warning}");
+        }
+        Ok(())
+    }
+
+    /// [`check`](StreamSettings::check)'s verdict: the conflict, or what deskhook works with
+    /// but an operator should know, one sentence each.
+    fn review(&self, found: &stream::Config) -> Result<Vec<String>, Error> {
+        let mut warnings = Vec::new();
         let conflict = |setting, found: String, expected: String| Error::StreamConflict {
             stream: self.name.clone(),
             setting,
@@ -381,14 +394,12 @@ impl StreamSettings {
                 ));
             }
             Some(_) => {}
-            None => log::warn!(
-                target: deskhook::LOG_TARGET,
+            None => warnings.push(format!(
                 "JetStream stream '{}' does not say how many partitions it has (its \
                  description has no 'partitions='); assuming {}: relays that assume another \
                  count would leave some partitions undelivered",
-                self.name,
-                self.partitions
-            ),
+                self.name, self.partitions
+            )),
         }
         if found.num_replicas.max(1) < self.replicas {
             return Err(conflict(
@@ -437,14 +448,25 @@ impl StreamSettings {
             ));
         }
         if found.duplicate_window.is_zero() {
-            log::warn!(
-                target: deskhook::LOG_TARGET,
+            warnings.push(format!(
                 "JetStream stream '{}' has no duplicate window: an event published again after \
                  a timeout may be stored twice",
                 self.name
-            );
+            ));
         }
-        Ok(())
+        // An age limit deletes undelivered events as a full stream with discard old does,
+        // but without a dead letter: allowed (an operator may want it), said unless asked for.
+        if !found.max_age.is_zero() && self.max_age != Some(found.max_age) {
+            warnings.push(format!(
+                "JetStream stream '{}' deletes messages after {}: an event no relay has \
+                 delivered by then is lost without a dead letter (nats stream edit NAME \
+                 --max-age 0 keeps them; StreamSettings::max_age with the same age accepts \
+                 it quietly)",
+                self.name,
+                deskhook::policy::format_duration(found.max_age)
+            ));
+        }
+        Ok(warnings)
     }
 
     /// Creates the stream if it is missing, or checks it if it exists; returns its info.
@@ -769,5 +791,28 @@ mod tests {
             ..ours
         };
         assert_eq!(conflict(&unacknowledged), "no_ack");
+    }
+
+    #[test]
+    fn an_age_limit_not_asked_for_is_warned_about() {
+        let settings = StreamSettings::new();
+        let ours = settings.stream_config();
+        assert_eq!(settings.review(&ours).unwrap(), Vec::<String>::new());
+        let aged = stream::Config {
+            max_age: Duration::from_secs(3600),
+            ..ours
+        };
+        let warnings = settings.review(&aged).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("after 1h"), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("without a dead letter"),
+            "{}",
+            warnings[0]
+        );
+        // Asked for: quiet.
+        let asked = settings.max_age(Duration::from_secs(3600));
+        assert_eq!(asked.stream_config().max_age, aged.max_age);
+        assert_eq!(asked.review(&aged).unwrap(), Vec::<String>::new());
     }
 }
