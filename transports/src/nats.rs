@@ -103,7 +103,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream;
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use bytes::Bytes;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy, RetrySchedule};
 use deskhook::sink::Emitted;
@@ -426,11 +425,21 @@ impl AsyncTransport for JetStreamTransport {
             // The context's timeout bounds the publish; the wait has room for a batch
             // queued behind others.
             Ready::Batched(batcher, partition, event) => {
-                match batcher.publish(partition, event, self.timeout * 2).await {
+                let wait = self.timeout * 2;
+                match batcher.publish(partition, event, wait).await {
                     Some(Ok(ack)) => Ok(ack),
                     Some(Err(err)) => return Err(self.classify(&err)),
+                    // Never sent: the batches ahead of it were that slow to be acknowledged.
                     None => {
-                        return Err(self.classify(&PublishError::new(PublishErrorKind::TimedOut)));
+                        return Err(AttemptError {
+                            message: format!(
+                                "not published: still queued after {} behind earlier batches \
+                                 of partition {partition}, which JetStream is slow to \
+                                 acknowledge",
+                                deskhook::policy::format_duration(wait)
+                            ),
+                            retryable: true,
+                        });
                     }
                 }
             }
