@@ -405,8 +405,9 @@ fn secret_error(key: &str, error: &str) -> String {
     format!("{key}: not a valid value (not repeated here: it may be a credential){expected}")
 }
 
-/// `message` with the text values given to [`EndpointSpec::CREDENTIAL_FIELDS`] left out (serde repeats a
-/// value of the wrong type: `secrets={…}` would print the secret).
+/// `message` with the text values given to [`EndpointSpec::CREDENTIAL_FIELDS`] left out where
+/// serde quotes them (it repeats a value of the wrong type: `secrets={…}` would print the
+/// secret).
 fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
     fn texts<'a>(value: &'a toml::Value, out: &mut Vec<&'a str>) {
         match value {
@@ -424,10 +425,9 @@ fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
         texts(value, &mut secret);
     }
     for text in secret.into_iter().filter(|t| !t.is_empty()) {
-        // As serde quotes it (escaped), and as given.
-        let quoted = format!("{text:?}");
-        message = message.replace(&quoted[1..quoted.len() - 1], "(hidden)");
-        message = message.replace(text, "(hidden)");
+        // As serde quotes it (escaped, in double quotes): only there, so that a short value
+        // ("1", "a") does not garble the rest of the message.
+        message = message.replace(&format!("{text:?}"), "\"(hidden)\"");
     }
     message
 }
@@ -506,12 +506,12 @@ mod tests {
             );
         }
         // The fallback for an error no field makes alone: the values given to secret
-        // fields are cut out, as given and as serde quotes them.
+        // fields are cut out where serde quotes them, and only there.
         let given = [(
             "headers".to_owned(),
-            toml::Value::Array(vec!["tok\"en".into(), "plain".into()]),
+            toml::Value::Array(vec!["tok\"en".into(), "a".into()]),
         )];
-        let message = hidden(r#"bad "tok\"en" and plain, not toke"#.to_owned(), &given);
-        assert_eq!(message, r#"bad "(hidden)" and (hidden), not toke"#);
+        let message = hidden(r#"bad "tok\"en" and "a", a token"#.to_owned(), &given);
+        assert_eq!(message, r#"bad "(hidden)" and "(hidden)", a token"#);
     }
 }
