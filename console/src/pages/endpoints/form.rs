@@ -306,15 +306,27 @@ pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value,
             ));
         }
         (Some(preset), _) => put("template", Value::from(preset)),
+        // A new endpoint's text under "no template" was typed for nothing: say so rather
+        // than drop it. (An edit shows the current text whatever is chosen: choosing no
+        // template there removes it.)
+        (None, Some(_)) if !editing => {
+            return Err(Problem::field(
+                "template",
+                "a template's text is written but Payload is \"The event's JSON\"; choose \
+                 \"A template of my own\" to use it, or empty the text"
+                    .to_owned(),
+            ));
+        }
         (None, _) => {}
     }
     if let Some(text) = form.text("template_vars") {
         let mut vars = Map::new();
-        for pair in var_pairs(text) {
+        // The line's text is not repeated: a variable may hold a credential.
+        for (n, pair) in var_pairs(text).into_iter().enumerate() {
             let (name, value) = pair.split_once('=').ok_or_else(|| {
                 Problem::field(
                     "template_vars",
-                    format!("template variable '{pair}' has no '='; write name=value"),
+                    format!("template variable {} has no '='; write name=value", n + 1),
                 )
             })?;
             vars.insert(name.trim().to_owned(), Value::from(value.trim()));
@@ -323,11 +335,13 @@ pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value,
     }
     if let Some(text) = form.text("headers") {
         let mut headers = Map::new();
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // The line's text is not repeated: a header's value is often a credential.
+        let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        for (n, line) in lines.enumerate() {
             let (name, value) = line.split_once(':').ok_or_else(|| {
                 Problem::field(
                     "headers",
-                    format!("header line '{line}' has no ':'; write Name: value"),
+                    format!("header {} has no ':'; write Name: value", n + 1),
                 )
             })?;
             headers.insert(name.trim().to_owned(), Value::from(value.trim()));

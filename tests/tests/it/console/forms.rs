@@ -507,3 +507,69 @@ async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
         Some("application/json; charset=utf-8")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_form_neither_repeats_a_credential_nor_drops_a_template() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let token = "form-token";
+    let base = [
+        ("name", "crm"),
+        ("url", receiver.url.as_str()),
+        ("retry", "0s"),
+        ("allow_private", "on"),
+    ];
+    let post = |extra: &'static [(&'static str, &'static str)]| {
+        let fields: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        form("/endpoints", token, &fields)
+    };
+    // A header or a variable without its separator: the line is named by its number, its
+    // text (a token) is not in the page.
+    for (field, extra) in [
+        (
+            "headers",
+            &[("headers", "X-Id: 1\nAuthorization Bearer s3cr3t-value")][..],
+        ),
+        (
+            "template_vars",
+            &[
+                ("template_preset", "telegram"),
+                ("template_vars", "chat_id=1\nbot_token s3cr3t-value"),
+            ][..],
+        ),
+    ] {
+        let refused = send(&c.app, post(extra)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{field}");
+        let alert = refused
+            .body
+            .split("role=\"alert\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</p>").next())
+            .unwrap_or_else(|| panic!("{field}: no alert in {}", refused.body));
+        assert!(alert.contains(" 2 has no "), "{field}: {alert}");
+        assert!(!alert.contains("s3cr3t-value"), "{field}: {alert}");
+    }
+    // The headers box is never filled back in.
+    let refused = send(
+        &c.app,
+        post(&[("headers", "Authorization Bearer s3cr3t-value")]),
+    )
+    .await;
+    assert!(!refused.body.contains("s3cr3t-value"), "{}", refused.body);
+    // A template written under "The event's JSON": refused, not silently dropped.
+    let refused = send(
+        &c.app,
+        post(&[
+            ("template_preset", ""),
+            ("template", r#"{"text": "{{ subject }}"}"#),
+        ]),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("A template of my own"),
+        "{}",
+        refused.body
+    );
+    assert!(c.sink.endpoints().is_empty());
+}
