@@ -257,6 +257,11 @@ pub(super) async fn update_endpoint(
                 .to_owned()
         });
     let mut value = body_json(&body)?;
+    // Left out, the tenant stays: dropped, it would send the endpoint every tenant's events
+    // (`"tenant": null` takes it away).
+    let keep_tenant = value
+        .as_object()
+        .is_some_and(|map| !map.contains_key("tenant"));
     if let Value::Object(map) = &mut value {
         match map.get("name") {
             None => {
@@ -283,6 +288,9 @@ pub(super) async fn update_endpoint(
         };
         super::refuse_server_settings(&spec, Some(current))?;
         super::keep_server_settings(&mut spec, current);
+        if keep_tenant {
+            spec.tenant.clone_from(&current.tenant);
+        }
         let stale = |now: &str| {
             Problem::new(
                 StatusCode::PRECONDITION_FAILED,

@@ -6,7 +6,7 @@
 //! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
-//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones, and so do absent `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 for an endpoint registered by the application's code (change it there) |
+//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones (the headers only while the URL keeps its origin: to another, give them again, else 400), and so do absent `tenant` (`"tenant": null` takes it away), `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 for an endpoint registered by the application's code (change it there) |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |

@@ -314,7 +314,7 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    fn at(field: &'static str, error: Error) -> SpecError {
+    pub(crate) fn at(field: &'static str, error: Error) -> SpecError {
         SpecError {
             field: Some(field),
             error,

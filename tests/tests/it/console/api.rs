@@ -541,6 +541,67 @@ async fn an_api_update_keeps_the_servers_settings_and_leaves_coded_endpoints_alo
     assert!(coded.spec.is_none());
 }
 
+/// A PUT that leaves out the tenant keeps it (dropped, the endpoint would get every
+/// tenant's events), and one that moves the URL to another origin does not carry the
+/// headers' values, never shown, there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin() {
+    let (first, second) = (Receiver::ok(), Receiver::ok());
+    let c = console(deskhook_console::router);
+    let app = &c.app;
+    let created = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("crm", &first)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let put = |body: Value| api(app, Method::PUT, "/api/v1/endpoints/crm", Some(body));
+    // As shown: the URL cut to its origin.
+    let spec = || c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+    let redact_url = deskhook_transports::delivery::redact_url;
+
+    let changed = put(json!({"url": first.url, "allow_private": true, "retry": "0s"})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(spec().tenant.as_deref(), Some("acme"));
+
+    for headers in [None, Some(json!({"Authorization": "…"}))] {
+        let mut body = json!({"url": second.url, "allow_private": true});
+        if let Some(headers) = headers {
+            body["headers"] = headers;
+        }
+        let refused = put(body.clone()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            refused.body
+        );
+        assert_eq!(refused.json()["field"], "headers", "{}", refused.body);
+        assert_eq!(spec().url, redact_url(&first.url), "nothing changed");
+    }
+    let moved = put(json!({
+        "url": second.url, "allow_private": true, "retry": "0s",
+        "headers": {"Authorization": "Bearer second-credential"},
+    }))
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(spec().url, redact_url(&second.url));
+    assert_eq!(spec().tenant.as_deref(), Some("acme"));
+    c.sink.endpoints().send_test("crm").unwrap();
+    let got = second.wait_for(1);
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer second-credential")
+    );
+    assert_eq!(first.count(), 0);
+
+    let global = put(json!({"url": second.url, "allow_private": true, "tenant": null})).await;
+    assert_eq!(global.status, StatusCode::OK, "{}", global.body);
+    assert_eq!(spec().tenant, None);
+}
+
 /// The ETag changes with every setting, those no page or response shows included (a
 /// header's value, the URL's path): a PUT made from before such a change is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -313,10 +313,13 @@ impl Endpoints {
     /// the ones it has, and where it gives the URL as pages and API responses show it (cut
     /// to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted)) or a
     /// header's value as `…`, the endpoint keeps its own, since those never show them.
+    /// Header values are kept only while the URL keeps its origin (scheme, host and port):
+    /// they are often credentials, and no one sees them go to the new host.
     ///
     /// # Errors
     ///
-    /// [`SpecError`](super::SpecError) naming the field at fault, or wrapping
+    /// [`SpecError`](super::SpecError) naming the field at fault (`headers` when the URL
+    /// moves to another origin and the headers' values are not given again), or wrapping
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; nothing changes then.
     pub fn update_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
         self.update_from(spec, None)
@@ -371,7 +374,7 @@ impl Endpoints {
             .map_or_else(|| current.url.to_string(), |s| s.url.clone());
         let shown = super::redact_url(&own_url);
         if spec.url == shown && shown != own_url {
-            spec.url = own_url;
+            spec.url.clone_from(&own_url);
         }
         if spec.secrets.is_none() && spec.secret_env.is_none() {
             // As it was given: literal secrets and the variable's name, both if both.
@@ -382,6 +385,29 @@ impl Endpoints {
                 }
                 None => spec.secrets = Some(secret_specs(&current.secrets)),
             }
+        }
+        // Header values are often credentials, and never shown: kept for the same origin
+        // only, so that a change of URL does not carry them, unseen, to another host.
+        let carried = !current.headers.is_empty()
+            && spec
+                .headers
+                .as_ref()
+                .is_none_or(|headers| headers.values().any(|v| v == super::spec::HIDDEN_VALUE));
+        if carried
+            && let (Some(to), Some(from)) = (origin_of(&spec.url), origin_of(&own_url))
+            && to != from
+        {
+            return Err(super::SpecError::at(
+                "headers",
+                Error::InvalidEndpoint {
+                    name: spec.name.clone(),
+                    message: format!(
+                        "the URL moves from {from} to {to}, and the headers' values are not \
+                         carried to another origin: give the headers again with their values \
+                         (or none, to send none)"
+                    ),
+                },
+            ));
         }
         if spec.headers.is_none() && !current.headers.is_empty() {
             spec.headers = Some(current.headers.iter().cloned().collect());
@@ -751,4 +777,11 @@ fn rotated(
 /// "tenant 'acme'", or "no tenant", for messages.
 pub(crate) fn tenant_words(tenant: Option<&str>) -> String {
     tenant.map_or_else(|| "no tenant".to_owned(), |t| format!("tenant '{t}'"))
+}
+
+/// `url`'s origin (scheme, host, port), when it parses.
+fn origin_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|url| url.origin().ascii_serialization())
 }
