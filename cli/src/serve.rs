@@ -25,6 +25,7 @@ use keys::Keys;
 
 mod connections;
 mod events;
+mod idle;
 mod keys;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
@@ -71,7 +72,8 @@ pub(crate) struct Args {
     grace: Duration,
     /// How long an event's body may go without a byte arriving: the request is then
     /// answered 408 and nothing of it is accepted. A client stalled in its body holds one
-    /// of the 1,024 places of events being accepted at once until then.
+    /// of the 1,024 places of events being accepted at once until then. The console's and
+    /// the API's bodies (the login form's included) end as soon, answered 400.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
     body_timeout: Duration,
     /// How long a request's head (its request line and headers) may take to arrive: the
@@ -383,6 +385,7 @@ struct Daemon {
 
 /// The daemon's router: events, metrics and health next to the console.
 fn app(daemon: Arc<Daemon>, console: Console) -> Router {
+    let body_timeout = daemon.body_timeout;
     let own = Router::new()
         .route("/v1/events", post(events::accept_event))
         .route("/metrics", get(render_metrics))
@@ -393,7 +396,10 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
             deskhook_console::api::problem_bodies,
         ))
         .with_state(daemon);
-    own.merge(console.router())
+    own.merge(console.router().layer(middleware::from_fn_with_state(
+        body_timeout,
+        idle::end_stalled_bodies,
+    )))
 }
 
 /// Lets a request through with `Authorization: Bearer <token>` only: no cookie, so that no

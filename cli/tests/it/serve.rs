@@ -292,8 +292,8 @@ fn a_request_stalled_midway_does_not_hold_up_the_stop() {
 }
 
 /// An event's body that stops arriving is answered 408 once --body-timeout passes without a
-/// byte, and nothing of it is accepted; a body that keeps coming, however slowly, is read
-/// whole however long it takes.
+/// byte, and nothing of it is accepted (a login form's, 400); a body that keeps coming,
+/// however slowly, is read whole however long it takes.
 #[test]
 fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
     use std::io::{Read as _, Write as _};
@@ -325,6 +325,22 @@ fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
     assert!(
         stalled.contains("the event's body stopped arriving (9 bytes came, then nothing for 1s)"),
         "{stalled}"
+    );
+
+    // The login form, read before any token is checked, is not waited for either.
+    let mut login = std::net::TcpStream::connect(&serve.addr).unwrap();
+    login
+        .write_all(
+            b"POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+              token=",
+        )
+        .unwrap();
+    let login = answer(&mut login);
+    assert!(login.starts_with("HTTP/1.1 400"), "{login}");
+    assert!(
+        login.contains("the request's body stopped arriving (nothing for 1s"),
+        "{login}"
     );
 
     // Ten pieces 150 ms apart: longer than the timeout in all, never that long without one.
