@@ -416,6 +416,8 @@ pub(super) async fn test_endpoint(
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     /// The new secret (`whsec_…`).
+    // An Option so that its absence gets the API's own problem, not serde's.
+    #[schema(required = true)]
     pub secret: Option<String>,
     /// How long the old secret keeps signing too (`"24h"`; the console's default when absent).
     pub overlap: Option<String>,

@@ -26,7 +26,8 @@
 //! the server read any file it can and send it to a URL of theirs. They belong to
 //! `deskhook.toml` or the application's code; the API takes the template's text
 //! (`template`) and the secrets themselves (`secrets`), and an update may send those settings
-//! back as they are. Errors are
+//! back as they are. A GET's `settings` may be sent back whole: its `secret_hints` are
+//! ignored. Errors are
 //! [`Problem`] documents naming the field at fault:
 //!
 //! ```text
@@ -369,7 +370,12 @@ pub(crate) fn version_of(info: &deskhook_transports::delivery::EndpointInfo) -> 
 
 /// Reads an endpoint's JSON (the fields of a `[[endpoint]]` table), naming the field at
 /// fault when it cannot.
-pub(crate) fn parse_spec(value: Value) -> Result<EndpointSpec, Problem> {
+pub(crate) fn parse_spec(mut value: Value) -> Result<EndpointSpec, Problem> {
+    // What a GET shows beside the settings, derived from the secrets: the settings read
+    // back and sent again are taken as they are.
+    if let Value::Object(map) = &mut value {
+        map.remove("secret_hints");
+    }
     read(value)
 }
 

@@ -304,6 +304,13 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         );
     }
     assert!(doc["components"]["schemas"]["EndpointSpec"]["properties"]["retry"].is_object());
+    // A rotation without its secret is refused: the document says it is required.
+    assert_eq!(
+        doc["components"]["schemas"]["Rotation"]["required"],
+        json!(["secret"]),
+        "{}",
+        doc["components"]["schemas"]["Rotation"]
+    );
     // The guard's answers and the token are part of the contract too.
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer",
@@ -542,8 +549,8 @@ async fn an_api_update_keeps_the_servers_settings_and_leaves_coded_endpoints_alo
 }
 
 /// A PUT that leaves out the tenant keeps it (dropped, the endpoint would get every
-/// tenant's events), and one that moves the URL to another origin does not carry the
-/// headers' values, never shown, there.
+/// tenant's events), one that moves the URL to another origin does not carry the headers'
+/// values, never shown, there, and a GET's settings go back as they are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin() {
     let (first, second) = (Receiver::ok(), Receiver::ok());
@@ -596,6 +603,17 @@ async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin(
         Some("Bearer second-credential")
     );
     assert_eq!(first.count(), 0);
+
+    // The settings a GET shows go back as they are (their secret hints are ignored).
+    let shown = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+    let settings = shown.json()["settings"].clone();
+    assert!(settings["secret_hints"].is_array(), "{settings}");
+    let same = put(settings).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.body);
+    assert_eq!(
+        c.sink.endpoints().get("crm").unwrap().secret_hints,
+        ["LaSw"]
+    );
 
     let global = put(json!({"url": second.url, "allow_private": true, "tenant": null})).await;
     assert_eq!(global.status, StatusCode::OK, "{}", global.body);
