@@ -45,7 +45,8 @@ mod keys;
 ///
 /// With a spool, accepted events survive a crash (kill -9 included), and so do endpoints
 /// added through the console or the API: at start the spool's endpoints are registered
-/// again, then those of --config (which win by name).
+/// again, then those of --config (which win by name: a console change to one of those
+/// lasts until the next start, and the start warns that it undid it).
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = SERVE_HELP)]
 pub(crate) struct Args {

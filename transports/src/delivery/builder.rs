@@ -151,13 +151,26 @@ impl SinkBuilder {
 
     /// Puts the `stored` endpoints before the builder's, but those the builder has too.
     /// One that cannot be made now (an environment variable unset, a CA file moved) stays
-    /// in the spool for the next start.
+    /// in the spool for the next start. Returns the names of the stored endpoints whose
+    /// settings the builder's replaced (logged).
     #[cfg(feature = "spool")]
-    fn restore(&mut self, stored: Vec<super::EndpointSpec>) {
-        let given: std::collections::HashSet<String> =
-            self.endpoints.iter().map(|e| e.name.clone()).collect();
+    fn restore(&mut self, stored: Vec<super::EndpointSpec>) -> Vec<String> {
+        let given: std::collections::HashMap<&str, Option<&super::EndpointSpec>> = self
+            .endpoints
+            .iter()
+            .map(|e| (e.name.as_str(), e.spec.as_deref()))
+            .collect();
         let mut restored = Vec::new();
-        for spec in stored.into_iter().filter(|s| !given.contains(&s.name)) {
+        let mut replaced = Vec::new();
+        for spec in stored {
+            if let Some(&own) = given.get(spec.name.as_str()) {
+                // Changed at run time (the console, the API), then replaced by the
+                // builder's (deskhook.toml's) settings: a rotated secret comes back unseen.
+                if own != Some(&spec) {
+                    replaced.push(spec.name);
+                }
+                continue;
+            }
             match spec.to_endpoint() {
                 Ok(endpoint) => restored.push(endpoint),
                 Err(e) => log::error!(
@@ -168,6 +181,16 @@ impl SinkBuilder {
                 ),
             }
         }
+        if !replaced.is_empty() {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "endpoint(s) {}: the settings kept in the spool differ from those given at \
+                 start (deskhook.toml's, the code's), which win by name: a change made in the \
+                 console or the API is undone (a rotated secret signs again); make it where \
+                 the endpoint is given to keep it",
+                replaced.join(", ")
+            );
+        }
         if !restored.is_empty() {
             log::info!(
                 target: deskhook::LOG_TARGET,
@@ -177,6 +200,7 @@ impl SinkBuilder {
         }
         restored.append(&mut self.endpoints);
         self.endpoints = restored;
+        replaced
     }
 
     /// Checks the settings, makes the engine with the transport's `connector` (its
@@ -416,4 +440,37 @@ fn shutdown_here(engine: &Engine, timeout: Duration, own_runtime: bool) -> Resul
     }
     let _ = own_runtime;
     engine.shutdown(timeout)
+}
+
+#[cfg(all(test, feature = "spool"))]
+mod tests {
+    use super::super::EndpointSpec;
+
+    #[test]
+    fn a_stored_endpoint_the_builder_also_gives_is_replaced_and_named_if_it_differs() {
+        let spec = |name: &str, url: &str| {
+            let mut spec = EndpointSpec::new(name, url);
+            spec.allow_private = true;
+            spec
+        };
+        let mut builder = super::SinkBuilder::new();
+        for given in [
+            spec("same", "http://127.0.0.1:9/a"),
+            spec("edited", "http://127.0.0.1:9/b"),
+        ] {
+            builder.endpoints.push(given.to_endpoint().unwrap());
+        }
+        let replaced = builder.restore(vec![
+            spec("same", "http://127.0.0.1:9/a"),
+            spec("edited", "http://127.0.0.1:9/changed-in-the-console"),
+            spec("stored-only", "http://127.0.0.1:9/c"),
+        ]);
+        assert_eq!(replaced, ["edited"]);
+        let names: Vec<&str> = builder.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["stored-only", "same", "edited"]);
+        assert_eq!(
+            builder.endpoints[2].spec.as_ref().unwrap().url,
+            "http://127.0.0.1:9/b"
+        );
+    }
 }
