@@ -58,6 +58,9 @@ pub(crate) enum Reply<'a> {
 pub(crate) enum Standing {
     /// Registered and delivering (or paused: a pause keeps events queued).
     Open,
+    /// Registered and delivering, but the attempt was made with settings replaced since
+    /// (an edit while it was in flight): its failure says nothing of the new ones.
+    Replaced,
     /// Removed from the registry while the attempt was in flight.
     Removed,
     /// Disabled by an earlier 410 while the attempt was in flight.
@@ -109,6 +112,21 @@ pub(crate) fn decide(
         reason,
         disable: false,
     };
+    if standing == Standing::Replaced {
+        // A 410 from a URL since moved away from must not disable the endpoint, nor its
+        // 401 (a secret since rotated) dead-letter the event: the event goes again at once,
+        // with the new settings, and the breaker does not move.
+        let delivered = matches!(reply, Reply::Status { status, .. }
+            if Verdict::of_status(status) == Verdict::Delivered);
+        let decision = if delivered {
+            Decision::Delivered
+        } else {
+            Decision::Retry {
+                delay: Duration::ZERO,
+            }
+        };
+        return (decision, BreakerMove::Unsent);
+    }
     let (verdict, retry_after, status) = match reply {
         Reply::Status {
             status,
@@ -139,7 +157,11 @@ pub(crate) fn decide(
                 (Some(_), Standing::Stopping { keep: false }) => {
                     dead("shut down before the next attempt".to_owned())
                 }
-                (Some(delay), Standing::Open | Standing::Stopping { keep: true }) => {
+                // (Replaced returned above.)
+                (
+                    Some(delay),
+                    Standing::Open | Standing::Replaced | Standing::Stopping { keep: true },
+                ) => {
                     let floor = retry_after.map_or(Duration::ZERO, |r| r.min(retry_after_max));
                     Decision::Retry {
                         delay: delay.max(floor).min(MAX_DELAY),

@@ -622,17 +622,20 @@ impl Lane {
         lock(&self.route).clone()
     }
 
-    /// Replaces its settings; attempts in flight keep the old ones. A new rate limit starts
-    /// with a full bucket; the same one keeps its tokens.
+    /// Replaces its settings; attempts in flight keep the old ones (their failures are then
+    /// retried with the new ones: [`Standing::Replaced`](super::decide::Standing)). A new
+    /// rate limit starts with a full bucket; the same one keeps its tokens. Under the state
+    /// lock, so that an attempt taken after it returns has the new settings.
     pub(crate) fn set_route(&self, route: Arc<Route>) {
         let limit = route.endpoint.rate_limit;
         self.subscription
             .store(route.endpoint.actions.bits(), Ordering::Release);
         self.templated
             .store(route.endpoint.template.is_some(), Ordering::Release);
+        let mut st = lock(&self.state);
         let old = std::mem::replace(&mut *lock(&self.route), route);
         if old.endpoint.rate_limit != limit {
-            lock(&self.state).bucket = limit.map(|limit| TokenBucket::full(&limit, Instant::now()));
+            st.bucket = limit.map(|limit| TokenBucket::full(&limit, Instant::now()));
         }
     }
 

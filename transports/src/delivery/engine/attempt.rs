@@ -200,8 +200,10 @@ impl Engine {
 
     /// [`take`](Engine::take) but for passing on a slot handed to the lane.
     fn take_now(self: &Arc<Self>, lane: &Arc<Lane>) -> Option<Attempt> {
-        let route = lane.route();
         let mut st = lock(&lane.state);
+        // Read under the state lock, which `set_route` takes: an update that has returned
+        // is the settings of every attempt taken after it.
+        let route = lane.route();
         if st.held() {
             return None;
         }
@@ -351,7 +353,13 @@ impl Engine {
         // Under the lock: the retry's instant, the breaker's and the hold's count from when
         // this outcome takes effect, not from before a wait for the lock.
         let now = Instant::now();
-        let standing = st.standing(self.backlog.keeps_undelivered());
+        // The lane's route is swapped under its state lock (`Lane::set_route`).
+        let standing = match st.standing(self.backlog.keeps_undelivered()) {
+            Standing::Open if !std::ptr::eq(route, Arc::as_ptr(&lane.route())) => {
+                Standing::Replaced
+            }
+            standing => standing,
+        };
         let (decision, moved) = decide(
             reply,
             job.attempts,

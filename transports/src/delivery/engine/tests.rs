@@ -307,3 +307,52 @@ fn a_removal_waits_for_its_own_move_when_a_resume_comes_in_between() {
     assert_eq!(removed.dead_lettered, 3, "the removal counts its move");
     engine.flush(Duration::from_secs(5)).expect("nothing left");
 }
+
+/// An attempt in flight when its endpoint's settings change, answered 410 (the URL the
+/// endpoint moved away from is retired), neither disables the endpoint nor dead-letters
+/// the event: it goes again at once, with the new settings. And an attempt taken after the
+/// update returned has the new settings.
+#[test]
+fn a_410_to_settings_since_replaced_neither_disables_nor_dead_letters() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_secs(60))], 8, &dir);
+    emit(&engine, &["T1"]);
+    let old = attempt(&engine);
+    assert_eq!(old.route.url, "http://127.0.0.1:9/");
+    let moved = Endpoint::new("crm", "http://127.0.0.1:10/")
+        .expect("a URL")
+        .max_in_flight(4);
+    crate::delivery::Endpoints::new(engine.clone())
+        .upsert(moved)
+        .expect("the endpoint is updated");
+    emit(&engine, &["T2"]);
+    let t2 = attempt(&engine);
+    assert_eq!(
+        (&*t2.job().event.key, t2.route.url.as_str()),
+        ("T2", "http://127.0.0.1:10/")
+    );
+    old.finish(status(410), Duration::ZERO);
+    let again = attempt(&engine);
+    assert_eq!(
+        (&*again.job().event.key, again.route.url.as_str()),
+        ("T1", "http://127.0.0.1:10/")
+    );
+    again.finish(status(204), Duration::ZERO);
+    t2.finish(status(204), Duration::ZERO);
+    engine
+        .flush(Duration::from_secs(1))
+        .expect("both delivered");
+    let crm = engine.registry().get("crm").expect("crm");
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        (
+            count(&crm.counters.delivered),
+            count(&crm.counters.dead_lettered)
+        ),
+        (2, 0)
+    );
+    assert!(
+        !crm.closed.load(std::sync::atomic::Ordering::SeqCst),
+        "not disabled"
+    );
+}

@@ -193,7 +193,10 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   headers, event types, retry schedule, timeouts, rate limit, tenant, …): they apply from
 ///   the endpoint's next attempt, also to the events it has queued, which keep their
 ///   `webhook-id` and their order per ticket. An attempt in flight finishes with the old
-///   settings. One exception: an endpoint moved to a tenant does not send the events of
+///   settings; if it fails (a 410 from the URL moved away from, a 401 for a secret rotated
+///   without overlap), its event goes again at once with the new ones, and the failure
+///   neither disables the endpoint, dead-letters the event nor moves the circuit breaker.
+///   One exception: an endpoint moved to a tenant does not send the events of
 ///   another tenant (or of none) it queued before: each goes to the dead letters at its
 ///   next attempt, with a reason saying so, and a replay of it to this endpoint is refused.
 /// - [`pause`](Endpoints::pause): events keep being queued (up to `queue_capacity`, or on
