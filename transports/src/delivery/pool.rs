@@ -55,8 +55,14 @@ struct Run {
     ready: VecDeque<Arc<Lane>>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
-    /// Lanes refused a slot because the sink was at its limit: back to `ready` when one frees.
-    starved: VecDeque<Arc<Lane>>,
+    /// Lanes refused a slot because the sink was at its limit, back to `ready` when one
+    /// frees that they may fill (see [`Pool::unstarve`]), each with its turn: those that
+    /// had requests in flight when refused (they may fill all but the reserve), and those
+    /// that had none (they may fill every slot).
+    starved: VecDeque<(u64, Arc<Lane>)>,
+    starved_idle: VecDeque<(u64, Arc<Lane>)>,
+    /// The turn of the next lane refused a slot.
+    starved_seq: u64,
     stopping: bool,
     /// Events wait for the router (see [`Pool::push_routing`]).
     routing: bool,
@@ -249,11 +255,21 @@ impl Pool {
     pub(crate) fn starve(&self, lane: &Arc<Lane>, lane_in_flight: usize) {
         // Once: a lane refused again while it waits keeps its place (were it queued at each
         // refusal, a freed slot would go to one of its copies rather than the next lane).
+        // (A lane refused again keeps the queue it was put in first: one whose requests
+        // ended meanwhile is looked at again when they end, and may then take any slot.)
         if !lane.starved.swap(true, Ordering::AcqRel) {
-            lock(&self.run).starved.push_back(lane.clone());
+            let mut run = lock(&self.run);
+            run.starved_seq += 1;
+            let turn = (run.starved_seq, lane.clone());
+            if lane_in_flight == 0 {
+                run.starved_idle.push_back(turn);
+            } else {
+                run.starved.push_back(turn);
+            }
         }
-        // A slot may have freed between the refusal and now (only then: a lane sent back
-        // while it would be refused again would keep a worker spinning).
+        // A slot may have freed between the refusal and now; `unstarve` hands it only to a
+        // lane that may fill it (one sent back while it would be refused again would keep
+        // a worker spinning).
         if self.in_flight.load(Ordering::Acquire) < self.cap(lane_in_flight) {
             self.unstarve(true);
         }
@@ -290,10 +306,33 @@ impl Pool {
     /// breaker or its rate limit), the look (the engine's `take`) hands it to the next lane
     /// waiting. Without that, the others would wait for a slot that is free until some
     /// other request ended: for good, with nothing else in flight.
+    ///
+    /// Only to a lane that may fill the slot now: with all but the reserve taken, a lane
+    /// that had requests in flight when refused may not (see [`cap`](Pool::cap)), and the
+    /// slot goes to the longest waiting of those that had none, if any waits. Without that,
+    /// a healthy endpoint waiting behind a loaded one would wait for a slot that is free
+    /// until another request ended.
     pub(crate) fn unstarve(&self, wake: bool) {
         let idle = {
             let mut run = lock(&self.run);
-            let Some(lane) = run.starved.pop_front() else {
+            let in_flight = self.in_flight.load(Ordering::Acquire);
+            let busy = run
+                .starved
+                .front()
+                .filter(|_| in_flight < self.cap(1))
+                .map(|(turn, _)| *turn);
+            let unloaded = run
+                .starved_idle
+                .front()
+                .filter(|_| in_flight < self.cap(0))
+                .map(|(turn, _)| *turn);
+            let from = match (busy, unloaded) {
+                (Some(busy), Some(unloaded)) if unloaded < busy => &mut run.starved_idle,
+                (Some(_), _) => &mut run.starved,
+                (None, Some(_)) => &mut run.starved_idle,
+                (None, None) => return,
+            };
+            let Some((_, lane)) = from.pop_front() else {
                 return;
             };
             lane.starved.store(false, Ordering::Release);
@@ -408,6 +447,7 @@ impl Pool {
             run.ready.clear();
             run.timers.clear();
             run.starved.clear();
+            run.starved_idle.clear();
         }
         self.work.notify_all();
         #[cfg(feature = "_async")]
@@ -601,6 +641,38 @@ mod tests {
             .collect();
         assert_eq!(ready, ["slow", "next"]);
         assert!(lock(&pool.run).starved.is_empty());
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_a_lane_that_may_fill_it_not_to_one_kept_out_by_the_reserve() {
+        // 8 slots, 4 endpoints: a lane with requests in flight may fill 6.
+        let pool = Pool::new(8, 8, Duration::from_secs(1));
+        pool.set_endpoints(4);
+        for _ in 0..8 {
+            assert!(pool.try_acquire(0));
+        }
+        let (loaded, healthy) = (
+            crate::delivery::lane::lane_for_test("loaded"),
+            crate::delivery::lane::lane_for_test("healthy"),
+        );
+        pool.starve(&loaded, 6);
+        pool.starve(&healthy, 0);
+        let ready = |pool: &Pool| -> Vec<String> {
+            lock(&pool.run)
+                .ready
+                .iter()
+                .map(|lane| lane.name.to_string())
+                .collect()
+        };
+        // 7 in flight: over what the loaded lane may fill, within what the healthy one may.
+        pool.release();
+        assert_eq!(ready(&pool), ["healthy"]);
+        assert!(healthy.handed.load(Ordering::Acquire));
+        // 6, then 5: the loaded lane's turn comes when it may fill the slot.
+        pool.release();
+        assert_eq!(ready(&pool), ["healthy"], "6 in flight is still its cap");
+        pool.release();
+        assert_eq!(ready(&pool), ["healthy", "loaded"]);
     }
 
     /// Starts a thread that waits in `pool` once and sends what it woke with, named.

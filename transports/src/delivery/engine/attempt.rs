@@ -187,12 +187,14 @@ impl Engine {
     /// again: a timer for a retry, a cool-down or a token; the run queue when a slot frees;
     /// nothing when it is held (paused, disabled, closing) or at its own limit (the end of
     /// one of its attempts, or a resume, brings it back). A lane that was handed a freed slot
-    /// and does not take it (nor waits for one again) hands it to the next lane waiting,
-    /// which the caller looks at next.
+    /// and does not take it hands it to the next lane waiting that may fill it (none when
+    /// it was refused again at the limit, see
+    /// [`Pool::unstarve`](crate::delivery::pool::Pool::unstarve)), which the caller looks
+    /// at next.
     fn take(self: &Arc<Self>, lane: &Arc<Lane>) -> Option<Attempt> {
         let handed = lane.handed.swap(false, Ordering::AcqRel);
         let attempt = self.take_now(lane);
-        if handed && attempt.is_none() && !lane.starved.load(Ordering::Acquire) {
+        if handed && attempt.is_none() {
             self.pool.unstarve(false);
         }
         attempt
