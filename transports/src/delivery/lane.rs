@@ -335,6 +335,9 @@ impl Latencies {
     }
 }
 
+/// How many pending timers a lane remembers (see [`LaneState::arm`]).
+const ARMED: usize = 8;
+
 /// What a lane's lock guards.
 #[derive(Debug)]
 pub(crate) struct LaneState {
@@ -359,8 +362,9 @@ pub(crate) struct LaneState {
     pub(crate) bucket: Option<TokenBucket>,
     /// Whether the lane's last look found it waiting for a token (counted once per wait).
     pub(crate) waiting_for_token: bool,
-    /// The earliest instant the pool's timers will look at this lane again, if any.
-    pub(crate) timer_at: Option<Instant>,
+    /// The instants the pool's timers will look at this lane again (some may have
+    /// passed), at most [`ARMED`]: see [`arm`](LaneState::arm).
+    timers_at: Vec<Instant>,
     /// With a spool: which rows are in memory.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) window: Window,
@@ -381,7 +385,7 @@ impl LaneState {
             last_attempt: None,
             bucket: None,
             waiting_for_token: false,
-            timer_at: None,
+            timers_at: Vec::new(),
             window: Window::default(),
         }
     }
@@ -398,6 +402,11 @@ impl LaneState {
     /// Whether the pool needs a new timer to look at the lane at `at`: not when one is set
     /// already for no later than that and not past. Records `at` when it does.
     ///
+    /// Every timer set and not past is remembered, not only the last: a lane that waits
+    /// for its rate limit's next token many times a second while a ticket's retry is due in
+    /// hours would otherwise, after each token, take the retry's timer for spent and set
+    /// it again, and the pool's heap would grow by one timer per token until the retry.
+    ///
     /// "Not past" is read from the clock here, under the lane's lock, never from an instant
     /// the caller read before it took the lock: the pool fires a timer without the lock, and
     /// the look it starts may come and go while the caller waits for the lock. A caller
@@ -408,10 +417,17 @@ impl LaneState {
     /// it starts waits for this lock and sees the job.
     pub(crate) fn arm(&mut self, at: Instant) -> bool {
         let now = Instant::now();
-        if self.timer_at.is_some_and(|t| now < t && t <= at) {
+        self.timers_at.retain(|t| now < *t);
+        if self.timers_at.iter().any(|t| *t <= at) {
             return false;
         }
-        self.timer_at = Some(at);
+        // All later than `at`: the one set furthest ahead is forgotten when the list is full
+        // (its timer still fires; one set again for it is only a duplicate).
+        if self.timers_at.len() == ARMED {
+            let furthest = (0..ARMED).max_by_key(|i| self.timers_at[*i]).unwrap_or(0);
+            self.timers_at.swap_remove(furthest);
+        }
+        self.timers_at.push(at);
         true
     }
 
@@ -711,6 +727,25 @@ pub(crate) fn lane_for_test(name: &str) -> Arc<Lane> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timer_set_for_later_is_not_set_again_after_each_earlier_one() {
+        let lane = lane_for_test("crm");
+        let mut st = lock(&lane.state);
+        let retry = Instant::now() + Duration::from_secs(3600);
+        assert!(st.arm(retry));
+        // A token every few milliseconds: a timer each, and the retry's is still set.
+        for _ in 0..20 {
+            let token = Instant::now() + Duration::from_millis(2);
+            assert!(st.arm(token));
+            std::thread::sleep(Duration::from_millis(3));
+            assert!(!st.arm(retry), "the retry's timer is still set");
+        }
+        assert!(st.timers_at.len() <= 2, "{:?}", st.timers_at);
+        // A later instant needs none; an earlier one does.
+        assert!(!st.arm(retry + Duration::from_secs(1)));
+        assert!(st.arm(retry - Duration::from_secs(1)));
+    }
 
     #[test]
     fn latency_percentiles_come_from_the_recent_ring() {
