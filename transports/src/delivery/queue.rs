@@ -377,13 +377,20 @@ impl Schedule {
             .min_by_key(|(order, _)| *order)
             .map(|(_, slot)| slot)?;
         let queue = &mut self.slots[slot];
-        // A delayed ticket's next job inherits the wait: the heap entry names the slot.
         let job = queue.jobs.pop_front()?;
-        if matches!(queue.state, TicketState::Delayed(_)) {
+        let delayed = matches!(queue.state, TicketState::Delayed(_));
+        if delayed {
             self.held_back -= 1;
         }
         if queue.jobs.is_empty() && queue.state != TicketState::InFlight {
             self.vacate(slot);
+        } else if delayed {
+            // The retry its ticket waited for goes with it (the job dropped is the one that
+            // failed): the next job, which never did, is due now, as with a withdrawn head.
+            // The heap's entry for the wait is stale once the state changes.
+            queue.state = TicketState::Ready;
+            self.held_back -= queue.jobs.len();
+            self.ready.push_back(slot);
         }
         self.queued -= 1;
         Some(job)

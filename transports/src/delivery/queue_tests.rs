@@ -165,13 +165,22 @@ fn jobs_behind_a_retry_are_counted_as_held_back() {
     s.push_at(job("C", 5), later);
     assert_eq!(s.held_back(), 4);
     assert_eq!(s.pop_oldest().unwrap().order, 1, "the oldest, A1, goes");
-    assert_eq!(s.held_back(), 3);
-    let _b = s.take(now).unwrap();
-    assert_eq!(s.held_back(), 3, "taking B changes nothing held back");
-    assert!(s.take(later).is_some());
-    assert_eq!(s.held_back(), 0, "due: A and C are ready again");
+    assert_eq!(
+        s.held_back(),
+        1,
+        "A1's retry went with it: A3 and A4 are due, C5 waits"
+    );
+    assert_eq!(s.take(now).unwrap().order, 2, "B2, ready first");
+    assert_eq!(
+        s.take(now).unwrap().order,
+        3,
+        "A3 at once, not at A1's retry"
+    );
+    assert_eq!(s.held_back(), 1, "taking them changes nothing held back");
+    assert_eq!(s.take(later).unwrap().order, 5, "C5, due");
+    assert_eq!(s.held_back(), 0);
     s.push_at(job("D", 6), later);
-    assert_eq!(s.drain().len(), 3);
+    assert_eq!(s.drain().len(), 2, "A4 (behind A3 in flight) and D6");
     assert_eq!(s.held_back(), 0);
 }
 
@@ -557,7 +566,10 @@ fn agrees_with_the_model(ops: &[Op]) -> Result<(), String> {
                     (None, None) => {}
                     (Some((o, key)), Some(job)) if *o == job.order => {
                         check_seq(job, &seqs).map_err(&fail)?;
-                        m.ticket(key).jobs.pop_front();
+                        let ticket = m.ticket(key);
+                        ticket.jobs.pop_front();
+                        // The head is the job its ticket waited for: the wait goes with it.
+                        ticket.delayed_until = None;
                         m.settle(key);
                     }
                     _ => {
