@@ -122,8 +122,10 @@ impl Engine {
     /// Waits until nothing is queued or in flight, or `timeout` passes, or all that is left
     /// waits on endpoints that cannot send before it passes ([`Engine::held_past`]).
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        self.route_all();
+        // The deadline counts from the call: routing what waits for the router is part of
+        // the wait, not before it.
         let deadline = later(Instant::now(), timeout);
+        self.route_all();
         let mut hint = None;
         self.flush_waiters.fetch_add(1, Ordering::AcqRel);
         let busy = || {
@@ -159,8 +161,10 @@ impl Engine {
     /// [`Engine::flush`] for async code: waits without blocking the runtime.
     #[cfg(feature = "_async")]
     pub(crate) async fn flush_async(&self, timeout: Duration) -> Result<(), Error> {
-        self.route_all();
+        // The deadline counts from the call: routing what waits for the router is part of
+        // the wait, not before it.
         let deadline = later(Instant::now(), timeout);
+        self.route_all();
         let ticker = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
             .then(Ticker::start)
