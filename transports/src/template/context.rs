@@ -187,7 +187,7 @@ pub(crate) struct Context {
 }
 
 /// The names a template sees, for iteration and error messages.
-const NAMES: &[&str] = &[
+pub(super) const NAMES: &[&str] = &[
     "event",
     "raw",
     "event_type",

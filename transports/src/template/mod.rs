@@ -68,7 +68,11 @@
 //! # Errors
 //!
 //! A template that does not compile is refused when it is made — at `upsert`, at config
-//! load, by the admin API — with its line and column. An event that fails to render (an
+//! load, by the admin API — with its line and column, and so is one that looks up a
+//! top-level name no render has (`{{ subjet }}`, with the closest name), or, rendering a
+//! sample event, uses a filter, test or function minijinja does not have or gives one the
+//! wrong arguments (`|safe`, `|urlencode`, `|truncate(100, true)`); a mistake in a branch
+//! the sample event does not take is found by the first event that takes it. An event that fails to render (an
 //! undefined variable, the fuel or the output limit, invalid JSON) goes to the dead letters
 //! with the reason, line and expression, and is counted and logged like any dead letter.
 //!
@@ -676,6 +680,7 @@ impl Template {
         };
         env.add_template_owned(NAME, text.clone())
             .map_err(|e| fail(describe(&e, &text)))?;
+        unknown_names(&env, &text).map_err(fail)?;
         let shape = if json && native.is_none() {
             shape::read(&text)
         } else {
@@ -689,7 +694,7 @@ impl Template {
                     plan: shape.plan,
                 })
         });
-        Ok(Template {
+        let template = Template {
             compiled: Arc::new(Compiled {
                 source,
                 text,
@@ -704,8 +709,101 @@ impl Template {
             }),
             vars: Arc::new(Vars::new(BTreeMap::new())),
             max_output: DEFAULT_MAX_OUTPUT,
-        })
+        };
+        template.trial().map_err(|message| {
+            Error::Template(format!("{}: {message}", template.compiled.source))
+        })?;
+        Ok(template)
     }
+
+    /// Renders a sample event to find now the mistakes minijinja finds only when it
+    /// renders: a filter, test or function it does not have (`|safe`, `|urlencode`), or
+    /// one given the wrong arguments (`|truncate(100, true)`). Any other failure (a field
+    /// the sample lacks, a variable set later) says nothing of the template and is left to
+    /// the events; a mistake in a branch the sample does not take is too.
+    fn trial(&self) -> Result<(), String> {
+        use minijinja::ErrorKind as Kind;
+        if self.compiled.native.is_some() {
+            return Ok(());
+        }
+        let event = deskhook::sample::event(deskhook::Action::Create);
+        let Ok(body) = event.to_json() else {
+            return Ok(());
+        };
+        let Ok(parsed) = Parsed::new(EventType::Zenlix(deskhook::Action::Create), &body.into())
+        else {
+            return Ok(());
+        };
+        let context = Context {
+            parsed: Arc::new(parsed),
+            vars: self.vars.value.clone(),
+            lang_fallback: None,
+            id: "01900000-0000-7000-8000-000000000000".into(),
+            tenant: None,
+        };
+        let Ok(template) = self.compiled.env.get_template(NAME) else {
+            return Ok(());
+        };
+        match template.render(Value::from_object(context)) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    Kind::UnknownFilter
+                        | Kind::UnknownTest
+                        | Kind::UnknownFunction
+                        | Kind::MissingArgument
+                        | Kind::TooManyArguments
+                ) =>
+            {
+                Err(describe(&e, &self.compiled.text))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Refuses a name the template looks up that no render has (strict: every render would
+/// fail on it), with the closest known name.
+fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
+    let Ok(template) = env.get_template(NAME) else {
+        return Ok(());
+    };
+    let globals: Vec<&str> = env.globals().map(|(name, _)| name).collect();
+    let known = |name: &str| {
+        context::NAMES.contains(&name)
+            || globals.contains(&name)
+            || ["loop", "self", "super", "caller", "varargs", "kwargs"].contains(&name)
+    };
+    let mut unknown: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !known(name))
+        .collect();
+    unknown.sort();
+    let Some(name) = unknown.first() else {
+        return Ok(());
+    };
+    let hint = context::NAMES
+        .iter()
+        .map(|known| (strsim::levenshtein(name, known), *known))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, known)| format!(" (did you mean '{known}'?)"))
+        .unwrap_or_default();
+    let at = text
+        .find(name.as_str())
+        .map(|at| {
+            let (line, column) = line_column(text, at);
+            format!("line {line}, column {column}: ")
+        })
+        .unwrap_or_default();
+    let mut functions = globals;
+    functions.sort_unstable();
+    Err(format!(
+        "{at}unknown name '{name}'{hint}; a template sees {}, and the functions {}",
+        context::NAMES.join(", "),
+        functions.join(", ")
+    ))
 }
 
 impl fmt::Debug for Template {
