@@ -164,7 +164,9 @@ fn slack(f: &Fields<'_>, out: &mut String) {
     }
     if !f.text.is_empty() {
         out.push_str(r"\n>");
-        esc(out, &truncate(&entities(f.text), 2000).replace('\n', "\n>"));
+        // Quoted before it is cut: each line break adds a '>', and the section holds 3000
+        // characters.
+        esc(out, &truncate(&entities(f.text).replace('\n', "\n>"), 2000));
     }
     out.push_str(r#""}},{"type":"context","elements":[{"type":"mrkdwn","text":""#);
     footer(out, f, entities);

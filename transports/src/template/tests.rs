@@ -740,3 +740,26 @@ fn rendering_says_the_fastest_way_a_template_renders() {
         assert!(!rendering.explain().is_empty());
     }
 }
+
+/// Slack refuses (400) a section over 3000 characters: a text of many lines, each quoted
+/// with a '>', stays within it, by the preset in Rust and by its template alike.
+#[test]
+fn the_slack_section_stays_within_3000_characters_whatever_the_text() {
+    let mut body: serde_json::Value = serde_json::from_slice(ZENLIX).unwrap();
+    body["ticket"]["subject"] = "s".repeat(400).into();
+    body["ticket"]["text"] = "\n".repeat(2000).into();
+    let body = serde_json::to_vec(&body).unwrap();
+    let preset = Template::preset("slack").unwrap();
+    let inline = Template::inline(preset.text()).unwrap();
+    for template in [preset, inline] {
+        let out = template.render(create(), "e", None, &body).unwrap();
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let section = out["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(
+            section.chars().count() <= 3000,
+            "{}",
+            section.chars().count()
+        );
+        assert!(section.ends_with('…'), "cut, not refused");
+    }
+}
