@@ -431,11 +431,18 @@ impl Template {
     /// Whether its renders have lately taken [`COSTLY_RENDER`] or more: worth rendering off
     /// the async transport's delivery thread. A preset runs as Rust (well under a
     /// microsecond); a template of one's own takes from about a microsecond (a handful of
-    /// fields, without minijinja) to tens (tags and loops through minijinja). Its first
-    /// render tells.
+    /// fields, without minijinja) to tens (tags and loops through minijinja). Its renders
+    /// tell; one that renders through minijinja counts as costly until the first has
+    /// (a new template's first render could take up to its fuel, on the delivery thread).
     #[cfg(feature = "_async")]
     pub(crate) fn costly_to_render(&self) -> bool {
-        self.compiled.render_ns.load(Ordering::Relaxed) as u128 >= COSTLY_RENDER.as_nanos()
+        let ns = self.compiled.render_ns.load(Ordering::Relaxed);
+        if ns == 0 {
+            let compiled = &self.compiled;
+            let planned = (compiled.by_construction.as_ref()).is_some_and(|b| b.plan.is_some());
+            return compiled.native.is_none() && !planned;
+        }
+        ns as u128 >= COSTLY_RENDER.as_nanos()
     }
 
     /// Adds a render's time to the moving average (the last eight or so weigh most). A

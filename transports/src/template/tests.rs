@@ -763,3 +763,23 @@ fn the_slack_section_stays_within_3000_characters_whatever_the_text() {
         assert!(section.ends_with('…'), "cut, not refused");
     }
 }
+
+/// A template that renders through minijinja is costly until a render says otherwise: its
+/// first render could take up to its fuel, on the async transport's delivery thread. A
+/// plan or a preset is cheap from the start.
+#[cfg(feature = "_async")]
+#[test]
+fn a_minijinja_template_counts_as_costly_until_it_has_rendered() {
+    let looped = Template::inline(
+        r#"{"n": [{% for i in range(3) %}{{ i }}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+    )
+    .unwrap();
+    assert!(!looped.has_plan());
+    assert!(looped.costly_to_render(), "never measured");
+    // (A render of this debug build would be timed, and slow: a quick one is told.)
+    looped.took(std::time::Duration::from_micros(1));
+    assert!(!looped.costly_to_render(), "measured quick");
+    let planned = Template::inline(r#"{"s": "{{ subject }}"}"#).unwrap();
+    assert!(planned.has_plan() && !planned.costly_to_render());
+    assert!(!Template::preset("slack").unwrap().costly_to_render());
+}
