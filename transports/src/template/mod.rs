@@ -63,7 +63,9 @@
 //! - Limits: the template's source at most [`MAX_SOURCE`] bytes; a render at most
 //!   [`FUEL`] fuel (an instruction costs one fuel, and every 64 bytes of data made cost one —
 //!   so a render does at most about a million steps and makes at most about 64 MB); the body
-//!   at most [`Template::max_output`] bytes (256 KiB by default).
+//!   at most [`Template::max_output`] bytes (256 KiB by default), a render being stopped as
+//!   it writes past that (past 16 times that and a MiB for JSON, whose layout is compacted
+//!   away after).
 //!
 //! # Errors
 //!
@@ -588,29 +590,50 @@ impl Template {
         context: &dyn Fn() -> Context,
     ) -> Result<Vec<u8>, String> {
         let compiled = &self.compiled;
+        // What a render may write before it is stopped: a JSON body is compacted after, so
+        // its layout (the template's own, repeated by loops) may take room the limit does
+        // not count: the limit itself is checked on what is sent. The room is ample (16
+        // times the limit, and a MiB), so that a render stopped for it would have been
+        // refused for its size whatever its path (by construction or checked), and the
+        // paths fail alike. Stopped as it writes, a render holds no more (the fuel alone
+        // let it make about 64 MB).
+        let room = if compiled.json {
+            (self.max_output.saturating_mul(16))
+                .saturating_add(1 << 20)
+                .saturating_add(compiled.text.len())
+        } else {
+            self.max_output
+        };
         let render = |name: &str| {
             let context = Value::from_object(context());
-            // The fuel bounds what a render can write (64 bytes a fuel): the limit is
-            // checked on the whole output.
-            let template =
-                (compiled.env.get_template(name)).map_err(|e| (e, compiled.text.clone()))?;
-            template
-                .render(context)
-                .map_err(|e| (e, template.source().to_owned()))
+            let template = (compiled.env.get_template(name))
+                .map_err(|e| Failed::Render(e, compiled.text.clone()))?;
+            let mut out = Bounded {
+                out: Vec::new(),
+                room,
+                over: false,
+            };
+            match template.render_captured_to(context, &mut out) {
+                Ok(_) => Ok(out.out),
+                Err(_) if out.over => Err(Failed::Over),
+                Err(e) => Err(Failed::Render(e, template.source().to_owned())),
+            }
         };
-        let failed = |(e, text): (minijinja::Error, String)| {
-            format!("{}: {}", compiled.source, describe(&e, &text))
+        let failed = |failed: Failed| match failed {
+            Failed::Render(e, text) => format!("{}: {}", compiled.source, describe(&e, &text)),
+            Failed::Over => self.over_limit(),
         };
         if let Some(by_construction) = by_construction {
             return match render(COMPACT) {
-                Ok(out) if by_construction.whole_values => self.limited(compact(out.into_bytes())),
-                Ok(out) => self.limited(out.into_bytes()),
+                Ok(out) if by_construction.whole_values => self.limited(compact(out)),
+                Ok(out) => self.limited(out),
                 // Said where the source as written has it: the same render fails the same
                 // way there.
+                Err(Failed::Over) => Err(failed(Failed::Over)),
                 Err(compact) => Err(failed(render(NAME).err().unwrap_or(compact))),
             };
         }
-        let out = render(NAME).map_err(failed)?.into_bytes();
+        let out = render(NAME).map_err(failed)?;
         if !compiled.json {
             return self.limited(out);
         }
@@ -630,15 +653,18 @@ impl Template {
     /// `out`, or the error of an output over `max_output`.
     fn limited(&self, out: Vec<u8>) -> Result<Vec<u8>, String> {
         if out.len() > self.max_output {
-            return Err(format!(
-                "the {} rendered {} bytes, more than its max_output of {} (raise it, or print \
-                 less)",
-                self.compiled.source,
-                out.len(),
-                self.max_output
-            ));
+            return Err(self.over_limit());
         }
         Ok(out)
+    }
+
+    /// The error of an output over `max_output`, measured whole or stopped as it passed
+    /// (the same words either way: every path of a render says the same).
+    fn over_limit(&self) -> String {
+        format!(
+            "the {} rendered more than its max_output of {} bytes (raise it, or print less)",
+            self.compiled.source, self.max_output
+        )
     }
 
     fn compile(
@@ -868,6 +894,36 @@ fn describe(e: &minijinja::Error, text: &str) -> String {
         }
         (_, Some(line)) => format!("line {line}: {what}"),
         _ => what,
+    }
+}
+
+/// Why a render through minijinja failed.
+enum Failed {
+    /// minijinja's error, and the source it was rendering.
+    Render(minijinja::Error, String),
+    /// It wrote more than it had room for (see [`Bounded`]).
+    Over,
+}
+
+/// A render's output, refused once it would pass `room` bytes.
+struct Bounded {
+    out: Vec<u8>,
+    room: usize,
+    over: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > self.room {
+            self.over = true;
+            return Err(std::io::Error::other("over the template's output limit"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -783,3 +783,38 @@ fn a_minijinja_template_counts_as_costly_until_it_has_rendered() {
     assert!(planned.has_plan() && !planned.costly_to_render());
     assert!(!Template::preset("slack").unwrap().costly_to_render());
 }
+
+/// A render is stopped as soon as it passes what it may write, not after it has made
+/// tens of megabytes (what the fuel allows) to be measured.
+#[test]
+fn a_render_is_stopped_when_it_passes_its_output_limit() {
+    // Measured whole, it would have run out of fuel first, at about 64 MB.
+    let loop_raw =
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ raw }}{% endfor %}{% endfor %}";
+    let text = Template::inline(loop_raw)
+        .unwrap()
+        .content_type("text/plain")
+        .unwrap()
+        .max_output(1000);
+    let err = text
+        .render(create(), "e", None, ZENLIX)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rendered more than its max_output of 1000 bytes"),
+        "{err}"
+    );
+    // JSON is compacted after: its layout has room (16 times the limit and a MiB), and
+    // then it is stopped too.
+    let json = Template::inline(&format!("[\"{loop_raw}\"]"))
+        .unwrap()
+        .max_output(1000);
+    let err = json
+        .render(create(), "e", None, ZENLIX)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rendered more than its max_output of 1000 bytes"),
+        "{err}"
+    );
+}
