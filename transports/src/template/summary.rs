@@ -171,7 +171,6 @@ struct Zenlix {
 struct ZenlixTicket {
     code: Text,
     subject: Text,
-    subj: Text,
     text: Text,
     comments: LastText,
 }
@@ -199,7 +198,7 @@ fn zenlix(event_type: EventType, v: Zenlix) -> Summary {
     let lang = v.initial_user.profile.lang.0;
     Summary {
         lang: (!lang.is_empty()).then_some(lang),
-        subject: first([ticket.subject.0, ticket.subj.0]),
+        subject: first([ticket.subject.0]),
         text,
         author: first([v.initial_user.profile.full_name.0, v.initial_user.email.0]),
         ticket: ticket.code.0,
@@ -442,7 +441,10 @@ mod tests {
         let user = deskhook::sample::user();
         let mut blank = deskhook::sample::ticket();
         blank.subject = " \n\u{2028}".into();
-        for ticket in [deskhook::sample::ticket(), blank] {
+        // A field the model does not know, whatever its name, is not the subject.
+        let mut other = blank.clone();
+        other.extra.insert("subj".into(), "X".into());
+        for ticket in [deskhook::sample::ticket(), blank, other] {
             for action in [deskhook::Action::Create, deskhook::Action::Comment] {
                 let event = deskhook::EventRef::new(action, &ticket, &user);
                 let typed = of_zenlix(&event);
