@@ -55,8 +55,10 @@
 //!   which renders it or reports it. `{% autoescape %}` and the `safe` and `escape`
 //!   filters are refused.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
-//!   `truncate(n)` (at most `n` characters, the last one `…`) and `entities` (`&`, `<`, `>`
-//!   as HTML entities, for Slack).
+//!   `truncate(n)` (at most `n` characters, the last one `…`), `entities` (`&`, `<`, `>`
+//!   as HTML entities, for Slack) and `inert` (Markdown whose `@` mentions notify nobody
+//!   and whose `![](…)` images load nothing: a word joiner after `@`, and between `!` and
+//!   `[`; for Mattermost).
 //! - Undefined variables are errors (`event.ticket.subjet` fails instead of printing
 //!   nothing); test with `is defined` or give a `|default(…)`.
 //! - No file or network access: a template cannot include or import another.
@@ -707,6 +709,7 @@ impl Template {
         env.add_filter("tojson", tojson);
         env.add_filter("truncate", |value: Value, n: usize| truncate(value, n));
         env.add_filter("entities", |value: Value| entities(value));
+        env.add_filter("inert", |value: Value| output::inert(value));
         let native = match &source {
             TemplateSource::Preset(name) if json => preset::native(name),
             _ => None,

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::output::{truncated as truncate, with_entities as entities};
+use super::output::{made_inert as inert, truncated as truncate, with_entities as entities};
 use crate::error::Error;
 
 /// A preset: its name, what it posts to, and its template.
@@ -217,13 +217,14 @@ fn teams(f: &Fields<'_>, out: &mut String) {
 fn mattermost(f: &Fields<'_>, out: &mut String) {
     out.push_str("{\"text\":\"#### ");
     esc(out, f.label);
+    // Customers' text: no @-mention notifies, no image loads.
     if !f.subject.is_empty() {
         out.push_str(": ");
-        esc(out, &truncate(f.subject, 300));
+        esc(out, &truncate(&inert(f.subject), 300));
     }
     if !f.text.is_empty() {
         out.push_str(r"\n");
-        esc(out, &truncate(f.text, 3000));
+        esc(out, &truncate(&inert(f.text), 3000));
     }
     out.push_str(r"\n`");
     esc(out, f.event_type);
@@ -235,7 +236,7 @@ fn mattermost(f: &Fields<'_>, out: &mut String) {
             event_type: "",
             ..*f
         },
-        plain,
+        inert,
     );
     out.push_str(r#""}"#);
 }

@@ -809,3 +809,27 @@ fn a_render_is_stopped_when_it_passes_its_output_limit() {
         );
     }
 }
+
+/// Mattermost renders its text as Markdown: a customer's `@all` notifies nobody and an
+/// image in a subject loads nothing, by the preset in Rust and by its template alike.
+#[test]
+fn the_mattermost_preset_mentions_nobody_and_loads_no_image() {
+    let mut body: serde_json::Value = serde_json::from_slice(ZENLIX).unwrap();
+    body["ticket"]["subject"] = "@all look ![x](https://tracker.example/t.png)".into();
+    body["ticket"]["text"] = "ping @channel, mail a@b.example!".into();
+    let body = serde_json::to_vec(&body).unwrap();
+    let preset = Template::preset("mattermost").unwrap();
+    let inline = Template::inline(preset.text()).unwrap();
+    for template in [preset, inline] {
+        let out = template.render(create(), "e", None, &body).unwrap();
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let text = out["text"].as_str().unwrap();
+        assert!(
+            !text.contains("@all") && !text.contains("@channel"),
+            "{text}"
+        );
+        assert!(!text.contains("!["), "{text}");
+        assert!(text.contains("@\u{2060}all look !\u{2060}[x]"), "{text}");
+        assert!(text.contains("b.example!"), "a lone '!' stays: {text}");
+    }
+}
