@@ -211,3 +211,42 @@ fn dead_letters_go_to_the_spools_table_and_can_be_requeued() {
     let stats = spool.stats().unwrap();
     assert_eq!((stats.pending, stats.dead_letters), (2, 0));
 }
+
+/// An event more than the whole memory budget would never be loaded from the spool, and
+/// would hold up every later row of its endpoint for good: it goes to the dead letters as
+/// it comes, saying why, and the events after it are delivered.
+#[test]
+fn an_event_more_than_the_whole_memory_budget_is_dead_lettered_not_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s"))
+        // The reference ticket's events are about 9 KB.
+        .max_queued_bytes(64 * 1024)
+        .spool(Spool::open(dir.path()).unwrap())
+        .build()
+        .unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    let mut large = ticket("A");
+    large.text = "x".repeat(128 * 1024);
+    dispatcher.emit(Action::Create, &large, &user);
+    dispatcher.emit(Action::Create, &ticket("B"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(receiver.wait_for(1)[0].json()["ticket"]["code"], "B");
+    drop((dispatcher, sink));
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let letters = spool::read_dead_letters(dir.path()).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].ticket, "A");
+    assert!(
+        letters[0]
+            .reason
+            .contains("more than the sink's whole max_queued_bytes (65536)"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
+}

@@ -69,8 +69,10 @@ pub struct DeliveryConfig {
     /// that wait for a retry or are kept for an event's other endpoints. When it is spent
     /// the overflow policy applies to new events (with a spool, rows simply stay on disk
     /// until there is room), and a render that does not fit is let go and made again at
-    /// the next attempt. Renders in flight are not counted (at most `max_in_flight`, each
-    /// at most the template's `max_output`). Defaults to 256 MiB.
+    /// the next attempt. An event more than the whole of it (its body and 256 bytes) is
+    /// dropped as it comes, or with a spool, which could never load it, dead-lettered.
+    /// Renders in flight are not counted (at most `max_in_flight`, each at most the
+    /// template's `max_output`). Defaults to 256 MiB.
     pub max_queued_bytes: usize,
     /// Attempts kept in memory for the operator's view
     /// ([`DeliverySink::attempts`](super::DeliverySink::attempts)); 0 turns the attempt log
