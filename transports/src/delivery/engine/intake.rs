@@ -81,7 +81,7 @@ impl Engine {
         // A spool keeps what it cannot load into the memory budget on disk, for later: an
         // event more than the whole budget would never load, and hold up every later row
         // of its endpoints for good. (The memory backlog drops such an event as it queues.)
-        let job = event.body.len() + super::super::JOB_OVERHEAD;
+        let job = event.body.len() + crate::delivery::budget::JOB_OVERHEAD;
         let never_loads = self.backlog.durable() && job > self.budget.max();
         if event.body.len() <= self.config.max_payload && !never_loads {
             return Ok(Some((event, lanes)));
