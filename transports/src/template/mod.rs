@@ -119,6 +119,7 @@
 //! # Ok::<(), deskhook_transports::Error>(())
 //! ```
 
+mod compile;
 mod context;
 mod lazy;
 mod output;
@@ -146,13 +147,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use deskhook::EventType;
+use minijinja::Environment;
 use minijinja::value::Value;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use context::Context;
 pub(crate) use context::Parsed;
 pub use context::label;
-use output::{compact, entities, format_value, tojson, truncate};
+use output::{Bounded, Failed, compact};
 pub use preset::PRESETS;
 pub use rendering::Rendering;
 pub(crate) use summary::Summary;
@@ -668,178 +669,6 @@ impl Template {
             self.compiled.source, self.max_output
         )
     }
-
-    fn compile(
-        source: TemplateSource,
-        text: String,
-        content_type: &str,
-        required: &'static [(&'static str, &'static str)],
-    ) -> Result<Template, Error> {
-        let fail = |message: String| Error::Template(format!("{source}: {message}"));
-        if text.len() > MAX_SOURCE {
-            return Err(fail(format!(
-                "it is {} bytes; a template may have at most {MAX_SOURCE}",
-                text.len()
-            )));
-        }
-        if let Some(at) = autoescape_tag(&text) {
-            let (line, column) = line_column(&text, at);
-            return Err(fail(format!(
-                "line {line}, column {column}: {{% autoescape %}} is not allowed: values are \
-                 always escaped for the body's content type"
-            )));
-        }
-        let json = is_json(content_type);
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Debug mode copies the source into every error; `describe` reads the range instead.
-        env.set_debug(false);
-        env.set_fuel(Some(FUEL));
-        for unsafe_filter in ["safe", "escape", "e"] {
-            env.remove_filter(unsafe_filter);
-        }
-        env.set_auto_escape_callback(move |_| {
-            if json {
-                AutoEscape::Custom(JSON_ESCAPE.into())
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_formatter(format_value);
-        env.add_filter("tojson", tojson);
-        env.add_filter("truncate", |value: Value, n: usize| truncate(value, n));
-        env.add_filter("entities", |value: Value| entities(value));
-        env.add_filter("inert", |value: Value| output::inert(value));
-        let native = match &source {
-            TemplateSource::Preset(name) if json => preset::native(name),
-            _ => None,
-        };
-        env.add_template_owned(NAME, text.clone())
-            .map_err(|e| fail(describe(&e, &text)))?;
-        unknown_names(&env, &text).map_err(fail)?;
-        let shape = if json && native.is_none() {
-            shape::read(&text)
-        } else {
-            None
-        };
-        let by_construction = shape.and_then(|shape| {
-            env.add_template_owned(COMPACT, shape.compact)
-                .ok()
-                .map(|()| ByConstruction {
-                    whole_values: shape.whole_values,
-                    plan: shape.plan,
-                })
-        });
-        let template = Template {
-            compiled: Arc::new(Compiled {
-                source,
-                text,
-                content_type: content_type.to_owned(),
-                json,
-                native,
-                by_construction,
-                #[cfg(feature = "_async")]
-                render_ns: AtomicU32::new(0),
-                required,
-                env,
-            }),
-            vars: Arc::new(Vars::new(BTreeMap::new())),
-            max_output: DEFAULT_MAX_OUTPUT,
-        };
-        template.trial().map_err(|message| {
-            Error::Template(format!("{}: {message}", template.compiled.source))
-        })?;
-        Ok(template)
-    }
-
-    /// Renders a sample event to find now the mistakes minijinja finds only when it
-    /// renders: a filter, test or function it does not have (`|safe`, `|urlencode`), or
-    /// one given the wrong arguments (`|truncate(100, true)`). Any other failure (a field
-    /// the sample lacks, a variable set later) says nothing of the template and is left to
-    /// the events; a mistake in a branch the sample does not take is too.
-    fn trial(&self) -> Result<(), String> {
-        use minijinja::ErrorKind as Kind;
-        if self.compiled.native.is_some() {
-            return Ok(());
-        }
-        let event = deskhook::sample::event(deskhook::Action::Create);
-        let Ok(body) = event.to_json() else {
-            return Ok(());
-        };
-        let Ok(parsed) = Parsed::new(EventType::Zenlix(deskhook::Action::Create), &body.into())
-        else {
-            return Ok(());
-        };
-        let context = Context {
-            parsed: Arc::new(parsed),
-            vars: self.vars.value.clone(),
-            lang_fallback: None,
-            id: "01900000-0000-7000-8000-000000000000".into(),
-            tenant: None,
-        };
-        let Ok(template) = self.compiled.env.get_template(NAME) else {
-            return Ok(());
-        };
-        match template.render(Value::from_object(context)) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    Kind::UnknownFilter
-                        | Kind::UnknownTest
-                        | Kind::UnknownFunction
-                        | Kind::MissingArgument
-                        | Kind::TooManyArguments
-                ) =>
-            {
-                Err(describe(&e, &self.compiled.text))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Refuses a name the template looks up that no render has (strict: every render would
-/// fail on it), with the closest known name.
-fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
-    let Ok(template) = env.get_template(NAME) else {
-        return Ok(());
-    };
-    let globals: Vec<&str> = env.globals().map(|(name, _)| name).collect();
-    let known = |name: &str| {
-        context::NAMES.contains(&name)
-            || globals.contains(&name)
-            || ["loop", "self", "super", "caller", "varargs", "kwargs"].contains(&name)
-    };
-    let mut unknown: Vec<String> = template
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|name| !known(name))
-        .collect();
-    unknown.sort();
-    let Some(name) = unknown.first() else {
-        return Ok(());
-    };
-    let hint = context::NAMES
-        .iter()
-        .map(|known| (strsim::levenshtein(name, known), *known))
-        .filter(|(distance, _)| *distance <= 2)
-        .min()
-        .map(|(_, known)| format!(" (did you mean '{known}'?)"))
-        .unwrap_or_default();
-    let at = text
-        .find(name.as_str())
-        .map(|at| {
-            let (line, column) = line_column(text, at);
-            format!("line {line}, column {column}: ")
-        })
-        .unwrap_or_default();
-    let mut functions = globals;
-    functions.sort_unstable();
-    Err(format!(
-        "{at}unknown name '{name}'{hint}; a template sees {}, and the functions {}",
-        context::NAMES.join(", "),
-        functions.join(", ")
-    ))
 }
 
 impl fmt::Debug for Template {
@@ -861,14 +690,6 @@ fn is_json(content_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
-}
-
-/// The byte offset of a `{% autoescape … %}` tag, if the source has one.
-fn autoescape_tag(text: &str) -> Option<usize> {
-    text.match_indices("{%").find_map(|(at, _)| {
-        let rest = text[at + 2..].trim_start_matches(['-', '+', '~']);
-        rest.trim_start().starts_with("autoescape").then_some(at)
-    })
 }
 
 /// The line and column (from 1, in characters) of a byte offset.
@@ -897,36 +718,6 @@ fn describe(e: &minijinja::Error, text: &str) -> String {
         }
         (_, Some(line)) => format!("line {line}: {what}"),
         _ => what,
-    }
-}
-
-/// Why a render through minijinja failed.
-enum Failed {
-    /// minijinja's error, and the source it was rendering.
-    Render(minijinja::Error, String),
-    /// It wrote more than it had room for (see [`Bounded`]).
-    Over,
-}
-
-/// A render's output, refused once it would pass `room` bytes.
-struct Bounded {
-    out: Vec<u8>,
-    room: usize,
-    over: bool,
-}
-
-impl std::io::Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.out.len() + buf.len() > self.room {
-            self.over = true;
-            return Err(std::io::Error::other("over the template's output limit"));
-        }
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

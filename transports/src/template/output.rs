@@ -261,3 +261,33 @@ pub(super) fn write_json_string_content(out: &mut impl fmt::Write, text: &str) -
     }
     out.write_str(&text[run..])
 }
+
+/// Why a render through minijinja failed.
+pub(super) enum Failed {
+    /// minijinja's error, and the source it was rendering.
+    Render(minijinja::Error, String),
+    /// It wrote more than it had room for (see [`Bounded`]).
+    Over,
+}
+
+/// A render's output, refused once it would pass `room` bytes.
+pub(super) struct Bounded {
+    pub(super) out: Vec<u8>,
+    pub(super) room: usize,
+    pub(super) over: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > self.room {
+            self.over = true;
+            return Err(std::io::Error::other("over the template's output limit"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,5 +1,6 @@
 use deskhook::EventType;
 
+use super::output::{entities, truncate};
 use super::*;
 
 const ZENLIX: &[u8] = br#"{"ticket":{"code":"E3XK","subject":"Printer","text":"It smokes",
