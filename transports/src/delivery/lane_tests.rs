@@ -1,0 +1,101 @@
+//! A lane's tests: its latencies, its timers, and when preparing an attempt is costly.
+
+use super::*;
+
+#[test]
+fn a_timer_set_for_later_is_not_set_again_after_each_earlier_one() {
+    let lane = lane_for_test("crm");
+    let mut st = lock(&lane.state);
+    let retry = Instant::now() + Duration::from_secs(3600);
+    assert!(st.arm(retry));
+    // A token every few milliseconds: a timer each, and the retry's is still set.
+    for _ in 0..20 {
+        let token = Instant::now() + Duration::from_millis(2);
+        assert!(st.arm(token));
+        std::thread::sleep(Duration::from_millis(3));
+        assert!(!st.arm(retry), "the retry's timer is still set");
+    }
+    assert!(st.timers_at.len() <= 2, "{:?}", st.timers_at);
+    // A later instant needs none; an earlier one does.
+    assert!(!st.arm(retry + Duration::from_secs(1)));
+    assert!(st.arm(retry - Duration::from_secs(1)));
+}
+
+#[test]
+fn latency_percentiles_come_from_the_recent_ring() {
+    let mut latencies = Latencies::default();
+    assert_eq!(latencies.percentiles(), (None, None));
+    for ms in 1..=100 {
+        latencies.record(Duration::from_millis(ms));
+    }
+    assert_eq!(
+        latencies.percentiles(),
+        (
+            Some(Duration::from_millis(50)),
+            Some(Duration::from_millis(99))
+        )
+    );
+    for _ in 0..LATENCY_WINDOW {
+        latencies.record(Duration::from_millis(7));
+    }
+    assert_eq!(latencies.percentiles().1, Some(Duration::from_millis(7)));
+}
+
+#[test]
+#[cfg(feature = "_async")]
+fn preparing_is_costly_with_a_slow_template_ed25519_or_a_large_signed_body() {
+    use crate::template::Template;
+    use deskhook::Secret;
+    let route = |endpoint: Endpoint| Route::new(endpoint, &Nowhere).expect("a route");
+    let plain = || Endpoint::new("e", "http://127.0.0.1:9/").expect("a URL");
+    let job = |body: usize| {
+        let mut job = Job::for_test("T", 1);
+        Arc::get_mut(&mut job.event).expect("one owner").body =
+            bytes::Bytes::from(vec![b' '; body]);
+        job
+    };
+    let (small, large) = (job(100), job(COSTLY_HMAC_BODY));
+    let hmac = Secret::generate().expect("a secret");
+    let ed25519 = Secret::generate_ed25519().expect("a key");
+    let own = Template::inline(r#"{"s": "{{ subject }}"}"#).expect("a template");
+
+    assert!(!route(plain()).costly(&large), "nothing to render or sign");
+    let signed = route(plain().secrets([hmac.clone()]));
+    assert!(!signed.costly(&small) && signed.costly(&large));
+    assert!(route(plain().secrets([ed25519])).costly(&small));
+    let preset = Template::preset("slack").expect("a preset");
+    assert!(
+        !route(plain().template(preset)).costly(&small),
+        "presets run as Rust"
+    );
+    let templated = route(plain().template(own.clone()));
+    let mut rendered = job(100);
+    assert!(
+        !templated.costly(&rendered),
+        "not rendered yet: cheap until measured"
+    );
+    own.took(Duration::from_micros(2));
+    assert!(
+        !templated.costly(&rendered),
+        "a quick render stays on the thread"
+    );
+    own.took(Duration::from_millis(5));
+    own.took(Duration::from_micros(2));
+    assert!(
+        !templated.costly(&rendered),
+        "one render preempted midway does not make it slow"
+    );
+    for _ in 0..32 {
+        own.took(Duration::from_micros(30));
+    }
+    assert!(
+        templated.costly(&rendered),
+        "renders of 30 µs go to another"
+    );
+    rendered.rendered = Some(Box::new(super::super::Rendered {
+        template: own,
+        body: bytes::Bytes::from_static(b"{}"),
+        charge: None,
+    }));
+    assert!(!templated.costly(&rendered), "a retry reuses its render");
+}
