@@ -28,7 +28,7 @@ mod intake;
 mod router;
 mod stop;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The engine of one sink.
 pub(crate) struct Engine {

@@ -37,6 +37,19 @@ pub(super) fn between_release_and_complete() {
     }
 }
 
+thread_local! {
+    /// Run by an endpoint's update on this thread once it has let go of the registry's
+    /// write lock.
+    static AFTER_UPDATE: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+}
+
+/// Called by an endpoint's update once it has let go of the registry's write lock.
+pub(crate) fn after_update() {
+    if let Some(hook) = AFTER_UPDATE.take() {
+        hook();
+    }
+}
+
 /// An endpoint retried once, after `retry` (no jitter), with up to 4 requests in flight.
 fn endpoint(name: &str, retry: Duration) -> Endpoint {
     let schedule = format!("0s,{}ms", retry.as_millis())
@@ -354,5 +367,34 @@ fn a_410_to_settings_since_replaced_neither_disables_nor_dead_letters() {
     assert!(
         !crm.closed.load(std::sync::atomic::Ordering::SeqCst),
         "not disabled"
+    );
+}
+
+/// An update and a removal of the same endpoint, the removal coming once the update has let
+/// go of the registry's lock: the spool's table ends without the endpoint, so it does not
+/// come back at the next start (the update's row was written after the removal's).
+#[cfg(feature = "spool")]
+#[test]
+fn an_endpoint_removed_as_it_is_updated_stays_removed_in_the_spool() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (engine, _) = SinkBuilder::new()
+        .endpoint(endpoint("crm", Duration::from_secs(60)))
+        .spool(crate::spool::Spool::open(dir.path()).expect("a spool"))
+        .start_engine(Box::new(crate::delivery::lane::Nowhere))
+        .expect("the engine starts");
+    let endpoints = crate::delivery::Endpoints::new(engine.clone());
+    let removing = endpoints.clone();
+    AFTER_UPDATE.set(Some(Box::new(move || {
+        removing.remove("crm").expect("crm is removed");
+    })));
+    let moved = Endpoint::new("crm", "http://127.0.0.1:10/").expect("a URL");
+    endpoints.upsert(moved).expect("the endpoint is updated");
+    assert!(AFTER_UPDATE.take().is_none(), "the removal came");
+    engine.backlog().written().expect("the spool is written");
+    let stats = crate::spool::inspect(dir.path()).expect("the spool reads");
+    assert_eq!(
+        (stats.registered, engine.registry().get("crm").is_none()),
+        (0, true),
+        "removed in the sink and in the spool's table"
     );
 }

@@ -130,9 +130,13 @@ impl Engine {
                 index.remove_routing(lane, before.as_deref());
                 index.insert_routing(lane, after.as_deref());
             }
+            // Under the write lock, as an add's: a removal that comes next is written
+            // after it, not undone by it (the endpoint would come back at the next start).
+            self.backlog()
+                .registered(&lane.name, Some(Registration::of(&route, None)));
         }
-        self.backlog()
-            .registered(&lane.name, Some(Registration::of(&route, None)));
+        #[cfg(test)]
+        crate::delivery::engine::tests::after_update();
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
         // A higher limit or another rate may let it go now.
         self.pool().push(lane);
