@@ -164,6 +164,10 @@ pub(super) struct Core {
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
     pub(super) reader: Mutex<Connection>,
+    /// For the console's, the admin API's and the metrics' reads (pages of dead letters and
+    /// attempts, counts): a slow page never holds up a lane's load, which reads under the
+    /// lane's lock.
+    pub(super) browser: Mutex<Connection>,
     /// Held for as long as the spool is open.
     pub(super) lock: Mutex<Option<File>>,
 }

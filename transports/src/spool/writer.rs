@@ -178,11 +178,15 @@ impl SpoolStore {
                 super::schema::paused_endpoints(&conn).map_err(|e| damaged(&db, &e))?
             },
         };
-        let reader = Connection::open_with_flags(
-            &db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| damaged(&db, &e))?;
+        let read_only = || {
+            Connection::open_with_flags(
+                &db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| damaged(&db, &e))
+        };
+        let (reader, browser) = (read_only()?, read_only()?);
         let used = used_bytes(&conn).map_err(|e| damaged(&db, &e))?;
         let core = Arc::new(Core {
             dir: dir.into(),
@@ -201,6 +205,7 @@ impl SpoolStore {
             given_up: Mutex::default(),
             engine: OnceLock::new(),
             reader: Mutex::new(reader),
+            browser: Mutex::new(browser),
             lock: Mutex::new(Some(lock)),
         });
         let (tx, rx) = mpsc::channel();
@@ -571,7 +576,7 @@ impl SpoolStore {
 
     /// Rows waiting in the spool, over all endpoints.
     pub(super) fn rows(&self) -> Result<u64, Error> {
-        let conn = lock(&self.core.reader);
+        let conn = lock(&self.core.browser);
         conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
             .map(i64::unsigned_abs)
             .map_err(|e| damaged(&self.core.db, &e))
@@ -579,13 +584,13 @@ impl SpoolStore {
 
     /// The dead letters `query` asks for.
     pub(super) fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
-        let conn = lock(&self.core.reader);
+        let conn = lock(&self.core.browser);
         super::schema::letters(&conn, query).map_err(|e| damaged(&self.core.db, &e))
     }
 
     /// The dead letters named by `keys`.
     pub(super) fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
-        let conn = lock(&self.core.reader);
+        let conn = lock(&self.core.browser);
         super::schema::letters_of_rows(&conn, &super::schema::letter_rows(keys))
             .map_err(|e| damaged(&self.core.db, &e))
     }
@@ -617,7 +622,7 @@ impl SpoolStore {
 
     /// The attempts `query` asks for, from the attempt log's table.
     pub(super) fn query_attempts(&self, query: &AttemptQuery) -> Result<AttemptPage, Error> {
-        let conn = lock(&self.core.reader);
+        let conn = lock(&self.core.browser);
         super::schema::attempts(&conn, query).map_err(|e| damaged(&self.core.db, &e))
     }
 

@@ -701,3 +701,25 @@ fn the_write_ahead_log_is_cut_back_after_a_checkpoint() {
     // SQLite's default, -1, keeps the log at the largest size it ever reached.
     assert_eq!(limit, super::super::schema::WAL_SIZE_LIMIT);
 }
+
+/// A page of the console being read (the console's connection held) does not hold up a
+/// lane's load of its rows, which happens under the lane's lock.
+#[test]
+fn a_console_page_being_read_does_not_hold_up_a_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    let page = lock(&store.core.browser);
+    let (sent, loaded) = mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let _ = sent.send(all_rows(&store, &lane).rows);
+            // And the counts a new endpoint starts from.
+            let _ = sent.send(store.counts("crm", 0).unwrap().1);
+        });
+        // Waits only when the load waits for the page (the test then fails).
+        let rows = loaded.recv_timeout(WAIT);
+        let counted = loaded.recv_timeout(WAIT);
+        drop(page);
+        assert_eq!((rows, counted), (Ok(3), Ok(3)));
+    });
+}
