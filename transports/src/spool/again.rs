@@ -10,6 +10,7 @@ use super::commit::commit_logged;
 use super::shared::Core;
 use super::writer::Op;
 use crate::delivery::{DeadLetter, Lane, lock};
+use crate::error::Error;
 
 /// How often outcomes whose transaction failed are tried again.
 pub(super) const WRITE_AGAIN_EVERY: Duration = Duration::from_millis(100);
@@ -105,6 +106,13 @@ impl Again {
         *self = Again::default();
         let mut given_up = Vec::new();
         for op in left {
+            // Not written if anything before it is not.
+            if let Op::Written(sender) = &op
+                && !given_up.is_empty()
+            {
+                let _ = sender.send(Err(given_up_error(core)));
+                continue;
+            }
             given_up.extend(commit_logged(core, conn, vec![op], false));
         }
         if !given_up.is_empty() {
@@ -125,20 +133,38 @@ impl Again {
 
     /// Gives up the oldest past [`MAX_WRITE_AGAIN`] outcomes or [`MAX_WRITE_AGAIN_BYTES`].
     fn trim(&mut self, core: &Core) {
-        let size = |op: &Op| match op {
-            Op::Dead { letter, .. } => letter.body.get().len(),
-            _ => 0,
-        };
-        let mut bytes: usize = self.ops.iter().map(size).sum();
-        let mut over = self.ops.len().saturating_sub(MAX_WRITE_AGAIN);
-        while bytes > MAX_WRITE_AGAIN_BYTES && over < self.ops.len() {
-            bytes -= size(&self.ops[over]);
-            over += 1;
-        }
+        let over = over_limits(&self.ops, MAX_WRITE_AGAIN, MAX_WRITE_AGAIN_BYTES);
         if over > 0 {
             let given_up: Vec<Op> = self.ops.drain(..over).collect();
             lost(core, &given_up);
         }
+    }
+}
+
+/// How many of the oldest of `ops` to give up so that at most `max_ops` are left, holding
+/// at most `max_bytes` of dead letters' bodies.
+pub(super) fn over_limits(ops: &[Op], max_ops: usize, max_bytes: usize) -> usize {
+    let size = |op: &Op| match op {
+        Op::Dead { letter, .. } => letter.body.get().len(),
+        _ => 0,
+    };
+    let mut over = ops.len().saturating_sub(max_ops);
+    // The bytes of those left.
+    let mut bytes: usize = ops[over..].iter().map(size).sum();
+    while bytes > max_bytes && over < ops.len() {
+        bytes -= size(&ops[over]);
+        over += 1;
+    }
+    over
+}
+
+/// What a caller waiting on an outcome given up is told.
+fn given_up_error(core: &Core) -> Error {
+    Error::Spool {
+        path: core.db.clone(),
+        message: "a change could not be written and was given up (see the errors logged \
+                  before)"
+            .into(),
     }
 }
 
@@ -154,11 +180,18 @@ pub(super) fn lost(core: &Core, updates: &[Op]) {
     );
     lock(&core.given_up).extend(updates.iter().filter_map(finished_row));
     for op in updates {
-        if let Op::Dead {
-            lane, row, letter, ..
-        } = op
-        {
-            letter_lost(core, lane.as_deref(), *row, letter);
+        match op {
+            Op::Dead {
+                lane, row, letter, ..
+            } => letter_lost(core, lane.as_deref(), *row, letter),
+            // Their callers wait for an answer.
+            Op::DeleteLetters { done, .. } => {
+                let _ = done.send(Err(given_up_error(core)));
+            }
+            Op::Written(done) => {
+                let _ = done.send(Err(given_up_error(core)));
+            }
+            _ => {}
         }
     }
 }

@@ -161,6 +161,8 @@ struct Committed {
     done: Vec<(mpsc::SyncSender<Result<usize, usize>>, usize)>,
     /// Counts of deleted dead letters to hand to their callers.
     deleted: Vec<(mpsc::SyncSender<Result<usize, Error>>, usize)>,
+    /// Callers waiting for what they sent before to be committed.
+    written: Vec<mpsc::SyncSender<Result<(), Error>>>,
     /// Lanes all of whose rows were let go (their windows are reset once committed).
     released: Vec<Arc<Lane>>,
 }
@@ -347,6 +349,11 @@ pub(super) fn commit_logged(
                         let _ = sender.send(Err(damaged(&core.db, &e)));
                     }
                 }
+                // Some of what was sent before it is not written (or, conservatively, of
+                // what came after it in this batch).
+                Op::Written(sender) => {
+                    let _ = sender.send(Err(damaged(&core.db, &e)));
+                }
                 Op::Attempt(_) => {}
                 _ => again.push(op),
             }
@@ -390,6 +397,9 @@ pub(super) fn commit_logged(
     }
     for (sender, deleted) in done.deleted {
         let _ = sender.send(Ok(deleted));
+    }
+    for sender in done.written {
+        let _ = sender.send(Ok(()));
     }
     Vec::new()
 }
@@ -661,6 +671,10 @@ fn apply(
                     .execute([row])?;
             }
             done.deleted.push((sender.clone(), gone));
+            Ok(())
+        }
+        Op::Written(sender) => {
+            done.written.push(sender.clone());
             Ok(())
         }
     }

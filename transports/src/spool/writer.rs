@@ -100,6 +100,9 @@ pub(super) enum Op {
         rows: Vec<i64>,
         done: mpsc::SyncSender<Result<usize, Error>>,
     },
+    /// Tells its sender once the updates sent before it are committed, or that some could
+    /// not be (they may be written again later, or given up).
+    Written(mpsc::SyncSender<Result<(), Error>>),
 }
 
 /// A row of the registry's table to write.
@@ -605,8 +608,20 @@ impl SpoolStore {
     }
 
     /// Waits until what was sent to the writer before is committed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] when some of it could not be written (the writer writes it again
+    /// for a minute before it gives up), or the writer has stopped.
     pub(super) fn committed(&self) -> Result<(), Error> {
-        self.delete_rows(Vec::new()).map(drop)
+        let (done, written) = mpsc::sync_channel(1);
+        self.send(Op::Written(done));
+        written.recv().unwrap_or_else(|_| {
+            Err(Error::Spool {
+                path: self.core.dir.to_path_buf(),
+                message: "the spool's writer stopped before what was sent to it was written".into(),
+            })
+        })
     }
 
     fn delete_rows(&self, rows: Vec<i64>) -> Result<usize, Error> {

@@ -723,3 +723,63 @@ fn a_console_page_being_read_does_not_hold_up_a_load() {
         assert_eq!((rows, counted), (Ok(3), Ok(3)));
     });
 }
+
+/// "Written" means written: a registry change whose write failed makes the wait for what
+/// was sent before fail (the operator's change is logged as at risk), and once the change
+/// is written again, the wait succeeds.
+#[test]
+fn the_wait_for_what_was_sent_fails_while_a_change_before_it_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let registered = || {
+        db.query_row("SELECT count(*) FROM endpoints", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    db.execute("ALTER TABLE endpoints RENAME TO hidden", [])
+        .unwrap();
+    let entry = Registration {
+        tenant: "acme",
+        url: "http://127.0.0.1:9",
+        spec: None,
+        paused: Some(false),
+    };
+    store.register("crm", Some(entry));
+    assert!(store.committed().is_err(), "the change is not on disk");
+    // As a full disk freed: the change kept is written again, ahead of the next wait.
+    db.execute("ALTER TABLE hidden RENAME TO endpoints", [])
+        .unwrap();
+    store.committed().unwrap();
+    assert_eq!(registered(), 1);
+    store.shut();
+}
+
+/// The outcomes kept past the limits: the oldest go, and only as many as the limits ask
+/// (the bytes of those already given up by count are not counted again).
+#[test]
+fn outcomes_kept_past_the_limits_give_up_the_oldest_only() {
+    let dead = |body: &str| {
+        let mut letter = letter("1", "create");
+        letter.body = serde_json::value::RawValue::from_string(format!("\"{body}\"")).unwrap();
+        Op::Dead {
+            lane: None,
+            hold: None,
+            row: None,
+            letter,
+        }
+    };
+    let size = |op: &Op| match op {
+        Op::Dead { letter, .. } => letter.body.get().len(),
+        _ => 0,
+    };
+    // A large letter first, then small ones: past the count limit by one.
+    let big = dead(&"9".repeat(1000));
+    let small = size(&dead("1"));
+    let mut ops = vec![big];
+    ops.extend((0..4).map(|i| dead(&i.to_string())));
+    let over = super::super::again::over_limits(&ops, 4, 4 * small);
+    assert_eq!(over, 1, "the big one goes by count; the four small fit");
+    // Past the bytes: the oldest go until the rest fit.
+    assert_eq!(super::super::again::over_limits(&ops, 10, 2 * small), 3);
+    assert_eq!(super::super::again::over_limits(&ops, 10, 0), 5);
+}
