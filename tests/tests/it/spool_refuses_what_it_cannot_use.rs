@@ -250,3 +250,57 @@ fn an_event_more_than_the_whole_memory_budget_is_dead_lettered_not_stuck() {
     );
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
 }
+
+/// The same event written by a run with a larger memory budget, found by one with a
+/// smaller: it goes to the dead letters as it is read, saying why, rather than holding up
+/// the rows after it for good.
+#[test]
+fn a_row_more_than_the_whole_memory_budget_found_at_start_is_dead_lettered_not_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = deskhook::sample::user();
+    let mut large = ticket("A");
+    large.text = "x".repeat(128 * 1024);
+    // The first run: the endpoint is paused, and both events stay in the spool.
+    let receiver = Receiver::ok();
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s"))
+        .spool(Spool::open(dir.path()).unwrap())
+        .build()
+        .unwrap();
+    sink.endpoints().pause("crm").unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", sink.clone())
+        .build();
+    dispatcher.emit(Action::Create, &large, &user);
+    dispatcher.emit(Action::Create, &ticket("B"), &user);
+    drop((dispatcher, sink));
+    let kept = guard.shutdown(Duration::from_secs(5)).unwrap_err();
+    assert!(
+        matches!(kept, Error::Undelivered { queued: 2, .. }),
+        "{kept:?}"
+    );
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 2);
+    // The next, with a smaller budget.
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s"))
+        .max_queued_bytes(64 * 1024)
+        .spool(Spool::open(dir.path()).unwrap())
+        .build()
+        .unwrap();
+    sink.endpoints().resume("crm").unwrap();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(receiver.wait_for(1)[0].json()["ticket"]["code"], "B");
+    drop(sink);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let letters = spool::read_dead_letters(dir.path()).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].ticket, "A");
+    assert!(
+        letters[0]
+            .reason
+            .contains("more than the sink's whole max_queued_bytes (65536)"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
+}

@@ -77,16 +77,16 @@ impl SpoolBacklog {
                 Err(err) => return load_failed(lane, st, &err, now),
             };
             let mut next = None;
-            let mut admitted = 0;
+            let mut read = loaded.bad;
             for (job, due) in loaded.jobs {
                 let row = job.row.unwrap_or(from);
-                if !admit(engine, st, job, due, now, wall) {
+                if !self.admit(engine, lane, st, job, due, (now, wall)) {
                     next = Some(row);
                     break;
                 }
-                admitted += 1;
+                read += 1;
             }
-            st.window.parked_rows = st.window.parked_rows.saturating_sub(admitted + loaded.bad);
+            st.window.parked_rows = st.window.parked_rows.saturating_sub(read);
             match next {
                 // The budget ran out: the rest waits on disk.
                 Some(row) => {
@@ -104,27 +104,42 @@ impl SpoolBacklog {
         }
         None
     }
-}
 
-/// Puts a job read from the spool into the schedule (numbered, and not before it is due),
-/// charged to the memory budget; `false` when the budget has no room for it.
-fn admit(
-    engine: &Engine,
-    st: &mut LaneState,
-    mut job: Job,
-    due: Option<SystemTime>,
-    now: Instant,
-    wall: SystemTime,
-) -> bool {
-    let Some(charge) = engine.try_charge(crate::delivery::job_cost(&job)) else {
-        return false;
-    };
-    job.charge = Some(charge);
-    match due.and_then(|due| due.duration_since(wall).ok()) {
-        Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
-        _ => st.schedule.push(job),
+    /// Puts a job read from the spool into the schedule (numbered, and not before it is
+    /// due), charged to the memory budget; `false` when the budget has no room for it now.
+    /// A job more than the whole budget (written by a run with a larger one) would never
+    /// have room and would hold up every row after it: its row goes to the dead letters
+    /// instead (`true`: the row is done with).
+    fn admit(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        mut job: Job,
+        due: Option<SystemTime>,
+        (now, wall): (Instant, SystemTime),
+    ) -> bool {
+        let Some(charge) = engine.try_charge(crate::delivery::job_cost(&job)) else {
+            let (Some(reason), Some(row)) = (engine.beyond_budget(job.event.body.len()), job.row)
+            else {
+                return false;
+            };
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}': event {} in the spool: {reason}; it goes to the dead letters",
+                lane.name,
+                job.event.id_text
+            );
+            self.store.dead_row(lane, row, reason);
+            return true;
+        };
+        job.charge = Some(charge);
+        match due.and_then(|due| due.duration_since(wall).ok()) {
+            Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
+            _ => st.schedule.push(job),
+        }
+        true
     }
-    true
 }
 
 /// A read of the spool failed: say so, and try again in a second.
@@ -240,7 +255,7 @@ impl Backlog for SpoolBacklog {
                 st.window.parked_rows += 1;
                 continue;
             }
-            if !admit(engine, st, job, due, now, wall) {
+            if !self.admit(engine, lane, st, job, due, (now, wall)) {
                 // The budget ran out: this row and the rest wait on disk.
                 read_through = row - 1;
                 st.window.load_again = Some(later(now, BUDGET_WAIT));

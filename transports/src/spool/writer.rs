@@ -370,17 +370,22 @@ impl SpoolStore {
                         self.core.db.display()
                     );
                     loaded.bad += 1;
-                    self.send(Op::DeadRange {
-                        lane: lane.clone(),
-                        range: Some((row - 1, row, None)),
-                        except: Vec::new(),
-                        reason: format!("unreadable spool row: {why}"),
-                        done: None,
-                    });
+                    self.dead_row(lane, row, format!("unreadable spool row: {why}"));
                 }
             }
         }
         Ok(loaded)
+    }
+
+    /// Moves row `row` of `lane` to the dead letters, for `reason` (the writer counts it).
+    pub(super) fn dead_row(&self, lane: &Arc<Lane>, row: i64, reason: String) {
+        self.send(Op::DeadRange {
+            lane: lane.clone(),
+            range: Some((row - 1, row, None)),
+            except: Vec::new(),
+            reason,
+            done: None,
+        });
     }
 
     /// A row of `events` as a job, or why it cannot be one.

@@ -81,26 +81,21 @@ impl Engine {
         // A spool keeps what it cannot load into the memory budget on disk, for later: an
         // event more than the whole budget would never load, and hold up every later row
         // of its endpoints for good. (The memory backlog drops such an event as it queues.)
-        let job = event.body.len() + crate::delivery::budget::JOB_OVERHEAD;
-        let never_loads = self.backlog.durable() && job > self.budget.max();
-        if event.body.len() <= self.config.max_payload && !never_loads {
+        let never_loads = if self.backlog.durable() {
+            self.beyond_budget(event.body.len())
+        } else {
+            None
+        };
+        if event.body.len() <= self.config.max_payload && never_loads.is_none() {
             return Ok(Some((event, lanes)));
         }
-        let reason = if never_loads {
-            format!(
-                "body of {} bytes needs {job} bytes of memory to be delivered, more than the \
-                 sink's whole max_queued_bytes ({}) (raise max_queued_bytes, or lower \
-                 max_payload to refuse such events at emit)",
-                event.body.len(),
-                self.budget.max()
-            )
-        } else {
+        let reason = never_loads.unwrap_or_else(|| {
             format!(
                 "body of {} bytes exceeds the {}-byte limit (raise max_payload or send less)",
                 event.body.len(),
                 self.config.max_payload
             )
-        };
+        });
         Err(lanes
             .iter()
             .map(|lane| {

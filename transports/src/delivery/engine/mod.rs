@@ -319,6 +319,20 @@ impl Engine {
         self.budget.try_charge(bytes)
     }
 
+    /// Why an event of `body` bytes can never be queued in memory (more than the whole
+    /// memory budget), if it cannot: the dead letter's reason.
+    pub(crate) fn beyond_budget(&self, body: usize) -> Option<String> {
+        let job = body + super::budget::JOB_OVERHEAD;
+        (job > self.budget.max()).then(|| {
+            format!(
+                "body of {body} bytes needs {job} bytes of memory to be delivered, more than \
+                 the sink's whole max_queued_bytes ({}) (raise max_queued_bytes, or lower \
+                 max_payload to refuse such events at emit)",
+                self.budget.max()
+            )
+        })
+    }
+
     /// The message (also logged) for an event dropped for `endpoints` endpoints because the
     /// memory budget is spent.
     pub(crate) fn budget_spent(&self, event: &EventData, endpoints: usize) -> String {
