@@ -166,7 +166,10 @@
 //!   (`replay_endpoint` is it with an endpoint alone). The console's "Replay all" replays
 //!   what the page's whole filter matches (endpoint, tenant, event type) where it replayed
 //!   all of the endpoint's letters, and the admin API's `/dead-letters/replay` takes
-//!   `tenant`, `event_type`, `event_id` and `ticket` beside `endpoint`.
+//!   `tenant`, `event_type`, `event_id` and `ticket` beside `endpoint`. It reads the
+//!   letters a part at a time (about 8 MiB of bodies), where it read all of them at once;
+//!   when a part after the first cannot be read, the letters left are in
+//!   `Replayed::failed` with the error.
 //! - A relay no longer dead-letters the events of a batch message with more events than
 //!   its room for events (one less than `queue_capacity`, which a relay raises to every
 //!   partition's `max_pending` messages and one) that went past an endpoint's queue: the

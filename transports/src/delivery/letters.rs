@@ -192,8 +192,14 @@ impl DeadLetters {
     pub fn replay(&self, keys: &[String]) -> Result<Replayed, Error> {
         // One replay at a time: a second one for the same keys finds them gone.
         let _one = super::lock(&self.engine.replaying);
-        let found = self.get(keys)?;
         let mut report = Replayed::default();
+        self.replay_into(keys, &mut report)?;
+        Ok(report)
+    }
+
+    /// [`replay`](DeadLetters::replay) of `keys`, its outcome added to `report`.
+    fn replay_into(&self, keys: &[String], report: &mut Replayed) -> Result<(), Error> {
+        let found = self.get(keys)?;
         let known: std::collections::HashSet<&str> = found.iter().map(|s| s.key.as_str()).collect();
         for key in keys {
             if !known.contains(key.as_str()) {
@@ -215,7 +221,7 @@ impl DeadLetters {
                 Err(e) => report.failed.push((stored.key, e.to_string())),
             }
         }
-        report.replayed = done.len();
+        report.replayed += done.len();
         if let Err(e) = self.delete(&done) {
             // Queued already: an error here would have the operator replay them again.
             log::error!(
@@ -224,9 +230,9 @@ impl DeadLetters {
                  letters ({e}): delete them; replaying them again would send them twice",
                 done.len()
             );
-            report.still_listed = done;
+            report.still_listed.extend(done);
         }
-        Ok(report)
+        Ok(())
     }
 
     /// [`replay`](DeadLetters::replay) of every letter of `endpoint`.
@@ -246,11 +252,28 @@ impl DeadLetters {
     /// a tenant's outage, all of what it missed, and nothing of the others'.
     /// `DeadLetterQuery::new()` replays every letter.
     ///
+    /// The letters are read (and queued again, and deleted) a part at a time, in the order
+    /// their events were emitted: about 8 MiB of bodies or 1,000 letters in memory at
+    /// once, however many match. A dead-letter file is read once per part.
+    ///
     /// # Errors
     ///
-    /// As [`replay`](DeadLetters::replay).
+    /// As [`replay`](DeadLetters::replay), when the listing or the first part fails. When a
+    /// later part cannot be read, the letters not replayed yet are in
+    /// [`Replayed::failed`] with the error.
     pub fn replay_matching(&self, query: &DeadLetterQuery) -> Result<Replayed, Error> {
-        let mut keys = Vec::new();
+        self.replay_matching_in(query, REPLAY_PART)
+    }
+
+    /// [`replay_matching`](DeadLetters::replay_matching), a part at most `part` big.
+    pub(crate) fn replay_matching_in(
+        &self,
+        query: &DeadLetterQuery,
+        part: Part,
+    ) -> Result<Replayed, Error> {
+        let _one = super::lock(&self.engine.replaying);
+        // Each letter's id, key and size: the bodies are read again a part at a time.
+        let mut found: Vec<(String, String, usize)> = Vec::new();
         let mut query = DeadLetterQuery {
             before: None,
             limit: super::MAX_PAGE,
@@ -258,15 +281,70 @@ impl DeadLetters {
         };
         loop {
             let page = self.list(&query)?;
-            keys.extend(page.items.into_iter().map(|s| s.key));
+            found.extend(
+                page.items
+                    .into_iter()
+                    .map(|s| (s.letter.id, s.key, s.letter.body.get().len())),
+            );
             match page.next {
                 Some(next) => query.before = Some(next),
                 None => break,
             }
         }
-        // Oldest first, so that a ticket's events are queued in their order.
-        keys.reverse();
-        self.replay(&keys)
+        // Oldest written first, then in the order their events were emitted (as `replay`
+        // orders each part): the parts go out in that order too.
+        found.reverse();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut report = Replayed::default();
+        let mut rest = &found[..];
+        while !rest.is_empty() {
+            let (now, later) = rest.split_at(part.of(rest.iter().map(|(_, _, size)| *size)));
+            let keys: Vec<String> = now.iter().map(|(_, key, _)| key.clone()).collect();
+            if let Err(e) = self.replay_into(&keys, &mut report) {
+                if rest.len() == found.len() {
+                    return Err(e);
+                }
+                let why = format!("not replayed: {e}");
+                report
+                    .failed
+                    .extend(rest.iter().map(|(_, key, _)| (key.clone(), why.clone())));
+                break;
+            }
+            rest = later;
+        }
+        Ok(report)
+    }
+}
+
+/// How much of a [`DeadLetters::replay_matching`] is read at once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Part {
+    /// Bodies' bytes: a part holds at least one letter, however large.
+    pub(crate) bytes: usize,
+    /// Letters.
+    pub(crate) letters: usize,
+}
+
+/// About 8 MiB or 1,000 letters (a page of the listing).
+const REPLAY_PART: Part = Part {
+    bytes: 8 << 20,
+    letters: super::MAX_PAGE,
+};
+
+impl Part {
+    /// How many of the letters of `sizes` (their bodies' bytes, in order) go in the next
+    /// part: at least one when there is one.
+    fn of(self, sizes: impl Iterator<Item = usize>) -> usize {
+        let mut bytes = 0;
+        let mut n = 0;
+        for size in sizes {
+            bytes += size;
+            if n > 0 && (n == self.letters || bytes > self.bytes) {
+                break;
+            }
+            n += 1;
+        }
+        n
     }
 }
 
@@ -292,4 +370,22 @@ pub(crate) fn page(
         None
     };
     Ok(DeadLetterPage { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Part;
+
+    #[test]
+    fn a_part_stops_at_its_letters_or_bytes_and_holds_one_letter_at_least() {
+        let part = Part {
+            bytes: 10,
+            letters: 3,
+        };
+        assert_eq!(part.of([1, 1, 1, 1].into_iter()), 3, "three letters");
+        assert_eq!(part.of([4, 4, 4].into_iter()), 2, "ten bytes");
+        assert_eq!(part.of([4, 6, 1].into_iter()), 2, "ten bytes exactly");
+        assert_eq!(part.of([50, 1].into_iter()), 1, "one, however large");
+        assert_eq!(part.of(std::iter::empty()), 0);
+    }
 }

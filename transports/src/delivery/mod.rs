@@ -171,7 +171,7 @@ pub(crate) mod endpoint;
 pub(crate) mod engine;
 pub(crate) mod history;
 pub(crate) mod lane;
-mod letters;
+pub(crate) mod letters;
 pub(crate) mod pool;
 pub(crate) mod priority;
 pub(crate) mod queue;

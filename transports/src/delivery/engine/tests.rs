@@ -398,3 +398,46 @@ fn an_endpoint_removed_as_it_is_updated_stays_removed_in_the_spool() {
         "removed in the sink and in the spool's table"
     );
 }
+
+/// A replay of every letter a query matches, read a part at a time, queues them again in
+/// the order their events were emitted across the parts, however they were written.
+#[test]
+fn a_replay_read_a_part_at_a_time_keeps_the_order_events_were_emitted_in() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_secs(60))], 8, &dir);
+    let tickets = ["T1", "T2", "T3", "T4"];
+    emit(&engine, &tickets);
+    let attempts: Vec<Attempt> = tickets.iter().map(|_| attempt(&engine)).collect();
+    // Written to the dead letters last event first.
+    for attempt in attempts.into_iter().rev() {
+        attempt.finish(status(400), Duration::ZERO);
+    }
+    let letters = crate::delivery::DeadLetters {
+        engine: engine.clone(),
+    };
+    let two = crate::delivery::letters::Part {
+        bytes: usize::MAX,
+        letters: 2,
+    };
+    let report = letters
+        .replay_matching_in(&crate::delivery::DeadLetterQuery::new(), two)
+        .expect("the replay");
+    assert_eq!((report.replayed, report.failed.len()), (4, 0));
+    let again: Vec<String> = tickets
+        .iter()
+        .map(|_| {
+            let attempt = attempt(&engine);
+            let key = attempt.job().event.key.to_string();
+            attempt.finish(status(204), Duration::ZERO);
+            key
+        })
+        .collect();
+    assert_eq!(again, tickets);
+    assert!(
+        letters
+            .list(&crate::delivery::DeadLetterQuery::new())
+            .expect("the listing")
+            .items
+            .is_empty()
+    );
+}
