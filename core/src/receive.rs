@@ -238,6 +238,11 @@ impl ReceiveOptions {
 ///    column.
 /// 4. When a Usedesk secret is set, a Usedesk body's `secret` must match it.
 ///
+/// The signature does not make a request unique: one captured and sent again within the
+/// tolerance verifies again. Drop duplicates on the `webhook-id` header once `receive`
+/// succeeds (a retry of a delivery also has the same id; see
+/// [`verify`](crate::signature::verify), which returns it).
+///
 /// It never panics, whatever the input. Its cost is that of the signature (an HMAC of the
 /// body per `whsec_` secret, or an ed25519 verification per `v1a` entry and key; see
 /// [`verify`](crate::signature::verify)), one pass over the body to read its top-level keys when the format
@@ -386,9 +391,10 @@ fn scan_keys(body: &[u8]) -> (Vec<String>, Option<Error>) {
     let result = KeysSeed(&mut keys)
         .deserialize(&mut de)
         .and_then(|()| de.end());
+    // Clipped: serde_json quotes a whole string found where an object was expected.
     let error = result.err().map(|e| Error::InvalidEvent {
         path: ".".to_owned(),
-        message: e.to_string(),
+        message: crate::error::clipped(e.to_string()),
     });
     (keys, error)
 }
@@ -399,6 +405,16 @@ mod tests {
 
     fn keys(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_long_string_where_an_object_is_expected_is_clipped_in_the_error() {
+        let body = format!("\"{}\"", "A".repeat(100_000));
+        let headers: [(&str, &str); 0] = [];
+        let err = receive(&headers[..], body.as_bytes(), &ReceiveOptions::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.chars().count() < 400, "{} characters", text.len());
+        assert!(text.contains("invalid type: string"), "{text}");
     }
 
     #[test]
