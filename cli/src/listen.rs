@@ -67,7 +67,8 @@ pub(crate) struct Args {
     status: u16,
     /// Answer each request this long after it arrived (`5ms`, `2s`): a stand-in for a slow
     /// endpoint, to see how senders wait, time out, or spread their work. Each connection is
-    /// served by a thread of its own, so the delay applies to every connection at once.
+    /// served by a thread of its own (up to 512 at once; more wait to be accepted), so the
+    /// delay applies to every connection at once.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     delay: Option<Duration>,
 }
@@ -91,13 +92,32 @@ impl Verdict {
     }
 }
 
+/// What a partial Zenlix body still says: its "action" and ticket code. Read without
+/// building the rest of the body (serde skips the other keys).
+#[derive(Default, serde::Deserialize)]
+struct Partial {
+    action: Option<Value>,
+    ticket: Option<PartialTicket>,
+}
+
+#[derive(serde::Deserialize)]
+struct PartialTicket {
+    code: Option<Value>,
+}
+
 /// The summary line of one request.
 fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
-    let parsed = serde_json::from_slice::<Value>(body);
-    let json = parsed.as_ref().ok();
+    // Checked without building it: a body of 16 MiB of `[0,0,…]` would take ten times that
+    // as values.
+    let valid = serde_json::from_slice::<serde::de::IgnoredAny>(body);
     // A whole event of a known format names its type and ticket; a partial Zenlix body still
     // has its "action" and ticket code.
     let received = deskhook::receive(headers, body, &ReceiveOptions::new()).ok();
+    let partial = match (&received, &valid) {
+        (None, Ok(_)) => serde_json::from_slice::<Partial>(body).unwrap_or_default(),
+        _ => Partial::default(),
+    };
+    let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned));
     // From the body first: the signature covers it, not the X-Deskhook-Action header.
     let action = received
         .as_ref()
@@ -105,39 +125,76 @@ fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
             Format::Zenlix => r.event_type().to_owned(),
             other => format!("{other}.{}", r.event_type()),
         })
-        .or_else(|| json.and_then(|v| v["action"].as_str()).map(str::to_owned))
+        .or_else(|| text(partial.action))
         .or_else(|| headers.header("x-deskhook-action").map(str::to_owned));
-    let key = received.as_ref().map(Received::ordering_key);
-    let ticket = key
-        .as_deref()
-        .or_else(|| json.and_then(|v| v["ticket"]["code"].as_str()));
-    let dash = |v: Option<&str>| v.unwrap_or("-").to_owned();
+    let ticket = received
+        .as_ref()
+        .map(Received::ordering_key)
+        .or_else(|| text(partial.ticket.and_then(|t| t.code)));
+    // Every field is the sender's: no control character reaches the terminal.
+    let shown = |v: Option<&str>| printable(v.unwrap_or("-")).into_owned();
     let verdict = match verdict {
         Verdict::Unsigned => "unsigned".to_owned(),
         Verdict::Verified => "verified".to_owned(),
-        Verdict::Bad(reason) => format!("bad signature ({reason})"),
+        Verdict::Bad(reason) => format!("bad signature ({})", printable(reason)),
     };
     let mut line = format!(
         "{verdict}  {:<8} {}  seq {}  {}",
-        dash(action.as_deref()),
-        dash(ticket),
-        dash(headers.header("x-deskhook-sequence")),
-        dash(headers.header("webhook-id")),
+        shown(action.as_deref()),
+        shown(ticket.as_deref()),
+        shown(headers.header("x-deskhook-sequence")),
+        shown(headers.header("webhook-id")),
     );
-    if let Err(e) = &parsed {
+    if let Err(e) = &valid {
         line.push_str(&format!("  (body is not JSON: {e}; {} bytes)", body.len()));
     }
     line
 }
 
-/// The body on one line: as it came when it has no line breaks, else compacted.
-fn one_line(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
-    let value: Value = serde_json::from_slice(body)?;
-    if body.contains(&b'\n') || body.contains(&b'\r') {
-        serde_json::to_vec(&value)
-    } else {
-        Ok(body.trim_ascii().to_vec())
+/// `text` with its control characters escaped (`\u{1b}`), for a terminal.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
     }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// The body on one line, byte for byte as it came but for the whitespace between its
+/// tokens (line breaks and indentation), which is taken out: numbers, escapes and
+/// duplicate keys stay as the sender signed them.
+fn one_line(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)?;
+    let body = body.trim_ascii();
+    if !body.contains(&b'\n') && !body.contains(&b'\r') {
+        return Ok(body.to_vec());
+    }
+    // Valid JSON: outside strings, whitespace is only between tokens.
+    let mut out = Vec::with_capacity(body.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in body {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    Ok(out)
 }
 
 /// Request headers: lower-case names and values (bytes that are not UTF-8 replaced).
@@ -242,7 +299,8 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
         return ReadOutcome::TooLarge(request, length);
     }
     let mut request = request;
-    let mut body = Vec::with_capacity(length as usize);
+    // Grown as the bytes come: a Content-Length alone reserves nothing.
+    let mut body = Vec::with_capacity(length.min(64 * 1024) as usize);
     if reader.by_ref().take(length).read_to_end(&mut body).is_err() || (body.len() as u64) < length
     {
         return ReadOutcome::Closed;
@@ -307,8 +365,8 @@ fn serve(
             ReadOutcome::TooLarge(request, length) => {
                 eprintln!(
                     "deskhook: {} {}: body of {length} bytes is over the {} MiB limit; answered 413",
-                    request.method,
-                    request.path,
+                    printable(&request.method),
+                    printable(&request.path),
                     MAX_BODY / (1024 * 1024)
                 );
                 respond(&mut writer, 413, "body too large\n", true);
@@ -322,7 +380,8 @@ fn serve(
             ReadOutcome::Unsupported(request, why) => {
                 eprintln!(
                     "deskhook: {} {}: {why}; answered 501",
-                    request.method, request.path
+                    printable(&request.method),
+                    printable(&request.path)
                 );
                 respond(&mut writer, 501, &format!("{why}\n"), true);
                 return;
@@ -334,16 +393,17 @@ fn serve(
             // What a pipe reads is what the sender signed: a forged body stays off stdout.
             if let Verdict::Bad(reason) = &verdict {
                 eprintln!(
-                    "deskhook: bad signature ({reason}) for webhook-id {}; body not printed",
-                    request.headers.header("webhook-id").unwrap_or("-")
+                    "deskhook: bad signature ({}) for webhook-id {}; body not printed",
+                    printable(reason),
+                    printable(request.headers.header("webhook-id").unwrap_or("-"))
                 );
             } else {
                 match one_line(&request.body) {
                     Ok(line) => print(&out, &line),
                     Err(e) => eprintln!(
                         "deskhook: {} {}: body is not JSON ({e}; {} bytes)",
-                        request.method,
-                        request.path,
+                        printable(&request.method),
+                        printable(&request.path),
                         request.body.len()
                     ),
                 }
@@ -396,13 +456,108 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         print(&out, listening.as_bytes());
     }
     let args = Arc::new(args);
+    let open = Arc::new(Connections::default());
     // A thread per connection: senders keep a few connections open (keep-alive) and send on
-    // all of them at once.
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+    // all of them at once. Up to MAX_CONNECTIONS: the others wait to be accepted, so that
+    // many clients sending large bodies cannot take all the memory.
+    loop {
+        open.wait_for_room();
+        let Ok((stream, _)) = listener.accept() else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let (args, secrets, out) = (args.clone(), secrets.clone(), out.clone());
-        std::thread::spawn(move || serve(stream, args, secrets, out));
+        let slot = Slot::take(&open);
+        std::thread::spawn(move || {
+            let _slot = slot;
+            serve(stream, args, secrets, out);
+        });
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// The most connections served at once.
+const MAX_CONNECTIONS: usize = 512;
+
+/// How many connections are served now.
+#[derive(Default)]
+struct Connections {
+    open: Mutex<usize>,
+    closed: std::sync::Condvar,
+}
+
+impl Connections {
+    fn wait_for_room(&self) {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        drop(
+            self.closed
+                .wait_while(open, |open| *open >= MAX_CONNECTIONS)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+    }
+}
+
+/// One connection served, counted until it is dropped (its thread ends, or panics).
+struct Slot(Arc<Connections>);
+
+impl Slot {
+    fn take(connections: &Arc<Connections>) -> Slot {
+        *connections.open.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Slot(connections.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *self.0.open.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.closed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_on_several_lines_is_printed_as_the_sender_wrote_it_less_the_layout() {
+        let body = b"{\n  \"n\": 123456789012345678901234567890,\n  \"z\": -0,\n  \"a\": 1,\n  \"a\": \"x \\\" y\\\\\",\n  \"e\": \"\\u00e9\"\n}\n";
+        let line = one_line(body).unwrap();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            r#"{"n":123456789012345678901234567890,"z":-0,"a":1,"a":"x \" y\\","e":"\u00e9"}"#
+        );
+        // On one line already: as it came.
+        assert_eq!(one_line(b"{\"a\": 1} ").unwrap(), b"{\"a\": 1}");
+        assert!(one_line(b"{\"a\":\n").is_err());
+    }
+
+    #[test]
+    fn the_senders_control_characters_do_not_reach_the_terminal() {
+        let headers: RequestHeaders = vec![
+            ("webhook-id".to_owned(), "msg\u{1b}]0;owned\u{7}".to_owned()),
+            ("x-deskhook-sequence".to_owned(), "1".to_owned()),
+        ];
+        let body = br#"{"action":"\u001b[2J","ticket":{"code":"T\u0007"}}"#;
+        let line = summary(&Verdict::Unsigned, &headers, body);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.contains(r"\u{1b}[2J") && line.contains(r"T\u{7}"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_partial_body_still_names_its_action_and_ticket() {
+        let headers: RequestHeaders = Vec::new();
+        let line = summary(
+            &Verdict::Unsigned,
+            &headers,
+            br#"{"action":"create","ticket":{"code":"E3XK","subj":1},"big":[0,0,0]}"#,
+        );
+        assert!(
+            line.starts_with("unsigned  create   E3XK  seq -  -"),
+            "{line}"
+        );
+        let line = summary(&Verdict::Unsigned, &headers, b"not json");
+        assert!(line.contains("(body is not JSON: "), "{line}");
+    }
 }
