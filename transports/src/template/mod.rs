@@ -56,9 +56,10 @@
 //!   filters are refused.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
 //!   `truncate(n)` (at most `n` characters, the last one `…`), `entities` (`&`, `<`, `>`
-//!   as HTML entities, for Slack) and `inert` (Markdown whose `@` mentions notify nobody
-//!   and whose `![](…)` images load nothing: a word joiner after `@`, and between `!` and
-//!   `[`; for Mattermost).
+//!   as HTML entities, for Slack) and `inert` (Markdown whose `@` mentions notify nobody,
+//!   whose `![](…)` images load nothing and whose `[words](address)` links show their
+//!   address: a word joiner after `@`, between `!` and `[`, and between `]` and `(`; for
+//!   Mattermost and Teams).
 //! - Undefined variables are errors (`event.ticket.subjet` fails instead of printing
 //!   nothing); test with `is defined` or give a `|default(…)`.
 //! - No file or network access: a template cannot include or import another.

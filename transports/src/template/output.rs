@@ -181,10 +181,12 @@ pub(super) fn entities(value: Value) -> Value {
     }
 }
 
-/// `inert`: Markdown that notifies nobody and loads nothing, for a chat that renders
-/// customers' text (Mattermost): a word joiner (U+2060) after each `@`, so that no
-/// `@all`, `@channel` or `@name` notifies, and after each `!` before a `[`, so that no
-/// `![](…)` image is fetched from the writer's server. It reads the same. A value without
+/// `inert`: Markdown that notifies nobody, loads nothing and hides no link, for a chat
+/// that renders customers' text (Mattermost, Teams): a word joiner (U+2060) after each
+/// `@`, so that no `@all`, `@channel` or `@name` notifies; after each `!` before a `[`, so
+/// that no `![](…)` image is fetched from the writer's server; and after each `]` before a
+/// `(`, so that no `[words](address)` shows words in place of where it leads (an address
+/// written out stays a link, and shows where it goes). It reads the same. A value without
 /// them is passed on as it is.
 pub(super) fn inert(value: Value) -> Value {
     match value.as_str().map(made_inert) {
@@ -195,14 +197,15 @@ pub(super) fn inert(value: Value) -> Value {
 
 /// [`inert`] on text.
 pub(super) fn made_inert(text: &str) -> Cow<'_, str> {
-    if !any_byte(text, |b| b == b'@' || b == b'!') {
+    if !any_byte(text, |b| matches!(b, b'@' | b'!' | b']')) {
         return text.into();
     }
     let mut out = String::with_capacity(text.len() + 16);
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         out.push(c);
-        if c == '@' || (c == '!' && chars.peek() == Some(&'[')) {
+        let next = chars.peek();
+        if c == '@' || (c == '!' && next == Some(&'[')) || (c == ']' && next == Some(&'(')) {
             out.push('\u{2060}');
         }
     }

@@ -184,20 +184,22 @@ fn teams(f: &Fields<'_>, out: &mut String) {
     ));
     esc(out, f.label);
     out.push_str(r#"","weight":"Bolder","size":"Medium","wrap":true}"#);
+    // Customers' text: TextBlocks and facts render Markdown, links included.
     if !f.subject.is_empty() {
         out.push_str(r#",{"type":"TextBlock","text":""#);
-        esc(out, &truncate(f.subject, 300));
+        esc(out, &truncate(&inert(f.subject), 300));
         out.push_str(r#"","wrap":true}"#);
     }
     if !f.text.is_empty() {
         out.push_str(r#",{"type":"TextBlock","text":""#);
-        esc(out, &truncate(f.text, 2000));
+        esc(out, &truncate(&inert(f.text), 2000));
         out.push_str(r#"","wrap":true,"isSubtle":true}"#);
     }
     out.push_str(r#",{"type":"FactSet","facts":[{"title":""#);
     esc(out, if ru { "Заявка" } else { "Ticket" });
     out.push_str(r#"","value":""#);
-    esc(out, if f.ticket.is_empty() { "—" } else { f.ticket });
+    let ticket = inert(f.ticket);
+    esc(out, if ticket.is_empty() { "—" } else { &ticket });
     out.push_str(r#""},{"title":""#);
     esc(out, if ru { "Событие" } else { "Event" });
     out.push_str(r#"","value":""#);
@@ -207,7 +209,7 @@ fn teams(f: &Fields<'_>, out: &mut String) {
         out.push_str(r#",{"title":""#);
         esc(out, if ru { "Автор" } else { "By" });
         out.push_str(r#"","value":""#);
-        esc(out, &truncate(f.author, 100));
+        esc(out, &truncate(&inert(f.author), 100));
         out.push_str(r#""}"#);
     }
     out.push_str("]}]}}]}");

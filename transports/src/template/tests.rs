@@ -545,3 +545,29 @@ fn the_mattermost_preset_mentions_nobody_and_loads_no_image() {
         assert!(text.contains("b.example!"), "a lone '!' stays: {text}");
     }
 }
+
+/// Teams renders a TextBlock's text and a fact's value as Markdown: a customer's
+/// `[words](address)` shows as written, not as a link whose words hide its address, by the
+/// preset in Rust and by its template alike.
+#[test]
+fn the_teams_preset_shows_no_link_in_place_of_its_address() {
+    let mut body: serde_json::Value = serde_json::from_slice(ZENLIX).unwrap();
+    body["ticket"]["subject"] = "[Your invoice](https://phish.example/x)".into();
+    body["ticket"]["text"] = "see [here](https://phish.example/y) or https://ok.example".into();
+    let body = serde_json::to_vec(&body).unwrap();
+    let preset = Template::preset("teams").unwrap();
+    let inline = Template::inline(preset.text()).unwrap();
+    for template in [preset, inline] {
+        let out = template.render(create(), "e", None, &body).unwrap();
+        // Its strings as they are, escapes read.
+        let out = serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .to_string();
+        assert!(!out.contains("]("), "{out}");
+        assert!(
+            out.contains("[Your invoice]\u{2060}(https://phish.example/x)"),
+            "{out}"
+        );
+        assert!(out.contains("or https://ok.example"), "{out}");
+    }
+}
