@@ -569,19 +569,38 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
         args.guard.allow_private,
     )?;
     let names = chosen_endpoints(&args.endpoints, endpoints.iter().map(|e| e.name()))?;
-    let moved = spool
-        .requeue_dead_letters(&names)
+    let chosen: Vec<_> = endpoints
+        .iter()
+        .filter(|e| names.iter().any(|name| name == e.name()))
+        .cloned()
+        .collect();
+    let delivery = config.delivery_config().map_err(|e| e.to_string())?;
+    let requeued = spool
+        .requeue_dead_letters(&chosen, delivery.max_payload)
         .map_err(|e| e.to_string())?;
     eprintln!(
-        "deskhook: {moved} dead letter(s){} of spool {} queued again",
+        "deskhook: {} dead letter(s){} of spool {} queued again",
+        requeued.moved,
         of_endpoints(&args.endpoints),
         dir.display()
     );
+    // Those the endpoints cannot take as they are now stay, each with why.
+    const LISTED: usize = 20;
+    for (_, why) in requeued.kept.iter().take(LISTED) {
+        eprintln!("deskhook: {why}");
+    }
+    if requeued.kept.len() > LISTED {
+        eprintln!(
+            "deskhook: and {} more dead letter(s) not replayed (list them with `deskhook \
+             dead-letters list`)",
+            requeued.kept.len() - LISTED
+        );
+    }
     let before = spool.stats().map_err(|e| e.to_string())?;
     crate::spool::run_drain(
         spool,
         endpoints,
-        config.delivery_config().map_err(|e| e.to_string())?,
+        delivery,
         &args.attempts.retry,
         args.attempts.timeout,
         &before,

@@ -170,6 +170,10 @@
 //!   letters a part at a time (about 8 MiB of bodies), where it read all of them at once;
 //!   when a part after the first cannot be read, the letters left are in
 //!   `Replayed::failed` with the error.
+//! - `Spool::requeue_dead_letters` takes the endpoints (as they are now) and `max_payload`,
+//!   and returns a `Requeued`: it leaves where they are the letters a running sink's replay
+//!   refuses (of another tenant, of an event type the endpoint no longer takes, over
+//!   `max_payload`), each listed with why; `deskhook dead-letters replay --spool` prints them.
 //! - A relay no longer dead-letters the events of a batch message with more events than
 //!   its room for events (one less than `queue_capacity`, which a relay raises to every
 //!   partition's `max_pending` messages and one) that went past an endpoint's queue: the

@@ -203,11 +203,32 @@ fn dead_letters_go_to_the_spools_table_and_can_be_requeued() {
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
 
     let mut spool = Spool::open(dir.path()).unwrap();
-    assert_eq!(
-        spool.requeue_dead_letters(&["other".to_owned()]).unwrap(),
-        0
+    let max_payload = 1 << 20;
+    let other = endpoint("other", &receiver, "0s");
+    let requeued = spool.requeue_dead_letters(&[other], max_payload).unwrap();
+    assert_eq!((requeued.moved, requeued.kept.len()), (0, 0));
+    // As the endpoint is now: made again for a tenant, or no longer taking `lock` events,
+    // it takes none of them, or only the `create`.
+    let crm = || endpoint("crm", &receiver, "0s");
+    let requeued = spool
+        .requeue_dead_letters(&[crm().tenant("acme")], max_payload)
+        .unwrap();
+    assert_eq!((requeued.moved, requeued.kept.len()), (0, 2));
+    assert!(
+        requeued.kept[0].1.contains("now belongs to tenant 'acme'"),
+        "{:?}",
+        requeued.kept
     );
-    assert_eq!(spool.requeue_dead_letters(&["crm".to_owned()]).unwrap(), 2);
+    let creates = crm().actions([Action::Create]);
+    let requeued = spool.requeue_dead_letters(&[creates], max_payload).unwrap();
+    assert_eq!(requeued.moved, 1);
+    assert!(
+        requeued.kept[0].1.contains("no longer takes 'lock' events"),
+        "{:?}",
+        requeued.kept
+    );
+    let requeued = spool.requeue_dead_letters(&[crm()], max_payload).unwrap();
+    assert_eq!((requeued.moved, requeued.kept.len()), (1, 0));
     let stats = spool.stats().unwrap();
     assert_eq!((stats.pending, stats.dead_letters), (2, 0));
 }

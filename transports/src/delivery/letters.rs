@@ -316,6 +316,81 @@ impl DeadLetters {
     }
 }
 
+/// What is checked of a dead letter before it is queued again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LetterHead<'a> {
+    pub(crate) id: &'a str,
+    /// Its event type, as written (`create`, `usedesk.comment_created`, …).
+    pub(crate) action: &'a str,
+    pub(crate) tenant: Option<&'a str>,
+    /// Its body's bytes.
+    pub(crate) size: usize,
+}
+
+impl<'a> LetterHead<'a> {
+    pub(crate) fn of(letter: &'a DeadLetter) -> LetterHead<'a> {
+        LetterHead {
+            id: &letter.id,
+            action: &letter.action,
+            tenant: letter.tenant.as_deref(),
+            size: letter.body.get().len(),
+        }
+    }
+}
+
+/// Whether a dead letter may be queued again for `endpoint` as it is now, by a live replay
+/// or the offline one (`deskhook dead-letters replay --spool`) alike: its id and event type
+/// when it may, else why not. Not to an endpoint made again for another tenant (nor signed
+/// with its secret), nor one that no longer takes its event type, nor over `max_payload`.
+/// Queued to an endpoint that cannot take it, it would only be dead-lettered again, a
+/// second letter for the same event.
+pub(crate) fn replayable(
+    endpoint: &super::Endpoint,
+    letter: &LetterHead<'_>,
+    max_payload: usize,
+) -> Result<(deskhook::sink::EventId, deskhook::EventType), String> {
+    let owner = endpoint.tenant.as_deref();
+    if owner.is_some() && owner != letter.tenant {
+        return Err(format!(
+            "dead letter {} is of {}, and endpoint '{}' now belongs to {}: it is not replayed \
+             to another tenant's endpoint",
+            letter.id,
+            super::registry::tenant_words(letter.tenant),
+            endpoint.name(),
+            super::registry::tenant_words(owner)
+        ));
+    }
+    if letter.size > max_payload {
+        return Err(format!(
+            "dead letter {} is {} bytes, over max_payload ({max_payload} bytes): raise \
+             max_payload to replay it",
+            letter.id, letter.size
+        ));
+    }
+    let id = letter.id.parse().map_err(|e| {
+        format!(
+            "dead letter id '{}' is not a deskhook event id: {e}",
+            letter.id
+        )
+    })?;
+    let event_type = deskhook::EventType::from_wire(letter.action).ok_or_else(|| {
+        format!(
+            "dead letter {} has unknown event type '{}'",
+            letter.id, letter.action
+        )
+    })?;
+    if !endpoint.subscribed_event_types().contains(event_type) {
+        return Err(format!(
+            "endpoint '{}' no longer takes '{}' events (its actions changed since); dead \
+             letter {} is not replayed: add the type back to replay it",
+            endpoint.name(),
+            letter.action,
+            letter.id
+        ));
+    }
+    Ok((id, event_type))
+}
+
 /// How much of a [`DeadLetters::replay_matching`] is read at once.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Part {

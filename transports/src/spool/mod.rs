@@ -515,15 +515,24 @@ impl Spool {
         schema::dead_letters(&self.conn).map_err(|e| damaged(&self.db, &e))
     }
 
-    /// Moves the dead letters of the named endpoints back to the pending rows (attempts from
-    /// 0, behind the rows already pending), to be delivered by the next sink built on this
-    /// spool; returns how many. Letters of other endpoints stay.
+    /// Moves the dead letters of `endpoints` back to the pending rows (attempts from 0,
+    /// behind the rows already pending, in the order their events were emitted), to be
+    /// delivered by the next sink built on this spool. Letters of other endpoints stay, and
+    /// so do those an endpoint cannot take as it is now, as a running sink's
+    /// [`DeadLetters::replay`](crate::delivery::DeadLetters::replay) refuses them: of
+    /// another tenant (the endpoint was made again for one), of an event type it no longer
+    /// takes, or over `max_payload`.
     ///
     /// # Errors
     ///
-    /// [`Error::Spool`] when the database cannot be written.
-    pub fn requeue_dead_letters(&mut self, endpoints: &[String]) -> Result<usize, Error> {
-        schema::requeue_dead_letters(&mut self.conn, endpoints).map_err(|e| damaged(&self.db, &e))
+    /// [`Error::Spool`] when the database cannot be written; nothing moved then.
+    pub fn requeue_dead_letters(
+        &mut self,
+        endpoints: &[crate::delivery::Endpoint],
+        max_payload: usize,
+    ) -> Result<Requeued, Error> {
+        schema::requeue_dead_letters(&mut self.conn, endpoints, max_payload)
+            .map_err(|e| damaged(&self.db, &e))
     }
 
     /// The spool as the engine's backlog, keeping attempts as `config` says, and the
@@ -537,6 +546,16 @@ impl Spool {
         let (store, stored) = writer::SpoolStore::start(self)?;
         Ok((Box::new(backlog::SpoolBacklog::new(store)), stored))
     }
+}
+
+/// What [`Spool::requeue_dead_letters`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Requeued {
+    /// Letters moved back to the pending rows.
+    pub moved: usize,
+    /// Letters that stay, each its event id and why.
+    pub kept: Vec<(String, String)>,
 }
 
 /// What the spool in `dir` holds, read without taking its lock: it works while a helpdesk

@@ -414,27 +414,52 @@ pub(super) fn letters_of_rows(
     stored_letters(conn, &format!("row IN ({list})"), &[], None)
 }
 
-/// Moves the dead letters of `endpoints` back into the queue, in the order their events
-/// were emitted (by id, a UUID v7), which is their tickets' order even where the letters
-/// were not written in it.
+/// Moves the dead letters of `endpoints` that each may take as it is now (see
+/// [`replayable`](crate::delivery::letters::replayable)) back into the queue, in the order
+/// their events were emitted (by id, a UUID v7), which is their tickets' order even where
+/// the letters were not written in it. One transaction: all of it, or nothing.
 pub(super) fn requeue_dead_letters(
     conn: &mut Connection,
-    endpoints: &[String],
-) -> rusqlite::Result<usize> {
+    endpoints: &[crate::delivery::Endpoint],
+    max_payload: usize,
+) -> rusqlite::Result<super::Requeued> {
+    use crate::delivery::letters::{LetterHead, replayable};
     let tx = conn.transaction()?;
     let now = unix_ms(SystemTime::now());
-    let mut moved = 0;
+    let mut done = super::Requeued::default();
     for endpoint in endpoints {
-        moved += tx.execute(
-            "INSERT INTO events (id, endpoint, action, ticket, content_type, body, accepted_at, \
-             tenant) SELECT id, endpoint, action, ticket, content_type, body, ?1, tenant FROM \
-             dead_letters WHERE endpoint = ?2 ORDER BY id, row",
-            params![now, endpoint],
-        )?;
-        tx.execute("DELETE FROM dead_letters WHERE endpoint = ?1", [endpoint])?;
+        let heads: Vec<(i64, String, String, Option<String>, i64)> = tx
+            .prepare(
+                "SELECT row, id, action, tenant, length(CAST(body AS BLOB)) FROM dead_letters \
+                 WHERE endpoint = ?1 ORDER BY id, row",
+            )?
+            .query_map([endpoint.name()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (row, id, action, tenant, size) in heads {
+            let head = LetterHead {
+                id: &id,
+                action: &action,
+                tenant: tenant.as_deref(),
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+            };
+            if let Err(why) = replayable(endpoint, &head, max_payload) {
+                done.kept.push((id, why));
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO events (id, endpoint, action, ticket, content_type, body, \
+                 accepted_at, tenant) SELECT id, endpoint, action, ticket, content_type, body, \
+                 ?1, tenant FROM dead_letters WHERE row = ?2",
+                params![now, row],
+            )?;
+            tx.execute("DELETE FROM dead_letters WHERE row = ?1", [row])?;
+            done.moved += 1;
+        }
     }
     tx.commit()?;
-    Ok(moved)
+    Ok(done)
 }
 
 /// Every endpoint the registry's table lists, each with whether its settings are kept (an

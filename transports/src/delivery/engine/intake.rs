@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use deskhook::EventType;
-use deskhook::sink::EventId;
 
 use super::Engine;
 use crate::delivery::backlog::{LetterFate, LetterOwner, Refusal, Settling};
 use crate::delivery::dead_letter::BATCH_BYTES;
+use crate::delivery::letters::LetterHead;
 use crate::delivery::{DeadLetter, EventData, Job, Lane, Lanes, Receipt, Refused, Routed};
 use crate::error::Error;
 
@@ -324,19 +324,12 @@ impl Engine {
                 letter.id, letter.endpoint
             ))
         })?;
-        // An endpoint of that name made again for another tenant does not get this one's
-        // events (nor sign them with its secret).
-        let owner = lane.route().endpoint.tenant.clone();
-        if owner.is_some() && owner != letter.tenant {
-            return Err(Error::Config(format!(
-                "dead letter {} is of {}, and endpoint '{}' now belongs to {}: it is not \
-                 replayed to another tenant's endpoint",
-                letter.id,
-                crate::delivery::registry::tenant_words(letter.tenant.as_deref()),
-                letter.endpoint,
-                crate::delivery::registry::tenant_words(owner.as_deref())
-            )));
-        }
+        let (id, event_type) = crate::delivery::letters::replayable(
+            &lane.route().endpoint,
+            &LetterHead::of(letter),
+            self.config.max_payload,
+        )
+        .map_err(Error::Config)?;
         // Refused here, the letter stays as it is: queued to an endpoint that cannot take
         // it, it would only be dead-lettered again, a second letter for the same event.
         let disabled = crate::delivery::lock(&lane.state).disabled;
@@ -350,39 +343,6 @@ impl Engine {
                     "is being removed, or the sink is stopping"
                 },
                 letter.id
-            )));
-        }
-        let size = letter.body.get().len();
-        if size > self.config.max_payload {
-            return Err(Error::Config(format!(
-                "dead letter {} is {size} bytes, over max_payload ({} bytes): raise \
-                 max_payload to replay it",
-                letter.id, self.config.max_payload
-            )));
-        }
-        let id: EventId = letter.id.parse().map_err(|e| {
-            Error::Config(format!(
-                "dead letter id '{}' is not a deskhook event id: {e}",
-                letter.id
-            ))
-        })?;
-        let event_type = EventType::from_wire(&letter.action).ok_or_else(|| {
-            Error::Config(format!(
-                "dead letter {} has unknown event type '{}'",
-                letter.id, letter.action
-            ))
-        })?;
-        // Nor to an endpoint that no longer takes its type (its actions changed since).
-        if !lane
-            .route()
-            .endpoint
-            .subscribed_event_types()
-            .contains(event_type)
-        {
-            return Err(Error::Config(format!(
-                "endpoint '{}' no longer takes '{}' events (its actions changed since); dead \
-                 letter {} is not replayed: add the type back to replay it",
-                letter.endpoint, letter.action, letter.id
             )));
         }
         let event = EventData {
