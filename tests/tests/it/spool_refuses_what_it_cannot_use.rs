@@ -325,3 +325,47 @@ fn a_row_more_than_the_whole_memory_budget_found_at_start_is_dead_lettered_not_s
     );
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
 }
+
+/// An unreadable row whose move to the dead letters cannot be written (as on a full disk)
+/// stays on disk for the next start, and is let go of: a flush does not wait for it, and
+/// the rows after it are delivered.
+#[test]
+fn an_unreadable_row_that_cannot_be_moved_does_not_hold_up_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = deskhook::sample::user();
+    let receiver = Receiver::ok();
+    // Two events kept in the spool by a paused endpoint.
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s"))
+        .spool(Spool::open(dir.path()).unwrap())
+        .build()
+        .unwrap();
+    sink.endpoints().pause("crm").unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", sink.clone())
+        .build();
+    dispatcher.emit(Action::Create, &ticket("A"), &user);
+    dispatcher.emit(Action::Create, &ticket("B"), &user);
+    drop((dispatcher, sink));
+    let _ = guard.shutdown(Duration::from_secs(5));
+    // A's row cannot be read, and no dead letter can be written.
+    let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    db.execute_batch(
+        "UPDATE events SET action = 'teleport' WHERE ticket = 'A';
+         CREATE TRIGGER full BEFORE INSERT ON dead_letters
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", &receiver, "0s"))
+        .spool(Spool::open(dir.path()).unwrap())
+        .build()
+        .unwrap();
+    sink.endpoints().resume("crm").unwrap();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(receiver.wait_for(1)[0].json()["ticket"]["code"], "B");
+    drop(sink);
+    let _ = guard.shutdown(Duration::from_secs(5));
+    // A's row waits for the next start.
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 1);
+}

@@ -339,6 +339,21 @@ pub(super) fn commit_logged(
                     }
                     let _ = sender.send(Err(left));
                 }
+                // A row moved alone (unreadable, or more than the memory budget): it stays
+                // on disk, for the next start, and is let go of now, as a dead letter's job
+                // is: a flush does not wait for what the spool cannot write, and the lane,
+                // past it, would never read it again. A later release leaves it there.
+                Op::DeadRange {
+                    lane,
+                    range: Some((after, row, None)),
+                    done: None,
+                    ..
+                } if *after == *row - 1 => {
+                    lock(&core.given_up).push(*row);
+                    if let Some(engine) = core.engine() {
+                        engine.finished(lane, 1);
+                    }
+                }
                 // Tried on its own (it only touches letters written already) when the
                 // batch held more; else the caller is told: a delete that did not happen
                 // is not "nothing matched".
