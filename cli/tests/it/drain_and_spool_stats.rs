@@ -124,6 +124,29 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
         "{newest}"
     );
 
+    // The endpoint made again for a tenant: the letters, of none, stay, each said.
+    let acme = tmp.path().join("acme.toml");
+    std::fs::write(
+        &acme,
+        std::fs::read_to_string(&config).unwrap() + "tenant = \"acme\"\n",
+    )
+    .unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "replay", "--config", acme.to_str().unwrap()],
+    );
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(&format!("0 dead letter(s) of spool {dir_arg} queued again")),
+        "{said}"
+    );
+    assert_eq!(
+        said.matches("and endpoint 'bench' now belongs to tenant 'acme'")
+            .count(),
+        20,
+        "{said}"
+    );
+
     let out = deskhook_in(
         tmp.path(),
         &["dead-letters", "replay", "--config", config_arg],
