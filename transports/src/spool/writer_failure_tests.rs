@@ -1,0 +1,187 @@
+//! The spool writer's tests of writes that fail (as on a full disk): releases, dead
+//! letters and registry changes whose transaction fails, outcomes kept and given up.
+
+use super::*;
+
+/// A row whose outcome was given up (the engine finished its job) stays on disk when its
+/// endpoint is removed, for the next start: the move does not count it a second time.
+#[test]
+fn a_removal_leaves_the_rows_of_outcomes_given_up_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    // Row 1 was delivered and row 2 dead-lettered, and neither outcome could be written.
+    crate::spool::again::lost(
+        &store.core,
+        &[
+            Op::Delivered(1),
+            Op::Dead {
+                lane: Some(lane.clone()),
+                hold: None,
+                row: Some(2),
+                letter: letter("2", "create"),
+            },
+        ],
+    );
+    lane.closed.store(true, Ordering::SeqCst);
+    lock(&lane.state).closing = Some(crate::delivery::lane::Closing::Removed);
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    assert_eq!(moved.recv().unwrap(), Ok(1), "row 3 only");
+    assert_eq!(store.counts("crm", 0).unwrap(), (2, 2), "rows 1 and 2 wait");
+    store.shut();
+}
+
+#[test]
+fn a_release_whose_write_fails_says_how_many_rows_it_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    // A write of dead letters that fails (as on a full disk).
+    Connection::open(dir.path().join(crate::spool::DATABASE_FILE))
+        .unwrap()
+        .execute("DROP TABLE dead_letters", [])
+        .unwrap();
+    let moved = store.dead_all(&lane, vec![2], "endpoint removed");
+    assert_eq!(
+        moved.recv().unwrap(),
+        Err(2),
+        "the rows not in flight, left"
+    );
+    assert_eq!(store.counts("crm", 0).unwrap().0, 3, "all still on disk");
+    store.shut();
+}
+
+/// The rows a failed release left were finished by its caller: a later release (the
+/// endpoint removed after the 410 whose release failed) leaves them on disk for the next
+/// start, and moves and counts only the others.
+#[test]
+fn rows_a_failed_release_left_are_not_moved_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    let db = Connection::open(dir.path().join(crate::spool::DATABASE_FILE)).unwrap();
+    let table: String = db
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'dead_letters'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute("DROP TABLE dead_letters", []).unwrap();
+    let moved = store.dead_all(&lane, vec![2], "410 Gone");
+    assert_eq!(moved.recv().unwrap(), Err(2), "rows 1 and 3 left");
+    // The disk has room again; row 2's attempt ended, and the endpoint is removed.
+    db.execute(&table, []).unwrap();
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    assert_eq!(moved.recv().unwrap(), Ok(1), "row 2 only");
+    assert_eq!(store.counts("crm", 0).unwrap(), (3, 2), "rows 1 and 3 wait");
+    store.shut();
+}
+
+/// A dead letter's job is let go by the writer however it ends with the letter: written,
+/// failed (it is written again later), or left queued when the writer ends (a panic too).
+#[test]
+fn the_writer_lets_go_of_a_dead_letters_job_whatever_becomes_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    let dead = |row: i64, job: &Settling| {
+        let owner = LetterOwner {
+            lane: lane.clone(),
+            job: Some(job.clone()),
+        };
+        store.dead(Some(owner), Some(row), letter(&row.to_string(), "create"));
+    };
+    // Written: let go once committed.
+    let written = Settling::default();
+    dead(1, &written);
+    store.committed().unwrap();
+    assert!(
+        written.arrive(),
+        "the writer let go once the letter was written"
+    );
+    // Failed: let go at once, and the letter kept to be written again.
+    Connection::open(dir.path().join(crate::spool::DATABASE_FILE))
+        .unwrap()
+        .execute("ALTER TABLE dead_letters RENAME TO hidden", [])
+        .unwrap();
+    let failed = Settling::default();
+    dead(2, &failed);
+    let _ = store.committed();
+    assert!(
+        failed.arrive(),
+        "the writer let go at the first failed write"
+    );
+    // Left in the channel of a writer that ends.
+    let left = Settling::default();
+    let (tx, rx) = mpsc::channel();
+    tx.send(Op::Dead {
+        lane: Some(lane.clone()),
+        hold: Some(JobHold::new(&store.core, lane.clone(), left.clone())),
+        row: Some(3),
+        letter: letter("3", "create"),
+    })
+    .unwrap();
+    drop(WriterEnd {
+        core: &store.core,
+        ops: &rx,
+    });
+    assert!(left.arrive(), "the writer's end let go of it");
+    store.shut();
+}
+
+/// "Written" means written: a registry change whose write failed makes the wait for what
+/// was sent before fail (the operator's change is logged as at risk), and once the change
+/// is written again, the wait succeeds.
+#[test]
+fn the_wait_for_what_was_sent_fails_while_a_change_before_it_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let db = Connection::open(dir.path().join(crate::spool::DATABASE_FILE)).unwrap();
+    let registered = || {
+        db.query_row("SELECT count(*) FROM endpoints", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    db.execute("ALTER TABLE endpoints RENAME TO hidden", [])
+        .unwrap();
+    let entry = Registration {
+        tenant: "acme",
+        url: "http://127.0.0.1:9",
+        spec: None,
+        paused: Some(false),
+    };
+    store.register("crm", Some(entry));
+    assert!(store.committed().is_err(), "the change is not on disk");
+    // As a full disk freed: the change kept is written again, ahead of the next wait.
+    db.execute("ALTER TABLE hidden RENAME TO endpoints", [])
+        .unwrap();
+    store.committed().unwrap();
+    assert_eq!(registered(), 1);
+    store.shut();
+}
+
+/// The outcomes kept past the limits: the oldest go, and only as many as the limits ask
+/// (the bytes of those already given up by count are not counted again).
+#[test]
+fn outcomes_kept_past_the_limits_give_up_the_oldest_only() {
+    let dead = |body: &str| {
+        let mut letter = letter("1", "create");
+        letter.body = serde_json::value::RawValue::from_string(format!("\"{body}\"")).unwrap();
+        Op::Dead {
+            lane: None,
+            hold: None,
+            row: None,
+            letter,
+        }
+    };
+    let size = |op: &Op| match op {
+        Op::Dead { letter, .. } => letter.body.get().len(),
+        _ => 0,
+    };
+    // A large letter first, then small ones: past the count limit by one.
+    let big = dead(&"9".repeat(1000));
+    let small = size(&dead("1"));
+    let mut ops = vec![big];
+    ops.extend((0..4).map(|i| dead(&i.to_string())));
+    let over = crate::spool::again::over_limits(&ops, 4, 4 * small);
+    assert_eq!(over, 1, "the big one goes by count; the four small fit");
+    // Past the bytes: the oldest go until the rest fit.
+    assert_eq!(crate::spool::again::over_limits(&ops, 10, 2 * small), 3);
+    assert_eq!(crate::spool::again::over_limits(&ops, 10, 0), 5);
+}
