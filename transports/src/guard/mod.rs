@@ -58,7 +58,8 @@
 //! # Cloud metadata endpoints
 //!
 //! Addresses of cloud instance metadata and credential services (`169.254.169.254`,
-//! `169.254.170.2`, `169.254.170.23`, `100.100.100.200`, `fd00:ec2::254`, `fd00:ec2::23`)
+//! `169.254.170.2`, `169.254.170.23`, `100.100.100.200`, `169.254.0.23`, `168.63.129.16`,
+//! `fd00:ec2::254`, `fd00:ec2::23`)
 //! hand out the machine's cloud credentials to anyone who can send it a request. They are
 //! refused whatever the policy says: neither `allow_private` nor `allow_cidrs` lets them
 //! through, also not in an IPv4-mapped or NAT64 form.
@@ -238,12 +239,16 @@ struct Embedded {
 const METADATA: Kind = Kind::new("cloud metadata", Remedy::Never);
 
 /// Cloud instance metadata and credential services: AWS/GCP/Azure/Oracle/OpenStack, AWS ECS
-/// task credentials, AWS EKS Pod Identity, Alibaba Cloud.
-const METADATA_V4: [Ipv4Addr; 4] = [
+/// task credentials, AWS EKS Pod Identity, Alibaba Cloud, Tencent Cloud, and Azure's
+/// WireServer (a public address every Azure VM reaches, which serves its platform's
+/// configuration and extensions' settings).
+const METADATA_V4: [Ipv4Addr; 6] = [
     Ipv4Addr::new(169, 254, 169, 254),
     Ipv4Addr::new(169, 254, 170, 2),
     Ipv4Addr::new(169, 254, 170, 23),
     Ipv4Addr::new(100, 100, 100, 200),
+    Ipv4Addr::new(169, 254, 0, 23),
+    Ipv4Addr::new(168, 63, 129, 16),
 ];
 
 /// AWS IMDS and EKS Pod Identity over IPv6.
@@ -542,6 +547,8 @@ mod tests {
             ("169.254.169.254", "cloud metadata", Some(N), Some(N), Some(N)),
             ("169.254.170.2", "cloud metadata", Some(N), Some(N), Some(N)),
             ("100.100.100.200", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("169.254.0.23", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("168.63.129.16", "cloud metadata", Some(N), Some(N), Some(N)),
             ("169.254.1.1", "link-local", Some(P), None, None),
             ("192.0.0.8", "IETF protocol assignment", Some(C), Some(C), Some(C)),
             ("198.18.0.1", "benchmarking", Some(C), Some(C), Some(C)),
