@@ -271,8 +271,11 @@ impl Transport for UreqTransport {
             // closed as the request went out (an idle timeout). Sent again at once, on a
             // new connection, within what is left of the attempt's timeout (at least once,
             // as every attempt is: the server may have read it). A new connection that ends
-            // so is the server's answer: the attempt failed.
-            Err(ureq::Error::Io(e)) if closed_before_answer(&e) && !kept::connected() => {
+            // so is the server's answer: the attempt failed. So is one that ended after the
+            // first bytes of an answer: the server had the request.
+            Err(ureq::Error::Io(e))
+                if closed_before_answer(&e) && !kept::connected() && !kept::answered() =>
+            {
                 send(&target.agents.fresh)
                     .config()
                     .timeout_global(Some(target.timeout.saturating_sub(started.elapsed())))

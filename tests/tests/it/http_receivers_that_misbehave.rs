@@ -47,6 +47,10 @@ enum Manner {
     /// Reads each request whole, then closes its connection without an answer (a receiver
     /// whose worker dies).
     NeverAnswers,
+    /// Answers a connection's first request 204 and keeps the connection; reads the next
+    /// whole, sends the first bytes of an answer, and closes (a receiver that dies as it
+    /// answers).
+    CutsItsSecondAnswer,
 }
 
 /// A raw HTTP/1.1 receiver on 127.0.0.1, a thread per connection.
@@ -139,6 +143,16 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
             let _ = writer.shutdown(Shutdown::Both);
             return;
         }
+        if matches!(manner, Manner::CutsItsSecondAnswer) && served > 0 {
+            if reader.read_exact(&mut body).is_ok()
+                && let Some(id) = id
+            {
+                *seen.lock().unwrap().entry(id).or_default() += 1;
+            }
+            let _ = writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-le");
+            let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
         if matches!(manner, Manner::NeverAnswers) {
             if reader.read_exact(&mut body).is_ok()
                 && let Some(id) = id
@@ -153,7 +167,8 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
             Manner::ClosesSilently
             | Manner::ClosesOnReuse
             | Manner::AnswersEarly
-            | Manner::NeverAnswers => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+            | Manner::NeverAnswers
+            | Manner::CutsItsSecondAnswer => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
             Manner::TricklesBody => {
                 b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst part".to_vec()
             }
@@ -291,7 +306,10 @@ fn every_event_arrives(t: Transport, manner: Manner) {
             );
         }
         // A response body left unread ends its connection; no answer, no delivery.
-        Manner::AnswersHuge | Manner::TricklesBody | Manner::NeverAnswers => {}
+        Manner::AnswersHuge
+        | Manner::TricklesBody
+        | Manner::NeverAnswers
+        | Manner::CutsItsSecondAnswer => {}
         // Kept: far fewer connections than requests.
         Manner::AnswersEarly | Manner::AnswersChunked | Manner::ContinuesFirst => {
             assert!(
@@ -405,7 +423,47 @@ fn a_receiver_that_closes_without_answering_gets_each_attempt_once(t: Transport)
     assert_eq!(seen.values().copied().collect::<Vec<_>>(), [2], "{seen:?}");
 }
 
+/// A kept connection that ends after the first bytes of its answer ended as the receiver
+/// answered, so the receiver had the request: the attempt failed, and the request is not
+/// sent again at once on a new connection (a kept connection that ends before any answer
+/// is).
+fn a_kept_connection_cut_in_its_answer_is_not_sent_again_at_once(t: Transport) {
+    let receiver = RawReceiver::start(Manner::CutsItsSecondAnswer);
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                Endpoint::new("cut", &receiver.url)
+                    .unwrap()
+                    .allow_private(true)
+                    .retry("0s".parse().unwrap()),
+            )
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Comment, &ticket("C1"), &user);
+    guard.flush(WAIT).expect("delivered");
+    // On the connection the first one left open.
+    dispatcher.emit(Action::Comment, &ticket("C2"), &user);
+    guard.flush(WAIT).expect("dead-lettered within the wait");
+    let totals = sink.totals();
+    assert_eq!(
+        (totals.delivered, totals.dead_lettered),
+        (1, 1),
+        "{totals:?}"
+    );
+    assert_eq!(receiver.connections.load(Ordering::SeqCst), 1);
+    let seen = receiver.seen.lock().unwrap();
+    assert_eq!(
+        seen.values().copied().collect::<Vec<_>>(),
+        [1, 1],
+        "{seen:?}"
+    );
+}
+
 for_both_transports!(
+    a_kept_connection_cut_in_its_answer_is_not_sent_again_at_once,
     a_receiver_that_closes_without_answering_gets_each_attempt_once,
     a_status_whose_body_comes_too_slowly_is_still_the_answer,
     a_receiver_that_says_close_after_each_answer_gets_every_event,

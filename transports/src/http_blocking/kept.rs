@@ -51,11 +51,12 @@ pub(super) const PROBE_STANDS_FOR: std::time::Duration = std::time::Duration::fr
 pub(super) const TIMEOUT_GRAIN: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// ureq's connectors for a direct connection (the agents have no proxy): TCP, [`Kept`]
-/// around it, then TLS for `https` endpoints.
+/// around it, then TLS for `https` endpoints, and [`Heard`] on top.
 pub(super) fn connector() -> impl Connector {
     ().chain(TcpConnector::default())
         .chain(Kept)
         .chain(RustlsConnector::default())
+        .chain(Heard)
 }
 
 /// The connector that wraps each new TCP connection in a [`KeptTransport`].
@@ -68,10 +69,23 @@ thread_local! {
     static CONNECTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+thread_local! {
+    /// Whether a byte of an answer (after TLS, if any) came to this thread since
+    /// [`watch_connects`].
+    static ANSWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Starts watching whether the calling thread's next request makes a new connection (see
-/// [`connected`]).
+/// [`connected`]), and whether any of an answer comes (see [`answered`]).
 pub(super) fn watch_connects() {
     CONNECTED.set(false);
+    ANSWERED.set(false);
+}
+
+/// Whether any byte of an answer came to the calling thread since [`watch_connects`]: a
+/// connection that ended after that ended as the server answered, which had the request.
+pub(super) fn answered() -> bool {
+    ANSWERED.get()
 }
 
 /// Whether the calling thread made a new connection since [`watch_connects`]; if not, its
@@ -204,6 +218,53 @@ impl<T: Transport> Transport for KeptTransport<T> {
 
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
+    }
+}
+
+/// The connector that wraps each connection, after TLS, in a [`HeardTransport`].
+#[derive(Debug)]
+pub(super) struct Heard;
+
+impl<In: Transport> Connector<In> for Heard {
+    type Out = HeardTransport<In>;
+
+    fn connect(
+        &self,
+        _details: &ConnectionDetails<'_>,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(HeardTransport))
+    }
+}
+
+/// A connection that notes (see [`answered`]) when bytes of an answer come: plain bytes,
+/// after TLS, so that a TLS `close_notify` is not taken for an answer.
+#[derive(Debug)]
+pub(super) struct HeardTransport<T>(T);
+
+impl<T: Transport> Transport for HeardTransport<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.0.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.0.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let got = self.0.await_input(timeout)?;
+        if got {
+            ANSWERED.set(true);
+        }
+        Ok(got)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.0.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.0.is_tls()
     }
 }
 
