@@ -48,6 +48,18 @@ pub(super) struct Plan {
     pub(super) give: usize,
 }
 
+/// What to say when the leases bucket `bucket` exists with a lease (`found`) other than the
+/// one this relay was given (`asked`): it is the bucket's that counts, for every relay.
+fn other_lease(bucket: &str, asked: Duration, found: Duration) -> Option<String> {
+    (asked != found && !found.is_zero()).then(|| {
+        format!(
+            "the relays' leases bucket '{bucket}' has leases of {found:?}, which this relay \
+             uses, not the {asked:?} it was given (the bucket's is every relay's: to change \
+             it, stop the relays and delete the bucket, nats kv del {bucket})"
+        )
+    })
+}
+
 /// A relay's share of `partitions` among `members` relays: a partition more than the even
 /// share, so that every partition has room somewhere.
 pub(super) fn share(partitions: u32, members: usize) -> usize {
@@ -126,7 +138,11 @@ impl Leases {
             .await
             .map_err(|e| fail("read it", &e))?;
         let found = stream.info().await.map_err(|e| fail("read it", &e))?;
+        let asked = lease;
         let lease = found.config.max_age;
+        if let Some(note) = other_lease(bucket, asked, lease) {
+            log::warn!(target: deskhook::LOG_TARGET, "{note}");
+        }
         if lease.is_zero() {
             return Err(Error::Config(format!(
                 "the relays' leases bucket '{bucket}' keeps its entries forever (no max_age), so \
@@ -279,6 +295,19 @@ impl Leases {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_with_another_lease_is_said_to_win() {
+        let (one, two) = (Duration::from_secs(1), Duration::from_secs(2));
+        assert_eq!(other_lease("b", two, two), None);
+        // No max_age is refused apart.
+        assert_eq!(other_lease("b", two, Duration::ZERO), None);
+        let note = other_lease("b", Duration::from_secs(10), one).unwrap();
+        assert!(
+            note.contains("has leases of 1s, which this relay uses, not the 10s"),
+            "{note}"
+        );
+    }
 
     #[test]
     fn the_share_leaves_room_for_every_partition() {
