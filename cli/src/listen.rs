@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deskhook::formats::Format;
 use deskhook::policy::parse_duration;
@@ -225,12 +225,22 @@ enum ReadOutcome {
 const MAX_LINE: u64 = 16 * 1024;
 const MAX_HEADERS: usize = 100;
 
-/// How long a connection may stay silent (mid-request, or idle between requests).
+/// How long a request may take to arrive whole, idle time before it included: a client
+/// that sends a byte now and then cannot hold its connection (and thread) for ever.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One line of the head: `Err` when it is longer than [`MAX_LINE`], `None` when the
-/// connection ended.
-fn read_line(reader: &mut BufReader<TcpStream>) -> Result<Option<String>, ()> {
+/// Makes the next reads of `reader` end by `deadline`; `false` when it has passed.
+fn until(reader: &BufReader<TcpStream>, deadline: Instant) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    !left.is_zero() && reader.get_ref().set_read_timeout(Some(left)).is_ok()
+}
+
+/// One line of the head, by `deadline`: `Err` when it is longer than [`MAX_LINE`], `None`
+/// when the connection ended (or the deadline passed).
+fn read_line(reader: &mut BufReader<TcpStream>, deadline: Instant) -> Result<Option<String>, ()> {
+    if !until(reader, deadline) {
+        return Ok(None);
+    }
     let mut raw = Vec::new();
     match reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut raw) {
         Ok(0) | Err(_) => Ok(None),
@@ -239,9 +249,10 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> Result<Option<String>, ()> {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
+/// One request, read whole by `deadline`.
+fn read_request(reader: &mut BufReader<TcpStream>, deadline: Instant) -> ReadOutcome {
     let too_long = "a line of the request head is over 16 KiB";
-    let line = match read_line(reader) {
+    let line = match read_line(reader, deadline) {
         Ok(Some(line)) => line,
         Ok(None) => return ReadOutcome::Closed,
         Err(()) => return ReadOutcome::Bad(too_long),
@@ -251,7 +262,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
     let path = parts.next().unwrap_or("/").to_owned();
     let mut headers = Vec::new();
     loop {
-        let header = match read_line(reader) {
+        let header = match read_line(reader, deadline) {
             Ok(Some(header)) => header,
             Ok(None) => return ReadOutcome::Closed,
             Err(()) => return ReadOutcome::Bad(too_long),
@@ -301,9 +312,13 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> ReadOutcome {
     let mut request = request;
     // Grown as the bytes come: a Content-Length alone reserves nothing.
     let mut body = Vec::with_capacity(length.min(64 * 1024) as usize);
-    if reader.by_ref().take(length).read_to_end(&mut body).is_err() || (body.len() as u64) < length
-    {
-        return ReadOutcome::Closed;
+    let mut chunk = [0u8; 16 * 1024];
+    while (body.len() as u64) < length {
+        let want = chunk.len().min((length - body.len() as u64) as usize);
+        match until(reader, deadline).then(|| reader.read(&mut chunk[..want])) {
+            Some(Ok(n)) if n > 0 => body.extend_from_slice(&chunk[..n]),
+            _ => return ReadOutcome::Closed,
+        }
     }
     request.body = body;
     ReadOutcome::Request(request)
@@ -353,14 +368,13 @@ fn serve(
     secrets: Arc<Vec<Secret>>,
     out: Arc<Mutex<std::io::Stdout>>,
 ) {
-    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(read_half);
     let mut writer = stream;
     loop {
-        let request = match read_request(&mut reader) {
+        let request = match read_request(&mut reader, Instant::now() + READ_TIMEOUT) {
             ReadOutcome::Closed => return,
             ReadOutcome::TooLarge(request, length) => {
                 eprintln!(
@@ -543,6 +557,34 @@ mod tests {
             line.contains(r"\u{1b}[2J") && line.contains(r"T\u{7}"),
             "{line}"
         );
+    }
+
+    /// A client that trickles its request a byte at a time is cut at the request's
+    /// deadline, whatever the pace of its bytes.
+    #[test]
+    fn a_request_trickled_past_its_deadline_is_cut() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sender = std::thread::spawn(move || {
+            let mut client = TcpStream::connect(addr).unwrap();
+            let head = b"POST / HTTP/1.1\r\ncontent-length: 1000\r\n\r\n";
+            if client.write_all(head).is_err() {
+                return;
+            }
+            // Until the server closes: at most 1,000 bytes, 10 s.
+            for _ in 0..1000 {
+                if client.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let outcome = read_request(&mut reader, Instant::now() + Duration::from_millis(100));
+        assert!(matches!(outcome, ReadOutcome::Closed));
+        drop(reader);
+        sender.join().unwrap();
     }
 
     #[test]
