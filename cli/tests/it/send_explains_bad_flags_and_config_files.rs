@@ -129,3 +129,39 @@ fn a_config_file_with_an_unknown_key_is_refused_with_its_position() {
         text(&out.stderr)
     );
 }
+
+/// A `secret_env` variable exported empty does not turn signing off: the file is refused,
+/// at the key, before anything is sent.
+#[test]
+fn an_empty_secret_variable_is_refused_not_taken_for_no_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        "[[endpoint]]\nname = \"crm\"\nurl = \"http://127.0.0.1:9/\"\nallow_private = true\n\
+         secret_env = \"DESKHOOK_TEST_CRM_SECRET\"\n",
+    )
+    .unwrap();
+    for empty in ["", " , "] {
+        let out = crate::support::deskhook_with_env(
+            tmp.path(),
+            &[
+                "send",
+                "--action",
+                "create",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            &[("DESKHOOK_TEST_CRM_SECRET", empty)],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{}:5:14: endpoint 'crm': environment variable DESKHOOK_TEST_CRM_SECRET is empty",
+                config.display()
+            )),
+            "{empty:?}: {stderr}"
+        );
+    }
+}

@@ -412,10 +412,22 @@ impl EndpointSpec {
                     ),
                 )
             })?;
-            for part in value
+            let mut parts = value
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|p| !p.is_empty())
-            {
+                .peekable();
+            // Set but empty (a variable exported with nothing in it): signing must not be
+            // turned off without a word.
+            if parts.peek().is_none() {
+                return Err(invalid(
+                    "secret_env",
+                    format!(
+                        "environment variable {var} is empty (export it with the endpoint's \
+                         whsec_ secret, or remove secret_env to send unsigned)"
+                    ),
+                ));
+            }
+            for part in parts {
                 let secret: Secret = part.parse().map_err(|e: deskhook::Error| {
                     invalid("secret_env", format!("in environment variable {var}: {e}"))
                 })?;
