@@ -408,7 +408,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 let action = Action::ALL[((n - 1) % Action::ALL.len() as u64) as usize];
                 let before = Instant::now();
                 if spooled {
-                    match Emitted::new(EventRef::new(action, &ticket, &user)) {
+                    // For the fleet's tenant, as the other path emits: a fleet's endpoints
+                    // each have one, and take no event of none.
+                    let emitted =
+                        Emitted::new(EventRef::new(action, &ticket, &user)).and_then(|emitted| {
+                            match fleet.tenant_of(n) {
+                                Some(tenant) => emitted.with_tenant(tenant),
+                                None => Ok(emitted),
+                            }
+                        });
+                    match emitted {
                         Ok(emitted) => {
                             let _ = receipts.send((n, Some(sink.send_with_receipt(&emitted))));
                         }

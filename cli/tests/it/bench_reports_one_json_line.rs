@@ -386,15 +386,26 @@ fn a_receiver_answering_400_makes_the_run_fail() {
 
 #[test]
 fn many_endpoints_over_tenants_each_get_their_tenants_events_in_order() {
-    for transport in ["blocking", "async"] {
+    // And through a spool, whose events carry their tenant as the others do.
+    for (transport, spooled) in [("blocking", false), ("async", false), ("async", true)] {
         let tmp = tempfile::tempdir().unwrap();
         let receiver = Receiver::start(204, None);
         // 20 endpoints over 5 tenants: each event goes to the 4 endpoints of its tenant; 10
         // tickets, so every endpoint gets several events of a ticket, in order.
         let mut args = bench_args(&receiver.url, transport, "100");
         args.extend(["--endpoints", "20", "--tenants", "5", "--tickets", "10"]);
+        let spool = tmp.path().join("spool");
+        if spooled {
+            args.extend(["--spool", spool.to_str().unwrap()]);
+        }
         let run = deskhook(tmp.path(), &args);
-        let value = report(&run);
+        let value = if spooled {
+            // Its `durable N` lines first (and the spool's figures): the report is the last.
+            assert!(run.stdout.starts_with("durable "), "{}", run.stdout);
+            serde_json::from_str(run.stdout.lines().last().unwrap_or_default()).unwrap()
+        } else {
+            report(&run)
+        };
         succeeded(&run, transport);
         assert_eq!(value["endpoints"], 20);
         assert_eq!(value["tenants"], 5);
