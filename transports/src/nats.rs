@@ -57,7 +57,7 @@
 //! | Result of a publish | What happens |
 //! |---|---|
 //! | acknowledged (also as a duplicate) | delivered (the observer sees status 200 and the ack) |
-//! | not connected, no ack in time, connection lost, no stream answering | retried per the schedule; the stream is checked (and created if gone) again before the next publish |
+//! | not connected, no ack in time, connection lost, no stream answering, a cluster busy or without a leader, the message id still being stored, the stream full | retried per the schedule; the stream is checked (and created if gone) again before the next publish |
 //! | refused by JetStream (message too large, other API errors), stream settings in conflict | dead letter at once |
 //!
 //! # The stream
@@ -346,11 +346,7 @@ impl JetStreamTransport {
                 let api = std::error::Error::source(err)
                     .and_then(|s| s.downcast_ref::<jetstream::Error>());
                 match api {
-                    // Limits a relay's progress lifts, and a cluster without a leader.
-                    Some(api) if api.code() >= 500 || is_limit(api.error_code()) => {
-                        (format!("JetStream: {api}"), true)
-                    }
-                    Some(api) => (format!("JetStream refused the message: {api}"), false),
+                    Some(api) => api_refusal(api),
                     None => (err.to_string(), true),
                 }
             }
@@ -359,8 +355,23 @@ impl JetStreamTransport {
     }
 }
 
-/// JetStream errors that go away when the stream is consumed or the account freed.
-fn is_limit(code: jetstream::ErrorCode) -> bool {
+/// What JetStream's answer `api` to a publish makes of the attempt: its message, and
+/// whether it is tried again (else the event is dead-lettered).
+fn api_refusal(api: &jetstream::Error) -> (String, bool) {
+    // A cluster without a leader, limits a relay's progress lifts, and answers that pass.
+    if api.code() >= 500 || passes(api.error_code()) {
+        (format!("JetStream: {api}"), true)
+    } else {
+        (format!("JetStream refused the message: {api}"), false)
+    }
+}
+
+/// JetStream errors that go away: when the stream is consumed or the account freed, and
+/// those of a busy or changing cluster. A message whose id is still being stored (an earlier
+/// publish of it, timed out, is in a leader's proposal: it is stored, and the next publish
+/// is acknowledged as its duplicate, or it is dropped, and the next one stores it), and a
+/// stream whose queue of publishes is full (nats-server 2.11 and later).
+fn passes(code: jetstream::ErrorCode) -> bool {
     use jetstream::ErrorCode as C;
     [
         C::ACCOUNT_RESOURCES_EXCEEDED,
@@ -369,6 +380,8 @@ fn is_limit(code: jetstream::ErrorCode) -> bool {
         C::MEMORY_RESOURCES_EXCEEDED,
         C::STREAM_STORE_FAILED,
         C::STREAM_MAX_STREAM_BYTES_EXCEEDED,
+        C::STREAM_DUPLICATE_MESSAGE_CONFLICT,
+        C::STREAM_TOO_MANY_REQUESTS,
     ]
     .contains(&code)
 }
@@ -568,6 +581,27 @@ mod tests {
     use super::settings::subject_covers;
     use super::*;
     use async_nats::jetstream::stream;
+
+    #[test]
+    fn a_message_id_still_being_stored_or_a_full_queue_is_tried_again() {
+        let answer = |json: &str| {
+            let api: jetstream::Error = serde_json::from_str(json).unwrap();
+            api_refusal(&api).1
+        };
+        assert!(answer(
+            r#"{"code":409,"err_code":10158,"description":"duplicate message id is in process"}"#
+        ));
+        assert!(answer(
+            r#"{"code":429,"err_code":10167,"description":"too many requests"}"#
+        ));
+        assert!(answer(
+            r#"{"code":503,"err_code":10008,"description":"JetStream system temporarily unavailable"}"#
+        ));
+        // Final: the stream refuses this message whatever comes later.
+        assert!(!answer(
+            r#"{"code":400,"err_code":10054,"description":"maximum message size exceeded"}"#
+        ));
+    }
 
     #[test]
     fn subjects_cover_deskhook_s_only_when_every_one_matches() {
