@@ -151,6 +151,22 @@ async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
         err.contains("has nothing sealed") && err.contains("deskhook endpoints reseal"),
         "{err}"
     );
+    // Required without a key (one read from a variable that is not set): nothing is read,
+    // rather than everything, unchecked.
+    let keyless = EndpointStore::open(&context, "deskhook_endpoints", 1, None)
+        .await
+        .unwrap()
+        .require_sealed(true);
+    for err in [
+        keyless.get("crm").await.unwrap_err(),
+        keyless.list().await.unwrap_err(),
+    ] {
+        assert!(
+            err.to_string()
+                .contains("sealed records are required, and no secrets key is given"),
+            "{err}"
+        );
+    }
     let resealed = store.reseal().await.unwrap();
     assert_eq!(resealed.len(), 1);
     assert!(resealed[0].1.is_ok(), "{:?}", resealed[0].1);

@@ -289,11 +289,22 @@ impl EndpointStore {
     }
 
     /// How much of a record this store believes.
-    fn trust(&self) -> Trust {
-        if self.require_sealed {
-            Trust::Sealed
-        } else {
-            Trust::Lenient
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when sealed records are required and there is no key to check a
+    /// seal with: nothing would be checked (a store built with a key read from a variable
+    /// that is not set), and it must not read as if it were.
+    fn trust(&self) -> Result<Trust, Error> {
+        match (self.require_sealed, &self.key) {
+            (false, _) => Ok(Trust::Lenient),
+            (true, Some(_)) => Ok(Trust::Sealed),
+            (true, None) => Err(Error::Config(format!(
+                "KV bucket '{}': sealed records are required, and no secrets key is given to \
+                 check a seal with (give the key the records were sealed with, or leave \
+                 require_sealed off)",
+                self.bucket
+            ))),
         }
     }
 
@@ -315,6 +326,7 @@ impl EndpointStore {
     #[allow(clippy::type_complexity)]
     async fn readable(&self) -> Result<(Vec<StoredEndpoint>, Vec<(String, u64, Error)>), Error> {
         let names = self.names().await?;
+        let trust = self.trust()?;
         let mut found = Vec::with_capacity(names.len());
         let mut unreadable = Vec::new();
         for name in names {
@@ -322,7 +334,7 @@ impl EndpointStore {
                 continue;
             };
             let (value, revision) = (&entry.value, entry.revision);
-            match read_record(&name, value, revision, self.key.as_ref(), self.trust()) {
+            match read_record(&name, value, revision, self.key.as_ref(), trust) {
                 Ok(stored) => {
                     warn_if_unbound(&name, value, self.key.as_ref());
                     found.push(stored);
@@ -364,7 +376,7 @@ impl EndpointStore {
                     &entry.value,
                     entry.revision,
                     self.key.as_ref(),
-                    self.trust(),
+                    self.trust()?,
                 )?;
                 warn_if_unbound(name, &entry.value, self.key.as_ref());
                 Ok(Some(stored))
@@ -675,7 +687,7 @@ impl EndpointStore {
         );
         let bucket = self.bucket.clone();
         let key = self.key.clone();
-        let trust = self.trust();
+        let trust = self.trust()?;
         let changes = watch.map(move |entry| {
             let entry = entry.map_err(|e| nats_error(&bucket, "watch it", e))?;
             let name = name_of(&entry.key).ok_or_else(|| {
