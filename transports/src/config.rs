@@ -299,7 +299,8 @@ impl Config {
     /// # Errors
     ///
     /// [`Error::ConfigFile`] naming the position of the endpoint or key at fault: a bad URL,
-    /// a URL the SSRF guard refuses, a missing or invalid environment secret, a bad CIDR.
+    /// a URL the SSRF guard refuses, a missing or invalid environment secret, a bad CIDR, a
+    /// name given to two endpoints.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>, Error> {
         self.endpoints_with(|_| {})
     }
@@ -316,12 +317,25 @@ impl Config {
         &self,
         mut adjust: impl FnMut(&mut EndpointSpec),
     ) -> Result<Vec<Endpoint>, Error> {
+        let mut names = std::collections::HashSet::new();
         self.file
             .endpoints
             .iter()
             .map(|e| {
                 let mut spec = e.get_ref().clone();
                 adjust(&mut spec);
+                // Refused here, where the second can be pointed at, rather than by the sink.
+                if !names.insert(spec.name.clone()) {
+                    let at = self.key_in(e.span(), "name").unwrap_or(e.span());
+                    return Err(self.error_at(
+                        at,
+                        format!(
+                            "endpoint '{}' is named twice: each endpoint needs a name of its \
+                             own (rename this one)",
+                            spec.name
+                        ),
+                    ));
+                }
                 self.endpoint(&spec, e.span())
             })
             .collect()

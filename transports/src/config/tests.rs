@@ -309,6 +309,14 @@ fn errors_name_the_position_and_the_fix() {
         ),
         "{env}"
     );
+    let twice = err(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\n[[endpoint]]\nname = \"a\"\n\
+         url = \"https://y.example\"\n",
+    );
+    assert!(
+        twice.starts_with("deskhook.toml:6:8: endpoint 'a' is named twice"),
+        "{twice}"
+    );
     let cidr = err(
         "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nallow_cidrs = [\"10.0.0.0/33\"]\n",
     );
