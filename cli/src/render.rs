@@ -191,11 +191,15 @@ impl VendorEvent {
         }
     }
 
-    /// Emits it to `dispatcher`.
-    pub(crate) fn emit(&self, dispatcher: &Dispatcher) {
-        match self {
-            VendorEvent::Usedesk(event) => dispatcher.emit_webhook(event),
-            VendorEvent::IqChannels(event) => dispatcher.emit_webhook(event),
+    /// Emits it to `dispatcher`, as `tenant`'s if given.
+    pub(crate) fn emit(&self, dispatcher: &Dispatcher, tenant: Option<&str>) {
+        match (self, tenant) {
+            (VendorEvent::Usedesk(event), None) => dispatcher.emit_webhook(event),
+            (VendorEvent::IqChannels(event), None) => dispatcher.emit_webhook(event),
+            (VendorEvent::Usedesk(event), Some(t)) => dispatcher.for_tenant(t).emit_webhook(event),
+            (VendorEvent::IqChannels(event), Some(t)) => {
+                dispatcher.for_tenant(t).emit_webhook(event);
+            }
         }
     }
 }

@@ -60,6 +60,11 @@ pub(crate) struct Args {
     /// subscribes to.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Send the events as this tenant's: they go to the --config's endpoints of this tenant
+    /// and to those of none. Without it the events are of no tenant, and an endpoint of a
+    /// tenant, which would receive none of them, is refused.
+    #[arg(long, value_name = "TENANT", value_parser = parse_tenant)]
+    tenant: Option<String>,
     /// The action to send: create, refer, lock, unlock, ok, unok, waitok, approve, delete,
     /// restore, comment or edit. Repeat it or separate with commas for several, sent in the
     /// order given. This or --all-actions is required for zenlix.
@@ -225,10 +230,16 @@ impl Events {
         }
     }
 
-    fn emit(&self, dispatcher: &Dispatcher) {
-        match self {
-            Events::Zenlix(events) => events.iter().for_each(|e| dispatcher.emit_webhook(e)),
-            Events::Vendor(event) => event.emit(dispatcher),
+    /// Emits them to `dispatcher`, as `tenant`'s if given.
+    fn emit(&self, dispatcher: &Dispatcher, tenant: Option<&str>) {
+        match (self, tenant) {
+            (Events::Zenlix(events), None) => {
+                events.iter().for_each(|e| dispatcher.emit_webhook(e));
+            }
+            (Events::Zenlix(events), Some(tenant)) => events
+                .iter()
+                .for_each(|e| dispatcher.for_tenant(tenant).emit_webhook(e)),
+            (Events::Vendor(event), tenant) => event.emit(dispatcher, tenant),
         }
     }
 }
@@ -390,6 +401,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         )?,
         _ => return Err("give --url, or a --config with [[endpoint]]s".to_owned()),
     };
+    // An event goes to the endpoints of its tenant and to those of none: one of another
+    // tenant would receive nothing, and its silence would read as success.
+    if let Some(other) = endpoints.iter().find(|e| {
+        e.tenant_name()
+            .is_some_and(|t| Some(t) != args.tenant.as_deref())
+    }) {
+        let tenant = other.tenant_name().unwrap_or_default();
+        return Err(format!(
+            "endpoint '{}' belongs to tenant '{tenant}', and the events are {}: it would \
+             receive none of them (give --tenant {tenant}, or a --config without it)",
+            other.name(),
+            args.tenant
+                .as_deref()
+                .map_or_else(|| "of no tenant".to_owned(), |t| format!("tenant '{t}''s")),
+        ));
+    }
     let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
 
     // Dead letters: the configured file, else a temporary one.
@@ -446,7 +473,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     };
 
     let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
-    events.emit(&dispatcher);
+    events.emit(&dispatcher, args.tenant.as_deref());
     // The events are of one ticket: each endpoint takes them one after the other, each
     // with its whole schedule.
     let wait = deadline(&args.attempts.retry, args.attempts.timeout)
@@ -525,6 +552,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A `--tenant`: one the engine takes (not empty, short, no control character).
+fn parse_tenant(text: &str) -> Result<String, String> {
+    deskhook::dispatch::check_tenant(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

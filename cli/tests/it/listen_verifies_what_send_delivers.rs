@@ -321,3 +321,52 @@ fn all_actions_to_a_hanging_endpoint_are_each_attempted() {
     );
     assert!(!stdout.contains("no attempt for"), "{stdout}");
 }
+
+/// An endpoint of a tenant receives only that tenant's events: `send` refuses a
+/// configuration with one rather than report success without it, and with `--tenant` sends
+/// the events as that tenant's, to its endpoints and to those of none.
+#[test]
+fn a_tenants_endpoint_needs_the_tenant_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = Listen::start(&[]);
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[endpoint]]\nname = \"all\"\nurl = \"{url}\"\nallow_private = true\n\n\
+             [[endpoint]]\nname = \"acme-crm\"\nurl = \"{url}\"\nallow_private = true\n\
+             tenant = \"acme\"\n",
+            url = listen.url
+        ),
+    )
+    .unwrap();
+    let send = |more: &[&str]| {
+        let mut args = vec![
+            "send",
+            "--action",
+            "create",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend(more);
+        deskhook_in(tmp.path(), &args)
+    };
+    for more in [&[][..], &["--tenant", "other"][..]] {
+        let out = send(more);
+        assert_eq!(out.status.code(), Some(1), "{more:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("endpoint 'acme-crm' belongs to tenant 'acme'")
+                && stderr.contains("give --tenant acme"),
+            "{more:?}: {stderr}"
+        );
+    }
+    let out = send(&["--tenant", "acme"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.ends_with("2 of 2 delivered (1 event(s), 2 endpoint(s))\n"),
+        "{stdout}"
+    );
+    assert_eq!(listen.lines(2).len(), 2);
+}
