@@ -468,11 +468,24 @@ impl Endpoint {
                 .check()
                 .map_err(|message| invalid("template", message))?;
         }
-        for (name, value) in &self.headers {
+        for (i, (name, value)) in self.headers.iter().enumerate() {
             if !is_header_name(name) {
                 return Err(invalid(
                     "headers",
                     format!("header name '{name}' is not a valid HTTP header name"),
+                ));
+            }
+            // Names are the same whatever their case: both would be sent.
+            if let Some((first, _)) = self.headers[..i]
+                .iter()
+                .find(|(other, _)| other.eq_ignore_ascii_case(name))
+            {
+                return Err(invalid(
+                    "headers",
+                    format!(
+                        "header '{name}' is given twice (as '{first}' and '{name}'; names are \
+                         the same whatever their case): give it once"
+                    ),
                 ));
             }
             let lower = name.to_ascii_lowercase();
@@ -702,6 +715,15 @@ mod tests {
             assert!(text.contains("is set by deskhook itself"), "{name}: {text}");
         }
         assert!(invalid(base().header("X-Token", "a\r\nb")).contains("line break"));
+        let twice = invalid(
+            base()
+                .header("Authorization", "a")
+                .header("authorization", "b"),
+        );
+        assert!(
+            twice.contains("header 'authorization' is given twice (as 'Authorization' and"),
+            "{twice}"
+        );
         // Any control character but a tab: the blocking transport would send nothing and
         // dead-letter every event.
         for value in ["a\u{1}b", "a\u{b}b", "a\u{7f}b"] {
