@@ -119,18 +119,44 @@ fn parse_secrets(values: &[String]) -> Result<Vec<Secret>, String> {
         .collect()
 }
 
-/// Parses a `--header` value written `Name: value`.
+/// Parses a `--header` value written `Name: value`. The error does not quote it (it may
+/// hold a credential).
 fn parse_header(s: &str) -> Result<(String, String), String> {
     let Some((name, value)) = s.split_once(':') else {
-        return Err(format!(
-            "'{s}' is not a header; write it as 'Name: value', e.g. 'webhook-id: msg_1'"
-        ));
+        return Err(
+            "is not a header (it has no ':'); write it as 'Name: value', e.g. \
+             'webhook-id: msg_1'"
+                .to_owned(),
+        );
     };
     let name = name.trim();
     if name.is_empty() {
-        return Err(format!("'{s}' has no header name before the ':'"));
+        return Err("has no header name before the ':'".to_owned());
     }
     Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// Parses the values of a repeated flag (`--header`, `--template-var`) with `parse`, after
+/// clap rather than by it: clap's error would quote the value, and values often hold
+/// credentials. An error names the flag and which of them, never the value.
+fn parse_each<T>(
+    flag: &str,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            parse(value).map_err(|e| {
+                if values.len() == 1 {
+                    format!("{flag}: {e}")
+                } else {
+                    format!("{flag} (number {} of {}): {e}", i + 1, values.len())
+                }
+            })
+        })
+        .collect()
 }
 
 /// deskhook's log records on stderr, from `level` up unless RUST_LOG says otherwise: `info`

@@ -65,22 +65,21 @@ pub(crate) struct TemplateArgs {
     template_file: Option<PathBuf>,
     /// A template variable, NAME=VALUE (the telegram preset's chat_id; lang). Repeat for
     /// several.
-    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_var)]
-    template_var: Vec<(String, String)>,
+    #[arg(long, value_name = "NAME=VALUE")]
+    template_var: Vec<String>,
     /// The rendered body's Content-Type (application/json by default; JSON escaping and the
     /// JSON check apply only to JSON).
     #[arg(long, value_name = "TYPE")]
     template_content_type: Option<String>,
 }
 
+/// A `--template-var`; the error does not quote it (a value may be a token).
 fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_owned(), value.to_owned()))
         }
-        _ => Err(format!(
-            "'{text}' is not NAME=VALUE (such as chat_id=-1001234567890)"
-        )),
+        _ => Err("is not NAME=VALUE (such as chat_id=-1001234567890)".to_owned()),
     }
 }
 
@@ -114,7 +113,7 @@ impl TemplateArgs {
                 .content_type(content_type)
                 .unwrap_or_else(|e| crate::usage_error(format!("--template-content-type: {e}")));
         }
-        for (name, value) in &self.template_var {
+        for (name, value) in crate::parse_each("--template-var", &self.template_var, parse_var)? {
             template = template.var(name, value);
         }
         template

@@ -87,8 +87,8 @@ pub(crate) struct Args {
     attempts: crate::flags::Attempts,
     /// A header added to every request, written 'Name: value'. Repeat for several. Only with
     /// --url.
-    #[arg(long, value_name = "'NAME: VALUE'", value_parser = crate::parse_header, requires = "url")]
-    header: Vec<(String, String)>,
+    #[arg(long, value_name = "'NAME: VALUE'", requires = "url")]
+    header: Vec<String>,
     /// The payload template (only with --url: endpoints of --config have their own).
     #[command(flatten)]
     template: crate::render::TemplateArgs,
@@ -384,7 +384,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .retry(args.attempts.retry.clone())
                 .timeout(args.attempts.timeout)
                 .allow_private(args.guard.allow_private);
-            for (name, value) in &args.header {
+            for (name, value) in crate::parse_each("--header", &args.header, crate::parse_header)? {
                 endpoint = endpoint.header(name, value);
             }
             if let Some(template) = template {

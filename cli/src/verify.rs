@@ -34,8 +34,8 @@ pub(crate) struct Args {
     secret: Vec<String>,
     /// A header of the request, written 'Name: value'; repeat for each. webhook-id,
     /// webhook-timestamp and webhook-signature are needed; others are ignored.
-    #[arg(long, value_name = "'NAME: VALUE'", value_parser = crate::parse_header)]
-    header: Vec<(String, String)>,
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    header: Vec<String>,
     /// How far webhook-timestamp may be from this machine's clock, either way (5m is what
     /// receivers use by default).
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
@@ -64,7 +64,8 @@ fn read_body(path: &PathBuf) -> Result<Vec<u8>, String> {
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let secrets = crate::parse_secrets(&args.secret)?;
     let body = read_body(&args.body)?;
-    let headers = args.header.as_slice();
+    let headers = crate::parse_each("--header", &args.header, crate::parse_header)?;
+    let headers = headers.as_slice();
     let now = if args.no_tolerance {
         // The request's own time: the window is then always met. A missing or malformed
         // timestamp is still reported, by `verify_at`, before the time is used.

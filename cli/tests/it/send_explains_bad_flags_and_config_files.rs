@@ -165,3 +165,43 @@ fn an_empty_secret_variable_is_refused_not_taken_for_no_secret() {
         );
     }
 }
+
+/// A bad --header or --template-var is named by its flag and place, never quoted: such
+/// values carry tokens.
+#[test]
+fn a_bad_header_or_template_variable_is_not_echoed() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, value, said) in [
+        (
+            "--header",
+            "Authorization Bearer tok_SECRET",
+            "--header: is not a header",
+        ),
+        (
+            "--template-var",
+            "tok_SECRET",
+            "--template-var: is not NAME=VALUE",
+        ),
+    ] {
+        let mut args = vec![
+            "send",
+            "--action",
+            "create",
+            "--allow-private",
+            "--url",
+            "http://127.0.0.1:9/",
+            flag,
+            value,
+        ];
+        if flag == "--template-var" {
+            args.extend(["--template", "slack"]);
+        }
+        let out = deskhook_in(tmp.path(), &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(said) && !stderr.contains("tok_SECRET"),
+            "{flag}: {stderr}"
+        );
+    }
+}
