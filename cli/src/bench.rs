@@ -153,7 +153,7 @@ fn per_delivery(cpu: Duration, delivered: u64) -> f64 {
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     check_flags(&args);
-    let secrets = crate::parse_secrets(&args.target.secret)?;
+    let secrets = args.target.secrets()?;
     let template = args.template.template()?;
     let retry = args.retry.clone();
     let is_nats = args.transport == Transport::Nats;
@@ -243,7 +243,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             &nats::Target {
                 url,
                 allow_private: args.guard.allow_private,
-                secrets: &args.target.secret,
+                secrets: &args.target.secret_texts().0,
                 retry: &retry,
                 workers: args.relay_workers.unwrap_or(DEFAULT_RELAY_WORKERS),
                 threads: args.relay_threads,

@@ -19,9 +19,38 @@ pub(crate) struct Target {
     pub(crate) url: Option<String>,
     /// A signing secret: 'whsec_' and base64 (HMAC), or a 'whsk_' ed25519 key (`deskhook
     /// secret new --ed25519`). Repeat to sign with several, as during a rotation. Without
-    /// one, requests go unsigned. Only with --url: endpoints of --config have their own.
+    /// one, requests go unsigned. Only with --url: endpoints of --config have their own. Or
+    /// set DESKHOOK_SECRET (several separated by spaces; read only with --url and no
+    /// --secret), which keeps the secret out of the shell's history and the process list.
     #[arg(long, value_name = "SECRET", requires = "url")]
     pub(crate) secret: Vec<String>,
+}
+
+impl Target {
+    /// The secrets to sign with: those of --secret, or else (with --url) those of
+    /// DESKHOOK_SECRET. Read here rather than by clap, which would take the variable for a
+    /// --secret given without --url (a variable exported for `listen`, then `send --config`).
+    pub(crate) fn secrets(&self) -> Result<Vec<deskhook::Secret>, String> {
+        let (texts, from_env) = self.secret_texts();
+        crate::parse_secrets(&texts).map_err(|e| {
+            if from_env {
+                format!("DESKHOOK_SECRET: {e}")
+            } else {
+                e
+            }
+        })
+    }
+
+    /// The secrets as given (unparsed), and whether they came from DESKHOOK_SECRET.
+    pub(crate) fn secret_texts(&self) -> (Vec<String>, bool) {
+        if !self.secret.is_empty() || self.url.is_none() {
+            return (self.secret.clone(), false);
+        }
+        match std::env::var("DESKHOOK_SECRET") {
+            Ok(value) => (value.split_whitespace().map(str::to_owned).collect(), true),
+            Err(_) => (Vec::new(), false),
+        }
+    }
 }
 
 /// The SSRF guard's switch.

@@ -72,9 +72,9 @@ or run:   cargo run -q -p deskhook-cli -- <command> ...
 A first try, in two terminals: a local receiver, then all twelve actions delivered to it,
 signed (make a secret of your own with `deskhook secret new`):
 
-  deskhook listen --addr 127.0.0.1:8080 --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-  deskhook send --all-actions --allow-private --url http://127.0.0.1:8080/ \\
-      --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+  export DESKHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw   (in both)
+  deskhook listen --addr 127.0.0.1:8080
+  deskhook send --all-actions --allow-private --url http://127.0.0.1:8080/
 
 listen then prints a line per request: verified  create   E3XK  seq 1  01a2008f-...
 

@@ -336,7 +336,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         args.description.is_some(),
         "<--action <ACTION>|--all-actions>",
     );
-    let secrets = crate::parse_secrets(&args.target.secret)?;
+    let secrets = args.target.secrets()?;
     let template = args.template.template()?;
     if template.is_some() && args.target.url.is_none() {
         crate::usage_error("--template needs --url: endpoints of --config have their own");

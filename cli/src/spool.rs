@@ -165,7 +165,7 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
             )
         }
         (_, Some(url), _) => {
-            let secrets = crate::parse_secrets(&args.target.secret)?;
+            let secrets = args.target.secrets()?;
             let endpoints = before
                 .endpoints
                 .iter()

@@ -370,3 +370,50 @@ fn a_tenants_endpoint_needs_the_tenant_named() {
     );
     assert_eq!(listen.lines(2).len(), 2);
 }
+
+/// The secret can come from DESKHOOK_SECRET, out of the process list, for send as for
+/// listen; a --config run is not disturbed by it.
+#[test]
+fn the_secret_can_come_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = Listen::start(&["--secret", SECRET]);
+    let out = crate::support::deskhook_with_env(
+        tmp.path(),
+        &[
+            "send",
+            "--action",
+            "create",
+            "--allow-private",
+            "--url",
+            &listen.url,
+        ],
+        &[("DESKHOOK_SECRET", SECRET)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = listen.lines(1).remove(0);
+    assert!(line.starts_with("verified  create"), "{line}");
+    // With --config (its endpoints have their own secrets): the variable is not a --secret
+    // without --url.
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nallow_private = true\nsecrets = [\"{SECRET}\"]\n",
+            listen.url
+        ),
+    )
+    .unwrap();
+    let out = crate::support::deskhook_with_env(
+        tmp.path(),
+        &[
+            "send",
+            "--action",
+            "create",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("DESKHOOK_SECRET", SECRET)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(listen.lines(1)[0].starts_with("verified  create"));
+}
