@@ -47,14 +47,24 @@ impl<'de> serde::Deserialize<'de> for FlushPolicy {
         match text.as_str() {
             "every-event" => Ok(FlushPolicy::EveryEvent),
             "never" => Ok(FlushPolicy::Never),
-            other => deskhook::policy::parse_duration(other)
-                .map(FlushPolicy::Interval)
-                .map_err(|e| {
-                    serde::de::Error::custom(format!("{e}; or write \"every-event\" or \"never\""))
-                }),
+            other => match deskhook::policy::parse_duration(other) {
+                Ok(every) if every < MIN_FLUSH_INTERVAL => Err(serde::de::Error::custom(format!(
+                    "a flush every {other} would keep a thread flushing without rest; give \
+                     at least \"{}\", or write \"every-event\"",
+                    deskhook::policy::format_duration(MIN_FLUSH_INTERVAL)
+                ))),
+                Ok(every) => Ok(FlushPolicy::Interval(every)),
+                Err(e) => Err(serde::de::Error::custom(format!(
+                    "{e}; or write \"every-event\" or \"never\""
+                ))),
+            },
         }
     }
 }
+
+/// The shortest interval of [`FlushPolicy::Interval`]: shorter, the flushing thread would
+/// hold the file's lock all the time; flush every event instead.
+pub const MIN_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The settings of a file log.
 ///
@@ -249,11 +259,15 @@ impl FileSinkBuilder {
             ));
         }
         let rotation = rotate_bytes.map(|max_bytes| Rotation { max_bytes, keep });
-        if policy == FlushPolicy::Interval(Duration::ZERO) {
-            return Err(Error::Config(
-                "file log flush interval is 0: use FlushPolicy::EveryEvent to flush every event"
-                    .into(),
-            ));
+        if let FlushPolicy::Interval(every) = policy
+            && every < MIN_FLUSH_INTERVAL
+        {
+            return Err(Error::Config(format!(
+                "file log flush interval is {}, under {}: use FlushPolicy::EveryEvent (flush = \
+                 \"every-event\" in deskhook.toml) to flush every event",
+                deskhook::policy::format_duration(every),
+                deskhook::policy::format_duration(MIN_FLUSH_INTERVAL)
+            )));
         }
         if rotation.is_some_and(|r| r.max_bytes == 0) {
             return Err(Error::Config(

@@ -249,7 +249,7 @@ fn the_interval_flusher_writes_without_being_asked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
     let sink = FileSink::builder(&path)
-        .flush(FlushPolicy::Interval(Duration::from_millis(5)))
+        .flush(FlushPolicy::Interval(crate::file::MIN_FLUSH_INTERVAL))
         .build()
         .unwrap();
     let dispatcher = Dispatcher::builder().sink("file", sink).build();

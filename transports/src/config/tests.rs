@@ -88,6 +88,16 @@ fn the_file_log_section_is_read_and_checked() {
         "deskhook.toml:3:9: invalid duration 'sometimes' (write it like 200ms, 5s, 5m, 2h, \
          1h 30m or 7d; not in months or years); or write \"every-event\" or \"never\""
     );
+    // A flush without rest, or none at all, is refused at the key.
+    for every in ["0s", "1ms"] {
+        let text = err(&format!("[file_log]\npath = \"x\"\nflush = \"{every}\"\n"));
+        assert!(
+            text.starts_with(&format!(
+                "deskhook.toml:3:9: a flush every {every} would keep a thread flushing"
+            )) && text.contains("\"every-event\""),
+            "{text}"
+        );
+    }
     let no_path = Config::parse("[file_log]\nkeep = 2\n", "deskhook.toml")
         .unwrap()
         .file_sink()
