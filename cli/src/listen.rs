@@ -10,6 +10,8 @@ use deskhook::formats::Format;
 use deskhook::policy::parse_duration;
 use deskhook::signature::{DEFAULT_TOLERANCE, Headers};
 use deskhook::{ReceiveOptions, Received, Secret};
+
+use crate::printable;
 use serde_json::Value;
 
 /// The largest request body accepted; a larger one is answered 413.
@@ -149,23 +151,6 @@ fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
         line.push_str(&format!("  (body is not JSON: {e}; {} bytes)", body.len()));
     }
     line
-}
-
-/// `text` with its control characters escaped (`\u{1b}`), for a terminal.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
 }
 
 /// The body on one line, byte for byte as it came but for the whitespace between its

@@ -165,6 +165,24 @@ fn parse_each<T>(
 /// record that could be anyone's); `error` for the others, whose
 /// own lines say what they did, so that what only the log tells (a dropped event, a dead
 /// letter that could not be written and is logged whole) is not lost.
+/// `text` with its control characters escaped (`\n`, `\u{1b}`), for a terminal: what a
+/// sender or a file wrote cannot move the cursor or change the terminal's title.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn log_to_stderr(level: log::LevelFilter) {
     env_logger::Builder::new()
         .filter_module(deskhook::LOG_TARGET, level)

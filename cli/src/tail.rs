@@ -112,9 +112,9 @@ impl Tail {
                 writeln!(
                     out,
                     "{time}  {:<8} {:<10} {}",
-                    printable(&line.action),
-                    printable(&code),
-                    printable(&subject)
+                    crate::printable(&line.action),
+                    crate::printable(&code),
+                    crate::printable(&subject)
                 )
             }
             Err(e) => {
@@ -175,23 +175,6 @@ fn ticket_of(event: &serde_json::value::RawValue) -> Result<(String, String), se
         Ok(received) => Ok((received.ordering_key().to_string(), "-".to_owned())),
         // The Zenlix error says best what a line lacks.
         Err(_) => zenlix.map(|e| (e.ticket.code, e.ticket.subject)),
-    }
-}
-
-/// `text` with control characters escaped (`\n`, `\u{1b}`).
-fn printable(text: &str) -> String {
-    if text.chars().any(char::is_control) {
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        text.to_owned()
     }
 }
 

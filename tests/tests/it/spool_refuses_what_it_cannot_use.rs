@@ -259,17 +259,7 @@ fn an_event_more_than_the_whole_memory_budget_is_dead_lettered_not_stuck() {
     assert_eq!(receiver.wait_for(1)[0].json()["ticket"]["code"], "B");
     drop((dispatcher, sink));
     guard.shutdown(Duration::from_secs(5)).unwrap();
-    let letters = spool::read_dead_letters(dir.path()).unwrap();
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].ticket, "A");
-    assert!(
-        letters[0]
-            .reason
-            .contains("more than the sink's whole max_queued_bytes (65536)"),
-        "{}",
-        letters[0].reason
-    );
-    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
+    one_letter_over_the_budget(dir.path());
 }
 
 /// The same event written by a run with a larger memory budget, found by one with a
@@ -278,29 +268,11 @@ fn an_event_more_than_the_whole_memory_budget_is_dead_lettered_not_stuck() {
 #[test]
 fn a_row_more_than_the_whole_memory_budget_found_at_start_is_dead_lettered_not_stuck() {
     let dir = tempfile::tempdir().unwrap();
-    let user = deskhook::sample::user();
     let mut large = ticket("A");
     large.text = "x".repeat(128 * 1024);
     // The first run: the endpoint is paused, and both events stay in the spool.
     let receiver = Receiver::ok();
-    let (sink, guard) = HttpSink::builder()
-        .endpoint(endpoint("crm", &receiver, "0s"))
-        .spool(Spool::open(dir.path()).unwrap())
-        .build()
-        .unwrap();
-    sink.endpoints().pause("crm").unwrap();
-    let dispatcher = deskhook::Dispatcher::builder()
-        .sink("http", sink.clone())
-        .build();
-    dispatcher.emit(Action::Create, &large, &user);
-    dispatcher.emit(Action::Create, &ticket("B"), &user);
-    drop((dispatcher, sink));
-    let kept = guard.shutdown(Duration::from_secs(5)).unwrap_err();
-    assert!(
-        matches!(kept, Error::Undelivered { queued: 2, .. }),
-        "{kept:?}"
-    );
-    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 2);
+    kept_by_a_paused_endpoint(dir.path(), &receiver, &[large, ticket("B")]);
     // The next, with a smaller budget.
     let (sink, guard) = HttpSink::builder()
         .endpoint(endpoint("crm", &receiver, "0s"))
@@ -313,17 +285,7 @@ fn a_row_more_than_the_whole_memory_budget_found_at_start_is_dead_lettered_not_s
     assert_eq!(receiver.wait_for(1)[0].json()["ticket"]["code"], "B");
     drop(sink);
     guard.shutdown(Duration::from_secs(5)).unwrap();
-    let letters = spool::read_dead_letters(dir.path()).unwrap();
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].ticket, "A");
-    assert!(
-        letters[0]
-            .reason
-            .contains("more than the sink's whole max_queued_bytes (65536)"),
-        "{}",
-        letters[0].reason
-    );
-    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
+    one_letter_over_the_budget(dir.path());
 }
 
 /// An unreadable row whose move to the dead letters cannot be written (as on a full disk)
@@ -332,22 +294,8 @@ fn a_row_more_than_the_whole_memory_budget_found_at_start_is_dead_lettered_not_s
 #[test]
 fn an_unreadable_row_that_cannot_be_moved_does_not_hold_up_a_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let user = deskhook::sample::user();
     let receiver = Receiver::ok();
-    // Two events kept in the spool by a paused endpoint.
-    let (sink, guard) = HttpSink::builder()
-        .endpoint(endpoint("crm", &receiver, "0s"))
-        .spool(Spool::open(dir.path()).unwrap())
-        .build()
-        .unwrap();
-    sink.endpoints().pause("crm").unwrap();
-    let dispatcher = deskhook::Dispatcher::builder()
-        .sink("http", sink.clone())
-        .build();
-    dispatcher.emit(Action::Create, &ticket("A"), &user);
-    dispatcher.emit(Action::Create, &ticket("B"), &user);
-    drop((dispatcher, sink));
-    let _ = guard.shutdown(Duration::from_secs(5));
+    kept_by_a_paused_endpoint(dir.path(), &receiver, &[ticket("A"), ticket("B")]);
     // A's row cannot be read, and no dead letter can be written.
     let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     db.execute_batch(
@@ -368,4 +316,48 @@ fn an_unreadable_row_that_cannot_be_moved_does_not_hold_up_a_flush() {
     let _ = guard.shutdown(Duration::from_secs(5));
     // A's row waits for the next start.
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 1);
+}
+
+/// A run of a sink on the spool in `dir` whose endpoint `crm` (to `receiver`) is paused:
+/// each of `tickets` is created, and stays in the spool.
+fn kept_by_a_paused_endpoint(
+    dir: &std::path::Path,
+    receiver: &Receiver,
+    tickets: &[deskhook::Ticket],
+) {
+    let (sink, guard) = HttpSink::builder()
+        .endpoint(endpoint("crm", receiver, "0s"))
+        .spool(Spool::open(dir).unwrap())
+        .build()
+        .unwrap();
+    sink.endpoints().pause("crm").unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", sink.clone())
+        .build();
+    for ticket in tickets {
+        dispatcher.emit(Action::Create, ticket, &deskhook::sample::user());
+    }
+    drop((dispatcher, sink));
+    let kept = guard.shutdown(Duration::from_secs(5)).unwrap_err();
+    assert!(
+        matches!(kept, Error::Undelivered { queued, .. } if queued == tickets.len()),
+        "{kept:?}"
+    );
+    assert_eq!(spool::inspect(dir).unwrap().pending, tickets.len() as u64);
+}
+
+/// The spool in `dir` holds one dead letter, ticket A's, more than a budget of 64 KiB, and
+/// no event.
+fn one_letter_over_the_budget(dir: &std::path::Path) {
+    let letters = spool::read_dead_letters(dir).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].ticket, "A");
+    assert!(
+        letters[0]
+            .reason
+            .contains("more than the sink's whole max_queued_bytes (65536)"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(spool::inspect(dir).unwrap().pending, 0);
 }
