@@ -1,0 +1,163 @@
+//! The endpoint's tests: its checks at build, and the words of its errors.
+
+use super::*;
+
+fn invalid(endpoint: Endpoint) -> String {
+    endpoint
+        .allow_private(true)
+        .validate()
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn a_url_without_its_scheme_is_told_to_add_it() {
+    let err = Endpoint::new("crm", "127.0.0.1:8080")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "it has no scheme; write http:// or https:// before it (http://127.0.0.1:8080)"
+        ),
+        "{err}"
+    );
+    // "localhost:8080" parses, as the scheme "localhost": the guard says what to write.
+    let url = Endpoint::new("crm", "localhost:8080").unwrap().url;
+    let policy = crate::guard::AddressPolicy::default();
+    let err = crate::guard::check_url(&url, &policy, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "scheme 'localhost' is not supported; use http or https (write \
+             http://localhost:8080?)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_url_as_pages_show_it_is_not_an_endpoint_url() {
+    for url in [
+        "https://hooks.slack.com/…",
+        "https://hooks.slack.com/%E2%80%A6",
+    ] {
+        let err = Endpoint::new("chat", url).unwrap_err().to_string();
+        assert!(err.contains("give the whole URL"), "{err}");
+    }
+}
+
+#[test]
+fn headers_deskhook_sets_cannot_be_replaced() {
+    let base = || Endpoint::new("crm", "http://127.0.0.1:9/").unwrap();
+    for name in [
+        "webhook-id",
+        "Webhook-Signature",
+        "X-Deskhook-Sequence",
+        "Content-Type",
+        "host",
+    ] {
+        let text = invalid(base().header(name, "x"));
+        assert!(text.contains("is set by deskhook itself"), "{name}: {text}");
+    }
+    assert!(invalid(base().header("X-Token", "a\r\nb")).contains("line break"));
+    let twice = invalid(
+        base()
+            .header("Authorization", "a")
+            .header("authorization", "b"),
+    );
+    assert!(
+        twice.contains("header 'authorization' is given twice (as 'Authorization' and"),
+        "{twice}"
+    );
+    // Any control character but a tab: the blocking transport would send nothing and
+    // dead-letter every event.
+    for value in ["a\u{1}b", "a\u{b}b", "a\u{7f}b"] {
+        let text = invalid(base().header("X-Token", value));
+        assert!(
+            text.contains("control character") && text.contains("remove it"),
+            "{text}"
+        );
+    }
+    assert!(
+        base()
+            .header("X-Token", "a\tb")
+            .allow_private(true)
+            .validate()
+            .is_ok()
+    );
+    // A timeout too long to add to a clock is refused, not a panic at the first attempt.
+    for timeout in [Duration::MAX, Duration::from_secs(86_400)] {
+        let text = invalid(base().timeout(timeout));
+        assert!(text.contains("longer than an attempt may take"), "{text}");
+        let text = invalid(base().connect_timeout(timeout));
+        assert!(text.contains("connect_timeout"), "{text}");
+    }
+    assert!(invalid(base().header("Bad Name", "x")).contains("not a valid HTTP header name"));
+    assert!(
+        base()
+            .header("Authorization", "Bearer x")
+            .allow_private(true)
+            .validate()
+            .is_ok()
+    );
+}
+
+#[test]
+fn names_schedules_limits_and_tenants_are_checked() {
+    let base = || Endpoint::new("crm", "http://127.0.0.1:9/").unwrap();
+    assert!(
+        invalid(Endpoint::new("a\u{0}b", "http://127.0.0.1:9/").unwrap())
+            .contains("control character")
+    );
+    for dots in [".", ".."] {
+        let text = invalid(Endpoint::new(dots, "http://127.0.0.1:9/").unwrap());
+        assert!(text.contains("cannot be a name"), "{text}");
+    }
+    assert!(
+        Endpoint::new("...", "http://127.0.0.1:9/")
+            .unwrap()
+            .allow_private(true)
+            .validate()
+            .is_ok()
+    );
+    assert!(invalid(base().max_in_flight(0)).contains("max_in_flight is 0"));
+    assert!(invalid(base().tenant("")).contains("invalid tenant ''"));
+    assert!(invalid(base().tenant("x".repeat(129))).contains("longer than 128 bytes"));
+    assert!(invalid(base().retry("5s,1m".parse().unwrap())).contains("start it with 0s"));
+    assert!(invalid(base().hub_signature(true)).contains("needs a whsec_ secret"));
+    let ed25519 = Secret::generate_ed25519().unwrap();
+    assert!(
+        invalid(base().secret(ed25519.clone()).hub_signature(true))
+            .contains("needs a whsec_ secret")
+    );
+    let public = ed25519.public_key().unwrap();
+    assert!(invalid(base().secret(public)).contains("secret 1 is a public key (whpk_)"));
+    assert!(
+        invalid(base().template(Template::preset("telegram").unwrap()))
+            .contains("template_vars.chat_id")
+    );
+}
+
+#[test]
+fn urls_are_cut_to_their_origin_for_logs() {
+    assert_eq!(
+        redact_url("https://hooks.example.com/services/T0/B0/secret?x=1"),
+        "https://hooks.example.com/…"
+    );
+    assert_eq!(
+        redact_url("http://127.0.0.1:8080/"),
+        "http://127.0.0.1:8080/"
+    );
+    assert_eq!(redact_url("not a url?token=1"), "not a url");
+    // A port out of range: no parse, the path cut all the same.
+    assert_eq!(
+        redact_url("https://me:pw@hooks.example.com:99999/services/T0/SECRET"),
+        "https://hooks.example.com:99999/…"
+    );
+    assert_eq!(redact_url("127.0.0.1:8080"), "127.0.0.1:8080");
+    assert_eq!(
+        redact_url("https://user:p/ss@hooks.example.com:99999/x"),
+        "https://hooks.example.com:99999/…"
+    );
+}
