@@ -55,6 +55,11 @@
 //! operators (NATS accounts and permissions): the seal keeps secrets from those who can
 //! read it, and settings from those who change it without the key, not from replays.
 //!
+//! Nor does it bind a record to its bucket: a record sealed with a key reads in any bucket
+//! whose readers have that key. Give each bucket (staging and production, each region) a
+//! key of its own, or a record copied from one to another is taken there, its URL, secrets
+//! and tenant with it.
+//!
 //! # Who reads it
 //!
 //! [`EndpointStore`] is the registry for code, with a watch that yields every change and its
