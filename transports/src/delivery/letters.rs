@@ -254,7 +254,8 @@ impl DeadLetters {
     ///
     /// The letters are read (and queued again, and deleted) a part at a time, in the order
     /// their events were emitted: about 8 MiB of bodies or 1,000 letters in memory at
-    /// once, however many match. A dead-letter file is read once per part.
+    /// once, however many match (and the listing before, 64 letters at a time). A
+    /// dead-letter file is read once per part, after the listing reads it once whole.
     ///
     /// # Errors
     ///
@@ -272,11 +273,13 @@ impl DeadLetters {
         part: Part,
     ) -> Result<Replayed, Error> {
         let _one = super::lock(&self.engine.replaying);
-        // Each letter's id, key and size: the bodies are read again a part at a time.
+        // Each letter's id, key and size: the bodies are read again a part at a time. The
+        // listing reads bodies too, a page at a time: small pages, so that large letters
+        // do not fill memory a thousand at a time.
         let mut found: Vec<(String, String, usize)> = Vec::new();
         let mut query = DeadLetterQuery {
             before: None,
-            limit: super::MAX_PAGE,
+            limit: LISTING_PAGE,
             ..query.clone()
         };
         loop {
@@ -399,6 +402,11 @@ pub(crate) struct Part {
     /// Letters.
     pub(crate) letters: usize,
 }
+
+/// The page size of the listing a [`DeadLetters::replay_matching`] starts with: at most
+/// 64 MiB of bodies with the default `max_payload` (1 MiB), under 1 MiB with bodies of a
+/// typical ticket (10 KiB).
+const LISTING_PAGE: usize = 64;
 
 /// About 8 MiB or 1,000 letters (a page of the listing).
 const REPLAY_PART: Part = Part {
