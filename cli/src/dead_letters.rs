@@ -683,10 +683,18 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
     );
+    // The events delivered, by id: those `.replaying` need not keep if the run fails.
+    let delivered_ids: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
     let observer = {
-        let bar = bar.clone();
+        let (bar, delivered_ids) = (bar.clone(), delivered_ids.clone());
         move |record: &AttemptRecord<'_>| {
             bar.suspend(|| crate::send::print_line(&crate::send::attempt_line(record, width)));
+            if record.outcome == AttemptOutcome::Delivered {
+                delivered_ids
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(record.event_id.to_string());
+            }
             if record.outcome != AttemptOutcome::Retrying {
                 bar.inc(1);
             }
@@ -711,6 +719,31 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     bar.finish_and_clear();
 
     append_letters(&path, &kept)?;
+    // Letters that failed again and could not be written to `path` (a full disk) were
+    // counted as dropped: `.replaying` is their only copy, so it keeps them (those not
+    // delivered) for the next run, which resumes it.
+    let dropped: u64 = sink.stats().iter().map(|s| s.dropped).sum();
+    if dropped > 0 {
+        let delivered_ids = delivered_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let undelivered: Vec<DeadLetter> = replayable
+            .into_iter()
+            .filter(|l| !delivered_ids.contains(&l.id))
+            .collect();
+        let fresh = with_suffix(&replaying, ".new");
+        let _ = std::fs::remove_file(&fresh);
+        append_letters(&fresh, &undelivered)?;
+        std::fs::rename(&fresh, &replaying)
+            .map_err(|e| format!("cannot write '{}': {e}", replaying.display()))?;
+        return Err(format!(
+            "{dropped} dead letter(s) failed again and could not be written to {} (see the \
+             errors above); the {} not delivered are kept in {}: run the replay again once \
+             {} can be written",
+            path.display(),
+            undelivered.len(),
+            replaying.display(),
+            path.display()
+        ));
+    }
     std::fs::remove_file(&replaying)
         .map_err(|e| format!("cannot remove '{}': {e}", replaying.display()))?;
 

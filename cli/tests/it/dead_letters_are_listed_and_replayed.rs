@@ -533,3 +533,37 @@ fn replay_of_one_endpoint_leaves_the_others_letters_as_they_were() {
     );
     assert_eq!(std::fs::read_to_string(&dead).unwrap(), billing);
 }
+
+/// Letters that fail again and cannot be written back (the file may not grow: a full disk)
+/// are not lost with `.replaying`: it keeps those not delivered, and the replay fails
+/// saying so.
+#[test]
+fn letters_that_cannot_be_written_back_stay_in_the_replaying_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,lock");
+    let refusing = Listen::start(&["--secret", SECRET, "--status", "400"]);
+    write_config(&config, &refusing.url, &dead);
+    // No file may grow past 1 byte (SIGXFSZ ignored, so that a write fails with EFBIG).
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=1 -- \"$0\" dead-letters replay --config \"$1\"",
+            env!("CARGO_BIN_EXE_deskhook"),
+            config.to_str().unwrap(),
+        ])
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(refusing.lines(2).len(), 2);
+    let replaying = tmp.path().join("dead.jsonl.replaying");
+    let kept = read_dead_letters(&replaying).unwrap_or_default();
+    let written = read_dead_letters(&dead).unwrap_or_default();
+    assert_eq!(
+        kept.len() + written.len(),
+        2,
+        "both letters still on disk: {}",
+        text(&out.stderr)
+    );
+}
