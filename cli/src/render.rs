@@ -192,14 +192,22 @@ impl VendorEvent {
 
     /// Emits it to `dispatcher`, as `tenant`'s if given.
     pub(crate) fn emit(&self, dispatcher: &Dispatcher, tenant: Option<&str>) {
-        match (self, tenant) {
-            (VendorEvent::Usedesk(event), None) => dispatcher.emit_webhook(event),
-            (VendorEvent::IqChannels(event), None) => dispatcher.emit_webhook(event),
-            (VendorEvent::Usedesk(event), Some(t)) => dispatcher.for_tenant(t).emit_webhook(event),
-            (VendorEvent::IqChannels(event), Some(t)) => {
-                dispatcher.for_tenant(t).emit_webhook(event);
-            }
+        match self {
+            VendorEvent::Usedesk(event) => emit_as(dispatcher, tenant, event),
+            VendorEvent::IqChannels(event) => emit_as(dispatcher, tenant, event),
         }
+    }
+}
+
+/// Emits `event` to `dispatcher`, as `tenant`'s if given.
+pub(crate) fn emit_as<E: deskhook::event::WebhookEvent>(
+    dispatcher: &Dispatcher,
+    tenant: Option<&str>,
+    event: &E,
+) {
+    match tenant {
+        Some(tenant) => dispatcher.for_tenant(tenant).emit_webhook(event),
+        None => dispatcher.emit_webhook(event),
     }
 }
 

@@ -232,14 +232,11 @@ impl Events {
 
     /// Emits them to `dispatcher`, as `tenant`'s if given.
     fn emit(&self, dispatcher: &Dispatcher, tenant: Option<&str>) {
-        match (self, tenant) {
-            (Events::Zenlix(events), None) => {
-                events.iter().for_each(|e| dispatcher.emit_webhook(e));
-            }
-            (Events::Zenlix(events), Some(tenant)) => events
+        match self {
+            Events::Zenlix(events) => events
                 .iter()
-                .for_each(|e| dispatcher.for_tenant(tenant).emit_webhook(e)),
-            (Events::Vendor(event), tenant) => event.emit(dispatcher, tenant),
+                .for_each(|e| crate::render::emit_as(dispatcher, tenant, e)),
+            Events::Vendor(event) => event.emit(dispatcher, tenant),
         }
     }
 }
@@ -414,7 +411,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             other.name(),
             args.tenant
                 .as_deref()
-                .map_or_else(|| "of no tenant".to_owned(), |t| format!("tenant '{t}''s")),
+                .map_or_else(|| "of no tenant".to_owned(), |t| format!("of tenant '{t}'")),
         ));
     }
     let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
