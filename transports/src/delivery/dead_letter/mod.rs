@@ -401,7 +401,8 @@ impl DeadLetterLog {
     /// the new one whole. The letters written before the delete began are copied and synced
     /// without the writers' lock (a file of 100,000 letters takes a while, and a worker or
     /// the router writing a letter meanwhile must not wait for it); only those written
-    /// meanwhile are copied under it, before the rename.
+    /// meanwhile are copied under it, before the rename. A file moved away meanwhile (by a
+    /// replay in another process) is left as it is, and the delete fails saying so.
     pub(crate) fn delete(&self, keys: &[String]) -> Result<usize, Error> {
         if keys.is_empty() {
             return Ok(0);
@@ -461,9 +462,23 @@ impl DeadLetterLog {
                 tests::between_the_copies();
                 // The letters written meanwhile, under the lock until the rename.
                 let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-                let now = file.metadata().map_err(|e| self.open_error(e))?.len();
-                gone += self.copy_kept(&mut file, written, now, &named, &mut kept)?;
+                let opened = file.metadata().map_err(|e| self.open_error(e))?;
+                // Moved away meanwhile (a `deskhook dead-letters replay` renames it, and the
+                // letters given up since are in a new file at the path): the rename would
+                // put the moved letters back over the new ones.
+                if !is_at(&self.path, &opened) {
+                    return Err(self.write_error(std::io::Error::other(
+                        "the file was moved or replaced while the delete copied it (by \
+                         `deskhook dead-letters replay`?); nothing was deleted: list the \
+                         letters again and delete them there",
+                    )));
+                }
+                gone += self.copy_kept(&mut file, written, opened.len(), &named, &mut kept)?;
                 kept.sync_all().map_err(|e| self.write_error(e))?;
+                // The copy gets the file's mode (letters hold the events' bodies: a file
+                // made readable by its owner only stays so).
+                std::fs::set_permissions(&temp, opened.permissions())
+                    .map_err(|e| self.write_error(e))?;
                 std::fs::rename(&temp, &self.path).map_err(|e| self.write_error(e))?;
                 Ok(gone)
             });
@@ -507,6 +522,18 @@ impl DeadLetterLog {
 }
 
 /// The key of a dead letter file's line: a hash of its bytes.
+/// Whether `path` names the file whose metadata is `opened` (not one put in its place).
+#[cfg(unix)]
+fn is_at(path: &Path, opened: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).is_ok_and(|at| at.dev() == opened.dev() && at.ino() == opened.ino())
+}
+
+#[cfg(not(unix))]
+fn is_at(path: &Path, _opened: &std::fs::Metadata) -> bool {
+    path.exists()
+}
+
 fn line_key(line: &[u8]) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();

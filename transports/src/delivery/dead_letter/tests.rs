@@ -270,3 +270,53 @@ fn a_delete_lets_letters_be_written_while_it_copies_and_keeps_them() {
     assert_eq!(ids(&log), ["a", "c", "d"]);
     assert!(!dir.path().join("dead.jsonl.rewrite").exists());
 }
+
+#[test]
+fn a_delete_leaves_a_file_moved_away_meanwhile_and_the_new_one_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let moved = dir.path().join("dead.jsonl.replaying");
+    std::fs::write(&path, format!("{}\n{}\n", letter("a"), letter("b"))).unwrap();
+    let log = std::sync::Arc::new(DeadLetterLog::new(path.clone()));
+    let a = newest(&log)
+        .into_iter()
+        .find(|s| s.letter.id == "a")
+        .unwrap()
+        .key;
+    let writer = log.clone();
+    let (from, to) = (path.clone(), moved.clone());
+    BETWEEN.set(Some(Box::new(move || {
+        // `deskhook dead-letters replay` sets the file aside, and a letter is given up
+        // into a new one.
+        std::fs::rename(&from, &to).unwrap();
+        writer
+            .append(format!("{}\n", letter("c")).as_bytes())
+            .unwrap();
+    })));
+    let err = log.delete(&[a]).unwrap_err().to_string();
+    assert!(err.contains("moved or replaced while the delete"), "{err}");
+    assert_eq!(ids(&log), ["c"]);
+    let set_aside = std::fs::read_to_string(&moved).unwrap();
+    assert_eq!(set_aside.lines().count(), 2);
+    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_delete_keeps_the_files_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    std::fs::write(&path, format!("{}\n{}\n", letter("a"), letter("b"))).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    let a = newest(&log)
+        .into_iter()
+        .find(|s| s.letter.id == "a")
+        .unwrap()
+        .key;
+    assert_eq!(log.delete(&[a]).unwrap(), 1);
+    assert_eq!(ids(&log), ["b"]);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
