@@ -282,7 +282,7 @@ impl FileSinkBuilder {
                 source,
             })?;
         }
-        let state = open(&path)?;
+        let state = open(&path, None)?;
         let shared = Arc::new(Shared {
             path,
             policy,
@@ -297,16 +297,24 @@ impl FileSinkBuilder {
     }
 }
 
-fn open(path: &Path) -> Result<State, Error> {
+/// Opens `path` for appending, made if missing; made with the mode of `like` (the file it
+/// follows after a rotation or a move) when given, so that a log kept from other users
+/// stays so.
+fn open(path: &Path, like: Option<&File>) -> Result<State, Error> {
     let open_error = |source| Error::Open {
         path: path.to_path_buf(),
         source,
     };
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(open_error)?;
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    if let Some(Ok(meta)) = like.map(File::metadata) {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(meta.permissions().mode() & 0o777);
+    }
+    #[cfg(not(unix))]
+    let _ = like;
+    let file = options.open(path).map_err(open_error)?;
     let size = file.metadata().map_err(open_error)?.len();
     Ok(State {
         writer: BufWriter::with_capacity(BUFFER_BYTES, file),
@@ -358,6 +366,22 @@ fn from_cut_line(buffered: &[u8], written: usize) -> &[u8] {
         .rposition(|&b| b == b'\n')
         .map_or(0, |end| end + 1);
     &buffered[start..]
+}
+
+/// How a rotation keeping `keep` files makes room at `.1`, given which numbers are `taken`:
+/// the numbered file to remove, if any, then the numbers to move up by one, in order. Files
+/// move up only as far as the first free number: a rotation whose last rename failed left
+/// `.1` free, and the next one then removes nothing (were `.keep` removed each time, every
+/// event would delete one old file while the rename kept failing).
+fn make_room(
+    keep: usize,
+    taken: impl Fn(usize) -> bool,
+) -> (Option<usize>, std::iter::Rev<std::ops::Range<usize>>) {
+    let free = (1..=keep).find(|&n| !taken(n));
+    (
+        free.is_none().then_some(keep),
+        (1..free.unwrap_or(keep)).rev(),
+    )
 }
 
 /// Whether the file at `path` ends in a line break (a crash can leave part of a line).
@@ -470,7 +494,7 @@ impl Shared {
         } else {
             self.flush_moved(state)
         };
-        match open(&self.path) {
+        match open(&self.path, Some(state.writer.get_ref())) {
             Ok(mut fresh) => {
                 if !pending.is_empty() {
                     let carried = if fresh.needs_newline {
@@ -576,12 +600,19 @@ impl Shared {
         if rotation.keep == 0 {
             fs::remove_file(&self.path).map_err(rotate_error)?;
         } else {
-            match fs::remove_file(numbered(rotation.keep)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(rotate_error(e)),
+            let taken = |n| {
+                !fs::symlink_metadata(numbered(n))
+                    .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+            };
+            let (remove, shift) = make_room(rotation.keep, taken);
+            if let Some(n) = remove {
+                match fs::remove_file(numbered(n)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(rotate_error(e)),
+                }
             }
-            for n in (1..rotation.keep).rev() {
+            for n in shift {
                 match fs::rename(numbered(n), numbered(n + 1)) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -593,7 +624,7 @@ impl Shared {
         // The live file is gone from the path: until a new one opens, write on into it (now
         // `.1`) rather than rotate it away.
         state.detached = true;
-        *state = open(&self.path)?;
+        *state = open(&self.path, Some(state.writer.get_ref()))?;
         Ok(())
     }
 

@@ -80,6 +80,42 @@ fn rotation_keeps_the_configured_number_of_files() {
 }
 
 #[test]
+fn a_rotation_moves_files_up_only_as_far_as_the_first_free_number() {
+    let plan = |keep, taken: &[usize]| {
+        let (remove, shift) = make_room(keep, |n| taken.contains(&n));
+        (remove, shift.collect::<Vec<_>>())
+    };
+    // Every number taken: the oldest goes, the others move up.
+    assert_eq!(plan(3, &[1, 2, 3]), (Some(3), vec![2, 1]));
+    // The last rename failed after the others moved: `.1` is free, nothing goes.
+    assert_eq!(plan(3, &[2, 3]), (None, vec![]));
+    assert_eq!(plan(3, &[1, 3]), (None, vec![1]));
+    assert_eq!(plan(3, &[]), (None, vec![]));
+    assert_eq!(plan(1, &[1]), (Some(1), vec![]));
+}
+
+#[cfg(unix)]
+#[test]
+fn files_made_by_a_rotation_or_after_a_move_keep_the_files_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let sink = Arc::new(FileSink::builder(&path).rotate(1, 2).build().unwrap());
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let dispatcher = Dispatcher::builder().sink("file", sink.clone()).build();
+    let emit = || dispatcher.emit(Action::Ok, &sample::ticket(), &sample::user());
+    emit();
+    emit();
+    assert!(dir.path().join("events.jsonl.1").exists());
+    assert_eq!(mode(&path), 0o600, "the file a rotation made");
+    // Removed from outside: the file made again is no more readable than the one before.
+    fs::remove_file(&path).unwrap();
+    emit();
+    assert_eq!(mode(&path), 0o600, "the file made after a removal");
+}
+
+#[test]
 fn rotation_with_keep_zero_starts_afresh() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
