@@ -146,6 +146,45 @@ impl Tail {
         self.line_no = 0;
         Ok(())
     }
+
+    /// The files rotated after the one being read and before the one now at the path, oldest
+    /// first: when two rotations came within one poll, the file read is now `PATH.k` and
+    /// `PATH.k-1` … `PATH.1` came between. None when it is not among the numbered files
+    /// (removed, or renamed by another scheme).
+    fn rotated_since(&self) -> Vec<PathBuf> {
+        let Ok(ours) = self.reader.get_ref().metadata() else {
+            return Vec::new();
+        };
+        let numbered = |n: usize| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        for n in 1.. {
+            match std::fs::metadata(numbered(n)) {
+                Ok(meta) if same_file(&meta, &ours) => {
+                    return (1..n).rev().map(numbered).collect();
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Vec::new()
+    }
+
+    /// Follows a rotation: finishes the file read (lines written before the rename are
+    /// still there), prints the files rotated since, then opens the one at the path.
+    fn follow_rotation(&mut self, out: &mut impl Write) -> Result<(), String> {
+        self.drain(out, false)?;
+        let followed = self.path.clone();
+        for between in self.rotated_since() {
+            self.path = between;
+            self.reopen()?;
+            self.drain(out, false)?;
+        }
+        self.path = followed;
+        self.reopen()
+    }
 }
 
 #[cfg(unix)]
@@ -207,9 +246,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     loop {
         std::thread::sleep(poll);
         if tail.rotated() {
-            // Finish the old file first: lines written before the rename are still there.
-            tail.drain(&mut out, false)?;
-            tail.reopen()?;
+            tail.follow_rotation(&mut out)?;
         }
         tail.drain(&mut out, true)?;
         out.flush().map_err(crate::stdout_error)?;

@@ -94,21 +94,13 @@ impl Drop for Killed {
     }
 }
 
-#[test]
-fn follow_prints_new_lines_and_survives_rotation() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.jsonl");
-    write_log(&path, &[Action::Create]);
-
+/// `deskhook tail --follow` of `path`, looking every `poll_ms`, and what gives its next
+/// line (waiting at most 10 s).
+fn follow(path: &std::path::Path, poll_ms: &str) -> (Killed, impl Fn() -> String) {
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_deskhook"))
-            .args([
-                "tail",
-                "--follow",
-                "--poll-ms",
-                "10",
-                path.to_str().unwrap(),
-            ])
+            .args(["tail", "--follow", "--poll-ms", poll_ms])
+            .arg(path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -123,10 +115,19 @@ fn follow_prints_new_lines_and_survives_rotation() {
             }
         }
     });
-    let next = || {
+    let next = move || {
         rx.recv_timeout(Duration::from_secs(10))
             .expect("tail printed a line")
     };
+    (child, next)
+}
+
+#[test]
+fn follow_prints_new_lines_and_survives_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Create]);
+    let (_child, next) = follow(&path, "10");
 
     assert!(next().contains(" create "));
     write_log(&path, &[Action::Comment]);
@@ -199,4 +200,27 @@ fn usedesk_and_iqchannels_events_show_their_type_and_ticket() {
         "{}",
         lines[1]
     );
+}
+
+#[test]
+fn follow_prints_a_file_rotated_between_two_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let numbered = |n: u32| dir.path().join(format!("events.jsonl.{n}"));
+    write_log(&path, &[Action::Create]);
+
+    // A long poll, so that both rotations below come within one.
+    let (_child, next) = follow(&path, "500");
+    assert!(next().contains(" create "));
+
+    // The file read moves to .1 and a new one gets a line; then both move up, and a third
+    // file starts.
+    std::fs::rename(&path, numbered(1)).unwrap();
+    write_log(&path, &[Action::Comment]);
+    std::fs::rename(numbered(1), numbered(2)).unwrap();
+    std::fs::rename(&path, numbered(1)).unwrap();
+    write_log(&path, &[Action::Edit]);
+
+    assert!(next().contains(" comment "), "the file between was printed");
+    assert!(next().contains(" edit "));
 }
