@@ -591,10 +591,18 @@ pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Erro
                 n + 1
             ),
             Err(e) => {
+                // A line cut short by a crash, with letters written after it: only the
+                // operator can say what it was.
+                let fix = if e.is_eof() {
+                    " (cut short, by a crash while it was written?): move that line to \
+                     another file, and run again"
+                } else {
+                    ""
+                };
                 return Err(Error::DeadLetter {
                     path: path.to_path_buf(),
                     line: n + 1,
-                    message: e.to_string(),
+                    message: format!("{e}{fix}"),
                 });
             }
         }

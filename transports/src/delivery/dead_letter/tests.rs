@@ -52,6 +52,13 @@ fn a_last_line_cut_short_is_skipped_and_others_are_errors() {
         err.starts_with(&format!("{}:1: not a dead letter", path.display())),
         "{err}"
     );
+    assert!(
+        err.ends_with("move that line to another file, and run again"),
+        "{err}"
+    );
+    std::fs::write(&path, format!("[1]\n{whole}\n")).unwrap();
+    let err = read_dead_letters(&path).unwrap_err().to_string();
+    assert!(!err.contains("cut short"), "{err}");
 }
 
 #[test]
