@@ -329,6 +329,29 @@ fn respond(writer: &mut TcpStream, status: u16, body: &str, close: bool) -> bool
         .is_ok()
 }
 
+/// How long, and how many bytes, [`linger`] reads and throws away.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 4 * MAX_BODY;
+
+/// After an answer sent before the request was read whole: says no more is coming, then
+/// reads what the sender still sends (for a while) and throws it away, as nginx's lingering
+/// close does. Closed with unread bytes, the connection would be reset, and a sender still
+/// writing its body would get the reset instead of the answer.
+fn linger(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
+    if writer.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut rest = reader.by_ref().take(LINGER_BYTES);
+    let mut chunk = [0u8; 16 * 1024];
+    while until(rest.get_ref(), deadline) {
+        match rest.read(&mut chunk) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
+}
+
 /// Prints a line (or the raw body), whole, or ends the process when stdout is gone.
 fn print(out: &Mutex<std::io::Stdout>, bytes: &[u8]) {
     let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
@@ -369,11 +392,13 @@ fn serve(
                     MAX_BODY / (1024 * 1024)
                 );
                 respond(&mut writer, 413, "body too large\n", true);
+                linger(&mut reader, &writer);
                 return;
             }
             ReadOutcome::Bad(why) => {
                 eprintln!("deskhook: {why}; answered 400");
                 respond(&mut writer, 400, &format!("{why}\n"), true);
+                linger(&mut reader, &writer);
                 return;
             }
             ReadOutcome::Unsupported(request, why) => {
@@ -383,6 +408,7 @@ fn serve(
                     printable(&request.path)
                 );
                 respond(&mut writer, 501, &format!("{why}\n"), true);
+                linger(&mut reader, &writer);
                 return;
             }
             ReadOutcome::Request(request) => request,

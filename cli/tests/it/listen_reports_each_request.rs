@@ -189,6 +189,27 @@ fn a_request_it_cannot_read_safely_is_answered_400() {
 }
 
 #[test]
+fn a_sender_still_writing_a_body_over_the_limit_gets_its_413() {
+    use std::io::{Read as _, Write as _};
+
+    let listen = Listen::start(&[]);
+    let mut stream = std::net::TcpStream::connect(&listen.addr).unwrap();
+    let bound = Some(std::time::Duration::from_secs(10));
+    stream.set_read_timeout(bound).unwrap();
+    stream.set_write_timeout(bound).unwrap();
+    let length = 17 * 1024 * 1024;
+    let head = format!("POST / HTTP/1.1\r\nContent-Length: {length}\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // The whole body, as a sender that does not look for an early answer writes it: the
+    // answer comes first, and the rest is read and thrown away rather than reset.
+    let written = stream.write_all(&vec![b'x'; length]);
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(written.is_ok(), "{written:?}");
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+}
+
+#[test]
 fn listen_refuses_a_status_that_is_not_an_answer() {
     // Bounded: a listen that took it would run until stopped.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
