@@ -20,8 +20,8 @@
 //! | `tenant` | the event's tenant, or none |
 //! | `lang` | `ru` or `en`: the initial user's language (Zenlix), else `template_vars.lang`, else `en` |
 //! | `label` | what happened, in `lang`: "Заявка создана", "Ticket commented", "New chat message" |
-//! | `subject` | the ticket's subject (Usedesk, Zenlix) or "Chat 21"; may be empty |
-//! | `text` | the ticket's text, the new comment or message, or the rating; may be empty |
+//! | `subject` | the ticket's subject (Usedesk, Zenlix) or the chat as "#21" (iQChannels); may be empty |
+//! | `text` | the ticket's text, the new comment or message (for a file, its name), or the rating; may be empty |
 //! | `author` | who did it, when the event says; may be empty |
 //! | `ticket` | the ticket code or id, or the chat id (what orders delivery) |
 //! | `vars` | the endpoint's `template_vars` (`vars.chat_id`) |

@@ -309,7 +309,8 @@ fn usedesk(kind: usedesk::EventKind, v: Usedesk) -> Summary {
 }
 
 // iQChannels: {"ChatEvent": {"ChatId", "MessageId", "Actor"},
-//              "Rels": {"ChatMessages": [{"Id", "Text", "Payload", "File": {"Name"}}]}}
+//              "Rels": {"ChatMessages": [{"Id", "Text", "Payload", "FileId"}],
+//                       "Files": [{"Id", "Name"}]}}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -336,6 +337,8 @@ struct IqChatEvent {
 struct IqRels {
     #[serde(rename = "ChatMessages")]
     chat_messages: Vec<IqMessage>,
+    #[serde(rename = "Files")]
+    files: Vec<IqFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -347,13 +350,15 @@ struct IqMessage {
     text: Text,
     #[serde(rename = "Payload")]
     payload: Text,
-    #[serde(rename = "File")]
-    file: IqFile,
+    #[serde(rename = "FileId")]
+    file_id: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct IqFile {
+    #[serde(rename = "Id")]
+    id: Text,
     #[serde(rename = "Name")]
     name: Text,
 }
@@ -361,13 +366,25 @@ struct IqFile {
 fn iqchannels(kind: iqchannels::EventKind, v: IqChannels) -> Summary {
     let event = v.chat_event;
     let text = match kind {
-        iqchannels::EventKind::MessageCreated if !event.message_id.0.is_empty() => v
-            .rels
-            .chat_messages
-            .into_iter()
-            .find(|m| m.id.0 == event.message_id.0)
-            .map(|m| first([m.text.0, m.file.name.0, m.payload.0]))
-            .unwrap_or_default(),
+        iqchannels::EventKind::MessageCreated if !event.message_id.0.is_empty() => {
+            let IqRels {
+                chat_messages,
+                files,
+            } = v.rels;
+            chat_messages
+                .into_iter()
+                .find(|m| m.id.0 == event.message_id.0)
+                .map(|m| {
+                    // A file message names its file in `Rels.Files`.
+                    let file = files
+                        .into_iter()
+                        .find(|f| !m.file_id.0.is_empty() && f.id.0 == m.file_id.0)
+                        .map(|f| f.name.0)
+                        .unwrap_or_default();
+                    first([m.text.0, file, m.payload.0])
+                })
+                .unwrap_or_default()
+        }
         _ => String::new(),
     };
     let chat = event.chat_id.0;
@@ -424,7 +441,8 @@ mod tests {
         let message = of(
             "iqchannels.message_created",
             r#"{"ChatEvent":{"ChatId":21,"MessageId":298,"Actor":"client"},
-                "Rels":{"ChatMessages":[{"Id":1,"Text":"no"},{"Id":298,"Text":"","File":{"Name":"a.pdf"}}]}}"#,
+                "Rels":{"ChatMessages":[{"Id":1,"Text":"no"},{"Id":298,"Text":"","Payload":"file",
+                "FileId":"f-2"}],"Files":[{"Id":"f-1","Name":"b.pdf"},{"Id":"f-2","Name":"a.pdf"}]}}"#,
         );
         assert_eq!(
             (
@@ -434,6 +452,15 @@ mod tests {
             ),
             ("#21", "a.pdf", "21")
         );
+    }
+
+    #[test]
+    fn a_file_message_is_summarised_by_its_files_name() {
+        let message = of(
+            "iqchannels.message_created",
+            include_str!("../../../core/fixtures/iqchannels/message_created_operator_file.json"),
+        );
+        assert_eq!(message.text, "example-request.json");
     }
 
     #[test]
