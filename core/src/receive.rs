@@ -120,8 +120,12 @@ impl Received {
         self.format().content_type()
     }
 
-    /// Serializes the body again, compact; for a parsed body, the same JSON data with its
-    /// keys in their order (the same bytes as serde_json writes; see [`formats`](crate::formats)).
+    /// Serializes the body again, compact. A parsed Usedesk or iQChannels body gives the
+    /// same JSON data with its keys in their order (the same bytes as serde_json writes; see
+    /// [`formats`](crate::formats) for what is not kept). A Zenlix event is written in its
+    /// documented shape: every key (a missing one with its default), in the documented
+    /// order, keys it does not know after them, `aprrove` as `approve`, the flags as
+    /// `"true"`/`"false"`, and an empty or all-zero time as `null`.
     ///
     /// # Errors
     ///

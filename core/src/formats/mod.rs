@@ -39,8 +39,9 @@
 //! what serde_json writes otherwise is not kept, such as escapes it does not need (`\/`,
 //! `&`, and non-ASCII escaped, as PHP's `json_encode` and Go's `encoding/json` write
 //! them by default) and number spellings (`1.50` comes back as `1.5`; an integer beyond
-//! 64 bits, in a key the model does not know, as a float). A signature is checked on the
-//! bytes received, never on the body written back.
+//! 64 bits, in a key the model does not know, as a float), and Usedesk's `0`/`1` flags
+//! (`first`, `delivered`, `readed`) sent as `"1"` or `true` come back as `1`. A signature is
+//! checked on the bytes received, never on the body written back.
 //!
 //! ```
 //! use deskhook::formats::usedesk;
