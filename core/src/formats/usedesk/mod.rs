@@ -383,6 +383,17 @@ mod tests {
     }
 
     #[test]
+    fn statuses_and_scores_serialize_as_their_numbers() {
+        assert_eq!(serde_json::to_string(&Status::OnHold).unwrap(), "5");
+        assert_eq!(serde_json::to_string(&Score::Other(7)).unwrap(), "7");
+        let status: Status = serde_json::from_str("\"5\"").unwrap();
+        assert_eq!(status, Status::OnHold);
+        let score: Score = serde_json::from_str("3").unwrap();
+        assert_eq!(score, Score::Good);
+        assert!(serde_json::from_str::<Status>("\"on hold\"").is_err());
+    }
+
+    #[test]
     fn an_event_built_in_code_writes_every_field_in_documented_order() {
         let event = Event::new(
             "s",

@@ -63,6 +63,20 @@ macro_rules! coded {
             }
         }
 
+        /// Written as its number.
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_u64(self.code())
+            }
+        }
+
+        /// Read from its number, or a string of its digits.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Id::deserialize(deserializer).map(|id| $name::from_code(id.get()))
+            }
+        }
+
         $(#[$wmeta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $wrapper(Id);
