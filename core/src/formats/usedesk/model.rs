@@ -288,6 +288,10 @@ wire_object! {
 
 wire_object! {
     /// A created ticket (wrapper `ticket`).
+    ///
+    /// Usedesk writes this object's ids as strings of digits (`"id": "2261907"`, `"group":
+    /// "0"`), where other webhooks have numbers: to send what it sends, build them with
+    /// [`Id::string`] (`Id::from` and `Id::default` write numbers).
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct Ticket, expecting "a ticket object {id, status_id, subject, …}" {
         /// Ticket id: the ordering key.
