@@ -11,7 +11,8 @@ use crate::error::Error;
 #[derive(Debug, Default)]
 struct Slot {
     outcome: Option<Result<(), Error>>,
-    waker: Option<Waker>,
+    /// The tasks awaiting it: one per clone awaited in a task of its own.
+    wakers: Vec<Waker>,
 }
 
 /// The shared state of one receipt: settled once by the spool's writer.
@@ -34,16 +35,16 @@ impl ReceiptState {
 
     /// Settles the receipt; later calls are ignored. Returns whether this call settled it.
     pub(crate) fn settle(&self, outcome: Result<(), Error>) -> bool {
-        let waker = {
+        let wakers = {
             let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
             if slot.outcome.is_some() {
                 return false;
             }
             slot.outcome = Some(outcome);
-            slot.waker.take()
+            std::mem::take(&mut slot.wakers)
         };
         self.settled.notify_all();
-        if let Some(waker) = waker {
+        for waker in wakers {
             waker.wake();
         }
         true
@@ -148,7 +149,11 @@ impl Future for Receipt {
         match &slot.outcome {
             Some(outcome) => Poll::Ready(clone_outcome(outcome)),
             None => {
-                slot.waker = Some(cx.waker().clone());
+                // A task polling again is not listed twice; clones awaited in other tasks
+                // are each woken.
+                if !slot.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    slot.wakers.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         }
@@ -177,5 +182,34 @@ mod tests {
         assert!(waiter.join().unwrap().is_ok());
         assert!(receipt.is_durable());
         assert!(pollster::block_on(receipt).is_ok());
+    }
+
+    #[test]
+    fn clones_awaited_in_two_tasks_are_both_woken() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let state = Arc::new(ReceiptState::default());
+        let mut first = Receipt::new(state.clone());
+        let mut second = first.clone();
+        let counts: Vec<Arc<Count>> = (0..2)
+            .map(|_| Arc::new(Count(std::sync::atomic::AtomicUsize::new(0))))
+            .collect();
+        for (receipt, count) in [(&mut first, &counts[0]), (&mut second, &counts[1])] {
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            // Polled twice by its task: listed once.
+            assert!(Pin::new(&mut *receipt).poll(&mut cx).is_pending());
+            assert!(Pin::new(&mut *receipt).poll(&mut cx).is_pending());
+        }
+        assert!(state.settle(Ok(())));
+        let woken: Vec<usize> = counts
+            .iter()
+            .map(|c| c.0.load(std::sync::atomic::Ordering::SeqCst))
+            .collect();
+        assert_eq!(woken, [1, 1]);
     }
 }
