@@ -270,6 +270,12 @@ fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
         refused.contains("is disabled (it answered 410 Gone)"),
         "{refused}"
     );
+    // So is a test event, which would only be dead-lettered.
+    let refused = endpoints.send_test("crm").unwrap_err().to_string();
+    assert!(
+        refused.contains("is disabled (it answered 410 Gone)"),
+        "{refused}"
+    );
     endpoints.resume("crm").unwrap();
     assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Active);
     dispatcher.emit(Action::Create, &ticket("G3"), &user);

@@ -633,6 +633,19 @@ impl Lane {
         self.templated.load(Ordering::Acquire)
     }
 
+    /// Why an event queued to it now would only be dead-lettered (said after its name):
+    /// disabled by a 410, or being removed (or the sink stopping); `None` when it takes
+    /// events.
+    pub(crate) fn refusing(&self) -> Option<&'static str> {
+        if lock(&self.state).disabled {
+            Some("is disabled (it answered 410 Gone): resume it first")
+        } else if self.closed.load(Ordering::Acquire) {
+            Some("is being removed, or the sink is stopping")
+        } else {
+            None
+        }
+    }
+
     /// Its settings now.
     pub(crate) fn route(&self) -> Arc<Route> {
         lock(&self.route).clone()

@@ -332,17 +332,10 @@ impl Engine {
         .map_err(Error::Config)?;
         // Refused here, the letter stays as it is: queued to an endpoint that cannot take
         // it, it would only be dead-lettered again, a second letter for the same event.
-        let disabled = crate::delivery::lock(&lane.state).disabled;
-        if disabled || lane.closed.load(Ordering::Acquire) {
+        if let Some(why) = lane.refusing() {
             return Err(Error::Config(format!(
-                "endpoint '{}' {}; dead letter {} is not replayed",
-                letter.endpoint,
-                if disabled {
-                    "is disabled (it answered 410 Gone): resume it first"
-                } else {
-                    "is being removed, or the sink is stopping"
-                },
-                letter.id
+                "endpoint '{}' {why}; dead letter {} is not replayed",
+                letter.endpoint, letter.id
             )));
         }
         let event = EventData {

@@ -479,9 +479,17 @@ impl Endpoints {
     /// # Errors
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when it
-    /// receives no Zenlix action (test events are Zenlix events) or its queue refuses it.
+    /// receives no Zenlix action (test events are Zenlix events), is disabled (a 410) or
+    /// being removed, or its queue refuses it.
     pub fn send_test(&self, name: &str) -> Result<deskhook::sink::EventId, Error> {
         let lane = self.engine.registry().lane(name)?;
+        // Queued, the test event would only be dead-lettered: a letter of a made-up ticket,
+        // which a replay after a resume would send to the receiver.
+        if let Some(why) = lane.refusing() {
+            return Err(Error::Config(format!(
+                "endpoint '{name}' {why}; no test event is sent"
+            )));
+        }
         let route = lane.route();
         let action = route
             .endpoint
