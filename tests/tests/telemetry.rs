@@ -224,4 +224,44 @@ fn metrics_and_attempt_spans_reach_the_helpdesks_exporter_and_subscriber() {
         "{text}"
     );
     assert_eq!(receiver.count(), 0);
+
+    // An attempt that cannot be made (its template does not render) is counted, but no
+    // request took time: the histogram has requests only.
+    let template =
+        deskhook_transports::template::Template::inline("{\"s\": \"{{ event.ticket.nope }}\"}")
+            .unwrap();
+    let (_sink, guard, dispatcher) = start(
+        Transport::Blocking,
+        HttpSink::builder()
+            .metrics_per_endpoint(true)
+            .dead_letter_path(&dead)
+            .endpoint(endpoint("unrendered", &receiver, "0s").template(template)),
+    );
+    dispatcher.emit(Action::Create, &ticket("T-10"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let text = handle.render();
+    let unrendered = ["endpoint=\"unrendered\""];
+    assert_eq!(
+        sum(
+            &text,
+            "deskhook_attempts_total",
+            &[
+                "outcome=\"dead_lettered\"",
+                "status=\"none\"",
+                unrendered[0]
+            ]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(
+            &text,
+            "deskhook_attempt_duration_seconds_count",
+            &unrendered
+        ),
+        0.0,
+        "{text}"
+    );
+    assert_eq!(receiver.count(), 0);
 }

@@ -10,8 +10,8 @@
 //! | `deskhook_events_unrouted_total` | counter | `event_type` (events no endpoint was registered for: a tenant without webhooks, or a misspelt one) |
 //! | `deskhook_events_dropped_total` | counter | `event_type` (once per endpoint that dropped the event: with many endpoints it can pass `deskhook_events_total`; a dead letter its file could not take counts here, not in `deskhook_dead_letters_total`) |
 //! | `deskhook_dead_letters_total` | counter | (events that went to the dead letters, with attempts or without: too large, an endpoint closed or removed) |
-//! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`) |
-//! | `deskhook_attempt_duration_seconds` | histogram | |
+//! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`); an attempt that could not be made (a template that does not render, no secret in force) counts with `status` `none` |
+//! | `deskhook_attempt_duration_seconds` | histogram | (requests sent only) |
 //! | `deskhook_queue_depth` | gauge | events waiting, over all endpoints |
 //! | `deskhook_in_flight` | gauge | attempts under way |
 //! | `deskhook_spool_depth` | gauge | rows in the spool (with a spool) |
@@ -130,7 +130,7 @@ pub(crate) fn attempt(
     endpoint: &str,
     outcome: AttemptOutcome,
     status: Option<u16>,
-    duration: std::time::Duration,
+    duration: Option<std::time::Duration>,
     per_endpoint: bool,
 ) {
     guarded(|| {
@@ -154,12 +154,17 @@ pub(crate) fn attempt(
             metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status,
                 "endpoint" => endpoint.clone())
             .increment(1);
-            metrics::histogram!("deskhook_attempt_duration_seconds", "endpoint" => endpoint)
-                .record(duration.as_secs_f64());
+            if let Some(duration) = duration {
+                metrics::histogram!("deskhook_attempt_duration_seconds", "endpoint" => endpoint)
+                    .record(duration.as_secs_f64());
+            }
         } else {
             metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status)
                 .increment(1);
-            metrics::histogram!("deskhook_attempt_duration_seconds").record(duration.as_secs_f64());
+            if let Some(duration) = duration {
+                metrics::histogram!("deskhook_attempt_duration_seconds")
+                    .record(duration.as_secs_f64());
+            }
         }
     });
 }

@@ -529,7 +529,8 @@ impl Engine {
             &lane.name,
             record.outcome,
             record.status,
-            record.duration,
+            // One never sent took no time worth a sample.
+            sent.then_some(record.duration),
             self.config.metrics_per_endpoint,
         );
         if let Some(observer) = &self.observer
