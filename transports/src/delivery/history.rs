@@ -48,7 +48,9 @@ pub struct AttemptEntry {
     pub duration: Duration,
     /// The start of the response body, as received (show it as text, never render it).
     pub response: Box<[u8]>,
-    /// When the next attempt is due, if one is.
+    /// When the next attempt is due, if one is: its retry delay (or `Retry-After`). It
+    /// may go later, never sooner: while the endpoint's breaker is open, or another
+    /// ticket's `Retry-After` holds the endpoint.
     pub next_attempt: Option<SystemTime>,
 }
 

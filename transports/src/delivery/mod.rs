@@ -283,7 +283,9 @@ pub struct AttemptRecord<'a> {
     pub duration: Duration,
     /// The first [`RESPONSE_SNIPPET_BYTES`] of the response body.
     pub response: &'a [u8],
-    /// When the next attempt is due, for [`AttemptOutcome::Retrying`].
+    /// When the next attempt is due, for [`AttemptOutcome::Retrying`]: its retry delay (or
+    /// `Retry-After`). It may go later, never sooner: while the endpoint's breaker is open,
+    /// or another ticket's `Retry-After` holds the endpoint.
     pub next_attempt: Option<SystemTime>,
     /// What became of it.
     pub outcome: AttemptOutcome,
