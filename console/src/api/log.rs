@@ -255,7 +255,9 @@ pub struct ReplayFailure {
 #[utoipa::path(post, path = "/dead-letters/replay", tag = "dead letters",
     request_body = LetterSelection,
     responses((status = 200, body = ReplayedView), (status = 400, body = Problem),
-        (status = 404, body = Problem)))]
+        (status = 500, body = Problem,
+            description = "the dead letters cannot be read or written"),
+        (status = 503, body = Problem, description = "the spool is full")))]
 pub(super) async fn replay_dead_letters(
     Shared(state): Shared<State>,
     body: Bytes,
@@ -295,8 +297,12 @@ pub struct DeletedView {
 }
 
 #[utoipa::path(post, path = "/dead-letters/delete", tag = "dead letters",
-    request_body = LetterSelection,
-    responses((status = 200, body = DeletedView), (status = 400, body = Problem)))]
+    request_body(content = LetterSelection,
+        description = "The keys of the letters to delete; a filter is refused (400)"),
+    responses((status = 200, body = DeletedView), (status = 400, body = Problem),
+        (status = 500, body = Problem,
+            description = "the dead letters cannot be read or written (or the file was moved \
+                meanwhile, by a replay: list them again)")))]
 pub(super) async fn delete_dead_letters(
     Shared(state): Shared<State>,
     body: Bytes,
