@@ -381,7 +381,14 @@ fn iqchannels(kind: iqchannels::EventKind, v: IqChannels) -> Summary {
                         .find(|f| !m.file_id.0.is_empty() && f.id.0 == m.file_id.0)
                         .map(|f| f.name.0)
                         .unwrap_or_default();
-                    first([m.text.0, file, m.payload.0])
+                    // Else what it carries (`card`, `rating`, …): never `text`, which
+                    // would read as the message.
+                    let kind = if m.payload.0 == "text" {
+                        String::new()
+                    } else {
+                        m.payload.0
+                    };
+                    first([m.text.0, file, kind])
                 })
                 .unwrap_or_default()
         }
@@ -461,6 +468,12 @@ mod tests {
             include_str!("../../../core/fixtures/iqchannels/message_created_operator_file.json"),
         );
         assert_eq!(message.text, "example-request.json");
+        // A text message without text (its quote is elsewhere) says nothing.
+        let message = of(
+            "iqchannels.message_created",
+            include_str!("../../../core/fixtures/iqchannels/message_created_operator_quote.json"),
+        );
+        assert_eq!(message.text, "");
     }
 
     #[test]
