@@ -57,9 +57,10 @@
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
 //!   `truncate(n)` (at most `n` characters, the last one `…`), `entities` (`&`, `<`, `>`
 //!   as HTML entities, for Slack) and `inert` (Markdown whose `@` mentions notify nobody,
-//!   whose `![](…)` images load nothing and whose `[words](address)` links show their
-//!   address: a word joiner after `@`, between `!` and `[`, and between `]` and `(`; for
-//!   Mattermost and Teams).
+//!   whose `![](…)` images load nothing and whose links (`[words](address)`, or by
+//!   reference: `[words][1]` and `[1]: address`) show their address: a word joiner after
+//!   `@`, between `!` and `[`, and between `]` and `(`, `[` or `:`; for Mattermost, Teams,
+//!   Discord and Telegram).
 //! - Undefined variables are errors (`event.ticket.subjet` fails instead of printing
 //!   nothing); test with `is defined` or give a `|default(…)`.
 //! - No file or network access: a template cannot include or import another.

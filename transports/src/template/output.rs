@@ -182,12 +182,13 @@ pub(super) fn entities(value: Value) -> Value {
 }
 
 /// `inert`: Markdown that notifies nobody, loads nothing and hides no link, for a chat
-/// that renders customers' text (Mattermost, Teams): a word joiner (U+2060) after each
-/// `@`, so that no `@all`, `@channel` or `@name` notifies; after each `!` before a `[`, so
-/// that no `![](…)` image is fetched from the writer's server; and after each `]` before a
-/// `(`, so that no `[words](address)` shows words in place of where it leads (an address
-/// written out stays a link, and shows where it goes). It reads the same. A value without
-/// them is passed on as it is.
+/// that renders customers' text (Mattermost, Teams, Discord, Telegram): a word joiner
+/// (U+2060) after each `@`, so that no `@all`, `@channel` or `@name` notifies; after each
+/// `!` before a `[`, so that no `![](…)` image is fetched from the writer's server; and
+/// after each `]` before a `(`, a `[` or a `:`, so that neither `[words](address)` nor a
+/// reference link (`[words][1]` with `[1]: address`) shows words in place of where it
+/// leads (an address written out stays a link, and shows where it goes). It reads the
+/// same. A value without them is passed on as it is.
 pub(super) fn inert(value: Value) -> Value {
     match value.as_str().map(made_inert) {
         Some(Cow::Owned(text)) => Value::from(text),
@@ -205,7 +206,10 @@ pub(super) fn made_inert(text: &str) -> Cow<'_, str> {
     while let Some(c) = chars.next() {
         out.push(c);
         let next = chars.peek();
-        if c == '@' || (c == '!' && next == Some(&'[')) || (c == ']' && next == Some(&'(')) {
+        if c == '@'
+            || (c == '!' && next == Some(&'['))
+            || (c == ']' && matches!(next, Some('(' | '[' | ':')))
+        {
             out.push('\u{2060}');
         }
     }

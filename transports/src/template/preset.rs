@@ -253,12 +253,13 @@ fn discord(f: &Fields<'_>, out: &mut String) {
     } else {
         f.subject
     };
-    esc(out, &truncate(title, 250));
+    // Customers' text: an embed's description renders Markdown, masked links included.
+    esc(out, &truncate(&inert(title), 250));
     out.push_str(r#"","description":""#);
     if f.text.is_empty() {
         esc(out, f.label);
     } else {
-        esc(out, &truncate(f.text, 3500));
+        esc(out, &truncate(&inert(f.text), 3500));
     }
     out.push_str(r#"","footer":{"text":""#);
     footer(out, f, plain);
@@ -271,15 +272,16 @@ fn telegram(f: &Fields<'_>, out: &mut String) {
     esc(out, f.vars.get("chat_id").map_or("", String::as_str));
     out.push_str(r#"","text":""#);
     esc(out, f.label);
+    // Customers' text: plain, but Telegram still finds @-mentions in it, and notifies.
     if !f.subject.is_empty() {
         out.push_str(r"\n");
-        esc(out, &truncate(f.subject, 300));
+        esc(out, &truncate(&inert(f.subject), 300));
     }
     if !f.text.is_empty() {
         out.push_str(r"\n\n");
-        esc(out, &truncate(f.text, 3000));
+        esc(out, &truncate(&inert(f.text), 3000));
     }
     out.push_str(r"\n\n");
-    footer(out, f, plain);
+    footer(out, f, inert);
     out.push_str(r#"","link_preview_options":{"is_disabled":true}}"#);
 }

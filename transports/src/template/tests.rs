@@ -571,3 +571,32 @@ fn the_teams_preset_shows_no_link_in_place_of_its_address() {
         assert!(out.contains("or https://ok.example"), "{out}");
     }
 }
+
+/// The chats that read customers' text as Markdown, or find mentions in it (Mattermost,
+/// Teams, Discord, Telegram): no link, inline or by reference, shows words in place of its
+/// address, and no mention notifies, by each preset in Rust and by its template alike.
+#[test]
+fn the_markdown_presets_show_no_hidden_link_and_notify_nobody() {
+    let mut body: serde_json::Value = serde_json::from_slice(ZENLIX).unwrap();
+    body["ticket"]["subject"] = "[Your invoice][1] for @cfo".into();
+    body["ticket"]["text"] =
+        "pay [here](https://phish.example/y)\n\n[1]: https://phish.example/x".into();
+    let body = serde_json::to_vec(&body).unwrap();
+    for name in ["mattermost", "teams", "discord", "telegram"] {
+        let preset = Template::preset(name).unwrap().var("chat_id", "-100");
+        let inline = Template::inline(preset.text())
+            .unwrap()
+            .var("chat_id", "-100");
+        for template in [preset, inline] {
+            let out = template.render(create(), "e", None, &body).unwrap();
+            // Its strings as they are, escapes read.
+            let out = serde_json::from_str::<serde_json::Value>(&out)
+                .unwrap()
+                .to_string();
+            for hidden in ["](", "][", "]:", "@cfo"] {
+                assert!(!out.contains(hidden), "{name}: {hidden}: {out}");
+            }
+            assert!(out.contains("[Your invoice]\u{2060}[1]"), "{name}: {out}");
+        }
+    }
+}
