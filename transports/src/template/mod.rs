@@ -333,13 +333,15 @@ impl Template {
     }
 
     /// The same template with another `Content-Type`. Values are escaped for JSON, and the
-    /// output checked to be JSON, exactly when it is JSON (`application/json`, or any
-    /// `…+json`); a `text/plain` template prints values as they are. Defaults to
+    /// output checked to be JSON, exactly when it is JSON (`application/json`, any
+    /// `…/json` or `…+json`); a `text/plain` template prints values as they are. Defaults to
     /// `application/json`.
     ///
     /// # Errors
     ///
-    /// [`Error::Template`] when `content_type` is empty or not a valid header value.
+    /// [`Error::Template`] when `content_type` is empty or not a valid header value, or is
+    /// not JSON for a preset (presets write JSON: as another type, their values would go
+    /// unescaped).
     pub fn content_type(self, content_type: &str) -> Result<Template, Error> {
         let content_type = content_type.trim();
         if content_type.is_empty()
@@ -350,6 +352,15 @@ impl Template {
             return Err(Error::Template(format!(
                 "content type '{content_type}' is not a valid header value; write it like \
                  \"text/plain; charset=utf-8\""
+            )));
+        }
+        if let TemplateSource::Preset(name) = &self.compiled.source
+            && !is_json(content_type)
+        {
+            return Err(Error::Template(format!(
+                "the preset '{name}' writes JSON, and content type '{content_type}' is not \
+                 JSON (its values would go unescaped): give a JSON type such as \
+                 \"application/json; charset=utf-8\", or write a template of your own"
             )));
         }
         Template::compile(
@@ -683,7 +694,8 @@ impl fmt::Debug for Template {
     }
 }
 
-/// Whether a content type is JSON: `application/json` or `…+json`, any parameters.
+/// Whether a content type is JSON: `application/json`, `…/json` (`text/json`) or `…+json`,
+/// any parameters.
 fn is_json(content_type: &str) -> bool {
     let essence = content_type
         .split(';')
@@ -691,7 +703,7 @@ fn is_json(content_type: &str) -> bool {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json")
+    essence.ends_with("/json") || essence.ends_with("+json")
 }
 
 /// The line and column (from 1, in characters) of a byte offset.

@@ -237,6 +237,23 @@ fn presets_are_found_by_name_with_a_suggestion() {
 }
 
 #[test]
+fn a_preset_takes_json_content_types_only() {
+    // Its values are escaped as JSON under any JSON type, `text/json` too.
+    let preset = Template::preset("discord").unwrap();
+    let json = preset.clone().content_type("text/json").unwrap();
+    let mut body: serde_json::Value = serde_json::from_slice(ZENLIX).unwrap();
+    body["ticket"]["subject"] = r#"x","embeds":[],"z":""#.into();
+    let out = json
+        .render(create(), "e", None, &serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["embeds"][0]["title"], r#"x","embeds":[],"z":""#);
+    // Under another type they would go unescaped: refused, and said why.
+    let err = preset.content_type("text/plain").unwrap_err().to_string();
+    assert!(err.contains("the preset 'discord' writes JSON"), "{err}");
+}
+
+#[test]
 fn a_plain_text_template_prints_values_as_they_are() {
     let template = Template::inline("{{ subject }} \"{{ event.ticket.code }}\"")
         .unwrap()
