@@ -148,6 +148,42 @@ impl Template {
     }
 }
 
+/// Where `name` is first used: as a whole word inside `{{ … }}` or `{% … %}` (the same
+/// letters in the JSON around them, such as a key `"title"` for `titl`, are not it).
+fn name_in_tags(text: &str, name: &str) -> Option<usize> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(open) = text[from..].find(['{']).map(|i| from + i) {
+        let close = match bytes.get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => {
+                from = open + 1;
+                continue;
+            }
+        };
+        let inside = open + 2;
+        let end = text[inside..]
+            .find(close)
+            .map_or(text.len(), |i| inside + i);
+        let tag = &text[inside..end];
+        let mut at = 0;
+        while let Some(i) = tag[at..].find(name).map(|i| at + i) {
+            let (start, stop) = (inside + i, inside + i + name.len());
+            let before = start.checked_sub(1).map(|b| bytes[b]);
+            if !before.is_some_and(|b| word(b) || b == b'.')
+                && !bytes.get(stop).is_some_and(|&b| word(b))
+            {
+                return Some(start);
+            }
+            at = i + name.len();
+        }
+        from = end;
+    }
+    None
+}
+
 /// Refuses a name the template looks up that no render has (strict: every render would
 /// fail on it), with the closest known name.
 fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
@@ -176,8 +212,7 @@ fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
         .min()
         .map(|(_, known)| format!(" (did you mean '{known}'?)"))
         .unwrap_or_default();
-    let at = text
-        .find(name.as_str())
+    let at = name_in_tags(text, name)
         .map(|at| {
             let (line, column) = line_column(text, at);
             format!("line {line}, column {column}: ")

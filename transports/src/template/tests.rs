@@ -165,6 +165,11 @@ fn a_name_or_filter_no_render_has_is_refused_when_the_template_is_made() {
         (r#"{"a": "{{ subject|urlencode }}"}"#, "unknown filter"),
         (r#"{"a": {{ subject is mapping2 }}}"#, "unknown test"),
         (r#"{"a": {{ lipsum() }}}"#, "unknown name 'lipsum'"),
+        // The same letters in a key, or as an attribute, are not where it is used.
+        (
+            r#"{"title": "{{ event.titl }} {{ titl }}"}"#,
+            "line 1, column 32: unknown name 'titl'",
+        ),
     ] {
         let err = Template::inline(source).unwrap_err().to_string();
         assert!(err.contains(says), "{source}: {err}");
