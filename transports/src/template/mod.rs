@@ -678,7 +678,8 @@ impl Template {
     /// (the same words either way: every path of a render says the same).
     fn over_limit(&self) -> String {
         format!(
-            "the {} rendered more than its max_output of {} bytes (raise it, or print less)",
+            "the {} rendered more than its max_output of {} bytes: print less (from code, \
+             Template::max_output raises the limit)",
             self.compiled.source, self.max_output
         )
     }
