@@ -521,7 +521,6 @@ impl DeadLetterLog {
     }
 }
 
-/// The key of a dead letter file's line: a hash of its bytes.
 /// Whether `path` names the file whose metadata is `opened` (not one put in its place).
 #[cfg(unix)]
 fn is_at(path: &Path, opened: &std::fs::Metadata) -> bool {
@@ -534,6 +533,7 @@ fn is_at(path: &Path, _opened: &std::fs::Metadata) -> bool {
     path.exists()
 }
 
+/// The key of a dead letter file's line: a hash of its bytes.
 fn line_key(line: &[u8]) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
