@@ -154,7 +154,7 @@ fn name_in_tags(text: &str, name: &str) -> Option<usize> {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let bytes = text.as_bytes();
     let mut from = 0;
-    while let Some(open) = text[from..].find(['{']).map(|i| from + i) {
+    while let Some(open) = text[from..].find('{').map(|i| from + i) {
         let close = match bytes.get(open + 1) {
             Some(b'{') => "}}",
             Some(b'%') => "%}",
