@@ -133,6 +133,10 @@ At start it prints `listening on http://ADDR/` and a line saying who can reach i
 only unless --listen says otherwise; put a TLS proxy in front), how many endpoints it has
 and where the console, the API, events and metrics are.";
 
+/// How often the samples the metrics recorder holds are folded into its histograms (as
+/// the exporter's own HTTP listener does).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 /// The buckets of `deskhook_attempt_duration_seconds` on /metrics: 5 ms to a minute.
 const ATTEMPT_SECONDS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
@@ -244,6 +248,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         #[cfg(unix)]
         ignore_hangups()?;
         let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;
+        // The histograms keep their samples until a render or an upkeep drains them: without
+        // a scraper, they would grow for as long as the daemon runs.
+        let upkeep = metrics.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(METRICS_UPKEEP).await;
+                upkeep.run_upkeep();
+            }
+        });
         let daemon = Arc::new(Daemon {
             accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
             sink: sink.clone(),
