@@ -288,7 +288,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         if committed.is_ok() {
             log_line(daemon, &emitted);
         }
-        (committed.map_err(|e| e.to_string()), Vec::new())
+        (committed.map_err(|e| shortened(&e.to_string())), Vec::new())
     } else {
         // Routed now, so that an event nothing kept (a full queue, the memory budget) is a
         // 503 the client retries, not a drop; one that some endpoints took is accepted,
@@ -297,7 +297,18 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         let routed = blocking(|| daemon.sink.route_now(&emitted));
         endpoints = routed.queued.len() + routed.refused.len();
         if routed.lost() {
-            let reasons: Vec<&str> = routed.refused.iter().map(|r| r.reason.as_str()).collect();
+            // As in a 202: a reason names the ticket, which can be as long as the body, and
+            // an event can go to thousands of endpoints.
+            let mut reasons: Vec<String> = routed
+                .refused
+                .iter()
+                .take(REFUSALS_SHOWN)
+                .map(|r| shortened(&r.reason))
+                .collect();
+            let more = routed.refused.len().saturating_sub(REFUSALS_SHOWN);
+            if more > 0 {
+                reasons.push(format!("and {more} more endpoint(s)"));
+            }
             (Err(reasons.join("; ")), Vec::new())
         } else {
             log_line(daemon, &emitted);
@@ -354,7 +365,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
 }
 
-/// Longest reason of a refusal in a 202: a reason names the ticket, which can be as long as
+/// Longest reason of a refusal in an answer: a reason names the ticket, which can be as long as
 /// the body, and each Idempotency-Key keeps its answer.
 const MAX_REASON: usize = 300;
 

@@ -196,14 +196,13 @@ fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
     assert_eq!(status, 202);
     // The paused endpoint's queue holds one event: the next is not accepted, and the client
     // is told to retry rather than the event being dropped behind its back.
-    let (status, problem) = serve.post_event(&zenlix_event("Q-2"), &[]);
+    // Its ticket code is long: the answer names it, clipped.
+    let long = format!("Q-2{}", "x".repeat(4000));
+    let (status, problem) = serve.post_event(&zenlix_event(&long), &[]);
     assert_eq!(status, 503, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("queue full")),
-        "{problem}"
-    );
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("queue full"), "{problem}");
+    assert!(detail.len() < 1000, "{} bytes", detail.len());
     // A comment goes to "audit" too: accepted, naming the endpoint that dropped it. Sent
     // again, "audit" would get it twice.
     target.up.store(true, Ordering::SeqCst);
