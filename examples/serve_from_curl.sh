@@ -58,9 +58,9 @@ receiver="$(sed -n 's/^listening on //p' "$work/listen.out")"
 # The daemon: no endpoint in its config; they come through the API. The token is what the
 # helpdesk sends as a bearer (and what an admin types on the console's login page).
 export DESKHOOK_TOKEN="$(head -c 24 /dev/urandom | base64)"
-printf '[delivery]\nshutdown_timeout = "2s"\n' > "$work/deskhook.toml"
+: > "$work/deskhook.toml"
 "$deskhook" serve --config "$work/deskhook.toml" --spool "$work/spool" \
-    --listen 127.0.0.1:0 > "$work/serve.out" &
+    --listen 127.0.0.1:0 --grace 2s > "$work/serve.out" &
 pids+=($!)
 wait_for "the daemon to listen" grep -q '^listening on ' "$work/serve.out"
 daemon="$(sed -n 's/^listening on //p' "$work/serve.out" | sed 's:/$::')"
