@@ -230,7 +230,7 @@ impl DeliverySink {
             "event {} ({} on ticket {}) for endpoint '{}' dead-lettered: {}",
             letter.id,
             letter.action,
-            letter.ticket,
+            super::shown(&letter.ticket),
             letter.endpoint,
             letter.reason
         );

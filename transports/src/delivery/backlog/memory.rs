@@ -167,7 +167,10 @@ impl MemoryBacklog {
                     let message = format!(
                         "endpoint '{name}': queue full ({capacity} events, overflow {}); event {} \
                          ({} on ticket {}) dropped",
-                        config.overflow, job.event.id_text, job.event.event_type, job.event.key
+                        config.overflow,
+                        job.event.id_text,
+                        job.event.event_type,
+                        crate::delivery::shown(&job.event.key)
                     );
                     log::warn!(target: deskhook::LOG_TARGET, "{message}");
                     return Err(Refusal {
@@ -187,7 +190,7 @@ impl MemoryBacklog {
                  ({} on ticket {}, sequence {}) dropped",
                 old.event.id_text,
                 old.event.event_type,
-                old.event.key,
+                crate::delivery::shown(&old.event.key),
                 old.seq
             );
             engine.finished(lane, 1);

@@ -237,7 +237,7 @@ impl DeadLetterLog {
                          written ({e}) and is dropped: {}",
                         letter.id,
                         letter.action,
-                        letter.ticket,
+                        super::shown(&letter.ticket),
                         letter.endpoint,
                         letter.reason
                     );

@@ -506,7 +506,7 @@ impl Engine {
             "event {} ({} on ticket {}) for endpoint '{}' dead-lettered to {}: {}",
             letter.id,
             letter.action,
-            letter.ticket,
+            crate::delivery::shown(&letter.ticket),
             letter.endpoint,
             self.backlog.dead_letter_place(),
             letter.reason

@@ -346,7 +346,7 @@ impl Engine {
                  emit)",
                 event.id_text,
                 event.event_type,
-                event.key,
+                super::shown(&event.key),
                 self.budget.max(),
             )
         } else {
@@ -359,7 +359,7 @@ impl Engine {
                 self.budget.max(),
                 event.id_text,
                 event.event_type,
-                event.key,
+                super::shown(&event.key),
             )
         };
         log::warn!(target: deskhook::LOG_TARGET, "{message}");
