@@ -82,6 +82,11 @@ pub(crate) struct Args {
     /// next request is closed after as long.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
     header_timeout: Duration,
+    /// Connections open at once at most, 1 to 65536: past it, new ones wait until one
+    /// closes (logged), so that clients cannot take the file descriptors the deliveries
+    /// and the spool need. Keep it under the process's limit (ulimit -n).
+    #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_connections: u32,
     /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
@@ -292,8 +297,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             sink.endpoints().len(),
             if durable { ", events and endpoints kept in the spool" } else { ", no spool: events in memory only" },
         ));
-        serve_until_stopped(listener, app, args.header_timeout, stop, args.grace, &daemon, guard)
-            .await
+        let limits = connections::Limits {
+            header_timeout: args.header_timeout,
+            max_connections: args.max_connections as usize,
+        };
+        serve_until_stopped(listener, app, limits, stop, args.grace, &daemon, guard).await
     })
 }
 
@@ -304,14 +312,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     app: Router,
-    header_timeout: Duration,
+    limits: connections::Limits,
     stop: impl std::future::Future<Output = ()>,
     grace: Duration,
     daemon: &Daemon,
     guard: deskhook_transports::delivery::DeliveryGuard,
 ) -> Result<ExitCode, String> {
     let stopping = Arc::new(tokio::sync::Notify::new());
-    let server = connections::serve_connections(listener, app, header_timeout, {
+    let server = connections::serve_connections(listener, app, limits, {
         let stopping = stopping.clone();
         async move {
             stop.await;

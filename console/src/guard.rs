@@ -139,6 +139,10 @@ fn live(now: Instant, opened: Instant, used: Instant) -> bool {
     now.duration_since(opened) < SESSION_LIFETIME && now.duration_since(used) < SESSION_IDLE
 }
 
+/// Longest body of `POST /login` (the form token, the token, and the page to go back to)
+/// read: anyone can send it.
+const MAX_LOGIN_FORM: usize = 16 * 1024;
+
 /// What the token check needs.
 struct Auth {
     token: String,
@@ -171,9 +175,9 @@ pub(crate) fn wrap(inner: Router, token: Option<String>) -> Router {
                 .route("/logout", post(log_out))
                 .with_state(auth.clone())
                 .layer(middleware::from_fn(same_site_only))
-                // Before the token is checked, a body is read up to a form's size, not
-                // axum's default of 2 MB.
-                .layer(axum::extract::DefaultBodyLimit::max(pages::MAX_FORM));
+                // Before the token is checked, a body is read up to a login form's size
+                // only, not a page's form's (256 KiB) or axum's default (2 MB).
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_LOGIN_FORM));
             router
                 .layer(middleware::from_fn_with_state(auth, require_token))
                 .merge(login)

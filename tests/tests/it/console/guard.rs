@@ -314,6 +314,13 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     };
     let refused = send(&c.app, post("guess")).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    // Anyone can post the form: its body is read up to a login's size only.
+    let padded = send(
+        &c.app,
+        post(&format!("guess&pad={}", "x".repeat(20 * 1024))),
+    )
+    .await;
+    assert_eq!(padded.status, StatusCode::PAYLOAD_TOO_LARGE);
     let ok = send(&c.app, post("s3cret-token")).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     assert_eq!(ok.headers[header::LOCATION], "/dead-letters");
