@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use deskhook_console::{Console, Problem};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::http_async::AsyncHttpSink;
@@ -412,6 +412,8 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
     let own = Router::new()
         .route("/v1/events", post(events::accept_event))
         .route("/metrics", get(render_metrics))
+        // A typo here is the daemon's to answer, not the console's (a page).
+        .route("/v1/{*rest}", any(no_such_event_path))
         .layer(middleware::from_fn_with_state(daemon.clone(), bearer_only))
         .route("/healthz", get(|| async { "ok\n" }))
         // A wrong method (GET /v1/events) is a problem document too, with its Allow.
@@ -447,6 +449,14 @@ async fn bearer_only(State(daemon): State<Arc<Daemon>>, request: Request, next: 
         HeaderValue::from_static("Bearer realm=\"deskhook\""),
     );
     response
+}
+
+/// Any other path under `/v1/`.
+async fn no_such_event_path() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no such path; events go to POST /v1/events",
+    )
 }
 
 async fn render_metrics(State(daemon): State<Arc<Daemon>>) -> Response {

@@ -598,6 +598,31 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
     );
     let (status, problem) = serve.call("GET", "/api/v1/endpoints/nope", &[], "");
     assert_eq!(status, 404, "{problem}");
+    // A typo is told as such: a problem document under /v1/ and /api/, a page elsewhere,
+    // and the login form for one without the token.
+    let (status, problem) = serve.call("POST", "/v1/event", &[], &zenlix_event("T"));
+    assert_eq!(status, 404, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("POST /v1/events")),
+        "{problem}"
+    );
+    let (status, problem) = serve.call("GET", "/api/v2/stats", &[], "");
+    assert_eq!(
+        (status, problem["status"].clone()),
+        (404, json!(404)),
+        "{problem}"
+    );
+    let (status, page) = serve.call("GET", "/endpoint", &[], "");
+    assert_eq!(status, 404, "{page}");
+    assert!(
+        page.as_str()
+            .is_some_and(|p| p.contains("no page at this address")),
+        "{page}"
+    );
+    let (status, _) = request(&serve.addr, "GET", "/endpoint", &[], b"");
+    assert_eq!(status, 303);
     let (status, problem) = serve.call(
         "POST",
         "/api/v1/endpoints",

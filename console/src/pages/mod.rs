@@ -33,6 +33,26 @@ pub(crate) fn routes() -> Router<State> {
         .route("/events", get(letters::event))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
+        .fallback(no_such_path)
+}
+
+/// A path the console has nothing at: a page saying so, or a problem document under
+/// `/api/` (the API's own paths have one of their own). Behind the token like the pages, so
+/// that a visitor without it learns nothing of which paths exist.
+async fn no_such_path(base: Base, request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            "no such API path; the API is under /api/v1, and the document at \
+             /api/v1/openapi.json lists its paths",
+        )
+        .into_response();
+    }
+    let problem = Problem::new(
+        StatusCode::NOT_FOUND,
+        "the console has no page at this address; follow its links from the endpoints",
+    );
+    error_page(&base, &problem).into_response()
 }
 
 /// What every page sends: no inline script may run, no framing, no sniffing.

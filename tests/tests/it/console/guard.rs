@@ -189,6 +189,21 @@ async fn pages_escape_what_tenants_and_receivers_wrote_and_work_nested() {
     )
     .await;
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    // A path it has nothing at is a page of the console, with its links under the mount.
+    let typo = send(
+        &c.app,
+        Request::get("/admin/hooks/endpoint")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(typo.status, StatusCode::NOT_FOUND);
+    assert!(
+        typo.body.contains("no page at this address")
+            && typo.body.contains("href=\"/admin/hooks/dead-letters\""),
+        "{}",
+        typo.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
