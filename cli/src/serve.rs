@@ -112,7 +112,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        that hung up is accepted all the same, and its retry gets that answer); in the
        API, a name in use, or an endpoint changed by someone else meanwhile
   412  in the API, an If-Match whose version is no longer the endpoint's
-  413  a body over max_payload, as received or as deskhook sends it (every field written)
+  413  a body over max_payload, as received or as deskhook sends it (every field
+       written), or one that needs more memory than max_queued_bytes holds
   415  a multipart body (send the event's JSON as the body; a form's is read as JSON), a
        Content-Encoding other than identity, or a body that is not UTF-8 and whose
        Content-Type names another charset (one with no charset named is a 400)

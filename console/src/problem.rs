@@ -69,7 +69,7 @@ impl From<Error> for Problem {
             | Error::InvalidEndpoint { .. }
             | Error::Refused(_)
             | Error::Config(_) => StatusCode::BAD_REQUEST,
-            Error::SpoolFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::SpoolFull { .. } | Error::NotQueued(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Problem::new(status, error.to_string())

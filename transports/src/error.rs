@@ -36,6 +36,13 @@ pub enum Error {
     },
     /// A setting is out of range; the message says which and what to use instead.
     Config(String),
+    /// An event was not queued: an endpoint's queue is full, the memory budget is spent,
+    /// or the event needs more memory than the whole budget (then it went to the dead
+    /// letters, with a spool). For calls that answer for one event: a test event, a replayed
+    /// dead letter, [`send_with_receipt`](crate::delivery::DeliverySink::send_with_receipt).
+    /// The message names the endpoint, why, and whether the event was dead-lettered. A full
+    /// queue or a spent budget passes: try again once the endpoint has delivered some.
+    NotQueued(String),
     /// A payload template cannot be used (it does not compile, names an unknown preset,
     /// lacks a variable its preset needs), or an event cannot be rendered with it. The
     /// message names the template, the line and column, and what to change.
@@ -199,7 +206,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot rotate log file '{}': {source}", path.display())
             }
             Error::Config(message) => write!(f, "invalid configuration: {message}"),
-            Error::Template(message) => f.write_str(message),
+            Error::Template(message) | Error::NotQueued(message) => f.write_str(message),
             Error::InvalidUrl { url, reason } => {
                 write!(f, "invalid endpoint URL '{url}': {reason}")
             }
@@ -306,6 +313,7 @@ impl std::error::Error for Error {
             | Error::Rotate { source, .. } => Some(source),
             Error::Config(_)
             | Error::Template(_)
+            | Error::NotQueued(_)
             | Error::InvalidUrl { .. }
             | Error::InvalidEndpoint { .. }
             | Error::Undelivered { .. }

@@ -225,6 +225,14 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             ),
         ));
     }
+    // Nor could it ever be queued: the spool would dead-letter it (and the retries of a 503
+    // again), the memory queues drop it.
+    if let Some(reason) = daemon.sink.never_fits(&emitted) {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the event cannot be queued: {reason}"),
+        ));
+    }
     // To tell a retried request from another event under the same key: the bytes, and the
     // format they were read as (named or not).
     let digest = key.as_ref().map_or([0; 32], |_| {

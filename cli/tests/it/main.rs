@@ -21,6 +21,7 @@ mod send_refuses_private_addresses_without_allow_private;
 mod serve;
 mod serve_console_in_a_browser;
 mod serve_needs_a_token;
+mod serve_refuses_what_memory_cannot_hold;
 mod spool_survives_sigkill;
 mod tail;
 mod verify_checks_a_captured_request;

@@ -395,8 +395,12 @@ pub struct TestSent {
 
 #[utoipa::path(post, path = "/endpoints/{name}/test", tag = "endpoints",
     params(("name" = String, Path, description = "The endpoint's name")),
-    responses((status = 202, body = TestSent), (status = 400, body = Problem),
-        (status = 404, body = Problem)))]
+    responses((status = 202, body = TestSent),
+        (status = 400, body = Problem,
+            description = "the endpoint receives no Zenlix action, or is disabled or being removed"),
+        (status = 404, body = Problem),
+        (status = 503, body = Problem,
+            description = "its queue or the memory budget is full: retry once it has delivered some")))]
 pub(super) async fn test_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,

@@ -137,3 +137,4 @@ mod api;
 mod forms;
 mod guard;
 mod letters;
+mod test_events;

@@ -137,6 +137,8 @@ fn clone_outcome(outcome: &Result<(), Error>) -> Result<(), Error> {
             path: path.clone(),
             message: message.clone(),
         }),
+        Err(Error::NotQueued(message)) => Err(Error::NotQueued(message.clone())),
+        Err(Error::Config(message)) => Err(Error::Config(message.clone())),
         Err(other) => Err(Error::Config(other.to_string())),
     }
 }

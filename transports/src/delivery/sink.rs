@@ -176,6 +176,15 @@ impl DeliverySink {
         self.engine.route_now(event)
     }
 
+    /// Why `event` can never be queued, if so: its body needs more memory than the sink's
+    /// whole `max_queued_bytes` (with a spool it would go to the dead letters at once,
+    /// without one be dropped, however empty the queues). For a caller that answers for the
+    /// event and refuses it first, before anything is kept (`deskhook serve`'s 413). It costs
+    /// a comparison.
+    pub fn never_fits(&self, event: &Emitted<'_>) -> Option<String> {
+        self.engine.beyond_budget(event.body().len())
+    }
+
     /// How many endpoints `event` goes to now: those of its tenant and those without one,
     /// that receive its type. (0: it is accepted and goes nowhere.)
     pub fn endpoints_for(&self, event: &Emitted<'_>) -> usize {
@@ -189,6 +198,7 @@ impl DeliverySink {
     /// so that memory stays bounded: async code awaits [`room`](Self::room) first.) For a
     /// sink with a spool (see `SinkBuilder::spool`); without one, the event is queued in
     /// memory and the receipt settles at once with an error saying that nothing is durable.
+    /// An endpoint that does not take it settles the receipt with [`Error::NotQueued`].
     pub fn send_with_receipt(&self, event: &Emitted<'_>) -> Receipt {
         self.engine.enqueue_with_receipt(event)
     }
@@ -209,7 +219,8 @@ impl DeliverySink {
     /// # Errors
     ///
     /// [`Error::Config`] when the dead letter names an endpoint this sink does not have, its
-    /// id or event type cannot be read, or its queue refuses it.
+    /// id or event type cannot be read, or the endpoint is disabled or being removed;
+    /// [`Error::NotQueued`] when its queue or the memory budget is full.
     pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
         self.engine.redeliver(letter)
     }

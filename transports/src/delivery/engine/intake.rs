@@ -299,20 +299,19 @@ impl Engine {
             Ok(Some(found)) => found,
             Ok(None) => return Receipt::settled(Ok(())),
             Err(letters) => {
-                return Receipt::settled(Err(Error::Config(problems(letters).join("; "))));
+                return Receipt::settled(Err(Error::NotQueued(problems(letters).join("; "))));
             }
         };
         let accepted = self.backlog.accept(self, event, lanes);
         match accepted.receipt {
             Some(receipt) if accepted.problems.is_empty() => receipt,
-            Some(_) => Receipt::settled(Err(Error::Config(accepted.problems.join("; ")))),
-            None => Receipt::settled(Err(Error::Config(if accepted.problems.is_empty() {
+            Some(_) => Receipt::settled(Err(Error::NotQueued(accepted.problems.join("; ")))),
+            None if accepted.problems.is_empty() => Receipt::settled(Err(Error::Config(
                 "this sink has no spool, so nothing is durable (the event is queued in \
                  memory); add one with SinkBuilder::spool to get durability receipts"
-                    .to_owned()
-            } else {
-                accepted.problems.join("; ")
-            }))),
+                    .to_owned(),
+            ))),
+            None => Receipt::settled(Err(Error::NotQueued(accepted.problems.join("; ")))),
         }
     }
 
@@ -382,7 +381,7 @@ impl Engine {
         match self.backlog.requeue(self, lane, job) {
             Ok(Some(receipt)) => receipt.wait(Duration::MAX),
             Ok(None) => Ok(()),
-            Err(problem) => Err(Error::Config(problem)),
+            Err(problem) => Err(Error::NotQueued(problem)),
         }
     }
 

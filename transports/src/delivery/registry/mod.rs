@@ -479,8 +479,8 @@ impl Endpoints {
     /// # Errors
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when it
-    /// receives no Zenlix action (test events are Zenlix events), is disabled (a 410) or
-    /// being removed, or its queue refuses it.
+    /// receives no Zenlix action (test events are Zenlix events), or is disabled (a 410) or
+    /// being removed; [`Error::NotQueued`] when its queue or the memory budget is full.
     pub fn send_test(&self, name: &str) -> Result<deskhook::sink::EventId, Error> {
         let lane = self.engine.registry().lane(name)?;
         // Queued, the test event would only be dead-lettered: a letter of a made-up ticket,

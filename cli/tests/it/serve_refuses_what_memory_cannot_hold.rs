@@ -1,0 +1,72 @@
+//! An event that needs more memory than the whole `max_queued_bytes` is answered 413 by
+//! `deskhook serve`, with a spool and without: a 503 would have the client retry for ever,
+//! each retry written to the dead letters (spool) or dropped (memory). An event that fits is
+//! accepted and delivered as before.
+
+use serde_json::{Value, json};
+
+use crate::serve::{Serve, Switchable, write_config, zenlix_event};
+
+/// What memory holds in this test's daemons: the sample event (9 KB), not a large one.
+const BUDGET: usize = 32 * 1024;
+
+fn refuses_and_keeps_nothing(spool: bool) {
+    let target = Switchable::start(503);
+    target.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[delivery]\ndead_letter_path = {:?}\nmax_queued_bytes = {BUDGET}\n\n\
+             [[endpoint]]\nname = \"crm\"\nurl = \"{}\"\nallow_private = true\n",
+            dir.path().join("dead.jsonl"),
+            target.receiver.url
+        ),
+    );
+    let spool_dir = dir.path().join("spool");
+    let mut serve = Serve::start_with(&config, spool.then_some(spool_dir.as_path()), &[]);
+
+    let mut large: Value = serde_json::from_str(&zenlix_event("LARGE")).unwrap();
+    large["ticket"]["text"] = json!("x".repeat(BUDGET));
+    for _ in 0..2 {
+        // The same answer to a retry, under its Idempotency-Key as without one.
+        for key in [None, Some("large-1")] {
+            let headers: Vec<(&str, &str)> =
+                key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+            let (status, problem) = serve.post_event(&large.to_string(), &headers);
+            assert_eq!(status, 413, "spool: {spool}: {problem}");
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("max_queued_bytes")),
+                "{problem}"
+            );
+        }
+    }
+    let (status, reply) = serve.post_event(&zenlix_event("SMALL"), &[]);
+    assert_eq!(status, 202, "{reply}");
+    target.wait_delivered(1);
+
+    let (status, letters) = serve.call("GET", "/api/v1/dead-letters", &[], "");
+    assert_eq!(status, 200, "{letters}");
+    assert_eq!(letters["items"], json!([]), "spool: {spool}");
+    let (_, metrics) = serve.call("GET", "/metrics", &[], "");
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        !metrics.contains("deskhook_events_dropped_total{"),
+        "nothing was dropped: {metrics}"
+    );
+    serve.signal("-TERM");
+    assert!(serve.process.wait().success());
+    assert_eq!(target.delivered(), 1);
+}
+
+#[test]
+fn an_event_memory_cannot_hold_is_answered_413_with_a_spool() {
+    refuses_and_keeps_nothing(true);
+}
+
+#[test]
+fn an_event_memory_cannot_hold_is_answered_413_without_a_spool() {
+    refuses_and_keeps_nothing(false);
+}
