@@ -108,15 +108,15 @@ impl DeliverySink {
     ///
     /// # Errors
     ///
-    /// [`Error::Spool`] when the spool's depth cannot be read; the other gauges are set
-    /// all the same.
+    /// [`Error::Spool`] when the spool's depth cannot be read; the spool depth is then NaN,
+    /// and the other gauges are set all the same.
     pub fn record_gauges(&self) -> Result<(), Error> {
         #[cfg(feature = "metrics")]
         {
             let totals = self.engine.totals();
             // The other gauges are set even when the spool cannot be read.
             let rows = self.engine.backlog().stored_rows();
-            let known = rows.as_ref().ok().copied().flatten();
+            let known = rows.as_ref().copied().map_err(|_| ());
             super::telemetry::gauges(totals.queued, totals.in_flight, known, self.engine.states());
             rows?;
         }

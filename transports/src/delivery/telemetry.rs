@@ -14,7 +14,7 @@
 //! | `deskhook_attempt_duration_seconds` | histogram | (requests sent only) |
 //! | `deskhook_queue_depth` | gauge | events waiting, over all endpoints |
 //! | `deskhook_in_flight` | gauge | attempts under way |
-//! | `deskhook_spool_depth` | gauge | rows in the spool (with a spool) |
+//! | `deskhook_spool_depth` | gauge | rows in the spool (with a spool); NaN while the spool cannot be read (`record_gauges` returns why), not its last figure |
 //! | `deskhook_endpoints` | gauge | `state` (`active`, `paused`, `disabled`, `breaker_open`) |
 //!
 //! With [`DeliveryConfig::metrics_per_endpoint`](super::DeliveryConfig::metrics_per_endpoint)
@@ -174,14 +174,17 @@ pub(crate) fn attempt(
 pub(crate) fn gauges(
     queued: usize,
     in_flight: usize,
-    spool_rows: Option<u64>,
+    spool_rows: Result<Option<u64>, ()>,
     states: [(&'static str, usize); 4],
 ) {
     guarded(|| {
         metrics::gauge!("deskhook_queue_depth").set(queued as f64);
         metrics::gauge!("deskhook_in_flight").set(in_flight as f64);
-        if let Some(rows) = spool_rows {
-            metrics::gauge!("deskhook_spool_depth").set(rows as f64);
+        match spool_rows {
+            Ok(Some(rows)) => metrics::gauge!("deskhook_spool_depth").set(rows as f64),
+            // Its last figure would pass for today's.
+            Err(()) => metrics::gauge!("deskhook_spool_depth").set(f64::NAN),
+            Ok(None) => {}
         }
         for (state, count) in states {
             metrics::gauge!("deskhook_endpoints", "state" => state).set(count as f64);
@@ -223,11 +226,78 @@ pub(crate) fn attempt_ended(
 
 #[cfg(all(test, feature = "metrics"))]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{Counter, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder};
+    use metrics::{SharedString, Unit};
+
     #[test]
     fn a_recorder_that_panics_loses_its_figure_not_the_caller() {
         let mut after = false;
         super::guarded(|| panic!("a recorder's bug"));
         super::guarded(|| after = true);
         assert!(after);
+    }
+
+    /// The gauges' last values, by name.
+    #[derive(Debug, Default)]
+    struct Gauges(Arc<Mutex<HashMap<String, f64>>>);
+
+    #[derive(Debug)]
+    struct Slot(String, Arc<Mutex<HashMap<String, f64>>>);
+
+    impl GaugeFn for Slot {
+        fn increment(&self, _: f64) {}
+        fn decrement(&self, _: f64) {}
+        fn set(&self, value: f64) {
+            self.1.lock().unwrap().insert(self.0.clone(), value);
+        }
+    }
+
+    impl Recorder for Gauges {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(Arc::new(Slot(key.name().to_owned(), self.0.clone())))
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn a_spool_that_cannot_be_read_shows_nan_not_its_last_depth() {
+        let recorder = Gauges::default();
+        let depth = || {
+            recorder
+                .0
+                .lock()
+                .unwrap()
+                .get("deskhook_spool_depth")
+                .copied()
+        };
+        let states = [
+            ("active", 1),
+            ("paused", 0),
+            ("disabled", 0),
+            ("breaker_open", 0),
+        ];
+        metrics::with_local_recorder(&recorder, || super::gauges(3, 1, Ok(Some(42)), states));
+        assert_eq!(depth(), Some(42.0));
+        metrics::with_local_recorder(&recorder, || super::gauges(3, 1, Err(()), states));
+        assert!(depth().is_some_and(f64::is_nan), "{:?}", depth());
+        // Without a spool there is no such gauge.
+        let without = Gauges::default();
+        metrics::with_local_recorder(&without, || super::gauges(0, 0, Ok(None), states));
+        assert_eq!(without.0.lock().unwrap().get("deskhook_spool_depth"), None);
+        assert_eq!(
+            without.0.lock().unwrap().get("deskhook_queue_depth"),
+            Some(&0.0)
+        );
     }
 }
