@@ -11,6 +11,24 @@ use sha2::{Digest as _, Sha256};
 /// Idempotency keys remembered at most (the oldest are forgotten first).
 pub(super) const IDEMPOTENCY_KEYS: usize = 100_000;
 
+/// Memory the remembered keys may take at most, as [`cost`] counts it (the oldest are
+/// forgotten first): an answer can name 16 refusals of 300 bytes each, and 100,000 of those
+/// would hold a gigabyte.
+pub(super) const IDEMPOTENCY_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a key costs beyond its text and its answer's: two map entries and their boxes.
+const KEY_OVERHEAD: usize = 256;
+
+/// The memory a remembered key holds, counted: its text twice (the map, the order), its
+/// answer's JSON text twice (a parsed JSON value takes about that), and [`KEY_OVERHEAD`].
+fn cost(key: &Key, seen: &Seen) -> usize {
+    let reply = match seen {
+        Seen::Pending { .. } => 0,
+        Seen::Accepted { reply, .. } => 2 * reply.to_string().len(),
+    };
+    2 * (key.0.len() + key.1.len()) + reply + KEY_OVERHEAD
+}
+
 /// A tenant ("" for none) and a key.
 pub(super) type Key = (String, String);
 
@@ -41,18 +59,21 @@ enum Seen {
 
 /// Idempotency keys, by tenant and key, with the order to forget them in.
 pub(super) struct Keys {
-    /// Each key, with the number of its claim.
-    seen: HashMap<Key, (u64, Seen)>,
+    /// Each key, with the number of its claim and its [`cost`].
+    seen: HashMap<Key, (u64, Seen, usize)>,
     /// Claims, oldest first. One whose number is no longer its key's in `seen` was forgotten
     /// (and maybe claimed again): skipped when met.
     order: VecDeque<(u64, Key)>,
     claims: u64,
     limit: usize,
+    /// The [`cost`] of what `seen` holds, and its limit.
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl Default for Keys {
     fn default() -> Self {
-        Keys::with_limit(IDEMPOTENCY_KEYS)
+        Keys::with_limits(IDEMPOTENCY_KEYS, IDEMPOTENCY_BYTES)
     }
 }
 
@@ -67,18 +88,26 @@ pub(super) enum Claim {
 }
 
 impl Keys {
-    /// Keys remembering at most `limit`.
-    pub(super) fn with_limit(limit: usize) -> Keys {
+    /// Keys remembering at most `limit` of them, and at most `max_bytes` as [`cost`]
+    /// counts.
+    pub(super) fn with_limits(limit: usize, max_bytes: usize) -> Keys {
         Keys {
             seen: HashMap::new(),
             order: VecDeque::new(),
             claims: 0,
             limit: limit.max(1),
+            bytes: 0,
+            max_bytes,
         }
     }
 
+    /// Whether a key more (of `bytes`) would pass a limit.
+    fn full(&self, bytes: usize) -> bool {
+        self.seen.len() >= self.limit || self.bytes + bytes > self.max_bytes
+    }
+
     pub(super) fn claim(&mut self, key: &Key, body: BodyDigest) -> Claim {
-        match self.seen.get(key).map(|(_, seen)| seen) {
+        match self.seen.get(key).map(|(_, seen, _)| seen) {
             Some(Seen::Accepted { body: b, reply }) if *b == body => Claim::Again(reply.clone()),
             Some(Seen::Pending { body: b }) if *b == body => Claim::Refused(Problem::new(
                 StatusCode::CONFLICT,
@@ -92,17 +121,21 @@ impl Keys {
                 )
             }),
             None => {
-                if self.seen.len() >= self.limit && !self.forget_oldest() {
-                    return Claim::Refused(Problem::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!(
-                            "{} requests with an Idempotency-Key are being accepted at once; \
-                             retry in a moment",
-                            self.limit
-                        ),
-                    ));
+                let pending = Seen::Pending { body };
+                let bytes = cost(key, &pending);
+                while self.full(bytes) {
+                    if !self.forget_oldest() {
+                        return Claim::Refused(Problem::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "{} requests with an Idempotency-Key are being accepted at \
+                                 once; retry in a moment",
+                                self.seen.len()
+                            ),
+                        ));
+                    }
                 }
-                self.remember(key.clone(), Seen::Pending { body });
+                self.remember(key.clone(), pending, bytes);
                 Claim::New
             }
         }
@@ -110,27 +143,36 @@ impl Keys {
 
     pub(super) fn accepted(&mut self, key: &Key, body: BodyDigest, reply: Arc<serde_json::Value>) {
         let accepted = Seen::Accepted { body, reply };
+        let bytes = cost(key, &accepted);
         match self.seen.get_mut(key) {
-            Some((_, seen)) => *seen = accepted,
+            Some((_, seen, was)) => {
+                self.bytes = self.bytes - *was + bytes;
+                (*seen, *was) = (accepted, bytes);
+            }
             // Forgotten meanwhile (it is not, while pending): remembered anew.
-            None => self.remember(key.clone(), accepted),
+            None => self.remember(key.clone(), accepted, bytes),
         }
+        // Its answer may pass the limit on bytes: the oldest go (this one last).
+        while self.bytes > self.max_bytes && self.forget_oldest() {}
     }
 
     pub(super) fn forget(&mut self, key: &Key) {
-        self.seen.remove(key);
+        if let Some((_, _, bytes)) = self.seen.remove(key) {
+            self.bytes -= bytes;
+        }
     }
 
-    fn remember(&mut self, key: Key, seen: Seen) {
+    fn remember(&mut self, key: Key, seen: Seen, bytes: usize) {
         // Forgotten claims leave their place in `order`: dropped once they are half of it.
         if self.order.len() >= 2 * self.limit {
             let seen_now = &self.seen;
             self.order
-                .retain(|(n, key)| seen_now.get(key).is_some_and(|(m, _)| m == n));
+                .retain(|(n, key)| seen_now.get(key).is_some_and(|(m, _, _)| m == n));
         }
         self.claims += 1;
         self.order.push_back((self.claims, key.clone()));
-        self.seen.insert(key, (self.claims, seen));
+        self.bytes += bytes;
+        self.seen.insert(key, (self.claims, seen, bytes));
     }
 
     /// Forgets the oldest key that is not being accepted now: false when every key is (a
@@ -140,12 +182,12 @@ impl Keys {
         let mut forgot = false;
         while let Some((n, key)) = self.order.pop_front() {
             match self.seen.get(&key) {
-                Some((m, Seen::Accepted { .. })) if *m == n => {
-                    self.seen.remove(&key);
+                Some((m, Seen::Accepted { .. }, _)) if *m == n => {
+                    self.forget(&key);
                     forgot = true;
                     break;
                 }
-                Some((m, Seen::Pending { .. })) if *m == n => pending.push((n, key)),
+                Some((m, Seen::Pending { .. }, _)) if *m == n => pending.push((n, key)),
                 // Forgotten, or claimed again since (a later place).
                 _ => {}
             }
@@ -240,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_oldest_accepted_key_is_forgotten_never_one_being_accepted() {
-        let mut keys = Keys::with_limit(3);
+        let mut keys = Keys::with_limits(3, IDEMPOTENCY_BYTES);
         let (a, b, c, d) = (key("a"), key("b"), key("c"), key("d"));
         // "a" is being accepted for the whole test; "b" and "c" were accepted.
         for k in [&a, &b, &c] {
@@ -261,7 +303,7 @@ mod tests {
 
     #[test]
     fn forgotten_claims_do_not_grow_the_order_without_bound() {
-        let mut keys = Keys::with_limit(4);
+        let mut keys = Keys::with_limits(4, IDEMPOTENCY_BYTES);
         // A storm of refused requests: each key claimed, then forgotten (a 503).
         for i in 0..1000 {
             let k = key(&i.to_string());
@@ -270,6 +312,45 @@ mod tests {
         }
         assert!(keys.seen.is_empty());
         assert!(keys.order.len() <= 8, "{}", keys.order.len());
+    }
+
+    #[test]
+    fn keys_are_forgotten_oldest_first_to_stay_within_their_bytes() {
+        // Room for about three keys with answers of 1 KB.
+        let large = || Arc::new(serde_json::json!({ "reason": "x".repeat(1000) }));
+        let per_key = cost(
+            &key("a"),
+            &Seen::Accepted {
+                body: ONE,
+                reply: large(),
+            },
+        );
+        let mut keys = Keys::with_limits(1000, 3 * per_key + per_key / 2);
+        for name in ["a", "b", "c", "d"] {
+            assert!(matches!(keys.claim(&key(name), ONE), Claim::New));
+            keys.accepted(&key(name), ONE, large());
+        }
+        assert!(
+            keys.bytes <= keys.max_bytes,
+            "{} > {}",
+            keys.bytes,
+            keys.max_bytes
+        );
+        assert!(
+            matches!(keys.claim(&key("a"), TWO), Claim::New),
+            "a is forgotten"
+        );
+        for name in ["c", "d"] {
+            assert!(
+                matches!(keys.claim(&key(name), ONE), Claim::Again(_)),
+                "{name}"
+            );
+        }
+        // What is counted is what is held: forgetting gives every byte back.
+        for name in ["a", "b", "c", "d"] {
+            keys.forget(&key(name));
+        }
+        assert_eq!((keys.seen.len(), keys.bytes), (0, 0));
     }
 
     #[test]
