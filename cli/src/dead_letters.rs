@@ -370,11 +370,20 @@ fn lock_replay(replaying: &Path) -> Result<File, String> {
     }
 }
 
-/// Writes letters as JSON Lines, appending.
-fn append_letters(path: &Path, letters: &[DeadLetter]) -> Result<(), String> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
+/// Writes letters as JSON Lines, appending; a file made here gets the mode of `like` (the
+/// file the letters come from: they hold the events' bodies, and a file kept from other
+/// users stays so).
+fn append_letters(path: &Path, letters: &[DeadLetter], like: &Path) -> Result<(), String> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(like) {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(meta.permissions().mode() & 0o777);
+    }
+    #[cfg(not(unix))]
+    let _ = like;
+    let mut file = options
         .open(path)
         .map_err(|e| format!("cannot open '{}' for appending: {e}", path.display()))?;
     let mut text = Vec::new();
@@ -434,8 +443,13 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
         letters = latest_of_each(letters);
         // Written beside, then swapped in: `replaying` holds everything at every moment.
         let merged = with_suffix(replaying, ".tmp");
-        File::create(&merged).map_err(|e| format!("cannot create '{}': {e}", merged.display()))?;
-        append_letters(&merged, &letters)?;
+        match std::fs::remove_file(&merged) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot remove '{}': {e}", merged.display()));
+            }
+            _ => {}
+        }
+        append_letters(&merged, &letters, replaying)?;
         std::fs::rename(&merged, replaying).map_err(|e| {
             format!(
                 "cannot move '{}' to '{}': {e}",
@@ -641,7 +655,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     // them, as they were before. (An interrupted replay finds them in both files, and
     // keeps one of each.)
     if !others.is_empty() {
-        append_letters(&path, &others)?;
+        append_letters(&path, &others, &replaying)?;
     }
     let (others_line, unconfigured) = others_left(&others, &names, &args.endpoints);
     if letters.is_empty() {
@@ -670,7 +684,9 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         }
     }
 
-    // New failures are appended to `path` by the engine.
+    // New failures are appended to `path` by the engine: made here if it is not (with the
+    // mode of the file the letters come from), not by the engine with the default mode.
+    append_letters(&path, &[], &replaying)?;
     delivery.dead_letter_path.clone_from(&path);
     // Every letter must fit in the queue and in the memory budget: either, full, would
     // refuse it.
@@ -718,7 +734,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let finished = guard.shutdown(wait);
     bar.finish_and_clear();
 
-    append_letters(&path, &kept)?;
+    append_letters(&path, &kept, &replaying)?;
     // Letters that failed again and could not be written to `path` (a full disk) were
     // counted as dropped: `.replaying` is their only copy, so it keeps them (those not
     // delivered) for the next run, which resumes it.
@@ -731,7 +747,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             .collect();
         let fresh = with_suffix(&replaying, ".new");
         let _ = std::fs::remove_file(&fresh);
-        append_letters(&fresh, &undelivered)?;
+        append_letters(&fresh, &undelivered, &replaying)?;
         std::fs::rename(&fresh, &replaying)
             .map_err(|e| format!("cannot write '{}': {e}", replaying.display()))?;
         return Err(format!(

@@ -137,6 +137,18 @@ fn letters_that_fail_again_stay_and_the_others_go() {
     let tmp = tempfile::tempdir().unwrap();
     let (config, dead) = dead_letters(tmp.path(), "ok,edit");
     let before = read_dead_letters(&dead).unwrap();
+    // Kept from other users (letters hold the events' bodies): the file the replay makes
+    // anew is too.
+    #[cfg(unix)]
+    let mode = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dead, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 
     // Replaying to a receiver that still fails: both come back, with the same ids.
     let failing = Listen::start(&["--secret", SECRET, "--status", "503"]);
@@ -170,6 +182,8 @@ fn letters_that_fail_again_stay_and_the_others_go() {
     assert_eq!(ids(&after), ids(&before));
     assert_eq!(after[0].last_status, Some(503));
     assert!(!tmp.path().join("dead.jsonl.replaying").exists());
+    #[cfg(unix)]
+    assert_eq!(mode(&dead), 0o600);
 }
 
 #[test]

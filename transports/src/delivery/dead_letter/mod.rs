@@ -8,6 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -136,10 +137,13 @@ impl Head<'_> {
 /// Appends dead letters to a file. The file is opened for each letter, or each batch of
 /// those let go at once (they are rare), so that a file moved away meanwhile (`deskhook
 /// dead-letters replay` does that) is created anew rather than written to after its
-/// deletion.
+/// deletion; created with the mode the file had when last opened, so that letters kept from
+/// other users (they hold the events' bodies) stay so.
 #[derive(Debug)]
 pub(crate) struct DeadLetterLog {
     path: PathBuf,
+    /// The permission bits of the file when last opened (0 before it ever was).
+    mode: AtomicU32,
     /// Serializes writers, so that lines never interleave.
     lock: Mutex<()>,
     /// Serializes deletes, which rewrite the file: the writers wait only for the end of
@@ -151,6 +155,7 @@ impl DeadLetterLog {
     pub(crate) fn new(path: PathBuf) -> DeadLetterLog {
         DeadLetterLog {
             path,
+            mode: AtomicU32::new(0),
             lock: Mutex::new(()),
             deleting: Mutex::new(()),
         }
@@ -170,17 +175,30 @@ impl DeadLetterLog {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| self.open_error(e))?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.open_error(e))?;
+        let mut options = OpenOptions::new();
+        options.create(true).read(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            // Used only if the file is made here (moved away since it was last opened).
+            let mode = self.mode.load(Ordering::Relaxed);
+            if mode != 0 {
+                options.mode(mode);
+            }
+        }
+        let mut file = options.open(&self.path).map_err(|e| self.open_error(e))?;
+        let write = |e| self.write_error(e);
+        let meta = file.metadata().map_err(write)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            self.mode
+                .store(meta.permissions().mode() & 0o777, Ordering::Relaxed);
+        }
         if bytes.is_empty() {
             return Ok(());
         }
-        let write = |e| self.write_error(e);
-        let len = file.metadata().map_err(write)?.len();
+        let len = meta.len();
         // A line cut short by an earlier failed write (or by another writer) ends here,
         // rather than gluing this letter to it.
         let mut last = [b'\n'];

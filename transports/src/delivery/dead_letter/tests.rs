@@ -327,3 +327,22 @@ fn a_delete_keeps_the_files_mode() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_file_moved_away_is_made_again_with_its_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    std::fs::write(&path, format!("{}\n", letter("a"))).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    log.check().unwrap();
+    // What `deskhook dead-letters replay` does: the file goes, the next letter makes it.
+    std::fs::rename(&path, dir.path().join("dead.jsonl.replaying")).unwrap();
+    let b: DeadLetter = serde_json::from_str(&letter("b")).unwrap();
+    assert!(log.write(&b));
+    assert_eq!(ids(&log), ["b"]);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
