@@ -225,7 +225,7 @@ pub(super) async fn get_endpoint(
     Ok(response)
 }
 
-#[utoipa::path(put, path = "/endpoints/{name}", tag = "endpoints", request_body = EndpointSpec,
+#[utoipa::path(put, path = "/endpoints/{name}", tag = "endpoints",
     params(("name" = String, Path, description = "The endpoint's name"),
         ("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: the update is refused (412) if the settings changed since")),
@@ -400,7 +400,8 @@ pub struct TestSent {
             description = "the endpoint receives no Zenlix action, or is disabled or being removed"),
         (status = 404, body = Problem),
         (status = 503, body = Problem,
-            description = "its queue or the memory budget is full: retry once it has delivered some")))]
+            description = "its queue, the memory budget or the spool is full: the test event was \
+                not accepted; retry once the endpoint has delivered some")))]
 pub(super) async fn test_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,

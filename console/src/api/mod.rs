@@ -150,7 +150,7 @@ pub async fn problem_bodies(response: axum::response::Response) -> axum::respons
         stats
     ),
     components(schemas(Problem, EndpointSpec, RedactedSpec)),
-    modifiers(&Guarded)
+    modifiers(&Guarded, &UpdateBody)
 )]
 pub struct ApiDoc;
 
@@ -208,19 +208,6 @@ impl utoipa::Modify for Guarded {
                  or a bearer token.",
             ),
         ];
-        // Only the test event is appended to a spool, which may be full.
-        if let Some(test) = doc
-            .paths
-            .paths
-            .get_mut("/endpoints/{name}/test")
-            .and_then(|item| item.post.as_mut())
-        {
-            test.responses.responses.insert(
-                "503".to_owned(),
-                problem("The spool is full: the test event was not accepted; try again later.")
-                    .into(),
-            );
-        }
         for item in doc.paths.paths.values_mut() {
             let operations = [
                 (&mut item.get, false),
@@ -241,6 +228,52 @@ impl utoipa::Modify for Guarded {
                         .or_insert_with(|| problem(description).into());
                 }
             }
+        }
+    }
+}
+
+/// The body of `PUT /endpoints/{name}`: an `EndpointSpec` whose `name` may be left out (the
+/// path gives it; another name is refused), as `EndpointUpdate`.
+struct UpdateBody;
+
+impl utoipa::Modify for UpdateBody {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::request_body::RequestBodyBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Schema};
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(spec))) = components.schemas.get("EndpointSpec") else {
+            return;
+        };
+        let mut update = spec.clone();
+        update.required.retain(|field| field != "name");
+        update.description = Some(
+            "An endpoint's settings for a PUT: those of EndpointSpec, `name` left out or the \
+             path's (another name is refused: create the endpoint anew to rename it)."
+                .to_owned(),
+        );
+        components.schemas.insert(
+            "EndpointUpdate".to_owned(),
+            RefOr::T(Schema::Object(update)),
+        );
+        if let Some(put) = doc
+            .paths
+            .paths
+            .get_mut("/endpoints/{name}")
+            .and_then(|item| item.put.as_mut())
+        {
+            put.request_body = Some(
+                RequestBodyBuilder::new()
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("EndpointUpdate")))
+                            .build(),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            );
         }
     }
 }

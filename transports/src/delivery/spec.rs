@@ -45,7 +45,7 @@ pub struct EndpointSpec {
     /// `expires` time. Absent in an update through the admin API: the secrets stay as they
     /// are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>, example = json!(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = secrets_schema))]
     pub secrets: Option<Vec<SecretSpec>>,
     /// An environment variable holding the secret(s), comma-separated. Read from the
     /// server's environment: never take it from a tenant's input (the console's API refuses
@@ -54,7 +54,7 @@ pub struct EndpointSpec {
     pub secret_env: Option<String>,
     /// The event types it receives (`["create", "ok"]`, `"*"`, `"usedesk.*"`); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, example = json!(["create", "comment"])))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = actions_schema))]
     pub actions: Option<EventTypeSet>,
     /// Headers added to every request (values often hold credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +169,53 @@ pub(crate) const HIDDEN_VALUE: &str = "…";
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// The OpenAPI schema of [`EndpointSpec::secrets`]: each a secret's text, or an object for
+/// the old secret of a rotation (as [`SecretSpec`] reads them).
+#[cfg(feature = "openapi")]
+fn secrets_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{
+        ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+    };
+    let text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("`whsec_…` (HMAC-SHA256) or `whsk_…` (ed25519)"));
+    let expiring = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("secret", ObjectBuilder::new().schema_type(Type::String))
+        .property(
+            "expires",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .required("secret")
+        .description(Some(
+            "The old secret of a rotation: it signs until `expires`.",
+        ));
+    ArrayBuilder::new()
+        .items(OneOfBuilder::new().item(text).item(expiring))
+        .examples([serde_json::json!([
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        ])])
+        .build()
+}
+
+/// The OpenAPI schema of [`EndpointSpec::actions`]: a list of event types, or one text
+/// (`"*"`, `"usedesk.*"`, `"create, comment"`).
+#[cfg(feature = "openapi")]
+fn actions_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let name = || ObjectBuilder::new().schema_type(Type::String);
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(name()))
+        .item(name())
+        .examples([
+            serde_json::json!(["create", "comment"]),
+            serde_json::json!("usedesk.*"),
+        ])
+        .into()
 }
 
 /// A signing secret: `"whsec_…"`, or `{ "secret": "whsec_…", "expires": "2026-12-01T00:00:00Z" }`

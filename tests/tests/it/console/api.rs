@@ -304,6 +304,27 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         );
     }
     assert!(doc["components"]["schemas"]["EndpointSpec"]["properties"]["retry"].is_object());
+    // What the API reads, as a client generator would type it: a PUT may leave out the name,
+    // a secret may be its text, and actions may be one text ("*").
+    let schemas = &doc["components"]["schemas"];
+    let required = |schema: &str| schemas[schema]["required"].as_array().unwrap().clone();
+    assert!(required("EndpointSpec").contains(&json!("name")));
+    assert!(!required("EndpointUpdate").contains(&json!("name")));
+    assert!(required("EndpointUpdate").contains(&json!("url")));
+    assert_eq!(
+        doc["paths"]["/endpoints/{name}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/EndpointUpdate"
+    );
+    let secret = &schemas["EndpointSpec"]["properties"]["secrets"]["items"]["oneOf"];
+    assert_eq!(secret[0]["type"], "string", "{secret}");
+    assert_eq!(secret[1]["required"], json!(["secret"]), "{secret}");
+    let actions = &schemas["EndpointSpec"]["properties"]["actions"]["oneOf"];
+    assert_eq!(
+        (actions[0]["type"].clone(), actions[1]["type"].clone()),
+        (json!("array"), json!("string")),
+        "{actions}"
+    );
     // A rotation without its secret is refused: the document says it is required.
     assert_eq!(
         doc["components"]["schemas"]["Rotation"]["required"],
