@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use deskhook::Action;
 use deskhook::sink::EventId;
 use deskhook_transports::delivery::{
     AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeadLetter, DeadLetterPage,
@@ -515,8 +514,8 @@ fn others_left(others: &[DeadLetter], names: &HashSet<String>, asked: &[String])
     (line, !unnamed.is_empty() && asked.is_empty())
 }
 
-/// Why a letter cannot be queued again, checked before queueing (`HttpSink::redeliver` gives
-/// the same error for these and for letters it has already dead-lettered again).
+/// Why a letter cannot be queued again, checked before queueing (`HttpSink::redeliver`
+/// refuses these too, and what it refuses besides is kept all the same).
 fn unreplayable(letter: &DeadLetter, endpoints: &HashSet<String>) -> Option<String> {
     if !endpoints.contains(&letter.endpoint) {
         return Some(format!(
@@ -527,8 +526,9 @@ fn unreplayable(letter: &DeadLetter, endpoints: &HashSet<String>) -> Option<Stri
     if letter.id.parse::<EventId>().is_err() {
         return Some(format!("'{}' is not a deskhook event id", letter.id));
     }
-    if Action::from_wire(&letter.action).is_none() {
-        return Some(format!("unknown action '{}'", letter.action));
+    // Any format's event type: `create`, `usedesk.comment_created`, `iqchannels.typing`.
+    if deskhook::EventType::from_wire(&letter.action).is_none() {
+        return Some(format!("unknown event type '{}'", letter.action));
     }
     None
 }

@@ -581,3 +581,57 @@ fn letters_that_cannot_be_written_back_stay_in_the_replaying_file() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn letters_of_usedesk_and_iqchannels_events_are_replayed_too() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let failing = Listen::start(&["--secret", SECRET, "--status", "500"]);
+    let config = tmp.path().join("deskhook.toml");
+    let dead = tmp.path().join("dead.jsonl");
+    write_config(&config, &failing.url, &dead);
+    for (format, file) in [
+        ("usedesk", "usedesk/comment_created.json"),
+        ("iqchannels", "iqchannels/chat_closed.json"),
+    ] {
+        let out = deskhook_in(
+            tmp.path(),
+            &[
+                "send",
+                "--config",
+                config.to_str().unwrap(),
+                "--format",
+                format,
+                "--event",
+                fixtures.join(file).to_str().unwrap(),
+                "--retry",
+                "0s",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    }
+    failing.lines(2);
+    let letters = read_dead_letters(&dead).unwrap();
+    let types: Vec<&str> = letters.iter().map(|l| l.action.as_str()).collect();
+    assert_eq!(types, ["usedesk.comment_created", "iqchannels.chat_closed"]);
+
+    let (listen, out) = replay_to_a_receiver(tmp.path(), &config, &dead);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.ends_with("2 of 2 dead letter(s) delivered\n"),
+        "{stdout}"
+    );
+    let mut got: Vec<String> = listen
+        .lines(2)
+        .iter()
+        .map(|line| {
+            line.split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, ["iqchannels.chat_closed", "usedesk.comment_created"]);
+}
