@@ -137,6 +137,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ));
     }
     let config = crate::send::load_config(&args.config)?;
+    // Refused, not left out: whoever wrote it expects the events to be kept on disk.
+    if config.spool().map_err(|e| e.to_string())?.is_some() {
+        return Err(format!(
+            "'{}' has a [spool] section, and a relay delivers without one (the stream is its \
+             durable queue, and what it does not finish goes back to the stream): remove the \
+             section from the relay's configuration",
+            args.config.display()
+        ));
+    }
     let mut builder =
         HttpSink::builder().config(config.delivery_config().map_err(|e| e.to_string())?);
     let endpoints = endpoints_of(&config, args.guard.allow_private)?;

@@ -303,3 +303,34 @@ fn allow_private_reaches_a_literal_loopback_ip_in_the_relays_config() {
     assert_eq!(receiver.lines(EVENTS).len(), EVENTS);
     assert_eq!(stop(&mut relay), (EVENTS, 0, 0));
 }
+
+/// A `[spool]` in a relay's configuration is refused before the relay connects (it is not
+/// left out: whoever wrote it expects the events kept on disk).
+#[test]
+fn a_relay_refuses_a_spool_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[spool]\ndir = {:?}\n\n[[endpoint]]\nname = \"crm\"\nurl = \"http://127.0.0.1:9/\"\n",
+            tmp.path().join("spool")
+        ),
+    )
+    .unwrap();
+    // No server listens there: the refusal comes first.
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "relay",
+            "--nats",
+            "nats://127.0.0.1:9",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("has a [spool] section"), "{stderr}");
+    assert!(!tmp.path().join("spool").exists(), "the spool was opened");
+}
