@@ -36,8 +36,9 @@
 //! event emitted before [`Endpoints::remove`] is dead-lettered with the endpoint's queue. Where
 //! the caller must wait or be told (the `block` overflow policy, a spool, a body over
 //! `max_payload`, a sink that stops), `emit` routes the event itself and returns what
-//! happened; [`DeliverySink::send_now`] does that for any event, for a caller that answers
-//! for it (`deskhook serve` replies 503 to an event a full queue refuses).
+//! happened; [`DeliverySink::send_now`] and [`DeliverySink::route_now`] do that for any
+//! event, for a caller that answers for it (`deskhook serve` replies 503 only to an event
+//! that no endpoint kept, [`Routed::lost`]).
 //!
 //! Within an endpoint, the jobs of one ticket form a FIFO: a
 //! later event of a ticket waits while an earlier one is attempted or waits for a retry;

@@ -157,8 +157,11 @@ impl DeliverySink {
     /// Queues an event like `emit`, but routes it to its endpoints' queues on the calling
     /// thread (after the events emitted before it) and returns what happened to it: a full
     /// queue (under `drop-newest`), a disabled endpoint or a spent memory budget are errors
-    /// here, where `emit` counts and logs them. For a caller that answers for the event,
-    /// such as `deskhook serve`, which replies 503 so that its client retries.
+    /// here, where `emit` counts and logs them. A caller that answers for the event and has
+    /// its client send it again on an error wants [`route_now`](DeliverySink::route_now)
+    /// instead: an error here may mean that some endpoints took the event, and those would
+    /// get it twice, under another `webhook-id` (`deskhook serve` replies 503 only when
+    /// [`Routed::lost`] says nothing kept it).
     ///
     /// # Errors
     ///

@@ -45,7 +45,9 @@ pub struct DeadLetter {
     pub last_status: Option<u16>,
     /// The error of the last attempt, if it failed without a status.
     pub last_error: Option<String>,
-    /// Why the event was given up: "gave up after 8 attempts", "400 Bad Request", ….
+    /// Why the event was given up: "gave up after 8 attempt(s)", "400 from the receiver (not
+    /// retried)", "301 redirect (redirects are not followed; configure the final URL)", a
+    /// connection's error, "endpoint removed", ….
     pub reason: String,
     /// When it was given up (RFC 3339, UTC).
     pub failed_at: String,
