@@ -623,6 +623,50 @@ fn an_endpoint_moved_to_a_tenant_does_not_send_what_it_queued_for_another(t: Tra
     assert_eq!(receiver.count(), 2);
 }
 
+fn events_of_a_type_an_endpoint_stopped_taking_are_not_sent(t: Transport) {
+    let (receiver, release) = holding(|_| 204);
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &receiver).max_in_flight(1))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    // More than the breaker's 10 failures: refusing them is no failure of the endpoint's.
+    for n in 1..=12 {
+        dispatcher.emit(Action::Comment, &ticket(&format!("C{n}")), &user);
+    }
+    dispatcher.emit(Action::Create, &ticket("N1"), &user);
+    wait_in_flight(&sink, 1);
+    let narrowed = at("crm", &receiver)
+        .actions(Action::Create)
+        .max_in_flight(1);
+    assert_eq!(
+        sink.endpoints().upsert(narrowed).unwrap(),
+        Upserted::Updated
+    );
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    guard.flush(WAIT).unwrap();
+
+    // The attempt in flight finished; the other comments went to the dead letters.
+    let paths = by_path(&receiver.wait_for(2));
+    assert_eq!(paths["/crm"], ["C1", "N1"]);
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 11, "{letters:?}");
+    for letter in &letters {
+        assert!(
+            letter.reason.contains("no longer takes 'comment' events"),
+            "{}",
+            letter.reason
+        );
+    }
+    let info = sink.endpoints().get("crm").unwrap();
+    assert_eq!(info.stats.breaker, BreakerState::Closed);
+    assert_eq!(receiver.count(), 2);
+}
+
 fn rate_limited_events_wait_without_holding_a_worker(t: Transport) {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
@@ -786,6 +830,7 @@ for_both_transports!(
     replace_all_makes_the_registry_equal_the_set,
     tenants_route_events_to_their_endpoints,
     an_endpoint_moved_to_a_tenant_does_not_send_what_it_queued_for_another,
+    events_of_a_type_an_endpoint_stopped_taking_are_not_sent,
     rate_limited_events_wait_without_holding_a_worker,
     every_call_is_safe_while_events_flow,
 );

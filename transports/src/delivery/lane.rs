@@ -130,6 +130,16 @@ impl Route {
                 crate::delivery::registry::tenant_words(job.event.tenant.as_deref())
             ));
         }
+        // Queued before the endpoint's event types were narrowed: a replay would refuse it
+        // as well.
+        if !self.endpoint.actions.contains(job.event.event_type) {
+            return Err(format!(
+                "endpoint '{}' no longer takes '{}' events (its actions changed after this \
+                 event was queued for it); not delivered: add the type back and replay it to \
+                 have it sent",
+                self.endpoint.name, job.event.event_type
+            ));
+        }
         self.render(job, budget)?;
         let job = &*job;
         let body = job.body();

@@ -65,7 +65,23 @@ impl Attempt {
             .job
             .as_mut()
             .expect("an attempt holds its job until it is settled");
-        self.route.prepare(job, now, &self.engine.budget)
+        // A panic (a template's or a signer's bug) is this event's, not the endpoint's: as a
+        // render error, the attempt is refused for good (dead-lettered, the breaker left
+        // alone), rather than retried through its whole schedule with its ticket held.
+        let (route, budget) = (&self.route, &self.engine.budget);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            route.prepare(job, now, budget)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(format!(
+                "preparing the request panicked ({what}); not sent, and not retried"
+            ))
+        })
     }
 
     /// Records the outcome.

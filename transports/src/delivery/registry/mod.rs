@@ -196,9 +196,11 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   settings; if it fails (a 410 from the URL moved away from, a 401 for a secret rotated
 ///   without overlap), its event goes again at once with the new ones, and the failure
 ///   neither disables the endpoint, dead-letters the event nor moves the circuit breaker.
-///   One exception: an endpoint moved to a tenant does not send the events of
-///   another tenant (or of none) it queued before: each goes to the dead letters at its
-///   next attempt, with a reason saying so, and a replay of it to this endpoint is refused.
+///   Two exceptions: an endpoint moved to a tenant does not send the events of another
+///   tenant (or of none) it queued before, and one whose event types were narrowed does not
+///   send the queued events of a type it no longer takes: each goes to the dead letters at
+///   its next attempt, with a reason saying so, and a replay of it to this endpoint is
+///   refused (until the type is taken again).
 /// - [`pause`](Endpoints::pause): events keep being queued (up to `queue_capacity`, or on
 ///   disk with a spool) and nothing is sent until [`resume`](Endpoints::resume), which also
 ///   re-enables an endpoint disabled by a 410, closes its breaker and makes what waits for
