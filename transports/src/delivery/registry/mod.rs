@@ -207,7 +207,10 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   a retry due at once.
 /// - [`remove`](Endpoints::remove): what the endpoint has queued or waiting for a retry goes
 ///   to the dead letters with the reason `endpoint removed` (counted and logged); an attempt
-///   in flight finishes. A later upsert of the same name starts clean.
+///   in flight finishes. A later upsert of the same name starts clean: order per ticket
+///   does not carry across (its sequence numbers start again, and an attempt of the removed
+///   endpoint still in flight is not waited for, so a new event of its ticket can go out at
+///   the same time). To change an endpoint and keep its order, upsert it instead.
 /// - A name that is not registered gets [`Error::UnknownEndpoint`], with the closest name;
 ///   an endpoint that cannot work is refused as a sink's builder refuses it, naming it, and
 ///   nothing changes.
