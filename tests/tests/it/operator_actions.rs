@@ -574,3 +574,55 @@ fn a_replay_a_full_queue_refuses_keeps_the_letter_and_drops_nothing() {
     drop((dispatcher, sink));
     let _ = guard.shutdown(Duration::ZERO);
 }
+
+/// A letter a replay cannot queue holds back the later letters of its ticket for that
+/// endpoint: queued, they would go out before it.
+#[test]
+fn a_letter_not_replayed_holds_back_the_later_ones_of_its_ticket() {
+    let (receiver, up) = flaky();
+    up.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    // Ids in the order the events were emitted; the first over max_payload.
+    let letter = |ticket: &str, body: &str| {
+        let id = deskhook::sink::EventId::new();
+        format!(
+            r#"{{"id":"{id}","endpoint":"crm","url":"{}","action":"create","ticket":"{ticket}","attempts":1,"last_status":503,"last_error":null,"reason":"r","failed_at":"2026-01-01T00:00:00Z","body":{body}}}"#,
+            receiver.url
+        )
+    };
+    let large = format!(r#"{{"text":"{}"}}"#, "x".repeat(200));
+    let lines = [
+        letter("T-1", &large),
+        letter("T-1", r#"{"text":"later"}"#),
+        letter("T-2", r#"{"text":"other"}"#),
+    ];
+    std::fs::write(&dead, lines.join("\n") + "\n").unwrap();
+    let mut config = deskhook_transports::delivery::DeliveryConfig::default();
+    config.max_payload = 100;
+    let (sink, guard) = HttpSink::builder()
+        .config(config)
+        .dead_letter_path(&dead)
+        .build()
+        .unwrap();
+    sink.endpoints()
+        .upsert_spec(&spec("crm", &receiver))
+        .unwrap();
+
+    let report = sink
+        .dead_letters()
+        .replay_matching(&DeadLetterQuery::new())
+        .unwrap();
+    assert_eq!(report.replayed, 1, "{report:?}");
+    let reasons: Vec<&str> = report.failed.iter().map(|(_, why)| why.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{report:?}");
+    assert!(reasons[0].contains("max_payload"), "{reasons:?}");
+    assert!(
+        reasons[1].contains("held behind dead letter"),
+        "{reasons:?}"
+    );
+    guard.flush(deskhook_tests::WAIT).unwrap();
+    let got = receiver.wait_for(1);
+    assert_eq!(got[0].body, br#"{"text":"other"}"#);
+    assert_eq!(keys(&sink, DeadLetterQuery::new()).len(), 2);
+}

@@ -121,6 +121,10 @@ pub struct Replayed {
     pub still_listed: Vec<String>,
 }
 
+/// The (endpoint, ticket) pairs of a replay one of whose letters was refused, with that
+/// letter's id: their later letters stay too, so that none goes out before an earlier one.
+type Held = std::collections::HashMap<(String, String), String>;
+
 /// The dead letters of a running sink (from [`DeliverySink::dead_letters`]). Cheap to clone.
 ///
 /// [`DeliverySink::dead_letters`]: super::DeliverySink::dead_letters
@@ -184,7 +188,9 @@ impl DeadLetters {
     /// them out of the dead letters. A letter whose endpoint is gone, now belongs to another
     /// tenant (removed and made again under the same name), no longer takes the letter's
     /// event type, is disabled by a 410 (resume it first) or is being removed, or whose body
-    /// is over `max_payload`, stays, and is listed in [`Replayed::failed`] with the reason.
+    /// is over `max_payload`, stays, and is listed in [`Replayed::failed`] with the reason;
+    /// so do the later letters of its ticket for that endpoint, which would otherwise go
+    /// out before it.
     ///
     /// # Errors
     ///
@@ -193,12 +199,19 @@ impl DeadLetters {
         // One replay at a time: a second one for the same keys finds them gone.
         let _one = super::lock(&self.engine.replaying);
         let mut report = Replayed::default();
-        self.replay_into(keys, &mut report)?;
+        self.replay_into(keys, &mut report, &mut Held::default())?;
         Ok(report)
     }
 
-    /// [`replay`](DeadLetters::replay) of `keys`, its outcome added to `report`.
-    fn replay_into(&self, keys: &[String], report: &mut Replayed) -> Result<(), Error> {
+    /// [`replay`](DeadLetters::replay) of `keys`, its outcome added to `report`; the letters
+    /// of a ticket (and endpoint) in `held`, one of whose letters was refused, stay, and so
+    /// do those of tickets refused here.
+    fn replay_into(
+        &self,
+        keys: &[String],
+        report: &mut Replayed,
+        held: &mut Held,
+    ) -> Result<(), Error> {
         let found = self.get(keys)?;
         let known: std::collections::HashSet<&str> = found.iter().map(|s| s.key.as_str()).collect();
         for key in keys {
@@ -216,9 +229,22 @@ impl DeadLetters {
         found.sort_by(|a, b| a.letter.id.cmp(&b.letter.id));
         let mut done = Vec::new();
         for stored in found {
+            let ticket = (stored.letter.endpoint.clone(), stored.letter.ticket.clone());
+            if let Some(first) = held.get(&ticket) {
+                // Queued, it would go out before the earlier event of its ticket.
+                let why = format!(
+                    "held behind dead letter {first} of the same ticket and endpoint, which \
+                     was not replayed: replay them together once it can be"
+                );
+                report.failed.push((stored.key, why));
+                continue;
+            }
             match self.engine.redeliver(&stored.letter) {
                 Ok(()) => done.push(stored.key),
-                Err(e) => report.failed.push((stored.key, e.to_string())),
+                Err(e) => {
+                    held.insert(ticket, stored.letter.id.clone());
+                    report.failed.push((stored.key, e.to_string()));
+                }
             }
         }
         report.replayed += done.len();
@@ -299,11 +325,12 @@ impl DeadLetters {
         found.reverse();
         found.sort_by(|a, b| a.0.cmp(&b.0));
         let mut report = Replayed::default();
+        let mut held = Held::default();
         let mut rest = &found[..];
         while !rest.is_empty() {
             let (now, later) = rest.split_at(part.of(rest.iter().map(|(_, _, size)| *size)));
             let keys: Vec<String> = now.iter().map(|(_, key, _)| key.clone()).collect();
-            if let Err(e) = self.replay_into(&keys, &mut report) {
+            if let Err(e) = self.replay_into(&keys, &mut report, &mut held) {
                 if rest.len() == found.len() {
                     return Err(e);
                 }
