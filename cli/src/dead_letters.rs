@@ -721,8 +721,28 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         builder = builder.endpoint(endpoint);
     }
     let (sink, guard) = builder.build().map_err(|e| e.to_string())?;
+    // The tickets (per endpoint) of letters kept: their later letters stay too, or they
+    // would go out before them (as `DeadLetters::replay` does).
+    let mut held: HashSet<(String, String)> = kept
+        .iter()
+        .map(|l| (l.endpoint.clone(), l.ticket.clone()))
+        .collect();
     for letter in &replayable {
+        let ticket = (letter.endpoint.clone(), letter.ticket.clone());
+        if held.contains(&ticket) {
+            bar.suspend(|| {
+                eprintln!(
+                    "deskhook: dead letter {} kept: held behind a letter of its ticket that \
+                     was not replayed",
+                    letter.id
+                );
+            });
+            kept.push(letter.clone());
+            bar.inc(1);
+            continue;
+        }
         if let Err(e) = sink.redeliver(letter) {
+            held.insert(ticket);
             // Not queued (another tenant's endpoint now has its name, say): it goes back
             // to the file with the letters kept, never lost with `.replaying`.
             bar.suspend(|| eprintln!("deskhook: dead letter {} kept: {e}", letter.id));

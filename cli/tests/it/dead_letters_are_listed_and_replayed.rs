@@ -635,3 +635,50 @@ fn letters_of_usedesk_and_iqchannels_events_are_replayed_too() {
     got.sort();
     assert_eq!(got, ["iqchannels.chat_closed", "usedesk.comment_created"]);
 }
+
+#[test]
+fn a_letter_kept_holds_back_the_later_letters_of_its_ticket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,ok");
+    // The first grows past the max_payload the replay runs with; the second would fit.
+    let file = std::fs::read_to_string(&dead).unwrap();
+    let mut lines: Vec<serde_json::Value> = file
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines[0]["body"]["ticket"]["text"] = serde_json::json!("x".repeat(20_000));
+    let file: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&dead, file).unwrap();
+    let listen = Listen::start(&["--secret", SECRET]);
+    write_config(&config, &listen.url, &dead);
+    let with_limit = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[delivery]\n", "[delivery]\nmax_payload = 15000\n");
+    std::fs::write(&config, with_limit).unwrap();
+
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("max_payload"), "{stderr}");
+    assert!(
+        stderr.contains("held behind a letter of its ticket"),
+        "{stderr}"
+    );
+    let after = read_dead_letters(&dead).unwrap();
+    let actions: Vec<&str> = after.iter().map(|l| l.action.as_str()).collect();
+    assert_eq!(actions, ["create", "ok"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("0 of 2 dead letter(s) delivered"),
+        "{stdout}"
+    );
+    drop(listen);
+}
