@@ -434,14 +434,20 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// What [`crate::file::FileSinkBuilder::build`] returns: a missing `path`, a zero
-    /// interval or rotation size, a file that cannot be opened.
+    /// [`Error::ConfigFile`] (with the line and column) for a missing `path`, or a zero
+    /// interval or rotation size; what [`crate::file::FileSinkBuilder::build`] returns for a
+    /// file that cannot be opened.
     #[cfg(feature = "file")]
     pub fn file_sink(&self) -> Result<Option<crate::file::FileSink>, Error> {
         let Some(section) = &self.file.file_log else {
             return Ok(None);
         };
-        section.get_ref().clone().builder().build().map(Some)
+        let config = section.get_ref().clone();
+        config.check().map_err(|(key, message)| {
+            let at = self.key_in(section.span(), key).unwrap_or(section.span());
+            self.error_at(at, message)
+        })?;
+        config.builder().build().map(Some)
     }
 }
 

@@ -105,6 +105,38 @@ impl FileLogConfig {
             create_dirs: true,
         }
     }
+
+    /// Settings that cannot work, with the key that holds each (for the position of a
+    /// deskhook.toml's error).
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.path.as_os_str().is_empty() {
+            return Err((
+                "path",
+                "the file log needs its path: write path = \"/var/log/helpdesk/events.jsonl\""
+                    .into(),
+            ));
+        }
+        if let FlushPolicy::Interval(every) = self.flush
+            && every < MIN_FLUSH_INTERVAL
+        {
+            return Err((
+                "flush",
+                format!(
+                    "file log flush interval is {}, under {}: use FlushPolicy::EveryEvent \
+                     (flush = \"every-event\" in deskhook.toml) to flush every event",
+                    deskhook::policy::format_duration(every),
+                    deskhook::policy::format_duration(MIN_FLUSH_INTERVAL)
+                ),
+            ));
+        }
+        if self.rotate_bytes == Some(0) {
+            return Err((
+                "rotate_bytes",
+                "file log rotation size is 0 bytes: give a size such as 16 MiB".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Size-based rotation: when a line would take the file past `max_bytes`, `events.jsonl`
@@ -246,34 +278,16 @@ impl FileSinkBuilder {
     /// directory, a path that is a directory); [`Error::Config`] for a zero flush interval or
     /// rotation size.
     pub fn build(self) -> Result<FileSink, Error> {
+        self.config
+            .check()
+            .map_err(|(_, message)| Error::Config(message))?;
         let FileLogConfig {
             path,
             flush: policy,
             rotate_bytes,
             keep,
         } = self.config;
-        if path.as_os_str().is_empty() {
-            return Err(Error::Config(
-                "the file log needs its path: write path = \"/var/log/helpdesk/events.jsonl\""
-                    .into(),
-            ));
-        }
         let rotation = rotate_bytes.map(|max_bytes| Rotation { max_bytes, keep });
-        if let FlushPolicy::Interval(every) = policy
-            && every < MIN_FLUSH_INTERVAL
-        {
-            return Err(Error::Config(format!(
-                "file log flush interval is {}, under {}: use FlushPolicy::EveryEvent (flush = \
-                 \"every-event\" in deskhook.toml) to flush every event",
-                deskhook::policy::format_duration(every),
-                deskhook::policy::format_duration(MIN_FLUSH_INTERVAL)
-            )));
-        }
-        if rotation.is_some_and(|r| r.max_bytes == 0) {
-            return Err(Error::Config(
-                "file log rotation size is 0 bytes: give a size such as 16 MiB".into(),
-            ));
-        }
         if self.create_dirs
             && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         {

@@ -103,7 +103,10 @@ fn the_file_log_section_is_read_and_checked() {
         .file_sink()
         .unwrap_err()
         .to_string();
-    assert!(no_path.contains("the file log needs its path"), "{no_path}");
+    assert!(
+        no_path.starts_with("deskhook.toml:1:1: the file log needs its path"),
+        "{no_path}"
+    );
 }
 
 #[test]
@@ -505,5 +508,22 @@ headers = { Authorization = "Bearer HEADERTOKEN" }
     assert!(
         shown.contains("deskhook.toml") && shown.contains("crm"),
         "{shown}"
+    );
+}
+
+#[cfg(feature = "file")]
+#[test]
+fn the_file_log_section_is_checked_with_its_position() {
+    let zero = Config::parse(
+        "[file_log]\npath = \"events.jsonl\"\nrotate_bytes = 0\n",
+        "deskhook.toml",
+    )
+    .unwrap()
+    .file_sink()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        zero.starts_with("deskhook.toml:3:16: file log rotation size is 0 bytes"),
+        "{zero}"
     );
 }
