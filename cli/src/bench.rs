@@ -299,7 +299,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let order = std::sync::Arc::new(fleet::OrderCheck::default());
     let rss_before = proc::proc_status("VmRSS:");
     // The async and NATS sinks are built outside any runtime, so each starts a runtime of its
-    // own (two worker threads) that the guard shuts down. That is what an application
+    // own (one worker thread for the async sink, two for the NATS sink's) that the guard
+    // shuts down. That is what an application
     // without tokio gets, and it keeps `emit` on the main thread, a plain thread like a
     // helpdesk's request handler: a runtime made here would only add a thread that blocks
     // in `emit` and in the guard's flush, and `build_async` inside it would share its

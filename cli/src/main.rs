@@ -159,12 +159,6 @@ fn parse_each<T>(
         .collect()
 }
 
-/// deskhook's log records on stderr, from `level` up unless RUST_LOG says otherwise: `info`
-/// for the long-running commands (relay, serve), so that what happens while they run (an
-/// endpoint left out, a dead letter, a dropped event) is seen; `warn` for `endpoints` (a
-/// record that could be anyone's); `error` for the others, whose
-/// own lines say what they did, so that what only the log tells (a dropped event, a dead
-/// letter that could not be written and is logged whole) is not lost.
 /// `text` with its control characters escaped (`\n`, `\u{1b}`), for a terminal: what a
 /// sender or a file wrote cannot move the cursor or change the terminal's title.
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
@@ -183,6 +177,12 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// deskhook's log records on stderr, from `level` up unless RUST_LOG says otherwise: `info`
+/// for the long-running commands (relay, serve), so that what happens while they run (an
+/// endpoint left out, a dead letter, a dropped event) is seen; `warn` for `endpoints` (a
+/// record that could be anyone's); `error` for the others, whose
+/// own lines say what they did, so that what only the log tells (a dropped event, a dead
+/// letter that could not be written and is logged whole) is not lost.
 fn log_to_stderr(level: log::LevelFilter) {
     env_logger::Builder::new()
         .filter_module(deskhook::LOG_TARGET, level)
