@@ -197,8 +197,9 @@ impl DeliverySink {
     }
 
     /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
-    /// the event is durable. (It waits only while the spool's writer is 8192 events behind,
-    /// so that memory stays bounded: async code awaits [`room`](Self::room) first.) For a
+    /// the event is durable. (It waits only while the spool's writer is 8192 events or 64 MiB
+    /// of bodies behind, so that memory stays bounded: async code awaits
+    /// [`room`](Self::room) first.) For a
     /// sink with a spool (see `SinkBuilder::spool`); without one, the event is queued in
     /// memory and the receipt settles at once with an error saying that nothing is durable.
     /// An endpoint that does not take it settles the receipt with [`Error::NotQueued`].
@@ -206,8 +207,8 @@ impl DeliverySink {
         self.engine.enqueue_with_receipt(event)
     }
 
-    /// Waits, without blocking the thread, while the spool's writer is 8192 events behind,
-    /// so that a [`send_with_receipt`](Self::send_with_receipt) right after does not wait
+    /// Waits, without blocking the thread, while the spool's writer is 8192 events or 64 MiB
+    /// of bodies behind, so that a [`send_with_receipt`](Self::send_with_receipt) right after does not wait
     /// for it (unless other senders took the room meanwhile: then it waits for the next
     /// commit). Returns at once without a spool. `deskhook serve` awaits it before each
     /// event; the async `emit` path (`AsyncEventSink::send`) does it itself. Works on any
