@@ -1,0 +1,494 @@
+//! `deskhook dead-letters replay`: the letters of a dead-letter file set aside, queued
+//! again with the same engine, and what fails again written back; or a spool's, replayed
+//! in place.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use deskhook::sink::EventId;
+use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, DeadLetter};
+use deskhook_transports::http_blocking::HttpSink;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{ReplayArgs, configured_spool, read_letters};
+
+/// `PATH.replaying`.
+fn replaying_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".replaying")
+}
+
+/// `path` with `suffix` added to its name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Holds the lock of `replaying`'s replay (`PATH.replaying.lock`, made if missing and left
+/// in place) until the file returned is dropped: a second replay of the same file would take
+/// the first one's PATH.replaying for an interrupted replay's and send every letter again,
+/// at the same time. The lock ends with the process, however it ends.
+fn lock_replay(replaying: &Path) -> Result<File, String> {
+    let path = with_suffix(replaying, ".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another replay of these dead letters is under way (it holds '{}'): wait for it \
+             to end",
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("cannot lock '{}': {e}", path.display()))
+        }
+    }
+}
+
+/// Writes letters as JSON Lines, appending; a file made here gets the mode of `like` (the
+/// file the letters come from: they hold the events' bodies, and a file kept from other
+/// users stays so).
+fn append_letters(path: &Path, letters: &[DeadLetter], like: &Path) -> Result<(), String> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(like) {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(meta.permissions().mode() & 0o777);
+    }
+    #[cfg(not(unix))]
+    let _ = like;
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot open '{}' for appending: {e}", path.display()))?;
+    let mut text = Vec::new();
+    for letter in letters {
+        serde_json::to_writer(&mut text, letter).map_err(|e| e.to_string())?;
+        text.push(b'\n');
+    }
+    file.write_all(&text)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write to '{}': {e}", path.display()))
+}
+
+/// Moves the letters of `path` (and of a `replaying` file left by an interrupted replay) into
+/// `replaying`, and returns them, one per (id, endpoint), the latest kept.
+fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
+    let earlier = read_letters(replaying)?;
+    if earlier.is_empty() && !with_suffix(replaying, ".incoming").exists() {
+        if read_letters(path)?.is_empty() {
+            // Nothing to replay: leave the file as it is.
+            return Ok(Vec::new());
+        }
+        std::fs::rename(path, replaying).map_err(|e| {
+            format!(
+                "cannot move '{}' to '{}': {e}",
+                path.display(),
+                replaying.display()
+            )
+        })?;
+        return read_letters(replaying);
+    }
+    eprintln!(
+        "deskhook: resuming an interrupted replay: {} letter(s) in '{}'",
+        earlier.len(),
+        replaying.display()
+    );
+    let mut letters = earlier;
+    // Those a resume killed midway left on their way in, then those written to `path`
+    // since, moved aside before they are read: a sink that writes to `path` meanwhile
+    // starts a new file, rather than append to one about to be removed.
+    let incoming = with_suffix(replaying, ".incoming");
+    for from_path in [false, true] {
+        if from_path {
+            if !path.exists() {
+                break;
+            }
+            std::fs::rename(path, &incoming).map_err(|e| {
+                format!(
+                    "cannot move '{}' to '{}': {e}",
+                    path.display(),
+                    incoming.display()
+                )
+            })?;
+        } else if !incoming.exists() {
+            continue;
+        }
+        letters.extend(read_letters(&incoming)?);
+        letters = latest_of_each(letters);
+        // Written beside, then swapped in: `replaying` holds everything at every moment.
+        let merged = with_suffix(replaying, ".tmp");
+        match std::fs::remove_file(&merged) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot remove '{}': {e}", merged.display()));
+            }
+            _ => {}
+        }
+        append_letters(&merged, &letters, replaying)?;
+        std::fs::rename(&merged, replaying).map_err(|e| {
+            format!(
+                "cannot move '{}' to '{}': {e}",
+                merged.display(),
+                replaying.display()
+            )
+        })?;
+        std::fs::remove_file(&incoming)
+            .map_err(|e| format!("cannot remove '{}': {e}", incoming.display()))?;
+    }
+    Ok(letters)
+}
+
+/// One letter per (id, endpoint), the last one of each, in the order of their first.
+fn latest_of_each(letters: Vec<DeadLetter>) -> Vec<DeadLetter> {
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut unique: Vec<DeadLetter> = Vec::with_capacity(letters.len());
+    for letter in letters {
+        let key = (letter.id.clone(), letter.endpoint.clone());
+        match index.get(&key) {
+            Some(&at) => unique[at] = letter,
+            None => {
+                index.insert(key, unique.len());
+                unique.push(letter);
+            }
+        }
+    }
+    unique
+}
+
+/// The line that says what became of `others`, the letters a replay left as they were (""
+/// when none), and whether some are of endpoints the configuration does not name (`names`)
+/// while `--endpoint` chose none (`asked`): letters no replay can deliver, a failure.
+fn others_left(others: &[DeadLetter], names: &HashSet<String>, asked: &[String]) -> (String, bool) {
+    if others.is_empty() {
+        return (String::new(), false);
+    }
+    let mut line = format!(
+        "\n{} dead letter(s) of other endpoints left as they were",
+        others.len()
+    );
+    let mut unnamed: Vec<(&str, usize)> = Vec::new();
+    for letter in others.iter().filter(|l| !names.contains(&l.endpoint)) {
+        match unnamed
+            .iter_mut()
+            .find(|(name, _)| *name == letter.endpoint)
+        {
+            Some((_, count)) => *count += 1,
+            None => unnamed.push((&letter.endpoint, 1)),
+        }
+    }
+    if !unnamed.is_empty() {
+        let listed: Vec<String> = unnamed
+            .iter()
+            .map(|(name, count)| format!("{count} for '{name}'"))
+            .collect();
+        line.push_str(&format!(
+            " (of endpoints the configuration does not name: {}; add them to it to replay \
+             them)",
+            listed.join(", ")
+        ));
+    }
+    (line, !unnamed.is_empty() && asked.is_empty())
+}
+
+/// Why a letter cannot be queued again, checked before queueing (`HttpSink::redeliver`
+/// refuses these too, and what it refuses besides is kept all the same).
+fn unreplayable(letter: &DeadLetter, endpoints: &HashSet<String>) -> Option<String> {
+    if !endpoints.contains(&letter.endpoint) {
+        return Some(format!(
+            "the configuration has no endpoint named '{}'",
+            letter.endpoint
+        ));
+    }
+    if letter.id.parse::<EventId>().is_err() {
+        return Some(format!("'{}' is not a deskhook event id", letter.id));
+    }
+    // Any format's event type: `create`, `usedesk.comment_created`, `iqchannels.typing`.
+    if deskhook::EventType::from_wire(&letter.action).is_none() {
+        return Some(format!("unknown event type '{}'", letter.action));
+    }
+    None
+}
+
+/// The endpoints whose letters to replay: those `asked` for (`--endpoint`), each one of
+/// the configuration's `names`, or all of them when none is asked for.
+fn chosen_endpoints<'a>(
+    asked: &[String],
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = names.map(str::to_owned).collect();
+    // In order, for the message (they come from a set).
+    names.sort();
+    if asked.is_empty() {
+        return Ok(names);
+    }
+    match asked.iter().find(|name| !names.contains(name)) {
+        Some(unknown) => Err(format!(
+            "--endpoint {unknown}: the configuration has no endpoint named '{unknown}' (it \
+             has: {})",
+            names.join(", ")
+        )),
+        None => Ok(asked.to_vec()),
+    }
+}
+
+/// " of endpoint(s) a, b" for the endpoints `--endpoint` named; "" when none.
+fn of_endpoints(asked: &[String]) -> String {
+    if asked.is_empty() {
+        String::new()
+    } else {
+        format!(" of endpoint(s) {}", asked.join(", "))
+    }
+}
+
+/// `replay --spool`: the spool's dead letters go back to its pending events, then drain.
+fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
+    // The spool first: a mistyped directory is the error to report, whatever the config.
+    let mut spool = deskhook_transports::spool::Spool::builder(dir)
+        .ignore_backoff(true)
+        .existing(true)
+        // The endpoints serve (or a helpdesk) keeps in it stay theirs.
+        .keep_registry(true)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let config = crate::send::load_config(&args.config)?;
+    let endpoints = crate::send::config_endpoints(
+        &config,
+        &args.config,
+        &args.attempts.retry,
+        args.attempts.timeout,
+        args.guard.allow_private,
+    )?;
+    let names = chosen_endpoints(&args.endpoints, endpoints.iter().map(|e| e.name()))?;
+    let chosen: Vec<_> = endpoints
+        .iter()
+        .filter(|e| names.iter().any(|name| name == e.name()))
+        .cloned()
+        .collect();
+    let delivery = config.delivery_config().map_err(|e| e.to_string())?;
+    let requeued = spool
+        .requeue_dead_letters(&chosen, delivery.max_payload)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "deskhook: {} dead letter(s){} of spool {} queued again",
+        requeued.moved,
+        of_endpoints(&args.endpoints),
+        dir.display()
+    );
+    // Those the endpoints cannot take as they are now stay, each with why.
+    const LISTED: usize = 20;
+    for (_, why) in requeued.kept.iter().take(LISTED) {
+        eprintln!("deskhook: {why}");
+    }
+    if requeued.kept.len() > LISTED {
+        eprintln!(
+            "deskhook: and {} more dead letter(s) not replayed (list them with `deskhook \
+             dead-letters list`)",
+            requeued.kept.len() - LISTED
+        );
+    }
+    let before = spool.stats().map_err(|e| e.to_string())?;
+    crate::spool::run_drain(
+        spool,
+        endpoints,
+        delivery,
+        &args.attempts.retry,
+        args.attempts.timeout,
+        &before,
+    )
+}
+
+pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
+    let spool = match (&args.spool, &args.file) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, None) => configured_spool(&args.config)?,
+        (None, Some(_)) => None,
+    };
+    if let Some(dir) = &spool {
+        return replay_spool(dir, &args);
+    }
+    let config = crate::send::load_config(&args.config)?;
+    let mut delivery = config.delivery_config().map_err(|e| e.to_string())?;
+    let path = args
+        .file
+        .unwrap_or_else(|| delivery.dead_letter_path.clone());
+    let endpoints = crate::send::config_endpoints(
+        &config,
+        &args.config,
+        &args.attempts.retry,
+        args.attempts.timeout,
+        args.guard.allow_private,
+    )?;
+    let names: HashSet<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
+    let chosen = chosen_endpoints(&args.endpoints, names.iter().map(String::as_str))?;
+    let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
+
+    let replaying = replaying_path(&path);
+    let _replay = lock_replay(&replaying)?;
+    let (letters, others): (Vec<_>, Vec<_>) = set_aside(&path, &replaying)?
+        .into_iter()
+        .partition(|l| chosen.contains(&l.endpoint));
+    // The others go back to the file first: letters that fail again are written after
+    // them, as they were before. (An interrupted replay finds them in both files, and
+    // keeps one of each.)
+    if !others.is_empty() {
+        append_letters(&path, &others, &replaying)?;
+    }
+    let (others_line, unconfigured) = others_left(&others, &names, &args.endpoints);
+    if letters.is_empty() {
+        let _ = std::fs::remove_file(&replaying);
+        crate::send::print_line(&format!(
+            "no dead letters{} in {}{others_line}",
+            of_endpoints(&args.endpoints),
+            path.display()
+        ));
+        return Ok(if unconfigured {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let (mut replayable, mut kept): (Vec<_>, Vec<_>) = letters
+        .into_iter()
+        .partition(|l| unreplayable(l, &names).is_none());
+    let total = replayable.len() + kept.len();
+    // In the order the events were emitted (UUID v7 ids): the file's order is not always
+    // their tickets' (see `DeadLetters::replay`).
+    replayable.sort_by(|a, b| a.id.cmp(&b.id));
+    for letter in &kept {
+        if let Some(why) = unreplayable(letter, &names) {
+            eprintln!("deskhook: dead letter {} kept: {why}", letter.id);
+        }
+    }
+
+    // New failures are appended to `path` by the engine: made here if it is not (with the
+    // mode of the file the letters come from), not by the engine with the default mode.
+    append_letters(&path, &[], &replaying)?;
+    delivery.dead_letter_path.clone_from(&path);
+    // Every letter must fit in the queue and in the memory budget: either, full, would
+    // refuse it.
+    delivery.queue_capacity = delivery.queue_capacity.max(replayable.len());
+    let bodies: usize = replayable.iter().map(|l| l.body.get().len()).sum();
+    delivery.max_queued_bytes = delivery.max_queued_bytes.max(bodies.saturating_mul(2));
+    let bar = Arc::new(
+        ProgressBar::new(replayable.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters  {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+    );
+    // The events delivered, by id: those `.replaying` need not keep if the run fails.
+    let delivered_ids: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+    let observer = {
+        let (bar, delivered_ids) = (bar.clone(), delivered_ids.clone());
+        move |record: &AttemptRecord<'_>| {
+            bar.suspend(|| crate::send::print_line(&crate::send::attempt_line(record, width)));
+            if record.outcome == AttemptOutcome::Delivered {
+                delivered_ids
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(record.event_id.to_string());
+            }
+            if record.outcome != AttemptOutcome::Retrying {
+                bar.inc(1);
+            }
+        }
+    };
+    let mut builder = HttpSink::builder().config(delivery).observer(observer);
+    for endpoint in endpoints {
+        builder = builder.endpoint(endpoint);
+    }
+    let (sink, guard) = builder.build().map_err(|e| e.to_string())?;
+    // The tickets (per endpoint) of letters kept: their later letters stay too, or they
+    // would go out before them (as `DeadLetters::replay` does).
+    let mut held: HashSet<(String, String)> = kept
+        .iter()
+        .map(|l| (l.endpoint.clone(), l.ticket.clone()))
+        .collect();
+    for letter in &replayable {
+        let ticket = (letter.endpoint.clone(), letter.ticket.clone());
+        if held.contains(&ticket) {
+            bar.suspend(|| {
+                eprintln!(
+                    "deskhook: dead letter {} kept: held behind a letter of its ticket that \
+                     was not replayed",
+                    letter.id
+                );
+            });
+            kept.push(letter.clone());
+            bar.inc(1);
+            continue;
+        }
+        if let Err(e) = sink.redeliver(letter) {
+            held.insert(ticket);
+            // Not queued (another tenant's endpoint now has its name, say): it goes back
+            // to the file with the letters kept, never lost with `.replaying`.
+            bar.suspend(|| eprintln!("deskhook: dead letter {} kept: {e}", letter.id));
+            kept.push(letter.clone());
+            bar.inc(1);
+        }
+    }
+    let wait = crate::send::deadline(&args.attempts.retry, args.attempts.timeout);
+    let finished = guard.shutdown(wait);
+    bar.finish_and_clear();
+
+    append_letters(&path, &kept, &replaying)?;
+    // Letters that failed again and could not be written to `path` (a full disk) were
+    // counted as dropped: `.replaying` is their only copy, so it keeps them (those not
+    // delivered) for the next run, which resumes it.
+    let dropped: u64 = sink.stats().iter().map(|s| s.dropped).sum();
+    if dropped > 0 {
+        let delivered_ids = delivered_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let undelivered: Vec<DeadLetter> = replayable
+            .into_iter()
+            .filter(|l| !delivered_ids.contains(&l.id))
+            .collect();
+        let fresh = with_suffix(&replaying, ".new");
+        let _ = std::fs::remove_file(&fresh);
+        append_letters(&fresh, &undelivered, &replaying)?;
+        std::fs::rename(&fresh, &replaying)
+            .map_err(|e| format!("cannot write '{}': {e}", replaying.display()))?;
+        return Err(format!(
+            "{dropped} dead letter(s) failed again and could not be written to {} (see the \
+             errors above); the {} not delivered are kept in {}: run the replay again once \
+             {} can be written",
+            path.display(),
+            undelivered.len(),
+            replaying.display(),
+            path.display()
+        ));
+    }
+    std::fs::remove_file(&replaying)
+        .map_err(|e| format!("cannot remove '{}': {e}", replaying.display()))?;
+
+    let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
+    let left = total as u64 - delivered.min(total as u64);
+    let mut summary = format!(
+        "{delivered} of {total} dead letter(s){} delivered",
+        of_endpoints(&args.endpoints)
+    );
+    if finished.is_err() {
+        summary.push_str(&format!(
+            "; stopped waiting after {:.1} s",
+            wait.as_secs_f64()
+        ));
+    }
+    if left > 0 {
+        summary.push_str(&format!("\n{left} left in {}", path.display()));
+    }
+    summary.push_str(&others_line);
+    // The exit status tells whether the letters were delivered, even when stdout is closed.
+    crate::send::print_line(&summary);
+    Ok(if left == 0 && kept.is_empty() && !unconfigured {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
