@@ -1,0 +1,150 @@
+//! What an operator does to one endpoint besides changing its settings: send it a test
+//! event, give it a new signing secret.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::{Endpoints, secret_specs};
+use crate::delivery::Endpoint;
+use crate::error::Error;
+
+impl Endpoints {
+    /// Sends `name` a test event, to it only: the sample ticket (code `DESKHOOK-TEST`) for
+    /// the first Zenlix action it receives, for its tenant, signed and retried like any
+    /// other. Returns the event's id, to find its attempts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when it
+    /// receives no Zenlix action (test events are Zenlix events), or is disabled (a 410) or
+    /// being removed; [`Error::NotQueued`] when its queue or the memory budget is full.
+    pub fn send_test(&self, name: &str) -> Result<deskhook::sink::EventId, Error> {
+        let lane = self.engine.registry().lane(name)?;
+        // Queued, the test event would only be dead-lettered: a letter of a made-up ticket,
+        // which a replay after a resume would send to the receiver.
+        if let Some(why) = lane.refusing() {
+            return Err(Error::Config(format!(
+                "endpoint '{name}' {why}; no test event is sent"
+            )));
+        }
+        let route = lane.route();
+        let action = route
+            .endpoint
+            .actions
+            .iter()
+            .find_map(|t| match t {
+                deskhook::EventType::Zenlix(action) => Some(action),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "endpoint '{name}' receives no Zenlix action, and test events are Zenlix \
+                     events; subscribe it to one (such as \"create\") to test it"
+                ))
+            })?;
+        let mut ticket = deskhook::sample::ticket();
+        ticket.code = "DESKHOOK-TEST".to_owned();
+        ticket.subject = "deskhook test event".to_owned();
+        let user = deskhook::sample::user();
+        let mut emitted =
+            deskhook::sink::Emitted::new(deskhook::EventRef::new(action, &ticket, &user))
+                .map_err(|e| Error::Config(format!("the test event cannot be made: {e}")))?;
+        if let Some(tenant) = &route.endpoint.tenant {
+            emitted = emitted
+                .with_tenant(tenant.as_str())
+                .map_err(|e| Error::Config(e.to_string()))?;
+        }
+        let id = emitted.id();
+        self.engine
+            .enqueue_for(&lane, crate::delivery::EventData::of(&emitted))?;
+        Ok(id)
+    }
+
+    /// Gives `name` a new signing secret. Deliveries are signed with it at once, and with
+    /// the old ones too until `overlap` has passed (each request carries both signatures),
+    /// so that the receiver can switch without losing a request; then the old ones stop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when
+    /// `overlap` would keep the old secrets past the year 9999; [`Error::EndpointChanged`]
+    /// when it was removed or made again meanwhile, or kept changing.
+    pub fn rotate_secret(
+        &self,
+        name: &str,
+        secret: deskhook::Secret,
+        overlap: Duration,
+    ) -> Result<(), Error> {
+        // Read, change, and write only if nobody changed the endpoint meanwhile (another
+        // rotation's secret would be lost): else read again. One removed meanwhile stays
+        // removed, and one made again under its name is not given this secret.
+        let _turn = self
+            .engine
+            .registry()
+            .rotating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let lane = self.engine.registry().lane(name)?;
+        for _ in 0..16 {
+            let current = self.engine.registry().get(name);
+            if !current.is_some_and(|l| Arc::ptr_eq(&l, &lane)) {
+                return Err(Error::EndpointChanged {
+                    name: name.to_owned(),
+                });
+            }
+            let read = lane.route();
+            let endpoint = rotated(&read.endpoint, secret.clone(), overlap)?;
+            let route = Arc::new(self.engine.route_for(endpoint)?);
+            self.engine.route_all();
+            if self.engine.update(&lane, route, Some(&read)).is_ok() {
+                self.kept();
+                log::info!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{name}': new signing secret; the old one(s) sign too for {}",
+                    deskhook::policy::format_duration(overlap)
+                );
+                return Ok(());
+            }
+        }
+        Err(Error::EndpointChanged {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// `endpoint` with `secret` first and its current secrets signing too until `overlap` has
+/// passed.
+fn rotated(
+    endpoint: &Endpoint,
+    secret: deskhook::Secret,
+    overlap: Duration,
+) -> Result<Endpoint, Error> {
+    let mut endpoint = endpoint.clone();
+    let until = SystemTime::now()
+        .checked_add(overlap)
+        .filter(|until| jiff::Timestamp::try_from(*until).is_ok())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "an overlap of {overlap:?} would keep the old secrets past the year 9999; \
+                     give a shorter one"
+            ))
+        })?;
+    let mut secrets = vec![(secret, None)];
+    secrets.extend(
+        endpoint
+            .secrets
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|at| at > SystemTime::now()))
+            .map(|(old, expires)| (old.clone(), Some(expires.map_or(until, |at| at.min(until))))),
+    );
+    endpoint.secrets = secrets;
+    if let Some(spec) = &endpoint.spec {
+        // The settings kept by a spool say the same: the secrets listed, none from the
+        // environment any more (the environment's is among the old ones).
+        let mut spec = (**spec).clone();
+        spec.secret_env = None;
+        spec.secrets = Some(secret_specs(&endpoint.secrets));
+        endpoint.spec = Some(Arc::new(spec));
+    }
+    Ok(endpoint)
+}
