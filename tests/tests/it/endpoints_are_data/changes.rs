@@ -1,8 +1,6 @@
-//! The registry of a running sink: endpoints added, changed, paused, resumed and removed
-//! while events flow, tenants routing events, rate limits, bad input for every call.
+//! Endpoints added, changed, paused, resumed and removed while events flow; bad input for
+//! every call; reading the registry back, whole or a page at a time.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use deskhook::{Action, Secret};
@@ -11,56 +9,11 @@ use deskhook_tests::{
     ticket,
 };
 use deskhook_transports::delivery::{
-    BreakerState, DeliverySink, Endpoint, EndpointPage, EndpointQuery, EndpointState, Removed,
-    Upserted, read_dead_letters,
+    Endpoint, EndpointPage, EndpointQuery, EndpointState, Removed, Upserted, read_dead_letters,
 };
 use deskhook_transports::http_blocking::HttpSink;
 
-/// An endpoint named `name` on `receiver`, at path `/<name>`.
-fn at(name: &str, receiver: &Receiver) -> Endpoint {
-    let url = format!("{}/{name}", receiver.url.trim_end_matches("/hook"));
-    Endpoint::new(name, &url)
-        .unwrap()
-        .allow_private(true)
-        .retry("0s,10ms,10ms".parse().unwrap())
-        .timeout(Duration::from_secs(5))
-}
-
-/// The ticket codes each path got, in the order of arrival.
-fn by_path(requests: &[Received]) -> BTreeMap<String, Vec<String>> {
-    let mut sorted: Vec<&Received> = requests.iter().collect();
-    sorted.sort_by_key(|r| r.index);
-    let mut paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for request in sorted {
-        let code = request.json()["ticket"]["code"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        paths.entry(request.path.clone()).or_default().push(code);
-    }
-    paths
-}
-
-/// Waits until `sink` has `n` attempts in flight.
-fn wait_in_flight(sink: &DeliverySink, n: usize) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while sink.totals().in_flight < n {
-        assert!(std::time::Instant::now() < deadline, "not {n} in flight");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A receiver that holds every request until the test releases it (one release each), then
-/// answers with `status(n)` for the n-th request.
-fn holding(status: impl Fn(usize) -> u16 + Send + Sync + 'static) -> (Receiver, mpsc::Sender<()>) {
-    let (release, released) = mpsc::channel::<()>();
-    let released = Arc::new(Mutex::new(released));
-    let receiver = Receiver::start(move |_, n| {
-        let _ = released.lock().unwrap().recv_timeout(WAIT);
-        Answer::status(status(n))
-    });
-    (receiver, release)
-}
+use super::{at, by_path, holding, wait_in_flight};
 
 fn a_new_endpoint_gets_the_events_emitted_after_it_is_added(t: Transport) {
     let receiver = Receiver::ok();
@@ -529,187 +482,6 @@ fn replace_all_makes_the_registry_equal_the_set(t: Transport) {
     guard.flush(WAIT).unwrap();
 }
 
-fn tenants_route_events_to_their_endpoints(t: Transport) {
-    let receiver = Receiver::ok();
-    let (_dir, dead) = dead_letter_file();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(at("acme", &receiver).tenant("acme"))
-            .endpoint(at("globex", &receiver).tenant("globex"))
-            .endpoint(at("audit", &receiver))
-            .dead_letter_path(&dead),
-    );
-    let user = deskhook::sample::user();
-    dispatcher
-        .for_tenant("acme")
-        .emit(Action::Create, &ticket("A1"), &user);
-    deskhook::with_dispatcher(&dispatcher, || {
-        deskhook::for_tenant("globex").emit(Action::Create, &ticket("G1"), &user);
-        deskhook::emit(Action::Create, &ticket("U1"), &user);
-        deskhook::for_tenant("initech").emit(Action::Create, &ticket("I1"), &user);
-    });
-    guard.flush(WAIT).unwrap();
-    let paths = by_path(&receiver.wait_for(6));
-    assert_eq!(paths["/acme"], ["A1"]);
-    assert_eq!(paths["/globex"], ["G1"]);
-    let mut audit = paths["/audit"].clone();
-    audit.sort();
-    assert_eq!(audit, ["A1", "G1", "I1", "U1"]);
-
-    // Moving an endpoint to another tenant moves its events.
-    let moved = at("acme", &receiver).tenant("globex");
-    assert_eq!(sink.endpoints().upsert(moved).unwrap(), Upserted::Updated);
-    dispatcher
-        .for_tenant("acme")
-        .emit(Action::Edit, &ticket("A2"), &user);
-    dispatcher
-        .for_tenant("globex")
-        .emit(Action::Edit, &ticket("G2"), &user);
-    guard.flush(WAIT).unwrap();
-    let paths = by_path(&receiver.wait_for(10));
-    assert_eq!(paths["/acme"], ["A1", "G2"]);
-    assert_eq!(paths["/globex"], ["G1", "G2"]);
-    assert_eq!(paths["/audit"].len(), 6);
-    let info = sink.endpoints().get("acme").unwrap();
-    assert_eq!(info.stats.tenant.as_deref(), Some("globex"));
-}
-
-fn an_endpoint_moved_to_a_tenant_does_not_send_what_it_queued_for_another(t: Transport) {
-    let (receiver, release) = holding(|_| 204);
-    let (_dir, dead) = dead_letter_file();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(at("crm", &receiver).tenant("acme").max_in_flight(1))
-            .dead_letter_path(&dead),
-    );
-    let user = deskhook::sample::user();
-    // More than the breaker's 10 failures: refusing them is no failure of the endpoint's.
-    for n in 1..=12 {
-        dispatcher
-            .for_tenant("acme")
-            .emit(Action::Comment, &ticket(&format!("A{n}")), &user);
-    }
-    wait_in_flight(&sink, 1);
-    let moved = at("crm", &receiver).tenant("globex").max_in_flight(1);
-    assert_eq!(sink.endpoints().upsert(moved).unwrap(), Upserted::Updated);
-    dispatcher
-        .for_tenant("globex")
-        .emit(Action::Comment, &ticket("G1"), &user);
-    release.send(()).unwrap();
-    release.send(()).unwrap();
-    guard.flush(WAIT).unwrap();
-
-    // The attempt in flight finished; acme's queued events went to the dead letters, not to
-    // globex's endpoint, which got globex's event.
-    let paths = by_path(&receiver.wait_for(2));
-    assert_eq!(paths["/crm"].len(), 2);
-    assert!(paths["/crm"].contains(&"G1".to_owned()), "{paths:?}");
-    let letters = read_dead_letters(&dead).unwrap();
-    assert_eq!(letters.len(), 11, "{letters:?}");
-    let info = sink.endpoints().get("crm").unwrap();
-    assert_eq!(info.stats.breaker, BreakerState::Closed);
-    for letter in &letters {
-        assert_eq!(letter.tenant.as_deref(), Some("acme"));
-        assert!(
-            letter.reason.contains("moved to tenant 'globex'") && !letter.reason.contains("  "),
-            "{}",
-            letter.reason
-        );
-    }
-    // A replay to the endpoint, now globex's, is refused too.
-    assert!(sink.redeliver(&letters[0]).is_err());
-    assert_eq!(receiver.count(), 2);
-}
-
-fn events_of_a_type_an_endpoint_stopped_taking_are_not_sent(t: Transport) {
-    let (receiver, release) = holding(|_| 204);
-    let (_dir, dead) = dead_letter_file();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(at("crm", &receiver).max_in_flight(1))
-            .dead_letter_path(&dead),
-    );
-    let user = deskhook::sample::user();
-    // More than the breaker's 10 failures: refusing them is no failure of the endpoint's.
-    for n in 1..=12 {
-        dispatcher.emit(Action::Comment, &ticket(&format!("C{n}")), &user);
-    }
-    dispatcher.emit(Action::Create, &ticket("N1"), &user);
-    wait_in_flight(&sink, 1);
-    let narrowed = at("crm", &receiver)
-        .actions(Action::Create)
-        .max_in_flight(1);
-    assert_eq!(
-        sink.endpoints().upsert(narrowed).unwrap(),
-        Upserted::Updated
-    );
-    release.send(()).unwrap();
-    release.send(()).unwrap();
-    guard.flush(WAIT).unwrap();
-
-    // The attempt in flight finished; the other comments went to the dead letters.
-    let paths = by_path(&receiver.wait_for(2));
-    assert_eq!(paths["/crm"], ["C1", "N1"]);
-    let letters = read_dead_letters(&dead).unwrap();
-    assert_eq!(letters.len(), 11, "{letters:?}");
-    for letter in &letters {
-        assert!(
-            letter.reason.contains("no longer takes 'comment' events"),
-            "{}",
-            letter.reason
-        );
-    }
-    let info = sink.endpoints().get("crm").unwrap();
-    assert_eq!(info.stats.breaker, BreakerState::Closed);
-    assert_eq!(receiver.count(), 2);
-}
-
-fn rate_limited_events_wait_without_holding_a_worker(t: Transport) {
-    let receiver = Receiver::ok();
-    let (_dir, dead) = dead_letter_file();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(
-                at("slow", &receiver)
-                    .rate_limit(3, Duration::from_secs(3600))
-                    .unwrap(),
-            )
-            .endpoint(at("fast", &receiver))
-            .dead_letter_path(&dead),
-    );
-    let user = deskhook::sample::user();
-    for i in 0..6 {
-        dispatcher.emit(Action::Create, &ticket(&format!("S{i}")), &user);
-    }
-    // Both endpoints get every event: the fast one all 6, the slow one its burst of 3.
-    let paths = by_path(&receiver.wait_for(9));
-    assert_eq!(paths["/fast"].len(), 6);
-    // The first three taken got the burst's tokens (tickets go in parallel: any order).
-    let mut slow = paths["/slow"].clone();
-    slow.sort();
-    assert_eq!(slow, ["S0", "S1", "S2"]);
-    // The next token is an hour away: the flush does not wait its whole timeout for it.
-    let waited = guard.flush(WAIT).unwrap_err().to_string();
-    assert!(
-        waited.starts_with("3 event(s) queued for endpoints that cannot send within 10s"),
-        "{waited}"
-    );
-    let stats = sink.endpoints().get("slow").unwrap().stats;
-    assert_eq!((stats.delivered, stats.queued, stats.in_flight), (3, 3, 0));
-    assert!(stats.rate_limited >= 1, "{stats:?}");
-    // A higher rate applies at once.
-    let faster = at("slow", &receiver)
-        .rate_limit(1000, Duration::from_secs(1))
-        .unwrap();
-    sink.endpoints().upsert(faster).unwrap();
-    guard.flush(WAIT).unwrap();
-    assert_eq!(by_path(&receiver.wait_for(12))["/slow"].len(), 6);
-}
-
 fn every_call_is_safe_while_events_flow(t: Transport) {
     let receiver = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
@@ -817,20 +589,16 @@ fn pages_search_filter_and_follow_the_cursor(t: Transport) {
 }
 
 for_both_transports!(
-    pages_search_filter_and_follow_the_cursor,
     a_new_endpoint_gets_the_events_emitted_after_it_is_added,
     a_change_applies_to_queued_events_from_their_next_attempt,
     pause_keeps_queueing_and_resume_sends_in_order,
-    resume_re_enables_an_endpoint_a_410_disabled,
-    resume_sends_what_waits_for_a_retry_at_once,
     a_410_dead_letters_the_tickets_events_in_order,
+    resume_sends_what_waits_for_a_retry_at_once,
+    resume_re_enables_an_endpoint_a_410_disabled,
     remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish,
     unknown_names_and_bad_endpoints_change_nothing,
     settings_read_back_and_sent_again_keep_their_credentials,
     replace_all_makes_the_registry_equal_the_set,
-    tenants_route_events_to_their_endpoints,
-    an_endpoint_moved_to_a_tenant_does_not_send_what_it_queued_for_another,
-    events_of_a_type_an_endpoint_stopped_taking_are_not_sent,
-    rate_limited_events_wait_without_holding_a_worker,
     every_call_is_safe_while_events_flow,
+    pages_search_filter_and_follow_the_cursor,
 );
