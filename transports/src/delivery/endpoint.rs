@@ -321,6 +321,13 @@ impl Endpoint {
         guard::check_url(&self.url, &self.address_policy, self.https_only)
     }
 
+    /// Whether `other` sends to the same receiver: the same URL, trusting the same CA roots.
+    /// When not, what this one's failures started (a hold, an open breaker, retry waits)
+    /// says nothing of `other`.
+    pub(crate) fn same_receiver(&self, other: &Endpoint) -> bool {
+        self.url == other.url && self.ca_certificates == other.ca_certificates
+    }
+
     /// Whether `other` has the same settings (an upsert of it changes nothing).
     pub(crate) fn same_settings(&self, other: &Endpoint) -> bool {
         let secrets = |e: &Endpoint| -> Vec<(String, Option<SystemTime>)> {

@@ -200,6 +200,56 @@ fn resume_sends_what_waits_for_a_retry_at_once(t: Transport) {
     assert_eq!(sent, [("1", 500), ("1", 204), ("2", 204)]);
 }
 
+fn a_new_url_ends_the_old_ones_hold_and_retry_waits(t: Transport) {
+    // The old receiver is down: 503, come back in an hour; the next retry is an hour away.
+    let down = Receiver::start(|_, _| Answer::status(503).header("Retry-After", "3600"));
+    let up = Receiver::start(|_, _| Answer::status(204));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &down).retry("0s,1h".parse().unwrap()))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("N1"), &user);
+    dispatcher.emit(Action::Comment, &ticket("N1"), &user);
+    down.wait_for(1);
+    let endpoints = sink.endpoints();
+    let deadline = std::time::Instant::now() + WAIT;
+    while endpoints.get("crm").unwrap().stats.retried == 0 {
+        assert!(std::time::Instant::now() < deadline, "never retried");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Another setting changes nothing of the waits: the receiver is the same.
+    endpoints
+        .upsert(
+            at("crm", &down)
+                .retry("0s,1h".parse().unwrap())
+                .timeout(Duration::from_secs(4)),
+        )
+        .unwrap();
+    assert!(
+        guard.flush(Duration::from_millis(20)).is_err(),
+        "an hour to wait"
+    );
+    // A new URL is another receiver: the old one's hold and waits end.
+    let moved = endpoints
+        .upsert(at("crm", &up).retry("0s,1h".parse().unwrap()))
+        .unwrap();
+    assert_eq!(moved, Upserted::Updated);
+    guard.flush(WAIT).unwrap();
+    let mut requests = up.wait_for(2);
+    requests.sort_by_key(|r| r.index);
+    let sent: Vec<&str> = requests
+        .iter()
+        .map(|r| r.header("x-deskhook-sequence").unwrap())
+        .collect();
+    assert_eq!(sent, ["1", "2"]);
+    assert_eq!(down.requests().len(), 1);
+    assert_eq!(read_dead_letters(&dead).unwrap().len(), 0);
+}
+
 fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
     let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 410 } else { 204 }));
     let (_dir, dead) = dead_letter_file();
@@ -594,6 +644,7 @@ for_both_transports!(
     pause_keeps_queueing_and_resume_sends_in_order,
     a_410_dead_letters_the_tickets_events_in_order,
     resume_sends_what_waits_for_a_retry_at_once,
+    a_new_url_ends_the_old_ones_hold_and_retry_waits,
     resume_re_enables_an_endpoint_a_410_disabled,
     remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish,
     unknown_names_and_bad_endpoints_change_nothing,

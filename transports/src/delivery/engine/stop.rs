@@ -11,6 +11,7 @@ use super::Engine;
 use crate::delivery::backlog::Release;
 use crate::delivery::decide::later;
 use crate::delivery::lane::Closing;
+use crate::delivery::lane::LaneState;
 use crate::delivery::registry::Removed;
 use crate::delivery::{DeliveryTotals, EndpointState, EndpointStats, Lane, lock};
 use crate::error::Error;
@@ -73,8 +74,41 @@ impl Engine {
         true
     }
 
-    /// Lets `lane` deliver again: not paused, not disabled, its breaker closed.
+    /// Lets `lane` deliver again: not paused, not disabled, and started afresh
+    /// ([`start_afresh`](Engine::start_afresh)).
     pub(crate) fn resume(&self, lane: &Arc<Lane>) {
+        let hurried = self.start_afresh(lane, |st| {
+            st.paused = false;
+            // Whatever it was: the operator's word puts the spool's table right too.
+            self.backlog.paused(&lane.name, false);
+            if st.disabled {
+                st.disabled = false;
+                lane.closed.store(false, Ordering::SeqCst);
+            }
+        });
+        match hurried {
+            None => {}
+            Some(0) => log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name),
+            Some(n) => log::info!(
+                target: deskhook::LOG_TARGET,
+                "endpoint '{}' resumed; the retries of {n} ticket(s) go now",
+                lane.name
+            ),
+        }
+    }
+
+    /// Ends what `lane`'s failures so far made it wait for: its breaker closes, a
+    /// receiver's `Retry-After` hold ends, and what waits for a retry (hours, late in a
+    /// schedule) goes now, in memory and in the spool; `also` changes its state besides,
+    /// under the same lock. For a resume (the operator's word) and for a new receiver (its
+    /// URL or CA roots changed: the old one's failures say nothing of it). Nothing is done
+    /// to a lane being removed or stopping (`None`); else the number of tickets whose retry
+    /// was hurried, and the lane is pushed to the pool.
+    pub(crate) fn start_afresh(
+        &self,
+        lane: &Arc<Lane>,
+        also: impl FnOnce(&mut LaneState),
+    ) -> Option<usize> {
         // A 410's release must be over before the lane takes rows again: the wait for the
         // writer below comes after its move (sent under the lane's lock when the 410 came).
         // The spool's rows waiting for a retry are due now, on disk before that wait:
@@ -83,38 +117,22 @@ impl Engine {
         // is hurried in memory below.
         self.backlog.hurry(lane);
         if let Err(e) = self.backlog.written() {
-            log::warn!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed: {e}", lane.name);
+            log::warn!(target: deskhook::LOG_TARGET, "endpoint '{}': {e}", lane.name);
         }
         let mut st = lock(&lane.state);
         if st.closing.is_some() {
-            return;
+            return None;
         }
         // Before anything changes: a flush looking at the lanes now sees it when it ends.
         self.resumed.fetch_add(1, Ordering::SeqCst);
-        st.paused = false;
-        // Whatever it was: the operator's word puts the spool's table right too.
-        self.backlog.paused(&lane.name, false);
-        if st.disabled {
-            st.disabled = false;
-            lane.closed.store(false, Ordering::SeqCst);
-        }
+        also(&mut st);
         st.breaker = crate::delivery::decide::Breaker::default();
-        // The operator's word ends a receiver's Retry-After hold too, and the waits for
-        // retries (hours, late in a schedule): what failed goes again now.
         st.hold_until = None;
         let hurried = st.schedule.hurry();
         lane.update_held(&st);
         drop(st);
-        if hurried > 0 {
-            log::info!(
-                target: deskhook::LOG_TARGET,
-                "endpoint '{}' resumed; the retries of {hurried} ticket(s) go now",
-                lane.name
-            );
-        } else {
-            log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name);
-        }
         self.pool.push(lane);
+        Some(hurried)
     }
 
     // --- flush and stop -----------------------------------------------------------------

@@ -109,7 +109,7 @@ impl Engine {
     ) -> Result<Upserted, Arc<Route>> {
         let after = route.endpoint.tenant.clone();
         let url = route.url.clone();
-        {
+        let moved = {
             // Under the write lock, so that two updates (or an update and a removal) of the
             // same endpoint cannot both change its place in the tenant index.
             let mut index = self.registry().write();
@@ -134,12 +134,24 @@ impl Engine {
             // after it, not undone by it (the endpoint would come back at the next start).
             self.backlog()
                 .registered(&lane.name, Some(Registration::of(&route, None)));
-        }
+            !old.endpoint.same_receiver(&route.endpoint)
+        };
         #[cfg(test)]
         crate::delivery::engine::tests::after_update();
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
-        // A higher limit or another rate may let it go now.
-        self.pool().push(lane);
+        if moved {
+            // Another receiver: what the old one's failures started ends (as a resume's).
+            if let Some(hurried @ 1..) = self.start_afresh(lane, |_| {}) {
+                log::info!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{}' has a new receiver; the retries of {hurried} ticket(s) go now",
+                    lane.name
+                );
+            }
+        } else {
+            // A higher limit or another rate may let it go now.
+            self.pool().push(lane);
+        }
         Ok(Upserted::Updated)
     }
 }

@@ -197,9 +197,11 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   settings; if it fails (a 410 from the URL moved away from, a 401 for a secret rotated
 ///   without overlap), its event goes again at once with the new ones, and the failure
 ///   neither disables the endpoint, dead-letters the event nor moves the circuit breaker.
-///   What the old settings' failures started goes on: a receiver's `Retry-After` hold, an
-///   open breaker, the waits of events for their next retry. After moving an endpoint to a
-///   URL that works, [`resume`](Endpoints::resume) it to send them at once.
+///   A new receiver (another URL, or other CA roots) starts afresh, as a
+///   [`resume`](Endpoints::resume) does (a pause or a 410's disabling stays): what the old
+///   one's failures started ends, the `Retry-After` hold, an open breaker and the waits of
+///   events for their next retry, and those events go now. Other changes keep them: the
+///   receiver is the same.
 ///   Two exceptions: an endpoint moved to a tenant does not send the events of another
 ///   tenant (or of none) it queued before, and one whose event types were narrowed does not
 ///   send the queued events of a type it no longer takes: each goes to the dead letters at
