@@ -9,7 +9,8 @@ use deskhook_tests::{
     ticket,
 };
 use deskhook_transports::delivery::{
-    Endpoint, EndpointPage, EndpointQuery, EndpointState, Removed, Upserted, read_dead_letters,
+    DeliveryGuard, DeliverySink, Endpoint, EndpointPage, EndpointQuery, EndpointState, Removed,
+    Upserted, read_dead_letters,
 };
 use deskhook_transports::http_blocking::HttpSink;
 
@@ -164,26 +165,38 @@ fn a_410_dead_letters_the_tickets_events_in_order(t: Transport) {
     assert_eq!(actions, ["create", "lock", "ok"], "in the ticket's order");
 }
 
-fn resume_sends_what_waits_for_a_retry_at_once(t: Transport) {
-    // 500 to the first request, then 204: the retry is an hour away.
-    let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 500 } else { 204 }));
-    let (_dir, dead) = dead_letter_file();
+/// A sink whose endpoint "crm" on `receiver` retries an hour after a first attempt, given two
+/// events of one ticket: returns once the first event's attempt failed and its retry waits
+/// (the second waits behind it).
+fn waiting_for_a_retry(
+    t: Transport,
+    receiver: &Receiver,
+    dead: &std::path::Path,
+) -> (DeliverySink, DeliveryGuard) {
     let (sink, guard, dispatcher) = start(
         t,
         HttpSink::builder()
-            .endpoint(at("crm", &receiver).retry("0s,1h".parse().unwrap()))
-            .dead_letter_path(&dead),
+            .endpoint(at("crm", receiver).retry("0s,1h".parse().unwrap()))
+            .dead_letter_path(dead),
     );
     let user = deskhook::sample::user();
     dispatcher.emit(Action::Create, &ticket("R1"), &user);
     dispatcher.emit(Action::Comment, &ticket("R1"), &user);
     receiver.wait_for(1);
-    let endpoints = sink.endpoints();
     let deadline = std::time::Instant::now() + WAIT;
-    while endpoints.get("crm").unwrap().stats.retried == 0 {
+    while sink.endpoints().get("crm").unwrap().stats.retried == 0 {
         assert!(std::time::Instant::now() < deadline, "never retried");
         std::thread::sleep(Duration::from_millis(1));
     }
+    (sink, guard)
+}
+
+fn resume_sends_what_waits_for_a_retry_at_once(t: Transport) {
+    // 500 to the first request, then 204: the retry is an hour away.
+    let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 500 } else { 204 }));
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard) = waiting_for_a_retry(t, &receiver, &dead);
+    let endpoints = sink.endpoints();
     assert!(
         guard.flush(Duration::from_millis(20)).is_err(),
         "an hour to wait"
@@ -205,22 +218,8 @@ fn a_new_url_ends_the_old_ones_hold_and_retry_waits(t: Transport) {
     let down = Receiver::start(|_, _| Answer::status(503).header("Retry-After", "3600"));
     let up = Receiver::start(|_, _| Answer::status(204));
     let (_dir, dead) = dead_letter_file();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(at("crm", &down).retry("0s,1h".parse().unwrap()))
-            .dead_letter_path(&dead),
-    );
-    let user = deskhook::sample::user();
-    dispatcher.emit(Action::Create, &ticket("N1"), &user);
-    dispatcher.emit(Action::Comment, &ticket("N1"), &user);
-    down.wait_for(1);
+    let (sink, guard) = waiting_for_a_retry(t, &down, &dead);
     let endpoints = sink.endpoints();
-    let deadline = std::time::Instant::now() + WAIT;
-    while endpoints.get("crm").unwrap().stats.retried == 0 {
-        assert!(std::time::Instant::now() < deadline, "never retried");
-        std::thread::sleep(Duration::from_millis(1));
-    }
     // Another setting changes nothing of the waits: the receiver is the same.
     endpoints
         .upsert(
