@@ -216,7 +216,8 @@ impl Route {
         let parsed = event
             .parsed
             .get_or_init(|| {
-                crate::template::Parsed::new(event.event_type, &event.body).map(Arc::new)
+                crate::template::Parsed::new(event.event_type, &event.body)
+                    .map(|p| Arc::new(p.charged_to(budget)))
             })
             .as_ref()
             .map_err(Clone::clone)?;

@@ -65,8 +65,9 @@ pub struct DeliveryConfig {
     /// application itself keeps every core busy. Defaults to 10.
     pub worker_nice: u8,
     /// Memory for events queued in memory over the whole sink: their bodies (once per event),
-    /// 256 bytes per event and endpoint, and the bodies rendered with payload templates
-    /// that wait for a retry or are kept for an event's other endpoints. When it is spent
+    /// 256 bytes per event and endpoint, and for payload templates the bodies rendered that
+    /// wait for a retry or are kept for an event's other endpoints, and what an event keeps
+    /// for its renders (the index of `event`, the copy of `raw`). When it is spent
     /// the overflow policy applies to new events (with a spool, rows simply stay on disk
     /// until there is room), and a render that does not fit is let go and made again at
     /// the next attempt. An event more than the whole of it (its body and 256 bytes) is

@@ -4,7 +4,9 @@
 //!
 //! Cost: the summary is read from the body by a typed pass that skips what it does not need
 //! (no tree is built); `event` is built only when a template reads it, once per event for
-//! all its endpoints.
+//! all its endpoints. Kept with the event, it is charged to the sink's memory budget (as
+//! `raw`'s copy of the body is); when the budget cannot hold it, it is not kept, and each
+//! render that reads it makes it again.
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -22,9 +24,13 @@ use crate::delivery::budget::{Budget, Charge};
 pub(crate) struct Parsed {
     pub(crate) event_type: EventType,
     body: Bytes,
-    /// `event` and `raw`, made when a template that reads them is first rendered.
-    event: OnceLock<Value>,
-    raw: OnceLock<Value>,
+    /// `event` and `raw`, made when a template that reads them is first rendered, and kept
+    /// if `budget` holds them.
+    event: OnceLock<Kept>,
+    raw: OnceLock<Kept>,
+    /// The sink's memory budget, for what is kept (none: kept uncharged, for a render that
+    /// is not a delivery's, such as a preview).
+    budget: Option<Arc<Budget>>,
     pub(crate) summary: Summary,
     /// The last bodies rendered for its endpoints, by template and variables: endpoints with
     /// the same ones share a render. Each is charged to the sink's memory budget.
@@ -34,6 +40,13 @@ pub(crate) struct Parsed {
     /// Whether the body is known to be compact JSON (an emit's own serialization): its
     /// parts are printed whole as they are, without compacting them.
     pub(super) compact: bool,
+}
+
+/// A value an event keeps for its later renders, and its charge to the memory budget.
+#[derive(Debug)]
+struct Kept {
+    value: Value,
+    _charge: Option<Charge>,
 }
 
 /// How many renders an event keeps for sharing: endpoints with the same template usually
@@ -97,10 +110,42 @@ impl Parsed {
             body: body.clone(),
             event: OnceLock::new(),
             raw: OnceLock::new(),
+            budget: None,
             summary,
             rendered: Mutex::new(Vec::new()),
             shared,
         }
+    }
+
+    /// Charges what it keeps for its renders (`event`, `raw`) to `budget`: a delivery's.
+    pub(crate) fn charged_to(self, budget: &Arc<Budget>) -> Parsed {
+        Parsed {
+            budget: Some(budget.clone()),
+            ..self
+        }
+    }
+
+    /// The value in `cell`, or one `make` makes (with the bytes it holds): kept in `cell`
+    /// for the next renders if the budget holds those bytes, else given once.
+    fn kept(&self, cell: &OnceLock<Kept>, make: impl FnOnce() -> (Value, usize)) -> Value {
+        if let Some(kept) = cell.get() {
+            return kept.value.clone();
+        }
+        let (value, bytes) = make();
+        let charge = match &self.budget {
+            None => None,
+            Some(budget) => match budget.try_charge(bytes) {
+                Some(charge) => Some(charge),
+                None => return value,
+            },
+        };
+        // Made by two renders at once: one is kept, the other's charge is let go.
+        cell.get_or_init(|| Kept {
+            value,
+            _charge: charge,
+        })
+        .value
+        .clone()
     }
 
     /// The body this event rendered with `template` (the same compiled template and
@@ -134,9 +179,9 @@ impl Parsed {
 
     /// `event`: the body's JSON, read as the template reaches into it.
     fn event(&self) -> Value {
-        self.event
-            .get_or_init(|| super::lazy::LazyJson::root(&self.body))
-            .clone()
+        self.kept(&self.event, || {
+            super::lazy::LazyJson::root_sized(&self.body)
+        })
     }
 
     /// The JSON text of the number, string, boolean or null that `path` reaches in
@@ -164,9 +209,11 @@ impl Parsed {
 
     /// `raw`: the body as text (JSON is UTF-8; anything else is replaced, not refused).
     fn raw(&self) -> Value {
-        self.raw
-            .get_or_init(|| Value::from(String::from_utf8_lossy(&self.body).into_owned()))
-            .clone()
+        self.kept(&self.raw, || {
+            let text = String::from_utf8_lossy(&self.body).into_owned();
+            let bytes = text.capacity();
+            (Value::from(text), bytes)
+        })
     }
 }
 

@@ -56,20 +56,32 @@ struct Member {
 }
 
 impl LazyJson {
+    /// [`root_sized`](LazyJson::root_sized)'s value.
+    #[cfg(test)]
+    pub(crate) fn root(body: &Bytes) -> Value {
+        LazyJson::root_sized(body).0
+    }
+
     /// `event` for a body: the root object or array (indexed; its parts checked to be UTF-8
     /// as they are read, not the whole body first), any other JSON value as it is, or none
-    /// when the body is not JSON text.
-    pub(crate) fn root(body: &Bytes) -> Value {
+    /// when the body is not JSON text; and about how many bytes it holds besides the body
+    /// (the index, or a value read whole), to charge to the memory budget.
+    pub(crate) fn root_sized(body: &Bytes) -> (Value, usize) {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if !matches!(first, Some(b'{' | b'[')) {
-            return serde_json::from_slice(body).unwrap_or_default();
+            // A string, a number, …: its copy is at most the body's size.
+            return (serde_json::from_slice(body).unwrap_or_default(), body.len());
         }
         match Index::new(body.clone()) {
-            Some(index) => Value::from_object(LazyJson {
-                index: Arc::new(index),
-                node: 0,
-            }),
-            None => Value::from(()),
+            Some(index) => {
+                let held = index.held_bytes();
+                let root = LazyJson {
+                    index: Arc::new(index),
+                    node: 0,
+                };
+                (Value::from_object(root), held)
+            }
+            None => (Value::from(()), 0),
         }
     }
 
@@ -123,6 +135,13 @@ impl Index {
             nodes,
             members,
         })
+    }
+
+    /// The bytes it holds besides the body.
+    fn held_bytes(&self) -> usize {
+        std::mem::size_of::<Index>()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.members.capacity() * std::mem::size_of::<Member>()
     }
 
     fn text(&self, at: Span) -> &str {

@@ -327,6 +327,42 @@ fn filters_of_our_own() {
 }
 
 #[test]
+fn what_an_event_keeps_for_its_renders_is_charged_and_let_go_with_it() {
+    use crate::delivery::budget::Budget;
+    let id: std::sync::Arc<str> = "evt-1".into();
+    let body = bytes::Bytes::from_static(ZENLIX);
+    // `raw` is a copy of the body; a loop over `event` reads its index.
+    let template = Template::inline(
+        r#"{"n": {{ raw|length }}, "keys": "{% for k in event.ticket %}{{ k }} {% endfor %}"}"#,
+    )
+    .unwrap();
+    let budget = Budget::new(usize::MAX);
+    let parsed = std::sync::Arc::new(Parsed::new(create(), &body).unwrap().charged_to(&budget));
+    let out = template.render_parsed(&parsed, &id, None).unwrap();
+    let held = budget.used();
+    assert!(
+        held > ZENLIX.len(),
+        "the copy and the index are charged: {held}"
+    );
+    // The next render (another endpoint, a retry) reuses them.
+    assert_eq!(template.render_parsed(&parsed, &id, None).unwrap(), out);
+    assert_eq!(budget.used(), held);
+    drop(parsed);
+    assert_eq!(budget.used(), 0, "let go with the event");
+    // Without room they are not kept: each render makes them again, and renders the same.
+    let spent = Budget::new(0);
+    let parsed = std::sync::Arc::new(Parsed::new(create(), &body).unwrap().charged_to(&spent));
+    assert_eq!(template.render_parsed(&parsed, &id, None).unwrap(), out);
+    assert_eq!(template.render_parsed(&parsed, &id, None).unwrap(), out);
+    assert_eq!(spent.used(), 0);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(r#""keys":"code subject text comments ""#),
+        "{text}"
+    );
+}
+
+#[test]
 fn endpoints_with_the_same_preset_and_variables_share_one_render_per_event() {
     let parsed =
         std::sync::Arc::new(Parsed::new(create(), &bytes::Bytes::from_static(ZENLIX)).unwrap());

@@ -74,7 +74,9 @@ impl Engine {
         if templated > 0 {
             // Read while the typed event is at hand: a Zenlix event needs no parse.
             let parsed = crate::template::Parsed::of_emitted(emitted, templated > 1);
-            let _ = event.parsed.set(parsed.map(std::sync::Arc::new));
+            let _ = event
+                .parsed
+                .set(parsed.map(|p| std::sync::Arc::new(p.charged_to(&self.budget))));
         }
         #[cfg(feature = "metrics")]
         crate::delivery::telemetry::accepted(event.event_type);

@@ -263,7 +263,9 @@ impl Engine {
                     summary.map(|summary| *summary),
                     templated > 1,
                 );
-                let _ = event.parsed.set(parsed.map(Arc::new));
+                let _ = event
+                    .parsed
+                    .set(parsed.map(|p| Arc::new(p.charged_to(&self.budget))));
             }
             #[cfg(feature = "metrics")]
             crate::delivery::telemetry::accepted(event.event_type);
