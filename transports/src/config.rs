@@ -62,6 +62,7 @@
 //! # or template_file = "/etc/helpdesk/crm.json.j2"
 //! template_vars = { chat_id = "-1001234567890", lang = "ru" }
 //! # template_content_type = "text/plain"   # application/json by default
+//! # template_max_output = 1048576          # bytes a render may have; 256 KiB by default
 //! secrets = ["whsk_…"]            # ed25519: receivers verify with the whpk_ key alone
 //! ```
 //!

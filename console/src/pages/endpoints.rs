@@ -534,9 +534,10 @@ fn changed_meanwhile(name: &str) -> Problem {
 }
 
 /// Settings the form has no field for stay as they are: the CA file, the template file
-/// (unless the form sets a template), as the API keeps them, and the template's content
+/// (unless the form sets a template), as the API keeps them, the template's content
 /// type while the template stays: the same, or one's own edited (its text, or a file). It
-/// goes when the template goes or becomes another preset: the event's JSON has none.
+/// goes when the template goes or becomes another preset: the event's JSON has none. The
+/// template's largest output stays while there is a template.
 /// (Secrets the form does not give are kept by `update_spec`, literal and from the
 /// environment alike.)
 fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
@@ -547,6 +548,11 @@ fn keep_what_the_form_lacks(spec: &mut EndpointSpec, current: &EndpointSpec) {
     let same = spec.template == current.template && spec.template_file == current.template_file;
     spec.template_content_type = if same || (own(spec) && own(current)) {
         current.template_content_type.clone()
+    } else {
+        None
+    };
+    spec.template_max_output = if spec.template.is_some() || spec.template_file.is_some() {
+        current.template_max_output
     } else {
         None
     };

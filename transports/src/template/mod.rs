@@ -67,7 +67,8 @@
 //! - Limits: the template's source at most [`MAX_SOURCE`] bytes; a render at most
 //!   [`FUEL`] fuel (an instruction costs one fuel, and every 64 bytes of data made cost one —
 //!   so a render does at most about a million steps and makes at most about 64 MB); the body
-//!   at most [`Template::max_output`] bytes (256 KiB by default), a render being stopped as
+//!   at most [`Template::max_output`] bytes (256 KiB by default; `template_max_output` in
+//!   an endpoint's settings), a render being stopped as
 //!   it writes past that (past 16 times that and a MiB for JSON, whose layout is compacted
 //!   away after).
 //!

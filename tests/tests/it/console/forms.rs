@@ -447,8 +447,9 @@ async fn the_endpoints_pager_keeps_its_filters_both_ways() {
     );
 }
 
-/// An edit keeps the content type of a template of one's own while it stays one's own, drops
-/// it with the template, and gives template variables back as they were, commas and all.
+/// An edit keeps the content type of a template of one's own while it stays one's own, and
+/// its largest output while there is a template, drops them with the template, and gives
+/// template variables back as they were, commas and all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
     let receiver = Receiver::ok();
@@ -458,6 +459,7 @@ async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
     spec.allow_private = true;
     spec.template = Some("Ticket {{ ticket.code }}".to_owned());
     spec.template_content_type = Some("text/plain".to_owned());
+    spec.template_max_output = Some(1 << 20);
     spec.template_vars = Some([("greeting".to_owned(), "Hi, team".to_owned())].into());
     c.sink.endpoints().upsert_spec(&spec).unwrap();
     let shown = deskhook_transports::delivery::redact_url(&receiver.url);
@@ -488,12 +490,15 @@ async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
     let now = saved_spec();
     assert_eq!(now.template.as_deref(), Some("Ticket {{ ticket.code }}!"));
     assert_eq!(now.template_content_type.as_deref(), Some("text/plain"));
+    assert_eq!(now.template_max_output, Some(1 << 20));
     assert_eq!(now.template_vars.unwrap()["greeting"], "Hi, team");
-    // No template any more: the content type goes with it, and the save is not refused.
+    // No template any more: the content type and the largest output go with it, and the
+    // save is not refused.
     let saved = send(&c.app, edit("", "", "")).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let now = saved_spec();
     assert_eq!((now.template, now.template_content_type), (None, None));
+    assert_eq!(now.template_max_output, None);
     // A preset with a content type of the configuration's keeps it while it stays.
     let mut slack = saved_spec();
     slack.url.clone_from(&receiver.url);

@@ -138,6 +138,11 @@ pub struct EndpointSpec {
     /// The rendered body's `Content-Type` (`"application/json"` by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_content_type: Option<String>,
+    /// The most bytes a rendered body may have ([`Template::max_output`]: 256 KiB by
+    /// default, at most 64 MiB); a larger render sends the event to the dead letters. Raise
+    /// it for a template that puts a large event whole into its body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_max_output: Option<usize>,
 }
 
 /// Without what may be a credential: the URL cut to its origin (chat webhooks carry their
@@ -170,9 +175,14 @@ impl fmt::Debug for EndpointSpec {
             .field("template_file", &self.template_file)
             .field("template_vars", &names(&self.template_vars))
             .field("template_content_type", &self.template_content_type)
+            .field("template_max_output", &self.template_max_output)
             .finish()
     }
 }
+
+/// The largest `template_max_output`: a render's fuel ([`crate::template::FUEL`]) stops
+/// one about this large anyway.
+const MAX_TEMPLATE_OUTPUT: usize = 64 << 20;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -460,25 +470,22 @@ impl EndpointSpec {
             }
             (None, Some(path)) => Template::file(path).map_err(|e| invalid("template_file", e))?,
             (None, None) => {
-                return match (&self.template_vars, &self.template_content_type) {
-                    (None, None) => Ok(None),
-                    (Some(_), _) => Err(invalid(
-                        "template_vars",
-                        Error::Template(
-                            "template_vars apply only with a template; set template (such as \
-                             \"telegram\") or template_file, or remove template_vars"
-                                .to_owned(),
-                        ),
-                    )),
-                    (None, Some(_)) => Err(invalid(
-                        "template_content_type",
-                        Error::Template(
-                            "template_content_type applies only with a template; set \
-                             template or template_file, or remove it"
-                                .to_owned(),
-                        ),
-                    )),
+                let alone = if self.template_vars.is_some() {
+                    "template_vars"
+                } else if self.template_content_type.is_some() {
+                    "template_content_type"
+                } else if self.template_max_output.is_some() {
+                    "template_max_output"
+                } else {
+                    return Ok(None);
                 };
+                return Err(invalid(
+                    alone,
+                    Error::Template(format!(
+                        "{alone} applies only with a template; set template (such as \
+                         \"telegram\") or template_file, or remove {alone}"
+                    )),
+                ));
             }
         };
         let mut template = match &self.template_content_type {
@@ -489,6 +496,18 @@ impl EndpointSpec {
         };
         for (name, value) in self.template_vars.iter().flatten() {
             template = template.var(name, value);
+        }
+        if let Some(bytes) = self.template_max_output {
+            if !(1..=MAX_TEMPLATE_OUTPUT).contains(&bytes) {
+                return Err(invalid(
+                    "template_max_output",
+                    Error::Template(format!(
+                        "template_max_output = {bytes} is not a size a render can have; give \
+                         from 1 to {MAX_TEMPLATE_OUTPUT} bytes (64 MiB)"
+                    )),
+                ));
+            }
+            template = template.max_output(bytes);
         }
         Ok(Some(template))
     }
@@ -595,6 +614,18 @@ mod tests {
                 "template_content_type",
             ),
             (
+                r#"{"name":"a","url":"https://x.example","template_max_output":1048576}"#,
+                "template_max_output",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template":"slack","template_max_output":0}"#,
+                "template_max_output",
+            ),
+            (
+                r#"{"name":"a","url":"https://x.example","template":"slack","template_max_output":67108865}"#,
+                "template_max_output",
+            ),
+            (
                 r#"{"name":"a","url":"https://x.example","template":"slack","template_file":"t.j2"}"#,
                 "template_file",
             ),
@@ -612,6 +643,27 @@ mod tests {
             assert_eq!(err.field(), Some(field), "{json}: {err}");
             assert!(!err.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn template_max_output_bounds_the_render() {
+        let big = r#"{"name":"a","url":"https://x.example","template":"{\"e\": {{ event|tojson }}}","template_max_output":1000000}"#;
+        let small = big.replace("1000000", "100");
+        let event = deskhook::sample::event(deskhook::Action::Create);
+        let body = serde_json::to_vec(&event).unwrap();
+        let render = |json: &str| {
+            let endpoint = spec(json).to_endpoint().unwrap();
+            let template = endpoint.template.expect("a template");
+            template.render(
+                deskhook::EventType::Zenlix(deskhook::Action::Create),
+                "evt-1",
+                None,
+                &body,
+            )
+        };
+        assert!(render(big).is_ok());
+        let err = render(&small).unwrap_err().to_string();
+        assert!(err.contains("max_output of 100"), "{err}");
     }
 
     #[test]
