@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deskhook_transports::delivery::EndpointSpec;
 use deskhook_transports::endpoint_store::{
-    DEFAULT_BUCKET, EndpointStore, SECRETS_KEY_ENV, SecretsKey, StoredEndpoint,
+    DEFAULT_BUCKET, EndpointStore, PREVIOUS_KEYS_ENV, SECRETS_KEY_ENV, SecretsKey, StoredEndpoint,
 };
 
 /// List and change the endpoints every relay delivers to: a registry in a JetStream KV
@@ -29,7 +29,13 @@ A first session:
   deskhook endpoints --nats nats://127.0.0.1:4222 update crm retry=0s,5s,5m
   deskhook endpoints --nats nats://127.0.0.1:4222 pause crm    # resume, remove, get, list
 
-secret_env=NAME stores only the name of an environment variable instead of a sealed secret.")]
+secret_env=NAME stores only the name of an environment variable instead of a sealed secret.
+
+Rotating the secrets key:
+  1. give every relay the new key in DESKHOOK_SECRETS_KEY and the old one in
+     DESKHOOK_SECRETS_KEY_PREVIOUS, and restart them;
+  2. deskhook endpoints --nats ... rekey        (with both variables set here too)
+  3. take DESKHOOK_SECRETS_KEY_PREVIOUS away from the relays.")]
 pub(crate) struct Args {
     /// The NATS servers, comma-separated (not needed for new-key); nats://user:password@host:4222
     /// logs in (from the environment, DESKHOOK_NATS keeps credentials out of the process
@@ -50,6 +56,10 @@ pub(crate) struct Args {
     /// The environment variable holding the secrets key.
     #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV)]
     key_env: String,
+    /// The environment variable holding the keys a rotation replaces, comma-separated:
+    /// records sealed with one of them are read, and `rekey` seals them with the key.
+    #[arg(long, value_name = "NAME", default_value = PREVIOUS_KEYS_ENV)]
+    previous_keys_env: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,6 +103,11 @@ enum Command {
         #[arg(value_name = "NAME@REVISION")]
         checked: Vec<String>,
     },
+    /// Seal every record sealed with a previous key (in $DESKHOOK_SECRETS_KEY_PREVIOUS) again
+    /// with the key, each only if unchanged since it was read: the step of a key rotation
+    /// once every relay has the new key and the old one as a previous key. Prints one line
+    /// per record written; then take the old key away from the relays.
+    Rekey,
     /// Pause an endpoint: relays queue its events and send nothing.
     Pause {
         /// The endpoint's name.
@@ -123,6 +138,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .clone()
         .ok_or("--nats URL is required: the servers whose KV bucket holds the endpoints")?;
     let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
+    let previous = SecretsKey::list_from_env(&args.previous_keys_env).map_err(|e| e.to_string())?;
+    if key.is_none() && !previous.is_empty() {
+        return Err(format!(
+            "previous keys are given (in ${}) and no key (in ${}): records are sealed with the \
+             key, and the previous ones only read what it replaces; set {1} to the new key",
+            args.previous_keys_env, args.key_env
+        ));
+    }
     let writes = matches!(
         args.command,
         Command::Add { .. }
@@ -151,7 +174,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
         let store = EndpointStore::open(&context, &args.bucket, args.replicas, key)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .previous_keys(previous);
         command(&store, args.command).await
     })
 }
@@ -243,6 +267,27 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
                 ));
             }
         }
+        Command::Rekey => {
+            let mut failed = 0;
+            for (name, written) in store.rekey().await.map_err(err)? {
+                match written {
+                    Ok(stored) => crate::send::print_line(&format!(
+                        "rekeyed {name} (revision {})",
+                        stored.revision
+                    )),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("deskhook: {name}: {e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(format!(
+                    "{failed} record(s) could not be sealed with the new key (above); run rekey \
+                     again for one changed meanwhile"
+                ));
+            }
+        }
         Command::Pause { name } => set_paused(store, &name, true).await?,
         Command::Resume { name } => set_paused(store, &name, false).await?,
         Command::Remove { name } => {
@@ -283,14 +328,19 @@ fn line(stored: &StoredEndpoint) -> String {
         _ => "unsigned".to_owned(),
     };
     format!(
-        "{}  {}  {}  {}  {}  rev {}",
+        "{}  {}  {}  {}  {}  rev {}{}",
         spec.name,
         spec.tenant.as_deref().unwrap_or("-"),
         if stored.paused { "paused" } else { "active" },
         // A summary line (terminals, CI logs): the URL's origin only; `get` shows it whole.
         deskhook_transports::delivery::redact_url(&spec.url),
         secrets,
-        stored.revision
+        stored.revision,
+        if stored.previous_key {
+            "  (sealed with a previous key: rekey)"
+        } else {
+            ""
+        }
     )
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use deskhook::policy::parse_duration;
-use deskhook_transports::endpoint_store::{SECRETS_KEY_ENV, SecretsKey};
+use deskhook_transports::endpoint_store::{PREVIOUS_KEYS_ENV, SECRETS_KEY_ENV, SecretsKey};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::nats::StreamSettings;
 use deskhook_transports::relay::Relay;
@@ -102,6 +102,11 @@ pub(crate) struct Args {
     /// with (as `deskhook endpoints --key-env`).
     #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV, requires = "endpoints_bucket")]
     key_env: String,
+    /// The environment variable holding the keys a rotation of the secrets key replaces,
+    /// comma-separated (as `deskhook endpoints --previous-keys-env`): records not yet sealed
+    /// with the new key open with these.
+    #[arg(long, value_name = "NAME", default_value = PREVIOUS_KEYS_ENV, requires = "endpoints_bucket")]
+    previous_keys_env: String,
     /// Refuse the bucket's records not sealed in the current layout (written without the
     /// key, or before `deskhook endpoints reseal`): anyone who can write to the bucket could
     /// have written them. Without it they are used, with a warning naming each.
@@ -183,6 +188,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         None => relay,
         Some(bucket) => {
             let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
+            let previous =
+                SecretsKey::list_from_env(&args.previous_keys_env).map_err(|e| e.to_string())?;
+            if key.is_none() && !previous.is_empty() {
+                crate::usage_error(format!(
+                    "previous secrets keys are given (in ${}) and no key (in ${}): give the \
+                     new key too; the previous ones only open what it has not sealed yet",
+                    args.previous_keys_env, args.key_env
+                ));
+            }
             if args.require_sealed && key.is_none() {
                 crate::usage_error(format!(
                     "--require-sealed needs the secrets key (in ${}): without it nothing is \
@@ -192,6 +206,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             }
             relay
                 .endpoints_bucket(bucket, key)
+                .previous_keys(previous)
                 .require_sealed(args.require_sealed)
                 .on_endpoints(|revision| {
                     crate::send::print_line(&format!("endpoints at revision {revision}"));

@@ -1,6 +1,6 @@
 //! `deskhook endpoints --nats …` against a real nats-server on 127.0.0.1: add, update, pause,
 //! list, get, remove, with secrets sealed by the key in the environment and the same errors
-//! as deskhook.toml.
+//! as deskhook.toml; the key rotated.
 
 use std::process::Command;
 
@@ -11,11 +11,24 @@ use crate::support::{self, text};
 /// Runs `deskhook endpoints --nats URL ARGS…` with the secrets key `key` (if any); returns
 /// (success, stdout, stderr).
 fn endpoints(url: &str, key: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    rotating(url, (key, None), args)
+}
+
+/// [`endpoints`] with the keys (the key, the previous ones) of a rotation.
+fn rotating(
+    url: &str,
+    (key, previous): (Option<&str>, Option<&str>),
+    args: &[&str],
+) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_deskhook"));
     command.args(["endpoints", "--nats", url]).args(args);
     command.env_remove("DESKHOOK_SECRETS_KEY");
+    command.env_remove("DESKHOOK_SECRETS_KEY_PREVIOUS");
     if let Some(key) = key {
         command.env("DESKHOOK_SECRETS_KEY", key);
+    }
+    if let Some(previous) = previous {
+        command.env("DESKHOOK_SECRETS_KEY_PREVIOUS", previous);
     }
     let output = command.output().expect("deskhook runs");
     (
@@ -177,6 +190,58 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     assert!(!ok && err.contains("no endpoint is named 'crm'"), "{err}");
     let (_, list, _) = endpoints(&url, key, &["list"]);
     assert_eq!(list, "");
+}
+
+#[test]
+fn the_secrets_key_is_rotated_without_giving_the_secrets_again() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let (old, new) = (support::new_secrets_key(), support::new_secrets_key());
+    let (old, new) = (Some(old.as_str()), Some(new.as_str()));
+    let secret = "secrets=[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]";
+    let (ok, _, err) = endpoints(
+        &url,
+        old,
+        &["add", "name=crm", "url=https://crm.example.com/h", secret],
+    );
+    assert!(ok, "{err}");
+    // The new key alone does not open it; with the old one as a previous key, it reads, and
+    // the list says what is left to do.
+    let (ok, _, err) = endpoints(&url, new, &["get", "crm"]);
+    assert!(!ok && err.contains("sealed with another key"), "{err}");
+    let (ok, list, err) = rotating(&url, (new, old), &["list"]);
+    assert!(
+        ok && list.contains("(sealed with a previous key: rekey)"),
+        "{list}{err}"
+    );
+    // Previous keys without the new one are refused.
+    let (ok, _, err) = rotating(&url, (None, old), &["list"]);
+    assert!(
+        !ok && err.contains("DESKHOOK_SECRETS_KEY_PREVIOUS"),
+        "{err}"
+    );
+    // rekey without the old key cannot open it, and says so.
+    let (ok, _, err) = endpoints(&url, new, &["rekey"]);
+    assert!(
+        !ok && err.contains("crm") && err.contains("could not be sealed with the new key"),
+        "{err}"
+    );
+    let (ok, out, err) = rotating(&url, (new, old), &["rekey"]);
+    assert!(
+        ok && out.starts_with("rekeyed crm (revision "),
+        "{out}{err}"
+    );
+    // Now the new key alone opens it, secrets and all, and the old one does not.
+    let (ok, out, err) = endpoints(&url, new, &["get", "crm"]);
+    assert!(
+        ok && out.contains("LaSw") && out.contains("https://crm.example.com/h"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = endpoints(&url, old, &["get", "crm"]);
+    assert!(!ok && err.contains("sealed with another key"), "{err}");
+    // Nothing is left to rekey.
+    let (ok, out, err) = rotating(&url, (new, old), &["rekey"]);
+    assert!(ok && out.is_empty(), "{out}{err}");
 }
 
 #[test]

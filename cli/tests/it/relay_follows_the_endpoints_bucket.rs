@@ -2,7 +2,8 @@
 //! --nats …` puts in the KV bucket, and applies each change while events flow: an endpoint
 //! added (with a sealed secret), its URL changed, removed. The relay says which revision it
 //! has applied, so the test waits for that instead of sleeping. A relay re-reads --config
-//! on SIGHUP and applies the difference.
+//! on SIGHUP and applies the difference, and reads records sealed with a previous key while
+//! the key is rotated.
 //!
 //! nats-server runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1. Every child
 //! process is killed and waited for.
@@ -324,6 +325,65 @@ fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
     publish(&url, dir.path(), "T-1", 2);
     let got = receiver.wait_for(2);
     assert!(got.iter().all(|r| r.path == "/hook/plain"), "{got:?}");
+    signal(&relay, "-TERM");
+    assert!(relay.wait().success());
+}
+
+#[test]
+fn a_relay_given_the_previous_key_delivers_while_the_key_is_rotated() {
+    let server = nats::NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let config = dir.path().join("deskhook.toml");
+    write_config(&config, dir.path(), &receiver, &[]);
+    let (old, new) = (support::new_secrets_key(), support::new_secrets_key());
+    let secrets = format!("secrets=[\"{SECRET}\"]");
+    let sealed_url = format!("url={}/sealed", receiver.url);
+    endpoints(
+        &url,
+        &old,
+        &[
+            "add",
+            "name=crm",
+            &sealed_url,
+            "allow_private=true",
+            &secrets,
+        ],
+    );
+    publish(&url, dir.path(), "T-0", 0);
+    // The new key, and the old one as a previous key: the record sealed with the old one
+    // is read, with a warning that it is left to rekey.
+    let mut relay = Running::spawn_with(
+        &[
+            "relay",
+            "--nats",
+            &url,
+            "--config",
+            config.to_str().unwrap(),
+            "--endpoints-bucket",
+            "deskhook_endpoints",
+            "--grace",
+            "300ms",
+        ],
+        &[
+            ("DESKHOOK_SECRETS_KEY", new.as_str()),
+            ("DESKHOOK_SECRETS_KEY_PREVIOUS", old.as_str()),
+        ],
+    );
+    assert_eq!(relay.said(), "endpoints at revision 1");
+    let ready = relay.said();
+    assert!(ready.ends_with("to 1 endpoint(s)"), "{ready}");
+    let needle = "endpoint 'crm': sealed with a previous secrets key";
+    let log = relay.stderr_with(needle);
+    assert!(log.contains(needle), "stderr: {log}");
+    publish(&url, dir.path(), "T-1", 2);
+    let got = receiver.wait_for(2);
+    assert!(got.iter().all(|r| r.path == "/hook/sealed"), "{got:?}");
+    assert!(
+        got.iter().all(|r| r.header("webhook-signature").is_some()),
+        "signed with the secret the old key sealed"
+    );
     signal(&relay, "-TERM");
     assert!(relay.wait().success());
 }

@@ -16,6 +16,13 @@
 //! (`secret_env`): only the name is stored. Storing an endpoint with secrets without a key
 //! is refused; reading one without the key fails naming the endpoint.
 //!
+//! The key is rotated without giving any secret again: every relay is given the new key and
+//! the old one as a previous key (`DESKHOOK_SECRETS_KEY_PREVIOUS`,
+//! [`EndpointStore::previous_keys`]) and reads records sealed with either; `deskhook
+//! endpoints rekey` ([`EndpointStore::rekey`]) seals each again with the new key; then the
+//! old key is taken away. A record still sealed with a previous key is logged by its
+//! readers and marked in `deskhook endpoints list`.
+//!
 //! A URL can be a credential too: whoever has a Slack, Teams, Discord, Mattermost or
 //! Telegram webhook URL can post to the channel. With a key, the URL (all but its origin,
 //! which stays readable) and the template variables are sealed as well. Without one, an
@@ -82,12 +89,13 @@ use crate::error::Error;
 mod record;
 
 pub use record::SecretsKey;
-use record::{Trust, key_of, layout_of, name_of, read_record, record_of};
+use record::{Keys, Trust, key_of, layout_of, name_of, record_of};
 
 /// Warns when a reader with a key reads a record not bound to its settings (an older
-/// layout): it could have been written without the key.
-fn warn_if_unbound(name: &str, value: &[u8], key: Option<&SecretsKey>) {
-    if let (Some(_), Some(layout)) = (key, layout_of(value))
+/// layout: it could have been written without the key), or one sealed with a previous key
+/// (a rotation not finished).
+fn warn_of_old_seal(name: &str, value: &[u8], stored: &StoredEndpoint, keys: &Keys) {
+    if let (Some(_), Some(layout)) = (&keys.current, layout_of(value))
         && layout < LAYOUT
     {
         log::warn!(
@@ -95,6 +103,12 @@ fn warn_if_unbound(name: &str, value: &[u8], key: Option<&SecretsKey>) {
             "endpoint '{name}': record layout {layout} is not bound to its settings (anyone \
              who can write to the bucket could have written it); seal it with `deskhook \
              endpoints reseal`, then have relays require sealed records (--require-sealed)"
+        );
+    } else if stored.previous_key {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "endpoint '{name}': sealed with a previous secrets key; seal it with the current \
+             one (`deskhook endpoints rekey`), then take the previous key away"
         );
     }
 }
@@ -104,6 +118,10 @@ pub const DEFAULT_BUCKET: &str = "deskhook_endpoints";
 
 /// The environment variable relays and `deskhook endpoints` read the secrets key from.
 pub const SECRETS_KEY_ENV: &str = "DESKHOOK_SECRETS_KEY";
+
+/// The environment variable relays and `deskhook endpoints` read the previous secrets keys
+/// of a rotation from, comma-separated.
+pub const PREVIOUS_KEYS_ENV: &str = "DESKHOOK_SECRETS_KEY_PREVIOUS";
 
 /// The newest record layout this deskhook writes and reads (it reads every older one).
 pub const LAYOUT: u32 = 3;
@@ -125,6 +143,10 @@ pub struct StoredEndpoint {
     pub paused: bool,
     /// The bucket's revision of this record.
     pub revision: u64,
+    /// Whether its sealed part opened with one of the
+    /// [`previous_keys`](EndpointStore::previous_keys), not the current key:
+    /// [`rekey`](EndpointStore::rekey) seals it with the current one.
+    pub previous_key: bool,
 }
 
 /// A change to the bucket, as a watcher sees it.
@@ -236,7 +258,7 @@ pub(crate) async fn open_bucket(
 pub struct EndpointStore {
     kv: kv::Store,
     bucket: String,
-    key: Option<SecretsKey>,
+    keys: Keys,
     require_sealed: bool,
 }
 
@@ -244,7 +266,8 @@ impl fmt::Debug for EndpointStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EndpointStore")
             .field("bucket", &self.bucket)
-            .field("key", &self.key.as_ref().map(|_| "…"))
+            .field("key", &self.keys.current.as_ref().map(|_| "…"))
+            .field("previous_keys", &self.keys.previous.len())
             .field("require_sealed", &self.require_sealed)
             .finish()
     }
@@ -276,7 +299,10 @@ impl EndpointStore {
         Ok(EndpointStore {
             kv,
             bucket: bucket.to_owned(),
-            key,
+            keys: Keys {
+                current: key,
+                previous: Vec::new(),
+            },
             require_sealed: false,
         })
     }
@@ -293,6 +319,21 @@ impl EndpointStore {
         self
     }
 
+    /// The keys of a rotation under way: records whose sealed part does not open with this
+    /// store's key are opened with these (each marked
+    /// [`previous_key`](StoredEndpoint::previous_key), and logged), and what the store
+    /// writes is sealed with its own key. Used only with a key of its own. Defaults to none.
+    ///
+    /// To rotate the key: give every relay the new key and the old one as a previous key
+    /// (`DESKHOOK_SECRETS_KEY` and `DESKHOOK_SECRETS_KEY_PREVIOUS`) and restart them; run
+    /// [`rekey`](EndpointStore::rekey) (`deskhook endpoints rekey`, with both keys); then
+    /// take the old key away from the relays.
+    #[must_use]
+    pub fn previous_keys(mut self, keys: Vec<SecretsKey>) -> Self {
+        self.keys.previous = keys;
+        self
+    }
+
     /// How much of a record this store believes.
     ///
     /// # Errors
@@ -301,7 +342,7 @@ impl EndpointStore {
     /// seal with: nothing would be checked (a store built with a key read from a variable
     /// that is not set), and it must not read as if it were.
     fn trust(&self) -> Result<Trust, Error> {
-        match (self.require_sealed, &self.key) {
+        match (self.require_sealed, &self.keys.current) {
             (false, _) => Ok(Trust::Lenient),
             (true, Some(_)) => Ok(Trust::Sealed),
             (true, None) => Err(Error::Config(format!(
@@ -339,9 +380,9 @@ impl EndpointStore {
                 continue;
             };
             let (value, revision) = (&entry.value, entry.revision);
-            match read_record(&name, value, revision, self.key.as_ref(), trust) {
+            match self.keys.read(&name, value, revision, trust) {
                 Ok(stored) => {
-                    warn_if_unbound(&name, value, self.key.as_ref());
+                    warn_of_old_seal(&name, value, &stored, &self.keys);
                     found.push(stored);
                 }
                 Err(error) => unreadable.push((name, revision, error)),
@@ -376,14 +417,10 @@ impl EndpointStore {
     pub async fn get(&self, name: &str) -> Result<Option<StoredEndpoint>, Error> {
         match self.entry(name).await? {
             Some(entry) => {
-                let stored = read_record(
-                    name,
-                    &entry.value,
-                    entry.revision,
-                    self.key.as_ref(),
-                    self.trust()?,
-                )?;
-                warn_if_unbound(name, &entry.value, self.key.as_ref());
+                let stored = self
+                    .keys
+                    .read(name, &entry.value, entry.revision, self.trust()?)?;
+                warn_of_old_seal(name, &entry.value, &stored, &self.keys);
                 Ok(Some(stored))
             }
             None => Ok(None),
@@ -401,11 +438,10 @@ impl EndpointStore {
     /// As [`EndpointStore::get`], and an older record with a key.
     pub async fn get_to_change(&self, name: &str) -> Result<Option<StoredEndpoint>, Error> {
         match self.entry(name).await? {
-            Some(entry) => Ok(Some(read_record(
+            Some(entry) => Ok(Some(self.keys.read(
                 name,
                 &entry.value,
                 entry.revision,
-                self.key.as_ref(),
                 Trust::Sealed,
             )?)),
             None => Ok(None),
@@ -432,7 +468,7 @@ impl EndpointStore {
     /// [`Error::Config`] without a key, or when the bucket cannot be listed.
     #[allow(clippy::type_complexity)]
     pub async fn unsealed(&self) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
-        if self.key.is_none() {
+        if self.keys.current.is_none() {
             return Err(no_key_to_reseal());
         }
         let mut found = Vec::new();
@@ -443,13 +479,9 @@ impl EndpointStore {
             if layout_of(&entry.value) == Some(LAYOUT) {
                 continue;
             }
-            let read = read_record(
-                &name,
-                &entry.value,
-                entry.revision,
-                self.key.as_ref(),
-                Trust::Lenient,
-            );
+            let read = self
+                .keys
+                .read(&name, &entry.value, entry.revision, Trust::Lenient);
             found.push((name, read));
         }
         Ok(found)
@@ -494,7 +526,7 @@ impl EndpointStore {
         &self,
         checked: &[(String, u64)],
     ) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
-        if self.key.is_none() {
+        if self.keys.current.is_none() {
             return Err(no_key_to_reseal());
         }
         let mut done = Vec::new();
@@ -511,18 +543,57 @@ impl EndpointStore {
                 Some(entry) if layout_of(&entry.value) == Some(LAYOUT) => Err(Error::Config(
                     format!("endpoint '{name}' is sealed in the current layout already"),
                 )),
-                Some(entry) => match read_record(
-                    name,
-                    &entry.value,
-                    entry.revision,
-                    self.key.as_ref(),
-                    Trust::Lenient,
-                ) {
-                    Ok(stored) => self.seal_again(stored).await,
-                    Err(e) => Err(e),
-                },
+                Some(entry) => {
+                    match self
+                        .keys
+                        .read(name, &entry.value, entry.revision, Trust::Lenient)
+                    {
+                        Ok(stored) => self.seal_again(stored).await,
+                        Err(e) => Err(e),
+                    }
+                }
             };
             done.push((name.clone(), written));
+        }
+        Ok(done)
+    }
+
+    /// Writes every record sealed with one of the [`previous_keys`](EndpointStore::previous_keys)
+    /// again, sealed with this store's key, each only if unchanged since it was read: the
+    /// step of a key rotation after every relay has both keys. Returns, by name, the record
+    /// written (with its new revision), or why it could not be (one changed meanwhile is
+    /// left for another run; one that opens with none of the keys stays as it is). Records
+    /// of an older layout are left to [`reseal`](EndpointStore::reseal), which shows them
+    /// for checking first (it opens them with the previous keys too); those sealed with the
+    /// current key are left alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a key, or when the bucket cannot be listed.
+    #[allow(clippy::type_complexity)]
+    pub async fn rekey(&self) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
+        if self.keys.current.is_none() {
+            return Err(Error::Config(format!(
+                "sealing with a new key needs it: set {SECRETS_KEY_ENV} to the new key (or name \
+                 its variable with --key-env), and the old one(s) as previous keys"
+            )));
+        }
+        let mut done = Vec::new();
+        for name in self.names().await? {
+            let Some(entry) = self.entry(&name).await? else {
+                continue;
+            };
+            if layout_of(&entry.value) != Some(LAYOUT) {
+                continue;
+            }
+            match self
+                .keys
+                .read(&name, &entry.value, entry.revision, Trust::Sealed)
+            {
+                Ok(stored) if !stored.previous_key => {}
+                Ok(stored) => done.push((name, self.seal_again(stored).await)),
+                Err(e) => done.push((name, Err(e))),
+            }
         }
         Ok(done)
     }
@@ -531,7 +602,11 @@ impl EndpointStore {
     async fn seal_again(&self, stored: StoredEndpoint) -> Result<StoredEndpoint, Error> {
         self.put_if(&stored.spec, stored.paused, Some(stored.revision))
             .await
-            .map(|revision| StoredEndpoint { revision, ..stored })
+            .map(|revision| StoredEndpoint {
+                revision,
+                previous_key: false,
+                ..stored
+            })
     }
 
     /// Stores `spec` (paused or not) after checking it as `deskhook.toml` would (its
@@ -610,7 +685,7 @@ impl EndpointStore {
             Some(field) => Error::Config(format!("{field}: {}", e.error())),
             None => e.into_error(),
         })?;
-        record_of(spec, paused, self.key.as_ref())
+        record_of(spec, paused, self.keys.current.as_ref())
     }
 
     /// Removes the endpoint `name`; whether it was there.
@@ -691,7 +766,7 @@ impl EndpointStore {
                 }),
         );
         let bucket = self.bucket.clone();
-        let key = self.key.clone();
+        let keys = self.keys.clone();
         let trust = self.trust()?;
         let changes = watch.map(move |entry| {
             let entry = entry.map_err(|e| nats_error(&bucket, "watch it", e))?;
@@ -703,9 +778,9 @@ impl EndpointStore {
             })?;
             match entry.operation {
                 kv::Operation::Put => Ok(
-                    match read_record(&name, &entry.value, entry.revision, key.as_ref(), trust) {
+                    match keys.read(&name, &entry.value, entry.revision, trust) {
                         Ok(stored) => {
-                            warn_if_unbound(&name, &entry.value, key.as_ref());
+                            warn_of_old_seal(&name, &entry.value, &stored, &keys);
                             Change::Put(Box::new(stored))
                         }
                         Err(e) => Change::Unreadable {

@@ -31,17 +31,20 @@ impl SecretsKey {
     ///
     /// [`Error::Config`] when the text is not base64 of 32 bytes (the text is not repeated).
     pub fn parse(text: &str) -> Result<SecretsKey, Error> {
+        SecretsKey::read(text).map_err(Error::Config)
+    }
+
+    /// [`parse`](SecretsKey::parse), the error as its message alone.
+    fn read(text: &str) -> Result<SecretsKey, String> {
         let bytes = STANDARD.decode(text.trim()).map_err(|_| {
-            Error::Config(
-                "the secrets key is not base64; make one with `deskhook endpoints new-key`".into(),
-            )
+            "the secrets key is not base64; make one with `deskhook endpoints new-key`".to_owned()
         })?;
         let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            Error::Config(format!(
+            format!(
                 "the secrets key is {} bytes; it must be 32 (make one with `deskhook endpoints \
                  new-key`)",
                 b.len()
-            ))
+            )
         })?;
         Ok(SecretsKey(key))
     }
@@ -53,11 +56,38 @@ impl SecretsKey {
     /// As [`SecretsKey::parse`], naming the variable.
     pub fn from_env(name: &str) -> Result<Option<SecretsKey>, Error> {
         match std::env::var(name) {
-            Ok(text) if !text.trim().is_empty() => SecretsKey::parse(&text)
+            Ok(text) if !text.trim().is_empty() => SecretsKey::read(&text)
                 .map(Some)
                 .map_err(|e| Error::Config(format!("{name}: {e}"))),
             _ => Ok(None),
         }
+    }
+
+    /// The keys in the environment variable `name`, comma-separated: the previous keys of a
+    /// rotation ([`EndpointStore::previous_keys`](super::EndpointStore::previous_keys)).
+    /// None when it is not set.
+    ///
+    /// # Errors
+    ///
+    /// As [`SecretsKey::parse`], naming the variable and which key of the list.
+    pub fn list_from_env(name: &str) -> Result<Vec<SecretsKey>, Error> {
+        match std::env::var(name) {
+            Ok(text) => SecretsKey::parse_list(&text, name),
+            Err(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Keys written comma-separated, read from `name` (for errors).
+    fn parse_list(text: &str, name: &str) -> Result<Vec<SecretsKey>, Error> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .enumerate()
+            .map(|(at, key)| {
+                SecretsKey::read(key)
+                    .map_err(|e| Error::Config(format!("{name}, key {}: {e}", at + 1)))
+            })
+            .collect()
     }
 
     /// A new random key.
@@ -121,6 +151,48 @@ impl SecretsKey {
                 },
             )
             .map_err(|_| wrong())
+    }
+}
+
+/// The key records are sealed with, and the keys of a rotation under way that older
+/// records may still be sealed with (read only).
+#[derive(Clone, Default)]
+pub(super) struct Keys {
+    pub(super) current: Option<SecretsKey>,
+    pub(super) previous: Vec<SecretsKey>,
+}
+
+impl Keys {
+    /// Reads a record of the endpoint `name` (see [`read_record`]), its sealed part opened
+    /// with the current key or else a previous one.
+    pub(super) fn read(
+        &self,
+        name: &str,
+        value: &[u8],
+        revision: u64,
+        trust: Trust,
+    ) -> Result<StoredEndpoint, Error> {
+        read_record_with(name, value, revision, self, trust)
+    }
+
+    /// Opens `sealed` with the current key, else with a previous one: the text, and
+    /// whether a previous key opened it. The error is the current key's.
+    fn open(&self, name: &str, aad: &Aad, sealed: &str) -> Result<(Vec<u8>, bool), Error> {
+        let key = self.current.as_ref().ok_or_else(|| {
+            Error::Config(format!(
+                "endpoint '{name}' has sealed settings (secrets, header values, URL) and no \
+                 secrets key was given: set {SECRETS_KEY_ENV} to the key they were sealed with"
+            ))
+        })?;
+        match key.open(name, aad, sealed) {
+            Ok(plain) => Ok((plain, false)),
+            Err(e) => self
+                .previous
+                .iter()
+                .find_map(|key| key.open(name, aad, sealed).ok())
+                .map(|plain| (plain, true))
+                .ok_or(e),
+        }
     }
 }
 
@@ -292,7 +364,8 @@ pub(super) fn layout_of(value: &[u8]) -> Option<u32> {
         .and_then(|n| u32::try_from(n).ok())
 }
 
-/// Reads a record of the endpoint `name`.
+/// Reads a record of the endpoint `name` with `key` alone.
+#[cfg(test)]
 pub(super) fn read_record(
     name: &str,
     value: &[u8],
@@ -300,6 +373,22 @@ pub(super) fn read_record(
     key: Option<&SecretsKey>,
     trust: Trust,
 ) -> Result<StoredEndpoint, Error> {
+    let keys = Keys {
+        current: key.cloned(),
+        previous: Vec::new(),
+    };
+    read_record_with(name, value, revision, &keys, trust)
+}
+
+/// Reads a record of the endpoint `name` with `keys`.
+fn read_record_with(
+    name: &str,
+    value: &[u8],
+    revision: u64,
+    keys: &Keys,
+    trust: Trust,
+) -> Result<StoredEndpoint, Error> {
+    let key = keys.current.as_ref();
     let bad = |what: String| Error::Config(format!("endpoint '{name}' in the bucket: {what}"));
     let layout: serde_json::Value =
         serde_json::from_slice(value).map_err(|e| bad(format!("not a deskhook record: {e}")))?;
@@ -350,15 +439,12 @@ pub(super) fn read_record(
             }
         )));
     }
+    let mut previous_key = false;
     if let (Some(sealed), Some(aad)) = (&record.sealed, &aad) {
-        let key = key.ok_or_else(|| {
-            Error::Config(format!(
-                "endpoint '{name}' has sealed settings (secrets, header values, URL) and no \
-                 secrets key was given: set {SECRETS_KEY_ENV} to the key they were sealed with"
-            ))
-        })?;
-        let opened: Sealed = serde_json::from_slice(&key.open(name, aad, sealed)?)
-            .map_err(|e| bad(format!("sealed part: {e}")))?;
+        let (plain, previous) = keys.open(name, aad, sealed)?;
+        previous_key = previous;
+        let opened: Sealed =
+            serde_json::from_slice(&plain).map_err(|e| bad(format!("sealed part: {e}")))?;
         spec.secrets = opened.secrets;
         spec.headers = opened.headers;
         match opened.url {
@@ -380,6 +466,7 @@ pub(super) fn read_record(
         spec,
         paused: record.paused,
         revision,
+        previous_key,
     })
 }
 
@@ -431,6 +518,70 @@ mod tests {
             assert!(err.to_string().contains("endpoint 'crm'"), "{err}");
         }
         assert!(read_record("erp", &record, 7, Some(&key), Trust::Sealed).is_err());
+    }
+
+    #[test]
+    fn a_record_sealed_with_a_previous_key_opens_with_it_and_says_so() {
+        let (old, new) = (
+            SecretsKey::generate().unwrap(),
+            SecretsKey::generate().unwrap(),
+        );
+        let record = record_of(&spec(), false, Some(&old)).unwrap();
+        let rotating = Keys {
+            current: Some(new.clone()),
+            previous: vec![SecretsKey::generate().unwrap(), old.clone()],
+        };
+        let back = rotating.read("crm", &record, 4, Trust::Sealed).unwrap();
+        assert!(back.previous_key);
+        assert_eq!(back.spec, spec());
+        // With the current key alone it does not open, and the error is the current key's.
+        let err = read_record("crm", &record, 4, Some(&new), Trust::Sealed).unwrap_err();
+        assert!(err.to_string().contains("sealed with another key"), "{err}");
+        // Sealed with the current key: not marked.
+        let record = record_of(&spec(), false, Some(&new)).unwrap();
+        assert!(
+            !rotating
+                .read("crm", &record, 5, Trust::Sealed)
+                .unwrap()
+                .previous_key
+        );
+        // Previous keys without a current one open nothing.
+        let none = Keys {
+            current: None,
+            previous: vec![old],
+        };
+        let err = none.read("crm", &record, 5, Trust::Lenient).unwrap_err();
+        assert!(
+            err.to_string().contains("no secrets key was given"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn previous_keys_are_read_comma_separated() {
+        let (a, b) = (
+            SecretsKey::generate().unwrap(),
+            SecretsKey::generate().unwrap(),
+        );
+        let name = "DESKHOOK_SECRETS_KEY_PREVIOUS";
+        let text = format!(" {} ,{},", a.to_base64(), b.to_base64());
+        let keys = SecretsKey::parse_list(&text, name).unwrap();
+        assert_eq!(
+            keys.iter().map(SecretsKey::to_base64).collect::<Vec<_>>(),
+            [a.to_base64(), b.to_base64()]
+        );
+        let err = SecretsKey::parse_list(&format!("{},nope", a.to_base64()), name)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "invalid configuration: {name}, key 2: the secrets key is 3 bytes; it must be \
+                 32 (make one with `deskhook endpoints new-key`)"
+            )
+        );
+        assert!(!err.contains("nope"), "{err}");
+        assert!(SecretsKey::parse_list(" ", name).unwrap().is_empty());
     }
 
     #[test]

@@ -258,6 +258,7 @@ mod tests {
             spec,
             paused: false,
             revision,
+            previous_key: false,
         })))
     }
 

@@ -237,6 +237,8 @@ pub struct Relay {
     bucket: Option<(String, Option<SecretsKey>)>,
     /// Whether the bucket's records must be sealed in the current layout.
     require_sealed: bool,
+    /// The keys of a rotation under way, that the bucket's records may still be sealed with.
+    previous_keys: Vec<SecretsKey>,
     /// Called with each bucket revision applied.
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     /// Called with the partitions owned each time they change.
@@ -345,6 +347,7 @@ impl Relay {
             ready: None,
             bucket: None,
             require_sealed: false,
+            previous_keys: Vec::new(),
             applied: None,
             owned: None,
             reloads: None,
@@ -383,6 +386,16 @@ impl Relay {
     #[must_use]
     pub fn require_sealed(mut self, require: bool) -> Self {
         self.require_sealed = require;
+        self
+    }
+
+    /// The keys a rotation of the bucket's key replaces: records not yet sealed with the new
+    /// one open with these (see
+    /// [`EndpointStore::previous_keys`](crate::endpoint_store::EndpointStore::previous_keys),
+    /// which says how to rotate). Defaults to none.
+    #[must_use]
+    pub fn previous_keys(mut self, keys: Vec<SecretsKey>) -> Self {
+        self.previous_keys = keys;
         self
     }
 

@@ -70,7 +70,8 @@ impl Relay {
             Some((bucket, key)) => {
                 let store = EndpointStore::open(&context, bucket, replicas, key.clone())
                     .await?
-                    .require_sealed(self.require_sealed);
+                    .require_sealed(self.require_sealed)
+                    .previous_keys(self.previous_keys.clone());
                 let applied = self.applied.clone();
                 Some(follow_bucket(store, &http, &sources, &revision, applied).await?)
             }
