@@ -249,6 +249,37 @@ fn a_new_url_ends_the_old_ones_hold_and_retry_waits(t: Transport) {
     assert_eq!(read_dead_letters(&dead).unwrap().len(), 0);
 }
 
+fn a_new_url_re_enables_an_endpoint_the_old_ones_410_disabled(t: Transport) {
+    let gone = Receiver::start(|_, _| Answer::status(410));
+    let new = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", &gone))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("G1"), &user);
+    guard.flush(WAIT).unwrap();
+    let endpoints = sink.endpoints();
+    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Disabled);
+    // Another setting leaves it disabled: the receiver is the same.
+    endpoints
+        .upsert(at("crm", &gone).timeout(Duration::from_secs(4)))
+        .unwrap();
+    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Disabled);
+    // The old receiver's 410 says nothing of a new one.
+    endpoints.upsert(at("crm", &new)).unwrap();
+    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Active);
+    dispatcher.emit(Action::Create, &ticket("G2"), &user);
+    guard.flush(WAIT).unwrap();
+    assert_eq!(by_path(&new.wait_for(1))["/crm"], ["G2"]);
+    let letters = read_dead_letters(&dead).unwrap();
+    let tickets: Vec<&str> = letters.iter().map(|l| l.ticket.as_str()).collect();
+    assert_eq!(tickets, ["G1"]);
+}
+
 fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
     let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 410 } else { 204 }));
     let (_dir, dead) = dead_letter_file();
@@ -644,6 +675,7 @@ for_both_transports!(
     a_410_dead_letters_the_tickets_events_in_order,
     resume_sends_what_waits_for_a_retry_at_once,
     a_new_url_ends_the_old_ones_hold_and_retry_waits,
+    a_new_url_re_enables_an_endpoint_the_old_ones_410_disabled,
     resume_re_enables_an_endpoint_a_410_disabled,
     remove_dead_letters_the_queue_and_lets_the_attempt_in_flight_finish,
     unknown_names_and_bad_endpoints_change_nothing,

@@ -81,10 +81,7 @@ impl Engine {
             st.paused = false;
             // Whatever it was: the operator's word puts the spool's table right too.
             self.backlog.paused(&lane.name, false);
-            if st.disabled {
-                st.disabled = false;
-                lane.closed.store(false, Ordering::SeqCst);
-            }
+            enable(lane, st);
         });
         match hurried {
             None => {}
@@ -97,6 +94,12 @@ impl Engine {
         }
     }
 
+    /// A new receiver for `lane` (its URL or CA roots changed): it starts afresh, and a 410
+    /// of the old one no longer disables it (a pause stays: the operator's word).
+    pub(crate) fn new_receiver(&self, lane: &Arc<Lane>) -> Option<usize> {
+        self.start_afresh(lane, |st| enable(lane, st))
+    }
+
     /// Ends what `lane`'s failures so far made it wait for: its breaker closes, a
     /// receiver's `Retry-After` hold ends, and what waits for a retry (hours, late in a
     /// schedule) goes now, in memory and in the spool; `also` changes its state besides,
@@ -104,11 +107,7 @@ impl Engine {
     /// URL or CA roots changed: the old one's failures say nothing of it). Nothing is done
     /// to a lane being removed or stopping (`None`); else the number of tickets whose retry
     /// was hurried, and the lane is pushed to the pool.
-    pub(crate) fn start_afresh(
-        &self,
-        lane: &Arc<Lane>,
-        also: impl FnOnce(&mut LaneState),
-    ) -> Option<usize> {
+    fn start_afresh(&self, lane: &Arc<Lane>, also: impl FnOnce(&mut LaneState)) -> Option<usize> {
         // A 410's release must be over before the lane takes rows again: the wait for the
         // writer below comes after its move (sent under the lane's lock when the 410 came).
         // The spool's rows waiting for a retry are due now, on disk before that wait:
@@ -521,5 +520,13 @@ impl Ticker {
 impl Drop for Ticker {
     fn drop(&mut self) {
         self.done.store(true, Ordering::Release);
+    }
+}
+
+/// Takes back a 410's disabling of `lane` (under its state lock): it takes events again.
+fn enable(lane: &Lane, st: &mut LaneState) {
+    if st.disabled {
+        st.disabled = false;
+        lane.closed.store(false, Ordering::SeqCst);
     }
 }

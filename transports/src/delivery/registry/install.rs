@@ -141,7 +141,7 @@ impl Engine {
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
         if moved {
             // Another receiver: what the old one's failures started ends (as a resume's).
-            if let Some(hurried @ 1..) = self.start_afresh(lane, |_| {}) {
+            if let Some(hurried @ 1..) = self.new_receiver(lane) {
                 log::info!(
                     target: deskhook::LOG_TARGET,
                     "endpoint '{}' has a new receiver; the retries of {hurried} ticket(s) go now",

@@ -198,10 +198,10 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   without overlap), its event goes again at once with the new ones, and the failure
 ///   neither disables the endpoint, dead-letters the event nor moves the circuit breaker.
 ///   A new receiver (another URL, or other CA roots) starts afresh, as a
-///   [`resume`](Endpoints::resume) does (a pause or a 410's disabling stays): what the old
-///   one's failures started ends, the `Retry-After` hold, an open breaker and the waits of
-///   events for their next retry, and those events go now. Other changes keep them: the
-///   receiver is the same.
+///   [`resume`](Endpoints::resume) does but for a pause, which stays: what the old one's
+///   failures started ends, a 410's disabling, the `Retry-After` hold, an open breaker and
+///   the waits of events for their next retry, and those events go now. Other changes keep
+///   them: the receiver is the same.
 ///   Two exceptions: an endpoint moved to a tenant does not send the events of another
 ///   tenant (or of none) it queued before, and one whose event types were narrowed does not
 ///   send the queued events of a type it no longer takes: each goes to the dead letters at
