@@ -219,6 +219,16 @@ fn dead_letters_go_to_the_spools_table_and_can_be_requeued() {
         "{:?}",
         requeued.kept
     );
+    // One taking only the later letter's type: that letter stays too, held behind the
+    // earlier one of its ticket (queued, it would go out first).
+    let locks = crm().actions([Action::Lock]);
+    let requeued = spool.requeue_dead_letters(&[locks], max_payload).unwrap();
+    assert_eq!((requeued.moved, requeued.kept.len()), (0, 2));
+    assert!(
+        requeued.kept[1].1.contains("held behind dead letter"),
+        "{:?}",
+        requeued.kept
+    );
     let creates = crm().actions([Action::Create]);
     let requeued = spool.requeue_dead_letters(&[creates], max_payload).unwrap();
     assert_eq!(requeued.moved, 1);

@@ -521,7 +521,8 @@ impl Spool {
     /// so do those an endpoint cannot take as it is now, as a running sink's
     /// [`DeadLetters::replay`](crate::delivery::DeadLetters::replay) refuses them: of
     /// another tenant (the endpoint was made again for one), of an event type it no longer
-    /// takes, or over `max_payload`.
+    /// takes, or over `max_payload`; and the later letters of a ticket and endpoint whose
+    /// letter stays, which queued would go out before it.
     ///
     /// # Errors
     ///

@@ -417,7 +417,9 @@ pub(super) fn letters_of_rows(
 /// Moves the dead letters of `endpoints` that each may take as it is now (see
 /// [`replayable`](crate::delivery::letters::replayable)) back into the queue, in the order
 /// their events were emitted (by id, a UUID v7), which is their tickets' order even where
-/// the letters were not written in it. One transaction: all of it, or nothing.
+/// the letters were not written in it. A letter kept holds back the later letters of its
+/// ticket and endpoint (queued, they would go out before it). One transaction: all of it,
+/// or nothing.
 pub(super) fn requeue_dead_letters(
     conn: &mut Connection,
     endpoints: &[crate::delivery::Endpoint],
@@ -428,16 +430,34 @@ pub(super) fn requeue_dead_letters(
     let now = unix_ms(SystemTime::now());
     let mut done = super::Requeued::default();
     for endpoint in endpoints {
-        let heads: Vec<(i64, String, String, Option<String>, i64)> = tx
+        type Head = (i64, String, String, Option<String>, i64, String);
+        let heads: Vec<Head> = tx
             .prepare(
-                "SELECT row, id, action, tenant, length(CAST(body AS BLOB)) FROM dead_letters \
-                 WHERE endpoint = ?1 ORDER BY id, row",
+                "SELECT row, id, action, tenant, length(CAST(body AS BLOB)), ticket \
+                 FROM dead_letters WHERE endpoint = ?1 ORDER BY id, row",
             )?
             .query_map([endpoint.name()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        for (row, id, action, tenant, size) in heads {
+        // The first letter kept of each ticket, by ticket.
+        let mut held: std::collections::HashMap<String, String> = Default::default();
+        for (row, id, action, tenant, size, ticket) in heads {
+            if let Some(first) = held.get(&ticket) {
+                let why = format!(
+                    "held behind dead letter {first} of the same ticket and endpoint, which \
+                     was not replayed: replay them together once it can be"
+                );
+                done.kept.push((id, why));
+                continue;
+            }
             let head = LetterHead {
                 id: &id,
                 action: &action,
@@ -445,6 +465,7 @@ pub(super) fn requeue_dead_letters(
                 size: usize::try_from(size).unwrap_or(usize::MAX),
             };
             if let Err(why) = replayable(endpoint, &head, max_payload) {
+                held.insert(ticket, id.clone());
                 done.kept.push((id, why));
                 continue;
             }
