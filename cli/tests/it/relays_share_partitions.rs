@@ -1,8 +1,8 @@
 //! Relays share the stream's partitions through leases: a relay added mid-run takes its
 //! share from the one running; events go to their tenant's endpoints and to those without a
-//! tenant; and on a 3-node nats-server cluster (stream, consumers and
-//! buckets replicated 3 times) a node killed with SIGKILL mid-run loses nothing and breaks
-//! no ticket's order. Each ticket's events first arrive in the order they were published;
+//! tenant; and on a 3-node nats-server cluster (stream, consumers, buckets and the dead
+//! letters' stream replicated 3 times) a node killed with SIGKILL mid-run loses nothing and
+//! breaks no ticket's order. Each ticket's events first arrive in the order they were published;
 //! repeats (same webhook-id) are counted and bounded.
 //!
 //! nats-server runs on free 127.0.0.1 ports with temporary stores; the receiver is
@@ -175,6 +175,13 @@ fn relays_on_a_cluster_survive_a_node_killed() {
     ];
     let mut arrivals = Arrivals::new();
     arrivals.until(&listen, EVENTS / 4, Duration::from_secs(60));
+    // A dead letter acknowledges its event: it rests on as many copies as the event did.
+    let dead_replicas = nats::block_on(async {
+        let context = nats::context(&cluster.nodes[1].url()).await;
+        let stream = context.get_stream("DESKHOOK_DEAD").await.unwrap();
+        stream.cached_info().config.num_replicas
+    });
+    assert_eq!(dead_replicas, 3);
     cluster.nodes[0].stop();
     let all = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         arrivals.until(&listen, EVENTS, Duration::from_secs(120));

@@ -97,18 +97,22 @@ pub(super) async fn publish_letters(
         .await;
 }
 
-/// The stream dead letters are published to: `<stream>_DEAD`, subjects `<prefix>-dead.>`.
+/// The stream dead letters are published to: `<stream>_DEAD`, subjects `<prefix>-dead.>`,
+/// made with as many `replicas` as the events' stream has: a letter's event is
+/// acknowledged once the letter is published, and must not then rest on fewer copies.
 pub(super) async fn dead_letter_stream(
     context: &jetstream::Context,
     settings: &StreamSettings,
+    replicas: usize,
     urls: &str,
 ) -> Result<String, Error> {
     let name = format!("{}_DEAD", settings.stream_name());
-    context
+    let made = context
         .get_or_create_stream(stream::Config {
             name: name.clone(),
             subjects: vec![format!("{}-dead.>", settings.prefix())],
             description: Some("deskhook dead letters, published by deskhook relay".to_owned()),
+            num_replicas: replicas.max(1),
             ..Default::default()
         })
         .await
@@ -118,6 +122,15 @@ pub(super) async fn dead_letter_stream(
                 format!("cannot make the dead-letter stream '{name}': {e}"),
             )
         })?;
+    let has = made.cached_info().config.num_replicas.max(1);
+    if has < replicas {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "the dead-letter stream '{name}' has {has} replica(s) and the events' stream \
+             {replicas}: a dead letter rests on fewer copies than its event did; raise them \
+             with `nats stream edit {name} --replicas {replicas}`"
+        );
+    }
     Ok(name)
 }
 

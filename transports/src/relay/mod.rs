@@ -159,7 +159,8 @@
 //!   go past the queues' capacity too.
 //!
 //! Dead letters go where the configuration says (the dead-letter file) and are also
-//! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>`. An
+//! published, as JSON, to the stream `<stream>_DEAD` under `<prefix>-dead.<endpoint>` (made
+//! with as many replicas as the events' stream; one made before with fewer is logged). An
 //! endpoint is done with an event once its letter is published there (or has failed to
 //! be: logged, and the letter is in the file, or else logged whole): the message is not
 //! acknowledged before, so that a crash of the host never loses a letter the stream did

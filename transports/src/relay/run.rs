@@ -186,7 +186,8 @@ impl Relay {
                 .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))
         })
         .await?;
-        let dead_stream = patiently(|| dead_letter_stream(&context, &settings, &self.urls)).await?;
+        let dead_stream =
+            patiently(|| dead_letter_stream(&context, &settings, replicas, &self.urls)).await?;
         let me = relay_id();
         let bucket = format!("{}-leases", self.durable);
         let leases = Arc::new(
