@@ -275,6 +275,20 @@ fn a_relay_re_reads_its_config_on_sighup() {
     assert_eq!(receiver.count(), 7);
 }
 
+/// Adds the endpoint `crm` at `/hook/sealed` on `receiver`, its secret sealed with `key`.
+fn add_sealed_crm(url: &str, key: &str, receiver: &Receiver) {
+    let secrets = format!("secrets=[\"{SECRET}\"]");
+    let sealed_url = format!("url={}/sealed", receiver.url);
+    let fields = [
+        "add",
+        "name=crm",
+        &sealed_url,
+        "allow_private=true",
+        &secrets,
+    ];
+    endpoints(url, key, &fields);
+}
+
 #[test]
 fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
     let server = nats::NatsServer::start();
@@ -284,20 +298,8 @@ fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
     let config = dir.path().join("deskhook.toml");
     write_config(&config, dir.path(), &receiver, &[]);
     let key = support::new_secrets_key();
-    let secrets = format!("secrets=[\"{SECRET}\"]");
-    let sealed_url = format!("url={}/sealed", receiver.url);
     let plain_url = format!("url={}/plain", receiver.url);
-    endpoints(
-        &url,
-        &key,
-        &[
-            "add",
-            "name=crm",
-            &sealed_url,
-            "allow_private=true",
-            &secrets,
-        ],
-    );
+    add_sealed_crm(&url, &key, &receiver);
     // Stored without the key, its URL is in plain text: a relay without the key uses it.
     endpoints_keyed(
         &url,
@@ -338,19 +340,7 @@ fn a_relay_given_the_previous_key_delivers_while_the_key_is_rotated() {
     let config = dir.path().join("deskhook.toml");
     write_config(&config, dir.path(), &receiver, &[]);
     let (old, new) = (support::new_secrets_key(), support::new_secrets_key());
-    let secrets = format!("secrets=[\"{SECRET}\"]");
-    let sealed_url = format!("url={}/sealed", receiver.url);
-    endpoints(
-        &url,
-        &old,
-        &[
-            "add",
-            "name=crm",
-            &sealed_url,
-            "allow_private=true",
-            &secrets,
-        ],
-    );
+    add_sealed_crm(&url, &old, &receiver);
     publish(&url, dir.path(), "T-0", 0);
     // The new key, and the old one as a previous key: the record sealed with the old one
     // is read, with a warning that it is left to rekey.

@@ -249,21 +249,33 @@ fn a_new_url_ends_the_old_ones_hold_and_retry_waits(t: Transport) {
     assert_eq!(read_dead_letters(&dead).unwrap().len(), 0);
 }
 
+/// A sink whose endpoint "crm" on `receiver` answered an event of ticket G1 with a 410,
+/// which disabled it.
+fn disabled_by_a_410(
+    t: Transport,
+    receiver: &Receiver,
+    dead: &std::path::Path,
+) -> (DeliverySink, DeliveryGuard, deskhook::Dispatcher) {
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(at("crm", receiver))
+            .dead_letter_path(dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("G1"), &deskhook::sample::user());
+    guard.flush(WAIT).unwrap();
+    let state = sink.endpoints().get("crm").unwrap().state;
+    assert_eq!(state, EndpointState::Disabled);
+    (sink, guard, dispatcher)
+}
+
 fn a_new_url_re_enables_an_endpoint_the_old_ones_410_disabled(t: Transport) {
     let gone = Receiver::start(|_, _| Answer::status(410));
     let new = Receiver::ok();
     let (_dir, dead) = dead_letter_file();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(at("crm", &gone))
-            .dead_letter_path(&dead),
-    );
+    let (sink, guard, dispatcher) = disabled_by_a_410(t, &gone, &dead);
     let user = deskhook::sample::user();
-    dispatcher.emit(Action::Create, &ticket("G1"), &user);
-    guard.flush(WAIT).unwrap();
     let endpoints = sink.endpoints();
-    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Disabled);
     // Another setting leaves it disabled: the receiver is the same.
     endpoints
         .upsert(at("crm", &gone).timeout(Duration::from_secs(4)))
@@ -283,18 +295,10 @@ fn a_new_url_re_enables_an_endpoint_the_old_ones_410_disabled(t: Transport) {
 fn resume_re_enables_an_endpoint_a_410_disabled(t: Transport) {
     let receiver = Receiver::start(|_, n| Answer::status(if n == 0 { 410 } else { 204 }));
     let (_dir, dead) = dead_letter_file();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(at("crm", &receiver))
-            .dead_letter_path(&dead),
-    );
+    let (sink, guard, dispatcher) = disabled_by_a_410(t, &receiver, &dead);
     let user = deskhook::sample::user();
-    dispatcher.emit(Action::Create, &ticket("G1"), &user);
-    guard.flush(WAIT).unwrap();
     dispatcher.emit(Action::Create, &ticket("G2"), &user);
     let endpoints = sink.endpoints();
-    assert_eq!(endpoints.get("crm").unwrap().state, EndpointState::Disabled);
     // A replay to it now is refused, and writes no second letter.
     guard.flush(WAIT).unwrap();
     let first = read_dead_letters(&dead).unwrap().remove(0);
