@@ -293,7 +293,7 @@ async fn require_token(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    if path.starts_with("/assets/") {
+    if crate::pages::ASSETS.contains(&path.as_str()) {
         return next.run(request).await;
     }
     let headers = request.headers();

@@ -53,7 +53,7 @@
 //!   (what `deskhook serve` does), [`Console::require_token`] asks every request for a token
 //!   (a bearer header for scripts, or a cookie set by a login form for people), but those of
 //!   the login form itself (`/login`, `/logout`) and of its stylesheet and script
-//!   (`/assets/`).
+//!   (`/assets/console.css`, `/assets/console.js`).
 //! - Every state-changing request is a POST, PUT or DELETE. Forms carry a token that must
 //!   match a `SameSite=Strict` cookie (double submit), and requests from another origin are
 //!   refused: those a browser marks `Sec-Fetch-Site: same-origin` (or `none`) pass, others

@@ -88,6 +88,22 @@ pub(crate) fn routes() -> Router<State> {
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(axum::middleware::map_response(problem_bodies))
+        .layer(axum::middleware::map_response(not_kept))
+}
+
+/// Answers are not kept by caches (they show the settings of endpoints, and a browser's
+/// cache would keep what a cookie's session read) nor sniffed as another type.
+async fn not_kept(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Errors that axum answers in plain text (a path that is not UTF-8, a body over the limit,

@@ -31,10 +31,14 @@ pub(crate) fn routes() -> Router<State> {
         .route("/dead-letters", get(letters::list))
         .route("/dead-letters/{action}", post(letters::act))
         .route("/events", get(letters::event))
-        .route("/assets/console.css", get(stylesheet))
-        .route("/assets/console.js", get(script))
+        .route(ASSETS[0], get(stylesheet))
+        .route(ASSETS[1], get(script))
         .fallback(no_such_path)
 }
+
+/// The stylesheet's and the script's paths: the login page needs them, so they are served
+/// without the token (nothing else under `/assets/` is).
+pub(crate) const ASSETS: [&str; 2] = ["/assets/console.css", "/assets/console.js"];
 
 /// A path the console has nothing at: a page saying so, or a problem document under
 /// `/api/` (the API's own paths have one of their own). Behind the token like the pages, so

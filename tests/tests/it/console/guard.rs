@@ -276,6 +276,18 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     )
     .await;
     assert_eq!(bearer.status, StatusCode::OK);
+    // What the API answers is not kept by caches, nor sniffed as another type.
+    assert_eq!(bearer.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(bearer.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    // The stylesheet and the script come without the token; nothing else under /assets/.
+    for (path, status) in [
+        ("/assets/console.css", StatusCode::OK),
+        ("/assets/console.js", StatusCode::OK),
+        ("/assets/elsewhere", StatusCode::SEE_OTHER),
+    ] {
+        let got = send(&c.app, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(got.status, status, "{path}");
+    }
     let page = send(
         &c.app,
         Request::get("/dead-letters").body(Body::empty()).unwrap(),
