@@ -275,6 +275,23 @@ fn a_relay_re_reads_its_config_on_sighup() {
     assert_eq!(receiver.count(), 7);
 }
 
+/// A relay following the endpoints bucket, its keys (if any) in `env` under their default
+/// variables.
+fn bucket_relay(url: &str, config: &Path, env: &[(&str, &str)]) -> Running {
+    let args = [
+        "relay",
+        "--nats",
+        url,
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoints-bucket",
+        "deskhook_endpoints",
+        "--grace",
+        "300ms",
+    ];
+    Running::spawn_with(&args, env)
+}
+
 /// Adds the endpoint `crm` at `/hook/sealed` on `receiver`, its secret sealed with `key`.
 fn add_sealed_crm(url: &str, key: &str, receiver: &Receiver) {
     let secrets = format!("secrets=[\"{SECRET}\"]");
@@ -307,17 +324,7 @@ fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
         &["add", "name=audit", &plain_url, "allow_private=true"],
     );
     publish(&url, dir.path(), "T-0", 0);
-    let mut relay = Running::spawn(&[
-        "relay",
-        "--nats",
-        &url,
-        "--config",
-        config.to_str().unwrap(),
-        "--endpoints-bucket",
-        "deskhook_endpoints",
-        "--grace",
-        "300ms",
-    ]);
+    let mut relay = bucket_relay(&url, &config, &[]);
     assert_eq!(relay.said(), "endpoints at revision 2");
     let ready = relay.said();
     assert!(ready.ends_with("to 1 endpoint(s)"), "{ready}");
@@ -344,18 +351,9 @@ fn a_relay_given_the_previous_key_delivers_while_the_key_is_rotated() {
     publish(&url, dir.path(), "T-0", 0);
     // The new key, and the old one as a previous key: the record sealed with the old one
     // is read, with a warning that it is left to rekey.
-    let mut relay = Running::spawn_with(
-        &[
-            "relay",
-            "--nats",
-            &url,
-            "--config",
-            config.to_str().unwrap(),
-            "--endpoints-bucket",
-            "deskhook_endpoints",
-            "--grace",
-            "300ms",
-        ],
+    let mut relay = bucket_relay(
+        &url,
+        &config,
         &[
             ("DESKHOOK_SECRETS_KEY", new.as_str()),
             ("DESKHOOK_SECRETS_KEY_PREVIOUS", old.as_str()),
