@@ -127,6 +127,25 @@ enum Command {
     NewKey,
 }
 
+/// The secrets key in the variable `key_env` and the previous keys of a rotation in
+/// `previous_env` (for `endpoints` and `relay`). Previous keys without a key are refused:
+/// they only open what the key has not sealed yet.
+pub(crate) fn keys_from_env(
+    key_env: &str,
+    previous_env: &str,
+) -> Result<(Option<SecretsKey>, Vec<SecretsKey>), String> {
+    let key = SecretsKey::from_env(key_env).map_err(|e| e.to_string())?;
+    let previous = SecretsKey::list_from_env(previous_env).map_err(|e| e.to_string())?;
+    if key.is_none() && !previous.is_empty() {
+        return Err(format!(
+            "previous secrets keys are given (in ${previous_env}) and no key (in ${key_env}): \
+             records are sealed with the key, and the previous ones only open what it has not \
+             sealed yet; set {key_env} to the new key"
+        ));
+    }
+    Ok((key, previous))
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if let Command::NewKey = args.command {
         let key = SecretsKey::generate().map_err(|e| e.to_string())?;
@@ -137,15 +156,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .nats
         .clone()
         .ok_or("--nats URL is required: the servers whose KV bucket holds the endpoints")?;
-    let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
-    let previous = SecretsKey::list_from_env(&args.previous_keys_env).map_err(|e| e.to_string())?;
-    if key.is_none() && !previous.is_empty() {
-        return Err(format!(
-            "previous keys are given (in ${}) and no key (in ${}): records are sealed with the \
-             key, and the previous ones only read what it replaces; set {1} to the new key",
-            args.previous_keys_env, args.key_env
-        ));
-    }
+    let (key, previous) = keys_from_env(&args.key_env, &args.previous_keys_env)?;
     let writes = matches!(
         args.command,
         Command::Add { .. }

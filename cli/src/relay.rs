@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use deskhook::policy::parse_duration;
-use deskhook_transports::endpoint_store::{PREVIOUS_KEYS_ENV, SECRETS_KEY_ENV, SecretsKey};
+use deskhook_transports::endpoint_store::{PREVIOUS_KEYS_ENV, SECRETS_KEY_ENV};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::nats::StreamSettings;
 use deskhook_transports::relay::Relay;
@@ -187,16 +187,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let relay = match &args.endpoints_bucket {
         None => relay,
         Some(bucket) => {
-            let key = SecretsKey::from_env(&args.key_env).map_err(|e| e.to_string())?;
-            let previous =
-                SecretsKey::list_from_env(&args.previous_keys_env).map_err(|e| e.to_string())?;
-            if key.is_none() && !previous.is_empty() {
-                crate::usage_error(format!(
-                    "previous secrets keys are given (in ${}) and no key (in ${}): give the \
-                     new key too; the previous ones only open what it has not sealed yet",
-                    args.previous_keys_env, args.key_env
-                ));
-            }
+            let (key, previous) =
+                crate::endpoints::keys_from_env(&args.key_env, &args.previous_keys_env)?;
             if args.require_sealed && key.is_none() {
                 crate::usage_error(format!(
                     "--require-sealed needs the secrets key (in ${}): without it nothing is \
