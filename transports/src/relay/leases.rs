@@ -231,12 +231,6 @@ impl Leases {
         }
     }
 
-    /// The revision of partition `p`'s lease if it names this relay (`None` when another
-    /// relay holds it, it is free, or the bucket does not answer).
-    pub(super) async fn holds(&self, p: u32) -> Option<u64> {
-        self.lease_of(p).await.ok().flatten()
-    }
-
     /// The revision of partition `p`'s lease if it names this relay, `Ok(None)` when it
     /// does not, or why the bucket did not say.
     pub(super) async fn lease_of(&self, p: u32) -> Result<Option<u64>, String> {

@@ -74,7 +74,9 @@
 //!   events. Attempts already in flight finish: their events may arrive twice, and one of
 //!   them may arrive after the next owner's first deliveries of its ticket (at most one per
 //!   ticket and endpoint). Pick the lease longer than the outages and stalls you expect
-//!   (the default is 10 s) and shorter than the wait you accept after a relay dies.
+//!   (the default is 10 s) and shorter than the wait you accept after a relay dies. A
+//!   relay that finds the next owner's consumer before its renewal fails (its clock runs
+//!   behind the server's) does the same at once.
 //!
 //! A message the server handed out more than `max_handoffs` times to one consumer (lost
 //! acknowledgements) is given up: dead-lettered and terminated.

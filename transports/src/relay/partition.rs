@@ -52,6 +52,15 @@ pub(super) struct Tenure {
     withdrawn: Arc<AtomicBool>,
 }
 
+/// Why a partition has no consumer of this relay's.
+enum NoConsumer {
+    /// The servers failed or were slow: try again.
+    Failed(String),
+    /// Another relay owns the partition now, by the server's lease, and has made its
+    /// consumer: this tenure has ended.
+    Superseded(String),
+}
+
 /// How the pull loop ended.
 enum Pulled {
     /// Told to stop.
@@ -114,6 +123,7 @@ impl Shared {
         };
         let name = self.consumer_name(partition, revision);
         let mut unparked = false;
+        let mut superseded = false;
         loop {
             if *order.borrow() != Order::Keep {
                 break;
@@ -124,7 +134,20 @@ impl Shared {
             };
             let consumer = match made {
                 Ok(consumer) => consumer,
-                Err(e) => {
+                // The server gave the lease to another relay, which has pulled already:
+                // what this tenure queued is withdrawn now, not at the renewer's next turn
+                // (up to a quarter of the lease away), in which it would go on reaching
+                // the endpoints after the ticket's later events.
+                Err(NoConsumer::Superseded(e)) => {
+                    log::error!(
+                        target: deskhook::LOG_TARGET,
+                        "relay: partition {partition}: {e}; stopped pulling it and withdrew \
+                         what it had queued"
+                    );
+                    superseded = true;
+                    break;
+                }
+                Err(NoConsumer::Failed(e)) => {
                     log::warn!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}; trying again");
                     let _ = tokio::time::timeout(PAUSE, order.changed()).await;
                     continue;
@@ -202,7 +225,7 @@ impl Shared {
             // below (the task is ended once the lease is given back).
             until(&mut order, |o| *o == Order::Lost).await;
         }
-        if *order.borrow() == Order::Lost {
+        if superseded || *order.borrow() == Order::Lost {
             tenure.withdrawn.store(true, Ordering::Release);
             let let_go = self.book.abandon(Some((partition, revision)));
             self.http.engine().drop_withdrawn();
@@ -259,30 +282,36 @@ impl Shared {
     }
 
     /// This relay's consumer of `partition`, in place of any older consumer of it. A
-    /// consumer of a later tenure means our lease has ended (the renewals will say so): it
-    /// is left alone, and this fails.
+    /// consumer of a later tenure, with a lease the server says is no longer ours, means our
+    /// lease has ended: it is left alone ([`NoConsumer::Superseded`]).
     async fn consumer(
         &self,
         partition: u32,
         name: &str,
-    ) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, NoConsumer> {
         let filter = self.settings.partition_filter(partition);
         let ours = self.revision_in(partition, name);
         let mut others = self.stream.consumers();
         let mut stale = Vec::new();
         while let Some(info) = others.next().await {
-            let info = info.map_err(|e| format!("cannot list the consumers: {e}"))?;
+            let info =
+                info.map_err(|e| NoConsumer::Failed(format!("cannot list the consumers: {e}")))?;
             if info.config.filter_subject == filter && info.name != name {
                 if let (Some(ours), Some(theirs)) = (ours, self.revision_in(partition, &info.name))
                     && theirs > ours
                     // Still ours at our revision or later: that consumer is stale (a leases
                     // bucket made again starts its revisions over).
-                    && self.leases.holds(partition).await.is_none_or(|now| now < ours)
+                    && self
+                        .leases
+                        .lease_of(partition)
+                        .await
+                        .map_err(NoConsumer::Failed)?
+                        .is_none_or(|now| now < ours)
                 {
-                    return Err(format!(
+                    return Err(NoConsumer::Superseded(format!(
                         "consumer '{}' of a later owner exists: this relay's lease has ended",
                         info.name
-                    ));
+                    )));
                 }
                 stale.push(info.name);
             }
@@ -296,7 +325,11 @@ impl Shared {
                 Err(e)
                     if matches!(e.kind(), consumer_error::JetStream(ref js)
                     if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) => {}
-                Err(e) => return Err(format!("cannot delete the old consumer '{other}': {e}")),
+                Err(e) => {
+                    return Err(NoConsumer::Failed(format!(
+                        "cannot delete the old consumer '{other}': {e}"
+                    )));
+                }
             }
         }
         let config = consumer::pull::Config {
@@ -317,7 +350,9 @@ impl Shared {
         self.stream
             .get_or_create_consumer(name, config)
             .await
-            .map_err(|e| format!("cannot make consumer '{name}' for '{filter}': {e}"))
+            .map_err(|e| {
+                NoConsumer::Failed(format!("cannot make consumer '{name}' for '{filter}': {e}"))
+            })
     }
 
     /// Pulls from `consumer` until told to stop, or until the pull must start again.
