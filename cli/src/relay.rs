@@ -67,7 +67,8 @@ pub(crate) struct Args {
     ack_wait: Duration,
     /// How long a stopping relay lets the events it is delivering finish; at most 1h. The
     /// requests still on the wire then are waited for (each within its endpoint's timeout)
-    /// before other relays take the partitions.
+    /// before other relays take the partitions. Also how long a partition handed back to
+    /// another relay waits for its events to finish or be parked.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
     /// How many times a partition's consumer may hand an event out (acknowledgements lost)

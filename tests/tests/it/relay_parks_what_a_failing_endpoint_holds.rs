@@ -20,6 +20,7 @@ use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, kv_keys, stream_len};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
 use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, DeliveryConfig, DeliverySink};
+use deskhook_transports::nats::async_nats::jetstream::kv;
 use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
 use deskhook_transports::relay::Relay;
 
@@ -454,6 +455,38 @@ fn a_relay_hands_a_partition_back_without_waiting_for_its_parked_events() {
         EVENTS,
         "`live` got nothing twice: {reports:?}"
     );
+}
+
+#[test]
+fn a_hand_back_waits_for_what_it_cannot_park_only_its_grace() {
+    let setup = Setup::start(2);
+    // A parked bucket that refuses every entry (as one full, or with values limited, does).
+    block_on(async {
+        deskhook_tests::nats::context(&setup.server.url())
+            .await
+            .create_key_value(kv::Config {
+                bucket: "deskhook-relay-parked".to_owned(),
+                max_value_size: 64,
+                ..Default::default()
+            })
+            .await
+            .expect("the parked bucket");
+    });
+    let first = RunningRelay::start(setup.relay());
+    // The first relay has all it may take of both partitions (each ticket's first event,
+    // its next ones gated behind it), none of it parked.
+    setup.wait_until("each ticket's first event at both receivers", || {
+        setup.live.count() == TICKETS.len() && setup.failing.count() == TICKETS.len()
+    });
+    // A second relay joins: the first hands it a partition once its grace (100 ms) is
+    // over, leaving what is outstanding in the stream, and the second delivers it.
+    let (second, moved, failed) = setup.hand_back_to_a_second(setup.relay());
+    let second = second.stop();
+    let first = first.stop();
+    once_in_order(&arrivals(&setup.failing.requests()[failed..]), &moved);
+    assert_eq!(first.parked, 0, "{first:?}");
+    assert!(first.handed_back >= 4, "{first:?}");
+    assert_eq!(second.dead_lettered, 0, "{second:?}");
 }
 
 #[test]

@@ -119,8 +119,8 @@
 //! changed meanwhile so that it no longer takes the event gets a dead letter instead), before
 //! anything it pulls: each ticket keeps its order (a ticket's events pulled later go behind its parked
 //! ones in the engine's per-ticket queue). A relay that hands a partition back (another
-//! relay joined) waits only for what is not parked, then withdraws its parked events for
-//! the next owner, so a failing endpoint no longer holds a rebalance for its retry
+//! relay joined) waits only for what is not parked (up to `grace`), then withdraws its
+//! parked events for the next owner, so a failing endpoint no longer holds a rebalance for its retry
 //! schedule. What this leaves:
 //!
 //! - An entry names the endpoints as they were when the message was parked, all failing
@@ -142,9 +142,11 @@
 //!   owner read the entries: the message is not acknowledged (its consumer is gone), so the
 //!   next owner delivers it from the stream, and the entry is delivered again, late, by the
 //!   owner after that.
-//! - An event too large for a KV value (the server's `max_payload` less 4 KiB) cannot be
-//!   parked: its message stays outstanding (a hand-back of its partition waits for it), and
-//!   the relay logs it at each look.
+//! - An event too large for a KV value (the server's `max_payload` less 4 KiB), or one the
+//!   bucket refuses (full, or its values limited), cannot be parked: its message stays
+//!   outstanding, and the relay logs it at each look. A hand-back
+//!   of its partition waits for it up to [`Relay::grace`], then leaves it in the stream:
+//!   the next owner delivers it again, to every endpoint.
 //! - Parked events are in the relay's memory: endpoints failing for long enough fill the
 //!   memory budget, and then the relay waits for room as it does for healthy endpoints.
 //! - An endpoint that answers, but slower than its events come, is not failing: what waits
@@ -511,8 +513,9 @@ impl Relay {
 
     /// How long a stopping relay lets the messages in delivery finish before it stops its
     /// engine and leaves the rest to the partitions' next owners (after the requests still
-    /// on the wire end: see *Stopping* in the [module docs](self)). Defaults to 10 s; at
-    /// most an hour (longer fails [`run`](Relay::run)).
+    /// on the wire end: see *Stopping* in the [module docs](self)); and how long a relay
+    /// handing a partition back to another waits for that partition's messages to finish
+    /// or be parked. Defaults to 10 s; at most an hour (longer fails [`run`](Relay::run)).
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;

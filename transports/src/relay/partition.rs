@@ -30,8 +30,9 @@ const NEWER_AGAIN_IN: Duration = Duration::from_secs(30);
 pub(super) enum Order {
     /// Pull and deliver.
     Keep,
-    /// Take nothing more; once what is in delivery is acknowledged or parked, give the
-    /// partition back (what is parked is withdrawn, for the next owner).
+    /// Take nothing more; once what is in delivery is acknowledged or parked, or the
+    /// relay's grace has passed, give the partition back (what is left is withdrawn, for
+    /// the next owner).
     HandBack,
     /// Take nothing more: the relay stops, and what is in delivery has the relay's grace
     /// to finish, under the lease (still renewed until the relay gives it back).
@@ -79,6 +80,9 @@ pub(super) struct Shared {
     pub(super) settings: StreamSettings,
     pub(super) durable: String,
     pub(super) ack_wait: Duration,
+    /// How long what is in delivery may take to finish (or be parked) when the relay stops
+    /// or hands a partition back.
+    pub(super) grace: Duration,
     /// Messages a partition may have outstanding (its consumer's `max_ack_pending`).
     pub(super) max_pending: usize,
     pub(super) max_handoffs: i64,
@@ -108,8 +112,8 @@ impl Shared {
     /// Owns `partition` under lease `revision` until told otherwise: makes its consumer
     /// (in place of any other of the partition), delivers the events parked in it, then
     /// pulls continuously and hands each message to the engine. At [`Order::HandBack`] it
-    /// waits until what it took is acknowledged or parked, withdraws what is parked, then
-    /// deletes its consumer.
+    /// waits until what it took is acknowledged or parked (the relay's grace at most),
+    /// withdraws the rest, then deletes its consumer.
     pub(super) async fn own(
         &self,
         (partition, revision): (u32, u64),
@@ -185,10 +189,25 @@ impl Shared {
         }
         if *order.borrow() == Order::HandBack {
             let book = self.book.clone();
+            let finished =
+                tokio::time::timeout(self.grace, book.until(|b| b.outstanding(partition) > 0));
             tokio::select! {
-                () = book.until(|b| b.outstanding(partition) > 0) => {
+                finished = finished => {
                     // What is left in delivery is parked: the next owner delivers it, to the
-                    // endpoints still waiting for it.
+                    // endpoints still waiting for it. What is neither parked nor finished
+                    // after the grace (an event too large to park, for an endpoint that
+                    // keeps failing) is left in the stream: the next owner delivers it
+                    // again, to every endpoint.
+                    if finished.is_err() {
+                        log::warn!(
+                            target: deskhook::LOG_TARGET,
+                            "relay: partition {partition}: {} message(s) neither finished nor \
+                             parked within the grace ({:?}); left for its next owner, which \
+                             delivers them again",
+                            self.book.outstanding(partition),
+                            self.grace
+                        );
+                    }
                     tenure.withdrawn.store(true, Ordering::Release);
                     // Within `ack_wait`, and only while the lease is held: another relay
                     // may read the entries once it is lost.

@@ -139,6 +139,7 @@ impl Relay {
             settings,
             durable: self.durable,
             ack_wait: self.ack_wait,
+            grace: self.grace,
             max_pending: self.max_pending,
             max_handoffs: self.max_handoffs,
             memory_consumers: replicas <= 1,
