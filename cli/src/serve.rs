@@ -24,8 +24,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use keys::Keys;
 
 mod connections;
+mod deadline;
 mod events;
-mod idle;
 mod keys;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
@@ -74,7 +74,8 @@ pub(crate) struct Args {
     /// How long an event's body may go without a byte arriving: the request is then
     /// answered 408 and nothing of it is accepted. A client stalled in its body holds one
     /// of the 1,024 places of events being accepted at once until then. The console's and
-    /// the API's bodies (the login form's included) end as soon, answered 400.
+    /// the API's bodies (the login form's included) must arrive whole within as long of
+    /// their head, or are answered 400.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
     body_timeout: Duration,
     /// How long a request's head (its request line and headers) may take to arrive: the
@@ -424,7 +425,7 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
         .with_state(daemon);
     own.merge(console.router().layer(middleware::from_fn_with_state(
         body_timeout,
-        idle::end_stalled_bodies,
+        deadline::end_late_bodies,
     )))
 }
 
