@@ -85,7 +85,10 @@ pub(crate) struct Args {
     header_timeout: Duration,
     /// Connections open at once at most, 1 to 65536: past it, new ones wait until one
     /// closes (logged), so that clients cannot take the file descriptors the deliveries
-    /// and the spool need. Keep it under the process's limit (ulimit -n).
+    /// and the spool need. Keep it under the process's limit (ulimit -n). The cap is for
+    /// all clients together: where clients you do not trust can connect, let the proxy in
+    /// front limit each one's connections (nginx's limit_conn), or one client can hold
+    /// them all.
     #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u32).range(1..=65536))]
     max_connections: u32,
     /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
