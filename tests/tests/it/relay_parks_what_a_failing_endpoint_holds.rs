@@ -20,7 +20,7 @@ use deskhook::policy::{BreakerPolicy, OverflowPolicy};
 use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, kv_keys, stream_len};
 use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
 use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, DeliveryConfig, DeliverySink};
-use deskhook_transports::nats::async_nats::jetstream::kv;
+use deskhook_transports::nats::async_nats::jetstream;
 use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
 use deskhook_transports::relay::Relay;
 
@@ -461,16 +461,24 @@ fn a_relay_hands_a_partition_back_without_waiting_for_its_parked_events() {
 fn a_hand_back_waits_for_what_it_cannot_park_only_its_grace() {
     let setup = Setup::start(2);
     // A parked bucket that refuses every entry (as one full, or with values limited, does).
+    // Its stream made as a bucket's (`create_key_value` first asks for the account's info,
+    // whose answer async-nats once failed to read under the load of the whole suite).
     block_on(async {
         deskhook_tests::nats::context(&setup.server.url())
             .await
-            .create_key_value(kv::Config {
-                bucket: "deskhook-relay-parked".to_owned(),
-                max_value_size: 64,
+            .create_stream(jetstream::stream::Config {
+                name: "KV_deskhook-relay-parked".to_owned(),
+                subjects: vec!["$KV.deskhook-relay-parked.>".to_owned()],
+                max_messages_per_subject: 1,
+                max_message_size: 64,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: jetstream::stream::DiscardPolicy::New,
                 ..Default::default()
             })
             .await
-            .expect("the parked bucket");
+            .expect("the parked bucket's stream");
     });
     let first = RunningRelay::start(setup.relay());
     // The first relay has all it may take of both partitions (each ticket's first event,
