@@ -208,7 +208,8 @@ impl ReceiveOptions {
 
     /// The token of your Usedesk API channel: a Usedesk body's `secret` must equal it
     /// (compared in constant time). Without signing secrets, this also makes `receive`
-    /// refuse bodies of the other formats, which it could not authenticate. An empty token
+    /// refuse bodies of the other formats, which it could not authenticate; with them, a
+    /// request without a signature must be a Usedesk body with this token. An empty token
     /// matches no body (so an unset variable refuses every Usedesk body rather than accept
     /// `"secret": ""`). Defaults to none: the `secret` of Usedesk bodies is not checked.
     #[must_use]
@@ -227,13 +228,29 @@ impl ReceiveOptions {
     }
 }
 
+/// The format `forced`, or else the one `body`'s top-level keys point to.
+fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
+    if let Some(format) = forced {
+        return Ok(format);
+    }
+    let (keys, scan_error) = scan_keys(body);
+    classify(&keys).ok_or_else(|| {
+        scan_error.unwrap_or_else(|| Error::UnknownFormat {
+            keys: keys.iter().take(8).map(|k| shorten(k)).collect(),
+        })
+    })
+}
+
 /// Verifies and parses a received webhook of any supported format.
 ///
 /// `headers` are the request's headers (any [`Headers`]: a list of pairs, a map, or your
 /// framework's type) and `body` the raw bytes, before any parsing. The steps:
 ///
 /// 1. When `options` has signing secrets, the Standard Webhooks signature is checked first,
-///    on the raw bytes (see [`verify`](crate::signature::verify)). Without them it is not checked.
+///    on the raw bytes (see [`verify`](crate::signature::verify)). Without them it is not
+///    checked. With a Usedesk secret too, a request without a `webhook-signature` header is
+///    taken as Usedesk's, which does not sign: it must be a Usedesk body, authenticated by
+///    its `secret` (step 4), so that one receiver takes Usedesk and signed senders alike.
 /// 2. The format is the one set with [`ReceiveOptions::format`], or else told from the
 ///    body's top-level keys ([`Format::detect`]): `ticket`, `initial_user` and `action` are
 ///    Zenlix; `ChatEvent` is iQChannels; `secret` or one of the wrappers `ticket`,
@@ -257,7 +274,8 @@ impl ReceiveOptions {
 /// - The errors of [`verify`](crate::signature::verify) when signing secrets are set and the signature
 ///   does not check out.
 /// - [`Error::UnexpectedFormat`] when a Usedesk secret is set, no signing secrets are, and the
-///   body is not Usedesk.
+///   body is not Usedesk; [`Error::MissingHeader`] when both are set and a body without a
+///   signature is not Usedesk.
 /// - [`Error::UnknownFormat`] when no format is set and the keys point to none.
 /// - [`Error::InvalidEvent`], naming the key and the line and column, when the body is not
 ///   valid JSON or not a valid event of its format.
@@ -295,7 +313,13 @@ pub fn receive(
     body: &[u8],
     options: &ReceiveOptions,
 ) -> Result<Received, Error> {
-    if let Some(secrets) = &options.secrets {
+    // Usedesk does not sign: with its token set, a body without the Standard Webhooks
+    // signature is authenticated by its `secret` alone, and must be Usedesk's.
+    let by_token = options.usedesk_secret.is_some()
+        && (options.secrets.is_none() || headers.header(signature::HEADER_SIGNATURE).is_none());
+    if let Some(secrets) = &options.secrets
+        && !by_token
+    {
         let tolerance = options.tolerance.unwrap_or(DEFAULT_TOLERANCE);
         match options.now_unix {
             Some(now) => signature::verify_at(headers, body, secrets, tolerance, now)?,
@@ -303,27 +327,20 @@ pub fn receive(
         };
     }
 
-    let format = match options.format {
-        Some(format) => format,
-        None => {
-            let (keys, scan_error) = scan_keys(body);
-            match classify(&keys) {
-                Some(format) => format,
-                None => {
-                    return Err(scan_error.unwrap_or_else(|| Error::UnknownFormat {
-                        keys: keys.iter().take(8).map(|k| shorten(k)).collect(),
-                    }));
-                }
-            }
+    let format = match format_of(body, options.format) {
+        Ok(format) if !by_token || format == Format::Usedesk => format,
+        // Not Usedesk's, so only a signature could authenticate it: the one missing.
+        _ if by_token && options.secrets.is_some() => {
+            return Err(Error::MissingHeader(signature::HEADER_SIGNATURE));
         }
+        Ok(format) => {
+            return Err(Error::UnexpectedFormat {
+                expected: Format::Usedesk,
+                found: format,
+            });
+        }
+        Err(e) => return Err(e),
     };
-
-    if options.usedesk_secret.is_some() && options.secrets.is_none() && format != Format::Usedesk {
-        return Err(Error::UnexpectedFormat {
-            expected: Format::Usedesk,
-            found: format,
-        });
-    }
 
     let received = match format {
         Format::Zenlix => Received::Zenlix(Event::from_json(body)?),

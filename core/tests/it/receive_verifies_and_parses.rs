@@ -146,6 +146,43 @@ fn with_only_a_usedesk_secret_other_formats_are_refused() {
 }
 
 #[test]
+fn one_receiver_takes_signed_senders_and_usedesk_which_does_not_sign() {
+    let secret = Secret::generate().unwrap();
+    let options = ReceiveOptions::new()
+        .secret(secret.clone())
+        .usedesk_secret(USEDESK_SECRET)
+        .now_unix(NOW);
+    let headers = [("content-type", "application/json")];
+    let usedesk = fixture("usedesk", "comment_created.json");
+    let received = deskhook::receive(&headers, &usedesk, &options).unwrap();
+    assert_eq!(received.event_type(), "comment_created");
+
+    // Unsigned, a Usedesk body needs the token: another one is refused.
+    let forged = options.clone().usedesk_secret("another");
+    let err = deskhook::receive(&headers, &usedesk, &forged).unwrap_err();
+    assert!(matches!(err, Error::UsedeskSecretMismatch), "{err}");
+
+    // Unsigned, any other body lacks the signature, whatever it holds.
+    for body in [fixture("zenlix", "event.json"), b"not json".to_vec()] {
+        let err = deskhook::receive(&headers, &body, &options).unwrap_err();
+        assert!(
+            matches!(err, Error::MissingHeader("webhook-signature")),
+            "{err}"
+        );
+    }
+
+    // Signed, every format is taken, and a signature that does not match is refused.
+    let zenlix = fixture("zenlix", "event.json");
+    assert!(deskhook::receive(&signed(&zenlix, &secret, NOW), &zenlix, &options).is_ok());
+    let other = Secret::generate().unwrap();
+    let err = deskhook::receive(&signed(&usedesk, &other, NOW), &usedesk, &options).unwrap_err();
+    assert!(
+        matches!(err, Error::NoMatchingSignature { secrets: 1 }),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_forced_format_is_used_without_detection() {
     let headers: [(&str, &str); 0] = [];
     // A Usedesk ticket body read as Zenlix fails in Zenlix terms.
