@@ -320,7 +320,8 @@ pub(crate) fn clipped(text: String) -> String {
     if count <= MESSAGE_CHARS {
         return text;
     }
-    let half = MESSAGE_CHARS / 2;
+    // Each end a half of what the `…` leaves.
+    let half = (MESSAGE_CHARS - 1) / 2;
     let head: String = text.chars().take(half).collect();
     let tail: String = text.chars().skip(count - half).collect();
     format!("{head}…{tail}")
@@ -463,6 +464,18 @@ impl std::error::Error for ParseActionError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clipped_message_is_at_most_its_limit_with_both_ends() {
+        for count in [MESSAGE_CHARS, MESSAGE_CHARS + 1, 1000] {
+            let text: String = (0..count)
+                .map(|i| if i % 2 == 0 { 'ä' } else { 'b' })
+                .collect();
+            let cut = clipped(text.clone());
+            assert!(cut.chars().count() <= MESSAGE_CHARS, "{count}: {cut}");
+            assert!(cut.starts_with("äb") && cut.ends_with(&text[text.len() - 3..]));
+        }
+    }
 
     #[test]
     fn a_long_unknown_name_is_cut_in_its_error_and_not_searched() {

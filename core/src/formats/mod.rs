@@ -325,9 +325,16 @@ fn write_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
 /// came, but kept out of logs — `Debug` prints `Token(…)`, and there is no `Display`.
 ///
 /// Compare it with [`Token::matches`], which takes the same time wherever the first
-/// difference is.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// difference is (`==` does too, but lets two empty tokens be equal).
+#[derive(Clone, Default, Eq)]
 pub struct Token(String);
+
+impl PartialEq for Token {
+    /// Compares in time that depends only on the lengths, as [`Token::matches`] does.
+    fn eq(&self, other: &Token) -> bool {
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
 
 impl Token {
     /// A token with this value.
@@ -440,6 +447,9 @@ mod tests {
         assert!(!token.matches("0e8f678e"));
         assert!(!token.matches("0e8f678"));
         assert!(!token.matches(""));
+        assert_eq!(token, Token::new("0e8f678d"));
+        assert_ne!(token, Token::new("0e8f678e"));
+        assert_eq!(Token::default(), Token::new(""));
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub enum SecretKind {
 
 impl Secret {
     /// Parses the written form of a key: `whsec_`, `whsk_` or `whpk_` followed by standard
-    /// base64 (with `=` padding); whitespace around it is ignored.
+    /// base64, with or without its `=` padding; whitespace around it is ignored.
     ///
     /// # Errors
     ///
