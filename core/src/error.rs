@@ -116,6 +116,13 @@ pub enum Error {
         /// The format of the body.
         found: crate::formats::Format,
     },
+    /// [`receive`](crate::receive()) was given options that authenticate nothing: no
+    /// signing secret, no Usedesk token, and not
+    /// [`ReceiveOptions::unauthenticated`](crate::ReceiveOptions::unauthenticated). Most
+    /// often a secret read from a variable that was not set. Give the sender's secret
+    /// ([`ReceiveOptions::secret`](crate::ReceiveOptions::secret)) or Usedesk's token; to
+    /// parse bodies already authenticated some other way, say so with `unauthenticated()`.
+    NoAuthentication,
     /// A tenant given to [`for_tenant`](crate::for_tenant),
     /// [`Dispatcher::for_tenant`](crate::Dispatcher::for_tenant) or
     /// [`Emitted::with_tenant`](crate::sink::Emitted::with_tenant) is empty, longer than
@@ -168,6 +175,7 @@ impl Error {
                 | Error::NoMatchingSignature { .. }
                 | Error::UsedeskSecretMismatch
                 | Error::UnexpectedFormat { .. }
+                | Error::NoAuthentication
         )
     }
 
@@ -267,6 +275,11 @@ impl fmt::Display for Error {
             Error::UsedeskSecretMismatch => {
                 f.write_str("usedesk secret does not match the expected one")
             }
+            Error::NoAuthentication => f.write_str(
+                "nothing to authenticate the request with: give the receive options the \
+                 sender's signing secret or Usedesk's token (was the variable holding it \
+                 unset?), or ReceiveOptions::unauthenticated() to parse without checking",
+            ),
             Error::UnexpectedFormat { expected, found } => write!(
                 f,
                 "a {found} body cannot be authenticated here (only {expected} bodies are \

@@ -161,12 +161,28 @@ pub struct ReceiveOptions {
     format: Option<Format>,
     usedesk_secret: Option<Token>,
     now_unix: Option<i64>,
+    /// Set by [`ReceiveOptions::unauthenticated`]: nothing to check is not a mistake.
+    unauthenticated: bool,
 }
 
 impl ReceiveOptions {
-    /// Options that check nothing and detect the format.
+    /// Options that detect the format and authenticate nothing yet: give them the sender's
+    /// signing secret ([`secret`](ReceiveOptions::secret)) or Usedesk's token
+    /// ([`usedesk_secret`](ReceiveOptions::usedesk_secret)). Without either,
+    /// [`receive`] refuses every request ([`Error::NoAuthentication`]), so that a secret
+    /// read from a variable that was not set does not turn verification off.
     pub fn new() -> ReceiveOptions {
         ReceiveOptions::default()
+    }
+
+    /// Options that check nothing: [`receive`] parses any body (tools that show what
+    /// arrives, bodies authenticated some other way, such as a bearer token). Keys or a
+    /// Usedesk token given afterwards are checked all the same.
+    pub fn unauthenticated() -> ReceiveOptions {
+        ReceiveOptions {
+            unauthenticated: true,
+            ..ReceiveOptions::default()
+        }
     }
 
     /// The keys the Standard Webhooks signature must match one of (`whsec_` secrets, or the
@@ -175,7 +191,7 @@ impl ReceiveOptions {
     /// body ([`Error::NoMatchingSignature`] with `secrets: 0`) rather than let every body in,
     /// as an empty [`usedesk_secret`](ReceiveOptions::usedesk_secret) does. Without this and
     /// [`secret`](ReceiveOptions::secret), the signature is not checked (and the headers are
-    /// not needed), which is the default.
+    /// not needed).
     #[must_use]
     pub fn secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> ReceiveOptions {
         self.secrets = Some(secrets.into_iter().collect());
@@ -183,7 +199,7 @@ impl ReceiveOptions {
     }
 
     /// Adds a key the signature may match: a `whsec_` secret or a `whpk_` public key.
-    /// Defaults to none: the signature is not checked.
+    /// Defaults to none: the signature is not checked (see [`ReceiveOptions::new`]).
     #[must_use]
     pub fn secret(mut self, secret: Secret) -> ReceiveOptions {
         self.secrets.get_or_insert_default().push(secret);
@@ -248,7 +264,8 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 ///
 /// 1. When `options` has signing secrets, the Standard Webhooks signature is checked first,
 ///    on the raw bytes (see [`verify`](crate::signature::verify)). Without them it is not
-///    checked. With a Usedesk secret too, a request without a `webhook-signature` header is
+///    checked (and without a Usedesk secret either, nothing is let through unless the
+///    options are [`ReceiveOptions::unauthenticated`]). With a Usedesk secret too, a request without a `webhook-signature` header is
 ///    taken as Usedesk's, which does not sign: it must be a Usedesk body, authenticated by
 ///    its `secret` (step 4), so that one receiver takes Usedesk and signed senders alike.
 /// 2. The format is the one set with [`ReceiveOptions::format`], or else told from the
@@ -271,6 +288,8 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 ///
 /// # Errors
 ///
+/// - [`Error::NoAuthentication`] when `options` have neither signing secrets nor a Usedesk
+///   secret and are not [`ReceiveOptions::unauthenticated`].
 /// - The errors of [`verify`](crate::signature::verify) when signing secrets are set and the signature
 ///   does not check out.
 /// - [`Error::UnexpectedFormat`] when a Usedesk secret is set, no signing secrets are, and the
@@ -313,6 +332,9 @@ pub fn receive(
     body: &[u8],
     options: &ReceiveOptions,
 ) -> Result<Received, Error> {
+    if options.secrets.is_none() && options.usedesk_secret.is_none() && !options.unauthenticated {
+        return Err(Error::NoAuthentication);
+    }
     // Usedesk does not sign: with its token set, a body without the Standard Webhooks
     // signature is authenticated by its `secret` alone, and must be Usedesk's.
     let by_token = options.usedesk_secret.is_some()
@@ -432,7 +454,12 @@ mod tests {
     fn a_long_string_where_an_object_is_expected_is_clipped_in_the_error() {
         let body = format!("\"{}\"", "A".repeat(100_000));
         let headers: [(&str, &str); 0] = [];
-        let err = receive(&headers[..], body.as_bytes(), &ReceiveOptions::new()).unwrap_err();
+        let err = receive(
+            &headers[..],
+            body.as_bytes(),
+            &ReceiveOptions::unauthenticated(),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.chars().count() < 400, "{} characters", text.len());
         assert!(text.contains("invalid type: string"), "{text}");
@@ -488,7 +515,7 @@ mod tests {
             "{err}"
         );
         // No keys given at all: nothing is checked.
-        assert!(receive(&headers[..], body, &ReceiveOptions::new()).is_ok());
+        assert!(receive(&headers[..], body, &ReceiveOptions::unauthenticated()).is_ok());
     }
 
     #[test]
@@ -510,14 +537,19 @@ mod tests {
     fn unknown_formats_list_short_keys() {
         let long = "k".repeat(100);
         let body = format!(r#"{{"{long}": 1, "b": 2}}"#);
-        let err = receive(&[("a", "b")], body.as_bytes(), &ReceiveOptions::new()).unwrap_err();
+        let err = receive(
+            &[("a", "b")],
+            body.as_bytes(),
+            &ReceiveOptions::unauthenticated(),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with("unknown webhook format (top-level keys: kkkk"),
             "{text}"
         );
         assert!(text.contains("…, b;"), "{text}");
-        let err = receive(&[("a", "b")], b"{}", &ReceiveOptions::new()).unwrap_err();
+        let err = receive(&[("a", "b")], b"{}", &ReceiveOptions::unauthenticated()).unwrap_err();
         assert!(matches!(err, Error::UnknownFormat { ref keys } if keys.is_empty()));
     }
 }

@@ -155,7 +155,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             "the body is empty; send the event's JSON (curl --data-binary @event.json)",
         ));
     }
-    let mut options = ReceiveOptions::new();
+    let mut options = ReceiveOptions::unauthenticated();
     if let Some(name) = header_text(headers, "Deskhook-Format")? {
         options = options.format(format_named(name)?);
     }

@@ -11,10 +11,10 @@ const NO_HEADERS: [(&str, &str); 0] = [];
 
 fn option_sets() -> Vec<ReceiveOptions> {
     vec![
-        ReceiveOptions::new(),
-        ReceiveOptions::new().format(Format::Zenlix),
-        ReceiveOptions::new().format(Format::Usedesk),
-        ReceiveOptions::new().format(Format::IqChannels),
+        ReceiveOptions::unauthenticated(),
+        ReceiveOptions::unauthenticated().format(Format::Zenlix),
+        ReceiveOptions::unauthenticated().format(Format::Usedesk),
+        ReceiveOptions::unauthenticated().format(Format::IqChannels),
         ReceiveOptions::new().usedesk_secret("0e8f678d8327eb3292a28c8165957b282a1b2f8b"),
     ]
 }
@@ -76,7 +76,7 @@ fn every_prefix_of_every_fixture_gives_an_error() {
     for (name, body) in fixtures() {
         let whole = body.trim_ascii_end().len();
         for end in (0..whole).step_by(3) {
-            let err = receive_without_panic(&body[..end], &ReceiveOptions::new());
+            let err = receive_without_panic(&body[..end], &ReceiveOptions::unauthenticated());
             assert!(err.is_err(), "{name} cut at {end} was accepted");
         }
     }

@@ -182,7 +182,7 @@ fn truncated_bodies_say_where_they_end() {
     // receive tells the format from the keys it could read, then reports the parser's error.
     let text = fixture("usedesk", "ticket_changed.json");
     let cut = &text.as_bytes()[..text.find("old_value").unwrap()];
-    let err = deskhook::receive(&[("a", "b")], cut, &ReceiveOptions::new())
+    let err = deskhook::receive(&[("a", "b")], cut, &ReceiveOptions::unauthenticated())
         .unwrap_err()
         .to_string();
     // The body ends inside a key, which serde_path_to_error writes as `?`.
@@ -193,9 +193,13 @@ fn truncated_bodies_say_where_they_end() {
     assert!(err.ends_with("at line 12 column 9"), "{err}");
     assert_eq!(Format::detect(cut), Some(Format::Usedesk));
 
-    let err = deskhook::receive(&[("a", "b")], b"{\"hello\": ", &ReceiveOptions::new())
-        .unwrap_err()
-        .to_string();
+    let err = deskhook::receive(
+        &[("a", "b")],
+        b"{\"hello\": ",
+        &ReceiveOptions::unauthenticated(),
+    )
+    .unwrap_err()
+    .to_string();
     assert_eq!(
         err,
         "invalid event: EOF while parsing a value at line 1 column 10"

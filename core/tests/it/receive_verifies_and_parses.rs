@@ -183,11 +183,37 @@ fn one_receiver_takes_signed_senders_and_usedesk_which_does_not_sign() {
 }
 
 #[test]
+fn options_that_authenticate_nothing_refuse_unless_they_say_so() {
+    let body = fixture("iqchannels", "typing.json");
+    let headers: [(&str, &str); 0] = [];
+    // As when the variable holding the secret was not set.
+    let secret: Option<Secret> = None;
+    let mut options = ReceiveOptions::new();
+    if let Some(secret) = secret {
+        options = options.secret(secret);
+    }
+    let err = deskhook::receive(&headers, &body, &options).unwrap_err();
+    assert!(matches!(err, Error::NoAuthentication), "{err}");
+    assert!(err.is_signature_error());
+    assert!(
+        err.to_string()
+            .contains("ReceiveOptions::unauthenticated()"),
+        "{err}"
+    );
+    let received = deskhook::receive(&headers, &body, &ReceiveOptions::unauthenticated()).unwrap();
+    assert_eq!(received.event_type(), "typing");
+    // Keys given to unauthenticated options are checked all the same.
+    let keyed = ReceiveOptions::unauthenticated().secret(Secret::generate().unwrap());
+    let err = deskhook::receive(&headers, &body, &keyed).unwrap_err();
+    assert!(matches!(err, Error::MissingHeader("webhook-id")), "{err}");
+}
+
+#[test]
 fn a_forced_format_is_used_without_detection() {
     let headers: [(&str, &str); 0] = [];
     // A Usedesk ticket body read as Zenlix fails in Zenlix terms.
     let body = fixture("usedesk", "ticket_created.json");
-    let options = ReceiveOptions::new().format(Format::Zenlix);
+    let options = ReceiveOptions::unauthenticated().format(Format::Zenlix);
     let err = deskhook::receive(&headers, &body, &options).unwrap_err();
     assert!(
         err.to_string()
@@ -198,14 +224,19 @@ fn a_forced_format_is_used_without_detection() {
     // A body without a telling key parses when the format is given.
     let body = br#"{"ChatEvent":{"Id":1,"Type":"typing","ChatId":2}}"#;
     let renamed = String::from_utf8_lossy(body).replace("ChatEvent", "chatevent");
-    let err = deskhook::receive(&headers, renamed.as_bytes(), &ReceiveOptions::new()).unwrap_err();
+    let err = deskhook::receive(
+        &headers,
+        renamed.as_bytes(),
+        &ReceiveOptions::unauthenticated(),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::UnknownFormat { .. }), "{err}");
     assert_eq!(
         err.to_string(),
         "unknown webhook format (top-level keys: chatevent; expected zenlix, usedesk or \
          iqchannels keys, or set the format)"
     );
-    let options = ReceiveOptions::new().format(Format::IqChannels);
+    let options = ReceiveOptions::unauthenticated().format(Format::IqChannels);
     let received = deskhook::receive(&headers, body, &options).unwrap();
     let Received::IqChannels(event) = received else {
         panic!("{received:?}")
@@ -218,7 +249,7 @@ fn a_usedesk_body_without_a_secret_key_is_usedesk_but_invalid() {
     let headers: [(&str, &str); 0] = [];
     let body = br#"{"rating":{"ticket_id":1,"rating":3}}"#;
     assert_eq!(Format::detect(body), Some(Format::Usedesk));
-    let err = deskhook::receive(&headers, body, &ReceiveOptions::new()).unwrap_err();
+    let err = deskhook::receive(&headers, body, &ReceiveOptions::unauthenticated()).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("invalid event: missing field `secret`"),

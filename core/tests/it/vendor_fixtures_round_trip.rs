@@ -100,7 +100,7 @@ fn every_iqchannels_fixture_round_trips_byte_for_byte() {
 
 #[test]
 fn every_fixture_is_received_in_its_format() {
-    let options = ReceiveOptions::new();
+    let options = ReceiveOptions::unauthenticated();
     let no_headers: [(&str, &str); 0] = [];
     for (format, dir) in [
         (Format::Usedesk, "usedesk"),
@@ -264,8 +264,12 @@ fn unknown_keys_are_kept_in_place_and_written_back() {
     value["comment"]["attachments"] = serde_json::json!([{"file": "a.png"}]);
     value["comment"]["client"]["vip"] = Value::Bool(true);
     let text = serde_json::to_string(&value).unwrap();
-    let received =
-        deskhook::receive(&[("a", "b")], text.as_bytes(), &ReceiveOptions::new()).unwrap();
+    let received = deskhook::receive(
+        &[("a", "b")],
+        text.as_bytes(),
+        &ReceiveOptions::unauthenticated(),
+    )
+    .unwrap();
     let Received::Usedesk(event) = &received else {
         panic!("{received:?}")
     };
