@@ -59,7 +59,8 @@
 //!
 //! Addresses of cloud instance metadata and credential services (`169.254.169.254`,
 //! `169.254.170.2`, `169.254.170.23`, `100.100.100.200`, `169.254.0.23`, `168.63.129.16`,
-//! `fd00:ec2::254`, `fd00:ec2::23`)
+//! `192.0.0.192`, `fd00:ec2::254`, `fd00:ec2::23`, `fd20:ce::254`, and a link-local IPv6
+//! address ending in one of the IPv4 ones, such as `fe80::a9fe:a9fe`)
 //! hand out the machine's cloud credentials to anyone who can send it a request. They are
 //! refused whatever the policy says: neither `allow_private` nor `allow_cidrs` lets them
 //! through, also not in an IPv4-mapped or NAT64 form.
@@ -239,22 +240,26 @@ struct Embedded {
 const METADATA: Kind = Kind::new("cloud metadata", Remedy::Never);
 
 /// Cloud instance metadata and credential services: AWS/GCP/Azure/Oracle/OpenStack, AWS ECS
-/// task credentials, AWS EKS Pod Identity, Alibaba Cloud, Tencent Cloud, and Azure's
+/// task credentials, AWS EKS Pod Identity, Alibaba Cloud, Tencent Cloud, Azure's
 /// WireServer (a public address every Azure VM reaches, which serves its platform's
-/// configuration and extensions' settings).
-const METADATA_V4: [Ipv4Addr; 6] = [
+/// configuration and extensions' settings), and Oracle Cloud Classic's.
+const METADATA_V4: [Ipv4Addr; 7] = [
     Ipv4Addr::new(169, 254, 169, 254),
     Ipv4Addr::new(169, 254, 170, 2),
     Ipv4Addr::new(169, 254, 170, 23),
     Ipv4Addr::new(100, 100, 100, 200),
     Ipv4Addr::new(169, 254, 0, 23),
     Ipv4Addr::new(168, 63, 129, 16),
+    Ipv4Addr::new(192, 0, 0, 192),
 ];
 
-/// AWS IMDS and EKS Pod Identity over IPv6.
-const METADATA_V6: [Ipv6Addr; 2] = [
+/// AWS IMDS and EKS Pod Identity over IPv6, and GCP's metadata server for IPv6-only VMs.
+/// (A link-local address ending in one of [`METADATA_V4`], such as OpenStack's
+/// `fe80::a9fe:a9fe`, is refused too: see [`classify_v6`].)
+const METADATA_V6: [Ipv6Addr; 3] = [
     Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
     Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23),
+    Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254),
 ];
 
 /// Checks one address against the policy. Pure: no lookup, no I/O.
@@ -338,7 +343,9 @@ fn classify_v4(ip: Ipv4Addr) -> Option<Kind> {
 fn classify_v6(ip: Ipv6Addr) -> Option<Kind> {
     use Remedy::{AllowCidrs, AllowPrivate};
 
-    if METADATA_V6.contains(&ip) {
+    let [.., high, low] = ip.segments();
+    let low_v4 = Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    if METADATA_V6.contains(&ip) || (ip.is_unicast_link_local() && METADATA_V4.contains(&low_v4)) {
         return Some(METADATA);
     }
     if ip.is_unspecified() {
@@ -584,6 +591,12 @@ mod tests {
             ("fd12:3456::1", "unique local (ULA)", Some(P), None, None),
             ("fd00:ec2::254", "cloud metadata", Some(N), Some(N), Some(N)),
             ("fd00:ec2::23", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("fd20:ce::254", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("fe80::a9fe:a9fe", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("fe80::1:a9fe:a9fe", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("fe80::a9fe:a9ff", "link-local", Some(P), None, Some(P)),
+            ("192.0.0.192", "cloud metadata", Some(N), Some(N), Some(N)),
+            ("192.0.0.191", "IETF protocol assignment", Some(C), Some(C), Some(C)),
             ("fec0::1", "site-local", Some(P), None, Some(P)),
             ("ff02::1", "multicast", Some(C), Some(C), Some(C)),
             ("2001:db8::1", "documentation", Some(C), Some(C), Some(C)),
@@ -622,7 +635,14 @@ mod tests {
             .allow_private(true)
             .allow_cidr(net("0.0.0.0/0"))
             .allow_cidr(net("::/0"));
-        for never in ["169.254.169.254", "100.100.100.200", "fd00:ec2::254"] {
+        for never in [
+            "169.254.169.254",
+            "100.100.100.200",
+            "192.0.0.192",
+            "fd00:ec2::254",
+            "fd20:ce::254",
+            "fe80::a9fe:a9fe",
+        ] {
             assert_eq!(verdict(never, &wide), Some(N), "{never}");
         }
         assert_eq!(verdict("0.0.0.0", &wide), None);
