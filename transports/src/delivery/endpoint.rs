@@ -616,20 +616,23 @@ pub fn redact_url(url: &str) -> String {
         // without user-info, as a parsed one is.
         Err(_) => {
             let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-            // User-info first (its password may hold a '/'): all up to the last '@' before
-            // any query goes, even if that cuts a path: better than showing a password.
-            let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
-            let rest = match rest[..before_query].rfind('@') {
-                Some(at) => &rest[at + 1..],
-                None => rest,
-            };
-            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            let host = &rest[..end];
             let scheme = if scheme.is_empty() {
                 String::new()
             } else {
                 format!("{scheme}://")
             };
+            // User-info first (its password may hold a '/'): all up to the last '@' before
+            // any query goes, even if that cuts a path: better than showing a password.
+            let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+            let at = rest[..before_query].rfind('@');
+            if rest.rfind('@') != at {
+                // An '@' after a '?' or '#': of a password holding one of those, or of the
+                // query. Either may be a secret.
+                return format!("{scheme}…");
+            }
+            let rest = at.map_or(rest, |at| &rest[at + 1..]);
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let host = &rest[..end];
             let path = rest[end..].split(['?', '#']).next().unwrap_or_default();
             let tail = match path.trim_start_matches('/') {
                 "" if path.is_empty() => "",
