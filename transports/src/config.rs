@@ -147,14 +147,22 @@ fn is_credential_key(key: &str) -> bool {
     key == "secret" || EndpointSpec::CREDENTIAL_FIELDS.contains(&key)
 }
 
-/// `message` with every text under a credential key (see [`is_credential_key`]) of `text`
+/// `message` with every value under a credential key (see [`is_credential_key`]) of `text`
 /// left out: serde
 /// repeats a value of the wrong type, so `secrets = "whsec_…"` (without its brackets)
-/// would print the secret, into a terminal or a CI log.
+/// would print the secret, into a terminal or a CI log, and so would a key of digits
+/// written without quotes.
 fn without_credentials(mut message: String, text: &str) -> String {
-    fn credentials(value: &toml::Value, under_key: bool, out: &mut Vec<String>) {
+    /// Each credential as serde quotes it, and what replaces it.
+    fn credentials(value: &toml::Value, under_key: bool, out: &mut Vec<(String, &str)>) {
         match value {
-            toml::Value::String(text) if under_key && !text.is_empty() => out.push(text.clone()),
+            // Escaped, in double quotes.
+            toml::Value::String(text) if under_key && !text.is_empty() => {
+                out.push((format!("{text:?}"), "\"(hidden)\""));
+            }
+            // In backquotes: integer `918273645546`.
+            toml::Value::Integer(n) if under_key => out.push((format!("`{n}`"), "`(hidden)`")),
+            toml::Value::Float(n) if under_key => out.push((format!("`{n}`"), "`(hidden)`")),
             toml::Value::Array(items) => items.iter().for_each(|v| credentials(v, under_key, out)),
             toml::Value::Table(table) => table.iter().for_each(|(key, v)| {
                 credentials(v, under_key || is_credential_key(key), out);
@@ -168,10 +176,10 @@ fn without_credentials(mut message: String, text: &str) -> String {
     };
     let mut found = Vec::new();
     credentials(&toml::Value::Table(table), false, &mut found);
-    for credential in found {
-        // As serde quotes it (escaped, in double quotes): only there, so that a short value
-        // ("1", "a") does not garble the rest of the message.
-        message = message.replace(&format!("{credential:?}"), "\"(hidden)\"");
+    for (credential, hidden) in found {
+        // Only as serde quotes it, so that a short value ("1", "a") does not garble the
+        // rest of the message.
+        message = message.replace(&credential, hidden);
     }
     message
 }

@@ -241,6 +241,9 @@ fn a_credential_of_the_wrong_type_is_not_repeated_in_the_error() {
         format!("headers = [\"Authorization: {secret}\"]"),
         format!("template_vars = \"{secret}\""),
         format!("secrets = [{{ secret = \"{secret}\", expires = 7 }}]"),
+        // A key of digits, written without quotes.
+        "headers = { X-Api-Key = 918273645546 }".to_owned(),
+        "template_vars = { token = 9182736455.46 }".to_owned(),
     ];
     for case in cases {
         let text =
@@ -248,6 +251,7 @@ fn a_credential_of_the_wrong_type_is_not_repeated_in_the_error() {
         let error = err(&text);
         assert!(error.starts_with("deskhook.toml:4:"), "{error}");
         assert!(!error.contains("MfKQ9r8G"), "{case}: {error}");
+        assert!(!error.contains("918273645"), "{case}: {error}");
         assert!(
             error.contains("expected"),
             "what was expected stays: {error}"
