@@ -118,8 +118,9 @@ pub enum Error {
     },
     /// [`receive`](crate::receive()) was given options that authenticate nothing: no
     /// signing secret, no Usedesk token, and not
-    /// [`ReceiveOptions::unauthenticated`](crate::ReceiveOptions::unauthenticated). Most
-    /// often a secret read from a variable that was not set. Give the sender's secret
+    /// [`ReceiveOptions::unauthenticated`](crate::ReceiveOptions::unauthenticated); or a
+    /// Usedesk body met an empty Usedesk token. Most often a secret read from a variable
+    /// that was not set. Give the sender's secret
     /// ([`ReceiveOptions::secret`](crate::ReceiveOptions::secret)) or Usedesk's token; to
     /// parse bodies already authenticated some other way, say so with `unauthenticated()`.
     NoAuthentication,

@@ -298,7 +298,8 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 /// - [`Error::UnknownFormat`] when no format is set and the keys point to none.
 /// - [`Error::InvalidEvent`], naming the key and the line and column, when the body is not
 ///   valid JSON or not a valid event of its format.
-/// - [`Error::UsedeskSecretMismatch`] when a Usedesk body's `secret` is not the one set.
+/// - [`Error::UsedeskSecretMismatch`] when a Usedesk body's `secret` is not the one set, and
+///   [`Error::NoAuthentication`] when the one set is empty.
 ///
 /// [`Error::is_signature_error`] tells the errors of authentication from those of content.
 ///
@@ -324,7 +325,8 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 /// // An empty token (a variable that was not set) refuses even an empty `secret`.
 /// let empty = br#"{"secret":"","comment":{"id":5,"message":"Hi","ticket_id":2261907}}"#;
 /// let unset = ReceiveOptions::new().usedesk_secret("");
-/// assert!(deskhook::receive(&headers, empty, &unset).unwrap_err().is_signature_error());
+/// let err = deskhook::receive(&headers, empty, &unset).unwrap_err();
+/// assert!(matches!(err, deskhook::Error::NoAuthentication));
 /// # Ok::<(), deskhook::Error>(())
 /// ```
 pub fn receive(
@@ -370,10 +372,14 @@ pub fn receive(
         Format::IqChannels => Received::IqChannels(iqchannels::Event::from_json(body)?),
     };
 
-    if let (Received::Usedesk(event), Some(expected)) = (&received, &options.usedesk_secret)
-        && !event.secret.matches(expected.expose())
-    {
-        return Err(Error::UsedeskSecretMismatch);
+    if let (Received::Usedesk(event), Some(expected)) = (&received, &options.usedesk_secret) {
+        // An empty token (its variable unset) matches nothing: say so, not "another token".
+        if expected.expose().is_empty() {
+            return Err(Error::NoAuthentication);
+        }
+        if !event.secret.matches(expected.expose()) {
+            return Err(Error::UsedeskSecretMismatch);
+        }
     }
     Ok(received)
 }
