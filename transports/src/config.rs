@@ -259,20 +259,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Where `key = …` first stands in the text (for keys whose value carries no span).
-    fn key_span(&self, key: &str) -> Range<usize> {
-        let at = self
-            .text
-            .match_indices(key)
-            .map(|(i, _)| i)
-            .find(|&i| {
-                let line_start = self.text[..i].rfind('\n').map_or(0, |n| n + 1);
-                self.text[line_start..i].trim().is_empty()
-            })
-            .unwrap_or(0);
-        at..at + key.len()
-    }
-
     fn error_at(&self, span: Range<usize>, message: impl Into<String>) -> Error {
         let (line, column) = line_column(&self.text, span.start);
         Error::ConfigFile {
@@ -295,9 +281,7 @@ impl Config {
         let config = section.get_ref().clone();
         config.check().map_err(|(key, message)| {
             // The key inside [delivery]: an [[endpoint]] may have a key of the same name.
-            let at = self
-                .key_in(section.span(), key)
-                .unwrap_or_else(|| self.key_span(key));
+            let at = self.key_in(section.span(), key).unwrap_or(section.span());
             self.error_at(at, message)
         })?;
         Ok(config)
@@ -368,30 +352,31 @@ impl Config {
         })
     }
 
-    /// Where the value of `key = …` stands inside `table` (an `[[endpoint]]`'s span), if it
-    /// does.
+    /// Where the value of `key` stands in the table serde read at `table` (`[delivery]`, an
+    /// inline `delivery = { … }`, an `[[endpoint]]`), if it has the key: found in the
+    /// document's structure, so that a key of the same name elsewhere (in another table, in
+    /// a template's text) is never taken for it.
     fn key_in(&self, table: Range<usize>, key: &str) -> Option<Range<usize>> {
-        // The span of an array-of-tables entry is its header; its keys run to the next header.
-        let body_end = self.text[table.end..]
-            .match_indices("\n[")
-            .next()
-            .map_or(self.text.len(), |(i, _)| table.end + i + 1);
-        let table = table.start..body_end;
-        let text = self.text.get(table.clone())?;
-        let mut offset = 0;
-        for line in text.split_inclusive('\n') {
-            let trimmed = line.trim_start();
-            if let Some(rest) = trimmed.strip_prefix(key)
-                && let Some(value) = rest.trim_start().strip_prefix('=')
-            {
-                // Point at the value, where the problem is.
-                let value = value.trim_start();
-                let at = table.start + offset + (line.len() - value.len());
-                return Some(at..at + value.trim_end().len());
+        use toml::de::{DeTable, DeValue};
+        /// The table spanning `span` among `value` and what it holds.
+        fn table_at<'a, 'i>(
+            value: &'a Spanned<DeValue<'i>>,
+            span: &Range<usize>,
+        ) -> Option<&'a DeTable<'i>> {
+            match value.get_ref() {
+                DeValue::Table(table) if value.span() == *span => Some(table),
+                DeValue::Table(table) => table.values().find_map(|v| table_at(v, span)),
+                DeValue::Array(items) => items.iter().find_map(|v| table_at(v, span)),
+                _ => None,
             }
-            offset += line.len();
         }
-        None
+        let document = DeTable::parse(&self.text).ok()?;
+        let document = Spanned::new(document.span(), DeValue::Table(document.into_inner()));
+        let found = table_at(&document, &table)?;
+        found
+            .iter()
+            .find(|(name, _)| name.get_ref() == key)
+            .map(|(_, value)| value.span())
     }
 
     /// A [`SinkBuilder`] with every endpoint and the delivery settings; finish it with

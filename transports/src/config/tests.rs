@@ -531,3 +531,25 @@ fn the_file_log_section_is_checked_with_its_position() {
         "{zero}"
     );
 }
+
+#[test]
+fn an_error_points_at_its_own_tables_key_whatever_the_text_around() {
+    // An inline [delivery]: not the endpoint's key of the same name further down.
+    let error = err("delivery = { max_in_flight = 0 }\n\
+         [[endpoint]]\nname = \"a\"\nurl = \"https://crm.example/hook\"\nmax_in_flight = 4\n");
+    assert!(error.starts_with("deskhook.toml:1:30:"), "{error}");
+    // A template whose text has a line like a table's header, before the key at fault.
+    let error = err(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://crm.example/hook\"\n\
+         template = '''\n[{\"t\": {{ event.ticket.code|tojson }}}]\n'''\n\
+         max_in_flight = 0\n",
+    );
+    assert!(error.starts_with("deskhook.toml:7:17:"), "{error}");
+    // A key inside the template's text is not the endpoint's.
+    let error = err(
+        "[[endpoint]]\nname = \"a\"\nurl = \"https://crm.example/hook\"\n\
+         template = '''\nmax_in_flight = {{ event.ticket.code|tojson }}\n'''\n\
+         max_in_flight = 0\n",
+    );
+    assert!(error.starts_with("deskhook.toml:7:17:"), "{error}");
+}
