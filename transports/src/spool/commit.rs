@@ -326,7 +326,17 @@ pub(super) fn commit_logged(
                     let given_up = lock(&core.given_up);
                     let except = [&except[..], &finished[..], &given_up[..]].concat();
                     drop(given_up);
-                    let left = rows_of(conn, lane, &except).unwrap_or_default();
+                    let left = rows_of(conn, lane, &except).unwrap_or_else(|e| {
+                        // Not counted, so not let go of: a flush waits for them to its
+                        // timeout; they stay on disk all the same.
+                        log::error!(
+                            target: deskhook::LOG_TARGET,
+                            "spool: cannot read the rows of endpoint '{}' left on disk ({e}); \
+                             a flush may wait for them until its timeout",
+                            lane.name
+                        );
+                        Vec::new()
+                    });
                     // The caller finishes their jobs: a later release (a removal after this
                     // 410's) leaves them on disk for the next start, as it does the rows of
                     // outcomes given up, rather than moving them and finishing them again.
