@@ -94,6 +94,12 @@ pub(crate) struct Args {
     /// Worker threads of the daemon's runtime, 1 to 1024 (one per core when not given).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+    /// Lets the console and the API set allow_private and allow_cidrs on endpoints, which
+    /// open them to this server's loopback and private networks: whoever has the token
+    /// could then reach a service only this server reaches. Without it, those come from
+    /// deskhook.toml, and a request that turns them on is refused.
+    #[arg(long)]
+    console_allow_private: bool,
 }
 
 /// The end of `deskhook serve --help`: the answers, and a session with curl.
@@ -282,7 +288,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         });
         let app = app(
             daemon.clone(),
-            Console::new(sink.clone()).require_token(token.trim()),
+            Console::new(sink.clone())
+                .require_token(token.trim())
+                .allow_private_networks(args.console_allow_private),
         );
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

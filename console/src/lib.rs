@@ -68,7 +68,9 @@
 //!   file on the server (`ca_file`, `template_file`) or a variable of its environment
 //!   (`secret_env`) are not taken from the API or the forms, which take the template's text
 //!   and the secrets themselves; such settings come from `deskhook.toml` or the
-//!   application's code, and an edit keeps them as they are.
+//!   application's code, and an edit keeps them as they are. Nor can it open an endpoint
+//!   to the server's loopback and private networks (`allow_private`, `allow_cidrs`) unless
+//!   the console is built with [`Console::allow_private_networks`].
 //!
 //! # Where the data comes from
 //!
@@ -111,6 +113,7 @@ pub struct Console {
     sink: DeliverySink,
     token: Option<String>,
     rotation_overlap: Duration,
+    private_networks: bool,
 }
 
 // Not derived: the token opens the console and the API to whoever has it.
@@ -120,6 +123,7 @@ impl std::fmt::Debug for Console {
             .field("sink", &self.sink)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("rotation_overlap", &self.rotation_overlap)
+            .field("private_networks", &self.private_networks)
             .finish()
     }
 }
@@ -132,6 +136,7 @@ impl Console {
             sink,
             token: None,
             rotation_overlap: DEFAULT_ROTATION_OVERLAP,
+            private_networks: false,
         }
     }
 
@@ -154,11 +159,25 @@ impl Console {
         self
     }
 
+    /// Whether the API and the forms may open an endpoint to the server's own networks:
+    /// set `allow_private` (loopback, private and link-local addresses) or add to
+    /// `allow_cidrs`, the SSRF guard's exceptions. With them, whoever has the console could
+    /// point an endpoint at a service only the server reaches, send it a test event and read
+    /// the answer in the attempts. Turn it on when everyone with the console may reach those
+    /// networks anyway (the server's own operators). Defaults to off: a request that sets
+    /// either is refused (400, naming the field); they come from `deskhook.toml` or the
+    /// application's code, and an edit may keep them as they are, or narrow them.
+    pub fn allow_private_networks(mut self, allow: bool) -> Console {
+        self.private_networks = allow;
+        self
+    }
+
     /// The router: pages at `/`, the API at `/api/v1`.
     pub fn router(self) -> Router {
         let shared = Arc::new(Shared {
             sink: self.sink,
             rotation_overlap: self.rotation_overlap,
+            private_networks: self.private_networks,
         });
         let inner = Router::new()
             .merge(pages::routes())
@@ -173,6 +192,8 @@ impl Console {
 struct Shared {
     sink: DeliverySink,
     rotation_overlap: Duration,
+    /// [`Console::allow_private_networks`].
+    private_networks: bool,
 }
 
 /// The state of the console's handlers.

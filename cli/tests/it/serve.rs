@@ -446,7 +446,8 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
         ),
     );
     let spool = dir.path().join("spool");
-    let serve = Serve::start(&config, Some(&spool));
+    // The API's endpoint is the loopback receiver's.
+    let serve = Serve::start_with(&config, Some(&spool), &["--console-allow-private"]);
 
     // An endpoint added through the API, of a tenant.
     let (status, created) = serve.call(

@@ -138,7 +138,8 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
         ));
     }
     let config = write_config(dir.path(), &endpoints);
-    let serve = Serve::start(&config, None);
+    // The admin adds an endpoint on the loopback receiver.
+    let serve = Serve::start_with(&config, None, &["--console-allow-private"]);
     let (status, _) = serve.post_event(&zenlix_event("HD-1042"), &[]);
     assert_eq!(status, 202);
     // crm answers 500 and has no retry: a dead letter.

@@ -184,6 +184,7 @@ pub(super) async fn create_endpoint(
 ) -> Result<Response, Problem> {
     let spec = parse_spec(body_json(&body)?)?;
     super::refuse_server_settings(&spec, None)?;
+    super::refuse_private_networks(&spec, None, state.private_networks)?;
     let sink = state.sink.clone();
     let view = blocking(move || {
         let endpoints = sink.endpoints();
@@ -281,12 +282,14 @@ pub(super) async fn update_endpoint(
     }
     let mut spec = parse_spec(value)?;
     let sink = state.sink.clone();
+    let private_networks = state.private_networks;
     blocking(move || {
         let read = sink.endpoints().get(&spec.name)?;
         let Some(current) = read.spec.as_ref().map(|r| &r.spec) else {
             return Err(super::registered_in_code(&spec.name));
         };
         super::refuse_server_settings(&spec, Some(current))?;
+        super::refuse_private_networks(&spec, Some(current), private_networks)?;
         super::keep_server_settings(&mut spec, current);
         if keep_tenant {
             spec.tenant.clone_from(&current.tenant);

@@ -26,8 +26,11 @@
 //! the server read any file it can and send it to a URL of theirs. They belong to
 //! `deskhook.toml` or the application's code; the API takes the template's text
 //! (`template`) and the secrets themselves (`secrets`), and an update may send those settings
-//! back as they are. A GET's `settings` may be sent back whole: its `secret_hints` are
-//! ignored. Errors are
+//! back as they are. So are `allow_private` turned on and a CIDR added to `allow_cidrs`,
+//! which open the endpoint to the server's own networks, unless the console is built with
+//! [`Console::allow_private_networks`](crate::Console::allow_private_networks) (`deskhook
+//! serve --console-allow-private`). A GET's `settings` may be sent back whole: its
+//! `secret_hints` are ignored. Errors are
 //! [`Problem`] documents naming the field at fault:
 //!
 //! ```text
@@ -509,6 +512,42 @@ pub(crate) fn refuse_server_settings(
         ));
     }
     Ok(())
+}
+
+/// Refuses the settings of `spec` that open it to the server's own networks beyond what
+/// `current` (the endpoint's settings, for an update) allows, unless the console may set
+/// them (see [`Console::allow_private_networks`](crate::Console::allow_private_networks)):
+/// `allow_private` turned on, a CIDR added to `allow_cidrs`. Turning them off is a change
+/// any request may make.
+pub(crate) fn refuse_private_networks(
+    spec: &EndpointSpec,
+    current: Option<&EndpointSpec>,
+    allowed: bool,
+) -> Result<(), Problem> {
+    if allowed {
+        return Ok(());
+    }
+    let had_private = current.is_some_and(|c| c.allow_private);
+    let added = spec
+        .allow_cidrs
+        .iter()
+        .find(|cidr| !current.is_some_and(|c| c.allow_cidrs.contains(cidr)));
+    let (field, what) = if spec.allow_private && !had_private {
+        ("allow_private", "allow_private = true".to_owned())
+    } else if let Some(cidr) = added {
+        ("allow_cidrs", format!("allow_cidrs {cidr}"))
+    } else {
+        return Ok(());
+    };
+    Err(Problem::field(
+        field,
+        format!(
+            "{what} would open the endpoint to the server's own networks, which this console \
+             cannot do (whoever has it could reach a service only the server reaches): set it \
+             in deskhook.toml or the application's code, or start the console with \
+             allow_private_networks (deskhook serve --console-allow-private)"
+        ),
+    ))
 }
 
 /// Reads `value` as a `T`, naming the field at fault when it cannot.

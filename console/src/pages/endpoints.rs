@@ -418,8 +418,15 @@ pub(crate) async fn create(
         return refused;
     }
     let sink = state.sink.clone();
+    let private_networks = state.private_networks;
+    let checked = form_json(&form, false)
+        .and_then(parse_spec)
+        .and_then(|spec| {
+            crate::api::refuse_private_networks(&spec, None, private_networks)?;
+            Ok(spec)
+        });
     let saved =
-        match form_json(&form, false).and_then(parse_spec) {
+        match checked {
             Ok(spec) => {
                 let name = spec.name.clone();
                 blocking(move || {
@@ -486,6 +493,7 @@ pub(crate) async fn update(
         let mut json = form_json(&form, true)?;
         json["name"] = serde_json::Value::from(name.as_str());
         let mut spec = parse_spec(json)?;
+        crate::api::refuse_private_networks(&spec, Some(&current), state.private_networks)?;
         keep_what_the_form_lacks(&mut spec, &current);
         Ok(spec)
     });

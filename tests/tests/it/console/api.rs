@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let app = &c.app;
 
     let created = api(
@@ -387,7 +387,7 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_list_in_pages_with_a_cursor() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     for i in 0..7 {
         let mut body = endpoint_json(&format!("ep-{i}"), &receiver);
         body["tenant"] = json!(if i < 3 { "acme" } else { "globex" });
@@ -435,7 +435,7 @@ async fn endpoints_list_in_pages_with_a_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_refuses_settings_that_name_the_servers_files_or_environment() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let app = &c.app;
     let dir = tempfile::tempdir().unwrap();
     let private = dir.path().join("private.txt");
@@ -515,7 +515,7 @@ async fn the_api_refuses_settings_that_name_the_servers_files_or_environment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_update_keeps_the_servers_settings_and_leaves_coded_endpoints_alone() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let app = &c.app;
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("crm.txt.j2");
@@ -575,7 +575,7 @@ async fn an_api_update_keeps_the_servers_settings_and_leaves_coded_endpoints_alo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin() {
     let (first, second) = (Receiver::ok(), Receiver::ok());
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let app = &c.app;
     let created = api(
         app,
@@ -646,7 +646,7 @@ async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_etag_changes_with_settings_the_api_does_not_show() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let app = &c.app;
     let created = api(
         app,
@@ -696,7 +696,7 @@ async fn the_etag_changes_with_settings_the_api_does_not_show() {
 async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
     let receiver =
         Receiver::start(|_, n| deskhook_tests::Answer::status(if n < 3 { 503 } else { 204 }));
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let created = api(
         &c.app,
         Method::POST,

@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let page = send(
         &c.app,
         Request::get("/new-endpoint").body(Body::empty()).unwrap(),
@@ -201,7 +201,7 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let token = "form-token";
     let fields = |vars: &'static str| {
         vec![
@@ -270,7 +270,7 @@ async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edit_form_keeps_what_it_cannot_show_and_leaves_code_endpoints_alone() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     // `form` sends the token as its cookie and its field, as a browser would.
     let token = "form-token";
     // Settings from a file (deskhook.toml, the API) that the form has no field for.
@@ -336,7 +336,7 @@ async fn the_edit_form_keeps_what_it_cannot_show_and_leaves_code_endpoints_alone
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_named_new_has_a_page_beside_the_new_endpoint_form() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     c.sink
         .endpoints()
         .upsert_spec(&serde_json::from_value(endpoint_json("new", &receiver)).unwrap())
@@ -381,7 +381,7 @@ async fn an_endpoint_named_new_has_a_page_beside_the_new_endpoint_form() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_list_refuses_a_state_it_does_not_know_rather_than_ignore_it() {
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let refused = send(
         &c.app,
         Request::get("/?state=brekaer_open")
@@ -409,7 +409,7 @@ async fn the_endpoint_list_refuses_a_state_it_does_not_know_rather_than_ignore_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoints_pager_keeps_its_filters_both_ways() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     for n in 0..60 {
         let mut spec =
             deskhook_transports::delivery::EndpointSpec::new(format!("ep-{n:02}"), &receiver.url);
@@ -453,7 +453,7 @@ async fn the_endpoints_pager_keeps_its_filters_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let token = "form-token";
     let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
     spec.allow_private = true;
@@ -516,7 +516,7 @@ async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_form_neither_repeats_a_credential_nor_drops_a_template() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let token = "form-token";
     let base = [
         ("name", "crm"),

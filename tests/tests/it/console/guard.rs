@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_requests_and_forms_without_the_token_change_nothing() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     c.sink
         .endpoints()
         .upsert_spec(&serde_json::from_value(endpoint_json("crm", &receiver)).unwrap())
@@ -416,7 +416,7 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_proxy_that_rewrites_host_same_origin_requests_go_through() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     c.sink
         .endpoints()
         .upsert_spec(&serde_json::from_value(endpoint_json("crm", &receiver)).unwrap())

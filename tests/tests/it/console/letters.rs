@@ -20,7 +20,7 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
             503
         })
     });
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let mut crm = EndpointSpec::new("crm", receiver.url.clone());
     crm.allow_private = true;
     crm.retry = Some("0s".parse().unwrap());
@@ -117,7 +117,7 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_that_does_not_read_gets_a_page_that_says_so() {
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let page = send(
         &c.app,
         Request::get("/dead-letters?before=yesterday")
@@ -151,7 +151,7 @@ async fn a_query_that_does_not_read_gets_a_page_that_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
     let receiver = Receiver::ok();
-    let c = console(deskhook_console::router);
+    let c = console(router);
     let mut crm = EndpointSpec::new("crm", receiver.url.clone());
     crm.allow_private = true;
     c.sink.endpoints().upsert_spec(&crm).unwrap();

@@ -1,0 +1,111 @@
+//! A console not allowed to open endpoints to the server's own networks refuses a request
+//! that would, from the API and from the forms alike; what the configuration opened stays
+//! open through an edit, and may be narrowed.
+
+use super::*;
+use deskhook_transports::delivery::EndpointSpec;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_opens_no_endpoint_to_the_servers_networks_unless_allowed() {
+    let receiver = Receiver::ok();
+    let c = console(deskhook_console::router);
+    let app = &c.app;
+
+    for (body, field) in [
+        (
+            json!({"name": "crm", "url": receiver.url, "allow_private": true}),
+            "allow_private",
+        ),
+        (
+            json!({"name": "crm", "url": receiver.url, "allow_cidrs": ["127.0.0.0/8"]}),
+            "allow_cidrs",
+        ),
+    ] {
+        let refused = api(app, Method::POST, "/api/v1/endpoints", Some(body)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        let problem = refused.json();
+        assert_eq!(problem["field"], field);
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("--console-allow-private"), "{detail}");
+    }
+    let token = "form-token";
+    let created = send(
+        app,
+        form(
+            "/endpoints",
+            token,
+            &[
+                ("name", "crm"),
+                ("url", &receiver.url),
+                ("allow_private", "on"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::BAD_REQUEST, "{}", created.body);
+    assert!(
+        created.body.contains("allow_private = true would open"),
+        "{}",
+        created.body
+    );
+    let missing = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "nothing was created");
+
+    // Opened by the configuration: an edit keeps it, another CIDR is refused, and turning
+    // it off is any request's to make.
+    // By name: the guard checks a name's addresses when it connects, so that an endpoint
+    // no longer allowed private addresses can still be saved with it.
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let mut spec = EndpointSpec::new("crm", &by_name);
+    spec.allow_private = true;
+    spec.allow_cidrs = vec!["10.20.0.0/16".to_owned()];
+    c.sink.endpoints().upsert_spec(&spec).unwrap();
+    let settings = api(app, Method::GET, "/api/v1/endpoints/crm", None)
+        .await
+        .json()["settings"]
+        .clone();
+    let mut kept = settings.clone();
+    kept["retry"] = json!("0s,1s");
+    let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(kept)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let mut wider = settings.clone();
+    wider["allow_cidrs"] = json!(["10.20.0.0/16", "127.0.0.0/8"]);
+    let refused = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(wider)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "allow_cidrs");
+    let mut narrower = settings;
+    narrower["allow_private"] = json!(false);
+    narrower["allow_cidrs"] = json!([]);
+    let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(narrower)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let now = c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+    assert!(!now.allow_private && now.allow_cidrs.is_empty(), "{now:?}");
+    // Turned off, it cannot be turned on again from here.
+    let reopened = send(
+        app,
+        form(
+            "/endpoints/crm/edit",
+            token,
+            &[("url", &by_name), ("allow_private", "on")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        reopened.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        reopened.body
+    );
+    assert!(
+        reopened.body.contains("allow_private = true would open"),
+        "{}",
+        reopened.body
+    );
+    let now = c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+    assert!(!now.allow_private, "{now:?}");
+    assert_eq!(
+        receiver.count(),
+        0,
+        "nothing was sent to the server's network"
+    );
+}
