@@ -492,17 +492,44 @@ fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
     let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
     spec.allow_private = true;
     spec.headers = Some([("Authorization".to_owned(), "Bearer t0ken".to_owned())].into());
+    spec.template =
+        Some(r#"{"key": {{ vars.key|tojson }}, "chat": {{ vars.chat_id|tojson }}}"#.into());
+    spec.template_vars = Some(
+        [("key", "k3y-value"), ("chat_id", "-100123")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+    );
     endpoints.add_spec(&spec).unwrap();
-    // As the console's API shows them (header values and the URL hidden), one setting
-    // changed, and sent back.
+    // As the console's API shows them (header values, variables but the chat and the URL
+    // hidden), one setting changed, and sent back.
     let mut shown = endpoints.get("crm").unwrap().spec.unwrap().spec;
     assert_eq!(shown.headers.as_ref().unwrap()["Authorization"], "…");
+    let vars = shown.template_vars.as_ref().unwrap();
+    assert_eq!((&*vars["key"], &*vars["chat_id"]), ("…", "-100123"));
     shown.max_in_flight = Some(2);
     endpoints.update_spec(&shown).unwrap();
     dispatcher.emit(Action::Create, &ticket("T1"), &deskhook::sample::user());
     guard.flush(WAIT).unwrap();
     let got = receiver.wait_for(1);
     assert_eq!(got[0].header("authorization"), Some("Bearer t0ken"));
+    assert_eq!(
+        got[0].json(),
+        serde_json::json!({"key": "k3y-value", "chat": "-100123"})
+    );
+    // To another origin, a hidden variable is not carried along unseen.
+    let other = Receiver::ok();
+    let mut moved = endpoints.get("crm").unwrap().spec.unwrap().spec;
+    moved.url.clone_from(&other.url);
+    // The headers given again (none): only the variable is left to carry.
+    moved.headers = Some(std::collections::BTreeMap::new());
+    let refused = endpoints.update_spec(&moved).unwrap_err();
+    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("template variables shown as '…'"),
+        "{refused}"
+    );
     assert_eq!(
         endpoints
             .get("crm")

@@ -400,25 +400,46 @@ impl Endpoints {
                 None => spec.secrets = Some(secret_specs(&current.secrets)),
             }
         }
-        // Header values are often credentials, and never shown: kept for the same origin
-        // only, so that a change of URL does not carry them, unseen, to another host.
-        let carried = !current.headers.is_empty()
-            && spec
-                .headers
-                .as_ref()
-                .is_none_or(|headers| headers.values().any(|v| v == super::spec::HIDDEN_VALUE));
-        if carried
-            && let (Some(to), Some(from)) = (origin_of(&spec.url), origin_of(&own_url))
+        // Header values and hidden template variables are often credentials, and never
+        // shown: kept for the same origin only, so that a change of URL does not carry them,
+        // unseen, to another host.
+        let hidden = |v: &String| v == super::spec::HIDDEN_VALUE;
+        let own_vars = current
+            .spec
+            .as_deref()
+            .and_then(|s| s.template_vars.as_ref());
+        let carried = [
+            (
+                "headers",
+                "the headers' values",
+                "the headers again with their values (or none, to send none)",
+                !current.headers.is_empty()
+                    && spec
+                        .headers
+                        .as_ref()
+                        .is_none_or(|headers| headers.values().any(hidden)),
+            ),
+            (
+                "template_vars",
+                "the template variables shown as '…'",
+                "those variables again with their values",
+                spec.template_vars.as_ref().is_some_and(|vars| {
+                    vars.iter()
+                        .any(|(k, v)| hidden(v) && own_vars.is_some_and(|own| own.contains_key(k)))
+                }),
+            ),
+        ];
+        if let (Some(to), Some(from)) = (origin_of(&spec.url), origin_of(&own_url))
             && to != from
+            && let Some((field, what, again, _)) = carried.iter().find(|c| c.3)
         {
             return Err(super::SpecError::at(
-                "headers",
+                field,
                 Error::InvalidEndpoint {
                     name: spec.name.clone(),
                     message: format!(
-                        "the URL moves from {from} to {to}, and the headers' values are not \
-                         carried to another origin: give the headers again with their values \
-                         (or none, to send none)"
+                        "the URL moves from {from} to {to}, and {what} are not carried to \
+                         another origin: give {again}"
                     ),
                 },
             ));
@@ -435,6 +456,16 @@ impl Endpoints {
                         .headers
                         .iter()
                         .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
+                    value.clone_from(own);
+                }
+            }
+        }
+        // So does a template variable shown as "…".
+        if let (Some(vars), Some(own)) = (&mut spec.template_vars, own_vars) {
+            for (name, value) in vars.iter_mut() {
+                if hidden(value)
+                    && let Some(own) = own.get(name)
                 {
                     value.clone_from(own);
                 }

@@ -133,6 +133,9 @@ pub struct EndpointSpec {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub template_file: Option<PathBuf>,
     /// The template's variables (`{ chat_id = "-1001234567890" }` for Telegram, `lang`).
+    /// Pages and API responses show only `chat_id` and `lang`: the others may be credentials
+    /// (a custom template's key) and show as `…`, which an update may send back to keep the
+    /// value, as for headers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_vars: Option<BTreeMap<String, String>>,
     /// The rendered body's `Content-Type` (`"application/json"` by default).
