@@ -553,3 +553,17 @@ fn an_error_points_at_its_own_tables_key_whatever_the_text_around() {
     );
     assert!(error.starts_with("deskhook.toml:7:17:"), "{error}");
 }
+
+#[test]
+fn a_breaker_without_a_cool_down_is_refused_at_its_key() {
+    let error =
+        err("[delivery]\nqueue_capacity = 10\nbreaker = { failures = 3, cool_down = \"0s\" }\n");
+    assert!(error.starts_with("deskhook.toml:3:11:"), "{error}");
+    assert!(error.contains("failures = 0"), "{error}");
+    // Turned off, its cool-down says nothing.
+    Config::parse(
+        "[delivery]\nbreaker = { failures = 0, cool_down = \"0s\" }\n",
+        "deskhook.toml",
+    )
+    .unwrap();
+}

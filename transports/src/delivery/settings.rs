@@ -154,6 +154,14 @@ impl DeliveryConfig {
                     .into(),
             ));
         }
+        if self.breaker.failures > 0 && self.breaker.cool_down.is_zero() {
+            return Err((
+                "breaker",
+                "breaker cool_down = 0s would pause a failing endpoint for no time at all; give \
+                 a time such as \"30s\", or turn the breaker off with failures = 0"
+                    .into(),
+            ));
+        }
         let nice_max = super::priority::NICE_MAX;
         if self.worker_nice > nice_max {
             return Err((
