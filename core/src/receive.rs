@@ -278,8 +278,9 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 ///
 /// The signature does not make a request unique: one captured and sent again within the
 /// tolerance verifies again. Drop duplicates on the `webhook-id` header once `receive`
-/// succeeds (a retry of a delivery also has the same id; see
-/// [`verify`](crate::signature::verify), which returns it).
+/// succeeds: read it from the request's headers (signed with the body, so checked when
+/// signing secrets are set; a retry of a delivery has the same id). A Usedesk body has no
+/// such header: its ticket's and comment's ids tell a repeat.
 ///
 /// It never panics, whatever the input. Its cost is that of the signature (an HMAC of the
 /// body per `whsec_` secret, or an ed25519 verification per `v1a` entry and key; see
