@@ -473,6 +473,7 @@ impl Endpoint {
         if let Some(template) = &self.template {
             template
                 .check()
+                .and_then(|()| template.check_sample())
                 .map_err(|message| invalid("template", message))?;
         }
         for (i, (name, value)) in self.headers.iter().enumerate() {

@@ -137,6 +137,31 @@ fn names_schedules_limits_and_tenants_are_checked() {
         invalid(base().template(Template::preset("telegram").unwrap()))
             .contains("template_vars.chat_id")
     );
+    // A JSON template whose body is not JSON, for the sample event: every event's would
+    // not be either.
+    let unquoted = Template::inline(r#"{"code": {{ event.ticket.code }}}"#).unwrap();
+    let text = invalid(base().template(unquoted));
+    assert!(
+        text.contains("rendered a body that is not JSON") && text.contains("sample event"),
+        "{text}"
+    );
+    // With the endpoint's variables: refused without the quotes a value needs, taken with.
+    let bare = r#"{"chat": {{ vars.chat }}}"#;
+    let template = |text: &str| Template::inline(text).unwrap().var("chat", "general");
+    assert!(invalid(base().template(template(bare))).contains("not JSON"));
+    for fine in [
+        r#"{"code": {{ event.ticket.code|tojson }}}"#,
+        r#"{"chat": "{{ vars.chat }}"}"#,
+    ] {
+        let endpoint = base().template(template(fine)).allow_private(true);
+        assert!(endpoint.validate().is_ok(), "{fine}");
+    }
+    // Not JSON by its content type: any text.
+    let text = Template::inline("Ticket {{ event.ticket.code }}")
+        .unwrap()
+        .content_type("text/plain")
+        .unwrap();
+    assert!(base().template(text).allow_private(true).validate().is_ok());
 }
 
 #[test]

@@ -112,19 +112,14 @@ impl Template {
         if self.compiled.native.is_some() {
             return Ok(());
         }
-        let event = deskhook::sample::event(deskhook::Action::Create);
-        let Ok(body) = event.to_json() else {
-            return Ok(());
-        };
-        let Ok(parsed) = Parsed::new(EventType::Zenlix(deskhook::Action::Create), &body.into())
-        else {
+        let Some(parsed) = sample() else {
             return Ok(());
         };
         let context = Context {
-            parsed: Arc::new(parsed),
+            parsed,
             vars: self.vars.value.clone(),
             lang_fallback: None,
-            id: "01900000-0000-7000-8000-000000000000".into(),
+            id: SAMPLE_ID.into(),
             tenant: None,
         };
         let Ok(template) = self.compiled.env.get_template(NAME) else {
@@ -146,6 +141,39 @@ impl Template {
             _ => Ok(()),
         }
     }
+}
+
+impl Template {
+    /// Renders the sample event with the endpoint's variables, to refuse now a JSON template
+    /// whose body is not JSON (a value printed without quotes or `|tojson`), which would
+    /// send every event to the dead letters. Other failures are left to the events, as in
+    /// [`trial`](Template::trial).
+    pub(crate) fn check_sample(&self) -> Result<(), String> {
+        if self.compiled.native.is_some() || !self.compiled.json {
+            return Ok(());
+        }
+        let Some(parsed) = sample() else {
+            return Ok(());
+        };
+        match self.render_parsed(&parsed, &SAMPLE_ID.into(), None) {
+            Err(message) if message.contains(super::NOT_JSON) => {
+                Err(format!("{message} (rendering a sample event)"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The id the sample event renders with.
+const SAMPLE_ID: &str = "01900000-0000-7000-8000-000000000000";
+
+/// A Zenlix `create` of the sample ticket, parsed as the engine parses events.
+fn sample() -> Option<Arc<Parsed>> {
+    let event = deskhook::sample::event(deskhook::Action::Create);
+    let body = event.to_json().ok()?;
+    Parsed::new(EventType::Zenlix(deskhook::Action::Create), &body.into())
+        .ok()
+        .map(Arc::new)
 }
 
 /// Where `name` is first used: as a whole word inside `{{ … }}` or `{% … %}` (the same

@@ -78,7 +78,9 @@
 //! load, by the admin API — with its line and column, and so is one that looks up a
 //! top-level name no render has (`{{ subjet }}`, with the closest name), or, rendering a
 //! sample event, uses a filter, test or function minijinja does not have or gives one the
-//! wrong arguments (`|safe`, `|urlencode`, `|truncate(100, true)`); a mistake in a branch
+//! wrong arguments (`|safe`, `|urlencode`, `|truncate(100, true)`). An endpoint with a JSON
+//! template is refused too when, with its variables, the sample event's body is not JSON (a
+//! value printed without quotes or `|tojson`). A mistake in a branch
 //! the sample event does not take is found by the first event that takes it. An event that fails to render (an
 //! undefined variable, the fuel or the output limit, invalid JSON) goes to the dead letters
 //! with the reason, line and expression, and is counted and logged like any dead letter.
@@ -659,8 +661,8 @@ impl Template {
         // render made).
         serde_json::from_slice::<serde::de::IgnoredAny>(&out).map_err(|e| {
             format!(
-                "the {} rendered a body that is not JSON ({e} of the output); print values \
-                 inside quotes, or whole values with |tojson",
+                "the {} {NOT_JSON} ({e} of the output); print values inside quotes, or whole \
+                 values with |tojson",
                 compiled.source
             )
         })?;
@@ -736,6 +738,10 @@ fn describe(e: &minijinja::Error, text: &str) -> String {
         _ => what,
     }
 }
+
+/// What a JSON template's error says of a body that is not JSON (also how
+/// [`Template::check_sample`] tells that error from the others).
+const NOT_JSON: &str = "rendered a body that is not JSON";
 
 /// A template's variables, shared by its clones.
 struct Vars {
