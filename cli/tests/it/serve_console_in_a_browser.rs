@@ -4,6 +4,7 @@
 
 use std::net::TcpStream;
 use std::path::Path;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -13,7 +14,9 @@ use serde_json::json;
 use crate::serve::{Serve, Switchable, TOKEN, write_config, zenlix_event};
 use crate::support::WAIT;
 
-/// chromedriver on a free port, killed on drop.
+/// chromedriver on a free port in a process group of its own, which is killed on drop: the
+/// Chromium it started too, also when the test fails before it closes the browser (killed
+/// alone, chromedriver would leave Chromium running).
 struct Chromedriver {
     child: Child,
     url: String,
@@ -27,6 +30,7 @@ impl Chromedriver {
         };
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -52,7 +56,15 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The group's id is chromedriver's.
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        if !killed.is_ok_and(|status| status.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
