@@ -265,9 +265,10 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 /// 1. When `options` has signing secrets, the Standard Webhooks signature is checked first,
 ///    on the raw bytes (see [`verify`](crate::signature::verify)). Without them it is not
 ///    checked (and without a Usedesk secret either, nothing is let through unless the
-///    options are [`ReceiveOptions::unauthenticated`]). With a Usedesk secret too, a request without a `webhook-signature` header is
-///    taken as Usedesk's, which does not sign: it must be a Usedesk body, authenticated by
-///    its `secret` (step 4), so that one receiver takes Usedesk and signed senders alike.
+///    options are [`ReceiveOptions::unauthenticated`]). With a Usedesk secret too, a
+///    request without a `webhook-signature` header is taken as Usedesk's, which does not
+///    sign: it must be a Usedesk body, authenticated by its `secret` (step 4), so that one
+///    receiver takes Usedesk and signed senders alike.
 /// 2. The format is the one set with [`ReceiveOptions::format`], or else told from the
 ///    body's top-level keys ([`Format::detect`]): `ticket`, `initial_user` and `action` are
 ///    Zenlix; `ChatEvent` is iQChannels; `secret` or one of the wrappers `ticket`,

@@ -3,8 +3,8 @@
 //! receivers wrote is shown as text.
 
 use std::net::TcpStream;
-use std::path::Path;
 use std::os::unix::process::CommandExt as _;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
