@@ -103,6 +103,11 @@ pub struct RetrySchedule {
 }
 
 impl RetrySchedule {
+    /// The most attempts a schedule may have (enough to try every minute for 16 hours): more
+    /// would let one event, or an admin's typo, send an endpoint tens of thousands of
+    /// requests, and hold as many delays in memory for every endpoint given it.
+    pub const MAX_ATTEMPTS: u32 = 1000;
+
     /// The default: immediately, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h
     /// (8 attempts over about 27 hours), with ±20% jitter.
     pub fn standard() -> RetrySchedule {
@@ -126,7 +131,8 @@ impl RetrySchedule {
     ///
     /// # Errors
     ///
-    /// An empty list (there must be at least one attempt).
+    /// An empty list (there must be at least one attempt), or more than
+    /// [`RetrySchedule::MAX_ATTEMPTS`] delays.
     pub fn new(delays: impl IntoIterator<Item = Duration>) -> Result<RetrySchedule, String> {
         let delays: Vec<Duration> = delays.into_iter().collect();
         if delays.is_empty() {
@@ -135,6 +141,14 @@ impl RetrySchedule {
                         immediate attempt)"
                     .into(),
             );
+        }
+        if delays.len() > Self::MAX_ATTEMPTS as usize {
+            return Err(format!(
+                "a retry schedule has at most {} attempts, and this one has {} (space the \
+                 attempts out instead: the default makes 8 over about 27 hours)",
+                Self::MAX_ATTEMPTS,
+                delays.len()
+            ));
         }
         Ok(RetrySchedule {
             delays,
@@ -481,6 +495,22 @@ mod tests {
         assert_eq!(s.attempts(), 2);
         assert!("".parse::<RetrySchedule>().is_err());
         assert!(RetrySchedule::new([]).is_err());
+    }
+
+    #[test]
+    fn schedules_have_at_most_a_thousand_attempts() {
+        let thousand = vec!["1m"; 1000].join(",");
+        assert_eq!(thousand.parse::<RetrySchedule>().unwrap().attempts(), 1000);
+        let err = format!("{thousand},1m")
+            .parse::<RetrySchedule>()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "a retry schedule has at most 1000 attempts, and this one has 1001 (space the \
+             attempts out instead: the default makes 8 over about 27 hours)"
+        );
+        let listed = serde_json::to_string(&vec!["0s"; 1001]).unwrap();
+        assert!(serde_json::from_str::<RetrySchedule>(&listed).is_err());
     }
 
     #[test]

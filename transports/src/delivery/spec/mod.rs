@@ -85,7 +85,8 @@ pub struct EndpointSpec {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "5s"))]
     pub connect_timeout: Option<Duration>,
-    /// The retry schedule (`"0s,5s,5m,30m,2h,5h,10h,10h"`).
+    /// The retry schedule (`"0s,5s,5m,30m,2h,5h,10h,10h"`): the delay before each attempt,
+    /// the first `0s`, at most 1,000 attempts.
     #[serde(
         default,
         with = "optional_retry",
