@@ -22,7 +22,7 @@
 //! (`https://hooks.slack.com/…`); sent back as it is in an update, it keeps the endpoint's
 //! URL. Header values, and template variables other than `chat_id` and `lang`, are shown
 //! as `…` (they may be credentials); sent back so, each keeps its value, while the URL
-//! keeps its origin. The settings that name something of the server's own, `ca_file` and
+//! keeps its origin (and a variable, while the template stays the same). The settings that name something of the server's own, `ca_file` and
 //! `template_file` (files it reads) and `secret_env` (a variable of its environment), are
 //! refused when a request sets or changes them: whoever can call the API could otherwise have
 //! the server read any file it can and send it to a URL of theirs. They belong to

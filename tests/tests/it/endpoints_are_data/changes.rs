@@ -530,6 +530,17 @@ fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
             .contains("template variables shown as '…'"),
         "{refused}"
     );
+    // Nor into another template, which could test its value.
+    let mut rewritten = endpoints.get("crm").unwrap().spec.unwrap().spec;
+    rewritten.template = Some(r#"{"key": {{ (vars.key[0] == "k")|tojson }}}"#.into());
+    let refused = endpoints.update_spec(&rewritten).unwrap_err();
+    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("not carried to another template"),
+        "{refused}"
+    );
     assert_eq!(
         endpoints
             .get("crm")
@@ -539,6 +550,16 @@ fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
             .spec
             .max_in_flight,
         Some(2)
+    );
+    // With the variable given again, the template changes.
+    let vars = rewritten.template_vars.as_mut().unwrap();
+    vars.insert("key".to_owned(), "other".to_owned());
+    endpoints.update_spec(&rewritten).unwrap();
+    dispatcher.emit(Action::Create, &ticket("T2"), &deskhook::sample::user());
+    guard.flush(WAIT).unwrap();
+    assert_eq!(
+        receiver.wait_for(2)[1].json(),
+        serde_json::json!({"key": false})
     );
 }
 

@@ -444,6 +444,25 @@ impl Endpoints {
                 },
             ));
         }
+        // Nor to another template: one written to test a hidden variable (a branch on its
+        // letters, a render that fails on some values) would tell its value to whoever can
+        // edit the endpoint, through the endpoint's check or the attempts' errors.
+        let own_template = current
+            .spec
+            .as_deref()
+            .map(|s| (&s.template, &s.template_file));
+        if carried[1].3 && own_template != Some((&spec.template, &spec.template_file)) {
+            return Err(super::SpecError::at(
+                "template_vars",
+                Error::InvalidEndpoint {
+                    name: spec.name.clone(),
+                    message: "the template changes, and the template variables shown as '…' \
+                              are not carried to another template: give those variables \
+                              again with their values"
+                        .to_owned(),
+                },
+            ));
+        }
         if spec.headers.is_none() && !current.headers.is_empty() {
             spec.headers = Some(current.headers.iter().cloned().collect());
         }
