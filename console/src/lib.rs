@@ -70,7 +70,9 @@
 //!   and the secrets themselves; such settings come from `deskhook.toml` or the
 //!   application's code, and an edit keeps them as they are. Nor can it open an endpoint
 //!   to the server's loopback and private networks (`allow_private`, `allow_cidrs`) unless
-//!   the console is built with [`Console::allow_private_networks`].
+//!   the console is built with [`Console::allow_private_networks`]: without it, an edit may
+//!   keep what the configuration allowed, narrow it or turn it off, but not point an
+//!   endpoint that keeps it at another URL.
 //!
 //! # Where the data comes from
 //!
@@ -166,7 +168,8 @@ impl Console {
     /// the answer in the attempts. Turn it on when everyone with the console may reach those
     /// networks anyway (the server's own operators). Defaults to off: a request that sets
     /// either is refused (400, naming the field); they come from `deskhook.toml` or the
-    /// application's code, and an edit may keep them as they are, or narrow them.
+    /// application's code, and an edit may keep them as they are or narrow them, but not
+    /// point an endpoint that keeps them at another URL.
     pub fn allow_private_networks(mut self, allow: bool) -> Console {
         self.private_networks = allow;
         self

@@ -260,9 +260,11 @@ pub(super) async fn update_endpoint(
     let mut value = body_json(&body)?;
     // Left out, the tenant stays: dropped, it would send the endpoint every tenant's events
     // (`"tenant": null` takes it away).
-    let keep_tenant = value
-        .as_object()
-        .is_some_and(|map| !map.contains_key("tenant"));
+    let left_out = |key: &str| value.as_object().is_some_and(|map| !map.contains_key(key));
+    let keep_tenant = left_out("tenant");
+    // So do the networks it may reach: dropped, a console without the opt-in could never
+    // give them back.
+    let (keep_private, keep_cidrs) = (left_out("allow_private"), left_out("allow_cidrs"));
     if let Value::Object(map) = &mut value {
         match map.get("name") {
             None => {
@@ -288,12 +290,18 @@ pub(super) async fn update_endpoint(
         let Some(current) = read.spec.as_ref().map(|r| &r.spec) else {
             return Err(super::registered_in_code(&spec.name));
         };
-        super::refuse_server_settings(&spec, Some(current))?;
-        super::refuse_private_networks(&spec, Some(current), private_networks)?;
-        super::keep_server_settings(&mut spec, current);
         if keep_tenant {
             spec.tenant.clone_from(&current.tenant);
         }
+        if keep_private {
+            spec.allow_private = current.allow_private;
+        }
+        if keep_cidrs {
+            spec.allow_cidrs.clone_from(&current.allow_cidrs);
+        }
+        super::refuse_server_settings(&spec, Some(current))?;
+        super::refuse_private_networks(&spec, Some(current), private_networks)?;
+        super::keep_server_settings(&mut spec, current);
         let stale = |now: &str| {
             Problem::new(
                 StatusCode::PRECONDITION_FAILED,
@@ -304,27 +312,36 @@ pub(super) async fn update_endpoint(
                 ),
             )
         };
-        match expected.filter(|e| e != "*") {
-            Some(expected) => {
-                let now = super::version_of(&read);
-                if expected != now {
-                    return Err(stale(&now));
-                }
-                // Checked and saved at once: of two changes made on one version, one wins.
-                match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
-                    Err(e)
-                        if matches!(
-                            e.error(),
-                            deskhook_transports::Error::EndpointChanged { .. }
-                        ) =>
-                    {
-                        let now = sink.endpoints().get(&spec.name)?;
-                        return Err(stale(&super::version_of(&now)));
-                    }
-                    changed => changed?,
-                }
+        let expected = expected.filter(|e| e != "*");
+        if let Some(expected) = &expected
+            && *expected != super::version_of(&read)
+        {
+            return Err(stale(&super::version_of(&read)));
+        }
+        // Saved onto the settings checked above only: of two changes made on one version,
+        // one wins, and a change made meanwhile (allow_private turned off) is not undone
+        // by one checked against what it replaced.
+        match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
+            Err(e)
+                if matches!(
+                    e.error(),
+                    deskhook_transports::Error::EndpointChanged { .. }
+                ) =>
+            {
+                let now = super::version_of(&sink.endpoints().get(&spec.name)?);
+                return Err(match expected {
+                    Some(_) => stale(&now),
+                    None => Problem::new(
+                        StatusCode::CONFLICT,
+                        format!(
+                            "endpoint '{}' was changed by someone else while this change was \
+                             checked; nothing was saved: send it again",
+                            spec.name
+                        ),
+                    ),
+                });
             }
-            None => sink.endpoints().update_spec(&spec)?,
+            changed => changed?,
         }
         Ok(Json(EndpointView::of(sink.endpoints().get(&spec.name)?)))
     })

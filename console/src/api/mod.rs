@@ -6,7 +6,7 @@
 //! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
-//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones (the headers only while the URL keeps its origin: to another, give them again, else 400), and so do absent `tenant` (`"tenant": null` takes it away), `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 for an endpoint registered by the application's code (change it there) |
+//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones (the headers only while the URL keeps its origin: to another, give them again, else 400), and so do absent `tenant` (`"tenant": null` takes it away), `allow_private`, `allow_cidrs`, `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
@@ -519,8 +519,10 @@ pub(crate) fn refuse_server_settings(
 /// Refuses the settings of `spec` that open it to the server's own networks beyond what
 /// `current` (the endpoint's settings, for an update) allows, unless the console may set
 /// them (see [`Console::allow_private_networks`](crate::Console::allow_private_networks)):
-/// `allow_private` turned on, a CIDR added to `allow_cidrs`. Turning them off is a change
-/// any request may make.
+/// `allow_private` turned on, a CIDR that is not inside one the endpoint has, or a new URL
+/// for an endpoint that keeps either (it would point the allowance, given for one receiver,
+/// at any service of those networks). Turning them off, or narrowing a CIDR, is a change any
+/// request may make.
 pub(crate) fn refuse_private_networks(
     spec: &EndpointSpec,
     current: Option<&EndpointSpec>,
@@ -530,14 +532,38 @@ pub(crate) fn refuse_private_networks(
         return Ok(());
     }
     let had_private = current.is_some_and(|c| c.allow_private);
-    let added = spec
-        .allow_cidrs
-        .iter()
-        .find(|cidr| !current.is_some_and(|c| c.allow_cidrs.contains(cidr)));
+    let own: Vec<ipnet::IpNet> = current
+        .map(|c| {
+            c.allow_cidrs
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let inside = |cidr: &String| {
+        current.is_some_and(|c| c.allow_cidrs.contains(cidr))
+            || cidr
+                .parse::<ipnet::IpNet>()
+                .is_ok_and(|net| own.iter().any(|o| o.contains(&net)))
+    };
     let (field, what) = if spec.allow_private && !had_private {
         ("allow_private", "allow_private = true".to_owned())
-    } else if let Some(cidr) = added {
+    } else if let Some(cidr) = spec.allow_cidrs.iter().find(|cidr| !inside(cidr)) {
         ("allow_cidrs", format!("allow_cidrs {cidr}"))
+    } else if let Some(current) = current
+        && (spec.allow_private || !spec.allow_cidrs.is_empty())
+        && spec.url != current.url
+        && spec.url != deskhook_transports::delivery::redact_url(&current.url)
+    {
+        return Err(Problem::field(
+            "url",
+            "the endpoint keeps allow_private or allow_cidrs from deskhook.toml or the \
+             application's code, given for the receiver at its URL, and this console cannot \
+             point them at another (whoever has it could reach any service of the server's \
+             networks): change the URL where they are set, or turn both off in the same \
+             request, or start the console with allow_private_networks (deskhook serve \
+             --console-allow-private)",
+        ));
     } else {
         return Ok(());
     };

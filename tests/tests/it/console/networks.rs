@@ -1,6 +1,6 @@
 //! A console not allowed to open endpoints to the server's own networks refuses a request
 //! that would, from the API and from the forms alike; what the configuration opened stays
-//! open through an edit, and may be narrowed.
+//! open through an edit, and may be narrowed, but not pointed at another URL.
 
 use super::*;
 use deskhook_transports::delivery::EndpointSpec;
@@ -73,9 +73,31 @@ async fn a_console_opens_no_endpoint_to_the_servers_networks_unless_allowed() {
     let refused = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(wider)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert_eq!(refused.json()["field"], "allow_cidrs");
+    // Nor may the allowance, given for one receiver, be pointed at another.
+    let mut moved = settings.clone();
+    moved["url"] = json!("http://localhost:2375/containers/json");
+    let refused = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(moved)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "url");
+    // A CIDR inside the one configured narrows it; left out, both settings stay.
+    let mut inside = settings.clone();
+    inside["allow_cidrs"] = json!(["10.20.1.0/24"]);
+    let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(inside)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let mut left_out = settings.clone();
+    let map = left_out.as_object_mut().unwrap();
+    map.remove("allow_private");
+    map.remove("allow_cidrs");
+    let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(left_out)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let now = c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+    assert!(now.allow_private, "{now:?}");
+    assert_eq!(now.allow_cidrs, ["10.20.1.0/24"]);
+    // Turned off in the same request, the URL may change.
     let mut narrower = settings;
     narrower["allow_private"] = json!(false);
     narrower["allow_cidrs"] = json!([]);
+    narrower["url"] = json!(format!("{by_name}moved"));
     let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(narrower)).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let now = c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
