@@ -6,7 +6,7 @@
 //! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
-//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones (the headers only while the URL keeps its origin: to another, give them again, else 400), and so do absent `tenant` (`"tenant": null` takes it away), `allow_private`, `allow_cidrs`, `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
+//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones (the headers only while the URL stays the same: with another, give them again, else 400), and so do absent `tenant` (`"tenant": null` takes it away), `allow_private`, `allow_cidrs`, `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
@@ -21,8 +21,8 @@
 //! token): see the crate's security notes. An endpoint's `url` is shown cut to its origin
 //! (`https://hooks.slack.com/…`); sent back as it is in an update, it keeps the endpoint's
 //! URL. Header values, and template variables other than `chat_id` and `lang`, are shown
-//! as `…` (they may be credentials); sent back so, each keeps its value, while the URL
-//! keeps its origin (and a variable, while the template stays the same). The settings that name something of the server's own, `ca_file` and
+//! as `…` (they may be credentials); sent back so, each keeps its value while the URL
+//! stays the same (and a variable, while the template stays the same). The settings that name something of the server's own, `ca_file` and
 //! `template_file` (files it reads) and `secret_env` (a variable of its environment), are
 //! refused when a request sets or changes them: whoever can call the API could otherwise have
 //! the server read any file it can and send it to a URL of theirs. They belong to

@@ -530,6 +530,17 @@ fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
             .contains("template variables shown as '…'"),
         "{refused}"
     );
+    // Nor to another path of the same origin, which on a shared host is another receiver.
+    let mut other_path = endpoints.get("crm").unwrap().spec.unwrap().spec;
+    other_path.url = format!("{}other-hook", receiver.url);
+    other_path.headers = Some(std::collections::BTreeMap::new());
+    let refused = endpoints.update_spec(&other_path).unwrap_err();
+    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
+    assert!(
+        refused.to_string().contains("the URL's path changes"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("other-hook"), "{refused}");
     // Nor into another template, which could test its value.
     let mut rewritten = endpoints.get("crm").unwrap().spec.unwrap().spec;
     rewritten.template = Some(r#"{"key": {{ (vars.key[0] == "k")|tojson }}}"#.into());

@@ -327,13 +327,15 @@ impl Endpoints {
     /// the ones it has, and where it gives the URL as pages and API responses show it (cut
     /// to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted)) or a
     /// header's value as `…`, the endpoint keeps its own, since those never show them.
-    /// Header values are kept only while the URL keeps its origin (scheme, host and port):
-    /// they are often credentials, and no one sees them go to the new host.
+    /// Header values (and template variables shown as `…`) are kept only while the URL
+    /// stays the same: they are often credentials, and no one sees them go to the new
+    /// receiver, which on a shared host (`hooks.slack.com`) may be another path of the same
+    /// origin.
     ///
     /// # Errors
     ///
     /// [`SpecError`](super::SpecError) naming the field at fault (`headers` when the URL
-    /// moves to another origin and the headers' values are not given again), or wrapping
+    /// changes and the headers' values are not given again), or wrapping
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; nothing changes then.
     pub fn update_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
         self.update_from(spec, None)
@@ -401,8 +403,8 @@ impl Endpoints {
             }
         }
         // Header values and hidden template variables are often credentials, and never
-        // shown: kept for the same origin only, so that a change of URL does not carry them,
-        // unseen, to another host.
+        // shown: kept for the same URL only, so that a change of URL does not carry them,
+        // unseen, to another receiver.
         let hidden = |v: &String| v == super::spec::HIDDEN_VALUE;
         let own_vars = current
             .spec
@@ -429,17 +431,23 @@ impl Endpoints {
                 }),
             ),
         ];
-        if let (Some(to), Some(from)) = (origin_of(&spec.url), origin_of(&own_url))
-            && to != from
+        if spec.url != own_url
             && let Some((field, what, again, _)) = carried.iter().find(|c| c.3)
         {
+            let moves = match (origin_of(&spec.url), origin_of(&own_url)) {
+                (Some(to), Some(from)) if to != from => {
+                    format!("the URL moves from {from} to {to}")
+                }
+                // Not shown: a path often holds a token. Another path of a shared host
+                // (hooks.slack.com, discord.com) is often another receiver.
+                _ => "the URL's path changes".to_owned(),
+            };
             return Err(super::SpecError::at(
                 field,
                 Error::InvalidEndpoint {
                     name: spec.name.clone(),
                     message: format!(
-                        "the URL moves from {from} to {to}, and {what} are not carried to \
-                         another origin: give {again}"
+                        "{moves}, and {what} are not carried to another URL: give {again}"
                     ),
                 },
             ));

@@ -136,7 +136,7 @@ pub struct EndpointSpec {
     /// The template's variables (`{ chat_id = "-1001234567890" }` for Telegram, `lang`).
     /// Pages and API responses show only `chat_id` and `lang`: the others may be credentials
     /// (a custom template's key) and show as `…`, which an update may send back to keep the
-    /// value while the URL's origin and the template stay the same (a new template could
+    /// value while the URL and the template stay the same (a new template could
     /// test the value: give it again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_vars: Option<BTreeMap<String, String>>,

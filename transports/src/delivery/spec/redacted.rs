@@ -17,7 +17,7 @@ impl EndpointSpec {
     /// template variables other than `chat_id` and `lang` shown as `…`, and its URL cut to
     /// its origin ([`redact_url`](crate::delivery::redact_url): paths often carry tokens),
     /// for pages and API responses. Given back to an update, that URL and those `…` keep
-    /// the endpoint's own values (for the same origin only, for headers and variables).
+    /// the endpoint's own values (while the URL stays the same, for headers and variables).
     pub fn redacted(&self) -> RedactedSpec {
         RedactedSpec {
             spec: EndpointSpec {
