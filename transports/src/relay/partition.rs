@@ -187,7 +187,9 @@ impl Shared {
                 }
             }
         }
-        if *order.borrow() == Order::HandBack {
+        // A superseded tenure's lease is another relay's: it rewrites no parked entry and
+        // acknowledges nothing, whatever order came meanwhile (below, as for a lost one).
+        if !superseded && *order.borrow() == Order::HandBack {
             let book = self.book.clone();
             let finished =
                 tokio::time::timeout(self.grace, book.until(|b| b.outstanding(partition) > 0));
@@ -238,7 +240,7 @@ impl Shared {
                 () = until(&mut order, |o| matches!(o, Order::End | Order::Lost)) => {}
             }
         }
-        if *order.borrow() == Order::End {
+        if !superseded && *order.borrow() == Order::End {
             // The relay stops: what is in delivery has its grace, under the lease the relay
             // renews until it gives the partition back. Lost meanwhile, it is let go of as
             // below (the task is ended once the lease is given back).
