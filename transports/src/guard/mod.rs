@@ -59,8 +59,10 @@
 //!
 //! Addresses of cloud instance metadata and credential services (`169.254.169.254`,
 //! `169.254.170.2`, `169.254.170.23`, `100.100.100.200`, `169.254.0.23`, `168.63.129.16`,
-//! `192.0.0.192`, `fd00:ec2::254`, `fd00:ec2::23`, `fd20:ce::254`, and a link-local IPv6
-//! address ending in one of the IPv4 ones, such as `fe80::a9fe:a9fe`)
+//! `192.0.0.192`, AWS's `fd00:ec2::/32` (`fd00:ec2::254`, `fd00:ec2::23`), `fd20:ce::254`,
+//! `fd00:a9fe:a9fe::1`, `fd00:42::42`, `fd00:100::100:200`, and a link-local, unique local
+//! or site-local IPv6 address ending in one of the IPv4 ones, such as `fe80::a9fe:a9fe` or
+//! `fd00:c1::a9fe:a9fe`)
 //! hand out the machine's cloud credentials to anyone who can send it a request. They are
 //! refused whatever the policy says: neither `allow_private` nor `allow_cidrs` lets them
 //! through, also not in an IPv4-mapped or NAT64 form.
@@ -253,13 +255,16 @@ const METADATA_V4: [Ipv4Addr; 7] = [
     Ipv4Addr::new(192, 0, 0, 192),
 ];
 
-/// AWS IMDS and EKS Pod Identity over IPv6, and GCP's metadata server for IPv6-only VMs.
-/// (A link-local address ending in one of [`METADATA_V4`], such as OpenStack's
-/// `fe80::a9fe:a9fe`, is refused too: see [`classify_v6`].)
-const METADATA_V6: [Ipv6Addr; 3] = [
-    Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
-    Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23),
+/// GCP's metadata server for IPv6-only VMs, Linode's and Scaleway's metadata services, and
+/// Alibaba Cloud's as deny-lists give it. (The whole of AWS's `fd00:ec2::/32`, where IMDS
+/// and EKS Pod Identity answer, and a link-local, unique local or site-local address ending
+/// in one of [`METADATA_V4`], such as OpenStack's `fe80::a9fe:a9fe` or Oracle Cloud's
+/// `fd00:c1::a9fe:a9fe`, are refused too: see [`classify_v6`].)
+const METADATA_V6: [Ipv6Addr; 4] = [
     Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254),
+    Ipv6Addr::new(0xfd00, 0xa9fe, 0xa9fe, 0, 0, 0, 0, 1),
+    Ipv6Addr::new(0xfd00, 0x42, 0, 0, 0, 0, 0, 0x42),
+    Ipv6Addr::new(0xfd00, 0x100, 0, 0, 0, 0, 0x100, 0x200),
 ];
 
 /// Checks one address against the policy. Pure: no lookup, no I/O.
@@ -345,7 +350,14 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Kind> {
 
     let [.., high, low] = ip.segments();
     let low_v4 = Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
-    if METADATA_V6.contains(&ip) || (ip.is_unicast_link_local() && METADATA_V4.contains(&low_v4)) {
+    let [first, second, ..] = ip.segments();
+    let local = ip.is_unicast_link_local()
+        || ip.is_unique_local()
+        || first & 0xffc0 == 0xfec0 /* site-local, deprecated */;
+    if METADATA_V6.contains(&ip)
+        || [first, second] == [0xfd00, 0xec2]
+        || (local && METADATA_V4.contains(&low_v4))
+    {
         return Some(METADATA);
     }
     if ip.is_unspecified() {
