@@ -604,6 +604,17 @@ impl ClientKey {
 /// ```
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
+        // A password with a '?' or '#' and digits before it (`admin:123?x@host`) parses as
+        // host `admin`, port 123: what reads as the authority ends in a query or fragment
+        // that holds an '@'. Nothing of it is shown.
+        Ok(parsed)
+            if url
+                .split_once("://")
+                .map(|(_, rest)| &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..])
+                .is_some_and(|tail| tail.starts_with(['?', '#']) && tail.contains('@')) =>
+        {
+            format!("{}://…", parsed.scheme())
+        }
         Ok(parsed) => {
             let origin = parsed.origin().ascii_serialization();
             let rest = &parsed[url::Position::BeforePath..];

@@ -190,7 +190,15 @@ fn urls_are_cut_to_their_origin_for_logs() {
         "https://admin:s3cr?et@hooks.example.com/",
         "https://admin:s3cr#et@hooks.example.com/",
         "https://hooks.example.com:99999/x?mail=me@example.com",
+        // One that parses: host `admin`, port 123.
+        "https://admin:123?x@hooks.example.com/",
+        "https://admin:123#x@hooks.example.com/",
     ] {
         assert_eq!(redact_url(url), "https://…", "{url}");
     }
+    // An '@' in a query after a path is the query's.
+    assert_eq!(
+        redact_url("https://crm.example.com/hook?mail=me@example.com"),
+        "https://crm.example.com/…"
+    );
 }
