@@ -162,7 +162,14 @@ fn without_credentials(mut message: String, text: &str) -> String {
             }
             // In backquotes: integer `918273645546`.
             toml::Value::Integer(n) if under_key => out.push((format!("`{n}`"), "`(hidden)`")),
-            toml::Value::Float(n) if under_key => out.push((format!("`{n}`"), "`(hidden)`")),
+            // serde writes a float without a fraction with one: `918273645546.0`.
+            toml::Value::Float(n) if under_key => {
+                let plain = n.to_string();
+                if n.is_finite() && !plain.contains('.') {
+                    out.push((format!("`{plain}.0`"), "`(hidden)`"));
+                }
+                out.push((format!("`{plain}`"), "`(hidden)`"));
+            }
             toml::Value::Array(items) => items.iter().for_each(|v| credentials(v, under_key, out)),
             toml::Value::Table(table) => table.iter().for_each(|(key, v)| {
                 credentials(v, under_key || is_credential_key(key), out);

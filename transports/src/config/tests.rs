@@ -244,6 +244,9 @@ fn a_credential_of_the_wrong_type_is_not_repeated_in_the_error() {
         // A key of digits, written without quotes.
         "headers = { X-Api-Key = 918273645546 }".to_owned(),
         "template_vars = { token = 9182736455.46 }".to_owned(),
+        // A float without a fraction, which serde writes with one (`918273645546.0`).
+        "template_vars = { token = 918273645546e0 }".to_owned(),
+        "headers = { X-Api-Key = 9.18273645e11 }".to_owned(),
     ];
     for case in cases {
         let text =
