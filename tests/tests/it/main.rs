@@ -31,6 +31,7 @@ mod nats_waits_in_the_spool;
 mod operator_actions;
 mod payload_templates;
 mod relay_counts_events_for_no_endpoint;
+mod relay_hands_back_after_its_requests_end;
 mod relay_keeps_order_across_batches;
 mod relay_keeps_order_while_it_stops_or_reconnects;
 mod relay_parks_what_a_failing_endpoint_holds;

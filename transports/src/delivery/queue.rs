@@ -151,6 +151,17 @@ impl Schedule {
             .map_or(0, |slot| self.slots[slot].jobs.len())
     }
 
+    /// Whether a job of ticket `key` is being attempted.
+    #[cfg(feature = "relay")]
+    pub(crate) fn attempting(&self, key: &str) -> bool {
+        self.index
+            .get(key)
+            .and_then(|known| self.slots.get(known.slot))
+            .is_some_and(|queue| {
+                queue.key.as_deref() == Some(key) && queue.state == TicketState::InFlight
+            })
+    }
+
     /// Whether the ticket has jobs queued or in flight.
     #[cfg(test)]
     pub(crate) fn has_ticket(&self, key: &str) -> bool {

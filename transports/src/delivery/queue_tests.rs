@@ -35,6 +35,27 @@ fn a_tickets_jobs_wait_for_the_one_in_flight() {
     assert!(s.is_idle());
 }
 
+#[cfg(feature = "relay")]
+#[test]
+fn a_ticket_is_attempting_while_its_job_is_in_flight_only() {
+    let now = Instant::now();
+    let mut s = Schedule::default();
+    s.push(job("A", 1));
+    s.push(job("A", 2));
+    assert!(!s.attempting("A"), "queued, not attempted");
+    let a1 = s.take(now).unwrap();
+    assert!(s.attempting("A") && !s.attempting("B"));
+    s.retry_at(a1, now + Duration::from_secs(60));
+    assert!(!s.attempting("A"), "waiting for its retry");
+    let a1 = s.take(now + Duration::from_secs(60)).unwrap();
+    assert!(s.attempting("A"));
+    s.done(&a1);
+    assert!(!s.attempting("A"), "its next job waits");
+    let a2 = s.take(now).unwrap();
+    s.done(&a2);
+    assert!(!s.attempting("A"));
+}
+
 /// A job whose event `flag` withdraws.
 fn withdrawable(key: &str, order: u64, flag: &Arc<std::sync::atomic::AtomicBool>) -> Job {
     Job::withdrawable_for_test(key, order, Some(flag.clone()))

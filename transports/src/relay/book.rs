@@ -510,6 +510,16 @@ impl Book {
         self.outstanding[partition as usize].load(Ordering::Acquire)
     }
 
+    /// The ticket of each event that tenure (partition, lease revision) has in delivery,
+    /// with the endpoints it still waits for.
+    pub(super) fn in_delivery(&self, tenure: (u32, u64)) -> Vec<(Arc<str>, Vec<Box<str>>)> {
+        lock(&self.waiting)
+            .values()
+            .filter(|p| (p.partition, p.tenure) == tenure)
+            .map(|p| (p.ticket.clone(), p.remaining.clone()))
+            .collect()
+    }
+
     /// Messages in delivery for every partition.
     pub(super) fn total_outstanding(&self) -> usize {
         self.outstanding

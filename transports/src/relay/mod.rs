@@ -135,9 +135,12 @@
 //!   the relay dies or loses its lease before the others finish, if the rewrite fails
 //!   (logged), or if an event of an entry read back was not in delivery when the relay let
 //!   the partition go (that entry is left as it was).
-//! - An attempt in flight when its partition is handed back or lost finishes: its event may
-//!   arrive twice, once after the next owner's first deliveries of its ticket (as for a
-//!   lost lease, above).
+//! - An attempt in flight when its partition is handed back finishes before the partition
+//!   goes (the relay waits for it past `grace`, up to the endpoints' longest timeout and a
+//!   second): its event may arrive again from the next owner, but never while it is still
+//!   open, nor after that ticket's later events. One in flight when the lease is lost
+//!   finishes too: its event may arrive twice, once after the next owner's first
+//!   deliveries of its ticket (as for a lost lease, above).
 //! - A relay cut off from the servers may park a message after its lease ended and the next
 //!   owner read the entries: the message is not acknowledged (its consumer is gone), so the
 //!   next owner delivers it from the stream, and the entry is delivered again, late, by the
@@ -515,7 +518,8 @@ impl Relay {
     /// engine and leaves the rest to the partitions' next owners (after the requests still
     /// on the wire end: see *Stopping* in the [module docs](self)); and how long a relay
     /// handing a partition back to another waits for that partition's messages to finish
-    /// or be parked. Defaults to 10 s; at most an hour (longer fails [`run`](Relay::run)).
+    /// or be parked (then for its requests still on the wire to end, as a stop does).
+    /// Defaults to 10 s; at most an hour (longer fails [`run`](Relay::run)).
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;

@@ -211,6 +211,25 @@ impl Shared {
                         );
                     }
                     tenure.withdrawn.store(true, Ordering::Release);
+                    // What waits in the engine goes; a request still on the wire ends first,
+                    // or the next owner would send the ticket's event again, and its next
+                    // ones, while this one is still open.
+                    self.http.engine().drop_withdrawn();
+                    let engine = self.http.engine();
+                    let attempting = || {
+                        self.book
+                            .in_delivery((partition, revision))
+                            .iter()
+                            .filter(|(ticket, endpoints)| {
+                                endpoints.iter().any(|e| engine.attempting(e, ticket))
+                            })
+                            .count()
+                    };
+                    let what = format!("partition {partition} is");
+                    tokio::select! {
+                        () = super::run::until_attempts_end(&self.http, &what, attempting) => {}
+                        () = until(&mut order, |o| *o == Order::Lost) => {}
+                    }
                     // Within `ack_wait`, and only while the lease is held: another relay
                     // may read the entries once it is lost.
                     let rewrite = self

@@ -301,31 +301,41 @@ async fn stop_delivering(
 /// Waits for the attempts under way when the engine stopped, which go on to their end
 /// (each within its endpoint's timeout), while this relay still holds the partitions: their
 /// next owner must not send a ticket's next event, or this one again, while this relay's
-/// request is still on the wire. Past the longest timeout (and a second), an attempt that
-/// has not ended is not waited for (logged).
+/// request is still on the wire.
 async fn attempts_end(http: &crate::delivery::DeliverySink) {
     let engine = http.engine();
-    let mut under_way = engine.attempts_under_way();
-    if under_way == 0 {
+    until_attempts_end(http, "the partitions are", || engine.attempts_under_way()).await;
+}
+
+/// Waits until `under_way` (attempts still on the wire) is 0, checking every 10 ms, before
+/// `what` given back. Past the endpoints' longest timeout (and a second), an attempt that
+/// has not ended is not waited for (logged).
+pub(super) async fn until_attempts_end(
+    http: &crate::delivery::DeliverySink,
+    what: &str,
+    under_way: impl Fn() -> usize,
+) {
+    let mut left = under_way();
+    if left == 0 {
         return;
     }
-    let longest = engine.longest_attempt();
+    let longest = http.engine().longest_attempt();
     log::info!(
         target: deskhook::LOG_TARGET,
-        "relay: waiting for {under_way} attempt(s) under way to end before the partitions \
-         are given back (at most {})",
+        "relay: waiting for {left} attempt(s) under way to end before {what} given back (at \
+         most {})",
         deskhook::policy::format_duration(longest)
     );
     let deadline = tokio::time::Instant::now() + longest + Duration::from_secs(1);
-    while under_way > 0 && tokio::time::Instant::now() < deadline {
+    while left > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        under_way = engine.attempts_under_way();
+        left = under_way();
     }
-    if under_way > 0 {
+    if left > 0 {
         log::warn!(
             target: deskhook::LOG_TARGET,
-            "relay: {under_way} attempt(s) still under way past the endpoints' longest timeout; \
-             the partitions are given back all the same"
+            "relay: {left} attempt(s) still under way past the endpoints' longest timeout; \
+             {what} given back all the same"
         );
     }
 }

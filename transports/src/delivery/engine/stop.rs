@@ -326,6 +326,14 @@ impl Engine {
             .unwrap_or(Duration::ZERO)
     }
 
+    /// Whether endpoint `endpoint` is attempting an event of ticket `ticket` now.
+    #[cfg(feature = "relay")]
+    pub(crate) fn attempting(&self, endpoint: &str, ticket: &str) -> bool {
+        self.registry
+            .get(endpoint)
+            .is_some_and(|lane| lock(&lane.state).schedule.attempting(ticket))
+    }
+
     /// Jobs queued, and jobs in flight.
     pub(crate) fn pending(&self) -> (usize, usize) {
         let outstanding = self.outstanding.load(Ordering::Acquire);
