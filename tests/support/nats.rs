@@ -675,6 +675,33 @@ pub fn publish_numbered(server: &NatsServer, code: &str, events: usize, dead: &P
     guard.flush(Duration::from_secs(20)).expect("all published");
 }
 
+/// Publishes `per_ticket` events of each of `tickets` in turn ([`emit_in_turn`](crate::emit_in_turn):
+/// numbered 0, 1, … in their subjects) through a `NatsSink` to a stream of `partitions`
+/// partitions, and waits until JetStream has them all.
+///
+/// # Panics
+///
+/// When the publisher cannot start or the events are not all published within 20 s.
+pub fn publish_in_turn(
+    server: &NatsServer,
+    partitions: u32,
+    (tickets, per_ticket): (&[&str], usize),
+    dead: &Path,
+) {
+    use deskhook_transports::nats::{NatsSink, StreamSettings};
+    let (publisher, guard) = NatsSink::builder(server.url())
+        .stream(StreamSettings::new().partitions(partitions))
+        .require_server(true)
+        .dead_letter_path(dead)
+        .build()
+        .expect("the publisher starts");
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("nats", publisher)
+        .build();
+    crate::emit_in_turn(&dispatcher, tickets, per_ticket);
+    guard.flush(Duration::from_secs(20)).expect("all published");
+}
+
 /// The numbers of the events [`publish_numbered`] made that `receiver` has, in the order
 /// they arrived.
 ///

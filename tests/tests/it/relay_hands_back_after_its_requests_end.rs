@@ -11,11 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deskhook::Dispatcher;
-use deskhook_tests::nats::{NatsServer, RunningRelay};
-use deskhook_tests::{Answer, Receiver, dead_letter_file, emit_in_turn, endpoint};
+use deskhook_tests::nats::{NatsServer, RunningRelay, publish_in_turn};
+use deskhook_tests::{Answer, Receiver, dead_letter_file, endpoint};
 use deskhook_transports::delivery::DeliverySink;
-use deskhook_transports::nats::{NatsSink, StreamSettings};
 use deskhook_transports::relay::Relay;
 
 const TICKETS: [&str; 6] = ["T0", "T1", "T2", "T3", "T4", "T5"];
@@ -47,15 +45,7 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 fn a_relay_hands_a_partition_back_only_once_its_requests_ended() {
     let server = NatsServer::start();
     let (_dir, dead) = dead_letter_file();
-    let (publisher, guard) = NatsSink::builder(server.url())
-        .stream(StreamSettings::new().partitions(2))
-        .require_server(true)
-        .dead_letter_path(&dead)
-        .build()
-        .expect("the publisher starts");
-    let dispatcher = Dispatcher::builder().sink("nats", publisher).build();
-    emit_in_turn(&dispatcher, &TICKETS, PER_TICKET);
-    guard.flush(Duration::from_secs(20)).expect("all published");
+    publish_in_turn(&server, 2, (&TICKETS, PER_TICKET), &dead);
 
     // Requests open per ticket, how many arrived while another of their ticket was open,
     // and how many arrived in all.

@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use deskhook::Dispatcher;
 use deskhook::policy::{BreakerPolicy, OverflowPolicy};
-use deskhook_tests::nats::{NatsServer, RunningRelay, block_on, kv_keys, stream_len};
-use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, emit_in_turn, endpoint};
+use deskhook_tests::nats::{
+    NatsServer, RunningRelay, block_on, kv_keys, publish_in_turn, stream_len,
+};
+use deskhook_tests::{Answer, Received, Receiver, dead_letter_file, endpoint};
 use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, DeliveryConfig, DeliverySink};
 use deskhook_transports::nats::async_nats::jetstream;
-use deskhook_transports::nats::{NatsSink, StreamSettings, partition_of};
+use deskhook_transports::nats::partition_of;
 use deskhook_transports::relay::Relay;
 
 const TICKETS: [&str; 6] = ["T0", "T1", "T2", "T3", "T4", "T5"];
@@ -54,15 +55,7 @@ impl Setup {
                 })
             }
         });
-        let (publisher, guard) = NatsSink::builder(server.url())
-            .stream(StreamSettings::new().partitions(partitions))
-            .require_server(true)
-            .dead_letter_path(&dead)
-            .build()
-            .expect("the publisher starts");
-        let dispatcher = Dispatcher::builder().sink("nats", publisher).build();
-        emit_in_turn(&dispatcher, &TICKETS, PER_TICKET);
-        guard.flush(Duration::from_secs(20)).expect("all published");
+        publish_in_turn(&server, partitions, (&TICKETS, PER_TICKET), &dead);
         Setup {
             server,
             live: Receiver::ok(),
