@@ -592,6 +592,20 @@ impl ClientKey {
     }
 }
 
+/// Whether what reads as `url`'s authority has a port (`host:` and digits, or none) and an
+/// '@' comes after that authority ends.
+fn port_then_at(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(_, rest)| {
+        let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        // An IPv6 literal's colons are not a port's.
+        let host_port = authority
+            .rsplit_once(']')
+            .map_or(authority, |(_, port)| port);
+        host_port.contains(':') && !authority.contains('@') && tail.contains('@')
+    })
+}
+
 /// The URL cut to its origin, for messages, logs and dead letters: paths and queries often
 /// carry tokens (`https://hooks.example.com/services/T0/B0/secret`), user-info carries
 /// passwords. A cut path shows as `/…`.
@@ -604,15 +618,11 @@ impl ClientKey {
 /// ```
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        // A password with a '?' or '#' and digits before it (`admin:123?x@host`) parses as
-        // host `admin`, port 123: what reads as the authority ends in a query or fragment
-        // that holds an '@'. Nothing of it is shown.
-        Ok(parsed)
-            if url
-                .split_once("://")
-                .map(|(_, rest)| &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..])
-                .is_some_and(|tail| tail.starts_with(['?', '#']) && tail.contains('@')) =>
-        {
+        // A password that is digits, or starts with digits and then a '/', '\\', '?' or '#'
+        // (`admin:123/x@host`), parses as host `admin`, port 123: what reads as the
+        // authority has a port and no user-info, and an '@' comes after it. Nothing of it is
+        // shown (nor, then, of a URL with a port and a real '@' in its path or query).
+        Ok(parsed) if port_then_at(url) => {
             format!("{}://…", parsed.scheme())
         }
         Ok(parsed) => {

@@ -193,12 +193,25 @@ fn urls_are_cut_to_their_origin_for_logs() {
         // One that parses: host `admin`, port 123.
         "https://admin:123?x@hooks.example.com/",
         "https://admin:123#x@hooks.example.com/",
+        // A '/' or '\\' after the digits: host `admin`, port 123, and the rest a path.
+        "https://admin:123/x@hooks.example.com/",
+        "https://admin:123\\x@hooks.example.com/",
+        "https://admin:123/a/b@hooks.example.com/x",
+        "https://admin:/x@hooks.example.com/",
     ] {
         assert_eq!(redact_url(url), "https://…", "{url}");
     }
-    // An '@' in a query after a path is the query's.
+    // An '@' in a query after a path is the query's (without a port to mistake).
     assert_eq!(
         redact_url("https://crm.example.com/hook?mail=me@example.com"),
         "https://crm.example.com/…"
+    );
+    assert_eq!(
+        redact_url("https://me:pw@crm.example.com:8443/hook?mail=me@example.com"),
+        "https://crm.example.com:8443/…"
+    );
+    assert_eq!(
+        redact_url("http://[::1]/hook?mail=me@example.com"),
+        "http://[::1]/…"
     );
 }
