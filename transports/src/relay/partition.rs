@@ -216,14 +216,15 @@ impl Shared {
                     // ones, while this one is still open.
                     self.http.engine().drop_withdrawn();
                     let engine = self.http.engine();
-                    let attempting = || {
-                        self.book
-                            .in_delivery((partition, revision))
-                            .iter()
-                            .filter(|(ticket, endpoints)| {
-                                endpoints.iter().any(|e| engine.attempting(e, ticket))
-                            })
-                            .count()
+                    // Listed once: a withdrawn event's job that is not being attempted never
+                    // will be (`Schedule::take` lets it go), so the list only shrinks, and
+                    // the book's lock is not taken again while the wait polls.
+                    let mut open = self.book.in_delivery((partition, revision));
+                    let attempting = move || {
+                        open.retain(|(ticket, endpoints)| {
+                            endpoints.iter().any(|e| engine.attempting(e, ticket))
+                        });
+                        open.len()
                     };
                     let what = format!("partition {partition} is");
                     tokio::select! {

@@ -313,7 +313,7 @@ async fn attempts_end(http: &crate::delivery::DeliverySink) {
 pub(super) async fn until_attempts_end(
     http: &crate::delivery::DeliverySink,
     what: &str,
-    under_way: impl Fn() -> usize,
+    mut under_way: impl FnMut() -> usize,
 ) {
     let mut left = under_way();
     if left == 0 {
