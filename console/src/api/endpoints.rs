@@ -300,7 +300,7 @@ pub(super) async fn update_endpoint(
             spec.allow_cidrs.clone_from(&current.allow_cidrs);
         }
         super::refuse_server_settings(&spec, Some(current))?;
-        super::refuse_private_networks(&spec, Some(current), private_networks)?;
+        super::refuse_private_networks(&spec, Some(&read), private_networks)?;
         super::keep_server_settings(&mut spec, current);
         let stale = |now: &str| {
             Problem::new(

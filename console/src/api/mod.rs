@@ -50,7 +50,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use deskhook::Secret;
-use deskhook_transports::delivery::{EndpointSpec, EndpointState, RedactedSpec};
+use deskhook_transports::delivery::{EndpointInfo, EndpointSpec, EndpointState, RedactedSpec};
 use serde_json::Value;
 use utoipa::OpenApi;
 
@@ -410,7 +410,7 @@ fn body_json(body: &Bytes) -> Result<Value, Problem> {
 /// An edit made from an older version is refused (the form's hidden field, the API's
 /// `If-Match` against the `ETag` of a GET), so that two operators do not undo each other's
 /// change unseen.
-pub(crate) fn version_of(info: &deskhook_transports::delivery::EndpointInfo) -> String {
+pub(crate) fn version_of(info: &EndpointInfo) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     serde_json::to_string(&info.spec)
@@ -525,12 +525,15 @@ pub(crate) fn refuse_server_settings(
 /// request may make.
 pub(crate) fn refuse_private_networks(
     spec: &EndpointSpec,
-    current: Option<&EndpointSpec>,
+    read: Option<&EndpointInfo>,
     allowed: bool,
 ) -> Result<(), Problem> {
     if allowed {
         return Ok(());
     }
+    let current = read
+        .and_then(|info| info.spec.as_ref())
+        .map(|saved| &saved.spec);
     let had_private = current.is_some_and(|c| c.allow_private);
     let own: Vec<ipnet::IpNet> = current
         .map(|c| {
@@ -550,10 +553,9 @@ pub(crate) fn refuse_private_networks(
         ("allow_private", "allow_private = true".to_owned())
     } else if let Some(cidr) = spec.allow_cidrs.iter().find(|cidr| !inside(cidr)) {
         ("allow_cidrs", format!("allow_cidrs {cidr}"))
-    } else if let Some(current) = current
+    } else if let Some(read) = read
         && (spec.allow_private || !spec.allow_cidrs.is_empty())
-        && spec.url != current.url
-        && spec.url != deskhook_transports::delivery::redact_url(&current.url)
+        && !read.keeps_url(&spec.url)
     {
         return Err(Problem::field(
             "url",

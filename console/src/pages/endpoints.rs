@@ -485,15 +485,15 @@ pub(crate) async fn update(
         }
         info.spec
             .clone()
-            .map(|saved| saved.spec)
+            .map(|saved| (saved.spec, info))
             .ok_or_else(|| crate::api::registered_in_code(&name))
     });
     // The endpoint is the path's (the form's hidden name is only what the browser shows).
-    let spec = current.and_then(|current| {
+    let spec = current.and_then(|(current, info)| {
         let mut json = form_json(&form, true)?;
         json["name"] = serde_json::Value::from(name.as_str());
         let mut spec = parse_spec(json)?;
-        crate::api::refuse_private_networks(&spec, Some(&current), state.private_networks)?;
+        crate::api::refuse_private_networks(&spec, Some(info), state.private_networks)?;
         keep_what_the_form_lacks(&mut spec, &current);
         Ok(spec)
     });

@@ -3,7 +3,7 @@
 //! open through an edit, and may be narrowed, but not pointed at another URL.
 
 use super::*;
-use deskhook_transports::delivery::EndpointSpec;
+use deskhook_transports::delivery::{EndpointSpec, redact_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_opens_no_endpoint_to_the_servers_networks_unless_allowed() {
@@ -56,7 +56,8 @@ async fn a_console_opens_no_endpoint_to_the_servers_networks_unless_allowed() {
     // By name: the guard checks a name's addresses when it connects, so that an endpoint
     // no longer allowed private addresses can still be saved with it.
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
-    let mut spec = EndpointSpec::new("crm", &by_name);
+    let own_url = format!("{by_name}/crm");
+    let mut spec = EndpointSpec::new("crm", &own_url);
     spec.allow_private = true;
     spec.allow_cidrs = vec!["10.20.0.0/16".to_owned()];
     c.sink.endpoints().upsert_spec(&spec).unwrap();
@@ -67,6 +68,12 @@ async fn a_console_opens_no_endpoint_to_the_servers_networks_unless_allowed() {
     let mut kept = settings.clone();
     kept["retry"] = json!("0s,1s");
     let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(kept)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    // Its URL shown cut to its origin, or given whole, is the same URL.
+    assert_eq!(settings["url"], redact_url(&own_url));
+    let mut whole = settings.clone();
+    whole["url"] = json!(own_url);
+    let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(whole)).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let mut wider = settings.clone();
     wider["allow_cidrs"] = json!(["10.20.0.0/16", "127.0.0.0/8"]);

@@ -122,7 +122,25 @@ impl std::fmt::Debug for Read {
     }
 }
 
+/// The URL of `endpoint` as it was given (its spec's, when made from one).
+fn own_url(endpoint: &super::Endpoint) -> String {
+    endpoint
+        .spec
+        .as_ref()
+        .map_or_else(|| endpoint.url.to_string(), |s| s.url.clone())
+}
+
 impl EndpointInfo {
+    /// Whether `url` is the endpoint's URL as read: its own, or the form [`url`](Self::url)
+    /// shows, which an update takes for its own. `false` once the settings read were
+    /// replaced or removed.
+    pub fn keeps_url(&self, url: &str) -> bool {
+        self.read.0.upgrade().is_some_and(|route| {
+            let own = own_url(&route.endpoint);
+            url == own || url == super::redact_url(&own)
+        })
+    }
+
     /// A digest of every setting the endpoint was made from, the ones this snapshot leaves
     /// out included (secrets, header values, the URL's path and query), to tell whether they
     /// changed since another snapshot: an `ETag`, a form's hidden version. Keyed with a key
@@ -384,10 +402,7 @@ impl Endpoints {
         let read = read.unwrap_or_else(|| lane.route());
         let current = read.endpoint.clone();
         let mut spec = spec.clone();
-        let own_url = current
-            .spec
-            .as_ref()
-            .map_or_else(|| current.url.to_string(), |s| s.url.clone());
+        let own_url = own_url(&current);
         let shown = super::redact_url(&own_url);
         if spec.url == shown && shown != own_url {
             spec.url.clone_from(&own_url);
