@@ -552,6 +552,15 @@ fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
             .contains("not carried to another template"),
         "{refused}"
     );
+    // Without a template, the variables are what is wrong, whatever their values.
+    let mut untemplated = endpoints.get("crm").unwrap().spec.unwrap().spec;
+    untemplated.template = None;
+    let refused = endpoints.update_spec(&untemplated).unwrap_err();
+    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
+    assert!(
+        refused.to_string().contains("applies only with a template"),
+        "{refused}"
+    );
     assert_eq!(
         endpoints
             .get("crm")

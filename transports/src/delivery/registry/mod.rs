@@ -474,7 +474,10 @@ impl Endpoints {
             .spec
             .as_deref()
             .map(|s| (&s.template, &s.template_file));
-        if carried[1].3 && own_template != Some((&spec.template, &spec.template_file)) {
+        // Without a template, nothing renders them: the spec's check says to remove them.
+        let templated = spec.template.is_some() || spec.template_file.is_some();
+        if carried[1].3 && templated && own_template != Some((&spec.template, &spec.template_file))
+        {
             return Err(super::SpecError::at(
                 "template_vars",
                 Error::InvalidEndpoint {
