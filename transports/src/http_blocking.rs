@@ -11,6 +11,12 @@
 //! request to the next is checked once between them, not twice: see `benches/README.md`,
 //! *Where the CPU goes*, for what that saved.
 //!
+//! A request's writing ends at the attempt's timeout however slowly the server takes it,
+//! and over plain HTTP an answer that comes before the server took the whole request (a
+//! `413` for a large body, once the server has the head) is the attempt's answer, as on the
+//! async transport, not a timeout. Over `https` such an answer is heard only once the
+//! request is written or the timeout passes.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use deskhook::Dispatcher;
@@ -26,6 +32,7 @@
 //! ```
 
 mod kept;
+mod tcp;
 
 use std::collections::HashMap;
 use std::io::Read;

@@ -1,0 +1,322 @@
+//! The blocking transport's TCP connections, made here rather than by ureq's `TcpConnector`
+//! for what happens while a request goes to a server that does not take it.
+//!
+//! - **A write ends at the attempt's deadline.** ureq's writes what it is given with
+//!   `write_all` under a socket timeout that each partial write starts again, so a receiver
+//!   that took a little now and then held the attempt, and its worker thread, past its
+//!   timeout. Here the socket timeout is a slice ([`STALL`]) and the deadline is checked
+//!   between slices.
+//! - **Over plain HTTP, an answer that comes while the request is still being written is
+//!   the answer.** A receiver refusing a large body (a `413`, a `401` from a middleware) may
+//!   answer once it has the head and stop reading. ureq's wrote on until the timeout, and the
+//!   final `4xx` became a retryable timeout, retried for a day. Here, when a write has waited
+//!   a [`STALL`] (or failed), the connection is looked at: bytes of an answer, or its end,
+//!   stop the writing (the rest of the request is dropped), and ureq reads the answer as it
+//!   would after a whole request. The connection is not kept: the server did not get the
+//!   whole request. An interim answer (`100 Continue`, unasked) does not stop it. Over TLS
+//!   this layer sees records it cannot read (a server sends session tickets unasked), so the
+//!   write waits on, up to the deadline; the async transport, which reads TLS, hears a
+//!   refusal there too.
+//!
+//! Connecting is as ureq's: each of the resolved (and vetted: see the guard's resolver)
+//! addresses in turn, each but the last given half of the time left, the last all of it; an
+//! address refused or unreachable, or slow to connect, gives way to the next.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use ureq::unversioned::transport::time::Duration;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
+};
+
+/// How long a write waits for the server to take more before the connection is looked at
+/// for an answer (and the deadline checked).
+pub(super) const STALL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The least time an address is given to connect, as ureq gives it.
+const LEAST_PER_ADDRESS: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The connector that opens a [`TcpTransport`] to the first address that takes it.
+#[derive(Debug)]
+pub(super) struct Tcp;
+
+impl Connector<()> for Tcp {
+    type Out = TcpTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails<'_>,
+        _chained: Option<()>,
+    ) -> Result<Option<TcpTransport>, ureq::Error> {
+        let stream = connect(&details.addrs, details.timeout)?;
+        if details.config.no_delay() {
+            stream.set_nodelay(true)?;
+        }
+        let config = details.config;
+        let stream = Arc::new(stream);
+        (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
+        Ok(Some(TcpTransport {
+            stream,
+            buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
+            plain: !details.needs_tls(),
+            read_timeout: None,
+            write_timeout: None,
+            cut_short: false,
+        }))
+    }
+}
+
+/// Connects to the first of `addrs` that takes it, within `timeout`.
+fn connect(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, ureq::Error> {
+    let deadline = deadline_of(timeout)?;
+    let mut last = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let left = match deadline {
+            Some(deadline) => match time_left(deadline) {
+                Some(left) => Some(left),
+                None => return Err(ureq::Error::Timeout(timeout.reason)),
+            },
+            None => None,
+        };
+        let per_address = left.map(|left| {
+            let share = if i + 1 == addrs.len() { left } else { left / 2 };
+            share.max(LEAST_PER_ADDRESS)
+        });
+        let connected = match per_address {
+            Some(limit) => TcpStream::connect_timeout(addr, limit),
+            None => TcpStream::connect(addr),
+        };
+        match connected {
+            Ok(stream) => return Ok(stream),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                last = Some(ureq::Error::Timeout(ureq::Timeout::Connect));
+            }
+            Err(e) if next_address_may_do(&e) => last = Some(e.into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::ConnectionRefused).into()))
+}
+
+/// Whether a failed connect concerns only the address tried (refused, or no route to it),
+/// so that the next address may still connect.
+fn next_address_may_do(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable
+    )
+}
+
+/// When `timeout` ends (`None`: never); an error when it has ended already.
+fn deadline_of(timeout: NextTimeout) -> Result<Option<Instant>, ureq::Error> {
+    match timeout.after {
+        Duration::NotHappening => Ok(None),
+        after if after.is_zero() => Err(ureq::Error::Timeout(timeout.reason)),
+        Duration::Exact(left) => Ok(Instant::now().checked_add(left)),
+    }
+}
+
+/// The time left until `deadline`, `None` once it has passed.
+fn time_left(deadline: Instant) -> Option<std::time::Duration> {
+    Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+}
+
+/// One TCP connection of the blocking transport (see the module docs).
+pub(super) struct TcpTransport {
+    /// Shared (weakly) with the agent, which may shut it down.
+    stream: Arc<TcpStream>,
+    buffers: LazyBuffers,
+    /// Whether the connection carries HTTP itself (not TLS), so that an answer can be seen.
+    plain: bool,
+    /// The socket timeouts as last set, so that they are set only when they change.
+    read_timeout: Option<std::time::Duration>,
+    write_timeout: Option<std::time::Duration>,
+    /// The server answered (or ended the connection) before it took the whole request: the
+    /// rest is dropped, and the connection is not kept.
+    cut_short: bool,
+}
+
+impl std::fmt::Debug for TcpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpTransport")
+            .field("peer", &self.stream.peer_addr().ok())
+            .field("plain", &self.plain)
+            .field("cut_short", &self.cut_short)
+            .finish()
+    }
+}
+
+impl TcpTransport {
+    /// Sets the write timeout to what is left of `deadline`, at most a [`STALL`]; an error
+    /// once the deadline has passed.
+    fn write_slice(
+        &mut self,
+        deadline: Option<Instant>,
+        timeout: NextTimeout,
+    ) -> Result<(), ureq::Error> {
+        let slice = match deadline {
+            None => STALL,
+            Some(deadline) => time_left(deadline)
+                .ok_or(ureq::Error::Timeout(timeout.reason))?
+                .min(STALL),
+        };
+        if self.write_timeout != Some(slice) {
+            self.stream.set_write_timeout(Some(slice))?;
+            self.write_timeout = Some(slice);
+        }
+        Ok(())
+    }
+
+    /// Whether the server answered, or ended the connection, while the request was being
+    /// written: only over plain HTTP, where its bytes can be read as an answer. Looks
+    /// without taking anything (the answer is read as usual after).
+    fn answered_meanwhile(&self) -> bool {
+        if !self.plain || self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut seen = [0u8; 512];
+        let looked = self.stream.peek(&mut seen);
+        if self.stream.set_nonblocking(false).is_err() {
+            // Left non-blocking, a read would not wait: the read says the connection failed.
+            return true;
+        }
+        match looked {
+            Ok(n @ 1..) => final_answer_began(&seen[..n]),
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+            // The end: the read says how it ended.
+            Ok(0) => true,
+        }
+    }
+}
+
+/// Whether `seen` (the first bytes the server sent) holds the start of a final answer, not
+/// only interim (`1xx`) answers or the start of one: ureq skips those, and they refuse
+/// nothing.
+fn final_answer_began(mut seen: &[u8]) -> bool {
+    const INTERIM: &[u8] = b"HTTP/1.x 1";
+    while !seen.is_empty() {
+        let interim = seen
+            .iter()
+            .zip(INTERIM)
+            .all(|(got, want)| *want == b'x' || got == want);
+        if !interim {
+            return true;
+        }
+        match seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(end) => seen = &seen[end + 4..],
+            None => return false,
+        }
+    }
+    false
+}
+
+impl Transport for TcpTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if self.cut_short {
+            return Ok(());
+        }
+        let timeout = timeout.for_write();
+        let deadline = deadline_of(timeout)?;
+        let mut written = 0;
+        while written < amount {
+            self.write_slice(deadline, timeout)?;
+            let output = &self.buffers.output()[written..amount];
+            match (&*self.stream).write(output) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A slice without progress: has the server answered?
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if self.answered_meanwhile() {
+                        self.cut_short = true;
+                        return Ok(());
+                    }
+                }
+                // A server that answered and closed without reading the rest: its answer
+                // comes before the reset.
+                Err(e) => {
+                    if self.answered_meanwhile() {
+                        self.cut_short = true;
+                        return Ok(());
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = timeout.for_read();
+        let deadline = deadline_of(timeout)?;
+        // As given (the layer above rounds it, so that it seldom changes), then, after a
+        // signal, what is left.
+        let mut left = match timeout.after {
+            Duration::Exact(left) => Some(left),
+            Duration::NotHappening => None,
+        };
+        loop {
+            if self.read_timeout != left {
+                self.stream.set_read_timeout(left)?;
+                self.read_timeout = left;
+            }
+            let input = self.buffers.input_append_buf();
+            match (&*self.stream).read(input) {
+                Ok(n) => {
+                    self.buffers.input_appended(n);
+                    return Ok(n > 0);
+                }
+                // Linux does not restart a read with a timeout after a signal.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if let Some(deadline) = deadline {
+                        left =
+                            Some(time_left(deadline).ok_or(ureq::Error::Timeout(timeout.reason))?);
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(ureq::Error::Timeout(timeout.reason));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn is_open(&mut self) -> bool {
+        if self.cut_short || self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        // Nothing to read is the one sign of an open, idle connection: bytes the server sent
+        // unasked, its end or an error each mean it cannot carry the next request.
+        let open = matches!(
+            (&*self.stream).read(&mut [0u8; 1]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        );
+        self.stream.set_nonblocking(false).is_ok() && open
+    }
+}
+
+#[cfg(test)]
+mod tests;
