@@ -12,7 +12,7 @@
 //! *Where the CPU goes*, for what that saved.
 //!
 //! A request's writing ends at the attempt's timeout however slowly the server takes it,
-//! and over plain HTTP an answer that comes before the server took the whole request (a
+//! and over plain HTTP a refusal that comes before the server took the whole request (a
 //! `413` for a large body, once the server has the head) is the attempt's answer, as on the
 //! async transport, not a timeout. Over `https` such an answer is heard only once the
 //! request is written or the timeout passes.

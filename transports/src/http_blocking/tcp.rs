@@ -6,17 +6,25 @@
 //!   that took a little now and then held the attempt, and its worker thread, past its
 //!   timeout. Here the socket timeout is a slice ([`STALL`]) and the deadline is checked
 //!   between slices.
-//! - **Over plain HTTP, an answer that comes while the request is still being written is
+//! - **Over plain HTTP, a refusal that comes while the request is still being written is
 //!   the answer.** A receiver refusing a large body (a `413`, a `401` from a middleware) may
 //!   answer once it has the head and stop reading. ureq's wrote on until the timeout, and the
 //!   final `4xx` became a retryable timeout, retried for a day. Here, when a write has waited
-//!   a [`STALL`] (or failed), the connection is looked at: bytes of an answer, or its end,
-//!   stop the writing (the rest of the request is dropped), and ureq reads the answer as it
-//!   would after a whole request. The connection is not kept: the server did not get the
-//!   whole request. An interim answer (`100 Continue`, unasked) does not stop it. Over TLS
-//!   this layer sees records it cannot read (a server sends session tickets unasked), so the
-//!   write waits on, up to the deadline; the async transport, which reads TLS, hears a
-//!   refusal there too.
+//!   a [`STALL`] (or failed), the connection is looked at: the start of a `4xx` or `5xx`
+//!   answer, or the connection's end, stops the writing (the rest of the request is
+//!   dropped), and ureq reads the answer as it would after a whole request. The connection
+//!   is not kept: the server did not get the whole request. An interim answer (`100
+//!   Continue`, unasked) or an early `2xx` or `3xx` does not stop it (RFC 9112 asks a client
+//!   to stop sending only on an error: such a server may read the rest yet); nor, after a
+//!   failed write, does a `408`, which a server sends as it closes a connection idle too
+//!   long (the request goes again at once on a new one, as for any kept connection closed
+//!   under it). Over TLS this layer sees records it cannot read (a server sends session
+//!   tickets unasked), so the write waits on, up to the deadline; the async transport, which
+//!   reads TLS, hears a refusal there too.
+//!
+//! On Windows, whose sockets are left in an undefined state by a send that timed out, a
+//! write is given the whole time left instead of slices, and the first refusal is heard
+//! only if the write fails.
 //!
 //! Connecting is as ureq's: each of the resolved (and vetted: see the guard's resolver)
 //! addresses in turn, each but the last given half of the time left, the last all of it; an
@@ -92,7 +100,14 @@ fn connect(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, ureq
         match connected {
             Ok(stream) => return Ok(stream),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                last = Some(ureq::Error::Timeout(ureq::Timeout::Connect));
+                // The attempt's own limit when that is what ran out.
+                let spent = deadline.is_some_and(|deadline| time_left(deadline).is_none());
+                let reason = if spent {
+                    timeout.reason
+                } else {
+                    ureq::Timeout::Connect
+                };
+                last = Some(ureq::Error::Timeout(reason));
             }
             Err(e) if next_address_may_do(&e) => last = Some(e.into()),
             Err(e) => return Err(e.into()),
@@ -104,6 +119,12 @@ fn connect(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, ureq
 /// Whether a failed connect concerns only the address tried (refused, or no route to it),
 /// so that the next address may still connect.
 fn next_address_may_do(e: &io::Error) -> bool {
+    // A firewall or VPN refusing one address family shows as WSAEACCES on Windows (as ureq
+    // has it).
+    #[cfg(windows)]
+    if e.raw_os_error() == Some(10013) {
+        return true;
+    }
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionRefused
@@ -153,70 +174,119 @@ impl std::fmt::Debug for TcpTransport {
 }
 
 impl TcpTransport {
-    /// Sets the write timeout to what is left of `deadline`, at most a [`STALL`]; an error
-    /// once the deadline has passed.
+    /// Sets the write timeout to what is left of `deadline`, at most a [`STALL`] where
+    /// writes are [`SLICED`]; an error once the deadline has passed.
     fn write_slice(
         &mut self,
         deadline: Option<Instant>,
         timeout: NextTimeout,
     ) -> Result<(), ureq::Error> {
         let slice = match deadline {
-            None => STALL,
-            Some(deadline) => time_left(deadline)
-                .ok_or(ureq::Error::Timeout(timeout.reason))?
-                .min(STALL),
+            None => SLICED.then_some(STALL),
+            Some(deadline) => {
+                let left = time_left(deadline).ok_or(ureq::Error::Timeout(timeout.reason))?;
+                Some(if SLICED { left.min(STALL) } else { left })
+            }
         };
-        if self.write_timeout != Some(slice) {
-            self.stream.set_write_timeout(Some(slice))?;
-            self.write_timeout = Some(slice);
-        }
+        let stream = &self.stream;
+        set_timeout(&mut self.write_timeout, slice, |t| {
+            stream.set_write_timeout(t)
+        })?;
         Ok(())
     }
 
-    /// Whether the server answered, or ended the connection, while the request was being
-    /// written: only over plain HTTP, where its bytes can be read as an answer. Looks
-    /// without taking anything (the answer is read as usual after).
-    fn answered_meanwhile(&self) -> bool {
+    /// What the server sent while the request was being written, looked at without taking
+    /// it (ureq reads it as usual after): only over plain HTTP, where its bytes are an
+    /// answer's.
+    fn sent_meanwhile(&self) -> Seen {
         if !self.plain || self.stream.set_nonblocking(true).is_err() {
-            return false;
+            return Seen::Nothing;
         }
-        let mut seen = [0u8; 512];
+        let mut seen = [0u8; 4096];
         let looked = self.stream.peek(&mut seen);
         if self.stream.set_nonblocking(false).is_err() {
             // Left non-blocking, a read would not wait: the read says the connection failed.
-            return true;
+            return Seen::End;
         }
         match looked {
-            Ok(n @ 1..) => final_answer_began(&seen[..n]),
-            Err(e) => !matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-            ),
-            // The end: the read says how it ended.
-            Ok(0) => true,
+            Ok(n @ 1..) => seen_in(&seen[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Seen::Nothing
+            }
+            // Its end, or a reset: the read says how it ended.
+            Ok(0) | Err(_) => Seen::End,
         }
     }
 }
 
-/// Whether `seen` (the first bytes the server sent) holds the start of a final answer, not
-/// only interim (`1xx`) answers or the start of one: ureq skips those, and they refuse
-/// nothing.
-fn final_answer_began(mut seen: &[u8]) -> bool {
-    const INTERIM: &[u8] = b"HTTP/1.x 1";
-    while !seen.is_empty() {
-        let interim = seen
-            .iter()
-            .zip(INTERIM)
-            .all(|(got, want)| *want == b'x' || got == want);
-        if !interim {
-            return true;
+/// Whether writes go in slices of [`STALL`], between which the connection is looked at. Not
+/// on Windows, where a socket whose send timed out is left in an undefined state: a write
+/// there has the whole time left, and ends the attempt when that passes.
+const SLICED: bool = cfg!(unix);
+
+/// Sets a socket timeout with `set` when it is not `current` already. macOS refuses a change
+/// once the peer closed with data unread (`InvalidInput`), when its answer may still be
+/// there to read: that is let pass, as ureq does, and the I/O tells how it ended.
+fn set_timeout(
+    current: &mut Option<std::time::Duration>,
+    to: Option<std::time::Duration>,
+    set: impl FnOnce(Option<std::time::Duration>) -> io::Result<()>,
+) -> io::Result<()> {
+    if *current == to {
+        return Ok(());
+    }
+    match set(to) {
+        Ok(()) => *current = to,
+        Err(e) if cfg!(target_os = "macos") && e.kind() == io::ErrorKind::InvalidInput => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// What a server sent while its request was being written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    /// Nothing, interim (`1xx`) answers only, or too little to tell.
+    Nothing,
+    /// A final answer that refuses the request: `4xx` or `5xx`, with its status.
+    Refusal(u16),
+    /// A final answer that does not (`2xx`, `3xx`): the server may still read the rest, as
+    /// it said it would (RFC 9112 asks a client to stop sending only on an error).
+    Other,
+    /// The connection's end, a reset, or bytes that are no HTTP answer.
+    End,
+}
+
+/// What `seen` (the first bytes the server sent) holds, past any interim answers: ureq skips
+/// those, and they refuse nothing.
+fn seen_in(mut seen: &[u8]) -> Seen {
+    const STATUS_AT: usize = "HTTP/1.1 ".len();
+    loop {
+        let Some(status) = seen.get(STATUS_AT..STATUS_AT + 3) else {
+            return Seen::Nothing;
+        };
+        if !seen.starts_with(b"HTTP/1.") || seen[STATUS_AT - 1] != b' ' {
+            // Not HTTP: no answer ureq can read, as good as the end.
+            return Seen::End;
         }
-        match seen.windows(4).position(|w| w == b"\r\n\r\n") {
-            Some(end) => seen = &seen[end + 4..],
-            None => return false,
+        let status = std::str::from_utf8(status)
+            .ok()
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        match status {
+            100..=199 => match seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(end) => seen = &seen[end + 4..],
+                None => return Seen::Nothing,
+            },
+            200..=399 => return Seen::Other,
+            _ => return Seen::Refusal(status),
         }
     }
-    false
 }
 
 impl Transport for TcpTransport {
@@ -238,22 +308,28 @@ impl Transport for TcpTransport {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // A slice without progress: has the server answered?
+                // A slice without progress: has the server refused the request, or gone?
                 Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    if self.answered_meanwhile() {
+                    if !SLICED {
+                        return Err(ureq::Error::Timeout(timeout.reason));
+                    }
+                    if matches!(self.sent_meanwhile(), Seen::Refusal(_) | Seen::End) {
                         self.cut_short = true;
                         return Ok(());
                     }
                 }
-                // A server that answered and closed without reading the rest: its answer
-                // comes before the reset.
+                // A server that refused the request and closed without reading the rest:
+                // its answer comes before the reset. Not a 408, which a server sends as it
+                // closes a connection idle too long: the request goes again, on a new one.
                 Err(e) => {
-                    if self.answered_meanwhile() {
+                    if let Seen::Refusal(status) = self.sent_meanwhile()
+                        && status != 408
+                    {
                         self.cut_short = true;
                         return Ok(());
                     }
@@ -274,10 +350,8 @@ impl Transport for TcpTransport {
             Duration::NotHappening => None,
         };
         loop {
-            if self.read_timeout != left {
-                self.stream.set_read_timeout(left)?;
-                self.read_timeout = left;
-            }
+            let stream = &self.stream;
+            set_timeout(&mut self.read_timeout, left, |t| stream.set_read_timeout(t))?;
             let input = self.buffers.input_append_buf();
             match (&*self.stream).read(input) {
                 Ok(n) => {

@@ -1,16 +1,23 @@
 //! The blocking transport's TCP against servers on 127.0.0.1 that do not take what is
-//! written: an answer while the request goes out ends the writing (over plain HTTP), an
-//! interim one does not, and the deadline ends a write the server never takes.
+//! written: a refusal while the request goes out ends the writing (over plain HTTP), an
+//! interim answer or an early `2xx` does not, and the deadline ends a write the server
+//! never takes. The sockets' buffers are made small, so that such a write stalls whatever
+//! the host's TCP memory settings.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use socket2::{Domain, SockRef, Socket, Type};
+
 use super::*;
 
-/// A request far larger than what the sockets' buffers take while nothing reads it.
-const LARGE: usize = 16 * 1024 * 1024;
+/// A body far larger than what the (small) sockets' buffers take while nothing reads it.
+const BODY: usize = 8 * 1024 * 1024;
+
+/// The sockets' buffer sizes asked for (the kernel may double them).
+const SMALL_BUFFER: usize = 32 * 1024;
 
 /// How long a test waits for what should come at once (a bound, not a measure).
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -23,11 +30,15 @@ fn within(left: std::time::Duration) -> NextTimeout {
     }
 }
 
-/// A connection to `addr` as the connector makes it, with room for a [`LARGE`] request.
+/// A connection to `addr` as the connector makes it, with room for the whole body.
 fn open(addr: SocketAddr, plain: bool) -> TcpTransport {
+    let stream = TcpStream::connect(addr).unwrap();
+    SockRef::from(&stream)
+        .set_send_buffer_size(SMALL_BUFFER)
+        .unwrap();
     TcpTransport {
-        stream: Arc::new(TcpStream::connect(addr).unwrap()),
-        buffers: LazyBuffers::new(64 * 1024, LARGE),
+        stream: Arc::new(stream),
+        buffers: LazyBuffers::new(64 * 1024, BODY),
         plain,
         read_timeout: None,
         write_timeout: None,
@@ -35,27 +46,51 @@ fn open(addr: SocketAddr, plain: bool) -> TcpTransport {
     }
 }
 
-/// Puts a request with a [`LARGE`] body in the output buffer; its length.
-fn large_request(conn: &mut TcpTransport) -> usize {
-    let head = format!(
-        "POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n\r\n",
-        LARGE - 128
-    );
-    let output = conn.buffers().output();
-    output[..head.len()].copy_from_slice(head.as_bytes());
-    output[head.len()..].fill(b'x');
-    head.len() + LARGE - 128
+/// Writes `bytes` as ureq does: into the output buffer, then transmitted.
+fn transmit(
+    conn: &mut TcpTransport,
+    bytes: &[u8],
+    timeout: NextTimeout,
+) -> Result<(), ureq::Error> {
+    conn.buffers().output()[..bytes.len()].copy_from_slice(bytes);
+    conn.transmit_output(bytes.len(), timeout)
 }
 
-/// A server for one connection: reads the request's head, sends `answer`, then reads
-/// nothing more until the test ends (`stop`), unless `take_all`, when it reads the whole
-/// body before answering. Gives back how many bytes of the body it read.
+/// Writes the request's head, waits until the server has answered it (`answered`), then
+/// writes the body within `timeout`: what the body's write gave.
+fn request(
+    conn: &mut TcpTransport,
+    answered: &mpsc::Receiver<()>,
+    timeout: std::time::Duration,
+) -> Result<(), ureq::Error> {
+    let head = format!("POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {BODY}\r\n\r\n");
+    transmit(conn, head.as_bytes(), within(WAIT)).unwrap();
+    answered.recv_timeout(WAIT).expect("the server answered");
+    transmit(conn, &vec![b'x'; BODY], within(timeout))
+}
+
+/// A server for one connection, on a socket with a small receive buffer: reads the
+/// request's head, sends `answer` (then tells `answered`), then reads nothing more until the
+/// test ends (`stop`), unless `take_all`, when it reads the whole body before answering.
+/// Gives back how many bytes of the body it read.
 fn server(
     answer: &'static [u8],
     take_all: bool,
-) -> (SocketAddr, mpsc::Sender<()>, JoinHandle<usize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+) -> (
+    SocketAddr,
+    mpsc::Receiver<()>,
+    mpsc::Sender<()>,
+    JoinHandle<usize>,
+) {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(SMALL_BUFFER).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(1).unwrap();
+    let listener = TcpListener::from(socket);
     let addr = listener.local_addr().unwrap();
+    let (tell, answered) = mpsc::channel::<()>();
     let (stop, stopped) = mpsc::channel::<()>();
     let handle = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
@@ -72,7 +107,7 @@ fn server(
         };
         let mut body = seen.len() - body_at;
         if take_all {
-            while body < LARGE - 128 {
+            while body < BODY {
                 match stream.read(&mut chunk) {
                     Ok(n @ 1..) => body += n,
                     _ => break,
@@ -80,25 +115,25 @@ fn server(
             }
         }
         stream.write_all(answer).unwrap();
+        let _ = tell.send(());
         // Holds the connection, reading nothing, until the test is done with it.
         let _ = stopped.recv_timeout(WAIT);
         body
     });
-    (addr, stop, handle)
+    (addr, answered, stop, handle)
 }
 
 #[test]
-fn an_answer_while_the_request_is_written_is_the_answer() {
-    let (addr, stop, server) = server(
+fn a_refusal_while_the_request_is_written_is_the_answer() {
+    let (addr, answered, stop, server) = server(
         b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n",
         false,
     );
     let mut conn = open(addr, true);
-    let amount = large_request(&mut conn);
-    conn.transmit_output(amount, within(WAIT)).unwrap();
-    assert!(conn.cut_short, "the writing ended at the answer");
+    request(&mut conn, &answered, WAIT).unwrap();
+    assert!(conn.cut_short, "the writing ended at the refusal");
     // What more ureq hands over is dropped.
-    conn.transmit_output(1, within(WAIT)).unwrap();
+    transmit(&mut conn, b"more", within(WAIT)).unwrap();
     assert!(conn.await_input(within(WAIT)).unwrap());
     let input = conn.buffers().input();
     assert!(input.starts_with(b"HTTP/1.1 413"), "{:?}", &input[..12]);
@@ -108,17 +143,17 @@ fn an_answer_while_the_request_is_written_is_the_answer() {
     );
     stop.send(()).unwrap();
     assert!(
-        server.join().unwrap() < LARGE - 128,
+        server.join().unwrap() < BODY,
         "the body was not taken whole"
     );
 }
 
-#[test]
-fn an_interim_answer_does_not_end_the_writing_and_the_deadline_does() {
-    let (addr, stop, server) = server(b"HTTP/1.1 100 Continue\r\n\r\n", false);
-    let mut conn = open(addr, true);
-    let amount = large_request(&mut conn);
-    let written = conn.transmit_output(amount, within(STALL * 4));
+/// A write the server does not take, after `answer`, ends at its deadline, not at the
+/// answer.
+fn written_on_to_the_deadline(answer: &'static [u8], plain: bool) {
+    let (addr, answered, stop, server) = server(answer, false);
+    let mut conn = open(addr, plain);
+    let written = request(&mut conn, &answered, STALL * 4);
     assert!(
         matches!(written, Err(ureq::Error::Timeout(ureq::Timeout::Global))),
         "{written:?}"
@@ -126,51 +161,55 @@ fn an_interim_answer_does_not_end_the_writing_and_the_deadline_does() {
     assert!(!conn.cut_short);
     stop.send(()).unwrap();
     server.join().unwrap();
+}
+
+#[test]
+fn an_interim_answer_does_not_end_the_writing_and_the_deadline_does() {
+    written_on_to_the_deadline(b"HTTP/1.1 100 Continue\r\n\r\n", true);
+}
+
+#[test]
+fn an_early_success_does_not_end_the_writing() {
+    // The server may still read the rest, as it said it would.
+    written_on_to_the_deadline(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", true);
 }
 
 #[test]
 fn over_tls_bytes_from_the_server_do_not_end_the_writing() {
     // Under TLS, what the server sends unasked (session tickets) is no answer: this layer
     // cannot tell, so it writes on to the deadline.
-    let (addr, stop, server) = server(
+    written_on_to_the_deadline(
         b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n",
         false,
     );
-    let mut conn = open(addr, false);
-    let amount = large_request(&mut conn);
-    let written = conn.transmit_output(amount, within(STALL * 4));
-    assert!(
-        matches!(written, Err(ureq::Error::Timeout(ureq::Timeout::Global))),
-        "{written:?}"
-    );
-    assert!(!conn.cut_short);
-    stop.send(()).unwrap();
-    server.join().unwrap();
 }
 
 #[test]
 fn a_request_the_server_takes_goes_whole_and_the_connection_is_kept() {
-    let (addr, stop, server) = server(b"HTTP/1.1 204 No Content\r\n\r\n", true);
+    let (addr, answered, stop, server) = server(b"HTTP/1.1 204 No Content\r\n\r\n", true);
     let mut conn = open(addr, true);
-    let amount = large_request(&mut conn);
-    conn.transmit_output(amount, within(WAIT)).unwrap();
+    let head = format!("POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {BODY}\r\n\r\n");
+    transmit(&mut conn, head.as_bytes(), within(WAIT)).unwrap();
+    transmit(&mut conn, &vec![b'x'; BODY], within(WAIT)).unwrap();
     assert!(!conn.cut_short);
+    answered.recv_timeout(WAIT).unwrap();
     assert!(conn.await_input(within(WAIT)).unwrap());
     assert!(conn.buffers().input().starts_with(b"HTTP/1.1 204"));
     let consumed = conn.buffers().input().len();
     conn.buffers().input_consume(consumed);
     assert!(conn.is_open());
     stop.send(()).unwrap();
-    assert_eq!(server.join().unwrap(), LARGE - 128);
+    assert_eq!(server.join().unwrap(), BODY);
 }
 
 #[test]
 fn the_next_address_is_tried_when_one_refuses() {
-    // A port just closed refuses; the listening one takes the connection.
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    // A socket bound but not listening refuses, and keeps its port while it lives.
+    let refusing = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    refusing
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .unwrap();
+    let closed = refusing.local_addr().unwrap().as_socket().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap();
     let stream = connect(&[closed, open], within(WAIT)).unwrap();
@@ -187,27 +226,24 @@ fn the_next_address_is_tried_when_one_refuses() {
 }
 
 #[test]
-fn a_final_answer_is_told_from_interim_ones() {
-    for (seen, final_began) in [
-        (&b""[..], false),
-        (b"HTT", false),
-        (b"HTTP/1.1 1", false),
-        (b"HTTP/1.1 100 Continue\r\n\r\n", false),
-        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.", false),
+fn what_the_server_sent_is_told_apart() {
+    for (sent, seen) in [
+        (&b""[..], Seen::Nothing),
+        (b"HTT", Seen::Nothing),
+        (b"HTTP/1.1 1", Seen::Nothing),
+        (b"HTTP/1.1 100 Continue\r\n\r\n", Seen::Nothing),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.", Seen::Nothing),
         (
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 Payload Too Large",
-            true,
+            Seen::Refusal(413),
         ),
-        (b"HTTP/1.1 413", true),
-        (b"HTTP/1.0 200 OK", true),
-        (b"HTTP/1.1 4", true),
-        (b"garbage", true),
+        (b"HTTP/1.1 413", Seen::Refusal(413)),
+        (b"HTTP/1.1 408 Request Timeout", Seen::Refusal(408)),
+        (b"HTTP/1.0 503 ", Seen::Refusal(503)),
+        (b"HTTP/1.1 200 OK", Seen::Other),
+        (b"HTTP/1.1 301 Moved", Seen::Other),
+        (b"garbage, and more of it", Seen::End),
     ] {
-        assert_eq!(
-            final_answer_began(seen),
-            final_began,
-            "{}",
-            String::from_utf8_lossy(seen)
-        );
+        assert_eq!(seen_in(sent), seen, "{}", String::from_utf8_lossy(sent));
     }
 }
