@@ -555,7 +555,8 @@ pub(crate) fn refuse_private_networks(
         ("allow_cidrs", format!("allow_cidrs {cidr}"))
     } else if let Some(read) = read
         && (spec.allow_private || !spec.allow_cidrs.is_empty())
-        && !read.keeps_url(&spec.url)
+        // Settings replaced since they were read: the save on them says so (409, 412).
+        && read.keeps_url(&spec.url) == Some(false)
     {
         return Err(Problem::field(
             "url",

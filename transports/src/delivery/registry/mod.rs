@@ -132,10 +132,11 @@ fn own_url(endpoint: &super::Endpoint) -> String {
 
 impl EndpointInfo {
     /// Whether `url` is the endpoint's URL as read: its own, or the form [`url`](Self::url)
-    /// shows, which an update takes for its own. `false` once the settings read were
-    /// replaced or removed.
-    pub fn keeps_url(&self, url: &str) -> bool {
-        self.read.0.upgrade().is_some_and(|route| {
+    /// shows, which an update takes for its own. `None` once the settings read were replaced
+    /// or removed (and no longer in use): an update on them then fails as
+    /// [`Endpoints::update_spec_if_unchanged`] says.
+    pub fn keeps_url(&self, url: &str) -> Option<bool> {
+        self.read.0.upgrade().map(|route| {
             let own = own_url(&route.endpoint);
             url == own || url == super::redact_url(&own)
         })
