@@ -592,18 +592,17 @@ impl ClientKey {
     }
 }
 
-/// Whether what reads as `url`'s authority has a port (`host:` and digits, or none) and an
-/// '@' comes after that authority ends.
-fn port_then_at(url: &str) -> bool {
-    url.split_once("://").is_some_and(|(_, rest)| {
-        let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        // An IPv6 literal's colons are not a port's.
-        let host_port = authority
-            .rsplit_once(']')
-            .map_or(authority, |(_, port)| port);
-        host_port.contains(':') && !authority.contains('@') && tail.contains('@')
-    })
+/// Whether `parsed` (from `url`) has a port, given or empty, and an '@' after its
+/// authority: a password that starts with digits (`admin:123/x@host`) parses so, as host
+/// `admin` and port 123, whatever the slashes after the scheme.
+fn port_then_at(url: &str, parsed: &url::Url) -> bool {
+    let port = parsed.port().is_some()
+        || parsed.host_str().is_some_and(|host| {
+            // An empty port (`admin:/x@host`) is not kept by the parse.
+            url.to_ascii_lowercase()
+                .contains(&format!("{}:", host.to_ascii_lowercase()))
+        });
+    port && parsed[url::Position::BeforePath..].contains('@')
 }
 
 /// The URL cut to its origin, for messages, logs and dead letters: paths and queries often
@@ -619,10 +618,10 @@ fn port_then_at(url: &str) -> bool {
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         // A password that is digits, or starts with digits and then a '/', '\\', '?' or '#'
-        // (`admin:123/x@host`), parses as host `admin`, port 123: what reads as the
-        // authority has a port and no user-info, and an '@' comes after it. Nothing of it is
-        // shown (nor, then, of a URL with a port and a real '@' in its path or query).
-        Ok(parsed) if port_then_at(url) => {
+        // (`admin:123/x@host`), parses as host `admin`, port 123, with an '@' after: nothing
+        // of it is shown (nor, then, of a URL with a port and a real '@' in its path or
+        // query).
+        Ok(parsed) if port_then_at(url, &parsed) => {
             format!("{}://…", parsed.scheme())
         }
         Ok(parsed) => {

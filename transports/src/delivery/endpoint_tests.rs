@@ -198,6 +198,14 @@ fn urls_are_cut_to_their_origin_for_logs() {
         "https://admin:123\\x@hooks.example.com/",
         "https://admin:123/a/b@hooks.example.com/x",
         "https://admin:/x@hooks.example.com/",
+        // Slashes after the scheme are what the parse makes of them.
+        "https:admin:123/x@hooks.example.com/",
+        "https:///admin:123/x@hooks.example.com/",
+        "https:\\\\admin:123\\x@hooks.example.com/",
+        "https:admin:/x@hooks.example.com/",
+        // A user name that is an e-mail address.
+        "https://me@example.com:123/x@hooks.example.com/",
+        "HTTPS://ADMIN:/x@hooks.example.com/",
     ] {
         assert_eq!(redact_url(url), "https://…", "{url}");
     }
@@ -207,8 +215,13 @@ fn urls_are_cut_to_their_origin_for_logs() {
         "https://crm.example.com/…"
     );
     assert_eq!(
-        redact_url("https://me:pw@crm.example.com:8443/hook?mail=me@example.com"),
-        "https://crm.example.com:8443/…"
+        redact_url("https://me:pw@crm.example.com/hook?mail=me@example.com"),
+        "https://crm.example.com/…"
+    );
+    // With a port, it cannot be told from a password's: nothing is shown.
+    assert_eq!(
+        redact_url("https://crm.example.com:8443/hook?mail=me@example.com"),
+        "https://…"
     );
     assert_eq!(
         redact_url("http://[::1]/hook?mail=me@example.com"),
