@@ -11,8 +11,11 @@
 //! What it keeps from hyper's behaviour, each covered by the transports' tests:
 //! - an interim `1xx` answer is skipped; `101` is refused (no upgrade was asked for);
 //! - a body framed by `Content-Length`, `chunked`, or the connection's end;
-//! - an answer that comes while the body is still being written (a receiver refusing it
-//!   early) is read and is the answer; that connection is not kept;
+//! - a refusal (`4xx`, `5xx`) that comes while the body is still being written (a receiver
+//!   refusing it early) is read and is the answer; that connection is not kept. An early
+//!   `2xx` or `3xx` is kept for when the request is written whole (RFC 9112 asks a client
+//!   to stop sending only on an error); after a failed write, a `408` (a server closing a
+//!   connection idle too long) is not taken for the answer;
 //! - a connection is kept only when its answer was read to its end, nothing came after it,
 //!   and neither side said `Connection: close` (nor is it HTTP/1.0);
 //! - a kept connection the server closed meanwhile is seen before it is written to
@@ -84,6 +87,14 @@ impl Failed {
     }
 }
 
+/// An answer that came before its request was written whole.
+enum Early {
+    /// A refusal (`4xx` but `408`, `5xx`): the rest of the request was not sent.
+    Refusal(Head),
+    /// An answer that refused nothing, read as the request went on: it was written whole.
+    Whole(Head),
+}
+
 fn closed_before_answering() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
@@ -125,19 +136,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
 
     /// Writes the request (`head`, then `body`) and reads its answer's head.
     ///
-    /// While the server does not take the body, what it sent is read: an answer that comes
+    /// While the server does not take the body, what it sent is read: a refusal that comes
     /// before the body is written whole (a `413`, say) is the answer.
     pub(super) async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<Head, Failed> {
         self.received = false;
         let mut written = 0;
-        let early =
-            std::future::poll_fn(|cx| self.poll_write_request(cx, head, body, &mut written))
-                .await
-                .map_err(|e| Failed::new(e, self.received))?;
-        if let Some(mut head) = early {
-            // The rest of the request was not sent: the connection cannot carry another.
-            head.keep = false;
-            return Ok(head);
+        let mut early = None;
+        let answered = std::future::poll_fn(|cx| {
+            self.poll_write_request(cx, (head, body), &mut written, &mut early)
+        })
+        .await
+        .map_err(|e| Failed::new(e, self.received))?;
+        match answered {
+            Some(Early::Refusal(mut head)) => {
+                // The rest of the request was not sent: the connection cannot carry another.
+                head.keep = false;
+                return Ok(head);
+            }
+            Some(Early::Whole(head)) => return Ok(head),
+            None => {}
         }
         loop {
             match self.take_head() {
@@ -195,14 +212,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         keep
     }
 
-    /// Writes the request; `Some` answer when one came before it was written whole.
+    /// Writes the request (`head`, then `body`); `Some` answer when one came before it was
+    /// written whole: a refusal that ended the writing, or an answer that did not (kept in
+    /// `early` until the request is written whole).
     fn poll_write_request(
         &mut self,
         cx: &mut Context<'_>,
-        head: &[u8],
-        body: &[u8],
+        (head, body): (&[u8], &[u8]),
         written: &mut usize,
-    ) -> Poll<io::Result<Option<Head>>> {
+        early: &mut Option<Head>,
+    ) -> Poll<io::Result<Option<Early>>> {
         let total = head.len() + body.len();
         loop {
             let wrote = if *written < total {
@@ -225,22 +244,39 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
                 Poll::Ready(Ok(Some(n))) => *written += n,
-                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(None)),
+                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(early.take().map(Early::Whole))),
                 Poll::Ready(Err(e)) => {
-                    // A server that answered and closed without reading the rest: its answer
-                    // may be waiting to be read (what came before a reset is read first).
-                    while let Poll::Ready(Ok(1..)) = self.poll_fill(cx) {}
-                    return Poll::Ready(match self.take_head() {
-                        Ok(Some(head)) => Ok(Some(head)),
+                    // A server that refused the request and closed without reading the rest:
+                    // its answer may be waiting to be read (what came before a reset is read
+                    // first). Not a 408, which a server sends as it closes a connection idle
+                    // too long: the request goes again on a new one.
+                    if early.is_none() {
+                        while let Poll::Ready(Ok(1..)) = self.poll_fill(cx) {}
+                        *early = self.take_head().ok().flatten();
+                    }
+                    return Poll::Ready(match early.take() {
+                        Some(head) if head.status >= 400 && head.status != 408 => {
+                            Ok(Some(Early::Refusal(head)))
+                        }
                         _ => Err(e),
                     });
                 }
+                // An answer came, and it refuses nothing: the writing goes on.
+                Poll::Pending if early.is_some() => return Poll::Pending,
                 Poll::Pending => {
                     // The server does not take more now: has it answered?
                     match ready!(self.poll_fill(cx))? {
                         0 => {
                             return Poll::Ready(match self.take_head()? {
-                                Some(head) => Ok(Some(head)),
+                                Some(head) if head.status >= 400 && head.status != 408 => {
+                                    Ok(Some(Early::Refusal(head)))
+                                }
+                                // It may not have read what it answered: sent again later.
+                                Some(head) => Err(invalid(format!(
+                                    "the server answered {} and closed the connection before \
+                                     taking the whole request",
+                                    head.status
+                                ))),
                                 None if !self.received => Err(closed_before_answering()),
                                 None => Err(invalid(
                                     "the server closed the connection within its answer's head"
@@ -248,12 +284,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                                 )),
                             });
                         }
-                        _ => {
-                            if let Some(head) = self.take_head()? {
-                                return Poll::Ready(Ok(Some(head)));
+                        _ => match self.take_head()? {
+                            Some(head) if head.status >= 400 => {
+                                return Poll::Ready(Ok(Some(Early::Refusal(head))));
                             }
+                            Some(head) => *early = Some(head),
                             // Part of a head, or an interim answer skipped: write on.
-                        }
+                            None => {}
+                        },
                     }
                 }
             }

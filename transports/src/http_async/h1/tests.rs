@@ -160,6 +160,32 @@ async fn an_answer_before_the_body_is_taken_is_the_answer() {
 }
 
 #[tokio::test]
+async fn an_early_success_lets_the_body_go_whole() {
+    // The server answers 200 at once, then reads the request: it may still want the rest.
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let head = b"POST / HTTP/1.1\r\n\r\n";
+    let body = vec![b'x'; 64 * 1024];
+    let whole = head.len() + body.len();
+    let served = tokio::spawn(async move {
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut request = vec![0; whole];
+        server.read_exact(&mut request).await.unwrap();
+        std::future::pending::<()>().await;
+    });
+    let answer = conn.send(head, &body).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(
+        conn.read_body(&answer, &mut Vec::new()).await,
+        "written whole, the connection is kept"
+    );
+    served.abort();
+}
+
+#[tokio::test]
 async fn chunk_framing_past_its_budget_ends_the_body() {
     let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     // 1 000 one-byte chunks, each with a 20-byte extension: 27 KB of framing.
