@@ -83,6 +83,12 @@ pub(super) fn watch_connects() {
     ANSWERED.set(false);
 }
 
+/// Notes that an answer came to the calling thread (see [`answered`]): bytes of it that
+/// the TCP layer saw while the request was still going out.
+pub(super) fn heard() {
+    ANSWERED.set(true);
+}
+
 /// Whether any byte of an answer came to the calling thread since [`watch_connects`]: a
 /// connection that ended after that ended as the server answered, which had the request.
 pub(super) fn answered() -> bool {

@@ -253,13 +253,21 @@ fn set_timeout(
 enum Seen {
     /// Nothing, interim (`1xx`) answers only, or too little to tell.
     Nothing,
-    /// A final answer that refuses the request: `4xx` or `5xx`, with its status.
+    /// A final `4xx` or `5xx` answer, with its status.
     Refusal(u16),
-    /// A final answer that does not (`2xx`, `3xx`): the server may still read the rest, as
-    /// it said it would (RFC 9112 asks a client to stop sending only on an error).
+    /// A final answer that refuses nothing (`2xx`, `3xx`): the server may still read the
+    /// rest, as it said it would (RFC 9112 asks a client to stop sending only on an error).
     Other,
     /// The connection's end, a reset, or bytes that are no HTTP answer.
     End,
+}
+
+impl Seen {
+    /// Whether it refuses the request: not a `408`, which a server sends as it closes a
+    /// connection idle too long (the request was not read: it goes again at once).
+    fn refuses(self) -> bool {
+        matches!(self, Seen::Refusal(status) if status != 408)
+    }
 }
 
 /// What `seen` (the first bytes the server sent) holds, past any interim answers: ureq skips
@@ -274,19 +282,34 @@ fn seen_in(mut seen: &[u8]) -> Seen {
             // Not HTTP: no answer ureq can read, as good as the end.
             return Seen::End;
         }
-        let status = std::str::from_utf8(status)
-            .ok()
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
+        let status = if status.iter().all(u8::is_ascii_digit) {
+            status.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'))
+        } else {
+            0
+        };
         match status {
-            100..=199 => match seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                Some(end) => seen = &seen[end + 4..],
+            100..=199 => match head_end(seen) {
+                Some(end) => seen = &seen[end..],
                 None => return Seen::Nothing,
             },
             200..=399 => return Seen::Other,
-            _ => return Seen::Refusal(status),
+            400..=599 => return Seen::Refusal(status),
+            // Not a status: no answer ureq can read, as good as the end.
+            _ => return Seen::End,
         }
     }
+}
+
+/// Where the head at the start of `seen` ends (after its empty line, `\r\n` or a bare
+/// `\n`), if it is whole.
+fn head_end(seen: &[u8]) -> Option<usize> {
+    seen.windows(2)
+        .enumerate()
+        .find_map(|(i, pair)| match pair {
+            b"\n\n" => Some(i + 2),
+            [b'\n', b'\r'] if seen.get(i + 2) == Some(&b'\n') => Some(i + 3),
+            _ => None,
+        })
 }
 
 impl Transport for TcpTransport {
@@ -318,20 +341,29 @@ impl Transport for TcpTransport {
                     if !SLICED {
                         return Err(ureq::Error::Timeout(timeout.reason));
                     }
-                    if matches!(self.sent_meanwhile(), Seen::Refusal(_) | Seen::End) {
-                        self.cut_short = true;
-                        return Ok(());
+                    match self.sent_meanwhile() {
+                        seen if seen.refuses() || seen == Seen::End => {
+                            self.cut_short = true;
+                            return Ok(());
+                        }
+                        // The server answered: a failure from here on is not one to send
+                        // again at once.
+                        Seen::Other => super::kept::heard(),
+                        _ => {}
                     }
                 }
                 // A server that refused the request and closed without reading the rest:
                 // its answer comes before the reset. Not a 408, which a server sends as it
-                // closes a connection idle too long: the request goes again, on a new one.
+                // closes a connection idle too long: the request goes again at once, on a
+                // new one, as after any kept connection closed under it.
                 Err(e) => {
-                    if let Seen::Refusal(status) = self.sent_meanwhile()
-                        && status != 408
-                    {
-                        self.cut_short = true;
-                        return Ok(());
+                    match self.sent_meanwhile() {
+                        seen if seen.refuses() => {
+                            self.cut_short = true;
+                            return Ok(());
+                        }
+                        Seen::Other => super::kept::heard(),
+                        _ => {}
                     }
                     return Err(e.into());
                 }

@@ -11,11 +11,12 @@
 //! What it keeps from hyper's behaviour, each covered by the transports' tests:
 //! - an interim `1xx` answer is skipped; `101` is refused (no upgrade was asked for);
 //! - a body framed by `Content-Length`, `chunked`, or the connection's end;
-//! - a refusal (`4xx`, `5xx`) that comes while the body is still being written (a receiver
-//!   refusing it early) is read and is the answer; that connection is not kept. An early
-//!   `2xx` or `3xx` is kept for when the request is written whole (RFC 9112 asks a client
-//!   to stop sending only on an error); after a failed write, a `408` (a server closing a
-//!   connection idle too long) is not taken for the answer;
+//! - a refusal (`4xx` but `408`, `5xx`) that comes while the body is still being written (a
+//!   receiver refusing it early) is read and is the answer; that connection is not kept. An
+//!   early `2xx`, `3xx` or `408` is kept for when the request is written whole (RFC 9112
+//!   asks a client to stop sending only on an error); if the writing fails instead, the
+//!   attempt fails, and after a `408` (a server closing a connection idle too long) the
+//!   request goes again at once, as on any kept connection closed under it;
 //! - a connection is kept only when its answer was read to its end, nothing came after it,
 //!   and neither side said `Connection: close` (nor is it HTTP/1.0);
 //! - a kept connection the server closed meanwhile is seen before it is written to
@@ -85,6 +86,13 @@ impl Failed {
                 || crate::delivery::connection_cut(&error));
         Failed { error, cut }
     }
+}
+
+/// Whether an answer that comes while its request is still being written refuses it (`4xx`
+/// but `408`, `5xx`): the rest is not sent (RFC 9112 asks a client to stop only on an
+/// error).
+fn refuses(head: &Head) -> bool {
+    head.status >= 400 && head.status != 408
 }
 
 /// An answer that came before its request was written whole.
@@ -255,10 +263,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                         *early = self.take_head().ok().flatten();
                     }
                     return Poll::Ready(match early.take() {
-                        Some(head) if head.status >= 400 && head.status != 408 => {
-                            Ok(Some(Early::Refusal(head)))
+                        Some(head) if refuses(&head) => Ok(Some(Early::Refusal(head))),
+                        Some(head) => {
+                            // A 408 says the request was not read: the connection ended before
+                            // an answer to it (sent again at once on a kept one). Any other
+                            // answer was one: sent again later.
+                            if head.status == 408 {
+                                self.received = false;
+                            }
+                            Err(e)
                         }
-                        _ => Err(e),
+                        None => Err(e),
                     });
                 }
                 // An answer came, and it refuses nothing: the writing goes on.
@@ -267,16 +282,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                     // The server does not take more now: has it answered?
                     match ready!(self.poll_fill(cx))? {
                         0 => {
+                            // Each fill's bytes were looked at for a head already: none is
+                            // left whole to take here.
                             return Poll::Ready(match self.take_head()? {
-                                Some(head) if head.status >= 400 && head.status != 408 => {
-                                    Ok(Some(Early::Refusal(head)))
-                                }
-                                // It may not have read what it answered: sent again later.
-                                Some(head) => Err(invalid(format!(
-                                    "the server answered {} and closed the connection before \
-                                     taking the whole request",
-                                    head.status
-                                ))),
+                                Some(head) => Ok(Some(Early::Refusal(head))),
                                 None if !self.received => Err(closed_before_answering()),
                                 None => Err(invalid(
                                     "the server closed the connection within its answer's head"
@@ -285,9 +294,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                             });
                         }
                         _ => match self.take_head()? {
-                            Some(head) if head.status >= 400 => {
+                            Some(head) if refuses(&head) => {
                                 return Poll::Ready(Ok(Some(Early::Refusal(head))));
                             }
+                            // Refusing nothing (a 408, which a server sends as it closes a
+                            // connection idle too long, says only that this request was not
+                            // read yet): kept until the request is written whole, or fails.
                             Some(head) => *early = Some(head),
                             // Part of a head, or an interim answer skipped: write on.
                             None => {}

@@ -176,13 +176,34 @@ async fn an_early_success_lets_the_body_go_whole() {
         server.read_exact(&mut request).await.unwrap();
         std::future::pending::<()>().await;
     });
-    let answer = conn.send(head, &body).await.unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), conn.send(head, &body))
+        .await
+        .expect("written whole, not waiting for the server")
+        .unwrap();
     assert_eq!(answer.status, 200);
     assert!(
         conn.read_body(&answer, &mut Vec::new()).await,
         "written whole, the connection is kept"
     );
     served.abort();
+}
+
+#[tokio::test]
+async fn a_408_as_the_server_closes_is_a_cut_not_an_answer() {
+    // A server closing a connection idle too long says 408 and goes: the request was not
+    // read, and goes again at once on a new connection.
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    server
+        .write_all(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    drop(server);
+    let failed = conn
+        .send(b"POST / HTTP/1.1\r\n\r\n", &vec![b'x'; 64 * 1024])
+        .await
+        .unwrap_err();
+    assert!(failed.cut, "{failed:?}");
 }
 
 #[tokio::test]

@@ -123,6 +123,8 @@ fn server(
     (addr, answered, stop, handle)
 }
 
+// Heard while the write stalls: not on Windows, whose writes are not sliced.
+#[cfg(unix)]
 #[test]
 fn a_refusal_while_the_request_is_written_is_the_answer() {
     let (addr, answered, stop, server) = server(
@@ -184,6 +186,46 @@ fn over_tls_bytes_from_the_server_do_not_end_the_writing() {
     );
 }
 
+/// Writes a request whose server answered `answer` after the head and then closed with the
+/// body unread (a reset): what the body's write gave, and whether an answer was noted.
+fn answered_then_reset(answer: &'static [u8]) -> (TcpTransport, Result<(), ureq::Error>, bool) {
+    let (addr, answered, stop, server) = server(answer, false);
+    let mut conn = open(addr, true);
+    super::super::kept::watch_connects();
+    let head = format!("POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {BODY}\r\n\r\n");
+    transmit(&mut conn, head.as_bytes(), within(WAIT)).unwrap();
+    answered.recv_timeout(WAIT).unwrap();
+    stop.send(()).unwrap();
+    server.join().unwrap();
+    let written = transmit(&mut conn, &vec![b'x'; BODY], within(WAIT));
+    (conn, written, super::super::kept::answered())
+}
+
+#[test]
+fn an_early_success_then_a_reset_is_a_failure_after_an_answer() {
+    // Not sent again at once, as a request on a kept connection closed under it would be:
+    // the server answered it.
+    let (conn, written, heard) =
+        answered_then_reset(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert!(written.is_err() && !conn.cut_short, "{written:?}");
+    assert!(heard);
+}
+
+#[test]
+fn a_408_as_the_server_closes_is_no_answer() {
+    // A server closing a connection idle too long says 408 and goes, the request unread:
+    // the write fails as on any connection closed under it (and the request goes again at
+    // once), and nothing counts as an answer.
+    let (conn, written, heard) =
+        answered_then_reset(b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n");
+    assert!(
+        matches!(&written, Err(ureq::Error::Io(e)) if crate::delivery::connection_cut(e)),
+        "{written:?}"
+    );
+    assert!(!conn.cut_short);
+    assert!(!heard);
+}
+
 #[test]
 fn a_request_the_server_takes_goes_whole_and_the_connection_is_kept() {
     let (addr, answered, stop, server) = server(b"HTTP/1.1 204 No Content\r\n\r\n", true);
@@ -239,6 +281,12 @@ fn what_the_server_sent_is_told_apart() {
         ),
         (b"HTTP/1.1 413", Seen::Refusal(413)),
         (b"HTTP/1.1 408 Request Timeout", Seen::Refusal(408)),
+        (
+            b"HTTP/1.1 100 Continue\n\nHTTP/1.1 401 ",
+            Seen::Refusal(401),
+        ),
+        (b"HTTP/1.1 2xx Fine", Seen::End),
+        (b"HTTP/1.1 +99 What", Seen::End),
         (b"HTTP/1.0 503 ", Seen::Refusal(503)),
         (b"HTTP/1.1 200 OK", Seen::Other),
         (b"HTTP/1.1 301 Moved", Seen::Other),
@@ -246,4 +294,7 @@ fn what_the_server_sent_is_told_apart() {
     ] {
         assert_eq!(seen_in(sent), seen, "{}", String::from_utf8_lossy(sent));
     }
+    // A 408 is sent as a server closes a connection idle too long: no refusal.
+    assert!(Seen::Refusal(413).refuses() && !Seen::Refusal(408).refuses());
+    assert!(!Seen::Other.refuses() && !Seen::End.refuses());
 }
