@@ -596,13 +596,19 @@ impl ClientKey {
 /// authority: a password that starts with digits (`admin:123/x@host`) parses so, as host
 /// `admin` and port 123, whatever the slashes after the scheme.
 fn port_then_at(url: &str, parsed: &url::Url) -> bool {
-    let port = parsed.port().is_some()
-        || parsed.host_str().is_some_and(|host| {
-            // An empty port (`admin:/x@host`) is not kept by the parse.
-            url.to_ascii_lowercase()
-                .contains(&format!("{}:", host.to_ascii_lowercase()))
-        });
-    port && parsed[url::Position::BeforePath..].contains('@')
+    // A port the parse drops (empty, or the scheme's own) shows in the text as a ':' after
+    // the host (not an IPv6 literal's) in what reads as the authority.
+    let written_port = || {
+        let rest = url.split_once(':').map_or("", |(_, rest)| rest);
+        let rest = rest.trim_start_matches(['/', '\\']);
+        let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        let port = host_port
+            .rsplit_once(']')
+            .map_or(host_port, |(_, port)| port);
+        port.contains(':')
+    };
+    parsed[url::Position::BeforePath..].contains('@') && (parsed.port().is_some() || written_port())
 }
 
 /// The URL cut to its origin, for messages, logs and dead letters: paths and queries often

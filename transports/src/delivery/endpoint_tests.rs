@@ -206,6 +206,10 @@ fn urls_are_cut_to_their_origin_for_logs() {
         // A user name that is an e-mail address.
         "https://me@example.com:123/x@hooks.example.com/",
         "HTTPS://ADMIN:/x@hooks.example.com/",
+        // A host the parse rewrites, with a port it drops.
+        "https://ad%6Din:/x@hooks.example.com/",
+        "https://ädmin:443/x@hooks.example.com/",
+        "https://1234:/x@hooks.example.com/",
     ] {
         assert_eq!(redact_url(url), "https://…", "{url}");
     }
