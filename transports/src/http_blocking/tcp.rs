@@ -24,7 +24,8 @@
 //!
 //! On Windows, whose sockets are left in an undefined state by a send that timed out, a
 //! write is given the whole time left instead of slices, and the first refusal is heard
-//! only if the write fails.
+//! only if the write fails; and as a reset there drops what was received and not read, an
+//! early `2xx` followed by a reset is not seen, and the request goes again at once.
 //!
 //! Connecting is as ureq's: each of the resolved (and vetted: see the guard's resolver)
 //! addresses in turn, each but the last given half of the time left, the last all of it; an
@@ -255,8 +256,9 @@ enum Seen {
     Nothing,
     /// A final `4xx` or `5xx` answer, with its status.
     Refusal(u16),
-    /// A final answer that refuses nothing (`2xx`, `3xx`): the server may still read the
-    /// rest, as it said it would (RFC 9112 asks a client to stop sending only on an error).
+    /// A final answer that refuses nothing (`2xx`, `3xx`, or past `5xx`): the server may
+    /// still read the rest, as it said it would (RFC 9112 asks a client to stop sending only
+    /// on an error).
     Other,
     /// The connection's end, a reset, or bytes that are no HTTP answer.
     End,
@@ -292,8 +294,8 @@ fn seen_in(mut seen: &[u8]) -> Seen {
                 Some(end) => seen = &seen[end..],
                 None => return Seen::Nothing,
             },
-            200..=399 => return Seen::Other,
             400..=599 => return Seen::Refusal(status),
+            200..=399 | 600..=999 => return Seen::Other,
             // Not a status: no answer ureq can read, as good as the end.
             _ => return Seen::End,
         }

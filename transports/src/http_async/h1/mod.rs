@@ -92,7 +92,7 @@ impl Failed {
 /// but `408`, `5xx`): the rest is not sent (RFC 9112 asks a client to stop only on an
 /// error).
 fn refuses(head: &Head) -> bool {
-    head.status >= 400 && head.status != 408
+    (400..=599).contains(&head.status) && head.status != 408
 }
 
 /// An answer that came before its request was written whole.

@@ -186,8 +186,9 @@ fn over_tls_bytes_from_the_server_do_not_end_the_writing() {
     );
 }
 
-/// Writes a request whose server answered `answer` after the head and then closed with the
-/// body unread (a reset): what the body's write gave, and whether an answer was noted.
+/// Writes a request whose server answered `answer` after the head and then closed, before
+/// the body: what the body's write gave (its first segments get a reset back), and whether
+/// an answer was noted.
 fn answered_then_reset(answer: &'static [u8]) -> (TcpTransport, Result<(), ureq::Error>, bool) {
     let (addr, answered, stop, server) = server(answer, false);
     let mut conn = open(addr, true);
@@ -201,6 +202,9 @@ fn answered_then_reset(answer: &'static [u8]) -> (TcpTransport, Result<(), ureq:
     (conn, written, super::super::kept::answered())
 }
 
+// Windows drops what was received and not read once a reset comes: the answer is not
+// seen, and the request goes again at once (see the module docs).
+#[cfg(unix)]
 #[test]
 fn an_early_success_then_a_reset_is_a_failure_after_an_answer() {
     // Not sent again at once, as a request on a kept connection closed under it would be:
@@ -287,6 +291,7 @@ fn what_the_server_sent_is_told_apart() {
         ),
         (b"HTTP/1.1 2xx Fine", Seen::End),
         (b"HTTP/1.1 +99 What", Seen::End),
+        (b"HTTP/1.1 799 Odd", Seen::Other),
         (b"HTTP/1.0 503 ", Seen::Refusal(503)),
         (b"HTTP/1.1 200 OK", Seen::Other),
         (b"HTTP/1.1 301 Moved", Seen::Other),
