@@ -10,17 +10,18 @@
 //!   the answer.** A receiver refusing a large body (a `413`, a `401` from a middleware) may
 //!   answer once it has the head and stop reading. ureq's wrote on until the timeout, and the
 //!   final `4xx` became a retryable timeout, retried for a day. Here, when a write has waited
-//!   a [`STALL`] (or failed), the connection is looked at: the start of a `4xx` or `5xx`
-//!   answer, or the connection's end, stops the writing (the rest of the request is
-//!   dropped), and ureq reads the answer as it would after a whole request. The connection
-//!   is not kept: the server did not get the whole request. An interim answer (`100
-//!   Continue`, unasked) or an early `2xx` or `3xx` does not stop it (RFC 9112 asks a client
-//!   to stop sending only on an error: such a server may read the rest yet); nor, after a
-//!   failed write, does a `408`, which a server sends as it closes a connection idle too
-//!   long (the request goes again at once on a new one, as for any kept connection closed
-//!   under it). Over TLS this layer sees records it cannot read (a server sends session
-//!   tickets unasked), so the write waits on, up to the deadline; the async transport, which
-//!   reads TLS, hears a refusal there too.
+//!   a [`STALL`] (or failed), the connection is looked at: the start of a `4xx` (but `408`)
+//!   or `5xx` answer, or the connection's end, stops the writing (the rest of the request
+//!   is dropped), and ureq reads the answer as it would after a whole request. The
+//!   connection is not kept: the server did not get the whole request. An interim answer
+//!   (`100 Continue`, unasked) or an early `2xx` or `3xx` does not stop it (RFC 9112 asks a
+//!   client to stop sending only on an error: such a server may read the rest yet); if the
+//!   writing then fails, the server answered, and the attempt fails. Nor does a `408`,
+//!   which a server sends as it closes a connection idle too long: if the writing then
+//!   fails, the request goes again at once on a new connection, as for any kept connection
+//!   closed under it. Over TLS this layer sees records it cannot read (a server sends
+//!   session tickets unasked), so the write waits on, up to the deadline; the async
+//!   transport, which reads TLS, hears a refusal there too.
 //!
 //! On Windows, whose sockets are left in an undefined state by a send that timed out, a
 //! write is given the whole time left instead of slices, and the first refusal is heard
