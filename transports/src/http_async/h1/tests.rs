@@ -206,6 +206,72 @@ async fn a_408_as_the_server_closes_is_a_cut_not_an_answer() {
     assert!(failed.cut, "{failed:?}");
 }
 
+/// A connection whose server sent `answer`, then takes nothing of the request at first
+/// and fails the next write (a reset), as a server does that answers and closes while a
+/// large body goes out.
+struct AnswersThenResets {
+    answer: &'static [u8],
+    read: bool,
+    writes: usize,
+}
+
+impl AsyncRead for AnswersThenResets {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !std::mem::replace(&mut self.read, true) {
+            buf.put_slice(self.answer);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for AnswersThenResets {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.writes += 1;
+        if self.writes == 1 {
+            // What a full socket says; the connection is looked at for an answer at once.
+            Poll::Pending
+        } else {
+            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn an_answer_kept_while_writing_decides_a_reset_that_follows() {
+    let send = |answer: &'static [u8]| async move {
+        let mut conn = H1::new(AnswersThenResets {
+            answer,
+            read: false,
+            writes: 0,
+        });
+        conn.send(b"POST / HTTP/1.1\r\n\r\n", b"{}")
+            .await
+            .unwrap_err()
+    };
+    // A 408: the request was not read, and goes again at once.
+    let failed = send(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n").await;
+    assert!(failed.cut, "{failed:?}");
+    // A 200: the server answered it; not sent again at once.
+    let failed = send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+    assert!(!failed.cut, "{failed:?}");
+}
+
 #[tokio::test]
 async fn chunk_framing_past_its_budget_ends_the_body() {
     let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
