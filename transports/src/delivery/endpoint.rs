@@ -623,7 +623,7 @@ fn port_then_at(url: &str, parsed: &url::Url) -> bool {
 /// ```
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        // A password that is digits, or starts with digits and then a '/', '\\', '?' or '#'
+        // A password that is digits, or starts with digits and then a '/', '\', '?' or '#'
         // (`admin:123/x@host`), parses as host `admin`, port 123, with an '@' after: nothing
         // of it is shown (nor, then, of a URL with a port and a real '@' in its path or
         // query).

@@ -160,8 +160,8 @@ pub(super) struct TcpTransport {
     /// The socket timeouts as last set, so that they are set only when they change.
     read_timeout: Option<std::time::Duration>,
     write_timeout: Option<std::time::Duration>,
-    /// The server answered (or ended the connection) before it took the whole request: the
-    /// rest is dropped, and the connection is not kept.
+    /// The server refused the request (or ended the connection) before it took it whole:
+    /// the rest is dropped, and the connection is not kept.
     cut_short: bool,
 }
 
@@ -195,6 +195,16 @@ impl TcpTransport {
             stream.set_write_timeout(t)
         })?;
         Ok(())
+    }
+
+    /// [`sent_meanwhile`](Self::sent_meanwhile), noting an answer that refuses nothing: a
+    /// failure from there on is not one to send again at once (see `kept::answered`).
+    fn answer_meanwhile(&self) -> Seen {
+        let seen = self.sent_meanwhile();
+        if seen == Seen::Other {
+            super::kept::heard();
+        }
+        seen
     }
 
     /// What the server sent while the request was being written, looked at without taking
@@ -344,15 +354,10 @@ impl Transport for TcpTransport {
                     if !SLICED {
                         return Err(ureq::Error::Timeout(timeout.reason));
                     }
-                    match self.sent_meanwhile() {
-                        seen if seen.refuses() || seen == Seen::End => {
-                            self.cut_short = true;
-                            return Ok(());
-                        }
-                        // The server answered: a failure from here on is not one to send
-                        // again at once.
-                        Seen::Other => super::kept::heard(),
-                        _ => {}
+                    let seen = self.answer_meanwhile();
+                    if seen.refuses() || seen == Seen::End {
+                        self.cut_short = true;
+                        return Ok(());
                     }
                 }
                 // A server that refused the request and closed without reading the rest:
@@ -360,13 +365,9 @@ impl Transport for TcpTransport {
                 // closes a connection idle too long: the request goes again at once, on a
                 // new one, as after any kept connection closed under it.
                 Err(e) => {
-                    match self.sent_meanwhile() {
-                        seen if seen.refuses() => {
-                            self.cut_short = true;
-                            return Ok(());
-                        }
-                        Seen::Other => super::kept::heard(),
-                        _ => {}
+                    if self.answer_meanwhile().refuses() {
+                        self.cut_short = true;
+                        return Ok(());
                     }
                     return Err(e.into());
                 }

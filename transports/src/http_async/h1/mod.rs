@@ -282,8 +282,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                     // The server does not take more now: has it answered?
                     match ready!(self.poll_fill(cx))? {
                         0 => {
-                            // Each fill's bytes were looked at for a head already: none is
-                            // left whole to take here.
+                            // Each fill's bytes were looked at for a head already, so a
+                            // whole one is not expected here; one that is would be a refusal
+                            // cut short by the close.
                             return Poll::Ready(match self.take_head()? {
                                 Some(head) => Ok(Some(Early::Refusal(head))),
                                 None if !self.received => Err(closed_before_answering()),
