@@ -89,9 +89,21 @@ pub enum Error {
     /// `whpk_` public key): the sender uses another key, or another kind of key, or the
     /// body, `webhook-id` or `webhook-timestamp` changed on the way (verify the raw bytes,
     /// before any parsing). Reject the request.
+    ///
+    /// The message says which: the header has no entry of a kind the keys verify (and what
+    /// key to give), or none of the entries that could be checked matches.
+    #[non_exhaustive]
     NoMatchingSignature {
         /// How many secrets were tried (0 means none were configured).
         secrets: usize,
+        /// How many of them are `whsec_` secrets, which check `v1` entries; the others are
+        /// ed25519 keys, which check `v1a` entries.
+        hmac_secrets: usize,
+        /// How many `v1` entries the header has (of the first
+        /// [`MAX_SIGNATURE_ENTRIES`](crate::signature::MAX_SIGNATURE_ENTRIES)).
+        v1_entries: usize,
+        /// How many `v1a` entries the header has (of the same).
+        v1a_entries: usize,
     },
     /// [`receive`](crate::receive()) could not tell the format of a body from its top-level
     /// keys (listed here, at most 8, each cut to 64 characters): it is none of Zenlix
@@ -236,7 +248,11 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::InvalidSecret(message) | Error::InvalidTenant(message) => f.write_str(message),
-            Error::MissingHeader(name) => write!(f, "missing header '{name}'"),
+            Error::MissingHeader(name) => write!(
+                f,
+                "missing header '{name}' (the sender does not sign with Standard Webhooks, \
+                 or something on the way dropped the header)"
+            ),
             Error::InvalidTimestamp(value) => write!(
                 f,
                 "invalid webhook-timestamp '{value}' (expected Unix seconds, like 1700000000)"
@@ -255,15 +271,15 @@ impl fmt::Display for Error {
                     tolerance.as_secs()
                 )
             }
-            Error::NoMatchingSignature { secrets: 0 } => f.write_str(
+            Error::NoMatchingSignature { secrets: 0, .. } => f.write_str(
                 "no secret to check webhook-signature against (configure at least one secret)",
             ),
-            Error::NoMatchingSignature { secrets } => write!(
-                f,
-                "no signature in webhook-signature matches any of the {secrets} secret(s) \
-                 (wrong secret or kind of key: v1 entries need a whsec_ secret, v1a entries \
-                 a whpk_ key; or the body was changed in transit)"
-            ),
+            Error::NoMatchingSignature {
+                secrets,
+                hmac_secrets,
+                v1_entries,
+                v1a_entries,
+            } => no_matching_signature(f, *secrets, *hmac_secrets, *v1_entries, *v1a_entries),
             Error::UnknownFormat { keys } if keys.is_empty() => f.write_str(
                 "unknown webhook format: the body is an empty object (set the format to parse it)",
             ),
@@ -288,6 +304,53 @@ impl fmt::Display for Error {
             ),
         }
     }
+}
+
+/// The message of [`Error::NoMatchingSignature`] with at least one key: whether the header
+/// has entries of a kind the keys check, and if not, which key to give.
+fn no_matching_signature(
+    f: &mut fmt::Formatter<'_>,
+    secrets: usize,
+    hmac_secrets: usize,
+    v1_entries: usize,
+    v1a_entries: usize,
+) -> fmt::Result {
+    let ed25519_keys = secrets.saturating_sub(hmac_secrets);
+    let hmac_checked = v1_entries > 0 && hmac_secrets > 0;
+    let ed25519_checked = v1a_entries > 0 && ed25519_keys > 0;
+    let checked = match (hmac_checked, ed25519_checked) {
+        (true, false) => format!("the {hmac_secrets} whsec_ secret(s)"),
+        (false, true) => format!("the {ed25519_keys} ed25519 key(s)"),
+        (true, true) => {
+            format!("the {hmac_secrets} whsec_ secret(s) or the {ed25519_keys} ed25519 key(s)")
+        }
+        (false, false) if v1_entries + v1a_entries == 0 => {
+            return f.write_str(
+                "webhook-signature has no v1 or v1a entry (expected space-separated \
+                 'v1,<base64>' entries: the sender does not sign with Standard Webhooks)",
+            );
+        }
+        // No key checks the kind of entry the header has: the other kind's keys were given.
+        (false, false) if v1_entries > 0 => {
+            return write!(
+                f,
+                "webhook-signature has v1 (HMAC) entries, and none of the {secrets} key(s) is \
+                 a whsec_ secret (give the sender's whsec_ secret)"
+            );
+        }
+        (false, false) => {
+            return write!(
+                f,
+                "webhook-signature has v1a (ed25519) entries, and none of the {secrets} key(s) \
+                 is an ed25519 key (give the sender's whpk_ public key)"
+            );
+        }
+    };
+    write!(
+        f,
+        "no signature in webhook-signature matches {checked} (another key signed it, or the \
+         body, webhook-id or webhook-timestamp changed in transit: verify the bytes received)"
+    )
 }
 
 impl std::error::Error for Error {

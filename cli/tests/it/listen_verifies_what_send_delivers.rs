@@ -84,7 +84,7 @@ fn a_wrong_secret_is_answered_401_and_dead_lettered_at_once() {
     let line = listen.line();
     assert!(
         line.starts_with(
-            "bad signature (no signature in webhook-signature matches any of the 1 secret(s)"
+            "bad signature (no signature in webhook-signature matches the 1 whsec_ secret(s)"
         ),
         "{line}"
     );

@@ -586,6 +586,8 @@ pub fn verify_at(
     let timestamp_digits = format_i64(timestamp, &mut digits);
     let mut macs: Option<Vec<HmacSha256>> = None;
     let mut message: Option<Vec<u8>> = None;
+    // For the error's message: which kinds of entry there were.
+    let (mut v1_entries, mut v1a_entries) = (0, 0);
 
     for entry in signatures
         .split_ascii_whitespace()
@@ -593,6 +595,7 @@ pub fn verify_at(
     {
         let matched = match entry.split_once(',') {
             Some((HMAC_VERSION, encoded)) => {
+                v1_entries += 1;
                 let macs = macs.get_or_insert_with(|| {
                     secrets
                         .iter()
@@ -605,9 +608,12 @@ pub fn verify_at(
                 });
                 hmac_entry_matches(encoded, macs)
             }
-            Some((ED25519_VERSION, encoded)) => ed25519_entry_matches(encoded, secrets, || {
-                message.get_or_insert_with(|| signed_content(id, timestamp_digits, body))
-            }),
+            Some((ED25519_VERSION, encoded)) => {
+                v1a_entries += 1;
+                ed25519_entry_matches(encoded, secrets, || {
+                    message.get_or_insert_with(|| signed_content(id, timestamp_digits, body))
+                })
+            }
             _ => false,
         };
         if matched {
@@ -619,6 +625,12 @@ pub fn verify_at(
     }
     Err(Error::NoMatchingSignature {
         secrets: secrets.len(),
+        hmac_secrets: secrets
+            .iter()
+            .filter(|s| s.kind() == SecretKind::Hmac)
+            .count(),
+        v1_entries,
+        v1a_entries,
     })
 }
 

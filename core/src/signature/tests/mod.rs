@@ -202,7 +202,7 @@ fn rotation_signs_with_every_secret_and_verifies_with_any() {
     }
     assert!(matches!(
         verify_spec(&signature, &[stranger], SPEC_TIMESTAMP),
-        Err(Error::NoMatchingSignature { secrets: 1 })
+        Err(Error::NoMatchingSignature { secrets: 1, .. })
     ));
 }
 
@@ -238,7 +238,7 @@ fn only_the_first_entries_are_looked_at() {
             std::slice::from_ref(&secret),
             SPEC_TIMESTAMP
         ),
-        Err(Error::NoMatchingSignature { secrets: 1 })
+        Err(Error::NoMatchingSignature { secrets: 1, .. })
     ));
 }
 
@@ -279,7 +279,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-id'",
+            "missing header 'webhook-id' (the sender does not sign with Standard Webhooks, or \
+             something on the way dropped the header)",
         ),
         (
             verify_at(
@@ -290,7 +291,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-timestamp'",
+            "missing header 'webhook-timestamp' (the sender does not sign with Standard Webhooks, or \
+             something on the way dropped the header)",
         ),
         (
             verify_at(
@@ -301,7 +303,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-signature'",
+            "missing header 'webhook-signature' (the sender does not sign with Standard Webhooks, or \
+             something on the way dropped the header)",
         ),
         (
             verify_at(
@@ -336,9 +339,9 @@ fn every_error_displays_its_value() {
                 SPEC_TIMESTAMP,
             )
             .unwrap_err(),
-            "no signature in webhook-signature matches any of the 2 secret(s) (wrong secret \
-             or kind of key: v1 entries need a whsec_ secret, v1a entries a whpk_ key; or the \
-             body was changed in transit)",
+            "no signature in webhook-signature matches the 2 whsec_ secret(s) (another key \
+             signed it, or the body, webhook-id or webhook-timestamp changed in transit: verify \
+             the bytes received)",
         ),
         (
             verify_spec(SPEC_SIGNATURE, &[], SPEC_TIMESTAMP).unwrap_err(),
@@ -350,6 +353,89 @@ fn every_error_displays_its_value() {
         let expected_signature_error = !matches!(err, Error::InvalidSecret(_));
         assert_eq!(err.is_signature_error(), expected_signature_error, "{err}");
     }
+}
+
+#[test]
+fn no_match_says_whether_a_key_could_check_the_entries() {
+    let hmac = Secret::generate().unwrap();
+    let ed25519 = Secret::generate_ed25519().unwrap();
+    let public = ed25519.public_key().unwrap();
+    let v1a = sign(SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, &[ed25519]).unwrap();
+    let both = format!("{SPEC_SIGNATURE} {v1a}");
+    let other_hmac = Secret::generate().unwrap();
+    let other_public = Secret::generate_ed25519().unwrap().public_key().unwrap();
+    // The header, the keys, the error's counts (secrets, whsec_ secrets, v1 and v1a
+    // entries), its message.
+    type Case<'a> = (&'a str, Vec<Secret>, (usize, usize, usize, usize), &'a str);
+    let cases: [Case<'_>; 6] = [
+        (
+            SPEC_SIGNATURE,
+            vec![public.clone()],
+            (1, 0, 1, 0),
+            "webhook-signature has v1 (HMAC) entries, and none of the 1 key(s) is a whsec_ \
+             secret (give the sender's whsec_ secret)",
+        ),
+        (
+            &v1a,
+            vec![hmac.clone(), other_hmac.clone()],
+            (2, 2, 0, 1),
+            "webhook-signature has v1a (ed25519) entries, and none of the 2 key(s) is an \
+             ed25519 key (give the sender's whpk_ public key)",
+        ),
+        (
+            "v2,abc v1 v1a",
+            vec![hmac.clone()],
+            (1, 1, 0, 0),
+            "webhook-signature has no v1 or v1a entry (expected space-separated \
+             'v1,<base64>' entries: the sender does not sign with Standard Webhooks)",
+        ),
+        (
+            &v1a,
+            vec![hmac.clone(), other_public.clone()],
+            (2, 1, 0, 1),
+            "no signature in webhook-signature matches the 1 ed25519 key(s) (another key \
+             signed it, or the body, webhook-id or webhook-timestamp changed in transit: \
+             verify the bytes received)",
+        ),
+        (
+            &both,
+            vec![hmac.clone(), other_public.clone()],
+            (2, 1, 1, 1),
+            "no signature in webhook-signature matches the 1 whsec_ secret(s) or the 1 \
+             ed25519 key(s) (another key signed it, or the body, webhook-id or \
+             webhook-timestamp changed in transit: verify the bytes received)",
+        ),
+        // The v1 entry has no key of its kind, the v1a entry has one: checked, no match.
+        (
+            &both,
+            vec![other_public.clone()],
+            (1, 0, 1, 1),
+            "no signature in webhook-signature matches the 1 ed25519 key(s) (another key \
+             signed it, or the body, webhook-id or webhook-timestamp changed in transit: \
+             verify the bytes received)",
+        ),
+    ];
+    for (header, secrets, counts, text) in cases {
+        let err = verify_spec(header, &secrets, SPEC_TIMESTAMP).unwrap_err();
+        let Error::NoMatchingSignature {
+            secrets,
+            hmac_secrets,
+            v1_entries,
+            v1a_entries,
+        } = err
+        else {
+            panic!("{header}: {err:?}")
+        };
+        assert_eq!(
+            (secrets, hmac_secrets, v1_entries, v1a_entries),
+            counts,
+            "{header}"
+        );
+        assert_eq!(err.to_string(), text, "{header}");
+    }
+    // With its own key each verifies.
+    verify_spec(&both, &[public], SPEC_TIMESTAMP).unwrap();
+    verify_spec(&both, &[secret(SPEC_SECRET)], SPEC_TIMESTAMP).unwrap();
 }
 
 #[test]
@@ -372,7 +458,7 @@ fn tampering_and_wrong_secrets_fail() {
     let spec = [secret(SPEC_SECRET)];
     let no_match = |result: Result<Verified, Error>| {
         assert!(
-            matches!(result, Err(Error::NoMatchingSignature { secrets: 1 })),
+            matches!(result, Err(Error::NoMatchingSignature { secrets: 1, .. })),
             "{result:?}"
         );
     };

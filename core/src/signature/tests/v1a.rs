@@ -117,7 +117,7 @@ fn ring_verifies_our_v1a_signatures_and_refuses_a_tampered_body() {
             at(&header, body).unwrap();
             assert!(matches!(
                 at(&header, &tampered_body),
-                Err(Error::NoMatchingSignature { secrets: 1 })
+                Err(Error::NoMatchingSignature { secrets: 1, .. })
             ));
             assert!(at(&written("v1a,", &flipped), body).is_err());
         }
@@ -186,7 +186,7 @@ fn a_header_with_v1_and_v1a_entries_verifies_with_any_one_key() {
                 &[stranger_hmac.clone(), stranger_public.clone()],
                 SPEC_TIMESTAMP
             ),
-            Err(Error::NoMatchingSignature { secrets: 2 })
+            Err(Error::NoMatchingSignature { secrets: 2, .. })
         ));
     }
 }
@@ -295,7 +295,7 @@ fn malformed_v1a_entries_are_skipped() {
         assert!(
             matches!(
                 verify_spec(entry, &keys, SPEC_TIMESTAMP),
-                Err(Error::NoMatchingSignature { secrets: 2 })
+                Err(Error::NoMatchingSignature { secrets: 2, .. })
             ),
             "{entry:?}"
         );
