@@ -364,6 +364,16 @@ fn errors_name_the_position_and_the_fix() {
          attempt is always made at once; start it with 0s (\"0s,5s,1m\")"
     );
     assert_eq!(
+        err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\ntimeout = \"1ns\"\n"),
+        "deskhook.toml:4:11: endpoint 'a': timeout = 1ns is shorter than an attempt can take (at \
+         least 1ms); give e.g. 15s"
+    );
+    assert_eq!(
+        err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nconnect_timeout = \"0s\"\n"),
+        "deskhook.toml:4:19: endpoint 'a': connect_timeout = 0s is shorter than an attempt can \
+         take (at least 1ms); give e.g. 15s"
+    );
+    assert_eq!(
         err("[delivery]\nmax_payload = 0\n"),
         "deskhook.toml:2:15: max_payload = 0 would refuse every event; give a size in bytes, \
          e.g. 1048576"

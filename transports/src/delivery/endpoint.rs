@@ -16,6 +16,10 @@ use crate::template::Template;
 /// longer holds a slot for nothing, and a clock plus a far larger one overflows.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The shortest `timeout` or `connect_timeout` an endpoint may have: one shorter fails
+/// nearly every attempt, on loopback too, as a timeout the endpoint is blamed for.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// A receiving endpoint.
 ///
 /// ```
@@ -176,14 +180,16 @@ impl Endpoint {
         self
     }
 
-    /// The limit for a whole attempt (connect, send, response). Defaults to 15 s.
+    /// The limit for a whole attempt (connect, send, response), from [`MIN_TIMEOUT`] to
+    /// [`MAX_TIMEOUT`]. Defaults to 15 s.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// The limit for connecting. Defaults to 5 s.
+    /// The limit for connecting, from [`MIN_TIMEOUT`] to [`MAX_TIMEOUT`]; the whole
+    /// attempt's `timeout` bounds it too. Defaults to 5 s.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -425,10 +431,15 @@ impl Endpoint {
             ("timeout", self.timeout),
             ("connect_timeout", self.connect_timeout),
         ] {
-            if timeout.is_zero() {
+            if timeout < MIN_TIMEOUT {
                 return Err(invalid(
                     field,
-                    "a timeout of 0 would fail every attempt; give e.g. 15s".into(),
+                    format!(
+                        "{field} = {} is shorter than an attempt can take (at least {}); give \
+                         e.g. 15s",
+                        deskhook::policy::format_duration(timeout),
+                        deskhook::policy::format_duration(MIN_TIMEOUT)
+                    ),
                 ));
             }
             if timeout > MAX_TIMEOUT {

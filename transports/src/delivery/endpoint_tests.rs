@@ -86,6 +86,24 @@ fn headers_deskhook_sets_cannot_be_replaced() {
             .validate()
             .is_ok()
     );
+    // A timeout no attempt can meet is refused; the shortest one is taken.
+    for timeout in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_micros(999),
+    ] {
+        let text = invalid(base().timeout(timeout));
+        assert!(text.contains("shorter than an attempt can take"), "{text}");
+        let text = invalid(base().connect_timeout(timeout));
+        assert!(text.contains("connect_timeout"), "{text}");
+    }
+    assert!(
+        base()
+            .timeout(MIN_TIMEOUT)
+            .connect_timeout(MIN_TIMEOUT)
+            .validate()
+            .is_ok()
+    );
     // A timeout too long to add to a clock is refused, not a panic at the first attempt.
     for timeout in [Duration::MAX, Duration::from_secs(86_400)] {
         let text = invalid(base().timeout(timeout));

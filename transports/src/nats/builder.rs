@@ -148,7 +148,7 @@ impl NatsSinkBuilder {
     }
 
     /// How long one publish waits for the connection and then for its acknowledgement
-    /// before it counts as failed (and is retried). Defaults to 5 s; at most an hour.
+    /// before it counts as failed (and is retried). Defaults to 5 s; from 1 ms to an hour.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -156,7 +156,7 @@ impl NatsSinkBuilder {
     }
 
     /// How long the build waits for the server to create or check the stream; also the
-    /// connection timeout of the client. Defaults to 5 s; at most an hour.
+    /// connection timeout of the client. Defaults to 5 s; from 1 ms to an hour.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -307,16 +307,18 @@ impl NatsSinkBuilder {
                 self.batch
             )));
         }
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(invalid(
-                "a timeout of 0 would fail every publish; give e.g. 5s".into(),
-            ));
-        }
-        let longest = crate::delivery::MAX_TIMEOUT;
+        let (shortest, longest) = (crate::delivery::MIN_TIMEOUT, crate::delivery::MAX_TIMEOUT);
         for (name, timeout) in [
             ("timeout", self.timeout),
             ("connect_timeout", self.connect_timeout),
         ] {
+            if timeout < shortest {
+                return Err(invalid(format!(
+                    "{name} {} would fail every publish; give at least {} (e.g. 5s)",
+                    deskhook::policy::format_duration(timeout),
+                    deskhook::policy::format_duration(shortest)
+                )));
+            }
             if timeout > longest {
                 return Err(invalid(format!(
                     "{name} {} would hold a publish (or the build) that long; give at most {} \
@@ -471,9 +473,11 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_of_zero_or_past_an_hour_is_refused() {
+    fn a_timeout_under_a_millisecond_or_past_an_hour_is_refused() {
         for (publish, connect) in [
             (Duration::ZERO, Duration::from_secs(5)),
+            (Duration::from_nanos(1), Duration::from_secs(5)),
+            (Duration::from_secs(5), Duration::from_micros(999)),
             (Duration::MAX, Duration::from_secs(5)),
             (Duration::from_secs(5), Duration::from_secs(3601)),
         ] {
@@ -488,14 +492,15 @@ mod tests {
                 "{err}"
             );
         }
-        let hour = Duration::from_secs(3600);
-        assert!(
-            builder()
-                .timeout(hour)
-                .connect_timeout(hour)
-                .validate()
-                .is_ok()
-        );
+        for bound in [crate::delivery::MIN_TIMEOUT, crate::delivery::MAX_TIMEOUT] {
+            assert!(
+                builder()
+                    .timeout(bound)
+                    .connect_timeout(bound)
+                    .validate()
+                    .is_ok()
+            );
+        }
     }
 
     #[test]
