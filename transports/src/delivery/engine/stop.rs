@@ -314,16 +314,16 @@ impl Engine {
         self.pool.in_flight()
     }
 
-    /// The longest an attempt may take, as far as the endpoints registered say: a look at
-    /// every one.
+    /// The longest an attempt under way may take: the longest timeout of the endpoints'
+    /// settings, and of those replaced or removed since the start (an attempt keeps the
+    /// settings it began with): a look at every endpoint.
     #[cfg(feature = "relay")]
     pub(crate) fn longest_attempt(&self) -> Duration {
-        self.registry
-            .all()
-            .iter()
-            .map(|lane| lane.route().endpoint.attempt_timeout())
-            .max()
-            .unwrap_or(Duration::ZERO)
+        let mut longest = self.registry.retired_timeout();
+        self.registry.for_each(|lane| {
+            longest = longest.max(lane.route().endpoint.attempt_timeout());
+        });
+        longest
     }
 
     /// Whether endpoint `endpoint` is attempting an event of ticket `ticket` now.

@@ -370,6 +370,39 @@ fn a_410_to_settings_since_replaced_neither_disables_nor_dead_letters() {
     );
 }
 
+/// A relay waits for attempts under way up to the longest timeout they may have: an
+/// attempt keeps the settings it began with, so a timeout since shortened, or an endpoint
+/// since removed, still counts.
+#[cfg(feature = "relay")]
+#[test]
+fn the_longest_attempt_counts_the_timeouts_of_settings_replaced_or_removed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let long = Duration::from_secs(600);
+    let engine = engine(
+        vec![
+            endpoint("crm", Duration::from_secs(1)).timeout(long),
+            endpoint("chat", Duration::from_secs(1)).timeout(Duration::from_secs(20)),
+        ],
+        8,
+        &dir,
+    );
+    assert_eq!(engine.longest_attempt(), long);
+    let endpoints = crate::delivery::Endpoints::new(engine.clone());
+    endpoints
+        .upsert(endpoint("crm", Duration::from_secs(1)).timeout(Duration::from_secs(5)))
+        .expect("the endpoint is updated");
+    assert_eq!(engine.longest_attempt(), long, "after the update");
+    endpoints
+        .upsert(endpoint("chat", Duration::from_secs(1)).timeout(Duration::from_secs(900)))
+        .expect("the endpoint is updated");
+    endpoints.remove("chat").expect("the endpoint is removed");
+    assert_eq!(
+        engine.longest_attempt(),
+        Duration::from_secs(900),
+        "after the removal"
+    );
+}
+
 /// An update and a removal of the same endpoint, the removal coming once the update has let
 /// go of the registry's lock: the spool's table ends without the endpoint, so it does not
 /// come back at the next start (the update's row was written after the removal's).

@@ -2,13 +2,13 @@
 //! the names whose removal is under way (see the [module docs](super)).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use deskhook::EventType;
 use smallvec::SmallVec;
 
-use super::super::{Lane, lock};
+use super::super::{Lane, Route, lock};
 use crate::error::Error;
 
 /// Endpoints by name, and by tenant for routing.
@@ -97,9 +97,26 @@ pub(crate) struct Registry {
     /// write (each reads again when another changed the endpoint), which under load could
     /// outlast any number of tries.
     pub(super) rotating: Mutex<()>,
+    /// The longest attempt timeout, in nanoseconds, of the settings replaced or removed so
+    /// far: attempts begun under them may still be on the wire (a relay's wait for them
+    /// is bounded by it, with the current settings' timeouts).
+    retired_timeout: AtomicU64,
 }
 
 impl Registry {
+    /// Notes that attempts may still run under `route`, which is being replaced or removed.
+    pub(super) fn retire(&self, route: &Route) {
+        let nanos = route.endpoint.attempt_timeout().as_nanos();
+        self.retired_timeout
+            .fetch_max(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The longest timeout [`retire`](Self::retire) has seen, or zero.
+    #[cfg(feature = "relay")]
+    pub(crate) fn retired_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.retired_timeout.load(Ordering::Relaxed))
+    }
+
     pub(super) fn read(&self) -> RwLockReadGuard<'_, Index> {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }

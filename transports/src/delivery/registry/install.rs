@@ -126,6 +126,7 @@ impl Engine {
             }
             let before = old.endpoint.tenant.clone();
             lane.set_route(route.clone());
+            self.registry().retire(&old);
             if before != after {
                 index.remove_routing(lane, before.as_deref());
                 index.insert_routing(lane, after.as_deref());

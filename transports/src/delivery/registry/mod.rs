@@ -575,7 +575,9 @@ impl Endpoints {
             let lane = index.by_name.remove(name);
             self.engine.pool().set_endpoints(index.by_name.len());
             if let Some(lane) = &lane {
-                let tenant = lane.route().endpoint.tenant.clone();
+                let route = lane.route();
+                registry.retire(&route);
+                let tenant = route.endpoint.tenant.clone();
                 index.remove_routing(lane, tenant.as_deref());
                 registry.removing(name, true);
             }
