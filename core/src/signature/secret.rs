@@ -16,12 +16,25 @@ const PADDING_OPTIONAL: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 use ed25519_dalek::{PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SigningKey, VerifyingKey};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::Error;
 
 pub(super) type HmacSha256 = Hmac<Sha256>;
+
+// The keyed HMAC states (a Signer's, each request's clone, a verification's) and the raw
+// key are wiped when dropped: an HMAC state is two SHA-256 states and a block buffer, each
+// wiped by its own `Drop`. This stops compiling if the `zeroize` features of `hmac` and
+// `sha2` are left out.
+const _: () = {
+    use hmac::digest::block_api::{Buffer, CoreProxy};
+    const fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+    wiped::<<Sha256 as CoreProxy>::Core>();
+    wiped::<Buffer<hmac::block_api::HmacCore<Sha256>>>();
+    wiped::<Zeroizing<Box<[u8]>>>();
+};
 
 const HMAC_PREFIX: &str = "whsec_";
 const SIGNING_PREFIX: &str = "whsk_";
@@ -60,6 +73,14 @@ const HOW_TO_GENERATE_ED25519: &str = "generate one with `deskhook secret new --
 /// public key in full), there is no `Display` and no `Serialize`, and parse errors never quote
 /// the key. [`Secret::reveal`] is the one way to get it back out.
 ///
+/// Secrets are wiped from memory when dropped: the key's bytes, the buffers it was decoded
+/// or generated in, and the keyed HMAC states made from it (a [`Signer`]'s, and each
+/// signature's and verification's). What stays is outside this type: the text it was parsed
+/// from (a configuration file, an environment variable), [`Secret::reveal`]'s string, and the
+/// 64-byte block the `hmac` crate keys its state with, left on the stack.
+///
+/// [`Signer`]: crate::signature::Signer
+///
 /// # Examples
 ///
 /// ```
@@ -80,10 +101,10 @@ pub struct Secret {
 }
 
 /// What a [`Secret`] holds, ready to use: the raw HMAC key, or the ed25519 keys with their
-/// curve points already computed.
+/// curve points already computed. Both kinds of secret key are wiped when dropped.
 #[derive(Clone)]
 pub(super) enum Key {
-    Hmac(Box<[u8]>),
+    Hmac(Zeroizing<Box<[u8]>>),
     /// Boxed: a signing key with its public point is about 250 bytes.
     Ed25519(Box<SigningKey>),
     Ed25519Public(VerifyingKey),
@@ -142,12 +163,12 @@ impl Secret {
             .ok_or_else(|| unknown_prefix(s))?;
         // Padding is optional: a key cut from a tool that leaves out the '=' is the same key,
         // and a short one then gets the message about its length.
-        let key = PADDING_OPTIONAL.decode(encoded).map_err(|e| {
+        let key = Zeroizing::new(PADDING_OPTIONAL.decode(encoded).map_err(|e| {
             Error::InvalidSecret(format!(
                 "secret '{prefix}…' is not valid base64: {}",
                 describe_base64_error(&e, prefix)
             ))
-        })?;
+        })?);
         match prefix {
             HMAC_PREFIX => Secret::from_bytes(&key),
             SIGNING_PREFIX => signing_key(&key),
@@ -169,7 +190,7 @@ impl Secret {
             )));
         }
         Ok(Secret {
-            key: Key::Hmac(key.into()),
+            key: Key::Hmac(Zeroizing::new(key.into())),
         })
     }
 
@@ -181,9 +202,10 @@ impl Secret {
     /// [`Error::InvalidSecret`] when the random source fails (it does not on any supported
     /// system once booted).
     pub fn generate() -> Result<Secret, Error> {
-        let key: [u8; GENERATED_SECRET_LEN] = random()?;
+        let mut key = Zeroizing::new(Box::new([0u8; GENERATED_SECRET_LEN]) as Box<[u8]>);
+        random(&mut key)?;
         Ok(Secret {
-            key: Key::Hmac(key.into()),
+            key: Key::Hmac(key),
         })
     }
 
@@ -195,7 +217,8 @@ impl Secret {
     /// [`Error::InvalidSecret`] when the random source fails (it does not on any supported
     /// system once booted).
     pub fn generate_ed25519() -> Result<Secret, Error> {
-        let seed: [u8; SECRET_KEY_LENGTH] = random()?;
+        let mut seed = Zeroizing::new([0u8; SECRET_KEY_LENGTH]);
+        random(&mut *seed)?;
         Ok(Secret {
             key: Key::Ed25519(Box::new(SigningKey::from_bytes(&seed))),
         })
@@ -235,7 +258,9 @@ impl Secret {
     pub fn reveal(&self) -> String {
         match &self.key {
             Key::Hmac(key) => written(HMAC_PREFIX, key),
-            Key::Ed25519(signing) => written(SIGNING_PREFIX, &signing.to_keypair_bytes()),
+            Key::Ed25519(signing) => {
+                written(SIGNING_PREFIX, &*Zeroizing::new(signing.to_keypair_bytes()))
+            }
             Key::Ed25519Public(public) => written(PUBLIC_PREFIX, public.as_bytes()),
         }
     }
@@ -279,21 +304,22 @@ fn written(prefix: &str, key: &[u8]) -> String {
     out
 }
 
-/// `N` bytes from the operating system's random source.
-fn random<const N: usize>() -> Result<[u8; N], Error> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| {
+/// Fills `bytes` from the operating system's random source (in place: the key is not
+/// copied through the stack on its way to the wiped buffer that keeps it).
+fn random(bytes: &mut [u8]) -> Result<(), Error> {
+    getrandom::fill(bytes).map_err(|e| {
         Error::InvalidSecret(format!(
             "cannot generate a secret: the system random source failed: {e}"
         ))
-    })?;
-    Ok(bytes)
+    })
 }
 
 /// The error for a key written with none of the three prefixes.
 fn unknown_prefix(s: &str) -> Error {
+    // Perhaps the key itself, its prefix left out: wiped once measured.
     let looks_like_base64 = STANDARD
         .decode(s)
+        .map(Zeroizing::new)
         .is_ok_and(|key| (MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&key.len()));
     Error::InvalidSecret(if looks_like_base64 {
         "secret must start with 'whsec_' (it looks like the base64 part alone: write 'whsec_' \
