@@ -9,14 +9,17 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::{LAYOUT, LAYOUT_PLAIN_URL, LAYOUT_SEALED_URL, SECRETS_KEY_ENV, StoredEndpoint};
 use crate::delivery::{EndpointSpec, SecretSpec};
 use crate::error::Error;
 
 /// The key that seals endpoints' secrets and header values: 32 bytes, written as base64.
+/// Wiped from memory when dropped, as are the buffers it is read or made in and the
+/// settings opened with it.
 #[derive(Clone)]
-pub struct SecretsKey([u8; 32]);
+pub struct SecretsKey(Zeroizing<[u8; 32]>);
 
 impl fmt::Debug for SecretsKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,16 +39,18 @@ impl SecretsKey {
 
     /// [`parse`](SecretsKey::parse), the error as its message alone.
     fn read(text: &str) -> Result<SecretsKey, String> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| {
+        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| {
             "the secrets key is not base64; make one with `deskhook endpoints new-key`".to_owned()
-        })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            format!(
+        })?);
+        let mut key = Zeroizing::new([0u8; 32]);
+        if bytes.len() != key.len() {
+            return Err(format!(
                 "the secrets key is {} bytes; it must be 32 (make one with `deskhook endpoints \
                  new-key`)",
-                b.len()
-            )
-        })?;
+                bytes.len()
+            ));
+        }
+        key.copy_from_slice(&bytes);
         Ok(SecretsKey(key))
     }
 
@@ -96,22 +101,22 @@ impl SecretsKey {
     ///
     /// [`Error::Config`] when the operating system's random generator fails.
     pub fn generate() -> Result<SecretsKey, Error> {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key)
+        let mut key = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut *key)
             .map_err(|e| Error::Config(format!("the random generator failed: {e}")))?;
         Ok(SecretsKey(key))
     }
 
     /// The key as base64, to give to every relay.
     pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0)
+        STANDARD.encode(*self.0)
     }
 
     fn seal(&self, endpoint: &str, aad: &[u8], plain: &[u8]) -> Result<String, Error> {
         let mut nonce = [0u8; 24];
         getrandom::fill(&mut nonce)
             .map_err(|e| Error::Config(format!("the random generator failed: {e}")))?;
-        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let cipher = XChaCha20Poly1305::new((&*self.0).into());
         let sealed = cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
             .map_err(|_| Error::Config(format!("endpoint '{endpoint}': sealing failed")))?;
@@ -120,7 +125,7 @@ impl SecretsKey {
         Ok(STANDARD.encode(out))
     }
 
-    fn open(&self, endpoint: &str, aad: &Aad, sealed: &str) -> Result<Vec<u8>, Error> {
+    fn open(&self, endpoint: &str, aad: &Aad, sealed: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         let wrong = || {
             Error::Config(if aad.binds_settings {
                 format!(
@@ -142,7 +147,7 @@ impl SecretsKey {
             return Err(wrong());
         }
         let (nonce, ciphertext) = bytes.split_at(24);
-        XChaCha20Poly1305::new((&self.0).into())
+        XChaCha20Poly1305::new((&*self.0).into())
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
@@ -150,6 +155,7 @@ impl SecretsKey {
                     aad: &aad.bytes,
                 },
             )
+            .map(Zeroizing::new)
             .map_err(|_| wrong())
     }
 }
@@ -177,7 +183,12 @@ impl Keys {
 
     /// Opens `sealed` with the current key, else with a previous one: the text, and
     /// whether a previous key opened it. The error is the current key's.
-    fn open(&self, name: &str, aad: &Aad, sealed: &str) -> Result<(Vec<u8>, bool), Error> {
+    fn open(
+        &self,
+        name: &str,
+        aad: &Aad,
+        sealed: &str,
+    ) -> Result<(Zeroizing<Vec<u8>>, bool), Error> {
         let key = self.current.as_ref().ok_or_else(|| {
             Error::Config(format!(
                 "endpoint '{name}' has sealed settings (secrets, header values, URL) and no \
@@ -328,8 +339,10 @@ pub(super) fn record_of(
     let sealed = match key {
         // With a key the URL is sealed, so there is always something to seal.
         Some(key) => {
-            let plain = serde_json::to_vec(&sealed)
-                .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?;
+            let plain = Zeroizing::new(
+                serde_json::to_vec(&sealed)
+                    .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?,
+            );
             let aad = Aad::of(&spec.name, (layout, paused, &open))?;
             Some(key.seal(&spec.name, &aad.bytes, &plain)?)
         }
