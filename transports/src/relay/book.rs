@@ -133,22 +133,38 @@ pub(super) enum Seen {
     Joined,
 }
 
-/// The ids of the last [`RECENT`] events acknowledged.
+/// The ids of the last [`RECENT`] events acknowledged, and of the last [`RECENT`] whose
+/// acknowledgement the server never confirmed (pinned: see [`Book::pin`]).
 #[derive(Default)]
 struct Recent {
     order: VecDeque<Arc<str>>,
     ids: HashSet<Arc<str>>,
+    pinned_order: VecDeque<Arc<str>>,
+    pinned: HashSet<Arc<str>>,
 }
 
 impl Recent {
     fn insert(&mut self, id: Arc<str>) {
-        if self.ids.insert(id.clone()) {
-            self.order.push_back(id);
-            if self.order.len() > RECENT
-                && let Some(old) = self.order.pop_front()
-            {
-                self.ids.remove(&old);
-            }
+        remember(&mut self.ids, &mut self.order, id);
+    }
+
+    fn pin(&mut self, id: Arc<str>) {
+        remember(&mut self.pinned, &mut self.pinned_order, id);
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id) || self.pinned.contains(id)
+    }
+}
+
+/// Adds `id` to `ids`, forgetting the oldest beyond [`RECENT`].
+fn remember(ids: &mut HashSet<Arc<str>>, order: &mut VecDeque<Arc<str>>, id: Arc<str>) {
+    if ids.insert(id.clone()) {
+        order.push_back(id);
+        if order.len() > RECENT
+            && let Some(old) = order.pop_front()
+        {
+            ids.remove(&old);
         }
     }
 }
@@ -233,7 +249,20 @@ impl Book {
 
     /// Whether event `id` is in delivery here or was just acknowledged.
     pub(super) fn knows(&self, id: &str) -> bool {
-        lock(&self.waiting).contains_key(id) || lock(&self.recent).ids.contains(id)
+        lock(&self.waiting).contains_key(id) || lock(&self.recent).contains(id)
+    }
+
+    /// The server never confirmed the acknowledgement of `carrier`'s message, and the events
+    /// its tickets held back go on: its events are remembered until [`RECENT`] others are
+    /// pinned after them, however many are acknowledged meanwhile. Should the
+    /// acknowledgement have been lost, and the server hand the message out again late, the
+    /// relay knows it, and does not deliver its events after their tickets' later ones.
+    pub(super) fn pin(&self, carrier: &Carrier) {
+        let done = lock(&carrier.done).clone();
+        let mut recent = lock(&self.recent);
+        for id in done {
+            recent.pin(id);
+        }
     }
 
     /// Event `id` ended without going to the engine (no endpoint takes it): remembered as
@@ -251,7 +280,6 @@ impl Book {
             return Some(Seen::Joined);
         }
         lock(&self.recent)
-            .ids
             .contains(id)
             .then_some(Seen::Acknowledged)
     }
@@ -381,7 +409,7 @@ impl Book {
             pending.carriers.extend(carriers);
             return Opened::Joined;
         }
-        if lock(&self.recent).ids.contains(&id) {
+        if lock(&self.recent).contains(&id) {
             drop(waiting);
             for carrier in &carriers {
                 self.pass(carrier, &id);

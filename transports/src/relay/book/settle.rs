@@ -13,8 +13,9 @@
 //! acknowledgement is sent is acknowledged without a confirmation; an event gated behind it
 //! after that (the ticket's next message pulled meanwhile) waits for the confirmation of
 //! the acknowledgement sent again. After 2 × `ack_wait` without one, the events go all
-//! the same (logged): by then a lost acknowledgement has brought the message back, and the
-//! relay knew it again if it still remembered its events.
+//! the same (logged): a lost acknowledgement has brought the message back by then, or does
+//! later, and the relay knows it again by its events, which it then remembers for longer
+//! (see `Book::pin`). A relay that takes the partition over does not know them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -82,14 +83,19 @@ pub(in crate::relay) async fn settle_messages(
                 Some(next) => next,
                 None => return,
             },
-            Some((carrier, withdrawn)) = waiting.next(), if !waiting.is_empty() => {
+            Some((carrier, acked)) = waiting.next(), if !waiting.is_empty() => {
                 let carrier: Arc<Carrier> = carrier;
-                if withdrawn {
+                match acked {
                     // Its tenure ended: the next owner has the message, and the events that
                     // waited for it.
-                    book.settle(&carrier);
-                } else {
-                    acknowledged(&book, &http, &carrier, true);
+                    Acked::Withdrawn => book.settle(&carrier),
+                    Acked::Confirmed => {
+                        acknowledged(&book, &http, &carrier, true);
+                    }
+                    Acked::Unconfirmed => {
+                        book.pin(&carrier);
+                        acknowledged(&book, &http, &carrier, true);
+                    }
                 }
                 continue;
             }
@@ -152,12 +158,23 @@ async fn done(
     (!acknowledged(book, http, &carrier, false)).then_some(carrier)
 }
 
+/// How waiting for the confirmation of an acknowledgement ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Acked {
+    /// The server has it.
+    Confirmed,
+    /// Not confirmed within `Confirming::until`: the events waiting for it go all the same.
+    Unconfirmed,
+    /// The tenure that took the message ended first: the partition's next owner has the
+    /// message, and the events that wait for it.
+    Withdrawn,
+}
+
 /// Acknowledges `carrier`'s message and waits for the server to confirm it, asking again
-/// as `confirming` says. Gives it back with whether its tenure ended first (the partition's
-/// next owner then has the message, and the events that wait for it).
-async fn confirmed_ack(carrier: Arc<Carrier>, confirming: Confirming) -> (Arc<Carrier>, bool) {
+/// as `confirming` says. Gives it back with how that ended.
+async fn confirmed_ack(carrier: Arc<Carrier>, confirming: Confirming) -> (Arc<Carrier>, Acked) {
     let Some(message) = &carrier.message else {
-        return (carrier, false);
+        return (carrier, Acked::Confirmed);
     };
     let start = Instant::now();
     let mut asked = 0_u32;
@@ -167,7 +184,7 @@ async fn confirmed_ack(carrier: Arc<Carrier>, confirming: Confirming) -> (Arc<Ca
             break;
         };
         if carrier.withdrawn.load(Ordering::Acquire) {
-            return (carrier, true);
+            return (carrier, Acked::Withdrawn);
         }
         asked += 1;
         if start.elapsed() >= confirming.until {
@@ -175,12 +192,13 @@ async fn confirmed_ack(carrier: Arc<Carrier>, confirming: Confirming) -> (Arc<Ca
                 target: deskhook::LOG_TARGET,
                 "relay: partition {}: the server did not confirm the acknowledgement of \
                  message {} in {:?} ({error}); the events of its tickets that waited for it go \
-                 on (should the acknowledgement have been lost, the message came back meanwhile)",
+                 on (should the acknowledgement have been lost, the message comes back, and \
+                 this relay knows its events)",
                 carrier.partition,
                 carrier.sequence,
                 confirming.until
             );
-            break;
+            return (carrier, Acked::Unconfirmed);
         }
         if asked == 1 {
             log::warn!(
@@ -195,7 +213,7 @@ async fn confirmed_ack(carrier: Arc<Carrier>, confirming: Confirming) -> (Arc<Ca
         // Once per `every`: an error can come at once (no connection).
         tokio::time::sleep_until(asking + confirming.every).await;
     }
-    (carrier, false)
+    (carrier, Acked::Confirmed)
 }
 
 /// Sends `message`'s acknowledgement as a request, which the server answers once it has

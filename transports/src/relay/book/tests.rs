@@ -88,3 +88,27 @@ fn a_parked_message_whose_tenure_ended_as_its_entries_were_written_does_not_stay
     book.parked_done(&carrier);
     assert_eq!(book.outstanding(0), 0);
 }
+
+#[test]
+fn the_events_of_an_unconfirmed_acknowledgement_are_remembered_past_the_recent_ones() {
+    let (book, _done) = Book::new(1, 1024 * 1024, 16);
+    let id = |n: usize| -> Arc<str> { format!("evt_{n}").into() };
+    let withdrawn = Arc::new(AtomicBool::new(false));
+    let carrier = Carrier::new(None, (0, 1), 7, 2, &withdrawn);
+    lock(&carrier.done).extend([id(0), id(1)]);
+    book.pin(&carrier);
+    book.remember(&id(2));
+    // As many acknowledged after them as the relay remembers: the acknowledged one is
+    // forgotten, the pinned ones are not.
+    for n in 3..3 + RECENT {
+        book.remember(&id(n));
+    }
+    assert!(book.knows("evt_0") && book.knows("evt_1"));
+    assert!(!book.knows("evt_2"));
+    assert!(book.knows(&format!("evt_{}", 2 + RECENT)));
+    // Pinned ones are forgotten in turn, as many pinned after them.
+    let later = Carrier::new(None, (0, 1), 8, RECENT, &withdrawn);
+    lock(&later.done).extend((3 + RECENT..3 + 2 * RECENT).map(id));
+    book.pin(&later);
+    assert!(!book.knows("evt_0") && !book.knows("evt_1"));
+}
