@@ -84,12 +84,18 @@ relay and serve log to stderr at info and up; RUST_LOG changes the level (RUST_L
 /// not a failure, so `main` exits quietly.
 const STDOUT_CLOSED: &str = "stdout closed";
 
-/// Exits 2 with `message`, as clap does for bad arguments: for combinations of flags that
-/// clap cannot check itself (they depend on the value of `--format`).
-fn usage_error(message: impl std::fmt::Display) -> ! {
-    Cli::command()
-        .error(clap::error::ErrorKind::ArgumentConflict, message)
-        .exit()
+/// Exits 2 with `message`, as clap does for bad arguments, with the usage of `subcommand`:
+/// for combinations of flags that clap cannot check itself (they depend on the value of
+/// `--format`).
+fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> ! {
+    let mut command = Cli::command();
+    // Built, so that the subcommand's usage line reads `deskhook <subcommand> …`.
+    command.build();
+    match command.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
+        None => command.error(clap::error::ErrorKind::ArgumentConflict, message),
+    }
+    .exit()
 }
 
 /// The message for a failed write to stdout.

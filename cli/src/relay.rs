@@ -136,11 +136,14 @@ pub(crate) fn daemon_runtime(threads: Option<u16>) -> Result<tokio::runtime::Run
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let threads = args.threads;
     if args.lease < Duration::from_secs(1) {
-        crate::usage_error(format!(
-            "--lease {:?} is too short: a relay renews its leases every quarter of it, so \
+        crate::usage_error(
+            "relay",
+            format!(
+                "--lease {:?} is too short: a relay renews its leases every quarter of it, so \
              give at least 1s (10s is the default)",
-            args.lease
-        ));
+                args.lease
+            ),
+        );
     }
     let config = crate::send::load_config(&args.config)?;
     // Refused, not left out: whoever wrote it expects the events to be kept on disk.
@@ -191,11 +194,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             let (key, previous) =
                 crate::endpoints::keys_from_env(&args.key_env, &args.previous_keys_env)?;
             if args.require_sealed && key.is_none() {
-                crate::usage_error(format!(
-                    "--require-sealed needs the secrets key (in ${}): without it nothing is \
+                crate::usage_error(
+                    "relay",
+                    format!(
+                        "--require-sealed needs the secrets key (in ${}): without it nothing is \
                      sealed, so nothing could be required",
-                    args.key_env
-                ));
+                        args.key_env
+                    ),
+                );
             }
             relay
                 .endpoints_bucket(bucket, key)

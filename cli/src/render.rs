@@ -103,15 +103,16 @@ impl TemplateArgs {
                 return Ok(None);
             }
             (None, None) => crate::usage_error(
+                "render",
                 "--template-var and --template-content-type need --template or \
                  --template-file",
             ),
         };
         let mut template = template.map_err(|e| format!("--template: {e}"))?;
         if let Some(content_type) = &self.template_content_type {
-            template = template
-                .content_type(content_type)
-                .unwrap_or_else(|e| crate::usage_error(format!("--template-content-type: {e}")));
+            template = template.content_type(content_type).unwrap_or_else(|e| {
+                crate::usage_error("render", format!("--template-content-type: {e}"))
+            });
         }
         for (name, value) in crate::parse_each("--template-var", &self.template_var, parse_var)? {
             template = template.var(name, value);
@@ -223,19 +224,27 @@ pub(crate) fn check_format_flags(
 ) {
     let name = format.name();
     match format {
-        FormatArg::Zenlix if !has_actions => crate::usage_error(format!(
-            "the following required arguments were not provided:\n  {actions_flag}"
-        )),
+        FormatArg::Zenlix if !has_actions => crate::usage_error(
+            "render",
+            format!("the following required arguments were not provided:\n  {actions_flag}"),
+        ),
         FormatArg::Zenlix => {}
-        _ if event.is_none() => crate::usage_error(format!(
-            "--format {name} needs --event FILE, a {name} webhook body"
-        )),
-        _ if has_actions => crate::usage_error(format!(
-            "{actions_flag} is for zenlix events; a {name} event's type is in its --event file"
-        )),
-        _ if description => crate::usage_error(format!(
-            "--description is for zenlix events; a {name} event is sent as its --event file has it"
-        )),
+        _ if event.is_none() => crate::usage_error(
+            "render",
+            format!("--format {name} needs --event FILE, a {name} webhook body"),
+        ),
+        _ if has_actions => crate::usage_error(
+            "render",
+            format!(
+                "{actions_flag} is for zenlix events; a {name} event's type is in its --event file"
+            ),
+        ),
+        _ if description => crate::usage_error(
+            "render",
+            format!(
+                "--description is for zenlix events; a {name} event is sent as its --event file has it"
+            ),
+        ),
         _ => {}
     }
 }
@@ -335,7 +344,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let template = args.template.template()?;
     if args.explain {
         let Some(template) = &template else {
-            crate::usage_error("--explain needs --template or --template-file".to_owned())
+            crate::usage_error(
+                "render",
+                "--explain needs --template or --template-file".to_owned(),
+            )
         };
         eprintln!(
             "deskhook render: the {} renders {}.",

@@ -336,7 +336,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let secrets = args.target.secrets()?;
     let template = args.template.template()?;
     if template.is_some() && args.target.url.is_none() {
-        crate::usage_error("--template needs --url: endpoints of --config have their own");
+        crate::usage_error(
+            "send",
+            "--template needs --url: endpoints of --config have their own",
+        );
     }
     let events = match (args.format, &args.event) {
         (crate::render::FormatArg::Zenlix, _) | (_, None) => {

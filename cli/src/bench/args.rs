@@ -250,33 +250,40 @@ pub(super) fn check_flags(args: &Args) {
         Transport::Nats => {
             if args.nats.is_none() {
                 crate::usage_error(
+                    "bench",
                     "--transport nats needs --nats URL, the NATS server to publish to (such as \
                      nats://127.0.0.1:4222)",
                 );
             }
             if args.relays > 0 && args.target.url.is_none() {
-                crate::usage_error("--relays needs --url, the endpoint the relays deliver to");
+                crate::usage_error(
+                    "bench",
+                    "--relays needs --url, the endpoint the relays deliver to",
+                );
             }
             if args.paused {
-                crate::usage_error("--paused is for --transport blocking and async");
+                crate::usage_error("bench", "--paused is for --transport blocking and async");
             }
             if args.backlog.is_some() {
-                crate::usage_error("--backlog is for --transport blocking and async");
+                crate::usage_error("bench", "--backlog is for --transport blocking and async");
             }
             if args.ca_file.is_some() {
                 crate::usage_error(
+                    "bench",
                     "--ca-file is for --transport blocking and async (relays read their \
                      endpoint's CA from its ca_file in deskhook.toml)",
                 );
             }
             if args.template.given() {
                 crate::usage_error(
+                    "bench",
                     "--template is for --transport blocking and async (relays read their \
                      endpoint's template from deskhook.toml)",
                 );
             }
             if args.endpoints.is_some() {
                 crate::usage_error(
+                    "bench",
                     "--endpoints is for --transport blocking and async (relays deliver to the \
                      one endpoint at --url)",
                 );
@@ -288,10 +295,14 @@ pub(super) fn check_flags(args: &Args) {
             if args.relays == 0
                 && let Some((flag, _)) = relay_only.iter().find(|(_, given)| *given)
             {
-                crate::usage_error(format!("{flag} is for the relays: give --relays N too"));
+                crate::usage_error(
+                    "bench",
+                    format!("{flag} is for the relays: give --relays N too"),
+                );
             }
             if args.relays == 0 && args.target.url.is_some() {
                 crate::usage_error(
+                    "bench",
                     "with --transport nats, --url is where relays deliver: give --relays N too, \
                      or leave --url out to measure publishing only",
                 );
@@ -299,7 +310,10 @@ pub(super) fn check_flags(args: &Args) {
         }
         Transport::Blocking | Transport::Async => {
             if args.target.url.is_none() {
-                crate::usage_error("--url is required with --transport blocking and async");
+                crate::usage_error(
+                    "bench",
+                    "--url is required with --transport blocking and async",
+                );
             }
             let nats_only = [
                 ("--nats", args.nats.is_some()),
@@ -311,10 +325,11 @@ pub(super) fn check_flags(args: &Args) {
                 ("--replicas", args.replicas.is_some()),
             ];
             if let Some((flag, _)) = nats_only.iter().find(|(_, given)| *given) {
-                crate::usage_error(format!("{flag} is for --transport nats"));
+                crate::usage_error("bench", format!("{flag} is for --transport nats"));
             }
             if args.paused && args.backlog.is_some() {
                 crate::usage_error(
+                    "bench",
                     "--backlog waits for deliveries to settle, and --paused makes none: give \
                      one or the other",
                 );

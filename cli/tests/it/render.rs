@@ -230,6 +230,12 @@ fn vendor_formats_refuse_zenlix_flags_and_other_formats_bodies() {
         "{}",
         text(&out.stderr)
     );
+    // With the usage of the subcommand, as clap's own errors have.
+    assert!(
+        text(&out.stderr).contains("\nUsage: deskhook render [OPTIONS]\n"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A Usedesk body read as iQChannels names the problem and the file.
     let out = deskhook(&["render", "--format", "iqchannels", "--event", usedesk]);
