@@ -274,6 +274,34 @@ fn drain_explains_a_missing_spool_and_a_spool_in_use() {
         assert!(!none.exists(), "{args:?} made {}", none.display());
     }
 
+    // The database file given for its directory: the directory is named.
+    let file = tmp.path().join("spool.sqlite3");
+    std::fs::write(&file, b"").unwrap();
+    for args in [
+        &["spool", "stats", file.to_str().unwrap()][..],
+        &[
+            "drain",
+            "--spool",
+            file.to_str().unwrap(),
+            "--url",
+            "http://127.0.0.1:9/",
+            "--allow-private",
+        ][..],
+    ] {
+        let out = deskhook_in(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let expected = format!(
+            "is a file, and a spool is a directory; give the directory that holds \
+             spool.sqlite3 (such as '{}')",
+            tmp.path().display()
+        );
+        assert!(
+            text(&out.stderr).contains(&expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
     let dir = tmp.path().join("spool");
     let _held = deskhook_transports::spool::Spool::open(&dir).unwrap();
     let out = deskhook_in(

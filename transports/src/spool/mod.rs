@@ -380,10 +380,7 @@ impl SpoolBuilder {
             .map_err(|(_, message)| Error::Config(message))?;
         let db = self.config.dir.join(DATABASE_FILE);
         if self.existing && !db.is_file() {
-            return Err(Error::Spool {
-                path: db,
-                message: "no spool here (the file does not exist); check the directory".to_owned(),
-            });
+            return Err(no_spool(&self.config.dir, db));
         }
         let defaults = crate::delivery::DeliveryConfig::default();
         let c = self.config;
@@ -595,13 +592,30 @@ pub fn read_dead_letter_page(
     schema::letters(&conn, query).map_err(|e| damaged(&path, &e))
 }
 
+/// The error for a spool directory `dir` without the database `db`: a path to the database
+/// itself (or to any file) is a common slip, and is named.
+fn no_spool(dir: &Path, db: PathBuf) -> Error {
+    let message = if dir.is_file() {
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        format!(
+            "no spool here: '{}' is a file, and a spool is a directory; give the directory \
+             that holds {DATABASE_FILE} (such as '{}')",
+            dir.display(),
+            parent.display()
+        )
+    } else {
+        "no spool here (the file does not exist); check the directory".to_owned()
+    };
+    Error::Spool { path: db, message }
+}
+
 fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
     let db = dir.join(DATABASE_FILE);
     if !db.is_file() {
-        return Err(Error::Spool {
-            path: db,
-            message: "no spool here (the file does not exist); check the directory".to_owned(),
-        });
+        return Err(no_spool(dir, db));
     }
     let conn = Connection::open_with_flags(
         &db,
