@@ -91,7 +91,8 @@ pub enum Error {
     /// before any parsing). Reject the request.
     ///
     /// The message says which: the header has no entry of a kind the keys verify (and what
-    /// key to give), or none of the entries that could be checked matches.
+    /// key to give), or none of the entries that could be checked matches; and which entries
+    /// were not signatures, or not looked at.
     #[non_exhaustive]
     NoMatchingSignature {
         /// How many secrets were tried (0 means none were configured).
@@ -104,6 +105,13 @@ pub enum Error {
         v1_entries: usize,
         /// How many `v1a` entries the header has (of the same).
         v1a_entries: usize,
+        /// How many `v1` or `v1a` entries (of the same) are not the base64 of a signature of
+        /// their kind (32 bytes for `v1`, 64 for `v1a`).
+        malformed_entries: usize,
+        /// How many entries came after the first
+        /// [`MAX_SIGNATURE_ENTRIES`](crate::signature::MAX_SIGNATURE_ENTRIES), which are
+        /// not looked at.
+        unread_entries: usize,
     },
     /// [`receive`](crate::receive()) could not tell the format of a body from its top-level
     /// keys (listed here, at most 8, each cut to 64 characters): it is none of Zenlix
@@ -250,8 +258,8 @@ impl fmt::Display for Error {
             Error::InvalidSecret(message) | Error::InvalidTenant(message) => f.write_str(message),
             Error::MissingHeader(name) => write!(
                 f,
-                "missing header '{name}' (the sender does not sign with Standard Webhooks, \
-                 or something on the way dropped the header)"
+                "missing header '{name}': the sender does not sign with Standard Webhooks, or \
+                 something on the way dropped the header"
             ),
             Error::InvalidTimestamp(value) => write!(
                 f,
@@ -279,7 +287,14 @@ impl fmt::Display for Error {
                 hmac_secrets,
                 v1_entries,
                 v1a_entries,
-            } => no_matching_signature(f, *secrets, *hmac_secrets, *v1_entries, *v1a_entries),
+                malformed_entries,
+                unread_entries,
+            } => no_matching_signature(
+                f,
+                (*secrets, *hmac_secrets),
+                (*v1_entries, *v1a_entries),
+                (*malformed_entries, *unread_entries),
+            ),
             Error::UnknownFormat { keys } if keys.is_empty() => f.write_str(
                 "unknown webhook format: the body is an empty object (set the format to parse it)",
             ),
@@ -307,50 +322,71 @@ impl fmt::Display for Error {
 }
 
 /// The message of [`Error::NoMatchingSignature`] with at least one key: whether the header
-/// has entries of a kind the keys check, and if not, which key to give.
+/// has entries of a kind the keys check, and if not, which key to give; then what else the
+/// header tells (entries of a kind no key checks, entries that are no signature, entries not
+/// looked at).
 fn no_matching_signature(
     f: &mut fmt::Formatter<'_>,
-    secrets: usize,
-    hmac_secrets: usize,
-    v1_entries: usize,
-    v1a_entries: usize,
+    (secrets, hmac_secrets): (usize, usize),
+    (v1_entries, v1a_entries): (usize, usize),
+    (malformed_entries, unread_entries): (usize, usize),
 ) -> fmt::Result {
     let ed25519_keys = secrets.saturating_sub(hmac_secrets);
     let hmac_checked = v1_entries > 0 && hmac_secrets > 0;
     let ed25519_checked = v1a_entries > 0 && ed25519_keys > 0;
     let checked = match (hmac_checked, ed25519_checked) {
-        (true, false) => format!("the {hmac_secrets} whsec_ secret(s)"),
-        (false, true) => format!("the {ed25519_keys} ed25519 key(s)"),
-        (true, true) => {
-            format!("the {hmac_secrets} whsec_ secret(s) or the {ed25519_keys} ed25519 key(s)")
-        }
-        (false, false) if v1_entries + v1a_entries == 0 => {
-            return f.write_str(
-                "webhook-signature has no v1 or v1a entry (expected space-separated \
-                 'v1,<base64>' entries: the sender does not sign with Standard Webhooks)",
-            );
-        }
-        // No key checks the kind of entry the header has: the other kind's keys were given.
-        (false, false) if v1_entries > 0 => {
-            return write!(
-                f,
-                "webhook-signature has v1 (HMAC) entries, and none of the {secrets} key(s) is \
-                 a whsec_ secret (give the sender's whsec_ secret)"
-            );
-        }
-        (false, false) => {
-            return write!(
-                f,
-                "webhook-signature has v1a (ed25519) entries, and none of the {secrets} key(s) \
-                 is an ed25519 key (give the sender's whpk_ public key)"
-            );
-        }
+        (true, false) => Some(format!("the {hmac_secrets} whsec_ secret(s)")),
+        (false, true) => Some(format!("the {ed25519_keys} ed25519 key(s)")),
+        (true, true) => Some(format!(
+            "the {hmac_secrets} whsec_ secret(s) or the {ed25519_keys} ed25519 key(s)"
+        )),
+        (false, false) => None,
     };
-    write!(
-        f,
-        "no signature in webhook-signature matches {checked} (another key signed it, or the \
-         body, webhook-id or webhook-timestamp changed in transit: verify the bytes received)"
-    )
+    match checked {
+        Some(checked) => write!(
+            f,
+            "no signature in webhook-signature matches {checked} (another key signed it, or \
+             the body, webhook-id or webhook-timestamp changed in transit: verify the bytes \
+             received)"
+        )?,
+        None if v1_entries + v1a_entries == 0 => f.write_str(
+            "webhook-signature has no v1 or v1a entry (expected space-separated \
+             'v1,<base64>' entries: the sender does not sign with Standard Webhooks)",
+        )?,
+        // No key checks the kind of entry the header has: the other kind's keys were given.
+        None if v1_entries > 0 => write!(
+            f,
+            "webhook-signature has v1 (HMAC) entries, and none of the {secrets} key(s) is a \
+             whsec_ secret (give the sender's whsec_ secret)"
+        )?,
+        None => write!(
+            f,
+            "webhook-signature has v1a (ed25519) entries, and none of the {secrets} key(s) is \
+             an ed25519 key (give the sender's whpk_ public key)"
+        )?,
+    }
+    // Entries of the other kind, which none of the keys given checks, when some were checked.
+    if hmac_checked && v1a_entries > 0 && ed25519_keys == 0 {
+        f.write_str("; its v1a entries need the sender's whpk_ public key")?;
+    }
+    if ed25519_checked && v1_entries > 0 && hmac_secrets == 0 {
+        f.write_str("; its v1 entries need the sender's whsec_ secret")?;
+    }
+    if malformed_entries > 0 {
+        write!(
+            f,
+            "; {malformed_entries} of its entries are not the base64 of a signature (32 bytes \
+             for v1, 64 for v1a)"
+        )?;
+    }
+    if unread_entries > 0 {
+        write!(
+            f,
+            "; only its first {} entries are looked at ({unread_entries} more)",
+            crate::signature::MAX_SIGNATURE_ENTRIES
+        )?;
+    }
+    Ok(())
 }
 
 impl std::error::Error for Error {

@@ -41,8 +41,8 @@ fn with_a_secret_an_unsigned_request_gets_401() {
     assert_eq!(status, 401);
     assert_eq!(
         listen.line(),
-        "bad signature (missing header 'webhook-id' (the sender does not sign with Standard \
-         Webhooks, or something on the way dropped the header))  lock     -  seq -  -"
+        "bad signature (missing header 'webhook-id': the sender does not sign with Standard \
+         Webhooks, or something on the way dropped the header)  lock     -  seq -  -"
     );
 }
 

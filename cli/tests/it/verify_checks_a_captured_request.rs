@@ -78,8 +78,8 @@ fn a_missing_header_is_named() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "deskhook: missing header 'webhook-signature' (the sender does not sign with Standard \
-         Webhooks, or something on the way dropped the header)\n"
+        "deskhook: missing header 'webhook-signature': the sender does not sign with Standard \
+         Webhooks, or something on the way dropped the header\n"
     );
 }
 

@@ -216,15 +216,16 @@ impl Signer {
     /// cannot sign.
     pub fn new(secrets: Vec<Secret>) -> Result<Signer, Error> {
         let count = secrets.len();
-        let keys = secrets
-            .into_iter()
-            .enumerate()
-            .map(|(i, secret)| match (secret.mac(), secret.into_key()) {
-                (Some(mac), _) => Ok(SignerKey::Hmac(mac)),
-                (None, Key::Ed25519(key)) => Ok(SignerKey::Ed25519(key)),
-                (None, _) => Err(cannot_sign(i, count)),
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        // Pushed into room for all: a reallocation would leave copies of the keyed HMAC
+        // states, as good as the keys, in freed memory.
+        let mut keys = Vec::with_capacity(count);
+        for (i, secret) in secrets.into_iter().enumerate() {
+            keys.push(match (secret.mac(), secret.into_key()) {
+                (Some(mac), _) => SignerKey::Hmac(mac),
+                (None, Key::Ed25519(key)) => SignerKey::Ed25519(key),
+                (None, _) => return Err(cannot_sign(i, count)),
+            });
+        }
         let len = header_len(keys.iter().map(|key| match key {
             SignerKey::Hmac(_) => HMAC_ENTRY_LEN,
             SignerKey::Ed25519(_) => ED25519_ENTRY_LEN,
@@ -586,8 +587,9 @@ pub fn verify_at(
     let timestamp_digits = format_i64(timestamp, &mut digits);
     let mut macs: Option<Vec<HmacSha256>> = None;
     let mut message: Option<Vec<u8>> = None;
-    // For the error's message: which kinds of entry there were.
-    let (mut v1_entries, mut v1a_entries) = (0, 0);
+    // For the error's message: which kinds of entry there were, and how many were not
+    // signatures at all.
+    let (mut v1_entries, mut v1a_entries, mut malformed_entries) = (0, 0, 0);
 
     for entry in signatures
         .split_ascii_whitespace()
@@ -597,14 +599,14 @@ pub fn verify_at(
             Some((HMAC_VERSION, encoded)) => {
                 v1_entries += 1;
                 let macs = macs.get_or_insert_with(|| {
-                    secrets
-                        .iter()
-                        .filter_map(Secret::mac)
-                        .map(|mut mac| {
-                            feed(&mut mac, id, timestamp_digits, body);
-                            mac
-                        })
-                        .collect()
+                    // Pushed into room for all: a reallocation would leave copies of the
+                    // keyed states, as good as the keys, in freed memory.
+                    let mut macs = Vec::with_capacity(secrets.len());
+                    for mut mac in secrets.iter().filter_map(Secret::mac) {
+                        feed(&mut mac, id, timestamp_digits, body);
+                        macs.push(mac);
+                    }
+                    macs
                 });
                 hmac_entry_matches(encoded, macs)
             }
@@ -614,7 +616,11 @@ pub fn verify_at(
                     message.get_or_insert_with(|| signed_content(id, timestamp_digits, body))
                 })
             }
-            _ => false,
+            _ => Some(false),
+        };
+        let Some(matched) = matched else {
+            malformed_entries += 1;
+            continue;
         };
         if matched {
             return Ok(Verified {
@@ -631,41 +637,53 @@ pub fn verify_at(
             .count(),
         v1_entries,
         v1a_entries,
+        malformed_entries,
+        unread_entries: signatures
+            .split_ascii_whitespace()
+            .skip(MAX_SIGNATURE_ENTRIES)
+            .count(),
     })
 }
 
-/// Whether the base64 tag of a `v1` entry is that of one of `macs`, fed the signed content.
-fn hmac_entry_matches(encoded: &str, macs: &[HmacSha256]) -> bool {
+/// Whether the base64 tag of a `v1` entry is that of one of `macs`, fed the signed content;
+/// `None` when it is not the base64 of a 32-byte tag.
+fn hmac_entry_matches(encoded: &str, macs: &[HmacSha256]) -> Option<bool> {
     if encoded.len() != ENCODED_TAG_LEN {
-        return false;
+        return None;
     }
     let mut tag = [0u8; 32];
     let Ok(32) = STANDARD.decode_slice(encoded, &mut tag) else {
-        return false;
+        return None;
     };
     // `verify_slice` compares in constant time.
-    macs.iter()
-        .any(|mac| mac.clone().verify_slice(&tag).is_ok())
+    Some(
+        macs.iter()
+            .any(|mac| mac.clone().verify_slice(&tag).is_ok()),
+    )
 }
 
 /// Whether the base64 signature of a `v1a` entry verifies, over the content `message` gives,
-/// under the public key of one of the ed25519 keys of `secrets`.
+/// under the public key of one of the ed25519 keys of `secrets`; `None` when it is not the
+/// base64 of a 64-byte signature.
 fn ed25519_entry_matches<'m>(
     encoded: &str,
     secrets: &[Secret],
     message: impl FnOnce() -> &'m [u8],
-) -> bool {
-    let mut keys = secrets.iter().filter_map(Secret::verifying_key).peekable();
-    if encoded.len() != ENCODED_SIGNATURE_LEN || keys.peek().is_none() {
-        return false;
+) -> Option<bool> {
+    if encoded.len() != ENCODED_SIGNATURE_LEN {
+        return None;
     }
     let mut signature = [0u8; SIGNATURE_LENGTH];
     let Ok(SIGNATURE_LENGTH) = STANDARD.decode_slice(encoded, &mut signature) else {
-        return false;
+        return None;
     };
+    let mut keys = secrets.iter().filter_map(Secret::verifying_key).peekable();
+    if keys.peek().is_none() {
+        return Some(false);
+    }
     let signature = Signature::from_bytes(&signature);
     let message = message();
-    keys.any(|key| key.verify_strict(message, &signature).is_ok())
+    Some(keys.any(|key| key.verify_strict(message, &signature).is_ok()))
 }
 
 /// The system clock in Unix seconds (negative before 1970).

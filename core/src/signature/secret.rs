@@ -71,7 +71,8 @@ const HOW_TO_GENERATE_ED25519: &str = "generate one with `deskhook secret new --
 ///
 /// Secrets are kept out of logs: `Debug` prints `Secret(whsec_…)` or `Secret(whsk_…)` (and a
 /// public key in full), there is no `Display` and no `Serialize`, and parse errors never quote
-/// the key. [`Secret::reveal`] is the one way to get it back out.
+/// the key. [`Secret::reveal`] is the one way to get it back out. Two secrets are equal
+/// (`==`, compared in constant time) when they are the same key.
 ///
 /// Secrets are wiped from memory when dropped: the key's bytes, the buffers it was decoded
 /// or generated in, and the keyed HMAC states made from it (a [`Signer`]'s, and each
@@ -98,6 +99,29 @@ const HOW_TO_GENERATE_ED25519: &str = "generate one with `deskhook secret new --
 #[derive(Clone)]
 pub struct Secret {
     key: Key,
+}
+
+impl PartialEq for Secret {
+    /// Whether both are the same key: of the same kind, with the same bytes, compared in
+    /// constant time (no early exit at the first byte that differs; keys of different
+    /// lengths differ at once).
+    fn eq(&self, other: &Secret) -> bool {
+        match (&self.key, &other.key) {
+            (Key::Hmac(a), Key::Hmac(b)) => same_bytes(a, b),
+            // dalek compares signing keys in constant time.
+            (Key::Ed25519(a), Key::Ed25519(b)) => a == b,
+            (Key::Ed25519Public(a), Key::Ed25519Public(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Secret {}
+
+/// Whether `a` and `b` hold the same bytes, looking at all of them whatever they hold.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let differ = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && std::hint::black_box(differ) == 0
 }
 
 /// What a [`Secret`] holds, ready to use: the raw HMAC key, or the ed25519 keys with their

@@ -279,8 +279,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-id' (the sender does not sign with Standard Webhooks, or \
-             something on the way dropped the header)",
+            "missing header 'webhook-id': the sender does not sign with Standard Webhooks, or \
+             something on the way dropped the header",
         ),
         (
             verify_at(
@@ -291,8 +291,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-timestamp' (the sender does not sign with Standard Webhooks, or \
-             something on the way dropped the header)",
+            "missing header 'webhook-timestamp': the sender does not sign with Standard Webhooks, or \
+             something on the way dropped the header",
         ),
         (
             verify_at(
@@ -303,8 +303,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-signature' (the sender does not sign with Standard Webhooks, or \
-             something on the way dropped the header)",
+            "missing header 'webhook-signature': the sender does not sign with Standard Webhooks, or \
+             something on the way dropped the header",
         ),
         (
             verify_at(
@@ -364,55 +364,81 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
     let both = format!("{SPEC_SIGNATURE} {v1a}");
     let other_hmac = Secret::generate().unwrap();
     let other_public = Secret::generate_ed25519().unwrap().public_key().unwrap();
-    // The header, the keys, the error's counts (secrets, whsec_ secrets, v1 and v1a
-    // entries), its message.
-    type Case<'a> = (&'a str, Vec<Secret>, (usize, usize, usize, usize), &'a str);
-    let cases: [Case<'_>; 6] = [
+    let past_the_limit = format!("{}{SPEC_SIGNATURE}", "v2,x ".repeat(MAX_SIGNATURE_ENTRIES));
+    const MISMATCH: &str = "(another key signed it, or the body, webhook-id or \
+                            webhook-timestamp changed in transit: verify the bytes received)";
+    // The header, the keys, the error's counts (secrets, whsec_ secrets, v1, v1a, malformed
+    // and unread entries), its message.
+    type Case<'a> = (&'a str, Vec<Secret>, [usize; 6], String);
+    let cases: [Case<'_>; 8] = [
         (
             SPEC_SIGNATURE,
             vec![public.clone()],
-            (1, 0, 1, 0),
+            [1, 0, 1, 0, 0, 0],
             "webhook-signature has v1 (HMAC) entries, and none of the 1 key(s) is a whsec_ \
-             secret (give the sender's whsec_ secret)",
+             secret (give the sender's whsec_ secret)"
+                .into(),
         ),
         (
             &v1a,
             vec![hmac.clone(), other_hmac.clone()],
-            (2, 2, 0, 1),
+            [2, 2, 0, 1, 0, 0],
             "webhook-signature has v1a (ed25519) entries, and none of the 2 key(s) is an \
-             ed25519 key (give the sender's whpk_ public key)",
+             ed25519 key (give the sender's whpk_ public key)"
+                .into(),
         ),
         (
             "v2,abc v1 v1a",
             vec![hmac.clone()],
-            (1, 1, 0, 0),
+            [1, 1, 0, 0, 0, 0],
             "webhook-signature has no v1 or v1a entry (expected space-separated \
-             'v1,<base64>' entries: the sender does not sign with Standard Webhooks)",
+             'v1,<base64>' entries: the sender does not sign with Standard Webhooks)"
+                .into(),
         ),
         (
             &v1a,
             vec![hmac.clone(), other_public.clone()],
-            (2, 1, 0, 1),
-            "no signature in webhook-signature matches the 1 ed25519 key(s) (another key \
-             signed it, or the body, webhook-id or webhook-timestamp changed in transit: \
-             verify the bytes received)",
+            [2, 1, 0, 1, 0, 0],
+            format!("no signature in webhook-signature matches the 1 ed25519 key(s) {MISMATCH}"),
         ),
         (
             &both,
             vec![hmac.clone(), other_public.clone()],
-            (2, 1, 1, 1),
-            "no signature in webhook-signature matches the 1 whsec_ secret(s) or the 1 \
-             ed25519 key(s) (another key signed it, or the body, webhook-id or \
-             webhook-timestamp changed in transit: verify the bytes received)",
+            [2, 1, 1, 1, 0, 0],
+            format!(
+                "no signature in webhook-signature matches the 1 whsec_ secret(s) or the 1 \
+                 ed25519 key(s) {MISMATCH}"
+            ),
         ),
         // The v1 entry has no key of its kind, the v1a entry has one: checked, no match.
         (
             &both,
             vec![other_public.clone()],
-            (1, 0, 1, 1),
-            "no signature in webhook-signature matches the 1 ed25519 key(s) (another key \
-             signed it, or the body, webhook-id or webhook-timestamp changed in transit: \
-             verify the bytes received)",
+            [1, 0, 1, 1, 0, 0],
+            format!(
+                "no signature in webhook-signature matches the 1 ed25519 key(s) {MISMATCH}; its \
+                 v1 entries need the sender's whsec_ secret"
+            ),
+        ),
+        (
+            "v1,abc v1a,xyz",
+            vec![hmac.clone()],
+            [1, 1, 1, 1, 2, 0],
+            format!(
+                "no signature in webhook-signature matches the 1 whsec_ secret(s) {MISMATCH}; \
+                 its v1a entries need the sender's whpk_ public key; 2 of its entries are not \
+                 the base64 of a signature (32 bytes for v1, 64 for v1a)"
+            ),
+        ),
+        // The right key, for an entry past those looked at.
+        (
+            &past_the_limit,
+            vec![secret(SPEC_SECRET)],
+            [1, 1, 0, 0, 0, 1],
+            "webhook-signature has no v1 or v1a entry (expected space-separated \
+             'v1,<base64>' entries: the sender does not sign with Standard Webhooks); only its \
+             first 16 entries are looked at (1 more)"
+                .into(),
         ),
     ];
     for (header, secrets, counts, text) in cases {
@@ -422,12 +448,21 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             hmac_secrets,
             v1_entries,
             v1a_entries,
+            malformed_entries,
+            unread_entries,
         } = err
         else {
             panic!("{header}: {err:?}")
         };
         assert_eq!(
-            (secrets, hmac_secrets, v1_entries, v1a_entries),
+            [
+                secrets,
+                hmac_secrets,
+                v1_entries,
+                v1a_entries,
+                malformed_entries,
+                unread_entries
+            ],
             counts,
             "{header}"
         );
@@ -632,4 +667,22 @@ fn hub_signatures_match_known_values() {
         hub_signature(&spec, b"").unwrap(),
         "sha256=fd9de8dedd17b98b1f3d0def84ae1d8bf94dbfc3c77dbaf0c510fe56e7be79e6"
     );
+}
+
+#[test]
+fn secrets_are_equal_when_they_are_the_same_key() {
+    let hmac = secret(SPEC_SECRET);
+    // The same key written without its padding, or with blanks around it.
+    let unpadded = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".trim_end_matches('=');
+    assert!(hmac == secret(unpadded) && hmac == secret(&format!(" {SPEC_SECRET} ")));
+    assert!(hmac != Secret::generate().unwrap());
+    // A key one byte longer with the same start differs.
+    let longer = Secret::from_bytes(&[7u8; 25]).unwrap();
+    assert!(longer != Secret::from_bytes(&[7u8; 24]).unwrap());
+    assert!(longer == Secret::from_bytes(&[7u8; 25]).unwrap());
+    let signing = Secret::generate_ed25519().unwrap();
+    let public = signing.public_key().unwrap();
+    assert!(signing == secret(&signing.reveal()) && public == secret(&public.reveal()));
+    // A signing key is not its public key, nor an HMAC secret.
+    assert!(signing != public && signing != hmac && public != hmac);
 }
