@@ -41,7 +41,7 @@
 //!   the delivery engine's dependencies (those of `http-blocking` but ureq).
 //!   The same feature brings [`endpoint_store`]: the endpoint registry in a JetStream KV
 //!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
-//!   Pulls in chacha20poly1305, base64, getrandom, percent-encoding, sha2 and zeroize too.
+//!   Pulls in chacha20poly1305, base64, getrandom, percent-encoding and sha2 too.
 //! - `relay`: [`relay::Relay`] (what `deskhook relay` runs), delivering a JetStream stream's
 //!   events to HTTP endpoints with the async transport, as tasks on the relay's runtime.
 //!   Pulls in what `nats` and `http-async` do (enable `http-blocking` too for

@@ -371,7 +371,7 @@ fn errors_name_the_position_and_the_fix() {
     assert_eq!(
         err("[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nconnect_timeout = \"0s\"\n"),
         "deskhook.toml:4:19: endpoint 'a': connect_timeout = 0s is shorter than an attempt can \
-         take (at least 1ms); give e.g. 15s"
+         take (at least 1ms); give e.g. 5s"
     );
     assert_eq!(
         err("[delivery]\nmax_payload = 0\n"),

@@ -336,12 +336,6 @@ impl Endpoint {
 
     /// Whether `other` has the same settings (an upsert of it changes nothing).
     pub(crate) fn same_settings(&self, other: &Endpoint) -> bool {
-        let secrets = |e: &Endpoint| -> Vec<(String, Option<SystemTime>)> {
-            e.secrets
-                .iter()
-                .map(|(secret, expires)| (secret.reveal(), *expires))
-                .collect()
-        };
         self.name == other.name
             && self.url == other.url
             && self.actions == other.actions
@@ -361,7 +355,7 @@ impl Endpoint {
                 (a, b) => a.is_none() && b.is_none(),
             }
             && self.spec == other.spec
-            && secrets(self) == secrets(other)
+            && self.secrets == other.secrets
     }
 
     /// Checks everything that can be checked before sending, but the transport's own
@@ -427,16 +421,16 @@ impl Endpoint {
             deskhook::dispatch::check_tenant(tenant)
                 .map_err(|e| invalid("tenant", e.to_string()))?;
         }
-        for (field, timeout) in [
-            ("timeout", self.timeout),
-            ("connect_timeout", self.connect_timeout),
+        for (field, timeout, example) in [
+            ("timeout", self.timeout, "15s"),
+            ("connect_timeout", self.connect_timeout, "5s"),
         ] {
             if timeout < MIN_TIMEOUT {
                 return Err(invalid(
                     field,
                     format!(
                         "{field} = {} is shorter than an attempt can take (at least {}); give \
-                         e.g. 15s",
+                         e.g. {example}",
                         deskhook::policy::format_duration(timeout),
                         deskhook::policy::format_duration(MIN_TIMEOUT)
                     ),
@@ -446,7 +440,8 @@ impl Endpoint {
                 return Err(invalid(
                     field,
                     format!(
-                        "{field} = {} is longer than an attempt may take ({}); give e.g. 15s",
+                        "{field} = {} is longer than an attempt may take ({}); give e.g. \
+                         {example}",
                         deskhook::policy::format_duration(timeout),
                         deskhook::policy::format_duration(MAX_TIMEOUT)
                     ),

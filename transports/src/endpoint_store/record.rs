@@ -16,8 +16,8 @@ use crate::delivery::{EndpointSpec, SecretSpec};
 use crate::error::Error;
 
 /// The key that seals endpoints' secrets and header values: 32 bytes, written as base64.
-/// Wiped from memory when dropped, as are the buffers it is read or made in and the
-/// settings opened with it.
+/// Wiped from memory when dropped, as are the buffers it is read or made in, and the JSON
+/// it seals and opens (not the settings read from that JSON).
 #[derive(Clone)]
 pub struct SecretsKey(Zeroizing<[u8; 32]>);
 
@@ -109,7 +109,7 @@ impl SecretsKey {
 
     /// The key as base64, to give to every relay.
     pub fn to_base64(&self) -> String {
-        STANDARD.encode(*self.0)
+        STANDARD.encode(self.0.as_slice())
     }
 
     fn seal(&self, endpoint: &str, aad: &[u8], plain: &[u8]) -> Result<String, Error> {
@@ -205,6 +205,27 @@ impl Keys {
                 .ok_or(e),
         }
     }
+}
+
+/// The JSON of `sealed`, written into a buffer of its exact size (measured first): a
+/// buffer that grew would leave parts of the secrets in the memory it freed.
+fn sealed_json(sealed: &impl Serialize) -> Result<Zeroizing<Vec<u8>>, serde_json::Error> {
+    /// Counts what is written.
+    struct Measure(usize);
+    impl std::io::Write for Measure {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut measure = Measure(0);
+    serde_json::to_writer(&mut measure, sealed)?;
+    let mut json = Zeroizing::new(Vec::with_capacity(measure.0));
+    serde_json::to_writer(&mut *json, sealed)?;
+    Ok(json)
 }
 
 /// What a record's sealed part is bound to: its endpoint's name and, from layout 3, its
@@ -339,10 +360,8 @@ pub(super) fn record_of(
     let sealed = match key {
         // With a key the URL is sealed, so there is always something to seal.
         Some(key) => {
-            let plain = Zeroizing::new(
-                serde_json::to_vec(&sealed)
-                    .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?,
-            );
+            let plain = sealed_json(&sealed)
+                .map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))?;
             let aad = Aad::of(&spec.name, (layout, paused, &open))?;
             Some(key.seal(&spec.name, &aad.bytes, &plain)?)
         }

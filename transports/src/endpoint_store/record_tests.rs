@@ -315,3 +315,14 @@ fn keys_parse_from_base64_of_32_bytes() {
     );
     assert!(format!("{key:?}").contains('…'));
 }
+
+#[test]
+fn the_json_sealed_is_written_into_a_buffer_of_its_size() {
+    let value = serde_json::json!({
+        "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        "headers": [["Authorization", "Bearer ".repeat(100)]],
+    });
+    let json = sealed_json(&value).unwrap();
+    assert_eq!(*json, serde_json::to_vec(&value).unwrap());
+    assert_eq!(json.capacity(), json.len(), "never grown");
+}

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use deskhook::Secret;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// A signing secret: `"whsec_…"`, or `{ "secret": "whsec_…", "expires": "2026-12-01T00:00:00Z" }`
 /// for the old secret of a rotation.
@@ -28,7 +29,7 @@ impl fmt::Debug for SecretSpec {
 
 impl PartialEq for SecretSpec {
     fn eq(&self, other: &Self) -> bool {
-        self.secret.reveal() == other.secret.reveal() && self.expires == other.expires
+        self.secret == other.secret && self.expires == other.expires
     }
 }
 
@@ -45,10 +46,10 @@ impl Serialize for SecretSpec {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         match self.expires {
-            None => serializer.serialize_str(&self.secret.reveal()),
+            None => serializer.serialize_str(&Zeroizing::new(self.secret.reveal())),
             Some(at) => {
                 let mut map = serializer.serialize_map(Some(2))?;
-                map.serialize_entry("secret", &self.secret.reveal())?;
+                map.serialize_entry("secret", &*Zeroizing::new(self.secret.reveal()))?;
                 let at = jiff::Timestamp::try_from(at).map_err(serde::ser::Error::custom)?;
                 map.serialize_entry("expires", &at.to_string())?;
                 map.end()
@@ -135,6 +136,6 @@ pub(super) fn secrets_schema() -> utoipa::openapi::Array {
 
 /// The last 4 characters of a secret's `whsec_` form, to tell secrets apart.
 pub(crate) fn secret_hint(secret: &Secret) -> String {
-    let text = secret.reveal();
+    let text = Zeroizing::new(secret.reveal());
     text[text.len().saturating_sub(4)..].to_owned()
 }
