@@ -314,16 +314,17 @@ impl Engine {
         self.pool.in_flight()
     }
 
-    /// The longest an attempt under way may take: the longest timeout of the endpoints'
-    /// settings, and of those replaced or removed since the start (an attempt keeps the
-    /// settings it began with): a look at every endpoint.
+    /// The longest an attempt under way may still take: the longest timeout of the
+    /// endpoints' settings, and what is left of those of settings replaced or removed (an
+    /// attempt keeps the settings it began with): a look at every endpoint.
     #[cfg(feature = "relay")]
     pub(crate) fn longest_attempt(&self) -> Duration {
-        let mut longest = self.registry.retired_timeout();
+        let mut longest = Duration::ZERO;
         self.registry.for_each(|lane| {
             longest = longest.max(lane.route().endpoint.attempt_timeout());
         });
-        longest
+        // After the look: settings replaced during it are counted here, if not there.
+        longest.max(self.registry.retired_left())
     }
 
     /// Whether endpoint `endpoint` is attempting an event of ticket `ticket` now.

@@ -2,8 +2,9 @@
 //! the names whose removal is under way (see the [module docs](super)).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use deskhook::EventType;
 use smallvec::SmallVec;
@@ -97,24 +98,30 @@ pub(crate) struct Registry {
     /// write (each reads again when another changed the endpoint), which under load could
     /// outlast any number of tries.
     pub(super) rotating: Mutex<()>,
-    /// The longest attempt timeout, in nanoseconds, of the settings replaced or removed so
-    /// far: attempts begun under them may still be on the wire (a relay's wait for them
-    /// is bounded by it, with the current settings' timeouts).
-    retired_timeout: AtomicU64,
+    /// When the last attempt begun under settings since replaced or removed ends at the
+    /// latest (their timeout after they went): a relay's wait for attempts under way is
+    /// bounded by it, with the current settings' timeouts.
+    retired_until: Mutex<Option<Instant>>,
 }
 
 impl Registry {
-    /// Notes that attempts may still run under `route`, which is being replaced or removed.
+    /// Notes that attempts may still run under `route`, which is being replaced or removed:
+    /// until its timeout from now at the latest.
     pub(super) fn retire(&self, route: &Route) {
-        let nanos = route.endpoint.attempt_timeout().as_nanos();
-        self.retired_timeout
-            .fetch_max(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let Some(until) = Instant::now().checked_add(route.endpoint.attempt_timeout()) else {
+            return;
+        };
+        let mut retired = lock(&self.retired_until);
+        *retired = Some(retired.map_or(until, |t| t.max(until)));
     }
 
-    /// The longest timeout [`retire`](Self::retire) has seen, or zero.
+    /// How long attempts begun under settings [`retire`](Self::retire)d may still run: zero
+    /// once the last of their timeouts has passed.
     #[cfg(feature = "relay")]
-    pub(crate) fn retired_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.retired_timeout.load(Ordering::Relaxed))
+    pub(crate) fn retired_left(&self) -> std::time::Duration {
+        lock(&self.retired_until)
+            .map(|until| until.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
     }
 
     pub(super) fn read(&self) -> RwLockReadGuard<'_, Index> {
