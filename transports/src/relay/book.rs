@@ -22,7 +22,8 @@ mod settle;
 pub(super) use carrier::{Carrier, ReadBack};
 pub(super) use settle::{Confirming, park_stuck, settle_messages};
 
-/// How many acknowledged events a relay remembers.
+/// How many acknowledged events a relay remembers, and how many of those of unconfirmed
+/// acknowledgements besides (see [`Book::pin`]).
 const RECENT: usize = 65_536;
 
 /// Counters a relay reports when it stops.
@@ -253,12 +254,17 @@ impl Book {
     }
 
     /// The server never confirmed the acknowledgement of `carrier`'s message, and the events
-    /// its tickets held back go on: its events are remembered until [`RECENT`] others are
-    /// pinned after them, however many are acknowledged meanwhile. Should the
-    /// acknowledgement have been lost, and the server hand the message out again late, the
-    /// relay knows it, and does not deliver its events after their tickets' later ones.
+    /// its tickets held back go on: its events, finished or (parked) finishing later, are
+    /// remembered until the events of [`RECENT`] later unconfirmed messages are pinned after
+    /// them, however many are acknowledged meanwhile. Should the acknowledgement have been
+    /// lost, and the server hand the message out again late, the relay knows it, and does
+    /// not deliver its events after their tickets' later ones.
     pub(super) fn pin(&self, carrier: &Carrier) {
-        let done = lock(&carrier.done).clone();
+        let done = {
+            let done = lock(&carrier.done);
+            carrier.pinned.store(true, Ordering::Release);
+            done.clone()
+        };
         let mut recent = lock(&self.recent);
         for id in done {
             recent.pin(id);
@@ -287,7 +293,14 @@ impl Book {
     /// Event `id` of `carrier` is finished: the message is acknowledged when it was the
     /// last (not once abandoned).
     pub(super) fn pass(&self, carrier: &Arc<Carrier>, id: &Arc<str>) {
-        lock(&carrier.done).push(id.clone());
+        let pinned = {
+            let mut done = lock(&carrier.done);
+            done.push(id.clone());
+            carrier.pinned.load(Ordering::Acquire)
+        };
+        if pinned {
+            lock(&self.recent).pin(id.clone());
+        }
         let last = carrier
             .left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))

@@ -26,6 +26,10 @@ pub(in crate::relay) struct Carrier {
     pub(super) taken: Instant,
     /// Its events finished so far.
     pub(super) done: Mutex<Vec<Arc<str>>>,
+    /// Set (under the `done` lock) once the server did not confirm its acknowledgement: its
+    /// events, those finished and those that finish later (a parked message's), are pinned
+    /// (see [`Book::pin`](super::Book::pin)).
+    pub(super) pinned: AtomicBool,
     /// Its events waiting in a gate for their tickets' earlier messages.
     pub(super) held: AtomicUsize,
     /// No longer outstanding (acknowledged, parked or left): set once.
@@ -75,6 +79,7 @@ impl Carrier {
             sequence,
             taken: Instant::now(),
             done: Mutex::default(),
+            pinned: AtomicBool::new(false),
             held: AtomicUsize::new(0),
             settled: AtomicBool::new(false),
             parked: Mutex::default(),

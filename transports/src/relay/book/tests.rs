@@ -106,6 +106,12 @@ fn the_events_of_an_unconfirmed_acknowledgement_are_remembered_past_the_recent_o
     assert!(book.knows("evt_0") && book.knows("evt_1"));
     assert!(!book.knows("evt_2"));
     assert!(book.knows(&format!("evt_{}", 2 + RECENT)));
+    // Events of a pinned message that finish later (a parked one's) are pinned too.
+    book.pass(&carrier, &id(9_999_999));
+    for n in 3 + RECENT..3 + 2 * RECENT {
+        book.remember(&id(n));
+    }
+    assert!(book.knows("evt_9999999"));
     // Pinned ones are forgotten in turn, as many pinned after them.
     let later = Carrier::new(None, (0, 1), 8, RECENT, &withdrawn);
     lock(&later.done).extend((3 + RECENT..3 + 2 * RECENT).map(id));
