@@ -314,7 +314,7 @@ impl NatsSinkBuilder {
         ] {
             if timeout < shortest {
                 return Err(invalid(format!(
-                    "{name} {} would fail every publish; give at least {} (e.g. 5s)",
+                    "{name} {} is shorter than a publish can take; give at least {} (e.g. 5s)",
                     deskhook::policy::format_duration(timeout),
                     deskhook::policy::format_duration(shortest)
                 )));

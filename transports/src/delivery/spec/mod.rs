@@ -69,7 +69,7 @@ pub struct EndpointSpec {
     /// Headers added to every request (values often hold credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
-    /// The limit for a whole attempt (`"15s"`).
+    /// The limit for a whole attempt (`"15s"`, the default), from `"1ms"` to `"1h"`.
     #[serde(
         default,
         with = "optional_duration",
@@ -77,7 +77,7 @@ pub struct EndpointSpec {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "15s"))]
     pub timeout: Option<Duration>,
-    /// The limit for connecting (`"5s"`).
+    /// The limit for connecting (`"5s"`, the default), from `"1ms"` to `"1h"`.
     #[serde(
         default,
         with = "optional_duration",
