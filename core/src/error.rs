@@ -100,13 +100,15 @@ pub enum Error {
         /// How many of them are `whsec_` secrets, which check `v1` entries; the others are
         /// ed25519 keys, which check `v1a` entries.
         hmac_secrets: usize,
-        /// How many `v1` entries the header has (of the first
+        /// How many `v1` entries the header has that are the base64 of 32 bytes, as an
+        /// HMAC-SHA256 tag is (of the first
         /// [`MAX_SIGNATURE_ENTRIES`](crate::signature::MAX_SIGNATURE_ENTRIES)).
         v1_entries: usize,
-        /// How many `v1a` entries the header has (of the same).
+        /// How many `v1a` entries the header has that are the base64 of 64 bytes, as an
+        /// ed25519 signature is (of the same).
         v1a_entries: usize,
-        /// How many `v1` or `v1a` entries (of the same) are not the base64 of a signature of
-        /// their kind (32 bytes for `v1`, 64 for `v1a`).
+        /// How many `v1` or `v1a` entries (of the same) are not (cut, altered, or another
+        /// encoding): they are not counted above.
         malformed_entries: usize,
         /// How many entries came after the first
         /// [`MAX_SIGNATURE_ENTRIES`](crate::signature::MAX_SIGNATURE_ENTRIES), which are
@@ -322,15 +324,16 @@ impl fmt::Display for Error {
 }
 
 /// The message of [`Error::NoMatchingSignature`] with at least one key: whether the header
-/// has entries of a kind the keys check, and if not, which key to give; then what else the
-/// header tells (entries of a kind no key checks, entries that are no signature, entries not
-/// looked at).
+/// has signatures of a kind the keys check, and if not, which key to give or what is wrong
+/// with the header; then what else it tells (signatures of a kind no key checks, entries
+/// that are no signature, entries not looked at).
 fn no_matching_signature(
     f: &mut fmt::Formatter<'_>,
     (secrets, hmac_secrets): (usize, usize),
     (v1_entries, v1a_entries): (usize, usize),
     (malformed_entries, unread_entries): (usize, usize),
 ) -> fmt::Result {
+    const LOOKED_AT: usize = crate::signature::MAX_SIGNATURE_ENTRIES;
     let ed25519_keys = secrets.saturating_sub(hmac_secrets);
     let hmac_checked = v1_entries > 0 && hmac_secrets > 0;
     let ed25519_checked = v1a_entries > 0 && ed25519_keys > 0;
@@ -342,6 +345,8 @@ fn no_matching_signature(
         )),
         (false, false) => None,
     };
+    // The notes that follow the main clause, unless it said the same.
+    let (mut malformed_note, mut unread_note) = (true, true);
     match checked {
         Some(checked) => write!(
             f,
@@ -349,41 +354,59 @@ fn no_matching_signature(
              the body, webhook-id or webhook-timestamp changed in transit: verify the bytes \
              received)"
         )?,
+        // No signature at all among the entries looked at: say what the entries are.
+        None if v1_entries + v1a_entries == 0 && malformed_entries > 0 => {
+            malformed_note = false;
+            write!(
+                f,
+                "none of the {malformed_entries} v1 or v1a entries of webhook-signature is the \
+                 base64 of a signature (32 bytes for v1, 64 for v1a): cut or altered on the way?"
+            )?;
+        }
+        None if v1_entries + v1a_entries == 0 && unread_entries > 0 => {
+            unread_note = false;
+            write!(
+                f,
+                "none of the first {LOOKED_AT} entries of webhook-signature is a v1 or v1a \
+                 entry, and the {unread_entries} after them are not looked at (the sender \
+                 writes too many)"
+            )?;
+        }
         None if v1_entries + v1a_entries == 0 => f.write_str(
             "webhook-signature has no v1 or v1a entry (expected space-separated \
              'v1,<base64>' entries: the sender does not sign with Standard Webhooks)",
         )?,
-        // No key checks the kind of entry the header has: the other kind's keys were given.
+        // No key checks the kind of signature the header has: the other kind's keys were
+        // given.
         None if v1_entries > 0 => write!(
             f,
-            "webhook-signature has v1 (HMAC) entries, and none of the {secrets} key(s) is a \
+            "webhook-signature has v1 (HMAC) signatures, and none of the {secrets} key(s) is a \
              whsec_ secret (give the sender's whsec_ secret)"
         )?,
         None => write!(
             f,
-            "webhook-signature has v1a (ed25519) entries, and none of the {secrets} key(s) is \
-             an ed25519 key (give the sender's whpk_ public key)"
+            "webhook-signature has v1a (ed25519) signatures, and none of the {secrets} key(s) \
+             is an ed25519 key (give the sender's whpk_ public key)"
         )?,
     }
-    // Entries of the other kind, which none of the keys given checks, when some were checked.
+    // Signatures of the other kind, which none of the keys given checks, when some were.
     if hmac_checked && v1a_entries > 0 && ed25519_keys == 0 {
-        f.write_str("; its v1a entries need the sender's whpk_ public key")?;
+        f.write_str("; its v1a signatures need the sender's whpk_ public key")?;
     }
     if ed25519_checked && v1_entries > 0 && hmac_secrets == 0 {
-        f.write_str("; its v1 entries need the sender's whsec_ secret")?;
+        f.write_str("; its v1 signatures need the sender's whsec_ secret")?;
     }
-    if malformed_entries > 0 {
+    if malformed_note && malformed_entries > 0 {
         write!(
             f,
-            "; {malformed_entries} of its entries are not the base64 of a signature (32 bytes \
-             for v1, 64 for v1a)"
+            "; {malformed_entries} of its v1 or v1a entries are not the base64 of a signature \
+             (32 bytes for v1, 64 for v1a)"
         )?;
     }
-    if unread_entries > 0 {
+    if unread_note && unread_entries > 0 {
         write!(
             f,
-            "; only its first {} entries are looked at ({unread_entries} more)",
-            crate::signature::MAX_SIGNATURE_ENTRIES
+            "; only its first {LOOKED_AT} entries are looked at ({unread_entries} more)"
         )?;
     }
     Ok(())

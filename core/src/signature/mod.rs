@@ -595,9 +595,8 @@ pub fn verify_at(
         .split_ascii_whitespace()
         .take(MAX_SIGNATURE_ENTRIES)
     {
-        let matched = match entry.split_once(',') {
+        let (well_formed, matched) = match entry.split_once(',') {
             Some((HMAC_VERSION, encoded)) => {
-                v1_entries += 1;
                 let macs = macs.get_or_insert_with(|| {
                     // Pushed into room for all: a reallocation would leave copies of the
                     // keyed states, as good as the keys, in freed memory.
@@ -608,20 +607,21 @@ pub fn verify_at(
                     }
                     macs
                 });
-                hmac_entry_matches(encoded, macs)
+                (&mut v1_entries, hmac_entry_matches(encoded, macs))
             }
             Some((ED25519_VERSION, encoded)) => {
-                v1a_entries += 1;
-                ed25519_entry_matches(encoded, secrets, || {
+                let matched = ed25519_entry_matches(encoded, secrets, || {
                     message.get_or_insert_with(|| signed_content(id, timestamp_digits, body))
-                })
+                });
+                (&mut v1a_entries, matched)
             }
-            _ => Some(false),
+            _ => continue,
         };
         let Some(matched) = matched else {
             malformed_entries += 1;
             continue;
         };
+        *well_formed += 1;
         if matched {
             return Ok(Verified {
                 id: id.to_owned(),

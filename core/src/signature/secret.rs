@@ -118,10 +118,11 @@ impl PartialEq for Secret {
 
 impl Eq for Secret {}
 
-/// Whether `a` and `b` hold the same bytes, looking at all of them whatever they hold.
+/// Whether `a` and `b` hold the same bytes, looking at all of them whatever they hold
+/// (`subtle`'s comparison, which the optimizer cannot shorten).
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let differ = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    a.len() == b.len() && std::hint::black_box(differ) == 0
+    use subtle::ConstantTimeEq as _;
+    a.ct_eq(b).into()
 }
 
 /// What a [`Secret`] holds, ready to use: the raw HMAC key, or the ed25519 keys with their

@@ -370,12 +370,12 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
     // The header, the keys, the error's counts (secrets, whsec_ secrets, v1, v1a, malformed
     // and unread entries), its message.
     type Case<'a> = (&'a str, Vec<Secret>, [usize; 6], String);
-    let cases: [Case<'_>; 8] = [
+    let cases: [Case<'_>; 9] = [
         (
             SPEC_SIGNATURE,
             vec![public.clone()],
             [1, 0, 1, 0, 0, 0],
-            "webhook-signature has v1 (HMAC) entries, and none of the 1 key(s) is a whsec_ \
+            "webhook-signature has v1 (HMAC) signatures, and none of the 1 key(s) is a whsec_ \
              secret (give the sender's whsec_ secret)"
                 .into(),
         ),
@@ -383,7 +383,7 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             &v1a,
             vec![hmac.clone(), other_hmac.clone()],
             [2, 2, 0, 1, 0, 0],
-            "webhook-signature has v1a (ed25519) entries, and none of the 2 key(s) is an \
+            "webhook-signature has v1a (ed25519) signatures, and none of the 2 key(s) is an \
              ed25519 key (give the sender's whpk_ public key)"
                 .into(),
         ),
@@ -417,17 +417,26 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             [1, 0, 1, 1, 0, 0],
             format!(
                 "no signature in webhook-signature matches the 1 ed25519 key(s) {MISMATCH}; its \
-                 v1 entries need the sender's whsec_ secret"
+                 v1 signatures need the sender's whsec_ secret"
             ),
         ),
+        // Entries cut short: nothing to check.
         (
             "v1,abc v1a,xyz",
             vec![hmac.clone()],
-            [1, 1, 1, 1, 2, 0],
+            [1, 1, 0, 0, 2, 0],
+            "none of the 2 v1 or v1a entries of webhook-signature is the base64 of a signature \
+             (32 bytes for v1, 64 for v1a): cut or altered on the way?"
+                .into(),
+        ),
+        (
+            &format!("v1,abc {SPEC_SIGNATURE}"),
+            vec![hmac.clone()],
+            [1, 1, 1, 0, 1, 0],
             format!(
                 "no signature in webhook-signature matches the 1 whsec_ secret(s) {MISMATCH}; \
-                 its v1a entries need the sender's whpk_ public key; 2 of its entries are not \
-                 the base64 of a signature (32 bytes for v1, 64 for v1a)"
+                 1 of its v1 or v1a entries are not the base64 of a signature (32 bytes for v1, \
+                 64 for v1a)"
             ),
         ),
         // The right key, for an entry past those looked at.
@@ -435,9 +444,8 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             &past_the_limit,
             vec![secret(SPEC_SECRET)],
             [1, 1, 0, 0, 0, 1],
-            "webhook-signature has no v1 or v1a entry (expected space-separated \
-             'v1,<base64>' entries: the sender does not sign with Standard Webhooks); only its \
-             first 16 entries are looked at (1 more)"
+            "none of the first 16 entries of webhook-signature is a v1 or v1a entry, and the 1 \
+             after them are not looked at (the sender writes too many)"
                 .into(),
         ),
     ];
