@@ -255,7 +255,7 @@ impl Book {
 
     /// The server never confirmed the acknowledgement of `carrier`'s message, and the events
     /// its tickets held back go on: its events, finished or (parked) finishing later, are
-    /// remembered until the events of [`RECENT`] later unconfirmed messages are pinned after
+    /// remembered until [`RECENT`] events of later unconfirmed messages are pinned after
     /// them, however many are acknowledged meanwhile. Should the acknowledgement have been
     /// lost, and the server hand the message out again late, the relay knows it, and does
     /// not deliver its events after their tickets' later ones.

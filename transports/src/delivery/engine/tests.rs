@@ -493,3 +493,37 @@ fn a_replay_read_a_part_at_a_time_keeps_the_order_events_were_emitted_in() {
             .is_empty()
     );
 }
+
+/// The settings' digest (an ETag) tells a changed secret apart, and stays for the same
+/// settings; it reads the secrets without a buffer of their text.
+#[test]
+fn the_settings_digest_changes_with_a_secret_and_only_then() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(Vec::new(), 8, &dir);
+    let endpoints = crate::delivery::Endpoints::new(engine.clone());
+    let spec = |secret: &str| -> crate::delivery::EndpointSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "crm",
+            "url": "http://127.0.0.1:9/hooks",
+            "secrets": [secret],
+            "allow_private": true,
+        }))
+        .expect("a spec")
+    };
+    let digest = || {
+        endpoints
+            .get("crm")
+            .expect("registered")
+            .settings_digest()
+            .expect("made from a spec")
+    };
+    endpoints
+        .upsert_spec(&spec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        .expect("added");
+    let first = digest();
+    assert_eq!(digest(), first, "the same settings");
+    endpoints
+        .upsert_spec(&spec("whsec_AAAQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        .expect("updated");
+    assert_ne!(digest(), first, "another secret");
+}

@@ -108,7 +108,12 @@ impl Registry {
     /// Notes that attempts may still run under `route`, which is being replaced or removed:
     /// until its timeout from now at the latest.
     pub(super) fn retire(&self, route: &Route) {
-        let Some(until) = Instant::now().checked_add(route.endpoint.attempt_timeout()) else {
+        let now = Instant::now();
+        // A timeout is at most MAX_TIMEOUT; should the clock not reach it, the farthest it does.
+        let Some(until) = now
+            .checked_add(route.endpoint.attempt_timeout())
+            .or_else(|| now.checked_add(super::super::MAX_TIMEOUT))
+        else {
             return;
         };
         let mut retired = lock(&self.retired_until);

@@ -150,13 +150,23 @@ impl EndpointInfo {
     /// from an [`EndpointSpec`](super::EndpointSpec)), or changed or removed since this was
     /// read and not in use any more. Costs one serialization of the settings.
     pub fn settings_digest(&self) -> Option<u64> {
+        use std::hash::{BuildHasher as _, Hasher};
+        /// Feeds what is written to the hasher: no buffer holds the secrets.
+        struct Feed<H>(H);
+        impl<H: Hasher> std::io::Write for Feed<H> {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.write(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
         static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
         let route = self.read.0.upgrade()?;
-        let settings = serde_json::to_string(route.endpoint.spec.as_deref()?).ok()?;
-        Some(std::hash::BuildHasher::hash_one(
-            KEY.get_or_init(std::hash::RandomState::new),
-            settings,
-        ))
+        let mut feed = Feed(KEY.get_or_init(std::hash::RandomState::new).build_hasher());
+        serde_json::to_writer(&mut feed, route.endpoint.spec.as_deref()?).ok()?;
+        Some(feed.0.finish())
     }
 
     fn of(lane: &Lane) -> EndpointInfo {
