@@ -107,8 +107,9 @@ pub enum Error {
         /// How many `v1a` entries the header has that are the base64 of 64 bytes, as an
         /// ed25519 signature is (of the same).
         v1a_entries: usize,
-        /// How many `v1` or `v1a` entries (of the same) are not (cut, altered, or another
-        /// encoding): they are not counted above.
+        /// How many `v1` or `v1a` entries (of the same) are not the base64 of a signature of
+        /// their kind (32 bytes for `v1`, 64 for `v1a`): cut, altered, or encoded otherwise.
+        /// They are not counted above.
         malformed_entries: usize,
         /// How many entries came after the first
         /// [`MAX_SIGNATURE_ENTRIES`](crate::signature::MAX_SIGNATURE_ENTRIES), which are
@@ -357,19 +358,32 @@ fn no_matching_signature(
         // No signature at all among the entries looked at: say what the entries are.
         None if v1_entries + v1a_entries == 0 && malformed_entries > 0 => {
             malformed_note = false;
+            let which = if malformed_entries == 1 {
+                "the v1 or v1a entry looked at in webhook-signature is not".to_owned()
+            } else {
+                format!(
+                    "none of the {malformed_entries} v1 or v1a entries looked at in \
+                     webhook-signature is"
+                )
+            };
             write!(
                 f,
-                "none of the {malformed_entries} v1 or v1a entries of webhook-signature is the \
-                 base64 of a signature (32 bytes for v1, 64 for v1a): cut or altered on the way?"
+                "{which} the base64 of a signature (32 bytes for v1, 64 for v1a): cut or \
+                 altered on the way, or encoded otherwise by the sender (hex, URL-safe or \
+                 unpadded base64)"
             )?;
         }
         None if v1_entries + v1a_entries == 0 && unread_entries > 0 => {
             unread_note = false;
+            let after = if unread_entries == 1 {
+                "the one after them is".to_owned()
+            } else {
+                format!("the {unread_entries} after them are")
+            };
             write!(
                 f,
                 "none of the first {LOOKED_AT} entries of webhook-signature is a v1 or v1a \
-                 entry, and the {unread_entries} after them are not looked at (the sender \
-                 writes too many)"
+                 entry, and {after} not looked at (the sender writes too many)"
             )?;
         }
         None if v1_entries + v1a_entries == 0 => f.write_str(
@@ -397,9 +411,10 @@ fn no_matching_signature(
         f.write_str("; its v1 signatures need the sender's whsec_ secret")?;
     }
     if malformed_note && malformed_entries > 0 {
+        let verb = if malformed_entries == 1 { "is" } else { "are" };
         write!(
             f,
-            "; {malformed_entries} of its v1 or v1a entries are not the base64 of a signature \
+            "; {malformed_entries} of its v1 or v1a entries {verb} not the base64 of a signature \
              (32 bytes for v1, 64 for v1a)"
         )?;
     }

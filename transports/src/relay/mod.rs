@@ -51,7 +51,7 @@
 //!   the server has confirmed it (asked again every quarter of [`Relay::ack_wait`], between
 //!   100 ms and 5 s, for twice `ack_wait` at most, then it goes all the same, logged, and
 //!   the relay remembers the unconfirmed message's events apart from the 65,536, until
-//!   65,536 events of later unconfirmed messages come after them): a lost
+//!   65,536 further events of unconfirmed messages come after them): a lost
 //!   acknowledgement does not bring the earlier event back after it, unless the message
 //!   goes to another relay.
 //! - A message lost on the way to the relay (a reconnect) shows as a gap in the consumer's

@@ -425,8 +425,9 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             "v1,abc v1a,xyz",
             vec![hmac.clone()],
             [1, 1, 0, 0, 2, 0],
-            "none of the 2 v1 or v1a entries of webhook-signature is the base64 of a signature \
-             (32 bytes for v1, 64 for v1a): cut or altered on the way?"
+            "none of the 2 v1 or v1a entries looked at in webhook-signature is the base64 of a \
+             signature (32 bytes for v1, 64 for v1a): cut or altered on the way, or encoded \
+             otherwise by the sender (hex, URL-safe or unpadded base64)"
                 .into(),
         ),
         (
@@ -435,7 +436,7 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             [1, 1, 1, 0, 1, 0],
             format!(
                 "no signature in webhook-signature matches the 1 whsec_ secret(s) {MISMATCH}; \
-                 1 of its v1 or v1a entries are not the base64 of a signature (32 bytes for v1, \
+                 1 of its v1 or v1a entries is not the base64 of a signature (32 bytes for v1, \
                  64 for v1a)"
             ),
         ),
@@ -444,8 +445,8 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             &past_the_limit,
             vec![secret(SPEC_SECRET)],
             [1, 1, 0, 0, 0, 1],
-            "none of the first 16 entries of webhook-signature is a v1 or v1a entry, and the 1 \
-             after them are not looked at (the sender writes too many)"
+            "none of the first 16 entries of webhook-signature is a v1 or v1a entry, and the one \
+             after them is not looked at (the sender writes too many)"
                 .into(),
         ),
     ];

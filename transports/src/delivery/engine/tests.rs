@@ -523,6 +523,10 @@ fn the_settings_digest_changes_with_a_secret_and_only_then() {
     let first = digest();
     assert_eq!(digest(), first, "the same settings");
     endpoints
+        .upsert_spec(&spec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        .expect("upserted unchanged");
+    assert_eq!(digest(), first, "the same settings given again");
+    endpoints
         .upsert_spec(&spec("whsec_AAAQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
         .expect("updated");
     assert_ne!(digest(), first, "another secret");
