@@ -279,11 +279,11 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         // A spool far behind would make the send wait for its writer: awaited here, so
         // that the runtime's threads (the console, /metrics) keep answering meanwhile.
         daemon.sink.room().await;
-        // What it goes to as it is routed, once there is room (the endpoints may have
-        // changed during the wait): an event no endpoint takes is accepted, not kept.
-        endpoints = daemon.sink.endpoints_for(&emitted);
         // It still waits when other senders took the room meanwhile.
         let receipt = blocking(|| daemon.sink.send_with_receipt(&emitted));
+        // What it went to as it was routed: an event no endpoint takes is accepted, not
+        // kept.
+        endpoints = receipt.endpoints();
         // The line once the commit is done; or, if this ends during the await (the runtime
         // shutting down), then (the event is on its way into the spool).
         let mut pending = PendingLine {

@@ -46,5 +46,6 @@ mod spool_emit_async_awaits_the_commit;
 mod spool_flush_and_gone;
 mod spool_keeps_pauses;
 mod spool_keeps_rows_by_endpoint;
+mod spool_receipt_names_the_endpoints_an_event_went_to;
 mod spool_refuses_what_it_cannot_use;
 mod worker_priority;

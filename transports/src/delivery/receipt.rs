@@ -63,19 +63,39 @@ impl ReceiptState {
 #[must_use = "a receipt does nothing unless waited for; drop it if durability need not be known"]
 pub struct Receipt {
     state: Arc<ReceiptState>,
+    /// The endpoints the event was queued for.
+    endpoints: usize,
 }
 
 impl Receipt {
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn new(state: Arc<ReceiptState>) -> Receipt {
-        Receipt { state }
+        Receipt {
+            state,
+            endpoints: 0,
+        }
     }
 
     /// A receipt that is settled already.
     pub(crate) fn settled(outcome: Result<(), Error>) -> Receipt {
         let state = Arc::new(ReceiptState::default());
         let _ = state.settle(outcome);
-        Receipt { state }
+        Receipt {
+            state,
+            endpoints: 0,
+        }
+    }
+
+    /// This receipt, for an event queued for `endpoints` endpoints.
+    pub(crate) fn for_endpoints(self, endpoints: usize) -> Receipt {
+        Receipt { endpoints, ..self }
+    }
+
+    /// How many endpoints the event was queued for, as it was routed: 0 when none takes it
+    /// (it is accepted, and nothing is kept) or when it was refused. A count made apart from
+    /// the sending (`endpoints_for`) can differ when the endpoints change in between.
+    pub fn endpoints(&self) -> usize {
+        self.endpoints
     }
 
     /// Whether the event is durable now (`false` while pending or when it failed).

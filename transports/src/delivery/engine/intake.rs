@@ -304,9 +304,10 @@ impl Engine {
                 return Receipt::settled(Err(Error::NotQueued(problems(letters).join("; "))));
             }
         };
+        let endpoints = lanes.len();
         let accepted = self.backlog.accept(self, event, lanes);
         match accepted.receipt {
-            Some(receipt) if accepted.problems.is_empty() => receipt,
+            Some(receipt) if accepted.problems.is_empty() => receipt.for_endpoints(endpoints),
             Some(_) => Receipt::settled(Err(Error::NotQueued(accepted.problems.join("; ")))),
             None if accepted.problems.is_empty() => Receipt::settled(Err(Error::Config(
                 "this sink has no spool, so nothing is durable (the event is queued in \
