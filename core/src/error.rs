@@ -107,10 +107,12 @@ pub enum Error {
         /// How many `v1a` entries the header has that are the base64 of 64 bytes, as an
         /// ed25519 signature is (of the same).
         v1a_entries: usize,
-        /// How many `v1` or `v1a` entries (of the same) are not the base64 of a signature of
-        /// their kind (32 bytes for `v1`, 64 for `v1a`): cut, altered, or encoded otherwise.
-        /// They are not counted above.
-        malformed_entries: usize,
+        /// How many `v1` entries (of the same) are not the base64 of 32 bytes: cut, altered,
+        /// or encoded otherwise. They are not counted in `v1_entries`.
+        malformed_v1_entries: usize,
+        /// How many `v1a` entries (of the same) are not the base64 of 64 bytes. They are not
+        /// counted in `v1a_entries`.
+        malformed_v1a_entries: usize,
         /// How many entries came after the first
         /// [`MAX_SIGNATURE_ENTRIES`](crate::signature::MAX_SIGNATURE_ENTRIES), which are
         /// not looked at.
@@ -290,13 +292,15 @@ impl fmt::Display for Error {
                 hmac_secrets,
                 v1_entries,
                 v1a_entries,
-                malformed_entries,
+                malformed_v1_entries,
+                malformed_v1a_entries,
                 unread_entries,
             } => no_matching_signature(
                 f,
                 (*secrets, *hmac_secrets),
                 (*v1_entries, *v1a_entries),
-                (*malformed_entries, *unread_entries),
+                (*malformed_v1_entries, *malformed_v1a_entries),
+                *unread_entries,
             ),
             Error::UnknownFormat { keys } if keys.is_empty() => f.write_str(
                 "unknown webhook format: the body is an empty object (set the format to parse it)",
@@ -326,15 +330,17 @@ impl fmt::Display for Error {
 
 /// The message of [`Error::NoMatchingSignature`] with at least one key: whether the header
 /// has signatures of a kind the keys check, and if not, which key to give or what is wrong
-/// with the header; then what else it tells (signatures of a kind no key checks, entries
-/// that are no signature, entries not looked at).
+/// with the header; then what else it tells (entries of a kind no key checks, entries that
+/// are no signature, entries not looked at).
 fn no_matching_signature(
     f: &mut fmt::Formatter<'_>,
     (secrets, hmac_secrets): (usize, usize),
     (v1_entries, v1a_entries): (usize, usize),
-    (malformed_entries, unread_entries): (usize, usize),
+    (malformed_v1, malformed_v1a): (usize, usize),
+    unread_entries: usize,
 ) -> fmt::Result {
     const LOOKED_AT: usize = crate::signature::MAX_SIGNATURE_ENTRIES;
+    let malformed_entries = malformed_v1 + malformed_v1a;
     let ed25519_keys = secrets.saturating_sub(hmac_secrets);
     let hmac_checked = v1_entries > 0 && hmac_secrets > 0;
     let ed25519_checked = v1a_entries > 0 && ed25519_keys > 0;
@@ -348,6 +354,7 @@ fn no_matching_signature(
     };
     // The notes that follow the main clause, unless it said the same.
     let (mut malformed_note, mut unread_note) = (true, true);
+    let (mut v1_key_note, mut v1a_key_note) = (true, true);
     match checked {
         Some(checked) => write!(
             f,
@@ -392,23 +399,30 @@ fn no_matching_signature(
         )?,
         // No key checks the kind of signature the header has: the other kind's keys were
         // given.
-        None if v1_entries > 0 => write!(
-            f,
-            "webhook-signature has v1 (HMAC) signatures, and none of the {secrets} key(s) is a \
-             whsec_ secret (give the sender's whsec_ secret)"
-        )?,
-        None => write!(
-            f,
-            "webhook-signature has v1a (ed25519) signatures, and none of the {secrets} key(s) \
-             is an ed25519 key (give the sender's whpk_ public key)"
-        )?,
+        None if v1_entries > 0 => {
+            v1_key_note = false;
+            write!(
+                f,
+                "webhook-signature has v1 (HMAC) signatures, and none of the {secrets} key(s) \
+                 is a whsec_ secret (give the sender's whsec_ secret)"
+            )?;
+        }
+        None => {
+            v1a_key_note = false;
+            write!(
+                f,
+                "webhook-signature has v1a (ed25519) signatures, and none of the {secrets} \
+                 key(s) is an ed25519 key (give the sender's whpk_ public key)"
+            )?;
+        }
     }
-    // Signatures of the other kind, which none of the keys given checks, when some were.
-    if hmac_checked && v1a_entries > 0 && ed25519_keys == 0 {
-        f.write_str("; its v1a signatures need the sender's whpk_ public key")?;
+    // Entries of a kind none of the keys given checks, well-formed or not: once the other
+    // kind is sorted out, these need their key.
+    if v1a_key_note && v1a_entries + malformed_v1a > 0 && ed25519_keys == 0 {
+        f.write_str("; its v1a entries need the sender's whpk_ public key")?;
     }
-    if ed25519_checked && v1_entries > 0 && hmac_secrets == 0 {
-        f.write_str("; its v1 signatures need the sender's whsec_ secret")?;
+    if v1_key_note && v1_entries + malformed_v1 > 0 && hmac_secrets == 0 {
+        f.write_str("; its v1 entries need the sender's whsec_ secret")?;
     }
     if malformed_note && malformed_entries > 0 {
         let verb = if malformed_entries == 1 { "is" } else { "are" };

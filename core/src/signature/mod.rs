@@ -589,13 +589,14 @@ pub fn verify_at(
     let mut message: Option<Vec<u8>> = None;
     // For the error's message: which kinds of entry there were, and how many were not
     // signatures at all.
-    let (mut v1_entries, mut v1a_entries, mut malformed_entries) = (0, 0, 0);
+    let (mut v1_entries, mut v1a_entries) = (0, 0);
+    let (mut malformed_v1_entries, mut malformed_v1a_entries) = (0, 0);
 
     for entry in signatures
         .split_ascii_whitespace()
         .take(MAX_SIGNATURE_ENTRIES)
     {
-        let (well_formed, matched) = match entry.split_once(',') {
+        let (well_formed, malformed, matched) = match entry.split_once(',') {
             Some((HMAC_VERSION, encoded)) => {
                 let macs = macs.get_or_insert_with(|| {
                     // Pushed into room for all: a reallocation would leave copies of the
@@ -607,18 +608,19 @@ pub fn verify_at(
                     }
                     macs
                 });
-                (&mut v1_entries, hmac_entry_matches(encoded, macs))
+                let matched = hmac_entry_matches(encoded, macs);
+                (&mut v1_entries, &mut malformed_v1_entries, matched)
             }
             Some((ED25519_VERSION, encoded)) => {
                 let matched = ed25519_entry_matches(encoded, secrets, || {
                     message.get_or_insert_with(|| signed_content(id, timestamp_digits, body))
                 });
-                (&mut v1a_entries, matched)
+                (&mut v1a_entries, &mut malformed_v1a_entries, matched)
             }
             _ => continue,
         };
         let Some(matched) = matched else {
-            malformed_entries += 1;
+            *malformed += 1;
             continue;
         };
         *well_formed += 1;
@@ -637,7 +639,8 @@ pub fn verify_at(
             .count(),
         v1_entries,
         v1a_entries,
-        malformed_entries,
+        malformed_v1_entries,
+        malformed_v1a_entries,
         unread_entries: signatures
             .split_ascii_whitespace()
             .skip(MAX_SIGNATURE_ENTRIES)

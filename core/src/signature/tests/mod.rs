@@ -367,14 +367,14 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
     let past_the_limit = format!("{}{SPEC_SIGNATURE}", "v2,x ".repeat(MAX_SIGNATURE_ENTRIES));
     const MISMATCH: &str = "(another key signed it, or the body, webhook-id or \
                             webhook-timestamp changed in transit: verify the bytes received)";
-    // The header, the keys, the error's counts (secrets, whsec_ secrets, v1, v1a, malformed
-    // and unread entries), its message.
-    type Case<'a> = (&'a str, Vec<Secret>, [usize; 6], String);
+    // The header, the keys, the error's counts (secrets, whsec_ secrets, v1 and v1a
+    // signatures, malformed v1 and v1a entries, unread entries), its message.
+    type Case<'a> = (&'a str, Vec<Secret>, [usize; 7], String);
     let cases: [Case<'_>; 9] = [
         (
             SPEC_SIGNATURE,
             vec![public.clone()],
-            [1, 0, 1, 0, 0, 0],
+            [1, 0, 1, 0, 0, 0, 0],
             "webhook-signature has v1 (HMAC) signatures, and none of the 1 key(s) is a whsec_ \
              secret (give the sender's whsec_ secret)"
                 .into(),
@@ -382,7 +382,7 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
         (
             &v1a,
             vec![hmac.clone(), other_hmac.clone()],
-            [2, 2, 0, 1, 0, 0],
+            [2, 2, 0, 1, 0, 0, 0],
             "webhook-signature has v1a (ed25519) signatures, and none of the 2 key(s) is an \
              ed25519 key (give the sender's whpk_ public key)"
                 .into(),
@@ -390,7 +390,7 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
         (
             "v2,abc v1 v1a",
             vec![hmac.clone()],
-            [1, 1, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0, 0],
             "webhook-signature has no v1 or v1a entry (expected space-separated \
              'v1,<base64>' entries: the sender does not sign with Standard Webhooks)"
                 .into(),
@@ -398,13 +398,13 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
         (
             &v1a,
             vec![hmac.clone(), other_public.clone()],
-            [2, 1, 0, 1, 0, 0],
+            [2, 1, 0, 1, 0, 0, 0],
             format!("no signature in webhook-signature matches the 1 ed25519 key(s) {MISMATCH}"),
         ),
         (
             &both,
             vec![hmac.clone(), other_public.clone()],
-            [2, 1, 1, 1, 0, 0],
+            [2, 1, 1, 1, 0, 0, 0],
             format!(
                 "no signature in webhook-signature matches the 1 whsec_ secret(s) or the 1 \
                  ed25519 key(s) {MISMATCH}"
@@ -414,26 +414,27 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
         (
             &both,
             vec![other_public.clone()],
-            [1, 0, 1, 1, 0, 0],
+            [1, 0, 1, 1, 0, 0, 0],
             format!(
                 "no signature in webhook-signature matches the 1 ed25519 key(s) {MISMATCH}; its \
-                 v1 signatures need the sender's whsec_ secret"
+                 v1 entries need the sender's whsec_ secret"
             ),
         ),
         // Entries cut short: nothing to check.
         (
             "v1,abc v1a,xyz",
             vec![hmac.clone()],
-            [1, 1, 0, 0, 2, 0],
+            [1, 1, 0, 0, 1, 1, 0],
             "none of the 2 v1 or v1a entries looked at in webhook-signature is the base64 of a \
              signature (32 bytes for v1, 64 for v1a): cut or altered on the way, or encoded \
-             otherwise by the sender (hex, URL-safe or unpadded base64)"
+             otherwise by the sender (hex, URL-safe or unpadded base64); its v1a entries need \
+             the sender's whpk_ public key"
                 .into(),
         ),
         (
             &format!("v1,abc {SPEC_SIGNATURE}"),
             vec![hmac.clone()],
-            [1, 1, 1, 0, 1, 0],
+            [1, 1, 1, 0, 1, 0, 0],
             format!(
                 "no signature in webhook-signature matches the 1 whsec_ secret(s) {MISMATCH}; \
                  1 of its v1 or v1a entries is not the base64 of a signature (32 bytes for v1, \
@@ -444,7 +445,7 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
         (
             &past_the_limit,
             vec![secret(SPEC_SECRET)],
-            [1, 1, 0, 0, 0, 1],
+            [1, 1, 0, 0, 0, 0, 1],
             "none of the first 16 entries of webhook-signature is a v1 or v1a entry, and the one \
              after them is not looked at (the sender writes too many)"
                 .into(),
@@ -457,7 +458,8 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
             hmac_secrets,
             v1_entries,
             v1a_entries,
-            malformed_entries,
+            malformed_v1_entries,
+            malformed_v1a_entries,
             unread_entries,
         } = err
         else {
@@ -469,7 +471,8 @@ fn no_match_says_whether_a_key_could_check_the_entries() {
                 hmac_secrets,
                 v1_entries,
                 v1a_entries,
-                malformed_entries,
+                malformed_v1_entries,
+                malformed_v1a_entries,
                 unread_entries
             ],
             counts,
