@@ -242,7 +242,8 @@ pub(crate) fn check_format_flags(
         _ if description => crate::usage_error(
             "render",
             format!(
-                "--description is for zenlix events; a {name} event is sent as its --event file has it"
+                "--description is for zenlix events; a {name} event is sent as its --event file \
+                 has it"
             ),
         ),
         _ => {}

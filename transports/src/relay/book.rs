@@ -256,9 +256,9 @@ impl Book {
     /// The server never confirmed the acknowledgement of `carrier`'s message, and the events
     /// its tickets held back go on: its events, finished or (parked) finishing later, are
     /// remembered until [`RECENT`] further events are pinned after them (of this message
-    /// or later unconfirmed ones), however many are acknowledged meanwhile. Should the acknowledgement have been
-    /// lost, and the server hand the message out again late, the relay knows it, and does
-    /// not deliver its events after their tickets' later ones.
+    /// or later unconfirmed ones), however many are acknowledged meanwhile. Should the
+    /// acknowledgement have been lost, and the server hand the message out again late, the
+    /// relay knows it, and does not deliver its events after their tickets' later ones.
     pub(super) fn pin(&self, carrier: &Carrier) {
         let done = {
             let done = lock(&carrier.done);

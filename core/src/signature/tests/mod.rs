@@ -291,8 +291,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-timestamp': the sender does not sign with Standard Webhooks, or \
-             something on the way dropped the header",
+            "missing header 'webhook-timestamp': the sender does not sign with Standard \
+             Webhooks, or something on the way dropped the header",
         ),
         (
             verify_at(
@@ -303,8 +303,8 @@ fn every_error_displays_its_value() {
                 1,
             )
             .unwrap_err(),
-            "missing header 'webhook-signature': the sender does not sign with Standard Webhooks, or \
-             something on the way dropped the header",
+            "missing header 'webhook-signature': the sender does not sign with Standard \
+             Webhooks, or something on the way dropped the header",
         ),
         (
             verify_at(
