@@ -91,9 +91,9 @@ impl Receipt {
         Receipt { endpoints, ..self }
     }
 
-    /// How many endpoints the event was queued for, as it was routed: 0 when none takes it
-    /// (it is accepted, and nothing is kept) or when it was refused. A count made apart from
-    /// the sending (`endpoints_for`) can differ when the endpoints change in between.
+    /// How many endpoints the event was queued for, as it was routed (those of its tenant
+    /// and those without one, that receive its type): 0 when none takes it (it is accepted,
+    /// and nothing is kept) or when it was refused.
     pub fn endpoints(&self) -> usize {
         self.endpoints
     }

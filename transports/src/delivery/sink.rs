@@ -188,14 +188,6 @@ impl DeliverySink {
         self.engine.beyond_budget(event.body().len())
     }
 
-    /// How many endpoints `event` goes to now: those of its tenant and those without one,
-    /// that receive its type. (0: it is accepted and goes nowhere.)
-    pub fn endpoints_for(&self, event: &Emitted<'_>) -> usize {
-        self.engine
-            .registry()
-            .route_count(event.tenant(), event.event_type())
-    }
-
     /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when
     /// the event is durable. (It waits only while the spool's writer is 8192 events or 64 MiB
     /// of bodies behind, so that memory stays bounded: async code awaits

@@ -166,11 +166,6 @@ impl Registry {
         self.read().routed(tenant, event_type).cloned().collect()
     }
 
-    /// How many endpoints [`route`](Self::route) would give, without taking them.
-    pub(crate) fn route_count(&self, tenant: Option<&str>, event_type: EventType) -> usize {
-        self.read().routed(tenant, event_type).count()
-    }
-
     /// The endpoint named `name`.
     pub(crate) fn get(&self, name: &str) -> Option<Arc<Lane>> {
         self.read().by_name.get(name).cloned()
