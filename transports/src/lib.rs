@@ -25,12 +25,12 @@
 //!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, [`template`] (payload
 //!   templates: chat presets for Slack, Teams, Mattermost, Discord and Telegram, and
 //!   templates of one's own), and [`config`] for `deskhook.toml`. Pulls in ureq (rustls),
-//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr, foldhash, minijinja and
-//!   rustls-pki-types.
+//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr, foldhash, itoa, uuid, minijinja
+//!   and rustls-pki-types.
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks: HTTP/1.1
 //!   of its own on httparse, HTTP/2 over hyper's `client::conn` when the server offers it
 //!   (rustls with ring: no C toolchain beyond ring's), usable inside an existing runtime or
-//!   with a runtime of its own. Pulls in httparse, itoa, hyper, hyper-util, http,
+//!   with a runtime of its own. Pulls in httparse, hyper, hyper-util, http,
 //!   http-body-util, h2, tokio, tokio-rustls, rustls, webpki-roots and async-trait.
 //! - `spool`: [`spool::Spool`], a durable SQLite outbox inside the delivery engine. Pulls in
 //!   rusqlite with its bundled SQLite, and the delivery engine's dependencies (those of

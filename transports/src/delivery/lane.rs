@@ -186,8 +186,8 @@ impl Route {
             })
             .flatten();
         Ok(Prepared {
-            timestamp: timestamp.to_string(),
-            seq: job.seq.to_string(),
+            timestamp: Number::of(timestamp),
+            seq: Number::of(job.seq),
             signature,
             hub,
         })
@@ -234,8 +234,8 @@ impl Route {
 /// The headers of one attempt that change per attempt.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    timestamp: String,
-    seq: String,
+    timestamp: Number,
+    seq: Number,
     signature: Option<String>,
     hub: Option<String>,
 }
@@ -272,6 +272,36 @@ impl Prepared {
             );
         }
         headers
+    }
+}
+
+/// A number's decimal text, kept in place: an attempt's timestamp and sequence are written
+/// with no allocation and no formatter (this runs on every attempt).
+#[derive(Debug)]
+pub(crate) struct Number {
+    /// The digits, at the end.
+    digits: [u8; 20],
+    /// Where they start.
+    from: u8,
+}
+
+impl Number {
+    fn of(n: u64) -> Number {
+        let mut buffer = itoa::Buffer::new();
+        let text = buffer.format(n).as_bytes();
+        let mut digits = [b'0'; 20];
+        // A u64 has at most 20 digits.
+        let from = digits.len() - text.len();
+        digits[from..].copy_from_slice(text);
+        Number {
+            digits,
+            from: from as u8,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.digits[usize::from(self.from)..]).unwrap_or_default()
     }
 }
 

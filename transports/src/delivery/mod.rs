@@ -418,9 +418,12 @@ impl EventData {
     /// The event of an emit (not charged to any budget yet).
     pub(crate) fn of(emitted: &deskhook::sink::Emitted<'_>) -> EventData {
         let id = emitted.id();
+        // Written straight into its place, not through a formatter and a `String`: this
+        // runs in every `emit`.
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         EventData {
             id,
-            id_text: id.to_string().into(),
+            id_text: (&*id.as_uuid().hyphenated().encode_lower(&mut text)).into(),
             event_type: emitted.event_type(),
             key: emitted.ordering_key().into(),
             body: emitted.body().clone(),

@@ -10,7 +10,7 @@
 //! | `deskhook_events_unrouted_total` | counter | `event_type` (events no endpoint was registered for: a tenant without webhooks, or a misspelt one) |
 //! | `deskhook_events_dropped_total` | counter | `event_type` (once per endpoint that dropped the event: with many endpoints it can pass `deskhook_events_total`; a dead letter its file could not take counts here, not in `deskhook_dead_letters_total`) |
 //! | `deskhook_dead_letters_total` | counter | (events that went to the dead letters, with attempts or without: too large, an endpoint closed or removed) |
-//! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`2xx` … `5xx`, `none`); an attempt that could not be made (a template that does not render, no secret in force) counts with `status` `none` |
+//! | `deskhook_attempts_total` | counter | `outcome` (`delivered`, `retrying`, `dead_lettered`, `endpoint_disabled`), `status` (`1xx` … `5xx`, `other` for a code outside them, `none`); an attempt that could not be made (a template that does not render, no secret in force) counts with `status` `none` |
 //! | `deskhook_attempt_duration_seconds` | histogram | (requests sent only) |
 //! | `deskhook_queue_depth` | gauge | events waiting, over all endpoints |
 //! | `deskhook_in_flight` | gauge | attempts under way |
@@ -124,6 +124,65 @@ pub(crate) fn dead_lettered(endpoint: &str, n: u64, per_endpoint: bool) {
     });
 }
 
+/// The outcomes of `deskhook_attempts_total`, in the order of [`ATTEMPTS`]' rows.
+#[cfg(feature = "metrics")]
+fn outcome_index(outcome: AttemptOutcome) -> usize {
+    match outcome {
+        AttemptOutcome::Delivered => 0,
+        AttemptOutcome::Retrying => 1,
+        AttemptOutcome::DeadLettered => 2,
+        AttemptOutcome::EndpointDisabled => 3,
+    }
+}
+
+/// The status classes of `deskhook_attempts_total`, in the order of [`ATTEMPTS`]' columns.
+#[cfg(feature = "metrics")]
+fn status_index(status: Option<u16>) -> usize {
+    match status.map(|s| s / 100) {
+        Some(class @ 1..=5) => usize::from(class) - 1,
+        Some(_) => 5,
+        None => 6,
+    }
+}
+
+/// The table of [`ATTEMPTS`]: each outcome's row of keys, one per status. (A macro, as
+/// a key's labels must be a `static` of their own to be made when compiling.)
+#[cfg(feature = "metrics")]
+macro_rules! attempt_keys {
+    ([$($outcome:literal),*], $statuses:tt) => {
+        [$(attempt_keys!(@row $outcome, $statuses)),*]
+    };
+    (@row $outcome:literal, [$($status:literal),*]) => {
+        [$({
+            static LABELS: [metrics::Label; 2] = [
+                metrics::Label::from_static_parts("outcome", $outcome),
+                metrics::Label::from_static_parts("status", $status),
+            ];
+            metrics::Key::from_static_parts("deskhook_attempts_total", &LABELS)
+        }),*]
+    };
+}
+
+/// `deskhook_attempts_total`'s keys without an `endpoint` label, one per outcome and
+/// status, made when the program is compiled: counting an attempt then builds no key, no
+/// list of labels and no hash (this runs on every attempt; `metrics::counter!` does the same
+/// only when every label is a literal).
+#[cfg(feature = "metrics")]
+static ATTEMPTS: [[metrics::Key; 7]; 4] = attempt_keys!(
+    [
+        "delivered",
+        "retrying",
+        "dead_lettered",
+        "endpoint_disabled"
+    ],
+    ["1xx", "2xx", "3xx", "4xx", "5xx", "other", "none"]
+);
+
+/// What `metrics::counter!` tells the recorder about a count made in this module.
+#[cfg(feature = "metrics")]
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
 /// An attempt of `endpoint` ended.
 #[cfg(feature = "metrics")]
 pub(crate) fn attempt(
@@ -134,32 +193,19 @@ pub(crate) fn attempt(
     per_endpoint: bool,
 ) {
     guarded(|| {
-        let outcome = match outcome {
-            AttemptOutcome::Delivered => "delivered",
-            AttemptOutcome::Retrying => "retrying",
-            AttemptOutcome::DeadLettered => "dead_lettered",
-            AttemptOutcome::EndpointDisabled => "endpoint_disabled",
-        };
-        let status = match status.map(|s| s / 100) {
-            Some(1) => "1xx",
-            Some(2) => "2xx",
-            Some(3) => "3xx",
-            Some(4) => "4xx",
-            Some(5) => "5xx",
-            Some(_) => "other",
-            None => "none",
-        };
+        let key = &ATTEMPTS[outcome_index(outcome)][status_index(status)];
         if per_endpoint {
             let endpoint = endpoint.to_owned();
-            metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status,
-                "endpoint" => endpoint.clone())
-            .increment(1);
+            let key =
+                key.with_extra_labels(vec![metrics::Label::new("endpoint", endpoint.clone())]);
+            metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA))
+                .increment(1);
             if let Some(duration) = duration {
                 metrics::histogram!("deskhook_attempt_duration_seconds", "endpoint" => endpoint)
                     .record(duration.as_secs_f64());
             }
         } else {
-            metrics::counter!("deskhook_attempts_total", "outcome" => outcome, "status" => status)
+            metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA))
                 .increment(1);
             if let Some(duration) = duration {
                 metrics::histogram!("deskhook_attempt_duration_seconds")
@@ -299,5 +345,72 @@ mod tests {
             without.0.lock().unwrap().get("deskhook_queue_depth"),
             Some(&0.0)
         );
+    }
+
+    /// The counters registered, as `name{label=value,…} target`, in order.
+    #[derive(Debug, Default)]
+    struct Counters(Mutex<Vec<String>>);
+
+    impl Recorder for Counters {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+            let labels: Vec<_> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let line = format!(
+                "{}{{{}}} {}",
+                key.name(),
+                labels.join(","),
+                metadata.target()
+            );
+            self.0.lock().unwrap().push(line);
+            Counter::noop()
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn an_attempt_is_counted_under_its_outcome_and_status_class() {
+        use crate::delivery::AttemptOutcome::{
+            DeadLettered, Delivered, EndpointDisabled, Retrying,
+        };
+        let cases = [
+            (Delivered, Some(204), "delivered", "2xx"),
+            (Retrying, Some(503), "retrying", "5xx"),
+            (Retrying, Some(101), "retrying", "1xx"),
+            (DeadLettered, Some(302), "dead_lettered", "3xx"),
+            (EndpointDisabled, Some(410), "endpoint_disabled", "4xx"),
+            (Retrying, Some(600), "retrying", "other"),
+            (Retrying, Some(42), "retrying", "other"),
+            (DeadLettered, None, "dead_lettered", "none"),
+        ];
+        for per_endpoint in [false, true] {
+            let recorder = Counters::default();
+            metrics::with_local_recorder(&recorder, || {
+                for (outcome, status, ..) in cases {
+                    super::attempt("crm", outcome, status, None, per_endpoint);
+                }
+            });
+            let target = module_path!().trim_end_matches("::tests");
+            let expected: Vec<_> = cases
+                .iter()
+                .map(|(.., outcome, status)| {
+                    let endpoint = if per_endpoint { ",endpoint=crm" } else { "" };
+                    format!(
+                        "deskhook_attempts_total{{outcome={outcome},status={status}{endpoint}}} \
+                         {target}"
+                    )
+                })
+                .collect();
+            assert_eq!(*recorder.0.lock().unwrap(), expected);
+        }
     }
 }
