@@ -74,8 +74,13 @@ struct Run {
 }
 
 impl Run {
-    /// Moves the lanes whose timers are due into the ready queue.
-    fn fire_timers(&mut self, now: Instant) {
+    /// Moves the lanes whose timers are due into the ready queue. Reads the clock only when
+    /// a timer is set (a read costs about 30 ns on a VM, and this runs for every lane taken).
+    fn fire_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
         while let Some(Reverse(timer)) = self.timers.peek() {
             if timer.at > now {
                 break;
@@ -371,7 +376,7 @@ impl Pool {
             Popped::Routing
         } else {
             run.routed_last = false;
-            run.fire_timers(Instant::now());
+            run.fire_timers();
             match run.ready.pop_front() {
                 Some(lane) => {
                     lane.notified.store(false, Ordering::Release);
