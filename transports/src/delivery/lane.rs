@@ -186,8 +186,9 @@ impl Route {
             })
             .flatten();
         Ok(Prepared {
-            timestamp: Number::of(timestamp),
-            seq: Number::of(job.seq),
+            timestamp,
+            seq: job.seq,
+            digits: Default::default(),
             signature,
             hub,
         })
@@ -232,24 +233,43 @@ impl Route {
 }
 
 /// The headers of one attempt that change per attempt.
-#[derive(Debug)]
 pub(crate) struct Prepared {
-    timestamp: Number,
-    seq: Number,
+    timestamp: u64,
+    seq: u64,
+    /// Where the timestamp and the sequence are written when the headers are made: no
+    /// allocation, no formatter (this runs on every attempt).
+    digits: (itoa::Buffer, itoa::Buffer),
     signature: Option<String>,
     hub: Option<String>,
 }
 
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("timestamp", &self.timestamp)
+            .field("seq", &self.seq)
+            .field("signature", &self.signature)
+            .field("hub", &self.hub)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Prepared {
     /// Every header of the attempt, borrowed from the job, the route and `self`.
-    pub(crate) fn headers<'a>(&'a self, route: &'a Route, job: &'a Job) -> Vec<(&'a str, &'a str)> {
+    pub(crate) fn headers<'a>(
+        &'a mut self,
+        route: &'a Route,
+        job: &'a Job,
+    ) -> Vec<(&'a str, &'a str)> {
         let event = &job.event;
+        let timestamp = self.digits.0.format(self.timestamp);
+        let seq = self.digits.1.format(self.seq);
         let mut headers = Vec::with_capacity(9 + route.endpoint.headers.len());
         headers.push(("content-type", job.content_type()));
         headers.push(("x-deskhook-action", event.event_type.as_str()));
-        headers.push(("x-deskhook-sequence", self.seq.as_str()));
+        headers.push(("x-deskhook-sequence", seq));
         headers.push(("webhook-id", &*event.id_text));
-        headers.push(("webhook-timestamp", self.timestamp.as_str()));
+        headers.push(("webhook-timestamp", timestamp));
         if let Some(signature) = &self.signature {
             headers.push(("webhook-signature", signature.as_str()));
         }
@@ -272,36 +292,6 @@ impl Prepared {
             );
         }
         headers
-    }
-}
-
-/// A number's decimal text, kept in place: an attempt's timestamp and sequence are written
-/// with no allocation and no formatter (this runs on every attempt).
-#[derive(Debug)]
-pub(crate) struct Number {
-    /// The digits, at the end.
-    digits: [u8; 20],
-    /// Where they start.
-    from: u8,
-}
-
-impl Number {
-    fn of(n: u64) -> Number {
-        let mut buffer = itoa::Buffer::new();
-        let text = buffer.format(n).as_bytes();
-        let mut digits = [b'0'; 20];
-        // A u64 has at most 20 digits.
-        let from = digits.len() - text.len();
-        digits[from..].copy_from_slice(text);
-        Number {
-            digits,
-            from: from as u8,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII digits were written.
-        std::str::from_utf8(&self.digits[usize::from(self.from)..]).unwrap_or_default()
     }
 }
 

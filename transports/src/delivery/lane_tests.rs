@@ -1,5 +1,4 @@
-//! A lane's tests: its latencies, its timers, when preparing an attempt is costly, and the
-//! numbers an attempt sends.
+//! A lane's tests: its latencies, its timers, and when preparing an attempt is costly.
 
 use super::*;
 
@@ -99,12 +98,4 @@ fn preparing_is_costly_with_a_slow_template_ed25519_or_a_large_signed_body() {
         charge: None,
     }));
     assert!(!templated.costly(&rendered), "a retry reuses its render");
-}
-
-#[test]
-fn an_attempts_numbers_are_written_in_full() {
-    for (n, text) in [(0, "0"), (7, "7"), (1_764_979_200, "1764979200")] {
-        assert_eq!(Number::of(n).as_str(), text);
-    }
-    assert_eq!(Number::of(u64::MAX).as_str(), u64::MAX.to_string());
 }

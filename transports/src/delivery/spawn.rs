@@ -125,7 +125,7 @@ async fn run<T: AsyncTransport>(
             return;
         };
         match prepared {
-            Ok(prepared) => {
+            Ok(mut prepared) => {
                 let headers = prepared.headers(&attempt.route, attempt.job());
                 let started = Instant::now();
                 let post = transport.post(

@@ -118,7 +118,7 @@ impl Attempt {
         send: impl FnOnce(&Attempt, &[(&str, &str)]) -> Result<Response, AttemptError>,
     ) {
         let (result, took) = match self.prepare(SystemTime::now()) {
-            Ok(prepared) => {
+            Ok(mut prepared) => {
                 let headers = prepared.headers(&self.route, self.job());
                 #[cfg(feature = "tracing")]
                 let span = crate::delivery::telemetry::attempt_span(&self.route, self.job());
