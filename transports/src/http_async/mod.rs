@@ -212,6 +212,8 @@ impl Connector for AsyncConnector {
         DEFAULT_MAX_IN_FLIGHT
     }
 
+    // `h1_request` relies on it: with the endpoint's headers in the target (checked when
+    // it is made), every name an attempt adds is one of the engine's constants.
     fn endpoint_headers_in_target(&self) -> bool {
         true
     }
