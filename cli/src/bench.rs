@@ -154,7 +154,7 @@ fn per_delivery(cpu: Duration, delivered: u64) -> f64 {
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     check_flags(&args);
     let secrets = args.target.secrets()?;
-    let template = args.template.template()?;
+    let template = args.template.template("bench")?;
     let retry = args.retry.clone();
     let is_nats = args.transport == Transport::Nats;
     let batch = args.batch.unwrap_or(1);

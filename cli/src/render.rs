@@ -92,8 +92,9 @@ impl TemplateArgs {
             || self.template_content_type.is_some()
     }
 
-    /// The template these flags make, if they name one; its missing variables refused.
-    pub(crate) fn template(&self) -> Result<Option<Template>, String> {
+    /// The template these flags make, if they name one; its missing variables refused. A
+    /// usage error shows the usage of `subcommand`, the one these flags were given to.
+    pub(crate) fn template(&self, subcommand: &str) -> Result<Option<Template>, String> {
         let template = match (&self.template, &self.template_file) {
             (Some(text), _) => Template::named_or_inline(text),
             (None, Some(path)) => Template::file(path),
@@ -103,7 +104,7 @@ impl TemplateArgs {
                 return Ok(None);
             }
             (None, None) => crate::usage_error(
-                "render",
+                subcommand,
                 "--template-var and --template-content-type need --template or \
                  --template-file",
             ),
@@ -111,7 +112,7 @@ impl TemplateArgs {
         let mut template = template.map_err(|e| format!("--template: {e}"))?;
         if let Some(content_type) = &self.template_content_type {
             template = template.content_type(content_type).unwrap_or_else(|e| {
-                crate::usage_error("render", format!("--template-content-type: {e}"))
+                crate::usage_error(subcommand, format!("--template-content-type: {e}"))
             });
         }
         for (name, value) in crate::parse_each("--template-var", &self.template_var, parse_var)? {
@@ -214,8 +215,9 @@ pub(crate) fn emit_as<E: deskhook::event::WebhookEvent>(
 
 /// The checks `render` and `send` share: a Usedesk or iQChannels event comes whole from
 /// --event, so the Zenlix flags make no sense with it; a Zenlix event needs actions.
-/// Violations exit 2, like clap's own.
+/// Violations exit 2, like clap's own, with the usage of `subcommand`.
 pub(crate) fn check_format_flags(
+    subcommand: &str,
     format: FormatArg,
     event: Option<&Path>,
     has_actions: bool,
@@ -225,22 +227,22 @@ pub(crate) fn check_format_flags(
     let name = format.name();
     match format {
         FormatArg::Zenlix if !has_actions => crate::usage_error(
-            "render",
+            subcommand,
             format!("the following required arguments were not provided:\n  {actions_flag}"),
         ),
         FormatArg::Zenlix => {}
         _ if event.is_none() => crate::usage_error(
-            "render",
+            subcommand,
             format!("--format {name} needs --event FILE, a {name} webhook body"),
         ),
         _ if has_actions => crate::usage_error(
-            "render",
+            subcommand,
             format!(
                 "{actions_flag} is for zenlix events; a {name} event's type is in its --event file"
             ),
         ),
         _ if description => crate::usage_error(
-            "render",
+            subcommand,
             format!(
                 "--description is for zenlix events; a {name} event is sent as its --event file \
                  has it"
@@ -336,13 +338,14 @@ pub(crate) fn event_for(base: &Event, action: Action, description: Option<&str>)
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     check_format_flags(
+        "render",
         args.format,
         args.event.as_deref(),
         args.action.is_some(),
         args.description.is_some(),
         "--action <ACTION>",
     );
-    let template = args.template.template()?;
+    let template = args.template.template("render")?;
     if args.explain {
         let Some(template) = &template else {
             crate::usage_error(

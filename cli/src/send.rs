@@ -327,14 +327,15 @@ fn totals(stats: &[EndpointStats]) -> (u64, u64, u64) {
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     crate::render::check_format_flags(
+        "send",
         args.format,
         args.event.as_deref(),
         args.all_actions || !args.action.is_empty(),
         args.description.is_some(),
-        "<--action <ACTION>|--all-actions>",
+        "--action <ACTION> or --all-actions",
     );
     let secrets = args.target.secrets()?;
-    let template = args.template.template()?;
+    let template = args.template.template("send")?;
     if template.is_some() && args.target.url.is_none() {
         crate::usage_error(
             "send",

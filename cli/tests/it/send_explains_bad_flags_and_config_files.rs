@@ -23,6 +23,36 @@ fn an_action_or_all_actions_is_required() {
     let tmp = tempfile::tempdir().unwrap();
     let out = deskhook_in(tmp.path(), &["send", "--url", "http://127.0.0.1:9/"]);
     assert_eq!(out.status.code(), Some(2));
+    // Named in words, with send's usage (the checks are render's too).
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--action <ACTION> or --all-actions"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nUsage: deskhook send [OPTIONS]"),
+        "{stderr}"
+    );
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "send",
+            "--format",
+            "usedesk",
+            "--url",
+            "http://127.0.0.1:9/",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--format usedesk needs --event FILE"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nUsage: deskhook send [OPTIONS]"),
+        "{stderr}"
+    );
     let out = deskhook_in(
         tmp.path(),
         &[
