@@ -116,6 +116,17 @@ struct ReplayArgs {
     attempts: crate::flags::Attempts,
 }
 
+/// The level of the log records this command shows on stderr: `warn` for `list`, which
+/// says there that it left out a line of the file that is not a dead letter (a line cut
+/// short, or written by hand); `error` for `replay`, whose own lines say what it did (and
+/// which refuses such a file).
+pub(crate) fn log_level(args: &Args) -> log::LevelFilter {
+    match args.command {
+        Command::List(_) => log::LevelFilter::Warn,
+        Command::Replay(_) => log::LevelFilter::Error,
+    }
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     match args.command {
         Command::List(args) => list(args),

@@ -186,9 +186,10 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 /// deskhook's log records on stderr, from `level` up unless RUST_LOG says otherwise: `info`
 /// for the long-running commands (relay, serve), so that what happens while they run (an
 /// endpoint left out, a dead letter, a dropped event) is seen; `warn` for `endpoints` (a
-/// record that could be anyone's); `error` for the others, whose
-/// own lines say what they did, so that what only the log tells (a dropped event, a dead
-/// letter that could not be written and is logged whole) is not lost.
+/// record that could be anyone's) and `dead-letters list` (a line that is not a letter);
+/// `error` for the others, whose own lines say what they did, so that what only the log
+/// tells (a dropped event, a dead letter that could not be written and is logged whole) is
+/// not lost.
 fn log_to_stderr(level: log::LevelFilter) {
     env_logger::Builder::new()
         .filter_module(deskhook::LOG_TARGET, level)
@@ -203,6 +204,7 @@ fn main() -> ExitCode {
         Command::Relay(_) | Command::Serve(_) => log::LevelFilter::Info,
         // A record of the bucket that could be anyone's is worth a word to the operator.
         Command::Endpoints(_) => log::LevelFilter::Warn,
+        Command::DeadLetters(ref args) => dead_letters::log_level(args),
         _ => log::LevelFilter::Error,
     });
     let result = match cli.command {

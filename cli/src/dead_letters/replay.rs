@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use deskhook::sink::EventId;
-use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord, DeadLetter};
+use deskhook_transports::delivery::{
+    AttemptOutcome, AttemptRecord, DeadLetter, DeadLetterQuery, MAX_PAGE,
+};
 use deskhook_transports::http_blocking::HttpSink;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -164,10 +166,10 @@ fn latest_of_each(letters: Vec<DeadLetter>) -> Vec<DeadLetter> {
     unique
 }
 
-/// The line that says what became of `others`, the letters a replay left as they were (""
-/// when none), and whether some are of endpoints the configuration does not name (`names`)
+/// The line that says what became of `others`, the endpoints of the letters a replay left
+/// as they were (one per letter; "" when none), and whether some are of endpoints the configuration does not name (`names`)
 /// while `--endpoint` chose none (`asked`): letters no replay can deliver, a failure.
-fn others_left(others: &[DeadLetter], names: &HashSet<String>, asked: &[String]) -> (String, bool) {
+fn others_left(others: &[&str], names: &HashSet<String>, asked: &[String]) -> (String, bool) {
     if others.is_empty() {
         return (String::new(), false);
     }
@@ -176,13 +178,10 @@ fn others_left(others: &[DeadLetter], names: &HashSet<String>, asked: &[String])
         others.len()
     );
     let mut unnamed: Vec<(&str, usize)> = Vec::new();
-    for letter in others.iter().filter(|l| !names.contains(&l.endpoint)) {
-        match unnamed
-            .iter_mut()
-            .find(|(name, _)| *name == letter.endpoint)
-        {
+    for endpoint in others.iter().filter(|e| !names.contains(**e)) {
+        match unnamed.iter_mut().find(|(name, _)| name == endpoint) {
             Some((_, count)) => *count += 1,
-            None => unnamed.push((&letter.endpoint, 1)),
+            None => unnamed.push((endpoint, 1)),
         }
     }
     if !unnamed.is_empty() {
@@ -295,15 +294,50 @@ fn replay_spool(dir: &Path, args: &ReplayArgs) -> Result<ExitCode, String> {
             requeued.kept.len() - LISTED
         );
     }
+    // Those of other endpoints stay too: said, and a failure when the configuration does
+    // not name their endpoints (no replay with it can deliver them), as for a file.
+    let config_names: HashSet<String> = endpoints.iter().map(|e| e.name().to_owned()).collect();
+    let others = other_letters(dir, &names)?;
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    let (others_line, unconfigured) = others_left(&others, &config_names, &args.endpoints);
+    if let Some(line) = others_line.strip_prefix('\n') {
+        eprintln!("deskhook: {line}");
+    }
     let before = spool.stats().map_err(|e| e.to_string())?;
-    crate::spool::run_drain(
+    let drained = crate::spool::run_drain(
         spool,
         endpoints,
         delivery,
         &args.attempts.retry,
         args.attempts.timeout,
         &before,
-    )
+    )?;
+    Ok(if unconfigured {
+        ExitCode::FAILURE
+    } else {
+        drained
+    })
+}
+
+/// The endpoint of each dead letter of the spool in `dir` that is not of `chosen`.
+fn other_letters(dir: &Path, chosen: &[String]) -> Result<Vec<String>, String> {
+    let mut query = DeadLetterQuery::new();
+    query.limit = MAX_PAGE;
+    let mut others = Vec::new();
+    loop {
+        let page = deskhook_transports::spool::read_dead_letter_page(dir, &query)
+            .map_err(|e| e.to_string())?;
+        others.extend(
+            page.items
+                .into_iter()
+                .map(|stored| stored.letter.endpoint)
+                .filter(|endpoint| !chosen.contains(endpoint)),
+        );
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => return Ok(others),
+        }
+    }
 }
 
 pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
@@ -342,11 +376,14 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     if !others.is_empty() {
         append_letters(&path, &others, &replaying)?;
     }
-    let (others_line, unconfigured) = others_left(&others, &names, &args.endpoints);
+    let other_endpoints: Vec<&str> = others.iter().map(|l| l.endpoint.as_str()).collect();
+    let (others_line, unconfigured) = others_left(&other_endpoints, &names, &args.endpoints);
     if letters.is_empty() {
         let _ = std::fs::remove_file(&replaying);
+        // "to replay" when the file has letters of other endpoints, said on the next line.
+        let what = if others.is_empty() { "" } else { " to replay" };
         crate::send::print_line(&format!(
-            "no dead letters{} in {}{others_line}",
+            "no dead letters{}{what} in {}{others_line}",
             of_endpoints(&args.endpoints),
             path.display()
         ));

@@ -102,6 +102,23 @@ fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
         &["dead-letters", "list", "--file", dead.to_str().unwrap()],
     );
     assert_eq!(text(&out.stdout), stdout);
+    // A line that is not a letter is left out of the list, and said so on stderr.
+    let mixed = tmp.path().join("mixed.jsonl");
+    let mut bytes = std::fs::read(&dead).unwrap();
+    bytes.extend_from_slice(b"hello\n");
+    std::fs::write(&mixed, bytes).unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--file", mixed.to_str().unwrap()],
+    );
+    assert!(
+        text(&out.stdout).ends_with(&format!("2 dead letter(s) in {}\n", mixed.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("is not a dead letter"), "{stderr}");
+    assert!(stderr.contains("left out of the list"), "{stderr}");
 
     // The receiver is back, at another address.
     let (listen, out) = replay_to_a_receiver(tmp.path(), &config, &dead);
@@ -303,9 +320,9 @@ fn letters_of_endpoints_the_configuration_does_not_name_are_said_and_fail_the_re
     assert_eq!(
         text(&out.stdout),
         format!(
-            "no dead letters in {}\n2 dead letter(s) of other endpoints left as they were (of \
-             endpoints the configuration does not name: 2 for 'old-crm'; add them to it to \
-             replay them)\n",
+            "no dead letters to replay in {}\n2 dead letter(s) of other endpoints left as they \
+             were (of endpoints the configuration does not name: 2 for 'old-crm'; add them to \
+             it to replay them)\n",
             dead.display()
         )
     );
@@ -540,8 +557,8 @@ fn replay_of_one_endpoint_leaves_the_others_letters_as_they_were() {
     assert_eq!(
         text(&out.stdout),
         format!(
-            "no dead letters of endpoint(s) crm in {}\n2 dead letter(s) of other endpoints \
-             left as they were\n",
+            "no dead letters of endpoint(s) crm to replay in {}\n2 dead letter(s) of other \
+             endpoints left as they were\n",
             dead.display()
         )
     );

@@ -147,6 +147,35 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
         "{said}"
     );
 
+    // A configuration that names another endpoint: bench's letters stay, said, and the
+    // replay fails (before, it said "0 queued again" and exited 0).
+    let other = tmp.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("name = \"bench\"", "name = \"crm\""),
+    )
+    .unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            other.to_str().unwrap(),
+        ],
+    );
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(
+            "20 dead letter(s) of other endpoints left as they were (of endpoints the \
+             configuration does not name: 20 for 'bench'; add them to it to replay them)"
+        ),
+        "{said}"
+    );
+
     let out = deskhook_in(
         tmp.path(),
         &["dead-letters", "replay", "--config", config_arg],
