@@ -330,6 +330,31 @@ fn drain_explains_a_missing_spool_and_a_spool_in_use() {
             text(&out.stderr)
         );
     }
+    // Where a spool is made if missing (bench, serve), the same slip is named too, not
+    // "cannot create the spool directory: File exists".
+    let file_arg = file.to_str().unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "bench",
+            "--spool",
+            file_arg,
+            "--url",
+            "http://127.0.0.1:9/",
+            "--allow-private",
+            "--events",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "'{file_arg}' is a file, and a spool is a directory: give the directory that holds \
+             spool.sqlite3, or one to make"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
 
     let dir = tmp.path().join("spool");
     let _held = deskhook_transports::spool::Spool::open(&dir).unwrap();

@@ -463,7 +463,17 @@ impl Spool {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&dir).map_err(|e| Error::Spool {
             path: dir.clone(),
-            message: format!("cannot create the spool directory: {e}"),
+            message: if dir.is_file() {
+                // The database file given for its directory, or any file: named, as the
+                // readers name it (`no_spool`).
+                format!(
+                    "'{}' is a file, and a spool is a directory: give the directory that \
+                     holds {DATABASE_FILE}, or one to make",
+                    dir.display()
+                )
+            } else {
+                format!("cannot create the spool directory: {e}")
+            },
         })?;
         let lock = take_lock(&dir)?;
         let db = dir.join(DATABASE_FILE);
