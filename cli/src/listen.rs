@@ -465,10 +465,15 @@ fn serve(
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let secrets = Arc::new(crate::parse_secrets(&args.secret)?);
     let listener = TcpListener::bind(&args.addr).map_err(|e| {
-        format!(
-            "cannot listen on {}: {e} (choose another --addr, or port 0 for a free one)",
-            args.addr
-        )
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            // Not an address ("invalid port value" for a URL): say the form.
+            format!("--addr {}: {e}; {}", args.addr, crate::ADDR_FORM)
+        } else {
+            format!(
+                "cannot listen on {}: {e} (choose another --addr, or port 0 for a free one)",
+                args.addr
+            )
+        }
     })?;
     let addr = listener
         .local_addr()

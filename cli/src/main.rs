@@ -127,6 +127,17 @@ fn parse_secrets(values: &[String]) -> Result<Vec<Secret>, String> {
 
 /// Parses a `--header` value written `Name: value`. The error does not quote it (it may
 /// hold a credential).
+/// What a listening address is, for an error about one.
+const ADDR_FORM: &str = "give IP:PORT, such as 127.0.0.1:8089 (no http://; port 0 for a \
+                         free one)";
+
+/// Parses a listening address (`serve --listen`), saying the form it takes when `s` is not
+/// one: clap's own "invalid socket address syntax" does not.
+fn parse_listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("'{s}' is not an address to listen on: {ADDR_FORM}"))
+}
+
 fn parse_header(s: &str) -> Result<(String, String), String> {
     let Some((name, value)) = s.split_once(':') else {
         return Err(

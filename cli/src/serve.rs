@@ -60,7 +60,8 @@ pub(crate) struct Args {
     spool: Option<PathBuf>,
     /// Where to listen. Loopback by default: give 0.0.0.0:8089 (behind a TLS proxy) for
     /// other machines.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089",
+          value_parser = crate::parse_listen_addr)]
     listen: SocketAddr,
     /// The environment variable holding the token (at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]

@@ -1,6 +1,7 @@
 //! `deskhook serve` refuses to start without a usable token, and says what is wrong with
 //! the one it found: not set, too short, not UTF-8 text, or not sendable in a header; and
-//! refuses a --body-timeout or a --header-timeout of zero.
+//! refuses a --body-timeout or a --header-timeout of zero, and a --listen that is not an
+//! address (with `listen --addr`'s likewise).
 
 use std::process::{Command, Stdio};
 
@@ -79,5 +80,31 @@ fn serve_refuses_timeouts_of_zero() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{stderr}");
         assert!(stderr.contains(says), "{stderr}");
+    }
+}
+
+#[test]
+fn an_address_to_listen_on_that_is_not_one_is_said_with_its_form() {
+    let form = "give IP:PORT, such as 127.0.0.1:8089 (no http://; port 0 for a free one)";
+    for (args, says) in [
+        (
+            ["serve", "--listen", "127.0.0.1"],
+            "'127.0.0.1' is not an address to listen on",
+        ),
+        (
+            ["listen", "--addr", "http://127.0.0.1:8080/"],
+            "--addr http://127.0.0.1:8080/: invalid port value",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(args)
+            .env("DESKHOOK_TOKEN", "a-token-long-enough-for-serve")
+            .stdin(Stdio::null())
+            .output()
+            .expect("deskhook runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(stderr.contains(form), "{args:?}: {stderr}");
     }
 }
