@@ -32,15 +32,10 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 )))]
 pub(crate) struct DrainArgs {
     /// The spool directory. Defaults to the [spool] dir of --config.
-    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
     /// A deskhook.toml: each spooled event goes to the endpoint of its name there.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "url",
-        required_unless_present = "url"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "url")]
     config: Option<PathBuf>,
     #[command(flatten)]
     target: crate::flags::Target,
@@ -129,7 +124,16 @@ fn stats(args: &StatsArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `drain` needs, said when it is not given: clap's own requirements could only name
+/// one of the two ways (`--config`), and `--spool` where `--config` has a [spool].
+const DRAIN_NEEDS: &str = "drain needs --config FILE (each event goes to the endpoint of its \
+                           name there; the spool is its [spool] unless --spool DIR), or \
+                           --spool DIR and --url URL (every event goes to that URL)";
+
 pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
+    if args.config.is_none() && (args.spool.is_none() || args.target.url.is_none()) {
+        crate::usage_error("drain", DRAIN_NEEDS);
+    }
     let config = match &args.config {
         Some(path) => Some(crate::send::load_config(path)?),
         None => None,
@@ -140,7 +144,7 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
             .spool()
             .map_err(|e| e.to_string())?
             .ok_or("--config has no [spool] section; give --spool DIR")?,
-        (None, None) => return Err("give --spool DIR".to_owned()),
+        (None, None) => return Err(DRAIN_NEEDS.to_owned()),
     };
     let spool = builder
         .ignore_backoff(true)

@@ -272,6 +272,19 @@ fn drain_explains_a_missing_spool_and_a_spool_in_use() {
         text(&out.stderr)
     );
 
+    // Not told where to send: both ways are named (clap's own message named --config
+    // alone, and --spool where --config would do).
+    for args in [&["drain"][..], &["drain", "--spool", "x"][..]] {
+        let out = deskhook_in(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("drain needs --config FILE (")
+                && stderr.contains("or --spool DIR and --url URL (every event goes to that URL)"),
+            "{args:?}: {stderr}"
+        );
+    }
+
     // drain and replay --spool on a mistyped path: an error, not a new empty spool and
     // "0 of 0 delivered".
     let none = tmp.path().join("none");
