@@ -72,12 +72,49 @@ pub fn format_duration(d: Duration) -> String {
 ///
 /// # Errors
 ///
-/// As [`parse_duration`].
+/// As [`parse_duration`]; a number (`timeout = 5`) is refused with the string to write
+/// instead (`"5s"`), any other value with the form a duration takes.
 pub fn deserialize_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Duration, D::Error> {
-    let s = String::deserialize(deserializer)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
+    deserializer.deserialize_any(DurationText)
+}
+
+/// What [`deserialize_duration`] takes: a string, said so with its unit when a number
+/// comes instead (the unit is what a number leaves unsaid).
+struct DurationText;
+
+impl DurationText {
+    fn number<E: serde::de::Error>(n: impl fmt::Display) -> E {
+        E::custom(format!(
+            "a duration is text with its unit: write \"{n}s\" for {n} seconds, or \"{n}ms\" \
+             for milliseconds"
+        ))
+    }
+}
+
+impl serde::de::Visitor<'_> for DurationText {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as \"5s\" or \"500ms\"")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Duration, E> {
+        parse_duration(s).map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Duration, E> {
+        Err(Self::number(n))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Duration, E> {
+        Err(Self::number(n))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Duration, E> {
+        Err(Self::number(n))
+    }
 }
 
 /// When each attempt is made: the delay before attempt 1, 2, 3, … Its length is the number

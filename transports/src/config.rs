@@ -217,6 +217,18 @@ fn explain(message: &str) -> String {
     }
 }
 
+/// The hint for a list's table written with single brackets (`[endpoint]` for
+/// `[[endpoint]]`), which TOML reads as one table where a list of them is expected; `at`
+/// is the text from where the error points.
+fn list_hint(message: &str, at: &str) -> Option<String> {
+    if !message.starts_with("invalid type: map, expected a sequence") {
+        return None;
+    }
+    let header = at.lines().next()?.trim();
+    let name = header.strip_prefix('[')?.strip_suffix(']')?;
+    (!name.starts_with('[')).then(|| format!(" (write [[{name}]]: each one is an entry of a list)"))
+}
+
 /// 1-based line and column of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -249,12 +261,17 @@ impl Config {
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, Error> {
         let path = path.as_ref().to_path_buf();
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
-            let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
+            let start = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_column(text, start);
+            let mut message = explain(e.message());
+            if let Some(hint) = list_hint(&message, &text[start.min(text.len())..]) {
+                message.push_str(&hint);
+            }
             Error::ConfigFile {
                 path: path.clone(),
                 line,
                 column,
-                message: without_credentials(explain(e.message()), text),
+                message: without_credentials(message, text),
             }
         })?;
         let config = Config {

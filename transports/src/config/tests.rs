@@ -278,6 +278,25 @@ fn a_credential_of_the_wrong_type_is_not_repeated_in_the_error() {
 }
 
 #[test]
+fn a_list_in_single_brackets_and_a_duration_without_its_unit_are_said_how_to_write() {
+    assert_eq!(
+        err("[endpoint]\nname = \"crm\"\nurl = \"https://crm.example/hook\"\n"),
+        "deskhook.toml:1:1: invalid type: map, expected a sequence (write [[endpoint]]: each \
+         one is an entry of a list)"
+    );
+    assert_eq!(
+        err("[[endpoint]]\nname = \"crm\"\nurl = \"https://crm.example/hook\"\ntimeout = 5\n"),
+        "deskhook.toml:4:11: a duration is text with its unit: write \"5s\" for 5 seconds, or \
+         \"5ms\" for milliseconds"
+    );
+    assert_eq!(
+        err("[delivery]\nshutdown_timeout = true\n"),
+        "deskhook.toml:2:20: invalid type: boolean `true`, expected a duration such as \"5s\" \
+         or \"500ms\""
+    );
+}
+
+#[test]
 fn errors_name_the_position_and_the_fix() {
     assert_eq!(
         err("[delivery]\nqueue_capacty = 5\n"),
