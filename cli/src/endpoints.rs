@@ -183,10 +183,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let store = EndpointStore::open(&context, &args.bucket, args.replicas, key)
-            .await
-            .map_err(|e| e.to_string())?
-            .previous_keys(previous);
+        // Only `add` makes the bucket: the others read or change what it holds, and a
+        // misspelt --bucket must not make an empty one.
+        let store = if matches!(args.command, Command::Add { .. }) {
+            EndpointStore::open(&context, &args.bucket, args.replicas, key).await
+        } else {
+            EndpointStore::open_existing(&context, &args.bucket, key).await
+        }
+        .map_err(|e| e.to_string())?
+        .previous_keys(previous);
         command(&store, args.command).await
     })
 }

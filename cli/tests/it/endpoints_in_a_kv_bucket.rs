@@ -1,6 +1,6 @@
 //! `deskhook endpoints --nats …` against a real nats-server on 127.0.0.1: add, update, pause,
 //! list, get, remove, with secrets sealed by the key in the environment and the same errors
-//! as deskhook.toml; the key rotated.
+//! as deskhook.toml; the key rotated; a misspelt bucket said, not made.
 
 use std::process::Command;
 
@@ -45,6 +45,18 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     let key = support::new_secrets_key();
     let key = Some(key.as_str());
     let secret = "secrets=[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]";
+
+    // A bucket that does not exist is said, and not made by reading it: the second look
+    // finds none either (it used to make an empty one, and list nothing).
+    for _ in 0..2 {
+        let (ok, out, err) = endpoints(&url, key, &["--bucket", "deskhook_endpoint", "list"]);
+        assert!(!ok && out.is_empty(), "{out}");
+        assert!(
+            err.contains("KV bucket 'deskhook_endpoint': cannot open it")
+                && err.contains("check the name"),
+            "{err}"
+        );
+    }
 
     // Secrets need the key; with it the endpoint is added.
     let (ok, _, err) = endpoints(

@@ -289,7 +289,36 @@ impl EndpointStore {
         )
         .await
         .map_err(|(what, e)| nats_error(bucket, what, e))?;
-        Ok(EndpointStore {
+        Ok(EndpointStore::of(kv, bucket, key))
+    }
+
+    /// Opens the bucket `bucket` if it exists; unlike [`open`](EndpointStore::open), one
+    /// that does not is not made, for what only reads or changes what a bucket holds (a
+    /// misspelt name would otherwise make an empty bucket, and list nothing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when there is no such bucket, or it cannot be opened.
+    pub async fn open_existing(
+        context: &jetstream::Context,
+        bucket: &str,
+        key: Option<SecretsKey>,
+    ) -> Result<EndpointStore, Error> {
+        let kv = context.get_key_value(bucket).await.map_err(|e| {
+            nats_error(
+                bucket,
+                "open it",
+                format!(
+                    "{e} (check the name: a bucket is made by the first endpoint added to it, \
+                     or by a relay or a NatsSink, not by reading it)"
+                ),
+            )
+        })?;
+        Ok(EndpointStore::of(kv, bucket, key))
+    }
+
+    fn of(kv: kv::Store, bucket: &str, key: Option<SecretsKey>) -> EndpointStore {
+        EndpointStore {
             kv,
             bucket: bucket.to_owned(),
             keys: Keys {
@@ -297,7 +326,7 @@ impl EndpointStore {
                 previous: Vec::new(),
             },
             require_sealed: false,
-        })
+        }
     }
 
     /// Believes, with a key, only records sealed in the current layout: one with nothing
