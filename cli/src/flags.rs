@@ -32,13 +32,12 @@ impl Target {
     /// --secret given without --url (a variable exported for `listen`, then `send --config`).
     pub(crate) fn secrets(&self) -> Result<Vec<deskhook::Secret>, String> {
         let (texts, from_env) = self.secret_texts();
-        crate::parse_secrets(&texts).map_err(|e| {
-            if from_env {
-                format!("DESKHOOK_SECRET: {e}")
-            } else {
-                e
-            }
-        })
+        let source = if from_env {
+            "DESKHOOK_SECRET"
+        } else {
+            "--secret"
+        };
+        crate::parse_secrets_from(source, &texts)
     }
 
     /// The secrets as given (unparsed), and whether they came from DESKHOOK_SECRET.

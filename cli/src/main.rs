@@ -110,23 +110,17 @@ fn stdout_error(e: std::io::Error) -> String {
 /// Parses the values of `--secret`. Done here rather than by clap so that an invalid secret
 /// is never echoed back in the error message.
 fn parse_secrets(values: &[String]) -> Result<Vec<Secret>, String> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, value)| {
-            Secret::parse(value).map_err(|e| {
-                if values.len() == 1 {
-                    format!("--secret: {e}")
-                } else {
-                    format!("--secret (number {} of {}): {e}", i + 1, values.len())
-                }
-            })
-        })
-        .collect()
+    parse_secrets_from("--secret", values)
 }
 
-/// Parses a `--header` value written `Name: value`. The error does not quote it (it may
-/// hold a credential).
+/// [`parse_secrets`] of values that came from `source` (a flag, or the variable they were
+/// read from), which an error names.
+fn parse_secrets_from(source: &str, values: &[String]) -> Result<Vec<Secret>, String> {
+    parse_each(source, values, |value| {
+        Secret::parse(value).map_err(|e| e.to_string())
+    })
+}
+
 /// What a listening address is, for an error about one.
 const ADDR_FORM: &str = "give IP:PORT, such as 127.0.0.1:8089 (no http://; port 0 for a \
                          free one)";
@@ -138,6 +132,8 @@ fn parse_listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|_| format!("'{s}' is not an address to listen on: {ADDR_FORM}"))
 }
 
+/// Parses a `--header` value written `Name: value`. The error does not quote it (it may
+/// hold a credential).
 fn parse_header(s: &str) -> Result<(String, String), String> {
     let Some((name, value)) = s.split_once(':') else {
         return Err(
@@ -277,5 +273,12 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("c2hvcnQ"), "{err}");
+        // Read from the environment: the variable is named, not a flag not given.
+        let err =
+            parse_secrets_from("DESKHOOK_SECRET", &["whsec_c2hvcnQgc2VjcmV0".into()]).unwrap_err();
+        assert!(
+            err.starts_with("DESKHOOK_SECRET: secret is 12 bytes"),
+            "{err}"
+        );
     }
 }

@@ -162,7 +162,9 @@ pub(crate) fn longest_delays(retry: &RetrySchedule) -> Duration {
 pub(crate) fn attempt_line(record: &AttemptRecord<'_>, endpoint_width: usize) -> String {
     let result = match (record.status, record.error) {
         // What a receiver that verifies signatures answers to a bad one.
-        (Some(401), _) => "401 (wrong secret, or the body changed on the way?)".to_owned(),
+        (Some(401), _) => {
+            "401 (a wrong or missing secret, or the body changed on the way?)".to_owned()
+        }
         (Some(status), _) => status.to_string(),
         (None, Some(error)) => error.to_owned(),
         (None, None) => "no response".to_owned(),

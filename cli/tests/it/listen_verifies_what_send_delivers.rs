@@ -94,7 +94,8 @@ fn a_wrong_secret_is_answered_401_and_dead_lettered_at_once() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[0].starts_with(
-            "lock     cli  attempt 1  401 (wrong secret, or the body changed on the way?)  "
+            "lock     cli  attempt 1  401 (a wrong or missing secret, or the body changed on the \
+             way?)  "
         ) && lines[0].ends_with("  dead-lettered"),
         "{stdout}"
     );
