@@ -171,6 +171,7 @@ pub(crate) mod decide;
 pub(crate) mod endpoint;
 pub(crate) mod engine;
 pub(crate) mod history;
+mod job;
 pub(crate) mod lane;
 pub(crate) mod letters;
 pub(crate) mod pool;
@@ -185,11 +186,11 @@ mod sink;
 pub(crate) mod spawn;
 mod spec;
 pub mod telemetry;
+mod transport;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use deskhook::sink::EventId;
 use deskhook::{Action, EventType};
 
@@ -206,6 +207,9 @@ pub(crate) use endpoint::ClientKey;
 pub use endpoint::{Endpoint, MAX_TIMEOUT, MIN_TIMEOUT, redact_url};
 pub(crate) use engine::Engine;
 pub use history::{AttemptEntry, AttemptPage, AttemptQuery, MAX_PAGE, MinuteCount, StatusFilter};
+#[cfg(feature = "spool")]
+pub(crate) use job::job_cost;
+pub(crate) use job::{EventData, Job, Rendered};
 pub(crate) use lane::{Lane, Route};
 pub use letters::{DeadLetterPage, DeadLetterQuery, DeadLetters, Replayed, StoredLetter};
 pub use rate::RateLimit;
@@ -219,8 +223,13 @@ pub use registry::{
 pub use settings::DeliveryConfig;
 pub use sink::DeliverySink;
 pub use spec::{EndpointSpec, RedactedSpec, SecretSpec, SpecError};
-
-use budget::Charge;
+#[cfg(feature = "_async")]
+pub(crate) use transport::AsyncTransport;
+#[cfg(feature = "http-blocking")]
+pub(crate) use transport::Transport;
+pub(crate) use transport::{AttemptError, Connector, Response, Target};
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
+pub(crate) use transport::{connection_cut, parse_retry_after};
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("deskhook/", env!("CARGO_PKG_VERSION"));
@@ -389,61 +398,6 @@ pub struct EndpointStats {
     pub latency_p99: Option<Duration>,
 }
 
-/// What one event is, shared by its jobs (one per endpoint it goes to).
-#[derive(Debug)]
-pub(crate) struct EventData {
-    pub(crate) id: EventId,
-    pub(crate) id_text: Arc<str>,
-    pub(crate) event_type: EventType,
-    /// The ticket: the ordering key.
-    pub(crate) key: Arc<str>,
-    pub(crate) body: Bytes,
-    pub(crate) content_type: &'static str,
-    /// Shared, not copied, by the attempt log's entry of each attempt and by renders.
-    pub(crate) tenant: Option<Arc<str>>,
-    /// The body's share of the memory budget, released with the last job.
-    pub(crate) charge: Option<Charge>,
-    /// The body parsed for payload templates, once for all the endpoints that have one.
-    pub(crate) parsed: std::sync::OnceLock<Result<Arc<crate::template::Parsed>, String>>,
-    /// Set when the event must no longer be attempted: a relay lost the partition it came
-    /// from, and the partition's next owner delivers it. Its jobs still queued are let go
-    /// unattempted (an attempt in flight finishes).
-    pub(crate) withdrawn: Option<Arc<std::sync::atomic::AtomicBool>>,
-    /// Queued whatever its endpoints' queues hold (`queue_capacity`): a relay let it in past
-    /// its whole room, as part of a message that goes whole.
-    pub(crate) past_capacity: bool,
-}
-
-impl EventData {
-    /// The event of an emit (not charged to any budget yet).
-    pub(crate) fn of(emitted: &deskhook::sink::Emitted<'_>) -> EventData {
-        let id = emitted.id();
-        // Written straight into its place, not through a formatter and a `String`: this
-        // runs in every `emit`.
-        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        EventData {
-            id,
-            id_text: (&*id.as_uuid().hyphenated().encode_lower(&mut text)).into(),
-            event_type: emitted.event_type(),
-            key: emitted.ordering_key().into(),
-            body: emitted.body().clone(),
-            content_type: emitted.content_type(),
-            tenant: emitted.tenant().map(Into::into),
-            charge: None,
-            parsed: std::sync::OnceLock::new(),
-            withdrawn: None,
-            past_capacity: false,
-        }
-    }
-
-    /// Whether the event was withdrawn (see [`EventData::withdrawn`]).
-    pub(crate) fn is_withdrawn(&self) -> bool {
-        self.withdrawn
-            .as_ref()
-            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Acquire))
-    }
-}
-
 /// What each endpoint did with an event [`DeliverySink::route_now`] routed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -524,189 +478,6 @@ pub struct DeliveryTotals {
     pub unrouted: u64,
 }
 
-/// One event for one endpoint. Owned by exactly one place at a time (the inbox, the
-/// endpoint's schedule, or the attempt in flight), never copied.
-#[derive(Debug)]
-pub(crate) struct Job {
-    pub(crate) event: Arc<EventData>,
-    /// `X-Deskhook-Sequence`.
-    pub(crate) seq: u64,
-    /// Order of acceptance across all endpoints, for drop-oldest and dead-letter order.
-    pub(crate) order: u64,
-    pub(crate) attempts: u32,
-    pub(crate) last_status: Option<u16>,
-    /// Its ticket's place in its endpoint's schedule while it is attempted (see
-    /// [`queue::Schedule::take`]), so that the end of the attempt finds it without a look-up.
-    pub(crate) slot: u32,
-    pub(crate) last_error: Option<Box<str>>,
-    /// Its row in the spool, when there is one.
-    pub(crate) row: Option<i64>,
-    /// Its share of the memory budget.
-    pub(crate) charge: Option<Charge>,
-    /// Its body rendered with its endpoint's payload template, kept for the retries. Boxed:
-    /// most jobs have none, and a queue of jobs is read from cold memory, a job at a time
-    /// (96 bytes a job instead of 160).
-    pub(crate) rendered: Option<Box<Rendered>>,
-}
-
-// A job is read from cold memory each time it is taken (a queue of 100,000 does not stay in
-// cache): keep it small. Boxing `rendered` took it from 160 to 96 bytes, and async delivery
-// to 1,000 endpoints from about 59k to 65k deliveries/s in an A/B of 4 rounds (`last_error`
-// is a boxed `str` to make room for `slot`).
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Job>() <= 96);
-
-/// A body rendered with a payload template.
-#[derive(Debug)]
-pub(crate) struct Rendered {
-    /// The template it was rendered with: another one renders again.
-    pub(crate) template: crate::template::Template,
-    pub(crate) body: Bytes,
-    /// Its share of the memory budget while it waits with its job for a retry.
-    pub(crate) charge: Option<Charge>,
-}
-
-impl Job {
-    /// A new job for `event`.
-    pub(crate) fn new(event: Arc<EventData>, order: u64) -> Job {
-        Job {
-            event,
-            seq: 0,
-            order,
-            attempts: 0,
-            last_status: None,
-            slot: u32::MAX,
-            last_error: None,
-            row: None,
-            charge: None,
-            rendered: None,
-        }
-    }
-
-    /// The body an attempt sends: rendered with the endpoint's template, or the event's.
-    pub(crate) fn body(&self) -> &Bytes {
-        self.rendered
-            .as_ref()
-            .map_or(&self.event.body, |rendered| &rendered.body)
-    }
-
-    /// The `Content-Type` of [`body`](Job::body).
-    pub(crate) fn content_type(&self) -> &str {
-        self.rendered
-            .as_ref()
-            .map_or(self.event.content_type, |rendered| {
-                rendered.template.body_content_type()
-            })
-    }
-
-    /// The ticket.
-    pub(crate) fn key(&self) -> &Arc<str> {
-        &self.event.key
-    }
-
-    #[cfg(test)]
-    pub(crate) fn for_test(key: &str, order: u64) -> Job {
-        Job::withdrawable_for_test(key, order, None)
-    }
-
-    /// A job whose event `withdrawn` may withdraw.
-    #[cfg(test)]
-    pub(crate) fn withdrawable_for_test(
-        key: &str,
-        order: u64,
-        withdrawn: Option<Arc<std::sync::atomic::AtomicBool>>,
-    ) -> Job {
-        let id = EventId::new();
-        let event = EventData {
-            id,
-            id_text: id.to_string().into(),
-            event_type: EventType::Zenlix(Action::Create),
-            key: key.into(),
-            body: Bytes::new(),
-            content_type: "application/json",
-            tenant: None,
-            charge: None,
-            parsed: std::sync::OnceLock::new(),
-            withdrawn,
-            past_capacity: false,
-        };
-        Job::new(Arc::new(event), order)
-    }
-}
-
-/// What a job held in memory costs the memory budget when its body is not shared.
-#[cfg(feature = "spool")]
-pub(crate) fn job_cost(job: &Job) -> usize {
-    job.event.body.len() + budget::JOB_OVERHEAD
-}
-
-/// A response as the engine needs it.
-#[derive(Debug)]
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) retry_after: Option<Duration>,
-    pub(crate) snippet: Vec<u8>,
-}
-
-/// An attempt that got no response.
-#[derive(Debug)]
-pub(crate) struct AttemptError {
-    pub(crate) message: String,
-    /// Timeouts and connection errors are retried; a refusal by the SSRF guard is not.
-    pub(crate) retryable: bool,
-}
-
-/// What a transport makes of an endpoint when it is registered: its client (from a pool of
-/// clients shared by endpoints with the same connection settings) and its URL. An attempt
-/// holds the target of the settings it started with.
-pub(crate) type Target = Arc<dyn std::any::Any + Send + Sync>;
-
-/// What the engine asks of every transport when an endpoint is added or changed.
-pub(crate) trait Connector: Send + Sync {
-    /// Checks what only the transport can check about `endpoint` and makes its target.
-    fn target(&self, endpoint: &Endpoint) -> Result<Target, crate::Error>;
-    /// Requests in flight per endpoint when the endpoint does not say.
-    fn default_max_in_flight(&self) -> usize;
-    /// Whether requests carry the ticket and tenant headers (NATS: a relay routes by them).
-    fn event_headers(&self) -> bool {
-        false
-    }
-    /// Whether the target already holds the endpoint's own headers (prepared once when it
-    /// was made), so that attempts leave them out.
-    fn endpoint_headers_in_target(&self) -> bool {
-        false
-    }
-    /// At shutdown: closes the connections kept for later requests, and keeps none from
-    /// then on (those in use close when their attempt ends). Without it they would stay
-    /// open for as long as the sink is referenced (a global dispatcher: the process).
-    fn close_kept(&self) {}
-}
-
-/// What the engine asks of a blocking transport.
-#[cfg(feature = "http-blocking")]
-pub(crate) trait Transport: Send + Sync {
-    /// POSTs `body` with `headers` to `target`.
-    fn post(
-        &self,
-        target: &(dyn std::any::Any + Send + Sync),
-        headers: &[(&str, &str)],
-        body: &Bytes,
-    ) -> Result<Response, AttemptError>;
-}
-
-/// What the engine asks of an async transport.
-#[cfg(feature = "_async")]
-pub(crate) trait AsyncTransport: Send + Sync {
-    /// Sends `body` with `headers` to `target` (an HTTP POST, or a JetStream publish whose
-    /// acknowledgement counts as a 200).
-    fn post(
-        &self,
-        target: &(dyn std::any::Any + Send + Sync),
-        headers: &[(&str, &str)],
-        body: &Bytes,
-    ) -> impl std::future::Future<Output = Result<Response, AttemptError>> + Send;
-}
-
 /// Called with every dead letter after it is written, and whether it is kept (false: the
 /// file could not take it, it was logged whole and counted as dropped).
 pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter, bool) + Send + Sync>;
@@ -728,34 +499,6 @@ impl std::fmt::Debug for Hooks {
             .field("dead_letter", &self.dead_letter.is_some())
             .finish()
     }
-}
-
-/// Whether an I/O error says the peer cut the connection: reset, aborted, or a write on
-/// one it closed. Both HTTP transports send a request cut so before any answer again.
-#[cfg(any(feature = "http-blocking", feature = "http-async"))]
-pub(crate) fn connection_cut(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::ConnectionAborted
-    )
-}
-
-/// Parses `Retry-After`: delay seconds or an HTTP date.
-#[cfg(any(feature = "http-blocking", feature = "http-async"))]
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Too many seconds to count is a very long wait (capped by `retry_after_max`), not
-        // no wait at all.
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
 }
 
 /// Text from an event (its ticket) as a log line shows it: at most 64 characters, then
