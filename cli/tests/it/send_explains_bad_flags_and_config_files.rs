@@ -21,38 +21,32 @@ fn an_unknown_action_is_a_usage_error_with_a_suggestion() {
 #[test]
 fn an_action_or_all_actions_is_required() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = deskhook_in(tmp.path(), &["send", "--url", "http://127.0.0.1:9/"]);
-    assert_eq!(out.status.code(), Some(2));
     // Named in words, with send's usage (the checks are render's too).
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("--action <ACTION> or --all-actions"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("\nUsage: deskhook send [OPTIONS]"),
-        "{stderr}"
-    );
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "send",
-            "--format",
-            "usedesk",
-            "--url",
-            "http://127.0.0.1:9/",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("--format usedesk needs --event FILE"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("\nUsage: deskhook send [OPTIONS]"),
-        "{stderr}"
-    );
+    for (args, says) in [
+        (
+            &["send", "--url", "http://127.0.0.1:9/"][..],
+            "--action <ACTION> or --all-actions",
+        ),
+        (
+            &[
+                "send",
+                "--format",
+                "usedesk",
+                "--url",
+                "http://127.0.0.1:9/",
+            ][..],
+            "--format usedesk needs --event FILE",
+        ),
+    ] {
+        let out = deskhook_in(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("\nUsage: deskhook send [OPTIONS]"),
+            "{args:?}: {stderr}"
+        );
+    }
     let out = deskhook_in(
         tmp.path(),
         &[
