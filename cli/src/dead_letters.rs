@@ -64,10 +64,10 @@ struct ListArgs {
     #[arg(long = "id", value_name = "ID")]
     event_id: Option<String>,
     /// Show at most this many letters, the newest.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = crate::flags::at_least(1))]
     limit: Option<u64>,
     /// Only letters older than this (the cursor a --limit'ed list prints at its end).
-    #[arg(long, value_name = "CURSOR")]
+    #[arg(long, value_name = "CURSOR", value_parser = cursor)]
     before: Option<u64>,
     /// Print each letter as the JSON line it is stored as (a dead-letter file's format),
     /// and the count on stderr, so that stdout is JSON Lines only.
@@ -226,6 +226,13 @@ impl ListArgs {
     }
 }
 
+/// Parses `--before`: the number a `--limit`'ed list printed, said so when it is not one.
+fn cursor(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| {
+        "not a cursor; give the number that a --limit'ed list printed after \"--before\"".to_owned()
+    })
+}
+
 fn list(mut args: ListArgs) -> Result<ExitCode, String> {
     if args.file.is_none()
         && let Some(config) = &args.config
@@ -335,4 +342,16 @@ fn print_letters(out: &mut impl Write, letters: &[StoredLetter], json: bool) -> 
         .map_err(crate::stdout_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_that_is_not_one_says_where_cursors_come_from() {
+        assert_eq!(cursor("1732912345678"), Ok(1_732_912_345_678));
+        let err = cursor("2026-12-01").unwrap_err();
+        assert!(err.contains("a --limit'ed list printed"), "{err}");
+    }
 }

@@ -22,11 +22,24 @@ pub(crate) struct Target {
     /// one, requests go unsigned. Only with --url: endpoints of --config have their own. Or
     /// set DESKHOOK_SECRET (several separated by spaces; read only with --url and no
     /// --secret), which keeps the secret out of the shell's history and the process list.
-    #[arg(long, value_name = "SECRET", requires = "url")]
+    #[arg(long, value_name = "SECRET")]
     pub(crate) secret: Vec<String>,
 }
 
 impl Target {
+    /// Exits with `command`'s usage error when --secret is given without --url. Checked here
+    /// rather than by clap, whose "--url is required" would hide that the endpoints of
+    /// --config sign with secrets of their own.
+    pub(crate) fn check_secret_has_url(&self, command: &str) {
+        if self.url.is_none() && !self.secret.is_empty() {
+            crate::usage_error(
+                command,
+                "--secret is for the endpoint at --url; the endpoints of --config sign with \
+                 their own: set `secrets` or `secret_env` in their [[endpoint]] tables",
+            );
+        }
+    }
+
     /// The secrets to sign with: those of --secret, or else (with --url) those of
     /// DESKHOOK_SECRET. Read here rather than by clap, which would take the variable for a
     /// --secret given without --url (a variable exported for `listen`, then `send --config`).
@@ -75,6 +88,69 @@ pub(crate) struct Attempts {
     pub(crate) retry: RetrySchedule,
     /// The limit for one attempt: connecting, sending, and reading the response. Applies to
     /// every endpoint, those of --config included.
-    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = CLI_TIMEOUT, value_parser = attempt_timeout)]
     pub(crate) timeout: Duration,
+}
+
+/// Parses `--timeout`, with the bounds an endpoint's `timeout` has, said in the flag's terms
+/// (the endpoint's own check would name the `timeout` key of a config file).
+fn attempt_timeout(text: &str) -> Result<Duration, String> {
+    use deskhook::policy::format_duration;
+    use deskhook_transports::delivery::{MAX_TIMEOUT, MIN_TIMEOUT};
+    let timeout = parse_duration(text).map_err(|e| e.to_string())?;
+    if timeout < MIN_TIMEOUT {
+        return Err(format!(
+            "shorter than an attempt can take (at least {}); give e.g. {CLI_TIMEOUT}",
+            format_duration(MIN_TIMEOUT)
+        ));
+    }
+    if timeout > MAX_TIMEOUT {
+        return Err(format!(
+            "longer than an attempt may take (at most {}); give e.g. {CLI_TIMEOUT}",
+            format_duration(MAX_TIMEOUT)
+        ));
+    }
+    Ok(timeout)
+}
+
+/// A parser for a whole number of at least `min`. Clap's own range parser says "0 is not in
+/// 1..18446744073709551615" when the range has no upper end.
+pub(crate) fn at_least(min: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {
+    move |text| match text.parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(_) => Err(format!("give at least {min}")),
+        Err(_) => Err(format!("not a whole number; give {min} or more")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_out_of_range_say_what_to_give() {
+        let limit = at_least(1);
+        assert_eq!(limit("3"), Ok(3));
+        assert_eq!(limit("0"), Err("give at least 1".to_owned()));
+        assert_eq!(
+            limit("-1"),
+            Err("not a whole number; give 1 or more".to_owned())
+        );
+        assert_eq!(at_least(2)("1"), Err("give at least 2".to_owned()));
+    }
+
+    #[test]
+    fn a_timeout_out_of_an_attempts_bounds_is_named_in_the_flags_terms() {
+        assert_eq!(attempt_timeout("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            attempt_timeout("0s"),
+            Err("shorter than an attempt can take (at least 1ms); give e.g. 15s".to_owned())
+        );
+        let long = attempt_timeout("2h").unwrap_err();
+        assert!(
+            long.starts_with("longer than an attempt may take (at most "),
+            "{long}"
+        );
+        assert!(attempt_timeout("5").is_err());
+    }
 }

@@ -65,7 +65,7 @@ pub(crate) struct Args {
     /// make senders retry, 410 to make them disable the endpoint. From 200 to 599: a 1xx is
     /// not an answer, and a sender would wait for the real one until its timeout.
     #[arg(long, value_name = "CODE", default_value_t = 204,
-          value_parser = clap::value_parser!(u16).range(200..=599))]
+          value_parser = answer_status)]
     status: u16,
     /// Answer each request this long after it arrived (`5ms`, `2s`): a stand-in for a slow
     /// endpoint, to see how senders wait, time out, or spread their work. Each connection is
@@ -105,6 +105,19 @@ struct Partial {
 #[derive(serde::Deserialize)]
 struct PartialTicket {
     code: Option<Value>,
+}
+
+/// Parses `--status`: a status a sender takes for an answer. A 1xx is not one (a sender would
+/// wait for the real answer until its timeout).
+fn answer_status(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(status @ 200..=599) => Ok(status),
+        Ok(status) => Err(format!(
+            "{status} is not in 200..=599, the statuses a sender takes for an answer; give \
+             one such as 204 or 503"
+        )),
+        Err(_) => Err("give an HTTP status from 200 to 599, such as 204 or 503".to_owned()),
+    }
 }
 
 /// The summary line of one request.
@@ -546,6 +559,23 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_is_an_answer_or_says_which_are() {
+        assert_eq!(answer_status("503"), Ok(503));
+        assert!(
+            answer_status("100")
+                .unwrap_err()
+                .starts_with("100 is not in 200..=599")
+        );
+        for bad in ["7x", "-1", ""] {
+            assert_eq!(
+                answer_status(bad),
+                Err("give an HTTP status from 200 to 599, such as 204 or 503".to_owned()),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn a_body_on_several_lines_is_printed_as_the_sender_wrote_it_less_the_layout() {

@@ -87,7 +87,7 @@ pub(crate) struct Args {
     attempts: crate::flags::Attempts,
     /// A header added to every request, written 'Name: value'. Repeat for several. Only with
     /// --url.
-    #[arg(long, value_name = "'NAME: VALUE'", requires = "url")]
+    #[arg(long, value_name = "'NAME: VALUE'")]
     header: Vec<String>,
     /// The payload template (only with --url: endpoints of --config have their own).
     #[command(flatten)]
@@ -336,6 +336,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         args.description.is_some(),
         "--action <ACTION> or --all-actions",
     );
+    args.target.check_secret_has_url("send");
+    if !args.header.is_empty() && args.target.url.is_none() {
+        crate::usage_error(
+            "send",
+            "--header is for the endpoint at --url; the endpoints of --config have their own: \
+             set `headers` in their [[endpoint]] tables",
+        );
+    }
     let secrets = args.target.secrets()?;
     let template = args.template.template("send")?;
     if template.is_some() && args.target.url.is_none() {

@@ -134,6 +134,7 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
     if args.config.is_none() && (args.spool.is_none() || args.target.url.is_none()) {
         crate::usage_error("drain", DRAIN_NEEDS);
     }
+    args.target.check_secret_has_url("drain");
     let config = match &args.config {
         Some(path) => Some(crate::send::load_config(path)?),
         None => None,

@@ -109,7 +109,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub(super) target: crate::flags::Target,
     /// How many events to emit.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = crate::flags::at_least(1))]
     pub(super) events: u64,
     /// Requests in flight at once (the endpoint's `workers`: threads of the blocking
     /// transport, tasks of the async one, publishes awaiting their acknowledgement with
@@ -169,7 +169,7 @@ pub(crate) struct Args {
     /// How many tickets the events cycle through (event n is on ticket n mod K); each
     /// endpoint gets a ticket's events in order, which the run checks. Defaults to one ticket
     /// per event.
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "K", value_parser = crate::flags::at_least(1))]
     pub(super) tickets: Option<u64>,
     /// Register the endpoints paused: every event is queued and nothing is sent, so the run
     /// measures `emit` alone (the reference for its percentiles while delivery runs).
@@ -184,13 +184,13 @@ pub(crate) struct Args {
     /// queued at once (100,000 events of 10 KiB are 1.2 GB of memory taken fresh from the
     /// kernel inside `emit`). Pacing stops for the rest of the run if nothing settles for a
     /// second (a receiver that fails everything). HTTP transports without --paused.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, value_name = "N", value_parser = crate::flags::at_least(2))]
     pub(super) backlog: Option<u64>,
     /// The sink's memory budget for queued events (`max_queued_bytes`); what goes over it is
     /// dropped, counted and logged. Defaults to the sink's default, 256 MiB: raise it for
     /// large bodies, since the run emits faster than it delivers (100,000 events of 10 KiB
     /// take about 1.2 GB).
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "BYTES", value_parser = crate::flags::at_least(1))]
     pub(super) max_queued_bytes: Option<u64>,
     /// How far below the emitting thread's priority the delivery threads run
     /// (`worker_nice`, 0 to 19; 0: the same priority). Defaults to the sink's default, 10.
@@ -298,6 +298,13 @@ pub(super) fn check_flags(args: &Args) {
                 crate::usage_error(
                     "bench",
                     format!("{flag} is for the relays: give --relays N too"),
+                );
+            }
+            if args.relays == 0 && !args.target.secret.is_empty() {
+                crate::usage_error(
+                    "bench",
+                    "--secret signs what relays deliver to --url: give --url and --relays N too, \
+                     or leave --secret out to measure publishing only",
                 );
             }
             if args.relays == 0 && args.target.url.is_some() {

@@ -62,6 +62,65 @@ fn an_action_or_all_actions_is_required() {
 }
 
 #[test]
+fn flags_for_the_url_endpoint_given_with_a_config_say_where_the_setting_goes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        "[[endpoint]]\nname = \"crm\"\nurl = \"http://127.0.0.1:9/\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    for (args, says) in [
+        (
+            &[
+                "send", "--action", "ok", "--config", config, "--secret", SECRET,
+            ][..],
+            "--secret is for the endpoint at --url; the endpoints of --config sign with their \
+             own: set `secrets` or `secret_env` in their [[endpoint]] tables",
+        ),
+        (
+            &[
+                "send", "--action", "ok", "--config", config, "--header", "A: b",
+            ][..],
+            "--header is for the endpoint at --url; the endpoints of --config have their own: \
+             set `headers` in their [[endpoint]] tables",
+        ),
+        (
+            &["drain", "--config", config, "--secret", SECRET][..],
+            "--secret is for the endpoint at --url",
+        ),
+    ] {
+        let out = deskhook_in(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("--url is required"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_empty_url_and_a_url_without_its_scheme_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (url, says) in [
+        (
+            "",
+            "--url: invalid endpoint URL '': it is empty; give the endpoint's URL",
+        ),
+        (
+            "localhost:8080",
+            "--url: invalid endpoint URL 'localhost:…': scheme 'localhost' is not supported; \
+             use http or https (write http://localhost:8080?)",
+        ),
+    ] {
+        let out = deskhook_in(tmp.path(), &["send", "--action", "ok", "--url", url]);
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(says), "{url}: {stderr}");
+    }
+}
+
+#[test]
 fn a_bad_url_and_a_short_secret_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let out = deskhook_in(

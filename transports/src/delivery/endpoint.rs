@@ -77,6 +77,14 @@ impl Endpoint {
                     .into(),
             });
         }
+        if url.trim().is_empty() {
+            return Err(Error::InvalidUrl {
+                url: url.to_owned(),
+                reason: "it is empty; give the endpoint's URL, such as \
+                         https://hooks.example.com/deskhook"
+                    .into(),
+            });
+        }
         let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl {
             url: redact_url(url),
             reason: match e {

@@ -27,13 +27,25 @@ fn a_url_without_its_scheme_is_told_to_add_it() {
     let err = crate::guard::check_url(&url, &policy, false)
         .unwrap_err()
         .to_string();
-    assert!(
-        err.ends_with(
-            "scheme 'localhost' is not supported; use http or https (write \
-             http://localhost:8080?)"
-        ),
-        "{err}"
+    assert_eq!(
+        err,
+        "invalid endpoint URL 'localhost:…': scheme 'localhost' is not supported; use http or \
+         https (write http://localhost:8080?)"
     );
+}
+
+#[test]
+fn an_empty_url_is_called_empty() {
+    for url in ["", "  "] {
+        let err = Endpoint::new("crm", url).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                ": it is empty; give the endpoint's URL, such as \
+                 https://hooks.example.com/deskhook"
+            ),
+            "{err}"
+        );
+    }
 }
 
 #[test]

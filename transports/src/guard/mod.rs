@@ -483,6 +483,10 @@ pub fn check_url(url: &Url, policy: &AddressPolicy, https_only: bool) -> Result<
 /// The URL as scheme, host and port only: user-info, path and query may carry secrets
 /// (webhook tokens often sit in the path). "/…" marks that something was left out.
 fn redacted(url: &Url) -> String {
+    if url.cannot_be_a_base() {
+        // "localhost:8080" and "mailto:…": a scheme and a path, no host.
+        return format!("{}:…", url.scheme());
+    }
     let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
         out.push_str(&format!(":{port}"));
