@@ -243,7 +243,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             &nats::Target {
                 url,
                 allow_private: args.guard.allow_private,
-                secrets: &args.target.secret_texts().0,
+                secrets: &args.target.secret_texts()?.0,
                 retry: &retry,
                 workers: args.relay_workers.unwrap_or(DEFAULT_RELAY_WORKERS),
                 threads: args.relay_threads,

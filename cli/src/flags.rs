@@ -44,25 +44,62 @@ impl Target {
     /// DESKHOOK_SECRET. Read here rather than by clap, which would take the variable for a
     /// --secret given without --url (a variable exported for `listen`, then `send --config`).
     pub(crate) fn secrets(&self) -> Result<Vec<deskhook::Secret>, String> {
-        let (texts, from_env) = self.secret_texts();
-        let source = if from_env {
-            "DESKHOOK_SECRET"
-        } else {
-            "--secret"
-        };
+        let (texts, source) = self.secret_texts()?;
         crate::parse_secrets_from(source, &texts)
     }
 
-    /// The secrets as given (unparsed), and whether they came from DESKHOOK_SECRET.
-    pub(crate) fn secret_texts(&self) -> (Vec<String>, bool) {
-        if !self.secret.is_empty() || self.url.is_none() {
-            return (self.secret.clone(), false);
+    /// The secrets as given (unparsed), and where they came from (`--secret` or
+    /// `DESKHOOK_SECRET`).
+    pub(crate) fn secret_texts(&self) -> Result<(Vec<String>, &'static str), String> {
+        if self.url.is_none() {
+            return Ok((self.secret.clone(), "--secret"));
         }
-        match std::env::var("DESKHOOK_SECRET") {
-            Ok(value) => (value.split_whitespace().map(str::to_owned).collect(), true),
-            Err(_) => (Vec::new(), false),
+        given_or_env(&self.secret)
+    }
+}
+
+/// The variable that holds secrets when no --secret is given, several separated by spaces.
+/// Read by the commands themselves, not by clap, so that an error about a key read from it
+/// names it rather than a --secret that was not given.
+const SECRET_VAR: &str = "DESKHOOK_SECRET";
+
+/// `given` (the values of --secret), or when there are none the keys of DESKHOOK_SECRET; with
+/// the name an error about one of them uses.
+fn given_or_env(given: &[String]) -> Result<(Vec<String>, &'static str), String> {
+    if !given.is_empty() {
+        return Ok((given.to_vec(), "--secret"));
+    }
+    match std::env::var(SECRET_VAR) {
+        Ok(value) => Ok((
+            value.split_whitespace().map(str::to_owned).collect(),
+            SECRET_VAR,
+        )),
+        Err(std::env::VarError::NotPresent) => Ok((Vec::new(), "--secret")),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+            "{SECRET_VAR} is not valid UTF-8; secrets are 'whsec_', 'whsk_' or 'whpk_' and \
+             base64"
+        )),
+    }
+}
+
+/// The keys a receiver (`listen`, `verify`) checks signatures with: those of --secret, or
+/// else those of DESKHOOK_SECRET. A 'whsk_' key checks signatures too, but it is the sender's
+/// private key: a warning says so and prints the public key that does the same.
+pub(crate) fn verifying_keys(given: &[String]) -> Result<Vec<deskhook::Secret>, String> {
+    let (texts, source) = given_or_env(given)?;
+    let keys = crate::parse_secrets_from(source, &texts)?;
+    for key in &keys {
+        if key.can_sign()
+            && let Some(public) = key.public_key()
+        {
+            eprintln!(
+                "deskhook: warning: {source}: a 'whsk_' key is the sender's private signing key; \
+                 a receiver needs only its public key, which verifies and cannot sign: {}",
+                public.reveal()
+            );
         }
     }
+    Ok(keys)
 }
 
 /// The SSRF guard's switch.

@@ -48,13 +48,7 @@ pub(crate) struct Args {
     /// webhook-timestamp is more than 5 minutes off) get 401. Without one, nothing is checked.
     /// Or set DESKHOOK_SECRET (several keys separated by spaces), which keeps the key out of
     /// the shell's history and the process list.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "DESKHOOK_SECRET",
-        hide_env_values = true,
-        value_delimiter = ' '
-    )]
+    #[arg(long, value_name = "SECRET")]
     secret: Vec<String>,
     /// Print each body as it arrived, one per line (JSON Lines), instead of a summary;
     /// signature failures and bodies that are not JSON are reported on stderr, and a body
@@ -476,7 +470,7 @@ fn serve(
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let secrets = Arc::new(crate::parse_secrets(&args.secret)?);
+    let secrets = Arc::new(crate::flags::verifying_keys(&args.secret)?);
     let listener = TcpListener::bind(&args.addr).map_err(|e| {
         if e.kind() == std::io::ErrorKind::InvalidInput {
             // Not an address ("invalid port value" for a URL): say the form.

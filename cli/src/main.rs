@@ -107,14 +107,9 @@ fn stdout_error(e: std::io::Error) -> String {
     }
 }
 
-/// Parses the values of `--secret`. Done here rather than by clap so that an invalid secret
-/// is never echoed back in the error message.
-fn parse_secrets(values: &[String]) -> Result<Vec<Secret>, String> {
-    parse_secrets_from("--secret", values)
-}
-
-/// [`parse_secrets`] of values that came from `source` (a flag, or the variable they were
-/// read from), which an error names.
+/// Parses secrets that came from `source` (`--secret`, or the variable they were read from),
+/// which an error names. Done here rather than by clap so that an invalid secret is never
+/// echoed back in the error message.
 fn parse_secrets_from(source: &str, values: &[String]) -> Result<Vec<Secret>, String> {
     parse_each(source, values, |value| {
         Secret::parse(value).map_err(|e| e.to_string())
@@ -265,9 +260,14 @@ mod tests {
     #[test]
     fn secrets_are_named_by_position_and_never_quoted() {
         let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();
-        assert_eq!(parse_secrets(std::slice::from_ref(&good)).unwrap().len(), 1);
+        assert_eq!(
+            parse_secrets_from("--secret", std::slice::from_ref(&good))
+                .unwrap()
+                .len(),
+            1
+        );
         let bad = "whsec_c2hvcnQgc2VjcmV0".to_owned();
-        let err = parse_secrets(&[good, bad]).unwrap_err();
+        let err = parse_secrets_from("--secret", &[good, bad]).unwrap_err();
         assert!(
             err.starts_with("--secret (number 2 of 2): secret is 12 bytes"),
             "{err}"

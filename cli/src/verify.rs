@@ -23,14 +23,7 @@ pub(crate) struct Args {
     /// A key to check against: a 'whsec_' secret or a 'whpk_' ed25519 public key; repeat to
     /// accept any of several. Or set DESKHOOK_SECRET (several keys separated by spaces),
     /// which keeps the key out of the shell's history and the process list.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        required = true,
-        env = "DESKHOOK_SECRET",
-        hide_env_values = true,
-        value_delimiter = ' '
-    )]
+    #[arg(long, value_name = "SECRET")]
     secret: Vec<String>,
     /// A header of the request, written 'Name: value'; repeat for each. webhook-id,
     /// webhook-timestamp and webhook-signature are needed; others are ignored.
@@ -62,7 +55,13 @@ fn read_body(path: &PathBuf) -> Result<Vec<u8>, String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let secrets = crate::parse_secrets(&args.secret)?;
+    let secrets = crate::flags::verifying_keys(&args.secret)?;
+    if secrets.is_empty() {
+        crate::usage_error(
+            "verify",
+            "give the key to check against: --secret KEY, or set DESKHOOK_SECRET",
+        );
+    }
     let body = read_body(&args.body)?;
     let headers = crate::parse_each("--header", &args.header, crate::parse_header)?;
     let headers = headers.as_slice();

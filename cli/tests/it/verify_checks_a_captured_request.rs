@@ -150,3 +150,62 @@ fn the_secret_may_come_from_the_environment_and_is_not_shown() {
     assert!(shown.contains("DESKHOOK_SECRET"), "{shown}");
     assert!(!shown.contains(&SECRET[6..]), "{shown}");
 }
+
+#[test]
+fn a_bad_key_from_the_environment_is_named_as_the_variable_and_none_at_all_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = tmp.path().join("body.json");
+    std::fs::write(&body, BODY).unwrap();
+    let body = body.to_str().unwrap();
+    let out = crate::support::deskhook_with_env(
+        tmp.path(),
+        &["verify", "--no-tolerance", body],
+        &[("DESKHOOK_SECRET", "whsec_c2hvcnQgc2VjcmV0")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("DESKHOOK_SECRET: secret is 12 bytes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--secret"), "{stderr}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(["verify", "--no-tolerance", body])
+        .env_remove("DESKHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("give the key to check against: --secret KEY, or set DESKHOOK_SECRET"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_private_signing_key_verifies_with_a_warning_that_names_its_public_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let signing = Secret::generate_ed25519().unwrap();
+    let public = signing.public_key().unwrap().reveal();
+    let signature =
+        deskhook::signature::sign(ID, OLD, BODY, std::slice::from_ref(&signing)).unwrap();
+    let headers = [
+        format!("webhook-id: {ID}"),
+        format!("webhook-timestamp: {OLD}"),
+        format!("webhook-signature: {signature}"),
+    ];
+    let out = verify(tmp.path(), &signing.reveal(), &headers, &["--no-tolerance"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "warning: --secret: a 'whsk_' key is the sender's private signing key; a receiver \
+             needs only its public key, which verifies and cannot sign: {public}"
+        )),
+        "{stderr}"
+    );
+    // The public key itself: no warning.
+    let out = verify(tmp.path(), &public, &headers, &["--no-tolerance"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
