@@ -156,6 +156,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .nats
         .clone()
         .ok_or("--nats URL is required: the servers whose KV bucket holds the endpoints")?;
+    deskhook_transports::endpoint_store::check_bucket_name(&args.bucket)
+        .map_err(|e| format!("--bucket: {e}"))?;
+    // What `add` writes is checked before connecting: a slip in a field is not a NATS error.
+    let added = match &args.command {
+        Command::Add { fields } => {
+            let spec = spec_of(toml::Table::new(), fields)?;
+            EndpointStore::check(&spec).map_err(|e| e.to_string())?;
+            Some(spec)
+        }
+        _ => None,
+    };
     let (key, previous) = keys_from_env(&args.key_env, &args.previous_keys_env)?;
     let writes = matches!(
         args.command,
@@ -185,14 +196,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
         // Only `add` makes the bucket: the others read or change what it holds, and a
         // misspelt --bucket must not make an empty one.
-        let store = if matches!(args.command, Command::Add { .. }) {
+        let store = if added.is_some() {
             EndpointStore::open(&context, &args.bucket, args.replicas, key).await
         } else {
             EndpointStore::open_existing(&context, &args.bucket, key).await
         }
         .map_err(|e| e.to_string())?
         .previous_keys(previous);
-        command(&store, args.command).await
+        match added {
+            Some(spec) => add(&store, &spec).await,
+            None => command(&store, args.command).await,
+        }
     })
 }
 
@@ -211,17 +225,7 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
             json["revision"] = stored.revision.into();
             crate::send::print_out(&json.to_string())?;
         }
-        Command::Add { fields } => {
-            let spec = spec_of(toml::Table::new(), &fields)?;
-            if store.get(&spec.name).await.map_err(err)?.is_some() {
-                return Err(format!(
-                    "endpoint '{}' exists already; change it with `update`",
-                    spec.name
-                ));
-            }
-            let revision = store.put_if(&spec, false, None).await.map_err(err)?;
-            crate::send::print_line(&format!("added {} (revision {revision})", spec.name));
-        }
+        Command::Add { .. } => return Err("add is run by `add`".into()),
         Command::Update { name, fields } => {
             let stored = found(store.get_to_change(&name).await.map_err(err)?, &name)?;
             let current = toml::Table::try_from(&stored.spec)
@@ -316,12 +320,42 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
     Ok(ExitCode::SUCCESS)
 }
 
+/// Adds the endpoint `spec`, checked already, unless one of its name exists.
+async fn add(store: &EndpointStore, spec: &EndpointSpec) -> Result<ExitCode, String> {
+    if store
+        .get(&spec.name)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Err(format!(
+            "endpoint '{}' exists already; change it with `update`",
+            spec.name
+        ));
+    }
+    let revision = store
+        .put_if(spec, false, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::send::print_line(&format!("added {} (revision {revision})", spec.name));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Pauses or resumes `name`.
 async fn set_paused(store: &EndpointStore, name: &str, paused: bool) -> Result<(), String> {
     let stored = found(
         store.get_to_change(name).await.map_err(|e| e.to_string())?,
         name,
     )?;
+    if stored.paused == paused {
+        // Not written again: a new revision would wake every relay for nothing.
+        let state = if paused { "paused" } else { "not paused" };
+        crate::send::print_line(&format!(
+            "{name} is {state} already (revision {})",
+            stored.revision
+        ));
+        return Ok(());
+    }
     let revision = store
         .put_if(&stored.spec, paused, Some(stored.revision))
         .await
@@ -448,10 +482,15 @@ fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, 
                 alone.insert("url".into(), "https://x.example".into());
                 alone.insert(key.clone(), value.clone());
                 read(alone).err().map(|e| {
-                    if EndpointSpec::CREDENTIAL_FIELDS.contains(&key.as_str()) {
+                    if key == "secrets"
+                        && let Err(e) = crate::parse_secrets_from("secrets", &texts_of(value))
+                    {
+                        // Secret::parse's words, which never repeat the secret.
+                        e
+                    } else if EndpointSpec::CREDENTIAL_FIELDS.contains(&key.as_str()) {
                         secret_error(key, &e)
                     } else if e.contains(key.as_str()) {
-                        e
+                        deskhook_transports::config::hint_unknown_field(&e)
                     } else {
                         format!("{key}: {e}")
                     }
@@ -471,25 +510,30 @@ fn secret_error(key: &str, error: &str) -> String {
     format!("{key}: not a valid value (not repeated here: it may be a credential){expected}")
 }
 
-/// `message` with the text values given to [`EndpointSpec::CREDENTIAL_FIELDS`] left out where
-/// serde quotes them (it repeats a value of the wrong type: `secrets={…}` would print the
-/// secret).
-fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
-    fn texts<'a>(value: &'a toml::Value, out: &mut Vec<&'a str>) {
+/// The text values in `value`, its arrays' and tables' included.
+fn texts_of(value: &toml::Value) -> Vec<String> {
+    fn texts(value: &toml::Value, out: &mut Vec<String>) {
         match value {
-            toml::Value::String(text) => out.push(text),
+            toml::Value::String(text) => out.push(text.clone()),
             toml::Value::Array(items) => items.iter().for_each(|v| texts(v, out)),
             toml::Value::Table(table) => table.values().for_each(|v| texts(v, out)),
             _ => {}
         }
     }
-    let mut secret = Vec::new();
-    for (_, value) in given
+    let mut out = Vec::new();
+    texts(value, &mut out);
+    out
+}
+
+/// `message` with the text values given to [`EndpointSpec::CREDENTIAL_FIELDS`] left out where
+/// serde quotes them (it repeats a value of the wrong type: `secrets={…}` would print the
+/// secret).
+fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
+    let secret: Vec<String> = given
         .iter()
         .filter(|(k, _)| EndpointSpec::CREDENTIAL_FIELDS.contains(&k.as_str()))
-    {
-        texts(value, &mut secret);
-    }
+        .flat_map(|(_, value)| texts_of(value))
+        .collect();
     for text in secret.into_iter().filter(|t| !t.is_empty()) {
         // As serde quotes it (escaped, in double quotes): only there, so that a short value
         // ("1", "a") does not garble the rest of the message.

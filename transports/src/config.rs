@@ -191,9 +191,21 @@ fn without_credentials(mut message: String, text: &str) -> String {
     message
 }
 
-/// A parse error's message, with a hint for a renamed key and a "did you mean" for a
-/// misspelt one.
-fn explain(message: &str) -> String {
+/// A deserialization error's message, with a hint when it is about an unknown field: the new
+/// form of a key an earlier version had, or a "did you mean" for a misspelt one. Other
+/// messages come back as they are. The errors of [`Config`] have it already; this is for
+/// settings read another way, such as an [`EndpointSpec`] from the admin API's JSON or a
+/// command line.
+///
+/// # Examples
+///
+/// ```
+/// use deskhook_transports::config::hint_unknown_field;
+///
+/// let message = "unknown field `urll`, expected `name` or `url`";
+/// assert!(hint_unknown_field(message).ends_with("(did you mean `url`?)"));
+/// ```
+pub fn hint_unknown_field(message: &str) -> String {
     let message = message.trim_end();
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message.to_owned();
@@ -263,7 +275,7 @@ impl Config {
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
             let start = e.span().map_or(0, |s| s.start);
             let (line, column) = line_column(text, start);
-            let mut message = explain(e.message());
+            let mut message = hint_unknown_field(e.message());
             if let Some(hint) = list_hint(&message, &text[start.min(text.len())..]) {
                 message.push_str(&hint);
             }

@@ -38,6 +38,50 @@ fn rotating(
     )
 }
 
+/// A bad field of `add` and a bad bucket name are refused before anything connects: the
+/// "server" is a listener that must see no connection.
+#[test]
+fn a_slip_in_add_or_in_the_bucket_name_is_named_before_connecting() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("nats://{}", listener.local_addr().unwrap());
+    let add = ["add", "name=crm", "url=https://crm.example.com/hooks"];
+    for (extra, says) in [
+        (
+            &["secrets=whsec_AAAA"][..],
+            "secrets: secret is 3 bytes; it must be 24 to 64 bytes",
+        ),
+        (&["urll=https://x.example"][..], "(did you mean `url`?)"),
+        (
+            &["timeout=0s"][..],
+            "timeout = 0s is shorter than an attempt can take",
+        ),
+        (
+            &["--bucket", "my endpoints"][..],
+            "--bucket: invalid configuration: KV bucket 'my endpoints': a bucket's name is \
+             letters, digits, '-' and '_'; this one has ' '",
+        ),
+    ] {
+        // The flag goes before the subcommand, a field after it.
+        let args: Vec<&str> = if extra[0].starts_with("--") {
+            extra.iter().chain(&add).copied().collect()
+        } else {
+            add.iter().chain(extra).copied().collect()
+        };
+        let (ok, _, err) = endpoints(&url, None, &args);
+        assert!(!ok, "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("no secrets key"), "{args:?}: {err}");
+    }
+    let (ok, _, err) = endpoints(&url, None, &["--bucket", "a.b", "list"]);
+    assert!(!ok && err.contains("this one has '.'"), "{err}");
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "nothing connected"
+    );
+}
+
 #[test]
 fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     let server = NatsServer::start();
@@ -175,8 +219,13 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
         ],
     );
     assert!(ok, "{err}");
-    let (ok, _, err) = endpoints(&url, key, &["pause", "crm"]);
+    let (ok, paused, err) = endpoints(&url, key, &["pause", "crm"]);
     assert!(ok, "{err}");
+    // Pausing it again writes nothing: the same revision.
+    let revision = paused.trim().strip_prefix("paused crm (revision ").unwrap();
+    let (ok, again, err) = endpoints(&url, key, &["pause", "crm"]);
+    assert!(ok, "{err}");
+    assert_eq!(again.trim(), format!("crm is paused already (revision {revision}"));
     let (_, list, _) = endpoints(&url, key, &["list"]);
     assert!(
         list.starts_with("crm  acme  paused  https://crm.example.com/…  1 sealed secret(s)  rev "),

@@ -585,7 +585,8 @@ pub(crate) fn refuse_private_networks(
 fn read<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Problem> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner().to_string();
+        let inner =
+            deskhook_transports::config::hint_unknown_field(&error.into_inner().to_string());
         // Unknown and missing fields are errors of the object: name the field itself.
         let named = ["unknown field `", "missing field `"]
             .iter()

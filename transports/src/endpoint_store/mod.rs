@@ -198,6 +198,55 @@ fn nats_error(bucket: &str, what: &str, e: impl fmt::Display) -> Error {
     Error::Config(format!("KV bucket '{bucket}': cannot {what}: {e}"))
 }
 
+/// Checks that `bucket` can name a KV bucket: letters, digits, `-` and `_` (JetStream's
+/// rule), before any server is asked. Done by every call that opens a bucket; a command line
+/// calls it to refuse a bad name before it connects.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming the characters the name may not have.
+///
+/// # Examples
+///
+/// ```
+/// use deskhook_transports::endpoint_store::check_bucket_name;
+///
+/// assert!(check_bucket_name("deskhook-endpoints").is_ok());
+/// let err = check_bucket_name("my endpoints!").unwrap_err().to_string();
+/// assert!(err.ends_with("has ' ' and '!'"), "{err}");
+/// ```
+pub fn check_bucket_name(bucket: &str) -> Result<(), Error> {
+    match bucket_name_fault(bucket) {
+        Some(fault) => Err(Error::Config(format!("KV bucket '{bucket}': {fault}"))),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with `bucket` as a KV bucket's name, if anything.
+fn bucket_name_fault(bucket: &str) -> Option<String> {
+    const RULE: &str = "a bucket's name is letters, digits, '-' and '_'";
+    if bucket.is_empty() {
+        return Some(format!("{RULE}, and cannot be empty"));
+    }
+    let mut bad: Vec<String> = Vec::new();
+    for c in bucket.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+            continue;
+        }
+        let shown = format!("{c:?}");
+        if !bad.contains(&shown) {
+            bad.push(shown);
+        }
+    }
+    let last = bad.pop()?;
+    let listed = if bad.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", bad.join(", "))
+    };
+    Some(format!("{RULE}; this one has {listed}"))
+}
+
 /// Opens the KV bucket `bucket`, made when it does not exist with `history` values per key,
 /// entries living `max_age` (zero: for ever) and `replicas` copies. The bucket's stream is
 /// made here, as `create_key_value` makes it, because that call first reads the account's
@@ -211,6 +260,9 @@ pub(crate) async fn open_bucket(
     max_age: Duration,
     replicas: usize,
 ) -> Result<kv::Store, (&'static str, String)> {
+    if let Some(fault) = bucket_name_fault(bucket) {
+        return Err(("use it", fault));
+    }
     if let Ok(kv) = context.get_key_value(bucket).await {
         return Ok(kv);
     }
@@ -304,6 +356,7 @@ impl EndpointStore {
         bucket: &str,
         key: Option<SecretsKey>,
     ) -> Result<EndpointStore, Error> {
+        check_bucket_name(bucket)?;
         let kv = context.get_key_value(bucket).await.map_err(|e| {
             nats_error(
                 bucket,
@@ -539,12 +592,17 @@ impl EndpointStore {
         }
     }
 
-    /// The bucket's record of `spec`, checked as `deskhook.toml` would check it, except what
-    /// only the relays read: the environment variable of `secret_env`, and the files of
-    /// `ca_file` and `template_file`, paths on the relays' machines, not on the operator's
-    /// (an endpoint whose file a relay cannot read is paused there, and logged). So an
-    /// operator can pause an endpoint from any machine.
-    fn checked_record(&self, spec: &EndpointSpec, paused: bool) -> Result<Vec<u8>, Error> {
+    /// Checks `spec` as [`put_if`](EndpointStore::put_if) does, without a bucket: as
+    /// `deskhook.toml` would check it, except what only the relays read. That is the
+    /// environment variable of `secret_env`, and the files of `ca_file` and `template_file`,
+    /// paths on the relays' machines, not on the operator's (an endpoint whose file a relay
+    /// cannot read is paused there, and logged). So an operator can pause an endpoint from
+    /// any machine, and a command line can refuse a bad one before it connects.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] naming the setting at fault.
+    pub fn check(spec: &EndpointSpec) -> Result<(), Error> {
         let mut check = spec.clone();
         check.secret_env = None;
         check.ca_file = None;
@@ -556,6 +614,12 @@ impl EndpointStore {
             Some(field) => Error::Config(format!("{field}: {}", e.error())),
             None => e.into_error(),
         })?;
+        Ok(())
+    }
+
+    /// The bucket's record of `spec`, [checked](EndpointStore::check).
+    fn checked_record(&self, spec: &EndpointSpec, paused: bool) -> Result<Vec<u8>, Error> {
+        EndpointStore::check(spec)?;
         record_of(spec, paused, self.keys.current.as_ref())
     }
 
@@ -668,5 +732,28 @@ impl EndpointStore {
             }
         });
         Ok((initial, changes))
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::bucket_name_fault;
+
+    #[test]
+    fn a_bucket_name_out_of_jetstreams_rule_names_each_character_once() {
+        assert_eq!(bucket_name_fault("deskhook_endpoints-2"), None);
+        assert_eq!(
+            bucket_name_fault("a.b.c").as_deref(),
+            Some("a bucket's name is letters, digits, '-' and '_'; this one has '.'")
+        );
+        assert_eq!(
+            bucket_name_fault("é/x y").as_deref(),
+            Some("a bucket's name is letters, digits, '-' and '_'; this one has 'é', '/' and ' '")
+        );
+        assert!(
+            bucket_name_fault("")
+                .unwrap()
+                .ends_with("and cannot be empty")
+        );
     }
 }

@@ -78,6 +78,17 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         assert_eq!(problem["status"], 400);
         assert!(!problem["detail"].as_str().unwrap().is_empty());
     }
+    // A misspelt field gets the "did you mean" deskhook.toml gives.
+    let misspelt = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(json!({"name": "x", "url": "http://127.0.0.1/", "retyr": "5s"})),
+    )
+    .await;
+    assert_eq!(misspelt.json()["field"], "retyr");
+    let detail = misspelt.json()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.ends_with("(did you mean `retry`?)"), "{detail}");
     // A credential of the wrong type is not repeated (serde quotes such a value).
     for (body, field) in [
         (
