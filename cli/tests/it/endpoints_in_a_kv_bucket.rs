@@ -225,7 +225,10 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     let revision = paused.trim().strip_prefix("paused crm (revision ").unwrap();
     let (ok, again, err) = endpoints(&url, key, &["pause", "crm"]);
     assert!(ok, "{err}");
-    assert_eq!(again.trim(), format!("crm is paused already (revision {revision}"));
+    assert_eq!(
+        again.trim(),
+        format!("crm is paused already (revision {revision}")
+    );
     let (_, list, _) = endpoints(&url, key, &["list"]);
     assert!(
         list.starts_with("crm  acme  paused  https://crm.example.com/…  1 sealed secret(s)  rev "),

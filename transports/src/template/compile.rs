@@ -239,7 +239,8 @@ fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
         .filter(|(distance, _)| *distance <= 2)
         .min()
         .map(|(_, known)| format!(" (did you mean '{known}'?)"))
-        .unwrap_or_default();
+        // Most often a field of the body, written as the body has it at its top.
+        .unwrap_or_else(|| format!(" (the event's fields are under `event`: `event.{name}`?)"));
     let at = name_in_tags(text, name)
         .map(|at| {
             let (line, column) = line_column(text, at);

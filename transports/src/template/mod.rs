@@ -731,12 +731,31 @@ fn describe(e: &minijinja::Error, text: &str) -> String {
             if expression.is_empty() || expression.len() > 80 {
                 format!("line {line}, column {column}: {what}")
             } else {
-                format!("line {line}, column {column}: {what} (in `{expression}`)")
+                let hint = match e.kind() {
+                    minijinja::ErrorKind::UndefinedError => undefined_hint(expression),
+                    _ => String::new(),
+                };
+                format!("line {line}, column {column}: {what} (in `{expression}`){hint}")
             }
         }
         (_, Some(line)) => format!("line {line}: {what}"),
         _ => what,
     }
+}
+
+/// The hint for an undefined member of a name that is text (`ticket.code`): most often a
+/// field of the body read by the name it has there rather than under `event`, where it is.
+/// (A name a template does not see at all is refused when the template is made.)
+fn undefined_hint(expression: &str) -> String {
+    let Some((root, _)) = expression.split_once(['.', '[']) else {
+        return String::new();
+    };
+    if matches!(root, "event" | "vars") || !context::NAMES.contains(&root) {
+        return String::new();
+    }
+    format!(
+        "; `{root}` is text, and the event's own fields are under `event` (`event.{expression}`?)"
+    )
 }
 
 /// What a JSON template's error says of a body that is not JSON (also how

@@ -119,6 +119,48 @@ fn an_undefined_variable_names_its_line_and_expression() {
 }
 
 #[test]
+fn an_undefined_field_read_outside_event_is_pointed_under_it() {
+    for (template, hint) in [
+        (
+            r#"{"a": "{{ ticket.code }}"}"#,
+            "(in `ticket.code`); `ticket` is text, and the event's own fields are under `event` \
+             (`event.ticket.code`?)",
+        ),
+        (
+            r#"{"a": "{{ author.name }}"}"#,
+            "`author` is text, and the event's own fields are under `event` \
+             (`event.author.name`?)",
+        ),
+    ] {
+        let err = message(render(template, ZENLIX));
+        assert!(err.contains(hint), "{template}: {err}");
+    }
+    // A name the template does not see is refused when it is made, pointed there too.
+    let err = Template::inline(r#"{"a": "{{ initial_user.login }}"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "unknown name 'initial_user' (the event's fields are under `event`: \
+             `event.initial_user`?); a template sees event, raw,"
+        ),
+        "{err}"
+    );
+    // Under `event` or `vars`, nothing is added to the undefined member.
+    for template in [
+        r#"{"a": "{{ event.ticket.subjet }}"}"#,
+        r#"{"a": "{{ vars.chat_id }}"}"#,
+    ] {
+        let err = message(render(template, ZENLIX));
+        assert!(
+            err.ends_with('`') || err.ends_with(")"),
+            "{template}: {err}"
+        );
+        assert!(!err.contains("are under"), "{template}: {err}");
+    }
+}
+
+#[test]
 fn a_template_that_does_not_compile_says_where() {
     let err = Template::inline("{\"a\": \"{{ subject }\"}")
         .unwrap_err()
