@@ -116,6 +116,32 @@ fn parse_secrets_from(source: &str, values: &[String]) -> Result<Vec<Secret>, St
     })
 }
 
+/// Reads `path`, or standard input when it is '-'; an error names `what` was read ("the
+/// event": "cannot read the event file '…'", "… from standard input").
+fn read_input(path: &std::path::Path, what: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {what} from standard input: {e}"))?;
+        Ok(bytes)
+    } else {
+        std::fs::read(path)
+            .map_err(|e| format!("cannot read {what} file '{}': {e}", path.display()))
+    }
+}
+
+/// How an error names `path` given to [`read_input`].
+fn input_name(path: &std::path::Path) -> String {
+    if path.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        format!("'{}'", path.display())
+    }
+}
+
 /// What a listening address is, for an error about one.
 const ADDR_FORM: &str = "give IP:PORT, such as 127.0.0.1:8089 (no http://; port 0 for a \
                          free one)";

@@ -35,7 +35,7 @@ pub(crate) struct Args {
     action: Option<Actions>,
     /// A full Zenlix event (JSON) whose action and description are replaced (without it, the
     /// Zenlix document's example is used); with --format usedesk or iqchannels, a webhook
-    /// body of that format.
+    /// body of that format. '-' reads it from standard input.
     #[arg(long, value_name = "FILE")]
     event: Option<PathBuf>,
     /// The description to use instead of the action's label in the initial user's language.
@@ -254,14 +254,13 @@ pub(crate) fn check_format_flags(
 
 /// Reads an event file: its bytes without a byte-order mark, refused when empty.
 fn read_event_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read event file '{}': {e}", path.display()))?;
+    let bytes = crate::read_input(path, "the event")?;
     // Editors on Windows save a byte-order mark; JSON has no place for one.
     let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     if json.trim_ascii().is_empty() {
         return Err(format!(
-            "event file '{}' is empty (it should hold {what})",
-            path.display()
+            "the event in {} is empty (it should hold {what})",
+            crate::input_name(path)
         ));
     }
     Ok(json.to_vec())
@@ -276,7 +275,7 @@ pub(crate) fn load_event(path: Option<&Path>) -> Result<Event, String> {
                 path,
                 "a Zenlix event, like `deskhook render --action create --pretty` prints",
             )?;
-            Event::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))
+            Event::from_json(&json).map_err(|e| format!("{}: {e}", crate::input_name(path)))
         }
         None => Ok(deskhook::sample::event(Action::Create)),
     }
@@ -293,14 +292,14 @@ pub(crate) fn load_vendor_event(format: FormatArg, path: &Path) -> Result<Vendor
             iqchannels::Event::from_json(&json).map(VendorEvent::IqChannels)
         }
     };
-    let event = parsed.map_err(|e| format!("{}: {e}", path.display()))?;
+    let event = parsed.map_err(|e| format!("{}: {e}", crate::input_name(path)))?;
     if let VendorEvent::IqChannels(iq) = &event
         && event.event_type().is_none()
     {
         return Err(format!(
             "{}: ChatEvent.Type '{}' is not an iQChannels event type deskhook can send \
              (expected one of {})",
-            path.display(),
+            crate::input_name(path),
             iq.chat_event.kind,
             iqchannels::EventKind::ALL.map(|k| k.as_str()).join(", ")
         ));

@@ -75,7 +75,7 @@ pub(crate) struct Args {
     all_actions: bool,
     /// A full Zenlix event (JSON) whose action and description are replaced (without it, the
     /// Zenlix document's example, ticket E3XK); with --format usedesk or iqchannels, a webhook
-    /// body of that format.
+    /// body of that format. '-' reads it from standard input.
     #[arg(long, value_name = "FILE")]
     event: Option<PathBuf>,
     /// The description to use instead of the action's label in the initial user's language.

@@ -1,6 +1,6 @@
 //! `deskhook verify`: check the signature of a captured request.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,18 +42,6 @@ pub(crate) struct Args {
     body: PathBuf,
 }
 
-fn read_body(path: &PathBuf) -> Result<Vec<u8>, String> {
-    if path.as_os_str() == "-" {
-        let mut body = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut body)
-            .map_err(|e| format!("cannot read the body from stdin: {e}"))?;
-        Ok(body)
-    } else {
-        std::fs::read(path).map_err(|e| format!("cannot read body file '{}': {e}", path.display()))
-    }
-}
-
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let secrets = crate::flags::verifying_keys(&args.secret)?;
     if secrets.is_empty() {
@@ -62,7 +50,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             "give the key to check against: --secret KEY, or set DESKHOOK_SECRET",
         );
     }
-    let body = read_body(&args.body)?;
+    let body = crate::read_input(&args.body, "the body")?;
     let headers = crate::parse_each("--header", &args.header, crate::parse_header)?;
     let headers = headers.as_slice();
     let now = if args.no_tolerance {
@@ -75,8 +63,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     } else {
         jiff::Timestamp::now().as_second()
     };
-    let verified =
-        verify_at(headers, &body, &secrets, args.tolerance, now).map_err(|e| e.to_string())?;
+    let verified = verify_at(headers, &body, &secrets, args.tolerance, now).map_err(|e| {
+        // A body saved by an editor or `echo` ends in a newline that was not received.
+        let trimmed = body.trim_ascii_end();
+        let hint = if trimmed.len() < body.len()
+            && verify_at(headers, trimmed, &secrets, args.tolerance, now).is_ok()
+        {
+            "; it matches the body without the line break at its end, which an editor or \
+             `echo` adds: save the body exactly as it arrived (`printf '%s'`, `curl -o`)"
+        } else {
+            ""
+        };
+        format!("{e}{hint}")
+    })?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

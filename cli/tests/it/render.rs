@@ -93,7 +93,10 @@ fn unreadable_and_invalid_files_name_the_file_and_the_problem() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains(&format!("cannot read event file '{}'", missing.display())),
+        stderr.contains(&format!(
+            "cannot read the event file '{}'",
+            missing.display()
+        )),
         "{stderr}"
     );
 
@@ -111,6 +114,41 @@ fn unreadable_and_invalid_files_name_the_file_and_the_problem() {
     );
     assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_event_can_come_from_standard_input() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let run = |input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(["render", "--action", "ok", "--event", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let reference = std::fs::read(reference_path()).unwrap();
+    let out = run(&reference);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from_file = deskhook(&[
+        "render",
+        "--action",
+        "ok",
+        "--event",
+        reference_path().to_str().unwrap(),
+    ]);
+    assert_eq!(text(&out.stdout), text(&from_file.stdout));
+    let out = run(b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the event in standard input is empty"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -242,7 +280,7 @@ fn vendor_formats_refuse_zenlix_flags_and_other_formats_bodies() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.starts_with("deskhook: "), "{stderr}");
-    assert!(stderr.contains("rating.json: invalid event"), "{stderr}");
+    assert!(stderr.contains("rating.json': invalid event"), "{stderr}");
 
     // An iQChannels type deskhook cannot send is refused.
     let tmp = tempfile::tempdir().unwrap();

@@ -209,3 +209,30 @@ fn a_private_signing_key_verifies_with_a_warning_that_names_its_public_key() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
 }
+
+#[test]
+fn a_body_saved_with_a_line_break_at_its_end_is_said_to_have_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = tmp.path().join("body.json");
+    let mut saved = BODY.to_vec();
+    saved.push(b'\n');
+    std::fs::write(&body, saved).unwrap();
+    let mut args = vec!["verify", "--secret", SECRET, "--no-tolerance"];
+    let headers = headers(OLD);
+    for header in &headers {
+        args.extend(["--header", header.as_str()]);
+    }
+    args.push(body.to_str().unwrap());
+    let out = deskhook_in(tmp.path(), &args);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("it matches the body without the line break at its end"),
+        "{stderr}"
+    );
+    // A body that is wrong otherwise gets no such hint.
+    std::fs::write(&body, b"{}\n").unwrap();
+    let out = deskhook_in(tmp.path(), &args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stderr).contains("line break"));
+}
