@@ -31,29 +31,73 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Holds the lock of `replaying`'s replay (`PATH.replaying.lock`, made if missing and left
-/// in place) until the file returned is dropped: a second replay of the same file would take
+/// The lock of a replay (`PATH.replaying.lock`): a second replay of the same file would take
 /// the first one's PATH.replaying for an interrupted replay's and send every letter again,
-/// at the same time. The lock ends with the process, however it ends.
-fn lock_replay(replaying: &Path) -> Result<File, String> {
+/// at the same time. Held until dropped; the lock ends with the process, however it ends.
+/// On Unix the file is removed when the replay ends, before it is unlocked.
+struct ReplayLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for ReplayLock {
+    fn drop(&mut self) {
+        // Removed while still locked: a replay that opened it meanwhile finds, once it holds
+        // the lock, that its file is no longer the one at the path, and opens that one.
+        #[cfg(unix)]
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Takes the lock of `replaying`'s replay, made if missing.
+fn lock_replay(replaying: &Path) -> Result<ReplayLock, String> {
     let path = with_suffix(replaying, ".lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-            "another replay of these dead letters is under way (it holds '{}'): wait for it \
-             to end",
-            path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(format!("cannot lock '{}': {e}", path.display()))
+    // A replay that ends between our open and our lock removes the file we opened; a few
+    // tries are plenty, as each one means another replay ended meanwhile.
+    for _ in 0..16 {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) if still_at(&file, &path) => {
+                return Ok(ReplayLock { path, _file: file });
+            }
+            Ok(()) => continue,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "another replay of these dead letters is under way (it holds '{}'): wait \
+                     for it to end",
+                    path.display()
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock '{}': {e}", path.display()));
+            }
         }
     }
+    Err(format!(
+        "cannot lock '{}': other replays keep ending and starting; try again",
+        path.display()
+    ))
+}
+
+/// Whether `file` is still the file at `path` (not removed by a replay that ended).
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Elsewhere the lock's file is never removed, so the file held is the one at the path.
+#[cfg(not(unix))]
+fn still_at(_: &File, _: &Path) -> bool {
+    true
 }
 
 /// Writes letters as JSON Lines, appending; a file made here gets the mode of `like` (the

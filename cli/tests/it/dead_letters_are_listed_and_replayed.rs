@@ -138,6 +138,11 @@ fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
     }
     assert_eq!(std::fs::read(&dead).unwrap(), b"", "nothing failed again");
     assert!(!tmp.path().join("dead.jsonl.replaying").exists());
+    #[cfg(unix)]
+    assert!(
+        !tmp.path().join("dead.jsonl.replaying.lock").exists(),
+        "the lock's file goes with the replay"
+    );
 
     let out = deskhook_in(
         tmp.path(),
