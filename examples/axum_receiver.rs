@@ -41,6 +41,9 @@ async fn hook(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> St
         Err(e) => {
             let status = if e.is_signature_error() {
                 StatusCode::UNAUTHORIZED
+            } else if e.is_receiver_setup_error() {
+                // No key here (a variable not set): the sender retries until there is one.
+                StatusCode::INTERNAL_SERVER_ERROR
             } else {
                 StatusCode::BAD_REQUEST
             };

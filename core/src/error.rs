@@ -14,7 +14,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// counters of [`Dispatcher::stats`](crate::Dispatcher::stats). The variants are for the calls
 /// that are made once (setting the dispatcher, parsing input and secrets), for sinks to
 /// report failures, and for receivers verifying a signature
-/// ([`is_signature_error`](Error::is_signature_error)).
+/// ([`is_signature_error`](Error::is_signature_error),
+/// [`is_receiver_setup_error`](Error::is_receiver_setup_error)).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -142,12 +143,13 @@ pub enum Error {
         found: crate::formats::Format,
     },
     /// [`receive`](crate::receive()) was given options that authenticate nothing: no
-    /// signing secret, no Usedesk token, and not
+    /// signing secret (or an empty list of them), no Usedesk token, and not
     /// [`ReceiveOptions::unauthenticated`](crate::ReceiveOptions::unauthenticated); or a
     /// Usedesk body met an empty Usedesk token. Most often a secret read from a variable
     /// that was not set. Give the sender's secret
     /// ([`ReceiveOptions::secret`](crate::ReceiveOptions::secret)) or Usedesk's token; to
     /// parse bodies already authenticated some other way, say so with `unauthenticated()`.
+    /// A [receiver setup error](Error::is_receiver_setup_error): answer it with `500`.
     NoAuthentication,
     /// A tenant given to [`for_tenant`](crate::for_tenant),
     /// [`Dispatcher::for_tenant`](crate::Dispatcher::for_tenant) or
@@ -191,17 +193,44 @@ impl Error {
     /// Whether a received webhook failed verification: a header is missing, the timestamp is
     /// malformed or out of tolerance, no signature matches, a Usedesk secret does not match,
     /// or the body is in a format the receiver cannot authenticate. Receivers answer these with
-    /// `401`/`400` rather than `500`.
+    /// `401` (or `400`): the request is at fault, and deskhook, like most senders, gives such
+    /// an event up at once rather than send it again.
+    ///
+    /// Not the [receiver's own setup errors](Error::is_receiver_setup_error): no key to check
+    /// against is not the request's fault.
     pub fn is_signature_error(&self) -> bool {
+        match self {
+            Error::MissingHeader(_)
+            | Error::InvalidTimestamp(_)
+            | Error::TimestampOutOfTolerance { .. }
+            | Error::UsedeskSecretMismatch
+            | Error::UnexpectedFormat { .. } => true,
+            Error::NoMatchingSignature { secrets, .. } => *secrets > 0,
+            _ => false,
+        }
+    }
+
+    /// Whether a received webhook was refused for want of a key on the receiver's side:
+    /// [`Error::NoAuthentication`], or [`Error::NoMatchingSignature`] with no secret to try.
+    /// Most often a secret read from a variable that was not set. Receivers answer these with
+    /// `500` (or `503`), so that the sender retries and the events wait until the receiver
+    /// has its key: a `401` would make deskhook, like most senders, give each one up at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deskhook::ReceiveOptions;
+    ///
+    /// let headers = [("content-type", "application/json")];
+    /// let body = br#"{"ticket":{}}"#;
+    /// // The receiver's key is read from a variable that was not set: no key at all.
+    /// let err = deskhook::receive(&headers, body, &ReceiveOptions::new()).unwrap_err();
+    /// assert!(err.is_receiver_setup_error() && !err.is_signature_error());
+    /// ```
+    pub fn is_receiver_setup_error(&self) -> bool {
         matches!(
             self,
-            Error::MissingHeader(_)
-                | Error::InvalidTimestamp(_)
-                | Error::TimestampOutOfTolerance { .. }
-                | Error::NoMatchingSignature { .. }
-                | Error::UsedeskSecretMismatch
-                | Error::UnexpectedFormat { .. }
-                | Error::NoAuthentication
+            Error::NoAuthentication | Error::NoMatchingSignature { secrets: 0, .. }
         )
     }
 

@@ -152,8 +152,10 @@
 //! # Ok::<(), deskhook::Error>(())
 //! ```
 //!
-//! [`signature::verify`] checks a signature alone, and [`Event::from_json`] parses a Zenlix
-//! body alone.
+//! Answer a refused request with `401` when [`Error::is_signature_error`], with `500` when
+//! [`Error::is_receiver_setup_error`] (no key here: the sender retries until there is one),
+//! and with `400` otherwise. [`signature::verify`] checks a signature alone, and
+//! [`Event::from_json`] parses a Zenlix body alone.
 //!
 //! # Crate feature flags
 //!

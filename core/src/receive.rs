@@ -95,8 +95,12 @@ impl Received {
         }
     }
 
-    /// The event type: the Zenlix action (`create`, …), the Usedesk event
-    /// (`comment_created`, …) or the iQChannels type (`message_created`, …).
+    /// The event type as the body names it: the Zenlix action (`create`, …), the Usedesk
+    /// event (`comment_created`, …) or the iQChannels type (`message_created`, …). The
+    /// `X-Deskhook-Action` header and [`EventType`](crate::EventType)'s text put the format
+    /// before the last two (`usedesk.comment_created`): compare this with
+    /// [`EventType::local_name`](crate::EventType::local_name), or
+    /// [`EventType::from_wire`](crate::EventType::from_wire) with the header.
     pub fn event_type(&self) -> &str {
         match self {
             Received::Zenlix(event) => event.action.as_str(),
@@ -188,10 +192,14 @@ impl ReceiveOptions {
     /// The keys the Standard Webhooks signature must match one of (`whsec_` secrets, or the
     /// sender's `whpk_` public key for ed25519 signatures); replaces any set before. An empty
     /// list matches no signature: keys read from a configuration that has none refuse every
-    /// body ([`Error::NoMatchingSignature`] with `secrets: 0`) rather than let every body in,
-    /// as an empty [`usedesk_secret`](ReceiveOptions::usedesk_secret) does. Without this and
-    /// [`secret`](ReceiveOptions::secret), the signature is not checked (and the headers are
-    /// not needed).
+    /// body ([`Error::NoAuthentication`], or [`Error::NoMatchingSignature`] with `secrets: 0`
+    /// beside a Usedesk token; both [receiver setup
+    /// errors](Error::is_receiver_setup_error)) rather than let every body in, as an empty
+    /// [`usedesk_secret`](ReceiveOptions::usedesk_secret) does. Without this and
+    /// [`secret`](ReceiveOptions::secret), the signature is not checked: only a Usedesk token
+    /// authenticates, and with none, [`receive`] refuses every request
+    /// ([`Error::NoAuthentication`]) unless the options are
+    /// [`unauthenticated`](ReceiveOptions::unauthenticated).
     #[must_use]
     pub fn secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> ReceiveOptions {
         self.secrets = Some(secrets.into_iter().collect());
@@ -199,7 +207,8 @@ impl ReceiveOptions {
     }
 
     /// Adds a key the signature may match: a `whsec_` secret or a `whpk_` public key.
-    /// Defaults to none: the signature is not checked (see [`ReceiveOptions::new`]).
+    /// Defaults to none: the signature is not checked, and without a Usedesk token either
+    /// [`receive`] refuses every request (see [`ReceiveOptions::new`]).
     #[must_use]
     pub fn secret(mut self, secret: Secret) -> ReceiveOptions {
         self.secrets.get_or_insert_default().push(secret);
@@ -290,8 +299,8 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 ///
 /// # Errors
 ///
-/// - [`Error::NoAuthentication`] when `options` have neither signing secrets nor a Usedesk
-///   secret and are not [`ReceiveOptions::unauthenticated`].
+/// - [`Error::NoAuthentication`] when `options` have neither signing secrets (or an empty
+///   list of them) nor a Usedesk secret and are not [`ReceiveOptions::unauthenticated`].
 /// - The errors of [`verify`](crate::signature::verify) when signing secrets are set and the signature
 ///   does not check out.
 /// - [`Error::UnexpectedFormat`] when a Usedesk secret is set, no signing secrets are, and the
@@ -303,7 +312,9 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 /// - [`Error::UsedeskSecretMismatch`] when a Usedesk body's `secret` is not the one set, and
 ///   [`Error::NoAuthentication`] when the one set is empty.
 ///
-/// [`Error::is_signature_error`] tells the errors of authentication from those of content.
+/// [`Error::is_signature_error`] tells the errors of authentication (answer `401`) from those
+/// of content (`400`), and [`Error::is_receiver_setup_error`] the receiver's own missing key
+/// (`500`, so that the sender retries until the key is there).
 ///
 /// # Examples
 ///
@@ -336,7 +347,10 @@ pub fn receive(
     body: &[u8],
     options: &ReceiveOptions,
 ) -> Result<Received, Error> {
-    if options.secrets.is_none() && options.usedesk_secret.is_none() && !options.unauthenticated {
+    // An empty list of keys authenticates nothing either: said before the headers are read,
+    // so that a request without them does not take the receiver's fault for its own.
+    let no_keys = options.secrets.as_ref().is_none_or(Vec::is_empty);
+    if no_keys && options.usedesk_secret.is_none() && !options.unauthenticated {
         return Err(Error::NoAuthentication);
     }
     // Usedesk does not sign: with its token set, a body without the Standard Webhooks
@@ -507,7 +521,8 @@ mod tests {
             body,
             &ReceiveOptions::new().secrets(configured),
         );
-        assert!(refused.unwrap_err().is_signature_error());
+        let refused = refused.unwrap_err();
+        assert!(refused.is_receiver_setup_error() && !refused.is_signature_error());
         // Signed with a key, but checked against none.
         let secret = Secret::generate().unwrap();
         let signed = crate::signature::sign("msg_1", 1_700_000_000, body, &[secret]).unwrap();
@@ -518,10 +533,15 @@ mod tests {
         ];
         let options = ReceiveOptions::new().secrets([]).now_unix(1_700_000_000);
         let err = receive(&signed_headers[..], body, &options).unwrap_err();
+        assert!(matches!(err, Error::NoAuthentication), "{err}");
+        // Beside a Usedesk token, a signed request is checked against no key.
+        let options = options.usedesk_secret("x");
+        let err = receive(&signed_headers[..], body, &options).unwrap_err();
         assert!(
             matches!(err, Error::NoMatchingSignature { secrets: 0, .. }),
             "{err}"
         );
+        assert!(err.is_receiver_setup_error() && !err.is_signature_error());
         // No keys given at all: nothing is checked.
         assert!(receive(&headers[..], body, &ReceiveOptions::unauthenticated()).is_ok());
     }

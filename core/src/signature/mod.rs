@@ -512,7 +512,8 @@ pub struct Verified {
 /// `webhook-signature` is absent; [`Error::InvalidTimestamp`] when the timestamp is not an
 /// integer; [`Error::TimestampOutOfTolerance`] when it is too far in the past or future;
 /// [`Error::NoMatchingSignature`] when no entry matches (always, if `secrets` is empty). For
-/// all of them [`Error::is_signature_error`] is true.
+/// all of them [`Error::is_signature_error`] is true, but for the last when `secrets` is
+/// empty: that one is the receiver's own setup ([`Error::is_receiver_setup_error`]).
 ///
 /// # Examples
 ///

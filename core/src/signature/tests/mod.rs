@@ -350,8 +350,11 @@ fn every_error_displays_its_value() {
     ];
     for (err, text) in cases {
         assert_eq!(err.to_string(), text);
-        let expected_signature_error = !matches!(err, Error::InvalidSecret(_));
+        // No secret at all is the receiver's setup, not the request's fault.
+        let setup = matches!(err, Error::NoMatchingSignature { secrets: 0, .. });
+        let expected_signature_error = !setup && !matches!(err, Error::InvalidSecret(_));
         assert_eq!(err.is_signature_error(), expected_signature_error, "{err}");
+        assert_eq!(err.is_receiver_setup_error(), setup, "{err}");
     }
 }
 
