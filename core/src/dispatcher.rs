@@ -584,7 +584,8 @@ impl DispatcherBuilder {
     }
 
     /// Adds a blocking sink that takes every event of every format. `name` appears in logs
-    /// and stats.
+    /// and stats, and names the sink for [`Dispatcher::set_subscription`]: give each sink a
+    /// name of its own (of two with one name, those calls reach the first added).
     #[must_use]
     pub fn sink(self, name: impl Into<String>, sink: impl EventSink + 'static) -> Self {
         self.push(

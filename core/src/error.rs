@@ -154,7 +154,8 @@ pub enum Error {
     /// A tenant given to [`for_tenant`](crate::for_tenant),
     /// [`Dispatcher::for_tenant`](crate::Dispatcher::for_tenant) or
     /// [`Emitted::with_tenant`](crate::sink::Emitted::with_tenant) is empty, longer than
-    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) (128) bytes or holds a control character.
+    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) (128) bytes, or holds a control or
+    /// bidirectional formatting character.
     /// The message says which, quoting at most 64 characters of the tenant. Name tenants
     /// with a short printable id (the company's slug or number), and check names coming from
     /// outside with [`check_tenant`](crate::dispatch::check_tenant) when they are configured. An event

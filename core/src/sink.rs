@@ -210,8 +210,8 @@ impl<'a> Emitted<'a> {
     /// # Errors
     ///
     /// [`Error::InvalidTenant`] when `tenant` is empty, longer than
-    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) bytes or holds a control character (see
-    /// [`check_tenant`]).
+    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) bytes, or holds a control or
+    /// bidirectional formatting character (see [`check_tenant`]).
     pub fn with_tenant(self, tenant: impl Into<Cow<'a, str>>) -> Result<Emitted<'a>, Error> {
         let tenant = tenant.into();
         check_tenant(&tenant)?;

@@ -416,11 +416,16 @@ impl Config {
     }
 
     /// A [`SinkBuilder`] with every endpoint and the delivery settings; finish it with
-    /// `.build()` (blocking transport) or `.build_async()` (async transport).
+    /// `.build()` (blocking transport) or `.build_async()` (async transport). With a
+    /// `[spool]` section, the spool is opened here: its directory is made if missing and its
+    /// lock taken, for as long as the builder or its sink lives.
     ///
     /// # Errors
     ///
-    /// As [`Config::endpoints`] and [`Config::delivery_config`].
+    /// As [`Config::endpoints`] and [`Config::delivery_config`]; with a `[spool]`, as
+    /// [`Config::spool`] and [`SpoolBuilder::open`](crate::spool::SpoolBuilder::open)
+    /// ([`Error::SpoolLocked`] while another process has it open). [`Error::ConfigFile`] for
+    /// a `[spool]` without the feature `spool`.
     pub fn http_sink_builder(&self) -> Result<SinkBuilder, Error> {
         let mut builder = SinkBuilder::new().config(self.delivery_config()?);
         for endpoint in self.endpoints()? {

@@ -23,8 +23,10 @@
 //! use deskhook_transports::delivery::Endpoint;
 //! use deskhook_transports::http_blocking::HttpSink;
 //!
+//! // The secret the receiver has too (`deskhook secret new` makes one).
+//! let secret = deskhook::Secret::parse(&std::env::var("CRM_WEBHOOK_SECRET")?)?;
 //! let (http, _guard) = HttpSink::builder()
-//!     .endpoint(Endpoint::new("crm", "https://crm.example.com/hooks")?.secret(deskhook::Secret::generate()?))
+//!     .endpoint(Endpoint::new("crm", "https://crm.example.com/hooks")?.secret(secret))
 //!     .build()?;
 //! deskhook::set_dispatcher(Dispatcher::builder().sink("http", http).build())?;
 //! // … the helpdesk runs and emits; dropping `_guard` at exit flushes (5 s by default).

@@ -66,8 +66,11 @@ impl Endpoint {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`] when `url` does not parse, or is a URL as pages and API
-    /// responses show it (cut to its origin, ending in `/…`).
+    /// [`Error::InvalidUrl`] when `url` is empty or does not parse, or is a URL as pages and
+    /// API responses show it (cut to its origin, ending in `/…`). The rest is checked when
+    /// the endpoint is registered (by the sink's `build`, or
+    /// [`Endpoints::upsert`](super::Endpoints::upsert)): the scheme and `https_only`, an
+    /// address the SSRF guard refuses, the name, tenant, headers and secrets.
     pub fn new(name: impl Into<String>, url: &str) -> Result<Endpoint, Error> {
         if url.ends_with("/…") || url.ends_with("/%E2%80%A6") {
             return Err(Error::InvalidUrl {
@@ -257,7 +260,8 @@ impl Endpoint {
     }
 
     /// Requests in flight at once for this endpoint, at most. Defaults to 4 with the
-    /// blocking transport, 16 with the async one and 256 for a NATS sink. Workers are shared
+    /// blocking transport and 16 with the async one (a NATS sink has its own setting,
+    /// `NatsSinkBuilder::max_in_flight`: 256, or 1024 with batches). Workers are shared
     /// by all endpoints (see [the engine's docs](super#workers)): this is a limit, not a
     /// number of threads.
     #[must_use]

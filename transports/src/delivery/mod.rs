@@ -128,9 +128,13 @@
 //!   [`OverflowPolicy`](deskhook::policy::OverflowPolicy) decides: drop the newest event,
 //!   drop the oldest, or block the caller of `emit` for at most its timeout, then drop. (A
 //!   spent memory budget drops the newest under `drop-oldest` too: the budget is the
-//!   sink's, and the oldest queued events may be any endpoint's.) Every
-//!   drop is counted in the endpoint's stats and in the dispatcher's `failed`, and logged at
-//!   warn. With a spool (feature `spool`) the queue is on disk and neither limit applies.
+//!   sink's, and the oldest queued events may be any endpoint's.) Every drop is counted
+//!   in the endpoint's stats ([`EndpointStats::dropped`]) and the sink's
+//!   ([`DeliveryTotals::dropped`]), and logged at warn. The dispatcher's `failed` counts
+//!   only the drops `emit` itself is told of: under `block`, with a spool, or for a spent
+//!   memory budget; others happen after `emit` returned, when the event is routed (see [How
+//!   an event moves](self#how-an-event-moves)). With a spool (feature `spool`) the queue is
+//!   on disk and neither limit applies.
 //! - **Dead letters.** A JSON Lines file ([`DeliveryConfig::dead_letter_path`]), opened at
 //!   start so that a bad path fails early; each line a [`DeadLetter`] with the exact body.
 //!   `deskhook dead-letters list|replay` lists them (newest first, filtered by endpoint,

@@ -18,7 +18,10 @@ use crate::error::Error;
 /// It implements [`EventSink`](deskhook::sink::EventSink) (for `emit`) and
 /// [`AsyncEventSink`](deskhook::sink::AsyncEventSink) (for `emit_async`), whichever transport
 /// delivers; with a spool that waits for commits, the async form awaits the commit without
-/// blocking.
+/// blocking. So register it with the dispatcher's `.sink` where the helpdesk calls `emit`,
+/// and with `.async_sink` where it calls `emit_async` on a runtime: with a spool in
+/// `Durability::Wait` (the default), `.sink` would hold a
+/// runtime thread for each commit. Without such a spool the two cost the same.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

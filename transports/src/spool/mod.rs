@@ -370,10 +370,12 @@ impl SpoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Spool`] when [`existing`](SpoolBuilder::existing) is set and there is no
-    /// spool in the directory.
-    /// [`Error::SpoolLocked`] when another process has it open; [`Error::Spool`] when the
-    /// directory cannot be created or the database is damaged or not a spool.
+    /// - [`Error::Config`] for settings that cannot work, named: an empty directory path, a
+    ///   zero size, a batch wait over its limit.
+    /// - [`Error::Spool`] when [`existing`](SpoolBuilder::existing) is set and there is no
+    ///   spool in the directory.
+    /// - [`Error::SpoolLocked`] when another process has it open; [`Error::Spool`] when the
+    ///   directory cannot be created or the database is damaged or not a spool.
     pub fn open(self) -> Result<Spool, Error> {
         self.config
             .check()

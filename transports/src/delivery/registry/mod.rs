@@ -290,6 +290,14 @@ impl Endpoints {
 
     /// Adds `endpoint`, or replaces the settings of the endpoint of that name.
     ///
+    /// With a spool, the call returns once the change is on disk; but an endpoint made in
+    /// code is not one the spool can make again (its CA roots, template or observer may be
+    /// anything), so it is not registered again after a restart: its spooled events wait,
+    /// kept, until the application registers it again. Register the endpoints from your own
+    /// store at start ([`replace_all`](Endpoints::replace_all)), or give settings with
+    /// [`upsert_spec`](Endpoints::upsert_spec), which the spool keeps and
+    /// [`restore_endpoints`](super::SinkBuilder::restore_endpoints) registers again.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidEndpoint`], [`Error::InvalidUrl`] or [`Error::Refused`] naming the
