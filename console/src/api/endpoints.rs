@@ -262,6 +262,9 @@ pub(super) async fn update_endpoint(
     // (`"tenant": null` takes it away).
     let left_out = |key: &str| value.as_object().is_some_and(|map| !map.contains_key(key));
     let keep_tenant = left_out("tenant");
+    // So do the event types it takes: dropped, it would get every type (`"actions": null`
+    // gives it every one).
+    let keep_actions = left_out("actions");
     // So do the networks it may reach: dropped, a console without the opt-in could never
     // give them back.
     let (keep_private, keep_cidrs) = (left_out("allow_private"), left_out("allow_cidrs"));
@@ -292,6 +295,9 @@ pub(super) async fn update_endpoint(
         };
         if keep_tenant {
             spec.tenant.clone_from(&current.tenant);
+        }
+        if keep_actions {
+            spec.actions.clone_from(&current.actions);
         }
         if keep_private {
             spec.allow_private = current.allow_private;

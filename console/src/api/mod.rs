@@ -6,7 +6,7 @@
 //! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
-//! | `PUT /endpoints/{name}` | change it; absent `secrets` and `headers` keep the current ones (the headers only while the URL stays the same: with another, give them again, else 400), and so do absent `tenant` (`"tenant": null` takes it away), `allow_private`, `allow_cidrs`, `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
+//! | `PUT /endpoints/{name}` | replace its settings: send the GET's `settings` back with the change; a field left out takes its default, but absent `secrets` and `headers` keep the current ones (the headers only while the URL stays the same: with another, give them again, else 400), and so do the fields whose default would widen what it receives or reaches: absent `actions` (`"actions": null` subscribes it to every event type), `tenant` (`"tenant": null` takes it away), `allow_private` and `allow_cidrs`; and `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
@@ -271,7 +271,10 @@ impl utoipa::Modify for UpdateBody {
         update.required.retain(|field| field != "name");
         update.description = Some(
             "An endpoint's settings for a PUT: those of EndpointSpec, `name` left out or the \
-             path's (another name is refused: create the endpoint anew to rename it)."
+             path's (another name is refused: create the endpoint anew to rename it). They \
+             replace the current ones: a field left out takes its default, but for `secrets`, \
+             `headers`, `actions`, `tenant`, `allow_private` and `allow_cidrs`, which keep \
+             their current values (`null` takes `actions` or `tenant` away)."
                 .to_owned(),
         );
         components.schemas.insert(

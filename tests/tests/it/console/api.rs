@@ -580,8 +580,8 @@ async fn an_api_update_keeps_the_servers_settings_and_leaves_coded_endpoints_alo
     assert!(coded.spec.is_none());
 }
 
-/// A PUT that leaves out the tenant keeps it (dropped, the endpoint would get every
-/// tenant's events), one that moves the URL to another origin does not carry the headers'
+/// A PUT that leaves out the tenant or the event types keeps them (dropped, the endpoint
+/// would get every tenant's events, or every type), one that moves the URL to another origin does not carry the headers'
 /// values, never shown, there, and a GET's settings go back as they are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin() {
@@ -650,6 +650,22 @@ async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin(
     let global = put(json!({"url": second.url, "allow_private": true, "tenant": null})).await;
     assert_eq!(global.status, StatusCode::OK, "{}", global.body);
     assert_eq!(spec().tenant, None);
+
+    // So do the event types it takes: a PUT of one other setting does not widen them.
+    let narrowed = put(json!({"url": second.url, "allow_private": true, "actions": ["create"]}));
+    assert_eq!(narrowed.await.status, StatusCode::OK);
+    let other = put(json!({"url": second.url, "allow_private": true, "timeout": "5s"})).await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.body);
+    let actions = |spec: deskhook_transports::delivery::EndpointSpec| {
+        spec.actions.map(|a| a.iter().collect::<Vec<_>>())
+    };
+    assert_eq!(
+        actions(spec()),
+        Some(vec![deskhook::EventType::from(Action::Create)])
+    );
+    let every = put(json!({"url": second.url, "allow_private": true, "actions": null})).await;
+    assert_eq!(every.status, StatusCode::OK, "{}", every.body);
+    assert_eq!(actions(spec()), None);
 }
 
 /// The ETag changes with every setting, those no page or response shows included (a
