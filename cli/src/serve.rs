@@ -230,6 +230,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let config = crate::send::load_config(&args.config)?;
     let delivery = config.delivery_config().map_err(|e| e.to_string())?;
     let max_body = delivery.max_payload;
+    // Said whole at start: relative, it is relative to a working directory a service
+    // manager chose (`/` under systemd).
+    let dead_letter_file = std::path::absolute(&delivery.dead_letter_path)
+        .unwrap_or(delivery.dead_letter_path.clone());
     let mut builder = AsyncHttpSink::builder().config(delivery);
     for endpoint in config.endpoints().map_err(|e| e.to_string())? {
         builder = builder.endpoint(endpoint);
@@ -300,16 +304,28 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
         crate::send::print_line(&format!("listening on http://{addr}/"));
+        let endpoints = match sink.endpoints().len() {
+            0 => "no endpoint yet (events go nowhere until one is added in the console or the \
+                  API)"
+                .to_owned(),
+            n => format!("{n} endpoint(s)"),
+        };
         crate::send::print_line(&format!(
-            "{}; {} endpoint(s){}; console at /, API at /api/v1, events at POST /v1/events, \
+            "{}; {endpoints}{}; console at /, API at /api/v1, events at POST /v1/events, \
              metrics at /metrics",
             if addr.ip().is_loopback() {
                 "loopback only: other machines cannot reach it (--listen 0.0.0.0:8089 to open it, behind a TLS proxy)".to_owned()
             } else {
                 format!("open to the network on {addr}: put a TLS proxy in front, tokens travel in the clear here")
             },
-            sink.endpoints().len(),
-            if durable { ", events and endpoints kept in the spool" } else { ", no spool: events in memory only" },
+            if durable {
+                ", events, endpoints and dead letters kept in the spool".to_owned()
+            } else {
+                format!(
+                    ", no spool: events in memory only, dead letters to {}",
+                    dead_letter_file.display()
+                )
+            },
         ));
         let limits = connections::Limits {
             header_timeout: args.header_timeout,

@@ -67,6 +67,8 @@ impl Switchable {
 pub(crate) struct Serve {
     pub(crate) process: Running,
     pub(crate) addr: String,
+    /// Its second line: where it listens and keeps things.
+    pub(crate) banner: String,
 }
 
 impl Serve {
@@ -97,9 +99,13 @@ impl Serve {
             .and_then(|rest| rest.strip_suffix('/'))
             .unwrap_or_else(|| panic!("unexpected first line: {first}"))
             .to_owned();
-        let second = process.line();
-        assert!(second.starts_with("loopback only"), "{second}");
-        Serve { process, addr }
+        let banner = process.line();
+        assert!(banner.starts_with("loopback only"), "{banner}");
+        Serve {
+            process,
+            addr,
+            banner,
+        }
     }
 
     /// Sends it `signal` (`-TERM`, `-HUP`) with kill(1).
@@ -186,6 +192,15 @@ fn serve_without_a_spool_answers_503_when_a_queue_is_full() {
         ),
     );
     let serve = Serve::start(&config, None);
+    // Without a spool, the dead letters' file is named whole.
+    assert!(
+        serve.banner.contains(&format!(
+            "no spool: events in memory only, dead letters to {}",
+            dir.path().join("dead.jsonl").display()
+        )),
+        "{}",
+        serve.banner
+    );
     let (status, paused) = serve.call("POST", "/api/v1/endpoints/crm/pause", &[], "");
     assert_eq!(
         (status, paused["state"].as_str()),
@@ -706,4 +721,25 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(&*target.delivered.lock().unwrap(), &ids);
+}
+
+/// A daemon started with no endpoint says that events go nowhere until one is added.
+#[test]
+fn serve_with_no_endpoint_says_so_when_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[delivery]\ndead_letter_path = {:?}\n",
+            dir.path().join("dead.jsonl")
+        ),
+    );
+    let serve = Serve::start(&config, None);
+    assert!(
+        serve.banner.contains(
+            "; no endpoint yet (events go nowhere until one is added in the console or the API)"
+        ),
+        "{}",
+        serve.banner
+    );
 }

@@ -432,8 +432,39 @@ pub(crate) fn parse_spec(mut value: Value) -> Result<EndpointSpec, Problem> {
     // back and sent again are taken as they are.
     if let Value::Object(map) = &mut value {
         map.remove("secret_hints");
+        if let Some(secrets) = map.get("secrets") {
+            check_secrets(secrets)?;
+        }
     }
     read(value)
+}
+
+/// Says what is wrong with a secret of `secrets` (a list of keys, or of `{"secret": …}`
+/// tables) in [`deskhook::Secret::parse`]'s words, which never repeat the key: its prefix,
+/// its length. The rest (a value of the wrong type) is left to [`read`], which hides it.
+fn check_secrets(secrets: &Value) -> Result<(), Problem> {
+    let Value::Array(items) = secrets else {
+        return Ok(());
+    };
+    for (at, item) in items.iter().enumerate() {
+        let text = match item {
+            Value::String(text) => text,
+            Value::Object(table) => match table.get("secret") {
+                Some(Value::String(text)) => text,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        if let Err(e) = deskhook::Secret::parse(text) {
+            let which = if items.len() > 1 {
+                format!(" (number {} of {})", at + 1, items.len())
+            } else {
+                String::new()
+            };
+            return Err(Problem::field("secrets", format!("secrets{which}: {e}")));
+        }
+    }
+    Ok(())
 }
 
 /// The refusal of an edit of an endpoint the application's code registered (its settings

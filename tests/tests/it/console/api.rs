@@ -78,6 +78,23 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         assert_eq!(problem["status"], 400);
         assert!(!problem["detail"].as_str().unwrap().is_empty());
     }
+    // A short secret is said to be short, as deskhook.toml says it, and not repeated.
+    let short = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(json!({"name": "x", "url": "http://127.0.0.1/",
+                    "secrets": [SECRET, {"secret": "whsec_c2hvcnQgc2VjcmV0"}]})),
+    )
+    .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.body);
+    assert_eq!(short.json()["field"], "secrets");
+    let detail = short.json()["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.starts_with("secrets (number 2 of 2): secret is 12 bytes; it must be 24 to 64"),
+        "{detail}"
+    );
+    assert!(!short.body.contains("c2hvcnQ"), "{}", short.body);
     // A misspelt field gets the "did you mean" deskhook.toml gives.
     let misspelt = api(
         app,
