@@ -262,7 +262,8 @@ impl fmt::Display for Error {
                 "a global dispatcher is already set (set it once at start-up; use \
                  with_dispatcher for a scoped one)",
             ),
-            Error::InvalidEvent { path, message } if path == "." => {
+            // "?": serde_path_to_error's path where the JSON ended before a value began.
+            Error::InvalidEvent { path, message } if path == "." || path == "?" => {
                 write!(f, "invalid event: {message}")
             }
             Error::InvalidEvent { path, message } => {

@@ -768,6 +768,13 @@ mod tests {
         );
         let err = Event::from_json(br#"{"ticket": "#).unwrap_err();
         assert!(err.to_string().contains("EOF"), "{err}");
+        // Where no key is at fault, no meaningless "at ?".
+        let err = Event::from_json(b"{").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid event: EOF while parsing"),
+            "{err}"
+        );
         let trailing = format!("{} x", crate::sample::REFERENCE_JSON);
         let err = Event::from_json(trailing.as_bytes()).unwrap_err();
         assert!(

@@ -222,16 +222,21 @@ impl fmt::Display for Error {
                 held_by,
                 timeout,
             } => {
+                // To the nearest millisecond: what is left of a deadline is rarely round.
+                let ms = timeout.as_nanos().saturating_add(500_000) / 1_000_000;
+                let timeout = deskhook::policy::format_duration(std::time::Duration::from_millis(
+                    u64::try_from(ms).unwrap_or(u64::MAX),
+                ));
                 if *held == 0 {
                     return write!(
                         f,
                         "{queued} event(s) queued and {in_flight} in flight after waiting \
-                         {timeout:?}"
+                         {timeout}"
                     );
                 }
                 write!(
                     f,
-                    "{held} event(s) queued for endpoints that cannot send within {timeout:?} \
+                    "{held} event(s) queued for endpoints that cannot send within {timeout} \
                      (paused, or waiting past it for a retry, a cool-down, a Retry-After or \
                      a rate limit): "
                 )?;
@@ -338,5 +343,39 @@ impl std::error::Error for Error {
 impl From<crate::guard::Refusal> for Error {
     fn from(refusal: crate::guard::Refusal) -> Self {
         Error::Refused(refusal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_left_of_a_flush_timeout_is_said_to_the_millisecond() {
+        let waited = |timeout: std::time::Duration, held: usize| {
+            Error::Undelivered {
+                queued: 3,
+                in_flight: 0,
+                held,
+                held_by: vec!["crm".to_owned()],
+                timeout,
+            }
+            .to_string()
+        };
+        let left = std::time::Duration::from_nanos(9_999_986_709);
+        assert!(
+            waited(left, 3).starts_with(
+                "3 event(s) queued for endpoints that cannot send \
+                                               within 10s"
+            ),
+            "{}",
+            waited(left, 3)
+        );
+        let left = std::time::Duration::from_nanos(1_234_400_000);
+        assert!(
+            waited(left, 0).ends_with("after waiting 1234ms"),
+            "{}",
+            waited(left, 0)
+        );
     }
 }

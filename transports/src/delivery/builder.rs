@@ -185,9 +185,9 @@ impl SinkBuilder {
             log::warn!(
                 target: deskhook::LOG_TARGET,
                 "endpoint(s) {}: the settings kept in the spool differ from those given at \
-                 start (deskhook.toml's, the code's), which win by name: a change made in the \
-                 console or the API is undone (a rotated secret signs again); make it where \
-                 the endpoint is given to keep it",
+                 start (deskhook.toml's, the code's), which win by name. If the kept ones came \
+                 from a change in the console or the API, that change is undone (a rotated \
+                 secret signs again): make it where the endpoint is given to keep it",
                 replaced.join(", ")
             );
         }

@@ -217,8 +217,9 @@ impl DeliverySink {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the dead letter names an endpoint this sink does not have, its
-    /// id or event type cannot be read, or the endpoint is disabled or being removed;
+    /// [`Error::UnknownEndpoint`] when the dead letter names an endpoint this sink does not
+    /// have (removed since, say); [`Error::Config`] when its id or event type cannot be read,
+    /// or the endpoint is disabled or being removed;
     /// [`Error::NotQueued`] when its queue or the memory budget is full.
     pub fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
         self.engine.redeliver(letter)

@@ -320,12 +320,14 @@ impl Engine {
 
     /// Queues a dead letter again for its endpoint, with its id and body, attempts from 0.
     pub(crate) fn redeliver(&self, letter: &DeadLetter) -> Result<(), Error> {
-        let lane = self.registry.get(&letter.endpoint).ok_or_else(|| {
-            Error::Config(format!(
-                "dead letter {} names endpoint '{}', which the sink does not have",
-                letter.id, letter.endpoint
-            ))
-        })?;
+        // No suggestion: a letter goes to its own endpoint or to none.
+        let lane = self
+            .registry
+            .get(&letter.endpoint)
+            .ok_or_else(|| Error::UnknownEndpoint {
+                name: letter.endpoint.clone(),
+                suggestion: None,
+            })?;
         let (id, event_type) = crate::delivery::letters::replayable(
             &lane.route().endpoint,
             &LetterHead::of(letter),

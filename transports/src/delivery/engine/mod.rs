@@ -160,7 +160,7 @@ impl Engine {
         Route::new(endpoint, self.connector.as_ref())
     }
 
-    /// A lane was just registered: rows already waiting for it (in the spool) go out now.
+    /// A lane was just registered: rows already waiting for it (in the spool) are queued.
     /// `waiting` is the count read when the lane was attached: rows committed since were
     /// counted when they were accepted.
     pub(crate) fn adopt(&self, lane: &Arc<Lane>, waiting: u64) {
@@ -168,7 +168,8 @@ impl Engine {
             self.accepted(lane, usize::try_from(waiting).unwrap_or(usize::MAX));
             log::info!(
                 target: deskhook::LOG_TARGET,
-                "endpoint '{}': {waiting} event(s) waiting in the spool go out now",
+                "endpoint '{}': {waiting} event(s) waiting in the spool are queued again \
+                 (each goes out when due: a retry waits for its time)",
                 lane.name
             );
             self.pool.push(lane);
