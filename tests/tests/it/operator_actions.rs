@@ -475,7 +475,10 @@ fn letters_of_a_removed_endpoint_are_replayed_in_their_tickets_order(t: Transpor
     // Replayed while it is gone, they stay, and the first says why.
     let report = sink.dead_letters().replay_endpoint("crm").unwrap();
     assert_eq!((report.replayed, report.failed.len()), (0, 3), "{report:?}");
-    assert_eq!(report.failed[0].1, "no endpoint is named 'crm'", "{report:?}");
+    assert_eq!(
+        report.failed[0].1, "no endpoint is named 'crm'",
+        "{report:?}"
+    );
     up.store(true, Ordering::SeqCst);
     sink.endpoints()
         .upsert_spec(&spec("crm", &receiver))

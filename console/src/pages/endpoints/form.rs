@@ -181,7 +181,7 @@ pub(super) fn form_page(
                     input type="hidden" name="name" value=(v.name);
                     input type="hidden" name="version" value=(v.version);
                 } @else {
-                    (field("Name", "name", &v.name, "Unique; letters, digits, - _ . :"))
+                    (field("Name", "name", &v.name, "Unique; names it in logs, links and dead letters: crm, acme-slack"))
                 }
                 (field("URL", "url", &v.url, "http:// or https://"))
                 (field("Tenant", "tenant", &v.tenant, "Empty: it receives every tenant's events"))
