@@ -157,7 +157,7 @@ pub(super) async fn list_endpoints(
     Shared(state): Shared<State>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<EndpointList>, Problem> {
-    let p = Params::of(query);
+    let p = Params::of(query, &["search", "tenant", "state", "after", "limit"])?;
     let query = EndpointQuery {
         search: p.text("search"),
         tenant: p.text("tenant"),

@@ -97,7 +97,13 @@ pub(super) async fn list_attempts(
     Shared(state): Shared<State>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<AttemptList>, Problem> {
-    let p = Params::of(query);
+    let p = Params::of(
+        query,
+        &[
+            "endpoint", "tenant", "event_id", "ticket", "status", "since", "until", "before",
+            "limit",
+        ],
+    )?;
     let query = AttemptQuery {
         endpoint: p.text("endpoint"),
         tenant: p.text("tenant"),
@@ -162,7 +168,18 @@ pub(super) async fn list_dead_letters(
     Shared(state): Shared<State>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<LetterList>, Problem> {
-    let p = Params::of(query);
+    let p = Params::of(
+        query,
+        &[
+            "endpoint",
+            "tenant",
+            "event_type",
+            "event_id",
+            "ticket",
+            "before",
+            "limit",
+        ],
+    )?;
     let query = DeadLetterQuery {
         endpoint: p.text("endpoint"),
         tenant: p.text("tenant"),

@@ -17,8 +17,10 @@
 //! | `POST /dead-letters/delete` | `{"keys": […]}` |
 //! | `GET /stats` | totals over every endpoint |
 //!
-//! Requests that change something send `Content-Type: application/json` (or a bearer
-//! token): see the crate's security notes. An endpoint's `url` is shown cut to its origin
+//! A list refuses a query parameter it does not take (400, with a "did you mean"): a
+//! misspelt filter would otherwise show everything, or nothing. Requests that change
+//! something send `Content-Type: application/json` (or a bearer token): see the crate's
+//! security notes. An endpoint's `url` is shown cut to its origin
 //! (`https://hooks.slack.com/…`); sent back as it is in an update, it keeps the endpoint's
 //! URL. Header values, and template variables other than `chat_id` and `lang`, are shown
 //! as `…` (they may be credentials); sent back so, each keeps its value while the URL
@@ -342,13 +344,32 @@ fn ms(d: Duration) -> f64 {
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn of(query: Option<String>) -> Params {
-        Params(
+    /// The fields of `query`, which may be those of `known` only: a misspelt filter would
+    /// otherwise be ignored, and the list show everything (or nothing) without a word.
+    fn of(query: Option<String>, known: &[&str]) -> Result<Params, Problem> {
+        let fields: Vec<(String, String)> =
             form_urlencoded::parse(query.unwrap_or_default().as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .filter(|(_, v)| !v.is_empty())
-                .collect(),
-        )
+                .collect();
+        if let Some((unknown, _)) = fields.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            let hint = known
+                .iter()
+                .map(|k| (strsim::levenshtein(unknown, k), *k))
+                .filter(|(distance, _)| *distance <= 2)
+                .min()
+                .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+                .unwrap_or_default();
+            return Err(Problem::field(
+                unknown.clone(),
+                format!(
+                    "unknown query parameter '{unknown}'{hint}; this list takes {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        Ok(Params(
+            fields.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+        ))
     }
 
     fn text(&self, name: &str) -> Option<String> {

@@ -450,6 +450,36 @@ async fn endpoints_list_in_pages_with_a_cursor() {
     assert_eq!(limit.json()["field"], "limit");
     let state = api(&c.app, Method::GET, "/api/v1/endpoints?state=sleepy", None).await;
     assert_eq!(state.json()["field"], "state");
+    // A misspelt filter is refused, not ignored (it would list everything, or nothing).
+    for (path, field, says) in [
+        (
+            "/api/v1/endpoints?tenat=acme",
+            "tenat",
+            "unknown query parameter 'tenat' (did you mean 'tenant'?); this list takes \
+             search, tenant, state, after, limit",
+        ),
+        (
+            "/api/v1/attempts?endpoints=crm",
+            "endpoints",
+            "unknown query parameter 'endpoints' (did you mean 'endpoint'?)",
+        ),
+        (
+            "/api/v1/dead-letters?foo=",
+            "foo",
+            "unknown query parameter 'foo'; this list takes endpoint, tenant,",
+        ),
+    ] {
+        let refused = api(&c.app, Method::GET, path, None).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            refused.body
+        );
+        assert_eq!(refused.json()["field"], field, "{path}");
+        let detail = refused.json()["detail"].as_str().unwrap().to_owned();
+        assert!(detail.starts_with(says), "{path}: {detail}");
+    }
     let stats = api(&c.app, Method::GET, "/api/v1/stats", None).await.json();
     assert_eq!(stats["endpoints"], 7);
     assert_eq!(stats["states"]["active"], 7);
