@@ -3,6 +3,7 @@
 use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use deskhook::policy::format_duration;
 use deskhook_transports::delivery::{
     AttemptEntry, AttemptQuery, EndpointInfo, EndpointQuery, EndpointSpec, EndpointState,
 };
@@ -375,7 +376,9 @@ fn settings(info: &EndpointInfo) -> Markup {
                 @for h in &info.headers { code { (h) } " " }
             }
             dt { "Retry" } dd { (info.retry.to_string()) }
-            dt { "Timeout" } dd { (millis(info.timeout)) " (connect " (millis(info.connect_timeout)) ")" }
+            dt { "Timeout" } dd {
+                (format_duration(info.timeout)) " (connect " (format_duration(info.connect_timeout)) ")"
+            }
             dt { "In flight at most" } dd { (info.max_in_flight) }
             dt { "Rate limit" } dd { (info.rate_limit.map_or_else(|| "none".to_owned(), |r| r.to_string())) }
             dt { "Breaker" } dd { (format!("{:?}", info.stats.breaker)) }

@@ -67,8 +67,20 @@ pub(crate) async fn list(
     };
     let sink = state.sink.clone();
     let asked = letters_query.clone();
-    let page = match blocking(move || Ok(sink.dead_letters().list(&asked)?)).await {
-        Ok(page) => page,
+    let listed = blocking(move || {
+        let page = sink.dead_letters().list(&asked)?;
+        // The endpoints still registered: a letter of one removed since links nowhere.
+        let mut registered = std::collections::HashSet::new();
+        for stored in &page.items {
+            let name = &stored.letter.endpoint;
+            if !registered.contains(name) && sink.endpoints().get(name).is_ok() {
+                registered.insert(name.clone());
+            }
+        }
+        Ok((page, registered))
+    });
+    let (page, registered) = match listed.await {
+        Ok(listed) => listed,
         Err(problem) => return error_page(&base, &problem).into_response(),
     };
     let flash = match query.done.as_deref() {
@@ -142,7 +154,9 @@ pub(crate) async fn list(
                             th { "Ticket" } th.num { "Attempts" } th { "Last" } th { "Reason" } th {}
                         } }
                         tbody {
-                            @for stored in &page.items { (letter_row(&base, stored)) }
+                            @for stored in &page.items {
+                                (letter_row(&base, stored, registered.contains(&stored.letter.endpoint)))
+                            }
                         }
                     }
                 }
@@ -156,13 +170,17 @@ pub(crate) async fn list(
     .into_response()
 }
 
-fn letter_row(base: &Base, stored: &StoredLetter) -> Markup {
+/// One letter's row; its endpoint is a link while `registered`.
+fn letter_row(base: &Base, stored: &StoredLetter, registered: bool) -> Markup {
     let l = &stored.letter;
     html! {
         tr {
             td { input type="checkbox" name="key" value=(stored.key) aria-label="Select"; }
             td { (l.failed_at) }
-            td { a href=(base.at(&endpoint_path(&l.endpoint))) { (l.endpoint) } }
+            td {
+                @if registered { a href=(base.at(&endpoint_path(&l.endpoint))) { (l.endpoint) } }
+                @else { span title="removed since" { (l.endpoint) } }
+            }
             td { (l.tenant.as_deref().unwrap_or("—")) }
             td { a href=(base.at(&format!("/events?q={}", enc(&l.id)))) title=(l.id) { (l.action) } }
             td { a href=(base.at(&format!("/events?q={}", enc(&l.ticket)))) { (l.ticket) } }

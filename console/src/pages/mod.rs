@@ -184,6 +184,8 @@ pub(crate) fn login(
                             input #token type="password" name="token" autocomplete="current-password" required autofocus;
                             @if let Some(error) = error {
                                 p.error role="alert" { (error) }
+                            } @else {
+                                p.hint { "The token the console was given: for deskhook serve, the value of DESKHOOK_TOKEN (or of the variable its --token-env names)." }
                             }
                             button type="submit" { "Log in" }
                         }

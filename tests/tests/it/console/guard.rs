@@ -329,6 +329,12 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     assert_eq!(script.status, StatusCode::UNAUTHORIZED);
 
     let login = send(&c.app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    // It says where the token is before a wrong one is typed.
+    assert!(
+        login.body.contains("the value of DESKHOOK_TOKEN"),
+        "{}",
+        login.body
+    );
     let csrf = login.cookie_value();
     let post = |token: &str| {
         Request::post("/login")

@@ -113,6 +113,27 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(!left.contains(&"T-1".to_owned()), "{left:?}");
+
+    // The letters of an endpoint removed since stay, without a link to its page, gone.
+    let linked = |body: &str| body.contains(r#"<a href="/endpoints/crm">crm</a>"#);
+    assert!(linked(&page.body), "{}", page.body);
+    // (Its page gives its timeouts in the units deskhook.toml takes.)
+    let shown = super::page(&c.app, "/endpoints/crm").await;
+    assert!(shown.body.contains("15s (connect 5s)"), "{}", shown.body);
+    c.sink.endpoints().remove("crm").unwrap();
+    let after = send(
+        &c.app,
+        Request::get("/dead-letters").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(
+        after
+            .body
+            .contains(r#"<span title="removed since">crm</span>"#),
+        "{}",
+        after.body
+    );
+    assert!(!linked(&after.body), "{}", after.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
