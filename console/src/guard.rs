@@ -229,7 +229,10 @@ async fn same_site_only(request: Request, next: Next) -> Response {
     if api
         && !bearer
         && !header_text(headers, header::CONTENT_TYPE.as_str())
-            .is_some_and(|t| t.starts_with("application/json"))
+            // Neither is a type a form or a simple cross-site request can send.
+            .is_some_and(|t| {
+                t.starts_with("application/json") || t.starts_with("application/merge-patch+json")
+            })
     {
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

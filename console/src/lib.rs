@@ -59,8 +59,8 @@
 //!   refused: those a browser marks `Sec-Fetch-Site: same-origin` (or `none`) pass, others
 //!   must come with an `Origin` naming this host (`Host`, or a proxy's
 //!   `X-Forwarded-Host`), so a sibling subdomain is refused too. API calls that change state
-//!   must send `Content-Type: application/json` or a bearer token, which a cross-site form
-//!   cannot.
+//!   must send `Content-Type: application/json` (or, for a PATCH,
+//!   `application/merge-patch+json`) or a bearer token, which a cross-site form cannot.
 //! - Secrets never appear in a page or an API response; nor does an endpoint's URL past its
 //!   origin (paths often carry tokens); response snippets and every name that came from a
 //!   tenant or a receiver are shown as text.

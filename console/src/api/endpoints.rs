@@ -92,7 +92,7 @@ pub struct StatsView {
 }
 
 impl EndpointView {
-    fn of(info: EndpointInfo) -> EndpointView {
+    pub(super) fn of(info: EndpointInfo) -> EndpointView {
         let s = info.stats;
         EndpointView {
             state: state_name(info.state),
@@ -239,7 +239,13 @@ pub(super) async fn update_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<EndpointView>, Problem> {
-    let expected = headers
+    let expected = if_match(&headers)?.map(Version::IfMatch);
+    save(state, name, expected, body_json(&body)?).await
+}
+
+/// The `If-Match` of a request, without the quotes and weak mark of an ETag.
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    headers
         .get(header::IF_MATCH)
         .map(|v| {
             // Dropped, it would save the change unconditionally.
@@ -250,14 +256,34 @@ pub(super) async fn update_endpoint(
                 )
             })
         })
-        .transpose()?
+        .transpose()
         .map(|v| {
-            v.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .to_owned()
-        });
-    let mut value = body_json(&body)?;
+            v.map(|v| {
+                v.trim()
+                    .trim_start_matches("W/")
+                    .trim_matches('"')
+                    .to_owned()
+            })
+        })
+}
+
+/// The version of an endpoint's settings a change is made on.
+pub(super) enum Version {
+    /// The client's `If-Match`: a change made since is answered 412 (`*`: any version).
+    IfMatch(String),
+    /// The one the server read to make the change (a PATCH's): a change made since is
+    /// answered 409, to be sent again.
+    Read(String),
+}
+
+/// Saves `value` (a PUT's body, or a PATCH's merged onto the settings) as the settings of
+/// the endpoint `name`, made on `expected` when given.
+pub(super) async fn save(
+    state: State,
+    name: String,
+    expected: Option<Version>,
+    mut value: Value,
+) -> Result<Json<EndpointView>, Problem> {
     // Left out, the tenant stays: dropped, it would send the endpoint every tenant's events
     // (`"tenant": null` takes it away).
     let left_out = |key: &str| value.as_object().is_some_and(|map| !map.contains_key(key));
@@ -318,11 +344,25 @@ pub(super) async fn update_endpoint(
                 ),
             )
         };
-        let expected = expected.filter(|e| e != "*");
-        if let Some(expected) = &expected
-            && *expected != super::version_of(&read)
-        {
-            return Err(stale(&super::version_of(&read)));
+        let changed_meanwhile = || {
+            Problem::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "endpoint '{}' was changed by someone else while this change was \
+                     checked; nothing was saved: send it again",
+                    spec.name
+                ),
+            )
+        };
+        let expected = expected.filter(|e| !matches!(e, Version::IfMatch(any) if any == "*"));
+        match &expected {
+            Some(Version::IfMatch(version)) if *version != super::version_of(&read) => {
+                return Err(stale(&super::version_of(&read)));
+            }
+            Some(Version::Read(version)) if *version != super::version_of(&read) => {
+                return Err(changed_meanwhile());
+            }
+            _ => {}
         }
         // Saved onto the settings checked above only: of two changes made on one version,
         // one wins, and a change made meanwhile (allow_private turned off) is not undone
@@ -336,15 +376,8 @@ pub(super) async fn update_endpoint(
             {
                 let now = super::version_of(&sink.endpoints().get(&spec.name)?);
                 return Err(match expected {
-                    Some(_) => stale(&now),
-                    None => Problem::new(
-                        StatusCode::CONFLICT,
-                        format!(
-                            "endpoint '{}' was changed by someone else while this change was \
-                             checked; nothing was saved: send it again",
-                            spec.name
-                        ),
-                    ),
+                    Some(Version::IfMatch(_)) => stale(&now),
+                    _ => changed_meanwhile(),
                 });
             }
             changed => changed?,

@@ -7,6 +7,7 @@
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
 //! | `PUT /endpoints/{name}` | replace its settings: send the GET's `settings` back with the change; a field left out takes its default, but absent `secrets` and `headers` keep the current ones (the headers only while the URL stays the same: with another, give them again, else 400), and so do the fields whose default would widen what it receives or reaches: absent `actions` (`"actions": null` subscribes it to every event type), `tenant` (`"tenant": null` takes it away), `allow_private` and `allow_cidrs`; and `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET), only if unchanged since (else 412); 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
+//! | `PATCH /endpoints/{name}` | change only the settings the body names (`{"timeout": "5s"}`), as a JSON merge patch (RFC 7396) of the GET's `settings`, saved as a PUT of the result would be; `null` takes a setting away; `If-Match` as for PUT |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
 //! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
@@ -19,8 +20,8 @@
 //!
 //! A list refuses a query parameter it does not take (400, with a "did you mean"): a
 //! misspelt filter would otherwise show everything, or nothing. Requests that change
-//! something send `Content-Type: application/json` (or a bearer token): see the crate's
-//! security notes. An endpoint's `url` is shown cut to its origin
+//! something send `Content-Type: application/json` (`application/merge-patch+json` too, for
+//! a PATCH) or a bearer token: see the crate's security notes. An endpoint's `url` is shown cut to its origin
 //! (`https://hooks.slack.com/…`); sent back as it is in an update, it keeps the endpoint's
 //! URL. Header values, and template variables other than `chat_id` and `lang`, are shown
 //! as `…` (they may be credentials); sent back so, each keeps its value while the URL
@@ -61,6 +62,7 @@ use crate::{Problem, State};
 
 mod endpoints;
 mod log;
+mod patch;
 
 use endpoints::*;
 pub use endpoints::{
@@ -71,6 +73,7 @@ pub use log::{
     AttemptList, AttemptView, DeletedView, LetterList, LetterSelection, LetterView, ReplayFailure,
     ReplayedView, StatsTotals,
 };
+use patch::*;
 
 /// The API's routes (nested at `/api/v1`).
 pub(crate) fn routes() -> Router<State> {
@@ -80,6 +83,7 @@ pub(crate) fn routes() -> Router<State> {
             "/endpoints/{name}",
             get(get_endpoint)
                 .put(update_endpoint)
+                .patch(patch_endpoint)
                 .delete(delete_endpoint),
         )
         .route("/endpoints/{name}/pause", post(pause_endpoint))
@@ -160,6 +164,7 @@ pub async fn problem_bodies(response: axum::response::Response) -> axum::respons
         create_endpoint,
         get_endpoint,
         update_endpoint,
+        patch_endpoint,
         delete_endpoint,
         pause_endpoint,
         resume_endpoint,
@@ -228,7 +233,7 @@ impl utoipa::Modify for Guarded {
             (
                 "415",
                 "A request that changes something without `Content-Type: application/json` \
-                 or a bearer token.",
+                 (or `application/merge-patch+json`) or a bearer token.",
             ),
         ];
         for item in doc.paths.paths.values_mut() {
@@ -236,6 +241,7 @@ impl utoipa::Modify for Guarded {
                 (&mut item.get, false),
                 (&mut item.post, true),
                 (&mut item.put, true),
+                (&mut item.patch, true),
                 (&mut item.delete, true),
             ];
             for (operation, changing) in operations {

@@ -381,11 +381,14 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
     let read = answers("/stats", "get");
     assert!(has(&read, "401") && !has(&read, "415"), "{read:?}");
     let change = answers("/endpoints/{name}", "put");
-    for code in ["200", "401", "403", "415"] {
-        assert!(
-            has(&change, code),
-            "PUT /endpoints/{{name}} lacks {code}: {change:?}"
-        );
+    for method in ["put", "patch"] {
+        let codes = answers("/endpoints/{name}", method);
+        for code in ["200", "401", "403", "415", "409", "412"] {
+            assert!(
+                has(&codes, code),
+                "{method} /endpoints/{{name}} lacks {code}: {codes:?}"
+            );
+        }
     }
     // Only the test event goes to a spool that may be full.
     assert!(!has(&change, "503"), "{change:?}");
@@ -868,4 +871,93 @@ async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
         .await
         .json();
     assert_eq!(left["items"].as_array().unwrap().len(), 0, "{left}");
+}
+
+/// A PATCH changes the settings it names and keeps the others (a merge patch of a GET's
+/// settings): the secrets, the headers' values and the whole URL stay without being sent;
+/// `null` takes a setting away; a header's value does not follow the URL to another
+/// origin; a change made on an older version is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_changes_what_it_names_and_keeps_the_rest() {
+    let (first, second) = (Receiver::ok(), Receiver::ok());
+    let c = console(router);
+    let app = &c.app;
+    let mut body = endpoint_json("crm", &first);
+    body["actions"] = json!(["create"]);
+    body["rate_limit"] = json!("5/s");
+    let created = api(app, Method::POST, "/api/v1/endpoints", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let patch = |body: Value| api(app, Method::PATCH, "/api/v1/endpoints/crm", Some(body));
+    let redact_url = deskhook_transports::delivery::redact_url;
+    let spec = || c.sink.endpoints().get("crm").unwrap().spec.unwrap().spec;
+
+    let patched = patch(json!({"timeout": "5s"})).await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let now = spec();
+    assert_eq!(now.timeout, Some(Duration::from_secs(5)));
+    // Kept as a PUT of the origin shown keeps it: requests still go to the whole URL.
+    assert_eq!(now.url, redact_url(&first.url));
+    assert_eq!(now.tenant.as_deref(), Some("acme"));
+    assert_eq!(
+        now.rate_limit.map(|r| r.to_string()).as_deref(),
+        Some("5/s")
+    );
+    assert_eq!(
+        now.actions.map(|a| a.iter().collect::<Vec<_>>()),
+        Some(vec![deskhook::EventType::from(Action::Create)])
+    );
+    assert_eq!(
+        c.sink.endpoints().get("crm").unwrap().secret_hints,
+        ["LaSw"]
+    );
+    c.sink.endpoints().send_test("crm").unwrap();
+    let got = first.wait_for(1);
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer tenant-credential")
+    );
+    assert!(got[0].header("webhook-signature").is_some());
+
+    // To another origin, the headers must come again: their values stay behind.
+    let moved = patch(json!({"url": second.url})).await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST, "{}", moved.body);
+    assert_eq!(moved.json()["field"], "headers", "{}", moved.body);
+    assert_eq!(spec().url, redact_url(&first.url), "nothing changed");
+
+    let taken = patch(json!({"rate_limit": null, "tenant": null, "secrets": null})).await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+    let now = spec();
+    assert_eq!((now.rate_limit, now.tenant), (None, None));
+    assert!(
+        c.sink
+            .endpoints()
+            .get("crm")
+            .unwrap()
+            .secret_hints
+            .is_empty()
+    );
+    assert_eq!(now.timeout, Some(Duration::from_secs(5)), "kept");
+
+    // On an older version (If-Match), refused; a body that is not an object, refused.
+    let request = Request::builder()
+        .method(Method::PATCH)
+        .uri("/api/v1/endpoints/crm")
+        .header(header::CONTENT_TYPE, "application/merge-patch+json")
+        .header(header::IF_MATCH, "\"0000000000000000\"")
+        .body(Body::from(r#"{"retry": "0s,1s"}"#))
+        .unwrap();
+    assert_eq!(
+        send(app, request).await.status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    let listed = patch(json!(["timeout"])).await;
+    assert_eq!(listed.status, StatusCode::BAD_REQUEST, "{}", listed.body);
+    let missing = api(
+        app,
+        Method::PATCH,
+        "/api/v1/endpoints/nope",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
 }

@@ -1,0 +1,159 @@
+//! `PATCH /api/v1/endpoints/{name}`: change some of an endpoint's settings and keep the
+//! others, as a JSON merge patch (RFC 7396) of the settings a GET shows.
+//!
+//! The patch is merged onto the GET's `settings` (the URL cut to its origin, header values
+//! and hidden template variables as `…`, no secrets), and the result is saved as a PUT of it
+//! would be: so what a PUT keeps when it is sent back as shown (the URL, the headers while
+//! the URL stays, the secrets) a PATCH keeps too, and a header's value is never carried to
+//! another origin unless the patch gives it again. A `null` takes a setting away: its
+//! default again (`"rate_limit": null`), no tenant, every event type (`"actions": null`),
+//! no secret (`"secrets": null`: requests go unsigned), no custom header.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State as Shared};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value};
+
+use super::body_json;
+use super::endpoints::{EndpointView, Version, if_match, save};
+use crate::{Problem, State, blocking};
+
+#[utoipa::path(patch, path = "/endpoints/{name}", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name"),
+        ("If-Match" = Option<String>, Header,
+        description = "The ETag of a GET: the change is refused (412) if the settings changed since")),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "The settings to change, as in EndpointSpec; `null` takes one away. \
+                       The others stay."),
+    responses((status = 200, body = EndpointView), (status = 400, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
+pub(super) async fn patch_endpoint(
+    Shared(state): Shared<State>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<EndpointView>, Problem> {
+    let expected = if_match(&headers)?;
+    let Value::Object(patch) = body_json(&body)? else {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the body is not a JSON object; send the settings to change, such as \
+             {\"timeout\": \"5s\"}",
+        ));
+    };
+    let sink = state.sink.clone();
+    let asked = name.clone();
+    let read = blocking(move || Ok(sink.endpoints().get(&asked)?)).await?;
+    let version = super::version_of(&read);
+    let Some(settings) = EndpointView::of(read).settings else {
+        return Err(super::registered_in_code(&name));
+    };
+    let mut value = serde_json::to_value(&settings).map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the endpoint's settings cannot be written as JSON: {e}"),
+        )
+    })?;
+    if let Value::Object(current) = &mut value {
+        merge(current, patch);
+    }
+    // Made on what was read: a change saved meanwhile is not undone (409, send it again).
+    let expected = Some(expected.map_or(Version::Read(version), Version::IfMatch));
+    save(state, name, expected, value).await
+}
+
+/// Merges `patch` onto `settings` as RFC 7396 says, but for a `null` of a setting that a
+/// PUT keeps when it is left out: that one is given its empty value, which takes it away.
+fn merge(settings: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (key, value) in patch {
+        if !value.is_null() {
+            match (settings.get_mut(&key), value) {
+                (Some(Value::Object(current)), Value::Object(nested)) => {
+                    merge_nested(current, nested)
+                }
+                (_, value) => {
+                    settings.insert(key, value);
+                }
+            }
+            continue;
+        }
+        let taken_away = match key.as_str() {
+            "tenant" | "actions" => Some(Value::Null),
+            "allow_private" => Some(Value::Bool(false)),
+            "allow_cidrs" | "secrets" => Some(Value::Array(Vec::new())),
+            "headers" => Some(Value::Object(Map::new())),
+            _ => None,
+        };
+        match taken_away {
+            Some(empty) => {
+                settings.insert(key, empty);
+            }
+            None => {
+                settings.remove(&key);
+            }
+        }
+    }
+}
+
+/// RFC 7396 inside a setting (`headers`, `template_vars`): `null` removes a member.
+fn merge_nested(current: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (key, value) in patch {
+        match (current.get_mut(&key), value) {
+            (_, Value::Null) => {
+                current.remove(&key);
+            }
+            (Some(Value::Object(inner)), Value::Object(nested)) => merge_nested(inner, nested),
+            (_, value) => {
+                current.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn merged(settings: Value, patch: Value) -> Value {
+        let (Value::Object(mut settings), Value::Object(patch)) = (settings, patch) else {
+            panic!("objects");
+        };
+        merge(&mut settings, patch);
+        Value::Object(settings)
+    }
+
+    #[test]
+    fn a_patch_changes_what_it_names_and_null_takes_a_setting_away() {
+        let settings = json!({
+            "name": "crm", "url": "https://crm.example.com/…", "tenant": "acme",
+            "actions": ["create"], "rate_limit": "5/s", "allow_private": true,
+            "headers": {"Authorization": "…", "X-Team": "…"},
+        });
+        assert_eq!(
+            merged(
+                settings.clone(),
+                json!({"timeout": "5s", "headers": {"X-Team": null, "X-New": "1"}})
+            ),
+            json!({
+                "name": "crm", "url": "https://crm.example.com/…", "tenant": "acme",
+                "actions": ["create"], "rate_limit": "5/s", "allow_private": true,
+                "headers": {"Authorization": "…", "X-New": "1"}, "timeout": "5s",
+            })
+        );
+        assert_eq!(
+            merged(
+                settings,
+                json!({"tenant": null, "actions": null, "rate_limit": null,
+                       "allow_private": null, "secrets": null, "headers": null})
+            ),
+            json!({
+                "name": "crm", "url": "https://crm.example.com/…", "tenant": null,
+                "actions": null, "allow_private": false, "secrets": [], "headers": {},
+            })
+        );
+    }
+}
