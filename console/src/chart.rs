@@ -35,7 +35,7 @@ pub(crate) fn minutes(minutes: &[Minute]) -> Markup {
             svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {}", HEIGHT + 16))
                 role="img" aria-label=(format!("Last hour: {delivered} delivered, {failed} failed")) {
                 line x1="0" y1=(HEIGHT) x2=(WIDTH) y2=(HEIGHT) class="axis" {}
-                text x="0" y="10" class="label" { (most) " per minute" }
+                text x="0" y="10" class="label" { "top: " (most) " a minute" }
                 @for (i, m) in minutes.iter().enumerate() {
                     @let x = i as u32 * slot;
                     @let ok = scale(m.delivered);
@@ -90,6 +90,8 @@ mod tests {
         );
         assert!(svg.contains("height=\"53\" class=\"failed\""), "{svg}");
         assert_eq!(svg.matches("class=\"failed\"").count(), 1);
+        // The scale says what a full bar is.
+        assert!(svg.contains(">top: 10 a minute</text>"), "{svg}");
     }
 
     fn minute(minute: SystemTime, delivered: u32, failed: u32) -> Minute {

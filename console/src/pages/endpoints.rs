@@ -252,7 +252,7 @@ pub(crate) async fn show(
                 (stat("Retries", count(s.retried)))
                 (stat("Queued", count(s.queued as u64)))
                 (stat("In flight", count(s.in_flight as u64)))
-                (stat("Dead letters", count(s.dead_lettered)))
+                (stat("Dead-lettered since start", count(s.dead_lettered)))
                 (stat("Dropped", count(s.dropped)))
                 (stat("p50", s.latency_p50.map(millis).unwrap_or_else(|| "—".into())))
                 (stat("p99", s.latency_p99.map(millis).unwrap_or_else(|| "—".into())))
