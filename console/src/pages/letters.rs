@@ -176,7 +176,12 @@ fn letter_row(base: &Base, stored: &StoredLetter, registered: bool) -> Markup {
     html! {
         tr {
             td { input type="checkbox" name="key" value=(stored.key) aria-label="Select"; }
-            td { (l.failed_at) }
+            // As the other pages write times; the letter's own text when it does not read.
+            td title=(l.failed_at) {
+                (l.failed_at.parse::<jiff::Timestamp>()
+                    .map(|t| super::time(t.into()))
+                    .unwrap_or_else(|_| l.failed_at.clone()))
+            }
             td {
                 @if registered { a href=(base.at(&endpoint_path(&l.endpoint))) { (l.endpoint) } }
                 @else { span title="removed since" { (l.endpoint) } }

@@ -50,6 +50,13 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
     )
     .await;
     assert!(!all.body.contains("Replay all matching"), "{}", all.body);
+    // Times as the other pages write them, the letter's own in the title.
+    let failed_at = letters(DeadLetterQuery::new())[0].letter.failed_at.clone();
+    let shown = format!(
+        r#"<td title="{failed_at}">{}</td>"#,
+        failed_at[..19].replace('T', " ")
+    );
+    assert!(all.body.contains(&shown), "{shown}: {}", all.body);
     let page = send(
         &c.app,
         Request::get("/dead-letters?tenant=acme")
