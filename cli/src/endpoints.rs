@@ -349,9 +349,13 @@ async fn set_paused(store: &EndpointStore, name: &str, paused: bool) -> Result<(
     )?;
     if stored.paused == paused {
         // Not written again: a new revision would wake every relay for nothing.
-        let state = if paused { "paused" } else { "not paused" };
+        let state = if paused {
+            "is paused already"
+        } else {
+            "is not paused"
+        };
         crate::send::print_line(&format!(
-            "{name} is {state} already (revision {})",
+            "{name} {state}: nothing to change (revision {})",
             stored.revision
         ));
         return Ok(());

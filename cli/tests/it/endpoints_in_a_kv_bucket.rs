@@ -227,7 +227,7 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     assert!(ok, "{err}");
     assert_eq!(
         again.trim(),
-        format!("crm is paused already (revision {revision}")
+        format!("crm is paused already: nothing to change (revision {revision}")
     );
     let (_, list, _) = endpoints(&url, key, &["list"]);
     assert!(
@@ -244,6 +244,15 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     assert_eq!(json["paused"], true);
     assert_eq!(json["secret_hints"], serde_json::json!(["LaSw"]));
     assert!(!get.contains("MfKQ9r8G"), "{get}");
+    // Resuming a running one writes nothing either, and says so.
+    let (ok, _, err) = endpoints(&url, key, &["resume", "crm"]);
+    assert!(ok, "{err}");
+    let (ok, again, err) = endpoints(&url, key, &["resume", "crm"]);
+    assert!(ok, "{err}");
+    assert!(
+        again.starts_with("crm is not paused: nothing to change (revision "),
+        "{again}"
+    );
     // Without the key the sealed endpoint cannot be read: said, naming it.
     let (ok, _, err) = endpoints(&url, None, &["get", "crm"]);
     assert!(!ok && err.contains("endpoint 'crm'"), "{err}");
