@@ -145,3 +145,4 @@ mod guard;
 mod letters;
 mod networks;
 mod test_events;
+mod updates;
