@@ -54,11 +54,37 @@ fn wait_for(receiver: &Receiver, n: usize) {
     }
 }
 
+/// How many messages the consumers of `stream` have handed out and not had acknowledged.
+async fn handed_out(url: &str, stream: &str) -> u64 {
+    let js = context(url).await;
+    let stream = js.get_stream(stream).await.expect("the stream exists");
+    let mut consumers = stream.consumers();
+    let mut pending = 0;
+    while let Some(info) = consumers.next().await {
+        pending += info.map_or(0, |c| c.num_ack_pending as u64);
+    }
+    pending
+}
+
 #[test]
 fn a_tickets_next_event_waits_for_the_servers_confirmation() {
     let server = NatsServer::start_configured(&config(r#""$JS.ACK.>""#));
     let (_dir, dead) = dead_letter_file();
-    let receiver = Receiver::start(|_, _| Answer::status(204));
+    // The first answer waits for the test's word: the second event must be in its
+    // ticket's gate, behind the first, before the first is acknowledged. (Were the second
+    // message taken after the first's acknowledgement was sent, nothing would have waited
+    // for it, and it would go at once, as the relay's docs say.)
+    let (answer, answer_now) = std::sync::mpsc::channel::<()>();
+    let answer_now = std::sync::Mutex::new(answer_now);
+    let receiver = Receiver::start(move |_, n| {
+        if n == 0 {
+            let _ = answer_now
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
+        }
+        Answer::status(204)
+    });
 
     // Two events of one ticket, in two messages.
     let (publisher, guard) = NatsSink::builder(server.url())
@@ -94,6 +120,19 @@ fn a_tickets_next_event_waits_for_the_servers_confirmation() {
         )
         .ack_wait(Duration::from_secs(30)),
     );
+    // Both messages handed out to the relay, which takes them in one go (one pull): a
+    // margin for it to take the second after the first, then the first is answered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stream = StreamSettings::new().stream_name().to_owned();
+    while block_on(handed_out(&url_as(&server, "publisher"), &stream)) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the relay never had both messages"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    answer.send(()).expect("the receiver waits");
     wait_for(&receiver, 1);
     // The first acknowledgement is refused, and asked again: the second event waits. Were
     // it let go on the acknowledgement sent, it would follow at once.
