@@ -97,8 +97,14 @@ pub(crate) struct Args {
     /// Also deliver to the endpoints of this KV bucket (`deskhook endpoints --nats`), applying
     /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
     /// open with the key in the environment variable --key-env names.
+    /// The bucket must exist (the first `deskhook endpoints add` makes it): a misspelt name
+    /// is refused, naming the buckets there are.
     #[arg(long, value_name = "BUCKET")]
     endpoints_bucket: Option<String>,
+    /// Make the --endpoints-bucket, empty, when it does not exist: for relays started before
+    /// the first endpoint is added. Until then, events are acknowledged as for no endpoint.
+    #[arg(long, requires = "endpoints_bucket")]
+    create_endpoints_bucket: bool,
     /// The environment variable holding the secrets key the bucket's endpoints were sealed
     /// with (as `deskhook endpoints --key-env`).
     #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV, requires = "endpoints_bucket")]
@@ -205,6 +211,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             }
             relay
                 .endpoints_bucket(bucket, key)
+                .create_endpoints_bucket(args.create_endpoints_bucket)
                 .previous_keys(previous)
                 .require_sealed(args.require_sealed)
                 .on_endpoints(|revision| {

@@ -96,8 +96,8 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
         let (ok, out, err) = endpoints(&url, key, &["--bucket", "deskhook_endpoint", "list"]);
         assert!(!ok && out.is_empty(), "{out}");
         assert!(
-            err.contains("KV bucket 'deskhook_endpoint': cannot open it")
-                && err.contains("check the name"),
+            err.contains("there is no KV bucket 'deskhook_endpoint' on these servers")
+                && err.contains("`deskhook endpoints --bucket NAME add …`), not by reading it"),
             "{err}"
         );
     }

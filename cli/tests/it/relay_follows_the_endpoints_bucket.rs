@@ -69,9 +69,10 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
     )
     .unwrap();
     let key = support::new_secrets_key();
-    // The stream exists before the relay starts (the publisher makes it).
+    // The stream exists before the relay starts (the publisher makes it); the bucket does
+    // not, and the relay is told to make it.
     publish(&url, dir.path(), "T-0", 0);
-    let mut relay = keyed_relay(&url, &config, &key);
+    let mut relay = keyed_relay(&url, &config, &key, &["--create-endpoints-bucket"]);
     assert_eq!(relay.said(), "endpoints at revision 0");
     let ready = relay.said();
     assert!(
@@ -148,7 +149,7 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
 
     // A relay started after the removal has applied it too: it says so, though no record
     // of that revision is left.
-    let mut again = keyed_relay(&url, &config, &key);
+    let mut again = keyed_relay(&url, &config, &key, &[]);
     assert_eq!(again.said(), "endpoints at revision 3");
     signal(&again, "-TERM");
     let summary = again.said();
@@ -156,24 +157,62 @@ fn a_relay_applies_the_buckets_changes_while_events_flow() {
 }
 
 /// A relay following the endpoints bucket, its secrets key in a variable of the operator's
-/// choosing.
-fn keyed_relay(url: &str, config: &Path, key: &str) -> Running {
-    Running::spawn_with(
-        &[
-            "relay",
-            "--nats",
-            url,
-            "--config",
-            config.to_str().unwrap(),
-            "--endpoints-bucket",
-            "deskhook_endpoints",
-            "--key-env",
-            "HELPDESK_SECRETS_KEY",
-            "--grace",
-            "300ms",
-        ],
-        &[("HELPDESK_SECRETS_KEY", key)],
-    )
+/// choosing, with the flags `more`.
+fn keyed_relay(url: &str, config: &Path, key: &str, more: &[&str]) -> Running {
+    let mut args = vec![
+        "relay",
+        "--nats",
+        url,
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoints-bucket",
+        "deskhook_endpoints",
+        "--key-env",
+        "HELPDESK_SECRETS_KEY",
+        "--grace",
+        "300ms",
+    ];
+    args.extend_from_slice(more);
+    Running::spawn_with(&args, &[("HELPDESK_SECRETS_KEY", key)])
+}
+
+#[test]
+fn a_relay_given_a_bucket_that_does_not_exist_refuses_to_start() {
+    let server = nats::NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let config = dir.path().join("deskhook.toml");
+    write_config(&config, dir.path(), &receiver, &[]);
+    let key = support::new_secrets_key();
+    add_sealed_crm(&url, &key, &receiver);
+    // One letter short: it used to be made, empty, and every event acknowledged as for no
+    // endpoint. The bucket is not made: a second try says the same.
+    for _ in 0..2 {
+        let run = support::deskhook_bounded(
+            dir.path(),
+            &[
+                "relay",
+                "--nats",
+                &url,
+                "--config",
+                config.to_str().unwrap(),
+                "--endpoints-bucket",
+                "deskhook_endpoint",
+            ],
+            Duration::from_secs(30),
+        );
+        assert!(!run.status.success(), "{}", run.stdout);
+        assert!(
+            run.stderr.contains(
+                "there is no KV bucket 'deskhook_endpoint' on these servers (did you mean \
+                 'deskhook_endpoints'?)"
+            ) && run.stderr.contains("--create-endpoints-bucket"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(receiver.count(), 0);
 }
 
 /// A deskhook.toml with the endpoints `(name, path)` on `receiver`.

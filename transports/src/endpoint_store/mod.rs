@@ -222,6 +222,53 @@ pub fn check_bucket_name(bucket: &str) -> Result<(), Error> {
     }
 }
 
+/// The error for `bucket`, which `get_key_value` could not open (`e`): when the servers
+/// have no such bucket, it says so, with the bucket of theirs its name is closest to, or
+/// the ones they have, and how it is made (by adding an endpoint, or `made_else`);
+/// otherwise `e`.
+async fn not_opened(
+    context: &jetstream::Context,
+    bucket: &str,
+    e: impl fmt::Display,
+    made_else: &str,
+) -> Error {
+    let mut names = context.stream_names();
+    let mut buckets = Vec::new();
+    while let Some(name) = names.next().await {
+        match name {
+            Ok(name) => buckets.extend(name.strip_prefix("KV_").map(str::to_owned)),
+            // Not listed: the error as the server gave it.
+            Err(_) => return nats_error(bucket, "open it", e),
+        }
+    }
+    if buckets.iter().any(|b| b == bucket) {
+        return nats_error(bucket, "open it", e);
+    }
+    Error::Config(format!(
+        "there is no KV bucket '{bucket}' on these servers{}; a bucket is made by the first \
+         endpoint added to it (`deskhook endpoints --bucket NAME add …`), {made_else}",
+        others(bucket, buckets)
+    ))
+}
+
+/// How `not_opened` points to the buckets there are, instead of `bucket`.
+fn others(bucket: &str, mut buckets: Vec<String>) -> String {
+    let closest = buckets
+        .iter()
+        .map(|known| (strsim::jaro_winkler(bucket, known), known))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((_, known)) = closest {
+        return format!(" (did you mean '{known}'?)");
+    }
+    buckets.sort();
+    match buckets.len() {
+        0 => " (nor any other)".to_owned(),
+        1..=8 => format!(" (those there: {})", buckets.join(", ")),
+        n => format!(" (there are {n} others: `nats kv ls` lists them)"),
+    }
+}
+
 /// What is wrong with `bucket` as a KV bucket's name, if anything.
 fn bucket_name_fault(bucket: &str) -> Option<String> {
     const RULE: &str = "a bucket's name is letters, digits, '-' and '_'";
@@ -356,18 +403,23 @@ impl EndpointStore {
         bucket: &str,
         key: Option<SecretsKey>,
     ) -> Result<EndpointStore, Error> {
+        Self::open_existing_or(context, bucket, key, "not by reading it").await
+    }
+
+    /// [`open_existing`](EndpointStore::open_existing), whose error for a bucket that does
+    /// not exist ends with `made_else`: how else than by adding an endpoint the caller can
+    /// have it made.
+    pub(crate) async fn open_existing_or(
+        context: &jetstream::Context,
+        bucket: &str,
+        key: Option<SecretsKey>,
+        made_else: &str,
+    ) -> Result<EndpointStore, Error> {
         check_bucket_name(bucket)?;
-        let kv = context.get_key_value(bucket).await.map_err(|e| {
-            nats_error(
-                bucket,
-                "open it",
-                format!(
-                    "{e} (check the name: a bucket is made by the first endpoint added to it, \
-                     or by a relay or a NatsSink, not by reading it)"
-                ),
-            )
-        })?;
-        Ok(EndpointStore::of(kv, bucket, key))
+        match context.get_key_value(bucket).await {
+            Ok(kv) => Ok(EndpointStore::of(kv, bucket, key)),
+            Err(e) => Err(not_opened(context, bucket, e, made_else).await),
+        }
     }
 
     fn of(kv: kv::Store, bucket: &str, key: Option<SecretsKey>) -> EndpointStore {
@@ -737,7 +789,32 @@ impl EndpointStore {
 
 #[cfg(test)]
 mod name_tests {
-    use super::bucket_name_fault;
+    use super::{bucket_name_fault, others};
+
+    #[test]
+    fn a_missing_bucket_points_to_the_closest_or_lists_those_there() {
+        let there = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        assert_eq!(
+            others(
+                "deskhook_endpoint",
+                there(&["deskhook-relay-leases", "deskhook_endpoints"])
+            ),
+            " (did you mean 'deskhook_endpoints'?)"
+        );
+        assert_eq!(
+            others(
+                "crm",
+                there(&["staging_endpoints", "deskhook-relay-leases"])
+            ),
+            " (those there: deskhook-relay-leases, staging_endpoints)"
+        );
+        assert_eq!(others("crm", Vec::new()), " (nor any other)");
+        let many: Vec<String> = (0..9).map(|n| format!("tenant-{n}")).collect();
+        assert_eq!(
+            others("crm", many),
+            " (there are 9 others: `nats kv ls` lists them)"
+        );
+    }
 
     #[test]
     fn a_bucket_name_out_of_jetstreams_rule_names_each_character_once() {

@@ -187,7 +187,9 @@
 //! With [`Relay::endpoints_bucket`] the relay also delivers to the endpoints of a JetStream
 //! KV bucket ([`endpoint_store`](crate::endpoint_store), what `deskhook endpoints --nats`
 //! changes): registered before delivery starts, then every change applied as it comes, with
-//! [`Relay::on_endpoints`] told the revision each time. [`Relay::reloads`] replaces the
+//! [`Relay::on_endpoints`] told the revision each time. A bucket that does not exist is
+//! refused (a misspelt name would leave the relay with no endpoint, acknowledging every
+//! event) unless [`Relay::create_endpoints_bucket`] asks for it to be made. [`Relay::reloads`] replaces the
 //! configured endpoints with new sets as they come (`deskhook relay` sends one when SIGHUP
 //! makes it re-read `--config`). A name is the bucket's when the bucket has a record of it:
 //! the configured endpoint of that name is set aside (logged) and takes over again when the
@@ -246,6 +248,8 @@ pub struct Relay {
     ready: Option<ReadyCallback>,
     /// The KV bucket of endpoints to follow, and the key that opens their secrets.
     bucket: Option<(String, Option<SecretsKey>)>,
+    /// Whether the bucket is made when it does not exist.
+    create_bucket: bool,
     /// Whether the bucket's records must be sealed in the current layout.
     require_sealed: bool,
     /// The keys of a rotation under way, that the bucket's records may still be sealed with.
@@ -357,6 +361,7 @@ impl Relay {
             max_pending: 512,
             ready: None,
             bucket: None,
+            create_bucket: false,
             require_sealed: false,
             previous_keys: Vec::new(),
             applied: None,
@@ -384,9 +389,26 @@ impl Relay {
     /// a setting that does not work here) is logged with its name and left out; one the
     /// relay delivered to whose change it cannot read or apply is paused (its events wait)
     /// until a change it can, rather than go on with its old URL and secrets.
+    ///
+    /// The bucket must exist (made by the first endpoint added to it), or
+    /// [`run`](Relay::run) fails naming the buckets there are: a relay given a misspelt name
+    /// would otherwise start with no endpoint, and acknowledge every event as one that no
+    /// endpoint takes. See [`create_endpoints_bucket`](Relay::create_endpoints_bucket) to
+    /// start before the first endpoint is added.
     #[must_use]
     pub fn endpoints_bucket(mut self, bucket: impl Into<String>, key: Option<SecretsKey>) -> Self {
         self.bucket = Some((bucket.into(), key));
+        self
+    }
+
+    /// Makes the [endpoints bucket](Relay::endpoints_bucket) empty when it does not exist,
+    /// for a relay deployed before the first endpoint is added. Until one is, the relay
+    /// acknowledges every event as one that no endpoint takes (counted in
+    /// [`RelayReport::unrouted`]). Defaults to false: a bucket that does not exist is an
+    /// error.
+    #[must_use]
+    pub fn create_endpoints_bucket(mut self, create: bool) -> Self {
+        self.create_bucket = create;
         self
     }
 

@@ -27,8 +27,9 @@ impl Relay {
     ///
     /// [`Error::Nats`] when the servers cannot be reached or the stream cannot be opened;
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; [`Error::Config`]
-    /// for a leases or endpoints bucket it cannot use, or a duration out of its range; what
-    /// building the sink returns (bad endpoints).
+    /// for a leases or endpoints bucket it cannot use, an endpoints bucket that does not exist
+    /// (unless [`create_endpoints_bucket`](Relay::create_endpoints_bucket)), or a duration
+    /// out of its range; what building the sink returns (bad endpoints).
     pub async fn run(
         mut self,
         stop: impl Future<Output = ()> + Send,
@@ -68,10 +69,20 @@ impl Relay {
         let follower = match &self.bucket {
             None => None,
             Some((bucket, key)) => {
-                let store = EndpointStore::open(&context, bucket, replicas, key.clone())
-                    .await?
-                    .require_sealed(self.require_sealed)
-                    .previous_keys(self.previous_keys.clone());
+                let store = if self.create_bucket {
+                    EndpointStore::open(&context, bucket, replicas, key.clone()).await
+                } else {
+                    EndpointStore::open_existing_or(
+                        &context,
+                        bucket,
+                        key.clone(),
+                        "or empty by a relay told to make it (`--create-endpoints-bucket`, \
+                         `Relay::create_endpoints_bucket`)",
+                    )
+                    .await
+                }?
+                .require_sealed(self.require_sealed)
+                .previous_keys(self.previous_keys.clone());
                 let applied = self.applied.clone();
                 Some(follow_bucket(store, &http, &sources, &revision, applied).await?)
             }
