@@ -50,7 +50,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// The name relays that share the work have in common (the prefix of their consumers and
-    /// of their leases and parked events buckets).
+    /// of their leases and parked events buckets). Every relay of a stream has the same: one
+    /// named otherwise refuses to start while the others' consumers are on the stream.
     #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
     durable: String,
     /// The JetStream stream.

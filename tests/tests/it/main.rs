@@ -37,6 +37,7 @@ mod relay_keeps_order_across_batches;
 mod relay_keeps_order_while_it_stops_or_reconnects;
 mod relay_parks_what_a_failing_endpoint_holds;
 mod relay_publishes_a_dead_letter_before_it_acknowledges;
+mod relay_refuses_a_stream_worked_by_another_durable;
 mod relay_waits_for_a_confirmed_ack;
 mod relay_withdraws_a_lost_partition;
 mod spool_a_stuck_ticket_holds_up_no_other;

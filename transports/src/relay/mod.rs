@@ -18,12 +18,20 @@
 //! when its leases end.
 //!
 //! The owner of a partition makes its own durable pull consumer (`<durable>-<partition>-
-//! <lease revision>`, deleting any other consumer of the partition) and pulls from it
+//! <lease revision>`, deleting the consumer of the partition's last owner) and pulls from it
 //! continuously, with up to [`Relay::max_pending`] messages outstanding. On the stream (a
 //! work queue) an acknowledged message is gone, so a new consumer starts with the first
 //! unacknowledged message of the partition, in stream order: the next owner resumes where
 //! the last one stopped. (So the stream is the durable record: on a single server the
 //! consumers keep their state in memory; in a cluster they have the stream's replicas.)
+//!
+//! Every relay of a stream has the same [`Relay::durable`] name. A consumer of the stream's
+//! partitions that is not theirs (relays named otherwise, or one made by hand) is never
+//! deleted: the stream gives each message to one consumer, and two groups replacing each
+//! other's consumers would lose, repeat and reorder events. A relay refuses to start
+//! ([`Error::Config`], naming the consumer and what to do) while one is there, and one
+//! that appears later keeps its partition from the relays, logged at `error`, until it
+//! goes.
 //!
 //! # Order and duplicates
 //!
@@ -217,6 +225,7 @@ mod audit;
 mod book;
 mod dead;
 mod endpoints;
+mod foreign;
 mod gate;
 mod incoming;
 mod leases;
@@ -504,7 +513,9 @@ impl Relay {
 
     /// The name relays that share the work have in common: the prefix of their consumers'
     /// names (`<durable>-<partition>-<lease>`), of their leases bucket (`<durable>-leases`)
-    /// and of their parked events bucket (`<durable>-parked`). Defaults to
+    /// and of their parked events bucket (`<durable>-parked`). Every relay of a stream has
+    /// the same: [`run`](Relay::run) fails while consumers of relays named otherwise are on
+    /// the stream (see [How work is shared](self#how-work-is-shared)). Defaults to
     /// `deskhook-relay`.
     #[must_use]
     pub fn durable(mut self, name: impl Into<String>) -> Self {

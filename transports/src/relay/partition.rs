@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::audit::Audit;
 use super::book::Book;
+use super::foreign;
 use super::incoming::{self, Incoming};
 use super::parked::Parked;
 use crate::delivery::DeliverySink;
@@ -60,6 +61,9 @@ enum NoConsumer {
     /// Another relay owns the partition now, by the server's lease, and has made its
     /// consumer: this tenure has ended.
     Superseded(String),
+    /// A consumer that is not this relay group's has the partition's subjects (see
+    /// `foreign`): left alone, and tried again.
+    Foreign(String),
 }
 
 /// How the pull loop ended.
@@ -99,6 +103,9 @@ pub(super) struct Shared {
 /// How long to wait before trying again after a failure of the servers.
 const PAUSE: Duration = Duration::from_millis(500);
 
+/// How often a partition another group's consumer holds is looked at again.
+const FOREIGN_AGAIN: Duration = Duration::from_secs(5);
+
 /// The shortest time between two looks for a message the consumer skipped.
 const AUDIT_AT_LEAST: Duration = Duration::from_millis(100);
 
@@ -128,6 +135,7 @@ impl Shared {
         let name = self.consumer_name(partition, revision);
         let mut unparked = false;
         let mut superseded = false;
+        let mut blocked = false;
         loop {
             if *order.borrow() != Order::Keep {
                 break;
@@ -154,6 +162,18 @@ impl Shared {
                 Err(NoConsumer::Failed(e)) => {
                     log::warn!(target: deskhook::LOG_TARGET, "relay: partition {partition}: {e}; trying again");
                     let _ = tokio::time::timeout(PAUSE, order.changed()).await;
+                    continue;
+                }
+                // Said once a tenure: the partition waits until that consumer is gone.
+                Err(NoConsumer::Foreign(e)) => {
+                    if !blocked {
+                        log::error!(
+                            target: deskhook::LOG_TARGET,
+                            "relay: partition {partition}: {e}; not pulled until it is gone"
+                        );
+                        blocked = true;
+                    }
+                    let _ = tokio::time::timeout(FOREIGN_AGAIN, order.changed()).await;
                     continue;
                 }
             };
@@ -338,6 +358,14 @@ impl Shared {
             let info =
                 info.map_err(|e| NoConsumer::Failed(format!("cannot list the consumers: {e}")))?;
             if info.config.filter_subject == filter && info.name != name {
+                if !foreign::is_ours(&self.durable, &info.name) {
+                    return Err(NoConsumer::Foreign(foreign::explain(
+                        &info.name,
+                        info.config.description.as_deref(),
+                        partition,
+                        (self.settings.stream_name(), &self.durable),
+                    )));
+                }
                 if let (Some(ours), Some(theirs)) = (ours, self.revision_in(partition, &info.name))
                     && theirs > ours
                     // Still ours at our revision or later: that consumer is stale (a leases
@@ -375,7 +403,7 @@ impl Shared {
         }
         let config = consumer::pull::Config {
             durable_name: Some(name.to_owned()),
-            description: Some(format!("deskhook relay, partition {partition}")),
+            description: Some(format!("{}{partition}", foreign::DESCRIPTION)),
             filter_subject: filter.clone(),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: self.ack_wait,

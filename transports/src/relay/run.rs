@@ -14,7 +14,7 @@ use super::dead::{Letter, Unpublished, dead_letter_stream, publish_letters};
 use super::endpoints::{Sources, follow, from_bucket, reload};
 use super::owner::Owner;
 use super::partition::Shared;
-use super::{Relay, RelayReady, RelayReport, leases, nats_error, parked};
+use super::{Relay, RelayReady, RelayReport, foreign, leases, nats_error, parked};
 use crate::delivery::{DeadLetter, DeliveryGuard, Hooks};
 use crate::endpoint_store::EndpointStore;
 use crate::error::Error;
@@ -27,7 +27,9 @@ impl Relay {
     ///
     /// [`Error::Nats`] when the servers cannot be reached or the stream cannot be opened;
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; [`Error::Config`]
-    /// for a leases or endpoints bucket it cannot use, an endpoints bucket that does not exist
+    /// for a consumer of the stream that is not this group's (see [How work is
+    /// shared](super#how-work-is-shared)), a leases or endpoints bucket it cannot use, an
+    /// endpoints bucket that does not exist
     /// (unless [`create_endpoints_bucket`](Relay::create_endpoints_bucket)), or a duration
     /// out of its range; what building the sink returns (bad endpoints).
     pub async fn run(
@@ -198,6 +200,12 @@ impl Relay {
                 .map_err(|e| nats_error(&self.urls, format!("cannot open the stream: {e}")))
         })
         .await?;
+        let obstacle =
+            patiently(|| foreign::first_obstacle(&stream, &settings, &self.durable, &self.urls))
+                .await?;
+        if let Some(why) = obstacle {
+            return Err(Error::Config(why));
+        }
         let dead_stream =
             patiently(|| dead_letter_stream(&context, &settings, replicas, &self.urls)).await?;
         let me = relay_id();

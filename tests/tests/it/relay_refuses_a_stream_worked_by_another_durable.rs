@@ -1,0 +1,119 @@
+//! Relays of one stream share one durable name: a relay named otherwise refuses to start
+//! while another group's consumers work the stream, as it does while a consumer made by
+//! hand holds a partition's subjects. It used to delete their consumers to make its own:
+//! the two groups deleted each other's, and events were lost, repeated and reordered.
+//!
+//! `nats-server` runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1.
+
+use std::time::Duration;
+
+use deskhook_tests::nats::{
+    NatsServer, RunningRelay, block_on, context, numbers, publish_numbered,
+};
+use deskhook_tests::{Receiver, dead_letter_file, endpoint};
+use deskhook_transports::Error;
+use deskhook_transports::delivery::DeliverySink;
+use deskhook_transports::nats::StreamSettings;
+use deskhook_transports::relay::Relay;
+
+/// A relay delivering to `receiver`, named `durable`.
+fn relay(server: &NatsServer, receiver: &Receiver, dead: &std::path::Path, durable: &str) -> Relay {
+    Relay::builder(
+        server.url(),
+        DeliverySink::builder()
+            .endpoint(endpoint("crm", receiver, "0s"))
+            .dead_letter_path(dead),
+    )
+    .durable(durable)
+    .grace(Duration::from_millis(300))
+}
+
+/// What `relay` fails with. Told to stop after 10 s, one that runs gives its report.
+fn refusal(relay: Relay) -> String {
+    let stop = async { tokio::time::sleep(Duration::from_secs(10)).await };
+    match block_on(relay.run(stop)) {
+        Err(Error::Config(why)) => why,
+        other => panic!("the relay ran: {other:?}"),
+    }
+}
+
+#[test]
+fn a_relay_named_otherwise_refuses_and_the_working_group_loses_nothing() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    let receiver = Receiver::ok();
+    publish_numbered(&server, "T1", 5, &dead);
+    let working = RunningRelay::start(relay(&server, &receiver, &dead, "deskhook-relay"));
+    receiver.wait_for(5);
+
+    let why = refusal(relay(&server, &receiver, &dead, "eu-relay"));
+    assert!(
+        why.starts_with("stream 'DESKHOOK': consumer 'deskhook-relay-")
+            && why.contains(
+                "belongs to other relays, named 'deskhook-relay', and this one is \
+                 named 'eu-relay'"
+            )
+            && why.contains("start this one with --durable deskhook-relay"),
+        "{why}"
+    );
+
+    // The working relay goes on, its consumers untouched.
+    publish_numbered(&server, "T2", 5, &dead);
+    receiver.wait_for(10);
+    let report = working.stop();
+    assert_eq!(
+        numbers(&receiver),
+        [0, 1, 2, 3, 4, 0, 1, 2, 3, 4],
+        "each once, in order ({report:?})"
+    );
+    assert_eq!(report.acknowledged, 10, "{report:?}");
+}
+
+#[test]
+fn a_consumer_made_by_hand_on_a_partition_is_named_and_left_alone() {
+    use deskhook_transports::nats::async_nats::jetstream::consumer;
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    let receiver = Receiver::ok();
+    publish_numbered(&server, "T1", 1, &dead);
+    let settings = StreamSettings::new();
+    block_on(async {
+        let js = context(&server.url()).await;
+        let stream = js
+            .get_stream(settings.stream_name())
+            .await
+            .expect("the stream");
+        stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some("audit".to_owned()),
+                filter_subject: settings.partition_filter(3),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("the consumer is made");
+    });
+
+    let why = refusal(relay(&server, &receiver, &dead, "deskhook-relay"));
+    assert_eq!(
+        why,
+        "stream 'DESKHOOK': consumer 'audit' on partition 3's subjects is not a relay's, and \
+         the stream gives each message to one consumer: the relays cannot pull that partition \
+         while it exists. Delete it if it is not needed (`nats consumer rm DESKHOOK audit`)"
+    );
+    let consumers = block_on(async {
+        use futures_util::StreamExt as _;
+        let js = context(&server.url()).await;
+        let stream = js
+            .get_stream(settings.stream_name())
+            .await
+            .expect("the stream");
+        stream
+            .consumer_names()
+            .map(|n| n.expect("a name"))
+            .collect::<Vec<String>>()
+            .await
+    });
+    assert_eq!(consumers, ["audit"], "left alone");
+    assert_eq!(receiver.count(), 0);
+}
