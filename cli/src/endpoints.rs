@@ -67,18 +67,28 @@ pub(crate) struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// One line per endpoint: name, tenant, state, the URL's origin (its path may hold a
-    /// token; `get` shows it whole), secrets, revision.
+    /// token; `get` shows it whole), secrets, revision. A record that cannot be read (sealed
+    /// with another key, written by a newer deskhook) is a line `NAME ? unreadable … rev N`,
+    /// with why on stderr, and the exit status is 1.
     List,
     /// One endpoint's settings as JSON, secrets by their last 4 characters.
     Get {
         /// The endpoint's name.
         name: String,
     },
-    /// Add an endpoint: FIELD=VALUE…, at least name and url.
+    /// Add an endpoint: FIELD=VALUE…, at least name and url. Refused when the bucket's
+    /// sealed records do not open with the key (the key is likely not theirs).
     Add {
         /// FIELD=VALUE, the fields of an [[endpoint]] table.
         #[arg(required = true, value_name = "FIELD=VALUE")]
         fields: Vec<String>,
+        /// Write over the record of that name, whatever it holds, without reading it: for a
+        /// record that cannot be read (sealed with another key, or changed without the key).
+        /// One write, which relays apply as a change: the endpoint's events wait for it,
+        /// where a `remove` then an `add` would leave those in between to no endpoint. The
+        /// record is written active.
+        #[arg(long)]
+        replace: bool,
     },
     /// Change fields of an endpoint; the others stay. FIELD= (no value) removes a field,
     /// such as `secrets=` after moving the secret to `secret_env`, or `tenant=`.
@@ -160,10 +170,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| format!("--bucket: {e}"))?;
     // What `add` writes is checked before connecting: a slip in a field is not a NATS error.
     let added = match &args.command {
-        Command::Add { fields } => {
+        Command::Add { fields, replace } => {
             let spec = spec_of(toml::Table::new(), fields)?;
             EndpointStore::check(&spec).map_err(|e| e.to_string())?;
-            Some(spec)
+            Some((spec, *replace))
         }
         _ => None,
     };
@@ -204,7 +214,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?
         .previous_keys(previous);
         match added {
-            Some(spec) => add(&store, &spec).await,
+            Some((spec, false)) => add(&store, &spec, &args.key_env).await,
+            Some((spec, true)) => replace(&store, &spec).await,
             None => command(&store, args.command).await,
         }
     })
@@ -214,11 +225,7 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
     let err = |e: deskhook_transports::Error| e.to_string();
     match command {
         Command::NewKey => return Err("new-key takes no --nats".into()),
-        Command::List => {
-            for stored in store.list().await.map_err(err)? {
-                crate::send::print_out(&line(&stored))?;
-            }
-        }
+        Command::List => return list(store).await,
         Command::Get { name } => {
             let stored = found(store.get(&name).await.map_err(err)?, &name)?;
             let mut json = settings(&stored.spec, stored.paused)?;
@@ -283,7 +290,7 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
             if failed > 0 {
                 return Err(format!(
                     "{failed} record(s) could not be resealed (above); one changed without the \
-                     key is removed with `remove NAME` and added again"
+                     key is written again with `add --replace name=NAME …`"
                 ));
             }
         }
@@ -321,7 +328,21 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
 }
 
 /// Adds the endpoint `spec`, checked already, unless one of its name exists.
-async fn add(store: &EndpointStore, spec: &EndpointSpec) -> Result<ExitCode, String> {
+async fn add(
+    store: &EndpointStore,
+    spec: &EndpointSpec,
+    key_env: &str,
+) -> Result<ExitCode, String> {
+    let shut = store.not_opened_by_key().await.map_err(|e| e.to_string())?;
+    if !shut.is_empty() {
+        return Err(format!(
+            "the key in ${key_env} opens none of the bucket's sealed records ({}): they were \
+             sealed with another key, which relays have and this record would not be readable \
+             with. Give the key they were sealed with; or, to seal them anew with this one, \
+             write each over with `add --replace`",
+            shown_names(&shut)
+        ));
+    }
     if store
         .get(&spec.name)
         .await
@@ -339,6 +360,62 @@ async fn add(store: &EndpointStore, spec: &EndpointSpec) -> Result<ExitCode, Str
         .map_err(|e| e.to_string())?;
     crate::send::print_line(&format!("added {} (revision {revision})", spec.name));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `spec` over the record of its name, unread (or adds it).
+async fn replace(store: &EndpointStore, spec: &EndpointSpec) -> Result<ExitCode, String> {
+    let err = |e: deskhook_transports::Error| e.to_string();
+    let read = store.revision_of(&spec.name).await.map_err(err)?;
+    let revision = store.put_if(spec, false, read).await.map_err(err)?;
+    let done = if read.is_some() { "replaced" } else { "added" };
+    crate::send::print_line(&format!("{done} {} (revision {revision})", spec.name));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line per record, those that cannot be read among them (why on stderr).
+async fn list(store: &EndpointStore) -> Result<ExitCode, String> {
+    let (found, unreadable) = store.list_each().await.map_err(|e| e.to_string())?;
+    if found.is_empty() && unreadable.is_empty() {
+        eprintln!("deskhook: the bucket has no endpoint; add one with `add name=… url=…`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines: Vec<(&str, String)> = found
+        .iter()
+        .map(|stored| (&stored.spec.name[..], line(stored)))
+        .collect();
+    lines.extend(unreadable.iter().map(|record| {
+        (
+            &record.name[..],
+            format!(
+                "{}  ?  unreadable  ?  ?  rev {}",
+                record.name, record.revision
+            ),
+        )
+    }));
+    lines.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, line) in &lines {
+        crate::send::print_out(line)?;
+    }
+    if unreadable.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for record in &unreadable {
+        eprintln!("deskhook: {}", record.error);
+    }
+    eprintln!(
+        "deskhook: {} of {} record(s) could not be read (above)",
+        unreadable.len(),
+        lines.len()
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+/// Up to five of `names`, and how many more.
+fn shown_names(names: &[String]) -> String {
+    match names.len() {
+        0..=5 => names.join(", "),
+        n => format!("{}, and {} more", names[..5].join(", "), n - 5),
+    }
 }
 
 /// Pauses or resumes `name`.

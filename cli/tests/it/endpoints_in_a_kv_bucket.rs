@@ -330,3 +330,111 @@ fn a_new_key_that_cannot_be_written_is_a_failure() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
 }
+
+/// An operator with another key than the bucket's: `add` is refused (it used to answer
+/// "added", and the relays could not read the record), `list` shows what it can and a line
+/// for each record it cannot (it used to fail on the first), and `add --replace` writes over
+/// an unreadable record in one write (a remove then an add would leave the events in
+/// between to no endpoint).
+#[test]
+fn a_record_the_key_does_not_open_is_listed_refused_and_replaced() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let (theirs, mine) = (support::new_secrets_key(), support::new_secrets_key());
+    let (theirs, mine) = (Some(theirs.as_str()), Some(mine.as_str()));
+    let secret = "secrets=[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]";
+    for name in ["name=crm", "name=audit"] {
+        let (ok, _, err) = endpoints(&url, theirs, &["add", name, "url=https://a.example.com/h"]);
+        assert!(ok, "{err}");
+    }
+
+    let (ok, out, err) = endpoints(
+        &url,
+        mine,
+        &["add", "name=billing", "url=https://b.example.com/h", secret],
+    );
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(
+        err.contains(
+            "the key in $DESKHOOK_SECRETS_KEY opens none of the bucket's sealed records \
+             (audit, crm)"
+        ) && err.contains("`add --replace`"),
+        "{err}"
+    );
+
+    // With their key, one more; then one of theirs written over with mine.
+    let (ok, _, err) = endpoints(
+        &url,
+        theirs,
+        &["add", "name=billing", "url=https://b.example.com/h"],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = endpoints(
+        &url,
+        mine,
+        &[
+            "add",
+            "--replace",
+            "name=crm",
+            "url=https://c.example.com/h",
+            secret,
+        ],
+    );
+    assert!(
+        ok && out.starts_with("replaced crm (revision "),
+        "{out}{err}"
+    );
+
+    // Mine reads crm, and lists the two it cannot read, in name order, exit status 1.
+    let (ok, out, err) = endpoints(&url, mine, &["list"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(!ok, "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("audit  ?  unreadable  ?  ?  rev "),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("billing  ?  unreadable  ?  ?  rev "),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("crm  -  active  https://c.example.com/…  1 sealed secret(s)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("endpoint 'audit': its sealed part does not open with this secrets key")
+            && err.contains("add --replace name=audit")
+            && err.contains("2 of 3 record(s) could not be read (above)"),
+        "{err}"
+    );
+    // Now that one record opens with it, mine may add (the others are listed as above).
+    let (ok, out, err) = endpoints(
+        &url,
+        mine,
+        &["add", "name=desk", "url=https://d.example.com/h"],
+    );
+    assert!(ok && out.starts_with("added desk (revision "), "{out}{err}");
+}
+
+/// An empty bucket's list says so, on stderr (stdout stays empty for scripts).
+#[test]
+fn an_empty_buckets_list_says_there_is_no_endpoint() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let key = support::new_secrets_key();
+    let (ok, _, err) = endpoints(
+        &url,
+        Some(&key),
+        &["add", "name=crm", "url=https://a.example.com/h"],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = endpoints(&url, Some(&key), &["remove", "crm"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = endpoints(&url, Some(&key), &["list"]);
+    assert!(ok && out.is_empty(), "{out}");
+    assert!(
+        err.contains("the bucket has no endpoint; add one with `add name=… url=…`"),
+        "{err}"
+    );
+}

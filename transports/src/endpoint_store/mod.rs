@@ -150,6 +150,23 @@ pub struct StoredEndpoint {
     pub previous_key: bool,
 }
 
+/// A record of the bucket that cannot be read, as
+/// [`EndpointStore::list_each`] gives it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct UnreadableRecord {
+    /// The endpoint's name (its key in the bucket).
+    pub name: String,
+    /// The bucket's revision of the record.
+    pub revision: u64,
+    /// Why it cannot be read, naming the endpoint.
+    pub error: Error,
+    /// Whether its sealed part does not open with the store's keys: sealed with another
+    /// key, or changed in the bucket without the key (the two look alike, by design). When
+    /// every such record is, the key is likely not theirs.
+    pub shut: bool,
+}
+
 /// A change to the bucket, as a watcher sees it.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -486,18 +503,24 @@ impl EndpointStore {
     /// # Errors
     ///
     /// [`Error::Config`] when the bucket cannot be read, or a record cannot (a newer layout,
-    /// sealed secrets without the key), naming the endpoint.
+    /// sealed secrets without the key), naming the endpoint. See
+    /// [`list_each`](EndpointStore::list_each) for the others all the same.
     pub async fn list(&self) -> Result<Vec<StoredEndpoint>, Error> {
-        let (found, unreadable) = self.readable().await?;
+        let (found, unreadable) = self.list_each().await?;
         match unreadable.into_iter().next() {
-            Some((_, _, error)) => Err(error),
+            Some(record) => Err(record.error),
             None => Ok(found),
         }
     }
 
-    /// The endpoints that can be read, by name, and the errors of those that cannot.
-    #[allow(clippy::type_complexity)]
-    async fn readable(&self) -> Result<(Vec<StoredEndpoint>, Vec<(String, u64, Error)>), Error> {
+    /// Every endpoint that can be read, by name, and apart, each record that cannot (what
+    /// `deskhook endpoints list` shows): one record sealed with another key, or written by
+    /// a newer deskhook, does not hide the others.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket cannot be read.
+    pub async fn list_each(&self) -> Result<(Vec<StoredEndpoint>, Vec<UnreadableRecord>), Error> {
         let names = self.names().await?;
         let trust = self.trust()?;
         let mut found = Vec::with_capacity(names.len());
@@ -512,7 +535,12 @@ impl EndpointStore {
                     warn_of_old_seal(&name, value, &stored, &self.keys);
                     found.push(stored);
                 }
-                Err(error) => unreadable.push((name, revision, error)),
+                Err(error) => unreadable.push(UnreadableRecord {
+                    shut: record::opens(&name, value, &self.keys) == Some(false),
+                    name,
+                    revision,
+                    error,
+                }),
             }
         }
         Ok((found, unreadable))
@@ -573,6 +601,44 @@ impl EndpointStore {
             )?)),
             None => Ok(None),
         }
+    }
+
+    /// The names of the bucket's sealed records when not one of them opens with this
+    /// store's keys: they were most likely sealed with another key, and what this store
+    /// writes would be unreadable to the relays that read them. Empty when one does (the
+    /// records are looked at in name order until one opens, so this costs a read or two
+    /// when the key is theirs), when none is sealed, or without a key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket cannot be read.
+    pub async fn not_opened_by_key(&self) -> Result<Vec<String>, Error> {
+        let mut shut = Vec::new();
+        if self.keys.current.is_none() {
+            return Ok(shut);
+        }
+        for name in self.names().await? {
+            let Some(entry) = self.entry(&name).await? else {
+                continue;
+            };
+            match record::opens(&name, &entry.value, &self.keys) {
+                Some(true) => return Ok(Vec::new()),
+                Some(false) => shut.push(name),
+                None => {}
+            }
+        }
+        Ok(shut)
+    }
+
+    /// The bucket's revision of the record of `name`, if it has one, without reading it:
+    /// to write over a record that cannot be read (see
+    /// [`put_if`](EndpointStore::put_if)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket cannot be read.
+    pub async fn revision_of(&self, name: &str) -> Result<Option<u64>, Error> {
+        Ok(self.entry(name).await?.map(|entry| entry.revision))
     }
 
     /// The bucket's entry of `name`, unread, if it has one.
@@ -738,20 +804,16 @@ impl EndpointStore {
             .watch_all_from_revision(after + 1)
             .await
             .map_err(|e| nats_error(&self.bucket, "watch it", e))?;
-        let (found, unreadable) = self.readable().await?;
+        let (found, unreadable) = self.list_each().await?;
         let mut initial: Vec<Change> = found
             .into_iter()
             .map(|stored| Change::Put(Box::new(stored)))
             .collect();
-        initial.extend(
-            unreadable
-                .into_iter()
-                .map(|(name, revision, e)| Change::Unreadable {
-                    name,
-                    revision,
-                    reason: e.to_string(),
-                }),
-        );
+        initial.extend(unreadable.into_iter().map(|record| Change::Unreadable {
+            name: record.name,
+            revision: record.revision,
+            reason: record.error.to_string(),
+        }));
         let bucket = self.bucket.clone();
         let keys = self.keys.clone();
         let trust = self.trust()?;

@@ -132,8 +132,9 @@ impl SecretsKey {
                     "endpoint '{endpoint}': its sealed part does not open with this secrets key \
                      for these settings: either it was sealed with another key (give every \
                      relay that key), or its settings were changed in the bucket without the \
-                     key (remove it with `deskhook endpoints remove {endpoint}` and add it \
-                     again)"
+                     key (write it again in one step, with `deskhook endpoints add --replace \
+                     name={endpoint} …`: a remove then an add would leave the events in \
+                     between to no endpoint)"
                 )
             } else {
                 format!(
@@ -394,6 +395,18 @@ pub(super) fn layout_of(value: &[u8]) -> Option<u32> {
         .get("layout")?
         .as_u64()
         .and_then(|n| u32::try_from(n).ok())
+}
+
+/// Whether `keys` open the sealed part of the record `value` of the endpoint `name`. False
+/// when they do not: sealed with another key, or (from layout 3, which binds the settings
+/// to the seal) changed without the key. `None` when there is nothing to tell: no sealed
+/// part, no key, or not a record.
+pub(super) fn opens(name: &str, value: &[u8], keys: &Keys) -> Option<bool> {
+    let record = serde_json::from_slice::<Record>(value).ok()?;
+    let sealed = record.sealed.as_ref()?;
+    keys.current.as_ref()?;
+    let aad = Aad::of(name, (record.layout, record.paused, &record.spec)).ok()?;
+    Some(keys.open(name, &aad, sealed).is_ok())
 }
 
 /// Reads a record of the endpoint `name` with `key` alone.

@@ -243,7 +243,7 @@ fn settings_changed_in_the_bucket_without_the_key_are_refused() {
         assert!(
             err.contains("endpoint 'crm'")
                 && err.contains("changed in the bucket without the key")
-                && err.contains("deskhook endpoints remove crm"),
+                && err.contains("deskhook endpoints add --replace name=crm"),
             "{err}"
         );
     }

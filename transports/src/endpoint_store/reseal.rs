@@ -48,7 +48,9 @@ impl EndpointStore {
     /// reader that requires sealed records refuses). Returns, by name, the record written
     /// (its settings, for the operator to check, and its new revision;
     /// [`unsealed`](EndpointStore::unsealed) shows them before), or why it could not be (one that is sealed with another
-    /// key, or was changed without the key, stays as it is: remove it and add it again; one
+    /// key, or was changed without the key, stays as it is: write it again, unread, with
+    /// [`revision_of`](EndpointStore::revision_of) and [`put_if`](EndpointStore::put_if)
+    /// (`deskhook endpoints add --replace`); one
     /// changed since it was read is left for another run). Records already in the current
     /// layout are left alone.
     ///
