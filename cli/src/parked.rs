@@ -14,7 +14,8 @@ use std::time::Duration;
 ///
 ///   crm  120 event(s)  partitions 0,3,7  oldest parked 2026-12-01T14:02:11Z (182 s ago)
 ///
-/// or `nothing is parked`. An event counts for each endpoint its entry named when it was
+/// or `nothing is parked`; a --durable no relay has run with is an error naming those
+/// that have. An event counts for each endpoint its entry named when it was
 /// parked (one that delivered it since still counts until the others have). With --json,
 /// one object per endpoint and line:
 /// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.

@@ -206,6 +206,24 @@ fn a_relay_killed_with_events_parked_leaves_them_to_the_next() {
     in_order(&delivered_by(&taking, &second));
     assert_eq!(stop(&mut second), (EVENTS, 0, 0));
     assert_eq!(parked(false), "nothing is parked\n");
+    // A relay name that never ran is said, not taken for one that parked nothing.
+    let out = deskhook_in(
+        dir.path(),
+        &[
+            "parked",
+            "--nats",
+            url.as_str(),
+            "--durable",
+            "deskhook-rley",
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr),
+        "deskhook: invalid configuration: no relay named 'deskhook-rley' has run on these \
+         servers: there is no bucket 'deskhook-rley-parked', which a relay makes when it \
+         starts (relays there: deskhook-relay; give one with --durable)\n"
+    );
 }
 
 #[test]

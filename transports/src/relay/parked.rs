@@ -255,36 +255,72 @@ pub struct ParkedEndpoint {
 /// What the relays named `durable` (see [`Relay::durable`](super::Relay::durable)) have parked, by endpoint, most
 /// events first, from the KV bucket `<durable>-parked` of the servers `context` is connected
 /// to (see [Failing endpoints](super#failing-endpoints)): for an operator to see which
-/// endpoints hold events up, and since when. Empty when nothing is parked (or no relay ever
-/// ran).
+/// endpoints hold events up, and since when. Empty when nothing is parked.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when the bucket or one of its entries cannot be read.
+/// [`Error::Config`] when no relay of that name has run on these servers (a relay makes the
+/// bucket when it starts), naming the relays that have; when the bucket or one of its
+/// entries cannot be read.
 pub async fn parked(
     context: &jetstream::Context,
     durable: &str,
 ) -> Result<Vec<ParkedEndpoint>, Error> {
-    summary(context, &format!("{durable}-parked")).await
+    let bucket = format!("{durable}-parked");
+    match summary(context, &bucket).await? {
+        Some(endpoints) => Ok(endpoints),
+        None => Err(Error::Config(format!(
+            "no relay named '{durable}' has run on these servers: there is no bucket \
+             '{bucket}', which a relay makes when it starts{}",
+            relays_there(context).await
+        ))),
+    }
+}
+
+/// The names of the relays that have run on the servers of `context` (those whose parked
+/// events bucket is there), for an error that names another: ` (relays there: a, b)`.
+async fn relays_there(context: &jetstream::Context) -> String {
+    let mut names = context.stream_names();
+    let mut relays = Vec::new();
+    while let Some(Ok(name)) = names.next().await {
+        if let Some(relay) = name
+            .strip_prefix("KV_")
+            .and_then(|n| n.strip_suffix("-parked"))
+        {
+            relays.push(relay.to_owned());
+        }
+    }
+    relays.sort();
+    if relays.is_empty() {
+        " (nor any other relay)".to_owned()
+    } else {
+        format!(
+            " (relays there: {}; give one with --durable)",
+            relays.join(", ")
+        )
+    }
 }
 
 /// What the relays sharing `bucket` have parked, by endpoint, most events first (see
-/// [`parked`]).
+/// [`parked`]); `None` when there is no such bucket.
 ///
 /// # Errors
 ///
 /// [`Error::Config`] when the bucket or an entry cannot be read.
-async fn summary(context: &jetstream::Context, bucket: &str) -> Result<Vec<ParkedEndpoint>, Error> {
+async fn summary(
+    context: &jetstream::Context,
+    bucket: &str,
+) -> Result<Option<Vec<ParkedEndpoint>>, Error> {
     let failed =
         |e: String| Error::Config(format!("the relays' parked events bucket '{bucket}': {e}"));
     let stream = match context.get_stream(format!("KV_{bucket}")).await {
         Ok(stream) => stream,
-        // No relay of that name ever parked anything.
+        // No relay of that name ever ran.
         Err(e)
             if matches!(e.kind(), GetStreamErrorKind::JetStream(ref js)
                 if js.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
         {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         Err(e) => return Err(failed(format!("cannot open its stream: {e}"))),
     };
@@ -350,7 +386,7 @@ async fn summary(context: &jetstream::Context, bucket: &str) -> Result<Vec<Parke
         endpoint.partitions.sort_unstable();
     }
     endpoints.sort_by_key(|e| std::cmp::Reverse(e.events));
-    Ok(endpoints)
+    Ok(Some(endpoints))
 }
 
 /// How many endpoints a parked `event` names as still to take it.
