@@ -12,7 +12,8 @@ use serde::Deserialize;
 ///
 /// Control characters in codes and subjects are escaped. Without --json, a line that is not
 /// a log line is reported on stderr with its number and skipped; the command then exits 1
-/// at the end (without --follow).
+/// at the end (without --follow). A dead-letter file is refused at its first line, pointing
+/// to `deskhook dead-letters list`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The log file (JSON Lines, as written by the file sink).
@@ -85,6 +86,13 @@ impl Tail {
             }
             self.pos += n as u64;
             self.line_no += 1;
+            if self.line_no == 1 && !self.json && is_dead_letter(trim_newline(&buf)) {
+                return Err(format!(
+                    "'{}' is a dead-letter file, not a file log: `deskhook dead-letters list \
+                     {0}` lists it",
+                    self.path.display()
+                ));
+            }
             self.print(&buf, out).map_err(crate::stdout_error)?;
         }
     }
@@ -185,6 +193,13 @@ impl Tail {
         self.path = followed;
         self.reopen()
     }
+}
+
+/// Whether `line` is a dead letter (what `tail` is sometimes given by mistake: a file of
+/// JSON Lines too).
+fn is_dead_letter(line: &[u8]) -> bool {
+    serde_json::from_slice::<Line<'_>>(line).is_err()
+        && serde_json::from_slice::<deskhook_transports::delivery::DeadLetter>(line).is_ok()
 }
 
 #[cfg(unix)]

@@ -59,6 +59,32 @@ fn json_passes_lines_through() {
     assert_eq!(out.stdout, std::fs::read(&path).unwrap());
 }
 
+/// A dead-letter file is JSON Lines too: given one, `tail` says what it is and what reads
+/// it, once, rather than a warning per line.
+#[test]
+fn a_dead_letter_file_is_pointed_to_dead_letters_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deskhook-dead-letters.jsonl");
+    let letter = concat!(
+        r#"{"id":"msg_1","endpoint":"crm","url":"https://crm.example.com","action":"create","#,
+        r#""ticket":"E3XK","attempts":1,"last_status":400,"last_error":null,"#,
+        r#""reason":"400 from the receiver (not retried)","failed_at":"2026-12-06T03:00:00Z","#,
+        r#""body":{}}"#
+    );
+    std::fs::write(&path, format!("{letter}\n{letter}\n{letter}\n")).unwrap();
+    let out = deskhook(&["tail", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "deskhook: '{0}' is a dead-letter file, not a file log: `deskhook dead-letters list \
+             {0}` lists it\n",
+            path.display()
+        )
+    );
+}
+
 #[test]
 fn a_broken_line_is_reported_with_its_number_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
