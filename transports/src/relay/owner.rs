@@ -17,6 +17,50 @@ use super::partition::{Order, Shared};
 /// Told the partitions a relay owns each time they change.
 pub(super) type OnPartitions = Arc<dyn Fn(&[u32]) + Send + Sync>;
 
+/// Says when the relay's connection to NATS goes and when it comes back: async-nats
+/// reconnects by itself, and says nothing. Looked at each turn of the owner's loop.
+struct Link {
+    client: async_nats::Client,
+    connected: bool,
+}
+
+impl Link {
+    fn new(client: async_nats::Client) -> Link {
+        Link {
+            client,
+            connected: true,
+        }
+    }
+
+    /// Logs a change of the connection since the last look.
+    fn look(&mut self) {
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        if connected == self.connected {
+            return;
+        }
+        self.connected = connected;
+        if connected {
+            log::info!(target: deskhook::LOG_TARGET, "relay: connected to NATS again");
+        } else {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "relay: lost the connection to NATS; reconnecting (attempts in flight finish; \
+                 acknowledgements and leases wait for the connection)"
+            );
+        }
+    }
+}
+
+/// What a relay says when a request of the leases bucket got no answer in time, by the
+/// state of `client`'s connection.
+fn no_answer(client: &async_nats::Client) -> &'static str {
+    if client.connection_state() == async_nats::connection::State::Connected {
+        "relay: the leases bucket is slow to answer"
+    } else {
+        "relay: no connection to NATS, so no answer from the leases bucket"
+    }
+}
+
 /// A partition this relay owns.
 struct Held {
     /// The lease's revision when taken: it names the tenure's consumer.
@@ -82,11 +126,14 @@ impl Owner {
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) -> Stopping {
         let every = self.leases.lease / 3;
         // Renewals on their own, so that a slow look at the bucket never delays them.
+        let client = self.shared.context.client();
         let renewer = tokio::spawn(renew(
             self.leases.clone(),
             self.held.clone(),
             self.told.clone(),
+            client.clone(),
         ));
+        let mut link = Link::new(client);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = self.leases.changes().await;
@@ -110,8 +157,10 @@ impl Owner {
                 Some(ended) = self.tasks.join_next_with_id() => self.ended(ended).await,
                 () = stopping(&mut stop) => break,
             }
+            link.look();
             if tokio::time::timeout(every, self.rebalance()).await.is_err() {
-                log::warn!(target: deskhook::LOG_TARGET, "relay: the leases bucket is slow to answer; trying again");
+                let why = no_answer(&link.client);
+                log::warn!(target: deskhook::LOG_TARGET, "{why}; trying again");
             }
         }
         for held in lock(&self.held).values() {
@@ -345,7 +394,12 @@ impl Drop for Stopping {
 /// first turn that ends less than two turns before it would: the next turn ends at most
 /// that much later, so a relay never delivers a partition past its lease (one renewal that
 /// times out, or two in a row that fail, give it up before it ends).
-async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
+async fn renew(
+    leases: Arc<Leases>,
+    held: HeldMap,
+    told: Option<OnPartitions>,
+    client: async_nats::Client,
+) {
     let every = leases.lease / 4;
     let wait = every;
     let mut tick = tokio::time::interval(every);
@@ -375,9 +429,7 @@ async fn renew(leases: Arc<Leases>, held: HeldMap, told: Option<OnPartitions>) {
         match alive {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::warn!(target: deskhook::LOG_TARGET, "relay: {e}"),
-            Err(_) => {
-                log::warn!(target: deskhook::LOG_TARGET, "relay: the leases bucket is slow to answer")
-            }
+            Err(_) => log::warn!(target: deskhook::LOG_TARGET, "{}", no_answer(&client)),
         }
         let mut lost = Vec::new();
         {
