@@ -14,9 +14,11 @@ use deskhook::Secret;
 mod bench;
 mod dead_letters;
 mod endpoints;
+mod events;
 mod flags;
 mod listen;
 mod parked;
+mod publish;
 mod relay;
 mod render;
 mod secret;
@@ -57,6 +59,7 @@ enum Command {
     Drain(spool::DrainArgs),
     Spool(spool::Args),
     Relay(relay::Args),
+    Publish(publish::Args),
     Serve(serve::Args),
     Endpoints(endpoints::Args),
     Parked(parked::Args),
@@ -247,6 +250,7 @@ fn main() -> ExitCode {
         Command::Drain(args) => spool::drain(args),
         Command::Spool(args) => spool::run(args),
         Command::Relay(args) => relay::run(args),
+        Command::Publish(args) => publish::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Endpoints(args) => endpoints::run(args),
         Command::Parked(args) => parked::run(args),

@@ -33,6 +33,9 @@ use deskhook_transports::relay::Relay;
 /// `partitions: 0,3,7` each time the partitions it owns change, and a summary when it stops:
 /// it finishes the events it is delivering within --grace, then leaves the rest to the
 /// partitions' next owners.
+///
+/// To try relays without a helpdesk, `deskhook publish --nats URL --all-actions` puts events
+/// into the stream as a helpdesk's NatsSink does.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = RELAY_HELP)]
 pub(crate) struct Args {

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::ArgGroup;
 use deskhook::policy::RetrySchedule;
-use deskhook::{Action, Dispatcher, EventType, EventTypeSet};
+use deskhook::{Dispatcher, EventType, EventTypeSet};
 use deskhook_transports::config::Config;
 use deskhook_transports::delivery::{
     AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeliveryConfig, Endpoint,
@@ -42,17 +42,14 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// the temporary directory ($TMPDIR), which is removed when nothing failed; its path is
 /// printed when something did.
 #[derive(Debug, clap::Args)]
-#[command(group(ArgGroup::new("actions").args(["action", "all_actions"])))]
 #[command(group(ArgGroup::new("to").args(["url", "config"]).required(true).multiple(true)))]
 #[command(mut_arg("url", |a| a.help(
     "Where to POST the events (http or https). With --config, this one endpoint replaces the \
      file's [[endpoint]]s and only [delivery] is taken from the file"
 )))]
 pub(crate) struct Args {
-    /// The body's format. usedesk and iqchannels need --event and take no --action,
-    /// --all-actions or --description: the file holds the whole event.
-    #[arg(long, value_enum, default_value_t = crate::render::FormatArg::Zenlix)]
-    format: crate::render::FormatArg,
+    #[command(flatten)]
+    events: crate::events::EventArgs,
     #[command(flatten)]
     target: crate::flags::Target,
     /// A deskhook.toml. Its [delivery] settings apply (dead_letter_path, queue, breaker, …);
@@ -60,27 +57,6 @@ pub(crate) struct Args {
     /// subscribes to.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Send the events as this tenant's: they go to the --config's endpoints of this tenant
-    /// and to those of none. Without it the events are of no tenant, and an endpoint of a
-    /// tenant, which would receive none of them, is refused.
-    #[arg(long, value_name = "TENANT", value_parser = parse_tenant)]
-    tenant: Option<String>,
-    /// The action to send: create, refer, lock, unlock, ok, unok, waitok, approve, delete,
-    /// restore, comment or edit. Repeat it or separate with commas for several, sent in the
-    /// order given. This or --all-actions is required for zenlix.
-    #[arg(long, value_name = "ACTION", value_delimiter = ',', value_parser = parse_action)]
-    action: Vec<Action>,
-    /// Send all twelve actions, in the order above.
-    #[arg(long)]
-    all_actions: bool,
-    /// A full Zenlix event (JSON) whose action and description are replaced (without it, the
-    /// Zenlix document's example, ticket E3XK); with --format usedesk or iqchannels, a webhook
-    /// body of that format. '-' reads it from standard input.
-    #[arg(long, value_name = "FILE")]
-    event: Option<PathBuf>,
-    /// The description to use instead of the action's label in the initial user's language.
-    #[arg(long, value_name = "TEXT")]
-    description: Option<String>,
     #[command(flatten)]
     guard: crate::flags::Guard,
     #[command(flatten)]
@@ -129,14 +105,6 @@ pub(crate) fn config_endpoints(
         ));
     }
     Ok(endpoints)
-}
-
-/// An action name; `all` points to --all-actions.
-fn parse_action(s: &str) -> Result<Action, String> {
-    if s.trim().eq_ignore_ascii_case("all") {
-        return Err("'all' is not an action here; use --all-actions to send all twelve".into());
-    }
-    s.parse::<Action>().map_err(|e| e.to_string())
 }
 
 /// How long to wait for one event: every retry delay at its longest jitter, one timeout per
@@ -212,37 +180,6 @@ pub(crate) fn print_out(line: &str) -> Result<(), String> {
         .map_err(crate::stdout_error)
 }
 
-/// What `send` sends: Zenlix events, one per action, or one event of another format.
-#[derive(Debug)]
-enum Events {
-    Zenlix(Vec<deskhook::Event>),
-    // Boxed: a vendor event is some 700 bytes, a list of Zenlix events 24.
-    Vendor(Box<crate::render::VendorEvent>),
-}
-
-impl Events {
-    /// The type of each event, in order.
-    fn event_types(&self) -> Vec<EventType> {
-        match self {
-            Events::Zenlix(events) => events
-                .iter()
-                .filter_map(|e| e.action.action().map(EventType::Zenlix))
-                .collect(),
-            Events::Vendor(event) => event.event_type().into_iter().collect(),
-        }
-    }
-
-    /// Emits them to `dispatcher`, as `tenant`'s if given.
-    fn emit(&self, dispatcher: &Dispatcher, tenant: Option<&str>) {
-        match self {
-            Events::Zenlix(events) => events
-                .iter()
-                .for_each(|e| crate::render::emit_as(dispatcher, tenant, e)),
-            Events::Vendor(event) => event.emit(dispatcher, tenant),
-        }
-    }
-}
-
 /// What the observer saw, for the summary.
 #[derive(Debug, Default)]
 struct Seen {
@@ -260,7 +197,7 @@ struct DeadLetterFile {
 }
 
 /// A new, empty file in the temporary directory for this run's dead letters.
-fn temporary_dead_letter_file() -> Result<PathBuf, String> {
+pub(crate) fn temporary_dead_letter_file() -> Result<PathBuf, String> {
     let dir = std::env::temp_dir();
     let stamp = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -328,14 +265,6 @@ fn totals(stats: &[EndpointStats]) -> (u64, u64, u64) {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    crate::render::check_format_flags(
-        "send",
-        args.format,
-        args.event.as_deref(),
-        args.all_actions || !args.action.is_empty(),
-        args.description.is_some(),
-        "--action <ACTION> or --all-actions",
-    );
     args.target.check_secret_has_url("send");
     if !args.header.is_empty() && args.target.url.is_none() {
         crate::usage_error(
@@ -352,25 +281,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             "--template needs --url: endpoints of --config have their own",
         );
     }
-    let events = match (args.format, &args.event) {
-        (crate::render::FormatArg::Zenlix, _) | (_, None) => {
-            let actions = if args.all_actions {
-                Action::ALL.to_vec()
-            } else {
-                args.action.clone()
-            };
-            let base = crate::render::load_event(args.event.as_deref())?;
-            Events::Zenlix(
-                actions
-                    .iter()
-                    .map(|a| crate::render::event_for(&base, *a, args.description.as_deref()))
-                    .collect(),
-            )
-        }
-        (format, Some(path)) => {
-            Events::Vendor(Box::new(crate::render::load_vendor_event(format, path)?))
-        }
-    };
+    let events = args.events.events("send")?;
     let event_types = events.event_types();
 
     let config = args.config.as_deref().map(load_config).transpose()?;
@@ -416,14 +327,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     // tenant would receive nothing, and its silence would read as success.
     if let Some(other) = endpoints.iter().find(|e| {
         e.tenant_name()
-            .is_some_and(|t| Some(t) != args.tenant.as_deref())
+            .is_some_and(|t| Some(t) != args.events.tenant.as_deref())
     }) {
         let tenant = other.tenant_name().unwrap_or_default();
         return Err(format!(
             "endpoint '{}' belongs to tenant '{tenant}', and the events are {}: it would \
              receive none of them (give --tenant {tenant}, or a --config without it)",
             other.name(),
-            args.tenant
+            args.events
+                .tenant
                 .as_deref()
                 .map_or_else(|| "of no tenant".to_owned(), |t| format!("of tenant '{t}'")),
         ));
@@ -484,7 +396,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     };
 
     let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
-    events.emit(&dispatcher, args.tenant.as_deref());
+    events.emit(&dispatcher, args.events.tenant.as_deref());
     // The events are of one ticket: each endpoint takes them one after the other, each
     // with its whole schedule.
     let wait = deadline(&args.attempts.retry, args.attempts.timeout)
@@ -567,13 +479,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// A `--tenant`: one the engine takes (not empty, short, no control character).
-fn parse_tenant(text: &str) -> Result<String, String> {
-    deskhook::dispatch::check_tenant(text)
-        .map(|()| text.to_owned())
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

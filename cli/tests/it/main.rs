@@ -11,6 +11,7 @@ mod drain_and_spool_stats;
 mod endpoints_in_a_kv_bucket;
 mod listen_reports_each_request;
 mod listen_verifies_what_send_delivers;
+mod publish_feeds_the_relays;
 mod relay_follows_the_endpoints_bucket;
 mod relay_says_when_nats_goes_and_comes_back;
 mod relay_shares_work_and_survives_a_kill;
