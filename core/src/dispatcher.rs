@@ -625,8 +625,16 @@ impl DispatcherBuilder {
         self.push(name, SinkKind::Async(Box::new(sink)), event_types.into())
     }
 
-    /// The dispatcher.
+    /// The dispatcher. Two sinks of one name are logged (a warning): calls that name a
+    /// sink reach the first added.
     pub fn build(self) -> Dispatcher {
+        for name in twice(self.routes.iter().map(|r| r.name.as_str())) {
+            log::warn!(
+                target: crate::LOG_TARGET,
+                "two sinks are named '{name}': set_subscription reaches the first added, and \
+                 the stats show both under one name; give each sink a name of its own"
+            );
+        }
         Dispatcher {
             inner: Arc::new(Inner {
                 routes: self.routes.into_boxed_slice(),
@@ -635,6 +643,18 @@ impl DispatcherBuilder {
             }),
         }
     }
+}
+
+/// The names given more than once, each once, in the order of their second use.
+fn twice<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    let mut again = Vec::new();
+    for name in names {
+        if !seen.insert(name) && !again.contains(&name) {
+            again.push(name);
+        }
+    }
+    again
 }
 
 impl fmt::Debug for DispatcherBuilder {
@@ -649,6 +669,13 @@ impl fmt::Debug for DispatcherBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_given_twice_are_found_once_each() {
+        let names = ["http", "file", "http", "nats", "file", "http"];
+        assert_eq!(twice(names.into_iter()), ["http", "file"]);
+        assert!(twice(["http", "file"].into_iter()).is_empty());
+    }
 
     #[test]
     fn a_refusal_the_sink_logged_is_not_warned_again() {
