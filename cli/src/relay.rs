@@ -167,8 +167,18 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             args.config.display()
         ));
     }
-    let mut builder =
-        HttpSink::builder().config(config.delivery_config().map_err(|e| e.to_string())?);
+    let delivery = config.delivery_config().map_err(|e| e.to_string())?;
+    // Said whole: relative, it is relative to a working directory a service manager chose,
+    // and relays started in one directory share it.
+    log::info!(
+        target: deskhook::LOG_TARGET,
+        "relay: dead letters go to {} and to the stream {}_DEAD",
+        std::path::absolute(&delivery.dead_letter_path)
+            .unwrap_or(delivery.dead_letter_path.clone())
+            .display(),
+        args.stream
+    );
+    let mut builder = HttpSink::builder().config(delivery);
     let endpoints = endpoints_of(&config, args.guard.allow_private)?;
     if endpoints.is_empty() && args.endpoints_bucket.is_none() {
         return Err(format!(

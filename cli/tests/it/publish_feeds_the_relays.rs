@@ -52,6 +52,16 @@ fn published_events_are_stored_and_a_relay_delivers_them() {
         "300ms",
     ]);
     assert!(relay.said().starts_with("relaying from stream DESKHOOK"));
+    // Where its dead letters go, whole.
+    let dead = format!(
+        "relay: dead letters go to {} and to the stream DESKHOOK_DEAD",
+        dir.path().join("dead.jsonl").display()
+    );
+    assert!(
+        relay.stderr_with(&dead).contains(&dead),
+        "{}",
+        relay.stderr()
+    );
     let got = receiver.wait_for(3);
     let actions: Vec<String> = got
         .iter()
