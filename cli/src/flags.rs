@@ -11,6 +11,20 @@ pub(crate) const CLI_RETRY: &str = "0s,1s,5s";
 /// The per-attempt timeout when `--timeout` is not given (the library's default too).
 pub(crate) const CLI_TIMEOUT: &str = "15s";
 
+/// The NATS servers of a command that reads or writes what relays share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Nats {
+    /// The NATS servers, comma-separated; nats://user:password@host:4222 logs in (from the
+    /// environment, DESKHOOK_NATS keeps credentials out of the process list).
+    #[arg(
+        long = "nats",
+        value_name = "URL",
+        env = "DESKHOOK_NATS",
+        hide_env_values = true
+    )]
+    pub(crate) urls: String,
+}
+
 /// One endpoint given on the command line: `--url` and its `--secret`s.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Target {

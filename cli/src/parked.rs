@@ -21,15 +21,8 @@ use std::time::Duration;
 /// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The NATS servers, comma-separated; nats://user:password@host:4222 logs in (from the
-    /// environment, DESKHOOK_NATS keeps credentials out of the process list).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "DESKHOOK_NATS",
-        hide_env_values = true
-    )]
-    nats: String,
+    #[command(flatten)]
+    nats: crate::flags::Nats,
     /// The relays' durable name (`deskhook relay --durable`).
     #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
     durable: String,
@@ -45,7 +38,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let endpoints = runtime.block_on(async {
         let context = deskhook_transports::nats::connect(
-            &args.nats,
+            &args.nats.urls,
             async_nats::ConnectOptions::new(),
             Duration::from_secs(5),
         )

@@ -27,15 +27,8 @@ const WAIT: Duration = Duration::from_secs(30);
 /// (what was not is dead-lettered, and the file named).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The NATS servers, comma-separated; nats://user:password@host:4222 logs in (from the
-    /// environment, DESKHOOK_NATS keeps credentials out of the process list).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "DESKHOOK_NATS",
-        hide_env_values = true
-    )]
-    nats: String,
+    #[command(flatten)]
+    nats: crate::flags::Nats,
     /// The JetStream stream (as the relays' --stream).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK")]
     stream: String,
@@ -73,7 +66,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let retry: RetrySchedule = "0s,1s,2s"
         .parse()
         .map_err(|e| format!("the retry schedule: {e}"))?;
-    let (sink, guard) = NatsSink::builder(&args.nats)
+    let (sink, guard) = NatsSink::builder(&args.nats.urls)
         .stream(
             StreamSettings::new()
                 .name(&args.stream)

@@ -31,17 +31,7 @@ fn published_events_are_stored_and_a_relay_delivers_them() {
     assert_eq!(lines[3], "3 of 3 event(s) stored in stream DESKHOOK");
 
     let receiver = Receiver::ok();
-    let config = dir.path().join("deskhook.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\n\
-             url = \"{}\"\nallow_private = true\n",
-            dir.path().join("dead.jsonl"),
-            receiver.url
-        ),
-    )
-    .unwrap();
+    let config = support::one_endpoint_config(dir.path(), &receiver.url);
     let mut relay = Running::spawn(&[
         "relay",
         "--nats",

@@ -8,7 +8,7 @@ use deskhook::{Action, Dispatcher};
 use deskhook_tests::{Receiver, nats};
 use deskhook_transports::nats::NatsSink;
 
-use crate::support::Running;
+use crate::support::{self, Running};
 
 #[test]
 fn a_relay_logs_the_connection_lost_and_found_again() {
@@ -16,17 +16,7 @@ fn a_relay_logs_the_connection_lost_and_found_again() {
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::ok();
-    let config = dir.path().join("deskhook.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\n\
-             url = \"{}\"\nallow_private = true\n",
-            dir.path().join("dead.jsonl"),
-            receiver.url
-        ),
-    )
-    .unwrap();
+    let config = support::one_endpoint_config(dir.path(), &receiver.url);
     let publish = |code: &str| {
         let (sink, guard) = NatsSink::builder(&url)
             .require_server(true)

@@ -39,6 +39,22 @@ pub(crate) fn deskhook_with_env(tmp: &Path, args: &[&str], env: &[(&str, &str)])
         .expect("the deskhook binary runs")
 }
 
+/// Writes `dir/deskhook.toml` with one endpoint, `crm`, at `url` (loopback allowed), its
+/// dead letters in `dir/dead.jsonl`; returns its path.
+pub(crate) fn one_endpoint_config(dir: &Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("deskhook.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[delivery]\ndead_letter_path = {:?}\n\n[[endpoint]]\nname = \"crm\"\n\
+             url = \"{url}\"\nallow_private = true\n",
+            dir.join("dead.jsonl"),
+        ),
+    )
+    .expect("the configuration is written");
+    path
+}
+
 /// A `deskhook` run to completion: its exit status and output.
 pub(crate) struct Run {
     pub(crate) status: std::process::ExitStatus,
