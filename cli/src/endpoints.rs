@@ -76,8 +76,8 @@ enum Command {
         /// The endpoint's name.
         name: String,
     },
-    /// Add an endpoint: FIELD=VALUE…, at least name and url. Refused when the bucket's
-    /// sealed records do not open with the key (the key is likely not theirs).
+    /// Add an endpoint: FIELD=VALUE…, at least name and url. Refused when none of the
+    /// bucket's sealed records opens with the key (the key is likely not the relays').
     Add {
         /// FIELD=VALUE, the fields of an [[endpoint]] table.
         #[arg(required = true, value_name = "FIELD=VALUE")]
@@ -86,7 +86,8 @@ enum Command {
         /// record that cannot be read (sealed with another key, or changed without the key).
         /// One write, which relays apply as a change: the endpoint's events wait for it,
         /// where a `remove` then an `add` would leave those in between to no endpoint. The
-        /// record is written active.
+        /// record is written active. Refused, as `add` is, when none of the other sealed
+        /// records opens with the key.
         #[arg(long)]
         replace: bool,
     },
@@ -216,8 +217,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?
         .previous_keys(previous);
         match added {
-            Some((spec, false)) => add(&store, &spec, &args.key_env).await,
-            Some((spec, true)) => replace(&store, &spec).await,
+            Some((spec, replacing)) => {
+                let keys = (&args.key_env[..], &args.previous_keys_env[..]);
+                if replacing {
+                    replace(&store, &spec, keys).await
+                } else {
+                    add(&store, &spec, keys).await
+                }
+            }
             None => command(&store, args.command).await,
         }
     })
@@ -333,18 +340,9 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
 async fn add(
     store: &EndpointStore,
     spec: &EndpointSpec,
-    key_env: &str,
+    keys: (&str, &str),
 ) -> Result<ExitCode, String> {
-    let shut = store.not_opened_by_key().await.map_err(|e| e.to_string())?;
-    if !shut.is_empty() {
-        return Err(format!(
-            "the key in ${key_env} opens none of the bucket's sealed records ({}): they were \
-             sealed with another key, which relays have and this record would not be readable \
-             with. Give the key they were sealed with; or, to seal them anew with this one, \
-             write each over with `add --replace`",
-            shown_names(&shut)
-        ));
-    }
+    check_key(store, None, keys).await?;
     if store
         .get(&spec.name)
         .await
@@ -364,9 +362,40 @@ async fn add(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses to write with a key that opens none of the bucket's other sealed records (but
+/// `except`'s): what it seals would be unreadable to the relays that read them. `keys` are
+/// the variables of the key and of the previous keys, for the message.
+async fn check_key(
+    store: &EndpointStore,
+    except: Option<&str>,
+    (key_env, previous_env): (&str, &str),
+) -> Result<(), String> {
+    let shut = store
+        .not_opened_by_key(except)
+        .await
+        .map_err(|e| e.to_string())?;
+    if shut.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the key in ${key_env} opens none of the bucket's {}sealed records ({}): they were \
+         sealed with another key (or changed without the key), and what this command seals \
+         would be unreadable to relays that read them. Give the key the relays have; during a \
+         rotation, give the old one too, in ${previous_env}, and `rekey` seals the records \
+         with the new one",
+        if except.is_some() { "other " } else { "" },
+        shown_names(&shut)
+    ))
+}
+
 /// Writes `spec` over the record of its name, unread (or adds it).
-async fn replace(store: &EndpointStore, spec: &EndpointSpec) -> Result<ExitCode, String> {
+async fn replace(
+    store: &EndpointStore,
+    spec: &EndpointSpec,
+    keys: (&str, &str),
+) -> Result<ExitCode, String> {
     let err = |e: deskhook_transports::Error| e.to_string();
+    check_key(store, Some(&spec.name), keys).await?;
     let read = store.revision_of(&spec.name).await.map_err(err)?;
     let revision = store.put_if(spec, false, read).await.map_err(err)?;
     let done = if read.is_some() { "replaced" } else { "added" };

@@ -331,11 +331,11 @@ fn a_new_key_that_cannot_be_written_is_a_failure() {
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
 }
 
-/// An operator with another key than the bucket's: `add` is refused (it used to answer
-/// "added", and the relays could not read the record), `list` shows what it can and a line
-/// for each record it cannot (it used to fail on the first), and `add --replace` writes over
-/// an unreadable record in one write (a remove then an add would leave the events in
-/// between to no endpoint).
+/// An operator with another key than the bucket's: `add` and `add --replace` are refused
+/// (add used to answer "added", and the relays could not read the record). `list` shows
+/// what it can and a line for each record it cannot (it used to fail at the first), and
+/// `add --replace` writes over an unreadable record in one write (a remove then an add
+/// would leave the events in between to no endpoint).
 #[test]
 fn a_record_the_key_does_not_open_is_listed_refused_and_replaced() {
     let server = NatsServer::start();
@@ -348,73 +348,90 @@ fn a_record_the_key_does_not_open_is_listed_refused_and_replaced() {
         assert!(ok, "{err}");
     }
 
-    let (ok, out, err) = endpoints(
-        &url,
-        mine,
-        &["add", "name=billing", "url=https://b.example.com/h", secret],
-    );
-    assert!(!ok && out.is_empty(), "{out}");
-    assert!(
-        err.contains(
-            "the key in $DESKHOOK_SECRETS_KEY opens none of the bucket's sealed records \
-             (audit, crm)"
-        ) && err.contains("`add --replace`"),
-        "{err}"
-    );
+    let refused = |args: &[&str], records: &str| {
+        let (ok, out, err) = endpoints(&url, mine, args);
+        assert!(!ok && out.is_empty(), "{out}");
+        assert!(
+            err.contains(&format!(
+                "the key in $DESKHOOK_SECRETS_KEY opens none of the bucket's {records}"
+            )) && err.contains("$DESKHOOK_SECRETS_KEY_PREVIOUS"),
+            "{err}"
+        );
+    };
+    let billing = ["add", "name=billing", "url=https://b.example.com/h", secret];
+    refused(&billing, "sealed records (audit, crm)");
+    let replacing = [
+        "add",
+        "--replace",
+        "name=crm",
+        "url=https://c.example.com/h",
+        secret,
+    ];
+    refused(&replacing, "other sealed records (audit)");
 
-    // With their key, one more; then one of theirs written over with mine.
-    let (ok, _, err) = endpoints(
-        &url,
-        theirs,
-        &["add", "name=billing", "url=https://b.example.com/h"],
-    );
-    assert!(ok, "{err}");
-    let (ok, out, err) = endpoints(
-        &url,
-        mine,
-        &[
-            "add",
-            "--replace",
-            "name=crm",
-            "url=https://c.example.com/h",
-            secret,
-        ],
-    );
-    assert!(
-        ok && out.starts_with("replaced crm (revision "),
-        "{out}{err}"
-    );
-
-    // Mine reads crm, and lists the two it cannot read, in name order, exit status 1.
-    let (ok, out, err) = endpoints(&url, mine, &["list"]);
+    // A record of a newer deskhook: unreadable here, and no sign of another key.
+    deskhook_tests::nats::block_on(async {
+        let js = deskhook_tests::nats::context(&url).await;
+        let bucket = js.get_key_value("deskhook_endpoints").await.unwrap();
+        // The key is the name, base64url: "future".
+        let record = r#"{"layout":99,"spec":{"name":"future"},"sealed":"AAAA"}"#;
+        bucket.put("ZnV0dXJl", record.into()).await.unwrap();
+    });
+    let (ok, out, err) = endpoints(&url, theirs, &["list"]);
     let lines: Vec<&str> = out.lines().collect();
     assert!(!ok, "{out}");
     assert_eq!(lines.len(), 3, "{out}");
     assert!(
-        lines[0].starts_with("audit  ?  unreadable  ?  ?  rev "),
+        lines[0].starts_with("audit  -  active  https://a.example.com/"),
         "{out}"
     );
     assert!(
-        lines[1].starts_with("billing  ?  unreadable  ?  ?  rev "),
+        lines[1].starts_with("crm  -  active  https://a.example.com/"),
         "{out}"
     );
     assert!(
-        lines[2].starts_with("crm  -  active  https://c.example.com/…  1 sealed secret(s)"),
+        lines[2].starts_with("future  ?  unreadable  ?  ?  rev "),
+        "{out}"
+    );
+    assert!(
+        err.contains("endpoint 'future' in the bucket: record layout 99")
+            && err.contains("1 of 3 record(s) could not be read (above)"),
+        "{err}"
+    );
+    // Their key writes over it.
+    let (ok, out, err) = endpoints(
+        &url,
+        theirs,
+        &[
+            "add",
+            "--replace",
+            "name=future",
+            "url=https://f.example.com/h",
+            secret,
+        ],
+    );
+    assert!(
+        ok && out.starts_with("replaced future (revision "),
+        "{out}{err}"
+    );
+    let (ok, out, err) = endpoints(&url, theirs, &["list"]);
+    assert!(ok && out.lines().count() == 3, "{out}{err}");
+    assert!(
+        out.contains("future  -  active  https://f.example.com/…  1 sealed secret(s)"),
+        "{out}"
+    );
+    // Mine reads none of them: each is a line, and the reasons name the key.
+    let (ok, out, err) = endpoints(&url, mine, &["list"]);
+    assert!(
+        !ok && out.lines().all(|l| l.contains("  ?  unreadable  ")),
         "{out}"
     );
     assert!(
         err.contains("endpoint 'audit': its sealed part does not open with this secrets key")
             && err.contains("add --replace name=audit")
-            && err.contains("2 of 3 record(s) could not be read (above)"),
+            && err.contains("3 of 3 record(s) could not be read (above)"),
         "{err}"
     );
-    // Now that one record opens with it, mine may add (the others are listed as above).
-    let (ok, out, err) = endpoints(
-        &url,
-        mine,
-        &["add", "name=desk", "url=https://d.example.com/h"],
-    );
-    assert!(ok && out.starts_with("added desk (revision "), "{out}{err}");
 }
 
 /// An empty bucket's list says so, on stderr (stdout stays empty for scripts).

@@ -161,10 +161,6 @@ pub struct UnreadableRecord {
     pub revision: u64,
     /// Why it cannot be read, naming the endpoint.
     pub error: Error,
-    /// Whether its sealed part does not open with the store's keys: sealed with another
-    /// key, or changed in the bucket without the key (the two look alike, by design). When
-    /// every such record is, the key is likely not theirs.
-    pub shut: bool,
 }
 
 /// A change to the bucket, as a watcher sees it.
@@ -536,7 +532,6 @@ impl EndpointStore {
                     found.push(stored);
                 }
                 Err(error) => unreadable.push(UnreadableRecord {
-                    shut: record::opens(&name, value, &self.keys) == Some(false),
                     name,
                     revision,
                     error,
@@ -603,21 +598,24 @@ impl EndpointStore {
         }
     }
 
-    /// The names of the bucket's sealed records when not one of them opens with this
-    /// store's keys: they were most likely sealed with another key, and what this store
-    /// writes would be unreadable to the relays that read them. Empty when one does (the
-    /// records are looked at in name order until one opens, so this costs a read or two
+    /// The names of the bucket's sealed records (but `except`'s) when not one of them opens
+    /// with this store's keys: they were most likely sealed with another key, and what this
+    /// store writes would be unreadable to the relays that read them. Empty when one does
+    /// (the records are looked at in name order until one opens, so this costs a read or two
     /// when the key is theirs), when none is sealed, or without a key.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the bucket cannot be read.
-    pub async fn not_opened_by_key(&self) -> Result<Vec<String>, Error> {
+    pub async fn not_opened_by_key(&self, except: Option<&str>) -> Result<Vec<String>, Error> {
         let mut shut = Vec::new();
         if self.keys.current.is_none() {
             return Ok(shut);
         }
         for name in self.names().await? {
+            if except == Some(&name[..]) {
+                continue;
+            }
             let Some(entry) = self.entry(&name).await? else {
                 continue;
             };

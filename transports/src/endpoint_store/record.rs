@@ -400,9 +400,12 @@ pub(super) fn layout_of(value: &[u8]) -> Option<u32> {
 /// Whether `keys` open the sealed part of the record `value` of the endpoint `name`. False
 /// when they do not: sealed with another key, or (from layout 3, which binds the settings
 /// to the seal) changed without the key. `None` when there is nothing to tell: no sealed
-/// part, no key, or not a record.
+/// part, no key, not a record, or one of a newer layout (which this deskhook cannot judge).
 pub(super) fn opens(name: &str, value: &[u8], keys: &Keys) -> Option<bool> {
     let record = serde_json::from_slice::<Record>(value).ok()?;
+    if record.layout > LAYOUT {
+        return None;
+    }
     let sealed = record.sealed.as_ref()?;
     keys.current.as_ref()?;
     let aad = Aad::of(name, (record.layout, record.paused, &record.spec)).ok()?;
