@@ -37,13 +37,9 @@ pub(crate) struct EventArgs {
 }
 
 impl EventArgs {
-    /// The events the flags say, for `subcommand` (whose usage a flag that does not go with
-    /// --format shows, exiting 2).
-    ///
-    /// # Errors
-    ///
-    /// When the --event file cannot be read or is not an event of its format.
-    pub(crate) fn events(&self, subcommand: &str) -> Result<Events, String> {
+    /// Exits with `subcommand`'s usage (status 2, as clap does) when a flag does not go
+    /// with --format, or a Zenlix event has no action: checked first, as clap's own are.
+    pub(crate) fn check(&self, subcommand: &str) {
         crate::render::check_format_flags(
             subcommand,
             self.format,
@@ -52,6 +48,14 @@ impl EventArgs {
             self.description.is_some(),
             "--action <ACTION> or --all-actions",
         );
+    }
+
+    /// The events the flags say ([`check`](EventArgs::check)ed before).
+    ///
+    /// # Errors
+    ///
+    /// When the --event file cannot be read or is not an event of its format.
+    pub(crate) fn events(&self) -> Result<Events, String> {
         Ok(match (self.format, &self.event) {
             (crate::render::FormatArg::Zenlix, _) | (_, None) => {
                 let actions = if self.all_actions {

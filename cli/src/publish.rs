@@ -40,7 +40,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let events = args.events.events("publish")?;
+    args.events.check("publish");
+    let events = args.events.events()?;
     let count = events.event_types().len();
     let dead_letters = crate::send::temporary_dead_letter_file()?;
     // Set once the sink knows the stream's partitions (before anything is published).

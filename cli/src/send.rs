@@ -43,6 +43,11 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// printed when something did.
 #[derive(Debug, clap::Args)]
 #[command(group(ArgGroup::new("to").args(["url", "config"]).required(true).multiple(true)))]
+#[command(mut_arg("tenant", |a| a.help(
+    "Send the events as this tenant's: they go to the --config's endpoints of this tenant and \
+     to those of none. Without it the events are of no tenant, and an endpoint of a tenant, \
+     which would receive none of them, is refused"
+)))]
 #[command(mut_arg("url", |a| a.help(
     "Where to POST the events (http or https). With --config, this one endpoint replaces the \
      file's [[endpoint]]s and only [delivery] is taken from the file"
@@ -265,6 +270,7 @@ fn totals(stats: &[EndpointStats]) -> (u64, u64, u64) {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    args.events.check("send");
     args.target.check_secret_has_url("send");
     if !args.header.is_empty() && args.target.url.is_none() {
         crate::usage_error(
@@ -281,7 +287,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             "--template needs --url: endpoints of --config have their own",
         );
     }
-    let events = args.events.events("send")?;
+    let events = args.events.events()?;
     let event_types = events.event_types();
 
     let config = args.config.as_deref().map(load_config).transpose()?;

@@ -89,7 +89,7 @@ impl Tail {
             if self.line_no == 1 && !self.json && is_dead_letter(trim_newline(&buf)) {
                 return Err(format!(
                     "'{}' is a dead-letter file, not a file log: `deskhook dead-letters list \
-                     {0}` lists it",
+                     --file {0}` lists it",
                     self.path.display()
                 ));
             }

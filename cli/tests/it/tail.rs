@@ -79,7 +79,7 @@ fn a_dead_letter_file_is_pointed_to_dead_letters_list() {
         String::from_utf8_lossy(&out.stderr),
         format!(
             "deskhook: '{0}' is a dead-letter file, not a file log: `deskhook dead-letters list \
-             {0}` lists it\n",
+             --file {0}` lists it\n",
             path.display()
         )
     );
