@@ -17,17 +17,53 @@ use crate::nats::StreamSettings;
 /// What relays write in their consumers' descriptions, before the partition.
 pub(super) const DESCRIPTION: &str = "deskhook relay, partition ";
 
-/// Whether consumer `name` is one the relays named `durable` make:
-/// `<durable>-<partition>-<lease revision>`.
+/// The partition and lease revision in consumer `name`, when it is one the relays named
+/// `durable` make: `<durable>-<partition>-<lease revision>`.
+pub(super) fn parse_name(durable: &str, name: &str) -> Option<(u32, u64)> {
+    let rest = name.strip_prefix(durable)?.strip_prefix('-')?;
+    let (partition, revision) = rest.split_once('-')?;
+    let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    if !digits(partition) || !digits(revision) {
+        return None;
+    }
+    Some((partition.parse().ok()?, revision.parse().ok()?))
+}
+
+/// Whether consumer `name` is one the relays named `durable` make.
 pub(super) fn is_ours(durable: &str, name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(durable).and_then(|r| r.strip_prefix('-')) else {
-        return false;
-    };
-    let numbers: Vec<&str> = rest.split('-').collect();
-    numbers.len() == 2
-        && numbers
-            .iter()
-            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    parse_name(durable, name).is_some()
+}
+
+/// Whether a consumer with the subject filters `filters` (none: every subject of the
+/// stream) takes messages of `partition_filter`'s subjects: the server refuses a relay's
+/// consumer of the partition while it exists.
+pub(super) fn takes(filters: &[&str], partition_filter: &str) -> bool {
+    filters.is_empty() || filters.iter().any(|f| overlap(f, partition_filter))
+}
+
+/// Whether two NATS subject filters match a subject in common (`*` is one token, `>` one
+/// or more at the end).
+fn overlap(a: &str, b: &str) -> bool {
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(">"), Some(_)) | (Some(_), Some(">")) => return true,
+            (Some(x), Some(y)) if x == y || x == "*" || y == "*" => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The subject filters of a consumer's configuration: its `filter_subject`, or none (every
+/// subject). One with several (`filter_subjects`, which async-nats reads only with its
+/// `server_2_10` feature) shows as one with none here: taken for one that takes every
+/// partition, which is safe (it is reported, never deleted).
+pub(super) fn filters_of(config: &async_nats::jetstream::consumer::Config) -> Vec<&str> {
+    Some(config.filter_subject.as_str())
+        .filter(|f| !f.is_empty())
+        .into_iter()
+        .collect()
 }
 
 /// The durable name of the relays that made consumer `name` of `partition`, when its name
@@ -55,10 +91,11 @@ pub(super) fn explain(
             "consumer '{name}' of partition {partition} belongs to other relays, named \
              '{group}', and this one is named '{durable}'. Relays of one stream share one \
              durable name (the stream gives each message to one consumer): start this one with \
-             --durable {group} (`Relay::durable`). If those relays are gone for good, run one \
-             relay named '{group}' and stop it: it deletes their consumers as it hands their \
-             partitions back (what they parked waits for relays of that name: `deskhook parked \
-             --durable {group}`)"
+             --durable {group} (`Relay::durable`). If those relays are gone for good, delete \
+             their consumers, '{group}-<partition>-<lease>' (`nats consumer rm {stream} \
+             {name}`, …): the stream keeps what they did not acknowledge. What they parked is \
+             delivered only by relays named '{group}' (`deskhook parked --durable {group}` \
+             shows it)"
         ),
         None => format!(
             "consumer '{name}' on partition {partition}'s subjects is not a relay's, and the \
@@ -91,7 +128,7 @@ pub(super) async fn first_obstacle(
         let consumer = (
             &info.name[..],
             config.description.as_deref(),
-            &config.filter_subject[..],
+            &filters_of(config)[..],
         );
         if let Some(why) = obstacle(consumer, settings, durable) {
             return Ok(Some(format!("stream '{}': {why}", settings.stream_name())));
@@ -100,28 +137,20 @@ pub(super) async fn first_obstacle(
     Ok(None)
 }
 
-/// Why the consumer `(name, description, filter)` keeps the relays named `durable` from a
+/// Why the consumer `(name, description, filters)` keeps the relays named `durable` from a
 /// partition of the stream of `settings`, if it does.
 fn obstacle(
-    (name, description, filter): (&str, Option<&str>, &str),
+    (name, description, filters): (&str, Option<&str>, &[&str]),
     settings: &StreamSettings,
     durable: &str,
 ) -> Option<String> {
     if is_ours(durable, name) {
         return None;
     }
-    let partition = description
-        .and_then(|d| d.strip_prefix(DESCRIPTION))
-        .and_then(|n| n.parse().ok())
-        .or_else(|| partition_filtered(settings, filter))?;
+    let partition =
+        (0..settings.partition_count()).find(|&p| takes(filters, &settings.partition_filter(p)))?;
     let names = (settings.stream_name(), durable);
     Some(explain(name, description, partition, names))
-}
-
-/// The partition whose subjects `filter` is, when it is one of the stream's partition
-/// filters.
-fn partition_filtered(settings: &StreamSettings, filter: &str) -> Option<u32> {
-    (0..settings.partition_count()).find(|&p| settings.partition_filter(p) == filter)
 }
 
 #[cfg(test)]
@@ -130,13 +159,48 @@ mod tests {
 
     #[test]
     fn a_groups_own_consumers_are_its_durable_a_partition_and_a_revision() {
-        assert!(is_ours("deskhook-relay", "deskhook-relay-3-17"));
-        assert!(!is_ours("deskhook-relay", "deskhook-relay-3"));
-        assert!(!is_ours("deskhook-relay", "deskhook-relay-3-17-2"));
-        assert!(!is_ours("deskhook-relay", "deskhook-relay-eu-3-17"));
-        assert!(!is_ours("deskhook-relay", "other-3-17"));
-        assert!(!is_ours("relay", "deskhook-relay-3-17"));
-        assert!(!is_ours("deskhook-relay", "deskhook-relay--17"));
+        assert_eq!(
+            parse_name("deskhook-relay", "deskhook-relay-3-17"),
+            Some((3, 17))
+        );
+        assert_eq!(parse_name("relay-3", "relay-3-3-17"), Some((3, 17)));
+        for (durable, name) in [
+            ("deskhook-relay", "deskhook-relay-3"),
+            ("deskhook-relay", "deskhook-relay-3-17-2"),
+            ("deskhook-relay", "deskhook-relay-eu-3-17"),
+            ("deskhook-relay", "other-3-17"),
+            ("relay", "deskhook-relay-3-17"),
+            ("deskhook-relay", "deskhook-relay--17"),
+            ("relay", "relay-3-3-17"),
+        ] {
+            assert!(!is_ours(durable, name), "{name} is not {durable}'s");
+        }
+    }
+
+    #[test]
+    fn subject_filters_overlap_token_by_token() {
+        let partition = "deskhook.*.*.3";
+        for filter in [
+            "deskhook.*.*.3",
+            "deskhook.>",
+            ">",
+            "deskhook.zenlix.create.3",
+            "deskhook.*.*.*",
+            "*.zenlix.*.3",
+        ] {
+            assert!(takes(&[filter], partition), "{filter}");
+        }
+        for filter in [
+            "deskhook.*.*.4",
+            "deskhook.zenlix.create",
+            "deskhook.*.*.3.x",
+            "other.>",
+            "deskhook-dead.>",
+        ] {
+            assert!(!takes(&[filter], partition), "{filter}");
+        }
+        assert!(takes(&[], partition), "no filter: every subject");
+        assert!(takes(&["other.>", "deskhook.*.*.3"], partition));
     }
 
     #[test]
@@ -171,24 +235,24 @@ mod tests {
     }
 
     #[test]
-    fn only_partition_filters_and_relays_descriptions_are_obstacles() {
+    fn only_consumers_that_take_a_partition_and_are_not_the_groups_are_obstacles() {
         let settings = StreamSettings::new().partitions(4);
-        let info = |name, description, filter| (name, description, filter);
-        let ours = info(
-            "eu-2-5",
-            Some("deskhook relay, partition 2"),
-            "deskhook.*.*.2",
+        let relay = Some("deskhook relay, partition 2");
+        assert_eq!(
+            obstacle(("eu-2-5", relay, &["deskhook.*.*.2"]), &settings, "eu"),
+            None
         );
-        assert_eq!(obstacle(ours, &settings, "eu"), None);
-        let theirs = info(
-            "us-2-5",
-            Some("deskhook relay, partition 2"),
-            "deskhook.*.*.2",
+        assert!(obstacle(("us-2-5", relay, &["deskhook.*.*.2"]), &settings, "eu").is_some());
+        let by_hand = obstacle(("audit", None, &["deskhook.*.*.1"]), &settings, "eu");
+        assert!(
+            by_hand.is_some_and(|why| why.contains("on partition 1's subjects")),
+            "the partition it takes"
         );
-        assert!(obstacle(theirs, &settings, "eu").is_some());
-        let by_hand = info("audit", None, "deskhook.*.*.1");
-        assert!(obstacle(by_hand, &settings, "eu").is_some());
-        let elsewhere = info("audit", None, "other.>");
-        assert_eq!(obstacle(elsewhere, &settings, "eu"), None);
+        let everything = obstacle(("audit", None, &[]), &settings, "eu");
+        assert!(everything.is_some_and(|why| why.contains("on partition 0's subjects")));
+        assert_eq!(
+            obstacle(("audit", None, &["other.>"]), &settings, "eu"),
+            None
+        );
     }
 }

@@ -117,7 +117,7 @@ impl Shared {
     }
 
     /// Owns `partition` under lease `revision` until told otherwise: makes its consumer
-    /// (in place of any other of the partition), delivers the events parked in it, then
+    /// (in place of its group's older one), delivers the events parked in it, then
     /// pulls continuously and hands each message to the engine. At [`Order::HandBack`] it
     /// waits until what it took is acknowledged or parked (the relay's grace at most),
     /// withdraws the rest, then deletes its consumer.
@@ -337,14 +337,16 @@ impl Shared {
     /// The lease revision in the name of a consumer of `partition` (see
     /// [`Shared::consumer_name`]); `None` for another name.
     fn revision_in(&self, partition: u32, name: &str) -> Option<u64> {
-        name.strip_prefix(&format!("{}-{partition}-", self.durable)[..])?
-            .parse()
-            .ok()
+        foreign::parse_name(&self.durable, name)
+            .filter(|(p, _)| *p == partition)
+            .map(|(_, revision)| revision)
     }
 
-    /// This relay's consumer of `partition`, in place of any older consumer of it. A
-    /// consumer of a later tenure, with a lease the server says is no longer ours, means our
-    /// lease has ended: it is left alone ([`NoConsumer::Superseded`]).
+    /// This relay's consumer of `partition`, in place of its group's older consumer of it.
+    /// A consumer of a later tenure, with a lease the server says is no longer ours, means
+    /// our lease has ended: it is left alone ([`NoConsumer::Superseded`]). One of another
+    /// group, or made by hand, that takes the partition's messages is left alone too
+    /// ([`NoConsumer::Foreign`]).
     async fn consumer(
         &self,
         partition: u32,
@@ -357,15 +359,18 @@ impl Shared {
         while let Some(info) = others.next().await {
             let info =
                 info.map_err(|e| NoConsumer::Failed(format!("cannot list the consumers: {e}")))?;
+            // Another group's, or one made by hand: never deleted (see `foreign`).
+            if !foreign::is_ours(&self.durable, &info.name)
+                && foreign::takes(&foreign::filters_of(&info.config), &filter)
+            {
+                return Err(NoConsumer::Foreign(foreign::explain(
+                    &info.name,
+                    info.config.description.as_deref(),
+                    partition,
+                    (self.settings.stream_name(), &self.durable),
+                )));
+            }
             if info.config.filter_subject == filter && info.name != name {
-                if !foreign::is_ours(&self.durable, &info.name) {
-                    return Err(NoConsumer::Foreign(foreign::explain(
-                        &info.name,
-                        info.config.description.as_deref(),
-                        partition,
-                        (self.settings.stream_name(), &self.durable),
-                    )));
-                }
                 if let (Some(ours), Some(theirs)) = (ours, self.revision_in(partition, &info.name))
                     && theirs > ours
                     // Still ours at our revision or later: that consumer is stale (a leases
