@@ -213,6 +213,17 @@ fn a_relay_given_a_bucket_that_does_not_exist_refuses_to_start() {
         );
     }
     assert_eq!(receiver.count(), 0);
+    // Refused before the relay made buckets of its own.
+    let kv = nats::block_on(async {
+        use futures_util::StreamExt as _;
+        let js = nats::context(&url).await;
+        js.stream_names()
+            .map(|name| name.unwrap())
+            .filter(|name| std::future::ready(name.starts_with("KV_")))
+            .collect::<Vec<String>>()
+            .await
+    });
+    assert_eq!(kv, ["KV_deskhook_endpoints"]);
 }
 
 /// A deskhook.toml with the endpoints `(name, path)` on `receiver`.

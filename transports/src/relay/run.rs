@@ -54,6 +54,7 @@ impl Relay {
             me,
             leases,
             parked,
+            store,
         } = self.open().await?;
         let partitions = settings.partition_count();
         let names: Vec<String> = self
@@ -68,23 +69,9 @@ impl Relay {
             relaying_sink(self.sink, partitions, self.max_pending, &unpublished);
         let (http, guard) = sink.build_async()?;
         let revision = Arc::new(AtomicU64::new(0));
-        let follower = match &self.bucket {
+        let follower = match store {
             None => None,
-            Some((bucket, key)) => {
-                let store = if self.create_bucket {
-                    EndpointStore::open(&context, bucket, replicas, key.clone()).await
-                } else {
-                    EndpointStore::open_existing_or(
-                        &context,
-                        bucket,
-                        key.clone(),
-                        "or empty by a relay told to make it (`--create-endpoints-bucket`, \
-                         `Relay::create_endpoints_bucket`)",
-                    )
-                    .await
-                }?
-                .require_sealed(self.require_sealed)
-                .previous_keys(self.previous_keys.clone());
+            Some(store) => {
                 let applied = self.applied.clone();
                 Some(follow_bucket(store, &http, &sources, &revision, applied).await?)
             }
@@ -187,7 +174,8 @@ impl Relay {
     }
 
     /// Connects and opens what the relay works with on the servers: the stream (made if
-    /// missing), its dead letters' stream, the leases and the parked events buckets.
+    /// missing), the endpoints bucket, its dead letters' stream, the leases and the parked
+    /// events buckets.
     async fn open(&self) -> Result<Opened, Error> {
         let context = crate::nats::connect(&self.urls, self.connect.clone(), self.timeout).await?;
         let settings = self.stream_settings(&context).await;
@@ -206,6 +194,27 @@ impl Relay {
         if let Some(why) = obstacle {
             return Err(Error::Config(why));
         }
+        // Before the relay's own buckets are made: a relay refused for a misspelt bucket
+        // leaves nothing behind.
+        let store = match &self.bucket {
+            None => None,
+            Some((bucket, key)) => Some(
+                if self.create_bucket {
+                    EndpointStore::open(&context, bucket, replicas, key.clone()).await
+                } else {
+                    EndpointStore::open_existing_or(
+                        &context,
+                        bucket,
+                        key.clone(),
+                        "or empty by a relay told to make it (`--create-endpoints-bucket`, \
+                         `Relay::create_endpoints_bucket`)",
+                    )
+                    .await
+                }?
+                .require_sealed(self.require_sealed)
+                .previous_keys(self.previous_keys.clone()),
+            ),
+        };
         let dead_stream =
             patiently(|| dead_letter_stream(&context, &settings, replicas, &self.urls)).await?;
         let me = relay_id();
@@ -226,6 +235,7 @@ impl Relay {
             me,
             leases,
             parked,
+            store,
         })
     }
 
@@ -267,6 +277,8 @@ struct Opened {
     me: String,
     leases: Arc<leases::Leases>,
     parked: Arc<parked::Parked>,
+    /// The endpoints bucket, when the relay follows one.
+    store: Option<EndpointStore>,
 }
 
 /// The tasks that run beside the partitions' owner while the relay delivers, each stopped
