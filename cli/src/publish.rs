@@ -2,7 +2,6 @@
 //! them.
 
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use deskhook::Dispatcher;
@@ -39,40 +38,52 @@ pub(crate) struct Args {
     events: crate::events::EventArgs,
 }
 
+/// The stream's settings: its partition count and storage when it exists (as relays take
+/// them), so that publishing into a stream made with other settings is not a conflict.
+fn stream_settings(args: &Args) -> Result<StreamSettings, String> {
+    let settings = StreamSettings::new()
+        .name(&args.stream)
+        .subject_prefix(&args.subject_prefix);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(async {
+            let context = deskhook_transports::nats::connect(
+                &args.nats.urls,
+                async_nats::ConnectOptions::new(),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(settings.of_existing(&context).await)
+        })
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     args.events.check("publish");
     let events = args.events.events()?;
     let count = events.event_types().len();
+    let stream = stream_settings(&args)?;
     let dead_letters = crate::send::temporary_dead_letter_file()?;
-    // Set once the sink knows the stream's partitions (before anything is published).
-    let partitions: Arc<OnceLock<u32>> = Arc::default();
-    let observer = {
-        let partitions = partitions.clone();
-        move |record: &AttemptRecord<'_>| {
-            let line = match record.outcome {
-                AttemptOutcome::Delivered => {
-                    let of = partitions.get().copied().unwrap_or(1);
-                    format!(
-                        "published  {:<8} {}  partition {} of {of}",
-                        record.event_type,
-                        crate::printable(record.ticket),
-                        partition_of(record.ticket, of)
-                    )
-                }
-                _ => crate::send::attempt_line(record, 4),
-            };
-            crate::send::print_line(&line);
-        }
+    let of = stream.partition_count();
+    let observer = move |record: &AttemptRecord<'_>| {
+        let line = match record.outcome {
+            AttemptOutcome::Delivered => format!(
+                "published  {:<8} {}  partition {} of {of}",
+                record.event_type,
+                crate::printable(record.ticket),
+                partition_of(record.ticket, of)
+            ),
+            _ => crate::send::attempt_line(record, 4),
+        };
+        crate::send::print_line(&line);
     };
     let retry: RetrySchedule = "0s,1s,2s"
         .parse()
         .map_err(|e| format!("the retry schedule: {e}"))?;
     let (sink, guard) = NatsSink::builder(&args.nats.urls)
-        .stream(
-            StreamSettings::new()
-                .name(&args.stream)
-                .subject_prefix(&args.subject_prefix),
-        )
+        .stream(stream)
         .require_server(true)
         .retry(retry)
         .dead_letter_path(&dead_letters)
@@ -82,7 +93,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             let _ = std::fs::remove_file(&dead_letters);
             e.to_string()
         })?;
-    let _ = partitions.set(sink.stream().partition_count());
     let stream = sink.stream().stream_name().to_owned();
     let dispatcher = Dispatcher::builder().sink("nats", sink.clone()).build();
     events.emit(&dispatcher, args.events.tenant.as_deref());

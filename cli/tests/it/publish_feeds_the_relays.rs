@@ -13,6 +13,8 @@ fn published_events_are_stored_and_a_relay_delivers_them() {
     let server = nats::NatsServer::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
+    // The stream exists, with 4 partitions (not the 16 a new one gets): taken as it is.
+    nats::publish_in_turn(&server, 4, (&[], 0), &dir.path().join("maker.dead.jsonl"));
     let out = support::deskhook_in(
         dir.path(),
         &["publish", "--nats", &url, "--action", "create,comment,ok"],
@@ -24,7 +26,7 @@ fn published_events_are_stored_and_a_relay_delivers_them() {
     for (line, action) in lines.iter().zip(["create", "comment", "ok"]) {
         let expected = format!("published  {action:<8} E3XK  partition ");
         assert!(
-            line.starts_with(&expected) && line.ends_with(" of 16"),
+            line.starts_with(&expected) && line.ends_with(" of 4"),
             "{line}"
         );
     }

@@ -469,6 +469,32 @@ impl StreamSettings {
         Ok(warnings)
     }
 
+    /// These settings with the partition count and the storage of the stream, when it
+    /// exists (its publisher chose them): what a relay, or a publisher that joins the
+    /// stream rather than makes it, works with. A stream that does not record its partition
+    /// count keeps these settings' (logged: relays and publishers must agree).
+    pub async fn of_existing(self, context: &jetstream::Context) -> StreamSettings {
+        let mut settings = self;
+        if let Ok(found) = context.get_stream(settings.stream_name()).await {
+            let config = &found.cached_info().config;
+            settings = settings.storage(match config.storage {
+                stream::StorageType::Memory => Storage::Memory,
+                stream::StorageType::File => Storage::File,
+            });
+            match partitions_of(config) {
+                Some(partitions) => settings = settings.partitions(partitions),
+                None => log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "stream '{}' does not record its partition count (it was not made by \
+                     deskhook 0.1's NatsSink); assuming {}: relays and publishers must agree",
+                    settings.stream_name(),
+                    settings.partition_count()
+                ),
+            }
+        }
+        settings
+    }
+
     /// Creates the stream if it is missing, or checks it if it exists; returns its info.
     ///
     /// # Errors

@@ -18,7 +18,7 @@ use super::{Relay, RelayReady, RelayReport, foreign, leases, nats_error, parked}
 use crate::delivery::{DeadLetter, DeliveryGuard, Hooks};
 use crate::endpoint_store::EndpointStore;
 use crate::error::Error;
-use crate::nats::{StreamSettings, partitions_of};
+use crate::nats::StreamSettings;
 
 impl Relay {
     /// Delivers until `stop` resolves.
@@ -178,7 +178,7 @@ impl Relay {
     /// events buckets.
     async fn open(&self) -> Result<Opened, Error> {
         let context = crate::nats::connect(&self.urls, self.connect.clone(), self.timeout).await?;
-        let settings = self.stream_settings(&context).await;
+        let settings = self.stream.clone().of_existing(&context).await;
         let info = settings.ensure(&context).await?;
         let replicas = info.config.num_replicas;
         let stream = patiently(|| async {
@@ -237,30 +237,6 @@ impl Relay {
             parked,
             store,
         })
-    }
-
-    /// The stream's settings: the partition count and the storage are the stream's own
-    /// when it exists (the publisher chose them).
-    async fn stream_settings(&self, context: &jetstream::Context) -> StreamSettings {
-        let mut settings = self.stream.clone();
-        if let Ok(found) = context.get_stream(settings.stream_name()).await {
-            let config = &found.cached_info().config;
-            settings = settings.storage(match config.storage {
-                stream::StorageType::Memory => crate::nats::Storage::Memory,
-                stream::StorageType::File => crate::nats::Storage::File,
-            });
-            match partitions_of(config) {
-                Some(partitions) => settings = settings.partitions(partitions),
-                None => log::warn!(
-                    target: deskhook::LOG_TARGET,
-                    "stream '{}' does not record its partition count (it was not made by \
-                     deskhook 0.1's NatsSink); assuming {}: relays and publishers must agree",
-                    settings.stream_name(),
-                    settings.partition_count()
-                ),
-            }
-        }
-        settings
     }
 }
 
