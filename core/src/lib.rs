@@ -174,8 +174,9 @@
 //!
 //! - `error`: an event could not be serialized and was dropped.
 //! - `warn`: a sink failed or panicked; an event was dropped (a whole event of an unknown or
-//!   compiled-out action, an invalid tenant). `emit` of a compiled-out action does nothing,
-//!   silently.
+//!   compiled-out action, an invalid tenant); two sinks of one dispatcher have one name (at
+//!   [`DispatcherBuilder::build`](dispatch::DispatcherBuilder::build)). `emit` of a
+//!   compiled-out action does nothing, silently.
 //!
 //! The transports in `deskhook-transports` log under the same target (delivery failures, dead
 //! letters, disabled endpoints).

@@ -59,11 +59,13 @@
 //! Records go to the `log` crate under the target `deskhook`:
 //!
 //! - `error`: an endpoint answered 410 and is disabled; an event could not be written to the
-//!   spool; the delivery runtime shut down with events undelivered.
+//!   spool; the delivery runtime shut down with events undelivered; a relay's partition is
+//!   held by a consumer that is not its group's.
 //! - `warn`: an event was dead-lettered or dropped (a full queue or memory budget), a shutdown
-//!   left events undelivered, a background flush or a rotation of the file log failed.
+//!   left events undelivered, a background flush or a rotation of the file log failed; a
+//!   relay lost its connection to NATS.
 //! - `info`: an endpoint was added, updated, paused, resumed or removed; spooled events from
-//!   before a restart go out.
+//!   before a restart go out; a relay is connected to NATS again.
 //!
 //! # Changes
 //!
@@ -251,6 +253,19 @@
 //!   open, each with its connection task on the application's runtime, for as long as the
 //!   sink was referenced: with a global dispatcher, the process's life). An origin's name
 //!   is looked up by one task whose answer every attempt waiting for it shares.
+//! - A relay given an endpoints bucket that does not exist fails to start, naming the
+//!   buckets there are (it used to make the bucket, empty, and acknowledge every event as
+//!   one no endpoint takes): a relay deployed before the first endpoint is added needs
+//!   `Relay::create_endpoints_bucket` (`deskhook relay --create-endpoints-bucket`).
+//! - A relay no longer deletes a consumer of the stream that is not its group's (another
+//!   durable name, or one made by hand) to make its own: it fails to start while one takes
+//!   a partition's messages, and one found later keeps its partition, logged, until it goes.
+//! - `relay::parked` fails, naming the relays that have run, for a durable name no relay
+//!   has run with (it gave an empty list). `EndpointStore::open_existing`'s error for a
+//!   bucket that does not exist says so and points to the closest name.
+//! - New: `EndpointStore::list_each` (every record, those that cannot be read apart),
+//!   `not_opened_by_key` and `revision_of` (what `deskhook endpoints add --replace` writes
+//!   with), `nats::StreamSettings::of_existing`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

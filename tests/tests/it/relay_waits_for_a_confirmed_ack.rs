@@ -121,7 +121,9 @@ fn a_tickets_next_event_waits_for_the_servers_confirmation() {
         .ack_wait(Duration::from_secs(30)),
     );
     // Both messages handed out to the relay, which takes them in one go (one pull): a
-    // margin for it to take the second after the first, then the first is answered.
+    // margin for it to take the second after the first (the relay says nothing outside
+    // when it takes a message; the server's count is the closest sign), then the first is
+    // answered.
     let deadline = Instant::now() + Duration::from_secs(30);
     let stream = StreamSettings::new().stream_name().to_owned();
     while block_on(handed_out(&url_as(&server, "publisher"), &stream)) < 2 {
@@ -131,7 +133,7 @@ fn a_tickets_next_event_waits_for_the_servers_confirmation() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
     answer.send(()).expect("the receiver waits");
     wait_for(&receiver, 1);
     // The first acknowledgement is refused, and asked again: the second event waits. Were

@@ -249,7 +249,12 @@ async fn not_opened(
     let mut buckets = Vec::new();
     while let Some(name) = names.next().await {
         match name {
-            Ok(name) => buckets.extend(name.strip_prefix("KV_").map(str::to_owned)),
+            // Not the relays' own buckets: no endpoints bucket is named like them.
+            Ok(name) => buckets.extend(
+                name.strip_prefix("KV_")
+                    .filter(|b| !b.ends_with("-leases") && !b.ends_with("-parked"))
+                    .map(str::to_owned),
+            ),
             // Not listed: the error as the server gave it.
             Err(_) => return nats_error(bucket, "open it", e),
         }
@@ -422,6 +427,10 @@ impl EndpointStore {
     /// [`open_existing`](EndpointStore::open_existing), whose error for a bucket that does
     /// not exist ends with `made_else`: how else than by adding an endpoint the caller can
     /// have it made.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_existing`](EndpointStore::open_existing).
     pub(crate) async fn open_existing_or(
         context: &jetstream::Context,
         bucket: &str,

@@ -209,9 +209,9 @@
 //! changes): registered before delivery starts, then every change applied as it comes, with
 //! [`Relay::on_endpoints`] told the revision each time. A bucket that does not exist is
 //! refused (a misspelt name would leave the relay with no endpoint, acknowledging every
-//! event) unless [`Relay::create_endpoints_bucket`] asks for it to be made. [`Relay::reloads`] replaces the
-//! configured endpoints with new sets as they come (`deskhook relay` sends one when SIGHUP
-//! makes it re-read `--config`). A name is the bucket's when the bucket has a record of it:
+//! event) unless [`Relay::create_endpoints_bucket`] asks for it to be made.
+//! [`Relay::reloads`] replaces the configured endpoints with new sets as they come
+//! (`deskhook relay` sends one when SIGHUP makes it re-read `--config`). A name is the bucket's when the bucket has a record of it:
 //! the configured endpoint of that name is set aside (logged) and takes over again when the
 //! bucket's record is removed. So an endpoint moved from the configuration to the bucket is
 //! never removed on the way, and a SIGHUP never puts an old URL or revoked secrets back

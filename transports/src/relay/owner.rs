@@ -51,13 +51,20 @@ impl Link {
     }
 }
 
-/// What a relay says when a request of the leases bucket got no answer in time, by the
-/// state of `client`'s connection.
-fn no_answer(client: &async_nats::Client) -> &'static str {
+/// Logs that a request of the leases bucket got no answer in time: a warning while
+/// connected (the bucket is slow), a debug record while not (the lost connection is said
+/// once, by [`Link`]).
+fn no_answer(client: &async_nats::Client, then: &str) {
     if client.connection_state() == async_nats::connection::State::Connected {
-        "relay: the leases bucket is slow to answer"
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "relay: the leases bucket is slow to answer{then}"
+        );
     } else {
-        "relay: no connection to NATS, so no answer from the leases bucket"
+        log::debug!(
+            target: deskhook::LOG_TARGET,
+            "relay: no connection to NATS, so no answer from the leases bucket{then}"
+        );
     }
 }
 
@@ -159,8 +166,7 @@ impl Owner {
             }
             link.look();
             if tokio::time::timeout(every, self.rebalance()).await.is_err() {
-                let why = no_answer(&link.client);
-                log::warn!(target: deskhook::LOG_TARGET, "{why}; trying again");
+                no_answer(&link.client, "; trying again");
             }
         }
         for held in lock(&self.held).values() {
@@ -429,7 +435,7 @@ async fn renew(
         match alive {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::warn!(target: deskhook::LOG_TARGET, "relay: {e}"),
-            Err(_) => log::warn!(target: deskhook::LOG_TARGET, "{}", no_answer(&client)),
+            Err(_) => no_answer(&client, ""),
         }
         let mut lost = Vec::new();
         {

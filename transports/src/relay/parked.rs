@@ -282,7 +282,11 @@ pub async fn parked(
 async fn relays_there(context: &jetstream::Context) -> String {
     let mut names = context.stream_names();
     let mut relays = Vec::new();
-    while let Some(Ok(name)) = names.next().await {
+    while let Some(name) = names.next().await {
+        // Not listed: nothing to point to.
+        let Ok(name) = name else {
+            return String::new();
+        };
         if let Some(relay) = name
             .strip_prefix("KV_")
             .and_then(|n| n.strip_suffix("-parked"))

@@ -29,9 +29,9 @@ impl Relay {
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; [`Error::Config`]
     /// for a consumer of the stream that is not this group's (see [How work is
     /// shared](super#how-work-is-shared)), a leases or endpoints bucket it cannot use, an
-    /// endpoints bucket that does not exist
-    /// (unless [`create_endpoints_bucket`](Relay::create_endpoints_bucket)), or a duration
-    /// out of its range; what building the sink returns (bad endpoints).
+    /// endpoints bucket that does not exist (unless
+    /// [`create_endpoints_bucket`](Relay::create_endpoints_bucket)), or a duration out of
+    /// its range; what building the sink returns (bad endpoints).
     pub async fn run(
         mut self,
         stop: impl Future<Output = ()> + Send,
