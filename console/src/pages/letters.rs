@@ -193,6 +193,10 @@ fn letter_row(base: &Base, stored: &StoredLetter, registered: bool) -> Markup {
             td { span.(status_class(l.last_status)) {
                 @match (l.last_status, &l.last_error) {
                     (Some(status), _) => (status),
+                    // Said once, in the Reason column beside it.
+                    (None, Some(error)) if *error == l.reason => {
+                        span title=(error) { "error" }
+                    }
                     (None, Some(error)) => (error),
                     (None, None) => "—",
                 }

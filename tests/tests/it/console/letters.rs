@@ -1,6 +1,6 @@
 //! The dead letters page: its filter, "Replay all matching" replaying what the filter
 //! matches on every page and nothing else, and a query that does not read; an event's page
-//! that says when it shows only the newest of what a ticket did.
+//! that says when it shows only the newest of what a ticket did; a letter's error said once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -213,4 +213,43 @@ async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
     );
     let calm = page("T-calm").await;
     assert!(!calm.body.contains("only the newest"), "{}", calm.body);
+}
+
+/// A letter whose last attempt got no answer but an error that is also its reason (a
+/// refusal before sending) shows the text once, in Reason; Last says "error" (the text in
+/// its title). No request is made: the guard refuses the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_error_that_is_the_reason_is_written_once() {
+    let c = console(router);
+    // A name is judged when resolved: `localhost` is refused at the attempt.
+    let mut crm = EndpointSpec::new("crm", "http://localhost:9/hook");
+    crm.retry = Some("0s".parse().unwrap());
+    c.sink.endpoints().upsert_spec(&crm).unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", c.sink.clone())
+        .build();
+    dispatcher.emit(Action::Create, &ticket("T-1"), &deskhook::sample::user());
+    c.sink.flush(WAIT).unwrap();
+    let letter = c
+        .sink
+        .dead_letters()
+        .list(&DeadLetterQuery::new())
+        .unwrap()
+        .items
+        .remove(0)
+        .letter;
+    assert_eq!(letter.last_error.as_deref(), Some(&letter.reason[..]));
+    let page = send(
+        &c.app,
+        Request::get("/dead-letters").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let reason = letter.reason.replace('\'', "&#39;");
+    assert_eq!(
+        page.body.matches(&format!(">{reason}<")).count(),
+        1,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(">error</span>"), "{}", page.body);
 }
