@@ -102,6 +102,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "{} of {count} event(s) stored in stream {stream}",
         totals.delivered
     );
+    if totals.dropped > 0 {
+        summary.push_str(&format!(", {} dropped (queue full)", totals.dropped));
+    }
     if finished.is_err() {
         summary.push_str(&format!("; stopped waiting after {}s", WAIT.as_secs()));
     }
