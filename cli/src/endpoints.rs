@@ -417,9 +417,11 @@ async fn list(store: &EndpointStore) -> Result<ExitCode, String> {
     lines.extend(unreadable.iter().map(|record| {
         (
             &record.name[..],
+            // Its name is whatever its key says, written by anyone who can write there.
             format!(
                 "{}  ?  unreadable  ?  ?  rev {}",
-                record.name, record.revision
+                crate::printable(&record.name),
+                record.revision
             ),
         )
     }));
