@@ -25,6 +25,34 @@ pub(crate) struct Nats {
     pub(crate) urls: String,
 }
 
+impl Nats {
+    /// Runs `work` with a JetStream context on the servers, on a runtime of its own (the
+    /// command's): what a command that makes a few requests and ends needs.
+    ///
+    /// # Errors
+    ///
+    /// When the runtime cannot start or the servers cannot be reached; what `work` returns.
+    pub(crate) fn with_context<T>(
+        &self,
+        work: impl AsyncFnOnce(async_nats::jetstream::Context) -> Result<T, String>,
+    ) -> Result<T, String> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?
+            .block_on(async {
+                let context = deskhook_transports::nats::connect(
+                    &self.urls,
+                    async_nats::ConnectOptions::new(),
+                    Duration::from_secs(5),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                work(context).await
+            })
+    }
+}
+
 /// One endpoint given on the command line: `--url` and its `--secret`s.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Target {

@@ -1,7 +1,6 @@
 //! `deskhook parked --nats URL`: what the relays have parked, by endpoint.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Show what relays have parked for failing endpoints, by endpoint
 ///
@@ -32,18 +31,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let endpoints = runtime.block_on(async {
-        let context = deskhook_transports::nats::connect(
-            &args.nats.urls,
-            async_nats::ConnectOptions::new(),
-            Duration::from_secs(5),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let endpoints = args.nats.with_context(async |context| {
         deskhook_transports::relay::parked(&context, &args.durable)
             .await
             .map_err(|e| e.to_string())

@@ -44,20 +44,8 @@ fn stream_settings(args: &Args) -> Result<StreamSettings, String> {
     let settings = StreamSettings::new()
         .name(&args.stream)
         .subject_prefix(&args.subject_prefix);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?
-        .block_on(async {
-            let context = deskhook_transports::nats::connect(
-                &args.nats.urls,
-                async_nats::ConnectOptions::new(),
-                Duration::from_secs(5),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            Ok(settings.of_existing(&context).await)
-        })
+    args.nats
+        .with_context(async |context| Ok(settings.of_existing(&context).await))
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
