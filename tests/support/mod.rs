@@ -3,6 +3,7 @@
 //!
 //! Every receiver binds `127.0.0.1:0` and is stopped (its threads joined) when dropped.
 
+pub mod logs;
 pub mod nats;
 pub mod tls;
 

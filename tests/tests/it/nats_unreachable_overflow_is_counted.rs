@@ -3,7 +3,6 @@
 //! sink's and the dispatcher's stats and logged, never lost silently. And a drop that `emit`
 //! is told of is logged once, not again by the dispatcher.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use deskhook::policy::OverflowPolicy;
@@ -12,37 +11,11 @@ use deskhook_tests::nats::free_port;
 use deskhook_tests::{dead_letter_file, ticket};
 use deskhook_transports::nats::NatsSink;
 
-/// Keeps deskhook's warnings for the test to read.
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target() == deskhook::LOG_TARGET && metadata.level() <= log::Level::Warn
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            self.0.lock().unwrap().push(record.args().to_string());
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOG: Capture = Capture(Mutex::new(Vec::new()));
-
-/// Installs [`LOG`] as the process's logger, once for the tests of this file.
-fn capture_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&LOG).expect("the only logger of this test binary");
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
-
 #[test]
 fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
     // The logger is the process's: it also takes the other tests' records, so the checks
     // below look only at messages that name this test's server or its 4-event queue.
-    capture_logs();
+    let logs = deskhook_tests::logs::logs();
     let url = format!("nats://127.0.0.1:{}", free_port());
     let (_dir, dead) = dead_letter_file();
     let (sink, guard) = NatsSink::builder(&url)
@@ -55,13 +28,8 @@ fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
         .shutdown_timeout(Duration::from_millis(100))
         .build()
         .expect("the sink starts without its server");
-    assert!(
-        LOG.0.lock().unwrap().iter().any(|m| m.contains(&format!(
-            "NATS at {url} did not answer within 200ms; events wait in the queue"
-        ))),
-        "{:?}",
-        LOG.0.lock().unwrap()
-    );
+    let waits = format!("NATS at {url} did not answer within 200ms; events wait in the queue");
+    assert!(!logs.with(&waits).is_empty(), "{:?}", logs.with(""));
     // Its one endpoint is the stream: HTTP endpoints are the relays', not its own.
     let endpoints = sink.delivery().endpoints();
     assert_eq!(endpoints.names(), ["nats"]);
@@ -95,13 +63,9 @@ fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
     assert_eq!(stats.delivered, 0);
     // `emit` had handed the events over: the drops are counted and logged, not returned.
     assert_eq!(dispatcher.stats().sinks[0].failed, 0);
-    let drops = LOG
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.contains("endpoint 'nats': queue full (4 events, overflow drop-newest)"))
-        .count();
+    let drops = logs
+        .with("endpoint 'nats': queue full (4 events, overflow drop-newest)")
+        .len();
     assert_eq!(drops, 15, "each drop is logged");
 
     // At shutdown what waited goes to the dead letters: nothing is lost silently.
@@ -113,7 +77,7 @@ fn a_full_queue_drops_newest_and_counts_and_logs_each_drop() {
 
 #[test]
 fn a_drop_emit_is_told_of_is_logged_once() {
-    capture_logs();
+    let logs = deskhook_tests::logs::logs();
     let (_dir, dead) = dead_letter_file();
     // A paused endpoint with room for one event, and `block` (which routes on the emitting
     // thread): the second event waits 10 ms for room and is dropped, and `emit` is told.
@@ -137,14 +101,7 @@ fn a_drop_emit_is_told_of_is_logged_once() {
     dispatcher.emit(Action::Create, &ticket("LOGGED-ONCE-2"), &user);
     assert_eq!(sink.endpoints().get("paused").unwrap().stats.dropped, 1);
     assert_eq!(dispatcher.stats().sinks[0].failed, 1, "emit was told");
-    let told: Vec<String> = LOG
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.contains("on ticket LOGGED-ONCE-2)"))
-        .cloned()
-        .collect();
+    let told = logs.with("on ticket LOGGED-ONCE-2)");
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(
         told[0].contains("endpoint 'paused': queue full (1 events, overflow block"),

@@ -117,3 +117,93 @@ fn a_consumer_made_by_hand_on_a_partition_is_named_and_left_alone() {
     assert_eq!(consumers, ["audit"], "left alone");
     assert_eq!(receiver.count(), 0);
 }
+
+/// A consumer made by hand while a relay runs (the relay's own consumer of that partition
+/// gone meanwhile): the relay, making its consumer again, finds it, says so once at
+/// `error`, and leaves it and the partition alone; once it is gone, the relay pulls again
+/// and delivers what waited.
+#[test]
+fn a_consumer_that_appears_later_is_left_alone_until_it_goes() {
+    use deskhook_transports::nats::async_nats::jetstream::consumer;
+    use deskhook_transports::nats::partition_of;
+    use futures_util::StreamExt as _;
+    let logs = deskhook_tests::logs::logs();
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    let receiver = Receiver::ok();
+    let code = "LATER-1";
+    publish_numbered(&server, code, 1, &dead);
+    let settings = StreamSettings::new();
+    let partition = partition_of(code, settings.partition_count());
+    let filter = settings.partition_filter(partition);
+    let relay = RunningRelay::start(relay(&server, &receiver, &dead, "deskhook-relay"));
+    receiver.wait_for(1);
+
+    let consumers = || {
+        block_on(async {
+            let js = context(&server.url()).await;
+            let stream = js
+                .get_stream(settings.stream_name())
+                .await
+                .expect("the stream");
+            stream
+                .consumers()
+                .map(|info| info.expect("a consumer"))
+                .filter(|info| std::future::ready(info.config.filter_subject == filter))
+                .map(|info| info.name)
+                .collect::<Vec<String>>()
+                .await
+        })
+    };
+    let ours = consumers();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    block_on(async {
+        let js = context(&server.url()).await;
+        let stream = js
+            .get_stream(settings.stream_name())
+            .await
+            .expect("the stream");
+        stream
+            .delete_consumer(&ours[0])
+            .await
+            .expect("the relay's consumer deleted");
+        stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some("audit".to_owned()),
+                filter_subject: filter.clone(),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("the consumer is made");
+    });
+    publish_numbered(&server, code, 1, &dead);
+
+    let said = logs.wait_for(&format!(
+        "relay: partition {partition}: consumer 'audit' on partition {partition}'s subjects \
+         is not a relay's"
+    ));
+    assert!(said.ends_with("; not pulled until it is gone"), "{said}");
+    assert_eq!(consumers(), ["audit"], "left alone");
+    assert_eq!(receiver.count(), 1, "the partition waits");
+
+    block_on(async {
+        let js = context(&server.url()).await;
+        let stream = js
+            .get_stream(settings.stream_name())
+            .await
+            .expect("the stream");
+        stream.delete_consumer("audit").await.expect("deleted");
+    });
+    receiver.wait_for(2);
+    let report = relay.stop();
+    assert_eq!(numbers(&receiver), [0, 0], "{report:?}");
+    assert_eq!(
+        logs.with(&format!(
+            "consumer 'audit' on partition {partition}'s subjects"
+        ))
+        .len(),
+        1,
+        "said once"
+    );
+}
