@@ -119,9 +119,9 @@ enum Command {
     /// once every relay has the new key and the old one as a previous key. Prints one line
     /// per record written; then take the old key away from the relays.
     Rekey,
-    /// Pause an endpoint: relays queue its events and send nothing. Meanwhile the other
-    /// endpoints get the tickets it takes more slowly (one event per ticket per half the
-    /// relays' --park-after, or per --park-after); remove an endpoint that is gone for good.
+    /// Pause an endpoint: relays queue its events and send nothing, and park what only it
+    /// holds up (see `deskhook parked`), so that the other endpoints get the same tickets at
+    /// their own pace.
     Pause {
         /// The endpoint's name.
         name: String,

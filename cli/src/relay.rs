@@ -86,9 +86,9 @@ pub(crate) struct Args {
     lease: Duration,
     /// How long a message may stay outstanding while its events wait for a failing endpoint;
     /// then the relay parks them (in the KV bucket DURABLE-parked) and acknowledges the
-    /// message, so that the partition goes on without them. While an endpoint fails or is
-    /// paused, its tickets' events reach their other endpoints one per DUR/2 to one per DUR.
-    /// At most 24h.
+    /// message, so that the partition goes on without them (at once for a paused endpoint).
+    /// While an endpoint fails, its tickets' events reach their other endpoints one per DUR/2
+    /// to one per DUR. At most 24h.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     park_after: Duration,
     /// Messages each partition may have outstanding (taken and not yet acknowledged), 1 to

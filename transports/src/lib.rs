@@ -263,6 +263,9 @@
 //! - `relay::parked` fails, naming the relays that have run, for a durable name no relay
 //!   has run with (it gave an empty list). `EndpointStore::open_existing`'s error for a
 //!   bucket that does not exist says so and points to the closest name.
+//! - A relay parks a message whose events wait only for paused endpoints as soon as the
+//!   others have them, not after `park_after`: a paused endpoint no longer slows its
+//!   tickets at the other endpoints to one event per `park_after`.
 //! - New: `EndpointStore::list_each` (every record, those that cannot be read apart),
 //!   `not_opened_by_key` and `revision_of` (what `deskhook endpoints add --replace` writes
 //!   with), `nats::StreamSettings::of_existing`.

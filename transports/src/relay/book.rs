@@ -78,6 +78,15 @@ pub(super) struct Book {
     /// Set while a `Work::Park` waits for the acknowledging task: one at a time, so that a
     /// slow parked bucket does not pile them up ahead of acknowledgements.
     park_queued: AtomicBool,
+    /// Told when an event waits only for paused endpoints (it is opened so, or the others
+    /// finished): its message may be parked at once (see `park_stuck`).
+    pub(super) park_soon: Notify,
+    /// The endpoints paused at `park_stuck`'s last look, and whether there are any.
+    pub(super) paused: Mutex<HashSet<Box<str>>>,
+    pub(super) any_paused: AtomicBool,
+    /// Set when a parked entry could not be written; cleared at each regular look for
+    /// messages to park.
+    pub(super) park_failed: AtomicBool,
     /// Set when the relay stops its engine: nothing more goes to it.
     stopping: AtomicBool,
     pub(super) counts: Counts,
@@ -207,6 +216,10 @@ impl Book {
             failing: Mutex::default(),
             unremoved: Mutex::default(),
             park_queued: AtomicBool::new(false),
+            park_soon: Notify::new(),
+            paused: Mutex::default(),
+            any_paused: AtomicBool::new(false),
+            park_failed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             counts: Counts::default(),
         };
@@ -429,6 +442,7 @@ impl Book {
             }
             return Opened::Acknowledged;
         }
+        let park_soon = self.only_paused(&endpoints);
         waiting.insert(
             id,
             Pending {
@@ -443,7 +457,19 @@ impl Book {
                 kib,
             },
         );
+        if park_soon {
+            self.park_soon.notify_one();
+        }
         Opened::Yes
+    }
+
+    /// Whether `endpoints` are all paused (as `park_stuck` last saw them): an atomic load
+    /// while none is.
+    fn only_paused(&self, endpoints: &[Box<str>]) -> bool {
+        self.any_paused.load(Ordering::Acquire) && {
+            let paused = lock(&self.paused);
+            endpoints.iter().all(|e| paused.contains(e))
+        }
     }
 
     /// Events `ids`, parked, no longer hold a place in the room for events: the relay may
@@ -478,6 +504,9 @@ impl Book {
             pending.remaining.retain(|e| &**e != endpoint);
             pending.retrying.retain(|e| &**e != endpoint);
             if !pending.remaining.is_empty() {
+                if self.only_paused(&pending.remaining) {
+                    self.park_soon.notify_one();
+                }
                 return;
             }
             let Some((id, pending)) = waiting.remove_entry(id) else {

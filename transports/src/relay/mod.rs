@@ -125,8 +125,8 @@
 //! finished; [`RelayReport::parked`] and the status line count the messages parked, and
 //! [`parked`] (`deskhook parked`) lists what is parked, by endpoint, with the oldest's time.
 //!
-//! A failing or paused endpoint also slows its tickets at the other endpoints that take
-//! them. A ticket's next event goes to the engine only once the message of its last one is
+//! A failing endpoint also slows its tickets at the other endpoints that take them. A
+//! ticket's next event goes to the engine only once the message of its last one is
 //! acknowledged or parked (see [Order and duplicates](self#order-and-duplicates)), and a
 //! message waits for every endpoint that takes its events. So while one of them fails, the
 //! ticket's events reach the healthy ones one at a time, each once the one before is
@@ -135,7 +135,12 @@
 //! the default, one or two events a second per ticket, where a healthy endpoint alone takes
 //! dozens; other tickets are not slowed. A shorter `park_after` shortens the wait (at the
 //! cost of parking for failures a quick retry would have cured); an endpoint that is down
-//! for good is better removed, or narrowed to fewer tenants or `actions`, than left paused.
+//! for good is better paused, removed, or narrowed to fewer tenants or `actions`.
+//!
+//! A paused endpoint does not slow them: a message whose events wait only for paused
+//! endpoints is parked as soon as the others have its events, not after `park_after` (a
+//! pause is the operator's, and lasts longer than a retry). The relay sees a pause at its
+//! next look for messages to park, within half `park_after`.
 //!
 //! A partition's next owner reads the partition's entries when it takes it, and delivers
 //! their events, in stream order and to the endpoints the entries name (one removed or
@@ -483,10 +488,10 @@ impl Relay {
     /// How long a message may stay outstanding while its events wait for a failing endpoint
     /// before it is parked (see [Failing endpoints](self#failing-endpoints)): its unfinished
     /// events are written to the KV bucket `<durable>-parked` and the message acknowledged, so
-    /// that the partition goes on. While an endpoint fails, its tickets' events reach their
-    /// other endpoints one per half `park_after` to one per `park_after` (see the same
-    /// section). Defaults to 1 s;
-    /// at least 10 ms, at most a day (longer fails [`run`](Relay::run)).
+    /// that the partition goes on (at once for a paused endpoint). While an endpoint fails,
+    /// its tickets' events reach their other endpoints one per half `park_after` to one per
+    /// `park_after` (see the same section). Defaults to 1 s; at least 10 ms, at most a day
+    /// (longer fails [`run`](Relay::run)).
     #[must_use]
     pub fn park_after(mut self, after: Duration) -> Self {
         self.park_after = after.max(Duration::from_millis(10));

@@ -112,6 +112,8 @@ pub(in crate::relay) async fn settle_messages(
                 for carrier in park(&book, &http, &parked, carriers).await {
                     waiting.push(confirmed_ack(carrier, confirming));
                 }
+                // What a look at once found meanwhile was not queued (one park at a time).
+                book.park_soon.notify_one();
             }
             Work::Flush(done) => {
                 remove_unremoved(&book, &parked).await;
@@ -327,6 +329,8 @@ async fn park(
                     carrier.partition,
                     carrier.sequence
                 );
+                // Tried again at the next regular look, not at once (see `park_stuck`).
+                book.park_failed.store(true, Ordering::Release);
                 continue;
             }
         };
@@ -380,28 +384,57 @@ async fn park(
 /// only for failing endpoints (see `parked`). One that a healthy endpoint still has to take
 /// waits for it: an entry names the endpoints still to take its events, and one that
 /// delivers it meanwhile would get it again from the partition's next owner.
+///
+/// A message whose events wait only for paused endpoints is parked at once, not after
+/// `after`: a pause is an operator's, for longer than a retry, and while the message is
+/// outstanding its tickets' next events wait for it at every other endpoint (one per
+/// `after`, where the healthy endpoints would take dozens a second). The book says when an
+/// event comes to wait for paused endpoints alone (`Book::park_soon`), which costs an
+/// atomic load per event while none is paused; the paused endpoints are looked up each half
+/// of `after`.
 pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, after: Duration) {
     let mut tick = tokio::time::interval((after / 2).max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut paused: HashSet<Box<str>> = HashSet::new();
     loop {
-        tick.tick().await;
-        let mut stuck: HashMap<Box<str>, bool> = HashMap::new();
-        let carriers: Vec<Arc<Carrier>> = book
-            .parkable(after)
-            .into_iter()
-            .filter(|p| {
-                p.endpoints.iter().all(|name| {
-                    p.retrying.contains(name)
-                        || *stuck
-                            .entry(name.clone())
-                            .or_insert_with(|| book.failing(&http, name))
+        // Not at once while writing parked entries fails: each look would fail again.
+        let quick = !paused.is_empty() && !book.park_failed.load(Ordering::Acquire);
+        // Told only when an event waits for paused endpoints alone (`Book::only_paused`).
+        let at_once = tokio::select! {
+            _ = tick.tick() => false,
+            () = book.park_soon.notified(), if quick => true,
+        };
+        if !at_once {
+            book.park_failed.store(false, Ordering::Release);
+        }
+        let carriers: Vec<Arc<Carrier>> = if at_once {
+            book.parkable(Duration::ZERO)
+                .into_iter()
+                .filter(|p| p.endpoints.iter().all(|name| paused.contains(name)))
+                .map(|p| p.carrier)
+                .collect()
+        } else {
+            paused = paused_endpoints(&http);
+            book.any_paused.store(!paused.is_empty(), Ordering::Release);
+            lock(&book.paused).clone_from(&paused);
+            let mut stuck: HashMap<Box<str>, bool> = HashMap::new();
+            book.parkable(after)
+                .into_iter()
+                .filter(|p| {
+                    p.endpoints.iter().all(|name| {
+                        p.retrying.contains(name)
+                            || *stuck
+                                .entry(name.clone())
+                                .or_insert_with(|| book.failing(&http, name))
+                    })
                 })
-            })
-            .map(|p| p.carrier)
-            .collect();
-        let removals = !lock(&book.unremoved).is_empty();
+                .map(|p| p.carrier)
+                .collect()
+        };
+        let removals = !at_once && !lock(&book.unremoved).is_empty();
         // One waiting at a time: a park that waits behind a slow one would hold up the
-        // acknowledgements queued after it too.
+        // acknowledgements queued after it too (what a look at once skips meanwhile, the
+        // end of that park looks for again).
         if (removals || !carriers.is_empty())
             && !book.park_queued.swap(true, Ordering::AcqRel)
             && book.acks.send(Work::Park(carriers)).is_err()
@@ -409,6 +442,17 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
             return;
         }
     }
+}
+
+/// The endpoints of `http` that are paused now.
+fn paused_endpoints(http: &DeliverySink) -> HashSet<Box<str>> {
+    let mut paused = HashSet::new();
+    http.engine().registry().for_each(|lane| {
+        if lock(&lane.state).paused {
+            paused.insert(Box::from(&*lane.name));
+        }
+    });
+    paused
 }
 
 impl Book {
