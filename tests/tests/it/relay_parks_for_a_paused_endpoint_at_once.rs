@@ -42,7 +42,9 @@ fn a_tickets_events_reach_the_healthy_endpoint_while_another_is_paused() {
         )
         .endpoints_bucket("deskhook_endpoints", None)
         .park_after(Duration::from_secs(3600))
-        .grace(Duration::from_millis(300)),
+        // Time for the last message's park once crm has its event (a grace ends as soon as
+        // nothing but parked events is left).
+        .grace(Duration::from_secs(10)),
     );
     // With the messages parked only after `park_after`, the second would wait an hour.
     crm.wait_for(10);

@@ -84,9 +84,9 @@ pub(super) struct Book {
     /// The endpoints paused at `park_stuck`'s last look, and whether there are any.
     pub(super) paused: Mutex<HashSet<Box<str>>>,
     pub(super) any_paused: AtomicBool,
-    /// Set when a parked entry could not be written; cleared at each regular look for
-    /// messages to park.
-    pub(super) park_failed: AtomicBool,
+    /// Set when a look at once found messages to park while a park was queued: the end
+    /// of that park looks again.
+    pub(super) park_deferred: AtomicBool,
     /// Set when the relay stops its engine: nothing more goes to it.
     stopping: AtomicBool,
     pub(super) counts: Counts,
@@ -116,8 +116,12 @@ pub(super) enum Work {
     /// The carrier's events have all finished: the message is acknowledged (or its parked
     /// entries removed).
     Done(Arc<Carrier>),
-    /// The carriers, held up by failing endpoints, are parked.
-    Park(Vec<Arc<Carrier>>),
+    /// The carriers, held up by failing endpoints, are parked; logged at `info` unless
+    /// `quietly` (those only paused endpoints hold, parked one by one as they come).
+    Park {
+        carriers: Vec<Arc<Carrier>>,
+        quietly: bool,
+    },
     /// Told once the work sent before it is done (the relay stops), but for confirmations
     /// of acknowledgements still awaited: their messages stay outstanding until they come.
     Flush(tokio::sync::oneshot::Sender<()>),
@@ -219,7 +223,7 @@ impl Book {
             park_soon: Notify::new(),
             paused: Mutex::default(),
             any_paused: AtomicBool::new(false),
-            park_failed: AtomicBool::new(false),
+            park_deferred: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             counts: Counts::default(),
         };

@@ -112,12 +112,14 @@
 //! A partition has at most [`Relay::max_pending`] messages outstanding, and an endpoint
 //! that fails for hours or days would fill that window with its retries and stop the whole
 //! partition: every tenant's events behind them. So the relay parks them. A message
-//! outstanding for longer than [`Relay::park_after`] (1 s by default), none of whose
-//! events waits for its ticket's earlier ones, and whose events in delivery wait only for
-//! endpoints that are failing (an endpoint whose last attempt failed, or whose breaker is
-//! open, or that is paused or disabled, or where the ticket waits for a retry), is parked: its unfinished events, each with the endpoints still to
-//! take it, are written to the JetStream KV bucket `<durable>-parked` under
-//! `<partition>.<stream sequence>.<lease revision>.<part>`, then the message is acknowledged. The events stay
+//! outstanding for longer than [`Relay::park_after`] (1 s by default; at once when they
+//! wait only for paused endpoints, see below), none of whose events waits for its ticket's
+//! earlier ones, and whose events in delivery wait only for endpoints that are failing (an
+//! endpoint whose last attempt failed, or whose breaker is open, or that is paused or
+//! disabled, or where the ticket waits for a retry), is parked: its unfinished events, each
+//! with the endpoints still to take it, are written to the JetStream KV bucket
+//! `<durable>-parked` under `<partition>.<stream sequence>.<lease revision>.<part>`, then
+//! the message is acknowledged. The events stay
 //! in the engine and are retried on their schedule as before, and no longer count against
 //! the partition's window nor the relay's room for events (they still count against its
 //! memory budget, `max_queued_bytes`, and each endpoint's `queue_capacity`, whose overflow
@@ -139,8 +141,10 @@
 //!
 //! A paused endpoint does not slow them: a message whose events wait only for paused
 //! endpoints is parked as soon as the others have its events, not after `park_after` (a
-//! pause is the operator's, and lasts longer than a retry). The relay sees a pause at its
-//! next look for messages to park, within half `park_after`.
+//! pause is the operator's, and lasts longer than a retry), 20 ms after the last such park
+//! at the soonest. The relay sees a pause at its next look for messages to park, within
+//! half `park_after`, and then parks at once what waits for it alone. A message whose
+//! entries could not be written is left to the looks every half `park_after`.
 //!
 //! A partition's next owner reads the partition's entries when it takes it, and delivers
 //! their events, in stream order and to the endpoints the entries name (one removed or

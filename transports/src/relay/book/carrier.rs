@@ -42,6 +42,10 @@ pub(in crate::relay) struct Carrier {
     /// When it was parked (Unix seconds; 0 before), which its entries keep when they are
     /// written again.
     pub(super) parked_at: AtomicI64,
+    /// Set when it could not be parked (its entries not written, or its events not read):
+    /// a look at once for a paused endpoint leaves it to the regular looks, each of which
+    /// tries again (see `park_stuck`).
+    pub(super) not_at_once: AtomicBool,
     /// Set when the tenure that took it ends.
     pub(super) withdrawn: Arc<AtomicBool>,
     /// The lease revision of that tenure.
@@ -85,6 +89,7 @@ impl Carrier {
             parked: Mutex::default(),
             parked_remaining: AtomicUsize::new(0),
             parked_at: AtomicI64::new(0),
+            not_at_once: AtomicBool::new(false),
             withdrawn: withdrawn.clone(),
             revision,
             entry: Mutex::default(),

@@ -106,14 +106,16 @@ pub(in crate::relay) async fn settle_messages(
                     waiting.push(confirmed_ack(carrier, confirming));
                 }
             }
-            Work::Park(carriers) => {
+            Work::Park { carriers, quietly } => {
                 // Taken: the next turn of `park_stuck` may queue another.
                 book.park_queued.store(false, Ordering::Release);
-                for carrier in park(&book, &http, &parked, carriers).await {
+                for carrier in park(&book, &http, &parked, carriers, quietly).await {
                     waiting.push(confirmed_ack(carrier, confirming));
                 }
                 // What a look at once found meanwhile was not queued (one park at a time).
-                book.park_soon.notify_one();
+                if book.park_deferred.swap(false, Ordering::AcqRel) {
+                    book.park_soon.notify_one();
+                }
             }
             Work::Flush(done) => {
                 remove_unremoved(&book, &parked).await;
@@ -286,6 +288,7 @@ async fn park(
     http: &DeliverySink,
     parked: &Parked,
     carriers: Vec<Arc<Carrier>>,
+    quietly: bool,
 ) -> Vec<Arc<Carrier>> {
     remove_unremoved(book, parked).await;
     // When they are parked: what their entries say, to the second.
@@ -301,13 +304,17 @@ async fn park(
         }
         match book.to_park(&carrier, false, Some(now)) {
             Ok(Some((events, ids))) if !events.is_empty() => writes.push((carrier, events, ids)),
-            Ok(_) => {}
-            Err(e) => log::warn!(
-                target: deskhook::LOG_TARGET,
-                "relay: partition {}: message {} cannot be parked ({e}); it stays outstanding",
-                carrier.partition,
-                carrier.sequence
-            ),
+            Ok(_) => carrier.not_at_once.store(true, Ordering::Release),
+            Err(e) => {
+                carrier.not_at_once.store(true, Ordering::Release);
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "relay: partition {}: message {} cannot be parked ({e}); it stays \
+                     outstanding",
+                    carrier.partition,
+                    carrier.sequence
+                );
+            }
         }
     }
     let written = futures_util::future::join_all(
@@ -330,7 +337,7 @@ async fn park(
                     carrier.sequence
                 );
                 // Tried again at the next regular look, not at once (see `park_stuck`).
-                book.park_failed.store(true, Ordering::Release);
+                carrier.not_at_once.store(true, Ordering::Release);
                 continue;
             }
         };
@@ -371,8 +378,14 @@ async fn park(
         }
     }
     if messages > 0 {
-        log::info!(
+        let level = if quietly {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
+        log::log!(
             target: deskhook::LOG_TARGET,
+            level,
             "relay: parked {messages} message(s), {events_parked} event(s) waiting for failing \
              endpoints: their partitions go on without them"
         );
@@ -396,25 +409,41 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
     let mut tick = tokio::time::interval((after / 2).max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut paused: HashSet<Box<str>> = HashSet::new();
+    // Looks at once are this far apart at least: each reads every event in delivery.
+    let spacing = AT_ONCE_SPACING.min(after / 2);
+    let mut last_at_once = Instant::now();
     loop {
-        // Not at once while writing parked entries fails: each look would fail again.
-        let quick = !paused.is_empty() && !book.park_failed.load(Ordering::Acquire);
         // Told only when an event waits for paused endpoints alone (`Book::only_paused`).
         let at_once = tokio::select! {
             _ = tick.tick() => false,
-            () = book.park_soon.notified(), if quick => true,
+            () = book.park_soon.notified(), if !paused.is_empty() => true,
         };
-        if !at_once {
-            book.park_failed.store(false, Ordering::Release);
-        }
         let carriers: Vec<Arc<Carrier>> = if at_once {
+            tokio::time::sleep_until(last_at_once + spacing).await;
+            last_at_once = Instant::now();
+            // The state now, not the last look's: one resumed since is not parked for.
+            let mut now_paused: HashMap<Box<str>, bool> = HashMap::new();
             book.parkable(Duration::ZERO)
                 .into_iter()
-                .filter(|p| p.endpoints.iter().all(|name| paused.contains(name)))
+                .filter(|p| {
+                    !p.carrier.withdrawn.load(Ordering::Acquire)
+                        && !p.carrier.not_at_once.load(Ordering::Acquire)
+                        && p.endpoints.iter().all(|name| {
+                            paused.contains(name)
+                                && *now_paused
+                                    .entry(name.clone())
+                                    .or_insert_with(|| is_paused(&http, name))
+                        })
+                })
                 .map(|p| p.carrier)
                 .collect()
         } else {
-            paused = paused_endpoints(&http);
+            let seen = paused_endpoints(&http);
+            // A pause seen now: what waits for it alone already is looked for at once.
+            if seen.iter().any(|name| !paused.contains(name)) {
+                book.park_soon.notify_one();
+            }
+            paused = seen;
             book.any_paused.store(!paused.is_empty(), Ordering::Release);
             lock(&book.paused).clone_from(&paused);
             let mut stuck: HashMap<Box<str>, bool> = HashMap::new();
@@ -432,16 +461,37 @@ pub(in crate::relay) async fn park_stuck(book: Arc<Book>, http: DeliverySink, af
                 .collect()
         };
         let removals = !at_once && !lock(&book.unremoved).is_empty();
-        // One waiting at a time: a park that waits behind a slow one would hold up the
-        // acknowledgements queued after it too (what a look at once skips meanwhile, the
-        // end of that park looks for again).
-        if (removals || !carriers.is_empty())
-            && !book.park_queued.swap(true, Ordering::AcqRel)
-            && book.acks.send(Work::Park(carriers)).is_err()
-        {
-            return;
+        if removals || !carriers.is_empty() {
+            // One waiting at a time: a park that waits behind a slow one would hold up the
+            // acknowledgements queued after it too. What a look at once finds meanwhile,
+            // the end of that park looks for again.
+            if book.park_queued.swap(true, Ordering::AcqRel) {
+                if at_once {
+                    book.park_deferred.store(true, Ordering::Release);
+                }
+            } else if book
+                .acks
+                .send(Work::Park {
+                    carriers,
+                    quietly: at_once,
+                })
+                .is_err()
+            {
+                return;
+            }
         }
     }
+}
+
+/// How far apart looks at once for messages only paused endpoints hold are, at least.
+const AT_ONCE_SPACING: Duration = Duration::from_millis(20);
+
+/// Whether endpoint `name` of `http` is paused now.
+fn is_paused(http: &DeliverySink, name: &str) -> bool {
+    http.engine()
+        .registry()
+        .get(name)
+        .is_some_and(|lane| lock(&lane.state).paused)
 }
 
 /// The endpoints of `http` that are paused now.
