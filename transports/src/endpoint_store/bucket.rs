@@ -48,28 +48,31 @@ pub(super) async fn not_opened(
     e: impl fmt::Display,
     made_else: &str,
 ) -> Error {
-    let mut names = context.stream_names();
-    let mut buckets = Vec::new();
-    while let Some(name) = names.next().await {
-        match name {
-            // Not the relays' own buckets: no endpoints bucket is named like them.
-            Ok(name) => buckets.extend(
-                name.strip_prefix("KV_")
-                    .filter(|b| !b.ends_with("-leases") && !b.ends_with("-parked"))
-                    .map(str::to_owned),
-            ),
-            // Not listed: the error as the server gave it.
-            Err(_) => return nats_error(bucket, "open it", e),
-        }
-    }
+    // Not listed: the error as the server gave it.
+    let Some(mut buckets) = bucket_names(context).await else {
+        return nats_error(bucket, "open it", e);
+    };
     if buckets.iter().any(|b| b == bucket) {
         return nats_error(bucket, "open it", e);
     }
+    // Not the relays' own buckets: no endpoints bucket is named like them.
+    buckets.retain(|b| !b.ends_with("-leases") && !b.ends_with("-parked"));
     Error::Config(format!(
         "there is no KV bucket '{bucket}' on these servers{}; a bucket is made by the first \
          endpoint added to it (`deskhook endpoints --bucket NAME add …`), {made_else}",
         others(bucket, buckets)
     ))
+}
+
+/// The names of the KV buckets on the servers of `context`; `None` when they cannot be
+/// listed.
+pub(crate) async fn bucket_names(context: &jetstream::Context) -> Option<Vec<String>> {
+    let mut names = context.stream_names();
+    let mut buckets = Vec::new();
+    while let Some(name) = names.next().await {
+        buckets.extend(name.ok()?.strip_prefix("KV_").map(str::to_owned));
+    }
+    Some(buckets)
 }
 
 /// How `not_opened` points to the buckets there are, instead of `bucket`.

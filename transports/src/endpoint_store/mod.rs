@@ -90,6 +90,8 @@ mod bucket;
 mod record;
 mod reseal;
 
+#[cfg(feature = "relay")]
+pub(crate) use bucket::bucket_names;
 pub use bucket::check_bucket_name;
 pub(crate) use bucket::open_bucket;
 use bucket::{nats_error, not_opened};

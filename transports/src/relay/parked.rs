@@ -280,20 +280,14 @@ pub async fn parked(
 /// The names of the relays that have run on the servers of `context` (those whose parked
 /// events bucket is there), for an error that names another: ` (relays there: a, b)`.
 async fn relays_there(context: &jetstream::Context) -> String {
-    let mut names = context.stream_names();
-    let mut relays = Vec::new();
-    while let Some(name) = names.next().await {
-        // Not listed: nothing to point to.
-        let Ok(name) = name else {
-            return String::new();
-        };
-        if let Some(relay) = name
-            .strip_prefix("KV_")
-            .and_then(|n| n.strip_suffix("-parked"))
-        {
-            relays.push(relay.to_owned());
-        }
-    }
+    // Not listed: nothing to point to.
+    let Some(buckets) = crate::endpoint_store::bucket_names(context).await else {
+        return String::new();
+    };
+    let mut relays: Vec<&str> = buckets
+        .iter()
+        .filter_map(|b| b.strip_suffix("-parked"))
+        .collect();
     relays.sort();
     if relays.is_empty() {
         " (nor any other relay)".to_owned()
