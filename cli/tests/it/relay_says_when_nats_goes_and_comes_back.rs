@@ -30,7 +30,8 @@ fn a_relay_logs_the_connection_lost_and_found_again() {
         guard.flush(Duration::from_secs(30)).unwrap();
     };
     publish("T1");
-    // A short lease: the owner looks at the connection every third of it.
+    // A short lease, so that the relay takes the partitions at once and asks the leases
+    // bucket often while the server is gone.
     let mut relay = Running::spawn(&[
         "relay",
         "--nats",

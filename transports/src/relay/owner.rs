@@ -17,8 +17,14 @@ use super::partition::{Order, Shared};
 /// Told the partitions a relay owns each time they change.
 pub(super) type OnPartitions = Arc<dyn Fn(&[u32]) + Send + Sync>;
 
+/// How often [`Link`] looks at the connection: an atomic load.
+const LINK_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Says when the relay's connection to NATS goes and when it comes back: async-nats
-/// reconnects by itself, and says nothing. Looked at each turn of the owner's loop.
+/// reconnects by itself, and says nothing. Looked at every [`LINK_LOOK`] by a task of its
+/// own ([`watch_link`]), so that a cut is said within that, whatever the owner is doing. (A
+/// callback in the connection's options would say it at once, but it would replace the
+/// one an application sets with `Relay::connect_options`.)
 struct Link {
     client: async_nats::Client,
     connected: bool,
@@ -48,6 +54,17 @@ impl Link {
                  acknowledgements and leases wait for the connection)"
             );
         }
+    }
+}
+
+/// Looks at the connection every [`LINK_LOOK`], until aborted with the renewer.
+async fn watch_link(client: async_nats::Client) {
+    let mut link = Link::new(client);
+    let mut tick = tokio::time::interval(LINK_LOOK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        link.look();
     }
 }
 
@@ -140,7 +157,7 @@ impl Owner {
             self.told.clone(),
             client.clone(),
         ));
-        let mut link = Link::new(client);
+        let link = tokio::spawn(watch_link(client.clone()));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = self.leases.changes().await;
@@ -164,9 +181,8 @@ impl Owner {
                 Some(ended) = self.tasks.join_next_with_id() => self.ended(ended).await,
                 () = stopping(&mut stop) => break,
             }
-            link.look();
             if tokio::time::timeout(every, self.rebalance()).await.is_err() {
-                no_answer(&link.client, "; trying again");
+                no_answer(&client, "; trying again");
             }
         }
         for held in lock(&self.held).values() {
@@ -176,6 +192,7 @@ impl Owner {
             leases: self.leases,
             held: self.held,
             renewer,
+            link,
             tasks: self.tasks,
         }
     }
@@ -364,6 +381,8 @@ pub(super) struct Stopping {
     pub(super) leases: Arc<Leases>,
     held: HeldMap,
     renewer: tokio::task::JoinHandle<()>,
+    /// The task that says when the connection goes and comes back.
+    link: tokio::task::JoinHandle<()>,
     /// The partitions' tasks, ended (`Order::End`) but waiting in case a lease is lost
     /// meanwhile, to withdraw what its tenure has queued.
     tasks: JoinSet<u32>,
@@ -374,6 +393,7 @@ impl Stopping {
     /// tenure's consumer, for the relay to give back.
     pub(super) fn release(mut self) -> (Arc<Leases>, Vec<(u32, u64)>) {
         self.renewer.abort();
+        self.link.abort();
         self.tasks.abort_all();
         let held = lock(&self.held)
             .iter()
@@ -388,6 +408,7 @@ impl Drop for Stopping {
     /// renewing them too: they end, and the other relays take the partitions.
     fn drop(&mut self) {
         self.renewer.abort();
+        self.link.abort();
     }
 }
 
