@@ -285,7 +285,8 @@ impl fmt::Display for Error {
             Error::SpoolFull { path, used, limit } => write!(
                 f,
                 "spool '{}' is full ({} MiB used, limit {} MiB); the event was not accepted: \
-                 deliver the backlog (see `deskhook spool stats`) or raise max_size",
+                 deliver the backlog (see `deskhook spool stats`), replay or delete its dead \
+                 letters (`deskhook dead-letters`), or raise max_size_mb",
                 path.display(),
                 used / (1024 * 1024),
                 limit / (1024 * 1024)

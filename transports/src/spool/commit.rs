@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use rusqlite::{Connection, params};
 
 use super::again::{Again, WRITE_AGAIN_EVERY, finished_row};
-use super::damaged;
+use super::failing;
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
 use super::writer::Op;
@@ -296,7 +296,7 @@ pub(super) fn commit_logged(
         let alone = updates.len() > 1;
         let mut deletes = Vec::new();
         if updates.is_empty() {
-            drop_appends(core, || damaged(&core.db, &e), appends);
+            drop_appends(core, || failing(&core.db, &e), appends);
         } else if !appends.is_empty() {
             // An outcome may be what cannot be written (a row it cannot change): the new
             // events are tried on their own before they are refused.
@@ -371,13 +371,13 @@ pub(super) fn commit_logged(
                     if alone {
                         deletes.push(op);
                     } else {
-                        let _ = sender.send(Err(damaged(&core.db, &e)));
+                        let _ = sender.send(Err(failing(&core.db, &e)));
                     }
                 }
                 // Some of what was sent before it is not written (or, conservatively, of
                 // what came after it in this batch).
                 Op::Written(sender) => {
-                    let _ = sender.send(Err(damaged(&core.db, &e)));
+                    let _ = sender.send(Err(failing(&core.db, &e)));
                 }
                 Op::Attempt(_) => {}
                 _ => again.push(op),

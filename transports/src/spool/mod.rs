@@ -638,12 +638,38 @@ fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
     Ok((conn, db))
 }
 
-/// The error for a database that cannot be used, with what to do about it: a full disk, a
-/// spool that cannot be written or opened, or one of a newer format are not damaged, and
-/// moving them aside would strand their undelivered events.
+/// The error for a database that cannot be opened or read at start, with what to do about
+/// it: a full disk, a spool that cannot be written or opened, or one of a newer format are
+/// not damaged, and moving them aside would strand their undelivered events.
 pub(crate) fn damaged(path: &Path, err: &rusqlite::Error) -> Error {
+    let advice = known_cause(err).unwrap_or(
+        "if the file is damaged or not a deskhook spool, move it aside (its undelivered \
+         events would stay in it) and start again with an empty directory",
+    );
+    Error::Spool {
+        path: path.to_path_buf(),
+        message: format!("{err}; {advice}"),
+    }
+}
+
+/// The error for a read or write of a spool in use that failed. Unlike [`damaged`], it never
+/// advises moving the spool aside: the sink has it open, and what it holds is still to be
+/// delivered.
+pub(crate) fn failing(path: &Path, err: &rusqlite::Error) -> Error {
+    let advice = known_cause(err).unwrap_or(
+        "the events stay in the spool; check the disk it is on (free space, I/O errors in \
+         the system log)",
+    );
+    Error::Spool {
+        path: path.to_path_buf(),
+        message: format!("{err}; {advice}"),
+    }
+}
+
+/// What to do about `err` when its cause is known from its code.
+fn known_cause(err: &rusqlite::Error) -> Option<&'static str> {
     use rusqlite::ErrorCode;
-    let advice = match err.sqlite_error_code() {
+    Some(match err.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => {
             "the disk is full: free some space (the spool is intact) and try again"
         }
@@ -661,15 +687,8 @@ pub(crate) fn damaged(path: &Path, err: &rusqlite::Error) -> Error {
         _ if err.to_string().contains(schema::NEWER_FORMAT) => {
             "it was written by a newer deskhook: run that version (or a later one) on it"
         }
-        _ => {
-            "if the file is damaged or not a deskhook spool, move it aside (its undelivered \
-             events would stay in it) and start again with an empty directory"
-        }
-    };
-    Error::Spool {
-        path: path.to_path_buf(),
-        message: format!("{err}; {advice}"),
-    }
+        _ => return None,
+    })
 }
 
 /// Takes the spool's lock file, writing this process's id into it.

@@ -16,7 +16,7 @@ use deskhook::sink::EventId;
 use rusqlite::{Connection, params};
 
 use super::schema::{unix_ms, used_bytes};
-use super::{Durability, Settings, Spool, damaged};
+use super::{Durability, Settings, Spool, damaged, failing};
 use crate::delivery::backlog::{LetterOwner, Registration};
 use crate::delivery::{
     AttemptEntry, AttemptPage, AttemptQuery, DeadLetter, DeadLetterPage, DeadLetterQuery,
@@ -318,7 +318,7 @@ impl SpoolStore {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
             })
         })
-        .map_err(|e| damaged(&self.core.db, &e))
+        .map_err(|e| failing(&self.core.db, &e))
     }
 
     /// Up to `limit` rows of `lane` in `range`, oldest first. A row that cannot be read goes
@@ -338,7 +338,7 @@ impl SpoolStore {
                  AND (?4 IS NULL OR row <= ?4) AND (?5 IS NULL OR ticket = ?5) \
                  ORDER BY row LIMIT ?3",
             )
-            .map_err(|e| damaged(db, &e))?;
+            .map_err(|e| failing(db, &e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let name: &str = &lane.name;
         let mut rows = stmt
@@ -349,15 +349,15 @@ impl SpoolStore {
                 range.through,
                 range.ticket
             ])
-            .map_err(|e| damaged(db, &e))?;
+            .map_err(|e| failing(db, &e))?;
         let mut loaded = Loaded {
             jobs: Vec::new(),
             through: range.after,
             rows: 0,
             bad: 0,
         };
-        while let Some(r) = rows.next().map_err(|e| damaged(db, &e))? {
-            let row: i64 = r.get(0).map_err(|e| damaged(db, &e))?;
+        while let Some(r) = rows.next().map_err(|e| failing(db, &e))? {
+            let row: i64 = r.get(0).map_err(|e| failing(db, &e))?;
             loaded.through = row;
             loaded.rows += 1;
             match self.decode(r) {
@@ -587,20 +587,20 @@ impl SpoolStore {
         let conn = lock(&self.core.browser);
         conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
             .map(i64::unsigned_abs)
-            .map_err(|e| damaged(&self.core.db, &e))
+            .map_err(|e| failing(&self.core.db, &e))
     }
 
     /// The dead letters `query` asks for.
     pub(super) fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
         let conn = lock(&self.core.browser);
-        super::schema::letters(&conn, query).map_err(|e| damaged(&self.core.db, &e))
+        super::schema::letters(&conn, query).map_err(|e| failing(&self.core.db, &e))
     }
 
     /// The dead letters named by `keys`.
     pub(super) fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
         let conn = lock(&self.core.browser);
         super::schema::letters_of_rows(&conn, &super::schema::letter_rows(keys))
-            .map_err(|e| damaged(&self.core.db, &e))
+            .map_err(|e| failing(&self.core.db, &e))
     }
 
     /// Deletes the dead letters named by `keys` (through the writer); how many went.
@@ -643,7 +643,7 @@ impl SpoolStore {
     /// The attempts `query` asks for, from the attempt log's table.
     pub(super) fn query_attempts(&self, query: &AttemptQuery) -> Result<AttemptPage, Error> {
         let conn = lock(&self.core.browser);
-        super::schema::attempts(&conn, query).map_err(|e| damaged(&self.core.db, &e))
+        super::schema::attempts(&conn, query).map_err(|e| failing(&self.core.db, &e))
     }
 
     /// Lets the writer finish what is queued, then releases the lock.
