@@ -266,6 +266,10 @@
 //! - A relay parks a message whose events wait only for paused endpoints as soon as the
 //!   others have them, not after `park_after`: a paused endpoint no longer slows its
 //!   tickets at the other endpoints to one event per `park_after`.
+//! - An attempt in flight across an upsert that changed only the endpoint's schedule,
+//!   limits or timeouts is decided as without the change: a `Retry-After` holds, a `400`
+//!   dead-letters. It used to go again at once, as after a change of the URL or secrets,
+//!   which still makes its outcome moot.
 //! - New: `EndpointStore::list_each` (every record, those that cannot be read apart),
 //!   `not_opened_by_key` and `revision_of` (what `deskhook endpoints add --replace` writes
 //!   with), `nats::StreamSettings::of_existing`.

@@ -346,6 +346,27 @@ impl Endpoint {
         self.url == other.url && self.ca_certificates == other.ca_certificates
     }
 
+    /// Whether an attempt made under `other` would make the same request of the same
+    /// receiver: the URL, CA roots, address policy, headers, secrets, signatures, template
+    /// and the events it takes are the same (its schedule, limits and timeouts may differ).
+    /// An attempt in flight across such a change is decided as it would have been without
+    /// it: a `Retry-After` or a `400` still holds, as the receiver and its request are the
+    /// same.
+    pub(crate) fn same_request(&self, other: &Endpoint) -> bool {
+        self.same_receiver(other)
+            && self.address_policy == other.address_policy
+            && self.headers == other.headers
+            && self.secrets == other.secrets
+            && self.hub_signature == other.hub_signature
+            && self.https_only == other.https_only
+            && self.tenant == other.tenant
+            && self.actions == other.actions
+            && match (&self.template, &other.template) {
+                (Some(a), Some(b)) => a.same(b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
+
     /// Whether `other` has the same settings (an upsert of it changes nothing).
     pub(crate) fn same_settings(&self, other: &Endpoint) -> bool {
         self.name == other.name

@@ -683,7 +683,8 @@ impl Lane {
     }
 
     /// Replaces its settings; attempts in flight keep the old ones (their failures are then
-    /// retried with the new ones: [`Standing::Replaced`](super::decide::Standing)). A new
+    /// retried at once with the new ones when the request changed:
+    /// [`Standing::Replaced`](super::decide::Standing)). A new
     /// rate limit starts with a full bucket; the same one keeps its tokens. Under the state
     /// lock, so that an attempt taken after it returns has the new settings.
     pub(crate) fn set_route(&self, route: Arc<Route>) {

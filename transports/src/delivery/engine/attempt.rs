@@ -371,9 +371,16 @@ impl Engine {
         // Under the lock: the retry's instant, the breaker's and the hold's count from when
         // this outcome takes effect, not from before a wait for the lock.
         let now = Instant::now();
-        // The lane's route is swapped under its state lock (`Lane::set_route`).
+        // The lane's route is swapped under its state lock (`Lane::set_route`). Only a
+        // change of the request or its receiver makes this attempt's outcome moot; another
+        // (a schedule, a limit) applies from the next attempt: the retry's delay is the new
+        // schedule's.
+        let current = lane.route();
         let standing = match st.standing(self.backlog.keeps_undelivered()) {
-            Standing::Open if !std::ptr::eq(route, Arc::as_ptr(&lane.route())) => {
+            Standing::Open
+                if !std::ptr::eq(route, Arc::as_ptr(&current))
+                    && !route.endpoint.same_request(&current.endpoint) =>
+            {
                 Standing::Replaced
             }
             standing => standing,
@@ -383,7 +390,7 @@ impl Engine {
             job.attempts,
             jitter,
             standing,
-            &route.endpoint.retry,
+            &current.endpoint.retry,
             self.config.retry_after_max,
         );
         // A stop that dead-letters wrote the jobs in flight already.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::Engine;
 use super::attempt::{Attempt, Next};
 use crate::delivery::pool::Popped;
-use crate::delivery::{Endpoint, Response, SinkBuilder};
+use crate::delivery::{Endpoint, Response, SinkBuilder, lock};
 
 thread_local! {
     /// Run by `settle` on this thread just before it takes the lane's lock: a test's
@@ -367,6 +367,50 @@ fn a_410_to_settings_since_replaced_neither_disables_nor_dead_letters() {
     assert!(
         !crm.closed.load(std::sync::atomic::Ordering::SeqCst),
         "not disabled"
+    );
+}
+
+/// An attempt in flight when only its endpoint's limits change (not its request nor its
+/// receiver) is decided as without the change: a 503's `Retry-After` holds the event and the
+/// endpoint, and a 400 dead-letters the event; neither goes again at once.
+#[test]
+fn a_change_of_limits_alone_leaves_an_answer_its_meaning() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_millis(1))], 8, &dir);
+    emit(&engine, &["T1", "T2"]);
+    let (t1, t2) = (attempt(&engine), attempt(&engine));
+    let endpoints = crate::delivery::Endpoints::new(engine.clone());
+    endpoints
+        .upsert(
+            endpoint("crm", Duration::from_millis(1))
+                .max_in_flight(2)
+                .rate_limit(100, Duration::from_secs(1))
+                .expect("a rate"),
+        )
+        .expect("the endpoint is updated");
+    t1.finish(
+        Ok(Response {
+            status: 503,
+            retry_after: Some(Duration::from_secs(600)),
+            snippet: Vec::new(),
+        }),
+        Duration::ZERO,
+    );
+    t2.finish(status(400), Duration::ZERO);
+    assert!(
+        matches!(engine.next_attempt(), Next::Wait(Some(_))),
+        "T1 waits for its Retry-After, not sent again at once"
+    );
+    let crm = engine.registry().get("crm").expect("crm");
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        count(&crm.counters.dead_lettered),
+        1,
+        "T2's 400 dead-letters it"
+    );
+    assert!(
+        lock(&crm.state).hold_until.is_some(),
+        "the Retry-After holds the endpoint"
     );
 }
 

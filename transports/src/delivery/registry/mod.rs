@@ -223,9 +223,13 @@ fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super
 ///   headers, event types, retry schedule, timeouts, rate limit, tenant, …): they apply from
 ///   the endpoint's next attempt, also to the events it has queued, which keep their
 ///   `webhook-id` and their order per ticket. An attempt in flight finishes with the old
-///   settings; if it fails (a 410 from the URL moved away from, a 401 for a secret rotated
-///   without overlap), its event goes again at once with the new ones, and the failure
-///   neither disables the endpoint, dead-letters the event nor moves the circuit breaker.
+///   settings; if it fails and the change was to its request or receiver (URL, CA roots,
+///   headers, secrets, signatures, template, address policy, tenant or event types: a 410
+///   from the URL moved away from, a 401 for a secret rotated without overlap), its event
+///   goes again at once with the new ones, and the failure neither disables the endpoint,
+///   dead-letters the event nor moves the circuit breaker. A change of the schedule, the
+///   limits or the timeouts alone leaves the failure its meaning (a `Retry-After` is
+///   honoured, a `400` dead-letters), and the retry waits by the new schedule.
 ///   A new receiver (another URL, or other CA roots) starts afresh, as a
 ///   [`resume`](Endpoints::resume) does but for a pause, which stays: what the old one's
 ///   failures started ends, a 410's disabling, the `Retry-After` hold, an open breaker and
