@@ -75,8 +75,9 @@ impl Engine {
     }
 
     /// Lets `lane` deliver again: not paused, not disabled, and started afresh
-    /// ([`start_afresh`](Engine::start_afresh)).
-    pub(crate) fn resume(&self, lane: &Arc<Lane>) {
+    /// ([`start_afresh`](Engine::start_afresh)). Whether it did: not for a lane being
+    /// removed or stopping.
+    pub(crate) fn resume(&self, lane: &Arc<Lane>) -> bool {
         let hurried = self.start_afresh(lane, |st| {
             st.paused = false;
             // Whatever it was: the operator's word puts the spool's table right too.
@@ -84,7 +85,7 @@ impl Engine {
             enable(lane, st);
         });
         match hurried {
-            None => {}
+            None => return false,
             Some(0) => log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' resumed", lane.name),
             Some(n) => log::info!(
                 target: deskhook::LOG_TARGET,
@@ -92,6 +93,7 @@ impl Engine {
                 lane.name
             ),
         }
+        true
     }
 
     /// A new receiver for `lane` (its URL or CA roots changed): it starts afresh, and a 410

@@ -311,7 +311,9 @@ fn a_removal_waits_for_its_own_move_when_a_resume_comes_in_between() {
     }
     let crm = engine.registry().get("crm").expect("crm");
     let (resuming, lane) = (engine.clone(), crm.clone());
-    BETWEEN_RELEASE_AND_COMPLETE.set(Some(Box::new(move || resuming.resume(&lane))));
+    BETWEEN_RELEASE_AND_COMPLETE.set(Some(Box::new(move || {
+        resuming.resume(&lane);
+    })));
     let removed = engine.close_lane(&crm, Closing::Removed, Release::Removed);
     assert!(
         BETWEEN_RELEASE_AND_COMPLETE.take().is_none(),
@@ -412,6 +414,39 @@ fn a_change_of_limits_alone_leaves_an_answer_its_meaning() {
         lock(&crm.state).hold_until.is_some(),
         "the Retry-After holds the endpoint"
     );
+}
+
+/// A pause or resume that finds the endpoint it looked up removed (and one of the same name
+/// added meanwhile) acts on the endpoint the name has now, not on the one removed under it.
+#[test]
+fn a_pause_reaches_the_endpoint_added_again_under_its_name() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_millis(1))], 8, &dir);
+    let endpoints = crate::delivery::Endpoints::new(engine.clone());
+    for pause in [true, false] {
+        let raced = std::cell::Cell::new(false);
+        endpoints
+            .on_current("crm", |lane| {
+                if !raced.replace(true) {
+                    endpoints.remove("crm").expect("removed");
+                    endpoints
+                        .upsert(endpoint("crm", Duration::from_millis(1)))
+                        .expect("added again");
+                }
+                if pause {
+                    engine.pause(lane)
+                } else {
+                    engine.resume(lane)
+                }
+            })
+            .expect("the endpoint of that name now");
+        let state = endpoints.get("crm").expect("crm").state;
+        assert_eq!(
+            state == crate::delivery::EndpointState::Paused,
+            pause,
+            "{state:?}"
+        );
+    }
 }
 
 /// A relay waits for attempts under way up to the longest timeout they may have: an

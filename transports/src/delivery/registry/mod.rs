@@ -633,11 +633,7 @@ impl Endpoints {
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn pause(&self, name: &str) -> Result<(), Error> {
-        let lane = self.engine.registry().lane(name)?;
-        if !self.engine.pause(&lane) {
-            // Removed meanwhile.
-            return Err(self.engine.registry().unknown(name));
-        }
+        self.on_current(name, |lane| self.engine.pause(lane))?;
         self.kept();
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{name}' paused");
         Ok(())
@@ -651,10 +647,31 @@ impl Endpoints {
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn resume(&self, name: &str) -> Result<(), Error> {
-        let lane = self.engine.registry().lane(name)?;
-        self.engine.resume(&lane);
+        self.on_current(name, |lane| self.engine.resume(lane))?;
         self.kept();
         Ok(())
+    }
+
+    /// Runs `act` on the endpoint `name` has now, until it acts (`true`): a lane found
+    /// closing (removed, and perhaps added again meanwhile under the same name) is looked
+    /// up again, so that a pause or resume reaches the endpoint of that name rather than
+    /// one removed under it. [`Error::UnknownEndpoint`] once the name has no endpoint that
+    /// takes it (removed, or the sink stopping).
+    pub(crate) fn on_current(
+        &self,
+        name: &str,
+        act: impl Fn(&Arc<Lane>) -> bool,
+    ) -> Result<(), Error> {
+        let mut lane = self.engine.registry().lane(name)?;
+        loop {
+            if act(&lane) {
+                return Ok(());
+            }
+            match self.engine.registry().lane(name) {
+                Ok(again) if !Arc::ptr_eq(&again, &lane) => lane = again,
+                _ => return Err(self.engine.registry().unknown(name)),
+            }
+        }
     }
 
     /// The settings (without secrets), state and counters of `name`.
