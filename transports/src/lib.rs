@@ -266,6 +266,9 @@
 //! - A relay parks a message whose events wait only for paused endpoints as soon as the
 //!   others have them, not after `park_after`: a paused endpoint no longer slows its
 //!   tickets at the other endpoints to one event per `park_after`.
+//! - A relay pulls again as soon as its connection to NATS comes back: after a server's
+//!   restart, which forgets the pulls under way, it used to wait for their missed
+//!   heartbeats (about 10 s) before it delivered again.
 //! - An attempt in flight across an upsert that changed only the endpoint's schedule,
 //!   limits or timeouts is decided as without the change: a `Retry-After` holds, a `400`
 //!   dead-letters. It used to go again at once, as after a change of the URL or secrets,

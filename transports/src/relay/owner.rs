@@ -22,19 +22,24 @@ const LINK_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Says when the relay's connection to NATS goes and when it comes back: async-nats
 /// reconnects by itself, and says nothing. Looked at every [`LINK_LOOK`] by a task of its
-/// own ([`watch_link`]), so that a cut is said within that, whatever the owner is doing. (A
+/// own ([`watch_link`]), so that a cut is said within that, whatever the owner is doing, and
+/// the partitions pull again as soon as it is back (see `Shared::reconnected`). (A
 /// callback in the connection's options would say it at once, but it would replace the
 /// one an application sets with `Relay::connect_options`.)
 struct Link {
     client: async_nats::Client,
     connected: bool,
+    /// Its `reconnected` is told each time the connection comes back, for the
+    /// partitions' pulls.
+    shared: Arc<Shared>,
 }
 
 impl Link {
-    fn new(client: async_nats::Client) -> Link {
+    fn new(client: async_nats::Client, shared: Arc<Shared>) -> Link {
         Link {
             client,
             connected: true,
+            shared,
         }
     }
 
@@ -47,6 +52,9 @@ impl Link {
         self.connected = connected;
         if connected {
             log::info!(target: deskhook::LOG_TARGET, "relay: connected to NATS again");
+            self.shared
+                .reconnected
+                .send_modify(|times| *times = times.wrapping_add(1));
         } else {
             log::warn!(
                 target: deskhook::LOG_TARGET,
@@ -58,8 +66,8 @@ impl Link {
 }
 
 /// Looks at the connection every [`LINK_LOOK`], until aborted with the renewer.
-async fn watch_link(client: async_nats::Client) {
-    let mut link = Link::new(client);
+async fn watch_link(client: async_nats::Client, shared: Arc<Shared>) {
+    let mut link = Link::new(client, shared);
     let mut tick = tokio::time::interval(LINK_LOOK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -157,7 +165,7 @@ impl Owner {
             self.told.clone(),
             client.clone(),
         ));
-        let link = tokio::spawn(watch_link(client.clone()));
+        let link = tokio::spawn(watch_link(client.clone(), self.shared.clone()));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = self.leases.changes().await;

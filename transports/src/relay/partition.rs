@@ -98,6 +98,10 @@ pub(super) struct Shared {
     pub(super) leases: Arc<super::leases::Leases>,
     /// The events whose dead letters are not published yet (see `dead`).
     pub(super) unpublished: Arc<super::dead::Unpublished>,
+    /// Counts the times the connection to NATS came back (see `owner::Link`): each pull
+    /// starts again then, as the servers may have forgotten its request (a restart), which
+    /// the pull would otherwise notice only at its missed heartbeats, seconds later.
+    pub(super) reconnected: watch::Sender<u64>,
 }
 
 /// How long to wait before trying again after a failure of the servers.
@@ -464,10 +468,18 @@ impl Shared {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut audit = Audit::default();
         let name = &consumer.cached_info().name;
+        let mut reconnected = self.reconnected.subscribe();
         loop {
             let message = tokio::select! {
                 biased;
                 () = until(order, |o| *o != Order::Keep) => return Pulled::Ordered,
+                _ = reconnected.changed() => {
+                    log::debug!(
+                        target: deskhook::LOG_TARGET,
+                        "relay: partition {partition}: connected again; pulling again"
+                    );
+                    return Pulled::Again;
+                }
                 message = messages.next() => message,
                 _ = tick.tick() => {
                     self.look(partition, name, &mut audit).await;

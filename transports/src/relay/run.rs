@@ -146,6 +146,7 @@ impl Relay {
             parked,
             leases: leases.clone(),
             unpublished,
+            reconnected: tokio::sync::watch::Sender::new(0),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let owner =
