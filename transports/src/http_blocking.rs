@@ -1,21 +1,44 @@
-//! Blocking HTTP delivery over ureq: [`HttpSink`].
+//! Blocking HTTP delivery on worker threads: [`HttpSink`].
 //!
-//! Connections are kept per origin and shared by the endpoints with the same connection
-//! settings (one ureq agent each). A request whose connection ends before any answer (most
-//! often a kept one the server closed as the request went out: an idle timeout) is sent
-//! again at once, within the same attempt, on a new connection: at least once, as every
-//! attempt is.
+//! The same engine as the async transport; the workers are threads, one per request in
+//! flight, from a pool shared by every endpoint. HTTP/1.1 is the crate's own, the one the
+//! async transport runs (a request written whole in one vectored write, its answer's head
+//! parsed with `httparse`), driven here over blocking std sockets: its futures are polled on
+//! the worker's thread, their reads and writes waiting in the system calls (see `io.rs` for
+//! why that is sound). It replaced ureq, whose own work was most of this transport's CPU
+//! (see `benches/README.md`, *Where the CPU goes*). Each endpoint's request head (its URL's
+//! path, `Host`, `User-Agent` and its own headers) is made once when the endpoint is
+//! registered or changed; an attempt adds only what changes.
 //!
-//! Each request goes out in one write (ureq hands over its head and its body apart; they
-//! are held until it waits for the answer), and a connection handed straight from one
-//! request to the next is checked once between them, not twice: see `benches/README.md`,
-//! *Where the CPU goes*, for what that saved.
+//! Connections are pooled per origin and connection settings, shared by the endpoints on
+//! that origin, and go only to addresses the SSRF guard vetted (every address a name
+//! resolves to is checked, and a name is refused as a whole if any is refused); no proxy from
+//! the environment is used and redirects are not followed. TLS is rustls (ring) with the
+//! Mozilla roots or the endpoint's own CA, one configuration (and session-resumption cache)
+//! per set of roots; only `http/1.1` is offered by ALPN. A name is looked up on a thread of
+//! its own (std's lookup has no timeout), for no longer than the connect timeout; a
+//! connection has the connect timeout, the whole attempt its timeout.
 //!
-//! A request's writing ends at the attempt's timeout however slowly the server takes it,
-//! and over plain HTTP a refusal that comes before the server took the whole request (a
-//! `413` for a large body, once the server has the head) is the attempt's answer, as on the
-//! async transport, not a timeout. Over `https` such an answer is heard only once the
-//! request is written or the timeout passes.
+//! - **A write ends at the attempt's deadline**, however slowly the server takes it: a write
+//!   waits a [`STALL`](io::STALL) at most, then the deadline is checked.
+//! - **A refusal that comes while the request is still being written is the answer** (a
+//!   `413` for a large body, once the server has the head), not a timeout, over `http` and,
+//!   now that the transport reads TLS itself, over `https` too (over ureq it was heard there
+//!   only once the request was written or the timeout passed). An early `2xx` or `3xx` does
+//!   not end the writing. On Windows, where a write waits the whole time left, such an
+//!   answer is heard only if the write fails.
+//! - **A kept connection the server closed meanwhile is seen before use** (a read that does
+//!   not wait), and the request goes on another one; one cut as the request goes out on it,
+//!   before any byte of an answer (a server's idle timeout), sends it again at once, once, on
+//!   a new connection, within what is left of the attempt (at least once, as every attempt
+//!   is).
+//! - A kept connection unused for 30 s when a request would take it is closed rather than
+//!   used (a firewall on the way may have forgotten it); at shutdown the kept connections
+//!   are closed.
+//! - The answer's status and `Retry-After` are the attempt's outcome; of its body up to
+//!   64 KiB is read (so that the connection can be kept), its start kept for the observer.
+//!   The timeout bounds the whole attempt, body included: a status that came in time is the
+//!   answer however slowly its body follows, but that connection is not kept.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,25 +56,26 @@
 //! # Ok(()) }
 //! ```
 
-mod kept;
-mod tcp;
+mod io;
+mod origin;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::delivery::endpoint::is_header_name;
 use crate::delivery::engine::attempt::Next;
 use crate::delivery::pool::Woke;
 use crate::delivery::{
-    AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint, Engine,
-    RESPONSE_READ_LIMIT, RESPONSE_SNIPPET_BYTES, Response, SinkBuilder, Target, Transport, lock,
-    parse_retry_after,
+    AttemptError, ClientKey, Connector, DeliveryGuard, DeliverySink, Endpoint, Engine, Response,
+    SinkBuilder, Target, Transport, lock,
 };
 use crate::error::Error;
-use crate::guard;
+use crate::h1::{self, tls::TlsConfigs};
+use io::block_on;
+use origin::Origin;
 
 pub use crate::delivery::USER_AGENT;
 
@@ -59,7 +83,7 @@ pub use crate::delivery::USER_AGENT;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 
 /// The sink of the blocking transport: a [`DeliverySink`] whose workers are threads making
-/// requests with ureq. `HttpSink::builder()` starts one; `.build()` runs it.
+/// HTTP requests. `HttpSink::builder()` starts one; `.build()` runs it.
 pub type HttpSink = DeliverySink;
 
 impl SinkBuilder {
@@ -81,9 +105,10 @@ impl SinkBuilder {
     pub fn build(self) -> Result<(HttpSink, DeliveryGuard), Error> {
         let config = &self.config;
         let slots = config.max_in_flight.min(config.max_threads);
-        let connector = UreqConnector {
+        let connector = BlockingConnector {
             idle_per_host: slots,
-            agents: Mutex::default(),
+            origins: Mutex::default(),
+            tls: TlsConfigs::new(&[b"http/1.1"]),
         };
         let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
         engine.pool().set_limit(slots);
@@ -130,7 +155,7 @@ fn run_thread(engine: &Arc<Engine>) {
                 // frees a slot would be gone, and with the last one nobody would deliver.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     attempt.run(|attempt, headers| {
-                        UreqTransport.post(
+                        BlockingTransport.post(
                             attempt.route.target.as_ref(),
                             headers,
                             attempt.job().body(),
@@ -154,198 +179,194 @@ fn run_thread(engine: &Arc<Engine>) {
     }
 }
 
-/// Makes the blocking transport's targets: one ureq agent (a connection pool per origin)
-/// per [`ClientKey`], shared by every endpoint with that key, and its twin that keeps no
-/// connection (for a request sent again because a kept connection ended under it).
-struct UreqConnector {
+/// Makes the blocking transport's targets: the endpoint's request head, and the pool of its
+/// origin (shared with every endpoint on the same origin with the same connection settings).
+struct BlockingConnector {
     idle_per_host: usize,
-    agents: Mutex<Agents>,
+    origins: Mutex<Origins>,
+    /// One TLS configuration per set of roots, offering `http/1.1` by ALPN.
+    tls: TlsConfigs,
 }
 
-/// The agents endpoints use now, by key: held by their targets, so that an agent no endpoint
-/// uses any more (its settings changed, its endpoints removed) goes with its idle
-/// connections.
+/// The origins endpoints use now, by what makes connections interchangeable: held by their
+/// targets, so that an origin no endpoint uses any more (its settings changed, its endpoints
+/// removed) goes with its idle connections.
 #[derive(Default)]
-struct Agents {
-    by_key: HashMap<ClientKey, Weak<KeyAgents>>,
-    /// The size at which the map is next swept of agents no endpoint uses any more.
+struct Origins {
+    by_key: HashMap<(ClientKey, String), Weak<Origin>>,
+    /// The size at which the map is next swept of origins no endpoint uses any more.
     sweep_at: usize,
 }
 
-/// The agents of one [`ClientKey`].
-struct KeyAgents {
-    /// Keeps connections alive between requests.
-    pooled: ureq::Agent,
-    /// Keeps none: each request on a new connection.
-    fresh: ureq::Agent,
-}
-
-/// An endpoint as the blocking transport sends to it.
-struct UreqTarget {
-    agents: Arc<KeyAgents>,
-    url: String,
-    /// The whole attempt's timeout (the agents' own): a request sent again gets what is
-    /// left of it.
+/// An endpoint as the blocking transport sends to it: its origin's pool and its request
+/// head.
+struct BlockingTarget {
+    origin: Arc<Origin>,
+    /// The whole attempt's timeout.
     timeout: Duration,
+    /// The request head but the attempt's own headers: the request line (path and query),
+    /// `Host`, `User-Agent` (unless the endpoint has its own) and the endpoint's headers.
+    head: Vec<u8>,
 }
 
-impl Connector for UreqConnector {
+impl Connector for BlockingConnector {
     fn target(&self, endpoint: &Endpoint) -> Result<Target, Error> {
         endpoint.check_http()?;
-        let key = ClientKey::of(endpoint);
-        let timeout = key.timeout;
-        let mut agents = lock(&self.agents);
-        let key_agents = match agents.by_key.get(&key).and_then(Weak::upgrade) {
-            Some(key_agents) => key_agents,
-            None => {
-                let key_agents = Arc::new(KeyAgents {
-                    pooled: agent_for(&key, Some(self.idle_per_host)),
-                    fresh: agent_for(&key, None),
-                });
-                agents.by_key.insert(key, Arc::downgrade(&key_agents));
-                if agents.by_key.len() >= agents.sweep_at {
-                    agents.by_key.retain(|_, agent| agent.strong_count() > 0);
-                    agents.sweep_at = (agents.by_key.len() * 2).max(64);
-                }
-                key_agents
-            }
+        let invalid = |message: String| Error::InvalidEndpoint {
+            name: endpoint.name.clone(),
+            message,
         };
-        drop(agents);
-        Ok(Arc::new(UreqTarget {
-            agents: key_agents,
-            url: endpoint.url.to_string(),
-            timeout,
+        let key = ClientKey::of(endpoint);
+        let origin = self.origin(&key, endpoint).map_err(&invalid)?;
+        let mut fixed = Vec::with_capacity(1 + endpoint.headers.len());
+        if h1::request::default_user_agent(endpoint) {
+            fixed.push(("user-agent", USER_AGENT.as_bytes()));
+        }
+        for (name, value) in &endpoint.headers {
+            if !is_header_name(name) {
+                return Err(invalid(format!("'{name}' is not a valid header name")));
+            }
+            if !h1::valid_value(value) {
+                return Err(invalid(format!(
+                    "the value of header '{name}' is not valid"
+                )));
+            }
+            fixed.push((name.as_str(), value.as_bytes()));
+        }
+        let head = h1::request::target_head(&endpoint.url, fixed).map_err(&invalid)?;
+        Ok(Arc::new(BlockingTarget {
+            origin,
+            timeout: key.timeout,
+            head,
         }))
     }
 
     fn default_max_in_flight(&self) -> usize {
         DEFAULT_MAX_IN_FLIGHT
     }
-}
 
-/// The agent of `key`: keeping up to `idle_per_host` connections per origin, or none.
-fn agent_for(key: &ClientKey, idle_per_host: Option<usize>) -> ureq::Agent {
-    let (per_host, all) = match idle_per_host {
-        Some(idle) => (idle.max(1), idle.max(10) * 4),
-        None => (0, 0),
-    };
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_connect(Some(key.connect_timeout))
-        .timeout_global(Some(key.timeout))
-        .user_agent(USER_AGENT)
-        .max_idle_connections_per_host(per_host)
-        .max_idle_connections(all);
-    if let Some(certs) = &key.roots {
-        let roots = certs
-            .iter()
-            .map(|der| ureq::tls::Certificate::from_der(der).to_owned());
-        config = config.tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::from(roots))
-                .build(),
-        );
+    // `attempt_head` relies on it: with the endpoint's headers in the target (checked when
+    // it is made), every name an attempt adds is one of the engine's constants.
+    fn endpoint_headers_in_target(&self) -> bool {
+        true
     }
-    // The guard's agent ignores proxies from the environment.
-    guard::agent_with(key.policy.clone(), config, kept::connector())
+
+    fn close_kept(&self) {
+        let origins = lock(&self.origins);
+        for origin in origins.by_key.values().filter_map(Weak::upgrade) {
+            origin.close_kept();
+        }
+    }
 }
 
-struct UreqTransport;
+impl BlockingConnector {
+    /// The pool of `endpoint`'s origin, made if no endpoint uses it yet.
+    fn origin(&self, key: &ClientKey, endpoint: &Endpoint) -> Result<Arc<Origin>, String> {
+        let url = &endpoint.url;
+        let name = url[..url::Position::BeforePath].to_owned();
+        let map_key = (key.clone(), name);
+        let mut origins = lock(&self.origins);
+        if let Some(origin) = origins.by_key.get(&map_key).and_then(Weak::upgrade) {
+            return Ok(origin);
+        }
+        let tls = match url.scheme() {
+            "https" => Some(self.tls.get(&key.roots)?),
+            _ => None,
+        };
+        let origin = Arc::new(Origin::new(
+            url,
+            tls,
+            key.policy.clone(),
+            key.connect_timeout,
+            self.idle_per_host,
+        )?);
+        origins.by_key.insert(map_key, Arc::downgrade(&origin));
+        if origins.by_key.len() >= origins.sweep_at {
+            origins.by_key.retain(|_, origin| origin.strong_count() > 0);
+            origins.sweep_at = (origins.by_key.len() * 2).max(64);
+        }
+        Ok(origin)
+    }
+}
 
-impl Transport for UreqTransport {
+/// The blocking transport's requests.
+struct BlockingTransport;
+
+impl Transport for BlockingTransport {
     fn post(
         &self,
         target: &(dyn std::any::Any + Send + Sync),
         headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<Response, AttemptError> {
-        let Some(target) = target.downcast_ref::<UreqTarget>() else {
+        let Some(target) = target.downcast_ref::<BlockingTarget>() else {
             return Err(AttemptError {
                 message: "the endpoint was not made for the blocking transport".to_owned(),
                 retryable: false,
             });
         };
         let started = Instant::now();
-        let send = |agent: &ureq::Agent| {
-            let mut request = agent.post(&target.url);
-            for (name, value) in headers {
-                request = request.header(*name, *value);
-            }
-            request
+        // A timeout too long to add is none worth keeping: a year.
+        let deadline = started
+            .checked_add(target.timeout)
+            .unwrap_or_else(|| started + Duration::from_secs(365 * 24 * 3600));
+        let timed_out = || AttemptError {
+            message: format!("timed out ({:?})", target.timeout),
+            retryable: true,
         };
-        kept::watch_connects();
-        let mut response = match send(&target.agents.pooled).send(&body[..]) {
-            // A kept connection that ended before any answer: most often one the server
-            // closed as the request went out (an idle timeout). Sent again at once, on a
-            // new connection, within what is left of the attempt's timeout (at least once,
-            // as every attempt is: the server may have read it). A new connection that ends
-            // so is the server's answer: the attempt failed. So is one that ended after the
-            // first bytes of an answer: the server had the request.
-            Err(ureq::Error::Io(e))
-                if closed_before_answer(&e) && !kept::connected() && !kept::answered() =>
-            {
-                send(&target.agents.fresh)
-                    .config()
-                    .timeout_global(Some(target.timeout.saturating_sub(started.elapsed())))
-                    .build()
-                    .send(&body[..])
+        let head = h1::request::attempt_head(&target.head, headers, body.len())?;
+        let origin = &target.origin;
+        let (mut conn, mut reused) = match origin.checkout() {
+            Some(conn) => (conn, true),
+            None => (origin.connect(deadline, target.timeout)?, false),
+        };
+        let answer = loop {
+            let tcp = conn.io_mut().tcp_mut();
+            tcp.set_deadline(deadline);
+            tcp.looking = true;
+            let sent = block_on(conn.send(&head, body));
+            // Cleared by the flush once the request is written whole, but not when an
+            // early refusal ended the writing.
+            conn.io_mut().tcp_mut().looking = false;
+            match sent {
+                Ok(answer) => break answer,
+                // A kept connection the server closed as the request went out on it (an
+                // idle timeout), which it did not read: sent again on a new connection,
+                // once, within what is left of the attempt (at least once, as every attempt
+                // is). One closed before is seen at checkout.
+                Err(failed) if reused && failed.cut && Instant::now() < deadline => {
+                    conn = origin.connect(deadline, target.timeout)?;
+                    reused = false;
+                }
+                Err(failed) if failed.error.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(timed_out());
+                }
+                Err(failed) => {
+                    return Err(AttemptError {
+                        message: format!("connection failed: {}", failed.error),
+                        retryable: true,
+                    });
+                }
             }
-            sent => sent,
-        }
-        .map_err(classify)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        // Read up to the limit (so that the connection can be kept), keeping what the
-        // observer is shown; a body that cannot be read does not change what the status
-        // says.
+        };
+        // The status is the answer: a body that comes too slowly (or not at all) within the
+        // timeout does not change it, but its connection is not kept.
         let mut snippet = Vec::new();
-        let mut reader = response.body_mut().as_reader().take(RESPONSE_READ_LIMIT);
-        let mut chunk = [0u8; 8192];
-        while let Ok(n @ 1..) = reader.read(&mut chunk) {
-            let room = RESPONSE_SNIPPET_BYTES.saturating_sub(snippet.len());
-            snippet.extend_from_slice(&chunk[..n.min(room)]);
+        if block_on(conn.read_body(&answer, &mut snippet)) {
+            origin.checkin(conn);
         }
         Ok(Response {
-            status,
-            retry_after,
+            status: answer.status,
+            retry_after: answer.retry_after,
             snippet,
         })
     }
 }
 
-/// Whether a request failed because its connection ended (closed or reset) before any
-/// answer came.
-fn closed_before_answer(err: &std::io::Error) -> bool {
-    err.kind() == std::io::ErrorKind::UnexpectedEof || crate::delivery::connection_cut(err)
-}
-
-fn classify(err: ureq::Error) -> AttemptError {
-    if let Some(refusal) = guard::refusal_of(&err) {
-        return AttemptError {
-            message: refusal.to_string(),
-            retryable: false,
-        };
-    }
-    let retryable = !matches!(err, ureq::Error::BadUri(_) | ureq::Error::Http(_));
-    let message = match &err {
-        ureq::Error::Timeout(t) => format!("timed out ({t})"),
-        ureq::Error::HostNotFound => "host not found".to_owned(),
-        ureq::Error::ConnectionFailed => "connection failed".to_owned(),
-        other => other.to_string(),
-    };
-    AttemptError { message, retryable }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+    use crate::delivery::parse_retry_after;
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {
@@ -371,10 +392,11 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_share_an_agent_per_key_and_an_unused_one_goes() {
-        let connector = UreqConnector {
+    fn endpoints_share_an_origin_per_key_and_an_unused_one_goes() {
+        let connector = BlockingConnector {
             idle_per_host: 4,
-            agents: Mutex::default(),
+            origins: Mutex::default(),
+            tls: TlsConfigs::new(&[b"http/1.1"]),
         };
         let endpoint = |name: &str, timeout: u64| {
             Endpoint::new(name, "http://127.0.0.1:9/")
@@ -382,21 +404,27 @@ mod tests {
                 .allow_private(true)
                 .timeout(Duration::from_secs(timeout))
         };
-        let agent = |target: &Target| target.downcast_ref::<UreqTarget>().unwrap().agents.clone();
+        let origin = |target: &Target| {
+            target
+                .downcast_ref::<BlockingTarget>()
+                .unwrap()
+                .origin
+                .clone()
+        };
         let a = connector.target(&endpoint("a", 10)).unwrap();
         let b = connector.target(&endpoint("b", 10)).unwrap();
         assert!(
-            Arc::ptr_eq(&agent(&a), &agent(&b)),
-            "same settings, one agent"
+            Arc::ptr_eq(&origin(&a), &origin(&b)),
+            "same settings, one origin"
         );
-        // Another timeout is another agent; once no target holds the first, it is gone.
+        // Another timeout is another origin; once no target holds the first, it is gone.
         let c = connector.target(&endpoint("a", 20)).unwrap();
-        assert!(!Arc::ptr_eq(&agent(&a), &agent(&c)));
-        let first = Arc::downgrade(&agent(&a));
+        assert!(!Arc::ptr_eq(&origin(&a), &origin(&c)));
+        let first = Arc::downgrade(&origin(&a));
         drop((a, b));
-        assert!(first.upgrade().is_none(), "the unused agent was dropped");
-        lock(&connector.agents).sweep_at = 0;
+        assert!(first.upgrade().is_none(), "the unused origin was dropped");
+        lock(&connector.origins).sweep_at = 0;
         let _d = connector.target(&endpoint("d", 30)).unwrap();
-        assert_eq!(lock(&connector.agents).by_key.len(), 2, "swept");
+        assert_eq!(lock(&connector.origins).by_key.len(), 2, "swept");
     }
 }

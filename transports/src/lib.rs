@@ -323,6 +323,8 @@ pub mod file;
     )))
 )]
 pub mod guard;
+#[cfg(feature = "_h1")]
+mod h1;
 #[cfg(feature = "http-async")]
 pub mod http_async;
 #[cfg(feature = "http-blocking")]

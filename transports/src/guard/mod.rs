@@ -19,8 +19,8 @@
 //!   (only `https` with `https_only`), no credentials in the URL, and an IP-literal host is
 //!   checked with [`check_ip`]. The `url` crate already turns the odd IPv4 spellings
 //!   (`http://2130706433/`, `http://0x7f.1/`, `http://127.1/`) into `127.0.0.1`.
-//! - [`GuardedResolver`] (the ureq part) checks every address a host name resolves to, at
-//!   connection time.
+//! - [`GuardedResolver`] (the ureq part, for applications that make requests of their own
+//!   with ureq) checks every address a host name resolves to, at connection time.
 //!
 //! # Why at resolution time: DNS rebinding
 //!
@@ -39,8 +39,8 @@
 //! checked [`url::Url`]'s serialization (`url.as_str()`) to the client so both see the same,
 //! normalized host.
 //!
-//! The async transport vets the addresses of each new connection the same way before it
-//! connects. Both reuse a vetted answer for [`VETTED_ANSWER_REUSE`] (only addresses that
+//! deskhook's own HTTP transports (blocking and async) vet the addresses of each new
+//! connection the same way, with [`check_ip`], before they connect. All reuse a vetted answer for [`VETTED_ANSWER_REUSE`] (only addresses that
 //! passed are kept, so reuse lets no rebinding through).
 //!
 //! # Opting in
@@ -498,16 +498,14 @@ fn redacted(url: &Url) -> String {
 }
 
 /// How long a vetted answer for a name is reused. ureq resolves before every request (even on
-/// a kept-alive connection) and, with a timeout set, on a thread of its own; the async
-/// transport resolves for each new connection. The system resolver does not tell the record's
+/// a kept-alive connection) and, with a timeout set, on a thread of its own; both HTTP
+/// transports resolve for each new connection. The system resolver does not tell the record's
 /// TTL, so a short fixed time is used. Only addresses that passed the check are kept, so reuse
 /// cannot let a rebinding through.
 pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(feature = "http-blocking")]
 mod resolver;
-#[cfg(feature = "http-blocking")]
-pub(crate) use resolver::agent_with;
 #[cfg(feature = "http-blocking")]
 pub use resolver::{GuardedResolver, agent, refusal_of};
 

@@ -10,7 +10,7 @@ use ureq::config::{Config, ConfigBuilder};
 use ureq::http::Uri;
 use ureq::typestate::AgentScope;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{Connector, DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// A ureq [`Resolver`] that resolves like ureq's default resolver, then checks every resolved
 /// address with [`check_ip`].
@@ -138,19 +138,9 @@ pub fn refusal_of(err: &ureq::Error) -> Option<&Refusal> {
 /// assert!(agent.config().proxy().is_none());
 /// ```
 pub fn agent(policy: AddressPolicy, config: ConfigBuilder<AgentScope>) -> ureq::Agent {
-    agent_with(policy, config, DefaultConnector::new())
-}
-
-/// [`agent`] with `connector` making its connections (which must not open any but direct
-/// ones to the addresses the resolver gives).
-pub(crate) fn agent_with(
-    policy: AddressPolicy,
-    config: ConfigBuilder<AgentScope>,
-    connector: impl Connector,
-) -> ureq::Agent {
     ureq::Agent::with_parts(
         config.proxy(None).build(),
-        connector,
+        DefaultConnector::new(),
         GuardedResolver::new(policy),
     )
 }

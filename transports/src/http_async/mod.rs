@@ -60,7 +60,6 @@
 //! # Ok(()) }
 //! ```
 
-mod h1;
 mod origin;
 
 use std::collections::HashMap;
@@ -77,6 +76,7 @@ use crate::delivery::{
     parse_retry_after, spawn,
 };
 use crate::error::Error;
+use crate::h1::{self, request::invalid_value, tls::TlsConfigs};
 use origin::{Body, Conn, Origin};
 
 /// Requests in flight per endpoint when the endpoint does not set `max_in_flight`.
@@ -103,7 +103,7 @@ impl SinkBuilder {
         let connector = AsyncConnector {
             idle_per_host: self.config.max_in_flight,
             origins: Mutex::new(Origins::default()),
-            tls: Mutex::new(HashMap::new()),
+            tls: TlsConfigs::new(&[b"h2", b"http/1.1"]),
         };
         let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
         let (handle, owned) = spawn::runtime_here("deskhook-http-async", engine.priority())?;
@@ -122,14 +122,9 @@ impl SinkBuilder {
 struct AsyncConnector {
     idle_per_host: usize,
     origins: Mutex<Origins>,
-    /// One TLS configuration per set of roots (`None`: the public ones), so that endpoints
-    /// share one copy of the root store and one session-resumption cache; held by the
-    /// origins that use it, so that one no endpoint uses any more goes.
-    tls: Mutex<HashMap<Roots, Weak<rustls::ClientConfig>>>,
+    /// One TLS configuration per set of roots, offering `h2` and `http/1.1` by ALPN.
+    tls: TlsConfigs,
 }
-
-/// A set of CA roots (DER certificates), or `None` for the public ones.
-type Roots = Option<Vec<Vec<u8>>>;
 
 /// The origins in use, by what makes connections interchangeable.
 #[derive(Default)]
@@ -167,13 +162,7 @@ impl Connector for AsyncConnector {
             http::Uri::try_from(text).map_err(|e| invalid(format!("its URL cannot be sent: {e}")))
         };
         let mut fixed = Vec::with_capacity(1 + endpoint.headers.len());
-        // The endpoint's own `User-Agent` replaces deskhook's (as with the blocking
-        // transport): never both.
-        if !endpoint
-            .headers
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
-        {
+        if h1::request::default_user_agent(endpoint) {
             fixed.push((
                 header::USER_AGENT,
                 HeaderValue::from_static(crate::delivery::USER_AGENT),
@@ -186,19 +175,13 @@ impl Connector for AsyncConnector {
                 .map_err(|_| invalid(format!("the value of header '{name}' is not valid")))?;
             fixed.push((name, value));
         }
-        let path = &url[url::Position::BeforePath..url::Position::AfterQuery];
-        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-        // Both come from a parsed URL, which percent-encodes what a request line cannot hold.
-        if !h1::valid_value(path) || path.contains(' ') || !h1::valid_value(host) {
-            return Err(invalid("its URL cannot be sent".to_owned()));
-        }
-        let mut h1_head = Vec::with_capacity(64 + path.len() + host.len());
-        for part in ["POST ", path, " HTTP/1.1\r\nhost: ", host, "\r\n"] {
-            h1_head.extend_from_slice(part.as_bytes());
-        }
-        for (name, value) in &fixed {
-            head_line(&mut h1_head, name.as_str(), value.as_bytes());
-        }
+        let h1_head = h1::request::target_head(
+            url,
+            fixed
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        )
+        .map_err(&invalid)?;
         Ok(Arc::new(HttpTarget {
             origin,
             timeout: key.timeout,
@@ -212,7 +195,7 @@ impl Connector for AsyncConnector {
         DEFAULT_MAX_IN_FLIGHT
     }
 
-    // `h1_request` relies on it: with the endpoint's headers in the target (checked when
+    // `attempt_head` relies on it: with the endpoint's headers in the target (checked when
     // it is made), every name an attempt adds is one of the engine's constants.
     fn endpoint_headers_in_target(&self) -> bool {
         true
@@ -237,7 +220,7 @@ impl AsyncConnector {
             return Ok(origin);
         }
         let tls = match url.scheme() {
-            "https" => Some(self.tls(key)?),
+            "https" => Some(self.tls.get(&key.roots)?),
             _ => None,
         };
         let origin = Arc::new(Origin::new(
@@ -254,46 +237,6 @@ impl AsyncConnector {
         }
         Ok(origin)
     }
-
-    fn tls(&self, key: &ClientKey) -> Result<Arc<rustls::ClientConfig>, String> {
-        let mut configs = lock(&self.tls);
-        if let Some(config) = configs.get(&key.roots).and_then(Weak::upgrade) {
-            return Ok(config);
-        }
-        let config = Arc::new(tls_config(key.roots.as_deref())?);
-        configs.retain(|_, config| config.strong_count() > 0);
-        configs.insert(key.roots.clone(), Arc::downgrade(&config));
-        Ok(config)
-    }
-}
-
-/// TLS with rustls and the ring provider, the Mozilla roots of webpki-roots (or an
-/// endpoint's own CA), ALPN for HTTP/2 and HTTP/1.1, and rustls' in-memory session cache
-/// (resumption by tickets and session ids); set per configuration, so nothing process-wide
-/// is installed.
-fn tls_config(certs: Option<&[Vec<u8>]>) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = match certs {
-        Some(certs) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in certs {
-                roots
-                    .add(rustls_pki_types::CertificateDer::from(cert.clone()))
-                    .map_err(|e| format!("a CA certificate cannot be used: {e}"))?;
-            }
-            roots
-        }
-        None => rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
 }
 
 struct AsyncHttp;
@@ -371,7 +314,7 @@ impl AsyncTransport for AsyncHttp {
 /// attempt owns (kept if its body is read to the end), or its place among an HTTP/2
 /// connection's streams (held until the body is read).
 enum Answer {
-    H1(h1::Head, h1::H1<h1::Io>),
+    H1(h1::Head, h1::H1<h1::Io<tokio::net::TcpStream>>),
     H2(http::Response<hyper::body::Incoming>, origin::Stream),
 }
 
@@ -398,7 +341,11 @@ async fn exchange(
             Conn::H1(mut h1) => {
                 let head = match &head {
                     Some(head) => head,
-                    None => head.insert(h1_request(target, headers, body.len())?),
+                    None => head.insert(h1::request::attempt_head(
+                        &target.h1_head,
+                        headers,
+                        body.len(),
+                    )?),
                 };
                 match h1.send(head, body).await {
                     Ok(answer) => return Ok(Answer::H1(answer, h1)),
@@ -491,52 +438,9 @@ fn not_taken(err: &hyper::Error) -> Option<Untaken> {
     None
 }
 
-/// The HTTP/1.1 head of one attempt: the target's, then the attempt's own headers and the
-/// body's length.
-fn h1_request(
-    target: &HttpTarget,
-    headers: &[(&str, &str)],
-    length: usize,
-) -> Result<Vec<u8>, AttemptError> {
-    let mut head = Vec::with_capacity(target.h1_head.len() + 384);
-    head.extend_from_slice(&target.h1_head);
-    for (name, value) in headers {
-        // The names are the engine's own constants (the endpoint's headers are in the
-        // target, checked when it was made): looked at in debug builds only, as this runs on
-        // every attempt. The values carry the event's data and are checked.
-        debug_assert!(
-            crate::delivery::endpoint::is_header_name(name),
-            "'{name}' is not a valid header name"
-        );
-        if !h1::valid_value(value) {
-            return Err(invalid_value(name));
-        }
-        head_line(&mut head, name, value.as_bytes());
-    }
-    head.extend_from_slice(b"content-length: ");
-    head.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
-    head.extend_from_slice(b"\r\n\r\n");
-    Ok(head)
-}
-
-/// Appends the header line `name: value`.
-fn head_line(head: &mut Vec<u8>, name: &str, value: &[u8]) {
-    head.extend_from_slice(name.as_bytes());
-    head.extend_from_slice(b": ");
-    head.extend_from_slice(value);
-    head.extend_from_slice(b"\r\n");
-}
-
 fn invalid_name(name: &str) -> AttemptError {
     AttemptError {
         message: format!("'{name}' is not a valid header name"),
-        retryable: false,
-    }
-}
-
-fn invalid_value(name: &str) -> AttemptError {
-    AttemptError {
-        message: format!("the value of header '{name}' cannot be sent"),
         retryable: false,
     }
 }

@@ -3,7 +3,7 @@
 //! alive between requests, or, when the server chose `h2` by ALPN, HTTP/2 connections that
 //! requests share, [`H2_STREAMS`] at a time each. Connections are made over TCP (and TLS
 //! with rustls) only to addresses the SSRF guard vetted: no proxy, no redirect. HTTP/1.1 is
-//! the transport's own ([`super::h1`]); HTTP/2 is hyper's `client::conn`, with no pool of
+//! the transport's own ([`crate::h1`]); HTTP/2 is hyper's `client::conn`, with no pool of
 //! hyper's own.
 //!
 //! What it does not do: decide retries (the engine does), or keep a connection whose response
@@ -20,19 +20,16 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::ServerName;
 
-use super::h1::{H1, Io};
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
+use crate::h1::{H1, IDLE_REUSE};
 
 /// How often an HTTP/2 connection with requests in flight is pinged, and how long its
 /// answer may take.
 const H2_PING_EVERY: Duration = Duration::from_secs(10);
 
-/// A connection unused for longer is not used again but closed, and the request goes on a
-/// new one: a firewall or NAT on the way may have forgotten it without a word (the request
-/// would wait for its timeout), and a server that keeps idle connections open for ever
-/// would otherwise hold a socket per origin ever used.
-const IDLE_REUSE: Duration = Duration::from_secs(30);
+/// The bytes under an HTTP/1.1 connection: tokio's TCP, or TLS over it.
+type Io = crate::h1::Io<tokio::net::TcpStream>;
 
 /// An HTTP/2 stream's flow-control window: what a server may send of a response before the
 /// transport reads it (the protocol's default).

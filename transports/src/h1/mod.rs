@@ -1,12 +1,17 @@
-//! The async transport's HTTP/1.1: a request written whole (its head and the event's bytes in
-//! one vectored write), its answer's head parsed with `httparse` (hyper's own parser), and its
-//! body read up to the limit, on a connection the attempt owns from start to end.
+//! The HTTP/1.1 of both HTTP transports: a request written whole (its head and the event's
+//! bytes in one vectored write), its answer's head parsed with `httparse` (hyper's own
+//! parser), and its body read up to the limit, on a connection the attempt owns from start to
+//! end. It is generic over the bytes under it (`AsyncRead + AsyncWrite`): the async transport
+//! drives it on tokio's sockets, the blocking transport on std's, polled in a loop (see
+//! `http_blocking/io.rs`). The request heads ([`request`]) and the TLS settings ([`tls`]) are
+//! made here for both too.
 //!
 //! hyper's `client::conn` costs about 12 k instructions a request on this path (its connection
 //! task, its channel, an `http::Request` and header map per attempt): half of deskhook's
 //! delivery CPU, and what kept the async transport at 0.45 × wrk (measured in
 //! `benches/README.md`). Here a request costs what the bytes cost. hyper stays for HTTP/2,
-//! where its multiplexing is the whole job.
+//! where its multiplexing is the whole job. The blocking transport had ureq's HTTP/1.1, whose
+//! own work was most of that transport's CPU: it has this one now.
 //!
 //! What it keeps from hyper's behaviour, each covered by the transports' tests:
 //! - an interim `1xx` answer is skipped; `101` is refused (no upgrade was asked for);
@@ -24,9 +29,11 @@
 //!   answer, is reported as [`Failed::cut`], for the caller to send again on a new one.
 
 mod head;
+pub(crate) mod request;
 mod stream;
 #[cfg(test)]
 mod tests;
+pub(crate) mod tls;
 
 use std::future::Future as _;
 use std::io::{self, IoSlice};
@@ -38,8 +45,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::delivery::{RESPONSE_READ_LIMIT, RESPONSE_SNIPPET_BYTES};
 use head::{Framing, head_of, invalid};
-pub(super) use head::{Head, valid_value};
-pub(super) use stream::Io;
+pub(crate) use head::{Head, valid_value};
+pub(crate) use stream::Io;
+
+/// A kept connection unused for longer is not used again but closed, and the request goes on
+/// a new one: a firewall or NAT on the way may have forgotten it without a word (the request
+/// would wait for its timeout), and a server that keeps idle connections open for ever would
+/// otherwise hold a socket per origin ever used.
+pub(crate) const IDLE_REUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a connection reads into at first; it grows for a longer head.
 const BUF_START: usize = 8 * 1024;
@@ -56,7 +69,7 @@ const MAX_HEADERS: usize = 100;
 const MAX_CHUNK_FRAMING: usize = 16 * 1024;
 
 /// One HTTP/1.1 connection, used by one request at a time.
-pub(super) struct H1<IO> {
+pub(crate) struct H1<IO> {
     io: IO,
     /// What was read and not used yet is `buf[start..end]`.
     buf: Vec<u8>,
@@ -71,12 +84,12 @@ pub(super) struct H1<IO> {
 
 /// A request that got no answer.
 #[derive(Debug)]
-pub(super) struct Failed {
+pub(crate) struct Failed {
     /// What went wrong.
-    pub(super) error: io::Error,
+    pub(crate) error: io::Error,
     /// The connection ended (closed, reset) before any byte of an answer: on a kept
     /// connection, one the server closed as the request went out, which it did not read.
-    pub(super) cut: bool,
+    pub(crate) cut: bool,
 }
 
 impl Failed {
@@ -112,7 +125,7 @@ fn closed_before_answering() -> io::Error {
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// A connection over `io`, which nothing has been written to yet.
-    pub(super) fn new(io: IO) -> H1<IO> {
+    pub(crate) fn new(io: IO) -> H1<IO> {
         H1 {
             io,
             buf: vec![0; BUF_START],
@@ -123,9 +136,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         }
     }
 
+    /// The bytes under the connection (to set their deadline, say).
+    #[cfg(feature = "http-blocking")]
+    pub(crate) fn io_mut(&mut self) -> &mut IO {
+        &mut self.io
+    }
+
     /// Whether a kept connection can carry a request: the server did not close it, and sent
     /// nothing unasked. Looks without waiting (one read that finds nothing, or the close).
-    pub(super) fn is_open(&mut self) -> bool {
+    pub(crate) fn is_open(&mut self) -> bool {
         if self.start != self.end {
             return false;
         }
@@ -146,7 +165,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     ///
     /// While the server does not take the body, what it sent is read: a refusal that comes
     /// before the body is written whole (a `413`, say) is the answer.
-    pub(super) async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<Head, Failed> {
+    pub(crate) async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<Head, Failed> {
         self.received = false;
         let mut written = 0;
         let mut early = None;
@@ -195,7 +214,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// and no more than [`RESPONSE_READ_LIMIT`] in all. Whether the connection may carry
     /// another request: the body was read to its end, nothing followed it, and the head let
     /// it be kept.
-    pub(super) async fn read_body(&mut self, head: &Head, snippet: &mut Vec<u8>) -> bool {
+    pub(crate) async fn read_body(&mut self, head: &Head, snippet: &mut Vec<u8>) -> bool {
         let complete = match head.framing {
             Framing::Empty => true,
             // Over the limit, what the limit allows is read (its start is the snippet), and

@@ -1,21 +1,32 @@
-//! The bytes under an HTTP/1.1 connection: TCP, or TLS over it, as one type.
+//! The bytes under an HTTP/1.1 connection: TCP, or TLS over it, as one type, over either
+//! transport's TCP (tokio's, or the blocking transport's std socket).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
-/// The bytes of a connection to a server: TCP, or TLS over it.
-pub(in crate::http_async) enum Io {
+/// The bytes of a connection to a server: TCP (`T`), or TLS over it.
+pub(crate) enum Io<T> {
     /// Plain `http`.
-    Tcp(TcpStream),
+    Tcp(T),
     /// `https`.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<T>>),
 }
 
-impl AsyncRead for Io {
+impl<T> Io<T> {
+    /// The TCP connection under it (under TLS, if any).
+    #[cfg(feature = "http-blocking")]
+    pub(crate) fn tcp_mut(&mut self) -> &mut T {
+        match self {
+            Io::Tcp(tcp) => tcp,
+            Io::Tls(tls) => tls.get_mut().0,
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Io<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -28,7 +39,7 @@ impl AsyncRead for Io {
     }
 }
 
-impl AsyncWrite for Io {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Io<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

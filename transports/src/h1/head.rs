@@ -22,11 +22,11 @@ pub(super) enum Framing {
 
 /// An answer's head: what the attempt needs of it, and how to read its body.
 #[derive(Debug)]
-pub(in crate::http_async) struct Head {
+pub(crate) struct Head {
     /// The final status (interim `1xx` ones skipped).
-    pub(in crate::http_async) status: u16,
+    pub(crate) status: u16,
     /// `Retry-After`, when it says something.
-    pub(in crate::http_async) retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
     /// How to read its body.
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once the body is read.
@@ -129,7 +129,7 @@ pub(super) fn head_of(
 /// Whether `value` can be sent as a header's value as it is: visible ASCII, spaces and tabs
 /// (what `http::HeaderValue::from_str` takes). Every byte is looked at, with no branch per
 /// byte, so that the check runs many bytes at a time.
-pub(in crate::http_async) fn valid_value(value: &str) -> bool {
+pub(crate) fn valid_value(value: &str) -> bool {
     value.bytes().fold(true, |ok, b| {
         ok & ((b' '..=b'~').contains(&b) | (b == b'\t'))
     })

@@ -1,0 +1,279 @@
+//! The blocking transport's bytes: a std [`TcpStream`] seen through tokio's
+//! `AsyncRead`/`AsyncWrite` ([`Blocking`]), so that the crate's HTTP/1.1 ([`crate::h1`]) and
+//! tokio-rustls run on it, and [`block_on`], which drives their futures on the calling
+//! thread.
+//!
+//! [`Blocking`] never stores a waker: its reads and writes wait in the system call, under a
+//! socket timeout, and it returns `Poll::Pending` in two cases only:
+//!
+//! - a write that waited a [`STALL`] while the server took nothing (Unix): the request's
+//!   writing gives way, so that the HTTP/1.1 connection looks for an early answer (a `413`
+//!   for a body the server will not take) before it writes on;
+//! - a read while it is [`looking`](Blocking::looking): one that only looks (the socket
+//!   non-blocking) and found nothing. The transport sets `looking` while a request goes out
+//!   (the HTTP/1.1 connection reads then only to look for an early answer, after a write that
+//!   stalled) and for the probe of a kept connection, which is not driven by `block_on`.
+//!
+//! So every `Pending` that [`block_on`] sees follows a write that waited a [`STALL`], and its
+//! loop, which polls again at once with a waker that does nothing, waits in each turn rather
+//! than spins. A future that returned `Pending` for any other reason would spin it: nothing
+//! here waits on a waker.
+//!
+//! Every read and write ends at the [`deadline`](Blocking::set_deadline) (the attempt's, or
+//! the connect timeout's while connecting): past it, they fail with
+//! [`io::ErrorKind::TimedOut`]. A write that the server takes a little of now and then ends
+//! there too (a socket timeout alone would start again with each partial write).
+//!
+//! On Windows, whose sockets are left in an undefined state by a send that timed out, a
+//! write waits the whole time left instead of a [`STALL`], and a refusal that comes while the
+//! request is written is heard only if the write then fails (the server closed).
+
+use std::future::Future;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::TcpStream;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How long a write waits for the server to take more before the connection is looked at
+/// for an answer (and the deadline checked).
+pub(super) const STALL: Duration = Duration::from_millis(50);
+
+/// A read's socket timeout is the time left, rounded up to a multiple of this: it changes
+/// (a system call) only when the time left moved by as much, and fires at most this late.
+const TIMEOUT_GRAIN: Duration = Duration::from_millis(10);
+
+/// Whether writes wait a [`STALL`] at most, between which the connection is looked at. Not
+/// on Windows, where a socket whose send timed out is left in an undefined state: a write
+/// there has the whole time left, and ends the attempt when that passes.
+const SLICED: bool = cfg!(unix);
+
+/// A std TCP connection as tokio's `AsyncRead`/`AsyncWrite` (see the module docs).
+#[derive(Debug)]
+pub(super) struct Blocking {
+    stream: TcpStream,
+    /// When reads and writes stop waiting, and fail.
+    deadline: Instant,
+    /// Whether reads only look (see the module docs).
+    pub(super) looking: bool,
+    /// Whether the socket is non-blocking now (it is switched only when that must change).
+    nonblocking: bool,
+    /// The socket timeouts as last set, so that they are set only when they change.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the deadline passed")
+}
+
+impl Blocking {
+    /// `stream` (blocking, as a connect leaves it), whose reads and writes end at `deadline`.
+    pub(super) fn new(stream: TcpStream, deadline: Instant) -> Blocking {
+        Blocking {
+            stream,
+            deadline,
+            looking: false,
+            nonblocking: false,
+            read_timeout: None,
+            write_timeout: None,
+        }
+    }
+
+    /// Sets when reads and writes stop waiting.
+    pub(super) fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    /// The socket (for tests that write past the connection).
+    #[cfg(test)]
+    pub(super) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The time left until the deadline; an error once it has passed.
+    fn left(&self) -> io::Result<Duration> {
+        Some(self.deadline.saturating_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+            .ok_or_else(timed_out)
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        if self.nonblocking != nonblocking {
+            self.stream.set_nonblocking(nonblocking)?;
+            self.nonblocking = nonblocking;
+        }
+        Ok(())
+    }
+
+    /// Reads into `buf`, waiting up to the deadline, or, [`looking`](Self::looking), not at
+    /// all (`None`: nothing there).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.looking {
+            self.set_nonblocking(true)?;
+            return loop {
+                match self.stream.read(buf) {
+                    Ok(n) => break Ok(Some(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(None),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+        }
+        self.set_nonblocking(false)?;
+        loop {
+            let left = self.left()?;
+            let stream = &self.stream;
+            // Kept while it ends no sooner than the deadline, and no later than a grain
+            // after.
+            let keep = self
+                .read_timeout
+                .is_some_and(|set| set >= left && set <= left + TIMEOUT_GRAIN);
+            if !keep {
+                let grain = TIMEOUT_GRAIN.as_nanos();
+                let rounded = left.as_nanos().div_ceil(grain).saturating_mul(grain);
+                let rounded = u64::try_from(rounded).map_or(Duration::MAX, Duration::from_nanos);
+                set_timeout(&mut self.read_timeout, Some(rounded), |t| {
+                    stream.set_read_timeout(t)
+                })?;
+            }
+            match (&self.stream).read(buf) {
+                Ok(n) => return Ok(Some(n)),
+                // Linux does not restart a read with a timeout after a signal; a timeout
+                // that fired before the deadline (rounded, or set by macOS's rule below) is
+                // waited on with what is left.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes some of `bufs`, waiting a [`STALL`] at most (where writes are [`SLICED`]);
+    /// `None` when the server took nothing meanwhile.
+    fn write(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<Option<usize>> {
+        self.set_nonblocking(false)?;
+        loop {
+            let left = self.left()?;
+            let slice = if SLICED { left.min(STALL) } else { left };
+            let stream = &self.stream;
+            set_timeout(&mut self.write_timeout, Some(slice), |t| {
+                stream.set_write_timeout(t)
+            })?;
+            match (&self.stream).write_vectored(bufs) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if !SLICED || self.left().is_err() {
+                        return Err(timed_out());
+                    }
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Sets a socket timeout with `set` when it is not `current` already. macOS refuses a change
+/// once the peer closed with data unread (`InvalidInput`), when its answer may still be
+/// there to read: that is let pass, and the I/O tells how it ended.
+fn set_timeout(
+    current: &mut Option<Duration>,
+    to: Option<Duration>,
+    set: impl FnOnce(Option<Duration>) -> io::Result<()>,
+) -> io::Result<()> {
+    if *current == to {
+        return Ok(());
+    }
+    match set(to) {
+        Ok(()) => *current = to,
+        Err(e) if cfg!(target_os = "macos") && e.kind() == io::ErrorKind::InvalidInput => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+impl AsyncRead for Blocking {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.read(buf.initialize_unfilled()) {
+            Ok(Some(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl AsyncWrite for Blocking {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().write(&[IoSlice::new(buf)]) {
+            Ok(Some(n)) => Poll::Ready(Ok(n)),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().write(bufs) {
+            Ok(Some(n)) => Poll::Ready(Ok(n)),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    /// Writes nothing (a write is the system call's); the request is written whole, so
+    /// reads wait for its answer from here on: no longer [`looking`](Blocking::looking).
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().looking = false;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.stream.shutdown(std::net::Shutdown::Write))
+    }
+}
+
+/// Runs `future` to its end on the calling thread, polling it again at once whenever it is
+/// pending. Sound only for futures over [`Blocking`] (see the module docs): each `Pending`
+/// of theirs follows a write that waited a [`STALL`].
+pub(super) fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
