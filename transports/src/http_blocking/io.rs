@@ -4,20 +4,26 @@
 //! thread.
 //!
 //! [`Blocking`] never stores a waker: its reads and writes wait in the system call, under a
-//! socket timeout, and it returns `Poll::Pending` in two cases only:
+//! socket timeout, and it returns `Poll::Pending` in three cases only:
 //!
 //! - a write that waited a [`STALL`] while the server took nothing (Unix): the request's
 //!   writing gives way, so that the HTTP/1.1 connection looks for an early answer (a `413`
 //!   for a body the server will not take) before it writes on;
-//! - a read while it is [`looking`](Blocking::looking): one that only looks (the socket
-//!   non-blocking) and found nothing. The transport sets `looking` while a request goes out
-//!   (the HTTP/1.1 connection reads then only to look for an early answer, after a write that
-//!   stalled) and for the probe of a kept connection, which is not driven by `block_on`.
+//! - a read while it is [`looking`](Blocking::looking) that found nothing: one that only
+//!   looks (the socket non-blocking). The transport sets `looking` while a request goes out
+//!   (the HTTP/1.1 connection reads then only to look for an early answer, after a write
+//!   that stalled; the flush that ends the request ends it) and for the probe of a kept
+//!   connection, which is not driven by [`block_on`];
+//! - a read right after a read that brought bytes, which only looks too, and found nothing.
+//!   TLS (tokio-rustls) reads on while rustls wants more, to fill the caller's buffer or to
+//!   finish its side of a handshake: a read that waited there would wait for a server that
+//!   waits for us. The read after such a `Pending` waits.
 //!
-//! So every `Pending` that [`block_on`] sees follows a write that waited a [`STALL`], and its
-//! loop, which polls again at once with a waker that does nothing, waits in each turn rather
-//! than spins. A future that returned `Pending` for any other reason would spin it: nothing
-//! here waits on a waker.
+//! So [`block_on`], which polls again at once with a waker that does nothing, waits in each
+//! turn rather than spins: each `Pending` it sees followed a write that waited a [`STALL`]
+//! (and the turn after writes again, or looks after one), or a look after bytes came, and
+//! the turn after it reads, waiting. A future that returned `Pending` for any other reason
+//! would spin it: nothing here waits on a waker.
 //!
 //! Every read and write ends at the [`deadline`](Blocking::set_deadline) (the attempt's, or
 //! the connect timeout's while connecting): past it, they fail with
@@ -58,6 +64,9 @@ pub(super) struct Blocking {
     deadline: Instant,
     /// Whether reads only look (see the module docs).
     pub(super) looking: bool,
+    /// Whether the last I/O was a read that brought bytes: the next read only looks (see
+    /// the module docs).
+    just_read: bool,
     /// Whether the socket is non-blocking now (it is switched only when that must change).
     nonblocking: bool,
     /// The socket timeouts as last set, so that they are set only when they change.
@@ -76,6 +85,7 @@ impl Blocking {
             stream,
             deadline,
             looking: false,
+            just_read: false,
             nonblocking: false,
             read_timeout: None,
             write_timeout: None,
@@ -85,6 +95,7 @@ impl Blocking {
     /// Sets when reads and writes stop waiting.
     pub(super) fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        self.just_read = false;
     }
 
     /// The socket (for tests that write past the connection).
@@ -108,10 +119,16 @@ impl Blocking {
         Ok(())
     }
 
-    /// Reads into `buf`, waiting up to the deadline, or, [`looking`](Self::looking), not at
-    /// all (`None`: nothing there).
+    /// Reads into `buf`, waiting up to the deadline, or, [`looking`](Self::looking) or
+    /// right after a read that brought bytes, not at all (`None`: nothing there).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if self.looking {
+        let read = self.read_now(buf);
+        self.just_read = matches!(read, Ok(Some(1..)));
+        read
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.looking || self.just_read {
             self.set_nonblocking(true)?;
             return loop {
                 match self.stream.read(buf) {
@@ -124,21 +141,7 @@ impl Blocking {
         }
         self.set_nonblocking(false)?;
         loop {
-            let left = self.left()?;
-            let stream = &self.stream;
-            // Kept while it ends no sooner than the deadline, and no later than a grain
-            // after.
-            let keep = self
-                .read_timeout
-                .is_some_and(|set| set >= left && set <= left + TIMEOUT_GRAIN);
-            if !keep {
-                let grain = TIMEOUT_GRAIN.as_nanos();
-                let rounded = left.as_nanos().div_ceil(grain).saturating_mul(grain);
-                let rounded = u64::try_from(rounded).map_or(Duration::MAX, Duration::from_nanos);
-                set_timeout(&mut self.read_timeout, Some(rounded), |t| {
-                    stream.set_read_timeout(t)
-                })?;
-            }
+            self.read_timeout_to_deadline()?;
             match (&self.stream).read(buf) {
                 Ok(n) => return Ok(Some(n)),
                 // Linux does not restart a read with a timeout after a signal; a timeout
@@ -156,9 +159,30 @@ impl Blocking {
         }
     }
 
+    /// Sets the read timeout to the time left, rounded up to a [`TIMEOUT_GRAIN`]; an error
+    /// once the deadline has passed.
+    fn read_timeout_to_deadline(&mut self) -> io::Result<()> {
+        let left = self.left()?;
+        // Kept while it ends no sooner than the deadline, and no later than a grain after.
+        if self
+            .read_timeout
+            .is_some_and(|set| set >= left && set <= left + TIMEOUT_GRAIN)
+        {
+            return Ok(());
+        }
+        let grain = TIMEOUT_GRAIN.as_nanos();
+        let rounded = left.as_nanos().div_ceil(grain).saturating_mul(grain);
+        let rounded = u64::try_from(rounded).map_or(Duration::MAX, Duration::from_nanos);
+        let stream = &self.stream;
+        set_timeout(&mut self.read_timeout, Some(rounded), |t| {
+            stream.set_read_timeout(t)
+        })
+    }
+
     /// Writes some of `bufs`, waiting a [`STALL`] at most (where writes are [`SLICED`]);
     /// `None` when the server took nothing meanwhile.
     fn write(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<Option<usize>> {
+        self.just_read = false;
         self.set_nonblocking(false)?;
         loop {
             let left = self.left()?;

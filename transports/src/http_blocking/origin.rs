@@ -246,7 +246,7 @@ impl Origin {
                 Ok(tcp) => {
                     // Requests are written whole; waiting for more would only delay them.
                     let _ = tcp.set_nodelay(true);
-                    return self.handshake(Blocking::new(tcp, by));
+                    return self.start(Blocking::new(tcp, by));
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     last = Some(format!("{addr}: no answer within {share:?}"));
@@ -264,7 +264,8 @@ impl Origin {
         }))
     }
 
-    fn handshake(&self, tcp: Blocking) -> Result<Conn, NotConnected> {
+    /// The HTTP/1.1 connection over `tcp`: after a TLS handshake for `https`.
+    fn start(&self, tcp: Blocking) -> Result<Conn, NotConnected> {
         let Some((config, name)) = &self.tls else {
             return Ok(H1::new(Io::Tcp(tcp)));
         };
