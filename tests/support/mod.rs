@@ -409,7 +409,7 @@ use deskhook_transports::delivery::{DeliveryGuard, DeliverySink, Endpoint, SinkB
 /// Which HTTP transport a test runs against: every behavioural test runs against both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
-    /// `HttpSink`: ureq on worker threads.
+    /// `HttpSink`: worker threads over blocking sockets.
     Blocking,
     /// `AsyncHttpSink`: hyper on tokio tasks (a runtime of the sink's own here).
     Async,

@@ -20,7 +20,7 @@
 //! connection has the connect timeout, the whole attempt its timeout.
 //!
 //! - **A write ends at the attempt's deadline**, however slowly the server takes it: a write
-//!   waits a [`STALL`](io::STALL) at most, then the deadline is checked.
+//!   waits 50 ms at most for the server to take more, then the deadline is checked.
 //! - **A refusal that comes while the request is still being written is the answer** (a
 //!   `413` for a large body, once the server has the head), not a timeout, over `http` and,
 //!   now that the transport reads TLS itself, over `https` too (over ureq it was heard there

@@ -19,26 +19,30 @@
 //!
 //! - `file` (default): [`file::FileSink`], the JSON Lines log. No extra dependency.
 //! - `http-blocking` (default): [`http_blocking::HttpSink`], reliable delivery to HTTP
-//!   endpoints from a pool of worker threads over ureq, with the [`delivery`] engine (a
-//!   registry of endpoints changed at run time, tenants, queues, per-ticket order, retries,
-//!   breaker, rate limits, dead letters; every engine-backed sink is a
+//!   endpoints from a pool of worker threads over blocking sockets, with the [`delivery`]
+//!   engine (a registry of endpoints changed at run time, tenants, queues, per-ticket order,
+//!   retries, breaker, rate limits, dead letters; every engine-backed sink is a
 //!   [`delivery::DeliverySink`]), the [`guard`] against SSRF, [`template`] (payload
 //!   templates: chat presets for Slack, Teams, Mattermost, Discord and Telegram, and
-//!   templates of one's own), and [`config`] for `deskhook.toml`. Pulls in ureq (rustls),
-//!   url, ipnet, httpdate, toml, strsim, smallvec, memchr, foldhash, itoa, uuid, minijinja
-//!   and rustls-pki-types.
-//! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks: HTTP/1.1
-//!   of its own on httparse, HTTP/2 over hyper's `client::conn` when the server offers it
-//!   (rustls with ring: no C toolchain beyond ring's), usable inside an existing runtime or
-//!   with a runtime of its own. Pulls in httparse, hyper, hyper-util, http,
-//!   http-body-util, h2, tokio, tokio-rustls, rustls, webpki-roots and async-trait.
+//!   templates of one's own), and [`config`] for `deskhook.toml`. HTTP/1.1 is the crate's
+//!   own, shared with `http-async`. Pulls in httparse, tokio (for its I/O traits),
+//!   tokio-rustls, rustls (ring), webpki-roots, url, ipnet, httpdate, toml, strsim,
+//!   smallvec, memchr, foldhash, itoa, uuid, minijinja and rustls-pki-types; and ureq
+//!   (rustls), for the guard's ureq items only ([`guard::agent`], [`guard::GuardedResolver`],
+//!   [`guard::refusal_of`]).
+//! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks: the same
+//!   HTTP/1.1 of the crate's own on httparse, HTTP/2 over hyper's `client::conn` when the
+//!   server offers it (rustls with ring: no C toolchain beyond ring's), usable inside an
+//!   existing runtime or with a runtime of its own. Pulls in httparse, hyper, hyper-util,
+//!   http, http-body-util, h2, tokio, tokio-rustls, rustls, webpki-roots and async-trait.
 //! - `spool`: [`spool::Spool`], a durable SQLite outbox inside the delivery engine. Pulls in
 //!   rusqlite with its bundled SQLite, and the delivery engine's dependencies (those of
-//!   `http-blocking` but ureq).
+//!   `http-blocking` but ureq and its HTTP/1.1's: httparse, tokio, TLS).
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
 //!   (acknowledged, de-duplicated on the event id) for `deskhook relay` workers to deliver.
 //!   Pulls in async-nats (JetStream and KV, rustls with ring), tokio and futures-util, and
-//!   the delivery engine's dependencies (those of `http-blocking` but ureq).
+//!   the delivery engine's dependencies (those of `http-blocking` but ureq and its
+//!   HTTP/1.1's).
 //!   The same feature brings [`endpoint_store`]: the endpoint registry in a JetStream KV
 //!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
 //!   Pulls in chacha20poly1305, base64, getrandom, percent-encoding and sha2 too.
@@ -71,6 +75,17 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - The blocking transport (`HttpSink`, `build()`) no longer delivers with ureq: it runs
+//!   the async transport's HTTP/1.1 over blocking std sockets, on the same worker threads,
+//!   and every behaviour it documented stays. What changed: over `https` a refusal that comes
+//!   while a large body is still being written (a `413`) is now the answer, as over `http`,
+//!   where it used to be heard only at the timeout; TLS offers only `http/1.1` by ALPN; a
+//!   kept connection is used again after up to 30 s unused, as on the async transport
+//!   (ureq's limit was 15 s); a name's lookup is shared by the attempts that need it; an
+//!   attempt's errors read as the async transport's (`timed out (…)`, `timed out
+//!   connecting (…)`, `connection failed: …`, `TLS handshake failed: …`, `cannot resolve
+//!   '…': …`); and an endpoint's request head is made once, when it is registered. ureq
+//!   stays a dependency of `http-blocking` for the guard's public ureq items.
 //! - `deskhook.toml`'s tables are the settings structs themselves: `[delivery]` is
 //!   `delivery::DeliveryConfig`, `[spool]` is `spool::SpoolConfig`, `[file_log]` is
 //!   `file::FileLogConfig`. The three are `#[non_exhaustive]`: build them from `default()`

@@ -11,7 +11,7 @@ use super::BENCH_RETRY;
 /// Which transport delivers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Transport {
-    /// `HttpSink`: worker threads over ureq.
+    /// `HttpSink`: worker threads over blocking sockets (the crate's own HTTP/1.1).
     Blocking,
     /// `AsyncHttpSink`: tokio tasks over its own HTTP/1.1 (hyper for HTTP/2), on a runtime
     /// of the sink's own.

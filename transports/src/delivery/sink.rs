@@ -45,7 +45,7 @@ pub struct DeliverySink {
 
 impl DeliverySink {
     /// A builder of an HTTP sink; finish it with [`SinkBuilder::build`] (blocking transport,
-    /// worker threads over ureq) or [`SinkBuilder::build_async`] (tokio tasks).
+    /// worker threads) or [`SinkBuilder::build_async`] (tokio tasks).
     pub fn builder() -> SinkBuilder {
         SinkBuilder::new()
     }

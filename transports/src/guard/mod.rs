@@ -40,7 +40,8 @@
 //! normalized host.
 //!
 //! deskhook's own HTTP transports (blocking and async) vet the addresses of each new
-//! connection the same way, with [`check_ip`], before they connect. All reuse a vetted answer for [`VETTED_ANSWER_REUSE`] (only addresses that
+//! connection the same way, with [`check_ip`], before they connect. All reuse a vetted
+//! answer for [`VETTED_ANSWER_REUSE`] (only addresses that
 //! passed are kept, so reuse lets no rebinding through).
 //!
 //! # Opting in

@@ -52,11 +52,13 @@ pub(super) struct Origin {
     resolving: Mutex<Option<Arc<Lookup>>>,
 }
 
-/// A lookup on its thread: its answer, when it came, and the addresses or what the
-/// resolver said.
+/// What a lookup found: the addresses, or what the resolver said.
+type Found = Result<Vec<SocketAddr>, String>;
+
+/// A lookup on its thread: its answer, when it came, and what it found.
 #[derive(Default)]
 struct Lookup {
-    answer: Mutex<Option<(Instant, Result<Vec<SocketAddr>, String>)>>,
+    answer: Mutex<Option<(Instant, Found)>>,
     came: Condvar,
 }
 
@@ -72,7 +74,7 @@ impl Lookup {
     }
 
     /// Waits for the answer until `deadline`; `None` if it did not come.
-    fn wait(&self, deadline: Instant) -> Option<Result<Vec<SocketAddr>, String>> {
+    fn wait(&self, deadline: Instant) -> Option<Found> {
         let mut answer = lock(&self.answer);
         loop {
             if let Some((_, found)) = &*answer {
