@@ -94,9 +94,25 @@ pub fn h2_receiver_that_goes_silent(answers: usize) -> TlsReceiver {
     )
 }
 
-/// How the HTTP/2 side serves.
+/// A TLS receiver (HTTP/1.1 only) that answers a request whose body is over `limit` bytes
+/// `413` as soon as it has the head, then reads nothing more from that connection (a body
+/// limit refusing early); smaller ones get 204.
+pub fn tls_receiver_that_refuses_over(limit: usize) -> TlsReceiver {
+    start(
+        &[b"http/1.1"],
+        false,
+        H2Limits {
+            refuse_over: Some(limit),
+            ..H2Limits::default()
+        },
+    )
+}
+
+/// How the receiver serves (HTTP/2 but `refuse_over`).
 #[derive(Clone, Copy, Default)]
 struct H2Limits {
+    /// HTTP/1.1: a body over this many bytes is refused (`413`) once the head came, unread.
+    refuse_over: Option<usize>,
     max_streams: Option<u32>,
     /// Requests to `/hold…` are never answered.
     hold: bool,
@@ -172,7 +188,7 @@ fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
                 if h2 {
                     serve_h2(tls, record, limits, &refused, silent_after).await;
                 } else {
-                    serve_http1(tls, record, close).await;
+                    serve_http1(tls, record, close, limits.refuse_over).await;
                 }
             });
         }
@@ -250,6 +266,7 @@ async fn serve_http1(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     record: Arc<Mutex<Vec<Seen>>>,
     close: bool,
+    refuse_over: Option<usize>,
 ) {
     let mut stream = BufReader::new(tls);
     loop {
@@ -271,7 +288,17 @@ async fn serve_http1(
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
             }
         }
-        let mut body = vec![0; crate::content_length(&headers)];
+        let length = crate::content_length(&headers);
+        if refuse_over.is_some_and(|limit| length > limit) {
+            let refusal = b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\n\r\ntoo big!";
+            if stream.get_mut().write_all(refusal).await.is_ok() {
+                let _ = stream.get_mut().flush().await;
+                // Held, nothing more read, until the receiver's runtime shuts down.
+                std::future::pending::<()>().await;
+            }
+            return;
+        }
+        let mut body = vec![0; length];
         if stream.read_exact(&mut body).await.is_err() {
             return;
         }

@@ -3,14 +3,15 @@
 //! HTTP/1.1 otherwise; the blocking one speaks HTTP/1.1. An endpoint that does not trust the
 //! CA gets nothing through. A receiver that closes every connection sees the sessions
 //! resumed after the first handshake. An HTTP/2 connection that goes silent is given up after
-//! one attempt times out on it.
+//! one attempt times out on it. A large body the receiver refuses (`413`) once it has the
+//! head is answered by the refusal on both transports, not by a timeout.
 
 use std::time::Duration;
 
 use deskhook::{Action, Secret};
 use deskhook_tests::tls::{
     TlsReceiver, h2_receiver_that_goes_silent, h2_receiver_that_holds, h2_receiver_that_turns_away,
-    tls_receiver,
+    tls_receiver, tls_receiver_that_refuses_over,
 };
 use deskhook_tests::{Transport, dead_letter_file, start, ticket};
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
@@ -80,6 +81,50 @@ fn blocking_delivers_over_tls_with_http1() {
     let secret = Secret::generate().unwrap();
     assert_eq!(deliver(Transport::Blocking, &server, &secret, true), 0);
     check_requests(&server, &secret, "http/1.1");
+}
+
+#[test]
+fn a_large_body_refused_early_over_tls_is_the_answer() {
+    // The receiver answers 413 once it has the head and reads no more: both transports read
+    // TLS themselves, so the refusal is heard while the body is still being written, not
+    // taken for a timeout (the blocking transport over ureq heard it only at its timeout).
+    const LARGE: usize = 16 * 1024 * 1024;
+    for t in [Transport::Blocking, Transport::Async] {
+        let server = tls_receiver_that_refuses_over(64 * 1024);
+        let (_dir, dead) = dead_letter_file();
+        let endpoint = Endpoint::new("tls", &format!("https://127.0.0.1:{}/hook", server.port))
+            .unwrap()
+            .allow_private(true)
+            .ca_certificates_pem(server.ca_pem.as_bytes())
+            .unwrap()
+            // Past this, the attempt is a timeout: what the refusal must not become.
+            .timeout(Duration::from_secs(8))
+            .retry("0s".parse().unwrap());
+        let (_sink, guard, dispatcher) = start(
+            t,
+            HttpSink::builder()
+                .max_payload(2 * LARGE)
+                .endpoint(endpoint)
+                .dead_letter_path(&dead),
+        );
+        let mut large = ticket("BIG");
+        large.subject = "x".repeat(LARGE);
+        let started = std::time::Instant::now();
+        dispatcher.emit(Action::Create, &large, &deskhook::sample::user());
+        guard.flush(Duration::from_secs(20)).unwrap();
+        let letters = read_dead_letters(&dead).unwrap();
+        assert_eq!(letters.len(), 1, "{t:?}");
+        assert_eq!(
+            (letters[0].last_status, letters[0].attempts),
+            (Some(413), 1),
+            "{t:?}: {:?}",
+            letters[0].last_error
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{t:?}: heard before the timeout"
+        );
+    }
 }
 
 #[test]
