@@ -24,9 +24,12 @@
 //! - **A refusal that comes while the request is still being written is the answer** (a
 //!   `413` for a large body, once the server has the head), not a timeout, over `http` and,
 //!   now that the transport reads TLS itself, over `https` too (over ureq it was heard there
-//!   only once the request was written or the timeout passed). An early `2xx` or `3xx` does
-//!   not end the writing. On Windows, where a write waits the whole time left, such an
-//!   answer is heard only if the write fails.
+//!   only once the request was written or the timeout passed); that connection is not kept.
+//!   An early `2xx` or `3xx` does not end the writing (RFC 9112 asks a client to stop only
+//!   on an error), nor does a `408`, which a server sends as it closes a connection idle too
+//!   long: if the writing then fails, the request goes again at once on a new connection.
+//!   On Windows, where a write waits the whole time left, such an answer is heard only if
+//!   the write fails.
 //! - **A kept connection the server closed meanwhile is seen before use** (a read that does
 //!   not wait), and the request goes on another one; one cut as the request goes out on it,
 //!   before any byte of an answer (a server's idle timeout), sends it again at once, once, on
