@@ -35,7 +35,7 @@
 //! request is written is heard only if the write then fails (the server closed).
 
 use std::future::Future;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::TcpStream;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
@@ -74,6 +74,7 @@ pub(super) struct Blocking {
     write_timeout: Option<Duration>,
 }
 
+/// The error of a read or write past the deadline.
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the deadline passed")
 }
@@ -111,6 +112,7 @@ impl Blocking {
             .ok_or_else(timed_out)
     }
 
+    /// Switches the socket to non-blocking or back, only when that changes (a system call).
     fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
         if self.nonblocking != nonblocking {
             self.stream.set_nonblocking(nonblocking)?;
@@ -127,6 +129,7 @@ impl Blocking {
         read
     }
 
+    /// [`read`](Self::read) but for its note of what the read brought.
     fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         if self.looking || self.just_read {
             self.set_nonblocking(true)?;
@@ -191,7 +194,7 @@ impl Blocking {
             set_timeout(&mut self.write_timeout, Some(slice), |t| {
                 stream.set_write_timeout(t)
             })?;
-            match (&self.stream).write_vectored(bufs) {
+            match send(&self.stream, bufs) {
                 Ok(n) => return Ok(Some(n)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -208,6 +211,36 @@ impl Blocking {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// Writes `bufs` to `stream` in one system call, never raising `SIGPIPE` when the server has
+/// closed the connection: std's vectored write is a plain `writev`, which would (only its
+/// `write` passes `MSG_NOSIGNAL`), and a process that set `SIGPIPE` back to its default, or
+/// a host that is not a Rust program, would die of it. The write fails with `EPIPE` instead.
+/// Where there is no `MSG_NOSIGNAL` (macOS and iOS, whose std sets `SO_NOSIGPIPE` on every
+/// socket; Windows, which has no such signal), std's write.
+fn send(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ))]
+    return socket2::SockRef::from(stream).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL);
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    )))]
+    {
+        let mut stream = stream;
+        io::Write::write_vectored(&mut stream, bufs)
     }
 }
 
