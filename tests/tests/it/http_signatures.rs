@@ -113,6 +113,23 @@ fn an_endpoints_user_agent_replaces_deskhooks(t: Transport) {
     assert_eq!(agents, ["helpdesk/7"], "one User-Agent, the endpoint's");
 }
 
+/// A header value past ASCII (RFC 9110's obs-text, here UTF-8) is sent as it is, by both
+/// transports, as the endpoint's checks let it be.
+fn an_endpoint_header_may_hold_text_past_ascii(t: Transport) {
+    let receiver = Receiver::ok();
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(endpoint("crm", &receiver, "0s").header("X-Team", "\u{c9}quipe caf\u{e9}"))
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("U2"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let request = &receiver.wait_for(1)[0];
+    assert_eq!(request.header("x-team"), Some("\u{c9}quipe caf\u{e9}"));
+}
+
 fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send(t: Transport) {
     use std::time::SystemTime;
     let receiver = Receiver::ok();
@@ -181,6 +198,7 @@ fn an_expired_secret_stops_signing_and_all_expired_refuses_to_send(t: Transport)
 }
 
 for_both_transports!(
+    an_endpoint_header_may_hold_text_past_ascii,
     an_endpoints_user_agent_replaces_deskhooks,
     the_receiver_verifies_every_signature,
     an_expired_secret_stops_signing_and_all_expired_refuses_to_send

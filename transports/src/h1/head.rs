@@ -126,11 +126,13 @@ pub(super) fn head_of(
     })
 }
 
-/// Whether `value` can be sent as a header's value as it is: visible ASCII, spaces and tabs
-/// (what `http::HeaderValue::from_str` takes). Every byte is looked at, with no branch per
-/// byte, so that the check runs many bytes at a time.
+/// Whether `value` can be sent as a header's value as it is: no control character but the
+/// tab, no DEL; bytes past ASCII (RFC 9110's obs-text, as UTF-8 writes them) pass, as
+/// `http::HeaderValue::from_str` lets them, which ureq and the endpoint's own checks did too.
+/// Every byte is looked at, with no branch per byte, so that the check runs many bytes at a
+/// time.
 pub(crate) fn valid_value(value: &str) -> bool {
     value.bytes().fold(true, |ok, b| {
-        ok & ((b' '..=b'~').contains(&b) | (b == b'\t'))
+        ok & ((b >= b' ') & (b != 0x7f) | (b == b'\t'))
     })
 }

@@ -16,6 +16,7 @@ pub(crate) type Roots = Option<Vec<Vec<u8>>>;
 pub(crate) struct TlsConfigs {
     /// The protocols offered by ALPN, in order of preference.
     alpn: &'static [&'static [u8]],
+    /// The configurations in use, by their roots (`None`: the public ones).
     by_roots: Mutex<HashMap<Roots, Weak<rustls::ClientConfig>>>,
 }
 
