@@ -185,7 +185,9 @@ fn run_thread(engine: &Arc<Engine>) {
 /// Makes the blocking transport's targets: the endpoint's request head, and the pool of its
 /// origin (shared with every endpoint on the same origin with the same connection settings).
 struct BlockingConnector {
+    /// HTTP/1.1 connections kept per origin at most.
     idle_per_host: usize,
+    /// The origins in use.
     origins: Mutex<Origins>,
     /// One TLS configuration per set of roots, offering `http/1.1` by ALPN.
     tls: TlsConfigs,
@@ -196,6 +198,7 @@ struct BlockingConnector {
 /// removed) goes with its idle connections.
 #[derive(Default)]
 struct Origins {
+    /// By connection settings and origin (scheme, host and port).
     by_key: HashMap<(ClientKey, String), Weak<Origin>>,
     /// The size at which the map is next swept of origins no endpoint uses any more.
     sweep_at: usize,
@@ -204,6 +207,7 @@ struct Origins {
 /// An endpoint as the blocking transport sends to it: its origin's pool and its request
 /// head.
 struct BlockingTarget {
+    /// Where its requests go, and the connections kept there.
     origin: Arc<Origin>,
     /// The whole attempt's timeout.
     timeout: Duration,

@@ -55,20 +55,24 @@ pub(super) struct Origin {
 /// What a lookup found: the addresses, or what the resolver said.
 type Found = Result<Vec<SocketAddr>, String>;
 
-/// A lookup on its thread: its answer, when it came, and what it found.
-#[derive(Default)]
+/// A lookup on its thread: when it began, and its answer once it came (when, and what it
+/// found).
 struct Lookup {
+    began: Instant,
     answer: Mutex<Option<(Instant, Found)>>,
+    /// Told when the answer comes.
     came: Condvar,
 }
 
 impl Lookup {
     /// Whether an attempt that needs the name waits for it rather than start another: while
-    /// it is under way, or when it found the addresses lately (an answer that came after
-    /// every attempt waiting for it gave up). A failed one is asked again.
-    fn shared(&self) -> bool {
+    /// it is under way, for `stuck_after` at most (a resolver that never answers, such as a
+    /// stuck name-service module, costs an origin one thread per `stuck_after`, not every
+    /// attempt from then on), or when it found the addresses lately (an answer that came
+    /// after every attempt waiting for it gave up). A failed one is asked again.
+    fn shared(&self, stuck_after: Duration) -> bool {
         match &*lock(&self.answer) {
-            None => true,
+            None => self.began.elapsed() < stuck_after,
             Some((at, answer)) => answer.is_ok() && at.elapsed() < guard::VETTED_ANSWER_REUSE,
         }
     }
@@ -94,7 +98,9 @@ impl Lookup {
 
 /// An origin's host: an address, or a name to resolve.
 enum Host {
+    /// An IP literal, vetted at each connect.
     Ip(IpAddr),
+    /// A name, looked up and its addresses vetted.
     Name(String),
 }
 
@@ -306,9 +312,13 @@ impl Origin {
         let lookup = {
             let mut resolving = lock(&self.resolving);
             match resolving.as_ref() {
-                Some(lookup) if lookup.shared() => lookup.clone(),
+                Some(lookup) if lookup.shared(self.connect_timeout * 2) => lookup.clone(),
                 _ => {
-                    let lookup = Arc::new(Lookup::default());
+                    let lookup = Arc::new(Lookup {
+                        began: Instant::now(),
+                        answer: Mutex::new(None),
+                        came: Condvar::new(),
+                    });
                     let on_thread = lookup.clone();
                     let host = (name.clone(), self.port);
                     std::thread::Builder::new()
@@ -344,7 +354,10 @@ impl Origin {
         for addr in &addrs {
             guard::check_ip(addr.ip(), &self.policy).map_err(refused)?;
         }
-        *lock(&self.vetted) = Some((Instant::now(), addrs.clone()));
+        // No address is no answer to keep: the next attempt asks again.
+        if !addrs.is_empty() {
+            *lock(&self.vetted) = Some((Instant::now(), addrs.clone()));
+        }
         Ok(addrs)
     }
 }
