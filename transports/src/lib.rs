@@ -27,7 +27,8 @@
 //!   templates of one's own), and [`config`] for `deskhook.toml`. HTTP/1.1 is the crate's
 //!   own, shared with `http-async`. Pulls in httparse, tokio (for its I/O traits),
 //!   tokio-rustls, rustls (ring), webpki-roots, url, ipnet, httpdate, toml, strsim,
-//!   smallvec, memchr, foldhash, itoa, uuid, minijinja and rustls-pki-types; and ureq
+//!   smallvec, memchr, foldhash, itoa, uuid, minijinja, rustls-pki-types, and socket2 and
+//!   libc (a request write that raises no `SIGPIPE`); and ureq
 //!   (rustls), for the guard's ureq items only ([`guard::agent`], [`guard::GuardedResolver`],
 //!   [`guard::refusal_of`]).
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks: the same
