@@ -272,39 +272,8 @@ fn a_removal_while_outcomes_wait_counts_each_event_once(t: Transport) {
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
-/// A dead letter that cannot be written (a trigger here refuses every letter) is given up at
-/// shutdown: its event is logged whole and counted as dropped, and its row deleted on its
-/// own, so that it is not sent again after a restart, behind its ticket's later events.
-fn a_letter_given_up_leaves_no_row_to_send_again(t: Transport) {
-    let receiver = Receiver::start(|_, _| Answer::status(400));
-    let dir = tempfile::tempdir().unwrap();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            .endpoint(endpoint("crm", &receiver, "0s"))
-            .spool(Spool::open(dir.path()).unwrap()),
-    );
-    let db = rusqlite::Connection::open(dir.path().join(spool::DATABASE_FILE)).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER no_letters BEFORE INSERT ON dead_letters \
-         BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END",
-    )
-    .unwrap();
-    dispatcher.emit(Action::Create, &ticket("L1"), &deskhook::sample::user());
-    receiver.wait_for(1);
-    guard.flush(Duration::from_secs(10)).unwrap();
-    let _ = guard.shutdown(Duration::from_secs(5));
-    let rows: i64 = db
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 0, "the given-up letter's row is deleted");
-    let totals = sink.totals();
-    assert_eq!((totals.dropped, totals.dead_lettered), (1, 0), "{totals:?}");
-}
-
 for_both_transports!(
     a_removal_while_outcomes_wait_counts_each_event_once,
-    a_letter_given_up_leaves_no_row_to_send_again,
     deliveries_whose_write_failed_are_written_again,
     a_410_that_cannot_be_written_then_a_resume_counts_each_event_once,
     a_removal_that_cannot_be_written_leaves_no_flush_waiting,

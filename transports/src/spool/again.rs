@@ -1,6 +1,6 @@
 //! Outcomes whose transaction failed (a full disk, an I/O error): kept and written again
-//! ahead of later ones, and given up (logged, a dead letter logged whole and counted as
-//! dropped, its row deleted on its own where it can be) when they cannot be.
+//! ahead of later ones, and given up (logged, a dead letter without a row counted as
+//! dropped) when they cannot be.
 
 use std::time::{Duration, Instant};
 
@@ -116,7 +116,6 @@ impl Again {
             given_up.extend(commit_logged(core, conn, vec![op], false));
         }
         if !given_up.is_empty() {
-            release_letters_rows(conn, &mut given_up);
             lost(core, &given_up);
         }
     }
@@ -126,9 +125,8 @@ impl Again {
         if self.is_empty() {
             return;
         }
-        let mut left = commit_logged(core, conn, self.ops, true);
+        let left = commit_logged(core, conn, self.ops, true);
         if !left.is_empty() {
-            release_letters_rows(conn, &mut left);
             lost(core, &left);
         }
     }
@@ -139,27 +137,6 @@ impl Again {
         if over > 0 {
             let given_up: Vec<Op> = self.ops.drain(..over).collect();
             lost(core, &given_up);
-        }
-    }
-}
-
-/// Deletes, each on its own, the rows of the dead letters among `ops` given up, so that
-/// their events are not sent again after a restart, behind later events of their tickets
-/// that were delivered meanwhile: a letter whose row is deleted is then a letter without a
-/// row, logged whole and counted as dropped (see [`letter_lost`]). A row that cannot be
-/// deleted either stays, for the next start.
-fn release_letters_rows(conn: &Connection, ops: &mut [Op]) {
-    for op in ops {
-        if let Op::Dead {
-            row: row @ Some(_), ..
-        } = op
-        {
-            let deleted = conn
-                .prepare_cached("DELETE FROM events WHERE row = ?1")
-                .and_then(|mut stmt| stmt.execute([*row]));
-            if deleted.is_ok() {
-                *row = None;
-            }
         }
     }
 }

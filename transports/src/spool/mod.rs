@@ -51,9 +51,7 @@
 //! (at most 100 000 of them and 64 MiB of dead letters are kept; past that the oldest are
 //! given up, logged); after a minute of failures each is tried alone, and one that still
 //! fails is given up and logged (its event may be delivered again), so that one that can
-//! never be written holds up the others no longer than that. A dead letter given up has its
-//! row deleted on its own where that can be done, its event logged whole and counted as
-//! dropped: sent again after a restart, it would come after its ticket's later events. A dead-letter move or delete
+//! never be written holds up the others no longer than that. A dead-letter move or delete
 //! whose caller waits is answered at once (a delete tried on its own first).
 //!
 //! A dead letter counts (`dead_lettered`, `deskhook_dead_letters_total`) once its
