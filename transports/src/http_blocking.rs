@@ -62,7 +62,6 @@
 mod io;
 mod origin;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -76,7 +75,7 @@ use crate::delivery::{
     SinkBuilder, Target, Transport, lock,
 };
 use crate::error::Error;
-use crate::h1::{self, tls::TlsConfigs};
+use crate::h1::{self, origins::Origins, tls::TlsConfigs};
 use io::block_on;
 use origin::Origin;
 
@@ -188,20 +187,9 @@ struct BlockingConnector {
     /// HTTP/1.1 connections kept per origin at most.
     idle_per_host: usize,
     /// The origins in use.
-    origins: Mutex<Origins>,
+    origins: Mutex<Origins<Origin>>,
     /// One TLS configuration per set of roots, offering `http/1.1` by ALPN.
     tls: TlsConfigs,
-}
-
-/// The origins endpoints use now, by what makes connections interchangeable: held by their
-/// targets, so that an origin no endpoint uses any more (its settings changed, its endpoints
-/// removed) goes with its idle connections.
-#[derive(Default)]
-struct Origins {
-    /// By connection settings and origin (scheme, host and port).
-    by_key: HashMap<(ClientKey, String), Weak<Origin>>,
-    /// The size at which the map is next swept of origins no endpoint uses any more.
-    sweep_at: usize,
 }
 
 /// An endpoint as the blocking transport sends to it: its origin's pool and its request
@@ -259,10 +247,7 @@ impl Connector for BlockingConnector {
     }
 
     fn close_kept(&self) {
-        let origins = lock(&self.origins);
-        for origin in origins.by_key.values().filter_map(Weak::upgrade) {
-            origin.close_kept();
-        }
+        lock(&self.origins).each(Origin::close_kept);
     }
 }
 
@@ -270,29 +255,19 @@ impl BlockingConnector {
     /// The pool of `endpoint`'s origin, made if no endpoint uses it yet.
     fn origin(&self, key: &ClientKey, endpoint: &Endpoint) -> Result<Arc<Origin>, String> {
         let url = &endpoint.url;
-        let name = url[..url::Position::BeforePath].to_owned();
-        let map_key = (key.clone(), name);
-        let mut origins = lock(&self.origins);
-        if let Some(origin) = origins.by_key.get(&map_key).and_then(Weak::upgrade) {
-            return Ok(origin);
-        }
-        let tls = match url.scheme() {
-            "https" => Some(self.tls.get(&key.roots)?),
-            _ => None,
-        };
-        let origin = Arc::new(Origin::new(
-            url,
-            tls,
-            key.policy.clone(),
-            key.connect_timeout,
-            self.idle_per_host,
-        )?);
-        origins.by_key.insert(map_key, Arc::downgrade(&origin));
-        if origins.by_key.len() >= origins.sweep_at {
-            origins.by_key.retain(|_, origin| origin.strong_count() > 0);
-            origins.sweep_at = (origins.by_key.len() * 2).max(64);
-        }
-        Ok(origin)
+        lock(&self.origins).get_or_make(key, url, || {
+            let tls = match url.scheme() {
+                "https" => Some(self.tls.get(&key.roots)?),
+                _ => None,
+            };
+            Origin::new(
+                url,
+                tls,
+                key.policy.clone(),
+                key.connect_timeout,
+                self.idle_per_host,
+            )
+        })
     }
 }
 
@@ -430,8 +405,8 @@ mod tests {
         let first = Arc::downgrade(&origin(&a));
         drop((a, b));
         assert!(first.upgrade().is_none(), "the unused origin was dropped");
-        lock(&connector.origins).sweep_at = 0;
+        lock(&connector.origins).sweep_next();
         let _d = connector.target(&endpoint("d", 30)).unwrap();
-        assert_eq!(lock(&connector.origins).by_key.len(), 2, "swept");
+        assert_eq!(lock(&connector.origins).len(), 2, "swept");
     }
 }

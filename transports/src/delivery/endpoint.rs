@@ -361,10 +361,15 @@ impl Endpoint {
             && self.https_only == other.https_only
             && self.tenant == other.tenant
             && self.actions == other.actions
-            && match (&self.template, &other.template) {
-                (Some(a), Some(b)) => a.same(b),
-                (a, b) => a.is_none() && b.is_none(),
-            }
+            && self.same_template(other)
+    }
+
+    /// Whether `other` renders its bodies with the same template, or neither has one.
+    fn same_template(&self, other: &Endpoint) -> bool {
+        match (&self.template, &other.template) {
+            (Some(a), Some(b)) => a.same(b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
     }
 
     /// Whether `other` has the same settings (an upsert of it changes nothing).
@@ -383,10 +388,7 @@ impl Endpoint {
             && self.tenant == other.tenant
             && self.rate_limit == other.rate_limit
             && self.ca_certificates == other.ca_certificates
-            && match (&self.template, &other.template) {
-                (Some(a), Some(b)) => a.same(b),
-                (a, b) => a.is_none() && b.is_none(),
-            }
+            && self.same_template(other)
             && self.spec == other.spec
             && self.secrets == other.secrets
     }

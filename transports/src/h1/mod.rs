@@ -29,6 +29,7 @@
 //!   answer, is reported as [`Failed::cut`], for the caller to send again on a new one.
 
 mod head;
+pub(crate) mod origins;
 pub(crate) mod request;
 mod stream;
 #[cfg(test)]

@@ -62,8 +62,7 @@
 
 mod origin;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -76,7 +75,7 @@ use crate::delivery::{
     parse_retry_after, spawn,
 };
 use crate::error::Error;
-use crate::h1::{self, request::invalid_value, tls::TlsConfigs};
+use crate::h1::{self, origins::Origins, request::invalid_value, tls::TlsConfigs};
 use origin::{Body, Conn, Origin};
 
 /// Requests in flight per endpoint when the endpoint does not set `max_in_flight`.
@@ -121,17 +120,9 @@ impl SinkBuilder {
 /// origin (shared with every endpoint on the same origin with the same connection settings).
 struct AsyncConnector {
     idle_per_host: usize,
-    origins: Mutex<Origins>,
+    origins: Mutex<Origins<Origin>>,
     /// One TLS configuration per set of roots, offering `h2` and `http/1.1` by ALPN.
     tls: TlsConfigs,
-}
-
-/// The origins in use, by what makes connections interchangeable.
-#[derive(Default)]
-struct Origins {
-    by_key: HashMap<(ClientKey, String), Weak<Origin>>,
-    /// The size at which the map is next swept of origins no endpoint uses any more.
-    sweep_at: usize,
 }
 
 /// An endpoint as the async transport sends to it: its origin's pool and its request head.
@@ -202,10 +193,7 @@ impl Connector for AsyncConnector {
     }
 
     fn close_kept(&self) {
-        let origins = lock(&self.origins);
-        for origin in origins.by_key.values().filter_map(Weak::upgrade) {
-            origin.close_kept();
-        }
+        lock(&self.origins).each(Origin::close_kept);
     }
 }
 
@@ -213,29 +201,19 @@ impl AsyncConnector {
     /// The pool of `endpoint`'s origin, made if no endpoint uses it yet.
     fn origin(&self, key: &ClientKey, endpoint: &Endpoint) -> Result<Arc<Origin>, String> {
         let url = &endpoint.url;
-        let name = url[..url::Position::BeforePath].to_owned();
-        let map_key = (key.clone(), name);
-        let mut origins = lock(&self.origins);
-        if let Some(origin) = origins.by_key.get(&map_key).and_then(Weak::upgrade) {
-            return Ok(origin);
-        }
-        let tls = match url.scheme() {
-            "https" => Some(self.tls.get(&key.roots)?),
-            _ => None,
-        };
-        let origin = Arc::new(Origin::new(
-            url,
-            tls,
-            key.policy.clone(),
-            key.connect_timeout,
-            self.idle_per_host,
-        )?);
-        origins.by_key.insert(map_key, Arc::downgrade(&origin));
-        if origins.by_key.len() >= origins.sweep_at {
-            origins.by_key.retain(|_, origin| origin.strong_count() > 0);
-            origins.sweep_at = (origins.by_key.len() * 2).max(64);
-        }
-        Ok(origin)
+        lock(&self.origins).get_or_make(key, url, || {
+            let tls = match url.scheme() {
+                "https" => Some(self.tls.get(&key.roots)?),
+                _ => None,
+            };
+            Origin::new(
+                url,
+                tls,
+                key.policy.clone(),
+                key.connect_timeout,
+                self.idle_per_host,
+            )
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! What it does not do: decide retries (the engine does), or keep a connection whose response
 //! body was not read to its end (it is closed instead).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use rustls_pki_types::ServerName;
 
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
+use crate::h1::origins::{Host, Place};
 use crate::h1::{H1, IDLE_REUSE};
 
 /// How often an HTTP/2 connection with requests in flight is pinged, and how long its
@@ -174,12 +175,6 @@ fn reusable(used: Instant, in_flight: usize, now: Instant) -> bool {
     in_flight > 0 || now.saturating_duration_since(used) < IDLE_REUSE
 }
 
-/// An origin's host: an address, or a name to resolve.
-enum Host {
-    Ip(IpAddr),
-    Name(String),
-}
-
 /// The connections kept, each with when it was last used.
 #[derive(Default)]
 struct Idle {
@@ -196,23 +191,7 @@ impl Origin {
         connect_timeout: Duration,
         max_idle: usize,
     ) -> Result<Origin, String> {
-        let (host, name) = match url.host() {
-            Some(url::Host::Ipv4(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
-            Some(url::Host::Ipv6(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
-            Some(url::Host::Domain(domain)) => (
-                Host::Name(domain.to_owned()),
-                ServerName::try_from(domain.to_owned())
-                    .map_err(|e| format!("'{domain}' cannot be a TLS server name: {e}"))?,
-            ),
-            None => return Err("the URL has no host".to_owned()),
-        };
-        let port = url
-            .port_or_known_default()
-            .ok_or("the URL has no port and its scheme no default one")?;
-        let tls = match url.scheme() {
-            "https" => Some((tls.ok_or("an https URL needs TLS settings")?, name)),
-            _ => None,
-        };
+        let Place { host, port, tls } = Place::of(url, tls)?;
         Ok(Origin {
             host,
             port,

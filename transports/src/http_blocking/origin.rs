@@ -14,7 +14,7 @@
 //! body was not read to its end (it is closed instead).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs as _};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use rustls_pki_types::ServerName;
 use super::io::{Blocking, block_on};
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
+use crate::h1::origins::{Host, Place};
 use crate::h1::{H1, IDLE_REUSE, Io};
 
 /// One HTTP/1.1 connection of the blocking transport.
@@ -96,14 +97,6 @@ impl Lookup {
     }
 }
 
-/// An origin's host: an address, or a name to resolve.
-enum Host {
-    /// An IP literal, vetted at each connect.
-    Ip(IpAddr),
-    /// A name, looked up and its addresses vetted.
-    Name(String),
-}
-
 /// Whether a kept connection last used at `used` may carry a request at `now`.
 fn reusable(used: Instant, now: Instant) -> bool {
     now.saturating_duration_since(used) < IDLE_REUSE
@@ -143,23 +136,7 @@ impl Origin {
         connect_timeout: Duration,
         max_idle: usize,
     ) -> Result<Origin, String> {
-        let (host, name) = match url.host() {
-            Some(url::Host::Ipv4(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
-            Some(url::Host::Ipv6(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
-            Some(url::Host::Domain(domain)) => (
-                Host::Name(domain.to_owned()),
-                ServerName::try_from(domain.to_owned())
-                    .map_err(|e| format!("'{domain}' cannot be a TLS server name: {e}"))?,
-            ),
-            None => return Err("the URL has no host".to_owned()),
-        };
-        let port = url
-            .port_or_known_default()
-            .ok_or("the URL has no port and its scheme no default one")?;
-        let tls = match url.scheme() {
-            "https" => Some((tls.ok_or("an https URL needs TLS settings")?, name)),
-            _ => None,
-        };
+        let Place { host, port, tls } = Place::of(url, tls)?;
         Ok(Origin {
             host,
             port,

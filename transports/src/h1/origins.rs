@@ -1,0 +1,116 @@
+//! What both HTTP transports keep of an origin: where it is ([`Place`]: its host, port and
+//! TLS name), and the map of the origins in use ([`Origins`]), each shared by the endpoints
+//! with the same origin and connection settings. The pools themselves (what a connection is,
+//! how it is made and kept) are each transport's own.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Weak};
+
+use rustls_pki_types::ServerName;
+
+use crate::delivery::ClientKey;
+
+/// An origin's host: an address, or a name to resolve.
+pub(crate) enum Host {
+    /// An IP literal, vetted at each connect.
+    Ip(IpAddr),
+    /// A name, looked up and its addresses vetted.
+    Name(String),
+}
+
+/// Where an origin's connections go: its host and port, and for `https` its TLS settings and
+/// the name its certificate must have.
+pub(crate) struct Place {
+    pub(crate) host: Host,
+    pub(crate) port: u16,
+    pub(crate) tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+}
+
+impl Place {
+    /// The place of `url` (checked already: `http` or `https`, with a host); `tls` is what
+    /// an `https` URL is reached with.
+    pub(crate) fn of(
+        url: &url::Url,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Place, String> {
+        let (host, name) = match url.host() {
+            Some(url::Host::Ipv4(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
+            Some(url::Host::Ipv6(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
+            Some(url::Host::Domain(domain)) => (
+                Host::Name(domain.to_owned()),
+                ServerName::try_from(domain.to_owned())
+                    .map_err(|e| format!("'{domain}' cannot be a TLS server name: {e}"))?,
+            ),
+            None => return Err("the URL has no host".to_owned()),
+        };
+        let port = url
+            .port_or_known_default()
+            .ok_or("the URL has no port and its scheme no default one")?;
+        let tls = match url.scheme() {
+            "https" => Some((tls.ok_or("an https URL needs TLS settings")?, name)),
+            _ => None,
+        };
+        Ok(Place { host, port, tls })
+    }
+}
+
+/// The origins endpoints use now, by what makes connections interchangeable (the connection
+/// settings and the origin: scheme, host and port). Held by the endpoints' targets, so that
+/// an origin no endpoint uses any more (its settings changed, its endpoints removed) goes
+/// with its idle connections.
+pub(crate) struct Origins<O> {
+    by_key: HashMap<(ClientKey, String), Weak<O>>,
+    /// The size at which the map is next swept of origins no endpoint uses any more.
+    sweep_at: usize,
+}
+
+impl<O> Default for Origins<O> {
+    fn default() -> Self {
+        Origins {
+            by_key: HashMap::new(),
+            sweep_at: 0,
+        }
+    }
+}
+
+impl<O> Origins<O> {
+    /// The origin of `url` under `key`, made with `make` if no endpoint uses it yet.
+    pub(crate) fn get_or_make(
+        &mut self,
+        key: &ClientKey,
+        url: &url::Url,
+        make: impl FnOnce() -> Result<O, String>,
+    ) -> Result<Arc<O>, String> {
+        let map_key = (key.clone(), url[..url::Position::BeforePath].to_owned());
+        if let Some(origin) = self.by_key.get(&map_key).and_then(Weak::upgrade) {
+            return Ok(origin);
+        }
+        let origin = Arc::new(make()?);
+        self.by_key.insert(map_key, Arc::downgrade(&origin));
+        if self.by_key.len() >= self.sweep_at {
+            self.by_key.retain(|_, origin| origin.strong_count() > 0);
+            self.sweep_at = (self.by_key.len() * 2).max(64);
+        }
+        Ok(origin)
+    }
+
+    /// Calls `f` with each origin some endpoint uses.
+    pub(crate) fn each(&self, mut f: impl FnMut(&O)) {
+        for origin in self.by_key.values().filter_map(Weak::upgrade) {
+            f(&origin);
+        }
+    }
+
+    /// How many origins the map holds, used or not yet swept.
+    #[cfg(all(test, feature = "http-blocking"))]
+    pub(crate) fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Has the next origin made sweep the map.
+    #[cfg(all(test, feature = "http-blocking"))]
+    pub(crate) fn sweep_next(&mut self) {
+        self.sweep_at = 0;
+    }
+}
