@@ -4,7 +4,7 @@
 //! acknowledgement brings a message back, and delivering it again would put an old event
 //! after newer ones of its ticket).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,17 +14,16 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::gate::Gates;
-use crate::delivery::{AttemptOutcome, AttemptRecord, BreakerState, Observer};
 
 mod carrier;
+mod recent;
+mod report;
 mod settle;
 
 pub(super) use carrier::{Carrier, ReadBack};
+use recent::Recent;
+pub(super) use report::{Tracker, keep_alive, log_status};
 pub(super) use settle::{Confirming, park_stuck, settle_messages};
-
-/// How many acknowledged events a relay remembers, and how many of those of unconfirmed
-/// acknowledgements besides (see [`Book::pin`]).
-const RECENT: usize = 65_536;
 
 /// Counters a relay reports when it stops.
 #[derive(Default)]
@@ -147,42 +146,6 @@ pub(super) enum Seen {
     Joined,
 }
 
-/// The ids of the last [`RECENT`] events acknowledged, and of the last [`RECENT`] whose
-/// acknowledgement the server never confirmed (pinned: see [`Book::pin`]).
-#[derive(Default)]
-struct Recent {
-    order: VecDeque<Arc<str>>,
-    ids: HashSet<Arc<str>>,
-    pinned_order: VecDeque<Arc<str>>,
-    pinned: HashSet<Arc<str>>,
-}
-
-impl Recent {
-    fn insert(&mut self, id: Arc<str>) {
-        remember(&mut self.ids, &mut self.order, id);
-    }
-
-    fn pin(&mut self, id: Arc<str>) {
-        remember(&mut self.pinned, &mut self.pinned_order, id);
-    }
-
-    fn contains(&self, id: &str) -> bool {
-        self.ids.contains(id) || self.pinned.contains(id)
-    }
-}
-
-/// Adds `id` to `ids`, forgetting the oldest beyond [`RECENT`].
-fn remember(ids: &mut HashSet<Arc<str>>, order: &mut VecDeque<Arc<str>>, id: Arc<str>) {
-    if ids.insert(id.clone()) {
-        order.push_back(id);
-        if order.len() > RECENT
-            && let Some(old) = order.pop_front()
-        {
-            ids.remove(&old);
-        }
-    }
-}
-
 /// Locks `mutex`, whatever a thread that panicked holding it left (the relay's state stays
 /// usable: each change under these locks is whole or not made).
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -272,8 +235,8 @@ impl Book {
 
     /// The server never confirmed the acknowledgement of `carrier`'s message, and the events
     /// its tickets held back go on: its events, finished or (parked) finishing later, are
-    /// remembered until [`RECENT`] further events are pinned after them (of this message
-    /// or later unconfirmed ones), however many are acknowledged meanwhile. Should the
+    /// remembered until [`RECENT`](recent::RECENT) further events are pinned after them (of
+    /// this message or later unconfirmed ones), however many are acknowledged meanwhile. Should the
     /// acknowledgement have been lost, and the server hand the message out again late, the
     /// relay knows it, and does not deliver its events after their tickets' later ones.
     pub(super) fn pin(&self, carrier: &Carrier) {
@@ -527,42 +490,6 @@ impl Book {
         }
     }
 
-    /// One line on what the relay has in delivery, for [`log_status`].
-    fn status(&self) -> String {
-        let (events, oldest, parked) = {
-            let waiting = lock(&self.waiting);
-            let oldest = waiting.values().map(|p| p.since.elapsed()).max();
-            let parked = waiting.values().filter(|p| !p.slot).count();
-            (waiting.len(), oldest.unwrap_or_default(), parked)
-        };
-        let partitions: Vec<String> = self
-            .outstanding
-            .iter()
-            .enumerate()
-            .filter_map(|(p, n)| {
-                let n = n.load(Ordering::Acquire);
-                (n > 0).then(|| format!("{p}:{n}"))
-            })
-            .collect();
-        format!(
-            "{events} event(s) in delivery, {parked} of them parked (messages by partition: {}; \
-             the oldest for {} ms), {} waiting for their ticket's earlier messages, {} KiB of \
-             budget free, {} acknowledged, {} taken twice, {} stored again, {} message(s) parked",
-            if partitions.is_empty() {
-                "none".to_owned()
-            } else {
-                partitions.join(" ")
-            },
-            oldest.as_millis(),
-            self.gates.held(),
-            self.budget.available_permits(),
-            self.counts.acknowledged.load(Ordering::Relaxed),
-            self.counts.duplicates.load(Ordering::Relaxed),
-            self.counts.stored_again.load(Ordering::Relaxed),
-            self.counts.parked.load(Ordering::Relaxed),
-        )
-    }
-
     /// The relay stops its engine: no event goes to it any more (those released from a gate
     /// from now on are left for the partitions' next owners).
     pub(super) fn stop(&self) {
@@ -724,83 +651,6 @@ impl Book {
             && !pending.retrying.iter().any(|e| &**e == endpoint)
         {
             pending.retrying.push(endpoint.into());
-        }
-    }
-}
-
-/// Logs, every `every`, what the relay has in delivery and what its engine holds.
-pub(super) async fn log_status(
-    book: Arc<Book>,
-    http: crate::delivery::DeliverySink,
-    every: Duration,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let totals = http.totals();
-        log::info!(
-            target: deskhook::LOG_TARGET,
-            "relay status: {}; engine: {} queued, {} in flight, {} delivered, {} failed attempt(s)",
-            book.status(),
-            totals.queued,
-            totals.in_flight,
-            totals.delivered,
-            totals.failed
-        );
-    }
-}
-
-/// Tells the server, every `every`, which messages are still in delivery, so that a slow
-/// endpoint's work is not handed out again.
-pub(super) async fn keep_alive(book: Arc<Book>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        for message in book.overdue(every) {
-            if let Err(e) = message
-                .ack_with(async_nats::jetstream::AckKind::Progress)
-                .await
-            {
-                log::warn!(target: deskhook::LOG_TARGET, "relay: cannot tell the server of progress: {e}");
-            }
-        }
-    }
-}
-
-/// Tells the book of deliveries and retries (dead letters are told by the relay's
-/// dead-letter hook, once published), and which endpoints are failing; then passes every
-/// record on to the configured observer.
-pub(super) struct Tracker {
-    pub(super) book: Arc<Book>,
-    pub(super) inner: Option<Arc<dyn Observer>>,
-}
-
-impl Observer for Tracker {
-    fn on_attempt(&self, record: &AttemptRecord<'_>) {
-        let failing =
-            record.outcome == AttemptOutcome::Retrying || record.breaker != BreakerState::Closed;
-        if failing || record.outcome == AttemptOutcome::Delivered {
-            let mut endpoints = lock(&self.book.failing);
-            if failing && !endpoints.contains(record.endpoint) {
-                endpoints.insert(record.endpoint.into());
-            } else if !failing && !endpoints.is_empty() {
-                endpoints.remove(record.endpoint);
-            }
-        }
-        let id = record.event_id.to_string();
-        match record.outcome {
-            AttemptOutcome::Retrying => self.book.retrying(&id, record.endpoint),
-            AttemptOutcome::Delivered => self.book.finished(&id, record.endpoint),
-            // Its dead letter went to the relay's hook, which ends it with the endpoint
-            // once the letter is published (see `dead`).
-            _ => {}
-        }
-        if let Some(inner) = &self.inner {
-            inner.on_attempt(record);
         }
     }
 }

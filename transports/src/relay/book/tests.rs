@@ -1,3 +1,4 @@
+use super::recent::RECENT;
 use super::*;
 
 #[test]
