@@ -254,20 +254,7 @@ impl Connector for BlockingConnector {
 impl BlockingConnector {
     /// The pool of `endpoint`'s origin, made if no endpoint uses it yet.
     fn origin(&self, key: &ClientKey, endpoint: &Endpoint) -> Result<Arc<Origin>, String> {
-        let url = &endpoint.url;
-        lock(&self.origins).get_or_make(key, url, || {
-            let tls = match url.scheme() {
-                "https" => Some(self.tls.get(&key.roots)?),
-                _ => None,
-            };
-            Origin::new(
-                url,
-                tls,
-                key.policy.clone(),
-                key.connect_timeout,
-                self.idle_per_host,
-            )
-        })
+        lock(&self.origins).pool(key, &endpoint.url, &self.tls, self.idle_per_host)
     }
 }
 

@@ -9,7 +9,22 @@ use std::sync::{Arc, Weak};
 
 use rustls_pki_types::ServerName;
 
+use super::tls::TlsConfigs;
 use crate::delivery::ClientKey;
+use crate::guard::AddressPolicy;
+
+/// A transport's pool of one origin, made from the origin's URL and connection settings.
+pub(crate) trait Pool: Sized {
+    /// The pool of `url`'s origin: TLS by `tls` for `https`, connections vetted by
+    /// `policy`, made within `connect_timeout`, at most `max_idle` kept.
+    fn new(
+        url: &url::Url,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        policy: AddressPolicy,
+        connect_timeout: std::time::Duration,
+        max_idle: usize,
+    ) -> Result<Self, String>;
+}
 
 /// An origin's host: an address, or a name to resolve.
 pub(crate) enum Host {
@@ -93,6 +108,27 @@ impl<O> Origins<O> {
             self.sweep_at = (self.by_key.len() * 2).max(64);
         }
         Ok(origin)
+    }
+
+    /// The pool of `url`'s origin under `key`, made (TLS from `tls`, at most `max_idle`
+    /// connections kept) if no endpoint uses it yet.
+    pub(crate) fn pool(
+        &mut self,
+        key: &ClientKey,
+        url: &url::Url,
+        tls: &TlsConfigs,
+        max_idle: usize,
+    ) -> Result<Arc<O>, String>
+    where
+        O: Pool,
+    {
+        self.get_or_make(key, url, || {
+            let tls = match url.scheme() {
+                "https" => Some(tls.get(&key.roots)?),
+                _ => None,
+            };
+            O::new(url, tls, key.policy.clone(), key.connect_timeout, max_idle)
+        })
     }
 
     /// Calls `f` with each origin some endpoint uses.

@@ -22,7 +22,7 @@ use rustls_pki_types::ServerName;
 
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Place};
+use crate::h1::origins::{Host, Place, Pool};
 use crate::h1::{H1, IDLE_REUSE};
 
 /// How often an HTTP/2 connection with requests in flight is pinged, and how long its
@@ -182,9 +182,8 @@ struct Idle {
     h2: Vec<H2>,
 }
 
-impl Origin {
-    /// The origin of `url` (checked: `http` or `https`, with a host).
-    pub(super) fn new(
+impl Pool for Origin {
+    fn new(
         url: &url::Url,
         tls: Option<Arc<rustls::ClientConfig>>,
         policy: AddressPolicy,
@@ -205,7 +204,9 @@ impl Origin {
             resolving: Mutex::new(None),
         })
     }
+}
 
+impl Origin {
     /// A kept connection that is still open and was used within [`IDLE_REUSE`], if there
     /// is one (the others are dropped, which closes them); not the HTTP/2 connection of
     /// `except` (one that just refused a stream).

@@ -24,7 +24,7 @@ use rustls_pki_types::ServerName;
 use super::io::{Blocking, block_on};
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Place};
+use crate::h1::origins::{Host, Place, Pool};
 use crate::h1::{H1, IDLE_REUSE, Io};
 
 /// One HTTP/1.1 connection of the blocking transport.
@@ -127,9 +127,8 @@ enum NotConnected {
     Failed(AttemptError),
 }
 
-impl Origin {
-    /// The origin of `url` (checked: `http` or `https`, with a host).
-    pub(super) fn new(
+impl Pool for Origin {
+    fn new(
         url: &url::Url,
         tls: Option<Arc<rustls::ClientConfig>>,
         policy: AddressPolicy,
@@ -150,7 +149,9 @@ impl Origin {
             resolving: Mutex::new(None),
         })
     }
+}
 
+impl Origin {
     /// The kept connection used last that is still open and was used within
     /// [`IDLE_REUSE`], if there is one; those found closed, or unused too long, are dropped
     /// (which closes them). Only the one taken is probed (a read that does not wait), out of
