@@ -10,7 +10,7 @@
 //!   writing gives way, so that the HTTP/1.1 connection looks for an early answer (a `413`
 //!   for a body the server will not take) before it writes on;
 //! - a read while it is [`looking`](Blocking::looking) that found nothing: one that only
-//!   looks (the socket non-blocking). The transport sets `looking` while a request goes out
+//!   looks (a read that does not wait). The transport sets `looking` while a request goes out
 //!   (the HTTP/1.1 connection reads then only to look for an early answer, after a write
 //!   that stalled; the flush that ends the request ends it) and for the probe of a kept
 //!   connection, which is not driven by [`block_on`];
@@ -67,7 +67,8 @@ pub(super) struct Blocking {
     /// Whether the last I/O was a read that brought bytes: the next read only looks (see
     /// the module docs).
     just_read: bool,
-    /// Whether the socket is non-blocking now (it is switched only when that must change).
+    /// Whether the socket is non-blocking now (it is switched only when that must change;
+    /// never on Linux, where a read that does not wait says so itself).
     nonblocking: bool,
     /// The socket timeouts as last set, so that they are set only when they change.
     read_timeout: Option<Duration>,
@@ -132,9 +133,8 @@ impl Blocking {
     /// [`read`](Self::read) but for its note of what the read brought.
     fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         if self.looking || self.just_read {
-            self.set_nonblocking(true)?;
             return loop {
-                match self.stream.read(buf) {
+                match self.read_no_wait(buf) {
                     Ok(n) => break Ok(Some(n)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(None),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -159,6 +159,22 @@ impl Blocking {
                     ) => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Reads what is there now; `WouldBlock` when nothing is. On Linux a `recv` with
+    /// `MSG_DONTWAIT`, the socket left blocking: one system call, where switching it to
+    /// non-blocking for the read and back for the next (the probe of every kept connection)
+    /// takes three.
+    fn read_no_wait(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        return rustix::net::recv(&self.stream, buf, rustix::net::RecvFlags::DONTWAIT)
+            .map(|(read, _)| read)
+            .map_err(io::Error::from);
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.set_nonblocking(true)?;
+            self.stream.read(buf)
         }
     }
 
