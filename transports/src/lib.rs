@@ -76,6 +76,9 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - The sink's own delivery threads (`[delivery] worker_nice` above 0, the default) run
+//!   under `SCHED_BATCH` as well as at a lower nice value (Linux): woken by an answer, they
+//!   no longer preempt the thread that emits. They keep their share of the processor.
 //! - The blocking transport (`HttpSink`, `build()`) no longer delivers with ureq: it runs
 //!   the async transport's HTTP/1.1 over blocking std sockets, on the same worker threads,
 //!   and every behaviour it documented stays. What changed: over `https` a refusal that comes

@@ -193,7 +193,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", value_parser = crate::flags::at_least(1))]
     pub(super) max_queued_bytes: Option<u64>,
     /// How far below the emitting thread's priority the delivery threads run
-    /// (`worker_nice`, 0 to 19; 0: the same priority). Defaults to the sink's default, 10.
+    /// (`worker_nice`, 0 to 19, under `SCHED_BATCH` above 0; 0: the same priority and
+    /// policy). Defaults to the sink's default, 10.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=19))]
     pub(super) worker_nice: Option<u8>,
     /// The approximate size of each body in bytes; the ticket's text is padded to reach it.

@@ -1,6 +1,6 @@
 //! The sink's own delivery threads run `worker_nice` below the thread that built the sink,
-//! read back from `/proc` (Linux): the blocking transport's workers and the async sink's
-//! own runtime thread.
+//! under `SCHED_BATCH`, read back from `/proc` (Linux): the blocking transport's workers and
+//! the async sink's own runtime thread.
 
 #![cfg(target_os = "linux")]
 
@@ -9,35 +9,42 @@ use deskhook_transports::delivery::DeliveryConfig;
 use deskhook_transports::http_async::AsyncHttpSink;
 use deskhook_transports::http_blocking::HttpSink;
 
-/// The nice value in a `/proc/…/stat` line: the 19th field, the 17th after the name's `)`.
-fn nice_of(stat: &str) -> Option<i32> {
+/// The field `n` (from 1) of a `/proc/…/stat` line, counted past the name's `)`.
+fn field_of(stat: &str, n: usize) -> Option<i32> {
     let (_, after_name) = stat.rsplit_once(')')?;
-    after_name.split_whitespace().nth(16)?.parse().ok()
+    after_name.split_whitespace().nth(n - 3)?.parse().ok()
 }
 
-/// The nice values of this process's threads named `name` (as `comm` shows it: 15 bytes).
-fn nice_of_threads(name: &str) -> Vec<i32> {
+/// The nice value in a `/proc/…/stat` line: the 19th field.
+fn nice_of(stat: &str) -> Option<i32> {
+    field_of(stat, 19)
+}
+
+/// `SCHED_BATCH`, as the 41st field of a `/proc/…/stat` line shows it.
+const SCHED_BATCH: i32 = 3;
+
+/// The nice values and scheduling policies of this process's threads named `name` (as
+/// `comm` shows it: 15 bytes).
+fn nice_of_threads(name: &str) -> Vec<(i32, i32)> {
     let mut found = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         if comm.trim_end() == name
-            && let Some(nice) = std::fs::read_to_string(task.path().join("stat"))
-                .ok()
-                .as_deref()
-                .and_then(nice_of)
+            && let Ok(stat) = std::fs::read_to_string(task.path().join("stat"))
+            && let (Some(nice), Some(policy)) = (nice_of(&stat), field_of(&stat, 41))
         {
-            found.push(nice);
+            found.push((nice, policy));
         }
     }
     found
 }
 
-/// The nice values of the threads named `name`, once one has `nice` (a thread sets its own
-/// as it starts) or after a second.
-fn wait_for_thread(name: &str, nice: i32) -> Vec<i32> {
+/// The nice values and policies of the threads named `name`, once one has `nice` under
+/// `SCHED_BATCH` (a thread sets its own as it starts) or after a second.
+fn wait_for_thread(name: &str, nice: i32) -> Vec<(i32, i32)> {
     let mut found = nice_of_threads(name);
     for _ in 0..100 {
-        if found.contains(&nice) {
+        if found.contains(&(nice, SCHED_BATCH)) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -71,13 +78,14 @@ fn delivery_threads_run_below_the_builder() {
         .shutdown(std::time::Duration::from_secs(1))
         .unwrap();
     assert!(
-        workers.contains(&(base + 7).min(19)),
-        "no blocking worker at nice {} (builder at {base}): {workers:?}",
+        workers.contains(&((base + 7).min(19), SCHED_BATCH)),
+        "no blocking worker at nice {} under SCHED_BATCH (builder at {base}): {workers:?}",
         base + 7
     );
     assert!(
-        runtime.contains(&(base + 3).min(19)),
-        "no async runtime thread at nice {} (builder at {base}): {runtime:?}",
+        runtime.contains(&((base + 3).min(19), SCHED_BATCH)),
+        "no async runtime thread at nice {} under SCHED_BATCH (builder at {base}): \
+         {runtime:?}",
         base + 3
     );
     assert_eq!(
@@ -91,4 +99,6 @@ fn delivery_threads_run_below_the_builder() {
 fn the_stat_line_is_read_past_a_name_with_spaces_and_parentheses() {
     let line = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 5 3 0 100 1000 200";
     assert_eq!(nice_of(line), Some(5));
+    let line = format!("{line} 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 3 0");
+    assert_eq!(field_of(&line, 41), Some(3));
 }

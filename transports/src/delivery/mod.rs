@@ -71,8 +71,9 @@
 //! TLS roots, SSRF policy and timeouts.
 //!
 //! The sink's own threads (the blocking workers, an async sink's own runtime) run
-//! [`DeliveryConfig::worker_nice`] below the thread that built the sink (Linux), so that a
-//! worker woken by an event does not take the processor from the thread that emitted it.
+//! [`DeliveryConfig::worker_nice`] below the thread that built the sink, under `SCHED_BATCH`
+//! (Linux), so that a worker woken by an event or an answer does not take the processor from
+//! the thread that emits.
 //! The threads that prepare an async sink's costly attempts run at the priority of the
 //! runtime thread that delivers.
 //!
