@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use rusqlite::{Connection, params};
 
-use super::again::{Again, WRITE_AGAIN_EVERY, finished_row};
+use super::again::{Again, WRITE_AGAIN_EVERY, finished_row, letter_lost};
 use super::failing;
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
@@ -211,6 +211,7 @@ pub(super) fn commit_logged(
     if full {
         // The attempt log gives way to events: a full spool keeps no attempts.
         updates.retain(|op| !matches!(op, Op::Attempt(_)));
+        updates = drop_letters_without_rows(core, used, updates);
     }
     let now = unix_ms(SystemTime::now());
     let mut rows: Vec<(Arc<Lane>, i64)> = Vec::new();
@@ -565,6 +566,38 @@ fn insert_letter(
         letter.tenant
     ])
     .map(drop)
+}
+
+/// The updates of a full spool but its dead letters without a row, which are dropped:
+/// logged whole and counted. A letter that moves an event's row out of `events` takes little
+/// more room than the row did; one without a row (an event over `max_payload` or the memory
+/// budget, which never had one) would add its whole body, and a stream of them would fill
+/// the disk past `max_size_mb` while every new event is refused.
+fn drop_letters_without_rows(core: &Core, used: u64, updates: Vec<Op>) -> Vec<Op> {
+    let (dropped, kept): (Vec<Op>, Vec<Op>) = updates
+        .into_iter()
+        .partition(|op| matches!(op, Op::Dead { row: None, .. }));
+    if dropped.is_empty() {
+        return kept;
+    }
+    log::error!(
+        target: deskhook::LOG_TARGET,
+        "spool {}: full ({used} bytes used, max_size_mb is {} MiB): {} dead letter(s) of events \
+         it never held are dropped rather than written; raise max_size_mb, or replay or \
+         delete dead letters to make room",
+        core.dir.display(),
+        core.settings.max_size >> 20,
+        dropped.len()
+    );
+    for op in &dropped {
+        if let Op::Dead {
+            lane, row, letter, ..
+        } = op
+        {
+            letter_lost(core, lane.as_deref(), *row, letter);
+        }
+    }
+    kept
 }
 
 /// One update inside the writer's transaction; `given_up` rows (see [`Core::given_up`]) stay

@@ -174,7 +174,9 @@ pub struct SpoolConfig {
     pub max_batch: usize,
     /// The disk-usage limit in bytes: past it, new events are refused with
     /// [`Error::SpoolFull`]. Delivered rows make room again; dead letters keep their bodies
-    /// in the spool and count towards the limit until they are replayed; the attempt log
+    /// in the spool and count towards the limit until they are replayed (a full spool
+    /// drops, logged whole and counted, the letters of events it never held, such as those
+    /// over `max_payload`, rather than grow past the limit); the attempt log
     /// counts too, but gives way: a full spool drops its oldest attempts before it refuses
     /// an event. The pages in use are counted, not the write-ahead log (cut back to 64 MiB
     /// after each checkpoint), and a batch written together may go past the limit by its

@@ -568,6 +568,47 @@ fn a_spool_full_of_events_keeps_its_attempt_log() {
 }
 
 #[test]
+fn a_full_spool_drops_dead_letters_of_events_it_never_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let lane = lane_for_test("crm");
+    let mut refused = false;
+    for batch in 0..200 {
+        let jobs = (0..100)
+            .map(|n| (lane.clone(), Job::for_test(&format!("T{batch}-{n}"), n)))
+            .collect();
+        if store.append(jobs).wait(WAIT).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the spool filled up");
+    // A letter of an event over max_payload (no row): its body would only add to a full
+    // spool. One of an event in the spool moves its row, and is written.
+    let big = |id: &str| DeadLetter {
+        body: serde_json::value::RawValue::from_string(format!("\"{}\"", "x".repeat(65536)))
+            .unwrap(),
+        ..letter(id, "create")
+    };
+    store.dead(None, None, big("oversized"));
+    let row = all_rows(&store, &lane).rows;
+    let (job, _) = all_rows(&store, &lane).jobs.remove(0);
+    store.dead(None, job.row, letter("in-the-spool", "create"));
+    store.committed().unwrap();
+    let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let letters: Vec<String> = conn
+        .prepare("SELECT id FROM dead_letters ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(letters, ["in-the-spool"]);
+    assert_eq!(all_rows(&store, &lane).rows, row - 1, "its row moved");
+    store.shut();
+}
+
+#[test]
 fn the_write_ahead_log_is_cut_back_after_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let spool = crate::spool::Spool::open(dir.path()).unwrap();
