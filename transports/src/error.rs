@@ -128,7 +128,9 @@ pub enum Error {
     SpoolLocked {
         /// The spool directory.
         path: PathBuf,
-        /// What the lock file says about its holder (its process id), if anything.
+        /// Who holds it, from the process id in the lock file: "another process (process
+        /// 123)", "another process" (the file says nothing), or "this process already" with
+        /// what to do about it.
         holder: String,
     },
     /// NATS could not be reached, or JetStream refused or did not answer a request, while the
@@ -264,8 +266,8 @@ impl fmt::Display for Error {
             Error::Spool { path, message } => write!(f, "spool '{}': {message}", path.display()),
             Error::SpoolLocked { path, holder } => write!(
                 f,
-                "spool '{}' is in use by another process{holder}; stop it, or give this \
-                 process a spool directory of its own",
+                "spool '{}' is in use by {holder}; stop it, or give this process a spool \
+                 directory of its own",
                 path.display()
             ),
             #[cfg(feature = "nats")]

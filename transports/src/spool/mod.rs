@@ -711,14 +711,19 @@ fn take_lock(dir: &Path) -> Result<File, Error> {
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
-            let pid = pid.trim();
+            let holder = match pid.trim() {
+                "" => "another process".to_owned(),
+                // A second `Spool` of the same directory in this process.
+                pid if pid == std::process::id().to_string() => {
+                    "this process already (another `Spool` of the same directory: open it \
+                     once and share it)"
+                        .to_owned()
+                }
+                pid => format!("another process (process {pid})"),
+            };
             return Err(Error::SpoolLocked {
                 path: dir.to_path_buf(),
-                holder: if pid.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (process {pid})")
-                },
+                holder,
             });
         }
         Err(std::fs::TryLockError::Error(e)) => {
