@@ -1,5 +1,6 @@
 //! After N failures in a row an endpoint pauses for the cool-down, then one probe decides;
-//! the state shows in the stats and in the observer's records.
+//! the state shows in the stats and in the observer's records, and an endpoint left idle
+//! is active again once its cool-down is over.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use deskhook::policy::BreakerPolicy;
 use deskhook_tests::{
     Answer, Receiver, Transport, dead_letter_file, endpoint, for_both_transports, start, ticket,
 };
-use deskhook_transports::delivery::{AttemptRecord, BreakerState};
+use deskhook_transports::delivery::{AttemptRecord, BreakerState, EndpointState};
 use deskhook_transports::http_blocking::HttpSink;
 
 fn the_breaker_pauses_then_probes_then_closes(t: Transport) {
@@ -59,4 +60,44 @@ fn the_breaker_pauses_then_probes_then_closes(t: Transport) {
     assert_eq!(stats.delivered, 2);
 }
 
-for_both_transports!(the_breaker_pauses_then_probes_then_closes);
+fn an_idle_endpoint_is_active_again_once_its_cool_down_is_over(t: Transport) {
+    let receiver = Receiver::start(|_, _| Answer::status(500));
+    let (_dir, dead) = dead_letter_file();
+    let cool_down = Duration::from_millis(100);
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            // One attempt: the event is dead-lettered, and the endpoint has nothing left.
+            .endpoint(endpoint("flaky", &receiver, "0s"))
+            .breaker(BreakerPolicy {
+                failures: 1,
+                cool_down,
+            })
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("C1"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let failed_at = receiver.requests()[0].at;
+    let state = sink.endpoints().get("flaky").unwrap().state;
+    let breaker = sink.stats()[0].breaker;
+    if failed_at.elapsed() < cool_down - Duration::from_millis(20) {
+        assert_eq!(
+            (state, breaker),
+            (EndpointState::BreakerOpen, BreakerState::Open)
+        );
+    }
+    std::thread::sleep((cool_down + Duration::from_millis(10)).saturating_sub(failed_at.elapsed()));
+    // Nothing was attempted since: the next event goes out, as the probe.
+    assert_eq!(
+        (
+            sink.endpoints().get("flaky").unwrap().state,
+            sink.stats()[0].breaker
+        ),
+        (EndpointState::Active, BreakerState::HalfOpen)
+    );
+}
+
+for_both_transports!(
+    the_breaker_pauses_then_probes_then_closes,
+    an_idle_endpoint_is_active_again_once_its_cool_down_is_over
+);

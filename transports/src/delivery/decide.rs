@@ -284,12 +284,23 @@ impl Breaker {
         !matches!(self, Breaker::Closed { failures: 0 })
     }
 
-    /// The public state.
-    pub(crate) fn state(&self) -> BreakerState {
-        match self {
+    /// The public state at `now`: an open breaker whose cool-down is over is half-open,
+    /// its next attempt the probe (nothing changes it until that attempt starts).
+    pub(crate) fn state_at(&self, now: Instant) -> BreakerState {
+        match *self {
             Breaker::Closed { .. } => BreakerState::Closed,
-            Breaker::Open { .. } => BreakerState::Open,
-            Breaker::HalfOpen { .. } => BreakerState::HalfOpen,
+            Breaker::Open { until } if now < until => BreakerState::Open,
+            Breaker::Open { .. } | Breaker::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Whether it holds attempts back at `now`: open in its cool-down, or its probe under
+    /// way. A half-open breaker that waits for a probe lets the next attempt go.
+    pub(crate) fn holds(&self, now: Instant) -> bool {
+        match *self {
+            Breaker::Closed { .. } => false,
+            Breaker::Open { until } => now < until,
+            Breaker::HalfOpen { probing } => probing,
         }
     }
 }
@@ -420,22 +431,29 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Breaker::default();
         b.record(BreakerMove::Failure, t0, &policy);
-        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.state_at(t0), BreakerState::Closed);
+        assert!(!b.holds(t0));
         b.record(BreakerMove::Failure, t0, &policy);
-        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.state_at(t0), BreakerState::Open);
+        assert!(b.holds(t0));
         assert!(b.check(t0, &policy).is_err());
         let after = t0 + Duration::from_millis(100);
+        // Its cool-down over, with no attempt yet (an idle endpoint): half-open, and the
+        // next attempt goes.
+        assert_eq!(b.state_at(after), BreakerState::HalfOpen);
+        assert!(!b.holds(after));
         assert!(b.check(after, &policy).is_ok());
         b.admit();
-        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert_eq!(b.state_at(after), BreakerState::HalfOpen);
+        assert!(b.holds(after), "its probe under way");
         assert!(b.check(after, &policy).is_err(), "one probe at a time");
         b.record(BreakerMove::Failure, after, &policy);
-        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.state_at(after), BreakerState::Open);
         let much_later = after + Duration::from_millis(100);
         assert!(b.check(much_later, &policy).is_ok());
         b.admit();
         b.record(BreakerMove::Success, much_later, &policy);
-        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.state_at(much_later), BreakerState::Closed);
         // Off: never opens.
         let off = BreakerPolicy {
             failures: 0,
@@ -444,7 +462,7 @@ mod tests {
         for _ in 0..5 {
             b.record(BreakerMove::Failure, t0, &off);
         }
-        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.state_at(t0), BreakerState::Closed);
     }
 
     #[test]
@@ -470,14 +488,14 @@ mod tests {
         for _ in 0..5 {
             b.record(BreakerMove::Unsent, t0, &policy);
         }
-        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.state_at(t0), BreakerState::Closed);
         // A probe that was not sent lets the next one go.
         b.record(BreakerMove::Failure, t0, &policy);
         let after = t0 + Duration::from_millis(100);
         b.admit();
         assert!(b.check(after, &policy).is_err());
         b.record(BreakerMove::Unsent, after, &policy);
-        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert_eq!(b.state_at(after), BreakerState::HalfOpen);
         assert!(b.check(after, &policy).is_ok());
     }
 }

@@ -17,7 +17,7 @@ use super::decide::{Breaker, Standing};
 use super::queue::Schedule;
 use super::rate::TokenBucket;
 use super::{
-    BreakerState, Connector, Endpoint, EndpointState, EndpointStats, EventData, Job, TENANT_HEADER,
+    Connector, Endpoint, EndpointState, EndpointStats, EventData, Job, TENANT_HEADER,
     TICKET_HEADER, Target, lock,
 };
 
@@ -527,15 +527,15 @@ impl LaneState {
         can_go > deadline
     }
 
-    /// The public state.
+    /// The public state: an endpoint whose breaker's cool-down is over, waiting for its
+    /// probe, is active (its next event goes out).
     pub(crate) fn public_state(&self) -> EndpointState {
+        let now = Instant::now();
         if self.paused {
             EndpointState::Paused
         } else if self.disabled {
             EndpointState::Disabled
-        } else if self.breaker.state() != BreakerState::Closed
-            || self.hold_until.is_some_and(|until| Instant::now() < until)
-        {
+        } else if self.breaker.holds(now) || self.hold_until.is_some_and(|until| now < until) {
             // A receiver's Retry-After holds it as an open breaker would.
             EndpointState::BreakerOpen
         } else {
@@ -723,7 +723,7 @@ impl Lane {
         let route = self.route();
         let st = lock(&self.state);
         let in_flight = in_flight_total.unwrap_or_else(|| st.schedule.in_flight());
-        let (state, breaker) = (st.public_state(), st.breaker.state());
+        let (state, breaker) = (st.public_state(), st.breaker.state_at(Instant::now()));
         let (latency_p50, latency_p99) = st.latencies.percentiles();
         drop(st);
         let outstanding = self.outstanding.load(Ordering::Acquire);

@@ -499,7 +499,7 @@ impl Engine {
         lane.queued_mirror
             .store(st.schedule.queued(), Ordering::Release);
         let ready = st.schedule.has_ready();
-        let breaker = st.breaker.state();
+        let breaker = st.breaker.state_at(now);
         drop(st);
         lane.notify_room();
         // The worker settling this attempt looks at the run queue next: it takes the freed
