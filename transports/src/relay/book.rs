@@ -16,14 +16,16 @@ use tokio::time::Instant;
 use super::gate::Gates;
 
 mod carrier;
+mod park;
 mod recent;
 mod report;
 mod settle;
 
 pub(super) use carrier::{Carrier, ReadBack};
+pub(super) use park::park_stuck;
 use recent::Recent;
 pub(super) use report::{Tracker, keep_alive, log_status};
-pub(super) use settle::{Confirming, park_stuck, settle_messages};
+pub(super) use settle::{Confirming, settle_messages};
 
 /// Counters a relay reports when it stops.
 #[derive(Default)]
