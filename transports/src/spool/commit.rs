@@ -190,11 +190,15 @@ pub(super) fn commit_logged(
         }
     }
     let mut used = core.used.load(Ordering::Acquire);
+    // Dead letters of events the spool never held add their bodies, as new events do.
+    let letters_without_rows = updates
+        .iter()
+        .any(|op| matches!(op, Op::Dead { row: None, .. }));
     // Half the attempt log at a time (the pages of its indexes free up unevenly), until
     // there is room or no attempt is left; only when the log could make the room (a spool
     // full of events keeps its attempts: they are the history of what is failing).
     if used >= core.settings.max_size
-        && !appends.is_empty()
+        && (!appends.is_empty() || letters_without_rows)
         && attempts_could_make_room(core, conn, used)
     {
         while used >= core.settings.max_size && give_way(core, conn) {

@@ -568,6 +568,27 @@ fn a_spool_full_of_events_keeps_its_attempt_log() {
 }
 
 #[test]
+fn a_spool_full_of_attempts_makes_room_for_a_dead_letter_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    for seq in 1..=400 {
+        store.record_attempt(&attempt_entry(seq, 1024));
+    }
+    store.committed().unwrap();
+    assert!(store.core.used.load(Ordering::Acquire) >= 256 * 1024);
+    // A letter of an event the spool never held (over max_payload) takes the attempts'
+    // room, as an event would.
+    store.dead(None, None, letter("oversized", "create"));
+    store.committed().unwrap();
+    let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let letters: i64 = conn
+        .query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(letters, 1);
+    store.shut();
+}
+
+#[test]
 fn a_full_spool_drops_dead_letters_of_events_it_never_held() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
