@@ -424,8 +424,8 @@ impl Config {
     ///
     /// As [`Config::endpoints`] and [`Config::delivery_config`]; with a `[spool]`, as
     /// [`Config::spool`] and [`SpoolBuilder::open`](crate::spool::SpoolBuilder::open)
-    /// ([`Error::SpoolLocked`] while another process has it open). [`Error::ConfigFile`] for
-    /// a `[spool]` without the feature `spool`.
+    /// ([`Error::SpoolLocked`] while another process, or another `Spool` of this one, has
+    /// it open). [`Error::ConfigFile`] for a `[spool]` without the feature `spool`.
     pub fn http_sink_builder(&self) -> Result<SinkBuilder, Error> {
         let mut builder = SinkBuilder::new().config(self.delivery_config()?);
         for endpoint in self.endpoints()? {

@@ -23,6 +23,11 @@ fn a_second_opener_is_told_who_holds_the_spool() {
         text.contains("in use by this process already") && text.contains("share it"),
         "{text}"
     );
+    // Known by this process's own note, not by the id in the lock file (which another
+    // process in another container may share).
+    std::fs::write(dir.path().join(spool::LOCK_FILE), "1\n").unwrap();
+    let text = Spool::open(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("in use by this process already"), "{text}");
     // Reading it meanwhile is fine.
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
     drop(first);

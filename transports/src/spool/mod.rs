@@ -376,8 +376,9 @@ impl SpoolBuilder {
     ///   zero size, a batch wait over its limit.
     /// - [`Error::Spool`] when [`existing`](SpoolBuilder::existing) is set and there is no
     ///   spool in the directory.
-    /// - [`Error::SpoolLocked`] when another process has it open; [`Error::Spool`] when the
-    ///   directory cannot be created or the database is damaged or not a spool.
+    /// - [`Error::SpoolLocked`] when another process (or another `Spool` of this one) has it
+    ///   open; [`Error::Spool`] when the directory cannot be created or the database is
+    ///   damaged or not a spool.
     pub fn open(self) -> Result<Spool, Error> {
         self.config
             .check()
@@ -410,7 +411,7 @@ impl SpoolBuilder {
 pub struct Spool {
     pub(crate) dir: PathBuf,
     pub(crate) db: PathBuf,
-    pub(crate) lock: File,
+    pub(crate) lock: SpoolLock,
     pub(crate) conn: Connection,
     pub(crate) settings: Settings,
 }
@@ -693,8 +694,27 @@ fn known_cause(err: &rusqlite::Error) -> Option<&'static str> {
     })
 }
 
+/// The spool directories this process holds the lock of (canonical paths): a second open
+/// of one is told it is this process's, which the process id in the lock file cannot say
+/// (two containers may both run as process 1).
+static HELD_HERE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The lock of a spool directory, held until dropped: its lock file, locked.
+#[derive(Debug)]
+pub(crate) struct SpoolLock {
+    _file: File,
+    /// The directory, as [`HELD_HERE`] has it.
+    dir: PathBuf,
+}
+
+impl Drop for SpoolLock {
+    fn drop(&mut self) {
+        crate::delivery::lock(&HELD_HERE).retain(|dir| *dir != self.dir);
+    }
+}
+
 /// Takes the spool's lock file, writing this process's id into it.
-fn take_lock(dir: &Path) -> Result<File, Error> {
+fn take_lock(dir: &Path) -> Result<SpoolLock, Error> {
     let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new()
         .read(true)
@@ -706,20 +726,21 @@ fn take_lock(dir: &Path) -> Result<File, Error> {
             path: path.clone(),
             message: format!("cannot open the lock file: {e}"),
         })?;
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
-            let holder = match pid.trim() {
-                "" => "another process".to_owned(),
-                // A second `Spool` of the same directory in this process.
-                pid if pid == std::process::id().to_string() => {
-                    "this process already (another `Spool` of the same directory: open it \
-                     once and share it)"
-                        .to_owned()
+            let holder = if crate::delivery::lock(&HELD_HERE).contains(&canonical) {
+                "this process already (another `Spool` of the same directory: open it once \
+                 and share it)"
+                    .to_owned()
+            } else {
+                match pid.trim() {
+                    "" => "another process".to_owned(),
+                    pid => format!("another process (process {pid})"),
                 }
-                pid => format!("another process (process {pid})"),
             };
             return Err(Error::SpoolLocked {
                 path: dir.to_path_buf(),
@@ -733,6 +754,7 @@ fn take_lock(dir: &Path) -> Result<File, Error> {
             });
         }
     }
+    crate::delivery::lock(&HELD_HERE).push(canonical.clone());
     let written = file
         .set_len(0)
         .and_then(|()| file.rewind())
@@ -740,5 +762,8 @@ fn take_lock(dir: &Path) -> Result<File, Error> {
     if let Err(e) = written {
         log::warn!(target: deskhook::LOG_TARGET, "cannot write the process id to {}: {e}", path.display());
     }
-    Ok(file)
+    Ok(SpoolLock {
+        _file: file,
+        dir: canonical,
+    })
 }

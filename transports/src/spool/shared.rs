@@ -1,7 +1,6 @@
 //! What the spool's writer thread and the engine share (`Core`): the room appends wait for
 //! while the writer is behind, the receipts it holds, and what happens when it ends.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -169,7 +168,7 @@ pub(super) struct Core {
     /// lane's lock.
     pub(super) browser: Mutex<Connection>,
     /// Held for as long as the spool is open.
-    pub(super) lock: Mutex<Option<File>>,
+    pub(super) lock: Mutex<Option<super::SpoolLock>>,
 }
 
 /// The last answer to whether a full spool's attempt log could make room: when (Unix
