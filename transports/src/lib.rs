@@ -79,6 +79,14 @@
 //! - The sink's own delivery threads (`[delivery] worker_nice` above 0, the default) run
 //!   under `SCHED_BATCH` as well as at a lower nice value (Linux): woken by an answer, they
 //!   no longer preempt the thread that emits. They keep their share of the processor.
+//! - An endpoint whose breaker's cool-down is over reads as active (its breaker half-open)
+//!   until its next attempt, rather than "breaker open" for as long as nothing is sent:
+//!   the `deskhook_endpoints{state="breaker_open"}` gauge drops then too, before a probe
+//!   succeeds.
+//! - A full spool drops, logged whole and counted, the dead letters of events it never held
+//!   (over `max_payload`) rather than write them past `max_size_mb`.
+//! - `Error::SpoolLocked` says "in use by this process already" for a second `Spool` of one
+//!   directory in the same process; its `holder` field carries the whole description.
 //! - The blocking transport (`HttpSink`, `build()`) no longer delivers with ureq: it runs
 //!   the async transport's HTTP/1.1 over blocking std sockets, on the same worker threads,
 //!   and every behaviour it documented stays. What changed: over `https` a refusal that comes
