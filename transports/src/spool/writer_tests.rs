@@ -530,6 +530,19 @@ fn a_resumed_endpoints_rows_waiting_for_a_retry_are_due_at_once() {
     store.shut();
 }
 
+/// Appends events of `lane` to `store` until it refuses them (full).
+fn fill_with_events(store: &SpoolStore, lane: &Arc<Lane>) {
+    for batch in 0..200 {
+        let jobs = (0..100)
+            .map(|n| (lane.clone(), Job::for_test(&format!("T{batch}-{n}"), n)))
+            .collect();
+        if store.append(jobs).wait(WAIT).is_err() {
+            return;
+        }
+    }
+    panic!("the spool never filled up");
+}
+
 #[test]
 fn a_spool_full_of_events_keeps_its_attempt_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -547,17 +560,7 @@ fn a_spool_full_of_events_keeps_its_attempt_log() {
     }
     store.committed().unwrap();
     // Events until the spool refuses them: the attempts could not have made the room.
-    let mut refused = false;
-    for batch in 0..200 {
-        let jobs = (0..100)
-            .map(|n| (lane.clone(), Job::for_test(&format!("T{batch}-{n}"), n)))
-            .collect();
-        if store.append(jobs).wait(WAIT).is_err() {
-            refused = true;
-            break;
-        }
-    }
-    assert!(refused, "the spool filled up");
+    fill_with_events(&store, &lane);
     store.committed().unwrap();
     let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
     let attempts: i64 = conn
@@ -593,17 +596,7 @@ fn a_full_spool_drops_dead_letters_of_events_it_never_held() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
     let lane = lane_for_test("crm");
-    let mut refused = false;
-    for batch in 0..200 {
-        let jobs = (0..100)
-            .map(|n| (lane.clone(), Job::for_test(&format!("T{batch}-{n}"), n)))
-            .collect();
-        if store.append(jobs).wait(WAIT).is_err() {
-            refused = true;
-            break;
-        }
-    }
-    assert!(refused, "the spool filled up");
+    fill_with_events(&store, &lane);
     // A letter of an event over max_payload (no row): its body would only add to a full
     // spool. One of an event in the spool moves its row, and is written.
     let big = |id: &str| DeadLetter {
