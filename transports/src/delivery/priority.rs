@@ -70,7 +70,8 @@ impl Priority {
             if let Err(e) = batch(now) {
                 log::debug!(
                     target: deskhook::LOG_TARGET,
-                    "a delivery thread keeps its scheduling policy: cannot set SCHED_BATCH: {e}"
+                    "a delivery thread may keep its scheduling policy: setting SCHED_BATCH \
+                     failed: {e}"
                 );
             }
         }

@@ -483,7 +483,7 @@ fn give_way(core: &Core, conn: &Connection) -> bool {
             log::warn!(
                 target: deskhook::LOG_TARGET,
                 "spool {} is full: the {gone} oldest attempt(s) of its attempt log were \
-                 dropped to make room for events",
+                 dropped to make room for events and dead letters",
                 core.dir.display()
             );
             true

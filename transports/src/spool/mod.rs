@@ -702,14 +702,20 @@ static HELD_HERE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::ne
 /// The lock of a spool directory, held until dropped: its lock file, locked.
 #[derive(Debug)]
 pub(crate) struct SpoolLock {
-    _file: File,
+    file: Option<File>,
     /// The directory, as [`HELD_HERE`] has it.
     dir: PathBuf,
 }
 
 impl Drop for SpoolLock {
+    /// Closes the file (which releases the lock) and forgets the directory in one step for
+    /// [`take_lock`], which looks at both under [`HELD_HERE`]'s lock.
     fn drop(&mut self) {
-        crate::delivery::lock(&HELD_HERE).retain(|dir| *dir != self.dir);
+        let mut held = crate::delivery::lock(&HELD_HERE);
+        drop(self.file.take());
+        if let Some(at) = held.iter().position(|dir| *dir == self.dir) {
+            held.swap_remove(at);
+        }
     }
 }
 
@@ -727,12 +733,15 @@ fn take_lock(dir: &Path) -> Result<SpoolLock, Error> {
             message: format!("cannot open the lock file: {e}"),
         })?;
     let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // Held from the lock's try to the note of its taking, so that another thread of this
+    // process sees both or neither.
+    let mut held = crate::delivery::lock(&HELD_HERE);
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
-            let holder = if crate::delivery::lock(&HELD_HERE).contains(&canonical) {
+            let holder = if held.contains(&canonical) {
                 "this process already (another `Spool` of the same directory: open it once \
                  and share it)"
                     .to_owned()
@@ -754,7 +763,8 @@ fn take_lock(dir: &Path) -> Result<SpoolLock, Error> {
             });
         }
     }
-    crate::delivery::lock(&HELD_HERE).push(canonical.clone());
+    held.push(canonical.clone());
+    drop(held);
     let written = file
         .set_len(0)
         .and_then(|()| file.rewind())
@@ -763,7 +773,7 @@ fn take_lock(dir: &Path) -> Result<SpoolLock, Error> {
         log::warn!(target: deskhook::LOG_TARGET, "cannot write the process id to {}: {e}", path.display());
     }
     Ok(SpoolLock {
-        _file: file,
+        file: Some(file),
         dir: canonical,
     })
 }
