@@ -372,25 +372,17 @@ impl Endpoint {
         }
     }
 
-    /// Whether `other` has the same settings (an upsert of it changes nothing).
+    /// Whether `other` has the same settings (an upsert of it changes nothing): the same
+    /// request, and the same name, schedule, limits, timeouts and spec.
     pub(crate) fn same_settings(&self, other: &Endpoint) -> bool {
-        self.name == other.name
-            && self.url == other.url
-            && self.actions == other.actions
-            && self.headers == other.headers
+        self.same_request(other)
+            && self.name == other.name
             && self.timeout == other.timeout
             && self.connect_timeout == other.connect_timeout
             && self.retry == other.retry
-            && self.address_policy == other.address_policy
-            && self.hub_signature == other.hub_signature
-            && self.https_only == other.https_only
             && self.max_in_flight == other.max_in_flight
-            && self.tenant == other.tenant
             && self.rate_limit == other.rate_limit
-            && self.ca_certificates == other.ca_certificates
-            && self.same_template(other)
             && self.spec == other.spec
-            && self.secrets == other.secrets
     }
 
     /// Checks everything that can be checked before sending, but the transport's own
