@@ -90,26 +90,6 @@ impl<O> Default for Origins<O> {
 }
 
 impl<O> Origins<O> {
-    /// The origin of `url` under `key`, made with `make` if no endpoint uses it yet.
-    pub(crate) fn get_or_make(
-        &mut self,
-        key: &ClientKey,
-        url: &url::Url,
-        make: impl FnOnce() -> Result<O, String>,
-    ) -> Result<Arc<O>, String> {
-        let map_key = (key.clone(), url[..url::Position::BeforePath].to_owned());
-        if let Some(origin) = self.by_key.get(&map_key).and_then(Weak::upgrade) {
-            return Ok(origin);
-        }
-        let origin = Arc::new(make()?);
-        self.by_key.insert(map_key, Arc::downgrade(&origin));
-        if self.by_key.len() >= self.sweep_at {
-            self.by_key.retain(|_, origin| origin.strong_count() > 0);
-            self.sweep_at = (self.by_key.len() * 2).max(64);
-        }
-        Ok(origin)
-    }
-
     /// The pool of `url`'s origin under `key`, made (TLS from `tls`, at most `max_idle`
     /// connections kept) if no endpoint uses it yet.
     pub(crate) fn pool(
@@ -122,13 +102,27 @@ impl<O> Origins<O> {
     where
         O: Pool,
     {
-        self.get_or_make(key, url, || {
-            let tls = match url.scheme() {
-                "https" => Some(tls.get(&key.roots)?),
-                _ => None,
-            };
-            O::new(url, tls, key.policy.clone(), key.connect_timeout, max_idle)
-        })
+        let map_key = (key.clone(), url[..url::Position::BeforePath].to_owned());
+        if let Some(origin) = self.by_key.get(&map_key).and_then(Weak::upgrade) {
+            return Ok(origin);
+        }
+        let tls = match url.scheme() {
+            "https" => Some(tls.get(&key.roots)?),
+            _ => None,
+        };
+        let origin = Arc::new(O::new(
+            url,
+            tls,
+            key.policy.clone(),
+            key.connect_timeout,
+            max_idle,
+        )?);
+        self.by_key.insert(map_key, Arc::downgrade(&origin));
+        if self.by_key.len() >= self.sweep_at {
+            self.by_key.retain(|_, origin| origin.strong_count() > 0);
+            self.sweep_at = (self.by_key.len() * 2).max(64);
+        }
+        Ok(origin)
     }
 
     /// Calls `f` with each origin some endpoint uses.
