@@ -76,6 +76,9 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - A retry due at once (the default schedule's first) is handed to a worker only once the
+//!   attempt before it is in the attempt log and has been observed: its record can no
+//!   longer come first, as `Observer` promises.
 //! - The sink's own delivery threads (`[delivery] worker_nice` above 0, the default) run
 //!   under `SCHED_BATCH` as well as at a lower nice value (Linux): woken by an answer, they
 //!   no longer preempt the thread that emits. They keep their share of the processor.

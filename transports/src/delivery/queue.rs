@@ -60,6 +60,18 @@ struct TicketQueue {
     state: TicketState,
 }
 
+/// A retry [`Schedule::put_back`] keeps from every take until [`Schedule::release`]: the
+/// engine logs the attempt that failed first, so that a retry due at once cannot be
+/// attempted, and logged, before it.
+#[derive(Debug)]
+#[must_use = "a held retry is never attempted until it is released"]
+pub(crate) struct HeldRetry {
+    at: Instant,
+    /// Its number in `delayed` (see [`TicketState::Delayed`]).
+    n: u64,
+    slot: Slot,
+}
+
 /// Jobs of one endpoint, ordered per ticket key, and the tickets' sequence numbers.
 ///
 /// A ticket with work has a slot. The run queue (`ready`) and the retries (`delayed`) name
@@ -79,6 +91,9 @@ pub(crate) struct Schedule {
     delayed: BinaryHeap<Reverse<(Instant, u64, Slot)>>,
     /// Tie-breaker for `delayed`, so that equal instants keep insertion order.
     delayed_seq: u64,
+    /// `delayed_seq` at the last [`Schedule::hurry`]: a [`HeldRetry`] numbered up to it is
+    /// due at its release.
+    hurried: u64,
     /// The size of `index` at which idle tickets are forgotten next.
     memory_limit: usize,
     queued: usize,
@@ -98,6 +113,7 @@ impl Default for Schedule {
             ready: VecDeque::new(),
             delayed: BinaryHeap::new(),
             delayed_seq: 0,
+            hurried: 0,
             memory_limit: SEQUENCE_MEMORY,
             queued: 0,
             in_flight: 0,
@@ -247,6 +263,7 @@ impl Schedule {
     /// Makes every ticket waiting for a retry due now (an operator resumed the endpoint);
     /// how many were.
     pub(crate) fn hurry(&mut self) -> usize {
+        self.hurried = self.delayed_seq;
         let mut hurried = 0;
         while let Some(Reverse((_, n, slot))) = self.delayed.pop() {
             hurried += usize::from(self.make_ready(slot, n));
@@ -347,7 +364,17 @@ impl Schedule {
 
     /// The in-flight job goes back to the head of its ticket, due at `at`; the ticket's later
     /// jobs keep waiting behind it.
+    #[cfg(test)]
     pub(crate) fn retry_at(&mut self, job: Job, at: Instant) {
+        let held = self.put_back(job, at);
+        self.release(held);
+    }
+
+    /// The in-flight job goes back to the head of its ticket, to be due at `at` once
+    /// [`Schedule::release`]d: until then it is queued (a drain or a drop takes it) but no
+    /// take hands it out, even if `at` has passed. The ticket's later jobs keep waiting
+    /// behind it.
+    pub(crate) fn put_back(&mut self, job: Job, at: Instant) -> HeldRetry {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.queued += 1;
         self.delayed_seq += 1;
@@ -374,7 +401,23 @@ impl Schedule {
         queue.jobs.push_front(job);
         queue.state = TicketState::Delayed(n);
         self.held_back += queue.jobs.len();
+        HeldRetry { at, n, slot }
+    }
+
+    /// Makes a job [`Schedule::put_back`] due at its instant, or now if the schedule was
+    /// hurried since. Returns the instant it waits for, or `None` if it does not wait (it
+    /// is due now, or no longer waits for this retry: drained, dropped or let go).
+    pub(crate) fn release(&mut self, held: HeldRetry) -> Option<Instant> {
+        let HeldRetry { at, n, slot } = held;
+        if self.slots.get(slot)?.state != TicketState::Delayed(n) {
+            return None;
+        }
+        if n <= self.hurried {
+            self.make_ready(slot, n);
+            return None;
+        }
         self.delayed.push(Reverse((at, n, slot)));
+        Some(at)
     }
 
     /// Removes the oldest queued job (smallest `order`) to make room under the drop-oldest

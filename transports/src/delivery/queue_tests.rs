@@ -151,6 +151,49 @@ fn a_retry_holds_its_ticket_until_due() {
 }
 
 #[test]
+fn a_retry_put_back_is_due_only_once_released() {
+    let now = Instant::now();
+    let mut s = Schedule::default();
+    s.push(job("A", 1));
+    s.push(job("A", 2));
+    let a1 = s.take(now).unwrap();
+    let held = s.put_back(a1, now);
+    assert!(s.take(now).is_none(), "held: due, but not handed out");
+    assert_eq!((s.queued(), s.in_flight(), s.next_due()), (2, 0, None));
+    assert_eq!(s.release(held), Some(now));
+    let again = s.take(now).unwrap();
+    assert_eq!(again.order, 1);
+    s.done(&again);
+    assert_eq!(s.take(now).unwrap().order, 2);
+}
+
+#[test]
+fn a_held_retry_is_drained_with_the_rest_and_its_release_then_does_nothing() {
+    let now = Instant::now();
+    let mut s = Schedule::default();
+    s.push(job("A", 1));
+    let a1 = s.take(now).unwrap();
+    s.push(job("B", 2));
+    let held = s.put_back(a1, now);
+    assert_eq!(keys(&s.drain()), [("A".into(), 1), ("B".into(), 2)]);
+    assert_eq!(s.release(held), None);
+    assert!(s.take(now).is_none() && s.is_idle());
+}
+
+#[test]
+fn a_retry_held_while_the_schedule_is_hurried_is_due_at_its_release() {
+    let now = Instant::now();
+    let hour = now + Duration::from_secs(3600);
+    let mut s = Schedule::default();
+    s.push(job("A", 1));
+    let a1 = s.take(now).unwrap();
+    let held = s.put_back(a1, hour);
+    s.hurry();
+    assert_eq!(s.release(held), None, "not waiting for its hour");
+    assert_eq!(s.take(now).unwrap().order, 1);
+}
+
+#[test]
 fn a_job_pushed_for_later_waits_and_holds_its_ticket() {
     let now = Instant::now();
     let later = now + Duration::from_millis(50);

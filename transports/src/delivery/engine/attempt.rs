@@ -413,7 +413,7 @@ impl Engine {
         let (event, attempts, seq) = (job.event.clone(), job.attempts, job.seq);
         let (status, error) = (job.last_status, job.last_error.clone());
         let mut next_attempt = None;
-        let mut timer = None;
+        let mut held = None;
         let mut dead = None;
         let mut delivered = None;
         let mut released = None;
@@ -462,11 +462,12 @@ impl Engine {
                 next_attempt = at;
                 self.backlog
                     .retrying(&job, at.unwrap_or_else(SystemTime::now));
-                let due = later(now, *delay);
-                timer = Some(due).filter(|due| st.arm(*due));
                 let mut job = job;
                 self.keep_render(&mut job);
-                st.schedule.retry_at(job, due);
+                // Queued again (a stop or a removal takes it with the rest), and due for
+                // no worker until this attempt is logged and observed (below), so that the
+                // attempt log and the observer see a ticket's attempts in their order.
+                held = Some(st.schedule.put_back(job, later(now, *delay)));
             }
             Decision::Dead { reason, disable } => {
                 if *disable {
@@ -505,9 +506,6 @@ impl Engine {
         // The worker settling this attempt looks at the run queue next: it takes the freed
         // slot, so nobody else is woken for it.
         self.pool.release();
-        if let Some(at) = timer {
-            self.pool.timer(lane, at);
-        }
         if ready {
             self.pool.requeue(lane);
         }
@@ -560,6 +558,18 @@ impl Engine {
             && catch_unwind(AssertUnwindSafe(|| observer.on_attempt(&record))).is_err()
         {
             log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
+        }
+        if let Some(held) = held {
+            let mut st = lock(&lane.state);
+            let timer = st.schedule.release(held).filter(|at| st.arm(*at));
+            let ready = st.schedule.has_ready();
+            drop(st);
+            if let Some(at) = timer {
+                self.pool.timer(lane, at);
+            }
+            if ready {
+                self.pool.requeue(lane);
+            }
         }
         if let Some(job) = dead.map(|(job, _, _)| job).or(delivered) {
             let mut st = lock(&lane.state);

@@ -3,13 +3,14 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use super::Engine;
 use super::attempt::{Attempt, Next};
+use crate::delivery::history::AttemptQuery;
 use crate::delivery::pool::Popped;
-use crate::delivery::{Endpoint, Response, SinkBuilder, lock};
+use crate::delivery::{AttemptRecord, Endpoint, Response, SinkBuilder, lock};
 
 thread_local! {
     /// Run by `settle` on this thread just before it takes the lane's lock: a test's
@@ -64,7 +65,17 @@ fn endpoint(name: &str, retry: Duration) -> Endpoint {
 
 /// An engine with `endpoints` and `slots` requests in flight at most, and no workers.
 fn engine(endpoints: Vec<Endpoint>, slots: usize, dir: &tempfile::TempDir) -> Arc<Engine> {
-    let mut builder = SinkBuilder::new().dead_letter_path(dir.path().join("dead.jsonl"));
+    engine_of(SinkBuilder::new(), endpoints, slots, dir)
+}
+
+/// [`engine`] from a builder with other settings.
+fn engine_of(
+    builder: SinkBuilder,
+    endpoints: Vec<Endpoint>,
+    slots: usize,
+    dir: &tempfile::TempDir,
+) -> Arc<Engine> {
+    let mut builder = builder.dead_letter_path(dir.path().join("dead.jsonl"));
     for endpoint in endpoints {
         builder = builder.endpoint(endpoint);
     }
@@ -154,6 +165,70 @@ fn a_retry_settled_after_its_lanes_timer_fired_gets_a_timer_of_its_own() {
     engine
         .flush(Duration::from_secs(1))
         .expect("both delivered");
+}
+
+#[test]
+fn a_retry_due_at_once_waits_until_the_attempt_before_it_is_logged_and_observed() {
+    // The first retry is due at once. Were it handed out while the failed attempt's thread
+    // is still logging it, its own record could come first in the attempt log and to the
+    // observer. The observer here holds attempt 1's thread while the test looks for work.
+    let (reached_tx, reached) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let go_rx = Mutex::new(go_rx);
+    let observer = move |record: &AttemptRecord<'_>| {
+        if record.attempt == 1 {
+            reached_tx.send(()).expect("the test waits");
+            lock(&go_rx).recv().expect("the test says when");
+        }
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let builder = SinkBuilder::new().observer(observer);
+    let engine = engine_of(builder, vec![endpoint("crm", Duration::ZERO)], 8, &dir);
+    emit(&engine, &["A"]);
+    let first = attempt(&engine);
+    let settling = std::thread::spawn(move || first.finish(status(503), Duration::ZERO));
+    reached.recv().expect("attempt 1 is observed");
+    let logged = engine
+        .attempts(&AttemptQuery::new())
+        .expect("the attempt log");
+    assert_eq!(
+        logged.items.len(),
+        1,
+        "attempt 1 is logged before it is observed"
+    );
+    match engine.next_attempt() {
+        Next::Wait(_) => {}
+        Next::Attempt(early) => panic!(
+            "attempt {} went before attempt 1 was observed",
+            early.job().attempts
+        ),
+        Next::Stop => panic!("the engine stopped"),
+    }
+    go.send(()).expect("attempt 1's observer waits");
+    settling.join().expect("attempt 1 is settled");
+
+    // Now it goes: the lane's timer is due at once.
+    let second = loop {
+        match engine.next_attempt() {
+            Next::Attempt(attempt) => break attempt,
+            Next::Wait(Some(at)) => {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
+            other => panic!("the retry is due, the engine said {other:?}"),
+        }
+    };
+    assert_eq!((&*second.job().event.key, second.job().attempts), ("A", 2));
+    second.finish(status(204), Duration::ZERO);
+    let logged = engine
+        .attempts(&AttemptQuery::new())
+        .expect("the attempt log");
+    let order: Vec<u32> = logged
+        .items
+        .iter()
+        .rev()
+        .map(|entry| entry.attempt)
+        .collect();
+    assert_eq!(order, [1, 2], "the log, oldest first");
 }
 
 #[test]
