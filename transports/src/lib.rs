@@ -76,6 +76,8 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - `EndpointSpec::problems` lists every setting `to_endpoint` refuses, at once: the
+//!   console's form and the admin API report them all rather than the first.
 //! - A retry due at once (the default schedule's first) is handed to a worker only once the
 //!   attempt before it is in the attempt log and has been observed: its record can no
 //!   longer come first, as `Observer` promises.

@@ -392,35 +392,29 @@ impl Endpoint {
     }
 
     /// [`validate`](Endpoint::validate), naming the setting at fault (as `deskhook.toml`
-    /// and the admin API call it).
+    /// and the admin API call it): the first of its [`problems`](Endpoint::problems).
     pub(crate) fn check(&self) -> Result<(), (&'static str, Error)> {
-        let invalid = |field: &'static str, message: String| {
-            (
+        self.problems().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every setting [`check`](Endpoint::check) refuses, in the order it checks them, one
+    /// problem per setting at most.
+    pub(crate) fn problems(&self) -> Vec<(&'static str, Error)> {
+        let mut problems = Vec::new();
+        let mut invalid = |field: &'static str, message: String| {
+            problems.push((
                 field,
                 Error::InvalidEndpoint {
                     name: self.name.clone(),
                     message,
                 },
-            )
-        };
-        if self.name.trim().is_empty() {
-            return Err(invalid("name", "the name is empty".into()));
-        }
-        if self.name.chars().any(char::is_control) {
-            return Err(invalid("name", "the name holds a control character".into()));
-        }
-        if matches!(self.name.as_str(), "." | "..") {
-            return Err(invalid(
-                "name",
-                format!(
-                    "'{}' cannot be a name: names are part of the console's and the admin \
-                     API's URLs, where it means the folder or its parent; choose another",
-                    self.name
-                ),
             ));
+        };
+        if let Some(message) = self.name_problem() {
+            invalid("name", message);
         }
         if let Some(first) = self.retry.delay_before(1).filter(|d| !d.is_zero()) {
-            return Err(invalid(
+            invalid(
                 "retry",
                 format!(
                     "the retry schedule starts with {}, but the first attempt is always made \
@@ -428,32 +422,33 @@ impl Endpoint {
                     deskhook::policy::format_duration(first),
                     self.retry
                 ),
-            ));
+            );
         }
         if self.actions.is_empty() {
-            return Err(invalid(
+            invalid(
                 "actions",
                 "it subscribes to no event type and would receive nothing; list the event \
                  types it takes (or leave actions out for all of them), or pause it"
                     .into(),
-            ));
+            );
         }
         if self.max_in_flight == Some(0) {
-            return Err(invalid(
+            invalid(
                 "max_in_flight",
                 "max_in_flight is 0; give at least 1".into(),
-            ));
+            );
         }
-        if let Some(tenant) = &self.tenant {
-            deskhook::dispatch::check_tenant(tenant)
-                .map_err(|e| invalid("tenant", e.to_string()))?;
+        if let Some(tenant) = &self.tenant
+            && let Err(e) = deskhook::dispatch::check_tenant(tenant)
+        {
+            invalid("tenant", e.to_string());
         }
         for (field, timeout, example) in [
             ("timeout", self.timeout, "15s"),
             ("connect_timeout", self.connect_timeout, "5s"),
         ] {
             if timeout < MIN_TIMEOUT {
-                return Err(invalid(
+                invalid(
                     field,
                     format!(
                         "{field} = {} is shorter than an attempt can take (at least {}); give \
@@ -461,10 +456,9 @@ impl Endpoint {
                         deskhook::policy::format_duration(timeout),
                         deskhook::policy::format_duration(MIN_TIMEOUT)
                     ),
-                ));
-            }
-            if timeout > MAX_TIMEOUT {
-                return Err(invalid(
+                );
+            } else if timeout > MAX_TIMEOUT {
+                invalid(
                     field,
                     format!(
                         "{field} = {} is longer than an attempt may take ({}); give e.g. \
@@ -472,7 +466,7 @@ impl Endpoint {
                         deskhook::policy::format_duration(timeout),
                         deskhook::policy::format_duration(MAX_TIMEOUT)
                     ),
-                ));
+                );
             }
         }
         if self.hub_signature
@@ -481,19 +475,19 @@ impl Endpoint {
                 .iter()
                 .any(|(secret, _)| secret.kind() == SecretKind::Hmac)
         {
-            return Err(invalid(
+            invalid(
                 "hub_signature",
                 "hub_signature needs a whsec_ secret to sign with (it is an HMAC; ed25519 \
                  keys cannot make it)"
                     .into(),
-            ));
+            );
         }
         if let Some(position) = self
             .secrets
             .iter()
             .position(|(secret, _)| !secret.can_sign())
         {
-            return Err(invalid(
+            invalid(
                 "secrets",
                 format!(
                     "secret {} is a public key (whpk_): it verifies signatures but cannot make \
@@ -501,19 +495,43 @@ impl Endpoint {
                      the whpk_ key",
                     position + 1
                 ),
+            );
+        }
+        if let Some(template) = &self.template
+            && let Err(message) = template.check().and_then(|()| template.check_sample())
+        {
+            invalid("template", message);
+        }
+        if let Some(message) = self.headers_problem() {
+            invalid("headers", message);
+        }
+        problems
+    }
+
+    /// What is wrong with the name, if anything.
+    fn name_problem(&self) -> Option<String> {
+        if self.name.trim().is_empty() {
+            return Some("the name is empty".into());
+        }
+        if self.name.chars().any(char::is_control) {
+            return Some("the name holds a control character".into());
+        }
+        if matches!(self.name.as_str(), "." | "..") {
+            return Some(format!(
+                "'{}' cannot be a name: names are part of the console's and the admin API's \
+                 URLs, where it means the folder or its parent; choose another",
+                self.name
             ));
         }
-        if let Some(template) = &self.template {
-            template
-                .check()
-                .and_then(|()| template.check_sample())
-                .map_err(|message| invalid("template", message))?;
-        }
+        None
+    }
+
+    /// What is wrong with the first header that cannot be sent, if one cannot.
+    fn headers_problem(&self) -> Option<String> {
         for (i, (name, value)) in self.headers.iter().enumerate() {
             if !is_header_name(name) {
-                return Err(invalid(
-                    "headers",
-                    format!("header name '{name}' is not a valid HTTP header name"),
+                return Some(format!(
+                    "header name '{name}' is not a valid HTTP header name"
                 ));
             }
             // Names are the same whatever their case: both would be sent.
@@ -521,12 +539,9 @@ impl Endpoint {
                 .iter()
                 .find(|(other, _)| other.eq_ignore_ascii_case(name))
             {
-                return Err(invalid(
-                    "headers",
-                    format!(
-                        "header '{name}' is given twice (as '{first}' and '{name}'; names are \
-                         the same whatever their case): give it once"
-                    ),
+                return Some(format!(
+                    "header '{name}' is given twice (as '{first}' and '{name}'; names are the \
+                     same whatever their case): give it once"
                 ));
             }
             let lower = name.to_ascii_lowercase();
@@ -542,12 +557,9 @@ impl Endpoint {
                         | "connection"
                 );
             if reserved {
-                return Err(invalid(
-                    "headers",
-                    format!(
-                        "header '{name}' is set by deskhook itself and cannot be replaced \
-                         (remove it from the endpoint's headers)"
-                    ),
+                return Some(format!(
+                    "header '{name}' is set by deskhook itself and cannot be replaced (remove \
+                     it from the endpoint's headers)"
                 ));
             }
             // What HTTP allows in a field value: visible characters, blanks and tabs.
@@ -555,21 +567,18 @@ impl Endpoint {
                 .bytes()
                 .find(|b| (*b < 0x20 && *b != b'\t') || *b == 0x7f)
             {
-                return Err(invalid(
-                    "headers",
-                    format!(
-                        "the value of header '{name}' holds the control character 0x{b:02x} \
-                         ({}), which HTTP does not allow; remove it",
-                        match b {
-                            b'\r' | b'\n' => "a line break",
-                            0 => "NUL",
-                            _ => "not printable",
-                        }
-                    ),
+                return Some(format!(
+                    "the value of header '{name}' holds the control character 0x{b:02x} ({}), \
+                     which HTTP does not allow; remove it",
+                    match b {
+                        b'\r' | b'\n' => "a line break",
+                        0 => "NUL",
+                        _ => "not printable",
+                    }
                 ));
             }
         }
-        Ok(())
+        None
     }
 }
 

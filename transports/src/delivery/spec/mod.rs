@@ -318,8 +318,27 @@ impl EndpointSpec {
     ///
     /// # Errors
     ///
-    /// [`SpecError`] naming the field at fault and saying how to fix it.
+    /// [`SpecError`] naming the field at fault and saying how to fix it: the first of
+    /// [`problems`](EndpointSpec::problems).
     pub fn to_endpoint(&self) -> Result<Endpoint, SpecError> {
+        self.checked()
+            .map_err(|mut problems| problems.swap_remove(0))
+    }
+
+    /// Every setting [`to_endpoint`](EndpointSpec::to_endpoint) refuses, in the order it
+    /// checks them (it stops at the first), one problem per setting at most: what a form
+    /// shows all at once. Empty when `to_endpoint` accepts the settings.
+    ///
+    /// A setting that depends on another at fault is not judged: with a URL that cannot be
+    /// read, or a network of `allow_cidrs` that is not one, the URL is not put through the
+    /// SSRF guard.
+    pub fn problems(&self) -> Vec<SpecError> {
+        self.checked().err().unwrap_or_default()
+    }
+
+    /// The endpoint, or every problem of its settings (never none).
+    fn checked(&self) -> Result<Endpoint, Vec<SpecError>> {
+        let mut problems = Vec::new();
         let invalid = |field: &'static str, message: String| {
             SpecError::at(
                 field,
@@ -329,8 +348,21 @@ impl EndpointSpec {
                 },
             )
         };
-        let mut endpoint = Endpoint::new(&self.name, &self.url)
-            .map_err(|e| SpecError::at("url", e))?
+        let (endpoint, url_read) = match Endpoint::new(&self.name, &self.url) {
+            Ok(endpoint) => (endpoint, true),
+            Err(e) => {
+                problems.push(SpecError::at("url", e));
+                // The other settings are checked on an endpoint with a URL that reads.
+                match Endpoint::new(&self.name, "https://endpoint.invalid/") {
+                    Ok(endpoint) => (endpoint, false),
+                    Err(e) => {
+                        problems.push(SpecError::whole(e));
+                        return Err(problems);
+                    }
+                }
+            }
+        };
+        let mut endpoint = endpoint
             .actions(self.actions.unwrap_or_else(EventTypeSet::all))
             .allow_private(self.allow_private)
             .hub_signature(self.hub_signature)
@@ -342,39 +374,13 @@ impl EndpointSpec {
             };
         }
         if let Some(var) = &self.secret_env {
-            let value = std::env::var(var).map_err(|e| {
-                let problem = match e {
-                    std::env::VarError::NotPresent => "is not set",
-                    std::env::VarError::NotUnicode(_) => "holds bytes that are not UTF-8",
-                };
-                invalid(
-                    "secret_env",
-                    format!(
-                        "environment variable {var} {problem} (export it with the endpoint's \
-                         whsec_ secret, or list the secret under `secrets`)"
-                    ),
-                )
-            })?;
-            let mut parts = value
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|p| !p.is_empty())
-                .peekable();
-            // Set but empty (a variable exported with nothing in it): signing must not be
-            // turned off without a word.
-            if parts.peek().is_none() {
-                return Err(invalid(
-                    "secret_env",
-                    format!(
-                        "environment variable {var} is empty (export it with the endpoint's \
-                         whsec_ secret, or remove secret_env to send unsigned)"
-                    ),
-                ));
-            }
-            for part in parts {
-                let secret: Secret = part.parse().map_err(|e: deskhook::Error| {
-                    invalid("secret_env", format!("in environment variable {var}: {e}"))
-                })?;
-                endpoint = endpoint.secret(secret);
+            match self.secrets_from_env(var) {
+                Ok(secrets) => {
+                    for secret in secrets {
+                        endpoint = endpoint.secret(secret);
+                    }
+                }
+                Err(message) => problems.push(invalid("secret_env", message)),
             }
         }
         for (name, value) in self.headers.iter().flatten() {
@@ -389,67 +395,120 @@ impl EndpointSpec {
         if let Some(retry) = &self.retry {
             endpoint = endpoint.retry(retry.clone());
         }
+        let mut cidrs_read = true;
         for cidr in &self.allow_cidrs {
-            let net = cidr.parse::<ipnet::IpNet>().map_err(|_| {
-                invalid(
-                    "allow_cidrs",
-                    format!(
-                        "'{cidr}' is not a network; write it like \"10.20.0.0/16\" or \
-                         \"fd00::/8\""
-                    ),
-                )
-            })?;
-            endpoint = endpoint.allow_cidr(net);
+            match cidr.parse::<ipnet::IpNet>() {
+                Ok(net) => endpoint = endpoint.allow_cidr(net),
+                Err(_) => {
+                    problems.push(invalid(
+                        "allow_cidrs",
+                        format!(
+                            "'{cidr}' is not a network; write it like \"10.20.0.0/16\" or \
+                             \"fd00::/8\""
+                        ),
+                    ));
+                    cidrs_read = false;
+                    break;
+                }
+            }
         }
         if let Some(requests) = self.max_in_flight {
             endpoint = endpoint.max_in_flight(requests);
         }
         if let Some(tenant) = &self.tenant {
-            deskhook::dispatch::check_tenant(tenant)
-                .map_err(|e| invalid("tenant", e.to_string()))?;
+            // The endpoint's own check says what is wrong with it.
             endpoint = endpoint.tenant(tenant);
         }
         match (&self.rate_limit, self.rate_burst) {
-            (Some(text), burst) => {
-                let mut limit: RateLimit =
-                    text.parse().map_err(|e| SpecError::at("rate_limit", e))?;
-                if let Some(burst) = burst {
-                    limit = limit
-                        .with_burst(burst)
-                        .map_err(|e| SpecError::at("rate_burst", e))?;
+            (Some(text), burst) => match text.parse::<RateLimit>() {
+                Ok(mut limit) => {
+                    if let Some(burst) = burst {
+                        match limit.with_burst(burst) {
+                            Ok(with) => limit = with,
+                            Err(e) => problems.push(SpecError::at("rate_burst", e)),
+                        }
+                    }
+                    endpoint = endpoint.rate_limit_with(limit);
                 }
-                endpoint = endpoint.rate_limit_with(limit);
-            }
-            (None, Some(_)) => {
-                return Err(invalid(
-                    "rate_burst",
-                    "rate_burst applies only with rate_limit; set that too (such as \"50/s\"), \
-                     or remove rate_burst"
-                        .into(),
-                ));
-            }
+                Err(e) => problems.push(SpecError::at("rate_limit", e)),
+            },
+            (None, Some(_)) => problems.push(invalid(
+                "rate_burst",
+                "rate_burst applies only with rate_limit; set that too (such as \"50/s\"), or \
+                 remove rate_burst"
+                    .into(),
+            )),
             (None, None) => {}
         }
         if let Some(file) = &self.ca_file {
-            let pem = std::fs::read(file).map_err(|e| {
+            let read = std::fs::read(file).map_err(|e| {
                 invalid(
                     "ca_file",
                     format!("cannot read ca_file '{}': {e}", file.display()),
                 )
-            })?;
-            endpoint = endpoint
-                .ca_certificates_pem(&pem)
-                .map_err(|e| SpecError::at("ca_file", e))?;
+            });
+            match read.and_then(|pem| {
+                endpoint
+                    .clone()
+                    .ca_certificates_pem(&pem)
+                    .map_err(|e| SpecError::at("ca_file", e))
+            }) {
+                Ok(with) => endpoint = with,
+                Err(problem) => problems.push(problem),
+            }
         }
-        if let Some(template) = self.template()? {
-            endpoint = endpoint.template(template);
+        match self.template() {
+            Ok(Some(template)) => endpoint = endpoint.template(template),
+            Ok(None) => {}
+            Err(problem) => problems.push(problem),
         }
-        endpoint.check_http().map_err(|e| SpecError::at("url", e))?;
-        endpoint
-            .check()
-            .map_err(|(field, e)| SpecError::at(field, e))?;
+        if url_read
+            && cidrs_read
+            && let Err(e) = endpoint.check_http()
+        {
+            problems.push(SpecError::at("url", e));
+        }
+        for (field, e) in endpoint.problems() {
+            if !problems.iter().any(|p| p.field == Some(field)) {
+                problems.push(SpecError::at(field, e));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         endpoint.spec = Some(std::sync::Arc::new(self.clone()));
         Ok(endpoint)
+    }
+
+    /// The secrets in the environment variable `var` (`secret_env`), or what is wrong.
+    fn secrets_from_env(&self, var: &str) -> Result<Vec<Secret>, String> {
+        let value = std::env::var(var).map_err(|e| {
+            let problem = match e {
+                std::env::VarError::NotPresent => "is not set",
+                std::env::VarError::NotUnicode(_) => "holds bytes that are not UTF-8",
+            };
+            format!(
+                "environment variable {var} {problem} (export it with the endpoint's whsec_ \
+                 secret, or list the secret under `secrets`)"
+            )
+        })?;
+        let secrets = value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(|part| {
+                part.parse::<Secret>()
+                    .map_err(|e| format!("in environment variable {var}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Set but empty (a variable exported with nothing in it): signing must not be
+        // turned off without a word.
+        if secrets.is_empty() {
+            return Err(format!(
+                "environment variable {var} is empty (export it with the endpoint's whsec_ \
+                 secret, or remove secret_env to send unsigned)"
+            ));
+        }
+        Ok(secrets)
     }
 
     /// The payload template these settings make, if they name one.
@@ -648,6 +707,40 @@ mod tests {
             assert_eq!(err.field(), Some(field), "{json}: {err}");
             assert!(!err.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn problems_are_every_bad_setting_at_once_and_to_endpoint_refuses_the_first() {
+        let bad = spec(
+            r#"{"name":"a","url":"hooks.example.com/x","retry":"5s,1m","max_in_flight":0,
+                "tenant":"","rate_limit":"fast","allow_cidrs":["ten"],
+                "headers":{"Host":"x"},"template":"slak"}"#,
+        );
+        let fields: Vec<_> = bad.problems().iter().map(SpecError::field).collect();
+        assert_eq!(
+            fields,
+            [
+                "url",
+                "allow_cidrs",
+                "rate_limit",
+                "template",
+                "retry",
+                "max_in_flight",
+                "tenant",
+                "headers"
+            ]
+            .map(Some)
+        );
+        assert_eq!(bad.to_endpoint().unwrap_err().field(), Some("url"));
+
+        // The guard does not judge a URL whose allowance could not be read.
+        let cidr = spec(r#"{"name":"a","url":"http://10.1.2.3/","allow_cidrs":["10.1.0.0/33"]}"#);
+        let fields: Vec<_> = cidr.problems().iter().map(SpecError::field).collect();
+        assert_eq!(fields, [Some("allow_cidrs")]);
+
+        let good = spec(r#"{"name":"a","url":"https://x.example","retry":"0s,1m"}"#);
+        assert!(good.problems().is_empty());
+        assert!(good.to_endpoint().is_ok());
     }
 
     #[test]
