@@ -45,7 +45,7 @@
 //! `/api/v1/openapi.json`. An endpoint is the JSON of the fields of `[[endpoint]]` in
 //! `deskhook.toml` ([`EndpointSpec`](deskhook_transports::delivery::EndpointSpec)), read
 //! and checked the same way. Errors are RFC 9457 problem documents that name the field at
-//! fault.
+//! fault, every one at once when several are (the form shows them together too).
 //!
 //! # Security
 //!
@@ -99,7 +99,7 @@ mod pages;
 mod problem;
 
 pub use guard::check_bearer;
-pub use problem::Problem;
+pub use problem::{FieldProblem, Problem};
 
 /// How long the old secret keeps signing after a rotation unless
 /// [`Console::rotation_overlap`] says otherwise.

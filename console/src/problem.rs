@@ -13,6 +13,16 @@ use serde::Serialize;
 /// {"type": "about:blank", "title": "Bad Request", "status": 400,
 ///  "detail": "endpoint 'crm': retry '5x' is not a duration …", "field": "retry"}
 /// ```
+///
+/// When several fields of an endpoint's settings are at fault, `detail` and `field` are the
+/// first's, and `errors` lists them all (the first too), so that they are fixed at once:
+///
+/// ```json
+/// {"type": "about:blank", "title": "Bad Request", "status": 400,
+///  "detail": "timeout: …", "field": "timeout",
+///  "errors": [{"field": "timeout", "detail": "timeout: …"},
+///             {"field": "url", "detail": "invalid endpoint URL …"}]}
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// Always `about:blank`: the status says what kind of problem it is.
@@ -27,6 +37,20 @@ pub struct Problem {
     /// The field of the request at fault (`url`, `retry`, `secret`…), when it is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem, when there are several (an extension member): the first is the one
+    /// of `detail` and `field`. Left out when there is one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// One of several problems of a request (see [`Problem::errors`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldProblem {
+    /// The field at fault, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What was wrong, and how to fix it.
+    pub detail: String,
 }
 
 impl Problem {
@@ -38,7 +62,37 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            errors: Vec::new(),
         }
+    }
+
+    /// One problem of `problems`, which are several problems of one request (all with its
+    /// status): the first's, listing them all in [`errors`](Problem::errors) when there is
+    /// more than one. `None` when there is none.
+    pub fn several(mut problems: Vec<Problem>) -> Option<Problem> {
+        if problems.len() < 2 {
+            return problems.pop();
+        }
+        let errors = problems
+            .iter()
+            .map(|p| FieldProblem {
+                field: p.field.clone(),
+                detail: p.detail.clone(),
+            })
+            .collect();
+        let first = problems.swap_remove(0);
+        Some(Problem { errors, ..first })
+    }
+
+    /// The fields at fault: each of [`errors`](Problem::errors), or [`field`](Problem::field).
+    pub fn fields(&self) -> Vec<&str> {
+        if self.errors.is_empty() {
+            return self.field.as_deref().into_iter().collect();
+        }
+        self.errors
+            .iter()
+            .filter_map(|e| e.field.as_deref())
+            .collect()
     }
 
     /// A 400 naming `field`.
@@ -60,9 +114,9 @@ impl Problem {
     }
 }
 
-impl From<Error> for Problem {
-    fn from(error: Error) -> Problem {
-        let status = match &error {
+impl From<&Error> for Problem {
+    fn from(error: &Error) -> Problem {
+        let status = match error {
             Error::UnknownEndpoint { .. } => StatusCode::NOT_FOUND,
             Error::EndpointExists { .. } | Error::EndpointChanged { .. } => StatusCode::CONFLICT,
             Error::InvalidUrl { .. }
@@ -76,13 +130,21 @@ impl From<Error> for Problem {
     }
 }
 
+impl From<Error> for Problem {
+    fn from(error: Error) -> Problem {
+        Problem::from(&error)
+    }
+}
+
+/// Every setting at fault: the first, and the others it carries (listed in `errors`).
 impl From<SpecError> for Problem {
     fn from(error: SpecError) -> Problem {
-        let field = error.field().map(str::to_owned);
-        Problem {
-            field,
-            ..Problem::from(error.into_error())
-        }
+        let one = |error: &SpecError| Problem {
+            field: error.field().map(str::to_owned),
+            ..Problem::from(error.error())
+        };
+        let all = std::iter::once(&error).chain(error.others()).map(one);
+        Problem::several(all.collect()).unwrap_or_else(|| one(&error))
     }
 }
 

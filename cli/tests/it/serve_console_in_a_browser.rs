@@ -250,12 +250,14 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
         arrive(&client, "/endpoints/crm", Some("done=paused")).await?;
         assert_eq!(text_of(&client, "h1 .badge").await?, "paused");
 
-        // A team chat: a new endpoint that posts to Slack, picked from the presets.
+        // A team chat: a new endpoint that posts to Slack, picked from the presets. Typed
+        // first with two settings wrong, both told at once.
         client.goto(&format!("{base}/new-endpoint")).await?;
         for (name, value) in [
             ("name", "team-chat"),
             ("url", chat_url.as_str()),
-            ("retry", "0s"),
+            ("retry", "5s,1m"),
+            ("timeout", "fast"),
         ] {
             client
                 .find(Locator::Css(&format!("input[name={name}]")))
@@ -275,6 +277,33 @@ async fn an_admin_finds_a_failure_replays_it_and_pauses_the_endpoint_in_a_browse
             .await?
             .click()
             .await?;
+        client
+            .find(Locator::Css("form.endpoint button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        arrive(&client, "/endpoints", None).await?;
+        assert_eq!(
+            text_of(&client, "div.error p").await?,
+            "2 settings need fixing:"
+        );
+        let mut marked = Vec::new();
+        for field in client
+            .find_all(Locator::Css("div.field.invalid input"))
+            .await?
+        {
+            marked.push(field.attr("name").await?.unwrap_or_default());
+        }
+        marked.sort();
+        assert_eq!(marked, ["retry", "timeout"]);
+        // What was typed and chosen is kept: the two fields are mended, and it is saved.
+        for (name, value) in [("retry", "0s"), ("timeout", "15s")] {
+            let input = client
+                .find(Locator::Css(&format!("input[name={name}]")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
         screenshot(&client, "console-endpoint-preset").await;
         client
             .find(Locator::Css("form.endpoint button[type=submit]"))

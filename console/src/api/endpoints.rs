@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Params, body_json, created, ms, parse_secret, parse_spec, parse_state, read, rfc3339,
-    state_name,
+    Params, body_json, created, ms, parse_secret, parse_state, read, read_spec, rfc3339, state_name,
 };
 use crate::guard::Base;
 use crate::{Problem, State, blocking};
@@ -182,11 +181,12 @@ pub(super) async fn create_endpoint(
     base: Base,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let spec = parse_spec(body_json(&body)?)?;
-    super::refuse_server_settings(&spec, None)?;
-    super::refuse_private_networks(&spec, None, state.private_networks)?;
+    let mut reading = read_spec(body_json(&body)?)?;
+    reading.refuse_server_settings(None);
+    reading.refuse_private_networks(None, state.private_networks);
     let sink = state.sink.clone();
     let view = blocking(move || {
+        let spec = reading.finish_new()?;
         let endpoints = sink.endpoints();
         // Added only if the name is free, at the moment it is added: of two operators
         // creating the same name, one gets it and the other a 409.
@@ -311,14 +311,15 @@ pub(super) async fn save(
             Some(_) => {}
         }
     }
-    let mut spec = parse_spec(value)?;
+    let mut reading = read_spec(value)?;
     let sink = state.sink.clone();
     let private_networks = state.private_networks;
     blocking(move || {
-        let read = sink.endpoints().get(&spec.name)?;
+        let read = sink.endpoints().get(&name)?;
         let Some(current) = read.spec.as_ref().map(|r| &r.spec) else {
-            return Err(super::registered_in_code(&spec.name));
+            return Err(super::registered_in_code(&name));
         };
+        let spec = &mut reading.spec;
         if keep_tenant {
             spec.tenant.clone_from(&current.tenant);
         }
@@ -331,9 +332,10 @@ pub(super) async fn save(
         if keep_cidrs {
             spec.allow_cidrs.clone_from(&current.allow_cidrs);
         }
-        super::refuse_server_settings(&spec, Some(current))?;
-        super::refuse_private_networks(&spec, Some(&read), private_networks)?;
-        super::keep_server_settings(&mut spec, current);
+        reading.refuse_server_settings(Some(current));
+        reading.refuse_private_networks(Some(&read), private_networks);
+        super::keep_server_settings(&mut reading.spec, current);
+        let spec = reading.finish()?;
         let stale = |now: &str| {
             Problem::new(
                 StatusCode::PRECONDITION_FAILED,

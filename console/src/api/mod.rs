@@ -43,6 +43,13 @@
 //! 400 {"type":"about:blank","title":"Bad Request","status":400,
 //!      "detail":"endpoint 'crm': …","field":"url"}
 //! ```
+//!
+//! Endpoint settings are refused with every field at fault at once: `detail` and `field`
+//! are the first's, and `errors` lists them all (`[{"field": "timeout", "detail": …}, …]`).
+//! A setting whose check depends on a field at fault is left for the next request
+//! (`rate_burst` while `rate_limit` does not read). An update's settings are checked
+//! whole by its save, once it has what the update keeps: fields that do not read are told
+//! first.
 
 use std::time::{Duration, SystemTime};
 
@@ -58,7 +65,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::guard::Base;
-use crate::{Problem, State};
+use crate::{FieldProblem, Problem, State};
 
 mod endpoints;
 mod log;
@@ -177,7 +184,7 @@ pub async fn problem_bodies(response: axum::response::Response) -> axum::respons
         delete_dead_letters,
         stats
     ),
-    components(schemas(Problem, EndpointSpec, RedactedSpec)),
+    components(schemas(Problem, FieldProblem, EndpointSpec, RedactedSpec)),
     modifiers(&Guarded, &UpdateBody)
 )]
 pub struct ApiDoc;
@@ -452,18 +459,165 @@ pub(crate) fn version_of(info: &EndpointInfo) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// Reads an endpoint's JSON (the fields of a `[[endpoint]]` table), naming the field at
-/// fault when it cannot.
-pub(crate) fn parse_spec(mut value: Value) -> Result<EndpointSpec, Problem> {
+/// An endpoint's settings read from a request (the fields of a `[[endpoint]]` table), with
+/// every problem found so far. Each field that did not read is set aside and the others
+/// read without it (`name` and `url` stand in), so that one request is told all it must
+/// fix: the settings it holds are for finding the other problems, and are given back by
+/// [`SpecReading::finish`] only when there is none.
+#[derive(Debug)]
+pub(crate) struct SpecReading {
+    /// The settings that read.
+    pub(crate) spec: EndpointSpec,
+    problems: Vec<Problem>,
+    /// The fields set aside.
+    set_aside: Vec<String>,
+    /// Whether the settings may be checked (not when they name a file of the server's or
+    /// a variable of its environment that the request may not set: the check would read it).
+    checkable: bool,
+}
+
+/// Settings whose check depends on other settings: not judged when one of those is at fault.
+const DEPENDS_ON: [(&str, &[&str]); 7] = [
+    ("rate_burst", &["rate_limit"]),
+    // A template is tried on a sample event, with its variables.
+    ("template", &["template_vars"]),
+    ("template_vars", &["template", "template_file"]),
+    ("template_content_type", &["template", "template_file"]),
+    ("template_max_output", &["template", "template_file"]),
+    ("hub_signature", &["secrets", "secret_env"]),
+    ("url", &["allow_cidrs", "allow_private", "https_only"]),
+];
+
+/// Stand-ins for the fields every endpoint has, while other fields are read.
+const STAND_INS: [(&str, &str); 2] = [("name", "endpoint"), ("url", "https://endpoint.invalid/")];
+
+/// Reads an endpoint's JSON, finding every field that does not read (a value of the wrong
+/// type, a duration or an event type that is not one, an unknown field).
+///
+/// # Errors
+///
+/// A [`Problem`] when it is no endpoint's JSON at all (not an object).
+pub(crate) fn read_spec(mut value: Value) -> Result<SpecReading, Problem> {
+    let mut problems = Vec::new();
+    let mut set_aside = Vec::new();
     // What a GET shows beside the settings, derived from the secrets: the settings read
     // back and sent again are taken as they are.
     if let Value::Object(map) = &mut value {
         map.remove("secret_hints");
-        if let Some(secrets) = map.get("secrets") {
-            check_secrets(secrets)?;
+        if let Some(secrets) = map.get("secrets")
+            && let Err(problem) = check_secrets(secrets)
+        {
+            map.remove("secrets");
+            set_aside.push("secrets".to_owned());
+            problems.push(problem);
         }
     }
-    read(value)
+    loop {
+        let problem = match read::<EndpointSpec>(value.clone()) {
+            Ok(spec) => {
+                return Ok(SpecReading {
+                    spec,
+                    problems,
+                    set_aside,
+                    checkable: true,
+                });
+            }
+            Err(problem) => problem,
+        };
+        let map = match (&problem.field, &mut value) {
+            (Some(field), Value::Object(map)) if !set_aside.contains(field) => map,
+            // Not a field's problem, or one a stand-in did not cure.
+            _ => {
+                problems.push(problem);
+                return Err(Problem::several(problems).unwrap_or_else(|| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "the endpoint's settings do not read",
+                    )
+                }));
+            }
+        };
+        let field = problem.field.clone().unwrap_or_default();
+        map.remove(&field);
+        if let Some((_, stand_in)) = STAND_INS.iter().find(|(name, _)| **name == field) {
+            map.insert(field.clone(), Value::from(*stand_in));
+        }
+        set_aside.push(field);
+        problems.push(problem);
+    }
+}
+
+impl SpecReading {
+    /// Adds the problem of a field left out of the JSON (a form's field that did not read).
+    pub(crate) fn problem(&mut self, problem: Problem) {
+        if let Some(field) = &problem.field {
+            self.set_aside.push(field.clone());
+        }
+        self.problems.push(problem);
+    }
+
+    /// Adds the refusal, if any, of settings naming a file of the server's or a variable of
+    /// its environment (see [`refuse_server_settings`]).
+    pub(crate) fn refuse_server_settings(&mut self, current: Option<&EndpointSpec>) {
+        if let Err(problem) = refuse_server_settings(&self.spec, current) {
+            self.checkable = false;
+            self.problems.push(problem);
+        }
+    }
+
+    /// Adds the refusal, if any, of settings opening the endpoint to the server's networks
+    /// (see [`refuse_private_networks`]).
+    pub(crate) fn refuse_private_networks(&mut self, read: Option<&EndpointInfo>, allowed: bool) {
+        if let Err(problem) = refuse_private_networks(&self.spec, read, allowed) {
+            self.problems.push(problem);
+        }
+    }
+
+    /// The settings, if nothing was found wrong: their own checks are then the save's
+    /// ([`Endpoints::add_spec`](deskhook_transports::delivery::Endpoints::add_spec) and the
+    /// updates refuse with every setting at fault, see [`Problem::several`]).
+    ///
+    /// # Errors
+    ///
+    /// One [`Problem`] listing every problem found.
+    pub(crate) fn finish(self) -> Result<EndpointSpec, Problem> {
+        match Problem::several(self.problems) {
+            Some(problem) => Err(problem),
+            None => Ok(self.spec),
+        }
+    }
+
+    /// [`finish`](SpecReading::finish) for a new endpoint: when something was found wrong,
+    /// the settings that read are checked as well ([`EndpointSpec::problems`]), so that their
+    /// problems are told at once too. (An update's settings are whole only once the save
+    /// adds what it keeps: secrets, the URL shown cut, hidden values.) A setting whose check
+    /// depends on a field at fault (`rate_burst` on `rate_limit`, the URL on `allow_cidrs`)
+    /// is not judged.
+    pub(crate) fn finish_new(mut self) -> Result<EndpointSpec, Problem> {
+        if self.checkable && !self.problems.is_empty() {
+            let at_fault = |field: &str| {
+                self.set_aside.iter().any(|f| f == field)
+                    || self
+                        .problems
+                        .iter()
+                        .any(|p| p.field.as_deref() == Some(field))
+            };
+            let depends = |field: &str| {
+                DEPENDS_ON
+                    .iter()
+                    .any(|(on, those)| *on == field && those.iter().any(|f| at_fault(f)))
+            };
+            let found: Vec<Problem> = self
+                .spec
+                .problems()
+                .into_iter()
+                .filter(|p| p.field().is_none_or(|f| !at_fault(f) && !depends(f)))
+                .map(Problem::from)
+                .collect();
+            self.problems.extend(found);
+        }
+        self.finish()
+    }
 }
 
 /// Says what is wrong with a secret of `secrets` (a list of keys, or of `{"secret": …}`

@@ -14,7 +14,7 @@ use super::{
     Form, PageQuery, count, csrf_field, enc, endpoint_path, error_page, foreign_form, layout,
     millis, status_class, time,
 };
-use crate::api::{parse_spec, parse_state};
+use crate::api::{SpecReading, parse_state, read_spec};
 use crate::guard::{Base, CsrfToken};
 use crate::{Problem, State, blocking, chart};
 
@@ -422,17 +422,15 @@ pub(crate) async fn create(
     }
     let sink = state.sink.clone();
     let private_networks = state.private_networks;
-    let checked = form_json(&form, false)
-        .and_then(parse_spec)
-        .and_then(|spec| {
-            crate::api::refuse_private_networks(&spec, None, private_networks)?;
-            Ok(spec)
-        });
+    let reading = read_form(&form, None).map(|mut reading| {
+        reading.refuse_private_networks(None, private_networks);
+        reading
+    });
     let saved =
-        match checked {
-            Ok(spec) => {
-                let name = spec.name.clone();
+        match reading {
+            Ok(reading) => {
                 blocking(move || {
+                    let spec = reading.finish_new()?;
                     sink.endpoints().add_spec(&spec).map_err(|e| match e.error() {
                     deskhook_transports::Error::EndpointExists { name } => Problem::field(
                         "name",
@@ -443,7 +441,7 @@ pub(crate) async fn create(
                     ),
                     _ => Problem::from(e),
                 })?;
-                    Ok(name)
+                    Ok(spec.name)
                 })
                 .await
             }
@@ -492,21 +490,22 @@ pub(crate) async fn update(
             .ok_or_else(|| crate::api::registered_in_code(&name))
     });
     // The endpoint is the path's (the form's hidden name is only what the browser shows).
-    let spec = current.and_then(|(current, info)| {
-        let mut json = form_json(&form, true)?;
-        json["name"] = serde_json::Value::from(name.as_str());
-        let mut spec = parse_spec(json)?;
-        crate::api::refuse_private_networks(&spec, Some(info), state.private_networks)?;
-        keep_what_the_form_lacks(&mut spec, &current);
-        Ok(spec)
+    let reading = current.and_then(|(current, info)| {
+        let mut reading = read_form(&form, Some(&name))?;
+        reading.refuse_private_networks(Some(info), state.private_networks);
+        keep_what_the_form_lacks(&mut reading.spec, &current);
+        Ok(reading)
     });
     let changed_name = name.clone();
-    let saved = match (spec, read) {
+    let saved = match (reading, read) {
         // Checked and saved at once, against what the form was made from: of two operators
         // saving one form, the second is told.
-        (Ok(spec), Ok(read)) => {
-            blocking(
-                move || match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
+        (Ok(reading), Ok(read)) => {
+            blocking(move || {
+                match sink
+                    .endpoints()
+                    .update_spec_if_unchanged(&reading.finish()?, &read)
+                {
                     Err(e)
                         if matches!(
                             e.error(),
@@ -516,8 +515,8 @@ pub(crate) async fn update(
                         Err(changed_meanwhile(&changed_name))
                     }
                     saved => Ok(saved?),
-                },
-            )
+                }
+            })
             .await
         }
         (Err(problem), _) | (_, Err(problem)) => Err(problem),
@@ -531,6 +530,20 @@ pub(crate) async fn update(
             form_page(&base, &csrf, Some(&name), &values, Some(&problem)).into_response()
         }
     }
+}
+
+/// The form read as an endpoint's settings, with the problems of every field that does not
+/// read; `name` (an edit's, from the path) stands for the form's.
+fn read_form(form: &Form, name: Option<&str>) -> Result<SpecReading, Problem> {
+    let (mut json, problems) = form_json(form, name.is_some());
+    if let Some(name) = name {
+        json["name"] = serde_json::Value::from(name);
+    }
+    let mut reading = read_spec(json)?;
+    for problem in problems {
+        reading.problem(problem);
+    }
+    Ok(reading)
 }
 
 /// The problem of an edit made from a form older than the settings.

@@ -155,13 +155,14 @@ pub(super) fn form_page(
         ),
         None => ("Add an endpoint".to_owned(), base.at("/endpoints")),
     };
-    let wrong = problem.and_then(|p| p.field.as_deref());
+    let wrong = problem.map(Problem::fields).unwrap_or_default();
+    let wrong = |name: &str| wrong.contains(&name);
     let field = |label: &str, name: &'static str, value: &str, hint: &str| {
         html! {
-            div.field.invalid[wrong == Some(name)] {
+            div.field.invalid[wrong(name)] {
                 label for=(name) { (label) }
                 input id=(name) type="text" name=(name) value=(value) spellcheck="false"
-                    aria-invalid=[(wrong == Some(name)).then_some("true")];
+                    aria-invalid=[wrong(name).then_some("true")];
                 @if !hint.is_empty() { small { (hint) } }
             }
         }
@@ -173,7 +174,14 @@ pub(super) fn form_page(
         html! {
             h1 { (title) }
             @if let Some(problem) = problem {
-                p.error role="alert" { (problem.detail) }
+                @if problem.errors.is_empty() {
+                    p.error role="alert" { (problem.detail) }
+                } @else {
+                    div.error role="alert" {
+                        p { (problem.errors.len()) " settings need fixing:" }
+                        ul { @for error in &problem.errors { li { (error.detail) } } }
+                    }
+                }
             }
             form.endpoint method="post" action=(action) {
                 (csrf_field(csrf))
@@ -193,12 +201,12 @@ pub(super) fn form_page(
                 (field("Rate burst", "rate_burst", &v.rate_burst, ""))
                 (field("In flight at most", "max_in_flight", &v.max_in_flight, ""))
                 (field("Allowed private networks", "allow_cidrs", &v.allow_cidrs, "Such as 10.20.0.0/16"))
-                div.field.invalid[wrong == Some("secrets")] {
+                div.field.invalid[wrong("secrets")] {
                     label for="secret" { @if editing.is_some() { "New secret (empty: keep the current ones)" } @else { "Secret" } }
                     input #secret type="text" name="secret" placeholder="whsec_… or an ed25519 whsk_…" autocomplete="off" spellcheck="false";
                     button type="button" data-generate-secret="secret" { "Generate" }
                 }
-                div.field.invalid[wrong == Some("headers")] {
+                div.field.invalid[wrong("headers")] {
                     label for="headers" { @if editing.is_some() { "Headers (empty: keep the current ones)" } @else { "Headers" } }
                     textarea #headers name="headers" rows="3" placeholder="Authorization: Bearer …" spellcheck="false" {}
                     small { "One per line, Name: value" }
@@ -206,7 +214,7 @@ pub(super) fn form_page(
                 @if editing.is_some() {
                     label.check { input type="checkbox" name="clear_headers"; " Remove the custom headers" }
                 }
-                div.field.invalid[wrong == Some("template")] {
+                div.field.invalid[wrong("template")] {
                     label for="template_preset" { "Payload" }
                     select #template_preset name="template_preset" {
                         option value="" selected[v.template_preset.is_empty()] { "The event's JSON (no template)" }
@@ -225,7 +233,7 @@ pub(super) fn form_page(
                         }
                     }
                 }
-                div.field.invalid[wrong == Some("template_vars")] {
+                div.field.invalid[wrong("template_vars")] {
                     label for="template_vars" { "Template variables" }
                     textarea #template_vars name="template_vars" rows="2" spellcheck="false"
                         placeholder="chat_id=-1001234567890" { (v.template_vars) }
@@ -245,10 +253,11 @@ pub(super) fn form_page(
 }
 
 /// The form as the JSON of an endpoint (the API's), so that it is read and refused the same
-/// way.
-pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value, Problem> {
+/// way, and the problems of the fields that cannot be put in it (left out of it).
+pub(super) fn form_json(form: &Form, editing: bool) -> (serde_json::Value, Vec<Problem>) {
     use serde_json::{Map, Value};
     let mut spec = Map::new();
+    let mut problems = Vec::new();
     let mut put = |key: &str, value: Value| {
         spec.insert(key.to_owned(), value);
     };
@@ -267,13 +276,13 @@ pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value,
     }
     for key in ["rate_burst", "max_in_flight"] {
         if let Some(value) = form.text(key) {
-            let n: u64 = value.parse().map_err(|_| {
-                Problem::field(
+            match value.parse::<u64>() {
+                Ok(n) => put(key, Value::from(n)),
+                Err(_) => problems.push(Problem::field(
                     key,
                     format!("{key} '{value}' is not a whole number; write one such as 4"),
-                )
-            })?;
-            put(key, Value::from(n));
+                )),
+            }
         }
     }
     let list = |text: &str| -> Vec<Value> {
@@ -299,58 +308,63 @@ pub(super) fn form_json(form: &Form, editing: bool) -> Result<serde_json::Value,
     }
     match (form.text("template_preset"), form.text("template")) {
         (Some(CUSTOM), Some(text)) => put("template", Value::from(text)),
-        (Some(CUSTOM), None) => {
-            return Err(Problem::field(
-                "template",
-                "a template of your own needs its text; write it, or pick a preset".to_owned(),
-            ));
-        }
+        (Some(CUSTOM), None) => problems.push(Problem::field(
+            "template",
+            "a template of your own needs its text; write it, or pick a preset".to_owned(),
+        )),
         (Some(preset), _) => put("template", Value::from(preset)),
         // A new endpoint's text under "no template" was typed for nothing: say so rather
         // than drop it. (An edit shows the current text whatever is chosen: choosing no
         // template there removes it.)
-        (None, Some(_)) if !editing => {
-            return Err(Problem::field(
-                "template",
-                "a template's text is written but Payload is \"The event's JSON\"; choose \
-                 \"A template of my own\" to use it, or empty the text"
-                    .to_owned(),
-            ));
-        }
+        (None, Some(_)) if !editing => problems.push(Problem::field(
+            "template",
+            "a template's text is written but Payload is \"The event's JSON\"; choose \
+             \"A template of my own\" to use it, or empty the text"
+                .to_owned(),
+        )),
         (None, _) => {}
     }
     if let Some(text) = form.text("template_vars") {
-        let mut vars = Map::new();
         // The line's text is not repeated: a variable may hold a credential.
-        for (n, pair) in var_pairs(text).into_iter().enumerate() {
-            let (name, value) = pair.split_once('=').ok_or_else(|| {
-                Problem::field(
-                    "template_vars",
-                    format!("template variable {} has no '='; write name=value", n + 1),
-                )
-            })?;
-            vars.insert(name.trim().to_owned(), Value::from(value.trim()));
+        match pairs(var_pairs(text), '=') {
+            Ok(vars) => put("template_vars", Value::Object(vars)),
+            Err(n) => problems.push(Problem::field(
+                "template_vars",
+                format!("template variable {n} has no '='; write name=value"),
+            )),
         }
-        put("template_vars", Value::Object(vars));
     }
     if let Some(text) = form.text("headers") {
-        let mut headers = Map::new();
         // The line's text is not repeated: a header's value is often a credential.
         let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-        for (n, line) in lines.enumerate() {
-            let (name, value) = line.split_once(':').ok_or_else(|| {
-                Problem::field(
-                    "headers",
-                    format!("header {} has no ':'; write Name: value", n + 1),
-                )
-            })?;
-            headers.insert(name.trim().to_owned(), Value::from(value.trim()));
+        match pairs(lines, ':') {
+            Ok(headers) => put("headers", Value::Object(headers)),
+            Err(n) => problems.push(Problem::field(
+                "headers",
+                format!("header {n} has no ':'; write Name: value"),
+            )),
         }
-        put("headers", Value::Object(headers));
     } else if editing && form.get("clear_headers").is_some() {
         put("headers", Value::Object(Map::new()));
     }
-    Ok(Value::Object(spec))
+    (Value::Object(spec), problems)
+}
+
+/// `name<at>value` lines as a JSON object, or the number (from 1) of the first line
+/// without `at`.
+fn pairs<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    at: char,
+) -> Result<serde_json::Map<String, serde_json::Value>, usize> {
+    let mut map = serde_json::Map::new();
+    for (n, line) in lines.into_iter().enumerate() {
+        let (name, value) = line.split_once(at).ok_or(n + 1)?;
+        map.insert(
+            name.trim().to_owned(),
+            serde_json::Value::from(value.trim()),
+        );
+    }
+    Ok(map)
 }
 
 /// The `name=value` pairs of the template variables' text, one per line: a value may hold

@@ -415,6 +415,86 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
     }
 }
 
+/// The fields named by a problem's `errors`, sorted.
+fn fields_of(problem: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {problem}"))
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    fields.sort();
+    fields
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_names_every_bad_field_of_a_request_at_once() {
+    let receiver = Receiver::ok();
+    let c = console(router);
+    let app = &c.app;
+    // Fields that do not read (a duration, an event type) and settings that cannot work
+    // (a URL without its scheme, a burst without a rate, a schedule that waits first).
+    let refused = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(
+            json!({"name": "crm", "url": "hooks.example.com/x", "timeout": "fast",
+            "actions": ["creat"], "rate_burst": 5, "retry": "5s"}),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    let problem = refused.json();
+    assert_eq!(
+        fields_of(&problem),
+        ["actions", "rate_burst", "retry", "timeout", "url"]
+    );
+    assert_eq!(problem["field"], problem["errors"][0]["field"], "{problem}");
+    assert_eq!(
+        problem["detail"], problem["errors"][0]["detail"],
+        "{problem}"
+    );
+    let missing = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "nothing was created");
+    // A rate that does not read: the burst that goes with it is not judged.
+    let refused = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(
+            json!({"name": "crm", "url": receiver.url, "allow_private": true,
+            "rate_limit": 50, "rate_burst": 5}),
+        ),
+    )
+    .await;
+    let problem = refused.json();
+    assert_eq!(problem["field"], "rate_limit", "{problem}");
+    assert!(problem.get("errors").is_none(), "{problem}");
+
+    // An update's settings are checked by its save, every one at once too.
+    let created = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("crm", &receiver)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let mut changed = endpoint_json("crm", &receiver);
+    changed["url"] = json!("hooks.example.com/x");
+    changed["retry"] = json!("5s");
+    changed["max_in_flight"] = json!(0);
+    let refused = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(changed)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        fields_of(&refused.json()),
+        ["max_in_flight", "retry", "url"]
+    );
+    let kept = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+    assert_eq!(kept.json()["settings"]["retry"], "0s", "nothing was saved");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_list_in_pages_with_a_cursor() {
     let receiver = Receiver::ok();

@@ -254,6 +254,9 @@ mod optional_retry {
 pub struct SpecError {
     field: Option<&'static str>,
     error: Error,
+    /// The other settings at fault (see [`EndpointSpec::problems`]); boxed, so that the
+    /// error of every call that returns one stays small.
+    others: Box<[SpecError]>,
 }
 
 impl SpecError {
@@ -261,12 +264,30 @@ impl SpecError {
         SpecError {
             field: Some(field),
             error,
+            others: Box::default(),
         }
     }
 
     /// An error of the endpoint as a whole (no one field at fault).
     pub(crate) fn whole(error: Error) -> SpecError {
-        SpecError { field: None, error }
+        SpecError {
+            field: None,
+            error,
+            others: Box::default(),
+        }
+    }
+
+    /// The first of `problems` (never empty), carrying the rest.
+    fn first_of(mut problems: Vec<SpecError>) -> SpecError {
+        let mut first = problems.remove(0);
+        first.others = problems.into_boxed_slice();
+        first
+    }
+
+    /// The other settings at fault when several are, in the order they were checked: this
+    /// error is the first's. Empty when it is the only one.
+    pub fn others(&self) -> &[SpecError] {
+        &self.others
     }
 
     /// The field at fault (`"url"`, `"retry"`, …), when it is one field.
@@ -319,10 +340,10 @@ impl EndpointSpec {
     /// # Errors
     ///
     /// [`SpecError`] naming the field at fault and saying how to fix it: the first of
-    /// [`problems`](EndpointSpec::problems).
+    /// [`problems`](EndpointSpec::problems), carrying the others
+    /// ([`SpecError::others`]).
     pub fn to_endpoint(&self) -> Result<Endpoint, SpecError> {
-        self.checked()
-            .map_err(|mut problems| problems.swap_remove(0))
+        self.checked().map_err(SpecError::first_of)
     }
 
     /// Every setting [`to_endpoint`](EndpointSpec::to_endpoint) refuses, in the order it
@@ -731,7 +752,10 @@ mod tests {
             ]
             .map(Some)
         );
-        assert_eq!(bad.to_endpoint().unwrap_err().field(), Some("url"));
+        let refused = bad.to_endpoint().unwrap_err();
+        assert_eq!(refused.field(), Some("url"));
+        let others: Vec<_> = refused.others().iter().map(SpecError::field).collect();
+        assert_eq!(others, fields[1..]);
 
         // The guard does not judge a URL whose allowance could not be read.
         let cidr = spec(r#"{"name":"a","url":"http://10.1.2.3/","allow_cidrs":["10.1.0.0/33"]}"#);
