@@ -84,7 +84,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::delivery::{DeliveryConfig, Endpoint, EndpointSpec, SinkBuilder};
+use crate::delivery::{DeliveryConfig, Endpoint, EndpointSpec, SinkBuilder, SpecError};
 use crate::error::Error;
 
 /// A parsed `deskhook.toml`.
@@ -370,21 +370,33 @@ impl Config {
             .collect()
     }
 
+    /// The endpoint of the `[[endpoint]]` table at `span`. Every setting at fault is told:
+    /// the error is the first's, and its message goes on with a line per other, each at its
+    /// own place (`t.toml:5:11: …`).
     fn endpoint(&self, spec: &EndpointSpec, span: Range<usize>) -> Result<Endpoint, Error> {
         spec.to_endpoint().map_err(|e| {
             // A problem of one setting points at its key; the others at the table.
-            let at = e
-                .field()
-                .and_then(|field| {
-                    self.key_in(span.clone(), field).or_else(|| {
-                        // `workers` is the old name of `max_in_flight`.
-                        (field == "max_in_flight")
-                            .then(|| self.key_in(span.clone(), "workers"))
-                            .flatten()
+            let at = |e: &SpecError| {
+                e.field()
+                    .and_then(|field| {
+                        self.key_in(span.clone(), field).or_else(|| {
+                            // `workers` is the old name of `max_in_flight`.
+                            (field == "max_in_flight")
+                                .then(|| self.key_in(span.clone(), "workers"))
+                                .flatten()
+                        })
                     })
-                })
-                .unwrap_or(span.clone());
-            self.error_at(at, e.to_string())
+                    .unwrap_or(span.clone())
+            };
+            let mut message = e.to_string();
+            for other in e.others() {
+                let (line, column) = line_column(&self.text, at(other).start);
+                message.push_str(&format!(
+                    "\n{}:{line}:{column}: {other}",
+                    self.path.display()
+                ));
+            }
+            self.error_at(at(&e), message)
         })
     }
 

@@ -102,7 +102,8 @@ pub enum Error {
         message: String,
     },
     /// A configuration file is invalid; the position and the message say where and what to
-    /// write instead.
+    /// write instead. For an endpoint with several settings at fault, the position is the
+    /// first's, and the message goes on with a line for each other, at its own position.
     ConfigFile {
         /// The file.
         path: PathBuf,

@@ -392,6 +392,16 @@ fn errors_name_the_position_and_the_fix() {
         "deskhook.toml:4:19: endpoint 'a': connect_timeout = 0s is shorter than an attempt can \
          take (at least 1ms); give e.g. 5s"
     );
+    // Every setting at fault, each at its key.
+    assert_eq!(
+        err(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\nretry = \"5s,1m\"\n\
+             workers = 0\n"
+        ),
+        "deskhook.toml:4:9: endpoint 'a': the retry schedule starts with 5s, but the first \
+         attempt is always made at once; start it with 0s (\"0s,5s,1m\")\n\
+         deskhook.toml:5:11: endpoint 'a': max_in_flight is 0; give at least 1"
+    );
     assert_eq!(
         err("[delivery]\nmax_payload = 0\n"),
         "deskhook.toml:2:15: max_payload = 0 would refuse every event; give a size in bytes, \

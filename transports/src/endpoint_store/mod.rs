@@ -576,7 +576,8 @@ impl EndpointStore {
     ///
     /// # Errors
     ///
-    /// An [`Error`] naming the setting at fault.
+    /// An [`Error`] naming the setting at fault; with several, [`Error::Config`] naming
+    /// each, a line each.
     pub fn check(spec: &EndpointSpec) -> Result<(), Error> {
         let mut check = spec.clone();
         check.secret_env = None;
@@ -585,9 +586,20 @@ impl EndpointStore {
             // Any template will do for checking the settings that go with one.
             check.template = Some("slack".to_owned());
         }
-        check.to_endpoint().map_err(|e| match e.field() {
-            Some(field) => Error::Config(format!("{field}: {}", e.error())),
-            None => e.into_error(),
+        check.to_endpoint().map_err(|e| {
+            let one = |e: &crate::delivery::SpecError| match e.field() {
+                Some(field) => format!("{field}: {}", e.error()),
+                None => e.error().to_string(),
+            };
+            match (e.field(), e.others()) {
+                (None, []) => e.into_error(),
+                (_, others) => Error::Config(
+                    std::iter::once(one(&e))
+                        .chain(others.iter().map(one))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+            }
         })?;
         Ok(())
     }

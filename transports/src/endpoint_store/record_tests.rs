@@ -326,3 +326,22 @@ fn the_json_sealed_is_written_into_a_buffer_of_its_size() {
     assert_eq!(*json, serde_json::to_vec(&value).unwrap());
     assert_eq!(json.capacity(), json.len(), "never grown");
 }
+
+#[test]
+fn a_check_names_every_setting_at_fault_a_line_each() {
+    let mut bad = spec();
+    bad.retry = Some("5s,1m".parse().unwrap());
+    bad.max_in_flight = Some(0);
+    let text = crate::endpoint_store::EndpointStore::check(&bad)
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("retry: endpoint 'crm': the retry schedule starts with 5s"));
+    assert!(lines[1].starts_with("max_in_flight: endpoint 'crm': max_in_flight is 0"));
+    bad.max_in_flight = None;
+    let one = crate::endpoint_store::EndpointStore::check(&bad)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(one.lines().count(), 1, "{one}");
+}
