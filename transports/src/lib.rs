@@ -76,8 +76,11 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
-//! - `EndpointSpec::problems` lists every setting `to_endpoint` refuses, at once: the
-//!   console's form and the admin API report them all rather than the first.
+//! - `EndpointSpec::problems` lists every setting `to_endpoint` refuses, at once, and the
+//!   `SpecError` of `to_endpoint` (and of the registry's `add_spec` and updates) carries
+//!   the others (`SpecError::others`): the console's form, the admin API (`errors` in the
+//!   problem document), `deskhook.toml` (a line per setting, at its position) and
+//!   `deskhook endpoints` report them all rather than the first.
 //! - A retry due at once (the default schedule's first) is handed to a worker only once the
 //!   attempt before it is in the attempt log and has been observed: its record can no
 //!   longer come first, as `Observer` promises.
