@@ -494,7 +494,10 @@ impl LaneState {
         route: &Route,
         breaker: &deskhook::policy::BreakerPolicy,
     ) -> bool {
-        if !self.in_flight.is_empty() || self.schedule.in_flight() > 0 {
+        if !self.in_flight.is_empty()
+            || self.schedule.in_flight() > 0
+            || self.schedule.holds_retries()
+        {
             return false;
         }
         if self.closing.is_some() || self.disabled {

@@ -94,6 +94,8 @@ pub(crate) struct Schedule {
     /// `delayed_seq` at the last [`Schedule::hurry`]: a [`HeldRetry`] numbered up to it is
     /// due at its release.
     hurried: u64,
+    /// Retries put back and not released yet.
+    holding: usize,
     /// The size of `index` at which idle tickets are forgotten next.
     memory_limit: usize,
     queued: usize,
@@ -114,6 +116,7 @@ impl Default for Schedule {
             delayed: BinaryHeap::new(),
             delayed_seq: 0,
             hurried: 0,
+            holding: 0,
             memory_limit: SEQUENCE_MEMORY,
             queued: 0,
             in_flight: 0,
@@ -138,6 +141,12 @@ impl Schedule {
     /// Jobs being attempted.
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    /// Whether a retry [`put back`](Schedule::put_back) waits for its release: due then,
+    /// perhaps at once, though no instant says so yet.
+    pub(crate) fn holds_retries(&self) -> bool {
+        self.holding > 0
     }
 
     /// Whether nothing is queued or in flight.
@@ -286,7 +295,7 @@ impl Schedule {
     }
 
     /// Takes the next job that is due at `now`, marking its ticket in flight; the job
-    /// carries its ticket's slot to [`Schedule::done`] or [`Schedule::retry_at`]. Withdrawn
+    /// carries its ticket's slot to [`Schedule::done`] or [`Schedule::put_back`]. Withdrawn
     /// jobs on the way are let go (see [`Schedule::take_withdrawn`]).
     pub(crate) fn take(&mut self, now: Instant) -> Option<Job> {
         self.promote(now);
@@ -401,6 +410,7 @@ impl Schedule {
         queue.jobs.push_front(job);
         queue.state = TicketState::Delayed(n);
         self.held_back += queue.jobs.len();
+        self.holding += 1;
         HeldRetry { at, n, slot }
     }
 
@@ -409,6 +419,7 @@ impl Schedule {
     /// is due now, or no longer waits for this retry: drained, dropped or let go).
     pub(crate) fn release(&mut self, held: HeldRetry) -> Option<Instant> {
         let HeldRetry { at, n, slot } = held;
+        self.holding -= 1;
         if self.slots.get(slot)?.state != TicketState::Delayed(n) {
             return None;
         }

@@ -160,7 +160,9 @@ fn a_retry_put_back_is_due_only_once_released() {
     let held = s.put_back(a1, now);
     assert!(s.take(now).is_none(), "held: due, but not handed out");
     assert_eq!((s.queued(), s.in_flight(), s.next_due()), (2, 0, None));
+    assert!(s.holds_retries());
     assert_eq!(s.release(held), Some(now));
+    assert!(!s.holds_retries());
     let again = s.take(now).unwrap();
     assert_eq!(again.order, 1);
     s.done(&again);
@@ -177,7 +179,7 @@ fn a_held_retry_is_drained_with_the_rest_and_its_release_then_does_nothing() {
     let held = s.put_back(a1, now);
     assert_eq!(keys(&s.drain()), [("A".into(), 1), ("B".into(), 2)]);
     assert_eq!(s.release(held), None);
-    assert!(s.take(now).is_none() && s.is_idle());
+    assert!(s.take(now).is_none() && s.is_idle() && !s.holds_retries());
 }
 
 #[test]

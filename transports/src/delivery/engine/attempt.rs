@@ -13,6 +13,7 @@ use crate::delivery::decide::{Decision, Reply, Standing, decide, jitter_unit, la
 use crate::delivery::history::{AttemptEntry, AttemptPage, AttemptQuery};
 use crate::delivery::lane::{InFlight, LaneState};
 use crate::delivery::pool::Popped;
+use crate::delivery::queue::HeldRetry;
 use crate::delivery::{
     AttemptError, AttemptRecord, EventData, Job, Lane, RESPONSE_SNIPPET_BYTES, Response, Route,
     lock,
@@ -413,7 +414,11 @@ impl Engine {
         let (event, attempts, seq) = (job.event.clone(), job.attempts, job.seq);
         let (status, error) = (job.last_status, job.last_error.clone());
         let mut next_attempt = None;
-        let mut held = None;
+        let mut held = HeldGuard {
+            engine: self,
+            lane,
+            held: None,
+        };
         let mut dead = None;
         let mut delivered = None;
         let mut released = None;
@@ -467,7 +472,7 @@ impl Engine {
                 // Queued again (a stop or a removal takes it with the rest), and due for
                 // no worker until this attempt is logged and observed (below), so that the
                 // attempt log and the observer see a ticket's attempts in their order.
-                held = Some(st.schedule.put_back(job, later(now, *delay)));
+                held.held = Some(st.schedule.put_back(job, later(now, *delay)));
             }
             Decision::Dead { reason, disable } => {
                 if *disable {
@@ -559,18 +564,7 @@ impl Engine {
         {
             log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
         }
-        if let Some(held) = held {
-            let mut st = lock(&lane.state);
-            let timer = st.schedule.release(held).filter(|at| st.arm(*at));
-            let ready = st.schedule.has_ready();
-            drop(st);
-            if let Some(at) = timer {
-                self.pool.timer(lane, at);
-            }
-            if ready {
-                self.pool.requeue(lane);
-            }
-        }
+        drop(held);
         if let Some(job) = dead.map(|(job, _, _)| job).or(delivered) {
             let mut st = lock(&lane.state);
             // From in flight to being written, in one step for a look under the lock.
@@ -594,6 +588,34 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A retry [`Schedule::put_back`](crate::delivery::queue::Schedule::put_back) holds until
+/// its attempt is logged and observed: released when this is dropped, at the end of
+/// `settle` or by a panic before it (a retry never released would never go, and its lane
+/// would never look idle).
+struct HeldGuard<'a> {
+    engine: &'a Engine,
+    lane: &'a Arc<Lane>,
+    held: Option<HeldRetry>,
+}
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let mut st = lock(&self.lane.state);
+        let timer = st.schedule.release(held).filter(|at| st.arm(*at));
+        let ready = st.schedule.has_ready();
+        drop(st);
+        if let Some(at) = timer {
+            self.engine.pool.timer(self.lane, at);
+        }
+        if ready {
+            self.engine.pool.requeue(self.lane);
         }
     }
 }

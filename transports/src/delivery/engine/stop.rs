@@ -224,7 +224,7 @@ impl Engine {
     /// or went while it looked). `hint` is the lane last found able to go: looked at first.
     ///
     /// [`LaneState::idle_past`]: crate::delivery::lane::LaneState::idle_past
-    fn held_past(
+    pub(super) fn held_past(
         &self,
         deadline: Instant,
         now: Instant,

@@ -232,6 +232,58 @@ fn a_retry_due_at_once_waits_until_the_attempt_before_it_is_logged_and_observed(
 }
 
 #[test]
+fn a_lane_whose_retry_is_held_for_its_log_is_not_idle_for_a_flush() {
+    // B waits an hour for its second retry; A's retry, due at once, is held while A's
+    // attempt is observed. A flush looking then must not find the lane idle past its
+    // deadline (B's hour): A is due.
+    let (reached_tx, reached) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let go_rx = Mutex::new(go_rx);
+    let observer = move |record: &AttemptRecord<'_>| {
+        if record.ticket == "A" {
+            reached_tx.send(()).expect("the test waits");
+            lock(&go_rx).recv().expect("the test says when");
+        }
+    };
+    let schedule = "0s,0s,3600s"
+        .parse::<deskhook::policy::RetrySchedule>()
+        .expect("a schedule")
+        .with_jitter(0.0);
+    let crm = Endpoint::new("crm", "http://127.0.0.1:9/")
+        .expect("a URL")
+        .max_in_flight(4)
+        .retry(schedule);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine_of(SinkBuilder::new().observer(observer), vec![crm], 8, &dir);
+    emit(&engine, &["B", "A"]);
+    let (b, a) = (attempt(&engine), attempt(&engine));
+    assert_eq!((&*b.job().event.key, &*a.job().event.key), ("B", "A"));
+    b.finish(status(503), Duration::ZERO);
+    let b = loop {
+        match engine.next_attempt() {
+            Next::Attempt(again) => break again,
+            Next::Wait(Some(at)) => {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
+            other => panic!("B's first retry is due, the engine said {other:?}"),
+        }
+    };
+    assert_eq!((&*b.job().event.key, b.job().attempts), ("B", 2));
+    b.finish(status(503), Duration::ZERO);
+
+    let settling = std::thread::spawn(move || a.finish(status(503), Duration::ZERO));
+    reached.recv().expect("A's attempt is observed");
+    let (now, wait) = (Instant::now(), Duration::from_secs(60));
+    let held = engine.held_past(now + wait, now, &mut None, wait);
+    go.send(()).expect("A's observer waits");
+    settling.join().expect("A's attempt is settled");
+    assert!(
+        held.is_none(),
+        "a flush gave up on a lane with a retry due: {held:?}"
+    );
+}
+
+#[test]
 fn a_slot_handed_to_a_lane_that_cannot_use_it_goes_to_the_next_lane_waiting() {
     // One slot. Endpoints a and b each have an attempt due, and wait for the slot (as a
     // worker finds them when another takes the slot just before). a is paused, then its
