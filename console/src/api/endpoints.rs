@@ -499,7 +499,7 @@ pub(super) async fn rotate_secret(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<EndpointView>, Problem> {
-    let rotation: Rotation = read(body_json(&body)?)?;
+    let rotation: Rotation = read(&body_json(&body)?)?;
     let secret = parse_secret(rotation.secret.as_deref())?;
     let overlap = match rotation.overlap.as_deref() {
         None => state.rotation_overlap,

@@ -279,7 +279,7 @@ pub(super) async fn replay_dead_letters(
     Shared(state): Shared<State>,
     body: Bytes,
 ) -> Result<Json<ReplayedView>, Problem> {
-    let selection: LetterSelection = read(body_json(&body)?)?;
+    let selection: LetterSelection = read(&body_json(&body)?)?;
     let sink = state.sink.clone();
     blocking(move || {
         let letters = sink.dead_letters();
@@ -324,7 +324,7 @@ pub(super) async fn delete_dead_letters(
     Shared(state): Shared<State>,
     body: Bytes,
 ) -> Result<Json<DeletedView>, Problem> {
-    let selection: LetterSelection = read(body_json(&body)?)?;
+    let selection: LetterSelection = read(&body_json(&body)?)?;
     if selection.keys.is_empty() || selection.filter().is_some() {
         return Err(Problem::field(
             "keys",

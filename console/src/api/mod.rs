@@ -476,20 +476,12 @@ pub(crate) struct SpecReading {
     checkable: bool,
 }
 
-/// Settings whose check depends on other settings: not judged when one of those is at fault.
-const DEPENDS_ON: [(&str, &[&str]); 7] = [
-    ("rate_burst", &["rate_limit"]),
-    // A template is tried on a sample event, with its variables.
-    ("template", &["template_vars"]),
-    ("template_vars", &["template", "template_file"]),
-    ("template_content_type", &["template", "template_file"]),
-    ("template_max_output", &["template", "template_file"]),
-    ("hub_signature", &["secrets", "secret_env"]),
-    ("url", &["allow_cidrs", "allow_private", "https_only"]),
-];
-
 /// Stand-ins for the fields every endpoint has, while other fields are read.
-const STAND_INS: [(&str, &str); 2] = [("name", "endpoint"), ("url", "https://endpoint.invalid/")];
+const STAND_INS: [(&str, &str); 2] = [("name", "(unnamed)"), ("url", "https://endpoint.invalid/")];
+
+/// The most fields of a request set aside: past them it is no endpoint's JSON (each read
+/// again costs a reading of the whole request).
+const MAX_SET_ASIDE: usize = 32;
 
 /// Reads an endpoint's JSON, finding every field that does not read (a value of the wrong
 /// type, a duration or an event type that is not one, an unknown field).
@@ -513,7 +505,7 @@ pub(crate) fn read_spec(mut value: Value) -> Result<SpecReading, Problem> {
         }
     }
     loop {
-        let problem = match read::<EndpointSpec>(value.clone()) {
+        let problem = match read::<EndpointSpec>(&value) {
             Ok(spec) => {
                 return Ok(SpecReading {
                     spec,
@@ -525,7 +517,11 @@ pub(crate) fn read_spec(mut value: Value) -> Result<SpecReading, Problem> {
             Err(problem) => problem,
         };
         let map = match (&problem.field, &mut value) {
-            (Some(field), Value::Object(map)) if !set_aside.contains(field) => map,
+            (Some(field), Value::Object(map))
+                if !set_aside.contains(field) && set_aside.len() < MAX_SET_ASIDE =>
+            {
+                map
+            }
             // Not a field's problem, or one a stand-in did not cure.
             _ => {
                 problems.push(problem);
@@ -566,9 +562,14 @@ impl SpecReading {
     }
 
     /// Adds the refusal, if any, of settings opening the endpoint to the server's networks
-    /// (see [`refuse_private_networks`]).
+    /// (see [`refuse_private_networks`]), but one of a field set aside (its stand-in's).
     pub(crate) fn refuse_private_networks(&mut self, read: Option<&EndpointInfo>, allowed: bool) {
-        if let Err(problem) = refuse_private_networks(&self.spec, read, allowed) {
+        if let Err(problem) = refuse_private_networks(&self.spec, read, allowed)
+            && problem
+                .field
+                .as_ref()
+                .is_none_or(|field| !self.set_aside.contains(field))
+        {
             self.problems.push(problem);
         }
     }
@@ -588,30 +589,22 @@ impl SpecReading {
     }
 
     /// [`finish`](SpecReading::finish) for a new endpoint: when something was found wrong,
-    /// the settings that read are checked as well ([`EndpointSpec::problems`]), so that their
-    /// problems are told at once too. (An update's settings are whole only once the save
-    /// adds what it keeps: secrets, the URL shown cut, hidden values.) A setting whose check
-    /// depends on a field at fault (`rate_burst` on `rate_limit`, the URL on `allow_cidrs`)
-    /// is not judged.
+    /// the settings that read are checked as well
+    /// ([`EndpointSpec::problems_besides`] those at fault), so that their problems are told
+    /// at once too. (An update's settings are whole only once the save adds what it keeps:
+    /// secrets, the URL shown cut, hidden values.)
     pub(crate) fn finish_new(mut self) -> Result<EndpointSpec, Problem> {
         if self.checkable && !self.problems.is_empty() {
-            let at_fault = |field: &str| {
-                self.set_aside.iter().any(|f| f == field)
-                    || self
-                        .problems
-                        .iter()
-                        .any(|p| p.field.as_deref() == Some(field))
-            };
-            let depends = |field: &str| {
-                DEPENDS_ON
-                    .iter()
-                    .any(|(on, those)| *on == field && those.iter().any(|f| at_fault(f)))
-            };
+            let known: Vec<&str> = self
+                .set_aside
+                .iter()
+                .map(String::as_str)
+                .chain(self.problems.iter().filter_map(|p| p.field.as_deref()))
+                .collect();
             let found: Vec<Problem> = self
                 .spec
-                .problems()
+                .problems_besides(&known)
                 .into_iter()
-                .filter(|p| p.field().is_none_or(|f| !at_fault(f) && !depends(f)))
                 .map(Problem::from)
                 .collect();
             self.problems.extend(found);
@@ -797,7 +790,7 @@ pub(crate) fn refuse_private_networks(
 }
 
 /// Reads `value` as a `T`, naming the field at fault when it cannot.
-fn read<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Problem> {
+fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Problem> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner =

@@ -472,6 +472,26 @@ async fn the_api_names_every_bad_field_of_a_request_at_once() {
     assert_eq!(problem["field"], "rate_limit", "{problem}");
     assert!(problem.get("errors").is_none(), "{problem}");
 
+    // A request of many unknown fields is read a bounded number of times.
+    let mut many = json!({"name": "crm", "url": receiver.url, "allow_private": true});
+    for n in 0..200 {
+        many[format!("colour{n:03}")] = json!("red");
+    }
+    let refused = api(app, Method::POST, "/api/v1/endpoints", Some(many)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    let told = refused.json()["errors"].as_array().unwrap().len();
+    assert!((2..=33).contains(&told), "{told} problems told");
+    // A name that does not read: the other problems say so rather than name a stand-in.
+    let refused = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(json!({"name": 5, "url": receiver.url, "allow_private": true, "timeout": "0s"})),
+    )
+    .await;
+    assert_eq!(fields_of(&refused.json()), ["name", "timeout"]);
+    assert!(refused.body.contains("endpoint '(unnamed)'"), "{}", refused.body);
+
     // An update's settings are checked by its save, every one at once too.
     let created = api(
         app,

@@ -318,6 +318,18 @@ impl std::error::Error for SpecError {
     }
 }
 
+/// Settings whose check reads other settings, besides the URL's address check: not judged
+/// while one of those is at fault.
+const READS: [(&str, &[&str]); 6] = [
+    ("rate_burst", &["rate_limit"]),
+    // A template is tried on a sample event, with its variables.
+    ("template", &["template_vars"]),
+    ("template_vars", &["template", "template_file"]),
+    ("template_content_type", &["template", "template_file"]),
+    ("template_max_output", &["template", "template_file"]),
+    ("hub_signature", &["secrets", "secret_env"]),
+];
+
 impl EndpointSpec {
     /// The settings whose values are credentials (signing secrets, header values, template
     /// variables): an error about one says what was expected, never what was given (serde
@@ -343,22 +355,31 @@ impl EndpointSpec {
     /// [`problems`](EndpointSpec::problems), carrying the others
     /// ([`SpecError::others`]).
     pub fn to_endpoint(&self) -> Result<Endpoint, SpecError> {
-        self.checked().map_err(SpecError::first_of)
+        self.checked(&[]).map_err(SpecError::first_of)
     }
 
     /// Every setting [`to_endpoint`](EndpointSpec::to_endpoint) refuses, in the order it
     /// checks them (it stops at the first), one problem per setting at most: what a form
     /// shows all at once. Empty when `to_endpoint` accepts the settings.
     ///
-    /// A setting that depends on another at fault is not judged: with a URL that cannot be
-    /// read, or a network of `allow_cidrs` that is not one, the URL is not put through the
-    /// SSRF guard.
+    /// A setting whose check reads another at fault is not judged: with a network of
+    /// `allow_cidrs` that is not one, the URL is not put through the SSRF guard; without
+    /// a rate that reads, `rate_burst` is not; without the secrets of `secret_env`,
+    /// `hub_signature` is not.
     pub fn problems(&self) -> Vec<SpecError> {
-        self.checked().err().unwrap_or_default()
+        self.problems_besides(&[])
     }
 
-    /// The endpoint, or every problem of its settings (never none).
-    fn checked(&self) -> Result<Endpoint, Vec<SpecError>> {
+    /// [`problems`](EndpointSpec::problems) besides those of `known`, fields known to be
+    /// at fault already (a request's fields that did not read, left out of these
+    /// settings): neither they nor the settings whose check reads one of them are judged.
+    pub fn problems_besides(&self, known: &[&str]) -> Vec<SpecError> {
+        self.checked(known).err().unwrap_or_default()
+    }
+
+    /// The endpoint, or every problem of its settings (never none) but those of `known`
+    /// (see [`problems_besides`](EndpointSpec::problems_besides)).
+    fn checked(&self, known: &[&str]) -> Result<Endpoint, Vec<SpecError>> {
         let mut problems = Vec::new();
         let invalid = |field: &'static str, message: String| {
             SpecError::at(
@@ -437,8 +458,10 @@ impl EndpointSpec {
             endpoint = endpoint.max_in_flight(requests);
         }
         if let Some(tenant) = &self.tenant {
-            // The endpoint's own check says what is wrong with it.
-            endpoint = endpoint.tenant(tenant);
+            match deskhook::dispatch::check_tenant(tenant) {
+                Ok(()) => endpoint = endpoint.tenant(tenant),
+                Err(e) => problems.push(invalid("tenant", e.to_string())),
+            }
         }
         match (&self.rate_limit, self.rate_burst) {
             (Some(text), burst) => match text.parse::<RateLimit>() {
@@ -483,8 +506,11 @@ impl EndpointSpec {
             Ok(None) => {}
             Err(problem) => problems.push(problem),
         }
+        // The address check reads the networks allowed and whether only https is.
+        let guarded = ["url", "allow_cidrs", "allow_private", "https_only"];
         if url_read
             && cidrs_read
+            && !guarded.iter().any(|f| known.contains(f))
             && let Err(e) = endpoint.check_http()
         {
             problems.push(SpecError::at("url", e));
@@ -494,6 +520,19 @@ impl EndpointSpec {
                 problems.push(SpecError::at(field, e));
             }
         }
+        // Not judged: what is known, and what reads a setting at fault.
+        let mut at_fault = known.to_vec();
+        for field in problems.iter().filter_map(SpecError::field) {
+            at_fault.push(field);
+        }
+        problems.retain(|p| {
+            p.field.is_none_or(|field| {
+                !known.contains(&field)
+                    && !READS.iter().any(|(reader, read)| {
+                        *reader == field && read.iter().any(|f| at_fault.contains(f))
+                    })
+            })
+        });
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -743,11 +782,11 @@ mod tests {
             [
                 "url",
                 "allow_cidrs",
+                "tenant",
                 "rate_limit",
                 "template",
                 "retry",
                 "max_in_flight",
-                "tenant",
                 "headers"
             ]
             .map(Some)
@@ -761,6 +800,24 @@ mod tests {
         let cidr = spec(r#"{"name":"a","url":"http://10.1.2.3/","allow_cidrs":["10.1.0.0/33"]}"#);
         let fields: Vec<_> = cidr.problems().iter().map(SpecError::field).collect();
         assert_eq!(fields, [Some("allow_cidrs")]);
+
+        // Nor hub_signature without the secrets of secret_env.
+        let unsigned = spec(
+            r#"{"name":"a","url":"https://x.example","hub_signature":true,
+                "secret_env":"DESKHOOK_NO_SUCH_VAR"}"#,
+        );
+        let fields: Vec<_> = unsigned.problems().iter().map(SpecError::field).collect();
+        assert_eq!(fields, [Some("secret_env")]);
+        // Fields known to be at fault (a request's that did not read) are not judged,
+        // nor what reads them.
+        let burst = spec(r#"{"name":"a","url":"http://10.1.2.3/","rate_burst":5}"#);
+        let fields: Vec<_> = burst.problems().iter().map(SpecError::field).collect();
+        assert_eq!(fields, [Some("rate_burst"), Some("url")]);
+        assert!(
+            burst
+                .problems_besides(&["rate_limit", "allow_cidrs"])
+                .is_empty()
+        );
 
         let good = spec(r#"{"name":"a","url":"https://x.example","retry":"0s,1m"}"#);
         assert!(good.problems().is_empty());
