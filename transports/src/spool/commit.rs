@@ -210,6 +210,10 @@ pub(super) fn commit_logged(
                 Err(_) => break,
             }
         }
+        // The log is smaller now: the next time the spool is full, whether what is left of
+        // it could make the room is asked again (kept, the answer would have the rest of
+        // the log go whether or not that makes the room).
+        core.give_way_answer.forget();
     }
     let full = used >= core.settings.max_size;
     if full {
@@ -448,7 +452,7 @@ fn rows_of(conn: &Connection, lane: &Lane, except: &[i64]) -> rusqlite::Result<V
 
 /// Whether dropping the attempt log would bring a spool using `used` bytes under its
 /// limit: the log's size, summed from its rows (a scan: once in 10 s at most while the
-/// spool stays full, the answer kept meanwhile).
+/// spool stays full, the answer kept meanwhile unless the log gave way since).
 fn attempts_could_make_room(core: &Core, conn: &Connection, used: u64) -> bool {
     let now = unix_ms(SystemTime::now());
     let (at, could) = core.give_way_answer.load();

@@ -181,6 +181,11 @@ impl GiveWay {
         *lock(&self.0)
     }
 
+    /// Drops the answer: the next question is answered afresh.
+    pub(super) fn forget(&self) {
+        *lock(&self.0) = (0, false);
+    }
+
     pub(super) fn store(&self, at: i64, could: bool) {
         *lock(&self.0) = (at, could);
     }

@@ -490,7 +490,11 @@ async fn the_api_names_every_bad_field_of_a_request_at_once() {
     )
     .await;
     assert_eq!(fields_of(&refused.json()), ["name", "timeout"]);
-    assert!(refused.body.contains("endpoint '(unnamed)'"), "{}", refused.body);
+    assert!(
+        refused.body.contains("endpoint '(unnamed)'"),
+        "{}",
+        refused.body
+    );
 
     // An update's settings are checked by its save, every one at once too.
     let created = api(
