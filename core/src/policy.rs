@@ -348,7 +348,9 @@ pub enum OverflowPolicy {
     /// Drop the new event. The default: `emit` never waits.
     #[default]
     DropNewest,
-    /// Drop the oldest queued event to make room for the new one.
+    /// Drop the oldest queued event to make room for the new one. (The delivery engine
+    /// finds it with a heap of each ticket's first event, kept for endpoints of a sink with
+    /// this policy only: a push per event, a pop or two per drop.)
     DropOldest,
 }
 

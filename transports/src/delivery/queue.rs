@@ -96,6 +96,11 @@ pub(crate) struct Schedule {
     hurried: u64,
     /// Retries put back and not released yet.
     holding: usize,
+    /// Under drop-oldest ([`Schedule::track_oldest`]): the order and slot of each job that
+    /// became the first of its ticket's queue, smallest order first, so that the oldest
+    /// queued job is found without a look at every ticket. An entry whose slot's first job
+    /// is another is stale, and skipped.
+    heads: Option<BinaryHeap<Reverse<(u64, Slot)>>>,
     /// The size of `index` at which idle tickets are forgotten next.
     memory_limit: usize,
     queued: usize,
@@ -117,6 +122,7 @@ impl Default for Schedule {
             delayed_seq: 0,
             hurried: 0,
             holding: 0,
+            heads: None,
             memory_limit: SEQUENCE_MEMORY,
             queued: 0,
             in_flight: 0,
@@ -127,6 +133,44 @@ impl Default for Schedule {
 }
 
 impl Schedule {
+    /// Keeps the tickets' first jobs in order, for [`Schedule::pop_oldest`] (the
+    /// drop-oldest policy): a heap push each time a ticket's first job changes, where
+    /// otherwise each pop looks at every ticket.
+    pub(crate) fn track_oldest(&mut self) {
+        if self.heads.is_none() {
+            self.heads = Some(BinaryHeap::new());
+            self.rebuild_heads();
+        }
+    }
+
+    /// Notes the first job of `slot`'s queue, if it has one, when the oldest are tracked.
+    fn note_head(&mut self, slot: Slot) {
+        let Some(heads) = &mut self.heads else {
+            return;
+        };
+        let Some(first) = self.slots.get(slot).and_then(|q| q.jobs.front()) else {
+            return;
+        };
+        heads.push(Reverse((first.order, slot)));
+        // Stale entries go once they outnumber the tickets: a rebuild after as many pushes.
+        if heads.len() > 2 * self.slots.len() + 64 {
+            self.rebuild_heads();
+        }
+    }
+
+    /// The heap of first jobs made anew from the slots.
+    fn rebuild_heads(&mut self) {
+        if let Some(heads) = &mut self.heads {
+            heads.clear();
+            heads.extend(
+                self.slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(slot, q)| q.jobs.front().map(|j| Reverse((j.order, slot)))),
+            );
+        }
+    }
+
     /// Jobs held back behind a retry: of tickets whose first job waits for its next attempt.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn held_back(&self) -> usize {
@@ -219,11 +263,15 @@ impl Schedule {
         known.seq += 1;
         job.seq = known.seq;
         if Self::holds(&self.slots, known.slot, job.key()) {
-            let queue = &mut self.slots[known.slot];
+            let slot = known.slot;
+            let queue = &mut self.slots[slot];
             if matches!(queue.state, TicketState::Delayed(_)) {
                 self.held_back += 1;
             }
             queue.jobs.push_back(job);
+            if queue.jobs.len() == 1 {
+                self.note_head(slot);
+            }
             return;
         }
         // The ticket had no work: it takes a slot, due now or at `at`.
@@ -237,6 +285,7 @@ impl Schedule {
         let slot = Self::occupy(&mut self.slots, &mut self.free, job.key().clone(), state);
         known.slot = slot;
         self.slots[slot].jobs.push_back(job);
+        self.note_head(slot);
         match at {
             None => self.ready.push_back(slot),
             Some(at) => {
@@ -322,6 +371,7 @@ impl Schedule {
             queue.state = TicketState::InFlight;
             self.queued -= 1;
             self.in_flight += 1;
+            self.note_head(slot);
             // A slot past `u32` (four billion tickets with work) is found by key instead.
             job.slot = u32::try_from(slot).unwrap_or(u32::MAX);
             return Some(job);
@@ -411,6 +461,7 @@ impl Schedule {
         queue.state = TicketState::Delayed(n);
         self.held_back += queue.jobs.len();
         self.holding += 1;
+        self.note_head(slot);
         HeldRetry { at, n, slot }
     }
 
@@ -432,15 +483,26 @@ impl Schedule {
     }
 
     /// Removes the oldest queued job (smallest `order`) to make room under the drop-oldest
-    /// policy. Jobs in flight are not in the queues and are never taken.
+    /// policy. Jobs in flight are not in the queues and are never taken. Its cost: with
+    /// [`track_oldest`](Schedule::track_oldest), a few heap pops; without, a look at every
+    /// ticket with work.
     pub(crate) fn pop_oldest(&mut self) -> Option<Job> {
-        let slot = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, q)| q.jobs.front().map(|job| (job.order, slot)))
-            .min_by_key(|(order, _)| *order)
-            .map(|(_, slot)| slot)?;
+        let slot = match &mut self.heads {
+            Some(heads) => loop {
+                let Reverse((order, slot)) = heads.pop()?;
+                let first = self.slots.get(slot).and_then(|q| q.jobs.front());
+                if first.is_some_and(|job| job.order == order) {
+                    break slot;
+                }
+            },
+            None => self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, q)| q.jobs.front().map(|job| (job.order, slot)))
+                .min_by_key(|(order, _)| *order)
+                .map(|(_, slot)| slot)?,
+        };
         let queue = &mut self.slots[slot];
         let job = queue.jobs.pop_front()?;
         let delayed = matches!(queue.state, TicketState::Delayed(_));
@@ -458,6 +520,7 @@ impl Schedule {
             self.ready.push_back(slot);
         }
         self.queued -= 1;
+        self.note_head(slot);
         Some(job)
     }
 
@@ -495,6 +558,9 @@ impl Schedule {
                     // A job in flight finishes (and frees the slot if nothing is left).
                     TicketState::Ready | TicketState::InFlight | TicketState::Free => {}
                 }
+                if head_withdrawn {
+                    self.note_head(slot);
+                }
             }
             slot += 1;
         }
@@ -515,6 +581,7 @@ impl Schedule {
         }
         self.ready.clear();
         self.delayed.clear();
+        self.rebuild_heads();
         self.queued = 0;
         self.held_back = 0;
         jobs.sort_by_key(|job| job.order);
@@ -568,6 +635,7 @@ impl Schedule {
             self.free = (0..KEPT_SLOTS).collect();
             self.ready.clear();
             self.delayed.clear();
+            self.rebuild_heads();
         }
     }
 }

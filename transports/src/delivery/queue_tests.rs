@@ -196,6 +196,35 @@ fn a_retry_held_while_the_schedule_is_hurried_is_due_at_its_release() {
 }
 
 #[test]
+fn the_oldest_are_tracked_in_memory_bounded_by_the_tickets() {
+    let now = Instant::now();
+    let mut s = Schedule::default();
+    s.track_oldest();
+    // Many jobs through a few tickets, none dropped: stale entries do not pile up.
+    for order in 0..10_000 {
+        s.push(job(&format!("T{}", order % 4), order));
+        let taken = s.take(now).unwrap();
+        s.done(&taken);
+    }
+    let heads = s.heads.as_ref().map_or(0, BinaryHeap::len);
+    assert!(heads <= 2 * s.slots.len() + 64, "{heads} entries");
+    // And the oldest is still the one dropped.
+    s.push(job("A", 20_000));
+    s.push(job("B", 20_001));
+    let a = s.take(now).unwrap();
+    s.push(job("A", 20_002));
+    s.retry_at(a, now);
+    assert_eq!(
+        s.pop_oldest().unwrap().order,
+        20_000,
+        "the retry is the oldest"
+    );
+    assert_eq!(s.pop_oldest().unwrap().order, 20_001);
+    assert_eq!(s.pop_oldest().unwrap().order, 20_002);
+    assert!(s.pop_oldest().is_none());
+}
+
+#[test]
 fn a_job_pushed_for_later_waits_and_holds_its_ticket() {
     let now = Instant::now();
     let later = now + Duration::from_millis(50);
@@ -494,12 +523,16 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     ]
 }
 
-/// Runs `ops` on a schedule and on the model, checking every answer and count.
-fn agrees_with_the_model(ops: &[Op]) -> Result<(), String> {
+/// Runs `ops` on a schedule (keeping its oldest jobs in order when `track`) and on the
+/// model, checking every answer and count.
+fn agrees_with_the_model(ops: &[Op], track: bool) -> Result<(), String> {
     let start = Instant::now();
     let at = |ms: u64| start + Duration::from_millis(ms);
     let mut clock = 0u64;
     let mut s = Schedule::default();
+    if track {
+        s.track_oldest();
+    }
     let mut m = model::Model::default();
     let mut taken: Vec<Job> = Vec::new();
     let mut seqs: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
@@ -687,8 +720,11 @@ proptest::proptest! {
 
     #[test]
     fn the_schedule_agrees_with_its_model(ops in proptest::collection::vec(op(), 1..200)) {
-        if let Err(message) = agrees_with_the_model(&ops) {
-            return Err(proptest::test_runner::TestCaseError::fail(message));
+        for track in [false, true] {
+            if let Err(message) = agrees_with_the_model(&ops, track) {
+                let message = format!("tracking the oldest: {track}: {message}");
+                return Err(proptest::test_runner::TestCaseError::fail(message));
+            }
         }
     }
 }

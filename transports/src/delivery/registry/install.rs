@@ -64,10 +64,15 @@ impl Engine {
             let waiting = rows.committed().1;
             let lane = Arc::new(Lane::new(Arc::clone(&route), rows));
             let paused = matches!(mode, Install::Start { paused: true });
-            if paused {
+            {
                 let mut st = super::super::lock(&lane.state);
-                st.paused = true;
-                lane.update_held(&st);
+                if paused {
+                    st.paused = true;
+                    lane.update_held(&st);
+                }
+                if self.config().overflow == deskhook::policy::OverflowPolicy::DropOldest {
+                    st.schedule.track_oldest();
+                }
             }
             let tenant = route.endpoint.tenant.clone();
             {
