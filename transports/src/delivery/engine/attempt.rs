@@ -366,6 +366,12 @@ impl Engine {
             }
         };
         let jitter = jitter_unit(job.event.id, job.attempts.saturating_add(1));
+        // Before the lock: dropped after it, also while unwinding (its release locks).
+        let mut held = HeldGuard {
+            engine: self,
+            lane,
+            held: None,
+        };
         #[cfg(test)]
         super::tests::before_settle_lock();
         let mut st = lock(&lane.state);
@@ -414,11 +420,6 @@ impl Engine {
         let (event, attempts, seq) = (job.event.clone(), job.attempts, job.seq);
         let (status, error) = (job.last_status, job.last_error.clone());
         let mut next_attempt = None;
-        let mut held = HeldGuard {
-            engine: self,
-            lane,
-            held: None,
-        };
         let mut dead = None;
         let mut delivered = None;
         let mut released = None;

@@ -319,7 +319,9 @@ impl std::error::Error for SpecError {
 }
 
 /// Settings whose check reads other settings, besides the URL's address check: not judged
-/// while one of those is at fault.
+/// while one of those is unread (known to be at fault, or `secret_env` whose variable
+/// could not be read). One read but refused is no reason: `hub_signature` beside a
+/// `whpk_` key in `secrets` is a problem of its own.
 const READS: [(&str, &[&str]); 6] = [
     ("rate_burst", &["rate_limit"]),
     // A template is tried on a sample event, with its variables.
@@ -381,6 +383,8 @@ impl EndpointSpec {
     /// (see [`problems_besides`](EndpointSpec::problems_besides)).
     fn checked(&self, known: &[&str]) -> Result<Endpoint, Vec<SpecError>> {
         let mut problems = Vec::new();
+        // Settings whose values are not there to be read (see `READS`).
+        let mut unread = known.to_vec();
         let invalid = |field: &'static str, message: String| {
             SpecError::at(
                 field,
@@ -422,7 +426,10 @@ impl EndpointSpec {
                         endpoint = endpoint.secret(secret);
                     }
                 }
-                Err(message) => problems.push(invalid("secret_env", message)),
+                Err(message) => {
+                    problems.push(invalid("secret_env", message));
+                    unread.push("secret_env");
+                }
             }
         }
         for (name, value) in self.headers.iter().flatten() {
@@ -520,16 +527,12 @@ impl EndpointSpec {
                 problems.push(SpecError::at(field, e));
             }
         }
-        // Not judged: what is known, and what reads a setting at fault.
-        let mut at_fault = known.to_vec();
-        for field in problems.iter().filter_map(SpecError::field) {
-            at_fault.push(field);
-        }
+        // Not judged: what is known, and what reads a setting unread.
         problems.retain(|p| {
             p.field.is_none_or(|field| {
                 !known.contains(&field)
                     && !READS.iter().any(|(reader, read)| {
-                        *reader == field && read.iter().any(|f| at_fault.contains(f))
+                        *reader == field && read.iter().any(|f| unread.contains(f))
                     })
             })
         });
@@ -808,6 +811,14 @@ mod tests {
         );
         let fields: Vec<_> = unsigned.problems().iter().map(SpecError::field).collect();
         assert_eq!(fields, [Some("secret_env")]);
+        // But beside a key that reads and cannot sign, it is a problem of its own, and the
+        // first, as it always was.
+        let public = spec(
+            r#"{"name":"a","url":"https://x.example","hub_signature":true,
+                "secrets":["whpk_9huTx0ehoQItaSCBrSttb6cf2qXBbUhz4kXrv+6yIBk="]}"#,
+        );
+        let fields: Vec<_> = public.problems().iter().map(SpecError::field).collect();
+        assert_eq!(fields, [Some("hub_signature"), Some("secrets")]);
         // Fields known to be at fault (a request's that did not read) are not judged,
         // nor what reads them.
         let burst = spec(r#"{"name":"a","url":"http://10.1.2.3/","rate_burst":5}"#);
