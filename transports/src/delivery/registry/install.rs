@@ -70,7 +70,10 @@ impl Engine {
                     st.paused = true;
                     lane.update_held(&st);
                 }
-                if self.config().overflow == deskhook::policy::OverflowPolicy::DropOldest {
+                // Only the queue in memory drops its oldest (a spool refuses when full).
+                if self.config().overflow == deskhook::policy::OverflowPolicy::DropOldest
+                    && !self.backlog().durable()
+                {
                     st.schedule.track_oldest();
                 }
             }
