@@ -107,6 +107,40 @@ fn attempt(engine: &Arc<Engine>) -> Attempt {
     }
 }
 
+/// The next attempt, once it is due (waiting for its instant).
+fn due_attempt(engine: &Arc<Engine>) -> Attempt {
+    loop {
+        match engine.next_attempt() {
+            Next::Attempt(attempt) => return attempt,
+            Next::Wait(Some(at)) => {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
+            other => panic!("an attempt is due, the engine said {other:?}"),
+        }
+    }
+}
+
+/// An observer that holds the thread of each attempt `holds` picks until the test sends on
+/// the returned sender, and says on the receiver that it got there.
+fn holding_observer(
+    holds: impl Fn(&AttemptRecord<'_>) -> bool + Send + Sync + 'static,
+) -> (
+    impl crate::delivery::Observer + 'static,
+    mpsc::Receiver<()>,
+    mpsc::Sender<()>,
+) {
+    let (reached_tx, reached) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let go_rx = Mutex::new(go_rx);
+    let observer = move |record: &AttemptRecord<'_>| {
+        if holds(record) {
+            reached_tx.send(()).expect("the test waits");
+            lock(&go_rx).recv().expect("the test says when");
+        }
+    };
+    (observer, reached, go)
+}
+
 fn status(status: u16) -> Result<Response, crate::delivery::AttemptError> {
     Ok(Response {
         status,
@@ -172,15 +206,7 @@ fn a_retry_due_at_once_waits_until_the_attempt_before_it_is_logged_and_observed(
     // The first retry is due at once. Were it handed out while the failed attempt's thread
     // is still logging it, its own record could come first in the attempt log and to the
     // observer. The observer here holds attempt 1's thread while the test looks for work.
-    let (reached_tx, reached) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let go_rx = Mutex::new(go_rx);
-    let observer = move |record: &AttemptRecord<'_>| {
-        if record.attempt == 1 {
-            reached_tx.send(()).expect("the test waits");
-            lock(&go_rx).recv().expect("the test says when");
-        }
-    };
+    let (observer, reached, go) = holding_observer(|record| record.attempt == 1);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let builder = SinkBuilder::new().observer(observer);
     let engine = engine_of(builder, vec![endpoint("crm", Duration::ZERO)], 8, &dir);
@@ -208,15 +234,7 @@ fn a_retry_due_at_once_waits_until_the_attempt_before_it_is_logged_and_observed(
     settling.join().expect("attempt 1 is settled");
 
     // Now it goes: the lane's timer is due at once.
-    let second = loop {
-        match engine.next_attempt() {
-            Next::Attempt(attempt) => break attempt,
-            Next::Wait(Some(at)) => {
-                std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            }
-            other => panic!("the retry is due, the engine said {other:?}"),
-        }
-    };
+    let second = due_attempt(&engine);
     assert_eq!((&*second.job().event.key, second.job().attempts), ("A", 2));
     second.finish(status(204), Duration::ZERO);
     let logged = engine
@@ -236,15 +254,7 @@ fn a_lane_whose_retry_is_held_for_its_log_is_not_idle_for_a_flush() {
     // B waits an hour for its second retry; A's retry, due at once, is held while A's
     // attempt is observed. A flush looking then must not find the lane idle past its
     // deadline (B's hour): A is due.
-    let (reached_tx, reached) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let go_rx = Mutex::new(go_rx);
-    let observer = move |record: &AttemptRecord<'_>| {
-        if record.ticket == "A" {
-            reached_tx.send(()).expect("the test waits");
-            lock(&go_rx).recv().expect("the test says when");
-        }
-    };
+    let (observer, reached, go) = holding_observer(|record| record.ticket == "A");
     let schedule = "0s,0s,3600s"
         .parse::<deskhook::policy::RetrySchedule>()
         .expect("a schedule")
@@ -259,15 +269,7 @@ fn a_lane_whose_retry_is_held_for_its_log_is_not_idle_for_a_flush() {
     let (b, a) = (attempt(&engine), attempt(&engine));
     assert_eq!((&*b.job().event.key, &*a.job().event.key), ("B", "A"));
     b.finish(status(503), Duration::ZERO);
-    let b = loop {
-        match engine.next_attempt() {
-            Next::Attempt(again) => break again,
-            Next::Wait(Some(at)) => {
-                std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            }
-            other => panic!("B's first retry is due, the engine said {other:?}"),
-        }
-    };
+    let b = due_attempt(&engine);
     assert_eq!((&*b.job().event.key, b.job().attempts), ("B", 2));
     b.finish(status(503), Duration::ZERO);
 
