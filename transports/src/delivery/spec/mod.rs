@@ -385,6 +385,58 @@ impl EndpointSpec {
         let mut problems = Vec::new();
         // Settings whose values are not there to be read (see `READS`).
         let mut unread = known.to_vec();
+        let endpoint = match Endpoint::new(&self.name, &self.url) {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                problems.push(SpecError::at("url", e));
+                unread.push("url");
+                // The other settings are checked on an endpoint with a URL that reads.
+                match Endpoint::new(&self.name, "https://endpoint.invalid/") {
+                    Ok(endpoint) => endpoint,
+                    Err(e) => {
+                        problems.push(SpecError::whole(e));
+                        return Err(problems);
+                    }
+                }
+            }
+        };
+        let mut endpoint = self.with_settings(endpoint, &mut problems, &mut unread);
+        // The address check reads the networks allowed and whether only https is.
+        let guarded = ["url", "allow_cidrs", "allow_private", "https_only"];
+        if !guarded.iter().any(|f| unread.contains(f))
+            && let Err(e) = endpoint.check_http()
+        {
+            problems.push(SpecError::at("url", e));
+        }
+        for (field, e) in endpoint.problems() {
+            if !problems.iter().any(|p| p.field == Some(field)) {
+                problems.push(SpecError::at(field, e));
+            }
+        }
+        // Not judged: what is known, and what reads a setting unread.
+        problems.retain(|p| {
+            p.field.is_none_or(|field| {
+                !known.contains(&field)
+                    && !READS.iter().any(|(reader, read)| {
+                        *reader == field && read.iter().any(|f| unread.contains(f))
+                    })
+            })
+        });
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        endpoint.spec = Some(std::sync::Arc::new(self.clone()));
+        Ok(endpoint)
+    }
+
+    /// `endpoint` with these settings, but the URL's, each that cannot be had added to
+    /// `problems` (and to `unread` when its value is not there for others to read).
+    fn with_settings(
+        &self,
+        endpoint: Endpoint,
+        problems: &mut Vec<SpecError>,
+        unread: &mut Vec<&str>,
+    ) -> Endpoint {
         let invalid = |field: &'static str, message: String| {
             SpecError::at(
                 field,
@@ -393,20 +445,6 @@ impl EndpointSpec {
                     message,
                 },
             )
-        };
-        let (endpoint, url_read) = match Endpoint::new(&self.name, &self.url) {
-            Ok(endpoint) => (endpoint, true),
-            Err(e) => {
-                problems.push(SpecError::at("url", e));
-                // The other settings are checked on an endpoint with a URL that reads.
-                match Endpoint::new(&self.name, "https://endpoint.invalid/") {
-                    Ok(endpoint) => (endpoint, false),
-                    Err(e) => {
-                        problems.push(SpecError::whole(e));
-                        return Err(problems);
-                    }
-                }
-            }
         };
         let mut endpoint = endpoint
             .actions(self.actions.unwrap_or_else(EventTypeSet::all))
@@ -444,7 +482,6 @@ impl EndpointSpec {
         if let Some(retry) = &self.retry {
             endpoint = endpoint.retry(retry.clone());
         }
-        let mut cidrs_read = true;
         for cidr in &self.allow_cidrs {
             match cidr.parse::<ipnet::IpNet>() {
                 Ok(net) => endpoint = endpoint.allow_cidr(net),
@@ -456,7 +493,7 @@ impl EndpointSpec {
                              \"fd00::/8\""
                         ),
                     ));
-                    cidrs_read = false;
+                    unread.push("allow_cidrs");
                     break;
                 }
             }
@@ -470,26 +507,8 @@ impl EndpointSpec {
                 Err(e) => problems.push(invalid("tenant", e.to_string())),
             }
         }
-        match (&self.rate_limit, self.rate_burst) {
-            (Some(text), burst) => match text.parse::<RateLimit>() {
-                Ok(mut limit) => {
-                    if let Some(burst) = burst {
-                        match limit.with_burst(burst) {
-                            Ok(with) => limit = with,
-                            Err(e) => problems.push(SpecError::at("rate_burst", e)),
-                        }
-                    }
-                    endpoint = endpoint.rate_limit_with(limit);
-                }
-                Err(e) => problems.push(SpecError::at("rate_limit", e)),
-            },
-            (None, Some(_)) => problems.push(invalid(
-                "rate_burst",
-                "rate_burst applies only with rate_limit; set that too (such as \"50/s\"), or \
-                 remove rate_burst"
-                    .into(),
-            )),
-            (None, None) => {}
+        if let Some(limit) = self.rate_limit(problems) {
+            endpoint = endpoint.rate_limit_with(limit);
         }
         if let Some(file) = &self.ca_file {
             let read = std::fs::read(file).map_err(|e| {
@@ -513,34 +532,41 @@ impl EndpointSpec {
             Ok(None) => {}
             Err(problem) => problems.push(problem),
         }
-        // The address check reads the networks allowed and whether only https is.
-        let guarded = ["url", "allow_cidrs", "allow_private", "https_only"];
-        if url_read
-            && cidrs_read
-            && !guarded.iter().any(|f| known.contains(f))
-            && let Err(e) = endpoint.check_http()
-        {
-            problems.push(SpecError::at("url", e));
-        }
-        for (field, e) in endpoint.problems() {
-            if !problems.iter().any(|p| p.field == Some(field)) {
-                problems.push(SpecError::at(field, e));
+        endpoint
+    }
+
+    /// The rate limit of `rate_limit` and `rate_burst`, if set and sound; else what is wrong
+    /// added to `problems`.
+    fn rate_limit(&self, problems: &mut Vec<SpecError>) -> Option<RateLimit> {
+        match (&self.rate_limit, self.rate_burst) {
+            (Some(text), burst) => match text.parse::<RateLimit>() {
+                Ok(limit) => match burst.map(|burst| limit.with_burst(burst)) {
+                    None => Some(limit),
+                    Some(Ok(with)) => Some(with),
+                    Some(Err(e)) => {
+                        problems.push(SpecError::at("rate_burst", e));
+                        Some(limit)
+                    }
+                },
+                Err(e) => {
+                    problems.push(SpecError::at("rate_limit", e));
+                    None
+                }
+            },
+            (None, Some(_)) => {
+                problems.push(SpecError::at(
+                    "rate_burst",
+                    Error::InvalidEndpoint {
+                        name: self.name.clone(),
+                        message: "rate_burst applies only with rate_limit; set that too (such \
+                                  as \"50/s\"), or remove rate_burst"
+                            .into(),
+                    },
+                ));
+                None
             }
+            (None, None) => None,
         }
-        // Not judged: what is known, and what reads a setting unread.
-        problems.retain(|p| {
-            p.field.is_none_or(|field| {
-                !known.contains(&field)
-                    && !READS.iter().any(|(reader, read)| {
-                        *reader == field && read.iter().any(|f| unread.contains(f))
-                    })
-            })
-        });
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        endpoint.spec = Some(std::sync::Arc::new(self.clone()));
-        Ok(endpoint)
     }
 
     /// The secrets in the environment variable `var` (`secret_env`), or what is wrong.
