@@ -84,6 +84,10 @@
 //! - A retry due at once (the default schedule's first) is handed to a worker only once the
 //!   attempt before it is in the attempt log and has been observed: its record can no
 //!   longer come first, as `Observer` promises.
+//! - Under `overflow = "drop-oldest"`, the oldest queued event of a full endpoint is found
+//!   through a heap of its tickets' first events rather than a look at every ticket.
+//! - A full spool whose attempt log gave way asks afresh whether the rest of the log could
+//!   make room, rather than drop it on the strength of an answer up to 10 s old.
 //! - The sink's own delivery threads (`[delivery] worker_nice` above 0, the default) run
 //!   under `SCHED_BATCH` as well as at a lower nice value (Linux): woken by an answer, they
 //!   no longer preempt the thread that emits. They keep their share of the processor.

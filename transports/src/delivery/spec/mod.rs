@@ -507,7 +507,7 @@ impl EndpointSpec {
                 Err(e) => problems.push(invalid("tenant", e.to_string())),
             }
         }
-        if let Some(limit) = self.rate_limit(problems) {
+        if let Some(limit) = self.rate(problems) {
             endpoint = endpoint.rate_limit_with(limit);
         }
         if let Some(file) = &self.ca_file {
@@ -537,7 +537,7 @@ impl EndpointSpec {
 
     /// The rate limit of `rate_limit` and `rate_burst`, if set and sound; else what is wrong
     /// added to `problems`.
-    fn rate_limit(&self, problems: &mut Vec<SpecError>) -> Option<RateLimit> {
+    fn rate(&self, problems: &mut Vec<SpecError>) -> Option<RateLimit> {
         match (&self.rate_limit, self.rate_burst) {
             (Some(text), burst) => match text.parse::<RateLimit>() {
                 Ok(limit) => match burst.map(|burst| limit.with_burst(burst)) {
