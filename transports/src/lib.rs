@@ -76,6 +76,11 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - A kept connection whose answer had a head over 8 KiB no longer panics at its next
+//!   request (both HTTP transports; the request had gone out, so it was sent again): the
+//!   connection reads from its new buffer's start.
+//! - An answer head written loosely (a header folded over lines, a space before a colon, a
+//!   line that is no header) is read for its status rather than failed and retried.
 //! - `EndpointSpec::problems` lists every setting `to_endpoint` refuses, at once, and the
 //!   `SpecError` of `to_endpoint` (and of the registry's `add_spec` and updates) carries
 //!   the others (`SpecError::others`): the console's form, the admin API (`errors` in the

@@ -44,6 +44,12 @@ enum Manner {
     AnswersChunked,
     /// Sends `100 Continue` (unasked), then answers 204, and keeps the connection.
     ContinuesFirst,
+    /// Answers 204 with a head longer than the sender's first buffer (a large cookie or
+    /// security policy header), and keeps the connection.
+    AnswersLongHead,
+    /// Answers 200 with a header folded over two lines, a space before a colon and a line
+    /// that is no header (as old servers do), and keeps the connection.
+    AnswersLoosely,
     /// Reads each request whole, then closes its connection without an answer (a receiver
     /// whose worker dies).
     NeverAnswers,
@@ -178,6 +184,14 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
             Manner::ContinuesFirst => {
                 b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n".to_vec()
             }
+            Manner::AnswersLoosely => b"HTTP/1.1 200 OK\r\nX-Note: one\r\n two\r\n\
+                Server : old\r\nnot a header\r\nContent-Length: 2\r\n\r\nok"
+                .to_vec(),
+            Manner::AnswersLongHead => format!(
+                "HTTP/1.1 204 No Content\r\nContent-Security-Policy: {}\r\n\r\n",
+                "default-src 'self'; ".repeat(1000)
+            )
+            .into_bytes(),
             Manner::AnswersHuge => {
                 let size = 4 * RESPONSE_READ_LIMIT as usize;
                 let mut answer =
@@ -311,7 +325,11 @@ fn every_event_arrives(t: Transport, manner: Manner) {
         | Manner::NeverAnswers
         | Manner::CutsItsSecondAnswer => {}
         // Kept: far fewer connections than requests.
-        Manner::AnswersEarly | Manner::AnswersChunked | Manner::ContinuesFirst => {
+        Manner::AnswersEarly
+        | Manner::AnswersChunked
+        | Manner::ContinuesFirst
+        | Manner::AnswersLongHead
+        | Manner::AnswersLoosely => {
             assert!(
                 connections < EVENTS,
                 "{manner:?}: {connections} connections"
@@ -346,6 +364,18 @@ fn a_chunked_answer_is_read_and_its_connection_kept(t: Transport) {
 
 fn an_interim_answer_is_skipped_for_the_final_one(t: Transport) {
     every_event_arrives(t, Manner::ContinuesFirst);
+}
+
+/// A head of 20 KB grows the connection's buffer; the connection, kept, carries the next
+/// requests.
+fn a_long_answer_head_leaves_its_connection_usable(t: Transport) {
+    every_event_arrives(t, Manner::AnswersLongHead);
+}
+
+/// An answer whose head an old server wrote loosely is read for its status, not taken for
+/// a failure (which would send the delivered event again).
+fn a_loosely_written_answer_counts(t: Transport) {
+    every_event_arrives(t, Manner::AnswersLoosely);
 }
 
 /// A receiver that sends its status at once and its body too slowly: the status is the
@@ -473,4 +503,6 @@ for_both_transports!(
     a_receiver_answering_more_than_the_read_limit_gets_every_event,
     a_chunked_answer_is_read_and_its_connection_kept,
     an_interim_answer_is_skipped_for_the_final_one,
+    a_long_answer_head_leaves_its_connection_usable,
+    a_loosely_written_answer_counts,
 );

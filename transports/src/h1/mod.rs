@@ -15,6 +15,9 @@
 //!
 //! What it keeps from hyper's behaviour, each covered by the transports' tests:
 //! - an interim `1xx` answer is skipped; `101` is refused (no upgrade was asked for);
+//! - a head written loosely is read as browsers and curl read it, where hyper refuses it: a
+//!   header folded over lines, a space before a header's colon, a line that is no header
+//!   (skipped), so that the status of an answer to a delivered event counts;
 //! - a body framed by `Content-Length`, `chunked`, or the connection's end;
 //! - a refusal (`4xx` but `408`, `5xx`) that comes while the body is still being written (a
 //!   receiver refusing it early) is read and is the answer; that connection is not kept. An
@@ -234,8 +237,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         let keep = complete && head.keep && self.start == self.end;
         if keep && self.buf.len() > BUF_START {
             // A long head grew the buffer: a kept connection holds no more than it started
-            // with.
+            // with, and reads the next answer from its start (the places in the old buffer
+            // may lie past the new one's end).
             self.buf = vec![0; BUF_START];
+            self.start = 0;
+            self.end = 0;
+            self.checked = 0;
         }
         keep
     }
@@ -382,7 +389,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             let mut headers =
                 [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
             let mut answer = httparse::Response::new(&mut []);
-            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            // As browsers and curl read an answer: a header folded over lines (obs-fold), a
+            // space before a header's colon, and a header line that is not one (skipped) do
+            // not make an answer that came unread, so that its status counts (refused, a
+            // delivered event would be sent again and end in the dead letters). A framing
+            // header that does not read is skipped with the rest: the body is then read to
+            // the connection's close, and the connection not kept.
+            let mut config = httparse::ParserConfig::default();
+            config
+                .allow_obsolete_multiline_headers_in_responses(true)
+                .allow_spaces_after_header_name_in_responses(true)
+                .ignore_invalid_headers_in_responses(true);
+            let parsed = config.parse_response_with_uninit_headers(
                 &mut answer,
                 &self.buf[self.start..self.end],
                 &mut headers,
