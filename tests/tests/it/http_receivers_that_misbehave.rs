@@ -36,6 +36,8 @@ enum Manner {
     AnswersEarly,
     /// Answers 200 with a body four times the read limit, and keeps the connection.
     AnswersHuge,
+    /// The same body in one chunk.
+    AnswersHugeChunk,
     /// Answers 200 at once, with the first bytes of its body, and never the rest (until the
     /// sender gives up on the connection).
     TricklesBody,
@@ -199,6 +201,15 @@ fn serve(stream: TcpStream, manner: Manner, seen: &Mutex<HashMap<String, usize>>
                 answer.resize(answer.len() + size, b'x');
                 answer
             }
+            Manner::AnswersHugeChunk => {
+                let size = 4 * RESPONSE_READ_LIMIT as usize;
+                let mut answer =
+                    format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{size:x}\r\n")
+                        .into_bytes();
+                answer.resize(answer.len() + size, b'x');
+                answer.extend_from_slice(b"\r\n0\r\n\r\n");
+                answer
+            }
         };
         // Recorded before the answer goes out: once the sender has its answer, the test may
         // look at what the receiver saw.
@@ -319,11 +330,16 @@ fn every_event_arrives(t: Transport, manner: Manner) {
                 "{manner:?}: {connections} connections"
             );
         }
-        // A response body left unread ends its connection; no answer, no delivery.
-        Manner::AnswersHuge
-        | Manner::TricklesBody
-        | Manner::NeverAnswers
-        | Manner::CutsItsSecondAnswer => {}
+        // A response body left unread ends its connection; no answer, no delivery. The
+        // start of one too long is shown.
+        Manner::AnswersHuge | Manner::AnswersHugeChunk => {
+            assert_eq!(
+                snippets.load(Ordering::SeqCst),
+                RESPONSE_SNIPPET_BYTES,
+                "{manner:?}"
+            );
+        }
+        Manner::TricklesBody | Manner::NeverAnswers | Manner::CutsItsSecondAnswer => {}
         // Kept: far fewer connections than requests.
         Manner::AnswersEarly
         | Manner::AnswersChunked
@@ -356,6 +372,10 @@ fn a_receiver_that_answers_before_reading_the_body_gets_every_event(t: Transport
 
 fn a_receiver_answering_more_than_the_read_limit_gets_every_event(t: Transport) {
     every_event_arrives(t, Manner::AnswersHuge);
+}
+
+fn a_chunk_longer_than_the_read_limit_shows_its_start(t: Transport) {
+    every_event_arrives(t, Manner::AnswersHugeChunk);
 }
 
 fn a_chunked_answer_is_read_and_its_connection_kept(t: Transport) {
@@ -505,4 +525,5 @@ for_both_transports!(
     an_interim_answer_is_skipped_for_the_final_one,
     a_long_answer_head_leaves_its_connection_usable,
     a_loosely_written_answer_counts,
+    a_chunk_longer_than_the_read_limit_shows_its_start,
 );

@@ -496,6 +496,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 return self.skip_trailers(framing).await;
             }
             let Some(rest) = left.checked_sub(size) else {
+                // Past the limit: what the limit allows of this chunk is read (the snippet's
+                // start), and the connection is not kept.
+                self.read_exactly(left, snippet).await;
                 return false;
             };
             left = rest;
