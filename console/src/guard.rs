@@ -147,6 +147,43 @@ const MAX_LOGIN_FORM: usize = 16 * 1024;
 struct Auth {
     token: String,
     sessions: Sessions,
+    /// Wrong tokens typed at `/login` lately (see [`Failures`]).
+    failures: Failures,
+}
+
+/// Wrong tokens typed at `/login`: past [`MAX_FAILURES`] in a [`FAILURE_WINDOW`], every
+/// login waits for the window's end, the right token too (a guesser learns nothing from
+/// the answers meanwhile). Held for the whole console, not per address: behind a proxy
+/// every browser has the proxy's. A guesser can keep the person who has the token out for
+/// as long as it guesses; the token itself (16 characters at least, with `deskhook serve`)
+/// stays out of reach.
+#[derive(Debug, Default)]
+struct Failures(Mutex<(Option<Instant>, u32)>);
+
+/// Wrong tokens let through in a [`FAILURE_WINDOW`].
+const MAX_FAILURES: u32 = 20;
+
+/// How long the count of wrong tokens lasts.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+impl Failures {
+    /// How long logins must wait at `now`, if they must.
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        let (since, count) = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let ends = since?.checked_add(FAILURE_WINDOW)?;
+        (count >= MAX_FAILURES && now < ends).then(|| ends - now)
+    }
+
+    /// Counts a wrong token typed at `now`.
+    fn count(&self, now: Instant) {
+        let mut failures = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.0 {
+            Some(since) if now.saturating_duration_since(since) < FAILURE_WINDOW => {
+                failures.1 = failures.1.saturating_add(1);
+            }
+            _ => *failures = (Some(now), 1),
+        }
+    }
 }
 
 // Not derived: the token is the console's key.
@@ -155,6 +192,7 @@ impl std::fmt::Debug for Auth {
         f.debug_struct("Auth")
             .field("token", &"<set>")
             .field("sessions", &self.sessions)
+            .field("failures", &self.failures)
             .finish()
     }
 }
@@ -169,6 +207,7 @@ pub(crate) fn wrap(inner: Router, token: Option<String>) -> Router {
             let auth = Arc::new(Auth {
                 token,
                 sessions: Sessions::default(),
+                failures: Failures::default(),
             });
             let login = Router::new()
                 .route("/login", get(login_page).post(log_in))
@@ -200,11 +239,16 @@ async fn same_site_only(request: Request, next: Next) -> Response {
     // `same-site` is not enough: a sibling subdomain (a tenant's page) is same-site, gets the
     // SameSite cookies and can set a parent-domain CSRF cookie; it must show an Origin of
     // this host like any other request.
+    // Over HTTPS (as the TLS proxy says), a page served over plain HTTP on the same host
+    // is another origin: whoever can write into such traffic could post from it.
+    let https = header_text(headers, "x-forwarded-proto").is_some_and(|p| p == "https");
     let foreign = |origin: &str| {
         let ours = |name: &str| {
             header_text(headers, name).is_some_and(|host| origin_host(origin) == Some(host))
         };
-        origin == "null" || !(ours(header::HOST.as_str()) || ours("x-forwarded-host"))
+        origin == "null"
+            || (https && !origin.starts_with("https://"))
+            || !(ours(header::HOST.as_str()) || ours("x-forwarded-host"))
     };
     let origin = header_text(headers, header::ORIGIN.as_str());
     let cross_site = match header_text(headers, "sec-fetch-site") {
@@ -249,6 +293,15 @@ fn origin_host(origin: &str) -> Option<&str> {
     origin.split_once("://").map(|(_, host)| host)
 }
 
+/// `"; Secure"` for a cookie set in answer to a request that came over HTTPS (through the
+/// TLS proxy `deskhook serve` asks for: `X-Forwarded-Proto`, or an `https` Origin), so that
+/// it never travels in the clear, nor is replaced by one set over plain HTTP.
+fn secure_if_https(headers: &HeaderMap) -> &'static str {
+    let https = header_text(headers, "x-forwarded-proto").is_some_and(|p| p == "https")
+        || header_text(headers, header::ORIGIN.as_str()).is_some_and(|o| o.starts_with("https://"));
+    if https { "; Secure" } else { "" }
+}
+
 /// Makes sure the browser has a CSRF cookie, and gives the handlers its token.
 async fn csrf_cookie(mut request: Request, next: Next) -> Response {
     let known = cookie(request.headers(), CSRF_COOKIE)
@@ -267,12 +320,13 @@ async fn csrf_cookie(mut request: Request, next: Next) -> Response {
     } else {
         base.0.clone()
     };
+    let secure = secure_if_https(request.headers());
     request.extensions_mut().insert(CsrfToken(token.clone()));
     request.extensions_mut().insert(base);
     let mut response = next.run(request).await;
     if fresh
         && let Ok(value) = HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict"
+            "{CSRF_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict{secure}"
         ))
     {
         response.headers_mut().append(header::SET_COOKIE, value);
@@ -389,7 +443,26 @@ async fn log_in(
         )
         .into_response();
     }
+    let now = Instant::now();
+    if let Some(wait) = auth.failures.wait(now) {
+        let mut response = pages::login(
+            &base,
+            &csrf,
+            Some(next_page),
+            Some(&format!(
+                "Too many wrong tokens were typed in the last minute; try again in {} s.",
+                wait.as_secs() + 1
+            )),
+        )
+        .into_response();
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(value) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     if !form.get("token").is_some_and(|t| is_token(t, &auth.token)) {
+        auth.failures.count(now);
         let mut response = pages::login(
             &base,
             &csrf,
@@ -413,13 +486,10 @@ async fn log_in(
     let mut response = Redirect::to(&to).into_response();
     // Secure when the browser came over HTTPS (through the TLS proxy serve asks for), so
     // that the cookie never travels in the clear.
-    let https = header_text(&headers, "x-forwarded-proto").is_some_and(|p| p == "https")
-        || header_text(&headers, header::ORIGIN.as_str())
-            .is_some_and(|o| o.starts_with("https://"));
     if let Ok(value) = HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={session}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{}",
         SESSION_LIFETIME.as_secs(),
-        if https { "; Secure" } else { "" }
+        secure_if_https(&headers)
     )) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -543,6 +613,7 @@ mod tests {
         let auth = Auth {
             token: "s3cret-token".into(),
             sessions: Sessions::default(),
+            failures: Failures::default(),
         };
         let id = auth.sessions.open().unwrap();
         let shown = format!("{auth:?}");

@@ -53,12 +53,16 @@
 //!   (what `deskhook serve` does), [`Console::require_token`] asks every request for a token
 //!   (a bearer header for scripts, or a cookie set by a login form for people), but those of
 //!   the login form itself (`/login`, `/logout`) and of its stylesheet and script
-//!   (`/assets/console.css`, `/assets/console.js`).
+//!   (`/assets/console.css`, `/assets/console.js`). Past 20 wrong tokens typed at `/login`
+//!   in a minute, every login waits for the minute's end (`429`, with `Retry-After`), the
+//!   right token too.
 //! - Every state-changing request is a POST, PUT or DELETE. Forms carry a token that must
-//!   match a `SameSite=Strict` cookie (double submit), and requests from another origin are
+//!   match a `SameSite=Strict` cookie (double submit; `Secure` when the request came over
+//!   HTTPS, as a proxy's `X-Forwarded-Proto` says), and requests from another origin are
 //!   refused: those a browser marks `Sec-Fetch-Site: same-origin` (or `none`) pass, others
 //!   must come with an `Origin` naming this host (`Host`, or a proxy's
-//!   `X-Forwarded-Host`), so a sibling subdomain is refused too. API calls that change state
+//!   `X-Forwarded-Host`), and over HTTPS an `https` one, so a sibling subdomain, or a page
+//!   of this host over plain HTTP, is refused too. API calls that change state
 //!   must send `Content-Type: application/json` (or, for a PATCH,
 //!   `application/merge-patch+json`) or a bearer token, which a cross-site form cannot.
 //! - Secrets never appear in a page or an API response; nor does an endpoint's URL past its

@@ -532,11 +532,12 @@ pub(super) async fn endpoint_activity(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<MinuteView>>, Problem> {
+    // Off the runtime's threads, as every other look at the endpoints: it takes the
+    // endpoint's lock, which a worker may hold.
+    let sink = state.sink.clone();
+    let minutes = blocking(move || Ok(sink.endpoints().activity(&name)?)).await?;
     Ok(Json(
-        state
-            .sink
-            .endpoints()
-            .activity(&name)?
+        minutes
             .into_iter()
             .map(|m| MinuteView {
                 minute: rfc3339(m.minute),

@@ -197,8 +197,17 @@ pub(crate) fn login(
 }
 
 /// A form's fields, as sent (a field may come more than once: check boxes).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Form(Vec<(String, String)>);
+
+// Not derived: a form's values may be the console's token, a secret, header values.
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
 
 impl Form {
     /// The first value of `name`.
@@ -390,4 +399,19 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_forms_debug_names_its_fields_only() {
+        let form = super::Form(vec![
+            ("token".into(), "s3cret-token".into()),
+            (
+                "secret".into(),
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            ),
+        ]);
+        assert_eq!(format!("{form:?}"), r#"["token", "secret"]"#);
+    }
 }

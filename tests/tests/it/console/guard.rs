@@ -419,6 +419,81 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
     assert_eq!(after.status, StatusCode::SEE_OTHER);
 }
 
+/// Guessing the token: past 20 wrong ones in a minute every login waits, the right token
+/// too, and is told for how long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tokens_past_twenty_a_minute_hold_every_login() {
+    let c = console(|sink| Console::new(sink).require_token("s3cret-token").router());
+    let login = send(&c.app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let csrf = login.cookie_value();
+    let post = |token: &str| {
+        Request::post("/login")
+            .header(header::COOKIE, format!("deskhook_csrf={csrf}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={csrf}&token={token}")))
+            .unwrap()
+    };
+    for n in 0..20 {
+        let refused = send(&c.app, post(&format!("guess-{n}"))).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    for token in ["guess-20", "s3cret-token"] {
+        let held = send(&c.app, post(token)).await;
+        assert_eq!(held.status, StatusCode::TOO_MANY_REQUESTS, "{token}");
+        let wait: u64 = held.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(held.body.contains("try again in"), "{}", held.body);
+        assert!(held.headers.get(header::SET_COOKIE).is_none(), "no session");
+    }
+}
+
+/// Over HTTPS (as the TLS proxy says), the CSRF cookie is Secure, and a page of the same
+/// host served over plain HTTP is another origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_the_csrf_cookie_is_secure_and_an_http_origin_is_foreign() {
+    let receiver = Receiver::ok();
+    let c = console(router);
+    c.sink
+        .endpoints()
+        .upsert_spec(&serde_json::from_value(endpoint_json("crm", &receiver)).unwrap())
+        .unwrap();
+    let page = |https: bool| {
+        let mut request = Request::get("/");
+        if https {
+            request = request.header("x-forwarded-proto", "https");
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let cookie = |reply: &super::Reply| {
+        reply.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let plain = cookie(&send(&c.app, page(false)).await);
+    assert!(!plain.contains("Secure"), "{plain}");
+    let over_tls = cookie(&send(&c.app, page(true)).await);
+    assert!(over_tls.ends_with("; Secure"), "{over_tls}");
+
+    let pause = |origin: &str| {
+        Request::post("/api/v1/endpoints/crm/pause")
+            .header(header::HOST, "console.example")
+            .header("x-forwarded-proto", "https")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap()
+    };
+    let refused = send(&c.app, pause("http://console.example")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let ours = send(&c.app, pause("https://console.example")).await;
+    assert_eq!(ours.status, StatusCode::OK, "{}", ours.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_proxy_that_rewrites_host_same_origin_requests_go_through() {
     let receiver = Receiver::ok();
