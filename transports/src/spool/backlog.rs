@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::writer::{RowRange, SpoolStore};
+use super::writer::{LoadRoom, RowRange, SpoolStore};
 use crate::delivery::backlog::{
     Accepted, Backlog, LetterFate, LetterOwner, Registration, Release, Released, RowCounts,
 };
@@ -72,11 +72,12 @@ impl SpoolBacklog {
                 through: Some(st.window.loaded_through),
                 ticket: Some(&ticket),
             };
-            let loaded = match self.store.load(lane, range, limit) {
+            let loaded = match self.store.load(lane, range, limit, load_room(engine)) {
                 Ok(loaded) => loaded,
                 Err(err) => return load_failed(lane, st, &err, now),
             };
-            let mut next = None;
+            // A row left on disk for want of memory is where the ticket goes on from.
+            let mut next = loaded.stopped_at;
             let mut read = loaded.bad;
             for (job, due) in loaded.jobs {
                 let row = job.row.unwrap_or(from);
@@ -140,6 +141,12 @@ impl SpoolBacklog {
         }
         true
     }
+}
+
+/// The memory a load may fill: what the sink's budget has room for now.
+fn load_room(engine: &Engine) -> LoadRoom {
+    let (free, whole) = engine.budget_room();
+    LoadRoom { free, whole }
 }
 
 /// A read of the spool failed: say so, and try again in a second.
@@ -236,10 +243,14 @@ impl Backlog for SpoolBacklog {
             through: None,
             ticket: None,
         };
-        let loaded = match self.store.load(lane, range, room) {
+        let loaded = match self.store.load(lane, range, room, load_room(engine)) {
             Ok(loaded) => loaded,
             Err(err) => return load_failed(lane, st, &err, now),
         };
+        if loaded.stopped_at.is_some() {
+            // The budget has no room for the next row: it and the rest wait on disk.
+            st.window.load_again = Some(later(now, BUDGET_WAIT));
+        }
         let wall = SystemTime::now();
         let mut read_through = loaded.through;
         for (job, due) in loaded.jobs {

@@ -49,6 +49,20 @@ pub(crate) struct Loaded {
     pub(crate) rows: u64,
     /// Rows that could not be read; they were moved to the dead letters.
     pub(crate) bad: u64,
+    /// The row the load stopped before, left unread because its job would not fit in the
+    /// memory room it was given ([`LoadRoom`]).
+    pub(crate) stopped_at: Option<i64>,
+}
+
+/// The memory the jobs of one [`SpoolStore::load`] may take: their bodies, each with its
+/// bookkeeping, up to `free` bytes (the rows after wait on disk, unread); a row more than
+/// `whole` (the budget itself) is read all the same, since no wait would make it fit (it
+/// goes to the dead letters). So that a spent budget costs a look at a row's length, not
+/// the reading of a window of bodies to be thrown away.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LoadRoom {
+    pub(crate) free: usize,
+    pub(crate) whole: usize,
 }
 
 /// What the writer thread is asked to do.
@@ -321,20 +335,23 @@ impl SpoolStore {
         .map_err(|e| failing(&self.core.db, &e))
     }
 
-    /// Up to `limit` rows of `lane` in `range`, oldest first. A row that cannot be read goes
-    /// to the dead letters (and is counted in [`Loaded::bad`]).
+    /// Up to `limit` rows of `lane` in `range`, oldest first, as many as `room` has memory
+    /// for. A row that cannot be read goes to the dead letters (and is counted in
+    /// [`Loaded::bad`]).
     pub(super) fn load(
         &self,
         lane: &Arc<Lane>,
         range: RowRange<'_>,
         limit: usize,
+        room: LoadRoom,
     ) -> Result<Loaded, Error> {
         let conn = lock(&self.core.reader);
         let db = &self.core.db;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT row, id, action, ticket, content_type, body, attempts, next_at, \
-                 last_status, last_error, tenant FROM events WHERE endpoint = ?1 AND row > ?2 \
+                 last_status, last_error, tenant, length(body) FROM events \
+                 WHERE endpoint = ?1 AND row > ?2 \
                  AND (?4 IS NULL OR row <= ?4) AND (?5 IS NULL OR ticket = ?5) \
                  ORDER BY row LIMIT ?3",
             )
@@ -355,9 +372,21 @@ impl SpoolStore {
             through: range.after,
             rows: 0,
             bad: 0,
+            stopped_at: None,
         };
+        let mut free = room.free;
         while let Some(r) = rows.next().map_err(|e| failing(db, &e))? {
             let row: i64 = r.get(0).map_err(|e| failing(db, &e))?;
+            // Its length is in the row's header: the body is read only for a job that fits.
+            let length: i64 = r.get(11).map_err(|e| failing(db, &e))?;
+            let cost = usize::try_from(length)
+                .unwrap_or(usize::MAX)
+                .saturating_add(crate::delivery::JOB_OVERHEAD);
+            if cost > free && cost <= room.whole {
+                loaded.stopped_at = Some(row);
+                break;
+            }
+            free = free.saturating_sub(cost);
             loaded.through = row;
             loaded.rows += 1;
             match self.decode(r) {

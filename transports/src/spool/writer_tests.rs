@@ -45,7 +45,54 @@ fn all_rows(store: &SpoolStore, lane: &Arc<Lane>) -> Loaded {
         through: None,
         ticket: None,
     };
-    store.load(lane, everything, 10_000).unwrap()
+    store.load(lane, everything, 10_000, ROOMY).unwrap()
+}
+
+/// Memory enough for any load.
+const ROOMY: LoadRoom = LoadRoom {
+    free: usize::MAX,
+    whole: usize::MAX,
+};
+
+#[test]
+fn a_load_reads_the_rows_its_memory_has_room_for_and_those_that_never_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let jobs = (0..5)
+        .map(|n| (lane.clone(), Job::for_test("T", n)))
+        .collect();
+    store.append(jobs).wait(WAIT).unwrap();
+    let everything = || RowRange {
+        after: 0,
+        through: None,
+        ticket: None,
+    };
+    // Each test job is an empty body and its bookkeeping.
+    let job = crate::delivery::JOB_OVERHEAD;
+    let two = LoadRoom {
+        free: 2 * job + job / 2,
+        whole: usize::MAX,
+    };
+    let loaded = store.load(&lane, everything(), 10, two).unwrap();
+    assert_eq!((loaded.jobs.len(), loaded.rows), (2, 2));
+    assert_eq!(loaded.stopped_at, Some(loaded.through + 1));
+    // No room at all: nothing is read, and the load says where it stopped.
+    let none = LoadRoom {
+        free: 0,
+        whole: usize::MAX,
+    };
+    let loaded = store.load(&lane, everything(), 10, none).unwrap();
+    assert_eq!((loaded.jobs.len(), loaded.through), (0, 0));
+    assert!(loaded.stopped_at.is_some());
+    // Rows no budget could hold are read all the same (they go to the dead letters).
+    let never = LoadRoom {
+        free: 0,
+        whole: job - 1,
+    };
+    let loaded = store.load(&lane, everything(), 10, never).unwrap();
+    assert_eq!((loaded.jobs.len(), loaded.stopped_at), (5, None));
+    store.shut();
 }
 
 #[test]

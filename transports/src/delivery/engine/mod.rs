@@ -320,6 +320,14 @@ impl Engine {
         self.budget.try_charge(bytes)
     }
 
+    /// The memory budget's room now and its whole size, in bytes: the spool reads no more
+    /// rows than would fit.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn budget_room(&self) -> (usize, usize) {
+        let max = self.budget.max();
+        (max.saturating_sub(self.budget.used()), max)
+    }
+
     /// Why an event of `body` bytes can never be queued in memory (more than the whole
     /// memory budget), if it cannot: the dead letter's reason.
     pub(crate) fn beyond_budget(&self, body: usize) -> Option<String> {
