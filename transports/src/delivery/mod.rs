@@ -199,7 +199,7 @@ use std::time::{Duration, SystemTime};
 use deskhook::sink::EventId;
 use deskhook::{Action, EventType};
 
-#[cfg(feature = "relay")]
+#[cfg(any(feature = "spool", feature = "relay"))]
 pub(crate) use budget::JOB_OVERHEAD;
 pub use builder::{DeliveryGuard, SinkBuilder};
 #[cfg(any(feature = "spool", feature = "relay"))]
