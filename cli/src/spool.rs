@@ -1,4 +1,5 @@
-//! `deskhook drain` (deliver what a spool holds, then exit) and `deskhook spool stats`.
+//! `deskhook drain` (deliver what a spool holds, then exit), `deskhook spool stats` and
+//! `deskhook spool dead-letter`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -55,6 +56,26 @@ pub(crate) struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     Stats(StatsArgs),
+    DeadLetter(DeadLetterArgs),
+}
+
+/// Move the pending events of endpoints that are gone to the spool's dead letters.
+///
+/// An endpoint left out of the configuration (or removed while no sink had the spool open)
+/// leaves its pending events in the spool, where they wait for an endpoint of that name for
+/// ever, counted against the spool's size (`deskhook spool stats` marks them "not
+/// registered"). This moves them, in one transaction, to the spool's dead letters, where
+/// `deskhook dead-letters list|replay|delete --spool DIR` take them: replayed to another
+/// endpoint, or deleted. The spool must not be open elsewhere (stop the helpdesk or serve
+/// first).
+#[derive(Debug, clap::Args)]
+struct DeadLetterArgs {
+    /// The spool directory.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// An endpoint whose pending events go (repeat for more).
+    #[arg(long = "endpoint", value_name = "NAME", required = true)]
+    endpoints: Vec<String>,
 }
 
 /// What a spool holds: pending events (and how many are due now), the oldest, dead
@@ -75,7 +96,56 @@ struct StatsArgs {
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     match args.command {
         Command::Stats(args) => stats(&args),
+        Command::DeadLetter(args) => dead_letter(&args),
     }
+}
+
+/// `spool dead-letter`: an endpoint with no pending event is refused (a mistyped name),
+/// with those that have some; nothing moves then.
+fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
+    let mut spool = Spool::builder(&args.dir)
+        .existing(true)
+        // The endpoints serve (or a helpdesk) keeps in it stay theirs.
+        .keep_registry(true)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let stats = spool.stats().map_err(|e| e.to_string())?;
+    let pending: Vec<&str> = stats
+        .endpoints
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if let Some(unknown) = args
+        .endpoints
+        .iter()
+        .find(|name| !pending.contains(&name.as_str()))
+    {
+        let have = if pending.is_empty() {
+            "no endpoint has any".to_owned()
+        } else {
+            format!("those with some: {}", pending.join(", "))
+        };
+        return Err(format!(
+            "spool {} has no pending event of endpoint '{unknown}' ({have}); nothing was moved",
+            args.dir.display()
+        ));
+    }
+    let reason = "moved to the dead letters by deskhook spool dead-letter (its endpoint was gone)";
+    let moved = spool
+        .dead_letter_pending(&args.endpoints, reason)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "deskhook: {moved} pending event(s) of {} moved to the dead letters of spool {}; \
+         `deskhook dead-letters list --spool {}` shows them",
+        args.endpoints
+            .iter()
+            .map(|name| format!("'{name}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.dir.display(),
+        args.dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn stats(args: &StatsArgs) -> Result<ExitCode, String> {

@@ -208,6 +208,51 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
 }
 
 #[test]
+fn the_events_of_a_gone_endpoint_are_moved_to_the_spools_dead_letters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("spool");
+    let dir_arg = dir.to_str().unwrap();
+    fill(tmp.path(), dir_arg, "10");
+
+    // A mistyped name moves nothing, and says which endpoints have events.
+    let out = deskhook_in(
+        tmp.path(),
+        &["spool", "dead-letter", dir_arg, "--endpoint", "bnech"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "spool {dir_arg} has no pending event of endpoint 'bnech' (those with some: \
+             bench); nothing was moved"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = deskhook_in(
+        tmp.path(),
+        &["spool", "dead-letter", dir_arg, "--endpoint", "bench"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "10 pending event(s) of 'bench' moved to the dead letters of spool {dir_arg}"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = deskhook_in(tmp.path(), &["spool", "stats", dir_arg, "--json"]);
+    let stats: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(
+        (&stats["pending"], &stats["dead_letters"]),
+        (&0.into(), &10.into())
+    );
+    let out = deskhook_in(tmp.path(), &["dead-letters", "list", "--spool", dir_arg]);
+    let list = text(&out.stdout);
+    assert_eq!(list.lines().count(), 11, "{list}");
+}
+
+#[test]
 fn drain_fails_while_events_of_endpoints_it_was_not_given_are_left() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("spool");

@@ -76,7 +76,10 @@
 //! Rows belong to an endpoint by name. After a restart, the rows of an endpoint that is not
 //! registered yet wait (`deskhook spool stats` counts them as waiting for their endpoint)
 //! and go out once an endpoint of that name is upserted; removing an endpoint moves its rows
-//! to the dead letters. Pausing one keeps its rows on disk. The spool keeps a table of the
+//! to the dead letters. Those of an endpoint that is gone for good (left out of the
+//! configuration) move there with [`Spool::dead_letter_pending`] (`deskhook spool
+//! dead-letter DIR --endpoint NAME`), while no sink has the spool open. Pausing one keeps
+//! its rows on disk. The spool keeps a table of the
 //! endpoints registered in the sink that has it open (names, tenants, URLs cut to their
 //! origin), for `spool stats`, and the whole settings of those made from settings (the
 //! console, the admin API: what `restore_endpoints` registers again), their secrets and
@@ -545,6 +548,25 @@ impl Spool {
         max_payload: usize,
     ) -> Result<Requeued, Error> {
         schema::requeue_dead_letters(&mut self.conn, endpoints, max_payload)
+            .map_err(|e| damaged(&self.db, &e))
+    }
+
+    /// Moves every pending event of `endpoints` to the dead letters, with `reason`: for the
+    /// events of an endpoint that is gone (left out of the configuration, or removed while
+    /// no sink had the spool open), which would otherwise wait in the spool for ever,
+    /// counted against its size. From there they can be listed, replayed to another
+    /// endpoint's URL, or deleted (`deskhook dead-letters … --spool`). Returns how many
+    /// moved. What `deskhook spool dead-letter` does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] when the database cannot be written; nothing moved then.
+    pub fn dead_letter_pending(
+        &mut self,
+        endpoints: &[String],
+        reason: &str,
+    ) -> Result<usize, Error> {
+        schema::dead_letter_pending(&mut self.conn, endpoints, reason)
             .map_err(|e| damaged(&self.db, &e))
     }
 

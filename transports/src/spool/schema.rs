@@ -483,6 +483,32 @@ pub(super) fn requeue_dead_letters(
     Ok(done)
 }
 
+/// Moves every pending event of `endpoints` to the dead letters with `reason`, in their
+/// rows' order; how many moved. One transaction: all of it, or nothing.
+pub(super) fn dead_letter_pending(
+    conn: &mut Connection,
+    endpoints: &[String],
+    reason: &str,
+) -> rusqlite::Result<usize> {
+    let tx = conn.transaction()?;
+    let failed_at = crate::delivery::now_rfc3339();
+    let mut moved = 0;
+    for endpoint in endpoints {
+        // The URL as the registry's table last knew it (cut to its origin), if it did.
+        tx.execute(
+            "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
+             attempts, last_status, last_error, reason, failed_at, body, tenant) \
+             SELECT id, endpoint, coalesce((SELECT url FROM endpoints WHERE name = ?1), ''), \
+             action, ticket, content_type, attempts, last_status, last_error, ?2, ?3, body, \
+             tenant FROM events WHERE endpoint = ?1 ORDER BY row",
+            params![endpoint, reason, failed_at],
+        )?;
+        moved += tx.execute("DELETE FROM events WHERE endpoint = ?1", [endpoint])?;
+    }
+    tx.commit()?;
+    Ok(moved)
+}
+
 /// Every endpoint the registry's table lists, each with whether its settings are kept (an
 /// endpoint made from settings at run time) or not (one the application gave its builder).
 pub(super) fn kept_endpoints(conn: &Connection) -> rusqlite::Result<Vec<(String, bool)>> {

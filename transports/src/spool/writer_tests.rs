@@ -708,3 +708,31 @@ fn a_console_page_being_read_does_not_hold_up_a_load() {
 
 #[path = "writer_failure_tests.rs"]
 mod failures;
+
+#[test]
+fn the_pending_events_of_a_gone_endpoint_move_to_the_dead_letters_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, crm) = store_with_three_rows(dir.path());
+    let erp = lane_for_test("erp");
+    store
+        .append(vec![(erp, Job::for_test("B", 4))])
+        .wait(WAIT)
+        .unwrap();
+    store.shut();
+    drop((store, crm));
+    let mut spool = Spool::builder(dir.path()).existing(true).open().unwrap();
+    let moved = spool
+        .dead_letter_pending(&["crm".to_owned()], "its endpoint is gone")
+        .unwrap();
+    assert_eq!(moved, 3);
+    let stats = spool.stats().unwrap();
+    assert_eq!((stats.pending, stats.dead_letters), (1, 3));
+    assert_eq!(stats.endpoints, [("erp".to_owned(), 1)]);
+    let letters = spool.dead_letters().unwrap();
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.endpoint == "crm" && l.ticket == "A" && l.reason == "its endpoint is gone"),
+        "{letters:?}"
+    );
+}
