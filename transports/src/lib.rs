@@ -76,6 +76,10 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - `Spool::dead_letter_pending` (`deskhook spool dead-letter`) moves the pending events
+//!   of an endpoint that is gone to the spool's dead letters.
+//! - A spool's lane reads no more rows than the memory budget has room for (it read a
+//!   window of bodies, then threw them away while the budget was spent).
 //! - A kept connection whose answer had a head over 8 KiB no longer panics at its next
 //!   request (both HTTP transports; the request had gone out, so it was sent again): the
 //!   connection reads from its new buffer's start.
