@@ -84,7 +84,8 @@
 //!   request (both HTTP transports; the request had gone out, so it was sent again): the
 //!   connection reads from its new buffer's start.
 //! - An answer head written loosely (a header folded over lines, a space before a colon, a
-//!   line that is no header) is read for its status rather than failed and retried.
+//!   line that is no header) is read for its status rather than failed and retried; its
+//!   connection is not kept.
 //! - `EndpointSpec::problems` lists every setting `to_endpoint` refuses, at once, and the
 //!   `SpecError` of `to_endpoint` (and of the registry's `add_spec` and updates) carries
 //!   the others (`SpecError::others`): the console's form, the admin API (`errors` in the

@@ -17,7 +17,8 @@
 //! - an interim `1xx` answer is skipped; `101` is refused (no upgrade was asked for);
 //! - a head written loosely is read as browsers and curl read it, where hyper refuses it: a
 //!   header folded over lines, a space before a header's colon, a line that is no header
-//!   (skipped), so that the status of an answer to a delivered event counts;
+//!   (skipped), so that the status of an answer to a delivered event counts; its connection
+//!   is not kept (a skipped line may have been a framing header);
 //! - a body framed by `Content-Length`, `chunked`, or the connection's end;
 //! - a refusal (`4xx` but `408`, `5xx`) that comes while the body is still being written (a
 //!   receiver refusing it early) is read and is the answer; that connection is not kept. An
@@ -84,6 +85,50 @@ pub(crate) struct H1<IO> {
     checked: usize,
     /// Whether any byte came since the request began to go out (an interim answer counts).
     received: bool,
+}
+
+/// Why an answer's head could not be taken.
+enum HeadError {
+    /// It does not read as HTTP/1.1.
+    Syntax(httparse::Error),
+    /// It reads, and says something no request asked for (see [`parse_answer`]).
+    Answer(io::Error),
+}
+
+/// The answer head at the start of `buf`: `None` until all of it came; else the bytes it
+/// took and, for a final answer, what the attempt needs of it (`None` for an interim `1xx`
+/// one). `loose` reads it as browsers do (see [`H1::take_head`]).
+fn parse_answer(buf: &[u8], loose: bool) -> Result<Option<(usize, Option<Head>)>, HeadError> {
+    // Left uninitialized: httparse writes those it uses (zeroing 100 headers cost more than
+    // parsing a short head).
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut answer = httparse::Response::new(&mut []);
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_obsolete_multiline_headers_in_responses(loose)
+        .allow_spaces_after_header_name_in_responses(loose)
+        .ignore_invalid_headers_in_responses(loose);
+    let used = match config.parse_response_with_uninit_headers(&mut answer, buf, &mut headers) {
+        Ok(httparse::Status::Complete(used)) => used,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(HeadError::Syntax(e)),
+    };
+    let status = answer.code.unwrap_or_default();
+    let head = match status {
+        0..=99 => {
+            return Err(HeadError::Answer(invalid(format!(
+                "the receiver's answer has status {status}, which is not an HTTP status"
+            ))));
+        }
+        101 => {
+            return Err(HeadError::Answer(invalid(
+                "the receiver switched protocols (101), which no request asked for".into(),
+            )));
+        }
+        100..=199 => None,
+        _ => Some(head_of(status, answer.version, answer.headers).map_err(HeadError::Answer)?),
+    };
+    Ok(Some((used, head)))
 }
 
 /// A request that got no answer.
@@ -384,50 +429,34 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 self.checked = unread.len();
                 return Ok(None);
             }
-            // Left uninitialized: httparse writes those it uses (zeroing 100 headers cost
-            // more than parsing a short head).
-            let mut headers =
-                [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-            let mut answer = httparse::Response::new(&mut []);
-            // As browsers and curl read an answer: a header folded over lines (obs-fold), a
-            // space before a header's colon, and a header line that is not one (skipped) do
-            // not make an answer that came unread, so that its status counts (refused, a
-            // delivered event would be sent again and end in the dead letters). A framing
-            // header that does not read is skipped with the rest: the body is then read to
-            // the connection's close, and the connection not kept.
-            let mut config = httparse::ParserConfig::default();
-            config
-                .allow_obsolete_multiline_headers_in_responses(true)
-                .allow_spaces_after_header_name_in_responses(true)
-                .ignore_invalid_headers_in_responses(true);
-            let parsed = config.parse_response_with_uninit_headers(
-                &mut answer,
-                &self.buf[self.start..self.end],
-                &mut headers,
-            );
-            let used = match parsed {
-                Ok(httparse::Status::Complete(used)) => used,
-                Ok(httparse::Status::Partial) => return Ok(None),
-                Err(e) => {
+            // As browsers and curl read an answer, when it does not read strictly: a header
+            // folded over lines (obs-fold), a space before a header's colon, and a line that
+            // is no header (skipped) do not make an answer that came unread, so that its
+            // status counts (refused, a delivered event would be sent again and end in the
+            // dead letters). Such a head may have lost a framing header with the line it
+            // skipped: its connection is not kept.
+            let parsed = match parse_answer(unread, false) {
+                Err(HeadError::Syntax(_)) => parse_answer(unread, true).map(|parsed| {
+                    let (used, head) = parsed?;
+                    Some((
+                        used,
+                        head.map(|head| Head {
+                            keep: false,
+                            ..head
+                        }),
+                    ))
+                }),
+                strict => strict,
+            };
+            let (used, head) = match parsed {
+                Ok(None) => return Ok(None),
+                Ok(Some(answer)) => answer,
+                Err(HeadError::Syntax(e)) => {
                     return Err(invalid(format!(
                         "the receiver's answer is not HTTP/1.1: {e}"
                     )));
                 }
-            };
-            let status = answer.code.unwrap_or_default();
-            let head = match status {
-                0..=99 => {
-                    return Err(invalid(format!(
-                        "the receiver's answer has status {status}, which is not an HTTP status"
-                    )));
-                }
-                101 => {
-                    return Err(invalid(
-                        "the receiver switched protocols (101), which no request asked for".into(),
-                    ));
-                }
-                100..=199 => None,
-                _ => Some(head_of(status, answer.version, answer.headers)?),
+                Err(HeadError::Answer(e)) => return Err(e),
             };
             self.start += used;
             self.checked = 0;
