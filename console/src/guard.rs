@@ -147,43 +147,6 @@ const MAX_LOGIN_FORM: usize = 16 * 1024;
 struct Auth {
     token: String,
     sessions: Sessions,
-    /// Wrong tokens typed at `/login` lately (see [`Failures`]).
-    failures: Failures,
-}
-
-/// Wrong tokens typed at `/login`: past [`MAX_FAILURES`] in a [`FAILURE_WINDOW`], every
-/// login waits for the window's end, the right token too (a guesser learns nothing from
-/// the answers meanwhile). Held for the whole console, not per address: behind a proxy
-/// every browser has the proxy's. A guesser can keep the person who has the token out for
-/// as long as it guesses; the token itself (16 characters at least, with `deskhook serve`)
-/// stays out of reach.
-#[derive(Debug, Default)]
-struct Failures(Mutex<(Option<Instant>, u32)>);
-
-/// Wrong tokens let through in a [`FAILURE_WINDOW`].
-const MAX_FAILURES: u32 = 20;
-
-/// How long the count of wrong tokens lasts.
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-
-impl Failures {
-    /// How long logins must wait at `now`, if they must.
-    fn wait(&self, now: Instant) -> Option<Duration> {
-        let (since, count) = *self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let ends = since?.checked_add(FAILURE_WINDOW)?;
-        (count >= MAX_FAILURES && now < ends).then(|| ends - now)
-    }
-
-    /// Counts a wrong token typed at `now`.
-    fn count(&self, now: Instant) {
-        let mut failures = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.0 {
-            Some(since) if now.saturating_duration_since(since) < FAILURE_WINDOW => {
-                failures.1 = failures.1.saturating_add(1);
-            }
-            _ => *failures = (Some(now), 1),
-        }
-    }
 }
 
 // Not derived: the token is the console's key.
@@ -192,7 +155,6 @@ impl std::fmt::Debug for Auth {
         f.debug_struct("Auth")
             .field("token", &"<set>")
             .field("sessions", &self.sessions)
-            .field("failures", &self.failures)
             .finish()
     }
 }
@@ -207,7 +169,6 @@ pub(crate) fn wrap(inner: Router, token: Option<String>) -> Router {
             let auth = Arc::new(Auth {
                 token,
                 sessions: Sessions::default(),
-                failures: Failures::default(),
             });
             let login = Router::new()
                 .route("/login", get(login_page).post(log_in))
@@ -443,26 +404,7 @@ async fn log_in(
         )
         .into_response();
     }
-    let now = Instant::now();
-    if let Some(wait) = auth.failures.wait(now) {
-        let mut response = pages::login(
-            &base,
-            &csrf,
-            Some(next_page),
-            Some(&format!(
-                "Too many wrong tokens were typed in the last minute; try again in {} s.",
-                wait.as_secs() + 1
-            )),
-        )
-        .into_response();
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        if let Ok(value) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
-    }
     if !form.get("token").is_some_and(|t| is_token(t, &auth.token)) {
-        auth.failures.count(now);
         let mut response = pages::login(
             &base,
             &csrf,
@@ -613,7 +555,6 @@ mod tests {
         let auth = Auth {
             token: "s3cret-token".into(),
             sessions: Sessions::default(),
-            failures: Failures::default(),
         };
         let id = auth.sessions.open().unwrap();
         let shown = format!("{auth:?}");

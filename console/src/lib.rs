@@ -53,9 +53,7 @@
 //!   (what `deskhook serve` does), [`Console::require_token`] asks every request for a token
 //!   (a bearer header for scripts, or a cookie set by a login form for people), but those of
 //!   the login form itself (`/login`, `/logout`) and of its stylesheet and script
-//!   (`/assets/console.css`, `/assets/console.js`). Past 20 wrong tokens typed at `/login`
-//!   in a minute, every login waits for the minute's end (`429`, with `Retry-After`), the
-//!   right token too.
+//!   (`/assets/console.css`, `/assets/console.js`).
 //! - Every state-changing request is a POST, PUT or DELETE. Forms carry a token that must
 //!   match a `SameSite=Strict` cookie (double submit; `Secure` when the request came over
 //!   HTTPS, as a proxy's `X-Forwarded-Proto` says), and requests from another origin are
