@@ -130,6 +130,15 @@ fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
             args.dir.display()
         ));
     }
+    // Named on purpose, but said: its events would have gone out at the next start.
+    for name in &args.endpoints {
+        if !stats.unregistered.contains(name) {
+            eprintln!(
+                "deskhook: endpoint '{name}' was registered in the sink that last had the \
+                 spool open; its pending events are moved all the same"
+            );
+        }
+    }
     let reason = "moved to the dead letters by deskhook spool dead-letter (its endpoint was gone)";
     let moved = spool
         .dead_letter_pending(&args.endpoints, reason)

@@ -234,12 +234,17 @@ fn the_events_of_a_gone_endpoint_are_moved_to_the_spools_dead_letters() {
         &["spool", "dead-letter", dir_arg, "--endpoint", "bench"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains(&format!(
+        said.contains(&format!(
             "10 pending event(s) of 'bench' moved to the dead letters of spool {dir_arg}"
         )),
-        "{}",
-        text(&out.stderr)
+        "{said}"
+    );
+    // bench registered it: the move is said to be of an endpoint the sink knew.
+    assert!(
+        said.contains("endpoint 'bench' was registered in the sink that last had the spool open"),
+        "{said}"
     );
     let out = deskhook_in(tmp.path(), &["spool", "stats", dir_arg, "--json"]);
     let stats: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();

@@ -57,8 +57,8 @@ pub(crate) struct Loaded {
 /// The memory the jobs of one [`SpoolStore::load`] may take: their bodies, each with its
 /// bookkeeping, up to `free` bytes (the rows after wait on disk, unread); a row more than
 /// `whole` (the budget itself) is read all the same, since no wait would make it fit (it
-/// goes to the dead letters). So that a spent budget costs a look at a row's length, not
-/// the reading of a window of bodies to be thrown away.
+/// goes to the dead letters). So that a spent budget costs the reading of one row, not of a
+/// window of bodies to be thrown away.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LoadRoom {
     pub(crate) free: usize,
@@ -377,7 +377,8 @@ impl SpoolStore {
         let mut free = room.free;
         while let Some(r) = rows.next().map_err(|e| failing(db, &e))? {
             let row: i64 = r.get(0).map_err(|e| failing(db, &e))?;
-            // Its length is in the row's header: the body is read only for a job that fits.
+            // Stepping to a row reads it whole, its body too: a load out of room reads the
+            // one row it stops before, not the window of rows after it.
             let length: i64 = r.get(11).map_err(|e| failing(db, &e))?;
             let cost = usize::try_from(length)
                 .unwrap_or(usize::MAX)
