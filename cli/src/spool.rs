@@ -46,7 +46,7 @@ pub(crate) struct DrainArgs {
     attempts: crate::flags::Attempts,
 }
 
-/// Inspect a spool.
+/// Inspect a spool, or move the events of an endpoint that is gone to its dead letters.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(subcommand)]
