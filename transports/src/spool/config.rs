@@ -1,0 +1,149 @@
+//! The spool's settings: `[spool]` in `deskhook.toml`, and what [`SpoolBuilder`] sets.
+//!
+//! [`SpoolBuilder`]: super::SpoolBuilder
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::SpoolBuilder;
+
+/// How SQLite syncs a commit to disk; `"full"` or `"normal"` in `deskhook.toml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Every commit is synced: an accepted event survives a power cut. The default.
+    #[default]
+    Full,
+    /// Commits are synced at WAL checkpoints only: an accepted event survives the process
+    /// being killed, but the last commits can be lost in a power cut or OS crash. Faster.
+    Normal,
+}
+
+/// When `emit` returns on a spooled sink; `"wait"` or `"receipt"` in `deskhook.toml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Durability {
+    /// Once the event is durable. The default.
+    #[default]
+    Wait,
+    /// At once; `send_with_receipt` says when the event is durable. A failed write is
+    /// counted as dropped and logged.
+    Receipt,
+}
+
+/// The settings of a spool.
+///
+/// This struct is also the `[spool]` table of `deskhook.toml`: each field is a key of the
+/// same name (durations written `"2ms"`), `dir` is required there, and a key left out keeps
+/// the default given here. In code, [`Spool::builder`](super::Spool::builder) starts from
+/// the defaults and its setters change these fields.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SpoolConfig {
+    /// The spool's directory; created if missing.
+    pub dir: PathBuf,
+    /// How commits are synced. Defaults to [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+    /// When `emit` returns. Defaults to [`Durability::Wait`].
+    pub durability: Durability,
+    /// The longest the writer waits for a batch to fill once concurrent emits were seen; it
+    /// bounds the latency group commit adds. Defaults to 2 ms; at most [`MAX_WAIT_LIMIT`].
+    #[serde(deserialize_with = "deskhook::policy::deserialize_duration")]
+    pub max_wait: Duration,
+    /// Most emits written in one transaction; 1 syncs every event on its own (for
+    /// comparison). Defaults to 1024.
+    pub max_batch: usize,
+    /// The disk-usage limit in bytes: past it, new events are refused with
+    /// [`Error::SpoolFull`](crate::Error::SpoolFull). Delivered rows make room again; dead
+    /// letters keep their bodies in the spool and count towards the limit until they are
+    /// replayed (a full spool drops, logged whole and counted, the letters of events it never
+    /// held, such as those over `max_payload`, rather than grow past the limit); the attempt
+    /// log counts too, but gives way: a full spool drops its oldest attempts before it refuses
+    /// an event. The pages in use are counted, not the write-ahead log (cut back to 64 MiB
+    /// after each checkpoint), and a batch written together may go past the limit by its
+    /// own size. Defaults to 1 GiB.
+    /// In `deskhook.toml` the key is `max_size_mb`, in MiB.
+    #[serde(rename = "max_size_mb", deserialize_with = "mebibytes")]
+    pub max_size: u64,
+    /// Most rows per endpoint held in memory. Defaults to 1000.
+    pub memory_window: usize,
+}
+
+/// A size given in MiB, as bytes.
+fn mebibytes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    use serde::Deserialize as _;
+    Ok(u64::deserialize(deserializer)?.saturating_mul(1024 * 1024))
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: PathBuf::new(),
+            synchronous: Synchronous::Full,
+            durability: Durability::Wait,
+            max_wait: Duration::from_millis(2),
+            max_batch: 1024,
+            max_size: 1 << 30,
+            memory_window: 1000,
+        }
+    }
+}
+
+/// The longest [`SpoolConfig::max_wait`] may be.
+pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(1);
+
+impl SpoolConfig {
+    /// The first setting that cannot work: its name and what to write instead.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.dir.as_os_str().is_empty() {
+            return Err((
+                "dir",
+                "the spool needs its directory: write dir = \"/var/lib/helpdesk/deskhook-spool\""
+                    .into(),
+            ));
+        }
+        if self.max_size == 0 {
+            return Err((
+                "max_size_mb",
+                "max_size_mb = 0 would refuse every event; give the disk budget in MiB, e.g. 1024"
+                    .into(),
+            ));
+        }
+        if self.max_wait > MAX_WAIT_LIMIT {
+            return Err((
+                "max_wait",
+                format!(
+                    "max_wait = \"{}\" would hold every emit that long; give at most \"{}\" \
+                     (the default is \"2ms\")",
+                    deskhook::policy::format_duration(self.max_wait),
+                    deskhook::policy::format_duration(MAX_WAIT_LIMIT)
+                ),
+            ));
+        }
+        for (name, value) in [
+            ("max_batch", self.max_batch),
+            ("memory_window", self.memory_window),
+        ] {
+            if value == 0 {
+                return Err((
+                    name,
+                    format!("{name} = 0 cannot work; give at least 1 (or leave it out)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A builder with these settings, to open the spool with.
+    pub fn builder(self) -> SpoolBuilder {
+        SpoolBuilder {
+            config: self,
+            ignore_backoff: false,
+            existing: false,
+            keep_registry: false,
+        }
+    }
+}
