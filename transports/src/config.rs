@@ -27,6 +27,7 @@
 //! max_batch = 1024
 //! max_size_mb = 1024
 //! memory_window = 1000
+//! dead_letter_retention = "30d"   # dead letters older than this are deleted
 //!
 //! [file_log]
 //! path = "/var/log/helpdesk/events.jsonl"

@@ -16,12 +16,14 @@ fn err(text: &str) -> String {
 fn the_spool_section_is_read_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[spool]\ndir = {:?}\nsynchronous = \"normal\"\ndurability = \"receipt\"\nmax_size_mb = 8\n",
+        "[spool]\ndir = {:?}\nsynchronous = \"normal\"\ndurability = \"receipt\"\nmax_size_mb = 8\n\
+         dead_letter_retention = \"14d\"\n",
         dir.path().join("spool")
     );
     let config = Config::parse(&text, "deskhook.toml").unwrap();
     let spool = config.spool().unwrap().expect("a [spool] section");
     assert!(format!("{spool:?}").contains("Normal"));
+    assert!(format!("{spool:?}").contains("dead_letter_retention: 1209600s"));
     let builder = config.http_sink_builder().unwrap();
     assert!(format!("{builder:?}").contains("spool"));
     drop(builder);
@@ -44,6 +46,16 @@ fn the_spool_section_is_read_and_checked() {
     assert!(
         zero.starts_with("deskhook.toml:3:15: max_size_mb = 0"),
         "{zero}"
+    );
+    let keep_none = "[spool]\ndir = \"x\"\ndead_letter_retention = \"0s\"\n";
+    let keep_none = Config::parse(keep_none, "deskhook.toml")
+        .unwrap()
+        .spool()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        keep_none.starts_with("deskhook.toml:3:25: dead_letter_retention = \"0s\" would delete"),
+        "{keep_none}"
     );
     // A wait no clock can add (jiff reads seconds up to i64::MAX) is refused, not a panic
     // of the writer under load.

@@ -190,10 +190,21 @@ pub(super) fn commit_logged(
         }
     }
     let mut used = core.used.load(Ordering::Acquire);
+    let now = unix_ms(SystemTime::now());
     // Dead letters of events the spool never held add their bodies, as new events do.
     let letters_without_rows = updates
         .iter()
         .any(|op| matches!(op, Op::Dead { row: None, .. }));
+    // A full spool lets expired letters go at once (not up to a minute later, as when it
+    // has room): a spool idle since they expired would refuse events meanwhile.
+    if used >= core.settings.max_size
+        && (!appends.is_empty() || letters_without_rows)
+        && prune_letters(core, conn, now) > 0
+        && let Ok(now_used) = used_bytes(conn)
+    {
+        used = now_used;
+        core.used.store(used, Ordering::Release);
+    }
     // Half the attempt log at a time (the pages of its indexes free up unevenly), until
     // there is room or no attempt is left; only when the log could make the room (a spool
     // full of events keeps its attempts: they are the history of what is failing).
@@ -221,7 +232,6 @@ pub(super) fn commit_logged(
         updates.retain(|op| !matches!(op, Op::Attempt(_)));
         updates = drop_letters_without_rows(core, used, updates);
     }
-    let now = unix_ms(SystemTime::now());
     let mut rows: Vec<(Arc<Lane>, i64)> = Vec::new();
     let mut done = Committed::default();
     let result = (|| -> rusqlite::Result<()> {
@@ -280,7 +290,7 @@ pub(super) fn commit_logged(
             }
         }
         core.commits.fetch_add(1, Ordering::Relaxed);
-        prune_attempts(core, conn, now);
+        prune(core, conn, now);
         // Deletes make room too: the limit is checked against what is in use now.
         if let Ok(used) = used_bytes(conn) {
             core.used.store(used, Ordering::Release);
@@ -503,13 +513,19 @@ fn give_way(core: &Core, conn: &Connection) -> bool {
     }
 }
 
-/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go.
-fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
+/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go;
+/// so do dead letters past theirs.
+fn prune(core: &Core, conn: &Connection, now: i64) {
     let last = core.pruned_at.load(Ordering::Acquire);
     if now.saturating_sub(last) < 60_000 {
         return;
     }
     core.pruned_at.store(now, Ordering::Release);
+    prune_attempts(core, conn, now);
+    prune_letters(core, conn, now);
+}
+
+fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
     let retention = i64::try_from(core.settings.attempt_retention.as_millis()).unwrap_or(i64::MAX);
     let cap = i64::try_from(core.settings.attempt_max_rows).unwrap_or(i64::MAX);
     let result = conn
@@ -529,6 +545,44 @@ fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
             "spool {}: old attempts could not be pruned: {e}",
             core.dir.display()
         );
+    }
+}
+
+/// Dead letters that failed more than `dead_letter_retention` ago: deleted, their count
+/// logged and returned. `failed_at` is RFC 3339 in UTC with milliseconds, so its text sorts as its time
+/// (within a second for letters written without them).
+fn prune_letters(core: &Core, conn: &Connection, now: i64) -> usize {
+    let retention = core.settings.dead_letter_retention;
+    let cutoff = jiff::Timestamp::from_millisecond(now)
+        .ok()
+        .and_then(|now| now.checked_sub(retention).ok());
+    let Some(cutoff) = cutoff else {
+        return 0; // A retention reaching before the timestamps' range: nothing is that old.
+    };
+    let result = conn.execute(
+        "DELETE FROM dead_letters WHERE failed_at < ?1",
+        [format!("{cutoff:.3}")],
+    );
+    match result {
+        Ok(0) => 0,
+        Ok(gone) => {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "spool {}: {gone} dead letter(s) that failed before {cutoff:.0} were deleted \
+                 (dead_letter_retention = \"{}\"; replay or export letters within it)",
+                core.dir.display(),
+                deskhook::policy::format_duration(retention)
+            );
+            gone
+        }
+        Err(e) => {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "spool {}: old dead letters could not be deleted: {e}",
+                core.dir.display()
+            );
+            0
+        }
     }
 }
 

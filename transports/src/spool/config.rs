@@ -59,7 +59,8 @@ pub struct SpoolConfig {
     /// The disk-usage limit in bytes: past it, new events are refused with
     /// [`Error::SpoolFull`](crate::Error::SpoolFull). Delivered rows make room again; dead
     /// letters keep their bodies in the spool and count towards the limit until they are
-    /// replayed (a full spool drops, logged whole and counted, the letters of events it never
+    /// replayed, deleted or expire ([`dead_letter_retention`](Self::dead_letter_retention))
+    /// (a full spool drops, logged whole and counted, the letters of events it never
     /// held, such as those over `max_payload`, rather than grow past the limit); the attempt
     /// log counts too, but gives way: a full spool drops its oldest attempts before it refuses
     /// an event. The pages in use are counted, not the write-ahead log (cut back to 64 MiB
@@ -70,6 +71,12 @@ pub struct SpoolConfig {
     pub max_size: u64,
     /// Most rows per endpoint held in memory. Defaults to 1000.
     pub memory_window: usize,
+    /// How long a dead letter is kept: older ones are deleted (at most a minute late, each
+    /// deletion logged with its count), so that an endpoint dead for weeks does not fill the
+    /// spool with letters until it refuses new events. Replay or export what you need
+    /// within it; give a longer time (`"365d"`) to keep them longer. Defaults to 30 days.
+    #[serde(deserialize_with = "deskhook::policy::deserialize_duration")]
+    pub dead_letter_retention: Duration,
 }
 
 /// A size given in MiB, as bytes.
@@ -88,9 +95,14 @@ impl Default for SpoolConfig {
             max_batch: 1024,
             max_size: 1 << 30,
             memory_window: 1000,
+            dead_letter_retention: DEFAULT_DEAD_LETTER_RETENTION,
         }
     }
 }
+
+/// How long dead letters are kept when [`SpoolConfig::dead_letter_retention`] is not set:
+/// 30 days.
+pub const DEFAULT_DEAD_LETTER_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The longest [`SpoolConfig::max_wait`] may be.
 pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(1);
@@ -121,6 +133,14 @@ impl SpoolConfig {
                     deskhook::policy::format_duration(self.max_wait),
                     deskhook::policy::format_duration(MAX_WAIT_LIMIT)
                 ),
+            ));
+        }
+        if self.dead_letter_retention.is_zero() {
+            return Err((
+                "dead_letter_retention",
+                "dead_letter_retention = \"0s\" would delete every dead letter as it is \
+                 written; give how long to keep them, e.g. \"30d\" (the default)"
+                    .into(),
             ));
         }
         for (name, value) in [

@@ -54,6 +54,10 @@
 //! never be written holds up the others no longer than that. A dead-letter move or delete
 //! whose caller waits is answered at once (a delete tried on its own first).
 //!
+//! Dead letters are kept for [`SpoolConfig::dead_letter_retention`] (30 days by default):
+//! older ones are deleted, the count logged, so that letters of an endpoint dead for weeks
+//! do not fill the spool until it refuses new events.
+//!
 //! A dead letter counts (`dead_lettered`, `deskhook_dead_letters_total`) once its
 //! transaction is committed, and its event stays outstanding until then: a flush returns
 //! with the letter listable and counted. A flush does not wait past the letter's first
@@ -119,7 +123,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::delivery::DeadLetter;
 pub use crate::delivery::Receipt;
 use crate::error::Error;
-pub use config::{Durability, MAX_WAIT_LIMIT, SpoolConfig, Synchronous};
+pub use config::{
+    DEFAULT_DEAD_LETTER_RETENTION, Durability, MAX_WAIT_LIMIT, SpoolConfig, Synchronous,
+};
 pub(crate) use lock::SpoolLock;
 use lock::take_lock;
 
@@ -153,6 +159,8 @@ pub(crate) struct Settings {
     pub(crate) attempt_retention: Duration,
     /// The most attempt log rows kept.
     pub(crate) attempt_max_rows: u64,
+    /// How long dead letters are kept.
+    pub(crate) dead_letter_retention: Duration,
 }
 
 impl SpoolBuilder {
@@ -195,6 +203,13 @@ impl SpoolBuilder {
     #[must_use]
     pub fn memory_window(mut self, rows: usize) -> Self {
         self.config.memory_window = rows.max(1);
+        self
+    }
+
+    /// Sets [`SpoolConfig::dead_letter_retention`]; [`open`](Self::open) refuses zero.
+    #[must_use]
+    pub fn dead_letter_retention(mut self, retention: Duration) -> Self {
+        self.config.dead_letter_retention = retention;
         self
     }
 
@@ -265,6 +280,7 @@ impl SpoolBuilder {
             keep_registry: self.keep_registry,
             attempt_retention: defaults.attempt_retention,
             attempt_max_rows: defaults.attempt_max_rows,
+            dead_letter_retention: c.dead_letter_retention,
         };
         Spool::open_with(c.dir, settings)
     }

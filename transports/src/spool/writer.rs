@@ -717,3 +717,7 @@ fn static_content_type(text: &str) -> &'static str {
 #[cfg(test)]
 #[path = "writer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "retention_tests.rs"]
+mod retention_tests;

@@ -11,7 +11,7 @@ fn store(dir: &Path, max_batch: usize) -> SpoolStore {
     SpoolStore::start(spool).unwrap().0
 }
 
-const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A store holding three rows of endpoint "crm", ticket "A" (rows 1 to 3).
 fn store_with_three_rows(dir: &Path) -> (SpoolStore, Arc<Lane>) {
@@ -427,13 +427,13 @@ fn an_async_caller_waits_for_room_with_its_waker_not_its_thread() {
 }
 
 /// A store that holds 256 KiB at most.
-fn small_store(dir: &Path) -> SpoolStore {
+pub(super) fn small_store(dir: &Path) -> SpoolStore {
     let spool = Spool::builder(dir).max_size(256 * 1024).open().unwrap();
     SpoolStore::start(spool).unwrap().0
 }
 
 /// An attempt of the attempt log, with a response of `response` bytes.
-fn attempt_entry(seq: u64, response: usize) -> AttemptEntry {
+pub(super) fn attempt_entry(seq: u64, response: usize) -> AttemptEntry {
     AttemptEntry {
         seq,
         at: SystemTime::now(),
@@ -487,8 +487,8 @@ fn a_spool_full_of_attempts_drops_the_oldest_for_events() {
     store.shut();
 }
 
-/// A dead letter of endpoint "crm", ticket "T1", given up after a 400.
-fn letter(id: &str, action: &str) -> DeadLetter {
+/// A dead letter of endpoint "crm", ticket "T1", given up after a 400 just now.
+pub(super) fn letter(id: &str, action: &str) -> DeadLetter {
     DeadLetter {
         id: id.into(),
         endpoint: "crm".into(),
@@ -500,7 +500,7 @@ fn letter(id: &str, action: &str) -> DeadLetter {
         last_status: Some(400),
         last_error: None,
         reason: "400".into(),
-        failed_at: "2026-01-01T00:00:00Z".into(),
+        failed_at: crate::delivery::now_rfc3339(),
         body: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
     }
 }
