@@ -329,7 +329,7 @@ impl Engine {
     /// in flight until its dead letter is written, so that the ticket's next event is neither
     /// attempted nor dead-lettered before it.
     fn settle(
-        &self,
+        self: &Arc<Self>,
         lane: &Arc<Lane>,
         route: &Route,
         mut job: Job,
@@ -516,15 +516,7 @@ impl Engine {
             self.pool.requeue(lane);
         }
         if let Some(released) = released {
-            let moved = self.backlog.complete(self, lane, released);
-            log::error!(
-                target: deskhook::LOG_TARGET,
-                "endpoint '{}' ({}) answered 410 Gone and is disabled; {} event(s) moved to the \
-                 dead letters (resume it to deliver again)",
-                lane.name,
-                route.url,
-                moved + usize::from(!own_lost)
-            );
+            self.complete_disabled(lane, released, &route.url, own_lost);
         }
         if let Some((job, reason, false)) = &dead
             && !reported

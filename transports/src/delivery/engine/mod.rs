@@ -30,6 +30,9 @@ mod stop;
 #[cfg(test)]
 pub(crate) mod tests;
 
+#[cfg(all(test, feature = "_async", feature = "spool"))]
+mod disabled_tests;
+
 /// The engine of one sink.
 pub(crate) struct Engine {
     registry: Registry,

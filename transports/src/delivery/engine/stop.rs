@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use deskhook::EventType;
 
 use super::Engine;
-use crate::delivery::backlog::Release;
+use crate::delivery::backlog::{Release, Released};
 use crate::delivery::decide::later;
 use crate::delivery::lane::Closing;
 use crate::delivery::lane::LaneState;
@@ -56,6 +56,49 @@ impl Engine {
             dead_lettered: released,
             in_flight,
         }
+    }
+
+    /// The end of the release of an endpoint disabled by a 410: the letters of what it had
+    /// queued written (with a spool, their rows' move waited for), then logged, its own
+    /// letter (`own_lost`: lost) counted in. On an async runtime's thread, on a thread of its
+    /// own (a 410 is rare): many letters to write, or a wait for the spool's writer to commit
+    /// a large move, would hold up every task of that runtime thread meanwhile. Where no
+    /// thread starts, here.
+    pub(crate) fn complete_disabled(
+        self: &Arc<Self>,
+        lane: &Arc<Lane>,
+        released: Released,
+        url: &str,
+        own_lost: bool,
+    ) {
+        let released = Arc::new(std::sync::Mutex::new(Some(released)));
+        let finish = {
+            let (engine, lane, url) = (self.clone(), lane.clone(), url.to_owned());
+            let released = released.clone();
+            move || {
+                let Some(released) = lock(&released).take() else {
+                    return;
+                };
+                let moved = engine.backlog.complete(&engine, &lane, released);
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{}' ({url}) answered 410 Gone and is disabled; {} event(s) \
+                     moved to the dead letters (resume it to deliver again)",
+                    lane.name,
+                    moved + usize::from(!own_lost)
+                );
+            }
+        };
+        #[cfg(feature = "_async")]
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let thread = std::thread::Builder::new()
+                .name("deskhook-disable".into())
+                .spawn(finish.clone());
+            if thread.is_ok() {
+                return;
+            }
+        }
+        finish();
     }
 
     /// Stops `lane` sending (its events stay queued) until [`resume`](Engine::resume); a

@@ -52,7 +52,7 @@ pub(crate) fn after_update() {
 }
 
 /// An endpoint retried once, after `retry` (no jitter), with up to 4 requests in flight.
-fn endpoint(name: &str, retry: Duration) -> Endpoint {
+pub(super) fn endpoint(name: &str, retry: Duration) -> Endpoint {
     let schedule = format!("0s,{}ms", retry.as_millis())
         .parse::<deskhook::policy::RetrySchedule>()
         .expect("a schedule")
@@ -87,7 +87,7 @@ fn engine_of(
 }
 
 /// Emits an event of each ticket and routes them.
-fn emit(engine: &Arc<Engine>, tickets: &[&str]) {
+pub(super) fn emit(engine: &Arc<Engine>, tickets: &[&str]) {
     let dispatcher = deskhook::Dispatcher::builder()
         .sink("test", crate::delivery::DeliverySink::new(engine.clone()))
         .build();
@@ -100,7 +100,7 @@ fn emit(engine: &Arc<Engine>, tickets: &[&str]) {
     engine.route_all();
 }
 
-fn attempt(engine: &Arc<Engine>) -> Attempt {
+pub(super) fn attempt(engine: &Arc<Engine>) -> Attempt {
     match engine.next_attempt() {
         Next::Attempt(attempt) => attempt,
         other => panic!("expected an attempt, the engine said {other:?}"),
@@ -141,7 +141,7 @@ fn holding_observer(
     (observer, reached, go)
 }
 
-fn status(status: u16) -> Result<Response, crate::delivery::AttemptError> {
+pub(super) fn status(status: u16) -> Result<Response, crate::delivery::AttemptError> {
     Ok(Response {
         status,
         retry_after: None,
