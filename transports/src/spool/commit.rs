@@ -40,10 +40,15 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     let mut waiting: VecDeque<Op> = VecDeque::new();
     let mut again = Again::default();
     let mut last_batch = 1;
+    // Waits for what was sent before them (`Op::Written`) that came after appends still
+    // waiting, each with how many of those are ahead of it: answered with the batch that
+    // commits the last of them, not before (a batch takes `max_batch` appends at most).
+    let mut marks: Vec<(usize, Op)> = Vec::new();
     loop {
         let mut updates = Vec::new();
-        let sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
+        let mut sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
             Op::Append(_) => waiting.push_back(op),
+            Op::Written(_) if !waiting.is_empty() => marks.push((waiting.len(), op)),
             other => updates.push(other),
         };
         if waiting.is_empty() {
@@ -84,6 +89,14 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             last_batch = take;
         }
         let mut batch: Vec<Op> = waiting.drain(..take).collect();
+        for (ahead, mark) in std::mem::take(&mut marks) {
+            if ahead <= take {
+                // Answered with this batch's appends (a failed commit answers it too).
+                batch.push(mark);
+            } else {
+                marks.push((ahead - take, mark));
+            }
+        }
         if again.is_empty() {
             batch.extend(updates);
             let left = commit(core, &mut conn, batch);

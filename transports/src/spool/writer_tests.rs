@@ -202,6 +202,30 @@ fn a_batch_of_one_commits_each_event_alone() {
 }
 
 #[test]
+fn a_wait_for_what_was_sent_comes_back_once_appends_past_a_batch_are_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1);
+    let lane = lane_for_test("crm");
+    // The database held: the writer waits in its first commit while three appends and the
+    // wait for them queue up behind it.
+    let holder = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let receipts: Vec<_> = (0..3)
+        .map(|n| store.append(vec![(lane.clone(), Job::for_test("T1", n))]))
+        .collect();
+    let (done, written) = mpsc::sync_channel(1);
+    store.send(Op::Written(done));
+    holder.execute_batch("COMMIT").unwrap();
+    // Batches of one: the wait is answered with the third append's, not the second's.
+    written.recv().unwrap().unwrap();
+    assert_eq!(lane.rows.committed().1, 3);
+    for receipt in receipts {
+        receipt.wait(WAIT).unwrap();
+    }
+    store.shut();
+}
+
+#[test]
 fn outcomes_are_written_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 1024);
