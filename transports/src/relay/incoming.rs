@@ -80,20 +80,41 @@ pub(super) fn events(message: &jetstream::Message) -> Result<Vec<Incoming>, Stri
 }
 
 /// Whether `message`, which this relay cannot read, looks written by a newer deskhook (a
-/// later batch layout, or an event with an id and an event type this build does not know)
-/// rather than by something else: it is then left in the stream for a relay that reads it.
+/// later batch layout, or events with an id and an event type this build does not know,
+/// alone or in a batch of this layout) rather than by something else: it is then left in
+/// the stream for a relay that reads it.
 pub(super) fn from_newer(message: &jetstream::Message) -> bool {
     looks_newer(message.headers.as_ref(), &message.payload)
 }
 
-fn looks_newer(headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> bool {
+fn looks_newer(headers: Option<&async_nats::HeaderMap>, payload: &Bytes) -> bool {
     let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
-    if header(BATCH_HEADER).is_some() {
-        return payload.len() >= batch::MAGIC.len()
-            && payload.starts_with(&batch::MAGIC[..3])
-            && payload[3].is_ascii_digit()
-            && payload[..batch::MAGIC.len()] != batch::MAGIC[..];
+    let Some(count) = header(BATCH_HEADER) else {
+        return of_newer(header);
+    };
+    if payload.starts_with(batch::MAGIC) {
+        // This layout: newer when every event it cannot read is a newer deskhook's (a batch
+        // holding one would otherwise be ended whole, the events it can read with it).
+        let Some(events) = count
+            .parse()
+            .ok()
+            .and_then(|count| batch::decode(payload, count).ok())
+        else {
+            return false;
+        };
+        let mut unread = events
+            .iter()
+            .filter(|e| read_framed(e).is_none())
+            .peekable();
+        return unread.peek().is_some() && unread.all(|e| of_newer(|name| e.header(name)));
     }
+    payload.len() >= batch::MAGIC.len()
+        && payload.starts_with(&batch::MAGIC[..3])
+        && payload[3].is_ascii_digit()
+}
+
+/// Whether the event of these headers has an id and an event type this build does not know.
+fn of_newer<'a>(header: impl Fn(&str) -> Option<&'a str>) -> bool {
     header("webhook-id").is_some_and(|id| id.parse::<EventId>().is_ok())
         && header("x-deskhook-action").is_some_and(|action| EventType::from_wire(action).is_none())
 }
@@ -197,17 +218,40 @@ mod tests {
             map
         };
         let id = "01A23389-1CD1-74BD-847D-8290BB6D784B";
+        let bytes = |b: &'static [u8]| Bytes::from_static(b);
         let batch = headers(&[(BATCH_HEADER, "2")]);
         // A later batch layout; this one's, damaged; something else.
-        assert!(looks_newer(Some(&batch), b"DHB2...."));
-        assert!(!looks_newer(Some(&batch), b"DHB1...."));
-        assert!(!looks_newer(Some(&batch), b"garbage"));
+        assert!(looks_newer(Some(&batch), &bytes(b"DHB2....")));
+        assert!(!looks_newer(Some(&batch), &bytes(b"DHB1....")));
+        assert!(!looks_newer(Some(&batch), &bytes(b"garbage")));
         // An event of a type this build does not know; one without an id; not deskhook's.
         let later = headers(&[("webhook-id", id), ("x-deskhook-action", "ticket_merged")]);
-        assert!(looks_newer(Some(&later), b"{}"));
+        assert!(looks_newer(Some(&later), &bytes(b"{}")));
         let no_id = headers(&[("x-deskhook-action", "ticket_merged")]);
-        assert!(!looks_newer(Some(&no_id), b"{}"));
-        assert!(!looks_newer(None, b"{}"));
+        assert!(!looks_newer(Some(&no_id), &bytes(b"{}")));
+        assert!(!looks_newer(None, &bytes(b"{}")));
+    }
+
+    #[test]
+    fn a_batch_of_this_layout_holding_a_newer_deskhooks_event_is_left_for_a_newer_relay() {
+        let id = "01A23389-1CD1-74BD-847D-8290BB6D784B";
+        let event = |action: &str, id: &str| {
+            let headers = vec![
+                ("webhook-id".to_owned(), id.to_owned()),
+                ("x-deskhook-action".to_owned(), action.to_owned()),
+            ];
+            batch::Framed::new(headers, Bytes::from_static(b"{}")).unwrap()
+        };
+        let mut two = async_nats::HeaderMap::new();
+        two.insert(BATCH_HEADER, "2");
+        let (known, merged) = (event("create", id), event("ticket_merged", id));
+        assert!(read_framed(&known).is_some());
+        let payload = batch::encode(&[&known, &merged]);
+        assert!(looks_newer(Some(&two), &payload));
+        // But not one whose unread event is no deskhook event at all, nor one it reads.
+        let stray = event("ticket_merged", "not-an-id");
+        assert!(!looks_newer(Some(&two), &batch::encode(&[&known, &stray])));
+        assert!(!looks_newer(Some(&two), &batch::encode(&[&known, &known])));
     }
 
     #[test]
