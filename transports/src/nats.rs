@@ -442,13 +442,15 @@ impl AsyncTransport for JetStreamTransport {
                 match batcher.publish(partition, event, wait).await {
                     Some(Ok(ack)) => Ok(ack),
                     Some(Err(err)) => return Err(self.classify(&err)),
-                    // Never sent: the batches ahead of it were that slow to be acknowledged.
+                    // Never sent: the batches ahead of it were that slow to be acknowledged,
+                    // or (a runtime shutting down, a bug) the task sending its batch ended
+                    // without an answer.
                     None => {
                         return Err(AttemptError {
                             message: format!(
                                 "not published: still queued after {} behind earlier batches \
-                                 of partition {partition}, which JetStream is slow to \
-                                 acknowledge",
+                                 of partition {partition} (JetStream slow to acknowledge \
+                                 them), or the task sending its batch ended without an answer",
                                 deskhook::policy::format_duration(wait)
                             ),
                             retryable: true,

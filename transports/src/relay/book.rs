@@ -624,8 +624,11 @@ impl Book {
     pub(super) fn overdue(&self, age: Duration) -> Vec<Message> {
         let now = Instant::now();
         let mut carriers: Vec<Arc<Carrier>> = Vec::new();
+        // A message's carrier comes once per event it holds: a set, not a scan of those
+        // found (tens of thousands of messages in delivery under `--max-pending`).
+        let mut seen = std::collections::HashSet::new();
         let mut add = |carrier: &Arc<Carrier>| {
-            if !carrier.is_settled() && !carriers.iter().any(|c| Arc::ptr_eq(c, carrier)) {
+            if !carrier.is_settled() && seen.insert(Arc::as_ptr(carrier)) {
                 carriers.push(carrier.clone());
             }
         };

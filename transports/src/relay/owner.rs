@@ -482,7 +482,12 @@ async fn renew(
                     // known: its revision goes on, its time stays the last one known.
                     Renewed::Earlier(revision) => entry.revision = revision,
                     Renewed::Lost => {
-                        lost.push((p, "it ended and another relay took it".to_owned()))
+                        lost.push((
+                            p,
+                            "it is no longer this relay's (it ran out, or another relay took \
+                             it)"
+                            .to_owned(),
+                        ));
                     }
                     Renewed::Unknown(e)
                         if entry.renewed.elapsed() + every + wait >= leases.lease =>

@@ -148,6 +148,19 @@ impl Relay {
             unpublished,
             reconnected: tokio::sync::watch::Sender::new(0),
         });
+        // However `run` ends (its future dropped by a `select!` or a timeout around it, or
+        // its partition owner failing), none of its tasks goes on after it: keep-alives for
+        // messages it will not finish, parked entries for partitions another relay owns by
+        // then. They are aborted when this goes (those that ended already, in vain).
+        let _tasks = AbortOnDrop(
+            [Some(&publisher), follower.as_ref(), reloader.as_ref()]
+                .into_iter()
+                .flatten()
+                .chain(beside.status.as_ref())
+                .chain([&beside.acker, &beside.parker, &beside.progress])
+                .map(tokio::task::JoinHandle::abort_handle)
+                .collect(),
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let owner =
             tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
@@ -162,9 +175,16 @@ impl Relay {
         let stopping = match owner.await {
             Ok(stopping) => stopping,
             Err(e) => {
-                return Err(Error::Config(format!(
-                    "the relay's partition owner failed: {e}"
-                )));
+                // A bug (a panic): the partitions' leases run out and other relays take
+                // them, from the first message not acknowledged.
+                return Err(nats_error(
+                    &self.urls,
+                    format!(
+                        "the relay's partition owner stopped unexpectedly ({e}); its tasks \
+                         were stopped, and its partitions go to other relays once their leases \
+                         end"
+                    ),
+                ));
             }
         };
         let waits = (self.grace, self.timeout);
@@ -260,6 +280,17 @@ struct Opened {
 
 /// The tasks that run beside the partitions' owner while the relay delivers, each stopped
 /// at its point of [`stop_delivering`] (the status log at once).
+/// Tasks aborted when this is dropped.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 struct Beside {
     /// The status line every `status_every`, if asked.
     status: Option<tokio::task::JoinHandle<()>>,

@@ -513,6 +513,7 @@ impl Book {
             },
         };
         let done = lock(&carrier.done).clone();
+        let done: std::collections::HashSet<&str> = done.iter().map(|d| &**d).collect();
         let waiting = lock(&self.waiting);
         let mut events = Vec::new();
         let mut ids = Vec::new();
@@ -522,7 +523,7 @@ impl Book {
             let Some(id) = incoming::read_framed(event).map(|read| read.id) else {
                 return Err("an event has no webhook-id deskhook can read".to_owned());
             };
-            if done.iter().any(|d| **d == *id) {
+            if done.contains(&*id) {
                 continue;
             }
             let Some((id, pending)) = waiting.get_key_value(&*id) else {
