@@ -3,17 +3,12 @@
 
 use std::time::Duration;
 
-use super::tests::{attempt, emit, endpoint, status};
-use crate::delivery::SinkBuilder;
+use super::tests::{attempt, emit, spooled_engine, status};
 
 #[test]
 fn a_410_settled_on_a_runtime_thread_does_not_wait_for_the_spools_writer() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (engine, _) = SinkBuilder::new()
-        .endpoint(endpoint("crm", Duration::from_secs(60)))
-        .spool(crate::spool::Spool::open(dir.path()).expect("a spool"))
-        .start_engine(Box::new(crate::delivery::lane::Nowhere))
-        .expect("the engine starts");
+    let engine = spooled_engine(&dir);
     // Three events on disk (each emit returns once it is written); the first is attempted.
     emit(&engine, &["T1", "T2", "T3"]);
     let first = attempt(&engine);

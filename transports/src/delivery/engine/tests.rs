@@ -86,6 +86,17 @@ fn engine_of(
     engine
 }
 
+/// An engine with endpoint "crm" (retried after a minute) and a spool in `dir`, and no
+/// workers.
+pub(super) fn spooled_engine(dir: &tempfile::TempDir) -> Arc<Engine> {
+    let (engine, _) = SinkBuilder::new()
+        .endpoint(endpoint("crm", Duration::from_secs(60)))
+        .spool(crate::spool::Spool::open(dir.path()).expect("a spool"))
+        .start_engine(Box::new(crate::delivery::lane::Nowhere))
+        .expect("the engine starts");
+    engine
+}
+
 /// Emits an event of each ticket and routes them.
 pub(super) fn emit(engine: &Arc<Engine>, tickets: &[&str]) {
     let dispatcher = deskhook::Dispatcher::builder()
@@ -424,11 +435,7 @@ fn a_removal_waits_for_its_own_move_when_a_resume_comes_in_between() {
     use crate::delivery::backlog::Release;
     use crate::delivery::lane::Closing;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (engine, _) = SinkBuilder::new()
-        .endpoint(endpoint("crm", Duration::from_secs(60)))
-        .spool(crate::spool::Spool::open(dir.path()).expect("a spool"))
-        .start_engine(Box::new(crate::delivery::lane::Nowhere))
-        .expect("the engine starts");
+    let engine = spooled_engine(&dir);
     // Three events in the spool (each emit returns once it is on disk).
     let dispatcher = deskhook::Dispatcher::builder()
         .sink("test", crate::delivery::DeliverySink::new(engine.clone()))
@@ -637,11 +644,7 @@ fn the_longest_attempt_counts_the_timeouts_of_settings_replaced_or_removed() {
 #[test]
 fn an_endpoint_removed_as_it_is_updated_stays_removed_in_the_spool() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (engine, _) = SinkBuilder::new()
-        .endpoint(endpoint("crm", Duration::from_secs(60)))
-        .spool(crate::spool::Spool::open(dir.path()).expect("a spool"))
-        .start_engine(Box::new(crate::delivery::lane::Nowhere))
-        .expect("the engine starts");
+    let engine = spooled_engine(&dir);
     let endpoints = crate::delivery::Endpoints::new(engine.clone());
     let removing = endpoints.clone();
     AFTER_UPDATE.set(Some(Box::new(move || {
