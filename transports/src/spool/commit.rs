@@ -562,8 +562,8 @@ fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
 }
 
 /// Dead letters that failed more than `dead_letter_retention` ago: deleted, their count
-/// logged and returned. `failed_at` is RFC 3339 in UTC with milliseconds, so its text sorts as its time
-/// (within a second for letters written without them).
+/// logged and returned. `failed_at` is RFC 3339 in UTC with milliseconds, so its text sorts
+/// as its time (within a second for letters written without them).
 fn prune_letters(core: &Core, conn: &Connection, now: i64) -> usize {
     let retention = core.settings.dead_letter_retention;
     let cutoff = jiff::Timestamp::from_millisecond(now)
