@@ -87,8 +87,9 @@ CREATE INDEX IF NOT EXISTS attempts_by_at ON attempts (at);
 
 /// Indexes of the dead letters for the console's filters (an endpoint's, a tenant's, one
 /// event's, one ticket's letters), so that a page of them does not scan a table that an
-/// endpoint down for weeks has filled, and by age for their retention. Made when a spool is opened for writing, for spools
-/// made before them too (an index does not change the format: earlier builds keep it up).
+/// endpoint down for weeks has filled, and by age for their retention. Made when a spool is
+/// opened for writing, for spools made before them too (an index does not change the
+/// format: earlier builds keep it up).
 const LETTER_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS dead_letters_by_endpoint ON dead_letters (endpoint, row);
 CREATE INDEX IF NOT EXISTS dead_letters_by_tenant ON dead_letters (tenant, row);
