@@ -4,8 +4,8 @@
 //! makes one attempt of it, and puts it back at the end if it has more, so endpoints are
 //! served in turn. Endpoints waiting for a retry, a breaker's cool-down or a rate-limit token
 //! sit in a timer heap until then. The number of requests in flight is counted here for the
-//! whole sink, with a reserve (one slot per other endpoint, at most a quarter of them) kept
-//! for endpoints that have nothing in flight (see [`Pool::try_acquire`]).
+//! whole sink, with a reserve (one slot per other endpoint, at most a quarter of them but at
+//! least one) kept for endpoints that have nothing in flight (see [`Pool::try_acquire`]).
 //!
 //! Blocking workers are threads: the pool starts one and grows by one whenever a worker
 //! takes an attempt and none is left idle, up to `max_threads`; a thread idle for
@@ -282,14 +282,16 @@ impl Pool {
 
     /// The slots a lane with `lane_in_flight` requests in flight may fill: all of them for
     /// a lane with none; otherwise all but the reserve, one slot per other endpoint and at
-    /// most a quarter of them (a sink with one endpoint keeps nothing back).
+    /// most a quarter of them, but at least one (a sink with one endpoint keeps nothing
+    /// back; one with a single slot cannot).
     fn cap(&self, lane_in_flight: usize) -> usize {
         let limit = self.limit.load(Ordering::Acquire);
         if lane_in_flight == 0 {
             return limit.max(1);
         }
         let others = self.endpoints.load(Ordering::Acquire).saturating_sub(1);
-        (limit - others.min(limit / 4)).max(1)
+        // With 2 or 3 slots a quarter is none: a hanging endpoint would take them all.
+        (limit - others.min((limit / 4).max(1))).max(1)
     }
 
     /// How many endpoints the registry holds.
@@ -614,6 +616,16 @@ mod tests {
             assert!(alone.try_acquire(1));
         }
         assert!(!alone.try_acquire(1));
+        // With 3 slots (or 2) as with 8: one is kept back for another endpoint.
+        let three = Pool::new(3, 3, Duration::from_secs(1));
+        three.set_endpoints(2);
+        assert!(three.try_acquire(0));
+        assert!(three.try_acquire(1));
+        assert!(
+            !three.try_acquire(2),
+            "the last slot is the other endpoint's"
+        );
+        assert!(three.try_acquire(0));
         // A limit of 1 is one slot for anyone.
         let one = Pool::new(1, 1, Duration::from_secs(1));
         assert!(one.try_acquire(0));
