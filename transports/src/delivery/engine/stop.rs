@@ -392,6 +392,8 @@ impl Engine {
     /// flight is reported too (it may also arrive: receivers de-duplicate on `webhook-id`).
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
         let flushed = self.flush(timeout);
+        #[cfg(test)]
+        super::tests::between_flush_and_stop();
         let left = self.stop_all("undelivered at shutdown");
         self.backlog.close();
         self.connector.close_kept();
@@ -403,7 +405,18 @@ impl Engine {
                 self.backlog.stop_place()
             );
         }
-        flushed
+        match flushed {
+            // Emitted after the flush found nothing left (another thread still emitting):
+            // let go all the same, and told.
+            Ok(()) if left > 0 => Err(Error::Undelivered {
+                queued: left,
+                in_flight: 0,
+                held: 0,
+                held_by: Vec::new(),
+                timeout,
+            }),
+            flushed => flushed,
+        }
     }
 
     /// Stops every lane and the workers; returns the jobs let go.

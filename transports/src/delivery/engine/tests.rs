@@ -39,6 +39,18 @@ pub(super) fn between_release_and_complete() {
 }
 
 thread_local! {
+    /// Run by `shutdown` on this thread between its flush and its stop.
+    static BETWEEN_FLUSH_AND_STOP: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+}
+
+/// Called by `shutdown` between its flush and its stop.
+pub(super) fn between_flush_and_stop() {
+    if let Some(hook) = BETWEEN_FLUSH_AND_STOP.take() {
+        hook();
+    }
+}
+
+thread_local! {
     /// Run by an endpoint's update on this thread once it has let go of the registry's
     /// write lock.
     static AFTER_UPDATE: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
@@ -741,4 +753,19 @@ fn the_settings_digest_changes_with_a_secret_and_only_then() {
         .upsert_spec(&spec("whsec_AAAQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
         .expect("updated");
     assert_ne!(digest(), first, "another secret");
+}
+
+#[test]
+fn a_shutdown_that_lets_go_of_an_event_emitted_after_its_flush_says_so() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_secs(60))], 8, &dir);
+    // Nothing to flush; another thread emits as the flush returns.
+    let emitting = engine.clone();
+    BETWEEN_FLUSH_AND_STOP.set(Some(Box::new(move || emit(&emitting, &["T1"]))));
+    let stopped = engine.shutdown(Duration::from_secs(1));
+    assert!(BETWEEN_FLUSH_AND_STOP.take().is_none(), "the event came");
+    match stopped {
+        Err(crate::Error::Undelivered { queued: 1, .. }) => {}
+        other => panic!("expected the event reported undelivered, got {other:?}"),
+    }
 }
