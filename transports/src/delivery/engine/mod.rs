@@ -67,6 +67,9 @@ pub(crate) struct Engine {
     #[cfg(feature = "_async")]
     idle_async: tokio::sync::Notify,
     stopping: AtomicBool,
+    /// Endpoints removed while attempts of theirs were in flight (until they are dropped):
+    /// a stop reports those attempts as it does a registered endpoint's.
+    retiring: Mutex<Vec<std::sync::Weak<Lane>>>,
     /// The priority of the sink's own delivery threads, relative to the builder's (the HTTP
     /// transports'; a NATS sink sets its runtime's itself).
     #[cfg(any(feature = "http-async", feature = "http-blocking"))]
@@ -116,6 +119,7 @@ impl Engine {
             #[cfg(feature = "_async")]
             idle_async: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),
+            retiring: Mutex::default(),
             #[cfg(any(feature = "http-async", feature = "http-blocking"))]
             priority: Priority::below_caller(config.worker_nice),
             config,

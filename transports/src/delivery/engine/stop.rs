@@ -42,6 +42,10 @@ impl Engine {
         #[cfg(test)]
         super::tests::between_release_and_complete();
         let released = self.backlog.complete(self, lane, released);
+        // (A spool keeps their rows, a relay's stream their messages: they are not lost.)
+        if closing == Closing::Removed && in_flight > 0 && !self.backlog.keeps_undelivered() {
+            self.retire(lane);
+        }
         if closing == Closing::Removed {
             self.backlog.registered(&lane.name, None);
             log::info!(
@@ -437,9 +441,59 @@ impl Engine {
                 let closed = self.close_lane(lane, Closing::Stopping, Release::Stopping(reason));
                 closed.dead_lettered
             })
-            .sum();
+            .sum::<usize>()
+            + self.stop_retiring(reason);
         self.wake_flushes();
         left
+    }
+
+    /// Keeps `lane`, removed with attempts in flight, for a stop to report them; a stop
+    /// already under way (it may have looked for such lanes before this one came) reports
+    /// them here.
+    fn retire(&self, lane: &Arc<Lane>) {
+        {
+            let mut retiring = lock(&self.retiring);
+            retiring.retain(|gone| gone.strong_count() > 0);
+            retiring.push(Arc::downgrade(lane));
+        }
+        // SeqCst, paired with `stop_all`: either it sees this lane, or this sees its stop.
+        if self.stopping.load(Ordering::SeqCst) {
+            let left = self.stop_retiring("undelivered at shutdown");
+            if left > 0 {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{}' removed as the sink stopped: {left} attempt(s) in flight \
+                     {}",
+                    lane.name,
+                    self.backlog.stop_place()
+                );
+            }
+        }
+    }
+
+    /// The attempts still in flight of endpoints removed before the stop: let go as a
+    /// stop lets go of a registered endpoint's (with the dead letters "while in flight"),
+    /// so that one whose outcome never comes (the process ends) is reported, and one whose
+    /// outcome comes is not written twice. Returns how many.
+    fn stop_retiring(&self, reason: &'static str) -> usize {
+        let retiring = std::mem::take(&mut *lock(&self.retiring));
+        retiring
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|lane| {
+                let mut st = lock(&lane.state);
+                if st.closing != Some(Closing::Removed) || st.in_flight.is_empty() {
+                    return 0;
+                }
+                st.closing = Some(Closing::Stopping);
+                lane.update_held(&st);
+                let released =
+                    self.backlog
+                        .release(self, &lane, &mut st, Release::Stopping(reason));
+                drop(st);
+                self.backlog.complete(self, &lane, released)
+            })
+            .sum()
     }
 
     /// The async workers' runtime shut down: nothing would deliver what is queued, so it

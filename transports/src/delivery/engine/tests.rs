@@ -769,3 +769,38 @@ fn a_shutdown_that_lets_go_of_an_event_emitted_after_its_flush_says_so() {
         other => panic!("expected the event reported undelivered, got {other:?}"),
     }
 }
+
+/// An attempt in flight when its endpoint is removed, then the sink stops before it ends
+/// (the process may end with it): reported in the dead letters as a registered endpoint's
+/// would be, and not written again when it ends after all.
+#[test]
+fn a_shutdown_reports_the_attempt_in_flight_of_an_endpoint_removed_before_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_secs(60))], 8, &dir);
+    emit(&engine, &["T1"]);
+    let in_flight = attempt(&engine);
+    let id = in_flight.job().event.id_text.to_string();
+    crate::delivery::Endpoints::new(engine.clone())
+        .remove("crm")
+        .expect("crm is removed");
+    let stopped = engine.shutdown(Duration::ZERO);
+    assert!(
+        stopped.is_err(),
+        "the attempt in flight is reported: {stopped:?}"
+    );
+    let letters = || {
+        crate::delivery::read_dead_letters(dir.path().join("dead.jsonl"))
+            .expect("the dead letters read")
+    };
+    let written = letters();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].id, id);
+    assert!(
+        written[0].reason.contains("while in flight"),
+        "{}",
+        written[0].reason
+    );
+    // Its failure comes after all: no second letter.
+    in_flight.finish(status(500), Duration::ZERO);
+    assert_eq!(letters().len(), 1);
+}
