@@ -156,12 +156,14 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Book {
     /// A book for `partitions` partitions whose bodies may take `budget_bytes`, with room
-    /// for `events` events in delivery; the receiver gets the messages to acknowledge (see
+    /// for `events` events in delivery, remembering acknowledged events for twice
+    /// `ack_wait` (see [`Recent`]); the receiver gets the messages to acknowledge (see
     /// [`acknowledge`]).
     pub(super) fn new(
         partitions: u32,
         budget_bytes: usize,
         events: usize,
+        ack_wait: Duration,
     ) -> (Arc<Book>, mpsc::UnboundedReceiver<Work>) {
         let budget_kib = u32::try_from(budget_bytes / 1024)
             .unwrap_or(u32::MAX)
@@ -169,7 +171,7 @@ impl Book {
         let (acks, done) = mpsc::unbounded_channel();
         let book = Book {
             waiting: Mutex::default(),
-            recent: Mutex::default(),
+            recent: Mutex::new(Recent::new(ack_wait.saturating_mul(2))),
             budget: Semaphore::new(budget_kib as usize),
             budget_kib,
             slots: Semaphore::new(events.clamp(1, Semaphore::MAX_PERMITS)),
@@ -256,7 +258,7 @@ impl Book {
     /// Event `id` ended without going to the engine (no endpoint takes it): remembered as
     /// acknowledged events are.
     pub(super) fn remember(&self, id: &Arc<str>) {
-        lock(&self.recent).insert(id.clone());
+        lock(&self.recent).insert(id.clone(), std::time::Instant::now());
     }
 
     /// What the relay knows of event `id`; joins `carrier` to its delivery when it is under
@@ -481,7 +483,7 @@ impl Book {
             let Some((id, pending)) = waiting.remove_entry(id) else {
                 return;
             };
-            lock(&self.recent).insert(id.clone());
+            lock(&self.recent).insert(id.clone(), std::time::Instant::now());
             (id, pending)
         };
         let (id, done) = done;

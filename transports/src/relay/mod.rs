@@ -54,7 +54,8 @@
 //!   outstanding for the partition ([`Relay::max_pending`]), delivered again by the next
 //!   owner in stream order. Messages handed out again to the same relay (a lost
 //!   acknowledgement) are recognised by their id and acknowledged without a second
-//!   delivery (the relay remembers the last 65,536 events it acknowledged). A ticket's
+//!   delivery (the relay remembers the events it acknowledged in the last two `ack_wait`s:
+//!   at least the last 65,536, at most about a million). A ticket's
 //!   next event, when it waits in the relay for a message's acknowledgement, goes only once
 //!   the server has confirmed it (asked again every quarter of [`Relay::ack_wait`], between
 //!   100 ms and 5 s, for twice `ack_wait` at most, then it goes all the same, logged, and

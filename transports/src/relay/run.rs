@@ -65,8 +65,12 @@ impl Relay {
             .collect();
         let sources = Sources::new(self.sink.endpoints.clone());
         let unpublished = Arc::new(Unpublished::default());
-        let (sink, book, done, letters) =
-            relaying_sink(self.sink, partitions, self.max_pending, &unpublished);
+        let (sink, book, done, letters) = relaying_sink(
+            self.sink,
+            partitions,
+            (self.max_pending, self.ack_wait),
+            &unpublished,
+        );
         let (http, guard) = sink.build_async()?;
         let revision = Arc::new(AtomicU64::new(0));
         let follower = match store {
@@ -447,7 +451,7 @@ type Letters = tokio::sync::mpsc::UnboundedReceiver<Letter>;
 fn relaying_sink(
     mut sink: crate::delivery::SinkBuilder,
     partitions: u32,
-    max_pending: usize,
+    (max_pending, ack_wait): (usize, Duration),
     unpublished: &Arc<Unpublished>,
 ) -> (
     crate::delivery::SinkBuilder,
@@ -479,6 +483,7 @@ fn relaying_sink(
         partitions,
         sink.config.max_queued_bytes,
         sink.config.queue_capacity - 1,
+        ack_wait,
     );
     let (letters_tx, letters_rx) = tokio::sync::mpsc::unbounded_channel::<Letter>();
     sink.observer = Some(Arc::new(Tracker {

@@ -4,7 +4,7 @@ use super::*;
 #[test]
 fn room_taken_beyond_the_whole_is_paid_back_before_anyone_gets_it() {
     // 4 KiB of bodies, 2 events.
-    let (book, _done) = Book::new(1, 4 * 1024, 2);
+    let (book, _done) = Book::new(1, 4 * 1024, 2, Duration::ZERO);
     assert_eq!(book.capacity(), (4, 2));
     assert_eq!(book.kib_of(10 * 1024), 4, "at most the whole budget");
     assert_eq!(book.kib_of(0), 1);
@@ -34,7 +34,7 @@ fn room_taken_beyond_the_whole_is_paid_back_before_anyone_gets_it() {
 #[test]
 fn a_message_past_the_budget_alone_owes_kib_and_takes_places_as_others_do() {
     // 4 KiB of bodies, 3 events.
-    let (book, _done) = Book::new(1, 4 * 1024, 3);
+    let (book, _done) = Book::new(1, 4 * 1024, 3, Duration::ZERO);
     pollster::block_on(book.reserve(3));
     // The next event of the same message does not fit the budget, but has a place.
     pollster::block_on(book.reserve_slot_beyond_budget(4));
@@ -68,7 +68,7 @@ fn a_message_past_the_budget_alone_owes_kib_and_takes_places_as_others_do() {
 
 #[test]
 fn a_parked_message_whose_tenure_ended_as_its_entries_were_written_does_not_stay_outstanding() {
-    let (book, _done) = Book::new(1, 4 * 1024, 2);
+    let (book, _done) = Book::new(1, 4 * 1024, 2, Duration::ZERO);
     let withdrawn = Arc::new(AtomicBool::new(false));
     // A message of one event taken under tenure (0, 1), counted as `carry` counts it.
     book.outstanding[0].fetch_add(1, Ordering::AcqRel);
@@ -92,7 +92,7 @@ fn a_parked_message_whose_tenure_ended_as_its_entries_were_written_does_not_stay
 
 #[test]
 fn the_events_of_an_unconfirmed_acknowledgement_are_remembered_past_the_recent_ones() {
-    let (book, _done) = Book::new(1, 1024 * 1024, 16);
+    let (book, _done) = Book::new(1, 1024 * 1024, 16, Duration::ZERO);
     let id = |n: usize| -> Arc<str> { format!("evt_{n}").into() };
     let withdrawn = Arc::new(AtomicBool::new(false));
     let carrier = Carrier::new(None, (0, 1), 7, 2, &withdrawn);
@@ -118,4 +118,17 @@ fn the_events_of_an_unconfirmed_acknowledgement_are_remembered_past_the_recent_o
     lock(&later.done).extend((3 + RECENT..3 + 2 * RECENT).map(id));
     book.pin(&later);
     assert!(!book.knows("evt_0") && !book.knows("evt_1"));
+}
+
+#[test]
+fn an_event_acknowledged_within_twice_ack_wait_is_known_however_many_came_after() {
+    let (book, _done) = Book::new(1, 1024 * 1024, 16, Duration::from_secs(30));
+    let id = |n: usize| -> Arc<str> { format!("evt_{n}").into() };
+    book.remember(&id(0));
+    // More than RECENT acknowledged after it, within the minute: its message, handed out
+    // again after a lost acknowledgement, is still known.
+    for n in 1..=RECENT + 1 {
+        book.remember(&id(n));
+    }
+    assert!(book.knows("evt_0"));
 }
