@@ -42,9 +42,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("invalid duration '{s}': it must not be negative"))
 }
 
-/// Writes a duration the way [`parse_duration`] reads it: `0s`, `200ms`, `5s`, `5m`, `2h`;
-/// `500us` or `1500ns` when it is not a whole number of milliseconds, so that what is
-/// written reads back the same.
+/// Writes a duration the way [`parse_duration`] reads it: `0s`, `200ms`, `5s`, `5m`, `2h`,
+/// `30d`; `500us` or `1500ns` when it is not a whole number of milliseconds, so that what
+/// is written reads back the same.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     let sub_ms = d.subsec_nanos() % 1_000_000;
@@ -57,6 +57,8 @@ pub fn format_duration(d: Duration) -> String {
         }
     } else if ms == 0 {
         "0s".into()
+    } else if ms.is_multiple_of(86_400_000) {
+        format!("{}d", ms / 86_400_000)
     } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
     } else if ms.is_multiple_of(60_000) {
@@ -475,6 +477,8 @@ mod tests {
         );
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(format_duration(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(format_duration(Duration::from_secs(36 * 3_600)), "36h");
         // What is written reads back the same, below a millisecond too.
         for d in [
             Duration::from_micros(500),
@@ -483,6 +487,7 @@ mod tests {
             Duration::from_nanos(7),
             Duration::from_millis(250),
             Duration::from_secs(90),
+            Duration::from_secs(14 * 86_400),
         ] {
             let text = format_duration(d);
             assert_eq!(parse_duration(&text), Ok(d), "{d:?} written as {text}");
