@@ -68,6 +68,7 @@ pub(crate) async fn list(
     let sink = state.sink.clone();
     let asked = letters_query.clone();
     let listed = blocking(move || {
+        let retention = sink.dead_letters().retention();
         let page = sink.dead_letters().list(&asked)?;
         // The endpoints still registered: a letter of one removed since links nowhere.
         let mut registered = std::collections::HashSet::new();
@@ -77,9 +78,9 @@ pub(crate) async fn list(
                 registered.insert(name.clone());
             }
         }
-        Ok((page, registered))
+        Ok((page, registered, retention))
     });
-    let (page, registered) = match listed.await {
+    let (page, registered, retention) = match listed.await {
         Ok(listed) => listed,
         Err(problem) => return error_page(&base, &problem).into_response(),
     };
@@ -120,6 +121,12 @@ pub(crate) async fn list(
         flash.as_deref(),
         html! {
             h1 { "Dead letters" }
+            @if let Some(kept) = retention {
+                p.hint {
+                    "Each is deleted " (deskhook::policy::format_duration(kept))
+                    " after it failed (the spool's dead_letter_retention): replay what you need before."
+                }
+            }
             form.filters method="get" action=(action) {
                 input type="text" name="endpoint" value=(letters_query.endpoint.as_deref().unwrap_or(""))
                     placeholder="endpoint" aria-label="Endpoint";

@@ -142,6 +142,13 @@ impl std::fmt::Debug for DeadLetters {
 }
 
 impl DeadLetters {
+    /// How long letters are kept after they failed, then deleted: with a spool, its
+    /// `SpoolConfig::dead_letter_retention`; `None` for a dead-letter file, which keeps
+    /// them until they are deleted or replayed.
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        self.engine.backlog().letter_retention()
+    }
+
     /// The letters `query` asks for, newest first.
     ///
     /// From a dead-letter file, a page is read backwards from its cursor, a block at a

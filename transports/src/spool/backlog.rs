@@ -411,6 +411,10 @@ impl Backlog for SpoolBacklog {
         format!("the dead letters of spool {}", self.store.dir().display())
     }
 
+    fn letter_retention(&self) -> Option<std::time::Duration> {
+        Some(self.store.settings().dead_letter_retention)
+    }
+
     fn stop_place(&self) -> String {
         "kept in the spool for the next start".to_owned()
     }

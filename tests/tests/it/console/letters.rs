@@ -253,3 +253,40 @@ async fn a_last_error_that_is_the_reason_is_written_once() {
     );
     assert!(page.body.contains(">error</span>"), "{}", page.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_how_long_a_spool_keeps_its_letters() {
+    // A dead-letter file keeps them until they are deleted: nothing said.
+    let file = console(router);
+    assert_eq!(file.sink.dead_letters().retention(), None);
+    let page = send(
+        &file.app,
+        Request::get("/dead-letters").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(
+        !page.body.contains("dead_letter_retention"),
+        "{}",
+        page.body
+    );
+    // A spool deletes them after its retention.
+    let dir = tempfile::tempdir().unwrap();
+    let fortnight = std::time::Duration::from_secs(14 * 24 * 3600);
+    let spool = deskhook_transports::spool::Spool::builder(dir.path())
+        .dead_letter_retention(fortnight)
+        .open()
+        .unwrap();
+    let (sink, guard) = HttpSink::builder().spool(spool).build().unwrap();
+    assert_eq!(sink.dead_letters().retention(), Some(fortnight));
+    let page = send(
+        &router(sink),
+        Request::get("/dead-letters").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(
+        page.body.contains("Each is deleted 14d after it failed"),
+        "{}",
+        page.body
+    );
+    guard.shutdown(WAIT).unwrap();
+}

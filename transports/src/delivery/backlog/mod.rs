@@ -400,6 +400,11 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     }
     /// Where dead letters go, for messages.
     fn dead_letter_place(&self) -> String;
+    /// How long dead letters are kept before they are deleted; `None`: until an operator
+    /// deletes them.
+    fn letter_retention(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// The dead letters `query` asks for, newest first.
     fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error>;
     /// The dead letters named by `keys`, oldest first.
