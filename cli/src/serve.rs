@@ -378,8 +378,10 @@ async fn serve_until_stopped(
         }
     };
     let left = || grace.saturating_sub(started.elapsed());
-    // Events whose clients hung up may still be on their way in (see `accept_event`).
-    let _ = tokio::time::timeout(left(), daemon.accepting.acquire_many(MAX_ACCEPTING)).await;
+    // Events whose clients hung up may still be on their way in (see `accept_event`); the
+    // slots are held to the end, so that a request that comes now gets a 503 rather than
+    // an event into a sink that is stopping.
+    let _slots = tokio::time::timeout(left(), daemon.accepting.acquire_many(MAX_ACCEPTING)).await;
     let flushed = guard.shutdown_async(left()).await;
     // Requests still reading their bodies now get a 503, not a 202 for an event the stopped
     // sink would not take.

@@ -110,6 +110,19 @@ pub(super) async fn accept_event(State(daemon): State<Arc<Daemon>>, request: Req
     }
 }
 
+/// What to change in a body that did not parse, when its start says (two common
+/// mistakes); else nothing.
+fn what_to_change(body: &[u8]) -> &'static str {
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        "; the body starts with a byte order mark (EF BB BF, as Windows editors save UTF-8): \
+         send it without one"
+    } else if body.trim_ascii_start().starts_with(b"[") {
+        "; the body is a JSON array: send one event per request (batches are not taken)"
+    } else {
+        ""
+    }
+}
+
 /// `problem` with `Retry-After: 1`.
 fn retry_soon(problem: Problem) -> Response {
     let mut response = problem.into_response();
@@ -141,13 +154,16 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     }
     let mut grace_over = daemon.grace_over.subscribe();
     let body = tokio::select! {
-        body = read_body(body, daemon.max_body, daemon.body_timeout) => body?,
+        // The stop first: a body that has arrived whole when the grace is over is ready
+        // too, and would otherwise win half the time.
+        biased;
         _ = grace_over.wait_for(|over| *over) => {
             return Err(Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the daemon stopped before the event's body arrived; send it again",
             ));
         }
+        body = read_body(body, daemon.max_body, daemon.body_timeout) => body?,
     };
     if body.trim_ascii().is_empty() {
         return Err(Problem::new(
@@ -194,7 +210,8 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                 StatusCode::BAD_REQUEST,
                 format!(
                     "the body is not an event deskhook knows (Zenlix, Usedesk or iQChannels \
-                     JSON): {e}"
+                     JSON): {e}{}",
+                    what_to_change(&body)
                 ),
             )
         })
@@ -674,6 +691,53 @@ mod tests {
         let _ = guard
             .shutdown_async(std::time::Duration::from_millis(100))
             .await;
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_an_array_are_told_what_to_change() {
+        assert!(what_to_change(b"\xEF\xBB\xBF{}").contains("without one"));
+        assert!(what_to_change(b" [{}]").contains("one event per request"));
+        assert_eq!(what_to_change(b"{\"ticket\": 1}"), "");
+    }
+
+    /// Once the grace is over, an event's request is answered 503 even when its body has
+    /// arrived whole (it would have raced the stop, and won half the time).
+    #[tokio::test]
+    async fn a_body_whole_when_the_grace_is_over_is_answered_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, guard) = DeliverySink::builder()
+            .dead_letter_path(dir.path().join("dead.jsonl"))
+            .build_async()
+            .unwrap();
+        let daemon = Arc::new(Daemon {
+            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
+            sink: sink.clone(),
+            token: "t".repeat(MIN_TOKEN),
+            durable: false,
+            max_body: 1 << 20,
+            body_timeout: Duration::from_secs(30),
+            metrics: PrometheusBuilder::new().build_recorder().handle(),
+            keys: Mutex::default(),
+            file: None,
+            grace_over: tokio::sync::watch::Sender::new(true),
+        });
+        let body = deskhook::EventRef::new(
+            deskhook::Action::Create,
+            &deskhook::sample::ticket(),
+            &deskhook::sample::user(),
+        )
+        .to_json()
+        .unwrap();
+        for _ in 0..32 {
+            let request = axum::http::Request::post("/v1/events")
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap();
+            let response = accept_event(State(daemon.clone()), request).await;
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let totals = sink.totals();
+        assert_eq!((totals.queued, totals.unrouted), (0, 0), "nothing taken");
+        let _ = guard.shutdown_async(Duration::ZERO).await;
     }
 
     #[test]
