@@ -13,8 +13,9 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use super::context::{self, Context, Parsed};
 use super::output::{entities, format_value, tojson, truncate};
 use super::{
-    ByConstruction, COMPACT, Compiled, DEFAULT_MAX_OUTPUT, FUEL, JSON_ESCAPE, MAX_SOURCE, NAME,
-    Template, TemplateSource, Vars, describe, is_json, line_column, output, preset, shape,
+    ByConstruction, COMPACT, Compiled, DEFAULT_MAX_OUTPUT, Escaping, FORM_ESCAPE, FUEL,
+    JSON_ESCAPE, MARKUP_ESCAPE, MAX_SOURCE, NAME, Template, TemplateSource, Vars, describe,
+    escaping_of, line_column, output, preset, shape,
 };
 use crate::error::Error;
 
@@ -39,7 +40,8 @@ impl Template {
                  always escaped for the body's content type"
             )));
         }
-        let json = is_json(content_type);
+        let escaping = escaping_of(content_type);
+        let json = escaping == Escaping::Json;
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Debug mode copies the source into every error; `describe` reads the range instead.
@@ -48,12 +50,11 @@ impl Template {
         for unsafe_filter in ["safe", "escape", "e"] {
             env.remove_filter(unsafe_filter);
         }
-        env.set_auto_escape_callback(move |_| {
-            if json {
-                AutoEscape::Custom(JSON_ESCAPE.into())
-            } else {
-                AutoEscape::None
-            }
+        env.set_auto_escape_callback(move |_| match escaping {
+            Escaping::Json => AutoEscape::Custom(JSON_ESCAPE.into()),
+            Escaping::Markup => AutoEscape::Custom(MARKUP_ESCAPE.into()),
+            Escaping::Form => AutoEscape::Custom(FORM_ESCAPE.into()),
+            Escaping::Text => AutoEscape::None,
         });
         env.set_formatter(format_value);
         env.add_filter("tojson", tojson);

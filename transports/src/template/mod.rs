@@ -54,6 +54,11 @@
 //!   filters and `tojson`; anything undefined or unusual is handed back to minijinja,
 //!   which renders it or reports it. `{% autoescape %}` and the `safe` and `escape`
 //!   filters are refused.
+//! - In a body of another content type, values are escaped for it: in HTML and XML
+//!   (`text/html`, `…/xml`, `…+xml`) `&`, `<`, `>`, `"` and `'` become entities (so
+//!   `entities` is not needed there); in a form (`application/x-www-form-urlencoded`) each
+//!   value is percent-encoded (write `subject={{ subject }}&ticket={{ ticket }}`: a subject
+//!   `x&role=admin` stays one value). Plain text and other types print values as they are.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
 //!   `truncate(n)` (at most `n` characters, the last one `…`), `entities` (`&`, `<`, `>`
 //!   as HTML entities, for Slack) and `inert` (Markdown whose `@` mentions notify nobody,
@@ -192,6 +197,12 @@ const COMPACT: &str = "compact";
 
 /// The escaping of JSON templates, for the formatter.
 const JSON_ESCAPE: &str = "json-string";
+
+/// The name of the escaping of values in HTML and XML bodies.
+const MARKUP_ESCAPE: &str = "markup";
+
+/// The name of the escaping of values in form bodies.
+const FORM_ESCAPE: &str = "form";
 
 /// An endpoint's payload template, compiled: cheap to clone, shared by the attempts that use
 /// it. See the [module docs](self).
@@ -698,16 +709,43 @@ impl fmt::Debug for Template {
     }
 }
 
-/// Whether a content type is JSON: `application/json`, `…/json` (`text/json`) or `…+json`,
-/// any parameters.
-fn is_json(content_type: &str) -> bool {
+/// How printed values are escaped in a body of some content type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Escaping {
+    /// As the inside of a JSON string.
+    Json,
+    /// `&`, `<`, `>`, `"` and `'` as entities (HTML, XML).
+    Markup,
+    /// Percent-encoded as a form's value (`application/x-www-form-urlencoded`).
+    Form,
+    /// Not at all (plain text, Markdown, …).
+    Text,
+}
+
+/// The escaping of a content type (any parameters): JSON for `application/json`, `…/json`
+/// (`text/json`), `…/x-json` or `…+json`; markup for `text/html` and XML (`…/xml`,
+/// `…+xml`); a form's for `application/x-www-form-urlencoded`; none otherwise.
+fn escaping_of(content_type: &str) -> Escaping {
     let essence = content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    essence.ends_with("/json") || essence.ends_with("+json")
+    if essence.ends_with("/json") || essence.ends_with("/x-json") || essence.ends_with("+json") {
+        Escaping::Json
+    } else if essence == "text/html" || essence.ends_with("/xml") || essence.ends_with("+xml") {
+        Escaping::Markup
+    } else if essence == "application/x-www-form-urlencoded" {
+        Escaping::Form
+    } else {
+        Escaping::Text
+    }
+}
+
+/// Whether a content type is JSON (see [`escaping_of`]).
+fn is_json(content_type: &str) -> bool {
+    escaping_of(content_type) == Escaping::Json
 }
 
 /// The line and column (from 1, in characters) of a byte offset.

@@ -8,8 +8,8 @@ use std::fmt;
 use minijinja::AutoEscape;
 use minijinja::value::Value;
 
-use super::JSON_ESCAPE;
 use super::lazy;
+use super::{FORM_ESCAPE, JSON_ESCAPE, MARKUP_ESCAPE};
 
 /// Valid JSON without the whitespace between its tokens (what is inside strings is kept).
 pub(super) fn compact(json: Vec<u8>) -> Vec<u8> {
@@ -83,13 +83,33 @@ pub(super) fn format_value(
     let Some(text) = value_text(value)? else {
         return Ok(());
     };
-    let json = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == JSON_ESCAPE);
-    let written = if json {
-        write_json_string_content(out, &text)
-    } else {
-        out.write_str(&text)
+    let written = match state.auto_escape() {
+        AutoEscape::Custom(name) if name == JSON_ESCAPE => write_json_string_content(out, &text),
+        AutoEscape::Custom(name) if name == MARKUP_ESCAPE => write_markup(out, &text),
+        AutoEscape::Custom(name) if name == FORM_ESCAPE => {
+            url::form_urlencoded::byte_serialize(text.as_bytes())
+                .try_for_each(|part| out.write_str(part))
+        }
+        _ => out.write_str(&text),
     };
     written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` as entities, for HTML and XML.
+fn write_markup(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    let mut rest = text;
+    while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {
+        out.write_str(&rest[..at])?;
+        out.write_str(match rest.as_bytes()[at] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&#39;",
+        })?;
+        rest = &rest[at + 1..];
+    }
+    out.write_str(rest)
 }
 
 /// A value that is not safe as text: `None` for none and undefined, `true`/`false`, lists

@@ -314,6 +314,42 @@ fn a_plain_text_template_prints_values_as_they_are() {
 }
 
 #[test]
+fn values_are_escaped_for_html_xml_and_forms_and_x_json_is_json() {
+    let body =
+        br#"{"ticket":{"code":"E3XK","subject":"<img src=x onerror=\"a('b')\"> & x&role=admin"}}"#;
+    let with = |text: &str, content_type: &str| {
+        Template::inline(text)
+            .unwrap()
+            .content_type(content_type)
+            .unwrap()
+            .render(create(), "e", None, body)
+            .unwrap()
+    };
+    assert_eq!(
+        with("<p>{{ subject }}</p>", "text/html; charset=utf-8"),
+        "<p>&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt; &amp; x&amp;role=admin</p>"
+    );
+    assert!(with("<s>{{ subject }}</s>", "application/atom+xml").starts_with("<s>&lt;img"));
+    assert_eq!(
+        with(
+            "ticket={{ ticket }}&subject={{ subject }}",
+            "application/x-www-form-urlencoded"
+        ),
+        "ticket=E3XK&subject=%3Cimg+src%3Dx+onerror%3D%22a%28%27b%27%29%22%3E+%26+x%26role%3Dadmin"
+    );
+    // A JSON type by another name is JSON: escaped as a string's inside, and checked.
+    assert_eq!(
+        with(r#"{"s": "{{ subject }}"}"#, "application/x-json"),
+        r#"{"s":"<img src=x onerror=\"a('b')\"> & x&role=admin"}"#
+    );
+    assert_eq!(
+        with("{{ subject }}", "text/plain"),
+        r#"<img src=x onerror="a('b')"> & x&role=admin"#,
+        "plain text as it is"
+    );
+}
+
+#[test]
 fn the_source_has_a_limit() {
     let big = "x".repeat(MAX_SOURCE + 1);
     assert!(
