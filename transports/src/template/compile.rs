@@ -122,6 +122,7 @@ impl Template {
             lang_fallback: None,
             id: SAMPLE_ID.into(),
             tenant: None,
+            made: super::context::Made::default(),
         };
         let Ok(template) = self.compiled.env.get_template(NAME) else {
             return Ok(());

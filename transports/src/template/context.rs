@@ -6,7 +6,7 @@
 //! (no tree is built); `event` is built only when a template reads it, once per event for
 //! all its endpoints. Kept with the event, it is charged to the sink's memory budget (as
 //! `raw`'s copy of the body is); when the budget cannot hold it, it is not kept, and each
-//! render that reads it makes it again.
+//! render that reads it makes it again (once per render).
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -231,6 +231,16 @@ pub(crate) struct Context {
     pub(crate) lang_fallback: Option<Arc<str>>,
     pub(crate) id: Arc<str>,
     pub(crate) tenant: Option<Arc<str>>,
+    pub(crate) made: Made,
+}
+
+/// `event` and `raw` as this render first got them: when the budget cannot keep them with
+/// the event, they are made once per render, not at each lookup (a loop over the comments
+/// that reads `event.ticket.code` would otherwise index the body at each turn, at no fuel).
+#[derive(Debug, Default)]
+pub(crate) struct Made {
+    event: OnceLock<Value>,
+    raw: OnceLock<Value>,
 }
 
 /// The names a template sees, for iteration and error messages.
@@ -296,8 +306,8 @@ impl Object for Context {
     fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
         let parsed = &self.parsed;
         Some(match key {
-            "event" => parsed.event(),
-            "raw" => parsed.raw(),
+            "event" => self.made.event.get_or_init(|| parsed.event()).clone(),
+            "raw" => self.made.raw.get_or_init(|| parsed.raw()).clone(),
             "id" => Value::from(self.id.clone()),
             "tenant" => self.tenant.clone().map_or(Value::from(()), Value::from),
             "vars" => self.vars.clone(),

@@ -67,6 +67,8 @@ impl LazyJson {
     /// when the body is not JSON text; and about how many bytes it holds besides the body
     /// (the index, or a value read whole), to charge to the memory budget.
     pub(crate) fn root_sized(body: &Bytes) -> (Value, usize) {
+        #[cfg(test)]
+        ROOTS_MADE.with(|made| made.set(made.get() + 1));
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if !matches!(first, Some(b'{' | b'[')) {
             // A string, a number, …: its copy is at most the body's size.
@@ -533,3 +535,9 @@ impl Object for LazyJson {
 #[cfg(test)]
 #[path = "lazy_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+thread_local! {
+    /// How many times `event` was made on this thread (its body read and indexed).
+    pub(super) static ROOTS_MADE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}

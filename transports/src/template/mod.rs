@@ -594,6 +594,7 @@ impl Template {
             lang_fallback: self.vars.lang.clone(),
             id: id.clone(),
             tenant: tenant.clone(),
+            made: context::Made::default(),
         };
         let by_construction = compiled.by_construction.as_ref();
         if let Some(plan) = by_construction.and_then(|b| b.plan.as_ref())

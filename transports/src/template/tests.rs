@@ -50,6 +50,7 @@ impl Template {
             lang_fallback: self.vars.lang.clone(),
             id: id.into(),
             tenant: tenant.map(Into::into),
+            made: context::Made::default(),
         };
         plan.render(&Arc::new(context), self.max_output)
     }
@@ -438,6 +439,18 @@ fn what_an_event_keeps_for_its_renders_is_charged_and_let_go_with_it() {
         text.contains(r#""keys":"code subject text comments ""#),
         "{text}"
     );
+    // Made once per render, however often the render reads it.
+    let loop_over = Template::inline(
+        "{% for c in event.ticket.comments %}{{ event.ticket.code }}{{ raw|length }} {% endfor %}",
+    )
+    .unwrap()
+    .content_type("text/plain")
+    .unwrap();
+    let made = || super::lazy::ROOTS_MADE.with(std::cell::Cell::get);
+    let before = made();
+    let out = loop_over.render_parsed(&parsed, &id, None).unwrap();
+    assert_eq!(made() - before, 1);
+    assert!(String::from_utf8(out).unwrap().starts_with("E3XK"));
 }
 
 #[test]
