@@ -119,6 +119,18 @@ pub enum Error {
         /// not looked at.
         unread_entries: usize,
     },
+    /// An `X-Hub-Signature-256` value that
+    /// [`verify_hub_signature`](crate::signature::verify_hub_signature) refused: not
+    /// `sha256=` and 64 hex digits, or made by none of the `whsec_` secrets for this body
+    /// (the sender uses another secret, or the body changed on the way: verify the raw
+    /// bytes). Reject the request; with no secret given, fix the receiver's setup.
+    #[non_exhaustive]
+    HubSignatureMismatch {
+        /// Whether the value had the form of one (`sha256=` and 64 hex digits).
+        well_formed: bool,
+        /// How many `whsec_` secrets were tried (0: none was given).
+        hmac_secrets: usize,
+    },
     /// [`receive`](crate::receive()) could not tell the format of a body from its top-level
     /// keys (listed here, at most 8, each cut to 64 characters): it is none of Zenlix
     /// (`ticket`, `initial_user`, `action`), Usedesk (`secret` and a wrapper) or iQChannels
@@ -207,12 +219,14 @@ impl Error {
             | Error::UsedeskSecretMismatch
             | Error::UnexpectedFormat { .. } => true,
             Error::NoMatchingSignature { secrets, .. } => *secrets > 0,
+            Error::HubSignatureMismatch { hmac_secrets, .. } => *hmac_secrets > 0,
             _ => false,
         }
     }
 
     /// Whether a received webhook was refused for want of a key on the receiver's side:
-    /// [`Error::NoAuthentication`], or [`Error::NoMatchingSignature`] with no secret to try.
+    /// [`Error::NoAuthentication`], or [`Error::NoMatchingSignature`] or
+    /// [`Error::HubSignatureMismatch`] with no secret to try.
     /// Most often a secret read from a variable that was not set. Receivers answer these with
     /// `500` (or `503`), so that the sender retries and the events wait until the receiver
     /// has its key: a `401` would make deskhook, like most senders, give each one up at once.
@@ -231,7 +245,12 @@ impl Error {
     pub fn is_receiver_setup_error(&self) -> bool {
         matches!(
             self,
-            Error::NoAuthentication | Error::NoMatchingSignature { secrets: 0, .. }
+            Error::NoAuthentication
+                | Error::NoMatchingSignature { secrets: 0, .. }
+                | Error::HubSignatureMismatch {
+                    hmac_secrets: 0,
+                    ..
+                }
         )
     }
 
@@ -341,6 +360,24 @@ impl fmt::Display for Error {
                 "unknown webhook format (top-level keys: {}; expected zenlix, usedesk or \
                  iqchannels keys, or set the format)",
                 keys.join(", ")
+            ),
+            Error::HubSignatureMismatch {
+                hmac_secrets: 0, ..
+            } => f.write_str(
+                "no whsec_ secret to check X-Hub-Signature-256 against (configure the \
+                 sender's secret; was the variable holding it unset?)",
+            ),
+            Error::HubSignatureMismatch {
+                well_formed: false, ..
+            } => f.write_str(
+                "X-Hub-Signature-256 is not sha256= and 64 hex digits (cut or altered on the \
+                 way, or another scheme); reject the request",
+            ),
+            Error::HubSignatureMismatch { hmac_secrets, .. } => write!(
+                f,
+                "X-Hub-Signature-256 matches none of the {hmac_secrets} whsec_ secret(s): the \
+                 sender uses another secret, or the body changed on the way (verify the raw \
+                 bytes, before any parsing)"
             ),
             Error::UsedeskSecretMismatch => {
                 f.write_str("usedesk secret does not match the expected one")

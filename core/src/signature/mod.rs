@@ -92,7 +92,7 @@
 //! ```
 //!
 //! [`hub_signature`] makes the `X-Hub-Signature-256` value of GitHub-style webhooks for
-//! receivers that expect that instead.
+//! receivers that expect that instead, and [`verify_hub_signature`] checks one.
 //!
 //! [Standard Webhooks]: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
 
@@ -109,10 +109,12 @@ use hmac::Mac;
 use crate::Error;
 use crate::error::shorten;
 
+mod hub;
 pub(crate) mod secret;
 #[cfg(test)]
 mod tests;
 
+pub use hub::{hub_signature, verify_hub_signature};
 pub use secret::SecretKind;
 use secret::{HmacSha256, Key, Secret};
 
@@ -374,36 +376,6 @@ fn format_i64(n: i64, buf: &mut [u8; I64_MAX_DIGITS]) -> &[u8] {
         buf[start] = b'-';
     }
     &buf[start..]
-}
-
-/// The `X-Hub-Signature-256` value of GitHub-style webhooks: `sha256=` and the lowercase hex
-/// of HMAC-SHA256(secret, body).
-///
-/// Unlike the Standard Webhooks signature it covers the body alone, with no id or timestamp,
-/// so it does not protect against replays.
-///
-/// # Errors
-///
-/// [`Error::InvalidSecret`] when `secret` is not an HMAC secret (`whsec_`): this signature
-/// has no ed25519 form.
-pub fn hub_signature(secret: &Secret, body: &[u8]) -> Result<String, Error> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let Some(mut mac) = secret.mac() else {
-        return Err(Error::InvalidSecret(
-            "X-Hub-Signature-256 is an HMAC and needs a whsec_ secret, not an ed25519 key; add \
-             a whsec_ secret for it, or turn it off"
-                .to_owned(),
-        ));
-    };
-    mac.update(body);
-    let tag = mac.finalize().into_bytes();
-    let mut out = String::with_capacity("sha256=".len() + 2 * tag.len());
-    out.push_str("sha256=");
-    for byte in tag {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    Ok(out)
 }
 
 /// The headers of a received request, looked up by name regardless of ASCII case.
