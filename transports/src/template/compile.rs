@@ -127,16 +127,25 @@ impl Template {
         let Ok(template) = self.compiled.env.get_template(NAME) else {
             return Ok(());
         };
-        match template.render(Value::from_object(context)) {
+        // Written where a render writes, as far as it may (an unbounded string would let a
+        // template of loops make tens of megabytes at each upsert); past that, its size is
+        // the events' to find.
+        let mut out = output::Bounded {
+            out: Vec::new(),
+            room: self.room(),
+            over: false,
+        };
+        match template.render_captured_to(Value::from_object(context), &mut out) {
             Err(e)
-                if matches!(
-                    e.kind(),
-                    Kind::UnknownFilter
-                        | Kind::UnknownTest
-                        | Kind::UnknownFunction
-                        | Kind::MissingArgument
-                        | Kind::TooManyArguments
-                ) =>
+                if !out.over
+                    && matches!(
+                        e.kind(),
+                        Kind::UnknownFilter
+                            | Kind::UnknownTest
+                            | Kind::UnknownFunction
+                            | Kind::MissingArgument
+                            | Kind::TooManyArguments
+                    ) =>
             {
                 Err(describe(&e, &self.compiled.text))
             }

@@ -82,7 +82,7 @@
 //! A template that does not compile is refused when it is made — at `upsert`, at config
 //! load, by the admin API — with its line and column, and so is one that looks up a
 //! top-level name no render has (`{{ subjet }}`, with the closest name), or, rendering a
-//! sample event, uses a filter, test or function minijinja does not have or gives one the
+//! sample event (as far as a render may write), uses a filter, test or function minijinja does not have or gives one the
 //! wrong arguments (`|safe`, `|urlencode`, `|truncate(100, true)`). An endpoint with a JSON
 //! template is refused too when, with its variables, the sample event's body is not JSON (a
 //! value printed without quotes or `|tojson`). A mistake in a branch
@@ -615,26 +615,30 @@ impl Template {
     }
 
     /// [`render_parsed`](Template::render_parsed) by minijinja.
+    /// What a render may write before it is stopped: a JSON body is compacted after, so
+    /// its layout (the template's own, repeated by loops) may take room the limit does not
+    /// count: the limit itself is checked on what is sent. The room is ample (16 times the
+    /// limit, and a MiB), so that a render stopped for it would have been refused for its
+    /// size whatever its path (by construction or checked), and the paths fail alike.
+    /// Stopped as it writes, a render holds no more (the fuel alone let it make about
+    /// 64 MB).
+    fn room(&self) -> usize {
+        if self.compiled.json {
+            (self.max_output.saturating_mul(16))
+                .saturating_add(1 << 20)
+                .saturating_add(self.compiled.text.len())
+        } else {
+            self.max_output
+        }
+    }
+
     fn render_minijinja(
         &self,
         by_construction: Option<&ByConstruction>,
         context: &dyn Fn() -> Context,
     ) -> Result<Vec<u8>, String> {
         let compiled = &self.compiled;
-        // What a render may write before it is stopped: a JSON body is compacted after, so
-        // its layout (the template's own, repeated by loops) may take room the limit does
-        // not count: the limit itself is checked on what is sent. The room is ample (16
-        // times the limit, and a MiB), so that a render stopped for it would have been
-        // refused for its size whatever its path (by construction or checked), and the
-        // paths fail alike. Stopped as it writes, a render holds no more (the fuel alone
-        // let it make about 64 MB).
-        let room = if compiled.json {
-            (self.max_output.saturating_mul(16))
-                .saturating_add(1 << 20)
-                .saturating_add(compiled.text.len())
-        } else {
-            self.max_output
-        };
+        let room = self.room();
         let render = |name: &str| {
             let context = Value::from_object(context());
             let template = (compiled.env.get_template(name))
