@@ -11,7 +11,7 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::context::{self, Context, Parsed};
-use super::output::{entities, format_value, tojson, truncate};
+use super::output::{format_value, tojson};
 use super::{
     ByConstruction, COMPACT, Compiled, DEFAULT_MAX_OUTPUT, Escaping, FORM_ESCAPE, FUEL,
     JSON_ESCAPE, MARKUP_ESCAPE, MAX_SOURCE, NAME, Template, TemplateSource, Vars, describe,
@@ -58,9 +58,21 @@ impl Template {
         });
         env.set_formatter(format_value);
         env.add_filter("tojson", tojson);
-        env.add_filter("truncate", |value: Value, n: usize| truncate(value, n));
-        env.add_filter("entities", |value: Value| entities(value));
-        env.add_filter("inert", |value: Value| output::inert(value));
+        env.add_filter(
+            "truncate",
+            |state: &minijinja::State<'_, '_>, value: Value, n: usize| {
+                output::on_text(state, value, |text| output::truncated(text, n))
+            },
+        );
+        env.add_filter(
+            "entities",
+            |state: &minijinja::State<'_, '_>, value: Value| {
+                output::on_text(state, value, output::with_entities)
+            },
+        );
+        env.add_filter("inert", |state: &minijinja::State<'_, '_>, value: Value| {
+            output::on_text(state, value, output::made_inert)
+        });
         let native = match &source {
             TemplateSource::Preset(name) if json => preset::native(name),
             _ => None,

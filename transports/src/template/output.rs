@@ -181,6 +181,36 @@ pub(super) fn truncate(value: Value, n: usize) -> Value {
     }
 }
 
+/// A text filter (`change`: [`truncated`], [`with_entities`], [`made_inert`]) on `value`,
+/// as the template calls it. A value the template made safe itself (output it captured,
+/// already escaped for the body's type) is changed as the text it stands for: in a JSON
+/// body its escapes are read, the change made, and the result escaped again, so that a
+/// cut never falls inside an escape and nothing is escaped twice; in another, the change
+/// is made on it as written. Either way it stays safe (escaped once).
+pub(super) fn on_text(
+    state: &minijinja::State<'_, '_>,
+    value: Value,
+    change: impl for<'t> Fn(&'t str) -> Cow<'t, str>,
+) -> Value {
+    let Some(text) = value.as_str() else {
+        return value;
+    };
+    if !value.is_safe() {
+        return match change(text) {
+            Cow::Owned(changed) => Value::from(changed),
+            Cow::Borrowed(_) => value,
+        };
+    }
+    let json = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == JSON_ESCAPE);
+    if json && let Ok(plain) = serde_json::from_str::<String>(&format!("\"{text}\"")) {
+        let mut escaped = String::with_capacity(text.len());
+        // Writing to a String cannot fail.
+        let _ = write_json_string_content(&mut escaped, &change(&plain));
+        return Value::from_safe_string(escaped);
+    }
+    Value::from_safe_string(change(text).into_owned())
+}
+
 /// [`truncate`] on text.
 pub(super) fn truncated(text: &str, n: usize) -> Cow<'_, str> {
     // A character is at least a byte: a text of at most `n` bytes has at most `n` characters.
@@ -208,15 +238,7 @@ pub(super) fn entities(value: Value) -> Value {
 /// after each `]` before a `(`, a `[` or a `:`, so that neither `[words](address)` nor a
 /// reference link (`[words][1]` with `[1]: address`) shows words in place of where it
 /// leads (an address written out stays a link, and shows where it goes). It reads the
-/// same. A value without them is passed on as it is.
-pub(super) fn inert(value: Value) -> Value {
-    match value.as_str().map(made_inert) {
-        Some(Cow::Owned(text)) => Value::from(text),
-        _ => value,
-    }
-}
-
-/// [`inert`] on text.
+/// same. Text without them is passed on as it is.
 pub(super) fn made_inert(text: &str) -> Cow<'_, str> {
     if !any_byte(text, |b| matches!(b, b'@' | b'!' | b']')) {
         return text.into();

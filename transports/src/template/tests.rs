@@ -351,6 +351,38 @@ fn values_are_escaped_for_html_xml_and_forms_and_x_json_is_json() {
 }
 
 #[test]
+fn text_filters_on_captured_output_change_the_text_and_escape_it_once() {
+    let template = Template::inline(
+        r#"{% set m %}{{ subject }}{% endset %}{"t": "{{ m|truncate(8) }}", "e": "{{ m|entities }}"}"#,
+    )
+    .unwrap();
+    let with = |subject: &str| {
+        let body = serde_json::json!({"ticket": {"code": "1", "subject": subject}}).to_string();
+        let out = template
+            .render(create(), "e", None, body.as_bytes())
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (
+            value["t"].as_str().unwrap().to_owned(),
+            value["e"].as_str().unwrap().to_owned(),
+        )
+    };
+    // Not cut, and cut: the same quotes either way, never escaped twice nor cut mid-escape.
+    assert_eq!(
+        with(r#"Say "hi""#),
+        (r#"Say "hi""#.to_owned(), r#"Say "hi""#.to_owned())
+    );
+    assert_eq!(
+        with(r#"Say "hi"! <b>"#),
+        (
+            r#"Say "hi…"#.to_owned(),
+            r#"Say "hi"! &lt;b&gt;"#.to_owned()
+        )
+    );
+    assert_eq!(with("a\\b\"").0, "a\\b\"", "backslashes and quotes");
+}
+
+#[test]
 fn the_trial_render_at_creation_stops_at_the_output_room() {
     // Some 10 MB of output before a mistake: the trial render stops at the room a render
     // has (256 KiB for text) rather than make it all at each upsert; the mistake is the
