@@ -282,8 +282,6 @@ struct Opened {
     store: Option<EndpointStore>,
 }
 
-/// The tasks that run beside the partitions' owner while the relay delivers, each stopped
-/// at its point of [`stop_delivering`] (the status log at once).
 /// Tasks aborted when this is dropped.
 struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
 
@@ -295,6 +293,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The tasks that run beside the partitions' owner while the relay delivers, each stopped
+/// at its point of [`stop_delivering`] (the status log at once).
 struct Beside {
     /// The status line every `status_every`, if asked.
     status: Option<tokio::task::JoinHandle<()>>,
