@@ -611,6 +611,22 @@ mod tests {
     use super::super::MIN_TOKEN;
     use super::*;
 
+    /// A daemon over `sink`, `durable` (it has a spool) or not, its grace `over` or not.
+    fn daemon(sink: &DeliverySink, durable: bool, over: bool) -> Arc<Daemon> {
+        Arc::new(Daemon {
+            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
+            sink: sink.clone(),
+            token: "t".repeat(MIN_TOKEN),
+            durable,
+            max_body: 1 << 20,
+            body_timeout: Duration::from_secs(30),
+            metrics: PrometheusBuilder::new().build_recorder().handle(),
+            keys: Mutex::default(),
+            file: None,
+            grace_over: tokio::sync::watch::Sender::new(over),
+        })
+    }
+
     /// A client that hangs up as its event is committed (axum drops the handler) does not
     /// make the retry of its request a second event: the key keeps its answer.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,18 +642,7 @@ mod tests {
             .build_async()
             .unwrap();
         sink.endpoints().pause("crm").unwrap();
-        let daemon = Arc::new(Daemon {
-            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
-            sink: sink.clone(),
-            token: "t".repeat(MIN_TOKEN),
-            durable: true,
-            max_body: 1 << 20,
-            body_timeout: Duration::from_secs(30),
-            metrics: PrometheusBuilder::new().build_recorder().handle(),
-            keys: Mutex::default(),
-            file: None,
-            grace_over: tokio::sync::watch::Sender::new(false),
-        });
+        let daemon = daemon(&sink, true, false);
         let mut ticket = deskhook::sample::ticket();
         ticket.code = "K-1".to_owned();
         let body =
@@ -709,18 +714,7 @@ mod tests {
             .dead_letter_path(dir.path().join("dead.jsonl"))
             .build_async()
             .unwrap();
-        let daemon = Arc::new(Daemon {
-            accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
-            sink: sink.clone(),
-            token: "t".repeat(MIN_TOKEN),
-            durable: false,
-            max_body: 1 << 20,
-            body_timeout: Duration::from_secs(30),
-            metrics: PrometheusBuilder::new().build_recorder().handle(),
-            keys: Mutex::default(),
-            file: None,
-            grace_over: tokio::sync::watch::Sender::new(true),
-        });
+        let daemon = daemon(&sink, false, true);
         let body = deskhook::EventRef::new(
             deskhook::Action::Create,
             &deskhook::sample::ticket(),
