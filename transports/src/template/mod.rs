@@ -677,9 +677,10 @@ impl Template {
         // render made).
         serde_json::from_slice::<serde::de::IgnoredAny>(&out).map_err(|e| {
             format!(
-                "the {} {NOT_JSON} ({e} of the output); print values inside quotes, or whole \
-                 values with |tojson",
-                compiled.source
+                "the {} {NOT_JSON} ({e} of the output, near {}); print values inside quotes, \
+                 or whole values with |tojson",
+                compiled.source,
+                near(&out, e.line(), e.column())
             )
         })?;
         self.limited(compact(out))
@@ -751,6 +752,19 @@ fn escaping_of(content_type: &str) -> Escaping {
 /// Whether a content type is JSON (see [`escaping_of`]).
 fn is_json(content_type: &str) -> bool {
     escaping_of(content_type) == Escaping::Json
+}
+
+/// Some 40 bytes of `out` around line `line`, column `column` (a JSON error's, from 1),
+/// quoted: the output is not kept, and its lines are not the template's once loops ran.
+fn near(out: &[u8], line: usize, column: usize) -> String {
+    let line_start: usize = out
+        .split(|b| *b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    let at = (line_start + column.saturating_sub(1)).min(out.len());
+    let (from, to) = (at.saturating_sub(30), (at + 10).min(out.len()));
+    format!("{:?}", String::from_utf8_lossy(&out[from..to]))
 }
 
 /// The line and column (from 1, in characters) of a byte offset.

@@ -383,6 +383,16 @@ fn text_filters_on_captured_output_change_the_text_and_escape_it_once() {
 }
 
 #[test]
+fn a_body_that_is_not_json_is_quoted_where_it_went_wrong() {
+    let out = render(
+        "{% for c in event.ticket.comments %}\n{\"text\": {{ c.text }}}{% endfor %}",
+        ZENLIX,
+    );
+    let said = message(out);
+    assert!(said.contains(r#"near "\n{\"text\": first}"#), "{said}");
+}
+
+#[test]
 fn the_trial_render_at_creation_stops_at_the_output_room() {
     // Some 10 MB of output before a mistake: the trial render stops at the room a render
     // has (256 KiB for text) rather than make it all at each upsert; the mistake is the
