@@ -68,10 +68,13 @@ impl MemoryBacklog {
             inbox.push(job);
             lane.inbox_len.store(inbox.len(), Ordering::SeqCst);
         }
-        if lane.closed.load(Ordering::SeqCst) {
+        #[cfg(test)]
+        tests::hook(&tests::AFTER_INBOX_PUSH);
+        if lane.closed.load(Ordering::SeqCst)
+            && let Some(kept) = self.reclaim_inbox(engine, lane)
+        {
             // Closed meanwhile, perhaps after the inbox was emptied for the last time:
             // nobody else would see this job.
-            let kept = self.reclaim_inbox(engine, lane);
             return Err(Refusal::dead_lettered(
                 &format!(
                     "endpoint '{}': closed while the event was queued",
@@ -85,23 +88,31 @@ impl MemoryBacklog {
     }
 
     /// Dead-letters whatever is in the inbox of a closed lane; false when a letter of them
-    /// could not be kept (counted as dropped).
-    fn reclaim_inbox(&self, engine: &Engine, lane: &Arc<Lane>) -> bool {
-        let jobs = {
+    /// could not be kept (counted as dropped). `None` when the lane is open again (a resume
+    /// after a 410 came since the caller saw it closed): the inbox is then the lane's to
+    /// drain, the caller's job with the others emitters were told were queued.
+    fn reclaim_inbox(&self, engine: &Engine, lane: &Arc<Lane>) -> Option<bool> {
+        #[cfg(test)]
+        tests::hook(&tests::BEFORE_RECLAIM);
+        // Under the lane's lock, as a resume opens it and a drain empties the inbox.
+        let (jobs, why) = {
+            let st = lock(&lane.state);
+            if !lane.closed.load(Ordering::SeqCst) {
+                return None;
+            }
             let mut inbox = lock(&lane.inbox);
             lane.inbox_len.store(0, Ordering::SeqCst);
-            std::mem::take(&mut *inbox)
+            (std::mem::take(&mut *inbox), closed_reason(&st))
         };
         if jobs.is_empty() {
-            return true;
+            return Some(true);
         }
-        let why = closed_reason(&lock(&lane.state));
         let mut kept = true;
         for job in &jobs {
             kept &= engine.dead_letter(lane, job, why.reason(), None) != LetterFate::Lost;
         }
         engine.finished(lane, jobs.len());
-        kept
+        Some(kept)
     }
 
     /// `submit` when the queue is full or the lane closed: under the state lock. Under the
@@ -454,4 +465,26 @@ impl Backlog for MemoryBacklog {
     }
 
     fn close(&self) {}
+}
+
+/// Places in `submit` where a test stops an emitter, to set an interleaving.
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::RefCell;
+
+    type Hook = RefCell<Option<Box<dyn FnOnce()>>>;
+
+    thread_local! {
+        /// Run on this thread after an emitter put its job in the inbox.
+        pub(crate) static AFTER_INBOX_PUSH: Hook = RefCell::new(None);
+        /// Run on this thread as an emitter that saw the lane closed reclaims the inbox.
+        pub(crate) static BEFORE_RECLAIM: Hook = RefCell::new(None);
+    }
+
+    /// Runs (once) the hook set in `place` on this thread, if any.
+    pub(super) fn hook(place: &'static std::thread::LocalKey<Hook>) {
+        if let Some(hook) = place.take() {
+            hook();
+        }
+    }
 }

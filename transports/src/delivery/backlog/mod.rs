@@ -20,6 +20,8 @@ use super::{DeadLetter, EndpointSpec, Engine, EventData, Job, Lane, Lanes, Recei
 use crate::error::Error;
 
 mod memory;
+#[cfg(test)]
+pub(crate) use memory::tests as memory_hooks;
 
 pub(crate) use memory::MemoryBacklog;
 #[cfg(feature = "relay")]

@@ -804,3 +804,75 @@ fn a_shutdown_reports_the_attempt_in_flight_of_an_endpoint_removed_before_it() {
     in_flight.finish(status(500), Duration::ZERO);
     assert_eq!(letters().len(), 1);
 }
+
+/// An emitter that saw its endpoint closed by a 410 reclaims the inbox; a resume and
+/// another emitter came in between: neither event is dead-lettered, nor reported so, and
+/// both are delivered.
+#[test]
+fn an_emitter_that_saw_its_endpoint_closed_leaves_the_inbox_to_it_once_resumed() {
+    use crate::delivery::backlog::memory_hooks::{AFTER_INBOX_PUSH, BEFORE_RECLAIM};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_secs(60))], 8, &dir);
+    let crm = engine.registry().get("crm").expect("crm");
+    let sink = crate::delivery::DeliverySink::new(engine.clone());
+    let event = |code: &str| {
+        let mut ticket = deskhook::sample::ticket();
+        ticket.code = code.to_owned();
+        ticket
+    };
+    let user = deskhook::sample::user();
+    let (reached_tx, reached) = mpsc::channel::<&str>();
+    let (go, go_rx) = mpsc::channel::<()>();
+    // A worker holds the lane's lock: emitter A's job goes to the inbox.
+    let held = lock(&crm.state);
+    let emitter = {
+        let (sink, ticket, user) = (sink.clone(), event("T-A"), user.clone());
+        std::thread::spawn(move || {
+            let go_rx = Arc::new(Mutex::new(go_rx));
+            for (place, name) in [
+                (&AFTER_INBOX_PUSH, "pushed"),
+                (&BEFORE_RECLAIM, "reclaiming"),
+            ] {
+                let (reached_tx, go_rx) = (reached_tx.clone(), go_rx.clone());
+                place.set(Some(Box::new(move || {
+                    reached_tx.send(name).expect("the test waits");
+                    lock(&go_rx).recv().expect("the test says when");
+                })));
+            }
+            let emitted = deskhook::EventRef::new(deskhook::Action::Create, &ticket, &user);
+            sink.route_now(&deskhook::sink::Emitted::new(emitted).expect("an event"))
+        })
+    };
+    // Pushed: the endpoint is disabled by a 410 (as `settle` does, under the lock).
+    assert_eq!(reached.recv().expect("A pushed"), "pushed");
+    let mut st = held;
+    st.disabled = true;
+    crm.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(st);
+    go.send(()).expect("A waits");
+    // A saw it closed; before it reclaims, the endpoint is resumed and B emits.
+    assert_eq!(reached.recv().expect("A reclaims"), "reclaiming");
+    assert!(engine.resume(&crm));
+    let ticket_b = event("T-B");
+    let emitted = deskhook::EventRef::new(deskhook::Action::Create, &ticket_b, &user);
+    let b = sink.route_now(&deskhook::sink::Emitted::new(emitted).expect("an event"));
+    assert_eq!(b.queued, ["crm"]);
+    go.send(()).expect("A waits");
+    let a = emitter.join().expect("A ends");
+    assert!(a.refused.is_empty(), "A's event was taken: {:?}", a.refused);
+    assert_eq!(a.queued, ["crm"]);
+    for _ in 0..2 {
+        attempt(&engine).finish(status(204), Duration::ZERO);
+    }
+    engine
+        .flush(Duration::from_secs(1))
+        .expect("both delivered");
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        (
+            count(&crm.counters.delivered),
+            count(&crm.counters.dead_lettered)
+        ),
+        (2, 0)
+    );
+}
