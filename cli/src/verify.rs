@@ -18,6 +18,11 @@ use deskhook::signature::{HEADER_TIMESTAMP, Headers, verify_at};
 /// Prints `verified (id ID, timestamp SECONDS)` and exits 0, or prints why not and exits 1:
 /// a missing header, a malformed or out-of-tolerance timestamp, or no signature matching any
 /// secret.
+///
+/// With --hub, checks the request's X-Hub-Signature-256 instead (GitHub-style, the body
+/// alone: no id, no timestamp):
+///
+///   deskhook verify --hub --secret whsec_… --header 'X-Hub-Signature-256: sha256=…' body.json
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A key to check against: a 'whsec_' secret or a 'whpk_' ed25519 public key; repeat to
@@ -37,6 +42,10 @@ pub(crate) struct Args {
     /// which covers the timestamp, is still checked.
     #[arg(long, conflicts_with = "tolerance")]
     no_tolerance: bool,
+    /// Check X-Hub-Signature-256 (HMAC-SHA256 of the body alone, with a 'whsec_' secret)
+    /// instead of the Standard Webhooks headers.
+    #[arg(long, conflicts_with_all = ["tolerance", "no_tolerance"])]
+    hub: bool,
     /// The raw body exactly as received, or '-' to read it from stdin.
     #[arg(value_name = "BODYFILE")]
     body: PathBuf,
@@ -53,6 +62,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let body = crate::read_input(&args.body, "the body")?;
     let headers = crate::parse_each("--header", &args.header, crate::parse_header)?;
     let headers = headers.as_slice();
+    if args.hub {
+        return verify_hub(headers, &body, &secrets);
+    }
     let now = if args.no_tolerance {
         // The request's own time: the window is then always met. A missing or malformed
         // timestamp is still reported, by `verify_at`, before the time is used.
@@ -84,5 +96,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     )
     .and_then(|()| out.flush())
     .map_err(crate::stdout_error)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--hub`: the request's X-Hub-Signature-256 against the secrets.
+fn verify_hub(
+    headers: &[(String, String)],
+    body: &[u8],
+    secrets: &[deskhook::Secret],
+) -> Result<ExitCode, String> {
+    let value = headers.header("x-hub-signature-256").ok_or(
+        "no X-Hub-Signature-256 header: give it with --header 'X-Hub-Signature-256: sha256=…'",
+    )?;
+    deskhook::signature::verify_hub_signature(value, body, secrets).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "verified (X-Hub-Signature-256)")
+        .and_then(|()| out.flush())
+        .map_err(crate::stdout_error)?;
     Ok(ExitCode::SUCCESS)
 }

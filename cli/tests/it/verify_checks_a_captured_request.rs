@@ -236,3 +236,28 @@ fn a_body_saved_with_a_line_break_at_its_end_is_said_to_have_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!text(&out.stderr).contains("line break"));
 }
+
+#[test]
+fn hub_checks_an_x_hub_signature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = Secret::parse(SECRET).unwrap();
+    let value = deskhook::signature::hub_signature(&secret, BODY).unwrap();
+    let header = vec![format!("X-Hub-Signature-256: {value}")];
+    let out = verify(tmp.path(), SECRET, &header, &["--hub"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "verified (X-Hub-Signature-256)\n");
+    // Another secret; no such header.
+    let out = verify(tmp.path(), OTHER_SECRET, &header, &["--hub"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("matches none of the 1 whsec_ secret"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = verify(tmp.path(), SECRET, &headers(OLD), &["--hub"]);
+    assert!(
+        text(&out.stderr).contains("no X-Hub-Signature-256 header"),
+        "{}",
+        text(&out.stderr)
+    );
+}
