@@ -12,6 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::again::{Again, WRITE_AGAIN_EVERY, finished_row, letter_lost};
 use super::failing;
+use super::room::{attempts_could_make_room, give_way, prune, prune_letters};
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
 use super::writer::Op;
@@ -471,132 +472,6 @@ fn rows_of(conn: &Connection, lane: &Lane, except: &[i64]) -> rusqlite::Result<V
     )?;
     rows.query_map(params![&*lane.name, lane.rows.floor, except], |r| r.get(0))?
         .collect()
-}
-
-/// Whether dropping the attempt log would bring a spool using `used` bytes under its
-/// limit: the log's size, summed from its rows (a scan: once in 10 s at most while the
-/// spool stays full, the answer kept meanwhile unless the log gave way since).
-fn attempts_could_make_room(core: &Core, conn: &Connection, used: u64) -> bool {
-    let now = unix_ms(SystemTime::now());
-    let (at, could) = core.give_way_answer.load();
-    if now.saturating_sub(at) < 10_000 {
-        return could;
-    }
-    // Per row: the response, the texts, and about 100 bytes of numbers and index entries.
-    let size: i64 = conn
-        .query_row(
-            "SELECT coalesce(sum(length(response) + length(event_id) + length(endpoint) + \
-             length(ticket) + coalesce(length(error), 0) + 100), 0) FROM attempts",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(0);
-    let could = used.saturating_sub(size.unsigned_abs()) < core.settings.max_size;
-    core.give_way_answer.store(now, could);
-    could
-}
-
-/// A full spool with events to take: the older half of the attempt log goes, so that the
-/// log (up to `attempt_max_rows` attempts with their responses) never keeps events out.
-/// Whether anything went (the last attempt goes too: `min` and `max` are then equal).
-fn give_way(core: &Core, conn: &Connection) -> bool {
-    let result = conn.execute(
-        "DELETE FROM attempts WHERE seq <= (SELECT (min(seq) + max(seq)) / 2 FROM attempts)",
-        [],
-    );
-    match result {
-        Ok(0) => false,
-        Ok(gone) => {
-            log::warn!(
-                target: deskhook::LOG_TARGET,
-                "spool {} is full: the {gone} oldest attempt(s) of its attempt log were \
-                 dropped to make room for events and dead letters",
-                core.dir.display()
-            );
-            true
-        }
-        Err(e) => {
-            log::warn!(
-                target: deskhook::LOG_TARGET,
-                "spool {} is full and its attempt log could not make room: {e}",
-                core.dir.display()
-            );
-            false
-        }
-    }
-}
-
-/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go;
-/// so do dead letters past theirs.
-fn prune(core: &Core, conn: &Connection, now: i64) {
-    let last = core.pruned_at.load(Ordering::Acquire);
-    if now.saturating_sub(last) < 60_000 {
-        return;
-    }
-    core.pruned_at.store(now, Ordering::Release);
-    prune_attempts(core, conn, now);
-    prune_letters(core, conn, now);
-}
-
-fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
-    let retention = i64::try_from(core.settings.attempt_retention.as_millis()).unwrap_or(i64::MAX);
-    let cap = i64::try_from(core.settings.attempt_max_rows).unwrap_or(i64::MAX);
-    let result = conn
-        .execute(
-            "DELETE FROM attempts WHERE at < ?1",
-            [now.saturating_sub(retention)],
-        )
-        .and_then(|_| {
-            conn.execute(
-                "DELETE FROM attempts WHERE seq <= (SELECT max(seq) FROM attempts) - ?1",
-                [cap],
-            )
-        });
-    if let Err(e) = result {
-        log::warn!(
-            target: deskhook::LOG_TARGET,
-            "spool {}: old attempts could not be pruned: {e}",
-            core.dir.display()
-        );
-    }
-}
-
-/// Dead letters that failed more than `dead_letter_retention` ago: deleted, their count
-/// logged and returned. `failed_at` is RFC 3339 in UTC with milliseconds, so its text sorts
-/// as its time (within a second for letters written without them).
-fn prune_letters(core: &Core, conn: &Connection, now: i64) -> usize {
-    let retention = core.settings.dead_letter_retention;
-    let cutoff = jiff::Timestamp::from_millisecond(now)
-        .ok()
-        .and_then(|now| now.checked_sub(retention).ok());
-    let Some(cutoff) = cutoff else {
-        return 0; // A retention reaching before the timestamps' range: nothing is that old.
-    };
-    let result = conn.execute(
-        "DELETE FROM dead_letters WHERE failed_at < ?1",
-        [format!("{cutoff:.3}")],
-    );
-    match result {
-        Ok(0) => 0,
-        Ok(gone) => {
-            log::warn!(
-                target: deskhook::LOG_TARGET,
-                "spool {}: {gone} dead letter(s) that failed before {cutoff:.0} were deleted \
-                 (dead_letter_retention = \"{}\"; replay or export letters within it)",
-                core.dir.display(),
-                deskhook::policy::format_duration(retention)
-            );
-            gone
-        }
-        Err(e) => {
-            log::warn!(
-                target: deskhook::LOG_TARGET,
-                "spool {}: old dead letters could not be deleted: {e}",
-                core.dir.display()
-            );
-            0
-        }
-    }
 }
 
 /// Appends that were not written: dropped (counted and logged), their receipts settled with

@@ -111,6 +111,7 @@ mod backlog;
 mod commit;
 mod config;
 mod lock;
+mod room;
 mod schema;
 mod shared;
 mod writer;
