@@ -33,6 +33,9 @@ pub(crate) mod tests;
 #[cfg(all(test, feature = "_async", feature = "spool"))]
 mod disabled_tests;
 
+#[cfg(test)]
+mod stop_tests;
+
 /// The engine of one sink.
 pub(crate) struct Engine {
     registry: Registry,
