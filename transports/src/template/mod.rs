@@ -163,7 +163,10 @@ use minijinja::value::Value;
 use context::Context;
 pub(crate) use context::Parsed;
 pub use context::label;
-use output::{Bounded, Failed, compact};
+use output::{
+    Bounded, Escaping, FORM_ESCAPE, Failed, JSON_ESCAPE, MARKUP_ESCAPE, compact, escaping_of,
+    is_json,
+};
 pub use preset::PRESETS;
 pub use rendering::Rendering;
 pub(crate) use summary::Summary;
@@ -194,15 +197,6 @@ const NAME: &str = "template";
 /// The name of its copy without whitespace between JSON tokens, when it renders JSON by
 /// construction (see `shape`).
 const COMPACT: &str = "compact";
-
-/// The escaping of JSON templates, for the formatter.
-const JSON_ESCAPE: &str = "json-string";
-
-/// The name of the escaping of values in HTML and XML bodies.
-const MARKUP_ESCAPE: &str = "markup";
-
-/// The name of the escaping of values in form bodies.
-const FORM_ESCAPE: &str = "form";
 
 /// An endpoint's payload template, compiled: cheap to clone, shared by the attempts that use
 /// it. See the [module docs](self).
@@ -713,45 +707,6 @@ impl fmt::Debug for Template {
             .field("vars", &self.vars.map.keys().collect::<Vec<_>>())
             .finish()
     }
-}
-
-/// How printed values are escaped in a body of some content type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Escaping {
-    /// As the inside of a JSON string.
-    Json,
-    /// `&`, `<`, `>`, `"` and `'` as entities (HTML, XML).
-    Markup,
-    /// Percent-encoded as a form's value (`application/x-www-form-urlencoded`).
-    Form,
-    /// Not at all (plain text, Markdown, …).
-    Text,
-}
-
-/// The escaping of a content type (any parameters): JSON for `application/json`, `…/json`
-/// (`text/json`), `…/x-json` or `…+json`; markup for `text/html` and XML (`…/xml`,
-/// `…+xml`); a form's for `application/x-www-form-urlencoded`; none otherwise.
-fn escaping_of(content_type: &str) -> Escaping {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence.ends_with("/json") || essence.ends_with("/x-json") || essence.ends_with("+json") {
-        Escaping::Json
-    } else if essence == "text/html" || essence.ends_with("/xml") || essence.ends_with("+xml") {
-        Escaping::Markup
-    } else if essence == "application/x-www-form-urlencoded" {
-        Escaping::Form
-    } else {
-        Escaping::Text
-    }
-}
-
-/// Whether a content type is JSON (see [`escaping_of`]).
-fn is_json(content_type: &str) -> bool {
-    escaping_of(content_type) == Escaping::Json
 }
 
 /// Some 40 bytes of `out` around line `line`, column `column` (a JSON error's, from 1),

@@ -9,7 +9,6 @@ use minijinja::AutoEscape;
 use minijinja::value::Value;
 
 use super::lazy;
-use super::{FORM_ESCAPE, JSON_ESCAPE, MARKUP_ESCAPE};
 
 /// Valid JSON without the whitespace between its tokens (what is inside strings is kept).
 pub(super) fn compact(json: Vec<u8>) -> Vec<u8> {
@@ -339,4 +338,52 @@ impl std::io::Write for Bounded {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The escaping of JSON templates, for the formatter.
+pub(super) const JSON_ESCAPE: &str = "json-string";
+
+/// The name of the escaping of values in HTML and XML bodies.
+pub(super) const MARKUP_ESCAPE: &str = "markup";
+
+/// The name of the escaping of values in form bodies.
+pub(super) const FORM_ESCAPE: &str = "form";
+
+/// How printed values are escaped in a body of some content type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Escaping {
+    /// As the inside of a JSON string.
+    Json,
+    /// `&`, `<`, `>`, `"` and `'` as entities (HTML, XML).
+    Markup,
+    /// Percent-encoded as a form's value (`application/x-www-form-urlencoded`).
+    Form,
+    /// Not at all (plain text, Markdown, …).
+    Text,
+}
+
+/// The escaping of a content type (any parameters): JSON for `application/json`, `…/json`
+/// (`text/json`), `…/x-json` or `…+json`; markup for `text/html` and XML (`…/xml`,
+/// `…+xml`); a form's for `application/x-www-form-urlencoded`; none otherwise.
+pub(super) fn escaping_of(content_type: &str) -> Escaping {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence.ends_with("/json") || essence.ends_with("/x-json") || essence.ends_with("+json") {
+        Escaping::Json
+    } else if essence == "text/html" || essence.ends_with("/xml") || essence.ends_with("+xml") {
+        Escaping::Markup
+    } else if essence == "application/x-www-form-urlencoded" {
+        Escaping::Form
+    } else {
+        Escaping::Text
+    }
+}
+
+/// Whether a content type is JSON (see [`escaping_of`]).
+pub(super) fn is_json(content_type: &str) -> bool {
+    escaping_of(content_type) == Escaping::Json
 }
