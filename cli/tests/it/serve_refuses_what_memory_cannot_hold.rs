@@ -70,3 +70,57 @@ fn an_event_memory_cannot_hold_is_answered_413_with_a_spool() {
 fn an_event_memory_cannot_hold_is_answered_413_without_a_spool() {
     refuses_and_keeps_nothing(false);
 }
+
+/// Without a spool, an event is charged its body once and a job's bookkeeping (256 bytes)
+/// for each endpoint it goes to: one that fits a single endpoint's share but not its 60
+/// endpoints' is refused 413 too, not answered 503 for every retry. With a spool, which
+/// loads each endpoint's row on its own, it is accepted.
+#[test]
+fn an_event_is_measured_with_the_endpoints_it_goes_to() {
+    const ENDPOINTS: usize = 60;
+    let target = deskhook_tests::Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints: String = (0..ENDPOINTS)
+        .map(|i| {
+            format!(
+                "[[endpoint]]\nname = \"crm-{i}\"\nurl = \"{}\"\nallow_private = true\n\n",
+                target.url
+            )
+        })
+        .collect();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[delivery]\ndead_letter_path = {:?}\nmax_queued_bytes = {BUDGET}\n\n{endpoints}",
+            dir.path().join("dead.jsonl"),
+        ),
+    );
+    // About 20 KB: with 60 jobs' 15 KB more than the budget, with one job well within it.
+    let mut medium: Value = serde_json::from_str(&zenlix_event("MEDIUM")).unwrap();
+    medium["ticket"]["text"] = json!("x".repeat(BUDGET / 3));
+    let medium = medium.to_string();
+    assert!(medium.len() + ENDPOINTS * 256 > BUDGET && medium.len() + 256 < BUDGET);
+
+    let mut serve = Serve::start_with(&config, None, &[]);
+    let (status, problem) = serve.post_event(&medium, &[]);
+    assert_eq!(status, 413, "{problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("its {ENDPOINTS} endpoints")),
+        "{problem}"
+    );
+    let (status, reply) = serve.post_event(&zenlix_event("SMALL"), &[]);
+    assert_eq!(status, 202, "{reply}");
+    target.wait_for(ENDPOINTS);
+    serve.signal("-TERM");
+    assert!(serve.process.wait().success());
+
+    let spool_dir = dir.path().join("spool");
+    let mut serve = Serve::start_with(&config, Some(spool_dir.as_path()), &[]);
+    let (status, reply) = serve.post_event(&medium, &[]);
+    assert_eq!(status, 202, "with a spool: {reply}");
+    target.wait_for(2 * ENDPOINTS);
+    serve.signal("-TERM");
+    assert!(serve.process.wait().success());
+    assert_eq!(target.count(), 2 * ENDPOINTS);
+}

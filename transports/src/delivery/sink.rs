@@ -182,13 +182,15 @@ impl DeliverySink {
         self.engine.route_now(event)
     }
 
-    /// Why `event` can never be queued, if so: its body needs more memory than the sink's
-    /// whole `max_queued_bytes` (with a spool it would go to the dead letters at once,
-    /// without one be dropped, however empty the queues). For a caller that answers for the
-    /// event and refuses it first, before anything is kept (`deskhook serve`'s 413). It costs
-    /// a comparison.
+    /// Why `event` can never be queued, if so: it needs more memory than the sink's whole
+    /// `max_queued_bytes` (with a spool it would go to the dead letters at once, without one
+    /// be dropped, however empty the queues). Without a spool that is its body and a job's
+    /// bookkeeping (256 bytes) for each endpoint it goes to now; with one, a single job's
+    /// (the spool loads each endpoint's row on its own). For a caller that answers for the
+    /// event and refuses it first, before anything is kept (`deskhook serve`'s 413). It
+    /// costs a count of the endpoints the event goes to, under the registry's read lock.
     pub fn never_fits(&self, event: &Emitted<'_>) -> Option<String> {
-        self.engine.beyond_budget(event.body().len())
+        self.engine.never_fits(event)
     }
 
     /// Queues an event like `emit` but does not wait for the disk: the [`Receipt`] says when

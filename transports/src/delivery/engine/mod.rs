@@ -339,14 +339,38 @@ impl Engine {
     }
 
     /// Why an event of `body` bytes can never be queued in memory (more than the whole
-    /// memory budget), if it cannot: the dead letter's reason.
+    /// memory budget), if it cannot: the dead letter's reason. A spool loads each endpoint's
+    /// row on its own, so one job's bookkeeping is counted.
     pub(crate) fn beyond_budget(&self, body: usize) -> Option<String> {
-        let job = body + super::budget::JOB_OVERHEAD;
-        (job > self.budget.max()).then(|| {
+        self.beyond_budget_for(body, 1)
+    }
+
+    /// Why `emitted` can never be queued, if so (see `DeliverySink::never_fits`): the memory
+    /// backlog charges its body once and a job for each endpoint it goes to, all at once.
+    pub(crate) fn never_fits(&self, emitted: &deskhook::sink::Emitted<'_>) -> Option<String> {
+        let jobs = if self.backlog.durable() {
+            1
+        } else {
+            self.registry
+                .routed_count(emitted.tenant(), emitted.event_type())
+                .max(1)
+        };
+        self.beyond_budget_for(emitted.body().len(), jobs)
+    }
+
+    /// [`beyond_budget`](Self::beyond_budget) for `jobs` jobs charged together.
+    fn beyond_budget_for(&self, body: usize, jobs: usize) -> Option<String> {
+        let needs = body.saturating_add(jobs.saturating_mul(super::budget::JOB_OVERHEAD));
+        (needs > self.budget.max()).then(|| {
+            let endpoints = if jobs > 1 {
+                format!(" for its {jobs} endpoints")
+            } else {
+                String::new()
+            };
             format!(
-                "body of {body} bytes needs {job} bytes of memory to be delivered, more than \
-                 the sink's whole max_queued_bytes ({}) (raise max_queued_bytes, or lower \
-                 max_payload to refuse such events at emit)",
+                "body of {body} bytes needs {needs} bytes of memory to be delivered{endpoints}, \
+                 more than the sink's whole max_queued_bytes ({}) (raise max_queued_bytes, or \
+                 lower max_payload to refuse such events at emit)",
                 self.budget.max()
             )
         })

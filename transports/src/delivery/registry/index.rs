@@ -166,6 +166,14 @@ impl Registry {
         self.read().routed(tenant, event_type).cloned().collect()
     }
 
+    /// How many endpoints an event of `event_type` for `tenant` goes to ([`route`]'s length,
+    /// without the copy).
+    ///
+    /// [`route`]: Self::route
+    pub(crate) fn routed_count(&self, tenant: Option<&str>, event_type: EventType) -> usize {
+        self.read().routed(tenant, event_type).count()
+    }
+
     /// The endpoint named `name`.
     pub(crate) fn get(&self, name: &str) -> Option<Arc<Lane>> {
         self.read().by_name.get(name).cloned()
