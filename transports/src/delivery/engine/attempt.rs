@@ -366,11 +366,14 @@ impl Engine {
             }
         };
         let jitter = jitter_unit(job.event.id, job.attempts.saturating_add(1));
-        // Before the lock: dropped after it, also while unwinding (its release locks).
-        let mut held = HeldGuard {
+        // Before the lock: dropped after it, also while unwinding (its end locks).
+        let mut ending = Ending {
             engine: self,
             lane,
             held: None,
+            done: None,
+            settling: None,
+            finish: false,
         };
         #[cfg(test)]
         super::tests::before_settle_lock();
@@ -423,9 +426,6 @@ impl Engine {
         let mut dead = None;
         let mut delivered = None;
         let mut released = None;
-        // A letter its writer settles later: this job ends when both this attempt and the
-        // writer are done with it.
-        let mut settling = None;
         // Whether the letter of a job given up on a 410 was lost (not in the file).
         let mut own_lost = false;
         // A withdrawn job (its relay's tenure ended) is not kept for a retry.
@@ -473,7 +473,7 @@ impl Engine {
                 // Queued again (a stop or a removal takes it with the rest), and due for
                 // no worker until this attempt is logged and observed (below), so that the
                 // attempt log and the observer see a ticket's attempts in their order.
-                held.held = Some(st.schedule.put_back(job, later(now, *delay)));
+                ending.held = Some(st.schedule.put_back(job, later(now, *delay)));
             }
             Decision::Dead { reason, disable } => {
                 if *disable {
@@ -481,7 +481,7 @@ impl Engine {
                     // still in flight (the release leaves it to this attempt).
                     if !reported {
                         let fate;
-                        (fate, settling) = self.dead_letter_settling(lane, &job, reason);
+                        (fate, ending.settling) = self.dead_letter_settling(lane, &job, reason);
                         own_lost = fate == LetterFate::Lost;
                     }
                     lane.closed.store(true, Ordering::SeqCst);
@@ -508,6 +508,11 @@ impl Engine {
         let ready = st.schedule.has_ready();
         let breaker = st.breaker.state_at(now);
         drop(st);
+        let given_up = dead
+            .as_ref()
+            .map(|(_, reason, disable)| (reason.clone(), *disable));
+        ending.done = dead.map(|(job, _, _)| job).or(delivered);
+        ending.finish = let_go || !matches!(decision, Decision::Retry { .. });
         lane.notify_room();
         // The worker settling this attempt looks at the run queue next: it takes the freed
         // slot, so nobody else is woken for it.
@@ -518,10 +523,10 @@ impl Engine {
         if let Some(released) = released {
             self.complete_disabled(lane, released, &route.url, own_lost);
         }
-        if let Some((job, reason, false)) = &dead
+        if let (Some(job), Some((reason, false))) = (&ending.done, &given_up)
             && !reported
         {
-            settling = self.dead_letter_settling(lane, job, reason).1;
+            ending.settling = self.dead_letter_settling(lane, job, reason).1;
         }
         let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
         let record = AttemptRecord {
@@ -557,58 +562,69 @@ impl Engine {
         {
             log::error!(target: deskhook::LOG_TARGET, "the delivery observer panicked; delivery goes on");
         }
-        drop(held);
-        if let Some(job) = dead.map(|(job, _, _)| job).or(delivered) {
+        // Dropped: the retry let go, or the job done and finished.
+        drop(ending);
+    }
+}
+
+/// What ends an attempt once it is logged and observed, when this is dropped: at the end of
+/// `settle`, or by a panic before it (a `log` logger writing to a closed pipe, an observer's
+/// metrics recorder). A retry [`Schedule::put_back`](crate::delivery::queue::Schedule::put_back)
+/// holds is released (else it would never go, and its lane would never look idle); a job
+/// delivered or given up is done, which lets its ticket's next event go (else the ticket
+/// would be held for good); and the job is finished for a flush (else it would wait for it).
+struct Ending<'a> {
+    engine: &'a Engine,
+    lane: &'a Arc<Lane>,
+    /// A retry queued again, due for no worker until released.
+    held: Option<HeldRetry>,
+    /// A job delivered or given up, still in flight.
+    done: Option<Job>,
+    /// A letter its writer settles later: this job ends when both this attempt and the
+    /// writer are done with it.
+    settling: Option<Settling>,
+    /// Whether the job ends with this attempt (not queued again for a retry).
+    finish: bool,
+}
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        let (engine, lane) = (self.engine, self.lane);
+        if let Some(held) = self.held.take() {
+            let mut st = lock(&lane.state);
+            let timer = st.schedule.release(held).filter(|at| st.arm(*at));
+            let ready = st.schedule.has_ready();
+            drop(st);
+            if let Some(at) = timer {
+                engine.pool.timer(lane, at);
+            }
+            if ready {
+                engine.pool.requeue(lane);
+            }
+        }
+        if let Some(job) = self.done.take() {
             let mut st = lock(&lane.state);
             // From in flight to being written, in one step for a look under the lock.
-            if settling.is_some() {
+            if self.settling.is_some() {
                 lane.letters_writing.fetch_add(1, Ordering::AcqRel);
             }
-            st.attempt_over(order);
+            st.attempt_over(job.order);
             st.schedule.done(&job);
             let ready = st.schedule.has_ready();
             drop(st);
             if ready {
-                self.pool.requeue(lane);
+                engine.pool.requeue(lane);
             }
         }
-        if let_go || !matches!(decision, Decision::Retry { .. }) {
-            match settling {
-                None => self.finished(lane, 1),
+        if self.finish {
+            match self.settling.take() {
+                None => engine.finished(lane, 1),
                 Some(settling) => {
                     if settling.arrive() {
-                        self.letter_settled(lane);
+                        engine.letter_settled(lane);
                     }
                 }
             }
-        }
-    }
-}
-
-/// A retry [`Schedule::put_back`](crate::delivery::queue::Schedule::put_back) holds until
-/// its attempt is logged and observed: released when this is dropped, at the end of
-/// `settle` or by a panic before it (a retry never released would never go, and its lane
-/// would never look idle).
-struct HeldGuard<'a> {
-    engine: &'a Engine,
-    lane: &'a Arc<Lane>,
-    held: Option<HeldRetry>,
-}
-
-impl Drop for HeldGuard<'_> {
-    fn drop(&mut self) {
-        let Some(held) = self.held.take() else {
-            return;
-        };
-        let mut st = lock(&self.lane.state);
-        let timer = st.schedule.release(held).filter(|at| st.arm(*at));
-        let ready = st.schedule.has_ready();
-        drop(st);
-        if let Some(at) = timer {
-            self.engine.pool.timer(self.lane, at);
-        }
-        if ready {
-            self.engine.pool.requeue(self.lane);
         }
     }
 }

@@ -403,12 +403,14 @@ impl Engine {
         settling: Option<Settling>,
     ) -> LetterFate {
         let letter = DeadLetter::of_job(lane, job, reason);
-        self.log_letter(&letter);
+        let warning = self.letter_warning(&letter);
         let owner = LetterOwner {
             lane: lane.clone(),
             job: settling,
         };
-        self.write_letter(Some(owner), job.row, letter)
+        let fate = self.write_letter(Some(owner), job.row, letter);
+        warn(warning);
+        fate
     }
 
     /// Dead-letters an event that has no job (too large to queue); false when the letter
@@ -423,7 +425,7 @@ impl Engine {
         reason: &str,
     ) -> bool {
         let letter = DeadLetter::of(lane, event, attempts, reason);
-        self.log_letter(&letter);
+        let warning = self.letter_warning(&letter);
         // Outstanding, and being written, until the letter is settled.
         self.accepted(lane, 1);
         lane.letters_writing.fetch_add(1, Ordering::AcqRel);
@@ -433,6 +435,7 @@ impl Engine {
             job: Some(settling.clone()),
         };
         let fate = self.write_letter(Some(owner), row, letter);
+        warn(warning);
         if fate != LetterFate::Pending || settling.arrive() {
             self.letter_settled(lane);
         }
@@ -447,8 +450,8 @@ impl Engine {
     }
 
     /// Dead-letters what `lane` let go at once (removed, closed, or stopping), made as they
-    /// are needed: a batch of about [`BATCH_BYTES`] bytes of bodies at a time is logged
-    /// letter by letter, written in one go, counted, then the hook is told of each. So
+    /// are needed: a batch of about [`BATCH_BYTES`] bytes of bodies at a time is written in
+    /// one go, logged letter by letter, counted, then the hook is told of each. So
     /// memory holds one batch, not a copy of every body let go. Returns how many went to
     /// the dead letters (kept, or handed to the spool's writer): not those lost, which were
     /// logged whole and counted as dropped.
@@ -467,11 +470,11 @@ impl Engine {
             if bytes < BATCH_BYTES && letters.peek().is_some() {
                 continue;
             }
-            for (_, letter) in &batch {
-                self.log_letter(letter);
-            }
             // Their jobs are the caller's to finish.
             let fates = self.backlog.dead_all(lane, &batch);
+            for (_, letter) in &batch {
+                warn(self.letter_warning(letter));
+            }
             // The kept at once (a removal may let go of thousands); the rare lost one by one,
             // each under its event type.
             let in_file = fates.iter().filter(|f| **f == LetterFate::Kept).count();
@@ -504,17 +507,21 @@ impl Engine {
         }
     }
 
-    fn log_letter(&self, letter: &DeadLetter) {
-        log::warn!(
-            target: deskhook::LOG_TARGET,
-            "event {} ({} on ticket {}) for endpoint '{}' dead-lettered to {}: {}",
-            letter.id,
-            letter.action,
-            crate::delivery::shown(&letter.ticket),
-            letter.endpoint,
-            self.backlog.dead_letter_place(),
-            letter.reason
-        );
+    /// The warning for a dead letter (`None` when warnings are off), made before the letter
+    /// is handed over and logged after: a `log` logger that panics (one writing to a closed
+    /// pipe) then costs no letter.
+    fn letter_warning(&self, letter: &DeadLetter) -> Option<String> {
+        log::log_enabled!(target: deskhook::LOG_TARGET, log::Level::Warn).then(|| {
+            format!(
+                "event {} ({} on ticket {}) for endpoint '{}' dead-lettered to {}: {}",
+                letter.id,
+                letter.action,
+                crate::delivery::shown(&letter.ticket),
+                letter.endpoint,
+                self.backlog.dead_letter_place(),
+                letter.reason
+            )
+        })
     }
 
     /// Writes a dead letter (moving row `row` of the store, if it has one), counts it for
@@ -559,5 +566,12 @@ impl Drop for WaitingForRoom<'_, '_> {
         if self.cancelled {
             self.engine.drop_cancelled(self.emitted);
         }
+    }
+}
+
+/// Logs `warning` (see [`Engine::letter_warning`]).
+fn warn(warning: Option<String>) {
+    if let Some(warning) = warning {
+        log::warn!(target: deskhook::LOG_TARGET, "{warning}");
     }
 }

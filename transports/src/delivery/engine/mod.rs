@@ -34,6 +34,9 @@ pub(crate) mod tests;
 mod disabled_tests;
 
 #[cfg(test)]
+mod logger_tests;
+
+#[cfg(test)]
 mod stop_tests;
 
 /// The engine of one sink.

@@ -1,0 +1,62 @@
+//! A `log` logger that panics while an attempt is settled (one writing to a closed pipe
+//! does): the event's letter is kept, its ticket's next event goes, and a flush returns.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use super::tests::{attempt, emit, endpoint, engine, status};
+
+/// The endpoint whose records the logger panics on; no other test names it, so that the
+/// logger, global to this test binary, disturbs no other test.
+const ENDPOINT: &str = "the-logger-panics-on-this-endpoint";
+
+/// Panics on a warning about [`ENDPOINT`], takes every other record without a word.
+struct Panicking;
+
+impl log::Log for Panicking {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) && record.args().to_string().contains(ENDPOINT) {
+            panic!("the logger's pipe is closed");
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Panicking = Panicking;
+
+#[test]
+fn a_logger_that_panics_in_settle_holds_no_ticket_and_loses_no_letter() {
+    log::set_logger(&LOGGER).expect("the only logger of this test binary");
+    log::set_max_level(log::LevelFilter::Warn);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint(ENDPOINT, Duration::from_secs(60))], 4, &dir);
+    emit(&engine, &["T1", "T1"]);
+    let first = attempt(&engine);
+    // A 400 gives the event up: its dead letter's warning panics in the logger.
+    let settled = catch_unwind(AssertUnwindSafe(|| {
+        first.finish(status(400), Duration::ZERO)
+    }));
+    assert!(settled.is_err(), "the logger panicked");
+    // The ticket's next event goes, and the flush sees every job finished.
+    attempt(&engine).finish(status(204), Duration::ZERO);
+    engine
+        .flush(Duration::from_secs(5))
+        .expect("every job is finished");
+    let letters = std::fs::read_to_string(dir.path().join("dead.jsonl")).expect("the letters");
+    assert_eq!(
+        letters.lines().count(),
+        1,
+        "the given-up event's letter: {letters}"
+    );
+    let stats = engine
+        .registry()
+        .get(ENDPOINT)
+        .expect("the endpoint")
+        .stats(None);
+    assert_eq!((stats.delivered, stats.dead_lettered), (1, 1), "{stats:?}");
+}
