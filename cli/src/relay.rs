@@ -306,28 +306,49 @@ fn endpoints_of(
 }
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed now.
-#[cfg(unix)]
 pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let listen = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
-    };
-    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    })
+    let mut signals = StopSignals::install()?;
+    Ok(async move { signals.next().await })
 }
 
-/// A future that resolves on Ctrl-C.
-#[cfg(not(unix))]
-pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
-    Ok(async {
+/// SIGTERM and SIGINT (Ctrl-C), each time they come: their handlers are installed when
+/// this is made, and stay for the life of the process (a signal that comes with nothing
+/// waiting for it is not lost: the next [`next`](StopSignals::next) returns at once).
+pub(crate) struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers.
+    pub(crate) fn install() -> Result<StopSignals, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
+            };
+            Ok(StopSignals {
+                term: listen(SignalKind::terminate(), "SIGTERM")?,
+                int: listen(SignalKind::interrupt(), "SIGINT")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    pub(crate) async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-    })
+    }
 }
 
 /// On each SIGHUP (from a thread of its own, so that the runtime is free), re-reads `path`

@@ -29,7 +29,8 @@ mod events;
 mod keys;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
-/// the console; stop on SIGTERM or SIGINT (SIGHUP is logged and ignored).
+/// the console; stop on SIGTERM or SIGINT, within --grace (a second one stops at once; SIGHUP
+/// is logged and ignored).
 ///
 /// POST /v1/events takes an event's JSON as its body (Zenlix, Usedesk or iQChannels, told
 /// from its keys or named by a Deskhook-Format header), with Authorization: Bearer TOKEN,
@@ -69,7 +70,7 @@ pub(crate) struct Args {
     /// How long a stopping daemon gives requests and deliveries under way to finish, in
     /// all: requests still open when it ends are no longer waited for (an event whose body
     /// has not arrived gets a 503), and what is left is dead-lettered (with a spool, stays
-    /// on disk for the next start).
+    /// on disk for the next start). A second SIGTERM or Ctrl-C ends it at once.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
     /// How long an event's body may go without a byte arriving: the request is then
@@ -266,7 +267,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 
     let runtime = crate::relay::daemon_runtime(args.threads)?;
     runtime.block_on(async move {
-        let stop = crate::relay::stop_signal()?;
+        let signals = crate::relay::StopSignals::install()?;
         #[cfg(unix)]
         ignore_hangups()?;
         let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;
@@ -331,58 +332,98 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             header_timeout: args.header_timeout,
             max_connections: args.max_connections as usize,
         };
-        serve_until_stopped(listener, app, limits, stop, args.grace, &daemon, guard).await
+        serve_until_stopped(listener, app, limits, signals, args.grace, &daemon, guard).await
     })
 }
 
-/// Serves until `stop`, then stops within `grace` in all, counted from the signal: open
-/// requests get what is left of it (those still open at its end are no longer waited for,
-/// and an event whose body had not arrived is answered 503), then the sink's shutdown gets
-/// the rest (delivered, dead-lettered, or left in the spool). Prints the summary last.
+/// Serves until a stop signal, then stops within `grace` in all, counted from the signal:
+/// open requests get what is left of it (those still open at its end are no longer waited
+/// for, and an event whose body had not arrived is answered 503), then the sink's shutdown
+/// gets the rest (delivered, dead-lettered, or left in the spool). A second signal ends the
+/// grace there and then. Prints the summary last.
 async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: connections::Limits,
-    stop: impl std::future::Future<Output = ()>,
+    mut signals: crate::relay::StopSignals,
     grace: Duration,
     daemon: &Daemon,
     guard: deskhook_transports::delivery::DeliveryGuard,
 ) -> Result<ExitCode, String> {
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let server = connections::serve_connections(listener, app, limits, {
-        let stopping = stopping.clone();
-        async move {
-            stop.await;
-            stopping.notify_one();
-        }
+    // Serving, stopping (a first signal), or cut short (a second).
+    let (stage, watching) = tokio::sync::watch::channel(Stage::Serving);
+    tokio::spawn(async move {
+        signals.next().await;
+        stage.send_replace(Stage::Stopping);
+        crate::send::print_line(&format!(
+            "stopping: requests and deliveries under way get up to --grace ({}); a second \
+             SIGTERM or Ctrl-C stops at once",
+            deskhook::policy::format_duration(grace)
+        ));
+        signals.next().await;
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "serve: a second stop signal: the grace ends now (open requests are no longer \
+             waited for; what is undelivered is dead-lettered, or stays in the spool)"
+        );
+        // The sender goes with this task: every stage is reached.
+        stage.send_replace(Stage::CutShort);
     });
-    tokio::pin!(server);
-    let started = tokio::select! {
-        () = &mut server => tokio::time::Instant::now(),
-        () = stopping.notified() => {
-            let started = tokio::time::Instant::now();
-            // A request still under way when it ends (a body arriving slowly, an answer
-            // its client does not read) is not waited for.
-            if tokio::time::timeout(grace, &mut server).await.is_err() {
-                // Their body reads end now, with a 503; the connections go when the
-                // daemon exits.
-                let _ = daemon.grace_over.send(true);
-                log::warn!(
-                    target: deskhook::LOG_TARGET,
-                    "serve: connections still open when --grace ended are no longer \
-                     waited for (a client stalled in the middle of its request); an event \
-                     whose body had not arrived is answered 503"
-                );
-            }
-            started
+    let reached = |wanted: Stage| {
+        let mut watching = watching.clone();
+        async move {
+            let _ = watching.wait_for(|stage| *stage >= wanted).await;
         }
     };
+    let server = connections::serve_connections(listener, app, limits, reached(Stage::Stopping));
+    tokio::pin!(server);
+    // When the stop began: at the signal, or when the server ended by itself.
+    let mut started = None;
+    let over = tokio::select! {
+        () = &mut server => None,
+        () = reached(Stage::Stopping) => {
+            let now = tokio::time::Instant::now();
+            started = Some(now);
+            // A request still under way when it ends (a body arriving slowly, an answer
+            // its client does not read) is not waited for.
+            let waited = tokio::select! {
+                biased;
+                () = reached(Stage::CutShort) => false,
+                done = tokio::time::timeout(grace, &mut server) => done.is_ok(),
+            };
+            Some(waited)
+        }
+    };
+    if over == Some(false) {
+        // Their body reads end now, with a 503; the connections go when the daemon exits.
+        let _ = daemon.grace_over.send(true);
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "serve: connections still open when the grace ended are no longer waited for (a \
+             client stalled in the middle of its request); an event whose body had not \
+             arrived is answered 503"
+        );
+    }
+    let started = started.unwrap_or_else(tokio::time::Instant::now);
     let left = || grace.saturating_sub(started.elapsed());
     // Events whose clients hung up may still be on their way in (see `accept_event`); the
     // slots are held to the end, so that a request that comes now gets a 503 rather than
     // an event into a sink that is stopping.
-    let _slots = tokio::time::timeout(left(), daemon.accepting.acquire_many(MAX_ACCEPTING)).await;
-    let flushed = guard.shutdown_async(left()).await;
+    let _slots = tokio::select! {
+        biased;
+        () = reached(Stage::CutShort) => None,
+        slots = tokio::time::timeout(left(), daemon.accepting.acquire_many(MAX_ACCEPTING)) => {
+            slots.ok()
+        }
+    };
+    // The flush gets what is left of the grace, unless a second signal ends it; the stop
+    // then lets go of what is left (to the dead letters, or in the spool).
+    let flushed = tokio::select! {
+        biased;
+        () = reached(Stage::CutShort) => Ok(()),
+        flushed = daemon.sink.flush_async(left()) => flushed,
+    };
+    let flushed = flushed.and(guard.shutdown_async(Duration::ZERO).await);
     // Requests still reading their bodies now get a 503, not a 202 for an event the stopped
     // sink would not take.
     let _ = daemon.grace_over.send(true);
@@ -412,6 +453,17 @@ async fn serve_until_stopped(
         Err(_) if daemon.durable => Ok(ExitCode::SUCCESS),
         Err(e) => Err(format!("{e}; the stop put them in the dead letters")),
     }
+}
+
+/// How far a stop has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    /// No stop signal yet.
+    Serving,
+    /// A first stop signal: within the grace.
+    Stopping,
+    /// A second: the grace ends now.
+    CutShort,
 }
 
 /// Events accepted at once at most (`POST /v1/events` requests under way, those whose

@@ -84,9 +84,10 @@ impl Serve {
             config.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
-            "--grace",
-            "100ms",
         ];
+        if !extra.contains(&"--grace") {
+            args.extend(["--grace", "100ms"]);
+        }
         if let Some(spool) = spool {
             // With a spool, a runtime of one worker thread; without, one per core: both run.
             args.extend(["--spool", spool.to_str().unwrap(), "--threads", "1"]);
@@ -303,6 +304,43 @@ fn a_request_stalled_midway_does_not_hold_up_the_stop() {
         "{summary:?}"
     );
     drop((in_head, in_body));
+}
+
+/// A second SIGTERM ends a long --grace there and then: the attempt still hanging is let
+/// go (to the dead letters, without a spool), and the summary and the exit status say so.
+#[test]
+fn a_second_signal_ends_the_grace_at_once() {
+    let target = deskhook_tests::Hanging::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = crm_config(dir.path(), "", &target.base);
+    let mut serve = Serve::start_with(&config, None, &["--grace", "10m"]);
+    let (status, reply) = serve.post_event(&zenlix_event("H-1"), &[]);
+    assert_eq!(status, 202, "{reply}");
+    target.wait_for_connections(1);
+    serve.signal("-TERM");
+    let stopping = serve.process.line();
+    assert!(
+        stopping.starts_with("stopping:") && stopping.contains("(10m)"),
+        "{stopping}"
+    );
+    serve.signal("-TERM");
+    let stopped = serve.process.wait_within(WAIT);
+    assert!(
+        stopped.is_some_and(|status| !status.success()),
+        "serve stopped at the second signal, saying that an event was not delivered: \
+         {stopped:?}"
+    );
+    let log = serve.process.stderr();
+    assert!(log.contains("a second stop signal"), "{log}");
+    let summary = std::iter::from_fn(|| serve.process.try_line()).collect::<Vec<_>>();
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("stopped: 0 delivered, 1 dead letter(s)")),
+        "{summary:?}"
+    );
+    let letters = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    assert_eq!(letters.lines().count(), 1, "{letters}");
 }
 
 /// An event's body that stops arriving is answered 408 once --body-timeout passes without a
