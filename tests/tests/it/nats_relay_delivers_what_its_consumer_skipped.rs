@@ -4,7 +4,8 @@
 //! the stream for good.
 //!
 //! The test makes that state on purpose, through the server's own API: the relay's consumer
-//! is paused, an event is published, the consumer is reset past it and resumed. Consumer
+//! is paused, an event is published, the consumer is reset past it and resumed. A message
+//! of a subject no partition takes stays at the stream's head, before it. Consumer
 //! pause and reset came with nats-server 2.11 and 2.14: on an older server the test says so
 //! and ends (CI runs it again on the current release). `nats-server` runs on a free
 //! 127.0.0.1 port; the receiver is on 127.0.0.1.
@@ -124,6 +125,18 @@ fn delivers_a_skipped_message(deny_delete: bool) {
         let name = name.expect("the relay's consumer of the ticket's partition");
         let api_of = |verb: &str| format!("$JS.API.CONSUMER.{verb}.DESKHOOK.{name}");
 
+        // A message no partition takes, at the stream's head from now on: the relay looks
+        // past it.
+        context(&server.url())
+            .await
+            .publish(
+                format!("{}.stray", StreamSettings::new().prefix()),
+                "{}".into(),
+            )
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
         // Paused for good, until resumed below.
         api(
             &client,

@@ -1,6 +1,6 @@
 //! Messages a partition's consumer skipped: some nats-server versions (2.9 among them) now
 //! and then pass a message of a filtered consumer as messages around it are removed. Each
-//! partition looks at the stream's head every `ack_wait`; a message of its own below its
+//! partition reads the stream's head every `ack_wait`; a message of its own below its
 //! consumer's floor, seen twice in a row, is stored again at the tail and the old one
 //! removed (see the relay module's "Order and duplicates").
 
@@ -9,6 +9,11 @@ use std::sync::atomic::Ordering;
 use super::incoming;
 use super::partition::Shared;
 use crate::nats::MSG_ID_HEADER;
+
+/// The most messages one look reads from the stream's head: past them (other partitions'
+/// messages under way, a stray subject's), the next look tries again, as the head moves.
+/// In the usual state the first message is above the consumer's floor, and one is read.
+const HEAD_READ: usize = 64;
 
 /// What a partition's looks for skipped messages remember between them.
 #[derive(Default)]
@@ -65,26 +70,39 @@ impl Shared {
         }
     }
 
-    /// The stream's first message (its sequence and tickets), if it is of `partition` and
-    /// the consumer `name` counts it as acknowledged: a message the consumer will never hand
-    /// out. (In a work-queue
-    /// stream an acknowledged message leaves it; some nats-server versions, 2.9 among them,
-    /// now and then skip a message of a filtered consumer as messages around it are removed,
-    /// and the partition's later events then flow without it.) Such messages gather at the
-    /// stream's head, as everything around them is acknowledged and removed: the look is
-    /// by sequence, not through the subjects' index that misled the consumer. `None` when
-    /// there is none, or when the servers do not answer: the next look tries again.
+    /// The first message of `partition` in the stream (its sequence and tickets) that the
+    /// consumer `name` counts as acknowledged: a message the consumer will never hand out.
+    /// (In a work-queue stream an acknowledged message leaves it; some nats-server versions,
+    /// 2.9 among them, now and then skip a message of a filtered consumer as messages
+    /// around it are removed, and the partition's later events then flow without it.) Such
+    /// messages gather at the stream's head, as everything around them is acknowledged and
+    /// removed, among other partitions' messages still under way and messages of subjects no
+    /// partition takes: the look reads the head in order, up to [`HEAD_READ`] messages, and
+    /// stops at the first above the consumer's floor. It reads them by sequence through the
+    /// whole stream (`>`), not through the subjects' index that misled the consumer. `None`
+    /// when there is none, or when the servers do not answer: the next look tries again.
     async fn skipped(&self, partition: u32, name: &str) -> Option<(u64, String)> {
-        let first = self.stream.get_info().await.ok()?.state.first_sequence;
-        let message = self.stream.get_raw_message(first).await.ok()?;
-        if self.settings.partition_of_subject(&message.subject) != Some(partition) {
-            return None;
-        }
-        // The message first, then the consumer: a message published in between is not below
-        // the consumer's floor.
+        // The consumer first: a message published after this is above its floor, and not
+        // looked at.
         let info = self.stream.consumer_info(name).await.ok()?;
-        let ticket = incoming::tickets(&message.headers, &message.payload);
-        (first <= info.ack_floor.stream_sequence).then_some((first, ticket))
+        let floor = info.ack_floor.stream_sequence;
+        let mut from = 1;
+        for _ in 0..HEAD_READ {
+            let message = self
+                .stream
+                .get_first_raw_message_by_subject(">", from)
+                .await
+                .ok()?;
+            if message.sequence > floor {
+                return None;
+            }
+            if self.settings.partition_of_subject(&message.subject) == Some(partition) {
+                let ticket = incoming::tickets(&message.headers, &message.payload);
+                return Some((message.sequence, ticket));
+            }
+            from = message.sequence.checked_add(1)?;
+        }
+        None
     }
 
     /// Stores the message at `sequence` again, at the stream's tail, and removes the old

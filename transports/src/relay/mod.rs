@@ -71,7 +71,8 @@
 //!   relay takes over a partition, the consumer it makes now and then skips a message of
 //!   it (in the kill test, in about half the runs, mostly an event the relay that died had
 //!   delivered without its acknowledgement reaching the server), and a consumer made again
-//!   skips it too. So each partition looks at the stream's head every `ack_wait`; a message
+//!   skips it too. So each partition reads the stream's head every `ack_wait` (up to 64
+//!   messages, past other partitions' messages under way and stray subjects'); a message
 //!   of its own below its consumer's floor, seen twice in a row, is stored again at the
 //!   stream's tail and the old one removed. The event is then delivered after the ticket's
 //!   events that overtook it: once, late, if it had not arrived; a second time, late, if
