@@ -7,7 +7,8 @@
 //! the URL stays, the secrets) a PATCH keeps too, and a header's value is never carried to
 //! another origin unless the patch gives it again. A `null` takes a setting away: its
 //! default again (`"rate_limit": null`), no tenant, every event type (`"actions": null`),
-//! no secret (`"secrets": null`: requests go unsigned), no custom header.
+//! no secret (`"secrets": null`: requests go unsigned, `secret_env` is taken away too unless
+//! the patch gives one), no custom header.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -67,6 +68,8 @@ pub(super) async fn patch_endpoint(
 /// Merges `patch` onto `settings` as RFC 7396 says, but for a `null` of a setting that a
 /// PUT keeps when it is left out: that one is given its empty value, which takes it away.
 fn merge(settings: &mut Map<String, Value>, patch: Map<String, Value>) {
+    // No secret means none from the environment either, unless the patch names a variable.
+    let names_env = patch.get("secret_env").is_some_and(|env| !env.is_null());
     for (key, value) in patch {
         if !value.is_null() {
             match (settings.get_mut(&key), value) {
@@ -86,6 +89,9 @@ fn merge(settings: &mut Map<String, Value>, patch: Map<String, Value>) {
             "headers" => Some(Value::Object(Map::new())),
             _ => None,
         };
+        if key == "secrets" && !names_env {
+            settings.remove("secret_env");
+        }
         match taken_away {
             Some(empty) => {
                 settings.insert(key, empty);
@@ -154,6 +160,22 @@ mod tests {
                 "name": "crm", "url": "https://crm.example.com/…", "tenant": null,
                 "actions": null, "allow_private": false, "secrets": [], "headers": {},
             })
+        );
+    }
+
+    #[test]
+    fn no_secret_means_none_from_the_environment_either() {
+        let settings = json!({"name": "crm", "secret_env": "CRM_SECRET"});
+        assert_eq!(
+            merged(settings.clone(), json!({"secrets": null})),
+            json!({"name": "crm", "secrets": []})
+        );
+        assert_eq!(
+            merged(
+                settings,
+                json!({"secrets": null, "secret_env": "NEW_SECRET"})
+            ),
+            json!({"name": "crm", "secrets": [], "secret_env": "NEW_SECRET"})
         );
     }
 }
