@@ -480,19 +480,23 @@ fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Problem> {
         let path = error.path().to_string();
         let inner =
             deskhook_transports::config::hint_unknown_field(&error.into_inner().to_string());
-        // Unknown and missing fields are errors of the object: name the field itself.
-        let named = ["unknown field `", "missing field `"]
-            .iter()
-            .find_map(|prefix| inner.strip_prefix(prefix))
-            .and_then(|rest| rest.split('`').next())
+        // The setting at fault: the first step of the path; at the top, an unknown or a
+        // missing field is an error of the settings themselves: name the field.
+        let top = path
+            .split(['.', '['])
+            .next()
+            .filter(|p| !p.is_empty() && *p != "?")
             .map(str::to_owned);
-        let field = named.unwrap_or_else(|| {
-            path.split(['.', '['])
-                .next()
-                .filter(|p| !p.is_empty() && *p != "?")
-                .unwrap_or("")
-                .to_owned()
-        });
+        let nested = top.is_some();
+        let field = top
+            .or_else(|| {
+                ["unknown field `", "missing field `"]
+                    .iter()
+                    .find_map(|prefix| inner.strip_prefix(prefix))
+                    .and_then(|rest| rest.split('`').next())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
         if field.is_empty() {
             Problem::new(StatusCode::BAD_REQUEST, inner)
         } else if EndpointSpec::CREDENTIAL_FIELDS.contains(&field.as_str()) {
@@ -509,7 +513,9 @@ fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Problem> {
                 ),
             )
         } else {
-            Problem::field(field.clone(), format!("{field}: {inner}"))
+            // Inside a setting, where in it (`template_vars.lang`).
+            let at = if nested { &path } else { &field };
+            Problem::field(field.clone(), format!("{at}: {inner}"))
         }
     })
 }
@@ -554,4 +560,38 @@ async fn not_found() -> Problem {
         StatusCode::NOT_FOUND,
         "no such API path; the document at /api/v1/openapi.json lists them",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The problem of reading `settings` (a valid endpoint's name and URL, and more).
+    fn problem(more: Value) -> Problem {
+        let mut settings = json!({"name": "crm", "url": "https://crm.example.com/hook"});
+        if let (Value::Object(settings), Value::Object(more)) = (&mut settings, more) {
+            settings.extend(more);
+        }
+        read::<EndpointSpec>(&settings).expect_err("the settings do not read")
+    }
+
+    #[test]
+    fn a_field_at_fault_inside_a_setting_names_the_setting() {
+        // At the top, the unknown field itself.
+        let top = problem(json!({"retires": 3}));
+        assert_eq!(top.field.as_deref(), Some("retires"), "{top:?}");
+        // Inside a setting, the setting (the secrets': a credential, not repeated).
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let inside = problem(json!({"secrets": [{"secret": secret, "expiry": "2030-01-01"}]}));
+        assert_eq!(inside.field.as_deref(), Some("secrets"), "{inside:?}");
+        assert!(!inside.detail.contains(secret), "{inside:?}");
+        let missing = problem(json!({"secrets": [{"expires": "2030-01-01T00:00:00Z"}]}));
+        assert_eq!(missing.field.as_deref(), Some("secrets"), "{missing:?}");
+        // Where in it, when it is not a credential.
+        let wrong = problem(json!({"actions": ["create", 3]}));
+        assert_eq!(wrong.field.as_deref(), Some("actions"), "{wrong:?}");
+        assert!(wrong.detail.starts_with("actions[1]: "), "{wrong:?}");
+    }
 }
