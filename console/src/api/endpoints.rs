@@ -218,19 +218,16 @@ pub(super) async fn get_endpoint(
     Path(name): Path<String>,
 ) -> Result<Response, Problem> {
     let info = blocking(move || Ok(state.sink.endpoints().get(&name)?)).await?;
-    let etag = format!("\"{}\"", super::version_of(&info));
-    let mut response = Json(EndpointView::of(info)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    Ok(response)
+    Ok(with_etag(info))
 }
 
 #[utoipa::path(put, path = "/endpoints/{name}", tag = "endpoints",
     params(("name" = String, Path, description = "The endpoint's name"),
         ("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: the update is refused (412) if the settings changed since")),
-    responses((status = 200, body = EndpointView), (status = 400, body = Problem),
+    responses((status = 200, body = EndpointView,
+        headers(("ETag" = String, description = "The new settings' version"))),
+        (status = 400, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 412, body = Problem)))]
 pub(super) async fn update_endpoint(
@@ -238,42 +235,105 @@ pub(super) async fn update_endpoint(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<EndpointView>, Problem> {
+) -> Result<Response, Problem> {
     let expected = if_match(&headers)?.map(Version::IfMatch);
     save(state, name, expected, body_json(&body)?).await
 }
 
-/// The `If-Match` of a request, without the quotes and weak mark of an ETag.
-pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    headers
-        .get(header::IF_MATCH)
-        .map(|v| {
-            // Dropped, it would save the change unconditionally.
-            v.to_str().map_err(|_| {
-                Problem::field(
-                    "If-Match",
-                    "If-Match is not text; give the ETag a GET of the endpoint answered",
-                )
-            })
-        })
-        .transpose()
-        .map(|v| {
-            v.map(|v| {
-                v.trim()
-                    .trim_start_matches("W/")
-                    .trim_matches('"')
-                    .to_owned()
-            })
-        })
+/// The `If-Match` of a request: `*` or the ETags it lists.
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    // Dropped, it would save the change unconditionally.
+    let value = value.to_str().map_err(|_| {
+        Problem::field(
+            "If-Match",
+            "If-Match is not text; give the ETag a GET of the endpoint answered",
+        )
+    })?;
+    Ok(Some(IfMatch::parse(value)))
+}
+
+/// An `If-Match` (RFC 9110, 13.1.1): any current version (`*`), or one of a list of ETags
+/// compared strongly, so that a weak one (`W/"…"`) matches none. A tag without its quotes is
+/// taken as the quoted one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum IfMatch {
+    /// `*`: any version, so long as the endpoint exists.
+    Any,
+    /// The strong tags listed, without their quotes.
+    Tags(Vec<String>),
+}
+
+impl IfMatch {
+    fn parse(value: &str) -> IfMatch {
+        if value.trim() == "*" {
+            return IfMatch::Any;
+        }
+        let tags = value
+            .split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty() && !tag.starts_with("W/"))
+            .map(|tag| tag.trim_matches('"').to_owned())
+            .collect();
+        IfMatch::Tags(tags)
+    }
+
+    /// Whether `version` (of a current endpoint) is one it asks for.
+    fn matches(&self, version: &str) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Tags(tags) => tags.iter().any(|tag| tag == version),
+        }
+    }
+}
+
+/// The refusal of a change with `If-Match` to an endpoint that does not exist: 412, as RFC
+/// 9110 asks (no current version matches), saying how to make it.
+pub(super) fn missing_for_if_match(name: &str) -> Problem {
+    Problem::new(
+        StatusCode::PRECONDITION_FAILED,
+        format!(
+            "endpoint '{name}' does not exist, and If-Match asks for a version of it; nothing \
+             was saved: create it with POST /api/v1/endpoints"
+        ),
+    )
+}
+
+/// The endpoint `name`, or why not: [`missing_for_if_match`] when the request has an
+/// `If-Match`, else the registry's error (404, with a "did you mean").
+pub(super) fn read_for(
+    sink: &deskhook_transports::delivery::DeliverySink,
+    name: &str,
+    if_match: bool,
+) -> Result<EndpointInfo, Problem> {
+    match sink.endpoints().get(name) {
+        Err(deskhook_transports::Error::UnknownEndpoint { .. }) if if_match => {
+            Err(missing_for_if_match(name))
+        }
+        read => Ok(read?),
+    }
 }
 
 /// The version of an endpoint's settings a change is made on.
 pub(super) enum Version {
-    /// The client's `If-Match`: a change made since is answered 412 (`*`: any version).
-    IfMatch(String),
+    /// The client's `If-Match`: a change made since is answered 412.
+    IfMatch(IfMatch),
     /// The one the server read to make the change (a PATCH's): a change made since is
     /// answered 409, to be sent again.
     Read(String),
+}
+
+/// The endpoint `info` as the answer, with its version as the `ETag` (for the next change's
+/// `If-Match`).
+pub(super) fn with_etag(info: EndpointInfo) -> Response {
+    let etag = format!("\"{}\"", super::version_of(&info));
+    let mut response = Json(EndpointView::of(info)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 /// Saves `value` (a PUT's body, or a PATCH's merged onto the settings) as the settings of
@@ -283,7 +343,7 @@ pub(super) async fn save(
     name: String,
     expected: Option<Version>,
     mut value: Value,
-) -> Result<Json<EndpointView>, Problem> {
+) -> Result<Response, Problem> {
     // Left out, the tenant stays: dropped, it would send the endpoint every tenant's events
     // (`"tenant": null` takes it away).
     let left_out = |key: &str| value.as_object().is_some_and(|map| !map.contains_key(key));
@@ -314,8 +374,9 @@ pub(super) async fn save(
     let mut reading = read_spec(value)?;
     let sink = state.sink.clone();
     let private_networks = state.private_networks;
+    let with_if_match = matches!(expected, Some(Version::IfMatch(_)));
     blocking(move || {
-        let read = sink.endpoints().get(&name)?;
+        let read = read_for(&sink, &name, with_if_match)?;
         let Some(current) = read.spec.as_ref().map(|r| &r.spec) else {
             return Err(super::registered_in_code(&name));
         };
@@ -356,9 +417,8 @@ pub(super) async fn save(
                 ),
             )
         };
-        let expected = expected.filter(|e| !matches!(e, Version::IfMatch(any) if any == "*"));
         match &expected {
-            Some(Version::IfMatch(version)) if *version != super::version_of(&read) => {
+            Some(Version::IfMatch(asked)) if !asked.matches(&super::version_of(&read)) => {
                 return Err(stale(&super::version_of(&read)));
             }
             Some(Version::Read(version)) if *version != super::version_of(&read) => {
@@ -384,7 +444,7 @@ pub(super) async fn save(
             }
             changed => changed?,
         }
-        Ok(Json(EndpointView::of(sink.endpoints().get(&spec.name)?)))
+        Ok(with_etag(sink.endpoints().get(&spec.name)?))
     })
     .await
 }

@@ -10,14 +10,14 @@
 //! no secret (`"secrets": null`: requests go unsigned, `secret_env` is taken away too unless
 //! the patch gives one), no custom header.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::body_json;
-use super::endpoints::{EndpointView, Version, if_match, save};
+use super::endpoints::{EndpointView, Version, if_match, read_for, save};
 use crate::{Problem, State, blocking};
 
 #[utoipa::path(patch, path = "/endpoints/{name}", tag = "endpoints",
@@ -27,7 +27,9 @@ use crate::{Problem, State, blocking};
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "The settings to change, as in EndpointSpec; `null` takes one away. \
                        The others stay."),
-    responses((status = 200, body = EndpointView), (status = 400, body = Problem),
+    responses((status = 200, body = EndpointView,
+        headers(("ETag" = String, description = "The new settings' version"))),
+        (status = 400, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 412, body = Problem)))]
 pub(super) async fn patch_endpoint(
@@ -35,7 +37,7 @@ pub(super) async fn patch_endpoint(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<EndpointView>, Problem> {
+) -> Result<Response, Problem> {
     let expected = if_match(&headers)?;
     let Value::Object(patch) = body_json(&body)? else {
         return Err(Problem::new(
@@ -46,7 +48,8 @@ pub(super) async fn patch_endpoint(
     };
     let sink = state.sink.clone();
     let asked = name.clone();
-    let read = blocking(move || Ok(sink.endpoints().get(&asked)?)).await?;
+    let with_if_match = expected.is_some();
+    let read = blocking(move || read_for(&sink, &asked, with_if_match)).await?;
     let version = super::version_of(&read);
     let Some(settings) = EndpointView::of(read).settings else {
         return Err(super::registered_in_code(&name));

@@ -190,6 +190,49 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
         c.sink.endpoints().get("crm").unwrap().retry.to_string(),
         "0s,2ms"
     );
+    // The answer's ETag is the new version's, for the next change. If-Match is a list,
+    // compared strongly (RFC 9110): one current tag in it is enough, a weak one is none.
+    let now = first.headers[header::ETAG].clone();
+    let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+    assert_eq!(read.headers[header::ETAG], now);
+    let weak = format!("W/{}", now.to_str().unwrap());
+    let weak = send(
+        app,
+        put_if(header::HeaderValue::from_str(&weak).unwrap(), "0s,3ms"),
+    )
+    .await;
+    assert_eq!(
+        weak.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        weak.body
+    );
+    let listed = format!("\"0000000000000000\", {}", now.to_str().unwrap());
+    let listed = send(
+        app,
+        put_if(header::HeaderValue::from_str(&listed).unwrap(), "0s,3ms"),
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_ne!(listed.headers[header::ETAG], now, "a new version");
+    // With If-Match, an endpoint that does not exist is 412 (no version of it matches).
+    let gone = Request::put("/api/v1/endpoints/nope")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::IF_MATCH, "*")
+        .body(Body::from(json!({"url": receiver.url}).to_string()))
+        .unwrap();
+    let gone = send(app, gone).await;
+    assert_eq!(
+        gone.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        gone.body
+    );
+    assert!(
+        gone.body.contains("POST /api/v1/endpoints"),
+        "{}",
+        gone.body
+    );
 
     // An update without secrets or headers keeps them; a rename is refused.
     let updated = api(
