@@ -11,8 +11,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    Form, PageQuery, count, csrf_field, enc, endpoint_path, error_page, foreign_form, layout,
-    millis, status_class, time,
+    Form, PageQuery, count, counted, csrf_field, enc, endpoint_path, error_page, foreign_form,
+    layout, millis, status_class, time,
 };
 use crate::api::{SpecReading, parse_state, read_spec};
 use crate::guard::{Base, CsrfToken};
@@ -125,7 +125,7 @@ pub(crate) async fn list(
             p.summary {
                 (count(page.remaining as u64)) " matching"
                 @if endpoint_query.after.is_some() { " from here on" }
-                " · " (count(total as u64)) " endpoints in all"
+                " · " (counted(total as u64, "endpoint")) " in all"
             }
             @if page.items.is_empty() {
                 p.empty { "No endpoint matches." }

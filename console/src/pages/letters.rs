@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::endpoints::attempts_table;
 use super::{
-    Form, PageQuery, count, csrf_field, enc, endpoint_path, error_page, foreign_form, layout,
+    Form, PageQuery, counted, csrf_field, enc, endpoint_path, error_page, foreign_form, layout,
     status_class,
 };
 use crate::guard::{Base, CsrfToken};
@@ -359,11 +359,15 @@ pub(crate) async fn event(
             by.ticket = Some(asked.clone());
         }
         let mut letters = sink.dead_letters().list(&by)?;
+        let mut what = what;
         if letters.items.is_empty() && what == "ticket" {
             // Nothing for such a ticket: it may be an event whose attempts are gone.
             by.ticket = None;
             by.event_id = Some(asked);
             letters = sink.dead_letters().list(&by)?;
+            if !letters.items.is_empty() {
+                what = "event";
+            }
         }
         Ok((what, attempts, letters))
     })
@@ -388,9 +392,9 @@ pub(crate) async fn event(
                 p.empty { "Nothing recorded for it: no attempt in the attempt log, no dead letter. The log keeps the last attempts (and, with a spool, 7 days of them)." }
             } @else {
                 p.summary {
-                    (count(attempts.len() as u64)) " attempts to "
-                    (count(endpoints.len() as u64)) " endpoints; "
-                    (count(letters.len() as u64)) " dead letters"
+                    (counted(attempts.len() as u64, "attempt")) " to "
+                    (counted(endpoints.len() as u64, "endpoint")) "; "
+                    (counted(letters.len() as u64, "dead letter"))
                     @if more {
                         " (only the newest are shown; the attempts and dead letters pages have the rest)"
                     }

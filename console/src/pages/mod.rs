@@ -345,6 +345,12 @@ pub(crate) fn count(n: u64) -> String {
     out
 }
 
+/// `n` things, as [`count`] writes the number: `1 endpoint`, `12 345 endpoints` (`noun` is
+/// the singular; its plural adds an `s`).
+pub(crate) fn counted(n: u64, noun: &str) -> String {
+    format!("{} {noun}{}", count(n), if n == 1 { "" } else { "s" })
+}
+
 /// The path of endpoint `name`'s page. Every name has one: the form that adds an endpoint
 /// is at `/new-endpoint`, outside `/endpoints/`, so that an endpoint named `new` is not
 /// hidden behind it.

@@ -177,7 +177,7 @@ async fn pages_escape_what_tenants_and_receivers_wrote_and_work_nested() {
     assert!(
         event
             .body
-            .contains("1 attempts to 1 endpoints; 1 dead letters"),
+            .contains("1 attempt to 1 endpoint; 1 dead letter"),
         "{}",
         event.body
     );

@@ -254,6 +254,61 @@ async fn a_last_error_that_is_the_reason_is_written_once() {
     assert!(page.body.contains(">error</span>"), "{}", page.body);
 }
 
+/// An event whose attempts have left the log is found by its dead letter, and its page
+/// says "Event", not "Ticket".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_found_by_its_letter_alone_is_called_an_event() {
+    let c = console(router);
+    // Refused at the attempt (a name is judged when resolved): no request is made.
+    let mut crm = EndpointSpec::new("crm", "http://localhost:9/hook");
+    crm.retry = Some("0s".parse().unwrap());
+    c.sink.endpoints().upsert_spec(&crm).unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", c.sink.clone())
+        .build();
+    dispatcher.emit(Action::Create, &ticket("T-1"), &deskhook::sample::user());
+    c.sink.flush(WAIT).unwrap();
+    let page = |q: String| {
+        let app = c.app.clone();
+        async move {
+            send(
+                &app,
+                Request::get(format!("/events?q={q}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // A letter of an event the attempt log has not seen: another process's, or one whose
+    // attempts are gone.
+    let mut letter = c
+        .sink
+        .dead_letters()
+        .list(&DeadLetterQuery::new())
+        .unwrap()
+        .items
+        .remove(0)
+        .letter;
+    letter.id = "01939f0a-0000-7000-8000-000000000001".to_owned();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(c._dir.path().join("dead.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut file,
+        format!("{}\n", serde_json::to_string(&letter).unwrap()).as_bytes(),
+    )
+    .unwrap();
+    let found = page(letter.id.clone()).await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(found.body.contains("Event <code>"), "{}", found.body);
+    assert!(found.body.contains("1 dead letter"), "{}", found.body);
+    // A ticket is a ticket.
+    let ticket = page("T-1".to_owned()).await;
+    assert!(ticket.body.contains("Ticket <code>"), "{}", ticket.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_says_how_long_a_spool_keeps_its_letters() {
     // A dead-letter file keeps them until they are deleted: nothing said.
