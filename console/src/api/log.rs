@@ -104,6 +104,7 @@ pub(super) async fn list_attempts(
             "limit",
         ],
     )?;
+    let (since, until) = p.window()?;
     let query = AttemptQuery {
         endpoint: p.text("endpoint"),
         tenant: p.text("tenant"),
@@ -116,8 +117,8 @@ pub(super) async fn list_attempts(
                     .map_err(|e| Problem::field("status", e))
             })
             .transpose()?,
-        since: p.time("since")?,
-        until: p.time("until")?,
+        since,
+        until,
         before: p.number("before")?,
         limit: p.limit()?,
     };

@@ -18,8 +18,9 @@
 //! | `POST /dead-letters/delete` | `{"keys": […]}` |
 //! | `GET /stats` | totals over every endpoint |
 //!
-//! A list refuses a query parameter it does not take (400, with a "did you mean"): a
-//! misspelt filter would otherwise show everything, or nothing. Requests that change
+//! A list refuses a query parameter it does not take (400, with a "did you mean"), one given
+//! twice, and a `since` not before its `until`: a misspelt filter would otherwise show
+//! everything, or nothing, without a word. Requests that change
 //! something send `Content-Type: application/json` (`application/merge-patch+json` too, for
 //! a PATCH) or a bearer token: see the crate's security notes. An endpoint's `url` is shown cut to its origin
 //! (`https://hooks.slack.com/…`); sent back as it is in an update, it keeps the endpoint's
@@ -382,9 +383,41 @@ impl Params {
                 ),
             ));
         }
+        // Each filter takes one value: of two, one would be ignored without a word.
+        if let Some((twice, _)) = (fields.iter().enumerate())
+            .find(|(at, (k, _))| fields[..*at].iter().any(|(earlier, _)| earlier == k))
+            .map(|(_, field)| field)
+        {
+            return Err(Problem::field(
+                twice.clone(),
+                format!(
+                    "query parameter '{twice}' is given more than once; give it once (each \
+                     filter takes one value)"
+                ),
+            ));
+        }
         Ok(Params(
             fields.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
         ))
+    }
+
+    /// The times `since` and `until`, refused when they leave no time between them.
+    fn window(&self) -> Result<(Option<SystemTime>, Option<SystemTime>), Problem> {
+        let (since, until) = (self.time("since")?, self.time("until")?);
+        if let (Some(since), Some(until)) = (since, until)
+            && since >= until
+        {
+            return Err(Problem::field(
+                "until",
+                format!(
+                    "until ({}) is not after since ({}): no time is between them; give an \
+                     until later than since",
+                    rfc3339(until),
+                    rfc3339(since)
+                ),
+            ));
+        }
+        Ok((since, until))
     }
 
     fn text(&self, name: &str) -> Option<String> {

@@ -618,6 +618,18 @@ async fn endpoints_list_in_pages_with_a_cursor() {
             "foo",
             "unknown query parameter 'foo'; this list takes endpoint, tenant,",
         ),
+        // So is a filter given twice (one value would be ignored) and a time window with no
+        // time in it (the list would be empty, for no reason it says).
+        (
+            "/api/v1/endpoints?tenant=acme&tenant=other",
+            "tenant",
+            "query parameter 'tenant' is given more than once",
+        ),
+        (
+            "/api/v1/attempts?since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z",
+            "until",
+            "until (2026-12-01T00:00:00Z) is not after since (2026-12-02T00:00:00Z)",
+        ),
     ] {
         let refused = api(&c.app, Method::GET, path, None).await;
         assert_eq!(
