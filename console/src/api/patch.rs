@@ -8,7 +8,9 @@
 //! another origin unless the patch gives it again. A `null` takes a setting away: its
 //! default again (`"rate_limit": null`), no tenant, every event type (`"actions": null`),
 //! no secret (`"secrets": null`: requests go unsigned, `secret_env` is taken away too unless
-//! the patch gives one), no custom header.
+//! the patch gives one), no custom header. The settings that name something of the server's
+//! own (`ca_file`, `template_file`, `secret_env`) are not taken away so (400): no request
+//! could set them again.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State as Shared};
@@ -61,11 +63,47 @@ pub(super) async fn patch_endpoint(
         )
     })?;
     if let Value::Object(current) = &mut value {
+        refuse_taking_server_settings(current, &patch)?;
         merge(current, patch);
     }
     // Made on what was read: a change saved meanwhile is not undone (409, send it again).
     let expected = Some(expected.map_or(Version::Read(version), Version::IfMatch));
     save(state, name, expected, value).await
+}
+
+/// Refuses a `null` for a setting that names something of the server's own (`ca_file`,
+/// `template_file`, `secret_env`: see the API's docs) which `settings` has: a save would
+/// keep it (no request may set it again), and the change be answered 200 with nothing done.
+fn refuse_taking_server_settings(
+    settings: &Map<String, Value>,
+    patch: &Map<String, Value>,
+) -> Result<(), Problem> {
+    for (field, instead) in [
+        (
+            "ca_file",
+            "change it in deskhook.toml or in the application's code",
+        ),
+        (
+            "template_file",
+            "send a template of your own as `template` instead, or change it in deskhook.toml",
+        ),
+        (
+            "secret_env",
+            "send \"secrets\": null to stop signing, or change it in deskhook.toml",
+        ),
+    ] {
+        let taken = patch.get(field).is_some_and(Value::is_null);
+        if taken && settings.get(field).is_some_and(|v| !v.is_null()) {
+            return Err(Problem::field(
+                field,
+                format!(
+                    "{field} names something of the server's own, which a request to the API \
+                     cannot take away (nor set again): {instead}"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Merges `patch` onto `settings` as RFC 7396 says, but for a `null` of a setting that a
@@ -163,6 +201,24 @@ mod tests {
                 "name": "crm", "url": "https://crm.example.com/…", "tenant": null,
                 "actions": null, "allow_private": false, "secrets": [], "headers": {},
             })
+        );
+    }
+
+    #[test]
+    fn a_setting_of_the_servers_own_is_not_taken_away() {
+        let Value::Object(settings) = json!({"name": "crm", "ca_file": "/etc/ca.pem"}) else {
+            panic!("an object");
+        };
+        let patch = |p: Value| match p {
+            Value::Object(p) => p,
+            _ => panic!("an object"),
+        };
+        let refused = refuse_taking_server_settings(&settings, &patch(json!({"ca_file": null})))
+            .expect_err("refused");
+        assert_eq!(refused.field.as_deref(), Some("ca_file"));
+        // Absent, there is nothing to take: as RFC 7396 has it, a no-op.
+        assert!(
+            refuse_taking_server_settings(&settings, &patch(json!({"secret_env": null}))).is_ok()
         );
     }
 
