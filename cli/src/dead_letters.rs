@@ -292,6 +292,19 @@ fn list(mut args: ListArgs) -> Result<ExitCode, String> {
             .and_then(|()| out.flush())
             .map_err(crate::stdout_error)?;
     }
+    // Letters an interrupted replay set aside are in neither list nor file: said, so that
+    // they are not taken for gone.
+    if let Source::File(path) = &source {
+        let replaying = replay::replaying_path(path);
+        let aside = read_letters(&replaying).map_or(0, |letters| letters.len());
+        if aside > 0 {
+            eprintln!(
+                "deskhook: {aside} more dead letter(s) are in '{}', set aside by a replay that \
+                 did not finish: run `deskhook dead-letters replay` again to finish it",
+                replaying.display()
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

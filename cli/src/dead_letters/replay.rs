@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{ReplayArgs, configured_spool, read_letters};
 
 /// `PATH.replaying`.
-fn replaying_path(path: &Path) -> PathBuf {
+pub(super) fn replaying_path(path: &Path) -> PathBuf {
     with_suffix(path, ".replaying")
 }
 
@@ -126,14 +126,38 @@ fn append_letters(path: &Path, letters: &[DeadLetter], like: &Path) -> Result<()
         .map_err(|e| format!("cannot write to '{}': {e}", path.display()))
 }
 
+/// A line of a dead-letter file, told from the others: a letter written again (failed again)
+/// has another `failed_at`.
+type LineKey = (String, String, String, u32);
+
+fn line_key(letter: &DeadLetter) -> LineKey {
+    (
+        letter.id.clone(),
+        letter.endpoint.clone(),
+        letter.failed_at.clone(),
+        letter.attempts,
+    )
+}
+
+/// Letters set aside for a replay: one per (id, endpoint), the latest kept, and the lines
+/// `replaying` held when they were read (see [`return_late`]).
+struct SetAside {
+    letters: Vec<DeadLetter>,
+    lines: HashSet<LineKey>,
+}
+
 /// Moves the letters of `path` (and of a `replaying` file left by an interrupted replay) into
-/// `replaying`, and returns them, one per (id, endpoint), the latest kept.
-fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
+/// `replaying`, and returns them.
+fn set_aside(path: &Path, replaying: &Path) -> Result<SetAside, String> {
+    let aside = |read: Vec<DeadLetter>| SetAside {
+        lines: read.iter().map(line_key).collect(),
+        letters: latest_of_each(read),
+    };
     let earlier = read_letters(replaying)?;
     if earlier.is_empty() && !with_suffix(replaying, ".incoming").exists() {
         if read_letters(path)?.is_empty() {
             // Nothing to replay: leave the file as it is.
-            return Ok(Vec::new());
+            return Ok(aside(Vec::new()));
         }
         std::fs::rename(path, replaying).map_err(|e| {
             format!(
@@ -142,7 +166,7 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
                 replaying.display()
             )
         })?;
-        return read_letters(replaying);
+        return Ok(aside(read_letters(replaying)?));
     }
     eprintln!(
         "deskhook: resuming an interrupted replay: {} letter(s) in '{}'",
@@ -190,7 +214,30 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<Vec<DeadLetter>, String> {
         std::fs::remove_file(&incoming)
             .map_err(|e| format!("cannot remove '{}': {e}", incoming.display()))?;
     }
-    Ok(letters)
+    // `replaying` holds these, as written here.
+    Ok(aside(letters))
+}
+
+/// Moves back to `path` the letters written to `replaying` after it was set aside (`lines`
+/// is what it held then): a sink of another process that opened `path` just before it was
+/// moved writes its letter to `replaying`. Called before `replaying` is removed or
+/// replaced, so that no such letter goes with it.
+fn return_late(path: &Path, replaying: &Path, lines: &HashSet<LineKey>) -> Result<(), String> {
+    let late: Vec<DeadLetter> = read_letters(replaying)?
+        .into_iter()
+        .filter(|letter| !lines.contains(&line_key(letter)))
+        .collect();
+    if late.is_empty() {
+        return Ok(());
+    }
+    append_letters(path, &late, replaying)?;
+    eprintln!(
+        "deskhook: {} dead letter(s) written to '{}' while the replay began moved back to '{}'",
+        late.len(),
+        replaying.display(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// One letter per (id, endpoint), the last one of each, in the order of their first.
@@ -411,7 +458,8 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
 
     let replaying = replaying_path(&path);
     let _replay = lock_replay(&replaying)?;
-    let (letters, others): (Vec<_>, Vec<_>) = set_aside(&path, &replaying)?
+    let SetAside { letters, lines } = set_aside(&path, &replaying)?;
+    let (letters, others): (Vec<_>, Vec<_>) = letters
         .into_iter()
         .partition(|l| chosen.contains(&l.endpoint));
     // The others go back to the file first: letters that fail again are written after
@@ -423,6 +471,9 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let other_endpoints: Vec<&str> = others.iter().map(|l| l.endpoint.as_str()).collect();
     let (others_line, unconfigured) = others_left(&other_endpoints, &names, &args.endpoints);
     if letters.is_empty() {
+        if replaying.exists() {
+            return_late(&path, &replaying, &lines)?;
+        }
         let _ = std::fs::remove_file(&replaying);
         // "to replay" when the file has letters of other endpoints, said on the next line.
         let what = if others.is_empty() { "" } else { " to replay" };
@@ -521,6 +572,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     bar.finish_and_clear();
 
     append_letters(&path, &kept, &replaying)?;
+    return_late(&path, &replaying, &lines)?;
     // Letters that failed again and could not be written to `path` (a full disk) were
     // counted as dropped: `.replaying` is their only copy, so it keeps them (those not
     // delivered) for the next run, which resumes it.

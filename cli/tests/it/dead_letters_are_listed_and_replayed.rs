@@ -219,6 +219,17 @@ fn an_interrupted_replay_is_resumed_without_duplicates() {
     let replaying = tmp.path().join("dead.jsonl.replaying");
     std::fs::write(&replaying, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
     std::fs::write(&dead, format!("{}\n{}\n", lines[2], lines[0])).unwrap();
+    // A list says where the letters set aside are, not only what the file holds.
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--config", config.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("2 more dead letter(s) are in"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let (listen, out) = replay_to_a_receiver(tmp.path(), &config, &dead);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -241,6 +252,57 @@ fn an_interrupted_replay_is_resumed_without_duplicates() {
     assert_eq!(actions, ["create", "edit", "lock"]);
     assert!(listen.process.try_line().is_none());
     assert_eq!(std::fs::read(&dead).unwrap(), b"");
+    assert!(!replaying.exists());
+}
+
+/// A sink of another process that opened the file just before the replay moved it aside
+/// writes its letter to `PATH.replaying`: the replay moves it back to `PATH`, rather than
+/// remove it with `.replaying`.
+#[test]
+fn a_letter_written_while_the_replay_begins_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create");
+    let mut late = read_dead_letters(&dead).unwrap().remove(0);
+    late.id = "01939f0a-0000-7000-8000-0000000000aa".to_owned();
+    let late_line = format!("{}\n", serde_json::to_string(&late).unwrap());
+    let replaying = tmp.path().join("dead.jsonl.replaying");
+    // The late write lands while the replay delivers (the file is set aside by then).
+    let receiver = deskhook_tests::Receiver::start({
+        let replaying = replaying.clone();
+        move |_, n| {
+            if n == 0 {
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&replaying)
+                    .expect("the replay set the file aside");
+                std::io::Write::write_all(&mut file, late_line.as_bytes()).unwrap();
+            }
+            deskhook_tests::Answer::status(204)
+        }
+    });
+    write_config(&config, &receiver.url, &dead);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(receiver.count(), 1);
+    assert!(
+        text(&out.stderr).contains("1 dead letter(s) written to"),
+        "{}",
+        text(&out.stderr)
+    );
+    let left = read_dead_letters(&dead).unwrap();
+    assert_eq!(
+        left.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        [late.id.as_str()],
+        "the late letter, back in the file"
+    );
     assert!(!replaying.exists());
 }
 
