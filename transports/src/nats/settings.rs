@@ -678,14 +678,20 @@ fn request_trouble(what: &str, err: &jetstream::context::GetStreamError, url: &s
 }
 
 /// Whether a JetStream API error is one of a cluster that will answer otherwise soon (no
-/// leader, too few nodes or resources up, the stream's peers offline), not a refusal that
-/// stays (a bad configuration, replicas a single server cannot have, JetStream off: those
-/// come as 5xx too).
+/// leader or one being elected, too few nodes or resources up, the stream's peers offline,
+/// a member change under way), not a refusal that stays (a bad configuration, replicas a
+/// single server cannot have, JetStream off: those come as 5xx too).
 fn for_now(api: &jetstream::Error) -> bool {
     use jetstream::ErrorCode as C;
     [
         C::CLUSTER_NOT_AVAILABLE,
         C::CLUSTER_NO_PEERS,
+        C::CLUSTER_INCOMPLETE,
+        // "JetStream cluster can't handle request": the meta leader is being elected.
+        C::CLUSTER_NOT_LEADER,
+        C::CLUSTER_NOT_ASSIGNED,
+        C::CLUSTER_SERVER_MEMBER_CHANGE_INFLIGHT,
+        C::RAFT_GENERAL,
         C::INSUFFICIENT_RESOURCES,
         C::STREAM_OFFLINE,
         C::STREAM_OFFLINE_REASON,

@@ -35,12 +35,24 @@ fn a_cluster_without_a_leader_is_waited_for_not_given_up_on() {
             api,
         ))
     };
-    let no_leader =
-        answer(r#"{"code":503,"err_code":10008,"description":"JetStream cluster not available"}"#);
-    assert!(matches!(
-        request_trouble("reading the stream", &no_leader, "nats://127.0.0.1:4222"),
-        Trouble::Transient(_)
-    ));
+    // Answers of a cluster in the middle of a failover.
+    for failover in [
+        r#"{"code":503,"err_code":10008,"description":"JetStream cluster not available"}"#,
+        r#"{"code":500,"err_code":10009,"description":"JetStream cluster can not handle request"}"#,
+        r#"{"code":500,"err_code":10041,"description":"general RAFT error"}"#,
+    ] {
+        assert!(
+            matches!(
+                request_trouble(
+                    "reading the stream",
+                    &answer(failover),
+                    "nats://127.0.0.1:4222"
+                ),
+                Trouble::Transient(_)
+            ),
+            "{failover}"
+        );
+    }
     // A 5xx that stays: the configuration is wrong.
     let refused =
         answer(r#"{"code":500,"err_code":10052,"description":"stream configuration is invalid"}"#);
