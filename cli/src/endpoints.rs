@@ -131,10 +131,14 @@ enum Command {
         /// The endpoint's name.
         name: String,
     },
-    /// Remove an endpoint.
+    /// Remove an endpoint (only if nobody changes it meanwhile).
     Remove {
         /// The endpoint's name.
         name: String,
+        /// Only if it is still at this revision (as `get` shows it): a change made since
+        /// by someone else is not removed unseen.
+        #[arg(long, value_name = "N")]
+        revision: Option<u64>,
     },
     /// Print a new secrets key (base64 of 32 random bytes).
     NewKey,
@@ -326,8 +330,8 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
         }
         Command::Pause { name } => set_paused(store, &name, true).await?,
         Command::Resume { name } => set_paused(store, &name, false).await?,
-        Command::Remove { name } => {
-            if !store.remove(&name).await.map_err(err)? {
+        Command::Remove { name, revision } => {
+            if !store.remove_if(&name, revision).await.map_err(err)? {
                 return Err(format!("no endpoint is named '{name}' in the bucket"));
             }
             crate::send::print_line(&format!("removed {name}"));

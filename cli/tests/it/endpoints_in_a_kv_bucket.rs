@@ -257,8 +257,17 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     let (ok, _, err) = endpoints(&url, None, &["get", "crm"]);
     assert!(!ok && err.contains("endpoint 'crm'"), "{err}");
 
-    let (ok, out, _) = endpoints(&url, key, &["remove", "crm"]);
-    assert!(ok && out.trim() == "removed crm", "{out}");
+    // At a revision it is no longer at, nothing is removed.
+    let (ok, _, err) = endpoints(&url, key, &["remove", "crm", "--revision", "1"]);
+    assert!(
+        !ok && err.contains("was changed by someone else since revision 1"),
+        "{err}"
+    );
+    let (_, get, _) = endpoints(&url, key, &["get", "crm"]);
+    let current =
+        serde_json::from_str::<serde_json::Value>(get.trim()).unwrap()["revision"].to_string();
+    let (ok, out, err) = endpoints(&url, key, &["remove", "crm", "--revision", &current]);
+    assert!(ok && out.trim() == "removed crm", "{out}{err}");
     let (ok, _, err) = endpoints(&url, key, &["remove", "crm"]);
     assert!(!ok && err.contains("no endpoint is named 'crm'"), "{err}");
     let (_, list, _) = endpoints(&url, key, &["list"]);

@@ -610,20 +610,42 @@ impl EndpointStore {
         record_of(spec, paused, self.keys.current.as_ref())
     }
 
-    /// Removes the endpoint `name`; whether it was there.
+    /// Removes the endpoint `name`, as it is now (only if nobody changes it meanwhile);
+    /// whether it was there.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the bucket cannot be written.
+    /// As [`remove_if`](EndpointStore::remove_if).
     pub async fn remove(&self, name: &str) -> Result<bool, Error> {
+        self.remove_if(name, None).await
+    }
+
+    /// Removes the endpoint `name` only if it is at revision `read` (as
+    /// [`get`](EndpointStore::get) gave it), or, when `None`, unchanged since this reads it:
+    /// a change made meanwhile by someone else is not removed unseen. Whether it was there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] saying so when it was changed since `read`, or when the bucket
+    /// cannot be written.
+    pub async fn remove_if(&self, name: &str, read: Option<u64>) -> Result<bool, Error> {
         // Not read: a record no reader believes (changed without the key) can go too.
-        if self.entry(name).await?.is_none() {
+        let Some(entry) = self.entry(name).await? else {
             return Ok(false);
-        }
+        };
+        let revision = read.unwrap_or(entry.revision);
         self.kv
-            .delete(key_of(name))
+            .delete_expect_revision(key_of(name), Some(revision))
             .await
-            .map_err(|e| nats_error(&self.bucket, "write it", e))?;
+            .map_err(|e| match e.kind() {
+                kv::UpdateErrorKind::WrongLastRevision => Error::Config(format!(
+                    "endpoint '{name}' was changed by someone else since revision {revision} \
+                     (it is at {} now, or later); nothing was removed: look at it again, then \
+                     remove it",
+                    entry.revision
+                )),
+                _ => nats_error(&self.bucket, "write it", e),
+            })?;
         Ok(true)
     }
 
