@@ -50,9 +50,11 @@ pub(crate) struct Args {
     /// The KV bucket.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_BUCKET)]
     bucket: String,
-    /// Copies of the bucket when it is created (3 on a 3-node cluster).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    replicas: usize,
+    /// Copies of the bucket when it is created (3 on a 3-node cluster); 1 if not given. A
+    /// bucket that exists with another number is said so (the servers change it: `nats
+    /// stream edit KV_<bucket> --replicas N`).
+    #[arg(long, value_name = "N")]
+    replicas: Option<usize>,
     /// The environment variable holding the secrets key.
     #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV)]
     key_env: String,
@@ -214,12 +216,24 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         // Only `add` makes the bucket: the others read or change what it holds, and a
         // misspelt --bucket must not make an empty one.
         let store = if added.is_some() {
-            EndpointStore::open(&context, &args.bucket, args.replicas, key).await
+            EndpointStore::open(&context, &args.bucket, args.replicas.unwrap_or(1), key).await
         } else {
             EndpointStore::open_existing(&context, &args.bucket, key).await
         }
         .map_err(|e| e.to_string())?
         .previous_keys(previous);
+        // Given, and not what the bucket has: said rather than ignored.
+        if let Some(asked) = args.replicas {
+            let has = store.replicas().await.map_err(|e| e.to_string())?;
+            if has != asked {
+                eprintln!(
+                    "deskhook: bucket '{}' has {has} replica(s), not the {asked} of --replicas, \
+                     which applies when the bucket is made: change it on the servers (nats \
+                     stream edit KV_{} --replicas {asked})",
+                    args.bucket, args.bucket
+                );
+            }
+        }
         match added {
             Some((spec, replacing)) => {
                 let keys = (&args.key_env[..], &args.previous_keys_env[..]);

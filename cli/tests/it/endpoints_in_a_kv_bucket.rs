@@ -234,6 +234,15 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
         list.starts_with("crm  acme  paused  https://crm.example.com/…  1 sealed secret(s)  rev "),
         "{list}"
     );
+    // --replicas that the bucket does not have is said, not ignored.
+    let (ok, _, err) = endpoints(&url, key, &["--replicas", "3", "list"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("has 1 replica(s), not the 3 of --replicas"),
+        "{err}"
+    );
+    let (_, _, err) = endpoints(&url, key, &["--replicas", "1", "list"]);
+    assert!(!err.contains("replica"), "{err}");
     let (ok, get, err) = endpoints(&url, key, &["get", "crm"]);
     assert!(ok, "{err}");
     let json: serde_json::Value = serde_json::from_str(get.trim()).unwrap();

@@ -664,6 +664,20 @@ impl EndpointStore {
             .map_err(|e| nats_error(&self.bucket, "read its state", e))
     }
 
+    /// How many copies of the bucket the servers keep (its stream's replicas).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bucket does not answer.
+    pub async fn replicas(&self) -> Result<usize, Error> {
+        self.kv
+            .stream
+            .get_info()
+            .await
+            .map(|info| info.config.num_replicas)
+            .map_err(|e| nats_error(&self.bucket, "read its settings", e))
+    }
+
     /// The endpoints now, each as a [`Change::Put`], or a [`Change::Unreadable`] naming it
     /// when its record cannot be read here (a watcher starts from the whole registry), and
     /// every change of the bucket after revision `after` (from
