@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use deskhook::sink::EventId;
 use deskhook_transports::delivery::{
-    AttemptOutcome, AttemptRecord, DeadLetter, DeadLetterQuery, MAX_PAGE,
+    AttemptOutcome, AttemptRecord, DeadLetter, DeadLetterQuery, MAX_PAGE, open_dead_letters_locked,
 };
 use deskhook_transports::http_blocking::HttpSink;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -113,8 +113,8 @@ fn append_letters(path: &Path, letters: &[DeadLetter], like: &Path) -> Result<()
     }
     #[cfg(not(unix))]
     let _ = like;
-    let mut file = options
-        .open(path)
+    // Locked as a sink's appends are: neither is written into a file the other moved away.
+    let mut file = open_dead_letters_locked(path, &options)
         .map_err(|e| format!("cannot open '{}' for appending: {e}", path.display()))?;
     let mut text = Vec::new();
     for letter in letters {
@@ -159,6 +159,9 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<SetAside, String> {
             // Nothing to replay: leave the file as it is.
             return Ok(aside(Vec::new()));
         }
+        // Moved under the file's lock: a sink appending now finishes first (its letter is
+        // read below), one that comes after finds the path moved and makes a new file.
+        let _locked = lock_in_place(path)?;
         std::fs::rename(path, replaying).map_err(|e| {
             format!(
                 "cannot move '{}' to '{}': {e}",
@@ -183,6 +186,7 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<SetAside, String> {
             if !path.exists() {
                 break;
             }
+            let _locked = lock_in_place(path)?;
             std::fs::rename(path, &incoming).map_err(|e| {
                 format!(
                     "cannot move '{}' to '{}': {e}",
@@ -238,6 +242,13 @@ fn return_late(path: &Path, replaying: &Path, lines: &HashSet<LineKey>) -> Resul
         path.display()
     );
     Ok(())
+}
+
+/// The dead-letter file at `path`, locked as its writers lock it while they write (see
+/// [`open_dead_letters_locked`]): held while it is moved away.
+fn lock_in_place(path: &Path) -> Result<File, String> {
+    open_dead_letters_locked(path, OpenOptions::new().read(true))
+        .map_err(|e| format!("cannot lock '{}': {e}", path.display()))
 }
 
 /// One letter per (id, endpoint), the last one of each, in the order of their first.

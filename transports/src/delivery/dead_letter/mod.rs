@@ -22,6 +22,33 @@ use crate::error::Error;
 /// The dead-letter file used when none is configured, relative to the working directory.
 pub const DEFAULT_DEAD_LETTER_PATH: &str = "deskhook-dead-letters.jsonl";
 
+/// Opens the dead-letter file at `path` with `options`, locked against the other processes
+/// that write it, and still the file at `path` once locked: one moved away or replaced while
+/// this waited for the lock is let go, and the path opened again. Every deskhook writer of
+/// the file takes this lock (an exclusive advisory lock, `flock` on Unix) while it writes:
+/// a sink appending letters, a delete rewriting the file, `deskhook dead-letters replay`
+/// setting it aside and writing back. So a letter is never written into a file another
+/// process has just moved away or replaced, nor cut by another's failed append. The lock
+/// goes with the file.
+///
+/// # Errors
+///
+/// The file cannot be opened or locked, or keeps being replaced (16 times in a row).
+pub fn open_dead_letters_locked(path: &Path, options: &OpenOptions) -> std::io::Result<File> {
+    for _ in 0..16 {
+        let file = options.open(path)?;
+        #[cfg(test)]
+        tests::between_open_and_lock();
+        file.lock()?;
+        if is_at(path, &file.metadata()?) {
+            return Ok(file);
+        }
+    }
+    Err(std::io::Error::other(
+        "the file was moved or replaced each time it was opened (16 times); try again",
+    ))
+}
+
 /// One undelivered event, as a line of the dead-letter file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -188,7 +215,8 @@ impl DeadLetterLog {
                 options.mode(mode);
             }
         }
-        let mut file = options.open(&self.path).map_err(|e| self.open_error(e))?;
+        let mut file =
+            open_dead_letters_locked(&self.path, &options).map_err(|e| self.open_error(e))?;
         let write = |e| self.write_error(e);
         let meta = file.metadata().map_err(write)?;
         #[cfg(unix)]
@@ -465,7 +493,23 @@ impl DeadLetterLog {
         let mut temp = self.path.clone().into_os_string();
         temp.push(".rewrite");
         let temp = PathBuf::from(temp);
-        let rewritten = File::create(&temp)
+        // Made with the file's mode (letters hold the events' bodies: a file readable by its
+        // owner only is copied so), anew: one left by a delete that died is replaced.
+        let _ = std::fs::remove_file(&temp);
+        let mut create = OpenOptions::new();
+        create.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+            let mode = file
+                .metadata()
+                .map_err(|e| self.open_error(e))?
+                .permissions()
+                .mode();
+            create.mode(mode & 0o777);
+        }
+        let rewritten = create
+            .open(&temp)
             .map_err(|e| self.write_error(e))
             .and_then(|kept| {
                 let mut kept = std::io::BufWriter::new(kept);
@@ -480,8 +524,11 @@ impl DeadLetterLog {
                 kept.sync_all().map_err(|e| self.write_error(e))?;
                 #[cfg(test)]
                 tests::between_the_copies();
-                // The letters written meanwhile, under the lock until the rename.
+                // The letters written meanwhile, under the lock until the rename (this
+                // process's writers', and the file's lock for other processes': theirs wait,
+                // then find the path renamed over, and open the new file).
                 let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+                file.lock().map_err(|e| self.open_error(e))?;
                 let opened = file.metadata().map_err(|e| self.open_error(e))?;
                 // Moved away meanwhile (a `deskhook dead-letters replay` renames it, and the
                 // letters given up since are in a new file at the path): the rename would

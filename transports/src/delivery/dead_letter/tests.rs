@@ -16,6 +16,52 @@ pub(super) fn between_the_copies() {
     }
 }
 
+thread_local! {
+    /// Run by `open_dead_letters_locked` on this thread between its open and its lock.
+    static BEFORE_LOCK: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        std::cell::RefCell::new(None);
+}
+
+/// Called by `open_dead_letters_locked` once it opened the file, before it locks it: where
+/// another process's writer would be waiting for the lock.
+pub(super) fn between_open_and_lock() {
+    if let Some(hook) = BEFORE_LOCK.take() {
+        hook();
+    }
+}
+
+/// Another process moves the file away (`deskhook dead-letters replay`) while a letter's
+/// writer waits for its lock: the letter goes to the new file at the path, not into the
+/// one moved away (which the replay has read already, and removes).
+#[test]
+fn a_letter_waiting_for_the_lock_follows_a_file_moved_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let moved = dir.path().join("dead.jsonl.replaying");
+    let log = DeadLetterLog::new(path.clone());
+    let first: DeadLetter = serde_json::from_str(&letter("first")).unwrap();
+    let second: DeadLetter = serde_json::from_str(&letter("second")).unwrap();
+    assert!(log.write(&first));
+    // The other process holds the lock (a second open file, as flock counts them), moves
+    // the file and lets go, all while the writer waits.
+    let held = open_dead_letters_locked(&path, OpenOptions::new().read(true)).unwrap();
+    let (from, to) = (path.clone(), moved.clone());
+    BEFORE_LOCK.set(Some(Box::new(move || {
+        std::fs::rename(&from, &to).unwrap();
+        drop(held);
+    })));
+    assert!(log.write(&second));
+    let ids_in = |path: &Path| -> Vec<String> {
+        read_dead_letters(path)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.id)
+            .collect()
+    };
+    assert_eq!(ids_in(&moved), ["first"]);
+    assert_eq!(ids_in(&path), ["second"]);
+}
+
 fn letter(id: &str) -> String {
     format!(
         r#"{{"id":"{id}","endpoint":"crm","url":"http://x/","action":"create","ticket":"T","attempts":1,"last_status":500,"last_error":null,"reason":"r","failed_at":"2026-01-01T00:00:00Z","body":{{"a":1}}}}"#
@@ -322,7 +368,15 @@ fn a_delete_keeps_the_files_mode() {
         .find(|s| s.letter.id == "a")
         .unwrap()
         .key;
+    // So does its copy, from the start: it holds every letter's body while it is made.
+    let copy = dir.path().join("dead.jsonl.rewrite");
+    let copy_mode = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let seen = copy_mode.clone();
+    BETWEEN.set(Some(Box::new(move || {
+        *seen.lock().unwrap() = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    })));
     assert_eq!(log.delete(&[a]).unwrap(), 1);
+    assert_eq!(*copy_mode.lock().unwrap(), 0o600);
     assert_eq!(ids(&log), ["b"]);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
