@@ -633,34 +633,38 @@ pub fn read_dead_letter_page(
 /// not a dead letter.
 pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Error> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|source| Error::Open {
+    let open_error = |source| Error::Open {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut file = BufReader::new(File::open(path).map_err(open_error)?);
     let mut letters = Vec::new();
-    let mut lines = BufReader::new(file).lines().enumerate().peekable();
-    while let Some((n, line)) = lines.next() {
-        let line = line.map_err(|source| Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        // Bytes, not text: a line cut inside a character is a cut line, not a file that
+        // cannot be read.
+        if file.read_until(b'\n', &mut line).map_err(open_error)? == 0 {
+            break;
+        }
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        match serde_json::from_str(&line) {
+        let whole = line.ends_with(b"\n");
+        match serde_json::from_slice(line.strip_suffix(b"\n").unwrap_or(&line)) {
             Ok(letter) => letters.push(letter),
-            // A last line cut short by a crash while it was written: skip it, say so, and
-            // keep the letters before it usable.
-            Err(e) if lines.peek().is_none() && e.is_eof() => log::warn!(
+            // A last line cut short by a crash while it was written (writers end each
+            // letter with a line break): skip it, say so, and keep the letters before it
+            // usable.
+            Err(e) if !whole => log::warn!(
                 target: deskhook::LOG_TARGET,
-                "{}:{}: the last line is cut short ({e}); skipped",
+                "{}:{n}: the last line is cut short ({e}); skipped",
                 path.display(),
-                n + 1
             ),
             Err(e) => {
                 // A line cut short by a crash, with letters written after it: only the
                 // operator can say what it was.
-                let fix = if e.is_eof() {
+                let fix = if e.is_eof() || std::str::from_utf8(&line).is_err() {
                     " (cut short, by a crash while it was written?): move that line to \
                      another file, and run again"
                 } else {
@@ -668,7 +672,7 @@ pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Erro
                 };
                 return Err(Error::DeadLetter {
                     path: path.to_path_buf(),
-                    line: n + 1,
+                    line: n,
                     message: format!("{e}{fix}"),
                 });
             }

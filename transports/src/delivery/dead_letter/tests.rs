@@ -105,6 +105,23 @@ fn a_last_line_cut_short_is_skipped_and_others_are_errors() {
     std::fs::write(&path, format!("[1]\n{whole}\n")).unwrap();
     let err = read_dead_letters(&path).unwrap_err().to_string();
     assert!(!err.contains("cut short"), "{err}");
+
+    // Cut inside a character (a Cyrillic body's): the last line is cut short all the same;
+    // before others, the line is named.
+    let cyrillic = whole.replace(r#"{"a":1}"#, r#"{"a":"Заявка"}"#);
+    let cut = &cyrillic.as_bytes()[..cyrillic.find('я').unwrap() + 1];
+    let mut bytes = format!("{whole}\n").into_bytes();
+    bytes.extend_from_slice(cut);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(read_dead_letters(&path).unwrap().len(), 1);
+    bytes.extend_from_slice(format!("\n{whole}\n").as_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = read_dead_letters(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}:2: not a dead letter", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("cut short"), "{err}");
 }
 
 #[test]
