@@ -9,6 +9,13 @@
 //! Buffered lines ([`FlushPolicy::Interval`], [`FlushPolicy::Never`]) are written on
 //! `deskhook::flush()` and when the sink is dropped. The global dispatcher is never dropped:
 //! with those policies, call `deskhook::flush()` before the program exits.
+//!
+//! The sink can rotate its file itself (`rotate_bytes`). An outside rotator that moves the
+//! file (logrotate's default `create`) is noticed within a second, and the file at the path
+//! opened again: lines of that second go to the moved file. So give logrotate
+//! `delaycompress`, which leaves the moved file alone until the next rotation (with
+//! `compress` alone, it compresses and removes the file at once, and those lines are lost
+//! with it); or `copytruncate`.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -196,6 +203,17 @@ struct State {
     detached: bool,
     /// When the path was last compared with the file written to (at most once a second).
     checked_at: std::time::Instant,
+}
+
+impl State {
+    /// Takes the file's size again (what it holds, and what is buffered for it): a file
+    /// truncated from outside is smaller than counted. Kept as counted when it cannot be
+    /// read.
+    fn measure(&mut self) {
+        if let Ok(meta) = self.writer.get_ref().metadata() {
+            self.size = meta.len() + self.writer.buffer().len() as u64;
+        }
+    }
 }
 
 struct Flusher {
@@ -457,19 +475,27 @@ impl Shared {
         if state.detached && (look || unlinked(&state)) {
             self.reattach(&mut state)?;
         }
-        if let Some(rotation) = self.rotation
-            && !state.detached
-            && state.size > 0
-            && state.size + line.len() as u64 > rotation.max_bytes
-            && let Err(err) = self.rotate(&mut state, rotation)
-        {
-            // With `keep = 0` the file was removed before the new one failed to open: a line
-            // written on would be lost, so the append fails instead.
-            if unlinked(&state) {
-                return Err(err);
+        if let Some(rotation) = self.rotation {
+            let over = |state: &State| {
+                !state.detached
+                    && state.size > 0
+                    && state.size + line.len() as u64 > rotation.max_bytes
+            };
+            if over(&state) {
+                // Truncated from outside since (logrotate's `copytruncate`)? The size it has.
+                state.measure();
             }
-            // The event still goes into the current file; only the rotation failed.
-            log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the current file");
+            if over(&state)
+                && let Err(err) = self.rotate(&mut state, rotation)
+            {
+                // With `keep = 0` the file was removed before the new one failed to open: a
+                // line written on would be lost, so the append fails instead.
+                if unlinked(&state) {
+                    return Err(err);
+                }
+                // The event still goes into the current file; only the rotation failed.
+                log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the current file");
+            }
         }
         if state.needs_newline {
             state

@@ -79,6 +79,40 @@ fn rotation_keeps_the_configured_number_of_files() {
     assert!(!dir.path().join("events.jsonl.3").exists());
 }
 
+/// A file truncated from outside (logrotate's `copytruncate`) is measured again before a
+/// rotation: the nearly empty file is written on, not rotated (pushing out an old file).
+#[test]
+fn a_file_truncated_from_outside_is_not_rotated_for_its_old_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let line_len = {
+        emit_n(FileSink::new(dir.path().join("probe.jsonl")).unwrap(), 1);
+        fs::metadata(dir.path().join("probe.jsonl")).unwrap().len()
+    };
+    let sink = FileSink::builder(&path)
+        .rotate(line_len * 2, 2)
+        .build()
+        .unwrap();
+    let dispatcher = Dispatcher::builder().sink("file", sink).build();
+    let emit = || dispatcher.emit(Action::Comment, &sample::ticket(), &sample::user());
+    emit();
+    emit();
+    // What copytruncate does once it copied the file.
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    emit();
+    assert!(
+        !dir.path().join("events.jsonl.1").exists(),
+        "the truncated file was not rotated"
+    );
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+}
+
 #[test]
 fn a_rotation_moves_files_up_only_as_far_as_the_first_free_number() {
     let plan = |keep, taken: &[usize]| {
