@@ -199,6 +199,13 @@ impl DeadLetters {
     /// so do the later letters of its ticket for that endpoint, which would otherwise go
     /// out before it.
     ///
+    /// A replayed event is then where any queued event is: with a spool, on disk (written
+    /// before its letter is deleted: a crash in between keeps both); without one, in memory
+    /// only, its letter deleted from the file once it is queued. So a process killed before it is delivered (or written to
+    /// the dead letters again) loses it, as it would any queued event: replay many letters
+    /// to a slow endpoint with a spool, or with `deskhook dead-letters replay`, which keeps
+    /// them in `PATH.replaying` until they are done.
+    ///
     /// # Errors
     ///
     /// As [`get`](DeadLetters::get) and [`delete`](DeadLetters::delete).
