@@ -93,11 +93,14 @@ impl Framed {
     ///
     /// # Errors
     ///
-    /// A header that cannot go into a batch: an empty name, or a name or value with a line
-    /// break (or a name with `:`).
+    /// A header that a NATS message cannot carry (a batch of one goes as one, with its
+    /// headers): an empty name, a name with `:` or a character other than visible ASCII
+    /// (a space, a line break, a letter outside ASCII), or a value with a line break.
     pub fn new(headers: Vec<(String, String)>, body: Bytes) -> Result<Framed, String> {
         for (name, value) in &headers {
-            if name.is_empty() || name.contains([':', '\r', '\n']) || value.contains(['\r', '\n']) {
+            let bad_name =
+                name.is_empty() || name.chars().any(|c| !c.is_ascii_graphic() || c == ':');
+            if bad_name || value.contains(['\r', '\n']) {
                 return Err(format!("header '{name}' cannot go into a NATS message"));
             }
         }
@@ -468,6 +471,15 @@ mod tests {
             4 + events.iter().map(Framed::framed_len).sum::<usize>()
         );
         assert!(Framed::new(vec![("a".into(), "b\r\nc: d".into())], Bytes::new()).is_err());
+        // What NATS refuses in a message's header names, refused here too (a batch of one
+        // goes as one message): else retried for a whole schedule rather than refused.
+        for name in ["X Team", "X-Équipe", "X:Team", ""] {
+            assert!(
+                Framed::new(vec![(name.into(), "1".into())], Bytes::new()).is_err(),
+                "{name:?}"
+            );
+        }
+        assert!(Framed::new(vec![("X-Team".into(), "a b é".into())], Bytes::new()).is_ok());
     }
 
     #[test]
