@@ -23,13 +23,15 @@ use deskhook_transports::endpoint_store::{
 #[command(after_long_help = "\
 A first session:
   export DESKHOOK_SECRETS_KEY=\"$(deskhook endpoints new-key)\"   # every relay needs it
-  deskhook endpoints --nats nats://127.0.0.1:4222 add name=crm \\
+  deskhook secret new | deskhook endpoints --nats nats://127.0.0.1:4222 add name=crm \\
       url=https://crm.example.com/hooks tenant=acme 'actions=[\"create\",\"comment\"]' \\
-      'secrets=[\"whsec_...\"]'
+      secrets=-
   deskhook endpoints --nats nats://127.0.0.1:4222 update crm retry=0s,5s,5m
   deskhook endpoints --nats nats://127.0.0.1:4222 pause crm    # resume, remove, get, list
 
-secret_env=NAME stores only the name of an environment variable instead of a sealed secret.
+secrets=- reads the secrets from standard input, one per line: a secret on the command line
+is in the process list and the shell's history. secret_env=NAME stores only the name of an
+environment variable instead of a sealed secret.
 
 Rotating the secrets key:
   1. give every relay the new key in DESKHOOK_SECRETS_KEY and the old one in
@@ -165,7 +167,10 @@ pub(crate) fn keys_from_env(
     Ok((key, previous))
 }
 
-pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+pub(crate) fn run(mut args: Args) -> Result<ExitCode, String> {
+    if let Command::Add { fields, .. } | Command::Update { fields, .. } = &mut args.command {
+        secrets_from_stdin(fields, std::io::stdin().lock())?;
+    }
     if let Command::NewKey = args.command {
         let key = SecretsKey::generate().map_err(|e| e.to_string())?;
         crate::send::print_out(&key.to_base64())?;
@@ -550,6 +555,35 @@ fn settings(spec: &EndpointSpec, paused: bool) -> Result<serde_json::Value, Stri
 
 /// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, and those
 /// given as FIELD= removed, read as an endpoint with the words deskhook.toml uses.
+/// `secrets=-` among `fields`: the secrets read from `stdin` instead, one per line, so that
+/// they are in no process list, shell history or CI log.
+fn secrets_from_stdin(fields: &mut [String], stdin: impl std::io::BufRead) -> Result<(), String> {
+    let from_stdin = |field: &&mut String| {
+        field
+            .split_once('=')
+            .is_some_and(|(key, value)| key.trim() == "secrets" && value.trim() == "-")
+    };
+    let Some(field) = fields.iter_mut().find(from_stdin) else {
+        return Ok(());
+    };
+    let mut secrets = Vec::new();
+    for line in stdin.lines() {
+        let line = line.map_err(|e| format!("secrets=-: cannot read standard input: {e}"))?;
+        if !line.trim().is_empty() {
+            secrets.push(toml::Value::String(line.trim().to_owned()));
+        }
+    }
+    if secrets.is_empty() {
+        return Err(
+            "secrets=-: nothing came on standard input; give one secret per line \
+                    (`deskhook secret new | deskhook endpoints ... secrets=-`)"
+                .to_owned(),
+        );
+    }
+    *field = format!("secrets={}", toml::Value::Array(secrets));
+    Ok(())
+}
+
 fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, String> {
     let mut given = Vec::new();
     for field in fields {
@@ -721,6 +755,32 @@ mod tests {
             err.starts_with("tennant: not set on this endpoint") && err.contains("tenant"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn secrets_come_from_standard_input_with_secrets_dash() {
+        let one = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let two = "whsec_4wvgYZ6rbeEftf/nqM2HvZeMJowC0XzL2gZeCDz8OSA=";
+        let mut fields: Vec<String> = vec![
+            "name=crm".into(),
+            "url=https://crm.example.com/hooks".into(),
+            "secrets=-".into(),
+        ];
+        let stdin = format!("{one}\n\n  {two}  \n");
+        secrets_from_stdin(&mut fields, stdin.as_bytes()).unwrap();
+        let spec = spec_of(toml::Table::new(), &fields).unwrap();
+        assert_eq!(spec.secrets.map(|s| s.len()), Some(2));
+        // Nothing on standard input: said, not an endpoint without secrets.
+        let mut fields: Vec<String> = vec!["secrets=-".into()];
+        let err = secrets_from_stdin(&mut fields, &b""[..]).unwrap_err();
+        assert!(
+            err.starts_with("secrets=-: nothing came on standard input"),
+            "{err}"
+        );
+        // Without secrets=-, standard input is not read.
+        let mut fields: Vec<String> = vec!["secrets=whsec_x".into()];
+        secrets_from_stdin(&mut fields, &b"whsec_other\n"[..]).unwrap();
+        assert_eq!(fields, ["secrets=whsec_x"]);
     }
 
     #[test]
