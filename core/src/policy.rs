@@ -38,13 +38,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 )
             })?,
     };
-    Duration::try_from(parsed)
-        .map_err(|_| format!("invalid duration '{s}': it must not be negative"))
+    let parsed = Duration::try_from(parsed)
+        .map_err(|_| format!("invalid duration '{s}': it must not be negative"))?;
+    if parsed > MAX_DURATION {
+        return Err(format!(
+            "invalid duration '{s}': longer than {} (100 years), the longest deskhook takes",
+            format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(parsed)
 }
+
+/// The longest duration [`parse_duration`] takes: 100 years of 24-hour days. A setting
+/// longer than that is a slip, and what is written of it would not read back.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
 
 /// Writes a duration the way [`parse_duration`] reads it: `0s`, `200ms`, `5s`, `5m`, `2h`,
 /// `30d`; `500us` or `1500ns` when it is not a whole number of milliseconds, so that what
-/// is written reads back the same.
+/// is written reads back the same (up to [`MAX_DURATION`]; past it, days are written as
+/// hours, which the duration's parser reads however many there are).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     let sub_ms = d.subsec_nanos() % 1_000_000;
@@ -57,7 +69,7 @@ pub fn format_duration(d: Duration) -> String {
         }
     } else if ms == 0 {
         "0s".into()
-    } else if ms.is_multiple_of(86_400_000) {
+    } else if ms.is_multiple_of(86_400_000) && d <= MAX_DURATION {
         format!("{}d", ms / 86_400_000)
     } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
@@ -493,6 +505,18 @@ mod tests {
             assert_eq!(parse_duration(&text), Ok(d), "{d:?} written as {text}");
         }
         assert_eq!(format_duration(Duration::from_micros(500)), "500us");
+        // 100 years at most: longer is refused, not taken and then written as text that
+        // does not read back.
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        assert!(
+            parse_duration("175307640h")
+                .unwrap_err()
+                .contains("longer than 36500d (100 years)")
+        );
+        assert_eq!(
+            format_duration(Duration::from_secs(7_304_485 * 86_400)),
+            "175307640h"
+        );
     }
 
     #[test]
