@@ -126,8 +126,15 @@ pub struct ScopedGuard {
 impl Drop for ScopedGuard {
     fn drop(&mut self) {
         let id = self.id;
-        let _ = SCOPED.try_with(|s| s.borrow_mut().retain(|(own, _)| *own != id));
+        // Taken out under the borrow, dropped after it: the last clone of a dispatcher
+        // drops its sinks, and a sink that emits as it goes must find the list free.
+        let taken = SCOPED.try_with(|s| {
+            let mut scoped = s.borrow_mut();
+            let at = scoped.iter().position(|(own, _)| *own == id);
+            at.map(|at| scoped.remove(at))
+        });
         STATE.fetch_sub(ONE_SCOPED, Ordering::AcqRel);
+        drop(taken);
     }
 }
 

@@ -1,6 +1,6 @@
-//! `emit` where a helpdesk's code may call it: inside nested scopes dropped in any order, and
-//! from a thread-local destructor at thread exit, after deskhook's own thread-locals (its
-//! serialization buffer, the id generator's RNG) are gone.
+//! `emit` where a helpdesk's code may call it: inside nested scopes dropped in any order, from a
+//! sink dropped with its scope, and from a thread-local destructor at thread exit, after
+//! deskhook's own thread-locals (its serialization buffer, the id generator's RNG) are gone.
 
 use std::cell::RefCell;
 
@@ -24,6 +24,42 @@ fn scoped_guards_dropped_out_of_order_leave_no_stale_dispatcher() {
     drop(guard_b);
     emit();
     assert_eq!(sent(&a), 0, "a's scope ended first: it never comes back");
+}
+
+/// A sink that emits (through the facade) when it is dropped.
+struct EmitsWhenDropped;
+
+impl deskhook::sink::EventSink for EmitsWhenDropped {
+    fn send(&self, _: &deskhook::sink::Emitted<'_>) -> Result<(), deskhook::Error> {
+        Ok(())
+    }
+}
+
+impl Drop for EmitsWhenDropped {
+    fn drop(&mut self) {
+        deskhook::emit(Action::Comment, &sample::ticket(), &sample::user());
+    }
+}
+
+/// A scoped dispatcher's last clone goes with its guard, and its sinks with it: one that
+/// emits as it goes reaches the scoped dispatchers still in force (here an outer one), and
+/// finds their list free.
+#[test]
+fn a_sink_dropped_with_its_scope_may_emit() {
+    let outer = Dispatcher::builder().sink("outer", NopSink).build();
+    let inner = Dispatcher::builder()
+        .sink("inner", EmitsWhenDropped)
+        .build();
+    let guard_outer = deskhook::dispatch::set_scoped(&outer);
+    let guard_inner = deskhook::dispatch::set_scoped(&inner);
+    drop(inner);
+    drop(guard_inner);
+    assert_eq!(
+        sent(&outer),
+        1,
+        "the dropped sink's event went to the outer scope"
+    );
+    drop(guard_outer);
 }
 
 /// Emits one event when the thread it lives on exits.
