@@ -151,20 +151,26 @@ pub(super) struct Origin {
     /// holds a thread of the runtime's blocking pool until the resolver answers (seconds
     /// for a name whose server drops queries), so that a dead name costs an origin one
     /// such thread at a time, not one per timed-out attempt.
-    resolving: Mutex<Option<Lookup>>,
+    resolving: Mutex<Option<(Instant, Lookup)>>,
 }
 
 /// A lookup's answer to come: when it came, and the addresses or what the resolver said.
 type Lookup = tokio::sync::watch::Receiver<Option<(Instant, Result<Vec<SocketAddr>, String>)>>;
 
-/// Whether an attempt that needs the name waits for `lookup` rather than start another:
-/// while it is under way (its task alive: one that died tells nothing), or when it found
-/// the addresses lately (an answer that came after every attempt waiting for it gave up,
-/// for a resolver slower than the connect timeout). A failed one is asked again.
-fn shared(lookup: &Lookup) -> bool {
+/// Whether an attempt that needs the name waits for `lookup`, begun at `began`, rather than
+/// start another: while it is under way (its task alive: one that died tells nothing), for
+/// `stuck_after` at most (a resolver that never answers, such as a stuck name-service
+/// module, costs an origin one blocking thread per `stuck_after`, not every attempt from
+/// then on), or when it found addresses lately (an answer that came after every attempt
+/// waiting for it gave up, for a resolver slower than the connect timeout). A failed one,
+/// or one that found no address, is asked again.
+fn shared((began, lookup): &(Instant, Lookup), stuck_after: Duration) -> bool {
     match &*lookup.borrow() {
-        None => lookup.has_changed().is_ok(),
-        Some((at, answer)) => answer.is_ok() && at.elapsed() < guard::VETTED_ANSWER_REUSE,
+        None => lookup.has_changed().is_ok() && began.elapsed() < stuck_after,
+        Some((at, answer)) => {
+            answer.as_ref().is_ok_and(|addrs| !addrs.is_empty())
+                && at.elapsed() < guard::VETTED_ANSWER_REUSE
+        }
     }
 }
 
@@ -351,8 +357,10 @@ impl Origin {
         }
         let mut lookup = {
             let mut resolving = lock(&self.resolving);
+            // As the blocking transport's: two connect timeouts.
+            let stuck_after = self.connect_timeout.saturating_mul(2);
             match resolving.as_ref() {
-                Some(lookup) if shared(lookup) => lookup.clone(),
+                Some(under_way) if shared(under_way, stuck_after) => under_way.1.clone(),
                 _ => {
                     let (tell, lookup) = tokio::sync::watch::channel(None);
                     let host = (name.clone(), self.port);
@@ -363,7 +371,7 @@ impl Origin {
                             .map_err(|e| e.to_string());
                         let _ = tell.send(Some((Instant::now(), answer)));
                     });
-                    *resolving = Some(lookup.clone());
+                    *resolving = Some((Instant::now(), lookup.clone()));
                     lookup
                 }
             }
@@ -378,7 +386,10 @@ impl Origin {
         // past its reuse) asks again. Another may have started one meanwhile: leave it.
         {
             let mut resolving = lock(&self.resolving);
-            if resolving.as_ref().is_some_and(|l| l.same_channel(&lookup)) {
+            if resolving
+                .as_ref()
+                .is_some_and(|(_, l)| l.same_channel(&lookup))
+            {
                 *resolving = None;
             }
         }
@@ -389,7 +400,10 @@ impl Origin {
         for addr in &addrs {
             guard::check_ip(addr.ip(), &self.policy).map_err(refused)?;
         }
-        *lock(&self.vetted) = Some((Instant::now(), addrs.clone()));
+        // No address is no answer to keep: the next attempt asks again.
+        if !addrs.is_empty() {
+            *lock(&self.vetted) = Some((Instant::now(), addrs.clone()));
+        }
         Ok(addrs)
     }
 
@@ -582,5 +596,25 @@ mod tests {
         }
         // A clock read before `used` (another thread's) is no time at all.
         assert!(reusable(secs(5), 0, used));
+    }
+
+    #[test]
+    fn a_lookup_is_shared_while_under_way_not_stuck_and_when_it_found_addresses() {
+        let stuck_after = Duration::from_secs(2);
+        let now = Instant::now();
+        let (tell, lookup) = tokio::sync::watch::channel(None);
+        // Under way: shared, until it looks stuck.
+        assert!(shared(&(now, lookup.clone()), stuck_after));
+        let long_ago = now.checked_sub(Duration::from_secs(3)).unwrap();
+        assert!(!shared(&(long_ago, lookup.clone()), stuck_after));
+        // Found no address: asked again, not kept.
+        tell.send(Some((Instant::now(), Ok(Vec::new())))).unwrap();
+        assert!(!shared(&(now, lookup.clone()), stuck_after));
+        let addrs = vec![SocketAddr::from(([127, 0, 0, 1], 1))];
+        tell.send(Some((Instant::now(), Ok(addrs)))).unwrap();
+        assert!(shared(&(now, lookup.clone()), stuck_after));
+        tell.send(Some((Instant::now(), Err("no such name".into()))))
+            .unwrap();
+        assert!(!shared(&(now, lookup), stuck_after));
     }
 }
