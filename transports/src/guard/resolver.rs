@@ -125,6 +125,10 @@ pub fn refusal_of(err: &ureq::Error) -> Option<&Refusal> {
 /// unchecked. A request-level config that sets a proxy again bypasses the resolver check for
 /// that request; transports do not do that.
 ///
+/// Redirects are left to `config`: ureq follows up to 10 by default, each hop's addresses
+/// vetted like the first's. deskhook's transports follow none (a receiver's 3xx is a
+/// failed attempt); for the same rule, give `config` `.max_redirects(0)`.
+///
 /// Costs what `ureq::Agent::new_with_config` costs: one connection pool, no I/O.
 ///
 /// ```
