@@ -27,7 +27,16 @@ pub(crate) struct Args {
     /// How often to look for new lines with --follow, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200, hide = true)]
     poll_ms: u64,
+    /// How long a file moved away by a rotator is still read with --follow, in
+    /// milliseconds after its last new line (see `MOVED_IDLE`).
+    #[arg(long, value_name = "MS", default_value_t = MOVED_IDLE.as_millis() as u64, hide = true)]
+    moved_idle_ms: u64,
 }
+
+/// How long `tail --follow` reads a file moved away by an outside rotator after its last new
+/// line: the file sink notices the move within a second, and writes to the moved file until
+/// then.
+const MOVED_IDLE: Duration = Duration::from_secs(3);
 
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -50,17 +59,38 @@ struct LineTicket {
 }
 
 struct Tail {
-    path: PathBuf,
-    reader: BufReader<File>,
-    pos: u64,
-    line_no: u64,
+    /// The file read, at the path (or one rotated between two looks).
+    file: Reading,
+    /// A file an outside rotator moved away, still read for lines written to it before the
+    /// writer noticed, and when it last grew.
+    moved: Option<(Reading, std::time::Instant)>,
     bad_lines: u64,
     json: bool,
     tz: jiff::tz::TimeZone,
 }
 
+/// A file being read: its path, where the reading is, and the number of its last line.
+struct Reading {
+    path: PathBuf,
+    reader: BufReader<File>,
+    pos: u64,
+    line_no: u64,
+}
+
 fn open(path: &Path) -> Result<File, String> {
     File::open(path).map_err(|e| format!("cannot open log file '{}': {e}", path.display()))
+}
+
+impl Reading {
+    /// The file at `path`, from its start.
+    fn open(path: &Path) -> Result<Reading, String> {
+        Ok(Reading {
+            path: path.to_path_buf(),
+            reader: BufReader::new(open(path)?),
+            pos: 0,
+            line_no: 0,
+        })
+    }
 }
 
 impl Tail {
@@ -71,26 +101,28 @@ impl Tail {
         loop {
             buf.clear();
             let n = self
+                .file
                 .reader
                 .read_until(b'\n', &mut buf)
-                .map_err(|e| format!("cannot read '{}': {e}", self.path.display()))?;
+                .map_err(|e| format!("cannot read '{}': {e}", self.file.path.display()))?;
             if n == 0 {
                 return Ok(());
             }
             if follow && buf.last() != Some(&b'\n') {
                 // A line still being written: read it again when it is whole.
-                self.reader
-                    .seek(SeekFrom::Start(self.pos))
-                    .map_err(|e| format!("cannot read '{}': {e}", self.path.display()))?;
+                self.file
+                    .reader
+                    .seek(SeekFrom::Start(self.file.pos))
+                    .map_err(|e| format!("cannot read '{}': {e}", self.file.path.display()))?;
                 return Ok(());
             }
-            self.pos += n as u64;
-            self.line_no += 1;
-            if self.line_no == 1 && !self.json && is_dead_letter(trim_newline(&buf)) {
+            self.file.pos += n as u64;
+            self.file.line_no += 1;
+            if self.file.line_no == 1 && !self.json && is_dead_letter(trim_newline(&buf)) {
                 return Err(format!(
                     "'{}' is a dead-letter file, not a file log: `deskhook dead-letters list \
                      --file {0}` lists it",
-                    self.path.display()
+                    self.file.path.display()
                 ));
             }
             self.print(&buf, out).map_err(crate::stdout_error)?;
@@ -129,8 +161,8 @@ impl Tail {
                 self.bad_lines += 1;
                 eprintln!(
                     "deskhook: {}:{}: not a deskhook log line ({e}); skipped",
-                    self.path.display(),
-                    self.line_no
+                    self.file.path.display(),
+                    self.file.line_no
                 );
                 Ok(())
             }
@@ -139,19 +171,39 @@ impl Tail {
 
     /// Whether the file at the path is no longer the one being read, or was truncated.
     fn rotated(&self) -> bool {
-        let Ok(now) = std::fs::metadata(&self.path) else {
+        let Ok(now) = std::fs::metadata(&self.file.path) else {
             return false; // between the rename and the new file: look again later
         };
-        let Ok(ours) = self.reader.get_ref().metadata() else {
+        let Ok(ours) = self.file.reader.get_ref().metadata() else {
             return true;
         };
-        now.len() < self.pos || !same_file(&now, &ours)
+        now.len() < self.file.pos || !same_file(&now, &ours) || !self.ends_a_line()
+    }
+
+    /// Whether the byte before the reading's place still ends a line: a file truncated
+    /// (logrotate's `copytruncate`) and written past that place within one poll has other
+    /// bytes there.
+    #[cfg(unix)]
+    fn ends_a_line(&self) -> bool {
+        use std::os::unix::fs::FileExt as _;
+        let Some(before) = self.file.pos.checked_sub(1) else {
+            return true;
+        };
+        let mut byte = [0];
+        self.file
+            .reader
+            .get_ref()
+            .read_at(&mut byte, before)
+            .map_or(true, |n| n == 1 && byte[0] == b'\n')
+    }
+
+    #[cfg(not(unix))]
+    fn ends_a_line(&self) -> bool {
+        true
     }
 
     fn reopen(&mut self) -> Result<(), String> {
-        self.reader = BufReader::new(open(&self.path)?);
-        self.pos = 0;
-        self.line_no = 0;
+        self.file = Reading::open(&self.file.path)?;
         Ok(())
     }
 
@@ -160,11 +212,11 @@ impl Tail {
     /// `PATH.k-1` … `PATH.1` came between. None when it is not among the numbered files
     /// (removed, or renamed by another scheme).
     fn rotated_since(&self) -> Vec<PathBuf> {
-        let Ok(ours) = self.reader.get_ref().metadata() else {
+        let Ok(ours) = self.file.reader.get_ref().metadata() else {
             return Vec::new();
         };
         let numbered = |n: usize| {
-            let mut name = self.path.clone().into_os_string();
+            let mut name = self.file.path.clone().into_os_string();
             name.push(format!(".{n}"));
             PathBuf::from(name)
         };
@@ -180,18 +232,71 @@ impl Tail {
         Vec::new()
     }
 
-    /// Follows a rotation: finishes the file read (lines written before the rename are
-    /// still there), prints the files rotated since, then opens the one at the path.
+    /// Follows a rotation: prints the lines of the file read (written before the rename,
+    /// they are still there) and of the files rotated since, then opens the one at the
+    /// path. A file moved away is kept and read on for a while (see [`Tail::read_moved`]):
+    /// a rotator other than deskhook's own moves it while the writer may still write to it.
     fn follow_rotation(&mut self, out: &mut impl Write) -> Result<(), String> {
-        self.drain(out, false)?;
-        let followed = self.path.clone();
-        for between in self.rotated_since() {
-            self.path = between;
-            self.reopen()?;
-            self.drain(out, false)?;
+        let truncated = std::fs::metadata(&self.file.path)
+            .ok()
+            .zip(self.file.reader.get_ref().metadata().ok())
+            .is_some_and(|(now, ours)| same_file(&now, &ours));
+        // Truncated (copytruncate): what is at the reading's place now is new, and read
+        // from the start.
+        if truncated {
+            return self.reopen();
         }
-        self.path = followed;
-        self.reopen()
+        // One moved before is done with: this file is newer.
+        if let Some((earlier, _)) = self.moved.take() {
+            let followed = std::mem::replace(&mut self.file, earlier);
+            let finished = self.drain(out, false);
+            self.file = followed;
+            finished?;
+        }
+        self.drain(out, true)?;
+        let between = self.rotated_since();
+        let followed = self.file.path.clone();
+        let moved = std::mem::replace(&mut self.file, Reading::open(&followed)?);
+        for path in between {
+            // Rotated on again meanwhile: its lines are past reading here, said.
+            match Reading::open(&path) {
+                Ok(file) => {
+                    self.file = file;
+                    self.drain(out, false)?;
+                }
+                Err(e) => eprintln!("deskhook: {e}; its lines are not shown"),
+            }
+        }
+        self.file = Reading::open(&followed)?;
+        self.moved = Some((moved, std::time::Instant::now()));
+        Ok(())
+    }
+
+    /// Prints the new lines of the file an outside rotator moved away (the writer goes on
+    /// writing to it until it notices); lets it go once it has had none for `idle`, its
+    /// last line printed even if cut short.
+    fn read_moved(&mut self, out: &mut impl Write, idle: Duration) -> Result<(), String> {
+        let Some((mut moved, grew)) = self.moved.take() else {
+            return Ok(());
+        };
+        std::mem::swap(&mut self.file, &mut moved);
+        let before = self.file.pos;
+        let read = self.drain(out, true);
+        let (now_pos, mut grew) = (self.file.pos, grew);
+        if now_pos > before {
+            grew = std::time::Instant::now();
+        }
+        let done = grew.elapsed() >= idle;
+        let finished = if done && read.is_ok() {
+            self.drain(out, false)
+        } else {
+            read
+        };
+        std::mem::swap(&mut self.file, &mut moved);
+        if !done {
+            self.moved = Some((moved, grew));
+        }
+        finished
     }
 }
 
@@ -239,10 +344,8 @@ fn trim_newline(raw: &[u8]) -> &[u8] {
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let mut tail = Tail {
-        reader: BufReader::new(open(&args.file)?),
-        path: args.file,
-        pos: 0,
-        line_no: 0,
+        file: Reading::open(&args.file)?,
+        moved: None,
         bad_lines: 0,
         json: args.json,
         tz: jiff::tz::TimeZone::system(),
@@ -258,8 +361,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         });
     }
     let poll = Duration::from_millis(args.poll_ms.max(1));
+    let moved_idle = Duration::from_millis(args.moved_idle_ms);
     loop {
         std::thread::sleep(poll);
+        tail.read_moved(&mut out, moved_idle)?;
         if tail.rotated() {
             tail.follow_rotation(&mut out)?;
         }

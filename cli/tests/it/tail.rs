@@ -250,3 +250,48 @@ fn follow_prints_a_file_rotated_between_two_polls() {
     assert!(next().contains(" comment "), "the file between was printed");
     assert!(next().contains(" edit "));
 }
+
+/// An outside rotator (logrotate's `create`) moves the file while its writer may still write
+/// to it: the file sink notices within a second. Lines written to the moved file after tail
+/// went on to the new one are printed too.
+#[test]
+fn follow_prints_lines_written_to_a_file_after_it_was_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let moved = dir.path().join("events.jsonl.1");
+    write_log(&path, &[Action::Create]);
+    let (_child, next) = follow(&path, "10");
+    assert!(next().contains(" create "));
+
+    std::fs::rename(&path, &moved).unwrap();
+    write_log(&path, &[Action::Edit]);
+    assert!(next().contains(" edit "), "tail went on to the new file");
+    // The writer, not aware of the move yet, writes on to the file it has.
+    write_log(&moved, &[Action::Comment]);
+    assert!(next().contains(" comment "), "the moved file's late line");
+}
+
+/// logrotate's `copytruncate` empties the file, and the writer fills it past where tail
+/// was within one poll: tail starts the file again from its start rather than read on from
+/// the middle of a line.
+#[test]
+fn follow_starts_again_a_file_truncated_and_refilled_within_a_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Create]);
+    let (_child, next) = follow(&path, "500");
+    assert!(next().contains(" create "));
+    let read_to = std::fs::metadata(&path).unwrap().len() as usize;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    write_log(&path, &[Action::Edit, Action::Lock]);
+    // Where tail was is now inside a line, not at the end of one.
+    let now = std::fs::read(&path).unwrap();
+    assert!(now.len() > read_to && now[read_to - 1] != b'\n');
+    assert!(next().contains(" edit "));
+    assert!(next().contains(" lock "));
+}
