@@ -11,6 +11,15 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use deskhook::Secret;
 
+// std's eprintln!, but a closed stderr (`deskhook tail f 2>&1 | head`) is not a panic: a
+// diagnostic that cannot be written is dropped. Shadows std's in every module below.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod dead_letters;
 mod endpoints;

@@ -295,3 +295,27 @@ fn follow_starts_again_a_file_truncated_and_refilled_within_a_poll() {
     assert!(next().contains(" edit "));
     assert!(next().contains(" lock "));
 }
+
+/// A closed standard error (`deskhook tail f 2>&1 | head`, the reader gone) does not make a
+/// diagnostic a panic: the command ends as it would, with 1 for the bad line.
+#[test]
+fn a_closed_standard_error_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Create]);
+    std::fs::write(
+        &path,
+        format!("{}not a line\n", std::fs::read_to_string(&path).unwrap()),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .arg("tail")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
