@@ -112,6 +112,12 @@ fn given_or_env(given: &[String]) -> Result<(Vec<String>, &'static str), String>
         return Ok((given.to_vec(), "--secret"));
     }
     match std::env::var(SECRET_VAR) {
+        // Set but empty (`DESKHOOK_SECRET="$(cat missing-file)"`): read as no key, it would
+        // turn the checking it asks for off without a word.
+        Ok(value) if value.trim().is_empty() => Err(format!(
+            "{SECRET_VAR} is set but holds no key; give it the secrets ('whsec_…', several \
+             separated by spaces), or unset it"
+        )),
         Ok(value) => Ok((
             value.split_whitespace().map(str::to_owned).collect(),
             SECRET_VAR,

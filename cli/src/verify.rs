@@ -83,6 +83,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         {
             "; it matches the body without the line break at its end, which an editor or \
              `echo` adds: save the body exactly as it arrived (`printf '%s'`, `curl -o`)"
+        } else if let deskhook::Error::MissingHeader(name) = &e {
+            // Here, the header was not given, more likely than not sent.
+            return format!(
+                "{e}; give the captured request's headers with --header '{name}: …' (and \
+                 webhook-id, webhook-timestamp and webhook-signature each)"
+            );
         } else {
             ""
         };

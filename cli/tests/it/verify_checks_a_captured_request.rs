@@ -79,7 +79,9 @@ fn a_missing_header_is_named() {
     assert_eq!(
         text(&out.stderr),
         "deskhook: missing header 'webhook-signature': the sender does not sign with Standard \
-         Webhooks, or something on the way dropped the header\n"
+         Webhooks, or something on the way dropped the header; give the captured request's \
+         headers with --header 'webhook-signature: …' (and webhook-id, webhook-timestamp and \
+         webhook-signature each)\n"
     );
 }
 
@@ -169,6 +171,18 @@ fn a_bad_key_from_the_environment_is_named_as_the_variable_and_none_at_all_is_a_
         "{stderr}"
     );
     assert!(!stderr.contains("--secret"), "{stderr}");
+    // Set but empty (a `$(cat missing-file)`): refused, not read as "check nothing".
+    let out = crate::support::deskhook_with_env(
+        tmp.path(),
+        &["verify", "--no-tolerance", body],
+        &[("DESKHOOK_SECRET", " ")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("DESKHOOK_SECRET is set but holds no key"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
         .args(["verify", "--no-tolerance", body])
         .env_remove("DESKHOOK_SECRET")
