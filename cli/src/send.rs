@@ -252,8 +252,11 @@ fn build_error(e: deskhook_transports::Error, url: Option<&str>) -> String {
                 }
                 _ => "it can never be allowed",
             };
+            // Cut to its origin, as the library's messages are: a webhook's path is often a
+            // token.
             format!(
-                "--url {url}: refusing to send to {addr}, a {} address; {remedy}",
+                "--url {}: refusing to send to {addr}, a {} address; {remedy}",
+                deskhook_transports::delivery::redact_url(url),
                 refusal.reason()
             )
         }

@@ -48,6 +48,19 @@ fn a_loopback_ip_is_refused_before_any_connection() {
     assert_eq!(silent.accepted(), 0);
     // No dead-letter file is left behind.
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    // A path is cut from the message, as the library cuts it: a webhook's path is often a
+    // token.
+    let url = format!("http://127.0.0.1:{}/hooks/T0/XyZsecretToken", silent.port());
+    let out = deskhook_in(tmp.path(), &["send", "--action", "create", "--url", &url]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--url http://127.0.0.1:{}/…: refusing",
+            silent.port()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("XyZsecretToken"), "{stderr}");
 }
 
 #[test]
