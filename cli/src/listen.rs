@@ -326,10 +326,16 @@ fn respond(writer: &mut TcpStream, status: u16, body: &str, close: bool) -> bool
         _ => "Status",
     };
     let connection = if close { "close" } else { "keep-alive" };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nconnection: {connection}\r\n\r\n",
-        body.len()
-    );
+    // A 204 has no body, nor a length (RFC 9110, 8.6).
+    let length = if status == 204 {
+        String::new()
+    } else {
+        format!(
+            "content-length: {}\r\ncontent-type: text/plain\r\n",
+            body.len()
+        )
+    };
+    let head = format!("HTTP/1.1 {status} {reason}\r\n{length}connection: {connection}\r\n\r\n");
     writer
         .write_all(head.as_bytes())
         .and_then(|()| writer.write_all(body.as_bytes()))

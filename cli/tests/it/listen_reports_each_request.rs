@@ -240,3 +240,39 @@ fn listen_refuses_a_status_that_is_not_an_answer() {
     );
     assert!(stderr.contains("100 is not in 200..=599"), "{stderr}");
 }
+
+/// The answer's head, to a POST of `body` with `Connection: close`.
+fn answer_head(addr: &str, body: &[u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(crate::support::WAIT)).unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// A 204, listen's answer by default, has no Content-Length (RFC 9110, 8.6); another
+/// status has one.
+#[test]
+fn a_204_comes_without_a_length() {
+    let listen = Listen::start(&[]);
+    let answer = answer_head(&listen.addr, b"{}");
+    assert!(answer.starts_with("HTTP/1.1 204 "), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("content-length"),
+        "{answer}"
+    );
+    let _ = listen.line();
+    let listen = Listen::start(&["--status", "202"]);
+    let answer = answer_head(&listen.addr, b"{}");
+    assert!(
+        answer.to_ascii_lowercase().contains("content-length: 0"),
+        "{answer}"
+    );
+}
