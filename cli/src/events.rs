@@ -119,7 +119,7 @@ fn parse_action(s: &str) -> Result<Action, String> {
 }
 
 /// A `--tenant`: one the engine takes (not empty, short, no control character).
-fn parse_tenant(text: &str) -> Result<String, String> {
+pub(crate) fn parse_tenant(text: &str) -> Result<String, String> {
     deskhook::dispatch::check_tenant(text)
         .map(|()| text.to_owned())
         .map_err(|e| e.to_string())

@@ -44,6 +44,10 @@ pub(crate) struct Args {
     /// Indent the JSON for reading (the wire body is compact).
     #[arg(long)]
     pretty: bool,
+    /// The tenant a payload template sees (`{{ tenant }}`), as `send --tenant` sends it. The
+    /// format's own body has no tenant.
+    #[arg(long, value_name = "TENANT", value_parser = crate::events::parse_tenant)]
+    tenant: Option<String>,
     /// Say on standard error how the template renders (a preset's code, without minijinja,
     /// or through minijinja with or without a check of its output) and what would make it
     /// faster.
@@ -307,15 +311,16 @@ pub(crate) fn load_vendor_event(format: FormatArg, path: &Path) -> Result<Vendor
     Ok(event)
 }
 
-/// `body` rendered with `template` (for a new event id), indented when `pretty` and JSON.
+/// `body` rendered with `template` (for a new event id, of `tenant` if given), indented when
+/// `pretty` and JSON.
 fn templated(
     template: &Template,
-    event_type: EventType,
+    (event_type, tenant): (EventType, Option<&str>),
     body: &[u8],
     pretty: bool,
 ) -> Result<Vec<u8>, String> {
     let rendered = template
-        .render(event_type, &EventId::new().to_string(), None, body)
+        .render(event_type, &EventId::new().to_string(), tenant, body)
         .map_err(|e| e.to_string())?;
     match serde_json::from_str::<serde_json::Value>(&rendered) {
         Ok(json) if pretty => serde_json::to_vec_pretty(&json).map_err(|e| e.to_string()),
@@ -362,7 +367,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let event = load_vendor_event(args.format, path)?;
         let body = match (&template, event.event_type()) {
             (Some(template), Some(event_type)) => {
-                templated(template, event_type, &event.body(false)?, args.pretty)?
+                let of = (event_type, args.tenant.as_deref());
+                templated(template, of, &event.body(false)?, args.pretty)?
             }
             _ => event.body(args.pretty)?,
         };
@@ -380,7 +386,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let event = event_for(&base, action, args.description.as_deref());
         let body = if let Some(template) = &template {
             let json = event.to_json().map_err(|e| e.to_string())?;
-            templated(template, EventType::Zenlix(action), &json, args.pretty)?
+            let of = (EventType::Zenlix(action), args.tenant.as_deref());
+            templated(template, of, &json, args.pretty)?
         } else if args.pretty {
             serde_json::to_vec_pretty(&event).map_err(|e| e.to_string())?
         } else {

@@ -402,3 +402,24 @@ fn a_vendor_event_renders_with_a_template_too() {
     assert_eq!(body["content"], "Новый комментарий");
     assert_eq!(body["embeds"][0]["description"], "New message text");
 }
+
+/// A template sees the tenant `--tenant` gives, as `send --tenant` sends it; without it,
+/// none.
+#[test]
+fn a_template_sees_the_tenant_given() {
+    let template = r#"{"tenant": {{ tenant | tojson }}}"#;
+    let out = deskhook(&[
+        "render",
+        "--action",
+        "create",
+        "--tenant",
+        "acme",
+        "--template",
+        template,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"tenant\":\"acme\"}\n");
+    let out = deskhook(&["render", "--action", "create", "--template", template]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"tenant\":null}\n");
+}
