@@ -42,7 +42,7 @@ pub(crate) fn describe() {
         describe_counter!("deskhook_events_total", "Events queued for delivery");
         describe_counter!(
             "deskhook_events_unrouted_total",
-            "Events no endpoint was registered for (their tenant and type)"
+            "Events no endpoint was registered for (by event type)"
         );
         describe_counter!(
             "deskhook_events_dropped_total",
