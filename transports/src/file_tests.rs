@@ -53,20 +53,28 @@ fn a_line_holds_id_ts_action_and_the_exact_body() {
 
 use std::str::FromStr;
 
+/// The length of one line of the sample event, written to a probe file in `dir`.
+fn line_len(dir: &Path) -> u64 {
+    emit_n(FileSink::new(dir.join("probe.jsonl")).unwrap(), 1);
+    fs::metadata(dir.join("probe.jsonl")).unwrap().len()
+}
+
+/// A sink at `path` rotating every two lines of `line_len` bytes, two old files kept.
+fn two_lines_a_file(path: &Path, line_len: u64) -> FileSink {
+    FileSink::builder(path)
+        .rotate(line_len * 2, 2)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn rotation_keeps_the_configured_number_of_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
-    let line_len = {
-        emit_n(FileSink::new(dir.path().join("probe.jsonl")).unwrap(), 1);
-        fs::metadata(dir.path().join("probe.jsonl")).unwrap().len()
-    };
+    let line_len = line_len(dir.path());
     // Two lines per file; nine lines make five files, of which the live one and two old
     // ones are kept.
-    let sink = FileSink::builder(&path)
-        .rotate(line_len * 2, 2)
-        .build()
-        .unwrap();
+    let sink = two_lines_a_file(&path, line_len);
     emit_n(sink, 9);
     let lines = |p: &Path| {
         fs::read_to_string(p)
@@ -85,14 +93,8 @@ fn rotation_keeps_the_configured_number_of_files() {
 fn a_file_truncated_from_outside_is_not_rotated_for_its_old_size() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
-    let line_len = {
-        emit_n(FileSink::new(dir.path().join("probe.jsonl")).unwrap(), 1);
-        fs::metadata(dir.path().join("probe.jsonl")).unwrap().len()
-    };
-    let sink = FileSink::builder(&path)
-        .rotate(line_len * 2, 2)
-        .build()
-        .unwrap();
+    let line_len = line_len(dir.path());
+    let sink = two_lines_a_file(&path, line_len);
     let dispatcher = Dispatcher::builder().sink("file", sink).build();
     let emit = || dispatcher.emit(Action::Comment, &sample::ticket(), &sample::user());
     emit();
@@ -219,10 +221,7 @@ fn lines_buffered_when_the_file_is_removed_go_to_the_new_one() {
 fn lines_buffered_when_a_rotation_finds_the_file_removed_go_to_the_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
-    let line_len = {
-        emit_n(FileSink::new(dir.path().join("probe.jsonl")).unwrap(), 1);
-        fs::metadata(dir.path().join("probe.jsonl")).unwrap().len()
-    };
+    let line_len = line_len(dir.path());
     let sink = Arc::new(
         FileSink::builder(&path)
             .flush(FlushPolicy::Never)

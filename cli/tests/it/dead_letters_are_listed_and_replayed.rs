@@ -52,12 +52,9 @@ fn dead_letters(dir: &Path, actions: &str) -> (PathBuf, PathBuf) {
     (config, dead)
 }
 
-/// Runs `dead-letters replay --config CONFIG` in `dir`, the configuration's endpoint "crm"
-/// now a receiver that verifies: the receiver, and what the replay printed.
-fn replay_to_a_receiver(dir: &Path, config: &Path, dead: &Path) -> (Listen, std::process::Output) {
-    let listen = Listen::start(&["--secret", SECRET]);
-    write_config(config, &listen.url, dead);
-    let out = deskhook_in(
+/// Runs `dead-letters replay --config CONFIG` in `dir`.
+fn replay(dir: &Path, config: &Path) -> std::process::Output {
+    deskhook_in(
         dir,
         &[
             "dead-letters",
@@ -65,8 +62,15 @@ fn replay_to_a_receiver(dir: &Path, config: &Path, dead: &Path) -> (Listen, std:
             "--config",
             config.to_str().unwrap(),
         ],
-    );
-    (listen, out)
+    )
+}
+
+/// [`replay`], the configuration's endpoint "crm" now a receiver that verifies: the
+/// receiver, and what the replay printed.
+fn replay_to_a_receiver(dir: &Path, config: &Path, dead: &Path) -> (Listen, std::process::Output) {
+    let listen = Listen::start(&["--secret", SECRET]);
+    write_config(config, &listen.url, dead);
+    (listen, replay(dir, config))
 }
 
 #[test]
@@ -281,15 +285,7 @@ fn a_letter_written_while_the_replay_begins_is_kept() {
         }
     });
     write_config(&config, &receiver.url, &dead);
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let out = replay(tmp.path(), &config);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(receiver.count(), 1);
     assert!(

@@ -218,10 +218,11 @@ async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
 /// A letter whose last attempt got no answer but an error that is also its reason (a
 /// refusal before sending) shows the text once, in Reason; Last says "error" (the text in
 /// its title). No request is made: the guard refuses the address.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_last_error_that_is_the_reason_is_written_once() {
+/// A console whose endpoint "crm" refused one event of ticket T-1 (a name is judged when
+/// resolved: `localhost` is refused at the attempt, and no request is made), and its
+/// letter.
+fn one_letter_refused() -> (Running, deskhook_transports::delivery::DeadLetter) {
     let c = console(router);
-    // A name is judged when resolved: `localhost` is refused at the attempt.
     let mut crm = EndpointSpec::new("crm", "http://localhost:9/hook");
     crm.retry = Some("0s".parse().unwrap());
     c.sink.endpoints().upsert_spec(&crm).unwrap();
@@ -238,6 +239,12 @@ async fn a_last_error_that_is_the_reason_is_written_once() {
         .items
         .remove(0)
         .letter;
+    (c, letter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_error_that_is_the_reason_is_written_once() {
+    let (c, letter) = one_letter_refused();
     assert_eq!(letter.last_error.as_deref(), Some(&letter.reason[..]));
     let page = send(
         &c.app,
@@ -258,16 +265,7 @@ async fn a_last_error_that_is_the_reason_is_written_once() {
 /// says "Event", not "Ticket".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_found_by_its_letter_alone_is_called_an_event() {
-    let c = console(router);
-    // Refused at the attempt (a name is judged when resolved): no request is made.
-    let mut crm = EndpointSpec::new("crm", "http://localhost:9/hook");
-    crm.retry = Some("0s".parse().unwrap());
-    c.sink.endpoints().upsert_spec(&crm).unwrap();
-    let dispatcher = deskhook::Dispatcher::builder()
-        .sink("http", c.sink.clone())
-        .build();
-    dispatcher.emit(Action::Create, &ticket("T-1"), &deskhook::sample::user());
-    c.sink.flush(WAIT).unwrap();
+    let (c, mut letter) = one_letter_refused();
     let page = |q: String| {
         let app = c.app.clone();
         async move {
@@ -282,14 +280,6 @@ async fn an_event_found_by_its_letter_alone_is_called_an_event() {
     };
     // A letter of an event the attempt log has not seen: another process's, or one whose
     // attempts are gone.
-    let mut letter = c
-        .sink
-        .dead_letters()
-        .list(&DeadLetterQuery::new())
-        .unwrap()
-        .items
-        .remove(0)
-        .letter;
     letter.id = "01939f0a-0000-7000-8000-000000000001".to_owned();
     let mut file = std::fs::OpenOptions::new()
         .append(true)
