@@ -176,6 +176,17 @@ async fn a_query_that_does_not_read_gets_a_page_that_says_so() {
     assert!(page.body.contains("Back to the endpoints"), "{}", page.body);
 }
 
+/// The event page for `q` (a webhook-id or a ticket).
+async fn event_page(c: &Running, q: &str) -> Reply {
+    send(
+        &c.app,
+        Request::get(format!("/events?q={q}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
     let receiver = Receiver::ok();
@@ -192,26 +203,14 @@ async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
     }
     dispatcher.emit(Action::Comment, &ticket("T-calm"), &user);
     c.sink.flush(WAIT).unwrap();
-    let page = |q: &'static str| {
-        let app = c.app.clone();
-        async move {
-            send(
-                &app,
-                Request::get(format!("/events?q={q}"))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-        }
-    };
-    let busy = page("T-busy").await;
+    let busy = event_page(&c, "T-busy").await;
     assert_eq!(busy.status, StatusCode::OK);
     assert!(
         busy.body.contains("only the newest are shown"),
         "{}",
         busy.body
     );
-    let calm = page("T-calm").await;
+    let calm = event_page(&c, "T-calm").await;
     assert!(!calm.body.contains("only the newest"), "{}", calm.body);
 }
 
@@ -266,18 +265,6 @@ async fn a_last_error_that_is_the_reason_is_written_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_found_by_its_letter_alone_is_called_an_event() {
     let (c, mut letter) = one_letter_refused();
-    let page = |q: String| {
-        let app = c.app.clone();
-        async move {
-            send(
-                &app,
-                Request::get(format!("/events?q={q}"))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-        }
-    };
     // A letter of an event the attempt log has not seen: another process's, or one whose
     // attempts are gone.
     letter.id = "01939f0a-0000-7000-8000-000000000001".to_owned();
@@ -290,12 +277,12 @@ async fn an_event_found_by_its_letter_alone_is_called_an_event() {
         format!("{}\n", serde_json::to_string(&letter).unwrap()).as_bytes(),
     )
     .unwrap();
-    let found = page(letter.id.clone()).await;
+    let found = event_page(&c, &letter.id).await;
     assert_eq!(found.status, StatusCode::OK);
     assert!(found.body.contains("Event <code>"), "{}", found.body);
     assert!(found.body.contains("1 dead letter"), "{}", found.body);
     // A ticket is a ticket.
-    let ticket = page("T-1".to_owned()).await;
+    let ticket = event_page(&c, "T-1").await;
     assert!(ticket.body.contains("Ticket <code>"), "{}", ticket.body);
 }
 
