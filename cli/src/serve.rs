@@ -354,12 +354,13 @@ async fn serve_until_stopped(
     let (stage, watching) = tokio::sync::watch::channel(Stage::Serving);
     tokio::spawn(async move {
         signals.next().await;
-        stage.send_replace(Stage::Stopping);
+        // Said first: the summary that ends the stop comes after it.
         crate::send::print_line(&format!(
             "stopping: requests and deliveries under way get up to --grace ({}); a second \
              SIGTERM or Ctrl-C stops at once",
             deskhook::policy::format_duration(grace)
         ));
+        stage.send_replace(Stage::Stopping);
         signals.next().await;
         log::warn!(
             target: deskhook::LOG_TARGET,
