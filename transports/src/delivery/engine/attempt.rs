@@ -370,6 +370,7 @@ impl Engine {
         let mut ending = Ending {
             engine: self,
             lane,
+            slot: true,
             held: None,
             done: None,
             settling: None,
@@ -517,6 +518,7 @@ impl Engine {
         // The worker settling this attempt looks at the run queue next: it takes the freed
         // slot, so nobody else is woken for it.
         self.pool.release();
+        ending.slot = false;
         if ready {
             self.pool.requeue(lane);
         }
@@ -569,13 +571,17 @@ impl Engine {
 
 /// What ends an attempt once it is logged and observed, when this is dropped: at the end of
 /// `settle`, or by a panic before it (a `log` logger writing to a closed pipe, an observer's
-/// metrics recorder). A retry [`Schedule::put_back`](crate::delivery::queue::Schedule::put_back)
+/// metrics recorder). The attempt's slot of the pool is released if it was not already; a
+/// retry [`Schedule::put_back`](crate::delivery::queue::Schedule::put_back)
 /// holds is released (else it would never go, and its lane would never look idle); a job
 /// delivered or given up is done, which lets its ticket's next event go (else the ticket
 /// would be held for good); and the job is finished for a flush (else it would wait for it).
 struct Ending<'a> {
     engine: &'a Engine,
     lane: &'a Arc<Lane>,
+    /// Whether the attempt still holds its slot of the pool (released early on the way: a
+    /// slot never released would shrink the sink's limit for good).
+    slot: bool,
     /// A retry queued again, due for no worker until released.
     held: Option<HeldRetry>,
     /// A job delivered or given up, still in flight.
@@ -590,6 +596,9 @@ struct Ending<'a> {
 impl Drop for Ending<'_> {
     fn drop(&mut self) {
         let (engine, lane) = (self.engine, self.lane);
+        if self.slot {
+            engine.pool.release();
+        }
         if let Some(held) = self.held.take() {
             let mut st = lock(&lane.state);
             let timer = st.schedule.release(held).filter(|at| st.arm(*at));

@@ -569,9 +569,10 @@ impl Drop for WaitingForRoom<'_, '_> {
     }
 }
 
-/// Logs `warning` (see [`Engine::letter_warning`]).
+/// Logs `warning` (see [`Engine::letter_warning`]). A logger that panics is let be: this is
+/// called where an attempt is settled, some of it under its lane's lock.
 fn warn(warning: Option<String>) {
     if let Some(warning) = warning {
-        log::warn!(target: deskhook::LOG_TARGET, "{warning}");
+        let _ = std::panic::catch_unwind(|| log::warn!(target: deskhook::LOG_TARGET, "{warning}"));
     }
 }

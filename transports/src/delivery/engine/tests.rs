@@ -15,7 +15,7 @@ use crate::delivery::{AttemptRecord, Endpoint, Response, SinkBuilder, lock};
 thread_local! {
     /// Run by `settle` on this thread just before it takes the lane's lock: a test's
     /// stand-in for the thread being preempted there.
-    static BEFORE_SETTLE_LOCK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    pub(super) static BEFORE_SETTLE_LOCK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
 }
 
 /// Called by `settle` before it takes the lane's lock.
