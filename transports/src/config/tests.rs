@@ -57,10 +57,20 @@ fn the_spool_section_is_read_and_checked() {
         keep_none.starts_with("deskhook.toml:3:25: dead_letter_retention = \"0s\" would delete"),
         "{keep_none}"
     );
-    // A wait no clock can add (jiff reads seconds up to i64::MAX) is refused, not a panic
-    // of the writer under load.
+    // A wait no clock can add (jiff reads seconds up to i64::MAX) is refused as it is read,
+    // not a panic of the writer under load; a long one, with what to give.
     let endless = Config::parse(
         "[spool]\ndir = \"x\"\nmax_wait = \"9223372036854775807s\"\n",
+        "deskhook.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        endless.starts_with("deskhook.toml:3:12: ") && endless.contains("longer than 36500d"),
+        "{endless}"
+    );
+    let long = Config::parse(
+        "[spool]\ndir = \"x\"\nmax_wait = \"3650d\"\n",
         "deskhook.toml",
     )
     .unwrap()
@@ -68,9 +78,9 @@ fn the_spool_section_is_read_and_checked() {
     .unwrap_err()
     .to_string();
     assert!(
-        endless.starts_with("deskhook.toml:3:12: max_wait = \"")
-            && endless.contains("give at most \"1s\""),
-        "{endless}"
+        long.starts_with("deskhook.toml:3:12: max_wait = \"")
+            && long.contains("give at most \"1s\""),
+        "{long}"
     );
     let no_dir = Config::parse("[spool]\nmax_batch = 8\n", "deskhook.toml")
         .unwrap()
