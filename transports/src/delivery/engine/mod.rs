@@ -69,6 +69,9 @@ pub(crate) struct Engine {
     /// Held by a replay of dead letters from their reading to their deletion, so that two
     /// (a double click, two operators) do not queue the same letters twice.
     pub(crate) replaying: Mutex<()>,
+    /// One `Endpoints::replace_all` at a time: two at once would each remove what the other
+    /// installed, and leave the registry matching neither.
+    pub(crate) replacing: Mutex<()>,
     flush_waiters: AtomicUsize,
     #[cfg(feature = "_async")]
     idle_async: tokio::sync::Notify,
@@ -121,6 +124,7 @@ impl Engine {
             unrouted: AtomicU64::new(0),
             idle: (Mutex::new(()), Condvar::new()),
             replaying: Mutex::new(()),
+            replacing: Mutex::new(()),
             flush_waiters: AtomicUsize::new(0),
             #[cfg(feature = "_async")]
             idle_async: tokio::sync::Notify::new(),

@@ -735,7 +735,8 @@ impl Endpoints {
     /// and whenever they change.
     ///
     /// Every endpoint is checked first: if one cannot work (or two share a name), nothing
-    /// changes.
+    /// changes. Two calls at once take turns (each would otherwise remove what the other
+    /// added); an `upsert` or a `remove` at the same time may land before or after it.
     ///
     /// # Errors
     ///
@@ -745,6 +746,7 @@ impl Endpoints {
         &self,
         endpoints: impl IntoIterator<Item = Endpoint>,
     ) -> Result<ReplaceReport, Error> {
+        let _one = super::lock(&self.engine.replacing);
         let mut names = HashSet::new();
         let mut routes = Vec::new();
         for endpoint in endpoints {
