@@ -735,7 +735,9 @@ impl Endpoints {
     /// and whenever they change.
     ///
     /// Every endpoint is checked first: if one cannot work (or two share a name), nothing
-    /// changes. Two calls at once take turns (each would otherwise remove what the other
+    /// changes. Should one then fail to be installed (a spool that cannot record it, a sink
+    /// stopping), those installed before it stay, nothing is removed, and the error says
+    /// which: call it again once the cause is gone. Two calls at once take turns (each would otherwise remove what the other
     /// added); an `upsert` or a `remove` at the same time may land before or after it.
     ///
     /// # Errors
