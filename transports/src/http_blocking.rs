@@ -139,7 +139,7 @@ impl SinkBuilder {
 
 /// One worker thread: attempts until the pool stops, or ends when idle too long.
 fn run_thread(engine: &Arc<Engine>) {
-    /// Tells the pool the thread ended, however it ends (a panic of the transport too).
+    /// Tells the pool the thread ended, however it ends.
     struct Exit<'a>(&'a Engine);
     impl Drop for Exit<'_> {
         fn drop(&mut self) {
@@ -148,29 +148,34 @@ fn run_thread(engine: &Arc<Engine>) {
     }
     let _exit = Exit(engine);
     engine.priority().apply();
+    // A panic (a bug, in the transport or around it; a `log` logger writing to a closed
+    // pipe) leaves this thread to go on: were it to end, the thread that frees a slot would
+    // be gone, and with the last one nobody would deliver. An attempt under way settles as
+    // a failure (its drop).
+    while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deliver(engine))).is_err() {
+        let _ = std::panic::catch_unwind(|| {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "a delivery thread panicked (a bug: please report it); an attempt under way \
+                 counts as failed, and delivery goes on"
+            );
+        });
+    }
+}
+
+/// Attempts until the pool stops, or lets this thread go when idle too long.
+fn deliver(engine: &Arc<Engine>) {
     loop {
         match engine.next_attempt() {
             Next::Attempt(attempt) => {
                 engine.pool().busy();
-                // A panic in the transport settles its attempt as a failure (the attempt's
-                // drop) and leaves this thread to go on: were it to end, the thread that
-                // frees a slot would be gone, and with the last one nobody would deliver.
-                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    attempt.run(|attempt, headers| {
-                        BlockingTransport.post(
-                            attempt.route.target.as_ref(),
-                            headers,
-                            attempt.job().body(),
-                        )
-                    });
-                }));
-                if ran.is_err() {
-                    log::error!(
-                        target: deskhook::LOG_TARGET,
-                        "a delivery attempt panicked (a bug: please report it); it counts as \
-                         failed and delivery goes on"
-                    );
-                }
+                attempt.run(|attempt, headers| {
+                    BlockingTransport.post(
+                        attempt.route.target.as_ref(),
+                        headers,
+                        attempt.job().body(),
+                    )
+                });
             }
             Next::Wait(until) => match engine.pool().wait(until) {
                 Woke::Work => {}
