@@ -553,8 +553,6 @@ fn settings(spec: &EndpointSpec, paused: bool) -> Result<serde_json::Value, Stri
     Ok(json)
 }
 
-/// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, and those
-/// given as FIELD= removed, read as an endpoint with the words deskhook.toml uses.
 /// `secrets=-` among `fields`: the secrets read from `stdin` instead, one per line, so that
 /// they are in no process list, shell history or CI log.
 fn secrets_from_stdin(fields: &mut [String], stdin: impl std::io::BufRead) -> Result<(), String> {
@@ -584,6 +582,8 @@ fn secrets_from_stdin(fields: &mut [String], stdin: impl std::io::BufRead) -> Re
     Ok(())
 }
 
+/// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, and those
+/// given as FIELD= removed, read as an endpoint with the words deskhook.toml uses.
 fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, String> {
     let mut given = Vec::new();
     for field in fields {
