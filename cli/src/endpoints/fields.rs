@@ -1,0 +1,272 @@
+//! The fields of `deskhook endpoints add` and `update`: FIELD=VALUE, read as an endpoint
+//! with the words deskhook.toml uses, and `secrets=-` read from standard input.
+
+use deskhook_transports::delivery::EndpointSpec;
+
+/// `secrets=-` among `fields`: the secrets read from `stdin` instead, one per line, so that
+/// they are in no process list, shell history or CI log.
+pub(super) fn secrets_from_stdin(
+    fields: &mut [String],
+    stdin: impl std::io::BufRead,
+) -> Result<(), String> {
+    let from_stdin = |field: &&mut String| {
+        field
+            .split_once('=')
+            .is_some_and(|(key, value)| key.trim() == "secrets" && value.trim() == "-")
+    };
+    let Some(field) = fields.iter_mut().find(from_stdin) else {
+        return Ok(());
+    };
+    let mut secrets = Vec::new();
+    for line in stdin.lines() {
+        let line = line.map_err(|e| format!("secrets=-: cannot read standard input: {e}"))?;
+        if !line.trim().is_empty() {
+            secrets.push(toml::Value::String(line.trim().to_owned()));
+        }
+    }
+    if secrets.is_empty() {
+        return Err(
+            "secrets=-: nothing came on standard input; give one secret per line \
+                    (`deskhook secret new | deskhook endpoints ... secrets=-`)"
+                .to_owned(),
+        );
+    }
+    *field = format!("secrets={}", toml::Value::Array(secrets));
+    Ok(())
+}
+
+/// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, and those
+/// given as FIELD= removed, read as an endpoint with the words deskhook.toml uses.
+pub(super) fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, String> {
+    let mut given = Vec::new();
+    for field in fields {
+        let (key, text) = field.split_once('=').ok_or_else(|| {
+            format!("'{field}' is not FIELD=VALUE (such as url=https://crm.example.com/hooks)")
+        })?;
+        // The name deskhook.toml also takes for a field, as records store it.
+        let key = match key.trim() {
+            "workers" => "max_in_flight",
+            key => key,
+        };
+        // FIELD= (nothing after the '='): the field goes back to its default.
+        if text.trim().is_empty() {
+            if matches!(key, "name" | "url") {
+                return Err(format!(
+                    "{key}: an endpoint always has one; give {key}=VALUE to change it"
+                ));
+            }
+            if current.remove(key).is_none() {
+                let mut set: Vec<&str> = current.keys().map(String::as_str).collect();
+                set.sort_unstable();
+                return Err(format!(
+                    "{key}: not set on this endpoint, so there is nothing to remove (set: {})",
+                    set.join(", ")
+                ));
+            }
+            // Without them an endpoint takes more than before: say so.
+            match key {
+                "actions" => eprintln!(
+                    "deskhook: actions removed: the endpoint now receives every event type"
+                ),
+                "tenant" => eprintln!(
+                    "deskhook: tenant removed: the endpoint now receives every tenant's events"
+                ),
+                _ => {}
+            }
+            continue;
+        }
+        let mut value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(text.to_owned()));
+        // One secret needs no brackets.
+        if key == "secrets" && value.is_str() {
+            value = toml::Value::Array(vec![value]);
+        }
+        given.push((key.to_owned(), value.clone()));
+        current.insert(key.to_owned(), value);
+    }
+    let read = |table: toml::Table| -> Result<EndpointSpec, String> {
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_owned())
+    };
+    read(current).map_err(|message| {
+        // Name the field at fault: the first given one that fails on its own.
+        given
+            .iter()
+            .find_map(|(key, value)| {
+                let mut alone = toml::Table::new();
+                alone.insert("name".into(), "x".into());
+                alone.insert("url".into(), "https://x.example".into());
+                alone.insert(key.clone(), value.clone());
+                read(alone).err().map(|e| {
+                    if key == "secrets"
+                        && let Err(e) = crate::parse_secrets_from("secrets", &texts_of(value))
+                    {
+                        // Secret::parse's words, which never repeat the secret.
+                        e
+                    } else if EndpointSpec::CREDENTIAL_FIELDS.contains(&key.as_str()) {
+                        secret_error(key, &e)
+                    } else if e.contains(key.as_str()) {
+                        deskhook_transports::config::hint_unknown_field(&e)
+                    } else {
+                        format!("{key}: {e}")
+                    }
+                })
+            })
+            .unwrap_or_else(|| hidden(message, &given))
+    })
+}
+
+/// The error of a [`EndpointSpec::CREDENTIAL_FIELDS`] field, without serde's words about the value, which
+/// may repeat it: only what was expected, when serde says.
+fn secret_error(key: &str, error: &str) -> String {
+    let expected = error
+        .rsplit_once(", expected ")
+        .map(|(_, expected)| format!(": expected {expected}"))
+        .unwrap_or_default();
+    format!("{key}: not a valid value (not repeated here: it may be a credential){expected}")
+}
+
+/// The text values in `value`, its arrays' and tables' included.
+fn texts_of(value: &toml::Value) -> Vec<String> {
+    fn texts(value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::String(text) => out.push(text.clone()),
+            toml::Value::Array(items) => items.iter().for_each(|v| texts(v, out)),
+            toml::Value::Table(table) => table.values().for_each(|v| texts(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    texts(value, &mut out);
+    out
+}
+
+/// `message` with the text values given to [`EndpointSpec::CREDENTIAL_FIELDS`] left out where
+/// serde quotes them (it repeats a value of the wrong type: `secrets={…}` would print the
+/// secret).
+fn hidden(mut message: String, given: &[(String, toml::Value)]) -> String {
+    let secret: Vec<String> = given
+        .iter()
+        .filter(|(k, _)| EndpointSpec::CREDENTIAL_FIELDS.contains(&k.as_str()))
+        .flat_map(|(_, value)| texts_of(value))
+        .collect();
+    for text in secret.into_iter().filter(|t| !t.is_empty()) {
+        // As serde quotes it (escaped, in double quotes): only there, so that a short value
+        // ("1", "a") does not garble the rest of the message.
+        message = message.replace(&format!("{text:?}"), "\"(hidden)\"");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_toml_values_or_strings() {
+        let spec = spec_of(
+            toml::Table::new(),
+            &[
+                "name=crm".into(),
+                "url=https://crm.example.com/hooks?a=b".into(),
+                r#"actions=["create", "ok"]"#.into(),
+                "allow_private=true".into(),
+                "max_in_flight=4".into(),
+                "retry=0s,5s".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(spec.url, "https://crm.example.com/hooks?a=b");
+        assert!(spec.allow_private);
+        assert_eq!(spec.max_in_flight, Some(4));
+        assert_eq!(spec.retry.clone().unwrap().to_string(), "0s,5s");
+        let err = spec_of(toml::Table::new(), &["name=x".into(), "colour=red".into()]).unwrap_err();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        assert!(
+            spec_of(toml::Table::new(), &["nope".into()])
+                .unwrap_err()
+                .contains("FIELD=VALUE")
+        );
+        // FIELD= removes a field; name and url cannot go.
+        let mut current = toml::Table::try_from(&spec).unwrap();
+        current.insert("tenant".into(), "acme".into());
+        let cleared = spec_of(
+            current.clone(),
+            &["tenant=".into(), "max_in_flight=".into()],
+        )
+        .unwrap();
+        assert_eq!((cleared.tenant, cleared.max_in_flight), (None, None));
+        assert_eq!(cleared.url, spec.url);
+        let err = spec_of(current.clone(), &["url=".into()]).unwrap_err();
+        assert!(err.starts_with("url: an endpoint always has one"), "{err}");
+        // Removing what is not set (a misspelt field) says so, rather than do nothing.
+        let err = spec_of(current, &["tennant=".into()]).unwrap_err();
+        assert!(
+            err.starts_with("tennant: not set on this endpoint") && err.contains("tenant"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_standard_input_with_secrets_dash() {
+        let one = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let two = "whsec_4wvgYZ6rbeEftf/nqM2HvZeMJowC0XzL2gZeCDz8OSA=";
+        let mut fields: Vec<String> = vec![
+            "name=crm".into(),
+            "url=https://crm.example.com/hooks".into(),
+            "secrets=-".into(),
+        ];
+        let stdin = format!("{one}\n\n  {two}  \n");
+        secrets_from_stdin(&mut fields, stdin.as_bytes()).unwrap();
+        let spec = spec_of(toml::Table::new(), &fields).unwrap();
+        assert_eq!(spec.secrets.map(|s| s.len()), Some(2));
+        // Nothing on standard input: said, not an endpoint without secrets.
+        let mut fields: Vec<String> = vec!["secrets=-".into()];
+        let err = secrets_from_stdin(&mut fields, &b""[..]).unwrap_err();
+        assert!(
+            err.starts_with("secrets=-: nothing came on standard input"),
+            "{err}"
+        );
+        // Without secrets=-, standard input is not read.
+        let mut fields: Vec<String> = vec!["secrets=whsec_x".into()];
+        secrets_from_stdin(&mut fields, &b"whsec_other\n"[..]).unwrap();
+        assert_eq!(fields, ["secrets=whsec_x"]);
+    }
+
+    #[test]
+    fn one_secret_needs_no_brackets_and_errors_never_repeat_secrets() {
+        let base = [
+            "name=crm".to_owned(),
+            "url=https://crm.example.com".to_owned(),
+        ];
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let one = [&base[..], &[format!("secrets={secret}")]].concat();
+        let spec = spec_of(toml::Table::new(), &one).unwrap();
+        assert_eq!(spec.secrets.map(|s| s.len()), Some(1));
+        // Values serde would repeat: a string where another type goes, escaped or not.
+        let quoted = "sk_live_\\\"MfKQ9r8G\\\"é";
+        for bad in [
+            format!("template_vars=\"{secret}\""),
+            format!("headers=\"{quoted}\""),
+            format!("secrets=[{{a = \"{secret}\"}}]"),
+        ] {
+            let fields = [&base[..], std::slice::from_ref(&bad)].concat();
+            let err = spec_of(toml::Table::new(), &fields).unwrap_err();
+            assert!(
+                !err.contains("MfKQ9r8G") && err.contains("not repeated here"),
+                "{bad}: {err}"
+            );
+        }
+        // The fallback for an error no field makes alone: the values given to secret
+        // fields are cut out where serde quotes them, and only there.
+        let given = [(
+            "headers".to_owned(),
+            toml::Value::Array(vec!["tok\"en".into(), "a".into()]),
+        )];
+        let message = hidden(r#"bad "tok\"en" and "a", a token"#.to_owned(), &given);
+        assert_eq!(message, r#"bad "(hidden)" and "(hidden)", a token"#);
+    }
+}
