@@ -5,7 +5,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::ParseActionError;
+pub use parse::ParseActionError;
+pub(crate) use parse::{kept_input, suggest_action};
+
+mod parse;
 
 /// One of the twelve ticket actions that fire a webhook, in the order of the Zenlix document.
 ///

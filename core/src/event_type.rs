@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::action::Action;
-use crate::error::ParseActionError;
+use crate::action::ParseActionError;
 use crate::formats::{iqchannels, usedesk};
 use crate::receive::Format;
 
@@ -283,7 +283,7 @@ pub struct ParseEventTypeError {
 
 impl ParseEventTypeError {
     pub(crate) fn new(input: &str) -> ParseEventTypeError {
-        let (kept, short) = crate::error::kept_input(input);
+        let (kept, short) = crate::action::kept_input(input);
         ParseEventTypeError {
             suggestion: short.then(|| suggest(input)).flatten(),
             input: kept,
@@ -313,11 +313,11 @@ fn suggest(input: &str) -> Option<EventType> {
             .find(|t| t.local_name() == wanted || t.local_name().replace('-', "_") == wanted);
         return match vendor {
             Some(t) => Some(*t),
-            None => crate::error::suggest_action(input).map(EventType::Zenlix),
+            None => crate::action::suggest_action(input).map(EventType::Zenlix),
         };
     };
     if prefix == "zenlix" {
-        return crate::error::suggest_action(rest).map(EventType::Zenlix);
+        return crate::action::suggest_action(rest).map(EventType::Zenlix);
     }
     EventType::ALL[USEDESK_FIRST..]
         .iter()

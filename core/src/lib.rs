@@ -261,7 +261,7 @@ pub mod event {
     //! [`Event`](crate::Event) and [`EventRef`](crate::EventRef), and the trait every
     //! format's event implements for [`emit_webhook`](crate::emit_webhook).
 
-    pub use crate::error::ParseActionError;
+    pub use crate::action::ParseActionError;
     pub use crate::event_type::ParseEventTypeError;
     pub use crate::model::{
         ActionName, Comment, Contacts, LogAction, LogEntry, Priority, Profile, Status, now_local,
