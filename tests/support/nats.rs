@@ -677,7 +677,9 @@ pub fn publish_numbered(server: &NatsServer, code: &str, events: usize, dead: &P
 
 /// Publishes `per_ticket` events of each of `tickets` in turn ([`emit_in_turn`](crate::emit_in_turn):
 /// numbered 0, 1, … in their subjects) through a `NatsSink` to a stream of `partitions`
-/// partitions, and waits until JetStream has them all.
+/// partitions, and waits until JetStream has them all. They are published one at a time,
+/// so the stream holds them in that turn too: with more in flight, only each ticket's
+/// order is kept, and a relay's window could fill with a few tickets' events.
 ///
 /// # Panics
 ///
@@ -692,6 +694,7 @@ pub fn publish_in_turn(
     let (publisher, guard) = NatsSink::builder(server.url())
         .stream(StreamSettings::new().partitions(partitions))
         .require_server(true)
+        .max_in_flight(1)
         .dead_letter_path(dead)
         .build()
         .expect("the publisher starts");
