@@ -38,6 +38,18 @@ fn dropping_the_guard_delivers_everything_queued(t: Transport) {
     assert_eq!(letters[0].reason, "sink shut down");
 }
 
+/// Waits until the sink's first endpoint has an attempt in flight.
+fn wait_in_flight(sink: &deskhook_transports::delivery::DeliverySink) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while sink.stats()[0].in_flight == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first event never went out"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn shutdown_dead_letters_what_it_could_not_deliver(t: Transport) {
     let (release, released) = mpsc::channel::<()>();
     let released = Arc::new(Mutex::new(released));
@@ -57,6 +69,7 @@ fn shutdown_dead_letters_what_it_could_not_deliver(t: Transport) {
         dispatcher.emit(Action::Create, &ticket(code), &user);
     }
     // One attempt is stuck in flight, two are queued.
+    wait_in_flight(&sink);
     let err = guard.shutdown(Duration::from_millis(50)).unwrap_err();
     assert!(
         err.to_string()
@@ -136,14 +149,7 @@ fn overflow_run(t: Transport, policy: OverflowPolicy) -> (Vec<String>, u64, u64)
     let user = deskhook::sample::user();
     // The first event is taken by the only worker and held by the receiver.
     dispatcher.emit(Action::Create, &ticket("E1"), &user);
-    let deadline = std::time::Instant::now() + WAIT;
-    while sink.stats()[0].in_flight == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first event never went out"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_in_flight(&sink);
     for code in ["E2", "E3", "E4", "E5"] {
         dispatcher.emit(Action::Create, &ticket(code), &user);
     }

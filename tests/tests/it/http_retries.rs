@@ -215,12 +215,9 @@ fn a_timeout_is_retried_then_dead_lettered(t: Transport) {
 }
 
 fn a_refused_connection_is_retried_then_dead_lettered(t: Transport) {
-    // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port that was just free, below the range other tests' receivers bind in: nothing
+    // listens there.
+    let port = deskhook_tests::nats::free_port();
     let (_dir, dead) = dead_letter_file();
     let closed = deskhook_transports::delivery::Endpoint::new(
         "closed",

@@ -49,11 +49,18 @@ fn acknowledged_events_survive_a_restart_and_queued_ones_follow() {
         )
         .build();
     let user = deskhook::sample::user();
+    let (stopped, server_stopped) = std::sync::mpsc::channel::<()>();
     let stopped_at = std::thread::scope(|scope| {
-        // Events keep coming, before, during and after the outage.
-        let emitter = scope.spawn(|| {
+        // Events keep coming, before and during the outage: 150 before (100 of them
+        // acknowledged before the server stops), and the others once it has stopped.
+        let (dispatcher, user) = (&dispatcher, &user);
+        let emitter = scope.spawn(move || {
             for i in 0..500 {
-                dispatcher.emit(Action::Comment, &ticket(&format!("R{}", i % 20)), &user);
+                if i == 150 {
+                    // Bounded: the test thread may have failed before it stopped it.
+                    let _ = server_stopped.recv_timeout(WAIT);
+                }
+                dispatcher.emit(Action::Comment, &ticket(&format!("R{}", i % 20)), user);
                 if i % 10 == 9 {
                     std::thread::sleep(Duration::from_millis(4));
                 }
@@ -66,6 +73,7 @@ fn acknowledged_events_survive_a_restart_and_queued_ones_follow() {
         }
         // Mid-run: the server dies with publishes in flight and events coming.
         server.stop();
+        stopped.send(()).expect("the emitter waits");
         let acked_before: Vec<String> = acked.lock().unwrap().clone();
         std::thread::sleep(Duration::from_millis(400));
         let queued = sink.delivery().totals().queued;

@@ -23,6 +23,10 @@ use deskhook_transports::relay::Relay;
 
 const EVENTS: usize = 12;
 
+/// The relays' lease: long enough that a busy machine's slow renewal does not lose it (a
+/// relay lets a lease go when a renewal has not answered within half of it).
+const LEASE: Duration = Duration::from_secs(2);
+
 /// Waits until the last event has arrived (60 s at most), then a little longer, for a
 /// second copy that would follow.
 fn wait_for_the_last(receiver: &Receiver) {
@@ -61,21 +65,20 @@ fn relay(server: &NatsServer, receiver: &Receiver, dead: &std::path::Path) -> Re
 fn a_stopping_relay_keeps_its_leases_until_its_work_is_done() {
     let server = NatsServer::start();
     let (_dir, dead) = dead_letter_file();
-    // Slow enough that the relay's grace outlasts its lease several times over.
-    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(200)));
+    // Slow enough that the relay's work outlasts its lease three times over.
+    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(500)));
     publish_numbered(&server, "T1", EVENTS, &dead);
 
     let first = RunningRelay::start(
         relay(&server, &receiver, &dead)
-            .lease(Duration::from_millis(600))
+            .lease(LEASE)
             .grace(Duration::from_secs(20)),
     );
     receiver.wait_for(2);
     // The first relay stops with most of the ticket still to deliver; a second one,
     // started meanwhile, would take the partitions as soon as their leases ended.
     let stopping = first.begin_stop();
-    let second =
-        RunningRelay::start(relay(&server, &receiver, &dead).lease(Duration::from_millis(600)));
+    let second = RunningRelay::start(relay(&server, &receiver, &dead).lease(LEASE));
     let first = stopping.wait();
     wait_for_the_last(&receiver);
     let second = second.stop();
@@ -101,14 +104,14 @@ fn a_stopping_relay_gives_its_partitions_back_only_once_its_requests_have_ended(
     use std::sync::atomic::{AtomicBool, Ordering};
     let server = NatsServer::start();
     let (_dir, dead) = dead_letter_file();
-    // The first request is answered after 2 s, long past the stopping relay's grace; the
-    // others at once. The receiver lists requests as it answers them.
+    // The first request is answered after 5 s, long past the stopping relay's grace and
+    // its lease; the others at once. The receiver lists requests as it answers them.
     let first_came = Arc::new(AtomicBool::new(false));
     let came = first_came.clone();
     let receiver = Receiver::start(move |_, n| {
         if n == 0 {
             came.store(true, Ordering::SeqCst);
-            return Answer::status(204).after(Duration::from_secs(2));
+            return Answer::status(204).after(Duration::from_secs(5));
         }
         Answer::status(204)
     });
@@ -116,7 +119,7 @@ fn a_stopping_relay_gives_its_partitions_back_only_once_its_requests_have_ended(
 
     let first = RunningRelay::start(
         relay(&server, &receiver, &dead)
-            .lease(Duration::from_millis(600))
+            .lease(LEASE)
             .grace(Duration::from_millis(100)),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -127,8 +130,7 @@ fn a_stopping_relay_gives_its_partitions_back_only_once_its_requests_have_ended(
     // The first relay stops with its request on the wire; the second would take the
     // partitions as soon as they were given back, and send the ticket's events again.
     let stopping = first.begin_stop();
-    let second =
-        RunningRelay::start(relay(&server, &receiver, &dead).lease(Duration::from_millis(600)));
+    let second = RunningRelay::start(relay(&server, &receiver, &dead).lease(LEASE));
     let first = stopping.wait();
     wait_for_the_last(&receiver);
     let second = second.stop();

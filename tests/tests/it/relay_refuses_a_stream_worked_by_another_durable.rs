@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use deskhook_tests::nats::{
-    NatsServer, RunningRelay, block_on, context, numbers, publish_numbered,
+    NatsServer, RunningRelay, block_on, context, numbers, publish_numbered, stream_len,
 };
 use deskhook_tests::{Receiver, dead_letter_file, endpoint};
 use deskhook_transports::Error;
@@ -138,6 +138,13 @@ fn a_consumer_that_appears_later_is_left_alone_until_it_goes() {
     let filter = settings.partition_filter(partition);
     let relay = RunningRelay::start(relay(&server, &receiver, &dead, "deskhook-relay"));
     receiver.wait_for(1);
+    // Acknowledged (a work-queue stream lets it go then): the consumer deleted below could
+    // otherwise take the acknowledgement with it, and the event would come again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while block_on(stream_len(&server.url(), settings.stream_name())) > 0 {
+        assert!(std::time::Instant::now() < deadline, "never acknowledged");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     let consumers = || {
         block_on(async {
