@@ -62,6 +62,12 @@ impl Again {
         self.trim(core);
     }
 
+    /// Keeps `marks` (waits for what was sent before them, `Op::Written`) behind the
+    /// outcomes kept: answered once those are written, or told they were given up.
+    pub(super) fn wait(&mut self, marks: Vec<Op>) {
+        self.ops.extend(marks);
+    }
+
     /// Writes the outcomes kept, with `updates` after them, in one transaction (no appends:
     /// they are not held up by outcomes that cannot be written), at most every
     /// [`WRITE_AGAIN_EVERY`] (meanwhile `updates` join them). After [`GIVE_UP_AFTER`], each

@@ -105,16 +105,59 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         } else {
             // Outcomes first, in their order; appends on their own.
             again.write(core, &mut conn, updates);
-            if !batch.is_empty() {
-                let left = commit(core, &mut conn, batch);
-                debug_assert!(left.is_empty(), "a batch of appends has no outcome");
-            }
+            commit_appends(core, &mut conn, batch, &mut again);
         }
     }
     again.last_chance(core, &mut conn);
     // A clean close: fold the WAL into the database.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
+    }
+}
+
+/// Commits `batch`, appends and the waits for what was sent before them (`Op::Written`),
+/// written on their own while `again` may hold outcomes sent before those waits: a wait is
+/// then answered only once those are written too (or told they were given up), so it joins
+/// them once the appends are committed. A registry change or a 410's move of rows kept
+/// there is not "written" because the appends after it are.
+pub(super) fn commit_appends(
+    core: &Core,
+    conn: &mut Connection,
+    mut batch: Vec<Op>,
+    again: &mut Again,
+) {
+    let marks: Vec<Op> = if again.is_empty() {
+        Vec::new()
+    } else {
+        batch
+            .extract_if(.., |op| matches!(op, Op::Written(_)))
+            .collect()
+    };
+    if marks.is_empty() {
+        if !batch.is_empty() {
+            let left = commit(core, conn, batch);
+            debug_assert!(left.is_empty(), "a batch of appends has no outcome");
+        }
+        return;
+    }
+    // How the appends' commit went, as the waits would have been told.
+    let (done, appends) = mpsc::sync_channel(1);
+    batch.push(Op::Written(done));
+    let left = commit(core, conn, batch);
+    debug_assert!(left.is_empty(), "a batch of appends has no outcome");
+    let message = match appends.try_recv() {
+        Ok(Ok(())) => return again.wait(marks),
+        Ok(Err(Error::Spool { message, .. })) => message,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the appends before it were not answered".to_owned(),
+    };
+    for mark in marks {
+        if let Op::Written(sender) = mark {
+            let _ = sender.send(Err(Error::Spool {
+                path: core.db.clone(),
+                message: message.clone(),
+            }));
+        }
     }
 }
 

@@ -156,6 +156,46 @@ fn the_wait_for_what_was_sent_fails_while_a_change_before_it_is_not_written() {
     store.shut();
 }
 
+/// A wait that came among appends (emits in flight) while a change before it is kept to be
+/// written again: the appends' commit does not answer it; the change written again does.
+#[test]
+fn a_wait_among_appends_waits_for_the_change_kept_before_it() {
+    use crate::spool::again::Again;
+    use crate::spool::commit::commit_appends;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let mut conn = Connection::open(dir.path().join(crate::spool::DATABASE_FILE)).unwrap();
+    conn.execute("ALTER TABLE endpoints RENAME TO hidden", [])
+        .unwrap();
+    let register = Op::Register {
+        name: "crm".to_owned(),
+        entry: Some(Entry {
+            tenant: "acme".to_owned(),
+            url: "http://127.0.0.1:9".to_owned(),
+            spec: None,
+            paused: Some(false),
+        }),
+    };
+    let mut again = Again::default();
+    again.keep(&store.core, vec![register]);
+    let (done, written) = mpsc::sync_channel(1);
+    commit_appends(&store.core, &mut conn, vec![Op::Written(done)], &mut again);
+    assert!(
+        written.try_recv().is_err(),
+        "not answered while the change waits"
+    );
+    // As a full disk freed: the change is written, and then the wait answered.
+    conn.execute("ALTER TABLE hidden RENAME TO endpoints", [])
+        .unwrap();
+    again.last_chance(&store.core, &mut conn);
+    written.try_recv().unwrap().unwrap();
+    let registered: i64 = conn
+        .query_row("SELECT count(*) FROM endpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(registered, 1);
+    store.shut();
+}
+
 /// The outcomes kept past the limits: the oldest go, and only as many as the limits ask
 /// (the bytes of those already given up by count are not counted again).
 #[test]
