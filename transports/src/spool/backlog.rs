@@ -395,7 +395,16 @@ impl Backlog for SpoolBacklog {
                 engine.finished(lane, left);
                 0
             }
-            Err(_) => 0,
+            // The writer is gone (it was shut, or it ended: the send logged which): the rows
+            // stay on disk for the next start, and this sink lets go of them all the same,
+            // as of those of a failed write (but those whose attempts are still to end).
+            Err(_) => {
+                let in_flight = lock(&lane.state).in_flight.len();
+                let writing = lane.letters_writing.load(Ordering::Acquire);
+                let left = lane.outstanding.load(Ordering::Acquire);
+                engine.finished(lane, left.saturating_sub(in_flight + writing));
+                0
+            }
         };
         if lane.release_reason() == Some(Release::Removed.reason()) {
             lock(&self.floors).insert(lane.name.clone(), lane.rows.committed().0);

@@ -46,6 +46,25 @@ fn a_removal_waits_for_its_own_move_when_a_resume_comes_in_between() {
     engine.flush(Duration::from_secs(5)).expect("nothing left");
 }
 
+/// A removal after the spool's writer is gone (it ended): nothing moves the endpoint's rows,
+/// which stay on disk for the next start, and a flush does not wait for them.
+#[cfg(feature = "spool")]
+#[test]
+fn a_removal_after_the_spools_writer_ended_lets_go_of_its_rows() {
+    use crate::delivery::backlog::Release;
+    use crate::delivery::lane::Closing;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = spooled_engine(&dir);
+    super::tests::emit(&engine, &["T1", "T2", "T3"]);
+    engine.backlog().close();
+    let crm = engine.registry().get("crm").expect("crm");
+    let removed = engine.close_lane(&crm, Closing::Removed, Release::Removed);
+    assert_eq!(removed.dead_lettered, 0, "nothing was moved");
+    engine
+        .flush(Duration::from_millis(200))
+        .expect("nothing left to wait for");
+}
+
 /// An update and a removal of the same endpoint, the removal coming once the update has let
 /// go of the registry's lock: the spool's table ends without the endpoint, so it does not
 /// come back at the next start (the update's row was written after the removal's).
