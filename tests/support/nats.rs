@@ -617,6 +617,27 @@ impl RunningRelay {
         self.begin_stop().wait()
     }
 
+    /// Waits up to `within` for the relay to end by itself (not told to stop), and gives
+    /// what it returned.
+    ///
+    /// # Panics
+    ///
+    /// When it is still running after `within` (it is then told to stop).
+    pub fn ended_by_itself(
+        self,
+        within: Duration,
+    ) -> Result<deskhook_transports::relay::RelayReport, deskhook_transports::Error> {
+        let deadline = std::time::Instant::now() + within;
+        while !self.thread.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                let report = self.stop();
+                panic!("the relay did not end by itself within {within:?}: {report:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.thread.join().expect("the relay's thread")
+    }
+
     /// Tells the relay to stop, without waiting for it: it finishes what it has in
     /// delivery (its grace) meanwhile.
     pub fn begin_stop(self) -> StoppingRelay {

@@ -214,3 +214,40 @@ fn a_consumer_that_appears_later_is_left_alone_until_it_goes() {
         "said once"
     );
 }
+
+/// The stream made again with another partition count while a relay runs (deleted, then
+/// made by a publisher configured otherwise): the relay stops, saying so, rather than leave
+/// the events of partitions it does not know waiting until it is started again.
+#[test]
+fn a_stream_made_again_with_another_partition_count_stops_the_relay() {
+    let server = NatsServer::start();
+    let (_dir, dead) = dead_letter_file();
+    let receiver = Receiver::ok();
+    // The stream, made with the default count (16).
+    publish_numbered(&server, "T1", 1, &dead);
+    let relay = RunningRelay::start(
+        relay(&server, &receiver, &dead, "deskhook-relay").ack_wait(Duration::from_millis(300)),
+    );
+    receiver.wait_for(1);
+    block_on(async {
+        let js = context(&server.url()).await;
+        js.delete_stream(StreamSettings::new().stream_name())
+            .await
+            .expect("the stream deleted");
+        StreamSettings::new()
+            .partitions(4)
+            .ensure(&js)
+            .await
+            .expect("the stream made again");
+    });
+    let err = relay
+        .ended_by_itself(Duration::from_secs(30))
+        .expect_err("the relay stops");
+    assert!(
+        matches!(err, Error::Config(_))
+            && err
+                .to_string()
+                .contains("was made again with 4 partitions, where this relay works 16"),
+        "{err}"
+    );
+}

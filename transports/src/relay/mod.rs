@@ -17,6 +17,13 @@
 //! relay that stops gives its partitions back at once, and a relay that dies loses them
 //! when its leases end.
 //!
+//! The partition count is the stream's (its description records it) and read at the start.
+//! A running relay reads it again every [`Relay::ack_wait`]: a stream made again with
+//! another count (deleted, then made by a publisher configured otherwise) stops it, handing
+//! back what it had, with [`Error::Config`] saying so: started again, the relays work the
+//! new partitions. A ticket's events left in the old partitions may then go out of order
+//! with those published to the new ones: drain the stream before such a change.
+//!
 //! The owner of a partition makes its own durable pull consumer (`<durable>-<partition>-
 //! <lease revision>`, deleting the consumer of the partition's last owner) and pulls from it
 //! continuously, with up to [`Relay::max_pending`] messages outstanding. On the stream (a

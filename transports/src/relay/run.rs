@@ -28,7 +28,9 @@ impl Relay {
     /// [`Error::Nats`] when the servers cannot be reached or the stream cannot be opened;
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; [`Error::Config`]
     /// for a consumer of the stream that is not this group's (see [How work is
-    /// shared](super#how-work-is-shared)), a leases or endpoints bucket it cannot use, an
+    /// shared](super#how-work-is-shared)), the stream made again with another partition
+    /// count while the relay runs (it stops, handing back what it had), a leases or
+    /// endpoints bucket it cannot use, an
     /// endpoints bucket that does not exist (unless
     /// [`create_endpoints_bucket`](Relay::create_endpoints_bucket)), or a duration out of
     /// its range; what building the sink returns (bad endpoints).
@@ -168,7 +170,19 @@ impl Relay {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let owner =
             tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
-        stop.await;
+        // Until told to stop, or the stream is made again with another partition count.
+        let remade = tokio::select! {
+            () = stop => None,
+            why = partitions_changed(
+                &context,
+                shared.settings.stream_name(),
+                partitions,
+                self.ack_wait.max(STREAM_LOOK_AT_LEAST),
+            ) => Some(why),
+        };
+        if let Some(why) = &remade {
+            log::error!(target: deskhook::LOG_TARGET, "relay: {why}");
+        }
         if let Some(status) = &beside.status {
             status.abort();
         }
@@ -195,7 +209,10 @@ impl Relay {
         stop_delivering(&book, shared, stopping, guard, beside, waits).await;
         let _ = publisher.await;
         let revision = follower.map(|_| revision.load(Ordering::Relaxed));
-        Ok(report(&book, partitions, revision))
+        match remade {
+            Some(why) => Err(Error::Config(why)),
+            None => Ok(report(&book, partitions, revision)),
+        }
     }
 
     /// Connects and opens what the relay works with on the servers: the stream (made if
@@ -313,6 +330,41 @@ struct Beside {
 /// partitions' next owners (first, so that nothing that waited in a gate goes
 /// to the stopped engine); what finished is acknowledged (or its parked entries removed),
 /// each step within `timeout`; then the partitions are given back.
+/// The shortest time between two reads of the stream's description by a running relay
+/// (it reads it every `ack_wait`, as the partitions look for skipped messages).
+const STREAM_LOOK_AT_LEAST: Duration = Duration::from_millis(100);
+
+/// Reads stream `name`'s description every `every`, and resolves with why the relay stops
+/// once it records another partition count than `partitions`: the stream was made again
+/// (deleted, and made by a publisher with another count), and this relay's partitions are
+/// no longer its: the events of those it does not know would wait for a restart. A stream
+/// missing (a publisher makes it again), or a read that fails, is looked at again later.
+async fn partitions_changed(
+    context: &jetstream::Context,
+    name: &str,
+    partitions: u32,
+    every: Duration,
+) -> String {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok(stream) = context.get_stream(name).await else {
+            continue;
+        };
+        if let Some(now) = crate::nats::partitions_of(&stream.cached_info().config)
+            && now != partitions
+        {
+            return format!(
+                "stream '{name}' was made again with {now} partitions, where this relay works \
+                 {partitions}: it stopped, handing back what it had (start the relays again to \
+                 work the new partitions; a ticket's events left in the old ones may go out of \
+                 order with those in the new ones)"
+            );
+        }
+    }
+}
+
 async fn stop_delivering(
     book: &Arc<Book>,
     shared: Arc<Shared>,
