@@ -2,7 +2,9 @@
 //! job each endpoint it goes to queues and attempts ([`Job`]), with a template's render of
 //! its body kept for the retries ([`Rendered`]).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 #[cfg(test)]
@@ -31,7 +33,7 @@ pub(crate) struct EventData {
     /// Set when the event must no longer be attempted: a relay lost the partition it came
     /// from, and the partition's next owner delivers it. Its jobs still queued are let go
     /// unattempted (an attempt in flight finishes).
-    pub(crate) withdrawn: Option<Arc<std::sync::atomic::AtomicBool>>,
+    pub(crate) withdrawn: Option<Arc<Withdrawal>>,
     /// Queued whatever its endpoints' queues hold (`queue_capacity`): a relay let it in past
     /// its whole room, as part of a message that goes whole.
     pub(crate) past_capacity: bool,
@@ -63,7 +65,7 @@ impl EventData {
     pub(crate) fn is_withdrawn(&self) -> bool {
         self.withdrawn
             .as_ref()
-            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Acquire))
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
     }
 }
 
@@ -157,7 +159,7 @@ impl Job {
     pub(crate) fn withdrawable_for_test(
         key: &str,
         order: u64,
-        withdrawn: Option<Arc<std::sync::atomic::AtomicBool>>,
+        withdrawn: Option<Arc<Withdrawal>>,
     ) -> Job {
         let id = EventId::new();
         let event = EventData {
@@ -175,6 +177,70 @@ impl Job {
         };
         Job::new(Arc::new(event), order)
     }
+}
+
+/// Whether the events a relay took in one tenure of a partition are withdrawn: set when the
+/// tenure ends (its lease lost, or its task failed), and read as set once the tenure's
+/// deadline has passed, for good. The deadline is moved on by each renewal of the lease
+/// (see `relay::owner`), three quarters of a lease after the renewal was sent: past it the
+/// lease may have ended unseen, when the relay's renewer did not run (the process frozen,
+/// or starved of CPU, for longer than the lease), and another relay may deliver the
+/// partition's tickets. The engine's workers read it before each attempt, so that none
+/// starts then, even before the renewer runs again and ends the tenure.
+///
+/// The deadline is read on the monotonic clock, which does not count the time a host is
+/// suspended: a relay should not run on a host that suspends.
+#[derive(Debug)]
+pub(crate) struct Withdrawal {
+    set: AtomicBool,
+    /// Nanoseconds after [`clock_base`]; `u64::MAX` for none.
+    until: AtomicU64,
+}
+
+impl Withdrawal {
+    /// Not withdrawn; read as withdrawn from `until` (if given) until it is moved on.
+    pub(crate) fn new(until: Option<Instant>) -> Withdrawal {
+        Withdrawal {
+            set: AtomicBool::new(false),
+            until: AtomicU64::new(until.map_or(u64::MAX, nanos_of)),
+        }
+    }
+
+    /// Whether the events are withdrawn: set, or past the deadline (then set for good).
+    /// Costs an atomic load, and a read of the clock when there is a deadline.
+    pub(crate) fn load(&self, order: Ordering) -> bool {
+        if self.set.load(order) {
+            return true;
+        }
+        let until = self.until.load(Ordering::Acquire);
+        if until != u64::MAX && nanos_of(Instant::now()) >= until {
+            self.set.store(true, Ordering::Release);
+            return true;
+        }
+        false
+    }
+
+    /// Sets (or clears) the withdrawal.
+    pub(crate) fn store(&self, withdrawn: bool, order: Ordering) {
+        self.set.store(withdrawn, order);
+    }
+
+    /// Moves the deadline to `until` (a renewal of the lease). One already passed stays:
+    /// the events were withdrawn then.
+    pub(crate) fn extend(&self, until: Instant) {
+        self.until.store(nanos_of(until), Ordering::Release);
+    }
+}
+
+/// The instant [`Withdrawal`] deadlines count from: the first read in the process.
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// `at` as nanoseconds after [`clock_base`] (0 for one before it).
+fn nanos_of(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(clock_base()).as_nanos()).unwrap_or(u64::MAX - 1)
 }
 
 /// What a job held in memory costs the memory budget when its body is not shared.

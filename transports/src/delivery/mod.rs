@@ -215,7 +215,7 @@ pub(crate) use engine::Engine;
 pub use history::{AttemptEntry, AttemptPage, AttemptQuery, MAX_PAGE, MinuteCount, StatusFilter};
 #[cfg(feature = "spool")]
 pub(crate) use job::job_cost;
-pub(crate) use job::{EventData, Job, Rendered};
+pub(crate) use job::{EventData, Job, Rendered, Withdrawal};
 pub(crate) use lane::{Lane, Route};
 pub use letters::{DeadLetterPage, DeadLetterQuery, DeadLetters, Replayed, StoredLetter};
 pub use rate::RateLimit;

@@ -57,15 +57,15 @@ fn a_ticket_is_attempting_while_its_job_is_in_flight_only() {
 }
 
 /// A job whose event `flag` withdraws.
-fn withdrawable(key: &str, order: u64, flag: &Arc<std::sync::atomic::AtomicBool>) -> Job {
+fn withdrawable(key: &str, order: u64, flag: &Arc<crate::delivery::Withdrawal>) -> Job {
     Job::withdrawable_for_test(key, order, Some(flag.clone()))
 }
 
 #[test]
 fn withdrawn_jobs_are_let_go_unattempted_and_counted() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let now = Instant::now();
-    let lost = Arc::new(AtomicBool::new(false));
+    let lost = Arc::new(crate::delivery::Withdrawal::new(None));
     let mut s = Schedule::default();
     s.push(withdrawable("A", 1, &lost));
     s.push(withdrawable("A", 2, &lost));
@@ -92,12 +92,33 @@ fn withdrawn_jobs_are_let_go_unattempted_and_counted() {
     assert!(s.is_idle());
 }
 
+/// A tenure past its deadline (its lease not renewed in time: the relay was held up)
+/// withdraws its jobs as one that ended does, for good once read so: a renewal after it does
+/// not bring them back.
+#[test]
+fn the_jobs_of_a_tenure_past_its_deadline_are_withdrawn() {
+    use std::sync::atomic::Ordering;
+    let now = Instant::now();
+    let tenure = Arc::new(crate::delivery::Withdrawal::new(Some(
+        now + Duration::from_secs(3600),
+    )));
+    let mut s = Schedule::default();
+    s.push(withdrawable("A", 1, &tenure));
+    s.push(withdrawable("B", 2, &tenure));
+    assert_eq!(s.take(now).unwrap().order, 1, "before the deadline");
+    tenure.extend(now);
+    assert!(s.take(now).is_none(), "B2 is withdrawn");
+    assert_eq!(s.take_withdrawn(), 1);
+    tenure.extend(now + Duration::from_secs(3600));
+    assert!(tenure.load(Ordering::Acquire), "withdrawn for good");
+}
+
 #[test]
 fn withdrawn_jobs_go_at_once_even_behind_a_retry() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let now = Instant::now();
     let hour = now + Duration::from_secs(3600);
-    let lost = Arc::new(AtomicBool::new(false));
+    let lost = Arc::new(crate::delivery::Withdrawal::new(None));
     let mut s = Schedule::default();
     s.push(withdrawable("A", 1, &lost));
     s.push(withdrawable("A", 2, &lost));
@@ -539,7 +560,7 @@ fn agrees_with_the_model(ops: &[Op], track: bool) -> Result<(), String> {
     let mut order = 0u64;
     // The flag of the jobs pushed withdrawable since the last withdrawal, their orders, and
     // the orders of those withdrawn.
-    let mut flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flag = Arc::new(crate::delivery::Withdrawal::new(None));
     let mut withdrawable_now: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut withdrawn: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let check_seq = |job: &Job, seqs: &std::collections::HashMap<u64, u64>| {
@@ -599,7 +620,7 @@ fn agrees_with_the_model(ops: &[Op], track: bool) -> Result<(), String> {
                     )));
                 }
                 withdrawn.extend(withdrawable_now.drain());
-                flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                flag = Arc::new(crate::delivery::Withdrawal::new(None));
             }
             Op::Take => {
                 let now = at(clock);

@@ -14,6 +14,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::gate::Gates;
+use crate::delivery::Withdrawal;
 
 mod carrier;
 mod park;
@@ -205,7 +206,7 @@ impl Book {
         message: Message,
         tenure: (u32, u64),
         events: usize,
-        withdrawn: &Arc<AtomicBool>,
+        withdrawn: &Arc<Withdrawal>,
     ) -> Arc<Carrier> {
         self.outstanding[tenure.0 as usize].fetch_add(1, Ordering::AcqRel);
         let sequence = message.info().map_or(0, |i| i.stream_sequence);
@@ -220,7 +221,7 @@ impl Book {
         entry: ReadBack,
         partition: u32,
         events: usize,
-        withdrawn: &Arc<AtomicBool>,
+        withdrawn: &Arc<Withdrawal>,
     ) -> Arc<Carrier> {
         let carrier = Carrier::new(None, (partition, 0), entry.sequence, events, withdrawn);
         carrier.settled.store(true, Ordering::Release);

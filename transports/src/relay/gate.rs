@@ -11,12 +11,11 @@
 //! anything it pulls.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use super::book::Carrier;
 use super::incoming::Incoming;
-use crate::delivery::{Lanes, lock};
+use crate::delivery::{Lanes, Withdrawal, lock};
 
 /// An event ready for the engine: where it goes, the room reserved for it, what carried it.
 pub(super) struct Handoff {
@@ -31,7 +30,7 @@ pub(super) struct Handoff {
     /// The tenure (partition, lease revision) that took it.
     pub(super) tenure: (u32, u64),
     /// Set when that tenure's lease is lost.
-    pub(super) withdrawn: Arc<AtomicBool>,
+    pub(super) withdrawn: Arc<Withdrawal>,
 }
 
 /// One ticket with events in delivery.

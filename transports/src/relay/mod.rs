@@ -675,7 +675,7 @@ mod tests {
                 .build_async()
                 .unwrap();
             http.endpoints().pause("crm").unwrap();
-            let withdrawn = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let withdrawn = Arc::new(crate::delivery::Withdrawal::new(None));
             let job = |ticket: &str| Job::withdrawable_for_test(ticket, 0, Some(withdrawn.clone()));
             let relay = |job: Job| {
                 let lanes = http.engine().registry().route(None, job.event.event_type);

@@ -2,7 +2,7 @@
 //! [`leases`](super::leases)), with one task per partition owned.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_nats::jetstream::kv;
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::leases::{Leases, Renewed, plan, rank};
 use super::partition::{Order, Shared};
+use crate::delivery::Withdrawal;
 
 /// Told the partitions a relay owns each time they change.
 pub(super) type OnPartitions = Arc<dyn Fn(&[u32]) + Send + Sync>;
@@ -101,7 +102,7 @@ struct Held {
     revision: u64,
     /// Set when the tenure ends (its lease lost, or its task failed): what it queued is
     /// withdrawn.
-    withdrawn: Arc<AtomicBool>,
+    withdrawn: Arc<Withdrawal>,
     order: watch::Sender<Order>,
     renewed: Instant,
 }
@@ -297,7 +298,7 @@ impl Owner {
     fn start(&mut self, p: u32, revision: u64, asked: Instant) {
         let (order, orders) = watch::channel(Order::Keep);
         let shared = self.shared.clone();
-        let withdrawn = Arc::new(AtomicBool::new(false));
+        let withdrawn = Arc::new(Withdrawal::new(deadline(asked, self.leases.lease)));
         let tenure = withdrawn.clone();
         let task = self.tasks.spawn(async move {
             shared.own((p, revision), tenure, orders).await;
@@ -420,6 +421,15 @@ impl Drop for Stopping {
     }
 }
 
+/// When the events of a tenure whose lease was last written after `sent` are read as
+/// withdrawn, should the renewer not have renewed it by then (see
+/// [`Withdrawal`](crate::delivery::Withdrawal)): three quarters of the lease after `sent`.
+/// The renewer gives a lease up half a lease after its last renewal was sent; this deadline
+/// only passes first when it does not run in time.
+fn deadline(sent: Instant, lease: std::time::Duration) -> Option<std::time::Instant> {
+    sent.into_std().checked_add(lease / 4 * 3)
+}
+
 /// Every quarter of the lease: says this relay is alive and renews every lease it holds,
 /// all at once (until the relay has given them back: see [`Stopping`]); a lease lost, or
 /// not renewed in time, stops its partition at once.
@@ -473,10 +483,24 @@ async fn renew(
                 let Some(entry) = held.get_mut(&p).filter(|entry| entry.taken == taken) else {
                     continue;
                 };
+                // Past its deadline: the engine's workers start no attempt of it any more,
+                // whatever the renewal says.
+                if entry.withdrawn.load(Ordering::Acquire) {
+                    lost.push((
+                        p,
+                        "it was not renewed in time (the relay was held up, frozen or without \
+                         CPU, for most of the lease)"
+                            .to_owned(),
+                    ));
+                    continue;
+                }
                 match renewed {
                     Renewed::At(revision) => {
                         entry.revision = revision;
                         entry.renewed = sent;
+                        if let Some(until) = deadline(sent, leases.lease) {
+                            entry.withdrawn.extend(until);
+                        }
                     }
                     // Written by an earlier turn whose answer was lost, at a time not
                     // known: its revision goes on, its time stays the last one known.

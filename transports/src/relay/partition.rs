@@ -2,7 +2,7 @@
 //! (handed to the engine in [`handing`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::stream::ConsumerErrorKind as consumer_error;
@@ -15,7 +15,7 @@ use super::book::Book;
 use super::foreign;
 use super::incoming::{self, Incoming};
 use super::parked::Parked;
-use crate::delivery::DeliverySink;
+use crate::delivery::{DeliverySink, Withdrawal};
 use crate::nats::StreamSettings;
 
 mod handing;
@@ -51,7 +51,7 @@ pub(super) struct Tenure {
     /// The lease's revision when taken: it names the tenure's consumer.
     revision: u64,
     /// Set when the lease is lost: the events taken in this tenure are withdrawn.
-    withdrawn: Arc<AtomicBool>,
+    withdrawn: Arc<Withdrawal>,
 }
 
 /// Why a partition has no consumer of this relay's.
@@ -128,7 +128,7 @@ impl Shared {
     pub(super) async fn own(
         &self,
         (partition, revision): (u32, u64),
-        withdrawn: Arc<AtomicBool>,
+        withdrawn: Arc<Withdrawal>,
         mut order: watch::Receiver<Order>,
     ) {
         let tenure = Tenure {

@@ -8,6 +8,8 @@ use async_nats::jetstream::Message;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use crate::delivery::Withdrawal;
+
 use super::lock;
 
 /// A message taken from the stream, acknowledged once each event it carries has finished or
@@ -47,7 +49,7 @@ pub(in crate::relay) struct Carrier {
     /// tries again (see `park_stuck`).
     pub(super) not_at_once: AtomicBool,
     /// Set when the tenure that took it ends.
-    pub(super) withdrawn: Arc<AtomicBool>,
+    pub(super) withdrawn: Arc<Withdrawal>,
     /// The lease revision of that tenure.
     pub(super) revision: u64,
     /// For an entry read back: its value and its revision in the bucket, as last read or
@@ -73,7 +75,7 @@ impl Carrier {
         (partition, revision): (u32, u64),
         sequence: u64,
         events: usize,
-        withdrawn: &Arc<AtomicBool>,
+        withdrawn: &Arc<Withdrawal>,
     ) -> Arc<Carrier> {
         Arc::new(Carrier {
             message,

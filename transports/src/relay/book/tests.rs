@@ -69,7 +69,7 @@ fn a_message_past_the_budget_alone_owes_kib_and_takes_places_as_others_do() {
 #[test]
 fn a_parked_message_whose_tenure_ended_as_its_entries_were_written_does_not_stay_outstanding() {
     let (book, _done) = Book::new(1, 4 * 1024, 2, Duration::ZERO);
-    let withdrawn = Arc::new(AtomicBool::new(false));
+    let withdrawn = Arc::new(crate::delivery::Withdrawal::new(None));
     // A message of one event taken under tenure (0, 1), counted as `carry` counts it.
     book.outstanding[0].fetch_add(1, Ordering::AcqRel);
     let carrier = Carrier::new(None, (0, 1), 7, 1, &withdrawn);
@@ -94,7 +94,7 @@ fn a_parked_message_whose_tenure_ended_as_its_entries_were_written_does_not_stay
 fn the_events_of_an_unconfirmed_acknowledgement_are_remembered_past_the_recent_ones() {
     let (book, _done) = Book::new(1, 1024 * 1024, 16, Duration::ZERO);
     let id = |n: usize| -> Arc<str> { format!("evt_{n}").into() };
-    let withdrawn = Arc::new(AtomicBool::new(false));
+    let withdrawn = Arc::new(crate::delivery::Withdrawal::new(None));
     let carrier = Carrier::new(None, (0, 1), 7, 2, &withdrawn);
     lock(&carrier.done).extend([id(0), id(1)]);
     book.pin(&carrier);
