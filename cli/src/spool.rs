@@ -65,9 +65,9 @@ enum Command {
 /// leaves its pending events in the spool, where they wait for an endpoint of that name for
 /// ever, counted against the spool's size (`deskhook spool stats` marks them "not
 /// registered"). This moves them, in one transaction, to the spool's dead letters, where
-/// `deskhook dead-letters list|replay|delete --spool DIR` take them: replayed to another
-/// endpoint, or deleted. The spool must not be open elsewhere (stop the helpdesk or serve
-/// first).
+/// `deskhook dead-letters list|replay --spool DIR` take them (a replay puts them back in
+/// the spool for the endpoint of their name in --config), and the console or its admin API
+/// deletes them. The spool must not be open elsewhere (stop the helpdesk or serve first).
 #[derive(Debug, clap::Args)]
 struct DeadLetterArgs {
     /// The spool directory.

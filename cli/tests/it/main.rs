@@ -22,6 +22,7 @@ mod send_explains_bad_flags_and_config_files;
 mod send_refuses_private_addresses_without_allow_private;
 mod serve;
 mod serve_console_in_a_browser;
+mod serve_from_curl_example;
 mod serve_needs_a_token;
 mod serve_refuses_what_memory_cannot_hold;
 mod spool_survives_sigkill;
