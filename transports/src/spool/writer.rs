@@ -65,6 +65,10 @@ pub(crate) struct LoadRoom {
     pub(crate) whole: usize,
 }
 
+/// How long the spool's read-only connections wait for a lock another connection holds
+/// (SQLite's busy timeout) before a read fails.
+const READER_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the writer thread is asked to do.
 pub(super) enum Op {
     Append(Append),
@@ -195,13 +199,20 @@ impl SpoolStore {
                 super::schema::paused_endpoints(&conn).map_err(|e| damaged(&db, &e))?
             },
         };
+        // A reader can meet a passing SQLITE_BUSY in WAL mode too (a checkpoint that
+        // truncates the log, the log's index being rebuilt by another process): it waits a
+        // little for it rather than fail a load (which the engine tries again a second later)
+        // or a page of the console.
         let read_only = || {
-            Connection::open_with_flags(
+            let conn = Connection::open_with_flags(
                 &db,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
-            .map_err(|e| damaged(&db, &e))
+            .map_err(|e| damaged(&db, &e))?;
+            conn.busy_timeout(READER_BUSY_TIMEOUT)
+                .map_err(|e| damaged(&db, &e))?;
+            Ok::<_, Error>(conn)
         };
         let (reader, browser) = (read_only()?, read_only()?);
         let used = used_bytes(&conn).map_err(|e| damaged(&db, &e))?;

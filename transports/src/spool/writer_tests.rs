@@ -760,3 +760,18 @@ fn the_pending_events_of_a_gone_endpoint_move_to_the_dead_letters_at_once() {
         "{letters:?}"
     );
 }
+
+/// The read-only connections (the engine's loads, the console's pages) wait a second for a
+/// passing lock rather than fail at once.
+#[test]
+fn the_read_only_connections_wait_for_a_passing_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    for conn in [&store.core.reader, &store.core.browser] {
+        let waits: i64 = lock(conn)
+            .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+            .unwrap();
+        assert_eq!(waits, 1000);
+    }
+    store.shut();
+}
