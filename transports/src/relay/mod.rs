@@ -93,7 +93,10 @@
 //!   that none of it goes out after the next owner delivered the same ticket's later
 //!   events. Attempts already in flight finish: their events may arrive twice, and one of
 //!   them may arrive after the next owner's first deliveries of its ticket (at most one per
-//!   ticket and endpoint). Pick the lease longer than the outages and stalls you expect
+//!   ticket and endpoint). A relay frozen (or without CPU) past three quarters of a lease
+//!   since its last renewal starts nothing more of that partition, even before its
+//!   renewer runs again (counted on the monotonic clock, which a host's suspension stops:
+//!   do not run a relay on a host that suspends). Pick the lease longer than the outages and stalls you expect
 //!   (the default is 10 s) and shorter than the wait you accept after a relay dies. A
 //!   relay that finds the next owner's consumer before its renewal fails (its clock runs
 //!   behind the server's) does the same at once.
@@ -182,10 +185,12 @@
 //!   open, nor after that ticket's later events. One in flight when the lease is lost
 //!   finishes too: its event may arrive twice, once after the next owner's first
 //!   deliveries of its ticket (as for a lost lease, above).
-//! - A relay cut off from the servers may park a message after its lease ended and the next
-//!   owner read the entries: the message is not acknowledged (its consumer is gone), so the
-//!   next owner delivers it from the stream, and the entry is delivered again, late, by the
-//!   owner after that.
+//! - A relay cut off from the servers, or handing a partition back once its grace is over,
+//!   may write a message's entries after its tenure ended: it removes them once written
+//!   (the message, not acknowledged, carries the events to the next owner). Should it not
+//!   reach the servers again before the next owner reads the entries, the next owner gets
+//!   the events from both (and delivers them once); should the removal fail until an owner
+//!   after that reads them, that owner delivers them again, late.
 //! - An event too large for a KV value (the server's `max_payload` less 4 KiB), or one the
 //!   bucket refuses (full, or its values limited), cannot be parked: its message stays
 //!   outstanding, and the relay logs it at each look. A hand-back

@@ -110,15 +110,25 @@ pub(super) async fn park(
                 continue;
             }
         };
+        let withdrawn = carrier.withdrawn.load(Ordering::Acquire);
+        if withdrawn && !finishing(&carrier) {
+            // Its tenure ended meanwhile (the relay cut off, or a hand-back's grace over):
+            // the message, not acknowledged, stays for the next owner, and carries the
+            // events. The entries go: the next owner may have read the partition's entries
+            // before they were written, and an owner after it would then deliver their
+            // events again, after their tickets' later ones.
+            remove_withdrawn(book, parked, &carrier, keys).await;
+            continue;
+        }
         *lock(&carrier.parked) = keys;
         carrier.parked_at.store(now.as_second(), Ordering::Release);
         carrier.parked_remaining.store(
             events.iter().map(parked::remaining_of).sum(),
             Ordering::Release,
         );
-        if carrier.withdrawn.load(Ordering::Acquire) {
-            // Its tenure ended meanwhile: the message stays for the next owner, which also
-            // finds the entries (and delivers those events once).
+        if withdrawn {
+            // Its tenure ended meanwhile, and its events have all finished: `done` removes
+            // the entries as it settles it (see `Book::parked_done`).
             continue;
         }
         if let Some(message) = &carrier.message
@@ -160,6 +170,28 @@ pub(super) async fn park(
         );
     }
     unconfirmed
+}
+
+/// Whether all the events of `carrier`, withdrawn, have finished and it waits for `done`
+/// (which removes its entries as it settles it): not when some are still to finish, nor
+/// when its tenure's end let go of it (it was settled then, and `done` never comes).
+pub(super) fn finishing(carrier: &Carrier) -> bool {
+    !carrier.is_settled() && carrier.left.load(Ordering::Acquire) == 0
+}
+
+/// Removes the entries `keys` just written for `carrier`, whose tenure ended as they were
+/// written; a removal that fails is tried again at the next look.
+async fn remove_withdrawn(book: &Book, parked: &Parked, carrier: &Carrier, keys: Vec<String>) {
+    if let Err(e) = parked.remove(&keys).await {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "relay: partition {}: cannot remove the entries of message {}, written as the \
+             partition's tenure ended ({e}); trying again at the next look",
+            carrier.partition,
+            carrier.sequence
+        );
+        lock(&book.unremoved).extend(keys);
+    }
 }
 
 /// Every half of `after`, parks the messages taken longer than `after` ago whose events wait

@@ -90,6 +90,30 @@ fn a_parked_message_whose_tenure_ended_as_its_entries_were_written_does_not_stay
     assert_eq!(book.outstanding(0), 0);
 }
 
+/// A message whose tenure ended as its entries were written: they stay for `done` to remove
+/// only when its events have all finished; still to finish, or let go by the tenure's end
+/// (no `done` comes then), they are removed at once (left, an owner after the next would
+/// deliver them again, late).
+#[test]
+fn entries_written_as_the_tenure_ended_stay_only_for_a_message_whose_events_finished() {
+    use super::park::finishing;
+    let (book, _done) = Book::new(1, 4 * 1024, 2, Duration::ZERO);
+    let withdrawn = Arc::new(crate::delivery::Withdrawal::new(None));
+    let carry = |events| {
+        book.outstanding[0].fetch_add(1, Ordering::AcqRel);
+        Carrier::new(None, (0, 1), 7, events, &withdrawn)
+    };
+    let unfinished = carry(2);
+    book.pass(&unfinished, &Arc::from("one of two"));
+    assert!(!finishing(&unfinished), "one event still to finish");
+    let finished = carry(1);
+    book.pass(&finished, &Arc::from("its only event"));
+    assert!(finishing(&finished), "`done` comes for it");
+    let let_go = carry(1);
+    book.let_go(&let_go, 0);
+    assert!(!finishing(&let_go), "let go by the tenure's end: no `done`");
+}
+
 #[test]
 fn the_events_of_an_unconfirmed_acknowledgement_are_remembered_past_the_recent_ones() {
     let (book, _done) = Book::new(1, 1024 * 1024, 16, Duration::ZERO);
