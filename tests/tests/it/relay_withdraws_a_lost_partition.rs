@@ -124,13 +124,15 @@ type Owned = Arc<Mutex<Vec<Vec<u32>>>>;
 #[test]
 fn a_relay_that_finds_a_later_owners_consumer_withdraws_at_once() {
     // Renewed as the relay starts, then every quarter of it: 10 s, longer than the slow
-    // receiver takes for every ticket (3 s), so that only the later owner's consumer can
-    // stop the relay before all is delivered.
+    // receiver takes for every ticket (6 s), so that only the later owner's consumer can
+    // stop the relay before all is delivered. Slow enough that the relay, which looks for
+    // its consumer again half a second after it is gone, has time to find the later
+    // owner's on a busy machine before half the tickets are delivered.
     const LEASE: Duration = Duration::from_secs(40);
     const TICKETS: usize = 15;
     let server = NatsServer::start();
     let (_dir, dead) = dead_letter_file();
-    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(200)));
+    let receiver = Receiver::start(|_, _| Answer::status(204).after(Duration::from_millis(400)));
     // Tickets of one partition, one event each: a ticket's events wait for the server to
     // confirm the acknowledgement of its earlier ones, which a deleted consumer never does,
     // but the first event of each is attempted when its turn comes.
