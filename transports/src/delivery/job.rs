@@ -212,12 +212,19 @@ impl Withdrawal {
         if self.set.load(order) {
             return true;
         }
-        let until = self.until.load(Ordering::Acquire);
-        if until != u64::MAX && nanos_of(Instant::now()) >= until {
+        if self.past_deadline() {
             self.set.store(true, Ordering::Release);
             return true;
         }
         false
+    }
+
+    /// Whether the deadline has passed, whether or not the withdrawal was set otherwise (a
+    /// hand-back sets it while the lease is still renewed, until the partition is given
+    /// back).
+    pub(crate) fn past_deadline(&self) -> bool {
+        let until = self.until.load(Ordering::Acquire);
+        until != u64::MAX && nanos_of(Instant::now()) >= until
     }
 
     /// Sets (or clears) the withdrawal.

@@ -111,6 +111,15 @@ fn the_jobs_of_a_tenure_past_its_deadline_are_withdrawn() {
     assert_eq!(s.take_withdrawn(), 1);
     tenure.extend(now + Duration::from_secs(3600));
     assert!(tenure.load(Ordering::Acquire), "withdrawn for good");
+    assert!(
+        !tenure.past_deadline(),
+        "renewed: not past the new deadline"
+    );
+    // A hand-back withdraws its events while its lease is renewed: not past the deadline,
+    // which is what the renewer looks at.
+    let handing_back = crate::delivery::Withdrawal::new(Some(now + Duration::from_secs(3600)));
+    handing_back.store(true, Ordering::Release);
+    assert!(handing_back.load(Ordering::Acquire) && !handing_back.past_deadline());
 }
 
 #[test]

@@ -484,8 +484,9 @@ async fn renew(
                     continue;
                 };
                 // Past its deadline: the engine's workers start no attempt of it any more,
-                // whatever the renewal says.
-                if entry.withdrawn.load(Ordering::Acquire) {
+                // whatever the renewal says. (Not one whose hand-back withdrew its events:
+                // its lease is renewed until the partition is given back.)
+                if entry.withdrawn.past_deadline() {
                     lost.push((
                         p,
                         "it was not renewed in time (the relay was held up, frozen or without \
