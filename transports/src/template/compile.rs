@@ -11,7 +11,7 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::context::{self, Context, Parsed};
-use super::output::{format_value, tojson};
+use super::output::{format_value, pprint, string, tojson_filter};
 use super::{
     ByConstruction, COMPACT, Compiled, DEFAULT_MAX_OUTPUT, Escaping, FORM_ESCAPE, FUEL,
     JSON_ESCAPE, MARKUP_ESCAPE, MAX_SOURCE, NAME, Template, TemplateSource, Vars, describe,
@@ -57,7 +57,12 @@ impl Template {
             Escaping::Text => AutoEscape::None,
         });
         env.set_formatter(format_value);
-        env.add_filter("tojson", tojson);
+        // Those that make text from values, counted against the render's room (see
+        // `output`); `debug()` prints the whole context, uncounted: not offered.
+        env.add_filter("tojson", tojson_filter);
+        env.add_filter("string", string);
+        env.add_filter("pprint", pprint);
+        env.remove_global("debug");
         env.add_filter(
             "truncate",
             |state: &minijinja::State<'_, '_>, value: Value, n: usize| {
@@ -147,9 +152,11 @@ impl Template {
             room: self.room(),
             over: false,
         };
+        let made = output::RenderRoom::enter(self.room());
         match template.render_captured_to(Value::from_object(context), &mut out) {
             Err(e)
                 if !out.over
+                    && !made.ran_out()
                     && matches!(
                         e.kind(),
                         Kind::UnknownFilter

@@ -75,7 +75,16 @@
 //!   at most [`Template::max_output`] bytes (256 KiB by default; `template_max_output` in
 //!   an endpoint's settings), a render being stopped as
 //!   it writes past that (past 16 times that and a MiB for JSON, whose layout is compacted
-//!   away after).
+//!   away after). The text made from values (values printed, `tojson`, `string`,
+//!   `pprint`) counts against that room as it is made, so that a list repeated with `*`,
+//!   which minijinja makes lazily for no fuel (`[x] * 100000000`), fails the render
+//!   instead of being made whole; `debug()` is not offered.
+//! - What these limits do not bound: minijinja makes the whole text of a list for `~`
+//!   (`'a' ~ list`) and for its string filters applied to one (`list|upper`), counting it
+//!   only once it is made. A template that does so with a list repeated millions of times
+//!   holds that much memory, on the thread that renders it (at the template's creation
+//!   too, by its sample render). Let people you trust write templates, or run the process
+//!   under a memory limit (systemd's `MemoryMax`).
 //!
 //! # Errors
 //!
@@ -642,9 +651,10 @@ impl Template {
                 room,
                 over: false,
             };
+            let made = output::RenderRoom::enter(room);
             match template.render_captured_to(context, &mut out) {
                 Ok(_) => Ok(out.out),
-                Err(_) if out.over => Err(Failed::Over),
+                Err(_) if out.over || made.ran_out() => Err(Failed::Over),
                 Err(e) => Err(Failed::Render(e, template.source().to_owned())),
             }
         };

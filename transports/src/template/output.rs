@@ -1,9 +1,21 @@
 //! What a render writes: values as the inside of JSON strings, the filters of our own
 //! (`truncate`, `entities`, and `tojson` for parts of `event`), and the compaction of a
 //! JSON body.
+//!
+//! # The text a render makes from values
+//!
+//! minijinja counts no fuel for a list repeated with `*` (it is lazy: `[x] * 100000000`
+//! costs nothing to make), and turns values into text whole before it counts them. So the
+//! text a render makes from values (values printed, `tojson`, `string`, `pprint`) is
+//! counted here against the render's room ([`RenderRoom`]), as it is made: a value printed
+//! is written piece by piece, and `tojson` measures a value before it serializes it. A
+//! template that would make more fails with an error naming `max_output`, instead of
+//! holding the process's memory. (minijinja's `~` and its string filters applied to such a
+//! list still make its text whole: see the module docs.)
 
 use std::borrow::Cow;
-use std::fmt;
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
 
 use minijinja::AutoEscape;
 use minijinja::value::Value;
@@ -64,34 +76,218 @@ fn compact_runs(json: &[u8], mut keep: impl FnMut(std::ops::Range<usize>)) {
     }
 }
 
+thread_local! {
+    /// The bytes of text the render running on this thread may still make from values
+    /// (see the module docs); `usize::MAX` outside a render.
+    static ROOM_LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// Whether the render running on this thread was refused more.
+    static RAN_OUT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The render running on this thread, and its room for the text it makes from values (see
+/// the module docs): set for the render's length, and given back as it ends (or unwinds).
+pub(super) struct RenderRoom {
+    before: (usize, bool),
+}
+
+impl RenderRoom {
+    /// A render with `room` bytes for the text it makes from values.
+    pub(super) fn enter(room: usize) -> RenderRoom {
+        RenderRoom {
+            before: (ROOM_LEFT.replace(room), RAN_OUT.replace(false)),
+        }
+    }
+
+    /// Whether the render was refused text past its room: it failed for its size, as one
+    /// whose output passed the room does.
+    pub(super) fn ran_out(&self) -> bool {
+        RAN_OUT.get()
+    }
+}
+
+impl Drop for RenderRoom {
+    fn drop(&mut self) {
+        ROOM_LEFT.set(self.before.0);
+        RAN_OUT.set(self.before.1);
+    }
+}
+
+/// Takes `n` bytes of the render's room; false (and nothing taken, the render marked as
+/// having run out) when it has not that many left.
+fn take_room(n: usize) -> bool {
+    let mut left = ROOM_LEFT.get();
+    let taken = take(&mut left, n);
+    ROOM_LEFT.set(left);
+    if !taken {
+        RAN_OUT.set(true);
+    }
+    taken
+}
+
+/// The error of a render that would make more text from values than its room.
+fn out_of_room(what: &str) -> minijinja::Error {
+    minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        format!(
+            "{what} would make more text than this template's max_output allows: print less \
+             (a list repeated with `*` prints every repetition)"
+        ),
+    )
+}
+
 /// Prints a value: as the inside of a JSON string in a JSON template, as text otherwise.
 /// `none` prints nothing, booleans `true`/`false`, lists and maps as JSON; what the template
-/// made safe itself (`tojson`, captured output) as it is.
+/// made safe itself (`tojson`, captured output) as it is. Written piece by piece, counted
+/// against the render's room (see the module docs).
 pub(super) fn format_value(
     out: &mut minijinja::Output<'_>,
     state: &mut minijinja::State<'_, '_>,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
+    let full = || minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full");
     if value.is_safe() {
         // Made by the template itself: `tojson`'s JSON, or output it captured (whose values
         // were escaped when they were printed).
         return out
             .write_str(value.as_str().unwrap_or_default())
-            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"));
+            .map_err(|_| full());
     }
-    let Some(text) = value_text(value)? else {
-        return Ok(());
+    let mut escaped = Escaped {
+        out,
+        escaping: escaping_in(state),
+        counted: true,
+        out_of_room: false,
     };
-    let written = match state.auto_escape() {
-        AutoEscape::Custom(name) if name == JSON_ESCAPE => write_json_string_content(out, &text),
-        AutoEscape::Custom(name) if name == MARKUP_ESCAPE => write_markup(out, &text),
-        AutoEscape::Custom(name) if name == FORM_ESCAPE => {
-            url::form_urlencoded::byte_serialize(text.as_bytes())
-                .try_for_each(|part| out.write_str(part))
+    match write_text(&mut escaped, value) {
+        Ok(()) => Ok(()),
+        Err(_) if escaped.out_of_room => Err(out_of_room("a value printed")),
+        Err(Unwritten::Full) => Err(full()),
+        Err(Unwritten::Serialization(e)) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::BadSerialization,
+            e,
+        )),
+    }
+}
+
+/// The escaping the render's auto-escape names.
+fn escaping_in(state: &minijinja::State<'_, '_>) -> Escaping {
+    match state.auto_escape() {
+        AutoEscape::Custom(name) if name == JSON_ESCAPE => Escaping::Json,
+        AutoEscape::Custom(name) if name == MARKUP_ESCAPE => Escaping::Markup,
+        AutoEscape::Custom(name) if name == FORM_ESCAPE => Escaping::Form,
+        _ => Escaping::Text,
+    }
+}
+
+/// Text written to `out` escaped as `escaping` says, and (when `counted`) counted against
+/// the render's room: a write past it fails, and says so in `out_of_room`.
+struct Escaped<'o, W: fmt::Write> {
+    out: &'o mut W,
+    escaping: Escaping,
+    counted: bool,
+    out_of_room: bool,
+}
+
+impl<W: fmt::Write> fmt::Write for Escaped<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.counted && !take_room(text.len()) {
+            self.out_of_room = true;
+            return Err(fmt::Error);
         }
-        _ => out.write_str(&text),
-    };
-    written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "output full"))
+        match self.escaping {
+            Escaping::Json => write_json_string_content(self.out, text),
+            Escaping::Markup => write_markup(self.out, text),
+            Escaping::Form => url::form_urlencoded::byte_serialize(text.as_bytes())
+                .try_for_each(|part| self.out.write_str(part)),
+            Escaping::Text => self.out.write_str(text),
+        }
+    }
+}
+
+/// Why a value's text was not written whole.
+enum Unwritten {
+    /// The output took no more.
+    Full,
+    /// The value has no JSON (a map with keys that are not text).
+    Serialization(String),
+}
+
+/// Writes the text of a value that is not safe: nothing for none and undefined,
+/// `true`/`false`, lists (a list repeated with `*` too) and maps as JSON, serialized piece
+/// by piece (serde stops at the first write refused, where minijinja's text of a list goes
+/// through every item), the rest as text.
+fn write_text(out: &mut impl fmt::Write, value: &Value) -> Result<(), Unwritten> {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::None | ValueKind::Undefined => Ok(()),
+        ValueKind::Bool => out
+            .write_str(if value.is_true() { "true" } else { "false" })
+            .map_err(|_| Unwritten::Full),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => {
+            match value.downcast_object_ref::<lazy::LazyJson>() {
+                Some(json) => out.write_str(json.text()).map_err(|_| Unwritten::Full),
+                None => {
+                    let mut bytes = Utf8Writer {
+                        out,
+                        tail: Vec::new(),
+                        failed: false,
+                    };
+                    match serde_json::to_writer(&mut bytes, value) {
+                        Ok(()) => Ok(()),
+                        Err(_) if bytes.failed => Err(Unwritten::Full),
+                        Err(e) => Err(Unwritten::Serialization(e.to_string())),
+                    }
+                }
+            }
+        }
+        _ => match value.as_str() {
+            Some(text) => out.write_str(text).map_err(|_| Unwritten::Full),
+            None => write!(out, "{value}").map_err(|_| Unwritten::Full),
+        },
+    }
+}
+
+/// The bytes serde_json writes, handed to `out` as text: a character cut between two
+/// writes waits in `tail` for its end.
+struct Utf8Writer<'o, W: fmt::Write> {
+    out: &'o mut W,
+    tail: Vec<u8>,
+    failed: bool,
+}
+
+impl<W: fmt::Write> std::io::Write for Utf8Writer<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let failed = |this: &mut Self| {
+            this.failed = true;
+            std::io::Error::other("the output took no more")
+        };
+        let joined;
+        let bytes = if self.tail.is_empty() {
+            buf
+        } else {
+            joined = [std::mem::take(&mut self.tail).as_slice(), buf].concat();
+            joined.as_slice()
+        };
+        let (text, rest) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text, &[][..]),
+            Err(e) if e.error_len().is_none() => {
+                let (whole, cut) = bytes.split_at(e.valid_up_to());
+                // Whole characters: valid up to there.
+                (std::str::from_utf8(whole).unwrap_or_default(), cut)
+            }
+            // serde_json writes UTF-8 only.
+            Err(e) => return Err(std::io::Error::other(e)),
+        };
+        if self.out.write_str(text).is_err() {
+            return Err(failed(self));
+        }
+        self.tail.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `text` with `&`, `<`, `>`, `"` and `'` as entities, for HTML and XML.
@@ -111,43 +307,110 @@ fn write_markup(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result 
     out.write_str(rest)
 }
 
-/// A value that is not safe as text: `None` for none and undefined, `true`/`false`, lists
-/// and maps as JSON.
-fn value_text(value: &Value) -> Result<Option<Cow<'_, str>>, minijinja::Error> {
-    use minijinja::value::ValueKind;
-    Ok(Some(match value.kind() {
-        ValueKind::None | ValueKind::Undefined => return Ok(None),
-        ValueKind::Bool => (if value.is_true() { "true" } else { "false" }).into(),
-        ValueKind::Seq | ValueKind::Map => match value.downcast_object_ref::<lazy::LazyJson>() {
-            Some(json) => json.text().into(),
-            None => serde_json::to_string(value)
-                .map_err(|e| {
-                    minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
-                })?
-                .into(),
-        },
-        _ => match value.as_str() {
-            Some(s) => s.into(),
-            None => value.to_string().into(),
-        },
-    }))
-}
-
 /// Writes a value as a JSON template prints it (see [`format_value`]); `None` for what a
 /// template does not print that way (a safe value, an undefined one: an error in a
-/// template) and for a value that cannot be written.
+/// template) and for a value that cannot be written. (The plan's values are parts of the
+/// event: not counted against the room.)
 pub(super) fn write_value(out: &mut String, value: &Value) -> Option<()> {
     if value.is_safe() || value.is_undefined() {
         return None;
     }
-    if let Some(text) = value_text(value).ok()? {
-        write_json_string_content(out, &text).ok()?;
+    let mut escaped = Escaped {
+        out,
+        escaping: Escaping::Json,
+        counted: false,
+        out_of_room: false,
+    };
+    write_text(&mut escaped, value).ok()
+}
+
+/// The `tojson` filter: [`tojson`], counted against the render's room, and escaped for
+/// the body's type: JSON text holds `<`, `>`, `&` and `'` only inside its strings, where
+/// `\u003c`… say the same, so those are written so in HTML and XML; in a form body the
+/// text is percent-encoded, as any value printed there.
+pub(super) fn tojson_filter(
+    state: &minijinja::State<'_, '_>,
+    value: Value,
+    indent: Option<Value>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<Value, minijinja::Error> {
+    let json = tojson(value, indent, kwargs)?;
+    let text = json.as_str().unwrap_or_default();
+    if !take_room(text.len()) {
+        return Err(out_of_room("this tojson"));
     }
-    Some(())
+    Ok(match escaping_in(state) {
+        Escaping::Json | Escaping::Text => json,
+        Escaping::Markup => {
+            let mut safe = String::with_capacity(text.len());
+            let mut rest = text;
+            while let Some(at) = rest.find(['<', '>', '&', '\'']) {
+                safe.push_str(&rest[..at]);
+                safe.push_str(match rest.as_bytes()[at] {
+                    b'<' => "\\u003c",
+                    b'>' => "\\u003e",
+                    b'&' => "\\u0026",
+                    _ => "\\u0027",
+                });
+                rest = &rest[at + 1..];
+            }
+            safe.push_str(rest);
+            Value::from_safe_string(safe)
+        }
+        // Not safe: the formatter percent-encodes it.
+        Escaping::Form => Value::from(text),
+    })
+}
+
+/// `string`, minijinja's, counted against the render's room (see the module docs): a text
+/// stays as it is; another value is measured first (refused when it could not fit: its
+/// text is at least as long as its JSON), and its text counted as it is made.
+pub(super) fn string(value: Value) -> Result<Value, minijinja::Error> {
+    if value.kind() == minijinja::value::ValueKind::String {
+        return Ok(value);
+    }
+    counted_text("this string", &value, |out| write!(out, "{value}")).map(Value::from)
+}
+
+/// `pprint`, minijinja's, counted against the render's room (see [`string`]).
+pub(super) fn pprint(value: &Value) -> Result<String, minijinja::Error> {
+    counted_text("this pprint", value, |out| write!(out, "{value:#?}"))
+}
+
+/// The text `write` makes of `value`, counted against the render's room as it is made; an
+/// error naming `what` when `value` could not fit (measured first: minijinja's text of a
+/// list goes through all its items, even once no more is written), or its text passes it.
+fn counted_text(
+    what: &str,
+    value: &Value,
+    write: impl FnOnce(&mut Escaped<'_, String>) -> fmt::Result,
+) -> Result<String, minijinja::Error> {
+    let mut room = ROOM_LEFT.get();
+    if !json_fits(value, &mut room, 0) {
+        RAN_OUT.set(true);
+        return Err(out_of_room(what));
+    }
+    let mut text = String::new();
+    let mut counted = Escaped {
+        out: &mut text,
+        escaping: Escaping::Text,
+        counted: true,
+        out_of_room: false,
+    };
+    match write(&mut counted) {
+        Ok(()) => Ok(text),
+        Err(_) if counted.out_of_room => Err(out_of_room(what)),
+        Err(_) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("{what}: the value cannot be written as text"),
+        )),
+    }
 }
 
 /// `tojson`, minijinja's, except that a part of `event` is printed as the body has it (its
-/// JSON as serialized, compact) instead of being serialized again.
+/// JSON as serialized, compact) instead of being serialized again, and that another value
+/// is measured first: one whose JSON would pass the render's room is refused before it is
+/// made (see the module docs).
 pub(super) fn tojson(
     value: Value,
     indent: Option<Value>,
@@ -168,7 +431,66 @@ pub(super) fn tojson(
         }
         return Ok(Value::from_safe_string(text.to_owned()));
     }
+    let mut room = ROOM_LEFT.get();
+    if !json_fits(&value, &mut room, 0) {
+        RAN_OUT.set(true);
+        return Err(out_of_room("this tojson"));
+    }
     minijinja::filters::tojson(&value, indent, kwargs)
+}
+
+/// The deepest value [`json_fits`] measures.
+const DEEPEST: usize = 128;
+
+/// Whether `value`'s JSON may fit in `room` bytes, which it takes: at least as many bytes
+/// as its JSON takes are counted, and the count stops as soon as they pass (a list
+/// repeated a hundred million times is not walked whole). False for a value nested more
+/// than [`DEEPEST`] deep.
+fn json_fits(value: &Value, room: &mut usize, depth: usize) -> bool {
+    use minijinja::value::ValueKind;
+    if depth > DEEPEST {
+        return false;
+    }
+    match value.kind() {
+        ValueKind::String | ValueKind::Bytes => take(room, value.len().unwrap_or(0) + 2),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => {
+            if let Some(json) = value.downcast_object_ref::<lazy::LazyJson>() {
+                return take(room, json.text().len());
+            }
+            let Ok(items) = value.try_iter() else {
+                return take(room, 2);
+            };
+            let map = value.kind() == ValueKind::Map;
+            if !take(room, 2) {
+                return false;
+            }
+            for item in items {
+                // A separator, and a map's value after its key and colon.
+                if !take(room, 1) || !json_fits(&item, room, depth + 1) {
+                    return false;
+                }
+                if map {
+                    let member = value.get_item(&item).unwrap_or_default();
+                    if !take(room, 1) || !json_fits(&member, room, depth + 1) {
+                        return false;
+                    }
+                }
+            }
+            true
+        }
+        _ => take(room, 1),
+    }
+}
+
+/// Takes `n` bytes of `room`; false (and nothing taken) when it has not that many.
+fn take(room: &mut usize, n: usize) -> bool {
+    match room.checked_sub(n) {
+        Some(left) => {
+            *room = left;
+            true
+        }
+        None => false,
+    }
 }
 
 /// `truncate(n)`: the first `n` characters, the last one `…` when some were cut. A value

@@ -707,3 +707,34 @@ fn the_markdown_presets_show_no_hidden_link_and_notify_nobody() {
         }
     }
 }
+
+/// A list repeated with `*` costs minijinja no fuel (it is lazy): printed, or made text by
+/// `tojson`, `string` or `pprint`, it is refused as its text passes the render's room, not
+/// made whole first (a hundred million repetitions would hold gigabytes). `debug()`, which
+/// prints the whole context, is not offered.
+#[test]
+fn a_list_repeated_a_hundred_million_times_is_refused_as_its_text_is_made() {
+    let json = r#"{"a": "{{ ['x' * 100] * 100000000 }}"}"#;
+    let text = ["{{ [1] * 100000000 }}", "{{ ([1] * 100000000)|string }}"];
+    let filtered = [
+        "{{ ([1] * 100000000)|tojson }}",
+        "{{ ([1] * 100000000)|pprint }}",
+    ];
+    for (template, content_type) in std::iter::once((json, "application/json"))
+        .chain(text.into_iter().chain(filtered).map(|t| (t, "text/plain")))
+    {
+        let err = Template::inline(template)
+            .unwrap()
+            .content_type(content_type)
+            .unwrap()
+            .render(create(), "e", None, ZENLIX)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rendered more than its max_output of 262144 bytes"),
+            "{template}: {err}"
+        );
+    }
+    let err = message(render("{{ debug() }}", ZENLIX));
+    assert!(err.contains("debug"), "{err}");
+}

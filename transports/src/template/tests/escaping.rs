@@ -50,6 +50,52 @@ fn values_are_escaped_for_html_xml_and_forms_and_x_json_is_json() {
     );
 }
 
+/// `tojson`'s JSON in an HTML or XML body has `<`, `>`, `&` and `'` as `\u` escapes (they
+/// are inside its strings), and in a form body it is percent-encoded: a part of `event` as
+/// much as a value the template made.
+#[test]
+fn tojson_is_escaped_for_html_and_forms() {
+    let body = br#"{"ticket":{"code":"E3XK","subject":"</pre><img src=x onerror=alert(1)> x&admin=true"}}"#;
+    let with = |text: &str, content_type: &str| {
+        Template::inline(text)
+            .unwrap()
+            .content_type(content_type)
+            .unwrap()
+            .render(create(), "e", None, body)
+            .unwrap()
+    };
+    for template in [
+        "<pre>{{ event.ticket|tojson }}</pre>",
+        "<pre>{{ {'s': subject}|tojson }}</pre>",
+    ] {
+        let html = with(template, "text/html");
+        assert!(
+            html.contains(r"\u003c/pre\u003e\u003cimg") && html.contains(r"x\u0026admin"),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches('<').count(),
+            2,
+            "only the template's own tags: {html}"
+        );
+    }
+    for template in [
+        "data={{ event.ticket|tojson }}",
+        "data={{ {'s': subject}|tojson }}",
+    ] {
+        let form = with(template, "application/x-www-form-urlencoded");
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(pairs.len(), 1, "one field: {form}");
+        let data: serde_json::Value = serde_json::from_str(&pairs[0].1).unwrap();
+        assert!(
+            data.to_string().contains("x&admin=true"),
+            "the JSON whole, decoded: {data}"
+        );
+    }
+}
+
 #[test]
 fn a_plain_text_template_prints_values_as_they_are() {
     let template = Template::inline("{{ subject }} \"{{ event.ticket.code }}\"")
