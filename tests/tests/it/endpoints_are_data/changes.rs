@@ -552,6 +552,18 @@ fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
             .contains("not carried to another template"),
         "{refused}"
     );
+    // Nor to the same template as another content type, whose check would quote the output
+    // near where it is not JSON.
+    let mut retyped = endpoints.get("crm").unwrap().spec.unwrap().spec;
+    retyped.template_content_type = Some("text/plain".to_owned());
+    let refused = endpoints.update_spec(&retyped).unwrap_err();
+    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("not carried to another template"),
+        "{refused}"
+    );
     // Without a template, the variables are what is wrong, whatever their values.
     let mut untemplated = endpoints.get("crm").unwrap().spec.unwrap().spec;
     untemplated.template = None;

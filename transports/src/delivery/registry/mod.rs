@@ -492,22 +492,35 @@ impl Endpoints {
         }
         // Nor to another template: one written to test a hidden variable (a branch on its
         // letters, a render that fails on some values) would tell its value to whoever can
-        // edit the endpoint, through the endpoint's check or the attempts' errors.
-        let own_template = current
-            .spec
-            .as_deref()
-            .map(|s| (&s.template, &s.template_file));
+        // edit the endpoint, through the endpoint's check or the attempts' errors. Nor to
+        // the same one with another content type (a text template made JSON fails its
+        // check quoting the output near the error) or another max_output (dead letters
+        // would tell the output's length).
+        type TemplateOf<'s> = (
+            &'s Option<String>,
+            &'s Option<std::path::PathBuf>,
+            &'s Option<String>,
+            Option<usize>,
+        );
+        fn template_of(s: &super::EndpointSpec) -> TemplateOf<'_> {
+            (
+                &s.template,
+                &s.template_file,
+                &s.template_content_type,
+                s.template_max_output,
+            )
+        }
+        let own_template = current.spec.as_deref().map(template_of);
         // Without a template, nothing renders them: the spec's check says to remove them.
         let templated = spec.template.is_some() || spec.template_file.is_some();
-        if carried[1].3 && templated && own_template != Some((&spec.template, &spec.template_file))
-        {
+        if carried[1].3 && templated && own_template != Some(template_of(&spec)) {
             return Err(super::SpecError::at(
                 "template_vars",
                 Error::InvalidEndpoint {
                     name: spec.name.clone(),
-                    message: "the template changes, and the template variables shown as '…' \
-                              are not carried to another template: give those variables \
-                              again with their values"
+                    message: "the template, its content type or its max_output change, and \
+                              the template variables shown as '…' are not carried to another \
+                              template: give those variables again with their values"
                         .to_owned(),
                 },
             ));
