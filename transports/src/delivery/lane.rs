@@ -575,6 +575,10 @@ pub(crate) struct Lane {
     /// Whether the lane waits among the pool's lanes that had work but no slot (so it waits
     /// there once).
     pub(crate) starved: AtomicBool,
+    /// Whether it waits among those that had none in flight when refused (see
+    /// [`Pool::starve`](super::pool::Pool::starve)): one refused first with requests in
+    /// flight, then again without, waits in both.
+    pub(crate) starved_idle: AtomicBool,
     /// Whether a freed slot was handed to it: it left the lanes waiting for a slot for the
     /// run queue, and its next look passes the slot on if it does not take it (see
     /// [`Pool::unstarve`](super::pool::Pool::unstarve)).
@@ -637,6 +641,7 @@ impl Lane {
             closed: AtomicBool::new(false),
             notified: AtomicBool::new(false),
             starved: AtomicBool::new(false),
+            starved_idle: AtomicBool::new(false),
             handed: AtomicBool::new(false),
             held: AtomicBool::new(false),
             room: Condvar::new(),

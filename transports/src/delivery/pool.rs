@@ -258,15 +258,23 @@ impl Pool {
     /// `lane`, with `lane_in_flight` requests in flight, had work but no slot: it goes back
     /// to the run queue when one frees.
     pub(crate) fn starve(&self, lane: &Arc<Lane>, lane_in_flight: usize) {
-        // Once: a lane refused again while it waits keeps its place (were it queued at each
-        // refusal, a freed slot would go to one of its copies rather than the next lane).
-        // (A lane refused again keeps the queue it was put in first: one whose requests
-        // ended meanwhile is looked at again when they end, and may then take any slot.)
-        if !lane.starved.swap(true, Ordering::AcqRel) {
+        // Once in each queue: a lane refused again while it waits keeps its place (were it
+        // queued at each refusal, a freed slot would go to one of its copies rather than
+        // the next lane). One refused with requests in flight, then again with none (they
+        // ended, and another lane took the slot before its look), waits among those with
+        // none too: among the others alone, it could not take a slot of the reserve, and
+        // would wait for in-flight to fall below the reserve while a slot is free.
+        let first = !lane.starved.swap(true, Ordering::AcqRel);
+        let queue = if lane_in_flight == 0 {
+            (!lane.starved_idle.swap(true, Ordering::AcqRel)).then_some(true)
+        } else {
+            first.then_some(false)
+        };
+        if let Some(idle) = queue {
             let mut run = lock(&self.run);
             run.starved_seq += 1;
             let turn = (run.starved_seq, lane.clone());
-            if lane_in_flight == 0 {
+            if idle {
                 run.starved_idle.push_back(turn);
             } else {
                 run.starved.push_back(turn);
@@ -333,16 +341,25 @@ impl Pool {
                 .front()
                 .filter(|_| in_flight < self.cap(0))
                 .map(|(turn, _)| *turn);
-            let from = match (busy, unloaded) {
-                (Some(busy), Some(unloaded)) if unloaded < busy => &mut run.starved_idle,
-                (Some(_), _) => &mut run.starved,
-                (None, Some(_)) => &mut run.starved_idle,
+            let idle_queue = match (busy, unloaded) {
+                (Some(busy), Some(unloaded)) => unloaded < busy,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
                 (None, None) => return,
+            };
+            let from = match idle_queue {
+                true => &mut run.starved_idle,
+                false => &mut run.starved,
             };
             let Some((_, lane)) = from.pop_front() else {
                 return;
             };
+            // A lane left in the other queue too is handed a slot there later: its look
+            // passes on one it does not take (`handed`).
             lane.starved.store(false, Ordering::Release);
+            if idle_queue {
+                lane.starved_idle.store(false, Ordering::Release);
+            }
             lane.handed.store(true, Ordering::Release);
             if !lane.notified.swap(true, Ordering::AcqRel) {
                 run.ready.push_back(lane);
@@ -658,6 +675,38 @@ mod tests {
             .collect();
         assert_eq!(ready, ["slow", "next"]);
         assert!(lock(&pool.run).starved.is_empty());
+    }
+
+    /// A lane refused with a request in flight, then again with none (its request ended,
+    /// and other lanes took the slots before the lane's look): a slot freed next is one it
+    /// may take, reserve or not, and it gets it.
+    #[test]
+    fn a_lane_refused_again_with_nothing_in_flight_may_take_a_slot_of_the_reserve() {
+        // 8 slots, 100 endpoints: a lane with requests in flight may fill 6.
+        let pool = Pool::new(8, 8, Duration::from_secs(1));
+        pool.set_endpoints(100);
+        let a = crate::delivery::lane::lane_for_test("a");
+        for _ in 0..7 {
+            assert!(pool.try_acquire(0));
+        }
+        // A has one of the 7 in flight; its next job is refused.
+        assert!(!pool.try_acquire(1));
+        pool.starve(&a, 1);
+        // Its request ends (6 in flight: not one A, counted loaded, may fill); two other
+        // lanes take a slot each before A's look, which is refused with none in flight.
+        pool.release();
+        assert!(lock(&pool.run).ready.is_empty());
+        assert!(pool.try_acquire(0) && pool.try_acquire(0));
+        assert!(!pool.try_acquire(0));
+        pool.starve(&a, 0);
+        // A slot frees (7 in flight, past the 6 of a loaded lane): it goes to A.
+        pool.release();
+        let ready: Vec<String> = lock(&pool.run)
+            .ready
+            .iter()
+            .map(|lane| lane.name.to_string())
+            .collect();
+        assert_eq!(ready, ["a"]);
     }
 
     #[test]
