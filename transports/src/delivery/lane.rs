@@ -692,9 +692,10 @@ impl Lane {
 
     /// Replaces its settings; attempts in flight keep the old ones (their failures are then
     /// retried at once with the new ones when the request changed:
-    /// [`Standing::Replaced`](super::decide::Standing)). A new
-    /// rate limit starts with a full bucket; the same one keeps its tokens. Under the state
-    /// lock, so that an attempt taken after it returns has the new settings.
+    /// [`Standing::Replaced`](super::decide::Standing)). A first rate limit starts with a
+    /// full bucket; a changed one keeps the tokens left (at most its burst), the same one
+    /// keeps its tokens. Under the state lock, so that an attempt taken after it returns has
+    /// the new settings.
     pub(crate) fn set_route(&self, route: Arc<Route>) {
         let limit = route.endpoint.rate_limit;
         self.subscription
@@ -704,7 +705,11 @@ impl Lane {
         let mut st = lock(&self.state);
         let old = std::mem::replace(&mut *lock(&self.route), route);
         if old.endpoint.rate_limit != limit {
-            st.bucket = limit.map(|limit| TokenBucket::full(&limit, Instant::now()));
+            let now = Instant::now();
+            st.bucket = match (limit, old.endpoint.rate_limit, st.bucket) {
+                (Some(new), Some(before), Some(bucket)) => Some(bucket.changed(&before, &new, now)),
+                (limit, _, _) => limit.map(|limit| TokenBucket::full(&limit, now)),
+            };
         }
     }
 

@@ -93,9 +93,11 @@ impl fmt::Display for RateLimit {
     /// `50/s`, `5/10s`: the form [`FromStr`] reads (the burst is not part of it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let per = deskhook::policy::format_duration(self.per);
+        // `1s`, `1m` and `1h` as `s`, `m` and `h`: the short forms FromStr reads (not `d` or
+        // `ms`, which it reads as `1d` and `1ms`).
         let per = per
             .strip_prefix('1')
-            .filter(|unit| unit.chars().all(|c| c.is_ascii_alphabetic()));
+            .filter(|unit| matches!(*unit, "s" | "m" | "h"));
         match per {
             Some(unit) => write!(f, "{}/{unit}", self.count),
             None => write!(
@@ -153,6 +155,18 @@ impl TokenBucket {
         }
     }
 
+    /// The bucket of a limit changed from `old` to `new` at `now`: the tokens it holds
+    /// carried over, as many as the new burst holds at most (a change of the limit is no
+    /// new burst: edited again and again, it would let through a burst at each edit).
+    pub(crate) fn changed(&self, old: &RateLimit, new: &RateLimit, now: Instant) -> TokenBucket {
+        TokenBucket {
+            micros: self
+                .refilled(old, now)
+                .min(u64::from(new.burst).saturating_mul(ONE)),
+            at: now,
+        }
+    }
+
     /// The bucket refilled up to `now`.
     fn refilled(&self, limit: &RateLimit, now: Instant) -> u64 {
         let elapsed = now.saturating_duration_since(self.at);
@@ -206,6 +220,12 @@ mod tests {
         assert_eq!("50/s".parse::<RateLimit>().unwrap().to_string(), "50/s");
         assert_eq!("5/10s".parse::<RateLimit>().unwrap().to_string(), "5/10s");
         assert_eq!("3/m".parse::<RateLimit>().unwrap().to_string(), "3/m");
+        // A period of one day or one millisecond keeps its 1: `5/d` would not read back.
+        for text in ["5/1d", "20/1ms"] {
+            let limit: RateLimit = text.parse().unwrap();
+            assert_eq!(limit.to_string(), text);
+            assert_eq!(limit.to_string().parse::<RateLimit>().unwrap(), limit);
+        }
         for (bad, why) in [
             ("50", "no '/'"),
             ("x/s", "not a whole number"),
@@ -260,5 +280,29 @@ mod tests {
             bucket.take(&limit, t2);
         }
         assert!(bucket.check(&limit, t2).is_err());
+    }
+
+    /// A changed limit keeps the tokens left, at most its new burst: an operator editing
+    /// it (or switching to another and back) gives no new burst.
+    #[test]
+    fn a_changed_limit_keeps_the_tokens_left() {
+        let now = Instant::now();
+        let hourly: RateLimit = "100/h".parse().unwrap();
+        let mut bucket = TokenBucket::full(&hourly, now);
+        for _ in 0..100 {
+            bucket.check(&hourly, now).unwrap();
+            bucket.take(&hourly, now);
+        }
+        let smaller = hourly.with_burst(50).unwrap();
+        let spent = bucket.changed(&hourly, &smaller, now);
+        assert!(spent.check(&smaller, now).is_err(), "spent stays spent");
+        let other: RateLimit = "101/h".parse().unwrap();
+        let back = spent
+            .changed(&smaller, &other, now)
+            .changed(&other, &hourly, now);
+        assert!(back.check(&hourly, now).is_err(), "and after two changes");
+        // A full bucket keeps at most the new burst.
+        let full = TokenBucket::full(&hourly, now).changed(&hourly, &smaller, now);
+        assert_eq!(full.micros, 50 * ONE);
     }
 }

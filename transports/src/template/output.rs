@@ -538,6 +538,10 @@ pub(super) fn truncated(text: &str, n: usize) -> Cow<'_, str> {
     if text.len() <= n || text.chars().count() <= n {
         return text.into();
     }
+    // At most none: not even the `…` (owned: a changed text).
+    if n == 0 {
+        return Cow::Owned(String::new());
+    }
     let mut out: String = text.chars().take(n.saturating_sub(1)).collect();
     out.push('…');
     out.into()
