@@ -356,7 +356,11 @@ fn filters_of_our_own() {
     assert_eq!(text(truncate("abc".into(), 4)), "abc");
     assert_eq!(text(truncate("жжж".into(), 3)), "жжж");
     assert_eq!(text(truncate("жжжжж".into(), 3)), "жж…");
-    assert_eq!(text(truncate("abc".into(), 0)), "", "at most none: not even the …");
+    assert_eq!(
+        text(truncate("abc".into(), 0)),
+        "",
+        "at most none: not even the …"
+    );
     assert_eq!(text(entities("<a> & b".into())), "&lt;a&gt; &amp; b");
     assert_eq!(text(entities("plain".into())), "plain");
     assert_eq!(text(entities("Жж<&>ж>".into())), "Жж&lt;&amp;&gt;ж&gt;");
