@@ -199,6 +199,7 @@ pub(crate) struct Withdrawal {
 
 impl Withdrawal {
     /// Not withdrawn; read as withdrawn from `until` (if given) until it is moved on.
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     pub(crate) fn new(until: Option<Instant>) -> Withdrawal {
         Withdrawal {
             set: AtomicBool::new(false),
@@ -228,12 +229,14 @@ impl Withdrawal {
     }
 
     /// Sets (or clears) the withdrawal.
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     pub(crate) fn store(&self, withdrawn: bool, order: Ordering) {
         self.set.store(withdrawn, order);
     }
 
     /// Moves the deadline to `until` (a renewal of the lease). One already passed stays:
     /// the events were withdrawn then.
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     pub(crate) fn extend(&self, until: Instant) {
         self.until.store(nanos_of(until), Ordering::Release);
     }

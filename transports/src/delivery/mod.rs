@@ -213,9 +213,11 @@ pub(crate) use endpoint::ClientKey;
 pub use endpoint::{Endpoint, MAX_TIMEOUT, MIN_TIMEOUT, redact_url};
 pub(crate) use engine::Engine;
 pub use history::{AttemptEntry, AttemptPage, AttemptQuery, MAX_PAGE, MinuteCount, StatusFilter};
+#[cfg(any(feature = "relay", test))]
+pub(crate) use job::Withdrawal;
 #[cfg(feature = "spool")]
 pub(crate) use job::job_cost;
-pub(crate) use job::{EventData, Job, Rendered, Withdrawal};
+pub(crate) use job::{EventData, Job, Rendered};
 pub(crate) use lane::{Lane, Route};
 pub use letters::{DeadLetterPage, DeadLetterQuery, DeadLetters, Replayed, StoredLetter};
 pub use rate::RateLimit;
