@@ -603,6 +603,15 @@ impl Pool {
 mod tests {
     use super::*;
 
+    /// The names of the lanes in the run queue, in order.
+    fn ready(pool: &Pool) -> Vec<String> {
+        lock(&pool.run)
+            .ready
+            .iter()
+            .map(|lane| lane.name.to_string())
+            .collect()
+    }
+
     #[test]
     fn a_lane_with_requests_in_flight_leaves_a_quarter_of_the_slots() {
         let pool = Pool::new(8, 8, Duration::from_secs(1));
@@ -668,12 +677,7 @@ mod tests {
         // Two slots free: the lane that waited longest, then the next, back in the run queue.
         pool.release();
         pool.release();
-        let ready: Vec<String> = lock(&pool.run)
-            .ready
-            .iter()
-            .map(|lane| lane.name.to_string())
-            .collect();
-        assert_eq!(ready, ["slow", "next"]);
+        assert_eq!(ready(&pool), ["slow", "next"]);
         assert!(lock(&pool.run).starved.is_empty());
     }
 
@@ -701,12 +705,7 @@ mod tests {
         pool.starve(&a, 0);
         // A slot frees (7 in flight, past the 6 of a loaded lane): it goes to A.
         pool.release();
-        let ready: Vec<String> = lock(&pool.run)
-            .ready
-            .iter()
-            .map(|lane| lane.name.to_string())
-            .collect();
-        assert_eq!(ready, ["a"]);
+        assert_eq!(ready(&pool), ["a"]);
     }
 
     #[test]
@@ -723,13 +722,6 @@ mod tests {
         );
         pool.starve(&loaded, 6);
         pool.starve(&healthy, 0);
-        let ready = |pool: &Pool| -> Vec<String> {
-            lock(&pool.run)
-                .ready
-                .iter()
-                .map(|lane| lane.name.to_string())
-                .collect()
-        };
         // 7 in flight: over what the loaded lane may fill, within what the healthy one may.
         pool.release();
         assert_eq!(ready(&pool), ["healthy"]);

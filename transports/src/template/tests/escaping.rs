@@ -4,6 +4,16 @@
 
 use super::*;
 
+/// `text` rendered as a template for a body of `content_type`, for an event of `body`.
+fn rendered_as(text: &str, content_type: &str, body: &[u8]) -> String {
+    Template::inline(text)
+        .unwrap()
+        .content_type(content_type)
+        .unwrap()
+        .render(create(), "e", None, body)
+        .unwrap()
+}
+
 #[test]
 fn values_are_escaped_inside_json_strings() {
     let body = br#"{"ticket":{"code":"1","subject":"\"}, \"admin\": true, \"x\": \"\\\n"},
@@ -18,14 +28,7 @@ fn values_are_escaped_inside_json_strings() {
 fn values_are_escaped_for_html_xml_and_forms_and_x_json_is_json() {
     let body =
         br#"{"ticket":{"code":"E3XK","subject":"<img src=x onerror=\"a('b')\"> & x&role=admin"}}"#;
-    let with = |text: &str, content_type: &str| {
-        Template::inline(text)
-            .unwrap()
-            .content_type(content_type)
-            .unwrap()
-            .render(create(), "e", None, body)
-            .unwrap()
-    };
+    let with = |text: &str, content_type: &str| rendered_as(text, content_type, body);
     assert_eq!(
         with("<p>{{ subject }}</p>", "text/html; charset=utf-8"),
         "<p>&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt; &amp; x&amp;role=admin</p>"
@@ -56,14 +59,7 @@ fn values_are_escaped_for_html_xml_and_forms_and_x_json_is_json() {
 #[test]
 fn tojson_is_escaped_for_html_and_forms() {
     let body = br#"{"ticket":{"code":"E3XK","subject":"</pre><img src=x onerror=alert(1)> x&admin=true"}}"#;
-    let with = |text: &str, content_type: &str| {
-        Template::inline(text)
-            .unwrap()
-            .content_type(content_type)
-            .unwrap()
-            .render(create(), "e", None, body)
-            .unwrap()
-    };
+    let with = |text: &str, content_type: &str| rendered_as(text, content_type, body);
     for template in [
         "<pre>{{ event.ticket|tojson }}</pre>",
         "<pre>{{ {'s': subject}|tojson }}</pre>",
