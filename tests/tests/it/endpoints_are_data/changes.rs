@@ -516,63 +516,39 @@ fn settings_read_back_and_sent_again_keep_their_credentials(t: Transport) {
         got[0].json(),
         serde_json::json!({"key": "k3y-value", "chat": "-100123"})
     );
+    // Refused, on the variables, saying `says`.
+    let refused_vars = |spec: &deskhook_transports::delivery::EndpointSpec, says: &str| {
+        let refused = endpoints.update_spec(spec).unwrap_err();
+        assert_eq!(refused.field(), Some("template_vars"), "{refused}");
+        assert!(refused.to_string().contains(says), "{refused}");
+        refused
+    };
     // To another origin, a hidden variable is not carried along unseen.
     let other = Receiver::ok();
     let mut moved = endpoints.get("crm").unwrap().spec.unwrap().spec;
     moved.url.clone_from(&other.url);
     // The headers given again (none): only the variable is left to carry.
     moved.headers = Some(std::collections::BTreeMap::new());
-    let refused = endpoints.update_spec(&moved).unwrap_err();
-    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
-    assert!(
-        refused
-            .to_string()
-            .contains("template variables shown as '…'"),
-        "{refused}"
-    );
+    refused_vars(&moved, "template variables shown as '…'");
     // Nor to another path of the same origin, which on a shared host is another receiver.
     let mut other_path = endpoints.get("crm").unwrap().spec.unwrap().spec;
     other_path.url = format!("{}other-hook", receiver.url);
     other_path.headers = Some(std::collections::BTreeMap::new());
-    let refused = endpoints.update_spec(&other_path).unwrap_err();
-    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
-    assert!(
-        refused.to_string().contains("the URL's path changes"),
-        "{refused}"
-    );
+    let refused = refused_vars(&other_path, "the URL's path changes");
     assert!(!refused.to_string().contains("other-hook"), "{refused}");
     // Nor into another template, which could test its value.
     let mut rewritten = endpoints.get("crm").unwrap().spec.unwrap().spec;
     rewritten.template = Some(r#"{"key": {{ (vars.key[0] == "k")|tojson }}}"#.into());
-    let refused = endpoints.update_spec(&rewritten).unwrap_err();
-    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
-    assert!(
-        refused
-            .to_string()
-            .contains("not carried to another template"),
-        "{refused}"
-    );
+    refused_vars(&rewritten, "not carried to another template");
     // Nor to the same template as another content type, whose check would quote the output
     // near where it is not JSON.
     let mut retyped = endpoints.get("crm").unwrap().spec.unwrap().spec;
     retyped.template_content_type = Some("text/plain".to_owned());
-    let refused = endpoints.update_spec(&retyped).unwrap_err();
-    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
-    assert!(
-        refused
-            .to_string()
-            .contains("not carried to another template"),
-        "{refused}"
-    );
+    refused_vars(&retyped, "not carried to another template");
     // Without a template, the variables are what is wrong, whatever their values.
     let mut untemplated = endpoints.get("crm").unwrap().spec.unwrap().spec;
     untemplated.template = None;
-    let refused = endpoints.update_spec(&untemplated).unwrap_err();
-    assert_eq!(refused.field(), Some("template_vars"), "{refused}");
-    assert!(
-        refused.to_string().contains("applies only with a template"),
-        "{refused}"
-    );
+    refused_vars(&untemplated, "applies only with a template");
     assert_eq!(
         endpoints
             .get("crm")
