@@ -78,7 +78,8 @@ echo "deskhook serve: $daemon (console at $daemon/ , log in with the token)"
 auth=(-H "Authorization: Bearer $DESKHOOK_TOKEN")
 
 echo "== an admin of company acme adds its CRM's endpoint (POST /api/v1/endpoints)"
-first_bytes 160 --fail-with-body "${auth[@]}" -H 'Content-Type: application/json' "$daemon/api/v1/endpoints" \
+first_bytes 160 --fail-with-body "${auth[@]}" -H 'Content-Type: application/json' \
+    "$daemon/api/v1/endpoints" \
     --data-binary "{\"name\": \"acme-crm\", \"url\": \"$receiver\", \"tenant\": \"acme\",
                     \"secrets\": [\"$secret\"], \"actions\": [\"create\", \"comment\"],
                     \"allow_private\": true}"

@@ -182,11 +182,12 @@ impl Job {
 /// Whether the events a relay took in one tenure of a partition are withdrawn: set when the
 /// tenure ends (its lease lost, or its task failed), and read as set once the tenure's
 /// deadline has passed, for good. The deadline is moved on by each renewal of the lease
-/// (see `relay::owner`), three quarters of a lease after the renewal was sent: past it the
-/// lease may have ended unseen, when the relay's renewer did not run (the process frozen,
-/// or starved of CPU, for longer than the lease), and another relay may deliver the
-/// partition's tickets. The engine's workers read it before each attempt, so that none
-/// starts then, even before the renewer runs again and ends the tenure.
+/// (see `relay::owner`), seven eighths of a lease after the renewal was sent (the lease
+/// lasts at least a lease from then): past it the lease may have ended unseen, when the
+/// relay's renewer did not run (the process frozen, or starved of CPU, for longer than the
+/// lease), and another relay may deliver the partition's tickets. The engine's workers read
+/// it before each attempt, so that none starts then, even before the renewer runs again and
+/// ends the tenure.
 ///
 /// The deadline is read on the monotonic clock, which does not count the time a host is
 /// suspended: a relay should not run on a host that suspends.
@@ -222,10 +223,11 @@ impl Withdrawal {
 
     /// Whether the deadline has passed, whether or not the withdrawal was set otherwise (a
     /// hand-back sets it while the lease is still renewed, until the partition is given
-    /// back).
+    /// back). The clock is read before the deadline (see [`extend`](Withdrawal::extend)).
     pub(crate) fn past_deadline(&self) -> bool {
+        let now = nanos_of(Instant::now());
         let until = self.until.load(Ordering::Acquire);
-        until != u64::MAX && nanos_of(Instant::now()) >= until
+        until != u64::MAX && now >= until
     }
 
     /// Sets (or clears) the withdrawal.
@@ -234,11 +236,19 @@ impl Withdrawal {
         self.set.store(withdrawn, order);
     }
 
-    /// Moves the deadline to `until` (a renewal of the lease). One already passed stays:
-    /// the events were withdrawn then.
+    /// Moves the deadline to `until` (a renewal of the lease), and says whether the one it
+    /// replaced had passed: a worker may then have read the events as withdrawn, for good,
+    /// and the tenure is to end (it is set withdrawn here). The old deadline is swapped out
+    /// before the clock is read, and a worker reads the clock before the deadline: a worker
+    /// that found the old one passed read a clock no later than this one.
     #[cfg_attr(not(feature = "relay"), allow(dead_code))]
-    pub(crate) fn extend(&self, until: Instant) {
-        self.until.store(nanos_of(until), Ordering::Release);
+    pub(crate) fn extend(&self, until: Instant) -> bool {
+        let old = self.until.swap(nanos_of(until), Ordering::AcqRel);
+        let passed = old != u64::MAX && nanos_of(Instant::now()) >= old;
+        if passed {
+            self.set.store(true, Ordering::Release);
+        }
+        passed
     }
 }
 

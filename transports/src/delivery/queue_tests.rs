@@ -106,10 +106,13 @@ fn the_jobs_of_a_tenure_past_its_deadline_are_withdrawn() {
     s.push(withdrawable("A", 1, &tenure));
     s.push(withdrawable("B", 2, &tenure));
     assert_eq!(s.take(now).unwrap().order, 1, "before the deadline");
-    tenure.extend(now);
+    assert!(!tenure.extend(now), "the deadline replaced had not passed");
     assert!(s.take(now).is_none(), "B2 is withdrawn");
     assert_eq!(s.take_withdrawn(), 1);
-    tenure.extend(now + Duration::from_secs(3600));
+    assert!(
+        tenure.extend(now + Duration::from_secs(3600)),
+        "a renewal after the deadline is told it passed"
+    );
     assert!(tenure.load(Ordering::Acquire), "withdrawn for good");
     assert!(
         !tenure.past_deadline(),

@@ -93,11 +93,12 @@
 //!   that none of it goes out after the next owner delivered the same ticket's later
 //!   events. Attempts already in flight finish: their events may arrive twice, and one of
 //!   them may arrive after the next owner's first deliveries of its ticket (at most one per
-//!   ticket and endpoint). A relay frozen (or without CPU) past three quarters of a lease
+//!   ticket and endpoint). A relay frozen (or without CPU) past seven eighths of a lease
 //!   since its last renewal starts nothing more of that partition, even before its
 //!   renewer runs again (counted on the monotonic clock, which a host's suspension stops:
-//!   do not run a relay on a host that suspends). Pick the lease longer than the outages and stalls you expect
-//!   (the default is 10 s) and shorter than the wait you accept after a relay dies. A
+//!   do not run a relay on a host that suspends). Pick the lease longer than the outages
+//!   and stalls you expect (the default is 10 s) and shorter than the wait you accept
+//!   after a relay dies. A
 //!   relay that finds the next owner's consumer before its renewal fails (its clock runs
 //!   behind the server's) does the same at once.
 //!

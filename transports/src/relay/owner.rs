@@ -105,6 +105,10 @@ struct Held {
     withdrawn: Arc<Withdrawal>,
     order: watch::Sender<Order>,
     renewed: Instant,
+    /// When the first renewal since the last one answered was sent, if its answer was lost:
+    /// the lease was written at or after that when a later turn finds it written
+    /// (`Renewed::Earlier`).
+    unanswered: Option<Instant>,
 }
 
 /// The partitions this relay owns, shared by the owner and the renewer.
@@ -313,6 +317,7 @@ impl Owner {
                 withdrawn,
                 order,
                 renewed: asked,
+                unanswered: None,
             },
         );
         log::info!(target: deskhook::LOG_TARGET, "relay: took partition {p}");
@@ -423,11 +428,81 @@ impl Drop for Stopping {
 
 /// When the events of a tenure whose lease was last written after `sent` are read as
 /// withdrawn, should the renewer not have renewed it by then (see
-/// [`Withdrawal`](crate::delivery::Withdrawal)): three quarters of the lease after `sent`.
-/// The renewer gives a lease up half a lease after its last renewal was sent; this deadline
-/// only passes first when it does not run in time.
+/// [`Withdrawal`](crate::delivery::Withdrawal)): seven eighths of the lease after `sent`,
+/// before the lease can end (a lease from then). The renewer gives a lease up at a turn
+/// that ends half a lease after its last renewal was sent, and a renewal answered in time
+/// comes before this deadline, but for one answered late at the next turn: the deadline
+/// passes first when the renewer does not run in time.
 fn deadline(sent: Instant, lease: std::time::Duration) -> Option<std::time::Instant> {
-    sent.into_std().checked_add(lease / 4 * 3)
+    sent.into_std().checked_add(lease - lease / 8)
+}
+
+/// What a renewal's answer `renewed`, for a turn sent at `sent`, does to the tenure of
+/// partition `p` that `entry` holds: `Some` reason when it ends, the tenure lost. `lease`
+/// and `turn` (the longest a turn of the renewer takes with its wait for answers) are the
+/// renewer's timing.
+///
+/// Past its deadline, the engine's workers start no attempt of the tenure any more, whatever
+/// the renewal says. (Not one whose hand-back withdrew its events: its lease is renewed
+/// until the partition is given back.) A renewal moves the deadline on, and is told whether
+/// the old one had passed.
+fn outcome(
+    p: u32,
+    entry: &mut Held,
+    renewed: Renewed,
+    sent: Instant,
+    (lease, turn): (std::time::Duration, std::time::Duration),
+) -> Option<String> {
+    let late = || {
+        Some(
+            "it was not renewed in time (the relay was held up, frozen or without CPU, for \
+             most of the lease)"
+                .to_owned(),
+        )
+    };
+    let renewed_at = |entry: &mut Held, at: Instant| {
+        let passed = deadline(at, lease).map_or_else(
+            || entry.withdrawn.past_deadline(),
+            |until| entry.withdrawn.extend(until),
+        );
+        if !passed {
+            entry.renewed = at;
+            entry.unanswered = None;
+        }
+        passed
+    };
+    match renewed {
+        Renewed::At(revision) => {
+            entry.revision = revision;
+            if renewed_at(entry, sent) {
+                return late();
+            }
+            None
+        }
+        // Written by a turn whose answer was lost: the first of those since the last
+        // renewal answered, or a later one. Its revision goes on; its time is that first
+        // turn's, if known, else the last one known.
+        Renewed::Earlier(revision) => {
+            entry.revision = revision;
+            let passed = match entry.unanswered {
+                Some(first) => renewed_at(entry, first),
+                None => entry.withdrawn.past_deadline(),
+            };
+            if passed { late() } else { None }
+        }
+        Renewed::Lost => {
+            Some("it is no longer this relay's (it ran out, or another relay took it)".to_owned())
+        }
+        Renewed::Unknown(_) if entry.withdrawn.past_deadline() => late(),
+        Renewed::Unknown(e) if entry.renewed.elapsed() + turn >= lease => {
+            Some(format!("it could not be renewed before it ended ({e})"))
+        }
+        Renewed::Unknown(e) => {
+            entry.unanswered.get_or_insert(sent);
+            log::warn!(target: deskhook::LOG_TARGET, "relay: partition {p}: {e}; trying again");
+            None
+        }
+    }
 }
 
 /// Every quarter of the lease: says this relay is alive and renews every lease it holds,
@@ -483,45 +558,8 @@ async fn renew(
                 let Some(entry) = held.get_mut(&p).filter(|entry| entry.taken == taken) else {
                     continue;
                 };
-                // Past its deadline: the engine's workers start no attempt of it any more,
-                // whatever the renewal says. (Not one whose hand-back withdrew its events:
-                // its lease is renewed until the partition is given back.)
-                if entry.withdrawn.past_deadline() {
-                    lost.push((
-                        p,
-                        "it was not renewed in time (the relay was held up, frozen or without \
-                         CPU, for most of the lease)"
-                            .to_owned(),
-                    ));
-                    continue;
-                }
-                match renewed {
-                    Renewed::At(revision) => {
-                        entry.revision = revision;
-                        entry.renewed = sent;
-                        if let Some(until) = deadline(sent, leases.lease) {
-                            entry.withdrawn.extend(until);
-                        }
-                    }
-                    // Written by an earlier turn whose answer was lost, at a time not
-                    // known: its revision goes on, its time stays the last one known.
-                    Renewed::Earlier(revision) => entry.revision = revision,
-                    Renewed::Lost => {
-                        lost.push((
-                            p,
-                            "it is no longer this relay's (it ran out, or another relay took \
-                             it)"
-                            .to_owned(),
-                        ));
-                    }
-                    Renewed::Unknown(e)
-                        if entry.renewed.elapsed() + every + wait >= leases.lease =>
-                    {
-                        lost.push((p, format!("it could not be renewed before it ended ({e})")));
-                    }
-                    Renewed::Unknown(e) => {
-                        log::warn!(target: deskhook::LOG_TARGET, "relay: partition {p}: {e}; trying again");
-                    }
+                if let Some(why) = outcome(p, entry, renewed, sent, (leases.lease, every + wait)) {
+                    lost.push((p, why));
                 }
             }
             for (p, _) in &lost {
@@ -574,5 +612,75 @@ async fn next_change(changes: &mut Option<kv::Watch>) -> Option<kv::Entry> {
             }
         },
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A lease of 8 s: turns every 2 s, each waiting 2 s at most for its answers.
+    const LEASE: Duration = Duration::from_secs(8);
+    const TURN: Duration = Duration::from_secs(4);
+
+    /// A tenure last renewed by a turn sent `ago`, with that renewal's deadline.
+    fn held(ago: Duration) -> Held {
+        let renewed = Instant::now() - ago;
+        Held {
+            taken: 1,
+            revision: 1,
+            withdrawn: Arc::new(Withdrawal::new(deadline(renewed, LEASE))),
+            order: watch::channel(Order::Keep).0,
+            renewed,
+            unanswered: None,
+        }
+    }
+
+    /// A lease found written by a turn whose answer was lost counts from the first such
+    /// turn (it was written then or later), not from the last answered one: else the
+    /// deadline, left where it was, would end a lease the server holds.
+    #[test]
+    fn a_lease_found_written_counts_from_the_first_turn_whose_answer_was_lost() {
+        let mut entry = held(Duration::from_secs(3));
+        let first = Instant::now() - Duration::from_secs(1);
+        let unknown = Renewed::Unknown("no answer in time".into());
+        assert_eq!(outcome(0, &mut entry, unknown, first, (LEASE, TURN)), None);
+        let now = Instant::now();
+        assert_eq!(
+            outcome(0, &mut entry, Renewed::Earlier(3), now, (LEASE, TURN)),
+            None
+        );
+        assert_eq!((entry.renewed, entry.revision), (first, 3));
+        assert!(!entry.withdrawn.load(Ordering::Acquire));
+    }
+
+    /// A renewal answered after the deadline ends the tenure: the workers may have read its
+    /// events as withdrawn, for good. An unanswered turn past it does too.
+    #[test]
+    fn a_renewal_after_the_deadline_ends_the_tenure() {
+        let mut late = held(LEASE);
+        let renewed = outcome(0, &mut late, Renewed::At(2), Instant::now(), (LEASE, TURN));
+        assert!(renewed.is_some_and(|why| why.contains("not renewed in time")));
+        assert!(late.withdrawn.load(Ordering::Acquire));
+        let mut unanswered = held(LEASE);
+        let unknown = Renewed::Unknown("no answer in time".into());
+        let why = outcome(0, &mut unanswered, unknown, Instant::now(), (LEASE, TURN));
+        assert!(why.is_some_and(|why| why.contains("not renewed in time")));
+    }
+
+    /// A tenure handing back has its events withdrawn while its lease is still renewed (until
+    /// the partition is given back): a renewal in time keeps it.
+    #[test]
+    fn a_tenure_handing_back_is_renewed() {
+        let mut entry = held(Duration::from_secs(2));
+        entry.withdrawn.store(true, Ordering::Release);
+        let now = Instant::now();
+        assert_eq!(
+            outcome(0, &mut entry, Renewed::At(2), now, (LEASE, TURN)),
+            None
+        );
+        assert_eq!(entry.renewed, now);
     }
 }

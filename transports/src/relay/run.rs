@@ -323,13 +323,6 @@ struct Beside {
     progress: tokio::task::JoinHandle<()>,
 }
 
-/// The stop, once the owner took no more: what is in delivery has `grace` to finish, under
-/// the leases (still renewed: no other relay takes these partitions before they are given
-/// back); the engine stops, and the attempts it had under way are waited for, then the
-/// publication of their dead letters (within `timeout`); the rest is left for the
-/// partitions' next owners (first, so that nothing that waited in a gate goes
-/// to the stopped engine); what finished is acknowledged (or its parked entries removed),
-/// each step within `timeout`; then the partitions are given back.
 /// The shortest time between two reads of the stream's description by a running relay
 /// (it reads it every `ack_wait`, as the partitions look for skipped messages).
 const STREAM_LOOK_AT_LEAST: Duration = Duration::from_millis(100);
@@ -365,6 +358,13 @@ async fn partitions_changed(
     }
 }
 
+/// The stop, once the owner took no more: what is in delivery has `grace` to finish, under
+/// the leases (still renewed: no other relay takes these partitions before they are given
+/// back); the engine stops, and the attempts it had under way are waited for, then the
+/// publication of their dead letters (within `timeout`); the rest is left for the
+/// partitions' next owners (first, so that nothing that waited in a gate goes
+/// to the stopped engine); what finished is acknowledged (or its parked entries removed),
+/// each step within `timeout`; then the partitions are given back.
 async fn stop_delivering(
     book: &Arc<Book>,
     shared: Arc<Shared>,
