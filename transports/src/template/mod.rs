@@ -75,10 +75,11 @@
 //!   at most [`Template::max_output`] bytes (256 KiB by default; `template_max_output` in
 //!   an endpoint's settings), a render being stopped as
 //!   it writes past that (past 16 times that and a MiB for JSON, whose layout is compacted
-//!   away after). The text made from values (values printed, `tojson`, `string`,
-//!   `pprint`) counts against that room as it is made, so that a list repeated with `*`,
-//!   which minijinja makes lazily for no fuel (`[x] * 100000000`), fails the render
-//!   instead of being made whole; `debug()` is not offered.
+//!   away after). The text made from values (values printed, captured ones too, `tojson`,
+//!   `string`, `pprint`) counts as it is made against a room of its own (the output's, and
+//!   at least 4 MiB, so that a small body may still cut a long capture): a list repeated
+//!   with `*`, which minijinja makes lazily for no fuel (`[x] * 100000000`), fails the
+//!   render instead of being made whole. `debug()` is not offered.
 //! - What these limits do not bound: minijinja makes the whole text of a list for `~`
 //!   (`'a' ~ list`) and for its string filters applied to one (`list|upper`), counting it
 //!   only once it is made. A template that does so with a list repeated millions of times

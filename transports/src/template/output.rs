@@ -8,7 +8,8 @@
 //! costs nothing to make), and turns values into text whole before it counts them. So the
 //! text a render makes from values (values printed, `tojson`, `string`, `pprint`) is
 //! counted here against the render's room ([`RenderRoom`]), as it is made: a value printed
-//! is written piece by piece, and `tojson` measures a value before it serializes it. A
+//! is written piece by piece, and `tojson` measures a value before it serializes it (the
+//! room is the output's, and at least [`LEAST_ROOM`]: captured values count too). A
 //! template that would make more fails with an error naming `max_output`, instead of
 //! holding the process's memory. (minijinja's `~` and its string filters applied to such a
 //! list still make its text whole: see the module docs.)
@@ -90,11 +91,20 @@ pub(super) struct RenderRoom {
     before: (usize, bool),
 }
 
+/// The least room a render has for the text it makes from values: a template whose body is
+/// small (`max_output`) may still capture a long text to cut it (`{% set %}` then
+/// `truncate`).
+const LEAST_ROOM: usize = 4 << 20;
+
 impl RenderRoom {
-    /// A render with `room` bytes for the text it makes from values.
+    /// A render whose output has `room` bytes: as many for the text it makes from values,
+    /// and at least [`LEAST_ROOM`].
     pub(super) fn enter(room: usize) -> RenderRoom {
         RenderRoom {
-            before: (ROOM_LEFT.replace(room), RAN_OUT.replace(false)),
+            before: (
+                ROOM_LEFT.replace(room.max(LEAST_ROOM)),
+                RAN_OUT.replace(false),
+            ),
         }
     }
 
@@ -336,10 +346,12 @@ pub(super) fn tojson_filter(
 ) -> Result<Value, minijinja::Error> {
     let json = tojson(value, indent, kwargs)?;
     let text = json.as_str().unwrap_or_default();
-    if !take_room(text.len()) {
+    let escaping = escaping_in(state);
+    // Safe, it is not counted as it is printed: counted here (a form's is, as any value).
+    if escaping != Escaping::Form && !take_room(text.len()) {
         return Err(out_of_room("this tojson"));
     }
-    Ok(match escaping_in(state) {
+    Ok(match escaping {
         Escaping::Json | Escaping::Text => json,
         Escaping::Markup => {
             let mut safe = String::with_capacity(text.len());
@@ -362,48 +374,67 @@ pub(super) fn tojson_filter(
     })
 }
 
-/// `string`, minijinja's, counted against the render's room (see the module docs): a text
-/// stays as it is; another value is measured first (refused when it could not fit: its
-/// text is at least as long as its JSON), and its text counted as it is made.
+/// `string`, minijinja's, within the render's room (see the module docs): a text stays as
+/// it is; another value is measured first (refused when it could not fit: its text is at
+/// least as long as its JSON), and its text made up to the room. (Counted when printed.)
 pub(super) fn string(value: Value) -> Result<Value, minijinja::Error> {
     if value.kind() == minijinja::value::ValueKind::String {
         return Ok(value);
     }
-    counted_text("this string", &value, |out| write!(out, "{value}")).map(Value::from)
+    bounded_text("this string", &value, |out| write!(out, "{value}")).map(Value::from)
 }
 
-/// `pprint`, minijinja's, counted against the render's room (see [`string`]).
+/// `pprint`, minijinja's, within the render's room (see [`string`]).
 pub(super) fn pprint(value: &Value) -> Result<String, minijinja::Error> {
-    counted_text("this pprint", value, |out| write!(out, "{value:#?}"))
+    bounded_text("this pprint", value, |out| write!(out, "{value:#?}"))
 }
 
-/// The text `write` makes of `value`, counted against the render's room as it is made; an
-/// error naming `what` when `value` could not fit (measured first: minijinja's text of a
-/// list goes through all its items, even once no more is written), or its text passes it.
-fn counted_text(
+/// The text `write` makes of `value`, up to what is left of the render's room (not taken:
+/// the text is counted when it is printed); an error naming `what` when `value` could not
+/// fit (measured first: minijinja's text of a list goes through all its items, even once
+/// no more is written), or its text passes the room.
+fn bounded_text(
     what: &str,
     value: &Value,
-    write: impl FnOnce(&mut Escaped<'_, String>) -> fmt::Result,
+    write: impl FnOnce(&mut Capped) -> fmt::Result,
 ) -> Result<String, minijinja::Error> {
-    let mut room = ROOM_LEFT.get();
-    if !json_fits(value, &mut room, 0) {
+    let room = ROOM_LEFT.get();
+    let mut measured = room;
+    if !json_fits(value, &mut measured, 0) {
         RAN_OUT.set(true);
         return Err(out_of_room(what));
     }
-    let mut text = String::new();
-    let mut counted = Escaped {
-        out: &mut text,
-        escaping: Escaping::Text,
-        counted: true,
-        out_of_room: false,
+    let mut capped = Capped {
+        text: String::new(),
+        left: room,
     };
-    match write(&mut counted) {
-        Ok(()) => Ok(text),
-        Err(_) if counted.out_of_room => Err(out_of_room(what)),
+    match write(&mut capped) {
+        Ok(()) => Ok(capped.text),
+        Err(_) if capped.left == 0 => {
+            RAN_OUT.set(true);
+            Err(out_of_room(what))
+        }
         Err(_) => Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!("{what}: the value cannot be written as text"),
         )),
+    }
+}
+
+/// Text kept up to `left` more bytes; a write past them fails, and leaves `left` at 0.
+struct Capped {
+    text: String,
+    left: usize,
+}
+
+impl fmt::Write for Capped {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if !take(&mut self.left, text.len()) {
+            self.left = 0;
+            return Err(fmt::Error);
+        }
+        self.text.push_str(text);
+        Ok(())
     }
 }
 
@@ -446,7 +477,7 @@ const DEEPEST: usize = 128;
 /// as its JSON takes are counted, and the count stops as soon as they pass (a list
 /// repeated a hundred million times is not walked whole). False for a value nested more
 /// than [`DEEPEST`] deep.
-fn json_fits(value: &Value, room: &mut usize, depth: usize) -> bool {
+pub(super) fn json_fits(value: &Value, room: &mut usize, depth: usize) -> bool {
     use minijinja::value::ValueKind;
     if depth > DEEPEST {
         return false;
@@ -464,9 +495,10 @@ fn json_fits(value: &Value, room: &mut usize, depth: usize) -> bool {
             if !take(room, 2) {
                 return false;
             }
-            for item in items {
-                // A separator, and a map's value after its key and colon.
-                if !take(room, 1) || !json_fits(&item, room, depth + 1) {
+            for (n, item) in items.enumerate() {
+                // A separator before all but the first, and a map's value after its key
+                // and colon.
+                if (n > 0 && !take(room, 1)) || !json_fits(&item, room, depth + 1) {
                     return false;
                 }
                 if map {

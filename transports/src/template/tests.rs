@@ -743,3 +743,32 @@ fn a_list_repeated_a_hundred_million_times_is_refused_as_its_text_is_made() {
     let err = message(render("{{ debug() }}", ZENLIX));
     assert!(err.contains("debug"), "{err}");
 }
+
+/// `json_fits` counts at least as many bytes as the JSON takes, and no more: a value whose
+/// JSON just fits the room fits.
+#[test]
+fn a_value_whose_json_just_fits_fits() {
+    use super::output::json_fits;
+    let json = r#"[[1],[1],{"a":"b"}]"#;
+    let value: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(serde_json::to_string(&value).unwrap(), json);
+    assert!(json_fits(&value, &mut json.len(), 0));
+    assert!(!json_fits(&value, &mut (json.len() - 10), 0));
+}
+
+/// A template for a small body may capture a long text to cut it: what it makes from values
+/// has a room of its own, at least a few MiB, whatever its `max_output`.
+#[test]
+fn a_small_body_may_capture_a_long_text_to_cut_it() {
+    let long = "x".repeat(5000);
+    let body = format!(r#"{{"ticket":{{"code":"E3XK","subject":"{long}"}}}}"#);
+    let template = Template::inline("{% set s %}{{ subject }}{% endset %}{{ s|truncate(20) }}")
+        .unwrap()
+        .content_type("text/plain")
+        .unwrap()
+        .max_output(100);
+    let out = template
+        .render(create(), "e", None, body.as_bytes())
+        .unwrap();
+    assert_eq!(out.chars().count(), 20);
+}
