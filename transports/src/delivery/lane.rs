@@ -572,8 +572,8 @@ pub(crate) struct Lane {
     pub(crate) closed: AtomicBool,
     /// Whether the lane is in the pool's run queue (so it is put there once).
     pub(crate) notified: AtomicBool,
-    /// Whether the lane waits among the pool's lanes that had work but no slot (so it waits
-    /// there once).
+    /// Whether the lane waits among the pool's lanes that had work but no slot, and requests
+    /// in flight (so it waits there once).
     pub(crate) starved: AtomicBool,
     /// Whether it waits among those that had none in flight when refused (see
     /// [`Pool::starve`](super::pool::Pool::starve)): one refused first with requests in

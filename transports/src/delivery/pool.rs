@@ -264,20 +264,18 @@ impl Pool {
         // ended, and another lane took the slot before its look), waits among those with
         // none too: among the others alone, it could not take a slot of the reserve, and
         // would wait for in-flight to fall below the reserve while a slot is free.
-        let first = !lane.starved.swap(true, Ordering::AcqRel);
-        let queue = if lane_in_flight == 0 {
-            (!lane.starved_idle.swap(true, Ordering::AcqRel)).then_some(true)
-        } else {
-            first.then_some(false)
+        let idle = lane_in_flight == 0;
+        let waits = match idle {
+            true => &lane.starved_idle,
+            false => &lane.starved,
         };
-        if let Some(idle) = queue {
+        if !waits.swap(true, Ordering::AcqRel) {
             let mut run = lock(&self.run);
             run.starved_seq += 1;
             let turn = (run.starved_seq, lane.clone());
-            if idle {
-                run.starved_idle.push_back(turn);
-            } else {
-                run.starved.push_back(turn);
+            match idle {
+                true => run.starved_idle.push_back(turn),
+                false => run.starved.push_back(turn),
             }
         }
         // A slot may have freed between the refusal and now; `unstarve` hands it only to a
@@ -327,44 +325,50 @@ impl Pool {
     /// slot goes to the longest waiting of those that had none, if any waits. Without that,
     /// a healthy endpoint waiting behind a loaded one would wait for a slot that is free
     /// until another request ended.
+    ///
+    /// A lane waits in each queue once at most (see [`starve`](Pool::starve)). One already
+    /// in the run queue (handed a slot from the other queue, or queued for its work) looks
+    /// anyway: it is let out of this queue, and the slot goes to the next lane waiting, not
+    /// merged with the one it looks for.
     pub(crate) fn unstarve(&self, wake: bool) {
         let idle = {
             let mut run = lock(&self.run);
             let in_flight = self.in_flight.load(Ordering::Acquire);
-            let busy = run
-                .starved
-                .front()
-                .filter(|_| in_flight < self.cap(1))
-                .map(|(turn, _)| *turn);
-            let unloaded = run
-                .starved_idle
-                .front()
-                .filter(|_| in_flight < self.cap(0))
-                .map(|(turn, _)| *turn);
-            let idle_queue = match (busy, unloaded) {
-                (Some(busy), Some(unloaded)) => unloaded < busy,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (None, None) => return,
-            };
-            let from = match idle_queue {
-                true => &mut run.starved_idle,
-                false => &mut run.starved,
-            };
-            let Some((_, lane)) = from.pop_front() else {
-                return;
-            };
-            // A lane left in the other queue too is handed a slot there later: its look
-            // passes on one it does not take (`handed`).
-            lane.starved.store(false, Ordering::Release);
-            if idle_queue {
-                lane.starved_idle.store(false, Ordering::Release);
-            }
-            lane.handed.store(true, Ordering::Release);
-            if !lane.notified.swap(true, Ordering::AcqRel) {
+            loop {
+                let busy = run
+                    .starved
+                    .front()
+                    .filter(|_| in_flight < self.cap(1))
+                    .map(|(turn, _)| *turn);
+                let unloaded = run
+                    .starved_idle
+                    .front()
+                    .filter(|_| in_flight < self.cap(0))
+                    .map(|(turn, _)| *turn);
+                let idle_queue = match (busy, unloaded) {
+                    (Some(busy), Some(unloaded)) => unloaded < busy,
+                    (Some(_), None) => false,
+                    (None, Some(_)) => true,
+                    (None, None) => return,
+                };
+                let popped = match idle_queue {
+                    true => run.starved_idle.pop_front(),
+                    false => run.starved.pop_front(),
+                };
+                let Some((_, lane)) = popped else {
+                    return;
+                };
+                match idle_queue {
+                    true => lane.starved_idle.store(false, Ordering::Release),
+                    false => lane.starved.store(false, Ordering::Release),
+                }
+                if lane.notified.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                lane.handed.store(true, Ordering::Release);
                 run.ready.push_back(lane);
+                break run.idle > 0;
             }
-            run.idle > 0
         };
         if wake {
             self.wake(idle);
@@ -706,6 +710,43 @@ mod tests {
         // A slot frees (7 in flight, past the 6 of a loaded lane): it goes to A.
         pool.release();
         assert_eq!(ready(&pool), ["a"]);
+    }
+
+    /// A lane waits in each queue once at most, however often it is refused in turn with
+    /// and without requests in flight; and a slot is not handed to a lane already in the run
+    /// queue, but to the next one waiting.
+    #[test]
+    fn a_lane_waits_once_in_each_queue_and_a_slot_goes_to_one_not_queued_already() {
+        let pool = Pool::new(8, 8, Duration::from_secs(1));
+        pool.set_endpoints(100);
+        let (a, b) = (
+            crate::delivery::lane::lane_for_test("a"),
+            crate::delivery::lane::lane_for_test("b"),
+        );
+        for _ in 0..7 {
+            assert!(pool.try_acquire(0));
+        }
+        for _ in 0..50 {
+            pool.starve(&a, 1);
+            pool.starve(&a, 0);
+            // Handed a slot from among those with none in flight; it looks, and is refused.
+            pool.release();
+            assert!(pool.try_acquire(0));
+            lock(&pool.run).ready.clear();
+            a.notified.store(false, Ordering::Release);
+        }
+        let run = lock(&pool.run);
+        assert_eq!((run.starved.len(), run.starved_idle.len()), (1, 0));
+        drop(run);
+        // A is in the run queue (its own work) and waits for a slot; B waits after it: a
+        // freed slot goes to B.
+        assert!(pool.try_acquire(0));
+        a.notified.store(true, Ordering::Release);
+        lock(&pool.run).ready.push_back(a.clone());
+        pool.starve(&a, 0);
+        pool.starve(&b, 0);
+        pool.release();
+        assert_eq!(ready(&pool), ["a", "b"]);
     }
 
     #[test]
