@@ -76,6 +76,29 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - Payload templates count the text they make from values (values printed, captured
+//!   ones, `tojson`, `string`, `pprint`) against a room of its own as it is made (the
+//!   output's, and at least 4 MiB): a list repeated with `*`, which minijinja makes for no
+//!   fuel, fails the render instead of being made whole. `debug()` is not offered.
+//!   `tojson` is escaped for HTML, XML and form bodies. `truncate(0)` gives nothing.
+//! - Hidden template variables are not carried to the same template with another content
+//!   type or `template_max_output`.
+//! - Relays: a tenure past seven eighths of its lease since its last renewal starts no
+//!   attempt, even before the renewer runs (a relay frozen past its lease delivered again);
+//!   entries a park writes as its tenure ends are removed; a stream made again with
+//!   another partition count stops the relay with `Error::Config`.
+//! - Spool: a wait for what was written is answered only once changes kept to be written
+//!   again before it are; a removal after the writer ended lets go of its rows; the
+//!   read-only connections wait a second for a passing lock.
+//! - The pool: a lane refused again with nothing in flight may take any slot; a slot is
+//!   not handed to a lane already in the run queue.
+//! - A changed rate limit keeps the tokens left (at most its burst); every limit's text
+//!   reads back (`5/1d`).
+//! - From the session before: `open_dead_letters_locked` (the dead-letter file's writers
+//!   lock it); durations at most 100 years (`MAX_DURATION`); `EndpointStore::remove_if`;
+//!   `If-Match` as RFC 9110 has it, and PUT/PATCH answer with the new ETag; two
+//!   `replace_all` take turns; a blocking worker thread survives a panic anywhere in its
+//!   loop; the end of an attempt runs on a panic too (`Ending`).
 //! - `Spool::dead_letter_pending` (`deskhook spool dead-letter`) moves the pending events
 //!   of an endpoint that is gone to the spool's dead letters.
 //! - A spool's lane reads no more rows than the memory budget has room for (it read a
