@@ -9,206 +9,25 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-use deskhook::EventTypeSet;
-use deskhook::policy::RetrySchedule;
+use std::time::SystemTime;
 
 use super::backlog::Release;
 use super::history::MinuteCount;
 use super::lane::Closing;
-use super::spec::secret_hint;
-use super::{Endpoint, EndpointState, EndpointStats, Engine, Lane, RateLimit, RedactedSpec, lock};
+use super::{Endpoint, Engine, Lane, lock};
 use crate::error::Error;
 
 mod index;
+mod info;
 mod install;
 mod operator;
 mod page;
 
 pub(crate) use index::{Lanes, Registry};
+pub use info::{EndpointInfo, Removed, ReplaceReport, Upserted};
+use info::{own_url, secret_specs};
 pub(crate) use install::Install;
 pub use page::{EndpointPage, EndpointQuery};
-
-/// What [`Endpoints::upsert`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Upserted {
-    /// A new endpoint: it receives the events emitted from now on.
-    Added,
-    /// An endpoint of that name changed: the new settings apply from its next attempt.
-    Updated,
-    /// An endpoint of that name had the same settings already.
-    Unchanged,
-}
-
-/// What [`Endpoints::remove`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Removed {
-    /// Events it had queued or waiting for a retry, let go to the dead letters. Those the
-    /// dead-letter file could not take are not among them: they are logged whole and
-    /// counted as dropped instead.
-    pub dead_lettered: usize,
-    /// Attempts in flight, which finish (a failure goes to the dead letters).
-    pub in_flight: usize,
-}
-
-/// What [`Endpoints::replace_all`] did, by endpoint name.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReplaceReport {
-    /// Endpoints that were not registered.
-    pub added: Vec<String>,
-    /// Endpoints whose settings changed.
-    pub updated: Vec<String>,
-    /// Endpoints that were registered and are not in the new set.
-    pub removed: Vec<String>,
-    /// Endpoints that were registered with the same settings.
-    pub unchanged: usize,
-}
-
-/// An endpoint's settings (without its secrets) and its state and counters, from
-/// [`Endpoints::get`] and [`Endpoints::list`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct EndpointInfo {
-    /// Its name.
-    pub name: String,
-    /// Its tenant, if it has one.
-    pub tenant: Option<String>,
-    /// Its URL cut to its origin (paths and queries often carry tokens).
-    pub url: String,
-    /// The event types it receives.
-    pub event_types: EventTypeSet,
-    /// The last 4 characters of each signing secret, to tell them apart.
-    pub secret_hints: Vec<String>,
-    /// The names of its custom headers (their values are left out: they often hold
-    /// credentials).
-    pub headers: Vec<String>,
-    /// Its retry schedule.
-    pub retry: RetrySchedule,
-    /// Its limit for a whole attempt.
-    pub timeout: Duration,
-    /// Its limit for connecting.
-    pub connect_timeout: Duration,
-    /// Its requests in flight at most.
-    pub max_in_flight: usize,
-    /// Its rate limit, if it has one.
-    pub rate_limit: Option<RateLimit>,
-    /// Whether it is paused, disabled by a 410, held by its breaker, or active.
-    pub state: EndpointState,
-    /// When its last attempt ended, and the HTTP status it got (`None` without a response).
-    pub last_attempt: Option<(SystemTime, Option<u16>)>,
-    /// The settings it was made from, secrets and header values left out, when it was made
-    /// from an [`EndpointSpec`](super::EndpointSpec) (`deskhook.toml`, the admin API).
-    pub spec: Option<RedactedSpec>,
-    /// Its counters.
-    pub stats: EndpointStats,
-    /// The settings read, for [`Endpoints::update_spec_if_unchanged`].
-    read: Read,
-}
-
-/// The settings an [`EndpointInfo`] was read from: weak, so that a snapshot kept by the
-/// caller keeps neither secrets nor a removed endpoint's connections alive (a live `Weak`
-/// keeps the address from being reused, so a pointer comparison stays sound).
-#[derive(Clone)]
-struct Read(std::sync::Weak<super::Route>);
-
-impl std::fmt::Debug for Read {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The route holds secrets: nothing of it is shown.
-        f.write_str("Read")
-    }
-}
-
-/// The URL of `endpoint` as it was given (its spec's, when made from one).
-fn own_url(endpoint: &super::Endpoint) -> String {
-    endpoint
-        .spec
-        .as_ref()
-        .map_or_else(|| endpoint.url.to_string(), |s| s.url.clone())
-}
-
-impl EndpointInfo {
-    /// Whether `url` is the endpoint's URL as read: its own, or the form [`url`](Self::url)
-    /// shows, which an update takes for its own. `None` once the settings read were replaced
-    /// or removed (and no longer in use): an update on them then fails as
-    /// [`Endpoints::update_spec_if_unchanged`] says.
-    pub fn keeps_url(&self, url: &str) -> Option<bool> {
-        self.read.0.upgrade().map(|route| {
-            let own = own_url(&route.endpoint);
-            url == own || url == super::redact_url(&own)
-        })
-    }
-
-    /// A digest of every setting the endpoint was made from, the ones this snapshot leaves
-    /// out included (secrets, header values, the URL's path and query), to tell whether they
-    /// changed since another snapshot: an `ETag`, a form's hidden version. Keyed with a key
-    /// drawn at random once per process, so that it tells nothing of the values (and differs
-    /// from one process to the next). `None` for an endpoint registered in code (not made
-    /// from an [`EndpointSpec`](super::EndpointSpec)), or changed or removed since this was
-    /// read and not in use any more. Costs one serialization of the settings.
-    pub fn settings_digest(&self) -> Option<u64> {
-        use std::hash::{BuildHasher as _, Hasher};
-        /// Feeds what is written to the hasher: no buffer holds the secrets.
-        struct Feed<H>(H);
-        impl<H: Hasher> std::io::Write for Feed<H> {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.write(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
-        let route = self.read.0.upgrade()?;
-        let mut feed = Feed(KEY.get_or_init(std::hash::RandomState::new).build_hasher());
-        serde_json::to_writer(&mut feed, route.endpoint.spec.as_deref()?).ok()?;
-        Some(feed.0.finish())
-    }
-
-    fn of(lane: &Lane) -> EndpointInfo {
-        let route = lane.route();
-        let stats = lane.stats(None);
-        let last_attempt = lock(&lane.state).last_attempt;
-        let e = &route.endpoint;
-        EndpointInfo {
-            name: e.name.clone(),
-            tenant: e.tenant.clone(),
-            url: route.url.clone(),
-            event_types: e.actions,
-            secret_hints: e
-                .secrets
-                .iter()
-                .map(|(secret, _)| secret_hint(secret))
-                .collect(),
-            headers: e.headers.iter().map(|(k, _)| k.clone()).collect(),
-            retry: e.retry.clone(),
-            timeout: e.timeout,
-            connect_timeout: e.connect_timeout,
-            max_in_flight: route.max_in_flight,
-            rate_limit: e.rate_limit,
-            state: stats.state,
-            last_attempt,
-            spec: e.spec.as_ref().map(|spec| spec.redacted()),
-            stats,
-            read: Read(Arc::downgrade(&route)),
-        }
-    }
-}
-
-/// An endpoint's secrets as settings (for the spec a spool keeps).
-fn secret_specs(secrets: &[(deskhook::Secret, Option<SystemTime>)]) -> Vec<super::SecretSpec> {
-    secrets
-        .iter()
-        .map(|(secret, expires)| super::SecretSpec {
-            secret: secret.clone(),
-            expires: *expires,
-        })
-        .collect()
-}
 
 /// The endpoints of a running sink, to change while events flow. Cheap to clone, `Send` and
 /// `Sync`; every call is safe from any thread, and none makes `emit` wait. Each call first

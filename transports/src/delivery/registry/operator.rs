@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{Endpoints, secret_specs};
+use super::Endpoints;
+use super::info::secret_specs;
 use crate::delivery::Endpoint;
 use crate::error::Error;
 
