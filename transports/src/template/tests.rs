@@ -1,6 +1,6 @@
 use deskhook::EventType;
 
-use super::output::{entities, truncate};
+use super::output::{compact, entities, truncate};
 use super::*;
 
 mod escaping;
