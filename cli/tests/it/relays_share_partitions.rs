@@ -183,8 +183,10 @@ fn relays_on_a_cluster_survive_a_node_killed() {
     });
     assert_eq!(dead_replicas, 3);
     cluster.nodes[0].stop();
+    // Alone, the cluster answers again within 30 s; while the whole suite ran, its leases
+    // bucket was once unanswerable for about two minutes, and 120 s were too few.
     let all = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        arrivals.until(&listen, EVENTS, Duration::from_secs(120));
+        arrivals.until(&listen, EVENTS, Duration::from_secs(300));
     }));
     if let Err(panic) = all {
         for relay in &relays {
