@@ -346,7 +346,7 @@ fn rotations_at_once_keep_every_new_secret(t: Transport) {
     std::thread::scope(|scope| {
         for _ in 0..4 {
             scope.spawn(|| {
-                for _ in 0..10 {
+                for _ in 0..4 {
                     sink.endpoints()
                         .rotate_secret(
                             "crm",
@@ -359,7 +359,18 @@ fn rotations_at_once_keep_every_new_secret(t: Transport) {
         }
     });
     let info = sink.endpoints().get("crm").unwrap();
-    assert_eq!(info.secret_hints.len(), 40);
+    assert_eq!(info.secret_hints.len(), 16);
+    // A seventeenth within the overlaps: its receivers would not read the oldest signature.
+    let refused = sink
+        .endpoints()
+        .rotate_secret(
+            "crm",
+            Secret::generate().unwrap(),
+            Duration::from_secs(3600),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("would sign with 17 secrets"), "{refused}");
     // A rotation of an endpoint removed meanwhile does not bring it back.
     sink.endpoints().remove("crm").unwrap();
     assert!(
@@ -382,7 +393,23 @@ fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
     let new = Secret::generate().unwrap();
     let mut crm = spec("crm", &receiver);
     crm.secrets = Some(vec![old.clone().into()]);
+    crm.hub_signature = true;
     sink.endpoints().upsert_spec(&crm).unwrap();
+    // X-Hub-Signature-256 is an HMAC: a rotation to an ed25519 key would end it.
+    let refused = sink
+        .endpoints()
+        .rotate_secret(
+            "crm",
+            Secret::generate_ed25519().unwrap(),
+            Duration::from_secs(3600),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("rotate to a whsec_ secret"), "{refused}");
+    sink.endpoints()
+        .rotate_secret("crm", new.clone(), Duration::from_secs(3600))
+        .unwrap();
+    // The same secret given again signs once, with no end.
     sink.endpoints()
         .rotate_secret("crm", new.clone(), Duration::from_secs(3600))
         .unwrap();
@@ -391,6 +418,11 @@ fn a_rotated_secret_signs_with_the_old_one_for_the_overlap(t: Transport) {
     let request = receiver.requests().pop().unwrap();
     let signatures = request.header("webhook-signature").unwrap().to_owned();
     assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    assert_eq!(
+        request.header("x-hub-signature-256").unwrap(),
+        deskhook::signature::hub_signature(&old, &request.body).unwrap(),
+        "the one hub signature is the old secret's for the overlap"
+    );
     for secret in [&old, &new] {
         let headers: Vec<(&str, &str)> = request
             .headers

@@ -230,8 +230,11 @@ impl Endpoint {
         self
     }
 
-    /// Also sends `X-Hub-Signature-256: sha256=<hex>` made with the first secret that has not
-    /// expired. Defaults to `false`.
+    /// Also sends `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the body as
+    /// GitHub signs it, made with one `whsec_` secret that has not expired: the one that
+    /// expires first (during a rotation, the old secret, which receivers still hold), else
+    /// the first given. The endpoint needs a `whsec_` secret; once none is current, its
+    /// attempts fail rather than go unsigned. Defaults to `false`.
     #[must_use]
     pub fn hub_signature(mut self, on: bool) -> Self {
         self.hub_signature = on;
@@ -482,7 +485,21 @@ impl Endpoint {
                     .into(),
             );
         }
-        if let Some(position) = self
+        let now = std::time::SystemTime::now();
+        let signing = (self.secrets.iter())
+            .filter(|(_, expires)| expires.is_none_or(|at| at > now))
+            .count();
+        if signing > deskhook::signature::MAX_SIGNATURE_ENTRIES {
+            invalid(
+                "secrets",
+                format!(
+                    "{signing} secrets sign, and a receiver reads only the first {} \
+                     signatures of a request; keep at most that many (the others of a \
+                     rotation can go once receivers have switched)",
+                    deskhook::signature::MAX_SIGNATURE_ENTRIES
+                ),
+            );
+        } else if let Some(position) = self
             .secrets
             .iter()
             .position(|(secret, _)| !secret.can_sign())

@@ -111,8 +111,9 @@ impl Route {
 
     /// The headers of one attempt of `job`, at `now`, after rendering its body with the
     /// endpoint's template if it has one and the job has no body from this template yet.
-    /// `Err` when the body cannot be rendered, or every signing secret has expired (an
-    /// unsigned request would be refused by the receiver).
+    /// `Err` when the body cannot be rendered, or every signing secret has expired, or the
+    /// endpoint sends `X-Hub-Signature-256` and has no current HMAC secret (a request
+    /// without its signature would be refused by the receiver).
     pub(crate) fn prepare(
         &self,
         job: &mut Job,
@@ -172,19 +173,10 @@ impl Route {
             }
             signature = Some(entries);
         }
-        let hub = self
-            .endpoint
-            .hub_signature
-            .then(|| {
-                self.endpoint
-                    .secrets
-                    .iter()
-                    .find(|(secret, expires)| {
-                        active(expires) && secret.kind() == deskhook::signature::SecretKind::Hmac
-                    })
-                    .and_then(|(secret, _)| deskhook::signature::hub_signature(secret, body).ok())
-            })
-            .flatten();
+        let hub = match self.endpoint.hub_signature {
+            true => Some(self.hub(body, active)?),
+            false => None,
+        };
         Ok(Prepared {
             timestamp,
             seq: job.seq,
@@ -196,6 +188,35 @@ impl Route {
 }
 
 impl Route {
+    /// `X-Hub-Signature-256` of `body`: one signature, made with the HMAC secret receivers
+    /// have had longest — the one `active` that expires first (a rotation's old secret,
+    /// until its overlap ends), else the first that does not expire.
+    fn hub(
+        &self,
+        body: &[u8],
+        active: impl Fn(&Option<SystemTime>) -> bool,
+    ) -> Result<String, String> {
+        let expires_first =
+            |(_, expires): &&(deskhook::Secret, Option<SystemTime>)| (expires.is_none(), *expires);
+        self.endpoint
+            .secrets
+            .iter()
+            .filter(|(secret, expires)| {
+                active(expires) && secret.kind() == deskhook::signature::SecretKind::Hmac
+            })
+            .min_by_key(expires_first)
+            .and_then(|(secret, _)| deskhook::signature::hub_signature(secret, body).ok())
+            .ok_or_else(|| {
+                format!(
+                    "endpoint '{}' sends X-Hub-Signature-256 (hub_signature), which needs an \
+                     HMAC (whsec_) secret, and none of its secrets that has not expired is \
+                     one; add a whsec_ secret, or turn hub_signature off (a request without \
+                     it would be refused by the receiver)",
+                    self.endpoint.name
+                )
+            })
+    }
+
     /// Renders `job`'s body with the endpoint's template, once per job and template: a
     /// retry reuses the body, a job whose endpoint changed its template is rendered again.
     /// The render is charged to `budget` only if it waits for a retry (see

@@ -101,7 +101,7 @@
 //! | `webhook-id` | the event id (a UUID v7), the same on every retry: receivers de-duplicate on it |
 //! | `webhook-timestamp` | Unix seconds of this attempt |
 //! | `webhook-signature` | with secrets: a `v1,…` entry (HMAC-SHA256) per `whsec_` secret and a `v1a,…` entry (ed25519) per `whsk_` key, space-separated, as [`deskhook::signature`] describes |
-//! | `X-Hub-Signature-256` | with [`Endpoint::hub_signature`]: `sha256=` and the hex HMAC-SHA256 of the body under the first secret that has not expired |
+//! | `X-Hub-Signature-256` | with [`Endpoint::hub_signature`]: `sha256=` and the hex HMAC-SHA256 of the body under one `whsec_` secret that has not expired: the one that expires first (a rotation's old one), else the first |
 //! | the endpoint's own | [`Endpoint::header`]; none may replace a header above (refused when the endpoint is registered) |
 //!
 //! `webhook-id` and `webhook-timestamp` are sent without a secret too, so that unsigned

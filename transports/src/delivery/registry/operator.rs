@@ -64,11 +64,18 @@ impl Endpoints {
     /// Gives `name` a new signing secret. Deliveries are signed with it at once, and with
     /// the old ones too until `overlap` has passed (each request carries both signatures),
     /// so that the receiver can switch without losing a request; then the old ones stop.
+    /// `X-Hub-Signature-256` (see [`hub_signature`](crate::Endpoint::hub_signature)) holds
+    /// one signature: it is made with the old secret until the overlap ends, then with the
+    /// new one, so a receiver checking it accepts both during the overlap, or switches when
+    /// it ends.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name; [`Error::Config`] when
-    /// `overlap` would keep the old secrets past the year 9999; [`Error::EndpointChanged`]
+    /// `overlap` would keep the old secrets past the year 9999, when the endpoint would then
+    /// sign with more than [`MAX_SIGNATURE_ENTRIES`](deskhook::signature::MAX_SIGNATURE_ENTRIES)
+    /// secrets, or when it sends `X-Hub-Signature-256` and `secret` is not a `whsec_`
+    /// secret; [`Error::EndpointChanged`]
     /// when it was removed or made again meanwhile, or kept changing.
     pub fn rotate_secret(
         &self,
@@ -130,14 +137,36 @@ fn rotated(
                      give a shorter one"
             ))
         })?;
-    let mut secrets = vec![(secret, None)];
+    if endpoint.hub_signature && secret.kind() != deskhook::signature::SecretKind::Hmac {
+        return Err(Error::Config(format!(
+            "endpoint '{}' sends X-Hub-Signature-256 (hub_signature), an HMAC that only a \
+             whsec_ secret makes: rotating to a key of another kind would leave it unsigned \
+             once the old secrets expire; rotate to a whsec_ secret, or turn hub_signature \
+             off first",
+            endpoint.name
+        )));
+    }
+    let now = SystemTime::now();
+    let mut secrets = vec![(secret.clone(), None)];
     secrets.extend(
         endpoint
             .secrets
             .iter()
-            .filter(|(_, expires)| expires.is_none_or(|at| at > SystemTime::now()))
+            // Given again: it signs once, with no end.
+            .filter(|(old, expires)| expires.is_none_or(|at| at > now) && *old != secret)
             .map(|(old, expires)| (old.clone(), Some(expires.map_or(until, |at| at.min(until))))),
     );
+    if secrets.len() > deskhook::signature::MAX_SIGNATURE_ENTRIES {
+        return Err(Error::Config(format!(
+            "endpoint '{}' would sign with {} secrets, and a receiver reads only the first {} \
+             signatures of a request: the oldest, which receivers that have not switched yet \
+             still hold, would not be read; wait until the overlaps of earlier rotations end, \
+             or give a shorter overlap",
+            endpoint.name,
+            secrets.len(),
+            deskhook::signature::MAX_SIGNATURE_ENTRIES
+        )));
+    }
     endpoint.secrets = secrets;
     if let Some(spec) = &endpoint.spec {
         // The settings kept by a spool say the same: the secrets listed, none from the
