@@ -78,21 +78,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let verified = verify_at(headers, &body, &secrets, args.tolerance, now).map_err(|e| {
         // A body saved by an editor or `echo` ends in a newline that was not received.
         let trimmed = body.trim_ascii_end();
-        let hint = if trimmed.len() < body.len()
+        if trimmed.len() < body.len()
             && verify_at(headers, trimmed, &secrets, args.tolerance, now).is_ok()
         {
-            "; it matches the body without the line break at its end, which an editor or \
-             `echo` adds: save the body exactly as it arrived (`printf '%s'`, `curl -o`)"
+            format!("{e}; {TRAILING_LINE_BREAK}")
         } else if let deskhook::Error::MissingHeader(name) = &e {
             // Here, the header was not given, more likely than not sent.
-            return format!(
+            format!(
                 "{e}; give the captured request's headers with --header '{name}: …' (and \
                  webhook-id, webhook-timestamp and webhook-signature each)"
-            );
+            )
         } else {
-            ""
-        };
-        format!("{e}{hint}")
+            e.to_string()
+        }
     })?;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -105,6 +103,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What to say when a body matches once the line break at its end is taken away.
+const TRAILING_LINE_BREAK: &str = "it matches the body without the line break at its end, \
+     which an editor or `echo` adds: save the body exactly as it arrived (`printf '%s'`, \
+     `curl -o`)";
+
 /// `--hub`: the request's X-Hub-Signature-256 against the secrets.
 fn verify_hub(
     headers: &[(String, String)],
@@ -114,7 +117,16 @@ fn verify_hub(
     let value = headers.header("x-hub-signature-256").ok_or(
         "no X-Hub-Signature-256 header: give it with --header 'X-Hub-Signature-256: sha256=…'",
     )?;
-    deskhook::signature::verify_hub_signature(value, body, secrets).map_err(|e| e.to_string())?;
+    deskhook::signature::verify_hub_signature(value, body, secrets).map_err(|e| {
+        let trimmed = body.trim_ascii_end();
+        if trimmed.len() < body.len()
+            && deskhook::signature::verify_hub_signature(value, trimmed, secrets).is_ok()
+        {
+            format!("{e}; {TRAILING_LINE_BREAK}")
+        } else {
+            e.to_string()
+        }
+    })?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "verified (X-Hub-Signature-256)")
         .and_then(|()| out.flush())

@@ -274,4 +274,16 @@ fn hub_checks_an_x_hub_signature() {
         "{}",
         text(&out.stderr)
     );
+    // A body saved with a line break at its end is said to have one here too.
+    let body = tmp.path().join("saved.json");
+    std::fs::write(&body, [BODY, b"\n"].concat()).unwrap();
+    let header = format!("X-Hub-Signature-256: {value}");
+    let args = ["verify", "--secret", SECRET, "--hub", "--header", &header];
+    let out = deskhook_in(tmp.path(), &[&args[..], &[body.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("it matches the body without the line break at its end"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -473,7 +473,9 @@ pub struct Verified {
 /// under an HMAC secret (`whsec_`; the comparison takes constant time), a `v1a` entry under
 /// the public key of an ed25519 key (`whsk_` or `whpk_`; checked with the strict rules of
 /// RFC 8032, which refuse malleable signatures). Entries of other versions and malformed
-/// entries are skipped, and only the first [`MAX_SIGNATURE_ENTRIES`] are looked at.
+/// entries are skipped, and only the first [`MAX_SIGNATURE_ENTRIES`] are looked at. Two
+/// header lines a proxy folded into one (`"v1,… , v1,…"` joined with `", "`) are read as
+/// their entries.
 ///
 /// It costs an HMAC of the body per HMAC secret when the header has a `v1` entry, and an
 /// ed25519 verification (tens of microseconds) per `v1a` entry and ed25519 key tried.
@@ -565,10 +567,7 @@ pub fn verify_at(
     let (mut v1_entries, mut v1a_entries) = (0, 0);
     let (mut malformed_v1_entries, mut malformed_v1a_entries) = (0, 0);
 
-    for entry in signatures
-        .split_ascii_whitespace()
-        .take(MAX_SIGNATURE_ENTRIES)
-    {
+    for entry in entries(signatures).take(MAX_SIGNATURE_ENTRIES) {
         let (well_formed, malformed, matched) = match entry.split_once(',') {
             Some((HMAC_VERSION, encoded)) => {
                 let macs = macs.get_or_insert_with(|| {
@@ -614,11 +613,17 @@ pub fn verify_at(
         v1a_entries,
         malformed_v1_entries,
         malformed_v1a_entries,
-        unread_entries: signatures
-            .split_ascii_whitespace()
-            .skip(MAX_SIGNATURE_ENTRIES)
-            .count(),
+        unread_entries: entries(signatures).skip(MAX_SIGNATURE_ENTRIES).count(),
     })
+}
+
+/// The entries of a `webhook-signature` value, space-separated. A proxy that folded two
+/// header lines into one joined them with `", "` (RFC 9110, 5.3): the comma left at the
+/// end of an entry is not part of it.
+fn entries(signatures: &str) -> impl Iterator<Item = &str> {
+    signatures
+        .split_ascii_whitespace()
+        .map(|entry| entry.strip_suffix(',').unwrap_or(entry))
 }
 
 /// Whether the base64 tag of a `v1` entry is that of one of `macs`, fed the signed content;

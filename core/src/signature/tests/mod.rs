@@ -207,6 +207,25 @@ fn rotation_signs_with_every_secret_and_verifies_with_any() {
 }
 
 #[test]
+fn entries_of_header_lines_a_proxy_folded_with_commas_are_read() {
+    let (old, new) = (Secret::generate().unwrap(), Secret::generate().unwrap());
+    let sign_with = |secret: &Secret| {
+        sign(
+            SPEC_ID,
+            SPEC_TIMESTAMP,
+            SPEC_BODY,
+            std::slice::from_ref(secret),
+        )
+        .unwrap()
+    };
+    // Two webhook-signature lines, folded into one (RFC 9110, 5.3).
+    let folded = format!("{}, {}", sign_with(&old), sign_with(&new));
+    for secret in [old, new] {
+        verify_spec(&folded, &[secret], SPEC_TIMESTAMP).unwrap();
+    }
+}
+
+#[test]
 fn only_the_first_entries_are_looked_at() {
     let secret = Secret::generate().unwrap();
     let good = sign(
