@@ -455,9 +455,23 @@ pub fn check_url(url: &Url, policy: &AddressPolicy, https_only: bool) -> Result<
                 "https_only is set for this endpoint; use an https URL".to_owned(),
             ));
         }
+        // "user:password@host" parses as the scheme "user" and the path "password@host".
+        _ if url.cannot_be_a_base() && url.path().contains('@') => {
+            return Err(invalid(
+                "it has no scheme, and what is before '@' looks like a user and password; \
+                 write https:// before the host, and send credentials in a header (such as \
+                 Authorization) rather than in the URL"
+                    .to_owned(),
+            ));
+        }
         other => {
-            // "localhost:8080" parses as the scheme "localhost" and the path "8080".
-            let hint = if url.cannot_be_a_base() && !url.path().contains('/') {
+            // "localhost:8080" parses as the scheme "localhost" and the path "8080". Only a
+            // port is repeated: "user:password@host" parses as the scheme "user" too.
+            let port = url.path();
+            let hint = if url.cannot_be_a_base()
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+            {
                 format!(" (write http://{other}:{}?)", url.path())
             } else {
                 String::new()
@@ -485,6 +499,10 @@ pub fn check_url(url: &Url, policy: &AddressPolicy, https_only: bool) -> Result<
 /// (webhook tokens often sit in the path). "/…" marks that something was left out.
 fn redacted(url: &Url) -> String {
     if url.cannot_be_a_base() {
+        // "user:password@host": the scheme is a user name.
+        if url.path().contains('@') {
+            return "…".to_owned();
+        }
         // "localhost:8080" and "mailto:…": a scheme and a path, no host.
         return format!("{}:…", url.scheme());
     }

@@ -272,6 +272,23 @@ fn check_url_refuses_credentials_without_repeating_them() {
 }
 
 #[test]
+fn a_url_with_credentials_and_no_scheme_repeats_neither() {
+    // It parses as the scheme "alice" and the path "hunter2@example.com".
+    let err = check_url(
+        &url("alice:hunter2@example.com"),
+        &AddressPolicy::default(),
+        false,
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("it has no scheme"), "{text}");
+    assert!(text.contains("credentials in a header"), "{text}");
+    for secret in ["alice", "hunter2"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+#[test]
 fn check_url_schemes_and_names() {
     let strict = AddressPolicy::default();
     let err = check_url(&url("ftp://x/"), &strict, false).unwrap_err();
