@@ -128,7 +128,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        written), or one that needs more memory than max_queued_bytes holds
   415  a multipart body (send the event's JSON as the body; a form's is read as JSON), a
        Content-Encoding other than identity, or a body that is not UTF-8 and whose
-       Content-Type names another charset (one with no charset named is a 400)
+       Content-Type names another charset (one with none, or UTF-8, named is a 400)
   422  another body under an Idempotency-Key already used
   503  nothing kept the event: every endpoint's queue or the memory budget is full,
        or the spool; or 1,024 events are being accepted at once (with Retry-After)

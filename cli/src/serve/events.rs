@@ -429,16 +429,21 @@ fn refuse_forms(kind: &str) -> Result<(), Problem> {
 /// Content-Type gives and how to convert it. The label alone decides nothing: many senders
 /// label UTF-8 JSON ISO-8859-1 or US-ASCII.
 fn not_utf8(kind: Option<&str>, body: &[u8]) -> Result<(), Problem> {
-    if std::str::from_utf8(body).is_ok() {
+    let Err(bad) = std::str::from_utf8(body) else {
         return Ok(());
-    }
+    };
+    let at = bad.valid_up_to();
     let charset = kind
         .into_iter()
         .flat_map(|kind| kind.split(';').skip(1))
         .filter_map(|p| p.split_once('='))
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
         .map(|(_, value)| value.trim().trim_matches('"'))
-        .filter(|charset| !charset.is_empty());
+        .filter(|charset| !charset.is_empty())
+        // Labelled UTF-8 and not: the label is wrong, not the charset unsupported.
+        .filter(|charset| {
+            !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8")
+        });
     Err(match charset {
         Some(charset) => Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -449,8 +454,11 @@ fn not_utf8(kind: Option<&str>, body: &[u8]) -> Result<(), Problem> {
         ),
         None => Problem::new(
             StatusCode::BAD_REQUEST,
-            "the body is not UTF-8 text; send the event's JSON in UTF-8 (iconv -f <its \
-             charset> -t UTF-8)",
+            format!(
+                "the body is not UTF-8 text (byte {at} is not, whatever its Content-Type \
+                 says); send the event's JSON in UTF-8, converted from the charset it was \
+                 written in (iconv -f <that charset> -t UTF-8)"
+            ),
         ),
     })
 }
@@ -592,16 +600,23 @@ mod tests {
             "{}",
             labelled.detail
         );
-        let unlabelled = super::not_utf8(Some("application/json"), cp1251).unwrap_err();
-        assert_eq!(
-            unlabelled.status_code(),
-            axum::http::StatusCode::BAD_REQUEST
-        );
-        assert!(
-            unlabelled.detail.contains("not UTF-8 text"),
-            "{}",
-            unlabelled.detail
-        );
+        // Labelled UTF-8 (or nothing) and not: a 400 that names the first byte at fault.
+        for kind in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json; charset=\"UTF8\"",
+        ] {
+            let unlabelled = super::not_utf8(Some(kind), cp1251).unwrap_err();
+            assert_eq!(
+                unlabelled.status_code(),
+                axum::http::StatusCode::BAD_REQUEST
+            );
+            assert!(
+                unlabelled.detail.contains("not UTF-8 text (byte 12 is not"),
+                "{}",
+                unlabelled.detail
+            );
+        }
     }
 
     use deskhook_transports::delivery::DeliverySink;
