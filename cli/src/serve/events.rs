@@ -467,8 +467,14 @@ fn not_utf8(kind: Option<&str>, body: &[u8]) -> Result<(), Problem> {
 /// without a byte arriving is a 408.
 async fn read_body(body: Body, limit: usize, idle: Duration) -> Result<Bytes, Problem> {
     use http_body_util::BodyExt as _;
+    // A Content-Length past the limit is refused before a byte is read.
+    let announced =
+        usize::try_from(axum::body::HttpBody::size_hint(&body).lower()).unwrap_or(usize::MAX);
+    if announced > limit {
+        return Err(too_large(limit));
+    }
     let mut body = http_body_util::Limited::new(body, limit);
-    let mut read = Vec::new();
+    let mut read = Vec::with_capacity(announced);
     loop {
         let frame = tokio::time::timeout(idle, body.frame())
             .await
@@ -504,19 +510,24 @@ fn unreadable(e: &(dyn std::error::Error + 'static), limit: usize) -> Problem {
         cause = error.source();
     }
     if too_large {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is larger than {limit} bytes; raise max_payload in [delivery] of the \
-                 config if events this large are expected"
-            ),
-        )
+        self::too_large(limit)
     } else {
         Problem::new(
             StatusCode::BAD_REQUEST,
             format!("the body could not be read: {e}"),
         )
     }
+}
+
+/// The 413 of a body past `limit`.
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the body is larger than {limit} bytes; raise max_payload in [delivery] of the \
+             config if events this large are expected"
+        ),
+    )
 }
 
 /// The body of `202 Accepted`: the event's id, and how many endpoints take it (an event no

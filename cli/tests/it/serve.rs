@@ -344,7 +344,8 @@ fn a_second_signal_ends_the_grace_at_once() {
 }
 
 /// An event's body that stops arriving is answered 408 once --body-timeout passes without a
-/// byte, and nothing of it is accepted; an event's body that keeps coming, however slowly,
+/// byte, and nothing of it is accepted; one announced past max_payload is answered 413
+/// before it arrives; an event's body that keeps coming, however slowly,
 /// is read whole however long it takes. A login form's body, read before any token is
 /// checked, must arrive whole within --body-timeout (400).
 #[test]
@@ -378,6 +379,18 @@ fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
     assert!(
         stalled.contains("the event's body stopped arriving (9 bytes came, then nothing for 1s)"),
         "{stalled}"
+    );
+
+    // A Content-Length past max_payload (1 MiB) is answered 413 at once, before its body.
+    let mut announced = std::net::TcpStream::connect(&serve.addr).unwrap();
+    announced
+        .write_all(head(1024 * 1024 + 1).as_bytes())
+        .unwrap();
+    let announced = answer(&mut announced);
+    assert!(announced.starts_with("HTTP/1.1 413"), "{announced}");
+    assert!(
+        announced.contains("the body is larger than 1048576 bytes"),
+        "{announced}"
     );
 
     // The login form, read before any token is checked, is not waited for either: stalled,
