@@ -391,6 +391,15 @@ mod tests {
             Arc::ptr_eq(&origin(&a), &origin(&b)),
             "same settings, one origin"
         );
+        // Another address policy, or other CA roots, is another origin: a connection is
+        // never used for an endpoint with other settings.
+        let cidr = endpoint("cidr", 10).allow_cidr("127.0.0.0/8".parse().unwrap());
+        let mut rooted = endpoint("rooted", 10);
+        rooted.ca_certificates = Some(vec![rustls_pki_types::CertificateDer::from(vec![0x30])]);
+        for other in [cidr, rooted] {
+            let other = connector.target(&other).unwrap();
+            assert!(!Arc::ptr_eq(&origin(&a), &origin(&other)));
+        }
         // Another timeout is another origin; once no target holds the first, it is gone.
         let c = connector.target(&endpoint("a", 20)).unwrap();
         assert!(!Arc::ptr_eq(&origin(&a), &origin(&c)));
