@@ -11,10 +11,14 @@
 //! - [`check_ip`] judges one address. Non-global kinds are refused: unspecified, loopback,
 //!   private (RFC 1918), link-local, shared address space (CGNAT), IETF protocol assignments,
 //!   documentation, benchmarking, reserved, broadcast, multicast, unique local, site-local,
-//!   discard-only, Teredo and ORCHID. IPv6 forms that carry an IPv4 address (IPv4-mapped,
+//!   discard-only, the dummy prefix, SRv6 SIDs, Teredo and ORCHID. IPv6 forms that carry an IPv4 address (IPv4-mapped,
 //!   IPv4-compatible, IPv4-translated, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4
 //!   `2002::/16`) are judged by the embedded IPv4 address as well, so `::ffff:127.0.0.1` and
-//!   `64:ff9b::7f00:1` are loopback.
+//!   `64:ff9b::7f00:1` are loopback. Not seen through: the IPv4 addresses inside a Teredo
+//!   address (refused unless `allow_cidrs` lists it), and a DNS64 network-specific prefix
+//!   (a host on an IPv6-only network whose resolver maps IPv4 answers into a prefix of its
+//!   operator's own: nothing in the address says so; refuse that prefix in the network, or
+//!   give the host a resolver that does not synthesize).
 //! - [`check_url`] judges an endpoint URL before anything is sent: only `http` and `https`
 //!   (only `https` with `https_only`), no credentials in the URL, and an IP-literal host is
 //!   checked with [`check_ip`]. The `url` crate already turns the odd IPv4 spellings
@@ -370,13 +374,16 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Kind> {
     let kind = match ip.segments() {
         [0x64, 0xff9b, 1, ..] => Kind::new("NAT64 local-use", AllowPrivate),
         [0x100, 0, 0, 0, ..] => Kind::new("discard-only", AllowCidrs),
+        [0x100, 0, 0, 1, ..] => Kind::new("dummy prefix (RFC 9780)", AllowCidrs),
         [0x2001, 0, ..] => Kind::new("Teredo", AllowCidrs),
         [0x2001, 2, 0, ..] => Kind::new("benchmarking", AllowCidrs),
         [0x2001, b, ..] if b & 0xfff0 == 0x10 || b & 0xfff0 == 0x20 => {
             Kind::new("ORCHID", AllowCidrs)
         }
+        [0x2001, b, ..] if b < 0x200 => Kind::new("IETF protocol assignment", AllowCidrs),
         [0x2001, 0xdb8, ..] => Kind::new("documentation", AllowCidrs),
         [0x3fff, b, ..] if b < 0x1000 => Kind::new("documentation", AllowCidrs),
+        [0x5f00, ..] => Kind::new("SRv6 SIDs (RFC 9602)", AllowCidrs),
         [a, ..] if a & 0xfe00 == 0xfc00 => Kind::new("unique local (ULA)", AllowPrivate),
         [a, ..] if a & 0xffc0 == 0xfe80 => Kind::new("link-local", AllowPrivate),
         [a, ..] if a & 0xffc0 == 0xfec0 => Kind::new("site-local", AllowPrivate),

@@ -118,6 +118,11 @@ fn check_ip_table() {
         ("2001:2::1", "benchmarking", Some(C), Some(C), Some(C)),
         ("2001:10::1", "ORCHID", Some(C), Some(C), Some(C)),
         ("2001:20::1", "ORCHID", Some(C), Some(C), Some(C)),
+        ("2001:5::1", "IETF protocol assignment", Some(C), Some(C), Some(C)),
+        ("2001:1ff::1", "IETF protocol assignment", Some(C), Some(C), Some(C)),
+        ("2001:200::1", "", None, None, None),
+        ("100:0:0:1::1", "dummy prefix (RFC 9780)", Some(C), Some(C), Some(C)),
+        ("5f00::1", "SRv6 SIDs (RFC 9602)", Some(C), Some(C), Some(C)),
         ("2606:4700:4700::1111", "", None, None, None),
         ("2001::1", "Teredo", Some(C), Some(C), None),
     ];
