@@ -122,7 +122,9 @@ pub(crate) struct Args {
     previous_keys_env: String,
     /// Refuse the bucket's records not sealed in the current layout (written without the
     /// key, or before `deskhook endpoints reseal`): anyone who can write to the bucket could
-    /// have written them. Without it they are used, with a warning naming each.
+    /// have written them. Without it they are used, with a warning naming each, but for
+    /// those that set template_file, ca_file, secret_env, allow_private or allow_cidrs
+    /// (what reaches into this machine's files, environment and networks).
     #[arg(long, requires = "endpoints_bucket")]
     require_sealed: bool,
     /// Worker threads of the relay's runtime, 1 to 1024 (one per core when not given). On a

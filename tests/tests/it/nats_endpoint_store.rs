@@ -22,6 +22,26 @@ fn spec(name: &str) -> EndpointSpec {
     spec
 }
 
+/// What only the relays read is not judged where a record is written, nor what goes with
+/// it: the secrets of `secret_env` (for `hub_signature`), the template of `template_file`
+/// (for its content type and size).
+#[test]
+fn a_check_without_the_relays_files_and_variables_judges_nothing_that_needs_them() {
+    let mut hub = EndpointSpec::new("hub", "https://crm.example.com/hooks");
+    hub.secret_env = Some("DESKHOOK_TEST_UNSET_SECRET".into());
+    hub.hub_signature = true;
+    EndpointStore::check(&hub).unwrap();
+    let mut text = EndpointSpec::new("text", "https://crm.example.com/hooks");
+    text.template_file = Some("/nonexistent/deskhook/template.txt".into());
+    text.template_content_type = Some("text/plain".into());
+    text.template_max_output = Some(1);
+    EndpointStore::check(&text).unwrap();
+    // What needs none of them is still judged.
+    text.template_max_output = Some(0);
+    let err = EndpointStore::check(&text).unwrap_err().to_string();
+    assert!(err.contains("template_max_output"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_are_stored_sealed_watched_and_refused_when_unreadable() {
     let server = NatsServer::start();

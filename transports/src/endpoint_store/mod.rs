@@ -46,7 +46,12 @@
 //! with nothing sealed (layout 1) or whose seal binds only its name (layout 2) could be
 //! anyone's: a reader with the key reads it with a warning naming it, and refuses it once
 //! told to require sealed records ([`EndpointStore::require_sealed`], a relay's
-//! `--require-sealed`). To get there, `deskhook endpoints reseal`
+//! `--require-sealed`). Even before, it refuses such a record when it sets what reaches
+//! into the reader's own machine: `template_file` or `ca_file` (files of the reader's
+//! disk: `template_file = "/proc/self/environ"` would post its environment, the key among
+//! it), `secret_env` (a variable of its environment), `allow_private` or `allow_cidrs`
+//! (its networks). A reader without a key believes the whole bucket, those settings
+//! included: keep write access to it to the operators. To get there, `deskhook endpoints reseal`
 //! ([`EndpointStore::reseal`]) writes every older record again in layout 3, printing every
 //! setting it sealed; `reseal --dry-run` ([`EndpointStore::unsealed`]) prints them first,
 //! for the operator to check before sealing makes them trusted, and `reseal NAME@REVISION…`
@@ -311,7 +316,9 @@ impl EndpointStore {
     /// by anyone who can write to the bucket, to move an endpoint to another tenant, say, and
     /// is refused (a relay pauses such an endpoint, or leaves it out). Turn it on once
     /// [`reseal`](EndpointStore::reseal) has written every record in the current layout.
-    /// Defaults to false: older records are read, with a warning naming each.
+    /// Defaults to false: older records are read, with a warning naming each, but for
+    /// those that set what reaches into the reader's own machine (`template_file`,
+    /// `ca_file`, `secret_env`, `allow_private`, `allow_cidrs`), refused with a key.
     #[must_use]
     pub fn require_sealed(mut self, require: bool) -> Self {
         self.require_sealed = require;
@@ -580,28 +587,29 @@ impl EndpointStore {
     /// each, a line each.
     pub fn check(spec: &EndpointSpec) -> Result<(), Error> {
         let mut check = spec.clone();
-        check.secret_env = None;
         check.ca_file = None;
+        // Not read here, nor what reads it (`hub_signature`, the secrets it gives).
+        let elsewhere: &[&str] = match check.secret_env.take() {
+            Some(_) => &["secret_env"],
+            None => &[],
+        };
         if check.template.is_none() && check.template_file.take().is_some() {
-            // Any template will do for checking the settings that go with one.
-            check.template = Some("slack".to_owned());
+            // A stand-in for the settings that go with a template: it renders "0", which
+            // is JSON and text of every kind, and fits any template_max_output.
+            check.template = Some("{% if true %}0{% endif %}".to_owned());
         }
-        check.to_endpoint().map_err(|e| {
-            let one = |e: &crate::delivery::SpecError| match e.field() {
-                Some(field) => format!("{field}: {}", e.error()),
-                None => e.error().to_string(),
-            };
-            match (e.field(), e.others()) {
-                (None, []) => e.into_error(),
-                (_, others) => Error::Config(
-                    std::iter::once(one(&e))
-                        .chain(others.iter().map(one))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                ),
-            }
-        })?;
-        Ok(())
+        let mut problems = check.problems_besides(elsewhere);
+        let one = |e: &crate::delivery::SpecError| match e.field() {
+            Some(field) => format!("{field}: {}", e.error()),
+            None => e.error().to_string(),
+        };
+        match problems.len() {
+            0 => Ok(()),
+            1 if problems[0].field().is_none() => Err(problems.remove(0).into_error()),
+            _ => Err(Error::Config(
+                problems.iter().map(one).collect::<Vec<_>>().join("\n"),
+            )),
+        }
     }
 
     /// The bucket's record of `spec`, [checked](EndpointStore::check).

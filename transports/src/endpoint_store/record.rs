@@ -384,8 +384,28 @@ pub(super) enum Trust {
     /// (layout 1), or whose seal does not bind its settings (layout 2), could have been
     /// written by anyone who can write to the bucket.
     Sealed,
-    /// Every layout (the default, until every record is resealed; and to reseal them).
+    /// Every layout (the default, until every record is resealed), but, with a key, not an
+    /// older record that names what is the reader's own: a file (`template_file`,
+    /// `ca_file`), a variable of its environment (`secret_env`), or its private networks
+    /// (`allow_private`, `allow_cidrs`). Whoever can write to the bucket could otherwise
+    /// have the reader post them anywhere (`template_file = "/proc/self/environ"`).
     Lenient,
+    /// Every layout, whatever it names: for the operator to check and reseal it.
+    ToReseal,
+}
+
+/// The first setting of `spec` that names what is its reader's own (see
+/// [`Trust::Lenient`]), as a record writes it.
+fn readers_own(spec: &EndpointSpec) -> Option<&'static str> {
+    [
+        ("template_file", spec.template_file.is_some()),
+        ("ca_file", spec.ca_file.is_some()),
+        ("secret_env", spec.secret_env.is_some()),
+        ("allow_private", spec.allow_private),
+        ("allow_cidrs", !spec.allow_cidrs.is_empty()),
+    ]
+    .into_iter()
+    .find_map(|(setting, set)| set.then_some(setting))
 }
 
 /// The layout a record says it has, if it reads as a record at all.
@@ -485,6 +505,20 @@ fn read_record_with(
             } else {
                 "does not bind its settings to what is sealed"
             }
+        )));
+    }
+    if key.is_some()
+        && trust == Trust::Lenient
+        && record.layout < LAYOUT
+        && let Some(setting) = readers_own(&spec)
+    {
+        return Err(bad(format!(
+            "record layout {} sets {setting}, which reaches into the reader's own files, \
+             environment or networks, and its seal does not bind it: whoever can write to the \
+             bucket could have written it. If it is yours, check it with `deskhook endpoints \
+             reseal --dry-run` and seal it with `deskhook endpoints reseal` (with the secrets \
+             key)",
+            record.layout
         )));
     }
     let mut previous_key = false;

@@ -292,6 +292,36 @@ fn with_a_key_older_layouts_are_refused_when_sealed_records_are_required() {
 }
 
 #[test]
+fn an_older_record_naming_the_readers_files_environment_or_networks_is_refused() {
+    let key = SecretsKey::generate().unwrap();
+    for (setting, value) in [
+        ("template_file", r#""/proc/self/environ""#),
+        ("ca_file", r#""/etc/ssl/private/ca.pem""#),
+        ("secret_env", r#""DESKHOOK_SECRETS_KEY""#),
+        ("allow_private", "true"),
+        ("allow_cidrs", r#"["10.0.0.0/8"]"#),
+    ] {
+        let record = format!(
+            r#"{{"layout":1,"paused":false,"spec":{{"name":"x","url":"https://x.example/","{setting}":{value}}}}}"#
+        );
+        let err = read_record("x", record.as_bytes(), 1, Some(&key), Trust::Lenient)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "sets {setting}, which reaches into the reader's own"
+            )),
+            "{err}"
+        );
+        // The operator can still look at it, and seal it once checked.
+        let back = read_record("x", record.as_bytes(), 1, Some(&key), Trust::ToReseal).unwrap();
+        assert_eq!(back.spec.url, "https://x.example/");
+        // A reader without a key believes the bucket whole, as it always did.
+        assert!(read_record("x", record.as_bytes(), 1, None, Trust::Lenient).is_ok());
+    }
+}
+
+#[test]
 fn keys_carry_any_name() {
     for name in ["crm", "<img src=x>", "acme/crm.v2", "ü"] {
         let key = key_of(name);

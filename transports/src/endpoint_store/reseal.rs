@@ -37,7 +37,7 @@ impl EndpointStore {
             }
             let read = self
                 .keys
-                .read(&name, &entry.value, entry.revision, Trust::Lenient);
+                .read(&name, &entry.value, entry.revision, Trust::ToReseal);
             found.push((name, read));
         }
         Ok(found)
@@ -104,7 +104,7 @@ impl EndpointStore {
                 Some(entry) => {
                     match self
                         .keys
-                        .read(name, &entry.value, entry.revision, Trust::Lenient)
+                        .read(name, &entry.value, entry.revision, Trust::ToReseal)
                     {
                         Ok(stored) => self.seal_again(stored).await,
                         Err(e) => Err(e),
