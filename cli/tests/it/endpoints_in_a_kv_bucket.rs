@@ -38,8 +38,8 @@ fn rotating(
     )
 }
 
-/// A bad field of `add` and a bad bucket name are refused before anything connects: the
-/// "server" is a listener that must see no connection.
+/// A bad field of `add`, a bad bucket name and a key variable set empty are refused before
+/// anything connects: the "server" is a listener that must see no connection.
 #[test]
 fn a_slip_in_add_or_in_the_bucket_name_is_named_before_connecting() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -75,6 +75,18 @@ fn a_slip_in_add_or_in_the_bucket_name_is_named_before_connecting() {
     }
     let (ok, _, err) = endpoints(&url, None, &["--bucket", "a.b", "list"]);
     assert!(!ok && err.contains("this one has '.'"), "{err}");
+    // A key variable exported empty (`DESKHOOK_SECRETS_KEY=$UNSET`) is not taken for none,
+    // which would write records unsealed.
+    let (ok, _, err) = endpoints(&url, Some(" "), &["list"]);
+    assert!(
+        !ok && err.contains("DESKHOOK_SECRETS_KEY is set but empty"),
+        "{err}"
+    );
+    let (ok, _, err) = rotating(&url, (None, Some("")), &["list"]);
+    assert!(
+        !ok && err.contains("DESKHOOK_SECRETS_KEY_PREVIOUS is set but empty"),
+        "{err}"
+    );
     assert_eq!(
         listener.accept().unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock,

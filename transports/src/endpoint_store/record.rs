@@ -58,14 +58,16 @@ impl SecretsKey {
     ///
     /// # Errors
     ///
-    /// As [`SecretsKey::parse`], naming the variable.
+    /// As [`SecretsKey::parse`], naming the variable; and when it is set but empty (what
+    /// `NAME=$UNSET` exports) or not UTF-8: records would otherwise be written unsealed,
+    /// and read without a key, while the operator believes they are sealed.
     pub fn from_env(name: &str) -> Result<Option<SecretsKey>, Error> {
-        match std::env::var(name) {
-            Ok(text) if !text.trim().is_empty() => SecretsKey::read(&text)
-                .map(Some)
-                .map_err(|e| Error::Config(format!("{name}: {e}"))),
-            _ => Ok(None),
-        }
+        Ok(match key_text(name)? {
+            Some(text) => {
+                Some(SecretsKey::read(&text).map_err(|e| Error::Config(format!("{name}: {e}")))?)
+            }
+            None => None,
+        })
     }
 
     /// The keys in the environment variable `name`, comma-separated: the previous keys of a
@@ -74,11 +76,12 @@ impl SecretsKey {
     ///
     /// # Errors
     ///
-    /// As [`SecretsKey::parse`], naming the variable and which key of the list.
+    /// As [`SecretsKey::parse`], naming the variable and which key of the list; and as
+    /// [`from_env`](SecretsKey::from_env) when it is set but empty or not UTF-8.
     pub fn list_from_env(name: &str) -> Result<Vec<SecretsKey>, Error> {
-        match std::env::var(name) {
-            Ok(text) => SecretsKey::parse_list(&text, name),
-            Err(_) => Ok(Vec::new()),
+        match key_text(name)? {
+            Some(text) => SecretsKey::parse_list(&text, name),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -375,6 +378,21 @@ pub(super) fn record_of(
         sealed,
     };
     serde_json::to_vec(&record).map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))
+}
+
+/// The text of the environment variable `name` holding keys; `None` when it is not set.
+fn key_text(name: &str) -> Result<Option<String>, Error> {
+    match std::env::var(name) {
+        Ok(text) if text.trim().is_empty() => Err(Error::Config(format!(
+            "{name} is set but empty; export the key in it (`deskhook endpoints new-key` makes \
+             one), or unset {name} to go without"
+        ))),
+        Ok(text) => Ok(Some(text)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::Config(format!(
+            "{name} is not UTF-8 text; a key is written in base64"
+        ))),
+    }
 }
 
 /// How much of a record is believed.
