@@ -69,6 +69,11 @@
 //!
 //! Templates are described in [`template`](crate::template).
 //!
+//! Paths (`dead_letter_path`, `ca_file`, `template_file`, a spool's and a file log's) are
+//! read as given: a relative one is relative to the process's working directory, not to
+//! the file's (a service manager often starts a daemon in `/`). Give absolute paths; an
+//! error about a relative one names the directory it was looked for in.
+//!
 //! Each table is the settings struct of what it configures, and that struct's documentation
 //! is the reference of its keys and defaults: `[delivery]` is [`DeliveryConfig`], `[spool]`
 //! is `spool::SpoolConfig`, `[file_log]` is `file::FileLogConfig`, and each `[[endpoint]]`

@@ -538,6 +538,28 @@ fn a_ca_file_that_cannot_be_read_or_parsed_is_named() {
         ),
         "{ca}"
     );
+    assert!(!ca.contains("working directory"), "{ca}");
+    // A relative path is the working directory's, not the file's: the error says which.
+    let cwd = std::env::current_dir().unwrap();
+    for (setting, says) in [
+        ("ca_file", "cannot read ca_file 'nonexistent-ca.pem'"),
+        (
+            "template_file",
+            "cannot read template file 'nonexistent-ca.pem'",
+        ),
+    ] {
+        let relative = err(&format!(
+            "[[endpoint]]\nname = \"a\"\nurl = \"https://x.example\"\n\
+             {setting} = \"nonexistent-ca.pem\"\n"
+        ));
+        assert!(
+            relative.contains(&format!(
+                "{says} (relative to the working directory '{}'; give an absolute path)",
+                cwd.display()
+            )),
+            "{relative}"
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ca.pem");
     std::fs::write(&path, "not a certificate").unwrap();

@@ -335,8 +335,9 @@ impl Template {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Template(format!(
-                "cannot read template file '{}': {e}",
-                path.display()
+                "cannot read template file '{}'{}: {e}",
+                path.display(),
+                crate::error::relative_to_cwd(path)
             ))
         })?;
         Template::compile(

@@ -262,7 +262,11 @@ impl EndpointSpec {
             let read = std::fs::read(file).map_err(|e| {
                 invalid(
                     "ca_file",
-                    format!("cannot read ca_file '{}': {e}", file.display()),
+                    format!(
+                        "cannot read ca_file '{}'{}: {e}",
+                        file.display(),
+                        crate::error::relative_to_cwd(file)
+                    ),
                 )
             });
             match read.and_then(|pem| {
