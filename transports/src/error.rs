@@ -350,6 +350,22 @@ impl From<crate::guard::Refusal> for Error {
     }
 }
 
+/// Where a relative `path` was looked for, for an error about it: `""` for an absolute one,
+/// else ` (relative to the working directory '…')`.
+#[cfg(feature = "_http")]
+pub(crate) fn relative_to_cwd(path: &std::path::Path) -> String {
+    if path.is_absolute() {
+        return String::new();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => format!(
+            " (relative to the working directory '{}'; give an absolute path)",
+            cwd.display()
+        ),
+        Err(_) => " (relative to the working directory; give an absolute path)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,20 +397,5 @@ mod tests {
             "{}",
             waited(left, 0)
         );
-    }
-}
-
-/// Where a relative `path` was looked for, for an error about it: `""` for an absolute one,
-/// else ` (relative to the working directory '…')`.
-pub(crate) fn relative_to_cwd(path: &std::path::Path) -> String {
-    if path.is_absolute() {
-        return String::new();
-    }
-    match std::env::current_dir() {
-        Ok(cwd) => format!(
-            " (relative to the working directory '{}'; give an absolute path)",
-            cwd.display()
-        ),
-        Err(_) => " (relative to the working directory; give an absolute path)".to_owned(),
     }
 }
