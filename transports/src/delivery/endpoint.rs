@@ -472,20 +472,19 @@ impl Endpoint {
                 );
             }
         }
+        let now = std::time::SystemTime::now();
         if self.hub_signature
-            && !self
-                .secrets
-                .iter()
-                .any(|(secret, _)| secret.kind() == SecretKind::Hmac)
+            && !self.secrets.iter().any(|(secret, expires)| {
+                secret.kind() == SecretKind::Hmac && expires.is_none_or(|at| at > now)
+            })
         {
             invalid(
                 "hub_signature",
-                "hub_signature needs a whsec_ secret to sign with (it is an HMAC; ed25519 \
-                 keys cannot make it)"
+                "hub_signature needs a whsec_ secret that has not expired to sign with (it is \
+                 an HMAC; ed25519 keys cannot make it)"
                     .into(),
             );
         }
-        let now = std::time::SystemTime::now();
         let signing = (self.secrets.iter())
             .filter(|(_, expires)| expires.is_none_or(|at| at > now))
             .count();

@@ -163,11 +163,17 @@ fn names_schedules_limits_and_tenants_are_checked() {
     );
     let public = ed25519.public_key().unwrap();
     assert!(invalid(base().secret(public)).contains("secret 1 is a public key (whpk_)"));
+    // hub_signature needs a whsec_ secret that is current.
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let expired = base()
+        .hub_signature(true)
+        .secret(ed25519.clone())
+        .secret_until(deskhook::Secret::generate().unwrap(), past);
+    assert!(invalid(expired).contains("needs a whsec_ secret that has not expired"));
     // More than a receiver reads; those expired do not count.
     let secrets = (0..17).map(|_| deskhook::Secret::generate().unwrap());
     let text = invalid(base().secrets(secrets.clone()));
     assert!(text.contains("17 secrets sign"), "{text}");
-    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
     let mut sixteen = base().secrets(secrets.take(16));
     sixteen = sixteen.secret_until(deskhook::Secret::generate().unwrap(), past);
     assert!(sixteen.validate().is_ok());

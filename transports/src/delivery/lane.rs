@@ -196,15 +196,26 @@ impl Route {
         body: &[u8],
         active: impl Fn(&Option<SystemTime>) -> bool,
     ) -> Result<String, String> {
-        let expires_first =
-            |(_, expires): &&(deskhook::Secret, Option<SystemTime>)| (expires.is_none(), *expires);
+        // Of secrets that expire together, the last given (a rotation puts the newest
+        // first, and caps the old ones' expiries at the overlap's end); of those that do
+        // not expire, the first.
+        let expires_first = |(at, (_, expires)): &(usize, &(_, Option<SystemTime>))| {
+            let order = if expires.is_some() {
+                usize::MAX - at
+            } else {
+                *at
+            };
+            (expires.is_none(), *expires, order)
+        };
         self.endpoint
             .secrets
             .iter()
-            .filter(|(secret, expires)| {
+            .enumerate()
+            .filter(|(_, (secret, expires))| {
                 active(expires) && secret.kind() == deskhook::signature::SecretKind::Hmac
             })
             .min_by_key(expires_first)
+            .map(|(_, secret)| secret)
             .and_then(|(secret, _)| deskhook::signature::hub_signature(secret, body).ok())
             .ok_or_else(|| {
                 format!(

@@ -99,3 +99,63 @@ fn preparing_is_costly_with_a_slow_template_ed25519_or_a_large_signed_body() {
     }));
     assert!(!templated.costly(&rendered), "a retry reuses its render");
 }
+
+#[test]
+fn the_hub_signature_is_made_with_the_secret_receivers_have_had_longest() {
+    use deskhook::Secret;
+    use deskhook::signature::hub_signature;
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let secret = || Secret::generate().expect("a secret");
+    let (a, b, c) = (secret(), secret(), secret());
+    let route = |endpoint: Endpoint| Route::new(endpoint, &Nowhere).expect("a route");
+    let hub = || {
+        Endpoint::new("e", "http://127.0.0.1:9/")
+            .expect("a URL")
+            .hub_signature(true)
+    };
+    let body = b"{}";
+    let active = |expires: &Option<SystemTime>| expires.is_none_or(|at| now < at);
+    // Rotated twice, the second overlap ending first: [C, B and A until then]. Receivers
+    // hold A, the last given of those that expire together.
+    let rotated = route(
+        hub()
+            .secret(c.clone())
+            .secret_until(b.clone(), now + hour)
+            .secret_until(a.clone(), now + hour),
+    );
+    assert_eq!(
+        rotated.hub(body, active),
+        hub_signature(&a, body).map_err(|e| e.to_string())
+    );
+    // B expires first: it is the older.
+    let older_b = route(
+        hub()
+            .secret(c.clone())
+            .secret_until(a.clone(), now + 2 * hour)
+            .secret_until(b.clone(), now + hour),
+    );
+    assert_eq!(
+        older_b.hub(body, active),
+        hub_signature(&b, body).map_err(|e| e.to_string())
+    );
+    // Once they have expired, C; of two that do not expire, the first given.
+    let ended = |expires: &Option<SystemTime>| expires.is_none();
+    assert_eq!(
+        rotated.hub(body, ended),
+        hub_signature(&c, body).map_err(|e| e.to_string())
+    );
+    let lasting = route(hub().secret(c.clone()).secret(a.clone()));
+    assert_eq!(
+        lasting.hub(body, active),
+        hub_signature(&c, body).map_err(|e| e.to_string())
+    );
+    // No current HMAC secret: an error, not a request without the header.
+    let ed25519 = route(
+        hub()
+            .secret(Secret::generate_ed25519().expect("a key"))
+            .secret_until(a, now + hour),
+    );
+    let err = ed25519.hub(body, ended).unwrap_err();
+    assert!(err.contains("needs an HMAC (whsec_) secret"), "{err}");
+}

@@ -64,10 +64,10 @@ impl Endpoints {
     /// Gives `name` a new signing secret. Deliveries are signed with it at once, and with
     /// the old ones too until `overlap` has passed (each request carries both signatures),
     /// so that the receiver can switch without losing a request; then the old ones stop.
-    /// `X-Hub-Signature-256` (see [`hub_signature`](crate::delivery::Endpoint::hub_signature)) holds
-    /// one signature: it is made with the old secret until the overlap ends, then with the
-    /// new one, so a receiver checking it accepts both during the overlap, or switches when
-    /// it ends.
+    /// `X-Hub-Signature-256` (see
+    /// [`hub_signature`](crate::delivery::Endpoint::hub_signature)) holds one signature: it
+    /// is made with the old secret until the overlap ends, then with the new one, so a
+    /// receiver checking it accepts both during the overlap, or switches when it ends.
     ///
     /// # Errors
     ///
