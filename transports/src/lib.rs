@@ -76,6 +76,22 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - The endpoints bucket: with the secrets key, a record of layout 1 or 2 (not sealed in
+//!   layout 3) that sets `template_file`, `ca_file`, `secret_env`, `allow_private` or
+//!   `allow_cidrs` is refused, even without `require_sealed`: a relay leaves its endpoint
+//!   out (or pauses it), and `deskhook endpoints get` and `list` name it. Anyone who can
+//!   write to the bucket could have written it (`template_file = "/proc/self/environ"`
+//!   posted a relay's environment). **Before upgrading relays**, run `deskhook endpoints
+//!   reseal --dry-run` and reseal such records (`reseal NAME@REVISION`; relays of the
+//!   version before read layout 3). An empty `DESKHOOK_SECRETS_KEY` is an error, not no
+//!   key. `EndpointStore::check` accepts `hub_signature` with `secret_env`, and
+//!   `template_file` with a text content type.
+//! - `X-Hub-Signature-256` is made with the HMAC secret that expires first (a rotation's
+//!   old one, until its overlap ends), and an attempt fails rather than go without it when
+//!   no `whsec_` secret is current; `hub_signature` needs a current `whsec_` secret, and a
+//!   rotation to another kind is refused. An endpoint signs with at most 16 secrets (what
+//!   a verifier reads). `verify` reads the entries of folded `webhook-signature` lines.
+//! - The SSRF guard refuses the rest of `2001::/23`, `100:0:0:1::/64` and `5f00::/16`.
 //! - Payload templates count the text they make from values (values printed, captured
 //!   ones, `tojson`, `string`, `pprint`) against a room of its own as it is made (the
 //!   output's, and at least 4 MiB): a list repeated with `*`, which minijinja makes for no
@@ -178,7 +194,8 @@
 //!   is bound to the settings in the open and to whether the endpoint is paused, so that
 //!   whoever writes to the bucket without the key cannot move an endpoint to another tenant
 //!   or widen what it receives. A layout-1 or layout-2 record could be anyone's: a reader
-//!   with the key reads it with a warning naming it; `deskhook endpoints reseal` writes them
+//!   with the key reads it with a warning naming it (since refused when it sets what
+//!   reaches into the reader's machine, above); `deskhook endpoints reseal` writes them
 //!   all in layout 3 (after every relay is upgraded: earlier ones refuse layout 3), and then
 //!   `relay --require-sealed` (`EndpointStore::require_sealed`) refuses any that comes back.
 //!   Without a key, layout 1 reads as it did.

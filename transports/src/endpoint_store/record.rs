@@ -76,12 +76,14 @@ impl SecretsKey {
     ///
     /// # Errors
     ///
-    /// As [`SecretsKey::parse`], naming the variable and which key of the list; and as
-    /// [`from_env`](SecretsKey::from_env) when it is set but empty or not UTF-8.
+    /// As [`SecretsKey::parse`], naming the variable and which key of the list; and when it
+    /// is not UTF-8. Set but empty, it is none: what a rotation's end leaves
+    /// (`NAME=""` in a manifest).
     pub fn list_from_env(name: &str) -> Result<Vec<SecretsKey>, Error> {
-        match key_text(name)? {
-            Some(text) => SecretsKey::parse_list(&text, name),
-            None => Ok(Vec::new()),
+        match std::env::var(name) {
+            Ok(text) => SecretsKey::parse_list(&text, name),
+            Err(std::env::VarError::NotPresent) => Ok(Vec::new()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(not_unicode(name)),
         }
     }
 
@@ -380,7 +382,7 @@ pub(super) fn record_of(
     serde_json::to_vec(&record).map_err(|e| Error::Config(format!("endpoint '{}': {e}", spec.name)))
 }
 
-/// The text of the environment variable `name` holding keys; `None` when it is not set.
+/// The text of the environment variable `name` holding the key; `None` when it is not set.
 fn key_text(name: &str) -> Result<Option<String>, Error> {
     match std::env::var(name) {
         Ok(text) if text.trim().is_empty() => Err(Error::Config(format!(
@@ -389,10 +391,15 @@ fn key_text(name: &str) -> Result<Option<String>, Error> {
         ))),
         Ok(text) => Ok(Some(text)),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(Error::Config(format!(
-            "{name} is not UTF-8 text; a key is written in base64"
-        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(not_unicode(name)),
     }
+}
+
+/// The error of a key variable `name` that is not UTF-8.
+fn not_unicode(name: &str) -> Error {
+    Error::Config(format!(
+        "{name} is not UTF-8 text; a key is written in base64"
+    ))
 }
 
 /// How much of a record is believed.

@@ -460,7 +460,9 @@ impl Relay {
     /// Refuses, with a key, the bucket's records not sealed in the current layout (see
     /// [`EndpointStore::require_sealed`](crate::endpoint_store::EndpointStore::require_sealed)):
     /// their endpoints are left out, or paused if the relay had them. Defaults to false
-    /// (they are read, with a warning naming each).
+    /// (they are read, with a warning naming each, but for those that set what reaches into
+    /// the relay's machine: `template_file`, `ca_file`, `secret_env`, `allow_private`,
+    /// `allow_cidrs`, refused all the same).
     #[must_use]
     pub fn require_sealed(mut self, require: bool) -> Self {
         self.require_sealed = require;
