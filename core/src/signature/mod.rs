@@ -618,12 +618,28 @@ pub fn verify_at(
 }
 
 /// The entries of a `webhook-signature` value, space-separated. A proxy that folded two
-/// header lines into one joined them with `", "` (RFC 9110, 5.3): the comma left at the
-/// end of an entry is not part of it.
+/// header lines into one joined them with a comma and perhaps spaces (RFC 9110, 5.3): an
+/// entry is a version and a signature, and neither holds a comma, so a comma after the
+/// signature ends the entry.
 fn entries(signatures: &str) -> impl Iterator<Item = &str> {
-    signatures
-        .split_ascii_whitespace()
-        .map(|entry| entry.strip_suffix(',').unwrap_or(entry))
+    signatures.split_ascii_whitespace().flat_map(|token| {
+        let mut rest = token;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            // The comma after the version, then the one after the signature, if any.
+            let end = rest
+                .find(',')
+                .and_then(|first| rest[first + 1..].find(',').map(|second| first + 1 + second));
+            let (entry, next) = match end {
+                Some(end) => (&rest[..end], &rest[end + 1..]),
+                None => (rest, ""),
+            };
+            rest = next;
+            Some(entry)
+        })
+    })
 }
 
 /// Whether the base64 tag of a `v1` entry is that of one of `macs`, fed the signed content;

@@ -218,11 +218,17 @@ fn entries_of_header_lines_a_proxy_folded_with_commas_are_read() {
         )
         .unwrap()
     };
-    // Two webhook-signature lines, folded into one (RFC 9110, 5.3).
-    let folded = format!("{}, {}", sign_with(&old), sign_with(&new));
-    for secret in [old, new] {
-        verify_spec(&folded, &[secret], SPEC_TIMESTAMP).unwrap();
+    // Two webhook-signature lines, folded into one (RFC 9110, 5.3), with a space or not.
+    for glue in [", ", ","] {
+        let folded = format!("{}{glue}{}", sign_with(&old), sign_with(&new));
+        for secret in [&old, &new] {
+            verify_spec(&folded, std::slice::from_ref(secret), SPEC_TIMESTAMP)
+                .unwrap_or_else(|e| panic!("{folded:?}: {e}"));
+        }
     }
+    // A version with nothing after it is malformed, and the entries after it are read.
+    let broken = format!("v1, {}", sign_with(&new));
+    verify_spec(&broken, std::slice::from_ref(&new), SPEC_TIMESTAMP).unwrap();
 }
 
 #[test]
