@@ -8,17 +8,17 @@
 //!
 //! # What is checked
 //!
-//! - [`check_ip`] judges one address. Non-global kinds are refused: unspecified, loopback,
-//!   private (RFC 1918), link-local, shared address space (CGNAT), IETF protocol assignments,
+//! - [`check_ip`] judges one address. Non-global kinds are refused: unspecified, loopback, private
+//!   (RFC 1918), link-local, shared address space (CGNAT), IETF protocol assignments,
 //!   documentation, benchmarking, reserved, broadcast, multicast, unique local, site-local,
-//!   discard-only, the dummy prefix, SRv6 SIDs, Teredo and ORCHID. IPv6 forms that carry an IPv4 address (IPv4-mapped,
-//!   IPv4-compatible, IPv4-translated, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4
-//!   `2002::/16`) are judged by the embedded IPv4 address as well, so `::ffff:127.0.0.1` and
-//!   `64:ff9b::7f00:1` are loopback. Not seen through: the IPv4 addresses inside a Teredo
-//!   address (refused unless `allow_cidrs` lists it), and a DNS64 network-specific prefix
-//!   (a host on an IPv6-only network whose resolver maps IPv4 answers into a prefix of its
-//!   operator's own: nothing in the address says so; refuse that prefix in the network, or
-//!   give the host a resolver that does not synthesize).
+//!   discard-only, the dummy prefix, SRv6 SIDs, Teredo and ORCHID. IPv6 forms that carry an IPv4
+//!   address (IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 `64:ff9b::/96` and
+//!   `64:ff9b:1::/48`, 6to4 `2002::/16`) are judged by the embedded IPv4 address as well, so
+//!   `::ffff:127.0.0.1` and `64:ff9b::7f00:1` are loopback. Not seen through: the IPv4 addresses
+//!   inside a Teredo address (refused unless `allow_cidrs` lists it), and a DNS64 network-specific
+//!   prefix (a host on an IPv6-only network whose resolver maps IPv4 answers into a prefix of its
+//!   operator's own: nothing in the address says so; refuse that prefix in the network, or give the
+//!   host a resolver that does not synthesize).
 //! - [`check_url`] judges an endpoint URL before anything is sent: only `http` and `https`
 //!   (only `https` with `https_only`), no credentials in the URL, and an IP-literal host is
 //!   checked with [`check_ip`]. The `url` crate already turns the odd IPv4 spellings
@@ -462,8 +462,7 @@ pub fn check_url(url: &Url, policy: &AddressPolicy, https_only: bool) -> Result<
                 "https_only is set for this endpoint; use an https URL".to_owned(),
             ));
         }
-        // "user:password@host" parses as the scheme "user" and the path "password@host".
-        _ if url.cannot_be_a_base() && url.path().contains('@') => {
+        _ if credentials_without_scheme(url) => {
             return Err(invalid(
                 "it has no scheme, and what is before '@' looks like a user and password; \
                  write https:// before the host, and send credentials in a header (such as \
@@ -507,7 +506,7 @@ pub fn check_url(url: &Url, policy: &AddressPolicy, https_only: bool) -> Result<
 fn redacted(url: &Url) -> String {
     if url.cannot_be_a_base() {
         // "user:password@host": the scheme is a user name.
-        if url.path().contains('@') {
+        if credentials_without_scheme(url) {
             return "…".to_owned();
         }
         // "localhost:8080" and "mailto:…": a scheme and a path, no host.
@@ -521,6 +520,14 @@ fn redacted(url: &Url) -> String {
         out.push_str("/…");
     }
     out
+}
+
+/// Whether `url` is `user:password@host` written without a scheme: it parses as the scheme
+/// `user` and a path (or a query, or a fragment, when the password holds `?` or `#`) with
+/// an `@` in it. Not `mailto:`, whose address has one.
+fn credentials_without_scheme(url: &Url) -> bool {
+    let rest = url.as_str().get(url.scheme().len() + 1..).unwrap_or("");
+    url.cannot_be_a_base() && url.scheme() != "mailto" && rest.contains('@')
 }
 
 /// How long a vetted answer for a name is reused. ureq resolves before every request (even on

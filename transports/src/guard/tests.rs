@@ -278,19 +278,29 @@ fn check_url_refuses_credentials_without_repeating_them() {
 
 #[test]
 fn a_url_with_credentials_and_no_scheme_repeats_neither() {
-    // It parses as the scheme "alice" and the path "hunter2@example.com".
-    let err = check_url(
-        &url("alice:hunter2@example.com"),
-        &AddressPolicy::default(),
-        false,
-    )
-    .unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains("it has no scheme"), "{text}");
-    assert!(text.contains("credentials in a header"), "{text}");
-    for secret in ["alice", "hunter2"] {
-        assert!(!text.contains(secret), "{secret} in {text}");
+    // It parses as the scheme "alice" and the path "hunter2@example.com"; with '?' or '#'
+    // in the password, the '@' is in the query or the fragment.
+    let policy = AddressPolicy::default();
+    for written in [
+        "alice:hunter2@example.com",
+        "alice:hun?ter2@example.com",
+        "alice:hun#ter2@example.com",
+        "alice:1234?@example.com",
+    ] {
+        let text = check_url(&url(written), &policy, false)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("it has no scheme"), "{text}");
+        assert!(text.contains("credentials in a header"), "{text}");
+        for secret in ["alice", "hun", "ter2", "1234"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
     }
+    // A mailto: address is not taken for one.
+    let err = check_url(&url("mailto:ops@example.com"), &policy, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("scheme 'mailto' is not supported"), "{err}");
 }
 
 #[test]
