@@ -301,9 +301,8 @@ fn an_older_record_naming_the_readers_files_environment_or_networks_is_refused()
         ("allow_private", "true"),
         ("allow_cidrs", r#"["10.0.0.0/8"]"#),
     ] {
-        let record = format!(
-            r#"{{"layout":1,"paused":false,"spec":{{"name":"x","url":"https://x.example/","#
-        ) + &format!(r#""{setting}":{value}}}}}"#);
+        let head = r#"{"layout":1,"paused":false,"spec":{"name":"x","url":"https://x.example/""#;
+        let record = format!(r#"{head},"{setting}":{value}}}}}"#);
         let err = read_record("x", record.as_bytes(), 1, Some(&key), Trust::Lenient)
             .unwrap_err()
             .to_string();
