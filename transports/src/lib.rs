@@ -81,10 +81,11 @@
 //!   `allow_cidrs` is refused, even without `require_sealed`: a relay leaves its endpoint
 //!   out (or pauses it), and `deskhook endpoints get` and `list` name it. Anyone who can
 //!   write to the bucket could have written it (`template_file = "/proc/self/environ"`
-//!   posted a relay's environment). **Before upgrading relays**, run `deskhook endpoints
-//!   reseal --dry-run` and reseal such records (`reseal NAME@REVISION`; relays of the
-//!   version before read layout 3). An empty `DESKHOOK_SECRETS_KEY` is an error, not no
-//!   key. `EndpointStore::check` accepts `hub_signature` with `secret_env`, and
+//!   posted a relay's environment). **Upgrading relays:** when they read layout 3 already
+//!   (built since 2026-12-01), reseal such records first (`deskhook endpoints reseal
+//!   --dry-run`, then `reseal NAME@REVISION`), then upgrade; when they do not, upgrade
+//!   them and reseal at once: until then those endpoints are left out. An empty
+//!   `DESKHOOK_SECRETS_KEY` is an error, not no key. `EndpointStore::check` accepts `hub_signature` with `secret_env`, and
 //!   `template_file` with a text content type.
 //! - `X-Hub-Signature-256` is made with the HMAC secret that expires first (a rotation's
 //!   old one, until its overlap ends), and an attempt fails rather than go without it when

@@ -474,8 +474,8 @@ async fn read_body(body: Body, limit: usize, idle: Duration) -> Result<Bytes, Pr
         return Err(too_large(limit));
     }
     let mut body = http_body_util::Limited::new(body, limit);
-    // Room for what is announced, up to 64 KiB before a byte came: 1,024 requests at once
-    // must not hold 1,024 × max_payload for nothing.
+    // Room for what is announced, at most 64 KiB up front (it grows as bytes come): 1,024
+    // requests at once must not hold 1,024 × max_payload before a byte came.
     let mut read = Vec::with_capacity(announced.min(64 * 1024));
     loop {
         let frame = tokio::time::timeout(idle, body.frame())

@@ -625,6 +625,8 @@ fn entries(signatures: &str) -> impl Iterator<Item = &str> {
     signatures.split_ascii_whitespace().flat_map(|token| {
         let mut rest = token;
         std::iter::from_fn(move || {
+            // A comma after a space (`"v1,… ,v1,…"`), or an empty element (`",,"`).
+            rest = rest.trim_start_matches(',');
             if rest.is_empty() {
                 return None;
             }

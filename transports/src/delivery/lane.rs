@@ -187,35 +187,43 @@ impl Route {
     }
 }
 
+/// Which of `secrets` makes `X-Hub-Signature-256`: of the HMAC secrets `active`, the one
+/// that expires first; of several that expire together, the last given (a rotation puts
+/// the newest first, caps the old ones' expiries at the overlap's end, and puts the one
+/// signing the header last of them: see `registry::operator::rotated`); else the first
+/// that does not expire.
+pub(crate) fn hub_secret(
+    secrets: &[(deskhook::Secret, Option<SystemTime>)],
+    active: impl Fn(&Option<SystemTime>) -> bool,
+) -> Option<usize> {
+    let expires_first = |(at, (_, expires)): &(usize, &(_, Option<SystemTime>))| {
+        let order = if expires.is_some() {
+            usize::MAX - at
+        } else {
+            *at
+        };
+        (expires.is_none(), *expires, order)
+    };
+    secrets
+        .iter()
+        .enumerate()
+        .filter(|(_, (secret, expires))| {
+            active(expires) && secret.kind() == deskhook::signature::SecretKind::Hmac
+        })
+        .min_by_key(expires_first)
+        .map(|(at, _)| at)
+}
+
 impl Route {
     /// `X-Hub-Signature-256` of `body`: one signature, made with the HMAC secret receivers
-    /// have had longest — the one `active` that expires first (a rotation's old secret,
-    /// until its overlap ends), else the first that does not expire.
+    /// have had longest ([`hub_secret`]).
     fn hub(
         &self,
         body: &[u8],
         active: impl Fn(&Option<SystemTime>) -> bool,
     ) -> Result<String, String> {
-        // Of secrets that expire together, the last given (a rotation puts the newest
-        // first, and caps the old ones' expiries at the overlap's end); of those that do
-        // not expire, the first.
-        let expires_first = |(at, (_, expires)): &(usize, &(_, Option<SystemTime>))| {
-            let order = if expires.is_some() {
-                usize::MAX - at
-            } else {
-                *at
-            };
-            (expires.is_none(), *expires, order)
-        };
-        self.endpoint
-            .secrets
-            .iter()
-            .enumerate()
-            .filter(|(_, (secret, expires))| {
-                active(expires) && secret.kind() == deskhook::signature::SecretKind::Hmac
-            })
-            .min_by_key(expires_first)
-            .map(|(_, secret)| secret)
+        hub_secret(&self.endpoint.secrets, active)
+            .map(|at| &self.endpoint.secrets[at])
             .and_then(|(secret, _)| deskhook::signature::hub_signature(secret, body).ok())
             .ok_or_else(|| {
                 format!(

@@ -219,7 +219,7 @@ fn entries_of_header_lines_a_proxy_folded_with_commas_are_read() {
         .unwrap()
     };
     // Two webhook-signature lines, folded into one (RFC 9110, 5.3), with a space or not.
-    for glue in [", ", ","] {
+    for glue in [", ", ",", " ,", ",,", " , "] {
         let folded = format!("{}{glue}{}", sign_with(&old), sign_with(&new));
         for secret in [&old, &new] {
             verify_spec(&folded, std::slice::from_ref(secret), SPEC_TIMESTAMP)

@@ -147,14 +147,21 @@ fn rotated(
         )));
     }
     let now = SystemTime::now();
+    let active = |expires: &Option<SystemTime>| expires.is_none_or(|at| at > now);
+    // The secret signing X-Hub-Signature-256 now goes last of the old ones: of secrets that
+    // expire together, the hub signature takes the last given, so it keeps signing it
+    // until the overlap ends.
+    let mut old = endpoint.secrets.clone();
+    if let Some(at) = crate::delivery::lane::hub_secret(&old, active) {
+        let hub = old.remove(at);
+        old.push(hub);
+    }
     let mut secrets = vec![(secret.clone(), None)];
     secrets.extend(
-        endpoint
-            .secrets
-            .iter()
+        old.into_iter()
             // Given again: it signs once, with no end.
-            .filter(|(old, expires)| expires.is_none_or(|at| at > now) && *old != secret)
-            .map(|(old, expires)| (old.clone(), Some(expires.map_or(until, |at| at.min(until))))),
+            .filter(|(old, expires)| active(expires) && *old != secret)
+            .map(|(old, expires)| (old, Some(expires.map_or(until, |at| at.min(until))))),
     );
     if secrets.len() > deskhook::signature::MAX_SIGNATURE_ENTRIES {
         return Err(Error::Config(format!(
@@ -177,4 +184,37 @@ fn rotated(
         endpoint.spec = Some(Arc::new(spec));
     }
     Ok(endpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The secret signing `X-Hub-Signature-256` keeps signing it through a rotation's
+    /// overlap, whatever the order of the old secrets.
+    #[test]
+    fn a_rotation_keeps_the_hub_signatures_secret_for_its_overlap() {
+        let secret = || deskhook::Secret::generate().expect("a secret");
+        let (a, b, c, d) = (secret(), secret(), secret(), secret());
+        let hub = |endpoint: &Endpoint| {
+            let at = crate::delivery::lane::hub_secret(&endpoint.secrets, |e| {
+                e.is_none_or(|at| at > SystemTime::now())
+            });
+            endpoint.secrets[at.expect("a hub secret")].0.clone()
+        };
+        let hour = Duration::from_secs(3600);
+        // Two lasting secrets: the first given signs it, before and after.
+        let two = Endpoint::new("e", "https://x.example/")
+            .expect("a URL")
+            .hub_signature(true)
+            .secret(a.clone())
+            .secret(b.clone());
+        assert!(hub(&two) == a);
+        let once = rotated(&two, c.clone(), hour).expect("rotated");
+        assert!(hub(&once) == a, "the overlap keeps A");
+        // Rotated again with a shorter overlap: every old expiry is then the same.
+        let twice = rotated(&once, d, hour / 2).expect("rotated");
+        assert!(hub(&twice) == a, "the overlap keeps A");
+        assert_eq!(twice.secrets.len(), 4);
+    }
 }
