@@ -113,7 +113,9 @@ enum Command {
     /// Prints what it sealed (every setting, as `get` does), one line per record. An older
     /// record could have been written by anyone who can write to the bucket: look at them
     /// first with --dry-run, then reseal those you checked as NAME@REVISION (each only if
-    /// unchanged since). Then relays can require sealed records (`relay --require-sealed`).
+    /// unchanged since). A record that sets template_file, ca_file, secret_env,
+    /// allow_private or allow_cidrs is sealed only that way, named. Then relays can require
+    /// sealed records (`relay --require-sealed`).
     Reseal {
         /// Print what would be sealed (NAME (revision N): settings), and write nothing.
         #[arg(long, conflicts_with = "checked")]

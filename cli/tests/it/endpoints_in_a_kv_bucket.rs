@@ -174,6 +174,12 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
     assert!(!ok && err.contains("was changed after revision"), "{err}");
     let (ok, _, err) = endpoints(&url, key, &["reseal", "plain"]);
     assert!(!ok && err.contains("NAME@REVISION"), "{err}");
+    // Nor all at once: it sets allow_private, and is sealed only by name.
+    let (ok, _, err) = endpoints(&url, key, &["reseal"]);
+    assert!(
+        !ok && err.contains("sets allow_private") && err.contains(&format!("plain@{shown}")),
+        "{err}"
+    );
     let (ok, out, err) = endpoints(&url, key, &["reseal", &format!("plain@{shown}")]);
     assert!(ok, "{err}");
     assert!(

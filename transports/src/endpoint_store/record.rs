@@ -421,7 +421,7 @@ pub(super) enum Trust {
 
 /// The first setting of `spec` that names what is its reader's own (see
 /// [`Trust::Lenient`]), as a record writes it.
-fn readers_own(spec: &EndpointSpec) -> Option<&'static str> {
+pub(super) fn readers_own(spec: &EndpointSpec) -> Option<&'static str> {
     [
         ("template_file", spec.template_file.is_some()),
         ("ca_file", spec.ca_file.is_some()),

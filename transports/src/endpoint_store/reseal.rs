@@ -1,7 +1,7 @@
 //! Writing records again: in the current layout (after an upgrade, or for records written
 //! without the key), and with the current key (a key rotation).
 
-use super::record::Trust;
+use super::record::{Trust, readers_own};
 use super::{EndpointStore, LAYOUT, SECRETS_KEY_ENV, StoredEndpoint, layout_of};
 use crate::error::Error;
 
@@ -52,7 +52,10 @@ impl EndpointStore {
     /// [`revision_of`](EndpointStore::revision_of) and [`put_if`](EndpointStore::put_if)
     /// (`deskhook endpoints add --replace`); one
     /// changed since it was read is left for another run). Records already in the current
-    /// layout are left alone.
+    /// layout are left alone, and so are those that set `template_file`, `ca_file`,
+    /// `secret_env`, `allow_private` or `allow_cidrs` (what reaches into the readers' own
+    /// machines): those are sealed only by name, with
+    /// [`reseal_checked`](EndpointStore::reseal_checked).
     ///
     /// # Errors
     ///
@@ -62,7 +65,18 @@ impl EndpointStore {
         let mut done = Vec::new();
         for (name, read) in self.unsealed().await? {
             let written = match read {
-                Ok(stored) => self.seal_again(stored).await,
+                // Sealed, it would be trusted with the reader's files, environment or
+                // networks: only once the operator looked at it.
+                Ok(stored) => match readers_own(&stored.spec) {
+                    Some(setting) => Err(Error::Config(format!(
+                        "endpoint '{name}' sets {setting}, which reaches into the readers' own \
+                         files, environment or networks: it is sealed only when named, once \
+                         checked; look at it with reseal --dry-run, then reseal \
+                         {name}@{}",
+                        stored.revision
+                    ))),
+                    None => self.seal_again(stored).await,
+                },
                 Err(e) => Err(e),
             };
             done.push((name, written));
