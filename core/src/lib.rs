@@ -17,7 +17,7 @@
 //! | wait for the sinks | [`flush`] |
 //! | switch event types on and off at run time | [`set_enabled`], [`replace_enabled`], [`is_enabled`], [`enabled`] |
 //! | name what to subscribe to | [`Action`], [`EventType`], [`EventTypeSet`] |
-//! | receive, verify and parse a webhook | [`receive`] with [`ReceiveOptions`]; lower level: [`signature`] |
+//! | receive, verify and parse a webhook | [`receive`] with [`ReceiveOptions`] ([`receive_verified`] with the signed id to de-duplicate on); lower level: [`signature`] |
 //! | keys | [`Secret`] (HMAC `whsec_`, ed25519 `whsk_`/`whpk_`) |
 //!
 //! The rest lives in modules: [`dispatch`] (builder, counters, tenants), [`event`] (the
@@ -189,6 +189,9 @@
 //!
 //! Every item is exported once, and the root holds what most callers need.
 //!
+//! - New: [`receive_verified`], [`receive`] with the `webhook-id` and timestamp the
+//!   signature covers, to de-duplicate on. `verify` reads the entries of folded
+//!   `webhook-signature` lines (`"v1,…, v1,…"`).
 //! - `emit_event(&e)` and `emit_ref(r)` are [`emit_webhook`]`(&e)` and `emit_webhook(&r)`;
 //!   `emit_event_async` is [`emit_webhook_async`]; `Dispatcher::emit_event`, `emit_ref` and
 //!   `emit_ref_async` likewise.
@@ -239,7 +242,7 @@ pub use global::{
     emit, emit_async, emit_webhook, emit_webhook_async, flush, set_dispatcher, with_dispatcher,
 };
 pub use model::{Event, EventRef, Ticket, User};
-pub use receive::{ReceiveOptions, Received, receive};
+pub use receive::{ReceiveOptions, Received, receive, receive_verified};
 pub use signature::secret::Secret;
 pub use switch::{enabled, is_enabled, replace_enabled, set_enabled};
 pub use tenant::for_tenant;

@@ -287,10 +287,9 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 /// 4. When a Usedesk secret is set, a Usedesk body's `secret` must match it.
 ///
 /// The signature does not make a request unique: one captured and sent again within the
-/// tolerance verifies again. Drop duplicates on the `webhook-id` header once `receive`
-/// succeeds: read it from the request's headers (signed with the body, so checked when
-/// signing secrets are set; a retry of a delivery has the same id). A Usedesk body has no
-/// such header: its ticket's and comment's ids tell a repeat.
+/// tolerance verifies again. Drop duplicates on the `webhook-id` the signature covers,
+/// which [`receive_verified`] returns (a retry of a delivery has the same id). A Usedesk
+/// body has no such header: its ticket's and comment's ids tell a repeat.
 ///
 /// It never panics, whatever the input. Its cost is that of the signature (an HMAC of the
 /// body per `whsec_` secret, or an ed25519 verification per `v1a` entry and key; see
@@ -347,6 +346,51 @@ pub fn receive(
     body: &[u8],
     options: &ReceiveOptions,
 ) -> Result<Received, Error> {
+    receive_verified(headers, body, options).map(|(received, _)| received)
+}
+
+/// [`receive`], with what the signature check vouched for: the `webhook-id` and
+/// `webhook-timestamp` the signature covers, as [`verify`](crate::signature::verify) read
+/// them. `None` when no signature was checked (no signing secrets in `options`, or a
+/// Usedesk body authenticated by its `secret`).
+///
+/// De-duplicate on this id rather than on one read from the request again: a request can
+/// carry two `webhook-id` lines, and a container that keeps the last of them (a map) would
+/// give the one the signature does not cover, so that a request captured and sent again
+/// within the tolerance passes the check for duplicates.
+///
+/// # Errors
+///
+/// As [`receive`].
+///
+/// # Examples
+///
+/// ```
+/// use deskhook::{ReceiveOptions, Secret};
+/// use deskhook::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign};
+///
+/// let secret = Secret::generate()?;
+/// let body = br#"{"secret":"x","comment":{"id":5,"message":"Hi","ticket_id":7}}"#;
+/// let now = jiff::Timestamp::now().as_second();
+/// let signature = sign("msg_1", now, body, std::slice::from_ref(&secret))?;
+/// let now = now.to_string();
+/// let headers = [
+///     (HEADER_ID, "msg_1"),
+///     (HEADER_ID, "msg_2"),
+///     (HEADER_TIMESTAMP, now.as_str()),
+///     (HEADER_SIGNATURE, signature.as_str()),
+/// ];
+/// let options = ReceiveOptions::new().secrets([secret]);
+/// let (received, verified) = deskhook::receive_verified(&headers, body, &options)?;
+/// assert_eq!(received.event_type(), "comment_created");
+/// assert_eq!(verified.map(|v| v.id).as_deref(), Some("msg_1"));
+/// # Ok::<(), deskhook::Error>(())
+/// ```
+pub fn receive_verified(
+    headers: &(impl Headers + ?Sized),
+    body: &[u8],
+    options: &ReceiveOptions,
+) -> Result<(Received, Option<signature::Verified>), Error> {
     // An empty list of keys authenticates nothing either: said before the headers are read,
     // so that a request without them does not take the receiver's fault for its own.
     let no_keys = options.secrets.as_ref().is_none_or(Vec::is_empty);
@@ -357,14 +401,15 @@ pub fn receive(
     // signature is authenticated by its `secret` alone, and must be Usedesk's.
     let by_token = options.usedesk_secret.is_some()
         && (options.secrets.is_none() || headers.header(signature::HEADER_SIGNATURE).is_none());
+    let mut verified = None;
     if let Some(secrets) = &options.secrets
         && !by_token
     {
         let tolerance = options.tolerance.unwrap_or(DEFAULT_TOLERANCE);
-        match options.now_unix {
+        verified = Some(match options.now_unix {
             Some(now) => signature::verify_at(headers, body, secrets, tolerance, now)?,
             None => signature::verify(headers, body, secrets, tolerance)?,
-        };
+        });
     }
 
     let format = match format_of(body, options.format) {
@@ -397,7 +442,7 @@ pub fn receive(
             return Err(Error::UsedeskSecretMismatch);
         }
     }
-    Ok(received)
+    Ok((received, verified))
 }
 
 /// The format the top-level keys point to. Complete bodies are told by the rules of the

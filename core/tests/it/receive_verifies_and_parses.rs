@@ -182,6 +182,29 @@ fn one_receiver_takes_signed_senders_and_usedesk_which_does_not_sign() {
     );
 }
 
+/// The id to de-duplicate on is the one the signature covers, not another `webhook-id`
+/// line added to a captured request; none when nothing was signed.
+#[test]
+fn the_verified_id_is_the_signed_one() {
+    let secret = Secret::generate().unwrap();
+    let options = ReceiveOptions::new()
+        .secret(secret.clone())
+        .usedesk_secret(USEDESK_SECRET)
+        .now_unix(NOW);
+    let zenlix = fixture("zenlix", "event.json");
+    let mut replayed = signed(&zenlix, &secret, NOW);
+    replayed.push(("Webhook-Id".to_owned(), "msg_fresh".to_owned()));
+    let (received, verified) = deskhook::receive_verified(&replayed, &zenlix, &options).unwrap();
+    assert_eq!(received.event_type(), "action");
+    let verified = verified.expect("a signature was checked");
+    assert_eq!((verified.id.as_str(), verified.timestamp), ("msg_1", NOW));
+    // A Usedesk body, authenticated by its token: nothing signed.
+    let usedesk = fixture("usedesk", "comment_created.json");
+    let headers = [("content-type", "application/json")];
+    let (_, verified) = deskhook::receive_verified(&headers, &usedesk, &options).unwrap();
+    assert_eq!(verified, None);
+}
+
 #[test]
 fn options_that_authenticate_nothing_refuse_unless_they_say_so() {
     let body = fixture("iqchannels", "typing.json");
