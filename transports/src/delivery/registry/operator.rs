@@ -168,7 +168,8 @@ fn rotated(
             "endpoint '{}' would sign with {} secrets, and a receiver reads only the first {} \
              signatures of a request: the oldest, which receivers that have not switched yet \
              still hold, would not be read; wait until the overlaps of earlier rotations end, \
-             or give a shorter overlap",
+             or first drop the old secrets receivers no longer need (update the endpoint's \
+             secrets)",
             endpoint.name,
             secrets.len(),
             deskhook::signature::MAX_SIGNATURE_ENTRIES
