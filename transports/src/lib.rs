@@ -84,9 +84,10 @@
 //!   posted a relay's environment). **Upgrading relays:** when they read layout 3 already
 //!   (built since 2026-12-01), reseal such records first (`deskhook endpoints reseal
 //!   --dry-run`, then `reseal NAME@REVISION`), then upgrade; when they do not, upgrade
-//!   them and reseal at once: until then those endpoints are left out. An empty
-//!   `DESKHOOK_SECRETS_KEY` is an error, not no key. `EndpointStore::check` accepts `hub_signature` with `secret_env`, and
-//!   `template_file` with a text content type.
+//!   them and reseal at once: until then those endpoints are left out. `reseal` with no
+//!   names leaves such records out (they are sealed by name). An empty
+//!   `DESKHOOK_SECRETS_KEY` is an error, not no key. `EndpointStore::check` accepts
+//!   `hub_signature` with `secret_env`, and `template_file` with a text content type.
 //! - `X-Hub-Signature-256` is made with the HMAC secret that expires first (a rotation's
 //!   old one, until its overlap ends), and an attempt fails rather than go without it when
 //!   no `whsec_` secret is current; `hub_signature` needs a current `whsec_` secret, and a

@@ -37,26 +37,26 @@
 //! saying which deskhook understands it, rather than read wrongly: a relay that predates
 //! sealed URLs refuses a sealed record instead of posting to its origin alone.
 //!
-//! In layout 3 the sealed part is bound to the settings in the open and to whether the
-//! endpoint is paused, as well as to its name: whoever can write to the bucket without the
-//! key cannot change a sealed record (move an endpoint to another tenant, widen its event
-//! types, change its format, resume it) without readers refusing it (relays pause the
-//! endpoint). They can still write a record of an older layout in its place, which readers
-//! take with a warning until they require sealed records (below). A record
-//! with nothing sealed (layout 1) or whose seal binds only its name (layout 2) could be
-//! anyone's: a reader with the key reads it with a warning naming it, and refuses it once
-//! told to require sealed records ([`EndpointStore::require_sealed`], a relay's
-//! `--require-sealed`). Even before, it refuses such a record when it sets what reaches
-//! into the reader's own machine: `template_file` or `ca_file` (files of the reader's
-//! disk: `template_file = "/proc/self/environ"` would post its environment, the key among
-//! it), `secret_env` (a variable of its environment), `allow_private` or `allow_cidrs`
-//! (its networks). A reader without a key believes the whole bucket, those settings
-//! included: keep write access to it to the operators. To get there, `deskhook endpoints reseal`
+//! In layout 3 the sealed part is bound to the settings in the open and to whether the endpoint
+//! is paused, as well as to its name: whoever can write to the bucket without the key cannot
+//! change a sealed record (move an endpoint to another tenant, widen its event types, change
+//! its format, resume it) without readers refusing it (relays pause the endpoint). They can
+//! still write a record of an older layout in its place, which readers take with a warning
+//! until they require sealed records (below). A record with nothing sealed (layout 1) or whose
+//! seal binds only its name (layout 2) could be anyone's: a reader with the key reads it with a
+//! warning naming it, and refuses it once told to require sealed records
+//! ([`EndpointStore::require_sealed`], a relay's `--require-sealed`). Even before, it refuses
+//! such a record when it sets what reaches into the reader's own machine: `template_file` or
+//! `ca_file` (files of the reader's disk: `template_file = "/proc/self/environ"` would post its
+//! environment, the key among it), `secret_env` (a variable of its environment),
+//! `allow_private` or `allow_cidrs` (its networks). To get there, `deskhook endpoints reseal`
 //! ([`EndpointStore::reseal`]) writes every older record again in layout 3, printing every
-//! setting it sealed; `reseal --dry-run` ([`EndpointStore::unsealed`]) prints them first,
-//! for the operator to check before sealing makes them trusted, and `reseal NAME@REVISION…`
-//! ([`EndpointStore::reseal_checked`]) seals only those, each only if unchanged since. A
-//! reader without a key reads layout 1 as it always did.
+//! setting it sealed, but for those that set what reaches into the reader's machine; `reseal
+//! --dry-run` ([`EndpointStore::unsealed`]) prints them first, for the operator to check before
+//! sealing makes them trusted, and `reseal NAME@REVISION…` ([`EndpointStore::reseal_checked`])
+//! seals only those, each only if unchanged since. A reader without a key reads layout 1 as it
+//! always did: it believes the whole bucket, those settings included, so keep write access to
+//! it to the operators.
 //!
 //! What the seal does not prevent: a record written again as it was earlier. Whoever can
 //! write to the bucket can put back the bytes of an older sealed record of the same
