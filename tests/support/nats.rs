@@ -412,13 +412,18 @@ pub async fn context(url: &str) -> jetstream::Context {
 }
 
 /// Takes every message out of `stream` with a pull consumer (acknowledging each, which
-/// removes it from a work-queue stream), waiting up to `idle` for the next one, or until a
-/// pull fails. Making the
+/// removes it from a work-queue stream): as many as the stream held when called, each
+/// waited for up to 20 s, then more while the next comes within `idle`; or until a pull
+/// fails. Making the
 /// consumer is tried again for up to 20 s: on a cluster that just lost a node it can time
 /// out while the stream's replicas settle.
 pub async fn drain_stream(url: &str, stream: &str, idle: Duration) -> Vec<StoredMessage> {
     let js = context(url).await;
-    let stream = js.get_stream(stream).await.expect("the stream exists");
+    let mut stream = js.get_stream(stream).await.expect("the stream exists");
+    // What the stream holds is waited for as long as a start may take; only then does a
+    // pause of `idle` end the pass (a busy machine can be slower than `idle` to deliver
+    // the first message).
+    let held = stream.info().await.map_or(0, |info| info.state.messages);
     let deadline = Instant::now() + START_WAIT;
     let consumer = loop {
         let made = stream
@@ -438,7 +443,15 @@ pub async fn drain_stream(url: &str, stream: &str, idle: Duration) -> Vec<Stored
     };
     let mut messages = consumer.messages().await.expect("a message stream");
     let mut out = Vec::new();
-    while let Ok(Some(message)) = tokio::time::timeout(idle, messages.next()).await {
+    loop {
+        let wait = if (out.len() as u64) < held {
+            START_WAIT.max(idle)
+        } else {
+            idle
+        };
+        let Ok(Some(message)) = tokio::time::timeout(wait, messages.next()).await else {
+            break;
+        };
         // A pull the cluster did not answer (its consumer still settling after a node
         // died): this pass ends, and a caller that must see everything drains again.
         let Ok(message) = message else {

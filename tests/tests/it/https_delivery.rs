@@ -300,7 +300,9 @@ fn an_http2_connection_gone_silent_is_given_up_after_one_timeout() {
         .allow_private(true)
         .ca_certificates_pem(server.ca_pem.as_bytes())
         .unwrap()
-        .timeout(Duration::from_millis(500))
+        // Long enough for a new TLS connection's handshake and answer on a busy machine;
+        // only the silent connection waits it out.
+        .timeout(Duration::from_secs(2))
         .retry("0s,10ms,10ms,10ms".parse().unwrap());
     let (sink, guard, dispatcher) = start(
         Transport::Async,
