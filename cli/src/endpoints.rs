@@ -327,8 +327,10 @@ async fn command(store: &EndpointStore, command: Command) -> Result<ExitCode, St
             }
             if failed > 0 {
                 return Err(format!(
-                    "{failed} record(s) could not be resealed (above); one changed without the \
-                     key is written again with `add --replace name=NAME …`"
+                    "{failed} record(s) could not be resealed (above); one that reaches into \
+                     the readers' machines is sealed by name once checked (`reseal \
+                     NAME@REVISION`), and one changed without the key is written again with \
+                     `add --replace name=NAME …`"
                 ));
             }
         }

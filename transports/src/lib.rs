@@ -198,7 +198,8 @@
 //!   or widen what it receives. A layout-1 or layout-2 record could be anyone's: a reader
 //!   with the key reads it with a warning naming it (since refused when it sets what
 //!   reaches into the reader's machine, above); `deskhook endpoints reseal` writes them
-//!   all in layout 3 (after every relay is upgraded: earlier ones refuse layout 3), and then
+//!   all in layout 3 (those by name since, above; after every relay is upgraded: earlier
+//!   ones refuse layout 3), and then
 //!   `relay --require-sealed` (`EndpointStore::require_sealed`) refuses any that comes back.
 //!   Without a key, layout 1 reads as it did.
 //! - `Endpoints::add_spec` adds an endpoint only if its name is free (`Error::EndpointExists`

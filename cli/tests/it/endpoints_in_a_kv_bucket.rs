@@ -169,6 +169,10 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
         .and_then(|rest| rest.split(')').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        err.contains(&format!("deskhook endpoints reseal plain@{shown}")),
+        "{err}"
+    );
     let stale = format!("plain@{}", shown - 1);
     let (ok, _, err) = endpoints(&url, key, &["reseal", &stale]);
     assert!(!ok && err.contains("was changed after revision"), "{err}");
@@ -180,6 +184,7 @@ fn an_operator_changes_the_shared_endpoints_with_one_command_each() {
         !ok && err.contains("sets allow_private") && err.contains(&format!("plain@{shown}")),
         "{err}"
     );
+    assert!(err.contains("is sealed by name once checked"), "{err}");
     let (ok, out, err) = endpoints(&url, key, &["reseal", &format!("plain@{shown}")]);
     assert!(ok, "{err}");
     assert!(

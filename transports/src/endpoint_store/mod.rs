@@ -315,7 +315,9 @@ impl EndpointStore {
     /// sealed (layout 1) or whose seal binds only its name (layout 2) could have been written
     /// by anyone who can write to the bucket, to move an endpoint to another tenant, say, and
     /// is refused (a relay pauses such an endpoint, or leaves it out). Turn it on once
-    /// [`reseal`](EndpointStore::reseal) has written every record in the current layout.
+    /// every record is in the current layout: [`reseal`](EndpointStore::reseal) writes
+    /// them, but for those that reach into the reader's machine, which
+    /// [`reseal_checked`](EndpointStore::reseal_checked) seals by name.
     /// Defaults to false: older records are read, with a warning naming each, but for
     /// those that set what reaches into the reader's own machine (`template_file`,
     /// `ca_file`, `secret_env`, `allow_private`, `allow_cidrs`), refused with a key.

@@ -541,8 +541,8 @@ fn read_record_with(
             "record layout {} sets {setting}, which reaches into the reader's own files, \
              environment or networks, and its seal does not bind it: whoever can write to the \
              bucket could have written it. If it is yours, check it with `deskhook endpoints \
-             reseal --dry-run` and seal it with `deskhook endpoints reseal` (with the secrets \
-             key)",
+             reseal --dry-run` and seal it by name with `deskhook endpoints reseal \
+             {name}@{revision}` (with the secrets key)",
             record.layout
         )));
     }
