@@ -43,7 +43,9 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "tolerance")]
     no_tolerance: bool,
     /// Check X-Hub-Signature-256 (HMAC-SHA256 of the body alone, with a 'whsec_' secret)
-    /// instead of the Standard Webhooks headers.
+    /// instead of the Standard Webhooks headers. Another sender's text secret (GitHub's)
+    /// is given as whsec_ and the base64 of its bytes (printf %s "$SECRET" | base64), if
+    /// it has 24 to 64 bytes.
     #[arg(long, conflicts_with_all = ["tolerance", "no_tolerance"])]
     hub: bool,
     /// The raw body exactly as received, or '-' to read it from stdin.

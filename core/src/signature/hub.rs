@@ -1,5 +1,11 @@
 //! The `X-Hub-Signature-256` of GitHub-style webhooks: made for receivers that expect it,
 //! and checked in constant time for those that receive it.
+//!
+//! The HMAC key is the secret's bytes: those a `whsec_` secret's base64 holds. A secret of
+//! another sender, written as text (GitHub's, say), is the same key once made a `Secret`
+//! from its bytes ([`Secret::from_bytes`](crate::Secret::from_bytes)), or written `whsec_`
+//! and the base64 of its bytes (`printf %s "$SECRET" | base64`), provided it has 24 to 64
+//! bytes, as every `whsec_` secret has; a shorter one cannot be checked here.
 
 use hmac::Mac;
 
