@@ -185,6 +185,7 @@ pub(crate) mod queue;
 mod rate;
 mod receipt;
 mod registry;
+pub(crate) mod route;
 mod settings;
 mod sink;
 #[cfg(feature = "_async")]
@@ -218,7 +219,7 @@ pub(crate) use job::Withdrawal;
 #[cfg(feature = "spool")]
 pub(crate) use job::job_cost;
 pub(crate) use job::{EventData, Job, Rendered};
-pub(crate) use lane::{Lane, Route};
+pub(crate) use lane::Lane;
 pub use letters::{DeadLetterPage, DeadLetterQuery, DeadLetters, Replayed, StoredLetter};
 pub use rate::RateLimit;
 pub use receipt::Receipt;
@@ -228,6 +229,7 @@ pub(crate) use registry::Lanes;
 pub use registry::{
     EndpointInfo, EndpointPage, EndpointQuery, Endpoints, Removed, ReplaceReport, Upserted,
 };
+pub(crate) use route::Route;
 pub use settings::DeliveryConfig;
 pub use sink::DeliverySink;
 pub use spec::{EndpointSpec, RedactedSpec, SecretSpec, SpecError};

@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::oneshot;
 
 use super::engine::attempt::{Attempt, Next};
-use super::lane::Prepared;
 use super::priority::Priority;
+use super::route::Prepared;
 use super::{AsyncTransport, Engine, lock};
 use crate::error::Error;
 

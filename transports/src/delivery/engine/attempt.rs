@@ -61,7 +61,7 @@ impl Attempt {
     pub(crate) fn prepare(
         &mut self,
         now: SystemTime,
-    ) -> Result<crate::delivery::lane::Prepared, String> {
+    ) -> Result<crate::delivery::route::Prepared, String> {
         let job = self
             .job
             .as_mut()

@@ -152,7 +152,7 @@ fn rotated(
     // expire together, the hub signature takes the last given, so it keeps signing it
     // until the overlap ends.
     let mut old = endpoint.secrets.clone();
-    if let Some(at) = crate::delivery::lane::hub_secret(&old, active) {
+    if let Some(at) = crate::delivery::route::hub_secret(&old, active) {
         let hub = old.remove(at);
         old.push(hub);
     }
@@ -198,7 +198,7 @@ mod tests {
         let secret = || deskhook::Secret::generate().expect("a secret");
         let (a, b, c, d) = (secret(), secret(), secret(), secret());
         let hub = |endpoint: &Endpoint| {
-            let at = crate::delivery::lane::hub_secret(&endpoint.secrets, |e| {
+            let at = crate::delivery::route::hub_secret(&endpoint.secrets, |e| {
                 e.is_none_or(|at| at > SystemTime::now())
             });
             endpoint.secrets[at.expect("a hub secret")].0.clone()
