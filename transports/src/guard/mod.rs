@@ -60,6 +60,16 @@
 //! refusing to connect to 127.0.0.1 (loopback): set allow_private = true or list it in allow_cidrs for this endpoint
 //! ```
 //!
+//! When the refused address came from looking a name up, deskhook's transports name the name
+//! and the kind of address, not the address: attempts and dead letters are read by whoever
+//! sees an endpoint's deliveries, in a helpdesk the tenant who typed the URL, and quoting the
+//! address would answer their lookups of the internal network's names. The address is in a
+//! `debug` record under the `deskhook` target.
+//!
+//! ```text
+//! refusing to connect to db.internal: it resolves to a refused address (private (RFC 1918)): set allow_private = true or list its addresses in allow_cidrs for this endpoint
+//! ```
+//!
 //! # Cloud metadata endpoints
 //!
 //! Addresses of cloud instance metadata and credential services (`169.254.169.254`,
@@ -199,6 +209,45 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// What an attempt says when an address that `name` resolved to was refused: the name and
+    /// the kind of address, not the address itself.
+    ///
+    /// Attempts and dead letters are read by whoever may see an endpoint's deliveries — in a
+    /// multi-tenant helpdesk, the tenant who typed the URL. Quoting the address would answer
+    /// their lookups of the internal network's names. The operator resolves the name, or
+    /// reads the `debug` record that [`log_resolved`](Refusal::log_resolved) writes.
+    pub(crate) fn of_name(&self, name: &str) -> String {
+        let mut text = format!("refusing to connect to {name}: it resolves to a refused address (");
+        if let Some(embedded) = self.embedded {
+            text.push_str(embedded.form);
+            text.push(' ');
+        }
+        text.push_str(self.kind.reason);
+        text.push(')');
+        text.push_str(&self.kind.remedy.advice("its addresses"));
+        text
+    }
+
+    /// Logs, for the operator, which address `name` resolved to that was refused.
+    pub(crate) fn log_resolved(&self, name: &str) {
+        log::debug!(target: "deskhook", "{name} resolved to a refused address: {self}");
+    }
+}
+
+impl Remedy {
+    /// The advice that ends a refusal, `what` being what to list in `allow_cidrs`.
+    fn advice(self, what: &str) -> String {
+        match self {
+            Remedy::AllowPrivate => format!(
+                ": set allow_private = true or list {what} in allow_cidrs for this endpoint"
+            ),
+            Remedy::AllowCidrs => format!(": list {what} in allow_cidrs for this endpoint"),
+            Remedy::Never => ": never allowed".to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "refusing to connect to {} (", self.addr)?;
@@ -211,14 +260,7 @@ impl fmt::Display for Refusal {
             Some(embedded) => embedded.v4.to_string(),
             None => "it".to_owned(),
         };
-        match self.kind.remedy {
-            Remedy::AllowPrivate => write!(
-                f,
-                ": set allow_private = true or list {what} in allow_cidrs for this endpoint"
-            ),
-            Remedy::AllowCidrs => write!(f, ": list {what} in allow_cidrs for this endpoint"),
-            Remedy::Never => write!(f, ": never allowed"),
-        }
+        f.write_str(&self.kind.remedy.advice(&what))
     }
 }
 

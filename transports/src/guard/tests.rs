@@ -217,6 +217,31 @@ fn refusal_display_names_address_and_setting() {
     );
 }
 
+#[test]
+fn a_refused_lookup_names_the_name_and_the_kind_not_the_address() {
+    let strict = AddressPolicy::default();
+    let text = |addr| {
+        check_ip(ip(addr), &strict)
+            .unwrap_err()
+            .of_name("db.internal")
+    };
+    assert_eq!(
+        text("10.1.2.3"),
+        "refusing to connect to db.internal: it resolves to a refused address (private (RFC \
+         1918)): set allow_private = true or list its addresses in allow_cidrs for this endpoint"
+    );
+    assert_eq!(
+        text("::ffff:169.254.169.254"),
+        "refusing to connect to db.internal: it resolves to a refused address (IPv4-mapped \
+         cloud metadata): never allowed"
+    );
+    assert_eq!(
+        text("198.18.0.1"),
+        "refusing to connect to db.internal: it resolves to a refused address (benchmarking): \
+         list its addresses in allow_cidrs for this endpoint"
+    );
+}
+
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
 }

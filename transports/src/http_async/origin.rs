@@ -398,7 +398,13 @@ impl Origin {
             retryable: true,
         })?;
         for addr in &addrs {
-            guard::check_ip(addr.ip(), &self.policy).map_err(refused)?;
+            guard::check_ip(addr.ip(), &self.policy).map_err(|refusal| {
+                refusal.log_resolved(name);
+                AttemptError {
+                    message: refusal.of_name(name),
+                    retryable: false,
+                }
+            })?;
         }
         // No address is no answer to keep: the next attempt asks again.
         if !addrs.is_empty() {

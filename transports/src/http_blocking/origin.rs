@@ -267,12 +267,13 @@ impl Origin {
     /// The addresses to connect to, every one passed by the SSRF guard; a name resolved to
     /// any refused address is refused as a whole (the DNS rebinding defence).
     fn resolve(&self, by: Instant) -> Result<Vec<SocketAddr>, NotConnected> {
-        let refused = |refusal: guard::Refusal| {
+        let refused_for = |message: String| {
             NotConnected::Failed(AttemptError {
-                message: refusal.to_string(),
+                message,
                 retryable: false,
             })
         };
+        let refused = |refusal: guard::Refusal| refused_for(refusal.to_string());
         let name = match &self.host {
             Host::Ip(ip) => {
                 guard::check_ip(*ip, &self.policy).map_err(refused)?;
@@ -330,7 +331,10 @@ impl Origin {
         }
         let addrs = answer.map_err(|e| failed(format!("cannot resolve '{name}': {e}")))?;
         for addr in &addrs {
-            guard::check_ip(addr.ip(), &self.policy).map_err(refused)?;
+            guard::check_ip(addr.ip(), &self.policy).map_err(|refusal| {
+                refusal.log_resolved(name);
+                refused_for(refusal.of_name(name))
+            })?;
         }
         // No address is no answer to keep: the next attempt asks again.
         if !addrs.is_empty() {
