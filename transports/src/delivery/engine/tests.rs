@@ -183,7 +183,7 @@ fn a_retry_settled_after_its_lanes_timer_fired_gets_a_timer_of_its_own() {
     // its thread waits for the lane's lock until the timer has fired and a worker has
     // looked at the lane (and taken A's retry). B's retry, due after t, must get a timer
     // of its own: the one the lane had is spent.
-    let retry = Duration::from_millis(150);
+    let retry = Duration::from_millis(400);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let engine = engine(vec![endpoint("crm", retry)], 8, &dir);
     emit(&engine, &["A", "B"]);
