@@ -12,10 +12,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::action::Action;
-use crate::error::Error;
-use crate::event_type::{EventType, EventTypeSet};
+use crate::error::{Error, shown_in_log};
+use crate::event_type::{EventType, EventTypeSet, ParseEventTypeError};
 use crate::model::{EventRef, Ticket, User};
-use crate::sink::{AsyncEventSink, Emitted, EventSink};
+use crate::sink::{AsyncEventSink, Emitted, EventSink, unknown_type_name};
 use crate::switch::is_enabled;
 use crate::tenant::{ForTenant, check_tenant};
 use crate::webhook::{WebhookEvent, WebhookRef};
@@ -51,26 +51,53 @@ impl Route {
         emitted: &Emitted<'_>,
         result: Result<Result<(), Error>, Box<dyn Any + Send>>,
     ) {
-        let err = match result {
+        let failure = match result {
             Ok(Ok(())) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            Ok(Err(err)) => err.with_sink_name(&self.name),
-            Err(panic) => Error::Sink {
-                sink: self.name.clone(),
-                source: format!("panicked: {}", panic_message(&panic)).into(),
-            },
+            Ok(Err(err)) => Ok(err),
+            Err(panic) => Err(panic),
         };
         self.failed.fetch_add(1, Ordering::Relaxed);
-        log::log!(
-            target: LOG_TARGET,
-            not_taken_level(&err),
-            "event {} ({} on ticket {}) not taken: {err}",
-            emitted.id(),
-            emitted.event_type(),
-            emitted.ordering_key(),
-        );
+        let ticket = shown_in_log(emitted.ordering_key());
+        // The error, the panic's payload and the logger are other people's code: a `Display`
+        // or a `Drop` of theirs that panics must not reach the caller of `emit` either.
+        let logged = catch_unwind(AssertUnwindSafe(|| {
+            let err = match failure {
+                Ok(err) => err.with_sink_name(&self.name),
+                Err(panic) => Error::Sink {
+                    sink: self.name.clone(),
+                    source: format!("panicked: {}", panic_message(&panic)).into(),
+                },
+            };
+            let (level, text) = (not_taken_level(&err), err.to_string());
+            drop(err);
+            log::log!(
+                target: LOG_TARGET,
+                level,
+                "event {} ({} on ticket {ticket}) not taken: {text}",
+                emitted.id(),
+                emitted.event_type(),
+            );
+        }));
+        if let Err(panic) = logged {
+            // Its drop could panic again.
+            std::mem::forget(panic);
+            let fallback = catch_unwind(AssertUnwindSafe(|| {
+                log::error!(
+                    target: LOG_TARGET,
+                    "event {} ({} on ticket {ticket}) not taken by sink '{}': its error \
+                     panicked as it was logged",
+                    emitted.id(),
+                    emitted.event_type(),
+                    self.name,
+                );
+            }));
+            if let Err(panic) = fallback {
+                std::mem::forget(panic);
+            }
+        }
     }
 
     fn send_blocking(&self, emitted: &Emitted<'_>) {
@@ -325,11 +352,18 @@ impl Dispatcher {
     ) -> Option<(WebhookRef<'a>, EventType)> {
         let Some(event_type) = event.event_type() else {
             self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            let name = unknown_type_name(event);
+            let known = ParseEventTypeError::new(&format!("{}.{name}", event.format()));
+            let hint = match known.suggestion() {
+                Some(t) => format!(" (did you mean '{t}'?)"),
+                None => "; a newer deskhook may know it".to_owned(),
+            };
             log::warn!(
                 target: LOG_TARGET,
-                "{} event for {} dropped: its type is not one deskhook can send",
+                "{} event for {} dropped: its type '{}' is not one deskhook can send{hint}",
                 event.format(),
-                event.ordering_key(),
+                shown_in_log(&event.ordering_key()),
+                shown_in_log(&name),
             );
             return None;
         };
@@ -341,7 +375,7 @@ impl Dispatcher {
                 target: LOG_TARGET,
                 "{event_type} event for {} dropped: its action is not compiled in (turn on \
                  deskhook's feature action-{event_type})",
-                event.ordering_key(),
+                shown_in_log(&event.ordering_key()),
             );
             return None;
         }
@@ -389,7 +423,7 @@ impl Dispatcher {
             log::warn!(
                 target: LOG_TARGET,
                 "{event_type} event for {} dropped: {err}",
-                event.ordering_key(),
+                shown_in_log(&event.ordering_key()),
             );
             return None;
         }

@@ -562,6 +562,29 @@ pub(crate) fn clipped(text: String) -> String {
 
 /// A value quoted in an error message: at most [`QUOTED_CHARS`] characters, then `…`, so
 /// that a long or hostile value cannot fill the logs.
+/// Text from an event (a ticket code, a type) as a log line shows it: at most 64 characters,
+/// then `…`, control characters escaped, so that a long or hostile value can neither fill the
+/// log nor forge a line of its own. Shared with deskhook-transports; not part of the API.
+#[doc(hidden)]
+pub fn shown_in_log(text: &str) -> String {
+    let cut = text
+        .char_indices()
+        .nth(64)
+        .map_or(text, |(end, _)| &text[..end]);
+    let mut out = String::with_capacity(cut.len() + 3);
+    for c in cut.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    if cut.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
 pub(crate) fn shorten(value: &str) -> String {
     match value.char_indices().nth(QUOTED_CHARS) {
         Some((end, _)) => format!("{}…", &value[..end]),
@@ -584,6 +607,17 @@ impl From<ParseActionError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_of_an_event_is_shown_in_a_log_clipped_and_on_one_line() {
+        assert_eq!(shown_in_log("E3XK"), "E3XK");
+        assert_eq!(
+            shown_in_log("X\n[WARN deskhook] forged"),
+            "X\\n[WARN deskhook] forged"
+        );
+        let long = "Щ".repeat(100);
+        assert_eq!(shown_in_log(&long), format!("{}…", "Щ".repeat(64)));
+    }
 
     #[test]
     fn a_clipped_message_is_at_most_its_limit_with_both_ends() {

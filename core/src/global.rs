@@ -81,7 +81,8 @@ pub(crate) fn with_current<R>(state: usize, f: impl FnOnce(&Dispatcher) -> R) ->
 }
 
 /// Runs `f` with `dispatcher` in place of the global one on this thread, for tests: events
-/// emitted inside go to `dispatcher`, whether a global one is set or not.
+/// emitted inside go to `dispatcher`, whether a global one is set or not (with the async
+/// forms, those whose futures are made inside).
 ///
 /// ```
 /// use deskhook::{Action, Dispatcher, Ticket, User};
@@ -103,6 +104,11 @@ pub fn with_dispatcher<R>(dispatcher: &Dispatcher, f: impl FnOnce() -> R) -> R {
 ///
 /// Guards may be dropped in any order: each takes out its own dispatcher, and the one set
 /// last of those still in place is in force.
+///
+/// The scope is the thread's, not a task's: a guard held across an `.await` applies, while
+/// its task is suspended, to the other tasks the thread runs. Hold it around synchronous
+/// code, or make the async forms' futures inside it ([`emit_async`] takes its dispatcher
+/// when called).
 pub fn set_scoped(dispatcher: &Dispatcher) -> ScopedGuard {
     let id = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
     // In a thread-local destructor after this thread's scopes are gone, nothing is set (and
@@ -210,19 +216,36 @@ pub fn emit_webhook<E: WebhookEvent + ?Sized>(event: &E) {
 }
 
 /// [`emit_webhook`] for async code: async sinks are awaited.
-pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(event: &E) {
-    if let Some(d) = current(STATE.load(Ordering::Acquire)) {
-        d.emit_webhook_async(event).await;
+///
+/// The dispatcher is the one current when this is called, not when the future is first
+/// polled: a [`with_dispatcher`] around the call counts.
+pub fn emit_webhook_async<E: WebhookEvent + ?Sized>(event: &E) -> impl Future<Output = ()> {
+    let dispatcher = current(STATE.load(Ordering::Acquire));
+    async move {
+        if let Some(d) = dispatcher {
+            d.emit_webhook_async(event).await;
+        }
     }
 }
 
 /// [`emit`] for async code: async sinks are awaited rather than polled on this thread.
-pub async fn emit_async(action: Action, ticket: &Ticket, initial_user: &User) {
-    if !action.is_compiled_in() {
-        return;
-    }
-    if let Some(d) = current(STATE.load(Ordering::Acquire)) {
-        d.emit_async(action, ticket, initial_user).await;
+///
+/// The dispatcher is the one current when this is called, not when the future is first
+/// polled: a [`with_dispatcher`] around the call counts.
+pub fn emit_async(
+    action: Action,
+    ticket: &Ticket,
+    initial_user: &User,
+) -> impl Future<Output = ()> {
+    let dispatcher = if action.is_compiled_in() {
+        current(STATE.load(Ordering::Acquire))
+    } else {
+        None
+    };
+    async move {
+        if let Some(d) = dispatcher {
+            d.emit_async(action, ticket, initial_user).await;
+        }
     }
 }
 

@@ -189,6 +189,14 @@
 //!
 //! Every item is exported once, and the root holds what most callers need.
 //!
+//! - [`emit_async`], [`emit_webhook_async`] and their `for_tenant` forms take the
+//!   dispatcher current when they are called, not when their future is first polled: a
+//!   [`with_dispatcher`] around the call counts ([`replace_enabled`] likewise now returns
+//!   only compiled-in event types, as [`enabled`] does).
+//! - A sink's error whose `Display` or `Drop` panics, or a panic whose payload does, no
+//!   longer reaches the caller of `emit`. Ticket codes in the dispatcher's log lines are
+//!   clipped to 64 characters with control characters escaped, and a dropped event of an
+//!   unknown type names its type.
 //! - New: [`receive_verified`], [`receive`] with the `webhook-id` and timestamp the
 //!   signature covers, to de-duplicate on. `verify` reads the entries of folded
 //!   `webhook-signature` lines (`"v1,…, v1,…"`).
@@ -237,6 +245,8 @@ mod wire;
 pub use action::Action;
 pub use dispatcher::{Dispatcher, LOG_TARGET};
 pub use error::Error;
+#[doc(hidden)]
+pub use error::shown_in_log;
 pub use event_type::{EventType, EventTypeSet};
 pub use global::{
     emit, emit_async, emit_webhook, emit_webhook_async, flush, set_dispatcher, with_dispatcher,

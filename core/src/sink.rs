@@ -305,7 +305,7 @@ impl<'a> Emitted<'a> {
 }
 
 /// The type an event without a known type has on the wire, for messages.
-fn unknown_type_name<E: WebhookEvent + ?Sized>(event: &E) -> String {
+pub(crate) fn unknown_type_name<E: WebhookEvent + ?Sized>(event: &E) -> String {
     match event.format() {
         Format::IqChannels => serde_json::to_value(event)
             .ok()

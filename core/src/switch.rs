@@ -38,7 +38,7 @@ pub fn set_enabled(event_types: impl Into<EventTypeSet>, on: bool) {
 }
 
 /// Makes `event_types` exactly the ones switched on, in one atomic store, and returns the
-/// set that was on before.
+/// set that was on before (as [`enabled`] read it: compiled in and switched on).
 ///
 /// ```
 /// use deskhook::{Action, EventTypeSet};
@@ -48,7 +48,8 @@ pub fn set_enabled(event_types: impl Into<EventTypeSet>, on: bool) {
 /// deskhook::replace_enabled(before);
 /// ```
 pub fn replace_enabled(event_types: impl Into<EventTypeSet>) -> EventTypeSet {
-    EventTypeSet::from_bits(ENABLED.swap(event_types.into().bits(), Ordering::Relaxed))
+    let before = ENABLED.swap(event_types.into().bits(), Ordering::Relaxed);
+    EventTypeSet::from_bits(before & EventTypeSet::compiled_in().bits())
 }
 
 /// The event types that are on: compiled in and not switched off.

@@ -169,28 +169,44 @@ impl<'a> ForTenant<'a> {
     }
 
     /// [`emit_async`](crate::emit_async) (or [`Dispatcher::emit_async`]) for this tenant:
-    /// async sinks are awaited.
-    pub async fn emit_async(self, action: Action, ticket: &Ticket, initial_user: &User) {
-        if !action.is_compiled_in() {
-            return;
-        }
-        if let Some(d) = self.resolve() {
-            d.emit_async_tenanted(action, ticket, initial_user, Some(self.tenant))
-                .await;
+    /// async sinks are awaited. The dispatcher is the one current when this is called.
+    pub fn emit_async(
+        self,
+        action: Action,
+        ticket: &Ticket,
+        initial_user: &User,
+    ) -> impl Future<Output = ()> {
+        let dispatcher = if action.is_compiled_in() {
+            self.resolve()
+        } else {
+            None
+        };
+        async move {
+            if let Some(d) = dispatcher {
+                d.emit_async_tenanted(action, ticket, initial_user, Some(self.tenant))
+                    .await;
+            }
         }
     }
 
     /// [`emit_webhook_async`](crate::emit_webhook_async) (or
-    /// [`Dispatcher::emit_webhook_async`]) for this tenant.
-    pub async fn emit_webhook_async<E: WebhookEvent + ?Sized>(self, event: &E) {
-        if let Some(d) = self.resolve() {
-            d.emit_webhook_async_tenanted(event, Some(self.tenant))
-                .await;
+    /// [`Dispatcher::emit_webhook_async`]) for this tenant. The dispatcher is the one
+    /// current when this is called.
+    pub fn emit_webhook_async<E: WebhookEvent + ?Sized>(
+        self,
+        event: &E,
+    ) -> impl Future<Output = ()> {
+        let dispatcher = self.resolve();
+        async move {
+            if let Some(d) = dispatcher {
+                d.emit_webhook_async_tenanted(event, Some(self.tenant))
+                    .await;
+            }
         }
     }
 
     /// The dispatcher to send to, for the async forms, which cannot hold the scoped
-    /// dispatcher's borrow across an await.
+    /// dispatcher's borrow across an await; taken when they are called.
     fn resolve(self) -> Option<Cow<'a, Dispatcher>> {
         match self.dispatcher {
             Some(d) => Some(Cow::Borrowed(d)),

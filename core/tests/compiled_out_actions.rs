@@ -73,6 +73,9 @@ fn only_compiled_in_actions_reach_the_sinks() {
         features_of_this_build()
     );
     assert_eq!(zenlix(deskhook::enabled()), features_of_this_build());
+    // What `replace_enabled` says was on is what `enabled` says, compiled-out actions not in it.
+    let on = deskhook::enabled();
+    assert_eq!(deskhook::replace_enabled(on), on);
     let compiled_out = 12 - features_of_this_build().len() as u64;
     assert_eq!(
         dispatcher.stats().dropped,

@@ -91,3 +91,32 @@ fn an_event_emitted_from_a_thread_local_destructor_is_sent() {
     .expect("the thread, and its destructors, ran without a panic");
     assert_eq!(sent(&dispatcher), 2);
 }
+
+#[test]
+fn an_async_emit_goes_to_the_dispatcher_current_when_it_is_called() {
+    let (scoped, other) = (
+        Dispatcher::builder().sink("scoped", NopSink).build(),
+        Dispatcher::builder().sink("other", NopSink).build(),
+    );
+    let (ticket, user) = (sample::ticket(), sample::user());
+    let body = br#"{"ChatEvent":{"Id":608,"Type":"message_created","ChatId":21},"Rels":{}}"#;
+    let event = deskhook::formats::iqchannels::Event::from_json(body).unwrap();
+    // Made inside the scope, awaited inside another: the first one counts.
+    let futures = deskhook::with_dispatcher(&scoped, || {
+        (
+            deskhook::emit_async(Action::Create, &ticket, &user),
+            deskhook::emit_webhook_async(&event),
+            deskhook::for_tenant("acme").emit_async(Action::Comment, &ticket, &user),
+            deskhook::for_tenant("acme").emit_webhook_async(&event),
+        )
+    });
+    deskhook::with_dispatcher(&other, || {
+        pollster::block_on(async {
+            futures.0.await;
+            futures.1.await;
+            futures.2.await;
+            futures.3.await;
+        });
+    });
+    assert_eq!((sent(&scoped), sent(&other)), (4, 0));
+}

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use deskhook::dispatch::MAX_TENANT_LEN;
-use deskhook::formats::usedesk;
+use deskhook::formats::{iqchannels, usedesk};
 use deskhook::sink::{AsyncEventSink, Emitted, EventSink};
 use deskhook::{Action, Dispatcher, Error, EventRef, sample};
 
@@ -276,14 +276,32 @@ fn a_dropped_event_is_logged_with_the_reason_and_the_ticket() {
     dispatcher
         .for_tenant("")
         .emit(Action::Create, &ticket, &sample::user());
+    // A ticket code is the helpdesk's data (or a received event's): on one line, clipped.
+    let forged = deskhook::Ticket::new(format!("LOG-ME\nWARN forged{}", "x".repeat(100)), "");
+    dispatcher
+        .for_tenant("")
+        .emit(Action::Create, &forged, &sample::user());
+    // An event of a type this deskhook does not know is named, with what to do.
+    let body = br#"{"ChatEvent":{"Id":608,"Type":"chat_reopened","ChatId":21},"Rels":{}}"#;
+    dispatcher.emit_webhook(&iqchannels::Event::from_json(body).unwrap());
 
     let lines = CAPTURE.0.lock().unwrap().clone();
-    let ours: Vec<&String> = lines.iter().filter(|l| l.contains("LOG-ME")).collect();
+    let ours: Vec<String> = lines
+        .into_iter()
+        .filter(|l| l.contains("LOG-ME") || l.contains("chat_reopened"))
+        .collect();
+    let refusal = "invalid tenant '': it is empty (give a non-empty name of at most 128 bytes)";
     assert_eq!(
         ours,
         [
-            "WARN create event for LOG-ME dropped: invalid tenant '': it is empty (give a \
-          non-empty name of at most 128 bytes)"
+            format!("WARN create event for LOG-ME dropped: {refusal}"),
+            format!(
+                "WARN create event for LOG-ME\\nWARN forged{}… dropped: {refusal}",
+                "x".repeat(46)
+            ),
+            "WARN iqchannels event for 21 dropped: its type 'chat_reopened' is not one \
+             deskhook can send; a newer deskhook may know it"
+                .to_owned(),
         ]
     );
 }

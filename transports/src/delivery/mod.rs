@@ -512,37 +512,8 @@ impl std::fmt::Debug for Hooks {
 }
 
 /// Text from an event (its ticket) as a log line shows it: at most 64 characters, then
-/// `…`, control characters escaped, so that a long or hostile ticket code can neither fill
-/// the log nor forge a line of its own.
-pub(crate) fn shown(text: &str) -> String {
-    let cut = text
-        .char_indices()
-        .nth(64)
-        .map_or(text, |(end, _)| &text[..end]);
-    let mut out = String::with_capacity(cut.len() + 3);
-    for c in cut.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    if cut.len() < text.len() {
-        out.push('…');
-    }
-    out
-}
-
-#[test]
-fn a_ticket_is_shown_clipped_and_on_one_line() {
-    assert_eq!(shown("E3XK"), "E3XK");
-    assert_eq!(
-        shown("X\n[WARN deskhook] forged"),
-        "X\\n[WARN deskhook] forged"
-    );
-    let long = "Щ".repeat(100);
-    assert_eq!(shown(&long), format!("{}…", "Щ".repeat(64)));
-}
+/// `…`, control characters escaped (core's, which logs the same).
+pub(crate) use deskhook::shown_in_log as shown;
 
 /// The current time as RFC 3339 with milliseconds, for dead letters.
 pub(crate) fn now_rfc3339() -> String {
