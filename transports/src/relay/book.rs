@@ -290,6 +290,9 @@ impl Book {
             .left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             == Ok(1);
+        if last {
+            carrier.finished.store(true, Ordering::Release);
+        }
         if last
             && let Err(mpsc::error::SendError(Work::Done(unsent))) =
                 self.acks.send(Work::Done(carrier.clone()))

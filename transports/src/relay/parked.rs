@@ -65,6 +65,20 @@ pub(super) struct Parked {
     max_value: usize,
 }
 
+/// Entries of a parked message that could not be written: why, and the keys that may be in
+/// the bucket still (written, or perhaps written, and not removed), to be removed later.
+#[derive(Debug)]
+pub(super) struct NotWritten {
+    pub(super) reason: String,
+    pub(super) left: Vec<String>,
+}
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 impl Parked {
     /// Opens `bucket`, making it (with `replicas` copies, entries kept until removed) if it
     /// is missing.
@@ -109,40 +123,39 @@ impl Parked {
 
     /// Writes `events` (each with [`REMAINING_HEADER`]s) as the entries of the message at
     /// `sequence` of `partition`, parked in the tenure of lease `revision`: one, or more
-    /// when they do not fit in one value. Returns their keys,
-    /// `<partition>.<sequence>.<revision>.<part>`: a message parked again by the partition's
-    /// next owner (its acknowledgement did not reach the server) gets keys of its own, so
-    /// that neither relay removes the other's.
+    /// when they do not fit in one value, their parts numbered from `first` (entries that
+    /// replace those of parts below it, which stay until they are removed, or follow parts
+    /// tried before). Returns their keys, `<partition>.<sequence>.<revision>.<part>`: a
+    /// message parked again by the partition's next owner (its acknowledgement did not reach
+    /// the server) gets keys of its own, so that neither relay removes the other's.
     ///
     /// # Errors
     ///
-    /// Why an entry could not be written (those written before it are removed).
-    pub(super) async fn write(
-        &self,
-        tenure: (u32, u64),
-        sequence: u64,
-        events: &[Framed],
-    ) -> Result<Vec<String>, String> {
-        self.write_from(tenure, sequence, 0, events).await
-    }
-
-    /// As [`write`](Parked::write), numbering the parts from `first`: entries that replace
-    /// those of parts below it, which stay until they are removed.
+    /// [`NotWritten`]: why an entry could not be written. Those written before it, and it
+    /// (a put that failed may have been stored all the same, as when its answer was lost),
+    /// are removed; those whose removal failed too are in [`NotWritten::left`].
     pub(super) async fn write_from(
         &self,
         (partition, revision): (u32, u64),
         sequence: u64,
         first: u32,
         events: &[Framed],
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, NotWritten> {
         let mut keys = Vec::new();
         for (n, part) in (first..).zip(parts(events, self.max_value)) {
             let key = format!("{partition}.{sequence}.{revision}.{n}");
-            if let Err(e) = self.kv.put(&key, batch::encode(&part)).await {
-                let _ = self.remove(&keys).await;
-                return Err(e.to_string());
-            }
+            let put = self.kv.put(&key, batch::encode(&part)).await;
             keys.push(key);
+            if let Err(e) = put {
+                let left = match self.remove(&keys).await {
+                    Ok(()) => Vec::new(),
+                    Err(_) => keys,
+                };
+                return Err(NotWritten {
+                    reason: e.to_string(),
+                    left,
+                });
+            }
         }
         Ok(keys)
     }

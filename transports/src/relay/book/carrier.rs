@@ -1,7 +1,7 @@
 //! What carried events to the relay: a message of the stream, or an entry of the parked
 //! bucket read back; acknowledged (or removed) once its events have finished.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::Message;
@@ -21,6 +21,9 @@ pub(in crate::relay) struct Carrier {
     pub(super) partition: u32,
     /// Those without their final outcome; 0 once abandoned.
     pub(super) left: AtomicUsize,
+    /// Set when its last event finished (not when it was abandoned, which also leaves
+    /// `left` at 0): `done` then removes its parked entries as it settles it.
+    pub(super) finished: AtomicBool,
     /// The tickets of its events handed to the engine (see [`Gates`]).
     pub(super) opened: Mutex<Vec<Arc<str>>>,
     /// Its place in the stream (0 when the server did not say).
@@ -41,6 +44,10 @@ pub(in crate::relay) struct Carrier {
     /// The endpoints its entries name, counted once per event (what a rewrite compares:
     /// endpoints only ever finish).
     pub(super) parked_remaining: AtomicUsize,
+    /// The first part number its entries may take: those below were written (or tried,
+    /// and left to be removed), and a key in the list of those to remove is never written
+    /// again, or its removal would take the new entry.
+    pub(super) next_part: AtomicU32,
     /// When it was parked (Unix seconds; 0 before), which its entries keep when they are
     /// written again.
     pub(super) parked_at: AtomicI64,
@@ -81,6 +88,7 @@ impl Carrier {
             message,
             partition,
             left: AtomicUsize::new(events),
+            finished: AtomicBool::new(false),
             opened: Mutex::default(),
             sequence,
             taken: Instant::now(),
@@ -90,6 +98,7 @@ impl Carrier {
             settled: AtomicBool::new(false),
             parked: Mutex::default(),
             parked_remaining: AtomicUsize::new(0),
+            next_part: AtomicU32::new(0),
             parked_at: AtomicI64::new(0),
             not_at_once: AtomicBool::new(false),
             withdrawn: withdrawn.clone(),
@@ -108,6 +117,17 @@ impl Carrier {
             self.held.fetch_add(1, Ordering::AcqRel);
         } else {
             self.held.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Entries `keys` were written, or tried: later ones take part numbers after theirs.
+    pub(super) fn parts_taken(&self, keys: &[String]) {
+        if let Some(last) = keys
+            .iter()
+            .filter_map(|k| super::super::parked::part_of(k))
+            .max()
+        {
+            self.next_part.fetch_max(last + 1, Ordering::AcqRel);
         }
     }
 

@@ -86,17 +86,19 @@ pub(super) async fn park(
             }
         }
     }
-    let written = futures_util::future::join_all(
-        writes
-            .iter()
-            .map(|(c, events, _)| parked.write((c.partition, c.revision), c.sequence, events)),
-    )
+    let written = futures_util::future::join_all(writes.iter().map(|(c, events, _)| {
+        let first = c.next_part.load(Ordering::Acquire);
+        parked.write_from((c.partition, c.revision), c.sequence, first, events)
+    }))
     .await;
     let mut unconfirmed = Vec::new();
     let (mut messages, mut events_parked) = (0, 0);
     for ((carrier, events, ids), written) in writes.into_iter().zip(written) {
         let keys = match written {
-            Ok(keys) => keys,
+            Ok(keys) => {
+                carrier.parts_taken(&keys);
+                keys
+            }
             Err(e) => {
                 log::warn!(
                     target: deskhook::LOG_TARGET,
@@ -105,6 +107,10 @@ pub(super) async fn park(
                     carrier.partition,
                     carrier.sequence
                 );
+                // Removed at the next look: left, they would be read back by the next
+                // owner, though the message is delivered from the stream.
+                carrier.parts_taken(&e.left);
+                lock(&book.unremoved).extend(e.left);
                 // Tried again at the next regular look, not at once (see `park_stuck`).
                 carrier.not_at_once.store(true, Ordering::Release);
                 continue;
@@ -176,7 +182,29 @@ pub(super) async fn park(
 /// (which removes its entries as it settles it): not when some are still to finish, nor
 /// when its tenure's end let go of it (it was settled then, and `done` never comes).
 pub(super) fn finishing(carrier: &Carrier) -> bool {
-    !carrier.is_settled() && carrier.left.load(Ordering::Acquire) == 0
+    carrier.finished.load(Ordering::Acquire) && !carrier.is_settled()
+}
+
+/// Which entries go once `carrier`'s entries `old` were written again as `new`:
+/// - its tenure ended meanwhile (lost as the relay stopped: `stopping`, and the carrier
+///   withdrawn, which a hand-back's rewrite always is and the stop's never is when it
+///   begins): the next owner reads the old entries, and the new ones go;
+/// - its last event finished meanwhile: the settle task removed the entries it found, old
+///   or new; all go;
+/// - else the old ones.
+pub(super) fn rewritten_to_remove(
+    stopping: bool,
+    carrier: &Carrier,
+    old: Vec<String>,
+    new: Vec<String>,
+) -> Vec<String> {
+    if stopping && carrier.withdrawn.load(Ordering::Acquire) {
+        new
+    } else if carrier.finished.load(Ordering::Acquire) {
+        [old, new].concat()
+    } else {
+        old
+    }
 }
 
 /// Removes the entries `keys` just written for `carrier`, whose tenure ended as they were
@@ -395,12 +423,8 @@ impl Book {
             }
         }
         let written = futures_util::future::join_all(rewrites.iter().map(|(carrier, events)| {
-            let first = carrier
-                .parked_keys()
-                .iter()
-                .filter_map(|key| parked::part_of(key))
-                .max()
-                .map_or(0, |last| last + 1);
+            carrier.parts_taken(&carrier.parked_keys());
+            let first = carrier.next_part.load(Ordering::Acquire);
             let at = (carrier.partition, carrier.revision);
             parked.write_from(at, carrier.sequence, first, events)
         }));
@@ -450,17 +474,13 @@ impl Book {
                         carrier.partition,
                         carrier.sequence
                     );
+                    carrier.parts_taken(&e.left);
+                    lock(&self.unremoved).extend(e.left);
                     continue;
                 }
             };
             let old = std::mem::replace(&mut *lock(&carrier.parked), keys.clone());
-            // Its last event finished meanwhile: the settle task removed the entries it
-            // found, old or new; these go too.
-            let gone = if carrier.left.load(Ordering::Acquire) == 0 {
-                [old, keys].concat()
-            } else {
-                old
-            };
+            let gone = rewritten_to_remove(tenure.is_none(), &carrier, old, keys);
             if let Err(e) = parked.remove(&gone).await {
                 log::warn!(
                     target: deskhook::LOG_TARGET,

@@ -114,6 +114,55 @@ fn entries_written_as_the_tenure_ended_stay_only_for_a_message_whose_events_fini
     assert!(!finishing(&let_go), "let go by the tenure's end: no `done`");
 }
 
+/// A relay that stops rewrites its parked entries with the endpoints still to take their
+/// events. Should its lease be lost while it writes (the tenure's end withdraws the carrier
+/// and leaves it, `left` at 0), the next owner reads the old entries: they stay, and only
+/// the new ones go. A message whose last event finished meanwhile loses both.
+#[test]
+fn a_rewrite_during_a_stop_keeps_the_old_entries_of_a_message_whose_lease_was_lost() {
+    use super::park::rewritten_to_remove;
+    let (book, _done) = Book::new(1, 4 * 1024, 2, Duration::ZERO);
+    let keys = |part: u32| vec![format!("0.7.1.{part}")];
+    let carry = |withdrawn: &Arc<crate::delivery::Withdrawal>| {
+        book.outstanding[0].fetch_add(1, Ordering::AcqRel);
+        Carrier::new(None, (0, 1), 7, 2, withdrawn)
+    };
+
+    let lost = Arc::new(crate::delivery::Withdrawal::new(None));
+    let abandoned = carry(&lost);
+    book.pass(&abandoned, &Arc::from("one of two"));
+    lost.store(true, Ordering::Release);
+    book.let_go(&abandoned, 0);
+    assert_eq!(
+        rewritten_to_remove(true, &abandoned, keys(0), keys(1)),
+        keys(1)
+    );
+
+    let held = Arc::new(crate::delivery::Withdrawal::new(None));
+    let finished = carry(&held);
+    book.pass(&finished, &Arc::from("one of two"));
+    book.pass(&finished, &Arc::from("two of two"));
+    assert_eq!(
+        rewritten_to_remove(true, &finished, keys(0), keys(1)),
+        [keys(0), keys(1)].concat()
+    );
+    let going_on = carry(&held);
+    book.pass(&going_on, &Arc::from("one of two"));
+    assert_eq!(
+        rewritten_to_remove(true, &going_on, keys(0), keys(1)),
+        keys(0)
+    );
+    // A hand-back's carriers are withdrawn as it rewrites them (it runs only while the
+    // lease is held): the old entries go.
+    let handed = Arc::new(crate::delivery::Withdrawal::new(None));
+    handed.store(true, Ordering::Release);
+    let handing = carry(&handed);
+    assert_eq!(
+        rewritten_to_remove(false, &handing, keys(0), keys(1)),
+        keys(0)
+    );
+}
+
 #[test]
 fn the_events_of_an_unconfirmed_acknowledgement_are_remembered_past_the_recent_ones() {
     let (book, _done) = Book::new(1, 1024 * 1024, 16, Duration::ZERO);
