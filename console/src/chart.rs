@@ -64,7 +64,7 @@ pub(crate) fn minutes(minutes: &[Minute]) -> Markup {
 
 fn minute_label(m: &Minute) -> String {
     jiff::Timestamp::try_from(m.minute)
-        .map(|t| t.strftime("%H:%M").to_string())
+        .map(|t| t.strftime("%H:%M UTC").to_string())
         .unwrap_or_default()
 }
 
@@ -92,6 +92,12 @@ mod tests {
         assert_eq!(svg.matches("class=\"failed\"").count(), 1);
         // The scale says what a full bar is.
         assert!(svg.contains(">top: 10 a minute</text>"), "{svg}");
+        // A bar's minute says its zone (an operator may read the helpdesk's logs in local
+        // time).
+        assert!(
+            svg.contains("<title>08:00 UTC: 0 delivered, 0 failed</title>"),
+            "{svg}"
+        );
     }
 
     fn minute(minute: SystemTime, delivered: u32, failed: u32) -> Minute {

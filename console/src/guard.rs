@@ -264,6 +264,11 @@ fn secure_if_https(headers: &HeaderMap) -> &'static str {
 }
 
 /// Makes sure the browser has a CSRF cookie, and gives the handlers its token.
+///
+/// The cookie is `SameSite=Lax`, not `Strict`: a link to the console followed from another
+/// site (a mail, a chat) would come without a `Strict` one, and the new token set in answer
+/// would fail the forms of every other open tab of the console. A cross-site POST comes
+/// without a `Lax` cookie too, and [`same_site_only`] refuses it first.
 async fn csrf_cookie(mut request: Request, next: Next) -> Response {
     let known = cookie(request.headers(), CSRF_COOKIE)
         .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -287,7 +292,7 @@ async fn csrf_cookie(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     if fresh
         && let Ok(value) = HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict{secure}"
+            "{CSRF_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Lax{secure}"
         ))
     {
         response.headers_mut().append(header::SET_COOKIE, value);

@@ -55,7 +55,7 @@
 //!   the login form itself (`/login`, `/logout`) and of its stylesheet and script
 //!   (`/assets/console.css`, `/assets/console.js`).
 //! - Every state-changing request is a POST, PUT or DELETE. Forms carry a token that must
-//!   match a `SameSite=Strict` cookie (double submit; `Secure` when the request came over
+//!   match a `SameSite=Lax` cookie (double submit; `Secure` when the request came over
 //!   HTTPS, as a proxy's `X-Forwarded-Proto` says), and requests from another origin are
 //!   refused: those a browser marks `Sec-Fetch-Site: same-origin` (or `none`) pass, others
 //!   must come with an `Origin` naming this host (`Host`, or a proxy's

@@ -313,10 +313,11 @@ pub(crate) fn foreign_form(base: &Base, headers: &HeaderMap, form: &Form) -> Opt
     }
 }
 
-/// A time as `2026-11-29 14:03:07` (UTC).
+/// A time as `2026-11-29 14:03:07 UTC`: said, as an operator compares it with the
+/// helpdesk's logs, which may be in local time.
 pub(crate) fn time(at: SystemTime) -> String {
     jiff::Timestamp::try_from(at)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|_| "?".to_owned())
 }
 

@@ -53,7 +53,7 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
     // Times as the other pages write them, the letter's own in the title.
     let failed_at = letters(DeadLetterQuery::new())[0].letter.failed_at.clone();
     let shown = format!(
-        r#"<td title="{failed_at}">{}</td>"#,
+        r#"<td title="{failed_at}">{} UTC</td>"#,
         failed_at[..19].replace('T', " ")
     );
     assert!(all.body.contains(&shown), "{shown}: {}", all.body);
@@ -127,6 +127,8 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
     // (Its page gives its timeouts in the units deskhook.toml takes.)
     let shown = super::page(&c.app, "/endpoints/crm").await;
     assert!(shown.body.contains("15s (connect 5s)"), "{}", shown.body);
+    // Its attempts' times say their zone.
+    assert!(shown.body.contains(" UTC</td>"), "{}", shown.body);
     c.sink.endpoints().remove("crm").unwrap();
     let after = send(
         &c.app,
