@@ -35,6 +35,7 @@ pub(crate) struct LettersQuery {
     endpoint: Option<String>,
     tenant: Option<String>,
     event_type: Option<String>,
+    ticket: Option<String>,
     before: Option<u64>,
     done: Option<String>,
     n: Option<usize>,
@@ -61,6 +62,7 @@ pub(crate) async fn list(
         endpoint: nonempty(&query.endpoint),
         tenant: nonempty(&query.tenant),
         event_type: nonempty(&query.event_type),
+        ticket: nonempty(&query.ticket),
         before: query.before,
         limit: 50,
         ..DeadLetterQuery::new()
@@ -134,6 +136,8 @@ pub(crate) async fn list(
                     placeholder="tenant" aria-label="Tenant";
                 input type="text" name="event_type" value=(letters_query.event_type.as_deref().unwrap_or(""))
                     placeholder="event type (create, usedesk.comment_created…)" aria-label="Event type";
+                input type="text" name="ticket" value=(letters_query.ticket.as_deref().unwrap_or(""))
+                    placeholder="ticket" aria-label="Ticket";
                 button type="submit" { "Filter" }
             }
             @if page.items.is_empty() {
@@ -220,6 +224,7 @@ fn filter_fields(query: &DeadLetterQuery) -> impl Iterator<Item = (&'static str,
         ("endpoint", &query.endpoint),
         ("tenant", &query.tenant),
         ("event_type", &query.event_type),
+        ("ticket", &query.ticket),
     ]
     .into_iter()
     .filter_map(|(name, value)| Some((name, value.as_deref()?)))
@@ -260,6 +265,7 @@ pub(crate) async fn act(
         endpoint: form.text("endpoint").map(str::to_owned),
         tenant: form.text("tenant").map(str::to_owned),
         event_type: form.text("event_type").map(str::to_owned),
+        ticket: form.text("ticket").map(str::to_owned),
         ..DeadLetterQuery::new()
     };
     // "endpoint": what the page's button sent before it replayed the whole filter.
@@ -274,7 +280,7 @@ pub(crate) async fn act(
                 if filter_fields(&filter).next().is_none() {
                     return Err(Problem::field(
                         "endpoint",
-                        "replaying all matching letters needs a filter (an endpoint, a tenant or an event type); filter the page first",
+                        "replaying all matching letters needs a filter (an endpoint, a tenant, an event type or a ticket); filter the page first",
                     ));
                 }
                 let replayed = letters.replay_matching(&filter)?;
@@ -348,9 +354,10 @@ pub(crate) async fn event(
             ("event", by_id)
         };
         // One look at the dead letters, by the event or the ticket asked for: a letter whose
-        // attempts have left the log is found all the same.
+        // attempts have left the log is found all the same. A page of them, as the dead
+        // letters page shows (each is read with its body).
         let mut by = DeadLetterQuery {
-            limit: 1000,
+            limit: 50,
             ..DeadLetterQuery::new()
         };
         if what == "event" {
@@ -376,9 +383,15 @@ pub(crate) async fn event(
         Ok(found) => found,
         Err(problem) => return error_page(&base, &problem).into_response(),
     };
-    // Only the newest of a busy ticket's: said, with where the rest are.
-    let more = attempts.next.is_some() || letters.next.is_some();
+    // Only the newest of a busy ticket's: said, with where the rest are (the dead letters
+    // page filtered by the ticket; each endpoint's page for its attempts).
+    let (more_attempts, more_letters) = (attempts.next.is_some(), letters.next.is_some());
     let (attempts, letters) = (attempts.items, letters.items);
+    let ticket = match what {
+        "ticket" => Some(q.as_str()),
+        _ => letters.first().map(|stored| stored.letter.ticket.as_str()),
+    };
+    let all_letters = ticket.map(|t| base.at(&format!("/dead-letters?ticket={}", enc(t))));
     let mut endpoints: Vec<&str> = attempts.iter().map(|a| &*a.endpoint).collect();
     endpoints.sort_unstable();
     endpoints.dedup();
@@ -395,8 +408,13 @@ pub(crate) async fn event(
                     (counted(attempts.len() as u64, "attempt")) " to "
                     (counted(endpoints.len() as u64, "endpoint")) "; "
                     (counted(letters.len() as u64, "dead letter"))
-                    @if more {
-                        " (only the newest are shown; the attempts and dead letters pages have the rest)"
+                    @if more_attempts || more_letters {
+                        " (only the newest are shown"
+                        @if more_letters { @if let Some(all) = &all_letters {
+                            "; " a href=(all) { "all the ticket's dead letters" }
+                        } }
+                        @if more_attempts { "; each endpoint's page has more of its attempts" }
+                        ")"
                     }
                 }
                 (attempts_table(&base, &attempts, true))

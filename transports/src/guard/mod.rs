@@ -217,6 +217,7 @@ impl Refusal {
     /// multi-tenant helpdesk, the tenant who typed the URL. Quoting the address would answer
     /// their lookups of the internal network's names. The operator resolves the name, or
     /// reads the `debug` record that [`log_resolved`](Refusal::log_resolved) writes.
+    #[cfg(any(feature = "http-blocking", feature = "http-async", test))]
     pub(crate) fn of_name(&self, name: &str) -> String {
         let mut text = format!("refusing to connect to {name}: it resolves to a refused address (");
         if let Some(embedded) = self.embedded {
@@ -230,6 +231,7 @@ impl Refusal {
     }
 
     /// Logs, for the operator, which address `name` resolved to that was refused.
+    #[cfg(any(feature = "http-blocking", feature = "http-async"))]
     pub(crate) fn log_resolved(&self, name: &str) {
         log::debug!(target: "deskhook", "{name} resolved to a refused address: {self}");
     }

@@ -216,6 +216,48 @@ async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
     assert!(!calm.body.contains("only the newest"), "{}", calm.body);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_with_more_dead_letters_than_its_page_shows_links_to_them_all() {
+    let receiver = Receiver::start(|_, _| deskhook_tests::Answer::status(400));
+    let c = console(router);
+    let mut crm = EndpointSpec::new("crm", receiver.url.clone());
+    crm.allow_private = true;
+    c.sink.endpoints().upsert_spec(&crm).unwrap();
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("http", c.sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    for _ in 0..51 {
+        dispatcher.emit(Action::Comment, &ticket("T-many"), &user);
+    }
+    dispatcher.emit(Action::Comment, &ticket("T-one"), &user);
+    c.sink.flush(WAIT).unwrap();
+    let many = event_page(&c, "T-many").await;
+    assert!(
+        many.body
+            .contains(r#"<a href="/dead-letters?ticket=T-many">all the ticket's dead letters</a>"#),
+        "{}",
+        many.body
+    );
+    // The dead letters page filtered by a ticket lists its letters alone.
+    let one = send(
+        &c.app,
+        Request::get("/dead-letters?ticket=T-one")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(one.body.matches(r#"href="/events?q=T-one""#).count(), 1);
+    assert!(!one.body.contains("q=T-many"), "{}", one.body);
+    assert!(one.body.contains("Replay all matching"), "{}", one.body);
+    assert!(
+        one.body
+            .contains(r#"<input type="hidden" name="ticket" value="T-one">"#),
+        "{}",
+        one.body
+    );
+}
+
 /// A letter whose last attempt got no answer but an error that is also its reason (a
 /// refusal before sending) shows the text once, in Reason; Last says "error" (the text in
 /// its title). No request is made: the guard refuses the address.
