@@ -27,6 +27,7 @@ mod connections;
 mod deadline;
 mod events;
 mod keys;
+mod labels;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
 /// the console; stop on SIGTERM or SIGINT, within --grace (a second one stops at once; SIGHUP
@@ -262,8 +263,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             metrics_exporter_prometheus::Matcher::Full("deskhook_attempt_duration_seconds".into()),
             &ATTEMPT_SECONDS,
         )
-        .and_then(PrometheusBuilder::install_recorder)
-        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+        .map(PrometheusBuilder::build_recorder)
+        .map_err(|e| format!("cannot make the metrics recorder: {e}"))
+        .and_then(|recorder| {
+            let handle = recorder.handle();
+            metrics::set_global_recorder(labels::Escaped(recorder))
+                .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+            Ok(handle)
+        })?;
 
     let runtime = crate::relay::daemon_runtime(args.threads)?;
     runtime.block_on(async move {
