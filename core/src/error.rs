@@ -560,8 +560,6 @@ pub(crate) fn clipped(text: String) -> String {
     format!("{head}…{tail}")
 }
 
-/// A value quoted in an error message: at most [`QUOTED_CHARS`] characters, then `…`, so
-/// that a long or hostile value cannot fill the logs.
 /// Text from an event (a ticket code, a type) as a log line shows it: at most 64 characters,
 /// then `…`, control characters escaped, so that a long or hostile value can neither fill the
 /// log nor forge a line of its own. Shared with deskhook-transports; not part of the API.
@@ -585,6 +583,8 @@ pub fn shown_in_log(text: &str) -> String {
     out
 }
 
+/// A value quoted in an error message: at most [`QUOTED_CHARS`] characters, then `…`, so
+/// that a long or hostile value cannot fill the logs.
 pub(crate) fn shorten(value: &str) -> String {
     match value.char_indices().nth(QUOTED_CHARS) {
         Some((end, _)) => format!("{}…", &value[..end]),

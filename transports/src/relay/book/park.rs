@@ -87,7 +87,7 @@ pub(super) async fn park(
         }
     }
     let written = futures_util::future::join_all(writes.iter().map(|(c, events, _)| {
-        let first = c.next_part.load(Ordering::Acquire);
+        let first = first_part(book, c);
         parked.write_from((c.partition, c.revision), c.sequence, first, events)
     }))
     .await;
@@ -185,12 +185,30 @@ pub(super) fn finishing(carrier: &Carrier) -> bool {
     carrier.finished.load(Ordering::Acquire) && !carrier.is_settled()
 }
 
+/// The first part number `carrier`'s next entries may take: after those it wrote or tried,
+/// and after those of its message and tenure waiting to be removed (another carrier of the
+/// same message, handed out again by the server, may have left them): a key to remove is
+/// never written again, or its removal would take the new entry.
+pub(super) fn first_part(book: &Book, carrier: &Carrier) -> u32 {
+    let prefix = format!(
+        "{}.{}.{}.",
+        carrier.partition, carrier.sequence, carrier.revision
+    );
+    let unremoved = lock(&book.unremoved)
+        .iter()
+        .filter(|key| key.starts_with(&prefix))
+        .filter_map(|key| parked::part_of(key))
+        .max()
+        .map_or(0, |last| last + 1);
+    carrier.next_part.load(Ordering::Acquire).max(unremoved)
+}
+
 /// Which entries go once `carrier`'s entries `old` were written again as `new`:
+/// - its last event finished meanwhile: the settle task removed the entries it found, old
+///   or new; all go (whatever became of its tenure: its events need no one);
 /// - its tenure ended meanwhile (lost as the relay stopped: `stopping`, and the carrier
 ///   withdrawn, which a hand-back's rewrite always is and the stop's never is when it
 ///   begins): the next owner reads the old entries, and the new ones go;
-/// - its last event finished meanwhile: the settle task removed the entries it found, old
-///   or new; all go;
 /// - else the old ones.
 pub(super) fn rewritten_to_remove(
     stopping: bool,
@@ -198,10 +216,10 @@ pub(super) fn rewritten_to_remove(
     old: Vec<String>,
     new: Vec<String>,
 ) -> Vec<String> {
-    if stopping && carrier.withdrawn.load(Ordering::Acquire) {
-        new
-    } else if carrier.finished.load(Ordering::Acquire) {
+    if carrier.finished.load(Ordering::Acquire) {
         [old, new].concat()
+    } else if stopping && carrier.withdrawn.load(Ordering::Acquire) {
+        new
     } else {
         old
     }
@@ -424,7 +442,7 @@ impl Book {
         }
         let written = futures_util::future::join_all(rewrites.iter().map(|(carrier, events)| {
             carrier.parts_taken(&carrier.parked_keys());
-            let first = carrier.next_part.load(Ordering::Acquire);
+            let first = first_part(self, carrier);
             let at = (carrier.partition, carrier.revision);
             parked.write_from(at, carrier.sequence, first, events)
         }));

@@ -146,6 +146,17 @@ fn a_rewrite_during_a_stop_keeps_the_old_entries_of_a_message_whose_lease_was_lo
         rewritten_to_remove(true, &finished, keys(0), keys(1)),
         [keys(0), keys(1)].concat()
     );
+    // Finished, then its lease lost: its events need no one, all go.
+    let lost_after = Arc::new(crate::delivery::Withdrawal::new(None));
+    let finished_then_lost = carry(&lost_after);
+    book.pass(&finished_then_lost, &Arc::from("one of two"));
+    book.pass(&finished_then_lost, &Arc::from("two of two"));
+    lost_after.store(true, Ordering::Release);
+    book.let_go(&finished_then_lost, 0);
+    assert_eq!(
+        rewritten_to_remove(true, &finished_then_lost, keys(0), keys(1)),
+        [keys(0), keys(1)].concat()
+    );
     let going_on = carry(&held);
     book.pass(&going_on, &Arc::from("one of two"));
     assert_eq!(
@@ -161,6 +172,24 @@ fn a_rewrite_during_a_stop_keeps_the_old_entries_of_a_message_whose_lease_was_lo
         rewritten_to_remove(false, &handing, keys(0), keys(1)),
         keys(0)
     );
+}
+
+/// Entries tried and left to be removed are never written again under the same key (its
+/// removal would take the new entry): a carrier's next parts come after its own and after
+/// those of its message and tenure in the list to remove, whoever left them.
+#[test]
+fn parts_left_to_remove_are_not_written_again() {
+    use super::park::first_part;
+    let (book, _done) = Book::new(1, 4 * 1024, 2, Duration::ZERO);
+    let withdrawn = Arc::new(crate::delivery::Withdrawal::new(None));
+    let carrier = Carrier::new(None, (0, 1), 7, 1, &withdrawn);
+    assert_eq!(first_part(&book, &carrier), 0);
+    carrier.parts_taken(&["0.7.1.0".to_owned(), "0.7.1.1".to_owned()]);
+    assert_eq!(first_part(&book, &carrier), 2);
+    // Another carrier's of the same message and tenure; others' do not count.
+    lock(&book.unremoved)
+        .extend(["0.7.1.4", "0.8.1.9", "0.7.2.9", "1.7.1.9", "0.17.1.9"].map(str::to_owned));
+    assert_eq!(first_part(&book, &carrier), 5);
 }
 
 #[test]
