@@ -80,7 +80,9 @@
 //!   and the kind of address, no longer the address (`refusing to connect to db.internal:
 //!   it resolves to a refused address (private (RFC 1918)): …`): attempts and dead letters
 //!   are read by tenants, who could look internal names up through them. The address is
-//!   logged at `debug`. An IP-literal URL's refusal still quotes it.
+//!   logged at `debug`. An IP-literal URL's refusal still quotes it. Likewise a name's
+//!   failed connection says which of its addresses (`connection failed: crm.example.com
+//!   (address 1 of 2): …`), not the address.
 //! - The endpoints bucket: with the secrets key, a record of layout 1 or 2 (not sealed in
 //!   layout 3) that sets `template_file`, `ca_file`, `secret_env`, `allow_private` or
 //!   `allow_cidrs` is refused, even without `require_sealed`: a relay leaves its endpoint

@@ -120,9 +120,44 @@ fn urls_with_credentials_or_other_schemes_are_refused(t: Transport) {
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
 }
 
+/// A name's connection that fails says which of its addresses, not the address: a tenant
+/// reading the letter must not learn what an internal name resolves to (as for a refusal).
+fn a_names_failed_connection_does_not_quote_its_address(t: Transport) {
+    // Nothing listens there.
+    let port = deskhook_tests::nats::free_port();
+    let url = format!("http://localhost:{port}/hook");
+    let (_dir, dead) = dead_letter_file();
+    let (_sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            .endpoint(
+                Endpoint::new("named", &url)
+                    .unwrap()
+                    .allow_private(true)
+                    .retry("0s".parse().unwrap()),
+            )
+            .dead_letter_path(&dead),
+    );
+    dispatcher.emit(Action::Create, &ticket("X3"), &deskhook::sample::user());
+    guard.flush(Duration::from_secs(5)).unwrap();
+    let letters = read_dead_letters(&dead).unwrap();
+    assert_eq!(letters.len(), 1);
+    let error = letters[0].last_error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("connection failed: localhost (address "),
+        "{error}"
+    );
+    let letter = serde_json::to_string(&letters[0]).unwrap();
+    assert!(
+        !letter.contains("127.0.0.1") && !letter.contains("::1"),
+        "{letter}"
+    );
+}
+
 for_both_transports!(
     an_ip_literal_endpoint_is_refused_when_the_sink_is_built,
     a_name_that_resolves_to_loopback_is_refused_at_delivery,
+    a_names_failed_connection_does_not_quote_its_address,
     allowing_private_addresses_or_a_cidr_lets_the_request_through,
     urls_with_credentials_or_other_schemes_are_refused
 );

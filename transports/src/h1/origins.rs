@@ -34,6 +34,23 @@ pub(crate) enum Host {
     Name(String),
 }
 
+impl Host {
+    /// How an attempt's error names `addr`, the `i`th of the `n` addresses connected to: an
+    /// IP literal as it is, a name's address by its place among them, not the address.
+    /// Attempts and dead letters are read by whoever sees an endpoint's deliveries (a
+    /// tenant), who must not learn what internal names resolve to; the address goes to a
+    /// `debug` record for the operator.
+    pub(crate) fn shown(&self, addr: &std::net::SocketAddr, i: usize, n: usize) -> String {
+        match self {
+            Host::Ip(_) => addr.to_string(),
+            Host::Name(name) => {
+                log::debug!(target: deskhook::LOG_TARGET, "{name}: address {} of {n} is {addr}", i + 1);
+                format!("{name} (address {} of {n})", i + 1)
+            }
+        }
+    }
+}
+
 /// Where an origin's connections go: its host and port, and for `https` its TLS settings and
 /// the name its certificate must have.
 pub(crate) struct Place {

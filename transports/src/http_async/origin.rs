@@ -308,6 +308,7 @@ impl Origin {
         // From before the lookup, whose time the connect timeout covers too.
         let start = Instant::now();
         let addrs = self.resolve().await?;
+        let shown = |i: usize| self.host.shown(&addrs[i], i, addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
             // Each address has its share of what is left, so that one that never answers
             // (a route that drops everything) leaves time for the others.
@@ -319,8 +320,8 @@ impl Origin {
                     let _ = tcp.set_nodelay(true);
                     return self.handshake(tcp, except).await;
                 }
-                Ok(Err(e)) => last = Some(format!("{addr}: {e}")),
-                Err(_) => last = Some(format!("{addr}: no answer within {share:?}")),
+                Ok(Err(e)) => last = Some(format!("{}: {e}", shown(i))),
+                Err(_) => last = Some(format!("{}: no answer within {share:?}", shown(i))),
             }
         }
         Err(AttemptError {

@@ -221,6 +221,7 @@ impl Origin {
     /// A connection to the first of `addrs` that takes one by `by`.
     fn connect_any(&self, addrs: &[SocketAddr], by: Instant) -> Result<Conn, NotConnected> {
         let mut last = None;
+        let shown = |i: usize| self.host.shown(&addrs[i], i, addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
             let left = by.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -235,10 +236,10 @@ impl Origin {
                     return self.start(Blocking::new(tcp, by));
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    last = Some(format!("{addr}: no answer within {share:?}"));
+                    last = Some(format!("{}: no answer within {share:?}", shown(i)));
                 }
-                Err(e) if next_address_may_do(&e) => last = Some(format!("{addr}: {e}")),
-                Err(e) => return Err(failed(format!("connection failed: {addr}: {e}"))),
+                Err(e) if next_address_may_do(&e) => last = Some(format!("{}: {e}", shown(i))),
+                Err(e) => return Err(failed(format!("connection failed: {}: {e}", shown(i)))),
             }
         }
         if by <= Instant::now() {
