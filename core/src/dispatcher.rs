@@ -62,8 +62,9 @@ impl Route {
         self.failed.fetch_add(1, Ordering::Relaxed);
         let ticket = shown_in_log(emitted.ordering_key());
         // The error, the panic's payload and the logger are other people's code: a `Display`
-        // or a `Drop` of theirs that panics must not reach the caller of `emit` either.
-        let logged = catch_unwind(AssertUnwindSafe(|| {
+        // or a `Drop` of theirs that panics must not reach the caller of `emit` either. The
+        // text is made (and the error dropped) first, then logged once.
+        let made = catch_unwind(AssertUnwindSafe(|| {
             let err = match failure {
                 Ok(err) => err.with_sink_name(&self.name),
                 Err(panic) => Error::Sink {
@@ -71,8 +72,20 @@ impl Route {
                     source: format!("panicked: {}", panic_message(&panic)).into(),
                 },
             };
-            let (level, text) = (not_taken_level(&err), err.to_string());
-            drop(err);
+            (not_taken_level(&err), err.to_string())
+        }));
+        let (level, text) = made.unwrap_or_else(|panic| {
+            // Its drop could panic again.
+            std::mem::forget(panic);
+            (
+                log::Level::Error,
+                format!(
+                    "sink '{}' failed, and its error panicked as it was shown",
+                    self.name
+                ),
+            )
+        });
+        let logged = catch_unwind(AssertUnwindSafe(|| {
             log::log!(
                 target: LOG_TARGET,
                 level,
@@ -82,21 +95,7 @@ impl Route {
             );
         }));
         if let Err(panic) = logged {
-            // Its drop could panic again.
             std::mem::forget(panic);
-            let fallback = catch_unwind(AssertUnwindSafe(|| {
-                log::error!(
-                    target: LOG_TARGET,
-                    "event {} ({} on ticket {ticket}) not taken by sink '{}': its error \
-                     panicked as it was logged",
-                    emitted.id(),
-                    emitted.event_type(),
-                    self.name,
-                );
-            }));
-            if let Err(panic) = fallback {
-                std::mem::forget(panic);
-            }
         }
     }
 

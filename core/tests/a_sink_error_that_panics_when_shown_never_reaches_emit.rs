@@ -70,7 +70,9 @@ fn the_caller_of_emit_sees_no_panic_and_the_failure_is_counted() {
     for sink in ["shown", "dropped"] {
         assert!(
             lines.iter().any(|l| l.starts_with("ERROR event ")
-                && l.contains(&format!("not taken by sink '{sink}': its error panicked"))),
+                && l.contains(&format!(
+                    "not taken: sink '{sink}' failed, and its error panicked as it was shown"
+                ))),
             "{lines:#?}"
         );
     }
