@@ -36,7 +36,9 @@
 //!   a new connection, within what is left of the attempt (at least once, as every attempt
 //!   is).
 //! - A kept connection unused for 30 s when a request would take it is closed rather than
-//!   used (a firewall on the way may have forgotten it); at shutdown the kept connections
+//!   used (a firewall on the way may have forgotten it), and a thread of the sink's
+//!   (`deskhook-idle`, asleep in between) closes every 30 s those of every origin unused for
+//!   longer, so that endpoints gone quiet hold no sockets; at shutdown the kept connections
 //!   are closed.
 //! - The answer's status and `Retry-After` are the attempt's outcome; of its body up to
 //!   64 KiB is read (so that the connection can be kept), its start kept for the observer.
@@ -75,7 +77,8 @@ use crate::delivery::{
     SinkBuilder, Target, Transport, lock,
 };
 use crate::error::Error;
-use crate::h1::{self, origins::Origins, tls::TlsConfigs};
+use crate::h1::origins::{Origins, Sweeper};
+use crate::h1::{self, IDLE_REUSE, tls::TlsConfigs};
 use io::block_on;
 use origin::Origin;
 
@@ -107,9 +110,11 @@ impl SinkBuilder {
     pub fn build(self) -> Result<(HttpSink, DeliveryGuard), Error> {
         let config = &self.config;
         let slots = config.max_in_flight.min(config.max_threads);
+        let origins = Arc::new(Mutex::new(Origins::default()));
         let connector = BlockingConnector {
             idle_per_host: slots,
-            origins: Mutex::default(),
+            sweeper: Sweeper::start(&origins, IDLE_REUSE),
+            origins,
             tls: TlsConfigs::new(&[b"http/1.1"]),
         };
         let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
@@ -192,9 +197,17 @@ struct BlockingConnector {
     /// HTTP/1.1 connections kept per origin at most.
     idle_per_host: usize,
     /// The origins in use.
-    origins: Mutex<Origins<Origin>>,
+    origins: Arc<Mutex<Origins<Origin>>>,
+    /// Closes their connections unused too long.
+    sweeper: Arc<Sweeper>,
     /// One TLS configuration per set of roots, offering `http/1.1` by ALPN.
     tls: TlsConfigs,
+}
+
+impl Drop for BlockingConnector {
+    fn drop(&mut self) {
+        self.sweeper.stop();
+    }
 }
 
 /// An endpoint as the blocking transport sends to it: its origin's pool and its request
@@ -252,6 +265,7 @@ impl Connector for BlockingConnector {
     }
 
     fn close_kept(&self) {
+        self.sweeper.stop();
         lock(&self.origins).each(Origin::close_kept);
     }
 }
@@ -369,7 +383,8 @@ mod tests {
     fn endpoints_share_an_origin_per_key_and_an_unused_one_goes() {
         let connector = BlockingConnector {
             idle_per_host: 4,
-            origins: Mutex::default(),
+            origins: Arc::default(),
+            sweeper: Arc::default(),
             tls: TlsConfigs::new(&[b"http/1.1"]),
         };
         let endpoint = |name: &str, timeout: u64| {

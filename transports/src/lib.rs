@@ -76,6 +76,10 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - Kept connections unused for 30 s are closed by a thread of each HTTP sink's
+//!   (`deskhook-idle`) rather than by their origin's next request: an endpoint gone quiet
+//!   kept its last burst's sockets (up to its `max_in_flight`), and thousands of them could
+//!   take the process's file descriptors.
 //! - An attempt refused by the SSRF guard for an address a name resolved to names the name
 //!   and the kind of address, no longer the address (`refusing to connect to db.internal:
 //!   it resolves to a refused address (private (RFC 1918)): …`): attempts and dead letters

@@ -55,8 +55,9 @@ pub(crate) use stream::Io;
 
 /// A kept connection unused for longer is not used again but closed, and the request goes on
 /// a new one: a firewall or NAT on the way may have forgotten it without a word (the request
-/// would wait for its timeout), and a server that keeps idle connections open for ever would
-/// otherwise hold a socket per origin ever used.
+/// would wait for its timeout). Every as long, the sink's [`Sweeper`](origins::Sweeper)
+/// closes those of every origin unused for longer, so that an endpoint gone quiet holds no
+/// sockets.
 pub(crate) const IDLE_REUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a connection reads into at first; it grows for a longer head.

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use rustls_pki_types::ServerName;
 
@@ -24,6 +25,10 @@ pub(crate) trait Pool: Sized {
         connect_timeout: std::time::Duration,
         max_idle: usize,
     ) -> Result<Self, String>;
+
+    /// Drops (closes) the kept connections that at `now` are unused for longer than
+    /// [`IDLE_REUSE`](super::IDLE_REUSE): they would not be used again.
+    fn prune_idle(&self, now: Instant);
 }
 
 /// An origin's host: an address, or a name to resolve.
@@ -159,5 +164,121 @@ impl<O> Origins<O> {
     #[cfg(all(test, feature = "http-blocking"))]
     pub(crate) fn sweep_next(&mut self) {
         self.sweep_at = 0;
+    }
+}
+
+/// Closes, every [`IDLE_REUSE`](super::IDLE_REUSE), the kept connections of every origin
+/// that are unused for longer. A kept connection is otherwise dropped only by its origin's
+/// next request: an endpoint gone quiet would keep its last burst's sockets (up to its
+/// `max_in_flight`) for as long as it stays quiet, and thousands of quiet endpoints would
+/// take the process's file descriptors. One thread per sink (`deskhook-idle`), asleep in
+/// between; it ends when [`stop`](Sweeper::stop) is called (the sink shuts down, or its
+/// connector is dropped) or its origins are gone.
+#[derive(Debug, Default)]
+pub(crate) struct Sweeper {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Sweeper {
+    /// Starts sweeping `origins` every `every`. Without a thread (the system has none to
+    /// give), nothing is swept: connections are then closed by their origins' requests, as
+    /// before, and that is logged.
+    pub(crate) fn start<O: Pool + Send + Sync + 'static>(
+        origins: &Arc<Mutex<Origins<O>>>,
+        every: Duration,
+    ) -> Arc<Sweeper> {
+        let sweeper = Arc::new(Sweeper::default());
+        let (origins, running) = (Arc::downgrade(origins), sweeper.clone());
+        let started = std::thread::Builder::new()
+            .name("deskhook-idle".to_owned())
+            .spawn(move || running.run(&origins, every));
+        if let Err(e) = started {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "cannot start the thread that closes idle connections ({e}); each origin's \
+                 are closed by its next request instead"
+            );
+        }
+        sweeper
+    }
+
+    fn run<O: Pool>(&self, origins: &Weak<Mutex<Origins<O>>>, every: Duration) {
+        let mut stopped = crate::delivery::lock(&self.stopped);
+        loop {
+            let due = Instant::now() + every;
+            while !*stopped && Instant::now() < due {
+                let left = due.saturating_duration_since(Instant::now());
+                stopped = self
+                    .wake
+                    .wait_timeout(stopped, left)
+                    .map_or_else(|p| p.into_inner().0, |(guard, _)| guard);
+            }
+            if *stopped {
+                return;
+            }
+            drop(stopped);
+            let Some(origins) = origins.upgrade() else {
+                return;
+            };
+            let now = Instant::now();
+            crate::delivery::lock(&origins).each(|origin| origin.prune_idle(now));
+            drop(origins);
+            stopped = crate::delivery::lock(&self.stopped);
+        }
+    }
+
+    /// Ends the sweeping thread (at once, if it sleeps).
+    pub(crate) fn stop(&self) {
+        *crate::delivery::lock(&self.stopped) = true;
+        self.wake.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::delivery::Endpoint;
+
+    /// A pool that counts its sweeps.
+    struct Counted(Arc<AtomicUsize>);
+
+    static SWEEPS: std::sync::LazyLock<Arc<AtomicUsize>> = std::sync::LazyLock::new(Arc::default);
+
+    impl Pool for Counted {
+        fn new(
+            _: &url::Url,
+            _: Option<Arc<rustls::ClientConfig>>,
+            _: AddressPolicy,
+            _: Duration,
+            _: usize,
+        ) -> Result<Self, String> {
+            Ok(Counted(SWEEPS.clone()))
+        }
+
+        fn prune_idle(&self, _: Instant) {
+            self.0.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    #[test]
+    fn the_sweeper_prunes_every_origin_in_use_until_stopped() {
+        let origins = Arc::new(Mutex::new(Origins::<Counted>::default()));
+        let tls = TlsConfigs::new(&[b"http/1.1"]);
+        let endpoint = Endpoint::new("a", "http://127.0.0.1:9/").unwrap();
+        let key = ClientKey::of(&endpoint);
+        let used = crate::delivery::lock(&origins)
+            .pool(&key, &endpoint.url, &tls, 1)
+            .unwrap();
+        let sweeper = Sweeper::start(&origins, Duration::from_millis(5));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while SWEEPS.load(Ordering::Acquire) < 2 {
+            assert!(Instant::now() < deadline, "no sweep");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        sweeper.stop();
+        drop(used);
     }
 }

@@ -31,8 +31,9 @@
 //! rather than used (a firewall on the way may have forgotten it); an
 //! idle HTTP/2 connection is not pinged, so that the server's idle timeout can end it, and
 //! one with requests in flight is pinged every 10 s and closed when a ping goes unanswered.
-//! Kept connections a server never closes stay open until their endpoints' next request, or
-//! until no endpoint uses their origin. The timeout bounds the response's head: a status that came in time is
+//! A thread of the sink's (`deskhook-idle`, asleep in between) closes every 30 s the kept
+//! connections of every origin unused for longer, so that endpoints gone quiet hold no
+//! sockets (thousands of them would otherwise take the process's file descriptors). The timeout bounds the response's head: a status that came in time is
 //! the answer, however slowly its body follows.
 //!
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
@@ -75,7 +76,8 @@ use crate::delivery::{
     parse_retry_after, spawn,
 };
 use crate::error::Error;
-use crate::h1::{self, origins::Origins, request::invalid_value, tls::TlsConfigs};
+use crate::h1::origins::{Origins, Sweeper};
+use crate::h1::{self, IDLE_REUSE, request::invalid_value, tls::TlsConfigs};
 use origin::{Body, Conn, Origin};
 
 /// Requests in flight per endpoint when the endpoint does not set `max_in_flight`.
@@ -99,9 +101,11 @@ impl SinkBuilder {
     ///
     /// As [`SinkBuilder::build`]; [`Error::Config`] when TLS or the runtime cannot be set up.
     pub fn build_async(self) -> Result<(AsyncHttpSink, DeliveryGuard), Error> {
+        let origins = Arc::new(Mutex::new(Origins::default()));
         let connector = AsyncConnector {
             idle_per_host: self.config.max_in_flight,
-            origins: Mutex::new(Origins::default()),
+            sweeper: Sweeper::start(&origins, IDLE_REUSE),
+            origins,
             tls: TlsConfigs::new(&[b"h2", b"http/1.1"]),
         };
         let (engine, shutdown_timeout) = self.start_engine(Box::new(connector))?;
@@ -120,9 +124,17 @@ impl SinkBuilder {
 /// origin (shared with every endpoint on the same origin with the same connection settings).
 struct AsyncConnector {
     idle_per_host: usize,
-    origins: Mutex<Origins<Origin>>,
+    origins: Arc<Mutex<Origins<Origin>>>,
+    /// Closes their connections unused too long.
+    sweeper: Arc<Sweeper>,
     /// One TLS configuration per set of roots, offering `h2` and `http/1.1` by ALPN.
     tls: TlsConfigs,
+}
+
+impl Drop for AsyncConnector {
+    fn drop(&mut self) {
+        self.sweeper.stop();
+    }
 }
 
 /// An endpoint as the async transport sends to it: its origin's pool and its request head.
@@ -193,6 +205,7 @@ impl Connector for AsyncConnector {
     }
 
     fn close_kept(&self) {
+        self.sweeper.stop();
         lock(&self.origins).each(Origin::close_kept);
     }
 }

@@ -210,6 +210,25 @@ impl Pool for Origin {
             resolving: Mutex::new(None),
         })
     }
+
+    fn prune_idle(&self, now: Instant) {
+        // Taken out under the lock, dropped (closed) after it.
+        let (h1, h2) = {
+            let mut idle = lock(&self.idle);
+            let h2 = idle
+                .h2
+                .extract_if(.., |c| {
+                    c.send.is_closed() || !reusable(c.used, c.in_flight(), now)
+                })
+                .collect::<Vec<_>>();
+            let h1 = idle
+                .h1
+                .extract_if(.., |(used, _)| !reusable(*used, 0, now))
+                .collect::<Vec<_>>();
+            (h1, h2)
+        };
+        drop((h1, h2));
+    }
 }
 
 impl Origin {
@@ -556,6 +575,28 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         (conn, None)
+    }
+
+    #[tokio::test]
+    async fn a_sweep_closes_the_connections_unused_too_long() {
+        use tokio::io::AsyncReadExt as _;
+        let origin = origin();
+        let h2 = h2_connection().await;
+        lock(&origin.idle).h2.push(h2);
+        let (conn, server) = h1_connection(false).await;
+        let mut server = server.expect("open");
+        origin.checkin(conn);
+        origin.prune_idle(Instant::now());
+        let kept = |origin: &Origin| {
+            let idle = lock(&origin.idle);
+            (idle.h1.len(), idle.h2.len())
+        };
+        assert_eq!(kept(&origin), (1, 1), "used just now: kept");
+        origin.prune_idle(Instant::now() + IDLE_REUSE);
+        assert_eq!(kept(&origin), (0, 0));
+        let mut buf = [0; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), server.read(&mut buf));
+        assert_eq!(read.await.unwrap().unwrap(), 0, "closed by the sweep");
     }
 
     #[tokio::test]

@@ -149,6 +149,14 @@ impl Pool for Origin {
             resolving: Mutex::new(None),
         })
     }
+
+    fn prune_idle(&self, now: Instant) {
+        // Taken out under the lock, dropped (closed) after it.
+        let stale = lock(&self.idle)
+            .extract_if(.., |(used, _)| !reusable(*used, now))
+            .collect::<Vec<_>>();
+        drop(stale);
+    }
 }
 
 impl Origin {

@@ -322,3 +322,22 @@ fn nothing_is_kept_once_closed() {
     origin.checkin(conn);
     assert!(origin.checkout().is_none());
 }
+
+#[test]
+fn a_sweep_closes_the_connections_unused_too_long() {
+    use crate::h1::origins::Pool as _;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = origin(&format!("http://{}/", listener.local_addr().unwrap()));
+    let conn = origin.connect(Instant::now() + WAIT, WAIT).ok().unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    origin.checkin(conn);
+    // Used just now: kept.
+    origin.prune_idle(Instant::now());
+    let conn = origin.checkout().expect("kept");
+    origin.checkin(conn);
+    // Unused for longer than it may be: closed, as the server sees.
+    origin.prune_idle(Instant::now() + IDLE_REUSE);
+    assert!(origin.checkout().is_none());
+    server.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(server.read(&mut [0; 16]).unwrap(), 0, "closed by the sweep");
+}
