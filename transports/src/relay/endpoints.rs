@@ -131,8 +131,9 @@ fn apply(http: &DeliverySink, change: &Change) {
         Change::Put(stored) => {
             let name = &stored.spec.name;
             // One to be paused is paused before it takes the new settings, which it must
-            // not try.
-            let paused_first = if stored.paused {
+            // not try. (An unknown name is not asked for: its error would look for a name
+            // like it among all, and a relay loads thousands of records at its start.)
+            let paused_first = if stored.paused && endpoints.contains(name) {
                 match endpoints.pause(name) {
                     Err(Error::UnknownEndpoint { .. }) => Ok(()),
                     done => done,
@@ -168,16 +169,18 @@ fn apply(http: &DeliverySink, change: &Change) {
                  it can read",
                 change.revision()
             );
-            match endpoints.pause(name) {
-                Ok(()) | Err(Error::UnknownEndpoint { .. }) => Ok(()),
-                Err(e) => Err(e),
+            match endpoints.contains(name).then(|| endpoints.pause(name)) {
+                None | Some(Ok(()) | Err(Error::UnknownEndpoint { .. })) => Ok(()),
+                Some(Err(e)) => Err(e),
             }
         }
     };
     if let Err(e) = result {
         // A change that cannot be applied here (a CA file missing on this relay, say) must
         // not leave the old settings delivering either: one registered already is paused.
-        let paused = matches!(change, Change::Put(_)) && endpoints.pause(change.name()).is_ok();
+        let paused = matches!(change, Change::Put(_))
+            && endpoints.contains(change.name())
+            && endpoints.pause(change.name()).is_ok();
         log::warn!(
             target: deskhook::LOG_TARGET,
             "endpoints bucket, revision {}: {e}; {}",

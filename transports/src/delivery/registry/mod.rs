@@ -551,6 +551,14 @@ impl Endpoints {
             .collect()
     }
 
+    /// Whether an endpoint is named `name`: a look-up, without the "did you mean" that an
+    /// unknown name's error compares with every name registered (which, for each of
+    /// thousands of names not registered, would cost each a pass over thousands).
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.engine.registry().get(name).is_some()
+    }
+
     /// How many endpoints there are.
     pub fn len(&self) -> usize {
         self.engine.registry().len()
