@@ -708,6 +708,25 @@ fn pages_search_filter_and_follow_the_cursor(t: Transport) {
     }
     assert_eq!(remaining, [25, 15, 5]);
     assert_eq!(seen, endpoints.names());
+    // A tenant's pages (read from the tenant's endpoints, not every name): in order too.
+    let mut query = EndpointQuery {
+        limit: 5,
+        tenant: Some("acme".into()),
+        ..EndpointQuery::new()
+    };
+    let (mut seen, mut remaining) = (Vec::new(), Vec::new());
+    loop {
+        let page = endpoints.page(&query);
+        remaining.push(page.remaining);
+        seen.extend(names(&page));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(remaining, [13, 8, 3]);
+    let acme: Vec<String> = (0..25).step_by(2).map(|i| format!("ep-{i:02}")).collect();
+    assert_eq!(seen, acme);
     // Search ignores case and looks at the tenant too; filters combine.
     let globex = endpoints.page(&EndpointQuery {
         search: Some("GLOBEX".into()),

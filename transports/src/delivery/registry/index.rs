@@ -55,6 +55,13 @@ impl Index {
             .filter(move |lane| lane.subscribed(event_type))
     }
 
+    /// The endpoints of `tenant`, in no order.
+    pub(super) fn of_tenant(&self, tenant: &str) -> &[Arc<Lane>] {
+        self.by_tenant
+            .get(tenant)
+            .map_or(&[][..], |lanes| lanes.as_slice())
+    }
+
     pub(super) fn remove_routing(&mut self, lane: &Arc<Lane>, tenant: Option<&str>) {
         match tenant {
             None => remove_indexed(&mut self.untenanted, lane),

@@ -85,7 +85,25 @@ impl Endpoints {
                 Some(after) => Bound::Excluded(after),
                 None => Bound::Unbounded,
             };
-            for (_, lane) in index.by_name.range::<str, _>((start, Bound::Unbounded)) {
+            // A tenant's page walks that tenant's endpoints (a few), not every name.
+            let candidates: Box<dyn Iterator<Item = &Arc<Lane>>> = match query.tenant.as_deref() {
+                Some(tenant) => {
+                    let mut of: Vec<&Arc<Lane>> = index
+                        .of_tenant(tenant)
+                        .iter()
+                        .filter(|lane| query.after.as_deref().is_none_or(|a| &*lane.name > a))
+                        .collect();
+                    of.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+                    Box::new(of.into_iter())
+                }
+                None => Box::new(
+                    index
+                        .by_name
+                        .range::<str, _>((start, Bound::Unbounded))
+                        .map(|(_, lane)| lane),
+                ),
+            };
+            for lane in candidates {
                 if !keeps(lane) {
                     continue;
                 }
