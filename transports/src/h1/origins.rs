@@ -178,6 +178,9 @@ impl<O> Origins<O> {
 pub(crate) struct Sweeper {
     stopped: Mutex<bool>,
     wake: Condvar,
+    /// Its thread, for tests to see it end.
+    #[cfg(test)]
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Sweeper {
@@ -193,6 +196,10 @@ impl Sweeper {
         let started = std::thread::Builder::new()
             .name("deskhook-idle".to_owned())
             .spawn(move || running.run(&origins, every));
+        #[cfg(test)]
+        let started = started.map(|thread| {
+            *crate::delivery::lock(&sweeper.thread) = Some(thread);
+        });
         if let Err(e) = started {
             log::warn!(
                 target: deskhook::LOG_TARGET,
@@ -278,7 +285,34 @@ mod tests {
             assert!(Instant::now() < deadline, "no sweep");
             std::thread::sleep(Duration::from_millis(1));
         }
+        // Stopped, its thread ends (at once: it sleeps for 5 ms at most here, but the
+        // stop wakes it) and sweeps no more.
         sweeper.stop();
+        let thread = crate::delivery::lock(&sweeper.thread)
+            .take()
+            .expect("a thread");
+        while !thread.is_finished() {
+            assert!(Instant::now() < deadline, "the thread goes on");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let swept = SWEEPS.load(Ordering::Acquire);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(SWEEPS.load(Ordering::Acquire), swept);
         drop(used);
+    }
+
+    #[test]
+    fn the_sweeper_ends_when_its_origins_are_gone() {
+        let origins = Arc::new(Mutex::new(Origins::<Counted>::default()));
+        let sweeper = Sweeper::start(&origins, Duration::from_millis(5));
+        drop(origins);
+        let thread = crate::delivery::lock(&sweeper.thread)
+            .take()
+            .expect("a thread");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !thread.is_finished() {
+            assert!(Instant::now() < deadline, "the thread goes on");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }

@@ -745,6 +745,34 @@ fn pages_search_filter_and_follow_the_cursor(t: Transport) {
     });
     assert_eq!(names(&paused), ["ep-03"]);
     assert_eq!(paused.next, None);
+    // A tenant with a small share of the endpoints has its own read: its endpoints added
+    // out of order, one removed and added again (which reorders the tenant's list), and a
+    // cursor naming another tenant's endpoint, or one removed.
+    for i in [31, 27, 29, 25] {
+        endpoints
+            .upsert(at(&format!("ep-{i:02}"), &receiver).tenant("initech"))
+            .unwrap();
+    }
+    for i in 32..60 {
+        endpoints
+            .upsert(at(&format!("ep-{i:02}"), &receiver).tenant("Globex"))
+            .unwrap();
+    }
+    endpoints.remove("ep-27").unwrap();
+    endpoints
+        .upsert(at("ep-27", &receiver).tenant("initech"))
+        .unwrap();
+    let initech = |after: Option<&str>| {
+        names(&endpoints.page(&EndpointQuery {
+            tenant: Some("initech".into()),
+            after: after.map(str::to_owned),
+            ..EndpointQuery::new()
+        }))
+    };
+    assert_eq!(initech(None), ["ep-25", "ep-27", "ep-29", "ep-31"]);
+    assert_eq!(initech(Some("ep-26")), ["ep-27", "ep-29", "ep-31"]);
+    endpoints.remove("ep-29").unwrap();
+    assert_eq!(initech(Some("ep-29")), ["ep-31"]);
 }
 
 for_both_transports!(

@@ -85,9 +85,11 @@ impl Endpoints {
                 Some(after) => Bound::Excluded(after),
                 None => Bound::Unbounded,
             };
-            // A tenant's page walks that tenant's endpoints (a few), not every name.
+            // A tenant's page walks that tenant's endpoints (a few), sorted, not every name;
+            // a tenant with a good share of them all, the names in order.
+            let few = |tenant: &str| index.of_tenant(tenant).len() * 4 <= index.by_name.len();
             let candidates: Box<dyn Iterator<Item = &Arc<Lane>>> = match query.tenant.as_deref() {
-                Some(tenant) => {
+                Some(tenant) if few(tenant) => {
                     let mut of: Vec<&Arc<Lane>> = index
                         .of_tenant(tenant)
                         .iter()
@@ -96,7 +98,7 @@ impl Endpoints {
                     of.sort_unstable_by(|a, b| a.name.cmp(&b.name));
                     Box::new(of.into_iter())
                 }
-                None => Box::new(
+                _ => Box::new(
                     index
                         .by_name
                         .range::<str, _>((start, Bound::Unbounded))
