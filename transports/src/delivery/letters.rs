@@ -213,20 +213,24 @@ impl DeadLetters {
         // One replay at a time: a second one for the same keys finds them gone.
         let _one = super::lock(&self.engine.replaying);
         let mut report = Replayed::default();
-        self.replay_into(keys, &mut report, &mut Held::default())?;
+        let found = self.get(keys)?;
+        let done = self.queue_again(keys.iter(), found, &mut report, &mut Held::default());
+        self.take_out(done, &mut report);
         Ok(report)
     }
 
-    /// [`replay`](DeadLetters::replay) of `keys`, its outcome added to `report`; the letters
-    /// of a ticket (and endpoint) in `held`, one of whose letters was refused, stay, and so
-    /// do those of tickets refused here.
-    fn replay_into(
+    /// Queues the letters `found` of those asked for by `keys` again, in the order their
+    /// events were emitted; returns the keys of those queued, to take out of the dead letters.
+    /// A key asked for but not found, and the letters refused (and those of a ticket and
+    /// endpoint in `held`, one of whose letters was refused, and so of tickets refused
+    /// here), go to `report`.
+    fn queue_again<'k>(
         &self,
-        keys: &[String],
+        keys: impl Iterator<Item = &'k String>,
+        found: Vec<StoredLetter>,
         report: &mut Replayed,
         held: &mut Held,
-    ) -> Result<(), Error> {
-        let found = self.get(keys)?;
+    ) -> Vec<String> {
         let known: std::collections::HashSet<&str> = found.iter().map(|s| s.key.as_str()).collect();
         for key in keys {
             if !known.contains(key.as_str()) {
@@ -262,6 +266,14 @@ impl DeadLetters {
             }
         }
         report.replayed += done.len();
+        done
+    }
+
+    /// Deletes the letters `done` queued again; those that cannot be go to `report`.
+    fn take_out(&self, done: Vec<String>, report: &mut Replayed) {
+        if done.is_empty() {
+            return;
+        }
         if let Err(e) = self.delete(&done) {
             // Queued already: an error here would have the operator replay them again.
             log::error!(
@@ -272,7 +284,6 @@ impl DeadLetters {
             );
             report.still_listed.extend(done);
         }
-        Ok(())
     }
 
     /// [`replay`](DeadLetters::replay) of every letter of `endpoint`.
@@ -294,8 +305,12 @@ impl DeadLetters {
     ///
     /// The letters are read (and queued again, and deleted) a part at a time, in the order
     /// their events were emitted: about 8 MiB of bodies or 1,000 letters in memory at
-    /// once, however many match (and the listing before, 64 letters at a time). A
-    /// dead-letter file is read once per part, after the listing reads it once whole.
+    /// once, however many match (and the listing before, 64 letters at a time). From a
+    /// dead-letter file, each part's letters are read where the listing found them, and
+    /// those queued are taken out together at the end, in one rewrite of the file (a part at
+    /// a time, each part would cost a read and a rewrite of the whole file): until then
+    /// they are still listed, and a process that dies meanwhile has them to replay again
+    /// rather than losing those queued in its memory.
     ///
     /// # Errors
     ///
@@ -316,7 +331,8 @@ impl DeadLetters {
         // Each letter's id, key and size: the bodies are read again a part at a time. The
         // listing reads bodies too, a page at a time: small pages, so that large letters
         // do not fill memory a thousand at a time.
-        let mut found: Vec<(String, String, usize)> = Vec::new();
+        // Each letter's id, key (and where it was found) and size.
+        let mut found: Vec<(String, (String, u64), usize)> = Vec::new();
         let mut query = DeadLetterQuery {
             before: None,
             limit: LISTING_PAGE,
@@ -324,11 +340,10 @@ impl DeadLetters {
         };
         loop {
             let page = self.list(&query)?;
-            found.extend(
-                page.items
-                    .into_iter()
-                    .map(|s| (s.letter.id, s.key, s.letter.body.get().len())),
-            );
+            found.extend(page.items.into_iter().map(|s| {
+                let size = s.letter.body.get().len();
+                (s.letter.id, (s.key, s.position), size)
+            }));
             match page.next {
                 Some(next) => query.before = Some(next),
                 None => break,
@@ -338,24 +353,37 @@ impl DeadLetters {
         // orders each part): the parts go out in that order too.
         found.reverse();
         found.sort_by(|a, b| a.0.cmp(&b.0));
+        let backlog = self.engine.backlog();
+        let at_the_end = backlog.letter_deletes_rewrite();
         let mut report = Replayed::default();
         let mut held = Held::default();
+        let mut queued = Vec::new();
         let mut rest = &found[..];
         while !rest.is_empty() {
             let (now, later) = rest.split_at(part.of(rest.iter().map(|(_, _, size)| *size)));
-            let keys: Vec<String> = now.iter().map(|(_, key, _)| key.clone()).collect();
-            if let Err(e) = self.replay_into(&keys, &mut report, &mut held) {
-                if rest.len() == found.len() {
-                    return Err(e);
+            let wanted: Vec<(String, u64)> = now.iter().map(|(_, at, _)| at.clone()).collect();
+            let letters = match backlog.letters_at(&wanted) {
+                Ok(letters) => letters,
+                Err(e) if rest.len() == found.len() => return Err(e),
+                Err(e) => {
+                    let why = format!("not replayed: {e}");
+                    report.failed.extend(
+                        rest.iter()
+                            .map(|(_, (key, _), _)| (key.clone(), why.clone())),
+                    );
+                    break;
                 }
-                let why = format!("not replayed: {e}");
-                report
-                    .failed
-                    .extend(rest.iter().map(|(_, key, _)| (key.clone(), why.clone())));
-                break;
+            };
+            let keys = wanted.iter().map(|(key, _)| key);
+            let done = self.queue_again(keys, letters, &mut report, &mut held);
+            if at_the_end {
+                queued.extend(done);
+            } else {
+                self.take_out(done, &mut report);
             }
             rest = later;
         }
+        self.take_out(queued, &mut report);
         Ok(report)
     }
 }

@@ -452,6 +452,14 @@ impl Backlog for MemoryBacklog {
         self.letters.by_key(keys)
     }
 
+    fn letters_at(&self, wanted: &[(String, u64)]) -> Result<Vec<StoredLetter>, Error> {
+        self.letters.at(wanted)
+    }
+
+    fn letter_deletes_rewrite(&self) -> bool {
+        true
+    }
+
     fn delete_letters(&self, keys: &[String]) -> Result<usize, Error> {
         self.letters.delete(keys)
     }

@@ -411,6 +411,17 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error>;
     /// The dead letters named by `keys`, oldest first.
     fn letters_by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error>;
+    /// The dead letters named by `wanted` (each a key and the position a listing found it
+    /// at), oldest first: by key unless the store can read a letter where it was found.
+    fn letters_at(&self, wanted: &[(String, u64)]) -> Result<Vec<StoredLetter>, Error> {
+        let keys: Vec<String> = wanted.iter().map(|(key, _)| key.clone()).collect();
+        self.letters_by_key(&keys)
+    }
+    /// Whether a delete of dead letters rewrites what holds them whole (a file), so that a
+    /// replay of many takes them out all at once rather than a part at a time.
+    fn letter_deletes_rewrite(&self) -> bool {
+        false
+    }
     /// Deletes the dead letters named by `keys`; how many went.
     fn delete_letters(&self, keys: &[String]) -> Result<usize, Error>;
     /// Where undelivered events go at shutdown, for messages.

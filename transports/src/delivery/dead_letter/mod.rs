@@ -403,6 +403,8 @@ impl DeadLetterLog {
     /// The letters named by `keys`, oldest first. Reads the whole file, a block at a time,
     /// and parses only the lines it looks for.
     pub(crate) fn by_key(&self, keys: &[String]) -> Result<Vec<StoredLetter>, Error> {
+        #[cfg(test)]
+        tests::READS_WHOLE.with(|n| n.set(n.get() + 1));
         let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
         let mut found = Vec::new();
         for line in self.lines_before(None)? {
@@ -412,6 +414,54 @@ impl DeadLetterLog {
             }
         }
         found.reverse();
+        Ok(found)
+    }
+
+    /// The letters named by `wanted` (each a key and the position a listing found it at),
+    /// oldest first. Each is read where it was found, and checked to be the one named (a
+    /// delete since may have moved it); those not found there are looked for in the whole
+    /// file, once. A replay of many letters reads them a part at a time: by key, each part
+    /// would cost a read of the whole file.
+    pub(crate) fn at(&self, wanted: &[(String, u64)]) -> Result<Vec<StoredLetter>, Error> {
+        let mut found = Vec::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        match File::open(&self.path) {
+            Ok(file) => {
+                let mut sorted: Vec<&(String, u64)> = wanted.iter().collect();
+                sorted.sort_unstable_by_key(|(_, position)| *position);
+                let mut lines = BufReader::new(file);
+                let mut bytes = Vec::new();
+                for (key, position) in sorted {
+                    let start = position.saturating_sub(1);
+                    lines
+                        .seek(SeekFrom::Start(start))
+                        .map_err(|e| self.open_error(e))?;
+                    if !self.read_line(&mut lines, &mut bytes)? {
+                        missing.push(key.clone());
+                        continue;
+                    }
+                    let content = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+                    if *position == 0 || line_key(content) != *key {
+                        missing.push(key.clone());
+                        continue;
+                    }
+                    let line = Line {
+                        start,
+                        bytes: content.to_vec(),
+                    };
+                    match self.letter(&line) {
+                        Some(letter) => found.push(letter),
+                        None => missing.push(key.clone()),
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(self.open_error(source)),
+        }
+        if !missing.is_empty() {
+            found.extend(self.by_key(&missing)?);
+            found.sort_unstable_by_key(|stored| stored.position);
+        }
         Ok(found)
     }
 
@@ -490,6 +540,8 @@ impl DeadLetterLog {
                 first += line.len() as u64;
             }
         }
+        #[cfg(test)]
+        tests::REWRITES.with(|n| n.set(n.get() + 1));
         let mut temp = self.path.clone().into_os_string();
         temp.push(".rewrite");
         let temp = PathBuf::from(temp);
@@ -682,4 +734,4 @@ pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Erro
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,6 +3,13 @@
 use super::*;
 
 thread_local! {
+    /// Whole reads of the file by key (`by_key`) on this thread.
+    pub(crate) static READS_WHOLE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Rewrites of the file (a `delete` that found a letter to take out) on this thread.
+    pub(crate) static REWRITES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+thread_local! {
     /// Run by a delete on this thread between its two copies (see `between_the_copies`).
     static BETWEEN: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
         std::cell::RefCell::new(None);
@@ -416,4 +423,33 @@ fn a_file_moved_away_is_made_again_with_its_mode() {
     assert_eq!(ids(&log), ["b"]);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// Letters asked for where a listing found them are read there, oldest first; those a
+/// delete moved since (or that are gone) are looked for in the whole file, once.
+#[test]
+fn letters_read_where_they_were_found_or_else_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let text: String = (0..6).map(|n| letter(&n.to_string()) + "\n").collect();
+    std::fs::write(&path, &text).unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    let all = newest(&log);
+    let at = |n: usize| (all[n].key.clone(), all[n].position);
+    let read = |wanted: &[(String, u64)]| -> (Vec<String>, usize) {
+        let before = READS_WHOLE.get();
+        let found = log.at(wanted).unwrap();
+        let ids = found.into_iter().map(|s| s.letter.id).collect();
+        (ids, READS_WHOLE.get() - before)
+    };
+    // Newest first in `all`: index 0 is letter "5".
+    assert_eq!(
+        read(&[at(0), at(4), at(2)]),
+        (vec!["1".into(), "3".into(), "5".into()], 0)
+    );
+    // "0" deleted: the others moved up, and are found by key.
+    log.delete(&[all[5].key.clone()]).unwrap();
+    assert_eq!(read(&[at(1), at(3)]), (vec!["2".into(), "4".into()], 1));
+    // Gone: nothing, after one look.
+    assert_eq!(read(&[at(5)]), (Vec::new(), 1));
 }

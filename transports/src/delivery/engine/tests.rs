@@ -639,10 +639,19 @@ fn a_replay_read_a_part_at_a_time_keeps_the_order_events_were_emitted_in() {
         bytes: usize::MAX,
         letters: 2,
     };
+    use crate::delivery::dead_letter::tests::{READS_WHOLE, REWRITES};
+    let (reads, rewrites) = (READS_WHOLE.get(), REWRITES.get());
     let report = letters
         .replay_matching_in(&crate::delivery::DeadLetterQuery::new(), two)
         .expect("the replay");
     assert_eq!((report.replayed, report.failed.len()), (4, 0));
+    // From the file: each part read where the listing found its letters, and all taken
+    // out in one rewrite (by key and a part at a time, a read and a rewrite of the whole
+    // file each).
+    assert_eq!(
+        (READS_WHOLE.get() - reads, REWRITES.get() - rewrites),
+        (0, 1)
+    );
     let again: Vec<String> = tickets
         .iter()
         .map(|_| {
