@@ -76,6 +76,13 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - HTTP/1.1 answers (both transports): an answer that closes the connection while the
+//!   body is still being written ends the writing and is the attempt's answer (a 200 was
+//!   lost to the reset that followed, and the event retried into the dead letters); a
+//!   Content-Length that is wrong fails only an answer it frames (not a 204, a 304 or a
+//!   chunked one, whose connections are then not kept); a chunk-size line with no digit
+//!   ends the connection rather than the body; blank lines before a head that comes
+//!   slowly are not parsed again for each piece.
 //! - `DeadLetters::replay_matching` ("Replay all matching", `POST
 //!   /api/v1/dead-letters/replay`) from a dead-letter file reads each part's letters where
 //!   its listing found them and takes those queued out in one rewrite at the end: it read

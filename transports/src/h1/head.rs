@@ -46,6 +46,9 @@ pub(super) fn head_of(
 ) -> io::Result<Head> {
     let mut retry_after = None;
     let mut length: Option<u64> = None;
+    // What is wrong with the Content-Length, if anything: it matters only when it frames the
+    // body (not on a 204 or 304, which end at their head, nor beside a Transfer-Encoding).
+    let mut bad_length = None;
     let mut chunked = false;
     let mut encoded = false;
     // HTTP/1.0 closes after each answer unless both sides asked otherwise; we do not ask.
@@ -62,20 +65,21 @@ pub(super) fn head_of(
                     .bytes()
                     .all(|b| b.is_ascii_digit())
                     .then(|| digits.parse::<u64>().ok())
-                    .flatten()
-                    .ok_or_else(|| {
-                        invalid(format!(
+                    .flatten();
+                match parsed {
+                    None => {
+                        bad_length = Some(format!(
                             "the receiver's answer has a Content-Length that is not a number \
                              ('{}')",
                             value()
-                        ))
-                    })?;
-                if length.is_some_and(|l| l != parsed) {
-                    return Err(invalid(
-                        "the receiver's answer has two different Content-Lengths".into(),
-                    ));
+                        ));
+                    }
+                    Some(parsed) if length.is_some_and(|l| l != parsed) => {
+                        bad_length =
+                            Some("the receiver's answer has two different Content-Lengths".into());
+                    }
+                    Some(parsed) => length = Some(parsed),
                 }
-                length = Some(parsed);
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             encoded = true;
@@ -96,11 +100,16 @@ pub(super) fn head_of(
         }
     }
     let framing = if status == 204 || status == 304 {
+        // Whatever its headers say (RFC 9112, 6.3); one with a wrong length may send a body
+        // all the same: its connection is not kept.
+        if bad_length.is_some() {
+            keep = false;
+        }
         Framing::Empty
     } else if encoded {
         // A length beside an encoding is ignored (RFC 9112, 6.3), and the connection not
         // kept: one of the two lied.
-        if length.is_some() {
+        if length.is_some() || bad_length.is_some() {
             keep = false;
         }
         if chunked {
@@ -108,6 +117,8 @@ pub(super) fn head_of(
         } else {
             Framing::Close
         }
+    } else if let Some(bad) = bad_length {
+        return Err(invalid(bad));
     } else {
         match length {
             Some(0) => Framing::Empty,

@@ -100,6 +100,8 @@ enum HeadError {
 /// took and, for a final answer, what the attempt needs of it (`None` for an interim `1xx`
 /// one). `loose` reads it as browsers do (see [`H1::take_head`]).
 fn parse_answer(buf: &[u8], loose: bool) -> Result<Option<(usize, Option<Head>)>, HeadError> {
+    #[cfg(test)]
+    PARSES.set(PARSES.get() + 1);
     // Left uninitialized: httparse writes those it uses (zeroing 100 headers cost more than
     // parsing a short head).
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -151,16 +153,26 @@ impl Failed {
     }
 }
 
-/// Whether an answer that comes while its request is still being written refuses it (`4xx`
-/// but `408`, `5xx`): the rest is not sent (RFC 9112 asks a client to stop only on an
-/// error).
-fn refuses(head: &Head) -> bool {
-    (400..=599).contains(&head.status) && head.status != 408
+#[cfg(test)]
+thread_local! {
+    /// Heads parsed on this thread, for tests of how often a head is looked at.
+    static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether an answer that comes while its request is still being written ends the writing,
+/// the rest not sent: a refusal (`4xx` but `408`, `5xx`; RFC 9112 asks a client to stop
+/// only on an error), or any answer that closes the connection (RFC 9112 9.6: the server
+/// will not read the rest, and the write would end in a reset that loses the answer; Go's
+/// servers answer so when 256 KiB of a body are unread). Not a `408`, which a server sends
+/// as it closes a connection idle too long: the request was not read, and goes again.
+fn ends_the_writing(head: &Head) -> bool {
+    head.status != 408 && ((400..=599).contains(&head.status) || !head.keep)
 }
 
 /// An answer that came before its request was written whole.
 enum Early {
-    /// A refusal (`4xx` but `408`, `5xx`): the rest of the request was not sent.
+    /// A refusal, or an answer that closes the connection (see [`ends_the_writing`]): the
+    /// rest of the request was not sent.
     Refusal(Head),
     /// An answer that refused nothing, read as the request went on: it was written whole.
     Whole(Head),
@@ -336,7 +348,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                         *early = self.take_head().ok().flatten();
                     }
                     return Poll::Ready(match early.take() {
-                        Some(head) if refuses(&head) => Ok(Some(Early::Refusal(head))),
+                        Some(head) if ends_the_writing(&head) => Ok(Some(Early::Refusal(head))),
                         Some(head) => {
                             // A 408 says the request was not read: the connection ended before
                             // an answer to it (sent again at once on a kept one). Any other
@@ -349,7 +361,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                         None => Err(e),
                     });
                 }
-                // An answer came, and it refuses nothing: the writing goes on.
+                // An answer came, and it ends nothing: the writing goes on.
                 Poll::Pending if early.is_some() => return Poll::Pending,
                 Poll::Pending => {
                     // The server does not take more now: has it answered?
@@ -368,7 +380,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                             });
                         }
                         _ => match self.take_head()? {
-                            Some(head) if refuses(&head) => {
+                            Some(head) if ends_the_writing(&head) => {
                                 return Poll::Ready(Ok(Some(Early::Refusal(head))));
                             }
                             // Refusing nothing (a 408, which a server sends as it closes a
@@ -450,7 +462,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 strict => strict,
             };
             let (used, head) = match parsed {
-                Ok(None) => return Ok(None),
+                // Blank lines before the status line (which httparse skips) look like a
+                // head's end: what came is not looked at again, only what comes next.
+                Ok(None) => {
+                    self.checked = unread.len();
+                    return Ok(None);
+                }
                 Ok(Some(answer)) => answer,
                 Err(HeadError::Syntax(e)) => {
                     return Err(invalid(format!(
@@ -508,7 +525,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         // What the size lines and the trailers may still take.
         let mut framing = MAX_CHUNK_FRAMING;
         loop {
-            let size = match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
+            let line = &self.buf[self.start..self.end];
+            // A size line with no digit (`\r\n`, `;x\r\n`), which httparse reads as 0, the
+            // last chunk: the body would end early, the rest taken for the next answer.
+            if line.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
+                return false;
+            }
+            let size = match httparse::parse_chunk_size(line) {
                 Ok(httparse::Status::Complete((used, size))) if used <= framing => {
                     framing -= used;
                     self.start += used;

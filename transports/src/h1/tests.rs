@@ -273,6 +273,19 @@ async fn an_answer_kept_while_writing_decides_a_reset_that_follows() {
 }
 
 #[tokio::test]
+async fn an_answer_that_closes_the_connection_ends_the_writing_and_is_the_answer() {
+    // A server that will not read the rest says so (Go's does past 256 KiB unread), and
+    // resets the connection as the body goes on: its 200 is the answer, not the reset.
+    let mut conn = H1::new(AnswersThenResets {
+        answer: b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        read: false,
+        writes: 0,
+    });
+    let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"{}").await.unwrap();
+    assert_eq!((head.status, head.keep), (200, false));
+}
+
+#[tokio::test]
 async fn chunk_framing_past_its_budget_ends_the_body() {
     let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     // 1 000 one-byte chunks, each with a 20-byte extension: 27 KB of framing.
@@ -342,4 +355,57 @@ fn header_names_and_values_are_checked() {
             "value byte {b}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_wrong_content_length_fails_only_an_answer_it_frames() {
+    // A 204 or 304 ends at its head, and a Transfer-Encoding frames the body: what their
+    // Content-Length says does not matter, but their connection is not kept.
+    for answer in [
+        &b"HTTP/1.1 204 No Content\r\nContent-Length: \r\n\r\n"[..],
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n0\r\n\r\n",
+    ] {
+        let (head, _, _) = exchange(answer, false).await;
+        let head = head.unwrap_or_else(|e| panic!("{e:?}: {}", String::from_utf8_lossy(answer)));
+        assert!(!head.keep, "{}", String::from_utf8_lossy(answer));
+    }
+    let (head, _, _) = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).await;
+    assert!(head.is_err());
+}
+
+#[tokio::test]
+async fn a_chunk_size_line_without_a_digit_ends_the_connection_not_the_body() {
+    let (head, mut conn, _) = exchange(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        false,
+    )
+    .await;
+    assert!(!conn.read_body(&head.unwrap(), &mut Vec::new()).await);
+}
+
+#[tokio::test]
+async fn blank_lines_before_a_head_that_comes_slowly_are_not_looked_at_again() {
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let served = tokio::spawn(async move {
+        let mut request = [0; 64];
+        let _ = server.read(&mut request).await.unwrap();
+        server
+            .write_all(b"\r\n\r\nHTTP/1.1 204 No Content\r\n")
+            .await
+            .unwrap();
+        for _ in 0..80 {
+            server.write_all(b"X-A: 1\r\n").await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        server.write_all(b"\r\n").await.unwrap();
+        std::future::pending::<()>().await;
+    });
+    let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
+    assert_eq!(head.status, 204);
+    // Parsed a few times (each time a fill ends with the blank lines' look-alike gone
+    // past), not once per line that came.
+    assert!(PARSES.get() < 20, "{} parses", PARSES.get());
+    served.abort();
 }
