@@ -26,6 +26,7 @@ use keys::Keys;
 mod connections;
 mod deadline;
 mod events;
+mod hosts;
 mod keys;
 mod labels;
 
@@ -65,6 +66,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089",
           value_parser = crate::parse_listen_addr)]
     listen: SocketAddr,
+    /// A name requests may be for (their Host header), besides localhost and loopback
+    /// addresses on a loopback --listen: a TLS proxy in front that passes its own name on
+    /// (nginx's `proxy_set_header Host $host`). Repeat for more. On loopback, a request for
+    /// any other name is answered 421: a page of another site whose name resolves to
+    /// 127.0.0.1 (DNS rebinding) must not reach the daemon. Listening elsewhere, requests
+    /// are for any name unless this is given.
+    #[arg(long = "allow-host", value_name = "NAME", value_parser = host_name)]
+    allow_hosts: Vec<String>,
     /// The environment variable holding the token (at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
@@ -161,6 +170,26 @@ const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 const ATTEMPT_SECONDS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
 ];
+
+/// A name `--allow-host` takes: a host name or an IP address, without a port.
+fn host_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    let valid = !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        })
+        && !(name.contains(':')
+            && !name.starts_with('[')
+            && name.parse::<std::net::IpAddr>().is_err());
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "'{name}' is not a host name (give the name as the Host header says it, without \
+             its port: helpdesk.example.com)"
+        ))
+    }
+}
 
 /// Shortest token accepted.
 const MIN_TOKEN: usize = 16;
@@ -305,6 +334,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .require_token(token.trim())
                 .allow_private_networks(args.console_allow_private),
         );
+        let app = match hosts::Hosts::of(args.listen, &args.allow_hosts) {
+            Some(hosts) => app.layer(middleware::from_fn_with_state(
+                Arc::new(hosts),
+                hosts::only_ours,
+            )),
+            None => app,
+        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -117,6 +117,11 @@ impl Sessions {
 
     /// Whether `id` is a live session; using it keeps it from going idle.
     fn knows(&self, id: &str) -> bool {
+        // Not the shape of an id `open` makes: no session, and not compared with each of
+        // them under the lock (a cookie of 400 KB against 10,000 sessions).
+        if !token_shaped(id) {
+            return false;
+        }
         let now = Instant::now();
         let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match sessions.iter_mut().find(|(known, _, _)| same(known, id)) {
@@ -129,6 +134,9 @@ impl Sessions {
     }
 
     fn close(&self, id: &str) {
+        if !token_shaped(id) {
+            return;
+        }
         let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|(known, _, _)| !same(known, id));
     }
@@ -271,7 +279,7 @@ fn secure_if_https(headers: &HeaderMap) -> &'static str {
 /// without a `Lax` cookie too, and [`same_site_only`] refuses it first.
 async fn csrf_cookie(mut request: Request, next: Next) -> Response {
     let known = cookie(request.headers(), CSRF_COOKIE)
-        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|t| token_shaped(t))
         .map(str::to_owned);
     let (token, fresh) = match known {
         Some(token) => (token, false),
@@ -410,6 +418,7 @@ async fn log_in(
         .into_response();
     }
     if !form.get("token").is_some_and(|t| is_token(t, &auth.token)) {
+        wrong_token("the login form's");
         let mut response = pages::login(
             &base,
             &csrf,
@@ -493,15 +502,50 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Whether `headers` carry `Authorization: Bearer <token>`: `None` without a bearer token,
 /// `Some(false)` with another one. The comparison takes a time that does not depend on where
 /// the two differ. What `deskhook serve` checks before `/v1/events` and `/metrics`.
+///
+/// A wrong token is counted, and logged (a warning under the `deskhook` target, at most one a
+/// minute with how many came): someone may be guessing.
 pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
-    header_text(headers, header::AUTHORIZATION.as_str())
+    let given = header_text(headers, header::AUTHORIZATION.as_str())
         // The scheme is case-insensitive (RFC 9110), as `same_site_only` reads it.
         .and_then(|h| {
             h.get(..7)
                 .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
                 .map(|_| &h[7..])
         })
-        .map(|given| is_token(given, token))
+        .map(|given| is_token(given, token));
+    if given == Some(false) {
+        wrong_token("a bearer token");
+    }
+    given
+}
+
+/// Notes a wrong token (`what`: a bearer token, or the login form's): counted, and logged at
+/// most once a minute with how many came since, never its value.
+fn wrong_token(what: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WRONG: AtomicU64 = AtomicU64::new(0);
+    static LOGGED_AT: AtomicU64 = AtomicU64::new(0);
+    WRONG.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LOGGED_AT.load(Ordering::Relaxed);
+    if now >= last.saturating_add(60)
+        && LOGGED_AT
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        // This one among them.
+        let since = WRONG.swap(0, Ordering::Relaxed);
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "console: {since} request(s) with a wrong token since the last such line (this \
+             one with {what}); if they are not yours, someone may be guessing it: make the token long \
+             and random (head -c 32 /dev/urandom | base64), and keep the console behind a \
+             proxy that limits failed logins"
+        );
+    }
 }
 
 /// Whether `given` (white space around it aside) is `token`; never for a blank token.
@@ -530,6 +574,11 @@ fn same(a: &str, b: &str) -> bool {
 
 /// 32 random bytes in hex, from the operating system's generator (if it fails there is no
 /// safe token to give: a 500).
+/// Whether `value` has the shape of what [`random_token`] makes: 64 hex digits.
+fn token_shaped(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn random_token() -> Result<String, Problem> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| {

@@ -63,6 +63,13 @@
 //!   of this host over plain HTTP, is refused too. API calls that change state
 //!   must send `Content-Type: application/json` (or, for a PATCH,
 //!   `application/merge-patch+json`) or a bearer token, which a cross-site form cannot.
+//! - A wrong token (a bearer header, or the login form's) is logged, a warning under the
+//!   `deskhook` target at most once a minute with how many came: someone may be guessing.
+//!   The console does not slow guesses down (one client's failures cannot be told from
+//!   another's behind a proxy, and locking everyone out would stop the helpdesk's events
+//!   too): make the token long and random, and limit failed logins at the proxy.
+//!   `deskhook serve` on loopback answers only requests for `localhost`, a loopback
+//!   address or a name given with `--allow-host` (DNS rebinding).
 //! - Secrets never appear in a page or an API response; nor does an endpoint's URL past its
 //!   origin (paths often carry tokens); response snippets and every name that came from a
 //!   tenant or a receiver are shown as text.

@@ -263,13 +263,13 @@ fn a_request_stalled_midway_does_not_hold_up_the_stop() {
     let mut serve = Serve::start(&config, None);
     let mut in_head = std::net::TcpStream::connect(&serve.addr).unwrap();
     in_head
-        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: localhost\r\n")
         .unwrap();
     let mut in_body = std::net::TcpStream::connect(&serve.addr).unwrap();
     in_body
         .write_all(
             format!(
-                "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                "POST /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
                  Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"ticket\""
             )
             .as_bytes(),
@@ -358,7 +358,7 @@ fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
     let mut serve = Serve::start_with(&config, None, &["--body-timeout", "1s"]);
     let head = |length: usize| {
         format!(
-            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+            "POST /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
              Content-Type: application/json\r\nContent-Length: {length}\r\n\
              Connection: close\r\n\r\n"
         )
@@ -395,7 +395,7 @@ fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
 
     // The login form, read before any token is checked, is not waited for either: stalled,
     // or coming a byte at a time.
-    let login_head = b"POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+    let login_head = b"POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n";
     let mut login = std::net::TcpStream::connect(&serve.addr).unwrap();
     login.write_all(login_head).unwrap();
@@ -459,12 +459,12 @@ fn a_request_head_that_stops_arriving_has_its_connection_closed() {
 
     let mut stalled = std::net::TcpStream::connect(&serve.addr).unwrap();
     stalled
-        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bea")
+        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bea")
         .unwrap();
     assert_eq!(until_closed(&mut stalled), "");
 
     let mut idle = std::net::TcpStream::connect(&serve.addr).unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let answered = until_closed(&mut idle);
     assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
@@ -797,4 +797,45 @@ fn serve_with_no_endpoint_says_so_when_it_starts() {
         "{}",
         serve.banner
     );
+}
+
+/// A daemon on loopback answers requests for localhost, a loopback address or a name given
+/// with --allow-host, and 421 to others: a page of another site whose name resolves to
+/// 127.0.0.1 (DNS rebinding) must not reach it.
+#[test]
+fn serve_on_loopback_answers_only_requests_for_its_own_names() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[delivery]\ndead_letter_path = {:?}\n",
+            dir.path().join("dead.jsonl")
+        ),
+    );
+    let mut serve = Serve::start_with(&config, None, &["--allow-host", "helpdesk.example"]);
+    let status_for = |host: &str| {
+        let mut stream = std::net::TcpStream::connect(&serve.addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let head = format!("GET /login HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    let port = serve.addr.rsplit(':').next().unwrap().to_owned();
+    for ours in [
+        format!("localhost:{port}"),
+        serve.addr.clone(),
+        format!("[::1]:{port}"),
+        format!("helpdesk.example:{port}"),
+    ] {
+        let answer = status_for(&ours);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{ours}: {answer}");
+    }
+    let answer = status_for(&format!("rebound.example:{port}"));
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    assert!(answer.contains("--allow-host"), "{answer}");
+    serve.signal("-TERM");
+    assert!(serve.process.wait_within(WAIT).is_some_and(|s| s.success()));
 }

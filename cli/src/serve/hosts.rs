@@ -1,0 +1,144 @@
+//! The names (`Host`) a request may be for: the defence of a daemon on loopback against DNS
+//! rebinding. A page of another site whose name its DNS then points at 127.0.0.1 is, to the
+//! browser, of the same origin as the daemon: it could read the login form's answers (a
+//! guessing oracle for the token) and, once it has the token, use the whole API. Its
+//! requests name its own host; the daemon's own clients name `localhost`, a loopback
+//! address, or a name the operator gave with `--allow-host` (a TLS proxy that passes the
+//! public name on).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use deskhook_console::Problem;
+
+/// The names requests may be for.
+#[derive(Debug)]
+pub(super) struct Hosts {
+    /// Given with `--allow-host`, lower case.
+    named: Vec<String>,
+    /// `localhost` and loopback addresses too: the daemon listens on loopback.
+    loopback: bool,
+}
+
+impl Hosts {
+    /// What a daemon listening on `listen` answers, with the names `allowed` (`--allow-host`);
+    /// `None` when it answers any (it listens on other addresses and none was given: a
+    /// proxy in front decides).
+    pub(super) fn of(listen: SocketAddr, allowed: &[String]) -> Option<Hosts> {
+        let loopback = listen.ip().is_loopback();
+        (loopback || !allowed.is_empty()).then(|| Hosts {
+            named: allowed
+                .iter()
+                .map(|name| name_of(name).to_ascii_lowercase())
+                .collect(),
+            loopback,
+        })
+    }
+
+    /// Whether a request whose `Host` is `host` (`None`: it sent none, as HTTP/1.0 allows;
+    /// browsers always send one) is for this daemon.
+    pub(super) fn allows(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else {
+            return true;
+        };
+        let name = name_of(host).to_ascii_lowercase();
+        if self.named.contains(&name) {
+            return true;
+        }
+        self.loopback
+            && (name == "localhost"
+                || name.ends_with(".localhost")
+                || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+    }
+}
+
+/// The name of a `Host` value, without its port and an IPv6 literal's brackets.
+fn name_of(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name)
+}
+
+/// Answers `421 Misdirected Request` to a request for another name.
+pub(super) async fn only_ours(
+    State(hosts): State<Arc<Hosts>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|value| value.to_str().unwrap_or("?"));
+    if hosts.allows(host) {
+        return next.run(request).await;
+    }
+    let shown = deskhook::shown_in_log(host.unwrap_or_default());
+    log::warn!(
+        target: deskhook::LOG_TARGET,
+        "serve: a request for host '{shown}' was refused (421); a proxy that passes its own \
+         name on needs serve --allow-host NAME"
+    );
+    Problem::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        format!(
+            "this daemon answers requests for {} only, not for '{shown}': a page of another \
+             site whose name resolves to this address must not reach it. Behind a proxy that \
+             passes its own name on, give serve --allow-host NAME",
+            if hosts.loopback {
+                "localhost, a loopback address or the names given with --allow-host"
+            } else {
+                "the names given with --allow-host"
+            }
+        ),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_on_loopback_answers_loopback_names_and_those_given() {
+        let on = |listen: &str, allowed: &[&str]| {
+            let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+            Hosts::of(listen.parse().unwrap(), &allowed)
+        };
+        let hosts = on("127.0.0.1:8089", &["Helpdesk.Example"]);
+        let hosts = hosts.expect("checked on loopback");
+        for ours in [
+            "localhost:8089",
+            "LOCALHOST",
+            "127.0.0.1:8089",
+            "127.0.0.2",
+            "[::1]:8089",
+            "api.localhost:8089",
+            "helpdesk.example",
+            "HELPDESK.example:443",
+        ] {
+            assert!(hosts.allows(Some(ours)), "{ours}");
+        }
+        assert!(hosts.allows(None), "an HTTP/1.0 request without Host");
+        for other in [
+            "evil.example:8089",
+            "127.0.0.1.evil.example",
+            "10.0.0.1:8089",
+            "[::2]",
+        ] {
+            assert!(!hosts.allows(Some(other)), "{other}");
+        }
+        // Listening elsewhere: any name, unless names are given.
+        assert!(on("0.0.0.0:8089", &[]).is_none());
+        let named = on("0.0.0.0:8089", &["helpdesk.example"]).expect("names given");
+        assert!(named.allows(Some("helpdesk.example:8089")));
+        assert!(!named.allows(Some("localhost:8089")));
+    }
+}
