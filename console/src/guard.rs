@@ -572,13 +572,13 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// 32 random bytes in hex, from the operating system's generator (if it fails there is no
-/// safe token to give: a 500).
 /// Whether `value` has the shape of what [`random_token`] makes: 64 hex digits.
 fn token_shaped(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// 32 random bytes in hex, from the operating system's generator (if it fails there is no
+/// safe token to give: a 500).
 fn random_token() -> Result<String, Problem> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| {

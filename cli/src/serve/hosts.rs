@@ -59,6 +59,10 @@ impl Hosts {
 /// The name of a `Host` value, without its port and an IPv6 literal's brackets.
 fn name_of(host: &str) -> &str {
     let host = host.trim();
+    // An IPv6 address without brackets (as --allow-host may give it) has no port.
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return host;
+    }
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
@@ -73,6 +77,12 @@ pub(super) async fn only_ours(
     request: Request,
     next: Next,
 ) -> Response {
+    // A health check says "ok" and nothing else: a probe through a proxy that keeps its own
+    // Host (or with the machine's name, 127.0.1.1 on Debian) must not have the daemon
+    // restarted for a 421.
+    if request.uri().path() == "/healthz" {
+        return next.run(request).await;
+    }
     let host = request
         .headers()
         .get(header::HOST)
@@ -137,8 +147,14 @@ mod tests {
         }
         // Listening elsewhere: any name, unless names are given.
         assert!(on("0.0.0.0:8089", &[]).is_none());
-        let named = on("0.0.0.0:8089", &["helpdesk.example"]).expect("names given");
+        let named = on(
+            "0.0.0.0:8089",
+            &["helpdesk.example", "2001:db8::5", "[2001:db8::6]"],
+        )
+        .expect("names given");
         assert!(named.allows(Some("helpdesk.example:8089")));
+        assert!(named.allows(Some("[2001:db8::5]:8089")));
+        assert!(named.allows(Some("[2001:db8::6]")));
         assert!(!named.allows(Some("localhost:8089")));
     }
 }

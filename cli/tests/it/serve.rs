@@ -836,6 +836,15 @@ fn serve_on_loopback_answers_only_requests_for_its_own_names() {
     let answer = status_for(&format!("rebound.example:{port}"));
     assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
     assert!(answer.contains("--allow-host"), "{answer}");
+    // But a health check, which says nothing else: a probe may name another host.
+    let mut stream = std::net::TcpStream::connect(&serve.addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let probe =
+        format!("GET /healthz HTTP/1.1\r\nHost: 10.0.0.7:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(probe.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     serve.signal("-TERM");
     assert!(serve.process.wait_within(WAIT).is_some_and(|s| s.success()));
 }

@@ -274,15 +274,27 @@ impl DeadLetters {
         if done.is_empty() {
             return;
         }
-        if let Err(e) = self.delete(&done) {
-            // Queued already: an error here would have the operator replay them again.
-            log::error!(
+        match self.delete(&done) {
+            Ok(gone) if gone < done.len() => log::warn!(
                 target: deskhook::LOG_TARGET,
-                "{} dead letter(s) were queued again but could not be taken out of the dead \
-                 letters ({e}): delete them; replaying them again would send them twice",
-                done.len()
-            );
-            report.still_listed.extend(done);
+                "{} of {} dead letter(s) queued again were no longer in {} when they were to \
+                 be taken out: deleted meanwhile, or moved away by `deskhook dead-letters \
+                 replay`, which then sends them again",
+                done.len() - gone,
+                done.len(),
+                self.engine.backlog().dead_letter_place()
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                // Queued already: an error here would have the operator replay them again.
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "{} dead letter(s) were queued again but could not be taken out of the dead \
+                     letters ({e}): delete them; replaying them again would send them twice",
+                    done.len()
+                );
+                report.still_listed.extend(done);
+            }
         }
     }
 
@@ -310,7 +322,8 @@ impl DeadLetters {
     /// those queued are taken out together at the end, in one rewrite of the file (a part at
     /// a time, each part would cost a read and a rewrite of the whole file): until then
     /// they are still listed, and a process that dies meanwhile has them to replay again
-    /// rather than losing those queued in its memory.
+    /// rather than losing those queued in its memory; a `deskhook dead-letters replay` of
+    /// the file meanwhile sends those queued here again (a warning says how many).
     ///
     /// # Errors
     ///

@@ -31,6 +31,11 @@ pub(crate) struct Head {
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once the body is read.
     pub(super) keep: bool,
+    /// Whether the server closes the connection after this answer (`Connection: close`, an
+    /// HTTP/1.0 answer, a body read to the close): it will not read the rest of a request
+    /// still being written. Not the same as `!keep`, which is also said of an answer whose
+    /// framing is not trusted.
+    pub(super) closes: bool,
 }
 
 /// An answer that is not valid HTTP/1.1, saying how.
@@ -53,6 +58,7 @@ pub(super) fn head_of(
     let mut encoded = false;
     // HTTP/1.0 closes after each answer unless both sides asked otherwise; we do not ask.
     let mut keep = version == Some(1);
+    let mut closes = !keep;
     for header in headers {
         let name = header.name;
         let value = || std::str::from_utf8(header.value).unwrap_or_default();
@@ -94,6 +100,7 @@ pub(super) fn head_of(
                 .any(|token| token.trim().eq_ignore_ascii_case("close"))
             {
                 keep = false;
+                closes = true;
             }
         } else if name.eq_ignore_ascii_case("retry-after") {
             retry_after = parse_retry_after(value());
@@ -128,12 +135,14 @@ pub(super) fn head_of(
     };
     if framing == Framing::Close {
         keep = false;
+        closes = true;
     }
     Ok(Head {
         status,
         retry_after,
         framing,
         keep,
+        closes,
     })
 }
 

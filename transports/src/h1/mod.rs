@@ -166,7 +166,7 @@ thread_local! {
 /// servers answer so when 256 KiB of a body are unread). Not a `408`, which a server sends
 /// as it closes a connection idle too long: the request was not read, and goes again.
 fn ends_the_writing(head: &Head) -> bool {
-    head.status != 408 && ((400..=599).contains(&head.status) || !head.keep)
+    head.status != 408 && ((400..=599).contains(&head.status) || head.closes)
 }
 
 /// An answer that came before its request was written whole.
