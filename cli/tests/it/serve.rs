@@ -782,13 +782,7 @@ fn serve_accepts_posted_events_refuses_bad_input_and_loses_nothing_to_a_kill() {
 #[test]
 fn serve_with_no_endpoint_says_so_when_it_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[delivery]\ndead_letter_path = {:?}\n",
-            dir.path().join("dead.jsonl")
-        ),
-    );
+    let config = no_endpoint_config(dir.path());
     let serve = Serve::start(&config, None);
     assert!(
         serve.banner.contains(
@@ -806,13 +800,7 @@ fn serve_with_no_endpoint_says_so_when_it_starts() {
 fn serve_on_loopback_answers_only_requests_for_its_own_names() {
     use std::io::{Read as _, Write as _};
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[delivery]\ndead_letter_path = {:?}\n",
-            dir.path().join("dead.jsonl")
-        ),
-    );
+    let config = no_endpoint_config(dir.path());
     let mut serve = Serve::start_with(&config, None, &["--allow-host", "helpdesk.example"]);
     let status_for = |host: &str| {
         let mut stream = std::net::TcpStream::connect(&serve.addr).unwrap();
@@ -847,4 +835,15 @@ fn serve_on_loopback_answers_only_requests_for_its_own_names() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     serve.signal("-TERM");
     assert!(serve.process.wait_within(WAIT).is_some_and(|s| s.success()));
+}
+
+/// A deskhook.toml in `dir` with no endpoint, its dead letters in `dir`.
+fn no_endpoint_config(dir: &Path) -> std::path::PathBuf {
+    write_config(
+        dir,
+        &format!(
+            "[delivery]\ndead_letter_path = {:?}\n",
+            dir.join("dead.jsonl")
+        ),
+    )
 }

@@ -189,9 +189,8 @@ async fn event_page(c: &Running, q: &str) -> Reply {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
-    let receiver = Receiver::ok();
+/// A console whose endpoint "crm" sends to `receiver`, and a dispatcher that sends to it.
+fn crm_console(receiver: &Receiver) -> (Running, deskhook::Dispatcher) {
     let c = console(router);
     let mut crm = EndpointSpec::new("crm", receiver.url.clone());
     crm.allow_private = true;
@@ -199,6 +198,13 @@ async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
     let dispatcher = deskhook::Dispatcher::builder()
         .sink("http", c.sink.clone())
         .build();
+    (c, dispatcher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
+    let receiver = Receiver::ok();
+    let (c, dispatcher) = crm_console(&receiver);
     let user = deskhook::sample::user();
     for _ in 0..501 {
         dispatcher.emit(Action::Comment, &ticket("T-busy"), &user);
@@ -219,13 +225,7 @@ async fn a_ticket_with_more_attempts_than_its_page_shows_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_with_more_dead_letters_than_its_page_shows_links_to_them_all() {
     let receiver = Receiver::start(|_, _| deskhook_tests::Answer::status(400));
-    let c = console(router);
-    let mut crm = EndpointSpec::new("crm", receiver.url.clone());
-    crm.allow_private = true;
-    c.sink.endpoints().upsert_spec(&crm).unwrap();
-    let dispatcher = deskhook::Dispatcher::builder()
-        .sink("http", c.sink.clone())
-        .build();
+    let (c, dispatcher) = crm_console(&receiver);
     let user = deskhook::sample::user();
     for _ in 0..51 {
         dispatcher.emit(Action::Comment, &ticket("T-many"), &user);

@@ -690,40 +690,32 @@ fn pages_search_filter_and_follow_the_cursor(t: Transport) {
     let names = |page: &EndpointPage| -> Vec<String> {
         page.items.iter().map(|e| e.name.clone()).collect()
     };
+    // Every page of `query`, following the cursor: the names, and each page's remaining.
+    let all_pages = |mut query: EndpointQuery| {
+        let (mut seen, mut remaining) = (Vec::new(), Vec::new());
+        loop {
+            let page = endpoints.page(&query);
+            remaining.push(page.remaining);
+            seen.extend(names(&page));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => return (seen, remaining),
+            }
+        }
+    };
     // Pages of 10 by name: 10, 10, 5, and the cursor ends.
-    let mut query = EndpointQuery {
+    let (seen, remaining) = all_pages(EndpointQuery {
         limit: 10,
         ..EndpointQuery::new()
-    };
-    let mut seen = Vec::new();
-    let mut remaining = Vec::new();
-    loop {
-        let page = endpoints.page(&query);
-        remaining.push(page.remaining);
-        seen.extend(names(&page));
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
-    }
+    });
     assert_eq!(remaining, [25, 15, 5]);
     assert_eq!(seen, endpoints.names());
     // A tenant's pages (read from the tenant's endpoints, not every name): in order too.
-    let mut query = EndpointQuery {
+    let (seen, remaining) = all_pages(EndpointQuery {
         limit: 5,
         tenant: Some("acme".into()),
         ..EndpointQuery::new()
-    };
-    let (mut seen, mut remaining) = (Vec::new(), Vec::new());
-    loop {
-        let page = endpoints.page(&query);
-        remaining.push(page.remaining);
-        seen.extend(names(&page));
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
-    }
+    });
     assert_eq!(remaining, [13, 8, 3]);
     let acme: Vec<String> = (0..25).step_by(2).map(|i| format!("ep-{i:02}")).collect();
     assert_eq!(seen, acme);

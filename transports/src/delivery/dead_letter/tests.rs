@@ -75,6 +75,17 @@ fn letter(id: &str) -> String {
     )
 }
 
+/// A file in `dir` of six letters, "0" to "5": its path and text, its log, and its letters
+/// newest first.
+fn six_letters(dir: &Path) -> (PathBuf, String, DeadLetterLog, Vec<StoredLetter>) {
+    let path = dir.join("dead.jsonl");
+    let text: String = (0..6).map(|n| letter(&n.to_string()) + "\n").collect();
+    std::fs::write(&path, &text).unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    let all = newest(&log);
+    (path, text, log, all)
+}
+
 /// Every letter of `log`, newest first.
 fn newest(log: &DeadLetterLog) -> Vec<StoredLetter> {
     let all = DeadLetterQuery::new();
@@ -242,11 +253,7 @@ fn a_cursor_made_before_a_delete_shows_no_half_letter_and_loses_none_before_it()
 #[cfg(unix)]
 fn letters_by_key_come_oldest_first_and_a_delete_of_none_rewrites_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dead.jsonl");
-    let text: String = (0..6).map(|n| letter(&n.to_string()) + "\n").collect();
-    std::fs::write(&path, &text).unwrap();
-    let log = DeadLetterLog::new(path.clone());
-    let all = newest(&log);
+    let (path, text, log, all) = six_letters(dir.path());
     let keys = [all[4].key.clone(), all[0].key.clone(), all[2].key.clone()];
     let found: Vec<String> = log
         .by_key(&keys)
@@ -430,11 +437,7 @@ fn a_file_moved_away_is_made_again_with_its_mode() {
 #[test]
 fn letters_read_where_they_were_found_or_else_by_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dead.jsonl");
-    let text: String = (0..6).map(|n| letter(&n.to_string()) + "\n").collect();
-    std::fs::write(&path, &text).unwrap();
-    let log = DeadLetterLog::new(path.clone());
-    let all = newest(&log);
+    let (_, _, log, all) = six_letters(dir.path());
     let at = |n: usize| (all[n].key.clone(), all[n].position);
     let read = |wanted: &[(String, u64)]| -> (Vec<String>, usize) {
         let before = READS_WHOLE.get();
