@@ -69,9 +69,10 @@ pub(crate) struct Args {
     /// A name requests may be for (their Host header), besides localhost and loopback
     /// addresses on a loopback --listen: a TLS proxy in front that passes its own name on
     /// (nginx's `proxy_set_header Host $host`). Repeat for more. On loopback, a request for
-    /// any other name is answered 421: a page of another site whose name resolves to
-    /// 127.0.0.1 (DNS rebinding) must not reach the daemon. Listening elsewhere, requests
-    /// are for any name unless this is given.
+    /// any other name is answered 421 (but /healthz): a page of another site whose name
+    /// resolves to 127.0.0.1 (DNS rebinding) must not reach the daemon. Listening
+    /// elsewhere, requests are for any name unless this is given, and then for the names
+    /// given only (list 127.0.0.1 or localhost too if a client on the machine uses it).
     #[arg(long = "allow-host", value_name = "NAME", value_parser = host_name)]
     allow_hosts: Vec<String>,
     /// The environment variable holding the token (at least 16 bytes).
@@ -139,6 +140,9 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   415  a multipart body (send the event's JSON as the body; a form's is read as JSON), a
        Content-Encoding other than identity, or a body that is not UTF-8 and whose
        Content-Type names another charset (one with none, or UTF-8, named is a 400)
+  421  a request for another host than localhost, a loopback address or an
+       --allow-host name, on a loopback --listen (with --allow-host, any other
+       name; /healthz answers whatever the host)
   422  another body under an Idempotency-Key already used
   503  nothing kept the event: every endpoint's queue or the memory budget is full,
        or the spool; or 1,024 events are being accepted at once (with Retry-After)

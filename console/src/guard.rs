@@ -418,7 +418,7 @@ async fn log_in(
         .into_response();
     }
     if !form.get("token").is_some_and(|t| is_token(t, &auth.token)) {
-        wrong_token("the login form's");
+        wrong_token("from the login form");
         let mut response = pages::login(
             &base,
             &csrf,
@@ -503,8 +503,8 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Some(false)` with another one. The comparison takes a time that does not depend on where
 /// the two differ. What `deskhook serve` checks before `/v1/events` and `/metrics`.
 ///
-/// A wrong token is counted, and logged (a warning under the `deskhook` target, at most one a
-/// minute with how many came): someone may be guessing.
+/// A wrong token is logged (a warning under the `deskhook` target, at most one a minute,
+/// with how many came since): someone may be guessing.
 pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
     let given = header_text(headers, header::AUTHORIZATION.as_str())
         // The scheme is case-insensitive (RFC 9110), as `same_site_only` reads it.
@@ -515,35 +515,20 @@ pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
         })
         .map(|given| is_token(given, token));
     if given == Some(false) {
-        wrong_token("a bearer token");
+        wrong_token("as a bearer token");
     }
     given
 }
 
-/// Notes a wrong token (`what`: a bearer token, or the login form's): counted, and logged at
-/// most once a minute with how many came since, never its value.
+/// Notes a wrong token (`what`: how it came): logged at most once a minute with how many
+/// came since, never its value.
 fn wrong_token(what: &str) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static WRONG: AtomicU64 = AtomicU64::new(0);
-    static LOGGED_AT: AtomicU64 = AtomicU64::new(0);
-    WRONG.fetch_add(1, Ordering::Relaxed);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LOGGED_AT.load(Ordering::Relaxed);
-    if now >= last.saturating_add(60)
-        && LOGGED_AT
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        // This one among them.
-        let since = WRONG.swap(0, Ordering::Relaxed);
+    static WRONG: deskhook::Seldom = deskhook::Seldom::new();
+    if let Some(since) = WRONG.due() {
         log::warn!(
             target: deskhook::LOG_TARGET,
             "console: {since} request(s) with a wrong token since the last such line (this \
-             one with {what}); if they are not yours, someone may be guessing it: make the token long \
-             and random (head -c 32 /dev/urandom | base64), and keep the console behind a \
-             proxy that limits failed logins"
+             one {what}); someone may be guessing it (see the console's Security docs)"
         );
     }
 }

@@ -28,8 +28,8 @@
 //!   event, edit, rotate the secret, delete.
 //! - `/new-endpoint`: the form that adds one (outside `/endpoints/`, so that every name,
 //!   `new` included, has its page).
-//! - `/dead-letters`: filtered by endpoint, tenant and event type; replay one, the selected,
-//!   or all matching the filter (on every page, once the page is filtered: after a
+//! - `/dead-letters`: filtered by endpoint, tenant, event type and ticket; replay one, the
+//!   selected, or all matching the filter (on every page, once the page is filtered: after a
 //!   tenant's outage, what it missed and nothing of the others'); delete.
 //! - `/events?q=…` (a `webhook-id` or a ticket; `?id=` and `?ticket=` say the same):
 //!   everything that happened to one event or ticket.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::action::Action;
 use crate::error::{Error, shown_in_log};
-use crate::event_type::{EventType, EventTypeSet, ParseEventTypeError};
+use crate::event_type::{EventType, EventTypeSet};
 use crate::model::{EventRef, Ticket, User};
 use crate::sink::{AsyncEventSink, Emitted, EventSink, unknown_type_name};
 use crate::switch::is_enabled;
@@ -351,15 +351,12 @@ impl Dispatcher {
     ) -> Option<(WebhookRef<'a>, EventType)> {
         let Some(event_type) = event.event_type() else {
             self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            // Named as it came (from another system's payload: a near type would mislead).
             let name = unknown_type_name(event);
-            let known = ParseEventTypeError::new(&format!("{}.{name}", event.format()));
-            let hint = match known.suggestion() {
-                Some(t) => format!(" (did you mean '{t}'?)"),
-                None => "; a newer deskhook may know it".to_owned(),
-            };
             log::warn!(
                 target: LOG_TARGET,
-                "{} event for {} dropped: its type '{}' is not one deskhook can send{hint}",
+                "{} event for {} dropped: its type '{}' is not one deskhook can send; a newer \
+                 deskhook may know it",
                 event.format(),
                 shown_in_log(&event.ordering_key()),
                 shown_in_log(&name),

@@ -562,7 +562,8 @@ pub(crate) fn clipped(text: String) -> String {
 
 /// Text from an event (a ticket code, a type) as a log line shows it: at most 64 characters,
 /// then `…`, control characters escaped, so that a long or hostile value can neither fill the
-/// log nor forge a line of its own. Shared with deskhook-transports; not part of the API.
+/// log nor forge a line of its own. Shared with the workspace's crates (which depend on this
+/// exact version); not part of the API.
 #[doc(hidden)]
 pub fn shown_in_log(text: &str) -> String {
     let cut = text
@@ -581,6 +582,44 @@ pub fn shown_in_log(text: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// A warning said at most once a minute, with how many times it came since: for what a
+/// stranger can make happen at will (a wrong token, a request for another host), which must
+/// not flood the log. Shared with the workspace's crates; not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Seldom {
+    count: std::sync::atomic::AtomicU64,
+    /// When it was last said (Unix seconds; 0: never).
+    said_at: std::sync::atomic::AtomicU64,
+}
+
+impl Seldom {
+    /// None counted yet.
+    pub const fn new() -> Seldom {
+        Seldom {
+            count: std::sync::atomic::AtomicU64::new(0),
+            said_at: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one more; when a minute has gone by since it was last said, how many came
+    /// since (this one among them), to say now. A few atomic operations and a clock read.
+    pub fn due(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.fetch_add(1, Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.said_at.load(Relaxed);
+        (now >= last.saturating_add(60)
+            && self
+                .said_at
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok())
+        .then(|| self.count.swap(0, Relaxed))
+    }
 }
 
 /// A value quoted in an error message: at most [`QUOTED_CHARS`] characters, then `…`, so
@@ -607,6 +646,18 @@ impl From<ParseActionError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seldom_warning_is_due_once_a_minute_with_the_count_since() {
+        let seldom = Seldom::new();
+        assert_eq!(seldom.due(), Some(1));
+        assert_eq!((seldom.due(), seldom.due()), (None, None));
+        // A minute later (as if it was last said then).
+        seldom
+            .said_at
+            .fetch_sub(60, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(seldom.due(), Some(3));
+    }
 
     #[test]
     fn text_of_an_event_is_shown_in_a_log_clipped_and_on_one_line() {

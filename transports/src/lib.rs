@@ -87,12 +87,12 @@
 //!   /api/v1/dead-letters/replay`) from a dead-letter file reads each part's letters where
 //!   its listing found them and takes those queued out in one rewrite at the end: it read
 //!   and rewrote the whole file for each part of 1,000 letters (a replay of a tenant's
-//!   100,000 letters from a 200 MB file moved tens of gigabytes). Until the end they are still
-//!   listed, and a process that dies meanwhile has them to replay again.
-//! - Kept connections unused for 30 s are closed by a thread of each HTTP sink's
-//!   (`deskhook-idle`) rather than by their origin's next request: an endpoint gone quiet
-//!   kept its last burst's sockets (up to its `max_in_flight`), and thousands of them could
-//!   take the process's file descriptors.
+//!   100,000 letters from a 200 MB file moved tens of gigabytes). Until the end they are
+//!   still listed, and a process that dies meanwhile has them to replay again.
+//! - Kept connections unused for 30 s are closed within the next 30 s by a thread of each
+//!   HTTP sink's (`deskhook-idle`) rather than by their origin's next request: an endpoint
+//!   gone quiet kept its last burst's sockets (up to its `max_in_flight`), and thousands
+//!   of them could take the process's file descriptors.
 //! - An attempt refused by the SSRF guard for an address a name resolved to names the name
 //!   and the kind of address, no longer the address (`refusing to connect to db.internal:
 //!   it resolves to a refused address (private (RFC 1918)): …`): attempts and dead letters

@@ -91,11 +91,15 @@ pub(super) async fn only_ours(
         return next.run(request).await;
     }
     let shown = deskhook::shown_in_log(host.unwrap_or_default());
-    log::warn!(
-        target: deskhook::LOG_TARGET,
-        "serve: a request for host '{shown}' was refused (421); a proxy that passes its own \
-         name on needs serve --allow-host NAME"
-    );
+    static REFUSED: deskhook::Seldom = deskhook::Seldom::new();
+    if let Some(since) = REFUSED.due() {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "serve: {since} request(s) for another host refused (421) since the last such \
+             line, this one for '{shown}'; a proxy that passes its own name on needs serve \
+             --allow-host NAME"
+        );
+    }
     Problem::new(
         StatusCode::MISDIRECTED_REQUEST,
         format!(

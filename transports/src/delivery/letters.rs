@@ -278,11 +278,16 @@ impl DeadLetters {
             Ok(gone) if gone < done.len() => log::warn!(
                 target: deskhook::LOG_TARGET,
                 "{} of {} dead letter(s) queued again were no longer in {} when they were to \
-                 be taken out: deleted meanwhile, or moved away by `deskhook dead-letters \
-                 replay`, which then sends them again",
+                 be taken out: deleted meanwhile{}",
                 done.len() - gone,
                 done.len(),
-                self.engine.backlog().dead_letter_place()
+                self.engine.backlog().dead_letter_place(),
+                if self.engine.backlog().letter_deletes_rewrite() {
+                    ", or moved away by `deskhook dead-letters replay`, which then sends them \
+                     again"
+                } else {
+                    ""
+                }
             ),
             Ok(_) => {}
             Err(e) => {
@@ -341,10 +346,9 @@ impl DeadLetters {
         part: Part,
     ) -> Result<Replayed, Error> {
         let _one = super::lock(&self.engine.replaying);
-        // Each letter's id, key and size: the bodies are read again a part at a time. The
-        // listing reads bodies too, a page at a time: small pages, so that large letters
-        // do not fill memory a thousand at a time.
-        // Each letter's id, key (and where it was found) and size.
+        // Each letter's id, key (and where it was found) and size: the bodies are read again
+        // a part at a time. The listing reads bodies too, a page at a time: small pages, so
+        // that large letters do not fill memory a thousand at a time.
         let mut found: Vec<(String, (String, u64), usize)> = Vec::new();
         let mut query = DeadLetterQuery {
             before: None,

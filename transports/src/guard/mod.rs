@@ -233,7 +233,7 @@ impl Refusal {
     /// Logs, for the operator, which address `name` resolved to that was refused.
     #[cfg(any(feature = "http-blocking", feature = "http-async"))]
     pub(crate) fn log_resolved(&self, name: &str) {
-        log::debug!(target: "deskhook", "{name} resolved to a refused address: {self}");
+        log::debug!(target: deskhook::LOG_TARGET, "{name} resolved to a refused address: {self}");
     }
 }
 

@@ -33,8 +33,9 @@
 //! one with requests in flight is pinged every 10 s and closed when a ping goes unanswered.
 //! A thread of the sink's (`deskhook-idle`, asleep in between) closes every 30 s the kept
 //! connections of every origin unused for longer, so that endpoints gone quiet hold no
-//! sockets (thousands of them would otherwise take the process's file descriptors). The timeout bounds the response's head: a status that came in time is
-//! the answer, however slowly its body follows.
+//! sockets (thousands of them would otherwise take the process's file descriptors). The
+//! timeout bounds the response's head: a status that came in time is the answer, however
+//! slowly its body follows.
 //!
 //! Built inside a runtime, the tasks live on that runtime; built outside one, the sink makes a
 //! runtime of its own (one worker thread: on two cores a second one cost more in wake-ups

@@ -52,7 +52,9 @@ pub struct EndpointPage {
 impl Endpoints {
     /// A page of endpoints, by name, that match `query` (a search, a tenant, a state), and
     /// how many match in all. Only the page's endpoints have their counters read, so a page
-    /// of 50 out of 100,000 endpoints costs a walk of the names, not 100,000 percentiles.
+    /// of 50 out of 100,000 endpoints costs a walk of the names, not 100,000 percentiles; a
+    /// tenant's page, a walk of that tenant's endpoints (unless it has over a quarter of
+    /// them all).
     pub fn page(&self, query: &EndpointQuery) -> EndpointPage {
         self.engine.route_all();
         use std::ops::Bound;
