@@ -76,6 +76,8 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - New: `Endpoints::count_by_state`, how many endpoints are active, paused, disabled or
+//!   have their breaker open, in one walk (`GET /api/v1/stats` made four).
 //! - HTTP/1.1 answers (both transports): an answer that closes the connection while the
 //!   body is still being written ends the writing and is the attempt's answer (a 200 was
 //!   lost to the reset that followed, and the event retried into the dead letters); a

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as Shared};
 use deskhook_transports::delivery::{
-    AttemptEntry, AttemptOutcome, AttemptQuery, DeadLetterQuery, EndpointQuery, StatusFilter,
+    AttemptEntry, AttemptOutcome, AttemptQuery, DeadLetterQuery, StatusFilter,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Params, body_json, ms, parse_state, read, rfc3339};
+use super::{Params, body_json, ms, read, rfc3339};
 use crate::{Problem, State, blocking};
 
 /// One attempt of the attempt log.
@@ -377,19 +377,14 @@ pub(super) async fn stats(Shared(state): Shared<State>) -> Result<Json<StatsTota
 
 fn totals(state: &State) -> StatsTotals {
     let t = state.sink.totals();
-    let mut states = std::collections::BTreeMap::new();
-    for s in ["active", "paused", "disabled", "breaker_open"] {
-        let n = state
-            .sink
-            .endpoints()
-            .page(&EndpointQuery {
-                state: parse_state(s).ok(),
-                limit: 1,
-                ..EndpointQuery::new()
-            })
-            .remaining;
-        states.insert(s.to_owned(), n);
-    }
+    // One walk of the endpoints, not one per state.
+    let states = state
+        .sink
+        .endpoints()
+        .count_by_state()
+        .into_iter()
+        .map(|(s, n)| (super::state_name(s).to_owned(), n))
+        .collect();
     StatsTotals {
         endpoints: t.endpoints,
         queued: t.queued,

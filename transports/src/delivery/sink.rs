@@ -120,7 +120,11 @@ impl DeliverySink {
             // The other gauges are set even when the spool cannot be read.
             let rows = self.engine.backlog().stored_rows();
             let known = rows.as_ref().copied().map_err(|_| ());
-            super::telemetry::gauges(totals.queued, totals.in_flight, known, self.engine.states());
+            let states = self
+                .engine
+                .states()
+                .map(|(state, n)| (super::telemetry::state_label(state), n));
+            super::telemetry::gauges(totals.queued, totals.in_flight, known, states);
             rows?;
         }
         Ok(())

@@ -237,6 +237,17 @@ pub(crate) fn attempt(
 }
 
 /// The gauges, as of now.
+/// The `state` label of `deskhook_endpoints` for `state`.
+#[cfg(feature = "metrics")]
+pub(crate) fn state_label(state: super::EndpointState) -> &'static str {
+    match state {
+        super::EndpointState::Active => "active",
+        super::EndpointState::Paused => "paused",
+        super::EndpointState::Disabled => "disabled",
+        super::EndpointState::BreakerOpen => "breaker_open",
+    }
+}
+
 #[cfg(feature = "metrics")]
 pub(crate) fn gauges(
     queued: usize,

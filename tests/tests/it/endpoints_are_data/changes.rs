@@ -737,6 +737,16 @@ fn pages_search_filter_and_follow_the_cursor(t: Transport) {
     });
     assert_eq!(names(&paused), ["ep-03"]);
     assert_eq!(paused.next, None);
+    // The same counts in one walk.
+    assert_eq!(
+        endpoints.count_by_state(),
+        [
+            (EndpointState::Active, 24),
+            (EndpointState::Paused, 1),
+            (EndpointState::Disabled, 0),
+            (EndpointState::BreakerOpen, 0),
+        ]
+    );
     // A tenant with a small share of the endpoints has its own read: its endpoints added
     // out of order, one removed and added again (which reorders the tenant's list), and a
     // cursor naming another tenant's endpoint, or one removed.

@@ -559,6 +559,13 @@ impl Endpoints {
         self.engine.registry().get(name).is_some()
     }
 
+    /// How many endpoints are in each state (active, paused, disabled, breaker open), in
+    /// one walk: each one's state is read under its lock, so with 100,000 endpoints it
+    /// takes a few milliseconds (`emit` goes on meanwhile).
+    pub fn count_by_state(&self) -> [(super::EndpointState, usize); 4] {
+        self.engine.states()
+    }
+
     /// How many endpoints there are.
     pub fn len(&self) -> usize {
         self.engine.registry().len()
