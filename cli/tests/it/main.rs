@@ -21,6 +21,7 @@ mod render;
 mod send_explains_bad_flags_and_config_files;
 mod send_refuses_private_addresses_without_allow_private;
 mod serve;
+mod serve_answers_only_its_own_hosts;
 mod serve_console_in_a_browser;
 mod serve_from_curl_example;
 mod serve_needs_a_token;
