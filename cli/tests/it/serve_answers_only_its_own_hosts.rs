@@ -2,8 +2,8 @@
 //! loopback address, or one given with --allow-host (DNS rebinding); /healthz answers any.
 //! Everything listens on 127.0.0.1; the daemon is stopped by the test.
 
-use crate::serve::{Serve, no_endpoint_config};
 use crate::support::WAIT;
+use crate::support::serve::{Serve, no_endpoint_config};
 
 /// A daemon on loopback answers requests for localhost, a loopback address or a name given
 /// with --allow-host, and 421 to others: a page of another site whose name resolves to

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::serve::{Serve, Switchable, TOKEN, write_config, zenlix_event};
 use crate::support::WAIT;
+use crate::support::serve::{Serve, Switchable, TOKEN, write_config, zenlix_event};
 
 /// chromedriver on a free port in a process group of its own, which is killed on drop: the
 /// Chromium it started too, also when the test fails before it closes the browser (killed

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::serve::{Serve, Switchable, write_config, zenlix_event};
+use crate::support::serve::{Serve, Switchable, write_config, zenlix_event};
 
 /// What memory holds in this test's daemons: the sample event (9 KB), not a large one.
 const BUDGET: usize = 32 * 1024;

@@ -1,6 +1,6 @@
 //! Shared pieces of the CLI tests: running `deskhook` to completion, running `deskhook
 //! listen` as a child whose stdout lines are read with a timeout, and a raw loopback HTTP
-//! client.
+//! client; and `deskhook serve` as the tests run it ([`serve`]).
 //!
 //! Every child is killed and waited for when its handle is dropped. Everything talks to
 //! 127.0.0.1 only.
@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+pub(crate) mod serve;
 
 /// How long a test waits for a line from a child before it fails.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
