@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use deskhook::policy::BreakerPolicy;
 use deskhook::{Action, Dispatcher};
-use deskhook_tests::nats::{NatsCluster, drain_stream, stream_len, wait_for_stream_leader};
+use deskhook_tests::nats::{NatsCluster, read_stream, stream_len, wait_for_stream_leader};
 use deskhook_tests::{WAIT, dead_letter_file, ticket};
 use deskhook_transports::delivery::{AttemptOutcome, AttemptRecord};
 use deskhook_transports::nats::{NatsSink, Storage, StreamSettings};
@@ -74,28 +74,22 @@ fn a_node_killed_mid_run_loses_and_reorders_nothing() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(wait_for_stream_leader(&cluster.nodes[1].url(), "DESKHOOK"));
-    // A drain can end early while the cluster still moves its leaders: drained again until
-    // the stream is empty.
-    let mut stored = Vec::new();
-    for _ in 0..5 {
-        stored.extend(runtime.block_on(drain_stream(
-            &cluster.nodes[1].url(),
-            "DESKHOOK",
-            Duration::from_secs(2),
-        )));
-        if runtime.block_on(stream_len(&cluster.nodes[1].url(), "DESKHOOK")) == 0 {
-            break;
-        }
-    }
+    // Read by sequence, not drained by a consumer: see `read_stream`.
+    let held = runtime.block_on(stream_len(&cluster.nodes[1].url(), "DESKHOOK"));
+    let stored = runtime.block_on(read_stream(&cluster.nodes[1].url(), "DESKHOOK"));
+    let seen = format!("the stream held {held}, {} read", stored.len());
     let ids: HashSet<&str> = stored
         .iter()
         .map(|m| m.header("Nats-Msg-Id").expect("a message id"))
         .collect();
-    assert_eq!(ids.len(), stored.len(), "no event stored twice");
+    assert_eq!(ids.len(), stored.len(), "no event stored twice; {seen}");
     for id in acked.lock().unwrap().iter() {
-        assert!(ids.contains(id.as_str()), "acknowledged event {id} lost");
+        assert!(
+            ids.contains(id.as_str()),
+            "acknowledged event {id} lost; {seen}"
+        );
     }
-    assert_eq!(stored.len(), EVENTS);
+    assert_eq!(stored.len(), EVENTS, "{seen}");
     // Each ticket's events are in the stream in the order they were emitted.
     let mut last: HashMap<String, usize> = HashMap::new();
     for message in &stored {
