@@ -247,6 +247,17 @@ fn list(mut args: ListArgs) -> Result<ExitCode, String> {
         ),
         None => {
             let path = dead_letter_path(args.file.clone(), args.config.as_deref())?;
+            // A file not there yet is a sink that has not dead-lettered anything; a folder
+            // not there is a path mistyped.
+            if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty())
+                && !folder.is_dir()
+            {
+                return Err(format!(
+                    "no folder '{}' for the dead-letter file '{}': check the path",
+                    folder.display(),
+                    path.display()
+                ));
+            }
             let missing = if path.exists() {
                 ""
             } else {
@@ -341,8 +352,8 @@ fn print_letters(out: &mut impl Write, letters: &[StoredLetter], json: bool) -> 
             writeln!(out, "{line}").map_err(crate::stdout_error)?;
             continue;
         }
-        writeln!(
-            out,
+        // A letter's fields come from the event and from the receiver's answer.
+        let line = format!(
             "{}  {:<width$}  {:<8} {}  {} attempt(s)  {}  {}",
             letter.failed_at,
             letter.endpoint,
@@ -351,8 +362,8 @@ fn print_letters(out: &mut impl Write, letters: &[StoredLetter], json: bool) -> 
             letter.attempts,
             last_result(letter),
             letter.reason
-        )
-        .map_err(crate::stdout_error)?;
+        );
+        writeln!(out, "{}", crate::printable(&line)).map_err(crate::stdout_error)?;
     }
     Ok(())
 }

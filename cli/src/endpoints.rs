@@ -522,7 +522,8 @@ fn line(stored: &StoredEndpoint) -> String {
         (_, Some(env)) => format!("secret from ${env}"),
         _ => "unsigned".to_owned(),
     };
-    format!(
+    // A record's fields are whatever anyone who can write to the bucket wrote.
+    let line = format!(
         "{}  {}  {}  {}  {}  rev {}{}",
         spec.name,
         spec.tenant.as_deref().unwrap_or("-"),
@@ -536,7 +537,8 @@ fn line(stored: &StoredEndpoint) -> String {
         } else {
             ""
         }
-    )
+    );
+    crate::printable(&line).into_owned()
 }
 
 /// `NAME@REVISION`, as `reseal` takes the records it was shown.

@@ -116,9 +116,7 @@ fn answer_status(text: &str) -> Result<u16, String> {
 
 /// The summary line of one request.
 fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
-    // Checked without building it: a body of 16 MiB of `[0,0,…]` would take ten times that
-    // as values.
-    let valid = serde_json::from_slice::<serde::de::IgnoredAny>(body);
+    let valid = checked_json(body);
     // A whole event of a known format names its type and ticket; a partial Zenlix body still
     // has its "action" and ticket code.
     let received = deskhook::receive(headers, body, &ReceiveOptions::unauthenticated()).ok();
@@ -160,11 +158,21 @@ fn summary(verdict: &Verdict, headers: &RequestHeaders, body: &[u8]) -> String {
     line
 }
 
+/// Whether `body` is JSON, checked without building it (a body of 16 MiB of `[0,0,…]`
+/// would take ten times that as values): its syntax, and that it is UTF-8, which the
+/// syntax check does not look at inside strings (JSON text is UTF-8: a Latin-1 `é` or a
+/// lone 8-bit control byte is not JSON, and would not be printed as a JSON Line).
+fn checked_json(body: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| e.to_string())?;
+    std::str::from_utf8(body).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
+    Ok(())
+}
+
 /// The body on one line, byte for byte as it came but for the whitespace between its
 /// tokens (line breaks and indentation), which is taken out: numbers, escapes and
 /// duplicate keys stay as the sender signed them.
-fn one_line(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)?;
+fn one_line(body: &[u8]) -> Result<Vec<u8>, String> {
+    checked_json(body)?;
     let body = body.trim_ascii();
     if !body.contains(&b'\n') && !body.contains(&b'\r') {
         return Ok(body.to_vec());
@@ -301,6 +309,21 @@ fn read_request(reader: &mut BufReader<TcpStream>, deadline: Instant) -> ReadOut
     if length > MAX_BODY {
         return ReadOutcome::TooLarge(request, length);
     }
+    // A sender that waits to be told to send its body (curl does, for large ones) is told
+    // at once rather than after its own timeout (RFC 9110, 10.1.1).
+    let expects_continue = request
+        .headers
+        .iter()
+        .any(|(k, v)| k == "expect" && v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue
+        && length > 0
+        && reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .is_err()
+    {
+        return ReadOutcome::Closed;
+    }
     let mut request = request;
     // Grown as the bytes come: a Content-Length alone reserves nothing.
     let mut body = Vec::with_capacity(length.min(64 * 1024) as usize);
@@ -323,6 +346,7 @@ fn respond(writer: &mut TcpStream, status: u16, body: &str, close: bool) -> bool
         401 => "Unauthorized",
         413 => "Payload Too Large",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         _ => "Status",
     };
     let connection = if close { "close" } else { "keep-alive" };
@@ -389,11 +413,16 @@ fn serve(
     secrets: Arc<Vec<Secret>>,
     out: Arc<Mutex<std::io::Stdout>>,
 ) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
+    let mut writer = stream;
+    let read_half = match writer.try_clone() {
+        Ok(read_half) => read_half,
+        Err(e) => {
+            eprintln!("deskhook: cannot serve a connection: {e}; answered 503");
+            respond(&mut writer, 503, "the receiver is out of resources\n", true);
+            return;
+        }
     };
     let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
     loop {
         let request = match read_request(&mut reader, Instant::now() + READ_TIMEOUT) {
             ReadOutcome::Closed => return,
@@ -505,8 +534,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     // many clients sending large bodies cannot take all the memory.
     loop {
         open.wait_for_room();
-        let Ok((stream, _)) = listener.accept() else {
-            continue;
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, most often: said once a minute, and waited on
+                // rather than tried again at once (the connection waits in the backlog).
+                static FAILED: deskhook::Seldom = deskhook::Seldom::new();
+                if let Some(times) = FAILED.due() {
+                    eprintln!(
+                        "deskhook: cannot accept a connection ({times} time(s) in the last \
+                         minute): {e}; raise the open files limit (ulimit -n) if it says too \
+                         many open files"
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let (args, secrets, out) = (args.clone(), secrets.clone(), out.clone());
@@ -588,6 +631,16 @@ mod tests {
         // On one line already: as it came.
         assert_eq!(one_line(b"{\"a\": 1} ").unwrap(), b"{\"a\": 1}");
         assert!(one_line(b"{\"a\":\n").is_err());
+        // JSON's syntax inside a string, but not UTF-8: an 8-bit control byte, Latin-1.
+        for (body, at) in [
+            (&b"{\"a\": \"\x9b2J\"}"[..], 7),
+            (b"{\"a\": \"caf\xe9\"}", 10),
+        ] {
+            assert_eq!(
+                one_line(body).unwrap_err(),
+                format!("not UTF-8 at byte {at}")
+            );
+        }
     }
 
     #[test]

@@ -205,15 +205,17 @@ fn parse_each<T>(
         .collect()
 }
 
-/// `text` with its control characters escaped (`\n`, `\u{1b}`), for a terminal: what a
-/// sender or a file wrote cannot move the cursor or change the terminal's title.
+/// `text` with its control characters escaped (`\n`, `\u{1b}`), and the bidirectional
+/// overrides that would reorder the rest of the line (`\u{202e}`), for a terminal: what a
+/// sender or a file wrote cannot move the cursor, change the terminal's title or disguise
+/// what follows it.
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(deskhook::needs_escape) {
         return text.into();
     }
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if deskhook::needs_escape(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
@@ -277,6 +279,15 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_what_would_drive_or_reorder_the_terminal() {
+        assert_eq!(printable("E3XK заявка"), "E3XK заявка");
+        assert_eq!(
+            printable("\u{1b}]0;title\u{7}\u{202E}txt.exe\n"),
+            "\\u{1b}]0;title\\u{7}\\u{202e}txt.exe\\n"
+        );
+    }
 
     #[test]
     fn headers_split_at_the_first_colon() {

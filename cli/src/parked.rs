@@ -59,9 +59,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 ),
                 _ => String::new(),
             };
+            // The name as the entry's header says it, written by anyone who can write there.
             format!(
                 "{}  {} event(s)  partitions {}{since}",
-                endpoint.endpoint,
+                crate::printable(&endpoint.endpoint),
                 endpoint.events,
                 partitions.join(",")
             )

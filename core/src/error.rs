@@ -560,10 +560,19 @@ pub(crate) fn clipped(text: String) -> String {
     format!("{head}…{tail}")
 }
 
+/// Whether `c` is escaped where text from outside is shown (a log line, a terminal): a
+/// control character, which could end the line or drive the terminal, or a bidirectional
+/// embedding, override or isolate, which would reorder the rest of the line. Shared with
+/// the workspace's crates; not part of the API.
+#[doc(hidden)]
+pub fn needs_escape(c: char) -> bool {
+    c.is_control() || crate::tenant::is_bidi_format(c)
+}
+
 /// Text from an event (a ticket code, a type) as a log line shows it: at most 64 characters,
-/// then `…`, control characters escaped, so that a long or hostile value can neither fill the
-/// log nor forge a line of its own. Shared with the workspace's crates (which depend on this
-/// exact version); not part of the API.
+/// then `…`, what [`needs_escape`] escaped, so that a long or hostile value can neither fill
+/// the log nor forge a line of its own. Shared with the workspace's crates (which depend on
+/// this exact version); not part of the API.
 #[doc(hidden)]
 pub fn shown_in_log(text: &str) -> String {
     let cut = text
@@ -572,8 +581,8 @@ pub fn shown_in_log(text: &str) -> String {
         .map_or(text, |(end, _)| &text[..end]);
     let mut out = String::with_capacity(cut.len() + 3);
     for c in cut.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
+        if needs_escape(c) {
+            out.extend(c.escape_default());
         } else {
             out.push(c);
         }
@@ -668,6 +677,10 @@ mod tests {
         );
         let long = "Щ".repeat(100);
         assert_eq!(shown_in_log(&long), format!("{}…", "Щ".repeat(64)));
+        // An override that would show the rest of the line reversed; right-to-left text
+        // and its marks stay as they are.
+        assert_eq!(shown_in_log("a\u{202E}gpj.exe"), "a\\u{202e}gpj.exe");
+        assert_eq!(shown_in_log("שלום\u{200F}"), "שלום\u{200F}");
     }
 
     #[test]

@@ -246,7 +246,7 @@ pub use action::Action;
 pub use dispatcher::{Dispatcher, LOG_TARGET};
 pub use error::Error;
 #[doc(hidden)]
-pub use error::{Seldom, shown_in_log};
+pub use error::{Seldom, needs_escape, shown_in_log};
 pub use event_type::{EventType, EventTypeSet};
 pub use global::{
     emit, emit_async, emit_webhook, emit_webhook_async, flush, set_dispatcher, with_dispatcher,

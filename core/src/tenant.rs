@@ -72,7 +72,7 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
 /// Whether `c` is one of Unicode's bidirectional embeddings, overrides or isolates, which
 /// reorder the text after them. (The marks, LRM, RLM and ALM, are part of right-to-left
 /// names and are allowed.)
-fn is_bidi_format(c: char) -> bool {
+pub(crate) fn is_bidi_format(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -35,13 +35,36 @@ pub(super) fn secrets_from_stdin(
     Ok(())
 }
 
+/// `table` read as an endpoint, or why it cannot be (the deserializer's words).
+fn read(table: toml::Table) -> Result<EndpointSpec, String> {
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_owned())
+}
+
+/// An endpoint with only `key` set to `value` (and a name and a URL), read: whether that
+/// value is one the field takes.
+fn alone(key: &str, value: toml::Value) -> Result<EndpointSpec, String> {
+    let mut alone = toml::Table::new();
+    alone.insert("name".into(), "x".into());
+    alone.insert("url".into(), "https://x.example".into());
+    alone.insert(key.to_owned(), value);
+    read(alone)
+}
+
 /// `current` with `fields` (FIELD=VALUE, the value TOML or else a string) set, and those
 /// given as FIELD= removed, read as an endpoint with the words deskhook.toml uses.
 pub(super) fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<EndpointSpec, String> {
     let mut given = Vec::new();
-    for field in fields {
+    for (i, field) in fields.iter().enumerate() {
+        // Not repeated: it may be a secret mistyped (`secrets:whsec_…`).
         let (key, text) = field.split_once('=').ok_or_else(|| {
-            format!("'{field}' is not FIELD=VALUE (such as url=https://crm.example.com/hooks)")
+            format!(
+                "field {} of {} has no '=': give FIELD=VALUE (such as \
+                 url=https://crm.example.com/hooks)",
+                i + 1,
+                fields.len()
+            )
         })?;
         // The name deskhook.toml also takes for a field, as records store it.
         let key = match key.trim() {
@@ -75,10 +98,23 @@ pub(super) fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<End
             }
             continue;
         }
-        let mut value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+        let as_text = || toml::Value::String(text.to_owned());
+        let mut value = match toml::from_str::<toml::Table>(&format!("v = {text}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(text.to_owned()));
+        {
+            // A text field given what TOML reads as a number or a boolean (tenant=2024,
+            // name=404): the text as written.
+            Some(value)
+                if !value.is_str()
+                    && alone(key, value.clone()).is_err()
+                    && alone(key, as_text()).is_ok() =>
+            {
+                as_text()
+            }
+            Some(value) => value,
+            None => as_text(),
+        };
         // One secret needs no brackets.
         if key == "secrets" && value.is_str() {
             value = toml::Value::Array(vec![value]);
@@ -86,22 +122,13 @@ pub(super) fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<End
         given.push((key.to_owned(), value.clone()));
         current.insert(key.to_owned(), value);
     }
-    let read = |table: toml::Table| -> Result<EndpointSpec, String> {
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| e.message().to_owned())
-    };
     read(current).map_err(|message| {
         // Name the field at fault: the first given one that fails on its own.
         given
             .iter()
             .find_map(|(key, value)| {
-                let mut alone = toml::Table::new();
-                alone.insert("name".into(), "x".into());
-                alone.insert("url".into(), "https://x.example".into());
-                alone.insert(key.clone(), value.clone());
-                read(alone).err().map(|e| {
-                    if key == "secrets"
+                alone(key, value.clone()).err().map(|e| {
+                    let said = if key == "secrets"
                         && let Err(e) = crate::parse_secrets_from("secrets", &texts_of(value))
                     {
                         // Secret::parse's words, which never repeat the secret.
@@ -112,6 +139,14 @@ pub(super) fn spec_of(mut current: toml::Table, fields: &[String]) -> Result<End
                         deskhook_transports::config::hint_unknown_field(&e)
                     } else {
                         format!("{key}: {e}")
+                    };
+                    if e.contains("expected a string") {
+                        format!(
+                            "{said}; put text that TOML reads as a number or a boolean in \
+                             quotes (such as headers='{{X-Chat = \"-100123\"}}')"
+                        )
+                    } else {
+                        said
                     }
                 })
             })
@@ -185,10 +220,32 @@ mod tests {
         assert_eq!(spec.retry.clone().unwrap().to_string(), "0s,5s");
         let err = spec_of(toml::Table::new(), &["name=x".into(), "colour=red".into()]).unwrap_err();
         assert!(err.contains("unknown field `colour`"), "{err}");
+        // A field without '=' is not repeated: it may be a secret mistyped.
+        let err = spec_of(toml::Table::new(), &["secrets:whsec_abc".into()]).unwrap_err();
         assert!(
-            spec_of(toml::Table::new(), &["nope".into()])
-                .unwrap_err()
-                .contains("FIELD=VALUE")
+            err.starts_with("field 1 of 1 has no '='") && !err.contains("whsec"),
+            "{err}"
+        );
+        // Text that TOML reads as a number or a boolean, for a text field: the text.
+        let texts = spec_of(
+            toml::Table::new(),
+            &[
+                "name=404".into(),
+                "url=https://x.example".into(),
+                "tenant=2024".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (&texts.name[..], texts.tenant.as_deref()),
+            ("404", Some("2024"))
+        );
+        // Inside a table it cannot be told: the error says to quote it.
+        let current = toml::Table::try_from(&texts).unwrap();
+        let err = spec_of(current, &["headers={X-Chat = -100123}".into()]).unwrap_err();
+        assert!(
+            err.starts_with("headers: ") && err.contains("in quotes"),
+            "{err}"
         );
         // FIELD= removes a field; name and url cannot go.
         let mut current = toml::Table::try_from(&spec).unwrap();

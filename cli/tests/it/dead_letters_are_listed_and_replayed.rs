@@ -159,6 +159,44 @@ fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
 }
 
 #[test]
+fn list_escapes_what_would_drive_the_terminal_and_says_a_folder_is_not_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_config, dead) = dead_letters(tmp.path(), "create");
+    // A ticket code and a receiver's answer as a sender or a receiver may make them.
+    let mut letter: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    letter["ticket"] = "E3\u{1b}[2J\u{202E}".into();
+    letter["reason"] = "\u{1b}]0;title\u{7}".into();
+    std::fs::write(&dead, format!("{letter}\n")).unwrap();
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--file", dead.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("E3\\u{1b}[2J\\u{202e}") && stdout.contains("\\u{1b}]0;title\\u{7}"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(['\u{1b}', '\u{7}', '\u{202E}']),
+        "{stdout}"
+    );
+
+    let typo = tmp.path().join("no-such-folder").join("dead.jsonl");
+    let out = deskhook_in(
+        tmp.path(),
+        &["dead-letters", "list", "--file", typo.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no folder") && text(&out.stderr).contains("check the path"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn letters_that_fail_again_stay_and_the_others_go() {
     let tmp = tempfile::tempdir().unwrap();
     let (config, dead) = dead_letters(tmp.path(), "ok,edit");

@@ -276,3 +276,32 @@ fn a_204_comes_without_a_length() {
         "{answer}"
     );
 }
+
+/// A sender that asks first (`Expect: 100-continue`) is told to go on before it sends its
+/// body, then gets its answer.
+#[test]
+fn a_sender_that_expects_100_continue_is_told_to_go_on() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listen = Listen::start(&[]);
+    let mut stream = std::net::TcpStream::connect(&listen.addr).unwrap();
+    stream.set_read_timeout(Some(crate::support::WAIT)).unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nExpect: 100-continue\r\n\
+         Content-Length: 2\r\n\r\n",
+        listen.addr
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // Nothing of the body is sent until the interim answer has come.
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "\r\n");
+    stream.write_all(b"{}").unwrap();
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 204 "), "{answer}");
+    assert!(listen.line().starts_with("unsigned"));
+}
