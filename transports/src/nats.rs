@@ -39,14 +39,16 @@
 //!   when it has one (encoded the same way), so that a relay routes it to that tenant's
 //!   endpoints.
 //!
-//! With [`NatsSinkBuilder::batch`], the events that come for a partition while its last
-//! publish waits for the acknowledgement go together in one message, on
+//! With [`NatsSinkBuilder::batch`], the events that come for a partition while its
+//! publishes (two at a time) wait for their acknowledgements go together in one message, on
 //! `<prefix>.batch.events.<partition>`, with the header `Deskhook-Batch` (their number) and
 //! a `Nats-Msg-Id` naming all of its events; the payload holds each event's headers and
 //! body ([`batch`] has the layout, and reads and writes it). A lone event still goes as a
 //! message of its own. Each event counts as delivered when its batch is acknowledged. A
 //! batch whose publish got no answer (a timeout, a lost connection) is sent again as it was,
-//! twice at most, so that the stream takes it for the duplicate it may be; only then do its
+//! twice at once, then, while the stream answers "not now" (the id still being stored, no
+//! leader), after pauses of 50 ms doubling to 1 s for up to the sink's timeout, so that
+//! the stream takes it for the duplicate it may be; only then do its
 //! events go back to the engine as failed attempts, retried on its schedule (and batched
 //! again with whatever is waiting then, under a new batch id: if the first batch was stored
 //! after all, its events are stored twice, and relays de-duplicate them while they remember
@@ -57,7 +59,8 @@
 //! | Result of a publish | What happens |
 //! |---|---|
 //! | acknowledged (also as a duplicate) | delivered (the observer sees status 200 and the ack) |
-//! | not connected, no ack in time, connection lost, no stream answering, a cluster busy or without a leader, the message id still being stored, the stream full | retried per the schedule; the stream is checked (and created if gone) again before the next publish |
+//! | not connected, no ack in time, connection lost, a cluster busy or without a leader, the message id still being stored, the stream full | retried per the schedule |
+//! | no stream answering for the subject, or another stream than the sink's taking it (every publish carries `Nats-Expected-Stream`, so that a stream made over deskhook's subjects after the start never counts as delivery) | retried per the schedule; the stream is checked (and created if gone) again before the next publish |
 //! | refused by JetStream (message too large, other API errors), stream settings in conflict | dead letter at once |
 //!
 //! # The stream
@@ -351,6 +354,20 @@ impl JetStreamTransport {
                 let api = std::error::Error::source(err)
                     .and_then(|s| s.downcast_ref::<jetstream::Error>());
                 match api {
+                    // Another stream took the message's subject (the stream was deleted and
+                    // another made over its subjects): checked again, and made if it can be,
+                    // before the next attempt; never counted delivered into the other.
+                    Some(api) if api.error_code() == jetstream::ErrorCode::STREAM_NOT_MATCH => {
+                        self.ready.store(false, Ordering::Release);
+                        (
+                            format!(
+                                "the subject is taken by a stream other than '{}' ({api}); \
+                                 the stream is checked again before the next attempt",
+                                self.settings.stream_name()
+                            ),
+                            true,
+                        )
+                    }
                     Some(api) => api_refusal(api),
                     None => (err.to_string(), true),
                 }
@@ -466,7 +483,8 @@ impl AsyncTransport for JetStreamTransport {
             Ready::Alone(headers) => {
                 let publish = jetstream::message::PublishMessage::build()
                     .payload(body.clone())
-                    .headers(headers);
+                    .headers(headers)
+                    .expected_stream(self.settings.stream_name());
                 match self.context.send_publish(subject, publish).await {
                     Ok(pending) => pending.await,
                     Err(err) => Err(err),

@@ -226,3 +226,96 @@ fn a_full_stream_that_would_delete_events_is_refused_or_mended() {
     });
     assert_eq!(discard, stream::DiscardPolicy::New);
 }
+
+/// A stream made over deskhook's subjects after the sink started (its own stream deleted,
+/// another made by hand or by a tool) gets no event, alone or in a batch: each publish
+/// names the stream it must go to, the attempt fails saying another took the subject, and
+/// once that one goes, the sink makes its stream again and the event is delivered there.
+#[test]
+fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
+    use std::sync::{Arc, Mutex};
+
+    use deskhook::policy::BreakerPolicy;
+    use deskhook_tests::nats::stream_len;
+    use deskhook_transports::delivery::AttemptRecord;
+
+    for batch in [1, 8] {
+        let server = NatsServer::start();
+        let (_dir, dead) = dead_letter_file();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = errors.clone();
+        let (sink, guard) = NatsSink::builder(server.url())
+            .stream(StreamSettings::new())
+            .batch(batch)
+            .retry(
+                "0s,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms"
+                    .parse()
+                    .unwrap(),
+            )
+            .breaker(BreakerPolicy {
+                failures: 100,
+                cool_down: Duration::from_millis(50),
+            })
+            .dead_letter_path(&dead)
+            .observer(move |r: &AttemptRecord<'_>| {
+                seen.lock().unwrap().extend(r.error.map(str::to_owned));
+            })
+            .build()
+            .expect("the sink starts and makes its stream");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let js = context(&server.url()).await;
+            js.delete_stream("DESKHOOK").await.unwrap();
+            js.create_stream(stream::Config {
+                name: "OTHER".into(),
+                subjects: vec!["deskhook.>".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        });
+        let dispatcher = deskhook::Dispatcher::builder()
+            .sink("nats", sink.clone())
+            .build();
+        let user = deskhook::sample::user();
+        dispatcher.emit(
+            deskhook::Action::Create,
+            &deskhook_tests::ticket("T1"),
+            &user,
+        );
+        let deadline = std::time::Instant::now() + deskhook_tests::WAIT;
+        while !errors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("taken by a stream other than 'DESKHOOK'"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "batch {batch}: no attempt said so: {:?}",
+                errors.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(sink.delivery().totals().delivered, 0, "batch {batch}");
+        assert_eq!(runtime.block_on(stream_len(&server.url(), "OTHER")), 0);
+
+        runtime.block_on(async {
+            context(&server.url())
+                .await
+                .delete_stream("OTHER")
+                .await
+                .unwrap();
+        });
+        guard
+            .flush(deskhook_tests::WAIT)
+            .expect("delivered once the other stream is gone");
+        let totals = sink.delivery().totals();
+        assert_eq!(
+            (totals.delivered, totals.dead_lettered),
+            (1, 0),
+            "batch {batch}"
+        );
+        assert_eq!(runtime.block_on(stream_len(&server.url(), "DESKHOOK")), 1);
+    }
+}

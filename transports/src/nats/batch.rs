@@ -215,6 +215,11 @@ fn part(payload: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
 /// Gathers the events of each partition into batches and publishes them.
 pub(super) struct Batcher {
     context: jetstream::Context,
+    /// The stream that must take the batches (`Nats-Expected-Stream`).
+    stream: String,
+    /// How long a publish waits for its acknowledgement: also how long a batch whose first
+    /// answer did not come is sent again while the stream says it is busy with it.
+    timeout: Duration,
     /// `<prefix>.batch.events.`: a batch's subject without its partition.
     subject: String,
     max_events: usize,
@@ -236,15 +241,19 @@ struct Waiting {
 
 impl Batcher {
     /// Up to `max_events` events and `max_bytes` of payload in one message, on
-    /// `<prefix>.batch.events.<partition>`.
+    /// `<prefix>.batch.events.<partition>` of `settings`' stream; `timeout` as the sink's.
     pub(super) fn new(
         context: jetstream::Context,
-        prefix: &str,
+        settings: &super::StreamSettings,
+        timeout: Duration,
         max_events: usize,
         max_bytes: usize,
     ) -> Self {
+        let prefix = settings.prefix();
         Batcher {
             context,
+            stream: settings.stream_name().to_owned(),
+            timeout,
             subject: format!("{prefix}.{BATCH_SUBJECT}."),
             max_events,
             max_bytes,
@@ -369,30 +378,95 @@ impl Batcher {
         // A publish whose answer did not come (a timeout, a connection lost) may have been
         // stored: sent again as it was, its Msg-Id lets the stream take it for the
         // duplicate it may be. Given back to the engine instead, its events would be
-        // published again one by one, under other ids: stored twice.
-        let mut tries = 0;
+        // published again one by one, under other ids: stored twice. So after such a try,
+        // an answer that only says "not now" (the id still being stored by a leader that
+        // took the first one, no leader yet) is not the end either (see `Resend`).
+        let mut resend = Resend::new(self.timeout);
         loop {
             let message = jetstream::message::PublishMessage::build()
                 .payload(payload.clone())
-                .headers(headers.clone());
+                .headers(headers.clone())
+                .expected_stream(&self.stream);
             let published = match self.context.send_publish(subject.clone(), message).await {
                 Ok(pending) => pending.await,
                 Err(e) => Err(e),
             };
-            match published {
-                Err(e)
-                    if tries < SAME_AGAIN
-                        && matches!(
-                            e.kind(),
-                            jetstream::context::PublishErrorKind::TimedOut
-                                | jetstream::context::PublishErrorKind::BrokenPipe
-                        ) =>
-                {
-                    tries += 1;
-                }
-                published => return published.map_err(Arc::new),
+            let Err(e) = published else {
+                return published.map_err(Arc::new);
+            };
+            let now = tokio::time::Instant::now().into_std();
+            match resend.after(answer_of(&e), now) {
+                Some(pause) => tokio::time::sleep(pause).await,
+                None => return Err(Arc::new(e)),
             }
         }
+    }
+}
+
+/// What a failed publish of a batch said, for [`Resend`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// No answer came (a timeout, a connection lost): it may have been stored.
+    Unknown,
+    /// Not now (a leader still storing the same id, no leader yet, a full queue).
+    NotNow,
+    /// Anything else: the engine decides what comes next.
+    Final,
+}
+
+/// What the failed publish `e` said.
+fn answer_of(e: &PublishError) -> Answer {
+    use jetstream::context::PublishErrorKind as Kind;
+    if matches!(e.kind(), Kind::TimedOut | Kind::BrokenPipe) {
+        return Answer::Unknown;
+    }
+    let passing = std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<jetstream::Error>())
+        .is_some_and(|api| super::api_refusal(api).1);
+    if passing {
+        Answer::NotNow
+    } else {
+        Answer::Final
+    }
+}
+
+/// When a batch is sent again as it was (see `publish_batch`): at once after an answer that
+/// did not come, [`SAME_AGAIN`] times; once a try's fate is unknown, after each "not now"
+/// too, with a pause that doubles from 50 ms to 1 s, for as long as one publish may wait
+/// for its answer (`timeout`).
+#[derive(Debug)]
+struct Resend {
+    timeout: Duration,
+    tries: u32,
+    unsure_since: Option<std::time::Instant>,
+    pause: Duration,
+}
+
+impl Resend {
+    fn new(timeout: Duration) -> Resend {
+        Resend {
+            timeout,
+            tries: 0,
+            unsure_since: None,
+            pause: Duration::from_millis(50),
+        }
+    }
+
+    /// After a try that got `answer` at `now`: the pause before the next try, or `None`
+    /// when the error is the batch's answer.
+    fn after(&mut self, answer: Answer, now: std::time::Instant) -> Option<Duration> {
+        if answer == Answer::Unknown && self.tries < SAME_AGAIN {
+            self.tries += 1;
+            self.unsure_since.get_or_insert(now);
+            return Some(Duration::ZERO);
+        }
+        let since = self.unsure_since?;
+        let pause = self.pause;
+        if answer == Answer::Final || now.duration_since(since) + pause >= self.timeout {
+            return None;
+        }
+        self.pause = (pause * 2).min(Duration::from_secs(1));
+        Some(pause)
     }
 }
 
@@ -440,6 +514,50 @@ fn batch_msg_id(batch: &[Waiting]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_whose_fate_is_unknown_is_sent_again_while_the_stream_says_not_now() {
+        let t0 = std::time::Instant::now();
+        let ms = Duration::from_millis;
+        // Refused at once: the engine decides, nothing is sent again.
+        let mut resend = Resend::new(ms(2000));
+        assert_eq!(resend.after(Answer::NotNow, t0), None);
+        assert_eq!(Resend::new(ms(2000)).after(Answer::Final, t0), None);
+        // Timed out twice: sent again at once each time; then "still being stored" answers
+        // are waited out with a growing pause, until one publish's wait has gone by.
+        let mut resend = Resend::new(ms(2000));
+        assert_eq!(resend.after(Answer::Unknown, t0), Some(Duration::ZERO));
+        assert_eq!(
+            resend.after(Answer::Unknown, t0 + ms(10)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(resend.after(Answer::NotNow, t0 + ms(20)), Some(ms(50)));
+        assert_eq!(resend.after(Answer::NotNow, t0 + ms(80)), Some(ms(100)));
+        assert_eq!(resend.after(Answer::Unknown, t0 + ms(200)), Some(ms(200)));
+        assert_eq!(resend.after(Answer::NotNow, t0 + ms(1000)), Some(ms(400)));
+        assert_eq!(resend.after(Answer::NotNow, t0 + ms(1500)), None);
+        // After an unknown one, a refusal that is final ends it too.
+        let mut resend = Resend::new(ms(2000));
+        assert_eq!(resend.after(Answer::Unknown, t0), Some(Duration::ZERO));
+        assert_eq!(resend.after(Answer::Final, t0), None);
+    }
+
+    #[test]
+    fn a_message_id_still_being_stored_is_not_now_and_another_stream_is_final() {
+        let api = |code: u16, err_code: u64| -> PublishError {
+            let api: jetstream::Error = serde_json::from_value(serde_json::json!({
+                "code": code, "err_code": err_code, "description": "from the server",
+            }))
+            .unwrap();
+            PublishError::with_source(jetstream::context::PublishErrorKind::Other, api)
+        };
+        // The id still being stored; a cluster without a leader.
+        assert_eq!(answer_of(&api(503, 10158)), Answer::NotNow);
+        assert_eq!(answer_of(&api(503, 10008)), Answer::NotNow);
+        assert_eq!(answer_of(&api(400, 10060)), Answer::Final);
+        let timed_out = PublishError::new(jetstream::context::PublishErrorKind::TimedOut);
+        assert_eq!(answer_of(&timed_out), Answer::Unknown);
+    }
 
     fn event(id: &str, ticket: &str, body: &str) -> Framed {
         Framed::new(

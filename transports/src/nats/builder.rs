@@ -149,6 +149,11 @@ impl NatsSinkBuilder {
 
     /// How long one publish waits for the connection and then for its acknowledgement
     /// before it counts as failed (and is retried). Defaults to 5 s; from 1 ms to an hour.
+    ///
+    /// With [`batch`](NatsSinkBuilder::batch), an event's attempt can last several times
+    /// this: it waits up to twice this for its turn behind its partition's batches, and a
+    /// batch that got no answer is sent again as it was (see the [module
+    /// docs](super#what-a-message-carries)) before its events count as failed.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -432,7 +437,8 @@ impl NatsSinkBuilder {
                     .unwrap_or(BATCH_BYTES);
                 Arc::new(batch::Batcher::new(
                     context.clone(),
-                    settings.prefix(),
+                    &settings,
+                    self.timeout,
                     self.batch,
                     BATCH_BYTES.min(max_payload.saturating_sub(4096)).max(4096),
                 ))
