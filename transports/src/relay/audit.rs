@@ -126,8 +126,14 @@ impl Shared {
                 }
             }
         }
+        // Into this stream and no other (one made over the subject since would take the
+        // copy, and the original would then be removed).
+        let copy = async_nats::jetstream::message::PublishMessage::build()
+            .payload(message.payload.clone())
+            .headers(headers)
+            .expected_stream(self.settings.stream_name());
         self.context
-            .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
+            .send_publish(message.subject.clone(), copy)
             .await
             .map_err(|e| failed(format!("cannot publish the copy: {e}")))?
             .await

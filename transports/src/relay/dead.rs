@@ -158,7 +158,10 @@ async fn publish_dead_letter(
     let Ok(payload) = serde_json::to_vec(letter) else {
         return;
     };
-    let acked = match context.publish(subject, payload.into()).await {
+    let message = jetstream::message::PublishMessage::build()
+        .payload(payload.into())
+        .expected_stream(stream);
+    let acked = match context.send_publish(subject, message).await {
         Ok(ack) => ack.await.map(drop).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
