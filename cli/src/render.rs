@@ -350,6 +350,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         "--action <ACTION>",
     );
     let template = args.template.template("render")?;
+    if args.tenant.is_some() && template.is_none() {
+        // The format's own body has no tenant: the flag would change nothing.
+        crate::usage_error(
+            "render",
+            "--tenant is what a payload template sees; give --template or --template-file \
+             with it"
+                .to_owned(),
+        )
+    }
     if args.explain {
         let Some(template) = &template else {
             crate::usage_error(

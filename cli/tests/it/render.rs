@@ -379,6 +379,10 @@ fn explain_says_how_a_template_renders_and_what_would_make_it_faster() {
     let out = deskhook(&["render", "--action", "create", "--explain"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--explain needs --template"));
+    // A tenant changes only what a template renders.
+    let out = deskhook(&["render", "--action", "create", "--tenant", "acme"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--tenant is what a payload template sees"));
 }
 
 #[test]

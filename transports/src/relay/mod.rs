@@ -556,7 +556,8 @@ impl Relay {
     /// and of their parked events bucket (`<durable>-parked`). Every relay of a stream has
     /// the same: [`run`](Relay::run) fails while consumers of relays named otherwise are on
     /// the stream (see [How work is shared](self#how-work-is-shared)). Defaults to
-    /// `deskhook-relay`.
+    /// `deskhook-relay`; ASCII letters, digits, `-` and `_` only (else [`run`](Relay::run)
+    /// fails).
     #[must_use]
     pub fn durable(mut self, name: impl Into<String>) -> Self {
         self.durable = name.into();
@@ -614,6 +615,24 @@ const LONGEST_PARK_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The shortest `ack_wait` may be: three times the most often progress is sent.
 const SHORTEST_ACK_WAIT: Duration = Duration::from_millis(300);
 
+/// Why `durable` cannot name a relay's consumers and buckets, if it cannot: a KV bucket's
+/// name takes only ASCII letters, digits, `-` and `_`.
+fn check_durable(durable: &str) -> Result<(), Error> {
+    if !durable.is_empty()
+        && durable
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "durable name '{}' cannot be used: it names the relays' NATS consumers and KV \
+         buckets, which take only ASCII letters, digits, '-' and '_' (the default is \
+         deskhook-relay)",
+        deskhook::shown_in_log(durable)
+    )))
+}
+
 impl Relay {
     /// The first duration out of its range, as an error that says what to write.
     fn check_durations(&self) -> Result<(), Error> {
@@ -662,6 +681,19 @@ fn nats_error(urls: &str, message: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_durable_name_is_one_a_kv_bucket_can_take() {
+        assert!(check_durable("deskhook-relay").is_ok());
+        assert!(check_durable("Relays_2").is_ok());
+        for bad in ["", "a.b", "a b", "relay>", "реле"] {
+            let err = check_durable(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("only ASCII letters, digits, '-' and '_'"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn a_relayed_event_a_full_queue_cannot_take_is_dead_lettered_not_dropped() {

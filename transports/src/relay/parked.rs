@@ -272,13 +272,15 @@ pub struct ParkedEndpoint {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when no relay of that name has run on these servers (a relay makes the
-/// bucket when it starts), naming the relays that have; when the bucket or one of its
-/// entries cannot be read.
+/// [`Error::Config`] when `durable` cannot be a relay's name (see
+/// [`Relay::durable`](super::Relay::durable)); when no relay of that name has run on these
+/// servers (a relay makes the bucket when it starts), naming the relays that have; when
+/// the bucket or one of its entries cannot be read.
 pub async fn parked(
     context: &jetstream::Context,
     durable: &str,
 ) -> Result<Vec<ParkedEndpoint>, Error> {
+    super::check_durable(durable)?;
     let bucket = format!("{durable}-parked");
     match summary(context, &bucket).await? {
         Some(endpoints) => Ok(endpoints),

@@ -39,6 +39,7 @@ impl Relay {
         stop: impl Future<Output = ()> + Send,
     ) -> Result<RelayReport, Error> {
         self.check_durations()?;
+        super::check_durable(&self.durable)?;
         #[cfg(feature = "spool")]
         if self.sink.spool.is_some() {
             return Err(Error::Config(
