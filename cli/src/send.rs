@@ -120,6 +120,52 @@ pub(crate) fn deadline(retry: &RetrySchedule, timeout: Duration) -> Duration {
         .saturating_add(DEADLINE_MARGIN)
 }
 
+/// How often [`flush_while_moving`] looks at how far the deliveries got.
+const MOVED_EVERY: Duration = Duration::from_millis(200);
+
+/// Waits for what the sink of `guard` has queued for as long as it moves: gives up once no
+/// event has finished (delivered, dead-lettered or dropped) for `stall`, one event's whole
+/// schedule, rather than after a fixed time, which would cut a long queue short however
+/// well it went. `finished` counts the events finished so far; `seen` is told it at each
+/// look.
+pub(crate) fn flush_while_moving(
+    guard: &deskhook_transports::delivery::DeliveryGuard,
+    stall: Duration,
+    finished: impl Fn() -> u64,
+    mut seen: impl FnMut(u64),
+) -> Result<(), deskhook_transports::Error> {
+    let (mut last, mut moved_at) = (None, std::time::Instant::now());
+    loop {
+        let looked = std::time::Instant::now();
+        let flushed = guard.flush(MOVED_EVERY);
+        if let Err(deskhook_transports::Error::Undelivered { held, .. }) = &flushed
+            && *held > 0
+        {
+            // Nothing can go before the flush's deadline (a retry, a cool-down later): it
+            // said so at once, so the rest of the period is waited out rather than spun.
+            std::thread::sleep(MOVED_EVERY.saturating_sub(looked.elapsed()));
+        }
+        let done = finished();
+        seen(done);
+        if flushed.is_ok() {
+            return Ok(());
+        }
+        if last != Some(done) {
+            (last, moved_at) = (Some(done), std::time::Instant::now());
+        } else if moved_at.elapsed() > stall {
+            return flushed;
+        }
+    }
+}
+
+/// The events of `stats` that are finished: delivered, dead-lettered or dropped.
+pub(crate) fn finished_of(stats: &[deskhook_transports::delivery::EndpointStats]) -> u64 {
+    stats
+        .iter()
+        .map(|s| s.delivered + s.dead_lettered + s.dropped)
+        .sum()
+}
+
 /// Every retry delay of `retry` at its longest jitter, added up (at most `Duration::MAX`).
 pub(crate) fn longest_delays(retry: &RetrySchedule) -> Duration {
     let delays = retry

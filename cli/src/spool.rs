@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deskhook::policy::RetrySchedule;
 use deskhook_transports::delivery::{DeliveryConfig, Endpoint};
@@ -12,9 +12,6 @@ use deskhook_transports::guard::Remedy;
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{self, Spool, SpoolStats};
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// How often the progress bar and the stall check look at the counters.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// Deliver everything a spool holds, then exit.
 ///
@@ -306,36 +303,14 @@ pub(crate) fn run_drain(
         }
         _ => e.to_string(),
     })?;
-    // Give up when nothing has moved for one event's whole schedule.
+    // Given up when nothing has moved for one event's whole schedule.
     let stall = crate::send::deadline(retry, timeout);
-    let finished = |sink: &HttpSink| -> u64 {
-        sink.stats()
-            .iter()
-            .map(|s| s.delivered + s.dead_lettered + s.dropped)
-            .sum()
-    };
-    let (mut last, mut moved_at) = (0, Instant::now());
-    let flushed = loop {
-        let looked = Instant::now();
-        let flushed = guard.flush(PROGRESS_EVERY);
-        if let Err(deskhook_transports::Error::Undelivered { held, .. }) = &flushed
-            && *held > 0
-        {
-            // Nothing can go before the flush's deadline (a retry, a cool-down later): it
-            // said so at once, so wait out the rest of the period rather than spin.
-            std::thread::sleep(PROGRESS_EVERY.saturating_sub(looked.elapsed()));
-        }
-        let done = finished(&sink);
-        bar.set_position(done);
-        if flushed.is_ok() {
-            break Ok(());
-        }
-        if done != last {
-            (last, moved_at) = (done, Instant::now());
-        } else if moved_at.elapsed() > stall {
-            break flushed;
-        }
-    };
+    let flushed = crate::send::flush_while_moving(
+        &guard,
+        stall,
+        || crate::send::finished_of(&sink.stats()),
+        |done| bar.set_position(done),
+    );
     bar.finish_and_clear();
     let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
     drop(sink);

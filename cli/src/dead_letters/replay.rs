@@ -578,8 +578,16 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             bar.inc(1);
         }
     }
-    let wait = crate::send::deadline(&args.attempts.retry, args.attempts.timeout);
-    let finished = guard.shutdown(wait);
+    // However many were queued: one ticket's letters go one after the other.
+    let stall = crate::send::deadline(&args.attempts.retry, args.attempts.timeout);
+    let finished = crate::send::flush_while_moving(
+        &guard,
+        stall,
+        || crate::send::finished_of(&sink.stats()),
+        |_| {},
+    );
+    // What is still queued goes back to the file as undelivered.
+    let _ = guard.shutdown(std::time::Duration::from_secs(1));
     bar.finish_and_clear();
 
     append_letters(&path, &kept, &replaying)?;
@@ -620,8 +628,8 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     );
     if finished.is_err() {
         summary.push_str(&format!(
-            "; stopped waiting after {:.1} s",
-            wait.as_secs_f64()
+            "; stopped waiting when none had finished for {:.1} s",
+            stall.as_secs_f64()
         ));
     }
     if left > 0 {

@@ -196,6 +196,45 @@ fn list_escapes_what_would_drive_the_terminal_and_says_a_folder_is_not_there() {
     );
 }
 
+/// The letters of one ticket go one after the other: a replay waits for as long as they
+/// move, not for one letter's schedule (2.3 s here, where 30 letters take 3 s).
+#[test]
+fn a_replay_waits_while_the_letters_of_a_ticket_go_one_by_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create");
+    let letter: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    let mut lines = String::new();
+    for _ in 0..30 {
+        let mut copy = letter.clone();
+        copy["id"] = deskhook::sink::EventId::new().to_string().into();
+        lines.push_str(&format!("{copy}\n"));
+    }
+    std::fs::write(&dead, lines).unwrap();
+    let slow = Listen::start(&["--secret", SECRET, "--delay", "100ms"]);
+    write_config(&config, &slow.url, &dead);
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            "--retry",
+            "0s",
+            "--timeout",
+            "300ms",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("30 of 30 dead letter(s) delivered"),
+        "{stdout}"
+    );
+    assert_eq!(slow.lines(30).len(), 30);
+}
+
 #[test]
 fn letters_that_fail_again_stay_and_the_others_go() {
     let tmp = tempfile::tempdir().unwrap();
