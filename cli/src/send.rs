@@ -13,8 +13,7 @@ use deskhook::policy::RetrySchedule;
 use deskhook::{Dispatcher, EventType, EventTypeSet};
 use deskhook_transports::config::Config;
 use deskhook_transports::delivery::{
-    AttemptOutcome, AttemptRecord, DEFAULT_DEAD_LETTER_PATH, DeliveryConfig, Endpoint,
-    EndpointStats,
+    AttemptOutcome, AttemptRecord, DeliveryConfig, Endpoint, EndpointStats,
 };
 use deskhook_transports::guard::Remedy;
 use deskhook_transports::http_blocking::HttpSink;
@@ -83,6 +82,20 @@ pub(crate) fn load_config(path: &Path) -> Result<Config, String> {
         }
         other => other.to_string(),
     })
+}
+
+/// Whether the configuration file at `path` (read already) sets `[delivery]
+/// dead_letter_path`: a path set to the default's name is set all the same.
+fn sets_dead_letter_path(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|file| {
+            file.get("delivery")?
+                .as_table()
+                .map(|d| d.contains_key("dead_letter_path"))
+        })
+        .unwrap_or(false)
 }
 
 /// The endpoints of a configuration with the command line's schedule, timeout and (when
@@ -398,8 +411,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let width = endpoints.iter().map(|e| e.name().len()).max().unwrap_or(0);
 
     // Dead letters: the configured file, else a temporary one.
-    let configured = config.is_some()
-        && delivery.dead_letter_path.as_path() != Path::new(DEFAULT_DEAD_LETTER_PATH);
+    let configured = args.config.as_deref().is_some_and(sets_dead_letter_path);
     let dead_letters = if configured {
         DeadLetterFile {
             path: delivery.dead_letter_path.clone(),
@@ -541,6 +553,23 @@ mod tests {
     use deskhook::policy::parse_duration;
 
     use super::*;
+
+    #[test]
+    fn a_dead_letter_path_set_to_the_defaults_name_is_set_all_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deskhook.toml");
+        for (text, set) in [
+            (
+                "[delivery]\ndead_letter_path = \"deskhook-dead-letters.jsonl\"\n",
+                true,
+            ),
+            ("[delivery]\nshutdown_timeout = \"1s\"\n", false),
+            ("", false),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(sets_dead_letter_path(&path), set, "{text}");
+        }
+    }
 
     #[test]
     fn the_deadline_covers_the_longest_jitter_and_every_timeout() {
