@@ -1,7 +1,7 @@
 //! `deskhook tail`: print a file log one line per event.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,8 +12,8 @@ use serde::Deserialize;
 ///
 /// Control characters in codes and subjects are escaped. Without --json, a line that is not
 /// a log line is reported on stderr with its number and skipped; the command then exits 1
-/// at the end (without --follow). A dead-letter file is refused at its first line, pointing
-/// to `deskhook dead-letters list`.
+/// at the end (without --follow); so is a line over 64 MiB, with or without --json. A
+/// dead-letter file is refused at its first line, pointing to `deskhook dead-letters list`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The log file (JSON Lines, as written by the file sink).
@@ -67,7 +67,13 @@ struct Tail {
     bad_lines: u64,
     json: bool,
     tz: jiff::tz::TimeZone,
+    /// The longest line read ([`MAX_LINE`]); a longer one is skipped as bad.
+    max_line: u64,
 }
+
+/// The longest line `tail` reads: far more than a file log's line with the largest body a
+/// sink takes, so that a file that is not a log (or `/dev/zero`) cannot take all the memory.
+const MAX_LINE: u64 = 64 * 1024 * 1024;
 
 /// A file being read: its path, where the reading is, and the number of its last line.
 struct Reading {
@@ -75,6 +81,8 @@ struct Reading {
     reader: BufReader<File>,
     pos: u64,
     line_no: u64,
+    /// In a line over the longest read, which is being read past.
+    skipping: bool,
 }
 
 fn open(path: &Path) -> Result<File, String> {
@@ -89,6 +97,7 @@ impl Reading {
             reader: BufReader::new(open(path)?),
             pos: 0,
             line_no: 0,
+            skipping: false,
         })
     }
 }
@@ -99,14 +108,30 @@ impl Tail {
     fn drain(&mut self, out: &mut impl Write, follow: bool) -> Result<(), String> {
         let mut buf = Vec::new();
         loop {
+            if self.file.skipping && !self.skip_rest()? {
+                return Ok(());
+            }
             buf.clear();
-            let n = self
-                .file
-                .reader
+            let n = (&mut self.file.reader)
+                .take(self.max_line)
                 .read_until(b'\n', &mut buf)
                 .map_err(|e| format!("cannot read '{}': {e}", self.file.path.display()))?;
             if n == 0 {
                 return Ok(());
+            }
+            if n as u64 == self.max_line && buf.last() != Some(&b'\n') {
+                self.file.pos += n as u64;
+                self.file.line_no += 1;
+                self.bad_lines += 1;
+                eprintln!(
+                    "deskhook: {}:{}: a line of more than {} bytes is not a deskhook log \
+                     line; skipped",
+                    self.file.path.display(),
+                    self.file.line_no,
+                    self.max_line
+                );
+                self.file.skipping = true;
+                continue;
             }
             if follow && buf.last() != Some(&b'\n') {
                 // A line still being written: read it again when it is whole.
@@ -126,6 +151,27 @@ impl Tail {
                 ));
             }
             self.print(&buf, out).map_err(crate::stdout_error)?;
+        }
+    }
+
+    /// Reads past the rest of a line too long to read: `true` once past its end, `false`
+    /// at the end of the file (the line is still being written).
+    fn skip_rest(&mut self) -> Result<bool, String> {
+        let mut chunk = Vec::new();
+        loop {
+            chunk.clear();
+            let n = (&mut self.file.reader)
+                .take(64 * 1024)
+                .read_until(b'\n', &mut chunk)
+                .map_err(|e| format!("cannot read '{}': {e}", self.file.path.display()))?;
+            self.file.pos += n as u64;
+            if n == 0 {
+                return Ok(false);
+            }
+            if chunk.last() == Some(&b'\n') {
+                self.file.skipping = false;
+                return Ok(true);
+            }
         }
     }
 
@@ -349,6 +395,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         bad_lines: 0,
         json: args.json,
         tz: jiff::tz::TimeZone::system(),
+        max_line: MAX_LINE,
     };
     let mut out = io::stdout().lock();
     tail.drain(&mut out, args.follow)?;
@@ -370,5 +417,42 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         }
         tail.drain(&mut out, true)?;
         out.flush().map_err(crate::stdout_error)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_over_the_longest_is_skipped_even_while_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(
+            &path,
+            format!("a\n{}\nb\n{}", "x".repeat(100), "y".repeat(70)),
+        )
+        .unwrap();
+        let mut tail = Tail {
+            file: Reading::open(&path).unwrap(),
+            moved: None,
+            bad_lines: 0,
+            json: true,
+            tz: jiff::tz::TimeZone::UTC,
+            max_line: 64,
+        };
+        let mut out = Vec::new();
+        tail.drain(&mut out, true).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "a\nb\n");
+        assert_eq!(tail.bad_lines, 2);
+        // The end of the long line written since, then a line: that line only.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"yyy\nc\n").unwrap();
+        tail.drain(&mut out, true).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "a\nb\nc\n");
+        assert_eq!((tail.bad_lines, tail.file.line_no), (2, 5));
     }
 }
