@@ -297,7 +297,16 @@ impl JetStreamTransport {
         let left = deadline.saturating_duration_since(Instant::now());
         let ensure = self.settings.ensure_inner(&self.context, &self.url);
         match tokio::time::timeout(left, ensure).await {
-            Ok(Ok(_)) => {
+            Ok(Ok(info)) => {
+                if let Some(batcher) = &self.batcher {
+                    let max_payload = self.client.server_info().max_payload;
+                    let most = batch::batch_bytes(
+                        builder::BATCH_BYTES,
+                        max_payload,
+                        info.config.max_message_size,
+                    );
+                    batcher.fit(most);
+                }
                 self.ready.store(true, Ordering::Release);
                 Ok(())
             }

@@ -16,6 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -223,8 +224,27 @@ pub(super) struct Batcher {
     /// `<prefix>.batch.events.`: a batch's subject without its partition.
     subject: String,
     max_events: usize,
-    max_bytes: usize,
+    /// The most bytes of payload in a batch: see [`batch_bytes`].
+    max_bytes: AtomicUsize,
     lanes: Mutex<HashMap<u32, Lane>>,
+}
+
+/// The most bytes of events one batch message holds: at most `most` (1 MiB), and 4 KiB
+/// (room for its headers) under the server's `max_payload` and the stream's `max_msg_size`
+/// when they are known (not 0 or -1), so that full batches are not refused, then sent again
+/// one event at a time, over and over.
+pub(super) fn batch_bytes(most: usize, max_payload: usize, max_msg_size: i32) -> usize {
+    const HEADERS: usize = 4096;
+    let mut limit = most;
+    if max_payload > 0 {
+        limit = limit.min(max_payload.saturating_sub(HEADERS));
+    }
+    if let Ok(max) = usize::try_from(max_msg_size)
+        && max > 0
+    {
+        limit = limit.min(max.saturating_sub(HEADERS));
+    }
+    limit
 }
 
 /// The events of one partition waiting for a publish, and the publishes under way.
@@ -240,7 +260,8 @@ struct Waiting {
 }
 
 impl Batcher {
-    /// Up to `max_events` events and `max_bytes` of payload in one message, on
+    /// Up to `max_events` events and `max_bytes` of payload (see [`Batcher::fit`]) in one
+    /// message, on
     /// `<prefix>.batch.events.<partition>` of `settings`' stream; `timeout` as the sink's.
     pub(super) fn new(
         context: jetstream::Context,
@@ -256,9 +277,15 @@ impl Batcher {
             timeout,
             subject: format!("{prefix}.{BATCH_SUBJECT}."),
             max_events,
-            max_bytes,
+            max_bytes: AtomicUsize::new(max_bytes),
             lanes: Mutex::default(),
         }
+    }
+
+    /// Sets the most bytes of a batch (see [`batch_bytes`]): after the stream was checked,
+    /// whose `max_msg_size` may have changed.
+    pub(super) fn fit(&self, max_bytes: usize) {
+        self.max_bytes.store(max_bytes, Ordering::Relaxed);
     }
 
     /// Publishes `event` of `partition`, alone or in a batch; `None` when it was still
@@ -337,10 +364,10 @@ impl Batcher {
         };
         let mut batch = Vec::new();
         let mut bytes = MAGIC.len();
+        let max_bytes = self.max_bytes.load(Ordering::Relaxed);
         while let Some(first) = lane.queue.front() {
             let len = first.event.event.framed_len();
-            if batch.len() == self.max_events || (!batch.is_empty() && bytes + len > self.max_bytes)
-            {
+            if batch.len() == self.max_events || (!batch.is_empty() && bytes + len > max_bytes) {
                 break;
             }
             bytes += len;
@@ -540,6 +567,18 @@ mod tests {
         let mut resend = Resend::new(ms(2000));
         assert_eq!(resend.after(Answer::Unknown, t0), Some(Duration::ZERO));
         assert_eq!(resend.after(Answer::Final, t0), None);
+    }
+
+    #[test]
+    fn a_batch_fits_the_servers_payload_and_the_streams_message_size() {
+        let mib = 1 << 20;
+        // Unknown (a server not reached yet, a stream without a limit): 1 MiB.
+        assert_eq!(batch_bytes(mib, 0, -1), mib);
+        assert_eq!(batch_bytes(mib, 8 * mib, 0), mib);
+        assert_eq!(batch_bytes(mib, 64 * 1024, -1), 60 * 1024);
+        assert_eq!(batch_bytes(mib, 8 * mib, 100_000), 100_000 - 4096);
+        // A stream that takes less than the headers' room: one event per message.
+        assert_eq!(batch_bytes(mib, 8 * mib, 1000), 0);
     }
 
     #[test]

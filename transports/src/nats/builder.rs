@@ -7,7 +7,7 @@ use super::*;
 pub const MAX_BATCH: usize = 10_000;
 
 /// The most bytes of events in one batch message.
-const BATCH_BYTES: usize = 1 << 20;
+pub(super) const BATCH_BYTES: usize = 1 << 20;
 
 /// Builds a [`NatsSink`]: the stream, the connection, and the delivery settings shared with
 /// the HTTP transports (queue, overflow, retries, dead letters, spool, observer).
@@ -73,7 +73,9 @@ impl NatsSinkBuilder {
     /// batching adds no wait. Under load, JetStream stores, hands out and acknowledges one
     /// message for many events, which is most of what the NATS path costs (1.7–1.9 × the
     /// events end to end, a third of the server's work per event: `benches/README.md`). A
-    /// batch is also at most 1 MiB (or the server's `max_payload`).
+    /// batch is also at most 1 MiB, and 4 KiB under the server's `max_payload` and the
+    /// stream's `max_msg_size` as the sink last found them (a batch a limit lowered since
+    /// refuses goes event by event).
     ///
     /// Relays of this version or later read batches ([`batch`](super::batch) has the
     /// layout); an older relay terminates them as unknown messages, so update every relay
@@ -363,8 +365,12 @@ impl NatsSinkBuilder {
             .timeout(self.timeout)
             .build(client.clone());
         let ensure = self.stream.ensure_inner(&context, &shown);
+        let mut max_msg_size = -1;
         let ready = match tokio::time::timeout(self.connect_timeout, ensure).await {
-            Ok(Ok(_)) => true,
+            Ok(Ok(info)) => {
+                max_msg_size = info.config.max_message_size;
+                true
+            }
             Ok(Err(Trouble::Fatal(error))) => return Err(error),
             Ok(Err(Trouble::Unavailable)) => {
                 return Err(Error::Nats {
@@ -432,15 +438,13 @@ impl NatsSinkBuilder {
             ready: AtomicBool::new(ready),
             checking: tokio::sync::Mutex::new(()),
             batcher: (self.batch > 1).then(|| {
-                let max_payload = Some(client.server_info().max_payload)
-                    .filter(|m| *m > 0)
-                    .unwrap_or(BATCH_BYTES);
+                let max_payload = client.server_info().max_payload;
                 Arc::new(batch::Batcher::new(
                     context.clone(),
                     &settings,
                     self.timeout,
                     self.batch,
-                    BATCH_BYTES.min(max_payload.saturating_sub(4096)).max(4096),
+                    batch::batch_bytes(BATCH_BYTES, max_payload, max_msg_size),
                 ))
             }),
             client,
