@@ -198,7 +198,8 @@ pub(crate) fn attempt_line(record: &AttemptRecord<'_>, endpoint_width: usize) ->
             "401 (a wrong or missing secret, or the body changed on the way?)".to_owned()
         }
         (Some(status), _) => status.to_string(),
-        (None, Some(error)) => error.to_owned(),
+        // It may quote what the receiver sent (a bad header's value).
+        (None, Some(error)) => crate::printable(error).into_owned(),
         (None, None) => "no response".to_owned(),
     };
     let mut line = format!(

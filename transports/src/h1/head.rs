@@ -77,7 +77,7 @@ pub(super) fn head_of(
                         bad_length = Some(format!(
                             "the receiver's answer has a Content-Length that is not a number \
                              ('{}')",
-                            value()
+                            deskhook::shown_in_log(value())
                         ));
                     }
                     Some(parsed) if length.is_some_and(|l| l != parsed) => {

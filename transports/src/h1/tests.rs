@@ -115,6 +115,15 @@ async fn connection_close_http_1_0_and_over_limit_bodies_are_not_kept() {
             .to_string()
             .contains("Content-Length")
     );
+    // Its value is quoted as a log shows it: an override (or a C1 control) the receiver
+    // wrote cannot reorder or drive what shows the error.
+    let (head, _, _) = exchange(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\u{202E}\u{9b}\r\n\r\nhello".as_bytes(),
+        false,
+    )
+    .await;
+    let error = head.unwrap_err().error.to_string();
+    assert!(error.contains("('5\\u{202e}\\u{9b}')"), "{error}");
 }
 
 #[tokio::test]
