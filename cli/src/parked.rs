@@ -14,7 +14,8 @@ use std::process::ExitCode;
 ///   crm  120 event(s)  partitions 0,3,7  oldest parked 2026-12-01T14:02:11Z (182 s ago)
 ///
 /// or `nothing is parked`; a --durable no relay has run with is an error naming those
-/// that have. An event counts for each endpoint its entry named when it was
+/// that have. Entries this deskhook cannot read (written by a newer one's relays) are
+/// said on stderr, left out of the lines, and make the exit status 1. An event counts for each endpoint its entry named when it was
 /// parked (one that delivered it since still counts until the others have). With --json,
 /// one object per endpoint and line:
 /// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.
@@ -31,16 +32,17 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let endpoints = args.nats.with_context(async |context| {
+    let summary = args.nats.with_context(async |context| {
         deskhook_transports::relay::parked(&context, &args.durable)
             .await
             .map_err(|e| e.to_string())
     })?;
-    if endpoints.is_empty() && !args.json {
+    let endpoints = &summary.endpoints;
+    if endpoints.is_empty() && summary.unreadable.is_empty() && !args.json {
         crate::send::print_out("nothing is parked")?;
     }
     let now = jiff::Timestamp::now();
-    for endpoint in &endpoints {
+    for endpoint in endpoints {
         let partitions: Vec<String> = endpoint.partitions.iter().map(u32::to_string).collect();
         let oldest = endpoint.oldest.map(|at| format!("{at:.0}"));
         let line = if args.json {
@@ -69,5 +71,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         };
         crate::send::print_out(&line)?;
     }
-    Ok(ExitCode::SUCCESS)
+    if summary.unreadable.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Left out of the lines above: said, and the exit status says the list is not whole.
+    for why in &summary.unreadable {
+        eprintln!("deskhook: {}", crate::printable(why));
+    }
+    eprintln!(
+        "deskhook: {} parked entr{} could not be read, and their events are not counted \
+         above: run a deskhook as new as the relays that wrote them",
+        summary.unreadable.len(),
+        if summary.unreadable.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        }
+    );
+    Ok(ExitCode::FAILURE)
 }

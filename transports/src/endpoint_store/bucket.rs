@@ -94,7 +94,7 @@ fn others(bucket: &str, mut buckets: Vec<String>) -> String {
 }
 
 /// What is wrong with `bucket` as a KV bucket's name, if anything.
-fn bucket_name_fault(bucket: &str) -> Option<String> {
+pub(crate) fn bucket_name_fault(bucket: &str) -> Option<String> {
     const RULE: &str = "a bucket's name is letters, digits, '-' and '_'";
     if bucket.is_empty() {
         return Some(format!("{RULE}, and cannot be empty"));

@@ -95,10 +95,10 @@ mod bucket;
 mod record;
 mod reseal;
 
-#[cfg(feature = "relay")]
-pub(crate) use bucket::bucket_names;
 pub use bucket::check_bucket_name;
 pub(crate) use bucket::open_bucket;
+#[cfg(feature = "relay")]
+pub(crate) use bucket::{bucket_name_fault, bucket_names};
 use bucket::{nats_error, not_opened};
 pub use record::SecretsKey;
 use record::{Keys, Trust, key_of, layout_of, name_of, record_of};

@@ -274,7 +274,7 @@ use crate::error::Error;
 use crate::nats::StreamSettings;
 pub use endpoints::Reload;
 use owner::OnPartitions;
-pub use parked::{ParkedEndpoint, parked};
+pub use parked::{ParkedEndpoint, ParkedSummary, parked};
 
 /// Builds and runs a relay; see the [module docs](self).
 pub struct Relay {
@@ -618,19 +618,14 @@ const SHORTEST_ACK_WAIT: Duration = Duration::from_millis(300);
 /// Why `durable` cannot name a relay's consumers and buckets, if it cannot: a KV bucket's
 /// name takes only ASCII letters, digits, `-` and `_`.
 fn check_durable(durable: &str) -> Result<(), Error> {
-    if !durable.is_empty()
-        && durable
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Ok(());
+    match crate::endpoint_store::bucket_name_fault(durable) {
+        None => Ok(()),
+        Some(fault) => Err(Error::Config(format!(
+            "durable name '{}' cannot be used: it names the relays' NATS consumers and KV \
+             buckets, and {fault} (the default is deskhook-relay)",
+            deskhook::shown_in_log(durable)
+        ))),
     }
-    Err(Error::Config(format!(
-        "durable name '{}' cannot be used: it names the relays' NATS consumers and KV \
-         buckets, which take only ASCII letters, digits, '-' and '_' (the default is \
-         deskhook-relay)",
-        deskhook::shown_in_log(durable)
-    )))
 }
 
 impl Relay {
@@ -689,7 +684,8 @@ mod tests {
         for bad in ["", "a.b", "a b", "relay>", "реле"] {
             let err = check_durable(bad).unwrap_err().to_string();
             assert!(
-                err.contains("only ASCII letters, digits, '-' and '_'"),
+                err.starts_with("invalid configuration: durable name '")
+                    && err.contains("name is letters, digits, '-' and '_'"),
                 "{err}"
             );
         }

@@ -265,6 +265,18 @@ pub struct ParkedEndpoint {
     pub oldest: Option<jiff::Timestamp>,
 }
 
+/// What [`parked`] found in the bucket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParkedSummary {
+    /// What is parked, by endpoint, most events first.
+    pub endpoints: Vec<ParkedEndpoint>,
+    /// The entries that could not be read (written by a newer deskhook's relays, or
+    /// damaged), each as the reason: their events are not in `endpoints`. A relay that
+    /// cannot read an entry leaves it for one that can.
+    pub unreadable: Vec<String>,
+}
+
 /// What the relays named `durable` (see [`Relay::durable`](super::Relay::durable)) have parked, by endpoint, most
 /// events first, from the KV bucket `<durable>-parked` of the servers `context` is connected
 /// to (see [Failing endpoints](super#failing-endpoints)): for an operator to see which
@@ -275,15 +287,13 @@ pub struct ParkedEndpoint {
 /// [`Error::Config`] when `durable` cannot be a relay's name (see
 /// [`Relay::durable`](super::Relay::durable)); when no relay of that name has run on these
 /// servers (a relay makes the bucket when it starts), naming the relays that have; when
-/// the bucket or one of its entries cannot be read.
-pub async fn parked(
-    context: &jetstream::Context,
-    durable: &str,
-) -> Result<Vec<ParkedEndpoint>, Error> {
+/// the bucket cannot be read. An entry that cannot be read is in
+/// [`ParkedSummary::unreadable`].
+pub async fn parked(context: &jetstream::Context, durable: &str) -> Result<ParkedSummary, Error> {
     super::check_durable(durable)?;
     let bucket = format!("{durable}-parked");
     match summary(context, &bucket).await? {
-        Some(endpoints) => Ok(endpoints),
+        Some(summary) => Ok(summary),
         None => Err(Error::Config(format!(
             "no relay named '{durable}' has run on these servers: there is no bucket \
              '{bucket}', which a relay makes when it starts{}",
@@ -319,11 +329,11 @@ async fn relays_there(context: &jetstream::Context) -> String {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when the bucket or an entry cannot be read.
+/// [`Error::Config`] when the bucket cannot be read.
 async fn summary(
     context: &jetstream::Context,
     bucket: &str,
-) -> Result<Option<Vec<ParkedEndpoint>>, Error> {
+) -> Result<Option<ParkedSummary>, Error> {
     let failed =
         |e: String| Error::Config(format!("the relays' parked events bucket '{bucket}': {e}"));
     let stream = match context.get_stream(format!("KV_{bucket}")).await {
@@ -347,6 +357,7 @@ async fn summary(
         .map_err(|e| failed(format!("cannot list it: {e}")))?;
     let mut by_endpoint: std::collections::BTreeMap<String, ParkedEndpoint> =
         std::collections::BTreeMap::new();
+    let mut unreadable = Vec::new();
     while let Some(key) = keys.next().await {
         let key = key.map_err(|e| failed(format!("cannot list it: {e}")))?;
         let Some(partition) = key.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
@@ -360,11 +371,16 @@ async fn summary(
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
             Err(e) => return Err(failed(format!("cannot read entry '{key}': {e}"))),
         };
-        let events = batch::decode_all(&value, 1).map_err(|e| {
-            failed(format!(
-                "entry '{key}' cannot be read ({e}); a newer deskhook's relays wrote it?"
-            ))
-        })?;
+        let events = match batch::decode_all(&value, 1) {
+            Ok(events) => events,
+            Err(e) => {
+                unreadable.push(format!(
+                    "entry '{}' cannot be read ({e}); a newer deskhook's relays wrote it?",
+                    deskhook::shown_in_log(&key)
+                ));
+                continue;
+            }
+        };
         for event in &events {
             let at = event
                 .header(PARKED_AT_HEADER)
@@ -399,7 +415,10 @@ async fn summary(
         endpoint.partitions.sort_unstable();
     }
     endpoints.sort_by_key(|e| std::cmp::Reverse(e.events));
-    Ok(Some(endpoints))
+    Ok(Some(ParkedSummary {
+        endpoints,
+        unreadable,
+    }))
 }
 
 /// How many endpoints a parked `event` names as still to take it.
