@@ -7,8 +7,14 @@
 //! prints the message it would show. Offline; exits by itself.
 
 use std::error::Error;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::post;
 
 use deskhook::signature::DEFAULT_TOLERANCE;
 use deskhook::{Action, Dispatcher, Secret, Ticket, User};
@@ -19,32 +25,59 @@ use deskhook_transports::template::Template;
 /// A request as the chat service received it: its path, verified or not, its JSON body.
 type Seen = (String, bool, serde_json::Value);
 
-/// The chat services: a receiver on 127.0.0.1 that holds only the sender's public key.
-fn chat_services(public_key: Secret, seen: mpsc::Sender<Seen>) -> Result<String, Box<dyn Error>> {
-    let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let base = format!("http://{}", server.server_addr());
-    std::thread::spawn(move || {
-        for mut request in server.incoming_requests() {
-            let mut body = Vec::new();
-            let _ = request.as_reader().read_to_end(&mut body);
-            let headers: Vec<(String, String)> = request
-                .headers()
-                .iter()
-                .map(|h| (h.field.to_string(), h.value.to_string()))
-                .collect();
-            let verified = deskhook::signature::verify(
-                &headers,
-                &body,
-                std::slice::from_ref(&public_key),
-                DEFAULT_TOLERANCE,
-            )
-            .is_ok();
-            let json = serde_json::from_slice(&body).unwrap_or_default();
-            let _ = seen.send((request.url().to_owned(), verified, json));
-            let _ = request.respond(tiny_http::Response::empty(if verified { 200 } else { 401 }));
-        }
-    });
-    Ok(base)
+/// What the chat services received, in arrival order.
+type Received = Arc<Mutex<Vec<Seen>>>;
+
+/// The chat services: a receiver on 127.0.0.1 that holds only the sender's public key
+/// (axum, which serves each of the sink's connections at once). It runs until the returned
+/// runtime is dropped.
+fn chat_services(
+    public_key: Secret,
+    seen: Received,
+) -> Result<(String, tokio::runtime::Runtime), Box<dyn Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = Router::new()
+        .fallback(post(message))
+        .with_state((Arc::new(public_key), seen));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Ok((base, runtime))
+}
+
+/// One message: verified with the public key, kept, and answered 200 (401 if unverified).
+async fn message(
+    State((public_key, seen)): State<(Arc<Secret>, Received)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.to_string(), value)
+        })
+        .collect();
+    let verified = deskhook::signature::verify(
+        &headers,
+        &body,
+        std::slice::from_ref(&*public_key),
+        DEFAULT_TOLERANCE,
+    )
+    .is_ok();
+    let json = serde_json::from_slice(&body).unwrap_or_default();
+    seen.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((uri.path().to_owned(), verified, json));
+    if verified {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -55,8 +88,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .ok_or("an ed25519 key has a public key")?;
     println!("public key for the receivers: {}", public_key.reveal());
 
-    let (tx, rx) = mpsc::channel();
-    let base = chat_services(public_key, tx)?;
+    let received = Received::default();
+    let (base, services) = chat_services(public_key, received.clone())?;
     let dir = tempfile::tempdir()?;
     let chat = |name: &str, path: &str, template: Template| -> Result<Endpoint, Box<dyn Error>> {
         Ok(Endpoint::new(name, &format!("{base}{path}"))?
@@ -87,7 +120,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     dispatcher.emit(Action::Ok, &ticket, &user);
     guard.flush(Duration::from_secs(10))?;
 
-    let mut seen: Vec<Seen> = rx.try_iter().collect();
+    drop(services); // the chat services stop
+    let mut seen: Vec<Seen> =
+        std::mem::take(&mut *received.lock().unwrap_or_else(|p| p.into_inner()));
     seen.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, verified, json) in &seen {
         let shown = if path.starts_with("/services") {

@@ -12,40 +12,47 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
 use deskhook::{Action, Dispatcher};
 use deskhook_transports::delivery::{DeliveryGuard, Endpoint};
 use deskhook_transports::http_blocking::HttpSink;
 use deskhook_transports::spool::{self, Spool};
 
 /// A receiver on 127.0.0.1 that answers 503 while `down` is set, else 204, and prints what
-/// it takes.
-fn receiver(down: Arc<AtomicBool>) -> Result<String, Box<dyn Error>> {
-    let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let url = format!("http://{}/", server.server_addr());
-    std::thread::spawn(move || {
-        for mut request in server.incoming_requests() {
-            let mut body = String::new();
-            let _ = request.as_reader().read_to_string(&mut body);
-            let status = if down.load(Ordering::SeqCst) {
-                503
-            } else {
-                let event: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                println!(
-                    "  receiver took {} on ticket {} (sequence {})",
-                    event["action"].as_str().unwrap_or("?"),
-                    event["ticket"]["code"].as_str().unwrap_or("?"),
-                    request
-                        .headers()
-                        .iter()
-                        .find(|h| h.field.equiv("x-deskhook-sequence"))
-                        .map_or("-".to_owned(), |h| h.value.to_string())
-                );
-                204
-            };
-            let _ = request.respond(tiny_http::Response::empty(status));
-        }
-    });
-    Ok(url)
+/// it takes: axum, which serves each of the sink's connections at once. It runs until the
+/// returned runtime is dropped.
+fn receiver(down: Arc<AtomicBool>) -> Result<(String, tokio::runtime::Runtime), Box<dyn Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let app = Router::new().fallback(post(take)).with_state(down);
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Ok((url, runtime))
+}
+
+/// One request: 503 while the receiver is down, else printed and answered 204.
+async fn take(State(down): State<Arc<AtomicBool>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    println!(
+        "  receiver took {} on ticket {} (sequence {})",
+        event["action"].as_str().unwrap_or("?"),
+        event["ticket"]["code"].as_str().unwrap_or("?"),
+        headers
+            .get("x-deskhook-sequence")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+    );
+    StatusCode::NO_CONTENT
 }
 
 /// The helpdesk's delivery: one endpoint behind the spool in `dir`.
@@ -62,7 +69,7 @@ fn start(url: &str, dir: &std::path::Path) -> Result<(HttpSink, DeliveryGuard), 
 
 fn main() -> Result<(), Box<dyn Error>> {
     let down = Arc::new(AtomicBool::new(true));
-    let url = receiver(down.clone())?;
+    let (url, receiving) = receiver(down.clone())?;
     let dir = tempfile::tempdir()?;
     let user = deskhook::sample::user();
 
@@ -97,6 +104,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "delivered {delivered}; {} left in the spool, {} dead letters",
         stats.pending, stats.dead_letters
     );
+    drop(receiving); // the receiver stops
     if delivered != 5 || stats.pending != 0 {
         return Err("not everything was delivered".into());
     }

@@ -149,5 +149,26 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     guard.shutdown(Duration::from_secs(5))?;
+
+    // Each company got its own events, the moved hook its last two, the audit hook all.
+    let got: Vec<(String, usize)> = seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(path, count)| (path.clone(), *count))
+        .collect();
+    let expected = [
+        ("/acme/chat", 4),
+        ("/acme/crm", 2),
+        ("/acme/crm-v2", 2),
+        ("/audit", 2),
+        ("/globex/crm", 1),
+    ];
+    let dead: Vec<&str> = letters.iter().map(|l| l.endpoint.as_str()).collect();
+    if got.iter().map(|(p, n)| (p.as_str(), *n)).ne(expected) || dead != ["globex-crm"] {
+        return Err(
+            format!("expected {expected:?} and one letter of globex-crm, got {got:?}").into(),
+        );
+    }
     Ok(())
 }
