@@ -38,12 +38,12 @@
 //!   http, http-body-util, h2, tokio, tokio-rustls, rustls, webpki-roots and async-trait.
 //! - `spool`: [`spool::Spool`], a durable SQLite outbox inside the delivery engine. Pulls in
 //!   rusqlite with its bundled SQLite, and the delivery engine's dependencies (those of
-//!   `http-blocking` but ureq and its HTTP/1.1's: httparse, tokio, TLS).
+//!   `http-blocking` but ureq and its HTTP/1.1's: httparse, tokio, TLS, socket2 and libc).
 //! - `nats`: [`nats::NatsSink`], the same delivery publishing to a NATS JetStream stream
 //!   (acknowledged, de-duplicated on the event id) for `deskhook relay` workers to deliver.
-//!   Pulls in async-nats (JetStream and KV, rustls with ring), tokio and futures-util, and
-//!   the delivery engine's dependencies (those of `http-blocking` but ureq and its
-//!   HTTP/1.1's).
+//!   Pulls in async-nats (JetStream and KV, rustls with ring), tokio, async-trait and
+//!   futures-util, and the delivery engine's dependencies (those of `http-blocking` but
+//!   ureq and its HTTP/1.1's).
 //!   The same feature brings [`endpoint_store`]: the endpoint registry in a JetStream KV
 //!   bucket, secrets sealed (XChaCha20-Poly1305), what `deskhook endpoints --nats` changes.
 //!   Pulls in chacha20poly1305, base64, getrandom, percent-encoding and sha2 too.
