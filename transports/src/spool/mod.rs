@@ -50,8 +50,11 @@
 //! endpoints) are written again, ahead of later ones, at most every 100 ms, until they are
 //! (at most 100 000 of them and 64 MiB of dead letters are kept; past that the oldest are
 //! given up, logged); after a minute of failures each is tried alone, and one that still
-//! fails is given up and logged (its event may be delivered again), so that one that can
-//! never be written holds up the others no longer than that. A dead-letter move or delete
+//! fails is given up and logged (its event may be delivered again after the next start,
+//! then after its ticket's later events delivered meanwhile), so that one that can never be
+//! written holds up the others no longer than that. If the writer thread itself ends (a
+//! panic), the events it had not written are counted as dropped and what else it had not
+//! written (outcomes, endpoint changes) is logged with its count. A dead-letter move or delete
 //! whose caller waits is answered at once (a delete tried on its own first).
 //!
 //! Dead letters are kept for [`SpoolConfig::dead_letter_retention`] (30 days by default):
@@ -528,6 +531,11 @@ fn no_spool(dir: &Path, db: PathBuf) -> Error {
     Error::Spool { path: db, message }
 }
 
+/// How long a read from outside the sink ([`inspect`], the dead-letter readers: what
+/// `deskhook spool stats` and `dead-letters list --spool` use) waits for a lock the running
+/// sink holds, such as the checkpoint it makes when it closes, before it fails as busy.
+const OUTSIDE_READ_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
     let db = dir.join(DATABASE_FILE);
     if !db.is_file() {
@@ -538,6 +546,8 @@ fn read_only(dir: &Path) -> Result<(Connection, PathBuf), Error> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| damaged(&db, &e))?;
+    conn.busy_timeout(OUTSIDE_READ_BUSY_TIMEOUT)
+        .map_err(|e| damaged(&db, &e))?;
     schema::check(&conn).map_err(|e| damaged(&db, &e))?;
     Ok((conn, db))
 }

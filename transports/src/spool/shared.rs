@@ -287,6 +287,7 @@ impl Drop for WriterEnd<'_> {
         // what it had not taken yet. (What it had taken and not written went as the panic
         // dropped it: counted as dropped the same way, by `Append`'s drop; a dead letter's
         // job let go by its `JobHold`'s, the letter not counted.)
+        let mut unwritten = 0_usize;
         for op in self.ops.try_iter() {
             match op {
                 Op::Append(append) => {
@@ -298,8 +299,19 @@ impl Drop for WriterEnd<'_> {
                 Op::Dead {
                     lane, row, letter, ..
                 } => super::again::letter_lost(self.core, lane.as_deref(), row, &letter),
-                _ => {}
+                // Their waiters are told by the drop of their channels.
+                Op::Written(_) | Op::DeleteLetters { .. } | Op::Hurry(_) => {}
+                _ => unwritten += 1,
             }
+        }
+        if unwritten > 0 {
+            log::error!(
+                target: deskhook::LOG_TARGET,
+                "spool: the writer ended with {unwritten} outcome(s) and change(s) not written \
+                 (deliveries, attempts, moves to the dead letters, endpoint changes): after a \
+                 restart, events delivered meanwhile may be sent again, with older attempt \
+                 counts, and endpoint changes made meanwhile are lost"
+            );
         }
         self.core.committed_jobs(0, 0);
         drop(lock(&self.core.lock).take());

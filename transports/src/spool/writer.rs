@@ -404,13 +404,18 @@ impl SpoolStore {
             match self.decode(r) {
                 Ok(job) => loaded.jobs.push(job),
                 Err(why) => {
+                    loaded.bad += 1;
+                    // Its move given up already (and the row let go of): read again after a
+                    // load that stopped before it, it is not moved, nor finished, twice.
+                    if lock(&self.core.given_up).contains(&row) {
+                        continue;
+                    }
                     // One unreadable row must not stop the rows behind it.
                     log::error!(
                         target: deskhook::LOG_TARGET,
                         "spool {}: row {row} cannot be read ({why}); it goes to the dead letters",
                         self.core.db.display()
                     );
-                    loaded.bad += 1;
                     self.dead_row(lane, row, format!("unreadable spool row: {why}"));
                 }
             }

@@ -773,5 +773,11 @@ fn the_read_only_connections_wait_for_a_passing_lock() {
             .unwrap();
         assert_eq!(waits, 1000);
     }
+    // So does a reader from outside the sink (`deskhook spool stats`), a little longer.
+    let (outside, _) = crate::spool::read_only(dir.path()).unwrap();
+    let waits: i64 = outside
+        .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+        .unwrap();
+    assert_eq!(waits, 5000);
     store.shut();
 }
