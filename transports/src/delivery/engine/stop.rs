@@ -36,6 +36,12 @@ impl Engine {
         st.closing = Some(closing);
         lane.update_held(&st);
         let in_flight = st.in_flight.len();
+        if closing == Closing::Removed {
+            // Before the move of its events: with a spool, both go in the writer's order,
+            // so that a crash between them leaves rows waiting for an endpoint no longer
+            // registered, never the endpoint registered again at the next start.
+            self.backlog.registered(&lane.name, None);
+        }
         let released = self.backlog.release(self, lane, &mut st, why);
         drop(st);
         lane.notify_room();
@@ -47,7 +53,6 @@ impl Engine {
             self.retire(lane);
         }
         if closing == Closing::Removed {
-            self.backlog.registered(&lane.name, None);
             log::info!(
                 target: deskhook::LOG_TARGET,
                 "endpoint '{}' removed: {released} queued event(s) moved to {}, {in_flight} \
