@@ -112,14 +112,16 @@ impl Tail {
                 return Ok(());
             }
             buf.clear();
+            // One byte more than the longest: a last line of exactly that length (no line
+            // break yet) is not taken for a longer one.
             let n = (&mut self.file.reader)
-                .take(self.max_line)
+                .take(self.max_line + 1)
                 .read_until(b'\n', &mut buf)
                 .map_err(|e| format!("cannot read '{}': {e}", self.file.path.display()))?;
             if n == 0 {
                 return Ok(());
             }
-            if n as u64 == self.max_line && buf.last() != Some(&b'\n') {
+            if n as u64 > self.max_line && buf.last() != Some(&b'\n') {
                 self.file.pos += n as u64;
                 self.file.line_no += 1;
                 self.bad_lines += 1;
@@ -228,10 +230,13 @@ impl Tail {
 
     /// Whether the byte before the reading's place still ends a line: a file truncated
     /// (logrotate's `copytruncate`) and written past that place within one poll has other
-    /// bytes there.
+    /// bytes there. (In a line too long to read, the place is inside it: not asked.)
     #[cfg(unix)]
     fn ends_a_line(&self) -> bool {
         use std::os::unix::fs::FileExt as _;
+        if self.file.skipping {
+            return true;
+        }
         let Some(before) = self.file.pos.checked_sub(1) else {
             return true;
         };
@@ -428,11 +433,10 @@ mod tests {
     fn a_line_over_the_longest_is_skipped_even_while_it_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        std::fs::write(
-            &path,
-            format!("a\n{}\nb\n{}", "x".repeat(100), "y".repeat(70)),
-        )
-        .unwrap();
+        // A line of 64 bytes is read; longer ones are not.
+        let longest = "z".repeat(64);
+        let text = format!("a\n{longest}\n{}\nb\n{}", "x".repeat(100), "y".repeat(70));
+        std::fs::write(&path, text).unwrap();
         let mut tail = Tail {
             file: Reading::open(&path).unwrap(),
             moved: None,
@@ -443,8 +447,10 @@ mod tests {
         };
         let mut out = Vec::new();
         tail.drain(&mut out, true).unwrap();
-        assert_eq!(String::from_utf8_lossy(&out), "a\nb\n");
+        assert_eq!(String::from_utf8_lossy(&out), format!("a\n{longest}\nb\n"));
         assert_eq!(tail.bad_lines, 2);
+        // Inside the long line, the file is not taken for one truncated and written again.
+        assert!(!tail.rotated());
         // The end of the long line written since, then a line: that line only.
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -452,7 +458,10 @@ mod tests {
             .unwrap();
         file.write_all(b"yyy\nc\n").unwrap();
         tail.drain(&mut out, true).unwrap();
-        assert_eq!(String::from_utf8_lossy(&out), "a\nb\nc\n");
-        assert_eq!((tail.bad_lines, tail.file.line_no), (2, 5));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            format!("a\n{longest}\nb\nc\n")
+        );
+        assert_eq!((tail.bad_lines, tail.file.line_no), (2, 6));
     }
 }
