@@ -60,8 +60,13 @@
 //! |---|---|
 //! | acknowledged (also as a duplicate) | delivered (the observer sees status 200 and the ack) |
 //! | not connected, no ack in time, connection lost, a cluster busy or without a leader, the message id still being stored, the stream full | retried per the schedule |
-//! | no stream answering for the subject, or another stream than the sink's taking it (every publish carries `Nats-Expected-Stream`, so that a stream made over deskhook's subjects after the start never counts as delivery) | retried per the schedule; the stream is checked (and created if gone) again before the next publish |
+//! | no stream answering for the subject, or a stream other than the sink's taking it | retried per the schedule; the stream is checked (and created if gone) again before the next publish |
 //! | refused by JetStream (message too large, other API errors), stream settings in conflict | dead letter at once |
+//!
+//! Every publish carries `Nats-Expected-Stream`: a stream made over deskhook's subjects
+//! after the sink started (its own deleted, a catch-all made by a tool) never counts as
+//! delivery. While it holds the subjects, the sink's stream cannot be made again: attempts
+//! fail saying so and are retried (at the start, the same is an error of the build).
 //!
 //! # The stream
 //!
@@ -310,6 +315,12 @@ impl JetStreamTransport {
                 self.ready.store(true, Ordering::Release);
                 Ok(())
             }
+            // Another stream made over the subjects since the start: the events wait
+            // (retried) for it to go, or for the operator to change it.
+            Ok(Err(Trouble::Taken(error))) => Err(AttemptError {
+                message: error.to_string(),
+                retryable: true,
+            }),
             Ok(Err(Trouble::Fatal(error))) => {
                 log::error!(target: deskhook::LOG_TARGET, "{error}");
                 Err(AttemptError {

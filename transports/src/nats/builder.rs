@@ -371,7 +371,7 @@ impl NatsSinkBuilder {
                 max_msg_size = info.config.max_message_size;
                 true
             }
-            Ok(Err(Trouble::Fatal(error))) => return Err(error),
+            Ok(Err(Trouble::Fatal(error) | Trouble::Taken(error))) => return Err(error),
             Ok(Err(Trouble::Unavailable)) => {
                 return Err(Error::Nats {
                     url: shown,

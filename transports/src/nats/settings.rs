@@ -594,14 +594,21 @@ impl StreamSettings {
                         )));
                     }
                     jetstream::context::CreateStreamErrorKind::JetStream(api) => {
-                        return Err(Trouble::Fatal(Error::Nats {
+                        let error = Error::Nats {
                             url: url.to_owned(),
                             message: format!(
                                 "JetStream refused to create stream '{}' for subjects '{}': {api}",
                                 self.name,
                                 self.subjects(),
                             ),
-                        }));
+                        };
+                        let taken =
+                            api.error_code() == jetstream::ErrorCode::STREAM_SUBJECT_OVERLAP;
+                        return Err(if taken {
+                            Trouble::Taken(error)
+                        } else {
+                            Trouble::Fatal(error)
+                        });
                     }
                     jetstream::context::CreateStreamErrorKind::JetStreamUnavailable => {
                         return Err(Trouble::Unavailable);
@@ -625,6 +632,10 @@ impl StreamSettings {
 pub(super) enum Trouble {
     /// A setting or an answer that waiting will not change.
     Fatal(Error),
+    /// Another stream holds the subjects: fatal when the sink starts (a configuration to
+    /// change), but once it runs, a stream made over its subjects by someone else, which
+    /// may go (events wait for it, retried).
+    Taken(Error),
     /// Nobody answers JetStream requests: JetStream is off, or starting.
     Unavailable,
     /// Anything that may pass (timeouts, lost connections).
@@ -634,7 +645,7 @@ pub(super) enum Trouble {
 impl Trouble {
     pub(super) fn into_error(self, url: &str) -> Error {
         match self {
-            Trouble::Fatal(error) => error,
+            Trouble::Fatal(error) | Trouble::Taken(error) => error,
             Trouble::Unavailable => Error::Nats {
                 url: url.to_owned(),
                 message: UNAVAILABLE.to_owned(),
