@@ -35,11 +35,14 @@ const RECEIVED_WHOLE: usize = 1024 * 1024;
 /// Zenlix ticket.code, the Usedesk ticket id, the iQChannels chat id), the
 /// X-Deskhook-Sequence header after 'seq' (the event's number on its ticket), and the
 /// webhook-id; a missing value prints as '-',
-/// and a body that is not JSON adds `(body is not JSON: …)`. The format is told from the
-/// body's keys, as `deskhook::receive` does.
+/// and a body that is not JSON (or not UTF-8) adds `(body is not JSON: …)`. The format is
+/// told from the body's keys, as `deskhook::receive` does (a body over 1 MiB is read for its
+/// Zenlix action and ticket code only).
 /// Every request is answered --status (204), except that a bad signature is answered 401 when
-/// a secret is set, a body over 16 MiB 413, a request head that cannot be read 400, and a
-/// chunked body 501; --delay holds each answer back. Runs until interrupted.
+/// a secret is set, a body over 16 MiB 413, a request head that cannot be read 400, a
+/// chunked body 501, and a connection the receiver has no resources for 503; a sender that
+/// sends `Expect: 100-continue` (HTTP/1.1) is told to go on first. --delay holds each answer
+/// back. Runs until interrupted.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The address to listen on; port 0 picks a free port.
@@ -267,6 +270,8 @@ fn read_request(reader: &mut BufReader<TcpStream>, deadline: Instant) -> ReadOut
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_owned();
     let path = parts.next().unwrap_or("/").to_owned();
+    // An HTTP/1.0 sender is never told 100 Continue (RFC 9110, 10.1.1).
+    let http_1_1 = parts.next() == Some("HTTP/1.1");
     let mut headers = Vec::new();
     loop {
         let header = match read_line(reader, deadline) {
@@ -323,6 +328,7 @@ fn read_request(reader: &mut BufReader<TcpStream>, deadline: Instant) -> ReadOut
         .iter()
         .any(|(k, v)| k == "expect" && v.eq_ignore_ascii_case("100-continue"));
     if expects_continue
+        && http_1_1
         && length > 0
         && reader
             .get_mut()

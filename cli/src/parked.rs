@@ -15,9 +15,9 @@ use std::process::ExitCode;
 ///
 /// or `nothing is parked`; a --durable no relay has run with is an error naming those
 /// that have. Entries this deskhook cannot read (written by a newer one's relays) are
-/// said on stderr, left out of the lines, and make the exit status 1. An event counts for each endpoint its entry named when it was
-/// parked (one that delivered it since still counts until the others have). With --json,
-/// one object per endpoint and line:
+/// said on stderr, left out of the lines, and make the exit status 1. An event counts for
+/// each endpoint its entry named when it was parked (one that delivered it since still
+/// counts until the others have). With --json, one object per endpoint and line:
 /// {"endpoint":"crm","events":120,"partitions":[0,3,7],"oldest":"2026-12-01T14:02:11Z"}.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

@@ -76,6 +76,18 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - `relay::parked` returns a `ParkedSummary` (the endpoints, and the entries it could not
+//!   read) rather than failing on an entry a newer deskhook's relays wrote; it and
+//!   `Relay::run` refuse a durable name a KV bucket cannot take.
+//! - The NATS sink's publishes, and a relay's copies of skipped messages and its dead
+//!   letters, carry `Nats-Expected-Stream`: a stream made over their subjects after the
+//!   start gets nothing, and the attempts are retried until it goes. A batch whose answer
+//!   did not come is sent again as it was through "not now" answers, for up to the sink's
+//!   timeout; batches are made under the stream's `max_msg_size`.
+//! - `spool::inspect` and the spool's dead-letter readers wait up to 5 s for a lock the
+//!   running sink holds; a removed endpoint leaves the spool's registry before its rows
+//!   move to the dead letters.
+//! - The `file` feature alone no longer pulls in rustix and thread-priority.
 //! - New: `Endpoints::count_by_state`, how many endpoints are active, paused, disabled or
 //!   have their breaker open, in one walk (`GET /api/v1/stats` made four).
 //! - HTTP/1.1 answers (both transports): an answer that closes the connection while the

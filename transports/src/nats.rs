@@ -46,8 +46,9 @@
 //! body ([`batch`] has the layout, and reads and writes it). A lone event still goes as a
 //! message of its own. Each event counts as delivered when its batch is acknowledged. A
 //! batch whose publish got no answer (a timeout, a lost connection) is sent again as it was,
-//! twice at once, then, while the stream answers "not now" (the id still being stored, no
-//! leader), after pauses of 50 ms doubling to 1 s for up to the sink's timeout, so that
+//! twice at once, then, while the answers are "not now" (the id still being stored, no
+//! leader, a full stream) or none, after pauses of 50 ms doubling to 1 s for up to the
+//! sink's timeout, so that
 //! the stream takes it for the duplicate it may be; only then do its
 //! events go back to the engine as failed attempts, retried on its schedule (and batched
 //! again with whatever is waiting then, under a new batch id: if the first batch was stored

@@ -458,9 +458,10 @@ fn answer_of(e: &PublishError) -> Answer {
 }
 
 /// When a batch is sent again as it was (see `publish_batch`): at once after an answer that
-/// did not come, [`SAME_AGAIN`] times; once a try's fate is unknown, after each "not now"
-/// too, with a pause that doubles from 50 ms to 1 s, for as long as one publish may wait
-/// for its answer (`timeout`).
+/// did not come, [`SAME_AGAIN`] times; once a try's fate is unknown, after any answer but a
+/// final refusal (a "not now": the id still being stored, no leader, a stream or account
+/// full; or again no answer), with a pause that doubles from 50 ms to 1 s, for as long as
+/// one publish may wait for its answer (`timeout`, counted from the first unknown fate).
 #[derive(Debug)]
 struct Resend {
     timeout: Duration,

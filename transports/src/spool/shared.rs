@@ -158,7 +158,8 @@ pub(super) struct Core {
     pub(super) give_way_answer: GiveWay,
     /// Rows whose outcome (a delivery, a dead letter) was given up: the engine finished
     /// their jobs, so a release leaves them on disk for the next start rather than moving
-    /// them and counting them a second time (the writer's alone).
+    /// them and counting them a second time, and a load does not move an unreadable one
+    /// again (written by the writer alone; the loader reads it).
     pub(super) given_up: Mutex<Vec<i64>>,
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
@@ -307,8 +308,9 @@ impl Drop for WriterEnd<'_> {
         if unwritten > 0 {
             log::error!(
                 target: deskhook::LOG_TARGET,
-                "spool: the writer ended with {unwritten} outcome(s) and change(s) not written \
-                 (deliveries, attempts, moves to the dead letters, endpoint changes): after a \
+                "spool: the writer ended with {unwritten} outcome(s) and change(s) queued and \
+                 not written (deliveries, attempts, moves to the dead letters, endpoint \
+                 changes; those it had taken when it ended are not counted): after a \
                  restart, events delivered meanwhile may be sent again, with older attempt \
                  counts, and endpoint changes made meanwhile are lost"
             );
