@@ -52,6 +52,11 @@ fn dead_letters(dir: &Path, actions: &str) -> (PathBuf, PathBuf) {
     (config, dead)
 }
 
+/// The one letter of the dead-letter file `dead`, as JSON.
+fn only_letter(dead: &Path) -> serde_json::Value {
+    serde_json::from_str(std::fs::read_to_string(dead).unwrap().trim()).unwrap()
+}
+
 /// Runs `dead-letters replay --config CONFIG` in `dir`.
 fn replay(dir: &Path, config: &Path) -> std::process::Output {
     deskhook_in(
@@ -163,8 +168,7 @@ fn list_escapes_what_would_drive_the_terminal_and_says_a_folder_is_not_there() {
     let tmp = tempfile::tempdir().unwrap();
     let (_config, dead) = dead_letters(tmp.path(), "create");
     // A ticket code and a receiver's answer as a sender or a receiver may make them.
-    let mut letter: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    let mut letter = only_letter(&dead);
     letter["ticket"] = "E3\u{1b}[2J\u{202E}".into();
     letter["reason"] = "\u{1b}]0;title\u{7}".into();
     std::fs::write(&dead, format!("{letter}\n")).unwrap();
@@ -202,8 +206,7 @@ fn list_escapes_what_would_drive_the_terminal_and_says_a_folder_is_not_there() {
 fn a_replay_waits_while_the_letters_of_a_ticket_go_one_by_one() {
     let tmp = tempfile::tempdir().unwrap();
     let (config, dead) = dead_letters(tmp.path(), "create");
-    let letter: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    let letter = only_letter(&dead);
     let mut lines = String::new();
     for _ in 0..30 {
         let mut copy = letter.clone();
@@ -523,8 +526,7 @@ fn letters_the_engine_refuses_to_queue_stay_in_the_file() {
 fn list_filters_pages_and_prints_the_letters_as_json() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, dead) = dead_letters(tmp.path(), "create");
-    let letter: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    let letter = only_letter(&dead);
     // Five letters, oldest first: (endpoint, ticket, tenant).
     let made = [
         ("crm", "A1", None),
