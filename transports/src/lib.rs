@@ -81,9 +81,10 @@
 //!   `Relay::run` refuse a durable name a KV bucket cannot take.
 //! - The NATS sink's publishes, and a relay's copies of skipped messages and its dead
 //!   letters, carry `Nats-Expected-Stream`: a stream made over their subjects after the
-//!   start gets nothing, and the attempts are retried until it goes. A batch whose answer
-//!   did not come is sent again as it was through "not now" answers, for up to the sink's
-//!   timeout; batches are made under the stream's `max_msg_size`.
+//!   start gets nothing, and the attempts are retried per the schedule while it holds the
+//!   subjects. A batch whose answer did not come is sent again as it was through "not now"
+//!   answers, for up to the sink's timeout; batches are made under the stream's
+//!   `max_msg_size`.
 //! - `spool::inspect` and the spool's dead-letter readers wait up to 5 s for a lock the
 //!   running sink holds; a removed endpoint leaves the spool's registry before its rows
 //!   move to the dead letters.

@@ -48,9 +48,8 @@
 //! batch whose publish got no answer (a timeout, a lost connection) is sent again as it was,
 //! twice at once, then, while the answers are "not now" (the id still being stored, no
 //! leader, a full stream) or none, after pauses of 50 ms doubling to 1 s for up to the
-//! sink's timeout, so that
-//! the stream takes it for the duplicate it may be; only then do its
-//! events go back to the engine as failed attempts, retried on its schedule (and batched
+//! sink's timeout, so that the stream takes it for the duplicate it may be; only then do
+//! its events go back to the engine as failed attempts, retried on its schedule (and batched
 //! again with whatever is waiting then, under a new batch id: if the first batch was stored
 //! after all, its events are stored twice, and relays de-duplicate them while they remember
 //! the ids; so a repeat counted in messages can be up to a batch of events).
@@ -67,7 +66,8 @@
 //! Every publish carries `Nats-Expected-Stream`: a stream made over deskhook's subjects
 //! after the sink started (its own deleted, a catch-all made by a tool) never counts as
 //! delivery. While it holds the subjects, the sink's stream cannot be made again: attempts
-//! fail saying so and are retried (at the start, the same is an error of the build).
+//! fail saying so (logged at most once a minute) and are retried per the schedule. Found at
+//! the start, the same is an error of the build (if the server answers then).
 //!
 //! # The stream
 //!
@@ -318,10 +318,21 @@ impl JetStreamTransport {
             }
             // Another stream made over the subjects since the start: the events wait
             // (retried) for it to go, or for the operator to change it.
-            Ok(Err(Trouble::Taken(error))) => Err(AttemptError {
-                message: error.to_string(),
-                retryable: true,
-            }),
+            Ok(Err(Trouble::Taken(error))) => {
+                // Each attempt says it; the log, once a minute (the engine does not log
+                // retried attempts).
+                static TAKEN: deskhook::Seldom = deskhook::Seldom::new();
+                if let Some(times) = TAKEN.due() {
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "{error} ({times} time(s) in the last minute; its events are retried)"
+                    );
+                }
+                Err(AttemptError {
+                    message: error.to_string(),
+                    retryable: true,
+                })
+            }
             Ok(Err(Trouble::Fatal(error))) => {
                 log::error!(target: deskhook::LOG_TARGET, "{error}");
                 Err(AttemptError {

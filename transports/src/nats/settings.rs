@@ -632,9 +632,9 @@ impl StreamSettings {
 pub(super) enum Trouble {
     /// A setting or an answer that waiting will not change.
     Fatal(Error),
-    /// Another stream holds the subjects: fatal when the sink starts (a configuration to
-    /// change), but once it runs, a stream made over its subjects by someone else, which
-    /// may go (events wait for it, retried).
+    /// Another stream holds the subjects: fatal when the sink starts and the server answers
+    /// (a configuration to change), but once it runs, perhaps a stream made over its
+    /// subjects by someone else, which may go (its events are retried per the schedule).
     Taken(Error),
     /// Nobody answers JetStream requests: JetStream is off, or starting.
     Unavailable,

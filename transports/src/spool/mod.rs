@@ -54,8 +54,8 @@
 //! then after its ticket's later events delivered meanwhile), so that one that can never be
 //! written holds up the others no longer than that. If the writer thread itself ends (a
 //! panic), the events it had not written are counted as dropped, and what else it had
-//! queued and not taken (outcomes, endpoint changes) is logged with its count. A dead-letter move or delete
-//! whose caller waits is answered at once (a delete tried on its own first).
+//! queued and not taken (outcomes, endpoint changes) is logged with its count. A dead-letter
+//! move or delete whose caller waits is answered at once (a delete tried on its own first).
 //!
 //! Dead letters are kept for [`SpoolConfig::dead_letter_retention`] (30 days by default):
 //! older ones are deleted, the count logged, so that letters of an endpoint dead for weeks
