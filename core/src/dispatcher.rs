@@ -12,8 +12,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::action::Action;
-use crate::error::{Error, shown_in_log};
+use crate::error::Error;
 use crate::event_type::{EventType, EventTypeSet};
+use crate::log_text::shown_in_log;
 use crate::model::{EventRef, Ticket, User};
 use crate::sink::{AsyncEventSink, Emitted, EventSink, unknown_type_name};
 use crate::switch::is_enabled;

@@ -231,6 +231,7 @@ mod error;
 mod event_type;
 pub mod formats;
 mod global;
+mod log_text;
 mod model;
 pub mod policy;
 mod receive;
@@ -245,12 +246,12 @@ mod wire;
 pub use action::Action;
 pub use dispatcher::{Dispatcher, LOG_TARGET};
 pub use error::Error;
-#[doc(hidden)]
-pub use error::{Seldom, needs_escape, shown_in_log};
 pub use event_type::{EventType, EventTypeSet};
 pub use global::{
     emit, emit_async, emit_webhook, emit_webhook_async, flush, set_dispatcher, with_dispatcher,
 };
+#[doc(hidden)]
+pub use log_text::{Seldom, needs_escape, shown_in_log};
 pub use model::{Event, EventRef, Ticket, User};
 pub use receive::{ReceiveOptions, Received, receive, receive_verified};
 pub use signature::secret::Secret;
