@@ -6,7 +6,8 @@ mod support;
 
 mod bench_over_nats_reports_publish_and_end_to_end;
 mod bench_reports_one_json_line;
-mod dead_letters_are_listed_and_replayed;
+mod dead_letters_are_listed;
+mod dead_letters_are_replayed;
 mod drain_and_spool_stats;
 mod endpoints_in_a_kv_bucket;
 mod listen_reports_each_request;

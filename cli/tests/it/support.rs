@@ -1,6 +1,7 @@
 //! Shared pieces of the CLI tests: running `deskhook` to completion, running `deskhook
 //! listen` as a child whose stdout lines are read with a timeout, and a raw loopback HTTP
-//! client; and `deskhook serve` as the tests run it ([`serve`]).
+//! client; `deskhook serve` as the tests run it ([`serve`]), and dead letters to list and
+//! replay ([`dead_letters`]).
 //!
 //! Every child is killed and waited for when its handle is dropped. Everything talks to
 //! 127.0.0.1 only.
@@ -13,6 +14,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub(crate) mod dead_letters;
 pub(crate) mod serve;
 
 /// How long a test waits for a line from a child before it fails.

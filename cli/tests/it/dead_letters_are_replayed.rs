@@ -1,61 +1,13 @@
-//! Events that fail go to the dead-letter file; `deskhook dead-letters list` shows them and
-//! `replay` delivers them again with the same webhook-id, leaving only what failed again.
+//! Events that fail go to the dead-letter file; `deskhook dead-letters replay` delivers them
+//! again with the same webhook-id, leaving only what failed again (`list` shows them too:
+//! see dead_letters_are_listed.rs).
 
 use std::path::{Path, PathBuf};
 
 use deskhook_transports::delivery::read_dead_letters;
 
+use crate::support::dead_letters::{dead_letters, only_letter, write_config};
 use crate::support::{Listen, SECRET, deskhook_in, text};
-
-/// A deskhook.toml with one endpoint named "crm" at `url`, dead letters in `dead`.
-fn write_config(path: &Path, url: &str, dead: &Path) {
-    std::fs::write(
-        path,
-        format!(
-            "[delivery]\ndead_letter_path = \"{}\"\n\n[[endpoint]]\nname = \"crm\"\nurl = \
-             \"{url}\"\nsecrets = [\"{SECRET}\"]\nallow_private = true\n",
-            dead.display()
-        ),
-    )
-    .unwrap();
-}
-
-/// Sends `actions` to a receiver answering 500, with one attempt each: they all end up in
-/// the dead letters. Returns the config file and the dead-letter file.
-fn dead_letters(dir: &Path, actions: &str) -> (PathBuf, PathBuf) {
-    let failing = Listen::start(&["--secret", SECRET, "--status", "500"]);
-    let config = dir.join("deskhook.toml");
-    let dead = dir.join("dead.jsonl");
-    write_config(&config, &failing.url, &dead);
-    let out = deskhook_in(
-        dir,
-        &[
-            "send",
-            "--config",
-            config.to_str().unwrap(),
-            "--action",
-            actions,
-            "--retry",
-            "0s",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains(&format!("dead letters: {}", dead.display())),
-        "{stdout}"
-    );
-    let count = actions.split(',').count();
-    for line in failing.lines(count) {
-        assert!(line.starts_with("verified  "), "{line}");
-    }
-    (config, dead)
-}
-
-/// The one letter of the dead-letter file `dead`, as JSON.
-fn only_letter(dead: &Path) -> serde_json::Value {
-    serde_json::from_str(std::fs::read_to_string(dead).unwrap().trim()).unwrap()
-}
 
 /// Runs `dead-letters replay --config CONFIG` in `dir`.
 fn replay(dir: &Path, config: &Path) -> std::process::Output {
@@ -160,43 +112,6 @@ fn list_shows_each_letter_and_replay_delivers_them_with_the_same_id() {
     assert_eq!(
         text(&out.stdout),
         format!("0 dead letter(s) in {}\n", dead.display())
-    );
-}
-
-#[test]
-fn list_escapes_what_would_drive_the_terminal_and_says_a_folder_is_not_there() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (_config, dead) = dead_letters(tmp.path(), "create");
-    // A ticket code and a receiver's answer as a sender or a receiver may make them.
-    let mut letter = only_letter(&dead);
-    letter["ticket"] = "E3\u{1b}[2J\u{202E}".into();
-    letter["reason"] = "\u{1b}]0;title\u{7}".into();
-    std::fs::write(&dead, format!("{letter}\n")).unwrap();
-    let out = deskhook_in(
-        tmp.path(),
-        &["dead-letters", "list", "--file", dead.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("E3\\u{1b}[2J\\u{202e}") && stdout.contains("\\u{1b}]0;title\\u{7}"),
-        "{stdout}"
-    );
-    assert!(
-        !stdout.contains(['\u{1b}', '\u{7}', '\u{202E}']),
-        "{stdout}"
-    );
-
-    let typo = tmp.path().join("no-such-folder").join("dead.jsonl");
-    let out = deskhook_in(
-        tmp.path(),
-        &["dead-letters", "list", "--file", typo.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no folder") && text(&out.stderr).contains("check the path"),
-        "{}",
-        text(&out.stderr)
     );
 }
 
@@ -520,106 +435,6 @@ fn letters_the_engine_refuses_to_queue_stay_in_the_file() {
         .process
         .line_within(std::time::Duration::from_millis(200));
     assert_eq!(sent, None);
-}
-
-#[test]
-fn list_filters_pages_and_prints_the_letters_as_json() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (_, dead) = dead_letters(tmp.path(), "create");
-    let letter = only_letter(&dead);
-    // Five letters, oldest first: (endpoint, ticket, tenant).
-    let made = [
-        ("crm", "A1", None),
-        ("billing", "A1", Some("acme")),
-        ("crm", "A2", None),
-        ("crm", "A1", None),
-        ("billing", "A2", None),
-    ];
-    let mut file = String::new();
-    for (n, (endpoint, ticket, tenant)) in made.iter().enumerate() {
-        let mut letter = letter.clone();
-        letter["endpoint"] = (*endpoint).into();
-        letter["ticket"] = (*ticket).into();
-        letter["tenant"] = (*tenant).into();
-        letter["reason"] = format!("letter {n}").into();
-        file.push_str(&format!("{letter}\n"));
-    }
-    let path = tmp.path().join("five.jsonl");
-    std::fs::write(&path, file).unwrap();
-    let list = |args: &[&str]| {
-        let mut all = vec!["dead-letters", "list", "--file", path.to_str().unwrap()];
-        all.extend_from_slice(args);
-        let out = deskhook_in(tmp.path(), &all);
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        (text(&out.stdout), text(&out.stderr))
-    };
-    // Which letters a listing shows (by the n of "letter n"), and its last line.
-    let shown = |stdout: &str| -> (Vec<usize>, String) {
-        let lines: Vec<&str> = stdout.lines().collect();
-        let (summary, letters) = lines.split_last().unwrap();
-        let ns = letters
-            .iter()
-            .map(|line| line.rsplit("letter ").next().unwrap().parse().unwrap())
-            .collect();
-        (ns, (*summary).to_owned())
-    };
-    let place = path.display();
-
-    let (ns, summary) = shown(&list(&["--endpoint", "crm"]).0);
-    assert_eq!(ns, [3, 2, 0]);
-    assert_eq!(
-        summary,
-        format!("3 dead letter(s) of endpoint \"crm\" in {place}")
-    );
-    let (ns, summary) = shown(&list(&["--tenant", "acme"]).0);
-    assert_eq!(
-        (ns, summary),
-        (
-            vec![1],
-            format!("1 dead letter(s) of tenant \"acme\" in {place}")
-        )
-    );
-    let (ns, _) = shown(&list(&["--endpoint", "billing", "--ticket", "A2"]).0);
-    assert_eq!(ns, [4]);
-
-    // Two at a time, each page naming the cursor of the next.
-    let mut pages = Vec::new();
-    let mut before: Option<String> = None;
-    loop {
-        let mut args = vec!["--limit", "2"];
-        if let Some(before) = &before {
-            args.extend(["--before", before.as_str()]);
-        }
-        let (ns, summary) = shown(&list(&args).0);
-        pages.push(ns);
-        match summary.split_once("; older ones: --before ") {
-            Some((_, next)) => before = Some(next.to_owned()),
-            None => break,
-        }
-        assert!(pages.len() < 5, "paging ends: {pages:?}");
-    }
-    assert_eq!(pages, [vec![4, 3], vec![2, 1], vec![0]]);
-
-    // --json: the letters as stored, newest first; the count on stderr.
-    let (stdout, stderr) = list(&["--ticket", "A2", "--json"]);
-    let letters: Vec<deskhook_transports::delivery::DeadLetter> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
-    assert_eq!(reasons, ["letter 4", "letter 2"]);
-    assert_eq!(
-        stderr,
-        format!("2 dead letter(s) of ticket \"A2\" in {place}\n")
-    );
-
-    let out = deskhook_in(tmp.path(), &["dead-letters", "list", "--limit", "0"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("--limit"),
-        "{}",
-        text(&out.stderr)
-    );
 }
 
 #[test]
