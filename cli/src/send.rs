@@ -136,17 +136,20 @@ pub(crate) fn deadline(retry: &RetrySchedule, timeout: Duration) -> Duration {
 /// How often [`flush_while_moving`] looks at how far the deliveries got.
 const MOVED_EVERY: Duration = Duration::from_millis(200);
 
-/// Waits for what the sink of `guard` has queued for as long as it moves: gives up once no
+/// Waits for what `sink` (of `guard`) has queued for as long as it moves: gives up once no
 /// event has finished (delivered, dead-lettered or dropped) for `stall`, one event's whole
 /// schedule, rather than after a fixed time, which would cut a long queue short however
-/// well it went. `finished` counts the events finished so far; `seen` is told it at each
-/// look.
+/// well it went. `seen` is told how many have finished at each look.
 pub(crate) fn flush_while_moving(
     guard: &deskhook_transports::delivery::DeliveryGuard,
+    sink: &HttpSink,
     stall: Duration,
-    finished: impl Fn() -> u64,
     mut seen: impl FnMut(u64),
 ) -> Result<(), deskhook_transports::Error> {
+    let finished = || {
+        let totals = sink.totals();
+        totals.delivered + totals.dead_lettered + totals.dropped
+    };
     let (mut last, mut moved_at) = (None, std::time::Instant::now());
     loop {
         let looked = std::time::Instant::now();
@@ -169,14 +172,6 @@ pub(crate) fn flush_while_moving(
             return flushed;
         }
     }
-}
-
-/// The events of `stats` that are finished: delivered, dead-lettered or dropped.
-pub(crate) fn finished_of(stats: &[deskhook_transports::delivery::EndpointStats]) -> u64 {
-    stats
-        .iter()
-        .map(|s| s.delivered + s.dead_lettered + s.dropped)
-        .sum()
 }
 
 /// Every retry delay of `retry` at its longest jitter, added up (at most `Duration::MAX`).

@@ -305,12 +305,8 @@ pub(crate) fn run_drain(
     })?;
     // Given up when nothing has moved for one event's whole schedule.
     let stall = crate::send::deadline(retry, timeout);
-    let flushed = crate::send::flush_while_moving(
-        &guard,
-        stall,
-        || crate::send::finished_of(&sink.stats()),
-        |done| bar.set_position(done),
-    );
+    let flushed =
+        crate::send::flush_while_moving(&guard, &sink, stall, |done| bar.set_position(done));
     bar.finish_and_clear();
     let delivered: u64 = sink.stats().iter().map(|s| s.delivered).sum();
     drop(sink);

@@ -580,12 +580,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     }
     // However many were queued: one ticket's letters go one after the other.
     let stall = crate::send::deadline(&args.attempts.retry, args.attempts.timeout);
-    let finished = crate::send::flush_while_moving(
-        &guard,
-        stall,
-        || crate::send::finished_of(&sink.stats()),
-        |_| {},
-    );
+    let finished = crate::send::flush_while_moving(&guard, &sink, stall, |_| {});
     // What is still queued goes back to the file as undelivered.
     let _ = guard.shutdown(std::time::Duration::from_secs(1));
     bar.finish_and_clear();
