@@ -306,12 +306,7 @@ impl JetStreamTransport {
             Ok(Ok(info)) => {
                 if let Some(batcher) = &self.batcher {
                     let max_payload = self.client.server_info().max_payload;
-                    let most = batch::batch_bytes(
-                        builder::BATCH_BYTES,
-                        max_payload,
-                        info.config.max_message_size,
-                    );
-                    batcher.fit(most);
+                    batcher.fit(max_payload, info.config.max_message_size);
                 }
                 self.ready.store(true, Ordering::Release);
                 Ok(())

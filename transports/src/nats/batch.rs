@@ -42,6 +42,9 @@ const SENDERS_PER_PARTITION: usize = 2;
 /// go back to the engine.
 const SAME_AGAIN: u32 = 2;
 
+/// The most bytes of events in one batch message.
+const BATCH_BYTES: usize = 1 << 20;
+
 /// The format and event-type tokens of a batch's subject.
 pub const BATCH_SUBJECT: &str = "batch.events";
 
@@ -260,15 +263,16 @@ struct Waiting {
 }
 
 impl Batcher {
-    /// Up to `max_events` events and `max_bytes` of payload (see [`Batcher::fit`]) in one
-    /// message, on
-    /// `<prefix>.batch.events.<partition>` of `settings`' stream; `timeout` as the sink's.
+    /// Up to `max_events` events in one message, as many bytes as the server's
+    /// `max_payload` and the stream's `max_msg_size` (-1 when not known) let in (see
+    /// [`Batcher::fit`]), on `<prefix>.batch.events.<partition>` of `settings`' stream;
+    /// `timeout` as the sink's.
     pub(super) fn new(
         context: jetstream::Context,
         settings: &super::StreamSettings,
         timeout: Duration,
         max_events: usize,
-        max_bytes: usize,
+        (max_payload, max_msg_size): (usize, i32),
     ) -> Self {
         let prefix = settings.prefix();
         Batcher {
@@ -277,15 +281,16 @@ impl Batcher {
             timeout,
             subject: format!("{prefix}.{BATCH_SUBJECT}."),
             max_events,
-            max_bytes: AtomicUsize::new(max_bytes),
+            max_bytes: AtomicUsize::new(batch_bytes(BATCH_BYTES, max_payload, max_msg_size)),
             lanes: Mutex::default(),
         }
     }
 
-    /// Sets the most bytes of a batch (see [`batch_bytes`]): after the stream was checked,
-    /// whose `max_msg_size` may have changed.
-    pub(super) fn fit(&self, max_bytes: usize) {
-        self.max_bytes.store(max_bytes, Ordering::Relaxed);
+    /// Fits the batches to the server's `max_payload` and the stream's `max_msg_size` (see
+    /// [`batch_bytes`]): after the stream was checked, whose limit may have changed.
+    pub(super) fn fit(&self, max_payload: usize, max_msg_size: i32) {
+        let most = batch_bytes(BATCH_BYTES, max_payload, max_msg_size);
+        self.max_bytes.store(most, Ordering::Relaxed);
     }
 
     /// Publishes `event` of `partition`, alone or in a batch; `None` when it was still

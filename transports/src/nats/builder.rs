@@ -6,9 +6,6 @@ use super::*;
 /// The most events [`NatsSinkBuilder::batch`] takes in one message.
 pub const MAX_BATCH: usize = 10_000;
 
-/// The most bytes of events in one batch message.
-pub(super) const BATCH_BYTES: usize = 1 << 20;
-
 /// Builds a [`NatsSink`]: the stream, the connection, and the delivery settings shared with
 /// the HTTP transports (queue, overflow, retries, dead letters, spool, observer).
 pub struct NatsSinkBuilder {
@@ -438,13 +435,12 @@ impl NatsSinkBuilder {
             ready: AtomicBool::new(ready),
             checking: tokio::sync::Mutex::new(()),
             batcher: (self.batch > 1).then(|| {
-                let max_payload = client.server_info().max_payload;
                 Arc::new(batch::Batcher::new(
                     context.clone(),
                     &settings,
                     self.timeout,
                     self.batch,
-                    batch::batch_bytes(BATCH_BYTES, max_payload, max_msg_size),
+                    (client.server_info().max_payload, max_msg_size),
                 ))
             }),
             client,
