@@ -266,7 +266,10 @@ impl Connector for BlockingConnector {
 
     fn close_kept(&self) {
         self.sweeper.stop();
-        lock(&self.origins).each(Origin::close_kept);
+        let live = lock(&self.origins).live();
+        for origin in live {
+            origin.close_kept();
+        }
     }
 }
 

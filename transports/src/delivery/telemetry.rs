@@ -236,7 +236,6 @@ pub(crate) fn attempt(
     });
 }
 
-/// The gauges, as of now.
 /// The `state` label of `deskhook_endpoints` for `state`.
 #[cfg(feature = "metrics")]
 pub(crate) fn state_label(state: super::EndpointState) -> &'static str {
@@ -248,6 +247,7 @@ pub(crate) fn state_label(state: super::EndpointState) -> &'static str {
     }
 }
 
+/// The gauges, as of now.
 #[cfg(feature = "metrics")]
 pub(crate) fn gauges(
     queued: usize,

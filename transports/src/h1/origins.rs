@@ -147,11 +147,10 @@ impl<O> Origins<O> {
         Ok(origin)
     }
 
-    /// Calls `f` with each origin some endpoint uses.
-    pub(crate) fn each(&self, mut f: impl FnMut(&O)) {
-        for origin in self.by_key.values().filter_map(Weak::upgrade) {
-            f(&origin);
-        }
+    /// Each origin some endpoint uses: taken under the map's lock, visited after it, so that
+    /// closing their sockets holds up no endpoint change.
+    pub(crate) fn live(&self) -> Vec<Arc<O>> {
+        self.by_key.values().filter_map(Weak::upgrade).collect()
     }
 
     /// How many origins the map holds, used or not yet swept.
@@ -213,14 +212,10 @@ impl Sweeper {
     fn run<O: Pool>(&self, origins: &Weak<Mutex<Origins<O>>>, every: Duration) {
         let mut stopped = crate::delivery::lock(&self.stopped);
         loop {
-            let due = Instant::now() + every;
-            while !*stopped && Instant::now() < due {
-                let left = due.saturating_duration_since(Instant::now());
-                stopped = self
-                    .wake
-                    .wait_timeout(stopped, left)
-                    .map_or_else(|p| p.into_inner().0, |(guard, _)| guard);
-            }
+            stopped = self
+                .wake
+                .wait_timeout_while(stopped, every, |stopped| !*stopped)
+                .map_or_else(|p| p.into_inner().0, |(guard, _)| guard);
             if *stopped {
                 return;
             }
@@ -228,9 +223,12 @@ impl Sweeper {
             let Some(origins) = origins.upgrade() else {
                 return;
             };
-            let now = Instant::now();
-            crate::delivery::lock(&origins).each(|origin| origin.prune_idle(now));
+            let live = crate::delivery::lock(&origins).live();
             drop(origins);
+            let now = Instant::now();
+            for origin in live {
+                origin.prune_idle(now);
+            }
             stopped = crate::delivery::lock(&self.stopped);
         }
     }
