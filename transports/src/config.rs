@@ -27,6 +27,7 @@
 //! max_batch = 1024
 //! max_size_mb = 1024
 //! memory_window = 1000
+//! rest_after = "10s"              # rows of what cannot go for this long wait on disk only
 //! dead_letter_retention = "30d"   # dead letters older than this are deleted
 //!
 //! [file_log]

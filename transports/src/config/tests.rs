@@ -17,13 +17,14 @@ fn the_spool_section_is_read_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[spool]\ndir = {:?}\nsynchronous = \"normal\"\ndurability = \"receipt\"\nmax_size_mb = 8\n\
-         dead_letter_retention = \"14d\"\n",
+         dead_letter_retention = \"14d\"\nrest_after = \"1m\"\n",
         dir.path().join("spool")
     );
     let config = Config::parse(&text, "deskhook.toml").unwrap();
     let spool = config.spool().unwrap().expect("a [spool] section");
     assert!(format!("{spool:?}").contains("Normal"));
     assert!(format!("{spool:?}").contains("dead_letter_retention: 1209600s"));
+    assert!(format!("{spool:?}").contains("rest_after: 60s"));
     let builder = config.http_sink_builder().unwrap();
     assert!(format!("{builder:?}").contains("spool"));
     drop(builder);

@@ -228,13 +228,16 @@ impl LaneState {
         if self.paused {
             return true;
         }
-        if outstanding > self.schedule.queued() {
+        // With a spool, tickets set aside wait on disk until an instant, or until the lane
+        // can send.
+        if outstanding > self.schedule.queued() + self.window.resting_jobs() {
             return false;
         }
-        let first = if self.schedule.has_ready() {
+        let first = if self.schedule.has_ready() || self.window.waits_for_lane() {
             now
         } else {
-            match self.schedule.next_due() {
+            let due = [self.schedule.next_due(), self.window.next_wake()];
+            match due.into_iter().flatten().min() {
                 Some(at) => at,
                 None => return false,
             }

@@ -61,7 +61,9 @@
 //!   and dead endpoints cannot take every worker from the healthy ones (a sink with a
 //!   single endpoint keeps nothing back);
 //! - per sink, [`DeliveryConfig::max_queued_bytes`] of events queued in memory, on top of
-//!   each endpoint's [`DeliveryConfig::queue_capacity`].
+//!   each endpoint's [`DeliveryConfig::queue_capacity`]. With a spool, what cannot go for a
+//!   while (a ticket whose next retry is far off, an endpoint paused or whose breaker is
+//!   open) waits on disk and holds none of it.
 //!
 //! An idle endpoint costs memory only (about 1 KiB; the figures are in `benches/README.md`),
 //! never a worker; to it add the last `X-Deskhook-Sequence` of each ticket it has seen

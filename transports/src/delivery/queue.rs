@@ -567,6 +567,61 @@ impl Schedule {
         gone
     }
 
+    /// Takes out ticket `key`'s queued jobs, oldest first, to wait elsewhere (a spool's rows)
+    /// and be pushed again later: none when a job of the ticket is in flight, or when one
+    /// of them has no row to be read back from. Its sequence goes back to before them, so
+    /// that pushed again in the same order they get the numbers they had (a retry is sent
+    /// with the number of its first attempt).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn unload(&mut self, key: &Arc<str>) -> Vec<Job> {
+        match self.slot_of(key) {
+            Some(slot) => self.unload_slot(slot),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`unload`](Schedule::unload) of every ticket that has nothing in flight: its key and
+    /// its jobs, oldest first, per ticket.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn unload_all(&mut self) -> Vec<(Arc<str>, Vec<Job>)> {
+        let mut unloaded = Vec::new();
+        let mut slot = 0;
+        // `vacate` may shrink `slots` once the last ticket goes.
+        while slot < self.slots.len() && self.queued > 0 {
+            let key = self.slots[slot].key.clone();
+            let jobs = self.unload_slot(slot);
+            if let (Some(key), false) = (key, jobs.is_empty()) {
+                unloaded.push((key, jobs));
+            }
+            slot += 1;
+        }
+        unloaded
+    }
+
+    fn unload_slot(&mut self, slot: Slot) -> Vec<Job> {
+        let queue = &mut self.slots[slot];
+        let delayed = match queue.state {
+            TicketState::Ready => false,
+            TicketState::Delayed(_) => true,
+            TicketState::InFlight | TicketState::Free => return Vec::new(),
+        };
+        if queue.jobs.iter().any(|job| job.row.is_none()) {
+            return Vec::new();
+        }
+        let jobs: Vec<Job> = queue.jobs.drain(..).collect();
+        if delayed {
+            self.held_back -= jobs.len();
+        }
+        self.queued -= jobs.len();
+        if let (Some(first), Some(key)) = (jobs.first(), &queue.key)
+            && let Some(known) = self.index.get_mut(&**key)
+        {
+            known.seq = first.seq.saturating_sub(1);
+        }
+        self.vacate(slot);
+        jobs
+    }
+
     /// Removes every queued job (not those in flight), oldest first.
     pub(crate) fn drain(&mut self) -> Vec<Job> {
         let mut jobs: Vec<Job> = Vec::with_capacity(self.queued);

@@ -70,7 +70,8 @@ pub struct DeliveryConfig {
     /// wait for a retry or are kept for an event's other endpoints, and what an event keeps
     /// for its renders (the index of `event`, the copy of `raw`). When it is spent
     /// the overflow policy applies to new events (with a spool, rows simply stay on disk
-    /// until there is room), and a render that does not fit is let go and made again at
+    /// until there is room; and an endpoint that cannot send for a while holds none of it,
+    /// see the spool's `rest_after`), and a render that does not fit is let go and made again at
     /// the next attempt. An event more than the whole of it (its body and 256 bytes) is
     /// dropped as it comes, or with a spool, which could never load it, dead-lettered.
     /// Renders in flight are not counted (at most `max_in_flight`, each at most the

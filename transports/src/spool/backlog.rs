@@ -5,8 +5,14 @@
 //! can go, and at most an eighth of the window per ticket: the rest of a ticket that keeps
 //! failing is parked on disk and read back as its queue runs low; and the jobs held back
 //! behind a retry do not count against the window, up to twice the window in all, so stuck
-//! tickets cannot fill the window and hold up the others). Rows are loaded only while the sink's memory budget has room; the
-//! others wait on disk.
+//! tickets cannot fill the window and hold up the others). Rows are loaded only while the
+//! sink's memory budget has room; the others wait on disk.
+//!
+//! What cannot go for a while does not stay in memory (see `Window`): a ticket whose next
+//! retry is `rest_after` or more away, and every ticket of an endpoint paused, or whose
+//! breaker is open (or a receiver's `Retry-After` holds it) for that long, lets go of its
+//! jobs but the one in flight, and its rows are read back when it can go again. While the
+//! breaker is half-open, a lane reads back only what its probe needs.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -22,7 +28,9 @@ use crate::delivery::lane::LaneState;
 use crate::delivery::{
     AttemptEntry, AttemptPage, AttemptQuery, DeadLetterPage, DeadLetterQuery, StoredLetter,
 };
-use crate::delivery::{DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock};
+use crate::delivery::{
+    BreakerState, DeadLetter, Engine, EventData, Job, Lane, Lanes, Receipt, lock,
+};
 use crate::error::Error;
 
 /// How long a lane waits before reading again when the memory budget had no room.
@@ -45,13 +53,14 @@ impl SpoolBacklog {
         }
     }
 
-    /// Reads back the rows of parked tickets whose queue ran low.
+    /// Reads back the rows of parked tickets whose queue ran low (not those resting: their
+    /// rows come first), while the schedule holds fewer than `bound` jobs.
     fn unpark(
         &self,
         engine: &Engine,
         lane: &Arc<Lane>,
         st: &mut LaneState,
-        per_ticket: usize,
+        (per_ticket, bound): (usize, usize),
         now: Instant,
     ) -> Option<Instant> {
         if st.window.parked.is_empty() {
@@ -61,11 +70,16 @@ impl SpoolBacklog {
             .window
             .parked
             .iter()
-            .filter(|(ticket, _)| st.schedule.ticket_len(ticket) <= per_ticket / 2)
+            .filter(|(ticket, _)| {
+                st.schedule.ticket_len(ticket) <= per_ticket / 2 && !st.window.is_resting(ticket)
+            })
             .map(|(ticket, from)| (ticket.clone(), *from))
             .collect();
         let wall = SystemTime::now();
         for (ticket, from) in low {
+            if st.schedule.queued() >= bound {
+                break;
+            }
             let limit = per_ticket - st.schedule.ticket_len(&ticket);
             let range = RowRange {
                 after: from - 1,
@@ -104,6 +118,145 @@ impl SpoolBacklog {
             }
         }
         None
+    }
+
+    /// Reads back the resting tickets whose instant came, or that waited for the lane to
+    /// send, while the schedule holds fewer than `bound` jobs.
+    fn wake(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        bound: usize,
+        now: Instant,
+    ) -> Option<Instant> {
+        let wall = SystemTime::now();
+        while st.schedule.queued() < bound {
+            let Some((ticket, mut resting)) = st.window.take_awake(now) else {
+                break;
+            };
+            let range = RowRange {
+                after: resting.first - 1,
+                through: Some(resting.last),
+                ticket: Some(&ticket),
+            };
+            let loaded = match self
+                .store
+                .load(lane, range, resting.jobs, load_room(engine))
+            {
+                Ok(loaded) => loaded,
+                Err(err) => {
+                    st.window.put_back_awake(ticket, resting);
+                    return load_failed(lane, st, &err, now);
+                }
+            };
+            // A row left on disk for want of memory is where the ticket goes on from.
+            let mut next = loaded.stopped_at;
+            let mut read = usize::try_from(loaded.bad).unwrap_or(usize::MAX);
+            for (job, due) in loaded.jobs {
+                let row = job.row.unwrap_or(resting.first);
+                if !self.admit(engine, lane, st, job, due, (now, wall)) {
+                    next = Some(row);
+                    break;
+                }
+                read += 1;
+            }
+            if let Some(row) = next {
+                resting.first = row;
+                resting.jobs = resting.jobs.saturating_sub(read).max(1);
+                st.window.put_back_awake(ticket, resting);
+                st.window.load_again = Some(later(now, BUDGET_WAIT));
+                return st.window.load_again;
+            }
+        }
+        None
+    }
+
+    /// [`Backlog::refill`] at `now`, but for the resting tickets' next instant.
+    fn refill_at(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        now: Instant,
+    ) -> Option<Instant> {
+        // A lane that cannot send for a while keeps only its jobs in flight in memory, and
+        // reads nothing until it can.
+        if let Some(until) = engine.stalled_until(st, now)
+            && until.saturating_duration_since(now) >= self.store.settings().rest_after
+        {
+            st.window.rest_all(&mut st.schedule);
+            return Some(until);
+        }
+        if st.window.load_again.is_some_and(|at| now < at) {
+            return st.window.load_again;
+        }
+        st.window.load_again = None;
+        st.window.loaded_through = st.window.loaded_through.max(lane.rows.floor);
+        let mut window = self.store.settings().window.max(1);
+        if st.breaker.state_at(now) == BreakerState::HalfOpen {
+            // Its breaker's probe goes next: one job is all it needs.
+            if st.schedule.queued() + st.schedule.in_flight() > 0 {
+                return None;
+            }
+            window = 1;
+        }
+        let per_ticket = (window / 8).max(4);
+        if let Some(again) = self.wake(engine, lane, st, 2 * window, now) {
+            return Some(again);
+        }
+        if let Some(again) = self.unpark(engine, lane, st, (per_ticket, 2 * window), now) {
+            return Some(again);
+        }
+        // The window counts the jobs that can go; those held back behind a retry (a stuck
+        // ticket's, at most an eighth of the window each) do not keep the others on disk, up
+        // to twice the window in all.
+        let (through, _) = lane.rows.committed();
+        let queued = st.schedule.queued();
+        let active = queued.saturating_sub(st.schedule.held_back());
+        let room = window
+            .saturating_sub(active)
+            .min((2 * window).saturating_sub(queued));
+        if through <= st.window.loaded_through || active > window / 2 || room == 0 {
+            return None;
+        }
+        let range = RowRange {
+            after: st.window.loaded_through,
+            through: None,
+            ticket: None,
+        };
+        let loaded = match self.store.load(lane, range, room, load_room(engine)) {
+            Ok(loaded) => loaded,
+            Err(err) => return load_failed(lane, st, &err, now),
+        };
+        if loaded.stopped_at.is_some() {
+            // The budget has no room for the next row: it and the rest wait on disk.
+            st.window.load_again = Some(later(now, BUDGET_WAIT));
+        }
+        let wall = SystemTime::now();
+        let mut read_through = loaded.through;
+        for (job, due) in loaded.jobs {
+            let row = job.row.unwrap_or(read_through);
+            // A ticket with its share in memory already keeps the rest on disk; so do the
+            // later rows of a ticket parked, or resting, before.
+            if st.window.parked.contains_key(job.key()) {
+                st.window.parked_rows += 1;
+                continue;
+            }
+            if st.schedule.ticket_len(job.key()) >= per_ticket || st.window.is_resting(job.key()) {
+                st.window.parked.insert(job.key().clone(), row);
+                st.window.parked_rows += 1;
+                continue;
+            }
+            if !self.admit(engine, lane, st, job, due, (now, wall)) {
+                // The budget ran out: this row and the rest wait on disk.
+                read_through = row - 1;
+                st.window.load_again = Some(later(now, BUDGET_WAIT));
+                break;
+            }
+        }
+        st.window.loaded_through = st.window.loaded_through.max(read_through);
+        st.window.load_again
     }
 
     /// Puts a job read from the spool into the schedule (numbered, and not before it is
@@ -216,65 +369,30 @@ impl Backlog for SpoolBacklog {
 
     fn refill(&self, engine: &Engine, lane: &Arc<Lane>, st: &mut LaneState) -> Option<Instant> {
         let now = Instant::now();
-        if st.window.load_again.is_some_and(|at| now < at) {
-            return st.window.load_again;
-        }
-        st.window.load_again = None;
-        st.window.loaded_through = st.window.loaded_through.max(lane.rows.floor);
-        let window = self.store.settings().window.max(1);
-        let per_ticket = (window / 8).max(4);
-        if let Some(again) = self.unpark(engine, lane, st, per_ticket, now) {
-            return Some(again);
-        }
-        // The window counts the jobs that can go; those held back behind a retry (a stuck
-        // ticket's, at most an eighth of the window each) do not keep the others on disk, up
-        // to twice the window in all.
-        let (through, _) = lane.rows.committed();
-        let queued = st.schedule.queued();
-        let active = queued.saturating_sub(st.schedule.held_back());
-        let room = window
-            .saturating_sub(active)
-            .min((2 * window).saturating_sub(queued));
-        if through <= st.window.loaded_through || active > window / 2 || room == 0 {
+        let again = self.refill_at(engine, lane, st, now);
+        // A ticket resting until an instant is read back then.
+        let wake = st.window.next_wake().filter(|at| now < *at);
+        [again, wake].into_iter().flatten().min()
+    }
+
+    fn retry_later(
+        &self,
+        st: &mut LaneState,
+        key: &Arc<str>,
+        at: Instant,
+        now: Instant,
+    ) -> Option<Instant> {
+        if at.saturating_duration_since(now) < self.store.settings().rest_after {
             return None;
         }
-        let range = RowRange {
-            after: st.window.loaded_through,
-            through: None,
-            ticket: None,
-        };
-        let loaded = match self.store.load(lane, range, room, load_room(engine)) {
-            Ok(loaded) => loaded,
-            Err(err) => return load_failed(lane, st, &err, now),
-        };
-        if loaded.stopped_at.is_some() {
-            // The budget has no room for the next row: it and the rest wait on disk.
-            st.window.load_again = Some(later(now, BUDGET_WAIT));
-        }
-        let wall = SystemTime::now();
-        let mut read_through = loaded.through;
-        for (job, due) in loaded.jobs {
-            let row = job.row.unwrap_or(read_through);
-            // A ticket with its share in memory already keeps the rest on disk; so do the
-            // later rows of a ticket parked before.
-            if st.window.parked.contains_key(job.key()) {
-                st.window.parked_rows += 1;
-                continue;
-            }
-            if st.schedule.ticket_len(job.key()) >= per_ticket {
-                st.window.parked.insert(job.key().clone(), row);
-                st.window.parked_rows += 1;
-                continue;
-            }
-            if !self.admit(engine, lane, st, job, due, (now, wall)) {
-                // The budget ran out: this row and the rest wait on disk.
-                read_through = row - 1;
-                st.window.load_again = Some(later(now, BUDGET_WAIT));
-                break;
-            }
-        }
-        st.window.loaded_through = st.window.loaded_through.max(read_through);
-        st.window.load_again
+        let LaneState {
+            window, schedule, ..
+        } = st;
+        (window.rest(schedule, key, Some(at)) > 0).then_some(at)
+    }
+
+    fn set_aside(&self, st: &mut LaneState) {
+        st.window.rest_all(&mut st.schedule);
     }
 
     fn attach(&self, name: &str) -> Result<RowCounts, Error> {

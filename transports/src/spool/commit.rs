@@ -185,9 +185,7 @@ fn log_late(late: &[(Arc<Lane>, &'static str)]) {
 fn forget_disk(lane: &Lane) {
     let mut st = lock(&lane.state);
     let (last, _) = lane.rows.committed();
-    st.window.loaded_through = st.window.loaded_through.max(last);
-    st.window.parked.clear();
-    st.window.parked_rows = 0;
+    st.window.let_go(last);
 }
 
 /// Why a lane takes no more rows: removed, or disabled by a 410. Its later appends go

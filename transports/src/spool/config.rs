@@ -69,8 +69,17 @@ pub struct SpoolConfig {
     /// In `deskhook.toml` the key is `max_size_mb`, in MiB.
     #[serde(rename = "max_size_mb", deserialize_with = "mebibytes")]
     pub max_size: u64,
-    /// Most rows per endpoint held in memory. Defaults to 1000.
+    /// Most rows per endpoint held in memory, not counting those held back behind a retry
+    /// (up to twice as many in all). An endpoint that cannot send for a while holds none
+    /// (see the [module docs](crate::spool)). Defaults to 1000.
     pub memory_window: usize,
+    /// How long what cannot go must wait for its rows in memory to be let go (read back
+    /// when it can go): a ticket whose next retry is at least this far off, and all of an
+    /// endpoint whose breaker is open, or a receiver's `Retry-After` holds, for at least this
+    /// long (a paused endpoint lets go of its rows at once). Shorter saves memory and reads
+    /// rows more often; see the [module docs](crate::spool). Defaults to 10 s.
+    #[serde(deserialize_with = "deskhook::policy::deserialize_duration")]
+    pub rest_after: Duration,
     /// How long a dead letter is kept: older ones are deleted (at most a minute late, each
     /// deletion logged with its count), so that an endpoint dead for weeks does not fill the
     /// spool with letters until it refuses new events. Replay or export what you need
@@ -95,6 +104,7 @@ impl Default for SpoolConfig {
             max_batch: 1024,
             max_size: 1 << 30,
             memory_window: 1000,
+            rest_after: DEFAULT_REST_AFTER,
             dead_letter_retention: DEFAULT_DEAD_LETTER_RETENTION,
         }
     }
@@ -103,6 +113,10 @@ impl Default for SpoolConfig {
 /// How long dead letters are kept when [`SpoolConfig::dead_letter_retention`] is not set:
 /// 30 days.
 pub const DEFAULT_DEAD_LETTER_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How long what cannot go waits before its rows in memory are let go when
+/// [`SpoolConfig::rest_after`] is not set: 10 s.
+pub const DEFAULT_REST_AFTER: Duration = Duration::from_secs(10);
 
 /// The longest [`SpoolConfig::max_wait`] may be.
 pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(1);

@@ -27,7 +27,14 @@
 //! engine holds only a window of each endpoint's rows in memory (1000 by default, at most an
 //! eighth of it per ticket; rows held back behind a retry do not count, up to twice the
 //! window) and reads the next ones as it goes, so memory stays flat whatever the backlog, and
-//! tickets that keep failing cannot hold up the others. An endpoint's `queue_capacity` and
+//! tickets that keep failing cannot hold up the others. What cannot go for
+//! [`rest_after`](SpoolConfig::rest_after) (10 s) or more lets go of its rows in memory,
+//! which are read back when it can: a ticket whose next retry is that far off, and all of an
+//! endpoint whose breaker is open (or a receiver's `Retry-After` holds it) that long, or
+//! that is paused — while its breaker is half-open, it reads back only what its probe
+//! needs. So endpoints dead for weeks hold none of the sink's
+//! memory budget (`max_queued_bytes`) but their attempts in flight, and cannot take it from
+//! the others, however many they are. An endpoint's `queue_capacity` and
 //! the overflow policy do not apply: the spool is the queue, bounded on disk by its size
 //! limit, past which a new event is refused with [`Error::SpoolFull`] (counted as dropped
 //! and logged; the dispatcher counts the failure, and a receipt reports it).
@@ -128,7 +135,8 @@ use crate::delivery::DeadLetter;
 pub use crate::delivery::Receipt;
 use crate::error::Error;
 pub use config::{
-    DEFAULT_DEAD_LETTER_RETENTION, Durability, MAX_WAIT_LIMIT, SpoolConfig, Synchronous,
+    DEFAULT_DEAD_LETTER_RETENTION, DEFAULT_REST_AFTER, Durability, MAX_WAIT_LIMIT, SpoolConfig,
+    Synchronous,
 };
 pub(crate) use lock::SpoolLock;
 use lock::take_lock;
@@ -156,6 +164,8 @@ pub(crate) struct Settings {
     pub(crate) max_batch: usize,
     pub(crate) max_size: u64,
     pub(crate) window: usize,
+    /// What cannot go for this long lets go of its rows in memory.
+    pub(crate) rest_after: Duration,
     pub(crate) ignore_backoff: bool,
     /// The endpoints table is another process's: neither written nor pruned.
     pub(crate) keep_registry: bool,
@@ -200,6 +210,13 @@ impl SpoolBuilder {
     #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.config.max_size = bytes;
+        self
+    }
+
+    /// Sets [`SpoolConfig::rest_after`].
+    #[must_use]
+    pub fn rest_after(mut self, wait: Duration) -> Self {
+        self.config.rest_after = wait;
         self
     }
 
@@ -280,6 +297,7 @@ impl SpoolBuilder {
             max_batch: c.max_batch,
             max_size: c.max_size,
             window: c.memory_window,
+            rest_after: c.rest_after,
             ignore_backoff: self.ignore_backoff,
             keep_registry: self.keep_registry,
             attempt_retention: defaults.attempt_retention,

@@ -7,7 +7,6 @@
 //! (`crate::spool`) keeps them in SQLite and memory holds a window of each endpoint's rows.
 //! The engine never asks which one it has.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -20,12 +19,14 @@ use super::{DeadLetter, EndpointSpec, Engine, EventData, Job, Lane, Lanes, Recei
 use crate::error::Error;
 
 mod memory;
+mod window;
 #[cfg(test)]
 pub(crate) use memory::tests as memory_hooks;
 
 pub(crate) use memory::MemoryBacklog;
 #[cfg(feature = "relay")]
 pub(crate) use memory::drain_inbox;
+pub(crate) use window::Window;
 
 /// What became of an emit's jobs.
 #[derive(Debug, Default)]
@@ -232,21 +233,6 @@ impl RowCounts {
     }
 }
 
-/// With a spool: which of a lane's rows are in memory. Under the lane's lock.
-#[derive(Debug, Default)]
-#[cfg_attr(not(feature = "spool"), allow(dead_code))]
-pub(crate) struct Window {
-    /// The last row moved into the schedule (or left parked).
-    pub(crate) loaded_through: i64,
-    /// Tickets with more rows than a ticket may hold in memory, and the first of their rows
-    /// left on disk: one stuck ticket cannot fill the window and hold up the others.
-    pub(crate) parked: HashMap<Arc<str>, i64>,
-    /// Rows of parked tickets left on disk.
-    pub(crate) parked_rows: u64,
-    /// After a failed read (or a spent memory budget), when to try again.
-    pub(crate) load_again: Option<Instant>,
-}
-
 /// What a backlog did with a dead letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LetterFate {
@@ -313,6 +299,22 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     /// Moves what `lane` has accepted into its schedule. Returns when to look again (after a
     /// failed read, or when the memory budget had no room), if it must.
     fn refill(&self, engine: &Engine, lane: &Arc<Lane>, st: &mut LaneState) -> Option<Instant>;
+    /// A retry of ticket `key` was put back in `st`'s schedule, due at `at`: a backlog that
+    /// keeps the jobs on disk may let go of the ticket's copies in memory until then, and
+    /// says when to look at the lane again to read them back. Nothing by default.
+    fn retry_later(
+        &self,
+        _st: &mut LaneState,
+        _key: &Arc<str>,
+        _at: Instant,
+        _now: Instant,
+    ) -> Option<Instant> {
+        None
+    }
+    /// `st`'s lane sends nothing until it is resumed (paused): a backlog that keeps the jobs
+    /// on disk lets go of their copies in memory (but those in flight) until then. Nothing
+    /// by default.
+    fn set_aside(&self, _st: &mut LaneState) {}
     /// A lane of this name is being registered: the counts of its rows already waiting.
     fn attach(&self, name: &str) -> Result<RowCounts, Error>;
     /// The registry changed: `name` is registered (with its tenant and URL), or not.

@@ -431,6 +431,7 @@ impl Engine {
         let mut own_lost = false;
         // A withdrawn job (its relay's tenure ended) is not kept for a retry.
         let mut let_go = false;
+        let mut rest_timer = None;
         match &decision {
             Decision::Retry { .. } if event.is_withdrawn() => {
                 st.schedule.done(&job);
@@ -474,7 +475,14 @@ impl Engine {
                 // Queued again (a stop or a removal takes it with the rest), and due for
                 // no worker until this attempt is logged and observed (below), so that the
                 // attempt log and the observer see a ticket's attempts in their order.
-                ending.held = Some(st.schedule.put_back(job, later(now, *delay)));
+                let (key, at) = (job.key().clone(), later(now, *delay));
+                ending.held = Some(st.schedule.put_back(job, at));
+                // A backlog that keeps it on disk may let go of the ticket's copies in
+                // memory until then (a timer reads them back).
+                rest_timer = self
+                    .backlog
+                    .retry_later(&mut st, &key, at, now)
+                    .filter(|at| st.arm(*at));
             }
             Decision::Dead { reason, disable } => {
                 if *disable {
@@ -509,6 +517,9 @@ impl Engine {
         let ready = st.schedule.has_ready();
         let breaker = st.breaker.state_at(now);
         drop(st);
+        if let Some(at) = rest_timer {
+            self.pool.timer(lane, at);
+        }
         let given_up = dead
             .as_ref()
             .map(|(_, reason, disable)| (reason.clone(), *disable));
@@ -619,7 +630,10 @@ impl Drop for Ending<'_> {
             }
             st.attempt_over(job.order);
             st.schedule.done(&job);
-            let ready = st.schedule.has_ready();
+            // With a spool, rows not read yet (those that came while its breaker was open,
+            // tickets set aside until it could send) are read at its next look: this may
+            // have been its breaker's probe, with nothing else of it in memory.
+            let ready = st.schedule.has_ready() || st.window.has_unread(lane.rows.committed().0);
             drop(st);
             if ready {
                 engine.pool.requeue(lane);

@@ -342,6 +342,21 @@ impl Engine {
         self.budget.try_charge(bytes)
     }
 
+    /// When `st`'s lane can send again, if it cannot at `now`: its breaker is open (or its
+    /// probe under way), or a receiver's `Retry-After` holds it.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn stalled_until(
+        &self,
+        st: &crate::delivery::lane::LaneState,
+        now: Instant,
+    ) -> Option<Instant> {
+        let breaker = st.breaker.check(now, &self.config.breaker).err();
+        [breaker, st.hold_until.filter(|until| now < *until)]
+            .into_iter()
+            .flatten()
+            .max()
+    }
+
     /// The memory budget's room now and its whole size, in bytes: the spool reads no more
     /// rows than would fit.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]

@@ -120,6 +120,7 @@ impl Engine {
         }
         st.paused = true;
         lane.update_held(&st);
+        self.backlog.set_aside(&mut st);
         // Under the lane's lock, so that a pause and a resume reach the spool in the order
         // they took effect.
         self.backlog.paused(&lane.name, true);
@@ -182,6 +183,7 @@ impl Engine {
         st.breaker = crate::delivery::decide::Breaker::default();
         st.hold_until = None;
         let hurried = st.schedule.hurry();
+        st.window.hurry();
         lane.update_held(&st);
         drop(st);
         self.pool.push(lane);

@@ -1,0 +1,212 @@
+//! With the spool, an endpoint that cannot send for a while holds none of the sink's memory
+//! budget: its breaker open, its tickets' next retries far off, or paused, its rows wait on
+//! disk, and another endpoint's events flow though the budget could not hold both
+//! endpoints'.
+//! Once it is resumed, or its breaker's probe goes through, its events follow in order,
+//! each with the `X-Deskhook-Sequence` it had (a retry read back from disk is sent with the
+//! number of its first attempt).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use deskhook::policy::BreakerPolicy;
+use deskhook::{Action, Dispatcher};
+use deskhook_tests::{Answer, Received, Receiver, Transport, endpoint, for_both_transports};
+use deskhook_tests::{start, ticket};
+use deskhook_transports::http_blocking::HttpSink;
+use deskhook_transports::spool::Spool;
+
+const TICKETS: usize = 10;
+const PER_TICKET: usize = 10;
+const EVENTS: usize = TICKETS * PER_TICKET;
+
+/// What keeps the dead endpoint from sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stuck {
+    /// Its breaker opens at the first failure, for an hour.
+    BreakerOpen,
+    /// Its breaker opens at the first failure, for 300 ms at a time, and it recovers by
+    /// itself: a probe goes through.
+    BreakerProbes,
+    /// No breaker; each ticket's first attempt fails and its retry is an hour away.
+    RetriesLater,
+    /// No breaker, retries every 10 ms; an operator pauses it.
+    Paused,
+}
+
+/// Emits the test's events for `tenant`: each ticket's i-th with subject `i`.
+fn emit(dispatcher: &Dispatcher, tenant: &str) {
+    let user = deskhook::sample::user();
+    for i in 0..PER_TICKET {
+        for n in 0..TICKETS {
+            let mut t = ticket(&format!("{tenant}{n}"));
+            t.subject = i.to_string();
+            dispatcher
+                .for_tenant(tenant)
+                .emit(Action::Comment, &t, &user);
+        }
+    }
+}
+
+/// Waits (up to 20 s) until `receiver` has answered `n` requests with `status`.
+fn wait_for(receiver: &Receiver, status: u16, n: usize) -> usize {
+    let count = || {
+        receiver
+            .requests()
+            .iter()
+            .filter(|r| r.status == status)
+            .count()
+    };
+    for _ in 0..1000 {
+        if count() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    count()
+}
+
+/// The ticket and subject of a request.
+fn ticket_and_subject(request: &Received) -> (String, usize) {
+    let body = request.json();
+    let code = body["ticket"]["code"].as_str().unwrap().to_owned();
+    (
+        code,
+        body["ticket"]["subject"].as_str().unwrap().parse().unwrap(),
+    )
+}
+
+fn a_dead_endpoint_holds_no_memory(t: Transport, stuck: Stuck) {
+    let down = Arc::new(AtomicBool::new(true));
+    let dead = {
+        let down = down.clone();
+        Receiver::start(move |_, _| {
+            Answer::status(if down.load(Ordering::SeqCst) {
+                503
+            } else {
+                204
+            })
+        })
+    };
+    let live = Receiver::start(|_, _| Answer::status(204));
+    let often = format!("0s{}", ",10ms".repeat(500));
+    let (retry, breaker, cool_down) = match stuck {
+        Stuck::BreakerOpen => (often.as_str(), 1, Duration::from_secs(3600)),
+        Stuck::BreakerProbes => (often.as_str(), 1, Duration::from_millis(300)),
+        Stuck::RetriesLater => ("0s,1h", 0, Duration::ZERO),
+        Stuck::Paused => (often.as_str(), 0, Duration::ZERO),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard, dispatcher) = start(
+        t,
+        HttpSink::builder()
+            // One attempt at a time: the breaker opens at the first failure.
+            .endpoint(endpoint("dead", &dead, retry).tenant("a").max_in_flight(1))
+            .endpoint(endpoint("live", &live, "0s").tenant("b"))
+            .breaker(BreakerPolicy {
+                failures: breaker,
+                cool_down,
+            })
+            // Room for about 17 of the 9 KiB events in memory: the dead endpoint's hundred
+            // would take it all, and the live endpoint could read none of its own.
+            .max_queued_bytes(160 * 1024)
+            .spool(
+                Spool::builder(dir.path())
+                    .memory_window(64)
+                    // Less than the 300 ms of a breaker that probes (the default is 10 s).
+                    .rest_after(Duration::from_millis(100))
+                    .open()
+                    .unwrap(),
+            ),
+    );
+
+    // The dead endpoint fails and stops trying: one attempt with its breaker open, one per
+    // ticket with its retries an hour away, or as many as came before it was paused.
+    emit(&dispatcher, "a");
+    let failed = match stuck {
+        Stuck::RetriesLater => TICKETS,
+        Stuck::BreakerOpen | Stuck::BreakerProbes | Stuck::Paused => 1,
+    };
+    // Those that go on trying (probes, retries before the pause) have tried at least that.
+    let goes_on = matches!(stuck, Stuck::BreakerProbes | Stuck::Paused);
+    let seen = wait_for(&dead, 503, failed);
+    if goes_on {
+        assert!(seen >= failed);
+    } else {
+        assert_eq!(seen, failed);
+    }
+    if stuck == Stuck::Paused {
+        sink.endpoints().pause("dead").unwrap();
+    }
+
+    // The live endpoint's events all go meanwhile.
+    emit(&dispatcher, "b");
+    assert_eq!(
+        wait_for(&live, 204, EVENTS),
+        EVENTS,
+        "the live endpoint was held up: {:?}",
+        sink.stats()
+    );
+    if !goes_on {
+        assert_eq!(
+            dead.requests().len(),
+            failed,
+            "the dead endpoint was tried again"
+        );
+    }
+
+    // The dead endpoint comes back (resumed, or found by a probe): its events follow, in
+    // order, with their numbers.
+    down.store(false, Ordering::SeqCst);
+    if stuck != Stuck::BreakerProbes {
+        sink.endpoints().resume("dead").unwrap();
+    }
+    guard.flush(Duration::from_secs(30)).unwrap();
+    let stats = sink.stats();
+    let of = |name: &str| stats.iter().find(|s| s.name == name).unwrap();
+    assert_eq!(of("dead").delivered as usize, EVENTS, "{stats:?}");
+    assert_eq!(of("dead").dead_lettered, 0, "{stats:?}");
+    let mut requests = dead.requests();
+    requests.sort_by_key(|r| r.index);
+    let failed = requests.iter().filter(|r| r.status == 503).count();
+    assert_eq!(requests.len(), EVENTS + failed);
+    let mut next: HashMap<String, usize> = HashMap::new();
+    for request in &requests {
+        let (code, n) = ticket_and_subject(request);
+        let sequence = request.header("x-deskhook-sequence").unwrap();
+        assert_eq!(sequence, (n + 1).to_string(), "ticket {code}, event {n}");
+        if request.status == 204 {
+            let expected = next.entry(code.clone()).or_default();
+            assert_eq!(n, *expected, "ticket {code} out of order");
+            *expected += 1;
+        }
+    }
+    assert!(next.values().all(|n| *n == PER_TICKET), "{next:?}");
+    drop((dispatcher, sink));
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+fn with_its_breaker_open(t: Transport) {
+    a_dead_endpoint_holds_no_memory(t, Stuck::BreakerOpen);
+}
+
+fn with_its_breaker_probing(t: Transport) {
+    a_dead_endpoint_holds_no_memory(t, Stuck::BreakerProbes);
+}
+
+fn with_its_retries_far_off(t: Transport) {
+    a_dead_endpoint_holds_no_memory(t, Stuck::RetriesLater);
+}
+
+fn paused(t: Transport) {
+    a_dead_endpoint_holds_no_memory(t, Stuck::Paused);
+}
+
+for_both_transports!(
+    with_its_breaker_open,
+    with_its_breaker_probing,
+    with_its_retries_far_off,
+    paused
+);

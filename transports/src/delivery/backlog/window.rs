@@ -1,0 +1,358 @@
+//! With a spool: which of a lane's rows are in memory, under the lane's lock.
+//!
+//! Rows are read in up to a window, and a ticket with more than its share keeps the rest on
+//! disk (parked). A ticket that cannot go for a while — its next retry far off, or its
+//! endpoint paused or its breaker open — is set aside (resting): its jobs in memory are let
+//! go, their memory given back to the sink's budget, and its rows are read back when it can
+//! go again. So an endpoint that fails for weeks holds no memory but its jobs in flight,
+//! and a hundred of them cannot take the budget that the others need.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::delivery::Job;
+use crate::delivery::queue::Schedule;
+
+/// With a spool: which of a lane's rows are in memory.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+pub(crate) struct Window {
+    /// The last row moved into the schedule (or left parked).
+    pub(crate) loaded_through: i64,
+    /// Tickets with more rows than a ticket may hold in memory, and the first of their rows
+    /// left on disk: one stuck ticket cannot fill the window and hold up the others.
+    pub(crate) parked: HashMap<Arc<str>, i64>,
+    /// Rows of parked tickets left on disk.
+    pub(crate) parked_rows: u64,
+    /// After a failed read (or a spent memory budget), when to try again.
+    pub(crate) load_again: Option<Instant>,
+    /// Tickets set aside: their rows loaded before wait on disk again.
+    resting: HashMap<Arc<str>, Resting>,
+    /// The jobs of the resting tickets.
+    resting_jobs: usize,
+    /// Tickets resting until an instant, earliest first. An entry whose ticket no longer
+    /// rests until that instant is stale.
+    sleeping: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
+    /// Tickets resting until their lane can send, in the order they are read back. An
+    /// entry whose ticket no longer rests so is stale.
+    waiting: VecDeque<Arc<str>>,
+}
+
+/// A ticket set aside: its rows from `first` to `last`, loaded before and let go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resting {
+    /// Its first row: its next job.
+    pub(crate) first: i64,
+    /// Its last row set aside; its rows after it, if any, are parked.
+    pub(crate) last: i64,
+    /// How many of its rows rest (every row of the ticket from `first` to `last`).
+    pub(crate) jobs: usize,
+    /// When it may be read back; `None`: as soon as its lane can send.
+    until: Option<Instant>,
+}
+
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+impl Window {
+    /// Sets ticket `key` aside until `until` (`None`: until its lane can send): its queued
+    /// jobs leave the schedule (see [`Schedule::unload`]) and are dropped. Nothing happens
+    /// to a ticket with a job in flight. How many jobs went.
+    pub(crate) fn rest(
+        &mut self,
+        schedule: &mut Schedule,
+        key: &Arc<str>,
+        until: Option<Instant>,
+    ) -> usize {
+        let jobs = schedule.unload(key);
+        self.rest_jobs(key.clone(), &jobs, until)
+    }
+
+    /// Sets aside every ticket with nothing in flight until its lane can send (it is paused,
+    /// or its breaker open for a while); they are read back oldest row first. How many
+    /// jobs went.
+    pub(crate) fn rest_all(&mut self, schedule: &mut Schedule) -> usize {
+        let mut unloaded = schedule.unload_all();
+        unloaded.sort_by_key(|(_, jobs)| jobs.first().map(|job| job.row));
+        unloaded
+            .into_iter()
+            .map(|(key, jobs)| self.rest_jobs(key, &jobs, None))
+            .sum()
+    }
+
+    fn rest_jobs(&mut self, key: Arc<str>, jobs: &[Job], until: Option<Instant>) -> usize {
+        let rows = (
+            jobs.first().and_then(|j| j.row),
+            jobs.last().and_then(|j| j.row),
+        );
+        let (Some(first), Some(last)) = rows else {
+            return 0;
+        };
+        match until {
+            Some(at) => self.sleeping.push(Reverse((at, key.clone()))),
+            None => self.waiting.push_back(key.clone()),
+        }
+        self.resting_jobs += jobs.len();
+        let resting = Resting {
+            first,
+            last,
+            jobs: jobs.len(),
+            until,
+        };
+        // A ticket rests once: its jobs left the schedule when it was set aside, and none
+        // come back until it is read back.
+        if let Some(old) = self.resting.insert(key, resting) {
+            self.resting_jobs -= old.jobs;
+        }
+        jobs.len()
+    }
+
+    /// Whether ticket `key` rests: its rows, and those after them, wait until it is read
+    /// back.
+    pub(crate) fn is_resting(&self, key: &str) -> bool {
+        self.resting.contains_key(key)
+    }
+
+    /// The jobs of the resting tickets.
+    pub(crate) fn resting_jobs(&self) -> usize {
+        self.resting_jobs
+    }
+
+    /// Whether a ticket rests until its lane can send.
+    pub(crate) fn waits_for_lane(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Whether the lane has rows to read as soon as it can send: tickets resting until then,
+    /// or rows committed after those it read (the last is `last_committed`).
+    pub(crate) fn has_unread(&self, last_committed: i64) -> bool {
+        self.waits_for_lane() || last_committed > self.loaded_through
+    }
+
+    /// When the next ticket resting until an instant may be read back (perhaps earlier:
+    /// an entry may be stale).
+    pub(crate) fn next_wake(&self) -> Option<Instant> {
+        self.sleeping.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The next ticket to read back at `now`, taken out of the resting ones: one whose
+    /// instant came (first), or that waited for its lane to send, in their order.
+    pub(crate) fn take_awake(&mut self, now: Instant) -> Option<(Arc<str>, Resting)> {
+        while let Some(Reverse((at, _))) = self.sleeping.peek()
+            && *at <= now
+        {
+            let Some(Reverse((at, key))) = self.sleeping.pop() else {
+                break;
+            };
+            if let Some(resting) = self.resting.get_mut(&key)
+                && resting.until == Some(at)
+            {
+                resting.until = None;
+                self.waiting.push_back(key);
+            }
+        }
+        while let Some(key) = self.waiting.pop_front() {
+            if self.resting.get(&key).is_some_and(|r| r.until.is_none())
+                && let Some(resting) = self.resting.remove(&key)
+            {
+                self.resting_jobs -= resting.jobs;
+                return Some((key, resting));
+            }
+        }
+        None
+    }
+
+    /// Puts back a ticket [`take_awake`](Window::take_awake) gave, or what is left of it
+    /// (`first` its next row, `jobs` those left): its read failed or found no room. It is
+    /// the next read back.
+    pub(crate) fn put_back_awake(&mut self, key: Arc<str>, mut resting: Resting) {
+        resting.until = None;
+        self.resting_jobs += resting.jobs;
+        self.waiting.push_front(key.clone());
+        self.resting.insert(key, resting);
+    }
+
+    /// Every resting ticket may be read back as soon as its lane can send (a resume: the
+    /// retries its rows wait for go now).
+    pub(crate) fn hurry(&mut self) {
+        let mut keys: Vec<(i64, Arc<str>)> = Vec::new();
+        for (key, resting) in &mut self.resting {
+            if resting.until.take().is_some() {
+                keys.push((resting.first, key.clone()));
+            }
+        }
+        keys.sort_unstable();
+        self.waiting.extend(keys.into_iter().map(|(_, key)| key));
+        self.sleeping.clear();
+    }
+
+    /// Every row of the lane up to `last` left the spool (moved to the dead letters):
+    /// nothing is left to read back.
+    pub(crate) fn let_go(&mut self, last: i64) {
+        self.loaded_through = self.loaded_through.max(last);
+        self.parked.clear();
+        self.parked_rows = 0;
+        self.resting.clear();
+        self.resting_jobs = 0;
+        self.sleeping.clear();
+        self.waiting.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn job(key: &str, row: i64) -> Job {
+        let mut job = Job::for_test(key, row.unsigned_abs());
+        job.row = Some(row);
+        job
+    }
+
+    fn key(key: &str) -> Arc<str> {
+        key.into()
+    }
+
+    /// The tickets and rows of what the schedule hands out, with their sequence numbers,
+    /// each delivered at once.
+    fn take_all(schedule: &mut Schedule) -> Vec<(String, i64, u64)> {
+        let mut taken = Vec::new();
+        while let Some(job) = schedule.take(Instant::now()) {
+            taken.push((job.key().to_string(), job.row.unwrap_or(0), job.seq));
+            schedule.done(&job);
+        }
+        taken
+    }
+
+    #[test]
+    fn a_ticket_set_aside_comes_back_with_its_numbers() {
+        let mut schedule = Schedule::default();
+        let mut window = Window::default();
+        for (ticket, row) in [("A", 1), ("B", 2), ("A", 3), ("A", 4)] {
+            schedule.push(job(ticket, row));
+        }
+        // A's first job fails and waits an hour; it is set aside with the two behind it.
+        let first = schedule.take(Instant::now()).unwrap();
+        assert_eq!((first.row, first.seq), (Some(1), 1));
+        let at = Instant::now() + Duration::from_secs(3600);
+        schedule.retry_at(first, at);
+        assert_eq!(schedule.held_back(), 3);
+        assert_eq!(window.rest(&mut schedule, &key("A"), Some(at)), 3);
+        assert_eq!((schedule.queued(), schedule.held_back()), (1, 0));
+        assert!(window.is_resting("A"));
+        assert_eq!(window.resting_jobs(), 3);
+        assert_eq!(window.next_wake(), Some(at));
+        assert_eq!(
+            window.take_awake(Instant::now()),
+            None,
+            "A waits for its hour"
+        );
+
+        // Its hour comes: read back (here, made again) in row order, numbered as before.
+        let (ticket, resting) = window.take_awake(at).unwrap();
+        assert_eq!(
+            (&*ticket, resting.first, resting.last, resting.jobs),
+            ("A", 1, 4, 3)
+        );
+        assert_eq!(window.resting_jobs(), 0);
+        for row in [1, 3, 4] {
+            schedule.push(job("A", row));
+        }
+        assert_eq!(
+            take_all(&mut schedule),
+            [
+                ("B".into(), 2, 1),
+                ("A".into(), 1, 1),
+                ("A".into(), 3, 2),
+                ("A".into(), 4, 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_ticket_in_flight_is_not_set_aside() {
+        let mut schedule = Schedule::default();
+        let mut window = Window::default();
+        schedule.push(job("A", 1));
+        schedule.push(job("A", 2));
+        schedule.push(job("B", 3));
+        let in_flight = schedule.take(Instant::now()).unwrap();
+        assert_eq!(window.rest_all(&mut schedule), 1, "B only");
+        assert!(!window.is_resting("A") && window.is_resting("B"));
+        assert_eq!(schedule.queued(), 1);
+        schedule.done(&in_flight);
+        assert_eq!(take_all(&mut schedule), [("A".into(), 2, 2)]);
+    }
+
+    #[test]
+    fn tickets_waiting_for_their_lane_come_back_oldest_row_first() {
+        let mut schedule = Schedule::default();
+        let mut window = Window::default();
+        let soon = Instant::now() + Duration::from_secs(60);
+        // C rests until an instant; B and A until the lane can send.
+        schedule.push(job("C", 1));
+        window.rest(&mut schedule, &key("C"), Some(soon));
+        for (ticket, row) in [("B", 2), ("A", 3), ("B", 4)] {
+            schedule.push(job(ticket, row));
+        }
+        assert_eq!(window.rest_all(&mut schedule), 3);
+        assert!(window.waits_for_lane());
+        let order = |window: &mut Window, now| {
+            std::iter::from_fn(|| window.take_awake(now))
+                .map(|(key, resting)| (key.to_string(), resting.first))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            order(&mut window, Instant::now()),
+            [("B".into(), 2), ("A".into(), 3)]
+        );
+        assert_eq!(order(&mut window, soon), [("C".into(), 1)]);
+        assert_eq!(window.resting_jobs(), 0);
+    }
+
+    #[test]
+    fn a_ticket_put_back_is_read_next_and_a_hurry_wakes_all() {
+        let mut window = Window::default();
+        let mut schedule = Schedule::default();
+        let late = Instant::now() + Duration::from_secs(3600);
+        for (ticket, row) in [("A", 1), ("A", 2), ("B", 3)] {
+            schedule.push(job(ticket, row));
+        }
+        window.rest(&mut schedule, &key("A"), Some(late));
+        window.rest(
+            &mut schedule,
+            &key("B"),
+            Some(late + Duration::from_secs(1)),
+        );
+        assert_eq!(window.take_awake(Instant::now()), None);
+        window.hurry();
+        assert_eq!(window.next_wake(), None);
+        let (a, mut resting) = window.take_awake(Instant::now()).unwrap();
+        assert_eq!((&*a, resting.jobs), ("A", 2));
+        // Its first row was read, not the second (no room): the rest comes next.
+        resting.first = 2;
+        resting.jobs = 1;
+        window.put_back_awake(a, resting);
+        assert_eq!(window.resting_jobs(), 2);
+        let (again, resting) = window.take_awake(Instant::now()).unwrap();
+        assert_eq!((&*again, resting.first, resting.jobs), ("A", 2, 1));
+        assert_eq!(&*window.take_awake(Instant::now()).unwrap().0, "B");
+        assert_eq!(window.take_awake(Instant::now()), None);
+    }
+
+    #[test]
+    fn letting_the_rows_go_forgets_the_resting() {
+        let mut window = Window::default();
+        let mut schedule = Schedule::default();
+        schedule.push(job("A", 7));
+        window.rest_all(&mut schedule);
+        window.parked.insert(key("B"), 9);
+        window.parked_rows = 3;
+        window.let_go(12);
+        assert_eq!(window.loaded_through, 12);
+        assert!(!window.is_resting("A") && window.parked.is_empty());
+        assert_eq!((window.resting_jobs(), window.parked_rows), (0, 0));
+        assert_eq!(window.take_awake(Instant::now()), None);
+    }
+}
