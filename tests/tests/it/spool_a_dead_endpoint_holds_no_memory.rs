@@ -157,6 +157,17 @@ fn a_dead_endpoint_holds_no_memory(t: Transport, stuck: Stuck) {
         );
     }
 
+    // A flush does not wait for what waits behind the open breaker, on disk or not: it
+    // says so at once rather than at its deadline.
+    if stuck == Stuck::BreakerOpen {
+        match guard.flush(Duration::from_secs(20)) {
+            Err(deskhook_transports::Error::Undelivered { held, held_by, .. }) => {
+                assert_eq!((held, held_by), (EVENTS, vec!["dead".to_owned()]));
+            }
+            other => panic!("the flush said {other:?}"),
+        }
+    }
+
     // The dead endpoint comes back (resumed, or found by a probe): its events follow, in
     // order, with their numbers.
     down.store(false, Ordering::SeqCst);

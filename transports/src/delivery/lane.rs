@@ -202,12 +202,12 @@ impl LaneState {
     }
 
     /// Whether the lane can make no attempt before `deadline`: nothing of it is in flight
-    /// (nor delivered and not yet settled), and it is paused or all it has is in the
-    /// schedule and waits past `deadline` (a retry, its breaker's cool-down, a receiver's
-    /// `Retry-After`, its rate limit's next token). `outstanding` is the lane's count of its
-    /// jobs: one that is not in the schedule (in the inbox, or a spool's row not in memory)
-    /// may be ready. A lane removed, stopping or disabled by a 410 is letting its jobs go
-    /// to the dead letters: soon over, not idle.
+    /// (nor delivered and not yet settled), and it is paused or all it has waits past
+    /// `deadline` (a retry, its breaker's cool-down, a receiver's `Retry-After`, its rate
+    /// limit's next token). `outstanding` is the lane's count of its jobs: one that is not
+    /// in the schedule (in the inbox, or a spool's row not in memory) may be ready, and
+    /// waits only for what holds the whole lane. A lane removed, stopping or disabled by a
+    /// 410 is letting its jobs go to the dead letters: soon over, not idle.
     pub(crate) fn idle_past(
         &self,
         deadline: Instant,
@@ -228,12 +228,11 @@ impl LaneState {
         if self.paused {
             return true;
         }
-        // With a spool, tickets set aside wait on disk until an instant, or until the lane
-        // can send.
-        if outstanding > self.schedule.queued() + self.window.resting_jobs() {
-            return false;
-        }
-        let first = if self.schedule.has_ready() || self.window.waits_for_lane() {
+        // Jobs not in the schedule: with a spool, tickets set aside until an instant, or
+        // until the lane can send; and the others (in the inbox, or a spool's rows not read
+        // yet), which may be ready now but wait for what holds the lane all the same.
+        let unread = outstanding > self.schedule.queued() + self.window.resting_jobs();
+        let first = if self.schedule.has_ready() || self.window.waits_for_lane() || unread {
             now
         } else {
             let due = [self.schedule.next_due(), self.window.next_wake()];
