@@ -32,6 +32,8 @@ enum Stuck {
     BreakerProbes,
     /// No breaker; each ticket's first attempt fails and its retry is an hour away.
     RetriesLater,
+    /// As `RetriesLater`, and the sink restarts: its rows are read with their retry times.
+    RetriesLaterRestarted,
     /// No breaker, retries every 10 ms; an operator pauses it.
     Paused,
 }
@@ -95,38 +97,41 @@ fn a_dead_endpoint_holds_no_memory(t: Transport, stuck: Stuck) {
     let (retry, breaker, cool_down) = match stuck {
         Stuck::BreakerOpen => (often.as_str(), 1, Duration::from_secs(3600)),
         Stuck::BreakerProbes => (often.as_str(), 1, Duration::from_millis(300)),
-        Stuck::RetriesLater => ("0s,1h", 0, Duration::ZERO),
+        Stuck::RetriesLater | Stuck::RetriesLaterRestarted => ("0s,1h", 0, Duration::ZERO),
         Stuck::Paused => (often.as_str(), 0, Duration::ZERO),
     };
     let dir = tempfile::tempdir().unwrap();
-    let (sink, guard, dispatcher) = start(
-        t,
-        HttpSink::builder()
-            // One attempt at a time: the breaker opens at the first failure.
-            .endpoint(endpoint("dead", &dead, retry).tenant("a").max_in_flight(1))
-            .endpoint(endpoint("live", &live, "0s").tenant("b"))
-            .breaker(BreakerPolicy {
-                failures: breaker,
-                cool_down,
-            })
-            // Room for about 17 of the 9 KiB events in memory: the dead endpoint's hundred
-            // would take it all, and the live endpoint could read none of its own.
-            .max_queued_bytes(160 * 1024)
-            .spool(
-                Spool::builder(dir.path())
-                    .memory_window(64)
-                    // Less than the 300 ms of a breaker that probes (the default is 10 s).
-                    .rest_after(Duration::from_millis(100))
-                    .open()
-                    .unwrap(),
-            ),
-    );
+    let open = || {
+        start(
+            t,
+            HttpSink::builder()
+                // One attempt at a time: the breaker opens at the first failure.
+                .endpoint(endpoint("dead", &dead, retry).tenant("a").max_in_flight(1))
+                .endpoint(endpoint("live", &live, "0s").tenant("b"))
+                .breaker(BreakerPolicy {
+                    failures: breaker,
+                    cool_down,
+                })
+                // Room for about 17 of the 9 KiB events in memory: the dead endpoint's hundred
+                // would take it all, and the live endpoint could read none of its own.
+                .max_queued_bytes(160 * 1024)
+                .spool(
+                    Spool::builder(dir.path())
+                        .memory_window(64)
+                        // Less than the 300 ms of a breaker that probes (the default is 10 s).
+                        .rest_after(Duration::from_millis(100))
+                        .open()
+                        .unwrap(),
+                ),
+        )
+    };
+    let (mut sink, mut guard, mut dispatcher) = open();
 
     // The dead endpoint fails and stops trying: one attempt with its breaker open, one per
     // ticket with its retries an hour away, or as many as came before it was paused.
     emit(&dispatcher, "a");
     let failed = match stuck {
-        Stuck::RetriesLater => TICKETS,
+        Stuck::RetriesLater | Stuck::RetriesLaterRestarted => TICKETS,
         Stuck::BreakerOpen | Stuck::BreakerProbes | Stuck::Paused => 1,
     };
     // Those that go on trying (probes, retries before the pause) have tried at least that.
@@ -139,6 +144,17 @@ fn a_dead_endpoint_holds_no_memory(t: Transport, stuck: Stuck) {
     }
     if stuck == Stuck::Paused {
         sink.endpoints().pause("dead").unwrap();
+    }
+    if stuck == Stuck::RetriesLaterRestarted {
+        drop((dispatcher, sink));
+        // What waits for its retry stays in the spool for the next start, and says so.
+        match guard.shutdown(Duration::from_millis(100)) {
+            Err(deskhook_transports::Error::Undelivered { queued, .. }) => {
+                assert_eq!(queued, EVENTS);
+            }
+            other => panic!("the shutdown said {other:?}"),
+        }
+        (sink, guard, dispatcher) = open();
     }
 
     // The live endpoint's events all go meanwhile.
@@ -211,6 +227,10 @@ fn with_its_retries_far_off(t: Transport) {
     a_dead_endpoint_holds_no_memory(t, Stuck::RetriesLater);
 }
 
+fn with_its_retries_far_off_after_a_restart(t: Transport) {
+    a_dead_endpoint_holds_no_memory(t, Stuck::RetriesLaterRestarted);
+}
+
 fn paused(t: Transport) {
     a_dead_endpoint_holds_no_memory(t, Stuck::Paused);
 }
@@ -219,5 +239,6 @@ for_both_transports!(
     with_its_breaker_open,
     with_its_breaker_probing,
     with_its_retries_far_off,
+    with_its_retries_far_off_after_a_restart,
     paused
 );

@@ -234,7 +234,29 @@ impl Schedule {
     /// Whether the ticket has jobs queued or in flight.
     #[cfg(test)]
     pub(crate) fn has_ticket(&self, key: &str) -> bool {
-        self.slot_of(&key.into()).is_some()
+        self.has_work(&key.into())
+    }
+
+    /// Whether ticket `key` has jobs queued or in flight.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn has_work(&self, key: &Arc<str>) -> bool {
+        self.slot_of(key).is_some()
+    }
+
+    /// The ticket's last `X-Deskhook-Sequence` (0 for a ticket the schedule does not
+    /// remember).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn last_seq(&self, key: &str) -> u64 {
+        self.index.get(key).map_or(0, |known| known.seq)
+    }
+
+    /// Numbers ticket `key`'s next jobs on from `seq` if the schedule forgot its number
+    /// (see [`SEQUENCE_MEMORY`]): jobs read back from a spool keep the numbers they had.
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn number_from(&mut self, key: &Arc<str>, seq: u64) {
+        self.index
+            .entry(key.clone())
+            .or_insert(Known { seq, slot: NO_SLOT });
     }
 
     /// Appends a newly accepted job behind the others of its ticket, numbering it

@@ -9,17 +9,17 @@
 //! sink's memory budget has room; the others wait on disk.
 //!
 //! What cannot go for a while does not stay in memory (see `Window`): a ticket whose next
-//! retry is `rest_after` or more away, and every ticket of an endpoint paused, or whose
-//! breaker is open (or a receiver's `Retry-After` holds it) for that long, lets go of its
-//! jobs but the one in flight, and its rows are read back when it can go again. While the
-//! breaker is half-open, a lane reads back only what its probe needs.
+//! attempt is `rest_after` or more away, and every ticket with nothing in flight of an
+//! endpoint paused, or whose breaker is open (or a receiver's `Retry-After` holds it) for
+//! that long, lets go of its jobs, and its rows are read back when it can go again. While
+//! the breaker is half-open, a lane reads back a ticket or two, for its probe.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::writer::{LoadRoom, RowRange, SpoolStore};
+use super::writer::{LoadRoom, Loaded, RowRange, SpoolStore};
 use crate::delivery::backlog::{
     Accepted, Backlog, LetterFate, LetterOwner, Registration, Release, Released, RowCounts,
 };
@@ -86,21 +86,11 @@ impl SpoolBacklog {
                 through: Some(st.window.loaded_through),
                 ticket: Some(&ticket),
             };
-            let loaded = match self.store.load(lane, range, limit, load_room(engine)) {
+            let mut loaded = match self.store.load(lane, range, limit, load_room(engine)) {
                 Ok(loaded) => loaded,
                 Err(err) => return load_failed(lane, st, &err, now),
             };
-            // A row left on disk for want of memory is where the ticket goes on from.
-            let mut next = loaded.stopped_at;
-            let mut read = loaded.bad;
-            for (job, due) in loaded.jobs {
-                let row = job.row.unwrap_or(from);
-                if !self.admit(engine, lane, st, job, due, (now, wall)) {
-                    next = Some(row);
-                    break;
-                }
-                read += 1;
-            }
+            let (next, read) = self.admit_ticket(engine, lane, st, &mut loaded, (now, wall));
             st.window.parked_rows = st.window.parked_rows.saturating_sub(read);
             match next {
                 // The budget ran out: the rest waits on disk.
@@ -135,12 +125,13 @@ impl SpoolBacklog {
             let Some((ticket, mut resting)) = st.window.take_awake(now) else {
                 break;
             };
+            st.schedule.number_from(&ticket, resting.seq);
             let range = RowRange {
                 after: resting.first - 1,
                 through: Some(resting.last),
                 ticket: Some(&ticket),
             };
-            let loaded = match self
+            let mut loaded = match self
                 .store
                 .load(lane, range, resting.jobs, load_room(engine))
             {
@@ -150,19 +141,10 @@ impl SpoolBacklog {
                     return load_failed(lane, st, &err, now);
                 }
             };
-            // A row left on disk for want of memory is where the ticket goes on from.
-            let mut next = loaded.stopped_at;
-            let mut read = usize::try_from(loaded.bad).unwrap_or(usize::MAX);
-            for (job, due) in loaded.jobs {
-                let row = job.row.unwrap_or(resting.first);
-                if !self.admit(engine, lane, st, job, due, (now, wall)) {
-                    next = Some(row);
-                    break;
-                }
-                read += 1;
-            }
+            let (next, read) = self.admit_ticket(engine, lane, st, &mut loaded, (now, wall));
             if let Some(row) = next {
                 resting.first = row;
+                let read = usize::try_from(read).unwrap_or(usize::MAX);
                 resting.jobs = resting.jobs.saturating_sub(read).max(1);
                 st.window.put_back_awake(ticket, resting);
                 st.window.load_again = Some(later(now, BUDGET_WAIT));
@@ -170,6 +152,29 @@ impl SpoolBacklog {
             }
         }
         None
+    }
+
+    /// Puts the jobs of `loaded`, a ticket's rows, into the schedule in their order while
+    /// the budget has room. Returns the row the ticket goes on from if some were left on
+    /// disk for want of memory, and how many rows are done with (put in, or unreadable
+    /// and moved to the dead letters).
+    fn admit_ticket(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        loaded: &mut Loaded,
+        at: (Instant, SystemTime),
+    ) -> (Option<i64>, u64) {
+        let mut read = loaded.bad;
+        for (job, due) in loaded.jobs.drain(..) {
+            let row = job.row.unwrap_or(loaded.through);
+            if !self.admit(engine, lane, st, job, due, at) {
+                return (Some(row), read);
+            }
+            read += 1;
+        }
+        (loaded.stopped_at, read)
     }
 
     /// [`Backlog::refill`] at `now`, but for the resting tickets' next instant.
@@ -195,8 +200,9 @@ impl SpoolBacklog {
         st.window.loaded_through = st.window.loaded_through.max(lane.rows.floor);
         let mut window = self.store.settings().window.max(1);
         if st.breaker.state_at(now) == BreakerState::HalfOpen {
-            // Its breaker's probe goes next: one job is all it needs.
-            if st.schedule.queued() + st.schedule.in_flight() > 0 {
+            // Its breaker's probe goes next: one job that can go is all it needs.
+            let active = st.schedule.queued() - st.schedule.held_back();
+            if active + st.schedule.in_flight() > 0 {
                 return None;
             }
             window = 1;
@@ -263,7 +269,8 @@ impl SpoolBacklog {
     /// due), charged to the memory budget; `false` when the budget has no room for it now.
     /// A job more than the whole budget (written by a run with a larger one) would never
     /// have room and would hold up every row after it: its row goes to the dead letters
-    /// instead (`true`: the row is done with).
+    /// instead (`true`: the row is done with). A ticket's first job due `rest_after` or
+    /// more from now rests on disk until then, and so do the jobs read behind it (`true`).
     fn admit(
         &self,
         engine: &Engine,
@@ -273,6 +280,24 @@ impl SpoolBacklog {
         due: Option<SystemTime>,
         (now, wall): (Instant, SystemTime),
     ) -> bool {
+        // A ticket whose next attempt is far off stays on disk until then: its first row
+        // rests, and those read behind it.
+        let wait = due.and_then(|due| due.duration_since(wall).ok());
+        if let Some(row) = job.row {
+            let key = job.key();
+            if st.window.is_resting(key) {
+                st.window.rest_row(key, row, 0, None);
+                return true;
+            }
+            if let Some(wait) = wait
+                && wait >= self.store.settings().rest_after
+                && !st.schedule.has_work(key)
+            {
+                let seq = st.schedule.last_seq(key);
+                st.window.rest_row(key, row, seq, Some(later(now, wait)));
+                return true;
+            }
+        }
         let Some(charge) = engine.try_charge(crate::delivery::job_cost(&job)) else {
             let (Some(reason), Some(row)) = (engine.beyond_budget(job.event.body.len()), job.row)
             else {
@@ -288,7 +313,7 @@ impl SpoolBacklog {
             return true;
         };
         job.charge = Some(charge);
-        match due.and_then(|due| due.duration_since(wall).ok()) {
+        match wait {
             Some(wait) if !wait.is_zero() => st.schedule.push_at(job, later(now, wait)),
             _ => st.schedule.push(job),
         }

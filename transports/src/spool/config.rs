@@ -74,10 +74,13 @@ pub struct SpoolConfig {
     /// (see the [module docs](crate::spool)). Defaults to 1000.
     pub memory_window: usize,
     /// How long what cannot go must wait for its rows in memory to be let go (read back
-    /// when it can go): a ticket whose next retry is at least this far off, and all of an
-    /// endpoint whose breaker is open, or a receiver's `Retry-After` holds, for at least this
-    /// long (a paused endpoint lets go of its rows at once). Shorter saves memory and reads
-    /// rows more often; see the [module docs](crate::spool). Defaults to 10 s.
+    /// when it can go): a ticket whose next attempt is at least this far off, and the
+    /// tickets with nothing in flight of an endpoint whose breaker is open, or a receiver's
+    /// `Retry-After` holds, for at least this long (a paused endpoint lets go of those at
+    /// once). Shorter saves memory and reads rows more often; keep it well above the time
+    /// the spool takes to write an attempt's outcome (milliseconds), or a row read back
+    /// too soon has its attempt count from before. See the [module docs](crate::spool).
+    /// Defaults to 10 s.
     #[serde(deserialize_with = "deskhook::policy::deserialize_duration")]
     pub rest_after: Duration,
     /// How long a dead letter is kept: older ones are deleted (at most a minute late, each

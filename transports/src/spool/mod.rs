@@ -29,11 +29,13 @@
 //! window) and reads the next ones as it goes, so memory stays flat whatever the backlog, and
 //! tickets that keep failing cannot hold up the others. What cannot go for
 //! [`rest_after`](SpoolConfig::rest_after) (10 s) or more lets go of its rows in memory,
-//! which are read back when it can: a ticket whose next retry is that far off, and all of an
+//! which are read back when it can: a ticket whose next attempt is that far off (a retry,
+//! or a row read with its retry time), and every ticket with nothing in flight of an
 //! endpoint whose breaker is open (or a receiver's `Retry-After` holds it) that long, or
-//! that is paused — while its breaker is half-open, it reads back only what its probe
-//! needs. So endpoints dead for weeks hold none of the sink's
-//! memory budget (`max_queued_bytes`) but their attempts in flight, and cannot take it from
+//! that is paused; while its breaker is half-open, an endpoint reads back a ticket or two,
+//! for its probe. So endpoints dead for weeks keep next to nothing of the sink's memory
+//! budget (`max_queued_bytes`) — their attempts in flight, the events queued behind those
+//! in the same tickets, and retries due sooner than `rest_after` — and cannot take it from
 //! the others, however many they are. An endpoint's `queue_capacity` and
 //! the overflow policy do not apply: the spool is the queue, bounded on disk by its size
 //! limit, past which a new event is refused with [`Error::SpoolFull`] (counted as dropped

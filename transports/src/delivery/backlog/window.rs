@@ -49,6 +49,9 @@ pub(crate) struct Resting {
     pub(crate) last: i64,
     /// How many of its rows rest (every row of the ticket from `first` to `last`).
     pub(crate) jobs: usize,
+    /// The ticket's `X-Deskhook-Sequence` before `first`: read back, its rows are numbered
+    /// on from it as before, even if the schedule forgot the ticket meanwhile.
+    pub(crate) seq: u64,
     /// When it may be read back; `None`: as soon as its lane can send.
     until: Option<Instant>,
 }
@@ -81,30 +84,58 @@ impl Window {
     }
 
     fn rest_jobs(&mut self, key: Arc<str>, jobs: &[Job], until: Option<Instant>) -> usize {
-        let rows = (
+        let (Some(first), Some(last)) = (
             jobs.first().and_then(|j| j.row),
             jobs.last().and_then(|j| j.row),
-        );
-        let (Some(first), Some(last)) = rows else {
+        ) else {
             return 0;
         };
-        match until {
-            Some(at) => self.sleeping.push(Reverse((at, key.clone()))),
-            None => self.waiting.push_back(key.clone()),
-        }
-        self.resting_jobs += jobs.len();
+        let seq = jobs.first().map_or(0, |job| job.seq.saturating_sub(1));
         let resting = Resting {
             first,
             last,
             jobs: jobs.len(),
+            seq,
             until,
         };
-        // A ticket rests once: its jobs left the schedule when it was set aside, and none
-        // come back until it is read back.
-        if let Some(old) = self.resting.insert(key, resting) {
-            self.resting_jobs -= old.jobs;
-        }
+        self.add(key, resting);
         jobs.len()
+    }
+
+    /// Sets aside row `row` of ticket `key`, read from the spool and not put in the
+    /// schedule: the ticket's first, due at `until` (`seq` its last number), or one behind
+    /// its rows resting already.
+    pub(crate) fn rest_row(&mut self, key: &Arc<str>, row: i64, seq: u64, until: Option<Instant>) {
+        let resting = Resting {
+            first: row,
+            last: row,
+            jobs: 1,
+            seq,
+            until,
+        };
+        self.add(key.clone(), resting);
+    }
+
+    /// Adds `new` to what rests of its ticket, if anything does: rows set aside again before
+    /// the rest of a ticket read back in part (its first ones: their instant and number
+    /// stand), or rows after them (the first ones' stand). The ticket's rows from the first
+    /// to the last rest, all of them.
+    fn add(&mut self, key: Arc<str>, mut new: Resting) {
+        if let Some(old) = self.resting.remove(&key) {
+            self.resting_jobs -= old.jobs;
+            if old.first < new.first {
+                (new.seq, new.until) = (old.seq, old.until);
+            }
+            new.first = new.first.min(old.first);
+            new.last = new.last.max(old.last);
+            new.jobs += old.jobs;
+        }
+        match new.until {
+            Some(at) => self.sleeping.push(Reverse((at, key.clone()))),
+            None => self.waiting.push_back(key.clone()),
+        }
+        self.resting_jobs += new.jobs;
+        self.resting.insert(key, new);
     }
 
     /// Whether ticket `key` rests: its rows, and those after them, wait until it is read
@@ -123,10 +154,13 @@ impl Window {
         !self.waiting.is_empty()
     }
 
-    /// Whether the lane has rows to read as soon as it can send: tickets resting until then,
-    /// or rows committed after those it read (the last is `last_committed`).
+    /// Whether the lane has rows to read as soon as it can send: tickets resting until then
+    /// (or until an instant passed), or rows committed after those it read (the last is
+    /// `last_committed`).
     pub(crate) fn has_unread(&self, last_committed: i64) -> bool {
-        self.waits_for_lane() || last_committed > self.loaded_through
+        self.waits_for_lane()
+            || last_committed > self.loaded_through
+            || self.next_wake().is_some_and(|at| at <= Instant::now())
     }
 
     /// When the next ticket resting until an instant may be read back (perhaps earlier:
@@ -167,9 +201,8 @@ impl Window {
     /// the next read back.
     pub(crate) fn put_back_awake(&mut self, key: Arc<str>, mut resting: Resting) {
         resting.until = None;
-        self.resting_jobs += resting.jobs;
-        self.waiting.push_front(key.clone());
-        self.resting.insert(key, resting);
+        self.add(key.clone(), resting);
+        self.waiting.push_front(key);
     }
 
     /// Every resting ticket may be read back as soon as its lane can send (a resume: the
@@ -339,6 +372,66 @@ mod tests {
         assert_eq!((&*again, resting.first, resting.jobs), ("A", 2, 1));
         assert_eq!(&*window.take_awake(Instant::now()).unwrap().0, "B");
         assert_eq!(window.take_awake(Instant::now()), None);
+    }
+
+    #[test]
+    fn rows_set_aside_again_before_the_rest_of_their_ticket_join_it() {
+        let mut schedule = Schedule::default();
+        let mut window = Window::default();
+        let now = Instant::now();
+        for row in [10, 11, 12] {
+            schedule.push(job("A", row));
+        }
+        window.rest_all(&mut schedule);
+        // Read back in part: row 10, and no room for the others, which are put back.
+        let (a, mut resting) = window.take_awake(now).unwrap();
+        schedule.number_from(&a, resting.seq);
+        schedule.push(job("A", 10));
+        (resting.first, resting.jobs) = (11, 2);
+        window.put_back_awake(a.clone(), resting);
+        // Row 10 fails, its retry an hour away: it rests again, before rows 11 and 12.
+        let failed = schedule.take(now).unwrap();
+        let at = now + Duration::from_secs(3600);
+        schedule.retry_at(failed, at);
+        assert_eq!(window.rest(&mut schedule, &a, Some(at)), 1);
+        assert_eq!(window.resting_jobs(), 3);
+        assert_eq!(window.take_awake(now), None, "all of A waits for the hour");
+        let (_, resting) = window.take_awake(at).unwrap();
+        assert_eq!(
+            (resting.first, resting.last, resting.jobs, resting.seq),
+            (10, 12, 3, 0)
+        );
+        assert_eq!(window.take_awake(at), None);
+    }
+
+    #[test]
+    fn rows_read_with_a_far_retry_rest_and_keep_their_numbers() {
+        let mut schedule = Schedule::default();
+        let mut window = Window::default();
+        for row in 1..=4 {
+            schedule.push(job("A", row));
+        }
+        take_all(&mut schedule);
+        // Row 5 is read due in an hour, and row 6 behind it.
+        let at = Instant::now() + Duration::from_secs(3600);
+        window.rest_row(&key("A"), 5, schedule.last_seq("A"), Some(at));
+        window.rest_row(&key("A"), 6, 0, None);
+        assert!(window.is_resting("A"));
+        assert_eq!(window.take_awake(Instant::now()), None);
+        // A schedule that forgot A meanwhile numbers them on from its fourth.
+        let mut schedule = Schedule::default();
+        let (a, resting) = window.take_awake(at).unwrap();
+        assert_eq!(
+            (resting.first, resting.last, resting.jobs, resting.seq),
+            (5, 6, 2, 4)
+        );
+        schedule.number_from(&a, resting.seq);
+        schedule.push(job("A", 5));
+        schedule.push(job("A", 6));
+        assert_eq!(
+            take_all(&mut schedule),
+            [("A".into(), 5, 5), ("A".into(), 6, 6)]
+        );
     }
 
     #[test]

@@ -432,6 +432,7 @@ impl Engine {
         // A withdrawn job (its relay's tenure ended) is not kept for a retry.
         let mut let_go = false;
         let mut rest_timer = None;
+        let mut unread = false;
         match &decision {
             Decision::Retry { .. } if event.is_withdrawn() => {
                 st.schedule.done(&job);
@@ -479,10 +480,11 @@ impl Engine {
                 ending.held = Some(st.schedule.put_back(job, at));
                 // A backlog that keeps it on disk may let go of the ticket's copies in
                 // memory until then (a timer reads them back).
-                rest_timer = self
-                    .backlog
-                    .retry_later(&mut st, &key, at, now)
-                    .filter(|at| st.arm(*at));
+                let rested = self.backlog.retry_later(&mut st, &key, at, now);
+                // Then the lane's rows not read yet (its breaker, open again after a failed
+                // probe, has its cool-down's end for them) are looked at.
+                unread = rested.is_some() && st.window.has_unread(lane.rows.committed().0);
+                rest_timer = rested.filter(|at| st.arm(*at));
             }
             Decision::Dead { reason, disable } => {
                 if *disable {
@@ -514,7 +516,7 @@ impl Engine {
         }
         lane.queued_mirror
             .store(st.schedule.queued(), Ordering::Release);
-        let ready = st.schedule.has_ready();
+        let ready = st.schedule.has_ready() || unread;
         let breaker = st.breaker.state_at(now);
         drop(st);
         if let Some(at) = rest_timer {
