@@ -52,7 +52,10 @@ impl Hosts {
         self.loopback
             && (name == "localhost"
                 || name.ends_with(".localhost")
-                || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+                // `::ffff:127.0.0.1`, a loopback address written as IPv6, too.
+                || name
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.to_canonical().is_loopback()))
     }
 }
 
@@ -134,6 +137,7 @@ mod tests {
             "127.0.0.1:8089",
             "127.0.0.2",
             "[::1]:8089",
+            "[::ffff:127.0.0.1]:8089",
             "api.localhost:8089",
             "helpdesk.example",
             "HELPDESK.example:443",
@@ -146,6 +150,7 @@ mod tests {
             "127.0.0.1.evil.example",
             "10.0.0.1:8089",
             "[::2]",
+            "[::ffff:10.0.0.1]",
         ] {
             assert!(!hosts.allows(Some(other)), "{other}");
         }
