@@ -42,7 +42,9 @@ pub fn shown_in_log(text: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Seldom {
     count: std::sync::atomic::AtomicU64,
-    /// When it was last said (Unix seconds; 0: never).
+    /// When it was last said, in seconds on the monotonic clock from the first `Seldom`
+    /// reading of the process, plus one (0: never). Not the wall clock, which a clock set
+    /// back would make silent until it caught up.
     said_at: std::sync::atomic::AtomicU64,
 }
 
@@ -58,13 +60,17 @@ impl Seldom {
     /// Counts one more; when a minute has gone by since it was last said, how many came
     /// since (this one among them), to say now. A few atomic operations and a clock read.
     pub fn due(&self) -> Option<u64> {
+        static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let base = *BASE.get_or_init(std::time::Instant::now);
+        self.due_at(base.elapsed().as_secs().saturating_add(1))
+    }
+
+    /// [`due`](Seldom::due) at `now` (seconds, as `said_at` counts them).
+    fn due_at(&self, now: u64) -> Option<u64> {
         use std::sync::atomic::Ordering::Relaxed;
         self.count.fetch_add(1, Relaxed);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let last = self.said_at.load(Relaxed);
-        (now >= last.saturating_add(60)
+        ((last == 0 || now >= last.saturating_add(60))
             && self
                 .said_at
                 .compare_exchange(last, now, Relaxed, Relaxed)
@@ -82,11 +88,13 @@ mod tests {
         let seldom = Seldom::new();
         assert_eq!(seldom.due(), Some(1));
         assert_eq!((seldom.due(), seldom.due()), (None, None));
-        // A minute later (as if it was last said then).
-        seldom
-            .said_at
-            .fetch_sub(60, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(seldom.due(), Some(3));
+        // A minute later.
+        let said = seldom.said_at.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(seldom.due_at(said + 59), None);
+        assert_eq!(seldom.due_at(said + 60), Some(4));
+        assert_eq!(seldom.due_at(said + 61), None);
+        // The first is said whenever it comes, the process's first second included.
+        assert_eq!(Seldom::new().due_at(1), Some(1));
     }
 
     #[test]
