@@ -12,9 +12,7 @@ use deskhook_transports::delivery::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    Params, body_json, created, ms, parse_secret, parse_state, read, read_spec, rfc3339, state_name,
-};
+use super::{Params, body_json, created, ms, parse_secret, parse_state, read, read_spec, rfc3339};
 use crate::guard::Base;
 use crate::{Problem, State, blocking};
 
@@ -94,7 +92,7 @@ impl EndpointView {
     pub(super) fn of(info: EndpointInfo) -> EndpointView {
         let s = info.stats;
         EndpointView {
-            state: state_name(info.state),
+            state: info.state.name(),
             event_types: info.event_types.to_string(),
             secret_hints: info.secret_hints,
             headers: info.headers,

@@ -383,7 +383,7 @@ fn totals(state: &State) -> StatsTotals {
         .endpoints()
         .count_by_state()
         .into_iter()
-        .map(|(s, n)| (super::state_name(s).to_owned(), n))
+        .map(|(s, n)| (s.name().to_owned(), n))
         .collect();
     StatsTotals {
         endpoints: t.endpoints,

@@ -320,29 +320,14 @@ impl utoipa::Modify for UpdateBody {
     }
 }
 
-/// The name of a state in the API (`breaker_open`, …).
-pub(crate) fn state_name(state: EndpointState) -> &'static str {
-    match state {
-        EndpointState::Active => "active",
-        EndpointState::Paused => "paused",
-        EndpointState::Disabled => "disabled",
-        _ => "breaker_open",
-    }
-}
-
 /// A state from its API name.
 pub(crate) fn parse_state(text: &str) -> Result<EndpointState, Problem> {
-    Ok(match text {
-        "active" => EndpointState::Active,
-        "paused" => EndpointState::Paused,
-        "disabled" => EndpointState::Disabled,
-        "breaker_open" => EndpointState::BreakerOpen,
-        other => {
-            return Err(Problem::field(
-                "state",
-                format!("state '{other}' is not one of active, paused, disabled, breaker_open"),
-            ));
-        }
+    EndpointState::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = EndpointState::ALL.iter().map(|s| s.name()).collect();
+        Problem::field(
+            "state",
+            format!("state '{text}' is not one of {}", names.join(", ")),
+        )
     })
 }
 

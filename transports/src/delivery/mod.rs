@@ -363,6 +363,44 @@ pub enum EndpointState {
     BreakerOpen,
 }
 
+impl EndpointState {
+    /// Every state, in the order of [`name`](EndpointState::name)'s list.
+    pub const ALL: [EndpointState; 4] = [
+        EndpointState::Active,
+        EndpointState::Paused,
+        EndpointState::Disabled,
+        EndpointState::BreakerOpen,
+    ];
+
+    /// Its name in machine-read places (the `state` label of the metrics, the admin API):
+    /// `active`, `paused`, `disabled` or `breaker_open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndpointState::Active => "active",
+            EndpointState::Paused => "paused",
+            EndpointState::Disabled => "disabled",
+            EndpointState::BreakerOpen => "breaker_open",
+        }
+    }
+
+    /// The state of [`name`](EndpointState::name) `name`, if it is one.
+    ///
+    /// ```
+    /// use deskhook_transports::delivery::EndpointState;
+    ///
+    /// for state in EndpointState::ALL {
+    ///     assert_eq!(EndpointState::from_name(state.name()), Some(state));
+    /// }
+    /// assert_eq!(EndpointState::BreakerOpen.name(), "breaker_open");
+    /// assert_eq!(EndpointState::from_name("breaker open"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<EndpointState> {
+        EndpointState::ALL
+            .into_iter()
+            .find(|state| state.name() == name)
+    }
+}
+
 impl std::fmt::Display for EndpointState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -120,10 +120,7 @@ impl DeliverySink {
             // The other gauges are set even when the spool cannot be read.
             let rows = self.engine.backlog().stored_rows();
             let known = rows.as_ref().copied().map_err(|_| ());
-            let states = self
-                .engine
-                .states()
-                .map(|(state, n)| (super::telemetry::state_label(state), n));
+            let states = self.engine.states().map(|(state, n)| (state.name(), n));
             super::telemetry::gauges(totals.queued, totals.in_flight, known, states);
             rows?;
         }

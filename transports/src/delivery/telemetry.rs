@@ -236,17 +236,6 @@ pub(crate) fn attempt(
     });
 }
 
-/// The `state` label of `deskhook_endpoints` for `state`.
-#[cfg(feature = "metrics")]
-pub(crate) fn state_label(state: super::EndpointState) -> &'static str {
-    match state {
-        super::EndpointState::Active => "active",
-        super::EndpointState::Paused => "paused",
-        super::EndpointState::Disabled => "disabled",
-        super::EndpointState::BreakerOpen => "breaker_open",
-    }
-}
-
 /// The gauges, as of now.
 #[cfg(feature = "metrics")]
 pub(crate) fn gauges(
