@@ -215,6 +215,63 @@ fn a_dead_endpoint_holds_no_memory(t: Transport, stuck: Stuck) {
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 
+/// After a restart, rows due now behind many rows that wait (tickets whose retry is an hour
+/// away, and the rows behind those) are read and delivered: a read whose rows all wait does
+/// not leave the lane without a next look.
+fn rows_due_now_behind_rows_that_wait_are_read(t: Transport) {
+    let receiver = Receiver::start(|request, _| {
+        let (code, _) = ticket_and_subject(request);
+        Answer::status(if code.starts_with('a') { 503 } else { 204 })
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        start(
+            t,
+            HttpSink::builder()
+                // Ten attempts, then one every six minutes: the last tickets wait untried.
+                .endpoint(
+                    endpoint("crm", &receiver, "0s,1h")
+                        .max_in_flight(1)
+                        .rate_limit(TICKETS as u32, Duration::from_secs(3600))
+                        .unwrap(),
+                )
+                .spool(
+                    Spool::builder(dir.path())
+                        // Reads of four rows: the hundred that wait take 25 of them.
+                        .memory_window(4)
+                        .rest_after(Duration::from_millis(100))
+                        .open()
+                        .unwrap(),
+                ),
+        )
+    };
+    let (sink, guard, dispatcher) = open();
+    emit(&dispatcher, "a");
+    assert_eq!(wait_for(&receiver, 503, TICKETS), TICKETS);
+    let user = deskhook::sample::user();
+    for n in 0..TICKETS {
+        let mut t = ticket(&format!("c{n}"));
+        t.subject = "0".to_owned();
+        dispatcher.emit(Action::Comment, &t, &user);
+    }
+    drop((dispatcher, sink));
+    assert!(guard.shutdown(Duration::from_millis(100)).is_err());
+    assert_eq!(receiver.requests().len(), TICKETS, "the c tickets waited");
+
+    // Started again, with ten tokens: the a tickets' rows wait for their hour, the c
+    // tickets' go.
+    let (sink, guard, dispatcher) = open();
+    assert_eq!(
+        wait_for(&receiver, 204, TICKETS),
+        TICKETS,
+        "{:?}",
+        sink.stats()
+    );
+    assert_eq!(receiver.requests().len(), 2 * TICKETS);
+    drop((dispatcher, sink));
+    assert!(guard.shutdown(Duration::from_millis(100)).is_err());
+}
+
 fn with_its_breaker_open(t: Transport) {
     a_dead_endpoint_holds_no_memory(t, Stuck::BreakerOpen);
 }
@@ -240,5 +297,6 @@ for_both_transports!(
     with_its_breaker_probing,
     with_its_retries_far_off,
     with_its_retries_far_off_after_a_restart,
-    paused
+    paused,
+    rows_due_now_behind_rows_that_wait_are_read
 );

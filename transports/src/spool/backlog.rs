@@ -36,6 +36,17 @@ use crate::error::Error;
 /// How long a lane waits before reading again when the memory budget had no room.
 const BUDGET_WAIT: Duration = Duration::from_millis(50);
 
+/// How many reads of its next rows a look at a lane makes at most while all they read waits.
+const READS_PER_LOOK: usize = 4;
+
+/// What a read of a lane's next rows did.
+enum Read {
+    /// Done for this look: when to look again, if at a given instant.
+    Done(Option<Instant>),
+    /// It read a full window's room of rows, none of which can go now: read on.
+    Waiting,
+}
+
 /// The spool as the engine's [`Backlog`].
 #[derive(Debug)]
 pub(crate) struct SpoolBacklog {
@@ -121,10 +132,13 @@ impl SpoolBacklog {
         now: Instant,
     ) -> Option<Instant> {
         let wall = SystemTime::now();
-        while st.schedule.queued() < bound {
-            let Some((ticket, mut resting)) = st.window.take_awake(now) else {
-                break;
-            };
+        // At most `bound` tickets a look: those whose first row rests again as it is read
+        // (its retry far off) add nothing to the schedule.
+        for _ in 0..bound {
+            if st.schedule.queued() >= bound {
+                return None;
+            }
+            let (ticket, mut resting) = st.window.take_awake(now)?;
             st.schedule.number_from(&ticket, resting.seq);
             let range = RowRange {
                 after: resting.first - 1,
@@ -146,12 +160,15 @@ impl SpoolBacklog {
                 resting.first = row;
                 let read = usize::try_from(read).unwrap_or(usize::MAX);
                 resting.jobs = resting.jobs.saturating_sub(read).max(1);
+                // Numbered on from those put in the schedule.
+                resting.seq = st.schedule.last_seq(&ticket);
                 st.window.put_back_awake(ticket, resting);
                 st.window.load_again = Some(later(now, BUDGET_WAIT));
                 return st.window.load_again;
             }
         }
-        None
+        // More may wait: at the next look, at once.
+        Some(now)
     }
 
     /// Puts the jobs of `loaded`, a ticket's rows, into the schedule in their order while
@@ -201,7 +218,8 @@ impl SpoolBacklog {
         let mut window = self.store.settings().window.max(1);
         if st.breaker.state_at(now) == BreakerState::HalfOpen {
             // Its breaker's probe goes next: one job that can go is all it needs.
-            let active = st.schedule.queued() - st.schedule.held_back();
+            st.schedule.promote(now);
+            let active = st.schedule.queued().saturating_sub(st.schedule.held_back());
             if active + st.schedule.in_flight() > 0 {
                 return None;
             }
@@ -214,6 +232,27 @@ impl SpoolBacklog {
         if let Some(again) = self.unpark(engine, lane, st, (per_ticket, 2 * window), now) {
             return Some(again);
         }
+        // A read whose rows all wait (parked, or resting till a retry far off) adds nothing
+        // that can go, and no attempt's end will bring the lane back: read on, a few times
+        // a look.
+        for _ in 0..READS_PER_LOOK {
+            match self.read_next(engine, lane, st, (window, per_ticket), now) {
+                Read::Done(again) => return again,
+                Read::Waiting => {}
+            }
+        }
+        Some(now)
+    }
+
+    /// Reads the lane's next rows after those it read, if its window has room.
+    fn read_next(
+        &self,
+        engine: &Engine,
+        lane: &Arc<Lane>,
+        st: &mut LaneState,
+        (window, per_ticket): (usize, usize),
+        now: Instant,
+    ) -> Read {
         // The window counts the jobs that can go; those held back behind a retry (a stuck
         // ticket's, at most an eighth of the window each) do not keep the others on disk, up
         // to twice the window in all.
@@ -224,7 +263,7 @@ impl SpoolBacklog {
             .saturating_sub(active)
             .min((2 * window).saturating_sub(queued));
         if through <= st.window.loaded_through || active > window / 2 || room == 0 {
-            return None;
+            return Read::Done(None);
         }
         let range = RowRange {
             after: st.window.loaded_through,
@@ -233,8 +272,9 @@ impl SpoolBacklog {
         };
         let loaded = match self.store.load(lane, range, room, load_room(engine)) {
             Ok(loaded) => loaded,
-            Err(err) => return load_failed(lane, st, &err, now),
+            Err(err) => return Read::Done(load_failed(lane, st, &err, now)),
         };
+        let full = loaded.rows as usize == room;
         if loaded.stopped_at.is_some() {
             // The budget has no room for the next row: it and the rest wait on disk.
             st.window.load_again = Some(later(now, BUDGET_WAIT));
@@ -262,7 +302,11 @@ impl SpoolBacklog {
             }
         }
         st.window.loaded_through = st.window.loaded_through.max(read_through);
-        st.window.load_again
+        let added = st.schedule.queued().saturating_sub(st.schedule.held_back()) > active;
+        match st.window.load_again {
+            None if full && !added => Read::Waiting,
+            again => Read::Done(again),
+        }
     }
 
     /// Puts a job read from the spool into the schedule (numbered, and not before it is

@@ -98,7 +98,7 @@ impl Window {
             seq,
             until,
         };
-        self.add(key, resting);
+        self.add(key, resting, false);
         jobs.len()
     }
 
@@ -113,14 +113,17 @@ impl Window {
             seq,
             until,
         };
-        self.add(key.clone(), resting);
+        self.add(key.clone(), resting, false);
     }
 
     /// Adds `new` to what rests of its ticket, if anything does: rows set aside again before
     /// the rest of a ticket read back in part (its first ones: their instant and number
     /// stand), or rows after them (the first ones' stand). The ticket's rows from the first
     /// to the last rest, all of them.
-    fn add(&mut self, key: Arc<str>, mut new: Resting) {
+    /// `front`: a ticket resting until its lane can send is the next read back.
+    fn add(&mut self, key: Arc<str>, mut new: Resting, front: bool) {
+        // Whether an entry of `sleeping` or `waiting` stands for it already.
+        let mut listed = false;
         if let Some(old) = self.resting.remove(&key) {
             self.resting_jobs -= old.jobs;
             if old.first < new.first {
@@ -129,9 +132,12 @@ impl Window {
             new.first = new.first.min(old.first);
             new.last = new.last.max(old.last);
             new.jobs += old.jobs;
+            listed = old.until == new.until;
         }
         match new.until {
+            _ if listed && !(front && new.until.is_none()) => {}
             Some(at) => self.sleeping.push(Reverse((at, key.clone()))),
+            None if front => self.waiting.push_front(key.clone()),
             None => self.waiting.push_back(key.clone()),
         }
         self.resting_jobs += new.jobs;
@@ -201,8 +207,7 @@ impl Window {
     /// the next read back.
     pub(crate) fn put_back_awake(&mut self, key: Arc<str>, mut resting: Resting) {
         resting.until = None;
-        self.add(key.clone(), resting);
-        self.waiting.push_front(key);
+        self.add(key, resting, true);
     }
 
     /// Every resting ticket may be read back as soon as its lane can send (a resume: the
@@ -372,6 +377,7 @@ mod tests {
         assert_eq!((&*again, resting.first, resting.jobs), ("A", 2, 1));
         assert_eq!(&*window.take_awake(Instant::now()).unwrap().0, "B");
         assert_eq!(window.take_awake(Instant::now()), None);
+        assert!(!window.waits_for_lane(), "no entry left over");
     }
 
     #[test]
@@ -402,6 +408,7 @@ mod tests {
             (10, 12, 3, 0)
         );
         assert_eq!(window.take_awake(at), None);
+        assert!(!window.waits_for_lane() && window.next_wake().is_none());
     }
 
     #[test]
