@@ -168,7 +168,7 @@ impl SpoolBacklog {
             }
         }
         // More may wait: at the next look, at once.
-        Some(now)
+        st.window.has_awake(now).then_some(now)
     }
 
     /// Puts the jobs of `loaded`, a ticket's rows, into the schedule in their order while
@@ -270,11 +270,14 @@ impl SpoolBacklog {
             through: None,
             ticket: None,
         };
-        let loaded = match self.store.load(lane, range, room, load_room(engine)) {
+        // Rows that wait (parked, resting) take none of the room: a read takes a whole
+        // window of rows, however little room, and those past the room are read again.
+        let limit = room.max(self.store.settings().window.max(1));
+        let loaded = match self.store.load(lane, range, limit, load_room(engine)) {
             Ok(loaded) => loaded,
             Err(err) => return Read::Done(load_failed(lane, st, &err, now)),
         };
-        let full = loaded.rows as usize == room;
+        let full = loaded.rows as usize == limit;
         if loaded.stopped_at.is_some() {
             // The budget has no room for the next row: it and the rest wait on disk.
             st.window.load_again = Some(later(now, BUDGET_WAIT));
@@ -293,6 +296,10 @@ impl SpoolBacklog {
                 st.window.parked.insert(job.key().clone(), row);
                 st.window.parked_rows += 1;
                 continue;
+            }
+            if st.schedule.queued() >= queued + room {
+                read_through = row - 1;
+                break;
             }
             if !self.admit(engine, lane, st, job, due, (now, wall)) {
                 // The budget ran out: this row and the rest wait on disk.

@@ -38,6 +38,9 @@ pub(crate) struct Window {
     /// Tickets resting until their lane can send, in the order they are read back. An
     /// entry whose ticket no longer rests so is stale.
     waiting: VecDeque<Arc<str>>,
+    /// The resting tickets that wait for their lane to send (`until` none): `waiting`
+    /// may also hold stale entries.
+    waiting_tickets: usize,
 }
 
 /// A ticket set aside: its rows from `first` to `last`, loaded before and let go.
@@ -120,12 +123,14 @@ impl Window {
     /// the rest of a ticket read back in part (its first ones: their instant and number
     /// stand), or rows after them (the first ones' stand). The ticket's rows from the first
     /// to the last rest, all of them.
+    ///
     /// `front`: a ticket resting until its lane can send is the next read back.
     fn add(&mut self, key: Arc<str>, mut new: Resting, front: bool) {
         // Whether an entry of `sleeping` or `waiting` stands for it already.
         let mut listed = false;
         if let Some(old) = self.resting.remove(&key) {
             self.resting_jobs -= old.jobs;
+            self.waiting_tickets -= usize::from(old.until.is_none());
             if old.first < new.first {
                 (new.seq, new.until) = (old.seq, old.until);
             }
@@ -141,6 +146,7 @@ impl Window {
             None => self.waiting.push_back(key.clone()),
         }
         self.resting_jobs += new.jobs;
+        self.waiting_tickets += usize::from(new.until.is_none());
         self.resting.insert(key, new);
     }
 
@@ -157,16 +163,19 @@ impl Window {
 
     /// Whether a ticket rests until its lane can send.
     pub(crate) fn waits_for_lane(&self) -> bool {
-        !self.waiting.is_empty()
+        self.waiting_tickets > 0
     }
 
     /// Whether the lane has rows to read as soon as it can send: tickets resting until then
     /// (or until an instant passed), or rows committed after those it read (the last is
     /// `last_committed`).
     pub(crate) fn has_unread(&self, last_committed: i64) -> bool {
-        self.waits_for_lane()
-            || last_committed > self.loaded_through
-            || self.next_wake().is_some_and(|at| at <= Instant::now())
+        last_committed > self.loaded_through || self.has_awake(Instant::now())
+    }
+
+    /// Whether a ticket may be read back at `now` (see [`take_awake`](Window::take_awake)).
+    pub(crate) fn has_awake(&self, now: Instant) -> bool {
+        self.waits_for_lane() || self.next_wake().is_some_and(|at| at <= now)
     }
 
     /// When the next ticket resting until an instant may be read back (perhaps earlier:
@@ -188,6 +197,7 @@ impl Window {
                 && resting.until == Some(at)
             {
                 resting.until = None;
+                self.waiting_tickets += 1;
                 self.waiting.push_back(key);
             }
         }
@@ -196,6 +206,7 @@ impl Window {
                 && let Some(resting) = self.resting.remove(&key)
             {
                 self.resting_jobs -= resting.jobs;
+                self.waiting_tickets -= 1;
                 return Some((key, resting));
             }
         }
@@ -219,6 +230,7 @@ impl Window {
                 keys.push((resting.first, key.clone()));
             }
         }
+        self.waiting_tickets += keys.len();
         keys.sort_unstable();
         self.waiting.extend(keys.into_iter().map(|(_, key)| key));
         self.sleeping.clear();
@@ -234,6 +246,7 @@ impl Window {
         self.resting_jobs = 0;
         self.sleeping.clear();
         self.waiting.clear();
+        self.waiting_tickets = 0;
     }
 }
 
@@ -401,6 +414,10 @@ mod tests {
         schedule.retry_at(failed, at);
         assert_eq!(window.rest(&mut schedule, &a, Some(at)), 1);
         assert_eq!(window.resting_jobs(), 3);
+        assert!(
+            !window.waits_for_lane(),
+            "A waits for its hour, not for the lane"
+        );
         assert_eq!(window.take_awake(now), None, "all of A waits for the hour");
         let (_, resting) = window.take_awake(at).unwrap();
         assert_eq!(
