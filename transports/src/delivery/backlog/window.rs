@@ -222,8 +222,8 @@ impl Window {
     }
 
     /// Every resting ticket may be read back as soon as its lane can send (a resume: the
-    /// retries its rows wait for go now).
-    pub(crate) fn hurry(&mut self) {
+    /// retries its rows wait for go now). How many waited for an instant.
+    pub(crate) fn hurry(&mut self) -> usize {
         let mut keys: Vec<(i64, Arc<str>)> = Vec::new();
         for (key, resting) in &mut self.resting {
             if resting.until.take().is_some() {
@@ -232,8 +232,10 @@ impl Window {
         }
         self.waiting_tickets += keys.len();
         keys.sort_unstable();
+        let hurried = keys.len();
         self.waiting.extend(keys.into_iter().map(|(_, key)| key));
         self.sleeping.clear();
+        hurried
     }
 
     /// Every row of the lane up to `last` left the spool (moved to the dead letters):
@@ -377,7 +379,7 @@ mod tests {
             Some(late + Duration::from_secs(1)),
         );
         assert_eq!(window.take_awake(Instant::now()), None);
-        window.hurry();
+        assert_eq!(window.hurry(), 2);
         assert_eq!(window.next_wake(), None);
         let (a, mut resting) = window.take_awake(Instant::now()).unwrap();
         assert_eq!((&*a, resting.jobs), ("A", 2));

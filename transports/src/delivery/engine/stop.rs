@@ -182,8 +182,8 @@ impl Engine {
         also(&mut st);
         st.breaker = crate::delivery::decide::Breaker::default();
         st.hold_until = None;
-        let hurried = st.schedule.hurry();
-        st.window.hurry();
+        // In memory, and (with a spool) set aside until their retry.
+        let hurried = st.schedule.hurry() + st.window.hurry();
         lane.update_held(&st);
         drop(st);
         self.pool.push(lane);
