@@ -602,10 +602,22 @@ impl Schedule {
         }
     }
 
-    /// [`unload`](Schedule::unload) of every ticket that has nothing in flight: its key and
-    /// its jobs, oldest first, per ticket.
+    /// [`unload`](Schedule::unload) of every ticket that has nothing in flight: its key, its
+    /// jobs (oldest first), and when its first job is due if it waits for a retry.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
-    pub(crate) fn unload_all(&mut self) -> Vec<(Arc<str>, Vec<Job>)> {
+    pub(crate) fn unload_all(&mut self) -> Vec<(Arc<str>, Vec<Job>, Option<Instant>)> {
+        // The instants of the retries waited for (an entry whose slot no longer waits for
+        // it is stale; a retry held until its release has none yet).
+        let due: HashMap<Slot, Instant> = self
+            .delayed
+            .iter()
+            .filter(|Reverse((_, n, slot))| {
+                self.slots
+                    .get(*slot)
+                    .is_some_and(|q| q.state == TicketState::Delayed(*n))
+            })
+            .map(|Reverse((at, _, slot))| (*slot, *at))
+            .collect();
         let mut unloaded = Vec::new();
         let mut slot = 0;
         // `vacate` may shrink `slots` once the last ticket goes.
@@ -613,7 +625,7 @@ impl Schedule {
             let key = self.slots[slot].key.clone();
             let jobs = self.unload_slot(slot);
             if let (Some(key), false) = (key, jobs.is_empty()) {
-                unloaded.push((key, jobs));
+                unloaded.push((key, jobs, due.get(&slot).copied()));
             }
             slot += 1;
         }

@@ -75,14 +75,14 @@ impl Window {
     }
 
     /// Sets aside every ticket with nothing in flight until its lane can send (it is paused,
-    /// or its breaker open for a while); they are read back oldest row first. How many
-    /// jobs went.
+    /// or its breaker open for a while), or until its retry if it waits for one; they are
+    /// read back oldest row first. How many jobs went.
     pub(crate) fn rest_all(&mut self, schedule: &mut Schedule) -> usize {
         let mut unloaded = schedule.unload_all();
-        unloaded.sort_by_key(|(_, jobs)| jobs.first().map(|job| job.row));
+        unloaded.sort_by_key(|(_, jobs, _)| jobs.first().map(|job| job.row));
         unloaded
             .into_iter()
-            .map(|(key, jobs)| self.rest_jobs(key, &jobs, None))
+            .map(|(key, jobs, due)| self.rest_jobs(key, &jobs, due))
             .sum()
     }
 
@@ -458,6 +458,30 @@ mod tests {
             take_all(&mut schedule),
             [("A".into(), 5, 5), ("A".into(), 6, 6)]
         );
+    }
+
+    #[test]
+    fn set_aside_with_the_rest_a_ticket_waiting_for_its_retry_rests_until_then() {
+        let mut schedule = Schedule::default();
+        let mut window = Window::default();
+        let now = Instant::now();
+        let at = now + Duration::from_secs(3600);
+        for (ticket, row) in [("A", 1), ("B", 2), ("C", 3)] {
+            schedule.push(job(ticket, row));
+        }
+        // A waits for its retry; C's is put back and not released yet (no instant known).
+        let a = schedule.take(now).unwrap();
+        schedule.retry_at(a, at);
+        let b = schedule.take(now).unwrap();
+        schedule.done(&b);
+        let c = schedule.take(now).unwrap();
+        let _held = schedule.put_back(c, at);
+        assert_eq!(window.rest_all(&mut schedule), 2);
+        assert_eq!(schedule.queued(), 0);
+        assert_eq!(&*window.take_awake(now).unwrap().0, "C");
+        assert_eq!(window.take_awake(now), None, "A waits for its retry");
+        assert_eq!(window.next_wake(), Some(at));
+        assert_eq!(&*window.take_awake(at).unwrap().0, "A");
     }
 
     #[test]
