@@ -75,6 +75,16 @@ struct Tail {
 /// sink takes, so that a file that is not a log (or `/dev/zero`) cannot take all the memory.
 const MAX_LINE: u64 = 64 * 1024 * 1024;
 
+/// What [`Tail::fill_after_line_end`] found.
+enum Fill {
+    /// Bytes to read, or nothing to check.
+    Read,
+    /// Nothing after the place: the file has not grown.
+    Nothing,
+    /// The byte before the place no longer ends a line: the file was truncated.
+    Truncated,
+}
+
 /// A file being read: its path, where the reading is, and the number of its last line.
 struct Reading {
     path: PathBuf,
@@ -110,6 +120,18 @@ impl Tail {
         loop {
             if self.file.skipping && !self.skip_rest()? {
                 return Ok(());
+            }
+            if follow {
+                match self.fill_after_line_end()? {
+                    Fill::Read => {}
+                    // Nothing more now: another read would not be checked.
+                    Fill::Nothing => return Ok(()),
+                    // Truncated (copytruncate) since the look: read from the start.
+                    Fill::Truncated => {
+                        self.reopen()?;
+                        continue;
+                    }
+                }
             }
             buf.clear();
             // One byte more than the longest: a last line of exactly that length (no line
@@ -226,6 +248,34 @@ impl Tail {
             return true;
         };
         now.len() < self.file.pos || !same_file(&now, &ours) || !self.ends_a_line()
+    }
+
+    /// Fills the reader's buffer for the next line with one read from the byte before the
+    /// reading's place, which must still end a line ([`ends_a_line`](Tail::ends_a_line),
+    /// asked in the same read as what follows): a file truncated and written again between
+    /// the look for a rotation and this read would otherwise have the middle of a new line
+    /// read as a line.
+    fn fill_after_line_end(&mut self) -> Result<Fill, String> {
+        let pos = self.file.pos;
+        if self.file.skipping || pos == 0 || !self.file.reader.buffer().is_empty() {
+            return Ok(Fill::Read);
+        }
+        let failed = |e: io::Error| format!("cannot read '{}': {e}", self.file.path.display());
+        let reader = &mut self.file.reader;
+        // A seek drops what the reader holds: the fill below is one read from `pos - 1`.
+        reader.seek(SeekFrom::Start(pos - 1)).map_err(failed)?;
+        let filled = reader.fill_buf().map_err(failed)?;
+        match (filled.first(), filled.len()) {
+            (Some(b'\n'), 1) => {
+                reader.consume(1);
+                Ok(Fill::Nothing)
+            }
+            (Some(b'\n'), _) => {
+                reader.consume(1);
+                Ok(Fill::Read)
+            }
+            _ => Ok(Fill::Truncated),
+        }
     }
 
     /// Whether the byte before the reading's place still ends a line: a file truncated

@@ -292,8 +292,10 @@ fn follow_starts_again_a_file_truncated_and_refilled_within_a_poll() {
     // Where tail was is now inside a line, not at the end of one.
     let now = std::fs::read(&path).unwrap();
     assert!(now.len() > read_to && now[read_to - 1] != b'\n');
-    assert!(next().contains(" edit "));
-    assert!(next().contains(" lock "));
+    let line = next();
+    assert!(line.contains(" edit "), "{line}");
+    let line = next();
+    assert!(line.contains(" lock "), "{line}");
 }
 
 /// A closed standard error (`deskhook tail f 2>&1 | head`, the reader gone) does not make a
