@@ -11,15 +11,19 @@ use crate::support::{Listen, SECRET, deskhook_in, text};
 
 /// Runs `dead-letters replay --config CONFIG` in `dir`.
 fn replay(dir: &Path, config: &Path) -> std::process::Output {
-    deskhook_in(
-        dir,
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    )
+    replay_with(dir, config, &[])
+}
+
+/// [`replay`] with more arguments.
+fn replay_with(dir: &Path, config: &Path, more: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "dead-letters",
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    deskhook_in(dir, &args)
 }
 
 /// [`replay`], the configuration's endpoint "crm" now a receiver that verifies: the
@@ -131,18 +135,10 @@ fn a_replay_waits_while_the_letters_of_a_ticket_go_one_by_one() {
     std::fs::write(&dead, lines).unwrap();
     let slow = Listen::start(&["--secret", SECRET, "--delay", "100ms"]);
     write_config(&config, &slow.url, &dead);
-    let out = deskhook_in(
+    let out = replay_with(
         tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-            "--retry",
-            "0s",
-            "--timeout",
-            "300ms",
-        ],
+        &config,
+        &["--retry", "0s", "--timeout", "300ms"],
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
@@ -174,17 +170,7 @@ fn letters_that_fail_again_stay_and_the_others_go() {
     // Replaying to a receiver that still fails: both come back, with the same ids.
     let failing = Listen::start(&["--secret", SECRET, "--status", "503"]);
     write_config(&config, &failing.url, &dead);
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-            "--retry",
-            "0s",
-        ],
-    );
+    let out = replay_with(tmp.path(), &config, &["--retry", "0s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
@@ -364,15 +350,7 @@ fn letters_of_endpoints_the_configuration_does_not_name_are_said_and_fail_the_re
         })
         .collect();
     std::fs::write(&dead, &renamed).unwrap();
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let out = replay(tmp.path(), &config);
     // Before: "no dead letters in …", and 0.
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(
@@ -400,17 +378,7 @@ fn letters_the_engine_refuses_to_queue_stay_in_the_file() {
     let mut text_of_config = std::fs::read_to_string(&config).unwrap();
     text_of_config.push_str("tenant = \"globex\"\n");
     std::fs::write(&config, text_of_config).unwrap();
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-            "--retry",
-            "0s",
-        ],
-    );
+    let out = replay_with(tmp.path(), &config, &["--retry", "0s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
@@ -465,19 +433,7 @@ fn replay_of_one_endpoint_leaves_the_others_letters_as_they_were() {
         ),
     )
     .unwrap();
-    let replay = |endpoint: &str| {
-        deskhook_in(
-            tmp.path(),
-            &[
-                "dead-letters",
-                "replay",
-                "--config",
-                config.to_str().unwrap(),
-                "--endpoint",
-                endpoint,
-            ],
-        )
-    };
+    let replay = |endpoint: &str| replay_with(tmp.path(), &config, &["--endpoint", endpoint]);
 
     let out = replay("nope");
     assert!(!out.status.success());
@@ -630,15 +586,7 @@ fn a_letter_kept_holds_back_the_later_letters_of_its_ticket() {
         .replace("[delivery]\n", "[delivery]\nmax_payload = 15000\n");
     std::fs::write(&config, with_limit).unwrap();
 
-    let out = deskhook_in(
-        tmp.path(),
-        &[
-            "dead-letters",
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let out = replay(tmp.path(), &config);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("max_payload"), "{stderr}");
