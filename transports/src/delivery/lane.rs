@@ -245,13 +245,26 @@ impl LaneState {
             (Some(bucket), Some(limit)) => bucket.check(limit, now).err(),
             _ => None,
         };
-        let breaker = self.breaker.check(now, breaker).err();
-        let can_go = [Some(first), self.hold_until, breaker, token]
+        let can_go = [Some(first), self.stalled_until(now, breaker), token]
             .into_iter()
             .flatten()
             .max()
             .unwrap_or(now);
         can_go > deadline
+    }
+
+    /// When the lane can send again, if it cannot at `now`: its breaker is open (or its
+    /// probe under way), or a receiver's `Retry-After` holds it.
+    pub(crate) fn stalled_until(
+        &self,
+        now: Instant,
+        breaker: &deskhook::policy::BreakerPolicy,
+    ) -> Option<Instant> {
+        let breaker = self.breaker.check(now, breaker).err();
+        [breaker, self.hold_until.filter(|until| now < *until)]
+            .into_iter()
+            .flatten()
+            .max()
     }
 
     /// The public state: an endpoint whose breaker's cool-down is over, waiting for its

@@ -342,19 +342,15 @@ impl Engine {
         self.budget.try_charge(bytes)
     }
 
-    /// When `st`'s lane can send again, if it cannot at `now`: its breaker is open (or its
-    /// probe under way), or a receiver's `Retry-After` holds it.
+    /// `st`'s [`stalled_until`](crate::delivery::lane::LaneState::stalled_until) under the
+    /// sink's breaker policy.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn stalled_until(
         &self,
         st: &crate::delivery::lane::LaneState,
         now: Instant,
     ) -> Option<Instant> {
-        let breaker = st.breaker.check(now, &self.config.breaker).err();
-        [breaker, st.hold_until.filter(|until| now < *until)]
-            .into_iter()
-            .flatten()
-            .max()
+        st.stalled_until(now, &self.config.breaker)
     }
 
     /// The memory budget's room now and its whole size, in bytes: the spool reads no more
