@@ -42,6 +42,7 @@ mod relay_refuses_a_stream_worked_by_another_durable;
 mod relay_waits_for_a_confirmed_ack;
 mod relay_withdraws_a_lost_partition;
 mod spool_a_dead_endpoint_holds_no_memory;
+mod spool_a_retry_read_back_keeps_its_attempts;
 mod spool_a_stuck_ticket_holds_up_no_other;
 mod spool_backlog_survives_restarts;
 mod spool_dead_letters_it_cannot_write;

@@ -155,6 +155,11 @@ impl SpoolBacklog {
                     return load_failed(lane, st, &err, now);
                 }
             };
+            if let Some(tried) = &resting.tried {
+                for (job, _) in &mut loaded.jobs {
+                    tried.mend(job);
+                }
+            }
             let (next, read) = self.admit_ticket(engine, lane, st, &mut loaded, (now, wall));
             if let Some(row) = next {
                 resting.first = row;
@@ -337,7 +342,7 @@ impl SpoolBacklog {
         if let Some(row) = job.row {
             let key = job.key();
             if st.window.is_resting(key) {
-                st.window.rest_row(key, row, 0, None);
+                st.window.rest_row(&job, row, 0, None);
                 return true;
             }
             if let Some(wait) = wait
@@ -345,7 +350,7 @@ impl SpoolBacklog {
                 && !st.schedule.has_work(key)
             {
                 let seq = st.schedule.last_seq(key);
-                st.window.rest_row(key, row, seq, Some(later(now, wait)));
+                st.window.rest_row(&job, row, seq, Some(later(now, wait)));
                 return true;
             }
         }

@@ -77,10 +77,9 @@ pub struct SpoolConfig {
     /// when it can go): a ticket whose next attempt is at least this far off, and the
     /// tickets with nothing in flight of an endpoint whose breaker is open, or a receiver's
     /// `Retry-After` holds, for at least this long (a paused endpoint lets go of those at
-    /// once). Shorter saves memory and reads rows more often; keep it well above the time
-    /// the spool takes to write an attempt's outcome (milliseconds), or a row read back
-    /// too soon has its attempt count from before. See the [module docs](crate::spool).
-    /// Defaults to 10 s.
+    /// once). Shorter saves memory and reads rows more often (a ticket read back goes on
+    /// from the attempts it made, written to disk yet or not). See the
+    /// [module docs](crate::spool). Defaults to 10 s.
     #[serde(deserialize_with = "deskhook::policy::deserialize_duration")]
     pub rest_after: Duration,
     /// How long a dead letter is kept: older ones are deleted (at most a minute late, each

@@ -55,8 +55,47 @@ pub(crate) struct Resting {
     /// The ticket's `X-Deskhook-Sequence` before `first`: read back, its rows are numbered
     /// on from it as before, even if the schedule forgot the ticket meanwhile.
     pub(crate) seq: u64,
+    /// The attempts its first job had made when it was set aside, as memory knew them: read
+    /// back, the row may not say them yet (see [`Tried::mend`]).
+    pub(crate) tried: Option<Tried>,
     /// When it may be read back; `None`: as soon as its lane can send.
     until: Option<Instant>,
+}
+
+/// The attempts a job had made when its ticket was set aside. The spool's writer records an
+/// attempt's outcome a moment after it, and writes it again for as long as the disk fails:
+/// a row read back meanwhile (its retry due, a pause and resume) would say fewer attempts,
+/// and the event would be tried again from the start of its retry schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tried {
+    row: i64,
+    attempts: u32,
+    last_status: Option<u16>,
+    last_error: Option<Box<str>>,
+}
+
+impl Tried {
+    /// What `job` has tried, if it has a row and made an attempt.
+    fn of(job: &Job) -> Option<Tried> {
+        if job.attempts == 0 {
+            return None;
+        }
+        Some(Tried {
+            row: job.row?,
+            attempts: job.attempts,
+            last_status: job.last_status,
+            last_error: job.last_error.clone(),
+        })
+    }
+
+    /// Gives `job`, read back from the spool, the attempts it made if its row says fewer.
+    pub(crate) fn mend(&self, job: &mut Job) {
+        if job.row == Some(self.row) && job.attempts < self.attempts {
+            job.attempts = self.attempts;
+            job.last_status = self.last_status;
+            job.last_error.clone_from(&self.last_error);
+        }
+    }
 }
 
 #[cfg_attr(not(feature = "spool"), allow(dead_code))]
@@ -99,24 +138,26 @@ impl Window {
             last,
             jobs: jobs.len(),
             seq,
+            tried: jobs.first().and_then(Tried::of),
             until,
         };
         self.add(key, resting, false);
         jobs.len()
     }
 
-    /// Sets aside row `row` of ticket `key`, read from the spool and not put in the
-    /// schedule: the ticket's first, due at `until` (`seq` its last number), or one behind
-    /// its rows resting already.
-    pub(crate) fn rest_row(&mut self, key: &Arc<str>, row: i64, seq: u64, until: Option<Instant>) {
+    /// Sets aside `job`, read from the spool (its row `row`) and not put in the schedule:
+    /// its ticket's first, due at `until` (`seq` its last number), or one behind its rows
+    /// resting already.
+    pub(crate) fn rest_row(&mut self, job: &Job, row: i64, seq: u64, until: Option<Instant>) {
         let resting = Resting {
             first: row,
             last: row,
             jobs: 1,
             seq,
+            tried: Tried::of(job),
             until,
         };
-        self.add(key.clone(), resting, false);
+        self.add(job.key().clone(), resting, false);
     }
 
     /// Adds `new` to what rests of its ticket, if anything does: rows set aside again before
@@ -132,7 +173,9 @@ impl Window {
             self.resting_jobs -= old.jobs;
             self.waiting_tickets -= usize::from(old.until.is_none());
             if old.first < new.first {
-                (new.seq, new.until) = (old.seq, old.until);
+                (new.seq, new.until, new.tried) = (old.seq, old.until, old.tried);
+            } else if new.tried.is_none() {
+                new.tried = old.tried;
             }
             new.first = new.first.min(old.first);
             new.last = new.last.max(old.last);
@@ -440,8 +483,8 @@ mod tests {
         take_all(&mut schedule);
         // Row 5 is read due in an hour, and row 6 behind it.
         let at = Instant::now() + Duration::from_secs(3600);
-        window.rest_row(&key("A"), 5, schedule.last_seq("A"), Some(at));
-        window.rest_row(&key("A"), 6, 0, None);
+        window.rest_row(&job("A", 5), 5, schedule.last_seq("A"), Some(at));
+        window.rest_row(&job("A", 6), 6, 0, None);
         assert!(window.is_resting("A"));
         assert_eq!(window.take_awake(Instant::now()), None);
         // A schedule that forgot A meanwhile numbers them on from its fourth.
@@ -482,6 +525,44 @@ mod tests {
         assert_eq!(window.take_awake(now), None, "A waits for its retry");
         assert_eq!(window.next_wake(), Some(at));
         assert_eq!(&*window.take_awake(at).unwrap().0, "A");
+    }
+
+    #[test]
+    fn a_ticket_read_back_goes_on_from_the_attempts_it_made() {
+        let mut schedule = Schedule::default();
+        let mut window = Window::default();
+        let now = Instant::now();
+        for row in [1, 2] {
+            schedule.push(job("A", row));
+        }
+        // Its first job failed twice; the spool has not written that yet.
+        let mut first = schedule.take(now).unwrap();
+        (first.attempts, first.last_status) = (2, Some(503));
+        first.last_error = Some("503 Service Unavailable".into());
+        let at = now + Duration::from_secs(60);
+        schedule.retry_at(first, at);
+        window.rest(&mut schedule, &key("A"), Some(at));
+        // A row read behind it (with no attempts) does not take its place.
+        window.rest_row(&job("A", 3), 3, 0, None);
+
+        let (_, resting) = window.take_awake(at).unwrap();
+        assert_eq!((resting.first, resting.last, resting.jobs), (1, 3, 3));
+        let tried = resting.tried.expect("the first job's attempts");
+        // Read back as the disk has it: the attempts before.
+        let (mut read, mut second) = (job("A", 1), job("A", 2));
+        read.attempts = 1;
+        tried.mend(&mut read);
+        tried.mend(&mut second);
+        assert_eq!(
+            (read.attempts, read.last_status, read.last_error.as_deref()),
+            (2, Some(503), Some("503 Service Unavailable"))
+        );
+        assert_eq!(second.attempts, 0, "only its own row");
+        // A row that says more attempts keeps them: memory fills in only what the disk lacks.
+        let mut later = job("A", 1);
+        later.attempts = 3;
+        tried.mend(&mut later);
+        assert_eq!(later.attempts, 3);
     }
 
     #[test]
