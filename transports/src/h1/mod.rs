@@ -86,6 +86,9 @@ pub(crate) struct H1<IO> {
     checked: usize,
     /// Whether any byte came since the request began to go out (an interim answer counts).
     received: bool,
+    /// The bytes of interim (`1xx`) answers to this request so far: they count against the
+    /// head's limit, so that a receiver sending them without end is cut off.
+    interim: usize,
 }
 
 /// Why an answer's head could not be taken.
@@ -195,6 +198,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             end: 0,
             checked: 0,
             received: false,
+            interim: 0,
         }
     }
 
@@ -229,6 +233,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// before the body is written whole (a `413`, say) is the answer.
     pub(crate) async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<Head, Failed> {
         self.received = false;
+        self.interim = 0;
         let mut written = 0;
         let mut early = None;
         let answered = std::future::poll_fn(|cx| {
@@ -348,7 +353,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                         *early = self.take_head().ok().flatten();
                     }
                     return Poll::Ready(match early.take() {
-                        Some(head) if ends_the_writing(&head) => Ok(Some(Early::Refusal(head))),
+                        // A redirect, too: it is the outcome whatever became of the body
+                        // (a load balancer that sends `http` to `https` need not read it).
+                        Some(head)
+                            if ends_the_writing(&head) || (300..=399).contains(&head.status) =>
+                        {
+                            Ok(Some(Early::Refusal(head)))
+                        }
                         Some(head) => {
                             // A 408 says the request was not read: the connection ended before
                             // an answer to it (sent again at once on a kept one). Any other
@@ -480,6 +491,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             self.checked = 0;
             if head.is_some() {
                 return Ok(head);
+            }
+            self.interim += used;
+            if self.interim > MAX_HEAD {
+                return Err(invalid(format!(
+                    "the receiver sent over {MAX_HEAD} bytes of interim (1xx) answers and no \
+                     final one"
+                )));
             }
         }
     }

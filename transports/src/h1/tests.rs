@@ -286,6 +286,85 @@ async fn an_answer_kept_while_writing_decides_a_reset_that_follows() {
 }
 
 #[tokio::test]
+async fn a_redirect_before_a_reset_is_the_answer() {
+    // A load balancer sending `http` to `https` answers without reading the body, then
+    // resets: the redirect is the outcome (the dead letters, with a URL to fix), not a
+    // connection error retried for a day.
+    let mut conn = H1::new(AnswersThenResets {
+        answer: b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://a/\r\n\
+            Content-Length: 0\r\n\r\n",
+        read: false,
+        writes: 0,
+    });
+    let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"{}").await.unwrap();
+    assert_eq!((head.status, head.keep), (301, false));
+}
+
+#[tokio::test]
+async fn interim_answers_without_end_are_cut_off() {
+    let (client, mut server) = tokio::io::duplex(64 * 1024);
+    let mut conn = H1::new(client);
+    let flood = tokio::spawn(async move {
+        let mut request = vec![0; 256];
+        let _ = server.read(&mut request).await;
+        let mut sent = 0;
+        // Stops when the client lets the connection go.
+        while server
+            .write_all(b"HTTP/1.1 102 Processing\r\n\r\n")
+            .await
+            .is_ok()
+        {
+            sent += 1;
+        }
+        sent
+    });
+    let sent = conn.send(b"POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\n", b"{}");
+    let failed = tokio::time::timeout(Duration::from_secs(10), sent)
+        .await
+        .expect("cut off, not read until the attempt's timeout")
+        .unwrap_err();
+    let message = failed.error.to_string();
+    assert!(message.contains("interim (1xx) answers"), "{message}");
+    assert!(
+        !failed.cut,
+        "answered, if without end: not sent again at once"
+    );
+    drop(conn);
+    let sent = flood.await.unwrap();
+    // 25 bytes each: the client read about 64 KiB of them, and the pipe holds 64 KiB more.
+    assert!(sent < 2 * MAX_HEAD / 25 + 64, "{sent} interim answers");
+}
+
+#[tokio::test]
+async fn each_request_has_its_own_allowance_of_interim_answers() {
+    // Two requests on a kept connection, each answered after 40 KiB of interim answers:
+    // 80 KiB in all, over the limit of one.
+    let (client, mut server) = tokio::io::duplex(256 * 1024);
+    let mut conn = H1::new(client);
+    let interim = b"HTTP/1.1 102 Processing\r\n\r\n".repeat(40 * 1024 / 25);
+    tokio::spawn(async move {
+        let mut request = vec![0; 256];
+        for _ in 0..2 {
+            let _ = server.read(&mut request).await;
+            server.write_all(&interim).await.unwrap();
+            server
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+        }
+        std::future::pending::<()>().await;
+    });
+    for _ in 0..2 {
+        let head = conn
+            .send(b"POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\n", b"{}")
+            .await
+            .unwrap();
+        assert_eq!(head.status, 200);
+        assert!(conn.read_body(&head, &mut Vec::new()).await);
+    }
+}
+
+#[tokio::test]
 async fn an_answer_that_closes_the_connection_ends_the_writing_and_is_the_answer() {
     // A server that will not read the rest says so (Go's does past 256 KiB unread), and
     // resets the connection as the body goes on: its 200 is the answer, not the reset.
