@@ -76,6 +76,20 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - HTTP (both transports): interim (`1xx`) answers count against the answer head's
+//!   64 KiB, so a receiver that sends them without end is cut off rather than read until
+//!   the attempt's timeout; a redirect that came while the body was still being written is
+//!   the answer even if a reset follows (it was a connection error, retried for a day);
+//!   only an `https` URL's host must be a valid certificate name (`http://foo-.internal/`
+//!   was refused); the blocking transport tries a name's next address whatever the one
+//!   before failed with (a local rule denying one address family ended the connect), and
+//!   a connect that no address took says every address's error. Errors say what to do: a
+//!   certificate of an unknown CA (give the endpoint its CA), one for another name, a port
+//!   that does not speak TLS, a name whose lookup did not answer within the connect timeout
+//!   (`cannot resolve '…' within …`, no longer `timed out connecting`).
+//! - With a spool, a ticket read back from disk (its retry due, a pause and resume) goes on
+//!   from the attempts it made even when the spool has not written them yet (writes that
+//!   fail, as on a full disk): it was tried again from the start of its retry schedule.
 //! - `relay::parked` returns a `ParkedSummary` (the endpoints, and the entries it could not
 //!   read) rather than failing on an entry a newer deskhook's relays wrote; it and
 //!   `Relay::run` refuse a durable name a KV bucket cannot take.

@@ -17,7 +17,9 @@ use deskhook_tests::{Transport, dead_letter_file, start, ticket};
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
 use deskhook_transports::http_blocking::HttpSink;
 
-fn deliver(t: Transport, server: &TlsReceiver, secret: &Secret, trust: bool) -> usize {
+/// Delivers three events to `server`, trusting its CA or not; the dead letters' last
+/// errors.
+fn deliver(t: Transport, server: &TlsReceiver, secret: &Secret, trust: bool) -> Vec<String> {
     let (_dir, dead) = dead_letter_file();
     let mut endpoint = Endpoint::new("tls", &format!("https://localhost:{}/hook", server.port))
         .unwrap()
@@ -41,7 +43,11 @@ fn deliver(t: Transport, server: &TlsReceiver, secret: &Secret, trust: bool) -> 
         dispatcher.emit(Action::Comment, &ticket(code), &user);
     }
     guard.flush(Duration::from_secs(10)).unwrap();
-    read_dead_letters(&dead).unwrap().len()
+    read_dead_letters(&dead)
+        .unwrap()
+        .into_iter()
+        .map(|letter| letter.last_error.unwrap_or_default())
+        .collect()
 }
 
 fn check_requests(server: &TlsReceiver, secret: &Secret, protocol: &str) {
@@ -63,7 +69,7 @@ fn check_requests(server: &TlsReceiver, secret: &Secret, protocol: &str) {
 fn async_speaks_http2_when_the_server_offers_it() {
     let server = tls_receiver(&[b"h2", b"http/1.1"], false);
     let secret = Secret::generate().unwrap();
-    assert_eq!(deliver(Transport::Async, &server, &secret, true), 0);
+    assert_eq!(deliver(Transport::Async, &server, &secret, true), [""; 0]);
     check_requests(&server, &secret, "h2");
 }
 
@@ -71,7 +77,7 @@ fn async_speaks_http2_when_the_server_offers_it() {
 fn async_speaks_http1_when_that_is_all_the_server_offers() {
     let server = tls_receiver(&[b"http/1.1"], false);
     let secret = Secret::generate().unwrap();
-    assert_eq!(deliver(Transport::Async, &server, &secret, true), 0);
+    assert_eq!(deliver(Transport::Async, &server, &secret, true), [""; 0]);
     check_requests(&server, &secret, "http/1.1");
 }
 
@@ -79,7 +85,10 @@ fn async_speaks_http1_when_that_is_all_the_server_offers() {
 fn blocking_delivers_over_tls_with_http1() {
     let server = tls_receiver(&[b"h2", b"http/1.1"], false);
     let secret = Secret::generate().unwrap();
-    assert_eq!(deliver(Transport::Blocking, &server, &secret, true), 0);
+    assert_eq!(
+        deliver(Transport::Blocking, &server, &secret, true),
+        [""; 0]
+    );
     check_requests(&server, &secret, "http/1.1");
 }
 
@@ -134,7 +143,14 @@ fn an_untrusted_certificate_gets_nothing_through() {
     for t in [Transport::Blocking, Transport::Async] {
         let server = tls_receiver(&[b"h2", b"http/1.1"], false);
         let secret = Secret::generate().unwrap();
-        assert_eq!(deliver(t, &server, &secret, false), 3, "{t:?}");
+        let errors = deliver(t, &server, &secret, false);
+        assert_eq!(errors.len(), 3, "{t:?}");
+        // The error says what to do.
+        assert!(
+            errors[0].contains("UnknownIssuer") && errors[0].contains("give the endpoint that CA"),
+            "{t:?}: {}",
+            errors[0]
+        );
         assert!(server.seen.lock().unwrap().is_empty(), "{t:?}");
     }
 }

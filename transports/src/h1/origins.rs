@@ -56,6 +56,27 @@ impl Host {
     }
 }
 
+/// The message of a connect that none of `host`'s addresses took: each address's error, in
+/// the order they were tried.
+pub(crate) fn connect_failed(host: &Host, errors: &[String]) -> String {
+    match (errors, host) {
+        ([], Host::Name(name)) => format!("connection failed: {name} resolved to no address"),
+        ([], Host::Ip(ip)) => format!("connection failed: {ip}: no address to connect to"),
+        _ => format!("connection failed: {}", errors.join("; ")),
+    }
+}
+
+/// The message of a connect whose lookup of `host` did not answer within `connect_timeout`.
+pub(crate) fn unresolved(host: &Host, connect_timeout: std::time::Duration) -> String {
+    match host {
+        Host::Name(name) => format!(
+            "cannot resolve '{name}' within {connect_timeout:?} (the endpoint's \
+             connect_timeout): its DNS did not answer"
+        ),
+        Host::Ip(_) => format!("timed out connecting ({connect_timeout:?})"),
+    }
+}
+
 /// Where an origin's connections go: its host and port, and for `https` its TLS settings and
 /// the name its certificate must have.
 pub(crate) struct Place {
@@ -71,21 +92,31 @@ impl Place {
         url: &url::Url,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Place, String> {
-        let (host, name) = match url.host() {
-            Some(url::Host::Ipv4(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
-            Some(url::Host::Ipv6(ip)) => (Host::Ip(ip.into()), ServerName::from(IpAddr::from(ip))),
-            Some(url::Host::Domain(domain)) => (
-                Host::Name(domain.to_owned()),
-                ServerName::try_from(domain.to_owned())
-                    .map_err(|e| format!("'{domain}' cannot be a TLS server name: {e}"))?,
-            ),
+        let host = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Host::Ip(ip.into()),
+            Some(url::Host::Ipv6(ip)) => Host::Ip(ip.into()),
+            Some(url::Host::Domain(domain)) => Host::Name(domain.to_owned()),
             None => return Err("the URL has no host".to_owned()),
         };
         let port = url
             .port_or_known_default()
             .ok_or("the URL has no port and its scheme no default one")?;
+        // Only a certificate's name need be a valid DNS name: `http` takes any host the URL
+        // does (`foo-.internal`, say).
         let tls = match url.scheme() {
-            "https" => Some((tls.ok_or("an https URL needs TLS settings")?, name)),
+            "https" => {
+                let name = match &host {
+                    Host::Ip(ip) => ServerName::from(*ip),
+                    Host::Name(domain) => ServerName::try_from(domain.clone()).map_err(|e| {
+                        format!(
+                            "'{domain}' cannot be a TLS server name ({e}): a certificate \
+                             cannot name it; reach it over http, or by a name that is a \
+                             valid DNS name"
+                        )
+                    })?,
+                };
+                Some((tls.ok_or("an https URL needs TLS settings")?, name))
+            }
             _ => None,
         };
         Ok(Place { host, port, tls })
@@ -297,6 +328,31 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(SWEEPS.load(Ordering::Acquire), swept);
         drop(used);
+    }
+
+    #[test]
+    fn only_an_https_host_must_be_a_certificate_name() {
+        let url = |text: &str| url::Url::parse(text).unwrap();
+        let tls = || Some(Arc::new(super::super::tls::tls_config(None, &[]).unwrap()));
+        let place = Place::of(&url("http://foo-.internal:8080/hook"), None).unwrap();
+        assert!(matches!(&place.host, Host::Name(name) if name == "foo-.internal"));
+        assert_eq!(place.port, 8080);
+        assert!(place.tls.is_none());
+        let refused = Place::of(&url("https://foo-.internal/hook"), tls())
+            .err()
+            .unwrap();
+        assert!(
+            refused.contains("'foo-.internal' cannot be a TLS server name"),
+            "{refused}"
+        );
+        assert!(refused.contains("reach it over http"), "{refused}");
+        let place = Place::of(&url("https://[::1]/hook"), tls()).unwrap();
+        assert_eq!(place.port, 443);
+        let (_, name) = place.tls.unwrap();
+        assert_eq!(
+            name,
+            ServerName::from(IpAddr::from(std::net::Ipv6Addr::LOCALHOST))
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ impl TlsConfigs {
 /// endpoint's own CA), ALPN offering `alpn`, and rustls' in-memory session cache
 /// (resumption by tickets and session ids); set per configuration, so nothing process-wide
 /// is installed.
-fn tls_config(certs: Option<&[Vec<u8>]>, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, String> {
+pub(super) fn tls_config(
+    certs: Option<&[Vec<u8>]>,
+    alpn: &[&[u8]],
+) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = match certs {
         Some(certs) => {
@@ -69,4 +72,22 @@ fn tls_config(certs: Option<&[Vec<u8>]>, alpn: &[&[u8]]) -> Result<rustls::Clien
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
+}
+
+/// The message of a TLS handshake that failed with `e`, with what to do about the failures
+/// an operator can fix: a private CA the endpoint was not given, a name the certificate does
+/// not carry, a port that does not speak TLS.
+pub(crate) fn handshake_failed(e: &std::io::Error) -> String {
+    let said = e.to_string();
+    let hint = if said.contains("UnknownIssuer") {
+        "; if the receiver's certificate is signed by a private CA, give the endpoint that CA \
+         (`ca_file`, `Endpoint::ca_certificates_pem`)"
+    } else if said.contains("NotValidForName") {
+        "; the certificate does not name the URL's host: use a name it carries"
+    } else if said.contains("InvalidContentType") || said.contains("corrupt message") {
+        "; the server may not speak TLS on this port (should the URL be http://?)"
+    } else {
+        ""
+    };
+    format!("TLS handshake failed: {said}{hint}")
 }

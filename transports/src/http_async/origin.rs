@@ -10,7 +10,7 @@
 //! body was not read to its end (it is closed instead).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,8 @@ use rustls_pki_types::ServerName;
 
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Place, Pool};
+use crate::h1::origins::{Host, Place, Pool, connect_failed, unresolved};
+use crate::h1::tls::handshake_failed;
 use crate::h1::{H1, IDLE_REUSE};
 
 /// How often an HTTP/2 connection with requests in flight is pinged, and how long its
@@ -313,20 +314,32 @@ impl Origin {
     /// made meanwhile is shared instead (the new one closes), but not the one of `except`
     /// (one that just refused a stream).
     pub(super) async fn connect(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
-        match tokio::time::timeout(self.connect_timeout, self.connect_now(except)).await {
+        let resolved = AtomicBool::new(false);
+        match tokio::time::timeout(self.connect_timeout, self.connect_now(except, &resolved)).await
+        {
             Ok(conn) => conn,
             Err(_) => Err(AttemptError {
-                message: format!("timed out connecting ({:?})", self.connect_timeout),
+                message: match resolved.load(Ordering::Relaxed) {
+                    true => format!("timed out connecting ({:?})", self.connect_timeout),
+                    false => unresolved(&self.host, self.connect_timeout),
+                },
                 retryable: true,
             }),
         }
     }
 
-    async fn connect_now(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
-        let mut last = None;
+    /// [`connect`](Origin::connect) but for its timeout; `resolved` is set once the name's
+    /// addresses are known.
+    async fn connect_now(
+        &self,
+        except: Option<&Stream>,
+        resolved: &AtomicBool,
+    ) -> Result<Conn, AttemptError> {
+        let mut errors = Vec::new();
         // From before the lookup, whose time the connect timeout covers too.
         let start = Instant::now();
         let addrs = self.resolve().await?;
+        resolved.store(true, Ordering::Relaxed);
         let shown = |i: usize| self.host.shown(&addrs[i], i, addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
             // Each address has its share of what is left, so that one that never answers
@@ -339,15 +352,12 @@ impl Origin {
                     let _ = tcp.set_nodelay(true);
                     return self.handshake(tcp, except).await;
                 }
-                Ok(Err(e)) => last = Some(format!("{}: {e}", shown(i))),
-                Err(_) => last = Some(format!("{}: no answer within {share:?}", shown(i))),
+                Ok(Err(e)) => errors.push(format!("{}: {e}", shown(i))),
+                Err(_) => errors.push(format!("{}: no answer within {share:?}", shown(i))),
             }
         }
         Err(AttemptError {
-            message: match last {
-                Some(e) => format!("connection failed: {e}"),
-                None => "connection failed: the name resolved to no address".to_owned(),
-            },
+            message: connect_failed(&self.host, &errors),
             retryable: true,
         })
     }
@@ -445,7 +455,7 @@ impl Origin {
             .connect(name.clone(), tcp)
             .await
             .map_err(|e| AttemptError {
-                message: format!("TLS handshake failed: {e}"),
+                message: handshake_failed(&e),
                 retryable: true,
             })?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");

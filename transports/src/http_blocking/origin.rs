@@ -24,7 +24,8 @@ use rustls_pki_types::ServerName;
 use super::io::{Blocking, block_on};
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Place, Pool};
+use crate::h1::origins::{Host, Place, Pool, connect_failed, unresolved};
+use crate::h1::tls::handshake_failed;
 use crate::h1::{H1, IDLE_REUSE, Io};
 
 /// One HTTP/1.1 connection of the blocking transport.
@@ -102,27 +103,12 @@ fn reusable(used: Instant, now: Instant) -> bool {
     now.saturating_duration_since(used) < IDLE_REUSE
 }
 
-/// Whether a failed connect concerns only the address tried (refused, or no route to it),
-/// so that the next address may still connect.
-fn next_address_may_do(e: &io::Error) -> bool {
-    // A firewall or VPN refusing one address family shows as WSAEACCES on Windows.
-    #[cfg(windows)]
-    if e.raw_os_error() == Some(10013) {
-        return true;
-    }
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::AddrNotAvailable
-    )
-}
-
 /// Why a connect did not give a connection.
 enum NotConnected {
     /// The connect timeout, or the attempt's deadline, passed.
     TimedOut,
+    /// As `TimedOut`, with the name's lookup not answered yet.
+    Unresolved,
     /// Anything else, as the attempt reports it.
     Failed(AttemptError),
 }
@@ -207,18 +193,17 @@ impl Origin {
         let by = Instant::now()
             .checked_add(self.connect_timeout)
             .map_or(deadline, |by| by.min(deadline));
-        match self.connect_by(by) {
-            Ok(conn) => Ok(conn),
-            Err(NotConnected::Failed(e)) => Err(e),
-            Err(NotConnected::TimedOut) if Instant::now() >= deadline => Err(AttemptError {
-                message: format!("timed out ({timeout:?})"),
-                retryable: true,
-            }),
-            Err(NotConnected::TimedOut) => Err(AttemptError {
-                message: format!("timed out connecting ({:?})", self.connect_timeout),
-                retryable: true,
-            }),
-        }
+        let message = match self.connect_by(by) {
+            Ok(conn) => return Ok(conn),
+            Err(NotConnected::Failed(e)) => return Err(e),
+            Err(_) if Instant::now() >= deadline => format!("timed out ({timeout:?})"),
+            Err(NotConnected::Unresolved) => unresolved(&self.host, self.connect_timeout),
+            Err(_) => format!("timed out connecting ({:?})", self.connect_timeout),
+        };
+        Err(AttemptError {
+            message,
+            retryable: true,
+        })
     }
 
     fn connect_by(&self, by: Instant) -> Result<Conn, NotConnected> {
@@ -228,7 +213,9 @@ impl Origin {
 
     /// A connection to the first of `addrs` that takes one by `by`.
     fn connect_any(&self, addrs: &[SocketAddr], by: Instant) -> Result<Conn, NotConnected> {
-        let mut last = None;
+        // Whatever one address answered (refused, no route, denied by a local rule for its
+        // family), the next may connect.
+        let mut errors = Vec::new();
         let shown = |i: usize| self.host.shown(&addrs[i], i, addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
             let left = by.saturating_duration_since(Instant::now());
@@ -244,19 +231,15 @@ impl Origin {
                     return self.start(Blocking::new(tcp, by));
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    last = Some(format!("{}: no answer within {share:?}", shown(i)));
+                    errors.push(format!("{}: no answer within {share:?}", shown(i)));
                 }
-                Err(e) if next_address_may_do(&e) => last = Some(format!("{}: {e}", shown(i))),
-                Err(e) => return Err(failed(format!("connection failed: {}: {e}", shown(i)))),
+                Err(e) => errors.push(format!("{}: {e}", shown(i))),
             }
         }
         if by <= Instant::now() {
             return Err(NotConnected::TimedOut);
         }
-        Err(failed(match last {
-            Some(e) => format!("connection failed: {e}"),
-            None => "connection failed: the name resolved to no address".to_owned(),
-        }))
+        Err(failed(connect_failed(&self.host, &errors)))
     }
 
     /// The HTTP/1.1 connection over `tcp`: after a TLS handshake for `https`.
@@ -269,7 +252,7 @@ impl Origin {
         match block_on(connecting) {
             Ok(tls) => Ok(H1::new(Io::Tls(Box::new(tls)))),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(NotConnected::TimedOut),
-            Err(e) => Err(failed(format!("TLS handshake failed: {e}"))),
+            Err(e) => Err(failed(handshake_failed(&e))),
         }
     }
 
@@ -329,7 +312,7 @@ impl Origin {
                 }
             }
         };
-        let answer = lookup.wait(by).ok_or(NotConnected::TimedOut)?;
+        let answer = lookup.wait(by).ok_or(NotConnected::Unresolved)?;
         // Done: the next attempt that finds no vetted answer (this one failed, or it is
         // past its reuse) asks again. Another may have started one meanwhile: leave it.
         {
