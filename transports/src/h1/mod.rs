@@ -164,12 +164,14 @@ thread_local! {
 
 /// Whether an answer that comes while its request is still being written ends the writing,
 /// the rest not sent: a refusal (`4xx` but `408`, `5xx`; RFC 9112 asks a client to stop
-/// only on an error), or any answer that closes the connection (RFC 9112 9.6: the server
-/// will not read the rest, and the write would end in a reset that loses the answer; Go's
-/// servers answer so when 256 KiB of a body are unread). Not a `408`, which a server sends
-/// as it closes a connection idle too long: the request was not read, and goes again.
+/// only on an error), a redirect (never followed, it is the outcome whatever becomes of the
+/// body: a load balancer sending `http` to `https` need not read it, and may reset or wait),
+/// or any answer that closes the connection (RFC 9112 9.6: the server will not read the
+/// rest, and the write would end in a reset that loses the answer; Go's servers answer so
+/// when 256 KiB of a body are unread). Not a `408`, which a server sends as it closes a
+/// connection idle too long: the request was not read, and goes again.
 fn ends_the_writing(head: &Head) -> bool {
-    head.status != 408 && ((400..=599).contains(&head.status) || head.closes)
+    head.status != 408 && ((300..=599).contains(&head.status) || head.closes)
 }
 
 /// An answer that came before its request was written whole.
@@ -353,13 +355,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                         *early = self.take_head().ok().flatten();
                     }
                     return Poll::Ready(match early.take() {
-                        // A redirect, too: it is the outcome whatever became of the body
-                        // (a load balancer that sends `http` to `https` need not read it).
-                        Some(head)
-                            if ends_the_writing(&head) || (300..=399).contains(&head.status) =>
-                        {
-                            Ok(Some(Early::Refusal(head)))
-                        }
+                        Some(head) if ends_the_writing(&head) => Ok(Some(Early::Refusal(head))),
                         Some(head) => {
                             // A 408 says the request was not read: the connection ended before
                             // an answer to it (sent again at once on a kept one). Any other

@@ -56,13 +56,47 @@ impl Host {
     }
 }
 
-/// The message of a connect that none of `host`'s addresses took: each address's error, in
-/// the order they were tried.
-pub(crate) fn connect_failed(host: &Host, errors: &[String]) -> String {
-    match (errors, host) {
-        ([], Host::Name(name)) => format!("connection failed: {name} resolved to no address"),
-        ([], Host::Ip(ip)) => format!("connection failed: {ip}: no address to connect to"),
-        _ => format!("connection failed: {}", errors.join("; ")),
+/// What a connect met at each address it tried, in order: for its error when none took it.
+#[derive(Debug, Default)]
+pub(crate) struct Met {
+    errors: Vec<String>,
+    /// Whether an address answered with an error (refused, no route, denied), rather than
+    /// not at all.
+    answered: bool,
+}
+
+impl Met {
+    /// `address` (as [`Host::shown`] names it) did not answer within `within`.
+    pub(crate) fn no_answer(&mut self, address: String, within: std::time::Duration) {
+        self.errors
+            .push(format!("{address}: no answer within {within:?}"));
+    }
+
+    /// `address` failed with `e`.
+    pub(crate) fn failed(&mut self, address: String, e: &std::io::Error) {
+        self.errors.push(format!("{address}: {e}"));
+        self.answered = true;
+    }
+
+    /// The message when none of `host`'s addresses took a connection: each one's error.
+    pub(crate) fn message(&self, host: &Host) -> String {
+        match (&self.errors[..], host) {
+            ([], Host::Name(name)) => format!("connection failed: {name} resolved to no address"),
+            ([], Host::Ip(ip)) => format!("connection failed: {ip}: no address to connect to"),
+            (errors, _) => format!("connection failed: {}", errors.join("; ")),
+        }
+    }
+
+    /// The message when the connect timeout passed: `None` when no address answered (the
+    /// timeout says it all), else each one's error then the timeout, so that an error that
+    /// says what to fix (a refusal, a local rule) is not lost to the timeout after it.
+    pub(crate) fn out_of_time(&self, host: &Host, timeout: std::time::Duration) -> Option<String> {
+        self.answered.then(|| {
+            format!(
+                "{}; then the connect timeout ({timeout:?}) passed",
+                self.message(host)
+            )
+        })
     }
 }
 
@@ -352,6 +386,33 @@ mod tests {
         assert_eq!(
             name,
             ServerName::from(IpAddr::from(std::net::Ipv6Addr::LOCALHOST))
+        );
+    }
+
+    #[test]
+    fn a_failed_connect_says_what_each_address_met() {
+        let host = Host::Name("hooks.example".into());
+        let at = |i: usize| format!("hooks.example (address {i} of 2)");
+        let mut met = Met::default();
+        assert_eq!(
+            met.message(&host),
+            "connection failed: hooks.example resolved to no address"
+        );
+        met.no_answer(at(1), Duration::from_millis(2500));
+        // Only silence: the timeout says it all.
+        assert_eq!(met.out_of_time(&host, Duration::from_secs(5)), None);
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        met.failed(at(2), &denied);
+        assert_eq!(
+            met.message(&host),
+            "connection failed: hooks.example (address 1 of 2): no answer within 2.5s; \
+             hooks.example (address 2 of 2): permission denied"
+        );
+        let late = met.out_of_time(&host, Duration::from_secs(5)).unwrap();
+        assert!(late.starts_with(&met.message(&host)), "{late}");
+        assert!(
+            late.ends_with("then the connect timeout (5s) passed"),
+            "{late}"
         );
     }
 

@@ -78,16 +78,54 @@ pub(super) fn tls_config(
 /// an operator can fix: a private CA the endpoint was not given, a name the certificate does
 /// not carry, a port that does not speak TLS.
 pub(crate) fn handshake_failed(e: &std::io::Error) -> String {
-    let said = e.to_string();
-    let hint = if said.contains("UnknownIssuer") {
-        "; if the receiver's certificate is signed by a private CA, give the endpoint that CA \
-         (`ca_file`, `Endpoint::ca_certificates_pem`)"
-    } else if said.contains("NotValidForName") {
-        "; the certificate does not name the URL's host: use a name it carries"
-    } else if said.contains("InvalidContentType") || said.contains("corrupt message") {
-        "; the server may not speak TLS on this port (should the URL be http://?)"
-    } else {
-        ""
+    use rustls::{CertificateError, InvalidMessage};
+    let tls = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+    let hint = match tls {
+        Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            "; if the receiver's certificate is signed by a private CA, give the endpoint that \
+             CA (`ca_file`, `Endpoint::ca_certificates_pem`)"
+        }
+        Some(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        )) => "; the certificate does not name the URL's host: use a name it carries",
+        Some(rustls::Error::InvalidMessage(InvalidMessage::InvalidContentType)) => {
+            "; the server does not seem to speak TLS on this port (should the URL be http://?)"
+        }
+        _ => "",
     };
-    format!("TLS handshake failed: {said}{hint}")
+    format!("TLS handshake failed: {e}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_with(error: rustls::Error) -> String {
+        handshake_failed(&std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+    }
+
+    #[test]
+    fn a_handshake_that_failed_says_what_to_do() {
+        use rustls::{CertificateError, InvalidMessage};
+        let unknown = failed_with(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert!(unknown.contains("give the endpoint that CA"), "{unknown}");
+        let named = failed_with(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName,
+        ));
+        assert!(named.contains("does not name the URL's host"), "{named}");
+        let plain = failed_with(rustls::Error::InvalidMessage(
+            InvalidMessage::InvalidContentType,
+        ));
+        assert!(
+            plain.starts_with("TLS handshake failed: received corrupt message"),
+            "{plain}"
+        );
+        assert!(plain.contains("should the URL be http://?"), "{plain}");
+        let other = failed_with(rustls::Error::InvalidCertificate(CertificateError::Expired));
+        assert!(!other.contains(';'), "{other}");
+        let io = handshake_failed(&std::io::ErrorKind::ConnectionReset.into());
+        assert_eq!(io, "TLS handshake failed: connection reset");
+    }
 }

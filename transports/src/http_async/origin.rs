@@ -10,7 +10,7 @@
 //! body was not read to its end (it is closed instead).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use rustls_pki_types::ServerName;
 
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Place, Pool, connect_failed, unresolved};
+use crate::h1::origins::{Host, Met, Place, Pool, unresolved};
 use crate::h1::tls::handshake_failed;
 use crate::h1::{H1, IDLE_REUSE};
 
@@ -314,32 +314,35 @@ impl Origin {
     /// made meanwhile is shared instead (the new one closes), but not the one of `except`
     /// (one that just refused a stream).
     pub(super) async fn connect(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
-        let resolved = AtomicBool::new(false);
-        match tokio::time::timeout(self.connect_timeout, self.connect_now(except, &resolved)).await
-        {
+        // What the connect met, for its error if the timeout ends it: `None` until the name's
+        // addresses are known.
+        let met = Mutex::new(None);
+        match tokio::time::timeout(self.connect_timeout, self.connect_now(except, &met)).await {
             Ok(conn) => conn,
             Err(_) => Err(AttemptError {
-                message: match resolved.load(Ordering::Relaxed) {
-                    true => format!("timed out connecting ({:?})", self.connect_timeout),
-                    false => unresolved(&self.host, self.connect_timeout),
+                message: match &*lock(&met) {
+                    None => unresolved(&self.host, self.connect_timeout),
+                    Some(met) => met
+                        .out_of_time(&self.host, self.connect_timeout)
+                        .unwrap_or_else(|| {
+                            format!("timed out connecting ({:?})", self.connect_timeout)
+                        }),
                 },
                 retryable: true,
             }),
         }
     }
 
-    /// [`connect`](Origin::connect) but for its timeout; `resolved` is set once the name's
-    /// addresses are known.
+    /// [`connect`](Origin::connect) but for its timeout, telling `met` what each address did.
     async fn connect_now(
         &self,
         except: Option<&Stream>,
-        resolved: &AtomicBool,
+        met: &Mutex<Option<Met>>,
     ) -> Result<Conn, AttemptError> {
-        let mut errors = Vec::new();
         // From before the lookup, whose time the connect timeout covers too.
         let start = Instant::now();
         let addrs = self.resolve().await?;
-        resolved.store(true, Ordering::Relaxed);
+        *lock(met) = Some(Met::default());
         let shown = |i: usize| self.host.shown(&addrs[i], i, addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
             // Each address has its share of what is left, so that one that never answers
@@ -350,14 +353,16 @@ impl Origin {
                 Ok(Ok(tcp)) => {
                     // Requests are written whole; waiting for more would only delay them.
                     let _ = tcp.set_nodelay(true);
+                    // Connected: a handshake that runs out of time is what timed out.
+                    *lock(met) = Some(Met::default());
                     return self.handshake(tcp, except).await;
                 }
-                Ok(Err(e)) => errors.push(format!("{}: {e}", shown(i))),
-                Err(_) => errors.push(format!("{}: no answer within {share:?}", shown(i))),
+                Ok(Err(e)) => lock(met).get_or_insert_default().failed(shown(i), &e),
+                Err(_) => lock(met).get_or_insert_default().no_answer(shown(i), share),
             }
         }
         Err(AttemptError {
-            message: connect_failed(&self.host, &errors),
+            message: lock(met).take().unwrap_or_default().message(&self.host),
             retryable: true,
         })
     }

@@ -24,7 +24,7 @@ use rustls_pki_types::ServerName;
 use super::io::{Blocking, block_on};
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Place, Pool, connect_failed, unresolved};
+use crate::h1::origins::{Host, Met, Place, Pool, unresolved};
 use crate::h1::tls::handshake_failed;
 use crate::h1::{H1, IDLE_REUSE, Io};
 
@@ -215,12 +215,12 @@ impl Origin {
     fn connect_any(&self, addrs: &[SocketAddr], by: Instant) -> Result<Conn, NotConnected> {
         // Whatever one address answered (refused, no route, denied by a local rule for its
         // family), the next may connect.
-        let mut errors = Vec::new();
+        let mut met = Met::default();
         let shown = |i: usize| self.host.shown(&addrs[i], i, addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
             let left = by.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(NotConnected::TimedOut);
+                break;
             }
             let share = if i + 1 == addrs.len() { left } else { left / 2 };
             let share = share.max(LEAST_PER_ADDRESS);
@@ -230,16 +230,17 @@ impl Origin {
                     let _ = tcp.set_nodelay(true);
                     return self.start(Blocking::new(tcp, by));
                 }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    errors.push(format!("{}: no answer within {share:?}", shown(i)));
-                }
-                Err(e) => errors.push(format!("{}: {e}", shown(i))),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => met.no_answer(shown(i), share),
+                Err(e) => met.failed(shown(i), &e),
             }
         }
         if by <= Instant::now() {
-            return Err(NotConnected::TimedOut);
+            return Err(match met.out_of_time(&self.host, self.connect_timeout) {
+                Some(message) => failed(message),
+                None => NotConnected::TimedOut,
+            });
         }
-        Err(failed(connect_failed(&self.host, &errors)))
+        Err(failed(met.message(&self.host)))
     }
 
     /// The HTTP/1.1 connection over `tcp`: after a TLS handshake for `https`.

@@ -155,9 +155,14 @@ impl SpoolBacklog {
                     return load_failed(lane, st, &err, now);
                 }
             };
-            if let Some(tried) = &resting.tried {
-                for (job, _) in &mut loaded.jobs {
+            // What memory knows and the spool may not have written yet: the attempts made,
+            // and a resume's "now".
+            for (job, due) in &mut loaded.jobs {
+                if let Some(tried) = &resting.tried {
                     tried.mend(job);
+                }
+                if resting.hurried {
+                    *due = None;
                 }
             }
             let (next, read) = self.admit_ticket(engine, lane, st, &mut loaded, (now, wall));
@@ -339,10 +344,10 @@ impl SpoolBacklog {
         // A ticket whose next attempt is far off stays on disk until then: its first row
         // rests, and those read behind it.
         let wait = due.and_then(|due| due.duration_since(wall).ok());
-        if let Some(row) = job.row {
+        if job.row.is_some() {
             let key = job.key();
             if st.window.is_resting(key) {
-                st.window.rest_row(&job, row, 0, None);
+                st.window.rest_row(&job, 0, None);
                 return true;
             }
             if let Some(wait) = wait
@@ -350,7 +355,7 @@ impl SpoolBacklog {
                 && !st.schedule.has_work(key)
             {
                 let seq = st.schedule.last_seq(key);
-                st.window.rest_row(&job, row, seq, Some(later(now, wait)));
+                st.window.rest_row(&job, seq, Some(later(now, wait)));
                 return true;
             }
         }

@@ -58,6 +58,10 @@ pub(crate) struct Resting {
     /// The attempts its first job had made when it was set aside, as memory knew them: read
     /// back, the row may not say them yet (see [`Tried::mend`]).
     pub(crate) tried: Option<Tried>,
+    /// Whether a resume (or a new receiver) made its retries due now: read back, its rows
+    /// go now whatever retry time the spool still has for them (the writer may not have
+    /// written the resume's yet, writes failing).
+    pub(crate) hurried: bool,
     /// When it may be read back; `None`: as soon as its lane can send.
     until: Option<Instant>,
 }
@@ -139,22 +143,27 @@ impl Window {
             jobs: jobs.len(),
             seq,
             tried: jobs.first().and_then(Tried::of),
+            hurried: false,
             until,
         };
         self.add(key, resting, false);
         jobs.len()
     }
 
-    /// Sets aside `job`, read from the spool (its row `row`) and not put in the schedule:
-    /// its ticket's first, due at `until` (`seq` its last number), or one behind its rows
-    /// resting already.
-    pub(crate) fn rest_row(&mut self, job: &Job, row: i64, seq: u64, until: Option<Instant>) {
+    /// Sets aside `job`, read from the spool and not put in the schedule: its ticket's
+    /// first, due at `until` (`seq` its last number), or one behind its rows resting
+    /// already.
+    pub(crate) fn rest_row(&mut self, job: &Job, seq: u64, until: Option<Instant>) {
+        let Some(row) = job.row else {
+            return;
+        };
         let resting = Resting {
             first: row,
             last: row,
             jobs: 1,
             seq,
             tried: Tried::of(job),
+            hurried: false,
             until,
         };
         self.add(job.key().clone(), resting, false);
@@ -174,6 +183,7 @@ impl Window {
             self.waiting_tickets -= usize::from(old.until.is_none());
             if old.first < new.first {
                 (new.seq, new.until, new.tried) = (old.seq, old.until, old.tried);
+                new.hurried = old.hurried;
             } else if new.tried.is_none() {
                 new.tried = old.tried;
             }
@@ -269,6 +279,7 @@ impl Window {
     pub(crate) fn hurry(&mut self) -> usize {
         let mut keys: Vec<(i64, Arc<str>)> = Vec::new();
         for (key, resting) in &mut self.resting {
+            resting.hurried = true;
             if resting.until.take().is_some() {
                 keys.push((resting.first, key.clone()));
             }
@@ -351,6 +362,7 @@ mod tests {
             (&*ticket, resting.first, resting.last, resting.jobs),
             ("A", 1, 4, 3)
         );
+        assert!(!resting.hurried, "due at its instant, not hurried");
         assert_eq!(window.resting_jobs(), 0);
         for row in [1, 3, 4] {
             schedule.push(job("A", row));
@@ -426,6 +438,8 @@ mod tests {
         assert_eq!(window.next_wake(), None);
         let (a, mut resting) = window.take_awake(Instant::now()).unwrap();
         assert_eq!((&*a, resting.jobs), ("A", 2));
+        // Read back, its rows go now whatever retry time the spool still has for them.
+        assert!(resting.hurried);
         // Its first row was read, not the second (no room): the rest comes next.
         resting.first = 2;
         resting.jobs = 1;
@@ -433,6 +447,7 @@ mod tests {
         assert_eq!(window.resting_jobs(), 2);
         let (again, resting) = window.take_awake(Instant::now()).unwrap();
         assert_eq!((&*again, resting.first, resting.jobs), ("A", 2, 1));
+        assert!(resting.hurried, "put back, still hurried");
         assert_eq!(&*window.take_awake(Instant::now()).unwrap().0, "B");
         assert_eq!(window.take_awake(Instant::now()), None);
         assert!(!window.waits_for_lane(), "no entry left over");
@@ -483,8 +498,8 @@ mod tests {
         take_all(&mut schedule);
         // Row 5 is read due in an hour, and row 6 behind it.
         let at = Instant::now() + Duration::from_secs(3600);
-        window.rest_row(&job("A", 5), 5, schedule.last_seq("A"), Some(at));
-        window.rest_row(&job("A", 6), 6, 0, None);
+        window.rest_row(&job("A", 5), schedule.last_seq("A"), Some(at));
+        window.rest_row(&job("A", 6), 0, None);
         assert!(window.is_resting("A"));
         assert_eq!(window.take_awake(Instant::now()), None);
         // A schedule that forgot A meanwhile numbers them on from its fourth.
@@ -543,7 +558,7 @@ mod tests {
         schedule.retry_at(first, at);
         window.rest(&mut schedule, &key("A"), Some(at));
         // A row read behind it (with no attempts) does not take its place.
-        window.rest_row(&job("A", 3), 3, 0, None);
+        window.rest_row(&job("A", 3), 0, None);
 
         let (_, resting) = window.take_awake(at).unwrap();
         assert_eq!((resting.first, resting.last, resting.jobs), (1, 3, 3));

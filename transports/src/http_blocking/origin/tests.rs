@@ -93,18 +93,15 @@ fn server(
     (addr, stop, handle)
 }
 
-// Heard while the write stalls: not on Windows, whose writes wait the whole time left.
+/// Sends a request whose server answers `answer` after the head and reads nothing more: the
+/// answer, heard while the write stalls (not on Windows, whose writes wait the whole time
+/// left), ends the writing.
 #[cfg(unix)]
-#[test]
-fn a_refusal_while_the_request_is_written_is_the_answer() {
-    let (addr, stop, server) = server(
-        b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n",
-        false,
-    );
+fn answered_while_written(answer: &'static [u8]) -> crate::h1::Head {
+    let (addr, stop, server) = server(answer, false);
     let mut conn = open(addr);
     let started = Instant::now();
     let head = send(&mut conn, WAIT).unwrap();
-    assert_eq!(head.status, 413);
     assert!(started.elapsed() < WAIT / 2, "not at the deadline");
     assert!(
         !block_on(conn.read_body(&head, &mut Vec::new())),
@@ -115,6 +112,26 @@ fn a_refusal_while_the_request_is_written_is_the_answer() {
         server.join().unwrap() < BODY,
         "the body was not taken whole"
     );
+    head
+}
+
+#[cfg(unix)]
+#[test]
+fn a_refusal_while_the_request_is_written_is_the_answer() {
+    let head =
+        answered_while_written(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n");
+    assert_eq!(head.status, 413);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_redirect_while_the_request_is_written_is_the_answer() {
+    // Never followed, it is the outcome: not a write waited out to the attempt's timeout.
+    let head = answered_while_written(
+        b"HTTP/1.1 301 Moved Permanently\r\nlocation: https://127.0.0.1/\r\n\
+          content-length: 0\r\n\r\n",
+    );
+    assert_eq!(head.status, 301);
 }
 
 /// A write the server does not take, after `answer`, ends at its deadline, not at the
