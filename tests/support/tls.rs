@@ -108,6 +108,19 @@ pub fn tls_receiver_that_refuses_over(limit: usize) -> TlsReceiver {
     )
 }
 
+/// An HTTP/2 receiver whose answers carry a header of `bytes` bytes (a large policy or
+/// cookie header): a head over HTTP/2's usual 16 KiB limit, under the 64 KiB deskhook reads.
+pub fn h2_receiver_with_a_large_answer_head(bytes: usize) -> TlsReceiver {
+    start(
+        &[b"h2"],
+        false,
+        H2Limits {
+            answer_padding: Some(bytes),
+            ..H2Limits::default()
+        },
+    )
+}
+
 /// How the receiver serves (HTTP/2 but `refuse_over`).
 #[derive(Clone, Copy, Default)]
 struct H2Limits {
@@ -122,6 +135,8 @@ struct H2Limits {
     go_away_after: Option<usize>,
     /// The first connection goes silent after answering this many requests.
     silent_after: Option<usize>,
+    /// Each answer carries a header of this many bytes.
+    answer_padding: Option<usize>,
 }
 
 fn start(alpn: &[&[u8]], close: bool, limits: H2Limits) -> TlsReceiver {
@@ -256,8 +271,11 @@ async fn serve_h2(
                 // Until the receiver's runtime shuts down.
                 std::future::pending::<()>().await;
             }
-            let response = http::Response::builder().status(204).body(()).unwrap();
-            let _ = respond.send_response(response, true);
+            let mut response = http::Response::builder().status(204);
+            if let Some(bytes) = limits.answer_padding {
+                response = response.header("x-padding", "p".repeat(bytes));
+            }
+            let _ = respond.send_response(response.body(()).unwrap(), true);
         });
     }
 }

@@ -249,7 +249,7 @@ impl Connector for BlockingConnector {
         let head = h1::request::target_head(&endpoint.url, fixed).map_err(&invalid)?;
         Ok(Arc::new(BlockingTarget {
             origin,
-            timeout: key.timeout,
+            timeout: endpoint.timeout,
             head,
         }))
     }
@@ -418,14 +418,20 @@ mod tests {
             let other = connector.target(&other).unwrap();
             assert!(!Arc::ptr_eq(&origin(&a), &origin(&other)));
         }
-        // Another timeout is another origin; once no target holds the first, it is gone.
-        let c = connector.target(&endpoint("a", 20)).unwrap();
+        // Another attempt timeout shares it too (each attempt keeps its own); another
+        // connect timeout is another origin. Once no target holds the first, it is gone.
+        let patient = connector.target(&endpoint("patient", 20)).unwrap();
+        assert!(Arc::ptr_eq(&origin(&a), &origin(&patient)));
+        drop(patient);
+        let c = endpoint("a", 10).connect_timeout(Duration::from_secs(2));
+        let c = connector.target(&c).unwrap();
         assert!(!Arc::ptr_eq(&origin(&a), &origin(&c)));
         let first = Arc::downgrade(&origin(&a));
         drop((a, b));
         assert!(first.upgrade().is_none(), "the unused origin was dropped");
         lock(&connector.origins).sweep_next();
-        let _d = connector.target(&endpoint("d", 30)).unwrap();
+        let _d = endpoint("d", 10).connect_timeout(Duration::from_secs(3));
+        let _d = connector.target(&_d).unwrap();
         assert_eq!(lock(&connector.origins).len(), 2, "swept");
     }
 }

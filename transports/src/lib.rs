@@ -87,6 +87,13 @@
 //!   certificate of an unknown CA (give the endpoint its CA), one for another name, a port
 //!   that does not speak TLS, a name whose lookup did not answer within the connect timeout
 //!   (`cannot resolve '…' within …`, no longer `timed out connecting`).
+//! - HTTP connections: endpoints on one origin share its pool whatever their attempts'
+//!   timeouts (a timeout of its own made each tenant's endpoint a pool of its own, with its
+//!   own DNS lookups and HTTP/2 connections); the async transport gives a name's addresses
+//!   the blocking one's shares of the connect timeout (half of what is left, the last all
+//!   of it) rather than equal ones (eight addresses and a 1 s timeout left 125 ms each);
+//!   an HTTP/2 answer head is read up to the 64 KiB of an HTTP/1.1 one (16 KiB refused
+//!   larger heads with "unspecific protocol error").
 //! - With a spool, a ticket read back from disk (its retry due, a pause and resume) goes on
 //!   from the attempts it made even when the spool has not written them yet (writes that
 //!   fail, as on a full disk): it was tried again from the start of its retry schedule.

@@ -4,14 +4,15 @@
 //! CA gets nothing through. A receiver that closes every connection sees the sessions
 //! resumed after the first handshake. An HTTP/2 connection that goes silent is given up after
 //! one attempt times out on it. A large body the receiver refuses (`413`) once it has the
-//! head is answered by the refusal on both transports, not by a timeout.
+//! head is answered by the refusal on both transports, not by a timeout. An HTTP/2 answer
+//! head is read up to the 64 KiB an HTTP/1.1 one is.
 
 use std::time::Duration;
 
 use deskhook::{Action, Secret};
 use deskhook_tests::tls::{
     TlsReceiver, h2_receiver_that_goes_silent, h2_receiver_that_holds, h2_receiver_that_turns_away,
-    tls_receiver, tls_receiver_that_refuses_over,
+    h2_receiver_with_a_large_answer_head, tls_receiver, tls_receiver_that_refuses_over,
 };
 use deskhook_tests::{Transport, dead_letter_file, start, ticket};
 use deskhook_transports::delivery::{Endpoint, read_dead_letters};
@@ -136,6 +137,15 @@ fn a_large_body_refused_early_over_tls_is_the_answer() {
             letters[0].last_error
         );
     }
+}
+
+#[test]
+fn an_http2_answer_head_larger_than_16_kib_is_read() {
+    // HTTP/2's usual limit is 16 KiB; over HTTP/1.1 deskhook reads heads up to 64 KiB.
+    let server = h2_receiver_with_a_large_answer_head(20 * 1024);
+    let secret = Secret::generate().unwrap();
+    assert_eq!(deliver(Transport::Async, &server, &secret, true), [""; 0]);
+    check_requests(&server, &secret, "h2");
 }
 
 #[test]

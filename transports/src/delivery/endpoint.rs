@@ -622,15 +622,16 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// What endpoints share an HTTP client (agent) by: its TLS roots, SSRF policy and timeouts.
-/// Endpoints on the same origin with the same key share its connections.
+/// What endpoints share an origin's connections by: its TLS roots, SSRF policy and connect
+/// timeout. Endpoints on the same origin with the same key share its connections and its
+/// vetted DNS answer, whatever their attempts' timeouts (each attempt keeps its own): so
+/// thousands of tenants' endpoints on one host, each with its timeout, share one pool.
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ClientKey {
     /// `ca_certificates` (DER), or `None` for the public roots.
     pub(crate) roots: Option<Vec<Vec<u8>>>,
     pub(crate) policy: AddressPolicy,
-    pub(crate) timeout: std::time::Duration,
     pub(crate) connect_timeout: std::time::Duration,
 }
 
@@ -644,7 +645,6 @@ impl ClientKey {
                 .as_ref()
                 .map(|certs| certs.iter().map(|der| der.to_vec()).collect()),
             policy: endpoint.address_policy.clone(),
-            timeout: endpoint.timeout,
             connect_timeout: endpoint.connect_timeout,
         }
     }

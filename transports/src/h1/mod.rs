@@ -64,11 +64,18 @@ pub(crate) const IDLE_REUSE: std::time::Duration = std::time::Duration::from_sec
 const BUF_START: usize = 8 * 1024;
 
 /// The longest answer head read (hyper's default buffer limit is about 400 KiB; nothing
-/// a webhook receiver says needs more than a few hundred bytes).
-const MAX_HEAD: usize = 64 * 1024;
+/// a webhook receiver says needs more than a few hundred bytes). HTTP/2 answers are held to
+/// it too (see [`MAX_H2_HEADER_LIST`]).
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// The most header lines an answer's head may have (hyper's default).
 const MAX_HEADERS: usize = 100;
+
+/// The largest HTTP/2 answer head taken: [`MAX_HEAD`], with the 32 bytes HTTP/2 counts for
+/// each header besides its name and value (RFC 9113 6.5.2) for [`MAX_HEADERS`] of them.
+/// HTTP/2's usual 16 KiB refused a head that HTTP/1.1 reads.
+#[cfg(feature = "http-async")]
+pub(crate) const MAX_H2_HEADER_LIST: u32 = (MAX_HEAD + 32 * MAX_HEADERS) as u32;
 
 /// The most bytes of a chunked body's framing read beside its data: chunk-size lines with
 /// their extensions, and trailers (hyper's limits for each).

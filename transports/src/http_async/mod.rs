@@ -188,7 +188,7 @@ impl Connector for AsyncConnector {
         .map_err(&invalid)?;
         Ok(Arc::new(HttpTarget {
             origin,
-            timeout: key.timeout,
+            timeout: endpoint.timeout,
             h1_head,
             absolute: uri(&url[..url::Position::AfterQuery])?,
             fixed,

@@ -22,7 +22,7 @@ use rustls_pki_types::ServerName;
 
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Met, Place, Pool, unresolved};
+use crate::h1::origins::{Host, Met, Place, Pool, address_share, unresolved};
 use crate::h1::tls::handshake_failed;
 use crate::h1::{H1, IDLE_REUSE};
 
@@ -345,10 +345,8 @@ impl Origin {
         *lock(met) = Some(Met::default());
         let shown = |i: usize| self.host.shown(&addrs[i], i, addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
-            // Each address has its share of what is left, so that one that never answers
-            // (a route that drops everything) leaves time for the others.
-            let share = self.connect_timeout.saturating_sub(start.elapsed())
-                / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+            let left = self.connect_timeout.saturating_sub(start.elapsed());
+            let share = address_share(i, addrs.len(), left);
             match tokio::time::timeout(share, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(tcp)) => {
                     // Requests are written whole; waiting for more would only delay them.
@@ -492,6 +490,7 @@ impl Origin {
             // reads of it (the protocol's own default), a few streams' worth in all.
             .initial_stream_window_size(H2_STREAM_WINDOW)
             .initial_connection_window_size(H2_STREAM_WINDOW * 16)
+            .max_header_list_size(crate::h1::MAX_H2_HEADER_LIST)
             .handshake(io)
             .await
             .map_err(failed)?;

@@ -24,15 +24,12 @@ use rustls_pki_types::ServerName;
 use super::io::{Blocking, block_on};
 use crate::delivery::{AttemptError, lock};
 use crate::guard::{self, AddressPolicy};
-use crate::h1::origins::{Host, Met, Place, Pool, unresolved};
+use crate::h1::origins::{Host, Met, Place, Pool, address_share, unresolved};
 use crate::h1::tls::handshake_failed;
 use crate::h1::{H1, IDLE_REUSE, Io};
 
 /// One HTTP/1.1 connection of the blocking transport.
 pub(super) type Conn = H1<Io<Blocking>>;
-
-/// The least time an address is given to connect.
-const LEAST_PER_ADDRESS: Duration = Duration::from_millis(10);
 
 /// Where requests to one origin go, and the connections kept to it.
 pub(super) struct Origin {
@@ -222,8 +219,7 @@ impl Origin {
             if left.is_zero() {
                 break;
             }
-            let share = if i + 1 == addrs.len() { left } else { left / 2 };
-            let share = share.max(LEAST_PER_ADDRESS);
+            let share = address_share(i, addrs.len(), left);
             match TcpStream::connect_timeout(addr, share) {
                 Ok(tcp) => {
                     // Requests are written whole; waiting for more would only delay them.

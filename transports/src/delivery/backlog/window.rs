@@ -78,6 +78,7 @@ pub(crate) struct Tried {
     last_error: Option<Box<str>>,
 }
 
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
 impl Tried {
     /// What `job` has tried, if it has a row and made an attempt.
     fn of(job: &Job) -> Option<Tried> {
