@@ -46,7 +46,9 @@ pub(super) type Body = Full<Bytes>;
 /// hanging endpoint's requests, with every endpoint of the origin sharing the connection).
 /// A server that allows fewer (its `SETTINGS_MAX_CONCURRENT_STREAMS`, which hyper does not
 /// tell) makes the requests past its limit wait inside the connection, where a hanging
-/// endpoint can hold up the others of its origin.
+/// endpoint can hold up the others of its origin; and a request hyper queued there goes out
+/// when a stream frees even if its attempt timed out meanwhile, so that its event may
+/// arrive twice (its retry too: at least once, as after any timeout).
 const H2_STREAMS: usize = 64;
 
 /// A connection taken from the pool or just made.
