@@ -92,6 +92,12 @@ impl Met {
         self.answered = true;
     }
 
+    /// Whether an address answered with an error rather than not at all.
+    #[cfg(feature = "http-blocking")]
+    pub(crate) fn answered(&self) -> bool {
+        self.answered
+    }
+
     /// The message when none of `host`'s addresses took a connection: each one's error.
     pub(crate) fn message(&self, host: &Host) -> String {
         match (&self.errors[..], host) {
@@ -101,16 +107,13 @@ impl Met {
         }
     }
 
-    /// The message when the connect timeout passed: `None` when no address answered (the
-    /// timeout says it all), else each one's error then the timeout, so that an error that
-    /// says what to fix (a refusal, a local rule) is not lost to the timeout after it.
-    pub(crate) fn out_of_time(&self, host: &Host, timeout: std::time::Duration) -> Option<String> {
-        self.answered.then(|| {
-            format!(
-                "{}; then the connect timeout ({timeout:?}) passed",
-                self.message(host)
-            )
-        })
+    /// The message when a timeout (`ended_by`, "the connect timeout (5s)") passed: `None`
+    /// when no address answered (the timeout says it all), else each one's error then the
+    /// timeout, so that an error that says what to fix (a refusal, a local rule) is not lost
+    /// to the timeout after it.
+    pub(crate) fn out_of_time(&self, host: &Host, ended_by: &str) -> Option<String> {
+        self.answered
+            .then(|| format!("{}; then {ended_by} passed", self.message(host)))
     }
 }
 
@@ -424,7 +427,7 @@ mod tests {
         );
         met.no_answer(at(1), Duration::from_millis(2500));
         // Only silence: the timeout says it all.
-        assert_eq!(met.out_of_time(&host, Duration::from_secs(5)), None);
+        assert_eq!(met.out_of_time(&host, "the connect timeout (5s)"), None);
         let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         met.failed(at(2), &denied);
         assert_eq!(
@@ -432,7 +435,7 @@ mod tests {
             "connection failed: hooks.example (address 1 of 2): no answer within 2.5s; \
              hooks.example (address 2 of 2): permission denied"
         );
-        let late = met.out_of_time(&host, Duration::from_secs(5)).unwrap();
+        let late = met.out_of_time(&host, "the connect timeout (5s)").unwrap();
         assert!(late.starts_with(&met.message(&host)), "{late}");
         assert!(
             late.ends_with("then the connect timeout (5s) passed"),

@@ -325,7 +325,10 @@ impl Origin {
                 message: match &*lock(&met) {
                     None => unresolved(&self.host, self.connect_timeout),
                     Some(met) => met
-                        .out_of_time(&self.host, self.connect_timeout)
+                        .out_of_time(
+                            &self.host,
+                            &format!("the connect timeout ({:?})", self.connect_timeout),
+                        )
                         .unwrap_or_else(|| {
                             format!("timed out connecting ({:?})", self.connect_timeout)
                         }),

@@ -106,6 +106,8 @@ enum NotConnected {
     TimedOut,
     /// As `TimedOut`, with the name's lookup not answered yet.
     Unresolved,
+    /// As `TimedOut`, after an address answered with an error (said with the timeout).
+    OutOfTime(Met),
     /// Anything else, as the attempt reports it.
     Failed(AttemptError),
 }
@@ -193,6 +195,14 @@ impl Origin {
         let message = match self.connect_by(by) {
             Ok(conn) => return Ok(conn),
             Err(NotConnected::Failed(e)) => return Err(e),
+            Err(NotConnected::OutOfTime(met)) => {
+                let ended_by = match Instant::now() >= deadline {
+                    true => format!("the attempt's timeout ({timeout:?})"),
+                    false => format!("the connect timeout ({:?})", self.connect_timeout),
+                };
+                let late = met.out_of_time(&self.host, &ended_by);
+                late.unwrap_or_else(|| met.message(&self.host))
+            }
             Err(_) if Instant::now() >= deadline => format!("timed out ({timeout:?})"),
             Err(NotConnected::Unresolved) => unresolved(&self.host, self.connect_timeout),
             Err(_) => format!("timed out connecting ({:?})", self.connect_timeout),
@@ -231,9 +241,9 @@ impl Origin {
             }
         }
         if by <= Instant::now() {
-            return Err(match met.out_of_time(&self.host, self.connect_timeout) {
-                Some(message) => failed(message),
-                None => NotConnected::TimedOut,
+            return Err(match met.answered() {
+                true => NotConnected::OutOfTime(met),
+                false => NotConnected::TimedOut,
             });
         }
         Err(failed(met.message(&self.host)))
