@@ -93,7 +93,10 @@
 //!   the blocking one's shares of the connect timeout (half of what is left, the last all
 //!   of it) rather than equal ones (eight addresses and a 1 s timeout left 125 ms each);
 //!   an HTTP/2 answer head is read up to the 64 KiB of an HTTP/1.1 one (16 KiB refused
-//!   larger heads with "unspecific protocol error").
+//!   larger heads with "unspecific protocol error"); the async transport connects to an
+//!   origin that speaks HTTP/2 (or may: `https`, not connected yet) one connection at a
+//!   time, the requests that find no room waiting for it (32 requests at a cold start made
+//!   5 TLS handshakes, all connections but one then dropped).
 //! - With a spool, a ticket read back from disk (its retry due, a pause and resume) goes on
 //!   from the attempts it made even when the spool has not written them yet (writes that
 //!   fail, as on a full disk): it was tried again from the start of its retry schedule.

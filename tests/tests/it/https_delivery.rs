@@ -166,6 +166,35 @@ fn an_untrusted_certificate_gets_nothing_through() {
 }
 
 #[test]
+fn requests_to_an_http2_origin_wait_for_one_connection() {
+    // 32 requests at once to an origin not connected yet: they share the connection the
+    // first makes (64 streams), rather than each make its own and drop all but one.
+    let server = tls_receiver(&[b"h2"], false);
+    let (_dir, dead) = dead_letter_file();
+    let endpoint = Endpoint::new("tls", &format!("https://127.0.0.1:{}/hook", server.port))
+        .unwrap()
+        .allow_private(true)
+        .max_in_flight(32)
+        .ca_certificates_pem(server.ca_pem.as_bytes())
+        .unwrap()
+        .retry("0s".parse().unwrap());
+    let (_sink, guard, dispatcher) = start(
+        Transport::Async,
+        HttpSink::builder()
+            .endpoint(endpoint)
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    for i in 0..32 {
+        dispatcher.emit(Action::Comment, &ticket(&format!("S{i}")), &user);
+    }
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(server.seen.lock().unwrap().len(), 32);
+    let handshakes = server.resumed.lock().unwrap().len();
+    assert_eq!(handshakes, 1, "one TLS handshake for the 32 requests");
+}
+
+#[test]
 fn new_connections_resume_the_tls_session() {
     for t in [Transport::Blocking, Transport::Async] {
         let server = tls_receiver(&[b"http/1.1"], true);
@@ -267,7 +296,10 @@ fn http2_requests_refused_or_turned_away_go_again_within_their_attempt() {
     assert_eq!(ids.len(), 40);
     // No duplicate but from an attempt that failed (a reset, above).
     assert!(seen.len() - 40 <= failures.len(), "{} seen", seen.len());
-    assert!(server.resumed.lock().unwrap().len() >= 40 / 3);
+    // A connection carries 3 requests, and the others of the 4 in flight that went out
+    // before its GOAWAY (the server's graceful shutdown lets them finish).
+    let handshakes = server.resumed.lock().unwrap().len();
+    assert!(handshakes >= 40 / 4, "{handshakes} connections");
 }
 
 #[test]

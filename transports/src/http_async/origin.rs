@@ -155,6 +155,13 @@ pub(super) struct Origin {
     /// for a name whose server drops queries), so that a dead name costs an origin one
     /// such thread at a time, not one per timed-out attempt.
     resolving: Mutex<Option<(Instant, Lookup)>>,
+    /// What its server chose by ALPN last time (`None`: not known yet; never for `http`).
+    speaks_h2: Mutex<Option<bool>>,
+    /// Taken by a connect to an origin that speaks, or may speak, HTTP/2: see
+    /// [`connect`](Origin::connect).
+    h2_turn: tokio::sync::Mutex<()>,
+    /// When a connect that held the turn last failed, and why: told to those that waited.
+    h2_failed: Mutex<Option<(Instant, AttemptError)>>,
 }
 
 /// A lookup's answer to come: when it came, and the addresses or what the resolver said.
@@ -211,6 +218,9 @@ impl Pool for Origin {
             closed: std::sync::atomic::AtomicBool::new(false),
             vetted: Mutex::new(None),
             resolving: Mutex::new(None),
+            speaks_h2: Mutex::new(None),
+            h2_turn: tokio::sync::Mutex::new(()),
+            h2_failed: Mutex::new(None),
         })
     }
 
@@ -315,7 +325,49 @@ impl Origin {
     /// the protocol the server chose by ALPN. When it is HTTP/2, a kept connection with room
     /// made meanwhile is shared instead (the new one closes), but not the one of `except`
     /// (one that just refused a stream).
+    ///
+    /// An HTTP/2 connection carries [`H2_STREAMS`] requests: to an origin that speaks HTTP/2
+    /// (or may: `https`, its ALPN not known yet), one connect at a time. The requests that
+    /// find no connection with room wait for the one being made and take a place on it,
+    /// rather than each make its own and drop all but one (a cold start with a backlog, or
+    /// a `GOAWAY`, made as many TLS handshakes as requests in flight). If that connect
+    /// fails, those that waited for it fail with its error; if it finds HTTP/1.1, they
+    /// connect side by side, as to an `http` origin.
     pub(super) async fn connect(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
+        let maybe_h2 = self.tls.is_some() && *lock(&self.speaks_h2) != Some(false);
+        let turn = match maybe_h2 {
+            true => {
+                let asked = Instant::now();
+                let turn = self.h2_turn.lock().await;
+                if let Some(conn) = self.checkout(except) {
+                    return Ok(conn);
+                }
+                if let Some((at, failed)) = &*lock(&self.h2_failed)
+                    && *at >= asked
+                {
+                    return Err(AttemptError {
+                        message: failed.message.clone(),
+                        retryable: failed.retryable,
+                    });
+                }
+                // The connect waited for found HTTP/1.1: the others need not wait in turn.
+                (*lock(&self.speaks_h2) != Some(false)).then_some(turn)
+            }
+            false => None,
+        };
+        let connected = self.connect_alone(except).await;
+        if let (Some(_), Err(e)) = (&turn, &connected) {
+            let failed = AttemptError {
+                message: e.message.clone(),
+                retryable: e.retryable,
+            };
+            *lock(&self.h2_failed) = Some((Instant::now(), failed));
+        }
+        connected
+    }
+
+    /// [`connect`](Origin::connect), whatever others do.
+    async fn connect_alone(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
         // What the connect met, for its error if the timeout ends it: `None` until the name's
         // addresses are known.
         let met = Mutex::new(None);
@@ -338,7 +390,8 @@ impl Origin {
         }
     }
 
-    /// [`connect`](Origin::connect) but for its timeout, telling `met` what each address did.
+    /// [`connect_alone`](Origin::connect_alone) but for its timeout, telling `met` what each
+    /// address did.
     async fn connect_now(
         &self,
         except: Option<&Stream>,
@@ -467,6 +520,7 @@ impl Origin {
                 retryable: true,
             })?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        *lock(&self.speaks_h2) = Some(h2);
         self.start(Io::Tls(Box::new(tls)), h2, except).await
     }
 
