@@ -296,10 +296,14 @@ fn http2_requests_refused_or_turned_away_go_again_within_their_attempt() {
     assert_eq!(ids.len(), 40);
     // No duplicate but from an attempt that failed (a reset, above).
     assert!(seen.len() - 40 <= failures.len(), "{} seen", seen.len());
-    // A connection carries 3 requests, and the others of the 4 in flight that went out
-    // before its GOAWAY (the server's graceful shutdown lets them finish).
+    // The server shuts a connection down gracefully as it reads the third request, which
+    // lets finish those the client opened before the GOAWAY came: up to 4 more in flight,
+    // so a connection carries 6 at most.
     let handshakes = server.resumed.lock().unwrap().len();
-    assert!(handshakes >= 40 / 4, "{handshakes} connections");
+    assert!(
+        handshakes >= 40_usize.div_ceil(6),
+        "{handshakes} connections"
+    );
 }
 
 #[test]

@@ -331,8 +331,11 @@ impl Origin {
     /// find no connection with room wait for the one being made and take a place on it,
     /// rather than each make its own and drop all but one (a cold start with a backlog, or
     /// a `GOAWAY`, made as many TLS handshakes as requests in flight). If that connect
-    /// fails, those that waited for it fail with its error; if it finds HTTP/1.1, they
-    /// connect side by side, as to an `http` origin.
+    /// fails, those that waited for it fail with its error (one that began waiting late in
+    /// it too, without a try of its own); if it finds HTTP/1.1, they connect side by side,
+    /// as to an `http` origin. A connect whose attempt times out first is dropped with it,
+    /// and the next in line connects: those behind an endpoint whose timeout is shorter
+    /// than the connect take their turn that much later.
     pub(super) async fn connect(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
         let maybe_h2 = self.tls.is_some() && *lock(&self.speaks_h2) != Some(false);
         let turn = match maybe_h2 {
