@@ -741,4 +741,51 @@ mod tests {
             .unwrap();
         assert!(!shared(&(now, lookup), stuck_after));
     }
+
+    #[tokio::test]
+    async fn requests_that_wait_for_an_https_connect_share_its_failure() {
+        // A server that takes each connection and closes it at once: every TLS handshake
+        // fails. Three requests at once to an origin not connected yet: one connects, and
+        // the two that waited for it get its error rather than each try.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("https://{}/", listener.local_addr().unwrap()));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let counted = taken.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::AcqRel);
+                drop(tcp);
+            }
+        });
+        let tls = crate::h1::tls::TlsConfigs::new(&[b"h2", b"http/1.1"]);
+        let origin = Origin::new(
+            &url.unwrap(),
+            Some(tls.get(&None).unwrap()),
+            AddressPolicy::default().allow_private(true),
+            Duration::from_secs(5),
+            4,
+        )
+        .unwrap();
+        let (a, b, c) = tokio::join!(
+            origin.connect(None),
+            origin.connect(None),
+            origin.connect(None)
+        );
+        for failed in [a, b, c] {
+            let failed = failed.err().expect("no TLS server there");
+            assert!(
+                failed.message.starts_with("TLS handshake failed"),
+                "{failed:?}"
+            );
+            assert!(failed.retryable);
+        }
+        assert_eq!(
+            taken.load(Ordering::Acquire),
+            1,
+            "one connect for the three"
+        );
+        // A request that comes later tries again.
+        assert!(origin.connect(None).await.is_err());
+        assert_eq!(taken.load(Ordering::Acquire), 2);
+    }
 }
