@@ -51,6 +51,16 @@ fn deliver(t: Transport, server: &TlsReceiver, secret: &Secret, trust: bool) -> 
         .collect()
 }
 
+/// An endpoint named `name` for `https://127.0.0.1:<port>/<path>` on `server`, trusting its
+/// CA.
+fn trusted(server: &TlsReceiver, name: &str, path: &str) -> Endpoint {
+    Endpoint::new(name, &format!("https://127.0.0.1:{}/{path}", server.port))
+        .unwrap()
+        .allow_private(true)
+        .ca_certificates_pem(server.ca_pem.as_bytes())
+        .unwrap()
+}
+
 fn check_requests(server: &TlsReceiver, secret: &Secret, protocol: &str) {
     let seen = server.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
@@ -109,11 +119,7 @@ fn a_large_body_refused_early_over_tls_is_the_answer() {
     for &t in transports {
         let server = tls_receiver_that_refuses_over(64 * 1024);
         let (_dir, dead) = dead_letter_file();
-        let endpoint = Endpoint::new("tls", &format!("https://127.0.0.1:{}/hook", server.port))
-            .unwrap()
-            .allow_private(true)
-            .ca_certificates_pem(server.ca_pem.as_bytes())
-            .unwrap()
+        let endpoint = trusted(&server, "tls", "hook")
             // Past this, the attempt is a timeout: what the refusal must not become.
             .timeout(Duration::from_secs(8))
             .retry("0s".parse().unwrap());
@@ -171,12 +177,8 @@ fn requests_to_an_http2_origin_wait_for_one_connection() {
     // first makes (64 streams), rather than each make its own and drop all but one.
     let server = tls_receiver(&[b"h2"], false);
     let (_dir, dead) = dead_letter_file();
-    let endpoint = Endpoint::new("tls", &format!("https://127.0.0.1:{}/hook", server.port))
-        .unwrap()
-        .allow_private(true)
+    let endpoint = trusted(&server, "tls", "hook")
         .max_in_flight(32)
-        .ca_certificates_pem(server.ca_pem.as_bytes())
-        .unwrap()
         .retry("0s".parse().unwrap());
     let (_sink, guard, dispatcher) = start(
         Transport::Async,
@@ -202,13 +204,9 @@ fn new_connections_resume_the_tls_session() {
         // One request at a time, so that each new connection follows a finished handshake
         // whose session the client kept.
         let (_dir, dead) = dead_letter_file();
-        let endpoint = Endpoint::new("tls", &format!("https://127.0.0.1:{}/hook", server.port))
-            .unwrap()
-            .allow_private(true)
+        let endpoint = trusted(&server, "tls", "hook")
             .secret(secret.clone())
             .max_in_flight(1)
-            .ca_certificates_pem(server.ca_pem.as_bytes())
-            .unwrap()
             .retry("0s,10ms".parse().unwrap());
         let (_sink, guard, dispatcher) = start(
             t,
@@ -243,11 +241,7 @@ fn http2_requests_refused_or_turned_away_go_again_within_their_attempt() {
     let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let errors = failures.clone();
     let (_dir, dead) = dead_letter_file();
-    let endpoint = Endpoint::new("h2", &format!("https://127.0.0.1:{}/", server.port))
-        .unwrap()
-        .allow_private(true)
-        .ca_certificates_pem(server.ca_pem.as_bytes())
-        .unwrap()
+    let endpoint = trusted(&server, "h2", "")
         .retry("0s,0s,0s".parse().unwrap())
         .max_in_flight(4);
     let (sink, guard, dispatcher) = start(
@@ -311,14 +305,7 @@ fn a_hanging_endpoint_does_not_hold_up_another_on_its_http2_origin() {
     // A server that lets a connection have 66 requests at once, and never answers /hold.
     let server = h2_receiver_that_holds(66);
     let (_dir, dead) = dead_letter_file();
-    let at = |path: &str| {
-        Endpoint::new(path, &format!("https://127.0.0.1:{}/{path}", server.port))
-            .unwrap()
-            .allow_private(true)
-            .ca_certificates_pem(server.ca_pem.as_bytes())
-            .unwrap()
-            .timeout(Duration::from_secs(30))
-    };
+    let at = |path: &str| trusted(&server, path, path).timeout(Duration::from_secs(30));
     let (sink, guard, dispatcher) = start(
         Transport::Async,
         HttpSink::builder()
@@ -357,11 +344,7 @@ fn an_http2_connection_gone_silent_is_given_up_after_one_timeout() {
     // which would notice it only after 20 s.
     let server = h2_receiver_that_goes_silent(1);
     let (_dir, dead) = dead_letter_file();
-    let endpoint = Endpoint::new("h2", &format!("https://127.0.0.1:{}/", server.port))
-        .unwrap()
-        .allow_private(true)
-        .ca_certificates_pem(server.ca_pem.as_bytes())
-        .unwrap()
+    let endpoint = trusted(&server, "h2", "")
         // Long enough for a new TLS connection's handshake and answer on a busy machine;
         // only the silent connection waits it out.
         .timeout(Duration::from_secs(2))
