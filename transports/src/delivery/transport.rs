@@ -22,7 +22,7 @@ pub(crate) struct Response {
 }
 
 /// An attempt that got no response.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct AttemptError {
     pub(crate) message: String,
     /// Timeouts and connection errors are retried; a refusal by the SSRF guard is not.

@@ -157,11 +157,22 @@ pub(super) struct Origin {
     resolving: Mutex<Option<(Instant, Lookup)>>,
     /// What its server chose by ALPN last time (`None`: not known yet; never for `http`).
     speaks_h2: Mutex<Option<bool>>,
-    /// Taken by a connect to an origin that speaks, or may speak, HTTP/2: see
-    /// [`connect`](Origin::connect).
-    h2_turn: tokio::sync::Mutex<()>,
-    /// When a connect that held the turn last failed, and why: told to those that waited.
-    h2_failed: Mutex<Option<(Instant, AttemptError)>>,
+    /// The one connect under way to an origin that speaks, or may speak, HTTP/2, if there
+    /// is one: see [`connect`](Origin::connect).
+    connecting: Mutex<Option<Connecting>>,
+}
+
+/// A shared connect's outcome to come: the connection it made, kept in the pool, or what
+/// failed.
+type Connecting = tokio::sync::watch::Receiver<Option<Result<Made, AttemptError>>>;
+
+/// The connection a shared connect made.
+#[derive(Clone)]
+enum Made {
+    /// An HTTP/2 connection, known by its streams.
+    H2(Arc<Streams>),
+    /// An HTTP/1.1 connection (its server did not choose `h2`).
+    H1,
 }
 
 /// A lookup's answer to come: when it came, and the addresses or what the resolver said.
@@ -219,8 +230,7 @@ impl Pool for Origin {
             vetted: Mutex::new(None),
             resolving: Mutex::new(None),
             speaks_h2: Mutex::new(None),
-            h2_turn: tokio::sync::Mutex::new(()),
-            h2_failed: Mutex::new(None),
+            connecting: Mutex::new(None),
         })
     }
 
@@ -321,60 +331,96 @@ impl Origin {
         }
     }
 
-    /// A new connection, within the connect timeout: resolved and vetted, TCP, then TLS and
-    /// the protocol the server chose by ALPN. When it is HTTP/2, a kept connection with room
-    /// made meanwhile is shared instead (the new one closes), but not the one of `except`
-    /// (one that just refused a stream).
+    /// A connection for a request that found none with room at [`checkout`](Origin::checkout):
+    /// a new one, within the connect timeout (resolved and vetted, TCP, then TLS and the
+    /// protocol the server chose by ALPN), or a place on one made meanwhile; never the
+    /// HTTP/2 connection of `except` (one that just refused a stream).
     ///
     /// An HTTP/2 connection carries [`H2_STREAMS`] requests: to an origin that speaks HTTP/2
-    /// (or may: `https`, its ALPN not known yet), one connect at a time. The requests that
-    /// find no connection with room wait for the one being made and take a place on it,
-    /// rather than each make its own and drop all but one (a cold start with a backlog, or
-    /// a `GOAWAY`, made as many TLS handshakes as requests in flight). If that connect
-    /// fails, those that waited for it fail with its error (one that began waiting late in
-    /// it too, without a try of its own); if it finds HTTP/1.1, they connect side by side,
-    /// as to an `http` origin. A connect whose attempt times out first is dropped with it,
-    /// and the next in line connects: those behind an endpoint whose timeout is shorter
-    /// than the connect take their turn that much later.
-    pub(super) async fn connect(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
-        let maybe_h2 = self.tls.is_some() && *lock(&self.speaks_h2) != Some(false);
-        let turn = match maybe_h2 {
-            true => {
-                let asked = Instant::now();
-                let turn = self.h2_turn.lock().await;
-                if let Some(conn) = self.checkout(except) {
-                    return Ok(conn);
-                }
-                if let Some((at, failed)) = &*lock(&self.h2_failed)
-                    && *at >= asked
-                {
-                    return Err(AttemptError {
-                        message: failed.message.clone(),
-                        retryable: failed.retryable,
-                    });
-                }
-                // The connect waited for found HTTP/1.1: the others need not wait in turn.
-                (*lock(&self.speaks_h2) != Some(false)).then_some(turn)
+    /// (or may: `https`, its ALPN not known yet), one connect at a time, shared. It runs as a
+    /// task of its own, bounded by the connect timeout alone: the requests that find no
+    /// connection with room wait for it and take a place on the connection it keeps, rather
+    /// than each make its own and drop all but one (a cold start with a backlog, or a
+    /// `GOAWAY`, made as many TLS handshakes as requests in flight). A request whose attempt
+    /// ends while it waits stops waiting, not the connect, which the others still share. If
+    /// the connect fails, those that waited for it fail with its error (one that began
+    /// waiting late in it too, without a try of its own); if it finds HTTP/1.1, the one
+    /// connection it made goes to one of them and the others connect side by side, as to an
+    /// `http` origin.
+    pub(super) async fn connect(
+        self: &Arc<Self>,
+        except: Option<&Stream>,
+    ) -> Result<Conn, AttemptError> {
+        loop {
+            let maybe_h2 = self.tls.is_some() && *lock(&self.speaks_h2) != Some(false);
+            if !maybe_h2 || self.closed.load(Ordering::Acquire) {
+                return self.connect_alone().await;
             }
-            false => None,
-        };
-        let connected = self.connect_alone(except).await;
-        if let (Some(_), Err(e)) = (&turn, &connected) {
-            let failed = AttemptError {
-                message: e.message.clone(),
-                retryable: e.retryable,
-            };
-            *lock(&self.h2_failed) = Some((Instant::now(), failed));
+            let mut connecting = self.join_connect();
+            let made = match connecting.wait_for(Option::is_some).await {
+                Ok(outcome) => outcome.clone().unwrap_or(Ok(Made::H1)),
+                Err(_) => Err(AttemptError {
+                    message: "the connect ended without an outcome".to_owned(),
+                    retryable: true,
+                }),
+            }?;
+            if let Some(conn) = self.checkout(except) {
+                return Ok(conn);
+            }
+            // Its HTTP/2 connection full already (more requests waited than it carries):
+            // another connect. Gone from the pool: closed as soon as it was made, which a
+            // connect again would likely see too.
+            if let Made::H2(streams) = made
+                && !self.closed.load(Ordering::Acquire)
+                && !lock(&self.idle)
+                    .h2
+                    .iter()
+                    .any(|c| Arc::ptr_eq(&c.streams, &streams))
+            {
+                return Err(AttemptError {
+                    message: "the HTTP/2 connection closed as soon as it was made".to_owned(),
+                    retryable: true,
+                });
+            }
+            // Else HTTP/1.1, its connection taken, or the sink closed: the loop tells which.
         }
-        connected
     }
 
-    /// [`connect`](Origin::connect), whatever others do.
-    async fn connect_alone(&self, except: Option<&Stream>) -> Result<Conn, AttemptError> {
+    /// The connect under way to join, or a new one started.
+    fn join_connect(self: &Arc<Self>) -> Connecting {
+        let mut connecting = lock(&self.connecting);
+        // One whose task is alive and has no outcome yet; else a new one.
+        if let Some(under_way) = &*connecting
+            && under_way.borrow().is_none()
+            && under_way.has_changed().is_ok()
+        {
+            return under_way.clone();
+        }
+        let (tell, outcome) = tokio::sync::watch::channel(None);
+        let origin = self.clone();
+        tokio::spawn(async move {
+            let outcome = origin.connect_alone().await.map(|conn| match conn {
+                // Kept in the pool by `start`.
+                Conn::H2 {
+                    _stream: stream, ..
+                } => Made::H2(stream.0.clone()),
+                Conn::H1(h1) => {
+                    origin.checkin(h1);
+                    Made::H1
+                }
+            });
+            let _ = tell.send(Some(outcome));
+        });
+        *connecting = Some(outcome.clone());
+        outcome
+    }
+
+    /// A new connection, within the connect timeout, whatever others do.
+    async fn connect_alone(&self) -> Result<Conn, AttemptError> {
         // What the connect met, for its error if the timeout ends it: `None` until the name's
         // addresses are known.
         let met = Mutex::new(None);
-        match tokio::time::timeout(self.connect_timeout, self.connect_now(except, &met)).await {
+        match tokio::time::timeout(self.connect_timeout, self.connect_now(&met)).await {
             Ok(conn) => conn,
             Err(_) => Err(AttemptError {
                 message: match &*lock(&met) {
@@ -395,11 +441,7 @@ impl Origin {
 
     /// [`connect_alone`](Origin::connect_alone) but for its timeout, telling `met` what each
     /// address did.
-    async fn connect_now(
-        &self,
-        except: Option<&Stream>,
-        met: &Mutex<Option<Met>>,
-    ) -> Result<Conn, AttemptError> {
+    async fn connect_now(&self, met: &Mutex<Option<Met>>) -> Result<Conn, AttemptError> {
         // From before the lookup, whose time the connect timeout covers too.
         let start = Instant::now();
         let addrs = self.resolve().await?;
@@ -414,7 +456,7 @@ impl Origin {
                     let _ = tcp.set_nodelay(true);
                     // Connected: a handshake that runs out of time is what timed out.
                     *lock(met) = Some(Met::default());
-                    return self.handshake(tcp, except).await;
+                    return self.handshake(tcp).await;
                 }
                 Ok(Err(e)) => lock(met).get_or_insert_default().failed(shown(i), &e),
                 Err(_) => lock(met).get_or_insert_default().no_answer(shown(i), share),
@@ -507,13 +549,9 @@ impl Origin {
         Ok(addrs)
     }
 
-    async fn handshake(
-        &self,
-        tcp: tokio::net::TcpStream,
-        except: Option<&Stream>,
-    ) -> Result<Conn, AttemptError> {
+    async fn handshake(&self, tcp: tokio::net::TcpStream) -> Result<Conn, AttemptError> {
         let Some((config, name)) = &self.tls else {
-            return self.start(Io::Tcp(tcp), false, except).await;
+            return self.start(Io::Tcp(tcp), false).await;
         };
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name.clone(), tcp)
@@ -524,12 +562,12 @@ impl Origin {
             })?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         *lock(&self.speaks_h2) = Some(h2);
-        self.start(Io::Tls(Box::new(tls)), h2, except).await
+        self.start(Io::Tls(Box::new(tls)), h2).await
     }
 
     /// Starts the connection: HTTP/1.1, or hyper's HTTP/2 with its connection task running
-    /// beside the requests.
-    async fn start(&self, io: Io, h2: bool, except: Option<&Stream>) -> Result<Conn, AttemptError> {
+    /// beside the requests, kept in the pool beside the others.
+    async fn start(&self, io: Io, h2: bool) -> Result<Conn, AttemptError> {
         if !h2 {
             return Ok(Conn::H1(H1::new(io)));
         }
@@ -570,17 +608,6 @@ impl Origin {
                 _stream: Stream::on(&streams),
                 send,
             });
-        }
-        // Requests that connected at the same time share the first connection kept
-        // that has room and may be used (this one then closes), not the one that
-        // refused this request; else this one is kept beside the others.
-        if let Some(kept) = idle.h2.iter_mut().find(|c| {
-            !c.send.is_closed()
-                && !c.full()
-                && reusable(c.used, c.in_flight(), now)
-                && except.is_none_or(|s| !Arc::ptr_eq(&c.streams, &s.0))
-        }) {
-            return Ok(kept.take(now));
         }
         idle.h2.push(H2 {
             send,
@@ -742,6 +769,19 @@ mod tests {
         assert!(!shared(&(now, lookup), stuck_after));
     }
 
+    /// An origin for an `https` URL on loopback, with a connect timeout of 5 s.
+    fn https_origin(url: &url::Url) -> Arc<Origin> {
+        let tls = crate::h1::tls::TlsConfigs::new(&[b"h2", b"http/1.1"]);
+        let origin = Origin::new(
+            url,
+            Some(tls.get(&None).unwrap()),
+            AddressPolicy::default().allow_private(true),
+            Duration::from_secs(5),
+            4,
+        );
+        Arc::new(origin.unwrap())
+    }
+
     #[tokio::test]
     async fn requests_that_wait_for_an_https_connect_share_its_failure() {
         // A server that takes each connection and closes it at once: every TLS handshake
@@ -757,15 +797,7 @@ mod tests {
                 drop(tcp);
             }
         });
-        let tls = crate::h1::tls::TlsConfigs::new(&[b"h2", b"http/1.1"]);
-        let origin = Origin::new(
-            &url.unwrap(),
-            Some(tls.get(&None).unwrap()),
-            AddressPolicy::default().allow_private(true),
-            Duration::from_secs(5),
-            4,
-        )
-        .unwrap();
+        let origin = https_origin(&url.unwrap());
         let (a, b, c) = tokio::join!(
             origin.connect(None),
             origin.connect(None),
@@ -787,5 +819,55 @@ mod tests {
         // A request that comes later tries again.
         assert!(origin.connect(None).await.is_err());
         assert_eq!(taken.load(Ordering::Acquire), 2);
+    }
+
+    #[tokio::test]
+    async fn a_shared_connect_goes_on_when_the_request_that_began_it_gives_up() {
+        // A server that takes each connection and answers nothing until told, then closes
+        // it. The request that began the connect gives up while it is under way; one that
+        // comes after joins the same connect rather than make another.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("https://{}/", listener.local_addr().unwrap()));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let counted = taken.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::AcqRel);
+                let mut released = released.clone();
+                tokio::spawn(async move {
+                    let _ = released.wait_for(|r| *r).await;
+                    drop(tcp);
+                });
+            }
+        });
+        let origin = https_origin(&url.unwrap());
+        let first = tokio::spawn({
+            let origin = origin.clone();
+            async move { origin.connect(None).await.map(|_| ()) }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while taken.load(Ordering::Acquire) == 0 {
+            assert!(Instant::now() < deadline, "the connect never came");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        let second = tokio::spawn({
+            let origin = origin.clone();
+            async move { origin.connect(None).await.map(|_| ()) }
+        });
+        // The second request is waiting for the connect (it has no outcome while the
+        // server holds the connection), then the server lets go.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        release.send(true).unwrap();
+        let failed = second.await.unwrap().expect_err("the server closed it");
+        assert!(
+            failed.message.starts_with("TLS handshake failed"),
+            "{failed:?}"
+        );
+        assert_eq!(taken.load(Ordering::Acquire), 1, "one connect for both");
     }
 }
