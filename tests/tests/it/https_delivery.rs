@@ -3,7 +3,8 @@
 //! HTTP/1.1 otherwise; the blocking one speaks HTTP/1.1. An endpoint that does not trust the
 //! CA gets nothing through. A receiver that closes every connection sees the sessions
 //! resumed after the first handshake. An HTTP/2 connection that goes silent is given up after
-//! one attempt times out on it. A large body the receiver refuses (`413`) once it has the
+//! one attempt times out on it, but not for an endpoint whose short timeout ends before a
+//! slow answer. A large body the receiver refuses (`413`) once it has the
 //! head is answered by the refusal on both transports, not by a timeout. An HTTP/2 answer
 //! head is read up to the 64 KiB an HTTP/1.1 one is.
 
@@ -339,6 +340,41 @@ fn a_hanging_endpoint_does_not_hold_up_another_on_its_http2_origin() {
 }
 
 #[test]
+fn an_endpoint_timing_out_on_a_slow_answer_keeps_its_origins_http2_connection() {
+    // A server that never answers /hold: its endpoint's attempts time out after 100 ms,
+    // shorter than the connect timeout (5 s), on the connection the other endpoint uses.
+    let server = h2_receiver_that_holds(100);
+    let (_dir, dead) = dead_letter_file();
+    let (sink, guard, dispatcher) = start(
+        Transport::Async,
+        HttpSink::builder()
+            .endpoint(
+                trusted(&server, "hold", "hold")
+                    .timeout(Duration::from_millis(100))
+                    .retry("0s".parse().unwrap())
+                    .actions(Action::Comment),
+            )
+            .endpoint(trusted(&server, "ok", "ok").actions(Action::Create))
+            .dead_letter_path(&dead),
+    );
+    let user = deskhook::sample::user();
+    dispatcher.emit(Action::Create, &ticket("OK1"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    for i in 0..3 {
+        dispatcher.emit(Action::Comment, &ticket(&format!("H{i}")), &user);
+        guard.flush(Duration::from_secs(10)).unwrap();
+    }
+    dispatcher.emit(Action::Create, &ticket("OK2"), &user);
+    guard.flush(Duration::from_secs(10)).unwrap();
+    let stats = |name: &str| sink.endpoints().get(name).unwrap().stats;
+    assert_eq!((stats("hold").failed, stats("ok").delivered), (3, 2));
+    assert_eq!(read_dead_letters(&dead).unwrap().len(), 3);
+    // One connection for all: none was dropped for the timeouts.
+    assert_eq!(server.resumed.lock().unwrap().len(), 1);
+    let _ = guard.shutdown(Duration::from_millis(50));
+}
+
+#[test]
 fn an_http2_connection_gone_silent_is_given_up_after_one_timeout() {
     // The first connection answers one request, then nothing: not even hyper's pings,
     // which would notice it only after 20 s.
@@ -346,8 +382,10 @@ fn an_http2_connection_gone_silent_is_given_up_after_one_timeout() {
     let (_dir, dead) = dead_letter_file();
     let endpoint = trusted(&server, "h2", "")
         // Long enough for a new TLS connection's handshake and answer on a busy machine;
-        // only the silent connection waits it out.
+        // only the silent connection waits it out, silent for longer than a connect may
+        // take.
         .timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(1))
         .retry("0s,10ms,10ms,10ms".parse().unwrap());
     let (sink, guard, dispatcher) = start(
         Transport::Async,

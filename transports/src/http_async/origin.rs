@@ -90,6 +90,7 @@ impl Stream {
         Sent {
             streams: self.0.clone(),
             answered: self.0.answered.load(Ordering::Acquire),
+            at: Instant::now(),
         }
     }
 }
@@ -100,11 +101,12 @@ impl Drop for Stream {
     }
 }
 
-/// The HTTP/2 connection a request went out on, and the answers it had given by then: to
-/// tell, when the request times out, whether the connection said anything since.
+/// The HTTP/2 connection a request went out on, the answers it had given by then, and when:
+/// to tell, when the request times out, whether the connection said anything since.
 pub(super) struct Sent {
     streams: Arc<Streams>,
     answered: usize,
+    at: Instant,
 }
 
 /// An HTTP/2 connection kept: its handle, our requests in flight on it and its answers,
@@ -292,13 +294,18 @@ impl Origin {
     }
 
     /// Stops handing out the HTTP/2 connection a request timed out on if it has given no
-    /// answer since that request went out (to any request): a peer gone without a word (a
-    /// NAT or load balancer that dropped the connection's flow) would otherwise take every
-    /// request of the origin, each to its timeout, until hyper's unanswered pings close it
-    /// ([`H2_PING_EVERY`] twice). A connection that answers others meanwhile is only slow
-    /// for this request, and stays. Whether it was forgotten.
+    /// answer since that request went out (to any request), for the connect timeout at
+    /// least: a peer gone without a word (a NAT or load balancer that dropped the
+    /// connection's flow) would otherwise take every request of the origin, each to its
+    /// timeout, until hyper's unanswered pings close it ([`H2_PING_EVERY`] twice). A
+    /// connection that answers others meanwhile is only slow for this request, and stays.
+    /// So does one silent for less than the connect timeout (what a new connection may
+    /// take): the endpoints of an origin share its connections whatever their timeouts, and
+    /// one with a short timeout on a slow receiver would otherwise drop the others'
+    /// connection, a new handshake each time. Whether it was forgotten.
     pub(super) fn forget_if_silent(&self, sent: &Sent) -> bool {
-        let silent = sent.streams.answered.load(Ordering::Acquire) == sent.answered;
+        let silent = sent.streams.answered.load(Ordering::Acquire) == sent.answered
+            && sent.at.elapsed() >= self.connect_timeout;
         if silent {
             self.forget_connection(&sent.streams);
         }
