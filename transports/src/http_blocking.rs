@@ -301,10 +301,7 @@ impl Transport for BlockingTransport {
         let deadline = started
             .checked_add(target.timeout)
             .unwrap_or_else(|| started + Duration::from_secs(365 * 24 * 3600));
-        let timed_out = || AttemptError {
-            message: format!("timed out ({:?})", target.timeout),
-            retryable: true,
-        };
+        let progress = h1::Progress::default();
         let head = h1::request::attempt_head(&target.head, headers, body.len())?;
         let origin = &target.origin;
         let (mut conn, mut reused) = match origin.checkout() {
@@ -315,7 +312,7 @@ impl Transport for BlockingTransport {
             let tcp = conn.io_mut().tcp_mut();
             tcp.set_deadline(deadline);
             tcp.looking = true;
-            let sent = block_on(conn.send(&head, body));
+            let sent = block_on(conn.send_telling(&head, body, &progress));
             // Cleared by the flush once the request is written whole, but not when an
             // early refusal ended the writing.
             conn.io_mut().tcp_mut().looking = false;
@@ -330,7 +327,10 @@ impl Transport for BlockingTransport {
                     reused = false;
                 }
                 Err(failed) if failed.error.kind() == std::io::ErrorKind::TimedOut => {
-                    return Err(timed_out());
+                    return Err(AttemptError {
+                        message: progress.timed_out(target.timeout),
+                        retryable: true,
+                    });
                 }
                 Err(failed) => {
                     return Err(AttemptError {

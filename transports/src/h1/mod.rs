@@ -44,6 +44,7 @@ use std::future::Future as _;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -144,6 +145,61 @@ fn parse_answer(buf: &[u8], loose: bool) -> Result<Option<(usize, Option<Head>)>
     Ok(Some((used, head)))
 }
 
+/// How far an attempt's request went, for the error of an attempt that runs out of time:
+/// told as it goes, read when its time is up (when the future that sends it is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// On a connection: its bytes are being written, or were.
+    on: AtomicBool,
+    /// Over HTTP/2, handed to hyper, which tells nothing of the bytes it writes.
+    h2: AtomicBool,
+    written: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl Progress {
+    /// A request of `total` bytes starts out on a connection (a new one after a cut too).
+    pub(crate) fn on_connection(&self, total: usize) {
+        self.written.store(0, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+        self.h2.store(false, Ordering::Relaxed);
+        self.on.store(true, Ordering::Relaxed);
+    }
+
+    /// The request is sent over HTTP/2.
+    pub(crate) fn on_h2(&self) {
+        self.h2.store(true, Ordering::Relaxed);
+        self.on.store(true, Ordering::Relaxed);
+    }
+
+    /// The connection is gone (cut): a new one is being made.
+    pub(crate) fn connecting(&self) {
+        self.on.store(false, Ordering::Relaxed);
+    }
+
+    /// The error of the attempt whose `timeout` ended it where the request was: waiting for
+    /// a connection, writing (the receiver reads slowly or not at all), or waiting for the
+    /// answer (the receiver is slow to answer).
+    pub(crate) fn timed_out(&self, timeout: std::time::Duration) -> String {
+        let (written, total) = (
+            self.written.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        );
+        if !self.on.load(Ordering::Relaxed) {
+            format!("timed out ({timeout:?}) waiting for a connection")
+        } else if self.h2.load(Ordering::Relaxed) {
+            format!("timed out ({timeout:?}) waiting for the answer, the request sent over HTTP/2")
+        } else if written < total {
+            format!(
+                "timed out ({timeout:?}) writing the request, {written} of {total} bytes \
+                 written: the receiver reads slowly or not at all"
+            )
+        } else {
+            format!("timed out ({timeout:?}) waiting for the answer, the request written")
+        }
+    }
+}
+
 /// A request that got no answer.
 #[derive(Debug)]
 pub(crate) struct Failed {
@@ -240,13 +296,27 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     ///
     /// While the server does not take the body, what it sent is read: a refusal that comes
     /// before the body is written whole (a `413`, say) is the answer.
+    #[cfg(test)]
     pub(crate) async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<Head, Failed> {
+        self.send_telling(head, body, &Progress::default()).await
+    }
+
+    /// [`send`](H1::send), telling `progress` how much of the request is written.
+    pub(crate) async fn send_telling(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        progress: &Progress,
+    ) -> Result<Head, Failed> {
         self.received = false;
         self.interim = 0;
+        progress.on_connection(head.len() + body.len());
         let mut written = 0;
         let mut early = None;
         let answered = std::future::poll_fn(|cx| {
-            self.poll_write_request(cx, (head, body), &mut written, &mut early)
+            let polled = self.poll_write_request(cx, (head, body), &mut written, &mut early);
+            progress.written.store(written, Ordering::Relaxed);
+            polled
         })
         .await
         .map_err(|e| Failed::new(e, self.received))?;

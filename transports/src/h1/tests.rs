@@ -501,3 +501,54 @@ async fn blank_lines_before_a_head_that_comes_slowly_are_not_looked_at_again() {
     assert!(PARSES.get() < 20, "{} parses", PARSES.get());
     served.abort();
 }
+
+#[tokio::test]
+async fn a_request_out_of_time_says_where_it_was() {
+    let timeout = Duration::from_millis(20);
+    let progress = Progress::default();
+    assert_eq!(
+        progress.timed_out(timeout),
+        "timed out (20ms) waiting for a connection"
+    );
+    // A server that reads nothing: the pipe takes 1 KiB of the request, then the writing
+    // waits until the attempt's time is up.
+    let (client, _server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let head = b"POST / HTTP/1.1\r\n\r\n";
+    let body = vec![b'x'; 4096];
+    let sent = tokio::time::timeout(timeout, conn.send_telling(head, &body, &progress));
+    assert!(sent.await.is_err(), "nothing read, nothing answered");
+    assert_eq!(
+        progress.timed_out(timeout),
+        format!(
+            "timed out (20ms) writing the request, 1024 of {} bytes written: the receiver \
+             reads slowly or not at all",
+            head.len() + body.len()
+        )
+    );
+    // A server that reads the request whole and answers nothing.
+    let (client, mut server) = tokio::io::duplex(64 * 1024);
+    let mut conn = H1::new(client);
+    let read = tokio::spawn(async move {
+        let mut request = vec![0; head.len() + 2];
+        server.read_exact(&mut request).await.unwrap();
+        server
+    });
+    let sent = tokio::time::timeout(timeout, conn.send_telling(head, b"{}", &progress));
+    assert!(sent.await.is_err(), "nothing answered");
+    let _server = read.await.unwrap();
+    assert_eq!(
+        progress.timed_out(timeout),
+        "timed out (20ms) waiting for the answer, the request written"
+    );
+    progress.on_h2();
+    assert_eq!(
+        progress.timed_out(timeout),
+        "timed out (20ms) waiting for the answer, the request sent over HTTP/2"
+    );
+    progress.connecting();
+    assert_eq!(
+        progress.timed_out(timeout),
+        "timed out (20ms) waiting for a connection"
+    );
+}

@@ -239,7 +239,8 @@ impl AsyncTransport for AsyncHttp {
         let deadline = tokio::time::Instant::now() + target.timeout;
         // The HTTP/2 connection the request is on, if it is on one, and its answers by then.
         let mut on = None;
-        let exchanged = exchange(target, headers, body, &mut on);
+        let progress = h1::Progress::default();
+        let exchanged = exchange(target, headers, body, &mut on, &progress);
         let Ok(sent) = tokio::time::timeout_at(deadline, exchanged).await else {
             if let Some(on) = on
                 && target.origin.forget_if_silent(&on)
@@ -252,7 +253,7 @@ impl AsyncTransport for AsyncHttp {
                 );
             }
             return Err(AttemptError {
-                message: format!("timed out ({:?})", target.timeout),
+                message: progress.timed_out(target.timeout),
                 retryable: true,
             });
         };
@@ -302,12 +303,13 @@ enum Answer {
 
 /// One request and the head of its answer, on a kept connection or a new one; `on` tells
 /// the HTTP/2 connection the request last went out on (for [`origin::Origin::forget_if_silent`]
-/// when the attempt times out).
+/// when the attempt times out), and `progress` how far the request went.
 async fn exchange(
     target: &HttpTarget,
     headers: &[(&str, &str)],
     body: &Bytes,
     on: &mut Option<origin::Sent>,
+    progress: &h1::Progress,
 ) -> Result<Answer, AttemptError> {
     let origin = &target.origin;
     let (mut conn, mut reused) = match origin.checkout(None) {
@@ -329,13 +331,14 @@ async fn exchange(
                         body.len(),
                     )?),
                 };
-                match h1.send(head, body).await {
+                match h1.send_telling(head, body, progress).await {
                     Ok(answer) => return Ok(Answer::H1(answer, h1)),
                     // A kept connection the server closed as the request went out on it (a
                     // server closing an idle connection, as Node does after 5 s, never read
                     // it): sent again on a new connection, once (at least once, as every
                     // attempt is). One closed before is seen at checkout.
                     Err(failed) if reused && failed.cut => {
+                        progress.connecting();
                         conn = origin.connect(None).await?;
                         reused = false;
                     }
@@ -353,6 +356,7 @@ async fn exchange(
             } => {
                 let request = h2_request(target, headers, body)?;
                 *on = Some(stream.sent());
+                progress.on_h2();
                 let mut e = match send.try_send_request(request).await {
                     Ok(response) => {
                         stream.answered();
@@ -376,6 +380,7 @@ async fn exchange(
                 if resent >= MAX_RESENDS || (untaken.is_none() && !unsent) {
                     return Err(failed(&error));
                 }
+                progress.connecting();
                 let kept = origin.checkout(Some(&stream));
                 reused = kept.is_some();
                 conn = match kept {
