@@ -97,13 +97,15 @@
 //!   origin that speaks HTTP/2 (or may: `https`, not connected yet) one connection at a
 //!   time, as a task of its own that the requests finding no room wait for (32 requests at
 //!   a cold start made 5 TLS handshakes, all connections but one then dropped); an HTTP/2
-//!   connection is given up after a timeout only if it has said nothing for the connect
-//!   timeout at least (an endpoint with a short timeout on a slow receiver dropped its
-//!   origin's connection, a new handshake for every endpoint there each time).
-//! - An attempt that runs out of time says where its request was: `timed out (…) waiting
-//!   for a connection`, `… writing the request, N of M bytes written` (the receiver reads
-//!   slowly or not at all), `… waiting for the answer` (it is slow to answer); it said
-//!   `timed out (…)`.
+//!   connection is given up after a timeout only once it has answered nothing for the
+//!   connect timeout while requests waited on it (an endpoint with a short timeout on a slow
+//!   receiver dropped its origin's connection, a new handshake for every endpoint there
+//!   each time).
+//! - An attempt that runs out of time says where its request was, where it said
+//!   `timed out (…)`: `timed out (…) waiting for a connection`; `timed out (…) writing the
+//!   request, N of M bytes given to the connection: the receiver reads slowly or not at
+//!   all`; `timed out (…) waiting for the answer, the request written`, or over HTTP/2
+//!   `…, the request handed to HTTP/2`.
 //! - With a spool, a ticket read back from disk (its retry due, a pause and resume) goes on
 //!   from the attempts it made even when the spool has not written them yet (writes that
 //!   fail, as on a full disk): it was tried again from the start of its retry schedule.

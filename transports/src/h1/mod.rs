@@ -146,15 +146,19 @@ fn parse_answer(buf: &[u8], loose: bool) -> Result<Option<(usize, Option<Head>)>
 }
 
 /// How far an attempt's request went, for the error of an attempt that runs out of time:
-/// told as it goes, read when its time is up (when the future that sends it is dropped).
+/// told as it goes, read when its time is up (the async transport drops the future that
+/// sends it; the blocking one reads it after the timed-out read or write).
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
     /// On a connection: its bytes are being written, or were.
     on: AtomicBool,
     /// Over HTTP/2, handed to hyper, which tells nothing of the bytes it writes.
     h2: AtomicBool,
+    /// Given to the connection (TLS may hold them, not sent yet).
     written: AtomicUsize,
     total: AtomicUsize,
+    /// Written whole and flushed: what is left is the answer.
+    flushed: AtomicBool,
 }
 
 impl Progress {
@@ -162,17 +166,21 @@ impl Progress {
     pub(crate) fn on_connection(&self, total: usize) {
         self.written.store(0, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
+        self.flushed.store(false, Ordering::Relaxed);
         self.h2.store(false, Ordering::Relaxed);
         self.on.store(true, Ordering::Relaxed);
     }
 
-    /// The request is sent over HTTP/2.
+    /// The request is handed to an HTTP/2 connection.
+    #[cfg_attr(not(feature = "http-async"), allow(dead_code))]
     pub(crate) fn on_h2(&self) {
         self.h2.store(true, Ordering::Relaxed);
         self.on.store(true, Ordering::Relaxed);
     }
 
-    /// The connection is gone (cut): a new one is being made.
+    /// The connection is gone (cut, or it did not take the request): another is being
+    /// found or made.
+    #[cfg_attr(not(feature = "http-async"), allow(dead_code))]
     pub(crate) fn connecting(&self) {
         self.on.store(false, Ordering::Relaxed);
     }
@@ -181,23 +189,29 @@ impl Progress {
     /// a connection, writing (the receiver reads slowly or not at all), or waiting for the
     /// answer (the receiver is slow to answer).
     pub(crate) fn timed_out(&self, timeout: std::time::Duration) -> String {
-        let (written, total) = (
+        if !self.on.load(Ordering::Relaxed) {
+            return no_connection_in_time(timeout);
+        }
+        if self.h2.load(Ordering::Relaxed) {
+            return format!(
+                "timed out ({timeout:?}) waiting for the answer, the request handed to HTTP/2"
+            );
+        }
+        if self.flushed.load(Ordering::Relaxed) {
+            return format!("timed out ({timeout:?}) waiting for the answer, the request written");
+        }
+        format!(
+            "timed out ({timeout:?}) writing the request, {} of {} bytes given to the \
+             connection: the receiver reads slowly or not at all",
             self.written.load(Ordering::Relaxed),
             self.total.load(Ordering::Relaxed),
-        );
-        if !self.on.load(Ordering::Relaxed) {
-            format!("timed out ({timeout:?}) waiting for a connection")
-        } else if self.h2.load(Ordering::Relaxed) {
-            format!("timed out ({timeout:?}) waiting for the answer, the request sent over HTTP/2")
-        } else if written < total {
-            format!(
-                "timed out ({timeout:?}) writing the request, {written} of {total} bytes \
-                 written: the receiver reads slowly or not at all"
-            )
-        } else {
-            format!("timed out ({timeout:?}) waiting for the answer, the request written")
-        }
+        )
     }
+}
+
+/// The error of an attempt whose `timeout` ended before it had a connection.
+pub(crate) fn no_connection_in_time(timeout: std::time::Duration) -> String {
+    format!("timed out ({timeout:?}) waiting for a connection")
 }
 
 /// A request that got no answer.
@@ -316,6 +330,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         let answered = std::future::poll_fn(|cx| {
             let polled = self.poll_write_request(cx, (head, body), &mut written, &mut early);
             progress.written.store(written, Ordering::Relaxed);
+            // Not on an error: the blocking transport's timeout is one.
+            if let Poll::Ready(Ok(_)) = polled {
+                progress.flushed.store(true, Ordering::Relaxed);
+            }
             polled
         })
         .await

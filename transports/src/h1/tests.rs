@@ -521,8 +521,8 @@ async fn a_request_out_of_time_says_where_it_was() {
     assert_eq!(
         progress.timed_out(timeout),
         format!(
-            "timed out (20ms) writing the request, 1024 of {} bytes written: the receiver \
-             reads slowly or not at all",
+            "timed out (20ms) writing the request, 1024 of {} bytes given to the connection: \
+             the receiver reads slowly or not at all",
             head.len() + body.len()
         )
     );
@@ -544,7 +544,7 @@ async fn a_request_out_of_time_says_where_it_was() {
     progress.on_h2();
     assert_eq!(
         progress.timed_out(timeout),
-        "timed out (20ms) waiting for the answer, the request sent over HTTP/2"
+        "timed out (20ms) waiting for the answer, the request handed to HTTP/2"
     );
     progress.connecting();
     assert_eq!(

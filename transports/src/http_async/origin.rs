@@ -10,7 +10,7 @@
 //! body was not read to its end (it is closed instead).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,12 +63,25 @@ pub(super) enum Conn {
     },
 }
 
-/// What the requests on one HTTP/2 connection share: how many are in flight on it, and how
-/// many answers it has given (its sign of life).
+/// What the requests on one HTTP/2 connection share: how many are in flight on it, how
+/// many answers it has given (its sign of life), and since when a request on it has waited
+/// for one.
 #[derive(Default)]
 pub(super) struct Streams {
     open: AtomicUsize,
     answered: AtomicUsize,
+    /// When the first request that went out after its last answer (or since it was made)
+    /// went out, as [`ticks`] count; 0 while none waits so.
+    unanswered_since: AtomicU64,
+}
+
+/// Nanoseconds from the first call in the process to `at`, plus one (0 is "none").
+fn ticks(at: Instant) -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    u64::try_from(at.saturating_duration_since(base).as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
 }
 
 /// A request's place among an HTTP/2 connection's streams, counted while it lives.
@@ -83,14 +96,21 @@ impl Stream {
     /// Counts an answer's head on its connection.
     pub(super) fn answered(&self) {
         self.0.answered.fetch_add(1, Ordering::AcqRel);
+        self.0.unanswered_since.store(0, Ordering::Release);
     }
 
     /// Its connection, and the answers it had given, as its request goes out.
     pub(super) fn sent(&self) -> Sent {
+        // The first to go out unanswered starts the connection's silence.
+        let _ = self.0.unanswered_since.compare_exchange(
+            0,
+            ticks(Instant::now()),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         Sent {
             streams: self.0.clone(),
             answered: self.0.answered.load(Ordering::Acquire),
-            at: Instant::now(),
         }
     }
 }
@@ -101,12 +121,11 @@ impl Drop for Stream {
     }
 }
 
-/// The HTTP/2 connection a request went out on, the answers it had given by then, and when:
-/// to tell, when the request times out, whether the connection said anything since.
+/// The HTTP/2 connection a request went out on, and the answers it had given by then: to
+/// tell, when the request times out, whether the connection said anything since.
 pub(super) struct Sent {
     streams: Arc<Streams>,
     answered: usize,
-    at: Instant,
 }
 
 /// An HTTP/2 connection kept: its handle, our requests in flight on it and its answers,
@@ -294,18 +313,23 @@ impl Origin {
     }
 
     /// Stops handing out the HTTP/2 connection a request timed out on if it has given no
-    /// answer since that request went out (to any request), for the connect timeout at
-    /// least: a peer gone without a word (a NAT or load balancer that dropped the
-    /// connection's flow) would otherwise take every request of the origin, each to its
-    /// timeout, until hyper's unanswered pings close it ([`H2_PING_EVERY`] twice). A
-    /// connection that answers others meanwhile is only slow for this request, and stays.
-    /// So does one silent for less than the connect timeout (what a new connection may
-    /// take): the endpoints of an origin share its connections whatever their timeouts, and
-    /// one with a short timeout on a slow receiver would otherwise drop the others'
-    /// connection, a new handshake each time. Whether it was forgotten.
+    /// answer since that request went out (to any request), and none for the connect
+    /// timeout at least while requests waited on it: a peer gone without a word (a NAT or
+    /// load balancer that dropped the connection's flow) would otherwise take every
+    /// request of the origin, each to its timeout, until hyper's unanswered pings close it
+    /// ([`H2_PING_EVERY`] twice). A connection that answers others meanwhile is only slow
+    /// for this request, and stays. So does one silent for less than the connect timeout
+    /// (what a new connection may take): the endpoints of an origin share its connections
+    /// whatever their timeouts, and one with a short timeout on a slow receiver would
+    /// otherwise drop the others' connection, a new handshake each time. Short timeouts
+    /// in a row add up: the silence counts from the first request unanswered. Whether it
+    /// was forgotten.
     pub(super) fn forget_if_silent(&self, sent: &Sent) -> bool {
+        let since = sent.streams.unanswered_since.load(Ordering::Acquire);
         let silent = sent.streams.answered.load(Ordering::Acquire) == sent.answered
-            && sent.at.elapsed() >= self.connect_timeout;
+            && since != 0
+            && ticks(Instant::now()).saturating_sub(since)
+                >= u64::try_from(self.connect_timeout.as_nanos()).unwrap_or(u64::MAX);
         if silent {
             self.forget_connection(&sent.streams);
         }
@@ -351,41 +375,54 @@ impl Origin {
     /// `GOAWAY`, made as many TLS handshakes as requests in flight). A request whose attempt
     /// ends while it waits stops waiting, not the connect, which the others still share. If
     /// the connect fails, those that waited for it fail with its error (one that began
-    /// waiting late in it too, without a try of its own); if it finds HTTP/1.1, the one
-    /// connection it made goes to one of them and the others connect side by side, as to an
-    /// `http` origin.
+    /// waiting late in it too, without a try of its own); if it finds HTTP/1.1, the
+    /// connection it made goes to the pool, and those that do not find it there connect
+    /// side by side, as to an `http` origin. The connection made has no places kept for
+    /// those that waited: requests that come meanwhile take them too, and those left
+    /// without one wait for the next connect. One that goes from the pool as soon as it was
+    /// made (a `GOAWAY` of a server that drains) is made again once, then its waiters fail.
     pub(super) async fn connect(
         self: &Arc<Self>,
         except: Option<&Stream>,
     ) -> Result<Conn, AttemptError> {
+        let mut gone_before = false;
         loop {
             let maybe_h2 = self.tls.is_some() && *lock(&self.speaks_h2) != Some(false);
             if !maybe_h2 || self.closed.load(Ordering::Acquire) {
                 return self.connect_alone().await;
             }
             let mut connecting = self.join_connect();
-            let made = match connecting.wait_for(Option::is_some).await {
-                Ok(outcome) => outcome.clone().unwrap_or(Ok(Made::H1)),
-                Err(_) => Err(AttemptError {
-                    message: "the connect ended without an outcome".to_owned(),
-                    retryable: true,
-                }),
-            }?;
+            let ended = |_| AttemptError {
+                message: "the connect ended without an outcome".to_owned(),
+                retryable: true,
+            };
+            // `Some`, as waited for.
+            let made = match connecting
+                .wait_for(Option::is_some)
+                .await
+                .map_err(ended)?
+                .clone()
+            {
+                Some(outcome) => outcome?,
+                None => continue,
+            };
             if let Some(conn) = self.checkout(except) {
                 return Ok(conn);
             }
             // Its HTTP/2 connection full already (more requests waited than it carries):
-            // another connect. Gone from the pool: closed as soon as it was made, which a
-            // connect again would likely see too.
+            // another connect. Gone from the pool (closed, or a `GOAWAY`) as soon as it was
+            // made: once more, then given up.
             if let Made::H2(streams) = made
                 && !self.closed.load(Ordering::Acquire)
                 && !lock(&self.idle)
                     .h2
                     .iter()
                     .any(|c| Arc::ptr_eq(&c.streams, &streams))
+                && std::mem::replace(&mut gone_before, true)
             {
                 return Err(AttemptError {
-                    message: "the HTTP/2 connection closed as soon as it was made".to_owned(),
+                    message: "the HTTP/2 connection was gone as soon as it was made, twice"
+                        .to_owned(),
                     retryable: true,
                 });
             }
@@ -729,6 +766,43 @@ mod tests {
         streams.open.store(H2_STREAMS, Ordering::Release);
         assert!(matches!(origin.checkout(None), Some(Conn::H1(_))));
         assert!(origin.checkout(None).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_http2_connection_is_forgotten_once_silent_for_the_connect_timeout() {
+        let url = url::Url::parse("http://127.0.0.1:1/").unwrap();
+        let connect_timeout = Duration::from_millis(200);
+        let origin = Origin::new(&url, None, AddressPolicy::default(), connect_timeout, 4);
+        let origin = origin.unwrap();
+        let h2 = h2_connection().await;
+        let streams = h2.streams.clone();
+        lock(&origin.idle).h2.push(h2);
+        let kept = |origin: &Origin| lock(&origin.idle).h2.len();
+        // A request that waited less than the connect timeout: kept.
+        let first = Stream::on(&streams);
+        let first_sent = first.sent();
+        assert!(!origin.forget_if_silent(&first_sent));
+        assert_eq!(kept(&origin), 1);
+        // Short waits in a row add up: the silence counts from the first unanswered.
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let second = Stream::on(&streams);
+        let second_sent = second.sent();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        // An answer to another request since: not silent.
+        let answered = Stream::on(&streams);
+        answered.answered();
+        assert!(!origin.forget_if_silent(&second_sent));
+        assert_eq!(kept(&origin), 1);
+        // And the silence starts again from the next request unanswered.
+        let third = Stream::on(&streams);
+        let third_sent = third.sent();
+        assert!(!origin.forget_if_silent(&third_sent));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let fourth = Stream::on(&streams);
+        let fourth_sent = fourth.sent();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(origin.forget_if_silent(&fourth_sent), "240 ms silent");
+        assert_eq!(kept(&origin), 0);
     }
 
     #[test]

@@ -203,9 +203,7 @@ impl Origin {
                 let late = met.out_of_time(&self.host, &ended_by);
                 late.unwrap_or_else(|| met.message(&self.host))
             }
-            Err(_) if Instant::now() >= deadline => {
-                crate::h1::Progress::default().timed_out(timeout)
-            }
+            Err(_) if Instant::now() >= deadline => crate::h1::no_connection_in_time(timeout),
             Err(NotConnected::Unresolved) => unresolved(&self.host, self.connect_timeout),
             Err(_) => format!("timed out connecting ({:?})", self.connect_timeout),
         };
