@@ -4,10 +4,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as Shared};
 use deskhook_transports::delivery::{
-    AttemptEntry, AttemptOutcome, AttemptQuery, DeadLetterQuery, StatusFilter,
+    AttemptEntry, AttemptOutcome, AttemptQuery, DeadLetter, DeadLetterQuery, StatusFilter,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{Params, body_json, ms, read, rfc3339};
 use crate::{Problem, State, blocking};
@@ -140,9 +139,10 @@ pub struct LetterView {
     pub key: String,
     /// Its place (cursor).
     pub position: u64,
-    /// The letter: the event, where it was going, why it failed.
+    /// The letter: the event, where it was going, why it failed (its body as it was kept,
+    /// not parsed again).
     #[schema(value_type = Object)]
-    pub letter: Value,
+    pub letter: DeadLetter,
 }
 
 /// A page of dead letters.
@@ -162,7 +162,7 @@ pub struct LetterList {
         ("event_id" = Option<String>, Query, description = "Only this event's"),
         ("ticket" = Option<String>, Query, description = "Only this ticket's"),
         ("before" = Option<u64>, Query, description = "The `next` of the previous page"),
-        ("limit" = Option<usize>, Query, description = "1 to 1000 (default 50)"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000 (default 50); a page also ends once its letters' bodies reach 8 MiB (one letter at least)"),
     ),
     responses((status = 200, body = LetterList), (status = 400, body = Problem)))]
 pub(super) async fn list_dead_letters(
@@ -196,15 +196,12 @@ pub(super) async fn list_dead_letters(
         let items = page
             .items
             .into_iter()
-            .map(|stored| {
-                Ok(LetterView {
-                    key: stored.key,
-                    position: stored.position,
-                    letter: serde_json::to_value(&stored.letter)
-                        .map_err(|e| Problem::internal(format!("a dead letter: {e}")))?,
-                })
+            .map(|stored| LetterView {
+                key: stored.key,
+                position: stored.position,
+                letter: stored.letter,
             })
-            .collect::<Result<_, Problem>>()?;
+            .collect();
         Ok(Json(LetterList {
             items,
             next: page.next,

@@ -24,7 +24,9 @@ pub struct DeadLetterQuery {
     pub ticket: Option<String>,
     /// Only letters older than this cursor (the `next` of the previous page).
     pub before: Option<u64>,
-    /// At most this many (1 to 1,000; 50 when 0).
+    /// At most this many (1 to 1,000; 50 when 0). A page also ends once its letters'
+    /// bodies reach [`MAX_PAGE_BYTES`] (8 MiB), with one letter at least: its `next` then
+    /// goes on from there.
     pub limit: usize,
 }
 
@@ -517,21 +519,30 @@ impl Part {
     }
 }
 
+/// The bodies a page of dead letters holds, in bytes, past which it ends (with one letter
+/// at least, however large): a thousand letters of a megabyte each would be a gigabyte in
+/// memory for one page.
+pub const MAX_PAGE_BYTES: usize = 8 << 20;
+
 /// Pages `letters` (newest first, and only those the query asks for, from its cursor on):
-/// reads as far as the page's last letter and one more.
-pub(crate) fn page(
-    letters: impl Iterator<Item = Result<StoredLetter, Error>>,
+/// reads as far as the page's last letter and one more. A page ends at the query's size,
+/// or once its bodies reach [`MAX_PAGE_BYTES`].
+pub(crate) fn page<E>(
+    letters: impl Iterator<Item = Result<StoredLetter, E>>,
     query: &DeadLetterQuery,
-) -> Result<DeadLetterPage, Error> {
+) -> Result<DeadLetterPage, E> {
     let size = query.page_size();
     let mut items = Vec::new();
+    let mut bytes = 0;
     let mut more = false;
     for stored in letters {
-        if items.len() == size {
+        if items.len() == size || bytes >= MAX_PAGE_BYTES {
             more = true;
             break;
         }
-        items.push(stored?);
+        let stored = stored?;
+        bytes += stored.letter.body.get().len();
+        items.push(stored);
     }
     let next = if more {
         items.last().map(|s| s.position)

@@ -222,7 +222,9 @@ pub(crate) use job::Withdrawal;
 pub(crate) use job::job_cost;
 pub(crate) use job::{EventData, Job, Rendered};
 pub(crate) use lane::Lane;
-pub use letters::{DeadLetterPage, DeadLetterQuery, DeadLetters, Replayed, StoredLetter};
+pub use letters::{
+    DeadLetterPage, DeadLetterQuery, DeadLetters, MAX_PAGE_BYTES, Replayed, StoredLetter,
+};
 pub use rate::RateLimit;
 pub use receipt::Receipt;
 #[cfg(feature = "spool")]

@@ -314,6 +314,18 @@ fn stored_letters(
     args: &[rusqlite::types::Value],
     limit: Option<usize>,
 ) -> rusqlite::Result<Vec<StoredLetter>> {
+    each_stored_letter(conn, filter, args, limit, |letters| letters.collect())?
+}
+
+/// What `take` makes of the dead letters [`stored_letters`] finds, read as it goes: so that
+/// it may stop early.
+fn each_stored_letter<T>(
+    conn: &Connection,
+    filter: &str,
+    args: &[rusqlite::types::Value],
+    limit: Option<usize>,
+    take: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<StoredLetter>>) -> T,
+) -> rusqlite::Result<T> {
     let tenant = if version(conn)? >= 2 {
         "tenant"
     } else {
@@ -327,7 +339,7 @@ fn stored_letters(
         "SELECT id, endpoint, url, action, ticket, attempts, last_status, last_error, reason, \
          failed_at, body, {tenant}, row FROM dead_letters WHERE {filter} {order}"
     ))?;
-    stmt.query_map(rusqlite::params_from_iter(args), |r| {
+    let mut letters = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         let body: Vec<u8> = r.get(10)?;
         let row: i64 = r.get(12)?;
         Ok(StoredLetter {
@@ -348,8 +360,8 @@ fn stored_letters(
                 body: crate::delivery::raw_body(&body),
             },
         })
-    })?
-    .collect()
+    })?;
+    Ok(take(&mut letters))
 }
 
 /// The dead letters `query` asks for, newest first.
@@ -359,14 +371,9 @@ pub(super) fn letters(
 ) -> rusqlite::Result<DeadLetterPage> {
     let (filter, args) = letters_filter(query);
     let size = query.page_size();
-    let mut items = stored_letters(conn, &filter, &args, Some(size + 1))?;
-    let next = if items.len() > size {
-        items.truncate(size);
-        items.last().map(|s| s.position)
-    } else {
-        None
-    };
-    Ok(DeadLetterPage { items, next })
+    each_stored_letter(conn, &filter, &args, Some(size + 1), |letters| {
+        crate::delivery::letters::page(letters, query)
+    })?
 }
 
 /// The SQL condition over `dead_letters` of `query`, and its arguments (?1…).

@@ -456,3 +456,26 @@ fn letters_read_where_they_were_found_or_else_by_key() {
     // Gone: nothing, after one look.
     assert_eq!(read(&[at(5)]), (Vec::new(), 1));
 }
+
+#[test]
+fn a_page_ends_once_its_bodies_reach_the_byte_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    // Five letters of 3 MiB bodies: a page of 50 holds three (9 MiB, past 8 MiB), the
+    // next page the other two; every letter once.
+    let big = "x".repeat(3 << 20);
+    let text: String = (0..5)
+        .map(|n| letter(&n.to_string()).replace(r#"{"a":1}"#, &format!(r#""{big}""#)) + "\n")
+        .collect();
+    std::fs::write(&path, &text).unwrap();
+    let log = DeadLetterLog::new(path);
+    assert_eq!(pages(&log, 50, None), [vec!["4", "3", "2"], vec!["1", "0"]]);
+    // A letter larger than the budget is a page of its own.
+    std::fs::write(
+        dir.path().join("dead.jsonl"),
+        letter("huge").replace(r#"{"a":1}"#, &format!(r#""{}""#, "y".repeat(9 << 20))) + "\n",
+    )
+    .unwrap();
+    let log = DeadLetterLog::new(dir.path().join("dead.jsonl"));
+    assert_eq!(pages(&log, 50, None), [vec!["huge"]]);
+}
