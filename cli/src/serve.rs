@@ -306,7 +306,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         })?;
 
     let runtime = crate::relay::daemon_runtime(args.threads)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let signals = crate::relay::StopSignals::install()?;
         #[cfg(unix)]
         ignore_hangups()?;
@@ -380,8 +380,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             max_connections: args.max_connections as usize,
         };
         serve_until_stopped(listener, app, limits, signals, args.grace, &daemon, guard).await
-    })
+    });
+    // The grace is over (or a second signal cut it short): work still running on the
+    // runtime's blocking threads (a replay of many letters, a rewrite of the dead-letter
+    // file) is not waited for past LEFT_BEHIND, where dropping the runtime would wait for
+    // it without end, deaf to signals by then.
+    runtime.shutdown_timeout(LEFT_BEHIND);
+    served
 }
+
+/// How long the stop waits for the runtime's blocking work once the grace is over.
+const LEFT_BEHIND: Duration = Duration::from_secs(1);
 
 /// Serves until a stop signal, then stops within `grace` in all, counted from the signal:
 /// open requests get what is left of it (those still open at its end are no longer waited

@@ -118,7 +118,9 @@ impl From<&Error> for Problem {
     fn from(error: &Error) -> Problem {
         let status = match error {
             Error::UnknownEndpoint { .. } => StatusCode::NOT_FOUND,
-            Error::EndpointExists { .. } | Error::EndpointChanged { .. } => StatusCode::CONFLICT,
+            Error::EndpointExists { .. }
+            | Error::EndpointChanged { .. }
+            | Error::DeadLettersMoved { .. } => StatusCode::CONFLICT,
             Error::InvalidUrl { .. }
             | Error::InvalidEndpoint { .. }
             | Error::Refused(_)
@@ -157,5 +159,41 @@ impl IntoResponse for Problem {
             body,
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_the_status_that_says_whose_fault_they_are() {
+        let table = [
+            (
+                Error::UnknownEndpoint {
+                    name: "crm".into(),
+                    suggestion: None,
+                },
+                404,
+            ),
+            (
+                Error::DeadLettersMoved {
+                    path: "dead.jsonl".into(),
+                },
+                409,
+            ),
+            (Error::Config("bad".into()), 400),
+            (Error::NotQueued("full".into()), 503),
+            (
+                Error::Write {
+                    path: "dead.jsonl".into(),
+                    source: std::io::Error::other("disk full"),
+                },
+                500,
+            ),
+        ];
+        for (error, status) in table {
+            assert_eq!(Problem::from(&error).status, status, "{error}");
+        }
     }
 }

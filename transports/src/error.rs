@@ -27,6 +27,13 @@ pub enum Error {
         /// Why.
         source: io::Error,
     },
+    /// A delete of dead letters found their file moved or replaced while it copied it (by
+    /// `deskhook dead-letters replay`, which moves it away): nothing was deleted. List the
+    /// letters again and delete them there.
+    DeadLettersMoved {
+        /// The dead-letter file.
+        path: PathBuf,
+    },
     /// Rotating a log file failed; the sink writes on to the current file.
     Rotate {
         /// The live file.
@@ -208,6 +215,13 @@ impl fmt::Display for Error {
             Error::Rotate { path, source } => {
                 write!(f, "cannot rotate log file '{}': {source}", path.display())
             }
+            Error::DeadLettersMoved { path } => write!(
+                f,
+                "the dead-letter file '{}' was moved or replaced while the delete copied it (by \
+                 `deskhook dead-letters replay`?); nothing was deleted: list the letters again \
+                 and delete them there",
+                path.display()
+            ),
             Error::Config(message) => write!(f, "invalid configuration: {message}"),
             Error::Template(message) | Error::NotQueued(message) => f.write_str(message),
             Error::InvalidUrl { url, reason } => {
@@ -321,6 +335,7 @@ impl std::error::Error for Error {
             | Error::Write { source, .. }
             | Error::Rotate { source, .. } => Some(source),
             Error::Config(_)
+            | Error::DeadLettersMoved { .. }
             | Error::Template(_)
             | Error::NotQueued(_)
             | Error::InvalidUrl { .. }

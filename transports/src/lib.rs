@@ -106,6 +106,11 @@
 //!   request, N of M bytes given to the connection: the receiver reads slowly or not at
 //!   all`; `timed out (…) waiting for the answer, the request written`, or over HTTP/2
 //!   `…, the request handed to HTTP/2`.
+//! - A page of dead letters (`DeadLetters::list`, the admin API, the console) ends once its
+//!   letters' bodies reach `delivery::MAX_PAGE_BYTES` (8 MiB), with one letter at least:
+//!   a page of a thousand letters of a megabyte each held a gigabyte. A delete that finds
+//!   the dead-letter file moved by a replay fails with the new `Error::DeadLettersMoved`
+//!   (the admin API answers 409), where it was an `Error::Write`.
 //! - With a spool, a ticket read back from disk (its retry due, a pause and resume) goes on
 //!   from the attempts it made even when the spool has not written them yet (writes that
 //!   fail, as on a full disk): it was tried again from the start of its retry schedule.

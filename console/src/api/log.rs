@@ -315,9 +315,11 @@ pub struct DeletedView {
     request_body(content = LetterSelection,
         description = "The keys of the letters to delete; a filter is refused (400)"),
     responses((status = 200, body = DeletedView), (status = 400, body = Problem),
+        (status = 409, body = Problem,
+            description = "the dead-letter file was moved meanwhile, by a replay: nothing was \
+                deleted; list the letters again"),
         (status = 500, body = Problem,
-            description = "the dead letters cannot be read or written (or the file was moved \
-                meanwhile, by a replay: list them again)")))]
+            description = "the dead letters cannot be read or written")))]
 pub(super) async fn delete_dead_letters(
     Shared(state): Shared<State>,
     body: Bytes,

@@ -586,11 +586,9 @@ impl DeadLetterLog {
                 // letters given up since are in a new file at the path): the rename would
                 // put the moved letters back over the new ones.
                 if !is_at(&self.path, &opened) {
-                    return Err(self.write_error(std::io::Error::other(
-                        "the file was moved or replaced while the delete copied it (by \
-                         `deskhook dead-letters replay`?); nothing was deleted: list the \
-                         letters again and delete them there",
-                    )));
+                    return Err(Error::DeadLettersMoved {
+                        path: self.path.clone(),
+                    });
                 }
                 gone += self.copy_kept(&mut file, written, opened.len(), &named, &mut kept)?;
                 kept.sync_all().map_err(|e| self.write_error(e))?;

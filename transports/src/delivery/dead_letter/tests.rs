@@ -377,8 +377,16 @@ fn a_delete_leaves_a_file_moved_away_meanwhile_and_the_new_one_alone() {
             .append(format!("{}\n", letter("c")).as_bytes())
             .unwrap();
     })));
-    let err = log.delete(&[a]).unwrap_err().to_string();
-    assert!(err.contains("moved or replaced while the delete"), "{err}");
+    let err = log.delete(&[a]).unwrap_err();
+    assert!(
+        matches!(err, crate::Error::DeadLettersMoved { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("moved or replaced while the delete"),
+        "{err}"
+    );
     assert_eq!(ids(&log), ["c"]);
     let set_aside = std::fs::read_to_string(&moved).unwrap();
     assert_eq!(set_aside.lines().count(), 2);
