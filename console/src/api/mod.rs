@@ -108,9 +108,14 @@ pub(crate) fn routes() -> Router<State> {
         .route("/stats", get(stats))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(problem_bodies))
         .layer(axum::middleware::map_response(not_kept))
 }
+
+/// The longest request body the API reads: far more than an endpoint's settings with its
+/// CA certificates and a payload template, or a thousand dead letters' keys.
+pub const MAX_BODY: usize = 1 << 20;
 
 /// Answers are not kept by caches (they show the settings of endpoints, and a browser's
 /// cache would keep what a cookie's session read) nor sniffed as another type.
@@ -148,7 +153,12 @@ pub async fn problem_bodies(response: axum::response::Response) -> axum::respons
         .await
         .unwrap_or_default();
     let detail = String::from_utf8_lossy(&text).trim().to_owned();
-    let detail = if detail.is_empty() {
+    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the request body is over {MAX_BODY} bytes, the most the API reads: send less (fewer \
+             dead letters' keys at a time)"
+        )
+    } else if detail.is_empty() {
         status.canonical_reason().unwrap_or("error").to_owned()
     } else {
         detail

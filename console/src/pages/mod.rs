@@ -34,6 +34,7 @@ pub(crate) fn routes() -> Router<State> {
         .route(ASSETS[0], get(stylesheet))
         .route(ASSETS[1], get(script))
         .fallback(no_such_path)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM))
 }
 
 /// The stylesheet's and the script's paths: the login page needs them, so they are served
@@ -273,15 +274,21 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Form, Response> {
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        if bytes.len() > MAX_FORM {
-            return Err(
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large")
-                    .into_response(),
-            );
-        }
+        // Read up to MAX_FORM (the routes' body limit), no further.
+        let bytes = match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the form is over {} KiB, the most the console reads",
+                        MAX_FORM / 1024
+                    ),
+                )
+                .into_response());
+            }
+            Err(rejection) => return Err(rejection.into_response()),
+        };
         Ok(Form(
             form_urlencoded::parse(&bytes)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))

@@ -751,3 +751,36 @@ async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
         .json();
     assert_eq!(left["items"].as_array().unwrap().len(), 0, "{left}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_past_their_limit_are_refused_with_the_limit_named() {
+    let c = console(router);
+    // The API reads 1 MiB of a body: past it, a problem document that says so.
+    let keys: Vec<String> = (0..40_000).map(|n| format!("key-{n:020}")).collect();
+    let big = api(
+        &c.app,
+        Method::POST,
+        "/api/v1/dead-letters/delete",
+        Some(json!({ "keys": keys })),
+    )
+    .await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        big.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let detail = big.json()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("over 1048576 bytes"), "{detail}");
+    // A page's form, 256 KiB.
+    let token = "form-token";
+    let pad = "x".repeat(300 * 1024);
+    let form = super::form("/endpoints", token, &[("name", "crm"), ("pad", &pad)]);
+    let refused = send(&c.app, form).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        refused.body.contains("the form is over 256 KiB"),
+        "{}",
+        refused.body
+    );
+    assert!(c.sink.endpoints().is_empty(), "nothing created");
+}
