@@ -310,8 +310,9 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         };
         let committed = receipt.await;
         pending.armed = false;
-        if committed.is_ok() {
-            log_line(daemon, &emitted);
+        if committed.is_ok() && daemon.file.is_some() {
+            // A write (and a flush, a rotation): off the runtime's task.
+            blocking(|| log_line(daemon, &emitted));
         }
         (committed.map_err(|e| shortened(&e.to_string())), Vec::new())
     } else {
@@ -319,7 +320,14 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         // 503 the client retries, not a drop; one that some endpoints took is accepted,
         // naming those that did not: sent again, it would reach the others twice, under
         // another id. (It waits under the block overflow policy.)
-        let routed = blocking(|| daemon.sink.route_now(&emitted));
+        // The file log's line with it, off the runtime's task too.
+        let routed = blocking(|| {
+            let routed = daemon.sink.route_now(&emitted);
+            if !routed.lost() {
+                log_line(daemon, &emitted);
+            }
+            routed
+        });
         endpoints = routed.queued.len() + routed.refused.len();
         if routed.lost() {
             // As in a 202: a reason names the ticket, which can be as long as the body, and
@@ -336,7 +344,6 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             }
             (Err(reasons.join("; ")), Vec::new())
         } else {
-            log_line(daemon, &emitted);
             (Ok(()), routed.refused)
         }
     };
