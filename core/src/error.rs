@@ -545,28 +545,28 @@ pub(crate) const QUOTED_CHARS: usize = 64;
 const MESSAGE_CHARS: usize = 320;
 
 /// A parser's message or path cut to [`MESSAGE_CHARS`] characters, its start and its end
-/// kept (where serde_json says what it expected, and where): the input it quotes (a string
-/// of the wrong type, a map key) may be as long as the body, which a receiver may parse
-/// before it knows who sent it (a Usedesk body carries its own secret).
+/// kept (where serde_json says what it expected, and where), then escaped as
+/// [`shown_in_log`](crate::log_text::shown_in_log) does: the input it
+/// quotes (a string of the wrong type, a map key) may be as long as the body, and hold
+/// anything, which a receiver may parse before it knows who sent it (a Usedesk body carries
+/// its own secret).
 pub(crate) fn clipped(text: String) -> String {
     let count = text.chars().count();
     if count <= MESSAGE_CHARS {
-        return text;
+        return crate::log_text::escaped(&text);
     }
     // Each end a half of what the `…` leaves.
     let half = (MESSAGE_CHARS - 1) / 2;
     let head: String = text.chars().take(half).collect();
     let tail: String = text.chars().skip(count - half).collect();
-    format!("{head}…{tail}")
+    crate::log_text::escaped(&format!("{head}…{tail}"))
 }
 
-/// A value quoted in an error message: at most [`QUOTED_CHARS`] characters, then `…`, so
-/// that a long or hostile value cannot fill the logs.
+/// A value quoted in an error message, as [`shown_in_log`](crate::log_text::shown_in_log)
+/// shows it: at most [`QUOTED_CHARS`] characters, then `…`, escaped, so that a long or
+/// hostile value can neither fill the logs nor forge a line of its own.
 pub(crate) fn shorten(value: &str) -> String {
-    match value.char_indices().nth(QUOTED_CHARS) {
-        Some((end, _)) => format!("{}…", &value[..end]),
-        None => value.to_owned(),
-    }
+    crate::log_text::shown_in_log(value)
 }
 
 impl From<crate::event_type::ParseEventTypeError> for Error {

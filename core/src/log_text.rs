@@ -19,18 +19,25 @@ pub fn needs_escape(c: char) -> bool {
 pub fn shown_in_log(text: &str) -> String {
     let cut = text
         .char_indices()
-        .nth(64)
+        .nth(crate::error::QUOTED_CHARS)
         .map_or(text, |(end, _)| &text[..end]);
-    let mut out = String::with_capacity(cut.len() + 3);
-    for c in cut.chars() {
+    let mut out = escaped(cut);
+    if cut.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// `text` with what [`needs_escape`] names escaped: quoted in a message, it stays one line,
+/// in order.
+pub(crate) fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 3);
+    for c in text.chars() {
         if needs_escape(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
-    }
-    if cut.len() < text.len() {
-        out.push('…');
     }
     out
 }

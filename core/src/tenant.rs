@@ -49,21 +49,21 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
     if tenant.len() > MAX_TENANT_LEN {
         return Err(Error::InvalidTenant(format!(
             "invalid tenant '{}' ({} bytes): longer than {MAX_TENANT_LEN} bytes",
-            shorten(tenant).escape_debug(),
+            shorten(tenant),
             tenant.len(),
         )));
     }
     if tenant.chars().any(char::is_control) {
         return Err(Error::InvalidTenant(format!(
             "invalid tenant '{}': it holds a control character",
-            shorten(tenant).escape_debug(),
+            shorten(tenant),
         )));
     }
     if tenant.chars().any(is_bidi_format) {
         return Err(Error::InvalidTenant(format!(
             "invalid tenant '{}': it holds a bidirectional formatting character, which would \
              reorder what logs show",
-            shorten(tenant).escape_debug(),
+            shorten(tenant),
         )));
     }
     Ok(())

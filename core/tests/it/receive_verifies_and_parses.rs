@@ -300,3 +300,29 @@ fn a_receiver_with_only_the_public_key_receives_what_an_ed25519_key_signed() {
     let err = deskhook::receive(&headers, &body, &options).unwrap_err();
     assert!(err.is_signature_error(), "{err}");
 }
+
+#[test]
+fn text_of_the_body_quoted_in_an_error_is_escaped_to_one_line() {
+    let options = ReceiveOptions::unauthenticated();
+    // A key that would forge a log line of its own, and one that drives a terminal.
+    let forged = br#"{"\nINFO deskhook: delivered ok": 1, "\u001b]0;x\u0007": 2}"#;
+    let error = deskhook::receive(&[("", ""); 0], forged, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(r"\nINFO deskhook: delivered ok"), "{error}");
+    assert!(error.contains(r"\u{1b}]0;x\u{7}"), "{error}");
+    assert!(!error.chars().any(char::is_control), "{error:?}");
+    // A value the parser quotes: a time that is none, with a bidirectional override.
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("zenlix", "event.json")).unwrap();
+    event["dt"] = "2019\u{202e}-06\r\n".into();
+    let body = serde_json::to_vec(&event).unwrap();
+    let error = deskhook::receive(&[("", ""); 0], &body, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(r"2019\u{202e}-06\r\n"), "{error}");
+    assert!(
+        !error.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{error:?}"
+    );
+}
