@@ -165,8 +165,11 @@
 //!   `action-comment`, `action-edit`: compile that action in. A call of [`emit`] with a
 //!   constant action that is compiled out compiles to nothing. The features are additive:
 //!   libraries set `default-features = false` and the application turns on what it sends.
+//! - `http`: [`signature::Headers`] for `http::HeaderMap`, so that a receiver on axum, hyper
+//!   or reqwest hands [`receive`] and [`signature::verify`] the request's own headers. Pulls
+//!   in `http`.
 //!
-//! None of them pulls in a dependency.
+//! No other pulls in a dependency.
 //!
 //! # Log levels
 //!

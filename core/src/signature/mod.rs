@@ -381,8 +381,9 @@ fn format_i64(n: i64, buf: &mut [u8; I64_MAX_DIGITS]) -> &[u8] {
 /// The headers of a received request, looked up by name regardless of ASCII case.
 ///
 /// Implemented for lists of pairs (`[(K, V)]`, `[(K, V); N]`, `Vec<(K, V)>`, with `K` and `V`
-/// anything `AsRef<str>`) and for `HashMap<String, String>` and `BTreeMap<String, String>`.
-/// Implement it for the header map of your HTTP framework in a few lines:
+/// anything `AsRef<str>`), for `HashMap<String, String>` and `BTreeMap<String, String>`, and
+/// with the `http` feature for `http::HeaderMap` (axum's, hyper's, reqwest's). Implement it
+/// for the header type of another framework in a few lines:
 ///
 /// ```
 /// struct MyRequest { headers: Vec<(String, String)> }
@@ -391,17 +392,34 @@ fn format_i64(n: i64, buf: &mut [u8; I64_MAX_DIGITS]) -> &[u8] {
 ///     fn header(&self, name: &str) -> Option<&str> {
 ///         self.headers.header(name)
 ///     }
+///
+///     fn header_values(&self, name: &str) -> Vec<&str> {
+///         self.headers.header_values(name)
+///     }
 /// }
 /// ```
 pub trait Headers {
     /// The value of the header `name` (given in lowercase), compared without regard to ASCII
     /// case; the first one when there are several.
     fn header(&self, name: &str) -> Option<&str>;
+
+    /// Every value of the header `name`, in the order they came: a header sent as several
+    /// lines (RFC 9110 reads them as one list). [`verify`] reads every line of
+    /// `webhook-signature`, so that a sender or proxy that put each signature of a
+    /// rotation on a line of its own is verified. Defaults to the one
+    /// [`header`](Headers::header) gives: implement it where a header can come twice.
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.header(name).into_iter().collect()
+    }
 }
 
 impl<T: Headers + ?Sized> Headers for &T {
     fn header(&self, name: &str) -> Option<&str> {
         (**self).header(name)
+    }
+
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        (**self).header_values(name)
     }
 }
 
@@ -411,17 +429,48 @@ impl<K: AsRef<str>, V: AsRef<str>> Headers for [(K, V)] {
             .find(|(key, _)| key.as_ref().eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_ref())
     }
+
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.iter()
+            .filter(|(key, _)| key.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_ref())
+            .collect()
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Headers for [(K, V); N] {
     fn header(&self, name: &str) -> Option<&str> {
         self.as_slice().header(name)
     }
+
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.as_slice().header_values(name)
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> Headers for Vec<(K, V)> {
     fn header(&self, name: &str) -> Option<&str> {
         self.as_slice().header(name)
+    }
+
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.as_slice().header_values(name)
+    }
+}
+
+/// A value that is not visible ASCII (`HeaderValue::to_str` refuses it) is no value: a
+/// signature, an id or a timestamp never holds one.
+#[cfg(feature = "http")]
+impl Headers for http::HeaderMap {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name)?.to_str().ok()
+    }
+
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect()
     }
 }
 
@@ -541,7 +590,12 @@ pub fn verify_at(
     let required = |name: &'static str| headers.header(name).ok_or(Error::MissingHeader(name));
     let id = required(HEADER_ID)?;
     let raw_timestamp = required(HEADER_TIMESTAMP)?;
-    let signatures = required(HEADER_SIGNATURE)?;
+    // Every line of it: a sender or proxy may put each entry on a line of its own.
+    let signatures = headers.header_values(HEADER_SIGNATURE);
+    if signatures.is_empty() {
+        return Err(Error::MissingHeader(HEADER_SIGNATURE));
+    }
+    let entries = || signatures.iter().flat_map(|line| entries(line));
 
     let timestamp: i64 = raw_timestamp
         .trim()
@@ -567,7 +621,7 @@ pub fn verify_at(
     let (mut v1_entries, mut v1a_entries) = (0, 0);
     let (mut malformed_v1_entries, mut malformed_v1a_entries) = (0, 0);
 
-    for entry in entries(signatures).take(MAX_SIGNATURE_ENTRIES) {
+    for entry in entries().take(MAX_SIGNATURE_ENTRIES) {
         let (well_formed, malformed, matched) = match entry.split_once(',') {
             Some((HMAC_VERSION, encoded)) => {
                 let macs = macs.get_or_insert_with(|| {
@@ -613,7 +667,7 @@ pub fn verify_at(
         v1a_entries,
         malformed_v1_entries,
         malformed_v1a_entries,
-        unread_entries: entries(signatures).skip(MAX_SIGNATURE_ENTRIES).count(),
+        unread_entries: entries().skip(MAX_SIGNATURE_ENTRIES).count(),
     })
 }
 

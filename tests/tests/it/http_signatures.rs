@@ -235,3 +235,42 @@ for_both_transports!(
     the_receiver_verifies_every_signature,
     an_expired_secret_stops_signing_and_all_expired_refuses_to_send
 );
+
+#[test]
+fn a_receiver_verifies_and_receives_with_its_frameworks_header_map() {
+    // deskhook's `http` feature: axum's, hyper's and reqwest's header map, as received, a
+    // rotation's two signatures on two lines of one header.
+    let (old, new) = (Secret::generate().unwrap(), Secret::generate().unwrap());
+    let body = serde_json::to_vec(&deskhook::sample::event(Action::Create)).unwrap();
+    let body = body.as_slice();
+    let now = 1_700_000_000;
+    let mut headers = http::HeaderMap::new();
+    headers.insert("webhook-id", "msg_1".parse().unwrap());
+    headers.insert("webhook-timestamp", now.to_string().parse().unwrap());
+    for secret in [&old, &new] {
+        let signature =
+            deskhook::signature::sign("msg_1", now, body, std::slice::from_ref(secret)).unwrap();
+        headers.append("webhook-signature", signature.parse().unwrap());
+    }
+    let verified = deskhook::signature::verify_at(
+        &headers,
+        body,
+        std::slice::from_ref(&new),
+        deskhook::signature::DEFAULT_TOLERANCE,
+        now,
+    )
+    .unwrap();
+    assert_eq!(verified.id, "msg_1");
+    let options = deskhook::ReceiveOptions::new().secret(new).now_unix(now);
+    let received = deskhook::receive(&headers, body, &options).unwrap();
+    assert_eq!(received.event_type(), "create");
+    // A value that is not visible ASCII is no value.
+    headers.insert(
+        "webhook-id",
+        http::HeaderValue::from_bytes(b"msg_\xff").unwrap(),
+    );
+    assert!(matches!(
+        deskhook::receive(&headers, body, &options),
+        Err(deskhook::Error::MissingHeader("webhook-id"))
+    ));
+}

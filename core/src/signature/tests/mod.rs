@@ -232,6 +232,61 @@ fn entries_of_header_lines_a_proxy_folded_with_commas_are_read() {
 }
 
 #[test]
+fn every_line_of_the_signature_header_is_read() {
+    let (old, new) = (Secret::generate().unwrap(), Secret::generate().unwrap());
+    let sign_with = |secret: &Secret| {
+        sign(
+            SPEC_ID,
+            SPEC_TIMESTAMP,
+            SPEC_BODY,
+            std::slice::from_ref(secret),
+        )
+        .unwrap()
+    };
+    // A rotation's two signatures on two lines, as a proxy that does not fold them passes
+    // them on: a receiver that holds only the new key verifies it.
+    let mut lines = headers(SPEC_ID, SPEC_TIMESTAMP, &sign_with(&old));
+    lines.push(("Webhook-Signature".to_owned(), sign_with(&new)));
+    for secret in [&old, &new] {
+        verify_at(
+            &lines,
+            SPEC_BODY,
+            std::slice::from_ref(secret),
+            DEFAULT_TOLERANCE,
+            SPEC_TIMESTAMP,
+        )
+        .unwrap();
+    }
+    // The entries looked at are counted across the lines.
+    let stranger = Secret::generate().unwrap();
+    let mut many = headers(SPEC_ID, SPEC_TIMESTAMP, &sign_with(&stranger));
+    for _ in 1..MAX_SIGNATURE_ENTRIES {
+        many.push(("webhook-signature".to_owned(), sign_with(&stranger)));
+    }
+    many.push(("webhook-signature".to_owned(), sign_with(&new)));
+    let past = verify_at(
+        &many,
+        SPEC_BODY,
+        std::slice::from_ref(&new),
+        DEFAULT_TOLERANCE,
+        SPEC_TIMESTAMP,
+    );
+    assert!(
+        matches!(
+            past,
+            Err(Error::NoMatchingSignature {
+                unread_entries: 1,
+                ..
+            })
+        ),
+        "{past:?}"
+    );
+    // A container that keeps one value of a name reads that one.
+    let map: std::collections::HashMap<String, String> = lines.iter().cloned().collect();
+    assert_eq!(map.header_values("webhook-signature").len(), 1);
+}
+
+#[test]
 fn only_the_first_entries_are_looked_at() {
     let secret = Secret::generate().unwrap();
     let good = sign(
