@@ -412,6 +412,12 @@ pub fn receive_verified(
         });
     }
 
+    if let Some(message) = not_json(headers, body) {
+        return Err(Error::InvalidEvent {
+            path: ".".to_owned(),
+            message,
+        });
+    }
     let format = match format_of(body, options.format) {
         Ok(format) if !by_token || format == Format::Usedesk => format,
         // Not Usedesk's, so only a signature could authenticate it: the one missing.
@@ -443,6 +449,37 @@ pub fn receive_verified(
         }
     }
     Ok((received, verified))
+}
+
+/// What a body that cannot be an event's JSON object is, when it is plainly something else:
+/// nothing, or form data (a Usedesk trigger whose "JSON request" option is off posts its
+/// fields so). `None` for a body that starts as an object, whose parse says what is wrong.
+fn not_json(headers: &(impl Headers + ?Sized), body: &[u8]) -> Option<String> {
+    let text = body.trim_ascii();
+    let Some(&first) = text.first() else {
+        return Some("the body is empty: send the event's JSON object".to_owned());
+    };
+    if first == b'{' {
+        return None;
+    }
+    let form_type = headers.header("content-type").is_some_and(|t| {
+        t.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
+    // `name=value&…`, a name as forms write them (`comment[id]`).
+    let name = text.split(|&b| b == b'=').next().unwrap_or_default();
+    let form_like = name.len() < text.len()
+        && !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"_[]%.-".contains(&b));
+    (form_type || form_like).then(|| {
+        "the body is form data (application/x-www-form-urlencoded), not JSON: turn on the \
+         \"JSON request\" option of the sender's webhook (Usedesk's triggers have it), or send \
+         the event's JSON object"
+            .to_owned()
+    })
 }
 
 /// The format the top-level keys point to. Complete bodies are told by the rules of the

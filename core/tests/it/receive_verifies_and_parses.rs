@@ -326,3 +326,28 @@ fn text_of_the_body_quoted_in_an_error_is_escaped_to_one_line() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_body_that_is_no_json_says_what_it_is() {
+    let options = ReceiveOptions::unauthenticated();
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let none: [(&str, &str); 0] = [];
+    for (headers, body, expected) in [
+        (&none[..], &b""[..], "the body is empty"),
+        (&none[..], b" \r\n", "the body is empty"),
+        (
+            &none[..],
+            b"secret=0e8f&comment[id]=7&comment[message]=hi",
+            "the body is form data",
+        ),
+        (&form[..], b"x", "the body is form data"),
+        // Not plainly either: the parser says what is wrong.
+        (&none[..], b"[1, 2]", "expected"),
+        (&none[..], b"{\"ticket\": ", "EOF while parsing"),
+    ] {
+        let error = deskhook::receive(headers, body, &options)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{body:?}: {error}");
+    }
+}
