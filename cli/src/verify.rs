@@ -15,7 +15,8 @@ use deskhook::signature::{HEADER_TIMESTAMP, Headers, verify_at};
 ///   deskhook verify --secret whsec_… --header 'webhook-id: …' \
 ///       --header 'webhook-timestamp: …' --header 'webhook-signature: …' body.json
 ///
-/// Prints `verified (id ID, timestamp SECONDS)` and exits 0, or prints why not and exits 1:
+/// Prints `verified (id ID, timestamp SECONDS)` (and, given several keys, which one matched:
+/// `, key 2 of the 2 given`) and exits 0, or prints why not and exits 1:
 /// a missing header, a malformed or out-of-tolerance timestamp, or no signature matching any
 /// secret.
 ///
@@ -94,10 +95,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             e.to_string()
         }
     })?;
+    // Among several keys (a rotation), which one: the old one can go once none needs it.
+    let key = match secrets.len() {
+        1 => String::new(),
+        n => format!(", key {} of the {n} given", verified.secret + 1),
+    };
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "verified (id {}, timestamp {})",
+        "verified (id {}, timestamp {}{key})",
         verified.id, verified.timestamp
     )
     .and_then(|()| out.flush())

@@ -202,7 +202,12 @@
 //!   unknown type names its type.
 //! - New: [`receive_verified`], [`receive`] with the `webhook-id` and timestamp the
 //!   signature covers, to de-duplicate on. `verify` reads the entries of folded
-//!   `webhook-signature` lines (`"v1,…, v1,…"`).
+//!   `webhook-signature` lines (`"v1,…, v1,…"`), and of every line of it
+//!   ([`Headers::header_values`](signature::Headers::header_values), a provided method);
+//!   [`Verified::secret`](signature::Verified) says which key matched. The `http` feature
+//!   implements [`Headers`](signature::Headers) for `http::HeaderMap`.
+//! - Receiving: text of the body quoted in an error (a key, a value) is escaped to one
+//!   line; an empty body, or form data, says so.
 //! - `emit_event(&e)` and `emit_ref(r)` are [`emit_webhook`]`(&e)` and `emit_webhook(&r)`;
 //!   `emit_event_async` is [`emit_webhook_async`]; `Dispatcher::emit_event`, `emit_ref` and
 //!   `emit_ref_async` likewise.

@@ -133,7 +133,7 @@ fn the_secret_may_come_from_the_environment_and_is_not_shown() {
         args.extend(["--header".to_owned(), header]);
     }
     args.push(body.to_str().unwrap().to_owned());
-    // Two keys, space-separated: the second one signed.
+    // Two keys, space-separated: the second one signed, and the output says so.
     let run = |args: &[String]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
             .args(args)
@@ -145,7 +145,7 @@ fn the_secret_may_come_from_the_environment_and_is_not_shown() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        format!("verified (id {ID}, timestamp {OLD})\n")
+        format!("verified (id {ID}, timestamp {OLD}, key 2 of the 2 given)\n")
     );
     let help = run(&["verify".to_owned(), "--help".to_owned()]);
     let shown = text(&help.stdout);

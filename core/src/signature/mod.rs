@@ -512,6 +512,9 @@ pub struct Verified {
     pub id: String,
     /// The `webhook-timestamp` header, in Unix seconds.
     pub timestamp: i64,
+    /// The place in the `secrets` given of the key that matched: in a rotation, once no
+    /// request matches the old key, it can go.
+    pub secret: usize,
 }
 
 /// Checks the Standard Webhooks signature of a received request against the system clock.
@@ -614,7 +617,7 @@ pub fn verify_at(
     // clone and the finalization), and built in memory at the first `v1a` entry.
     let mut digits = [0u8; I64_MAX_DIGITS];
     let timestamp_digits = format_i64(timestamp, &mut digits);
-    let mut macs: Option<Vec<HmacSha256>> = None;
+    let mut macs: Option<Vec<(usize, HmacSha256)>> = None;
     let mut message: Option<Vec<u8>> = None;
     // For the error's message: which kinds of entry there were, and how many were not
     // signatures at all.
@@ -628,9 +631,11 @@ pub fn verify_at(
                     // Pushed into room for all: a reallocation would leave copies of the
                     // keyed states, as good as the keys, in freed memory.
                     let mut macs = Vec::with_capacity(secrets.len());
-                    for mut mac in secrets.iter().filter_map(Secret::mac) {
-                        feed(&mut mac, id, timestamp_digits, body);
-                        macs.push(mac);
+                    for (at, secret) in secrets.iter().enumerate() {
+                        if let Some(mut mac) = secret.mac() {
+                            feed(&mut mac, id, timestamp_digits, body);
+                            macs.push((at, mac));
+                        }
                     }
                     macs
                 });
@@ -650,10 +655,11 @@ pub fn verify_at(
             continue;
         };
         *well_formed += 1;
-        if matched {
+        if let Some(secret) = matched {
             return Ok(Verified {
                 id: id.to_owned(),
                 timestamp,
+                secret,
             });
         }
     }
@@ -698,9 +704,10 @@ fn entries(signatures: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Whether the base64 tag of a `v1` entry is that of one of `macs`, fed the signed content;
-/// `None` when it is not the base64 of a 32-byte tag.
-fn hmac_entry_matches(encoded: &str, macs: &[HmacSha256]) -> Option<bool> {
+/// Which of `macs` (each with the place of its secret), fed the signed content, the base64
+/// tag of a `v1` entry is that of, if any; `None` when it is not the base64 of a 32-byte
+/// tag.
+fn hmac_entry_matches(encoded: &str, macs: &[(usize, HmacSha256)]) -> Option<Option<usize>> {
     if encoded.len() != ENCODED_TAG_LEN {
         return None;
     }
@@ -711,18 +718,19 @@ fn hmac_entry_matches(encoded: &str, macs: &[HmacSha256]) -> Option<bool> {
     // `verify_slice` compares in constant time.
     Some(
         macs.iter()
-            .any(|mac| mac.clone().verify_slice(&tag).is_ok()),
+            .find(|(_, mac)| mac.clone().verify_slice(&tag).is_ok())
+            .map(|(at, _)| *at),
     )
 }
 
-/// Whether the base64 signature of a `v1a` entry verifies, over the content `message` gives,
-/// under the public key of one of the ed25519 keys of `secrets`; `None` when it is not the
-/// base64 of a 64-byte signature.
+/// Which of the ed25519 keys of `secrets` (its place there) the base64 signature of a `v1a`
+/// entry verifies under, over the content `message` gives, if any; `None` when it is not
+/// the base64 of a 64-byte signature.
 fn ed25519_entry_matches<'m>(
     encoded: &str,
     secrets: &[Secret],
     message: impl FnOnce() -> &'m [u8],
-) -> Option<bool> {
+) -> Option<Option<usize>> {
     if encoded.len() != ENCODED_SIGNATURE_LEN {
         return None;
     }
@@ -730,13 +738,20 @@ fn ed25519_entry_matches<'m>(
     let Ok(SIGNATURE_LENGTH) = STANDARD.decode_slice(encoded, &mut signature) else {
         return None;
     };
-    let mut keys = secrets.iter().filter_map(Secret::verifying_key).peekable();
+    let mut keys = secrets
+        .iter()
+        .enumerate()
+        .filter_map(|(at, secret)| Some((at, secret.verifying_key()?)))
+        .peekable();
     if keys.peek().is_none() {
-        return Some(false);
+        return Some(None);
     }
     let signature = Signature::from_bytes(&signature);
     let message = message();
-    Some(keys.any(|key| key.verify_strict(message, &signature).is_ok()))
+    Some(
+        keys.find(|(_, key)| key.verify_strict(message, &signature).is_ok())
+            .map(|(at, _)| at),
+    )
 }
 
 /// The system clock in Unix seconds (negative before 1970).

@@ -112,7 +112,8 @@ fn the_spec_test_vector_signs_and_verifies() {
         verify_spec(SPEC_SIGNATURE, &[spec], SPEC_TIMESTAMP).unwrap(),
         Verified {
             id: SPEC_ID.to_owned(),
-            timestamp: SPEC_TIMESTAMP
+            timestamp: SPEC_TIMESTAMP,
+            secret: 0,
         }
     );
     // The reference implementation agrees on the vector.
@@ -256,6 +257,25 @@ fn every_line_of_the_signature_header_is_read() {
             SPEC_TIMESTAMP,
         )
         .unwrap();
+    }
+    // Which key matched: its place among those given, HMAC or ed25519.
+    let ed = Secret::generate_ed25519().unwrap();
+    let mut signed_by_ed = headers(SPEC_ID, SPEC_TIMESTAMP, &sign_with(&ed));
+    signed_by_ed.push(("webhook-signature".to_owned(), sign_with(&new)));
+    for (keys, place) in [
+        (vec![old.clone(), new.clone()], 1),
+        (vec![new.clone(), old.clone()], 0),
+        (vec![old.clone(), ed.clone()], 1),
+        (vec![ed.clone(), new.clone()], 0),
+    ] {
+        let verified = verify_at(
+            &signed_by_ed,
+            SPEC_BODY,
+            &keys,
+            DEFAULT_TOLERANCE,
+            SPEC_TIMESTAMP,
+        );
+        assert_eq!(verified.unwrap().secret, place);
     }
     // The entries looked at are counted across the lines.
     let stranger = Secret::generate().unwrap();
