@@ -481,6 +481,14 @@ async fn serve_until_stopped(
         flushed = daemon.sink.flush_async(left()) => flushed,
     };
     let flushed = flushed.and(guard.shutdown_async(Duration::ZERO).await);
+    // The file log's buffered lines, written now: blocking work that outlives the grace
+    // may hold the daemon (and the sink in it) past the runtime's end.
+    if let Some(file) = &daemon.file
+        && let Err(e) =
+            tokio::task::block_in_place(|| deskhook::sink::EventSink::flush(file, Duration::ZERO))
+    {
+        log::warn!(target: deskhook::LOG_TARGET, "file log: {e}");
+    }
     // Requests still reading their bodies now get a 503, not a 202 for an event the stopped
     // sink would not take.
     let _ = daemon.grace_over.send(true);

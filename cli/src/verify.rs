@@ -98,7 +98,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     // Among several keys (a rotation), which one: the old one can go once none needs it.
     let key = match secrets.len() {
         1 => String::new(),
-        n => format!(", key {} of the {n} given", verified.secret + 1),
+        n => format!(", key {} of the {n} given", verified.key_index + 1),
     };
     let mut out = std::io::stdout().lock();
     writeln!(

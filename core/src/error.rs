@@ -31,12 +31,14 @@ pub enum Error {
     /// for a scoped one in tests.
     DispatcherAlreadySet,
     /// JSON that is not a valid event: `path` says where (`ticket.inspect_after_ok`),
-    /// `message` what was expected there. Each is at most 320 characters, its start and
-    /// end, whatever the input it quotes: a body may be logged before its sender is known.
+    /// `message` what was expected there. Each is cut to 320 characters, its start and
+    /// end, whatever the input it quotes, then control and bidirectional characters are
+    /// escaped (`\n`, `\u{202e}`): a body may be logged before its sender is known.
     InvalidEvent {
         /// Where in the document the problem is, as a dotted path (`.` for the root).
         path: String,
-        /// What was wrong, with the 1-based line and column of the JSON text.
+        /// What was wrong, with the 1-based line and column of the JSON text when the
+        /// parser gives them (not for an empty body, or form data, which say so).
         message: String,
     },
     /// An event could not be serialized. It cannot happen with the model types of this crate
@@ -137,7 +139,8 @@ pub enum Error {
     /// (`ChatEvent`). Reject the request, or name the format with
     /// [`ReceiveOptions::format`](crate::ReceiveOptions::format).
     UnknownFormat {
-        /// The body's top-level keys.
+        /// The body's first top-level keys, each cut to 64 characters and escaped as in
+        /// [`InvalidEvent`](Error::InvalidEvent).
         keys: Vec<String>,
     },
     /// The `secret` of a received Usedesk body is not the one given to

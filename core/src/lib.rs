@@ -204,7 +204,7 @@
 //!   signature covers, to de-duplicate on. `verify` reads the entries of folded
 //!   `webhook-signature` lines (`"v1,…, v1,…"`), and of every line of it
 //!   ([`Headers::header_values`](signature::Headers::header_values), a provided method);
-//!   [`Verified::secret`](signature::Verified) says which key matched. The `http` feature
+//!   [`Verified::key_index`](signature::Verified) says which key matched. The `http` feature
 //!   implements [`Headers`](signature::Headers) for `http::HeaderMap`.
 //! - Receiving: text of the body quoted in an error (a key, a value) is escaped to one
 //!   line; an empty body, or form data, says so.

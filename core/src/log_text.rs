@@ -3,12 +3,13 @@
 //! workspace's crates (which depend on this exact version); not part of the API.
 
 /// Whether `c` is escaped where text from outside is shown (a log line, a terminal): a
-/// control character, which could end the line or drive the terminal, or a bidirectional
-/// embedding, override or isolate, which would reorder the rest of the line. Shared with
-/// the workspace's crates; not part of the API.
+/// control character, which could end the line or drive the terminal, the line and
+/// paragraph separators (U+2028, U+2029), which some log viewers break lines at, or a
+/// bidirectional embedding, override or isolate, which would reorder the rest of the line.
+/// Shared with the workspace's crates; not part of the API.
 #[doc(hidden)]
 pub fn needs_escape(c: char) -> bool {
-    c.is_control() || crate::tenant::is_bidi_format(c)
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || crate::tenant::is_bidi_format(c)
 }
 
 /// Text from an event (a ticket code, a type) as a log line shows it: at most 64 characters,

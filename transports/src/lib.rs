@@ -110,7 +110,9 @@
 //!   letters' bodies reach `delivery::MAX_PAGE_BYTES` (8 MiB), with one letter at least:
 //!   a page of a thousand letters of a megabyte each held a gigabyte. A delete that finds
 //!   the dead-letter file moved by a replay fails with the new `Error::DeadLettersMoved`
-//!   (the admin API answers 409), where it was an `Error::Write`.
+//!   (the admin API answers 409), where it was an `Error::Write`. The admin API's
+//!   `LetterView::letter` is the `DeadLetter` itself (its body as stored, not parsed again),
+//!   no longer a `serde_json::Value`.
 //! - With a spool, a ticket read back from disk (its retry due, a pause and resume) goes on
 //!   from the attempts it made even when the spool has not written them yet (writes that
 //!   fail, as on a full disk): it was tried again from the start of its retry schedule.

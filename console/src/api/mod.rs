@@ -153,7 +153,10 @@ pub async fn problem_bodies(response: axum::response::Response) -> axum::respons
         .await
         .unwrap_or_default();
     let detail = String::from_utf8_lossy(&text).trim().to_owned();
-    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+    // axum's own (the API's body limit), not a 413 of a route of one's own.
+    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE
+        && detail.contains("length limit exceeded")
+    {
         format!(
             "the request body is over {MAX_BODY} bytes, the most the API reads: send less (fewer \
              dead letters' keys at a time)"

@@ -66,7 +66,8 @@ impl ParseActionError {
         }
     }
 
-    /// The string that failed to parse (its first 64 characters and `…`, when longer).
+    /// The string that failed to parse (its first 64 characters and `…`, when longer), with
+    /// control and bidirectional characters escaped (`\n`, `\u{202e}`).
     pub fn input(&self) -> &str {
         &self.input
     }

@@ -463,7 +463,10 @@ impl<K: AsRef<str>, V: AsRef<str>> Headers for Vec<(K, V)> {
 #[cfg(feature = "http")]
 impl Headers for http::HeaderMap {
     fn header(&self, name: &str) -> Option<&str> {
-        self.get(name)?.to_str().ok()
+        // The first line that is a value, as `header_values` reads them.
+        self.get_all(name)
+            .iter()
+            .find_map(|value| value.to_str().ok())
     }
 
     fn header_values(&self, name: &str) -> Vec<&str> {
@@ -512,9 +515,10 @@ pub struct Verified {
     pub id: String,
     /// The `webhook-timestamp` header, in Unix seconds.
     pub timestamp: i64,
-    /// The place in the `secrets` given of the key that matched: in a rotation, once no
-    /// request matches the old key, it can go.
-    pub secret: usize,
+    /// The place in the `secrets` given of the key that matched the first entry that
+    /// matched (a sender signing with both keys of a rotation may list the old one first):
+    /// once no sender signs with the old key any more, it can go.
+    pub key_index: usize,
 }
 
 /// Checks the Standard Webhooks signature of a received request against the system clock.
@@ -659,7 +663,7 @@ pub fn verify_at(
             return Ok(Verified {
                 id: id.to_owned(),
                 timestamp,
-                secret,
+                key_index: secret,
             });
         }
     }

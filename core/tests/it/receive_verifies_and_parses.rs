@@ -350,4 +350,19 @@ fn a_body_that_is_no_json_says_what_it_is() {
             .to_string();
         assert!(error.contains(expected), "{body:?}: {error}");
     }
+    // With a format named, the same.
+    let zenlix = ReceiveOptions::unauthenticated().format(Format::Zenlix);
+    let error = deskhook::receive(&none, b"", &zenlix).unwrap_err();
+    assert!(error.to_string().contains("the body is empty"), "{error}");
+    // A receiver with a Usedesk token and signing keys: a body that is not Usedesk's JSON
+    // lacks the signature it then needs (a 401), whatever it is.
+    let both = ReceiveOptions::new()
+        .secret(Secret::generate().unwrap())
+        .usedesk_secret(USEDESK_SECRET)
+        .now_unix(NOW);
+    let error = deskhook::receive(&none, b"secret=0e8f&comment[id]=7", &both).unwrap_err();
+    assert!(
+        matches!(error, Error::MissingHeader("webhook-signature")),
+        "{error}"
+    );
 }

@@ -264,7 +264,14 @@ fn a_receiver_verifies_and_receives_with_its_frameworks_header_map() {
     let options = deskhook::ReceiveOptions::new().secret(new).now_unix(now);
     let received = deskhook::receive(&headers, body, &options).unwrap();
     assert_eq!(received.event_type(), "create");
-    // A value that is not visible ASCII is no value.
+    // Names in any case; a line that is not visible ASCII is no value, and the next is.
+    use deskhook::signature::Headers as _;
+    assert_eq!(headers.header("WEBHOOK-ID"), Some("msg_1"));
+    let mut lines = http::HeaderMap::new();
+    lines.append("x-a", http::HeaderValue::from_bytes(b"\xff").unwrap());
+    lines.append("x-a", "two".parse().unwrap());
+    assert_eq!(lines.header("X-A"), Some("two"));
+    assert_eq!(lines.header_values("x-a"), ["two"]);
     headers.insert(
         "webhook-id",
         http::HeaderValue::from_bytes(b"msg_\xff").unwrap(),

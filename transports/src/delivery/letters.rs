@@ -525,8 +525,9 @@ impl Part {
 pub const MAX_PAGE_BYTES: usize = 8 << 20;
 
 /// Pages `letters` (newest first, and only those the query asks for, from its cursor on):
-/// reads as far as the page's last letter and one more. A page ends at the query's size,
-/// or once its bodies reach [`MAX_PAGE_BYTES`].
+/// reads as far as the page's last letter and one more (to tell whether there is a next
+/// page: that one is read whole, however large). A page ends at the query's size, or once
+/// its bodies reach [`MAX_PAGE_BYTES`].
 pub(crate) fn page<E>(
     letters: impl Iterator<Item = Result<StoredLetter, E>>,
     query: &DeadLetterQuery,

@@ -81,3 +81,38 @@ fn a_tenants_attempts_read_an_index_in_old_spools_too() {
     let opened = crate::spool::Spool::open(dir.path()).unwrap();
     assert!(plan(&opened.conn).contains("INDEX attempts_by_tenant"));
 }
+
+#[test]
+fn a_page_of_the_spools_dead_letters_ends_at_the_byte_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = crate::spool::Spool::open(dir.path()).unwrap();
+    // Five letters of 3 MiB bodies: pages of three (9 MiB, past 8 MiB), then two.
+    let body = format!("\"{}\"", "x".repeat(3 << 20));
+    for n in 0..5 {
+        spool
+            .conn
+            .execute(
+                "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
+                 attempts, reason, failed_at, body) VALUES (?1, 'crm', 'http://x/', 'create', \
+                 'T', 'application/json', 1, 'r', '2026-01-01T00:00:00Z', ?2)",
+                rusqlite::params![format!("m{n}"), body.as_bytes()],
+            )
+            .unwrap();
+    }
+    let mut query = DeadLetterQuery::new();
+    let mut pages = Vec::new();
+    loop {
+        let page = letters(&spool.conn, &query).unwrap();
+        pages.push(
+            page.items
+                .iter()
+                .map(|s| s.letter.id.clone())
+                .collect::<Vec<_>>(),
+        );
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec!["m4", "m3", "m2"], vec!["m1", "m0"]]);
+}

@@ -113,7 +113,7 @@ fn the_spec_test_vector_signs_and_verifies() {
         Verified {
             id: SPEC_ID.to_owned(),
             timestamp: SPEC_TIMESTAMP,
-            secret: 0,
+            key_index: 0,
         }
     );
     // The reference implementation agrees on the vector.
@@ -275,7 +275,7 @@ fn every_line_of_the_signature_header_is_read() {
             DEFAULT_TOLERANCE,
             SPEC_TIMESTAMP,
         );
-        assert_eq!(verified.unwrap().secret, place);
+        assert_eq!(verified.unwrap().key_index, place);
     }
     // The entries looked at are counted across the lines.
     let stranger = Secret::generate().unwrap();
