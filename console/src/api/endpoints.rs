@@ -299,6 +299,30 @@ pub(super) fn missing_for_if_match(name: &str) -> Problem {
     )
 }
 
+/// The check of an action's `If-Match` (a DELETE, a pause, a resume, a rotation) against the
+/// endpoint's version now: 412 when it changed since (or is gone). Checked just before the
+/// action, not with it: a change in between is not seen (an update's check is exact).
+fn check_if_match(
+    sink: &deskhook_transports::delivery::DeliverySink,
+    name: &str,
+    asked: Option<&IfMatch>,
+) -> Result<(), Problem> {
+    let Some(asked) = asked else {
+        return Ok(());
+    };
+    let now = super::version_of(&read_for(sink, name, true)?);
+    if asked.matches(&now) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::PRECONDITION_FAILED,
+        format!(
+            "endpoint '{name}' changed since the version of If-Match; nothing was done: GET it \
+             again (ETag \"{now}\") and decide on that"
+        ),
+    ))
+}
+
 /// The endpoint `name`, or why not: [`missing_for_if_match`] when the request has an
 /// `If-Match`, else the registry's error (404, with a "did you mean").
 pub(super) fn read_for(
@@ -457,14 +481,20 @@ pub struct RemovedView {
 }
 
 #[utoipa::path(delete, path = "/endpoints/{name}", tag = "endpoints",
-    params(("name" = String, Path, description = "The endpoint's name")),
-    responses((status = 200, body = RemovedView), (status = 404, body = Problem)))]
+    params(("name" = String, Path, description = "The endpoint's name"), 
+        ("If-Match" = Option<String>, Header,
+        description = "The ETag of a GET: refused (412) if the settings changed since")),
+    responses((status = 200, body = RemovedView), (status = 404, body = Problem),
+        (status = 412, body = Problem)))]
 pub(super) async fn delete_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<RemovedView>, Problem> {
+    let asked = if_match(&headers)?;
     let sink = state.sink.clone();
     blocking(move || {
+        check_if_match(&sink, &name, asked.as_ref())?;
         let removed = sink.endpoints().remove(&name)?;
         Ok(Json(RemovedView {
             dead_lettered: removed.dead_lettered,
@@ -475,15 +505,22 @@ pub(super) async fn delete_endpoint(
 }
 
 #[utoipa::path(post, path = "/endpoints/{name}/pause", tag = "endpoints",
-    params(("name" = String, Path, description = "The endpoint's name")),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+    params(("name" = String, Path, description = "The endpoint's name"), 
+        ("If-Match" = Option<String>, Header,
+        description = "The ETag of a GET: refused (412) if the settings changed since")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem),
+        (status = 412, body = Problem)))]
 pub(super) async fn pause_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<EndpointView>, Problem> {
+    let asked = if_match(&headers)?;
     // Off the runtime: with a spool it waits for the change to be on disk.
+    let sink = state.sink.clone();
     let endpoints = state.sink.endpoints();
     blocking(move || {
+        check_if_match(&sink, &name, asked.as_ref())?;
         endpoints.pause(&name)?;
         Ok(Json(EndpointView::of(endpoints.get(&name)?)))
     })
@@ -491,14 +528,21 @@ pub(super) async fn pause_endpoint(
 }
 
 #[utoipa::path(post, path = "/endpoints/{name}/resume", tag = "endpoints",
-    params(("name" = String, Path, description = "The endpoint's name")),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+    params(("name" = String, Path, description = "The endpoint's name"), 
+        ("If-Match" = Option<String>, Header,
+        description = "The ETag of a GET: refused (412) if the settings changed since")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem),
+        (status = 412, body = Problem)))]
 pub(super) async fn resume_endpoint(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<EndpointView>, Problem> {
+    let asked = if_match(&headers)?;
+    let sink = state.sink.clone();
     let endpoints = state.sink.endpoints();
     blocking(move || {
+        check_if_match(&sink, &name, asked.as_ref())?;
         endpoints.resume(&name)?;
         Ok(Json(EndpointView::of(endpoints.get(&name)?)))
     })
@@ -549,14 +593,19 @@ pub struct Rotation {
 
 #[utoipa::path(post, path = "/endpoints/{name}/rotate-secret", tag = "endpoints",
     request_body = Rotation,
-    params(("name" = String, Path, description = "The endpoint's name")),
+    params(("name" = String, Path, description = "The endpoint's name"), 
+        ("If-Match" = Option<String>, Header,
+        description = "The ETag of a GET: refused (412) if the settings changed since")),
     responses((status = 200, body = EndpointView), (status = 400, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
 pub(super) async fn rotate_secret(
     Shared(state): Shared<State>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<EndpointView>, Problem> {
+    let asked = if_match(&headers)?;
     let rotation: Rotation = read(&body_json(&body)?)?;
     let secret = parse_secret(rotation.secret.as_deref())?;
     let overlap = match rotation.overlap.as_deref() {
@@ -566,6 +615,7 @@ pub(super) async fn rotate_secret(
     };
     let sink = state.sink.clone();
     blocking(move || {
+        check_if_match(&sink, &name, asked.as_ref())?;
         sink.endpoints().rotate_secret(&name, secret, overlap)?;
         Ok(Json(EndpointView::of(sink.endpoints().get(&name)?)))
     })

@@ -373,3 +373,74 @@ async fn a_patch_changes_what_it_names_and_keeps_the_rest() {
     .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
 }
+
+/// A DELETE, a pause, a resume and a rotation with `If-Match` act only on the version it
+/// names: on an older one, 412 and nothing done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_with_if_match_act_only_on_that_version() {
+    let receiver = Receiver::ok();
+    let c = console(router);
+    let app = &c.app;
+    let created = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("crm", &receiver)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let etag = || async {
+        let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+        read.headers[header::ETAG].clone()
+    };
+    let old = etag().await;
+    let mut changed = endpoint_json("crm", &receiver);
+    changed["retry"] = json!("0s,1s");
+    let put = api(app, Method::PUT, "/api/v1/endpoints/crm", Some(changed)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let now = etag().await;
+    let act = |method: Method, path: &'static str, tag: header::HeaderValue| {
+        let body = match path {
+            "/api/v1/endpoints/crm/rotate-secret" => json!({"secret": SECRET}).to_string(),
+            _ => String::new(),
+        };
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, tag)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    for (method, path) in [
+        (Method::POST, "/api/v1/endpoints/crm/pause"),
+        (Method::POST, "/api/v1/endpoints/crm/resume"),
+        (Method::POST, "/api/v1/endpoints/crm/rotate-secret"),
+        (Method::DELETE, "/api/v1/endpoints/crm"),
+    ] {
+        let refused = send(app, act(method.clone(), path, old.clone())).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::PRECONDITION_FAILED,
+            "{path}: {}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("nothing was done"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(etag().await, now, "{path}: nothing done");
+    }
+    let paused = send(
+        app,
+        act(Method::POST, "/api/v1/endpoints/crm/pause", now.clone()),
+    )
+    .await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    assert_eq!(paused.json()["state"], "paused");
+    let now = etag().await;
+    let deleted = send(app, act(Method::DELETE, "/api/v1/endpoints/crm", now)).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert!(c.sink.endpoints().is_empty());
+}
