@@ -343,7 +343,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 Arc::new(hosts),
                 hosts::only_ours,
             )),
-            None => app,
+            None => {
+                log::warn!(target: deskhook::LOG_TARGET, "{}", hosts::any_host(args.listen));
+                app
+            }
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -119,6 +119,17 @@ pub(super) async fn only_ours(
     .into_response()
 }
 
+/// What the start says when the daemon answers requests for any name (`Hosts::of` gave
+/// none): listening on `listen`, not loopback, with no `--allow-host`.
+pub(super) fn any_host(listen: SocketAddr) -> String {
+    format!(
+        "serve: listening on {listen} without --allow-host: requests for any Host name are \
+         answered, so a web page whose name its DNS points at this machine (DNS rebinding) \
+         can reach the login form and guess at the token; give --allow-host with the names \
+         clients and the proxy in front use"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,8 +165,14 @@ mod tests {
         ] {
             assert!(!hosts.allows(Some(other)), "{other}");
         }
-        // Listening elsewhere: any name, unless names are given.
+        // Listening elsewhere: any name, unless names are given; the start says so.
         assert!(on("0.0.0.0:8089", &[]).is_none());
+        let said = any_host("0.0.0.0:8089".parse().unwrap());
+        assert!(
+            said.contains("0.0.0.0:8089 without --allow-host")
+                && said.contains("give --allow-host"),
+            "{said}"
+        );
         let named = on(
             "0.0.0.0:8089",
             &["helpdesk.example", "2001:db8::5", "[2001:db8::6]"],
