@@ -44,7 +44,7 @@ mod labels;
 ///
 /// The console is at /, the admin API at /api/v1 (its OpenAPI document at
 /// /api/v1/openapi.json), Prometheus text at /metrics, and /healthz answers 200 while the
-/// daemon runs. Everything but /healthz, the login form (/login, /logout) and the console's
+/// daemon takes events (503 while its spool cannot write, as on a full disk). Everything but /healthz, the login form (/login, /logout) and the console's
 /// stylesheet and script (/assets/) needs the token: as a bearer header, or (for the pages)
 /// typed once in the login form.
 ///
@@ -569,7 +569,7 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
         // A typo here is the daemon's to answer, not the console's (a page).
         .route("/v1/{*rest}", any(no_such_event_path))
         .layer(middleware::from_fn_with_state(daemon.clone(), bearer_only))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         // A wrong method (GET /v1/events) is a problem document too, with its Allow.
         .layer(middleware::map_response(
             deskhook_console::api::problem_bodies,
@@ -579,6 +579,22 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
         body_timeout,
         deadline::end_late_bodies,
     )))
+}
+
+/// `/healthz`, without the token (a load balancer's check): 200 while the daemon takes
+/// events, 503 while its spool cannot (its writes fail, as on a full disk, or its writer
+/// stopped), so that a balancer sends them to another daemon meanwhile. What fails is in
+/// the log (the spool logs its failed writes), not in this answer anyone may read.
+async fn health(State(daemon): State<Arc<Daemon>>) -> Response {
+    match daemon.sink.health() {
+        Ok(()) => "ok\n".into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the spool cannot take events now (its writes fail, or its writer \
+             stopped); see the daemon's log\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Lets a request through with `Authorization: Bearer <token>` only: no cookie, so that no

@@ -106,6 +106,9 @@
 //!   request, N of M bytes given to the connection: the receiver reads slowly or not at
 //!   all`; `timed out (…) waiting for the answer, the request written`, or over HTTP/2
 //!   `…, the request handed to HTTP/2`.
+//! - New: `DeliverySink::health`, for a readiness check: with a spool, an error while its
+//!   writes fail (a full disk) or its writer has stopped. `deskhook serve`'s `/healthz`
+//!   answers 503 then.
 //! - A page of dead letters (`DeadLetters::list`, the admin API, the console) ends once its
 //!   letters' bodies reach `delivery::MAX_PAGE_BYTES` (8 MiB), with one letter at least:
 //!   a page of a thousand letters of a megabyte each held a gigabyte. A delete that finds

@@ -634,3 +634,42 @@ fn serve_with_no_endpoint_says_so_when_it_starts() {
         serve.banner
     );
 }
+
+/// /healthz answers 503 while the spool cannot write (a balancer sends events elsewhere),
+/// without saying what fails to whoever asks, and 200 again once a write succeeds.
+#[test]
+fn serve_is_not_ready_while_its_spool_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens there; the endpoint is paused, so its events stay in the spool.
+    let config = write_config(
+        dir.path(),
+        "[[endpoint]]\nname = \"crm\"\nurl = \"http://127.0.0.1:9/\"\nallow_private = true\n",
+    );
+    let spool = dir.path().join("spool");
+    let serve = Serve::start(&config, Some(&spool));
+    let (status, _) = serve.call("POST", "/api/v1/endpoints/crm/pause", &[], "");
+    assert_eq!(status, 200);
+    let (status, _) = request(&serve.addr, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 200);
+    let db =
+        rusqlite::Connection::open(spool.join(deskhook_transports::spool::DATABASE_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER full BEFORE INSERT ON events \
+         BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END",
+    )
+    .unwrap();
+    let (status, refused) = serve.post_event(&zenlix_event("F1"), &[]);
+    assert!(status >= 500, "{status} {refused}");
+    let (status, answer) = request(&serve.addr, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("not ready"), "{answer}");
+    assert!(
+        !answer.contains("spool.db"),
+        "no path to strangers: {answer}"
+    );
+    db.execute_batch("DROP TRIGGER full").unwrap();
+    let (status, accepted) = serve.post_event(&zenlix_event("F2"), &[]);
+    assert_eq!(status, 202, "{accepted}");
+    let (status, _) = request(&serve.addr, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 200);
+}

@@ -48,6 +48,7 @@ mod spool_backlog_survives_restarts;
 mod spool_dead_letters_it_cannot_write;
 mod spool_emit_async_awaits_the_commit;
 mod spool_flush_and_gone;
+mod spool_health_says_when_writes_fail;
 mod spool_keeps_pauses;
 mod spool_keeps_rows_by_endpoint;
 mod spool_receipt_names_the_endpoints_an_event_went_to;

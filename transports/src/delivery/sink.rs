@@ -77,6 +77,18 @@ impl DeliverySink {
         self.engine.totals()
     }
 
+    /// Whether the sink takes events durably now, for a readiness check: always without a
+    /// spool; with one, while its writer runs and its last write succeeded. A lock and a
+    /// load.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] saying what fails and since when (a full disk: events are refused
+    /// until a write succeeds again).
+    pub fn health(&self) -> Result<(), Error> {
+        self.engine.backlog().health()
+    }
+
     /// The attempts `query` asks for, newest first: from the spool's database when the sink
     /// has a spool (they outlive restarts there), else from the last
     /// [`attempt_log`](super::DeliveryConfig::attempt_log) attempts kept in memory.

@@ -521,6 +521,10 @@ impl Backlog for SpoolBacklog {
         self.store.rows().map(Some)
     }
 
+    fn health(&self) -> Result<(), Error> {
+        self.store.health()
+    }
+
     fn letters(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
         self.store.letters(query)
     }

@@ -326,6 +326,10 @@ pub(super) fn commit_logged(
         tx.commit()
     })();
     let total: usize = appends.iter().map(|a| a.jobs.len()).sum();
+    match &result {
+        Ok(()) => core.write_done(),
+        Err(e) => core.write_failed(e),
+    }
     if result.is_ok() {
         if !full {
             // The rows are the lanes' to load (atomics only: nothing here can panic); an

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
+use std::time::SystemTime;
 
 use rusqlite::Connection;
 
@@ -139,6 +140,9 @@ pub(super) struct Core {
     pub(super) uncommitted_bytes: AtomicUsize,
     /// Set when the writer thread has ended (a panic too): no append waits for it any more.
     pub(super) ended: AtomicBool,
+    /// Since when the writes have failed (the first of a run of failures), and the last
+    /// failure's error; `None` once a write succeeds.
+    pub(super) failing: Mutex<Option<(SystemTime, String)>>,
     /// Set when the sink shuts the spool down (the writer then ends as it should).
     pub(super) shut: AtomicBool,
     /// Where ops go to the writer; `None` once the sink shuts down or the writer has ended,
@@ -206,6 +210,51 @@ pub(super) fn body_bytes<'a>(jobs: impl IntoIterator<Item = &'a (Arc<Lane>, Job)
 }
 
 impl Core {
+    /// A write failed with `error`.
+    pub(super) fn write_failed(&self, error: &rusqlite::Error) {
+        let mut failing = lock(&self.failing);
+        let since = failing
+            .as_ref()
+            .map_or_else(SystemTime::now, |(since, _)| *since);
+        *failing = Some((since, error.to_string()));
+    }
+
+    /// A write succeeded.
+    pub(super) fn write_done(&self) {
+        let mut failing = lock(&self.failing);
+        if failing.is_some() {
+            *failing = None;
+        }
+    }
+
+    /// Whether the spool takes events now: its writer runs and its last write succeeded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spool`] saying what fails, and since when.
+    pub(super) fn health(&self) -> Result<(), Error> {
+        let failed = |message: String| {
+            Err(Error::Spool {
+                path: self.db.clone(),
+                message,
+            })
+        };
+        if self.ended.load(Ordering::Acquire) && !self.shut.load(Ordering::Acquire) {
+            return failed("its writer has stopped (see the log): restart the sink".to_owned());
+        }
+        let Some((since, error)) = lock(&self.failing).clone() else {
+            return Ok(());
+        };
+        let since = jiff::Timestamp::try_from(since)
+            .ok()
+            .and_then(|at| at.round(jiff::Unit::Second).ok())
+            .map_or_else(|| "a while".to_owned(), |at| at.to_string());
+        failed(format!(
+            "its writes fail since {since} ({error}): free disk space or mend the file \
+             system; events are refused meanwhile"
+        ))
+    }
+
     /// Whether the writer is [`MAX_UNCOMMITTED`] jobs, or [`MAX_UNCOMMITTED_BYTES`], behind:
     /// appends wait. Never once it has ended: the jobs it took then never count down (a
     /// writer that panicked), and nothing is worth waiting for.

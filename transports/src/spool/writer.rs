@@ -223,6 +223,7 @@ impl SpoolStore {
             uncommitted: AtomicUsize::new(0),
             uncommitted_bytes: AtomicUsize::new(0),
             ended: std::sync::atomic::AtomicBool::new(false),
+            failing: Mutex::default(),
             shut: std::sync::atomic::AtomicBool::new(false),
             ops: Mutex::new(None),
             room: (Mutex::new(Vec::new()), std::sync::Condvar::new()),
@@ -626,6 +627,11 @@ impl SpoolStore {
     /// Keeps an attempt in the attempt log's table.
     pub(super) fn record_attempt(&self, entry: &AttemptEntry) {
         self.send(Op::Attempt(Box::new(entry.clone())));
+    }
+
+    /// Whether the spool takes events now (see [`Core::health`]).
+    pub(super) fn health(&self) -> Result<(), Error> {
+        self.core.health()
     }
 
     /// Rows waiting in the spool, over all endpoints.

@@ -387,6 +387,10 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn poll_room(&self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         std::task::Poll::Ready(())
     }
+    /// Whether it takes events now: a spool whose writes fail (a full disk) does not.
+    fn health(&self) -> Result<(), Error> {
+        Ok(())
+    }
     /// Rows it keeps on disk, when it keeps them there (the spool).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn stored_rows(&self) -> Result<Option<u64>, Error> {
