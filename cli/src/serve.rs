@@ -37,10 +37,8 @@ mod labels;
 /// POST /v1/events takes an event's JSON as its body (Zenlix, Usedesk or iQChannels, told
 /// from its keys or named by a Deskhook-Format header), with Authorization: Bearer TOKEN,
 /// an optional Deskhook-Tenant header (the company it belongs to) and an optional
-/// Idempotency-Key (a retried request with the same key is accepted once; the daemon keeps
-/// keys in memory, and a retry it no longer knows the key of, after a restart, gets the same
-/// event id, its webhook-id, which receivers drop as a duplicate). It answers 202 with the
-/// event's id once the event is accepted: with a spool, once it is on disk.
+/// Idempotency-Key (a retried request with the same key is accepted once). It answers 202
+/// with the event's id once the event is accepted: with a spool, once it is on disk.
 ///
 /// The console is at /, the admin API at /api/v1 (its OpenAPI document at
 /// /api/v1/openapi.json), Prometheus text at /metrics, and /healthz answers 200 while the

@@ -206,9 +206,6 @@
 //!   ([`Headers::header_values`](signature::Headers::header_values), a provided method);
 //!   [`Verified::key_index`](signature::Verified) says which key matched. The `http` feature
 //!   implements [`Headers`](signature::Headers) for `http::HeaderMap`.
-//! - New: [`EventId::from_key`](sink::EventId::from_key) and
-//!   [`Emitted::with_id`](sink::Emitted::with_id), for a sender whose own retries must keep
-//!   one `webhook-id` (`deskhook serve` keys its events' ids by their `Idempotency-Key`).
 //! - Receiving: text of the body quoted in an error (a key, a value) is escaped to one
 //!   line; an empty body, or form data, says so.
 //! - `emit_event(&e)` and `emit_ref(r)` are [`emit_webhook`]`(&e)` and `emit_webhook(&r)`;

@@ -25,9 +25,8 @@ pub use async_trait::async_trait;
 
 pub use crate::error::BoxError;
 
-/// The id of one emitted event: a UUID v7, so ids sort by time (but one made
-/// [`from_key`](EventId::from_key)). It is the `webhook-id` a receiver de-duplicates on,
-/// and stays the same across retries.
+/// The id of one emitted event: a UUID v7, so ids sort by time. It is the `webhook-id` a
+/// receiver de-duplicates on, and stays the same across retries.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventId(uuid::Uuid);
 
@@ -54,32 +53,6 @@ impl EventId {
                 EventId(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
             }
         }
-    }
-
-    /// The id of the event that `key` names, the same whenever it is made: a UUID v8 of the
-    /// first 16 bytes of a SHA-256 of `key`. For a sender whose own retries must not make a
-    /// second event for receivers (an ingest keyed by its client's `Idempotency-Key`, whose
-    /// memory of keys a restart loses): the retry has the same `webhook-id`, which receivers
-    /// drop as a duplicate. Give it what tells the event apart (the key, and a digest of the
-    /// body): two events under one id, the second is dropped.
-    ///
-    /// ```
-    /// use deskhook::sink::EventId;
-    ///
-    /// let id = EventId::from_key(b"acme\0order-7");
-    /// assert_eq!(id, EventId::from_key(b"acme\0order-7"));
-    /// assert_ne!(id, EventId::from_key(b"acme\0order-8"));
-    /// assert_eq!(id.as_uuid().get_version_num(), 8);
-    /// ```
-    pub fn from_key(key: &[u8]) -> EventId {
-        use sha2::Digest as _;
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(b"deskhook event id\0");
-        hasher.update(key);
-        let digest = hasher.finalize();
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        EventId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
 
     /// The id as a UUID.
@@ -270,15 +243,6 @@ impl<'a> Emitted<'a> {
     /// The event's id.
     pub fn id(&self) -> EventId {
         self.id
-    }
-
-    /// The same event under the id `id` (its `webhook-id`), in place of the new one it was
-    /// given: for a sender that must give it the same id whenever it is sent again (see
-    /// [`EventId::from_key`]). The body stays the same.
-    #[must_use]
-    pub fn with_id(mut self, id: EventId) -> Emitted<'a> {
-        self.id = id;
-        self
     }
 
     /// When the event was emitted (UTC).

@@ -255,17 +255,6 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
     let digest = key.as_ref().map_or([0; 32], |_| {
         keys::digest(&received.format().to_string(), &body)
     });
-    // Keyed, the event's id is the key's: a retry this daemon no longer knows the key of (a
-    // restart, another daemon behind the same balancer) is sent under the same webhook-id,
-    // which receivers drop as a duplicate. The body's digest is in it: another event under
-    // a key used again is not dropped.
-    let emitted = match &key {
-        Some((tenant, key)) => {
-            let named = [tenant.as_bytes(), &[0], key.as_bytes(), &[0], &digest].concat();
-            emitted.with_id(deskhook::sink::EventId::from_key(&named))
-        }
-        None => emitted,
-    };
     if let Some(key) = &key {
         let claim = daemon
             .keys
@@ -739,58 +728,6 @@ mod tests {
         assert_eq!(reply["replayed_key"], true, "{reply}");
         assert_eq!(sink.totals().queued, 1, "one event, not two");
         // The paused endpoint's event stays in the spool.
-        let _ = guard
-            .shutdown_async(std::time::Duration::from_millis(100))
-            .await;
-    }
-
-    /// A keyed event's id is the key's: a daemon that does not know the key (restarted, or
-    /// another behind the same balancer) gives its retry the same webhook-id.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_keyed_events_id_is_the_same_on_a_daemon_that_forgot_the_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let endpoint = deskhook_transports::delivery::Endpoint::new("crm", "http://127.0.0.1:9/")
-            .unwrap()
-            .allow_private(true);
-        let (sink, guard) = DeliverySink::builder()
-            .endpoint(endpoint)
-            .dead_letter_path(dir.path().join("dead.jsonl"))
-            .build_async()
-            .unwrap();
-        sink.endpoints().pause("crm").unwrap();
-        let body = |code: &str| {
-            let mut ticket = deskhook::sample::ticket();
-            ticket.code = code.to_owned();
-            deskhook::EventRef::new(deskhook::Action::Create, &ticket, &deskhook::sample::user())
-                .to_json()
-                .unwrap()
-        };
-        let id = |daemon: Arc<Daemon>, key: Option<&'static str>, body: Vec<u8>| async move {
-            let mut request = axum::http::Request::post("/v1/events");
-            if let Some(key) = key {
-                request = request.header("Idempotency-Key", key);
-            }
-            let request = request.body(axum::body::Body::from(body)).unwrap();
-            let response = accept_event(State(daemon), request).await;
-            assert_eq!(response.status(), StatusCode::ACCEPTED);
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-                .await
-                .unwrap();
-            let reply: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(reply["replayed_key"], false, "{reply}");
-            reply["id"].as_str().unwrap().to_owned()
-        };
-        let first = id(daemon(&sink, false, false), Some("k-1"), body("K-1")).await;
-        let again = id(daemon(&sink, false, false), Some("k-1"), body("K-1")).await;
-        assert_eq!(first, again, "the same event, the same id");
-        // Another body under the key, another key, no key: other ids.
-        let other_body = id(daemon(&sink, false, false), Some("k-1"), body("K-2")).await;
-        let other_key = id(daemon(&sink, false, false), Some("k-2"), body("K-1")).await;
-        let unkeyed = id(daemon(&sink, false, false), None, body("K-1")).await;
-        let unkeyed_again = id(daemon(&sink, false, false), None, body("K-1")).await;
-        let ids = [&first, &other_body, &other_key, &unkeyed, &unkeyed_again];
-        let distinct: std::collections::HashSet<_> = ids.iter().collect();
-        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
         let _ = guard
             .shutdown_async(std::time::Duration::from_millis(100))
             .await;
