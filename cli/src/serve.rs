@@ -42,9 +42,10 @@ mod labels;
 ///
 /// The console is at /, the admin API at /api/v1 (its OpenAPI document at
 /// /api/v1/openapi.json), Prometheus text at /metrics, and /healthz answers 200 while the
-/// daemon takes events (503 while its spool cannot write, as on a full disk). Everything but /healthz, the login form (/login, /logout) and the console's
-/// stylesheet and script (/assets/) needs the token: as a bearer header, or (for the pages)
-/// typed once in the login form.
+/// daemon takes events (503 while its spool cannot write, as on a full disk). Everything
+/// but /healthz, the login form (/login, /logout) and the console's stylesheet and script
+/// (/assets/) needs the token: as a bearer header, or (for the pages) typed once in the
+/// login form.
 ///
 /// With a spool, accepted events survive a crash (kill -9 included), and so do endpoints
 /// added through the console or the API: at start the spool's endpoints are registered
@@ -338,15 +339,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .require_token(token.trim())
                 .allow_private_networks(args.console_allow_private),
         );
-        let app = match hosts::Hosts::of(args.listen, &args.allow_hosts) {
+        let hosts = hosts::Hosts::of(args.listen, &args.allow_hosts);
+        let any_host = hosts.is_none();
+        let app = match hosts {
             Some(hosts) => app.layer(middleware::from_fn_with_state(
                 Arc::new(hosts),
                 hosts::only_ours,
             )),
-            None => {
-                log::warn!(target: deskhook::LOG_TARGET, "{}", hosts::any_host(args.listen));
-                app
-            }
+            None => app,
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -355,6 +355,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
         crate::send::print_line(&format!("listening on http://{addr}/"));
+        if any_host {
+            log::warn!(target: deskhook::LOG_TARGET, "{}", hosts::any_host(addr));
+        }
         let endpoints = match sink.endpoints().len() {
             0 => "no endpoint yet (events go nowhere until one is added in the console or the \
                   API)"
@@ -580,8 +583,9 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
 }
 
 /// `/healthz`, without the token (a load balancer's check): 200 while the daemon takes
-/// events, 503 while its spool cannot (its writes fail, as on a full disk, or its writer
-/// stopped), so that a balancer sends them to another daemon meanwhile. What fails is in
+/// events, 503 while its spool cannot (its writes of events failed, as on a full disk, or
+/// found it full, within 10 s; or its writer stopped), so that a balancer sends them to
+/// another daemon meanwhile. What fails is in
 /// the log (the spool logs its failed writes), not in this answer anyone may read.
 async fn health(State(daemon): State<Arc<Daemon>>) -> Response {
     match daemon.sink.health() {

@@ -107,7 +107,8 @@
 //!   all`; `timed out (…) waiting for the answer, the request written`, or over HTTP/2
 //!   `…, the request handed to HTTP/2`.
 //! - New: `DeliverySink::health`, for a readiness check: with a spool, an error while its
-//!   writes fail (a full disk) or its writer has stopped. `deskhook serve`'s `/healthz`
+//!   writes of events fail (a full disk) or find it full (for 10 s after the last such
+//!   write, unless one succeeds), or its writer has stopped. `deskhook serve`'s `/healthz`
 //!   answers 503 then.
 //! - A page of dead letters (`DeadLetters::list`, the admin API, the console) ends once its
 //!   letters' bodies reach `delivery::MAX_PAGE_BYTES` (8 MiB), with one letter at least:

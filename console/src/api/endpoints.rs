@@ -481,7 +481,7 @@ pub struct RemovedView {
 }
 
 #[utoipa::path(delete, path = "/endpoints/{name}", tag = "endpoints",
-    params(("name" = String, Path, description = "The endpoint's name"), 
+    params(("name" = String, Path, description = "The endpoint's name"),
         ("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: refused (412) if the settings changed since")),
     responses((status = 200, body = RemovedView), (status = 404, body = Problem),
@@ -505,7 +505,7 @@ pub(super) async fn delete_endpoint(
 }
 
 #[utoipa::path(post, path = "/endpoints/{name}/pause", tag = "endpoints",
-    params(("name" = String, Path, description = "The endpoint's name"), 
+    params(("name" = String, Path, description = "The endpoint's name"),
         ("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: refused (412) if the settings changed since")),
     responses((status = 200, body = EndpointView), (status = 404, body = Problem),
@@ -528,7 +528,7 @@ pub(super) async fn pause_endpoint(
 }
 
 #[utoipa::path(post, path = "/endpoints/{name}/resume", tag = "endpoints",
-    params(("name" = String, Path, description = "The endpoint's name"), 
+    params(("name" = String, Path, description = "The endpoint's name"),
         ("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: refused (412) if the settings changed since")),
     responses((status = 200, body = EndpointView), (status = 404, body = Problem),
@@ -593,10 +593,12 @@ pub struct Rotation {
 
 #[utoipa::path(post, path = "/endpoints/{name}/rotate-secret", tag = "endpoints",
     request_body = Rotation,
-    params(("name" = String, Path, description = "The endpoint's name"), 
+    params(("name" = String, Path, description = "The endpoint's name"),
         ("If-Match" = Option<String>, Header,
         description = "The ETag of a GET: refused (412) if the settings changed since")),
-    responses((status = 200, body = EndpointView), (status = 400, body = Problem),
+    responses((status = 200, body = EndpointView,
+        headers(("ETag" = String, description = "The new settings' version"))),
+        (status = 400, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 412, body = Problem)))]
 pub(super) async fn rotate_secret(
@@ -604,7 +606,7 @@ pub(super) async fn rotate_secret(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<EndpointView>, Problem> {
+) -> Result<Response, Problem> {
     let asked = if_match(&headers)?;
     let rotation: Rotation = read(&body_json(&body)?)?;
     let secret = parse_secret(rotation.secret.as_deref())?;
@@ -617,7 +619,8 @@ pub(super) async fn rotate_secret(
     blocking(move || {
         check_if_match(&sink, &name, asked.as_ref())?;
         sink.endpoints().rotate_secret(&name, secret, overlap)?;
-        Ok(Json(EndpointView::of(sink.endpoints().get(&name)?)))
+        // Its new version too: the secrets' hints changed.
+        Ok(with_etag(sink.endpoints().get(&name)?))
     })
     .await
 }

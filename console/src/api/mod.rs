@@ -8,9 +8,9 @@
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
 //! | `PUT /endpoints/{name}` | replace its settings: send the GET's `settings` back with the change; a field left out takes its default, but absent `secrets` and `headers` keep the current ones (the headers only while the URL stays the same: with another, give them again, else 400), and so do the fields whose default would widen what it receives or reaches: absent `actions` (`"actions": null` subscribes it to every event type), `tenant` (`"tenant": null` takes it away), `allow_private` and `allow_cidrs`; and `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET or of the last change's answer; a list of them, compared strongly as RFC 9110 says, or `*`), only if unchanged since (else 412, also for an endpoint that does not exist); the answer has the new `ETag`; 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
 //! | `PATCH /endpoints/{name}` | change only the settings the body names (`{"timeout": "5s"}`), as a JSON merge patch (RFC 7396) of the GET's `settings`, saved as a PUT of the result would be; `null` takes a setting away; `If-Match` as for PUT |
-//! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters |
-//! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume, send a test event |
-//! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}` |
+//! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters; with `If-Match`, only if unchanged since (else 412, nothing done) |
+//! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume (`If-Match` as for DELETE), send a test event |
+//! | `POST /endpoints/{name}/rotate-secret` | `{"secret": "whsec_…", "overlap": "24h"}`; `If-Match` as for DELETE; the answer has the new `ETag` |
 //! | `GET /endpoints/{name}/activity` | deliveries and failures per minute, last hour |
 //! | `GET /attempts?endpoint=&tenant=&event_id=&ticket=&status=&since=&until=&before=&limit=` | the attempt log, newest first |
 //! | `GET /dead-letters?endpoint=&tenant=&event_type=&event_id=&ticket=&before=&limit=` | dead letters, newest first |

@@ -1,5 +1,6 @@
-//! A spooled sink's health (its readiness) fails while the spool's writes fail, saying so,
-//! and comes back with the first write that succeeds.
+//! A spooled sink's health (its readiness) fails while the spool's writes of events fail,
+//! saying so, and comes back with the first write that succeeds (or 10 s after the last
+//! failure, which the spool's unit tests check).
 
 use deskhook::Action;
 use deskhook::sink::Emitted;
@@ -40,7 +41,9 @@ fn health_fails_while_the_spools_writes_fail() {
     send("H2").unwrap_err();
     let unhealthy = sink.health().unwrap_err().to_string();
     assert!(
-        unhealthy.contains("its writes fail since") && unhealthy.contains("disk is full"),
+        unhealthy.contains("it has refused events since")
+            && unhealthy.contains("its writes fail")
+            && unhealthy.contains("disk is full"),
         "{unhealthy}"
     );
     db.execute_batch("DROP TRIGGER full").unwrap();

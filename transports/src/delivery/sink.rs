@@ -78,13 +78,14 @@ impl DeliverySink {
     }
 
     /// Whether the sink takes events durably now, for a readiness check: always without a
-    /// spool; with one, while its writer runs and its last write succeeded. A lock and a
-    /// load.
+    /// spool; with one, while its writer runs and no write of events failed (a full disk)
+    /// or found it at its `max_size` in the last 10 s, unless one succeeded since (the
+    /// 10 s let a daemon that a balancer stopped sending events to be ready again once the
+    /// disk is freed). A lock and a load.
     ///
     /// # Errors
     ///
-    /// [`Error::Spool`] saying what fails and since when (a full disk: events are refused
-    /// until a write succeeds again).
+    /// [`Error::Spool`] saying what fails and since when.
     pub fn health(&self) -> Result<(), Error> {
         self.engine.backlog().health()
     }

@@ -326,9 +326,19 @@ pub(super) fn commit_logged(
         tx.commit()
     })();
     let total: usize = appends.iter().map(|a| a.jobs.len()).sum();
-    match &result {
-        Ok(()) => core.write_done(),
-        Err(e) => core.write_failed(e),
+    // Readiness: whether events are taken (a commit of outcomes alone says nothing of it).
+    if !appends.is_empty() {
+        match &result {
+            Err(e) => core.events_not_written(format!(
+                "its writes fail ({e}): free disk space or mend the file system"
+            )),
+            Ok(()) if full => core.events_not_written(format!(
+                "it is full, at its max_size of {} bytes: let its endpoints deliver or drain \
+                 it, or raise max_size",
+                core.settings.max_size
+            )),
+            Ok(()) => core.events_written(),
+        }
     }
     if result.is_ok() {
         if !full {

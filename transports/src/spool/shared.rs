@@ -140,9 +140,9 @@ pub(super) struct Core {
     pub(super) uncommitted_bytes: AtomicUsize,
     /// Set when the writer thread has ended (a panic too): no append waits for it any more.
     pub(super) ended: AtomicBool,
-    /// Since when the writes have failed (the first of a run of failures), and the last
-    /// failure's error; `None` once a write succeeds.
-    pub(super) failing: Mutex<Option<(SystemTime, String)>>,
+    /// Whether events are written: since when they have not been (the first of a run of
+    /// failures), when they last were not, and why; `None` once a write of events succeeds.
+    pub(super) failing: Mutex<Option<Failing>>,
     /// Set when the sink shuts the spool down (the writer then ends as it should).
     pub(super) shut: AtomicBool,
     /// Where ops go to the writer; `None` once the sink shuts down or the writer has ended,
@@ -209,25 +209,47 @@ pub(super) fn body_bytes<'a>(jobs: impl IntoIterator<Item = &'a (Arc<Lane>, Job)
     jobs.into_iter().map(|(_, job)| job.event.body.len()).sum()
 }
 
+/// A run of writes of events that failed (see [`Core::health`]).
+#[derive(Clone)]
+pub(super) struct Failing {
+    since: SystemTime,
+    last: std::time::Instant,
+    why: String,
+}
+
+/// How long after a write of events failed the spool says it does not take events, unless
+/// one succeeds meanwhile: a daemon that a balancer stopped sending events to gets none to
+/// write, and would otherwise stay "not ready" after the disk is freed.
+pub(super) const NOT_READY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a spool whose write of events last failed at `last` says, at `now`, that it does
+/// not take events.
+fn not_ready(last: std::time::Instant, now: std::time::Instant) -> bool {
+    now.saturating_duration_since(last) < NOT_READY_FOR
+}
+
 impl Core {
-    /// A write failed with `error`.
-    pub(super) fn write_failed(&self, error: &rusqlite::Error) {
+    /// Events were not written: `why`.
+    pub(super) fn events_not_written(&self, why: String) {
         let mut failing = lock(&self.failing);
-        let since = failing
-            .as_ref()
-            .map_or_else(SystemTime::now, |(since, _)| *since);
-        *failing = Some((since, error.to_string()));
+        let since = failing.as_ref().map_or_else(SystemTime::now, |f| f.since);
+        *failing = Some(Failing {
+            since,
+            last: std::time::Instant::now(),
+            why,
+        });
     }
 
-    /// A write succeeded.
-    pub(super) fn write_done(&self) {
+    /// Events were written.
+    pub(super) fn events_written(&self) {
         let mut failing = lock(&self.failing);
         if failing.is_some() {
             *failing = None;
         }
     }
 
-    /// Whether the spool takes events now: its writer runs and its last write succeeded.
+    /// Whether the spool takes events now: its writer runs, and no write of events failed
+    /// (or found the spool full) within [`NOT_READY_FOR`], unless one succeeded since.
     ///
     /// # Errors
     ///
@@ -242,17 +264,17 @@ impl Core {
         if self.ended.load(Ordering::Acquire) && !self.shut.load(Ordering::Acquire) {
             return failed("its writer has stopped (see the log): restart the sink".to_owned());
         }
-        let Some((since, error)) = lock(&self.failing).clone() else {
+        let Some(Failing { since, last, why }) = lock(&self.failing).clone() else {
             return Ok(());
         };
+        if !not_ready(last, std::time::Instant::now()) {
+            return Ok(());
+        }
         let since = jiff::Timestamp::try_from(since)
             .ok()
             .and_then(|at| at.round(jiff::Unit::Second).ok())
             .map_or_else(|| "a while".to_owned(), |at| at.to_string());
-        failed(format!(
-            "its writes fail since {since} ({error}): free disk space or mend the file \
-             system; events are refused meanwhile"
-        ))
+        failed(format!("it has refused events since {since}: {why}"))
     }
 
     /// Whether the writer is [`MAX_UNCOMMITTED`] jobs, or [`MAX_UNCOMMITTED_BYTES`], behind:
@@ -366,5 +388,20 @@ impl Drop for WriterEnd<'_> {
         }
         self.core.committed_jobs(0, 0);
         drop(lock(&self.core.lock).take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_failed_write_of_events_makes_the_spool_not_ready_for_ten_seconds() {
+        let last = Instant::now();
+        assert!(super::not_ready(last, last));
+        assert!(super::not_ready(last, last + Duration::from_millis(9_999)));
+        assert!(!super::not_ready(last, last + super::NOT_READY_FOR));
+        // A clock read before `last` (another thread's): just now.
+        assert!(super::not_ready(last + Duration::from_secs(1), last));
     }
 }

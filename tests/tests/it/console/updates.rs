@@ -439,7 +439,20 @@ async fn actions_with_if_match_act_only_on_that_version() {
     .await;
     assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
     assert_eq!(paused.json()["state"], "paused");
+    // A rotation answers with the new version: the secrets' hints changed.
+    let before = etag().await;
+    let rotated = send(
+        app,
+        act(
+            Method::POST,
+            "/api/v1/endpoints/crm/rotate-secret",
+            before.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
     let now = etag().await;
+    assert_eq!(rotated.headers[header::ETAG], now);
     let deleted = send(app, act(Method::DELETE, "/api/v1/endpoints/crm", now)).await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
     assert!(c.sink.endpoints().is_empty());
