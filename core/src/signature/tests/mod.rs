@@ -207,18 +207,20 @@ fn rotation_signs_with_every_secret_and_verifies_with_any() {
     ));
 }
 
+/// The signature of the spec's message under `secret` alone.
+fn sign_with(secret: &Secret) -> String {
+    sign(
+        SPEC_ID,
+        SPEC_TIMESTAMP,
+        SPEC_BODY,
+        std::slice::from_ref(secret),
+    )
+    .unwrap()
+}
+
 #[test]
 fn entries_of_header_lines_a_proxy_folded_with_commas_are_read() {
     let (old, new) = (Secret::generate().unwrap(), Secret::generate().unwrap());
-    let sign_with = |secret: &Secret| {
-        sign(
-            SPEC_ID,
-            SPEC_TIMESTAMP,
-            SPEC_BODY,
-            std::slice::from_ref(secret),
-        )
-        .unwrap()
-    };
     // Two webhook-signature lines, folded into one (RFC 9110, 5.3), with a space or not.
     for glue in [", ", ",", " ,", ",,", " , "] {
         let folded = format!("{}{glue}{}", sign_with(&old), sign_with(&new));
@@ -235,15 +237,6 @@ fn entries_of_header_lines_a_proxy_folded_with_commas_are_read() {
 #[test]
 fn every_line_of_the_signature_header_is_read() {
     let (old, new) = (Secret::generate().unwrap(), Secret::generate().unwrap());
-    let sign_with = |secret: &Secret| {
-        sign(
-            SPEC_ID,
-            SPEC_TIMESTAMP,
-            SPEC_BODY,
-            std::slice::from_ref(secret),
-        )
-        .unwrap()
-    };
     // A rotation's two signatures on two lines, as a proxy that does not fold them passes
     // them on: a receiver that holds only the new key verifies it.
     let mut lines = headers(SPEC_ID, SPEC_TIMESTAMP, &sign_with(&old));
