@@ -205,7 +205,9 @@
 //!   `webhook-signature` lines (`"v1,…, v1,…"`), and of every line of it
 //!   ([`Headers::header_values`](signature::Headers::header_values), a provided method);
 //!   [`Verified::key_index`](signature::Verified) says which key matched. The `http` feature
-//!   implements [`Headers`](signature::Headers) for `http::HeaderMap`.
+//!   implements [`Headers`](signature::Headers) for `http::HeaderMap`. A Svix-powered
+//!   sender's `svix-id`, `svix-timestamp` and `svix-signature` are read when a request has
+//!   no `webhook-id` ([`SVIX_HEADERS`](signature::SVIX_HEADERS)).
 //! - Receiving: text of the body quoted in an error (a key, a value) is escaped to one
 //!   line; an empty body, or form data, says so.
 //! - `emit_event(&e)` and `emit_ref(r)` are [`emit_webhook`]`(&e)` and `emit_webhook(&r)`;

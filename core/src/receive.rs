@@ -399,8 +399,9 @@ pub fn receive_verified(
     }
     // Usedesk does not sign: with its token set, a body without the Standard Webhooks
     // signature is authenticated by its `secret` alone, and must be Usedesk's.
+    let signature_name = signature::header_names(headers)[2];
     let by_token = options.usedesk_secret.is_some()
-        && (options.secrets.is_none() || headers.header(signature::HEADER_SIGNATURE).is_none());
+        && (options.secrets.is_none() || headers.header(signature_name).is_none());
     let mut verified = None;
     if let Some(secrets) = &options.secrets
         && !by_token
@@ -426,7 +427,7 @@ pub fn receive_verified(
         Ok(format) if !by_token || format == Format::Usedesk => format,
         // Not Usedesk's, so only a signature could authenticate it: the one missing.
         _ if by_token && options.secrets.is_some() => {
-            return Err(Error::MissingHeader(signature::HEADER_SIGNATURE));
+            return Err(Error::MissingHeader(signature_name));
         }
         Ok(format) => {
             return Err(Error::UnexpectedFormat {

@@ -125,6 +125,20 @@ pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
 /// The name of the header with the signatures.
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
 
+/// The names Svix-powered senders give the three headers (`svix-id`, `svix-timestamp`,
+/// `svix-signature`), with the same contents: [`verify`] reads them when a request has no
+/// `webhook-id`.
+pub const SVIX_HEADERS: [&str; 3] = ["svix-id", "svix-timestamp", "svix-signature"];
+
+/// The names of the id, timestamp and signature headers of a received request: Standard
+/// Webhooks', or Svix's when it has `svix-id` and no `webhook-id`.
+pub(crate) fn header_names(headers: &(impl Headers + ?Sized)) -> [&'static str; 3] {
+    if headers.header(HEADER_ID).is_none() && headers.header(SVIX_HEADERS[0]).is_some() {
+        return SVIX_HEADERS;
+    }
+    [HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE]
+}
+
 /// How far `webhook-timestamp` may be from the receiver's clock, either way: 5 minutes, the
 /// value the Standard Webhooks specification recommends.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
@@ -531,7 +545,9 @@ pub struct Verified {
 /// RFC 8032, which refuse malleable signatures). Entries of other versions and malformed
 /// entries are skipped, and only the first [`MAX_SIGNATURE_ENTRIES`] are looked at. Two
 /// header lines a proxy folded into one (`"v1,… , v1,…"` joined with `", "`) are read as
-/// their entries.
+/// their entries. A request from a Svix-powered sender, whose headers are named
+/// `svix-id`, `svix-timestamp` and `svix-signature` ([`SVIX_HEADERS`]), is read by those
+/// names when it has no `webhook-id`.
 ///
 /// It costs an HMAC of the body per HMAC secret when the header has a `v1` entry, and an
 /// ed25519 verification (tens of microseconds) per `v1a` entry and ed25519 key tried.
@@ -595,12 +611,13 @@ pub fn verify_at(
     now_unix: i64,
 ) -> Result<Verified, Error> {
     let required = |name: &'static str| headers.header(name).ok_or(Error::MissingHeader(name));
-    let id = required(HEADER_ID)?;
-    let raw_timestamp = required(HEADER_TIMESTAMP)?;
+    let [id_name, timestamp_name, signature_name] = header_names(headers);
+    let id = required(id_name)?;
+    let raw_timestamp = required(timestamp_name)?;
     // Every line of it: a sender or proxy may put each entry on a line of its own.
-    let signatures = headers.header_values(HEADER_SIGNATURE);
+    let signatures = headers.header_values(signature_name);
     if signatures.is_empty() {
-        return Err(Error::MissingHeader(HEADER_SIGNATURE));
+        return Err(Error::MissingHeader(signature_name));
     }
     let entries = || signatures.iter().flat_map(|line| entries(line));
 

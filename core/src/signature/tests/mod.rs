@@ -235,6 +235,55 @@ fn entries_of_header_lines_a_proxy_folded_with_commas_are_read() {
 }
 
 #[test]
+fn a_svix_senders_headers_are_read_by_their_names() {
+    let secret = Secret::parse(SPEC_SECRET).unwrap();
+    let svix = |names: [&str; 3]| {
+        vec![
+            (names[0].to_owned(), SPEC_ID.to_owned()),
+            (names[1].to_owned(), SPEC_TIMESTAMP.to_string()),
+            (names[2].to_owned(), sign_with(&secret)),
+        ]
+    };
+    let verified = verify_at(
+        &svix(["Svix-Id", "Svix-Timestamp", "Svix-Signature"]),
+        SPEC_BODY,
+        std::slice::from_ref(&secret),
+        DEFAULT_TOLERANCE,
+        SPEC_TIMESTAMP,
+    )
+    .unwrap();
+    assert_eq!(verified.id, SPEC_ID);
+    // The Standard Webhooks names when there is a webhook-id; a set with a part missing
+    // names the part.
+    let mut mixed = svix(SVIX_HEADERS);
+    mixed.push((HEADER_ID.to_owned(), SPEC_ID.to_owned()));
+    let missing = verify_at(
+        &mixed,
+        SPEC_BODY,
+        std::slice::from_ref(&secret),
+        DEFAULT_TOLERANCE,
+        SPEC_TIMESTAMP,
+    );
+    assert!(matches!(
+        missing,
+        Err(Error::MissingHeader(HEADER_TIMESTAMP))
+    ));
+    let mut partial = svix(SVIX_HEADERS);
+    partial.pop();
+    let missing = verify_at(
+        &partial,
+        SPEC_BODY,
+        std::slice::from_ref(&secret),
+        DEFAULT_TOLERANCE,
+        SPEC_TIMESTAMP,
+    );
+    assert!(matches!(
+        missing,
+        Err(Error::MissingHeader("svix-signature"))
+    ));
+}
+
+#[test]
 fn every_line_of_the_signature_header_is_read() {
     let (old, new) = (Secret::generate().unwrap(), Secret::generate().unwrap());
     // A rotation's two signatures on two lines, as a proxy that does not fold them passes
