@@ -45,7 +45,8 @@ mod labels;
 /// daemon takes events (503 while its spool cannot write, as on a full disk). Everything
 /// but /healthz, the login form (/login, /logout) and the console's stylesheet and script
 /// (/assets/) needs the token: as a bearer header, or (for the pages) typed once in the
-/// login form.
+/// login form. With --ingest-token-env, the helpdesk gets a token of its own that may post
+/// events and nothing else.
 ///
 /// With a spool, accepted events survive a crash (kill -9 included), and so do endpoints
 /// added through the console or the API: at start the spool's endpoints are registered
@@ -79,6 +80,12 @@ pub(crate) struct Args {
     /// The environment variable holding the token (at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
+    /// An environment variable holding a second token (at least 16 bytes, not the first)
+    /// that may post events and nothing else: give it to the helpdesk, and keep the
+    /// --token-env token for operators (the console, the API, /metrics). Without it, the
+    /// one token does everything.
+    #[arg(long, value_name = "NAME")]
+    ingest_token_env: Option<String>,
     /// How long a stopping daemon gives requests and deliveries under way to finish, in
     /// all: requests still open when it ends are no longer waited for (an event whose body
     /// has not arrived gets a 503), and what is left is dead-lettered (with a spool, stays
@@ -129,6 +136,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   400  an unknown body, or a bad header or field (named; an empty Deskhook-Tenant, a
        header given twice or not UTF-8)
   401  a missing or wrong token
+  403  the ingest token (--ingest-token-env) on anything but POST /v1/events
   404  an unknown endpoint in the API
   408  the event's body stopped arriving for --body-timeout (30 s by default); nothing
        of it was accepted: send it again
@@ -149,8 +157,9 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        or the spool; or 1,024 events are being accepted at once (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept (fewer when their answers
-take more than 64 MiB), in memory only (a restart forgets them); a key's event is told by its body and the format it is read as (named or
-told from its keys), and a retry gets the first answer again. A key being accepted is
+take more than 64 MiB), in memory only (a restart forgets them); a key's event is told by
+its body and the format it is read as (named or told from its keys), and a retry gets the
+first answer again. A key being accepted is
 never forgotten (with 100,000 of them at once, a new key gets a 503). A [file_log] in
 --config gets one line per event handed to delivery. The login form's session is an
 HttpOnly, SameSite=Strict cookie (Secure behind a TLS proxy that sets
@@ -219,10 +228,11 @@ fn ignore_hangups() -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+/// The token in the environment variable `name`, trimmed, or what is wrong with it.
+fn token_in(name: &str) -> Result<String, String> {
     // What a header can carry, and clients send as it is (RFC 9110's visible ASCII).
     let sendable = |token: &str| token.trim().bytes().all(|b| b.is_ascii_graphic());
-    let (token, problem) = match std::env::var(&args.token_env) {
+    let (token, problem) = match std::env::var(name) {
         Ok(token) if token.trim().len() >= MIN_TOKEN && !sendable(&token) => (
             token,
             Some(
@@ -237,12 +247,25 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         Err(std::env::VarError::NotPresent) => (String::new(), Some("is not set")),
         Err(std::env::VarError::NotUnicode(_)) => (String::new(), Some("is not UTF-8 text")),
     };
-    if let Some(problem) = problem {
-        return Err(format!(
+    match problem {
+        None => Ok(token.trim().to_owned()),
+        Some(problem) => Err(format!(
             "serve needs a token of at least {MIN_TOKEN} bytes in the environment \
-             variable {} (it {problem}); make one with `head -c 32 /dev/urandom | base64`, \
-             export it, and send it as Authorization: Bearer <token>",
-            args.token_env,
+             variable {name} (it {problem}); make one with `head -c 32 /dev/urandom | \
+             base64`, export it, and send it as Authorization: Bearer <token>"
+        )),
+    }
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
+    let token = token_in(&args.token_env)?;
+    let ingest_token = args.ingest_token_env.as_deref().map(token_in).transpose()?;
+    if ingest_token.as_ref() == Some(&token) {
+        return Err(format!(
+            "the ingest token ({}) is the operators' token ({}): give the helpdesk a token of \
+             its own, or leave --ingest-token-env out",
+            args.ingest_token_env.as_deref().unwrap_or_default(),
+            args.token_env
         ));
     }
     for (flag, timeout, what) in [
@@ -324,7 +347,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let daemon = Arc::new(Daemon {
             accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
             sink: sink.clone(),
-            token: token.trim().to_owned(),
+            token: token.clone(),
+            ingest_token,
             durable,
             max_body,
             body_timeout: args.body_timeout,
@@ -336,7 +360,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let app = app(
             daemon.clone(),
             Console::new(sink.clone())
-                .require_token(token.trim())
+                .require_token(&token)
                 .allow_private_networks(args.console_allow_private),
         );
         let hosts = hosts::Hosts::of(args.listen, &args.allow_hosts);
@@ -547,7 +571,10 @@ struct Daemon {
     /// at shutdown, before the last flush.
     accepting: Arc<tokio::sync::Semaphore>,
     sink: DeliverySink,
+    /// The operators' token: everything.
     token: String,
+    /// `--ingest-token-env`'s: `POST /v1/events` only.
+    ingest_token: Option<String>,
     durable: bool,
     max_body: usize,
     /// `--body-timeout`: the longest wait for the next bytes of an event's body.
@@ -564,12 +591,18 @@ struct Daemon {
 /// The daemon's router: events, metrics and health next to the console.
 fn app(daemon: Arc<Daemon>, console: Console) -> Router {
     let body_timeout = daemon.body_timeout;
-    let own = Router::new()
+    let events = Router::new()
         .route("/v1/events", post(events::accept_event))
+        .layer(middleware::from_fn_with_state(
+            daemon.clone(),
+            bearer_for_events,
+        ));
+    let own = Router::new()
         .route("/metrics", get(render_metrics))
         // A typo here is the daemon's to answer, not the console's (a page).
         .route("/v1/{*rest}", any(no_such_event_path))
         .layer(middleware::from_fn_with_state(daemon.clone(), bearer_only))
+        .merge(events)
         .route("/healthz", get(health))
         // A wrong method (GET /v1/events) is a problem document too, with its Allow.
         .layer(middleware::map_response(
@@ -602,15 +635,47 @@ async fn health(State(daemon): State<Arc<Daemon>>) -> Response {
 /// Lets a request through with `Authorization: Bearer <token>` only: no cookie, so that no
 /// other site can make a logged-in browser post events.
 async fn bearer_only(State(daemon): State<Arc<Daemon>>, request: Request, next: Next) -> Response {
-    let given = deskhook_console::check_bearer(request.headers(), &daemon.token);
-    if given == Some(true) {
-        return next.run(request).await;
+    let given = deskhook_console::check_bearer_among(request.headers(), &daemon.tokens());
+    match given {
+        Some(Some(0)) => next.run(request).await,
+        Some(Some(_)) => Problem::new(
+            StatusCode::FORBIDDEN,
+            "the ingest token may only post events (POST /v1/events); the console, the API \
+             and /metrics take the operators' token (--token-env, DESKHOOK_TOKEN by default)",
+        )
+        .into_response(),
+        given => unauthorized(given.is_some()),
     }
+}
+
+/// Lets `POST /v1/events` through with the operators' token or the ingest token.
+async fn bearer_for_events(
+    State(daemon): State<Arc<Daemon>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match deskhook_console::check_bearer_among(request.headers(), &daemon.tokens()) {
+        Some(Some(_)) => next.run(request).await,
+        given => unauthorized(given.is_some()),
+    }
+}
+
+impl Daemon {
+    /// The tokens it takes, the operators' first.
+    fn tokens(&self) -> Vec<&str> {
+        std::iter::once(self.token.as_str())
+            .chain(self.ingest_token.as_deref())
+            .collect()
+    }
+}
+
+/// The 401 of a request without a token it takes (`wrong`: it gave another one).
+fn unauthorized(wrong: bool) -> Response {
     let mut response = Problem::new(
         StatusCode::UNAUTHORIZED,
-        if given.is_some() {
+        if wrong {
             "the bearer token is not the daemon's; it is in the environment variable serve was \
-             given (--token-env, DESKHOOK_TOKEN by default)"
+             given (--token-env, DESKHOOK_TOKEN by default; or --ingest-token-env's, for events)"
         } else {
             "send the daemon's token as Authorization: Bearer <token>"
         },

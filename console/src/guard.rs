@@ -506,18 +506,28 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A wrong token is logged (a warning under the `deskhook` target, at most one a minute,
 /// with how many came since): someone may be guessing.
 pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
+    check_bearer_among(headers, &[token]).map(|matched| matched.is_some())
+}
+
+/// [`check_bearer`] against several tokens (each with powers of its own, such as an
+/// ingest-only one): `None` without a bearer token, `Some(None)` with one that is none of
+/// them (logged as [`check_bearer`] logs it), `Some(Some(i))` with `tokens[i]`.
+pub fn check_bearer_among(headers: &HeaderMap, tokens: &[&str]) -> Option<Option<usize>> {
     let given = header_text(headers, header::AUTHORIZATION.as_str())
         // The scheme is case-insensitive (RFC 9110), as `same_site_only` reads it.
         .and_then(|h| {
             h.get(..7)
                 .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
                 .map(|_| &h[7..])
-        })
-        .map(|given| is_token(given, token));
-    if given == Some(false) {
+        })?;
+    // Every one compared, so that the time taken does not say which one came close.
+    let matched = tokens.iter().enumerate().fold(None, |found, (i, token)| {
+        found.or(is_token(given, token).then_some(i))
+    });
+    if matched.is_none() {
         wrong_token("as a bearer token");
     }
-    given
+    Some(matched)
 }
 
 /// Notes a wrong token (`what`: how it came): logged at most once a minute with how many

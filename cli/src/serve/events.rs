@@ -652,6 +652,7 @@ mod tests {
             accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
             sink: sink.clone(),
             token: "t".repeat(MIN_TOKEN),
+            ingest_token: None,
             durable,
             max_body: 1 << 20,
             body_timeout: Duration::from_secs(30),

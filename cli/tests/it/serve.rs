@@ -673,3 +673,57 @@ fn serve_is_not_ready_while_its_spool_cannot_write() {
     let (status, _) = request(&serve.addr, "GET", "/healthz", &[], b"");
     assert_eq!(status, 200);
 }
+
+/// With --ingest-token-env, the helpdesk's token posts events and nothing else; the
+/// operators' token does everything; the two must differ.
+#[test]
+fn an_ingest_token_posts_events_and_nothing_else() {
+    const INGEST: &str = "ingest-only-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let config = no_endpoint_config(dir.path());
+    let serve = Serve::start_with_env(
+        &config,
+        None,
+        &["--ingest-token-env", "HELPDESK_TOKEN"],
+        &[("HELPDESK_TOKEN", INGEST)],
+    );
+    let ingest = format!("Bearer {INGEST}");
+    let with_ingest = [("Authorization", ingest.as_str())];
+    let (status, answer) = request(
+        &serve.addr,
+        "POST",
+        "/v1/events",
+        &with_ingest,
+        zenlix_event("I1").as_bytes(),
+    );
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = request(&serve.addr, "GET", "/metrics", &with_ingest, b"");
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("may only post events"), "{answer}");
+    let (status, _) = request(&serve.addr, "GET", "/api/v1/stats", &with_ingest, b"");
+    assert_eq!(status, 401);
+    // The operators' token, everywhere.
+    let (status, _) = serve.call("GET", "/metrics", &[], "");
+    assert_eq!(status, 200);
+    let (status, answer) = serve.post_event(&zenlix_event("I2"), &[]);
+    assert_eq!(status, 202, "{answer}");
+    drop(serve);
+    // The same token twice is refused at start.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--ingest-token-env", "HELPDESK_TOKEN"])
+        .env("DESKHOOK_TOKEN", INGEST)
+        .env("HELPDESK_TOKEN", INGEST)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("is the operators' token"), "{stderr}");
+}

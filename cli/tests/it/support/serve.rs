@@ -74,6 +74,16 @@ impl Serve {
 
     /// [`Serve::start`] with `extra` arguments.
     pub(crate) fn start_with(config: &Path, spool: Option<&Path>, extra: &[&str]) -> Serve {
+        Serve::start_with_env(config, spool, extra, &[])
+    }
+
+    /// [`Serve::start_with`] with `env` variables besides its token.
+    pub(crate) fn start_with_env(
+        config: &Path,
+        spool: Option<&Path>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serve {
         let mut args = vec![
             "serve",
             "--config",
@@ -89,7 +99,9 @@ impl Serve {
             args.extend(["--spool", spool.to_str().unwrap(), "--threads", "1"]);
         }
         args.extend_from_slice(extra);
-        let process = Running::spawn_with(&args, &[("DESKHOOK_TOKEN", TOKEN)]);
+        let mut env = env.to_vec();
+        env.push(("DESKHOOK_TOKEN", TOKEN));
+        let process = Running::spawn_with(&args, &env);
         let first = process.line();
         let addr = first
             .strip_prefix("listening on http://")
