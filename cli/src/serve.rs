@@ -136,7 +136,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   400  an unknown body, or a bad header or field (named; an empty Deskhook-Tenant, a
        header given twice or not UTF-8)
   401  a missing or wrong token
-  403  the ingest token (--ingest-token-env) on anything but POST /v1/events
+  403  the ingest token (--ingest-token-env) anywhere but POST /v1/events (and
+       /healthz, which needs no token)
   404  an unknown endpoint in the API
   408  the event's body stopped arriving for --body-timeout (30 s by default); nothing
        of it was accepted: send it again
@@ -159,11 +160,10 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
 Idempotency keys are per tenant; the last 100,000 are kept (fewer when their answers
 take more than 64 MiB), in memory only (a restart forgets them); a key's event is told by
 its body and the format it is read as (named or told from its keys), and a retry gets the
-first answer again. A key being accepted is
-never forgotten (with 100,000 of them at once, a new key gets a 503). A [file_log] in
---config gets one line per event handed to delivery. The login form's session is an
-HttpOnly, SameSite=Strict cookie (Secure behind a TLS proxy that sets
-X-Forwarded-Proto) that ends after 8 hours unused or a week.
+first answer again. A key being accepted is never forgotten (with 100,000 of them at
+once, a new key gets a 503). A [file_log] in --config gets one line per event handed to
+delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure behind a
+TLS proxy that sets X-Forwarded-Proto) that ends after 8 hours unused or a week.
 
 A session (examples/serve_from_curl.sh runs a whole one offline):
   export DESKHOOK_TOKEN=\"$(head -c 24 /dev/urandom | base64)\"
@@ -608,11 +608,16 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
         .layer(middleware::map_response(
             deskhook_console::api::problem_bodies,
         ))
-        .with_state(daemon);
-    own.merge(console.router().layer(middleware::from_fn_with_state(
-        body_timeout,
-        deadline::end_late_bodies,
-    )))
+        .with_state(daemon.clone());
+    own.merge(
+        console
+            .router()
+            .layer(middleware::from_fn_with_state(
+                body_timeout,
+                deadline::end_late_bodies,
+            ))
+            .layer(middleware::from_fn_with_state(daemon, ingest_stays_out)),
+    )
 }
 
 /// `/healthz`, without the token (a load balancer's check): 200 while the daemon takes
@@ -632,20 +637,40 @@ async fn health(State(daemon): State<Arc<Daemon>>) -> Response {
     }
 }
 
-/// Lets a request through with `Authorization: Bearer <token>` only: no cookie, so that no
-/// other site can make a logged-in browser post events.
+/// Lets a request through with the operators' `Authorization: Bearer <token>` only (no
+/// cookie: /metrics and the /v1 paths are for programs); the ingest token gets a 403.
 async fn bearer_only(State(daemon): State<Arc<Daemon>>, request: Request, next: Next) -> Response {
     let given = deskhook_console::check_bearer_among(request.headers(), &daemon.tokens());
     match given {
         Some(Some(0)) => next.run(request).await,
-        Some(Some(_)) => Problem::new(
-            StatusCode::FORBIDDEN,
-            "the ingest token may only post events (POST /v1/events); the console, the API \
-             and /metrics take the operators' token (--token-env, DESKHOOK_TOKEN by default)",
-        )
-        .into_response(),
-        given => unauthorized(given.is_some()),
+        Some(Some(_)) => ingest_elsewhere(),
+        given => unauthorized(given.is_some(), daemon.ingest_token.is_some()),
     }
+}
+
+/// The 403 of the ingest token anywhere but `POST /v1/events`.
+fn ingest_elsewhere() -> Response {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "the ingest token may only post events (POST /v1/events); the console, the API and \
+         /metrics take the operators' token (--token-env, DESKHOOK_TOKEN by default)",
+    )
+    .into_response()
+}
+
+/// Keeps the ingest token out of the console and the API with a 403 (the console, which
+/// knows only the operators' token, would answer 401 and log someone guessing).
+async fn ingest_stays_out(
+    State(daemon): State<Arc<Daemon>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(ingest) = &daemon.ingest_token
+        && deskhook_console::bearer_is(request.headers(), ingest)
+    {
+        return ingest_elsewhere();
+    }
+    next.run(request).await
 }
 
 /// Lets `POST /v1/events` through with the operators' token or the ingest token.
@@ -656,7 +681,7 @@ async fn bearer_for_events(
 ) -> Response {
     match deskhook_console::check_bearer_among(request.headers(), &daemon.tokens()) {
         Some(Some(_)) => next.run(request).await,
-        given => unauthorized(given.is_some()),
+        given => unauthorized(given.is_some(), daemon.ingest_token.is_some()),
     }
 }
 
@@ -669,18 +694,22 @@ impl Daemon {
     }
 }
 
-/// The 401 of a request without a token it takes (`wrong`: it gave another one).
-fn unauthorized(wrong: bool) -> Response {
-    let mut response = Problem::new(
-        StatusCode::UNAUTHORIZED,
-        if wrong {
+/// The 401 of a request without a token it takes (`wrong`: it gave another one; `ingest`:
+/// the daemon has an ingest token too).
+fn unauthorized(wrong: bool, ingest: bool) -> Response {
+    let detail = match (wrong, ingest) {
+        (false, _) => "send the daemon's token as Authorization: Bearer <token>",
+        (true, false) => {
             "the bearer token is not the daemon's; it is in the environment variable serve was \
-             given (--token-env, DESKHOOK_TOKEN by default; or --ingest-token-env's, for events)"
-        } else {
-            "send the daemon's token as Authorization: Bearer <token>"
-        },
-    )
-    .into_response();
+             given (--token-env, DESKHOOK_TOKEN by default)"
+        }
+        (true, true) => {
+            "the bearer token is not the daemon's; it is in the environment variable serve was \
+             given (--token-env, DESKHOOK_TOKEN by default; or --ingest-token-env's, for \
+             events)"
+        }
+    };
+    let mut response = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"deskhook\""),

@@ -513,13 +513,7 @@ pub fn check_bearer(headers: &HeaderMap, token: &str) -> Option<bool> {
 /// ingest-only one): `None` without a bearer token, `Some(None)` with one that is none of
 /// them (logged as [`check_bearer`] logs it), `Some(Some(i))` with `tokens[i]`.
 pub fn check_bearer_among(headers: &HeaderMap, tokens: &[&str]) -> Option<Option<usize>> {
-    let given = header_text(headers, header::AUTHORIZATION.as_str())
-        // The scheme is case-insensitive (RFC 9110), as `same_site_only` reads it.
-        .and_then(|h| {
-            h.get(..7)
-                .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
-                .map(|_| &h[7..])
-        })?;
+    let given = bearer_of(headers)?;
     // Every one compared, so that the time taken does not say which one came close.
     let matched = tokens.iter().enumerate().fold(None, |found, (i, token)| {
         found.or(is_token(given, token).then_some(i))
@@ -528,6 +522,24 @@ pub fn check_bearer_among(headers: &HeaderMap, tokens: &[&str]) -> Option<Option
         wrong_token("as a bearer token");
     }
     Some(matched)
+}
+
+/// Whether the request's bearer token is `token`, compared as [`check_bearer`] does, and
+/// nothing logged: to tell a token of lesser powers (an ingest-only one) where it does not
+/// belong, before the console takes the request.
+pub fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
+    bearer_of(headers).is_some_and(|given| is_token(given, token))
+}
+
+/// The request's bearer token, if it sent one.
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    header_text(headers, header::AUTHORIZATION.as_str())
+        // The scheme is case-insensitive (RFC 9110), as `same_site_only` reads it.
+        .and_then(|h| {
+            h.get(..7)
+                .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+                .map(|_| &h[7..])
+        })
 }
 
 /// Notes a wrong token (`what`: how it came): logged at most once a minute with how many

@@ -107,7 +107,7 @@ mod guard;
 mod pages;
 mod problem;
 
-pub use guard::{check_bearer, check_bearer_among};
+pub use guard::{bearer_is, check_bearer, check_bearer_among};
 pub use problem::{FieldProblem, Problem};
 
 /// How long the old secret keeps signing after a rotation unless

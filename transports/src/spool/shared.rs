@@ -232,10 +232,16 @@ impl Core {
     /// Events were not written: `why`.
     pub(super) fn events_not_written(&self, why: String) {
         let mut failing = lock(&self.failing);
-        let since = failing.as_ref().map_or_else(SystemTime::now, |f| f.since);
+        let now = std::time::Instant::now();
+        // A run goes on while it is "not ready"; one that ended (no write of events since)
+        // starts again.
+        let since = failing
+            .as_ref()
+            .filter(|f| not_ready(f.last, now))
+            .map_or_else(SystemTime::now, |f| f.since);
         *failing = Some(Failing {
             since,
-            last: std::time::Instant::now(),
+            last: now,
             why,
         });
     }
