@@ -234,6 +234,24 @@ async fn an_api_update_keeps_the_tenant_and_carries_no_header_to_another_origin(
     assert_eq!(actions(spec()), None);
 }
 
+/// Creates the endpoint `crm` for `receiver` through the API.
+async fn create_crm(app: &Router, receiver: &Receiver) {
+    let created = api(
+        app,
+        Method::POST,
+        "/api/v1/endpoints",
+        Some(endpoint_json("crm", receiver)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+}
+
+/// The ETag of `crm`, from a GET.
+async fn etag_of_crm(app: &Router) -> header::HeaderValue {
+    let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
+    read.headers[header::ETAG].clone()
+}
+
 /// The ETag changes with every setting, those no page or response shows included (a
 /// header's value, the URL's path): a PUT made from before such a change is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,18 +259,8 @@ async fn the_etag_changes_with_settings_the_api_does_not_show() {
     let receiver = Receiver::ok();
     let c = console(router);
     let app = &c.app;
-    let created = api(
-        app,
-        Method::POST,
-        "/api/v1/endpoints",
-        Some(endpoint_json("crm", &receiver)),
-    )
-    .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let etag = || async {
-        let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
-        read.headers[header::ETAG].clone()
-    };
+    create_crm(app, &receiver).await;
+    let etag = || etag_of_crm(app);
     let first = etag().await;
     let put = |body: Value, if_match: Option<header::HeaderValue>| {
         let mut request =
@@ -381,18 +389,8 @@ async fn actions_with_if_match_act_only_on_that_version() {
     let receiver = Receiver::ok();
     let c = console(router);
     let app = &c.app;
-    let created = api(
-        app,
-        Method::POST,
-        "/api/v1/endpoints",
-        Some(endpoint_json("crm", &receiver)),
-    )
-    .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let etag = || async {
-        let read = api(app, Method::GET, "/api/v1/endpoints/crm", None).await;
-        read.headers[header::ETAG].clone()
-    };
+    create_crm(app, &receiver).await;
+    let etag = || etag_of_crm(app);
     let old = etag().await;
     let mut changed = endpoint_json("crm", &receiver);
     changed["retry"] = json!("0s,1s");
