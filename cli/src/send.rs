@@ -35,7 +35,9 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// failed), then a summary. The command waits at most the sum of the retry delays (with
 /// jitter) plus one --timeout per attempt plus 2 s, times the number of events (they share
 /// one ticket, so an endpoint takes them one after the other); what is not delivered by then
-/// is dead-lettered. Exits 0 only if every event reached every endpoint.
+/// is dead-lettered. Exits 0 only if every event reached every endpoint. Ctrl-C (or
+/// SIGTERM) ends the wait: what is left is dead-lettered, the summary printed, and the exit
+/// status is 130.
 ///
 /// Dead letters go to the --config's [delivery] dead_letter_path, or else to a new file in
 /// the temporary directory ($TMPDIR), which is removed when nothing failed; its path is
@@ -458,17 +460,27 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         }
     };
 
+    let waiting = match Waiting::start() {
+        Ok(waiting) => waiting,
+        Err(e) => {
+            remove_temporary();
+            return Err(e);
+        }
+    };
     let dispatcher = Dispatcher::builder().sink("http", sink.clone()).build();
     events.emit(&dispatcher, args.events.tenant.as_deref());
     // The events are of one ticket: each endpoint takes them one after the other, each
     // with its whole schedule.
     let wait = deadline(&args.attempts.retry, args.attempts.timeout)
         .saturating_mul(u32::try_from(event_types.len().max(1)).unwrap_or(u32::MAX));
-    let waiting = std::time::Instant::now();
-    let finished = guard.shutdown(wait);
+    let started = std::time::Instant::now();
+    let (flushed, interrupted) = waiting.flush(&sink, wait);
+    // What is left now goes to the dead letters: after a signal, what the wait did not
+    // deliver.
+    let finished = flushed.and(guard.shutdown(Duration::ZERO));
     // What it waited, not what it would have: a shutdown ends early when what is left waits
     // past its deadline (a Retry-After of an hour).
-    let waited = waiting.elapsed().min(wait);
+    let waited = started.elapsed().min(wait);
 
     let stats = sink.stats();
     let (delivered, dead_lettered, dropped) = totals(&stats);
@@ -496,7 +508,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if dropped > 0 {
         summary.push_str(&format!(", {dropped} dropped (queue full)"));
     }
-    if finished.is_err() {
+    if interrupted {
+        summary.push_str(&format!(
+            "; interrupted after {:.1} s",
+            waited.as_secs_f64()
+        ));
+    } else if finished.is_err() {
         summary.push_str(&format!(
             "; stopped waiting after {:.1} s",
             waited.as_secs_f64()
@@ -512,7 +529,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         summary.push_str(&format!(
             "\nno attempt for: {} ({})",
             not_attempted.join(", "),
-            if finished.is_err() {
+            if interrupted {
+                "interrupted before an attempt ended"
+            } else if finished.is_err() {
                 "still waiting behind the ticket's earlier events"
             } else {
                 "refused before sending"
@@ -537,11 +556,53 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         );
     }
     let ok = total > 0 && delivered == total && not_attempted.is_empty() && finished.is_ok();
-    Ok(if ok {
+    Ok(if interrupted {
+        // The shell's status for a command ended by SIGINT.
+        ExitCode::from(130)
+    } else if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The wait for delivery, which Ctrl-C (SIGINT) or SIGTERM ends early: it stops the
+/// waiting rather than the process, and the caller then dead-letters what is left and prints
+/// its summary. The handlers are installed when this is made, before the events are emitted,
+/// so that a signal at any point after that is a stop, not the process's end.
+struct Waiting {
+    runtime: tokio::runtime::Runtime,
+    signals: crate::relay::StopSignals,
+}
+
+impl Waiting {
+    /// Installs the signal handlers (on a runtime of one thread, which the wait runs on).
+    fn start() -> Result<Waiting, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime that waits for delivery: {e}"))?;
+        let signals = {
+            let _entered = runtime.enter();
+            crate::relay::StopSignals::install()?
+        };
+        Ok(Waiting { runtime, signals })
+    }
+
+    /// Waits up to `wait` for `sink` to deliver what it holds, or for a signal. Returns the
+    /// flush's outcome and whether a signal ended it.
+    fn flush(
+        mut self,
+        sink: &HttpSink,
+        wait: Duration,
+    ) -> (Result<(), deskhook_transports::Error>, bool) {
+        self.runtime.block_on(async {
+            tokio::select! {
+                flushed = sink.flush_async(wait) => (flushed, false),
+                () = self.signals.next() => (Ok(()), true),
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod relays_share_partitions;
 mod render;
 mod send_explains_bad_flags_and_config_files;
 mod send_refuses_private_addresses_without_allow_private;
+mod send_stops_waiting_on_ctrl_c;
 mod serve;
 mod serve_answers_only_its_own_hosts;
 mod serve_console_in_a_browser;

@@ -1,0 +1,62 @@
+//! Ctrl-C during `deskhook send`'s wait stops the waiting, not the process: what was not
+//! delivered is dead-lettered, the summary says so, and the exit status is 130.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use deskhook_transports::delivery::read_dead_letters;
+
+use crate::support::Running;
+
+#[test]
+fn ctrl_c_dead_letters_what_is_left_and_prints_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A receiver that takes the connection and never answers: the attempt waits on it.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let mut send = Running::spawn_with(
+        &[
+            "send",
+            "--action",
+            "create",
+            "--allow-private",
+            "--timeout",
+            "60s",
+            "--url",
+            &url,
+        ],
+        &[("TMPDIR", tmp.path().to_str().unwrap())],
+    );
+    // The attempt is under way once its connection is taken.
+    let (_held, _) = silent.accept().unwrap();
+
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &send.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = send
+        .wait_within(Duration::from_secs(30))
+        .expect("send ends after Ctrl-C, without waiting for the attempt's timeout");
+    assert_eq!(status.code(), Some(130), "stderr: {}", send.stderr());
+
+    let summary = send.line();
+    assert!(
+        summary.starts_with(
+            "0 of 1 delivered (1 event(s), 1 endpoint(s)), 1 dead-lettered; interrupted after "
+        ),
+        "{summary}"
+    );
+    assert_eq!(
+        send.line(),
+        "no attempt for: create (interrupted before an attempt ended)"
+    );
+    let letters_line = send.line();
+    let path = letters_line
+        .strip_prefix("dead letters: ")
+        .and_then(|rest| rest.split(" (").next())
+        .unwrap_or_else(|| panic!("a line naming the dead letters: {letters_line}"));
+    let letters = read_dead_letters(path).unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].action, "create");
+}
