@@ -50,23 +50,24 @@ pub(crate) struct Args {
         long,
         value_name = "URL",
         env = "DESKHOOK_NATS",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     nats: Option<String>,
     /// The KV bucket.
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_BUCKET)]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BUCKET, global = true)]
     bucket: String,
     /// Copies of the bucket when it is created (3 on a 3-node cluster); 1 if not given. A
     /// bucket that exists with another number is said so (the servers change it: `nats
     /// stream edit KV_<bucket> --replicas N`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", global = true)]
     replicas: Option<usize>,
     /// The environment variable holding the secrets key.
-    #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV)]
+    #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV, global = true)]
     key_env: String,
     /// The environment variable holding the keys a rotation replaces, comma-separated:
     /// records sealed with one of them are read, and `rekey` seals them with the key.
-    #[arg(long, value_name = "NAME", default_value = PREVIOUS_KEYS_ENV)]
+    #[arg(long, value_name = "NAME", default_value = PREVIOUS_KEYS_ENV, global = true)]
     previous_keys_env: String,
     #[command(subcommand)]
     command: Command,
@@ -182,12 +183,16 @@ pub(crate) fn run(mut args: Args) -> Result<ExitCode, String> {
         crate::send::print_out(&key.to_base64())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let urls = args
-        .nats
-        .clone()
-        .ok_or("--nats URL is required: the servers whose KV bucket holds the endpoints")?;
-    deskhook_transports::endpoint_store::check_bucket_name(&args.bucket)
-        .map_err(|e| format!("--bucket: {e}"))?;
+    let Some(urls) = args.nats.clone() else {
+        crate::usage_error(
+            "endpoints",
+            "--nats URL is required: the servers whose KV bucket holds the endpoints (or set \
+             DESKHOOK_NATS)",
+        );
+    };
+    if let Err(e) = deskhook_transports::endpoint_store::check_bucket_name(&args.bucket) {
+        crate::usage_error("endpoints", format!("--bucket: {e}"));
+    }
     // What `add` writes is checked before connecting: a slip in a field is not a NATS error.
     let added = match &args.command {
         Command::Add { fields, replace } => {

@@ -73,8 +73,23 @@ fn a_slip_in_add_or_in_the_bucket_name_is_named_before_connecting() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!err.contains("no secrets key"), "{args:?}: {err}");
     }
-    let (ok, _, err) = endpoints(&url, None, &["--bucket", "a.b", "list"]);
-    assert!(!ok && err.contains("this one has '.'"), "{err}");
+    // The bucket's flags go before the subcommand or after it.
+    for args in [["--bucket", "a.b", "list"], ["list", "--bucket", "a.b"]] {
+        let (ok, _, err) = endpoints(&url, None, &args);
+        assert!(!ok && err.contains("this one has '.'"), "{args:?}: {err}");
+    }
+    // Without --nats (or DESKHOOK_NATS), a usage error: status 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(["endpoints", "list", "--bucket", "endpoints"])
+        .env_remove("DESKHOOK_NATS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--nats URL is required"),
+        "{}",
+        text(&out.stderr)
+    );
     // A key variable exported empty (`DESKHOOK_SECRETS_KEY=$UNSET`) is not taken for none,
     // which would write records unsealed.
     let (ok, _, err) = endpoints(&url, Some(" "), &["list"]);
