@@ -166,7 +166,7 @@ mod connect;
 mod settings;
 pub use builder::{MAX_BATCH, NatsSinkBuilder};
 pub use connect::connect;
-use connect::{first_url, parse_urls, server_url, with_url_credentials};
+use connect::{connect_failure, first_url, parse_urls, server_url, with_url_credentials};
 pub use settings::{
     DEFAULT_PARTITIONS, MAX_PARTITIONS, Storage, StreamSettings, partition_of, partitions_of,
 };
@@ -296,7 +296,18 @@ impl JetStreamTransport {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        let _one = self.checking.lock().await;
+        // Bounded by this attempt's deadline: an attempt behind another's check does not
+        // outlive it.
+        let Ok(_one) = tokio::time::timeout_at(deadline.into(), self.checking.lock()).await else {
+            return Err(AttemptError {
+                message: format!(
+                    "stream '{}' was still being checked for another event when this \
+                     attempt's time was up",
+                    self.settings.stream_name()
+                ),
+                retryable: true,
+            });
+        };
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -311,9 +322,11 @@ impl JetStreamTransport {
                 self.ready.store(true, Ordering::Release);
                 Ok(())
             }
-            // Another stream made over the subjects since the start: the events wait
-            // (retried) for it to go, or for the operator to change it.
-            Ok(Err(Trouble::Taken(error))) => {
+            // Another stream made over the subjects since the start, or the stream found
+            // unlike the settings (made or changed by someone else while the server was
+            // away): the events wait (retried) for the operator to change it, rather than
+            // each go to the dead letters with an error of its own.
+            Ok(Err(Trouble::Taken(error) | Trouble::Fatal(error))) => {
                 // Each attempt says it; the log, once a minute (the engine does not log
                 // retried attempts).
                 static TAKEN: deskhook::Seldom = deskhook::Seldom::new();
@@ -328,13 +341,6 @@ impl JetStreamTransport {
                     retryable: true,
                 })
             }
-            Ok(Err(Trouble::Fatal(error))) => {
-                log::error!(target: deskhook::LOG_TARGET, "{error}");
-                Err(AttemptError {
-                    message: error.to_string(),
-                    retryable: false,
-                })
-            }
             Ok(Err(trouble)) => Err(AttemptError {
                 message: trouble.into_error(&self.url).to_string(),
                 retryable: true,
@@ -343,7 +349,7 @@ impl JetStreamTransport {
                 message: format!(
                     "JetStream did not answer about stream '{}' within {}",
                     self.settings.stream_name(),
-                    deskhook::policy::format_duration(self.timeout)
+                    deskhook::policy::format_duration(left)
                 ),
                 retryable: true,
             }),

@@ -74,11 +74,36 @@ fn publishing_without_a_server_says_so() {
     );
     assert!(!run.status.success(), "{}", run.stdout);
     assert!(
-        run.stderr.starts_with("deskhook: ") && run.stderr.contains("127.0.0.1"),
+        run.stderr.starts_with("deskhook: ")
+            && run.stderr.contains("127.0.0.1")
+            && run.stderr.contains("is the server running and reachable?"),
         "{}",
         run.stderr
     );
     // No dead-letter file is left behind in the temporary directory.
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A refused login is said as one, not as a server that does not answer.
+#[test]
+fn a_wrong_password_is_said() {
+    let server = nats::NatsServer::start_configured(
+        r#"authorization { users = [ { user: "publisher", password: "right" } ] }"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().replace("nats://", "nats://publisher:wrong@");
+    let run = support::deskhook_bounded(
+        dir.path(),
+        &["publish", "--nats", &url, "--action", "create"],
+        Duration::from_secs(30),
+    );
+    assert!(!run.status.success(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("authorization violation")
+            && run.stderr.contains("the server refused the login"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrong"), "{}", run.stderr);
 }

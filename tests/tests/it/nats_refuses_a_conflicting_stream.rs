@@ -168,8 +168,10 @@ fn without_a_server_or_with_bad_settings_the_errors_say_what_to_do() {
         .build()
         .unwrap_err();
     assert!(
-        err.to_string()
-            .contains("no answer within 300ms (is the server running and reachable?)"),
+        err.to_string().contains("cannot connect: ")
+            && err
+                .to_string()
+                .contains("(is the server running and reachable?)"),
         "{err}"
     );
     let err = NatsSink::builder("http://127.0.0.1:4222")
@@ -319,4 +321,83 @@ fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
         );
         assert_eq!(runtime.block_on(stream_len(&server.url(), "DESKHOOK")), 1);
     }
+}
+
+/// A stream found unlike the settings only once the sink runs (the server was away at the
+/// start, and the stream was made meanwhile with another retention) holds the events back,
+/// retried, rather than sending each to the dead letters; once the operator deletes it, the
+/// sink makes its own and the event is delivered.
+#[test]
+fn a_conflicting_stream_found_while_running_holds_the_events_back() {
+    use std::sync::{Arc, Mutex};
+
+    use deskhook::policy::BreakerPolicy;
+    use deskhook_tests::nats::stream_len;
+    use deskhook_transports::delivery::AttemptRecord;
+
+    let mut server = NatsServer::start();
+    server.stop();
+    let (_dir, dead) = dead_letter_file();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = errors.clone();
+    let (sink, guard) = NatsSink::builder(server.url())
+        .stream(StreamSettings::new())
+        .connect_timeout(Duration::from_millis(200))
+        .retry(format!("0s{}", ",50ms".repeat(100)).parse().unwrap())
+        .breaker(BreakerPolicy {
+            failures: 100,
+            cool_down: Duration::from_millis(50),
+        })
+        .dead_letter_path(&dead)
+        .observer(move |r: &AttemptRecord<'_>| {
+            seen.lock().unwrap().extend(r.error.map(str::to_owned));
+        })
+        .build()
+        .expect("the sink starts without its server");
+    server.restart();
+    create(
+        &server,
+        stream::Config {
+            name: "DESKHOOK".into(),
+            subjects: vec!["deskhook.>".into()],
+            retention: stream::RetentionPolicy::Limits,
+            ..Default::default()
+        },
+    );
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("nats", sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    dispatcher.emit(
+        deskhook::Action::Create,
+        &deskhook_tests::ticket("T1"),
+        &user,
+    );
+    let deadline = std::time::Instant::now() + deskhook_tests::WAIT;
+    let said = |what: &str| errors.lock().unwrap().iter().any(|e| e.contains(what));
+    while !said("exists with retention 'limits'") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt said so: {:?}",
+            errors.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let totals = sink.delivery().totals();
+    assert_eq!((totals.delivered, totals.dead_lettered), (0, 0));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        context(&server.url())
+            .await
+            .delete_stream("DESKHOOK")
+            .await
+            .unwrap();
+    });
+    guard
+        .flush(deskhook_tests::WAIT)
+        .expect("delivered once the stream is deleted");
+    let totals = sink.delivery().totals();
+    assert_eq!((totals.delivered, totals.dead_lettered), (1, 0));
+    assert_eq!(runtime.block_on(stream_len(&server.url(), "DESKHOOK")), 1);
 }

@@ -349,15 +349,18 @@ impl NatsSinkBuilder {
     ) -> Result<(NatsSink, DeliveryGuard), Error> {
         self.validate()?;
         let (addrs, shown) = parse_urls(&self.urls)?;
-        let client = with_url_credentials(self.options.clone(), &addrs)
-            .retry_on_initial_connect()
-            .connection_timeout(self.connect_timeout)
-            .connect(addrs)
-            .await
-            .map_err(|e| Error::Nats {
-                url: shown.clone(),
-                message: format!("cannot connect: {e}"),
-            })?;
+        let mut options = with_url_credentials(self.options.clone(), &addrs)
+            .connection_timeout(self.connect_timeout);
+        // Without a server required, the client connects in the background, and the build
+        // returns at once. With one required, the first connect is tried here, so that its
+        // error (a refused login, a TLS mismatch) is the build's, not a silent retry's.
+        if !self.require_server {
+            options = options.retry_on_initial_connect();
+        }
+        let client = options.connect(addrs).await.map_err(|e| Error::Nats {
+            url: shown.clone(),
+            message: connect_failure(&e),
+        })?;
         let context = jetstream::context::ContextBuilder::new()
             .timeout(self.timeout)
             .build(client.clone());

@@ -24,10 +24,16 @@ pub(super) fn server_url(context: &jetstream::Context) -> String {
 pub(super) fn parse_urls(urls: &str) -> Result<(Vec<ServerAddr>, String), Error> {
     let mut addrs = Vec::new();
     let mut shown = Vec::new();
-    for part in urls.split(',').map(str::trim) {
+    let parts: Vec<&str> = urls.split(',').map(str::trim).collect();
+    for (at, part) in parts.iter().enumerate() {
+        // Not the text: a ',' in a password cuts the list there, and the part before it
+        // would show the user and the password's start.
         let addr = ServerAddr::from_str(part).map_err(|e| Error::InvalidUrl {
-            url: part.rsplit('@').next().unwrap_or_default().to_owned(),
-            reason: format!("{e} (give nats://host:port, tls://host:port or host:port)"),
+            url: format!("server URL {} of {}", at + 1, parts.len()),
+            reason: format!(
+                "{e} (give nats://host:port, tls://host:port or host:port; the list is \
+                 comma-separated, so a ',' in a password is written %2C)"
+            ),
         })?;
         // async-nats gives an IPv6 host without its brackets, which a URL needs.
         let host = addr.host();
@@ -40,6 +46,21 @@ pub(super) fn parse_urls(urls: &str) -> Result<(Vec<ServerAddr>, String), Error>
         addrs.push(addr);
     }
     Ok((addrs, shown.join(",")))
+}
+
+/// What a failed first connection to NATS says: async-nats's error, and what to check.
+pub(super) fn connect_failure(e: &async_nats::ConnectError) -> String {
+    use async_nats::ConnectErrorKind as Kind;
+    let check = match e.kind() {
+        Kind::AuthorizationViolation | Kind::Authentication => {
+            "the server refused the login: check the user and password or the token in the \
+             URL, or the credentials the options give"
+        }
+        Kind::Tls => "check the server's certificate and the TLS options (tls:// URLs)",
+        Kind::Dns => "check the host name",
+        _ => "is the server running and reachable?",
+    };
+    format!("cannot connect: {e} ({check})")
 }
 
 /// `options` with the credentials the URLs carry (see [`url_credentials`]), which
@@ -88,7 +109,7 @@ pub async fn connect(
     let options = with_url_credentials(options, &addrs);
     let client = options.connect(addrs).await.map_err(|e| Error::Nats {
         url: shown,
-        message: format!("cannot connect: {e}"),
+        message: connect_failure(&e),
     })?;
     Ok(jetstream::context::ContextBuilder::new()
         .timeout(timeout)
@@ -121,6 +142,15 @@ mod tests {
         assert_eq!(shown, "nats://127.0.0.1:4222,nats://localhost:4222");
         let err = parse_urls("http://127.0.0.1:4222").unwrap_err().to_string();
         assert!(err.contains("give nats://host:port"), "{err}");
+        // A ',' in a password cuts the list in two; the part before it is not shown.
+        let err = parse_urls("nats://relay:pa,ss@127.0.0.1:4222")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("relay") && !err.contains(":pa"), "{err}");
+        assert!(
+            err.contains("server URL 1 of 2") && err.contains("written %2C"),
+            "{err}"
+        );
         // An IPv6 address keeps its brackets, and the sink's endpoint URL is made of it
         // (before: 'nats://::1:4222', which failed build() once it had connected).
         let (_, shown) = parse_urls("nats://[::1]:4222,nats://127.0.0.1:4223").unwrap();

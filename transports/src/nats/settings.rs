@@ -630,7 +630,10 @@ impl StreamSettings {
 
 /// Why the stream could not be made ready.
 pub(super) enum Trouble {
-    /// A setting or an answer that waiting will not change.
+    /// A setting or an answer that waiting will not change by itself (the stream unlike
+    /// the settings, a refusal): the build's error when the sink starts and the server
+    /// answers; once it runs, retried as [`Trouble::Taken`] is (an operator changes the
+    /// stream, or the settings and restarts).
     Fatal(Error),
     /// Another stream holds the subjects: fatal when the sink starts and the server answers
     /// (a configuration to change), but once it runs, perhaps a stream made over its
