@@ -63,6 +63,10 @@ impl Template {
         env.add_filter("string", string);
         env.add_filter("pprint", pprint);
         env.remove_global("debug");
+        // A namespace is the one value a template can change, so it can be made to hold
+        // itself (`{% set ns.me = ns %}`): printing it would recurse until the stack ran out,
+        // and every render would leak it. Not offered.
+        env.remove_global("namespace");
         env.add_filter(
             "truncate",
             |state: &minijinja::State<'_, '_>, value: Value, n: usize| {
@@ -263,6 +267,14 @@ fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
     let Some(name) = unknown.first() else {
         return Ok(());
     };
+    if name == "namespace" {
+        return Err(format!(
+            "{}namespace() is not offered: a namespace can be made to hold itself, which no \
+             render could print or free; count with `loop.index`, or with filters such as \
+             `length` and `sum`",
+            at_name(text, name)
+        ));
+    }
     let hint = context::NAMES
         .iter()
         .map(|known| (strsim::levenshtein(name, known), *known))
@@ -271,12 +283,7 @@ fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
         .map(|(_, known)| format!(" (did you mean '{known}'?)"))
         // Most often a field of the body, written as the body has it at its top.
         .unwrap_or_else(|| format!(" (the event's fields are under `event`: `event.{name}`?)"));
-    let at = name_in_tags(text, name)
-        .map(|at| {
-            let (line, column) = line_column(text, at);
-            format!("line {line}, column {column}: ")
-        })
-        .unwrap_or_default();
+    let at = at_name(text, name);
     let mut functions = globals;
     functions.sort_unstable();
     Err(format!(
@@ -284,6 +291,16 @@ fn unknown_names(env: &Environment<'_>, text: &str) -> Result<(), String> {
         context::NAMES.join(", "),
         functions.join(", ")
     ))
+}
+
+/// `line L, column C: ` where `name` is first used in `text`'s tags, or nothing.
+fn at_name(text: &str, name: &str) -> String {
+    name_in_tags(text, name)
+        .map(|at| {
+            let (line, column) = line_column(text, at);
+            format!("line {line}, column {column}: ")
+        })
+        .unwrap_or_default()
 }
 
 /// The byte offset of a `{% autoescape … %}` tag, if the source has one.

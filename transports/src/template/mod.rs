@@ -79,7 +79,9 @@
 //!   `string`, `pprint`) counts as it is made against a room of its own (the output's, and
 //!   at least 4 MiB, so that a small body may still cut a long capture): a list repeated
 //!   with `*`, which minijinja makes lazily for no fuel (`[x] * 100000000`), fails the
-//!   render instead of being made whole. `debug()` is not offered.
+//!   render instead of being made whole. `debug()` is not offered, nor `namespace()` (the
+//!   one value a template could change, it can be made to hold itself, which no render
+//!   could print or free).
 //! - What these limits do not bound: minijinja makes the whole text of a list for `~`
 //!   (`'a' ~ list`) and for its string filters applied to one (`list|upper`), counting it
 //!   only once it is made. A template that does so with a list repeated millions of times
