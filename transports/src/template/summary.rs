@@ -116,6 +116,15 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// A field that may be `null` where an object or a list is expected (an agent's comment has
+/// `"client": null`; Go's nil slice is written `null`): read as its default, where serde
+/// would refuse the whole body, and the summary with it.
+fn or_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
 /// The `text` of the last element of a list of objects, reading the others without keeping
 /// them.
 #[derive(Debug, Default)]
@@ -162,7 +171,9 @@ struct Named {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Zenlix {
+    #[serde(deserialize_with = "or_default")]
     ticket: ZenlixTicket,
+    #[serde(deserialize_with = "or_default")]
     initial_user: ZenlixUser,
 }
 
@@ -172,6 +183,7 @@ struct ZenlixTicket {
     code: Text,
     subject: Text,
     text: Text,
+    #[serde(deserialize_with = "or_default")]
     comments: LastText,
 }
 
@@ -179,6 +191,7 @@ struct ZenlixTicket {
 #[serde(default)]
 struct ZenlixUser {
     email: Text,
+    #[serde(deserialize_with = "or_default")]
     profile: ZenlixProfile,
 }
 
@@ -227,9 +240,13 @@ fn first<const N: usize>(texts: [String; N]) -> String {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Usedesk {
+    #[serde(deserialize_with = "or_default")]
     ticket: UsedeskTicket,
+    #[serde(deserialize_with = "or_default")]
     comment: UsedeskComment,
+    #[serde(deserialize_with = "or_default")]
     trigger: UsedeskTrigger,
+    #[serde(deserialize_with = "or_default")]
     rating: UsedeskRating,
 }
 
@@ -247,6 +264,9 @@ struct UsedeskTicket {
 struct UsedeskComment {
     ticket_id: Text,
     message: Text,
+    /// `client` or `user` (an agent).
+    from: Text,
+    #[serde(deserialize_with = "or_default")]
     client: Named,
 }
 
@@ -254,8 +274,8 @@ struct UsedeskComment {
 #[serde(default)]
 struct UsedeskTrigger {
     ticket_id: Text,
+    #[serde(deserialize_with = "or_default")]
     data: Vec<UsedeskChange>,
-    client: Named,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -294,11 +314,16 @@ fn usedesk(kind: usedesk::EventKind, v: Usedesk) -> Summary {
         lang: None,
         subject: v.ticket.subject.0,
         text,
-        author: first([
-            v.comment.client.name.0,
-            v.trigger.client.name.0,
-            v.ticket.email.0,
-        ]),
+        // A comment's client wrote it only when it is `from` the client (an agent's has
+        // the ticket's client too); a trigger's client is the ticket's, not who changed it
+        // (an agent known by id only, or a rule): no author.
+        author: match kind {
+            Ud::CommentCreated if matches!(v.comment.from.0.as_str(), "client" | "") => {
+                v.comment.client.name.0
+            }
+            Ud::TicketCreated => v.ticket.email.0,
+            _ => String::new(),
+        },
         ticket: first([
             v.ticket.id.0,
             v.comment.ticket_id.0,
@@ -316,8 +341,10 @@ fn usedesk(kind: usedesk::EventKind, v: Usedesk) -> Summary {
 #[serde(default)]
 struct IqChannels {
     #[serde(rename = "ChatEvent")]
+    #[serde(deserialize_with = "or_default")]
     chat_event: IqChatEvent,
     #[serde(rename = "Rels")]
+    #[serde(deserialize_with = "or_default")]
     rels: IqRels,
 }
 
@@ -330,15 +357,25 @@ struct IqChatEvent {
     message_id: Text,
     #[serde(rename = "Actor")]
     actor: Text,
+    #[serde(rename = "ClientId")]
+    client_id: Text,
+    #[serde(rename = "UserId")]
+    user_id: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct IqRels {
     #[serde(rename = "ChatMessages")]
+    #[serde(deserialize_with = "or_default")]
     chat_messages: Vec<IqMessage>,
     #[serde(rename = "Files")]
+    #[serde(deserialize_with = "or_default")]
     files: Vec<IqFile>,
+    #[serde(rename = "Clients", deserialize_with = "or_default")]
+    clients: Vec<IqPerson>,
+    #[serde(rename = "Users", deserialize_with = "or_default")]
+    users: Vec<IqPerson>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -354,6 +391,16 @@ struct IqMessage {
     file_id: Text,
 }
 
+/// A client or an agent (user) of `Rels`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IqPerson {
+    #[serde(rename = "Id")]
+    id: Text,
+    #[serde(rename = "Name")]
+    name: Text,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct IqFile {
@@ -365,12 +412,26 @@ struct IqFile {
 
 fn iqchannels(kind: iqchannels::EventKind, v: IqChannels) -> Summary {
     let event = v.chat_event;
+    let IqRels {
+        chat_messages,
+        files,
+        clients,
+        users,
+    } = v.rels;
+    // Who acted, by name when `Rels` has one, else the role (`client`, `user`).
+    let (people, id) = match event.actor.0.as_str() {
+        "client" => (clients, &event.client_id.0),
+        "user" => (users, &event.user_id.0),
+        _ => (Vec::new(), &event.client_id.0),
+    };
+    let named = people
+        .into_iter()
+        .find(|p| !id.is_empty() && p.id.0 == *id)
+        .map(|p| p.name.0)
+        .unwrap_or_default();
+    let author = first([named, event.actor.0]);
     let text = match kind {
         iqchannels::EventKind::MessageCreated if !event.message_id.0.is_empty() => {
-            let IqRels {
-                chat_messages,
-                files,
-            } = v.rels;
             chat_messages
                 .into_iter()
                 .find(|m| m.id.0 == event.message_id.0)
@@ -403,7 +464,7 @@ fn iqchannels(kind: iqchannels::EventKind, v: IqChannels) -> Summary {
             format!("#{chat}")
         },
         text,
-        author: event.actor.0,
+        author,
         ticket: chat,
     }
 }
@@ -438,12 +499,13 @@ mod tests {
         let changed = of(
             "usedesk.ticket_changed",
             r#"{"trigger":{"ticket_id":5,"data":[{"target":"status_id","value":"2","old_value":"1"}],
-                "client":{"name":"Jon"}}}"#,
+                "user_id":9087,"client":{"name":"Jon"}}}"#,
         );
         assert_eq!(changed.text, "status_id: 1 → 2");
+        // The client is the ticket's, not who changed it.
         assert_eq!(
             (changed.ticket.as_str(), changed.author.as_str()),
-            ("5", "Jon")
+            ("5", "")
         );
         let message = of(
             "iqchannels.message_created",
@@ -458,6 +520,66 @@ mod tests {
                 message.ticket.as_str()
             ),
             ("#21", "a.pdf", "21")
+        );
+    }
+
+    #[test]
+    fn the_author_is_who_acted() {
+        let comment = |from: &str| {
+            of(
+                "usedesk.comment_created",
+                &format!(
+                    r#"{{"comment":{{"ticket_id":7,"message":"hi","from":"{from}",
+                        "client":{{"name":"Jon Bon Jovi"}}}}}}"#
+                ),
+            )
+        };
+        assert_eq!(comment("client").author, "Jon Bon Jovi");
+        // An agent's comment carries the ticket's client too.
+        assert_eq!(comment("user").author, "");
+        let message = |actor: &str| {
+            of(
+                "iqchannels.message_created",
+                &format!(
+                    r#"{{"ChatEvent":{{"ChatId":21,"Actor":"{actor}","ClientId":13,"UserId":1}},
+                        "Rels":{{"Clients":[{{"Id":13,"Name":"Ann"}}],
+                        "Users":[{{"Id":2,"Name":"Bob"}},{{"Id":1,"Name":"Eve"}}]}}}}"#
+                ),
+            )
+        };
+        assert_eq!(message("client").author, "Ann");
+        assert_eq!(message("user").author, "Eve");
+        // Without a name in `Rels`, the role.
+        assert_eq!(message("system").author, "system");
+    }
+
+    /// `null` where an object or a list is expected loses that part only.
+    #[test]
+    fn a_null_object_or_list_is_read_as_empty() {
+        let comment = of(
+            "usedesk.comment_created",
+            r#"{"comment":{"ticket_id":7,"message":"hi","from":"user","user_id":3,"client":null}}"#,
+        );
+        assert_eq!(
+            (comment.text.as_str(), comment.ticket.as_str()),
+            ("hi", "7")
+        );
+        let message = of(
+            "iqchannels.message_created",
+            r#"{"ChatEvent":{"ChatId":21,"MessageId":5,"Actor":"client"},
+                "Rels":{"ChatMessages":[{"Id":5,"Text":"hello"}],"Files":null,"Clients":null}}"#,
+        );
+        assert_eq!(
+            (message.text.as_str(), message.author.as_str()),
+            ("hello", "client")
+        );
+        let zenlix = of(
+            "comment",
+            r#"{"ticket":{"code":"E3XK","comments":null},"initial_user":{"profile":null,"email":"a@x"}}"#,
+        );
+        assert_eq!(
+            (zenlix.ticket.as_str(), zenlix.author.as_str()),
+            ("E3XK", "a@x")
         );
     }
 
