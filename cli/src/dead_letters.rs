@@ -247,22 +247,7 @@ fn list(mut args: ListArgs) -> Result<ExitCode, String> {
         ),
         None => {
             let path = dead_letter_path(args.file.clone(), args.config.as_deref())?;
-            // A file not there yet is a sink that has not dead-lettered anything; a folder
-            // not there is a path mistyped.
-            if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty())
-                && !folder.is_dir()
-            {
-                return Err(format!(
-                    "no folder '{}' for the dead-letter file '{}': check the path",
-                    folder.display(),
-                    path.display()
-                ));
-            }
-            let missing = if path.exists() {
-                ""
-            } else {
-                " (the file does not exist)"
-            };
+            let missing = file_note(&path)?;
             (path.display().to_string(), missing, Source::File(path))
         }
     };
@@ -366,6 +351,26 @@ fn print_letters(out: &mut impl Write, letters: &[StoredLetter], json: bool) -> 
         writeln!(out, "{}", crate::printable(&line)).map_err(crate::stdout_error)?;
     }
     Ok(())
+}
+
+/// What to add to "no dead letters in PATH" when the file is not there: a file not there yet
+/// is a sink that has not dead-lettered anything, said so; a folder not there is a path
+/// mistyped, an error.
+fn file_note(path: &Path) -> Result<&'static str, String> {
+    if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty())
+        && !folder.is_dir()
+    {
+        return Err(format!(
+            "no folder '{}' for the dead-letter file '{}': check the path",
+            folder.display(),
+            path.display()
+        ));
+    }
+    Ok(if path.exists() {
+        ""
+    } else {
+        " (the file does not exist)"
+    })
 }
 
 #[cfg(test)]

@@ -456,6 +456,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let path = args
         .file
         .unwrap_or_else(|| delivery.dead_letter_path.clone());
+    let missing = super::file_note(&path)?;
     let endpoints = crate::send::config_endpoints(
         &config,
         &args.config,
@@ -489,7 +490,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         // "to replay" when the file has letters of other endpoints, said on the next line.
         let what = if others.is_empty() { "" } else { " to replay" };
         crate::send::print_line(&format!(
-            "no dead letters{}{what} in {}{others_line}",
+            "no dead letters{}{what} in {}{missing}{others_line}",
             of_endpoints(&args.endpoints),
             path.display()
         ));

@@ -604,3 +604,29 @@ fn a_letter_kept_holds_back_the_later_letters_of_its_ticket() {
     );
     drop(listen);
 }
+
+/// A replay of a file that is not there says so (a --file mistyped, a --config of another
+/// directory), and one in a folder that is not there is an error, as `list` says them.
+#[test]
+fn a_missing_file_or_folder_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, _dead) = dead_letters(tmp.path(), "create");
+    let missing = tmp.path().join("nothing.jsonl");
+    let out = replay_with(tmp.path(), &config, &["--file", missing.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "no dead letters in {} (the file does not exist)\n",
+            missing.display()
+        )
+    );
+    let nowhere = tmp.path().join("no-such-folder").join("dead.jsonl");
+    let out = replay_with(tmp.path(), &config, &["--file", nowhere.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no folder '") && text(&out.stderr).contains("check the path"),
+        "{}",
+        text(&out.stderr)
+    );
+}
