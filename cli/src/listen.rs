@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use deskhook::formats::Format;
 use deskhook::policy::parse_duration;
-use deskhook::signature::{DEFAULT_TOLERANCE, Headers};
+use deskhook::signature::Headers;
 use deskhook::{ReceiveOptions, Received, Secret};
 
 use crate::printable;
@@ -45,13 +45,18 @@ const RECEIVED_WHOLE: usize = 1024 * 1024;
 /// back. Runs until interrupted.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The address to listen on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// The address to listen on; port 0 picks a free port. Also --listen, as serve names it.
+    #[arg(
+        long,
+        alias = "listen",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     addr: String,
     /// A key to verify signatures with: a 'whsec_' secret, or the 'whpk_' public key of a
     /// sender that signs with ed25519 (`deskhook secret new --ed25519`); repeat to accept any
     /// of several. Requests whose webhook-signature matches none (or that lack it, or whose
-    /// webhook-timestamp is more than 5 minutes off) get 401. Without one, nothing is checked.
+    /// webhook-timestamp is further off than --tolerance) get 401. Without one, nothing is checked.
     /// Or set DESKHOOK_SECRET (several keys separated by spaces), which keeps the key out of
     /// the shell's history and the process list.
     #[arg(long, value_name = "SECRET")]
@@ -73,6 +78,14 @@ pub(crate) struct Args {
     /// delay applies to every connection at once.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     delay: Option<Duration>,
+    /// How far webhook-timestamp may be from this machine's clock, either way (5m is what
+    /// receivers use by default).
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    tolerance: Duration,
+    /// Do not check webhook-timestamp against the clock (to send old captures to it again);
+    /// the signature, which covers the timestamp, is still checked.
+    #[arg(long, conflicts_with = "tolerance")]
+    no_tolerance: bool,
 }
 
 /// What the signature check said.
@@ -83,11 +96,12 @@ enum Verdict {
 }
 
 impl Verdict {
-    fn of(headers: &RequestHeaders, body: &[u8], secrets: &[Secret]) -> Verdict {
+    fn of(headers: &RequestHeaders, body: &[u8], secrets: &[Secret], args: &Args) -> Verdict {
         if secrets.is_empty() {
             return Verdict::Unsigned;
         }
-        match deskhook::signature::verify(headers, body, secrets, DEFAULT_TOLERANCE) {
+        let now = crate::verify::clock(headers, args.no_tolerance);
+        match deskhook::signature::verify_at(headers, body, secrets, args.tolerance, now) {
             Ok(_) => Verdict::Verified,
             Err(e) => Verdict::Bad(e.to_string()),
         }
@@ -468,7 +482,7 @@ fn serve(
             }
             ReadOutcome::Request(request) => request,
         };
-        let verdict = Verdict::of(&request.headers, &request.body, &secrets);
+        let verdict = Verdict::of(&request.headers, &request.body, &secrets, &args);
         if args.json {
             // What a pipe reads is what the sender signed: a forged body stays off stdout.
             if let Verdict::Bad(reason) = &verdict {

@@ -2,7 +2,7 @@
 //! `deskhook spool dead-letter`.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -67,9 +67,8 @@ enum Command {
 /// deletes them. The spool must not be open elsewhere (stop the helpdesk or serve first).
 #[derive(Debug, clap::Args)]
 struct DeadLetterArgs {
-    /// The spool directory.
-    #[arg(value_name = "DIR")]
-    dir: PathBuf,
+    #[command(flatten)]
+    spool: SpoolDir,
     /// An endpoint whose pending events go (repeat for more).
     #[arg(long = "endpoint", value_name = "NAME", required = true)]
     endpoints: Vec<String>,
@@ -82,12 +81,33 @@ struct DeadLetterArgs {
 /// It reads without taking the spool's lock, so it works while the helpdesk runs.
 #[derive(Debug, clap::Args)]
 struct StatsArgs {
-    /// The spool directory.
-    #[arg(value_name = "DIR")]
-    dir: PathBuf,
+    #[command(flatten)]
+    spool: SpoolDir,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// The spool directory: given alone (`spool stats DIR`) or as the other commands take it
+/// (`--spool DIR`).
+#[derive(Debug, clap::Args)]
+struct SpoolDir {
+    /// The spool directory.
+    #[arg(value_name = "DIR", required_unless_present = "spool")]
+    dir: Option<PathBuf>,
+    /// The spool directory, as drain, dead-letters and serve take it.
+    #[arg(long = "spool", value_name = "DIR", conflicts_with = "dir")]
+    spool: Option<PathBuf>,
+}
+
+impl SpoolDir {
+    /// The directory given, either way (clap requires one, and refuses both).
+    fn path(&self) -> Result<&Path, String> {
+        self.dir
+            .as_deref()
+            .or(self.spool.as_deref())
+            .ok_or_else(|| "give the spool directory: DIR or --spool DIR".to_owned())
+    }
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
@@ -100,7 +120,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 /// `spool dead-letter`: an endpoint with no pending event is refused (a mistyped name),
 /// with those that have some; nothing moves then.
 fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
-    let mut spool = Spool::builder(&args.dir)
+    let dir = args.spool.path()?;
+    let mut spool = Spool::builder(dir)
         .existing(true)
         // The endpoints serve (or a helpdesk) keeps in it stay theirs.
         .keep_registry(true)
@@ -124,7 +145,7 @@ fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
         };
         return Err(format!(
             "spool {} has no pending event of endpoint '{unknown}' ({have}); nothing was moved",
-            args.dir.display()
+            dir.display()
         ));
     }
     // Named on purpose, but said: its events would have gone out at the next start.
@@ -148,14 +169,14 @@ fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
             .map(|name| format!("'{name}'"))
             .collect::<Vec<_>>()
             .join(", "),
-        args.dir.display(),
-        args.dir.display()
+        dir.display(),
+        dir.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn stats(args: &StatsArgs) -> Result<ExitCode, String> {
-    let stats = spool::inspect(&args.dir).map_err(|e| e.to_string())?;
+    let stats = spool::inspect(args.spool.path()?).map_err(|e| e.to_string())?;
     let oldest = stats.oldest.map(|t| format!("{t:.0}"));
     let text = if args.json {
         serde_json::json!({

@@ -54,6 +54,21 @@ pub(crate) struct Args {
     body: PathBuf,
 }
 
+/// The receiver's clock to verify `headers` at, in Unix seconds: now, or with
+/// `no_tolerance` the request's own timestamp (Standard Webhooks' header, else Svix's), so
+/// that the window is always met. A missing or malformed timestamp is still reported, by
+/// `verify_at`, before the time is used.
+pub(crate) fn clock(headers: &(impl Headers + ?Sized), no_tolerance: bool) -> i64 {
+    if !no_tolerance {
+        return jiff::Timestamp::now().as_second();
+    }
+    headers
+        .header(HEADER_TIMESTAMP)
+        .or_else(|| headers.header(deskhook::signature::SVIX_HEADERS[1]))
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     let secrets = crate::flags::verifying_keys(&args.secret)?;
     if secrets.is_empty() {
@@ -68,16 +83,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if args.hub {
         return verify_hub(headers, &body, &secrets);
     }
-    let now = if args.no_tolerance {
-        // The request's own time: the window is then always met. A missing or malformed
-        // timestamp is still reported, by `verify_at`, before the time is used.
-        headers
-            .header(HEADER_TIMESTAMP)
-            .and_then(|t| t.trim().parse::<i64>().ok())
-            .unwrap_or(0)
-    } else {
-        jiff::Timestamp::now().as_second()
-    };
+    let now = clock(headers, args.no_tolerance);
     let verified = verify_at(headers, &body, &secrets, args.tolerance, now).map_err(|e| {
         // A body saved by an editor or `echo` ends in a newline that was not received.
         let trimmed = body.trim_ascii_end();

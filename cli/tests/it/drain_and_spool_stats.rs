@@ -205,6 +205,14 @@ fn a_spool_is_inspected_drained_and_its_dead_letters_replayed() {
         (stats["pending"].as_u64(), stats["dead_letters"].as_u64()),
         (Some(0), Some(0))
     );
+    // The directory as the other commands take it, too; not both.
+    let flagged = deskhook_in(
+        tmp.path(),
+        &["spool", "stats", "--spool", dir_arg, "--json"],
+    );
+    assert_eq!(text(&flagged.stdout), text(&out.stdout));
+    let both = deskhook_in(tmp.path(), &["spool", "stats", dir_arg, "--spool", dir_arg]);
+    assert_eq!(both.status.code(), Some(2));
 }
 
 #[test]

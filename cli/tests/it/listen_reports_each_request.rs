@@ -305,3 +305,41 @@ fn a_sender_that_expects_100_continue_is_told_to_go_on() {
     assert!(answer.starts_with("HTTP/1.1 204 "), "{answer}");
     assert!(listen.line().starts_with("unsigned"));
 }
+
+/// A capture an hour old is refused for its timestamp, unless the window allows it
+/// (--tolerance) or the clock is left out (--no-tolerance); its signature is checked all
+/// the same. Also --listen, the name serve gives the address.
+#[test]
+fn the_timestamp_window_is_a_flag() {
+    let body = br#"{"action":"edit","ticket":{"code":"T1"}}"#;
+    let hour_ago = jiff::Timestamp::now().as_second() - 3600;
+    let signature =
+        deskhook::signature::sign("msg_old", hour_ago, body, &[Secret::parse(SECRET).unwrap()])
+            .unwrap();
+    let stamp = hour_ago.to_string();
+    let headers = [
+        ("webhook-id", "msg_old"),
+        ("webhook-timestamp", stamp.as_str()),
+        ("webhook-signature", signature.as_str()),
+    ];
+    for (flags, status) in [
+        (&[][..], 401),
+        (&["--tolerance", "2h"][..], 204),
+        (&["--no-tolerance"][..], 204),
+    ] {
+        let listen = Listen::start(&[&["--secret", SECRET][..], flags].concat());
+        assert_eq!(post(&listen.addr, &headers, body), status, "{flags:?}");
+        let line = listen.line();
+        if status == 401 {
+            assert!(line.contains("in the past"), "{line}");
+        } else {
+            assert!(line.starts_with("verified  edit"), "{line}");
+        }
+    }
+    let listen = Listen::start(&["--no-tolerance", "--secret", SECRET]);
+    assert_eq!(post(&listen.addr, &headers, b"{}"), 401, "a forged body");
+
+    let named_as_serve = crate::support::Running::spawn(&["listen", "--listen", "127.0.0.1:0"]);
+    let line = named_as_serve.line();
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
+}
