@@ -582,10 +582,18 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let _ = stream.set_nodelay(true);
         let (args, secrets, out) = (args.clone(), secrets.clone(), out.clone());
         let slot = Slot::take(&open);
-        std::thread::spawn(move || {
+        // To answer with when no thread can be made for it (the process's limit reached).
+        let spare = stream.try_clone().ok();
+        let spawned = std::thread::Builder::new().spawn(move || {
             let _slot = slot;
             serve(stream, args, secrets, out);
         });
+        if let Err(e) = spawned {
+            eprintln!("deskhook: cannot start a thread for a connection: {e}; answered 503");
+            if let Some(mut spare) = spare {
+                respond(&mut spare, 503, "the receiver is out of resources\n", true);
+            }
+        }
     }
 }
 

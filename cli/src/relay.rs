@@ -76,8 +76,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
     /// How many times a partition's consumer may hand an event out (acknowledgements lost)
-    /// before it is given up.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// before it is given up; at least 1.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..))]
     max_handoffs: u32,
     /// How long a partition stays with a relay that stopped renewing its lease (one that
     /// died) before another takes it over; 1s to 1h. Applies when the leases bucket is
@@ -261,7 +262,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         // Installed before the relay starts, so that a signal right after the ready
         // line stops it cleanly rather than killing it.
         let stop = stop_signal()?;
-        relay.run(stop).await.map_err(|e| e.to_string())
+        relay.run(stop).await.map_err(|e| match in_flag_terms(&e) {
+            Some(message) => crate::usage_error("relay", message),
+            None => e.to_string(),
+        })
     })?;
     crate::send::print_line(&format!(
         "stopped: {} event(s) acknowledged ({} for no endpoint), {} handed back, {} dead \
@@ -277,6 +281,27 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         report.terminated
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A duration the relay refuses (out of its range), said with the flag that gave it rather
+/// than the library's setting: `--ack-wait 10ms cannot work: …`.
+fn in_flag_terms(e: &deskhook_transports::Error) -> Option<String> {
+    let deskhook_transports::Error::Config(message) = e else {
+        return None;
+    };
+    [
+        ("ack_wait ", "--ack-wait "),
+        ("lease ", "--lease "),
+        ("grace ", "--grace "),
+        ("park_after ", "--park-after "),
+        ("log_status_every ", "--log-status-every "),
+    ]
+    .into_iter()
+    .find_map(|(setting, flag)| {
+        message
+            .strip_prefix(setting)
+            .map(|rest| format!("{flag}{rest}"))
+    })
 }
 
 /// The end of `deskhook relay --help`: a cluster, and what it prints.

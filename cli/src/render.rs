@@ -11,7 +11,7 @@ use deskhook::sink::EventId;
 use deskhook::{Action, Dispatcher, Event, EventType};
 use deskhook_transports::template::Template;
 
-/// Print the exact wire body of an event, one line per body.
+/// Print the exact wire body of an event, one line per body (several with --pretty).
 ///
 /// Zenlix (the default --format): the event of --event (or the document's example) for each
 /// --action. Usedesk and iQChannels: the body in --event, parsed as that format, as deskhook
@@ -99,9 +99,9 @@ impl TemplateArgs {
     /// The template these flags make, if they name one; its missing variables refused. A
     /// usage error shows the usage of `subcommand`, the one these flags were given to.
     pub(crate) fn template(&self, subcommand: &str) -> Result<Option<Template>, String> {
-        let template = match (&self.template, &self.template_file) {
-            (Some(text), _) => Template::named_or_inline(text),
-            (None, Some(path)) => Template::file(path),
+        let (template, flag) = match (&self.template, &self.template_file) {
+            (Some(text), _) => (Template::named_or_inline(text), "--template"),
+            (None, Some(path)) => (Template::file(path), "--template-file"),
             (None, None)
                 if self.template_var.is_empty() && self.template_content_type.is_none() =>
             {
@@ -113,7 +113,7 @@ impl TemplateArgs {
                  --template-file",
             ),
         };
-        let mut template = template.map_err(|e| format!("--template: {e}"))?;
+        let mut template = template.map_err(|e| format!("{flag}: {e}"))?;
         if let Some(content_type) = &self.template_content_type {
             template = template.content_type(content_type).unwrap_or_else(|e| {
                 crate::usage_error(subcommand, format!("--template-content-type: {e}"))

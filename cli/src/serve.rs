@@ -281,9 +281,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         ),
     ] {
         if timeout.is_zero() {
-            return Err(format!(
-                "{flag} 0s would {what}; give a duration such as 30s"
-            ));
+            crate::usage_error(
+                "serve",
+                format!("{flag} 0s would {what}; give a duration such as 30s"),
+            );
         }
     }
     let config = crate::send::load_config(&args.config)?;

@@ -238,11 +238,13 @@ pub(crate) fn drain(args: DrainArgs) -> Result<ExitCode, String> {
     };
     let builder = match (&args.spool, &config) {
         (Some(dir), _) => Spool::builder(dir),
-        (None, Some(config)) => config
-            .spool()
-            .map_err(|e| e.to_string())?
-            .ok_or("--config has no [spool] section; give --spool DIR")?,
-        (None, None) => return Err(DRAIN_NEEDS.to_owned()),
+        (None, Some(config)) => match config.spool().map_err(|e| e.to_string())? {
+            Some(builder) => builder,
+            None => {
+                crate::usage_error("drain", "--config has no [spool] section; give --spool DIR")
+            }
+        },
+        (None, None) => crate::usage_error("drain", DRAIN_NEEDS),
     };
     let spool = builder
         .ignore_backoff(true)

@@ -302,8 +302,9 @@ impl fmt::Display for Error {
             Error::SpoolFull { path, used, limit } => write!(
                 f,
                 "spool '{}' is full ({} MiB used, limit {} MiB); the event was not accepted: \
-                 deliver the backlog (see `deskhook spool stats`), replay or delete its dead \
-                 letters (`deskhook dead-letters`), or raise max_size_mb",
+                 deliver the backlog (see `deskhook spool stats`), replay its dead letters \
+                 (`deskhook dead-letters replay --spool`) or delete them (in the console or \
+                 its admin API), or raise max_size_mb",
                 path.display(),
                 used / (1024 * 1024),
                 limit / (1024 * 1024)

@@ -342,6 +342,16 @@ fn drain_explains_a_missing_spool_and_a_spool_in_use() {
             "{args:?}: {stderr}"
         );
     }
+    // A --config without [spool], and no --spool: a usage error too.
+    let config = tmp.path().join("no-spool.toml");
+    std::fs::write(&config, "[delivery]\n").unwrap();
+    let out = deskhook_in(tmp.path(), &["drain", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--config has no [spool] section; give --spool DIR"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // drain and replay --spool on a mistyped path: an error, not a new empty spool and
     // "0 of 0 delivered".

@@ -306,7 +306,23 @@ fn sharing_flags_out_of_range_are_refused_with_what_to_give() {
         "{}",
         support::text(&lease.stderr)
     );
+    // Said in the flags' terms, not the library's settings' (ack_wait).
+    for (flag, value, says) in [
+        ("--ack-wait", "10ms", "--ack-wait 10ms cannot work"),
+        (
+            "--park-after",
+            "25h",
+            "--park-after 25h is longer than a relay can use",
+        ),
+    ] {
+        let args = [&base[..], &["--allow-private", flag, value]].concat();
+        let refused = support::deskhook_in(dir.path(), &args);
+        assert_eq!(refused.status.code(), Some(2), "{flag} {value}");
+        let said = support::text(&refused.stderr);
+        assert!(said.contains(says), "{flag} {value}: {said}");
+    }
     for (flag, value) in [
+        ("--max-handoffs", "0"),
         ("--max-pending", "0"),
         ("--threads", "0"),
         ("--threads", "1025"),

@@ -341,6 +341,19 @@ fn a_template_renders_each_body_on_one_line_and_its_errors_say_where() {
         "{}",
         text(&out.stderr)
     );
+    // A file's error names the flag that gave it.
+    let out = deskhook(&[
+        "render",
+        "--action",
+        "create",
+        "--template-file",
+        "no-such-template.j2",
+    ]);
+    assert!(
+        text(&out.stderr).starts_with("deskhook: --template-file: "),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

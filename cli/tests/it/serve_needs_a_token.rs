@@ -78,7 +78,7 @@ fn serve_refuses_timeouts_of_zero() {
             .output()
             .expect("deskhook runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{stderr}");
+        assert_eq!(output.status.code(), Some(2), "a usage error: {stderr}");
         assert!(stderr.contains(says), "{stderr}");
     }
 }
