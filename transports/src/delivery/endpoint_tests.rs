@@ -200,6 +200,27 @@ fn names_schedules_limits_and_tenants_are_checked() {
         let endpoint = base().template(template(fine)).allow_private(true);
         assert!(endpoint.validate().is_ok(), "{fine}");
     }
+    // A variable the endpoint does not have (misspelt): every event would fail on it.
+    // One tested, or given a default, is fine.
+    let text = invalid(base().template(template(r#"{"chat": "{{ vars.chat_id }}"}"#)));
+    assert!(
+        text.contains("(in `vars.chat_id`)")
+            && text.contains("template_vars has no such variable (it has chat)"),
+        "{text}"
+    );
+    for fine in [
+        r#"{"chat": "{{ vars.chat_id|default('x') }}"}"#,
+        r#"{"chat": "{% if vars.chat_id is defined %}{{ vars.chat_id }}{% endif %}"}"#,
+    ] {
+        let endpoint = base().template(template(fine)).allow_private(true);
+        assert!(endpoint.validate().is_ok(), "{fine}");
+    }
+    // A size no render can have, set in code (the config's template_max_output is
+    // checked where it is read).
+    for bytes in [0, crate::template::LARGEST_OUTPUT + 1] {
+        let text = invalid(base().template(template(r#"{"a": 1}"#).max_output(bytes)));
+        assert!(text.contains("is not a size a render can have"), "{text}");
+    }
     // Not JSON by its content type: any text.
     let text = Template::inline("Ticket {{ event.ticket.code }}")
         .unwrap()

@@ -118,7 +118,7 @@ impl Template {
             vars: Arc::new(Vars::new(BTreeMap::new())),
             max_output: DEFAULT_MAX_OUTPUT,
         };
-        template.trial().map_err(|message| {
+        template.trial(false).map_err(|message| {
             Error::Template(format!("{}: {message}", template.compiled.source))
         })?;
         Ok(template)
@@ -128,8 +128,11 @@ impl Template {
     /// renders: a filter, test or function it does not have (`|safe`, `|urlencode`), or
     /// one given the wrong arguments (`|truncate(100, true)`). Any other failure (a field
     /// the sample lacks, a variable set later) says nothing of the template and is left to
-    /// the events; a mistake in a branch the sample does not take is too.
-    fn trial(&self) -> Result<(), String> {
+    /// the events; a mistake in a branch the sample does not take is too. With
+    /// `vars_given` (the endpoint's variables are the template's, and every event renders
+    /// with the same), a `vars.…` the variables lack is refused as well: each event would
+    /// fail on it.
+    fn trial(&self, vars_given: bool) -> Result<(), String> {
         use minijinja::ErrorKind as Kind;
         if self.compiled.native.is_some() {
             return Ok(());
@@ -172,17 +175,52 @@ impl Template {
             {
                 Err(describe(&e, &self.compiled.text))
             }
+            Err(e)
+                if vars_given
+                    && !out.over
+                    && !made.ran_out()
+                    && e.kind() == Kind::UndefinedError
+                    && reads_vars(&e, &self.compiled.text) =>
+            {
+                Err(format!(
+                    "{}: template_vars has no such variable (it has {}); add it there, or \
+                     test it with `is defined` or give a `|default(…)`",
+                    describe(&e, &self.compiled.text),
+                    if self.vars.map.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        self.vars
+                            .map
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ))
+            }
             _ => Ok(()),
         }
     }
 }
 
+/// Whether an undefined value's expression is the endpoint's variables' (`vars.chat_id`,
+/// `vars["chat_id"]`).
+fn reads_vars(e: &minijinja::Error, text: &str) -> bool {
+    e.range()
+        .and_then(|range| text.get(range))
+        .is_some_and(|expression| {
+            let expression = expression.trim_start();
+            expression.starts_with("vars.") || expression.starts_with("vars[")
+        })
+}
+
 impl Template {
-    /// Renders the sample event with the endpoint's variables, to refuse now a JSON template
-    /// whose body is not JSON (a value printed without quotes or `|tojson`), which would
-    /// send every event to the dead letters. Other failures are left to the events, as in
-    /// [`trial`](Template::trial).
+    /// Renders the sample event with the endpoint's variables, to refuse now a variable
+    /// they lack (see [`trial`](Template::trial)) and a JSON template whose body is not JSON
+    /// (a value printed without quotes or `|tojson`), each of which would send every event
+    /// to the dead letters. Other failures are left to the events, as in `trial`.
     pub(crate) fn check_sample(&self) -> Result<(), String> {
+        self.trial(true)?;
         if self.compiled.native.is_some() || !self.compiled.json {
             return Ok(());
         }

@@ -192,6 +192,10 @@ pub const FUEL: u64 = 1_000_000;
 /// The default of [`Template::max_output`].
 pub const DEFAULT_MAX_OUTPUT: usize = 256 * 1024;
 
+/// The largest [`Template::max_output`]: a render's [`FUEL`] stops one about this large
+/// anyway.
+pub const LARGEST_OUTPUT: usize = 64 << 20;
+
 /// How long a template's renders take, lately, for the async transport to render it off its
 /// delivery thread. Handing an attempt to another thread and back costs a few µs of CPU;
 /// measured on two cores (interleaved rounds), a template of typed fields rendering in
@@ -405,7 +409,8 @@ impl Template {
     }
 
     /// The most bytes a rendered body may have, as sent (a JSON body compacted); a larger one
-    /// sends the event to the dead letters. Defaults to 256 KiB.
+    /// sends the event to the dead letters. From 1 to [`LARGEST_OUTPUT`] (64 MiB); an
+    /// endpoint with another is refused. Defaults to 256 KiB.
     #[must_use]
     pub fn max_output(mut self, bytes: usize) -> Template {
         self.max_output = bytes;
@@ -444,6 +449,13 @@ impl Template {
 
     /// [`check_vars`](Template::check_vars)'s message.
     pub(crate) fn check(&self) -> Result<(), String> {
+        if !(1..=LARGEST_OUTPUT).contains(&self.max_output) {
+            return Err(format!(
+                "a template's max_output of {} bytes is not a size a render can have; give \
+                 from 1 to {LARGEST_OUTPUT} bytes (64 MiB)",
+                self.max_output
+            ));
+        }
         for (name, what) in self.compiled.required {
             if self.vars.map.get(*name).is_none_or(|v| v.trim().is_empty()) {
                 return Err(format!(

@@ -400,10 +400,7 @@ fn bounded_text(
 ) -> Result<String, minijinja::Error> {
     let room = ROOM_LEFT.get();
     let mut measured = room;
-    if !json_fits(value, &mut measured, 0) {
-        RAN_OUT.set(true);
-        return Err(out_of_room(what));
-    }
+    json_fits(value, &mut measured, 0).map_err(|unfit| unfit.error(what))?;
     let mut capped = Capped {
         text: String::new(),
         left: room,
@@ -463,25 +460,49 @@ pub(super) fn tojson(
         return Ok(Value::from_safe_string(text.to_owned()));
     }
     let mut room = ROOM_LEFT.get();
-    if !json_fits(&value, &mut room, 0) {
-        RAN_OUT.set(true);
-        return Err(out_of_room("this tojson"));
-    }
+    json_fits(&value, &mut room, 0).map_err(|unfit| unfit.error("this tojson"))?;
     minijinja::filters::tojson(&value, indent, kwargs)
 }
 
 /// The deepest value [`json_fits`] measures.
 const DEEPEST: usize = 128;
 
+/// Why a value's JSON cannot be made ([`json_fits`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Unfit {
+    /// It would pass the room.
+    Room,
+    /// It is nested more than [`DEEPEST`] deep.
+    Depth,
+}
+
+impl Unfit {
+    /// The render's error, naming `what` would have made the text; [`Unfit::Room`] marks the
+    /// render as out of room.
+    fn error(self, what: &str) -> minijinja::Error {
+        match self {
+            Unfit::Room => {
+                RAN_OUT.set(true);
+                out_of_room(what)
+            }
+            Unfit::Depth => minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("{what}: the value is nested more than {DEEPEST} deep"),
+            ),
+        }
+    }
+}
+
 /// Whether `value`'s JSON may fit in `room` bytes, which it takes: at least as many bytes
 /// as its JSON takes are counted, and the count stops as soon as they pass (a list
-/// repeated a hundred million times is not walked whole). False for a value nested more
-/// than [`DEEPEST`] deep.
-pub(super) fn json_fits(value: &Value, room: &mut usize, depth: usize) -> bool {
+/// repeated a hundred million times is not walked whole). A value nested more than
+/// [`DEEPEST`] deep is not measured.
+pub(super) fn json_fits(value: &Value, room: &mut usize, depth: usize) -> Result<(), Unfit> {
     use minijinja::value::ValueKind;
     if depth > DEEPEST {
-        return false;
+        return Err(Unfit::Depth);
     }
+    let take = |room: &mut usize, n: usize| take(room, n).then_some(()).ok_or(Unfit::Room);
     match value.kind() {
         ValueKind::String | ValueKind::Bytes => take(room, value.len().unwrap_or(0) + 2),
         ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => {
@@ -492,23 +513,21 @@ pub(super) fn json_fits(value: &Value, room: &mut usize, depth: usize) -> bool {
                 return take(room, 2);
             };
             let map = value.kind() == ValueKind::Map;
-            if !take(room, 2) {
-                return false;
-            }
+            take(room, 2)?;
             for (n, item) in items.enumerate() {
                 // A separator before all but the first, and a map's value after its key
                 // and colon.
-                if (n > 0 && !take(room, 1)) || !json_fits(&item, room, depth + 1) {
-                    return false;
+                if n > 0 {
+                    take(room, 1)?;
                 }
+                json_fits(&item, room, depth + 1)?;
                 if map {
                     let member = value.get_item(&item).unwrap_or_default();
-                    if !take(room, 1) || !json_fits(&member, room, depth + 1) {
-                        return false;
-                    }
+                    take(room, 1)?;
+                    json_fits(&member, room, depth + 1)?;
                 }
             }
-            true
+            Ok(())
         }
         _ => take(room, 1),
     }

@@ -754,8 +754,18 @@ fn a_value_whose_json_just_fits_fits() {
     let json = r#"[[1],[1],{"a":"b"}]"#;
     let value: Value = serde_json::from_str(json).unwrap();
     assert_eq!(serde_json::to_string(&value).unwrap(), json);
-    assert!(json_fits(&value, &mut json.len(), 0));
-    assert!(!json_fits(&value, &mut (json.len() - 10), 0));
+    assert_eq!(json_fits(&value, &mut json.len(), 0), Ok(()));
+    assert_eq!(
+        json_fits(&value, &mut (json.len() - 10), 0),
+        Err(super::output::Unfit::Room)
+    );
+    // Too deep to measure is said as such, not as too long.
+    let deep = (0..200).fold(Value::from(1), |inner, _| Value::from(vec![inner]));
+    let mut room = usize::MAX;
+    assert_eq!(
+        json_fits(&deep, &mut room, 0),
+        Err(super::output::Unfit::Depth)
+    );
 }
 
 /// A template for a small body may capture a long text to cut it: what it makes from values

@@ -184,9 +184,8 @@ impl fmt::Debug for EndpointSpec {
     }
 }
 
-/// The largest `template_max_output`: a render's fuel ([`crate::template::FUEL`]) stops
-/// one about this large anyway.
-const MAX_TEMPLATE_OUTPUT: usize = 64 << 20;
+/// The largest `template_max_output`.
+const MAX_TEMPLATE_OUTPUT: usize = crate::template::LARGEST_OUTPUT;
 
 fn is_false(b: &bool) -> bool {
     !*b
