@@ -56,7 +56,10 @@
 //!   filters are refused.
 //! - In a body of another content type, values are escaped for it: in HTML and XML
 //!   (`text/html`, `…/xml`, `…+xml`) `&`, `<`, `>`, `"` and `'` become entities (so
-//!   `entities` is not needed there); in a form (`application/x-www-form-urlencoded`) each
+//!   `entities` is not needed there). `tojson`'s output is not escaped again: it writes
+//!   `<`, `>`, `&` and `'` as `\u…` escapes, but `"` as it is, so in HTML put it in a
+//!   single-quoted attribute (`data-x='{{ event|tojson }}'`) or a `<script>`, as Jinja
+//!   advises. In a form (`application/x-www-form-urlencoded`) each
 //!   value is percent-encoded (write `subject={{ subject }}&ticket={{ ticket }}`: a subject
 //!   `x&role=admin` stays one value). Plain text and other types print values as they are.
 //! - Beside minijinja's filters (`default`, `lower`, `replace`, `join`, `tojson`, …):
