@@ -29,10 +29,10 @@ pub(crate) struct Args {
     #[command(flatten)]
     nats: crate::flags::Nats,
     /// The JetStream stream (as the relays' --stream).
-    #[arg(long, value_name = "NAME", default_value = "DESKHOOK")]
+    #[arg(long, value_name = "NAME", default_value = deskhook_transports::nats::DEFAULT_STREAM)]
     stream: String,
     /// The subject prefix (as the relays' --subject-prefix).
-    #[arg(long, value_name = "PREFIX", default_value = "deskhook")]
+    #[arg(long, value_name = "PREFIX", default_value = deskhook_transports::nats::DEFAULT_SUBJECT_PREFIX)]
     subject_prefix: String,
     #[command(flatten)]
     events: crate::events::EventArgs,

@@ -58,10 +58,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME", default_value = "deskhook-relay")]
     durable: String,
     /// The JetStream stream.
-    #[arg(long, value_name = "NAME", default_value = "DESKHOOK")]
+    #[arg(long, value_name = "NAME", default_value = deskhook_transports::nats::DEFAULT_STREAM)]
     stream: String,
     /// The subject prefix the events were published under.
-    #[arg(long, value_name = "PREFIX", default_value = "deskhook")]
+    #[arg(long, value_name = "PREFIX", default_value = deskhook_transports::nats::DEFAULT_SUBJECT_PREFIX)]
     subject_prefix: String,
     #[command(flatten)]
     guard: crate::flags::Guard,

@@ -74,8 +74,11 @@
 //! At start the sink creates the stream if it is missing (work-queue retention, subjects
 //! `<prefix>.>`, file storage, a two-minute duplicate window; see [`StreamSettings`]) and
 //! checks it if it exists: another retention, subjects that do not cover deskhook's, another
-//! storage or a sealed stream fail the build with [`Error::StreamConflict`], which names the
-//! setting. If the server cannot be reached at start, the sink starts anyway (unless
+//! storage, another partition count, fewer replicas than asked, a sealed stream, a size or
+//! message limit that would delete undelivered events (discard old, a limit per subject)
+//! or acknowledgements off fail the build with [`Error::StreamConflict`], which names the
+//! setting. Found only once the sink runs (the server was away at the start), the same
+//! holds the events back, retried, and is logged once a minute. If the server cannot be reached at start, the sink starts anyway (unless
 //! [`NatsSinkBuilder::require_server`]) and events wait in the queue (or the spool); the
 //! stream is checked before the first publish.
 //!
@@ -90,7 +93,9 @@
 //! beside them, and an auth callback wins over them): give credentials one way. [`connect`]
 //! and [`StreamSettings::ensure`] give a relay the same JetStream context and stream. The
 //! sink's one endpoint is the stream: `delivery().endpoints()` pauses, resumes and changes
-//! it (HTTP endpoints belong to the relays).
+//! it (its retry schedule, breaker and events in flight; the publish timeout is the
+//! builder's [`timeout`](NatsSinkBuilder::timeout), whatever the endpoint says). HTTP
+//! endpoints belong to the relays.
 //!
 //! In front of a cluster, give the sink a short breaker cool-down
 //! ([`NatsSinkBuilder::breaker`]): the publishes that fail while the client moves to another
@@ -173,8 +178,9 @@ pub use settings::{
 use settings::{Trouble, UNAVAILABLE};
 
 /// The subject of one message, from the headers the engine passes:
-/// `<prefix>.<format>.<event type>`. The format is Zenlix (the only one the engine emits for
-/// now) and the event type is the action (`x-deskhook-action`).
+/// `<prefix>.<format>.<event type>.<partition>`. The event type is `x-deskhook-action`:
+/// a Zenlix action by its short name (`create`, format `zenlix`), another format's with its
+/// format (`usedesk.comment_created`); the partition is the ticket's.
 fn subject_for(settings: &StreamSettings, headers: &[(&str, &str)]) -> Result<String, String> {
     let name = header(headers, "x-deskhook-action")
         .ok_or_else(|| "the event has no x-deskhook-action header".to_owned())?;
@@ -608,6 +614,9 @@ impl deskhook::sink::AsyncEventSink for NatsSink {
 /// endpoints are the relays'); its own settings can be changed, and it can be paused.
 struct NatsConnector {
     url: url::Url,
+    /// The events in flight at once by default (the builder's, batches counted): what the
+    /// stream's endpoint gets when changed without one.
+    in_flight: usize,
 }
 
 impl Connector for NatsConnector {
@@ -626,7 +635,7 @@ impl Connector for NatsConnector {
     }
 
     fn default_max_in_flight(&self) -> usize {
-        DEFAULT_CONCURRENCY
+        self.in_flight
     }
 
     fn event_headers(&self) -> bool {

@@ -108,3 +108,37 @@ fn a_drop_emit_is_told_of_is_logged_once() {
         "{told:?}"
     );
 }
+
+/// The stream's endpoint changed without a number of events in flight (its retry schedule
+/// only) keeps the sink's default, which batches raise: not the unbatched one.
+#[test]
+fn the_streams_endpoint_changed_keeps_the_sinks_events_in_flight() {
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let (_dir, dead) = dead_letter_file();
+    let (sink, _guard) = NatsSink::builder(&url)
+        .connect_timeout(Duration::from_millis(50))
+        .batch(64)
+        .dead_letter_path(&dead)
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .expect("the sink starts without its server");
+    let endpoints = sink.delivery().endpoints();
+    let before = endpoints.get("nats").unwrap();
+    assert_eq!(
+        before.max_in_flight,
+        deskhook_transports::nats::DEFAULT_BATCH_CONCURRENCY
+    );
+    assert_eq!(
+        before.url,
+        format!("{url}/"),
+        "shown as the stream's server"
+    );
+    let changed = deskhook_transports::delivery::Endpoint::new("nats", &url)
+        .unwrap()
+        .retry("0s,1s".parse().unwrap());
+    endpoints.upsert(changed).unwrap();
+    assert_eq!(
+        endpoints.get("nats").unwrap().max_in_flight,
+        before.max_in_flight
+    );
+}

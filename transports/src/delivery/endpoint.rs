@@ -689,7 +689,18 @@ pub fn redact_url(url: &str) -> String {
             format!("{}://…", parsed.scheme())
         }
         Ok(parsed) => {
-            let origin = parsed.origin().ascii_serialization();
+            let origin = match parsed.origin() {
+                origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+                // A scheme the URL standard gives no origin (`nats://`, the NATS sink's
+                // endpoint), which would read `null`: its scheme, host and port.
+                url::Origin::Opaque(_) => {
+                    let host = parsed.host_str().unwrap_or_default();
+                    match parsed.port() {
+                        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
+                        None => format!("{}://{host}", parsed.scheme()),
+                    }
+                }
+            };
             let rest = &parsed[url::Position::BeforePath..];
             if rest.is_empty() || rest == "/" {
                 format!("{origin}/")

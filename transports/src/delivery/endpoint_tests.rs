@@ -240,6 +240,15 @@ fn urls_are_cut_to_their_origin_for_logs() {
         "http://127.0.0.1:8080/"
     );
     assert_eq!(redact_url("not a url?token=1"), "not a url");
+    // A scheme with no origin in the URL standard (it read 'null/').
+    assert_eq!(
+        redact_url("nats://127.0.0.1:4222"),
+        "nats://127.0.0.1:4222/"
+    );
+    assert_eq!(
+        redact_url("nats://relay:pw@nats.example:4222/x"),
+        "nats://nats.example:4222/…"
+    );
     // A port out of range: no parse, the path cut all the same.
     assert_eq!(
         redact_url("https://me:pw@hooks.example.com:99999/services/T0/SECRET"),

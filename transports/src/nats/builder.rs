@@ -146,8 +146,10 @@ impl NatsSinkBuilder {
         })
     }
 
-    /// How long one publish waits for the connection and then for its acknowledgement
-    /// before it counts as failed (and is retried). Defaults to 5 s; from 1 ms to an hour.
+    /// How long a publish may wait, twice over: for the connection (and the stream's check,
+    /// the first time), then for its acknowledgement; past either it counts as failed (and
+    /// is retried), so an attempt lasts at most about twice this. Defaults to 5 s; from
+    /// 1 ms to an hour.
     ///
     /// With [`batch`](NatsSinkBuilder::batch), an event's attempt can last several times
     /// this: it waits up to twice this for its turn behind its partition's batches, and a
@@ -429,7 +431,8 @@ impl NatsSinkBuilder {
         let mut delivery = self.delivery.endpoint(endpoint);
         // Publishes in flight are limited by the endpoint alone.
         delivery.config.max_in_flight = delivery.config.max_in_flight.max(in_flight);
-        let (engine, shutdown_timeout) = delivery.start_engine(Box::new(NatsConnector { url }))?;
+        let (engine, shutdown_timeout) =
+            delivery.start_engine(Box::new(NatsConnector { url, in_flight }))?;
         let settings = Arc::new(self.stream);
         let transport = Arc::new(JetStreamTransport {
             settings: StreamSettings::clone(&settings),
