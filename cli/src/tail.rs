@@ -24,6 +24,10 @@ pub(crate) struct Args {
     /// Pass each line through unchanged instead of summarizing it.
     #[arg(long)]
     json: bool,
+    /// Start with the last N lines of the file rather than its first (0: only lines written
+    /// from now on, with --follow).
+    #[arg(long, short = 'n', value_name = "N")]
+    lines: Option<usize>,
     /// How often to look for new lines with --follow, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200, hide = true)]
     poll_ms: u64,
@@ -91,6 +95,9 @@ struct Reading {
     reader: BufReader<File>,
     pos: u64,
     line_no: u64,
+    /// Lines passed over at the start ([`Reading::start_at_last`]): the first read is line
+    /// `skipped + 1`.
+    skipped: u64,
     /// In a line over the longest read, which is being read past.
     skipping: bool,
 }
@@ -107,8 +114,45 @@ impl Reading {
             reader: BufReader::new(open(path)?),
             pos: 0,
             line_no: 0,
+            skipped: 0,
             skipping: false,
         })
+    }
+
+    /// Moves to the start of the file's last `n` lines (a last one still being written
+    /// counts), or leaves it at its start when it has no more; the lines passed over are
+    /// counted, for the numbers of bad lines. Reads the whole file once.
+    fn start_at_last(&mut self, n: usize) -> Result<(), String> {
+        let failed = |e: io::Error| format!("cannot read '{}': {e}", self.path.display());
+        // Where each of the last `n` lines starts, and how many lines started in all.
+        let mut starts = std::collections::VecDeque::with_capacity(n.min(4096) + 1);
+        let (mut lines, mut pos, mut at_start) = (0u64, 0u64, true);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let file = self.reader.get_mut();
+        file.seek(SeekFrom::Start(0)).map_err(failed)?;
+        loop {
+            let read = file.read(&mut chunk).map_err(failed)?;
+            if read == 0 {
+                break;
+            }
+            for (at, byte) in (pos..).zip(&chunk[..read]) {
+                if at_start {
+                    lines += 1;
+                    starts.push_back(at);
+                    if starts.len() > n {
+                        starts.pop_front();
+                    }
+                }
+                at_start = *byte == b'\n';
+            }
+            pos += read as u64;
+        }
+        let first = starts.front().copied().unwrap_or(pos);
+        self.reader.seek(SeekFrom::Start(first)).map_err(failed)?;
+        self.pos = first;
+        self.skipped = lines - starts.len() as u64;
+        self.line_no = self.skipped;
+        Ok(())
     }
 }
 
@@ -167,7 +211,10 @@ impl Tail {
             }
             self.file.pos += n as u64;
             self.file.line_no += 1;
-            if self.file.line_no == 1 && !self.json && is_dead_letter(trim_newline(&buf)) {
+            if self.file.line_no == self.file.skipped + 1
+                && !self.json
+                && is_dead_letter(trim_newline(&buf))
+            {
                 return Err(format!(
                     "'{}' is a dead-letter file, not a file log: `deskhook dead-letters list \
                      --file {0}` lists it",
@@ -452,6 +499,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         tz: jiff::tz::TimeZone::system(),
         max_line: MAX_LINE,
     };
+    if let Some(n) = args.lines {
+        tail.file.start_at_last(n)?;
+    }
     let mut out = io::stdout().lock();
     tail.drain(&mut out, args.follow)?;
     out.flush().map_err(crate::stdout_error)?;

@@ -111,6 +111,40 @@ fn a_broken_line_is_reported_with_its_number_and_skipped() {
     );
 }
 
+/// --lines N starts at the file's last N lines: the line numbers of bad ones stay the
+/// file's, and 0 prints nothing of what is there.
+#[test]
+fn lines_starts_at_the_last_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    write_log(&path, &[Action::Create, Action::Lock, Action::Ok]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"id\": 1}\n");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap();
+    let tail = |n: &str| {
+        let out = deskhook(&["tail", "-n", n, path]);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let actions: Vec<String> = stdout
+            .lines()
+            .map(|l| l.split_whitespace().nth(2).unwrap().to_owned())
+            .collect();
+        (actions, String::from_utf8(out.stderr).unwrap())
+    };
+    let (actions, stderr) = tail("3");
+    assert_eq!(actions, ["lock", "ok"]);
+    assert!(
+        stderr.contains(&format!("{path}:4: not a deskhook log line")),
+        "{stderr}"
+    );
+    assert_eq!(tail("100").0, ["create", "lock", "ok"]);
+    let (actions, stderr) = tail("0");
+    assert!(
+        actions.is_empty() && stderr.is_empty(),
+        "{actions:?} {stderr}"
+    );
+}
+
 struct Killed(Child);
 
 impl Drop for Killed {
