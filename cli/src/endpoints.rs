@@ -9,7 +9,7 @@ use deskhook_transports::endpoint_store::{
     DEFAULT_BUCKET, EndpointStore, PREVIOUS_KEYS_ENV, SECRETS_KEY_ENV, SecretsKey, StoredEndpoint,
 };
 
-use fields::{secrets_from_stdin, spec_of};
+use fields::{spec_of, values_from_stdin};
 
 mod fields;
 
@@ -34,7 +34,9 @@ A first session:
   deskhook endpoints --nats nats://127.0.0.1:4222 pause crm    # resume, remove, get, list
 
 secrets=- reads the secrets from standard input, one per line: a secret on the command line
-is in the process list and the shell's history. secret_env=NAME stores only the name of an
+is in the process list and the shell's history. So do url=- (the URL on one line: a chat
+webhook's path is its token) and headers=- (one 'Name: value' per line), one field per
+command. secret_env=NAME stores only the name of an
 environment variable instead of a sealed secret.
 
 Rotating the secrets key:
@@ -176,7 +178,7 @@ pub(crate) fn keys_from_env(
 
 pub(crate) fn run(mut args: Args) -> Result<ExitCode, String> {
     if let Command::Add { fields, .. } | Command::Update { fields, .. } = &mut args.command {
-        secrets_from_stdin(fields, std::io::stdin().lock())?;
+        values_from_stdin(fields, std::io::stdin().lock())?;
     }
     if let Command::NewKey = args.command {
         let key = SecretsKey::generate().map_err(|e| e.to_string())?;

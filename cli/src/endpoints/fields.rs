@@ -1,37 +1,87 @@
 //! The fields of `deskhook endpoints add` and `update`: FIELD=VALUE, read as an endpoint
-//! with the words deskhook.toml uses, and `secrets=-` read from standard input.
+//! with the words deskhook.toml uses, and `secrets=-`, `url=-` or `headers=-` read from
+//! standard input.
 
 use deskhook_transports::delivery::EndpointSpec;
 
-/// `secrets=-` among `fields`: the secrets read from `stdin` instead, one per line, so that
-/// they are in no process list, shell history or CI log.
-pub(super) fn secrets_from_stdin(
+/// The fields whose value `-` is read from standard input: each can be a credential (a
+/// secret; a chat webhook's URL, whose path is its token; an `Authorization` header).
+const FROM_STDIN: [&str; 3] = ["secrets", "url", "headers"];
+
+/// `secrets=-`, `url=-` or `headers=-` among `fields` (one of them: standard input is read
+/// once): the value read from `stdin` instead, so that it is in no process list, shell
+/// history or CI log. Secrets come one per line, the URL on one line, headers one per
+/// line as `Name: value`.
+pub(super) fn values_from_stdin(
     fields: &mut [String],
     stdin: impl std::io::BufRead,
 ) -> Result<(), String> {
-    let from_stdin = |field: &&mut String| {
-        field
-            .split_once('=')
-            .is_some_and(|(key, value)| key.trim() == "secrets" && value.trim() == "-")
+    let key_from_stdin = |field: &String| {
+        field.split_once('=').and_then(|(key, value)| {
+            let key = key.trim();
+            (FROM_STDIN.contains(&key) && value.trim() == "-").then(|| key.to_owned())
+        })
     };
-    let Some(field) = fields.iter_mut().find(from_stdin) else {
+    let mut named = fields.iter().filter_map(key_from_stdin);
+    let (Some(key), second) = (named.next(), named.next()) else {
         return Ok(());
     };
-    let mut secrets = Vec::new();
+    if let Some(second) = second {
+        return Err(format!(
+            "{key}=- and {second}=-: standard input can give one field; give the other on \
+             the command line, or in a second command (`update`)"
+        ));
+    }
+    let mut lines = Vec::new();
     for line in stdin.lines() {
-        let line = line.map_err(|e| format!("secrets=-: cannot read standard input: {e}"))?;
+        let line = line.map_err(|e| format!("{key}=-: cannot read standard input: {e}"))?;
         if !line.trim().is_empty() {
-            secrets.push(toml::Value::String(line.trim().to_owned()));
+            lines.push(line.trim().to_owned());
         }
     }
-    if secrets.is_empty() {
-        return Err(
-            "secrets=-: nothing came on standard input; give one secret per line \
-                    (`deskhook secret new | deskhook endpoints ... secrets=-`)"
-                .to_owned(),
-        );
+    let value = match key.as_str() {
+        _ if lines.is_empty() => {
+            return Err(format!(
+                "{key}=-: nothing came on standard input; give {}",
+                match key.as_str() {
+                    "secrets" => {
+                        "one secret per line (`deskhook secret new | deskhook endpoints ... \
+                         secrets=-`)"
+                    }
+                    "url" => "the URL on one line",
+                    _ => "one header per line, as 'Name: value'",
+                }
+            ));
+        }
+        "secrets" => toml::Value::Array(lines.into_iter().map(toml::Value::String).collect()),
+        "url" if lines.len() > 1 => {
+            return Err(format!(
+                "url=-: {} lines came on standard input; give the URL alone, on one line",
+                lines.len()
+            ));
+        }
+        "url" => toml::Value::String(lines.swap_remove(0)),
+        _ => {
+            let mut headers = toml::Table::new();
+            for (n, line) in lines.iter().enumerate() {
+                let Some((name, value)) = line.split_once(':') else {
+                    return Err(format!(
+                        "headers=-: line {} of standard input is not 'Name: value' (its value \
+                         is not repeated here)",
+                        n + 1
+                    ));
+                };
+                headers.insert(name.trim().to_owned(), value.trim().into());
+            }
+            toml::Value::Table(headers)
+        }
+    };
+    if let Some(field) = fields
+        .iter_mut()
+        .find(|field| key_from_stdin(field).is_some())
+    {
+        *field = format!("{key}={value}");
     }
-    *field = format!("secrets={}", toml::Value::Array(secrets));
     Ok(())
 }
 
@@ -277,20 +327,70 @@ mod tests {
             "secrets=-".into(),
         ];
         let stdin = format!("{one}\n\n  {two}  \n");
-        secrets_from_stdin(&mut fields, stdin.as_bytes()).unwrap();
+        values_from_stdin(&mut fields, stdin.as_bytes()).unwrap();
         let spec = spec_of(toml::Table::new(), &fields).unwrap();
         assert_eq!(spec.secrets.map(|s| s.len()), Some(2));
         // Nothing on standard input: said, not an endpoint without secrets.
         let mut fields: Vec<String> = vec!["secrets=-".into()];
-        let err = secrets_from_stdin(&mut fields, &b""[..]).unwrap_err();
+        let err = values_from_stdin(&mut fields, &b""[..]).unwrap_err();
         assert!(
             err.starts_with("secrets=-: nothing came on standard input"),
             "{err}"
         );
         // Without secrets=-, standard input is not read.
         let mut fields: Vec<String> = vec!["secrets=whsec_x".into()];
-        secrets_from_stdin(&mut fields, &b"whsec_other\n"[..]).unwrap();
+        values_from_stdin(&mut fields, &b"whsec_other\n"[..]).unwrap();
         assert_eq!(fields, ["secrets=whsec_x"]);
+    }
+
+    /// A chat webhook's URL (its path is its token) and an Authorization header come from
+    /// standard input too; one field at a time.
+    #[test]
+    fn a_url_or_headers_come_from_standard_input_with_a_dash() {
+        let read = |fields: &[&str], stdin: &str| {
+            let mut fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+            values_from_stdin(&mut fields, stdin.as_bytes())
+                .and_then(|()| spec_of(toml::Table::new(), &fields))
+        };
+        let spec = read(
+            &["name=chat", "url=-"],
+            "\nhttps://chat.example/hooks/T0K3N\n",
+        )
+        .unwrap();
+        assert_eq!(spec.url, "https://chat.example/hooks/T0K3N");
+        let spec = read(
+            &["name=crm", "url=https://crm.example", "headers=-"],
+            "Authorization: Bearer abc\nX-Team:  desk \n",
+        )
+        .unwrap();
+        let headers = spec.headers.unwrap();
+        assert_eq!(headers["Authorization"], "Bearer abc");
+        assert_eq!(headers["X-Team"], "desk");
+
+        let err = read(
+            &["name=crm", "url=https://crm.example", "headers=-"],
+            "Bearer abc\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("line 1 of standard input is not 'Name: value'"),
+            "{err}"
+        );
+        assert!(!err.contains("abc"), "{err}");
+        let err = read(
+            &["name=chat", "url=-"],
+            "https://a.example\nhttps://b.example\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("give the URL alone"), "{err}");
+        let err = read(&["name=chat", "url=-", "secrets=-"], "x\n").unwrap_err();
+        assert!(
+            err.starts_with("url=- and secrets=-: standard input can give one field"),
+            "{err}"
+        );
+        // Another field's '-' is its value.
+        let spec = read(&["name=crm", "url=https://crm.example", "tenant=-"], "").unwrap();
+        assert_eq!(spec.tenant.as_deref(), Some("-"));
     }
 
     #[test]
