@@ -72,6 +72,9 @@ struct DeadLetterArgs {
     /// An endpoint whose pending events go (repeat for more).
     #[arg(long = "endpoint", value_name = "NAME", required = true)]
     endpoints: Vec<String>,
+    /// Say how many pending events of each endpoint would move, and move none.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// What a spool holds: pending events (and how many are due now), the oldest, dead
@@ -156,6 +159,18 @@ fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
                  spool open; its pending events are moved all the same"
             );
         }
+    }
+    if args.dry_run {
+        for name in &args.endpoints {
+            let n = stats
+                .endpoints
+                .iter()
+                .find(|(pending, _)| pending == name)
+                .map_or(0, |(_, n)| *n);
+            crate::send::print_line(&format!("would move {n} pending event(s) of '{name}'"));
+        }
+        eprintln!("deskhook: --dry-run: nothing was moved");
+        return Ok(ExitCode::SUCCESS);
     }
     let reason = "moved to the dead letters by deskhook spool dead-letter (its endpoint was gone)";
     let moved = spool

@@ -237,6 +237,25 @@ fn the_events_of_a_gone_endpoint_are_moved_to_the_spools_dead_letters() {
         text(&out.stderr)
     );
 
+    // --dry-run says what would move, and moves nothing.
+    let out = deskhook_in(
+        tmp.path(),
+        &[
+            "spool",
+            "dead-letter",
+            dir_arg,
+            "--endpoint",
+            "bench",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "would move 10 pending event(s) of 'bench'\n"
+    );
+    assert!(text(&out.stderr).contains("--dry-run: nothing was moved"));
+
     let out = deskhook_in(
         tmp.path(),
         &["spool", "dead-letter", dir_arg, "--endpoint", "bench"],
