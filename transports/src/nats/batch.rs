@@ -293,6 +293,29 @@ impl Batcher {
         self.max_bytes.store(most, Ordering::Relaxed);
     }
 
+    /// Reads the server's `max_payload` and the stream's `max_msg_size` again and
+    /// [`fit`](Batcher::fit)s the batches to them; without an answer within the timeout,
+    /// halves the batches' size instead, which comes down to the limit in a few refusals
+    /// (either way, a batch refused is followed by smaller ones, or by its events alone).
+    async fn refit(&self) {
+        let max_payload = self.context.client().server_info().max_payload;
+        let info = tokio::time::timeout(self.timeout, async {
+            let mut stream = self.context.get_stream(&self.stream).await.ok()?;
+            stream
+                .info()
+                .await
+                .ok()
+                .map(|info| info.config.max_message_size)
+        });
+        match info.await {
+            Ok(Some(max_msg_size)) => self.fit(max_payload, max_msg_size),
+            _ => {
+                let half = self.max_bytes.load(Ordering::Relaxed) / 2;
+                self.max_bytes.store(half, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Publishes `event` of `partition`, alone or in a batch; `None` when it was still
     /// waiting for its turn after `wait` (it is then taken out of the queue: the engine's
     /// retry publishes it, once). Once in a batch under way, the batch's answer decides.
@@ -345,8 +368,23 @@ impl Batcher {
             let published = self.publish_batch(partition, &batch).await;
             if batch.len() > 1 && too_large(&published) {
                 // Over what the server or the stream takes in one message (set lower than
-                // this sink was built for): each event goes alone, and only one too large
-                // by itself is refused.
+                // this sink was built for). The limits are read again: under this batch's
+                // size, its events wait again, at the front, for batches that fit them.
+                // Else each event goes alone, and only one too large by itself is refused.
+                let size = MAGIC.len()
+                    + batch
+                        .iter()
+                        .map(|w| w.event.event.framed_len())
+                        .sum::<usize>();
+                self.refit().await;
+                if self.max_bytes.load(Ordering::Relaxed) < size {
+                    let mut lanes = lock(&self.lanes);
+                    let lane = lanes.entry(partition).or_default();
+                    for waiting in batch.into_iter().rev() {
+                        lane.queue.push_front(waiting);
+                    }
+                    continue;
+                }
                 for waiting in batch {
                     let alone = self
                         .publish_batch(partition, std::slice::from_ref(&waiting))

@@ -72,7 +72,8 @@ impl NatsSinkBuilder {
     /// events end to end, a third of the server's work per event: `benches/README.md`). A
     /// batch is also at most 1 MiB, and 4 KiB under the server's `max_payload` and the
     /// stream's `max_msg_size` as the sink last found them (a batch a limit lowered since
-    /// refuses goes event by event).
+    /// refuses has the sink read them again and goes again in batches under them, or event
+    /// by event).
     ///
     /// Relays of this version or later read batches ([`batch`](super::batch) has the
     /// layout); an older relay terminates them as unknown messages, so update every relay
