@@ -99,6 +99,13 @@ pub(crate) struct Args {
     /// their head, or are answered 400.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
     body_timeout: Duration,
+    /// How long a series of /metrics may go without a change before it is left out: with
+    /// [delivery] metrics_per_endpoint, a removed endpoint's series go then (an endpoint
+    /// idle as long comes back from 0 at its next attempt, which Prometheus' rate() and
+    /// increase() read as a counter reset). Counters and histograms; the gauges are read
+    /// at each scrape.
+    #[arg(long, value_name = "DUR", default_value = "1d", value_parser = deskhook::policy::parse_duration)]
+    metrics_forget: Duration,
     /// How long a request's head (its request line and headers) may take to arrive: the
     /// connection is then closed without an answer. A keep-alive connection waiting for its
     /// next request is closed after as long.
@@ -316,6 +323,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         builder = builder.spool(spool).restore_endpoints(true);
     }
     let metrics = PrometheusBuilder::new()
+        .idle_timeout(
+            metrics_util::MetricKindMask::COUNTER | metrics_util::MetricKindMask::HISTOGRAM,
+            Some(args.metrics_forget),
+        )
         // A histogram (summable across serve instances), not the exporter's default summary.
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full("deskhook_attempt_duration_seconds".into()),

@@ -26,6 +26,7 @@ mod serve;
 mod serve_answers_only_its_own_hosts;
 mod serve_console_in_a_browser;
 mod serve_from_curl_example;
+mod serve_metrics_forget_a_removed_endpoint;
 mod serve_needs_a_token;
 mod serve_refuses_what_memory_cannot_hold;
 mod spool_survives_sigkill;

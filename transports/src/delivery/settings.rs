@@ -88,7 +88,10 @@ pub struct DeliveryConfig {
     /// to 1 000 000.
     pub attempt_max_rows: u64,
     /// Whether metrics (feature `metrics`) carry an `endpoint` label: a series per endpoint,
-    /// so off by default (mind the cardinality with thousands of endpoints).
+    /// so off by default (mind the cardinality with thousands of endpoints). A removed
+    /// endpoint's series stay in the recorder until it forgets them: `deskhook serve`'s
+    /// after `--metrics-forget` (a day) without a change; another recorder, as it is set
+    /// (metrics-exporter-prometheus: `idle_timeout`).
     pub metrics_per_endpoint: bool,
 }
 
