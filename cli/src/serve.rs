@@ -27,6 +27,7 @@ mod connections;
 mod deadline;
 mod events;
 mod hosts;
+mod kept;
 mod keys;
 mod labels;
 
@@ -165,7 +166,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        or the spool; or 1,024 events are being accepted at once (with Retry-After)
 
 Idempotency keys are per tenant; the last 100,000 are kept (fewer when their answers
-take more than 64 MiB), in memory only (a restart forgets them); a key's event is told by
+take more than 64 MiB), with a spool also on disk beside it (idempotency-keys.sqlite: a
+restart remembers them), else in memory only; a key's event is told by
 its body and the format it is read as (named or told from its keys), and a retry gets the
 first answer again. A key being accepted is never forgotten (with 100,000 of them at
 once, a new key gets a 503). A [file_log] in --config gets one line per event handed to
@@ -318,6 +320,24 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         (None, None) => None,
     };
     let durable = spool.is_some();
+    // With a spool, the idempotency keys are kept beside it, and read back now.
+    let mut keys = Keys::default();
+    let kept = match &spool {
+        Some(spool) => {
+            let kept = kept::KeptKeys::open(spool.dir())?;
+            let (loaded, skipped) = kept.load(&mut keys)?;
+            if skipped > 0 {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "serve: {skipped} idempotency key(s) in {} did not read and were left \
+                     out ({loaded} read)",
+                    spool.dir().join(kept::FILE).display()
+                );
+            }
+            Some(kept)
+        }
+        None => None,
+    };
     let file = config.file_sink().map_err(|e| e.to_string())?;
     if let Some(spool) = spool {
         builder = builder.spool(spool).restore_endpoints(true);
@@ -365,7 +385,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             max_body,
             body_timeout: args.body_timeout,
             metrics,
-            keys: Mutex::default(),
+            keys: Mutex::new(keys),
+            kept,
             file,
             grace_over: tokio::sync::watch::Sender::new(false),
         });
@@ -593,6 +614,8 @@ struct Daemon {
     body_timeout: Duration,
     metrics: PrometheusHandle,
     keys: Mutex<Keys>,
+    /// With a spool, the idempotency keys on disk, beside it.
+    kept: Option<kept::KeptKeys>,
     /// The configuration's `[file_log]`: each accepted event's line.
     file: Option<deskhook_transports::file::FileSink>,
     /// Set when a stop's --grace is over: an event's body still being read is then

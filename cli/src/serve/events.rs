@@ -256,11 +256,7 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
         keys::digest(&received.format().to_string(), &body)
     });
     if let Some(key) = &key {
-        let claim = daemon
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .claim(key, digest);
+        let claim = lock(&daemon.keys).claim(key, digest);
         match claim {
             Claim::New => {}
             Claim::Again(reply) => {
@@ -347,8 +343,6 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
             (Ok(()), routed.refused)
         }
     };
-    claimed.key = None;
-    let mut keys = daemon.keys.lock().unwrap_or_else(|e| e.into_inner());
     match outcome {
         Ok(()) => {
             let mut reply = accepted_reply(&emitted, (endpoints, daemon.durable));
@@ -376,13 +370,22 @@ async fn accept(daemon: &Daemon, request: Request) -> Result<Response, Problem> 
                         fields.remove(field);
                     }
                 }
-                keys.accepted(key, digest, Arc::new(kept));
+                // On disk first (with a spool), for a retry after a restart; the event is
+                // accepted whether or not the key could be kept.
+                if let Some(on_disk) = &daemon.kept
+                    && let Err(e) = blocking(|| on_disk.keep(key, &digest, &kept))
+                {
+                    log::warn!(target: deskhook::LOG_TARGET, "serve: {e}; a retry of this event after a restart would be a second one");
+                }
+                claimed.key = None;
+                lock(&daemon.keys).accepted(key, digest, Arc::new(kept));
             }
             Ok((StatusCode::ACCEPTED, axum::Json(reply)).into_response())
         }
         Err(error) => {
             if let Some(key) = &key {
-                keys.forget(key);
+                claimed.key = None;
+                lock(&daemon.keys).forget(key);
             }
             let mut response = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -562,6 +565,12 @@ fn with_event(reply: &mut serde_json::Value, emitted: &Emitted<'_>) {
 
 /// Runs `work`, which may block (a full queue under the block overflow policy, a spool's
 /// commit), without holding up the other tasks of a multi-thread runtime's worker.
+/// The daemon's idempotency keys, locked (a panic while they were held leaves them as they
+/// were: each change is whole).
+fn lock(keys: &std::sync::Mutex<keys::Keys>) -> std::sync::MutexGuard<'_, keys::Keys> {
+    keys.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn blocking<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|handle| handle.runtime_flavor()) {
@@ -658,6 +667,7 @@ mod tests {
             body_timeout: Duration::from_secs(30),
             metrics: PrometheusBuilder::new().build_recorder().handle(),
             keys: Mutex::default(),
+            kept: None,
             file: None,
             grace_over: tokio::sync::watch::Sender::new(over),
         })

@@ -29,6 +29,7 @@ mod serve_from_curl_example;
 mod serve_metrics_forget_a_removed_endpoint;
 mod serve_needs_a_token;
 mod serve_refuses_what_memory_cannot_hold;
+mod serve_remembers_idempotency_keys_across_a_restart;
 mod spool_survives_sigkill;
 mod tail;
 mod verify_checks_a_captured_request;
