@@ -288,6 +288,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             args.header_timeout,
             "close every connection before its request came",
         ),
+        (
+            "--metrics-forget",
+            args.metrics_forget,
+            "drop every counter and histogram at each scrape",
+        ),
     ] {
         if timeout.is_zero() {
             crate::usage_error(
@@ -320,24 +325,38 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         (None, None) => None,
     };
     let durable = spool.is_some();
-    // With a spool, the idempotency keys are kept beside it, and read back now.
+    // With a spool, the idempotency keys are kept beside it, and read back now. A file
+    // that cannot be used costs the keys, not the daemon: it starts, keeping them in memory.
     let mut keys = Keys::default();
-    let kept = match &spool {
-        Some(spool) => {
-            let kept = kept::KeptKeys::open(spool.dir())?;
-            let (loaded, skipped) = kept.load(&mut keys)?;
-            if skipped > 0 {
+    let kept = spool.as_ref().and_then(|spool| {
+        let path = spool.dir().join(kept::FILE);
+        let opened = kept::KeptKeys::open(spool.dir()).and_then(|kept| {
+            let read = kept.load(&mut keys)?;
+            Ok((kept, read))
+        });
+        match opened {
+            Ok((kept, (loaded, skipped))) => {
+                if skipped > 0 {
+                    log::warn!(
+                        target: deskhook::LOG_TARGET,
+                        "serve: {skipped} idempotency key(s) in {} did not read and were \
+                         left out ({loaded} read)",
+                        path.display()
+                    );
+                }
+                Some(kept)
+            }
+            Err(e) => {
                 log::warn!(
                     target: deskhook::LOG_TARGET,
-                    "serve: {skipped} idempotency key(s) in {} did not read and were left \
-                     out ({loaded} read)",
-                    spool.dir().join(kept::FILE).display()
+                    "serve: {e}; idempotency keys are kept in memory only (a restart \
+                     forgets them): move {} away to start a new one",
+                    path.display()
                 );
+                None
             }
-            Some(kept)
         }
-        None => None,
-    };
+    });
     let file = config.file_sink().map_err(|e| e.to_string())?;
     if let Some(spool) = spool {
         builder = builder.spool(spool).restore_endpoints(true);

@@ -563,14 +563,14 @@ fn with_event(reply: &mut serde_json::Value, emitted: &Emitted<'_>) {
     reply["tenant"] = emitted.tenant().into();
 }
 
-/// Runs `work`, which may block (a full queue under the block overflow policy, a spool's
-/// commit), without holding up the other tasks of a multi-thread runtime's worker.
 /// The daemon's idempotency keys, locked (a panic while they were held leaves them as they
 /// were: each change is whole).
 fn lock(keys: &std::sync::Mutex<keys::Keys>) -> std::sync::MutexGuard<'_, keys::Keys> {
     keys.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `work`, which may block (a full queue under the block overflow policy, a spool's
+/// commit), without holding up the other tasks of a multi-thread runtime's worker.
 fn blocking<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|handle| handle.runtime_flavor()) {

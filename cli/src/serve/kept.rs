@@ -34,13 +34,22 @@ impl KeptKeys {
     /// Opens (or makes) [`FILE`] in `dir`.
     pub(super) fn open(dir: &Path) -> Result<KeptKeys, String> {
         let path = dir.join(FILE);
-        let failed = |e: rusqlite::Error| {
+        let failed = |e: &dyn std::fmt::Display| {
             format!(
                 "cannot open the idempotency keys' file '{}': {e}",
                 path.display()
             )
         };
-        let connection = Connection::open(&path).map_err(failed)?;
+        if !path.exists() {
+            // Made here, before SQLite opens it, so that it is never readable by others (it
+            // names tenants and their keys), as the spool's database is.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&path).map_err(|e| failed(&e))?;
+        }
+        let connection = Connection::open(&path).map_err(|e| failed(&e))?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
@@ -54,15 +63,15 @@ impl KeptKeys {
                      UNIQUE (tenant, key)
                  );",
             )
-            .map_err(failed)?;
+            .map_err(|e| failed(&e))?;
         Ok(KeptKeys {
             connection: Mutex::new(connection),
         })
     }
 
     /// Reads the keys back into `keys`, oldest first; how many. A row that does not read
-    /// (a reply that is not JSON, a digest of another length) is skipped, and counted in
-    /// the second number.
+    /// (a value of another type, a reply that is not JSON, a digest of another length) is
+    /// skipped, and counted in the second number.
     pub(super) fn load(&self, keys: &mut Keys) -> Result<(usize, usize), String> {
         let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
         let failed = |e: rusqlite::Error| format!("cannot read the idempotency keys: {e}");
@@ -81,7 +90,10 @@ impl KeptKeys {
             .map_err(failed)?;
         let (mut loaded, mut skipped) = (0, 0);
         for row in rows {
-            let (tenant, key, body, reply) = row.map_err(failed)?;
+            let Ok((tenant, key, body, reply)) = row else {
+                skipped += 1;
+                continue;
+            };
             let body: Result<BodyDigest, _> = body.try_into();
             match (body, serde_json::from_str(&reply)) {
                 (Ok(body), Ok(reply)) => {
