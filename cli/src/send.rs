@@ -557,7 +557,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     }
     let ok = total > 0 && delivered == total && not_attempted.is_empty() && finished.is_ok();
     Ok(if interrupted {
-        // The shell's status for a command ended by SIGINT.
+        // The shell's status for a command ended by SIGINT (Ctrl-C, what stops it most
+        // often; SIGTERM's would be 143, and the help says 130 for both).
         ExitCode::from(130)
     } else if ok {
         ExitCode::SUCCESS

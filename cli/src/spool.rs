@@ -72,7 +72,8 @@ struct DeadLetterArgs {
     /// An endpoint whose pending events go (repeat for more).
     #[arg(long = "endpoint", value_name = "NAME", required = true)]
     endpoints: Vec<String>,
-    /// Say how many pending events of each endpoint would move, and move none.
+    /// Say how many pending events of each endpoint would move, and move none (reading the
+    /// spool only, as `spool stats` does: while it is in use too).
     #[arg(long)]
     dry_run: bool,
 }
@@ -124,13 +125,25 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 /// with those that have some; nothing moves then.
 fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
     let dir = args.spool.path()?;
-    let mut spool = Spool::builder(dir)
-        .existing(true)
-        // The endpoints serve (or a helpdesk) keeps in it stay theirs.
-        .keep_registry(true)
-        .open()
-        .map_err(|e| e.to_string())?;
-    let stats = spool.stats().map_err(|e| e.to_string())?;
+    // A dry run only reads (as `spool stats`, while the spool is in use too); a move takes
+    // the spool.
+    let mut spool = if args.dry_run {
+        None
+    } else {
+        Some(
+            Spool::builder(dir)
+                .existing(true)
+                // The endpoints serve (or a helpdesk) keeps in it stay theirs.
+                .keep_registry(true)
+                .open()
+                .map_err(|e| e.to_string())?,
+        )
+    };
+    let stats = match &spool {
+        Some(spool) => spool.stats(),
+        None => spool::inspect(dir),
+    }
+    .map_err(|e| e.to_string())?;
     let pending: Vec<&str> = stats
         .endpoints
         .iter()
@@ -152,15 +165,16 @@ fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
         ));
     }
     // Named on purpose, but said: its events would have gone out at the next start.
+    let moving = if args.dry_run { "would be" } else { "are" };
     for name in &args.endpoints {
         if !stats.unregistered.contains(name) {
             eprintln!(
                 "deskhook: endpoint '{name}' was registered in the sink that last had the \
-                 spool open; its pending events are moved all the same"
+                 spool open; its pending events {moving} moved all the same"
             );
         }
     }
-    if args.dry_run {
+    let Some(spool) = &mut spool else {
         for name in &args.endpoints {
             let n = stats
                 .endpoints
@@ -171,7 +185,7 @@ fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
         }
         eprintln!("deskhook: --dry-run: nothing was moved");
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     let reason = "moved to the dead letters by deskhook spool dead-letter (its endpoint was gone)";
     let moved = spool
         .dead_letter_pending(&args.endpoints, reason)

@@ -127,6 +127,9 @@ impl Reading {
         // Where each of the last `n` lines starts, and how many lines started in all.
         let mut starts = std::collections::VecDeque::with_capacity(n.min(4096) + 1);
         let (mut lines, mut pos, mut at_start) = (0u64, 0u64, true);
+        // Where the last line starts: with n = 0 and a last line still being written, the
+        // reading starts there, not in its middle.
+        let mut last = 0u64;
         let mut chunk = vec![0u8; 64 * 1024];
         let file = self.reader.get_mut();
         file.seek(SeekFrom::Start(0)).map_err(failed)?;
@@ -138,6 +141,7 @@ impl Reading {
             for (at, byte) in (pos..).zip(&chunk[..read]) {
                 if at_start {
                     lines += 1;
+                    last = at;
                     starts.push_back(at);
                     if starts.len() > n {
                         starts.pop_front();
@@ -147,10 +151,15 @@ impl Reading {
             }
             pos += read as u64;
         }
-        let first = starts.front().copied().unwrap_or(pos);
+        // Where to start, and how many lines come before it.
+        let (first, skipped) = match starts.front() {
+            Some(first) => (*first, lines - starts.len() as u64),
+            None if at_start => (pos, lines),
+            None => (last, lines - 1),
+        };
         self.reader.seek(SeekFrom::Start(first)).map_err(failed)?;
         self.pos = first;
-        self.skipped = lines - starts.len() as u64;
+        self.skipped = skipped;
         self.line_no = self.skipped;
         Ok(())
     }
@@ -528,6 +537,29 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where `start_at_last(n)` starts, and the number it gives the line there.
+    fn start(text: &str, n: usize) -> (u64, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let mut reading = Reading::open(&path).unwrap();
+        reading.start_at_last(n).unwrap();
+        (reading.pos, reading.skipped + 1)
+    }
+
+    /// The last lines' start, a last line still being written counted as one: with n = 0
+    /// too, so that following it does not read it from its middle once it is whole.
+    #[test]
+    fn the_last_lines_start_where_they_start() {
+        assert_eq!(start("a\nbb\nccc\n", 2), (2, 2));
+        assert_eq!(start("a\nbb\nccc\n", 0), (9, 4));
+        assert_eq!(start("a\nbb\nccc\n", 9), (0, 1));
+        assert_eq!(start("a\nbb\ncc", 1), (5, 3));
+        assert_eq!(start("a\nbb\ncc", 0), (5, 3));
+        assert_eq!(start("", 0), (0, 1));
+        assert_eq!(start("", 3), (0, 1));
+    }
 
     #[test]
     fn a_line_over_the_longest_is_skipped_even_while_it_is_written() {

@@ -76,6 +76,38 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - Payload templates: `namespace()` is not offered (a namespace could be made to hold
+//!   itself, and printing it overflowed the stack, at the template's sample render: an
+//!   admin API upsert could abort the process). **Upgrading:** an endpoint whose template
+//!   calls it is refused; one kept in a spool is left out at start (logged) and then
+//!   forgotten by the spool, one in an endpoints bucket left out by the relays: rewrite
+//!   such templates before upgrading. An endpoint that takes Zenlix `create`
+//!   events is refused when its template reads a `vars.…` its `template_vars` lack (each
+//!   such event would fail); `Template::max_output` out of 1 byte to
+//!   [`template::LARGEST_OUTPUT`] refuses the endpoint, as `template_max_output` did. The
+//!   summary reads `null` where an object or list was expected as empty (it emptied the
+//!   whole summary), and `author` is who acted: a Usedesk comment's client only when the
+//!   client wrote it, none for `ticket_changed`, an iQChannels actor by name from `Rels`.
+//! - NATS: with `require_server`, the first connect is made in the build, so that a
+//!   refused login or TLS setup is the build's error (it said "no answer"); a server
+//!   list's parse error no longer shows a URL part (a ',' in a password showed its
+//!   start); a stream found unlike the settings once the sink runs is retried and logged
+//!   once a minute (each event went to the dead letters with an error line of its own);
+//!   a batch refused for its size has the sink read the limits again, and goes again in
+//!   batches under them (each batch was refused, then sent event by event, until a
+//!   restart); the stream's endpoint changed without `max_in_flight` keeps the sink's
+//!   default (batches: 1024). `delivery::redact_url` shows `nats://host:port/` (it gave
+//!   `null/`).
+//! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it
+//!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
+//!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
+//!   for as long as the daemon ran).
+//! - The command line: Ctrl-C during `send`'s wait dead-letters what is left, prints the
+//!   summary and exits 130; `tail -n N`; `listen --tolerance`, `--no-tolerance` and
+//!   `--listen`; `spool stats|dead-letter --spool DIR`; `spool dead-letter --dry-run`;
+//!   `endpoints … url=-` and `headers=-` from standard input; the `endpoints` flags after
+//!   the subcommand too; `dead-letters replay` says a missing file or folder; relay
+//!   durations out of range are said with their flag; usage errors exit 2.
 //! - HTTP (both transports): interim (`1xx`) answers count against the answer head's
 //!   64 KiB, so a receiver that sends them without end is cut off rather than read until
 //!   the attempt's timeout; a redirect that came while the body was still being written is

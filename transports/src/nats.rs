@@ -318,6 +318,16 @@ impl JetStreamTransport {
             return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(AttemptError {
+                message: format!(
+                    "no time was left in this attempt to check stream '{}' (its wait for the \
+                     connection took it)",
+                    self.settings.stream_name()
+                ),
+                retryable: true,
+            });
+        }
         let ensure = self.settings.ensure_inner(&self.context, &self.url);
         match tokio::time::timeout(left, ensure).await {
             Ok(Ok(info)) => {

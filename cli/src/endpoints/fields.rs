@@ -32,11 +32,14 @@ pub(super) fn values_from_stdin(
              the command line, or in a second command (`update`)"
         ));
     }
+    // The lines that are not blank, with their numbers (for a header's error).
     let mut lines = Vec::new();
-    for line in stdin.lines() {
+    let mut numbers = Vec::new();
+    for (n, line) in stdin.lines().enumerate() {
         let line = line.map_err(|e| format!("{key}=-: cannot read standard input: {e}"))?;
         if !line.trim().is_empty() {
             lines.push(line.trim().to_owned());
+            numbers.push(n + 1);
         }
     }
     let value = match key.as_str() {
@@ -63,12 +66,11 @@ pub(super) fn values_from_stdin(
         "url" => toml::Value::String(lines.swap_remove(0)),
         _ => {
             let mut headers = toml::Table::new();
-            for (n, line) in lines.iter().enumerate() {
+            for (n, line) in numbers.iter().zip(&lines) {
                 let Some((name, value)) = line.split_once(':') else {
                     return Err(format!(
-                        "headers=-: line {} of standard input is not 'Name: value' (its value \
-                         is not repeated here)",
-                        n + 1
+                        "headers=-: line {n} of standard input is not 'Name: value' (its value \
+                         is not repeated here)"
                     ));
                 };
                 headers.insert(name.trim().to_owned(), value.trim().into());
@@ -369,11 +371,11 @@ mod tests {
 
         let err = read(
             &["name=crm", "url=https://crm.example", "headers=-"],
-            "Bearer abc\n",
+            "\nBearer abc\n",
         )
         .unwrap_err();
         assert!(
-            err.contains("line 1 of standard input is not 'Name: value'"),
+            err.contains("line 2 of standard input is not 'Name: value'"),
             "{err}"
         );
         assert!(!err.contains("abc"), "{err}");

@@ -1,7 +1,7 @@
 //! Batches of events for a stream that takes smaller messages than a batch (its own
 //! `max_msg_size`): made full under it when the sink knows it, and when the limit was set
-//! after the sink was built, a batch refused goes event by event and the next fit the limit
-//! read again; each event is stored once, none dead-lettered.
+//! after the sink was built, a batch refused has the limit read again, and goes again with
+//! the next in batches under it; each event is stored once, none dead-lettered.
 
 use deskhook::{Action, Dispatcher};
 use deskhook_tests::nats::{NatsServer, block_on, context, drain_stream};
@@ -27,9 +27,9 @@ fn batches_fit_a_stream_made_with_a_message_limit() {
 #[test]
 fn a_batch_the_stream_refuses_for_its_size_goes_event_by_event() {
     let messages = batches_fit_the_stream(true);
-    // The first batch refused goes event by event; the sink then reads the limit again
-    // and the next batches fit it (before, each was refused, and every event was stored
-    // alone).
+    // The first batch refused has the sink read the limit again, and its events and the
+    // next go in batches under it (before, each batch was refused, and every event was
+    // stored alone).
     assert!(
         messages.len() <= EVENTS / 2,
         "batches of {messages:?} events"

@@ -514,7 +514,12 @@ impl Endpoint {
             );
         }
         if let Some(template) = &self.template
-            && let Err(message) = template.check().and_then(|()| template.check_sample())
+            && let Err(message) = template.check().and_then(|()| {
+                // The sample is a Zenlix `create`: what its render finds is of this
+                // endpoint's events only if it takes those.
+                let sampled = deskhook::EventType::Zenlix(deskhook::Action::Create);
+                template.check_sample(self.actions.contains(sampled))
+            })
         {
             invalid("template", message);
         }

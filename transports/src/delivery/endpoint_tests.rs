@@ -215,6 +215,13 @@ fn names_schedules_limits_and_tenants_are_checked() {
         let endpoint = base().template(template(fine)).allow_private(true);
         assert!(endpoint.validate().is_ok(), "{fine}");
     }
+    // The sample is a `create`: an endpoint that takes no such event may not read what its
+    // render read.
+    let comments = base()
+        .template(template(r#"{"chat": "{{ vars.chat_id }}"}"#))
+        .actions(deskhook::EventType::Zenlix(deskhook::Action::Comment))
+        .allow_private(true);
+    assert!(comments.validate().is_ok());
     // A size no render can have, set in code (the config's template_max_output is
     // checked where it is read).
     for bytes in [0, crate::template::LARGEST_OUTPUT + 1] {

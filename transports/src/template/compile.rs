@@ -216,11 +216,13 @@ fn reads_vars(e: &minijinja::Error, text: &str) -> bool {
 
 impl Template {
     /// Renders the sample event with the endpoint's variables, to refuse now a variable
-    /// they lack (see [`trial`](Template::trial)) and a JSON template whose body is not JSON
-    /// (a value printed without quotes or `|tojson`), each of which would send every event
-    /// to the dead letters. Other failures are left to the events, as in `trial`.
-    pub(crate) fn check_sample(&self) -> Result<(), String> {
-        self.trial(true)?;
+    /// they lack (see [`trial`](Template::trial); only when the endpoint `takes_sample`'s
+    /// kind of event, a Zenlix `create`: another kind may not take the branch that reads
+    /// it) and a JSON template whose body is not JSON (a value printed without quotes or
+    /// `|tojson`), each of which would send every event to the dead letters. Other failures
+    /// are left to the events, as in `trial`.
+    pub(crate) fn check_sample(&self, takes_sample: bool) -> Result<(), String> {
+        self.trial(takes_sample)?;
         if self.compiled.native.is_some() || !self.compiled.json {
             return Ok(());
         }
