@@ -150,6 +150,15 @@ mod tests {
             }
         }
         let kept = KeptKeys::open(dir.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join(FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+        }
         let mut keys = Keys::default();
         assert_eq!(kept.load(&mut keys).unwrap(), (3, 0));
         match keys.claim(&key(1), [1; 32]) {

@@ -62,6 +62,10 @@ fn serve_refuses_timeouts_of_zero() {
             "--header-timeout",
             "--header-timeout 0s would close every connection before its request came",
         ),
+        (
+            "--metrics-forget",
+            "--metrics-forget 0s would drop every counter and histogram at each scrape",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
             .args([
