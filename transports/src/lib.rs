@@ -79,9 +79,9 @@
 //! - Payload templates: `namespace()` is not offered (a namespace could be made to hold
 //!   itself, and printing it overflowed the stack, at the template's sample render: an
 //!   admin API upsert could abort the process). **Upgrading:** an endpoint whose template
-//!   calls it is refused; one kept in a spool is left out at start (logged) and then
-//!   forgotten by the spool, one in an endpoints bucket left out by the relays: rewrite
-//!   such templates before upgrading. An endpoint that takes Zenlix `create`
+//!   calls it is refused; one kept in a spool is left out at start (logged; it stays in
+//!   the spool, and its events wait), one in an endpoints bucket left out by the relays:
+//!   rewrite such templates before upgrading (or after, with the same name). An endpoint that takes Zenlix `create`
 //!   events is refused when its template reads a `vars.…` its `template_vars` lack (each
 //!   such event would fail); `Template::max_output` out of 1 byte to
 //!   [`template::LARGEST_OUTPUT`] refuses the endpoint, as `template_max_output` did. The
