@@ -97,6 +97,12 @@
 //! builder's [`timeout`](NatsSinkBuilder::timeout), whatever the endpoint says). HTTP
 //! endpoints belong to the relays.
 //!
+//! An event's body is at most [`DeliveryConfig::max_payload`] (1 MiB by default), and,
+//! when the server answers at start, 4 KiB (room for the headers) under the server's
+//! `max_payload` (1 MiB by default too) and the stream's `max_msg_size`: the build lowers
+//! it to that, said at `info`, so that a larger event is refused at emit (to the dead
+//! letters, counted) rather than published to be refused.
+//!
 //! In front of a cluster, give the sink a short breaker cool-down
 //! ([`NatsSinkBuilder::breaker`]): the publishes that fail while the client moves to another
 //! node count as failures, and the default 30 s cool-down would hold the queue that long

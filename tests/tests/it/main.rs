@@ -20,6 +20,7 @@ mod http_signatures;
 mod http_ssrf_guard;
 mod http_vendor_formats;
 mod https_delivery;
+mod nats_an_event_over_the_servers_limit_is_refused_at_emit;
 mod nats_batches_fit_the_stream;
 mod nats_cluster_survives_a_node;
 mod nats_endpoint_store;

@@ -432,6 +432,23 @@ impl NatsSinkBuilder {
         let mut delivery = self.delivery.endpoint(endpoint);
         // Publishes in flight are limited by the endpoint alone.
         delivery.config.max_in_flight = delivery.config.max_in_flight.max(in_flight);
+        // A body the server or the stream would refuse is refused at emit, where the caller
+        // hears of it, rather than published to be refused: under their limits, with room
+        // for the headers (known once the server answered).
+        let largest =
+            batch::batch_bytes(usize::MAX, client.server_info().max_payload, max_msg_size);
+        if delivery.config.max_payload > largest {
+            log::info!(
+                target: deskhook::LOG_TARGET,
+                "NATS at {shown}: max_payload {} lowered to {largest} bytes, under what the \
+                 server (max_payload {}) and stream '{}' (max_msg_size {max_msg_size}) take, \
+                 less 4 KiB for headers",
+                delivery.config.max_payload,
+                client.server_info().max_payload,
+                self.stream.stream_name()
+            );
+            delivery.config.max_payload = largest;
+        }
         let (engine, shutdown_timeout) =
             delivery.start_engine(Box::new(NatsConnector { url, in_flight }))?;
         let settings = Arc::new(self.stream);
