@@ -286,20 +286,62 @@ struct JetStreamTransport {
     /// Gathers events into batches (see [`NatsSinkBuilder::batch`]); `None`: one event per
     /// message.
     batcher: Option<Arc<batch::Batcher>>,
+    /// Told when the client is connected again, to the attempts that wait for it.
+    reconnected: Arc<Reconnected>,
+}
+
+/// The attempts waiting for the client to connect again, woken together by one task that
+/// looks every [`Reconnected::EVERY`] while any waits: with a thousand publishes waiting,
+/// one wake-up per look, not one per publish.
+#[derive(Default)]
+struct Reconnected {
+    notify: tokio::sync::Notify,
+    /// Whether the task that looks is running.
+    watching: AtomicBool,
+}
+
+impl Reconnected {
+    /// How often the client's state is looked at while an attempt waits for it.
+    const EVERY: Duration = Duration::from_millis(20);
+
+    /// Starts the task that looks, if it is not running: it ends once the client is
+    /// connected, waking every waiter.
+    fn watch(self: &Arc<Self>, client: &async_nats::Client) {
+        if self.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (this, client) = (self.clone(), client.clone());
+        tokio::spawn(async move {
+            while client.connection_state() != async_nats::connection::State::Connected {
+                tokio::time::sleep(Self::EVERY).await;
+            }
+            this.watching.store(false, Ordering::Release);
+            this.notify.notify_waiters();
+        });
+    }
 }
 
 impl JetStreamTransport {
     /// Waits up to `deadline` for the client to be connected.
     async fn connected(&self, deadline: Instant) -> bool {
+        let is_connected =
+            || self.client.connection_state() == async_nats::connection::State::Connected;
         loop {
-            if self.client.connection_state() == async_nats::connection::State::Connected {
+            // Listening before the look: a wake between the two is not missed.
+            let woken = self.reconnected.notify.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if is_connected() {
                 return true;
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep((deadline - now).min(Duration::from_millis(20))).await;
+            self.reconnected.watch(&self.client);
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep_until(deadline.into()) => return is_connected(),
+            }
         }
     }
 

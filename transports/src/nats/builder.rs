@@ -458,6 +458,7 @@ impl NatsSinkBuilder {
             timeout: self.timeout,
             ready: AtomicBool::new(ready),
             checking: tokio::sync::Mutex::new(()),
+            reconnected: Arc::default(),
             batcher: (self.batch > 1).then(|| {
                 Arc::new(batch::Batcher::new(
                     context.clone(),
