@@ -54,13 +54,16 @@
 //!   (a bearer header for scripts, or a cookie set by a login form for people), but those of
 //!   the login form itself (`/login`, `/logout`) and of its stylesheet and script
 //!   (`/assets/console.css`, `/assets/console.js`).
-//! - Every state-changing request is a POST, PUT or DELETE. Forms carry a token that must
-//!   match a `SameSite=Lax` cookie (double submit; `Secure` when the request came over
+//! - Every state-changing request is a POST, PUT, PATCH or DELETE. Forms carry a token that
+//!   must match a `SameSite=Lax` cookie (double submit; `Secure` when the request came over
 //!   HTTPS, as a proxy's `X-Forwarded-Proto` says), and requests from another origin are
-//!   refused: those a browser marks `Sec-Fetch-Site: same-origin` (or `none`) pass, others
-//!   must come with an `Origin` naming this host (`Host`, or a proxy's
+//!   refused: those a browser marks `Sec-Fetch-Site: same-origin` (or `none`) pass,
+//!   `cross-site` ones are refused, and the others (`same-site`, or no such header and an
+//!   `Origin`) must come with an `Origin` naming this host (`Host`, or a proxy's
 //!   `X-Forwarded-Host`), and over HTTPS an `https` one, so a sibling subdomain, or a page
-//!   of this host over plain HTTP, is refused too. API calls that change state
+//!   of this host over plain HTTP, is refused too. A request with neither header (a
+//!   script, an older browser) passes this check; the form's token, and the API's rule
+//!   below, still hold for it. API calls that change state
 //!   must send `Content-Type: application/json` (or, for a PATCH,
 //!   `application/merge-patch+json`) or a bearer token, which a cross-site form cannot.
 //! - A wrong token (a bearer header, or the login form's) is logged, a warning under the

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{
     Form, PageQuery, count, counted, csrf_field, enc, endpoint_path, error_page, foreign_form,
-    layout, millis, status_class, time,
+    foreign_problem, layout, millis, status_class, time,
 };
 use crate::api::{SpecReading, parse_state, read_spec};
 use crate::guard::{Base, CsrfToken};
@@ -417,8 +417,10 @@ pub(crate) async fn create(
     headers: HeaderMap,
     form: Form,
 ) -> Response {
-    if let Some(refused) = foreign_form(&base, &headers, &form) {
-        return refused;
+    // Refused, with what was typed shown again under this browser's token now.
+    if !crate::guard::form_is_ours(&headers, &form) {
+        let values = FormValues::from_form(&form);
+        return form_page(&base, &csrf, None, &values, Some(&foreign_problem())).into_response();
     }
     let sink = state.sink.clone();
     let private_networks = state.private_networks;
@@ -469,8 +471,10 @@ pub(crate) async fn update(
     Path(name): Path<String>,
     form: Form,
 ) -> Response {
-    if let Some(refused) = foreign_form(&base, &headers, &form) {
-        return refused;
+    if !crate::guard::form_is_ours(&headers, &form) {
+        let values = FormValues::from_form(&form);
+        return form_page(&base, &csrf, Some(&name), &values, Some(&foreign_problem()))
+            .into_response();
     }
     let sink = state.sink.clone();
     let version = form.text("version").map(str::to_owned);

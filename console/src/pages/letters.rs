@@ -186,7 +186,8 @@ fn letter_row(base: &Base, stored: &StoredLetter, registered: bool) -> Markup {
     let l = &stored.letter;
     html! {
         tr {
-            td { input type="checkbox" name="key" value=(stored.key) aria-label="Select"; }
+            td { input type="checkbox" name="key" value=(stored.key)
+                aria-label=(format!("Select the {} of {} for {}", l.action, l.ticket, l.endpoint)); }
             // As the other pages write times; the letter's own text when it does not read.
             td title=(l.failed_at) {
                 (l.failed_at.parse::<jiff::Timestamp>()
@@ -213,7 +214,8 @@ fn letter_row(base: &Base, stored: &StoredLetter, registered: bool) -> Markup {
                 }
             } }
             td { (l.reason) }
-            td { button type="submit" name="key_one" value=(stored.key) { "Replay" } }
+            td { button type="submit" name="key_one" value=(stored.key)
+                aria-label=(format!("Replay the {} of {} for {}", l.action, l.ticket, l.endpoint)) { "Replay" } }
         }
     }
 }
@@ -430,7 +432,8 @@ pub(crate) async fn event(
                                         td { (stored.letter.endpoint) }
                                         td { (stored.letter.action) " " code { (stored.letter.id) } }
                                         td { (stored.letter.reason) }
-                                        td { button type="submit" name="key_one" value=(stored.key) { "Replay" } }
+                                        td { button type="submit" name="key_one" value=(stored.key)
+                                            aria-label=(format!("Replay it for {}", stored.letter.endpoint)) { "Replay" } }
                                     }
                                 }
                             }

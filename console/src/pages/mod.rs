@@ -304,20 +304,18 @@ pub(crate) fn csrf_field(csrf: &CsrfToken) -> Markup {
 
 /// The refusal of a form that does not carry this browser's CSRF token (`None`: it does).
 pub(crate) fn foreign_form(base: &Base, headers: &HeaderMap, form: &Form) -> Option<Response> {
-    if crate::guard::form_is_ours(headers, form) {
-        None
-    } else {
-        Some(
-            error_page(
-                base,
-                &Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "the form's token does not match this browser's; reload the page and try again",
-                ),
-            )
-            .into_response(),
-        )
-    }
+    (!crate::guard::form_is_ours(headers, form))
+        .then(|| error_page(base, &foreign_problem()).into_response())
+}
+
+/// Why a form without this browser's CSRF token is refused (its cookie gone with a
+/// browser's restart, most often).
+pub(crate) fn foreign_problem() -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "the form's token does not match this browser's (a browser restarted since the page \
+         was loaded, say); reload the page and try again",
+    )
 }
 
 /// A time as `2026-11-29 14:03:07 UTC`: said, as an operator compares it with the
@@ -407,7 +405,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "max-age=3600"),
+            // Private: the response may carry this browser's CSRF cookie, which a shared
+            // cache must not hand to others.
+            (header::CACHE_CONTROL, "private, max-age=3600"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,

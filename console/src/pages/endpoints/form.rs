@@ -38,6 +38,10 @@ pub(super) struct FormValues {
     /// The settings' version when the form was made (see [`crate::api::version_of`]): an
     /// edit from a form older than the settings is refused, not saved over them.
     pub(super) version: String,
+    /// Whether the last try gave a secret, or headers: never shown back (each may be a
+    /// credential), so a form refused for another field says to type them again.
+    secret_given: bool,
+    headers_given: bool,
 }
 
 impl FormValues {
@@ -100,6 +104,8 @@ impl FormValues {
                 .map(|path| path.display().to_string())
                 .unwrap_or_default(),
             version: crate::api::version_of(info),
+            secret_given: false,
+            headers_given: false,
         }
     }
 
@@ -126,6 +132,8 @@ impl FormValues {
             // Not the form's to send: the note about it shows on the form's first load.
             template_file: String::new(),
             version: text("version"),
+            secret_given: !text("secret").is_empty(),
+            headers_given: !text("headers").is_empty(),
         }
     }
 }
@@ -157,6 +165,10 @@ pub(super) fn form_page(
     };
     let wrong = problem.map(Problem::fields).unwrap_or_default();
     let wrong = |name: &str| wrong.contains(&name);
+    // Refused for whatever field: a secret or headers typed are not shown back, and would
+    // be saved as none (a new endpoint) or as the current ones (an edit) unless typed again.
+    let again = |given: bool| problem.is_some() && given;
+    let (secret_again, headers_again) = (again(v.secret_given), again(v.headers_given));
     let field = |label: &str, name: &'static str, value: &str, hint: &str| {
         html! {
             div.field.invalid[wrong(name)] {
@@ -201,15 +213,25 @@ pub(super) fn form_page(
                 (field("Rate burst", "rate_burst", &v.rate_burst, ""))
                 (field("In flight at most", "max_in_flight", &v.max_in_flight, ""))
                 (field("Allowed private networks", "allow_cidrs", &v.allow_cidrs, "Such as 10.20.0.0/16"))
-                div.field.invalid[wrong("secrets")] {
+                div.field.invalid[wrong("secrets") || secret_again] {
                     label for="secret" { @if editing.is_some() { "New secret (empty: keep the current ones)" } @else { "Secret" } }
-                    input #secret type="text" name="secret" placeholder="whsec_… or an ed25519 whsk_…" autocomplete="off" spellcheck="false";
+                    input #secret type="text" name="secret" placeholder="whsec_… or an ed25519 whsk_…" autocomplete="off" spellcheck="false"
+                        aria-invalid=[secret_again.then_some("true")]
+                        aria-describedby=[secret_again.then_some("secret-again")];
                     button type="button" data-generate-secret="secret" { "Generate" }
+                    @if secret_again {
+                        small #secret-again role="alert" { "Type the secret again: it is not shown back, and was not saved." }
+                    }
                 }
-                div.field.invalid[wrong("headers")] {
+                div.field.invalid[wrong("headers") || headers_again] {
                     label for="headers" { @if editing.is_some() { "Headers (empty: keep the current ones)" } @else { "Headers" } }
-                    textarea #headers name="headers" rows="3" placeholder="Authorization: Bearer …" spellcheck="false" {}
+                    textarea #headers name="headers" rows="3" placeholder="Authorization: Bearer …" spellcheck="false"
+                        aria-invalid=[headers_again.then_some("true")]
+                        aria-describedby=[headers_again.then_some("headers-again")] {}
                     small { "One per line, Name: value" }
+                    @if headers_again {
+                        small #headers-again role="alert" { "Type the headers again: they are not shown back (they may hold a credential), and were not saved." }
+                    }
                 }
                 @if editing.is_some() {
                     label.check { input type="checkbox" name="clear_headers"; " Remove the custom headers" }

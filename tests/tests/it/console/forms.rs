@@ -589,6 +589,39 @@ async fn the_endpoint_form_neither_repeats_a_credential_nor_drops_a_template() {
     )
     .await;
     assert!(!refused.body.contains("s3cr3t-value"), "{}", refused.body);
+    // Refused for another field, a secret and headers typed are asked for again (they are
+    // not shown back, and a save without them would make an endpoint that sends neither).
+    let refused = send(
+        &c.app,
+        post(&[
+            ("secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("headers", "Authorization: Bearer s3cr3t-value"),
+            ("timeout", "5x"),
+        ]),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    for asked in ["Type the secret again", "Type the headers again"] {
+        assert!(refused.body.contains(asked), "{asked}: {}", refused.body);
+    }
+    assert!(!refused.body.contains("s3cr3t-value") && !refused.body.contains("MfKQ9r8G"));
+    // A form without this browser's token (its cookie gone with a restart): refused, and
+    // shown again with what was typed, under the token the browser has now.
+    let mut foreign = post(&[("tenant", "acme")]);
+    foreign.headers_mut().insert(
+        axum::http::header::COOKIE,
+        "deskhook_csrf=another-browser".parse().unwrap(),
+    );
+    let refused = send(&c.app, foreign).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body.contains("does not match this browser")
+            && refused.body.contains(r#"value="acme""#)
+            && refused.body.contains(r#"name="csrf" value=""#)
+            && !refused.body.contains(r#"value="form-token""#),
+        "{}",
+        refused.body
+    );
     // A template written under "The event's JSON": refused, not silently dropped.
     let refused = send(
         &c.app,

@@ -302,6 +302,14 @@ async fn a_last_error_that_is_the_reason_is_written_once() {
         page.body
     );
     assert!(page.body.contains(">error</span>"), "{}", page.body);
+    // Each row's controls say which letter they are for, to a screen reader too.
+    for control in ["Select", "Replay"] {
+        let label = format!(
+            r#"aria-label="{control} the {} of {} for {}""#,
+            letter.action, letter.ticket, letter.endpoint
+        );
+        assert!(page.body.contains(&label), "{label}: {}", page.body);
+    }
 }
 
 /// An event whose attempts have left the log is found by its dead letter, and its page
