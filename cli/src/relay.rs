@@ -95,7 +95,8 @@ pub(crate) struct Args {
     /// Messages each partition may have outstanding (taken and not yet acknowledged), 1 to
     /// 100000.
     #[arg(long, value_name = "N", default_value_t = 512,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=deskhook_transports::relay::MAX_PENDING as u64))]
     max_pending: usize,
     /// Log a status line every DUR (at info, on stderr): the events in delivery by partition,
     /// those acknowledged, and what the engine has queued and in flight. 100ms to 24h.

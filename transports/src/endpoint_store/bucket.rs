@@ -161,7 +161,13 @@ pub(crate) async fn open_bucket(
         })
         .await;
     if let Err(e) = made {
-        return Err(("create it", e.to_string()));
+        return Err((
+            "create it",
+            format!(
+                "{e} (check that this user may create streams, and the account's JetStream \
+                 limits: `nats account info`; or have an operator create it)"
+            ),
+        ));
     }
     context
         .get_key_value(bucket)

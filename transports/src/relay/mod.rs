@@ -521,7 +521,8 @@ impl Relay {
 
     /// How many messages each partition may have outstanding (taken and not acknowledged):
     /// what a relay delivers at once from one partition, and the most one partition can
-    /// deliver twice when its relay dies. Defaults to 512.
+    /// deliver twice when its relay dies. Defaults to 512; at most [`MAX_PENDING`] (more
+    /// fails [`run`](Relay::run)).
     #[must_use]
     pub fn max_pending(mut self, messages: usize) -> Self {
         self.max_pending = messages.max(1);
@@ -609,6 +610,10 @@ impl Relay {
 /// dead relay's partitions or for its own stop is one nobody would want.
 const LONGEST: Duration = Duration::from_secs(3600);
 
+/// The most [`Relay::max_pending`] takes: each partition's window is that many messages,
+/// and the engine's queues are sized for all of the partitions' at once.
+pub const MAX_PENDING: usize = 100_000;
+
 /// The longest `park_after` and `log_status_every` may be.
 const LONGEST_PARK_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -641,6 +646,13 @@ impl Relay {
                  default is 30s)",
                 format(self.ack_wait),
                 format(SHORTEST_ACK_WAIT)
+            )));
+        }
+        if self.max_pending > MAX_PENDING {
+            return Err(Error::Config(format!(
+                "max_pending {} is more than a relay can hold outstanding per partition; give \
+                 at most {MAX_PENDING} (the default is 512)",
+                self.max_pending
             )));
         }
         for (name, value, longest) in [
@@ -767,6 +779,10 @@ mod tests {
             (
                 relay().park_after(Duration::from_secs(86_401)),
                 "park_after ",
+            ),
+            (
+                relay().max_pending(MAX_PENDING + 1),
+                "max_pending 100001 is more",
             ),
         ];
         for (relay, start) in refused {

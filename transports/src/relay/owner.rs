@@ -171,6 +171,9 @@ impl Owner {
             client.clone(),
         ));
         let link = tokio::spawn(watch_link(client.clone(), self.shared.clone()));
+        // A panic below (a bug) must not leave the renewals running without partitions:
+        // the leases would never end, and their partitions never go to other relays.
+        let mut armed = super::run::AbortOnDrop(vec![renewer.abort_handle(), link.abort_handle()]);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = self.leases.changes().await;
@@ -201,6 +204,8 @@ impl Owner {
         for held in lock(&self.held).values() {
             let _ = held.order.send(Order::End);
         }
+        // Ended as told: the renewals go on until the relay has finished (see `Stopping`).
+        armed.0.clear();
         Stopping {
             leases: self.leases,
             held: self.held,

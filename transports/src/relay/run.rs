@@ -301,7 +301,7 @@ struct Opened {
 }
 
 /// Tasks aborted when this is dropped.
-struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+pub(super) struct AbortOnDrop(pub(super) Vec<tokio::task::AbortHandle>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
