@@ -30,6 +30,7 @@ mod hosts;
 mod kept;
 mod keys;
 mod labels;
+mod openapi;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
 /// the console; stop on SIGTERM or SIGINT, within --grace (a second one stops at once; SIGHUP
@@ -41,8 +42,9 @@ mod labels;
 /// Idempotency-Key (a retried request with the same key is accepted once). It answers 202
 /// with the event's id once the event is accepted: with a spool, once it is on disk.
 ///
-/// The console is at /, the admin API at /api/v1 (its OpenAPI document at
-/// /api/v1/openapi.json), Prometheus text at /metrics, and /healthz answers 200 while the
+/// Its OpenAPI document is at /v1/openapi.json (either token reads it). The console is at
+/// /, the admin API at /api/v1 (its OpenAPI document at /api/v1/openapi.json), Prometheus
+/// text at /metrics, and /healthz answers 200 while the
 /// daemon takes events (503 while its spool cannot write, as on a full disk). Everything
 /// but /healthz, the login form (/login, /logout) and the console's stylesheet and script
 /// (/assets/) needs the token: as a bearer header, or (for the pages) typed once in the
@@ -144,8 +146,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   400  an unknown body, or a bad header or field (named; an empty Deskhook-Tenant, a
        header given twice or not UTF-8)
   401  a missing or wrong token
-  403  the ingest token (--ingest-token-env) anywhere but POST /v1/events (and
-       /healthz, which needs no token)
+  403  the ingest token (--ingest-token-env) anywhere but POST /v1/events and its
+       description, GET /v1/openapi.json (and /healthz, which needs no token)
   404  an unknown endpoint in the API
   408  the event's body stopped arriving for --body-timeout (30 s by default); nothing
        of it was accepted: send it again
@@ -647,6 +649,10 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
     let body_timeout = daemon.body_timeout;
     let events = Router::new()
         .route("/v1/events", post(events::accept_event))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { axum::Json(openapi::events_document()) }),
+        )
         .layer(middleware::from_fn_with_state(
             daemon.clone(),
             bearer_for_events,

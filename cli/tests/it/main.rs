@@ -25,6 +25,7 @@ mod send_stops_waiting_on_ctrl_c;
 mod serve;
 mod serve_answers_only_its_own_hosts;
 mod serve_console_in_a_browser;
+mod serve_describes_its_events_api;
 mod serve_from_curl_example;
 mod serve_metrics_forget_a_removed_endpoint;
 mod serve_needs_a_token;
