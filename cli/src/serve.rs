@@ -164,6 +164,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        --allow-host name, on a loopback --listen (with --allow-host, any other
        name; /healthz answers whatever the host)
   422  another body under an Idempotency-Key already used
+  500  the request's task failed (a bug: see the log); retry it (with Retry-After)
   503  nothing kept the event: every endpoint's queue or the memory budget is full,
        or the spool; or 1,024 events are being accepted at once (with Retry-After)
 

@@ -316,6 +316,13 @@ pub(crate) fn form_is_ours(headers: &HeaderMap, form: &Form) -> bool {
     }
 }
 
+/// Whether the browser says the request comes from a page of this origin
+/// (`Sec-Fetch-Site: same-origin`): a refused form is then shown again with what was typed,
+/// which a page of another site must not be able to have the console show.
+pub(crate) fn from_this_origin(headers: &HeaderMap) -> bool {
+    header_text(headers, "sec-fetch-site") == Some("same-origin")
+}
+
 /// Lets a request through with the token or a session; otherwise sends people to `/login`
 /// and scripts a 401.
 async fn require_token(

@@ -70,7 +70,8 @@
 //!   left events undelivered, a background flush or a rotation of the file log failed; a
 //!   relay lost its connection to NATS.
 //! - `info`: an endpoint was added, updated, paused, resumed or removed; spooled events from
-//!   before a restart go out; a relay is connected to NATS again.
+//!   before a restart go out; a relay is connected to NATS again; a NATS sink lowered its
+//!   `max_payload` under what the server and stream take.
 //!
 //! # Changes
 //!
@@ -97,11 +98,22 @@
 //!   batches under them (each batch was refused, then sent event by event, until a
 //!   restart); the stream's endpoint changed without `max_in_flight` keeps the sink's
 //!   default (batches: 1024). `delivery::redact_url` shows `nats://host:port/` (it gave
-//!   `null/`).
+//!   `null/`). When the server answers at start, the build lowers
+//!   `DeliveryConfig::max_payload` to 4 KiB under its `max_payload` and the stream's
+//!   `max_msg_size`, so that a larger event is refused at emit (it was published, refused
+//!   and dead-lettered after an attempt). The attempts waiting for the connection are woken
+//!   by one watcher (each polled every 20 ms).
+//! - Relays: `Relay::max_pending` over `relay::MAX_PENDING` (100,000) fails `run`; a
+//!   panic of the partitions' owner stops its lease renewals, and `run` returns at once
+//!   with the error (it renewed for ever, and waited for a stop).
 //! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it
 //!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
 //!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
-//!   for as long as the daemon ran).
+//!   for as long as the daemon ran); `GET /v1/openapi.json` describes `POST /v1/events`.
+//! - The console: a form refused for a field asks for the secret and headers again (they
+//!   are not shown back, and were saved as none); one refused for its CSRF token is shown
+//!   again with what was typed, when the browser says it comes from this origin; the dead
+//!   letters' controls are labelled by letter; the assets are `Cache-Control: private`.
 //! - The command line: Ctrl-C during `send`'s wait dead-letters what is left, prints the
 //!   summary and exits 130; `tail -n N`; `listen --tolerance`, `--no-tolerance` and
 //!   `--listen`; `spool stats|dead-letter --spool DIR`; `spool dead-letter --dry-run`;

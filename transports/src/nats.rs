@@ -298,25 +298,58 @@ struct Reconnected {
     notify: tokio::sync::Notify,
     /// Whether the task that looks is running.
     watching: AtomicBool,
+    /// The attempts waiting: the task ends when none is left (a sink dropped while NATS is
+    /// away, or a client that gave up reconnecting, keeps no task looking).
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// An attempt counted in [`Reconnected::waiting`] while it lives.
+struct Waiter<'a>(&'a Reconnected);
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Reconnected {
     /// How often the client's state is looked at while an attempt waits for it.
     const EVERY: Duration = Duration::from_millis(20);
 
+    /// Counts an attempt as waiting until the returned guard is dropped.
+    fn wait(&self) -> Waiter<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiter(self)
+    }
+
     /// Starts the task that looks, if it is not running: it ends once the client is
-    /// connected, waking every waiter.
+    /// connected, waking every waiter, or once none waits. A waiter counts itself
+    /// ([`wait`](Reconnected::wait)) before it calls this.
     fn watch(self: &Arc<Self>, client: &async_nats::Client) {
-        if self.watching.swap(true, Ordering::AcqRel) {
+        if self.watching.swap(true, Ordering::SeqCst) {
             return;
         }
         let (this, client) = (self.clone(), client.clone());
         tokio::spawn(async move {
-            while client.connection_state() != async_nats::connection::State::Connected {
+            loop {
+                if client.connection_state() == async_nats::connection::State::Connected {
+                    this.watching.store(false, Ordering::SeqCst);
+                    this.notify.notify_waiters();
+                    return;
+                }
+                if this.waiting.load(Ordering::SeqCst) == 0 {
+                    this.watching.store(false, Ordering::SeqCst);
+                    // A waiter that came between the look and the store found the task
+                    // running and started none: it is watched for again, by this task
+                    // unless the waiter started one meanwhile.
+                    if this.waiting.load(Ordering::SeqCst) == 0
+                        || this.watching.swap(true, Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                }
                 tokio::time::sleep(Self::EVERY).await;
             }
-            this.watching.store(false, Ordering::Release);
-            this.notify.notify_waiters();
         });
     }
 }
@@ -326,6 +359,10 @@ impl JetStreamTransport {
     async fn connected(&self, deadline: Instant) -> bool {
         let is_connected =
             || self.client.connection_state() == async_nats::connection::State::Connected;
+        if is_connected() {
+            return true;
+        }
+        let _waiting = self.reconnected.wait();
         loop {
             // Listening before the look: a wake between the two is not missed.
             let woken = self.reconnected.notify.notified();

@@ -15,10 +15,6 @@ const PROBLEMS: [(&str, &str); 10] = [
     ),
     ("401", "A missing or wrong token."),
     (
-        "403",
-        "The ingest token used elsewhere (it may post events only).",
-    ),
-    (
         "408",
         "The body stopped arriving for the daemon's --body-timeout; nothing of it was \
          accepted: send it again.",
@@ -46,6 +42,11 @@ const PROBLEMS: [(&str, &str); 10] = [
     (
         "422",
         "Another body under an Idempotency-Key already used (field: Idempotency-Key).",
+    ),
+    (
+        "500",
+        "The request's task failed (a bug, in the daemon's log); retry it after \
+         Retry-After, with the same Idempotency-Key.",
     ),
     (
         "503",

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{
     Form, PageQuery, count, counted, csrf_field, enc, endpoint_path, error_page, foreign_form,
-    foreign_problem, layout, millis, status_class, time,
+    foreign_form_problem, layout, millis, status_class, time,
 };
 use crate::api::{SpecReading, parse_state, read_spec};
 use crate::guard::{Base, CsrfToken};
@@ -417,10 +417,15 @@ pub(crate) async fn create(
     headers: HeaderMap,
     form: Form,
 ) -> Response {
-    // Refused, with what was typed shown again under this browser's token now.
-    if !crate::guard::form_is_ours(&headers, &form) {
+    if let Some(refused) = foreign_form(&base, &headers, &form) {
+        // Shown again with what was typed, under this browser's token now; only for a page
+        // of this origin (another site's must not have the console show its values).
+        if !crate::guard::from_this_origin(&headers) {
+            return refused;
+        }
         let values = FormValues::from_form(&form);
-        return form_page(&base, &csrf, None, &values, Some(&foreign_problem())).into_response();
+        let problem = foreign_form_problem();
+        return form_page(&base, &csrf, None, &values, Some(&problem)).into_response();
     }
     let sink = state.sink.clone();
     let private_networks = state.private_networks;
@@ -471,10 +476,14 @@ pub(crate) async fn update(
     Path(name): Path<String>,
     form: Form,
 ) -> Response {
-    if !crate::guard::form_is_ours(&headers, &form) {
+    if let Some(refused) = foreign_form(&base, &headers, &form) {
+        // As in `create`.
+        if !crate::guard::from_this_origin(&headers) {
+            return refused;
+        }
         let values = FormValues::from_form(&form);
-        return form_page(&base, &csrf, Some(&name), &values, Some(&foreign_problem()))
-            .into_response();
+        let problem = foreign_form_problem();
+        return form_page(&base, &csrf, Some(&name), &values, Some(&problem)).into_response();
     }
     let sink = state.sink.clone();
     let version = form.text("version").map(str::to_owned);

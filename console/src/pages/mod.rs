@@ -310,11 +310,21 @@ pub(crate) fn foreign_form(base: &Base, headers: &HeaderMap, form: &Form) -> Opt
 
 /// Why a form without this browser's CSRF token is refused (its cookie gone with a
 /// browser's restart, most often).
-pub(crate) fn foreign_problem() -> Problem {
+fn foreign_problem() -> Problem {
     Problem::new(
         StatusCode::FORBIDDEN,
         "the form's token does not match this browser's (a browser restarted since the page \
          was loaded, say); reload the page and try again",
+    )
+}
+
+/// Why an endpoint form shown again with what was typed was refused (said otherwise than
+/// [`foreign_form`]'s: a reload would post the old token again).
+pub(crate) fn foreign_form_problem() -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "nothing was saved: the form's token did not match this browser's (a browser \
+         restarted since the page was loaded, say); check the values below and save again",
     )
 }
 

@@ -437,7 +437,9 @@ impl NatsSinkBuilder {
         // for the headers (known once the server answered).
         let largest =
             batch::batch_bytes(usize::MAX, client.server_info().max_payload, max_msg_size);
-        if delivery.config.max_payload > largest {
+        // A limit under the headers' room (0 then) is left to the publishes, which small
+        // events may still pass.
+        if largest > 0 && delivery.config.max_payload > largest {
             log::info!(
                 target: deskhook::LOG_TARGET,
                 "NATS at {shown}: max_payload {} lowered to {largest} bytes, under what the \

@@ -169,9 +169,11 @@ impl Relay {
                 .collect(),
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let owner =
+        let mut owner =
             tokio::spawn(Owner::new(shared.clone(), leases, partitions, self.owned).run(stop_rx));
-        // Until told to stop, or the stream is made again with another partition count.
+        // Until told to stop, or the stream is made again with another partition count, or
+        // the owner ends of itself (a panic: it ends only when told to stop otherwise).
+        let mut ended = None;
         let remade = tokio::select! {
             () = stop => None,
             why = partitions_changed(
@@ -180,6 +182,10 @@ impl Relay {
                 partitions,
                 self.ack_wait.max(STREAM_LOOK_AT_LEAST),
             ) => Some(why),
+            early = &mut owner => {
+                ended = Some(early);
+                None
+            }
         };
         if let Some(why) = &remade {
             log::error!(target: deskhook::LOG_TARGET, "relay: {why}");
@@ -191,7 +197,11 @@ impl Relay {
             task.abort();
         }
         let _ = stop_tx.send(true);
-        let stopping = match owner.await {
+        let owned = match ended {
+            Some(early) => early,
+            None => owner.await,
+        };
+        let stopping = match owned {
             Ok(stopping) => stopping,
             Err(e) => {
                 // A bug (a panic): the partitions' leases run out and other relays take

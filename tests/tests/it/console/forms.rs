@@ -605,17 +605,33 @@ async fn the_endpoint_form_neither_repeats_a_credential_nor_drops_a_template() {
         assert!(refused.body.contains(asked), "{asked}: {}", refused.body);
     }
     assert!(!refused.body.contains("s3cr3t-value") && !refused.body.contains("MfKQ9r8G"));
-    // A form without this browser's token (its cookie gone with a restart): refused, and
-    // shown again with what was typed, under the token the browser has now.
-    let mut foreign = post(&[("tenant", "acme")]);
-    foreign.headers_mut().insert(
-        axum::http::header::COOKIE,
-        "deskhook_csrf=another-browser".parse().unwrap(),
-    );
-    let refused = send(&c.app, foreign).await;
+    // A form without this browser's token (its cookie gone with a restart): refused, and,
+    // from a page of this origin, shown again with what was typed, under the token the
+    // browser has now.
+    let foreign = || {
+        let mut foreign = post(&[("tenant", "acme")]);
+        foreign.headers_mut().insert(
+            axum::http::header::COOKIE,
+            "deskhook_csrf=another-browser".parse().unwrap(),
+        );
+        foreign
+    };
+    let refused = send(&c.app, foreign()).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(
-        refused.body.contains("does not match this browser")
+        !refused.body.contains(r#"value="acme""#),
+        "not said to come from this origin: a bare refusal"
+    );
+    let mut same_origin = foreign();
+    same_origin
+        .headers_mut()
+        .insert("sec-fetch-site", "same-origin".parse().unwrap());
+    let refused = send(&c.app, same_origin).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .body
+            .contains("check the values below and save again")
             && refused.body.contains(r#"value="acme""#)
             && refused.body.contains(r#"name="csrf" value=""#)
             && !refused.body.contains(r#"value="form-token""#),
