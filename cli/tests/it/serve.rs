@@ -681,12 +681,7 @@ fn an_ingest_token_posts_events_and_nothing_else() {
     const INGEST: &str = "ingest-only-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let config = no_endpoint_config(dir.path());
-    let serve = Serve::start_with_env(
-        &config,
-        None,
-        &["--ingest-token-env", "HELPDESK_TOKEN"],
-        &[("HELPDESK_TOKEN", INGEST)],
-    );
+    let serve = Serve::with_ingest_token(&config, INGEST);
     let ingest = format!("Bearer {INGEST}");
     let with_ingest = [("Authorization", ingest.as_str())];
     let (status, answer) = request(

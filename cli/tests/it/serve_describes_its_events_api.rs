@@ -12,12 +12,7 @@ fn the_events_api_has_an_openapi_document() {
     const INGEST: &str = "ingest-only-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let config = no_endpoint_config(dir.path());
-    let serve = Serve::start_with_env(
-        &config,
-        None,
-        &["--ingest-token-env", "HELPDESK_TOKEN"],
-        &[("HELPDESK_TOKEN", INGEST)],
-    );
+    let serve = Serve::with_ingest_token(&config, INGEST);
     let (status, _) = request(&serve.addr, "GET", "/v1/openapi.json", &[], b"");
     assert_eq!(status, 401);
     let ingest = format!("Bearer {INGEST}");

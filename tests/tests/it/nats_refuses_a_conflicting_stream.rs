@@ -7,7 +7,7 @@ use deskhook_tests::dead_letter_file;
 use deskhook_tests::nats::{NatsServer, context};
 use deskhook_transports::Error;
 use deskhook_transports::nats::async_nats::jetstream::stream;
-use deskhook_transports::nats::{NatsSink, StreamSettings};
+use deskhook_transports::nats::{NatsSink, NatsSinkBuilder, StreamSettings};
 
 fn create(server: &NatsServer, config: stream::Config) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -28,6 +28,45 @@ fn build(server: &NatsServer, settings: StreamSettings) -> Result<(), Error> {
         .connect_timeout(Duration::from_secs(5))
         .build()
         .map(drop)
+}
+
+/// The errors the attempts of a sink said, shared with its observer.
+type Said = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A builder for `server` that retries every 50 ms (a hundred times, the breaker out of the
+/// way) and keeps what each attempt said in the returned list.
+fn retrying(server: &NatsServer, dead: &std::path::Path) -> (NatsSinkBuilder, Said) {
+    use deskhook::policy::BreakerPolicy;
+    use deskhook_transports::delivery::AttemptRecord;
+
+    let said = Said::default();
+    let seen = said.clone();
+    let builder = NatsSink::builder(server.url())
+        .stream(StreamSettings::new())
+        .retry(format!("0s{}", ",50ms".repeat(100)).parse().unwrap())
+        .breaker(BreakerPolicy {
+            failures: 100,
+            cool_down: Duration::from_millis(50),
+        })
+        .dead_letter_path(dead)
+        .observer(move |r: &AttemptRecord<'_>| {
+            seen.lock().unwrap().extend(r.error.map(str::to_owned));
+        });
+    (builder, said)
+}
+
+/// Waits until an attempt said each of `what` (within `WAIT`).
+fn until_said(said: &Said, what: &[&str]) {
+    let deadline = std::time::Instant::now() + deskhook_tests::WAIT;
+    let says = |w: &str| said.lock().unwrap().iter().any(|e| e.contains(w));
+    while !what.iter().all(|w| says(w)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt said {what:?}: {:?}",
+            said.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -237,29 +276,14 @@ fn a_full_stream_that_would_delete_events_is_refused_or_mended() {
 /// event is delivered there.
 #[test]
 fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
-    use std::sync::{Arc, Mutex};
-
-    use deskhook::policy::BreakerPolicy;
     use deskhook_tests::nats::stream_len;
-    use deskhook_transports::delivery::AttemptRecord;
 
     for batch in [1, 8] {
         let server = NatsServer::start();
         let (_dir, dead) = dead_letter_file();
-        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
-        let seen = errors.clone();
-        let (sink, guard) = NatsSink::builder(server.url())
-            .stream(StreamSettings::new())
+        let (builder, errors) = retrying(&server, &dead);
+        let (sink, guard) = builder
             .batch(batch)
-            .retry(format!("0s{}", ",50ms".repeat(100)).parse().unwrap())
-            .breaker(BreakerPolicy {
-                failures: 100,
-                cool_down: Duration::from_millis(50),
-            })
-            .dead_letter_path(&dead)
-            .observer(move |r: &AttemptRecord<'_>| {
-                seen.lock().unwrap().extend(r.error.map(str::to_owned));
-            })
             .build()
             .expect("the sink starts and makes its stream");
         let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -283,18 +307,12 @@ fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
             &deskhook_tests::ticket("T1"),
             &user,
         );
-        let deadline = std::time::Instant::now() + deskhook_tests::WAIT;
         // The publish refused, then the stream's making refused while the other holds the
         // subjects: both retried.
-        let said = |what: &str| errors.lock().unwrap().iter().any(|e| e.contains(what));
-        while !(said("taken by a stream other than 'DESKHOOK'") && said("overlap")) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "batch {batch}: no attempt said so: {:?}",
-                errors.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        until_said(
+            &errors,
+            &["taken by a stream other than 'DESKHOOK'", "overlap"],
+        );
         let totals = sink.delivery().totals();
         assert_eq!(
             (totals.delivered, totals.dead_lettered),
@@ -329,29 +347,14 @@ fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
 /// sink makes its own and the event is delivered.
 #[test]
 fn a_conflicting_stream_found_while_running_holds_the_events_back() {
-    use std::sync::{Arc, Mutex};
-
-    use deskhook::policy::BreakerPolicy;
     use deskhook_tests::nats::stream_len;
-    use deskhook_transports::delivery::AttemptRecord;
 
     let mut server = NatsServer::start();
     server.stop();
     let (_dir, dead) = dead_letter_file();
-    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = errors.clone();
-    let (sink, guard) = NatsSink::builder(server.url())
-        .stream(StreamSettings::new())
+    let (builder, errors) = retrying(&server, &dead);
+    let (sink, guard) = builder
         .connect_timeout(Duration::from_millis(200))
-        .retry(format!("0s{}", ",50ms".repeat(100)).parse().unwrap())
-        .breaker(BreakerPolicy {
-            failures: 100,
-            cool_down: Duration::from_millis(50),
-        })
-        .dead_letter_path(&dead)
-        .observer(move |r: &AttemptRecord<'_>| {
-            seen.lock().unwrap().extend(r.error.map(str::to_owned));
-        })
         .build()
         .expect("the sink starts without its server");
     server.restart();
@@ -373,16 +376,7 @@ fn a_conflicting_stream_found_while_running_holds_the_events_back() {
         &deskhook_tests::ticket("T1"),
         &user,
     );
-    let deadline = std::time::Instant::now() + deskhook_tests::WAIT;
-    let said = |what: &str| errors.lock().unwrap().iter().any(|e| e.contains(what));
-    while !said("exists with retention 'limits'") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no attempt said so: {:?}",
-            errors.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    until_said(&errors, &["exists with retention 'limits'"]);
     let totals = sink.delivery().totals();
     assert_eq!((totals.delivered, totals.dead_lettered), (0, 0));
 

@@ -77,6 +77,17 @@ impl Serve {
         Serve::start_with_env(config, spool, extra, &[])
     }
 
+    /// [`Serve::start`] without a spool and with `ingest` as its ingest token (in
+    /// `HELPDESK_TOKEN`, named by `--ingest-token-env`).
+    pub(crate) fn with_ingest_token(config: &Path, ingest: &str) -> Serve {
+        Serve::start_with_env(
+            config,
+            None,
+            &["--ingest-token-env", "HELPDESK_TOKEN"],
+            &[("HELPDESK_TOKEN", ingest)],
+        )
+    }
+
     /// [`Serve::start_with`] with `env` variables besides its token.
     pub(crate) fn start_with_env(
         config: &Path,
