@@ -69,6 +69,46 @@ fn until_said(said: &Said, what: &[&str]) {
     }
 }
 
+/// Emits one event, of ticket T1, to `sink`.
+fn emit_one(sink: &NatsSink) {
+    let dispatcher = deskhook::Dispatcher::builder()
+        .sink("nats", sink.clone())
+        .build();
+    let user = deskhook::sample::user();
+    dispatcher.emit(
+        deskhook::Action::Create,
+        &deskhook_tests::ticket("T1"),
+        &user,
+    );
+}
+
+/// Deletes the stream `blocking`, then checks that the one event held back is delivered,
+/// to DESKHOOK (`what` names the case).
+fn delivered_once_deleted(
+    (server, sink, guard): (
+        &NatsServer,
+        &NatsSink,
+        &deskhook_transports::delivery::DeliveryGuard,
+    ),
+    blocking: &str,
+    what: &str,
+) {
+    use deskhook_tests::nats::{block_on, stream_len};
+    block_on(async {
+        context(&server.url())
+            .await
+            .delete_stream(blocking)
+            .await
+            .unwrap();
+    });
+    guard
+        .flush(deskhook_tests::WAIT)
+        .unwrap_or_else(|e| panic!("{what}: delivered once {blocking} is gone: {e}"));
+    let totals = sink.delivery().totals();
+    assert_eq!((totals.delivered, totals.dead_lettered), (1, 0), "{what}");
+    assert_eq!(block_on(stream_len(&server.url(), "DESKHOOK")), 1, "{what}");
+}
+
 #[test]
 fn another_retention_is_refused_by_name() {
     let server = NatsServer::start();
@@ -298,15 +338,7 @@ fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
             .await
             .unwrap();
         });
-        let dispatcher = deskhook::Dispatcher::builder()
-            .sink("nats", sink.clone())
-            .build();
-        let user = deskhook::sample::user();
-        dispatcher.emit(
-            deskhook::Action::Create,
-            &deskhook_tests::ticket("T1"),
-            &user,
-        );
+        emit_one(&sink);
         // The publish refused, then the stream's making refused while the other holds the
         // subjects: both retried.
         until_said(
@@ -320,24 +352,7 @@ fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
             "batch {batch}"
         );
         assert_eq!(runtime.block_on(stream_len(&server.url(), "OTHER")), 0);
-
-        runtime.block_on(async {
-            context(&server.url())
-                .await
-                .delete_stream("OTHER")
-                .await
-                .unwrap();
-        });
-        guard
-            .flush(deskhook_tests::WAIT)
-            .expect("delivered once the other stream is gone");
-        let totals = sink.delivery().totals();
-        assert_eq!(
-            (totals.delivered, totals.dead_lettered),
-            (1, 0),
-            "batch {batch}"
-        );
-        assert_eq!(runtime.block_on(stream_len(&server.url(), "DESKHOOK")), 1);
+        delivered_once_deleted((&server, &sink, &guard), "OTHER", &format!("batch {batch}"));
     }
 }
 
@@ -347,8 +362,6 @@ fn a_stream_made_over_its_subjects_after_the_start_gets_no_event() {
 /// sink makes its own and the event is delivered.
 #[test]
 fn a_conflicting_stream_found_while_running_holds_the_events_back() {
-    use deskhook_tests::nats::stream_len;
-
     let mut server = NatsServer::start();
     server.stop();
     let (_dir, dead) = dead_letter_file();
@@ -367,31 +380,9 @@ fn a_conflicting_stream_found_while_running_holds_the_events_back() {
             ..Default::default()
         },
     );
-    let dispatcher = deskhook::Dispatcher::builder()
-        .sink("nats", sink.clone())
-        .build();
-    let user = deskhook::sample::user();
-    dispatcher.emit(
-        deskhook::Action::Create,
-        &deskhook_tests::ticket("T1"),
-        &user,
-    );
+    emit_one(&sink);
     until_said(&errors, &["exists with retention 'limits'"]);
     let totals = sink.delivery().totals();
     assert_eq!((totals.delivered, totals.dead_lettered), (0, 0));
-
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        context(&server.url())
-            .await
-            .delete_stream("DESKHOOK")
-            .await
-            .unwrap();
-    });
-    guard
-        .flush(deskhook_tests::WAIT)
-        .expect("delivered once the stream is deleted");
-    let totals = sink.delivery().totals();
-    assert_eq!((totals.delivered, totals.dead_lettered), (1, 0));
-    assert_eq!(runtime.block_on(stream_len(&server.url(), "DESKHOOK")), 1);
+    delivered_once_deleted((&server, &sink, &guard), "DESKHOOK", "another retention");
 }
