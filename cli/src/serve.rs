@@ -19,7 +19,7 @@ use deskhook_console::{Console, Problem};
 use deskhook_transports::delivery::DeliverySink;
 use deskhook_transports::http_async::AsyncHttpSink;
 use deskhook_transports::spool::Spool;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use keys::Keys;
 
@@ -30,6 +30,7 @@ mod hosts;
 mod kept;
 mod keys;
 mod labels;
+mod metrics;
 mod openapi;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
@@ -187,15 +188,6 @@ A session (examples/serve_from_curl.sh runs a whole one offline):
 At start it prints `listening on http://ADDR/` and a line saying who can reach it (loopback
 only unless --listen says otherwise; put a TLS proxy in front), how many endpoints it has
 and where the console, the API, events and metrics are.";
-
-/// How often the samples the metrics recorder holds are folded into its histograms (as
-/// the exporter's own HTTP listener does).
-const METRICS_UPKEEP: Duration = Duration::from_secs(5);
-
-/// The buckets of `deskhook_attempt_duration_seconds` on /metrics: 5 ms to a minute.
-const ATTEMPT_SECONDS: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
-];
 
 /// A name `--allow-host` takes: a host name or an IP address, without a port.
 fn host_name(name: &str) -> Result<String, String> {
@@ -364,24 +356,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if let Some(spool) = spool {
         builder = builder.spool(spool).restore_endpoints(true);
     }
-    let metrics = PrometheusBuilder::new()
-        .idle_timeout(
-            metrics_util::MetricKindMask::COUNTER | metrics_util::MetricKindMask::HISTOGRAM,
-            Some(args.metrics_forget),
-        )
-        // A histogram (summable across serve instances), not the exporter's default summary.
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("deskhook_attempt_duration_seconds".into()),
-            &ATTEMPT_SECONDS,
-        )
-        .map(PrometheusBuilder::build_recorder)
-        .map_err(|e| format!("cannot make the metrics recorder: {e}"))
-        .and_then(|recorder| {
-            let handle = recorder.handle();
-            metrics::set_global_recorder(labels::Escaped(recorder))
-                .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
-            Ok(handle)
-        })?;
+    let metrics = metrics::install_recorder(args.metrics_forget)?;
 
     let runtime = crate::relay::daemon_runtime(args.threads)?;
     let served = runtime.block_on(async move {
@@ -389,15 +364,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         #[cfg(unix)]
         ignore_hangups()?;
         let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;
-        // The histograms keep their samples until a render or an upkeep drains them: without
-        // a scraper, they would grow for as long as the daemon runs.
-        let upkeep = metrics.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(METRICS_UPKEEP).await;
-                upkeep.run_upkeep();
-            }
-        });
+        metrics::keep_up(metrics.clone());
         let daemon = Arc::new(Daemon {
             accepting: Arc::new(tokio::sync::Semaphore::new(MAX_ACCEPTING as usize)),
             sink: sink.clone(),
@@ -659,7 +626,7 @@ fn app(daemon: Arc<Daemon>, console: Console) -> Router {
             bearer_for_events,
         ));
     let own = Router::new()
-        .route("/metrics", get(render_metrics))
+        .route("/metrics", get(metrics::render))
         // A typo here is the daemon's to answer, not the console's (a page).
         .route("/v1/{*rest}", any(no_such_event_path))
         .layer(middleware::from_fn_with_state(daemon.clone(), bearer_only))
@@ -784,28 +751,4 @@ async fn no_such_event_path() -> Problem {
         StatusCode::NOT_FOUND,
         "no such path; events go to POST /v1/events",
     )
-}
-
-async fn render_metrics(State(daemon): State<Arc<Daemon>>) -> Response {
-    // The spool's depth is a query of its database: off the runtime's threads, which
-    // deliver.
-    let gauges = {
-        let daemon = daemon.clone();
-        tokio::task::spawn_blocking(move || daemon.sink.record_gauges()).await
-    };
-    match gauges {
-        Ok(Ok(())) => {}
-        // Every other metric still: an incident is when they matter most.
-        Ok(Err(e)) => {
-            log::warn!(target: deskhook::LOG_TARGET, "/metrics: cannot read the spool's depth: {e}");
-        }
-        Err(e) => {
-            return Problem::internal(format!("the metrics task failed: {e}")).into_response();
-        }
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        daemon.metrics.render(),
-    )
-        .into_response()
 }

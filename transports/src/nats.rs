@@ -177,7 +177,9 @@ mod connect;
 mod settings;
 pub use builder::{MAX_BATCH, NatsSinkBuilder};
 pub use connect::connect;
-use connect::{connect_failure, first_url, parse_urls, server_url, with_url_credentials};
+use connect::{
+    Reconnected, connect_failure, first_url, parse_urls, server_url, with_url_credentials,
+};
 pub use settings::{
     DEFAULT_PARTITIONS, MAX_PARTITIONS, Storage, StreamSettings, partition_of, partitions_of,
 };
@@ -288,70 +290,6 @@ struct JetStreamTransport {
     batcher: Option<Arc<batch::Batcher>>,
     /// Told when the client is connected again, to the attempts that wait for it.
     reconnected: Arc<Reconnected>,
-}
-
-/// The attempts waiting for the client to connect again, woken together by one task that
-/// looks every [`Reconnected::EVERY`] while any waits: with a thousand publishes waiting,
-/// one wake-up per look, not one per publish.
-#[derive(Default)]
-struct Reconnected {
-    notify: tokio::sync::Notify,
-    /// Whether the task that looks is running.
-    watching: AtomicBool,
-    /// The attempts waiting: the task ends when none is left (a sink dropped while NATS is
-    /// away, or a client that gave up reconnecting, keeps no task looking).
-    waiting: std::sync::atomic::AtomicUsize,
-}
-
-/// An attempt counted in [`Reconnected::waiting`] while it lives.
-struct Waiter<'a>(&'a Reconnected);
-
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Reconnected {
-    /// How often the client's state is looked at while an attempt waits for it.
-    const EVERY: Duration = Duration::from_millis(20);
-
-    /// Counts an attempt as waiting until the returned guard is dropped.
-    fn wait(&self) -> Waiter<'_> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        Waiter(self)
-    }
-
-    /// Starts the task that looks, if it is not running: it ends once the client is
-    /// connected, waking every waiter, or once none waits. A waiter counts itself
-    /// ([`wait`](Reconnected::wait)) before it calls this.
-    fn watch(self: &Arc<Self>, client: &async_nats::Client) {
-        if self.watching.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let (this, client) = (self.clone(), client.clone());
-        tokio::spawn(async move {
-            loop {
-                if client.connection_state() == async_nats::connection::State::Connected {
-                    this.watching.store(false, Ordering::SeqCst);
-                    this.notify.notify_waiters();
-                    return;
-                }
-                if this.waiting.load(Ordering::SeqCst) == 0 {
-                    this.watching.store(false, Ordering::SeqCst);
-                    // A waiter that came between the look and the store found the task
-                    // running and started none: it is watched for again, by this task
-                    // unless the waiter started one meanwhile.
-                    if this.waiting.load(Ordering::SeqCst) == 0
-                        || this.watching.swap(true, Ordering::SeqCst)
-                    {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Self::EVERY).await;
-            }
-        });
-    }
 }
 
 impl JetStreamTransport {

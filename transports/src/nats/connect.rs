@@ -1,8 +1,11 @@
 //! Connecting to NATS: server URLs (a comma-separated list; the credentials a URL carries,
-//! which async-nats does not take from it itself) and the JetStream context relays and tools
-//! share with the sink. See the module's *Connecting*.
+//! which async-nats does not take from it itself), the JetStream context relays and tools
+//! share with the sink, what a failed connect says, and the one watcher that wakes the
+//! publishes waiting for the connection. See the module's *Connecting*.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_nats::ServerAddr;
@@ -129,6 +132,70 @@ pub(super) fn first_url(shown: &str) -> Result<url::Url, Error> {
         url: first.to_owned(),
         reason: e.to_string(),
     })
+}
+
+/// The attempts waiting for the client to connect again, woken together by one task that
+/// looks every [`Reconnected::EVERY`] while any waits: with a thousand publishes waiting,
+/// one wake-up per look, not one per publish.
+#[derive(Default)]
+pub(super) struct Reconnected {
+    pub(super) notify: tokio::sync::Notify,
+    /// Whether the task that looks is running.
+    watching: AtomicBool,
+    /// The attempts waiting: the task ends when none is left (a sink dropped while NATS is
+    /// away, or a client that gave up reconnecting, keeps no task looking).
+    waiting: AtomicUsize,
+}
+
+/// An attempt counted in [`Reconnected::waiting`] while it lives.
+pub(super) struct Waiter<'a>(&'a Reconnected);
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Reconnected {
+    /// How often the client's state is looked at while an attempt waits for it.
+    const EVERY: Duration = Duration::from_millis(20);
+
+    /// Counts an attempt as waiting until the returned guard is dropped.
+    pub(super) fn wait(&self) -> Waiter<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiter(self)
+    }
+
+    /// Starts the task that looks, if it is not running: it ends once the client is
+    /// connected, waking every waiter, or once none waits. A waiter counts itself
+    /// ([`wait`](Reconnected::wait)) before it calls this.
+    pub(super) fn watch(self: &Arc<Self>, client: &async_nats::Client) {
+        if self.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (this, client) = (self.clone(), client.clone());
+        tokio::spawn(async move {
+            loop {
+                if client.connection_state() == async_nats::connection::State::Connected {
+                    this.watching.store(false, Ordering::SeqCst);
+                    this.notify.notify_waiters();
+                    return;
+                }
+                if this.waiting.load(Ordering::SeqCst) == 0 {
+                    this.watching.store(false, Ordering::SeqCst);
+                    // A waiter that came between the look and the store found the task
+                    // running and started none: it is watched for again, by this task
+                    // unless the waiter started one meanwhile.
+                    if this.waiting.load(Ordering::SeqCst) == 0
+                        || this.watching.swap(true, Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Self::EVERY).await;
+            }
+        });
+    }
 }
 
 #[cfg(test)]
