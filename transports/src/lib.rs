@@ -103,7 +103,9 @@
 //!   `max_msg_size`, so that a larger event is refused at emit (it was published, refused
 //!   and dead-lettered after an attempt). The attempts waiting for the connection are woken
 //!   by one watcher (each polled every 20 ms).
-//! - Relays: `Relay::max_pending` over `relay::MAX_PENDING` (100,000) fails `run`; a
+//! - Relays: a parked events bucket whose entries expire (a `max_age`) or whose oldest go
+//!   when full (discard old) fails `run`; `Relay::max_pending` over `relay::MAX_PENDING`
+//!   (100,000) fails `run` too; a
 //!   panic of the partitions' owner stops its lease renewals, and `run` returns at once
 //!   with the error (it renewed for ever, and waited for a stop).
 //! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it

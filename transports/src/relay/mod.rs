@@ -132,7 +132,8 @@
 //! disabled, or where the ticket waits for a retry), is parked: its unfinished events, each
 //! with the endpoints still to take it, are written to the JetStream KV bucket
 //! `<durable>-parked` under `<partition>.<stream sequence>.<lease revision>.<part>`, then
-//! the message is acknowledged. The events stay
+//! the message is acknowledged (a bucket made by hand whose entries expire, or whose oldest
+//! go when it is full, is refused at start: they would be lost). The events stay
 //! in the engine and are retried on their schedule as before, and no longer count against
 //! the partition's window nor the relay's room for events (they still count against its
 //! memory budget, `max_queued_bytes`, and each endpoint's `queue_capacity`, whose overflow

@@ -79,6 +79,25 @@ impl std::fmt::Display for NotWritten {
     }
 }
 
+/// Why a parked bucket's stream, as `config` makes it, could remove entries no relay
+/// removed (made or changed by hand: the relays make it keeping entries until removed), or
+/// `None`.
+fn loses_entries(config: &jetstream::stream::Config) -> Option<String> {
+    use jetstream::stream::DiscardPolicy;
+    let format = deskhook::policy::format_duration;
+    if !config.max_age.is_zero() {
+        return Some(format!(
+            "removes entries after {} (its max_age)",
+            format(config.max_age)
+        ));
+    }
+    let limited = config.max_bytes > 0 || config.max_messages > 0;
+    if limited && config.discard == DiscardPolicy::Old {
+        return Some("removes its oldest entries when full (discard old)".to_owned());
+    }
+    None
+}
+
 impl Parked {
     /// Opens `bucket`, making it (with `replicas` copies, entries kept until removed) if it
     /// is missing.
@@ -101,7 +120,7 @@ impl Parked {
                 "the relays' parked events bucket '{bucket}': cannot {what}: {e}"
             ))
         })?;
-        let stream = context
+        let mut stream = context
             .get_stream(format!("KV_{bucket}"))
             .await
             .map_err(|e| {
@@ -109,6 +128,19 @@ impl Parked {
                     "the relays' parked events bucket '{bucket}': cannot open its stream: {e}"
                 ))
             })?;
+        let found = stream.info().await.map_err(|e| {
+            Error::Config(format!(
+                "the relays' parked events bucket '{bucket}': cannot read its stream: {e}"
+            ))
+        })?;
+        if let Some(fault) = loses_entries(&found.config) {
+            return Err(Error::Config(format!(
+                "the relays' parked events bucket '{bucket}' {fault}: parked events, whose \
+                 messages were acknowledged, would be lost without a dead letter; delete it \
+                 (nats kv del {bucket}) while no event is parked (deskhook parked), and let \
+                 the relays make it again"
+            )));
+        }
         let max_payload = context
             .client()
             .try_server_info()
@@ -524,6 +556,40 @@ fn place(partition: u32, key: &str) -> Option<(u64, u64, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bucket the relays make keeps its entries; one made or changed to expire or drop
+    /// them is said so.
+    #[test]
+    fn a_bucket_that_would_remove_parked_entries_is_named() {
+        use jetstream::stream::{Config, DiscardPolicy};
+        let made = Config {
+            discard: DiscardPolicy::New,
+            max_bytes: -1,
+            max_messages: -1,
+            ..Config::default()
+        };
+        assert_eq!(loses_entries(&made), None);
+        let ttl = Config {
+            max_age: Duration::from_secs(3600),
+            ..made.clone()
+        };
+        assert_eq!(
+            loses_entries(&ttl).as_deref(),
+            Some("removes entries after 1h (its max_age)")
+        );
+        let full = Config {
+            max_bytes: 1 << 20,
+            discard: DiscardPolicy::Old,
+            ..made.clone()
+        };
+        assert!(loses_entries(&full).unwrap().contains("discard old"));
+        // A limit with discard new refuses new entries instead (parking fails, said).
+        let refusing = Config {
+            max_bytes: 1 << 20,
+            ..made
+        };
+        assert_eq!(loses_entries(&refusing), None);
+    }
 
     fn event(ticket: &str, body: &str) -> Framed {
         Framed::new(
