@@ -105,9 +105,8 @@
 //!   by one watcher (each polled every 20 ms).
 //! - Relays: a parked events bucket whose entries expire (a `max_age`) or whose oldest go
 //!   when full (discard old) fails `run`; `Relay::max_pending` over `relay::MAX_PENDING`
-//!   (100,000) fails `run` too; a
-//!   panic of the partitions' owner stops its lease renewals, and `run` returns at once
-//!   with the error (it renewed for ever, and waited for a stop).
+//!   (100,000) fails `run` too; a panic of the partitions' owner stops its lease renewals,
+//!   and `run` returns at once with the error (it renewed for ever, and waited for a stop).
 //! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it
 //!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
 //!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
