@@ -33,8 +33,23 @@ pub(crate) fn routes() -> Router<State> {
         .route("/events", get(letters::event))
         .route(ASSETS[0], get(stylesheet))
         .route(ASSETS[1], get(script))
+        .method_not_allowed_fallback(wrong_method)
         .fallback(no_such_path)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM))
+}
+
+/// A page's address asked with a method it does not take (a form's address typed or
+/// bookmarked, most often): a page saying so, where axum answers an empty 405.
+async fn wrong_method(base: Base, request: Request) -> Response {
+    let problem = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "this address does not take a {} request (a form's address, typed or \
+             bookmarked?); go back and use the console's links and buttons",
+            request.method()
+        ),
+    );
+    error_page(&base, &problem).into_response()
 }
 
 /// The stylesheet's and the script's paths: the login page needs them, so they are served

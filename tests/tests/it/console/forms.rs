@@ -359,6 +359,14 @@ async fn an_endpoint_named_new_has_a_page_beside_the_new_endpoint_form() {
         "{}",
         page.body
     );
+    // A form's address typed or bookmarked: a page that says so, not an empty 405.
+    let typed = get("/endpoints/new/pause").await;
+    assert_eq!(typed.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        typed.body.contains("does not take a GET request") && typed.body.contains("<main>"),
+        "{}",
+        typed.body
+    );
     // The form to add one is outside /endpoints/.
     assert!(
         list.body.contains(r#"href="/new-endpoint""#),
