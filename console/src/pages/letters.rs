@@ -424,6 +424,10 @@ pub(crate) async fn event(
                     h2 { "Dead letters" }
                     form method="post" action=(base.at("/dead-letters/replay")) {
                         (csrf_field(&csrf))
+                        // The list the replay lands on: this ticket's letters, not all.
+                        @if let Some(first) = letters.first() {
+                            input type="hidden" name="ticket" value=(first.letter.ticket);
+                        }
                         table.letters {
                             thead { tr { th { "Endpoint" } th { "Event" } th { "Reason" } th {} } }
                             tbody {

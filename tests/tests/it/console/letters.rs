@@ -256,6 +256,15 @@ async fn a_ticket_with_more_dead_letters_than_its_page_shows_links_to_them_all()
         "{}",
         one.body
     );
+    // A replay from the event's page lands on its ticket's letters, not on all of them.
+    let event = event_page(&c, "T-one").await;
+    assert!(
+        event
+            .body
+            .contains(r#"<input type="hidden" name="ticket" value="T-one">"#),
+        "{}",
+        event.body
+    );
 }
 
 /// A letter whose last attempt got no answer but an error that is also its reason (a
