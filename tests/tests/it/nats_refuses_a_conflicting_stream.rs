@@ -109,18 +109,21 @@ fn delivered_once_deleted(
     assert_eq!(block_on(stream_len(&server.url(), "DESKHOOK")), 1, "{what}");
 }
 
+/// deskhook's stream, made by someone else with limits retention (deskhook's is a work
+/// queue).
+fn limits_retention() -> stream::Config {
+    stream::Config {
+        name: "DESKHOOK".into(),
+        subjects: vec!["deskhook.>".into()],
+        retention: stream::RetentionPolicy::Limits,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn another_retention_is_refused_by_name() {
     let server = NatsServer::start();
-    create(
-        &server,
-        stream::Config {
-            name: "DESKHOOK".into(),
-            subjects: vec!["deskhook.>".into()],
-            retention: stream::RetentionPolicy::Limits,
-            ..Default::default()
-        },
-    );
+    create(&server, limits_retention());
     let err = build(&server, StreamSettings::new()).unwrap_err();
     assert!(
         matches!(
@@ -371,15 +374,7 @@ fn a_conflicting_stream_found_while_running_holds_the_events_back() {
         .build()
         .expect("the sink starts without its server");
     server.restart();
-    create(
-        &server,
-        stream::Config {
-            name: "DESKHOOK".into(),
-            subjects: vec!["deskhook.>".into()],
-            retention: stream::RetentionPolicy::Limits,
-            ..Default::default()
-        },
-    );
+    create(&server, limits_retention());
     emit_one(&sink);
     until_said(&errors, &["exists with retention 'limits'"]);
     let totals = sink.delivery().totals();
