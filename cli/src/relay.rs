@@ -106,7 +106,9 @@ pub(crate) struct Args {
     /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
     /// open with the key in the environment variable --key-env names.
     /// The bucket must exist (the first `deskhook endpoints add` makes it): a misspelt name
-    /// is refused, naming the buckets there are.
+    /// is refused, naming the buckets there are. A record this relay cannot use (sealed
+    /// with another key, written by a newer deskhook, a ca_file missing here) is refused,
+    /// naming it, unless --leave-out-unusable.
     #[arg(long, value_name = "BUCKET")]
     endpoints_bucket: Option<String>,
     /// Make the --endpoints-bucket, empty, when it does not exist: for relays started before
@@ -126,9 +128,15 @@ pub(crate) struct Args {
     /// key, or before `deskhook endpoints reseal`): anyone who can write to the bucket could
     /// have written them. Without it they are used, with a warning naming each, but for
     /// those that set template_file, ca_file, secret_env, allow_private or allow_cidrs
-    /// (what reaches into this machine's files, environment and networks).
+    /// (what reaches into this machine's files, environment and networks). A refused record
+    /// is one this relay cannot use (see --leave-out-unusable).
     #[arg(long, requires = "endpoints_bucket")]
     require_sealed: bool,
+    /// Start even when the bucket has records this relay cannot use: each is logged, and
+    /// its endpoint left out, its events acknowledged without delivery there. Without it
+    /// the relay refuses to start, naming them.
+    #[arg(long, requires = "endpoints_bucket")]
+    leave_out_unusable: bool,
     /// Worker threads of the relay's runtime, 1 to 1024 (one per core when not given). On a
     /// machine shared with nats-server and other relays, 1 spends less on threads waking
     /// each other (benches/README.md measures it).
@@ -234,6 +242,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .create_endpoints_bucket(args.create_endpoints_bucket)
                 .previous_keys(previous)
                 .require_sealed(args.require_sealed)
+                .leave_out_unusable(args.leave_out_unusable)
                 .on_endpoints(|revision| {
                     crate::send::print_line(&format!("endpoints at revision {revision}"));
                 })

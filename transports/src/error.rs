@@ -329,6 +329,18 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The text of the error to give as a reason inside another message: as its
+    /// `Display`, without the "invalid configuration: " of [`Error::Config`].
+    #[cfg(feature = "nats")]
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Error::Config(message) => message.clone(),
+            e => e.to_string(),
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -103,7 +103,12 @@
 //!   `max_msg_size`, so that a larger event is refused at emit (it was published, refused
 //!   and dead-lettered after an attempt). The attempts waiting for the connection are woken
 //!   by one watcher (each polled every 20 ms).
-//! - Relays: a parked events bucket whose entries expire (a `max_age`) or whose oldest go
+//! - Relays: **upgrading:** a relay fails to start while its endpoints bucket has a record
+//!   it cannot use (sealed with another key, or with no key given; a newer layout; a
+//!   `ca_file` missing on its machine), naming each and why: it used to leave their
+//!   endpoints out and acknowledge their events without delivering them there (a relay
+//!   given the wrong key, every sealed endpoint's). `Relay::leave_out_unusable`
+//!   (`deskhook relay --leave-out-unusable`) starts without them, as before. A parked events bucket whose entries expire (a `max_age`) or whose oldest go
 //!   when full (discard old) fails `run`; `Relay::max_pending` over `relay::MAX_PENDING`
 //!   (100,000) fails `run` too; a panic of the partitions' owner stops its lease renewals,
 //!   and `run` returns at once with the error (it renewed for ever, and waited for a stop).

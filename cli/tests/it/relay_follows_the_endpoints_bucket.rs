@@ -325,10 +325,9 @@ fn a_relay_re_reads_its_config_on_sighup() {
     assert_eq!(receiver.count(), 7);
 }
 
-/// A relay following the endpoints bucket, its keys (if any) in `env` under their default
-/// variables.
-fn bucket_relay(url: &str, config: &Path, env: &[(&str, &str)]) -> Running {
-    let args = [
+/// The arguments of a relay following the endpoints bucket, with the flags `more`.
+fn bucket_relay_args<'a>(url: &'a str, config: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "relay",
         "--nats",
         url,
@@ -339,7 +338,14 @@ fn bucket_relay(url: &str, config: &Path, env: &[(&str, &str)]) -> Running {
         "--grace",
         "300ms",
     ];
-    Running::spawn_with(&args, env)
+    args.extend_from_slice(more);
+    args
+}
+
+/// A relay following the endpoints bucket, its keys (if any) in `env` under their default
+/// variables.
+fn bucket_relay(url: &str, config: &Path, env: &[(&str, &str)]) -> Running {
+    Running::spawn_with(&bucket_relay_args(url, config, &[]), env)
 }
 
 /// Adds the endpoint `crm` at `/hook/sealed` on `receiver`, its secret sealed with `key`.
@@ -357,7 +363,7 @@ fn add_sealed_crm(url: &str, key: &str, receiver: &Receiver) {
 }
 
 #[test]
-fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
+fn a_relay_without_the_secrets_key_names_the_endpoint_it_cannot_use() {
     let server = nats::NatsServer::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
@@ -374,7 +380,27 @@ fn a_relay_without_the_secrets_key_says_which_endpoint_it_leaves_out() {
         &["add", "name=audit", &plain_url, "allow_private=true"],
     );
     publish(&url, dir.path(), "T-0", 0);
-    let mut relay = bucket_relay(&url, &config, &[]);
+    // It would acknowledge crm's events without delivering them: it does not start.
+    let run = support::deskhook_bounded(
+        dir.path(),
+        &bucket_relay_args(&url, &config, &[]),
+        Duration::from_secs(30),
+    );
+    assert!(!run.status.success(), "{}", run.stdout);
+    for said in [
+        "endpoints bucket 'deskhook_endpoints': this relay cannot use 1 of its records",
+        "endpoint 'crm' has sealed settings (secrets, header values, URL) and no secrets key \
+         was given: set DESKHOOK_SECRETS_KEY",
+        "--leave-out-unusable",
+    ] {
+        assert!(run.stderr.contains(said), "{said} in {}", run.stderr);
+    }
+    assert_eq!(receiver.count(), 0);
+    // Told to leave it out, it delivers to the other.
+    let mut relay = Running::spawn_with(
+        &bucket_relay_args(&url, &config, &["--leave-out-unusable"]),
+        &[],
+    );
     assert_eq!(relay.said(), "endpoints at revision 2");
     let ready = relay.said();
     assert!(ready.ends_with("to 1 endpoint(s)"), "{ready}");

@@ -77,10 +77,11 @@
 //! [`EndpointStore`] is the registry for code, with a watch that yields every change and its
 //! revision; `deskhook endpoints --nats URL` is the same from the shell; a relay given the
 //! bucket (`relay::Relay::endpoints_bucket`, feature `relay`) delivers to its endpoints and
-//! applies each change as it comes. An endpoint a relay cannot use (sealed secrets without
-//! the key, a newer layout, a setting that does not work there) is logged with its name and
-//! left out (paused, if the relay had it from before: see [`Change::Unreadable`]); the
-//! others are delivered to.
+//! applies each change as it comes. A relay refuses to start while the bucket has a record it
+//! cannot use (sealed secrets without the key, a newer layout, a setting that does not work
+//! there), naming each, unless told to leave them out; once it runs, such a record is logged
+//! with its name and left out (paused, if the relay had it from before: see
+//! [`Change::Unreadable`]); the others are delivered to.
 
 use std::fmt;
 use std::time::Duration;
@@ -239,6 +240,11 @@ impl fmt::Debug for EndpointStore {
 }
 
 impl EndpointStore {
+    /// The bucket's name.
+    pub(crate) fn bucket_name(&self) -> &str {
+        &self.bucket
+    }
+
     /// Opens the bucket `bucket`, creating it (with `replicas` copies and a history of 5
     /// revisions per endpoint) when it does not exist.
     ///
@@ -727,7 +733,7 @@ impl EndpointStore {
         initial.extend(unreadable.into_iter().map(|record| Change::Unreadable {
             name: record.name,
             revision: record.revision,
-            reason: record.error.to_string(),
+            reason: record.error.reason(),
         }));
         let bucket = self.bucket.clone();
         let keys = self.keys.clone();
@@ -750,7 +756,7 @@ impl EndpointStore {
                         Err(e) => Change::Unreadable {
                             name,
                             revision: entry.revision,
-                            reason: e.to_string(),
+                            reason: e.reason(),
                         },
                     },
                 ),

@@ -35,7 +35,8 @@ pub(super) async fn follow(
                 let last = seen.get(change.name()).copied().unwrap_or(floor);
                 if at > last {
                     seen.insert(change.name().to_owned(), at);
-                    from_bucket(&http, &sources, &change);
+                    // What cannot be used is logged; no start to refuse any more.
+                    let _ = from_bucket(&http, &sources, &change);
                 }
                 if revision.fetch_max(at, Ordering::Relaxed) < at {
                     log::info!(target: deskhook::LOG_TARGET, "endpoints at revision {at}");
@@ -85,7 +86,16 @@ impl Sources {
 
 /// Applies one change of the endpoints bucket, the bucket's record winning over the
 /// configuration's endpoint of the same name (see [`Sources`]).
-pub(super) fn from_bucket(http: &DeliverySink, sources: &Mutex<Sources>, change: &Change) {
+///
+/// # Errors
+///
+/// Why the change's record cannot be used here (logged already): an endpoint the relay had
+/// is paused then, one it had not is left out.
+pub(super) fn from_bucket(
+    http: &DeliverySink,
+    sources: &Mutex<Sources>,
+    change: &Change,
+) -> Result<(), String> {
     let mut sources = lock(sources);
     let name = change.name();
     if let Change::Removed { .. } = change {
@@ -109,8 +119,9 @@ pub(super) fn from_bucket(http: &DeliverySink, sources: &Mutex<Sources>, change:
                     "endpoint '{name}': {e}{}",
                     if paused { "; paused until a change this relay can apply" } else { "" }
                 );
+                return Err(e.reason());
             }
-            return;
+            return Ok(());
         }
     } else if sources.in_bucket.insert(name.to_owned()) && sources.configured(name).is_some() {
         log::warn!(
@@ -121,12 +132,14 @@ pub(super) fn from_bucket(http: &DeliverySink, sources: &Mutex<Sources>, change:
             change.revision()
         );
     }
-    apply(http, change);
+    apply(http, change)
 }
 
-/// Applies one change of the endpoints bucket; what cannot be applied is logged.
-fn apply(http: &DeliverySink, change: &Change) {
+/// Applies one change of the endpoints bucket; what cannot be applied is logged, and
+/// returned.
+fn apply(http: &DeliverySink, change: &Change) -> Result<(), String> {
     let endpoints = http.endpoints();
+    let mut unusable = None;
     let result = match change {
         Change::Put(stored) => {
             let name = &stored.spec.name;
@@ -162,6 +175,7 @@ fn apply(http: &DeliverySink, change: &Change) {
         // Its old settings (an old URL, revoked secrets) must not go on: it is paused, and
         // its events wait, until a change this relay can read.
         Change::Unreadable { name, reason, .. } => {
+            unusable = Some(reason.clone());
             log::error!(
                 target: deskhook::LOG_TARGET,
                 "endpoints bucket, revision {}: this relay cannot read the record of endpoint \
@@ -191,7 +205,9 @@ fn apply(http: &DeliverySink, change: &Change) {
                 "left out"
             }
         );
+        return Err(e.reason());
     }
+    unusable.map_or(Ok(()), Err)
 }
 
 /// Applies each new set of the configuration's endpoints: upserts them, removes those of the
@@ -381,7 +397,8 @@ mod tests {
             &http,
             &sources,
             &put("http://127.0.0.1:1/bucket", 2).unwrap(),
-        );
+        )
+        .unwrap();
         assert_eq!(url(&http), "http://127.0.0.1:1/bucket");
         // A reload that still has it, with another URL, does not put it back; one without
         // it does not remove the bucket's.
@@ -399,20 +416,21 @@ mod tests {
             name: "crm".into(),
             revision: 3,
         };
-        from_bucket(&http, &sources, &removed);
+        from_bucket(&http, &sources, &removed).unwrap();
         assert!(http.endpoints().get("crm").is_err());
         from_bucket(
             &http,
             &sources,
             &put("http://127.0.0.1:1/bucket", 4).unwrap(),
-        );
+        )
+        .unwrap();
         http.endpoints().pause("crm").unwrap();
         reload_one(
             &http,
             &mut lock(&sources),
             vec![configured("http://127.0.0.1:1/file3")],
         );
-        from_bucket(&http, &sources, &removed);
+        from_bucket(&http, &sources, &removed).unwrap();
         assert_eq!(url(&http), "http://127.0.0.1:1/file3");
         let state = |http: &DeliverySink| http.endpoints().get("crm").unwrap().state;
         assert_eq!(state(&http), crate::delivery::EndpointState::Active);
@@ -423,7 +441,10 @@ mod tests {
             revision: 5,
             reason: "sealed under another key".into(),
         };
-        from_bucket(&http, &sources, &unreadable);
+        assert_eq!(
+            from_bucket(&http, &sources, &unreadable).unwrap_err(),
+            "sealed under another key"
+        );
         assert_eq!(state(&http), crate::delivery::EndpointState::Paused);
         reload_one(
             &http,

@@ -234,7 +234,10 @@
 //! changes): registered before delivery starts, then every change applied as it comes, with
 //! [`Relay::on_endpoints`] told the revision each time. A bucket that does not exist is
 //! refused (a misspelt name would leave the relay with no endpoint, acknowledging every
-//! event) unless [`Relay::create_endpoints_bucket`] asks for it to be made.
+//! event) unless [`Relay::create_endpoints_bucket`] asks for it to be made; so is a bucket
+//! with records the relay cannot use (a wrong key makes every sealed record one), whose
+//! endpoints' events it would acknowledge without delivering them there, unless
+//! [`Relay::leave_out_unusable`] says to start without them.
 //! [`Relay::reloads`] replaces the configured endpoints with new sets as they come
 //! (`deskhook relay` sends one when SIGHUP makes it re-read `--config`). A name is the bucket's when the bucket has a record of it:
 //! the configured endpoint of that name is set aside (logged) and takes over again when the
@@ -298,6 +301,8 @@ pub struct Relay {
     create_bucket: bool,
     /// Whether the bucket's records must be sealed in the current layout.
     require_sealed: bool,
+    /// Whether the relay starts with endpoints of the bucket it cannot use left out.
+    leave_out_unusable: bool,
     /// The keys of a rotation under way, that the bucket's records may still be sealed with.
     previous_keys: Vec<SecretsKey>,
     /// Called with each bucket revision applied.
@@ -409,6 +414,7 @@ impl Relay {
             bucket: None,
             create_bucket: false,
             require_sealed: false,
+            leave_out_unusable: false,
             previous_keys: Vec::new(),
             applied: None,
             owned: None,
@@ -430,11 +436,16 @@ impl Relay {
     /// [`endpoint_store`](crate::endpoint_store)), opening their secrets with `key`: they are
     /// registered before delivery starts, and every change to the bucket (`deskhook endpoints
     /// --nats …`) is applied as it comes: an endpoint added, changed (from its next attempt),
-    /// paused, resumed or removed, as [`Endpoints`](crate::delivery::Endpoints) does it. An
-    /// endpoint the relay cannot use (sealed settings without the key, a newer record layout,
-    /// a setting that does not work here) is logged with its name and left out; one the
-    /// relay delivered to whose change it cannot read or apply is paused (its events wait)
-    /// until a change it can, rather than go on with its old URL and secrets.
+    /// paused, resumed or removed, as [`Endpoints`](crate::delivery::Endpoints) does it.
+    ///
+    /// An endpoint the relay cannot use (sealed settings without the key, a newer record
+    /// layout, a setting that does not work here) would have its events acknowledged
+    /// without delivery there, so at start [`run`](Relay::run) fails naming each and why,
+    /// unless [`leave_out_unusable`](Relay::leave_out_unusable) says to start without them
+    /// (a configured endpoint of the same name is paused instead: its events wait). Once the
+    /// relay runs, one added that it cannot use is logged with its name and left out; one it
+    /// delivered to whose change it cannot read or apply is paused (its events wait) until a
+    /// change it can, rather than go on with its old URL and secrets.
     ///
     /// The bucket must exist (made by the first endpoint added to it), or
     /// [`run`](Relay::run) fails naming the buckets there are: a relay given a misspelt name
@@ -458,9 +469,21 @@ impl Relay {
         self
     }
 
+    /// Starts even when the [endpoints bucket](Relay::endpoints_bucket) has records this
+    /// relay cannot use: each is logged with its name and why, and its endpoint left out, its
+    /// events acknowledged without delivery there (the others are delivered to meanwhile).
+    /// For a bucket where a broken record must not stop every tenant's deliveries; check
+    /// the log at each start. Defaults to false: `run` fails naming the records.
+    #[must_use]
+    pub fn leave_out_unusable(mut self, leave_out: bool) -> Self {
+        self.leave_out_unusable = leave_out;
+        self
+    }
+
     /// Refuses, with a key, the bucket's records not sealed in the current layout (see
     /// [`EndpointStore::require_sealed`](crate::endpoint_store::EndpointStore::require_sealed)):
-    /// their endpoints are left out, or paused if the relay had them. Defaults to false
+    /// they are records this relay cannot use (see
+    /// [`endpoints_bucket`](Relay::endpoints_bucket)). Defaults to false
     /// (they are read, with a warning naming each, but for those that set what reaches into
     /// the relay's machine: `template_file`, `ca_file`, `secret_env`, `allow_private`,
     /// `allow_cidrs`, refused all the same).

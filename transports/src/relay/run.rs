@@ -80,7 +80,8 @@ impl Relay {
             None => None,
             Some(store) => {
                 let applied = self.applied.clone();
-                Some(follow_bucket(store, &http, &sources, &revision, applied).await?)
+                let leave_out = self.leave_out_unusable;
+                Some(follow_bucket(store, (&http, leave_out), &sources, &revision, applied).await?)
             }
         };
         let reloader = self
@@ -580,9 +581,14 @@ fn relaying_sink(
 /// out included: the last change, not only the last live record), then follows its
 /// changes in a task; the bucket's records win over the configuration's endpoints of the
 /// same names in `sources`; `revision` is the last applied, told to `applied`.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming the records the relay cannot use and why, unless told to
+/// `leave_out` their endpoints.
 async fn follow_bucket(
     store: EndpointStore,
-    http: &crate::delivery::DeliverySink,
+    (http, leave_out): (&crate::delivery::DeliverySink, bool),
     sources: &Arc<std::sync::Mutex<Sources>>,
     revision: &Arc<AtomicU64>,
     applied: Option<Arc<dyn Fn(u64) + Send + Sync>>,
@@ -593,9 +599,17 @@ async fn follow_bucket(
     let (current, changes) = store.watch(floor).await?;
     revision.store(floor, Ordering::Relaxed);
     let mut seen = std::collections::HashMap::new();
+    let mut unusable = Vec::new();
     for change in current {
         seen.insert(change.name().to_owned(), change.revision());
-        from_bucket(http, sources, &change);
+        if let Err(reason) = from_bucket(http, sources, &change)
+            && !http.endpoints().contains(change.name())
+        {
+            unusable.push(reason);
+        }
+    }
+    if !unusable.is_empty() && !leave_out {
+        return Err(unusable_records(store.bucket_name(), &unusable));
     }
     if let Some(applied) = &applied {
         applied(revision.load(Ordering::Relaxed));
@@ -608,6 +622,23 @@ async fn follow_bucket(
         revision.clone(),
         applied,
     )))
+}
+
+/// The error of a relay whose endpoints `bucket` has records it cannot use, each said by
+/// its `reasons` (the first few: a wrong key makes every sealed record one).
+fn unusable_records(bucket: &str, reasons: &[String]) -> Error {
+    const SAID: usize = 5;
+    let mut said = reasons[..reasons.len().min(SAID)].join("; ");
+    if reasons.len() > SAID {
+        said.push_str(&format!("; and {} more, in the log", reasons.len() - SAID));
+    }
+    Error::Config(format!(
+        "endpoints bucket '{bucket}': this relay cannot use {} of its records, whose \
+         endpoints' events it would acknowledge without delivering them there. {said}. \
+         Mend each as it says, or start with them left out to deliver to the others \
+         meanwhile (`--leave-out-unusable`, `Relay::leave_out_unusable`)",
+        reasons.len()
+    ))
 }
 
 /// Gives the partitions `stopping` still holds back to the other relays: each one's
@@ -628,4 +659,29 @@ async fn give_back(book: &Book, shared: &Shared, stopping: super::owner::Stoppin
     });
     futures_util::future::join_all(each).await;
     let _ = tokio::time::timeout(wait, leases.leave()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relays_unusable_records_are_named_the_first_few_in_full() {
+        let one = unusable_records("hooks", &["endpoint 'crm': sealed with another key".into()])
+            .to_string();
+        assert!(
+            one.contains("bucket 'hooks': this relay cannot use 1 of its records")
+                && one.contains("there. endpoint 'crm': sealed with another key. Mend each")
+                && one.ends_with("(`--leave-out-unusable`, `Relay::leave_out_unusable`)"),
+            "{one}"
+        );
+        let reasons: Vec<String> = (0..1000).map(|i| format!("endpoint 'e{i}'")).collect();
+        let many = unusable_records("hooks", &reasons).to_string();
+        assert!(
+            many.contains("cannot use 1000 of its records")
+                && many.contains("'e3'; endpoint 'e4'; and 995 more, in the log. Mend")
+                && !many.contains("'e5'"),
+            "{many}"
+        );
+    }
 }
