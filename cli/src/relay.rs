@@ -345,7 +345,9 @@ fn endpoints_of(
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed now.
 pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     let mut signals = StopSignals::install()?;
-    Ok(async move { signals.next().await })
+    Ok(async move {
+        signals.next().await;
+    })
 }
 
 /// SIGTERM and SIGINT (Ctrl-C), each time they come: their handlers are installed when
@@ -376,15 +378,19 @@ impl StopSignals {
         Ok(StopSignals {})
     }
 
-    /// Resolves on the next SIGTERM or SIGINT.
-    pub(crate) async fn next(&mut self) {
+    /// Resolves on the next SIGTERM or SIGINT, with the status a shell gives a command the
+    /// signal ended: 143 for SIGTERM, 130 for SIGINT (128 and its number).
+    pub(crate) async fn next(&mut self) -> u8 {
         #[cfg(unix)]
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => 143,
+            _ = self.int.recv() => 130,
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            130
+        }
     }
 }
 

@@ -37,7 +37,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// one ticket, so an endpoint takes them one after the other); what is not delivered by then
 /// is dead-lettered. Exits 0 only if every event reached every endpoint. Ctrl-C (or
 /// SIGTERM) ends the wait: what is left is dead-lettered, the summary printed, and the exit
-/// status is 130.
+/// status is 130 (143 after SIGTERM).
 ///
 /// Dead letters go to the --config's [delivery] dead_letter_path, or else to a new file in
 /// the temporary directory ($TMPDIR), which is removed when nothing failed; its path is
@@ -508,7 +508,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
     if dropped > 0 {
         summary.push_str(&format!(", {dropped} dropped (queue full)"));
     }
-    if interrupted {
+    if interrupted.is_some() {
         summary.push_str(&format!(
             "; interrupted after {:.1} s",
             waited.as_secs_f64()
@@ -529,7 +529,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         summary.push_str(&format!(
             "\nno attempt for: {} ({})",
             not_attempted.join(", "),
-            if interrupted {
+            if interrupted.is_some() {
                 "interrupted before an attempt ended"
             } else if finished.is_err() {
                 "still waiting behind the ticket's earlier events"
@@ -556,10 +556,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         );
     }
     let ok = total > 0 && delivered == total && not_attempted.is_empty() && finished.is_ok();
-    Ok(if interrupted {
-        // The shell's status for a command ended by SIGINT (Ctrl-C, what stops it most
-        // often; SIGTERM's would be 143, and the help says 130 for both).
-        ExitCode::from(130)
+    Ok(if let Some(status) = interrupted {
+        // What a shell says of a command the signal ended.
+        ExitCode::from(status)
     } else if ok {
         ExitCode::SUCCESS
     } else {
@@ -591,16 +590,16 @@ impl Waiting {
     }
 
     /// Waits up to `wait` for `sink` to deliver what it holds, or for a signal. Returns the
-    /// flush's outcome and whether a signal ended it.
+    /// flush's outcome and, when a signal ended it, the exit status it calls for.
     fn flush(
         mut self,
         sink: &HttpSink,
         wait: Duration,
-    ) -> (Result<(), deskhook_transports::Error>, bool) {
+    ) -> (Result<(), deskhook_transports::Error>, Option<u8>) {
         self.runtime.block_on(async {
             tokio::select! {
-                flushed = sink.flush_async(wait) => (flushed, false),
-                () = self.signals.next() => (Ok(()), true),
+                flushed = sink.flush_async(wait) => (flushed, None),
+                status = self.signals.next() => (Ok(()), Some(status)),
             }
         })
     }

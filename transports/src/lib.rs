@@ -121,7 +121,7 @@
 //!   again with what was typed, when the browser says it comes from this origin; the dead
 //!   letters' controls are labelled by letter; the assets are `Cache-Control: private`.
 //! - The command line: Ctrl-C during `send`'s wait dead-letters what is left, prints the
-//!   summary and exits 130; `tail -n N`; `listen --tolerance`, `--no-tolerance` and
+//!   summary and exits 130 (143 after SIGTERM); `tail -n N`; `listen --tolerance`, `--no-tolerance` and
 //!   `--listen`; `spool stats|dead-letter --spool DIR`; `spool dead-letter --dry-run`;
 //!   `endpoints … url=-` and `headers=-` from standard input; the `endpoints` flags after
 //!   the subcommand too; `dead-letters replay` says a missing file or folder; relay

@@ -1,5 +1,6 @@
 //! Ctrl-C during `deskhook send`'s wait stops the waiting, not the process: what was not
-//! delivered is dead-lettered, the summary says so, and the exit status is 130.
+//! delivered is dead-lettered, the summary says so, and the exit status is 130 (143 for
+//! SIGTERM, which does the same).
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -10,6 +11,17 @@ use crate::support::Running;
 
 #[test]
 fn ctrl_c_dead_letters_what_is_left_and_prints_the_summary() {
+    stopped_by("-INT", 130);
+}
+
+#[test]
+fn sigterm_does_the_same_with_the_status_of_its_own() {
+    stopped_by("-TERM", 143);
+}
+
+/// Sends `signal` to a `send` waiting on a receiver that never answers, and checks it ends
+/// with `code`, its event dead-lettered.
+fn stopped_by(signal: &str, code: i32) {
     let tmp = tempfile::tempdir().unwrap();
     // A receiver that takes the connection and never answers: the attempt waits on it.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -31,14 +43,14 @@ fn ctrl_c_dead_letters_what_is_left_and_prints_the_summary() {
     let (_held, _) = silent.accept().unwrap();
 
     let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &send.pid().to_string()])
+        .args([signal, &send.pid().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
     let status = send
         .wait_within(Duration::from_secs(30))
-        .expect("send ends after Ctrl-C, without waiting for the attempt's timeout");
-    assert_eq!(status.code(), Some(130), "stderr: {}", send.stderr());
+        .expect("send ends after the signal, without waiting for the attempt's timeout");
+    assert_eq!(status.code(), Some(code), "stderr: {}", send.stderr());
 
     let summary = send.line();
     assert!(
