@@ -20,6 +20,10 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// nearly every attempt, on loopback too, as a timeout the endpoint is blamed for.
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
+/// The longest name an endpoint may have, in bytes: a name is part of the console's URLs,
+/// of metrics labels and of every log line and dead letter of its endpoint.
+pub const NAME_MAX_BYTES: usize = 256;
+
 /// A receiving endpoint.
 ///
 /// ```
@@ -62,7 +66,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint named `name` (used in logs, stats and dead letters) at `url`.
+    /// An endpoint named `name` (used in logs, stats and dead letters; at most
+    /// [`NAME_MAX_BYTES`] bytes) at `url`.
     ///
     /// # Errors
     ///
@@ -533,6 +538,13 @@ impl Endpoint {
     fn name_problem(&self) -> Option<String> {
         if self.name.trim().is_empty() {
             return Some("the name is empty".into());
+        }
+        if self.name.len() > NAME_MAX_BYTES {
+            return Some(format!(
+                "the name is {} bytes long; at most {NAME_MAX_BYTES} (it is in the console's \
+                 URLs, metrics labels and every log line of the endpoint)",
+                self.name.len()
+            ));
         }
         if self.name.chars().any(char::is_control) {
             return Some("the name holds a control character".into());

@@ -140,6 +140,15 @@ fn names_schedules_limits_and_tenants_are_checked() {
         invalid(Endpoint::new("a\u{0}b", "http://127.0.0.1:9/").unwrap())
             .contains("control character")
     );
+    let longest = "n".repeat(crate::delivery::NAME_MAX_BYTES);
+    let longer = Endpoint::new(format!("{longest}é"), "http://127.0.0.1:9/").unwrap();
+    let text = invalid(longer);
+    assert!(
+        text.contains("the name is 258 bytes long; at most 256"),
+        "{text}"
+    );
+    let at_most = Endpoint::new(longest, "http://127.0.0.1:9/").unwrap();
+    assert!(at_most.allow_private(true).validate().is_ok());
     for dots in [".", ".."] {
         let text = invalid(Endpoint::new(dots, "http://127.0.0.1:9/").unwrap());
         assert!(text.contains("cannot be a name"), "{text}");

@@ -213,7 +213,7 @@ pub use dead_letter::{
 };
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) use endpoint::ClientKey;
-pub use endpoint::{Endpoint, MAX_TIMEOUT, MIN_TIMEOUT, redact_url};
+pub use endpoint::{Endpoint, MAX_TIMEOUT, MIN_TIMEOUT, NAME_MAX_BYTES, redact_url};
 pub(crate) use engine::Engine;
 pub use history::{AttemptEntry, AttemptPage, AttemptQuery, MAX_PAGE, MinuteCount, StatusFilter};
 #[cfg(any(feature = "relay", test))]

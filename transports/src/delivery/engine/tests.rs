@@ -708,3 +708,22 @@ fn the_settings_digest_changes_with_a_secret_and_only_then() {
         .expect("updated");
     assert_ne!(digest(), first, "another secret");
 }
+
+#[test]
+fn an_unknown_name_is_told_its_closest_unless_no_endpoint_could_have_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine_of(
+        SinkBuilder::new(),
+        vec![endpoint("acme-crm", Duration::from_secs(60))],
+        1,
+        &dir,
+    );
+    let unknown = |name: &str| match engine.registry().unknown(name) {
+        crate::Error::UnknownEndpoint { suggestion, .. } => suggestion,
+        other => panic!("{other}"),
+    };
+    assert_eq!(unknown("acme-cmr").as_deref(), Some("acme-crm"));
+    // Longer than a name may be: not compared (it would take long with many endpoints).
+    let long = format!("acme-crm{}", "m".repeat(crate::delivery::NAME_MAX_BYTES));
+    assert_eq!(unknown(&long), None);
+}

@@ -203,12 +203,18 @@ impl Registry {
         self.read().by_name.len()
     }
 
-    /// The error for a name that is not registered, with the closest one.
-    pub(super) fn unknown(&self, name: &str) -> Error {
-        let index = self.read();
-        let suggestion = index
-            .by_name
-            .keys()
+    /// The error for a name that is not registered, with the closest one. The names are
+    /// compared once copied, outside the lock: with thousands of endpoints that takes a
+    /// while, and an update waiting for the lock would hold up every emit meanwhile. A name
+    /// longer than any endpoint can have is no one's misspelling, and not compared.
+    pub(crate) fn unknown(&self, name: &str) -> Error {
+        let known: Vec<Arc<str>> = if name.len() <= crate::delivery::NAME_MAX_BYTES {
+            self.read().by_name.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        let suggestion = known
+            .iter()
             .map(|known| (strsim::jaro_winkler(name, known), known))
             .filter(|(score, _)| *score > 0.85)
             .max_by(|a, b| a.0.total_cmp(&b.0))

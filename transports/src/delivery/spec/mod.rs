@@ -45,7 +45,8 @@ use secret::secrets_schema;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EndpointSpec {
-    /// Its name, unique in the sink.
+    /// Its name, unique in the sink; at most [`NAME_MAX_BYTES`](super::NAME_MAX_BYTES)
+    /// bytes.
     pub name: String,
     /// Where it is sent: an `http` or `https` URL.
     pub url: String,
