@@ -103,6 +103,14 @@
 //!   `max_msg_size`, so that a larger event is refused at emit (it was published, refused
 //!   and dead-lettered after an attempt). The attempts waiting for the connection are woken
 //!   by one watcher (each polled every 20 ms).
+//! - Endpoints: a name is at most 256 bytes (`delivery::NAME_MAX_BYTES`; **upgrading:** a
+//!   longer one kept in a spool or a bucket is left out at start, logged). An unknown name
+//!   is compared with the registered ones outside the registry's lock (a long one from the
+//!   admin API's URL held every emit up while an update waited). With a spool,
+//!   `replace_all` returns once its additions and updates are on disk, as `upsert` does,
+//!   and an endpoint removed once the sink stopped (its runtime gone) is removed from the
+//!   spool (it came back at the next start). `update_spec` documents its
+//!   `EndpointChanged`.
 //! - Relays: **upgrading:** a relay fails to start while its endpoints bucket has a record
 //!   it cannot use (sealed with another key, or with no key given; a newer layout; a
 //!   `ca_file` missing on its machine), naming each and why: it used to leave their

@@ -338,6 +338,11 @@ fn an_endpoint_change_is_on_disk_when_the_call_returns(t: Transport) {
     assert_eq!(kept(), 1);
     endpoints.remove("crm").unwrap();
     assert_eq!(kept(), 0);
+    // Added by a replacement of the whole set: on disk when it returns too.
+    let set = [spec("crm", &receiver), spec("chat", &receiver)];
+    let set = set.iter().map(|s| s.to_endpoint().unwrap());
+    endpoints.replace_all(set).unwrap();
+    assert_eq!(kept(), 2);
     guard.shutdown(Duration::from_secs(5)).unwrap();
 }
 

@@ -1,14 +1,15 @@
 //! The async transport on an application's own runtime: emit from many tasks at once,
 //! dropping the guard inside the runtime flushes, a runtime that shuts down with events
-//! queued dead-letters them instead of losing them, and a sink shut down closes the
-//! connections it kept although the application still holds it.
+//! queued dead-letters them instead of losing them (and an endpoint removed then is removed
+//! from its spool), and a sink shut down closes the connections it kept although the
+//! application still holds it.
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use deskhook::{Action, Dispatcher};
 use deskhook_tests::{Answer, Receiver, WAIT, dead_letter_file, endpoint, ticket};
-use deskhook_transports::delivery::read_dead_letters;
+use deskhook_transports::delivery::{EndpointSpec, read_dead_letters};
 use deskhook_transports::http_async::AsyncHttpSink;
 
 /// A multi-threaded runtime of the application's, with `threads` workers.
@@ -227,4 +228,39 @@ fn a_runtime_that_shuts_down_dead_letters_what_it_held() {
     assert_eq!(read_dead_letters(&dead).unwrap().len(), 4);
     release.send(()).unwrap();
     drop(guard);
+}
+
+/// An endpoint removed once the runtime that delivered for a spool is gone (the sink
+/// stopped its endpoints) is removed from the spool too: it is not registered again at
+/// the next start.
+#[test]
+fn an_endpoint_removed_after_the_runtime_went_is_not_restored() {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime(1);
+    let (sink, guard) = runtime.block_on(async {
+        AsyncHttpSink::builder()
+            .spool(deskhook_transports::spool::Spool::open(dir.path()).unwrap())
+            .build_async()
+            .unwrap()
+    });
+    for name in ["crm", "chat"] {
+        let mut spec = EndpointSpec::new(name, receiver.url.clone());
+        spec.allow_private = true;
+        sink.endpoints().upsert_spec(&spec).unwrap();
+    }
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    sink.endpoints().remove("chat").unwrap();
+    drop(guard);
+    drop(sink);
+    let runtime = self::runtime(1);
+    let (sink, guard) = runtime.block_on(async {
+        AsyncHttpSink::builder()
+            .spool(deskhook_transports::spool::Spool::open(dir.path()).unwrap())
+            .restore_endpoints(true)
+            .build_async()
+            .unwrap()
+    });
+    assert_eq!(sink.endpoints().names(), ["crm"]);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
 }

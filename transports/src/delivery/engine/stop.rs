@@ -27,6 +27,12 @@ impl Engine {
     pub(crate) fn close_lane(&self, lane: &Arc<Lane>, closing: Closing, why: Release) -> Removed {
         let mut st = lock(&lane.state);
         if st.closing.is_some() {
+            if closing == Closing::Removed {
+                // Removed while the sink stops: a spool forgets it all the same, or it would
+                // be registered again at the next start (its rows then wait, kept, for an
+                // endpoint of that name).
+                self.backlog.registered(&lane.name, None);
+            }
             return Removed {
                 dead_lettered: 0,
                 in_flight: 0,

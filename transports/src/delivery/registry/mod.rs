@@ -196,7 +196,10 @@ impl Endpoints {
     ///
     /// [`SpecError`](super::SpecError) naming the field at fault (`headers` when the URL
     /// changes and the headers' values are not given again), or wrapping
-    /// [`Error::UnknownEndpoint`] when no endpoint has that name; nothing changes then.
+    /// [`Error::UnknownEndpoint`] when no endpoint has that name, or
+    /// [`Error::EndpointChanged`] when it was changed or removed while this change was
+    /// made (what it kept of the settings would undo that change: read them again); nothing
+    /// changes then.
     pub fn update_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
         self.update_from(spec, None)
     }
@@ -617,6 +620,8 @@ impl Endpoints {
                 Upserted::Unchanged => report.unchanged += 1,
             }
         }
+        // Removals wait for the disk each; additions and updates are kept here.
+        self.kept();
         for name in self.names() {
             if !names.contains(&name) && self.remove(&name).is_ok() {
                 report.removed.push(name);
