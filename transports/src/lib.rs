@@ -104,7 +104,8 @@
 //!   and dead-lettered after an attempt). The attempts waiting for the connection are woken
 //!   by one watcher (each polled every 20 ms).
 //! - Endpoints: a name is at most 256 bytes (`delivery::NAME_MAX_BYTES`; **upgrading:** a
-//!   longer one kept in a spool or a bucket is left out at start, logged). An unknown name
+//!   longer one kept in a spool is left out at start, logged; one in an endpoints bucket
+//!   keeps relays from starting, see below). An unknown name
 //!   is compared with the registered ones outside the registry's lock (a long one from the
 //!   admin API's URL held every emit up while an update waited). With a spool,
 //!   `replace_all` returns once its additions and updates are on disk, as `upsert` does,

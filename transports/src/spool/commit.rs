@@ -359,11 +359,7 @@ pub(super) fn commit_logged(
             }
         }
         core.commits.fetch_add(1, Ordering::Relaxed);
-        prune(core, conn, now);
-        // Deletes make room too: the limit is checked against what is in use now.
-        if let Ok(used) = used_bytes(conn) {
-            core.used.store(used, Ordering::Release);
-        }
+        refresh_used(core, conn);
     }
     if let Err(e) = result {
         // A transaction whose rollback failed would leave every later one failing.
@@ -514,7 +510,18 @@ pub(super) fn commit_logged(
     for sender in done.written {
         let _ = sender.send(Ok(()));
     }
+    // Once everyone waiting for this commit is told; deletes make room too.
+    if prune(core, conn, now) {
+        refresh_used(core, conn);
+    }
     Vec::new()
+}
+
+/// Reads how much of the file is in use: the limit is checked against that.
+fn refresh_used(core: &Core, conn: &Connection) {
+    if let Ok(used) = used_bytes(conn) {
+        core.used.store(used, Ordering::Release);
+    }
 }
 
 /// The rows of `lane` on disk but those in `except` (in flight, or whose outcome failed or

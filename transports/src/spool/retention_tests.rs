@@ -59,9 +59,11 @@ fn attempts_and_dead_letters_past_their_retention_are_deleted() {
     let at = unix_ms(SystemTime::now()) - eight_days;
     conn.execute("UPDATE attempts SET at = ?1 WHERE seq = 1", [at])
         .unwrap();
-    // The next commit past the minute prunes.
+    // The next commit past the minute prunes, once it has answered: the commit after it
+    // comes once it has.
     store.core.pruned_at.store(0, Ordering::Release);
     store.record_attempt(&attempt_entry(3, 10));
+    store.committed().unwrap();
     store.committed().unwrap();
     assert_eq!(letter_ids(&conn), ["young"]);
     let seqs: Vec<i64> = conn
@@ -72,6 +74,57 @@ fn attempts_and_dead_letters_past_their_retention_are_deleted() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(seqs, [2, 3]);
+    store.shut();
+}
+
+#[test]
+fn old_attempts_go_in_steps_the_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SpoolStore::start(Spool::open(dir.path()).unwrap())
+        .unwrap()
+        .0;
+    for seq in 1..=5 {
+        store.record_attempt(&attempt_entry(seq, 10));
+    }
+    store.committed().unwrap();
+    let conn = database(dir.path());
+    let eight_days = i64::try_from((8 * DAY).as_millis()).unwrap();
+    let now = unix_ms(SystemTime::now());
+    conn.execute("UPDATE attempts SET at = ?1 - seq", [now - eight_days])
+        .unwrap();
+    conn.execute("UPDATE attempts SET at = ?1 WHERE seq = 5", [now])
+        .unwrap();
+    let left = || -> Vec<i64> {
+        conn.prepare("SELECT seq FROM attempts ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    // The oldest at (the highest seq here) go first; a step that deletes as many as it may
+    // says there may be more.
+    assert!(!crate::spool::room::prune_attempts(
+        &store.core,
+        &conn,
+        now,
+        2
+    ));
+    assert_eq!(left(), [1, 2, 5]);
+    assert!(!crate::spool::room::prune_attempts(
+        &store.core,
+        &conn,
+        now,
+        2
+    ));
+    assert_eq!(left(), [5]);
+    assert!(crate::spool::room::prune_attempts(
+        &store.core,
+        &conn,
+        now,
+        2
+    ));
+    assert_eq!(left(), [5]);
     store.shut();
 }
 

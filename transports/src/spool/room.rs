@@ -63,38 +63,58 @@ pub(super) fn give_way(core: &Core, conn: &Connection) -> bool {
     }
 }
 
-/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go;
-/// so do dead letters past theirs.
-pub(super) fn prune(core: &Core, conn: &Connection, now: i64) {
+/// The attempts one commit prunes at most. A restart after a week away has up to
+/// `attempt_max_rows` (a million by default) to delete; in one statement that held the
+/// writer, and the emits waiting for it, for seconds. In steps, each commit deletes some
+/// and the emits' commits go on in between.
+const PRUNE_STEP: usize = 10_000;
+
+/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go
+/// (in steps of [`PRUNE_STEP`], one per commit until none is left); then dead letters past
+/// theirs. Whether it deleted (or tried to).
+pub(super) fn prune(core: &Core, conn: &Connection, now: i64) -> bool {
     let last = core.pruned_at.load(Ordering::Acquire);
     if now.saturating_sub(last) < 60_000 {
-        return;
+        return false;
     }
-    core.pruned_at.store(now, Ordering::Release);
-    prune_attempts(core, conn, now);
-    prune_letters(core, conn, now);
+    if prune_attempts(core, conn, now, PRUNE_STEP) {
+        core.pruned_at.store(now, Ordering::Release);
+        prune_letters(core, conn, now);
+    }
+    true
 }
 
-fn prune_attempts(core: &Core, conn: &Connection, now: i64) {
+/// Deletes at most `step` attempts past the retention and as many past the row cap, the
+/// oldest first; whether that was all of them (or the delete failed: it is tried again in
+/// a minute).
+pub(super) fn prune_attempts(core: &Core, conn: &Connection, now: i64, step: usize) -> bool {
     let retention = i64::try_from(core.settings.attempt_retention.as_millis()).unwrap_or(i64::MAX);
     let cap = i64::try_from(core.settings.attempt_max_rows).unwrap_or(i64::MAX);
+    let step_sql = i64::try_from(step).unwrap_or(i64::MAX);
     let result = conn
         .execute(
-            "DELETE FROM attempts WHERE at < ?1",
-            [now.saturating_sub(retention)],
+            "DELETE FROM attempts WHERE seq IN \
+             (SELECT seq FROM attempts WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            [now.saturating_sub(retention), step_sql],
         )
-        .and_then(|_| {
-            conn.execute(
-                "DELETE FROM attempts WHERE seq <= (SELECT max(seq) FROM attempts) - ?1",
-                [cap],
-            )
+        .and_then(|expired| {
+            let over = conn.execute(
+                "DELETE FROM attempts WHERE seq IN (SELECT seq FROM attempts \
+                 WHERE seq <= (SELECT max(seq) FROM attempts) - ?1 ORDER BY seq LIMIT ?2)",
+                [cap, step_sql],
+            )?;
+            Ok(expired.max(over))
         });
-    if let Err(e) = result {
-        log::warn!(
-            target: deskhook::LOG_TARGET,
-            "spool {}: old attempts could not be pruned: {e}",
-            core.dir.display()
-        );
+    match result {
+        Ok(deleted) => deleted < step,
+        Err(e) => {
+            log::warn!(
+                target: deskhook::LOG_TARGET,
+                "spool {}: old attempts could not be pruned: {e}",
+                core.dir.display()
+            );
+            true
+        }
     }
 }
 
