@@ -63,7 +63,9 @@
 //! then after its ticket's later events delivered meanwhile), so that one that can never be
 //! written holds up the others no longer than that. If the writer thread itself ends (a
 //! panic), the events it had not written are counted as dropped, and what else it had
-//! queued and not taken (outcomes, endpoint changes) is logged with its count. A dead-letter
+//! queued and not taken (outcomes, endpoint changes) is logged with its count; the spool
+//! stays locked until the sink is dropped (its lanes go on delivering what they read, and
+//! another process would deliver the same rows at once). A dead-letter
 //! move or delete whose caller waits is answered at once (a delete tried on its own first).
 //!
 //! Dead letters are kept for [`SpoolConfig::dead_letter_retention`] (30 days by default):

@@ -347,8 +347,11 @@ impl Core {
 /// What happens when the writer thread ends, dropped as it ends (a panic too): ops are
 /// refused from then on (appends counted as dropped), those still queued to it are counted
 /// as dropped too (their receipts fail; a dead letter as [`letter_lost`] says, its job let
-/// go), appends waiting for room go on (to be refused), and the spool's lock file is
-/// released.
+/// go), appends waiting for room go on (to be refused), and, after a shutdown, the spool's
+/// lock file is released. After a panic the lock is kept until the sink is dropped: its
+/// lanes still deliver the rows they read, and another process taking the spool meanwhile
+/// (the operator restarting, `deskhook drain`) would deliver the same rows at once, out of
+/// their tickets' order.
 ///
 /// [`letter_lost`]: super::again::letter_lost
 pub(super) struct WriterEnd<'a> {
@@ -393,7 +396,9 @@ impl Drop for WriterEnd<'_> {
             );
         }
         self.core.committed_jobs(0, 0);
-        drop(lock(&self.core.lock).take());
+        if !std::thread::panicking() {
+            drop(lock(&self.core.lock).take());
+        }
     }
 }
 

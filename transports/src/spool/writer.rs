@@ -244,8 +244,8 @@ impl SpoolStore {
             std::thread::Builder::new()
                 .name("deskhook-spool".to_owned())
                 .spawn(move || {
-                    // Only once the writer has ended (a panic too) may another process open
-                    // the spool: nothing more is written.
+                    // Only once the writer has ended may another process open the spool:
+                    // nothing more is written (after a panic, once the sink is gone too).
                     let _release = WriterEnd {
                         core: &shared,
                         ops: &rx,

@@ -781,3 +781,29 @@ fn the_read_only_connections_wait_for_a_passing_lock() {
     assert_eq!(waits, 5000);
     store.shut();
 }
+
+#[test]
+fn a_writer_that_panics_keeps_the_spool_locked_until_the_sink_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    // The lanes would go on delivering what they read: no one else may take the spool.
+    let panicked = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let (_tx, rx) = mpsc::channel::<Op>();
+                let _end = WriterEnd {
+                    core: &store.core,
+                    ops: &rx,
+                };
+                panic!("the writer panics");
+            })
+            .join()
+    });
+    assert!(panicked.is_err());
+    let err = Spool::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("already"), "{err}");
+    // Once the sink (here its store) is gone, it is free.
+    store.shut();
+    drop(store);
+    assert!(Spool::open(dir.path()).is_ok());
+}
