@@ -145,10 +145,12 @@ impl SpoolBacklog {
                 through: Some(resting.last),
                 ticket: Some(&ticket),
             };
-            let mut loaded = match self
-                .store
-                .load(lane, range, resting.jobs, load_room(engine))
-            {
+            // Rows left on disk whose move was given up are read (and passed over) too: the
+            // ticket's last rows must not be left out for them.
+            let limit = resting
+                .jobs
+                .saturating_add(self.store.given_up_within(resting.first, resting.last));
+            let mut loaded = match self.store.load(lane, range, limit, load_room(engine)) {
                 Ok(loaded) => loaded,
                 Err(err) => {
                     st.window.put_back_awake(ticket, resting);

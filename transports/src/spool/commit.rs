@@ -408,7 +408,10 @@ pub(super) fn commit_logged(
                     ..
                 } => {
                     let given_up = lock(&core.given_up);
-                    let except = [&except[..], &finished[..], &given_up[..]].concat();
+                    let except: Vec<i64> = (except.iter().chain(&finished))
+                        .chain(given_up.iter())
+                        .copied()
+                        .collect();
                     drop(given_up);
                     let left = rows_of(conn, lane, &except).unwrap_or_else(|e| {
                         // Not counted, so not let go of: a flush waits for them to its
@@ -443,7 +446,7 @@ pub(super) fn commit_logged(
                     done: None,
                     ..
                 } if *after == *row - 1 => {
-                    lock(&core.given_up).push(*row);
+                    lock(&core.given_up).insert(*row);
                     if let Some(engine) = core.engine() {
                         engine.finished(lane, 1);
                     }
@@ -617,7 +620,7 @@ fn drop_letters_without_rows(core: &Core, used: u64, updates: Vec<Op>) -> Vec<Op
 fn apply(
     tx: &rusqlite::Transaction<'_>,
     op: &Op,
-    given_up: &Mutex<Vec<i64>>,
+    given_up: &Mutex<std::collections::BTreeSet<i64>>,
     done: &mut Committed,
 ) -> rusqlite::Result<()> {
     match op {
@@ -652,7 +655,13 @@ fn apply(
                 None => (lane.rows.floor, i64::MAX, None),
             };
             // The rows in flight stay: their attempts settle them.
-            let except = [&except[..], &lock(given_up)[..]].concat();
+            let except: Vec<i64> = {
+                let given_up = lock(given_up);
+                let given_up = (after < through).then(|| given_up.range(after + 1..=through));
+                (except.iter().chain(given_up.into_iter().flatten()))
+                    .copied()
+                    .collect()
+            };
             let except = serde_json::to_string(&except).unwrap_or_else(|_| "[]".to_owned());
             let url = lane.route().url.clone();
             let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \

@@ -164,7 +164,7 @@ pub(super) struct Core {
     /// their jobs, so a release leaves them on disk for the next start rather than moving
     /// them and counting them a second time, and a load does not move an unreadable one
     /// again (written by the writer alone; the loader reads it).
-    pub(super) given_up: Mutex<Vec<i64>>,
+    pub(super) given_up: Mutex<std::collections::BTreeSet<i64>>,
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
     pub(super) reader: Mutex<Connection>,

@@ -347,6 +347,15 @@ impl SpoolStore {
         .map_err(|e| failing(&self.core.db, &e))
     }
 
+    /// How many rows from `first` to `last` (of any endpoint) were left on disk when their
+    /// move to the dead letters was given up: a load passes over them.
+    pub(super) fn given_up_within(&self, first: i64, last: i64) -> usize {
+        if first > last {
+            return 0;
+        }
+        lock(&self.core.given_up).range(first..=last).count()
+    }
+
     /// Up to `limit` rows of `lane` in `range`, oldest first, as many as `room` has memory
     /// for. A row that cannot be read goes to the dead letters (and is counted in
     /// [`Loaded::bad`]).

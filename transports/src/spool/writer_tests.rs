@@ -807,3 +807,16 @@ fn a_writer_that_panics_keeps_the_spool_locked_until_the_sink_goes() {
     drop(store);
     assert!(Spool::open(dir.path()).is_ok());
 }
+
+#[test]
+fn the_rows_given_up_in_a_range_are_counted_for_a_tickets_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    lock(&store.core.given_up).extend([2, 6, 9]);
+    assert_eq!(store.given_up_within(1, 6), 2);
+    assert_eq!(store.given_up_within(3, 5), 0);
+    assert_eq!(store.given_up_within(9, 9), 1);
+    // An empty range, not a panic.
+    assert_eq!(store.given_up_within(7, 3), 0);
+    store.shut();
+}
