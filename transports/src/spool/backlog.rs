@@ -598,8 +598,8 @@ impl Backlog for SpoolBacklog {
                 log::error!(
                     target: deskhook::LOG_TARGET,
                     "endpoint '{}': its {left} event(s) in the spool could not be moved to \
-                     the dead letters (see the error above); they stay in the spool, and \
-                     `deskhook spool stats` counts them as waiting for their endpoint",
+                     the dead letters (see the error above); they stay in the spool, where \
+                     the next start finds them",
                     lane.name
                 );
                 engine.finished(lane, left);

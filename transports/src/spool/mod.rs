@@ -48,7 +48,9 @@
 //! emits come concurrently, it also waits up to `max_wait` (2 ms by default) for the batch to
 //! fill. [`Durability::Wait`] (the default) makes `emit` return when its event is committed;
 //! [`Durability::Receipt`] returns at once, and `send_with_receipt` gives a [`Receipt`] to
-//! wait on. Emits wait when the writer falls 8192 events (or 64 MiB of bodies) behind: a blocking `emit` on its
+//! wait on. Emits wait when the writer falls 8192 events behind (each endpoint's copy
+//! counted, its body too: an event for 64 endpoints counts 64), or 64 MiB of bodies: a
+//! blocking `emit` on its
 //! thread, an async one (`emit_async`, or `DeliverySink::room` before `send_with_receipt`)
 //! as a task woken when the writer catches up (rarely, several tasks that saw the same room
 //! race for it, and the ones that lose wait for the next commit on their thread).
@@ -618,7 +620,8 @@ fn known_cause(err: &rusqlite::Error) -> Option<&'static str> {
              may read and write it"
         }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            "another process holds the database: stop it, or give this one another directory"
+            "the database is busy: another connection holds it (another process, or the \
+             spool's own writer at a checkpoint); try again, or stop the process that holds it"
         }
         _ if err.to_string().contains(schema::NEWER_FORMAT) => {
             "it was written by a newer deskhook: run that version (or a later one) on it"

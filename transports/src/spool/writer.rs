@@ -489,8 +489,8 @@ impl SpoolStore {
 
     /// Hands an op to the writer, or logs that it could not.
     fn send(&self, op: Op) {
-        if self.try_send(op).is_err() {
-            self.unsent();
+        if let Err(op) = self.try_send(op) {
+            self.unsent(&op);
         }
     }
 
@@ -503,23 +503,40 @@ impl SpoolStore {
         }
     }
 
-    /// Logs an op the writer did not get (see [`try_send`](SpoolStore::try_send)).
-    fn unsent(&self) {
+    /// Logs `op`, which the writer did not get (see [`try_send`](SpoolStore::try_send)).
+    fn unsent(&self, op: &Op) {
+        let (what, then) = match op {
+            Op::Append(_)
+            | Op::Attempted { .. }
+            | Op::Delivered(_)
+            | Op::DeadRange { .. }
+            | Op::Dead { .. } => (
+                "an event's outcome",
+                "the event may be delivered again after a restart; receivers de-duplicate on \
+                 webhook-id",
+            ),
+            Op::Register { .. } | Op::Paused { .. } => (
+                "an endpoint change",
+                "the endpoint is as it was at the next start",
+            ),
+            Op::Attempt(_) => ("an attempt", "the attempt log lacks it"),
+            Op::Hurry(_) | Op::DeleteLetters { .. } | Op::Written(_) => {
+                ("a request", "its caller is told")
+            }
+        };
         match self.core.shut.load(Ordering::Acquire) {
             // Not closed at shutdown: the thread ended on its own.
             false => {
                 log::error!(
                     target: deskhook::LOG_TARGET,
-                    "spool {}: the writer thread is gone; an update was not written (the event \
-                     may be delivered again after a restart)",
+                    "spool {}: the writer thread is gone; {what} was not written ({then})",
                     self.core.dir.display()
                 );
             }
-            // Closed at shutdown: an attempt that ended after it.
+            // Closed at shutdown: an attempt that ended after it, most often.
             true => log::info!(
                 target: deskhook::LOG_TARGET,
-                "spool {}: an outcome after shutdown was not written (the event is delivered \
-                 again after the next start; receivers de-duplicate on webhook-id)",
+                "spool {}: {what} came after shutdown and was not written ({then})",
                 self.core.dir.display()
             ),
         }
@@ -587,14 +604,14 @@ impl SpoolStore {
         let Err(op) = self.try_send(op) else {
             return;
         };
+        if matches!(*op, Op::Dead { row: Some(_), .. }) {
+            // Its row stays in the spool, for the next start.
+            self.unsent(&op);
+        }
         if let Op::Dead {
             lane, row, letter, ..
         } = *op
         {
-            if row.is_some() {
-                // Its row stays in the spool, for the next start.
-                self.unsent();
-            }
             super::again::letter_lost(&self.core, lane.as_deref(), row, &letter);
         }
     }
