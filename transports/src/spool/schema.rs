@@ -224,6 +224,10 @@ pub(super) fn unix_ms(t: SystemTime) -> i64 {
 
 pub(super) fn stats(conn: &Connection, db: &Path) -> Result<SpoolStats, Error> {
     let read = || -> rusqlite::Result<SpoolStats> {
+        // One read transaction: the counts are of one commit, and add up while the
+        // helpdesk writes (rolled back when dropped: nothing is written).
+        let tx = conn.unchecked_transaction()?;
+        let conn: &Connection = &tx;
         let now = unix_ms(SystemTime::now());
         let (pending, due, oldest): (i64, i64, Option<i64>) = conn.query_row(
             "SELECT count(*), coalesce(sum(next_at <= ?1), 0), min(accepted_at) FROM events",
