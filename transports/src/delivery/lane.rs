@@ -113,6 +113,9 @@ pub(crate) struct LaneState {
     pub(crate) last_attempt: Option<(SystemTime, Option<u16>)>,
     /// The rate-limit tokens, when the endpoint has a limit.
     pub(crate) bucket: Option<TokenBucket>,
+    /// The limit `bucket` was filled for (the settings' may be newer: see
+    /// [`Lane::route_changed`]).
+    bucket_limit: Option<super::RateLimit>,
     /// Whether the lane's last look found it waiting for a token (counted once per wait).
     pub(crate) waiting_for_token: bool,
     /// The instants the pool's timers will look at this lane again (some may have
@@ -137,6 +140,7 @@ impl LaneState {
             minutes: super::history::Minutes::default(),
             last_attempt: None,
             bucket: None,
+            bucket_limit: None,
             waiting_for_token: false,
             timers_at: Vec::new(),
             window: Window::default(),
@@ -366,6 +370,7 @@ impl Lane {
             .endpoint
             .rate_limit
             .map(|limit| TokenBucket::full(&limit, now));
+        state.bucket_limit = route.endpoint.rate_limit;
         Lane {
             name: route.endpoint.name.as_str().into(),
             subscription: AtomicU32::new(route.endpoint.actions.bits()),
@@ -429,24 +434,33 @@ impl Lane {
 
     /// Replaces its settings; attempts in flight keep the old ones (their failures are then
     /// retried at once with the new ones when the request changed:
-    /// [`Standing::Replaced`](super::decide::Standing)). A first rate limit starts with a
-    /// full bucket; a changed one keeps the tokens left (at most its burst), the same one
-    /// keeps its tokens. Under the state lock, so that an attempt taken after it returns has
-    /// the new settings.
+    /// [`Standing::Replaced`](super::decide::Standing)). Not under the state lock, which
+    /// a worker may hold across a spool's reads: the caller holds the registry's, which
+    /// every emit waits for meanwhile. The caller then calls
+    /// [`route_changed`](Lane::route_changed), out of the registry's lock.
     pub(crate) fn set_route(&self, route: Arc<Route>) {
-        let limit = route.endpoint.rate_limit;
         self.subscription
             .store(route.endpoint.actions.bits(), Ordering::Release);
         self.templated
             .store(route.endpoint.template.is_some(), Ordering::Release);
+        *lock(&self.route) = route;
+    }
+
+    /// After [`set_route`](Lane::set_route): waits for an attempt being taken to be taken
+    /// (under the state lock, which attempts are taken under), so that every attempt taken
+    /// after this returns has the new settings; and fits the rate-limit bucket to them. A
+    /// first limit starts with a full bucket; a changed one keeps the tokens left (at most
+    /// its burst), the same one keeps its tokens.
+    pub(crate) fn route_changed(&self) {
         let mut st = lock(&self.state);
-        let old = std::mem::replace(&mut *lock(&self.route), route);
-        if old.endpoint.rate_limit != limit {
+        let limit = self.route().endpoint.rate_limit;
+        if st.bucket_limit != limit {
             let now = Instant::now();
-            st.bucket = match (limit, old.endpoint.rate_limit, st.bucket) {
+            st.bucket = match (limit, st.bucket_limit, st.bucket) {
                 (Some(new), Some(before), Some(bucket)) => Some(bucket.changed(&before, &new, now)),
                 (limit, _, _) => limit.map(|limit| TokenBucket::full(&limit, now)),
             };
+            st.bucket_limit = limit;
         }
     }
 

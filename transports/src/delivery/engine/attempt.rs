@@ -220,8 +220,9 @@ impl Engine {
     /// [`take`](Engine::take) but for passing on a slot handed to the lane.
     fn take_now(self: &Arc<Self>, lane: &Arc<Lane>) -> Option<Attempt> {
         let mut st = lock(&lane.state);
-        // Read under the state lock, which `set_route` takes: an update that has returned
-        // is the settings of every attempt taken after it.
+        // Read under the state lock, which an update takes once it has set the route
+        // (`Lane::route_changed`): an update that has returned is the settings of every
+        // attempt taken after it.
         let route = lane.route();
         if st.held() {
             return None;

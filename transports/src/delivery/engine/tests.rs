@@ -727,3 +727,43 @@ fn an_unknown_name_is_told_its_closest_unless_no_endpoint_could_have_it() {
     let long = format!("acme-crm{}", "m".repeat(crate::delivery::NAME_MAX_BYTES));
     assert_eq!(unknown(&long), None);
 }
+
+/// An update of an endpoint whose lane is locked (a worker reading the spool holds it)
+/// sets the new settings and lets go of the registry before it waits for the lane: routing,
+/// which every emit does, is not held up meanwhile.
+#[test]
+fn an_update_waits_for_its_lane_without_holding_up_routing() {
+    const WAIT: Duration = Duration::from_secs(30);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine_of(
+        SinkBuilder::new(),
+        vec![endpoint("crm", Duration::from_secs(60))],
+        1,
+        &dir,
+    );
+    let lane = engine.registry().get("crm").expect("crm");
+    let before = lane.route();
+    std::thread::scope(|scope| {
+        let held = lock(&lane.state);
+        let updating = scope.spawn(|| {
+            crate::delivery::Endpoints::new(engine.clone())
+                .upsert(endpoint("crm", Duration::from_secs(30)))
+        });
+        let deadline = Instant::now() + WAIT;
+        while Arc::ptr_eq(&lane.route(), &before) {
+            assert!(Instant::now() < deadline, "the settings were not set");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (routed, routing) = mpsc::channel();
+        let registry = engine.clone();
+        scope.spawn(move || routed.send(registry.registry().get("crm").is_some()));
+        assert_eq!(routing.recv_timeout(WAIT), Ok(true), "routing was held up");
+        assert!(!updating.is_finished(), "the update waits for the lane");
+        drop(held);
+        let updated = updating.join().expect("the update ends");
+        assert_eq!(
+            updated.expect("updated"),
+            crate::delivery::Upserted::Updated
+        );
+    });
+}

@@ -145,6 +145,7 @@ impl Engine {
                 .registered(&lane.name, Some(Registration::of(&route, None)));
             !old.endpoint.same_receiver(&route.endpoint)
         };
+        lane.route_changed();
         #[cfg(test)]
         crate::delivery::engine::tests::after_update();
         log::info!(target: deskhook::LOG_TARGET, "endpoint '{}' updated ({url})", lane.name);
