@@ -702,5 +702,15 @@ mod tests {
             text.contains("bidirectional formatting character"),
             "{text}"
         );
+        for (tenant, said) in [
+            ("acme\u{2028}[WARN] forged", "line or paragraph separator"),
+            ("acme\u{200b}", "invisible character"),
+            ("\u{feff}acme", "invisible character"),
+        ] {
+            let text = crate::dispatch::check_tenant(tenant)
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains(said), "{text}");
+        }
     }
 }

@@ -192,6 +192,10 @@
 //!
 //! Every item is exported once, and the root holds what most callers need.
 //!
+//! - `Debug` of [`sink::Emitted`] shows the body's length, not its bytes, which hold a
+//!   Usedesk channel's `secret` (the typed event's `Debug` redacts it). A tenant holding a
+//!   line or paragraph separator (U+2028, U+2029) or an invisible character (U+200B,
+//!   U+2060, U+FEFF) is refused, as one with a control character was.
 //! - [`emit_async`], [`emit_webhook_async`] and their `for_tenant` forms take the
 //!   dispatcher current when they are called, not when their future is first polled: a
 //!   [`with_dispatcher`] around the call counts ([`replace_enabled`] likewise now returns

@@ -102,7 +102,7 @@ impl fmt::Debug for EventId {
 /// The typed event is [`webhook`](Emitted::webhook) (any format) or
 /// [`event`](Emitted::event) (a Zenlix event only). [`tenant`](Emitted::tenant) says which
 /// company the event belongs to, when it was emitted for one.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Emitted<'a> {
     id: EventId,
     timestamp: jiff::Timestamp,
@@ -112,6 +112,22 @@ pub struct Emitted<'a> {
     body: Bytes,
     /// Always passes [`check_tenant`].
     tenant: Option<Cow<'a, str>>,
+}
+
+/// The body's length only: its bytes hold what the typed event keeps out of logs (a Usedesk
+/// channel's `secret`), which the event's own `Debug` redacts.
+impl std::fmt::Debug for Emitted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitted")
+            .field("id", &self.id)
+            .field("timestamp", &self.timestamp)
+            .field("event_type", &self.event_type)
+            .field("key", &self.key)
+            .field("tenant", &self.tenant)
+            .field("body_len", &self.body.len())
+            .field("event", &self.event)
+            .finish()
+    }
 }
 
 /// Scratch buffers larger than this are given back after use, not kept for the next body.
@@ -210,8 +226,8 @@ impl<'a> Emitted<'a> {
     /// # Errors
     ///
     /// [`Error::InvalidTenant`] when `tenant` is empty, longer than
-    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) bytes, or holds a control or
-    /// bidirectional formatting character (see [`check_tenant`]).
+    /// [`MAX_TENANT_LEN`](crate::dispatch::MAX_TENANT_LEN) bytes, or holds a character that
+    /// would break or disguise a log line (see [`check_tenant`]).
     pub fn with_tenant(self, tenant: impl Into<Cow<'a, str>>) -> Result<Emitted<'a>, Error> {
         let tenant = tenant.into();
         check_tenant(&tenant)?;
@@ -513,4 +529,22 @@ where
     F: Fn(&Emitted<'_>) -> Result<(), Error> + Send + Sync,
 {
     SinkFn(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emitted_events_debug_keeps_a_usedesk_channels_secret_out() {
+        let body = br#"{"secret":"0e8f678d91","comment":{"id":5,"message":"Hi","from":"client","ticket_id":2261907}}"#;
+        let event = crate::formats::usedesk::Event::from_json(body).expect("an event");
+        let emitted = Emitted::from_webhook(&event).expect("emitted");
+        let shown = format!("{emitted:?}");
+        assert!(!shown.contains("0e8f678d91"), "{shown}");
+        assert!(
+            shown.contains("Token(…)") && shown.contains(&format!("body_len: {}", body.len())),
+            "{shown}"
+        );
+    }
 }

@@ -19,9 +19,11 @@ use crate::webhook::WebhookEvent;
 pub const MAX_TENANT_LEN: usize = 128;
 
 /// Checks that `tenant` can name the tenant of an event: it is not empty, is at most
-/// [`MAX_TENANT_LEN`] (128) bytes long and holds no control character (`\n`, `\t`, `\0`, …)
-/// nor bidirectional formatting character (U+202E and the like), so that it cannot break or
-/// disguise a log line. Any other character is allowed (`/`, non-ASCII letters): deskhook
+/// [`MAX_TENANT_LEN`] (128) bytes long and holds no control character (`\n`, `\t`, `\0`, …),
+/// line or paragraph separator (U+2028, U+2029), bidirectional formatting character (U+202E
+/// and the like) nor invisible one (U+200B zero width space, U+2060 word joiner, U+FEFF), so
+/// that it cannot break or disguise a log line, nor look like another tenant. Any other
+/// character is allowed (`/`, non-ASCII letters): deskhook
 /// encodes tenants where they go in headers, and a caller that builds file names or paths
 /// from them must encode them too.
 ///
@@ -56,6 +58,23 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
     if tenant.chars().any(char::is_control) {
         return Err(Error::InvalidTenant(format!(
             "invalid tenant '{}': it holds a control character",
+            shorten(tenant),
+        )));
+    }
+    if tenant.chars().any(|c| matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err(Error::InvalidTenant(format!(
+            "invalid tenant '{}': it holds a line or paragraph separator (U+2028, U+2029), \
+             which some log viewers break lines at",
+            shorten(tenant),
+        )));
+    }
+    if tenant
+        .chars()
+        .any(|c| matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}'))
+    {
+        return Err(Error::InvalidTenant(format!(
+            "invalid tenant '{}': it holds an invisible character (U+200B, U+2060 or U+FEFF), \
+             which would make it look like another tenant",
             shorten(tenant),
         )));
     }
