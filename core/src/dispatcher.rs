@@ -86,7 +86,7 @@ impl Route {
                 ),
             )
         });
-        let logged = catch_unwind(AssertUnwindSafe(|| {
+        guarded(|| {
             log::log!(
                 target: LOG_TARGET,
                 level,
@@ -94,10 +94,7 @@ impl Route {
                 emitted.id(),
                 emitted.event_type(),
             );
-        }));
-        if let Err(panic) = logged {
-            std::mem::forget(panic);
-        }
+        });
     }
 
     fn send_blocking(&self, emitted: &Emitted<'_>) {
@@ -123,11 +120,26 @@ impl Route {
         }));
         match result {
             Ok(result) => result.map_err(|e| e.with_sink_name(&self.name)),
-            Err(panic) => Err(Error::Sink {
-                sink: self.name.clone(),
-                source: format!("panicked in flush: {}", panic_message(&panic)).into(),
-            }),
+            Err(panic) => {
+                let message = panic_message(&panic).to_owned();
+                // Its drop could panic again.
+                std::mem::forget(panic);
+                Err(Error::Sink {
+                    sink: self.name.clone(),
+                    source: format!("panicked in flush: {message}").into(),
+                })
+            }
         }
+    }
+}
+
+/// Runs `log`, a log line of an emit's: the logger (and what the line shows: a
+/// `WebhookEvent` of the caller's) is other people's code, and a panic of theirs must not
+/// reach the caller of `emit`, which never panics. Its payload is forgotten, not dropped
+/// (its drop could panic again).
+fn guarded(log: impl FnOnce()) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(log)) {
+        std::mem::forget(panic);
     }
 }
 
@@ -146,14 +158,16 @@ impl Drop for Unsent<'_> {
         for route in self.routes.iter().skip(self.next) {
             if route.wants(self.event_type) {
                 route.failed.fetch_add(1, Ordering::Relaxed);
-                log::warn!(
-                    target: LOG_TARGET,
-                    "event {} ({}) not taken by sink '{}': the emit was cancelled before it \
-                     reached it (its future was dropped)",
-                    self.id,
-                    self.event_type,
-                    route.name
-                );
+                guarded(|| {
+                    log::warn!(
+                        target: LOG_TARGET,
+                        "event {} ({}) not taken by sink '{}': the emit was cancelled before \
+                         it reached it (its future was dropped)",
+                        self.id,
+                        self.event_type,
+                        route.name
+                    );
+                });
             }
         }
     }
@@ -352,28 +366,33 @@ impl Dispatcher {
     ) -> Option<(WebhookRef<'a>, EventType)> {
         let Some(event_type) = event.event_type() else {
             self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            // Named as it came (from another system's payload: a near type would mislead).
-            let name = unknown_type_name(event);
-            log::warn!(
-                target: LOG_TARGET,
-                "{} event for {} dropped: its type '{}' is not one deskhook can send; a newer \
-                 deskhook may know it",
-                event.format(),
-                shown_in_log(&event.ordering_key()),
-                shown_in_log(&name),
-            );
+            guarded(|| {
+                // Named as it came (from another system's payload: a near type would
+                // mislead).
+                let name = unknown_type_name(event);
+                log::warn!(
+                    target: LOG_TARGET,
+                    "{} event for {} dropped: its type '{}' is not one deskhook can send; a \
+                     newer deskhook may know it",
+                    event.format(),
+                    shown_in_log(&event.ordering_key()),
+                    shown_in_log(&name),
+                );
+            });
             return None;
         };
         // A whole event is data that came from somewhere: one whose action this build left
         // out is dropped visibly (a constant action compiled out in `emit` costs nothing).
         if !event_type.is_compiled_in() {
             self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            log::warn!(
-                target: LOG_TARGET,
-                "{event_type} event for {} dropped: its action is not compiled in (turn on \
-                 deskhook's feature action-{event_type})",
-                shown_in_log(&event.ordering_key()),
-            );
+            guarded(|| {
+                log::warn!(
+                    target: LOG_TARGET,
+                    "{event_type} event for {} dropped: its action is not compiled in (turn \
+                     on deskhook's feature action-{event_type})",
+                    shown_in_log(&event.ordering_key()),
+                );
+            });
             return None;
         }
         if !self.wanted(event_type) {
@@ -417,11 +436,13 @@ impl Dispatcher {
             && let Err(err) = check_tenant(tenant)
         {
             self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            log::warn!(
-                target: LOG_TARGET,
-                "{event_type} event for {} dropped: {err}",
-                shown_in_log(&event.ordering_key()),
-            );
+            guarded(|| {
+                log::warn!(
+                    target: LOG_TARGET,
+                    "{event_type} event for {} dropped: {err}",
+                    shown_in_log(&event.ordering_key()),
+                );
+            });
             return None;
         }
         match Emitted::serialized(event, event_type, tenant) {
@@ -431,7 +452,7 @@ impl Dispatcher {
             }
             Err(err) => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-                log::error!(target: LOG_TARGET, "{event_type} event dropped: {err}");
+                guarded(|| log::error!(target: LOG_TARGET, "{event_type} event dropped: {err}"));
                 None
             }
         }

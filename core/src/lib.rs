@@ -196,6 +196,9 @@
 //!   Usedesk channel's `secret` (the typed event's `Debug` redacts it). A tenant holding a
 //!   line or paragraph separator (U+2028, U+2029) or an invisible character (U+200B,
 //!   U+2060, U+FEFF) is refused, as one with a control character was.
+//! - A logger that panics no longer reaches the caller of `emit` through the lines of an
+//!   event dropped (an invalid tenant, a type not compiled in) or of a cancelled
+//!   `emit_async`; a flush's panic payload that panics when dropped is forgotten.
 //! - [`emit_async`], [`emit_webhook_async`] and their `for_tenant` forms take the
 //!   dispatcher current when they are called, not when their future is first polled: a
 //!   [`with_dispatcher`] around the call counts ([`replace_enabled`] likewise now returns
