@@ -135,7 +135,10 @@
 //!   `endpoints … url=-` and `headers=-` from standard input; the `endpoints` flags after
 //!   the subcommand too; `dead-letters replay` says a missing file or folder; relay
 //!   durations out of range are said with their flag; usage errors exit 2.
-//! - HTTP (both transports): interim (`1xx`) answers count against the answer head's
+//! - HTTP (both transports): an answer with more than 100 header lines is read (its status
+//!   was lost: the attempt was retried, its event delivered again and dead-lettered); of
+//!   several `Retry-After` headers the first that reads counts (HTTP/1.1 took the last,
+//!   even one that did not read). Interim (`1xx`) answers count against the answer head's
 //!   64 KiB, so a receiver that sends them without end is cut off rather than read until
 //!   the attempt's timeout; a redirect that came while the body was still being written is
 //!   the answer even if a reset follows (it was a connection error, retried for a day);

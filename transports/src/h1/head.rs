@@ -102,7 +102,8 @@ pub(super) fn head_of(
                 keep = false;
                 closes = true;
             }
-        } else if name.eq_ignore_ascii_case("retry-after") {
+        } else if name.eq_ignore_ascii_case("retry-after") && retry_after.is_none() {
+            // The first that reads, as over HTTP/2: a proxy's later one does not undo it.
             retry_after = parse_retry_after(value());
         }
     }

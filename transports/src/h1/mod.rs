@@ -69,7 +69,9 @@ const BUF_START: usize = 8 * 1024;
 /// it too (see [`MAX_H2_HEADER_LIST`]).
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
-/// The most header lines an answer's head may have (hyper's default).
+/// The header lines an answer's head is first parsed for (hyper's default limit). A head
+/// with more is parsed again for as many as it has lines (it is at most [`MAX_HEAD`]): its
+/// status must count (refused, a delivered event would be sent again and dead-lettered).
 const MAX_HEADERS: usize = 100;
 
 /// The largest HTTP/2 answer head taken: [`MAX_HEAD`], with the 32 bytes HTTP/2 counts for
@@ -111,18 +113,40 @@ enum HeadError {
 /// took and, for a final answer, what the attempt needs of it (`None` for an interim `1xx`
 /// one). `loose` reads it as browsers do (see [`H1::take_head`]).
 fn parse_answer(buf: &[u8], loose: bool) -> Result<Option<(usize, Option<Head>)>, HeadError> {
-    #[cfg(test)]
-    PARSES.set(PARSES.get() + 1);
     // Left uninitialized: httparse writes those it uses (zeroing 100 headers cost more than
     // parsing a short head).
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    match parse_answer_in(buf, loose, &mut headers) {
+        Err(HeadError::Syntax(httparse::Error::TooManyHeaders)) => {
+            // One header a line at most, up to the head's end (it came whole: its end was
+            // seen; the body's lines are not counted).
+            let head = &buf[..buf.len().min(MAX_HEAD)];
+            let lines = memchr::memchr_iter(b'\n', head)
+                .position(|at| matches!(&head[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
+                .map_or(0, |lines| lines + 1);
+            let mut many = Vec::new();
+            many.resize_with(lines, MaybeUninit::uninit);
+            parse_answer_in(buf, loose, &mut many)
+        }
+        parsed => parsed,
+    }
+}
+
+/// [`parse_answer`] with room for `headers.len()` headers.
+fn parse_answer_in<'b>(
+    buf: &'b [u8],
+    loose: bool,
+    headers: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Option<(usize, Option<Head>)>, HeadError> {
+    #[cfg(test)]
+    PARSES.set(PARSES.get() + 1);
     let mut answer = httparse::Response::new(&mut []);
     let mut config = httparse::ParserConfig::default();
     config
         .allow_obsolete_multiline_headers_in_responses(loose)
         .allow_spaces_after_header_name_in_responses(loose)
         .ignore_invalid_headers_in_responses(loose);
-    let used = match config.parse_response_with_uninit_headers(&mut answer, buf, &mut headers) {
+    let used = match config.parse_response_with_uninit_headers(&mut answer, buf, headers) {
         Ok(httparse::Status::Complete(used)) => used,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(HeadError::Syntax(e)),

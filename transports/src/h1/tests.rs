@@ -552,3 +552,38 @@ async fn a_request_out_of_time_says_where_it_was() {
         "timed out (20ms) waiting for a connection"
     );
 }
+
+#[tokio::test]
+async fn an_answer_with_hundreds_of_headers_keeps_its_status() {
+    // More header lines than the first parse has room for: a proxy adding many, say.
+    let mut answer = b"HTTP/1.1 410 Gone\r\n".to_vec();
+    for i in 0..300 {
+        answer.extend_from_slice(format!("X-Hop-{i}: a\r\n").as_bytes());
+    }
+    answer.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    let answer: &'static [u8] = Box::leak(answer.into_boxed_slice());
+    let (head, _conn, _) = exchange(answer, false).await;
+    assert_eq!(head.map(|head| head.status).ok(), Some(410));
+}
+
+#[tokio::test]
+async fn the_first_retry_after_that_reads_is_the_one_honoured() {
+    let (head, _conn, _) = exchange(
+        b"HTTP/1.1 503 Busy\r\nRetry-After: 120\r\nRetry-After: soon\r\nContent-Length: 0\r\n\r\n",
+        false,
+    )
+    .await;
+    assert_eq!(
+        head.ok().and_then(|head| head.retry_after),
+        Some(Duration::from_secs(120))
+    );
+    let (head, _conn, _) = exchange(
+        b"HTTP/1.1 429 Slow\r\nRetry-After: \r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n",
+        false,
+    )
+    .await;
+    assert_eq!(
+        head.ok().and_then(|head| head.retry_after),
+        Some(Duration::from_secs(30))
+    );
+}

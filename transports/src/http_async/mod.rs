@@ -272,11 +272,12 @@ impl AsyncTransport for AsyncHttp {
             }
             Answer::H2(response, _stream) => {
                 let status = response.status().as_u16();
+                // The first that reads, as over HTTP/1.1.
                 let retry_after = response
                     .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
+                    .get_all(header::RETRY_AFTER)
+                    .iter()
+                    .find_map(|v| v.to_str().ok().and_then(parse_retry_after));
                 let _ = tokio::time::timeout_at(
                     deadline,
                     read_limited(response.into_body(), &mut snippet),
