@@ -106,9 +106,11 @@ pub(crate) struct Args {
     /// every change as it comes; prints `endpoints at revision N` after each. Their secrets
     /// open with the key in the environment variable --key-env names.
     /// The bucket must exist (the first `deskhook endpoints add` makes it): a misspelt name
-    /// is refused, naming the buckets there are. A record this relay cannot use (sealed
-    /// with another key, written by a newer deskhook, a ca_file missing here) is refused,
-    /// naming it, unless --leave-out-unusable.
+    /// is refused, naming the buckets there are. A record this relay cannot read (sealed
+    /// with another key, written by a newer deskhook) is refused, naming it, unless
+    /// --leave-out-unusable; one whose settings do not work here (a ca_file or
+    /// template_file missing on this machine) is held, paused, its events kept, until a
+    /// change this relay can apply.
     #[arg(long, value_name = "BUCKET")]
     endpoints_bucket: Option<String>,
     /// Make the --endpoints-bucket, empty, when it does not exist: for relays started before
@@ -132,7 +134,7 @@ pub(crate) struct Args {
     /// is one this relay cannot use (see --leave-out-unusable).
     #[arg(long, requires = "endpoints_bucket")]
     require_sealed: bool,
-    /// Start even when the bucket has records this relay cannot use: each is logged, and
+    /// Start even when the bucket has records this relay cannot read: each is logged, and
     /// its endpoint left out, its events acknowledged without delivery there. Without it
     /// the relay refuses to start, naming them.
     #[arg(long, requires = "endpoints_bucket")]

@@ -81,7 +81,8 @@
 //!   itself, and printing it overflowed the stack, at the template's sample render: an
 //!   admin API upsert could abort the process). **Upgrading:** an endpoint whose template
 //!   calls it is refused; one kept in a spool is left out at start (logged; it stays in
-//!   the spool, and its events wait), one in an endpoints bucket left out by the relays:
+//!   the spool, and its events wait), one in an endpoints bucket held by the relays
+//!   (paused, its events kept):
 //!   rewrite such templates before upgrading (or after, with the same name). An endpoint that takes Zenlix `create`
 //!   events is refused when its template reads a `vars.…` its `template_vars` lack (each
 //!   such event would fail); `Template::max_output` out of 1 byte to
@@ -113,11 +114,16 @@
 //!   spool (it came back at the next start). `update_spec` documents its
 //!   `EndpointChanged`.
 //! - Relays: **upgrading:** a relay fails to start while its endpoints bucket has a record
-//!   it cannot use (sealed with another key, or with no key given; a newer layout; a
-//!   `ca_file` missing on its machine), naming each and why: it used to leave their
-//!   endpoints out and acknowledge their events without delivering them there (a relay
-//!   given the wrong key, every sealed endpoint's). `Relay::leave_out_unusable`
-//!   (`deskhook relay --leave-out-unusable`) starts without them, as before. A parked events bucket whose entries expire (a `max_age`) or whose oldest go
+//!   it cannot read (sealed with another key, or with no key given; a newer layout; one
+//!   refused as unsealed), naming each and why: it used to leave their endpoints out and
+//!   acknowledge their events without delivering them there (a relay given the wrong key,
+//!   every sealed endpoint's). `Relay::leave_out_unusable` (`deskhook relay
+//!   --leave-out-unusable`) starts without them, as before. An endpoint whose record reads
+//!   but whose settings do not work on the relay's machine (a `ca_file` or
+//!   `template_file` missing there, a `secret_env` not set) is held there, paused with its
+//!   URL, tenant and event types, its events parked, until a change the relay can apply
+//!   (it was left out, its events acknowledged without delivery, though
+//!   `EndpointStore::check` said paused). A parked events bucket whose entries expire (a `max_age`) or whose oldest go
 //!   when full (discard old) fails `run`; `Relay::max_pending` over `relay::MAX_PENDING`
 //!   (100,000) fails `run` too; a panic of the partitions' owner stops its lease renewals,
 //!   and `run` returns at once with the error (it renewed for ever, and waited for a stop).

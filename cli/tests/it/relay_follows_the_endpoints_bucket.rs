@@ -2,8 +2,9 @@
 //! --nats …` puts in the KV bucket, and applies each change while events flow: an endpoint
 //! added (with a sealed secret), its URL changed, removed. The relay says which revision it
 //! has applied, so the test waits for that instead of sleeping. A relay re-reads --config
-//! on SIGHUP and applies the difference, and reads records sealed with a previous key while
-//! the key is rotated.
+//! on SIGHUP and applies the difference, reads records sealed with a previous key while
+//! the key is rotated, refuses to start with records it cannot read, and holds an endpoint
+//! whose template file it lacks until a change it can apply.
 //!
 //! nats-server runs on a free 127.0.0.1 port; the receiver is on 127.0.0.1. Every child
 //! process is killed and waited for.
@@ -388,7 +389,7 @@ fn a_relay_without_the_secrets_key_names_the_endpoint_it_cannot_use() {
     );
     assert!(!run.status.success(), "{}", run.stdout);
     for said in [
-        "endpoints bucket 'deskhook_endpoints': this relay cannot use 1 of its records",
+        "endpoints bucket 'deskhook_endpoints': this relay cannot read 1 of its records",
         "endpoint 'crm' has sealed settings (secrets, header values, URL) and no secrets key \
          was given: set DESKHOOK_SECRETS_KEY",
         "--leave-out-unusable",
@@ -447,6 +448,43 @@ fn a_relay_given_the_previous_key_delivers_while_the_key_is_rotated() {
     assert!(
         got.iter().all(|r| r.header("webhook-signature").is_some()),
         "signed with the secret the old key sealed"
+    );
+    signal(&relay, "-TERM");
+    assert!(relay.wait().success());
+}
+
+#[test]
+fn a_relay_holds_an_endpoint_whose_file_is_missing_here_until_a_change_it_can_apply() {
+    let server = nats::NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let config = dir.path().join("deskhook.toml");
+    write_config(&config, dir.path(), &receiver, &[]);
+    let template = dir.path().join("crm.json.j2");
+    let held_url = format!("url={}/held", receiver.url);
+    let template_file = format!("template_file={}", template.display());
+    let crm = ["name=crm", &held_url, "allow_private=true", &template_file];
+    // Its relays are to have the template; this one does not yet.
+    endpoints_keyed(&url, None, &[&["add"][..], &crm].concat());
+    publish(&url, dir.path(), "T-0", 0);
+    let mut relay = bucket_relay(&url, &config, &[]);
+    assert_eq!(relay.said(), "endpoints at revision 1");
+    let ready = relay.said();
+    assert!(ready.ends_with("to 1 endpoint(s)"), "{ready}");
+    let needle = "its endpoint is paused here, its events kept, until a change this relay can";
+    let log = relay.stderr_with(needle);
+    assert!(log.contains("crm.json.j2"), "stderr: {log}");
+    // Kept for it: acknowledged as no endpoint's, they would never come.
+    publish(&url, dir.path(), "T-1", 2);
+    std::fs::write(&template, r#"{"ticket": "{{ ticket }}"}"#).unwrap();
+    endpoints_keyed(&url, None, &[&["add", "--replace"][..], &crm].concat());
+    assert_eq!(relay.said(), "endpoints at revision 2");
+    let got = receiver.wait_for(2);
+    assert!(
+        got.iter()
+            .all(|r| r.path == "/hook/held" && r.body == br#"{"ticket":"T-1"}"#),
+        "{got:?}"
     );
     signal(&relay, "-TERM");
     assert!(relay.wait().success());

@@ -78,10 +78,11 @@
 //! revision; `deskhook endpoints --nats URL` is the same from the shell; a relay given the
 //! bucket (`relay::Relay::endpoints_bucket`, feature `relay`) delivers to its endpoints and
 //! applies each change as it comes. A relay refuses to start while the bucket has a record it
-//! cannot use (sealed secrets without the key, a newer layout, a setting that does not work
-//! there), naming each, unless told to leave them out; once it runs, such a record is logged
-//! with its name and left out (paused, if the relay had it from before: see
-//! [`Change::Unreadable`]); the others are delivered to.
+//! cannot read (sealed secrets without the key, a newer layout), naming each, unless told to
+//! leave them out; once it runs, such a record is logged with its name and left out (paused,
+//! if the relay had it from before: see [`Change::Unreadable`]). One it reads whose settings
+//! do not work there (a file missing on its machine) is held, paused, its events kept; the
+//! others are delivered to.
 
 use std::fmt;
 use std::time::Duration;

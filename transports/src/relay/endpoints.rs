@@ -191,16 +191,22 @@ fn apply(http: &DeliverySink, change: &Change) -> Result<(), String> {
     };
     if let Err(e) = result {
         // A change that cannot be applied here (a CA file missing on this relay, say) must
-        // not leave the old settings delivering either: one registered already is paused.
-        let paused = matches!(change, Change::Put(_))
-            && endpoints.contains(change.name())
-            && endpoints.pause(change.name()).is_ok();
+        // not leave the old settings delivering either: one registered already is paused,
+        // one that is not is held.
+        let kept = match change {
+            Change::Put(_) if endpoints.contains(change.name()) => {
+                endpoints.pause(change.name()).is_ok()
+            }
+            Change::Put(stored) => hold(&endpoints, &stored.spec),
+            _ => false,
+        };
         log::warn!(
             target: deskhook::LOG_TARGET,
             "endpoints bucket, revision {}: {e}; {}",
             change.revision(),
-            if paused {
-                "its endpoint is paused here until a change this relay can apply"
+            if kept {
+                "its endpoint is paused here, its events kept, until a change this relay can \
+                 apply"
             } else {
                 "left out"
             }
@@ -208,6 +214,22 @@ fn apply(http: &DeliverySink, change: &Change) -> Result<(), String> {
         return Err(e.reason());
     }
     unusable.map_or(Ok(()), Err)
+}
+
+/// Registers a stand-in for an endpoint whose record was read (and, with a key, its seal
+/// checked) but whose settings do not work on this relay (a `ca_file` or `template_file`
+/// missing here, a `secret_env` not set): paused, with the record's URL, tenant and event
+/// types and no more, so that its events are kept (parked) for it rather than acknowledged
+/// as no endpoint's. It never delivers: a change this relay can apply replaces it (and
+/// resumes it, unless paused); a removal dead-letters what it kept. Whether it is
+/// registered.
+fn hold(endpoints: &crate::delivery::Endpoints, spec: &crate::delivery::EndpointSpec) -> bool {
+    let mut stand_in = crate::delivery::EndpointSpec::new(spec.name.clone(), spec.url.clone());
+    stand_in.tenant.clone_from(&spec.tenant);
+    stand_in.actions.clone_from(&spec.actions);
+    stand_in.allow_private = spec.allow_private;
+    stand_in.allow_cidrs.clone_from(&spec.allow_cidrs);
+    endpoints.upsert_spec_paused(&stand_in, true).is_ok()
 }
 
 /// Applies each new set of the configuration's endpoints: upserts them, removes those of the

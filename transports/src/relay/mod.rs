@@ -235,9 +235,11 @@
 //! [`Relay::on_endpoints`] told the revision each time. A bucket that does not exist is
 //! refused (a misspelt name would leave the relay with no endpoint, acknowledging every
 //! event) unless [`Relay::create_endpoints_bucket`] asks for it to be made; so is a bucket
-//! with records the relay cannot use (a wrong key makes every sealed record one), whose
+//! with records the relay cannot read (a wrong key makes every sealed record one), whose
 //! endpoints' events it would acknowledge without delivering them there, unless
-//! [`Relay::leave_out_unusable`] says to start without them.
+//! [`Relay::leave_out_unusable`] says to start without them. An endpoint whose settings do
+//! not work on the relay's machine (a file missing there) is held, paused, its events kept,
+//! until a change the relay can apply.
 //! [`Relay::reloads`] replaces the configured endpoints with new sets as they come
 //! (`deskhook relay` sends one when SIGHUP makes it re-read `--config`). A name is the bucket's when the bucket has a record of it:
 //! the configured endpoint of that name is set aside (logged) and takes over again when the
@@ -438,14 +440,18 @@ impl Relay {
     /// --nats …`) is applied as it comes: an endpoint added, changed (from its next attempt),
     /// paused, resumed or removed, as [`Endpoints`](crate::delivery::Endpoints) does it.
     ///
-    /// An endpoint the relay cannot use (sealed settings without the key, a newer record
-    /// layout, a setting that does not work here) would have its events acknowledged
-    /// without delivery there, so at start [`run`](Relay::run) fails naming each and why,
-    /// unless [`leave_out_unusable`](Relay::leave_out_unusable) says to start without them
-    /// (a configured endpoint of the same name is paused instead: its events wait). Once the
-    /// relay runs, one added that it cannot use is logged with its name and left out; one it
-    /// delivered to whose change it cannot read or apply is paused (its events wait) until a
-    /// change it can, rather than go on with its old URL and secrets.
+    /// An endpoint whose record the relay reads but whose settings do not work here (a
+    /// `ca_file` or `template_file` missing on this machine, a `secret_env` not set) is
+    /// held: registered paused with the record's URL, tenant and event types, its events
+    /// kept (parked), until a change this relay can apply. One whose record it cannot read
+    /// (sealed with another key or without one, a newer layout, refused as unsealed) would
+    /// have its events acknowledged without delivery there, since what it takes is not
+    /// known: at start [`run`](Relay::run) fails naming each and why, unless
+    /// [`leave_out_unusable`](Relay::leave_out_unusable) says to start without them (a
+    /// configured endpoint of the same name is paused instead: its events wait); once the
+    /// relay runs, one added is logged with its name and left out. One it delivered to
+    /// whose change it cannot read or apply is paused (its events wait) until a change it
+    /// can, rather than go on with its old URL and secrets.
     ///
     /// The bucket must exist (made by the first endpoint added to it), or
     /// [`run`](Relay::run) fails naming the buckets there are: a relay given a misspelt name
@@ -470,7 +476,7 @@ impl Relay {
     }
 
     /// Starts even when the [endpoints bucket](Relay::endpoints_bucket) has records this
-    /// relay cannot use: each is logged with its name and why, and its endpoint left out, its
+    /// relay cannot read: each is logged with its name and why, and its endpoint left out, its
     /// events acknowledged without delivery there (the others are delivered to meanwhile).
     /// For a bucket where a broken record must not stop every tenant's deliveries; check
     /// the log at each start. Defaults to false: `run` fails naming the records.
