@@ -377,7 +377,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 Ok(None) => {}
                 Err(e) => return Err(Failed::new(e, true)),
             }
-            if self.end - self.start >= MAX_HEAD {
+            // The interim answers before it count too: one budget for the whole head.
+            if self.interim + (self.end - self.start) >= MAX_HEAD {
                 return Err(Failed::new(
                     invalid(format!("the answer's head is over {MAX_HEAD} bytes")),
                     true,

@@ -587,3 +587,25 @@ async fn the_first_retry_after_that_reads_is_the_one_honoured() {
         Some(Duration::from_secs(30))
     );
 }
+
+#[tokio::test]
+async fn interim_answers_and_the_final_head_share_one_limit() {
+    let mut answer = format!(
+        "HTTP/1.1 102 Processing\r\nX-A: {}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    answer.push_str(&format!(
+        "HTTP/1.1 200 OK\r\nX-B: {}\r\nContent-Length: 0\r\n\r\n",
+        "b".repeat(30_000)
+    ));
+    let answer: &'static [u8] = Box::leak(answer.into_bytes().into_boxed_slice());
+    let (head, _conn, _) = exchange(answer, false).await;
+    let Err(failed) = head else {
+        panic!("a head of 70 KB was taken")
+    };
+    let text = failed.error.to_string();
+    assert!(
+        text.contains("the answer's head is over 65536 bytes"),
+        "{text}"
+    );
+}
