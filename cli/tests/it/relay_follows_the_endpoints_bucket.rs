@@ -179,12 +179,13 @@ fn keyed_relay(url: &str, config: &Path, key: &str, more: &[&str]) -> Running {
 
 #[test]
 fn a_relay_given_a_bucket_that_does_not_exist_refuses_to_start() {
-    let server = nats::NatsServer::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::ok();
-    let config = dir.path().join("deskhook.toml");
-    write_config(&config, dir.path(), &receiver, &[]);
+    let Bed {
+        server: _server,
+        url,
+        dir,
+        receiver,
+        config,
+    } = bed(&[]);
     let key = support::new_secrets_key();
     add_sealed_crm(&url, &key, &receiver);
     // One letter short: it used to be made, empty, and every event acknowledged as for no
@@ -227,6 +228,33 @@ fn a_relay_given_a_bucket_that_does_not_exist_refuses_to_start() {
     assert_eq!(kv, ["KV_deskhook_endpoints"]);
 }
 
+/// What a test of a relay needs: a nats-server (`url`), a receiver, and a folder holding
+/// the relay's deskhook.toml (`config`).
+struct Bed {
+    server: nats::NatsServer,
+    url: String,
+    dir: tempfile::TempDir,
+    receiver: Receiver,
+    config: std::path::PathBuf,
+}
+
+/// A [`Bed`] whose deskhook.toml has the endpoints `(name, path)` on its receiver.
+fn bed(endpoints: &[(&str, &str)]) -> Bed {
+    let server = nats::NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    let config = dir.path().join("deskhook.toml");
+    write_config(&config, dir.path(), &receiver, endpoints);
+    Bed {
+        server,
+        url,
+        dir,
+        receiver,
+        config,
+    }
+}
+
 /// A deskhook.toml with the endpoints `(name, path)` on `receiver`.
 fn write_config(path: &Path, dir: &Path, receiver: &Receiver, endpoints: &[(&str, &str)]) {
     let mut text = format!(
@@ -255,12 +283,13 @@ fn signal(relay: &Running, name: &str) {
 
 #[test]
 fn a_relay_re_reads_its_config_on_sighup() {
-    let server = nats::NatsServer::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::ok();
-    let config = dir.path().join("deskhook.toml");
-    write_config(&config, dir.path(), &receiver, &[("crm", "/v1")]);
+    let Bed {
+        server: _server,
+        url,
+        dir,
+        receiver,
+        config,
+    } = bed(&[("crm", "/v1")]);
     publish(&url, dir.path(), "T-0", 0);
     let mut relay = Running::spawn(&[
         "relay",
@@ -365,12 +394,13 @@ fn add_sealed_crm(url: &str, key: &str, receiver: &Receiver) {
 
 #[test]
 fn a_relay_without_the_secrets_key_names_the_endpoint_it_cannot_use() {
-    let server = nats::NatsServer::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::ok();
-    let config = dir.path().join("deskhook.toml");
-    write_config(&config, dir.path(), &receiver, &[]);
+    let Bed {
+        server: _server,
+        url,
+        dir,
+        receiver,
+        config,
+    } = bed(&[]);
     let key = support::new_secrets_key();
     let plain_url = format!("url={}/plain", receiver.url);
     add_sealed_crm(&url, &key, &receiver);
@@ -417,12 +447,13 @@ fn a_relay_without_the_secrets_key_names_the_endpoint_it_cannot_use() {
 
 #[test]
 fn a_relay_given_the_previous_key_delivers_while_the_key_is_rotated() {
-    let server = nats::NatsServer::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::ok();
-    let config = dir.path().join("deskhook.toml");
-    write_config(&config, dir.path(), &receiver, &[]);
+    let Bed {
+        server: _server,
+        url,
+        dir,
+        receiver,
+        config,
+    } = bed(&[]);
     let (old, new) = (support::new_secrets_key(), support::new_secrets_key());
     add_sealed_crm(&url, &old, &receiver);
     publish(&url, dir.path(), "T-0", 0);
@@ -455,12 +486,13 @@ fn a_relay_given_the_previous_key_delivers_while_the_key_is_rotated() {
 
 #[test]
 fn a_relay_holds_an_endpoint_whose_file_is_missing_here_until_a_change_it_can_apply() {
-    let server = nats::NatsServer::start();
-    let url = server.url();
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::ok();
-    let config = dir.path().join("deskhook.toml");
-    write_config(&config, dir.path(), &receiver, &[]);
+    let Bed {
+        server: _server,
+        url,
+        dir,
+        receiver,
+        config,
+    } = bed(&[]);
     let template = dir.path().join("crm.json.j2");
     let held_url = format!("url={}/held", receiver.url);
     let template_file = format!("template_file={}", template.display());

@@ -29,6 +29,16 @@ fn age_letter(conn: &Connection, id: &str, age: Duration) {
     assert_eq!(changed, 1, "letter {id}");
 }
 
+/// The attempts' sequence numbers, in order.
+fn attempt_seqs(conn: &Connection) -> Vec<i64> {
+    conn.prepare("SELECT seq FROM attempts ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn letter_ids(conn: &Connection) -> Vec<String> {
     conn.prepare("SELECT id FROM dead_letters ORDER BY id")
         .unwrap()
@@ -66,14 +76,7 @@ fn attempts_and_dead_letters_past_their_retention_are_deleted() {
     store.committed().unwrap();
     store.committed().unwrap();
     assert_eq!(letter_ids(&conn), ["young"]);
-    let seqs: Vec<i64> = conn
-        .prepare("SELECT seq FROM attempts ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(seqs, [2, 3]);
+    assert_eq!(attempt_seqs(&conn), [2, 3]);
     store.shut();
 }
 
@@ -94,14 +97,7 @@ fn old_attempts_go_in_steps_the_oldest_first() {
         .unwrap();
     conn.execute("UPDATE attempts SET at = ?1 WHERE seq = 5", [now])
         .unwrap();
-    let left = || -> Vec<i64> {
-        conn.prepare("SELECT seq FROM attempts ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let left = || attempt_seqs(&conn);
     // The oldest at (the highest seq here) go first; a step that deletes as many as it may
     // says there may be more.
     assert!(!crate::spool::room::prune_attempts(
