@@ -141,6 +141,12 @@
 //!   `endpoints … url=-` and `headers=-` from standard input; the `endpoints` flags after
 //!   the subcommand too; `dead-letters replay` says a missing file or folder; relay
 //!   durations out of range are said with their flag; usage errors exit 2.
+//! - Dead letters: a new dead-letter file is made readable by its owner only (0600, as the
+//!   spool; it was 0644 under the usual umask, and letters hold the events' bodies); a
+//!   replay of many letters queues each once (a delete between two pages of its listing
+//!   showed some twice); a delete copies from the file it measured (measured by its path,
+//!   it could be a new file a replay made there). `deskhook dead-letters replay` appends
+//!   as a sink does (`delivery::append_dead_letter_lines`), never glued to a cut line.
 //! - HTTP (both transports): an answer with more than 100 header lines is read (its status
 //!   was lost: the attempt was retried, its event delivered again and dead-lettered); of
 //!   several `Retry-After` headers the first that reads counts (HTTP/1.1 took the last,

@@ -5,14 +5,14 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use deskhook::sink::EventId;
 use deskhook_transports::delivery::{
-    AttemptOutcome, AttemptRecord, DeadLetter, DeadLetterQuery, MAX_PAGE, open_dead_letters_locked,
+    AttemptOutcome, AttemptRecord, DeadLetter, DeadLetterQuery, MAX_PAGE, append_dead_letter_lines,
+    open_dead_letters_locked,
 };
 use deskhook_transports::http_blocking::HttpSink;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -105,7 +105,7 @@ fn still_at(_: &File, _: &Path) -> bool {
 /// users stays so).
 fn append_letters(path: &Path, letters: &[DeadLetter], like: &Path) -> Result<(), String> {
     let mut options = OpenOptions::new();
-    options.create(true).append(true);
+    options.create(true).read(true).append(true);
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(like) {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -121,7 +121,8 @@ fn append_letters(path: &Path, letters: &[DeadLetter], like: &Path) -> Result<()
         serde_json::to_writer(&mut text, letter).map_err(|e| e.to_string())?;
         text.push(b'\n');
     }
-    file.write_all(&text)
+    // As a sink appends: not glued to a line a sink killed midway cut short.
+    append_dead_letter_lines(&mut file, &text)
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("cannot write to '{}': {e}", path.display()))
 }

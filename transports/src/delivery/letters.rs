@@ -368,6 +368,7 @@ impl DeadLetters {
                 None => break,
             }
         }
+        once_each(&mut found);
         // Oldest written first, then in the order their events were emitted (as `replay`
         // orders each part): the parts go out in that order too.
         found.reverse();
@@ -405,6 +406,22 @@ impl DeadLetters {
         self.take_out(queued, &mut report);
         Ok(report)
     }
+}
+
+/// Keeps one of each letter of `found` (id, (key, position), size), the one listed last: a
+/// delete meanwhile moves the letters after it back in the file, and the next page (read
+/// from the old cursor) may show again letters listed already, which would be queued twice.
+fn once_each(found: &mut Vec<(String, (String, u64), usize)>) {
+    let mut last = std::collections::HashMap::new();
+    for (at, (_, (key, _), _)) in found.iter().enumerate() {
+        last.insert(key.clone(), at);
+    }
+    let mut at = 0;
+    found.retain(|(_, (key, _), _)| {
+        let keep = last.get(key) == Some(&at);
+        at += 1;
+        keep
+    });
 }
 
 /// What is checked of a dead letter before it is queued again.
@@ -555,7 +572,28 @@ pub(crate) fn page<E>(
 
 #[cfg(test)]
 mod tests {
-    use super::Part;
+    use super::{Part, once_each};
+
+    #[test]
+    fn a_letter_listed_twice_is_replayed_once_where_it_was_seen_last() {
+        let letter = |id: &str, key: &str, at: u64| (id.to_owned(), (key.to_owned(), at), 1);
+        let mut found = vec![
+            letter("c", "k3", 300),
+            letter("b", "k2", 200),
+            // The next page, after a delete moved them back: b again, then a.
+            letter("b", "k2", 150),
+            letter("a", "k1", 50),
+        ];
+        once_each(&mut found);
+        assert_eq!(
+            found,
+            [
+                letter("c", "k3", 300),
+                letter("b", "k2", 150),
+                letter("a", "k1", 50)
+            ]
+        );
+    }
 
     #[test]
     fn a_part_stops_at_its_letters_or_bytes_and_holds_one_letter_at_least() {

@@ -208,8 +208,8 @@ pub use builder::{DeliveryGuard, SinkBuilder};
 #[cfg(any(feature = "spool", feature = "relay"))]
 pub(crate) use dead_letter::raw_body;
 pub use dead_letter::{
-    DEFAULT_DEAD_LETTER_PATH, DeadLetter, open_dead_letters_locked, read_dead_letter_page,
-    read_dead_letters,
+    DEFAULT_DEAD_LETTER_PATH, DeadLetter, append_dead_letter_lines, open_dead_letters_locked,
+    read_dead_letter_page, read_dead_letters,
 };
 #[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) use endpoint::ClientKey;

@@ -22,6 +22,36 @@ use crate::error::Error;
 /// The dead-letter file used when none is configured, relative to the working directory.
 pub const DEFAULT_DEAD_LETTER_PATH: &str = "deskhook-dead-letters.jsonl";
 
+/// Appends `bytes`, whole JSON lines, to a dead-letter `file` opened for reading and
+/// appending with [`open_dead_letters_locked`]: on a line of their own after a line cut
+/// short (by an earlier failed write, or a writer killed midway), rather than glued to it;
+/// and when the write fails, what was written of them is cut off again, so that the file
+/// holds whole lines only.
+///
+/// # Errors
+///
+/// The file cannot be read or written (then it is as it was, if it can be cut back).
+pub fn append_dead_letter_lines(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let len = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+    }
+    let written = if last[0] == b'\n' {
+        file.write_all(bytes)
+    } else {
+        file.write_all(b"\n").and_then(|()| file.write_all(bytes))
+    };
+    if written.is_err() {
+        let _ = file.set_len(len);
+    }
+    written
+}
+
 /// Opens the dead-letter file at `path` with `options`, locked against the other processes
 /// that write it, and still the file at `path` once locked: one moved away or replaced while
 /// this waited for the lock is let go, and the path opened again. Every deskhook writer of
@@ -209,11 +239,11 @@ impl DeadLetterLog {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt as _;
-            // Used only if the file is made here (moved away since it was last opened).
+            // Used only if the file is made here: the mode it had when last opened (it was
+            // moved away since), else readable by its owner only, as the spool is: letters
+            // hold the events' bodies.
             let mode = self.mode.load(Ordering::Relaxed);
-            if mode != 0 {
-                options.mode(mode);
-            }
+            options.mode(if mode != 0 { mode } else { 0o600 });
         }
         let mut file =
             open_dead_letters_locked(&self.path, &options).map_err(|e| self.open_error(e))?;
@@ -225,28 +255,7 @@ impl DeadLetterLog {
             self.mode
                 .store(meta.permissions().mode() & 0o777, Ordering::Relaxed);
         }
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let len = meta.len();
-        // A line cut short by an earlier failed write (or by another writer) ends here,
-        // rather than gluing this letter to it.
-        let mut last = [b'\n'];
-        if len > 0 {
-            file.seek(SeekFrom::End(-1)).map_err(write)?;
-            file.read_exact(&mut last).map_err(write)?;
-        }
-        let written = if last[0] == b'\n' {
-            file.write_all(bytes)
-        } else {
-            file.write_all(b"\n").and_then(|()| file.write_all(bytes))
-        };
-        if let Err(source) = written {
-            // What was written of it goes, so that the file holds whole letters only.
-            let _ = file.set_len(len);
-            return Err(write(source));
-        }
-        Ok(())
+        append_dead_letter_lines(&mut file, bytes).map_err(write)
     }
 
     /// Appends one record, and says whether it is in the file. When the file cannot be
@@ -511,19 +520,12 @@ impl DeadLetterLog {
             !content.trim_ascii().is_empty() && keys.contains(line_key(content).as_str())
         };
         let _deleting = self.deleting.lock().unwrap_or_else(|p| p.into_inner());
-        // The letters written so far: whole lines, since writers append under the lock.
-        let written = {
-            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-            match std::fs::metadata(&self.path) {
-                Ok(meta) => meta.len(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-                Err(source) => return Err(self.open_error(source)),
-            }
-        };
-        let mut file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => return Err(self.open_error(source)),
+        // The letters written so far: whole lines, since writers append under the lock. The
+        // length is the open file's: one measured by its path could be another file's (a
+        // replay renames the file away and writes a new one), and the copy would start
+        // within a line, or past letters written meanwhile.
+        let Some((mut file, written)) = self.open_written()? else {
+            return Ok(0);
         };
         // Where the first letter named starts.
         let mut first = 0;

@@ -423,6 +423,17 @@ fn a_delete_keeps_the_files_mode() {
 
 #[cfg(unix)]
 #[test]
+fn a_new_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    DeadLetterLog::new(path.clone()).check().unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[cfg(unix)]
+#[test]
 fn a_file_moved_away_is_made_again_with_its_mode() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
@@ -486,4 +497,22 @@ fn a_page_ends_once_its_bodies_reach_the_byte_budget() {
     .unwrap();
     let log = DeadLetterLog::new(dir.path().join("dead.jsonl"));
     assert_eq!(pages(&log, 50, None), [vec!["huge"]]);
+}
+
+/// What `deskhook dead-letters replay` appends with: never glued to a cut line.
+#[test]
+fn lines_appended_after_a_cut_line_start_a_line_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    std::fs::write(&path, b"{\"id\":\"cut").unwrap();
+    let mut options = OpenOptions::new();
+    options.read(true).append(true);
+    let mut file = open_dead_letters_locked(&path, &options).unwrap();
+    append_dead_letter_lines(&mut file, b"{\"id\":\"b\"}\n").unwrap();
+    append_dead_letter_lines(&mut file, b"{\"id\":\"c\"}\n").unwrap();
+    drop(file);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"{\"id\":\"cut\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n"
+    );
 }
