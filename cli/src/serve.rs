@@ -169,8 +169,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   503  nothing kept the event: every endpoint's queue or the memory budget is full,
        or the spool; or 1,024 events are being accepted at once (with Retry-After)
 
-Idempotency keys are per tenant; the last 100,000 are kept (fewer when their answers
-take more than 64 MiB), with a spool also on disk beside it (idempotency-keys.sqlite: a
+Idempotency keys are per tenant (two tenants' same key are two keys); the last 100,000 of
+all tenants are kept (fewer when their answers take more than 64 MiB), with a spool also on disk beside it (idempotency-keys.sqlite: a
 restart remembers them), else in memory only; a key's event is told by
 its body and the format it is read as (named or told from its keys), and a retry gets the
 first answer again. A key being accepted is never forgotten (with 100,000 of them at

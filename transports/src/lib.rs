@@ -131,6 +131,10 @@
 //!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
 //!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
 //!   for as long as the daemon ran); `GET /v1/openapi.json` describes `POST /v1/events`.
+//! - The admin API: a `PATCH` with `If-Match: *` (or a list of tags) is saved only onto the
+//!   version it was made on (it could undo a change saved between its read and its save,
+//!   moving an endpoint back to a tenant); a `PUT` or `PATCH` with `If-Match` on an
+//!   endpoint removed meanwhile is 412, as documented (it was 404).
 //! - The console: a form refused for a field asks for the secret and headers again (they
 //!   are not shown back, and were saved as none); one refused for its CSRF token is shown
 //!   again with what was typed, when the browser says it comes from this origin; the dead

@@ -101,8 +101,11 @@ pub(super) fn events_document() -> Value {
                     "name": "Idempotency-Key", "in": "header", "required": false,
                     "description": format!(
                         "A retried request with the same key and body is the same event (the \
-                         first answer again, with replayed_key true); per tenant, the last \
-                         {IDEMPOTENCY_KEYS} are kept (with a spool, across restarts)."
+                         first answer again, with replayed_key true). Keys are per tenant \
+                         (two tenants' same key are two keys); the last {IDEMPOTENCY_KEYS} of \
+                         all tenants are kept, fewer when their answers take over 64 MiB (with \
+                         a spool, across restarts): a retry after that many later keys is a \
+                         new event."
                     ),
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255}
                 },

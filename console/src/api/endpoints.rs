@@ -279,7 +279,7 @@ impl IfMatch {
     }
 
     /// Whether `version` (of a current endpoint) is one it asks for.
-    fn matches(&self, version: &str) -> bool {
+    pub(super) fn matches(&self, version: &str) -> bool {
         match self {
             IfMatch::Any => true,
             IfMatch::Tags(tags) => tags.iter().any(|tag| tag == version),
@@ -339,6 +339,7 @@ pub(super) fn read_for(
 }
 
 /// The version of an endpoint's settings a change is made on.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Version {
     /// The client's `If-Match`: a change made since is answered 412.
     IfMatch(IfMatch),
@@ -451,6 +452,12 @@ pub(super) async fn save(
         // Saved onto the settings checked above only: of two changes made on one version,
         // one wins, and a change made meanwhile (allow_private turned off) is not undone
         // by one checked against what it replaced.
+        let if_match = matches!(expected, Some(Version::IfMatch(_)));
+        // Removed meanwhile: with If-Match, no version matches (412, as for one that did
+        // not exist), not "not found".
+        let gone = |e: &deskhook_transports::Error| {
+            if_match && matches!(e, deskhook_transports::Error::UnknownEndpoint { .. })
+        };
         match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
             Err(e)
                 if matches!(
@@ -458,12 +465,14 @@ pub(super) async fn save(
                     deskhook_transports::Error::EndpointChanged { .. }
                 ) =>
             {
-                let now = super::version_of(&sink.endpoints().get(&spec.name)?);
-                return Err(match expected {
-                    Some(Version::IfMatch(_)) => stale(&now),
-                    _ => changed_meanwhile(),
+                return Err(match sink.endpoints().get(&spec.name) {
+                    Ok(now) if if_match => stale(&super::version_of(&now)),
+                    Ok(_) => changed_meanwhile(),
+                    Err(e) if gone(&e) => missing_for_if_match(&spec.name),
+                    Err(e) => e.into(),
                 });
             }
+            Err(e) if gone(e.error()) => return Err(missing_for_if_match(&spec.name)),
             changed => changed?,
         }
         Ok(with_etag(sink.endpoints().get(&spec.name)?))

@@ -19,7 +19,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::body_json;
-use super::endpoints::{EndpointView, Version, if_match, read_for, save};
+use super::endpoints::{EndpointView, IfMatch, Version, if_match, read_for, save};
 use crate::{Problem, State, blocking};
 
 #[utoipa::path(patch, path = "/endpoints/{name}", tag = "endpoints",
@@ -66,9 +66,20 @@ pub(super) async fn patch_endpoint(
         refuse_taking_server_settings(current, &patch)?;
         merge(current, patch);
     }
-    // Made on what was read: a change saved meanwhile is not undone (409, send it again).
-    let expected = Some(expected.map_or(Version::Read(version), Version::IfMatch));
-    save(state, name, expected, value).await
+    save(state, name, Some(made_on(expected, version)), value).await
+}
+
+/// The version a patch made on the settings of `version` is saved on: a change saved
+/// meanwhile is not undone (409, send it again; 412 with If-Match, checked against this
+/// read too: checked only at the save, a `*` or a list of tags would let this patch, made
+/// on the settings before, undo the change made meanwhile).
+fn made_on(asked: Option<IfMatch>, version: String) -> Version {
+    match asked {
+        None => Version::Read(version),
+        Some(asked) if asked.matches(&version) => Version::IfMatch(IfMatch::Tags(vec![version])),
+        // No version matches: the save answers 412, with the version it finds.
+        Some(_) => Version::IfMatch(IfMatch::Tags(Vec::new())),
+    }
 }
 
 /// Refuses a `null` for a setting that names something of the server's own (`ca_file`,
@@ -201,6 +212,23 @@ mod tests {
                 "name": "crm", "url": "https://crm.example.com/…", "tenant": null,
                 "actions": null, "allow_private": false, "secrets": [], "headers": {},
             })
+        );
+    }
+
+    #[test]
+    fn a_patch_is_saved_on_the_version_it_was_made_on() {
+        let v = || "v1".to_owned();
+        assert_eq!(made_on(None, v()), Version::Read(v()));
+        // `*` and a list that holds it: saved only if still that version.
+        for asked in [IfMatch::Any, IfMatch::Tags(vec!["v0".into(), v()])] {
+            assert_eq!(
+                made_on(Some(asked), v()),
+                Version::IfMatch(IfMatch::Tags(vec![v()]))
+            );
+        }
+        assert_eq!(
+            made_on(Some(IfMatch::Tags(vec!["v0".into()])), v()),
+            Version::IfMatch(IfMatch::Tags(Vec::new()))
         );
     }
 
