@@ -96,8 +96,8 @@ pub(crate) struct Args {
     /// on disk for the next start). A second SIGTERM or Ctrl-C ends it at once.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
-    /// How long an event's body may go without a byte arriving: the request is then
-    /// answered 408 and nothing of it is accepted. A client stalled in its body holds one
+    /// How long an event's body may go without a byte arriving (and, 4 times that, how long
+    /// it may take in all): the request is then answered 408 and nothing of it is accepted. A client stalled in its body holds one
     /// of the 1,024 places of events being accepted at once until then. The console's and
     /// the API's bodies (the login form's included) must arrive whole within as long of
     /// their head, or are answered 400.
@@ -150,8 +150,8 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   403  the ingest token (--ingest-token-env) anywhere but POST /v1/events and its
        description, GET /v1/openapi.json (and /healthz, which needs no token)
   404  an unknown endpoint in the API
-  408  the event's body stopped arriving for --body-timeout (30 s by default); nothing
-       of it was accepted: send it again
+  408  the event's body stopped arriving for --body-timeout (30 s by default), or took
+       4 times that in all; nothing of it was accepted: send it again
   409  the same Idempotency-Key is being accepted right now (Retry-After: 1: a client
        that hung up is accepted all the same, and its retry gets that answer); in the
        API, a name in use, or an endpoint changed by someone else meanwhile

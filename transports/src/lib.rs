@@ -130,7 +130,9 @@
 //! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it
 //!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
 //!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
-//!   for as long as the daemon ran); `GET /v1/openapi.json` describes `POST /v1/events`.
+//!   for as long as the daemon ran); `GET /v1/openapi.json` describes `POST /v1/events`;
+//!   an event's body must arrive within 4 times `--body-timeout` in all (one that sent a
+//!   byte now and then held its place for ever).
 //! - The admin API: a `PATCH` with `If-Match: *` (or a list of tags) is saved only onto the
 //!   version it was made on (it could undo a change saved between its read and its save,
 //!   moving an endpoint back to a tenant); a `PUT` or `PATCH` with `If-Match` on an

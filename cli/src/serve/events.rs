@@ -473,8 +473,12 @@ fn not_utf8(kind: Option<&str>, body: &[u8]) -> Result<(), Problem> {
     })
 }
 
+/// How many times `--body-timeout` an event's whole body may take: one that keeps sending
+/// a byte now and then, each within the timeout, would hold its place for ever.
+const BODY_TIMEOUTS_IN_ALL: u32 = 4;
+
 /// Reads at most `limit` bytes of `body`; more is a 413, and a body that goes `idle`
-/// without a byte arriving is a 408.
+/// without a byte arriving, or takes [`BODY_TIMEOUTS_IN_ALL`] times that in all, is a 408.
 async fn read_body(body: Body, limit: usize, idle: Duration) -> Result<Bytes, Problem> {
     use http_body_util::BodyExt as _;
     // A Content-Length past the limit is refused before a byte is read.
@@ -487,18 +491,30 @@ async fn read_body(body: Body, limit: usize, idle: Duration) -> Result<Bytes, Pr
     // Room for what is announced, at most 64 KiB up front (it grows as bytes come): 1,024
     // requests at once must not hold 1,024 × max_payload before a byte came.
     let mut read = Vec::with_capacity(announced.min(64 * 1024));
+    let started = tokio::time::Instant::now();
+    let whole = started + idle.saturating_mul(BODY_TIMEOUTS_IN_ALL);
     loop {
-        let frame = tokio::time::timeout(idle, body.frame())
+        let next = tokio::time::Instant::now() + idle;
+        let frame = tokio::time::timeout_at(next.min(whole), body.frame())
             .await
             .map_err(|_| {
-                Problem::new(
-                    StatusCode::REQUEST_TIMEOUT,
+                let what = if next <= whole {
                     format!(
-                        "the event's body stopped arriving ({} bytes came, then nothing for {}); \
-                     nothing was accepted: send it again",
+                        "stopped arriving ({} bytes came, then nothing for {})",
                         read.len(),
                         deskhook::policy::format_duration(idle)
-                    ),
+                    )
+                } else {
+                    format!(
+                        "came too slowly ({} bytes in {}, {BODY_TIMEOUTS_IN_ALL} times \
+                         --body-timeout)",
+                        read.len(),
+                        deskhook::policy::format_duration(whole - started)
+                    )
+                };
+                Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the event's body {what}; nothing was accepted: send it again"),
                 )
             })?;
         match frame {

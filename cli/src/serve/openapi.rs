@@ -16,8 +16,8 @@ const PROBLEMS: [(&str, &str); 10] = [
     ("401", "A missing or wrong token."),
     (
         "408",
-        "The body stopped arriving for the daemon's --body-timeout; nothing of it was \
-         accepted: send it again.",
+        "The body stopped arriving for the daemon's --body-timeout, or took 4 times that in \
+         all; nothing of it was accepted: send it again.",
     ),
     (
         "409",

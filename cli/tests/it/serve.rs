@@ -187,8 +187,8 @@ fn a_second_signal_ends_the_grace_at_once() {
 
 /// An event's body that stops arriving is answered 408 once --body-timeout passes without a
 /// byte, and nothing of it is accepted; one announced past max_payload is answered 413
-/// before it arrives; an event's body that keeps coming, however slowly,
-/// is read whole however long it takes. A login form's body, read before any token is
+/// before it arrives; an event's body that keeps coming, slowly, is read whole within 4
+/// times --body-timeout. A login form's body, read before any token is
 /// checked, must arrive whole within --body-timeout (400).
 #[test]
 fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
@@ -277,6 +277,58 @@ fn a_body_that_stops_arriving_is_answered_408_and_a_slow_one_is_read() {
     serve.signal("-TERM");
     assert!(serve.process.wait_within(WAIT).is_some_and(|s| s.success()));
     assert_eq!(target.delivered(), 1, "the stalled event was not accepted");
+}
+
+/// An event's body that never stops for --body-timeout but takes 4 times it in all is
+/// answered 408: a byte now and then would otherwise hold its place for ever.
+#[test]
+fn a_body_that_trickles_past_four_body_timeouts_is_answered_408() {
+    use std::io::{Read as _, Write as _};
+    let target = Switchable::start(503);
+    let dir = tempfile::tempdir().unwrap();
+    let config = crm_config(dir.path(), "", &target.receiver.url);
+    let mut serve = Serve::start_with(&config, None, &["--body-timeout", "200ms"]);
+    let mut trickle = std::net::TcpStream::connect(&serve.addr).unwrap();
+    trickle
+        .write_all(
+            format!(
+                "POST /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\
+                 Connection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    // A byte every 100 ms, within the 200 ms each time, until the answer comes (at 800 ms)
+    // or a write fails (the daemon stopped reading).
+    trickle
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let mut answer = String::new();
+    for _ in 0..100 {
+        if trickle.write_all(b" ").is_err() {
+            break;
+        }
+        match trickle.read_to_string(&mut answer) {
+            Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    trickle.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = trickle.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("the event's body came too slowly ("),
+        "{answer}"
+    );
+    assert!(answer.contains("4 times --body-timeout)"), "{answer}");
+    serve.signal("-TERM");
+    assert!(serve.process.wait_within(WAIT).is_some_and(|s| s.success()));
 }
 
 /// A request whose head stops arriving is not waited for past --header-timeout: its
