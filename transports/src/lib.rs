@@ -136,7 +136,9 @@
 //! - The admin API: a `PATCH` with `If-Match: *` (or a list of tags) is saved only onto the
 //!   version it was made on (it could undo a change saved between its read and its save,
 //!   moving an endpoint back to a tenant); a `PUT` or `PATCH` with `If-Match` on an
-//!   endpoint removed meanwhile is 412, as documented (it was 404).
+//!   endpoint removed meanwhile is 412, as documented (it was 404); a `DELETE` with
+//!   `If-Match` removes only that version, checked and removed at once
+//!   (`Endpoints::remove_if_unchanged`).
 //! - The console: a form refused for a field asks for the secret and headers again (they
 //!   are not shown back, and were saved as none); one refused for its CSRF token is shown
 //!   again with what was typed, when the browser says it comes from this origin; the dead

@@ -300,27 +300,34 @@ pub(super) fn missing_for_if_match(name: &str) -> Problem {
 }
 
 /// The check of an action's `If-Match` (a DELETE, a pause, a resume, a rotation) against the
-/// endpoint's version now: 412 when it changed since (or is gone). Checked just before the
-/// action, not with it: a change in between is not seen (an update's check is exact).
+/// endpoint's version now: 412 when it changed since (or is gone); the endpoint as checked.
+/// A pause, a resume and a rotation are made just after, not with it: a change in between
+/// is not seen (a DELETE's and an update's checks are exact).
 fn check_if_match(
     sink: &deskhook_transports::delivery::DeliverySink,
     name: &str,
     asked: Option<&IfMatch>,
-) -> Result<(), Problem> {
+) -> Result<Option<EndpointInfo>, Problem> {
     let Some(asked) = asked else {
-        return Ok(());
+        return Ok(None);
     };
-    let now = super::version_of(&read_for(sink, name, true)?);
+    let read = read_for(sink, name, true)?;
+    let now = super::version_of(&read);
     if asked.matches(&now) {
-        return Ok(());
+        return Ok(Some(read));
     }
-    Err(Problem::new(
+    Err(changed_since_if_match(name, &now))
+}
+
+/// The 412 of an action whose `If-Match` does not match the endpoint's version `now`.
+fn changed_since_if_match(name: &str, now: &str) -> Problem {
+    Problem::new(
         StatusCode::PRECONDITION_FAILED,
         format!(
             "endpoint '{name}' changed since the version of If-Match; nothing was done: GET it \
              again (ETag \"{now}\") and decide on that"
         ),
-    ))
+    )
 }
 
 /// The endpoint `name`, or why not: [`missing_for_if_match`] when the request has an
@@ -503,8 +510,21 @@ pub(super) async fn delete_endpoint(
     let asked = if_match(&headers)?;
     let sink = state.sink.clone();
     blocking(move || {
-        check_if_match(&sink, &name, asked.as_ref())?;
-        let removed = sink.endpoints().remove(&name)?;
+        let endpoints = sink.endpoints();
+        let removed = match check_if_match(&sink, &name, asked.as_ref())? {
+            None => endpoints.remove(&name)?,
+            // Only the version checked: one changed or removed since is not removed.
+            Some(read) => endpoints.remove_if_unchanged(&read).map_err(|e| match e {
+                deskhook_transports::Error::EndpointChanged { .. }
+                | deskhook_transports::Error::UnknownEndpoint { .. } => {
+                    match endpoints.get(&name) {
+                        Ok(now) => changed_since_if_match(&name, &super::version_of(&now)),
+                        Err(_) => missing_for_if_match(&name),
+                    }
+                }
+                e => e.into(),
+            })?,
+        };
         Ok(Json(RemovedView {
             dead_lettered: removed.dead_lettered,
             in_flight: removed.in_flight,

@@ -767,3 +767,29 @@ fn an_update_waits_for_its_lane_without_holding_up_routing() {
         );
     });
 }
+
+#[test]
+fn a_removal_if_unchanged_removes_only_the_version_read() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine_of(
+        SinkBuilder::new(),
+        vec![endpoint("crm", Duration::from_secs(60))],
+        1,
+        &dir,
+    );
+    let endpoints = crate::delivery::Endpoints::new(engine.clone());
+    let read = endpoints.get("crm").expect("crm");
+    endpoints
+        .upsert(endpoint("crm", Duration::from_secs(30)))
+        .expect("changed");
+    assert!(matches!(
+        endpoints.remove_if_unchanged(&read),
+        Err(crate::Error::EndpointChanged { .. })
+    ));
+    assert!(endpoints.contains("crm"), "changed since: not removed");
+    let read = endpoints.get("crm").expect("crm");
+    endpoints.remove_if_unchanged(&read).expect("removed");
+    assert!(!endpoints.contains("crm"));
+    // Removed (or made again) since: the same.
+    assert!(endpoints.remove_if_unchanged(&read).is_err());
+}

@@ -424,11 +424,40 @@ impl Endpoints {
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
     pub fn remove(&self, name: &str) -> Result<Removed, Error> {
+        self.remove_from(name, None)
+    }
+
+    /// [`remove`](Endpoints::remove), only if the endpoint's settings are still those `read`
+    /// (from [`get`](Endpoints::get) or [`list`](Endpoints::list)) shows: what an `If-Match`
+    /// asks for. Checked and removed at once.
+    ///
+    /// # Errors
+    ///
+    /// As `remove`; [`Error::EndpointChanged`] when the endpoint was changed or made again
+    /// since `read`. Nothing changes then.
+    pub fn remove_if_unchanged(&self, read: &EndpointInfo) -> Result<Removed, Error> {
+        let Some(route) = read.read.0.upgrade() else {
+            return Err(Error::EndpointChanged {
+                name: read.name.clone(),
+            });
+        };
+        self.remove_from(&read.name, Some(&route))
+    }
+
+    /// Removes the endpoint `name`, if its settings are `read` when given.
+    fn remove_from(&self, name: &str, read: Option<&Arc<super::Route>>) -> Result<Removed, Error> {
         // Events emitted before are queued for it, and dead-lettered with its queue.
         self.engine.route_all();
         let registry = self.engine.registry();
         let lane = {
             let mut index = registry.write();
+            if let (Some(read), Some(lane)) = (read, index.by_name.get(name))
+                && !Arc::ptr_eq(read, &lane.route())
+            {
+                return Err(Error::EndpointChanged {
+                    name: name.to_owned(),
+                });
+            }
             let lane = index.by_name.remove(name);
             self.engine.pool().set_endpoints(index.by_name.len());
             if let Some(lane) = &lane {
