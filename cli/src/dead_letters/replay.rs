@@ -100,6 +100,23 @@ fn still_at(_: &File, _: &Path) -> bool {
     true
 }
 
+/// Syncs the file at `path` (if there is one) and its folder's entry of it (the file may
+/// have been made during the replay) to the disk.
+fn on_disk(path: &Path) -> Result<(), String> {
+    let sync = |at: &Path| match File::open(at) {
+        Ok(file) => file.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync(path)
+        .and_then(|()| if cfg!(unix) { sync(folder) } else { Ok(()) })
+        .map_err(|e| format!("cannot write '{}' to the disk: {e}", path.display()))
+}
+
 /// Writes letters as JSON Lines, appending; a file made here gets the mode of `like` (the
 /// file the letters come from: they hold the events' bodies, and a file kept from other
 /// users stays so).
@@ -614,6 +631,9 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             path.display()
         ));
     }
+    // The letters that failed again are in `path` (the sink appends without a sync): on
+    // disk before their only other copy goes.
+    on_disk(&path)?;
     std::fs::remove_file(&replaying)
         .map_err(|e| format!("cannot remove '{}': {e}", replaying.display()))?;
 
