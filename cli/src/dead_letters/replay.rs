@@ -262,6 +262,31 @@ fn return_late(path: &Path, replaying: &Path, lines: &HashSet<LineKey>) -> Resul
     Ok(())
 }
 
+/// Writes `replaying` again with only the letters that are `kept`, under its lock (beside,
+/// then swapped in: it holds every letter at every moment).
+fn keep_only(replaying: &Path, kept: impl Fn(&DeadLetter) -> bool) -> Result<(), String> {
+    let _locked = lock_in_place(replaying)?;
+    let letters: Vec<DeadLetter> = read_letters(replaying)?
+        .into_iter()
+        .filter(|letter| kept(letter))
+        .collect();
+    let fresh = with_suffix(replaying, ".tmp");
+    match std::fs::remove_file(&fresh) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot remove '{}': {e}", fresh.display()));
+        }
+        _ => {}
+    }
+    append_letters(&fresh, &letters, replaying)?;
+    std::fs::rename(&fresh, replaying).map_err(|e| {
+        format!(
+            "cannot move '{}' to '{}': {e}",
+            fresh.display(),
+            replaying.display()
+        )
+    })
+}
+
 /// The dead-letter file at `path`, locked as its writers lock it while they write (see
 /// [`open_dead_letters_locked`]): held while it is moved away.
 fn lock_in_place(path: &Path) -> Result<File, String> {
@@ -493,10 +518,14 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         .into_iter()
         .partition(|l| chosen.contains(&l.endpoint));
     // The others go back to the file first: letters that fail again are written after
-    // them, as they were before. (An interrupted replay finds them in both files, and
-    // keeps one of each.)
+    // them, as they were before. Then out of `replaying`: an interrupted replay would put
+    // back in the file those deleted or replayed from it since. (Interrupted in between,
+    // the next finds them in both files, and keeps one of each.)
     if !others.is_empty() {
         append_letters(&path, &others, &replaying)?;
+        keep_only(&replaying, |letter| {
+            chosen.contains(&letter.endpoint) || !lines.contains(&line_key(letter))
+        })?;
     }
     let other_endpoints: Vec<&str> = others.iter().map(|l| l.endpoint.as_str()).collect();
     let (others_line, unconfigured) = others_left(&other_endpoints, &names, &args.endpoints);

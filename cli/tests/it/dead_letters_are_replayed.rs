@@ -630,3 +630,48 @@ fn a_missing_file_or_folder_is_said() {
         text(&out.stderr)
     );
 }
+
+/// Letters of endpoints not replayed go back to the file and out of PATH.replaying before a
+/// letter is sent: a replay interrupted then does not put them back in the file again at
+/// its resume (they may have been deleted or replayed from the file since).
+#[test]
+fn letters_not_replayed_leave_the_set_aside_file_before_any_is_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, dead) = dead_letters(tmp.path(), "create,comment");
+    // The comment's letter is another endpoint's.
+    let moved: String = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut letter: serde_json::Value = serde_json::from_str(line).unwrap();
+            if letter["action"] == "comment" {
+                letter["endpoint"] = "audit".into();
+            }
+            format!("{letter}\n")
+        })
+        .collect();
+    std::fs::write(&dead, moved).unwrap();
+    // "crm" takes the request and never answers: the replay waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", silent.local_addr().unwrap());
+    write_config(&config, &url, &dead);
+    let mut replay = crate::support::Running::spawn(&[
+        "dead-letters",
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoint",
+        "crm",
+    ]);
+    let (_held, _) = silent.accept().unwrap();
+    let endpoints = |path: &Path| -> Vec<String> {
+        read_dead_letters(path)
+            .unwrap()
+            .into_iter()
+            .map(|letter| letter.endpoint)
+            .collect()
+    };
+    assert_eq!(endpoints(&tmp.path().join("dead.jsonl.replaying")), ["crm"]);
+    assert_eq!(endpoints(&dead), ["audit"]);
+    replay.kill();
+}
