@@ -162,7 +162,8 @@ fn read_letters(path: &Path) -> Result<Vec<DeadLetter>, String> {
 /// A read of the dead-letter file at `path` that failed, said as the commands say it.
 fn read_error(path: &Path, e: deskhook_transports::Error) -> String {
     match e {
-        deskhook_transports::Error::Open { source, .. } => {
+        deskhook_transports::Error::Read { source, .. }
+        | deskhook_transports::Error::Open { source, .. } => {
             format!(
                 "cannot read dead-letter file '{}': {source}",
                 path.display()

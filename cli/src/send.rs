@@ -79,7 +79,7 @@ pub(crate) struct Args {
 /// Loads a configuration file; errors read `FILE:LINE:COL: message`.
 pub(crate) fn load_config(path: &Path) -> Result<Config, String> {
     Config::load(path).map_err(|e| match e {
-        deskhook_transports::Error::Open { source, .. } => {
+        deskhook_transports::Error::Read { source, .. } => {
             format!("cannot read config file '{}': {source}", path.display())
         }
         other => other.to_string(),

@@ -261,11 +261,11 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::Open`] when it cannot be read; [`Error::ConfigFile`] with the position of the
+    /// [`Error::Read`] when it cannot be read; [`Error::ConfigFile`] with the position of the
     /// first problem.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Open {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;

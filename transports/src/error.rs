@@ -17,6 +17,14 @@ pub enum Error {
         /// Why.
         source: io::Error,
     },
+    /// A file could not be read (the dead letters listed, replayed or deleted; a
+    /// configuration file): check that it exists and that the process may read it.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// Writing to a file failed, usually a full disk. The event is not in the file, or not
     /// whole: a flush that failed part way keeps the rest of the buffer, and the next flush
     /// that succeeds completes the line (a file log then has the event although its send
@@ -209,6 +217,9 @@ impl fmt::Display for Error {
                  directory; it must not be a directory itself)",
                 path.display()
             ),
+            Error::Read { path, source } => {
+                write!(f, "cannot read '{}': {source}", path.display())
+            }
             Error::Write { path, source } => {
                 write!(f, "cannot write to '{}': {source}", path.display())
             }
@@ -345,6 +356,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Open { source, .. }
+            | Error::Read { source, .. }
             | Error::Write { source, .. }
             | Error::Rotate { source, .. } => Some(source),
             Error::Config(_)

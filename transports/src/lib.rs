@@ -155,6 +155,9 @@
 //!   showed some twice); a delete copies from the file it measured (measured by its path,
 //!   it could be a new file a replay made there). `deskhook dead-letters replay` appends
 //!   as a sink does (`delivery::append_dead_letter_lines`), never glued to a cut line.
+//!   A file that cannot be read (dead letters listed, replayed or deleted; `Config::load`'s
+//!   file) is the new `Error::Read`, "cannot read 'PATH'" (it was `Error::Open`, which
+//!   said "cannot open for appending" and to choose a writable folder).
 //! - HTTP (both transports): an answer with more than 100 header lines is read (its status
 //!   was lost: the attempt was retried, its event delivered again and dead-lettered); of
 //!   several `Retry-After` headers the first that reads counts (HTTP/1.1 took the last,

@@ -162,7 +162,7 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// [`Error::Open`] when the file cannot be read, [`Error::Spool`] when the spool
+    /// [`Error::Read`] when the file cannot be read, [`Error::Spool`] when the spool
     /// cannot.
     pub fn list(&self, query: &DeadLetterQuery) -> Result<DeadLetterPage, Error> {
         self.engine.backlog().letters(query)

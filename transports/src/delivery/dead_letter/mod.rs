@@ -341,15 +341,23 @@ impl DeadLetterLog {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(self.open_error(source)),
+            Err(source) => return Err(self.read_error(source)),
         };
-        let len = file.metadata().map_err(|e| self.open_error(e))?.len();
+        let len = file.metadata().map_err(|e| self.read_error(e))?.len();
         Ok(Some((file, len)))
     }
 
-    /// [`Error::Open`] of the file: it cannot be opened, made or read.
+    /// [`Error::Open`] of the file: it cannot be opened for appending, or made.
     fn open_error(&self, source: std::io::Error) -> Error {
         Error::Open {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// [`Error::Read`] of the file (listed, read back, or read for a delete).
+    fn read_error(&self, source: std::io::Error) -> Error {
+        Error::Read {
             path: self.path.clone(),
             source,
         }
@@ -378,7 +386,7 @@ impl DeadLetterLog {
         Ok(file
             .into_iter()
             .flat_map(move |file| Backward::new(file, end, before.is_some()))
-            .map(|line| line.map_err(|e| self.open_error(e))))
+            .map(|line| line.map_err(|e| self.read_error(e))))
     }
 
     /// The letters `query` asks for, newest first from its cursor, each read and parsed
@@ -444,7 +452,7 @@ impl DeadLetterLog {
                     let start = position.saturating_sub(1);
                     lines
                         .seek(SeekFrom::Start(start))
-                        .map_err(|e| self.open_error(e))?;
+                        .map_err(|e| self.read_error(e))?;
                     if !self.read_line(&mut lines, &mut bytes)? {
                         missing.push(key.clone());
                         continue;
@@ -465,7 +473,7 @@ impl DeadLetterLog {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(self.open_error(source)),
+            Err(source) => return Err(self.read_error(source)),
         }
         if !missing.is_empty() {
             found.extend(self.by_key(&missing)?);
@@ -557,7 +565,7 @@ impl DeadLetterLog {
             use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
             let mode = file
                 .metadata()
-                .map_err(|e| self.open_error(e))?
+                .map_err(|e| self.read_error(e))?
                 .permissions()
                 .mode();
             create.mode(mode & 0o777);
@@ -570,7 +578,7 @@ impl DeadLetterLog {
                 // What came before the first letter named, then the rest but those named.
                 file.seek(SeekFrom::Start(0))
                     .and_then(|_| std::io::copy(&mut (&file).take(first), &mut kept))
-                    .map_err(|e| self.open_error(e))?;
+                    .map_err(|e| self.read_error(e))?;
                 let mut gone = self.copy_kept(&mut file, first, written, &named, &mut kept)?;
                 let mut kept = kept
                     .into_inner()
@@ -582,8 +590,8 @@ impl DeadLetterLog {
                 // process's writers', and the file's lock for other processes': theirs wait,
                 // then find the path renamed over, and open the new file).
                 let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-                file.lock().map_err(|e| self.open_error(e))?;
-                let opened = file.metadata().map_err(|e| self.open_error(e))?;
+                file.lock().map_err(|e| self.read_error(e))?;
+                let opened = file.metadata().map_err(|e| self.read_error(e))?;
                 // Moved away meanwhile (a `deskhook dead-letters replay` renames it, and the
                 // letters given up since are in a new file at the path): the rename would
                 // put the moved letters back over the new ones.
@@ -618,7 +626,7 @@ impl DeadLetterLog {
         kept: &mut impl Write,
     ) -> Result<usize, Error> {
         file.seek(SeekFrom::Start(from))
-            .map_err(|e| self.open_error(e))?;
+            .map_err(|e| self.read_error(e))?;
         let mut lines = BufReader::new(file.take(to.saturating_sub(from)));
         let mut line = Vec::new();
         let mut gone = 0;
@@ -636,7 +644,7 @@ impl DeadLetterLog {
     fn read_line(&self, lines: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Error> {
         line.clear();
         let read = lines.read_until(b'\n', line);
-        Ok(read.map_err(|e| self.open_error(e))? > 0)
+        Ok(read.map_err(|e| self.read_error(e))? > 0)
     }
 }
 
@@ -668,7 +676,7 @@ fn line_key(line: &[u8]) -> String {
 ///
 /// # Errors
 ///
-/// [`Error::Open`] when the file cannot be read.
+/// [`Error::Read`] when the file cannot be read.
 pub fn read_dead_letter_page(
     path: impl AsRef<Path>,
     query: &crate::delivery::DeadLetterQuery,
@@ -681,11 +689,11 @@ pub fn read_dead_letter_page(
 ///
 /// # Errors
 ///
-/// [`Error::Open`] when the file cannot be read; [`Error::DeadLetter`] naming the line that is
+/// [`Error::Read`] when the file cannot be read; [`Error::DeadLetter`] naming the line that is
 /// not a dead letter.
 pub fn read_dead_letters(path: impl AsRef<Path>) -> Result<Vec<DeadLetter>, Error> {
     let path = path.as_ref();
-    let open_error = |source| Error::Open {
+    let open_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };

@@ -516,3 +516,17 @@ fn lines_appended_after_a_cut_line_start_a_line_of_their_own() {
         b"{\"id\":\"cut\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n"
     );
 }
+
+/// A file that cannot be read is said as such, not as one that cannot be appended to.
+#[test]
+fn a_file_that_cannot_be_read_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder where the file should be: it opens, and a read fails.
+    let err = read_dead_letters(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::Read { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("cannot read '{}': ", dir.path().display())),
+        "{text}"
+    );
+}
