@@ -107,7 +107,8 @@ pub(crate) struct Args {
     /// open with the key in the environment variable --key-env names.
     /// The bucket must exist (the first `deskhook endpoints add` makes it): a misspelt name
     /// is refused, naming the buckets there are. A record this relay cannot read (sealed
-    /// with another key, written by a newer deskhook) is refused, naming it, unless
+    /// with another key, written by a newer deskhook) or use at all (a name or URL this
+    /// build refuses) is refused, naming it, unless
     /// --leave-out-unusable; one whose settings do not work here (a ca_file or
     /// template_file missing on this machine) is held, paused, its events kept, until a
     /// change this relay can apply.

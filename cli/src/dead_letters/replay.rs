@@ -103,7 +103,8 @@ fn still_at(_: &File, _: &Path) -> bool {
 /// Syncs the file at `path` (if there is one) and its folder's entry of it (the file may
 /// have been made during the replay) to the disk.
 fn on_disk(path: &Path) -> Result<(), String> {
-    let sync = |at: &Path| match File::open(at) {
+    // Opened to append (a sync needs write access on some systems), never made here.
+    let sync = |at: &Path, options: &OpenOptions| match options.open(at) {
         Ok(file) => file.sync_all(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -112,8 +113,15 @@ fn on_disk(path: &Path) -> Result<(), String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    sync(path)
-        .and_then(|()| if cfg!(unix) { sync(folder) } else { Ok(()) })
+    // A folder is synced through a read-only handle on Unix; elsewhere it cannot be.
+    sync(path, OpenOptions::new().append(true))
+        .and_then(|()| {
+            if cfg!(unix) {
+                sync(folder, OpenOptions::new().read(true))
+            } else {
+                Ok(())
+            }
+        })
         .map_err(|e| format!("cannot write '{}' to the disk: {e}", path.display()))
 }
 

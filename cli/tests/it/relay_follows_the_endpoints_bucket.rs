@@ -419,7 +419,7 @@ fn a_relay_without_the_secrets_key_names_the_endpoint_it_cannot_use() {
     );
     assert!(!run.status.success(), "{}", run.stdout);
     for said in [
-        "endpoints bucket 'deskhook_endpoints': this relay cannot read 1 of its records",
+        "endpoints bucket 'deskhook_endpoints': this relay cannot read or use 1 of its records",
         "endpoint 'crm' has sealed settings (secrets, header values, URL) and no secrets key \
          was given: set DESKHOOK_SECRETS_KEY",
         "--leave-out-unusable",

@@ -242,6 +242,7 @@ impl fmt::Debug for EndpointStore {
 
 impl EndpointStore {
     /// The bucket's name.
+    #[cfg(feature = "relay")]
     pub(crate) fn bucket_name(&self) -> &str {
         &self.bucket
     }
@@ -321,7 +322,9 @@ impl EndpointStore {
     /// Believes, with a key, only records sealed in the current layout: one with nothing
     /// sealed (layout 1) or whose seal binds only its name (layout 2) could have been written
     /// by anyone who can write to the bucket, to move an endpoint to another tenant, say, and
-    /// is refused (a relay pauses such an endpoint, or leaves it out). Turn it on once
+    /// is refused (a relay pauses such an endpoint; one it did not have keeps it from
+    /// starting, or is left out with `Relay::leave_out_unusable`, or once it runs). Turn it
+    /// on once
     /// every record is in the current layout: [`reseal`](EndpointStore::reseal) writes
     /// them, but for those that reach into the reader's machine, which
     /// [`reseal_checked`](EndpointStore::reseal_checked) seals by name.

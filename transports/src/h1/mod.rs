@@ -118,12 +118,9 @@ fn parse_answer(buf: &[u8], loose: bool) -> Result<Option<(usize, Option<Head>)>
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     match parse_answer_in(buf, loose, &mut headers) {
         Err(HeadError::Syntax(httparse::Error::TooManyHeaders)) => {
-            // One header a line at most, up to the head's end (it came whole: its end was
-            // seen; the body's lines are not counted).
-            let head = &buf[..buf.len().min(MAX_HEAD)];
-            let lines = memchr::memchr_iter(b'\n', head)
-                .position(|at| matches!(&head[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
-                .map_or(0, |lines| lines + 1);
+            // One header a line at most: the lines of what came, up to the head's limit (a
+            // bound, whatever blank lines come before the status line).
+            let lines = memchr::memchr_iter(b'\n', &buf[..buf.len().min(MAX_HEAD)]).count() + 1;
             let mut many = Vec::new();
             many.resize_with(lines, MaybeUninit::uninit);
             parse_answer_in(buf, loose, &mut many)

@@ -446,7 +446,9 @@ impl Relay {
     /// kept (parked), until a change this relay can apply. One whose record it cannot read
     /// (sealed with another key or without one, a newer layout, refused as unsealed) would
     /// have its events acknowledged without delivery there, since what it takes is not
-    /// known: at start [`run`](Relay::run) fails naming each and why, unless
+    /// known (so would one whose stand-in cannot be registered either: a name over
+    /// [`NAME_MAX_BYTES`](crate::delivery::NAME_MAX_BYTES), a URL this build refuses): at
+    /// start [`run`](Relay::run) fails naming each and why, unless
     /// [`leave_out_unusable`](Relay::leave_out_unusable) says to start without them (a
     /// configured endpoint of the same name is paused instead: its events wait); once the
     /// relay runs, one added is logged with its name and left out. One it delivered to

@@ -624,7 +624,8 @@ async fn follow_bucket(
     )))
 }
 
-/// The error of a relay whose endpoints `bucket` has records it cannot read, each said by
+/// The error of a relay whose endpoints `bucket` has records it cannot read (or use at all:
+/// not even a stand-in of their endpoint can be registered), each said by
 /// its `reasons` (the first few: a wrong key makes every sealed record one).
 fn unusable_records(bucket: &str, reasons: &[String]) -> Error {
     const SAID: usize = 5;
@@ -633,7 +634,7 @@ fn unusable_records(bucket: &str, reasons: &[String]) -> Error {
         said.push_str(&format!("; and {} more, in the log", reasons.len() - SAID));
     }
     Error::Config(format!(
-        "endpoints bucket '{bucket}': this relay cannot read {} of its records, whose \
+        "endpoints bucket '{bucket}': this relay cannot read or use {} of its records, whose \
          endpoints' events it would acknowledge without delivering them there. {said}. \
          Mend each as it says, or start with them left out to deliver to the others \
          meanwhile (`--leave-out-unusable`, `Relay::leave_out_unusable`)",
@@ -670,7 +671,7 @@ mod tests {
         let one = unusable_records("hooks", &["endpoint 'crm': sealed with another key".into()])
             .to_string();
         assert!(
-            one.contains("bucket 'hooks': this relay cannot read 1 of its records")
+            one.contains("bucket 'hooks': this relay cannot read or use 1 of its records")
                 && one.contains("there. endpoint 'crm': sealed with another key. Mend each")
                 && one.ends_with("(`--leave-out-unusable`, `Relay::leave_out_unusable`)"),
             "{one}"
@@ -678,7 +679,7 @@ mod tests {
         let reasons: Vec<String> = (0..1000).map(|i| format!("endpoint 'e{i}'")).collect();
         let many = unusable_records("hooks", &reasons).to_string();
         assert!(
-            many.contains("cannot read 1000 of its records")
+            many.contains("cannot read or use 1000 of its records")
                 && many.contains("'e3'; endpoint 'e4'; and 995 more, in the log. Mend")
                 && !many.contains("'e5'"),
             "{many}"

@@ -520,9 +520,11 @@ impl SpoolStore {
                 "the endpoint is as it was at the next start",
             ),
             Op::Attempt(_) => ("an attempt", "the attempt log lacks it"),
-            Op::Hurry(_) | Op::DeleteLetters { .. } | Op::Written(_) => {
-                ("a request", "its caller is told")
-            }
+            Op::Hurry(_) => (
+                "a resume's hurry",
+                "the endpoint's retries on disk keep their schedule",
+            ),
+            Op::DeleteLetters { .. } | Op::Written(_) => ("a request", "its caller is told"),
         };
         match self.core.shut.load(Ordering::Acquire) {
             // Not closed at shutdown: the thread ended on its own.

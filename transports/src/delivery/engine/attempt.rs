@@ -383,7 +383,8 @@ impl Engine {
         // Under the lock: the retry's instant, the breaker's and the hold's count from when
         // this outcome takes effect, not from before a wait for the lock.
         let now = Instant::now();
-        // The lane's route is swapped under its state lock (`Lane::set_route`). Only a
+        // The lane's route may be newer than its rate-limit bucket for a moment (an update
+        // swaps it, then fits the bucket under this lock: `Lane::route_changed`). Only a
         // change of the request or its receiver makes this attempt's outcome moot; another
         // (a schedule, a limit) applies from the next attempt: the retry's delay is the new
         // schedule's.

@@ -712,9 +712,13 @@ fn the_settings_digest_changes_with_a_secret_and_only_then() {
 #[test]
 fn an_unknown_name_is_told_its_closest_unless_no_endpoint_could_have_it() {
     let dir = tempfile::tempdir().expect("a temporary directory");
+    let longest = "n".repeat(crate::delivery::NAME_MAX_BYTES);
     let engine = engine_of(
         SinkBuilder::new(),
-        vec![endpoint("acme-crm", Duration::from_secs(60))],
+        vec![
+            endpoint("acme-crm", Duration::from_secs(60)),
+            endpoint(&longest, Duration::from_secs(60)),
+        ],
         1,
         &dir,
     );
@@ -723,9 +727,10 @@ fn an_unknown_name_is_told_its_closest_unless_no_endpoint_could_have_it() {
         other => panic!("{other}"),
     };
     assert_eq!(unknown("acme-cmr").as_deref(), Some("acme-crm"));
-    // Longer than a name may be: not compared (it would take long with many endpoints).
-    let long = format!("acme-crm{}", "m".repeat(crate::delivery::NAME_MAX_BYTES));
-    assert_eq!(unknown(&long), None);
+    // Longer than a name may be: not compared (it would take long with many endpoints),
+    // though it is close to one.
+    assert_eq!(unknown(&longest[1..]).as_deref(), Some(longest.as_str()));
+    assert_eq!(unknown(&format!("{longest}n")), None);
 }
 
 /// An update of an endpoint whose lane is locked (a worker reading the spool holds it)

@@ -641,16 +641,19 @@ impl Endpoints {
         }
         self.engine.route_all();
         let mut report = ReplaceReport::default();
-        for route in routes {
+        let installed = routes.into_iter().try_for_each(|route| {
             let name = route.endpoint.name.clone();
             match self.engine.install(route)?.0 {
                 Upserted::Added => report.added.push(name),
                 Upserted::Updated => report.updated.push(name),
                 Upserted::Unchanged => report.unchanged += 1,
             }
-        }
-        // Removals wait for the disk each; additions and updates are kept here.
+            Ok::<(), Error>(())
+        });
+        // Removals wait for the disk each; additions and updates are kept here, those made
+        // before one that failed too.
         self.kept();
+        installed?;
         for name in self.names() {
             if !names.contains(&name) && self.remove(&name).is_ok() {
                 report.removed.push(name);
