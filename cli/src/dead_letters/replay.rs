@@ -186,15 +186,10 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<SetAside, String> {
             return Ok(aside(Vec::new()));
         }
         // Moved under the file's lock: a sink appending now finishes first (its letter is
-        // read below), one that comes after finds the path moved and makes a new file.
-        let _locked = lock_in_place(path)?;
-        std::fs::rename(path, replaying).map_err(|e| {
-            format!(
-                "cannot move '{}' to '{}': {e}",
-                path.display(),
-                replaying.display()
-            )
-        })?;
+        // read below), one that comes after finds the path moved and makes a new file. The
+        // lock goes with the move: a sink waiting for it writes to the new file, and must not
+        // wait for the read (an emit may be writing a dead letter on its caller's thread).
+        move_locked(path, replaying)?;
         return Ok(aside(read_letters(replaying)?));
     }
     eprintln!(
@@ -212,14 +207,7 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<SetAside, String> {
             if !path.exists() {
                 break;
             }
-            let _locked = lock_in_place(path)?;
-            std::fs::rename(path, &incoming).map_err(|e| {
-                format!(
-                    "cannot move '{}' to '{}': {e}",
-                    path.display(),
-                    incoming.display()
-                )
-            })?;
+            move_locked(path, &incoming)?;
         } else if !incoming.exists() {
             continue;
         }
@@ -268,6 +256,19 @@ fn return_late(path: &Path, replaying: &Path, lines: &HashSet<LineKey>) -> Resul
         path.display()
     );
     Ok(())
+}
+
+/// Moves the dead-letter file at `path` to `to`, under its lock (see [`lock_in_place`]),
+/// which goes once it is moved.
+fn move_locked(path: &Path, to: &Path) -> Result<(), String> {
+    let _locked = lock_in_place(path)?;
+    std::fs::rename(path, to).map_err(|e| {
+        format!(
+            "cannot move '{}' to '{}': {e}",
+            path.display(),
+            to.display()
+        )
+    })
 }
 
 /// Writes `replaying` again with only the letters that are `kept`, under its lock (beside,
