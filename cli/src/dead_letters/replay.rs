@@ -213,22 +213,7 @@ fn set_aside(path: &Path, replaying: &Path) -> Result<SetAside, String> {
         }
         letters.extend(read_letters(&incoming)?);
         letters = latest_of_each(letters);
-        // Written beside, then swapped in: `replaying` holds everything at every moment.
-        let merged = with_suffix(replaying, ".tmp");
-        match std::fs::remove_file(&merged) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("cannot remove '{}': {e}", merged.display()));
-            }
-            _ => {}
-        }
-        append_letters(&merged, &letters, replaying)?;
-        std::fs::rename(&merged, replaying).map_err(|e| {
-            format!(
-                "cannot move '{}' to '{}': {e}",
-                merged.display(),
-                replaying.display()
-            )
-        })?;
+        write_again(replaying, &letters)?;
         std::fs::remove_file(&incoming)
             .map_err(|e| format!("cannot remove '{}': {e}", incoming.display()))?;
     }
@@ -279,6 +264,12 @@ fn keep_only(replaying: &Path, kept: impl Fn(&DeadLetter) -> bool) -> Result<(),
         .into_iter()
         .filter(|letter| kept(letter))
         .collect();
+    write_again(replaying, &letters)
+}
+
+/// Writes `replaying` again with `letters`: beside, then swapped in, so that it holds
+/// every letter at every moment.
+fn write_again(replaying: &Path, letters: &[DeadLetter]) -> Result<(), String> {
     let fresh = with_suffix(replaying, ".tmp");
     match std::fs::remove_file(&fresh) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -286,7 +277,7 @@ fn keep_only(replaying: &Path, kept: impl Fn(&DeadLetter) -> bool) -> Result<(),
         }
         _ => {}
     }
-    append_letters(&fresh, &letters, replaying)?;
+    append_letters(&fresh, letters, replaying)?;
     std::fs::rename(&fresh, replaying).map_err(|e| {
         format!(
             "cannot move '{}' to '{}': {e}",
@@ -654,11 +645,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             .into_iter()
             .filter(|l| !delivered_ids.contains(&l.id))
             .collect();
-        let fresh = with_suffix(&replaying, ".new");
-        let _ = std::fs::remove_file(&fresh);
-        append_letters(&fresh, &undelivered, &replaying)?;
-        std::fs::rename(&fresh, &replaying)
-            .map_err(|e| format!("cannot write '{}': {e}", replaying.display()))?;
+        write_again(&replaying, &undelivered)?;
         return Err(format!(
             "{dropped} dead letter(s) failed again and could not be written to {} (see the \
              errors above); the {} not delivered are kept in {}: run the replay again once \
