@@ -80,16 +80,16 @@
 //! - Payload templates: `namespace()` is not offered (a namespace could be made to hold
 //!   itself, and printing it overflowed the stack, at the template's sample render: an
 //!   admin API upsert could abort the process). **Upgrading:** an endpoint whose template
-//!   calls it is refused; one kept in a spool is left out at start (logged; it stays in
-//!   the spool, and its events wait), one in an endpoints bucket held by the relays
-//!   (paused, its events kept):
-//!   rewrite such templates before upgrading (or after, with the same name). An endpoint that takes Zenlix `create`
-//!   events is refused when its template reads a `vars.…` its `template_vars` lack (each
-//!   such event would fail); `Template::max_output` out of 1 byte to
-//!   [`template::LARGEST_OUTPUT`] refuses the endpoint, as `template_max_output` did. The
-//!   summary reads `null` where an object or list was expected as empty (it emptied the
-//!   whole summary), and `author` is who acted: a Usedesk comment's client only when the
-//!   client wrote it, none for `ticket_changed`, an iQChannels actor by name from `Rels`.
+//!   calls it is refused; one kept in a spool is left out at start (logged; it stays in the
+//!   spool, and its events wait), one in an endpoints bucket held by the relays (paused,
+//!   its events kept): rewrite such templates before upgrading (or after, with the same
+//!   name). An endpoint that takes Zenlix `create` events is refused when its template
+//!   reads a `vars.…` its `template_vars` lack (each such event would fail);
+//!   `Template::max_output` out of 1 byte to [`template::LARGEST_OUTPUT`] refuses the
+//!   endpoint, as `template_max_output` did. The summary reads `null` where an object or
+//!   list was expected as empty (it emptied the whole summary), and `author` is who acted:
+//!   a Usedesk comment's client only when the client wrote it, none for `ticket_changed`,
+//!   an iQChannels actor by name from `Rels`.
 //! - NATS: with `require_server`, the first connect is made in the build, so that a
 //!   refused login or TLS setup is the build's error (it said "no answer"); a server
 //!   list's parse error no longer shows a URL part (a ',' in a password showed its
@@ -106,27 +106,28 @@
 //!   by one watcher (each polled every 20 ms).
 //! - Endpoints: a name is at most 256 bytes (`delivery::NAME_MAX_BYTES`; **upgrading:** a
 //!   longer one kept in a spool is left out at start, logged; one in an endpoints bucket
-//!   keeps relays from starting, see below). An unknown name
-//!   is compared with the registered ones outside the registry's lock (a long one from the
-//!   admin API's URL held every emit up while an update waited). With a spool,
+//!   keeps relays from starting, see below). An unknown name is compared with the
+//!   registered ones outside the registry's lock (a long one from the admin API's URL held
+//!   every emit up while an update waited). With a spool,
 //!   `replace_all` returns once its additions and updates are on disk, as `upsert` does,
 //!   and an endpoint removed once the sink stopped (its runtime gone) is removed from the
 //!   spool (it came back at the next start). `update_spec` documents its
 //!   `EndpointChanged`.
 //! - Relays: **upgrading:** a relay fails to start while its endpoints bucket has a record
 //!   it cannot read (sealed with another key, or with no key given; a newer layout; one
-//!   refused as unsealed), naming each and why: it used to leave their endpoints out and
-//!   acknowledge their events without delivering them there (a relay given the wrong key,
-//!   every sealed endpoint's). `Relay::leave_out_unusable` (`deskhook relay
+//!   refused as unsealed) or use at all (not even a stand-in of its endpoint can be made: a
+//!   name or URL this build refuses), naming each and why: it used to leave their endpoints
+//!   out and acknowledge their events without delivering them there (a relay given the
+//!   wrong key, every sealed endpoint's). `Relay::leave_out_unusable` (`deskhook relay
 //!   --leave-out-unusable`) starts without them, as before. An endpoint whose record reads
-//!   but whose settings do not work on the relay's machine (a `ca_file` or
-//!   `template_file` missing there, a `secret_env` not set) is held there, paused with its
-//!   URL, tenant and event types, its events parked, until a change the relay can apply
-//!   (it was left out, its events acknowledged without delivery, though
-//!   `EndpointStore::check` said paused). A parked events bucket whose entries expire (a `max_age`) or whose oldest go
-//!   when full (discard old) fails `run`; `Relay::max_pending` over `relay::MAX_PENDING`
-//!   (100,000) fails `run` too; a panic of the partitions' owner stops its lease renewals,
-//!   and `run` returns at once with the error (it renewed for ever, and waited for a stop).
+//!   but whose settings do not work on the relay's machine (a `ca_file` or `template_file`
+//!   missing there, a `secret_env` not set) is held there, paused with its URL, tenant and
+//!   event types, its events parked, until a change the relay can apply (it was left out,
+//!   its events acknowledged without delivery, though `EndpointStore::check` said paused).
+//!   A parked events bucket whose entries expire (a `max_age`) or whose oldest go when full
+//!   (discard old) fails `run`; `Relay::max_pending` over `relay::MAX_PENDING` (100,000)
+//!   fails `run` too; a panic of the partitions' owner stops its lease renewals, and `run`
+//!   returns at once with the error (it renewed for ever, and waited for a stop).
 //! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it
 //!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
 //!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
@@ -144,11 +145,11 @@
 //!   again with what was typed, when the browser says it comes from this origin; the dead
 //!   letters' controls are labelled by letter; the assets are `Cache-Control: private`.
 //! - The command line: Ctrl-C during `send`'s wait dead-letters what is left, prints the
-//!   summary and exits 130 (143 after SIGTERM); `tail -n N`; `listen --tolerance`, `--no-tolerance` and
-//!   `--listen`; `spool stats|dead-letter --spool DIR`; `spool dead-letter --dry-run`;
-//!   `endpoints … url=-` and `headers=-` from standard input; the `endpoints` flags after
-//!   the subcommand too; `dead-letters replay` says a missing file or folder; relay
-//!   durations out of range are said with their flag; usage errors exit 2.
+//!   summary and exits 130 (143 after SIGTERM); `tail -n N`; `listen --tolerance`,
+//!   `--no-tolerance` and `--listen`; `spool stats|dead-letter --spool DIR`; `spool
+//!   dead-letter --dry-run`; `endpoints … url=-` and `headers=-` from standard input; the
+//!   `endpoints` flags after the subcommand too; `dead-letters replay` says a missing file
+//!   or folder; relay durations out of range are said with their flag; usage errors exit 2.
 //! - Dead letters: a new dead-letter file is made readable by its owner only (0600, as the
 //!   spool; it was 0644 under the usual umask, and letters hold the events' bodies); a
 //!   replay of many letters queues each once (a delete between two pages of its listing
