@@ -23,6 +23,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use keys::Keys;
 
+mod body;
 mod connections;
 mod deadline;
 mod events;
