@@ -169,7 +169,7 @@ pub(crate) struct Attempts {
     /// --config included), so that the command knows how long to wait. The default is short
     /// on purpose: the library's standard schedule (0s,5s,5m,30m,2h,5h,10h,10h) spans 27
     /// hours.
-    #[arg(long, value_name = "LIST", default_value = CLI_RETRY)]
+    #[arg(long, value_name = "LIST", default_value = CLI_RETRY, value_parser = retry_schedule)]
     pub(crate) retry: RetrySchedule,
     /// The limit for one attempt: connecting, sending, and reading the response. Applies to
     /// every endpoint, those of --config included.
@@ -196,6 +196,20 @@ fn attempt_timeout(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(timeout)
+}
+
+/// Parses `--retry`, refusing a first delay an endpoint refuses, said in the flag's terms
+/// (the endpoint's own check would name the `retry` key of a config file).
+fn retry_schedule(text: &str) -> Result<RetrySchedule, String> {
+    let schedule: RetrySchedule = text.parse()?;
+    match schedule.delay_before(1).filter(|d| !d.is_zero()) {
+        Some(first) => Err(format!(
+            "the list starts with {}, but the first attempt is always made at once; start it \
+             with 0s (\"0s,{schedule}\")",
+            deskhook::policy::format_duration(first)
+        )),
+        None => Ok(schedule),
+    }
 }
 
 /// A parser for a whole number of at least `min`. Clap's own range parser says "0 is not in
@@ -237,5 +251,19 @@ mod tests {
             "{long}"
         );
         assert!(attempt_timeout("5").is_err());
+    }
+
+    #[test]
+    fn a_retry_list_that_does_not_start_at_once_is_named_in_the_flags_terms() {
+        assert_eq!(retry_schedule("0s,5s").unwrap().to_string(), "0s,5s");
+        assert_eq!(
+            retry_schedule("5s,1m"),
+            Err(
+                "the list starts with 5s, but the first attempt is always made at once; \
+                 start it with 0s (\"0s,5s,1m\")"
+                    .to_owned()
+            )
+        );
+        assert!(retry_schedule("soon").is_err());
     }
 }

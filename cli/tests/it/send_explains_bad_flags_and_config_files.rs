@@ -213,6 +213,44 @@ fn a_config_file_with_an_unknown_key_is_refused_with_its_position() {
     );
 }
 
+/// A `--retry` that does not start at once is the flag's fault, not the config file's: it
+/// replaces the endpoints' own schedules.
+#[test]
+fn a_retry_flag_that_does_not_start_at_once_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("deskhook.toml");
+    std::fs::write(
+        &config,
+        "[[endpoint]]\nname = \"crm\"\nurl = \"http://127.0.0.1:9/\"\nretry = \"0s,5s\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    for args in [
+        &[
+            "send", "--action", "ok", "--config", config, "--retry", "5s",
+        ][..],
+        &[
+            "send",
+            "--action",
+            "ok",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--retry",
+            "5s",
+        ][..],
+    ] {
+        let out = deskhook_in(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("'--retry <LIST>'"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("start it with 0s (\"0s,5s\")"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("deskhook.toml:"), "{args:?}: {stderr}");
+    }
+}
+
 /// A `secret_env` variable exported empty does not turn signing off: the file is refused,
 /// at the key, before anything is sent.
 #[test]
