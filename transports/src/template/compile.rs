@@ -19,6 +19,13 @@ use super::{
 };
 use crate::error::Error;
 
+/// The error for a template's source over [`MAX_SOURCE`] bytes.
+pub(super) fn too_long(source: &TemplateSource) -> Error {
+    Error::Template(format!(
+        "{source}: it has more than {MAX_SOURCE} bytes, the most a template may have"
+    ))
+}
+
 impl Template {
     pub(super) fn compile(
         source: TemplateSource,
@@ -28,10 +35,7 @@ impl Template {
     ) -> Result<Template, Error> {
         let fail = |message: String| Error::Template(format!("{source}: {message}"));
         if text.len() > MAX_SOURCE {
-            return Err(fail(format!(
-                "it is {} bytes; a template may have at most {MAX_SOURCE}",
-                text.len()
-            )));
+            return Err(too_long(&source));
         }
         if let Some(at) = autoescape_tag(&text) {
             let (line, column) = line_column(&text, at);

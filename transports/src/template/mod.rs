@@ -341,20 +341,27 @@ impl Template {
     ///
     /// [`Error::Template`] when the file cannot be read, or as [`inline`](Template::inline).
     pub fn file(path: impl AsRef<Path>) -> Result<Template, Error> {
+        use std::io::Read as _;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let cannot_read = |e: &dyn fmt::Display| {
             Error::Template(format!(
                 "cannot read template file '{}'{}: {e}",
                 path.display(),
                 crate::error::relative_to_cwd(path)
             ))
-        })?;
-        Template::compile(
-            TemplateSource::File(path.to_owned()),
-            text,
-            "application/json",
-            &[],
-        )
+        };
+        // No more than one byte past the limit is read: a path such as /dev/zero is refused
+        // for its size, not read until the process is killed.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_SOURCE as u64 + 1).read_to_end(&mut bytes))
+            .map_err(|e| cannot_read(&e))?;
+        let source = TemplateSource::File(path.to_owned());
+        if bytes.len() > MAX_SOURCE {
+            return Err(compile::too_long(&source));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| cannot_read(&e.utf8_error()))?;
+        Template::compile(source, text, "application/json", &[])
     }
 
     /// The same template with another `Content-Type`. Values are escaped for JSON, and the

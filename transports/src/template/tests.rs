@@ -313,11 +313,26 @@ fn the_trial_render_at_creation_stops_at_the_output_room() {
 #[test]
 fn the_source_has_a_limit() {
     let big = "x".repeat(MAX_SOURCE + 1);
+    assert_eq!(
+        Template::inline(&big).unwrap_err().to_string(),
+        "inline template: it has more than 65536 bytes, the most a template may have"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.j2");
+    // Cut in the middle of a character at the limit: refused for its size, not its UTF-8.
+    std::fs::write(&file, format!("{}ж", "x".repeat(MAX_SOURCE - 1))).unwrap();
+    let refused = Template::file(&file).unwrap_err().to_string();
+    assert!(refused.ends_with("it has more than 65536 bytes, the most a template may have"));
+    std::fs::write(&file, b"{\"a\": \"\xff\"}").unwrap();
+    let refused = Template::file(&file).unwrap_err().to_string();
+    assert!(refused.contains("invalid utf-8 sequence"), "{refused}");
+    // A file that never ends is read no further than the limit.
+    #[cfg(unix)]
     assert!(
-        Template::inline(&big)
+        Template::file("/dev/zero")
             .unwrap_err()
             .to_string()
-            .contains("at most")
+            .contains("it has more than 65536 bytes")
     );
 }
 
