@@ -171,7 +171,7 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
     let Some((name, value)) = s.split_once(':') else {
         return Err(
             "is not a header (it has no ':'); write it as 'Name: value', e.g. \
-             'webhook-id: msg_1'"
+             'X-Tenant: acme'"
                 .to_owned(),
         );
     };

@@ -21,9 +21,10 @@ use deskhook_transports::template::Template;
 A first command: deskhook render --action all --event core/fixtures/zenlix/event.json
 
 Exit status: 0 when every body was printed; 2 for a bad flag, such as an unknown action
-(with a suggestion: unknown action 'aprove' (did you mean 'approve'?)) or --action with
---format usedesk; 1 when the --event file cannot be read or parsed (naming the file, the
-key and the position).")]
+(with a suggestion: unknown action 'aprove' (did you mean 'approve'?)), --action with
+--format usedesk, an unknown preset or a template variable missing; 1 when the --event or
+--template-file file cannot be read or parsed (naming the file, the key and the
+position), or a body cannot be rendered.")]
 pub(crate) struct Args {
     /// The body's format. usedesk and iqchannels need --event and take no --action or
     /// --description: the file holds the whole event.
@@ -113,18 +114,28 @@ impl TemplateArgs {
                  --template-file",
             ),
         };
-        let mut template = template.map_err(|e| format!("{flag}: {e}"))?;
+        // The text of --template (a preset's name, or a template) is the flag's value; a
+        // file's content is the file's, as the --event file's is.
+        let mut template = match template {
+            Ok(template) => template,
+            Err(e) if self.template.is_some() => {
+                crate::usage_error(subcommand, format!("{flag}: {e}"))
+            }
+            Err(e) => return Err(format!("{flag}: {e}")),
+        };
         if let Some(content_type) = &self.template_content_type {
             template = template.content_type(content_type).unwrap_or_else(|e| {
                 crate::usage_error(subcommand, format!("--template-content-type: {e}"))
             });
         }
-        for (name, value) in crate::parse_each("--template-var", &self.template_var, parse_var)? {
+        let vars = crate::parse_each("--template-var", &self.template_var, parse_var)
+            .unwrap_or_else(|e| crate::usage_error(subcommand, e));
+        for (name, value) in vars {
             template = template.var(name, value);
         }
-        template
-            .check_vars()
-            .map_err(|e| format!("{e} (give it with --template-var)"))?;
+        if let Err(e) = template.check_vars() {
+            crate::usage_error(subcommand, format!("{e} (give it with --template-var)"));
+        }
         Ok(Some(template))
     }
 }

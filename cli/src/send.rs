@@ -372,7 +372,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
                 .retry(args.attempts.retry.clone())
                 .timeout(args.attempts.timeout)
                 .allow_private(args.guard.allow_private);
-            for (name, value) in crate::parse_each("--header", &args.header, crate::parse_header)? {
+            let headers = crate::parse_each("--header", &args.header, crate::parse_header)
+                .unwrap_or_else(|e| crate::usage_error("send", e));
+            for (name, value) in headers {
                 endpoint = endpoint.header(name, value);
             }
             if let Some(template) = template {

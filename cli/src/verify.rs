@@ -18,7 +18,9 @@ use deskhook::signature::{HEADER_TIMESTAMP, Headers, verify_at};
 /// Prints `verified (id ID, timestamp SECONDS)` (and, given several keys, which one matched:
 /// `, key 2 of the 2 given`) and exits 0, or prints why not and exits 1:
 /// a missing header, a malformed or out-of-tolerance timestamp, or no signature matching any
-/// secret.
+/// secret (or the body file cannot be read). A bad flag or key (a --header not written
+/// 'Name: value', a key that is not one) exits 2, so that a script can tell it from a
+/// request refused.
 ///
 /// With --hub, checks the request's X-Hub-Signature-256 instead (GitHub-style, the body
 /// alone: no id, no timestamp):
@@ -70,7 +72,8 @@ pub(crate) fn clock(headers: &(impl Headers + ?Sized), no_tolerance: bool) -> i6
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let secrets = crate::flags::verifying_keys(&args.secret)?;
+    let secrets = crate::flags::verifying_keys(&args.secret)
+        .unwrap_or_else(|e| crate::usage_error("verify", e));
     if secrets.is_empty() {
         crate::usage_error(
             "verify",
@@ -78,7 +81,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         );
     }
     let body = crate::read_input(&args.body, "the body")?;
-    let headers = crate::parse_each("--header", &args.header, crate::parse_header)?;
+    let headers = crate::parse_each("--header", &args.header, crate::parse_header)
+        .unwrap_or_else(|e| crate::usage_error("verify", e));
     let headers = headers.as_slice();
     if args.hub {
         return verify_hub(headers, &body, &secrets);

@@ -333,9 +333,12 @@ fn a_template_renders_each_body_on_one_line_and_its_errors_say_where() {
         "{stderr}"
     );
 
+    // A bad flag's value is a usage error (exit 2), as the help says.
     let out = deskhook(&["render", "--action", "create", "--template", "slak"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("did you mean 'slack'?"));
     let out = deskhook(&["render", "--action", "create", "--template", "telegram"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("--template-var"),
         "{}",
@@ -349,6 +352,7 @@ fn a_template_renders_each_body_on_one_line_and_its_errors_say_where() {
         "--template-file",
         "no-such-template.j2",
     ]);
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).starts_with("deskhook: --template-file: "),
         "{}",

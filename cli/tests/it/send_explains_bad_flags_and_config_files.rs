@@ -319,7 +319,7 @@ fn a_bad_header_or_template_variable_is_not_echoed() {
         }
         let out = deskhook_in(tmp.path(), &args);
         let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{flag}: {stderr}");
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
         assert!(
             stderr.contains(said) && !stderr.contains("tok_SECRET"),
             "{flag}: {stderr}"

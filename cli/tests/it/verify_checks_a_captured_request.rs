@@ -83,6 +83,16 @@ fn a_missing_header_is_named() {
          headers with --header 'webhook-signature: …' (and webhook-id, webhook-timestamp and \
          webhook-signature each)\n"
     );
+    // A --header not written 'Name: value' is the caller's mistake, which exits 2.
+    let mut headers = self::headers(OLD);
+    headers[0] = headers[0].replace(": ", " ");
+    let out = verify(tmp.path(), SECRET, &headers, &["--no-tolerance"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--header (number 1 of 3): is not a header"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -164,7 +174,8 @@ fn a_bad_key_from_the_environment_is_named_as_the_variable_and_none_at_all_is_a_
         &["verify", "--no-tolerance", body],
         &[("DESKHOOK_SECRET", "whsec_c2hvcnQgc2VjcmV0")],
     );
-    assert_eq!(out.status.code(), Some(1));
+    // A bad key is the caller's mistake (2), not a request refused (1).
+    assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("DESKHOOK_SECRET: secret is 12 bytes"),
@@ -177,7 +188,7 @@ fn a_bad_key_from_the_environment_is_named_as_the_variable_and_none_at_all_is_a_
         &["verify", "--no-tolerance", body],
         &[("DESKHOOK_SECRET", " ")],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("DESKHOOK_SECRET is set but holds no key"),
         "{}",
