@@ -62,8 +62,8 @@ pub(crate) struct Args {
     /// Copies of the bucket when it is created (3 on a 3-node cluster); 1 if not given. A
     /// bucket that exists with another number is said so (the servers change it: `nats
     /// stream edit KV_<bucket> --replicas N`).
-    #[arg(long, value_name = "N", global = true)]
-    replicas: Option<usize>,
+    #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u64).range(1..=5))]
+    replicas: Option<u64>,
     /// The environment variable holding the secrets key.
     #[arg(long, value_name = "NAME", default_value = SECRETS_KEY_ENV, global = true)]
     key_env: String,
@@ -233,15 +233,17 @@ pub(crate) fn run(mut args: Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
         // Only `add` makes the bucket: the others read or change what it holds, and a
         // misspelt --bucket must not make an empty one.
+        // 1 to 5 (clap checked).
+        let replicas = args.replicas.and_then(|r| usize::try_from(r).ok());
         let store = if added.is_some() {
-            EndpointStore::open(&context, &args.bucket, args.replicas.unwrap_or(1), key).await
+            EndpointStore::open(&context, &args.bucket, replicas.unwrap_or(1), key).await
         } else {
             EndpointStore::open_existing(&context, &args.bucket, key).await
         }
         .map_err(|e| e.to_string())?
         .previous_keys(previous);
         // Given, and not what the bucket has: said rather than ignored.
-        if let Some(asked) = args.replicas {
+        if let Some(asked) = replicas {
             let has = store.replicas().await.map_err(|e| e.to_string())?;
             if has != asked {
                 eprintln!(

@@ -73,6 +73,11 @@ fn a_slip_in_add_or_in_the_bucket_name_is_named_before_connecting() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!err.contains("no secrets key"), "{args:?}: {err}");
     }
+    // A bucket has 1 to 5 copies; 0 is not made into 1.
+    for replicas in ["0", "6"] {
+        let (ok, _, err) = endpoints(&url, None, &["--replicas", replicas, "list"]);
+        assert!(!ok && err.contains("not in 1..=5"), "{replicas}: {err}");
+    }
     // The bucket's flags go before the subcommand or after it.
     for args in [["--bucket", "a.b", "list"], ["list", "--bucket", "a.b"]] {
         let (ok, _, err) = endpoints(&url, None, &args);
