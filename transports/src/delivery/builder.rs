@@ -318,6 +318,10 @@ pub struct DeliveryGuard {
     engine: Arc<Engine>,
     timeout: Duration,
     done: bool,
+    /// A `shutdown_async` was begun: dropped before it ended (cancelled), the guard stops
+    /// the engine at once rather than flush again.
+    #[cfg(feature = "_async")]
+    cut_short: bool,
     /// The runtime the async transport made for itself, when it was built outside one.
     #[cfg(feature = "_async")]
     runtime: Option<tokio::runtime::Runtime>,
@@ -338,6 +342,8 @@ impl DeliveryGuard {
             engine,
             timeout,
             done: false,
+            #[cfg(feature = "_async")]
+            cut_short: false,
             #[cfg(feature = "_async")]
             runtime: None,
         }
@@ -386,15 +392,19 @@ impl DeliveryGuard {
         self.engine.flush_async(timeout).await
     }
 
-    /// [`shutdown`](DeliveryGuard::shutdown) without blocking the runtime.
+    /// [`shutdown`](DeliveryGuard::shutdown) without blocking the runtime. Cancelled
+    /// before it ends (dropped by a `select!` or a `tokio::time::timeout`), it stops the
+    /// workers at once as it is dropped: what is left goes to the dead letters, as at the
+    /// end of `timeout`.
     ///
     /// # Errors
     ///
     /// As [`shutdown`](DeliveryGuard::shutdown).
     #[cfg(feature = "_async")]
     pub async fn shutdown_async(mut self, timeout: Duration) -> Result<(), Error> {
-        self.done = true;
+        self.cut_short = true;
         let flushed = self.engine.flush_async(timeout).await;
+        self.done = true;
         let stopped = self.engine.shutdown(Duration::ZERO);
         flushed.and(stopped)
     }
@@ -404,10 +414,19 @@ impl Drop for DeliveryGuard {
     fn drop(&mut self) {
         if !self.done {
             #[cfg(feature = "_async")]
-            let own_runtime = self.runtime.is_some();
+            let (own_runtime, cut_short) = (self.runtime.is_some(), self.cut_short);
             #[cfg(not(feature = "_async"))]
-            let own_runtime = false;
-            let result = shutdown_here(&self.engine, self.timeout, own_runtime);
+            let (own_runtime, cut_short) = (false, false);
+            let result = if cut_short {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "shutdown_async was cancelled before it ended: delivery stops now, and \
+                     what is undelivered goes to the dead letters"
+                );
+                self.engine.shutdown(Duration::ZERO)
+            } else {
+                shutdown_here(&self.engine, self.timeout, own_runtime)
+            };
             if let Err(err) = result {
                 log::warn!(target: deskhook::LOG_TARGET, "{err}");
             }

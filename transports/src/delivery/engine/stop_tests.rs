@@ -105,6 +105,39 @@ fn a_shutdown_that_lets_go_of_an_event_emitted_after_its_flush_says_so() {
     }
 }
 
+/// A `shutdown_async` cancelled while it flushes (by a `tokio::time::timeout` shorter than
+/// its own) still stops delivery as the guard goes: the attempt in flight is reported in
+/// the dead letters rather than left to a process that ends.
+#[cfg(feature = "_async")]
+#[test]
+fn a_cancelled_shutdown_async_still_stops_delivery() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_secs(60))], 8, &dir);
+    emit(&engine, &["T1"]);
+    // In flight: the flush cannot end before its timeout.
+    let in_flight = attempt(&engine);
+    let guard = crate::delivery::DeliveryGuard::new(engine.clone(), Duration::from_secs(5));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let cut = runtime.block_on(async {
+        let shutdown = guard.shutdown_async(Duration::from_secs(5));
+        tokio::time::timeout(Duration::from_millis(20), shutdown).await
+    });
+    assert!(cut.is_err(), "the shutdown was cut short");
+    assert!(engine.stopping());
+    let letters = crate::delivery::read_dead_letters(dir.path().join("dead.jsonl"))
+        .expect("the dead letters read");
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("while in flight"),
+        "{}",
+        letters[0].reason
+    );
+    in_flight.finish(status(204), Duration::ZERO);
+}
+
 /// An attempt in flight when its endpoint is removed, then the sink stops before it ends
 /// (the process may end with it): reported in the dead letters as a registered endpoint's
 /// would be, and not written again when it ends after all.
