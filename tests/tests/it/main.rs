@@ -40,6 +40,7 @@ mod relay_parks_for_a_paused_endpoint_at_once;
 mod relay_parks_what_a_failing_endpoint_holds;
 mod relay_publishes_a_dead_letter_before_it_acknowledges;
 mod relay_refuses_a_stream_worked_by_another_durable;
+mod relay_refuses_parked_events_its_stream_lost;
 mod relay_waits_for_a_confirmed_ack;
 mod relay_withdraws_a_lost_partition;
 mod spool_a_dead_endpoint_holds_no_memory;

@@ -22,7 +22,11 @@
 //! another count (deleted, then made by a publisher configured otherwise) stops it, handing
 //! back what it had, with [`Error::Config`] saying so: started again, the relays work the
 //! new partitions. A ticket's events left in the old partitions may then go out of order
-//! with those published to the new ones: drain the stream before such a change.
+//! with those published to the new ones: drain the stream before such a change, and the
+//! parked events too (`deskhook parked` shows nothing): each relay reads the parked entries
+//! of the partitions it owns, so those of a partition the stream no longer has would never
+//! be read, and a relay refuses to start while there are any ([`Error::Config`] naming
+//! them and what to do).
 //!
 //! The owner of a partition makes its own durable pull consumer (`<durable>-<partition>-
 //! <lease revision>`, deleting the consumer of the partition's last owner) and pulls from it

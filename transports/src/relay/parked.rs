@@ -234,6 +234,29 @@ impl Parked {
         Ok(())
     }
 
+    /// How many entries the bucket holds of each partition from `partitions` up: entries
+    /// of a stream made again with fewer partitions, which no relay of it reads.
+    ///
+    /// # Errors
+    ///
+    /// Why the bucket could not be listed.
+    pub(super) async fn beyond(
+        &self,
+        partitions: u32,
+    ) -> Result<std::collections::BTreeMap<u32, usize>, String> {
+        let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
+        let mut found = std::collections::BTreeMap::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| e.to_string())?;
+            if let Some(partition) = key.split('.').next().and_then(|p| p.parse::<u32>().ok())
+                && partition >= partitions
+            {
+                *found.entry(partition).or_insert(0) += 1;
+            }
+        }
+        Ok(found)
+    }
+
     /// The entries of `partition`, in stream order.
     ///
     /// # Errors

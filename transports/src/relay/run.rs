@@ -29,8 +29,8 @@ impl Relay {
     /// [`Error::StreamConflict`] for a stream deskhook cannot work with; [`Error::Config`]
     /// for a consumer of the stream that is not this group's (see [How work is
     /// shared](super#how-work-is-shared)), the stream made again with another partition
-    /// count while the relay runs (it stops, handing back what it had), a leases or
-    /// endpoints bucket it cannot use, an
+    /// count while the relay runs (it stops, handing back what it had), parked events of
+    /// partitions the stream no longer has, a leases or endpoints bucket it cannot use, an
     /// endpoints bucket that does not exist (unless
     /// [`create_endpoints_bucket`](Relay::create_endpoints_bucket)), or a duration out of
     /// its range; what building the sink returns (bad endpoints).
@@ -280,6 +280,23 @@ impl Relay {
         let bucket = format!("{}-parked", self.durable);
         let parked =
             Arc::new(patiently(|| parked::Parked::open(&context, &bucket, replicas)).await?);
+        let stranded = patiently(|| async {
+            parked
+                .beyond(settings.partition_count())
+                .await
+                .map_err(|e| {
+                    nats_error(
+                        &self.urls,
+                        format!("cannot list the parked events bucket '{bucket}': {e}"),
+                    )
+                })
+        })
+        .await?;
+        if !stranded.is_empty() {
+            return Err(Error::Config(stranded_message(
+                &bucket, &settings, &stranded,
+            )));
+        }
         Ok(Opened {
             context,
             settings,
@@ -292,6 +309,35 @@ impl Relay {
             store,
         })
     }
+}
+
+/// Why a relay does not start while the parked events bucket `bucket` holds entries of the
+/// partitions `stranded` (each with its count), which the stream of `settings` no longer
+/// has: no relay would read them, and their events would never be delivered.
+fn stranded_message(
+    bucket: &str,
+    settings: &StreamSettings,
+    stranded: &std::collections::BTreeMap<u32, usize>,
+) -> String {
+    let entries: usize = stranded.values().sum();
+    let mut named: Vec<String> = stranded.keys().take(5).map(u32::to_string).collect();
+    if stranded.len() > 5 {
+        named.push(format!("and {} more", stranded.len() - 5));
+    }
+    let highest = stranded.keys().next_back().copied().unwrap_or(0);
+    format!(
+        "the parked events bucket '{bucket}' holds {entries} entr{} of partition(s) {} of \
+         stream '{}', which has {} partitions now (it was made again with fewer): no relay \
+         reads them, so their events would never be delivered. Make the stream again with \
+         at least {} partitions (drained first) until `deskhook parked` shows nothing, or \
+         give those events up by removing their entries (`nats kv del {bucket} KEY`, the \
+         keys starting with those partitions)",
+        if entries == 1 { "y" } else { "ies" },
+        named.join(", "),
+        settings.stream_name(),
+        settings.partition_count(),
+        highest.saturating_add(1),
+    )
 }
 
 /// What [`Relay::open`] opened on the servers.
@@ -364,7 +410,8 @@ async fn partitions_changed(
                 "stream '{name}' was made again with {now} partitions, where this relay works \
                  {partitions}: it stopped, handing back what it had (start the relays again to \
                  work the new partitions; a ticket's events left in the old ones may go out of \
-                 order with those in the new ones)"
+                 order with those in the new ones, and parked events of partitions the \
+                 stream no longer has keep the relays from starting)"
             );
         }
     }
