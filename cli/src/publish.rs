@@ -44,8 +44,12 @@ fn stream_settings(args: &Args) -> Result<StreamSettings, String> {
     let settings = StreamSettings::new()
         .name(&args.stream)
         .subject_prefix(&args.subject_prefix);
-    args.nats
-        .with_context(async |context| Ok(settings.of_existing(&context).await))
+    args.nats.with_context(async |context| {
+        settings
+            .of_existing(&context)
+            .await
+            .map_err(|e| e.to_string())
+    })
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {

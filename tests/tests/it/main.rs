@@ -28,6 +28,7 @@ mod nats_publishes_each_event_once;
 mod nats_refuses_a_conflicting_stream;
 mod nats_relay_delivers_what_its_consumer_skipped;
 mod nats_restart_loses_nothing_acknowledged;
+mod nats_stream_settings_are_read_not_guessed;
 mod nats_unreachable_overflow_is_counted;
 mod nats_waits_in_the_spool;
 mod operator_actions;

@@ -473,9 +473,32 @@ impl StreamSettings {
     /// exists (its publisher chose them): what a relay, or a publisher that joins the
     /// stream rather than makes it, works with. A stream that does not record its partition
     /// count keeps these settings' (logged: relays and publishers must agree).
-    pub async fn of_existing(self, context: &jetstream::Context) -> StreamSettings {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Nats`] when the stream cannot be looked up (no answer, a timeout, a
+    /// permission refused): the settings are then not known, and guessing them would make
+    /// an existing stream look like a conflict. A stream that does not exist is not an
+    /// error: these settings are returned as they are.
+    pub async fn of_existing(self, context: &jetstream::Context) -> Result<StreamSettings, Error> {
         let mut settings = self;
-        if let Ok(found) = context.get_stream(settings.stream_name()).await {
+        let found = match context.get_stream(settings.stream_name()).await {
+            Ok(found) => Some(found),
+            Err(err) => match err.kind() {
+                jetstream::context::GetStreamErrorKind::JetStream(api)
+                    if api.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    None
+                }
+                _ => {
+                    let url = server_url(context);
+                    return Err(
+                        request_trouble("cannot look up the stream", &err, &url).into_error(&url)
+                    );
+                }
+            },
+        };
+        if let Some(found) = found {
             let config = &found.cached_info().config;
             settings = settings.storage(match config.storage {
                 stream::StorageType::Memory => Storage::Memory,
@@ -492,7 +515,7 @@ impl StreamSettings {
                 ),
             }
         }
-        settings
+        Ok(settings)
     }
 
     /// Creates the stream if it is missing, or checks it if it exists; returns its info.

@@ -232,7 +232,9 @@ impl Relay {
     /// events buckets.
     async fn open(&self) -> Result<Opened, Error> {
         let context = crate::nats::connect(&self.urls, self.connect.clone(), self.timeout).await?;
-        let settings = self.stream.clone().of_existing(&context).await;
+        // Read patiently: settings guessed for a stream that did not answer at once would
+        // make it look like a conflict.
+        let settings = patiently(|| self.stream.clone().of_existing(&context)).await?;
         let info = settings.ensure(&context).await?;
         let replicas = info.config.num_replicas;
         let stream = patiently(|| async {
