@@ -513,6 +513,7 @@ impl Engine {
                 if let Some(entry) = st.in_flight.iter_mut().find(|j| j.order == order) {
                     entry.dying = true;
                 }
+                self.letters_due.fetch_add(1, Ordering::AcqRel);
             }
             _ => st.attempt_over(order),
         }
@@ -543,6 +544,16 @@ impl Engine {
         if let (Some(job), Some((reason, false))) = (&ending.done, &given_up)
             && !reported
         {
+            /// Counts the letter written however its writing ends (a logger that panics).
+            struct Written<'a>(&'a std::sync::atomic::AtomicUsize);
+            impl Drop for Written<'_> {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            let _written = Written(&self.letters_due);
+            #[cfg(test)]
+            super::tests::before_dying_letter();
             ending.settling = self.dead_letter_settling(lane, job, reason).1;
         }
         let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);

@@ -76,6 +76,10 @@ pub(crate) struct Engine {
     #[cfg(feature = "_async")]
     idle_async: tokio::sync::Notify,
     stopping: AtomicBool,
+    /// Attempts given up whose letters the workers that settle them are about to write
+    /// (marked `dying`, which a stop passes over): a shutdown waits for them, briefly, so
+    /// that the process does not end before they are written.
+    letters_due: AtomicUsize,
     /// Endpoints removed while attempts of theirs were in flight (until they are dropped):
     /// a stop reports those attempts as it does a registered endpoint's.
     retiring: Mutex<Vec<std::sync::Weak<Lane>>>,
@@ -129,6 +133,7 @@ impl Engine {
             #[cfg(feature = "_async")]
             idle_async: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),
+            letters_due: AtomicUsize::new(0),
             retiring: Mutex::default(),
             #[cfg(any(feature = "http-async", feature = "http-blocking"))]
             priority: Priority::below_caller(config.worker_nice),

@@ -412,6 +412,7 @@ impl Engine {
         #[cfg(test)]
         super::tests::between_flush_and_stop();
         let left = self.stop_all("undelivered at shutdown");
+        self.wait_for_letters_due();
         self.backlog.close();
         self.connector.close_kept();
         if left > 0 {
@@ -433,6 +434,26 @@ impl Engine {
                 timeout,
             }),
             flushed => flushed,
+        }
+    }
+
+    /// Waits, a second at most, for the letters of attempts given up as the stop began
+    /// (which it passes over, their workers writing them): returned before, the process
+    /// could end without them. A letter is written in microseconds, once the stop's own
+    /// letters have let go of the file.
+    fn wait_for_letters_due(&self) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.letters_due.load(Ordering::Acquire) > 0 {
+            if Instant::now() >= deadline {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "shutdown: {} dead letter(s) still being written after a second; they \
+                     may be lost if the process ends now",
+                    self.letters_due.load(Ordering::Acquire)
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 #[cfg(feature = "spool")]
 use super::tests::{AFTER_UPDATE, BETWEEN_RELEASE_AND_COMPLETE, spooled_engine};
-use super::tests::{BETWEEN_FLUSH_AND_STOP, attempt, emit, endpoint, engine, status};
+use super::tests::{BEFORE_DYING_LETTER, BETWEEN_FLUSH_AND_STOP};
+use super::tests::{attempt, emit, endpoint, engine, status};
 #[cfg(feature = "spool")]
 use crate::delivery::Endpoint;
 use crate::delivery::lock;
@@ -136,6 +137,34 @@ fn a_cancelled_shutdown_async_still_stops_delivery() {
         letters[0].reason
     );
     in_flight.finish(status(204), Duration::ZERO);
+}
+
+/// An attempt given up as the sink stops: the stop passes over it (its worker writes its
+/// letter), and the shutdown waits for that letter rather than return first, which would
+/// let the process end without it.
+#[test]
+fn a_shutdown_waits_for_the_letter_of_an_attempt_given_up_as_it_stops() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint("crm", Duration::from_secs(60))], 8, &dir);
+    emit(&engine, &["T1"]);
+    let in_flight = attempt(&engine);
+    let (reached_tx, reached) = mpsc::channel();
+    let settling = std::thread::spawn(move || {
+        BEFORE_DYING_LETTER.set(Some(Box::new(move || {
+            reached_tx.send(()).expect("the test waits");
+            std::thread::sleep(Duration::from_millis(50));
+        })));
+        // Refused: given up at once.
+        in_flight.finish(status(400), Duration::ZERO);
+    });
+    reached.recv().expect("the letter is about to be written");
+    // Its flush of no time finds the event outstanding still: an error either way.
+    let _ = engine.shutdown(Duration::ZERO);
+    let letters = crate::delivery::read_dead_letters(dir.path().join("dead.jsonl"))
+        .expect("the dead letters read");
+    assert_eq!(letters.len(), 1, "written before the shutdown returned");
+    assert!(letters[0].reason.contains("400"), "{}", letters[0].reason);
+    settling.join().expect("the settle ends");
 }
 
 /// An attempt in flight when its endpoint is removed, then the sink stops before it ends

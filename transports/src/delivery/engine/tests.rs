@@ -26,6 +26,19 @@ pub(super) fn before_settle_lock() {
 }
 
 thread_local! {
+    /// Run by `settle` on this thread before it writes the letter of an attempt given up.
+    pub(super) static BEFORE_DYING_LETTER: RefCell<Option<Box<dyn FnOnce()>>> =
+        RefCell::new(None);
+}
+
+/// Called by `settle` before it writes the letter of an attempt given up.
+pub(super) fn before_dying_letter() {
+    if let Some(hook) = BEFORE_DYING_LETTER.take() {
+        hook();
+    }
+}
+
+thread_local! {
     /// Run by `close_lane` on this thread between its release and its completion.
     pub(super) static BETWEEN_RELEASE_AND_COMPLETE: RefCell<Option<Box<dyn FnOnce()>>> =
         RefCell::new(None);
