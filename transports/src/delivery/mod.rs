@@ -562,6 +562,12 @@ pub(crate) fn now_rfc3339() -> String {
     format!("{:.3}", jiff::Timestamp::now())
 }
 
+/// Runs a log call: the logger is the application's code, and one that panics loses its
+/// line, never the accounting around it (a letter counted, a job finished, a worker).
+pub(crate) fn logged(log: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(log));
+}
+
 /// Locks a mutex; nothing in the engine panics while holding one, but a poisoned lock is
 /// recovered rather than stopping delivery.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

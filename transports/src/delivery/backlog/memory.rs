@@ -183,7 +183,9 @@ impl MemoryBacklog {
                         job.event.event_type,
                         crate::delivery::shown(&job.event.key)
                     );
-                    log::warn!(target: deskhook::LOG_TARGET, "{message}");
+                    crate::delivery::logged(
+                        || log::warn!(target: deskhook::LOG_TARGET, "{message}"),
+                    );
                     return Err(Refusal {
                         problem: message,
                         dead_lettered: false,
@@ -195,15 +197,17 @@ impl MemoryBacklog {
         schedule(engine, lane, st, job);
         if let Some(old) = dropped {
             engine.count_dropped(lane, Some(old.event.event_type), 1);
-            log::warn!(
-                target: deskhook::LOG_TARGET,
-                "endpoint '{name}': queue full ({capacity} events, overflow drop-oldest); event {} \
-                 ({} on ticket {}, sequence {}) dropped",
-                old.event.id_text,
-                old.event.event_type,
-                crate::delivery::shown(&old.event.key),
-                old.seq
-            );
+            crate::delivery::logged(|| {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "endpoint '{name}': queue full ({capacity} events, overflow drop-oldest); \
+                     event {} ({} on ticket {}, sequence {}) dropped",
+                    old.event.id_text,
+                    old.event.event_type,
+                    crate::delivery::shown(&old.event.key),
+                    old.seq
+                );
+            });
             engine.finished(lane, 1);
         }
         Ok(())

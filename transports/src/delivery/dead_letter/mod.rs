@@ -288,16 +288,18 @@ impl DeadLetterLog {
                     // Nothing of it is left for the next letter to be glued to.
                     batch.truncate(start);
                     kept.push(false);
-                    log::error!(
-                        target: deskhook::LOG_TARGET,
-                        "dead letter {} ({} on ticket {}) for endpoint '{}' could not be \
-                         written ({e}) and is dropped: {}",
-                        letter.id,
-                        letter.action,
-                        super::shown(&letter.ticket),
-                        letter.endpoint,
-                        letter.reason
-                    );
+                    crate::delivery::logged(|| {
+                        log::error!(
+                            target: deskhook::LOG_TARGET,
+                            "dead letter {} ({} on ticket {}) for endpoint '{}' could not be \
+                             written ({e}) and is dropped: {}",
+                            letter.id,
+                            letter.action,
+                            super::shown(&letter.ticket),
+                            letter.endpoint,
+                            letter.reason
+                        );
+                    });
                 }
             }
             if batch.len() >= BATCH_BYTES {
@@ -320,12 +322,14 @@ impl DeadLetterLog {
         };
         kept.fill(false);
         for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
-            log::error!(
-                target: deskhook::LOG_TARGET,
-                "{err}; the dead letter is not in the file and is counted as dropped; it \
-                 follows whole: {}",
-                String::from_utf8_lossy(line)
-            );
+            crate::delivery::logged(|| {
+                log::error!(
+                    target: deskhook::LOG_TARGET,
+                    "{err}; the dead letter is not in the file and is counted as dropped; it \
+                     follows whole: {}",
+                    String::from_utf8_lossy(line)
+                );
+            });
         }
     }
 }

@@ -573,6 +573,6 @@ impl Drop for WaitingForRoom<'_, '_> {
 /// called where an attempt is settled, some of it under its lane's lock.
 fn warn(warning: Option<String>) {
     if let Some(warning) = warning {
-        let _ = std::panic::catch_unwind(|| log::warn!(target: deskhook::LOG_TARGET, "{warning}"));
+        crate::delivery::logged(|| log::warn!(target: deskhook::LOG_TARGET, "{warning}"));
     }
 }

@@ -106,3 +106,37 @@ fn a_panic_in_settle_releases_the_attempts_slot() {
     assert!(settled.is_err(), "the stand-in panicked");
     assert_eq!(engine.pool().in_flight(), 0, "the slot is back");
 }
+
+/// A letter that cannot be written goes whole to the log and is counted as dropped; a
+/// logger that panics on it loses the line, not the count, nor the ticket's next event.
+#[test]
+fn a_logger_that_panics_on_a_lost_letter_loses_no_count() {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Warn);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(vec![endpoint(ENDPOINT, Duration::from_secs(60))], 4, &dir);
+    // The dead-letter file cannot be opened: a folder has its name now.
+    let file = dir.path().join("dead.jsonl");
+    let _ = std::fs::remove_file(&file);
+    std::fs::create_dir(&file).expect("a folder in its place");
+    emit(&engine, &["T1", "T1"]);
+    let first = attempt(&engine);
+    let settled = catch_unwind(AssertUnwindSafe(|| {
+        first.finish(status(400), Duration::ZERO)
+    }));
+    assert!(settled.is_ok(), "the logger's panic stays in the log call");
+    let stats = || {
+        engine
+            .registry()
+            .get(ENDPOINT)
+            .expect("the endpoint")
+            .stats(None)
+    };
+    assert_eq!(stats().dropped, 1, "{:?}", stats());
+    // The ticket's next event goes, and the flush sees every job finished.
+    attempt(&engine).finish(status(204), Duration::ZERO);
+    engine
+        .flush(Duration::from_secs(5))
+        .expect("every job is finished");
+    assert_eq!(stats().delivered, 1);
+}
