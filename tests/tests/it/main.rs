@@ -37,6 +37,7 @@ mod relay_counts_events_for_no_endpoint;
 mod relay_hands_back_after_its_requests_end;
 mod relay_keeps_order_across_batches;
 mod relay_keeps_order_while_it_stops_or_reconnects;
+mod relay_makes_its_consumer_anew_each_tenure;
 mod relay_parks_for_a_paused_endpoint_at_once;
 mod relay_parks_what_a_failing_endpoint_holds;
 mod relay_publishes_a_dead_letter_before_it_acknowledges;

@@ -137,6 +137,12 @@ impl Shared {
             withdrawn,
         };
         let name = self.consumer_name(partition, revision);
+        // A consumer of this very name is not this tenure's: a leases bucket made again
+        // starts its revisions over, and a relay that died under the old one left its
+        // consumer. Found again as it is, it would bring back what it had handed out only
+        // at `ack_wait`, after the messages behind it. (Told to stop meanwhile, the loop
+        // below ends at once.)
+        let _gone = self.delete_until_gone(partition, &name, &mut order).await;
         let mut unparked = false;
         let mut superseded = false;
         let mut blocked = false;
