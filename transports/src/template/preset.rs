@@ -80,13 +80,15 @@ pub(crate) fn find(name: &str) -> Result<&'static Preset, Error> {
         .map(|n| (strsim::levenshtein(n, &wanted.to_ascii_lowercase()), *n))
         .min()
         .filter(|(distance, _)| *distance <= 2);
+    // Shortened and escaped: it may be a template's whole text without its tags.
+    let shown = deskhook::shown_in_log(wanted);
     Err(Error::Template(match closest {
         Some((_, near)) => format!(
-            "unknown preset '{wanted}' (did you mean '{near}'?); the presets are {}",
+            "unknown preset '{shown}' (did you mean '{near}'?); the presets are {}",
             names.join(", ")
         ),
         None => format!(
-            "unknown preset '{wanted}'; the presets are {} (an inline template must contain \
+            "unknown preset '{shown}'; the presets are {} (an inline template must contain \
              {{{{ or {{%)",
             names.join(", ")
         ),

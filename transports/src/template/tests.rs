@@ -267,6 +267,11 @@ fn presets_are_found_by_name_with_a_suggestion() {
     );
     let err = Template::preset("slak").unwrap_err().to_string();
     assert!(err.contains("did you mean 'slack'?"), "{err}");
+    // A long text without tags, taken for a preset's name: shortened and escaped.
+    let text = format!("{{\"text\":\n{}}}", "x".repeat(1000));
+    let err = Template::named_or_inline(&text).unwrap_err().to_string();
+    assert!(err.starts_with("unknown preset '{\"text\":\\n"), "{err}");
+    assert!(err.len() < 400, "{err}");
     let telegram = Template::preset("telegram").unwrap();
     assert!(
         telegram
