@@ -299,7 +299,11 @@ macro_rules! wire_struct {
                 pub $field: $ty,
             )*
             /// Keys this version of deskhook does not know, in the order they came. They are
-            /// written back after the known keys, so nothing a newer sender adds is lost.
+            /// written back after the known keys, so nothing a newer sender adds is lost,
+            /// with one limit of `serde_json::Value`: a number is written back as the same
+            /// value (an integer that fits in 64 bits exactly; a float with the same digits,
+            /// in serde_json's form: `1e2` as `100.0`), and an integer past 64 bits as the
+            /// nearest float.
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
 

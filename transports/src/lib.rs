@@ -89,7 +89,9 @@
 //!   endpoint, as `template_max_output` did. The summary reads `null` where an object or
 //!   list was expected as empty (it emptied the whole summary), and `author` is who acted:
 //!   a Usedesk comment's client only when the client wrote it, none for `ticket_changed`,
-//!   an iQChannels actor by name from `Rels`.
+//!   an iQChannels actor by name from `Rels`. A template file is read no further than its
+//!   64 KiB (`/dev/zero` grew the process until it was killed), and an unknown preset's name
+//!   is shown shortened and escaped.
 //! - NATS: with `require_server`, the first connect is made in the build, so that a
 //!   refused login or TLS setup is the build's error (it said "no answer"); a server
 //!   list's parse error no longer shows a URL part (a ',' in a password showed its
@@ -103,7 +105,10 @@
 //!   `DeliveryConfig::max_payload` to 4 KiB under its `max_payload` and the stream's
 //!   `max_msg_size`, so that a larger event is refused at emit (it was published, refused
 //!   and dead-lettered after an attempt). The attempts waiting for the connection are woken
-//!   by one watcher (each polled every 20 ms).
+//!   by one watcher (each polled every 20 ms). **Upgrading:** `StreamSettings::of_existing`
+//!   returns a `Result`: a stream it cannot look up is `Error::Nats` (it took the defaults,
+//!   and a relay that started while a cluster elected a leader was refused as a conflict,
+//!   told to delete the stream).
 //! - Endpoints: a name is at most 256 bytes (`delivery::NAME_MAX_BYTES`; **upgrading:** a
 //!   longer one kept in a spool is left out at start, logged; one in an endpoints bucket
 //!   keeps relays from starting, see below). An unknown name is compared with the
@@ -127,7 +132,17 @@
 //!   A parked events bucket whose entries expire (a `max_age`) or whose oldest go when full
 //!   (discard old) fails `run`; `Relay::max_pending` over `relay::MAX_PENDING` (100,000)
 //!   fails `run` too; a panic of the partitions' owner stops its lease renewals, and `run`
-//!   returns at once with the error (it renewed for ever, and waited for a stop).
+//!   returns at once with the error (it renewed for ever, and waited for a stop). A relay
+//!   refuses to start while the parked events bucket holds entries of partitions the stream
+//!   no longer has (made again with fewer): no relay read them, and their events were never
+//!   delivered. A partition's new owner deletes a consumer left under its own name (a
+//!   leases bucket made again starts its revisions over) rather than take over the
+//!   messages it had handed out, which came back after the ticket's later events.
+//! - Shutdown: a `shutdown_async` cancelled before it ends (by a `select!` or a `timeout`)
+//!   stops delivery as the guard is dropped, what is left going to the dead letters (the
+//!   engine went on, and a process that ended lost it without a word); `shutdown` waits, a
+//!   second at most, for the letters of attempts given up as it stops; a logger that
+//!   panics on a letter that could not be written loses the line, not the letter's count.
 //! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it
 //!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
 //!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
@@ -149,7 +164,11 @@
 //!   `--no-tolerance` and `--listen`; `spool stats|dead-letter --spool DIR`; `spool
 //!   dead-letter --dry-run`; `endpoints … url=-` and `headers=-` from standard input; the
 //!   `endpoints` flags after the subcommand too; `dead-letters replay` says a missing file
-//!   or folder; relay durations out of range are said with their flag; usage errors exit 2.
+//!   or folder; relay durations out of range are said with their flag; usage errors exit 2,
+//!   and so do bad flag values found after parsing (an unknown preset, a `--template-var`
+//!   or `--header` that does not read, a key for `verify`); a `--retry` that does not
+//!   start at once is said as the flag's (it blamed the config file's `retry`); `endpoints
+//!   --replicas` takes 1 to 5 (0 was made 1).
 //! - Dead letters: a new dead-letter file is made readable by its owner only (0600, as the
 //!   spool; it was 0644 under the usual umask, and letters hold the events' bodies); a
 //!   replay of many letters queues each once (a delete between two pages of its listing
