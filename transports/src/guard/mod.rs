@@ -10,7 +10,7 @@
 //!
 //! - [`check_ip`] judges one address. Non-global kinds are refused: unspecified, loopback, private
 //!   (RFC 1918), link-local, shared address space (CGNAT), IETF protocol assignments,
-//!   documentation, benchmarking, reserved, broadcast, multicast, unique local, site-local,
+//!   documentation, benchmarking, 6to4 relay anycast, reserved, broadcast, multicast, unique local, site-local,
 //!   discard-only, the dummy prefix, SRv6 SIDs, Teredo and ORCHID. IPv6 forms that carry an IPv4
 //!   address (IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 `64:ff9b::/96` and
 //!   `64:ff9b:1::/48`, 6to4 `2002::/16`) are judged by the embedded IPv4 address as well, so
@@ -384,6 +384,8 @@ fn classify_v4(ip: Ipv4Addr) -> Option<Kind> {
             Kind::new("documentation", AllowCidrs)
         }
         [198, 18 | 19, _, _] => Kind::new("benchmarking", AllowCidrs),
+        // RFC 7526: where it is still routed, it reaches a 6to4 relay of one's own network.
+        [192, 88, 99, _] => Kind::new("6to4 relay anycast (deprecated)", AllowCidrs),
         [224..=239, ..] => Kind::new("multicast", AllowCidrs),
         [255, 255, 255, 255] => Kind::new("broadcast", AllowCidrs),
         [240..=255, ..] => Kind::new("reserved", AllowCidrs),
