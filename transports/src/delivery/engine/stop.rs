@@ -292,7 +292,7 @@ impl Engine {
         timeout: Duration,
     ) -> Option<Error> {
         if let Some(lane) = hint.as_ref()
-            && self.held_jobs(lane, deadline, now).is_none()
+            && self.held_jobs(lane, deadline, now, true).is_none()
         {
             return None;
         }
@@ -303,7 +303,8 @@ impl Engine {
             if movable.is_some() {
                 return;
             }
-            match self.held_jobs(lane, deadline, now) {
+            // Under the registry's read lock: a lane locked by a worker is one at work.
+            match self.held_jobs(lane, deadline, now, false) {
                 Some(0) => {}
                 Some(jobs) => {
                     held += jobs;
@@ -329,8 +330,9 @@ impl Engine {
     }
 
     /// The jobs `lane` holds that can make no attempt before `deadline` (0 when it has
-    /// none), or `None` when it may make one.
-    fn held_jobs(&self, lane: &Lane, deadline: Instant, now: Instant) -> Option<usize> {
+    /// none), or `None` when it may make one. Unless told to `wait` for the lane's lock, a
+    /// lane whose lock is held (a worker at it) is taken for one that may.
+    fn held_jobs(&self, lane: &Lane, deadline: Instant, now: Instant, wait: bool) -> Option<usize> {
         if lane.outstanding.load(Ordering::Acquire) == 0 {
             return Some(0);
         }
@@ -339,7 +341,12 @@ impl Engine {
             return None;
         }
         let route = lane.route();
-        let st = lock(&lane.state);
+        let st = match lane.state.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if wait => lock(&lane.state),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
         let outstanding = lane.outstanding.load(Ordering::Acquire);
         st.idle_past(deadline, now, outstanding, &route, &self.config.breaker)
             .then_some(outstanding)
@@ -581,8 +588,8 @@ impl Engine {
             (EndpointState::Disabled, 0),
             (EndpointState::BreakerOpen, 0),
         ];
-        self.registry.for_each(|lane| {
-            let slot = match lock(&lane.state).public_state() {
+        self.registry.for_each_state(|_, st| {
+            let slot = match st.public_state() {
                 EndpointState::Active => 0,
                 EndpointState::Paused => 1,
                 EndpointState::Disabled => 2,

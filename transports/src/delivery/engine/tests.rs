@@ -811,3 +811,51 @@ fn a_removal_if_unchanged_removes_only_the_version_read() {
     // Removed (or made again) since: the same.
     assert!(endpoints.remove_if_unchanged(&read).is_err());
 }
+
+/// A look at every endpoint's state (a count by state, a page of the paused ones) while a
+/// worker holds one lane's lock: it waits for that lane out of the registry's read lock, so
+/// an upsert meanwhile, and every emit's routing behind it, are not held up.
+#[test]
+fn a_look_at_the_states_holds_up_no_upsert() {
+    use crate::delivery::{EndpointQuery, EndpointState, Endpoints};
+    const WAIT: Duration = Duration::from_secs(30);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine_of(
+        SinkBuilder::new(),
+        vec![endpoint("crm", Duration::from_secs(60))],
+        1,
+        &dir,
+    );
+    let lane = engine.registry().get("crm").expect("crm");
+    std::thread::scope(|scope| {
+        let held = lock(&lane.state);
+        let counting = scope.spawn(|| Endpoints::new(engine.clone()).count_by_state());
+        let paging = scope.spawn(|| {
+            let query = EndpointQuery {
+                state: Some(EndpointState::Active),
+                ..EndpointQuery::new()
+            };
+            Endpoints::new(engine.clone()).page(&query)
+        });
+        // Time for both to reach the lane's lock.
+        std::thread::sleep(Duration::from_millis(50));
+        let (added, adding) = mpsc::channel();
+        let registry = engine.clone();
+        scope.spawn(move || {
+            let upserted = Endpoints::new(registry).upsert(endpoint("audit", Duration::ZERO));
+            added.send(upserted.is_ok())
+        });
+        assert_eq!(
+            adding.recv_timeout(WAIT),
+            Ok(true),
+            "the upsert was held up"
+        );
+        assert!(!counting.is_finished() && !paging.is_finished());
+        drop(held);
+        let counts = counting.join().expect("the count ends");
+        assert_eq!(counts[0].0, EndpointState::Active);
+        assert!(counts[0].1 >= 1, "{counts:?}");
+        let page = paging.join().expect("the page ends");
+        assert!(page.items.iter().any(|e| e.name == "crm"), "{page:?}");
+    });
+}

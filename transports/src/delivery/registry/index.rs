@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::Instant;
 
 use deskhook::EventType;
 use smallvec::SmallVec;
 
 use super::super::{Lane, Route, lock};
+use crate::delivery::lane::LaneState;
 use crate::error::Error;
 
 /// Endpoints by name, and by tenant for routing.
@@ -190,6 +191,25 @@ impl Registry {
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Lane>)) {
         for lane in self.read().by_name.values() {
             f(lane);
+        }
+    }
+
+    /// Calls `f` with every endpoint and its state (under the lane's lock). The registry's
+    /// read lock is never held while waiting for a lane's: a worker may hold that across a
+    /// spool's read, and a writer (an upsert) waiting behind this reader would hold up every
+    /// emit's routing meanwhile. A lane found locked is looked at after the walk, out of
+    /// the read lock (it may have been removed by then).
+    pub(crate) fn for_each_state(&self, mut f: impl FnMut(&Arc<Lane>, &LaneState)) {
+        let mut busy = Vec::new();
+        for lane in self.read().by_name.values() {
+            match lane.state.try_lock() {
+                Ok(st) => f(lane, &st),
+                Err(TryLockError::Poisoned(p)) => f(lane, &p.into_inner()),
+                Err(TryLockError::WouldBlock) => busy.push(lane.clone()),
+            }
+        }
+        for lane in busy {
+            f(&lane, &lock(&lane.state));
         }
     }
 

@@ -65,6 +65,7 @@ impl Endpoints {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
+        // Read without the lane's lock.
         let keeps = |lane: &Lane| {
             let route = lane.route();
             let tenant = route.endpoint.tenant.as_deref();
@@ -74,15 +75,9 @@ impl Endpoints {
                         || contains_folded(&route.url, needle)
                         || tenant.is_some_and(|t| contains_folded(t, needle))
                 })
-                && query
-                    .state
-                    .is_none_or(|state| lock(&lane.state).public_state() == state)
         };
         let (lanes, total, next) = {
             let index = self.engine.registry().read();
-            let mut total = 0;
-            let mut lanes = Vec::with_capacity(limit);
-            let mut next = None;
             let start = match query.after.as_deref() {
                 Some(after) => Bound::Excluded(after),
                 None => Bound::Unbounded,
@@ -107,20 +102,20 @@ impl Endpoints {
                         .map(|(_, lane)| lane),
                 ),
             };
-            for lane in candidates {
-                if !keeps(lane) {
-                    continue;
-                }
-                total += 1;
-                if lanes.len() < limit {
-                    lanes.push(lane.clone());
-                } else if next.is_none() {
-                    next = lanes
-                        .last()
-                        .map(|l: &Arc<Lane>| l.route().endpoint.name.clone());
+            match query.state {
+                None => paged(candidates.filter(|lane| keeps(lane)), limit),
+                // A lane's state is read under its lock, which a worker may hold across a
+                // spool's read: not while the registry's read lock is held (an upsert
+                // waiting behind it would hold up every emit's routing). The candidates
+                // are copied out first.
+                Some(state) => {
+                    let candidates: Vec<Arc<Lane>> =
+                        candidates.filter(|lane| keeps(lane)).cloned().collect();
+                    drop(index);
+                    let in_state = |lane: &&Arc<Lane>| lock(&lane.state).public_state() == state;
+                    paged(candidates.iter().filter(in_state), limit)
                 }
             }
-            (lanes, total, next)
         };
         EndpointPage {
             items: lanes.iter().map(|lane| EndpointInfo::of(lane)).collect(),
@@ -128,6 +123,28 @@ impl Endpoints {
             next,
         }
     }
+}
+
+/// The first `limit` of `lanes` (in order), how many there are in all, and the name a next
+/// page starts after (when there are more).
+fn paged<'a>(
+    lanes: impl Iterator<Item = &'a Arc<Lane>>,
+    limit: usize,
+) -> (Vec<Arc<Lane>>, usize, Option<String>) {
+    let mut total = 0;
+    let mut page = Vec::with_capacity(limit);
+    let mut next = None;
+    for lane in lanes {
+        total += 1;
+        if page.len() < limit {
+            page.push(lane.clone());
+        } else if next.is_none() {
+            next = page
+                .last()
+                .map(|l: &Arc<Lane>| l.route().endpoint.name.clone());
+        }
+    }
+    (page, total, next)
 }
 
 /// Whether `haystack` contains `needle` (already lower case), ignoring ASCII and Unicode case.

@@ -344,8 +344,8 @@ fn is_paused(http: &DeliverySink, name: &str) -> bool {
 /// The endpoints of `http` that are paused now.
 fn paused_endpoints(http: &DeliverySink) -> HashSet<Box<str>> {
     let mut paused = HashSet::new();
-    http.engine().registry().for_each(|lane| {
-        if lock(&lane.state).paused {
+    http.engine().registry().for_each_state(|lane, st| {
+        if st.paused {
             paused.insert(Box::from(&*lane.name));
         }
     });
