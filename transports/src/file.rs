@@ -372,6 +372,39 @@ impl State {
     }
 }
 
+/// Writes `line` straight to the file of `state` ([`FlushPolicy::EveryEvent`]: nothing is
+/// buffered), after the line break a cut line needs. A line the file did not take is not
+/// kept for a later write, as a buffer would keep it: its event is reported not taken, and
+/// must not turn up in the file after all. What went of it is ended by a line break before
+/// the next line.
+fn write_through(state: &mut State, line: &[u8]) -> io::Result<()> {
+    let file = state.writer.get_mut();
+    if state.needs_newline {
+        file.write_all(b"\n")?;
+        state.size += 1;
+        state.needs_newline = false;
+    }
+    let mut written = 0;
+    while written < line.len() {
+        match file.write(&line[written..]) {
+            Ok(0) => {
+                state.needs_newline = written > 0;
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            Ok(n) => {
+                written += n;
+                state.size += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                state.needs_newline = written > 0;
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether the file `state` writes to is in no directory any more (lines written to it are
 /// lost).
 #[cfg(unix)]
@@ -497,6 +530,9 @@ impl Shared {
                 log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the current file");
             }
         }
+        if self.policy == FlushPolicy::EveryEvent {
+            return write_through(&mut state, line).map_err(|e| self.write_error(e));
+        }
         if state.needs_newline {
             state
                 .writer
@@ -511,13 +547,6 @@ impl Shared {
         }
         state.size += line.len() as u64;
         state.dirty = true;
-        if self.policy == FlushPolicy::EveryEvent {
-            if let Err(e) = state.writer.flush() {
-                state.cut_short();
-                return Err(self.write_error(e));
-            }
-            state.dirty = false;
-        }
         Ok(())
     }
 

@@ -273,6 +273,26 @@ fn lines_a_moved_file_will_not_take_go_to_the_new_one() {
     assert_eq!(actions, ["ok", "lock"], "{text}");
 }
 
+/// With `every-event`, a line the file did not take (the path is a link to /dev/full) is
+/// reported not taken, and does not turn up later in the file a rotator puts at the path.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_line_refused_with_every_event_is_not_written_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let dispatcher = Dispatcher::builder()
+        .sink("file", FileSink::new(&path).unwrap())
+        .build();
+    dispatcher.emit(Action::Lock, &sample::ticket(), &sample::user());
+    assert_eq!(dispatcher.stats().sinks[0].failed, 1);
+    let fresh = dir.path().join("fresh.jsonl");
+    fs::write(&fresh, "").unwrap();
+    fs::rename(&fresh, &path).unwrap();
+    dispatcher.flush(Duration::from_secs(1)).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "");
+}
+
 #[test]
 fn what_a_file_did_not_take_starts_at_the_line_it_cut() {
     let buffered = b"one\ntwo\nthree\n";
