@@ -35,6 +35,7 @@
 //! flush = "every-event"           # or "never", or an interval such as "1s"
 //! rotate_bytes = 16777216
 //! keep = 5
+//! mode = 0o640                     # a new file's permissions; 0o600 by default
 //!
 //! [[endpoint]]
 //! name = "crm"

@@ -91,6 +91,11 @@ pub struct FileLogConfig {
     pub rotate_bytes: Option<u64>,
     /// With rotation, how many rotated files to keep. Defaults to 5.
     pub keep: usize,
+    /// The permissions a new file is made with, on Unix (`mode = 0o640` in deskhook.toml,
+    /// for a log shipper in the file's group); the umask may take bits away. A file that
+    /// exists keeps its own, and one made after a rotation or a move takes the mode of the
+    /// file it follows. Defaults to `0o600`: the lines hold the events' bodies.
+    pub mode: u32,
 }
 
 impl Default for FileLogConfig {
@@ -100,6 +105,7 @@ impl Default for FileLogConfig {
             flush: FlushPolicy::EveryEvent,
             rotate_bytes: None,
             keep: 5,
+            mode: 0o600,
         }
     }
 }
@@ -133,6 +139,16 @@ impl FileLogConfig {
                      (flush = \"every-event\" in deskhook.toml) to flush every event",
                     deskhook::policy::format_duration(every),
                     deskhook::policy::format_duration(MIN_FLUSH_INTERVAL)
+                ),
+            ));
+        }
+        if self.mode > 0o777 || self.mode & 0o200 == 0 {
+            return Err((
+                "mode",
+                format!(
+                    "file log mode {:#o} is not permission bits the sink can write a file it \
+                     opens again with: give one such as 0o600 or 0o640",
+                    self.mode
                 ),
             ));
         }
@@ -185,6 +201,8 @@ struct Shared {
     path: PathBuf,
     policy: FlushPolicy,
     rotation: Option<Rotation>,
+    /// The mode a new file is made with when it follows none ([`FileLogConfig::mode`]).
+    mode: u32,
     state: Mutex<State>,
 }
 
@@ -280,6 +298,13 @@ impl FileSinkBuilder {
         self
     }
 
+    /// Sets [`FileLogConfig::mode`].
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.config.mode = mode;
+        self
+    }
+
     /// Whether missing parent directories are created. Defaults to `true`.
     #[must_use]
     pub fn create_dirs(mut self, create: bool) -> Self {
@@ -304,6 +329,7 @@ impl FileSinkBuilder {
             flush: policy,
             rotate_bytes,
             keep,
+            mode,
         } = self.config;
         let rotation = rotate_bytes.map(|max_bytes| Rotation { max_bytes, keep });
         if self.create_dirs
@@ -314,11 +340,12 @@ impl FileSinkBuilder {
                 source,
             })?;
         }
-        let state = open(&path, None)?;
+        let state = open(&path, None, mode)?;
         let shared = Arc::new(Shared {
             path,
             policy,
             rotation,
+            mode,
             state: Mutex::new(state),
         });
         let flusher = match policy {
@@ -329,10 +356,10 @@ impl FileSinkBuilder {
     }
 }
 
-/// Opens `path` for appending, made if missing; made with the mode of `like` (the file it
+/// Opens `path` for appending, made if missing: with the mode of `like` (the file it
 /// follows after a rotation or a move) when given, so that a log kept from other users
-/// stays so.
-fn open(path: &Path, like: Option<&File>) -> Result<State, Error> {
+/// stays so, else with `mode`.
+fn open(path: &Path, like: Option<&File>, mode: u32) -> Result<State, Error> {
     let open_error = |source| Error::Open {
         path: path.to_path_buf(),
         source,
@@ -340,12 +367,15 @@ fn open(path: &Path, like: Option<&File>) -> Result<State, Error> {
     let mut options = OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
-    if let Some(Ok(meta)) = like.map(File::metadata) {
+    {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        options.mode(meta.permissions().mode() & 0o777);
+        options.mode(match like.map(File::metadata) {
+            Some(Ok(meta)) => meta.permissions().mode() & 0o777,
+            _ => mode,
+        });
     }
     #[cfg(not(unix))]
-    let _ = like;
+    let _ = (like, mode);
     let file = options.open(path).map_err(open_error)?;
     let size = file.metadata().map_err(open_error)?.len();
     Ok(State {
@@ -563,7 +593,7 @@ impl Shared {
         } else {
             self.flush_moved(state)
         };
-        match open(&self.path, Some(state.writer.get_ref())) {
+        match open(&self.path, Some(state.writer.get_ref()), self.mode) {
             Ok(mut fresh) => {
                 if !pending.is_empty() {
                     let carried = if fresh.needs_newline {
@@ -693,7 +723,7 @@ impl Shared {
         // The live file is gone from the path: until a new one opens, write on into it (now
         // `.1`) rather than rotate it away.
         state.detached = true;
-        *state = open(&self.path, Some(state.writer.get_ref()))?;
+        *state = open(&self.path, Some(state.writer.get_ref()), self.mode)?;
         Ok(())
     }
 

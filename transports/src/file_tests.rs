@@ -293,6 +293,32 @@ fn a_line_refused_with_every_event_is_not_written_later() {
     assert_eq!(fs::read_to_string(&path).unwrap(), "");
 }
 
+/// A new file is readable by its owner only, or as configured; a file there keeps its mode.
+#[cfg(unix)]
+#[test]
+fn a_new_file_is_made_with_the_configured_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let private = dir.path().join("private.jsonl");
+    drop(FileSink::new(&private).unwrap());
+    assert_eq!(mode(&private), 0o600);
+    let shared = dir.path().join("shared.jsonl");
+    drop(FileSink::builder(&shared).mode(0o640).build().unwrap());
+    // The umask may take bits away, never add them.
+    assert_eq!(mode(&shared) & !0o640, 0, "{:o}", mode(&shared));
+    assert_eq!(mode(&shared) & 0o600, 0o600);
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o644)).unwrap();
+    drop(FileSink::new(&private).unwrap());
+    assert_eq!(mode(&private), 0o644, "kept");
+    let refused = FileSink::builder(dir.path().join("x"))
+        .mode(0o1777)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("file log mode 0o1777"), "{refused}");
+}
+
 #[test]
 fn what_a_file_did_not_take_starts_at_the_line_it_cut() {
     let buffered = b"one\ntwo\nthree\n";

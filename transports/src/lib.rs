@@ -169,6 +169,12 @@
 //!   or `--header` that does not read, a key for `verify`); a `--retry` that does not
 //!   start at once is said as the flag's (it blamed the config file's `retry`); `endpoints
 //!   --replicas` takes 1 to 5 (0 was made 1).
+//! - The file log: **upgrading:** a new file is made readable by its owner only (0600, as
+//!   the dead letters and the spool; it was 0644 under the usual umask, and its lines hold
+//!   the events' bodies): give `mode = 0o640` in `[file_log]` (`FileSinkBuilder::mode`) for
+//!   a log shipper in the file's group. With `every-event`, a line the file did not take
+//!   is dropped with its report (it stayed in a buffer and went out later, into the file or
+//!   the one a rotator put at the path).
 //! - Dead letters: a new dead-letter file is made readable by its owner only (0600, as the
 //!   spool; it was 0644 under the usual umask, and letters hold the events' bodies); a
 //!   replay of many letters queues each once (a delete between two pages of its listing

@@ -617,6 +617,18 @@ fn the_file_log_section_is_checked_with_its_position() {
         zero.starts_with("deskhook.toml:3:16: file log rotation size is 0 bytes"),
         "{zero}"
     );
+    let mode = Config::parse(
+        "[file_log]\npath = \"events.jsonl\"\nmode = 0o444\n",
+        "deskhook.toml",
+    )
+    .unwrap()
+    .file_sink()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        mode.starts_with("deskhook.toml:3:8: file log mode 0o444 is not permission bits"),
+        "{mode}"
+    );
 }
 
 #[test]
