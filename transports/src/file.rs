@@ -496,12 +496,28 @@ fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error
     let thread = std::thread::Builder::new()
         .name("deskhook-file-flush".into())
         .spawn(move || {
+            // A failure said once a minute, or when it changes: at a flush every 10 ms, a
+            // full disk would say so a hundred times a second. The lines stay buffered.
+            let mut said: Option<(String, std::time::Instant)> = None;
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
-                if let Err(err) = shared.flush_now() {
-                    log::warn!(target: deskhook::LOG_TARGET, "{err}");
+                match shared.flush_now() {
+                    Ok(()) => said = None,
+                    Err(err) => {
+                        let text = err.to_string();
+                        if said.as_ref().is_none_or(|(before, at)| {
+                            *before != text || at.elapsed() >= Duration::from_secs(60)
+                        }) {
+                            log::warn!(
+                                target: deskhook::LOG_TARGET,
+                                "{text}; the lines stay buffered, and are written at the next \
+                                 flush that succeeds"
+                            );
+                            said = Some((text, std::time::Instant::now()));
+                        }
+                    }
                 }
             }
         })
@@ -727,6 +743,26 @@ impl Shared {
         Ok(())
     }
 
+    /// Lets go of the lines still buffered, which the file did not take as the sink closes,
+    /// so that none is written after being said lost; says how many, and which.
+    fn let_go_of_buffered(&self) -> String {
+        let mut state = self.lock();
+        let (count, first, last) = buffered_ids(state.writer.buffer());
+        let said = match (first, last) {
+            (Some(first), Some(last)) if count > 1 => {
+                format!("{count} event line(s) not written are lost (ids {first} to {last})")
+            }
+            (Some(first), _) => format!("{count} event line(s) not written are lost (id {first})"),
+            _ => format!("{count} event line(s) not written are lost"),
+        };
+        // Emptied with the file kept: a buffer dropped whole would try its write again.
+        if let Ok(file) = state.writer.get_ref().try_clone() {
+            let kept = std::mem::replace(&mut state.writer, BufWriter::new(file));
+            drop(kept.into_parts());
+        }
+        said
+    }
+
     fn flush_now(&self) -> Result<(), Error> {
         let mut state = self.lock();
         // Moved or removed from outside since: the buffered lines, and the next ones, go to
@@ -783,9 +819,29 @@ impl Drop for FileSink {
             let _ = flusher.thread.join();
         }
         if let Err(err) = self.shared.flush_now() {
-            log::warn!(target: deskhook::LOG_TARGET, "{err}");
+            let lost = self.shared.let_go_of_buffered();
+            log::error!(target: deskhook::LOG_TARGET, "{err}; {lost}");
         }
     }
+}
+
+/// How many whole lines `buffered` holds, and the ids of the first and the last.
+fn buffered_ids(buffered: &[u8]) -> (usize, Option<&str>, Option<&str>) {
+    fn id(line: &[u8]) -> Option<&str> {
+        let rest = line.strip_prefix(b"{\"id\":\"")?;
+        let end = rest.iter().position(|&b| b == b'"')?;
+        std::str::from_utf8(&rest[..end]).ok()
+    }
+    let mut lines = buffered
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty());
+    let first = lines.next();
+    let count = usize::from(first.is_some()) + lines.clone().count();
+    (
+        count,
+        first.and_then(id),
+        lines.last().or(first).and_then(id),
+    )
 }
 
 #[cfg(test)]

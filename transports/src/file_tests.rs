@@ -320,6 +320,20 @@ fn a_new_file_is_made_with_the_configured_mode() {
 }
 
 #[test]
+fn the_lines_let_go_of_are_counted_and_named_by_their_ids() {
+    assert_eq!(buffered_ids(b""), (0, None, None));
+    let one = b"{\"id\":\"a1\",\"ts\":\"t\"}\n";
+    assert_eq!(buffered_ids(one), (1, Some("a1"), Some("a1")));
+    let three = b"{\"id\":\"a1\"}\n{\"id\":\"b2\"}\n{\"id\":\"c3\"}\n";
+    assert_eq!(buffered_ids(three), (3, Some("a1"), Some("c3")));
+    // A line that is not the sink's (cut short) is counted, not named.
+    assert_eq!(
+        buffered_ids(b"{\"id\":\"a1\"}\n{\"x"),
+        (2, Some("a1"), None)
+    );
+}
+
+#[test]
 fn what_a_file_did_not_take_starts_at_the_line_it_cut() {
     let buffered = b"one\ntwo\nthree\n";
     assert_eq!(from_cut_line(buffered, 0), buffered);

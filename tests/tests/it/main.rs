@@ -7,6 +7,7 @@ mod console;
 mod dead_letters_on_a_full_disk;
 mod emit_routes_later;
 mod endpoints_are_data;
+mod file_log_says_what_it_lost;
 mod http_a_large_body_refused_early_is_the_answer;
 mod http_async_runtime;
 mod http_circuit_breaker;
