@@ -221,6 +221,9 @@ struct State {
     detached: bool,
     /// When the path was last compared with the file written to (at most once a second).
     checked_at: std::time::Instant,
+    /// When a rotation last failed: the next is tried a second later, not at every line
+    /// (each a warning, and a rename or removal tried again).
+    rotation_failed_at: Option<std::time::Instant>,
 }
 
 impl State {
@@ -385,6 +388,7 @@ fn open(path: &Path, like: Option<&File>, mode: u32) -> Result<State, Error> {
         needs_newline: size > 0 && !ends_in_newline(path),
         detached: false,
         checked_at: std::time::Instant::now(),
+        rotation_failed_at: None,
     })
 }
 
@@ -559,6 +563,9 @@ impl Shared {
                 !state.detached
                     && state.size > 0
                     && state.size + line.len() as u64 > rotation.max_bytes
+                    && state
+                        .rotation_failed_at
+                        .is_none_or(|at| at.elapsed() >= PATH_CHECK_EVERY)
             };
             if over(&state) {
                 // Truncated from outside since (logrotate's `copytruncate`)? The size it has.
@@ -572,8 +579,13 @@ impl Shared {
                 if unlinked(&state) {
                     return Err(err);
                 }
+                state.rotation_failed_at = Some(std::time::Instant::now());
                 // The event still goes into the current file; only the rotation failed.
-                log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the current file");
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "{err}; writing on to the current file, and trying again in a second (the \
+                     folder must let this process rename and remove files)"
+                );
             }
         }
         if self.policy == FlushPolicy::EveryEvent {

@@ -1,6 +1,7 @@
 //! A buffered file log (`flush = "never"`) whose file will not take its lines when the sink
 //! closes (the path is a link to `/dev/full`, whose writes fail with "no space left") says
-//! how many event lines are lost, and which, at error level.
+//! how many event lines are lost, and which, at error level; a rotation that fails is said
+//! once a second at most.
 
 #![cfg(target_os = "linux")]
 
@@ -32,4 +33,28 @@ fn the_lines_a_closing_file_log_could_not_write_are_counted_and_named() {
             .any(|line| line.contains("3 event line(s) not written are lost (ids ")),
         "{said:?}"
     );
+}
+
+/// A rotation that fails (the `.1` it would remove is a folder) is said once and tried again
+/// a second later, not at every line; the lines go on into the current file.
+#[test]
+fn a_rotation_that_fails_is_said_once_not_at_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unrotated.jsonl");
+    std::fs::create_dir(dir.path().join("unrotated.jsonl.1")).unwrap();
+    let logs = logs();
+    let sink = FileSink::builder(&path).rotate(1, 1).build().unwrap();
+    let dispatcher = Dispatcher::builder().sink("file", sink).build();
+    for _ in 0..3 {
+        dispatcher.emit(Action::Comment, &sample::ticket(), &sample::user());
+    }
+    let said = logs.with("cannot rotate log file");
+    let ours: Vec<&String> = said
+        .iter()
+        .filter(|line| line.contains("unrotated.jsonl"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours[0].contains("trying again in a second"), "{ours:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 3);
 }
