@@ -42,7 +42,12 @@ fn log_line(daemon: &Daemon, emitted: &deskhook::sink::Emitted<'_>) {
     if let Some(file) = &daemon.file
         && let Err(e) = deskhook::sink::EventSink::send(file, emitted)
     {
-        log::warn!(target: deskhook::LOG_TARGET, "file log: {e}");
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "file log: event {} ({}) not written: {e}",
+            emitted.id(),
+            emitted.event_type()
+        );
     }
 }
 
