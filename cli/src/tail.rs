@@ -413,18 +413,28 @@ impl Tail {
         self.drain(out, true)?;
         let between = self.rotated_since();
         let followed = self.file.path.clone();
-        let moved = std::mem::replace(&mut self.file, Reading::open(&followed)?);
-        for path in between {
+        // Each opened at once, before any is read: a rotation while they are printed moves
+        // them on, and the file at the path would then be one rotation later still.
+        let opened: Vec<_> = between.iter().map(|path| Reading::open(path)).collect();
+        let at_path = match Reading::open(&followed) {
+            Ok(file) => file,
+            // Between a rename and the new file: looked at again at the next round.
+            Err(_) if std::fs::symlink_metadata(&followed).is_err() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let moved = std::mem::replace(&mut self.file, at_path);
+        for file in opened {
             // Rotated on again meanwhile: its lines are past reading here, said.
-            match Reading::open(&path) {
+            match file {
                 Ok(file) => {
-                    self.file = file;
-                    self.drain(out, false)?;
+                    let at_path = std::mem::replace(&mut self.file, file);
+                    let printed = self.drain(out, false);
+                    self.file = at_path;
+                    printed?;
                 }
                 Err(e) => eprintln!("deskhook: {e}; its lines are not shown"),
             }
         }
-        self.file = Reading::open(&followed)?;
         self.moved = Some((moved, std::time::Instant::now()));
         Ok(())
     }
@@ -559,6 +569,86 @@ mod tests {
         assert_eq!(start("a\nbb\ncc", 0), (5, 3));
         assert_eq!(start("", 0), (0, 1));
         assert_eq!(start("", 3), (0, 1));
+    }
+
+    /// A tail of the file at `path`, read to its end.
+    fn tail_of(path: &Path) -> Tail {
+        let mut tail = Tail {
+            file: Reading::open(path).unwrap(),
+            moved: None,
+            bad_lines: 0,
+            // Lines as they are.
+            json: true,
+            tz: jiff::tz::TimeZone::UTC,
+            max_line: MAX_LINE,
+        };
+        tail.drain(&mut Vec::new(), true).unwrap();
+        tail
+    }
+
+    /// Output that runs `first` before its first write (a rotation as the lines print).
+    struct Rotating<F: FnMut()>(Option<F>, Vec<u8>);
+
+    impl<F: FnMut()> Write for Rotating<F> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if let Some(mut first) = self.0.take() {
+                first();
+            }
+            self.1.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Two rotations between two looks, and a third while the files rotated between are
+    /// printed: every file's lines are printed, in order (the file at the path was opened
+    /// after the third, and the one it moved to `.1` never read).
+    #[test]
+    fn a_rotation_while_the_rotated_files_print_loses_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let numbered = |n: usize| dir.path().join(format!("log.jsonl.{n}"));
+        std::fs::write(&path, "a\n").unwrap();
+        let mut tail = tail_of(&path);
+        std::fs::rename(&path, numbered(2)).unwrap();
+        std::fs::write(numbered(1), "b\n").unwrap();
+        std::fs::write(&path, "c\n").unwrap();
+        let mut out = Rotating(
+            Some(|| {
+                std::fs::rename(numbered(2), numbered(3)).unwrap();
+                std::fs::rename(numbered(1), numbered(2)).unwrap();
+                std::fs::rename(&path, numbered(1)).unwrap();
+                std::fs::write(&path, "d\n").unwrap();
+            }),
+            Vec::new(),
+        );
+        assert!(tail.rotated());
+        tail.follow_rotation(&mut out).unwrap();
+        tail.drain(&mut out, true).unwrap();
+        // The next look.
+        assert!(tail.rotated());
+        tail.follow_rotation(&mut out).unwrap();
+        tail.drain(&mut out, true).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.1), "b\nc\nd\n");
+    }
+
+    /// Between a rotation's rename and the new file, the next look waits for the file
+    /// rather than fail.
+    #[test]
+    fn a_rotation_caught_before_its_new_file_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, "a\n").unwrap();
+        let mut tail = tail_of(&path);
+        std::fs::rename(&path, dir.path().join("log.jsonl.1")).unwrap();
+        let mut out = Vec::new();
+        tail.follow_rotation(&mut out).unwrap();
+        std::fs::write(&path, "b\n").unwrap();
+        assert!(tail.rotated());
+        tail.follow_rotation(&mut out).unwrap();
+        tail.drain(&mut out, true).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "b\n");
     }
 
     #[test]
