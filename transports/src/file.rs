@@ -15,7 +15,8 @@
 //! opened again: lines of that second go to the moved file. So give logrotate
 //! `delaycompress`, which leaves the moved file alone until the next rotation (with
 //! `compress` alone, it compresses and removes the file at once, and those lines are lost
-//! with it); or `copytruncate`.
+//! with it); or `copytruncate`. A file removed from outside (`rm`) is noticed the same way,
+//! and the lines of that second go with it: they are counted as sent.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
