@@ -34,6 +34,9 @@ pub(crate) mod tests;
 mod disabled_tests;
 
 #[cfg(test)]
+mod lock_tests;
+
+#[cfg(test)]
 mod logger_tests;
 
 #[cfg(test)]

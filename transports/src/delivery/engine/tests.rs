@@ -98,7 +98,7 @@ pub(super) fn engine(
 }
 
 /// [`engine`] from a builder with other settings.
-fn engine_of(
+pub(super) fn engine_of(
     builder: SinkBuilder,
     endpoints: Vec<Endpoint>,
     slots: usize,
@@ -746,46 +746,6 @@ fn an_unknown_name_is_told_its_closest_unless_no_endpoint_could_have_it() {
     assert_eq!(unknown(&format!("{longest}n")), None);
 }
 
-/// An update of an endpoint whose lane is locked (a worker reading the spool holds it)
-/// sets the new settings and lets go of the registry before it waits for the lane: routing,
-/// which every emit does, is not held up meanwhile.
-#[test]
-fn an_update_waits_for_its_lane_without_holding_up_routing() {
-    const WAIT: Duration = Duration::from_secs(30);
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let engine = engine_of(
-        SinkBuilder::new(),
-        vec![endpoint("crm", Duration::from_secs(60))],
-        1,
-        &dir,
-    );
-    let lane = engine.registry().get("crm").expect("crm");
-    let before = lane.route();
-    std::thread::scope(|scope| {
-        let held = lock(&lane.state);
-        let updating = scope.spawn(|| {
-            crate::delivery::Endpoints::new(engine.clone())
-                .upsert(endpoint("crm", Duration::from_secs(30)))
-        });
-        let deadline = Instant::now() + WAIT;
-        while Arc::ptr_eq(&lane.route(), &before) {
-            assert!(Instant::now() < deadline, "the settings were not set");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let (routed, routing) = mpsc::channel();
-        let registry = engine.clone();
-        scope.spawn(move || routed.send(registry.registry().get("crm").is_some()));
-        assert_eq!(routing.recv_timeout(WAIT), Ok(true), "routing was held up");
-        assert!(!updating.is_finished(), "the update waits for the lane");
-        drop(held);
-        let updated = updating.join().expect("the update ends");
-        assert_eq!(
-            updated.expect("updated"),
-            crate::delivery::Upserted::Updated
-        );
-    });
-}
-
 #[test]
 fn a_removal_if_unchanged_removes_only_the_version_read() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -810,52 +770,4 @@ fn a_removal_if_unchanged_removes_only_the_version_read() {
     assert!(!endpoints.contains("crm"));
     // Removed (or made again) since: the same.
     assert!(endpoints.remove_if_unchanged(&read).is_err());
-}
-
-/// A look at every endpoint's state (a count by state, a page of the paused ones) while a
-/// worker holds one lane's lock: it waits for that lane out of the registry's read lock, so
-/// an upsert meanwhile, and every emit's routing behind it, are not held up.
-#[test]
-fn a_look_at_the_states_holds_up_no_upsert() {
-    use crate::delivery::{EndpointQuery, EndpointState, Endpoints};
-    const WAIT: Duration = Duration::from_secs(30);
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let engine = engine_of(
-        SinkBuilder::new(),
-        vec![endpoint("crm", Duration::from_secs(60))],
-        1,
-        &dir,
-    );
-    let lane = engine.registry().get("crm").expect("crm");
-    std::thread::scope(|scope| {
-        let held = lock(&lane.state);
-        let counting = scope.spawn(|| Endpoints::new(engine.clone()).count_by_state());
-        let paging = scope.spawn(|| {
-            let query = EndpointQuery {
-                state: Some(EndpointState::Active),
-                ..EndpointQuery::new()
-            };
-            Endpoints::new(engine.clone()).page(&query)
-        });
-        // Time for both to reach the lane's lock.
-        std::thread::sleep(Duration::from_millis(50));
-        let (added, adding) = mpsc::channel();
-        let registry = engine.clone();
-        scope.spawn(move || {
-            let upserted = Endpoints::new(registry).upsert(endpoint("audit", Duration::ZERO));
-            added.send(upserted.is_ok())
-        });
-        assert_eq!(
-            adding.recv_timeout(WAIT),
-            Ok(true),
-            "the upsert was held up"
-        );
-        assert!(!counting.is_finished() && !paging.is_finished());
-        drop(held);
-        let counts = counting.join().expect("the count ends");
-        assert_eq!(counts[0].0, EndpointState::Active);
-        assert!(counts[0].1 >= 1, "{counts:?}");
-        let page = paging.join().expect("the page ends");
-        assert!(page.items.iter().any(|e| e.name == "crm"), "{page:?}");
-    });
 }
