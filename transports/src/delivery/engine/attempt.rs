@@ -505,6 +505,15 @@ impl Engine {
                 dead = Some((job, reason.clone(), *disable));
             }
         }
+        /// A letter due (see `Engine::letters_due`), counted until it is written, however
+        /// the settle ends (something in between that panics included).
+        struct Due<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Due<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let mut due = None;
         match &dead {
             // Given up and not written yet: still in flight for a removal or a stop that
             // comes before its letter is written, so that neither writes it a second time
@@ -514,6 +523,7 @@ impl Engine {
                     entry.dying = true;
                 }
                 self.letters_due.fetch_add(1, Ordering::AcqRel);
+                due = Some(Due(&self.letters_due));
             }
             _ => st.attempt_over(order),
         }
@@ -544,18 +554,11 @@ impl Engine {
         if let (Some(job), Some((reason, false))) = (&ending.done, &given_up)
             && !reported
         {
-            /// Counts the letter written however its writing ends (a logger that panics).
-            struct Written<'a>(&'a std::sync::atomic::AtomicUsize);
-            impl Drop for Written<'_> {
-                fn drop(&mut self) {
-                    self.0.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-            let _written = Written(&self.letters_due);
             #[cfg(test)]
             super::tests::before_dying_letter();
             ending.settling = self.dead_letter_settling(lane, job, reason).1;
         }
+        drop(due);
         let take = snippet.len().min(RESPONSE_SNIPPET_BYTES);
         let record = AttemptRecord {
             event_id: event.id,
