@@ -2,12 +2,13 @@
 //!
 //! A multi-tenant helpdesk whose companies manage their own webhooks while it runs. The sink
 //! starts with no endpoints; the companies' settings pages add theirs (each belongs to its
-//! tenant), and the helpdesk's own audit hook (no tenant) takes every event. Events emitted
-//! for a company go to its endpoints only. Then one company pauses its hook (its events
-//! wait) and resumes it, one moves its hook to another URL (queued events follow it), and
-//! one deletes its hook (what it had queued goes to the dead letters). At the end, the
-//! registry as a settings page would list it, and the receiver's count per path. Everything
-//! goes to a receiver this example starts on 127.0.0.1. Offline; exits by itself.
+//! tenant), and the helpdesk's own audit hook (no tenant, subscribed to create and delete)
+//! takes those events of every company. Events emitted for a company go to its endpoints
+//! only. Then one company pauses its hook (its events wait) and resumes it, one moves its
+//! hook to another URL (queued events follow it), and one deletes its hook (what it had
+//! queued goes to the dead letters). At the end, the registry as a settings page would list
+//! it, and the receiver's count per path. Everything goes to a receiver this example starts
+//! on 127.0.0.1. Offline; exits by itself.
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -150,7 +151,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     guard.shutdown(Duration::from_secs(5))?;
 
-    // Each company got its own events, the moved hook its last two, the audit hook all.
+    // Each company got its own events, the moved hook its last two, the audit hook every
+    // company's creates.
     let got: Vec<(String, usize)> = seen
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -7,8 +7,9 @@
 #
 # It builds deskhook, starts `deskhook listen` (a receiver that verifies signatures) and
 # `deskhook serve` with a spool and a token, adds an endpoint for company "acme" through the
-# admin API, posts two events (one retried with the same Idempotency-Key), shows what the
-# receiver got and what the attempt log says, and stops.
+# admin API, posts an event twice with the same Idempotency-Key (accepted once) and a body
+# that is no event (refused with a problem document), shows what the receiver got and what
+# the attempt log says, and stops.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

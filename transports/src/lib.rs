@@ -27,8 +27,9 @@
 //!   templates of one's own), and [`config`] for `deskhook.toml`. HTTP/1.1 is the crate's
 //!   own, shared with `http-async`. Pulls in httparse, tokio (for its I/O traits),
 //!   tokio-rustls, rustls (ring), webpki-roots, url, ipnet, httpdate, toml, strsim,
-//!   smallvec, memchr, foldhash, itoa, uuid, minijinja, rustls-pki-types, and socket2 and
-//!   libc (a request write that raises no `SIGPIPE`); and ureq
+//!   smallvec, memchr, foldhash, itoa, uuid, minijinja, rustls-pki-types, socket2 and libc
+//!   (a request write that raises no `SIGPIPE`), and on Linux rustix and thread-priority
+//!   (the delivery threads' lower priority); and ureq
 //!   (rustls), for the guard's ureq items only ([`guard::agent`], [`guard::GuardedResolver`],
 //!   [`guard::refusal_of`]).
 //! - `http-async`: [`http_async::AsyncHttpSink`], the same delivery as tokio tasks: the same
