@@ -667,7 +667,7 @@ fn buffered_ids(buffered: &[u8]) -> (usize, Option<&str>, Option<&str>) {
     (
         count,
         first.and_then(id),
-        lines.last().or(first).and_then(id),
+        lines.next_back().or(first).and_then(id),
     )
 }
 
