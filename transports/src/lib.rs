@@ -139,6 +139,13 @@
 //!   delivered. A partition's new owner deletes a consumer left under its own name (a
 //!   leases bucket made again starts its revisions over) rather than take over the
 //!   messages it had handed out, which came back after the ticket's later events.
+//! - Endpoints buckets: **upgrading:** a record of layout 1 (written before the URL was
+//!   sealed) whose secrets or header values are sealed is refused by a reader with the key,
+//!   as its URL is in the open and anyone who can write to the bucket could have pointed
+//!   those secrets at a URL of theirs; `deskhook endpoints reseal` seals it again only when
+//!   named (`reseal NAME@REVISION`, after `reseal --dry-run` shows its URL). `rekey` says
+//!   which records of an older layout are sealed with a previous key (it passed over them,
+//!   and they stopped opening once the old key was taken away).
 //! - Shutdown: a `shutdown_async` cancelled before it ends (by a `select!` or a `timeout`)
 //!   stops delivery as the guard is dropped, what is left going to the dead letters (the
 //!   engine went on, and a process that ended lost it without a word); `shutdown` waits, a

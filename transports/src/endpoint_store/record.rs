@@ -433,6 +433,13 @@ pub(super) fn readers_own(spec: &EndpointSpec) -> Option<&'static str> {
     .find_map(|(setting, set)| set.then_some(setting))
 }
 
+/// Whether the record `value` seals secrets or header values for a URL in the open (layout
+/// 1 with a sealed part): sealed again only once an operator checked that URL.
+pub(super) fn seals_for_an_open_url(value: &[u8]) -> bool {
+    serde_json::from_slice::<Record>(value)
+        .is_ok_and(|record| record.layout < LAYOUT_SEALED_URL && record.sealed.is_some())
+}
+
 /// The layout a record says it has, if it reads as a record at all.
 pub(super) fn layout_of(value: &[u8]) -> Option<u32> {
     let record: serde_json::Value = serde_json::from_slice(value).ok()?;
@@ -543,6 +550,21 @@ fn read_record_with(
              bucket could have written it. If it is yours, check it with `deskhook endpoints \
              reseal --dry-run` and seal it by name with `deskhook endpoints reseal \
              {name}@{revision}` (with the secrets key)",
+            record.layout
+        )));
+    }
+    // Layout 1 sealed the secrets and header values bound to the name alone, its URL in the
+    // open: whoever can write to the bucket could send them to a URL of theirs.
+    if key.is_some()
+        && trust == Trust::Lenient
+        && record.layout < LAYOUT_SEALED_URL
+        && record.sealed.is_some()
+    {
+        return Err(bad(format!(
+            "record layout {} sends its sealed secrets and header values to a URL in the \
+             open, which whoever can write to the bucket could have changed. If it is yours, \
+             check it with `deskhook endpoints reseal --dry-run` and seal it by name with \
+             `deskhook endpoints reseal {name}@{revision}` (with the secrets key)",
             record.layout
         )));
     }

@@ -291,6 +291,41 @@ fn with_a_key_older_layouts_are_refused_when_sealed_records_are_required() {
     assert_eq!(back.spec.url, "https://crm.example.com/hooks");
 }
 
+/// Layout 1 sealed secrets and header values under the endpoint's name alone, its URL in
+/// the open: anyone who can write to the bucket could point them at a URL of theirs. A
+/// reader with the key refuses such a record; reseal reads it, to be checked and sealed by
+/// name.
+#[test]
+fn a_layout_1_seal_is_not_sent_to_a_url_in_the_open() {
+    let key = SecretsKey::generate().unwrap();
+    let sealed = key
+        .seal(
+            "crm",
+            b"crm",
+            br#"{"headers":{"Authorization":"Bearer t0k"}}"#,
+        )
+        .unwrap();
+    let forged = format!(
+        r#"{{"layout":1,"paused":false,"spec":{{"name":"crm","url":"https://evil.example/"}},"sealed":"{sealed}"}}"#
+    );
+    let err = read_record("crm", forged.as_bytes(), 4, Some(&key), Trust::Lenient)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sends its sealed secrets and header values to a URL in the open")
+            && err.contains("deskhook endpoints reseal crm@4"),
+        "{err}"
+    );
+    let read = read_record("crm", forged.as_bytes(), 4, Some(&key), Trust::ToReseal).unwrap();
+    assert_eq!(read.spec.url, "https://evil.example/");
+    assert!(seals_for_an_open_url(forged.as_bytes()));
+    let plain = r#"{"layout":1,"paused":false,"spec":{"name":"crm","url":"https://crm.example.com/hooks"}}"#;
+    assert!(!seals_for_an_open_url(plain.as_bytes()));
+    assert!(!seals_for_an_open_url(
+        &record_of(&spec(), false, Some(&key)).unwrap()
+    ));
+}
+
 #[test]
 fn an_older_record_naming_the_readers_files_environment_or_networks_is_refused() {
     let key = SecretsKey::generate().unwrap();

@@ -1,7 +1,7 @@
 //! Writing records again: in the current layout (after an upgrade, or for records written
 //! without the key), and with the current key (a key rotation).
 
-use super::record::{Trust, readers_own};
+use super::record::{Trust, readers_own, seals_for_an_open_url};
 use super::{EndpointStore, LAYOUT, SECRETS_KEY_ENV, StoredEndpoint, layout_of};
 use crate::error::Error;
 
@@ -24,6 +24,19 @@ impl EndpointStore {
     /// [`Error::Config`] without a key, or when the bucket cannot be listed.
     #[allow(clippy::type_complexity)]
     pub async fn unsealed(&self) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
+        let found = self.unsealed_records().await?;
+        Ok(found
+            .into_iter()
+            .map(|(name, _, read)| (name, read))
+            .collect())
+    }
+
+    /// [`unsealed`](EndpointStore::unsealed), with whether each seals its secrets for a URL
+    /// in the open (layout 1).
+    #[allow(clippy::type_complexity)]
+    async fn unsealed_records(
+        &self,
+    ) -> Result<Vec<(String, bool, Result<StoredEndpoint, Error>)>, Error> {
         if self.keys.current.is_none() {
             return Err(no_key_to_reseal());
         }
@@ -38,7 +51,7 @@ impl EndpointStore {
             let read = self
                 .keys
                 .read(&name, &entry.value, entry.revision, Trust::ToReseal);
-            found.push((name, read));
+            found.push((name, seals_for_an_open_url(&entry.value), read));
         }
         Ok(found)
     }
@@ -63,19 +76,27 @@ impl EndpointStore {
     #[allow(clippy::type_complexity)]
     pub async fn reseal(&self) -> Result<Vec<(String, Result<StoredEndpoint, Error>)>, Error> {
         let mut done = Vec::new();
-        for (name, read) in self.unsealed().await? {
+        for (name, open_url, read) in self.unsealed_records().await? {
             let written = match read {
                 // Sealed, it would be trusted with the reader's files, environment or
-                // networks: only once the operator looked at it.
-                Ok(stored) => match readers_own(&stored.spec) {
-                    Some(setting) => Err(Error::Config(format!(
+                // networks, or its secrets with a URL anyone could have written: only once
+                // the operator looked at it.
+                Ok(stored) => match (readers_own(&stored.spec), open_url) {
+                    (Some(setting), _) => Err(Error::Config(format!(
                         "endpoint '{name}' sets {setting}, which reaches into the readers' own \
                          files, environment or networks: it is sealed only when named, once \
                          checked; look at it with reseal --dry-run, then reseal \
                          {name}@{}",
                         stored.revision
                     ))),
-                    None => self.seal_again(stored).await,
+                    (None, true) => Err(Error::Config(format!(
+                        "endpoint '{name}' sealed its secrets and header values for a URL in \
+                         the open, which whoever can write to the bucket could have changed: \
+                         it is sealed again only when named, once checked; look at its URL \
+                         with reseal --dry-run, then reseal {name}@{}",
+                        stored.revision
+                    ))),
+                    (None, false) => self.seal_again(stored).await,
                 },
                 Err(e) => Err(e),
             };
@@ -136,8 +157,9 @@ impl EndpointStore {
     /// written (with its new revision), or why it could not be (one changed meanwhile is
     /// left for another run; one that opens with none of the keys stays as it is). Records
     /// of an older layout are left to [`reseal`](EndpointStore::reseal), which shows them
-    /// for checking first (it opens them with the previous keys too); those sealed with the
-    /// current key are left alone.
+    /// for checking first (it opens them with the previous keys too): one sealed with a
+    /// previous key is returned as an error that says so; those sealed with the current key
+    /// are left alone.
     ///
     /// # Errors
     ///
@@ -155,7 +177,26 @@ impl EndpointStore {
             let Some(entry) = self.entry(&name).await? else {
                 continue;
             };
-            if layout_of(&entry.value) != Some(LAYOUT) {
+            let layout = layout_of(&entry.value);
+            if layout != Some(LAYOUT) {
+                // Of an older layout and sealed with a previous key: said, not passed over
+                // (the operator would take the old key away, and the record would no longer
+                // open).
+                if let Some(layout) = layout
+                    && self
+                        .keys
+                        .read(&name, &entry.value, entry.revision, Trust::ToReseal)
+                        .is_ok_and(|stored| stored.previous_key)
+                {
+                    done.push((
+                        name.clone(),
+                        Err(Error::Config(format!(
+                            "endpoint '{name}': its record, of layout {layout}, is sealed with \
+                             a previous key; seal it with the current key by `deskhook \
+                             endpoints reseal` (which shows it for checking first), not rekey"
+                        ))),
+                    ));
+                }
                 continue;
             }
             match self
