@@ -59,9 +59,9 @@ pub(crate) struct Args {
     /// The KV bucket.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_BUCKET, global = true)]
     bucket: String,
-    /// Copies of the bucket when it is created (3 on a 3-node cluster); 1 if not given. A
-    /// bucket that exists with another number is said so (the servers change it: `nats
-    /// stream edit KV_<bucket> --replicas N`).
+    /// Copies of the bucket when it is created, 1 to 5 (3 on a 3-node cluster); 1 if not
+    /// given. A bucket that exists with another number is said so (the servers change it:
+    /// `nats stream edit KV_<bucket> --replicas N`).
     #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u64).range(1..=5))]
     replicas: Option<u64>,
     /// The environment variable holding the secrets key.

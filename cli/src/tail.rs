@@ -390,8 +390,9 @@ impl Tail {
     }
 
     /// Follows a rotation: prints the lines of the file read (written before the rename,
-    /// they are still there) and of the files rotated since, then opens the one at the
-    /// path. A file moved away is kept and read on for a while (see [`Tail::read_moved`]):
+    /// they are still there), opens the files rotated since and the one at the path (all at
+    /// once, before any is read), then prints those rotated since and reads on at the path.
+    /// A file moved away is kept and read on for a while (see [`Tail::read_moved`]):
     /// a rotator other than deskhook's own moves it while the writer may still write to it.
     fn follow_rotation(&mut self, out: &mut impl Write) -> Result<(), String> {
         let truncated = std::fs::metadata(&self.file.path)

@@ -152,8 +152,8 @@ impl FileLogConfig {
             return Err((
                 "mode",
                 format!(
-                    "file log mode {:#o} is not permission bits the sink can write a file it \
-                     opens again with: give one such as 0o600 or 0o640",
+                    "file log mode {:#o} must let its owner write (0o200) and hold permission \
+                     bits only (at most 0o777): give one such as 0o600 or 0o640",
                     self.mode
                 ),
             ));
@@ -328,7 +328,7 @@ impl FileSinkBuilder {
     ///
     /// [`Error::Open`] when the file cannot be opened for appending (a missing or read-only
     /// directory, a path that is a directory); [`Error::Config`] for a zero flush interval or
-    /// rotation size.
+    /// rotation size, or a [`mode`](FileLogConfig::mode) its owner cannot write.
     pub fn build(self) -> Result<FileSink, Error> {
         self.config
             .check()
@@ -574,14 +574,7 @@ impl Shared {
     /// so that none is written after being said lost; says how many, and which.
     fn let_go_of_buffered(&self) -> String {
         let mut state = self.lock();
-        let (count, first, last) = buffered_ids(state.writer.buffer());
-        let said = match (first, last) {
-            (Some(first), Some(last)) if count > 1 => {
-                format!("{count} event line(s) not written are lost (ids {first} to {last})")
-            }
-            (Some(first), _) => format!("{count} event line(s) not written are lost (id {first})"),
-            _ => format!("{count} event line(s) not written are lost"),
-        };
+        let said = lost_lines(state.writer.buffer());
         // Emptied with the file kept: a buffer dropped whole would try its write again.
         if let Ok(file) = state.writer.get_ref().try_clone() {
             let kept = std::mem::replace(&mut state.writer, BufWriter::new(file));
@@ -615,7 +608,7 @@ impl Shared {
 /// Writes one log line for `event` into `out`.
 fn render_line(event: &Emitted<'_>, out: &mut Vec<u8>) {
     out.reserve(event.body().len() + 128);
-    out.extend_from_slice(b"{\"id\":\"");
+    out.extend_from_slice(LINE_START);
     // Ids, timestamps and action names are plain ASCII: no JSON escaping needed.
     let _ = write!(out, "{}", event.id());
     out.extend_from_slice(b"\",\"ts\":\"");
@@ -652,10 +645,40 @@ impl Drop for FileSink {
     }
 }
 
-/// How many whole lines `buffered` holds, and the ids of the first and the last.
+/// What is said of the lines `buffered` lost as a file log closes: how many, and the ids of
+/// the first and the last.
+fn lost_lines(buffered: &[u8]) -> String {
+    // A write cut short leaves the rest of a line first: its start is in the file.
+    let cut = !buffered.is_empty() && !buffered.starts_with(LINE_START);
+    let whole = if cut {
+        buffered
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(&[][..], |end| &buffered[end + 1..])
+    } else {
+        buffered
+    };
+    let (count, first, last) = buffered_ids(whole);
+    let mut said = match (first, last) {
+        (Some(first), Some(last)) if count > 1 => {
+            format!("{count} event line(s) not written are lost (ids {first} to {last})")
+        }
+        (Some(first), _) => format!("{count} event line(s) not written are lost (id {first})"),
+        _ => format!("{count} event line(s) not written are lost"),
+    };
+    if cut {
+        said.push_str(", and the end of one written in part");
+    }
+    said
+}
+
+/// How every line of the file log starts (see [`render_line`]).
+const LINE_START: &[u8] = b"{\"id\":\"";
+
+/// How many lines `buffered` (whole lines) holds, and the ids of the first and the last.
 fn buffered_ids(buffered: &[u8]) -> (usize, Option<&str>, Option<&str>) {
     fn id(line: &[u8]) -> Option<&str> {
-        let rest = line.strip_prefix(b"{\"id\":\"")?;
+        let rest = line.strip_prefix(LINE_START)?;
         let end = rest.iter().position(|&b| b == b'"')?;
         std::str::from_utf8(&rest[..end]).ok()
     }

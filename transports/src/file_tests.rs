@@ -331,6 +331,19 @@ fn the_lines_let_go_of_are_counted_and_named_by_their_ids() {
         buffered_ids(b"{\"id\":\"a1\"}\n{\"x"),
         (2, Some("a1"), None)
     );
+    assert_eq!(
+        lost_lines(three),
+        "3 event line(s) not written are lost (ids a1 to c3)"
+    );
+    // The rest of a line whose start went to the file first: said apart, the others named.
+    assert_eq!(
+        lost_lines(b"00\"}\n{\"id\":\"b2\"}\n{\"id\":\"c3\"}\n"),
+        "2 event line(s) not written are lost (ids b2 to c3), and the end of one written in part"
+    );
+    assert_eq!(
+        lost_lines(b"00\"}\n"),
+        "0 event line(s) not written are lost, and the end of one written in part"
+    );
 }
 
 #[test]

@@ -66,7 +66,8 @@
 //!
 //! - `error`: an endpoint answered 410 and is disabled; an event could not be written to the
 //!   spool; the delivery runtime shut down with events undelivered; a relay's partition is
-//!   held by a consumer that is not its group's.
+//!   held by a consumer that is not its group's; a file log closed with lines its file did
+//!   not take (how many, and which).
 //! - `warn`: an event was dead-lettered or dropped (a full queue or memory budget), a shutdown
 //!   left events undelivered, a background flush or a rotation of the file log failed; a
 //!   relay lost its connection to NATS.
@@ -147,10 +148,11 @@
 //!   which records of an older layout are sealed with a previous key (it passed over them,
 //!   and they stopped opening once the old key was taken away).
 //! - Shutdown: a `shutdown_async` cancelled before it ends (by a `select!` or a `timeout`)
-//!   stops delivery as the guard is dropped, what is left going to the dead letters (the
-//!   engine went on, and a process that ended lost it without a word); `shutdown` waits, a
-//!   second at most, for the letters of attempts given up as it stops; a logger that
-//!   panics on a letter that could not be written loses the line, not the letter's count.
+//!   stops delivery as the guard is dropped, what is left going where a shutdown's goes
+//!   (the dead letters; the spool; a relay's stream) (the engine went on, and a process
+//!   that ended lost it without a word); `shutdown` waits, a second at most past its
+//!   timeout, for the letters of attempts given up as it stops; a logger that panics on a
+//!   letter that could not be written loses the line, not the letter's count.
 //! - `deskhook serve`: with a spool, idempotency keys are kept on disk beside it
 //!   (`idempotency-keys.sqlite`; a retry after a restart was a second event);
 //!   `--metrics-forget` (a day) drops series no longer updated (a removed endpoint's stayed
@@ -295,7 +297,10 @@
 //!   no `whsec_` secret is current; `hub_signature` needs a current `whsec_` secret, and a
 //!   rotation to another kind is refused. An endpoint signs with at most 16 secrets (what
 //!   a verifier reads). `verify` reads the entries of folded `webhook-signature` lines.
-//! - The SSRF guard refuses the rest of `2001::/23`, `100:0:0:1::/64` and `5f00::/16`.
+//! - The SSRF guard refuses the rest of `2001::/23`, `100:0:0:1::/64` and `5f00::/16`, and
+//!   `192.88.99.0/24` (6to4 relay anycast, deprecated by RFC 7526: where it is still
+//!   routed, it reaches a relay of one's own network), alone and inside IPv6 forms;
+//!   `allow_cidrs` can list it.
 //! - Payload templates count the text they make from values (values printed, captured
 //!   ones, `tojson`, `string`, `pprint`) against a room of its own as it is made (the
 //!   output's, and at least 4 MiB): a list repeated with `*`, which minijinja makes for no

@@ -82,7 +82,7 @@ fn a_relay_refuses_parked_events_of_partitions_the_stream_no_longer_has() {
         why,
         format!(
             "the parked events bucket 'deskhook-relay-parked' holds 1 entry of partition(s) \
-             {partition} of stream 'DESKHOOK', which has 1 partitions now (it was made again \
+             {partition} of stream 'DESKHOOK', which has 1 partition(s) now (it was made again \
              with fewer): no relay reads them, so their events would never be delivered. Make \
              the stream again with at least {} partitions (drained first) until `deskhook \
              parked` shows nothing, or give those events up by removing their entries (`nats \

@@ -626,7 +626,7 @@ fn the_file_log_section_is_checked_with_its_position() {
     .unwrap_err()
     .to_string();
     assert!(
-        mode.starts_with("deskhook.toml:3:8: file log mode 0o444 is not permission bits"),
+        mode.starts_with("deskhook.toml:3:8: file log mode 0o444 must let its owner write"),
         "{mode}"
     );
 }

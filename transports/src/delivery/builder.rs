@@ -306,8 +306,9 @@ impl SinkBuilder {
 }
 
 /// Flushes and stops delivery when dropped, waiting at most the shutdown timeout (5 s by
-/// default). What is still undelivered then is written to the dead letters and logged — or,
-/// with a spool, stays in the spool for the next start.
+/// default), and a second more for the letters of attempts given up as it stops. What is
+/// still undelivered then is written to the dead letters and logged — or, with a spool,
+/// stays in the spool for the next start.
 ///
 /// Dropped on a thread of a multi-threaded tokio runtime, it waits with
 /// `tokio::task::block_in_place`; on a current-thread runtime it cannot wait without
@@ -392,10 +393,11 @@ impl DeliveryGuard {
         self.engine.flush_async(timeout).await
     }
 
-    /// [`shutdown`](DeliveryGuard::shutdown) without blocking the runtime. Cancelled
-    /// before it ends (dropped by a `select!` or a `tokio::time::timeout`), it stops the
-    /// workers at once as it is dropped: what is left goes to the dead letters, as at the
-    /// end of `timeout`.
+    /// [`shutdown`](DeliveryGuard::shutdown) without blocking the runtime while it flushes
+    /// (the stop after it may wait a moment for letters being written on other threads).
+    /// Cancelled before it ends (dropped by a `select!` or a `tokio::time::timeout`), it
+    /// stops the workers at once as it is dropped: what is left goes where it goes at the
+    /// end of `timeout` (the dead letters, or the spool).
     ///
     /// # Errors
     ///
@@ -420,8 +422,7 @@ impl Drop for DeliveryGuard {
             let result = if cut_short {
                 log::warn!(
                     target: deskhook::LOG_TARGET,
-                    "shutdown_async was cancelled before it ended: delivery stops now, and \
-                     what is undelivered goes to the dead letters"
+                    "shutdown_async was cancelled before it ended: delivery stops now"
                 );
                 self.engine.shutdown(Duration::ZERO)
             } else {

@@ -329,7 +329,7 @@ fn stranded_message(
     let highest = stranded.keys().next_back().copied().unwrap_or(0);
     format!(
         "the parked events bucket '{bucket}' holds {entries} entr{} of partition(s) {} of \
-         stream '{}', which has {} partitions now (it was made again with fewer): no relay \
+         stream '{}', which has {} partition(s) now (it was made again with fewer): no relay \
          reads them, so their events would never be delivered. Make the stream again with \
          at least {} partitions (drained first) until `deskhook parked` shows nothing, or \
          give those events up by removing their entries (`nats kv del {bucket} KEY`, the \

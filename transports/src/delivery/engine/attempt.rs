@@ -505,14 +505,6 @@ impl Engine {
                 dead = Some((job, reason.clone(), *disable));
             }
         }
-        /// A letter due (see `Engine::letters_due`), counted until it is written, however
-        /// the settle ends (something in between that panics included).
-        struct Due<'a>(&'a std::sync::atomic::AtomicUsize);
-        impl Drop for Due<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
         let mut due = None;
         match &dead {
             // Given up and not written yet: still in flight for a removal or a stop that
@@ -595,6 +587,17 @@ impl Engine {
         }
         // Dropped: the retry let go, or the job done and finished.
         drop(ending);
+    }
+}
+
+/// A letter due (see `Engine::letters_due`): counted from when its job is marked dying
+/// until the letter is written, however the settle ends (something in between that panics
+/// included).
+struct Due<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Due<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
