@@ -541,10 +541,13 @@ fn line(stored: &StoredEndpoint) -> String {
         deskhook_transports::delivery::redact_url(&spec.url),
         secrets,
         stored.revision,
-        if stored.previous_key {
-            "  (sealed with a previous key: rekey)"
-        } else {
-            ""
+        match (stored.previous_key, stored.layout) {
+            (false, _) => "",
+            (true, deskhook_transports::endpoint_store::LAYOUT) => {
+                "  (sealed with a previous key: rekey)"
+            }
+            // Of an older layout: rekey leaves it to reseal.
+            (true, _) => "  (sealed with a previous key: reseal)",
         }
     );
     crate::printable(&line).into_owned()

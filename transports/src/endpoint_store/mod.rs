@@ -159,8 +159,12 @@ pub struct StoredEndpoint {
     pub revision: u64,
     /// Whether its sealed part opened with one of the
     /// [`previous_keys`](EndpointStore::previous_keys), not the current key:
-    /// [`rekey`](EndpointStore::rekey) seals it with the current one.
+    /// [`rekey`](EndpointStore::rekey) seals it with the current one (of the current
+    /// [`layout`](StoredEndpoint::layout); an older one, [`reseal`](EndpointStore::reseal)).
     pub previous_key: bool,
+    /// The record's layout: [`LAYOUT`] as this deskhook writes it, lower for a record
+    /// written by an older one (which [`reseal`](EndpointStore::reseal) writes again).
+    pub layout: u32,
 }
 
 /// A record of the bucket that cannot be read, as

@@ -596,6 +596,7 @@ fn read_record_with(
         paused: record.paused,
         revision,
         previous_key,
+        layout: record.layout,
     })
 }
 

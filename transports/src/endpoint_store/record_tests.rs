@@ -34,7 +34,7 @@ fn secrets_and_header_values_are_sealed_and_opened_with_the_key() {
     let back = read_record("crm", &record, 7, Some(&key), Trust::Sealed).unwrap();
     assert_eq!(back.spec, spec());
     assert!(back.paused);
-    assert_eq!(back.revision, 7);
+    assert_eq!((back.revision, back.layout), (7, LAYOUT));
     // Another key, no key, another endpoint's name: refused, naming the endpoint.
     let other = SecretsKey::generate().unwrap();
     for err in [
@@ -284,6 +284,10 @@ fn with_a_key_older_layouts_are_refused_when_sealed_records_are_required() {
         assert_eq!(back.spec.url, "https://crm.example.com/hooks");
     }
     let back = read_record("crm", layout_2.as_bytes(), 1, Some(&key), Trust::Lenient).unwrap();
+    assert_eq!(
+        back.layout, 2,
+        "said, for the operator's list (reseal, not rekey)"
+    );
     assert_eq!(back.spec.tenant.as_deref(), Some("acme"));
     assert_eq!(back.spec.secrets.map(|s| s.len()), Some(1));
     // Without a key (nothing sealed anywhere), layout 1 reads as it always did.

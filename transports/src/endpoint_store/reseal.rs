@@ -218,6 +218,7 @@ impl EndpointStore {
             .map(|revision| StoredEndpoint {
                 revision,
                 previous_key: false,
+                layout: LAYOUT,
                 ..stored
             })
     }

@@ -300,6 +300,7 @@ mod tests {
             paused: false,
             revision,
             previous_key: false,
+            layout: crate::endpoint_store::LAYOUT,
         })))
     }
 
