@@ -146,7 +146,8 @@
 //!   those secrets at a URL of theirs; `deskhook endpoints reseal` seals it again only when
 //!   named (`reseal NAME@REVISION`, after `reseal --dry-run` shows its URL). `rekey` says
 //!   which records of an older layout are sealed with a previous key (it passed over them,
-//!   and they stopped opening once the old key was taken away).
+//!   and they stopped opening once the old key was taken away), and `endpoints list` says
+//!   `reseal` for them (`StoredEndpoint::layout`).
 //! - Shutdown: a `shutdown_async` cancelled before it ends (by a `select!` or a `timeout`)
 //!   stops delivery as the guard is dropped, what is left going where a shutdown's goes
 //!   (the dead letters; the spool; a relay's stream) (the engine went on, and a process
