@@ -5,7 +5,7 @@
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use super::tests::{endpoint, engine_of};
+use super::tests::{OUT_OF_THE_READ_LOCK, endpoint, engine_of};
 use crate::delivery::{SinkBuilder, lock};
 
 /// An update of an endpoint whose lane is locked (a worker reading the spool holds it)
@@ -65,16 +65,29 @@ fn a_look_at_the_states_holds_up_no_upsert() {
     let lane = engine.registry().get("crm").expect("crm");
     std::thread::scope(|scope| {
         let held = lock(&lane.state);
-        let counting = scope.spawn(|| Endpoints::new(engine.clone()).count_by_state());
-        let paging = scope.spawn(|| {
+        // Each walk says when it is out of the registry's read lock, about to wait for crm.
+        let (out, walks_out) = mpsc::channel();
+        let (counted, counting_engine) = (out.clone(), engine.clone());
+        let counting = scope.spawn(move || {
+            OUT_OF_THE_READ_LOCK.set(Some(Box::new(move || counted.send(()).unwrap())));
+            Endpoints::new(counting_engine).count_by_state()
+        });
+        let paging_engine = engine.clone();
+        let paging = scope.spawn(move || {
+            OUT_OF_THE_READ_LOCK.set(Some(Box::new(move || out.send(()).unwrap())));
             let query = EndpointQuery {
                 state: Some(EndpointState::Active),
                 ..EndpointQuery::new()
             };
-            Endpoints::new(engine.clone()).page(&query)
+            Endpoints::new(paging_engine).page(&query)
         });
-        // Time for both to reach the lane's lock.
-        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..2 {
+            assert_eq!(
+                walks_out.recv_timeout(WAIT),
+                Ok(()),
+                "a walk kept the read lock"
+            );
+        }
         let (added, adding) = mpsc::channel();
         let registry = engine.clone();
         scope.spawn(move || {

@@ -26,6 +26,20 @@ pub(super) fn before_settle_lock() {
 }
 
 thread_local! {
+    /// Run by a walk of the registry on this thread once it has let go of the read lock and
+    /// before it waits for the lanes it found locked.
+    pub(crate) static OUT_OF_THE_READ_LOCK: RefCell<Option<Box<dyn FnOnce()>>> =
+        RefCell::new(None);
+}
+
+/// Called by a walk of the registry once out of its read lock, before it waits for lanes.
+pub(crate) fn out_of_the_read_lock() {
+    if let Some(hook) = OUT_OF_THE_READ_LOCK.take() {
+        hook();
+    }
+}
+
+thread_local! {
     /// Run by `settle` on this thread before it writes the letter of an attempt given up.
     pub(super) static BEFORE_DYING_LETTER: RefCell<Option<Box<dyn FnOnce()>>> =
         RefCell::new(None);

@@ -208,6 +208,8 @@ impl Registry {
                 Err(TryLockError::WouldBlock) => busy.push(lane.clone()),
             }
         }
+        #[cfg(test)]
+        crate::delivery::engine::tests::out_of_the_read_lock();
         for lane in busy {
             f(&lane, &lock(&lane.state));
         }

@@ -112,6 +112,8 @@ impl Endpoints {
                     let candidates: Vec<Arc<Lane>> =
                         candidates.filter(|lane| keeps(lane)).cloned().collect();
                     drop(index);
+                    #[cfg(test)]
+                    crate::delivery::engine::tests::out_of_the_read_lock();
                     let in_state = |lane: &&Arc<Lane>| lock(&lane.state).public_state() == state;
                     paged(candidates.iter().filter(in_state), limit)
                 }
