@@ -45,15 +45,19 @@ fn a_rotation_that_fails_is_said_once_not_at_every_line() {
     let logs = logs();
     let sink = FileSink::builder(&path).rotate(1, 1).build().unwrap();
     let dispatcher = Dispatcher::builder().sink("file", sink).build();
+    let started = std::time::Instant::now();
     for _ in 0..3 {
         dispatcher.emit(Action::Comment, &sample::ticket(), &sample::user());
     }
+    // Within the second the failure is remembered for (a stalled machine may take longer:
+    // then a second try, and a second warning, is right).
+    let once = started.elapsed() < Duration::from_secs(1);
     let said = logs.with("cannot rotate log file");
     let ours: Vec<&String> = said
         .iter()
         .filter(|line| line.contains("unrotated.jsonl"))
         .collect();
-    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours.len() == 1 || (!once && ours.len() == 2), "{ours:?}");
     assert!(ours[0].contains("trying again in a second"), "{ours:?}");
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 3);
