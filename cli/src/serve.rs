@@ -98,10 +98,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = deskhook::policy::parse_duration)]
     grace: Duration,
     /// How long an event's body may go without a byte arriving (and, 4 times that, how long
-    /// it may take in all): the request is then answered 408 and nothing of it is accepted. A client stalled in its body holds one
-    /// of the 1,024 places of events being accepted at once until then. The console's and
-    /// the API's bodies (the login form's included) must arrive whole within as long of
-    /// their head, or are answered 400.
+    /// it may take in all): the request is then answered 408 and nothing of it is
+    /// accepted. A client stalled in its body holds one of the 1,024 places of events being
+    /// accepted at once until then. The console's and the API's bodies (the login form's
+    /// included) must arrive whole within as long of their head, or are answered 400.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = deskhook::policy::parse_duration)]
     body_timeout: Duration,
     /// How long a series of /metrics may go without a change before it is left out: with
@@ -171,12 +171,12 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
        or the spool; or 1,024 events are being accepted at once (with Retry-After)
 
 Idempotency keys are per tenant (two tenants' same key are two keys); the last 100,000 of
-all tenants are kept (fewer when their answers take more than 64 MiB), with a spool also on disk beside it (idempotency-keys.sqlite: a
-restart remembers them), else in memory only; a key's event is told by
-its body and the format it is read as (named or told from its keys), and a retry gets the
-first answer again. A key being accepted is never forgotten (with 100,000 of them at
-once, a new key gets a 503). A [file_log] in --config gets one line per event handed to
-delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure behind a
+all tenants are kept (fewer when their answers take more than 64 MiB), with a spool also
+on disk beside it (idempotency-keys.sqlite: a restart remembers them), else in memory
+only; a key's event is told by its body and the format it is read as (named or told from
+its keys), and a retry gets the first answer again. A key being accepted is never
+forgotten (with 100,000 of them at once, a new key gets a 503). A [file_log] in --config
+gets one line per event handed to delivery. The login form's session is an HttpOnly, SameSite=Strict cookie (Secure behind a
 TLS proxy that sets X-Forwarded-Proto) that ends after 8 hours unused or a week.
 
 A session (examples/serve_from_curl.sh runs a whole one offline):

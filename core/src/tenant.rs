@@ -23,9 +23,8 @@ pub const MAX_TENANT_LEN: usize = 128;
 /// line or paragraph separator (U+2028, U+2029), bidirectional formatting character (U+202E
 /// and the like) nor invisible one (U+200B zero width space, U+2060 word joiner, U+FEFF), so
 /// that it cannot break or disguise a log line, nor look like another tenant. Any other
-/// character is allowed (`/`, non-ASCII letters): deskhook
-/// encodes tenants where they go in headers, and a caller that builds file names or paths
-/// from them must encode them too.
+/// character is allowed (`/`, non-ASCII letters): deskhook encodes tenants where they go in
+/// headers, and a caller that builds file names or paths from them must encode them too.
 ///
 /// It costs one pass over the string and allocates only for the error.
 ///

@@ -9,9 +9,9 @@
 //! # What is checked
 //!
 //! - [`check_ip`] judges one address. Non-global kinds are refused: unspecified, loopback, private
-//!   (RFC 1918), link-local, shared address space (CGNAT), IETF protocol assignments,
-//!   documentation, benchmarking, 6to4 relay anycast, reserved, broadcast, multicast, unique
-//!   local, site-local, discard-only, the dummy prefix, SRv6 SIDs, Teredo and ORCHID. IPv6 forms that carry an IPv4
+//!   (RFC 1918), link-local, shared address space (CGNAT), IETF protocol assignments, documentation,
+//!   benchmarking, 6to4 relay anycast, reserved, broadcast, multicast, unique local, site-local,
+//!   discard-only, the dummy prefix, SRv6 SIDs, Teredo and ORCHID. IPv6 forms that carry an IPv4
 //!   address (IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 `64:ff9b::/96` and
 //!   `64:ff9b:1::/48`, 6to4 `2002::/16`) are judged by the embedded IPv4 address as well, so
 //!   `::ffff:127.0.0.1` and `64:ff9b::7f00:1` are loopback. Not seen through: the IPv4 addresses
