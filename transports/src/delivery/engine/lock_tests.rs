@@ -5,23 +5,32 @@
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use super::Engine;
 use super::tests::{OUT_OF_THE_READ_LOCK, endpoint, engine_of};
-use crate::delivery::{SinkBuilder, lock};
+use crate::delivery::{Lane, SinkBuilder, lock};
+
+/// How long a test waits for what must not be held up.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// An engine with one endpoint, `crm`, and its lane.
+fn crm(dir: &tempfile::TempDir) -> (Arc<Engine>, Arc<Lane>) {
+    let engine = engine_of(
+        SinkBuilder::new(),
+        vec![endpoint("crm", Duration::from_secs(60))],
+        1,
+        dir,
+    );
+    let lane = engine.registry().get("crm").expect("crm");
+    (engine, lane)
+}
 
 /// An update of an endpoint whose lane is locked (a worker reading the spool holds it)
 /// sets the new settings and lets go of the registry before it waits for the lane: routing,
 /// which every emit does, is not held up meanwhile.
 #[test]
 fn an_update_waits_for_its_lane_without_holding_up_routing() {
-    const WAIT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let engine = engine_of(
-        SinkBuilder::new(),
-        vec![endpoint("crm", Duration::from_secs(60))],
-        1,
-        &dir,
-    );
-    let lane = engine.registry().get("crm").expect("crm");
+    let (engine, lane) = crm(&dir);
     let before = lane.route();
     std::thread::scope(|scope| {
         let held = lock(&lane.state);
@@ -48,21 +57,14 @@ fn an_update_waits_for_its_lane_without_holding_up_routing() {
     });
 }
 
-/// A look at every endpoint's state (a count by state, a page of the paused ones) while a
+/// A look at every endpoint's state (a count by state, a page of the active ones) while a
 /// worker holds one lane's lock: it waits for that lane out of the registry's read lock, so
 /// an upsert meanwhile, and every emit's routing behind it, are not held up.
 #[test]
 fn a_look_at_the_states_holds_up_no_upsert() {
     use crate::delivery::{EndpointQuery, EndpointState, Endpoints};
-    const WAIT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let engine = engine_of(
-        SinkBuilder::new(),
-        vec![endpoint("crm", Duration::from_secs(60))],
-        1,
-        &dir,
-    );
-    let lane = engine.registry().get("crm").expect("crm");
+    let (engine, lane) = crm(&dir);
     std::thread::scope(|scope| {
         let held = lock(&lane.state);
         // Each walk says when it is out of the registry's read lock, about to wait for crm.
